@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback"
+	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/logging"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+// globalFlags are the flags every subcommand shares.
+type globalFlags struct {
+	configFile string
+	dev        bool
+}
+
+func (g *globalFlags) source() config.Source {
+	return config.Source{File: g.configFile, Dev: g.dev}
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	var g globalFlags
+	serve := newServeCmd(&g)
+	root := &cobra.Command{
+		Use:           "imcallback",
+		Short:         "Tencent Cloud IM callback service",
+		Long:          "imcallback verifies Tencent Cloud IM callbacks, routes them to typed handlers and answers the protocol's envelope.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE:          serve.RunE,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML configuration file, read before IMCALLBACK_* environment variables")
+	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: accept SdkAppid "+config.DevSdkAppID+" when IMCALLBACK_SDKAPPID is unset")
+	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g))
+	return root
+}
+
+// appOptions are the fx options of the service as cmd/imcallback runs it.
+func appOptions(g *globalFlags) fx.Option {
+	return fx.Options(
+		fx.Supply(g.source()),
+		logging.FxLogger,
+		imcallback.Module,
+		topic.Module,
+	)
+}
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the callback service (the default command)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := config.Load(g.source()); err != nil {
+				return err // clear validation message before fx's wrapping
+			}
+			app := fx.New(appOptions(g), fx.Invoke(announceDev(g.dev)))
+			return run(cmd.Context(), app)
+		},
+	}
+}
+
+// run starts app, waits for SIGINT or SIGTERM and stops it, draining
+// in-flight work within each module's own timeout.
+func run(ctx context.Context, app *fx.App) error {
+	if err := app.Err(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
+	defer cancelStop()
+	return app.Stop(stopCtx)
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "imcallback", buildVersion())
+		},
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "(devel)"
+}
+
+func newConfigCmd(g *globalFlags) *cobra.Command {
+	cfg := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
+	cfg.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration and print it with secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := config.Load(g.source())
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), c.YAML())
+			fmt.Fprintln(cmd.ErrOrStderr(), "configuration is valid")
+			return nil
+		},
+	})
+	return cfg
+}

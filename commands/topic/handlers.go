@@ -1,0 +1,125 @@
+package topic
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/dispatcher"
+)
+
+// Results counted by imcallback_topic_events_total.
+const (
+	resultStored    = "stored"
+	resultInvalid   = "invalid"
+	resultNoTopicID = "no_topic_id"
+	resultError     = "error"
+)
+
+// Handlers apply the topic callbacks to a Store.
+type Handlers struct {
+	store  Store
+	log    *zap.Logger
+	events *prometheus.CounterVec
+}
+
+// NewHandlers registers imcallback_topic_events_total{command,result} on reg.
+func NewHandlers(store Store, log *zap.Logger, reg prometheus.Registerer) (*Handlers, error) {
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imcallback_topic_events_total",
+		Help: "Topic callbacks by command and result (stored, invalid, no_topic_id, error).",
+	}, []string{"command", "result"})
+	if err := reg.Register(events); err != nil {
+		return nil, fmt.Errorf("topic: metrics: %w", err)
+	}
+	return &Handlers{store: store, log: log, events: events}, nil
+}
+
+// Commands returns the three topic commands, ready for dispatcher.AsCommand.
+func (h *Handlers) Commands() []dispatcher.Command {
+	return []dispatcher.Command{
+		dispatcher.After(CommandCreate, h.Create),
+		dispatcher.After(CommandDestroyed, h.Destroyed),
+		dispatcher.After(CommandInfoChanged, h.InfoChanged),
+	}
+}
+
+// Create stores a new topic. A body without TopicId or GroupId is logged,
+// counted as invalid and answered OK: IM ignores after-callback answers,
+// and a retry would not fix it.
+func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[CreatePayload]) error {
+	p := ev.Payload
+	if p.TopicID == "" || p.GroupID == "" {
+		h.count(ev.Command, resultInvalid)
+		h.log.Warn("topic create without TopicId or GroupId; not stored",
+			zap.String("topic_id", p.TopicID), zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
+		return nil
+	}
+	custom := make([]CustomField, len(p.UserDefinedDataList))
+	for i, d := range p.UserDefinedDataList {
+		custom[i] = CustomField{Key: d.Key, Value: d.Value}
+	}
+	err := h.store.Create(ctx, Topic{
+		TopicID:         p.TopicID,
+		GroupID:         p.GroupID,
+		Name:            p.Name,
+		OwnerAccount:    p.OwnerAccount,
+		OperatorAccount: p.OperatorAccount,
+		Type:            p.Type,
+		CustomData:      custom,
+		CreatedAt:       ev.ReceivedAt,
+	})
+	return h.done(ev.Command, err, zap.String("topic_id", p.TopicID))
+}
+
+// Destroyed marks the listed topics deleted.
+func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[DestroyedPayload]) error {
+	p := ev.Payload
+	if p.GroupID == "" || len(p.TopicIDList) == 0 {
+		h.count(ev.Command, resultInvalid)
+		h.log.Warn("topic destroy without GroupId or TopicIdList; nothing changed",
+			zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
+		return nil
+	}
+	err := h.store.Destroy(ctx, p.GroupID, p.TopicIDList, ev.ReceivedAt)
+	return h.done(ev.Command, err, zap.Strings("topic_ids", p.TopicIDList))
+}
+
+// InfoChanged applies the fields present. Without a TopicId (the documented
+// samples have none) the topic cannot be known: it is logged at warn,
+// counted and answered OK. A change for a topic not stored yet is an error,
+// so durable delivery retries it after the create.
+func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[InfoChangedPayload]) error {
+	p := ev.Payload
+	if p.TopicID == "" {
+		h.count(ev.Command, resultNoTopicID)
+		h.log.Warn("topic info change without TopicId; the topic cannot be identified, nothing changed",
+			zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
+		return nil
+	}
+	err := h.store.ApplyInfoChange(ctx, InfoChange{
+		TopicID:      p.TopicID,
+		GroupID:      p.GroupID,
+		Name:         p.Name,
+		Introduction: p.Introduction,
+		Notification: p.Notification,
+		FaceURL:      p.FaceURL,
+		At:           ev.ReceivedAt,
+	})
+	return h.done(ev.Command, err, zap.String("topic_id", p.TopicID))
+}
+
+func (h *Handlers) count(command, result string) { h.events.WithLabelValues(command, result).Inc() }
+
+// done counts and logs a store result; a failed write is the handler's error.
+func (h *Handlers) done(command string, err error, subject zap.Field) error {
+	if err != nil {
+		h.count(command, resultError)
+		h.log.Error("topic write failed", zap.String("command", command), subject, zap.Error(err))
+		return fmt.Errorf("topic: %s: %w", command, err)
+	}
+	h.count(command, resultStored)
+	return nil
+}

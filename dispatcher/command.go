@@ -1,0 +1,175 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// Kind says how IM treats a command's answer.
+type Kind int
+
+const (
+	// KindBefore commands decide: the answer allows, denies or modifies the action.
+	KindBefore Kind = iota + 1
+	// KindAfter commands notify: IM ignores the answer.
+	KindAfter
+)
+
+// String implements fmt.Stringer.
+func (k Kind) String() string {
+	switch k {
+	case KindBefore:
+		return "before"
+	case KindAfter:
+		return "after"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Request is one verified callback as received: what a durable sink stores
+// and what Process runs.
+type Request struct {
+	// Command is the CallbackCommand the request was routed on.
+	Command string `json:"command"`
+	// Params are the query parameters IM appended to the URL.
+	Params protocol.Params `json:"params"`
+	// Body is the raw JSON body.
+	Body json.RawMessage `json:"body"`
+	// ReceivedAt is when the service read the request.
+	ReceivedAt time.Time `json:"received_at"`
+	// RequestID is the X-Request-Id of the HTTP request.
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Event is what a handler receives: the request's metadata and its body
+// decoded into T.
+type Event[T any] struct {
+	// Command is the CallbackCommand.
+	Command string
+	// AppID is the SdkAppid the request was verified for.
+	AppID string
+	// ClientIP is the address of the end user's client, as IM reports it.
+	ClientIP string
+	// OptPlatform is the platform as sent; Platform is its normalised form.
+	OptPlatform string
+	Platform    string
+	// RequestID identifies the HTTP request in logs.
+	RequestID string
+	// ReceivedAt is when the service read the request.
+	ReceivedAt time.Time
+	// Payload is the body decoded into T; unknown fields are ignored.
+	Payload T
+	// Raw is the body as received.
+	Raw json.RawMessage
+}
+
+// Command is a handler registered for one CallbackCommand. Build one with
+// Before or After.
+type Command interface {
+	// Name is the CallbackCommand handled, e.g. "Group.CallbackAfterCreateTopic".
+	Name() string
+	// Kind is KindBefore or KindAfter.
+	Kind() Kind
+	// Handle decodes the request and runs the handler. After-commands
+	// return the zero Decision.
+	Handle(ctx context.Context, r *Request) (Decision, error)
+}
+
+// ErrDecode wraps a body that is valid JSON but does not fit the payload type.
+var ErrDecode = errors.New("dispatcher: payload does not decode")
+
+// Option tunes a command built by Before or After.
+type Option func(*options)
+
+type options struct {
+	fallback *Decision
+}
+
+// WithFallback sets the decision sent when this before-handler fails, panics
+// or misses its deadline, overriding the configured default.
+func WithFallback(d Decision) Option {
+	return func(o *options) { o.fallback = &d }
+}
+
+// Fallbacker is implemented by commands that carry their own fallback decision.
+type Fallbacker interface {
+	Fallback() (Decision, bool)
+}
+
+// BeforeFunc handles a before-callback and returns the decision.
+type BeforeFunc[T any] func(ctx context.Context, ev *Event[T]) (Decision, error)
+
+// AfterFunc handles an after-callback; an error means the event was not applied.
+type AfterFunc[T any] func(ctx context.Context, ev *Event[T]) error
+
+// Before builds a before-command whose handler receives payloads of type T.
+func Before[T any](name string, fn BeforeFunc[T], opts ...Option) Command {
+	c := &typed[T]{name: name, kind: KindBefore, before: fn}
+	for _, o := range opts {
+		o(&c.opts)
+	}
+	return c
+}
+
+// After builds an after-command whose handler receives payloads of type T.
+func After[T any](name string, fn AfterFunc[T], opts ...Option) Command {
+	c := &typed[T]{name: name, kind: KindAfter, after: fn}
+	for _, o := range opts {
+		o(&c.opts)
+	}
+	return c
+}
+
+// typed adapts a generic handler to Command.
+type typed[T any] struct {
+	name   string
+	kind   Kind
+	before BeforeFunc[T]
+	after  AfterFunc[T]
+	opts   options
+}
+
+func (c *typed[T]) Name() string { return c.name }
+func (c *typed[T]) Kind() Kind   { return c.kind }
+
+// Fallback implements Fallbacker.
+func (c *typed[T]) Fallback() (Decision, bool) {
+	if c.opts.fallback == nil {
+		return Decision{}, false
+	}
+	return *c.opts.fallback, true
+}
+
+func (c *typed[T]) Handle(ctx context.Context, r *Request) (Decision, error) {
+	ev, err := NewEvent[T](r)
+	if err != nil {
+		return Decision{}, err
+	}
+	if c.kind == KindBefore {
+		return c.before(ctx, ev)
+	}
+	return Decision{}, c.after(ctx, ev)
+}
+
+// NewEvent decodes r's body into an Event[T].
+func NewEvent[T any](r *Request) (*Event[T], error) {
+	ev := &Event[T]{
+		Command:     r.Command,
+		AppID:       r.Params.SdkAppid,
+		ClientIP:    r.Params.ClientIP,
+		OptPlatform: r.Params.OptPlatform,
+		Platform:    protocol.NormalizePlatform(r.Params.OptPlatform),
+		RequestID:   r.RequestID,
+		ReceivedAt:  r.ReceivedAt,
+		Raw:         r.Body,
+	}
+	if err := json.Unmarshal(r.Body, &ev.Payload); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrDecode, r.Command, err)
+	}
+	return ev, nil
+}

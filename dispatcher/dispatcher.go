@@ -1,0 +1,276 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/tidwall/gjson"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// AfterSink takes verified after-callbacks. Accept returns nil once the
+// event is stored durably; any error means it is not, and the request is
+// answered 503 so that nothing unstored is acknowledged. A durable sink runs
+// the handlers later through Dispatcher.Process.
+type AfterSink interface {
+	Accept(ctx context.Context, r *Request) error
+}
+
+// ErrPanic wraps a panic recovered from a handler.
+var ErrPanic = errors.New("dispatcher: handler panicked")
+
+// ErrNoHandler is returned by Process for a command nobody registered.
+var ErrNoHandler = errors.New("dispatcher: no handler registered")
+
+// Options configure a Dispatcher.
+type Options struct {
+	// BeforeTimeout is the deadline of a before-handler.
+	BeforeTimeout time.Duration
+	// Fallback is sent when a before-handler fails, panics or misses its
+	// deadline, unless the command carries its own (WithFallback).
+	Fallback Decision
+	// Rules are the accepted answers per before-command; nil means DefaultRules.
+	Rules Rules
+	// Sink takes after-callbacks; nil runs them inline.
+	Sink AfterSink
+}
+
+// Dispatcher routes callbacks to commands.
+type Dispatcher struct {
+	commands map[string]Command
+	opts     Options
+	log      *zap.Logger
+	metrics  *metrics.Callbacks
+}
+
+// New builds a dispatcher over commands. Two commands with the same name, an
+// empty name or an invalid kind are programming errors reported here, at start.
+func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks) (*Dispatcher, error) {
+	if opts.Rules == nil {
+		opts.Rules = DefaultRules()
+	}
+	if opts.BeforeTimeout <= 0 {
+		return nil, fmt.Errorf("dispatcher: BeforeTimeout must be positive")
+	}
+	d := &Dispatcher{commands: make(map[string]Command, len(commands)), opts: opts, log: log, metrics: m}
+	for _, c := range commands {
+		name := c.Name()
+		if name == "" {
+			return nil, fmt.Errorf("dispatcher: a command has an empty name")
+		}
+		if c.Kind() != KindBefore && c.Kind() != KindAfter {
+			return nil, fmt.Errorf("dispatcher: command %s: invalid kind %v", name, c.Kind())
+		}
+		if _, dup := d.commands[name]; dup {
+			return nil, fmt.Errorf("dispatcher: command %s registered twice", name)
+		}
+		if f, ok := c.(Fallbacker); ok {
+			if fb, set := f.Fallback(); set {
+				if _, err := d.rule(name).check(fb); err != nil {
+					return nil, fmt.Errorf("dispatcher: command %s: fallback: %w", name, err)
+				}
+			}
+		}
+		d.commands[name] = c
+	}
+	return d, nil
+}
+
+// Lookup returns the command registered for name.
+func (d *Dispatcher) Lookup(name string) (Command, bool) {
+	c, ok := d.commands[name]
+	return c, ok
+}
+
+// Commands returns the names of the registered commands.
+func (d *Dispatcher) Commands() []string {
+	names := make([]string, 0, len(d.commands))
+	for n := range d.commands {
+		names = append(names, n)
+	}
+	return names
+}
+
+func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }
+
+// Serve is the echo handler of the callback endpoint. It expects the
+// middleware chain to have verified the request already.
+func (d *Dispatcher) Serve(c echo.Context) error {
+	req := c.Request()
+	p := protocol.ParamsOf(c)
+	body, err := readBody(req)
+	if err != nil {
+		return err
+	}
+	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+		return protocol.ErrMalformedJSON
+	}
+	command := p.CallbackCommand
+	if inBody := gjson.GetBytes(body, "CallbackCommand"); inBody.Exists() {
+		switch {
+		case command == "":
+			command = inBody.String() // tolerate a URL without it; the body names it
+		case inBody.String() != command:
+			return protocol.ErrCommandMismatch
+		}
+	}
+	if command == "" {
+		return protocol.ErrMissingCommand
+	}
+	r := &Request{
+		Command:    command,
+		Params:     *p,
+		Body:       body,
+		ReceivedAt: time.Now(),
+		RequestID:  c.Response().Header().Get(echo.HeaderXRequestID),
+	}
+	cmd, ok := d.commands[command]
+	if !ok {
+		d.metrics.Unknown.WithLabelValues(command).Inc()
+		d.log.Warn("unknown callback command answered OK",
+			zap.String("command", command), zap.String("request_id", r.RequestID))
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+	}
+	start := time.Now()
+	defer func() { d.metrics.Duration.WithLabelValues(command).Observe(time.Since(start).Seconds()) }()
+	if cmd.Kind() == KindBefore {
+		return d.serveBefore(c, cmd, r)
+	}
+	return d.serveAfter(c, r)
+}
+
+func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {
+	dec, outcome := d.decide(c.Request().Context(), cmd, r)
+	body, err := protocol.AppendEnvelope(make([]byte, 0, 128), protocol.StatusOK, dec.Code, dec.Info, dec.Reply)
+	if err != nil {
+		d.log.Error("before-handler reply fields cannot be sent; sending the fallback",
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
+		dec, outcome = d.fallback(cmd), "fallback"
+		body, _ = protocol.AppendEnvelope(make([]byte, 0, 64), protocol.StatusOK, dec.Code, dec.Info, nil)
+	}
+	d.metrics.Total.WithLabelValues(r.Command, outcome).Inc()
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+}
+
+// decide runs a before-handler under the deadline and returns the decision
+// to send and its outcome label.
+func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decision, string) {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.BeforeTimeout)
+	defer cancel()
+	type result struct {
+		dec Decision
+		err error
+	}
+	done := make(chan result, 1) // buffered: a late handler must not block forever
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- result{err: fmt.Errorf("%w: %v", ErrPanic, v)}
+			}
+		}()
+		dec, err := cmd.Handle(ctx, r)
+		done <- result{dec, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		res.err = fmt.Errorf("before-handler deadline %v: %w", d.opts.BeforeTimeout, ctx.Err())
+	}
+	if res.err != nil {
+		fb := d.fallback(cmd)
+		d.log.Error("before-handler failed; sending the fallback decision",
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID),
+			zap.String("fallback", fb.Outcome()), zap.Error(res.err))
+		return fb, "fallback"
+	}
+	dec, err := d.rule(r.Command).check(res.dec)
+	if err != nil {
+		d.log.Error("before-handler decision not accepted by the protocol",
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
+	}
+	return dec, dec.Outcome()
+}
+
+func (d *Dispatcher) fallback(cmd Command) Decision {
+	if f, ok := cmd.(Fallbacker); ok {
+		if fb, set := f.Fallback(); set {
+			return fb
+		}
+	}
+	return d.opts.Fallback
+}
+
+func (d *Dispatcher) serveAfter(c echo.Context, r *Request) error {
+	if d.opts.Sink != nil {
+		if err := d.opts.Sink.Accept(c.Request().Context(), r); err != nil {
+			d.metrics.Total.WithLabelValues(r.Command, "unavailable").Inc()
+			d.log.Error("after-callback not stored; answering 503",
+				zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
+			return fmt.Errorf("%w: %w", protocol.ErrUnavailable, err)
+		}
+		d.metrics.Total.WithLabelValues(r.Command, "queued").Inc()
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+	}
+	if err := d.Process(c.Request().Context(), r); err != nil {
+		d.metrics.Total.WithLabelValues(r.Command, "failed").Inc()
+		d.log.Error("after-handler failed",
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
+		body, _ := protocol.AppendEnvelope(nil, protocol.StatusFail, protocol.CodeHandlerFailed, "handler failed", nil)
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+	}
+	d.metrics.Total.WithLabelValues(r.Command, "ok").Inc()
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+}
+
+// Process runs the after-handler registered for r.Command, recovering a
+// panic as an error. Durable sinks call it from their workers.
+func (d *Dispatcher) Process(ctx context.Context, r *Request) (err error) {
+	cmd, ok := d.commands[r.Command]
+	if !ok || cmd.Kind() != KindAfter {
+		return fmt.Errorf("%w: %s", ErrNoHandler, r.Command)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, v)
+		}
+	}()
+	_, err = cmd.Handle(ctx, r)
+	return err
+}
+
+// readBody reads the whole body. The body-limit middleware makes an
+// oversized body fail here with its 413 error; it is never truncated.
+func readBody(req *http.Request) ([]byte, error) {
+	size := req.ContentLength
+	if size < 0 || size > 1<<20 {
+		size = 512
+	}
+	buf := make([]byte, 0, size+1) // +1: room to see io.EOF without growing
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := req.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			var he *echo.HTTPError
+			var mbe *http.MaxBytesError
+			if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge || errors.As(err, &mbe) {
+				return nil, protocol.ErrBodyTooLarge
+			}
+			return nil, fmt.Errorf("%w: %w", protocol.ErrMalformedJSON, err)
+		}
+	}
+}

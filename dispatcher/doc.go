@@ -1,0 +1,14 @@
+// Package dispatcher routes a verified Tencent IM callback to the command
+// registered for its CallbackCommand and turns the handler's result into the
+// protocol's answer.
+//
+// Handlers are written with the generic adapters Before and After, so a
+// handler receives a typed *Event[T] and never type-asserts a payload.
+// Commands reach the dispatcher only through the fx value group "commands"
+// (see AsCommand); there is no global registry.
+//
+// After-callbacks are handed to an AfterSink. Without one, they run inline
+// and their error is answered with a FAIL envelope; a durable sink stores
+// them first and runs them later through Dispatcher.Process, with the same
+// handler code. This package knows nothing about SQL or NATS.
+package dispatcher

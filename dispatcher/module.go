@@ -1,0 +1,49 @@
+package dispatcher
+
+import (
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/metrics"
+)
+
+// CommandGroup is the fx value group commands are collected from.
+const CommandGroup = `group:"commands"`
+
+// AsCommand annotates a constructor returning a Command so that fx adds its
+// result to the commands group:
+//
+//	fx.Provide(dispatcher.AsCommand(NewMyHandler))
+func AsCommand(f any) any {
+	return fx.Annotate(f, fx.As(new(Command)), fx.ResultTags(CommandGroup))
+}
+
+// Module provides the *Dispatcher built from every command in the group.
+// A durable delivery module supplies an AfterSink; without one, after-handlers run inline.
+var Module = fx.Module("dispatcher", fx.Provide(NewFromConfig))
+
+// In are the dependencies of NewFromConfig.
+type In struct {
+	fx.In
+	Commands []Command `group:"commands"`
+	Sink     AfterSink `optional:"true"`
+	Rules    Rules     `optional:"true"`
+	Config   *config.Config
+	Log      *zap.Logger
+	Metrics  *metrics.Callbacks
+}
+
+// NewFromConfig builds the dispatcher from the service configuration.
+func NewFromConfig(in In) (*Dispatcher, error) {
+	fallback := Allow()
+	if in.Config.BeforeFallback == "deny" {
+		fallback = Deny("")
+	}
+	return New(in.Commands, Options{
+		BeforeTimeout: in.Config.BeforeTimeout,
+		Fallback:      fallback,
+		Rules:         in.Rules,
+		Sink:          in.Sink,
+	}, in.Log.Named("dispatcher"), in.Metrics)
+}

@@ -1,0 +1,54 @@
+package dispatcher
+
+import "fmt"
+
+// CodeRange is an inclusive range of custom deny codes.
+type CodeRange struct{ Min, Max int }
+
+// Contains reports whether code is inside the range.
+func (r CodeRange) Contains(code int) bool { return r.Min != 0 && code >= r.Min && code <= r.Max }
+
+// Rule says which answers IM accepts from one before-command.
+type Rule struct {
+	// DenyCodes is the custom deny-code range; the zero value allows none.
+	DenyCodes CodeRange
+	// CanDrop is true for message commands, which accept ErrorCode 2.
+	CanDrop bool
+}
+
+// Rules maps a before-command to its rule. A command without a rule accepts
+// allow, deny and modify only.
+type Rules map[string]Rule
+
+// DefaultRules are the ranges and drop support of PROTOCOL.md §3.2.
+func DefaultRules() Rules {
+	group := CodeRange{10100, 10200}
+	return Rules{
+		"Group.CallbackBeforeSendMsg":           {DenyCodes: group, CanDrop: true},
+		"Group.CallbackBeforeCreateGroup":       {DenyCodes: group},
+		"Group.CallbackBeforeInviteJoinGroup":   {DenyCodes: group},
+		"Group.CallbackBeforeApplyJoinGroup":    {DenyCodes: group}, // same convention presumed (UNCERTAIN in PROTOCOL.md)
+		"Group.CallbackBeforeCreateTopic":       {DenyCodes: group}, // same convention presumed (UNCERTAIN in PROTOCOL.md)
+		"C2C.CallbackBeforeSendMsg":             {DenyCodes: CodeRange{120001, 130000}, CanDrop: true},
+		"Sns.CallbackPrevFriendAdd":             {DenyCodes: CodeRange{38000, 39000}},
+		"OfficialAccount.CallbackBeforeSendMsg": {CanDrop: true},
+	}
+}
+
+// check returns the decision IM will accept, and a non-nil error describing
+// what was changed when the handler's decision was not acceptable.
+func (r Rule) check(d Decision) (Decision, error) {
+	switch {
+	case d.Code == CodeAllow || d.Code == CodeDeny:
+	case d.Code == CodeDrop && r.CanDrop:
+	case d.Code == CodeDrop:
+		return Deny(d.Info), fmt.Errorf("silent drop (2) is not supported by this command; sent deny")
+	case r.DenyCodes.Contains(d.Code):
+	default:
+		return Deny(d.Info), fmt.Errorf("deny code %d is outside the allowed range %v; sent deny", d.Code, r.DenyCodes)
+	}
+	if d.Reply != nil && d.Code != CodeAllow {
+		return Decision{Code: d.Code, Info: d.Info}, fmt.Errorf("reply fields are only sent with allow (0); dropped them")
+	}
+	return d, nil
+}

@@ -1,0 +1,31 @@
+// Package imcallback is a framework and ready-to-run service for Tencent
+// Cloud IM (Chat) third-party callbacks.
+//
+// Module wires the whole callback service with uber fx: configuration,
+// logging, metrics, the middleware chain, the dispatcher and the two HTTP
+// listeners. A program adds its commands and middleware as fx options:
+//
+//	fx.New(imcallback.Module, fx.Provide(dispatcher.AsCommand(NewMyHandler))).Run()
+package imcallback
+
+import (
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/logging"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/middleware"
+	"github.com/imcallback/imcallback/server"
+)
+
+// Module is the callback service: config, logger, metrics, middleware,
+// dispatcher and the public and admin listeners.
+var Module = fx.Module("imcallback",
+	config.Module,
+	logging.Module,
+	metrics.Module,
+	middleware.Module,
+	dispatcher.Module,
+	server.Module,
+)

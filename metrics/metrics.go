@@ -1,0 +1,69 @@
+// Package metrics owns the service's Prometheus registry and the metrics of
+// the callback path. The registry is provided through fx (never the global
+// default), so tests and several apps in one process do not collide.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/fx"
+)
+
+// Module provides the *prometheus.Registry, exposed as a
+// prometheus.Registerer for plugins, and the callback metrics.
+var Module = fx.Module("metrics",
+	fx.Provide(
+		NewRegistry,
+		func(r *prometheus.Registry) prometheus.Registerer { return r },
+		NewCallbacks,
+	),
+)
+
+// NewRegistry returns a registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// DurationBuckets resolve IM's 2 s budget: fine steps below 100 ms, then the
+// steps around the 1.5 s before-deadline and the 2 s limit.
+var DurationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 1.5, 1.9, 2, 5}
+
+// Callbacks are the metrics of the callback endpoint.
+type Callbacks struct {
+	// Total counts handled callbacks by command and outcome
+	// (allow, deny, drop, modify, fallback, ok, failed, unknown, queued, unavailable).
+	Total *prometheus.CounterVec
+	// Duration observes the time from routing to answer, by command.
+	Duration *prometheus.HistogramVec
+	// Rejections counts requests refused before a handler ran, by reason.
+	Rejections *prometheus.CounterVec
+	// Unknown counts callbacks for commands nobody registered.
+	Unknown *prometheus.CounterVec
+}
+
+// NewCallbacks registers the callback metrics on reg.
+func NewCallbacks(reg prometheus.Registerer) *Callbacks {
+	c := &Callbacks{
+		Total: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imcallback_callbacks_total",
+			Help: "Callbacks handled, by command and outcome.",
+		}, []string{"command", "outcome"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "imcallback_callback_duration_seconds",
+			Help:    "Time from routing a callback to its answer, by command.",
+			Buckets: DurationBuckets,
+		}, []string{"command"}),
+		Rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imcallback_rejections_total",
+			Help: "Requests rejected before a handler ran, by reason.",
+		}, []string{"reason"}),
+		Unknown: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imcallback_unknown_commands_total",
+			Help: "Callbacks for commands with no registered handler, answered OK.",
+		}, []string{"command"}),
+	}
+	reg.MustRegister(c.Total, c.Duration, c.Rejections, c.Unknown)
+	return c
+}

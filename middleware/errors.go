@@ -1,0 +1,66 @@
+package middleware
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// reasonKey carries a rejection's reason from the error handler to the access log.
+const reasonKey = "imcallback.reason"
+
+// ErrorHandler writes every error of the public listener as the protocol's
+// FAIL envelope with its HTTP status, and counts it by reason. Internal
+// error text is logged, never sent.
+func ErrorHandler(log *zap.Logger, m *metrics.Callbacks) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		pe := AsProtocolError(err)
+		if pe.Status >= http.StatusInternalServerError {
+			log.Error("request failed", zap.String("reason", pe.Reason),
+				zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)), zap.Error(err))
+		}
+		m.Rejections.WithLabelValues(pe.Reason).Inc()
+		c.Set(reasonKey, pe.Reason)
+		body, _ := protocol.AppendEnvelope(make([]byte, 0, 96), protocol.StatusFail, pe.Code, pe.Info, nil)
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(pe.Status)
+		} else {
+			err = c.Blob(pe.Status, echo.MIMEApplicationJSON, body)
+		}
+		if err != nil {
+			log.Debug("writing the error answer failed", zap.Error(err))
+		}
+	}
+}
+
+// AsProtocolError maps any error of the request path to the rejection sent.
+func AsProtocolError(err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return protocol.ErrNotFound
+		case http.StatusMethodNotAllowed:
+			return protocol.ErrMethodNotAllowed
+		case http.StatusRequestEntityTooLarge:
+			return protocol.ErrBodyTooLarge
+		case http.StatusBadRequest:
+			return protocol.ErrMalformedJSON
+		case http.StatusServiceUnavailable:
+			return protocol.ErrUnavailable
+		}
+	}
+	return protocol.ErrInternal
+}

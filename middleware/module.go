@@ -1,0 +1,99 @@
+package middleware
+
+import (
+	"fmt"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// Module provides the built-in middleware into the group and the sorted
+// Chain built from everything in it.
+var Module = fx.Module("middleware",
+	fx.Provide(
+		AsMiddleware(NewRecover),
+		AsMiddleware(NewRequestID),
+		AsMiddleware(NewAccessLog),
+		AsMiddleware(NewBodyLimit),
+		AsMiddleware(NewIPAllow),
+		AsMiddleware(NewAppID),
+		AsMiddleware(NewSignature),
+		NewChainFromGroup,
+	),
+)
+
+// ChainIn collects the middleware group.
+type ChainIn struct {
+	fx.In
+	List []Ordered `group:"middleware"`
+}
+
+// NewChainFromGroup sorts the middleware group into the Chain.
+func NewChainFromGroup(in ChainIn, log *zap.Logger) (Chain, error) {
+	ch, err := NewChain(in.List)
+	if err == nil {
+		log.Debug("middleware chain", zap.Strings("order", ch.Names))
+	}
+	return ch, err
+}
+
+// NewRecover turns a panic into a 500 envelope and logs it with its stack.
+func NewRecover(log *zap.Logger) Ordered {
+	return Ordered{Name: "recover", Order: OrderRecover, Func: middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			log.Error("panic recovered", zap.Error(err), zap.ByteString("stack", stack),
+				zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+			return fmt.Errorf("%w: panic: %w", protocol.ErrInternal, err)
+		},
+	})}
+}
+
+// NewRequestID gives every request an X-Request-Id (echo's RequestID).
+func NewRequestID() Ordered {
+	return Ordered{Name: "request_id", Order: OrderRequestID, Func: middleware.RequestID()}
+}
+
+// NewAccessLog logs one line per request.
+func NewAccessLog(log *zap.Logger) Ordered {
+	return Ordered{Name: "access_log", Order: OrderAccessLog,
+		Func: AccessLogWithConfig(AccessLogConfig{Logger: log.Named("access")})}
+}
+
+// NewBodyLimit rejects bodies over the configured size with 413 (echo's
+// BodyLimit: checked on Content-Length and again while reading).
+func NewBodyLimit(cfg *config.Config) Ordered {
+	return Ordered{Name: "body_limit", Order: OrderBodyLimit,
+		Func: middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: fmt.Sprintf("%dB", cfg.BodyLimit)})}
+}
+
+// NewIPAllow rejects sources outside the configured allowlist.
+func NewIPAllow(cfg *config.Config) (Ordered, error) {
+	allow, err := config.ParsePrefixes(cfg.AllowCIDRs)
+	if err != nil {
+		return Ordered{}, err
+	}
+	return Ordered{Name: "ip_allow", Order: OrderIPAllow, Func: IPAllowWithConfig(IPAllowConfig{Allow: allow})}, nil
+}
+
+// NewAppID rejects SdkAppids other than the configured ones.
+func NewAppID(cfg *config.Config) Ordered {
+	return Ordered{Name: "app_id", Order: OrderAppID, Func: AppIDWithConfig(AppIDConfig{Allowed: cfg.SdkAppIDs})}
+}
+
+// NewSignature checks Sign and RequestTime against the configured tokens,
+// and warns loudly when there are none.
+func NewSignature(cfg *config.Config, log *zap.Logger) Ordered {
+	if len(cfg.Tokens) == 0 {
+		log.Warn("NO CALLBACK TOKEN CONFIGURED: requests are not authenticated and anyone who can reach " +
+			"the endpoint can forge callbacks; set IMCALLBACK_TOKENS to the token of IM's callback authentication")
+	}
+	return Ordered{Name: "signature", Order: OrderSignature, Func: SignatureWithConfig(SignatureConfig{
+		Tokens: cfg.Tokens, Window: cfg.SignWindow, Now: DefaultSignatureConfig.Now,
+	})}
+}

@@ -1,0 +1,74 @@
+package middleware
+
+import (
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// SignatureConfig configures SignatureWithConfig.
+type SignatureConfig struct {
+	// Skipper skips the check for some requests.
+	Skipper middleware.Skipper
+	// Tokens are the accepted callback tokens; more than one during rotation.
+	// With none, the check is off (the service warns at start).
+	Tokens []string
+	// Window is the largest accepted |now - RequestTime|.
+	Window time.Duration
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+}
+
+// DefaultSignatureConfig has IM's one-minute freshness window.
+var DefaultSignatureConfig = SignatureConfig{
+	Skipper: middleware.DefaultSkipper,
+	Window:  time.Minute,
+	Now:     time.Now,
+}
+
+// SignatureWithConfig checks Sign = hex(sha256(token + RequestTime)) against
+// every configured token in constant time and rejects, with 401, a missing,
+// wrong or stale signature (PROTOCOL.md §2.1).
+func SignatureWithConfig(cfg SignatureConfig) echo.MiddlewareFunc {
+	if cfg.Skipper == nil {
+		cfg.Skipper = DefaultSignatureConfig.Skipper
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultSignatureConfig.Window
+	}
+	if cfg.Now == nil {
+		cfg.Now = DefaultSignatureConfig.Now
+	}
+	tokens := slices.Clone(cfg.Tokens)
+	window := int64(cfg.Window / time.Second)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if len(tokens) == 0 {
+			return next
+		}
+		return func(c echo.Context) error {
+			if cfg.Skipper(c) {
+				return next(c)
+			}
+			p := protocol.ParamsOf(c)
+			if p.Sign == "" || p.RequestTime == "" {
+				return protocol.ErrMissingSign
+			}
+			if !protocol.VerifySign(tokens, p.RequestTime, p.Sign) {
+				return protocol.ErrBadSign
+			}
+			sent, err := strconv.ParseInt(p.RequestTime, 10, 64)
+			if err != nil {
+				return protocol.ErrStaleRequest
+			}
+			if skew := cfg.Now().Unix() - sent; skew > window || skew < -window {
+				return protocol.ErrStaleRequest
+			}
+			return next(c)
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+)
+
+// Envelope is the JSON body every callback answer carries (PROTOCOL.md §3.1).
+type Envelope struct {
+	ActionStatus string `json:"ActionStatus"`
+	ErrorCode    int    `json:"ErrorCode"`
+	ErrorInfo    string `json:"ErrorInfo"`
+}
+
+// ActionStatus values.
+const (
+	StatusOK   = "OK"
+	StatusFail = "FAIL"
+)
+
+// OKBody is the exact body of a plain success answer.
+var OKBody = []byte(`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+
+// ErrReplyNotObject is returned by AppendEnvelope when reply fields do not
+// marshal to a JSON object.
+var ErrReplyNotObject = errors.New("protocol: reply fields must marshal to a JSON object")
+
+// AppendEnvelope appends the envelope followed by the fields of reply (a
+// struct or map marshalling to a JSON object; nil for none) as one JSON
+// object. The three envelope fields always come first, in the documented
+// order. Reply fields named like envelope fields are the caller's mistake and
+// make the answer ambiguous, so they are rejected.
+func AppendEnvelope(dst []byte, status string, code int, info string, reply any) ([]byte, error) {
+	var extra []byte
+	if reply != nil {
+		raw, err := json.Marshal(reply)
+		if err != nil {
+			return dst, err
+		}
+		raw = bytes.TrimSpace(raw)
+		if len(raw) < 2 || raw[0] != '{' {
+			return dst, ErrReplyNotObject
+		}
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			return dst, err
+		}
+		for _, k := range []string{"ActionStatus", "ErrorCode", "ErrorInfo"} {
+			if _, ok := probe[k]; ok {
+				return dst, ErrReplyNotObject
+			}
+		}
+		if len(probe) > 0 {
+			extra = raw[1 : len(raw)-1]
+		}
+	}
+	dst = append(dst, `{"ActionStatus":`...)
+	dst = strconv.AppendQuote(dst, status)
+	dst = append(dst, `,"ErrorCode":`...)
+	dst = strconv.AppendInt(dst, int64(code), 10)
+	dst = append(dst, `,"ErrorInfo":`...)
+	infoJSON, _ := json.Marshal(info) // a string always marshals
+	dst = append(dst, infoJSON...)
+	if len(extra) > 0 {
+		dst = append(dst, ',')
+		dst = append(dst, extra...)
+	}
+	return append(dst, '}'), nil
+}

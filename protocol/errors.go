@@ -1,0 +1,62 @@
+package protocol
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Error is a rejection of a callback request: the HTTP status, the project
+// error code placed in the envelope's ErrorCode, a stable reason used as a
+// metric label, and the short text placed in ErrorInfo. It never carries
+// text from internals.
+type Error struct {
+	Status int
+	Code   int
+	Reason string
+	Info   string
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s (HTTP %d, code %d): %s", e.Reason, e.Status, e.Code, e.Info)
+}
+
+// Is makes errors.Is match two rejections with the same code, so a wrapped
+// copy still matches its sentinel.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// The project's rejection codes. The README's "Error codes" table lists them;
+// keep the two in step. Codes are HTTP status × 100 + a running number.
+var (
+	ErrMalformedJSON    = &Error{http.StatusBadRequest, 40001, "malformed_json", "request body is not valid JSON"}
+	ErrMissingCommand   = &Error{http.StatusBadRequest, 40002, "missing_command", "CallbackCommand is missing"}
+	ErrCommandMismatch  = &Error{http.StatusBadRequest, 40003, "command_mismatch", "CallbackCommand in body differs from the URL"}
+	ErrMissingSign      = &Error{http.StatusUnauthorized, 40101, "missing_signature", "Sign and RequestTime are required"}
+	ErrBadSign          = &Error{http.StatusUnauthorized, 40102, "bad_signature", "Sign does not match"}
+	ErrStaleRequest     = &Error{http.StatusUnauthorized, 40103, "stale_request", "RequestTime is outside the allowed window"}
+	ErrAppIDNotAllowed  = &Error{http.StatusForbidden, 40301, "appid_not_allowed", "SdkAppid is missing or not allowed"}
+	ErrIPNotAllowed     = &Error{http.StatusForbidden, 40302, "ip_not_allowed", "source address is not allowed"}
+	ErrNotFound         = &Error{http.StatusNotFound, 40401, "not_found", "not found"}
+	ErrMethodNotAllowed = &Error{http.StatusMethodNotAllowed, 40501, "method_not_allowed", "method not allowed"}
+	ErrBodyTooLarge     = &Error{http.StatusRequestEntityTooLarge, 41301, "body_too_large", "request body is over the limit"}
+	ErrInternal         = &Error{http.StatusInternalServerError, 50001, "internal", "internal error"}
+	ErrUnavailable      = &Error{http.StatusServiceUnavailable, 50301, "unavailable", "event could not be stored, try again"}
+)
+
+// CodeHandlerFailed is the ErrorCode of the FAIL envelope sent on HTTP 200
+// when an after-handler running inline returns an error. IM ignores it; it
+// tells a person reading the answer what happened.
+const CodeHandlerFailed = 50002
+
+// AllErrors lists every rejection, for documentation and tests.
+func AllErrors() []*Error {
+	return []*Error{
+		ErrMalformedJSON, ErrMissingCommand, ErrCommandMismatch,
+		ErrMissingSign, ErrBadSign, ErrStaleRequest,
+		ErrAppIDNotAllowed, ErrIPNotAllowed, ErrNotFound, ErrMethodNotAllowed,
+		ErrBodyTooLarge, ErrInternal, ErrUnavailable,
+	}
+}

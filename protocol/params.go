@@ -1,0 +1,95 @@
+package protocol
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Params are the query parameters IM appends to the configured callback URL
+// (PROTOCOL.md §1.2). Values are URL-decoded; absent parameters are empty.
+type Params struct {
+	SdkAppid        string
+	CallbackCommand string
+	ContentType     string
+	ClientIP        string
+	OptPlatform     string
+	Sign            string
+	RequestTime     string
+}
+
+// ParseParams reads the callback parameters from a raw query string in one
+// pass. Names are matched case-insensitively (IM's docs spell SdkAppid,
+// SDKAppID and SdkAppId), order does not matter and unknown parameters are
+// ignored. When a name repeats, the first value wins, like url.Values.Get.
+func ParseParams(rawQuery string) Params {
+	var p Params
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		name, value, _ := strings.Cut(pair, "=")
+		dst := p.field(name)
+		if dst == nil || *dst != "" {
+			continue
+		}
+		*dst = unescape(value)
+	}
+	return p
+}
+
+// field maps a parameter name to the struct field that holds it.
+func (p *Params) field(name string) *string {
+	switch {
+	case strings.EqualFold(name, "SdkAppid"):
+		return &p.SdkAppid
+	case strings.EqualFold(name, "CallbackCommand"):
+		return &p.CallbackCommand
+	case strings.EqualFold(name, "contenttype"):
+		return &p.ContentType
+	case strings.EqualFold(name, "ClientIP"):
+		return &p.ClientIP
+	case strings.EqualFold(name, "OptPlatform"):
+		return &p.OptPlatform
+	case strings.EqualFold(name, "Sign"):
+		return &p.Sign
+	case strings.EqualFold(name, "RequestTime"):
+		return &p.RequestTime
+	}
+	return nil
+}
+
+// Encode renders the parameters as a query string in the order of IM's
+// documented example, leaving out empty ones.
+func (p Params) Encode() string {
+	var b strings.Builder
+	add := func(name, value string) {
+		if value == "" {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(value))
+	}
+	add("SdkAppid", p.SdkAppid)
+	add("CallbackCommand", p.CallbackCommand)
+	add("contenttype", p.ContentType)
+	add("ClientIP", p.ClientIP)
+	add("OptPlatform", p.OptPlatform)
+	add("Sign", p.Sign)
+	add("RequestTime", p.RequestTime)
+	return b.String()
+}
+
+// unescape decodes a query value, skipping the work when there is nothing to
+// decode (the common case: IM's values are plain ASCII).
+func unescape(v string) string {
+	if !strings.ContainsAny(v, "%+") {
+		return v
+	}
+	if d, err := url.QueryUnescape(v); err == nil {
+		return d
+	}
+	return v
+}

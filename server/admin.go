@@ -1,0 +1,126 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
+)
+
+// Route is an admin endpoint a plugin adds, e.g. a read API.
+type Route struct {
+	Method  string
+	Path    string
+	Handler echo.HandlerFunc
+}
+
+// Check is a readiness check: /readyz is 200 only when every check returns nil.
+type Check struct {
+	// Name identifies the dependency in /readyz.
+	Name string
+	// Check reports whether the dependency is ready.
+	Check func(ctx context.Context) error
+}
+
+// Value groups plugins add admin routes and readiness checks to.
+const (
+	RouteGroup = `group:"admin_routes"`
+	CheckGroup = `group:"readiness"`
+)
+
+// AsRoute annotates a constructor returning a Route (or []Route with
+// fx's flatten) for the admin listener.
+func AsRoute(f any) any { return fx.Annotate(f, fx.ResultTags(RouteGroup)) }
+
+// AsRoutes annotates a constructor returning []Route.
+func AsRoutes(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"admin_routes,flatten"`)) }
+
+// AsCheck annotates a constructor returning a Check.
+func AsCheck(f any) any { return fx.Annotate(f, fx.ResultTags(CheckGroup)) }
+
+// AdminIn are the dependencies of NewAdmin.
+type AdminIn struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    *config.Config
+	Log       *zap.Logger
+	Registry  *prometheus.Registry
+	Routes    []Route `group:"admin_routes"`
+	Checks    []Check `group:"readiness"`
+}
+
+// readyTimeout bounds one /readyz evaluation.
+const readyTimeout = 2 * time.Second
+
+// NewAdmin builds the admin listener: /healthz, /readyz, /metrics and the
+// plugins' routes. Errors are answered as {"error": "..."}.
+func NewAdmin(in AdminIn) *Admin {
+	e := newEcho()
+	e.HTTPErrorHandler = adminErrorHandler(in.Log)
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	checks := in.Checks
+	e.GET("/readyz", func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
+		defer cancel()
+		status, results := http.StatusOK, make(map[string]string, len(checks))
+		for _, ch := range checks {
+			if err := ch.Check(ctx); err != nil {
+				status, results[ch.Name] = http.StatusServiceUnavailable, err.Error()
+				continue
+			}
+			results[ch.Name] = "ok"
+		}
+		word := "ready"
+		if status != http.StatusOK {
+			word = "not ready"
+		}
+		return c.JSON(status, map[string]any{"status": word, "checks": results})
+	})
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
+	for _, r := range in.Routes {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	a := &Admin{Listener{name: "admin", echo: e, log: in.Log}}
+	a.server = newHTTPServer(in.Config, e)
+	in.Lifecycle.Append(a.hook(in.Config.AdminListen, nil, in.Config.ShutdownTimeout))
+	return a
+}
+
+// ErrorBody is the admin listener's error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+func adminErrorHandler(log *zap.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, msg := http.StatusInternalServerError, "internal error"
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			status = he.Code
+			if m, ok := he.Message.(string); ok {
+				msg = m
+			} else {
+				msg = http.StatusText(status)
+			}
+		}
+		if status >= http.StatusInternalServerError {
+			log.Error("admin request failed", zap.String("path", c.Request().URL.Path), zap.Error(err))
+		}
+		if err := c.JSON(status, ErrorBody{Error: msg}); err != nil {
+			log.Debug("writing the admin error failed", zap.Error(err))
+		}
+	}
+}

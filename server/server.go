@@ -1,0 +1,156 @@
+// Package server runs imcallback's two HTTP listeners as fx lifecycle hooks:
+// the public one, which serves only the callback endpoint, and the admin
+// one (health, readiness, metrics and plugins' read APIs), which stays off
+// the public address.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/middleware"
+)
+
+// Module provides and starts the public and admin listeners.
+var Module = fx.Module("server",
+	fx.Provide(NewPublic, NewAdmin),
+	fx.Invoke(func(*Public, *Admin) {}),
+)
+
+// Listener is an HTTP server started and stopped by the fx lifecycle.
+type Listener struct {
+	name   string
+	echo   *echo.Echo
+	server *http.Server
+	log    *zap.Logger
+
+	mu   sync.Mutex
+	addr net.Addr
+}
+
+// Echo returns the listener's echo instance, e.g. to serve it in memory in tests.
+func (l *Listener) Echo() *echo.Echo { return l.echo }
+
+// Addr is the bound address once started, nil before.
+func (l *Listener) Addr() net.Addr {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addr
+}
+
+// Public is the callback listener.
+type Public struct{ Listener }
+
+// Admin is the admin listener.
+type Admin struct{ Listener }
+
+// PublicIn are the dependencies of NewPublic.
+type PublicIn struct {
+	fx.In
+	Lifecycle  fx.Lifecycle
+	Config     *config.Config
+	Log        *zap.Logger
+	Metrics    *metrics.Callbacks
+	Chain      middleware.Chain
+	Dispatcher *dispatcher.Dispatcher
+}
+
+// NewPublic builds the public listener: the middleware chain and one POST
+// route for the callback path. Its TLS is on when a certificate is configured.
+func NewPublic(in PublicIn) (*Public, error) {
+	trusted, err := config.ParsePrefixes(in.Config.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	e := newEcho()
+	e.IPExtractor = middleware.NewIPExtractor(trusted)
+	e.HTTPErrorHandler = middleware.ErrorHandler(in.Log, in.Metrics)
+	e.Use(in.Chain.Server...)
+	e.POST(in.Config.Path, in.Dispatcher.Serve, in.Chain.Route...)
+
+	p := &Public{Listener{name: "public", echo: e, log: in.Log}}
+	p.server = newHTTPServer(in.Config, e)
+	var tlsConf *tls.Config
+	if in.Config.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(in.Config.TLSCert, in.Config.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("server: %s/%s: %w",
+				config.EnvName("tls_cert"), config.EnvName("tls_key"), err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	in.Lifecycle.Append(p.hook(in.Config.Listen, tlsConf, in.Config.ShutdownTimeout,
+		zap.String("path", in.Config.Path), zap.Bool("tls", tlsConf != nil)))
+	return p, nil
+}
+
+func newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	return e
+}
+
+func newHTTPServer(cfg *config.Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadHeaderTimeout + 30*time.Second,
+		WriteTimeout:      cfg.ReadHeaderTimeout + 30*time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// hook binds the address at start (so a taken port fails the start), serves
+// in the background and drains in-flight requests at stop, bounded by
+// shutdownTimeout.
+func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout time.Duration, fields ...zap.Field) fx.Hook {
+	return fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			var lc net.ListenConfig
+			ln, err := lc.Listen(ctx, "tcp", address)
+			if err != nil {
+				return fmt.Errorf("server: %s listener on %s: %w", l.name, address, err)
+			}
+			if tlsConf != nil {
+				ln = tls.NewListener(ln, tlsConf)
+			}
+			l.mu.Lock()
+			l.addr = ln.Addr()
+			l.mu.Unlock()
+			l.log.Info("listening", append([]zap.Field{zap.String("listener", l.name),
+				zap.String("addr", ln.Addr().String())}, fields...)...)
+			go func() {
+				if err := l.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					l.log.Error("listener stopped", zap.String("listener", l.name), zap.Error(err))
+				}
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+			defer cancel()
+			err := l.server.Shutdown(ctx)
+			if err != nil {
+				l.server.Close()
+				return fmt.Errorf("server: %s listener drain: %w", l.name, err)
+			}
+			l.log.Info("stopped", zap.String("listener", l.name))
+			return nil
+		},
+	}
+}
