@@ -59,6 +59,33 @@ type Config struct {
 	// StoreDSN chooses the topic store: empty for SQLite under DataDir,
 	// postgres://… for PostgreSQL.
 	StoreDSN string `koanf:"store_dsn" yaml:"store_dsn"`
+
+	// Delivery is how after-callbacks run: durable (stored in JetStream
+	// before the answer, processed by workers) or inline.
+	Delivery string `koanf:"delivery" yaml:"delivery"`
+	// NATSURL points at an existing NATS cluster; empty runs an embedded
+	// server with its files under DataDir.
+	NATSURL string `koanf:"nats_url" yaml:"nats_url"`
+	// NATSListen gives the embedded server a client listener (e.g.
+	// 127.0.0.1:4222) for the nats CLI; empty means in-process only.
+	NATSListen string `koanf:"nats_listen" yaml:"nats_listen"`
+	// Stream is the JetStream work stream; dead letters go to Stream+"_DEAD".
+	Stream string `koanf:"stream" yaml:"stream"`
+	// SubjectPrefix starts every event subject: <prefix>.<SdkAppid>.<CallbackCommand>.
+	SubjectPrefix string `koanf:"subject_prefix" yaml:"subject_prefix"`
+	// Retention is how long events stay in the stream (the audit log replay reads).
+	Retention time.Duration `koanf:"retention" yaml:"retention"`
+	// DedupWindow is the stream's duplicate window: a repeat of the same
+	// body inside it is acknowledged and not processed again.
+	DedupWindow time.Duration `koanf:"dedup_window" yaml:"dedup_window"`
+	// Workers is how many after-handlers run at once.
+	Workers int `koanf:"workers" yaml:"workers"`
+	// HandlerTimeout is the deadline of one after-handler run.
+	HandlerTimeout time.Duration `koanf:"handler_timeout" yaml:"handler_timeout"`
+	// Backoff are the redelivery delays after a failure, the last repeating.
+	Backoff []time.Duration `koanf:"backoff" yaml:"backoff"`
+	// MaxDeliveries is how often an event is tried before it is dead-lettered.
+	MaxDeliveries int `koanf:"max_deliveries" yaml:"max_deliveries"`
 }
 
 // Default returns the configuration used when nothing overrides it.
@@ -77,6 +104,15 @@ func Default() Config {
 		ShutdownTimeout:   10 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		Delivery:          "durable",
+		Stream:            "IMCALLBACK",
+		SubjectPrefix:     "imcallback",
+		Retention:         7 * 24 * time.Hour,
+		DedupWindow:       10 * time.Minute,
+		Workers:           16,
+		HandlerTimeout:    30 * time.Second,
+		Backoff:           []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute},
+		MaxDeliveries:     10,
 	}
 }
 
@@ -159,7 +195,46 @@ func (c *Config) Validate() error {
 	if c.StoreDSN != "" && !strings.HasPrefix(c.StoreDSN, "postgres://") && !strings.HasPrefix(c.StoreDSN, "postgresql://") {
 		bad("store_dsn", "must be empty (SQLite under %s) or a postgres:// URL", EnvName("data_dir"))
 	}
+	c.validateDelivery(bad)
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
+	if c.Delivery != "durable" && c.Delivery != "inline" {
+		bad("delivery", "%q must be durable or inline", c.Delivery)
+	}
+	if c.NATSURL != "" && !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
+		bad("nats_url", "must be empty (embedded server) or nats:// / tls:// URLs")
+	}
+	if c.Stream == "" || strings.ContainsAny(c.Stream, ". *>") {
+		bad("stream", "%q must be a non-empty name without '.', ' ', '*' or '>'", c.Stream)
+	}
+	if c.SubjectPrefix == "" || strings.ContainsAny(c.SubjectPrefix, " *>") {
+		bad("subject_prefix", "%q must be a non-empty subject without ' ', '*' or '>'", c.SubjectPrefix)
+	}
+	if c.Retention <= 0 {
+		bad("retention", "must be positive, e.g. 168h")
+	}
+	if c.DedupWindow <= 0 || c.DedupWindow > c.Retention {
+		bad("dedup_window", "%v must be positive and no longer than the retention", c.DedupWindow)
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		bad("workers", "%d must be between 1 and 1024", c.Workers)
+	}
+	if c.HandlerTimeout <= 0 {
+		bad("handler_timeout", "must be positive")
+	}
+	if len(c.Backoff) == 0 {
+		bad("backoff", "needs at least one delay, e.g. 1s,5s,30s,2m,10m")
+	}
+	for _, d := range c.Backoff {
+		if d <= 0 {
+			bad("backoff", "delay %v must be positive", d)
+		}
+	}
+	if c.MaxDeliveries < 1 {
+		bad("max_deliveries", "%d must be at least 1", c.MaxDeliveries)
+	}
 }
 
 // ParsePrefixes parses CIDRs; a bare address is taken as a single-host prefix.
@@ -191,6 +266,7 @@ func (c Config) Redacted() Config {
 		r.Tokens[i] = redacted
 	}
 	r.StoreDSN = redactDSN(c.StoreDSN)
+	r.NATSURL = redactDSN(c.NATSURL)
 	return r
 }
 
