@@ -145,7 +145,7 @@ func (c *Config) Validate() error {
 	if c.AdminListen == "" {
 		bad("admin_listen", "required")
 	}
-	if c.Listen != "" && c.Listen == c.AdminListen {
+	if c.Listen != "" && c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
 		bad("admin_listen", "must differ from %s: admin endpoints stay off the public listener", EnvName("listen"))
 	}
 	if !strings.HasPrefix(c.Path, "/") {

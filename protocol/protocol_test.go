@@ -1,0 +1,264 @@
+package protocol_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/protocol"
+)
+
+func TestSignVectors(t *testing.T) {
+	tests := []struct {
+		name, token, time, want string
+	}{
+		{"published vector", "xxxxyyyy", "1669872112", "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061"},
+		{"doc erratum token is a different token", "xxxyyy", "1669872112", "e78a85473bed2cdc8d6fa8c4d5a4ba4735fd64156e15a99516b9890293e135de"},
+		{"extra vector", "my-test-token", "1700000000", "fc1e663f67aa5b954969c5985e54361c5bc3f204a69ee917c6aef2984e22cb4e"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := protocol.Sign(tt.token, tt.time); got != tt.want {
+				t.Fatalf("Sign(%q, %q) = %s, want %s", tt.token, tt.time, got, tt.want)
+			}
+			if !protocol.VerifySign([]string{tt.token}, tt.time, tt.want) {
+				t.Fatal("VerifySign rejected the vector")
+			}
+		})
+	}
+	// Concatenating in the wrong order must not verify.
+	reversed := "0467c8f6ff787df0cb0a15d44d03531a236485e20b11f233f299933854693c8a"
+	if protocol.VerifySign([]string{"xxxxyyyy"}, "1669872112", reversed) {
+		t.Fatal("the reversed-order signature verified")
+	}
+}
+
+func TestSignAt(t *testing.T) {
+	sign, rt := protocol.SignAt("xxxxyyyy", time.Unix(1669872112, 0))
+	if rt != "1669872112" || sign != "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061" {
+		t.Fatalf("SignAt = %s, %s", sign, rt)
+	}
+}
+
+func TestVerifySign(t *testing.T) {
+	good := protocol.Sign("new-token", "1700000000")
+	tests := []struct {
+		name   string
+		tokens []string
+		sign   string
+		want   bool
+	}{
+		{"single token", []string{"new-token"}, good, true},
+		{"rotation: old and new", []string{"old-token", "new-token"}, good, true},
+		{"upper-case hex accepted", []string{"new-token"}, strings.ToUpper(good), true},
+		{"wrong token", []string{"old-token"}, good, false},
+		{"no tokens", nil, good, false},
+		{"empty sign", []string{"new-token"}, "", false},
+		{"short sign", []string{"new-token"}, good[:10], false},
+		{"not hex", []string{"new-token"}, strings.Repeat("zz", 32), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := protocol.VerifySign(tt.tokens, "1700000000", tt.sign); got != tt.want {
+				t.Fatalf("VerifySign = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseParams(t *testing.T) {
+	tests := []struct {
+		name  string
+		query string
+		want  protocol.Params
+	}{
+		{
+			name:  "documented casing",
+			query: "SdkAppid=888888&CallbackCommand=Group.CallbackAfterNewMemberJoin&contenttype=json&ClientIP=1.2.3.4&OptPlatform=iOS&Sign=ab&RequestTime=17",
+			want: protocol.Params{SdkAppid: "888888", CallbackCommand: "Group.CallbackAfterNewMemberJoin",
+				ContentType: "json", ClientIP: "1.2.3.4", OptPlatform: "iOS", Sign: "ab", RequestTime: "17"},
+		},
+		{
+			name:  "other casings and order",
+			query: "RequestTime=17&SDKAppID=1&callbackcommand=X.Y&CONTENTTYPE=JSON",
+			want:  protocol.Params{SdkAppid: "1", CallbackCommand: "X.Y", ContentType: "JSON", RequestTime: "17"},
+		},
+		{
+			name:  "SdkAppId spelling of the Live product",
+			query: "SdkAppId=2",
+			want:  protocol.Params{SdkAppid: "2"},
+		},
+		{
+			name:  "first value wins and unknown names are ignored",
+			query: "SdkAppid=1&SdkAppid=2&foo=bar&&=x",
+			want:  protocol.Params{SdkAppid: "1"},
+		},
+		{
+			name:  "escaped values are decoded",
+			query: "ClientIP=%3A%3A1&OptPlatform=Windows+Phone",
+			want:  protocol.Params{ClientIP: "::1", OptPlatform: "Windows Phone"},
+		},
+		{
+			name:  "bad escape kept as sent",
+			query: "OptPlatform=%zz",
+			want:  protocol.Params{OptPlatform: "%zz"},
+		},
+		{name: "empty", query: "", want: protocol.Params{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := protocol.ParseParams(tt.query); got != tt.want {
+				t.Fatalf("ParseParams(%q) = %+v, want %+v", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParamsEncodeRoundTrip(t *testing.T) {
+	p := protocol.Params{SdkAppid: "1400000000", CallbackCommand: "Group.CallbackAfterCreateTopic",
+		ContentType: "json", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI", Sign: "abc", RequestTime: "1"}
+	q := p.Encode()
+	if !strings.HasPrefix(q, "SdkAppid=1400000000&CallbackCommand=Group.CallbackAfterCreateTopic&contenttype=json") {
+		t.Fatalf("Encode = %s", q)
+	}
+	if got := protocol.ParseParams(q); got != p {
+		t.Fatalf("round trip = %+v, want %+v", got, p)
+	}
+}
+
+func TestNormalizePlatform(t *testing.T) {
+	for in, want := range map[string]string{
+		"IOS": "iOS", "iOS": "iOS", "ios": "iOS", "Mac": "Mac", "macOS": "Mac",
+		"Android": "Android", "RESTAPI": "RESTAPI", "Linux": "Linux", "": "",
+	} {
+		if got := protocol.NormalizePlatform(in); got != want {
+			t.Errorf("NormalizePlatform(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAppendEnvelope(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  string
+		code    int
+		info    string
+		reply   any
+		want    string
+		wantErr error
+	}{
+		{name: "ok", status: "OK", want: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
+		{name: "deny with quoted info", status: "OK", code: 10101, info: `say "no"`,
+			want: `{"ActionStatus":"OK","ErrorCode":10101,"ErrorInfo":"say \"no\""}`},
+		{name: "reply struct", status: "OK", reply: struct {
+			CloudCustomData string `json:"CloudCustomData"`
+		}{"x"}, want: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":"x"}`},
+		{name: "reply map", status: "OK", reply: map[string]any{"RspData": "r"},
+			want: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","RspData":"r"}`},
+		{name: "empty reply object", status: "OK", reply: map[string]any{},
+			want: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
+		{name: "reply not an object", status: "OK", reply: []int{1}, wantErr: protocol.ErrReplyNotObject},
+		{name: "reply overrides the envelope", status: "OK", reply: map[string]any{"ErrorCode": 1}, wantErr: protocol.ErrReplyNotObject},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := protocol.AppendEnvelope(nil, tt.status, tt.code, tt.info, tt.reply)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Fatalf("AppendEnvelope = %s, %v; want %s", got, err, tt.want)
+			}
+			if !json.Valid(got) {
+				t.Fatal("not valid JSON")
+			}
+		})
+	}
+	if string(protocol.OKBody) != `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}` {
+		t.Fatalf("OKBody = %s", protocol.OKBody)
+	}
+}
+
+func TestErrorsAreDistinct(t *testing.T) {
+	codes := map[int]bool{}
+	reasons := map[string]bool{}
+	for _, e := range protocol.AllErrors() {
+		if codes[e.Code] || reasons[e.Reason] {
+			t.Fatalf("duplicate code or reason: %+v", e)
+		}
+		codes[e.Code], reasons[e.Reason] = true, true
+		if e.Status/100 != 4 && e.Status/100 != 5 || e.Code/100 != e.Status {
+			t.Fatalf("code %d does not follow its status %d", e.Code, e.Status)
+		}
+	}
+	wrapped := errors.Join(errors.New("x"), protocol.ErrBadSign)
+	if !errors.Is(wrapped, protocol.ErrBadSign) || errors.Is(wrapped, protocol.ErrStaleRequest) {
+		t.Fatal("errors.Is does not tell rejections apart")
+	}
+}
+
+func TestFlexInt(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    protocol.FlexInt
+		wantErr bool
+	}{
+		{`1670574414123`, 1670574414123, false},
+		{`"1670574414123"`, 1670574414123, false},
+		{`" 42 "`, 42, false},
+		{`null`, 0, false},
+		{`""`, 0, false},
+		{`1.7e3`, 1700, false},
+		{`"abc"`, 0, true},
+		{`1.5`, 0, true},
+		{`true`, 0, true},
+	}
+	for _, tt := range tests {
+		var v struct {
+			EventTime protocol.FlexInt `json:"EventTime"`
+		}
+		err := json.Unmarshal([]byte(`{"EventTime":`+tt.in+`}`), &v)
+		if (err != nil) != tt.wantErr || (!tt.wantErr && v.EventTime != tt.want) {
+			t.Errorf("decode %s = %d, %v; want %d, err %v", tt.in, v.EventTime, err, tt.want, tt.wantErr)
+		}
+	}
+	out, _ := json.Marshal(protocol.FlexInt(7))
+	if string(out) != "7" {
+		t.Fatalf("marshal = %s", out)
+	}
+}
+
+func FuzzParseParams(f *testing.F) {
+	f.Add("SdkAppid=1&CallbackCommand=A.B&Sign=x&RequestTime=1")
+	f.Add("%zz=%zz&&&=")
+	f.Add("sdkappid=1;x=2")
+	f.Fuzz(func(t *testing.T, q string) {
+		p := protocol.ParseParams(q)
+		// Whatever was parsed survives an encode/parse round trip.
+		if again := protocol.ParseParams(p.Encode()); again != p {
+			t.Fatalf("round trip changed %+v into %+v", p, again)
+		}
+	})
+}
+
+func FuzzFlexInt(f *testing.F) {
+	for _, s := range []string{`1`, `"2"`, `null`, `""`, `1e3`, `"x"`, `-9223372036854775808`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var n protocol.FlexInt
+		if err := n.UnmarshalJSON([]byte(s)); err != nil {
+			return
+		}
+		var back protocol.FlexInt
+		out, _ := n.MarshalJSON()
+		if err := back.UnmarshalJSON(out); err != nil || back != n {
+			t.Fatalf("%s decoded to %d, which does not round-trip: %v", s, n, err)
+		}
+	})
+}
