@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -49,6 +50,7 @@ type Dispatcher struct {
 	opts     Options
 	log      *zap.Logger
 	metrics  *metrics.Callbacks
+	unknown  unknownLabels
 }
 
 // New builds a dispatcher over commands. Two commands with the same name, an
@@ -134,7 +136,7 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 	}
 	cmd, ok := d.commands[command]
 	if !ok {
-		d.metrics.Unknown.WithLabelValues(command).Inc()
+		d.metrics.Unknown.WithLabelValues(d.unknown.label(command)).Inc()
 		d.log.Warn("unknown callback command answered OK",
 			zap.String("command", command), zap.String("request_id", r.RequestID))
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
@@ -273,4 +275,42 @@ func readBody(req *http.Request) ([]byte, error) {
 			return nil, fmt.Errorf("%w: %w", protocol.ErrMalformedJSON, err)
 		}
 	}
+}
+
+// unknownLabels bounds the label values of the unknown-command counter: a
+// sender without a valid token could otherwise create a series per name.
+type unknownLabels struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+}
+
+// maxUnknownLabels is how many distinct unknown commands get their own series.
+const maxUnknownLabels = 64
+
+// label returns name when it looks like an IM command ("Area.Name", ASCII
+// letters, digits, '_' and '.', at most 80 bytes) and fewer than
+// maxUnknownLabels names were seen; otherwise "other".
+func (u *unknownLabels) label(name string) string {
+	if len(name) > 80 {
+		return "other"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
+			return "other"
+		}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.seen[name]; ok {
+		return name
+	}
+	if len(u.seen) >= maxUnknownLabels {
+		return "other"
+	}
+	if u.seen == nil {
+		u.seen = make(map[string]struct{})
+	}
+	u.seen[name] = struct{}{}
+	return name
 }

@@ -1,0 +1,451 @@
+package dispatcher_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/middleware"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// harness serves a dispatcher over echo in memory.
+type harness struct {
+	e       *echo.Echo
+	metrics *metrics.Callbacks
+	logs    *observer.ObservedLogs
+}
+
+func newHarness(t *testing.T, opts dispatcher.Options, cmds ...dispatcher.Command) *harness {
+	t.Helper()
+	if opts.BeforeTimeout == 0 {
+		opts.BeforeTimeout = 200 * time.Millisecond
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	d, err := dispatcher.New(cmds, opts, zap.New(core), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	e.HTTPErrorHandler = middleware.ErrorHandler(zap.NewNop(), m)
+	e.POST("/im/callback", d.Serve)
+	return &harness{e: e, metrics: m, logs: logs}
+}
+
+func (h *harness) do(command, body string) (*httptest.ResponseRecorder, map[string]any) {
+	q := "SdkAppid=1400000000&OptPlatform=IOS&ClientIP=10.1.1.1"
+	if command != "" {
+		q += "&CallbackCommand=" + command
+	}
+	rec := httptest.NewRecorder()
+	h.e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/im/callback?"+q, strings.NewReader(body)))
+	var out map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec, out
+}
+
+type sendMsg struct {
+	From string            `json:"From_Account"`
+	Text string            `json:"Text"`
+	Time protocol.FlexInt  `json:"EventTime"`
+	Body []json.RawMessage `json:"MsgBody"`
+}
+
+func before(fn func(ev *dispatcher.Event[sendMsg]) (dispatcher.Decision, error), opts ...dispatcher.Option) dispatcher.Command {
+	return dispatcher.Before("C2C.CallbackBeforeSendMsg",
+		func(_ context.Context, ev *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) { return fn(ev) }, opts...)
+}
+
+func TestBeforeDecisions(t *testing.T) {
+	type reply struct {
+		CloudCustomData string `json:"CloudCustomData"`
+	}
+	tests := []struct {
+		name        string
+		command     string
+		decision    dispatcher.Decision
+		err         error
+		opts        []dispatcher.Option
+		wantCode    float64
+		wantInfo    string
+		wantExtra   map[string]any
+		wantOutcome string
+	}{
+		{name: "allow", decision: dispatcher.Allow(), wantCode: 0, wantOutcome: "allow"},
+		{name: "deny", decision: dispatcher.Deny("no"), wantCode: 1, wantInfo: "no", wantOutcome: "deny"},
+		{name: "silent drop on a message command", decision: dispatcher.Drop(), wantCode: 2, wantOutcome: "drop"},
+		{name: "custom code in range", decision: dispatcher.DenyWithCode(120001, "blocked word"), wantCode: 120001, wantInfo: "blocked word", wantOutcome: "deny"},
+		{name: "custom code at the top of the range", decision: dispatcher.DenyWithCode(130000, "x"), wantCode: 130000, wantInfo: "x", wantOutcome: "deny"},
+		{name: "custom code out of range is sent as deny", decision: dispatcher.DenyWithCode(10100, "x"), wantCode: 1, wantInfo: "x", wantOutcome: "deny"},
+		{name: "modify", decision: dispatcher.Modify(reply{"rewritten"}), wantCode: 0,
+			wantExtra: map[string]any{"CloudCustomData": "rewritten"}, wantOutcome: "modify"},
+		{name: "reply fields dropped with a deny", decision: dispatcher.Decision{Code: 1, Reply: reply{"x"}}, wantCode: 1, wantOutcome: "deny"},
+		{name: "unsendable reply falls back", decision: dispatcher.Modify([]string{"not an object"}), wantCode: 0, wantOutcome: "fallback"},
+		{name: "error falls back to the default (allow)", err: errors.New("db down"), wantCode: 0, wantOutcome: "fallback"},
+		{name: "error falls back to the command's own fallback", err: errors.New("db down"),
+			opts: []dispatcher.Option{dispatcher.WithFallback(dispatcher.Deny("try later"))}, wantCode: 1, wantInfo: "try later", wantOutcome: "fallback"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, dispatcher.Options{Fallback: dispatcher.Allow()}, before(func(*dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+				return tt.decision, tt.err
+			}, tt.opts...))
+			rec, out := h.do("C2C.CallbackBeforeSendMsg", `{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`)
+			if rec.Code != http.StatusOK || rec.Header().Get(echo.HeaderContentType) != echo.MIMEApplicationJSON {
+				t.Fatalf("status %d, content type %q", rec.Code, rec.Header().Get(echo.HeaderContentType))
+			}
+			if out["ActionStatus"] != "OK" || out["ErrorCode"] != tt.wantCode || out["ErrorInfo"] != tt.wantInfo {
+				t.Fatalf("answer %s", rec.Body)
+			}
+			if len(out) != 3+len(tt.wantExtra) {
+				t.Fatalf("unexpected fields in %s", rec.Body)
+			}
+			for k, v := range tt.wantExtra {
+				if out[k] != v {
+					t.Fatalf("%s = %v, want %v", k, out[k], v)
+				}
+			}
+			if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", tt.wantOutcome)); got != 1 {
+				t.Fatalf("callbacks_total{outcome=%s} = %v", tt.wantOutcome, got)
+			}
+		})
+	}
+}
+
+func TestDropOnNonMessageCommandIsDeny(t *testing.T) {
+	cmd := dispatcher.Before("Group.CallbackBeforeCreateGroup",
+		func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
+			return dispatcher.Drop(), nil
+		})
+	h := newHarness(t, dispatcher.Options{}, cmd)
+	_, out := h.do("Group.CallbackBeforeCreateGroup", `{}`)
+	if out["ErrorCode"] != float64(1) {
+		t.Fatalf("answer %v", out)
+	}
+	if h.logs.FilterMessage("before-handler decision not accepted by the protocol").Len() != 1 {
+		t.Fatal("the mapped decision was not logged")
+	}
+}
+
+func TestBeforeDeadlineAndPanic(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	tests := []struct {
+		name string
+		fn   func(ctx context.Context, ev *dispatcher.Event[sendMsg]) (dispatcher.Decision, error)
+	}{
+		{"deadline", func(ctx context.Context, _ *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				<-release // keeps running past its deadline, like a stuck handler
+			}
+			return dispatcher.Deny("too late"), nil
+		}},
+		{"panic", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			panic("boom")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, dispatcher.Options{BeforeTimeout: 50 * time.Millisecond, Fallback: dispatcher.Deny("fallback")},
+				dispatcher.Before("C2C.CallbackBeforeSendMsg", tt.fn))
+			start := time.Now()
+			_, out := h.do("C2C.CallbackBeforeSendMsg", `{}`)
+			if out["ErrorCode"] != float64(1) || out["ErrorInfo"] != "fallback" {
+				t.Fatalf("answer %v, want the configured fallback", out)
+			}
+			if elapsed := time.Since(start); elapsed > time.Second {
+				t.Fatalf("answered after %v: the deadline was not enforced", elapsed)
+			}
+			if h.logs.FilterMessage("before-handler failed; sending the fallback decision").Len() != 1 {
+				t.Fatal("the fallback was not logged")
+			}
+		})
+	}
+}
+
+func TestEventFields(t *testing.T) {
+	var got *dispatcher.Event[sendMsg]
+	h := newHarness(t, dispatcher.Options{}, before(func(ev *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+		got = ev
+		return dispatcher.Allow(), nil
+	}))
+	body := `{"CallbackCommand":"C2C.CallbackBeforeSendMsg","From_Account":"u1","EventTime":"1670574414123","Unknown":{"x":1},` +
+		`"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]}`
+	h.do("C2C.CallbackBeforeSendMsg", body)
+	if got == nil {
+		t.Fatal("handler not called")
+	}
+	if got.Payload.From != "u1" || got.Payload.Time != 1670574414123 || len(got.Payload.Body) != 1 {
+		t.Fatalf("payload %+v", got.Payload)
+	}
+	if got.AppID != "1400000000" || got.ClientIP != "10.1.1.1" || got.OptPlatform != "IOS" || got.Platform != "iOS" ||
+		got.Command != "C2C.CallbackBeforeSendMsg" || string(got.Raw) != body || got.ReceivedAt.IsZero() {
+		t.Fatalf("event %+v", got)
+	}
+}
+
+func TestRouting(t *testing.T) {
+	var calls atomic.Int32
+	after := dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[map[string]any]) error {
+		calls.Add(1)
+		return nil
+	})
+	tests := []struct {
+		name, command, body string
+		want                *protocol.Error
+		wantCalls           int32
+	}{
+		{"routes on the query", "Group.CallbackAfterCreateTopic", `{"CallbackCommand":"Group.CallbackAfterCreateTopic"}`, nil, 1},
+		{"body without command", "Group.CallbackAfterCreateTopic", `{"GroupId":"g"}`, nil, 1},
+		{"command only in the body", "", `{"CallbackCommand":"Group.CallbackAfterCreateTopic"}`, nil, 1},
+		{"mismatch", "Group.CallbackAfterCreateTopic", `{"CallbackCommand":"Group.CallbackAfterTopicDestroyed"}`, protocol.ErrCommandMismatch, 0},
+		{"missing", "", `{"GroupId":"g"}`, protocol.ErrMissingCommand, 0},
+		{"malformed JSON", "Group.CallbackAfterCreateTopic", `{"GroupId":`, protocol.ErrMalformedJSON, 0},
+		{"not an object", "Group.CallbackAfterCreateTopic", `[1,2]`, protocol.ErrMalformedJSON, 0},
+		{"empty body", "Group.CallbackAfterCreateTopic", ``, protocol.ErrMalformedJSON, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls.Store(0)
+			h := newHarness(t, dispatcher.Options{}, after)
+			rec, out := h.do(tt.command, tt.body)
+			if tt.want == nil {
+				if rec.Code != http.StatusOK || out["ActionStatus"] != "OK" {
+					t.Fatalf("status %d %s", rec.Code, rec.Body)
+				}
+			} else if rec.Code != tt.want.Status || out["ErrorCode"] != float64(tt.want.Code) || out["ActionStatus"] != "FAIL" {
+				t.Fatalf("status %d %s, want %v", rec.Code, rec.Body, tt.want)
+			}
+			if calls.Load() != tt.wantCalls {
+				t.Fatalf("handler ran %d times, want %d", calls.Load(), tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestUnknownCommandAnsweredOK(t *testing.T) {
+	h := newHarness(t, dispatcher.Options{})
+	rec, _ := h.do("Group.CallbackAfterSomethingNew", `{"CallbackCommand":"Group.CallbackAfterSomethingNew"}`)
+	if rec.Code != http.StatusOK || rec.Body.String() != string(protocol.OKBody) {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	if testutil.ToFloat64(h.metrics.Unknown.WithLabelValues("Group.CallbackAfterSomethingNew")) != 1 {
+		t.Fatal("unknown command not counted")
+	}
+	if h.logs.FilterMessage("unknown callback command answered OK").FilterLevelExact(zapcore.WarnLevel).Len() != 1 {
+		t.Fatal("unknown command not logged at warn")
+	}
+}
+
+func TestUnknownCommandLabelsAreBounded(t *testing.T) {
+	h := newHarness(t, dispatcher.Options{})
+	for i := range 200 {
+		if rec, _ := h.do(fmt.Sprintf("Spam.Command%d", i), `{}`); rec.Code != http.StatusOK {
+			t.Fatalf("status %d", rec.Code)
+		}
+	}
+	h.do("Bad%FFName", `{}`)
+	if n := testutil.CollectAndCount(h.metrics.Unknown); n > 65 {
+		t.Fatalf("%d series for unknown commands: label values are not bounded", n)
+	}
+	if testutil.ToFloat64(h.metrics.Unknown.WithLabelValues("other")) != 200-64+1 {
+		t.Fatalf("overflow not counted under \"other\": %v", testutil.ToFloat64(h.metrics.Unknown.WithLabelValues("other")))
+	}
+}
+
+func TestAfterInline(t *testing.T) {
+	tests := []struct {
+		name        string
+		fn          func() error
+		wantStatus  string
+		wantCode    float64
+		wantOutcome string
+	}{
+		{"ok", func() error { return nil }, "OK", 0, "ok"},
+		{"error", func() error { return errors.New("disk full") }, "FAIL", protocol.CodeHandlerFailed, "failed"},
+		{"panic", func() error { panic("boom") }, "FAIL", protocol.CodeHandlerFailed, "failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, dispatcher.Options{}, dispatcher.After("Group.CallbackAfterNewMemberJoin",
+				func(context.Context, *dispatcher.Event[struct{}]) error { return tt.fn() }))
+			rec, out := h.do("Group.CallbackAfterNewMemberJoin", `{}`)
+			if rec.Code != http.StatusOK || out["ActionStatus"] != tt.wantStatus || out["ErrorCode"] != tt.wantCode {
+				t.Fatalf("status %d %s", rec.Code, rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), "disk full") || strings.Contains(rec.Body.String(), "boom") {
+				t.Fatal("internal error text leaked into the answer")
+			}
+			if testutil.ToFloat64(h.metrics.Total.WithLabelValues("Group.CallbackAfterNewMemberJoin", tt.wantOutcome)) != 1 {
+				t.Fatal("outcome not counted")
+			}
+		})
+	}
+}
+
+func TestDecodeErrorIsHandlerError(t *testing.T) {
+	type typed struct {
+		Count int `json:"Count"`
+	}
+	h := newHarness(t, dispatcher.Options{Fallback: dispatcher.Allow()},
+		dispatcher.After("A.After", func(context.Context, *dispatcher.Event[typed]) error { return nil }),
+		dispatcher.Before("A.Before", func(context.Context, *dispatcher.Event[typed]) (dispatcher.Decision, error) {
+			return dispatcher.Deny("x"), nil
+		}))
+	if _, out := h.do("A.After", `{"Count":"many"}`); out["ActionStatus"] != "FAIL" {
+		t.Fatalf("after: %v", out)
+	}
+	if _, out := h.do("A.Before", `{"Count":"many"}`); out["ErrorCode"] != float64(0) {
+		t.Fatalf("before must fall back on a payload it cannot decode: %v", out)
+	}
+}
+
+type sink struct {
+	err error
+	got []*dispatcher.Request
+}
+
+func (s *sink) Accept(_ context.Context, r *dispatcher.Request) error {
+	s.got = append(s.got, r)
+	return s.err
+}
+
+func TestAfterSink(t *testing.T) {
+	var ran atomic.Bool
+	cmd := dispatcher.After("Group.CallbackAfterNewMemberJoin", func(context.Context, *dispatcher.Event[struct{}]) error {
+		ran.Store(true)
+		return nil
+	})
+	s := &sink{}
+	h := newHarness(t, dispatcher.Options{Sink: s}, cmd)
+	rec, _ := h.do("Group.CallbackAfterNewMemberJoin", `{"GroupId":"g"}`)
+	if rec.Code != http.StatusOK || rec.Body.String() != string(protocol.OKBody) {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	if ran.Load() {
+		t.Fatal("handler ran inline although a sink took the event")
+	}
+	if len(s.got) != 1 || string(s.got[0].Body) != `{"GroupId":"g"}` || s.got[0].Params.SdkAppid != "1400000000" {
+		t.Fatalf("sink got %+v", s.got)
+	}
+
+	s.err = errors.New("stream full")
+	rec, out := h.do("Group.CallbackAfterNewMemberJoin", `{"GroupId":"g"}`)
+	if rec.Code != http.StatusServiceUnavailable || out["ActionStatus"] != "FAIL" || out["ErrorCode"] != float64(protocol.ErrUnavailable.Code) {
+		t.Fatalf("a failed store must answer 503: %d %s", rec.Code, rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "stream full") {
+		t.Fatal("internal error text leaked")
+	}
+}
+
+func TestProcess(t *testing.T) {
+	var got string
+	d, err := dispatcher.New([]dispatcher.Command{
+		dispatcher.After("A.After", func(_ context.Context, ev *dispatcher.Event[struct{ X string }]) error {
+			got = ev.Payload.X
+			return nil
+		}),
+		dispatcher.Before("A.Before", func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
+			return dispatcher.Allow(), nil
+		}),
+	}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Process(context.Background(), &dispatcher.Request{Command: "A.After", Body: []byte(`{"X":"y"}`)}); err != nil || got != "y" {
+		t.Fatalf("Process = %v, got %q", err, got)
+	}
+	for _, name := range []string{"A.Before", "A.Missing"} {
+		if err := d.Process(context.Background(), &dispatcher.Request{Command: name, Body: []byte(`{}`)}); !errors.Is(err, dispatcher.ErrNoHandler) {
+			t.Fatalf("Process(%s) = %v, want ErrNoHandler", name, err)
+		}
+	}
+}
+
+func TestNewRejectsBadRegistrations(t *testing.T) {
+	ok := func(name string) dispatcher.Command {
+		return dispatcher.After(name, func(context.Context, *dispatcher.Event[struct{}]) error { return nil })
+	}
+	tests := []struct {
+		name string
+		cmds []dispatcher.Command
+		opts dispatcher.Options
+	}{
+		{"duplicate", []dispatcher.Command{ok("A.B"), ok("A.B")}, dispatcher.Options{BeforeTimeout: time.Second}},
+		{"empty name", []dispatcher.Command{ok("")}, dispatcher.Options{BeforeTimeout: time.Second}},
+		{"no timeout", nil, dispatcher.Options{}},
+		{"fallback outside the range", []dispatcher.Command{dispatcher.Before("C2C.CallbackBeforeSendMsg",
+			func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
+				return dispatcher.Allow(), nil
+			},
+			dispatcher.WithFallback(dispatcher.DenyWithCode(5, "")))}, dispatcher.Options{BeforeTimeout: time.Second}},
+	}
+	for _, tt := range tests {
+		if _, err := dispatcher.New(tt.cmds, tt.opts, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry())); err == nil {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+}
+
+func FuzzServe(f *testing.F) {
+	f.Add("C2C.CallbackBeforeSendMsg", `{"CallbackCommand":"C2C.CallbackBeforeSendMsg","From_Account":"a","EventTime":"12"}`)
+	f.Add("Group.CallbackAfterCreateTopic", `{"GroupId":"@TGS#1","TopicId":"@TGS#1@TOPIC#_x","UserDefinedDataList":[{"Key":"k","Value":"v"}]}`)
+	f.Add("", `{"CallbackCommand":"X"}`)
+	f.Add("A", `{"CallbackCommand":"B"}`)
+	f.Add("A", `{`)
+	f.Add("A", "\x00")
+	f.Add("C2C.CallbackBeforeSendMsg", `{"EventTime":1e400}`)
+	core, _ := observer.New(zapcore.DebugLevel)
+	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	d, err := dispatcher.New([]dispatcher.Command{
+		before(func(ev *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			if ev.Payload.From == "deny" {
+				return dispatcher.DenyWithCode(int(ev.Payload.Time), "x"), nil
+			}
+			return dispatcher.Allow(), nil
+		}),
+		dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[map[string]any]) error { return nil }),
+	}, dispatcher.Options{BeforeTimeout: time.Second}, zap.New(core), m)
+	if err != nil {
+		f.Fatal(err)
+	}
+	e := echo.New()
+	e.HTTPErrorHandler = middleware.ErrorHandler(zap.NewNop(), m)
+	e.POST("/im/callback", d.Serve)
+	f.Fuzz(func(t *testing.T, command, body string) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/im/callback", strings.NewReader(body))
+		req.URL.RawQuery = protocol.Params{SdkAppid: "1", CallbackCommand: command}.Encode()
+		e.ServeHTTP(rec, req)
+		var env protocol.Envelope
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+			t.Fatalf("answer is not an envelope: %d %q", rec.Code, rec.Body)
+		}
+		if (rec.Code == http.StatusOK) != (env.ActionStatus == "OK" || env.ErrorCode == protocol.CodeHandlerFailed) {
+			t.Fatalf("status %d with envelope %+v", rec.Code, env)
+		}
+	})
+}

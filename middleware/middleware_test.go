@@ -1,0 +1,349 @@
+package middleware_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/middleware"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// serve runs one request through mw in front of a handler answering OK,
+// with the project's error handler.
+func serve(t *testing.T, req *http.Request, extractor echo.IPExtractor, mw ...echo.MiddlewareFunc) (*httptest.ResponseRecorder, *metrics.Callbacks) {
+	t.Helper()
+	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	e := echo.New()
+	e.HTTPErrorHandler = middleware.ErrorHandler(zap.NewNop(), m)
+	if extractor != nil {
+		e.IPExtractor = extractor
+	}
+	e.POST("/im/callback", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+	}, mw...)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	return rec, m
+}
+
+func post(query string) *http.Request {
+	return httptest.NewRequest(http.MethodPost, "/im/callback?"+query, strings.NewReader(`{}`))
+}
+
+// assertRejected checks status and envelope of a rejection.
+func assertRejected(t *testing.T, rec *httptest.ResponseRecorder, want *protocol.Error) {
+	t.Helper()
+	if rec.Code != want.Status {
+		t.Fatalf("status = %d, want %d (body %s)", rec.Code, want.Status, rec.Body)
+	}
+	if ct := rec.Header().Get(echo.HeaderContentType); ct != echo.MIMEApplicationJSON {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	var env protocol.Envelope
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+		t.Fatalf("body is not an envelope: %s", rec.Body)
+	}
+	if env.ActionStatus != "FAIL" || env.ErrorCode != want.Code || env.ErrorInfo != want.Info {
+		t.Fatalf("envelope = %+v, want FAIL %d %q", env, want.Code, want.Info)
+	}
+}
+
+func TestAppID(t *testing.T) {
+	mw := middleware.AppIDWithConfig(middleware.AppIDConfig{Allowed: []string{"1400000000", "1400000001"}})
+	tests := []struct {
+		name, query string
+		want        *protocol.Error
+	}{
+		{"allowed", "SdkAppid=1400000000", nil},
+		{"second allowed id, other casing", "SDKAppID=1400000001", nil},
+		{"other app", "SdkAppid=1400000002", protocol.ErrAppIDNotAllowed},
+		{"missing", "CallbackCommand=X", protocol.ErrAppIDNotAllowed},
+		{"empty", "SdkAppid=", protocol.ErrAppIDNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, m := serve(t, post(tt.query), nil, mw)
+			if tt.want == nil {
+				if rec.Code != http.StatusOK {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			assertRejected(t, rec, tt.want)
+			if got := testutil.ToFloat64(m.Rejections.WithLabelValues(tt.want.Reason)); got != 1 {
+				t.Fatalf("rejections{%s} = %v", tt.want.Reason, got)
+			}
+		})
+	}
+}
+
+func TestAppIDSkipper(t *testing.T) {
+	mw := middleware.AppIDWithConfig(middleware.AppIDConfig{Skipper: func(echo.Context) bool { return true }})
+	if rec, _ := serve(t, post(""), nil, mw); rec.Code != http.StatusOK {
+		t.Fatalf("skipped check still rejected: %d", rec.Code)
+	}
+}
+
+func TestSignature(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	mw := middleware.SignatureWithConfig(middleware.SignatureConfig{
+		Tokens: []string{"old-token", "new-token"},
+		Window: time.Minute,
+		Now:    func() time.Time { return now },
+	})
+	signed := func(token string, at time.Time) string {
+		sign, rt := protocol.SignAt(token, at)
+		return "SdkAppid=1&Sign=" + sign + "&RequestTime=" + rt
+	}
+	tests := []struct {
+		name, query string
+		want        *protocol.Error
+	}{
+		{"new token", signed("new-token", now), nil},
+		{"old token during rotation", signed("old-token", now), nil},
+		{"inside the window, past", signed("new-token", now.Add(-60*time.Second)), nil},
+		{"inside the window, future", signed("new-token", now.Add(60*time.Second)), nil},
+		{"stale", signed("new-token", now.Add(-61*time.Second)), protocol.ErrStaleRequest},
+		{"future", signed("new-token", now.Add(61*time.Second)), protocol.ErrStaleRequest},
+		{"unknown token", signed("other-token", now), protocol.ErrBadSign},
+		{"missing sign", "SdkAppid=1&RequestTime=1700000000", protocol.ErrMissingSign},
+		{"missing time", "SdkAppid=1&Sign=" + protocol.Sign("new-token", "1700000000"), protocol.ErrMissingSign},
+		{"time not a number", "Sign=" + protocol.Sign("new-token", "soon") + "&RequestTime=soon", protocol.ErrStaleRequest},
+		{"sign for another time", "Sign=" + protocol.Sign("new-token", "1700000001") + "&RequestTime=1700000000", protocol.ErrBadSign},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, _ := serve(t, post(tt.query), nil, mw)
+			if tt.want == nil {
+				if rec.Code != http.StatusOK {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			assertRejected(t, rec, tt.want)
+		})
+	}
+}
+
+func TestSignatureWithoutTokensIsOff(t *testing.T) {
+	mw := middleware.SignatureWithConfig(middleware.SignatureConfig{})
+	if rec, _ := serve(t, post("SdkAppid=1"), nil, mw); rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+}
+
+func TestIPAllowAndForwardingHeaders(t *testing.T) {
+	allow := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
+	proxy := []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}
+	tests := []struct {
+		name    string
+		peer    string
+		headers map[string]string
+		trusted []netip.Prefix
+		want    *protocol.Error
+	}{
+		{"allowed peer", "203.0.113.9:1234", nil, nil, nil},
+		{"peer outside", "198.51.100.1:1234", nil, nil, protocol.ErrIPNotAllowed},
+		{"spoofed X-Forwarded-For from an untrusted peer", "198.51.100.1:1234",
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed},
+		{"spoofed X-Real-IP from an untrusted peer", "198.51.100.1:1234",
+			map[string]string{"X-Real-IP": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed},
+		{"spoofed header with no trusted proxies at all", "127.0.0.1:1234",
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, nil, protocol.ErrIPNotAllowed},
+		{"loopback is not trusted by default", "127.0.0.1:1234",
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed},
+		{"X-Forwarded-For from a trusted proxy", "10.0.0.5:1234",
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, proxy, nil},
+		{"X-Real-IP from a trusted proxy", "10.0.0.5:1234",
+			map[string]string{"X-Real-IP": "203.0.113.9"}, proxy, nil},
+		{"trusted proxy forwarding an outsider", "10.0.0.5:1234",
+			map[string]string{"X-Forwarded-For": "198.51.100.1"}, proxy, protocol.ErrIPNotAllowed},
+		{"client-prepended entry is not believed", "10.0.0.5:1234",
+			map[string]string{"X-Forwarded-For": "203.0.113.9, 198.51.100.1"}, proxy, protocol.ErrIPNotAllowed},
+		{"ClientIP query parameter is never used", "198.51.100.1:1234", nil, nil, protocol.ErrIPNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := post("SdkAppid=1&ClientIP=203.0.113.9")
+			req.RemoteAddr = tt.peer
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			rec, _ := serve(t, req, middleware.NewIPExtractor(tt.trusted),
+				middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: allow}))
+			if tt.want == nil {
+				if rec.Code != http.StatusOK {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			assertRejected(t, rec, tt.want)
+		})
+	}
+}
+
+func TestIPAllowEmptyAllowsAll(t *testing.T) {
+	req := post("")
+	req.RemoteAddr = "198.51.100.1:1"
+	if rec, _ := serve(t, req, nil, middleware.IPAllowWithConfig(middleware.IPAllowConfig{})); rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+}
+
+func TestIPAllowIPv6AndMapped(t *testing.T) {
+	mw := middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{
+		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.0/24"),
+	}})
+	for peer, want := range map[string]int{
+		"[2001:db8::1]:1":      http.StatusOK,
+		"[::ffff:192.0.2.1]:1": http.StatusOK,
+		"[2001:db9::1]:1":      http.StatusForbidden,
+		"not-an-address":       http.StatusForbidden,
+	} {
+		req := post("")
+		req.RemoteAddr = peer
+		if rec, _ := serve(t, req, nil, mw); rec.Code != want {
+			t.Errorf("peer %s: status %d, want %d", peer, rec.Code, want)
+		}
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	mw := middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.New(core)})
+	sign := protocol.Sign("secret-token", "1700000000")
+	req := httptest.NewRequest(http.MethodPost,
+		"/im/callback?SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg&Sign="+sign+"&RequestTime=1700000000",
+		strings.NewReader(`{"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"private words"}}]}`))
+	req.RemoteAddr = "192.0.2.10:5555"
+	rec, _ := serve(t, req, nil, mw, middleware.AppIDWithConfig(middleware.AppIDConfig{Allowed: []string{"1"}}))
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("status %d", rec.Code)
+	}
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("want one line per request, got %d", len(entries))
+	}
+	fields := entries[0].ContextMap()
+	want := map[string]any{
+		"command": "C2C.CallbackBeforeSendMsg", "app_id": "1400000000", "status": int64(403),
+		"remote_ip": "192.0.2.10", "reason": "appid_not_allowed", "path": "/im/callback", "method": "POST",
+	}
+	for k, v := range want {
+		if fields[k] != v {
+			t.Errorf("field %s = %v, want %v", k, fields[k], v)
+		}
+	}
+	if _, ok := fields["latency"]; !ok {
+		t.Error("no latency field")
+	}
+	if _, ok := fields["request_id"]; !ok {
+		t.Error("no request_id field")
+	}
+	if entries[0].Level != zapcore.WarnLevel {
+		t.Errorf("a 403 logs at %v, want warn", entries[0].Level)
+	}
+	var buf bytes.Buffer
+	for k, v := range fields {
+		buf.WriteString(k)
+		buf.WriteString("=")
+		buf.WriteString(strings.TrimSpace(strings.ReplaceAll(toString(v), "\n", " ")))
+		buf.WriteString(" ")
+	}
+	for _, secret := range []string{sign, "private words", "secret-token"} {
+		if strings.Contains(buf.String(), secret) {
+			t.Fatalf("access log leaks %q: %s", secret, buf.String())
+		}
+	}
+}
+
+func toString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestChainOrder(t *testing.T) {
+	var calls []string
+	mark := func(name string) echo.MiddlewareFunc {
+		return func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error { calls = append(calls, name); return next(c) }
+		}
+	}
+	// Given out of order on purpose: the chain must sort by Order.
+	list := []middleware.Ordered{
+		{Name: "signature", Order: middleware.OrderSignature, Func: mark("signature")},
+		{Name: "user-late", Order: middleware.OrderSignature + 10, Func: mark("user-late")},
+		{Name: "recover", Order: middleware.OrderRecover, Func: mark("recover")},
+		{Name: "body_limit", Order: middleware.OrderBodyLimit, Func: mark("body_limit")},
+		{Name: "user-early", Order: middleware.OrderRequestID + 10, Func: mark("user-early")},
+		{Name: "request_id", Order: middleware.OrderRequestID, Func: mark("request_id")},
+	}
+	ch, err := middleware.NewChain(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"recover", "request_id", "user-early", "body_limit", "signature", "user-late"}
+	if strings.Join(ch.Names, ",") != strings.Join(want, ",") {
+		t.Fatalf("names = %v, want %v", ch.Names, want)
+	}
+	if len(ch.Server) != 3 || len(ch.Route) != 3 {
+		t.Fatalf("split at body_limit: server %d, route %d", len(ch.Server), len(ch.Route))
+	}
+	e := echo.New()
+	e.Use(ch.Server...)
+	e.POST("/x", func(c echo.Context) error { calls = append(calls, "handler"); return nil }, ch.Route...)
+	e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/x", nil))
+	if got := strings.Join(calls, ","); got != strings.Join(append(want, "handler"), ",") {
+		t.Fatalf("ran %s", got)
+	}
+}
+
+func TestChainRejectsAmbiguity(t *testing.T) {
+	noop := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	tests := []struct {
+		name string
+		list []middleware.Ordered
+	}{
+		{"shared order", []middleware.Ordered{{Name: "a", Order: 1, Func: noop}, {Name: "b", Order: 1, Func: noop}}},
+		{"no name", []middleware.Ordered{{Order: 1, Func: noop}}},
+		{"no func", []middleware.Ordered{{Name: "a", Order: 1}}},
+	}
+	for _, tt := range tests {
+		if _, err := middleware.NewChain(tt.list); err == nil {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+}
+
+func TestErrorHandlerMapsEchoErrors(t *testing.T) {
+	tests := []struct {
+		err  error
+		want *protocol.Error
+	}{
+		{echo.ErrNotFound, protocol.ErrNotFound},
+		{echo.ErrMethodNotAllowed, protocol.ErrMethodNotAllowed},
+		{echo.ErrStatusRequestEntityTooLarge, protocol.ErrBodyTooLarge},
+		{echo.ErrBadRequest, protocol.ErrMalformedJSON},
+		{http.ErrHandlerTimeout, protocol.ErrInternal},
+		{protocol.ErrBadSign, protocol.ErrBadSign},
+	}
+	for _, tt := range tests {
+		if got := middleware.AsProtocolError(tt.err); got != tt.want {
+			t.Errorf("%v mapped to %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
