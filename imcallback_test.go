@@ -1,0 +1,439 @@
+package imcallback_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/goleak"
+
+	"github.com/imcallback/imcallback"
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/middleware"
+	"github.com/imcallback/imcallback/protocol"
+	"github.com/imcallback/imcallback/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	appID    = "1400000000"
+	oldToken = "old-token"
+	newToken = "new-token"
+)
+
+// service is a running imcallback.Module on loopback ports.
+type service struct {
+	public, admin string
+	app           *fxtest.App
+}
+
+// start runs the module with the given extra environment and fx options.
+func start(t *testing.T, extraEnv []string, opts ...fx.Option) *service {
+	t.Helper()
+	environ := append([]string{
+		"IMCALLBACK_SDKAPPID=" + appID,
+		"IMCALLBACK_TOKENS=" + oldToken + "," + newToken,
+		"IMCALLBACK_LISTEN=127.0.0.1:0",
+		"IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0",
+		"IMCALLBACK_DATA_DIR=" + t.TempDir(),
+		"IMCALLBACK_BEFORE_TIMEOUT=100ms",
+		"IMCALLBACK_BODY_LIMIT=1024",
+		"IMCALLBACK_LOG_LEVEL=error",
+		"IMCALLBACK_SHUTDOWN_TIMEOUT=5s",
+	}, extraEnv...)
+	var pub *server.Public
+	var adm *server.Admin
+	app := fxtest.New(t,
+		fx.NopLogger,
+		fx.Supply(config.Source{Environ: func() []string { return environ }}),
+		imcallback.Module,
+		fx.Options(opts...),
+		fx.Populate(&pub, &adm),
+	)
+	app.RequireStart()
+	t.Cleanup(app.RequireStop)
+	return &service{public: "http://" + pub.Addr().String(), admin: "http://" + adm.Addr().String(), app: app}
+}
+
+// call is one request to the callback endpoint.
+type call struct {
+	method  string
+	command string            // CallbackCommand query parameter
+	appID   string            // SdkAppid; "-" leaves it out
+	token   string            // signs with this token; "" sends no Sign
+	at      time.Time         // RequestTime; zero is now
+	body    string
+	headers map[string]string
+}
+
+func (s *service) do(t *testing.T, c call) (int, map[string]any) {
+	t.Helper()
+	p := protocol.Params{CallbackCommand: c.command, ContentType: "json", ClientIP: "203.0.113.50", OptPlatform: "RESTAPI"}
+	switch c.appID {
+	case "":
+		p.SdkAppid = appID
+	case "-":
+	default:
+		p.SdkAppid = c.appID
+	}
+	if c.token != "" {
+		at := c.at
+		if at.IsZero() {
+			at = time.Now()
+		}
+		p.Sign, p.RequestTime = protocol.SignAt(c.token, at)
+	}
+	method := c.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequest(method, s.public+"/im/callback?"+p.Encode(), strings.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" && method != http.MethodHead {
+		t.Fatalf("Content-Type = %q (body %s)", ct, raw)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil && method != http.MethodHead {
+		t.Fatalf("answer is not JSON: %s", raw)
+	}
+	return resp.StatusCode, out
+}
+
+const seedBody = `{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#2J4SZEAEL","TopicId":"@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5","Operator_Account":"group_root","Owner_Account":"leckie","Type":"Community","Name":"MyFirstTopic","UserDefinedDataList":[{"Key":"UserDefined1","Value":"hello"},{"Key":"UserDefined2","Value":"world"}]}`
+
+type topicPayload struct {
+	GroupID string `json:"GroupId"`
+	TopicID string `json:"TopicId"`
+}
+
+type msgPayload struct {
+	From string `json:"From_Account"`
+	Text string `json:"Text"`
+}
+
+// testCommands registers one handler of each kind with observable behaviour.
+func testCommands(seen chan<- topicPayload) fx.Option {
+	return fx.Provide(
+		dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After("Group.CallbackAfterCreateTopic", func(_ context.Context, ev *dispatcher.Event[topicPayload]) error {
+				seen <- ev.Payload
+				return nil
+			})
+		}),
+		dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.Before("C2C.CallbackBeforeSendMsg", func(ctx context.Context, ev *dispatcher.Event[msgPayload]) (dispatcher.Decision, error) {
+				switch ev.Payload.Text {
+				case "slow":
+					<-ctx.Done()
+					return dispatcher.Allow(), nil
+				case "panic":
+					panic("handler bug")
+				case "spam":
+					return dispatcher.DenyWithCode(120001, "spam"), nil
+				case "rewrite":
+					return dispatcher.Modify(map[string]string{"CloudCustomData": "rewritten"}), nil
+				}
+				return dispatcher.Allow(), nil
+			}, dispatcher.WithFallback(dispatcher.Deny("fallback")))
+		}),
+	)
+}
+
+func envelope(status string, code int, info string) map[string]any {
+	return map[string]any{"ActionStatus": status, "ErrorCode": float64(code), "ErrorInfo": info}
+}
+
+func rejection(e *protocol.Error) map[string]any { return envelope("FAIL", e.Code, e.Info) }
+
+func TestEndToEnd(t *testing.T) {
+	seen := make(chan topicPayload, 16)
+	s := start(t, nil, testCommands(seen))
+	now := time.Now()
+	big := `{"CallbackCommand":"Group.CallbackAfterCreateTopic","Name":"` + strings.Repeat("x", 2048) + `"}`
+	tests := []struct {
+		name       string
+		call       call
+		wantStatus int
+		want       map[string]any
+		wantSeen   bool
+	}{
+		{"seed sample, signed", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: seedBody}, 200, envelope("OK", 0, ""), true},
+		{"token rotation: old token still accepted", call{command: "Group.CallbackAfterCreateTopic", token: oldToken, body: seedBody}, 200, envelope("OK", 0, ""), true},
+		{"before allow", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"hello"}`}, 200, envelope("OK", 0, ""), false},
+		{"before custom deny", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"spam"}`}, 200, envelope("OK", 120001, "spam"), false},
+		{"before modify", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"rewrite"}`}, 200,
+			map[string]any{"ActionStatus": "OK", "ErrorCode": float64(0), "ErrorInfo": "", "CloudCustomData": "rewritten"}, false},
+		{"before deadline sends the fallback", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"slow"}`}, 200, envelope("OK", 1, "fallback"), false},
+		{"before panic sends the fallback", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"panic"}`}, 200, envelope("OK", 1, "fallback"), false},
+		{"unknown command", call{command: "Group.CallbackAfterBrandNew", token: newToken, body: `{}`}, 200, envelope("OK", 0, ""), false},
+		{"malformed JSON", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: `{"GroupId":`}, 400, rejection(protocol.ErrMalformedJSON), false},
+		{"missing command", call{token: newToken, body: `{"GroupId":"g"}`}, 400, rejection(protocol.ErrMissingCommand), false},
+		{"command mismatch", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: `{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`}, 400, rejection(protocol.ErrCommandMismatch), false},
+		{"unsigned", call{command: "Group.CallbackAfterCreateTopic", body: seedBody}, 401, rejection(protocol.ErrMissingSign), false},
+		{"wrong token", call{command: "Group.CallbackAfterCreateTopic", token: "guess", body: seedBody}, 401, rejection(protocol.ErrBadSign), false},
+		{"stale RequestTime", call{command: "Group.CallbackAfterCreateTopic", token: newToken, at: now.Add(-2 * time.Minute), body: seedBody}, 401, rejection(protocol.ErrStaleRequest), false},
+		{"future RequestTime", call{command: "Group.CallbackAfterCreateTopic", token: newToken, at: now.Add(2 * time.Minute), body: seedBody}, 401, rejection(protocol.ErrStaleRequest), false},
+		{"wrong SdkAppid", call{command: "Group.CallbackAfterCreateTopic", appID: "1400000001", token: newToken, body: seedBody}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
+		{"missing SdkAppid", call{command: "Group.CallbackAfterCreateTopic", appID: "-", token: newToken, body: seedBody}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
+		{"wrong method", call{method: http.MethodGet, command: "Group.CallbackAfterCreateTopic", token: newToken}, 405, rejection(protocol.ErrMethodNotAllowed), false},
+		{"wrong method, unsigned", call{method: http.MethodPut, command: "Group.CallbackAfterCreateTopic", body: seedBody}, 405, rejection(protocol.ErrMethodNotAllowed), false},
+		{"body over the limit", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: big}, 413, rejection(protocol.ErrBodyTooLarge), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, got := s.do(t, tt.call)
+			if status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (%v)", status, tt.wantStatus, got)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("answer = %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Fatalf("answer = %v, want %v", got, tt.want)
+				}
+			}
+			select {
+			case p := <-seen:
+				if !tt.wantSeen {
+					t.Fatalf("handler ran for a rejected request: %+v", p)
+				}
+				if p.TopicID != "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5" || p.GroupID != "@TGS#2J4SZEAEL" {
+					t.Fatalf("payload %+v", p)
+				}
+			default:
+				if tt.wantSeen {
+					t.Fatal("handler did not run")
+				}
+			}
+		})
+	}
+
+	t.Run("body over the limit without Content-Length is not truncated", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, s.public+"/im/callback?"+signedQuery("Group.CallbackAfterCreateTopic"),
+			io.MultiReader(strings.NewReader(big))) // a plain io.Reader: sent chunked
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || req.ContentLength != 0 {
+			t.Fatalf("status %d, content length %d", resp.StatusCode, req.ContentLength)
+		}
+		if len(seen) != 0 {
+			t.Fatal("a truncated body reached the handler")
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		body := get(t, s.admin+"/metrics", 200)
+		for _, want := range []string{
+			`imcallback_callbacks_total{command="Group.CallbackAfterCreateTopic",outcome="ok"} 2`,
+			`imcallback_callbacks_total{command="C2C.CallbackBeforeSendMsg",outcome="fallback"} 2`,
+			`imcallback_rejections_total{reason="stale_request"} 2`,
+			`imcallback_rejections_total{reason="method_not_allowed"} 2`,
+			`imcallback_unknown_commands_total{command="Group.CallbackAfterBrandNew"} 1`,
+			`imcallback_callback_duration_seconds_bucket{command="C2C.CallbackBeforeSendMsg",le="2"}`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
+	t.Run("health and readiness on the admin listener only", func(t *testing.T) {
+		if !strings.Contains(get(t, s.admin+"/healthz", 200), "ok") {
+			t.Fatal("healthz")
+		}
+		if !strings.Contains(get(t, s.admin+"/readyz", 200), `"ready"`) {
+			t.Fatal("readyz")
+		}
+		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+			get(t, s.public+path, 404)
+		}
+	})
+}
+
+func signedQuery(command string) string {
+	p := protocol.Params{SdkAppid: appID, CallbackCommand: command}
+	p.Sign, p.RequestTime = protocol.SignAt(newToken, time.Now())
+	return p.Encode()
+}
+
+func get(t *testing.T, url string, wantStatus int) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("GET %s = %d, want %d: %s", url, resp.StatusCode, wantStatus, body)
+	}
+	return string(body)
+}
+
+func TestIPAllowlistOverTheWire(t *testing.T) {
+	seen := make(chan topicPayload, 4)
+	tests := []struct {
+		name    string
+		env     []string
+		headers map[string]string
+		want    int
+	}{
+		{"loopback outside the allowlist", []string{"IMCALLBACK_ALLOW_CIDRS=203.0.113.0/24"}, nil, 403},
+		{"spoofed X-Forwarded-For from an untrusted peer", []string{"IMCALLBACK_ALLOW_CIDRS=203.0.113.0/24", "IMCALLBACK_TRUSTED_PROXIES=10.0.0.1"},
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, 403},
+		{"X-Forwarded-For from a trusted proxy", []string{"IMCALLBACK_ALLOW_CIDRS=203.0.113.0/24", "IMCALLBACK_TRUSTED_PROXIES=127.0.0.1"},
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, 200},
+		{"loopback inside the allowlist", []string{"IMCALLBACK_ALLOW_CIDRS=127.0.0.0/8"}, nil, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := start(t, tt.env, testCommands(seen))
+			status, got := s.do(t, call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: seedBody, headers: tt.headers})
+			if status != tt.want {
+				t.Fatalf("status %d, want %d: %v", status, tt.want, got)
+			}
+			if tt.want == 403 && got["ErrorCode"] != float64(protocol.ErrIPNotAllowed.Code) {
+				t.Fatalf("answer %v", got)
+			}
+			if tt.want == 200 {
+				<-seen
+			}
+		})
+	}
+}
+
+// TestUserMiddlewareOrder proves that user middleware from the fx group run
+// at the position their Order gives, whatever the provide order.
+func TestUserMiddlewareOrder(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	mark := func(name string, at int) any {
+		return middleware.AsMiddleware(func() middleware.Ordered {
+			return middleware.Ordered{Name: name, Order: at, Func: func(next echo.HandlerFunc) echo.HandlerFunc {
+				return func(c echo.Context) error {
+					mu.Lock()
+					order = append(order, name)
+					mu.Unlock()
+					return next(c)
+				}
+			}}
+		})
+	}
+	seen := make(chan topicPayload, 4)
+	s := start(t, nil, testCommands(seen),
+		fx.Provide(mark("after-signature", middleware.OrderSignature+1)),
+		fx.Provide(mark("first", 1)),
+		fx.Provide(mark("between-log-and-limit", middleware.OrderAccessLog+50)),
+		fx.Provide(mark("before-appid", middleware.OrderAppID-1)),
+	)
+	if status, _ := s.do(t, call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: seedBody}); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	<-seen
+	want := "first,between-log-and-limit,before-appid,after-signature"
+	if got := strings.Join(order, ","); got != want {
+		t.Fatalf("order %s, want %s", got, want)
+	}
+
+	// A rejection by the signature check stops the chain before later middleware.
+	order = nil
+	if status, _ := s.do(t, call{command: "Group.CallbackAfterCreateTopic", body: seedBody}); status != 401 {
+		t.Fatalf("status %d", status)
+	}
+	if got := strings.Join(order, ","); got != "first,between-log-and-limit,before-appid" {
+		t.Fatalf("order on rejection %s", got)
+	}
+}
+
+func TestMiddlewareOrderConflictFailsStart(t *testing.T) {
+	app := fx.New(fx.NopLogger,
+		fx.Supply(config.Source{Environ: func() []string {
+			return []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0"}
+		}}),
+		imcallback.Module,
+		fx.Provide(middleware.AsMiddleware(func() middleware.Ordered {
+			return middleware.Ordered{Name: "clash", Order: middleware.OrderSignature, Func: func(n echo.HandlerFunc) echo.HandlerFunc { return n }}
+		})),
+		fx.Invoke(func(*server.Public) {}),
+	)
+	if err := app.Err(); err == nil || !strings.Contains(err.Error(), "share order") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestGracefulShutdown stops the app while a request is in flight: the
+// request completes and the listener refuses new connections afterwards.
+func TestGracefulShutdown(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var pub *server.Public
+	app := fxtest.New(t, fx.NopLogger,
+		fx.Supply(config.Source{Environ: func() []string {
+			return []string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0",
+				"IMCALLBACK_LOG_LEVEL=error", "IMCALLBACK_SHUTDOWN_TIMEOUT=5s"}
+		}}),
+		imcallback.Module,
+		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[topicPayload]) error {
+				close(entered)
+				<-release
+				return nil
+			})
+		})),
+		fx.Populate(&pub),
+	)
+	app.RequireStart()
+	url := "http://" + pub.Addr().String() + "/im/callback?SdkAppid=" + appID + "&CallbackCommand=Group.CallbackAfterCreateTopic"
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(url, "application/json", bytes.NewBufferString(seedBody))
+		if err != nil {
+			done <- -1
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-entered
+	stopped := make(chan struct{})
+	go func() { app.RequireStop(); close(stopped) }()
+	time.Sleep(50 * time.Millisecond) // Shutdown is now waiting for the request
+	select {
+	case <-stopped:
+		t.Fatal("stopped before the in-flight request finished")
+	default:
+	}
+	close(release)
+	if status := <-done; status != http.StatusOK {
+		t.Fatalf("in-flight request got %d", status)
+	}
+	<-stopped
+	if _, err := http.Post(url, "application/json", strings.NewReader(seedBody)); err == nil {
+		t.Fatal("listener still accepts after stop")
+	}
+}
