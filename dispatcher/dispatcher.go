@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
 	"go.uber.org/zap"
 
@@ -47,11 +48,35 @@ type Options struct {
 // Dispatcher routes callbacks to commands.
 type Dispatcher struct {
 	commands map[string]Command
+	series   map[string]*commandSeries
 	opts     Options
 	log      *zap.Logger
 	metrics  *metrics.Callbacks
 	unknown  unknownLabels
 }
+
+// commandSeries are one command's metric series, looked up once at start
+// rather than hashed from label values on every request.
+type commandSeries struct {
+	duration prometheus.Observer
+	outcomes map[string]prometheus.Counter
+}
+
+// outcomesOf lists the outcome label values a command of each kind can produce.
+var outcomesOf = map[Kind][]string{
+	KindBefore: {"allow", "deny", "drop", "modify", "fallback"},
+	KindAfter:  {"ok", "failed", "queued", "unavailable"},
+}
+
+func newCommandSeries(m *metrics.Callbacks, name string, kind Kind) *commandSeries {
+	s := &commandSeries{duration: m.Duration.WithLabelValues(name), outcomes: map[string]prometheus.Counter{}}
+	for _, o := range outcomesOf[kind] {
+		s.outcomes[o] = m.Total.WithLabelValues(name, o)
+	}
+	return s
+}
+
+func (d *Dispatcher) count(command, outcome string) { d.series[command].outcomes[outcome].Inc() }
 
 // New builds a dispatcher over commands. Two commands with the same name, an
 // empty name or an invalid kind are programming errors reported here, at start.
@@ -62,7 +87,8 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 	if opts.BeforeTimeout <= 0 {
 		return nil, fmt.Errorf("dispatcher: BeforeTimeout must be positive")
 	}
-	d := &Dispatcher{commands: make(map[string]Command, len(commands)), opts: opts, log: log, metrics: m}
+	d := &Dispatcher{commands: make(map[string]Command, len(commands)), series: make(map[string]*commandSeries, len(commands)),
+		opts: opts, log: log, metrics: m}
 	for _, c := range commands {
 		name := c.Name()
 		if name == "" {
@@ -82,6 +108,7 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 			}
 		}
 		d.commands[name] = c
+		d.series[name] = newCommandSeries(m, name, c.Kind())
 	}
 	return d, nil
 }
@@ -127,11 +154,12 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 	if command == "" {
 		return protocol.ErrMissingCommand
 	}
+	start := time.Now()
 	r := &Request{
 		Command:    command,
 		Params:     *p,
 		Body:       body,
-		ReceivedAt: time.Now(),
+		ReceivedAt: start,
 		RequestID:  c.Response().Header().Get(echo.HeaderXRequestID),
 	}
 	cmd, ok := d.commands[command]
@@ -141,8 +169,7 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 			zap.String("command", command), zap.String("request_id", r.RequestID))
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 	}
-	start := time.Now()
-	defer func() { d.metrics.Duration.WithLabelValues(command).Observe(time.Since(start).Seconds()) }()
+	defer func() { d.series[command].duration.Observe(time.Since(start).Seconds()) }()
 	if cmd.Kind() == KindBefore {
 		return d.serveBefore(c, cmd, r)
 	}
@@ -158,7 +185,7 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 		dec, outcome = d.fallback(cmd), "fallback"
 		body, _ = protocol.AppendEnvelope(make([]byte, 0, 64), protocol.StatusOK, dec.Code, dec.Info, nil)
 	}
-	d.metrics.Total.WithLabelValues(r.Command, outcome).Inc()
+	d.count(r.Command, outcome)
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
@@ -214,22 +241,22 @@ func (d *Dispatcher) fallback(cmd Command) Decision {
 func (d *Dispatcher) serveAfter(c echo.Context, r *Request) error {
 	if d.opts.Sink != nil {
 		if err := d.opts.Sink.Accept(c.Request().Context(), r); err != nil {
-			d.metrics.Total.WithLabelValues(r.Command, "unavailable").Inc()
+			d.count(r.Command, "unavailable")
 			d.log.Error("after-callback not stored; answering 503",
 				zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
 			return fmt.Errorf("%w: %w", protocol.ErrUnavailable, err)
 		}
-		d.metrics.Total.WithLabelValues(r.Command, "queued").Inc()
+		d.count(r.Command, "queued")
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 	}
 	if err := d.Process(c.Request().Context(), r); err != nil {
-		d.metrics.Total.WithLabelValues(r.Command, "failed").Inc()
+		d.count(r.Command, "failed")
 		d.log.Error("after-handler failed",
 			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
 		body, _ := protocol.AppendEnvelope(nil, protocol.StatusFail, protocol.CodeHandlerFailed, "handler failed", nil)
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 	}
-	d.metrics.Total.WithLabelValues(r.Command, "ok").Inc()
+	d.count(r.Command, "ok")
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 }
 

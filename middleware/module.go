@@ -1,7 +1,10 @@
 package middleware
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -54,9 +57,18 @@ func NewRecover(log *zap.Logger) Ordered {
 	})}
 }
 
-// NewRequestID gives every request an X-Request-Id (echo's RequestID).
+// NewRequestID gives every request an X-Request-Id (echo's RequestID, with
+// a cheaper generator: 64 random bits from the runtime's per-thread source,
+// as 16 hex digits).
 func NewRequestID() Ordered {
-	return Ordered{Name: "request_id", Order: OrderRequestID, Func: middleware.RequestID()}
+	return Ordered{Name: "request_id", Order: OrderRequestID,
+		Func: middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID})}
+}
+
+func newRequestID() string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
 }
 
 // NewAccessLog logs one line per request.

@@ -85,7 +85,7 @@ func (p Params) Encode() string {
 // unescape decodes a query value, skipping the work when there is nothing to
 // decode (the common case: IM's values are plain ASCII).
 func unescape(v string) string {
-	if !strings.ContainsAny(v, "%+") {
+	if strings.IndexByte(v, '%') < 0 && strings.IndexByte(v, '+') < 0 {
 		return v
 	}
 	if d, err := url.QueryUnescape(v); err == nil {

@@ -1,0 +1,154 @@
+package imcallback_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/imcallback/imcallback"
+	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/logging"
+	"github.com/imcallback/imcallback/protocol"
+	"github.com/imcallback/imcallback/server"
+)
+
+// discardWriter is a ResponseWriter that keeps only the status, so the
+// benchmarks measure the server side and not a recorder.
+type discardWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.header }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(status int)      { w.status = status }
+
+// runRequests serves the seed's signed AfterCreateTopic request b.N times.
+func runRequests(b *testing.B, h http.Handler) {
+	body := []byte(seedBody)
+	p := protocol.Params{SdkAppid: appID, CallbackCommand: "Group.CallbackAfterCreateTopic",
+		ContentType: "json", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"}
+	p.Sign, p.RequestTime = protocol.SignAt(newToken, time.Now())
+	req := httptest.NewRequest(http.MethodPost, "/im/callback?"+p.Encode(), nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	reader := bytes.NewReader(body)
+	w := &discardWriter{header: make(http.Header, 4)}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	for range b.N {
+		reader.Reset(body)
+		req.Body = io.NopCloser(reader)
+		req.ContentLength = int64(len(body))
+		clear(w.header)
+		w.status = 0
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+// BenchmarkBareEcho is the baseline: an echo handler that answers the fixed
+// OK envelope without verifying, decoding or logging anything.
+func BenchmarkBareEcho(b *testing.B) {
+	e := echo.New()
+	e.POST("/im/callback", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+	})
+	runRequests(b, e)
+}
+
+// BenchmarkLoopbackBareEcho and BenchmarkLoopbackFullChain send the same
+// signed request over one keep-alive loopback connection: the cost of a
+// request as the service really receives it, HTTP parsing and TCP included.
+func BenchmarkLoopbackBareEcho(b *testing.B) {
+	e := echo.New()
+	e.POST("/im/callback", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+	})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	runLoopback(b, srv.URL)
+}
+
+func BenchmarkLoopbackFullChain(b *testing.B) {
+	app, pub := fullChainApp(b)
+	if err := app.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer app.Stop(context.Background())
+	runLoopback(b, "http://"+pub.Addr().String())
+}
+
+func runLoopback(b *testing.B, base string) {
+	body := []byte(seedBody)
+	p := protocol.Params{SdkAppid: appID, CallbackCommand: "Group.CallbackAfterCreateTopic",
+		ContentType: "json", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"}
+	p.Sign, p.RequestTime = protocol.SignAt(newToken, time.Now())
+	url := base + "/im/callback?" + p.Encode()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
+
+// BenchmarkFullChain is the whole in-process path of imcallback.Module:
+// recover, request id, access log (JSON, info level, to io.Discard), body
+// limit, IP allowlist, SdkAppid, signature, dispatch and the typed decode of
+// the seed's AfterCreateTopic payload in an inline after-handler.
+func BenchmarkFullChain(b *testing.B) {
+	_, pub := fullChainApp(b)
+	runRequests(b, pub.Echo())
+}
+
+// fullChainApp builds imcallback.Module with a token, an allowlist, an
+// info-level JSON access log to io.Discard and an inline after-handler that
+// decodes the seed's payload.
+func fullChainApp(b *testing.B) (*fx.App, *server.Public) {
+	var pub *server.Public
+	app := fx.New(fx.NopLogger,
+		fx.Supply(config.Source{Environ: func() []string {
+			return []string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + newToken,
+				"IMCALLBACK_ALLOW_CIDRS=127.0.0.0/8", "IMCALLBACK_DATA_DIR=" + b.TempDir(),
+				"IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0"}
+		}}),
+		imcallback.Module,
+		fx.Decorate(func() *zap.Logger { return logging.NewWithSink(zapcore.InfoLevel, "json", zapcore.AddSync(io.Discard)) }),
+		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After(topic.CommandCreate, func(_ context.Context, ev *dispatcher.Event[topic.CreatePayload]) error {
+				if ev.Payload.TopicID == "" {
+					return io.ErrUnexpectedEOF
+				}
+				return nil
+			})
+		})),
+		fx.Populate(&pub),
+	)
+	if err := app.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return app, pub
+}
