@@ -69,10 +69,10 @@ func start(t *testing.T, extraEnv []string, opts ...fx.Option) *service {
 // call is one request to the callback endpoint.
 type call struct {
 	method  string
-	command string            // CallbackCommand query parameter
-	appID   string            // SdkAppid; "-" leaves it out
-	token   string            // signs with this token; "" sends no Sign
-	at      time.Time         // RequestTime; zero is now
+	command string    // CallbackCommand query parameter
+	appID   string    // SdkAppid; "-" leaves it out
+	token   string    // signs with this token; "" sends no Sign
+	at      time.Time // RequestTime; zero is now
 	body    string
 	headers map[string]string
 }
