@@ -1,0 +1,241 @@
+package topic_test
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/protocol"
+	"github.com/imcallback/imcallback/server"
+)
+
+const seedTopicID = "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5"
+
+// plugin is the service with topic.Module on one backend.
+type plugin struct {
+	*imtest.Service
+	store    topic.Store
+	registry *prometheus.Registry
+}
+
+func startPlugin(t *testing.T, dsn string) *plugin {
+	t.Helper()
+	p := &plugin{}
+	p.Service = imtest.Start(t, []string{"IMCALLBACK_STORE_DSN=" + dsn},
+		topic.Module, fx.Populate(&p.store, &p.registry))
+	return p
+}
+
+// pluginBackends are the DSNs the plugin runs on: SQLite, and PostgreSQL
+// in a fresh schema when IMCALLBACK_TEST_POSTGRES_DSN is set.
+var pluginBackends = []struct {
+	name string
+	dsn  func(t *testing.T) string
+}{
+	{"sqlite", func(*testing.T) string { return "" }},
+	{"postgres", postgresSchemaDSN},
+}
+
+func (p *plugin) events(t *testing.T, command, result string) float64 {
+	t.Helper()
+	var families, _ = p.registry.Gather()
+	for _, f := range families {
+		if f.GetName() != "imcallback_topic_events_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["command"] == command && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func (p *plugin) topic(t *testing.T, id string) topic.Topic {
+	t.Helper()
+	var got topic.Topic
+	p.GetJSON(t, "/v1/topics/"+url.PathEscape(id), 200, &got)
+	return got
+}
+
+func (p *plugin) list(t *testing.T, query string) []topic.Topic {
+	t.Helper()
+	var got topic.ListResponse
+	p.GetJSON(t, "/v1/topics"+query, 200, &got)
+	return got.Topics
+}
+
+func TestPluginOverHTTP(t *testing.T) {
+	seed, err := os.ReadFile("testdata/create_seed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := startPlugin(t, b.dsn(t))
+
+			// The seed's sample, sent twice (IM's retry): stored once, as sent.
+			for range 2 {
+				if res := p.Send(t, topic.CommandCreate, seed); !res.OK() {
+					t.Fatalf("answer %d %s", res.Status, res.Body)
+				}
+			}
+			got := p.topic(t, seedTopicID)
+			if got.GroupID != "@TGS#2J4SZEAEL" || got.Name != "MyFirstTopic" || got.OwnerAccount != "leckie" ||
+				got.OperatorAccount != "group_root" || got.Type != "Community" || got.DeletedAt != nil ||
+				fmt.Sprint(got.CustomData) != "[{UserDefined1 hello} {UserDefined2 world}]" || got.CreatedAt.IsZero() {
+				t.Fatalf("stored %+v", got)
+			}
+			if n := len(p.list(t, "?group_id="+url.QueryEscape("@TGS#2J4SZEAEL"))); n != 1 {
+				t.Fatalf("duplicate create left %d rows", n)
+			}
+
+			// A create without TopicId: answered OK, counted invalid, not stored.
+			if res := p.Send(t, topic.CommandCreate, []byte(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#2J4SZEAEL"}`)); !res.OK() {
+				t.Fatalf("invalid create answered %d %s", res.Status, res.Body)
+			}
+			if p.events(t, topic.CommandCreate, "invalid") != 1 {
+				t.Fatal("invalid create not counted")
+			}
+			if n := len(p.list(t, "")); n != 1 {
+				t.Fatalf("invalid create stored: %d topics", n)
+			}
+
+			// Info change with a TopicId updates only the fields present.
+			change := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","TopicId":%q,"Name":"Renamed","FaceUrl":"https://img.example.org/t.png"}`,
+				topic.CommandInfoChanged, seedTopicID)
+			if res := p.Send(t, topic.CommandInfoChanged, []byte(change)); !res.OK() {
+				t.Fatalf("answer %s", res.Body)
+			}
+			got = p.topic(t, seedTopicID)
+			if got.Name != "Renamed" || got.FaceURL != "https://img.example.org/t.png" || got.Introduction != "" || got.OwnerAccount != "leckie" {
+				t.Fatalf("after change %+v", got)
+			}
+
+			// Info change without a TopicId: OK, counted, nothing changed.
+			noID := `{"CallbackCommand":"Group.CallbackAfterTopicInfoChanged","GroupId":"@TGS#2J4SZEAEL","Name":"Lost"}`
+			if res := p.Send(t, topic.CommandInfoChanged, []byte(noID)); !res.OK() {
+				t.Fatalf("answer %s", res.Body)
+			}
+			if p.events(t, topic.CommandInfoChanged, "no_topic_id") != 1 || p.topic(t, seedTopicID).Name != "Renamed" {
+				t.Fatal("info change without TopicId not counted or applied")
+			}
+
+			// Destroy: hidden from the list, kept with deleted_at.
+			destroy := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","Type":"Community","TopicIdList":[%q,"@TGS#2J4SZEAEL@TOPIC#_never-created"]}`,
+				topic.CommandDestroyed, seedTopicID)
+			if res := p.Send(t, topic.CommandDestroyed, []byte(destroy)); !res.OK() {
+				t.Fatalf("answer %s", res.Body)
+			}
+			if n := len(p.list(t, "")); n != 0 {
+				t.Fatalf("deleted topic still listed (%d)", n)
+			}
+			all := p.list(t, "?include_deleted=true")
+			if len(all) != 2 || all[0].DeletedAt == nil || all[1].DeletedAt == nil {
+				t.Fatalf("include_deleted: %+v", all)
+			}
+			// A late create does not resurrect a destroyed topic.
+			late := strings.Replace(string(seed), seedTopicID, "@TGS#2J4SZEAEL@TOPIC#_never-created", 1)
+			if res := p.Send(t, topic.CommandCreate, []byte(late)); !res.OK() {
+				t.Fatalf("answer %s", res.Body)
+			}
+			if p.topic(t, "@TGS#2J4SZEAEL@TOPIC#_never-created").DeletedAt == nil {
+				t.Fatal("a late create resurrected a destroyed topic")
+			}
+
+			// The read API's errors.
+			var e struct {
+				Error string `json:"error"`
+			}
+			p.GetJSON(t, "/v1/topics/"+url.PathEscape("@TGS#nope@TOPIC#_x"), 404, &e)
+			if e.Error == "" {
+				t.Fatal("404 without a JSON error")
+			}
+			p.GetJSON(t, "/v1/topics?include_deleted=maybe", 400, &e)
+		})
+	}
+}
+
+// TestConcurrentDeliveries sends 250 different topics at once over HTTP
+// and counts the rows: none may be lost.
+func TestConcurrentDeliveries(t *testing.T) {
+	const n = 250
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := startPlugin(t, b.dsn(t))
+			var wg sync.WaitGroup
+			failures := make(chan string, n)
+			for i := range n {
+				wg.Go(func() {
+					body := fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_g%d","TopicId":"@TGS#_g%d@TOPIC#_t%d","Name":"t%d","Type":"Community"}`, i%7, i%7, i, i)
+					res, err := p.Sender.Send(t.Context(), topic.CommandCreate, []byte(body))
+					if err != nil {
+						failures <- err.Error()
+					} else if !res.OK() {
+						failures <- string(res.Body)
+					}
+				})
+			}
+			wg.Wait()
+			close(failures)
+			for f := range failures {
+				t.Error(f)
+			}
+			if got := len(p.list(t, "")); got != n {
+				t.Fatalf("%d rows after %d concurrent creates", got, n)
+			}
+			if p.events(t, topic.CommandCreate, "stored") != n {
+				t.Fatalf("stored counter = %v", p.events(t, topic.CommandCreate, "stored"))
+			}
+		})
+	}
+}
+
+// TestFailedWriteIsHandlerError closes the store under the running service:
+// the write fails, is counted and answered as a handler failure, never as stored.
+func TestFailedWriteIsHandlerError(t *testing.T) {
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := startPlugin(t, b.dsn(t))
+			if err := p.store.Close(); err != nil {
+				t.Fatal(err)
+			}
+			seed, _ := os.ReadFile("testdata/create_seed.json")
+			res := p.Send(t, topic.CommandCreate, seed)
+			if res.Status != 200 || res.Envelope.ActionStatus != "FAIL" || res.Envelope.ErrorCode != protocol.CodeHandlerFailed {
+				t.Fatalf("a failed write answered %d %s", res.Status, res.Body)
+			}
+			if p.events(t, topic.CommandCreate, "error") != 1 || p.events(t, topic.CommandCreate, "stored") != 0 {
+				t.Fatal("failed write not counted as an error")
+			}
+			p.GetJSON(t, "/readyz", 503, nil)
+		})
+	}
+}
+
+func TestModuleRegistersItsPieces(t *testing.T) {
+	var routes []server.Route
+	var checks []server.Check
+	p := imtest.Start(t, nil, topic.Module, fx.Invoke(fx.Annotate(func(r []server.Route, c []server.Check) {
+		routes, checks = r, c
+	}, fx.ParamTags(server.RouteGroup, server.CheckGroup))))
+	if len(routes) != 2 || len(checks) != 1 || checks[0].Name != "topic_store" {
+		t.Fatalf("routes %d, checks %+v", len(routes), checks)
+	}
+	p.GetJSON(t, "/readyz", 200, nil)
+	_ = testutil.ToFloat64 // keeps the testutil import honest if counters move here
+}

@@ -1,0 +1,300 @@
+package topic
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"go.uber.org/zap"
+)
+
+// CustomField is one UserDefinedDataList entry.
+type CustomField struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Topic is one synced community topic.
+type Topic struct {
+	TopicID         string        `json:"topic_id"`
+	GroupID         string        `json:"group_id"`
+	Name            string        `json:"name"`
+	OwnerAccount    string        `json:"owner_account"`
+	OperatorAccount string        `json:"operator_account"`
+	Type            string        `json:"type"`
+	CustomData      []CustomField `json:"custom_data"` // never nil when returned: empty slice
+	Introduction    string        `json:"introduction"`
+	Notification    string        `json:"notification"`
+	FaceURL         string        `json:"face_url"`
+	CreatedAt       time.Time     `json:"created_at"`
+	UpdatedAt       time.Time     `json:"updated_at"`
+	DeletedAt       *time.Time    `json:"deleted_at"` // nil when live
+}
+
+// InfoChange is a partial update; nil fields are unchanged.
+// GroupID is informational: topic ids are unique across groups.
+type InfoChange struct {
+	TopicID, GroupID                          string
+	Name, Introduction, Notification, FaceURL *string
+	At                                        time.Time
+}
+
+// ListFilter selects topics for List.
+type ListFilter struct {
+	GroupID        string
+	IncludeDeleted bool
+}
+
+// ErrNotFound reports that no row exists for the topic id.
+var ErrNotFound = errors.New("topic: not found")
+
+// ErrInvalid reports input the store refuses to write, such as an empty topic or group id.
+var ErrInvalid = errors.New("topic: invalid input")
+
+// ErrClosed reports a call made after Close.
+var ErrClosed = errors.New("topic: store closed")
+
+// Store persists topics synced from the topic callbacks.
+//
+// Times are stored in UTC with microsecond precision (PostgreSQL's), so a time read back equals
+// the time written truncated to the microsecond. A zero time in a write means "now".
+// Writes are idempotent: a call whose context ends before it returns may still have been
+// committed, and repeating it is safe.
+type Store interface {
+	// Create stores a topic from an AfterCreateTopic event received at t.CreatedAt. Idempotent:
+	// the same create twice leaves one row with the same content (the first create wins; a repeated
+	// create changes nothing). If the topic already exists only as a tombstone written by Destroy
+	// (destroy arrived before create), Create fills in the fields but the row STAYS deleted.
+	// t.UpdatedAt and t.DeletedAt are ignored.
+	Create(ctx context.Context, t Topic) error
+	// Destroy marks each topic deleted at `at` (deleted_at set once; an already-deleted row keeps its
+	// first deleted_at). Unknown topic ids get a tombstone row (group id set, deleted) so a late create
+	// cannot resurrect them. All in one transaction.
+	Destroy(ctx context.Context, groupID string, topicIDs []string, at time.Time) error
+	// ApplyInfoChange updates only the non-nil fields and updated_at. Returns ErrNotFound (wrapped is
+	// fine, errors.Is must work) when the topic does not exist, so the caller can retry later.
+	ApplyInfoChange(ctx context.Context, c InfoChange) error
+	// Get returns one topic (deleted or not) or ErrNotFound.
+	Get(ctx context.Context, topicID string) (Topic, error)
+	// List returns topics ordered by created_at then topic_id; deleted ones only when IncludeDeleted;
+	// GroupID "" means all groups. Never returns nil slice (empty slice instead).
+	List(ctx context.Context, f ListFilter) ([]Topic, error)
+	// Ping reports whether the database answers (used by /readyz).
+	Ping(ctx context.Context) error
+	// Close stops the store and releases its connections. Calls made after Close return ErrClosed.
+	Close() error
+}
+
+// sqliteFileName is the database file OpenStore uses inside the data directory.
+const sqliteFileName = "topics.db"
+
+// migrationTable is goose's version table; it is named for this package because other
+// modules may run their own goose migrations in the same PostgreSQL schema.
+const migrationTable = "topic_goose_db_version"
+
+// migrationFiles holds one folder of goose SQL migrations per dialect. embed only works on a
+// package-level variable; it is read-only.
+//
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+var migrationFiles embed.FS
+
+// OpenStore opens the store chosen by dsn and runs the migrations:
+// dsn "" → SQLite file <dataDir>/topics.db (create dataDir with 0o750 if missing);
+// "postgres://…" or "postgresql://…" → PostgreSQL; anything else → a clear error naming IMCALLBACK_STORE_DSN.
+// Never log or return the DSN password in errors.
+func OpenStore(ctx context.Context, dsn, dataDir string, log *zap.Logger) (Store, error) {
+	switch {
+	case dsn == "":
+		if dataDir == "" {
+			return nil, errors.New("topic: open store: IMCALLBACK_STORE_DSN is empty, which selects SQLite in the data directory, but the data directory is empty")
+		}
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("topic: open store: create data directory: %w", err)
+		}
+		return OpenSQLite(ctx, filepath.Join(dataDir, sqliteFileName), log)
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return OpenPostgres(ctx, dsn, log)
+	default:
+		// Name only the scheme: the rest of the DSN may hold a password.
+		scheme, _, found := strings.Cut(dsn, "://")
+		if !found || strings.ContainsAny(scheme, ":@/") {
+			return nil, errors.New("topic: open store: IMCALLBACK_STORE_DSN must be empty (SQLite in the data directory) or a postgres:// or postgresql:// URL; it is not a URL")
+		}
+		return nil, fmt.Errorf("topic: open store: IMCALLBACK_STORE_DSN must be empty (SQLite in the data directory) or a postgres:// or postgresql:// URL, not scheme %q", scheme)
+	}
+}
+
+// storedTime is t as both backends keep it: UTC, microseconds; the zero time means now.
+func storedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+func validateCreate(t Topic) error {
+	switch {
+	case t.TopicID == "":
+		return fmt.Errorf("%w: empty topic id", ErrInvalid)
+	case t.GroupID == "":
+		return fmt.Errorf("%w: empty group id", ErrInvalid)
+	}
+	return nil
+}
+
+// destroyIDs validates a destroy and returns its topic ids without repeats, in first-seen order.
+func destroyIDs(groupID string, topicIDs []string) ([]string, error) {
+	if groupID == "" {
+		return nil, fmt.Errorf("%w: empty group id", ErrInvalid)
+	}
+	seen := make(map[string]struct{}, len(topicIDs))
+	ids := make([]string, 0, len(topicIDs))
+	for _, id := range topicIDs {
+		if id == "" {
+			return nil, fmt.Errorf("%w: empty topic id in the list", ErrInvalid)
+		}
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func validateInfoChange(c InfoChange) error {
+	if c.TopicID == "" {
+		return fmt.Errorf("%w: empty topic id", ErrInvalid)
+	}
+	return nil
+}
+
+func encodeCustomData(fields []CustomField) ([]byte, error) {
+	if fields == nil {
+		fields = []CustomField{}
+	}
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return nil, fmt.Errorf("encode custom data: %w", err)
+	}
+	return b, nil
+}
+
+func decodeCustomData(raw []byte) ([]CustomField, error) {
+	fields := []CustomField{}
+	if len(raw) == 0 {
+		return fields, nil
+	}
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("decode custom data: %w", err)
+	}
+	if fields == nil { // the JSON was null
+		fields = []CustomField{}
+	}
+	return fields, nil
+}
+
+// migrate brings the schema behind db up to date with the embedded migrations in dir.
+// It does not close db.
+func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string, log *zap.Logger, opts ...goose.ProviderOption) error {
+	fsys, err := fs.Sub(migrationFiles, dir)
+	if err != nil {
+		return fmt.Errorf("migrations %s: %w", dir, err)
+	}
+	opts = append([]goose.ProviderOption{
+		goose.WithTableName(migrationTable),
+		goose.WithDisableGlobalRegistry(true),
+	}, opts...)
+	provider, err := goose.NewProvider(dialect, db, fsys, opts...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	for _, r := range results {
+		log.Info("topic store migration applied",
+			zap.String("dialect", string(dialect)),
+			zap.Int64("version", r.Source.Version),
+			zap.String("file", path.Base(r.Source.Path)),
+			zap.Duration("took", r.Duration),
+		)
+	}
+	return nil
+}
+
+// redactDSN returns err with every spelling of the DSN's password replaced, for errors from
+// drivers that may quote the DSN (a URL parse error does). The result does not unwrap to the
+// driver's error, which may carry the DSN in a field; only a context error stays reachable.
+func redactDSN(dsn string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, pw := range dsnPasswords(dsn) {
+		for _, spelling := range []string{pw, url.PathEscape(pw), url.QueryEscape(pw), url.UserPassword("", pw).String()[1:]} {
+			if spelling != "" {
+				msg = strings.ReplaceAll(msg, spelling, "xxxxx")
+			}
+		}
+	}
+	var cause error
+	switch {
+	case errors.Is(err, context.Canceled):
+		cause = context.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		cause = context.DeadlineExceeded
+	}
+	return &redactedError{msg: msg, cause: cause}
+}
+
+// dsnPasswords finds the passwords in a postgres URL even when it does not parse:
+// the userinfo password and any password or sslpassword query parameter.
+func dsnPasswords(dsn string) []string {
+	var pws []string
+	rest := dsn
+	if _, after, ok := strings.Cut(rest, "://"); ok {
+		rest = after
+	}
+	hostPart, query, _ := strings.Cut(rest, "?")
+	if at := strings.LastIndex(hostPart, "@"); at >= 0 {
+		if _, pw, ok := strings.Cut(hostPart[:at], ":"); ok && pw != "" {
+			pws = append(pws, pw)
+			if unescaped, err := url.PathUnescape(pw); err == nil && unescaped != pw {
+				pws = append(pws, unescaped)
+			}
+		}
+	}
+	for _, kv := range strings.Split(query, "&") {
+		key, value, _ := strings.Cut(kv, "=")
+		if (key == "password" || key == "sslpassword") && value != "" {
+			pws = append(pws, value)
+			if unescaped, err := url.QueryUnescape(value); err == nil && unescaped != value {
+				pws = append(pws, unescaped)
+			}
+		}
+	}
+	return pws
+}
+
+// redactedError carries a scrubbed message and, at most, the context error behind it.
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+func (e *redactedError) Unwrap() error { return e.cause }

@@ -1,0 +1,866 @@
+package topic_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/commands/topic"
+)
+
+const postgresDSNEnv = "IMCALLBACK_TEST_POSTGRES_DSN"
+
+// backend opens a fresh, empty store for one test; the store is closed in t.Cleanup.
+type backend struct {
+	name string
+	open func(t *testing.T) topic.Store
+}
+
+func backends() []backend {
+	return []backend{
+		{name: "sqlite", open: openSQLite},
+		{name: "postgres", open: openPostgres},
+	}
+}
+
+func openSQLite(t *testing.T) topic.Store {
+	t.Helper()
+	s, err := topic.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "topics.db"), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() { closeStore(t, s) })
+	return s
+}
+
+// openPostgres opens a store in a brand-new schema, dropped when the test ends.
+func openPostgres(t *testing.T) topic.Store {
+	t.Helper()
+	s, err := topic.OpenPostgres(t.Context(), postgresSchemaDSN(t), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() { closeStore(t, s) })
+	return s
+}
+
+// postgresSchemaDSN creates a schema for this test alone, drops it when the test ends, and
+// returns the test DSN with search_path set to it. It skips the test when no server is configured.
+func postgresSchemaDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv(postgresDSNEnv)
+	if dsn == "" {
+		t.Skip("set IMCALLBACK_TEST_POSTGRES_DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL store tests")
+	}
+	schema := "imcb_" + randomHex(t)
+	admin := func(sql string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := admin("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := admin("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", postgresDSNEnv, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func closeStore(t *testing.T, s topic.Store) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+func randomHex(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// at is a fixed test instant, sec seconds after the base, already at microsecond precision.
+func at(sec int) time.Time {
+	return time.Date(2024, 11, 26, 10, 0, sec, 123456000, time.UTC)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// fields builds custom data from key, value pairs.
+func fields(kv ...string) []topic.CustomField {
+	out := make([]topic.CustomField, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, topic.CustomField{Key: kv[i], Value: kv[i+1]})
+	}
+	return out
+}
+
+// newTopic is a fully populated live topic created at created.
+func newTopic(groupID, suffix string, created time.Time) topic.Topic {
+	return topic.Topic{
+		TopicID:         groupID + "@TOPIC#_" + suffix,
+		GroupID:         groupID,
+		Name:            "Topic " + suffix,
+		OwnerAccount:    "u_owner42",
+		OperatorAccount: "u_admin01",
+		Type:            "Community",
+		CustomData:      []topic.CustomField{{Key: "Color", Value: "blue"}},
+		Introduction:    "intro " + suffix,
+		Notification:    "notice " + suffix,
+		FaceURL:         "https://img.example.org/" + suffix + ".png",
+		CreatedAt:       created,
+		UpdatedAt:       created,
+	}
+}
+
+func mustCreate(t *testing.T, s topic.Store, tp topic.Topic) {
+	t.Helper()
+	if err := s.Create(t.Context(), tp); err != nil {
+		t.Fatalf("Create(%q): %v", tp.TopicID, err)
+	}
+}
+
+func mustDestroy(t *testing.T, s topic.Store, groupID string, ids []string, when time.Time) {
+	t.Helper()
+	if err := s.Destroy(t.Context(), groupID, ids, when); err != nil {
+		t.Fatalf("Destroy(%q, %q): %v", groupID, ids, err)
+	}
+}
+
+func mustGet(t *testing.T, s topic.Store, id string) topic.Topic {
+	t.Helper()
+	got, err := s.Get(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", id, err)
+	}
+	return got
+}
+
+func mustList(t *testing.T, s topic.Store, f topic.ListFilter) []topic.Topic {
+	t.Helper()
+	got, err := s.List(t.Context(), f)
+	if err != nil {
+		t.Fatalf("List(%+v): %v", f, err)
+	}
+	if got == nil {
+		t.Fatalf("List(%+v) returned a nil slice", f)
+	}
+	return got
+}
+
+// checkTopic compares got with want through their JSON form, which covers every field, tells a
+// nil custom_data from an empty one and prints readably; it also requires UTC times.
+func checkTopic(t *testing.T, got, want topic.Topic) {
+	t.Helper()
+	times := map[string]time.Time{"CreatedAt": got.CreatedAt, "UpdatedAt": got.UpdatedAt}
+	if got.DeletedAt != nil {
+		times["DeletedAt"] = *got.DeletedAt
+	}
+	for name, tm := range times {
+		if tm.Location() != time.UTC {
+			t.Errorf("%s location = %v, want UTC", name, tm.Location())
+		}
+	}
+	gotJSON, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSON, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(gotJSON) != string(wantJSON) {
+		t.Errorf("topic mismatch\n got: %s\nwant: %s", gotJSON, wantJSON)
+	}
+}
+
+func topicIDs(topics []topic.Topic) []string {
+	ids := make([]string, len(topics))
+	for i, tp := range topics {
+		ids[i] = tp.TopicID
+	}
+	return ids
+}
+
+func TestStore(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s topic.Store)
+	}{
+		{"create then get", testCreateThenGet},
+		{"custom data stored as sent", testCustomData},
+		{"duplicate create keeps the first", testDuplicateCreate},
+		{"destroy hides from list", testDestroyHidesFromList},
+		{"destroy before create stays deleted", testDestroyBeforeCreate},
+		{"destroy twice keeps first deleted_at", testDestroyTwice},
+		{"destroy unknown and repeated ids", testDestroyUnknownAndRepeated},
+		{"info change updates only present fields", testInfoChange},
+		{"info change on unknown topic", testInfoChangeUnknown},
+		{"info change on tombstone", testInfoChangeTombstone},
+		{"list by group and order", testListFilterAndOrder},
+		{"seed sample stored as sent", testSeedSample},
+		{"invalid input rejected", testInvalidInput},
+		{"concurrent writes", testConcurrentWrites},
+		{"get unknown", testGetUnknown},
+		{"canceled context", testCanceledContext},
+		{"ping", testPing},
+		{"closed store", testClosedStore},
+	}
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					tt.run(t, b.open(t))
+				})
+			}
+		})
+	}
+}
+
+func testCreateThenGet(t *testing.T, s topic.Store) {
+	cst := time.FixedZone("CST", 8*60*60)
+	created := time.Date(2024, 11, 26, 18, 0, 1, 123456789, cst) // not UTC, below a microsecond
+	in := newTopic("@TGS#_@TGS#aB3dE5fG7", "release-notes", created)
+	in.CustomData = []topic.CustomField{{Key: "Zeta", Value: "1"}, {Key: "Alpha", Value: "2"}, {Key: "Mid", Value: "3"}}
+	in.UpdatedAt = created.Add(time.Hour) // ignored by Create
+	in.DeletedAt = ptr(created)           // ignored by Create
+	mustCreate(t, s, in)
+
+	want := in
+	want.CreatedAt = time.Date(2024, 11, 26, 10, 0, 1, 123456000, time.UTC)
+	want.UpdatedAt = want.CreatedAt
+	want.DeletedAt = nil
+	checkTopic(t, mustGet(t, s, in.TopicID), want)
+
+	listed := mustList(t, s, topic.ListFilter{})
+	if len(listed) != 1 {
+		t.Fatalf("List = %q, want one topic", topicIDs(listed))
+	}
+	checkTopic(t, listed[0], want)
+}
+
+func testCustomData(t *testing.T, s topic.Store) {
+	tests := []struct {
+		name string
+		in   []topic.CustomField
+		want []topic.CustomField
+	}{
+		{name: "nil", in: nil, want: []topic.CustomField{}},
+		{name: "empty", in: []topic.CustomField{}, want: []topic.CustomField{}},
+		{name: "order kept", in: fields("b", "2", "a", "1", "b", "3"), want: fields("b", "2", "a", "1", "b", "3")},
+		{name: "awkward text", in: fields(`q"uote`, "line\nbreak", "emoji", "🙂 <&>", "", ""), want: fields(`q"uote`, "line\nbreak", "emoji", "🙂 <&>", "", "")},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := newTopic("@TGS#_g", strconv.Itoa(i), at(i))
+			in.CustomData = tt.in
+			mustCreate(t, s, in)
+			want := in
+			want.CustomData = tt.want
+			checkTopic(t, mustGet(t, s, in.TopicID), want)
+		})
+	}
+}
+
+func testDuplicateCreate(t *testing.T, s topic.Store) {
+	first := newTopic("@TGS#_g", "dup", at(1))
+	second := first
+	second.Name = "renamed by a repeated create"
+	second.CustomData = []topic.CustomField{{Key: "other", Value: "x"}}
+	second.CreatedAt = at(5)
+	mustCreate(t, s, first)
+	mustCreate(t, s, second)
+	mustCreate(t, s, first)
+
+	all := mustList(t, s, topic.ListFilter{IncludeDeleted: true})
+	if len(all) != 1 {
+		t.Fatalf("List = %q, want one row", topicIDs(all))
+	}
+	checkTopic(t, all[0], first)
+}
+
+func testDestroyHidesFromList(t *testing.T, s topic.Store) {
+	a := newTopic("@TGS#_g", "a", at(1))
+	b := newTopic("@TGS#_g", "b", at(2))
+	mustCreate(t, s, a)
+	mustCreate(t, s, b)
+	mustDestroy(t, s, "@TGS#_g", []string{a.TopicID}, at(10))
+
+	wantA := a
+	wantA.UpdatedAt = at(10)
+	wantA.DeletedAt = ptr(at(10))
+
+	tests := []struct {
+		filter topic.ListFilter
+		want   []topic.Topic
+	}{
+		{filter: topic.ListFilter{}, want: []topic.Topic{b}},
+		{filter: topic.ListFilter{GroupID: "@TGS#_g"}, want: []topic.Topic{b}},
+		{filter: topic.ListFilter{IncludeDeleted: true}, want: []topic.Topic{wantA, b}},
+		{filter: topic.ListFilter{GroupID: "@TGS#_g", IncludeDeleted: true}, want: []topic.Topic{wantA, b}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%+v", tt.filter), func(t *testing.T) {
+			got := mustList(t, s, tt.filter)
+			if len(got) != len(tt.want) {
+				t.Fatalf("List = %q, want %q", topicIDs(got), topicIDs(tt.want))
+			}
+			for i := range got {
+				checkTopic(t, got[i], tt.want[i])
+			}
+		})
+	}
+	checkTopic(t, mustGet(t, s, a.TopicID), wantA)
+}
+
+func testDestroyBeforeCreate(t *testing.T, s topic.Store) {
+	late := newTopic("@TGS#_g", "late", at(1))
+	mustDestroy(t, s, late.GroupID, []string{late.TopicID}, at(2))
+	mustCreate(t, s, late)
+
+	want := late
+	want.UpdatedAt = at(2) // the destroy is the latest change
+	want.DeletedAt = ptr(at(2))
+	checkTopic(t, mustGet(t, s, late.TopicID), want)
+	if live := mustList(t, s, topic.ListFilter{}); len(live) != 0 {
+		t.Errorf("List = %q, want the late-created topic to stay deleted", topicIDs(live))
+	}
+
+	again := late
+	again.Name = "a repeated late create"
+	mustCreate(t, s, again)
+	checkTopic(t, mustGet(t, s, late.TopicID), want)
+}
+
+func testDestroyTwice(t *testing.T, s topic.Store) {
+	tp := newTopic("@TGS#_g", "twice", at(1))
+	mustCreate(t, s, tp)
+	mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, at(2))
+	mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, at(3))
+
+	want := tp
+	want.UpdatedAt = at(2)
+	want.DeletedAt = ptr(at(2))
+	checkTopic(t, mustGet(t, s, tp.TopicID), want)
+}
+
+func testDestroyUnknownAndRepeated(t *testing.T, s topic.Store) {
+	known := newTopic("@TGS#_g", "known", at(1))
+	mustCreate(t, s, known)
+	unknownID := "@TGS#_g@TOPIC#_unknown"
+	mustDestroy(t, s, "@TGS#_g", []string{known.TopicID, unknownID, unknownID, known.TopicID}, at(3))
+	mustDestroy(t, s, "@TGS#_g", nil, at(4)) // nothing to do
+
+	wantKnown := known
+	wantKnown.UpdatedAt = at(3)
+	wantKnown.DeletedAt = ptr(at(3))
+	checkTopic(t, mustGet(t, s, known.TopicID), wantKnown)
+
+	tombstone := topic.Topic{
+		TopicID:    unknownID,
+		GroupID:    "@TGS#_g",
+		CustomData: []topic.CustomField{},
+		CreatedAt:  at(3),
+		UpdatedAt:  at(3),
+		DeletedAt:  ptr(at(3)),
+	}
+	checkTopic(t, mustGet(t, s, unknownID), tombstone)
+
+	if all := mustList(t, s, topic.ListFilter{IncludeDeleted: true}); len(all) != 2 {
+		t.Errorf("List(IncludeDeleted) = %q, want 2 rows", topicIDs(all))
+	}
+	if live := mustList(t, s, topic.ListFilter{}); len(live) != 0 {
+		t.Errorf("List = %q, want none", topicIDs(live))
+	}
+}
+
+func testInfoChange(t *testing.T, s topic.Store) {
+	tests := []struct {
+		name   string
+		change topic.InfoChange
+		edit   func(*topic.Topic)
+	}{
+		{
+			name:   "name only",
+			change: topic.InfoChange{Name: ptr("Changelog")},
+			edit:   func(tp *topic.Topic) { tp.Name = "Changelog" },
+		},
+		{
+			name:   "introduction and notification",
+			change: topic.InfoChange{Introduction: ptr("Weekly product changes"), Notification: ptr("Posting rules updated")},
+			edit: func(tp *topic.Topic) {
+				tp.Introduction = "Weekly product changes"
+				tp.Notification = "Posting rules updated"
+			},
+		},
+		{
+			name:   "all four",
+			change: topic.InfoChange{Name: ptr("N"), Introduction: ptr("I"), Notification: ptr("No"), FaceURL: ptr("https://img.example.org/topic.png")},
+			edit: func(tp *topic.Topic) {
+				tp.Name, tp.Introduction, tp.Notification, tp.FaceURL = "N", "I", "No", "https://img.example.org/topic.png"
+			},
+		},
+		{
+			name:   "set to empty",
+			change: topic.InfoChange{Notification: ptr("")},
+			edit:   func(tp *topic.Topic) { tp.Notification = "" },
+		},
+		{
+			name:   "nothing but the time",
+			change: topic.InfoChange{},
+			edit:   func(*topic.Topic) {},
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := newTopic("@TGS#_g", "info"+strconv.Itoa(i), at(1))
+			mustCreate(t, s, tp)
+			c := tt.change
+			c.TopicID, c.GroupID, c.At = tp.TopicID, tp.GroupID, at(7)
+			if err := s.ApplyInfoChange(t.Context(), c); err != nil {
+				t.Fatalf("ApplyInfoChange: %v", err)
+			}
+			want := tp
+			tt.edit(&want)
+			want.UpdatedAt = at(7)
+			checkTopic(t, mustGet(t, s, tp.TopicID), want)
+		})
+	}
+}
+
+func testInfoChangeUnknown(t *testing.T, s topic.Store) {
+	id := "@TGS#_g@TOPIC#_nope"
+	err := s.ApplyInfoChange(t.Context(), topic.InfoChange{TopicID: id, GroupID: "@TGS#_g", Name: ptr("x"), At: at(1)})
+	if !errors.Is(err, topic.ErrNotFound) {
+		t.Fatalf("ApplyInfoChange error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Get(t.Context(), id); !errors.Is(err, topic.ErrNotFound) {
+		t.Errorf("Get after failed info change: error = %v, want ErrNotFound", err)
+	}
+}
+
+func testInfoChangeTombstone(t *testing.T, s topic.Store) {
+	id := "@TGS#_g@TOPIC#_gone"
+	mustDestroy(t, s, "@TGS#_g", []string{id}, at(1))
+	if err := s.ApplyInfoChange(t.Context(), topic.InfoChange{TopicID: id, Name: ptr("x"), At: at(2)}); err != nil {
+		t.Fatalf("ApplyInfoChange on a tombstone: %v (the row exists, so a retry would never succeed)", err)
+	}
+	got := mustGet(t, s, id)
+	if got.Name != "x" || got.DeletedAt == nil || !got.DeletedAt.Equal(at(1)) {
+		t.Errorf("Get = %+v, want name x and still deleted at %v", got, at(1))
+	}
+}
+
+func testListFilterAndOrder(t *testing.T, s topic.Store) {
+	// Created out of order; c1 and c2 share a created_at, so topic_id breaks the tie.
+	topics := []topic.Topic{
+		newTopic("@TGS#_g2", "late", at(9)),
+		newTopic("@TGS#_g1", "c2", at(5)),
+		newTopic("@TGS#_g1", "c1", at(5)),
+		newTopic("@TGS#_g2", "early", at(1)),
+		newTopic("@TGS#_g1", "first", at(0)),
+		newTopic("@TGS#_g1", "gone", at(3)),
+	}
+	for _, tp := range topics {
+		mustCreate(t, s, tp)
+	}
+	mustDestroy(t, s, "@TGS#_g1", []string{"@TGS#_g1@TOPIC#_gone"}, at(20))
+
+	tests := []struct {
+		filter topic.ListFilter
+		want   []string
+	}{
+		{
+			filter: topic.ListFilter{},
+			want:   []string{"@TGS#_g1@TOPIC#_first", "@TGS#_g2@TOPIC#_early", "@TGS#_g1@TOPIC#_c1", "@TGS#_g1@TOPIC#_c2", "@TGS#_g2@TOPIC#_late"},
+		},
+		{
+			filter: topic.ListFilter{IncludeDeleted: true},
+			want:   []string{"@TGS#_g1@TOPIC#_first", "@TGS#_g2@TOPIC#_early", "@TGS#_g1@TOPIC#_gone", "@TGS#_g1@TOPIC#_c1", "@TGS#_g1@TOPIC#_c2", "@TGS#_g2@TOPIC#_late"},
+		},
+		{
+			filter: topic.ListFilter{GroupID: "@TGS#_g1"},
+			want:   []string{"@TGS#_g1@TOPIC#_first", "@TGS#_g1@TOPIC#_c1", "@TGS#_g1@TOPIC#_c2"},
+		},
+		{
+			filter: topic.ListFilter{GroupID: "@TGS#_g1", IncludeDeleted: true},
+			want:   []string{"@TGS#_g1@TOPIC#_first", "@TGS#_g1@TOPIC#_gone", "@TGS#_g1@TOPIC#_c1", "@TGS#_g1@TOPIC#_c2"},
+		},
+		{
+			filter: topic.ListFilter{GroupID: "@TGS#_g2"},
+			want:   []string{"@TGS#_g2@TOPIC#_early", "@TGS#_g2@TOPIC#_late"},
+		},
+		{
+			filter: topic.ListFilter{GroupID: "@TGS#_none", IncludeDeleted: true},
+			want:   []string{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%+v", tt.filter), func(t *testing.T) {
+			got := topicIDs(mustList(t, s, tt.filter))
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("List ids = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// testSeedSample stores the documented AfterCreateTopic sample: its topic id does not start with
+// its group id, and the store must not care.
+func testSeedSample(t *testing.T, s topic.Store) {
+	in := topic.Topic{
+		TopicID:         "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5",
+		GroupID:         "@TGS#2J4SZEAEL",
+		Name:            "MyFirstTopic",
+		OwnerAccount:    "leckie",
+		OperatorAccount: "group_root",
+		Type:            "Community",
+		CustomData:      []topic.CustomField{{Key: "UserDefined1", Value: "hello"}, {Key: "UserDefined2", Value: "world"}},
+		CreatedAt:       at(0),
+		UpdatedAt:       at(0),
+	}
+	mustCreate(t, s, in)
+	checkTopic(t, mustGet(t, s, in.TopicID), in)
+	if got := topicIDs(mustList(t, s, topic.ListFilter{GroupID: "@TGS#2J4SZEAEL"})); len(got) != 1 || got[0] != in.TopicID {
+		t.Errorf("List by the sample group = %q", got)
+	}
+}
+
+func testInvalidInput(t *testing.T, s topic.Store) {
+	valid := newTopic("@TGS#_g", "valid", at(1))
+	tests := []struct {
+		name  string
+		write func(ctx context.Context) error
+	}{
+		{"create without topic id", func(ctx context.Context) error {
+			tp := valid
+			tp.TopicID = ""
+			return s.Create(ctx, tp)
+		}},
+		{"create without group id", func(ctx context.Context) error {
+			tp := valid
+			tp.GroupID = ""
+			return s.Create(ctx, tp)
+		}},
+		{"destroy without group id", func(ctx context.Context) error {
+			return s.Destroy(ctx, "", []string{valid.TopicID}, at(2))
+		}},
+		{"destroy with an empty topic id", func(ctx context.Context) error {
+			return s.Destroy(ctx, valid.GroupID, []string{valid.TopicID, ""}, at(2))
+		}},
+		{"info change without topic id", func(ctx context.Context) error {
+			return s.ApplyInfoChange(ctx, topic.InfoChange{GroupID: valid.GroupID, Name: ptr("x"), At: at(2)})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.write(t.Context())
+			if !errors.Is(err, topic.ErrInvalid) {
+				t.Fatalf("error = %v, want ErrInvalid", err)
+			}
+			if all := mustList(t, s, topic.ListFilter{IncludeDeleted: true}); len(all) != 0 {
+				t.Errorf("rejected write left rows %q", topicIDs(all))
+			}
+		})
+	}
+}
+
+// testConcurrentWrites mixes 300 creates with info changes that fail, so on SQLite failing and
+// succeeding writes share batches.
+func testConcurrentWrites(t *testing.T, s topic.Store) {
+	const creates, misses = 300, 40
+	var wg sync.WaitGroup
+	createErrs := make(chan error, creates)
+	missErrs := make(chan error, misses)
+	for i := range creates {
+		wg.Go(func() {
+			createErrs <- s.Create(t.Context(), newTopic("@TGS#_g", "c"+strconv.Itoa(i), at(i%60)))
+		})
+	}
+	for i := range misses {
+		wg.Go(func() {
+			missErrs <- s.ApplyInfoChange(t.Context(), topic.InfoChange{TopicID: "@TGS#_g@TOPIC#_missing" + strconv.Itoa(i), Name: ptr("x")})
+		})
+	}
+	wg.Wait()
+	close(createErrs)
+	close(missErrs)
+	for err := range createErrs {
+		if err != nil {
+			t.Errorf("Create: %v", err)
+		}
+	}
+	for err := range missErrs {
+		if !errors.Is(err, topic.ErrNotFound) {
+			t.Errorf("ApplyInfoChange on a missing topic: error = %v, want ErrNotFound", err)
+		}
+	}
+	if all := mustList(t, s, topic.ListFilter{IncludeDeleted: true}); len(all) != creates {
+		t.Errorf("List returned %d rows, want %d", len(all), creates)
+	}
+}
+
+func testGetUnknown(t *testing.T, s topic.Store) {
+	_, err := s.Get(t.Context(), "@TGS#_g@TOPIC#_nope")
+	if !errors.Is(err, topic.ErrNotFound) {
+		t.Fatalf("Get error = %v, want ErrNotFound", err)
+	}
+}
+
+func testCanceledContext(t *testing.T, s topic.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	tp := newTopic("@TGS#_g", "canceled", at(1))
+	if err := s.Create(ctx, tp); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Create with a canceled context: error = %v, want context.Canceled", err)
+	}
+	if _, err := s.Get(t.Context(), tp.TopicID); !errors.Is(err, topic.ErrNotFound) {
+		t.Errorf("Get after canceled Create: error = %v, want ErrNotFound", err)
+	}
+}
+
+func testPing(t *testing.T, s topic.Store) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+func testClosedStore(t *testing.T, s topic.Store) {
+	tp := newTopic("@TGS#_g", "closed", at(1))
+	mustCreate(t, s, tp)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx := t.Context()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Create", func() error { return s.Create(ctx, newTopic("@TGS#_g", "after", at(2))) }},
+		{"Destroy", func() error { return s.Destroy(ctx, tp.GroupID, []string{tp.TopicID}, at(2)) }},
+		{"ApplyInfoChange", func() error { return s.ApplyInfoChange(ctx, topic.InfoChange{TopicID: tp.TopicID, Name: ptr("x")}) }},
+		{"Get", func() error { _, err := s.Get(ctx, tp.TopicID); return err }},
+		{"List", func() error { _, err := s.List(ctx, topic.ListFilter{}); return err }},
+		{"Ping", func() error { return s.Ping(ctx) }},
+	}
+	for _, c := range calls {
+		if err := c.call(); !errors.Is(err, topic.ErrClosed) {
+			t.Errorf("%s after Close: error = %v, want ErrClosed", c.name, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestSQLiteReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "topics.db")
+	tp := newTopic("@TGS#_g", "kept", at(1))
+	for round := range 3 {
+		s, err := topic.OpenSQLite(t.Context(), path, zaptest.NewLogger(t))
+		if err != nil {
+			t.Fatalf("open #%d: %v", round+1, err)
+		}
+		if round == 0 {
+			mustCreate(t, s, tp)
+		}
+		checkTopic(t, mustGet(t, s, tp.TopicID), tp)
+		closeStore(t, s)
+	}
+
+	// Each migration is recorded once however often the store is opened.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var versions, distinct int
+	err = db.QueryRowContext(t.Context(),
+		`SELECT count(*), count(DISTINCT version_id) FROM topic_goose_db_version WHERE version_id > 0`,
+	).Scan(&versions, &distinct)
+	if err != nil {
+		t.Fatalf("read migration versions: %v", err)
+	}
+	if versions == 0 || versions != distinct {
+		t.Errorf("migration rows = %d, distinct versions = %d: want each version recorded exactly once", versions, distinct)
+	}
+}
+
+func TestOpenStoreSQLiteInDataDir(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "state", "imcallback")
+	s, err := topic.OpenStore(t.Context(), "", dataDir, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("OpenStore: %v", err)
+	}
+	t.Cleanup(func() { closeStore(t, s) })
+	info, err := os.Stat(dataDir)
+	if err != nil {
+		t.Fatalf("data directory: %v", err)
+	}
+	if perm := info.Mode().Perm(); perm&^0o750 != 0 {
+		t.Errorf("data directory mode = %v, want at most 0750", perm)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "topics.db")); err != nil {
+		t.Errorf("database file: %v", err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+func TestOpenStoreRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		dsn     string
+		dataDir string
+	}{
+		{name: "mysql", dsn: "mysql://x"},
+		{name: "sqlite url", dsn: "sqlite:///var/lib/imcallback/topics.db"},
+		{name: "postgres keyword form", dsn: "host=localhost user=postgres password=s3cr3t-pw"},
+		{name: "upper-case scheme", dsn: "POSTGRES://u:s3cr3t-pw@localhost/db"},
+		{name: "no data dir", dsn: "", dataDir: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := topic.OpenStore(t.Context(), tt.dsn, tt.dataDir, zaptest.NewLogger(t))
+			if err == nil {
+				closeStore(t, s)
+				t.Fatal("OpenStore succeeded, want an error")
+			}
+			if !strings.Contains(err.Error(), "IMCALLBACK_STORE_DSN") {
+				t.Errorf("error %q does not name IMCALLBACK_STORE_DSN", err)
+			}
+			if strings.Contains(err.Error(), "s3cr3t-pw") {
+				t.Errorf("error %q leaks the password", err)
+			}
+		})
+	}
+}
+
+// TestPostgresReplicasMigrateTogether opens several stores on one fresh schema at once, as
+// replicas starting together would: the migration lock must let every one of them succeed.
+func TestPostgresReplicasMigrateTogether(t *testing.T) {
+	dsn := postgresSchemaDSN(t)
+	const replicas = 3
+	stores := make([]topic.Store, replicas)
+	errs := make([]error, replicas)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() {
+			stores[i], errs[i] = topic.OpenPostgres(t.Context(), dsn, zaptest.NewLogger(t))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d: OpenPostgres: %v", i, err)
+			continue
+		}
+		t.Cleanup(func() { closeStore(t, stores[i]) })
+	}
+	if t.Failed() {
+		return
+	}
+	tp := newTopic("@TGS#_g", "shared", at(1))
+	mustCreate(t, stores[0], tp)
+	checkTopic(t, mustGet(t, stores[replicas-1], tp.TopicID), tp)
+}
+
+// TestOpenPostgresHidesPassword needs no server: the DSNs fail to parse or point at a closed port.
+func TestOpenPostgresHidesPassword(t *testing.T) {
+	const password = "s3cr3t-pw"
+	tests := []struct {
+		name string
+		dsn  string
+	}{
+		{name: "unreachable", dsn: "postgres://imcb:" + password + "@127.0.0.1:1/test?sslmode=disable&connect_timeout=5"},
+		{name: "password parameter", dsn: "postgresql://imcb@127.0.0.1:1/test?sslmode=disable&password=" + password},
+		{name: "bad port", dsn: "postgres://imcb:" + password + "@127.0.0.1:notaport/test"},
+		{name: "bad escape", dsn: "postgres://imcb:" + password + "%zz@127.0.0.1/test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.DebugLevel)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			s, err := topic.OpenStore(ctx, tt.dsn, t.TempDir(), zap.New(core))
+			if err == nil {
+				closeStore(t, s)
+				t.Fatal("OpenStore succeeded, want an error")
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("error leaks the password: %v", err)
+			}
+			for _, entry := range logs.All() {
+				line := entry.Message + fmt.Sprint(entry.ContextMap())
+				if strings.Contains(line, password) {
+					t.Errorf("log line leaks the password: %s", line)
+				}
+			}
+			t.Logf("error: %v", err)
+		})
+	}
+}
+
+// BenchmarkSQLiteCreateParallel measures group commit: many concurrent callers, unique topics,
+// every Create answered only after its transaction is durably committed.
+func BenchmarkSQLiteCreateParallel(b *testing.B) {
+	s, err := topic.OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "topics.db"), zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var next atomic.Int64
+	created := time.Now()
+	b.SetParallelism(16) // callbacks arrive from many HTTP requests at once
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			tp := newTopic("@TGS#_bench", strconv.FormatInt(next.Add(1), 10), created)
+			if err := s.Create(ctx, tp); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

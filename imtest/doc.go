@@ -1,0 +1,11 @@
+// Package imtest is imcallback's test kit: a Sender that calls a callback
+// endpoint exactly as Tencent IM does (query parameters, Sign and
+// RequestTime computed like IM, an injectable clock), over HTTP or straight
+// into an http.Handler in memory, and a Result that reads the answer.
+//
+// Use it in your own handlers' tests:
+//
+//	s := imtest.Sender{URL: srv.URL + "/im/callback", AppID: "1400000000", Token: "t"}
+//	res, err := s.Send(ctx, "C2C.CallbackBeforeSendMsg", body)
+//	if code, denied := res.Denied(); !denied || code != 120001 { … }
+package imtest

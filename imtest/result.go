@@ -1,0 +1,84 @@
+package imtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// Result is an answer read back.
+type Result struct {
+	// Status is the HTTP status.
+	Status int
+	// Header holds the response headers.
+	Header http.Header
+	// Envelope is the answer's ActionStatus, ErrorCode and ErrorInfo.
+	Envelope protocol.Envelope
+	// Reply holds the fields beyond the envelope (MsgBody, CloudCustomData …).
+	Reply map[string]json.RawMessage
+	// Body is the raw answer.
+	Body []byte
+}
+
+func newResult(status int, header http.Header, body []byte) (*Result, error) {
+	r := &Result{Status: status, Header: header, Body: body}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return r, fmt.Errorf("imtest: answer (HTTP %d) is not a JSON object: %q", status, body)
+	}
+	if err := json.Unmarshal(body, &r.Envelope); err != nil {
+		return r, fmt.Errorf("imtest: answer (HTTP %d) is not an envelope: %q", status, body)
+	}
+	delete(fields, "ActionStatus")
+	delete(fields, "ErrorCode")
+	delete(fields, "ErrorInfo")
+	if len(fields) > 0 {
+		r.Reply = fields
+	}
+	return r, nil
+}
+
+// OK reports an HTTP 200 answer with ActionStatus OK.
+func (r *Result) OK() bool { return r.Status == http.StatusOK && r.Envelope.ActionStatus == protocol.StatusOK }
+
+// Allowed reports a before-answer that lets the action proceed (ErrorCode 0), modified or not.
+func (r *Result) Allowed() bool { return r.OK() && r.Envelope.ErrorCode == 0 }
+
+// Modified reports an allow that carries reply fields.
+func (r *Result) Modified() bool { return r.Allowed() && len(r.Reply) > 0 }
+
+// Dropped reports a silent drop (ErrorCode 2).
+func (r *Result) Dropped() bool { return r.OK() && r.Envelope.ErrorCode == 2 }
+
+// Denied reports a deny and its code: 1, or a custom code passed to the client.
+func (r *Result) Denied() (code int, denied bool) {
+	if !r.OK() || r.Envelope.ErrorCode == 0 || r.Envelope.ErrorCode == 2 {
+		return 0, false
+	}
+	return r.Envelope.ErrorCode, true
+}
+
+// Rejected reports a request the service refused (HTTP 4xx/5xx) with the
+// project's error code.
+func (r *Result) Rejected() (status, code int, rejected bool) {
+	if r.Status == http.StatusOK {
+		return 0, 0, false
+	}
+	return r.Status, r.Envelope.ErrorCode, true
+}
+
+// Is reports whether the answer is the rejection e (status and code).
+func (r *Result) Is(e *protocol.Error) bool {
+	return r.Status == e.Status && r.Envelope.ErrorCode == e.Code && r.Envelope.ActionStatus == protocol.StatusFail
+}
+
+// ReplyField decodes one reply field into v.
+func (r *Result) ReplyField(name string, v any) error {
+	raw, ok := r.Reply[name]
+	if !ok {
+		return fmt.Errorf("imtest: answer has no %s", name)
+	}
+	return json.Unmarshal(raw, v)
+}

@@ -1,0 +1,134 @@
+package imtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// Sender sends callbacks the way Tencent IM does.
+type Sender struct {
+	// URL is the callback URL as configured in the IM console, without a
+	// query string, e.g. http://127.0.0.1:8080/im/callback.
+	URL string
+	// Handler, when set, receives the requests in memory instead of URL's
+	// server (URL's path is still used).
+	Handler http.Handler
+	// AppID is the SdkAppid sent.
+	AppID string
+	// Token signs requests when set; empty sends no Sign/RequestTime, like
+	// IM with callback authentication off.
+	Token string
+	// ClientIP and OptPlatform are sent as IM does; defaults 127.0.0.1 and RESTAPI.
+	ClientIP    string
+	OptPlatform string
+	// Now is the clock RequestTime is taken from; nil is time.Now.
+	Now func() time.Time
+	// Client sends the requests; nil is http.DefaultClient.
+	Client *http.Client
+}
+
+// Option changes one request.
+type Option func(*request)
+
+type request struct {
+	method   string
+	params   protocol.Params
+	at       time.Time
+	unsigned bool
+	header   http.Header
+	peer     string
+}
+
+// At sets RequestTime (and the Sign computed for it), e.g. to send a stale
+// or future request.
+func At(t time.Time) Option { return func(r *request) { r.at = t } }
+
+// Late sends the request d in the past.
+func Late(d time.Duration) Option { return func(r *request) { r.at = r.at.Add(-d) } }
+
+// Unsigned leaves Sign and RequestTime out even when a token is set.
+func Unsigned() Option { return func(r *request) { r.unsigned = true } }
+
+// WithAppID sends another SdkAppid; "" leaves the parameter out.
+func WithAppID(id string) Option { return func(r *request) { r.params.SdkAppid = id } }
+
+// WithPlatform sets OptPlatform.
+func WithPlatform(p string) Option { return func(r *request) { r.params.OptPlatform = p } }
+
+// WithHeader adds a request header, e.g. X-Forwarded-For.
+func WithHeader(name, value string) Option { return func(r *request) { r.header.Add(name, value) } }
+
+// WithMethod sends another HTTP method than POST.
+func WithMethod(m string) Option { return func(r *request) { r.method = m } }
+
+// WithPeer sets the TCP peer address of an in-memory request (Handler only).
+func WithPeer(addr string) Option { return func(r *request) { r.peer = addr } }
+
+// Send posts body as a callback for command and reads the answer. The
+// error is for transport failures only; a rejection is a Result.
+func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...Option) (*Result, error) {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	r := &request{
+		method: http.MethodPost,
+		at:     now(),
+		header: http.Header{},
+		params: protocol.Params{
+			SdkAppid:        s.AppID,
+			CallbackCommand: command,
+			ContentType:     "json",
+			ClientIP:        or(s.ClientIP, "127.0.0.1"),
+			OptPlatform:     or(s.OptPlatform, "RESTAPI"),
+		},
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	if s.Token != "" && !r.unsigned {
+		r.params.Sign, r.params.RequestTime = protocol.SignAt(s.Token, r.at)
+	}
+	url := s.URL + "?" + r.params.Encode()
+	req, err := http.NewRequestWithContext(ctx, r.method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("imtest: %w", err)
+	}
+	req.Header = r.header
+	if s.Handler != nil {
+		if r.peer != "" {
+			req.RemoteAddr = r.peer
+		}
+		rec := httptest.NewRecorder()
+		s.Handler.ServeHTTP(rec, req)
+		return newResult(rec.Code, rec.Header(), rec.Body.Bytes())
+	}
+	client := s.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("imtest: %s: %w", command, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("imtest: %s: read answer: %w", command, err)
+	}
+	return newResult(resp.StatusCode, resp.Header, raw)
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,100 @@
+package imtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/imcallback/imcallback"
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/server"
+)
+
+// Test defaults of Start.
+const (
+	AppID = "1400000000"
+	Token = "imtest-token"
+)
+
+// Service is an imcallback.Module app running on loopback ports for a test.
+type Service struct {
+	// PublicURL and AdminURL are the listeners' base URLs.
+	PublicURL, AdminURL string
+	// Sender is signed with Token for AppID and targets the callback path.
+	Sender *Sender
+	// App is the running fx app; Start stops it in t.Cleanup.
+	App *fxtest.App
+}
+
+// Start runs imcallback.Module plus opts on 127.0.0.1:0 listeners with a
+// fresh data directory, SdkAppid AppID and token Token. env adds or
+// overrides IMCALLBACK_* variables ("NAME=value").
+func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
+	t.Helper()
+	environ := append([]string{
+		"IMCALLBACK_SDKAPPID=" + AppID,
+		"IMCALLBACK_TOKENS=" + Token,
+		"IMCALLBACK_LISTEN=127.0.0.1:0",
+		"IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0",
+		"IMCALLBACK_DATA_DIR=" + t.TempDir(),
+		"IMCALLBACK_LOG_LEVEL=error",
+	}, env...)
+	var pub *server.Public
+	var adm *server.Admin
+	var cfg *config.Config
+	app := fxtest.New(t,
+		fx.NopLogger,
+		fx.Supply(config.Source{Environ: func() []string { return environ }}),
+		imcallback.Module,
+		fx.Options(opts...),
+		fx.Populate(&pub, &adm, &cfg),
+	)
+	app.RequireStart()
+	t.Cleanup(app.RequireStop)
+	s := &Service{
+		PublicURL: "http://" + pub.Addr().String(),
+		AdminURL:  "http://" + adm.Addr().String(),
+		App:       app,
+	}
+	token := ""
+	if len(cfg.Tokens) > 0 {
+		token = cfg.Tokens[0]
+	}
+	s.Sender = &Sender{URL: s.PublicURL + cfg.Path, AppID: AppID, Token: token}
+	return s
+}
+
+// Send sends one callback with the service's Sender, failing t on a transport error.
+func (s *Service) Send(t testing.TB, command string, body []byte, opts ...Option) *Result {
+	t.Helper()
+	res, err := s.Sender.Send(context.Background(), command, body, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// GetJSON fetches an admin path, checks the status and decodes the body into v (when not nil).
+func (s *Service) GetJSON(t testing.TB, path string, wantStatus int, v any) {
+	t.Helper()
+	resp, err := http.Get(s.AdminURL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("GET %s = %d, want %d: %s", path, resp.StatusCode, wantStatus, body)
+	}
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatal(fmt.Errorf("GET %s: %w: %s", path, err, body))
+		}
+	}
+}
