@@ -21,9 +21,13 @@ vet:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imcallback
 
-## bench: the in-process benchmarks and the HTTP load run (see docs/performance.md)
+## bench: the in-process benchmarks, then the HTTP load run against the real
+## binary (64 connections, LOAD_REQUESTS requests per configuration; the
+## PostgreSQL row runs when IMCALLBACK_TEST_POSTGRES_DSN is set). See docs/performance.md.
+LOAD_REQUESTS ?= 20000
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $$($(GO) list ./... | grep -v /e2e)
+	$(GO) test -run '^$$' -bench HTTPLoad -benchtime $(LOAD_REQUESTS)x ./e2e
 
 ## fuzz: run each fuzz target for a while (FUZZTIME, default 30s)
 FUZZTIME ?= 30s

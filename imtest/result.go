@@ -41,7 +41,9 @@ func newResult(status int, header http.Header, body []byte) (*Result, error) {
 }
 
 // OK reports an HTTP 200 answer with ActionStatus OK.
-func (r *Result) OK() bool { return r.Status == http.StatusOK && r.Envelope.ActionStatus == protocol.StatusOK }
+func (r *Result) OK() bool {
+	return r.Status == http.StatusOK && r.Envelope.ActionStatus == protocol.StatusOK
+}
 
 // Allowed reports a before-answer that lets the action proceed (ErrorCode 0), modified or not.
 func (r *Result) Allowed() bool { return r.OK() && r.Envelope.ErrorCode == 0 }

@@ -1,0 +1,146 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// builds caches the binaries built in this test process, by package path.
+var builds sync.Map
+
+// buildBinary builds pkg (e.g. "./cmd/imcallback") once per test process.
+func buildBinary(tb testing.TB, pkg string) string {
+	tb.Helper()
+	if path, ok := builds.Load(pkg); ok {
+		return path.(string)
+	}
+	dir, err := os.MkdirTemp("", "imcallback-e2e-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("go build %s: %v\n%s", pkg, err, msg)
+	}
+	builds.Store(pkg, out)
+	return out
+}
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// process is a running binary.
+type process struct {
+	cmd    *exec.Cmd
+	log    *strings.Builder
+	done   chan struct{}
+	public string // http://host:port of IMCALLBACK_LISTEN
+	admin  string // http://host:port of IMCALLBACK_ADMIN_LISTEN, if any
+}
+
+// startProcess runs bin with env (plus IMCALLBACK_LISTEN and, when admin
+// is true, IMCALLBACK_ADMIN_LISTEN on free ports) and waits until it answers.
+func startProcess(tb testing.TB, bin string, env []string, admin bool, args ...string) *process {
+	tb.Helper()
+	p := &process{log: &strings.Builder{}, done: make(chan struct{})}
+	listen := freeAddr(tb)
+	p.public = "http://" + listen
+	env = append(env, "IMCALLBACK_LISTEN="+listen)
+	if admin {
+		a := freeAddr(tb)
+		p.admin = "http://" + a
+		env = append(env, "IMCALLBACK_ADMIN_LISTEN="+a)
+	}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = &syncWriter{b: p.log}, &syncWriter{b: p.log}
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	tb.Cleanup(p.kill)
+	probe := p.public + "/"
+	if admin {
+		probe = p.admin + "/readyz"
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(probe)
+		if err == nil {
+			resp.Body.Close()
+			if !admin || resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			tb.Fatalf("%s exited at start:\n%s", bin, p.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s not ready after 30s:\n%s", bin, p.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill ends the process at once (SIGKILL) and waits for it.
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// stop sends SIGTERM and waits up to timeout for a clean exit.
+func (p *process) stop(timeout time.Duration) error {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	select {
+	case <-p.done:
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			return fmt.Errorf("exit code %d", code)
+		}
+		return nil
+	case <-ctx.Done():
+		p.kill()
+		return fmt.Errorf("did not stop within %v", timeout)
+	}
+}
+
+func (p *process) output() string {
+	w := p.cmd.Stderr.(*syncWriter)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return p.log.String()
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}

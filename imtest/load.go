@@ -1,0 +1,128 @@
+package imtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Load describes a load run: Requests callbacks sent by Concurrency
+// clients, each with its own keep-alive connection.
+type Load struct {
+	// Command is the CallbackCommand of every request.
+	Command string
+	// Body returns the body of request i (0-based), e.g. with a unique TopicId.
+	Body func(i int) []byte
+	// Requests is the total number of requests.
+	Requests int
+	// Concurrency is the number of clients sending at once.
+	Concurrency int
+	// Progress, when set, is called after every request with the number done.
+	Progress func(done int)
+}
+
+// LoadReport summarises a load run.
+type LoadReport struct {
+	Requests   int
+	Failures   int           // transport errors or answers that are not OK
+	Statuses   map[int]int   // answers by HTTP status
+	Elapsed    time.Duration // wall time of the run
+	RPS        float64       // requests per second
+	P50, P99   time.Duration // latency percentiles of the answered requests
+	Max        time.Duration
+	FirstError string // one failure, to show what went wrong
+}
+
+// String renders the report on one line.
+func (r LoadReport) String() string {
+	return fmt.Sprintf("%d requests in %v: %.0f req/s, p50 %v, p99 %v, max %v, failures %d",
+		r.Requests, r.Elapsed.Round(time.Millisecond), r.RPS, r.P50.Round(time.Microsecond),
+		r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Failures)
+}
+
+// Run sends the load with s and measures it. Requests are bounded by
+// l.Requests and by ctx: the run stops by itself.
+func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
+	if l.Concurrency < 1 {
+		l.Concurrency = 1
+	}
+	if s.Client == nil && s.Handler == nil {
+		// One kept-alive connection per client; the default transport keeps only two idle.
+		tr := &http.Transport{MaxIdleConnsPerHost: l.Concurrency, MaxConnsPerHost: l.Concurrency}
+		defer tr.CloseIdleConnections()
+		copied := *s
+		copied.Client = &http.Client{Transport: tr}
+		s = &copied
+	}
+	latencies := make([]time.Duration, l.Requests)
+	statuses := make([]int, l.Requests)
+	var next, done atomic.Int64
+	var mu sync.Mutex
+	var firstErr string
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range l.Concurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= l.Requests || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				res, err := s.Send(ctx, l.Command, l.Body(i))
+				latencies[i] = time.Since(t0)
+				switch {
+				case err != nil:
+					statuses[i] = -1
+					mu.Lock()
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
+					mu.Unlock()
+				case !res.OK():
+					statuses[i] = res.Status
+					mu.Lock()
+					if firstErr == "" {
+						firstErr = fmt.Sprintf("HTTP %d %s", res.Status, res.Body)
+					}
+					mu.Unlock()
+				default:
+					statuses[i] = res.Status
+				}
+				if l.Progress != nil {
+					l.Progress(int(done.Add(1)))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rep := LoadReport{Elapsed: time.Since(start), Statuses: map[int]int{}, FirstError: firstErr}
+	answered := make([]time.Duration, 0, l.Requests)
+	for i, st := range statuses {
+		if st == 0 { // never sent: ctx ended
+			continue
+		}
+		rep.Requests++
+		rep.Statuses[st]++
+		if st != 200 {
+			rep.Failures++
+		}
+		if st > 0 {
+			answered = append(answered, latencies[i])
+		}
+	}
+	if rep.Elapsed > 0 {
+		rep.RPS = float64(rep.Requests) / rep.Elapsed.Seconds()
+	}
+	if len(answered) > 0 {
+		slices.Sort(answered)
+		rep.P50 = answered[len(answered)*50/100]
+		rep.P99 = answered[min(len(answered)-1, len(answered)*99/100)]
+		rep.Max = answered[len(answered)-1]
+	}
+	return rep
+}
