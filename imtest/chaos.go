@@ -1,0 +1,63 @@
+package imtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+)
+
+// Call is one callback to send.
+type Call struct {
+	Command string
+	Body    []byte
+	Options []Option
+}
+
+// SendRetried sends the same callback twice, as IM does when retry on
+// timeout is enabled, and returns both answers.
+func (s *Sender) SendRetried(ctx context.Context, command string, body []byte, opts ...Option) (first, second *Result, err error) {
+	if first, err = s.Send(ctx, command, body, opts...); err != nil {
+		return nil, nil, err
+	}
+	second, err = s.Send(ctx, command, body, opts...)
+	return first, second, err
+}
+
+// SendShuffled sends calls one after another in an order shuffled by seed
+// (IM guarantees no ordering) and returns the answers in the calls' order.
+func (s *Sender) SendShuffled(ctx context.Context, seed uint64, calls ...Call) ([]*Result, error) {
+	order := rand.New(rand.NewPCG(seed, seed)).Perm(len(calls))
+	results := make([]*Result, len(calls))
+	for _, i := range order {
+		res, err := s.Send(ctx, calls[i].Command, calls[i].Body, calls[i].Options...)
+		if err != nil {
+			return nil, err
+		}
+		results[i] = res
+	}
+	return results, nil
+}
+
+// MaxBatch is the most events IM puts into one batched push callback.
+const MaxBatch = 100
+
+// BatchBody builds the body of a batched callback (Push.OfflinePush,
+// Push.AllMemberPush): {"Events":[…]} with 1 to MaxBatch events.
+func BatchBody(events ...json.RawMessage) ([]byte, error) {
+	if len(events) < 1 || len(events) > MaxBatch {
+		return nil, fmt.Errorf("imtest: a batch holds 1 to %d events, not %d", MaxBatch, len(events))
+	}
+	return json.Marshal(struct {
+		Events []json.RawMessage `json:"Events"`
+	}{events})
+}
+
+// SendBatch sends events as one batched callback.
+func (s *Sender) SendBatch(ctx context.Context, command string, events []json.RawMessage, opts ...Option) (*Result, error) {
+	body, err := BatchBody(events...)
+	if err != nil {
+		return nil, err
+	}
+	return s.Send(ctx, command, body, opts...)
+}

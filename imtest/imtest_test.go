@@ -1,0 +1,194 @@
+package imtest_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/goleak"
+
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestSenderSignsLikeIM checks the request the sender builds against the
+// published vector, with an injected clock.
+func TestSenderSignsLikeIM(t *testing.T) {
+	var got *http.Request
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		w.Write(protocol.OKBody)
+	})
+	s := imtest.Sender{URL: "http://im.example/cb", Handler: h, AppID: "1400000000", Token: "xxxxyyyy",
+		OptPlatform: "iOS", Now: func() time.Time { return time.Unix(1669872112, 0) }}
+	res, err := s.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`))
+	if err != nil || !res.OK() {
+		t.Fatalf("%v %+v", err, res)
+	}
+	p := protocol.ParseParams(got.URL.RawQuery)
+	want := protocol.Params{SdkAppid: "1400000000", CallbackCommand: "Group.CallbackAfterCreateTopic", ContentType: "json",
+		ClientIP: "127.0.0.1", OptPlatform: "iOS", RequestTime: "1669872112",
+		Sign: "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061"}
+	if p != want || got.Method != http.MethodPost || got.URL.Path != "/cb" {
+		t.Fatalf("request %s %s: %+v", got.Method, got.URL, p)
+	}
+	if !strings.HasPrefix(got.URL.RawQuery, "SdkAppid=1400000000&CallbackCommand=") {
+		t.Fatalf("parameter order differs from IM's example: %s", got.URL.RawQuery)
+	}
+
+	if _, err := s.Send(context.Background(), "X.Y", nil, imtest.Unsigned(), imtest.WithAppID("")); err != nil {
+		t.Fatal(err)
+	}
+	if p := protocol.ParseParams(got.URL.RawQuery); p.Sign != "" || p.RequestTime != "" || p.SdkAppid != "" {
+		t.Fatalf("unsigned request carries %+v", p)
+	}
+}
+
+// service runs imcallback with one before and one after command.
+func service(t *testing.T, applied chan<- string) *imtest.Service {
+	type msg struct {
+		Text string `json:"Text"`
+	}
+	type ev struct {
+		ID string `json:"ID"`
+	}
+	return imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, fx.Provide(
+		dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.Before("C2C.CallbackBeforeSendMsg", func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Decision, error) {
+				switch e.Payload.Text {
+				case "deny":
+					return dispatcher.DenyWithCode(120001, "no"), nil
+				case "drop":
+					return dispatcher.Drop(), nil
+				case "modify":
+					return dispatcher.Modify(map[string]string{"CloudCustomData": "x"}), nil
+				}
+				return dispatcher.Allow(), nil
+			})
+		}),
+		dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After("Push.OfflinePush", func(_ context.Context, e *dispatcher.Event[struct{ Events []ev }]) error {
+				for _, x := range e.Payload.Events {
+					applied <- x.ID
+				}
+				return nil
+			})
+		}),
+	))
+}
+
+func TestResultHelpers(t *testing.T) {
+	s := service(t, make(chan string, 1))
+	tests := []struct {
+		text  string
+		check func(r *imtest.Result) bool
+	}{
+		{"hello", func(r *imtest.Result) bool { return r.Allowed() && !r.Modified() }},
+		{"deny", func(r *imtest.Result) bool { code, ok := r.Denied(); return ok && code == 120001 }},
+		{"drop", func(r *imtest.Result) bool { _, denied := r.Denied(); return r.Dropped() && !denied }},
+		{"modify", func(r *imtest.Result) bool {
+			var v string
+			return r.Modified() && r.ReplyField("CloudCustomData", &v) == nil && v == "x"
+		}},
+	}
+	for _, tt := range tests {
+		res := s.Send(t, "C2C.CallbackBeforeSendMsg", []byte(`{"Text":"`+tt.text+`"}`))
+		if !tt.check(res) {
+			t.Errorf("%s: %d %s", tt.text, res.Status, res.Body)
+		}
+	}
+	late := s.Send(t, "C2C.CallbackBeforeSendMsg", []byte(`{}`), imtest.Late(2*time.Minute))
+	if status, code, ok := late.Rejected(); !ok || status != 401 || code != protocol.ErrStaleRequest.Code || !late.Is(protocol.ErrStaleRequest) {
+		t.Fatalf("late request: %d %s", late.Status, late.Body)
+	}
+	future := s.Send(t, "C2C.CallbackBeforeSendMsg", []byte(`{}`), imtest.At(time.Now().Add(time.Hour)))
+	if !future.Is(protocol.ErrStaleRequest) {
+		t.Fatalf("future request: %s", future.Body)
+	}
+	if _, _, ok := s.Send(t, "C2C.CallbackBeforeSendMsg", []byte(`{}`)).Rejected(); ok {
+		t.Fatal("an allowed answer reads as rejected")
+	}
+}
+
+func TestChaos(t *testing.T) {
+	applied := make(chan string, 300)
+	s := service(t, applied)
+	ctx := context.Background()
+
+	first, second, err := s.Sender.SendRetried(ctx, "Push.OfflinePush", []byte(`{"Events":[{"ID":"a"}]}`))
+	if err != nil || !first.OK() || !second.OK() {
+		t.Fatalf("retried: %v", err)
+	}
+	if got := drain(applied); strings.Join(got, ",") != "a,a" {
+		t.Fatalf("a retried callback reaches an inline handler twice; got %v", got)
+	}
+
+	var calls []imtest.Call
+	for _, id := range []string{"1", "2", "3", "4", "5", "6"} {
+		calls = append(calls, imtest.Call{Command: "Push.OfflinePush", Body: []byte(`{"Events":[{"ID":"` + id + `"}]}`)})
+	}
+	results, err := s.Sender.SendShuffled(ctx, 7, calls...)
+	if err != nil || len(results) != 6 {
+		t.Fatal(err)
+	}
+	got := drain(applied)
+	if strings.Join(got, "") == "123456" || len(got) != 6 {
+		t.Fatalf("not shuffled: %v", got)
+	}
+
+	events := make([]json.RawMessage, imtest.MaxBatch)
+	for i := range events {
+		events[i] = json.RawMessage(`{"ID":"b"}`)
+	}
+	res, err := s.Sender.SendBatch(ctx, "Push.OfflinePush", events)
+	if err != nil || !res.OK() || len(drain(applied)) != imtest.MaxBatch {
+		t.Fatalf("batch: %v", err)
+	}
+	if _, err := imtest.BatchBody(append(events, events[0])...); err == nil {
+		t.Fatal("a batch of 101 events was built")
+	}
+	if _, err := imtest.BatchBody(); err == nil {
+		t.Fatal("an empty batch was built")
+	}
+}
+
+func TestLoadRun(t *testing.T) {
+	s := service(t, make(chan string, 1))
+	var mu sync.Mutex
+	var progress int
+	rep := s.Sender.Run(context.Background(), imtest.Load{
+		Command: "C2C.CallbackBeforeSendMsg", Requests: 200, Concurrency: 8,
+		Body:     func(i int) []byte { return []byte(`{"Text":"hello"}`) },
+		Progress: func(done int) { mu.Lock(); progress = max(progress, done); mu.Unlock() },
+	})
+	if rep.Requests != 200 || rep.Failures != 0 || rep.Statuses[200] != 200 || rep.RPS <= 0 || rep.P99 < rep.P50 || progress != 200 {
+		t.Fatalf("report %+v, progress %d", rep, progress)
+	}
+	bad := s.Sender.Run(context.Background(), imtest.Load{
+		Command: "C2C.CallbackBeforeSendMsg", Requests: 3, Concurrency: 2,
+		Body: func(int) []byte { return []byte(`{`) },
+	})
+	if bad.Failures != 3 || bad.Statuses[400] != 3 || bad.FirstError == "" {
+		t.Fatalf("failures not reported: %+v", bad)
+	}
+}
+
+func drain(ch chan string) []string {
+	var out []string
+	for {
+		select {
+		case v := <-ch:
+			out = append(out, v)
+		default:
+			return out
+		}
+	}
+}
