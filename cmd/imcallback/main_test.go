@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+// run executes the CLI with args and returns its output and error.
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root := newRootCmd(&out, &out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestVersion(t *testing.T) {
+	out, err := runCLI(t, "version")
+	if err != nil || !strings.HasPrefix(out, "imcallback ") {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+	t.Setenv("IMCALLBACK_TOKENS", "very-secret")
+	out, err := runCLI(t, "config", "check")
+	if err != nil || !strings.Contains(out, "configuration is valid") || !strings.Contains(out, "[redacted]") || strings.Contains(out, "very-secret") {
+		t.Fatalf("%q %v", out, err)
+	}
+	t.Setenv("IMCALLBACK_BODY_LIMIT", "-1")
+	if _, err := runCLI(t, "config", "check"); err == nil || !strings.Contains(err.Error(), "IMCALLBACK_BODY_LIMIT") {
+		t.Fatalf("bad config: %v", err)
+	}
+}
+
+func TestServeRejectsBadConfigBeforeStarting(t *testing.T) {
+	t.Setenv("IMCALLBACK_SDKAPPID", "")
+	if _, err := runCLI(t, "serve"); err == nil || !strings.Contains(err.Error(), "IMCALLBACK_SDKAPPID") {
+		t.Fatalf("serve without SdkAppid: %v", err)
+	}
+}
+
+func TestSend(t *testing.T) {
+	type msg struct {
+		Text string `json:"Text"`
+	}
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.Before("C2C.CallbackBeforeSendMsg", func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Decision, error) {
+			if e.Payload.Text == "bad" {
+				return dispatcher.DenyWithCode(120002, "bad word"), nil
+			}
+			return dispatcher.Modify(map[string]string{"CloudCustomData": "seen"}), nil
+		})
+	})))
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := writeFile(p, body); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good, bad := write("good.json", `{"Text":"hi"}`), write("bad.json", `{"Text":"bad"}`)
+	base := []string{"send", "--url", s.Sender.URL, "--appid", imtest.AppID, "--token", imtest.Token, "--command", "C2C.CallbackBeforeSendMsg"}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr error
+		want    []string
+	}{
+		{"modified", []string{"--file", good}, nil, []string{"HTTP 200", `"CloudCustomData":"seen"`, "allowed, modified: CloudCustomData"}},
+		{"denied is not a rejection", []string{"--file", bad}, nil, []string{"denied: code 120002: bad word"}},
+		{"wrong token is a rejection", []string{"--file", good, "--token", "nope"}, errRejected, []string{"rejected: HTTP 401, code 40102"}},
+		{"platform and repeat", []string{"--file", good, "--platform", "iOS", "--repeat", "40", "--concurrency", "4"}, nil, []string{"40 requests", "req/s", "p99", "HTTP 200: 40"}},
+		{"repeat with failures", []string{"--file", good, "--appid", "1", "--repeat", "5", "--concurrency", "2"}, errRejected, []string{"HTTP 403: 5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, append(append([]string{}, base...), tt.args...)...)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v\n%s", err, tt.wantErr, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"send", "--file", good},                                 // no command
+		{"send", "--command", "X.Y"},                             // no body
+		{"send", "--command", "X.Y", "--file", good, "--sample"}, // both
+		{"send", "--command", "X.Y", "--file", filepath.Join(dir, "missing.json")},
+	} {
+		if _, err := runCLI(t, args...); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+}
+
+func TestTopicsCommands(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("IMCALLBACK_DATA_DIR", dir)
+	t.Setenv("IMCALLBACK_STORE_DSN", "")
+	store, err := topic.OpenStore(context.Background(), "", dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5"
+	err = store.Create(context.Background(), topic.Topic{TopicID: id, GroupID: "@TGS#2J4SZEAEL", Name: "MyFirstTopic",
+		CustomData: []topic.CustomField{{Key: "k", Value: "v"}}, CreatedAt: time.Now()})
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "topics", "list")
+	if err != nil || !strings.Contains(out, "TOPIC ID") || !strings.Contains(out, id) || !strings.Contains(out, "MyFirstTopic") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "topics", "list", "--group", "@TGS#other", "--json")
+	var list topic.ListResponse
+	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Topics) != 0 {
+		t.Fatalf("list --group --json: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "topics", "get", id)
+	var got topic.Topic
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.TopicID != id || got.CustomData[0].Value != "v" {
+		t.Fatalf("get: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "topics", "get", "@TGS#none"); !errors.Is(err, topic.ErrNotFound) {
+		t.Fatalf("get unknown: %v", err)
+	}
+}
+
+func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/imcallback/imcallback/imtest"
+)
+
+// sampleSource returns the sample body of a command, and lists the commands that have one.
+type sampleSource interface {
+	Sample(command string) ([]byte, bool)
+	Commands() []string
+}
+
+// sendFlags are the flags of `imcallback send`.
+type sendFlags struct {
+	url, appID, token, command, file, platform string
+	sample, list                               bool
+	repeat, concurrency                        int
+	timeout                                    time.Duration
+}
+
+// errRejected makes `send` exit non-zero when the answer is a rejection.
+var errRejected = errors.New("the callback was rejected")
+
+func newSendCmd(samples sampleSource) *cobra.Command {
+	var f sendFlags
+	cmd := &cobra.Command{
+		Use:   "send",
+		Short: "Send a callback the way Tencent IM does (signed), and print the answer",
+		Long: "send builds the callback URL with SdkAppid, CallbackCommand, contenttype, ClientIP and OptPlatform,\n" +
+			"signs it like IM when a token is given, posts the body and prints the answer.\n" +
+			"It exits non-zero when the answer is a rejection (HTTP status other than 200, or ActionStatus FAIL).",
+		Example: "  imcallback send --command Group.CallbackAfterCreateTopic --sample\n" +
+			"  imcallback send --url http://127.0.0.1:8080/im/callback --appid 1400000000 --token T \\\n" +
+			"      --command C2C.CallbackBeforeSendMsg --file body.json --repeat 1000 --concurrency 16\n" +
+			"  imcallback send --list",
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if f.list {
+				return listSamples(c.OutOrStdout(), samples)
+			}
+			return runSend(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), f, samples)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, without a query string")
+	fl.StringVar(&f.appID, "appid", firstOf(os.Getenv("IMCALLBACK_SDKAPPID"), "1400000000"), "SdkAppid to send; defaults to the first of IMCALLBACK_SDKAPPID")
+	fl.StringVar(&f.token, "token", firstOf(os.Getenv("IMCALLBACK_TOKENS"), ""), "callback token to sign with, empty for none; defaults to the first of IMCALLBACK_TOKENS")
+	fl.StringVar(&f.command, "command", "", "CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
+	fl.StringVar(&f.file, "file", "", "file with the JSON body; - reads standard input")
+	fl.BoolVar(&f.sample, "sample", false, "send the catalogue's sample body of --command")
+	fl.StringVar(&f.platform, "platform", "RESTAPI", "OptPlatform to send")
+	fl.IntVar(&f.repeat, "repeat", 1, "send the callback N times and report requests/s and latency")
+	fl.IntVar(&f.concurrency, "concurrency", 1, "with --repeat, how many requests are in flight at once")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each request")
+	fl.BoolVar(&f.list, "list", false, "list the commands that have a sample, with the sample")
+	return cmd
+}
+
+func firstOf(list, def string) string {
+	first, _, _ := strings.Cut(list, ",")
+	if first = strings.TrimSpace(first); first != "" {
+		return first
+	}
+	return def
+}
+
+func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples sampleSource) error {
+	if f.command == "" {
+		return errors.New("--command is required (see --list)")
+	}
+	if f.repeat < 1 || f.concurrency < 1 {
+		return errors.New("--repeat and --concurrency must be at least 1")
+	}
+	body, err := sendBody(f, samples)
+	if err != nil {
+		return err
+	}
+	s := &imtest.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
+	if f.repeat == 1 {
+		ctx, cancel := context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+		res, err := s.Send(ctx, f.command, body)
+		if res == nil {
+			return err
+		}
+		printResult(stdout, res)
+		if err != nil {
+			return err
+		}
+		if !res.OK() {
+			return errRejected
+		}
+		return nil
+	}
+	bar := progressbar.NewOptions(f.repeat, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(f.command),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish())
+	rep := s.Run(ctx, imtest.Load{
+		Command: f.command, Requests: f.repeat, Concurrency: f.concurrency,
+		Body:     func(int) []byte { return body },
+		Progress: func(int) { _ = bar.Add(1) },
+	})
+	_ = bar.Finish()
+	fmt.Fprintf(stdout, "%s\n", rep)
+	statuses := make([]int, 0, len(rep.Statuses))
+	for st := range rep.Statuses {
+		statuses = append(statuses, st)
+	}
+	slices.Sort(statuses)
+	for _, st := range statuses {
+		label := fmt.Sprintf("HTTP %d", st)
+		if st < 0 {
+			label = "transport error"
+		}
+		fmt.Fprintf(stdout, "  %s: %d\n", label, rep.Statuses[st])
+	}
+	if rep.Failures > 0 {
+		fmt.Fprintf(stdout, "  first failure: %s\n", rep.FirstError)
+		return fmt.Errorf("%w: %d of %d", errRejected, rep.Failures, rep.Requests)
+	}
+	return nil
+}
+
+func sendBody(f sendFlags, samples sampleSource) ([]byte, error) {
+	switch {
+	case f.sample && f.file != "":
+		return nil, errors.New("use --file or --sample, not both")
+	case f.sample:
+		if samples == nil {
+			return nil, errors.New("no samples are available in this build")
+		}
+		body, ok := samples.Sample(f.command)
+		if !ok {
+			return nil, fmt.Errorf("no sample for %s (see --list)", f.command)
+		}
+		return body, nil
+	case f.file == "-":
+		return io.ReadAll(os.Stdin)
+	case f.file != "":
+		return os.ReadFile(f.file)
+	}
+	return nil, errors.New("give the body with --file or --sample")
+}
+
+// printResult shows the status, the answer and what it means.
+func printResult(w io.Writer, r *imtest.Result) {
+	fmt.Fprintf(w, "HTTP %d\n%s\n", r.Status, strings.TrimSpace(string(r.Body)))
+	switch code, denied := r.Denied(); {
+	case r.Status != 200:
+		fmt.Fprintf(w, "rejected: HTTP %d, code %d: %s\n", r.Status, r.Envelope.ErrorCode, r.Envelope.ErrorInfo)
+	case r.Envelope.ActionStatus != "OK":
+		fmt.Fprintf(w, "failed: code %d: %s\n", r.Envelope.ErrorCode, r.Envelope.ErrorInfo)
+	case r.Modified():
+		names := make([]string, 0, len(r.Reply))
+		for k := range r.Reply {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		fmt.Fprintf(w, "allowed, modified: %s\n", strings.Join(names, ", "))
+	case r.Dropped():
+		fmt.Fprintln(w, "dropped silently (ErrorCode 2)")
+	case denied:
+		fmt.Fprintf(w, "denied: code %d: %s\n", code, r.Envelope.ErrorInfo)
+	default:
+		fmt.Fprintln(w, "ok")
+	}
+}
+
+func listSamples(w io.Writer, samples sampleSource) error {
+	if samples == nil {
+		return errors.New("no samples are available in this build")
+	}
+	for _, name := range samples.Commands() {
+		body, _ := samples.Sample(name)
+		fmt.Fprintf(w, "%s\n  %s\n", name, strings.Join(strings.Fields(string(body)), " "))
+	}
+	return nil
+}
