@@ -19,6 +19,7 @@ import (
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/server"
@@ -27,98 +28,46 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
-	appID    = "1400000000"
+	appID    = imtest.AppID
 	oldToken = "old-token"
 	newToken = "new-token"
 )
 
-// service is a running imcallback.Module on loopback ports.
-type service struct {
-	public, admin string
-	app           *fxtest.App
-}
-
-// start runs the module with the given extra environment and fx options.
-func start(t *testing.T, extraEnv []string, opts ...fx.Option) *service {
+// start runs imcallback.Module with both tokens configured (rotation),
+// a small body limit and a short before-deadline.
+func start(t *testing.T, extraEnv []string, opts ...fx.Option) *imtest.Service {
 	t.Helper()
-	environ := append([]string{
-		"IMCALLBACK_SDKAPPID=" + appID,
+	env := append([]string{
 		"IMCALLBACK_TOKENS=" + oldToken + "," + newToken,
-		"IMCALLBACK_LISTEN=127.0.0.1:0",
-		"IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0",
-		"IMCALLBACK_DATA_DIR=" + t.TempDir(),
 		"IMCALLBACK_BEFORE_TIMEOUT=100ms",
 		"IMCALLBACK_BODY_LIMIT=1024",
-		"IMCALLBACK_LOG_LEVEL=error",
 		"IMCALLBACK_SHUTDOWN_TIMEOUT=5s",
 	}, extraEnv...)
-	var pub *server.Public
-	var adm *server.Admin
-	app := fxtest.New(t,
-		fx.NopLogger,
-		fx.Supply(config.Source{Environ: func() []string { return environ }}),
-		imcallback.Module,
-		fx.Options(opts...),
-		fx.Populate(&pub, &adm),
-	)
-	app.RequireStart()
-	t.Cleanup(app.RequireStop)
-	return &service{public: "http://" + pub.Addr().String(), admin: "http://" + adm.Addr().String(), app: app}
+	return imtest.Start(t, env, opts...)
 }
 
 // call is one request to the callback endpoint.
 type call struct {
-	method  string
-	command string    // CallbackCommand query parameter
-	appID   string    // SdkAppid; "-" leaves it out
-	token   string    // signs with this token; "" sends no Sign
-	at      time.Time // RequestTime; zero is now
+	command string
+	token   string // signs with this token instead of the service's first
 	body    string
-	headers map[string]string
+	opts    []imtest.Option
 }
 
-func (s *service) do(t *testing.T, c call) (int, map[string]any) {
+func do(t *testing.T, s *imtest.Service, c call) *imtest.Result {
 	t.Helper()
-	p := protocol.Params{CallbackCommand: c.command, ContentType: "json", ClientIP: "203.0.113.50", OptPlatform: "RESTAPI"}
-	switch c.appID {
-	case "":
-		p.SdkAppid = appID
-	case "-":
-	default:
-		p.SdkAppid = c.appID
-	}
+	sender := *s.Sender
 	if c.token != "" {
-		at := c.at
-		if at.IsZero() {
-			at = time.Now()
-		}
-		p.Sign, p.RequestTime = protocol.SignAt(c.token, at)
+		sender.Token = c.token
 	}
-	method := c.method
-	if method == "" {
-		method = http.MethodPost
-	}
-	req, err := http.NewRequest(method, s.public+"/im/callback?"+p.Encode(), strings.NewReader(c.body))
-	if err != nil {
+	res, err := sender.Send(context.Background(), c.command, []byte(c.body), c.opts...)
+	if err != nil && res == nil {
 		t.Fatal(err)
 	}
-	for k, v := range c.headers {
-		req.Header.Set(k, v)
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type = %q (body %s)", ct, res.Body)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" && method != http.MethodHead {
-		t.Fatalf("Content-Type = %q (body %s)", ct, raw)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil && method != http.MethodHead {
-		t.Fatalf("answer is not JSON: %s", raw)
-	}
-	return resp.StatusCode, out
+	return res
 }
 
 const seedBody = `{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#2J4SZEAEL","TopicId":"@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5","Operator_Account":"group_root","Owner_Account":"leckie","Type":"Community","Name":"MyFirstTopic","UserDefinedDataList":[{"Key":"UserDefined1","Value":"hello"},{"Key":"UserDefined2","Value":"world"}]}`
@@ -171,6 +120,8 @@ func TestEndToEnd(t *testing.T) {
 	seen := make(chan topicPayload, 16)
 	s := start(t, nil, testCommands(seen))
 	now := time.Now()
+	unsigned, at := imtest.Unsigned(), imtest.At
+	method := func(m string) []imtest.Option { return []imtest.Option{imtest.WithMethod(m)} }
 	big := `{"CallbackCommand":"Group.CallbackAfterCreateTopic","Name":"` + strings.Repeat("x", 2048) + `"}`
 	tests := []struct {
 		name       string
@@ -179,33 +130,34 @@ func TestEndToEnd(t *testing.T) {
 		want       map[string]any
 		wantSeen   bool
 	}{
-		{"seed sample, signed", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: seedBody}, 200, envelope("OK", 0, ""), true},
+		{"seed sample, signed with the new token", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: seedBody}, 200, envelope("OK", 0, ""), true},
 		{"token rotation: old token still accepted", call{command: "Group.CallbackAfterCreateTopic", token: oldToken, body: seedBody}, 200, envelope("OK", 0, ""), true},
-		{"before allow", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"hello"}`}, 200, envelope("OK", 0, ""), false},
-		{"before custom deny", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"spam"}`}, 200, envelope("OK", 120001, "spam"), false},
-		{"before modify", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"rewrite"}`}, 200,
+		{"before allow", call{command: "C2C.CallbackBeforeSendMsg", body: `{"Text":"hello"}`}, 200, envelope("OK", 0, ""), false},
+		{"before custom deny", call{command: "C2C.CallbackBeforeSendMsg", body: `{"Text":"spam"}`}, 200, envelope("OK", 120001, "spam"), false},
+		{"before modify", call{command: "C2C.CallbackBeforeSendMsg", body: `{"Text":"rewrite"}`}, 200,
 			map[string]any{"ActionStatus": "OK", "ErrorCode": float64(0), "ErrorInfo": "", "CloudCustomData": "rewritten"}, false},
-		{"before deadline sends the fallback", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"slow"}`}, 200, envelope("OK", 1, "fallback"), false},
-		{"before panic sends the fallback", call{command: "C2C.CallbackBeforeSendMsg", token: newToken, body: `{"Text":"panic"}`}, 200, envelope("OK", 1, "fallback"), false},
-		{"unknown command", call{command: "Group.CallbackAfterBrandNew", token: newToken, body: `{}`}, 200, envelope("OK", 0, ""), false},
-		{"malformed JSON", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: `{"GroupId":`}, 400, rejection(protocol.ErrMalformedJSON), false},
+		{"before deadline sends the fallback", call{command: "C2C.CallbackBeforeSendMsg", body: `{"Text":"slow"}`}, 200, envelope("OK", 1, "fallback"), false},
+		{"before panic sends the fallback", call{command: "C2C.CallbackBeforeSendMsg", body: `{"Text":"panic"}`}, 200, envelope("OK", 1, "fallback"), false},
+		{"unknown command", call{command: "Group.CallbackAfterBrandNew", body: `{}`}, 200, envelope("OK", 0, ""), false},
+		{"malformed JSON", call{command: "Group.CallbackAfterCreateTopic", body: `{"GroupId":`}, 400, rejection(protocol.ErrMalformedJSON), false},
 		{"missing command", call{token: newToken, body: `{"GroupId":"g"}`}, 400, rejection(protocol.ErrMissingCommand), false},
-		{"command mismatch", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: `{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`}, 400, rejection(protocol.ErrCommandMismatch), false},
-		{"unsigned", call{command: "Group.CallbackAfterCreateTopic", body: seedBody}, 401, rejection(protocol.ErrMissingSign), false},
+		{"command mismatch", call{command: "Group.CallbackAfterCreateTopic", body: `{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`}, 400, rejection(protocol.ErrCommandMismatch), false},
+		{"unsigned", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{unsigned}}, 401, rejection(protocol.ErrMissingSign), false},
 		{"wrong token", call{command: "Group.CallbackAfterCreateTopic", token: "guess", body: seedBody}, 401, rejection(protocol.ErrBadSign), false},
-		{"stale RequestTime", call{command: "Group.CallbackAfterCreateTopic", token: newToken, at: now.Add(-2 * time.Minute), body: seedBody}, 401, rejection(protocol.ErrStaleRequest), false},
-		{"future RequestTime", call{command: "Group.CallbackAfterCreateTopic", token: newToken, at: now.Add(2 * time.Minute), body: seedBody}, 401, rejection(protocol.ErrStaleRequest), false},
-		{"wrong SdkAppid", call{command: "Group.CallbackAfterCreateTopic", appID: "1400000001", token: newToken, body: seedBody}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
-		{"missing SdkAppid", call{command: "Group.CallbackAfterCreateTopic", appID: "-", token: newToken, body: seedBody}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
-		{"wrong method", call{method: http.MethodGet, command: "Group.CallbackAfterCreateTopic", token: newToken}, 405, rejection(protocol.ErrMethodNotAllowed), false},
-		{"wrong method, unsigned", call{method: http.MethodPut, command: "Group.CallbackAfterCreateTopic", body: seedBody}, 405, rejection(protocol.ErrMethodNotAllowed), false},
-		{"body over the limit", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: big}, 413, rejection(protocol.ErrBodyTooLarge), false},
+		{"stale RequestTime", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{at(now.Add(-2 * time.Minute))}}, 401, rejection(protocol.ErrStaleRequest), false},
+		{"future RequestTime", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{at(now.Add(2 * time.Minute))}}, 401, rejection(protocol.ErrStaleRequest), false},
+		{"wrong SdkAppid", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{imtest.WithAppID("1400000001")}}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
+		{"missing SdkAppid", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{imtest.WithAppID("")}}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
+		{"wrong method", call{command: "Group.CallbackAfterCreateTopic", opts: method(http.MethodGet)}, 405, rejection(protocol.ErrMethodNotAllowed), false},
+		{"wrong method, unsigned", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: append(method(http.MethodPut), unsigned)}, 405, rejection(protocol.ErrMethodNotAllowed), false},
+		{"body over the limit", call{command: "Group.CallbackAfterCreateTopic", body: big}, 413, rejection(protocol.ErrBodyTooLarge), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, got := s.do(t, tt.call)
-			if status != tt.wantStatus {
-				t.Fatalf("status = %d, want %d (%v)", status, tt.wantStatus, got)
+			res := do(t, s, tt.call)
+			var got map[string]any
+			if err := json.Unmarshal(res.Body, &got); err != nil || res.Status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (%s)", res.Status, tt.wantStatus, res.Body)
 			}
 			if len(got) != len(tt.want) {
 				t.Fatalf("answer = %v, want %v", got, tt.want)
@@ -232,7 +184,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	t.Run("body over the limit without Content-Length is not truncated", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPost, s.public+"/im/callback?"+signedQuery("Group.CallbackAfterCreateTopic"),
+		req, _ := http.NewRequest(http.MethodPost, s.PublicURL+"/im/callback?"+signedQuery("Group.CallbackAfterCreateTopic"),
 			io.MultiReader(strings.NewReader(big))) // a plain io.Reader: sent chunked
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -248,7 +200,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		body := get(t, s.admin+"/metrics", 200)
+		body := get(t, s.AdminURL+"/metrics", 200)
 		for _, want := range []string{
 			`imcallback_callbacks_total{command="Group.CallbackAfterCreateTopic",outcome="ok"} 2`,
 			`imcallback_callbacks_total{command="C2C.CallbackBeforeSendMsg",outcome="fallback"} 2`,
@@ -263,14 +215,14 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("health and readiness on the admin listener only", func(t *testing.T) {
-		if !strings.Contains(get(t, s.admin+"/healthz", 200), "ok") {
+		if !strings.Contains(get(t, s.AdminURL+"/healthz", 200), "ok") {
 			t.Fatal("healthz")
 		}
-		if !strings.Contains(get(t, s.admin+"/readyz", 200), `"ready"`) {
+		if !strings.Contains(get(t, s.AdminURL+"/readyz", 200), `"ready"`) {
 			t.Fatal("readyz")
 		}
 		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-			get(t, s.public+path, 404)
+			get(t, s.PublicURL+path, 404)
 		}
 	})
 }
@@ -313,12 +265,13 @@ func TestIPAllowlistOverTheWire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := start(t, tt.env, testCommands(seen))
-			status, got := s.do(t, call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: seedBody, headers: tt.headers})
-			if status != tt.want {
-				t.Fatalf("status %d, want %d: %v", status, tt.want, got)
+			var opts []imtest.Option
+			for k, v := range tt.headers {
+				opts = append(opts, imtest.WithHeader(k, v))
 			}
-			if tt.want == 403 && got["ErrorCode"] != float64(protocol.ErrIPNotAllowed.Code) {
-				t.Fatalf("answer %v", got)
+			res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: opts})
+			if res.Status != tt.want || tt.want == 403 && !res.Is(protocol.ErrIPNotAllowed) {
+				t.Fatalf("status %d, want %d: %s", res.Status, tt.want, res.Body)
 			}
 			if tt.want == 200 {
 				<-seen
@@ -351,8 +304,8 @@ func TestUserMiddlewareOrder(t *testing.T) {
 		fx.Provide(mark("between-log-and-limit", middleware.OrderAccessLog+50)),
 		fx.Provide(mark("before-appid", middleware.OrderAppID-1)),
 	)
-	if status, _ := s.do(t, call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: seedBody}); status != 200 {
-		t.Fatalf("status %d", status)
+	if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: seedBody}); res.Status != 200 {
+		t.Fatalf("status %d", res.Status)
 	}
 	<-seen
 	want := "first,between-log-and-limit,before-appid,after-signature"
@@ -362,8 +315,8 @@ func TestUserMiddlewareOrder(t *testing.T) {
 
 	// A rejection by the signature check stops the chain before later middleware.
 	order = nil
-	if status, _ := s.do(t, call{command: "Group.CallbackAfterCreateTopic", body: seedBody}); status != 401 {
-		t.Fatalf("status %d", status)
+	if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{imtest.Unsigned()}}); res.Status != 401 {
+		t.Fatalf("status %d", res.Status)
 	}
 	if got := strings.Join(order, ","); got != "first,between-log-and-limit,before-appid" {
 		t.Fatalf("order on rejection %s", got)
