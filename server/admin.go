@@ -91,7 +91,7 @@ func NewAdmin(in AdminIn) *Admin {
 		e.Add(r.Method, r.Path, r.Handler)
 	}
 	a := &Admin{Listener{name: "admin", echo: e, log: in.Log}}
-	a.server = newHTTPServer(in.Config, e)
+	a.server = newHTTPServer(in.Config, e, in.Log)
 	in.Lifecycle.Append(a.hook(in.Config.AdminListen, nil, in.Config.ShutdownTimeout))
 	return a
 }

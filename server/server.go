@@ -82,7 +82,7 @@ func NewPublic(in PublicIn) (*Public, error) {
 	e.POST(in.Config.Path, in.Dispatcher.Serve, in.Chain.Route...)
 
 	p := &Public{Listener{name: "public", echo: e, log: in.Log}}
-	p.server = newHTTPServer(in.Config, e)
+	p.server = newHTTPServer(in.Config, e, in.Log)
 	var tlsConf *tls.Config
 	if in.Config.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(in.Config.TLSCert, in.Config.TLSKey)
@@ -104,8 +104,16 @@ func newEcho() *echo.Echo {
 	return e
 }
 
-func newHTTPServer(cfg *config.Config, h http.Handler) *http.Server {
+// newHTTPServer sets the timeouts that keep a slow client from holding a
+// connection forever (keep-alive stays on) and routes net/http's own
+// messages, such as TLS handshake errors, to the logger.
+func newHTTPServer(cfg *config.Config, h http.Handler, log *zap.Logger) *http.Server {
+	errorLog, err := zap.NewStdLogAt(log.Named("http"), zap.WarnLevel)
+	if err != nil {
+		errorLog = nil // the level is valid; keep net/http's default if zap ever says otherwise
+	}
 	return &http.Server{
+		ErrorLog:          errorLog,
 		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadHeaderTimeout + 30*time.Second,
