@@ -32,6 +32,9 @@ type postgresStore struct {
 	closeOnce sync.Once
 }
 
+// defaultPostgresConns is the pool size unless the DSN sets pool_max_conns.
+const defaultPostgresConns = 32
+
 // OpenPostgres connects to the PostgreSQL database named by dsn (a postgres:// or postgresql://
 // URL; runtime parameters such as search_path are passed through) and runs the migrations,
 // holding a session advisory lock so replicas starting together migrate one at a time.
@@ -42,6 +45,12 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger) (Store, erro
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("topic: open postgres: parse IMCALLBACK_STORE_DSN: %w", redactDSN(dsn, err))
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default (the larger of 4 and the CPU count) queues concurrent
+		// callbacks behind a handful of connections; PostgreSQL flushes the WAL of
+		// concurrent commits together, so more connections mean fewer flushes per write.
+		cfg.MaxConns = defaultPostgresConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
