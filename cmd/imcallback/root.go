@@ -15,6 +15,7 @@ import (
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/commands/topic"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/logging"
 )
 
@@ -47,7 +48,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML configuration file, read before IMCALLBACK_* environment variables")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: accept SdkAppid "+config.DevSdkAppID+" when IMCALLBACK_SDKAPPID is unset")
-	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g))
+	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g), newEventsCmd(&g))
 	root.AddCommand(newSendCmd(nil))
 	return root
 }
@@ -59,6 +60,7 @@ func appOptions(g *globalFlags) fx.Option {
 		logging.FxLogger,
 		imcallback.Module,
 		topic.Module,
+		delivery.Module,
 	)
 }
 

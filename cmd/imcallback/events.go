@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/logging"
+)
+
+// progressThreshold is the smallest replay that shows a progress bar.
+const progressThreshold = 10
+
+func newEventsCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Inspect and replay the durable after-callback stream",
+		Long: "events reads the JetStream streams durable delivery writes: the work stream (the audit log of every " +
+			"stored after-callback, kept for IMCALLBACK_RETENTION) and its dead-letter stream. With IMCALLBACK_NATS_URL " +
+			"it connects to that cluster; otherwise to the service's embedded server when IMCALLBACK_NATS_LISTEN is set " +
+			"and answers, else it opens the embedded store under IMCALLBACK_DATA_DIR itself (the service must be stopped).",
+	}
+	cmd.AddCommand(newEventsListCmd(g), newEventsDeadCmd(g), newEventsReplayCmd(g))
+	return cmd
+}
+
+func newEventsListCmd(g *globalFlags) *cobra.Command {
+	var command, since string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List stored events, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, err := eventFilter(command, since)
+			if err != nil {
+				return err
+			}
+			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
+				out := c.OutOrStdout()
+				if asJSON {
+					enc := json.NewEncoder(out)
+					return ev.List(ctx, f, func(e delivery.Event) error { return enc.Encode(e) })
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SEQ\tSTORED\tCOMMAND\tAPP ID\tSIZE\tREQUEST ID\tREPLAY OF")
+				err := ev.List(ctx, f, func(e delivery.Event) error {
+					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.Time.Format(time.RFC3339),
+						e.Command, e.AppID, e.Size, dash(e.RequestID), dash(e.ReplayOf))
+					return err
+				})
+				return flushUnlessFailed(tw, err)
+			})
+		},
+	}
+	c.Flags().StringVar(&command, "command", "", "only this CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
+	c.Flags().StringVar(&since, "since", "", "only events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	return c
+}
+
+func newEventsDeadCmd(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "dead",
+		Short: "List dead letters: events whose handler failed on every delivery",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
+				out := c.OutOrStdout()
+				if asJSON {
+					enc := json.NewEncoder(out)
+					return ev.Dead(ctx, func(d delivery.DeadLetter) error { return enc.Encode(d) })
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SEQ\tDEAD AT\tCOMMAND\tAPP ID\tORIGINAL SEQ\tDELIVERIES\tLAST ERROR")
+				err := ev.Dead(ctx, func(d delivery.DeadLetter) error {
+					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", d.Seq, d.DeadAt.Format(time.RFC3339),
+						d.Command, d.AppID, d.OriginalSeq, d.Deliveries, d.Error)
+					return err
+				})
+				return flushUnlessFailed(tw, err)
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	return c
+}
+
+func newEventsReplayCmd(g *globalFlags) *cobra.Command {
+	var seqs []string
+	var command, since string
+	var dead bool
+	c := &cobra.Command{
+		Use:   "replay (--seq N[-M] ... | --since D [--command C] | --command C | --dead)",
+		Short: "Republish stored events or dead letters for processing",
+		Long: "replay republishes events to the work stream so that the workers run their handlers again " +
+			"(handlers are idempotent). Each copy gets a fresh Nats-Msg-Id so the dedup window does not swallow it. " +
+			"--dead republishes every dead letter and removes it from the dead-letter stream once republished.",
+		Example: "  imcallback events replay --seq 42 --seq 100-120\n" +
+			"  imcallback events replay --since 2h --command Group.CallbackAfterCreateTopic\n" +
+			"  imcallback events replay --dead",
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			bySeq, byFilter := len(seqs) > 0, command != "" || since != ""
+			if n := btoi(bySeq) + btoi(byFilter) + btoi(dead); n != 1 {
+				return errors.New("choose exactly one selection: --seq, --since/--command, or --dead")
+			}
+			var list []uint64
+			var f delivery.Filter
+			var err error
+			if bySeq {
+				if list, err = parseSeqs(seqs); err != nil {
+					return err
+				}
+			}
+			if byFilter {
+				if f, err = eventFilter(command, since); err != nil {
+					return err
+				}
+			}
+			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
+				var res delivery.ReplayResult
+				var err error
+				bar := newProgress(c.ErrOrStderr())
+				switch {
+				case dead:
+					res, err = ev.ReplayDead(ctx, bar.update)
+				default:
+					if byFilter {
+						if list, err = ev.Select(ctx, f); err != nil {
+							return err
+						}
+					}
+					res, err = ev.Replay(ctx, list, bar.update)
+				}
+				bar.finish()
+				fmt.Fprintf(c.OutOrStdout(), "replayed %d event(s)\n", res.Replayed)
+				if len(res.Missing) > 0 {
+					fmt.Fprintf(c.OutOrStdout(), "not in the stream any more (expired or deleted): %s\n", joinSeqs(res.Missing))
+				}
+				return err
+			})
+		},
+	}
+	c.Flags().StringArrayVar(&seqs, "seq", nil, "stream sequence N or range N-M (repeatable, or comma-separated)")
+	c.Flags().StringVar(&command, "command", "", "events of this CallbackCommand")
+	c.Flags().StringVar(&since, "since", "", "events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
+	c.Flags().BoolVar(&dead, "dead", false, "every dead letter, removed from the dead-letter stream once republished")
+	return c
+}
+
+// withEvents opens the JetStream the service uses and runs fn on its
+// streams. Like withStore, the SdkAppid is not needed, so a missing one is
+// not an error here. Ctrl-C ends fn and still closes the embedded server.
+func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *delivery.Events) error) error {
+	src := g.source()
+	src.Dev = true
+	cfg, err := config.Load(src)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := delivery.FromConfig(cfg)
+	log := logging.NewWithSink(zapcore.WarnLevel, "console", zapcore.Lock(os.Stderr))
+	conn, err := delivery.ConnectTool(ctx, opts, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := conn.Close(closeCtx); err != nil {
+			fmt.Fprintln(os.Stderr, "imcallback:", err)
+		}
+	}()
+	ev, err := delivery.NewEvents(conn, opts)
+	if err != nil {
+		return err
+	}
+	err = fn(ctx, ev)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("%w: stream %s or %s_DEAD does not exist here; has the service run with %s=durable and this configuration?",
+			err, cfg.Stream, cfg.Stream, config.EnvName("delivery"))
+	}
+	return err
+}
+
+// eventFilter reads --command and --since.
+func eventFilter(command, since string) (delivery.Filter, error) {
+	f := delivery.Filter{Command: command}
+	if since == "" {
+		return f, nil
+	}
+	if d, err := time.ParseDuration(since); err == nil {
+		if d <= 0 {
+			return f, fmt.Errorf("--since %q must be a positive duration", since)
+		}
+		f.Since = time.Now().Add(-d)
+		return f, nil
+	}
+	t, err := time.Parse(time.RFC3339, since)
+	if err != nil {
+		return f, fmt.Errorf("--since %q is neither a duration (1h, 30m) nor an RFC 3339 time", since)
+	}
+	f.Since = t
+	return f, nil
+}
+
+// maxSeqRange bounds one --seq range, so a typo cannot ask for billions.
+const maxSeqRange = 10_000_000
+
+// parseSeqs reads --seq values: N, N-M, or comma-separated lists of both;
+// the result is sorted, each sequence once.
+func parseSeqs(values []string) ([]uint64, error) {
+	var out []uint64
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			lo, hi, isRange := strings.Cut(part, "-")
+			first, err := strconv.ParseUint(lo, 10, 64)
+			if err != nil || first == 0 {
+				return nil, fmt.Errorf("--seq %q: %q is not a stream sequence (1, 2, …)", v, lo)
+			}
+			last := first
+			if isRange {
+				if last, err = strconv.ParseUint(hi, 10, 64); err != nil || last < first {
+					return nil, fmt.Errorf("--seq %q: %q is not a range N-M with M ≥ N", v, part)
+				}
+				if last-first >= maxSeqRange {
+					return nil, fmt.Errorf("--seq %q: more than %d sequences in one range", v, maxSeqRange)
+				}
+			}
+			for s := first; s <= last; s++ {
+				out = append(out, s)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func joinSeqs(seqs []uint64) string {
+	parts := make([]string, len(seqs))
+	for i, s := range seqs {
+		parts[i] = strconv.FormatUint(s, 10)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// flushUnlessFailed prints the table only when reading it succeeded, so a
+// failure is not preceded by a lone header.
+func flushUnlessFailed(tw *tabwriter.Writer, err error) error {
+	if err != nil {
+		return err
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// progress shows a bar on w for replays of progressThreshold events or more.
+type progress struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func newProgress(w io.Writer) *progress { return &progress{w: w} }
+
+func (p *progress) update(done, total int) {
+	if total < progressThreshold {
+		return
+	}
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions(total,
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription("replaying"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
+		)
+	}
+	_ = p.bar.Set(done)
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}

@@ -1,0 +1,314 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
+)
+
+// ErrStoreInUse reports that another process runs an embedded server on
+// the same store directory.
+var ErrStoreInUse = errors.New("delivery: the embedded JetStream store is in use by another process")
+
+// EmbeddedOptions configure an embedded nats-server.
+type EmbeddedOptions struct {
+	// StoreDir is the data directory; JetStream keeps its files in StoreDir/jetstream.
+	StoreDir string
+	// Listen is the client listener, e.g. 127.0.0.1:4222 (port 0 picks a
+	// free one); empty accepts in-process connections only.
+	Listen string
+	// MaxPayload is the largest message in bytes; 0 keeps NATS's default.
+	MaxPayload int32
+}
+
+// Embedded is a nats-server with JetStream on file storage, run inside
+// the process. It holds a lock on its store directory while it runs.
+type Embedded struct {
+	srv  *server.Server
+	lock *dirLock
+}
+
+// embeddedReadyTimeout bounds the server's start, JetStream recovery included.
+const embeddedReadyTimeout = 60 * time.Second
+
+// StartEmbedded starts an embedded server. It fails with ErrStoreInUse
+// when another process runs one on the same directory.
+func StartEmbedded(opts EmbeddedOptions, log *zap.Logger) (*Embedded, error) {
+	if opts.StoreDir == "" {
+		return nil, errors.New("delivery: embedded server: no store directory")
+	}
+	if err := os.MkdirAll(opts.StoreDir, 0o750); err != nil {
+		return nil, fmt.Errorf("delivery: embedded server: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(opts.StoreDir, "jetstream.lock"))
+	if err != nil {
+		return nil, err
+	}
+	sopts := &server.Options{
+		ServerName: "imcallback-embedded",
+		JetStream:  true,
+		StoreDir:   opts.StoreDir,
+		NoSigs:     true,
+		DontListen: opts.Listen == "",
+		MaxPayload: opts.MaxPayload,
+	}
+	if opts.Listen != "" {
+		host, port, err := splitListen(opts.Listen)
+		if err != nil {
+			lock.release()
+			return nil, err
+		}
+		sopts.Host, sopts.Port = host, port
+	}
+	srv, err := server.NewServer(sopts)
+	if err != nil {
+		lock.release()
+		return nil, fmt.Errorf("delivery: embedded server: %w", err)
+	}
+	slog := serverLog{log: log.Named("nats"), fatal: make(chan string, 1)}
+	srv.SetLoggerV2(slog, false, false, false)
+	srv.Start()
+	if err := waitReady(srv, slog.fatal); err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		lock.release()
+		return nil, fmt.Errorf("delivery: embedded server on %s: %w", opts.StoreDir, err)
+	}
+	return &Embedded{srv: srv, lock: lock}, nil
+}
+
+// waitReady waits until srv accepts connections with JetStream on, or
+// reports the fatal error it logged (a taken port, an unusable store).
+func waitReady(srv *server.Server, fatal <-chan string) error {
+	deadline := time.Now().Add(embeddedReadyTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case msg := <-fatal:
+			return errors.New(msg)
+		default:
+		}
+		if srv.ReadyForConnections(100 * time.Millisecond) {
+			if !srv.JetStreamEnabled() {
+				return errors.New("JetStream did not start (see the nats log lines)")
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("not ready within %v", embeddedReadyTimeout)
+}
+
+// splitListen reads host:port; port 0 asks for a free port.
+func splitListen(listen string) (string, int, error) {
+	host, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("delivery: %s %q: %w", config.EnvName("nats_listen"), listen, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("delivery: %s %q: bad port", config.EnvName("nats_listen"), listen)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// ClientURL is the nats:// URL of the client listener, "" without one.
+func (e *Embedded) ClientURL() string {
+	if e.srv.Addr() == nil {
+		return ""
+	}
+	return e.srv.ClientURL()
+}
+
+// Shutdown stops the server, waits for it and releases the store lock.
+func (e *Embedded) Shutdown() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	e.lock.release()
+}
+
+// Conn is a JetStream connection: to a NATS cluster, or in-process to an
+// embedded server it owns.
+type Conn struct {
+	// NC is the NATS connection.
+	NC *nats.Conn
+	// JS is the JetStream API on NC.
+	JS jetstream.JetStream
+
+	embedded *Embedded
+	closed   chan struct{}
+}
+
+// Connect opens the connection Options describe: to Options.URL, or to a
+// new embedded server on Options.StoreDir.
+func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if o.URL != "" {
+		return dial(ctx, o, log, o.URL, nil)
+	}
+	emb, err := StartEmbedded(EmbeddedOptions{StoreDir: o.StoreDir, Listen: o.Listen, MaxPayload: o.MaxPayload}, log)
+	if err != nil {
+		return nil, err
+	}
+	c, err := dial(ctx, o, log, "", emb)
+	if err != nil {
+		emb.Shutdown()
+		return nil, err
+	}
+	if u := emb.ClientURL(); u != "" {
+		log.Info("embedded NATS server listening", zap.String("url", u))
+	}
+	return c, nil
+}
+
+// ConnectTool opens the JetStream a command-line tool should read: the
+// cluster at Options.URL; else the running service's embedded server when
+// Options.Listen is set and answers; else an embedded server of its own,
+// which fails with ErrStoreInUse (and a message saying what to do) while
+// the service runs on the same directory.
+func ConnectTool(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if o.URL != "" {
+		return dial(ctx, o, log, o.URL, nil)
+	}
+	if o.Listen != "" {
+		if u, err := listenURL(o.Listen); err == nil {
+			if c, err := dial(ctx, o, log, u, nil, nats.MaxReconnects(0), nats.Timeout(2*time.Second)); err == nil {
+				return c, nil
+			}
+		}
+	}
+	o.Listen = "" // a tool's own server never listens
+	c, err := Connect(ctx, o, log)
+	if errors.Is(err, ErrStoreInUse) {
+		return nil, fmt.Errorf("%w: %s (the imcallback service is probably running). Stop the service, "+
+			"or set %s on it (e.g. 127.0.0.1:4222) so that tools connect to its embedded server, "+
+			"or run both against a NATS cluster with %s", err, o.StoreDir,
+			config.EnvName("nats_listen"), config.EnvName("nats_url"))
+	}
+	return c, err
+}
+
+// listenURL turns a listen address into a URL to dial it locally.
+func listenURL(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", err
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return (&url.URL{Scheme: "nats", Host: net.JoinHostPort(host, port)}).String(), nil
+}
+
+func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *Embedded, extra ...nats.Option) (*Conn, error) {
+	c := &Conn{embedded: emb, closed: make(chan struct{})}
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(o.ReconnectWait),
+		// No buffering while disconnected: a publish fails at once, so the
+		// request is answered 503 instead of waiting out its deadline.
+		nats.ReconnectBufSize(-1),
+		nats.DrainTimeout(o.ShutdownTimeout),
+		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS connection lost; reconnecting", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("NATS connection restored", zap.String("url", nc.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			fields := []zap.Field{zap.Error(err)}
+			if sub != nil {
+				fields = append(fields, zap.String("subject", sub.Subject))
+			}
+			log.Warn("NATS asynchronous error", fields...)
+		}),
+	}
+	if emb != nil {
+		opts = append(opts, nats.InProcessServer(emb.srv))
+	}
+	opts = append(opts, extra...)
+	nc, err := nats.Connect(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: connect to NATS: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("delivery: JetStream: %w", err)
+	}
+	c.NC, c.JS = nc, js
+	if _, err := js.AccountInfo(ctx); err != nil {
+		c.NC.Close()
+		<-c.closed
+		return nil, fmt.Errorf("delivery: JetStream is not available on the NATS server: %w", err)
+	}
+	return c, nil
+}
+
+// Close drains the connection (pending acks and publishes are flushed),
+// then stops the embedded server, each bounded by ctx.
+func (c *Conn) Close(ctx context.Context) error {
+	var err error
+	if derr := c.NC.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+		c.NC.Close()
+		err = fmt.Errorf("delivery: drain NATS connection: %w", derr)
+	}
+	select {
+	case <-c.closed:
+	case <-ctx.Done():
+		c.NC.Close()
+		<-c.closed
+		err = errors.Join(err, fmt.Errorf("delivery: drain NATS connection: %w", ctx.Err()))
+	}
+	if c.embedded != nil {
+		c.embedded.Shutdown()
+	}
+	return err
+}
+
+// serverLog routes the embedded server's log to zap; its notices are
+// start-up chatter, kept at debug. A fatal line is also passed on, so that
+// a failed start is reported at once.
+type serverLog struct {
+	log   *zap.Logger
+	fatal chan string
+}
+
+func (l serverLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l serverLog) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l serverLog) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error(msg)
+	select {
+	case l.fatal <- msg:
+	default:
+	}
+}
+func (l serverLog) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l serverLog) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l serverLog) Tracef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }

@@ -1,0 +1,570 @@
+package delivery_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/delivery"
+)
+
+func TestAcceptStoresBeforeAnswering(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		s := start(t, o, nil) // no workers: the event must stay as stored
+		r := request(testCommand, "a1")
+		accept(t, s, r)
+
+		// Accept has returned: the PubAck came, so the event is readable now.
+		evs := listEvents(t, events(t, s), delivery.Filter{})
+		if len(evs) != 1 {
+			t.Fatalf("stream holds %d events, want 1", len(evs))
+		}
+		ev := evs[0]
+		prefix := s.Options().SubjectPrefix
+		want := delivery.Event{
+			Stream: s.Options().Stream, Seq: 1, Time: ev.Time,
+			Subject: prefix + ".1400000000." + testCommand, Command: testCommand, AppID: "1400000000",
+			Size: len(r.Body), ReceivedAt: ev.ReceivedAt, RequestID: "req-a1",
+			MsgID: delivery.MsgID("1400000000", testCommand, r.Body),
+		}
+		if ev != want {
+			t.Errorf("event\n got %+v\nwant %+v", ev, want)
+		}
+		if !ev.ReceivedAt.Equal(r.ReceivedAt) {
+			t.Errorf("received_at %v, want %v", ev.ReceivedAt, r.ReceivedAt)
+		}
+
+		st, err := s.Conn().JS.Stream(context.Background(), s.Options().Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := st.GetMsg(context.Background(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := delivery.Decode(raw.Header, raw.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantParams := r.Params
+		wantParams.Sign = "" // never stored
+		switch {
+		case string(got.Body) != string(r.Body):
+			t.Errorf("body %s, want %s", got.Body, r.Body)
+		case got.Params != wantParams:
+			t.Errorf("params %+v, want %+v", got.Params, wantParams)
+		case !got.ReceivedAt.Equal(r.ReceivedAt):
+			t.Errorf("received at %v, want %v", got.ReceivedAt, r.ReceivedAt)
+		case got.Command != r.Command || got.RequestID != r.RequestID:
+			t.Errorf("command %q request id %q", got.Command, got.RequestID)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_appended_total", "command", testCommand); n != 1 {
+			t.Errorf("appended_total = %v, want 1", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_publish_seconds"); n != 1 {
+			t.Errorf("publish_seconds count = %v, want 1", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_pending"); n != 1 {
+			t.Errorf("pending = %v, want 1 (no workers run)", n)
+		}
+	})
+}
+
+func TestDuplicateInsideWindowIsProcessedOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rec := newRecorder()
+		s := start(t, options(t, b), dispatcherFor(t, rec))
+		first := request(testCommand, "dup")
+		accept(t, s, first)
+		retry := request(testCommand, "dup") // Tencent's retry: same body, later
+		accept(t, s, retry)
+		eventually(t, 10*time.Second, "the event applied", func() bool { return rec.appliedCount("dup") == 1 })
+		eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, s) == 0 })
+		if n := len(rec.callTimes("dup")); n != 1 {
+			t.Errorf("handler ran %d times, want 1", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_duplicates_total", "command", testCommand); n != 1 {
+			t.Errorf("duplicates_total = %v, want 1", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_appended_total", "command", testCommand); n != 1 {
+			t.Errorf("appended_total = %v, want 1", n)
+		}
+	})
+}
+
+func TestFailingHandlerIsRetriedWithBackoff(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.Backoff = []time.Duration{150 * time.Millisecond, 300 * time.Millisecond}
+		o.MaxDeliveries = 5
+		rec := newRecorder()
+		rec.set(0, func(_ string, call int) error {
+			if call <= 2 {
+				return fmt.Errorf("transient failure %d", call)
+			}
+			return nil
+		})
+		s := start(t, o, dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "r1"))
+		eventually(t, 10*time.Second, "the event applied", func() bool { return rec.appliedCount("r1") == 1 })
+		eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, s) == 0 })
+		calls := rec.callTimes("r1")
+		if len(calls) != 3 {
+			t.Fatalf("handler ran %d times, want 3", len(calls))
+		}
+		for i, want := range o.Backoff {
+			if gap := calls[i+1].Sub(calls[i]); gap < want {
+				t.Errorf("redelivery %d came after %v, want at least %v", i+1, gap, want)
+			}
+		}
+		if n := rec.appliedCount("r1"); n != 1 {
+			t.Errorf("applied %d times, want 1", n)
+		}
+		for _, c := range []struct {
+			name   string
+			labels []string
+			want   float64
+		}{
+			{"imcallback_delivery_retries_total", []string{"command", testCommand}, 2},
+			{"imcallback_delivery_processed_total", []string{"command", testCommand, "outcome", "error"}, 2},
+			{"imcallback_delivery_processed_total", []string{"command", testCommand, "outcome", "ok"}, 1},
+			{"imcallback_delivery_dead_letters_total", []string{"command", testCommand}, 0},
+		} {
+			if got := metric(t, s.reg, c.name, c.labels...); got != c.want {
+				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+			}
+		}
+	})
+}
+
+func TestAlwaysFailingHandlerIsDeadLetteredAndReplayedAfterTheFix(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		rec := newRecorder()
+		var fixed atomic.Bool
+		rec.set(0, func(string, int) error {
+			if fixed.Load() {
+				return nil
+			}
+			return errors.New("boom: the store is down")
+		})
+		s := start(t, o, dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "d1"))
+		e := events(t, s)
+		var dead []delivery.DeadLetter
+		eventually(t, 10*time.Second, "a dead letter", func() bool {
+			dead = deadLetters(t, e)
+			return len(dead) == 1
+		})
+		d := dead[0]
+		switch {
+		case !strings.Contains(d.Error, "boom: the store is down"):
+			t.Errorf("dead letter error %q", d.Error)
+		case d.Deliveries != uint64(o.MaxDeliveries):
+			t.Errorf("dead letter deliveries %d, want %d", d.Deliveries, o.MaxDeliveries)
+		case d.OriginalSeq != 1 || d.OriginalStream != s.Options().Stream:
+			t.Errorf("dead letter original %s #%d", d.OriginalStream, d.OriginalSeq)
+		case d.Command != testCommand || d.AppID != "1400000000" || d.RequestID != "req-d1":
+			t.Errorf("dead letter %+v", d)
+		case d.Subject != s.Options().DeadPrefix()+".1400000000."+testCommand:
+			t.Errorf("dead letter subject %q", d.Subject)
+		}
+		eventually(t, 10*time.Second, "the work consumer empty", func() bool { return pending(t, s) == 0 })
+		if n := len(rec.callTimes("d1")); n != o.MaxDeliveries {
+			t.Errorf("handler ran %d times, want %d", n, o.MaxDeliveries)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_dead_letters_total", "command", testCommand); n != 1 {
+			t.Errorf("dead_letters_total = %v, want 1", n)
+		}
+
+		fixed.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var progress []int
+		res, err := e.ReplayDead(ctx, func(done, total int) { progress = append(progress, done, total) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Replayed != 1 || len(res.Missing) != 0 || fmt.Sprint(progress) != "[1 1]" {
+			t.Fatalf("replay = %+v, progress %v", res, progress)
+		}
+		eventually(t, 10*time.Second, "the replayed event applied", func() bool { return rec.appliedCount("d1") == 1 })
+		if left := deadLetters(t, e); len(left) != 0 {
+			t.Errorf("%d dead letters left after the replay", len(left))
+		}
+		evs := listEvents(t, e, delivery.Filter{Command: testCommand})
+		if len(evs) != 2 || evs[1].ReplayOf != fmt.Sprintf("%s:1", s.Options().Stream) {
+			t.Errorf("work stream after replay: %+v", evs)
+		}
+	})
+}
+
+func TestReplayBySequenceAndSelection(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rec := newRecorder()
+		s := start(t, options(t, b), dispatcherFor(t, rec))
+		for _, id := range []string{"s1", "s2", "s3"} {
+			accept(t, s, request(testCommand, id))
+		}
+		accept(t, s, request("Test.CallbackAfterOther", "o1"))
+		eventually(t, 10*time.Second, "all processed", func() bool { return rec.storedCount() == 3 && pending(t, s) == 0 })
+		e := events(t, s)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		seqs, err := e.Select(ctx, delivery.Filter{Command: testCommand, Since: time.Now().Add(-time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(seqs) != "[1 2 3]" {
+			t.Fatalf("selected %v, want [1 2 3]", seqs)
+		}
+		if future, _ := e.Select(ctx, delivery.Filter{Since: time.Now().Add(time.Hour)}); len(future) != 0 {
+			t.Errorf("events since an hour from now: %v", future)
+		}
+		res, err := e.Replay(ctx, []uint64{2, 99}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Replayed != 1 || fmt.Sprint(res.Missing) != "[99]" {
+			t.Errorf("replay = %+v", res)
+		}
+		eventually(t, 10*time.Second, "s2 applied again", func() bool { return rec.appliedCount("s2") == 2 })
+		if rec.appliedCount("s1") != 1 || rec.appliedCount("s3") != 1 {
+			t.Errorf("events not selected were replayed")
+		}
+	})
+}
+
+func TestCommandWithoutHandlerIsAcknowledgedAndCounted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rec := newRecorder()
+		s := start(t, options(t, b), dispatcherFor(t, rec))
+		const unknown = "Test.CallbackAfterNobodyListens"
+		accept(t, s, request(unknown, "u1"))
+		eventually(t, 10*time.Second, "the event counted", func() bool {
+			return metric(t, s.reg, "imcallback_delivery_processed_total", "command", unknown, "outcome", "no_handler") == 1
+		})
+		eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, s) == 0 })
+		if n := metric(t, s.reg, "imcallback_delivery_retries_total", "command", unknown); n != 0 {
+			t.Errorf("retries_total = %v, want 0", n)
+		}
+	})
+}
+
+func TestStopWithWorkInFlightLosesNothing(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		shutdown time.Duration // handlers take 300ms
+	}{
+		{"in-flight handlers finish", 5 * time.Second},
+		{"in-flight handlers cut short", 50 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				o := options(t, b)
+				o.ShutdownTimeout = c.shutdown
+				rec := newRecorder()
+				rec.set(300*time.Millisecond, nil)
+				first := start(t, o, dispatcherFor(t, rec))
+				const n = 40
+				for i := range n {
+					accept(t, first, request(testCommand, fmt.Sprintf("e%02d", i)))
+				}
+				for range o.Workers { // every worker busy
+					<-rec.started
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if err := first.Stop(ctx); err != nil {
+					t.Fatalf("stop: %v", err)
+				}
+				before := rec.storedCount()
+				if before == n {
+					t.Fatalf("all %d events done before the stop; the test proves nothing", n)
+				}
+
+				rec.set(0, nil)
+				second := start(t, o, dispatcherFor(t, rec)) // same directory or stream
+				eventually(t, 20*time.Second, "every event applied", func() bool { return rec.storedCount() == n })
+				eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, second) == 0 })
+				for i := range n {
+					if id := fmt.Sprintf("e%02d", i); rec.appliedCount(id) < 1 {
+						t.Errorf("%s never applied", id)
+					}
+				}
+				t.Logf("stored before the stop %d, after the restart %d of %d", before, rec.storedCount(), n)
+			})
+		})
+	}
+}
+
+func TestUnavailableStreamAnswersErrorAndRecovers(t *testing.T) {
+	t.Run("server down", func(t *testing.T) {
+		// An embedded server with a listener stands in for a NATS server
+		// that goes away and comes back on the same address and store.
+		dir := t.TempDir()
+		emb, err := delivery.StartEmbedded(delivery.EmbeddedOptions{StoreDir: dir, Listen: "127.0.0.1:0"}, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := emb.ClientURL()
+		o := options(t, backend{name: "embedded"})
+		o.URL = url
+		var restarted *delivery.Embedded
+		t.Cleanup(func() { // registered first, so it runs after the service stopped
+			if restarted != nil {
+				restarted.Shutdown()
+			}
+		})
+		rec := newRecorder()
+		s := start(t, o, dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "before"))
+		if err := s.Check(context.Background()); err != nil {
+			t.Fatalf("check before the outage: %v", err)
+		}
+
+		emb.Shutdown()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Accept(ctx, request(testCommand, "during")); err == nil {
+			t.Fatal("accept succeeded with the server down")
+		}
+		if err := s.Check(ctx); err == nil {
+			t.Fatal("check passed with the server down")
+		}
+
+		host := strings.TrimPrefix(url, "nats://")
+		restarted, err = delivery.StartEmbedded(delivery.EmbeddedOptions{StoreDir: dir, Listen: host}, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 15*time.Second, "the check recovered", func() bool { return s.Check(ctx) == nil })
+		accept(t, s, request(testCommand, "after"))
+		eventually(t, 15*time.Second, "events applied", func() bool {
+			return rec.appliedCount("before") == 1 && rec.appliedCount("after") == 1
+		})
+	})
+	t.Run("stream deleted", func(t *testing.T) {
+		forEachBackend(t, func(t *testing.T, b backend) {
+			o := options(t, b)
+			rec := newRecorder()
+			s := start(t, o, nil)
+			accept(t, s, request(testCommand, "before"))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.Conn().JS.DeleteStream(ctx, s.Options().Stream); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Accept(ctx, request(testCommand, "during")); err == nil {
+				t.Fatal("accept succeeded without the stream")
+			}
+			if err := s.Check(ctx); err == nil {
+				t.Fatal("check passed without the stream")
+			}
+			// The workers recreate what they consume from.
+			if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 15*time.Second, "the check recovered", func() bool { return s.Check(ctx) == nil })
+			accept(t, s, request(testCommand, "after"))
+			eventually(t, 15*time.Second, "the new event applied", func() bool { return rec.appliedCount("after") == 1 })
+		})
+	})
+}
+
+func TestFailedAppendMakesNotReadyUntilTheStreamTakesEventsAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, options(t, b), nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		st, err := js.Stream(ctx, s.Options().Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := st.CachedInfo().Config
+		moved := cfg
+		moved.Subjects = []string{s.Options().SubjectPrefix + "_elsewhere.>"}
+		if _, err := js.UpdateStream(ctx, moved); err != nil {
+			t.Fatal(err)
+		}
+		// The connection is up and the stream readable, but it takes no events.
+		if err := s.Accept(ctx, request(testCommand, "x")); err == nil {
+			t.Fatal("accept succeeded for a subject the stream does not take")
+		}
+		if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "last append failed") {
+			t.Fatalf("check after a failed append: %v", err)
+		}
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("check once the stream takes events again: %v", err)
+		}
+		accept(t, s, request(testCommand, "x"))
+	})
+}
+
+func TestTwoInstancesShareOneStream(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		if b.url == "" { // both instances reach one embedded server over TCP
+			emb, err := delivery.StartEmbedded(delivery.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"}, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(emb.Shutdown)
+			o.URL = emb.ClientURL()
+		}
+		rec := newRecorder()
+		rec.set(5*time.Millisecond, nil)
+		one := start(t, o, dispatcherFor(t, rec))
+		two := start(t, o, dispatcherFor(t, rec))
+		const n = 100
+		for i := range n {
+			s := one
+			if i%2 == 1 {
+				s = two
+			}
+			accept(t, s, request(testCommand, fmt.Sprintf("t%03d", i)))
+		}
+		eventually(t, 20*time.Second, "every event applied", func() bool { return rec.storedCount() == n })
+		eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, one) == 0 })
+		for i := range n {
+			if id := fmt.Sprintf("t%03d", i); len(rec.callTimes(id)) != 1 {
+				t.Errorf("%s processed %d times, want once", id, len(rec.callTimes(id)))
+			}
+		}
+		ok := func(s started) float64 {
+			return metric(t, s.reg, "imcallback_delivery_processed_total", "command", testCommand, "outcome", "ok")
+		}
+		if ok(one)+ok(two) != n || ok(one) == 0 || ok(two) == 0 {
+			t.Errorf("processed by instance one %v, two %v; want both, %d in all", ok(one), ok(two), n)
+		}
+		t.Logf("instance one processed %v, instance two %v", ok(one), ok(two))
+	})
+}
+
+func TestSecondEmbeddedServerOnOneDirectoryIsRefused(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	start(t, o, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := delivery.ConnectTool(ctx, o, testLogger(t))
+	if !errors.Is(err, delivery.ErrStoreInUse) || !strings.Contains(err.Error(), "IMCALLBACK_NATS_LISTEN") {
+		t.Fatalf("tool on a directory in use: %v", err)
+	}
+}
+
+func TestToolConnectsToTheServiceListener(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.Listen = freeAddr(t)
+	s := start(t, o, nil)
+	accept(t, s, request(testCommand, "l1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := delivery.ConnectTool(ctx, o, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	e, err := delivery.NewEvents(conn, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs := listEvents(t, e, delivery.Filter{}); len(evs) != 1 {
+		t.Errorf("tool sees %d events, want 1", len(evs))
+	}
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestMsgIDSeparatesFields(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		a, b       [3]string
+		wantSameID bool
+	}{
+		{"same event", [3]string{"1", "C.X", "{}"}, [3]string{"1", "C.X", "{}"}, true},
+		{"fields cannot run together", [3]string{"14", "00C.X", "{}"}, [3]string{"1400", "C.X", "{}"}, false},
+		{"body differs", [3]string{"1", "C.X", `{"a":1}`}, [3]string{"1", "C.X", `{"a":2}`}, false},
+		{"app differs", [3]string{"1", "C.X", "{}"}, [3]string{"2", "C.X", "{}"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := delivery.MsgID(c.a[0], c.a[1], []byte(c.a[2]))
+			b := delivery.MsgID(c.b[0], c.b[1], []byte(c.b[2]))
+			if (a == b) != c.wantSameID || len(a) != 64 {
+				t.Errorf("ids %s and %s", a, b)
+			}
+		})
+	}
+}
+
+func TestSubject(t *testing.T) {
+	for _, c := range []struct{ app, command, want string }{
+		{"1400000000", "Group.CallbackAfterCreateTopic", "p.1400000000.Group.CallbackAfterCreateTopic"},
+		{"14.00", "A.B", "p.14_00.A.B"},
+		{"", "A..B.", "p._.A._B_"},
+		{"1", "A*B >C", "p.1.A_B__C"},
+	} {
+		if got := delivery.Subject("p", c.app, c.command); got != c.want {
+			t.Errorf("Subject(%q, %q) = %q, want %q", c.app, c.command, got, c.want)
+		}
+	}
+}
+
+func TestDecodeRejectsForeignMessages(t *testing.T) {
+	if _, err := delivery.Decode(nil, []byte("{}")); !errors.Is(err, delivery.ErrUndecodable) {
+		t.Errorf("decode without headers: %v", err)
+	}
+}
+
+// The spare delivery (MaxDeliver = MaxDeliveries+1) relies on the delivery
+// count of nats-server v2.15 (the embedded engine). The NATS 2.9.10 on the
+// test machine reports the redelivery of an event nakked after its pull
+// request was cancelled as delivery 1 again, so there the event simply runs
+// once more; this test therefore runs on the embedded server only.
+func TestInterruptedLastDeliveryIsDeadLetteredWithoutRunningAgain(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.MaxDeliveries = 1
+	o.ShutdownTimeout = 50 * time.Millisecond
+	rec := newRecorder()
+	rec.set(time.Second, nil) // outlives the shutdown timeout
+	first := start(t, o, dispatcherFor(t, rec))
+	accept(t, first, request(testCommand, "i1"))
+	<-rec.started
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := first.Stop(ctx); err != nil { // the only allowed attempt is cut short
+		t.Fatal(err)
+	}
+
+	second := start(t, o, dispatcherFor(t, rec))
+	var dead []delivery.DeadLetter
+	eventually(t, 10*time.Second, "a dead letter", func() bool {
+		dead = deadLetters(t, events(t, second))
+		return len(dead) == 1
+	})
+	if !strings.Contains(dead[0].Error, "delivery limit reached") || dead[0].Deliveries != 2 {
+		t.Errorf("dead letter %+v", dead[0])
+	}
+	if n := len(rec.callTimes("i1")); n != 1 {
+		t.Errorf("handler ran %d times, want 1 (MaxDeliveries)", n)
+	}
+	eventually(t, 10*time.Second, "the work consumer empty", func() bool { return pending(t, second) == 0 })
+}

@@ -1,0 +1,319 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// Events reads and replays the work and dead-letter streams: what the
+// imcallback events commands and the recovery runbook use.
+type Events struct {
+	js   jetstream.JetStream
+	opts Options
+}
+
+// NewEvents reads the streams o names over conn.
+func NewEvents(conn *Conn, o Options) (*Events, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Events{js: conn.JS, opts: o}, nil
+}
+
+// Filter selects events of the work stream.
+type Filter struct {
+	// Command keeps only this CallbackCommand; empty keeps all.
+	Command string
+	// Since keeps only events stored at or after it; zero keeps all.
+	Since time.Time
+}
+
+// Event describes one stored event.
+type Event struct {
+	// Stream and Seq locate the message.
+	Stream string `json:"stream"`
+	Seq    uint64 `json:"seq"`
+	// Time is when JetStream stored it.
+	Time time.Time `json:"time"`
+	// Subject is <prefix>.<SdkAppid>.<CallbackCommand>.
+	Subject string `json:"subject"`
+	// Command is the CallbackCommand and AppID the SdkAppid.
+	Command string `json:"command"`
+	AppID   string `json:"app_id"`
+	// Size is the body's length in bytes.
+	Size int `json:"size"`
+	// ReceivedAt is when the service read the request.
+	ReceivedAt time.Time `json:"received_at"`
+	// RequestID is the X-Request-Id of the HTTP request.
+	RequestID string `json:"request_id,omitempty"`
+	// MsgID is the deduplication id (Nats-Msg-Id).
+	MsgID string `json:"msg_id"`
+	// ReplayOf names the original of a replayed copy, "<stream>:<seq>".
+	ReplayOf string `json:"replay_of,omitempty"`
+}
+
+// DeadLetter describes one dead-lettered event.
+type DeadLetter struct {
+	Event
+	// OriginalStream and OriginalSeq locate the event in the work stream.
+	OriginalStream string `json:"original_stream"`
+	OriginalSeq    uint64 `json:"original_seq"`
+	// Deliveries is how often the event was delivered.
+	Deliveries uint64 `json:"deliveries"`
+	// Error is the last handler error.
+	Error string `json:"error"`
+	// DeadAt is when the event was dead-lettered.
+	DeadAt time.Time `json:"dead_at"`
+}
+
+// ReplayResult counts a replay.
+type ReplayResult struct {
+	// Replayed is how many events were republished for processing.
+	Replayed int `json:"replayed"`
+	// Missing are the selected sequences no longer in the stream (expired or deleted).
+	Missing []uint64 `json:"missing,omitempty"`
+}
+
+// Progress is told after each event of a replay how many of total are done.
+type Progress func(done, total int)
+
+// List calls fn for each event of the work stream that f selects, oldest
+// first, up to the last event stored when List started.
+func (e *Events) List(ctx context.Context, f Filter, fn func(Event) error) error {
+	subject := e.opts.SubjectPrefix + ".>"
+	if f.Command != "" {
+		subject = e.opts.SubjectPrefix + ".*." + f.Command
+	}
+	return e.scan(ctx, e.opts.Stream, subject, f.Since, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		return fn(eventOf(m.Subject(), m.Headers(), md))
+	})
+}
+
+// Dead calls fn for each dead letter, oldest first.
+func (e *Events) Dead(ctx context.Context, fn func(DeadLetter) error) error {
+	return e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", time.Time{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		h := m.Headers()
+		d := DeadLetter{
+			Event:          eventOf(m.Subject(), h, md),
+			OriginalStream: h.Get(HeaderDeadStream),
+			Error:          h.Get(HeaderDeadError),
+		}
+		d.MsgID = h.Get(HeaderDeadMsgID)
+		d.OriginalSeq, _ = strconv.ParseUint(h.Get(HeaderDeadSeq), 10, 64)
+		d.Deliveries, _ = strconv.ParseUint(h.Get(HeaderDeadDeliveries), 10, 64)
+		d.DeadAt, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderDeadAt))
+		return fn(d)
+	})
+}
+
+// Select returns the sequences of the work-stream events f selects.
+func (e *Events) Select(ctx context.Context, f Filter) ([]uint64, error) {
+	var seqs []uint64
+	err := e.List(ctx, f, func(ev Event) error {
+		seqs = append(seqs, ev.Seq)
+		return nil
+	})
+	return seqs, err
+}
+
+// Replay republishes the work-stream events with the given sequences so
+// that the workers process them again. Each copy gets a fresh Nats-Msg-Id
+// (the original id + ":replay:" + the time), or the dedup window would
+// swallow it, and names its original in Imcallback-Replay-Of.
+func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (ReplayResult, error) {
+	var res ReplayResult
+	st, err := e.js.Stream(ctx, e.opts.Stream)
+	if err != nil {
+		return res, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
+	}
+	for i, seq := range seqs {
+		raw, err := st.GetMsg(ctx, seq)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			res.Missing = append(res.Missing, seq)
+		case err != nil:
+			return res, fmt.Errorf("delivery: read %s #%d: %w", e.opts.Stream, seq, err)
+		default:
+			msg := e.replayMsg(raw.Subject, raw.Header, raw.Data, e.opts.Stream, seq, raw.Header.Get(jetstream.MsgIDHeader))
+			if _, err := e.js.PublishMsg(ctx, msg); err != nil {
+				return res, fmt.Errorf("delivery: replay %s #%d: %w", e.opts.Stream, seq, err)
+			}
+			res.Replayed++
+		}
+		if progress != nil {
+			progress(i+1, len(seqs))
+		}
+	}
+	return res, nil
+}
+
+// ReplayDead republishes every dead letter to the work stream for
+// processing and removes it from the dead-letter stream once republished.
+func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
+	var res ReplayResult
+	var seqs []uint64
+	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", time.Time{}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
+		seqs = append(seqs, md.Sequence.Stream)
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	dead, err := e.js.Stream(ctx, e.opts.DeadStream())
+	if err != nil {
+		return res, fmt.Errorf("delivery: stream %s: %w", e.opts.DeadStream(), err)
+	}
+	for i, seq := range seqs {
+		raw, err := dead.GetMsg(ctx, seq)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			res.Missing = append(res.Missing, seq)
+		case err != nil:
+			return res, fmt.Errorf("delivery: read %s #%d: %w", e.opts.DeadStream(), seq, err)
+		default:
+			subject := raw.Header.Get(HeaderDeadSubject)
+			if subject == "" {
+				subject = e.opts.SubjectPrefix + strings.TrimPrefix(raw.Subject, e.opts.DeadPrefix())
+			}
+			origSeq, _ := strconv.ParseUint(raw.Header.Get(HeaderDeadSeq), 10, 64)
+			stream := raw.Header.Get(HeaderDeadStream)
+			if stream == "" {
+				stream = e.opts.Stream
+			}
+			msg := e.replayMsg(subject, raw.Header, raw.Data, stream, origSeq, raw.Header.Get(HeaderDeadMsgID))
+			if _, err := e.js.PublishMsg(ctx, msg); err != nil {
+				return res, fmt.Errorf("delivery: replay %s #%d: %w", e.opts.DeadStream(), seq, err)
+			}
+			if err := dead.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return res, fmt.Errorf("delivery: republished %s #%d but cannot delete it: %w", e.opts.DeadStream(), seq, err)
+			}
+			res.Replayed++
+		}
+		if progress != nil {
+			progress(i+1, len(seqs))
+		}
+	}
+	return res, nil
+}
+
+// replayMsg copies an event for the work stream: dead-letter headers
+// dropped, a fresh Nats-Msg-Id, the original named.
+func (e *Events) replayMsg(subject string, h nats.Header, data []byte, origStream string, origSeq uint64, origID string) *nats.Msg {
+	rh := make(nats.Header, len(h)+2)
+	for k, v := range h {
+		if strings.HasPrefix(k, "Imcallback-Dead-") {
+			continue
+		}
+		rh[k] = v
+	}
+	if origID == "" {
+		origID = fmt.Sprintf("%s:%d", origStream, origSeq)
+	}
+	rh[jetstream.MsgIDHeader] = []string{origID + ":replay:" + strconv.FormatInt(time.Now().UnixNano(), 10)}
+	rh[jetstream.ExpectedStreamHeader] = []string{e.opts.Stream}
+	rh[HeaderReplayOf] = []string{fmt.Sprintf("%s:%d", origStream, origSeq)}
+	return &nats.Msg{Subject: subject, Header: rh, Data: data}
+}
+
+func eventOf(subject string, h nats.Header, md *jetstream.MsgMetadata) Event {
+	ev := Event{
+		Stream:    md.Stream,
+		Seq:       md.Sequence.Stream,
+		Time:      md.Timestamp,
+		Subject:   subject,
+		Command:   h.Get(HeaderCommand),
+		AppID:     protocol.ParseParams(h.Get(HeaderQuery)).SdkAppid,
+		RequestID: h.Get(HeaderRequestID),
+		MsgID:     h.Get(jetstream.MsgIDHeader),
+		ReplayOf:  h.Get(HeaderReplayOf),
+	}
+	ev.Size, _ = strconv.Atoi(h.Get(msgSizeHeader))
+	ev.ReceivedAt, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderReceivedAt))
+	return ev
+}
+
+// msgSizeHeader carries the data size of a headers-only delivery.
+const msgSizeHeader = "Nats-Msg-Size"
+
+// scanBatch is how many headers one fetch of a scan asks for.
+const scanBatch = 512
+
+// scan calls fn for the headers of every message of stream on subject
+// stored since since, up to the last message stored when the scan began,
+// through a temporary headers-only consumer.
+func (e *Events) scan(ctx context.Context, stream, subject string, since time.Time, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
+	st, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("delivery: stream %s: %w", stream, err)
+	}
+	last := st.CachedInfo().State.LastSeq
+	if st.CachedInfo().State.Msgs == 0 {
+		return nil
+	}
+	cfg := jetstream.ConsumerConfig{
+		Description:       "imcallback events scan",
+		FilterSubject:     subject,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		HeadersOnly:       true,
+		MemoryStorage:     true,
+		InactiveThreshold: time.Minute,
+	}
+	if !since.IsZero() {
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+	}
+	c, err := e.js.CreateConsumer(ctx, stream, cfg)
+	if err != nil {
+		return fmt.Errorf("delivery: scan %s: %w", stream, err)
+	}
+	name := c.CachedInfo().Name
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = e.js.DeleteConsumer(dctx, stream, name) // it also expires by itself
+	}()
+	remaining := c.CachedInfo().NumPending
+	for remaining > 0 {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := c.Fetch(int(min(remaining, scanBatch)), jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("delivery: scan %s: %w", stream, err)
+		}
+		got, done := 0, false
+		var fnErr error
+		for m := range batch.Messages() { // always drained, so the fetch ends cleanly
+			got++
+			md, err := m.Metadata()
+			if done || fnErr != nil || err != nil {
+				continue
+			}
+			if md.Sequence.Stream > last {
+				done = true
+				continue
+			}
+			fnErr = fn(m, md)
+			remaining = md.NumPending
+		}
+		cancel()
+		switch {
+		case fnErr != nil:
+			return fnErr
+		case batch.Error() != nil:
+			return fmt.Errorf("delivery: scan %s: %w", stream, batch.Error())
+		case done || got == 0:
+			return nil
+		}
+	}
+	return nil
+}

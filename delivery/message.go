@@ -1,0 +1,145 @@
+package delivery
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// Headers of an event message. The body is the message data.
+const (
+	// HeaderCommand is the CallbackCommand the request was routed on.
+	HeaderCommand = "Imcallback-Command"
+	// HeaderQuery holds the query parameters as protocol.Params.Encode
+	// writes them, Sign left out.
+	HeaderQuery = "Imcallback-Query"
+	// HeaderReceivedAt is the receive time, RFC 3339 with nanoseconds, UTC.
+	HeaderReceivedAt = "Imcallback-Received-At"
+	// HeaderRequestID is the X-Request-Id of the HTTP request.
+	HeaderRequestID = "Imcallback-Request-Id"
+	// HeaderReplayOf names the message a replay copied, as "<stream>:<sequence>".
+	HeaderReplayOf = "Imcallback-Replay-Of"
+)
+
+// Headers a dead letter adds to the original headers.
+const (
+	// HeaderDeadError is the last handler error.
+	HeaderDeadError = "Imcallback-Dead-Error"
+	// HeaderDeadDeliveries is how often the event was delivered.
+	HeaderDeadDeliveries = "Imcallback-Dead-Deliveries"
+	// HeaderDeadStream and HeaderDeadSeq locate the original in the work stream.
+	HeaderDeadStream = "Imcallback-Dead-Stream"
+	HeaderDeadSeq    = "Imcallback-Dead-Seq"
+	// HeaderDeadSubject is the original subject.
+	HeaderDeadSubject = "Imcallback-Dead-Subject"
+	// HeaderDeadMsgID is the original Nats-Msg-Id.
+	HeaderDeadMsgID = "Imcallback-Dead-Msg-Id"
+	// HeaderDeadAt is when the event was dead-lettered, RFC 3339, UTC.
+	HeaderDeadAt = "Imcallback-Dead-At"
+)
+
+// ErrUndecodable reports a stream message that is not an event this
+// package wrote; retrying it cannot help.
+var ErrUndecodable = errors.New("delivery: message is not a stored event")
+
+// MsgID is the deduplication id of an event: the hex SHA-256 of the
+// SdkAppid, the command and the body, each prefixed with its length so that
+// no two different triples hash the same input.
+func MsgID(appID, command string, body []byte) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, field := range [][]byte{[]byte(appID), []byte(command), body} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(field)))
+		h.Write(n[:])
+		h.Write(field)
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
+}
+
+// Subject is the subject of an event: <prefix>.<SdkAppid>.<command>.
+// Characters a subject token cannot hold are replaced with '_'; the
+// command keeps its '.', so subscribe with <prefix>.>.
+func Subject(prefix, appID, command string) string {
+	var b strings.Builder
+	b.Grow(len(prefix) + len(appID) + len(command) + 2)
+	b.WriteString(prefix)
+	b.WriteByte('.')
+	writeToken(&b, appID, false)
+	b.WriteByte('.')
+	writeToken(&b, command, true)
+	return b.String()
+}
+
+// writeToken writes s as subject token(s): no wildcards, whitespace or
+// empty tokens; dots only when allowed.
+func writeToken(b *strings.Builder, s string, dots bool) {
+	if s == "" {
+		b.WriteByte('_')
+		return
+	}
+	prev := byte('.')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.' && dots && prev != '.' && i != len(s)-1:
+		case c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f:
+			c = '_'
+		}
+		b.WriteByte(c)
+		prev = c
+	}
+}
+
+// newEventMsg builds the message that stores r.
+func newEventMsg(o *Options, r *dispatcher.Request) *nats.Msg {
+	p := r.Params
+	p.Sign = "" // derived from the token: not kept in the audit log
+	h := make(nats.Header, 6)
+	h[jetstream.MsgIDHeader] = []string{MsgID(r.Params.SdkAppid, r.Command, r.Body)}
+	h[jetstream.ExpectedStreamHeader] = []string{o.Stream}
+	h[HeaderCommand] = []string{headerValue(r.Command)}
+	h[HeaderQuery] = []string{p.Encode()}
+	h[HeaderReceivedAt] = []string{r.ReceivedAt.UTC().Format(time.RFC3339Nano)}
+	if r.RequestID != "" {
+		h[HeaderRequestID] = []string{headerValue(r.RequestID)}
+	}
+	return &nats.Msg{Subject: Subject(o.SubjectPrefix, r.Params.SdkAppid, r.Command), Header: h, Data: r.Body}
+}
+
+// headerValue keeps a header value on one line.
+func headerValue(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}
+
+// Decode rebuilds the request stored in an event message.
+func Decode(h nats.Header, data []byte) (*dispatcher.Request, error) {
+	command := h.Get(HeaderCommand)
+	if command == "" {
+		return nil, fmt.Errorf("%w: no %s header", ErrUndecodable, HeaderCommand)
+	}
+	at, err := time.Parse(time.RFC3339Nano, h.Get(HeaderReceivedAt))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrUndecodable, HeaderReceivedAt, err)
+	}
+	return &dispatcher.Request{
+		Command:    command,
+		Params:     protocol.ParseParams(h.Get(HeaderQuery)),
+		Body:       data,
+		ReceivedAt: at,
+		RequestID:  h.Get(HeaderRequestID),
+	}, nil
+}

@@ -1,0 +1,68 @@
+package delivery
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imcallback/imcallback/metrics"
+)
+
+// Outcomes counted by imcallback_delivery_processed_total.
+const (
+	outcomeOK        = "ok"
+	outcomeError     = "error"
+	outcomeNoHandler = "no_handler"
+)
+
+// deliveryMetrics are the metrics of durable delivery.
+type deliveryMetrics struct {
+	appended   *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	processed  *prometheus.CounterVec
+	retries    *prometheus.CounterVec
+	dead       *prometheus.CounterVec
+	publish    prometheus.Histogram
+}
+
+// newMetrics registers the delivery metrics on reg; pending is the
+// collector of imcallback_delivery_pending.
+func newMetrics(reg prometheus.Registerer, pending func() float64) (*deliveryMetrics, error) {
+	m := &deliveryMetrics{
+		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imcallback_delivery_appended_total",
+			Help: "After-callbacks stored in the JetStream stream, by command.",
+		}, []string{"command"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imcallback_delivery_duplicates_total",
+			Help: "After-callbacks answered OK as duplicates inside the dedup window (not stored again), by command.",
+		}, []string{"command"}),
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imcallback_delivery_processed_total",
+			Help: "Handler runs of stored events, by command and outcome (ok, error, no_handler).",
+		}, []string{"command", "outcome"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imcallback_delivery_retries_total",
+			Help: "Failed handler runs scheduled for redelivery, by command.",
+		}, []string{"command"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imcallback_delivery_dead_letters_total",
+			Help: "Events moved to the dead-letter stream, by command.",
+		}, []string{"command"}),
+		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "imcallback_delivery_publish_seconds",
+			Help:    "Time to append an after-callback to JetStream, acknowledgement included.",
+			Buckets: metrics.DurationBuckets,
+		}),
+	}
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "imcallback_delivery_pending",
+		Help: "Events not yet processed: the consumer's pending plus unacknowledged messages (NaN when JetStream does not answer).",
+	}, pending)
+	for _, c := range []prometheus.Collector{m.appended, m.duplicates, m.processed, m.retries, m.dead, m.publish, gauge} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("delivery: metrics: %w", err)
+		}
+	}
+	return m, nil
+}

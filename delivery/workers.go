@@ -1,0 +1,377 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/dispatcher"
+)
+
+// errDeliveriesExhausted is the dead-letter reason of an event delivered
+// once more than allowed: its last attempt never reported back.
+var errDeliveriesExhausted = errors.New("delivery limit reached: the last attempt was interrupted before it reported")
+
+// maxErrorHeader bounds the error text kept in a dead letter.
+const maxErrorHeader = 2048
+
+// workers pull from the durable consumer and run the processor with at
+// most Options.Workers handlers at once. They fetch only as many messages
+// as they have free handler slots, so no message waits in a client-side
+// buffer: everything delivered to this process is running.
+type workers struct {
+	s    *Service
+	js   jetstream.JetStream
+	p    Processor
+	opts Options
+	log  *zap.Logger
+
+	slots    chan struct{} // one token per reserved or running handler
+	handlers sync.WaitGroup
+	loopDone chan struct{}
+	stop     chan struct{} // closed when stopping starts
+
+	// fetchCtx ends a pending fetch and handlerCtx every handler run; both
+	// are cancelled only when in-flight work outlives the shutdown timeout.
+	fetchCtx      context.Context
+	cancelFetch   context.CancelFunc
+	handlerCtx    context.Context
+	cancelHandler context.CancelFunc
+}
+
+// fetchWait is how long one fetch waits for messages; it bounds how late a
+// freed slot is used and how long a stop waits for the pending fetch.
+const fetchWait = time.Second
+
+// StartWorkers starts pulling stored events and running p on them. Call it
+// after Start; StopWorkers (or Stop) ends them.
+func (s *Service) StartWorkers(p Processor) error {
+	js := s.js.Load()
+	if js == nil {
+		return ErrNotStarted
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.workers != nil {
+		return errors.New("delivery: workers already started")
+	}
+	fctx, cancelFetch := context.WithCancel(context.Background())
+	hctx, cancelHandler := context.WithCancel(context.Background())
+	w := &workers{
+		s: s, js: *js, p: p, opts: s.opts, log: s.log,
+		slots:    make(chan struct{}, s.opts.Workers),
+		loopDone: make(chan struct{}),
+		stop:     make(chan struct{}),
+		fetchCtx: fctx, cancelFetch: cancelFetch,
+		handlerCtx: hctx, cancelHandler: cancelHandler,
+	}
+	s.workers = w
+	go w.run()
+	s.log.Info("delivery workers started", zap.Int("workers", s.opts.Workers),
+		zap.String("consumer", s.opts.Consumer), zap.Duration("handler_timeout", s.opts.HandlerTimeout))
+	return nil
+}
+
+// StopWorkers stops fetching, lets the pending fetch end (what it delivers
+// runs: it has slots) and waits for the running handlers, each of which
+// acks or naks its message, for up to Options.ShutdownTimeout bounded by
+// ctx. Past that, the fetch is abandoned and the handlers' contexts are
+// cancelled: they nak, and their events are redelivered at once.
+func (s *Service) StopWorkers(ctx context.Context) error {
+	s.mu.Lock()
+	w := s.workers
+	s.workers = nil
+	s.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	return w.shutdown(ctx)
+}
+
+func (w *workers) shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, w.opts.ShutdownTimeout)
+	defer cancel()
+	close(w.stop)
+	done := make(chan struct{})
+	go func() {
+		<-w.loopDone
+		w.handlers.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		w.log.Warn("shutdown timeout: cancelling the handlers still running; their events are redelivered")
+		w.cancelFetch() // first, so that the naks below are not delivered back to this fetch
+		w.cancelHandler()
+		// A handler that ignores its context cannot be waited for forever.
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			err = errors.New("delivery: handlers still running after the shutdown timeout")
+		}
+	}
+	w.cancelFetch()
+	w.cancelHandler()
+	w.log.Info("delivery workers stopped")
+	return err
+}
+
+// run fetches until stop, reopening the consumer (and recreating it and the
+// streams) when it is lost, e.g. deleted by an operator or on a new server.
+func (w *workers) run() {
+	defer close(w.loopDone)
+	var cons jetstream.Consumer
+	failing := false // log an outage once, and its end
+	fail := func(msg string, err error) {
+		if !failing {
+			w.log.Error(msg+"; retrying every "+w.opts.RetryWait.String(), zap.String("consumer", w.opts.Consumer), zap.Error(err))
+		}
+		failing = true
+		w.pause()
+	}
+	for {
+		if w.stopping() {
+			return
+		}
+		if cons == nil {
+			var err error
+			if cons, err = w.consumer(); err != nil {
+				fail("cannot open the consumer", err)
+				continue
+			}
+		}
+		n := w.reserve()
+		if n == 0 {
+			return // stopping
+		}
+		err := w.fetch(cons, n)
+		switch {
+		case err == nil:
+			if failing {
+				w.log.Info("consuming again", zap.String("consumer", w.opts.Consumer))
+				failing = false
+			}
+		case w.stopping() && errors.Is(err, context.Canceled):
+			return
+		default:
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, jetstream.ErrStreamNotFound) {
+				cons = nil
+			}
+			fail("fetch failed", err)
+		}
+	}
+}
+
+func (w *workers) stopping() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// pause waits RetryWait, or less if stopping starts.
+func (w *workers) pause() {
+	t := time.NewTimer(w.opts.RetryWait)
+	defer t.Stop()
+	select {
+	case <-w.stop:
+	case <-t.C:
+	}
+}
+
+func (w *workers) consumer() (jetstream.Consumer, error) {
+	ctx, cancel := context.WithTimeout(w.fetchCtx, 10*time.Second)
+	defer cancel()
+	c, err := w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		if err = ensure(ctx, w.js, w.opts); err == nil {
+			c, err = w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
+		}
+	}
+	return c, err
+}
+
+// reserve blocks until a handler slot is free and takes every free slot;
+// it returns 0 once stopping.
+func (w *workers) reserve() int {
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.stop:
+		return 0
+	}
+	n := 1
+	for n < cap(w.slots) {
+		select {
+		case w.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (w *workers) release(n int) {
+	for range n {
+		<-w.slots
+	}
+}
+
+// fetch asks for up to n messages, each of which takes one reserved slot
+// and runs at once; the slots left unused are released.
+func (w *workers) fetch(cons jetstream.Consumer, n int) error {
+	ctx, cancel := context.WithTimeout(w.fetchCtx, fetchWait)
+	defer cancel()
+	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+	if err != nil {
+		w.release(n)
+		return err
+	}
+	used := 0
+	for msg := range batch.Messages() {
+		used++
+		w.handlers.Add(1)
+		go w.handle(msg)
+	}
+	w.release(n - used)
+	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// handle processes one delivery; see the package documentation for the order.
+func (w *workers) handle(msg jetstream.Msg) {
+	defer w.handlers.Done()
+	defer func() { <-w.slots }()
+	md, err := msg.Metadata()
+	if err != nil {
+		w.log.Error("message without JetStream metadata; terminated", zap.String("subject", msg.Subject()), zap.Error(err))
+		w.term(msg)
+		return
+	}
+	command := msg.Headers().Get(HeaderCommand)
+	if md.NumDelivered > uint64(w.opts.MaxDeliveries) {
+		w.deadLetter(msg, md, command, errDeliveriesExhausted)
+		return
+	}
+	req, err := Decode(msg.Headers(), msg.Data())
+	if err != nil {
+		w.s.metrics.processed.WithLabelValues(command, outcomeError).Inc()
+		w.deadLetter(msg, md, command, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(w.handlerCtx, w.opts.HandlerTimeout)
+	err = w.p.Process(ctx, req)
+	cancel()
+	fields := func(extra ...zap.Field) []zap.Field {
+		return append([]zap.Field{zap.String("command", req.Command), zap.Uint64("seq", md.Sequence.Stream),
+			zap.Uint64("delivery", md.NumDelivered), zap.String("request_id", req.RequestID)}, extra...)
+	}
+	switch {
+	case err == nil:
+		w.s.metrics.processed.WithLabelValues(req.Command, outcomeOK).Inc()
+		w.ack(msg)
+	case errors.Is(err, dispatcher.ErrNoHandler):
+		w.s.metrics.processed.WithLabelValues(req.Command, outcomeNoHandler).Inc()
+		w.log.Warn("stored event has no after-handler; acknowledged", fields()...)
+		w.ack(msg)
+	case w.handlerCtx.Err() != nil:
+		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		w.s.metrics.retries.WithLabelValues(req.Command).Inc()
+		w.log.Warn("handler cut short by shutdown; redelivering", fields(zap.Error(err))...)
+		w.nak(msg, 0)
+	case md.NumDelivered >= uint64(w.opts.MaxDeliveries):
+		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		w.deadLetter(msg, md, req.Command, err)
+	default:
+		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		w.s.metrics.retries.WithLabelValues(req.Command).Inc()
+		delay := w.opts.backoff(md.NumDelivered)
+		w.log.Warn("handler failed; redelivering after the backoff", fields(zap.Duration("backoff", delay), zap.Error(err))...)
+		w.nak(msg, delay)
+	}
+}
+
+// deadLetter copies the message to the dead-letter stream with the reason,
+// then terminates it in the work stream. If the copy cannot be stored the
+// message is nakked instead: it stays in the work stream, and the spare
+// delivery retries the dead-lettering.
+func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, command string, reason error) {
+	dl := deadLetterMsg(&w.opts, msg.Subject(), msg.Headers(), msg.Data(), md, reason)
+	ctx, cancel := context.WithTimeout(context.Background(), w.opts.PublishTimeout)
+	_, err := w.js.PublishMsg(ctx, dl)
+	cancel()
+	fields := []zap.Field{zap.String("command", command), zap.Uint64("seq", md.Sequence.Stream),
+		zap.Uint64("deliveries", md.NumDelivered), zap.String("reason", reason.Error())}
+	if err != nil {
+		w.log.Error("cannot store the dead letter; the event stays in the work stream (replay it with imcallback events replay --seq)",
+			append(fields, zap.Error(err))...)
+		w.nak(msg, w.opts.backoff(md.NumDelivered))
+		return
+	}
+	w.s.metrics.dead.WithLabelValues(command).Inc()
+	w.log.Error("event dead-lettered after its last delivery", fields...)
+	w.term(msg)
+}
+
+// deadLetterMsg is the dead letter of a work-stream message: the original
+// body and headers plus the reason, the delivery count and the original
+// location. Its Nats-Msg-Id makes a repeated dead-lettering a duplicate.
+func deadLetterMsg(o *Options, subject string, h nats.Header, data []byte, md *jetstream.MsgMetadata, reason error) *nats.Msg {
+	dh := make(nats.Header, len(h)+8)
+	for k, v := range h {
+		dh[k] = v
+	}
+	origID := h.Get(jetstream.MsgIDHeader)
+	dh[jetstream.MsgIDHeader] = []string{fmt.Sprintf("%s:%d:dead", md.Stream, md.Sequence.Stream)}
+	dh[jetstream.ExpectedStreamHeader] = []string{o.DeadStream()}
+	text := reason.Error()
+	if len(text) > maxErrorHeader {
+		text = text[:maxErrorHeader] + "…"
+	}
+	dh[HeaderDeadError] = []string{headerValue(text)}
+	dh[HeaderDeadDeliveries] = []string{strconv.FormatUint(md.NumDelivered, 10)}
+	dh[HeaderDeadStream] = []string{md.Stream}
+	dh[HeaderDeadSeq] = []string{strconv.FormatUint(md.Sequence.Stream, 10)}
+	dh[HeaderDeadSubject] = []string{subject}
+	dh[HeaderDeadMsgID] = []string{origID}
+	dh[HeaderDeadAt] = []string{time.Now().UTC().Format(time.RFC3339Nano)}
+	return &nats.Msg{Subject: o.DeadPrefix() + strings.TrimPrefix(subject, o.SubjectPrefix), Header: dh, Data: data}
+}
+
+func (w *workers) ack(msg jetstream.Msg) {
+	if err := msg.Ack(); err != nil {
+		w.log.Warn("ack failed; the event will be redelivered", zap.String("subject", msg.Subject()), zap.Error(err))
+	}
+}
+
+// nak asks for redelivery after delay. It always sends a delay, at least
+// a millisecond: the server persists a delayed nak in the consumer state,
+// while a plain nak lives in memory only and, across a restart of the
+// embedded server, would leave the event waiting out the whole ack wait.
+func (w *workers) nak(msg jetstream.Msg, delay time.Duration) {
+	if err := msg.NakWithDelay(max(delay, time.Millisecond)); err != nil {
+		w.log.Warn("nak failed; the event will be redelivered after the ack wait", zap.String("subject", msg.Subject()), zap.Error(err))
+	}
+}
+
+func (w *workers) term(msg jetstream.Msg) {
+	if err := msg.Term(); err != nil {
+		w.log.Warn("term failed; the event will be redelivered and dead-lettered again (deduplicated)",
+			zap.String("subject", msg.Subject()), zap.Error(err))
+	}
+}
