@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+func TestParseSeqs(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    string
+		wantErr bool
+	}{
+		{[]string{"3"}, "3", false},
+		{[]string{"5-7", "1"}, "1, 5, 6, 7", false},
+		{[]string{"2,2, 3-4", "4"}, "2, 3, 4", false},
+		{[]string{"0"}, "", true},
+		{[]string{"x"}, "", true},
+		{[]string{"7-5"}, "", true},
+		{[]string{"1-99999999"}, "", true},
+	}
+	for _, tt := range tests {
+		got, err := parseSeqs(tt.in)
+		if (err != nil) != tt.wantErr || (!tt.wantErr && joinSeqs(got) != tt.want) {
+			t.Errorf("parseSeqs(%v) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestEventFilter(t *testing.T) {
+	f, err := eventFilter("A.B", "1h")
+	if err != nil || f.Command != "A.B" || time.Since(f.Since) < 59*time.Minute || time.Since(f.Since) > 61*time.Minute {
+		t.Fatalf("duration: %+v %v", f, err)
+	}
+	f, err = eventFilter("", "2026-01-02T03:04:05Z")
+	if err != nil || !f.Since.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Fatalf("time: %+v %v", f, err)
+	}
+	for _, bad := range []string{"-1h", "yesterday"} {
+		if _, err := eventFilter("", bad); err == nil {
+			t.Errorf("--since %s accepted", bad)
+		}
+	}
+}
+
+// TestEventsCommands stores events through a durable service whose handler
+// always fails, stops it, then inspects and replays them with the CLI on
+// the same data directory.
+func TestEventsCommands(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{
+		"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable",
+		"IMCALLBACK_MAX_DELIVERIES=2", "IMCALLBACK_BACKOFF=10ms",
+	}
+	failures := make(chan struct{}, 16)
+	svc := imtest.Start(t, env, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("Group.CallbackAfterNewMemberJoin", func(context.Context, *dispatcher.Event[struct{}]) error {
+			failures <- struct{}{}
+			return errors.New("members table missing")
+		})
+	})))
+	for _, group := range []string{"g1", "g2"} {
+		if res := svc.Send(t, "Group.CallbackAfterNewMemberJoin", []byte(`{"GroupId":"`+group+`"}`)); !res.OK() {
+			t.Fatalf("answer %s", res.Body)
+		}
+	}
+	for range 4 { // two events, two deliveries each
+		select {
+		case <-failures:
+		case <-time.After(20 * time.Second):
+			t.Fatal("handler not retried")
+		}
+	}
+	waitFor(t, func() bool {
+		m := get(t, svc.AdminURL+"/metrics")
+		return strings.Contains(m, `imcallback_delivery_dead_letters_total{command="Group.CallbackAfterNewMemberJoin"} 2`)
+	})
+	svc.App.RequireStop()
+
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	out, err := runCLI(t, "events", "list", "--json")
+	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "Group.CallbackAfterNewMemberJoin") {
+		t.Fatalf("events list: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "events", "list", "--command", "Other.Command")
+	if err != nil || strings.Count(out, "\n") != 1 { // the header alone
+		t.Fatalf("events list --command: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "events", "dead", "--json")
+	if err != nil || strings.Count(out, "\n") != 2 {
+		t.Fatalf("events dead: %v\n%s", err, out)
+	}
+	var dead map[string]any
+	if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &dead); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "members table missing") {
+		t.Fatalf("dead letter lacks the last error: %s", out)
+	}
+	out, err = runCLI(t, "events", "replay", "--dead")
+	if err != nil || !strings.Contains(out, "replayed 2 event(s)") {
+		t.Fatalf("replay --dead: %v\n%s", err, out)
+	}
+	out, _ = runCLI(t, "events", "dead", "--json")
+	if strings.TrimSpace(out) != "" {
+		t.Fatalf("dead letters left after replay: %s", out)
+	}
+	out, err = runCLI(t, "events", "list", "--json")
+	if err != nil || strings.Count(out, "\n") != 4 {
+		t.Fatalf("the replayed events are not in the stream: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "events", "replay", "--seq", "1", "--seq", "999")
+	if err != nil || !strings.Contains(out, "replayed 1 event(s)") || !strings.Contains(out, "999") {
+		t.Fatalf("replay --seq: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "events", "replay"); err == nil {
+		t.Fatal("replay without a selection accepted")
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
