@@ -11,6 +11,7 @@ package imcallback
 import (
 	"go.uber.org/fx"
 
+	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/logging"
@@ -20,9 +21,10 @@ import (
 )
 
 // Module is the callback service: config, logger, metrics, middleware,
-// dispatcher and the public and admin listeners.
+// dispatcher (with the catalogue's reply rules) and the public and admin listeners.
 var Module = fx.Module("imcallback",
 	config.Module,
+	catalogue.Module,
 	logging.Module,
 	metrics.Module,
 	middleware.Module,

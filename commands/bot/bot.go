@@ -1,0 +1,120 @@
+// Package bot holds the typed payloads, reply fields and command
+// descriptors of the Bot.* and Chatbot.* callbacks (PROTOCOL.md §4.8).
+package bot
+
+import (
+	"strconv"
+
+	"github.com/imcallback/imcallback/commands/message"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// CallbackCommand names of the bot callbacks.
+const (
+	CommandOnC2CMessage       = "Bot.OnC2CMessage"
+	CommandOnGroupMessage     = "Bot.OnGroupMessage"
+	CommandOnC2CSignalMessage = "Chatbot.OnC2CSignalMessage"
+)
+
+// Typed command descriptors. Chatbot.OnC2CSignalMessage is a
+// request-response command answered like a before-command, within 2 s.
+var (
+	OnC2CMessageCommand       = dispatcher.NewAfterCommand[OnC2CMessage](CommandOnC2CMessage)
+	OnGroupMessageCommand     = dispatcher.NewAfterCommand[OnGroupMessage](CommandOnGroupMessage)
+	OnC2CSignalMessageCommand = dispatcher.NewBeforeCommand[OnC2CSignalMessage, SignalReply](CommandOnC2CSignalMessage)
+)
+
+// SignalReply is the answer of Chatbot.OnC2CSignalMessage: RspData is sent
+// back to the chatbot (CN 269/103730).
+type SignalReply struct {
+	// RspData is the custom data returned to the chatbot.
+	RspData string `json:"RspData"`
+}
+
+// OnC2CMessage is the body of Bot.OnC2CMessage: a one-to-one message to a
+// bot account, after delivery (1047/68952).
+type OnC2CMessage struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// FromAccount is the sender.
+	FromAccount string `json:"From_Account"`
+	// ToAccount is the bot (an @RBT# account).
+	ToAccount string `json:"To_Account"`
+	// MsgSeq is the message sequence.
+	MsgSeq uint64 `json:"MsgSeq"`
+	// MsgRandom is the message random number.
+	MsgRandom uint32 `json:"MsgRandom"`
+	// MsgTime is the send time in seconds.
+	MsgTime protocol.FlexInt `json:"MsgTime"`
+	// MsgKey uniquely identifies the message.
+	MsgKey string `json:"MsgKey"`
+	// OnlineOnlyFlag is 1 for an online-only message.
+	OnlineOnlyFlag int64 `json:"OnlineOnlyFlag"`
+	// SendMsgResult is 0 when delivered.
+	SendMsgResult int64 `json:"SendMsgResult"`
+	// ErrorInfo is "send msg succeed" on success.
+	ErrorInfo string `json:"ErrorInfo"`
+	// MsgBody is the message body.
+	MsgBody message.Body `json:"MsgBody"`
+	// CloudCustomData is the message's custom data.
+	CloudCustomData string `json:"CloudCustomData"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}
+
+// DedupKey is the natural key of the message: From_Account, To_Account and MsgKey.
+func (p OnC2CMessage) DedupKey() string { return p.FromAccount + "|" + p.ToAccount + "|" + p.MsgKey }
+
+// OnGroupMessage is the body of Bot.OnGroupMessage: bots were @-mentioned
+// in a group; @all does not trigger it (1047/68953).
+type OnGroupMessage struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// GroupID is the group.
+	GroupID string `json:"GroupId"`
+	// Type is the group type.
+	Type string `json:"Type"`
+	// FromAccount is the sender.
+	FromAccount string `json:"From_Account"`
+	// OperatorAccount initiated the request.
+	OperatorAccount string `json:"Operator_Account"`
+	// Random is the message random number.
+	Random uint32 `json:"Random"`
+	// MsgSeq is the group message sequence.
+	MsgSeq uint64 `json:"MsgSeq"`
+	// MsgTime is the send time in seconds.
+	MsgTime protocol.FlexInt `json:"MsgTime"`
+	// OnlineOnlyFlag is 1 for an online-only message.
+	OnlineOnlyFlag int64 `json:"OnlineOnlyFlag"`
+	// MsgBody is the message body.
+	MsgBody message.Body `json:"MsgBody"`
+	// AtRobotsAccount lists the bots mentioned.
+	AtRobotsAccount []string `json:"AtRobots_Account"`
+	// CloudCustomData is the message's custom data.
+	CloudCustomData string `json:"CloudCustomData"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}
+
+// DedupKey is the natural key of the message: GroupId and MsgSeq.
+func (p OnGroupMessage) DedupKey() string { return p.GroupID + "|" + strconv.FormatUint(p.MsgSeq, 10) }
+
+// OnC2CSignalMessage is the body of Chatbot.OnC2CSignalMessage: custom
+// pass-through content sent to an AI chatbot (CN 269/103730, 1047/59057).
+// PROTOCOL.md lists no fields; these follow Bot.OnC2CMessage (UNCERTAIN:
+// check Event.Raw).
+type OnC2CSignalMessage struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// FromAccount is the user who sent the content.
+	FromAccount string `json:"From_Account"`
+	// ToAccount is the chatbot.
+	ToAccount string `json:"To_Account"`
+	// MsgBody is the pass-through content.
+	MsgBody message.Body `json:"MsgBody"`
+	// CloudCustomData is the content's custom data.
+	CloudCustomData string `json:"CloudCustomData"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}

@@ -1,0 +1,134 @@
+package catalogue
+
+import (
+	"fmt"
+
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/dispatcher"
+)
+
+// Kind says how IM treats a command's answer.
+type Kind int
+
+const (
+	// Before commands decide: the answer allows, denies or modifies the action.
+	Before Kind = iota + 1
+	// After commands notify: IM ignores the answer.
+	After
+	// RequestResponse commands expect data back (Chatbot.OnC2CSignalMessage's
+	// RspData); they are dispatched like before-commands, answered within 2 s.
+	RequestResponse
+)
+
+// String implements fmt.Stringer.
+func (k Kind) String() string {
+	switch k {
+	case Before:
+		return "before"
+	case After:
+		return "after"
+	case RequestResponse:
+		return "request-response"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Dispatch is how the dispatcher runs commands of this kind.
+func (k Kind) Dispatch() dispatcher.Kind {
+	if k == After {
+		return dispatcher.KindAfter
+	}
+	return dispatcher.KindBefore
+}
+
+// Entry is the catalogue's knowledge about one command.
+type Entry struct {
+	// Command is the typed descriptor: name, payload and reply types, and
+	// the typed Handle that registers a handler.
+	Command dispatcher.Descriptor
+	// Area is the command package, e.g. "group" for commands/group.
+	Area string
+	// Kind is before, after or request-response.
+	Kind Kind
+	// Summary says what triggers the command, in a few words.
+	Summary string
+	// Doc is the Tencent document the command is described in.
+	Doc string
+	// DenyCodes is the custom deny-code range passed to the client; the
+	// zero value allows none.
+	DenyCodes dispatcher.CodeRange
+	// CanDrop is true when the command accepts a silent drop (ErrorCode 2).
+	CanDrop bool
+	// Fallback is the decision IM itself applies when a before-style
+	// command is not answered in time (allow), and the one this service
+	// sends by default. Zero for after-commands.
+	Fallback dispatcher.Decision
+	// Dedup lists the payload fields forming the natural deduplication key
+	// ("Events[]." prefixes a batch's per-event fields); empty when the
+	// protocol has none. DedupKeys computes it.
+	Dedup []string
+	// Batched is true for bodies of the form {"Events":[…]} (1 to 100 events).
+	Batched bool
+	// Unverified is true when the command string was seen only as a page
+	// title and an SDK constant, not on a Tencent page body (PROTOCOL.md §4.9).
+	Unverified bool
+	// Note records doubts and decisions about this command.
+	Note string
+}
+
+// Name is the CallbackCommand.
+func (e Entry) Name() string { return e.Command.Name() }
+
+// Rule is the dispatcher rule of the entry.
+func (e Entry) Rule() dispatcher.Rule {
+	return dispatcher.Rule{DenyCodes: e.DenyCodes, CanDrop: e.CanDrop}
+}
+
+// keyed is implemented by payloads with one natural key.
+type keyed interface{ DedupKey() string }
+
+// multiKeyed is implemented by batches: one key per event.
+type multiKeyed interface{ DedupKeys() []string }
+
+// DedupKeys decodes body and returns its natural deduplication keys: one
+// for a single event, one per event for a batch, none when the command has
+// no natural key.
+func (e Entry) DedupKeys(body []byte) ([]string, error) {
+	p, err := e.Command.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	switch k := p.(type) {
+	case multiKeyed:
+		return k.DedupKeys(), nil
+	case keyed:
+		return []string{k.DedupKey()}, nil
+	}
+	return nil, nil
+}
+
+// Lookup returns the entry of command.
+func Lookup(command string) (Entry, bool) {
+	for _, e := range All() {
+		if e.Name() == command {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Rules returns the dispatcher rules of every before-style command.
+func Rules() dispatcher.Rules {
+	rules := dispatcher.Rules{}
+	for _, e := range All() {
+		if e.Kind != After {
+			rules[e.Name()] = e.Rule()
+		}
+	}
+	return rules
+}
+
+// Module provides the dispatcher.Rules built from the catalogue, which the
+// dispatcher module takes in place of dispatcher.DefaultRules.
+var Module = fx.Module("catalogue", fx.Provide(Rules))

@@ -1,0 +1,194 @@
+package catalogue
+
+import (
+	"github.com/imcallback/imcallback/commands/alert"
+	"github.com/imcallback/imcallback/commands/bot"
+	"github.com/imcallback/imcallback/commands/c2c"
+	"github.com/imcallback/imcallback/commands/content"
+	"github.com/imcallback/imcallback/commands/follow"
+	"github.com/imcallback/imcallback/commands/group"
+	"github.com/imcallback/imcallback/commands/officialaccount"
+	"github.com/imcallback/imcallback/commands/profile"
+	"github.com/imcallback/imcallback/commands/push"
+	"github.com/imcallback/imcallback/commands/sns"
+	"github.com/imcallback/imcallback/commands/state"
+	"github.com/imcallback/imcallback/dispatcher"
+)
+
+// unverifiedNote explains the Unverified mark.
+const unverifiedNote = "Command string seen only as a CN index page title and an SDK constant (PROTOCOL.md §4.9): verify before relying on it; payload fields modelled on neighbouring commands."
+
+// All returns the catalogue, in the order of PROTOCOL.md §4. Each call
+// builds a fresh slice: callers may keep or change it.
+func All() []Entry {
+	allow := dispatcher.Allow()
+	// Custom deny-code ranges (PROTOCOL.md §3.2).
+	groupCodes := dispatcher.CodeRange{Min: 10100, Max: 10200}
+	c2cCodes := dispatcher.CodeRange{Min: 120001, Max: 130000}
+	friendCodes := dispatcher.CodeRange{Min: sns.ResultCodeMin, Max: sns.ResultCodeMax}
+	return []Entry{
+		// §4.1 Operations / alerts
+		{Command: alert.RequestOverLimitCommand, Area: "alert", Kind: After, Doc: "trtc.io 60256",
+			Summary: "REST API call rate above 80 % of its limit"},
+
+		// §4.2 Online status
+		{Command: state.StateChangeCommand, Area: "state", Kind: After, Doc: "1047/34357",
+			Summary: "login, logout, disconnect or custom status change",
+			Note:    "OptPlatform is \"IOS\" on this command only; CustomStatus may sit in Info or at top level."},
+
+		// §4.3 Profile and relationship chain
+		{Command: profile.PortraitSetCommand, Area: "profile", Kind: After, Doc: "1047/48733",
+			Summary: "profile updated"},
+		{Command: sns.PrevFriendAddCommand, Area: "sns", Kind: Before, Doc: "1047/43468",
+			Summary: "client add-friend request (REST adds do not trigger it)", DenyCodes: friendCodes, Fallback: allow,
+			Note: "IM ignores a non-zero top-level ErrorCode by default: decide per target in ResultItem (ResultCode 0 or 38000–39000)."},
+		{Command: sns.PrevFriendResponseCommand, Area: "sns", Kind: Before, Doc: "1047/43467",
+			Summary: "before responding to a friend request", DenyCodes: friendCodes, Fallback: allow,
+			Note: "ResultItem and the 38000–39000 range come from 1047/43467; PROTOCOL.md §3.4 lists them for PrevFriendAdd only."},
+		{Command: sns.FriendAddCommand, Area: "sns", Kind: After, Doc: "1047/34359",
+			Summary: "friends added (not by the import REST API)"},
+		{Command: sns.FriendDeleteCommand, Area: "sns", Kind: After, Doc: "1047/34360",
+			Summary: "friends deleted"},
+		{Command: sns.BlackListAddCommand, Area: "sns", Kind: After, Doc: "1047/34361",
+			Summary: "users blocked"},
+		{Command: sns.BlackListDeleteCommand, Area: "sns", Kind: After, Doc: "1047/34362",
+			Summary: "users unblocked"},
+
+		// §4.4 Follow
+		{Command: follow.AfterFollowAddCommand, Area: "follow", Kind: After, Doc: "1047/70355",
+			Summary: "users followed"},
+		{Command: follow.AfterFollowDeleteCommand, Area: "follow", Kind: After, Doc: "1047/70356",
+			Summary: "users unfollowed"},
+
+		// §4.5 One-to-one messages
+		{Command: c2c.BeforeSendMsgCommand, Area: "c2c", Kind: Before, Doc: "1047/34364",
+			Summary: "before a one-to-one message is delivered", DenyCodes: c2cCodes, CanDrop: true, Fallback: allow,
+			Dedup: []string{"From_Account", "To_Account", "MsgKey"},
+			Note:  "Deny (1) makes the sender get 20006; the after-callback is then not sent."},
+		{Command: c2c.AfterSendMsgCommand, Area: "c2c", Kind: After, Doc: "1047/34365",
+			Summary: "after a one-to-one message, even when delivery failed",
+			Dedup:   []string{"From_Account", "To_Account", "MsgKey"}},
+		{Command: c2c.AfterMsgReportCommand, Area: "c2c", Kind: After, Doc: "1047/43465",
+			Summary: "one-to-one read report"},
+		{Command: c2c.AfterMsgWithDrawCommand, Area: "c2c", Kind: After, Doc: "1047/43466",
+			Summary: "one-to-one message recalled", Dedup: []string{"From_Account", "To_Account", "MsgKey"}},
+		{Command: c2c.AfterC2CMsgExtensionCommand, Area: "c2c", Kind: After, Doc: "1047/76006",
+			Summary: "message extension keys set, deleted or cleared", Dedup: []string{"From_Account", "To_Account", "MsgKey", "Seq"}},
+		{Command: c2c.AfterMsgReadReceiptCommand, Area: "c2c", Kind: After, Doc: "CN 269/128223",
+			Summary: "single-message read receipt"},
+		{Command: c2c.AfterModifyMsgCommand, Area: "c2c", Kind: After, Doc: "CN 269/128224",
+			Summary: "one-to-one message edited", Dedup: []string{"From_Account", "To_Account", "MsgKey", "EventTime"}},
+		{Command: c2c.AfterMsgReadAllCommand, Area: "c2c", Kind: After, Doc: "CN 269/128225",
+			Summary: "all unread cleared (C2C and groups)"},
+
+		// §4.6 Groups and topics
+		{Command: group.BeforeCreateGroupCommand, Area: "group", Kind: Before, Doc: "1047/34368",
+			Summary: "before a group is created", DenyCodes: groupCodes, Fallback: allow,
+			Note: "Deny (1) makes the caller get 10016."},
+		{Command: group.AfterCreateGroupCommand, Area: "group", Kind: After, Doc: "1047/34369",
+			Summary: "group created", Dedup: []string{"GroupId"},
+			Note: "The field table writes groupID, the samples GroupId: both are accepted."},
+		{Command: group.BeforeApplyJoinGroupCommand, Area: "group", Kind: Before, Doc: "1047/34370",
+			Summary: "before a join request is processed", DenyCodes: groupCodes, Fallback: allow,
+			Note: "Deny-code range presumed to follow the group convention (UNCERTAIN in PROTOCOL.md §3.2)."},
+		{Command: group.BeforeInviteJoinGroupCommand, Area: "group", Kind: Before, Doc: "1047/34371",
+			Summary: "before users are invited", DenyCodes: groupCodes, Fallback: allow},
+		{Command: group.AfterNewMemberJoinCommand, Area: "group", Kind: After, Doc: "1047/34372",
+			Summary: "members joined"},
+		{Command: group.AfterMemberExitCommand, Area: "group", Kind: After, Doc: "1047/34373",
+			Summary: "members left or were kicked"},
+		{Command: group.BeforeSendMsgCommand, Area: "group", Kind: Before, Doc: "1047/34374",
+			Summary: "before a group message is delivered", DenyCodes: groupCodes, CanDrop: true, Fallback: allow,
+			Note: "Deny (1) makes the sender get 10016; the after-callback is then not sent."},
+		{Command: group.AfterSendMsgCommand, Area: "group", Kind: After, Doc: "1047/34375",
+			Summary: "group message sent", Dedup: []string{"GroupId", "TopicId", "MsgSeq"}},
+		{Command: group.AfterGroupFullCommand, Area: "group", Kind: After, Doc: "1047/34376",
+			Summary: "group reached its member limit"},
+		{Command: group.AfterGroupDestroyedCommand, Area: "group", Kind: After, Doc: "1047/34377",
+			Summary: "group dismissed", Dedup: []string{"GroupId"}},
+		{Command: group.AfterGroupInfoChangedCommand, Area: "group", Kind: After, Doc: "1047/34378",
+			Summary: "group name, introduction, notification or avatar changed"},
+		{Command: group.AfterRecallMsgCommand, Area: "group", Kind: After, Doc: "1047/46979",
+			Summary: "group messages recalled", Dedup: []string{"GroupId", "TopicId", "MsgSeqList[].MsgSeq"}},
+		{Command: group.OnMemberStateChangeCommand, Area: "group", Kind: After, Doc: "1047/48734",
+			Summary: "AVChatRoom members online or offline"},
+		{Command: group.SendMsgExceptionCommand, Area: "group", Kind: After, Doc: "1047/49462",
+			Summary: "group message could not be delivered"},
+		{Command: group.BeforeCreateTopicCommand, Area: "group", Kind: Before, Doc: "1047/49463",
+			Summary: "before a community topic is created", DenyCodes: groupCodes, Fallback: allow,
+			Note: "Shares the console switch with BeforeCreateGroup; deny-code range presumed (UNCERTAIN in PROTOCOL.md §3.2)."},
+		{Command: group.AfterCreateTopicCommand, Area: "group", Kind: After, Doc: "1047/49464",
+			Summary: "community topic created", Dedup: []string{"TopicId"}},
+		{Command: group.AfterTopicDestroyedCommand, Area: "group", Kind: After, Doc: "1047/49465",
+			Summary: "community topics deleted", Dedup: []string{"GroupId", "TopicIdList"}},
+		{Command: group.AfterTopicInfoChangedCommand, Area: "group", Kind: After, Doc: "1047/49466",
+			Summary: "topic name, introduction, notification or avatar changed",
+			Note:    "The documented payload has no TopicId (UNCERTAIN): it is read when present."},
+		{Command: group.AfterMemberFieldChangedCommand, Area: "group", Kind: After, Doc: "1047/60393",
+			Summary: "member role or name card changed"},
+		{Command: group.AfterGroupAttrChangedCommand, Area: "group", Kind: After, Doc: "1047/60394",
+			Summary: "group custom attributes changed"},
+		{Command: group.AfterReadReceiptCommand, Area: "group", Kind: After, Doc: "1047/60395",
+			Summary: "group message read receipts"},
+		{Command: group.AfterChangeGroupOwnerCommand, Area: "group", Kind: After, Doc: "1047/60396",
+			Summary: "group owner changed"},
+		{Command: group.OnDailyGroupQuotaAlarmCommand, Area: "group", Kind: After, Doc: "1047/57455",
+			Summary: "daily net group creation above 70 % of its limit"},
+		{Command: group.AfterGroupMsgExtensionCommand, Area: "group", Kind: After, Doc: "trtc.io 76007",
+			Summary: "group message extension keys changed", Dedup: []string{"GroupId", "MsgSeq", "Seq"}},
+		{Command: group.AfterModifyMsgCommand, Area: "group", Kind: After, Doc: "CN 269/129193",
+			Summary: "group or topic message edited", Dedup: []string{"GroupId", "TopicId", "MsgSeq", "EventTime"},
+			Note: "PROTOCOL.md lists no fields: modelled on C2C.CallbackAfterModifyMsg and Group.CallbackAfterSendMsg (UNCERTAIN)."},
+
+		// §4.7 Content moderation
+		{Command: content.ResultNotifyCommand, Area: "content", Kind: After, Doc: "CN 269/95616",
+			Summary: "cloud moderation result", Dedup: []string{"CtxcbRequestId"},
+			Note: "TextContent and CtxcbResult are kept as raw JSON: their types are not documented clearly."},
+
+		// §4.8 Bots
+		{Command: bot.OnC2CMessageCommand, Area: "bot", Kind: After, Doc: "1047/68952",
+			Summary: "one-to-one message to a bot, after delivery", Dedup: []string{"From_Account", "To_Account", "MsgKey"}},
+		{Command: bot.OnGroupMessageCommand, Area: "bot", Kind: After, Doc: "1047/68953",
+			Summary: "bot @-mentioned in a group (@all does not trigger it)", Dedup: []string{"GroupId", "MsgSeq"}},
+		{Command: bot.OnC2CSignalMessageCommand, Area: "bot", Kind: RequestResponse, Doc: "CN 269/103730",
+			Summary: "custom pass-through content to an AI chatbot; RspData is sent back", Fallback: allow,
+			Note: "Answered within 2 s like a before-command. PROTOCOL.md lists no request fields: modelled on Bot.OnC2CMessage (UNCERTAIN)."},
+
+		// §4.9 Official accounts
+		{Command: officialaccount.BeforeCreateOfficialAccountCommand, Area: "officialaccount", Kind: Before, Doc: "trtc.io 60795",
+			Summary: "before an official account is created", DenyCodes: c2cCodes, Fallback: allow,
+			Note: "Deny (1) makes the caller get 20006; the 120001–130000 range is from trtc.io 60795, not in PROTOCOL.md §3.2."},
+		{Command: officialaccount.AfterCreateOfficialAccountCommand, Area: "officialaccount", Kind: After, Doc: "CN index 269/102314; S-SDKJ",
+			Summary: "official account created", Dedup: []string{"Official_Account"}, Unverified: true, Note: unverifiedNote},
+		{Command: officialaccount.AfterOfficialAccountInfoChangedCommand, Area: "officialaccount", Kind: After, Doc: "CN index; S-SDKJ",
+			Summary: "official account profile changed", Unverified: true, Note: unverifiedNote},
+		{Command: officialaccount.AfterOfficialAccountDestroyedCommand, Area: "officialaccount", Kind: After, Doc: "CN index; S-SDKJ",
+			Summary: "official account destroyed", Dedup: []string{"Official_Account"}, Unverified: true, Note: unverifiedNote},
+		{Command: officialaccount.BeforeAddSubscriberCommand, Area: "officialaccount", Kind: Before, Doc: "trtc.io 60799",
+			Summary: "before users subscribe", Fallback: allow,
+			Note: "The refused list is sent as both RefusedMembers_Account and RefusedSubscribers_Account (the docs disagree, PROTOCOL.md §3.4)."},
+		{Command: officialaccount.AfterAddSubscriberCommand, Area: "officialaccount", Kind: After, Doc: "1047/60800",
+			Summary: "users subscribed"},
+		{Command: officialaccount.AfterOfficialAccountFullCommand, Area: "officialaccount", Kind: After, Doc: "CN index; S-SDKJ",
+			Summary: "official account reached its subscriber limit", Unverified: true, Note: unverifiedNote},
+		{Command: officialaccount.AfterDeleteSubscriberCommand, Area: "officialaccount", Kind: After, Doc: "1047/60802",
+			Summary: "users unsubscribed"},
+		{Command: officialaccount.BeforeSendMsgCommand, Area: "officialaccount", Kind: Before, Doc: "1047/60803",
+			Summary: "before an official-account message is delivered", CanDrop: true, Fallback: allow,
+			Note: "Deny (1) makes the sender get 10016; no custom deny-code range is documented."},
+		{Command: officialaccount.AfterSendMsgCommand, Area: "officialaccount", Kind: After, Doc: "1047/60804",
+			Summary: "official-account message sent", Dedup: []string{"Official_Account", "MsgKey"}},
+		{Command: officialaccount.AfterMsgWithDrawCommand, Area: "officialaccount", Kind: After, Doc: "1047/60805",
+			Summary: "official-account messages recalled", Dedup: []string{"Official_Account", "WithdrawMsgList[].MsgKey"}},
+
+		// §4.10 Push (batched)
+		{Command: push.OfflinePushCommand, Area: "push", Kind: After, Doc: "1047/67552", Batched: true,
+			Summary: "offline push results of C2C and group messages",
+			Dedup:   []string{"Events[].PushID", "Events[].To_Account", "Events[].PushStage"},
+			Note:    "Events carry GroupID (capital D); GroupId is accepted too. Times are in seconds."},
+		{Command: push.AllMemberPushCommand, Area: "push", Kind: After, Doc: "1047/67551", Batched: true,
+			Summary: "results of all-user, tag and single-user push tasks",
+			Dedup:   []string{"Events[].TaskId", "Events[].To_Account", "Events[].PushStage"},
+			Note:    "Times are in seconds."},
+	}
+}

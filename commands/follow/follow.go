@@ -1,0 +1,50 @@
+// Package follow holds the typed payloads and command descriptors of the
+// Follow.* callbacks (PROTOCOL.md §4.4).
+package follow
+
+import (
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// CallbackCommand names of the follow callbacks.
+const (
+	CommandAfterFollowAdd    = "Follow.CallbackAfterFollowAdd"
+	CommandAfterFollowDelete = "Follow.CallbackAfterFollowDelete"
+)
+
+// Typed command descriptors.
+var (
+	AfterFollowAddCommand    = dispatcher.NewAfterCommand[AfterFollowAdd](CommandAfterFollowAdd)
+	AfterFollowDeleteCommand = dispatcher.NewAfterCommand[AfterFollowDelete](CommandAfterFollowDelete)
+)
+
+// Target is one FollowList entry.
+type Target struct {
+	// ToAccount is the user followed.
+	ToAccount string `json:"To_Account"`
+}
+
+// AfterFollowAdd is the body of Follow.CallbackAfterFollowAdd (PROTOCOL.md §5.16).
+type AfterFollowAdd struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// FromAccount followed.
+	FromAccount string `json:"From_Account"`
+	// FollowList lists the users followed.
+	FollowList []Target `json:"FollowList"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}
+
+// AfterFollowDelete is the body of Follow.CallbackAfterFollowDelete (1047/70356).
+type AfterFollowDelete struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// FromAccount unfollowed.
+	FromAccount string `json:"From_Account"`
+	// ToAccount lists the users unfollowed (an array, unlike elsewhere).
+	ToAccount []string `json:"To_Account"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}

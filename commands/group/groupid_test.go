@@ -1,0 +1,84 @@
+package group_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	gojson "github.com/goccy/go-json"
+
+	"github.com/imcallback/imcallback/commands/group"
+)
+
+func TestAfterCreateGroupAcceptsEitherGroupIDSpelling(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"samples spell GroupId", `{"GroupId":"@TGS#a","Name":"n"}`, "@TGS#a"},
+		{"push-style GroupID", `{"GroupID":"@TGS#b","Name":"n"}`, "@TGS#b"},
+		{"the field table's groupID", `{"groupID":"@TGS#c","Name":"n"}`, "@TGS#c"},
+		{"both: GroupId wins", `{"GroupID":"@TGS#d","GroupId":"@TGS#e","Name":"n"}`, "@TGS#e"},
+		{"neither", `{"Name":"n"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for decoder, unmarshal := range map[string]func([]byte, any) error{"encoding/json": json.Unmarshal, "goccy": gojson.Unmarshal} {
+				var p group.AfterCreateGroup
+				if err := unmarshal([]byte(tt.body), &p); err != nil {
+					t.Fatalf("%s: %v", decoder, err)
+				}
+				if p.GroupID != tt.want || p.Name != "n" {
+					t.Errorf("%s: GroupID %q Name %q, want %q", decoder, p.GroupID, p.Name, tt.want)
+				}
+			}
+		})
+	}
+	if group.MergeID("", "x") != "x" || group.MergeID("y", "x") != "y" {
+		t.Error("MergeID")
+	}
+}
+
+// FuzzGroupIDMerge: whichever spelling carries the group ID, the payload
+// gets it, the canonical spelling winning; arbitrary bytes never panic.
+func FuzzGroupIDMerge(f *testing.F) {
+	f.Add("@TGS#1QxYz7AB", "", true, false)
+	f.Add("", "@TGS#1QxYz7AB", false, true)
+	f.Add("@TGS#a", "@TGS#b", true, true)
+	f.Add("\u00e9\"\\", "x", true, true)
+	f.Fuzz(func(t *testing.T, canonical, upper string, withCanonical, withUpper bool) {
+		obj := map[string]any{"Name": "n"}
+		if withCanonical {
+			obj["GroupId"] = canonical
+		}
+		if withUpper {
+			obj["GroupID"] = upper
+		}
+		body, err := json.Marshal(obj)
+		if err != nil {
+			return
+		}
+		var p group.AfterCreateGroup
+		if err := gojson.Unmarshal(body, &p); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		want := ""
+		if withCanonical {
+			want = canonical
+		}
+		if want == "" && withUpper {
+			want = upper
+		}
+		// The decoders replace invalid UTF-8 the same way json.Marshal did.
+		var norm struct{ S string }
+		_ = json.Unmarshal(mustJSON(want), &norm)
+		if p.GroupID != norm.S {
+			t.Fatalf("%s: GroupID %q, want %q", body, p.GroupID, norm.S)
+		}
+		var q group.AfterCreateGroup
+		_ = gojson.Unmarshal([]byte(canonical+upper), &q) // arbitrary bytes: must not panic
+	})
+}
+
+func mustJSON(s string) []byte {
+	b, _ := json.Marshal(struct{ S string }{s})
+	return b
+}

@@ -1,0 +1,109 @@
+package push_test
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	gojson "github.com/goccy/go-json"
+
+	"github.com/imcallback/imcallback/commands/push"
+)
+
+func read(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestOfflinePushBatch(t *testing.T) {
+	var p push.OfflinePush
+	if err := gojson.Unmarshal(read(t, "offline_push.json"), &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 2 {
+		t.Fatalf("%d events", len(p.Events))
+	}
+	c2c, grp := p.Events[0], p.Events[1]
+	if c2c.EventType != 1 || c2c.MsgKey == "" || c2c.GroupID != "" || c2c.EventTime != 1732600700 || c2c.PushPlatform != push.PlatformHuawei {
+		t.Errorf("C2C event %+v", c2c)
+	}
+	if grp.EventType != 2 || grp.GroupID != "@TGS#1QxYz7AB" || grp.MsgRandom != 0 || grp.PushStage != push.StageSent {
+		t.Errorf("group event %+v", grp)
+	}
+	keys := p.DedupKeys()
+	if len(keys) != 2 || keys[1] != "a1b2c3d4_00000002|u_erin|1" {
+		t.Errorf("keys %q", keys)
+	}
+}
+
+func TestOfflinePushEventTolerance(t *testing.T) {
+	tests := []struct{ name, event, group string }{
+		{"GroupID as documented", `{"GroupID":"@TGS#g1","EventTime":"1732600701"}`, "@TGS#g1"},
+		{"GroupId as elsewhere", `{"GroupId":"@TGS#g2","EventTime":1732600701}`, "@TGS#g2"},
+		{"both: GroupID wins", `{"GroupId":"@TGS#x","GroupID":"@TGS#g3","EventTime":1732600701}`, "@TGS#g3"},
+		{"empty MsgRandom for groups", `{"GroupID":"@TGS#g4","MsgRandom":"","EventTime":1732600701}`, "@TGS#g4"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p push.OfflinePush
+			if err := gojson.Unmarshal([]byte(`{"Events":[`+tt.event+`],"Unknown":1}`), &p); err != nil {
+				t.Fatal(err)
+			}
+			if e := p.Events[0]; e.GroupID != tt.group || e.EventTime != 1732600701 {
+				t.Errorf("%+v", e)
+			}
+		})
+	}
+}
+
+func TestAllMemberPushBatch(t *testing.T) {
+	var p push.AllMemberPush
+	if err := gojson.Unmarshal(read(t, "all_member_push.json"), &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 2 || p.Events[0].TaskID != "task-20241126-0007" || p.Events[1].EventType != 2 || p.Events[0].TaskTime != 1732600800 {
+		t.Fatalf("%+v", p.Events)
+	}
+	if keys := p.DedupKeys(); keys[0] != "task-20241126-0007|u_bob|2" {
+		t.Errorf("keys %q", keys)
+	}
+}
+
+// FuzzPushBatch: any body either fails to decode or yields events whose
+// keys can be computed; decoding never panics, and a decoded batch
+// encodes and decodes to the same events.
+func FuzzPushBatch(f *testing.F) {
+	f.Add(read(f, "offline_push.json"))
+	f.Add(read(f, "all_member_push.json"))
+	f.Add([]byte(`{"Events":[]}`))
+	f.Add([]byte(`{"Events":[{"GroupId":"g","PushStage":"3"}]}`))
+	f.Add([]byte(`{"Events":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var off push.OfflinePush
+		if gojson.Unmarshal(body, &off) == nil {
+			if len(off.DedupKeys()) != len(off.Events) {
+				t.Fatal("one key per event")
+			}
+			again, err := json.Marshal(off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back push.OfflinePush
+			if err := gojson.Unmarshal(again, &back); err != nil {
+				t.Fatalf("re-decode %s: %v", again, err)
+			}
+			if strings.Join(back.DedupKeys(), "\n") != strings.Join(off.DedupKeys(), "\n") {
+				t.Fatalf("round trip changed the events: %s", again)
+			}
+		}
+		var all push.AllMemberPush
+		if gojson.Unmarshal(body, &all) == nil && len(all.DedupKeys()) != len(all.Events) {
+			t.Fatal("one key per event")
+		}
+	})
+}

@@ -1,0 +1,173 @@
+// Package sns holds the typed payloads, reply fields and command
+// descriptors of the Sns.* relationship-chain callbacks (PROTOCOL.md §4.3).
+package sns
+
+import (
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// CallbackCommand names of the relationship-chain callbacks.
+const (
+	CommandPrevFriendAdd      = "Sns.CallbackPrevFriendAdd"
+	CommandPrevFriendResponse = "Sns.CallbackPrevFriendResponse"
+	CommandFriendAdd          = "Sns.CallbackFriendAdd"
+	CommandFriendDelete       = "Sns.CallbackFriendDelete"
+	CommandBlackListAdd       = "Sns.CallbackBlackListAdd"
+	CommandBlackListDelete    = "Sns.CallbackBlackListDelete"
+)
+
+// Typed command descriptors.
+var (
+	PrevFriendAddCommand      = dispatcher.NewBeforeCommand[PrevFriendAdd, ResultReply](CommandPrevFriendAdd)
+	PrevFriendResponseCommand = dispatcher.NewBeforeCommand[PrevFriendResponse, ResultReply](CommandPrevFriendResponse)
+	FriendAddCommand          = dispatcher.NewAfterCommand[FriendAdd](CommandFriendAdd)
+	FriendDeleteCommand       = dispatcher.NewAfterCommand[FriendDelete](CommandFriendDelete)
+	BlackListAddCommand       = dispatcher.NewAfterCommand[BlackListAdd](CommandBlackListAdd)
+	BlackListDeleteCommand    = dispatcher.NewAfterCommand[BlackListDelete](CommandBlackListDelete)
+)
+
+// Range of the per-target refusal codes of ResultItem.ResultCode (PROTOCOL.md §3.2).
+const (
+	ResultCodeMin = 38000
+	ResultCodeMax = 39000
+)
+
+// ResultItem is a per-target decision of a friend request.
+type ResultItem struct {
+	// ToAccount is the target the decision is about.
+	ToAccount string `json:"To_Account"`
+	// ResultCode is 0 to allow, or a code in [ResultCodeMin, ResultCodeMax] to refuse.
+	ResultCode int `json:"ResultCode"`
+	// ResultInfo is the error text of a refusal.
+	ResultInfo string `json:"ResultInfo"`
+}
+
+// ResultReply is the reply of Sns.CallbackPrevFriendAdd and
+// Sns.CallbackPrevFriendResponse: per-target decisions. For these commands
+// IM ignores a non-zero top-level ErrorCode by default; decide per target.
+type ResultReply struct {
+	// ResultItem holds one decision per target.
+	ResultItem []ResultItem `json:"ResultItem"`
+}
+
+// FriendItem is one target of an add-friend request.
+type FriendItem struct {
+	// ToAccount is the user to add.
+	ToAccount string `json:"To_Account"`
+	// Remark is the remark From_Account sets for To_Account.
+	Remark string `json:"Remark"`
+	// GroupName is the friend list group.
+	GroupName string `json:"GroupName"`
+	// AddSource is the source of the request.
+	AddSource string `json:"AddSource"`
+	// AddWording is the request message.
+	AddWording string `json:"AddWording"`
+}
+
+// PrevFriendAdd is the body of Sns.CallbackPrevFriendAdd (PROTOCOL.md §5.16).
+// REST-initiated adds do not trigger it.
+type PrevFriendAdd struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// RequesterAccount initiated the request.
+	RequesterAccount string `json:"Requester_Account"`
+	// FromAccount adds the friends.
+	FromAccount string `json:"From_Account"`
+	// FriendItem lists the users to add.
+	FriendItem []FriendItem `json:"FriendItem"`
+	// AddType is "Add_Type_Single" or "Add_Type_Both".
+	AddType string `json:"AddType"`
+	// ForceAddFlags is 1 for an admin force-add.
+	ForceAddFlags int64 `json:"ForceAddFlags"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}
+
+// ResponseItem is one answer to a friend request.
+type ResponseItem struct {
+	// ToAccount made the friend request.
+	ToAccount string `json:"To_Account"`
+	// Remark is the remark From_Account sets for To_Account.
+	Remark string `json:"Remark"`
+	// TagName is the friend list group From_Account puts To_Account in.
+	TagName string `json:"TagName"`
+	// ResponseAction is Response_Action_AgreeAndAdd, Response_Action_Agree or Response_Action_Reject.
+	ResponseAction string `json:"ResponseAction"`
+}
+
+// PrevFriendResponse is the body of Sns.CallbackPrevFriendResponse (1047/43467).
+type PrevFriendResponse struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// RequesterAccount initiated the response request.
+	RequesterAccount string `json:"Requester_Account"`
+	// FromAccount responds to the friend requests.
+	FromAccount string `json:"From_Account"`
+	// ResponseFriendItem lists the answers.
+	ResponseFriendItem []ResponseItem `json:"ResponseFriendItem"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}
+
+// Pair is one relationship change: To_Account in From_Account's list.
+type Pair struct {
+	// FromAccount owns the list.
+	FromAccount string `json:"From_Account"`
+	// ToAccount was added to or removed from it.
+	ToAccount string `json:"To_Account"`
+}
+
+// FriendAddPair is a Pair of Sns.CallbackFriendAdd.
+type FriendAddPair struct {
+	// Pair is the relationship added.
+	Pair
+	// InitiatorAccount initiated the add.
+	InitiatorAccount string `json:"Initiator_Account"`
+}
+
+// FriendAdd is the body of Sns.CallbackFriendAdd (PROTOCOL.md §5.11).
+type FriendAdd struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// PairList lists the relationships added.
+	PairList []FriendAddPair `json:"PairList"`
+	// ClientCmd is friend_add/FriendAdd or friend_response/FriendResponse.
+	ClientCmd string `json:"ClientCmd"`
+	// AdminAccount is the admin when triggered from the backend, else empty.
+	AdminAccount string `json:"Admin_Account"`
+	// ForceFlag is 1 for an admin force-add.
+	ForceFlag int64 `json:"ForceFlag"`
+	// EventTime is the event time in milliseconds; absent from the documented sample.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}
+
+// FriendDelete is the body of Sns.CallbackFriendDelete (1047/34360).
+type FriendDelete struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// PairList lists the friendships removed.
+	PairList []Pair `json:"PairList"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}
+
+// BlackListAdd is the body of Sns.CallbackBlackListAdd (1047/34361).
+type BlackListAdd struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// PairList lists the users blocked.
+	PairList []Pair `json:"PairList"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}
+
+// BlackListDelete is the body of Sns.CallbackBlackListDelete (1047/34362).
+type BlackListDelete struct {
+	// CallbackCommand is the command name.
+	CallbackCommand string `json:"CallbackCommand"`
+	// PairList lists the users unblocked.
+	PairList []Pair `json:"PairList"`
+	// EventTime is the event time in milliseconds.
+	EventTime protocol.FlexInt `json:"EventTime"`
+}

@@ -1,0 +1,128 @@
+package dispatcher_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/imcallback/imcallback/dispatcher"
+)
+
+type typedPayload struct {
+	From string `json:"From_Account"`
+}
+
+type typedReply struct {
+	CloudCustomData string `json:"CloudCustomData,omitempty"`
+}
+
+func TestTypedBeforeCommand(t *testing.T) {
+	cmd := dispatcher.NewBeforeCommand[typedPayload, typedReply]("C2C.CallbackBeforeSendMsg")
+	tests := []struct {
+		name      string
+		reply     dispatcher.Reply[typedReply]
+		err       error
+		wantCode  float64
+		wantExtra string
+	}{
+		{"zero value allows", dispatcher.Reply[typedReply]{}, nil, 0, ""},
+		{"allow", cmd.Allow(), nil, 0, ""},
+		{"modify", cmd.Modify(typedReply{CloudCustomData: "x"}), nil, 0, "x"},
+		{"deny", cmd.Deny("no"), nil, 1, ""},
+		{"custom code in range", cmd.DenyWithCode(120002, "no"), nil, 120002, ""},
+		{"custom code out of range is a plain deny", cmd.DenyWithCode(5, "no"), nil, 1, ""},
+		{"drop", cmd.Drop(), nil, 2, ""},
+		{"error falls back", cmd.Deny("ignored"), errors.New("boom"), 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			h := newHarness(t, dispatcher.Options{Fallback: dispatcher.Allow()},
+				cmd.Handle(func(_ context.Context, ev *dispatcher.Event[typedPayload]) (dispatcher.Reply[typedReply], error) {
+					got = ev.Payload.From
+					return tt.reply, tt.err
+				}))
+			_, out := h.do(cmd.Name(), `{"From_Account":"u1"}`)
+			if got != "u1" {
+				t.Fatalf("payload From = %q", got)
+			}
+			if out["ErrorCode"] != tt.wantCode {
+				t.Fatalf("answer %v", out)
+			}
+			if extra, _ := out["CloudCustomData"].(string); extra != tt.wantExtra {
+				t.Fatalf("reply field %q, want %q", extra, tt.wantExtra)
+			}
+		})
+	}
+}
+
+func TestNoReplyCannotModify(t *testing.T) {
+	cmd := dispatcher.NewBeforeCommand[typedPayload, dispatcher.NoReply]("Group.CallbackBeforeCreateGroup")
+	if cmd.ReplyType() != nil {
+		t.Fatal("NoReply has a reply type")
+	}
+	if d := cmd.Modify(dispatcher.NoReply{}).Decision(); d.Reply != nil || d.Outcome() != "allow" {
+		t.Fatalf("decision %+v", d)
+	}
+	h := newHarness(t, dispatcher.Options{}, cmd.Handle(func(context.Context, *dispatcher.Event[typedPayload]) (dispatcher.Reply[dispatcher.NoReply], error) {
+		return cmd.Drop(), nil
+	}))
+	if _, out := h.do(cmd.Name(), `{}`); out["ErrorCode"] != float64(1) || len(out) != 3 {
+		t.Fatalf("drop on a non-message command: %v", out)
+	}
+}
+
+func TestDescriptors(t *testing.T) {
+	before := dispatcher.NewBeforeCommand[typedPayload, typedReply]("C2C.CallbackBeforeSendMsg")
+	after := dispatcher.NewAfterCommand[typedPayload]("C2C.CallbackAfterSendMsg")
+	for _, tt := range []struct {
+		d     dispatcher.Descriptor
+		kind  dispatcher.Kind
+		reply reflect.Type
+	}{
+		{before, dispatcher.KindBefore, reflect.TypeFor[typedReply]()},
+		{after, dispatcher.KindAfter, nil},
+	} {
+		t.Run(tt.d.Name(), func(t *testing.T) {
+			if tt.d.Kind() != tt.kind || tt.d.PayloadType() != reflect.TypeFor[typedPayload]() || tt.d.ReplyType() != tt.reply {
+				t.Fatalf("kind %v payload %v reply %v", tt.d.Kind(), tt.d.PayloadType(), tt.d.ReplyType())
+			}
+			p, err := tt.d.Decode([]byte(`{"From_Account":"u2","Extra":1}`))
+			if err != nil || p.(*typedPayload).From != "u2" {
+				t.Fatalf("Decode: %v %v", p, err)
+			}
+			if _, err := tt.d.Decode([]byte(`{"From_Account":7}`)); !errors.Is(err, dispatcher.ErrDecode) {
+				t.Fatalf("Decode error %v", err)
+			}
+			var got any
+			cmd := tt.d.HandleAny(func(_ context.Context, ev any) (dispatcher.Decision, error) {
+				got = ev
+				return dispatcher.Allow(), nil
+			})
+			if cmd.Name() != tt.d.Name() || cmd.Kind() != tt.kind {
+				t.Fatal("HandleAny built another command")
+			}
+			if _, err := cmd.Handle(context.Background(), &dispatcher.Request{Command: tt.d.Name(), Body: []byte(`{"From_Account":"u3"}`)}); err != nil {
+				t.Fatal(err)
+			}
+			if ev, ok := got.(*dispatcher.Event[typedPayload]); !ok || ev.Payload.From != "u3" {
+				t.Fatalf("HandleAny passed %T", got)
+			}
+		})
+	}
+	var called bool
+	cmd := after.Handle(func(_ context.Context, ev *dispatcher.Event[typedPayload]) error {
+		called = ev.Payload.From == "u4"
+		return nil
+	})
+	if _, err := cmd.Handle(context.Background(), &dispatcher.Request{Body: []byte(`{"From_Account":"u4"}`)}); err != nil || !called {
+		t.Fatal("after-handler not run")
+	}
+	if f, ok := before.Modify(typedReply{CloudCustomData: "y"}).Fields(); !ok || f.CloudCustomData != "y" {
+		t.Fatal("Fields")
+	}
+	if _, ok := before.Allow().Fields(); ok {
+		t.Fatal("Allow has fields")
+	}
+}
