@@ -192,3 +192,30 @@ func drain(ch chan string) []string {
 		}
 	}
 }
+
+func TestSamples(t *testing.T) {
+	commands := imtest.Commands()
+	if len(commands) != 61 {
+		t.Fatalf("%d commands with samples", len(commands))
+	}
+	for _, c := range commands {
+		body, err := imtest.Sample(c)
+		if err != nil || !json.Valid(body) {
+			t.Fatalf("%s: %v", c, err)
+		}
+	}
+	if _, err := imtest.Sample("No.SuchCommand"); err == nil {
+		t.Fatal("sample of an unknown command")
+	}
+	body, err := imtest.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"TopicId": "t-1", "Name": nil, "Extra": 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, hasName := m["Name"]; hasName || m["TopicId"] != "t-1" || m["Extra"] != float64(7) || m["GroupId"] == nil {
+		t.Fatalf("modified sample %s", body)
+	}
+}

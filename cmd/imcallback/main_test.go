@@ -90,6 +90,7 @@ func TestSend(t *testing.T) {
 		{"denied is not a rejection", []string{"--file", bad}, nil, []string{"denied: code 120002: bad word"}},
 		{"wrong token is a rejection", []string{"--file", good, "--token", "nope"}, errRejected, []string{"rejected: HTTP 401, code 40102"}},
 		{"platform and repeat", []string{"--file", good, "--platform", "iOS", "--repeat", "40", "--concurrency", "4"}, nil, []string{"40 requests", "req/s", "p99", "HTTP 200: 40"}},
+		{"catalogue sample", []string{"--sample"}, nil, []string{"HTTP 200", "allowed, modified"}},
 		{"repeat with failures", []string{"--file", good, "--appid", "1", "--repeat", "5", "--concurrency", "2"}, errRejected, []string{"HTTP 403: 5"}},
 	}
 	for _, tt := range tests {
@@ -105,7 +106,12 @@ func TestSend(t *testing.T) {
 			}
 		})
 	}
+	out, err := runCLI(t, "send", "--list")
+	if err != nil || strings.Count(out, "\n") != 2*61 || !strings.Contains(out, "Group.CallbackAfterCreateTopic\n  {") {
+		t.Fatalf("send --list: %v\n%s", err, out)
+	}
 	for _, args := range [][]string{
+		{"send", "--command", "No.Such", "--sample"},
 		{"send", "--file", good},                                 // no command
 		{"send", "--command", "X.Y"},                             // no body
 		{"send", "--command", "X.Y", "--file", good, "--sample"}, // both

@@ -1,0 +1,13 @@
+package main
+
+import "github.com/imcallback/imcallback/imtest"
+
+// catalogueSamples serves `send --sample` and `send --list` from the command catalogue.
+type catalogueSamples struct{}
+
+func (catalogueSamples) Sample(command string) ([]byte, bool) {
+	body, err := imtest.Sample(command)
+	return body, err == nil
+}
+
+func (catalogueSamples) Commands() []string { return imtest.Commands() }

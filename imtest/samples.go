@@ -1,0 +1,51 @@
+package imtest
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/imcallback/imcallback/commands/catalogue"
+)
+
+// Sample returns the catalogue's sample body of command: every documented
+// field, with invented values.
+func Sample(command string) ([]byte, error) {
+	body, ok := catalogue.Sample(command)
+	if !ok {
+		return nil, fmt.Errorf("imtest: no sample for %s", command)
+	}
+	return body, nil
+}
+
+// SampleWith returns command's sample with top-level fields replaced or
+// added (a nil value removes the field), e.g.
+//
+//	imtest.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"TopicId": "@TGS#_g@TOPIC#_t1"})
+func SampleWith(command string, fields map[string]any) ([]byte, error) {
+	body, err := Sample(command)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("imtest: sample of %s: %w", command, err)
+	}
+	for k, v := range fields {
+		if v == nil {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	return json.Marshal(m)
+}
+
+// Commands lists the commands that have a sample: every catalogue command.
+func Commands() []string {
+	entries := catalogue.All()
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names
+}
