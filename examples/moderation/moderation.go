@@ -1,0 +1,93 @@
+// Package moderation is a worked example of an imcallback command module,
+// the kind a user writes: one fx module with
+//
+//   - a C2C.CallbackBeforeSendMsg handler that denies one-to-one messages
+//     containing a configured word, with a custom code the client sees, and
+//     tags every clean message through CloudCustomData;
+//   - a Group.CallbackAfterNewMemberJoin handler that records who joined
+//     which group, idempotently (IM may deliver an event twice).
+//
+// Run it with cmd/moderated, test it with imtest (moderation_test.go).
+package moderation
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/commands/c2c"
+	"github.com/imcallback/imcallback/commands/group"
+	"github.com/imcallback/imcallback/dispatcher"
+)
+
+// Config says what the filter blocks.
+type Config struct {
+	// Words are blocked, matched case-insensitively anywhere in the text.
+	Words []string
+	// DenyCode is passed to the sender's client; it must lie in
+	// C2C.CallbackBeforeSendMsg's range, 120001 to 130000.
+	DenyCode int
+}
+
+// DefaultDenyCode is the code sent when Config.DenyCode is zero.
+const DefaultDenyCode = 120001
+
+// CheckedTag is the CloudCustomData of a message that passed the filter.
+const CheckedTag = `{"moderation":"checked"}`
+
+// Module registers the filter and the join recorder; supply a Config:
+//
+//	fx.New(imcallback.Module, moderation.Module, fx.Supply(moderation.Config{Words: []string{"spam"}}))
+var Module = fx.Module("moderation",
+	fx.Provide(
+		NewJoins,
+		dispatcher.AsCommand(NewFilter),
+		dispatcher.AsCommand(NewJoinRecorder),
+	),
+)
+
+// NewFilter builds the C2C.CallbackBeforeSendMsg handler.
+func NewFilter(cfg Config, log *zap.Logger) (dispatcher.Command, error) {
+	code := cfg.DenyCode
+	if code == 0 {
+		code = DefaultDenyCode
+	}
+	if code < 120001 || code > 130000 {
+		return nil, errors.New("moderation: DenyCode must be between 120001 and 130000")
+	}
+	words := make([]string, 0, len(cfg.Words))
+	for _, w := range cfg.Words {
+		if w = strings.ToLower(strings.TrimSpace(w)); w != "" {
+			words = append(words, w)
+		}
+	}
+	cmd := c2c.BeforeSendMsgCommand
+	checked := CheckedTag
+	return cmd.Handle(func(_ context.Context, ev *dispatcher.Event[c2c.BeforeSendMsg]) (dispatcher.Reply[c2c.SendMsgReply], error) {
+		text := strings.ToLower(ev.Payload.MsgBody.Text())
+		for _, w := range words {
+			if strings.Contains(text, w) {
+				// The message text is never logged; the sender is.
+				log.Info("message denied", zap.String("from", ev.Payload.FromAccount), zap.String("request_id", ev.RequestID))
+				return cmd.DenyWithCode(code, "message contains a blocked word"), nil
+			}
+		}
+		// Only c2c.SendMsgReply compiles here: the typed command limits the
+		// reply to the fields C2C.CallbackBeforeSendMsg accepts.
+		return cmd.Modify(c2c.SendMsgReply{CloudCustomData: &checked}), nil
+	}), nil
+}
+
+// NewJoinRecorder builds the Group.CallbackAfterNewMemberJoin handler.
+func NewJoinRecorder(joins *Joins) dispatcher.Command {
+	return group.AfterNewMemberJoinCommand.Handle(func(_ context.Context, ev *dispatcher.Event[group.AfterNewMemberJoin]) error {
+		if ev.Payload.GroupID == "" {
+			return errors.New("moderation: join without GroupId")
+		}
+		joins.Record(ev.Payload.GroupID, ev.Payload.NewMemberList.IDs()...)
+		return nil
+	})
+}

@@ -1,0 +1,112 @@
+package moderation_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/examples/moderation"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// start runs the service with the module, as a user's main would, on
+// loopback ports; env picks the delivery mode.
+func start(t *testing.T, env ...string) (*imtest.Service, *moderation.Joins) {
+	var joins *moderation.Joins
+	s := imtest.Start(t, env, delivery.Module, moderation.Module,
+		fx.Supply(moderation.Config{Words: []string{"Spam", " scam "}, DenyCode: 120042}),
+		fx.Populate(&joins))
+	return s, joins
+}
+
+func message(t *testing.T, text string) []byte {
+	t.Helper()
+	body, err := imtest.SampleWith("C2C.CallbackBeforeSendMsg", map[string]any{
+		"MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": text}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+func TestFilter(t *testing.T) {
+	s, _ := start(t, "IMCALLBACK_DELIVERY=inline")
+	tests := []struct {
+		text     string
+		wantDeny bool
+	}{
+		{"hello there", false},
+		{"buy SPAM now", true},
+		{"a scam!", true},
+		{"scampi for dinner", true}, // substring match: the example keeps it simple
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			res := s.Send(t, "C2C.CallbackBeforeSendMsg", message(t, tt.text))
+			code, denied := res.Denied()
+			if denied != tt.wantDeny {
+				t.Fatalf("denied = %v, want %v: %s", denied, tt.wantDeny, res.Body)
+			}
+			if denied {
+				if code != 120042 || res.Envelope.ErrorInfo != "message contains a blocked word" {
+					t.Fatalf("deny %d %q", code, res.Envelope.ErrorInfo)
+				}
+				return
+			}
+			var tag string
+			if !res.Modified() || res.ReplyField("CloudCustomData", &tag) != nil || tag != moderation.CheckedTag {
+				t.Fatalf("clean message not tagged: %s", res.Body)
+			}
+			if _, rewritesBody := res.Reply["MsgBody"]; rewritesBody {
+				t.Fatal("the filter must not rewrite the message body")
+			}
+		})
+	}
+}
+
+func TestJoinsRecordedOnce(t *testing.T) {
+	for _, mode := range []string{"inline", "durable"} {
+		t.Run(mode, func(t *testing.T) {
+			s, joins := start(t, "IMCALLBACK_DELIVERY="+mode)
+			body, err := imtest.SampleWith("Group.CallbackAfterNewMemberJoin", map[string]any{"GroupId": "@TGS#club"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, second, err := s.Sender.SendRetried(context.Background(), "Group.CallbackAfterNewMemberJoin", body)
+			if err != nil || !first.OK() || !second.OK() {
+				t.Fatalf("answers: %v", err)
+			}
+			want := []string{"u_ivy", "u_jack"} // the sample's NewMemberList
+			waitFor(t, func() bool { return slices.Equal(joins.Members("@TGS#club"), want) })
+			if got := joins.Members("@TGS#club"); !slices.Equal(got, want) {
+				t.Fatalf("members %v", got)
+			}
+		})
+	}
+}
+
+func TestBadConfigFailsStart(t *testing.T) {
+	app := fx.New(fx.NopLogger, moderation.Module, fx.Provide(func() *zap.Logger { return zap.NewNop() }),
+		fx.Supply(moderation.Config{DenyCode: 10100}), fx.Invoke(fx.Annotate(func([]dispatcher.Command) {}, fx.ParamTags(dispatcher.CommandGroup))))
+	if err := app.Err(); err == nil {
+		t.Fatal("a deny code outside C2C's range was accepted")
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
