@@ -31,9 +31,18 @@ bench:
 
 ## fuzz: run each fuzz target for a while (FUZZTIME, default 30s)
 FUZZTIME ?= 30s
+FUZZ_TARGETS := ./protocol:FuzzParseParams ./protocol:FuzzFlexInt ./dispatcher:FuzzServe \
+	./commands/message:FuzzElementDecode ./commands/group:FuzzGroupIDMerge ./commands/push:FuzzPushBatch
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime $(FUZZTIME) ./dispatcher
-	$(GO) test -run '^$$' -fuzz FuzzParseParams -fuzztime $(FUZZTIME) ./protocol
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+## generate: rewrite docs/commands.md from the command catalogue
+generate:
+	$(GO) generate ./...
 
 clean:
 	rm -rf bin data
