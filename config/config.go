@@ -257,16 +257,16 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 // EnvName is the environment variable that sets key.
 func EnvName(key string) string { return envPrefix + strings.ToUpper(key) }
 
-// Redacted returns a copy that is safe to print or log: tokens and the
-// store password are replaced.
+// Redacted returns a copy that is safe to print or log: tokens, passwords
+// in the store DSN and credentials in the NATS URLs are replaced.
 func (c Config) Redacted() Config {
 	r := c
 	r.Tokens = make([]string, len(c.Tokens))
 	for i := range c.Tokens {
 		r.Tokens[i] = redacted
 	}
-	r.StoreDSN = redactDSN(c.StoreDSN)
-	r.NATSURL = redactDSN(c.NATSURL)
+	r.StoreDSN = Redact(c.StoreDSN, false)
+	r.NATSURL = Redact(c.NATSURL, true)
 	return r
 }
 
@@ -277,23 +277,4 @@ func (c Config) YAML() string {
 		return fmt.Sprintf("# cannot render config: %v\n", err)
 	}
 	return string(out)
-}
-
-const redacted = "[redacted]"
-
-// redactDSN hides the password of a URL-style DSN.
-func redactDSN(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
-	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return dsn
-	}
-	user, _, hasPass := strings.Cut(userinfo, ":")
-	if !hasPass {
-		return dsn
-	}
-	return scheme + "://" + user + ":" + redacted + "@" + host
 }

@@ -138,18 +138,19 @@ func TestDevSdkAppID(t *testing.T) {
 func TestRedacted(t *testing.T) {
 	c, err := config.Load(config.Source{Environ: env(
 		"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=super-secret-1,super-secret-2",
-		"IMCALLBACK_STORE_DSN=postgres://app:hunter2@db:5432/im",
+		"IMCALLBACK_STORE_DSN=postgres://app:hunter2@db:5432/im?password=pw-in-query",
+		"IMCALLBACK_NATS_URL=nats://nats-token@n1:4222,nats://u:nats-pass@n2:4222",
 	)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := c.YAML()
-	for _, secret := range []string{"super-secret", "hunter2"} {
+	for _, secret := range []string{"super-secret", "hunter2", "pw-in-query", "nats-token", "nats-pass"} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("rendered config leaks %q:\n%s", secret, out)
 		}
 	}
-	if !strings.Contains(out, "postgres://app:[redacted]@db:5432/im") {
+	if !strings.Contains(out, "postgres://app:[redacted]@db:5432/im?password=[redacted]") {
 		t.Fatalf("store_dsn not redacted as expected:\n%s", out)
 	}
 	if c.Tokens[0] != "super-secret-1" {
@@ -169,4 +170,34 @@ func writeTemp(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+func TestRedactSecrets(t *testing.T) {
+	tests := []struct {
+		name, value string
+		tokenUser   bool
+		secrets     []string
+		keep        string
+	}{
+		{"userinfo password", "postgres://app:hunter2@db:5432/im", false, []string{"hunter2"}, "postgres://app:"},
+		{"escaped password", "postgres://app:p%40ss@db/im", false, []string{"p%40ss", "p@ss"}, "@db/im"},
+		{"query password", "postgres://app@db/im?sslmode=require&password=pw1&sslpassword=pw2", false, []string{"pw1", "pw2"}, "sslmode=require"},
+		{"user is not a secret in a DSN", "postgres://app@db/im", false, nil, "postgres://app@db/im"},
+		{"NATS token", "nats://s3cr3t@nats1:4222", true, []string{"s3cr3t"}, "@nats1:4222"},
+		{"NATS user and password, several URLs", "nats://u:p1@a:4222,nats://u:p2@b:4222", true, []string{"p1", "p2"}, "nats://u:"},
+		{"no URL", "plain", false, nil, "plain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := config.Redact(tt.value, tt.tokenUser)
+			for _, s := range tt.secrets {
+				if strings.Contains(out, s) {
+					t.Errorf("%q still contains %q", out, s)
+				}
+			}
+			if !strings.Contains(out, tt.keep) {
+				t.Errorf("%q lost %q", out, tt.keep)
+			}
+		})
+	}
 }

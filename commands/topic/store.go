@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/imcallback/imcallback/config"
 	"go.uber.org/zap"
 )
 
@@ -243,7 +245,7 @@ func redactDSN(dsn string, err error) error {
 		return nil
 	}
 	msg := err.Error()
-	for _, pw := range dsnPasswords(dsn) {
+	for _, pw := range config.Secrets(dsn, false) {
 		for _, spelling := range []string{pw, url.PathEscape(pw), url.QueryEscape(pw), url.UserPassword("", pw).String()[1:]} {
 			if spelling != "" {
 				msg = strings.ReplaceAll(msg, spelling, "xxxxx")
@@ -258,35 +260,6 @@ func redactDSN(dsn string, err error) error {
 		cause = context.DeadlineExceeded
 	}
 	return &redactedError{msg: msg, cause: cause}
-}
-
-// dsnPasswords finds the passwords in a postgres URL even when it does not parse:
-// the userinfo password and any password or sslpassword query parameter.
-func dsnPasswords(dsn string) []string {
-	var pws []string
-	rest := dsn
-	if _, after, ok := strings.Cut(rest, "://"); ok {
-		rest = after
-	}
-	hostPart, query, _ := strings.Cut(rest, "?")
-	if at := strings.LastIndex(hostPart, "@"); at >= 0 {
-		if _, pw, ok := strings.Cut(hostPart[:at], ":"); ok && pw != "" {
-			pws = append(pws, pw)
-			if unescaped, err := url.PathUnescape(pw); err == nil && unescaped != pw {
-				pws = append(pws, unescaped)
-			}
-		}
-	}
-	for _, kv := range strings.Split(query, "&") {
-		key, value, _ := strings.Cut(kv, "=")
-		if (key == "password" || key == "sslpassword") && value != "" {
-			pws = append(pws, value)
-			if unescaped, err := url.QueryUnescape(value); err == nil && unescaped != value {
-				pws = append(pws, unescaped)
-			}
-		}
-	}
-	return pws
 }
 
 // redactedError carries a scrubbed message and, at most, the context error behind it.

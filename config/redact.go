@@ -1,0 +1,58 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+)
+
+// redacted replaces a secret in printed configuration.
+const redacted = "[redacted]"
+
+// Secrets returns the secret parts of a URL-style setting, even when it
+// does not parse: userinfo passwords, password and sslpassword query
+// values, and — with tokenUser, for NATS's nats://token@host form — a
+// userinfo without a password. A comma-separated list of URLs is searched
+// whole. Escaped and unescaped spellings are both returned.
+func Secrets(value string, tokenUser bool) []string {
+	var out []string
+	add := func(s string, unescape func(string) (string, error)) {
+		if s == "" {
+			return
+		}
+		out = append(out, s)
+		if u, err := unescape(s); err == nil && u != s && u != "" {
+			out = append(out, u)
+		}
+	}
+	for _, one := range strings.Split(value, ",") {
+		rest := one
+		if _, after, ok := strings.Cut(rest, "://"); ok {
+			rest = after
+		}
+		hostPart, query, _ := strings.Cut(rest, "?")
+		if at := strings.LastIndex(hostPart, "@"); at >= 0 {
+			user, pw, hasPW := strings.Cut(hostPart[:at], ":")
+			switch {
+			case hasPW:
+				add(pw, url.PathUnescape)
+			case tokenUser:
+				add(user, url.PathUnescape)
+			}
+		}
+		for _, kv := range strings.Split(query, "&") {
+			key, v, _ := strings.Cut(kv, "=")
+			if key == "password" || key == "sslpassword" {
+				add(v, url.QueryUnescape)
+			}
+		}
+	}
+	return out
+}
+
+// Redact returns value with every secret Secrets finds replaced.
+func Redact(value string, tokenUser bool) string {
+	for _, s := range Secrets(value, tokenUser) {
+		value = strings.ReplaceAll(value, s, redacted)
+	}
+	return value
+}
