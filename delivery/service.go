@@ -254,7 +254,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 			Subjects:    []string{o.DeadPrefix() + ".>"},
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      o.Retention,
+			MaxAge:      0, // dead letters stay until replayed or purged: they are the work still owed
 			Duplicates:  o.DedupWindow,
 		},
 	} {

@@ -3,6 +3,7 @@ package imtest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -171,6 +172,18 @@ func TestLoadRun(t *testing.T) {
 	})
 	if rep.Requests != 200 || rep.Failures != 0 || rep.Statuses[200] != 200 || rep.RPS <= 0 || rep.P99 < rep.P50 || progress != 200 {
 		t.Fatalf("report %+v, progress %d", rep, progress)
+	}
+	failing := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("Group.CallbackAfterNewMemberJoin", func(context.Context, *dispatcher.Event[struct{}]) error {
+			return errors.New("db down")
+		})
+	})))
+	fails := failing.Sender.Run(context.Background(), imtest.Load{
+		Command: "Group.CallbackAfterNewMemberJoin", Requests: 3, Concurrency: 2,
+		Body: func(int) []byte { return []byte(`{}`) },
+	})
+	if fails.Failures != 3 || fails.Statuses[200] != 3 {
+		t.Fatalf("FAIL envelopes on HTTP 200 not counted as failures: %+v", fails)
 	}
 	bad := s.Sender.Run(context.Background(), imtest.Load{
 		Command: "C2C.CallbackBeforeSendMsg", Requests: 3, Concurrency: 2,

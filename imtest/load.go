@@ -60,6 +60,7 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 	}
 	latencies := make([]time.Duration, l.Requests)
 	statuses := make([]int, l.Requests)
+	failed := make([]bool, l.Requests)
 	var next, done atomic.Int64
 	var mu sync.Mutex
 	var firstErr string
@@ -75,6 +76,7 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 				t0 := time.Now()
 				res, err := s.Send(ctx, l.Command, l.Body(i))
 				latencies[i] = time.Since(t0)
+				failed[i] = err != nil || !res.OK()
 				switch {
 				case err != nil:
 					statuses[i] = -1
@@ -83,7 +85,7 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 						firstErr = err.Error()
 					}
 					mu.Unlock()
-				case !res.OK():
+				case !res.OK(): // a rejection, or a FAIL envelope on HTTP 200
 					statuses[i] = res.Status
 					mu.Lock()
 					if firstErr == "" {
@@ -108,7 +110,7 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 		}
 		rep.Requests++
 		rep.Statuses[st]++
-		if st != 200 {
+		if failed[i] {
 			rep.Failures++
 		}
 		if st > 0 {

@@ -106,6 +106,12 @@ func TestSend(t *testing.T) {
 			}
 		})
 	}
+	// Without --appid and --token, the service's own environment is used.
+	t.Setenv("IMCALLBACK_TOKENS", imtest.Token+",next-token")
+	t.Setenv("IMCALLBACK_SDKAPPID", imtest.AppID)
+	if out, err := runCLI(t, "send", "--url", s.Sender.URL, "--command", "C2C.CallbackBeforeSendMsg", "--file", good); err != nil {
+		t.Fatalf("send with the environment's app id and token: %v\n%s", err, out)
+	}
 	out, err := runCLI(t, "send", "--list")
 	if err != nil || strings.Count(out, "\n") != 2*61 || !strings.Contains(out, "Group.CallbackAfterCreateTopic\n  {") {
 		t.Fatalf("send --list: %v\n%s", err, out)
@@ -120,6 +126,14 @@ func TestSend(t *testing.T) {
 		if _, err := runCLI(t, args...); err == nil {
 			t.Errorf("%v: accepted", args)
 		}
+	}
+}
+
+func TestSendHelpNeverShowsTheToken(t *testing.T) {
+	t.Setenv("IMCALLBACK_TOKENS", "supersecret-token")
+	out, err := runCLI(t, "send", "--help")
+	if err != nil || strings.Contains(out, "supersecret-token") || !strings.Contains(out, "--token") {
+		t.Fatalf("%v\n%s", err, out)
 	}
 }
 

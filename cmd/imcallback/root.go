@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/fx"
@@ -70,10 +71,16 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Short: "Run the callback service (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := config.Load(g.source()); err != nil {
+			cfg, err := config.Load(g.source())
+			if err != nil {
 				return err // clear validation message before fx's wrapping
 			}
-			app := fx.New(appOptions(g), fx.Invoke(announceDev(g.dev)))
+			app := fx.New(appOptions(g), fx.Invoke(announceDev(g.dev)),
+				// Stop hooks each drain within ShutdownTimeout (workers, then the
+				// listeners, then NATS); fx's own 15 s default would cut the later
+				// ones short and skip closing the stores.
+				fx.StopTimeout(3*cfg.ShutdownTimeout+5*time.Second),
+				fx.StartTimeout(time.Minute))
 			return run(cmd.Context(), app)
 		},
 	}

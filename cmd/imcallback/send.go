@@ -55,8 +55,8 @@ func newSendCmd(samples sampleSource) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, without a query string")
-	fl.StringVar(&f.appID, "appid", firstOf(os.Getenv("IMCALLBACK_SDKAPPID"), "1400000000"), "SdkAppid to send; defaults to the first of IMCALLBACK_SDKAPPID")
-	fl.StringVar(&f.token, "token", firstOf(os.Getenv("IMCALLBACK_TOKENS"), ""), "callback token to sign with, empty for none; defaults to the first of IMCALLBACK_TOKENS")
+	fl.StringVar(&f.appID, "appid", "", "SdkAppid to send (default: the first of IMCALLBACK_SDKAPPID, else 1400000000)")
+	fl.StringVar(&f.token, "token", "", "callback token to sign with (default: the first of IMCALLBACK_TOKENS; none without it)")
 	fl.StringVar(&f.command, "command", "", "CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
 	fl.StringVar(&f.file, "file", "", "file with the JSON body; - reads standard input")
 	fl.BoolVar(&f.sample, "sample", false, "send the catalogue's sample body of --command")
@@ -86,6 +86,13 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	body, err := sendBody(f, samples)
 	if err != nil {
 		return err
+	}
+	// Read here, not as flag defaults: --help must never print a token.
+	if f.appID == "" {
+		f.appID = firstOf(os.Getenv("IMCALLBACK_SDKAPPID"), "1400000000")
+	}
+	if f.token == "" {
+		f.token = firstOf(os.Getenv("IMCALLBACK_TOKENS"), "")
 	}
 	s := &imtest.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
 	if f.repeat == 1 {
