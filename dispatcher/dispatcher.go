@@ -39,7 +39,8 @@ type Options struct {
 	// Fallback is sent when a before-handler fails, panics or misses its
 	// deadline, unless the command carries its own (WithFallback).
 	Fallback Decision
-	// Rules are the accepted answers per before-command; nil means DefaultRules.
+	// Rules are the accepted answers per before-command (catalogue.Rules);
+	// nil knows no custom codes or drops.
 	Rules Rules
 	// Sink takes after-callbacks; nil runs them inline.
 	Sink AfterSink
@@ -81,9 +82,6 @@ func (d *Dispatcher) count(command, outcome string) { d.series[command].outcomes
 // New builds a dispatcher over commands. Two commands with the same name, an
 // empty name or an invalid kind are programming errors reported here, at start.
 func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks) (*Dispatcher, error) {
-	if opts.Rules == nil {
-		opts.Rules = DefaultRules()
-	}
 	if opts.BeforeTimeout <= 0 {
 		return nil, fmt.Errorf("dispatcher: BeforeTimeout must be positive")
 	}
@@ -99,6 +97,10 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 		}
 		if _, dup := d.commands[name]; dup {
 			return nil, fmt.Errorf("dispatcher: command %s registered twice", name)
+		}
+		if _, before := opts.Rules[name]; before && c.Kind() == KindAfter {
+			// Queued and answered OK, it would silently allow every action.
+			return nil, fmt.Errorf("dispatcher: %s is a before-command; register it with Before, not After", name)
 		}
 		if f, ok := c.(Fallbacker); ok {
 			if fb, set := f.Fallback(); set {

@@ -40,6 +40,9 @@ func newHarness(t *testing.T, opts dispatcher.Options, cmds ...dispatcher.Comman
 	if opts.BeforeTimeout == 0 {
 		opts.BeforeTimeout = 200 * time.Millisecond
 	}
+	if opts.Rules == nil {
+		opts.Rules = testRules
+	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	m := metrics.NewCallbacks(prometheus.NewRegistry())
 	d, err := dispatcher.New(cmds, opts, zap.New(core), m)
@@ -62,6 +65,13 @@ func (h *harness) do(command, body string) (*httptest.ResponseRecorder, map[stri
 	var out map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
 	return rec, out
+}
+
+// testRules are the rules the service gets from the catalogue, for the
+// commands these tests use.
+var testRules = dispatcher.Rules{
+	"C2C.CallbackBeforeSendMsg":       {DenyCodes: dispatcher.CodeRange{Min: 120001, Max: 130000}, CanDrop: true},
+	"Group.CallbackBeforeCreateGroup": {DenyCodes: dispatcher.CodeRange{Min: 10100, Max: 10200}},
 }
 
 type sendMsg struct {
@@ -428,7 +438,7 @@ func FuzzServe(f *testing.F) {
 			return dispatcher.Allow(), nil
 		}),
 		dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[map[string]any]) error { return nil }),
-	}, dispatcher.Options{BeforeTimeout: time.Second}, zap.New(core), m)
+	}, dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules}, zap.New(core), m)
 	if err != nil {
 		f.Fatal(err)
 	}

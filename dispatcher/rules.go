@@ -16,24 +16,11 @@ type Rule struct {
 	CanDrop bool
 }
 
-// Rules maps a before-command to its rule. A command without a rule accepts
-// allow, deny and modify only.
+// Rules maps each known before-command to its rule; the command catalogue
+// (commands/catalogue) provides them. A command without a rule accepts
+// allow, deny and modify only, and a command with one is a before-command:
+// registering an after-handler for it is refused.
 type Rules map[string]Rule
-
-// DefaultRules are the ranges and drop support of PROTOCOL.md §3.2.
-func DefaultRules() Rules {
-	group := CodeRange{10100, 10200}
-	return Rules{
-		"Group.CallbackBeforeSendMsg":           {DenyCodes: group, CanDrop: true},
-		"Group.CallbackBeforeCreateGroup":       {DenyCodes: group},
-		"Group.CallbackBeforeInviteJoinGroup":   {DenyCodes: group},
-		"Group.CallbackBeforeApplyJoinGroup":    {DenyCodes: group}, // same convention presumed (UNCERTAIN in PROTOCOL.md)
-		"Group.CallbackBeforeCreateTopic":       {DenyCodes: group}, // same convention presumed (UNCERTAIN in PROTOCOL.md)
-		"C2C.CallbackBeforeSendMsg":             {DenyCodes: CodeRange{120001, 130000}, CanDrop: true},
-		"Sns.CallbackPrevFriendAdd":             {DenyCodes: CodeRange{38000, 39000}},
-		"OfficialAccount.CallbackBeforeSendMsg": {CanDrop: true},
-	}
-}
 
 // check returns the decision IM will accept, and a non-nil error describing
 // what was changed when the handler's decision was not acceptable.

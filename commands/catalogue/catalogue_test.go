@@ -200,11 +200,26 @@ func TestSampleLookup(t *testing.T) {
 	}
 }
 
-func TestRulesComeFromTheCatalogueAndCoverDefaultRules(t *testing.T) {
+// protocolRules are the deny-code ranges and drop support PROTOCOL.md §3.2 states.
+func protocolRules() dispatcher.Rules {
+	group := dispatcher.CodeRange{Min: 10100, Max: 10200}
+	return dispatcher.Rules{
+		"Group.CallbackBeforeSendMsg":           {DenyCodes: group, CanDrop: true},
+		"Group.CallbackBeforeCreateGroup":       {DenyCodes: group},
+		"Group.CallbackBeforeInviteJoinGroup":   {DenyCodes: group},
+		"Group.CallbackBeforeApplyJoinGroup":    {DenyCodes: group},
+		"Group.CallbackBeforeCreateTopic":       {DenyCodes: group},
+		"C2C.CallbackBeforeSendMsg":             {DenyCodes: dispatcher.CodeRange{Min: 120001, Max: 130000}, CanDrop: true},
+		"Sns.CallbackPrevFriendAdd":             {DenyCodes: dispatcher.CodeRange{Min: 38000, Max: 39000}},
+		"OfficialAccount.CallbackBeforeSendMsg": {CanDrop: true},
+	}
+}
+
+func TestRulesComeFromTheCatalogue(t *testing.T) {
 	rules := catalogue.Rules()
-	for name, want := range dispatcher.DefaultRules() {
+	for name, want := range protocolRules() {
 		if got, ok := rules[name]; !ok || got != want {
-			t.Errorf("%s: catalogue rule %+v (present: %v), dispatcher.DefaultRules has %+v", name, got, ok, want)
+			t.Errorf("%s: catalogue rule %+v (present: %v), PROTOCOL.md §3.2 says %+v", name, got, ok, want)
 		}
 	}
 	for _, e := range catalogue.All() {

@@ -96,8 +96,8 @@ func TestDenyCodesAndDropEnforced(t *testing.T) {
 }
 
 // TestModuleProvidesTheRules checks the service uses the catalogue's rules
-// when catalogue.Module is added: Sns.CallbackPrevFriendResponse's range
-// is not in dispatcher.DefaultRules.
+// when catalogue.Module is added: without it a dispatcher knows no ranges,
+// so Sns.CallbackPrevFriendResponse's custom code would be sent as a plain deny.
 func TestModuleProvidesTheRules(t *testing.T) {
 	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
 		cmd := sns.PrevFriendResponseCommand
