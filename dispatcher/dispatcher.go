@@ -44,10 +44,16 @@ type Options struct {
 	Rules Rules
 	// Sink takes after-callbacks; nil runs them inline.
 	Sink AfterSink
+	// MaxInFlight bounds the before-handlers running at once, counting
+	// those still running past their deadline (a handler that ignores its
+	// context keeps its goroutine). Beyond it the fallback is sent at once.
+	// Zero means no bound.
+	MaxInFlight int
 }
 
 // Dispatcher routes callbacks to commands.
 type Dispatcher struct {
+	inFlight chan struct{} // one token per running before-handler; nil: unbounded
 	commands map[string]Command
 	series   map[string]*commandSeries
 	opts     Options
@@ -87,6 +93,9 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 	}
 	d := &Dispatcher{commands: make(map[string]Command, len(commands)), series: make(map[string]*commandSeries, len(commands)),
 		opts: opts, log: log, metrics: m}
+	if opts.MaxInFlight > 0 {
+		d.inFlight = make(chan struct{}, opts.MaxInFlight)
+	}
 	for _, c := range commands {
 		name := c.Name()
 		if name == "" {
@@ -194,6 +203,17 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 // decide runs a before-handler under the deadline and returns the decision
 // to send and its outcome label.
 func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decision, string) {
+	if d.inFlight != nil {
+		select {
+		case d.inFlight <- struct{}{}:
+		default:
+			fb := d.fallback(cmd)
+			d.log.Error("too many before-handlers running; sending the fallback decision",
+				zap.String("command", r.Command), zap.String("request_id", r.RequestID),
+				zap.Int("max_in_flight", cap(d.inFlight)), zap.String("fallback", fb.Outcome()))
+			return fb, "fallback"
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.BeforeTimeout)
 	defer cancel()
 	type result struct {
@@ -205,6 +225,9 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decis
 		defer func() {
 			if v := recover(); v != nil {
 				done <- result{err: fmt.Errorf("%w: %v", ErrPanic, v)}
+			}
+			if d.inFlight != nil {
+				<-d.inFlight // released when the handler returns, not at its deadline
 			}
 		}()
 		dec, err := cmd.Handle(ctx, r)
@@ -281,8 +304,10 @@ func (d *Dispatcher) Process(ctx context.Context, r *Request) (err error) {
 // readBody reads the whole body. The body-limit middleware makes an
 // oversized body fail here with its 413 error; it is never truncated.
 func readBody(req *http.Request) ([]byte, error) {
+	// Content-Length sizes the buffer, up to 64 KiB: a client announcing a
+	// large body it never sends does not get a large allocation for it.
 	size := req.ContentLength
-	if size < 0 || size > 1<<20 {
+	if size < 0 || size > 64<<10 {
 		size = 512
 	}
 	buf := make([]byte, 0, size+1) // +1: room to see io.EOF without growing
@@ -301,7 +326,7 @@ func readBody(req *http.Request) ([]byte, error) {
 			if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge || errors.As(err, &mbe) {
 				return nil, protocol.ErrBodyTooLarge
 			}
-			return nil, fmt.Errorf("%w: %w", protocol.ErrMalformedJSON, err)
+			return nil, fmt.Errorf("%w: %w", protocol.ErrUnreadableBody, err)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
@@ -458,4 +459,61 @@ func FuzzServe(f *testing.F) {
 			t.Fatalf("status %d with envelope %+v", rec.Code, env)
 		}
 	})
+}
+
+func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var calls atomic.Int32
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, MaxInFlight: 1, Fallback: dispatcher.Deny("busy")},
+		dispatcher.Before("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			calls.Add(1)
+			<-release // ignores its context: keeps its slot past the deadline
+			return dispatcher.Allow(), nil
+		}))
+	for range 3 {
+		if _, out := h.do("C2C.CallbackBeforeSendMsg", `{}`); out["ErrorInfo"] != "busy" {
+			t.Fatalf("answer %v", out)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d handlers started with one slot", calls.Load())
+	}
+	if h.logs.FilterMessage("too many before-handlers running; sending the fallback decision").Len() != 2 {
+		t.Fatal("the refusals were not logged")
+	}
+}
+
+// failingReader returns some bytes, then an error, like a client that stops sending.
+type failingReader struct{ sent bool }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.sent {
+		return 0, errors.New("connection reset")
+	}
+	r.sent = true
+	return copy(p, `{"GroupId":`), nil
+}
+
+func TestUnreadableBody(t *testing.T) {
+	h := newHarness(t, dispatcher.Options{})
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/im/callback?CallbackCommand=A.B", &failingReader{})
+	h.e.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"ErrorCode":40004`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestDurableWithoutSinkWarns(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	cfg := config.Default()
+	cfg.Delivery = "durable"
+	_, err := dispatcher.NewFromConfig(dispatcher.In{Config: &cfg, Log: zap.New(core), Metrics: metrics.NewCallbacks(prometheus.NewRegistry())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logs.FilterMessageSnippet("no durable delivery module is wired").Len() != 1 {
+		t.Fatal("no warning when durable delivery is configured but not wired")
+	}
 }

@@ -34,16 +34,25 @@ type In struct {
 	Metrics  *metrics.Callbacks
 }
 
+// defaultMaxInFlight bounds the before-handlers running at once, including
+// those still running past their deadline.
+const defaultMaxInFlight = 4096
+
 // NewFromConfig builds the dispatcher from the service configuration.
 func NewFromConfig(in In) (*Dispatcher, error) {
 	fallback := Allow()
 	if in.Config.BeforeFallback == "deny" {
 		fallback = Deny("")
 	}
+	if in.Sink == nil && in.Config.Delivery == "durable" {
+		in.Log.Warn("IMCALLBACK_DELIVERY is durable but no durable delivery module is wired (add delivery.Module): " +
+			"after-callbacks run inline and are not stored before they are answered")
+	}
 	return New(in.Commands, Options{
 		BeforeTimeout: in.Config.BeforeTimeout,
 		Fallback:      fallback,
 		Rules:         in.Rules,
 		Sink:          in.Sink,
+		MaxInFlight:   defaultMaxInFlight,
 	}, in.Log.Named("dispatcher"), in.Metrics)
 }

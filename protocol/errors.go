@@ -34,6 +34,7 @@ var (
 	ErrMalformedJSON    = &Error{http.StatusBadRequest, 40001, "malformed_json", "request body is not valid JSON"}
 	ErrMissingCommand   = &Error{http.StatusBadRequest, 40002, "missing_command", "CallbackCommand is missing"}
 	ErrCommandMismatch  = &Error{http.StatusBadRequest, 40003, "command_mismatch", "CallbackCommand in body differs from the URL"}
+	ErrUnreadableBody   = &Error{http.StatusBadRequest, 40004, "unreadable_body", "request body could not be read"}
 	ErrMissingSign      = &Error{http.StatusUnauthorized, 40101, "missing_signature", "Sign and RequestTime are required"}
 	ErrBadSign          = &Error{http.StatusUnauthorized, 40102, "bad_signature", "Sign does not match"}
 	ErrStaleRequest     = &Error{http.StatusUnauthorized, 40103, "stale_request", "RequestTime is outside the allowed window"}
@@ -54,7 +55,7 @@ const CodeHandlerFailed = 50002
 // AllErrors lists every rejection, for documentation and tests.
 func AllErrors() []*Error {
 	return []*Error{
-		ErrMalformedJSON, ErrMissingCommand, ErrCommandMismatch,
+		ErrMalformedJSON, ErrMissingCommand, ErrCommandMismatch, ErrUnreadableBody,
 		ErrMissingSign, ErrBadSign, ErrStaleRequest,
 		ErrAppIDNotAllowed, ErrIPNotAllowed, ErrNotFound, ErrMethodNotAllowed,
 		ErrBodyTooLarge, ErrInternal, ErrUnavailable,

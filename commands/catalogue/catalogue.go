@@ -130,5 +130,5 @@ func Rules() dispatcher.Rules {
 }
 
 // Module provides the dispatcher.Rules built from the catalogue, which the
-// dispatcher module takes in place of dispatcher.DefaultRules.
+// dispatcher module takes (imcallback.Module includes it).
 var Module = fx.Module("catalogue", fx.Provide(Rules))
