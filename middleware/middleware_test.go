@@ -347,3 +347,29 @@ func TestErrorHandlerMapsEchoErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestID(t *testing.T) {
+	mw := middleware.RequestIDWithConfig(middleware.RequestIDConfig{})
+	tests := []struct {
+		name, incoming string
+		kept           bool
+	}{
+		{"none: generated", "", false},
+		{"plain id kept", "req-42_a.b", true},
+		{"too long replaced", strings.Repeat("a", 65), false},
+		{"odd characters replaced", "abc\"}{", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := post("")
+			if tt.incoming != "" {
+				req.Header.Set(echo.HeaderXRequestID, tt.incoming)
+			}
+			rec, _ := serve(t, req, nil, mw)
+			got := rec.Header().Get(echo.HeaderXRequestID)
+			if tt.kept && got != tt.incoming || !tt.kept && (got == tt.incoming || len(got) != 16) {
+				t.Fatalf("X-Request-Id = %q", got)
+			}
+		})
+	}
+}

@@ -1,10 +1,7 @@
 package middleware
 
 import (
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -57,18 +54,9 @@ func NewRecover(log *zap.Logger) Ordered {
 	})}
 }
 
-// NewRequestID gives every request an X-Request-Id (echo's RequestID, with
-// a cheaper generator: 64 random bits from the runtime's per-thread source,
-// as 16 hex digits).
+// NewRequestID gives every request an X-Request-Id.
 func NewRequestID() Ordered {
-	return Ordered{Name: "request_id", Order: OrderRequestID,
-		Func: middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID})}
-}
-
-func newRequestID() string {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
-	return hex.EncodeToString(b[:])
+	return Ordered{Name: "request_id", Order: OrderRequestID, Func: RequestIDWithConfig(DefaultRequestIDConfig)}
 }
 
 // NewAccessLog logs one line per request.
