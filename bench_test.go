@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/imcallback/imcallback"
-	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/logging"
@@ -138,7 +138,7 @@ func fullChainApp(b *testing.B) (*fx.App, *server.Public) {
 		imcallback.Module,
 		fx.Decorate(func() *zap.Logger { return logging.NewWithSink(zapcore.InfoLevel, "json", zapcore.AddSync(io.Discard)) }),
 		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-			return dispatcher.After(topic.CommandCreate, func(_ context.Context, ev *dispatcher.Event[topic.CreatePayload]) error {
+			return dispatcher.After(group.CommandAfterCreateTopic, func(_ context.Context, ev *dispatcher.Event[group.AfterCreateTopic]) error {
 				if ev.Payload.TopicID == "" {
 					return io.ErrUnexpectedEOF
 				}

@@ -231,4 +231,9 @@ func TestSamples(t *testing.T) {
 	if _, hasName := m["Name"]; hasName || m["TopicId"] != "t-1" || m["Extra"] != float64(7) || m["GroupId"] == nil {
 		t.Fatalf("modified sample %s", body)
 	}
+	// Large integers of the sample keep their exact value.
+	join, err := imtest.SampleWith("Group.CallbackAfterNewMemberJoin", map[string]any{"GroupId": "g"})
+	if err != nil || !strings.Contains(string(join), `"EventTime":1732600300111`) {
+		t.Fatalf("%v %s", err, join)
+	}
 }

@@ -1,6 +1,7 @@
 package imtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -27,7 +28,9 @@ func SampleWith(command string, fields map[string]any) ([]byte, error) {
 		return nil, err
 	}
 	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // keeps 64-bit values such as EventTime exact
+	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("imtest: sample of %s: %w", command, err)
 	}
 	for k, v := range fields {

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/dispatcher"
 )
 
@@ -40,16 +41,16 @@ func NewHandlers(store Store, log *zap.Logger, reg prometheus.Registerer) (*Hand
 // Commands returns the three topic commands, ready for dispatcher.AsCommand.
 func (h *Handlers) Commands() []dispatcher.Command {
 	return []dispatcher.Command{
-		dispatcher.After(CommandCreate, h.Create),
-		dispatcher.After(CommandDestroyed, h.Destroyed),
-		dispatcher.After(CommandInfoChanged, h.InfoChanged),
+		group.AfterCreateTopicCommand.Handle(h.Create),
+		group.AfterTopicDestroyedCommand.Handle(h.Destroyed),
+		group.AfterTopicInfoChangedCommand.Handle(h.InfoChanged),
 	}
 }
 
 // Create stores a new topic. A body without TopicId or GroupId is logged,
 // counted as invalid and answered OK: IM ignores after-callback answers,
 // and a retry would not fix it.
-func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[CreatePayload]) error {
+func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterCreateTopic]) error {
 	p := ev.Payload
 	if p.TopicID == "" || p.GroupID == "" {
 		h.count(ev.Command, resultInvalid)
@@ -75,7 +76,7 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[CreatePayloa
 }
 
 // Destroyed marks the listed topics deleted.
-func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[DestroyedPayload]) error {
+func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.AfterTopicDestroyed]) error {
 	p := ev.Payload
 	if p.GroupID == "" || len(p.TopicIDList) == 0 {
 		h.count(ev.Command, resultInvalid)
@@ -91,7 +92,7 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[Destroyed
 // samples have none) the topic cannot be known: it is logged at warn,
 // counted and answered OK. A change for a topic not stored yet is an error,
 // so durable delivery retries it after the create.
-func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[InfoChangedPayload]) error {
+func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.AfterTopicInfoChanged]) error {
 	p := ev.Payload
 	if p.TopicID == "" {
 		h.count(ev.Command, resultNoTopicID)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/fx"
 
+	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/commands/topic"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/protocol"
@@ -90,7 +91,7 @@ func TestPluginOverHTTP(t *testing.T) {
 
 			// The seed's sample, sent twice (IM's retry): stored once, as sent.
 			for range 2 {
-				if res := p.Send(t, topic.CommandCreate, seed); !res.OK() {
+				if res := p.Send(t, group.CommandAfterCreateTopic, seed); !res.OK() {
 					t.Fatalf("answer %d %s", res.Status, res.Body)
 				}
 			}
@@ -105,10 +106,10 @@ func TestPluginOverHTTP(t *testing.T) {
 			}
 
 			// A create without TopicId: answered OK, counted invalid, not stored.
-			if res := p.Send(t, topic.CommandCreate, []byte(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#2J4SZEAEL"}`)); !res.OK() {
+			if res := p.Send(t, group.CommandAfterCreateTopic, []byte(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#2J4SZEAEL"}`)); !res.OK() {
 				t.Fatalf("invalid create answered %d %s", res.Status, res.Body)
 			}
-			if p.events(t, topic.CommandCreate, "invalid") != 1 {
+			if p.events(t, group.CommandAfterCreateTopic, "invalid") != 1 {
 				t.Fatal("invalid create not counted")
 			}
 			if n := len(p.list(t, "")); n != 1 {
@@ -117,8 +118,8 @@ func TestPluginOverHTTP(t *testing.T) {
 
 			// Info change with a TopicId updates only the fields present.
 			change := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","TopicId":%q,"Name":"Renamed","FaceUrl":"https://img.example.org/t.png"}`,
-				topic.CommandInfoChanged, seedTopicID)
-			if res := p.Send(t, topic.CommandInfoChanged, []byte(change)); !res.OK() {
+				group.CommandAfterTopicInfoChanged, seedTopicID)
+			if res := p.Send(t, group.CommandAfterTopicInfoChanged, []byte(change)); !res.OK() {
 				t.Fatalf("answer %s", res.Body)
 			}
 			got = p.topic(t, seedTopicID)
@@ -128,17 +129,17 @@ func TestPluginOverHTTP(t *testing.T) {
 
 			// Info change without a TopicId: OK, counted, nothing changed.
 			noID := `{"CallbackCommand":"Group.CallbackAfterTopicInfoChanged","GroupId":"@TGS#2J4SZEAEL","Name":"Lost"}`
-			if res := p.Send(t, topic.CommandInfoChanged, []byte(noID)); !res.OK() {
+			if res := p.Send(t, group.CommandAfterTopicInfoChanged, []byte(noID)); !res.OK() {
 				t.Fatalf("answer %s", res.Body)
 			}
-			if p.events(t, topic.CommandInfoChanged, "no_topic_id") != 1 || p.topic(t, seedTopicID).Name != "Renamed" {
+			if p.events(t, group.CommandAfterTopicInfoChanged, "no_topic_id") != 1 || p.topic(t, seedTopicID).Name != "Renamed" {
 				t.Fatal("info change without TopicId not counted or applied")
 			}
 
 			// Destroy: hidden from the list, kept with deleted_at.
 			destroy := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","Type":"Community","TopicIdList":[%q,"@TGS#2J4SZEAEL@TOPIC#_never-created"]}`,
-				topic.CommandDestroyed, seedTopicID)
-			if res := p.Send(t, topic.CommandDestroyed, []byte(destroy)); !res.OK() {
+				group.CommandAfterTopicDestroyed, seedTopicID)
+			if res := p.Send(t, group.CommandAfterTopicDestroyed, []byte(destroy)); !res.OK() {
 				t.Fatalf("answer %s", res.Body)
 			}
 			if n := len(p.list(t, "")); n != 0 {
@@ -150,7 +151,7 @@ func TestPluginOverHTTP(t *testing.T) {
 			}
 			// A late create does not resurrect a destroyed topic.
 			late := strings.Replace(string(seed), seedTopicID, "@TGS#2J4SZEAEL@TOPIC#_never-created", 1)
-			if res := p.Send(t, topic.CommandCreate, []byte(late)); !res.OK() {
+			if res := p.Send(t, group.CommandAfterCreateTopic, []byte(late)); !res.OK() {
 				t.Fatalf("answer %s", res.Body)
 			}
 			if p.topic(t, "@TGS#2J4SZEAEL@TOPIC#_never-created").DeletedAt == nil {
@@ -182,7 +183,7 @@ func TestConcurrentDeliveries(t *testing.T) {
 			for i := range n {
 				wg.Go(func() {
 					body := fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_g%d","TopicId":"@TGS#_g%d@TOPIC#_t%d","Name":"t%d","Type":"Community"}`, i%7, i%7, i, i)
-					res, err := p.Sender.Send(t.Context(), topic.CommandCreate, []byte(body))
+					res, err := p.Sender.Send(t.Context(), group.CommandAfterCreateTopic, []byte(body))
 					if err != nil {
 						failures <- err.Error()
 					} else if !res.OK() {
@@ -198,8 +199,8 @@ func TestConcurrentDeliveries(t *testing.T) {
 			if got := len(p.list(t, "")); got != n {
 				t.Fatalf("%d rows after %d concurrent creates", got, n)
 			}
-			if p.events(t, topic.CommandCreate, "stored") != n {
-				t.Fatalf("stored counter = %v", p.events(t, topic.CommandCreate, "stored"))
+			if p.events(t, group.CommandAfterCreateTopic, "stored") != n {
+				t.Fatalf("stored counter = %v", p.events(t, group.CommandAfterCreateTopic, "stored"))
 			}
 		})
 	}
@@ -215,11 +216,11 @@ func TestFailedWriteIsHandlerError(t *testing.T) {
 				t.Fatal(err)
 			}
 			seed, _ := os.ReadFile("testdata/create_seed.json")
-			res := p.Send(t, topic.CommandCreate, seed)
+			res := p.Send(t, group.CommandAfterCreateTopic, seed)
 			if res.Status != 200 || res.Envelope.ActionStatus != "FAIL" || res.Envelope.ErrorCode != protocol.CodeHandlerFailed {
 				t.Fatalf("a failed write answered %d %s", res.Status, res.Body)
 			}
-			if p.events(t, topic.CommandCreate, "error") != 1 || p.events(t, topic.CommandCreate, "stored") != 0 {
+			if p.events(t, group.CommandAfterCreateTopic, "error") != 1 || p.events(t, group.CommandAfterCreateTopic, "stored") != 0 {
 				t.Fatal("failed write not counted as an error")
 			}
 			p.GetJSON(t, "/readyz", 503, nil)
