@@ -128,7 +128,7 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 	msg := newEventMsg(&s.opts, r)
 	pctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	start := time.Now()
-	ack, err := (*js).PublishMsg(pctx, msg)
+	ack, err := publish(pctx, *js, msg)
 	cancel()
 	s.metrics.publish.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -309,4 +309,22 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return fmt.Errorf("delivery: update stream %s: %w", want.Name, err)
 	}
 	return nil
+}
+
+// publish appends msg without blocking the connection on it: many appends
+// from concurrent requests are in flight at once, and each request waits
+// for its own acknowledgement (or ctx).
+func publish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (*jetstream.PubAck, error) {
+	fut, err := js.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case ack := <-fut.Ok():
+		return ack, nil
+	case err := <-fut.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

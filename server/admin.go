@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -87,6 +88,10 @@ func NewAdmin(in AdminIn) *Admin {
 		return c.JSON(status, map[string]any{"status": word, "checks": results})
 	})
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
+	// Go's profiler, for the admin listener only (it is never on the public address).
+	e.GET("/debug/pprof/*", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
+	e.GET("/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
+	e.GET("/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
 	for _, r := range in.Routes {
 		e.Add(r.Method, r.Path, r.Handler)
 	}
