@@ -221,7 +221,8 @@ func TestEndToEnd(t *testing.T) {
 		if !strings.Contains(get(t, s.AdminURL+"/readyz", 200), `"ready"`) {
 			t.Fatal("readyz")
 		}
-		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		get(t, s.AdminURL+"/debug/pprof/", 200)
+		for _, path := range []string{"/healthz", "/readyz", "/metrics", "/debug/pprof/", "/v1/topics"} {
 			get(t, s.PublicURL+path, 404)
 		}
 	})

@@ -20,7 +20,7 @@ func render(entries []catalogue.Entry) []byte {
 		"e.g. `c2c.BeforeSendMsgCommand.Handle(fn)`; payload types live in `commands/<area>`. "+
 		"**Kind**: before (the answer decides), after (the answer is ignored), request-response (answered like a before-command within 2 s). "+
 		"**Deny codes**: custom codes passed to the client; outside the range a deny is sent as plain deny (1). "+
-		"**Drop**: silent drop (ErrorCode 2) accepted. **Fallback**: the decision sent when the handler fails or misses its deadline, unless configured otherwise. "+
+		"**Drop**: silent drop (ErrorCode 2) accepted. **Fallback**: IM's own behaviour when the answer is missing (the event proceeds); the service sends `IMCALLBACK_BEFORE_FALLBACK` (default allow, the same) or the command's `dispatcher.WithFallback` when a handler fails or misses its deadline. "+
 		"Fields marked `[]` are arrays; `{…}` lists an object's fields. Unverified commands are marked ⚠.\n\n", len(entries))
 	b.WriteString("| Command | Kind | Payload | Payload fields | Reply fields | Deny codes | Drop | Fallback | Dedup key | Notes |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
