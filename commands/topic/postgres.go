@@ -209,40 +209,13 @@ func (s *postgresStore) List(ctx context.Context, f ListFilter) ([]Topic, error)
 	if s.closed.Load() {
 		return nil, fmt.Errorf("topic: list: %w", ErrClosed)
 	}
-	var (
-		where []string
-		args  []any
-	)
-	if f.GroupID != "" {
-		args = append(args, f.GroupID)
-		where = append(where, "group_id = $"+strconv.Itoa(len(args)))
-	}
-	if !f.IncludeDeleted {
-		where = append(where, "deleted_at IS NULL")
-	}
-	query := `SELECT ` + postgresColumns + ` FROM topics`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY created_at, topic_id`
-
+	query, args := listQuery(postgresColumns, f, func(n int) string { return "$" + strconv.Itoa(n) })
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("topic: list: %w", err)
 	}
 	defer rows.Close()
-	topics := []Topic{}
-	for rows.Next() {
-		t, err := scanPostgresTopic(rows)
-		if err != nil {
-			return nil, fmt.Errorf("topic: list: %w", err)
-		}
-		topics = append(topics, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("topic: list: %w", err)
-	}
-	return topics, nil
+	return collectTopics(rows, func(r pgx.Rows) (Topic, error) { return scanPostgresTopic(r) })
 }
 
 // Ping implements Store.

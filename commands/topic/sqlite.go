@@ -250,40 +250,13 @@ func (s *sqliteStore) List(ctx context.Context, f ListFilter) ([]Topic, error) {
 	if s.closed() {
 		return nil, fmt.Errorf("topic: list: %w", ErrClosed)
 	}
-	var (
-		where []string
-		args  []any
-	)
-	if f.GroupID != "" {
-		where = append(where, "group_id = ?")
-		args = append(args, f.GroupID)
-	}
-	if !f.IncludeDeleted {
-		where = append(where, "deleted_at IS NULL")
-	}
-	query := `SELECT ` + sqliteColumns + ` FROM topics`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY created_at, topic_id`
-
+	query, args := listQuery(sqliteColumns, f, func(int) string { return "?" })
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("topic: list: %w", err)
 	}
 	defer rows.Close()
-	topics := []Topic{}
-	for rows.Next() {
-		t, err := scanSQLiteTopic(rows)
-		if err != nil {
-			return nil, fmt.Errorf("topic: list: %w", err)
-		}
-		topics = append(topics, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("topic: list: %w", err)
-	}
-	return topics, nil
+	return collectTopics(rows, func(r *sql.Rows) (Topic, error) { return scanSQLiteTopic(r) })
 }
 
 // Ping implements Store.

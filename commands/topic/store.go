@@ -271,3 +271,44 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 
 func (e *redactedError) Unwrap() error { return e.cause }
+
+// listQuery builds List's statement for columns; placeholder returns the
+// n-th (1-based) parameter marker of the dialect.
+func listQuery(columns string, f ListFilter, placeholder func(n int) string) (string, []any) {
+	var where []string
+	var args []any
+	if f.GroupID != "" {
+		args = append(args, f.GroupID)
+		where = append(where, "group_id = "+placeholder(len(args)))
+	}
+	if !f.IncludeDeleted {
+		where = append(where, "deleted_at IS NULL")
+	}
+	query := `SELECT ` + columns + ` FROM topics`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	return query + ` ORDER BY created_at, topic_id`, args
+}
+
+// rowIterator is what both drivers' result sets offer.
+type rowIterator interface {
+	Next() bool
+	Err() error
+}
+
+// collectTopics scans every row of rows; never returns a nil slice.
+func collectTopics[R rowIterator](rows R, scan func(R) (Topic, error)) ([]Topic, error) {
+	topics := []Topic{}
+	for rows.Next() {
+		t, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("topic: list: %w", err)
+		}
+		topics = append(topics, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("topic: list: %w", err)
+	}
+	return topics, nil
+}
