@@ -237,3 +237,18 @@ func TestSamples(t *testing.T) {
 		t.Fatalf("%v %s", err, join)
 	}
 }
+
+func TestInMemory(t *testing.T) {
+	s := service(t, make(chan string, 1))
+	res, err := s.InMemory().Send(context.Background(), "C2C.CallbackBeforeSendMsg", []byte(`{"Text":"deny"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, denied := res.Denied(); !denied || code != 120001 {
+		t.Fatalf("%d %s", res.Status, res.Body)
+	}
+	res, err = s.InMemory().Send(context.Background(), "C2C.CallbackBeforeSendMsg", []byte(`{}`), imtest.Unsigned())
+	if err != nil || !res.Is(protocol.ErrMissingSign) {
+		t.Fatalf("the in-memory path skips verification: %v %s", err, res.Body)
+	}
+}

@@ -30,6 +30,17 @@ type Service struct {
 	Sender *Sender
 	// App is the running fx app; Start stops it in t.Cleanup.
 	App *fxtest.App
+
+	public *server.Public
+}
+
+// InMemory returns a copy of the service's Sender that calls the public
+// listener's handler directly, without a network round trip. The request's
+// peer address is 192.0.2.1 unless WithPeer sets another.
+func (s *Service) InMemory() *Sender {
+	in := *s.Sender
+	in.Handler = s.public.Echo()
+	return &in
 }
 
 // Start runs imcallback.Module plus opts on 127.0.0.1:0 listeners with a
@@ -61,6 +72,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 		PublicURL: "http://" + pub.Addr().String(),
 		AdminURL:  "http://" + adm.Addr().String(),
 		App:       app,
+		public:    pub,
 	}
 	token := ""
 	if len(cfg.Tokens) > 0 {
