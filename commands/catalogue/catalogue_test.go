@@ -191,7 +191,7 @@ func TestSampleLookup(t *testing.T) {
 	if b, _ := catalogue.Sample("State.StateChange"); b[0] == 'X' {
 		t.Error("Sample returns shared bytes")
 	}
-	entries, err := os.ReadDir("samples")
+	entries, err := os.ReadDir("testdata/samples")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 // "<CallbackCommand>.json". Values are invented; the structure follows
 // PROTOCOL.md and the Tencent pages cited in the catalogue.
 //
-//go:embed samples/*.json
+//go:embed testdata/samples/*.json
 var samples embed.FS
 
 // Sample returns the sample request body of command, a fresh copy.
@@ -17,7 +17,7 @@ func Sample(command string) ([]byte, bool) {
 	if command == "" || strings.ContainsAny(command, "/\\") {
 		return nil, false
 	}
-	b, err := samples.ReadFile("samples/" + command + ".json")
+	b, err := samples.ReadFile("testdata/samples/" + command + ".json")
 	if err != nil {
 		return nil, false
 	}
