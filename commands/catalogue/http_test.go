@@ -51,7 +51,7 @@ func TestEverySampleReachesItsHandler(t *testing.T) {
 		})
 		opts = append(opts, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command { return cmd })))
 	}
-	svc := imtest.Start(t, inline, withCatalogue(opts...)...)
+	svc := imtest.Start(t, inline, opts...)
 	for _, e := range catalogue.All() {
 		t.Run(e.Name(), func(t *testing.T) {
 			body, _ := catalogue.Sample(e.Name())
@@ -85,7 +85,7 @@ func TestEverySampleReachesItsHandler(t *testing.T) {
 func TestTypedRepliesOverHTTP(t *testing.T) {
 	var batch []push.OfflinePushEvent
 	var mu sync.Mutex
-	svc := imtest.Start(t, inline, withCatalogue(
+	svc := imtest.Start(t, inline, fx.Options(
 		fx.Provide(
 			dispatcher.AsCommand(func() dispatcher.Command {
 				cmd := c2c.BeforeSendMsgCommand
@@ -117,7 +117,7 @@ func TestTypedRepliesOverHTTP(t *testing.T) {
 					return nil
 				})
 			}),
-		))...)
+		)))
 
 	send := func(text string) *imtest.Result {
 		body := `{"CallbackCommand":"C2C.CallbackBeforeSendMsg","From_Account":"a","To_Account":"b","MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"` + text + `"}}]}`
