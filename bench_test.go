@@ -1,11 +1,14 @@
 package imcallback_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -68,6 +71,70 @@ func BenchmarkBareEcho(b *testing.B) {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 	})
 	runRequests(b, e)
+}
+
+// BenchmarkWireBareEcho and BenchmarkWireFullChain serve the same request
+// in process, from its HTTP/1.1 bytes to the response bytes: each iteration
+// parses the request as net/http does (http.ReadRequest) and writes the
+// status line, headers and body, without a socket.
+func BenchmarkWireBareEcho(b *testing.B) {
+	e := echo.New()
+	e.POST("/im/callback", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+	})
+	runWire(b, e)
+}
+
+func BenchmarkWireFullChain(b *testing.B) {
+	_, pub := fullChainApp(b)
+	runWire(b, pub.Echo())
+}
+
+// wireWriter buffers a response and writes it out as HTTP/1.1.
+type wireWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *wireWriter) Header() http.Header         { return w.header }
+func (w *wireWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
+func (w *wireWriter) WriteHeader(status int)      { w.status = status }
+
+func runWire(b *testing.B, h http.Handler) {
+	body := []byte(seedBody)
+	p := protocol.Params{SdkAppid: appID, CallbackCommand: "Group.CallbackAfterCreateTopic",
+		ContentType: "json", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"}
+	p.Sign, p.RequestTime = protocol.SignAt(newToken, time.Now())
+	raw := fmt.Appendf(nil, "POST /im/callback?%s HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: %d\r\n\r\n%s",
+		p.Encode(), len(body), body)
+	src := bytes.NewReader(raw)
+	br := bufio.NewReader(src)
+	out := bufio.NewWriter(io.Discard)
+	w := &wireWriter{header: make(http.Header, 4)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		src.Reset(raw)
+		br.Reset(src)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.RemoteAddr = "127.0.0.1:40000"
+		clear(w.header)
+		w.status, w.body = 0, bytes.Buffer{}
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+		fmt.Fprintf(out, "HTTP/1.1 %d %s\r\n", w.status, http.StatusText(w.status))
+		w.header.Set("Content-Length", strconv.Itoa(w.body.Len()))
+		_ = w.header.Write(out)
+		out.WriteString("\r\n")
+		out.Write(w.body.Bytes())
+		_ = out.Flush()
+	}
 }
 
 // BenchmarkLoopbackBareEcho and BenchmarkLoopbackFullChain send the same
