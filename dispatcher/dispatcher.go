@@ -150,7 +150,7 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+	if !isObject(body) || !gjson.ValidBytes(body) {
 		return protocol.ErrMalformedJSON
 	}
 	command := p.CallbackCommand
@@ -299,6 +299,18 @@ func (d *Dispatcher) Process(ctx context.Context, r *Request) (err error) {
 	}()
 	_, err = cmd.Handle(ctx, r)
 	return err
+}
+
+// isObject reports whether the first non-space byte opens a JSON object.
+func isObject(body []byte) bool {
+	for _, b := range body {
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return b == '{'
+	}
+	return false
 }
 
 // readBody reads the whole body. The body-limit middleware makes an

@@ -23,7 +23,8 @@ var DefaultRequestIDConfig = RequestIDConfig{Skipper: middleware.DefaultSkipper,
 // maxIncomingRequestID is the longest X-Request-Id taken from a client.
 const maxIncomingRequestID = 64
 
-// RequestIDWithConfig sets X-Request-Id on the response and the request. An
+// RequestIDWithConfig sets X-Request-Id on the response, where the access
+// log and the dispatcher read it. An
 // id the client sent is kept only when it is short and plain (at most 64
 // letters, digits, '-', '_' or '.'): it runs before any verification, and
 // the id is logged and stored with the event.
@@ -42,7 +43,6 @@ func RequestIDWithConfig(cfg RequestIDConfig) echo.MiddlewareFunc {
 			id := c.Request().Header.Get(echo.HeaderXRequestID)
 			if !plainID(id) {
 				id = cfg.Generator()
-				c.Request().Header.Set(echo.HeaderXRequestID, id)
 			}
 			c.Response().Header().Set(echo.HeaderXRequestID, id)
 			return next(c)

@@ -79,7 +79,13 @@ func NewPublic(in PublicIn) (*Public, error) {
 	e.IPExtractor = middleware.NewIPExtractor(trusted)
 	e.HTTPErrorHandler = middleware.ErrorHandler(in.Log, in.Metrics)
 	e.Use(in.Chain.Server...)
-	e.POST(in.Config.Path, in.Dispatcher.Serve, in.Chain.Route...)
+	// Echo wraps route middleware around the handler again on every request;
+	// composing the route chain once here saves those closures per request.
+	handler := echo.HandlerFunc(in.Dispatcher.Serve)
+	for i := len(in.Chain.Route) - 1; i >= 0; i-- {
+		handler = in.Chain.Route[i](handler)
+	}
+	e.POST(in.Config.Path, handler)
 
 	p := &Public{Listener{name: "public", echo: e, log: in.Log}}
 	p.server = newHTTPServer(in.Config, e, in.Log)
