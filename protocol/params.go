@@ -36,23 +36,34 @@ func ParseParams(rawQuery string) Params {
 	return p
 }
 
-// field maps a parameter name to the struct field that holds it.
+// field maps a parameter name to the struct field that holds it. The
+// length picks the candidates first, so most names cost one comparison.
 func (p *Params) field(name string) *string {
-	switch {
-	case strings.EqualFold(name, "SdkAppid"):
-		return &p.SdkAppid
-	case strings.EqualFold(name, "CallbackCommand"):
-		return &p.CallbackCommand
-	case strings.EqualFold(name, "contenttype"):
-		return &p.ContentType
-	case strings.EqualFold(name, "ClientIP"):
-		return &p.ClientIP
-	case strings.EqualFold(name, "OptPlatform"):
-		return &p.OptPlatform
-	case strings.EqualFold(name, "Sign"):
-		return &p.Sign
-	case strings.EqualFold(name, "RequestTime"):
-		return &p.RequestTime
+	switch len(name) {
+	case 4:
+		if strings.EqualFold(name, "Sign") {
+			return &p.Sign
+		}
+	case 8:
+		switch {
+		case strings.EqualFold(name, "SdkAppid"):
+			return &p.SdkAppid
+		case strings.EqualFold(name, "ClientIP"):
+			return &p.ClientIP
+		}
+	case 11:
+		switch {
+		case strings.EqualFold(name, "contenttype"):
+			return &p.ContentType
+		case strings.EqualFold(name, "OptPlatform"):
+			return &p.OptPlatform
+		case strings.EqualFold(name, "RequestTime"):
+			return &p.RequestTime
+		}
+	case 15:
+		if strings.EqualFold(name, "CallbackCommand") {
+			return &p.CallbackCommand
+		}
 	}
 	return nil
 }
