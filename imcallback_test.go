@@ -149,6 +149,7 @@ func TestEndToEnd(t *testing.T) {
 		{"wrong SdkAppid", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{imtest.WithAppID("1400000001")}}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
 		{"missing SdkAppid", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{imtest.WithAppID("")}}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
 		{"wrong method", call{command: "Group.CallbackAfterCreateTopic", opts: method(http.MethodGet)}, 405, rejection(protocol.ErrMethodNotAllowed), false},
+		{"OPTIONS is another method", call{command: "Group.CallbackAfterCreateTopic", opts: method(http.MethodOptions)}, 405, rejection(protocol.ErrMethodNotAllowed), false},
 		{"wrong method, unsigned", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: append(method(http.MethodPut), unsigned)}, 405, rejection(protocol.ErrMethodNotAllowed), false},
 		{"body over the limit", call{command: "Group.CallbackAfterCreateTopic", body: big}, 413, rejection(protocol.ErrBodyTooLarge), false},
 	}

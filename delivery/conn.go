@@ -256,7 +256,12 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *Emb
 	if err != nil {
 		return nil, fmt.Errorf("delivery: connect to NATS: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	// An append whose acknowledgement never comes (a leader change, a reply
+	// lost) must leave the publisher's table after PublishTimeout, or the
+	// table fills and every later append stalls.
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncTimeout(o.PublishTimeout),
+		jetstream.WithPublishAsyncMaxPending(MaxPendingAppends))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("delivery: JetStream: %w", err)
@@ -270,9 +275,17 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *Emb
 	return c, nil
 }
 
-// Close drains the connection (pending acks and publishes are flushed),
-// then stops the embedded server, each bounded by ctx.
+// MaxPendingAppends bounds the appends waiting for their acknowledgement.
+const MaxPendingAppends = 4096
+
+// Close waits for the appends still in flight to be acknowledged (their
+// callers are answered), drains the connection (pending acks and publishes
+// are flushed), then stops the embedded server, each bounded by ctx.
 func (c *Conn) Close(ctx context.Context) error {
+	select {
+	case <-c.JS.PublishAsyncComplete():
+	case <-ctx.Done():
+	}
 	var err error
 	if derr := c.NC.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
 		c.NC.Close()

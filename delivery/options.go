@@ -30,7 +30,8 @@ type Options struct {
 	SubjectPrefix string
 	// Consumer is the durable consumer name every replica shares (default "imcallback").
 	Consumer string
-	// Retention is how long both streams keep messages (default 7 days).
+	// Retention is how long the work stream keeps events (default 7 days);
+	// dead letters have no age limit.
 	Retention time.Duration
 	// DedupWindow is the streams' duplicate window (default 10 minutes).
 	DedupWindow time.Duration

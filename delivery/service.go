@@ -169,6 +169,9 @@ func (s *Service) Check(ctx context.Context) error {
 	if st := conn.NC.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("NATS connection is %s", st)
 	}
+	if n := (*js).PublishAsyncPending(); n >= MaxPendingAppends*9/10 {
+		return fmt.Errorf("%d appends are waiting for an acknowledgement (limit %d)", n, MaxPendingAppends)
+	}
 	if _, err := (*js).Stream(ctx, s.opts.Stream); err != nil {
 		return fmt.Errorf("stream %s: %w", s.opts.Stream, err)
 	}

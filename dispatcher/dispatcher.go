@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -53,7 +54,8 @@ type Options struct {
 
 // Dispatcher routes callbacks to commands.
 type Dispatcher struct {
-	inFlight chan struct{} // one token per running before-handler; nil: unbounded
+	inFlight       chan struct{} // one token per running before-handler; nil: unbounded
+	overloadLogged atomic.Int64  // unix second of the last "too many" log line
 	commands map[string]Command
 	series   map[string]*commandSeries
 	opts     Options
@@ -71,7 +73,7 @@ type commandSeries struct {
 
 // outcomesOf lists the outcome label values a command of each kind can produce.
 var outcomesOf = map[Kind][]string{
-	KindBefore: {"allow", "deny", "drop", "modify", "fallback"},
+	KindBefore: {"allow", "deny", "drop", "modify", "fallback", "overloaded"},
 	KindAfter:  {"ok", "failed", "queued", "unavailable"},
 }
 
@@ -208,10 +210,12 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decis
 		case d.inFlight <- struct{}{}:
 		default:
 			fb := d.fallback(cmd)
-			d.log.Error("too many before-handlers running; sending the fallback decision",
-				zap.String("command", r.Command), zap.String("request_id", r.RequestID),
-				zap.Int("max_in_flight", cap(d.inFlight)), zap.String("fallback", fb.Outcome()))
-			return fb, "fallback"
+			if now := time.Now().Unix(); d.overloadLogged.Swap(now) != now { // one line a second at most
+				d.log.Error("too many before-handlers running; sending the fallback decision",
+					zap.String("command", r.Command), zap.String("request_id", r.RequestID),
+					zap.Int("max_in_flight", cap(d.inFlight)), zap.String("fallback", fb.Outcome()))
+			}
+			return fb, "overloaded"
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.BeforeTimeout)
@@ -222,16 +226,12 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decis
 	}
 	done := make(chan result, 1) // buffered: a late handler must not block forever
 	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				done <- result{err: fmt.Errorf("%w: %v", ErrPanic, v)}
-			}
-			if d.inFlight != nil {
-				<-d.inFlight // released when the handler returns, not at its deadline
-			}
-		}()
-		dec, err := cmd.Handle(ctx, r)
-		done <- result{dec, err}
+		var res result
+		res.dec, res.err = handleRecovered(ctx, cmd, r)
+		if d.inFlight != nil {
+			<-d.inFlight // freed when the handler returns, not at its deadline, and before the answer
+		}
+		done <- res
 	}()
 	var res result
 	select {
@@ -252,6 +252,16 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decis
 			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
 	}
 	return dec, dec.Outcome()
+}
+
+// handleRecovered runs cmd, turning a panic into an error.
+func handleRecovered(ctx context.Context, cmd Command, r *Request) (dec Decision, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, v)
+		}
+	}()
+	return cmd.Handle(ctx, r)
 }
 
 func (d *Dispatcher) fallback(cmd Command) Decision {
@@ -287,17 +297,12 @@ func (d *Dispatcher) serveAfter(c echo.Context, r *Request) error {
 
 // Process runs the after-handler registered for r.Command, recovering a
 // panic as an error. Durable sinks call it from their workers.
-func (d *Dispatcher) Process(ctx context.Context, r *Request) (err error) {
+func (d *Dispatcher) Process(ctx context.Context, r *Request) error {
 	cmd, ok := d.commands[r.Command]
 	if !ok || cmd.Kind() != KindAfter {
 		return fmt.Errorf("%w: %s", ErrNoHandler, r.Command)
 	}
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: %v", ErrPanic, v)
-		}
-	}()
-	_, err = cmd.Handle(ctx, r)
+	_, err := handleRecovered(ctx, cmd, r)
 	return err
 }
 

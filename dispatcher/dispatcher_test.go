@@ -463,7 +463,6 @@ func FuzzServe(f *testing.F) {
 
 func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 	release := make(chan struct{})
-	defer close(release)
 	var calls atomic.Int32
 	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, MaxInFlight: 1, Fallback: dispatcher.Deny("busy")},
 		dispatcher.Before("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
@@ -479,8 +478,41 @@ func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Fatalf("%d handlers started with one slot", calls.Load())
 	}
-	if h.logs.FilterMessage("too many before-handlers running; sending the fallback decision").Len() != 2 {
-		t.Fatal("the refusals were not logged")
+	overloaded := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", "overloaded"))
+	deadline := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", "fallback"))
+	if overloaded != 2 || deadline != 1 {
+		t.Fatalf("outcomes: overloaded %v, fallback %v", overloaded, deadline)
+	}
+	if n := h.logs.FilterMessage("too many before-handlers running; sending the fallback decision").Len(); n != 1 {
+		t.Fatalf("%d overload lines for two refusals in the same second, want 1", n)
+	}
+
+	close(release) // the stuck handler returns and frees its slot
+	deadlineAt := time.Now().Add(5 * time.Second)
+	for {
+		_, out := h.do("C2C.CallbackBeforeSendMsg", `{}`)
+		if out["ErrorCode"] == float64(0) {
+			break
+		}
+		if time.Now().After(deadlineAt) {
+			t.Fatal("the slot was never released")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestMaxInFlightSlotFreedAfterPanic(t *testing.T) {
+	var calls atomic.Int32
+	h := newHarness(t, dispatcher.Options{MaxInFlight: 1, Fallback: dispatcher.Deny("fallback")},
+		dispatcher.Before("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			if calls.Add(1) == 1 {
+				panic("first call")
+			}
+			return dispatcher.Allow(), nil
+		}))
+	h.do("C2C.CallbackBeforeSendMsg", `{}`)
+	if _, out := h.do("C2C.CallbackBeforeSendMsg", `{}`); out["ErrorCode"] != float64(0) || calls.Load() != 2 {
+		t.Fatalf("after a panic the slot stayed taken: %v, %d calls", out, calls.Load())
 	}
 }
 

@@ -252,3 +252,15 @@ func TestInMemory(t *testing.T) {
 		t.Fatalf("the in-memory path skips verification: %v %s", err, res.Body)
 	}
 }
+
+func TestInMemoryPeerPassesAnAllowlist(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ALLOW_CIDRS=192.0.2.0/24"})
+	res, err := s.InMemory().Send(context.Background(), "Group.CallbackAfterBrandNew", []byte(`{}`))
+	if err != nil || !res.OK() {
+		t.Fatalf("default in-memory peer: %v %s", err, res.Body)
+	}
+	res, err = s.InMemory().Send(context.Background(), "Group.CallbackAfterBrandNew", []byte(`{}`), imtest.WithPeer("198.51.100.7:1"))
+	if err != nil || !res.Is(protocol.ErrIPNotAllowed) {
+		t.Fatalf("peer outside the allowlist: %v %s", err, res.Body)
+	}
+}

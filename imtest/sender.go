@@ -68,7 +68,8 @@ func WithHeader(name, value string) Option { return func(r *request) { r.header.
 // WithMethod sends another HTTP method than POST.
 func WithMethod(m string) Option { return func(r *request) { r.method = m } }
 
-// WithPeer sets the TCP peer address of an in-memory request (Handler only).
+// WithPeer sets the TCP peer address of an in-memory request (Handler
+// only; the default is 192.0.2.1:1234).
 func WithPeer(addr string) Option { return func(r *request) { r.peer = addr } }
 
 // Send posts body as a callback for command and reads the answer. The
@@ -103,6 +104,7 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 	}
 	req.Header = r.header
 	if s.Handler != nil {
+		req.RemoteAddr = "192.0.2.1:1234" // a documentation address, as no TCP peer exists
 		if r.peer != "" {
 			req.RemoteAddr = r.peer
 		}

@@ -86,6 +86,8 @@ func NewPublic(in PublicIn) (*Public, error) {
 		handler = in.Chain.Route[i](handler)
 	}
 	e.POST(in.Config.Path, handler)
+	// Echo answers OPTIONS itself with 204; the callback path accepts POST only.
+	e.OPTIONS(in.Config.Path, func(echo.Context) error { return echo.ErrMethodNotAllowed })
 
 	p := &Public{Listener{name: "public", echo: e, log: in.Log}}
 	p.server = newHTTPServer(in.Config, e, in.Log)

@@ -107,13 +107,20 @@ func TestSend(t *testing.T) {
 			}
 		})
 	}
-	// Without --appid and --token, the service's own environment is used.
+	// Without --appid and --token, the service's own environment is used;
+	// its SdkAppid differs from send's built-in default, so both are read.
+	other := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_SDKAPPID=1400000077"})
 	t.Setenv("IMCALLBACK_TOKENS", imtest.Token+",next-token")
-	t.Setenv("IMCALLBACK_SDKAPPID", imtest.AppID)
-	if out, err := runCLI(t, "send", "--url", s.Sender.URL, "--command", "C2C.CallbackBeforeSendMsg", "--file", good); err != nil {
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000077,1400000078")
+	if out, err := runCLI(t, "send", "--url", other.Sender.URL, "--command", "Group.CallbackAfterBrandNew", "--file", good); err != nil {
 		t.Fatalf("send with the environment's app id and token: %v\n%s", err, out)
 	}
-	out, err := runCLI(t, "send", "--list")
+	// --token "" sends unsigned even when IMCALLBACK_TOKENS is set.
+	out, err := runCLI(t, "send", "--url", other.Sender.URL, "--token", "", "--command", "Group.CallbackAfterBrandNew", "--file", good)
+	if !errors.Is(err, errRejected) || !strings.Contains(out, "rejected: HTTP 401, code 40101") {
+		t.Fatalf("send --token \"\": %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "send", "--list")
 	if err != nil || strings.Count(out, "\n") != 2*61 || !strings.Contains(out, "Group.CallbackAfterCreateTopic\n  {") {
 		t.Fatalf("send --list: %v\n%s", err, out)
 	}

@@ -77,11 +77,13 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			}
 			tuneGC()
 			app := fx.New(appOptions(g), fx.Invoke(announceDev(g.dev)),
-				// Stop hooks each drain within ShutdownTimeout (workers, then the
-				// listeners, then NATS); fx's own 15 s default would cut the later
-				// ones short and skip closing the stores.
-				fx.StopTimeout(3*cfg.ShutdownTimeout+5*time.Second),
-				fx.StartTimeout(time.Minute))
+				// Four stop hooks each drain within ShutdownTimeout, one after the
+				// other (workers, public listener, admin listener, NATS), then the
+				// embedded server and the stores close; fx's own 15 s default would
+				// cut the later ones short and skip closing the stores.
+				fx.StopTimeout(4*cfg.ShutdownTimeout+15*time.Second),
+				// JetStream recovery after a crash plus migrations can take a while.
+				fx.StartTimeout(2*time.Minute))
 			return run(cmd.Context(), app)
 		},
 	}

@@ -50,13 +50,21 @@ func newSendCmd(samples sampleSource) *cobra.Command {
 			if f.list {
 				return listSamples(c.OutOrStdout(), samples)
 			}
+			// Unless given (even as ""), the app id and token come from the
+			// environment here, not as flag defaults: --help never prints a token.
+			if !c.Flags().Changed("appid") {
+				f.appID = firstOf(os.Getenv("IMCALLBACK_SDKAPPID"), "1400000000")
+			}
+			if !c.Flags().Changed("token") {
+				f.token = firstOf(os.Getenv("IMCALLBACK_TOKENS"), "")
+			}
 			return runSend(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), f, samples)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, without a query string")
 	fl.StringVar(&f.appID, "appid", "", "SdkAppid to send (default: the first of IMCALLBACK_SDKAPPID, else 1400000000)")
-	fl.StringVar(&f.token, "token", "", "callback token to sign with (default: the first of IMCALLBACK_TOKENS; none without it)")
+	fl.StringVar(&f.token, "token", "", "callback token to sign with; --token \"\" sends unsigned (default: the first of IMCALLBACK_TOKENS)")
 	fl.StringVar(&f.command, "command", "", "CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
 	fl.StringVar(&f.file, "file", "", "file with the JSON body; - reads standard input")
 	fl.BoolVar(&f.sample, "sample", false, "send the catalogue's sample body of --command")
@@ -86,13 +94,6 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	body, err := sendBody(f, samples)
 	if err != nil {
 		return err
-	}
-	// Read here, not as flag defaults: --help must never print a token.
-	if f.appID == "" {
-		f.appID = firstOf(os.Getenv("IMCALLBACK_SDKAPPID"), "1400000000")
-	}
-	if f.token == "" {
-		f.token = firstOf(os.Getenv("IMCALLBACK_TOKENS"), "")
 	}
 	s := &imtest.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
 	if f.repeat == 1 {

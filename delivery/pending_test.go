@@ -1,0 +1,91 @@
+package delivery_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imcallback/imcallback/delivery"
+)
+
+// TestLostAcknowledgementsDoNotStallAppends removes the stream and puts a
+// plain subscriber on its subjects, so appends are received but never
+// acknowledged. Each append fails within PublishTimeout, its entry leaves
+// the publisher's table, and once the stream is back appends succeed and
+// the service is ready again.
+func TestLostAcknowledgementsDoNotStallAppends(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.PublishTimeout = 200 * time.Millisecond
+	o.Stream, o.SubjectPrefix = "LOSTACK", "lostack"
+	s := start(t, o, nil)
+	conn := s.Conn()
+	ctx := context.Background()
+	if err := conn.JS.DeleteStream(ctx, o.Stream); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := conn.NC.Subscribe(o.SubjectPrefix+".>", func(*nats.Msg) {}) // takes appends, never acknowledges
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := s.Accept(ctx, request(testCommand, "lost-"+string(rune('a'+i)))); err == nil {
+			t.Fatal("an append nobody acknowledged was reported as stored")
+		}
+	}
+	eventually(t, 5*time.Second, "lost appends leave the publisher's table", func() bool {
+		return conn.JS.PublishAsyncPending() == 0
+	})
+	if err := sink.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	// The operator restores the stream.
+	if _, err := conn.JS.CreateStream(ctx, jetstreamConfig(o)); err != nil {
+		t.Fatal(err)
+	}
+	accept(t, s, request(testCommand, "after"))
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("not ready after the stream came back: %v", err)
+	}
+}
+
+// jetstreamConfig is the work stream as the service creates it.
+func jetstreamConfig(o delivery.Options) jetstream.StreamConfig {
+	return jetstream.StreamConfig{Name: o.Stream, Subjects: []string{o.SubjectPrefix + ".>"},
+		Storage: jetstream.FileStorage, MaxAge: o.Retention, Duplicates: o.DedupWindow}
+}
+
+// TestDeadLettersHaveNoAgeLimit checks the dead-letter stream keeps its
+// messages until they are replayed, also when it existed with an age limit.
+func TestDeadLettersHaveNoAgeLimit(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.Stream, o.SubjectPrefix = "AGED", "aged"
+	first := start(t, o, nil)
+	ctx := context.Background()
+	js := first.Conn().JS
+	dead, err := js.Stream(ctx, o.DeadStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := dead.CachedInfo().Config.MaxAge; age != 0 {
+		t.Fatalf("new dead-letter stream MaxAge %v, want none", age)
+	}
+	cfg := dead.CachedInfo().Config
+	cfg.MaxAge = 7 * 24 * time.Hour // as an older version created it
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again := start(t, o, nil)
+	dead, err = again.Conn().JS.Stream(ctx, o.DeadStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := dead.CachedInfo().Config.MaxAge; age != 0 {
+		t.Fatalf("existing dead-letter stream kept MaxAge %v", age)
+	}
+}
