@@ -206,7 +206,7 @@ func TestEndToEnd(t *testing.T) {
 			`imcallback_callbacks_total{command="Group.CallbackAfterCreateTopic",outcome="ok"} 2`,
 			`imcallback_callbacks_total{command="C2C.CallbackBeforeSendMsg",outcome="fallback"} 2`,
 			`imcallback_rejections_total{reason="stale_request"} 2`,
-			`imcallback_rejections_total{reason="method_not_allowed"} 2`,
+			`imcallback_rejections_total{reason="method_not_allowed"} 3`,
 			`imcallback_unknown_commands_total{command="Group.CallbackAfterBrandNew"} 1`,
 			`imcallback_callback_duration_seconds_bucket{command="C2C.CallbackBeforeSendMsg",le="2"}`,
 		} {

@@ -56,12 +56,12 @@ type Options struct {
 type Dispatcher struct {
 	inFlight       chan struct{} // one token per running before-handler; nil: unbounded
 	overloadLogged atomic.Int64  // unix second of the last "too many" log line
-	commands map[string]Command
-	series   map[string]*commandSeries
-	opts     Options
-	log      *zap.Logger
-	metrics  *metrics.Callbacks
-	unknown  unknownLabels
+	commands       map[string]Command
+	series         map[string]*commandSeries
+	opts           Options
+	log            *zap.Logger
+	metrics        *metrics.Callbacks
+	unknown        unknownLabels
 }
 
 // commandSeries are one command's metric series, looked up once at start
