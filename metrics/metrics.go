@@ -33,7 +33,8 @@ var DurationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .2
 // Callbacks are the metrics of the callback endpoint.
 type Callbacks struct {
 	// Total counts handled callbacks by command and outcome
-	// (allow, deny, drop, modify, fallback, ok, failed, unknown, queued, unavailable).
+	// (before: allow, deny, drop, modify, fallback, overloaded; after: ok,
+	// failed, queued, unavailable).
 	Total *prometheus.CounterVec
 	// Duration observes the time from routing to answer, by command.
 	Duration *prometheus.HistogramVec
