@@ -1,17 +1,12 @@
-// Package e2e_test runs the real imcallback binary.
 package e2e_test
 
 import (
 	"bufio"
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,10 +16,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imcallback/imcallback/imtest"
 )
 
 const (
-	crashAppID   = "1400000000"
 	crashToken   = "crash-test-token"
 	crashCommand = "Group.CallbackAfterCreateTopic"
 	crashGroup   = "@TGS#_crash"
@@ -45,13 +41,12 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := buildCrashBinary(t, dir)
 	svc := &crashService{
 		t:    t,
-		bin:  bin,
+		bin:  buildBinary(t, "./cmd/imcallback"),
 		data: filepath.Join(dir, "data"),
-		pub:  crashFreeAddr(t),
-		adm:  crashFreeAddr(t),
+		pub:  freeAddr(t),
+		adm:  freeAddr(t),
 		logs: filepath.Join(dir, "service.log"),
 	}
 	svc.start()
@@ -153,29 +148,6 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 
 func crashTopicID(i int) string { return fmt.Sprintf("%s@TOPIC#_%05d", crashGroup, i) }
 
-// buildCrashBinary builds ./cmd/imcallback statically into dir.
-func buildCrashBinary(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "imcallback")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/imcallback")
-	cmd.Dir = ".." // the module root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func crashFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // crashService runs the binary; start and kill may alternate.
 type crashService struct {
 	t                   *testing.T
@@ -194,7 +166,7 @@ func (s *crashService) start() {
 	}
 	cmd := exec.Command(s.bin, "serve")
 	cmd.Env = append(os.Environ(),
-		"IMCALLBACK_SDKAPPID="+crashAppID,
+		"IMCALLBACK_SDKAPPID="+imtest.AppID,
 		"IMCALLBACK_TOKENS="+crashToken,
 		"IMCALLBACK_LISTEN="+s.pub,
 		"IMCALLBACK_ADMIN_LISTEN="+s.adm,
@@ -260,16 +232,8 @@ func (s *crashService) kill() {
 // post sends one signed create-topic callback and reports whether it was
 // answered 200 with an OK envelope.
 func (s *crashService) post(client *http.Client, topicID string) bool {
-	requestTime := strconv.FormatInt(time.Now().Unix(), 10)
-	sum := sha256.Sum256([]byte(crashToken + requestTime))
-	q := url.Values{}
-	q.Set("SdkAppid", crashAppID)
-	q.Set("CallbackCommand", crashCommand)
-	q.Set("contenttype", "json")
-	q.Set("ClientIP", "203.0.113.7")
-	q.Set("OptPlatform", "RESTAPI")
-	q.Set("Sign", hex.EncodeToString(sum[:]))
-	q.Set("RequestTime", requestTime)
+	sender := imtest.Sender{URL: "http://" + s.pub + "/im/callback", AppID: imtest.AppID, Token: crashToken,
+		ClientIP: "203.0.113.7", Client: client}
 	body, _ := json.Marshal(map[string]any{
 		"CallbackCommand":  crashCommand,
 		"GroupId":          crashGroup,
@@ -279,16 +243,8 @@ func (s *crashService) post(client *http.Client, topicID string) bool {
 		"Type":             "Community",
 		"Name":             "topic " + topicID,
 	})
-	resp, err := client.Post("http://"+s.pub+"/im/callback?"+q.Encode(), "application/json", bytes.NewReader(body))
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	var env struct{ ActionStatus string }
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&env) != nil {
-		return false
-	}
-	return env.ActionStatus == "OK"
+	res, err := sender.Send(context.Background(), crashCommand, body)
+	return err == nil && res.OK()
 }
 
 // waitDrained polls until the consumer has nothing pending and the topic
