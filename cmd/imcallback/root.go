@@ -91,8 +91,8 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 
 // defaultGCPercent is the service's GOGC unless the environment sets one.
 // Its live heap is small and nearly every allocation dies with its
-// request, so collecting less often costs little memory and shortens the
-// latency tail (docs/performance.md).
+// request, so collecting less often costs little memory and trims the
+// latency tail (measured in docs/performance.md).
 const defaultGCPercent = 400
 
 // tuneGC applies defaultGCPercent when GOGC is not set.
