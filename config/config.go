@@ -38,6 +38,9 @@ type Config struct {
 	BodyLimit int64 `koanf:"body_limit" yaml:"body_limit"`
 	// BeforeTimeout is the deadline of a before-handler.
 	BeforeTimeout time.Duration `koanf:"before_timeout" yaml:"before_timeout"`
+	// InlineTimeout is the deadline of an after-handler run inside the
+	// request (inline delivery); a failure or a missed deadline is answered 503.
+	InlineTimeout time.Duration `koanf:"inline_timeout" yaml:"inline_timeout"`
 	// BeforeFallback is the decision sent when a before-handler fails,
 	// panics or misses its deadline: "allow" (IM's own default) or "deny".
 	BeforeFallback string `koanf:"before_fallback" yaml:"before_fallback"`
@@ -56,6 +59,9 @@ type Config struct {
 	// holding connections forever; keep-alive stays on.
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout" yaml:"read_header_timeout"`
 	IdleTimeout       time.Duration `koanf:"idle_timeout" yaml:"idle_timeout"`
+	// MaxConns bounds the open connections of the public listener; beyond
+	// it a connection is answered 503 and closed.
+	MaxConns int `koanf:"max_conns" yaml:"max_conns"`
 	// StoreDSN chooses the topic store: empty for SQLite under DataDir,
 	// postgres://… for PostgreSQL.
 	StoreDSN string `koanf:"store_dsn" yaml:"store_dsn"`
@@ -97,6 +103,7 @@ func Default() Config {
 		SignWindow:        60 * time.Second,
 		BodyLimit:         1 << 20,
 		BeforeTimeout:     1500 * time.Millisecond,
+		InlineTimeout:     1500 * time.Millisecond,
 		BeforeFallback:    "allow",
 		DataDir:           "./data",
 		LogLevel:          "info",
@@ -104,6 +111,7 @@ func Default() Config {
 		ShutdownTimeout:   10 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxConns:          4096,
 		Delivery:          "durable",
 		Stream:            "IMCALLBACK",
 		SubjectPrefix:     "imcallback",
@@ -166,6 +174,9 @@ func (c *Config) Validate() error {
 	if c.BeforeTimeout <= 0 || c.BeforeTimeout >= imBudget {
 		bad("before_timeout", "%v must be positive and below IM's 2s budget", c.BeforeTimeout)
 	}
+	if c.InlineTimeout <= 0 || c.InlineTimeout >= imBudget {
+		bad("inline_timeout", "%v must be positive and below IM's 2s budget", c.InlineTimeout)
+	}
 	if c.BeforeFallback != "allow" && c.BeforeFallback != "deny" {
 		bad("before_fallback", "%q must be allow or deny", c.BeforeFallback)
 	}
@@ -191,6 +202,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTimeout <= 0 {
 		bad("idle_timeout", "must be positive")
+	}
+	if c.MaxConns < 16 {
+		bad("max_conns", "%d must be at least 16", c.MaxConns)
 	}
 	if c.StoreDSN != "" && !strings.HasPrefix(c.StoreDSN, "postgres://") && !strings.HasPrefix(c.StoreDSN, "postgresql://") {
 		bad("store_dsn", "must be empty (SQLite under %s) or a postgres:// URL", EnvName("data_dir"))

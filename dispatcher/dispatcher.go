@@ -12,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/tidwall/gjson"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/metrics"
@@ -45,10 +44,14 @@ type Options struct {
 	Rules Rules
 	// Sink takes after-callbacks; nil runs them inline.
 	Sink AfterSink
-	// MaxInFlight bounds the before-handlers running at once, counting
-	// those still running past their deadline (a handler that ignores its
-	// context keeps its goroutine). Beyond it the fallback is sent at once.
-	// Zero means no bound.
+	// InlineTimeout is the deadline of an after-handler run inline (no
+	// Sink). A failure or a missed deadline is answered 503.
+	InlineTimeout time.Duration
+	// MaxInFlight bounds the handlers running inside requests at once
+	// (before-handlers, and after-handlers run inline), counting those still
+	// running past their deadline (a handler that ignores its context keeps
+	// its goroutine). Beyond it a before-callback gets the fallback at once
+	// and an inline after-callback is answered 503. Zero means no bound.
 	MaxInFlight int
 }
 
@@ -92,6 +95,9 @@ func (d *Dispatcher) count(command, outcome string) { d.series[command].outcomes
 func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks) (*Dispatcher, error) {
 	if opts.BeforeTimeout <= 0 {
 		return nil, fmt.Errorf("dispatcher: BeforeTimeout must be positive")
+	}
+	if opts.InlineTimeout <= 0 {
+		opts.InlineTimeout = opts.BeforeTimeout
 	}
 	d := &Dispatcher{commands: make(map[string]Command, len(commands)), series: make(map[string]*commandSeries, len(commands)),
 		opts: opts, log: log, metrics: m}
@@ -144,28 +150,42 @@ func (d *Dispatcher) Commands() []string {
 func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }
 
 // Serve is the echo handler of the callback endpoint. It expects the
-// middleware chain to have verified the request already.
+// middleware chain to have verified the request already. It routes on the
+// URL's CallbackCommand before reading the body, so a command nobody
+// registered is answered without reading or checking the body; otherwise
+// the body is checked in one pass (one JSON object, nested at most
+// protocol.MaxDepth deep) before anything else reads it.
 func (d *Dispatcher) Serve(c echo.Context) error {
 	req := c.Request()
 	p := protocol.ParamsOf(c)
+	command := p.CallbackCommand
+	if command != "" {
+		if _, ok := d.commands[command]; !ok {
+			return d.serveUnknown(c, command)
+		}
+	}
 	body, err := readBody(req)
 	if err != nil {
 		return err
 	}
-	if !isObject(body) || !gjson.ValidBytes(body) {
-		return protocol.ErrMalformedJSON
+	info, err := protocol.ScanBody(body)
+	if err != nil {
+		return fmt.Errorf("%w: %w", protocol.ErrMalformedJSON, err)
 	}
-	command := p.CallbackCommand
-	if inBody := gjson.GetBytes(body, "CallbackCommand"); inBody.Exists() {
+	if info.HasCommand {
 		switch {
 		case command == "":
-			command = inBody.String() // tolerate a URL without it; the body names it
-		case inBody.String() != command:
+			command = info.Command // tolerate a URL without it; the body names it
+		case info.Command != command:
 			return protocol.ErrCommandMismatch
 		}
 	}
 	if command == "" {
 		return protocol.ErrMissingCommand
+	}
+	cmd, ok := d.commands[command]
+	if !ok {
+		return d.serveUnknown(c, command)
 	}
 	start := time.Now()
 	r := &Request{
@@ -175,18 +195,20 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 		ReceivedAt: start,
 		RequestID:  c.Response().Header().Get(echo.HeaderXRequestID),
 	}
-	cmd, ok := d.commands[command]
-	if !ok {
-		d.metrics.Unknown.WithLabelValues(d.unknown.label(command)).Inc()
-		d.log.Warn("unknown callback command answered OK",
-			zap.String("command", command), zap.String("request_id", r.RequestID))
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
-	}
 	defer func() { d.series[command].duration.Observe(time.Since(start).Seconds()) }()
 	if cmd.Kind() == KindBefore {
 		return d.serveBefore(c, cmd, r)
 	}
-	return d.serveAfter(c, r)
+	return d.serveAfter(c, cmd, r)
+}
+
+// serveUnknown answers a command nobody registered with OK, as IM expects
+// of a receiver that ignores an event.
+func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
+	d.metrics.Unknown.WithLabelValues(d.unknown.label(command)).Inc()
+	d.log.Warn("unknown callback command answered OK",
+		zap.String("command", command), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 }
 
 func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {
@@ -205,20 +227,46 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 // decide runs a before-handler under the deadline and returns the decision
 // to send and its outcome label.
 func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decision, string) {
+	dec, err := d.run(ctx, cmd, r, d.opts.BeforeTimeout)
+	if errors.Is(err, errOverloaded) {
+		fb := d.fallback(cmd)
+		if now := time.Now().Unix(); d.overloadLogged.Swap(now) != now { // one line a second at most
+			d.log.Error("too many before-handlers running; sending the fallback decision",
+				zap.String("command", r.Command), zap.String("request_id", r.RequestID),
+				zap.Int("max_in_flight", cap(d.inFlight)), zap.String("fallback", fb.Outcome()))
+		}
+		return fb, "overloaded"
+	}
+	if err != nil {
+		fb := d.fallback(cmd)
+		d.log.Error("before-handler failed; sending the fallback decision",
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID),
+			zap.String("fallback", fb.Outcome()), zap.Error(err))
+		return fb, "fallback"
+	}
+	dec, err = d.rule(r.Command).check(dec)
+	if err != nil {
+		d.log.Error("before-handler decision not accepted by the protocol",
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
+	}
+	return dec, dec.Outcome()
+}
+
+// errOverloaded reports that MaxInFlight handlers are running already.
+var errOverloaded = errors.New("dispatcher: too many handlers running")
+
+// run runs cmd under timeout in its own goroutine, so that a handler that
+// ignores its context cannot hold the answer past the deadline. It counts
+// against MaxInFlight until the handler really returns.
+func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout time.Duration) (Decision, error) {
 	if d.inFlight != nil {
 		select {
 		case d.inFlight <- struct{}{}:
 		default:
-			fb := d.fallback(cmd)
-			if now := time.Now().Unix(); d.overloadLogged.Swap(now) != now { // one line a second at most
-				d.log.Error("too many before-handlers running; sending the fallback decision",
-					zap.String("command", r.Command), zap.String("request_id", r.RequestID),
-					zap.Int("max_in_flight", cap(d.inFlight)), zap.String("fallback", fb.Outcome()))
-			}
-			return fb, "overloaded"
+			return Decision{}, errOverloaded
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.opts.BeforeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type result struct {
 		dec Decision
@@ -233,25 +281,12 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decis
 		}
 		done <- res
 	}()
-	var res result
 	select {
-	case res = <-done:
+	case res := <-done:
+		return res.dec, res.err
 	case <-ctx.Done():
-		res.err = fmt.Errorf("before-handler deadline %v: %w", d.opts.BeforeTimeout, ctx.Err())
+		return Decision{}, fmt.Errorf("handler deadline %v: %w", timeout, ctx.Err())
 	}
-	if res.err != nil {
-		fb := d.fallback(cmd)
-		d.log.Error("before-handler failed; sending the fallback decision",
-			zap.String("command", r.Command), zap.String("request_id", r.RequestID),
-			zap.String("fallback", fb.Outcome()), zap.Error(res.err))
-		return fb, "fallback"
-	}
-	dec, err := d.rule(r.Command).check(res.dec)
-	if err != nil {
-		d.log.Error("before-handler decision not accepted by the protocol",
-			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
-	}
-	return dec, dec.Outcome()
 }
 
 // handleRecovered runs cmd, turning a panic into an error.
@@ -273,23 +308,26 @@ func (d *Dispatcher) fallback(cmd Command) Decision {
 	return d.opts.Fallback
 }
 
-func (d *Dispatcher) serveAfter(c echo.Context, r *Request) error {
+// serveAfter stores an after-callback with the sink, or runs it inline
+// under the inline deadline. Whatever does not succeed is answered 503
+// with a FAIL envelope, so that nothing unapplied is acknowledged and IM's
+// optional retry of failed callbacks can work.
+func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 	if d.opts.Sink != nil {
 		if err := d.opts.Sink.Accept(c.Request().Context(), r); err != nil {
 			d.count(r.Command, "unavailable")
-			d.log.Error("after-callback not stored; answering 503",
-				zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
+			if errors.Is(err, protocol.ErrBodyTooLarge) {
+				return err
+			}
 			return fmt.Errorf("%w: %w", protocol.ErrUnavailable, err)
 		}
 		d.count(r.Command, "queued")
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 	}
-	if err := d.Process(c.Request().Context(), r); err != nil {
+	_, err := d.run(c.Request().Context(), cmd, r, d.opts.InlineTimeout)
+	if err != nil {
 		d.count(r.Command, "failed")
-		d.log.Error("after-handler failed",
-			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
-		body, _ := protocol.AppendEnvelope(nil, protocol.StatusFail, protocol.CodeHandlerFailed, "handler failed", nil)
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+		return fmt.Errorf("%w: %w", protocol.ErrHandlerFailed, err)
 	}
 	d.count(r.Command, "ok")
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
@@ -304,18 +342,6 @@ func (d *Dispatcher) Process(ctx context.Context, r *Request) error {
 	}
 	_, err := handleRecovered(ctx, cmd, r)
 	return err
-}
-
-// isObject reports whether the first non-space byte opens a JSON object.
-func isObject(body []byte) bool {
-	for _, b := range body {
-		switch b {
-		case ' ', '\t', '\r', '\n':
-			continue
-		}
-		return b == '{'
-	}
-	return false
 }
 
 // readBody reads the whole body. The body-limit middleware makes an

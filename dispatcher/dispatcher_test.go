@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -236,6 +238,8 @@ func TestRouting(t *testing.T) {
 		{"malformed JSON", "Group.CallbackAfterCreateTopic", `{"GroupId":`, protocol.ErrMalformedJSON, 0},
 		{"not an object", "Group.CallbackAfterCreateTopic", `[1,2]`, protocol.ErrMalformedJSON, 0},
 		{"empty body", "Group.CallbackAfterCreateTopic", ``, protocol.ErrMalformedJSON, 0},
+		{"nested to the limit", "Group.CallbackAfterCreateTopic", nested(protocol.MaxDepth - 1), nil, 1},
+		{"nested deeper than the limit", "Group.CallbackAfterCreateTopic", nested(protocol.MaxDepth), protocol.ErrMalformedJSON, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,6 +257,55 @@ func TestRouting(t *testing.T) {
 				t.Fatalf("handler ran %d times, want %d", calls.Load(), tt.wantCalls)
 			}
 		})
+	}
+}
+
+// nested is a callback body whose field X holds arrays levels deep, inside
+// the body's own object.
+func nested(levels int) string {
+	return `{"CallbackCommand":"Group.CallbackAfterCreateTopic","X":` +
+		strings.Repeat("[", levels) + strings.Repeat("]", levels) + `}`
+}
+
+// TestDeeplyNestedBodiesInParallelStaySmall sends 64 bodies of about 1 MiB
+// of '[' at once: each is refused as malformed JSON, and the memory the
+// process takes from the system for stacks and heap stays small. A check
+// that recursed once per level would need about 64 MiB of stack per body.
+func TestDeeplyNestedBodiesInParallelStaySmall(t *testing.T) {
+	var calls atomic.Int32
+	h := newHarness(t, dispatcher.Options{}, dispatcher.After("Group.CallbackAfterCreateTopic",
+		func(context.Context, *dispatcher.Event[map[string]any]) error { calls.Add(1); return nil }))
+	body := `{"CallbackCommand":"Group.CallbackAfterCreateTopic","X":` + strings.Repeat("[", 1000<<10)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	codes := make(chan int, 64)
+	for range 64 {
+		wg.Go(func() {
+			rec, out := h.do("Group.CallbackAfterCreateTopic", body)
+			if rec.Code != http.StatusBadRequest || out["ErrorCode"] != float64(protocol.ErrMalformedJSON.Code) {
+				codes <- rec.Code
+			}
+		})
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		t.Errorf("a deep body was answered %d, want 400 malformed_json", c)
+	}
+	runtime.ReadMemStats(&after)
+	if calls.Load() != 0 {
+		t.Errorf("the handler ran %d times", calls.Load())
+	}
+	stack := int64(after.StackSys) - int64(before.StackSys)
+	heap := int64(after.HeapSys) - int64(before.HeapSys)
+	t.Logf("64 deep bodies: stack +%d KiB, heap +%d KiB", stack>>10, heap>>10)
+	if stack > 8<<20 {
+		t.Errorf("stacks grew by %d MiB for 64 deep bodies", stack>>20)
+	}
+	if heap > 256<<20 {
+		t.Errorf("the heap grew by %d MiB for 64 bodies of 1 MiB", heap>>20)
 	}
 }
 
@@ -290,20 +343,22 @@ func TestAfterInline(t *testing.T) {
 	tests := []struct {
 		name        string
 		fn          func() error
+		wantHTTP    int
 		wantStatus  string
 		wantCode    float64
 		wantOutcome string
 	}{
-		{"ok", func() error { return nil }, "OK", 0, "ok"},
-		{"error", func() error { return errors.New("disk full") }, "FAIL", protocol.CodeHandlerFailed, "failed"},
-		{"panic", func() error { panic("boom") }, "FAIL", protocol.CodeHandlerFailed, "failed"},
+		{"ok", func() error { return nil }, 200, "OK", 0, "ok"},
+		{"error", func() error { return errors.New("disk full") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"panic", func() error { panic("boom") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"deadline", func() error { time.Sleep(200 * time.Millisecond); return nil }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, dispatcher.Options{}, dispatcher.After("Group.CallbackAfterNewMemberJoin",
+			h := newHarness(t, dispatcher.Options{InlineTimeout: 50 * time.Millisecond}, dispatcher.After("Group.CallbackAfterNewMemberJoin",
 				func(context.Context, *dispatcher.Event[struct{}]) error { return tt.fn() }))
 			rec, out := h.do("Group.CallbackAfterNewMemberJoin", `{}`)
-			if rec.Code != http.StatusOK || out["ActionStatus"] != tt.wantStatus || out["ErrorCode"] != tt.wantCode {
+			if rec.Code != tt.wantHTTP || out["ActionStatus"] != tt.wantStatus || out["ErrorCode"] != tt.wantCode {
 				t.Fatalf("status %d %s", rec.Code, rec.Body)
 			}
 			if strings.Contains(rec.Body.String(), "disk full") || strings.Contains(rec.Body.String(), "boom") {
@@ -455,7 +510,7 @@ func FuzzServe(f *testing.F) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
 			t.Fatalf("answer is not an envelope: %d %q", rec.Code, rec.Body)
 		}
-		if (rec.Code == http.StatusOK) != (env.ActionStatus == "OK" || env.ErrorCode == protocol.CodeHandlerFailed) {
+		if (rec.Code == http.StatusOK) != (env.ActionStatus == "OK") {
 			t.Fatalf("status %d with envelope %+v", rec.Code, env)
 		}
 	})
@@ -528,7 +583,8 @@ func (r *failingReader) Read(p []byte) (int, error) {
 }
 
 func TestUnreadableBody(t *testing.T) {
-	h := newHarness(t, dispatcher.Options{})
+	h := newHarness(t, dispatcher.Options{}, dispatcher.After("A.B",
+		func(context.Context, *dispatcher.Event[struct{}]) error { return nil }))
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/im/callback?CallbackCommand=A.B", &failingReader{})
 	h.e.ServeHTTP(rec, req)

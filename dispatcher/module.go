@@ -50,6 +50,7 @@ func NewFromConfig(in In) (*Dispatcher, error) {
 	}
 	return New(in.Commands, Options{
 		BeforeTimeout: in.Config.BeforeTimeout,
+		InlineTimeout: in.Config.InlineTimeout,
 		Fallback:      fallback,
 		Rules:         in.Rules,
 		Sink:          in.Sink,

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,7 +42,8 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 				return next(c)
 			}
 			start := time.Now()
-			if err := next(c); err != nil {
+			err := next(c)
+			if err != nil {
 				c.Error(err)
 			}
 			status := c.Response().Status
@@ -68,8 +70,11 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 				zap.String("remote_ip", c.RealIP()),
 				zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			}
-			if reason, ok := c.Get(reasonKey).(string); ok {
-				fields = append(fields, zap.String("reason", reason))
+			if err != nil {
+				fields = append(fields, zap.String("reason", AsProtocolError(err).Reason))
+				if status >= http.StatusInternalServerError {
+					fields = append(fields, zap.Error(err))
+				}
 			}
 			ce.Write(fields...)
 			return nil

@@ -11,24 +11,20 @@ import (
 	"github.com/imcallback/imcallback/protocol"
 )
 
-// reasonKey carries a rejection's reason from the error handler to the access log.
-const reasonKey = "imcallback.reason"
-
 // ErrorHandler writes every error of the public listener as the protocol's
-// FAIL envelope with its HTTP status, and counts it by reason. Internal
-// error text is logged, never sent.
+// FAIL envelope with its HTTP status, and counts rejections by reason (a
+// handler's failure is counted as its command's outcome instead). It logs
+// nothing: the access log's one line per request carries the reason and,
+// for a 5xx, the error. Internal error text is never sent.
 func ErrorHandler(log *zap.Logger, m *metrics.Callbacks) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
 		pe := AsProtocolError(err)
-		if pe.Status >= http.StatusInternalServerError {
-			log.Error("request failed", zap.String("reason", pe.Reason),
-				zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)), zap.Error(err))
+		if pe != protocol.ErrHandlerFailed {
+			m.Rejections.WithLabelValues(pe.Reason).Inc()
 		}
-		m.Rejections.WithLabelValues(pe.Reason).Inc()
-		c.Set(reasonKey, pe.Reason)
 		body, _ := protocol.AppendEnvelope(make([]byte, 0, 96), protocol.StatusFail, pe.Code, pe.Info, nil)
 		if c.Request().Method == http.MethodHead {
 			err = c.NoContent(pe.Status)

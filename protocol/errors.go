@@ -35,6 +35,7 @@ var (
 	ErrMissingCommand   = &Error{http.StatusBadRequest, 40002, "missing_command", "CallbackCommand is missing"}
 	ErrCommandMismatch  = &Error{http.StatusBadRequest, 40003, "command_mismatch", "CallbackCommand in body differs from the URL"}
 	ErrUnreadableBody   = &Error{http.StatusBadRequest, 40004, "unreadable_body", "request body could not be read"}
+	ErrBadRequest       = &Error{http.StatusBadRequest, 40005, "bad_request", "malformed HTTP request"}
 	ErrMissingSign      = &Error{http.StatusUnauthorized, 40101, "missing_signature", "Sign and RequestTime are required"}
 	ErrBadSign          = &Error{http.StatusUnauthorized, 40102, "bad_signature", "Sign does not match"}
 	ErrStaleRequest     = &Error{http.StatusUnauthorized, 40103, "stale_request", "RequestTime is outside the allowed window"}
@@ -43,21 +44,21 @@ var (
 	ErrNotFound         = &Error{http.StatusNotFound, 40401, "not_found", "not found"}
 	ErrMethodNotAllowed = &Error{http.StatusMethodNotAllowed, 40501, "method_not_allowed", "method not allowed"}
 	ErrBodyTooLarge     = &Error{http.StatusRequestEntityTooLarge, 41301, "body_too_large", "request body is over the limit"}
+	ErrHeaderTooLarge   = &Error{http.StatusRequestHeaderFieldsTooLarge, 43101, "header_too_large", "request headers are over the limit"}
 	ErrInternal         = &Error{http.StatusInternalServerError, 50001, "internal", "internal error"}
+	ErrNotImplemented   = &Error{http.StatusNotImplemented, 50101, "not_implemented", "unsupported transfer encoding"}
 	ErrUnavailable      = &Error{http.StatusServiceUnavailable, 50301, "unavailable", "event could not be stored, try again"}
+	ErrHandlerFailed    = &Error{http.StatusServiceUnavailable, 50302, "handler_failed", "handler failed, try again"}
+	ErrTooManyConns     = &Error{http.StatusServiceUnavailable, 50303, "too_many_connections", "too many connections, try again"}
 )
-
-// CodeHandlerFailed is the ErrorCode of the FAIL envelope sent on HTTP 200
-// when an after-handler running inline returns an error. IM ignores it; it
-// tells a person reading the answer what happened.
-const CodeHandlerFailed = 50002
 
 // AllErrors lists every rejection, for documentation and tests.
 func AllErrors() []*Error {
 	return []*Error{
-		ErrMalformedJSON, ErrMissingCommand, ErrCommandMismatch, ErrUnreadableBody,
+		ErrMalformedJSON, ErrMissingCommand, ErrCommandMismatch, ErrUnreadableBody, ErrBadRequest,
 		ErrMissingSign, ErrBadSign, ErrStaleRequest,
 		ErrAppIDNotAllowed, ErrIPNotAllowed, ErrNotFound, ErrMethodNotAllowed,
-		ErrBodyTooLarge, ErrInternal, ErrUnavailable,
+		ErrBodyTooLarge, ErrHeaderTooLarge, ErrInternal, ErrNotImplemented,
+		ErrUnavailable, ErrHandlerFailed, ErrTooManyConns,
 	}
 }
