@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -58,8 +59,45 @@ type AdminIn struct {
 	Checks    []Check `group:"readiness"`
 }
 
-// readyTimeout bounds one /readyz evaluation.
-const readyTimeout = 2 * time.Second
+// checkTimeout bounds each readiness check; they run concurrently, so a
+// slow dependency does not make another one look broken.
+const checkTimeout = 2 * time.Second
+
+// runChecks runs every check at once, each under its own deadline, and
+// returns "ok" or the error text by check name. A check that ignores its
+// deadline is reported as timed out; its goroutine is left to finish.
+func runChecks(ctx context.Context, checks []Check, timeout time.Duration) map[string]string {
+	type result struct {
+		name, state string
+	}
+	done := make(chan result, len(checks))
+	for _, ch := range checks {
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			state := "ok"
+			if err := ch.Check(cctx); err != nil {
+				state = err.Error()
+			}
+			done <- result{ch.Name, state}
+		}()
+	}
+	out := make(map[string]string, len(checks))
+	for _, ch := range checks {
+		out[ch.Name] = fmt.Sprintf("no answer within %v", timeout)
+	}
+	late := time.NewTimer(timeout + 100*time.Millisecond)
+	defer late.Stop()
+	for range checks {
+		select {
+		case r := <-done:
+			out[r.name] = r.state
+		case <-late.C:
+			return out
+		}
+	}
+	return out
+}
 
 // NewAdmin builds the admin listener: /healthz, /readyz, /metrics and the
 // plugins' routes. Errors are answered as {"error": "..."}.
@@ -71,19 +109,12 @@ func NewAdmin(in AdminIn) *Admin {
 	})
 	checks := in.Checks
 	e.GET("/readyz", func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
-		defer cancel()
-		status, results := http.StatusOK, make(map[string]string, len(checks))
-		for _, ch := range checks {
-			if err := ch.Check(ctx); err != nil {
-				status, results[ch.Name] = http.StatusServiceUnavailable, err.Error()
-				continue
+		results := runChecks(c.Request().Context(), checks, checkTimeout)
+		status, word := http.StatusOK, "ready"
+		for _, r := range results {
+			if r != "ok" {
+				status, word = http.StatusServiceUnavailable, "not ready"
 			}
-			results[ch.Name] = "ok"
-		}
-		word := "ready"
-		if status != http.StatusOK {
-			word = "not ready"
 		}
 		return c.JSON(status, map[string]any{"status": word, "checks": results})
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
+	"github.com/imcallback/imcallback/protocol"
 )
 
 // Module provides and starts the public and admin listeners.
@@ -36,6 +37,9 @@ type Listener struct {
 	echo   *echo.Echo
 	server *http.Server
 	log    *zap.Logger
+
+	limit *connLimit // nil: no bound (the admin listener)
+	stop  chan struct{}
 
 	mu   sync.Mutex
 	addr net.Addr
@@ -92,6 +96,12 @@ func NewPublic(in PublicIn) (*Public, error) {
 	p := &Public{Listener{name: "public", echo: e, log: in.Log}}
 	p.server = newHTTPServer(in.Config, e, in.Log)
 	var tlsConf *tls.Config
+	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)
+	limit := newConnLimit(maxConns, in.Config.TLSCert == "", func(pe *protocol.Error) {
+		in.Metrics.Rejections.WithLabelValues(pe.Reason).Inc()
+	})
+	p.server.ConnState = limit.connState
+	p.limit = limit
 	if in.Config.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(in.Config.TLSCert, in.Config.TLSKey)
 		if err != nil {
@@ -101,7 +111,7 @@ func NewPublic(in PublicIn) (*Public, error) {
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	in.Lifecycle.Append(p.hook(in.Config.Listen, tlsConf, in.Config.ShutdownTimeout,
-		zap.String("path", in.Config.Path), zap.Bool("tls", tlsConf != nil)))
+		zap.String("path", in.Config.Path), zap.Bool("tls", tlsConf != nil), zap.Int("max_conns", maxConns)))
 	return p, nil
 }
 
@@ -110,6 +120,26 @@ func newEcho() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	return e
+}
+
+// fdReserve are the open files kept for everything but public connections:
+// the stores, the stream's files, the admin listener.
+const fdReserve = 1024
+
+// connBound is the connection limit that fits the open-file limit: a
+// configured bound above it would let connections exhaust the process's
+// file handles, which also breaks the stores.
+func connBound(configured int, fileLimit uint64, log *zap.Logger) int {
+	if fileLimit == 0 || uint64(configured)+fdReserve <= fileLimit {
+		return configured
+	}
+	bound := 16
+	if fileLimit > fdReserve+16 {
+		bound = int(fileLimit - fdReserve)
+	}
+	log.Warn("IMCALLBACK_MAX_CONNS is above what the open-file limit allows; lowered",
+		zap.Int("configured", configured), zap.Uint64("open_file_limit", fileLimit), zap.Int("max_conns", bound))
+	return bound
 }
 
 // newHTTPServer sets the timeouts that keep a slow client from holding a
@@ -142,6 +172,11 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			if err != nil {
 				return fmt.Errorf("server: %s listener on %s: %w", l.name, address, err)
 			}
+			l.stop = make(chan struct{})
+			if l.limit != nil {
+				ln = l.limit.wrap(ln)
+				go l.limit.run(l.stop)
+			}
 			if tlsConf != nil {
 				ln = tls.NewListener(ln, tlsConf)
 			}
@@ -158,6 +193,7 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
+			close(l.stop)
 			ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 			defer cancel()
 			err := l.server.Shutdown(ctx)

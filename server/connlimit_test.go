@@ -1,0 +1,264 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// limitedServer serves an OK answer on a loopback listener limited to max
+// connections, and records the rejections by reason.
+type limitedServer struct {
+	addr     string
+	limit    *connLimit
+	mu       sync.Mutex
+	rejected map[string]int
+}
+
+func startLimited(t *testing.T, max int) *limitedServer {
+	t.Helper()
+	ls := &limitedServer{rejected: map[string]int{}}
+	ls.limit = newConnLimit(max, true, func(pe *protocol.Error) {
+		ls.mu.Lock()
+		ls.rejected[pe.Reason]++
+		ls.mu.Unlock()
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.addr = ln.Addr().String()
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+		}),
+		ConnState:      ls.limit.connState,
+		MaxHeaderBytes: 4 << 10,
+		IdleTimeout:    time.Minute,
+	}
+	go func() { _ = srv.Serve(ls.limit.wrap(ln)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ls
+}
+
+func (ls *limitedServer) rejections(reason string) int {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.rejected[reason]
+}
+
+// keepAlive opens a connection and completes one request on it, leaving
+// it open and idle.
+func keepAlive(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "POST /im HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	return c, r
+}
+
+// readEnvelope reads one answer from r and decodes its FAIL envelope.
+func readEnvelope(t *testing.T, r *bufio.Reader) (int, protocol.Envelope) {
+	t.Helper()
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	var env protocol.Envelope
+	if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
+		t.Fatalf("answer %d is not the JSON envelope: %v", res.StatusCode, err)
+	}
+	return res.StatusCode, env
+}
+
+func TestConnectionsBeyondTheLimitAreRefusedWithTheEnvelope(t *testing.T) {
+	ls := startLimited(t, 3)
+	var open []net.Conn
+	for range 3 {
+		c, _ := keepAlive(t, ls.addr)
+		open = append(open, c)
+	}
+	refused := func() (int, protocol.Envelope) {
+		c, err := net.Dial("tcp", ls.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		return readEnvelope(t, bufio.NewReader(c))
+	}
+	status, env := refused()
+	if status != http.StatusServiceUnavailable || env.ActionStatus != protocol.StatusFail ||
+		env.ErrorCode != protocol.ErrTooManyConns.Code {
+		t.Fatalf("fourth connection answered %d %+v, want 503 code %d", status, env, protocol.ErrTooManyConns.Code)
+	}
+	if n := ls.rejections(protocol.ErrTooManyConns.Reason); n != 1 {
+		t.Errorf("%d rejections counted, want 1", n)
+	}
+	// A closed connection frees its place.
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for ls.limit.open.Load() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections counted open after one of three closed", ls.limit.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	keepAlive(t, ls.addr)
+}
+
+func TestIdleConnectionsAreReapedOnlyNearTheLimit(t *testing.T) {
+	ls := startLimited(t, 4)
+	var readers []*bufio.Reader
+	for range 2 {
+		_, r := keepAlive(t, ls.addr)
+		readers = append(readers, r)
+	}
+	waitIdle(t, ls.limit, 2)
+	later := time.Now().Add(pressureIdle + time.Second)
+	if n := ls.limit.reap(later); n != 0 {
+		t.Fatalf("reaped %d idle connections at half the limit", n)
+	}
+	for range 2 {
+		_, r := keepAlive(t, ls.addr)
+		readers = append(readers, r)
+	}
+	waitIdle(t, ls.limit, 4)
+	if n := ls.limit.reap(time.Now()); n != 0 {
+		t.Fatalf("reaped %d connections idle for less than %v", n, pressureIdle)
+	}
+	if n := ls.limit.reap(later); n != 4 {
+		t.Fatalf("reaped %d idle connections at the limit, want 4", n)
+	}
+	for i, r := range readers {
+		if _, err := r.ReadByte(); !errors.Is(err, io.EOF) && !isReset(err) {
+			t.Errorf("connection %d still open after the reap: %v", i, err)
+		}
+	}
+}
+
+// waitIdle waits until net/http reported n connections idle: it does so
+// just after writing the answer the client has already read.
+func waitIdle(t *testing.T, l *connLimit, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		idle := len(l.idle)
+		l.mu.Unlock()
+		if idle == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections idle, want %d", idle, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op)
+}
+
+func TestRejectionsOfNetHTTPAreAnsweredWithTheEnvelope(t *testing.T) {
+	ls := startLimited(t, 16)
+	tests := []struct {
+		name    string
+		request string
+		status  int
+		want    *protocol.Error
+	}{
+		{"header too large", "POST /im HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n",
+			http.StatusRequestHeaderFieldsTooLarge, protocol.ErrHeaderTooLarge},
+		{"malformed request line", "GARBAGE\r\n\r\n", http.StatusBadRequest, protocol.ErrBadRequest},
+		{"unsupported transfer encoding", "POST /im HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+			http.StatusNotImplemented, protocol.ErrNotImplemented},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", ls.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(c, tt.request); err != nil {
+				t.Fatal(err)
+			}
+			status, env := readEnvelope(t, bufio.NewReader(c))
+			if status != tt.status || env.ActionStatus != protocol.StatusFail || env.ErrorCode != tt.want.Code {
+				t.Fatalf("answered %d %+v, want %d code %d", status, env, tt.status, tt.want.Code)
+			}
+			if n := ls.rejections(tt.want.Reason); n != 1 {
+				t.Errorf("%d rejections counted as %s, want 1", n, tt.want.Reason)
+			}
+		})
+	}
+}
+
+func TestConnBoundFitsTheOpenFileLimit(t *testing.T) {
+	tests := []struct {
+		configured int
+		fileLimit  uint64
+		want       int
+	}{
+		{4096, 0, 4096},     // unknown limit: as configured
+		{4096, 20000, 4096}, // fits
+		{4096, 4096, 3072},  // lowered to leave the reserve
+		{4096, 1000, 16},    // a tiny limit still serves
+		{100, 1124, 100},    // exactly fits
+	}
+	for _, tt := range tests {
+		if got := connBound(tt.configured, tt.fileLimit, zap.NewNop()); got != tt.want {
+			t.Errorf("connBound(%d, %d) = %d, want %d", tt.configured, tt.fileLimit, got, tt.want)
+		}
+	}
+}
+
+func TestReadinessChecksRunConcurrentlyWithTheirOwnDeadline(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	checks := []Check{
+		{Name: "slow", Check: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }},
+		{Name: "fast", Check: func(ctx context.Context) error { time.Sleep(20 * time.Millisecond); return ctx.Err() }},
+		{Name: "broken", Check: func(context.Context) error { return errors.New("disk full") }},
+		{Name: "stuck", Check: func(context.Context) error { <-release; return nil }}, // ignores its deadline
+	}
+	got := runChecks(context.Background(), checks, 200*time.Millisecond)
+	if got["fast"] != "ok" || got["broken"] != "disk full" ||
+		!strings.Contains(got["slow"], "deadline") || !strings.Contains(got["stuck"], "no answer") {
+		t.Fatalf("results %v", got)
+	}
+}
