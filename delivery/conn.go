@@ -161,13 +161,15 @@ func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 		return nil, err
 	}
 	if o.URL != "" {
-		return dial(ctx, o, log, o.URL, nil)
+		// An unreachable cluster is not fatal: the client keeps trying, and
+		// the service reports not ready until it connects.
+		return dial(ctx, o, log, o.URL, nil, false, nats.RetryOnFailedConnect(true))
 	}
 	emb, err := StartEmbedded(EmbeddedOptions{StoreDir: o.StoreDir, Listen: o.Listen, MaxPayload: o.MaxPayload}, log)
 	if err != nil {
 		return nil, err
 	}
-	c, err := dial(ctx, o, log, "", emb)
+	c, err := dial(ctx, o, log, "", emb, true)
 	if err != nil {
 		emb.Shutdown()
 		return nil, err
@@ -189,11 +191,11 @@ func ConnectTool(ctx context.Context, o Options, log *zap.Logger) (*Conn, error)
 		return nil, err
 	}
 	if o.URL != "" {
-		return dial(ctx, o, log, o.URL, nil)
+		return dial(ctx, o, log, o.URL, nil, true)
 	}
 	if o.Listen != "" {
 		if u, err := listenURL(o.Listen); err == nil {
-			if c, err := dial(ctx, o, log, u, nil, nats.MaxReconnects(0), nats.Timeout(2*time.Second)); err == nil {
+			if c, err := dial(ctx, o, log, u, nil, true, nats.MaxReconnects(0), nats.Timeout(2*time.Second)); err == nil {
 				return c, nil
 			}
 		}
@@ -221,7 +223,10 @@ func listenURL(listen string) (string, error) {
 	return (&url.URL{Scheme: "nats", Host: net.JoinHostPort(host, port)}).String(), nil
 }
 
-func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *Embedded, extra ...nats.Option) (*Conn, error) {
+// dial connects to addr (or in-process to emb). With requireJS it fails
+// unless JetStream answers now; without, a connection still in progress or
+// a JetStream not ready yet is left for the service's supervisor.
+func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *Embedded, requireJS bool, extra ...nats.Option) (*Conn, error) {
 	c := &Conn{embedded: emb, closed: make(chan struct{})}
 	opts := []nats.Option{
 		nats.Name(o.Name),
@@ -267,6 +272,9 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *Emb
 		return nil, fmt.Errorf("delivery: JetStream: %w", err)
 	}
 	c.NC, c.JS = nc, js
+	if !requireJS {
+		return c, nil
+	}
 	if _, err := js.AccountInfo(ctx); err != nil {
 		c.NC.Close()
 		<-c.closed
@@ -287,7 +295,14 @@ func (c *Conn) Close(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	var err error
-	if derr := c.NC.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+	derr := c.NC.Drain()
+	if errors.Is(derr, nats.ErrConnectionReconnecting) {
+		// The server is gone: nothing can be drained to it. Appends not
+		// acknowledged by now were answered 503 and are not lost.
+		c.NC.Close()
+		derr = nil
+	}
+	if derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
 		c.NC.Close()
 		err = fmt.Errorf("delivery: drain NATS connection: %w", derr)
 	}

@@ -10,9 +10,10 @@ import (
 
 // Outcomes counted by imcallback_delivery_processed_total.
 const (
-	outcomeOK        = "ok"
-	outcomeError     = "error"
-	outcomeNoHandler = "no_handler"
+	outcomeOK          = "ok"
+	outcomeError       = "error"
+	outcomeNoHandler   = "no_handler"
+	outcomeUndecodable = "undecodable"
 )
 
 // deliveryMetrics are the metrics of durable delivery.
@@ -39,7 +40,7 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) (*deliveryMet
 		}, []string{"command"}),
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_delivery_processed_total",
-			Help: "Handler runs of stored events, by command and outcome (ok, error, no_handler).",
+			Help: "Handler runs of stored events, by command and outcome (ok, error, no_handler, undecodable).",
 		}, []string{"command", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_delivery_retries_total",

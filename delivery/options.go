@@ -24,6 +24,9 @@ type Options struct {
 	// MaxPayload is the embedded server's largest message in bytes
 	// (default 8 MiB); it must hold a body plus its headers.
 	MaxPayload int32
+	// BodyLimit is the service's largest accepted body, compared with a
+	// cluster's max_payload at start (0: not compared).
+	BodyLimit int64
 	// Stream is the work stream; dead letters go to Stream+"_DEAD".
 	Stream string
 	// SubjectPrefix starts every event subject; dead letters use SubjectPrefix+"_dead".
@@ -65,6 +68,7 @@ func FromConfig(cfg *config.Config) Options {
 		Listen:          cfg.NATSListen,
 		StoreDir:        cfg.DataDir,
 		MaxPayload:      maxPayloadFor(cfg.BodyLimit),
+		BodyLimit:       cfg.BodyLimit,
 		Stream:          cfg.Stream,
 		SubjectPrefix:   cfg.SubjectPrefix,
 		Retention:       cfg.Retention,
@@ -79,6 +83,9 @@ func FromConfig(cfg *config.Config) Options {
 
 // headerAllowance is the room left for the subject and headers above the body limit.
 const headerAllowance = 64 << 10
+
+// replyAllowance is the room left for the reply inbox the publish adds.
+const replyAllowance = 128
 
 // maxPayloadFor sizes the embedded server's max_payload for a body limit:
 // at least 8 MiB (NATS's recommended ceiling), at most the 64 MiB NATS allows.
@@ -169,6 +176,10 @@ func ptr[T any](v T) *T { return &v }
 
 // DeadStream is the dead-letter stream's name.
 func (o Options) DeadStream() string { return o.Stream + "_DEAD" }
+
+// probeSubject is where the readiness probe writes: part of the work
+// stream, outside the consumer's filter.
+func (o Options) probeSubject() string { return o.SubjectPrefix + "_probe" }
 
 // DeadPrefix starts every dead-letter subject.
 func (o Options) DeadPrefix() string { return o.SubjectPrefix + "_dead" }

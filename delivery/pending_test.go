@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/imcallback/imcallback/delivery"
 )
 
 // TestLostAcknowledgementsDoNotStallAppends removes the stream and puts a
@@ -41,20 +38,9 @@ func TestLostAcknowledgementsDoNotStallAppends(t *testing.T) {
 	if err := sink.Unsubscribe(); err != nil {
 		t.Fatal(err)
 	}
-	// The operator restores the stream.
-	if _, err := conn.JS.CreateStream(ctx, jetstreamConfig(o)); err != nil {
-		t.Fatal(err)
-	}
+	// The service sets the missing stream up again by itself.
+	eventually(t, 10*time.Second, "the stream set up again and ready", func() bool { return s.Check(ctx) == nil })
 	accept(t, s, request(testCommand, "after"))
-	if err := s.Check(ctx); err != nil {
-		t.Fatalf("not ready after the stream came back: %v", err)
-	}
-}
-
-// jetstreamConfig is the work stream as the service creates it.
-func jetstreamConfig(o delivery.Options) jetstream.StreamConfig {
-	return jetstream.StreamConfig{Name: o.Stream, Subjects: []string{o.SubjectPrefix + ".>"},
-		Storage: jetstream.FileStorage, MaxAge: o.Retention, Duplicates: o.DedupWindow}
 }
 
 // TestDeadLettersHaveNoAgeLimit checks the dead-letter stream keeps its

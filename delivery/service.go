@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,11 +19,18 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/server"
 )
 
 // ErrNotStarted reports a call before Start or after Stop.
 var ErrNotStarted = errors.New("delivery: not started")
+
+// errRestarting reports a call while the embedded server is being restarted.
+var errRestarting = errors.New("delivery: the embedded NATS server is restarting after a storage fault")
+
+// errNotEnsured reports a call before the streams could be created.
+var errNotEnsured = errors.New("delivery: the streams are not set up yet (NATS not reached)")
 
 // Processor runs the handler of a stored event; *dispatcher.Dispatcher is one.
 type Processor interface {
@@ -28,19 +38,33 @@ type Processor interface {
 }
 
 // Service is durable delivery: the AfterSink that appends after-callbacks
-// to JetStream, and the workers that process them.
+// to JetStream, and the workers that process them. A supervisor watches
+// whether the stream takes writes and repairs what it can: it recreates
+// missing streams, and restarts an embedded server whose store failed (a
+// full disk, exhausted file handles), so the service recovers by itself
+// once the cause is gone.
 type Service struct {
 	opts    Options
 	log     *zap.Logger
 	metrics *deliveryMetrics
 
-	mu      sync.Mutex // guards conn and workers across Start/Stop
+	mu      sync.Mutex // guards conn, workers and proc across Start, Stop and restarts
 	conn    *Conn
 	workers *workers
+	proc    Processor // what the workers run, kept for restarts
 
-	js            atomic.Pointer[jetstream.JetStream]
-	publishFailed atomic.Bool
-	lastErr       atomic.Pointer[error]
+	js      atomic.Pointer[jetstream.JetStream]
+	ensured atomic.Bool // the streams and consumer exist on the current connection
+
+	appendFailed atomic.Bool           // an append failed and no probe succeeded since
+	lastErr      atomic.Pointer[error] // the last append's error
+	lastAppend   atomic.Int64          // unix nanoseconds of the last successful append
+	maxPayload   atomic.Int64          // the server's max_payload; 0 while unknown
+	restarts     atomic.Int64          // embedded-server restarts, for tests and logs
+
+	kick    chan struct{} // a failed append asks the supervisor to look now
+	stopSup chan struct{}
+	supDone chan struct{}
 }
 
 var _ dispatcher.AfterSink = (*Service)(nil)
@@ -52,7 +76,7 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Service, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, log: log}
+	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1)}
 	if s.metrics, err = newMetrics(reg, s.pendingGauge); err != nil {
 		return nil, err
 	}
@@ -62,32 +86,98 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Service, er
 // Options returns the effective options, defaults filled in.
 func (s *Service) Options() Options { return s.opts }
 
-// Start connects (starting the embedded server unless Options.URL is set)
-// and creates or updates the streams and the consumer.
+// Start connects and creates or updates the streams and the consumer, then
+// starts the supervisor. With an embedded server a failure is returned.
+// With Options.URL an unreachable cluster is not an error: the service
+// starts, reports not ready, and sets the streams up once NATS answers.
 func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.conn != nil {
+	if s.conn != nil || s.stopSup != nil {
 		return errors.New("delivery: already started")
 	}
-	conn, err := Connect(ctx, s.opts, s.log)
+	conn, err := s.connect(ctx)
 	if err != nil {
 		return err
 	}
-	if err := ensure(ctx, conn.JS, s.opts); err != nil {
-		return errors.Join(err, conn.Close(ctx))
+	s.setConn(conn)
+	if conn.embedded == nil && !s.ensured.Load() {
+		s.log.Warn("NATS is not reachable or not ready yet; starting anyway, not ready until it answers",
+			zap.String("url", redactURL(s.opts.URL)))
 	}
-	s.conn = conn
-	s.js.Store(&conn.JS)
+	s.stopSup, s.supDone = make(chan struct{}), make(chan struct{})
+	go s.supervise(s.stopSup, s.supDone)
+	return nil
+}
+
+// connect opens the connection and, when NATS answers, ensures the
+// streams. Only an embedded server's failure is an error.
+func (s *Service) connect(ctx context.Context) (*Conn, error) {
+	conn, err := Connect(ctx, s.opts, s.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ensureOn(ctx, conn); err != nil && conn.embedded != nil {
+		return nil, errors.Join(err, conn.Close(ctx))
+	}
+	return conn, nil
+}
+
+// ensureOn creates the streams on conn when it is connected and records
+// the server's max payload.
+func (s *Service) ensureOn(ctx context.Context, conn *Conn) error {
+	if st := conn.NC.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("NATS connection is %s", st)
+	}
+	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
+	defer cancel()
+	if err := ensure(ctx, conn.JS, s.opts); err != nil {
+		return err
+	}
+	s.notePayloadLimit(conn.NC.MaxPayload())
+	s.ensured.Store(true)
 	s.log.Info("durable delivery ready", zap.String("stream", s.opts.Stream),
 		zap.String("subjects", s.opts.SubjectPrefix+".>"), zap.Bool("embedded", conn.embedded != nil),
 		zap.Duration("retention", s.opts.Retention), zap.Duration("dedup_window", s.opts.DedupWindow))
 	return nil
 }
 
-// Stop stops the workers if they run, then drains the connection and
-// stops the embedded server.
+// ensureTimeout bounds setting up the streams.
+const ensureTimeout = 10 * time.Second
+
+// notePayloadLimit records the server's max_payload and warns when the
+// body limit does not fit: such bodies are answered 413, not 503.
+func (s *Service) notePayloadLimit(maxPayload int64) {
+	old := s.maxPayload.Swap(maxPayload)
+	if old == maxPayload || s.opts.BodyLimit == 0 || s.opts.BodyLimit+headerAllowance <= maxPayload {
+		return
+	}
+	s.log.Warn("the NATS server's max_payload is below IMCALLBACK_BODY_LIMIT plus the event headers: "+
+		"larger bodies are answered 413; raise max_payload on the server or lower the body limit",
+		zap.Int64("max_payload", maxPayload), zap.Int64("body_limit", s.opts.BodyLimit),
+		zap.Int64("largest_body", maxPayload-headerAllowance))
+}
+
+// setConn makes conn the current connection. Callers hold s.mu.
+func (s *Service) setConn(conn *Conn) {
+	s.conn = conn
+	s.js.Store(&conn.JS)
+}
+
+// Stop stops the supervisor and the workers, then drains the connection
+// and stops the embedded server.
 func (s *Service) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	stopSup, supDone := s.stopSup, s.supDone
+	s.stopSup = nil
+	s.mu.Unlock()
+	if stopSup != nil {
+		close(stopSup)
+		select {
+		case <-supDone:
+		case <-ctx.Done():
+		}
+	}
 	err := s.StopWorkers(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -95,6 +185,7 @@ func (s *Service) Stop(ctx context.Context) error {
 		return err
 	}
 	s.js.Store(nil)
+	s.ensured.Store(false)
 	err = errors.Join(err, s.conn.Close(ctx))
 	s.conn = nil
 	s.log.Info("durable delivery stopped")
@@ -119,13 +210,24 @@ func (s *Service) Events() (*Events, error) {
 
 // Accept appends r to the stream and returns once JetStream acknowledged
 // it. A repeat of an event inside the dedup window is acknowledged as a
-// duplicate and returns nil: it is stored already.
+// duplicate and returns nil: it is stored already. A body the server
+// cannot hold is refused with protocol.ErrBodyTooLarge.
 func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 	js := s.js.Load()
 	if js == nil {
 		return ErrNotStarted
 	}
+	if !s.ensured.Load() {
+		s.appendFailedWith(errNotEnsured)
+		return errNotEnsured
+	}
 	msg := newEventMsg(&s.opts, r)
+	// The server counts headers and body against max_payload; the size
+	// here also holds the subject, and the reply inbox is added on top.
+	if limit := s.maxPayload.Load(); limit > 0 && int64(msg.Size()+replyAllowance) > limit {
+		return fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the NATS server's max_payload %d",
+			protocol.ErrBodyTooLarge, msg.Size(), limit)
+	}
 	pctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	start := time.Now()
 	ack, err := publish(pctx, *js, msg)
@@ -134,12 +236,11 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 	if err != nil {
 		// A caller that went away or one oversized event says nothing about the stream.
 		if ctx.Err() == nil && !errors.Is(err, nats.ErrMaxPayload) {
-			s.lastErr.Store(&err)
-			s.publishFailed.Store(true)
+			s.appendFailedWith(err)
 		}
 		return fmt.Errorf("delivery: append %s: %w", r.Command, err)
 	}
-	s.publishFailed.Store(false)
+	s.lastAppend.Store(time.Now().UnixNano())
 	if ack.Duplicate {
 		s.metrics.duplicates.WithLabelValues(r.Command).Inc()
 		return nil
@@ -148,65 +249,219 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 	return nil
 }
 
-// probeMsgID is never used by an event, so a probe expecting it as the
-// stream's last id is always refused, and never stored.
-const probeMsgID = "imcallback-readiness-probe"
+// appendFailedWith records a failed append and wakes the supervisor.
+func (s *Service) appendFailedWith(err error) {
+	s.lastErr.Store(&err)
+	s.appendFailed.Store(true)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
 
-// jsErrWrongLastMsgID is the server's "wrong last msg ID" error code.
-const jsErrWrongLastMsgID = 10070
-
-// Check is the readiness check: it fails while the connection is down,
-// while the stream info cannot be read, and after a failed append until an
-// append succeeds or the stream takes a probe. The probe is a publish the
-// stream refuses by expectation (Nats-Expected-Last-Msg-Id), which proves
-// that the stream processes publishes without storing anything.
+// Check is the readiness check: it reports whether an after-callback
+// would be stored right now. It fails while the connection is down or the
+// streams are not set up, while the embedded server restarts, while too
+// many appends wait for an acknowledgement, and when a probe (a real write
+// to the work stream) fails. A successful append in the last second counts
+// as the probe.
 func (s *Service) Check(ctx context.Context) error {
 	js := s.js.Load()
-	conn := s.Conn()
-	if js == nil || conn == nil {
+	if js == nil {
+		s.mu.Lock()
+		started := s.stopSup != nil
+		s.mu.Unlock()
+		if started {
+			return errRestarting
+		}
 		return ErrNotStarted
+	}
+	conn := s.Conn()
+	if conn == nil {
+		return errRestarting
 	}
 	if st := conn.NC.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("NATS connection is %s", st)
 	}
+	if !s.ensured.Load() {
+		return errNotEnsured
+	}
 	if n := (*js).PublishAsyncPending(); n >= MaxPendingAppends*9/10 {
 		return fmt.Errorf("%d appends are waiting for an acknowledgement (limit %d)", n, MaxPendingAppends)
 	}
-	if _, err := (*js).Stream(ctx, s.opts.Stream); err != nil {
-		return fmt.Errorf("stream %s: %w", s.opts.Stream, err)
-	}
-	if !s.publishFailed.Load() {
+	if !s.appendFailed.Load() && time.Since(time.Unix(0, s.lastAppend.Load())) < time.Second {
 		return nil
 	}
 	if err := s.probe(ctx, *js); err != nil {
-		last := "unknown error"
-		if e := s.lastErr.Load(); e != nil {
-			last = (*e).Error()
+		if s.appendFailed.Load() {
+			last := "unknown error"
+			if e := s.lastErr.Load(); e != nil {
+				last = (*e).Error()
+			}
+			return fmt.Errorf("the last append failed (%s) and the stream refuses a probe: %w", last, err)
 		}
-		return fmt.Errorf("the last append failed (%s) and the stream refuses a probe: %w", last, err)
+		return fmt.Errorf("the stream refuses a probe: %w", err)
 	}
-	s.publishFailed.Store(false)
+	s.appendFailed.Store(false)
 	return nil
 }
 
+// probeSeq makes each probe's Nats-Msg-Id unique within the process.
+var probeSeq atomic.Uint64
+
+// probe writes one message to the work stream's probe subject, which no
+// consumer reads, and purges the probe subject again: proof that the
+// stream's store takes writes now.
 func (s *Service) probe(ctx context.Context, js jetstream.JetStream) error {
-	msg := nats.NewMsg(s.opts.SubjectPrefix + "._probe")
+	msg := nats.NewMsg(s.opts.probeSubject())
+	msg.Header.Set(jetstream.MsgIDHeader, "imcallback-probe-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"-"+
+		strconv.FormatUint(probeSeq.Add(1), 36))
 	msg.Header.Set(jetstream.ExpectedStreamHeader, s.opts.Stream)
-	msg.Header.Set(jetstream.ExpectedLastMsgIDHeader, probeMsgID)
-	_, err := js.PublishMsg(ctx, msg, jetstream.WithRetryAttempts(0))
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrWrongLastMsgID {
-		return nil
+	pctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
+	defer cancel()
+	if _, err := js.PublishMsg(pctx, msg, jetstream.WithRetryAttempts(0)); err != nil {
+		return err
 	}
-	if err == nil {
-		return errors.New("probe was stored") // cannot happen: the id never matches
+	st, err := js.Stream(pctx, s.opts.Stream)
+	if err != nil {
+		return err
 	}
-	return err
+	return st.Purge(pctx, jetstream.WithPurgeSubject(s.opts.probeSubject()))
 }
 
 // ReadinessCheck is Check as the /readyz check named "jetstream".
 func (s *Service) ReadinessCheck() server.Check {
 	return server.Check{Name: "jetstream", Check: s.Check}
+}
+
+// Health timings of the supervisor.
+const (
+	// healthyEvery is how often a healthy service is checked.
+	healthyEvery = 5 * time.Second
+	// unhealthyEvery is how often an unhealthy one is checked again.
+	unhealthyEvery = time.Second
+	// restartAfter is how many failed checks in a row restart an embedded server.
+	restartAfter = 2
+	// maxRestartWait bounds the growing pause between restarts.
+	maxRestartWait = 30 * time.Second
+)
+
+// supervise checks the stream now and then (at once after a failed
+// append) and repairs: streams are set up again when missing, and an
+// embedded server whose store keeps failing is restarted, with a growing
+// pause between restarts, until a probe succeeds.
+func (s *Service) supervise(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	failures := 0
+	restartWait := time.Second
+	var nextRestart time.Time
+	wait := healthyEvery
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-s.kick:
+			t.Stop()
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
+		err := s.repairAndCheck(ctx)
+		cancel()
+		if err == nil {
+			if failures > 0 {
+				s.log.Info("durable delivery recovered: the stream takes events again", zap.Int("failed_checks", failures))
+			}
+			failures, restartWait, wait = 0, time.Second, healthyEvery
+			continue
+		}
+		failures++
+		wait = unhealthyEvery
+		if failures == 1 {
+			s.log.Error("durable delivery is not ready; callbacks are answered 503 until it recovers", zap.Error(err))
+		}
+		if s.opts.URL != "" || failures < restartAfter || time.Now().Before(nextRestart) {
+			continue
+		}
+		if err := s.restartEmbedded(stop); err != nil {
+			s.log.Error("restarting the embedded NATS server failed; trying again", zap.Duration("in", restartWait), zap.Error(err))
+		}
+		nextRestart = time.Now().Add(restartWait)
+		restartWait = min(2*restartWait, maxRestartWait)
+	}
+}
+
+// repairAndCheck sets the streams up again where they are missing and
+// returns the readiness check's verdict.
+func (s *Service) repairAndCheck(ctx context.Context) error {
+	conn := s.Conn()
+	if conn == nil {
+		return errRestarting
+	}
+	if !s.ensured.Load() {
+		if err := s.ensureOn(ctx, conn); err != nil {
+			return err
+		}
+	}
+	err := s.Check(ctx)
+	if err != nil && s.streamMissing(ctx, conn) {
+		s.ensured.Store(false) // deleted by an operator, or a new cluster: set up again next time
+	}
+	return err
+}
+
+// streamMissing reports whether the server says the work stream does not
+// exist. A probe that found no stream to answer it may also mean that the
+// stream takes other subjects now; only the lookup tells the two apart.
+func (s *Service) streamMissing(ctx context.Context, conn *Conn) bool {
+	_, err := conn.JS.Stream(ctx, s.opts.Stream)
+	return errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// restartEmbedded replaces the embedded server and its connection: the
+// filestore keeps a write error until it is opened again. The workers
+// stop first and start again on the new connection; callbacks are answered
+// 503 meanwhile.
+func (s *Service) restartEmbedded(stop <-chan struct{}) error {
+	s.mu.Lock()
+	if s.stopSup == nil { // stopping
+		s.mu.Unlock()
+		return nil
+	}
+	old, w, proc := s.conn, s.workers, s.proc
+	s.conn, s.workers = nil, nil
+	s.js.Store(nil)
+	s.ensured.Store(false)
+	s.mu.Unlock()
+
+	s.log.Warn("restarting the embedded NATS server to recover its store", zap.Int64("restart", s.restarts.Add(1)))
+	ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
+	defer cancel()
+	if w != nil {
+		_ = w.shutdown(ctx)
+	}
+	if old != nil {
+		if err := old.Close(ctx); err != nil {
+			s.log.Debug("closing the failed connection", zap.Error(err))
+		}
+	}
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-stop: // Stop began meanwhile: it found no connection, so close this one here
+		return conn.Close(ctx)
+	default:
+	}
+	s.setConn(conn)
+	if proc != nil {
+		return s.startWorkersLocked(proc)
+	}
+	return nil
 }
 
 // pendingTimeout bounds the consumer lookup of one scrape.
@@ -245,7 +500,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 		{
 			Name:        o.Stream,
 			Description: "imcallback after-callbacks: work queue and audit log",
-			Subjects:    []string{o.SubjectPrefix + ".>"},
+			Subjects:    []string{o.SubjectPrefix + ".>", o.probeSubject()},
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      o.Retention,
@@ -276,7 +531,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 // MaxDeliver has one delivery more than MaxDeliveries: a handler never runs
 // more than MaxDeliveries times, and the spare delivery dead-letters an
 // event whose last attempt was cut short by a crash instead of leaving it
-// stranded.
+// stranded. Its filter leaves the probe subject out.
 func consumerConfig(o Options) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       o.Consumer,
@@ -330,4 +585,18 @@ func publish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (*jetst
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// redactURL is the server list u with any password replaced, for logs.
+func redactURL(u string) string {
+	servers := strings.Split(u, ",")
+	for i, one := range servers {
+		parsed, err := url.Parse(strings.TrimSpace(one))
+		if err != nil {
+			servers[i] = "(unparsable URL)"
+			continue
+		}
+		servers[i] = parsed.Redacted()
+	}
+	return strings.Join(servers, ",")
 }

@@ -52,21 +52,34 @@ type workers struct {
 const fetchWait = time.Second
 
 // StartWorkers starts pulling stored events and running p on them. Call it
-// after Start; StopWorkers (or Stop) ends them.
+// after Start; StopWorkers (or Stop) ends them. After a restart of the
+// embedded server they start again on the new connection.
 func (s *Service) StartWorkers(p Processor) error {
-	js := s.js.Load()
-	if js == nil {
-		return ErrNotStarted
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conn == nil && s.stopSup == nil {
+		return ErrNotStarted
+	}
+	if s.workers != nil || s.proc != nil && s.conn == nil {
+		return errors.New("delivery: workers already started")
+	}
+	s.proc = p
+	if s.conn == nil {
+		return nil // restarting: the restart starts them
+	}
+	return s.startWorkersLocked(p)
+}
+
+// startWorkersLocked starts the workers on the current connection.
+// Callers hold s.mu.
+func (s *Service) startWorkersLocked(p Processor) error {
 	if s.workers != nil {
 		return errors.New("delivery: workers already started")
 	}
 	fctx, cancelFetch := context.WithCancel(context.Background())
 	hctx, cancelHandler := context.WithCancel(context.Background())
 	w := &workers{
-		s: s, js: *js, p: p, opts: s.opts, log: s.log,
+		s: s, js: s.conn.JS, p: p, opts: s.opts, log: s.log,
 		slots:    make(chan struct{}, s.opts.Workers),
 		loopDone: make(chan struct{}),
 		stop:     make(chan struct{}),
@@ -88,7 +101,7 @@ func (s *Service) StartWorkers(p Processor) error {
 func (s *Service) StopWorkers(ctx context.Context) error {
 	s.mu.Lock()
 	w := s.workers
-	s.workers = nil
+	s.workers, s.proc = nil, nil
 	s.mu.Unlock()
 	if w == nil {
 		return nil
@@ -270,7 +283,7 @@ func (w *workers) handle(msg jetstream.Msg) {
 	}
 	req, err := Decode(msg.Headers(), msg.Data())
 	if err != nil {
-		w.s.metrics.processed.WithLabelValues(command, outcomeError).Inc()
+		w.s.metrics.processed.WithLabelValues(command, outcomeUndecodable).Inc()
 		w.deadLetter(msg, md, command, err)
 		return
 	}
@@ -285,6 +298,10 @@ func (w *workers) handle(msg jetstream.Msg) {
 	case err == nil:
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeOK).Inc()
 		w.ack(msg)
+	case errors.Is(err, dispatcher.ErrDecode):
+		// The body will never fit the payload type: retrying cannot help.
+		w.s.metrics.processed.WithLabelValues(req.Command, outcomeUndecodable).Inc()
+		w.deadLetter(msg, md, req.Command, err)
 	case errors.Is(err, dispatcher.ErrNoHandler):
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeNoHandler).Inc()
 		w.log.Warn("stored event has no after-handler; acknowledged", fields()...)

@@ -1,0 +1,122 @@
+package delivery_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// TestUndecodableEventIsDeadLetteredAtOnce stores a body that is valid
+// JSON but does not fit the payload type: retrying cannot help, so the
+// first failure dead-letters it with the decode error, counted apart.
+func TestUndecodableEventIsDeadLetteredAtOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 10
+		rec := newRecorder()
+		s := start(t, o, dispatcherFor(t, rec))
+		r := request(testCommand, "never")
+		r.Body = fmt.Appendf(nil, `{"CallbackCommand":%q,"Id":42}`, testCommand) // Id is a string
+		accept(t, s, r)
+		accept(t, s, request(testCommand, "fine"))
+
+		e := events(t, s)
+		var dead []delivery.DeadLetter
+		eventually(t, 10*time.Second, "the undecodable event dead-lettered", func() bool {
+			dead = deadLetters(t, e)
+			return len(dead) == 1
+		})
+		if d := dead[0]; d.Deliveries != 1 || !strings.Contains(d.Error, "does not decode") || d.RequestID != "req-never" {
+			t.Fatalf("dead letter %+v: want one delivery and the decode error", d)
+		}
+		eventually(t, 10*time.Second, "the good event applied", func() bool { return rec.appliedCount("fine") == 1 })
+		if n := metric(t, s.reg, "imcallback_delivery_processed_total", "command", testCommand, "outcome", "undecodable"); n != 1 {
+			t.Errorf("processed_total{outcome=undecodable} = %v, want 1", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_retries_total", "command", testCommand); n != 0 {
+			t.Errorf("retries_total = %v, want 0", n)
+		}
+		if calls := rec.callTimes("never"); len(calls) != 0 {
+			t.Errorf("the handler saw the undecodable event %d times", len(calls))
+		}
+	})
+}
+
+// natsServer runs a JetStream server in the test process on addr.
+func natsServer(t *testing.T, addr string, maxPayload int32) *server.Server {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	ns, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: t.TempDir(),
+		MaxPayload: maxPayload, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("test NATS server not ready")
+	}
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns
+}
+
+// TestStartsWhileNATSIsUnreachable starts against an external server that
+// is not there yet: the service starts, reports not ready and refuses
+// appends, then becomes ready by itself once the server is up.
+func TestStartsWhileNATSIsUnreachable(t *testing.T) {
+	addr := freeAddr(t)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = "nats://" + addr
+	s := start(t, o, dispatcherFor(t, newRecorder()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Check(ctx); err == nil {
+		t.Fatal("ready without a NATS server")
+	}
+	if err := s.Accept(ctx, request(testCommand, "early")); err == nil {
+		t.Fatal("an append was acknowledged without a NATS server")
+	}
+	natsServer(t, addr, 0)
+	eventually(t, 15*time.Second, "ready once NATS is up", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "late"))
+}
+
+// TestBodyLargerThanTheServersMaxPayloadIsTooLarge runs against a server
+// whose max_payload is below the body limit: such bodies are refused as too
+// large (413 to IM), smaller ones are stored, and readiness is unaffected.
+func TestBodyLargerThanTheServersMaxPayloadIsTooLarge(t *testing.T) {
+	addr := freeAddr(t)
+	natsServer(t, addr, 8<<10)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = "nats://" + addr
+	o.BodyLimit = 1 << 20
+	s := start(t, o, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	big := request(testCommand, strings.Repeat("x", 16<<10))
+	if err := s.Accept(ctx, big); !errors.Is(err, protocol.ErrBodyTooLarge) {
+		t.Fatalf("accept of a body above max_payload: %v, want ErrBodyTooLarge", err)
+	}
+	accept(t, s, request(testCommand, "small"))
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("not ready after a refused large body: %v", err)
+	}
+}
