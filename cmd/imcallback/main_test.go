@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -176,6 +177,51 @@ func TestTopicsCommands(t *testing.T) {
 	}
 	if _, err := runCLI(t, "topics", "get", "@TGS#none"); !errors.Is(err, topic.ErrNotFound) {
 		t.Fatalf("get unknown: %v", err)
+	}
+}
+
+func TestTopicsListPages(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("IMCALLBACK_DATA_DIR", dir)
+	t.Setenv("IMCALLBACK_STORE_DSN", "")
+	store, err := topic.OpenStore(context.Background(), "", dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Hour)
+	for i := range 5 {
+		err = errors.Join(err, store.Create(context.Background(), topic.Topic{TopicID: fmt.Sprintf("@TGS#_g@TOPIC#_t%d", i),
+			GroupID: "@TGS#_g", Name: fmt.Sprint(i), CreatedAt: base.Add(time.Duration(i) * time.Second)}))
+	}
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := func(args ...string) topic.ListResponse {
+		t.Helper()
+		out, err := runCLI(t, append([]string{"topics", "list", "--json"}, args...)...)
+		var res topic.ListResponse
+		if err != nil || json.Unmarshal([]byte(out), &res) != nil {
+			t.Fatalf("topics list %v: %v\n%s", args, err, out)
+		}
+		return res
+	}
+	first := page("--limit", "2")
+	if len(first.Topics) != 2 || first.NextCursor == "" || first.Topics[0].Name != "0" {
+		t.Fatalf("first page %+v", first)
+	}
+	second := page("--limit", "2", "--cursor", first.NextCursor)
+	if len(second.Topics) != 2 || second.Topics[0].Name != "2" {
+		t.Fatalf("second page %+v", second)
+	}
+	all := page("--limit", "2", "--all")
+	if len(all.Topics) != 5 || all.NextCursor != "" || all.Topics[4].Name != "4" {
+		t.Fatalf("--all %+v", all)
+	}
+	for _, bad := range [][]string{{"--limit", "0"}, {"--limit", "1001"}, {"--cursor", "not a cursor"}} {
+		if _, err := runCLI(t, append([]string{"topics", "list"}, bad...)...); err == nil {
+			t.Errorf("topics list %v succeeded", bad)
+		}
 	}
 }
 

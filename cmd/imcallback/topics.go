@@ -17,28 +17,55 @@ import (
 
 func newTopicsCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "topics", Short: "Read the topics synced from topic callbacks"}
-	var group string
-	var asJSON, includeDeleted bool
+	var group, cursor string
+	var asJSON, includeDeleted, all bool
+	var limit int
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List synced topics",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if limit < 1 || limit > topic.MaxPageSize {
+				return fmt.Errorf("--limit must be from 1 to %d", topic.MaxPageSize)
+			}
+			after, err := topic.DecodeCursor(cursor)
+			if err != nil {
+				return fmt.Errorf("--cursor: %w", err)
+			}
 			return withStore(c.Context(), g, func(ctx context.Context, s topic.Store) error {
-				topics, err := s.List(ctx, topic.ListFilter{GroupID: group, IncludeDeleted: includeDeleted})
-				if err != nil {
-					return err
+				f := topic.ListFilter{GroupID: group, IncludeDeleted: includeDeleted, After: after, Limit: limit}
+				var pages []topic.ListResponse
+				for {
+					page, err := topic.ListPage(ctx, s, f)
+					if err != nil {
+						return err
+					}
+					pages = append(pages, page)
+					if !all || page.NextCursor == "" {
+						break
+					}
+					f.After, _ = topic.DecodeCursor(page.NextCursor)
 				}
 				if asJSON {
-					return writeJSON(c.OutOrStdout(), topic.ListResponse{Topics: topics})
+					return writeJSON(c.OutOrStdout(), mergePages(pages))
 				}
-				return writeTopicTable(c.OutOrStdout(), topics)
+				res := mergePages(pages)
+				if err := writeTopicTable(c.OutOrStdout(), res.Topics); err != nil {
+					return err
+				}
+				if res.NextCursor != "" {
+					fmt.Fprintf(c.ErrOrStderr(), "more topics follow: --all lists every page, --cursor %s the next one\n", res.NextCursor)
+				}
+				return nil
 			})
 		},
 	}
 	list.Flags().StringVar(&group, "group", "", "only topics of this GroupId")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON, as the admin API does")
 	list.Flags().BoolVar(&includeDeleted, "include-deleted", false, "include deleted topics")
+	list.Flags().IntVar(&limit, "limit", topic.DefaultPageSize, "topics per page")
+	list.Flags().BoolVar(&all, "all", false, "follow the cursor and list every page")
+	list.Flags().StringVar(&cursor, "cursor", "", "start at this page (the next_cursor of an earlier page)")
 	get := &cobra.Command{
 		Use:   "get <TopicId>",
 		Short: "Print one topic as JSON",
@@ -74,6 +101,16 @@ func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, top
 	}
 	defer s.Close()
 	return fn(ctx, s)
+}
+
+// mergePages joins pages into one answer whose cursor is the last page's.
+func mergePages(pages []topic.ListResponse) topic.ListResponse {
+	out := topic.ListResponse{Topics: []topic.Topic{}}
+	for _, p := range pages {
+		out.Topics = append(out.Topics, p.Topics...)
+		out.NextCursor = p.NextCursor
+	}
+	return out
 }
 
 func writeJSON(w io.Writer, v any) error {

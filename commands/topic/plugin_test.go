@@ -73,11 +73,27 @@ func (p *plugin) topic(t *testing.T, id string) topic.Topic {
 	return got
 }
 
+// list reads every page of /v1/topics for query ("" or "?group_id=…").
 func (p *plugin) list(t *testing.T, query string) []topic.Topic {
 	t.Helper()
-	var got topic.ListResponse
-	p.GetJSON(t, "/v1/topics"+query, 200, &got)
-	return got.Topics
+	var all []topic.Topic
+	sep := "?"
+	if query != "" {
+		sep = "&"
+	}
+	for cursor := ""; ; {
+		path := "/v1/topics" + query
+		if cursor != "" {
+			path += sep + "cursor=" + url.QueryEscape(cursor)
+		}
+		var page topic.ListResponse
+		p.GetJSON(t, path, 200, &page)
+		all = append(all, page.Topics...)
+		if page.NextCursor == "" {
+			return all
+		}
+		cursor = page.NextCursor
+	}
 }
 
 func TestPluginOverHTTP(t *testing.T) {
@@ -206,6 +222,47 @@ func TestConcurrentDeliveries(t *testing.T) {
 	}
 }
 
+// TestListIsPaginated reads the topics list page by page over the admin
+// API: pages hold limit topics, the cursor continues where the last page
+// ended, the last page has no cursor, and bad parameters are refused.
+func TestListIsPaginated(t *testing.T) {
+	p := startPlugin(t, "")
+	for i := range 7 {
+		body := fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_p","TopicId":"@TGS#_p@TOPIC#_%d","Name":"n%d"}`, i, i)
+		if res := p.Send(t, group.CommandAfterCreateTopic, []byte(body)); !res.OK() {
+			t.Fatalf("create %d: %d %s", i, res.Status, res.Body)
+		}
+	}
+	seen := map[string]bool{}
+	var sizes []int
+	for cursor := ""; ; {
+		var page topic.ListResponse
+		p.GetJSON(t, "/v1/topics?limit=3&cursor="+url.QueryEscape(cursor), 200, &page)
+		sizes = append(sizes, len(page.Topics))
+		for _, tp := range page.Topics {
+			if seen[tp.TopicID] {
+				t.Fatalf("%s on two pages", tp.TopicID)
+			}
+			seen[tp.TopicID] = true
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if fmt.Sprint(sizes) != "[3 3 1]" || len(seen) != 7 {
+		t.Fatalf("pages of %v, %d topics", sizes, len(seen))
+	}
+	var def topic.ListResponse
+	p.GetJSON(t, "/v1/topics", 200, &def)
+	if len(def.Topics) != 7 || def.NextCursor != "" {
+		t.Fatalf("default page: %d topics, cursor %q", len(def.Topics), def.NextCursor)
+	}
+	for _, bad := range []string{"limit=0", "limit=1001", "limit=x", "cursor=%21%21"} {
+		p.GetJSON(t, "/v1/topics?"+bad, 400, nil)
+	}
+}
+
 // TestFailedWriteIsHandlerError closes the store under the running service:
 // the write fails, is counted and answered as a handler failure, never as stored.
 func TestFailedWriteIsHandlerError(t *testing.T) {
@@ -217,7 +274,7 @@ func TestFailedWriteIsHandlerError(t *testing.T) {
 			}
 			seed, _ := os.ReadFile("testdata/create_seed.json")
 			res := p.Send(t, group.CommandAfterCreateTopic, seed)
-			if res.Status != 200 || res.Envelope.ActionStatus != "FAIL" || res.Envelope.ErrorCode != protocol.CodeHandlerFailed {
+			if !res.Is(protocol.ErrHandlerFailed) {
 				t.Fatalf("a failed write answered %d %s", res.Status, res.Body)
 			}
 			if p.events(t, group.CommandAfterCreateTopic, "error") != 1 || p.events(t, group.CommandAfterCreateTopic, "stored") != 0 {

@@ -209,7 +209,8 @@ func (s *postgresStore) List(ctx context.Context, f ListFilter) ([]Topic, error)
 	if s.closed.Load() {
 		return nil, fmt.Errorf("topic: list: %w", ErrClosed)
 	}
-	query, args := listQuery(postgresColumns, f, func(n int) string { return "$" + strconv.Itoa(n) })
+	query, args := listQuery(postgresColumns, f, func(n int) string { return "$" + strconv.Itoa(n) },
+		func(t time.Time) any { return t })
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("topic: list: %w", err)

@@ -250,7 +250,8 @@ func (s *sqliteStore) List(ctx context.Context, f ListFilter) ([]Topic, error) {
 	if s.closed() {
 		return nil, fmt.Errorf("topic: list: %w", ErrClosed)
 	}
-	query, args := listQuery(sqliteColumns, f, func(int) string { return "?" })
+	query, args := listQuery(sqliteColumns, f, func(int) string { return "?" },
+		func(t time.Time) any { return t.Format(sqliteTimeLayout) })
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("topic: list: %w", err)
@@ -259,17 +260,26 @@ func (s *sqliteStore) List(ctx context.Context, f ListFilter) ([]Topic, error) {
 	return collectTopics(rows, func(r *sql.Rows) (Topic, error) { return scanSQLiteTopic(r) })
 }
 
-// Ping implements Store.
+// Ping implements Store with a write that is committed like any other, so
+// that a store that can read but not write (a full disk, a read-only file)
+// is reported.
 func (s *sqliteStore) Ping(ctx context.Context) error {
 	if s.closed() {
 		return fmt.Errorf("topic: ping: %w", ErrClosed)
 	}
-	var one int
-	if err := s.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-		return fmt.Errorf("topic: ping: %w", err)
+	now := time.Now().UTC().Format(sqliteTimeLayout)
+	err := s.submit(ctx, func(w *writeTx) error {
+		_, err := w.exec(stmtProbe, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("topic: ping: write: %w", err)
 	}
 	return nil
 }
+
+// sqliteProbe rewrites the readiness check's row.
+const sqliteProbe = `INSERT INTO store_probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at`
 
 // Close implements Store: it stops the writer after its current batch and closes both pools.
 func (s *sqliteStore) Close() error {

@@ -20,6 +20,7 @@ const (
 	stmtCreate stmtID = iota
 	stmtDestroy
 	stmtInfoChange
+	stmtProbe
 	stmtSavepoint
 	stmtRollbackToSavepoint
 	stmtReleaseSavepoint
@@ -36,6 +37,8 @@ func (id stmtID) query() string {
 		return sqliteDestroy
 	case stmtInfoChange:
 		return sqliteInfoChange
+	case stmtProbe:
+		return sqliteProbe
 	case stmtSavepoint:
 		return `SAVEPOINT op`
 	case stmtRollbackToSavepoint:

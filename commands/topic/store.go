@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,7 +57,21 @@ type InfoChange struct {
 type ListFilter struct {
 	GroupID        string
 	IncludeDeleted bool
+	// After, when set, starts the list after this position (keyset
+	// pagination: the last topic of the previous page).
+	After *Position
+	// Limit bounds the topics returned; 0 returns all.
+	Limit int
 }
+
+// Position is a place in List's order (created_at, then topic_id).
+type Position struct {
+	CreatedAt time.Time
+	TopicID   string
+}
+
+// PositionOf is the position of t, to ask for the page after it.
+func PositionOf(t Topic) *Position { return &Position{CreatedAt: t.CreatedAt, TopicID: t.TopicID} }
 
 // ErrNotFound reports that no row exists for the topic id.
 var ErrNotFound = errors.New("topic: not found")
@@ -90,7 +105,8 @@ type Store interface {
 	// Get returns one topic (deleted or not) or ErrNotFound.
 	Get(ctx context.Context, topicID string) (Topic, error)
 	// List returns topics ordered by created_at then topic_id; deleted ones only when IncludeDeleted;
-	// GroupID "" means all groups. Never returns nil slice (empty slice instead).
+	// GroupID "" means all groups; after f.After and at most f.Limit of them when set.
+	// Never returns nil slice (empty slice instead).
 	List(ctx context.Context, f ListFilter) ([]Topic, error)
 	// Ping reports whether the database answers (used by /readyz).
 	Ping(ctx context.Context) error
@@ -273,8 +289,9 @@ func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.cause }
 
 // listQuery builds List's statement for columns; placeholder returns the
-// n-th (1-based) parameter marker of the dialect.
-func listQuery(columns string, f ListFilter, placeholder func(n int) string) (string, []any) {
+// n-th (1-based) parameter marker of the dialect and timeArg a time as the
+// dialect stores it.
+func listQuery(columns string, f ListFilter, placeholder func(n int) string, timeArg func(time.Time) any) (string, []any) {
 	var where []string
 	var args []any
 	if f.GroupID != "" {
@@ -284,11 +301,19 @@ func listQuery(columns string, f ListFilter, placeholder func(n int) string) (st
 	if !f.IncludeDeleted {
 		where = append(where, "deleted_at IS NULL")
 	}
+	if f.After != nil {
+		args = append(args, timeArg(storedTime(f.After.CreatedAt)), f.After.TopicID)
+		where = append(where, "(created_at, topic_id) > ("+placeholder(len(args)-1)+", "+placeholder(len(args))+")")
+	}
 	query := `SELECT ` + columns + ` FROM topics`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	return query + ` ORDER BY created_at, topic_id`, args
+	query += ` ORDER BY created_at, topic_id`
+	if f.Limit > 0 {
+		query += ` LIMIT ` + strconv.Itoa(f.Limit)
+	}
+	return query, args
 }
 
 // rowIterator is what both drivers' result sets offer.

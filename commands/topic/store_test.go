@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/imtest"
 )
 
 const postgresDSNEnv = "IMCALLBACK_TEST_POSTGRES_DSN"
@@ -863,4 +864,46 @@ func BenchmarkSQLiteCreateParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSQLitePingFailsOnAFullDisk fills the filesystem under a SQLite store:
+// writes fail and the readiness ping says so; once space is freed, the
+// ping and writes succeed again without reopening the store.
+func TestSQLitePingFailsOnAFullDisk(t *testing.T) {
+	dir := imtest.TmpFS(t, 4)
+	ctx := context.Background()
+	s, err := topic.OpenStore(ctx, "", dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	create := func(i int) error {
+		return s.Create(ctx, topic.Topic{TopicID: fmt.Sprintf("@TGS#_full@TOPIC#_%06d", i), GroupID: "@TGS#_full",
+			Name: strings.Repeat("n", 200), CreatedAt: time.Now()})
+	}
+	if err := create(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("ping before the disk is full: %v", err)
+	}
+	free := imtest.Fill(t, dir)
+	var writeErr error
+	for i := 1; i < 100000 && writeErr == nil; i++ {
+		writeErr = create(i)
+	}
+	if writeErr == nil {
+		t.Fatal("writes kept succeeding on a full disk")
+	}
+	t.Logf("write on the full disk: %v", writeErr)
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("ping said ok while writes fail for a full disk")
+	}
+	free()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("ping after the space was freed: %v", err)
+	}
+	if err := create(200000); err != nil {
+		t.Fatalf("write after the space was freed: %v", err)
+	}
 }
