@@ -279,24 +279,7 @@ func (s *crashService) waitDrained(client *http.Client) []string {
 }
 
 func (s *crashService) topics(client *http.Client) ([]string, error) {
-	resp, err := client.Get("http://" + s.adm + "/v1/topics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var list struct {
-		Topics []struct {
-			TopicID string `json:"topic_id"`
-		} `json:"topics"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return nil, fmt.Errorf("GET /v1/topics: %w", err)
-	}
-	ids := make([]string, len(list.Topics))
-	for i, tp := range list.Topics {
-		ids[i] = tp.TopicID
-	}
-	return ids, nil
+	return topicIDs(client, s.adm)
 }
 
 // pending reads imcallback_delivery_pending from /metrics.

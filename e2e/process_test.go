@@ -2,9 +2,11 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,4 +146,33 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// topicIDs reads every page of the admin listener's /v1/topics.
+func topicIDs(client *http.Client, admin string) ([]string, error) {
+	var ids []string
+	for cursor := ""; ; {
+		resp, err := client.Get("http://" + admin + "/v1/topics?limit=1000&cursor=" + url.QueryEscape(cursor))
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Topics []struct {
+				TopicID string `json:"topic_id"`
+			} `json:"topics"`
+			NextCursor string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET /v1/topics: HTTP %d: %v", resp.StatusCode, err)
+		}
+		for _, tp := range page.Topics {
+			ids = append(ids, tp.TopicID)
+		}
+		if page.NextCursor == "" {
+			return ids, nil
+		}
+		cursor = page.NextCursor
+	}
 }

@@ -1,0 +1,59 @@
+package imtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TmpFS mounts a tmpfs of sizeMiB under a fresh temporary directory and
+// unmounts it at cleanup, for tests that fill a filesystem. It skips the
+// test where the machine cannot mount one (not root, no mount command, a
+// container without the capability).
+func TmpFS(t testing.TB, sizeMiB int) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0755", sizeMiB), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (needs root and the mount command): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("unmount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// Fill writes zeros to a file in dir until the filesystem is full, and
+// returns a function that removes the file again.
+func Fill(t testing.TB, dir string) (free func()) {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break // ENOSPC: full
+		}
+	}
+	// A last small write takes the bytes a 64 KiB chunk no longer fit.
+	for {
+		if _, err := f.Write(chunk[:512]); err != nil {
+			break
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Logf("close filler: %v", err)
+	}
+	return func() {
+		if err := os.Remove(path); err != nil {
+			t.Errorf("free %s: %v", dir, err)
+		}
+	}
+}
