@@ -1,0 +1,310 @@
+package imrest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults applied by New to the zero fields of a Config.
+const (
+	DefaultAdminIdentifier = "administrator"              // Config.AdminIdentifier
+	DefaultBaseURL         = "https://console.tim.qq.com" // Config.BaseURL: the Chinese mainland endpoint
+	DefaultSigTTL          = 24 * time.Hour               // Config.SigTTL
+	DefaultTimeout         = 10 * time.Second             // the timeout of the default Config.HTTPClient
+)
+
+// maxAnswer bounds the answer Call reads; a longer one is ErrBadResponse.
+const maxAnswer = 4 << 20
+
+var (
+	// ErrInvalidArgument is wrapped when a Config, a GenUserSig argument or
+	// an API name is missing or malformed.
+	ErrInvalidArgument = errors.New("imrest: invalid argument")
+	// ErrHTTPStatus is wrapped when IM answers with an HTTP status other than 200.
+	ErrHTTPStatus = errors.New("imrest: unexpected HTTP status")
+	// ErrBadResponse is wrapped when an answer is too large or does not
+	// decode as JSON into the envelope or the caller's response value.
+	ErrBadResponse = errors.New("imrest: bad response")
+)
+
+// APIError is an answer whose ErrorCode is not zero (or whose ActionStatus
+// is FAIL), even on HTTP 200. The codes are listed in Tencent's error code
+// reference.
+type APIError struct {
+	API  string // the API called, e.g. "v4/openim/sendmsg"
+	Code int    // ErrorCode
+	Info string // ErrorInfo
+}
+
+// Error reports the API, the code and the info.
+func (e *APIError) Error() string {
+	return fmt.Sprintf("imrest: %s: ErrorCode %d: %s", e.API, e.Code, e.Info)
+}
+
+// Is matches an *APIError target with the same Code, so that
+// errors.Is(err, &imrest.APIError{Code: 70001}) tests for one code.
+func (e *APIError) Is(target error) bool {
+	t, ok := target.(*APIError)
+	return ok && t.Code == e.Code
+}
+
+// Config configures a Client. Printing or encoding it never shows the
+// secret key; HTTPClient and Now are left out of JSON.
+type Config struct {
+	// SdkAppID is the application's SdkAppID, in decimal digits. Required.
+	SdkAppID string
+	// SecretKey is the application's key for UserSig generation. Required.
+	SecretKey Secret
+	// AdminIdentifier is the app administrator that calls are made as;
+	// DefaultAdminIdentifier when empty.
+	AdminIdentifier string
+	// BaseURL is the http(s) endpoint the API path is appended to, e.g. a
+	// regional one such as "https://adminapisgp.im.qcloud.com"; no
+	// credentials, query or fragment. DefaultBaseURL when empty.
+	BaseURL string
+	// HTTPClient sends the requests; when nil, a client with DefaultTimeout
+	// that does not follow redirects.
+	HTTPClient *http.Client `json:"-"`
+	// SigTTL is the validity of the administrator UserSig, at least one
+	// second; DefaultSigTTL when zero.
+	SigTTL time.Duration
+	// Now is the clock (for tests); time.Now when nil.
+	Now func() time.Time `json:"-"`
+}
+
+// Client calls Tencent Cloud IM's server REST API as the app administrator.
+// It is safe for concurrent use.
+type Client struct {
+	appID    string
+	appIDNum uint64
+	key      string
+	admin    string
+	baseURL  string
+	http     *http.Client
+	ttl      time.Duration
+	now      func() time.Time
+
+	mu        sync.Mutex
+	sig       string    // cached administrator UserSig
+	sigIssued time.Time // its TLS.time
+	sigRenew  time.Time // generate a new one after this
+}
+
+// New validates cfg, applies the defaults and returns a Client.
+func New(cfg Config) (*Client, error) {
+	appID, err := strconv.ParseUint(cfg.SdkAppID, 10, 64)
+	if err != nil || appID == 0 {
+		return nil, fmt.Errorf("%w: SdkAppID %q is not a positive decimal number", ErrInvalidArgument, cfg.SdkAppID)
+	}
+	if cfg.SecretKey == "" {
+		return nil, fmt.Errorf("%w: SecretKey is empty", ErrInvalidArgument)
+	}
+	c := &Client{
+		appID:    cfg.SdkAppID,
+		appIDNum: appID,
+		key:      string(cfg.SecretKey),
+		admin:    orDefault(cfg.AdminIdentifier, DefaultAdminIdentifier),
+		http:     cfg.HTTPClient,
+		ttl:      cfg.SigTTL,
+		now:      cfg.Now,
+	}
+	if c.baseURL, err = baseURL(orDefault(cfg.BaseURL, DefaultBaseURL)); err != nil {
+		return nil, err
+	}
+	if c.http == nil {
+		c.http = &http.Client{
+			Timeout: DefaultTimeout,
+			// IM does not redirect; following one would hand the UserSig in
+			// the query to whatever URL the answer names.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if c.ttl == 0 {
+		c.ttl = DefaultSigTTL
+	}
+	if c.ttl < time.Second {
+		return nil, fmt.Errorf("%w: SigTTL %v is under one second", ErrInvalidArgument, c.ttl)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// orDefault returns s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// baseURL checks that raw is an http(s) URL with a host and without
+// credentials, query or fragment, and returns it without a trailing slash.
+func baseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%w: BaseURL %q is not an http(s) URL with a host, without credentials, query or fragment",
+			ErrInvalidArgument, raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// SdkAppID returns the SdkAppID the client calls for.
+func (c *Client) SdkAppID() string { return c.appID }
+
+// String describes the client without its secret key or UserSig.
+func (c *Client) String() string {
+	return fmt.Sprintf("imrest.Client{SdkAppID:%s AdminIdentifier:%s BaseURL:%s}", c.appID, c.admin, c.baseURL)
+}
+
+// Format writes String for every verb, so not even %+v or %#v print the
+// unexported secret key or cached UserSig.
+func (c *Client) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+
+// userSig returns the cached administrator UserSig, generating a new one
+// when less than a tenth of SigTTL (at most an hour) remains.
+func (c *Client) userSig() (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.sig != "" && !now.Before(c.sigIssued) && !now.After(c.sigRenew) {
+		return c.sig, nil
+	}
+	sig, err := GenUserSig(c.appIDNum, c.key, c.admin, c.ttl, now)
+	if err != nil {
+		return "", err
+	}
+	c.sig = sig
+	c.sigIssued = time.Unix(now.Unix(), 0) // TLS.time has whole seconds
+	c.sigRenew = c.sigIssued.Add(c.ttl - min(c.ttl/10, time.Hour))
+	return sig, nil
+}
+
+// CallOption adjusts one Call.
+type CallOption func(url.Values)
+
+// WithQuery adds a query parameter to the request, e.g. GetIPList's nettype.
+// The parameters the client sets itself (sdkappid, identifier, usersig,
+// random, contenttype) cannot be overridden.
+func WithQuery(key, value string) CallOption {
+	return func(q url.Values) { q.Set(key, value) }
+}
+
+// envelope is the part of every answer that reports success or failure.
+type envelope struct {
+	ActionStatus string
+	ErrorCode    int
+	ErrorInfo    string
+}
+
+// Call POSTs req as JSON ("{}" when nil) to api, e.g. "v4/openim/sendmsg",
+// and decodes the answer into resp when resp is not nil. A non-zero
+// ErrorCode is an *APIError; a status other than 200 wraps ErrHTTPStatus; an
+// answer that does not decode wraps ErrBadResponse. No error carries the
+// secret key or the UserSig.
+func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...CallOption) error {
+	api = strings.TrimPrefix(api, "/")
+	if api == "" || strings.ContainsAny(api, "?#") {
+		return fmt.Errorf("%w: API name %q", ErrInvalidArgument, api)
+	}
+	body := []byte("{}")
+	if req != nil {
+		var err error
+		if body, err = json.Marshal(req); err != nil {
+			return fmt.Errorf("imrest: %s: encoding request: %w", api, err)
+		}
+	}
+	sig, err := c.userSig()
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for _, opt := range opts {
+		opt(q)
+	}
+	q.Set("sdkappid", c.appID)
+	q.Set("identifier", c.admin)
+	q.Set("usersig", sig)
+	q.Set("random", strconv.FormatUint(uint64(rand.Uint32()), 10))
+	q.Set("contenttype", "json")
+
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/"+api+"?"+q.Encode(), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%w: API name %q does not form a URL", ErrInvalidArgument, api)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hresp, err := c.http.Do(hreq)
+	if err != nil {
+		// *url.Error prints the whole URL, UserSig included: keep only its cause.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return fmt.Errorf("imrest: %s: %w", api, err)
+	}
+	defer hresp.Body.Close()
+	if hresp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(hresp.Body, 64<<10)) // lets a short body keep the connection
+		return fmt.Errorf("%w: %s answered %s", ErrHTTPStatus, api, hresp.Status)
+	}
+	answer, err := io.ReadAll(io.LimitReader(hresp.Body, maxAnswer+1))
+	if err != nil {
+		return fmt.Errorf("imrest: %s: reading answer: %w", api, err)
+	}
+	if len(answer) > maxAnswer {
+		return fmt.Errorf("%w: %s answered more than %d bytes", ErrBadResponse, api, maxAnswer)
+	}
+	var env envelope
+	if err := json.Unmarshal(answer, &env); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBadResponse, api, err)
+	}
+	if env.ErrorCode != 0 || env.ActionStatus == "FAIL" {
+		return &APIError{API: api, Code: env.ErrorCode, Info: c.scrub(env.ErrorInfo, sig)}
+	}
+	if resp != nil {
+		if err := json.Unmarshal(answer, resp); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrBadResponse, api, err)
+		}
+	}
+	return nil
+}
+
+// scrub removes the secret key and the UserSig from text IM sent back, in
+// case an answer (or a proxy in between) echoes the request.
+func (c *Client) scrub(text, sig string) string {
+	return strings.NewReplacer(c.key, redacted, sig, redacted, url.QueryEscape(sig), redacted).Replace(text)
+}
+
+// Network types for GetIPList's nettype, as Tencent documents them.
+const (
+	NetTypeAll              = 0 // every server address
+	NetTypeNativeChina      = 1 // native SDK access, Chinese mainland and Hong Kong
+	NetTypeNativeOverseas   = 2 // native SDK access, outside China
+	NetTypeWebChina         = 3 // web SDK access, Chinese mainland and Hong Kong
+	NetTypeWebOverseas      = 4 // web SDK access, outside China
+	NetTypeCallbackChina    = 5 // callback egress, Chinese mainland and Hong Kong
+	NetTypeCallbackOverseas = 6 // callback egress, outside China
+)
+
+// GetIPList calls v4/ConfigSvc/GetIPList and returns IPList as given: bare
+// addresses and CIDRs mixed, for the caller to parse. NetTypeCallbackChina
+// and NetTypeCallbackOverseas list the addresses callbacks come from.
+func (c *Client) GetIPList(ctx context.Context, netType int) ([]string, error) {
+	var resp struct{ IPList []string }
+	if err := c.Call(ctx, "v4/ConfigSvc/GetIPList", nil, &resp, WithQuery("nettype", strconv.Itoa(netType))); err != nil {
+		return nil, err
+	}
+	return resp.IPList, nil
+}

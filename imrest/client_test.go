@@ -1,0 +1,525 @@
+package imrest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/imrest"
+)
+
+// clock is a settable Config.Now shared by the client and the test server.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// request is what the test server saw.
+type request struct {
+	method, path, contentType string
+	query                     url.Values
+	body                      string
+}
+
+// server is an httptest server answering with answer and recording requests.
+type server struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []request
+}
+
+func (s *server) seen() []request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+func newServer(t *testing.T, answer http.HandlerFunc) *server {
+	t.Helper()
+	s := &server{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.requests = append(s.requests, request{r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.URL.Query(), string(body)})
+		s.mu.Unlock()
+		answer(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// answerJSON answers every request with status and body.
+func answerJSON(status int, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+const okAnswer = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`
+
+func newClient(t *testing.T, baseURL string, now func() time.Time) *imrest.Client {
+	t.Helper()
+	c, err := imrest.New(imrest.Config{
+		SdkAppID:  strconv.Itoa(testAppID),
+		SecretKey: testKey,
+		BaseURL:   baseURL,
+		SigTTL:    time.Hour,
+		Now:       now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	valid := imrest.Config{SdkAppID: "1400000000", SecretKey: testKey}
+	tests := []struct {
+		name   string
+		change func(*imrest.Config)
+		ok     bool
+	}{
+		{"defaults", func(*imrest.Config) {}, true},
+		{"regional base URL with slash", func(c *imrest.Config) { c.BaseURL = "https://adminapisgp.im.qcloud.com/" }, true},
+		{"plain http", func(c *imrest.Config) { c.BaseURL = "http://127.0.0.1:8080" }, true},
+		{"empty SdkAppID", func(c *imrest.Config) { c.SdkAppID = "" }, false},
+		{"SdkAppID not digits", func(c *imrest.Config) { c.SdkAppID = "14000000a0" }, false},
+		{"SdkAppID signed", func(c *imrest.Config) { c.SdkAppID = "+1400000000" }, false},
+		{"SdkAppID zero", func(c *imrest.Config) { c.SdkAppID = "0" }, false},
+		{"SdkAppID with space", func(c *imrest.Config) { c.SdkAppID = " 1400000000" }, false},
+		{"empty secret", func(c *imrest.Config) { c.SecretKey = "" }, false},
+		{"base URL without scheme", func(c *imrest.Config) { c.BaseURL = "console.tim.qq.com" }, false},
+		{"base URL ftp", func(c *imrest.Config) { c.BaseURL = "ftp://console.tim.qq.com" }, false},
+		{"base URL without host", func(c *imrest.Config) { c.BaseURL = "https://" }, false},
+		{"base URL with query", func(c *imrest.Config) { c.BaseURL = "https://console.tim.qq.com?a=b" }, false},
+		{"base URL with credentials", func(c *imrest.Config) { c.BaseURL = "https://u:p@console.tim.qq.com" }, false},
+		{"base URL unparsable", func(c *imrest.Config) { c.BaseURL = "https://%zz" }, false},
+		{"SigTTL under a second", func(c *imrest.Config) { c.SigTTL = time.Millisecond }, false},
+		{"SigTTL negative", func(c *imrest.Config) { c.SigTTL = -time.Hour }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := valid
+			tt.change(&cfg)
+			c, err := imrest.New(cfg)
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("New: %v", err)
+			case !tt.ok && !errors.Is(err, imrest.ErrInvalidArgument):
+				t.Fatalf("New = %v, %v; want ErrInvalidArgument", c, err)
+			case err != nil && strings.Contains(err.Error(), testKey):
+				t.Fatalf("error %q contains the key", err)
+			}
+		})
+	}
+
+	c, err := imrest.New(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.String(), "imrest.Client{SdkAppID:1400000000 AdminIdentifier:administrator BaseURL:https://console.tim.qq.com}"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+	if c.SdkAppID() != "1400000000" {
+		t.Errorf("SdkAppID = %q", c.SdkAppID())
+	}
+}
+
+func TestCallSendsRequest(t *testing.T) {
+	clk := &clock{t: testNow}
+	srv := newServer(t, answerJSON(http.StatusOK, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","MsgTime":1700000000,"MsgKey":"k1"}`))
+	c := newClient(t, srv.URL+"/", clk.Now)
+
+	var resp struct {
+		MsgTime int64
+		MsgKey  string
+	}
+	req := map[string]any{"To_Account": "u1", "MsgRandom": 7}
+	if err := c.Call(context.Background(), "v4/openim/sendmsg", req, &resp, imrest.WithQuery("extra", "a b&c")); err != nil {
+		t.Fatal(err)
+	}
+	if resp.MsgTime != 1700000000 || resp.MsgKey != "k1" {
+		t.Errorf("decoded answer = %+v", resp)
+	}
+
+	got := srv.seen()
+	if len(got) != 1 {
+		t.Fatalf("%d requests, want 1", len(got))
+	}
+	r := got[0]
+	if r.method != http.MethodPost || r.path != "/v4/openim/sendmsg" || r.contentType != "application/json" {
+		t.Errorf("request %s %s (%s), want POST /v4/openim/sendmsg (application/json)", r.method, r.path, r.contentType)
+	}
+	if r.body != `{"MsgRandom":7,"To_Account":"u1"}` {
+		t.Errorf("body = %s", r.body)
+	}
+	keys := slices.Sorted(maps.Keys(r.query))
+	if want := []string{"contenttype", "extra", "identifier", "random", "sdkappid", "usersig"}; !slices.Equal(keys, want) {
+		t.Errorf("query keys = %v, want %v", keys, want)
+	}
+	for k, want := range map[string]string{"sdkappid": "1400000000", "identifier": "administrator", "contenttype": "json", "extra": "a b&c"} {
+		if v := r.query[k]; len(v) != 1 || v[0] != want {
+			t.Errorf("query %s = %q, want %q", k, v, want)
+		}
+	}
+	if _, err := strconv.ParseUint(r.query.Get("random"), 10, 32); err != nil {
+		t.Errorf("random %q is not a uint32: %v", r.query.Get("random"), err)
+	}
+	if err := imrest.VerifyUserSig(testAppID, testKey, testAdmin, r.query.Get("usersig"), clk.Now()); err != nil {
+		t.Errorf("usersig does not verify: %v", err)
+	}
+	if doc := decodeDoc(t, r.query.Get("usersig")); doc["TLS.expire"] != json.Number("3600") {
+		t.Errorf("usersig TLS.expire = %v, want SigTTL 3600", doc["TLS.expire"])
+	}
+}
+
+func TestCallNilRequestAndResponse(t *testing.T) {
+	srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
+	c := newClient(t, srv.URL, nil)
+	if err := c.Call(context.Background(), "/v4/im_open_login_svc/account_check", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := srv.seen()[0]; r.body != "{}" || r.path != "/v4/im_open_login_svc/account_check" {
+		t.Errorf("request %s body %q, want body {}", r.path, r.body)
+	}
+}
+
+func TestCallReservedQueryWins(t *testing.T) {
+	srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
+	c := newClient(t, srv.URL, nil)
+	err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil,
+		imrest.WithQuery("identifier", "someone"), imrest.WithQuery("usersig", "forged"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := srv.seen()[0].query
+	if q.Get("identifier") != testAdmin || q.Get("usersig") == "forged" {
+		t.Errorf("an option overrode the client's own parameters: %v", q)
+	}
+}
+
+func TestCallDoesNotFollowRedirects(t *testing.T) {
+	elsewhere := newServer(t, answerJSON(http.StatusOK, okAnswer))
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	})
+	c := newClient(t, srv.URL, nil)
+	if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); !errors.Is(err, imrest.ErrHTTPStatus) {
+		t.Fatalf("err = %v, want ErrHTTPStatus", err)
+	}
+	if n := len(elsewhere.seen()); n != 0 {
+		t.Fatalf("the redirect target got %d requests carrying the usersig", n)
+	}
+}
+
+func TestCallErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		answer string
+		resp   any
+		want   error
+	}{
+		{"ErrorCode on HTTP 200", 200, `{"ActionStatus":"FAIL","ErrorCode":70107,"ErrorInfo":"account not exist"}`, nil, &imrest.APIError{Code: 70107}},
+		{"ErrorCode with OK status", 200, `{"ActionStatus":"OK","ErrorCode":90001,"ErrorInfo":"bad json"}`, nil, &imrest.APIError{Code: 90001}},
+		{"FAIL without code", 200, `{"ActionStatus":"FAIL"}`, nil, &imrest.APIError{Code: 0}},
+		{"HTTP 500", 500, okAnswer, nil, imrest.ErrHTTPStatus},
+		{"HTTP 502 without body", 502, ``, nil, imrest.ErrHTTPStatus},
+		{"not JSON", 200, `<html>`, nil, imrest.ErrBadResponse},
+		{"not an object", 200, `[1,2]`, nil, imrest.ErrBadResponse},
+		{"empty answer", 200, ``, nil, imrest.ErrBadResponse},
+		{"answer does not fit resp", 200, `{"ActionStatus":"OK","ErrorCode":0,"IPList":"x"}`, &struct{ IPList []string }{}, imrest.ErrBadResponse},
+		{"answer too large", 200, `{"Pad":"` + strings.Repeat("x", 4<<20) + `"}`, nil, imrest.ErrBadResponse},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, answerJSON(tt.status, tt.answer))
+			c := newClient(t, srv.URL, nil)
+			err := c.Call(context.Background(), "v4/openim/sendmsg", nil, tt.resp)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	t.Run("APIError fields", func(t *testing.T) {
+		srv := newServer(t, answerJSON(200, `{"ActionStatus":"FAIL","ErrorCode":70107,"ErrorInfo":"account not exist"}`))
+		c := newClient(t, srv.URL, nil)
+		err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil)
+		apiErr, ok := errors.AsType[*imrest.APIError](err)
+		if !ok {
+			t.Fatalf("err = %v, want *APIError", err)
+		}
+		if *apiErr != (imrest.APIError{API: "v4/openim/sendmsg", Code: 70107, Info: "account not exist"}) {
+			t.Errorf("APIError = %+v", *apiErr)
+		}
+		if got, want := err.Error(), "imrest: v4/openim/sendmsg: ErrorCode 70107: account not exist"; got != want {
+			t.Errorf("Error() = %q, want %q", got, want)
+		}
+		if errors.Is(err, &imrest.APIError{Code: 70001}) {
+			t.Error("errors.Is matched another code")
+		}
+	})
+
+	t.Run("bad API name", func(t *testing.T) {
+		c := newClient(t, "http://127.0.0.1:1", nil)
+		for _, api := range []string{"", "/", "v4/x?y=1", "v4/x#y"} {
+			if err := c.Call(context.Background(), api, nil, nil); !errors.Is(err, imrest.ErrInvalidArgument) {
+				t.Errorf("Call(%q) = %v, want ErrInvalidArgument", api, err)
+			}
+		}
+	})
+}
+
+// echo answers with everything the client sent, in every field an error
+// message could quote.
+func echo(status int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		info, _ := json.Marshal(r.URL.String() + " " + r.URL.Query().Get("usersig") + " " + testKey)
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":%s}`, info)
+	}
+}
+
+func TestErrorsNeverCarrySecrets(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc // nil: transport failure
+	}{
+		{"transport failure", nil},
+		{"HTTP 500 echoing the request", echo(500)},
+		{"ErrorCode echoing the request", echo(200)},
+		{"bad JSON", answerJSON(200, `{"ErrorInfo":`)},
+		{"redirect loop", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, r.URL.String(), http.StatusTemporaryRedirect)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := closed.URL
+			if tt.handler != nil {
+				base = newServer(t, tt.handler).URL
+			}
+			c := newClient(t, base, func() time.Time { return testNow })
+			err := c.Call(context.Background(), "v4/openim/sendmsg", map[string]string{"k": "v"}, nil)
+			if err == nil {
+				t.Fatal("Call succeeded")
+			}
+			sig, _ := imrest.GenUserSig(testAppID, testKey, testAdmin, time.Hour, testNow)
+			msg := err.Error()
+			for _, secret := range []string{testKey, sig, url.QueryEscape(sig)} {
+				if strings.Contains(msg, secret) {
+					t.Fatalf("error %q contains %q", msg, secret)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	cfg := imrest.Config{SdkAppID: "1400000000", SecretKey: testKey, AdminIdentifier: "admin"}
+	c, err := imrest.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	printed := map[string]string{
+		"json": string(js),
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d", "%10.3s"} {
+		printed["cfg "+verb] = fmt.Sprintf(verb, cfg)
+		printed["&cfg "+verb] = fmt.Sprintf(verb, &cfg)
+		printed["key "+verb] = fmt.Sprintf(verb, cfg.SecretKey)
+		printed["client "+verb] = fmt.Sprintf(verb, c)
+	}
+	for name, s := range printed {
+		if strings.Contains(s, testKey) || strings.Contains(s, fmt.Sprintf("%x", testKey)) {
+			t.Errorf("%s prints the key: %s", name, s)
+		}
+	}
+	if got := fmt.Sprintf("%+v", cfg.SecretKey); got != "[redacted]" {
+		t.Errorf("%%+v of the key = %q", got)
+	}
+	if !strings.Contains(string(js), `"SecretKey":"[redacted]"`) {
+		t.Errorf("json = %s", js)
+	}
+	if got := fmt.Sprint(imrest.Secret("")); got != "" {
+		t.Errorf("empty secret prints %q", got)
+	}
+
+	// Decoding still takes the value, so a Config can be loaded from JSON.
+	var back imrest.Config
+	if err := json.Unmarshal([]byte(`{"SecretKey":"k"}`), &back); err != nil || string(back.SecretKey) != "k" {
+		t.Errorf("unmarshal = %q, %v", string(back.SecretKey), err)
+	}
+}
+
+func TestUserSigCache(t *testing.T) {
+	clk := &clock{t: testNow}
+	srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
+	c := newClient(t, srv.URL, clk.Now) // SigTTL 1h: renewed once less than 6m remain
+
+	call := func() string {
+		t.Helper()
+		if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		got := srv.seen()
+		return got[len(got)-1].query.Get("usersig")
+	}
+	first := call()
+	if again := call(); again != first {
+		t.Fatal("second call made a new usersig")
+	}
+	clk.Add(54 * time.Minute) // exactly 6m remain
+	if again := call(); again != first {
+		t.Fatal("usersig renewed before less than a tenth of SigTTL remained")
+	}
+	clk.Add(time.Second)
+	renewed := call()
+	if renewed == first {
+		t.Fatal("usersig not renewed past the refresh point")
+	}
+	if err := imrest.VerifyUserSig(testAppID, testKey, testAdmin, renewed, clk.Now().Add(59*time.Minute)); err != nil {
+		t.Fatalf("renewed usersig: %v", err)
+	}
+	if again := call(); again != renewed {
+		t.Fatal("renewed usersig not reused")
+	}
+
+	// Concurrent calls share one usersig (and the race detector watches the cache).
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, r := range srv.seen()[5:] {
+		if r.query.Get("usersig") != renewed {
+			t.Fatal("a concurrent call made its own usersig")
+		}
+	}
+}
+
+func TestUserSigCacheLongTTL(t *testing.T) {
+	// With the default 24h SigTTL the margin is capped at one hour.
+	clk := &clock{t: testNow}
+	srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
+	c, err := imrest.New(imrest.Config{SdkAppID: "1400000000", SecretKey: testKey, BaseURL: srv.URL, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigAt := func(d time.Duration) string {
+		clk.Add(d)
+		if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		got := srv.seen()
+		return got[len(got)-1].query.Get("usersig")
+	}
+	first := sigAt(0)
+	if sigAt(23*time.Hour) != first {
+		t.Fatal("renewed with an hour left")
+	}
+	if sigAt(time.Second) == first {
+		t.Fatal("not renewed with less than an hour left")
+	}
+}
+
+func TestCallContextCancellation(t *testing.T) {
+	release := make(chan struct{})
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	c := newClient(t, srv.URL, nil)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	err := c.Call(ctx, "v4/openim/sendmsg", nil, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("Call did not return promptly on cancellation")
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := c.Call(ctx, "v4/openim/sendmsg", nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+
+	done, cancelDone := context.WithCancel(context.Background())
+	cancelDone()
+	if err := c.Call(done, "v4/openim/sendmsg", nil, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("already cancelled: err = %v, want context.Canceled", err)
+	}
+}
+
+func TestGetIPList(t *testing.T) {
+	srv := newServer(t, answerJSON(http.StatusOK, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","IPList":["127.0.0.2","183.192.202.0/25"]}`))
+	c := newClient(t, srv.URL, nil)
+
+	got, err := c.GetIPList(context.Background(), imrest.NetTypeCallbackChina)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"127.0.0.2", "183.192.202.0/25"}; !slices.Equal(got, want) {
+		t.Errorf("IPList = %q, want %q", got, want)
+	}
+	r := srv.seen()[0]
+	if r.method != http.MethodPost || r.path != "/v4/ConfigSvc/GetIPList" || r.body != "{}" {
+		t.Errorf("request %s %s %q, want POST /v4/ConfigSvc/GetIPList {}", r.method, r.path, r.body)
+	}
+	if r.query.Get("nettype") != "5" || r.query.Get("contenttype") != "json" {
+		t.Errorf("query = %v, want nettype=5 and contenttype=json", r.query)
+	}
+}
+
+func TestGetIPListError(t *testing.T) {
+	srv := newServer(t, answerJSON(http.StatusOK, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":"usersig expired"}`))
+	c := newClient(t, srv.URL, nil)
+	got, err := c.GetIPList(context.Background(), imrest.NetTypeAll)
+	if !errors.Is(err, &imrest.APIError{Code: 70001}) || got != nil {
+		t.Fatalf("GetIPList = %v, %v; want nil and APIError 70001", got, err)
+	}
+}

@@ -1,0 +1,270 @@
+package imrest_test
+
+import (
+	"bytes"
+	"compress/zlib"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/imrest"
+)
+
+// Tencent's published sample key and SdkAppID, as in its TLSSigAPIv2 examples.
+const (
+	testAppID = 1400000000
+	testKey   = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
+	testAdmin = "administrator"
+	testTTL   = 180 * 24 * time.Hour
+)
+
+var testNow = time.Unix(1700000000, 0)
+
+// Golden values made outside this package (Python's hmac, zlib and json, and
+// `openssl dgst -sha256 -hmac` for the HMAC) for testAppID, testKey,
+// testAdmin, testTTL and testNow.
+const (
+	goldenHMAC    = "JCzxanF8NTTXau4m+2h9wv7gYJnyNksm0xm1NEXU274="
+	goldenUserSig = "eJyrVgrxCdYrSy1SslJQMtIzUNJRAItkpqTmlWSmZUIkElNyM-Myi0uKEkvyi2BKilOyEwsKMlOACgxNDKAAKpdaUZBZlAqSMTU1NUKIl2TmgkXN0dQXZ6aD7PFyrqpIzHOz8AsJiUgsNcnVNsqwLC8zT4-0yqv0yy7ONajINfRzjQg1MjexVaoFANTGNgc_"
+)
+
+// decodeDoc undoes the UserSig encoding by hand: Tencent's base64 variant,
+// zlib, JSON.
+func decodeDoc(t *testing.T, userSig string) map[string]any {
+	t.Helper()
+	z, err := base64.StdEncoding.DecodeString(strings.NewReplacer("*", "+", "-", "/", "_", "=").Replace(userSig))
+	if err != nil {
+		t.Fatalf("base64: %v", err)
+	}
+	r, err := zlib.NewReader(bytes.NewReader(z))
+	if err != nil {
+		t.Fatalf("zlib: %v", err)
+	}
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("zlib: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("json: %v", err)
+	}
+	return doc
+}
+
+// encodeDoc is the inverse of decodeDoc, for forging UserSigs.
+func encodeDoc(t *testing.T, doc map[string]any) string {
+	t.Helper()
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	w := zlib.NewWriter(&z)
+	w.Write(raw)
+	w.Close()
+	return strings.NewReplacer("+", "*", "/", "-", "=", "_").Replace(base64.StdEncoding.EncodeToString(z.Bytes()))
+}
+
+func TestGenUserSigGolden(t *testing.T) {
+	sig, err := imrest.GenUserSig(testAppID, testKey, testAdmin, testTTL, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(sig, "+/=") {
+		t.Errorf("usersig %q has a character of standard base64", sig)
+	}
+	doc := decodeDoc(t, sig)
+
+	content := fmt.Sprintf("TLS.identifier:%s\nTLS.sdkappid:%d\nTLS.time:%d\nTLS.expire:%d\n",
+		testAdmin, testAppID, testNow.Unix(), int64(testTTL/time.Second))
+	mac := hmac.New(sha256.New, []byte(testKey))
+	mac.Write([]byte(content))
+	independent := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	if independent != goldenHMAC {
+		t.Fatalf("test's own HMAC %s differs from the golden %s", independent, goldenHMAC)
+	}
+
+	want := map[string]any{
+		"TLS.ver":        "2.0",
+		"TLS.identifier": testAdmin,
+		"TLS.sdkappid":   json.Number("1400000000"),
+		"TLS.time":       json.Number("1700000000"),
+		"TLS.expire":     json.Number("15552000"),
+		"TLS.sig":        goldenHMAC,
+	}
+	if len(doc) != len(want) {
+		t.Errorf("document has %d fields, want %d: %v", len(doc), len(want), doc)
+	}
+	for k, v := range want {
+		if doc[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, doc[k], v)
+		}
+	}
+}
+
+func TestVerifyUserSigAcceptsIndependentGolden(t *testing.T) {
+	if err := imrest.VerifyUserSig(testAppID, testKey, testAdmin, goldenUserSig, testNow); err != nil {
+		t.Fatalf("golden usersig from another implementation: %v", err)
+	}
+	if got := decodeDoc(t, goldenUserSig)["TLS.sig"]; got != goldenHMAC {
+		t.Fatalf("golden usersig carries TLS.sig %v, want %s", got, goldenHMAC)
+	}
+}
+
+func TestUserSigRoundTrip(t *testing.T) {
+	tests := []struct {
+		name       string
+		appID      uint64
+		identifier string
+		expire     time.Duration
+		now        time.Time
+	}{
+		{"administrator a day", testAppID, testAdmin, 24 * time.Hour, testNow},
+		{"user 180 days", 20000001, "user_01-x", testTTL, time.Unix(1, 0)},
+		{"one second", 1, "a", time.Second, time.Date(2030, 1, 2, 3, 4, 5, 999, time.UTC)},
+		{"unicode identifier", testAppID, "用户", time.Hour, testNow},
+		{"fraction of a second is dropped", testAppID, testAdmin, 90*time.Second + 900*time.Millisecond, testNow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sig, err := imrest.GenUserSig(tt.appID, testKey, tt.identifier, tt.expire, tt.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := imrest.VerifyUserSig(tt.appID, testKey, tt.identifier, sig, tt.now); err != nil {
+				t.Fatalf("verify at issue time: %v", err)
+			}
+			last := tt.now.Add(tt.expire.Truncate(time.Second) - time.Second)
+			if err := imrest.VerifyUserSig(tt.appID, testKey, tt.identifier, sig, last); err != nil {
+				t.Fatalf("verify in its last second: %v", err)
+			}
+		})
+	}
+}
+
+func TestVerifyUserSigRejectsTampering(t *testing.T) {
+	good, err := imrest.GenUserSig(testAppID, testKey, testAdmin, testTTL, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forge := func(change func(doc map[string]any)) string {
+		doc := decodeDoc(t, good)
+		change(doc)
+		return encodeDoc(t, doc)
+	}
+	tests := []struct {
+		name       string
+		key        string
+		appID      uint64
+		identifier string
+		userSig    string
+	}{
+		{"one character of TLS.sig changed", testKey, testAppID, testAdmin, forge(func(d map[string]any) {
+			s := d["TLS.sig"].(string)
+			c := "A"
+			if s[:1] == "A" {
+				c = "B"
+			}
+			d["TLS.sig"] = c + s[1:]
+		})},
+		{"identifier changed inside", testKey, testAppID, "intruder", forge(func(d map[string]any) { d["TLS.identifier"] = "intruder" })},
+		{"issued for another identifier", testKey, testAppID, "intruder", good},
+		{"wrong key", testKey[:len(testKey)-1] + "f", testAppID, testAdmin, good},
+		{"another SdkAppID", testKey, testAppID + 1, testAdmin, good},
+		{"SdkAppID changed inside", testKey, testAppID + 1, testAdmin, forge(func(d map[string]any) { d["TLS.sdkappid"] = testAppID + 1 })},
+		{"expire extended", testKey, testAppID, testAdmin, forge(func(d map[string]any) { d["TLS.expire"] = 10 * 365 * 86400 })},
+		{"time moved", testKey, testAppID, testAdmin, forge(func(d map[string]any) { d["TLS.time"] = testNow.Unix() + 1 })},
+		{"userbuf added", testKey, testAppID, testAdmin, forge(func(d map[string]any) { d["TLS.userbuf"] = "AAAA" })},
+		{"other version", testKey, testAppID, testAdmin, forge(func(d map[string]any) { d["TLS.ver"] = "1.0" })},
+		{"TLS.sig not base64", testKey, testAppID, testAdmin, forge(func(d map[string]any) { d["TLS.sig"] = "!!" })},
+		{"TLS.sig missing", testKey, testAppID, testAdmin, forge(func(d map[string]any) { delete(d, "TLS.sig") })},
+		{"sdkappid as a string", testKey, testAppID, testAdmin, forge(func(d map[string]any) { d["TLS.sdkappid"] = "1400000000" })},
+		{"empty", testKey, testAppID, testAdmin, ""},
+		{"not base64", testKey, testAppID, testAdmin, "%%%"},
+		{"not zlib", testKey, testAppID, testAdmin, base64.StdEncoding.EncodeToString([]byte(`{"TLS.ver":"2.0"}`))},
+		{"truncated", testKey, testAppID, testAdmin, good[:len(good)/2]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := imrest.VerifyUserSig(tt.appID, tt.key, tt.identifier, tt.userSig, testNow)
+			if !errors.Is(err, imrest.ErrSigInvalid) {
+				t.Fatalf("err = %v, want ErrSigInvalid", err)
+			}
+			if strings.Contains(err.Error(), testKey) {
+				t.Fatalf("error %q contains the key", err)
+			}
+		})
+	}
+}
+
+func TestVerifyUserSigExpiry(t *testing.T) {
+	const expire = time.Hour
+	sig, err := imrest.GenUserSig(testAppID, testKey, testAdmin, expire, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		at    time.Time
+		valid bool
+	}{
+		{"at issue", testNow, true},
+		{"last second", testNow.Add(expire - time.Second), true},
+		{"last instant", testNow.Add(expire - time.Nanosecond), true},
+		{"at expiry", testNow.Add(expire), false},
+		{"a day later", testNow.Add(24 * time.Hour), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := imrest.VerifyUserSig(testAppID, testKey, testAdmin, sig, tt.at)
+			switch {
+			case tt.valid && err != nil:
+				t.Fatalf("err = %v, want nil", err)
+			case !tt.valid && !errors.Is(err, imrest.ErrSigExpired):
+				t.Fatalf("err = %v, want ErrSigExpired", err)
+			}
+		})
+	}
+
+	// An expired forgery is reported as invalid, not merely expired.
+	if err := imrest.VerifyUserSig(testAppID, "other-key", testAdmin, sig, testNow.Add(24*time.Hour)); !errors.Is(err, imrest.ErrSigInvalid) {
+		t.Fatalf("expired forgery: err = %v, want ErrSigInvalid", err)
+	}
+}
+
+func TestGenUserSigRejectsBadArguments(t *testing.T) {
+	tests := []struct {
+		name       string
+		appID      uint64
+		key        string
+		identifier string
+		expire     time.Duration
+	}{
+		{"zero SdkAppID", 0, testKey, testAdmin, time.Hour},
+		{"empty key", testAppID, "", testAdmin, time.Hour},
+		{"empty identifier", testAppID, testKey, "", time.Hour},
+		{"zero expire", testAppID, testKey, testAdmin, 0},
+		{"negative expire", testAppID, testKey, testAdmin, -time.Hour},
+		{"under a second", testAppID, testKey, testAdmin, 999 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sig, err := imrest.GenUserSig(tt.appID, tt.key, tt.identifier, tt.expire, testNow)
+			if !errors.Is(err, imrest.ErrInvalidArgument) || sig != "" {
+				t.Fatalf("GenUserSig = %q, %v; want ErrInvalidArgument", sig, err)
+			}
+			if strings.Contains(err.Error(), testKey) {
+				t.Fatalf("error %q contains the key", err)
+			}
+		})
+	}
+}
