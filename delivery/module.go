@@ -7,9 +7,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
-	"github.com/imcallback/imcallback/server"
 )
 
 // Module provides the dispatcher.AfterSink of IMCALLBACK_DELIVERY: in
@@ -47,7 +47,7 @@ type Out struct {
 	fx.Out
 	Service *Service
 	Sink    dispatcher.AfterSink
-	Checks  []server.Check `group:"readiness,flatten"`
+	Checks  []admin.Check `group:"readiness,flatten"`
 }
 
 // Provide builds the Service in durable mode and registers its start and
@@ -61,7 +61,7 @@ func Provide(in In) (Out, error) {
 		return Out{}, err
 	}
 	in.Lifecycle.Append(fx.Hook{OnStart: svc.Start, OnStop: svc.Stop})
-	return Out{Service: svc, Sink: svc, Checks: []server.Check{svc.ReadinessCheck()}}, nil
+	return Out{Service: svc, Sink: svc, Checks: []admin.Check{svc.ReadinessCheck()}}, nil
 }
 
 // RunWorkers starts the workers on the dispatcher after everything else

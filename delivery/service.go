@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/protocol"
-	"github.com/imcallback/imcallback/server"
 )
 
 // ErrNotStarted reports a call before Start or after Stop.
@@ -330,8 +330,8 @@ func (s *Service) probe(ctx context.Context, js jetstream.JetStream) error {
 }
 
 // ReadinessCheck is Check as the /readyz check named "jetstream".
-func (s *Service) ReadinessCheck() server.Check {
-	return server.Check{Name: "jetstream", Check: s.Check}
+func (s *Service) ReadinessCheck() admin.Check {
+	return admin.Check{Name: "jetstream", Check: s.Check}
 }
 
 // Health timings of the supervisor.

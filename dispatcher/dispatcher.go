@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -157,7 +158,7 @@ func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }
 // protocol.MaxDepth deep) before anything else reads it.
 func (d *Dispatcher) Serve(c echo.Context) error {
 	req := c.Request()
-	p := protocol.ParamsOf(c)
+	p := middleware.ParamsOf(c)
 	command := p.CallbackCommand
 	if command != "" {
 		if _, ok := d.commands[command]; !ok {

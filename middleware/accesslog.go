@@ -8,8 +8,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/imcallback/imcallback/protocol"
 )
 
 // AccessLogConfig configures AccessLogWithConfig.
@@ -58,7 +56,7 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 			if ce == nil {
 				return nil
 			}
-			p := protocol.ParamsOf(c)
+			p := ParamsOf(c)
 			req := c.Request()
 			fields := []zap.Field{
 				zap.String("method", req.Method),

@@ -33,7 +33,7 @@ func AppIDWithConfig(cfg AppIDConfig) echo.MiddlewareFunc {
 			if cfg.Skipper(c) {
 				return next(c)
 			}
-			id := protocol.ParamsOf(c).SdkAppid
+			id := ParamsOf(c).SdkAppid
 			if id == "" || !slices.Contains(allowed, id) {
 				return protocol.ErrAppIDNotAllowed
 			}

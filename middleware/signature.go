@@ -54,7 +54,7 @@ func SignatureWithConfig(cfg SignatureConfig) echo.MiddlewareFunc {
 			if cfg.Skipper(c) {
 				return next(c)
 			}
-			p := protocol.ParamsOf(c)
+			p := ParamsOf(c)
 			if p.Sign == "" || p.RequestTime == "" {
 				return protocol.ErrMissingSign
 			}

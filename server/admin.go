@@ -14,39 +14,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
 )
-
-// Route is an admin endpoint a plugin adds, e.g. a read API.
-type Route struct {
-	Method  string
-	Path    string
-	Handler echo.HandlerFunc
-}
-
-// Check is a readiness check: /readyz is 200 only when every check returns nil.
-type Check struct {
-	// Name identifies the dependency in /readyz.
-	Name string
-	// Check reports whether the dependency is ready.
-	Check func(ctx context.Context) error
-}
-
-// Value groups plugins add admin routes and readiness checks to.
-const (
-	RouteGroup = `group:"admin_routes"`
-	CheckGroup = `group:"readiness"`
-)
-
-// AsRoute annotates a constructor returning a Route (or []Route with
-// fx's flatten) for the admin listener.
-func AsRoute(f any) any { return fx.Annotate(f, fx.ResultTags(RouteGroup)) }
-
-// AsRoutes annotates a constructor returning []Route.
-func AsRoutes(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"admin_routes,flatten"`)) }
-
-// AsCheck annotates a constructor returning a Check.
-func AsCheck(f any) any { return fx.Annotate(f, fx.ResultTags(CheckGroup)) }
 
 // AdminIn are the dependencies of NewAdmin.
 type AdminIn struct {
@@ -55,8 +25,8 @@ type AdminIn struct {
 	Config    *config.Config
 	Log       *zap.Logger
 	Registry  *prometheus.Registry
-	Routes    []Route `group:"admin_routes"`
-	Checks    []Check `group:"readiness"`
+	Routes    []admin.Route `group:"admin_routes"`
+	Checks    []admin.Check `group:"readiness"`
 }
 
 // checkTimeout bounds each readiness check; they run concurrently, so a
@@ -66,7 +36,7 @@ const checkTimeout = 2 * time.Second
 // runChecks runs every check at once, each under its own deadline, and
 // returns "ok" or the error text by check name. A check that ignores its
 // deadline is reported as timed out; its goroutine is left to finish.
-func runChecks(ctx context.Context, checks []Check, timeout time.Duration) map[string]string {
+func runChecks(ctx context.Context, checks []admin.Check, timeout time.Duration) map[string]string {
 	type result struct {
 		name, state string
 	}

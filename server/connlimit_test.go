@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -250,7 +251,7 @@ func TestConnBoundFitsTheOpenFileLimit(t *testing.T) {
 func TestReadinessChecksRunConcurrentlyWithTheirOwnDeadline(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	checks := []Check{
+	checks := []admin.Check{
 		{Name: "slow", Check: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }},
 		{Name: "fast", Check: func(ctx context.Context) error { time.Sleep(20 * time.Millisecond); return ctx.Err() }},
 		{Name: "broken", Check: func(context.Context) error { return errors.New("disk full") }},

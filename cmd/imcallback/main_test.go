@@ -18,7 +18,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
 )
@@ -150,13 +150,13 @@ func TestTopicsCommands(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("IMCALLBACK_DATA_DIR", dir)
 	t.Setenv("IMCALLBACK_STORE_DSN", "")
-	store, err := topic.OpenStore(context.Background(), "", dir, zap.NewNop())
+	store, err := topicsync.OpenStore(context.Background(), "", dir, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5"
-	err = store.Create(context.Background(), topic.Topic{TopicID: id, GroupID: "@TGS#2J4SZEAEL", Name: "MyFirstTopic",
-		CustomData: []topic.CustomField{{Key: "k", Value: "v"}}, CreatedAt: time.Now()})
+	err = store.Create(context.Background(), topicsync.Topic{TopicID: id, GroupID: "@TGS#2J4SZEAEL", Name: "MyFirstTopic",
+		CustomData: []topicsync.CustomField{{Key: "k", Value: "v"}}, CreatedAt: time.Now()})
 	store.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -166,16 +166,16 @@ func TestTopicsCommands(t *testing.T) {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "topics", "list", "--group", "@TGS#other", "--json")
-	var list topic.ListResponse
+	var list topicsync.ListResponse
 	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Topics) != 0 {
 		t.Fatalf("list --group --json: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "topics", "get", id)
-	var got topic.Topic
+	var got topicsync.Topic
 	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.TopicID != id || got.CustomData[0].Value != "v" {
 		t.Fatalf("get: %v\n%s", err, out)
 	}
-	if _, err := runCLI(t, "topics", "get", "@TGS#none"); !errors.Is(err, topic.ErrNotFound) {
+	if _, err := runCLI(t, "topics", "get", "@TGS#none"); !errors.Is(err, topicsync.ErrNotFound) {
 		t.Fatalf("get unknown: %v", err)
 	}
 }
@@ -184,23 +184,23 @@ func TestTopicsListPages(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("IMCALLBACK_DATA_DIR", dir)
 	t.Setenv("IMCALLBACK_STORE_DSN", "")
-	store, err := topic.OpenStore(context.Background(), "", dir, zap.NewNop())
+	store, err := topicsync.OpenStore(context.Background(), "", dir, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := time.Now().Add(-time.Hour)
 	for i := range 5 {
-		err = errors.Join(err, store.Create(context.Background(), topic.Topic{TopicID: fmt.Sprintf("@TGS#_g@TOPIC#_t%d", i),
+		err = errors.Join(err, store.Create(context.Background(), topicsync.Topic{TopicID: fmt.Sprintf("@TGS#_g@TOPIC#_t%d", i),
 			GroupID: "@TGS#_g", Name: fmt.Sprint(i), CreatedAt: base.Add(time.Duration(i) * time.Second)}))
 	}
 	store.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := func(args ...string) topic.ListResponse {
+	page := func(args ...string) topicsync.ListResponse {
 		t.Helper()
 		out, err := runCLI(t, append([]string{"topics", "list", "--json"}, args...)...)
-		var res topic.ListResponse
+		var res topicsync.ListResponse
 		if err != nil || json.Unmarshal([]byte(out), &res) != nil {
 			t.Fatalf("topics list %v: %v\n%s", args, err, out)
 		}

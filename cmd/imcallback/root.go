@@ -14,7 +14,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/imcallback/imcallback"
-	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/logging"
@@ -60,7 +60,7 @@ func appOptions(g *globalFlags) fx.Option {
 		fx.Supply(g.source()),
 		logging.FxLogger,
 		imcallback.Module,
-		topic.Module,
+		topicsync.Module,
 		delivery.Module,
 	)
 }

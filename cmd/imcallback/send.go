@@ -13,7 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/imsend"
 )
 
 // sampleSource returns the sample body of a command, and lists the commands that have one.
@@ -95,7 +95,7 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	if err != nil {
 		return err
 	}
-	s := &imtest.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
+	s := &imsend.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
 	if f.repeat == 1 {
 		ctx, cancel := context.WithTimeout(ctx, f.timeout)
 		defer cancel()
@@ -115,7 +115,7 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	bar := progressbar.NewOptions(f.repeat, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(f.command),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish())
-	rep := s.Run(ctx, imtest.Load{
+	rep := s.Run(ctx, imsend.Load{
 		Command: f.command, Requests: f.repeat, Concurrency: f.concurrency,
 		Body:     func(int) []byte { return body },
 		Progress: func(int) { _ = bar.Add(1) },
@@ -160,7 +160,7 @@ func sendBody(f sendFlags, samples sampleSource) ([]byte, error) {
 }
 
 // printResult shows the status, the answer and what it means.
-func printResult(w io.Writer, r *imtest.Result) {
+func printResult(w io.Writer, r *imsend.Result) {
 	fmt.Fprintf(w, "HTTP %d\n%s\n", r.Status, strings.TrimSpace(string(r.Body)))
 	switch code, denied := r.Denied(); {
 	case r.Status != 200:

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/config"
 )
 
@@ -25,18 +25,18 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 		Short: "List synced topics",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if limit < 1 || limit > topic.MaxPageSize {
-				return fmt.Errorf("--limit must be from 1 to %d", topic.MaxPageSize)
+			if limit < 1 || limit > topicsync.MaxPageSize {
+				return fmt.Errorf("--limit must be from 1 to %d", topicsync.MaxPageSize)
 			}
-			after, err := topic.DecodeCursor(cursor)
+			after, err := topicsync.DecodeCursor(cursor)
 			if err != nil {
 				return fmt.Errorf("--cursor: %w", err)
 			}
-			return withStore(c.Context(), g, func(ctx context.Context, s topic.Store) error {
-				f := topic.ListFilter{GroupID: group, IncludeDeleted: includeDeleted, After: after, Limit: limit}
-				var pages []topic.ListResponse
+			return withStore(c.Context(), g, func(ctx context.Context, s topicsync.Store) error {
+				f := topicsync.ListFilter{GroupID: group, IncludeDeleted: includeDeleted, After: after, Limit: limit}
+				var pages []topicsync.ListResponse
 				for {
-					page, err := topic.ListPage(ctx, s, f)
+					page, err := topicsync.ListPage(ctx, s, f)
 					if err != nil {
 						return err
 					}
@@ -44,7 +44,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 					if !all || page.NextCursor == "" {
 						break
 					}
-					f.After, _ = topic.DecodeCursor(page.NextCursor)
+					f.After, _ = topicsync.DecodeCursor(page.NextCursor)
 				}
 				if asJSON {
 					return writeJSON(c.OutOrStdout(), mergePages(pages))
@@ -63,7 +63,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 	list.Flags().StringVar(&group, "group", "", "only topics of this GroupId")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON, as the admin API does")
 	list.Flags().BoolVar(&includeDeleted, "include-deleted", false, "include deleted topics")
-	list.Flags().IntVar(&limit, "limit", topic.DefaultPageSize, "topics per page")
+	list.Flags().IntVar(&limit, "limit", topicsync.DefaultPageSize, "topics per page")
 	list.Flags().BoolVar(&all, "all", false, "follow the cursor and list every page")
 	list.Flags().StringVar(&cursor, "cursor", "", "start at this page (the next_cursor of an earlier page)")
 	get := &cobra.Command{
@@ -71,7 +71,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 		Short: "Print one topic as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withStore(c.Context(), g, func(ctx context.Context, s topic.Store) error {
+			return withStore(c.Context(), g, func(ctx context.Context, s topicsync.Store) error {
 				t, err := s.Get(ctx, args[0])
 				if err != nil {
 					return fmt.Errorf("topic %s: %w", args[0], err)
@@ -86,7 +86,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 
 // withStore opens the configured topic store for a command-line tool. The
 // SdkAppid is not needed to read, so a missing one is not an error here.
-func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, topic.Store) error) error {
+func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, topicsync.Store) error) error {
 	src := g.source()
 	src.Dev = true
 	cfg, err := config.Load(src)
@@ -95,7 +95,7 @@ func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, top
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	s, err := topic.OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, zap.NewNop())
+	s, err := topicsync.OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, zap.NewNop())
 	if err != nil {
 		return err
 	}
@@ -104,8 +104,8 @@ func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, top
 }
 
 // mergePages joins pages into one answer whose cursor is the last page's.
-func mergePages(pages []topic.ListResponse) topic.ListResponse {
-	out := topic.ListResponse{Topics: []topic.Topic{}}
+func mergePages(pages []topicsync.ListResponse) topicsync.ListResponse {
+	out := topicsync.ListResponse{Topics: []topicsync.Topic{}}
 	for _, p := range pages {
 		out.Topics = append(out.Topics, p.Topics...)
 		out.NextCursor = p.NextCursor
@@ -119,7 +119,7 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func writeTopicTable(w io.Writer, topics []topic.Topic) error {
+func writeTopicTable(w io.Writer, topics []topicsync.Topic) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC ID\tGROUP ID\tNAME\tOWNER\tCREATED\tDELETED")
 	for _, t := range topics {

@@ -1,4 +1,4 @@
-package imtest
+package imsend
 
 import (
 	"context"
@@ -46,7 +46,7 @@ const MaxBatch = 100
 // Push.AllMemberPush): {"Events":[…]} with 1 to MaxBatch events.
 func BatchBody(events ...json.RawMessage) ([]byte, error) {
 	if len(events) < 1 || len(events) > MaxBatch {
-		return nil, fmt.Errorf("imtest: a batch holds 1 to %d events, not %d", MaxBatch, len(events))
+		return nil, fmt.Errorf("imsend: a batch holds 1 to %d events, not %d", MaxBatch, len(events))
 	}
 	return json.Marshal(struct {
 		Events []json.RawMessage `json:"Events"`

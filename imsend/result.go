@@ -1,4 +1,4 @@
-package imtest
+package imsend
 
 import (
 	"encoding/json"
@@ -26,10 +26,10 @@ func newResult(status int, header http.Header, body []byte) (*Result, error) {
 	r := &Result{Status: status, Header: header, Body: body}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return r, fmt.Errorf("imtest: answer (HTTP %d) is not a JSON object: %q", status, body)
+		return r, fmt.Errorf("imsend: answer (HTTP %d) is not a JSON object: %q", status, body)
 	}
 	if err := json.Unmarshal(body, &r.Envelope); err != nil {
-		return r, fmt.Errorf("imtest: answer (HTTP %d) is not an envelope: %q", status, body)
+		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope: %q", status, body)
 	}
 	delete(fields, "ActionStatus")
 	delete(fields, "ErrorCode")
@@ -80,7 +80,7 @@ func (r *Result) Is(e *protocol.Error) bool {
 func (r *Result) ReplyField(name string, v any) error {
 	raw, ok := r.Reply[name]
 	if !ok {
-		return fmt.Errorf("imtest: answer has no %s", name)
+		return fmt.Errorf("imsend: answer has no %s", name)
 	}
 	return json.Unmarshal(raw, v)
 }

@@ -1,4 +1,4 @@
-package topic
+package topicsync
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/imcallback/imcallback/server"
+	"github.com/imcallback/imcallback/admin"
 )
 
 // ListResponse is the body of GET /v1/topics: one page of topics, and
@@ -82,8 +82,8 @@ func ListPage(ctx context.Context, store Store, f ListFilter) (ListResponse, err
 //
 //	GET /v1/topics?group_id=G[&include_deleted=true][&limit=N][&cursor=C]  → {"topics":[…],"next_cursor":"…"}
 //	GET /v1/topics/<TopicId, path-escaped>            → the topic, or 404
-func Routes(store Store) []server.Route {
-	return []server.Route{
+func Routes(store Store) []admin.Route {
+	return []admin.Route{
 		{Method: http.MethodGet, Path: "/v1/topics", Handler: func(c echo.Context) error {
 			includeDeleted := false
 			if v := c.QueryParam("include_deleted"); v != "" {

@@ -1,4 +1,4 @@
-package topic_test
+package topicsync_test
 
 import (
 	"testing"

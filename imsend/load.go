@@ -1,4 +1,4 @@
-package imtest
+package imsend
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package imtest
+package imsend
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 func Sample(command string) ([]byte, error) {
 	body, ok := catalogue.Sample(command)
 	if !ok {
-		return nil, fmt.Errorf("imtest: no sample for %s", command)
+		return nil, fmt.Errorf("imsend: no sample for %s", command)
 	}
 	return body, nil
 }
@@ -21,7 +21,7 @@ func Sample(command string) ([]byte, error) {
 // SampleWith returns command's sample with top-level fields replaced or
 // added (a nil value removes the field), e.g.
 //
-//	imtest.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"TopicId": "@TGS#_g@TOPIC#_t1"})
+//	imsend.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"TopicId": "@TGS#_g@TOPIC#_t1"})
 func SampleWith(command string, fields map[string]any) ([]byte, error) {
 	body, err := Sample(command)
 	if err != nil {
@@ -31,7 +31,7 @@ func SampleWith(command string, fields map[string]any) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber() // keeps 64-bit values such as EventTime exact
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("imtest: sample of %s: %w", command, err)
+		return nil, fmt.Errorf("imsend: sample of %s: %w", command, err)
 	}
 	for k, v := range fields {
 		if v == nil {

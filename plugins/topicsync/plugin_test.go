@@ -1,4 +1,4 @@
-package topic_test
+package topicsync_test
 
 import (
 	"fmt"
@@ -12,19 +12,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/fx"
 
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/commands/group"
-	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/protocol"
-	"github.com/imcallback/imcallback/server"
 )
 
 const seedTopicID = "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5"
 
-// plugin is the service with topic.Module on one backend.
+// plugin is the service with topicsync.Module on one backend.
 type plugin struct {
 	*imtest.Service
-	store    topic.Store
+	store    topicsync.Store
 	registry *prometheus.Registry
 }
 
@@ -32,7 +32,7 @@ func startPlugin(t *testing.T, dsn string) *plugin {
 	t.Helper()
 	p := &plugin{}
 	p.Service = imtest.Start(t, []string{"IMCALLBACK_STORE_DSN=" + dsn},
-		topic.Module, fx.Populate(&p.store, &p.registry))
+		topicsync.Module, fx.Populate(&p.store, &p.registry))
 	return p
 }
 
@@ -66,17 +66,17 @@ func (p *plugin) events(t *testing.T, command, result string) float64 {
 	return 0
 }
 
-func (p *plugin) topic(t *testing.T, id string) topic.Topic {
+func (p *plugin) topic(t *testing.T, id string) topicsync.Topic {
 	t.Helper()
-	var got topic.Topic
+	var got topicsync.Topic
 	p.GetJSON(t, "/v1/topics/"+url.PathEscape(id), 200, &got)
 	return got
 }
 
 // list reads every page of /v1/topics for query ("" or "?group_id=…").
-func (p *plugin) list(t *testing.T, query string) []topic.Topic {
+func (p *plugin) list(t *testing.T, query string) []topicsync.Topic {
 	t.Helper()
-	var all []topic.Topic
+	var all []topicsync.Topic
 	sep := "?"
 	if query != "" {
 		sep = "&"
@@ -86,7 +86,7 @@ func (p *plugin) list(t *testing.T, query string) []topic.Topic {
 		if cursor != "" {
 			path += sep + "cursor=" + url.QueryEscape(cursor)
 		}
-		var page topic.ListResponse
+		var page topicsync.ListResponse
 		p.GetJSON(t, path, 200, &page)
 		all = append(all, page.Topics...)
 		if page.NextCursor == "" {
@@ -236,7 +236,7 @@ func TestListIsPaginated(t *testing.T) {
 	seen := map[string]bool{}
 	var sizes []int
 	for cursor := ""; ; {
-		var page topic.ListResponse
+		var page topicsync.ListResponse
 		p.GetJSON(t, "/v1/topics?limit=3&cursor="+url.QueryEscape(cursor), 200, &page)
 		sizes = append(sizes, len(page.Topics))
 		for _, tp := range page.Topics {
@@ -253,7 +253,7 @@ func TestListIsPaginated(t *testing.T) {
 	if fmt.Sprint(sizes) != "[3 3 1]" || len(seen) != 7 {
 		t.Fatalf("pages of %v, %d topics", sizes, len(seen))
 	}
-	var def topic.ListResponse
+	var def topicsync.ListResponse
 	p.GetJSON(t, "/v1/topics", 200, &def)
 	if len(def.Topics) != 7 || def.NextCursor != "" {
 		t.Fatalf("default page: %d topics, cursor %q", len(def.Topics), def.NextCursor)
@@ -286,11 +286,11 @@ func TestFailedWriteIsHandlerError(t *testing.T) {
 }
 
 func TestModuleRegistersItsPieces(t *testing.T) {
-	var routes []server.Route
-	var checks []server.Check
-	p := imtest.Start(t, nil, topic.Module, fx.Invoke(fx.Annotate(func(r []server.Route, c []server.Check) {
+	var routes []admin.Route
+	var checks []admin.Check
+	p := imtest.Start(t, nil, topicsync.Module, fx.Invoke(fx.Annotate(func(r []admin.Route, c []admin.Check) {
 		routes, checks = r, c
-	}, fx.ParamTags(server.RouteGroup, server.CheckGroup))))
+	}, fx.ParamTags(admin.RouteGroup, admin.CheckGroup))))
 	if len(routes) != 2 || len(checks) != 1 || checks[0].Name != "topic_store" {
 		t.Fatalf("routes %d, checks %+v", len(routes), checks)
 	}

@@ -1,4 +1,4 @@
-// Package topic is imcallback's first plugin: it syncs community topics
+// Package topicsync is imcallback's first plugin: it syncs community topics
 // from Tencent IM's topic callbacks into a store.
 //
 //   - Group.CallbackAfterCreateTopic stores the topic;
@@ -9,4 +9,4 @@
 // The store is SQLite under the data directory by default, or PostgreSQL
 // when IMCALLBACK_STORE_DSN is a postgres:// URL. The admin listener serves
 // the synced topics at /v1/topics. Enable it with one line: topic.Module.
-package topic
+package topicsync

@@ -1,4 +1,4 @@
-package imtest
+package imsend
 
 import (
 	"bytes"
@@ -100,7 +100,7 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 	url := s.URL + "?" + r.params.Encode()
 	req, err := http.NewRequestWithContext(ctx, r.method, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("imtest: %w", err)
+		return nil, fmt.Errorf("imsend: %w", err)
 	}
 	req.Header = r.header
 	if s.Handler != nil {
@@ -118,12 +118,12 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("imtest: %s: %w", command, err)
+		return nil, fmt.Errorf("imsend: %s: %w", command, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("imtest: %s: read answer: %w", command, err)
+		return nil, fmt.Errorf("imsend: %s: read answer: %w", command, err)
 	}
 	return newResult(resp.StatusCode, resp.Header, raw)
 }

@@ -1,4 +1,4 @@
-package topic_test
+package topicsync_test
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/imcallback/imcallback/commands/topic"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/imtest"
 )
 
@@ -33,7 +33,7 @@ const postgresDSNEnv = "IMCALLBACK_TEST_POSTGRES_DSN"
 // backend opens a fresh, empty store for one test; the store is closed in t.Cleanup.
 type backend struct {
 	name string
-	open func(t *testing.T) topic.Store
+	open func(t *testing.T) topicsync.Store
 }
 
 func backends() []backend {
@@ -43,9 +43,9 @@ func backends() []backend {
 	}
 }
 
-func openSQLite(t *testing.T) topic.Store {
+func openSQLite(t *testing.T) topicsync.Store {
 	t.Helper()
-	s, err := topic.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "topics.db"), zaptest.NewLogger(t))
+	s, err := topicsync.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "topics.db"), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("OpenSQLite: %v", err)
 	}
@@ -54,9 +54,9 @@ func openSQLite(t *testing.T) topic.Store {
 }
 
 // openPostgres opens a store in a brand-new schema, dropped when the test ends.
-func openPostgres(t *testing.T) topic.Store {
+func openPostgres(t *testing.T) topicsync.Store {
 	t.Helper()
-	s, err := topic.OpenPostgres(t.Context(), postgresSchemaDSN(t), zaptest.NewLogger(t))
+	s, err := topicsync.OpenPostgres(t.Context(), postgresSchemaDSN(t), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("OpenPostgres: %v", err)
 	}
@@ -102,7 +102,7 @@ func postgresSchemaDSN(t *testing.T) string {
 	return u.String()
 }
 
-func closeStore(t *testing.T, s topic.Store) {
+func closeStore(t *testing.T, s topicsync.Store) {
 	t.Helper()
 	if err := s.Close(); err != nil {
 		t.Errorf("Close: %v", err)
@@ -126,24 +126,24 @@ func at(sec int) time.Time {
 func ptr[T any](v T) *T { return &v }
 
 // fields builds custom data from key, value pairs.
-func fields(kv ...string) []topic.CustomField {
-	out := make([]topic.CustomField, 0, len(kv)/2)
+func fields(kv ...string) []topicsync.CustomField {
+	out := make([]topicsync.CustomField, 0, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
-		out = append(out, topic.CustomField{Key: kv[i], Value: kv[i+1]})
+		out = append(out, topicsync.CustomField{Key: kv[i], Value: kv[i+1]})
 	}
 	return out
 }
 
 // newTopic is a fully populated live topic created at created.
-func newTopic(groupID, suffix string, created time.Time) topic.Topic {
-	return topic.Topic{
+func newTopic(groupID, suffix string, created time.Time) topicsync.Topic {
+	return topicsync.Topic{
 		TopicID:         groupID + "@TOPIC#_" + suffix,
 		GroupID:         groupID,
 		Name:            "Topic " + suffix,
 		OwnerAccount:    "u_owner42",
 		OperatorAccount: "u_admin01",
 		Type:            "Community",
-		CustomData:      []topic.CustomField{{Key: "Color", Value: "blue"}},
+		CustomData:      []topicsync.CustomField{{Key: "Color", Value: "blue"}},
 		Introduction:    "intro " + suffix,
 		Notification:    "notice " + suffix,
 		FaceURL:         "https://img.example.org/" + suffix + ".png",
@@ -152,21 +152,21 @@ func newTopic(groupID, suffix string, created time.Time) topic.Topic {
 	}
 }
 
-func mustCreate(t *testing.T, s topic.Store, tp topic.Topic) {
+func mustCreate(t *testing.T, s topicsync.Store, tp topicsync.Topic) {
 	t.Helper()
 	if err := s.Create(t.Context(), tp); err != nil {
 		t.Fatalf("Create(%q): %v", tp.TopicID, err)
 	}
 }
 
-func mustDestroy(t *testing.T, s topic.Store, groupID string, ids []string, when time.Time) {
+func mustDestroy(t *testing.T, s topicsync.Store, groupID string, ids []string, when time.Time) {
 	t.Helper()
 	if err := s.Destroy(t.Context(), groupID, ids, when); err != nil {
 		t.Fatalf("Destroy(%q, %q): %v", groupID, ids, err)
 	}
 }
 
-func mustGet(t *testing.T, s topic.Store, id string) topic.Topic {
+func mustGet(t *testing.T, s topicsync.Store, id string) topicsync.Topic {
 	t.Helper()
 	got, err := s.Get(t.Context(), id)
 	if err != nil {
@@ -175,7 +175,7 @@ func mustGet(t *testing.T, s topic.Store, id string) topic.Topic {
 	return got
 }
 
-func mustList(t *testing.T, s topic.Store, f topic.ListFilter) []topic.Topic {
+func mustList(t *testing.T, s topicsync.Store, f topicsync.ListFilter) []topicsync.Topic {
 	t.Helper()
 	got, err := s.List(t.Context(), f)
 	if err != nil {
@@ -189,7 +189,7 @@ func mustList(t *testing.T, s topic.Store, f topic.ListFilter) []topic.Topic {
 
 // checkTopic compares got with want through their JSON form, which covers every field, tells a
 // nil custom_data from an empty one and prints readably; it also requires UTC times.
-func checkTopic(t *testing.T, got, want topic.Topic) {
+func checkTopic(t *testing.T, got, want topicsync.Topic) {
 	t.Helper()
 	times := map[string]time.Time{"CreatedAt": got.CreatedAt, "UpdatedAt": got.UpdatedAt}
 	if got.DeletedAt != nil {
@@ -213,7 +213,7 @@ func checkTopic(t *testing.T, got, want topic.Topic) {
 	}
 }
 
-func topicIDs(topics []topic.Topic) []string {
+func topicIDs(topics []topicsync.Topic) []string {
 	ids := make([]string, len(topics))
 	for i, tp := range topics {
 		ids[i] = tp.TopicID
@@ -224,7 +224,7 @@ func topicIDs(topics []topic.Topic) []string {
 func TestStore(t *testing.T) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s topic.Store)
+		run  func(t *testing.T, s topicsync.Store)
 	}{
 		{"create then get", testCreateThenGet},
 		{"custom data stored as sent", testCustomData},
@@ -256,11 +256,11 @@ func TestStore(t *testing.T) {
 	}
 }
 
-func testCreateThenGet(t *testing.T, s topic.Store) {
+func testCreateThenGet(t *testing.T, s topicsync.Store) {
 	cst := time.FixedZone("CST", 8*60*60)
 	created := time.Date(2024, 11, 26, 18, 0, 1, 123456789, cst) // not UTC, below a microsecond
 	in := newTopic("@TGS#_@TGS#aB3dE5fG7", "release-notes", created)
-	in.CustomData = []topic.CustomField{{Key: "Zeta", Value: "1"}, {Key: "Alpha", Value: "2"}, {Key: "Mid", Value: "3"}}
+	in.CustomData = []topicsync.CustomField{{Key: "Zeta", Value: "1"}, {Key: "Alpha", Value: "2"}, {Key: "Mid", Value: "3"}}
 	in.UpdatedAt = created.Add(time.Hour) // ignored by Create
 	in.DeletedAt = ptr(created)           // ignored by Create
 	mustCreate(t, s, in)
@@ -271,21 +271,21 @@ func testCreateThenGet(t *testing.T, s topic.Store) {
 	want.DeletedAt = nil
 	checkTopic(t, mustGet(t, s, in.TopicID), want)
 
-	listed := mustList(t, s, topic.ListFilter{})
+	listed := mustList(t, s, topicsync.ListFilter{})
 	if len(listed) != 1 {
 		t.Fatalf("List = %q, want one topic", topicIDs(listed))
 	}
 	checkTopic(t, listed[0], want)
 }
 
-func testCustomData(t *testing.T, s topic.Store) {
+func testCustomData(t *testing.T, s topicsync.Store) {
 	tests := []struct {
 		name string
-		in   []topic.CustomField
-		want []topic.CustomField
+		in   []topicsync.CustomField
+		want []topicsync.CustomField
 	}{
-		{name: "nil", in: nil, want: []topic.CustomField{}},
-		{name: "empty", in: []topic.CustomField{}, want: []topic.CustomField{}},
+		{name: "nil", in: nil, want: []topicsync.CustomField{}},
+		{name: "empty", in: []topicsync.CustomField{}, want: []topicsync.CustomField{}},
 		{name: "order kept", in: fields("b", "2", "a", "1", "b", "3"), want: fields("b", "2", "a", "1", "b", "3")},
 		{name: "awkward text", in: fields(`q"uote`, "line\nbreak", "emoji", "🙂 <&>", "", ""), want: fields(`q"uote`, "line\nbreak", "emoji", "🙂 <&>", "", "")},
 	}
@@ -301,24 +301,24 @@ func testCustomData(t *testing.T, s topic.Store) {
 	}
 }
 
-func testDuplicateCreate(t *testing.T, s topic.Store) {
+func testDuplicateCreate(t *testing.T, s topicsync.Store) {
 	first := newTopic("@TGS#_g", "dup", at(1))
 	second := first
 	second.Name = "renamed by a repeated create"
-	second.CustomData = []topic.CustomField{{Key: "other", Value: "x"}}
+	second.CustomData = []topicsync.CustomField{{Key: "other", Value: "x"}}
 	second.CreatedAt = at(5)
 	mustCreate(t, s, first)
 	mustCreate(t, s, second)
 	mustCreate(t, s, first)
 
-	all := mustList(t, s, topic.ListFilter{IncludeDeleted: true})
+	all := mustList(t, s, topicsync.ListFilter{IncludeDeleted: true})
 	if len(all) != 1 {
 		t.Fatalf("List = %q, want one row", topicIDs(all))
 	}
 	checkTopic(t, all[0], first)
 }
 
-func testDestroyHidesFromList(t *testing.T, s topic.Store) {
+func testDestroyHidesFromList(t *testing.T, s topicsync.Store) {
 	a := newTopic("@TGS#_g", "a", at(1))
 	b := newTopic("@TGS#_g", "b", at(2))
 	mustCreate(t, s, a)
@@ -330,13 +330,13 @@ func testDestroyHidesFromList(t *testing.T, s topic.Store) {
 	wantA.DeletedAt = ptr(at(10))
 
 	tests := []struct {
-		filter topic.ListFilter
-		want   []topic.Topic
+		filter topicsync.ListFilter
+		want   []topicsync.Topic
 	}{
-		{filter: topic.ListFilter{}, want: []topic.Topic{b}},
-		{filter: topic.ListFilter{GroupID: "@TGS#_g"}, want: []topic.Topic{b}},
-		{filter: topic.ListFilter{IncludeDeleted: true}, want: []topic.Topic{wantA, b}},
-		{filter: topic.ListFilter{GroupID: "@TGS#_g", IncludeDeleted: true}, want: []topic.Topic{wantA, b}},
+		{filter: topicsync.ListFilter{}, want: []topicsync.Topic{b}},
+		{filter: topicsync.ListFilter{GroupID: "@TGS#_g"}, want: []topicsync.Topic{b}},
+		{filter: topicsync.ListFilter{IncludeDeleted: true}, want: []topicsync.Topic{wantA, b}},
+		{filter: topicsync.ListFilter{GroupID: "@TGS#_g", IncludeDeleted: true}, want: []topicsync.Topic{wantA, b}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%+v", tt.filter), func(t *testing.T) {
@@ -352,7 +352,7 @@ func testDestroyHidesFromList(t *testing.T, s topic.Store) {
 	checkTopic(t, mustGet(t, s, a.TopicID), wantA)
 }
 
-func testDestroyBeforeCreate(t *testing.T, s topic.Store) {
+func testDestroyBeforeCreate(t *testing.T, s topicsync.Store) {
 	late := newTopic("@TGS#_g", "late", at(1))
 	mustDestroy(t, s, late.GroupID, []string{late.TopicID}, at(2))
 	mustCreate(t, s, late)
@@ -361,7 +361,7 @@ func testDestroyBeforeCreate(t *testing.T, s topic.Store) {
 	want.UpdatedAt = at(2) // the destroy is the latest change
 	want.DeletedAt = ptr(at(2))
 	checkTopic(t, mustGet(t, s, late.TopicID), want)
-	if live := mustList(t, s, topic.ListFilter{}); len(live) != 0 {
+	if live := mustList(t, s, topicsync.ListFilter{}); len(live) != 0 {
 		t.Errorf("List = %q, want the late-created topic to stay deleted", topicIDs(live))
 	}
 
@@ -371,7 +371,7 @@ func testDestroyBeforeCreate(t *testing.T, s topic.Store) {
 	checkTopic(t, mustGet(t, s, late.TopicID), want)
 }
 
-func testDestroyTwice(t *testing.T, s topic.Store) {
+func testDestroyTwice(t *testing.T, s topicsync.Store) {
 	tp := newTopic("@TGS#_g", "twice", at(1))
 	mustCreate(t, s, tp)
 	mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, at(2))
@@ -383,7 +383,7 @@ func testDestroyTwice(t *testing.T, s topic.Store) {
 	checkTopic(t, mustGet(t, s, tp.TopicID), want)
 }
 
-func testDestroyUnknownAndRepeated(t *testing.T, s topic.Store) {
+func testDestroyUnknownAndRepeated(t *testing.T, s topicsync.Store) {
 	known := newTopic("@TGS#_g", "known", at(1))
 	mustCreate(t, s, known)
 	unknownID := "@TGS#_g@TOPIC#_unknown"
@@ -395,59 +395,59 @@ func testDestroyUnknownAndRepeated(t *testing.T, s topic.Store) {
 	wantKnown.DeletedAt = ptr(at(3))
 	checkTopic(t, mustGet(t, s, known.TopicID), wantKnown)
 
-	tombstone := topic.Topic{
+	tombstone := topicsync.Topic{
 		TopicID:    unknownID,
 		GroupID:    "@TGS#_g",
-		CustomData: []topic.CustomField{},
+		CustomData: []topicsync.CustomField{},
 		CreatedAt:  at(3),
 		UpdatedAt:  at(3),
 		DeletedAt:  ptr(at(3)),
 	}
 	checkTopic(t, mustGet(t, s, unknownID), tombstone)
 
-	if all := mustList(t, s, topic.ListFilter{IncludeDeleted: true}); len(all) != 2 {
+	if all := mustList(t, s, topicsync.ListFilter{IncludeDeleted: true}); len(all) != 2 {
 		t.Errorf("List(IncludeDeleted) = %q, want 2 rows", topicIDs(all))
 	}
-	if live := mustList(t, s, topic.ListFilter{}); len(live) != 0 {
+	if live := mustList(t, s, topicsync.ListFilter{}); len(live) != 0 {
 		t.Errorf("List = %q, want none", topicIDs(live))
 	}
 }
 
-func testInfoChange(t *testing.T, s topic.Store) {
+func testInfoChange(t *testing.T, s topicsync.Store) {
 	tests := []struct {
 		name   string
-		change topic.InfoChange
-		edit   func(*topic.Topic)
+		change topicsync.InfoChange
+		edit   func(*topicsync.Topic)
 	}{
 		{
 			name:   "name only",
-			change: topic.InfoChange{Name: ptr("Changelog")},
-			edit:   func(tp *topic.Topic) { tp.Name = "Changelog" },
+			change: topicsync.InfoChange{Name: ptr("Changelog")},
+			edit:   func(tp *topicsync.Topic) { tp.Name = "Changelog" },
 		},
 		{
 			name:   "introduction and notification",
-			change: topic.InfoChange{Introduction: ptr("Weekly product changes"), Notification: ptr("Posting rules updated")},
-			edit: func(tp *topic.Topic) {
+			change: topicsync.InfoChange{Introduction: ptr("Weekly product changes"), Notification: ptr("Posting rules updated")},
+			edit: func(tp *topicsync.Topic) {
 				tp.Introduction = "Weekly product changes"
 				tp.Notification = "Posting rules updated"
 			},
 		},
 		{
 			name:   "all four",
-			change: topic.InfoChange{Name: ptr("N"), Introduction: ptr("I"), Notification: ptr("No"), FaceURL: ptr("https://img.example.org/topic.png")},
-			edit: func(tp *topic.Topic) {
+			change: topicsync.InfoChange{Name: ptr("N"), Introduction: ptr("I"), Notification: ptr("No"), FaceURL: ptr("https://img.example.org/topic.png")},
+			edit: func(tp *topicsync.Topic) {
 				tp.Name, tp.Introduction, tp.Notification, tp.FaceURL = "N", "I", "No", "https://img.example.org/topic.png"
 			},
 		},
 		{
 			name:   "set to empty",
-			change: topic.InfoChange{Notification: ptr("")},
-			edit:   func(tp *topic.Topic) { tp.Notification = "" },
+			change: topicsync.InfoChange{Notification: ptr("")},
+			edit:   func(tp *topicsync.Topic) { tp.Notification = "" },
 		},
 		{
 			name:   "nothing but the time",
-			change: topic.InfoChange{},
-			edit:   func(*topic.Topic) {},
+			change: topicsync.InfoChange{},
+			edit:   func(*topicsync.Topic) {},
 		},
 	}
 	for i, tt := range tests {
@@ -467,21 +467,21 @@ func testInfoChange(t *testing.T, s topic.Store) {
 	}
 }
 
-func testInfoChangeUnknown(t *testing.T, s topic.Store) {
+func testInfoChangeUnknown(t *testing.T, s topicsync.Store) {
 	id := "@TGS#_g@TOPIC#_nope"
-	err := s.ApplyInfoChange(t.Context(), topic.InfoChange{TopicID: id, GroupID: "@TGS#_g", Name: ptr("x"), At: at(1)})
-	if !errors.Is(err, topic.ErrNotFound) {
+	err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: id, GroupID: "@TGS#_g", Name: ptr("x"), At: at(1)})
+	if !errors.Is(err, topicsync.ErrNotFound) {
 		t.Fatalf("ApplyInfoChange error = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Get(t.Context(), id); !errors.Is(err, topic.ErrNotFound) {
+	if _, err := s.Get(t.Context(), id); !errors.Is(err, topicsync.ErrNotFound) {
 		t.Errorf("Get after failed info change: error = %v, want ErrNotFound", err)
 	}
 }
 
-func testInfoChangeTombstone(t *testing.T, s topic.Store) {
+func testInfoChangeTombstone(t *testing.T, s topicsync.Store) {
 	id := "@TGS#_g@TOPIC#_gone"
 	mustDestroy(t, s, "@TGS#_g", []string{id}, at(1))
-	if err := s.ApplyInfoChange(t.Context(), topic.InfoChange{TopicID: id, Name: ptr("x"), At: at(2)}); err != nil {
+	if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: id, Name: ptr("x"), At: at(2)}); err != nil {
 		t.Fatalf("ApplyInfoChange on a tombstone: %v (the row exists, so a retry would never succeed)", err)
 	}
 	got := mustGet(t, s, id)
@@ -490,9 +490,9 @@ func testInfoChangeTombstone(t *testing.T, s topic.Store) {
 	}
 }
 
-func testListFilterAndOrder(t *testing.T, s topic.Store) {
+func testListFilterAndOrder(t *testing.T, s topicsync.Store) {
 	// Created out of order; c1 and c2 share a created_at, so topic_id breaks the tie.
-	topics := []topic.Topic{
+	topics := []topicsync.Topic{
 		newTopic("@TGS#_g2", "late", at(9)),
 		newTopic("@TGS#_g1", "c2", at(5)),
 		newTopic("@TGS#_g1", "c1", at(5)),
@@ -506,31 +506,31 @@ func testListFilterAndOrder(t *testing.T, s topic.Store) {
 	mustDestroy(t, s, "@TGS#_g1", []string{"@TGS#_g1@TOPIC#_gone"}, at(20))
 
 	tests := []struct {
-		filter topic.ListFilter
+		filter topicsync.ListFilter
 		want   []string
 	}{
 		{
-			filter: topic.ListFilter{},
+			filter: topicsync.ListFilter{},
 			want:   []string{"@TGS#_g1@TOPIC#_first", "@TGS#_g2@TOPIC#_early", "@TGS#_g1@TOPIC#_c1", "@TGS#_g1@TOPIC#_c2", "@TGS#_g2@TOPIC#_late"},
 		},
 		{
-			filter: topic.ListFilter{IncludeDeleted: true},
+			filter: topicsync.ListFilter{IncludeDeleted: true},
 			want:   []string{"@TGS#_g1@TOPIC#_first", "@TGS#_g2@TOPIC#_early", "@TGS#_g1@TOPIC#_gone", "@TGS#_g1@TOPIC#_c1", "@TGS#_g1@TOPIC#_c2", "@TGS#_g2@TOPIC#_late"},
 		},
 		{
-			filter: topic.ListFilter{GroupID: "@TGS#_g1"},
+			filter: topicsync.ListFilter{GroupID: "@TGS#_g1"},
 			want:   []string{"@TGS#_g1@TOPIC#_first", "@TGS#_g1@TOPIC#_c1", "@TGS#_g1@TOPIC#_c2"},
 		},
 		{
-			filter: topic.ListFilter{GroupID: "@TGS#_g1", IncludeDeleted: true},
+			filter: topicsync.ListFilter{GroupID: "@TGS#_g1", IncludeDeleted: true},
 			want:   []string{"@TGS#_g1@TOPIC#_first", "@TGS#_g1@TOPIC#_gone", "@TGS#_g1@TOPIC#_c1", "@TGS#_g1@TOPIC#_c2"},
 		},
 		{
-			filter: topic.ListFilter{GroupID: "@TGS#_g2"},
+			filter: topicsync.ListFilter{GroupID: "@TGS#_g2"},
 			want:   []string{"@TGS#_g2@TOPIC#_early", "@TGS#_g2@TOPIC#_late"},
 		},
 		{
-			filter: topic.ListFilter{GroupID: "@TGS#_none", IncludeDeleted: true},
+			filter: topicsync.ListFilter{GroupID: "@TGS#_none", IncludeDeleted: true},
 			want:   []string{},
 		},
 	}
@@ -546,26 +546,26 @@ func testListFilterAndOrder(t *testing.T, s topic.Store) {
 
 // testSeedSample stores the documented AfterCreateTopic sample: its topic id does not start with
 // its group id, and the store must not care.
-func testSeedSample(t *testing.T, s topic.Store) {
-	in := topic.Topic{
+func testSeedSample(t *testing.T, s topicsync.Store) {
+	in := topicsync.Topic{
 		TopicID:         "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5",
 		GroupID:         "@TGS#2J4SZEAEL",
 		Name:            "MyFirstTopic",
 		OwnerAccount:    "leckie",
 		OperatorAccount: "group_root",
 		Type:            "Community",
-		CustomData:      []topic.CustomField{{Key: "UserDefined1", Value: "hello"}, {Key: "UserDefined2", Value: "world"}},
+		CustomData:      []topicsync.CustomField{{Key: "UserDefined1", Value: "hello"}, {Key: "UserDefined2", Value: "world"}},
 		CreatedAt:       at(0),
 		UpdatedAt:       at(0),
 	}
 	mustCreate(t, s, in)
 	checkTopic(t, mustGet(t, s, in.TopicID), in)
-	if got := topicIDs(mustList(t, s, topic.ListFilter{GroupID: "@TGS#2J4SZEAEL"})); len(got) != 1 || got[0] != in.TopicID {
+	if got := topicIDs(mustList(t, s, topicsync.ListFilter{GroupID: "@TGS#2J4SZEAEL"})); len(got) != 1 || got[0] != in.TopicID {
 		t.Errorf("List by the sample group = %q", got)
 	}
 }
 
-func testInvalidInput(t *testing.T, s topic.Store) {
+func testInvalidInput(t *testing.T, s topicsync.Store) {
 	valid := newTopic("@TGS#_g", "valid", at(1))
 	tests := []struct {
 		name  string
@@ -588,16 +588,16 @@ func testInvalidInput(t *testing.T, s topic.Store) {
 			return s.Destroy(ctx, valid.GroupID, []string{valid.TopicID, ""}, at(2))
 		}},
 		{"info change without topic id", func(ctx context.Context) error {
-			return s.ApplyInfoChange(ctx, topic.InfoChange{GroupID: valid.GroupID, Name: ptr("x"), At: at(2)})
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{GroupID: valid.GroupID, Name: ptr("x"), At: at(2)})
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.write(t.Context())
-			if !errors.Is(err, topic.ErrInvalid) {
+			if !errors.Is(err, topicsync.ErrInvalid) {
 				t.Fatalf("error = %v, want ErrInvalid", err)
 			}
-			if all := mustList(t, s, topic.ListFilter{IncludeDeleted: true}); len(all) != 0 {
+			if all := mustList(t, s, topicsync.ListFilter{IncludeDeleted: true}); len(all) != 0 {
 				t.Errorf("rejected write left rows %q", topicIDs(all))
 			}
 		})
@@ -606,7 +606,7 @@ func testInvalidInput(t *testing.T, s topic.Store) {
 
 // testConcurrentWrites mixes 300 creates with info changes that fail, so on SQLite failing and
 // succeeding writes share batches.
-func testConcurrentWrites(t *testing.T, s topic.Store) {
+func testConcurrentWrites(t *testing.T, s topicsync.Store) {
 	const creates, misses = 300, 40
 	var wg sync.WaitGroup
 	createErrs := make(chan error, creates)
@@ -618,7 +618,7 @@ func testConcurrentWrites(t *testing.T, s topic.Store) {
 	}
 	for i := range misses {
 		wg.Go(func() {
-			missErrs <- s.ApplyInfoChange(t.Context(), topic.InfoChange{TopicID: "@TGS#_g@TOPIC#_missing" + strconv.Itoa(i), Name: ptr("x")})
+			missErrs <- s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: "@TGS#_g@TOPIC#_missing" + strconv.Itoa(i), Name: ptr("x")})
 		})
 	}
 	wg.Wait()
@@ -630,41 +630,41 @@ func testConcurrentWrites(t *testing.T, s topic.Store) {
 		}
 	}
 	for err := range missErrs {
-		if !errors.Is(err, topic.ErrNotFound) {
+		if !errors.Is(err, topicsync.ErrNotFound) {
 			t.Errorf("ApplyInfoChange on a missing topic: error = %v, want ErrNotFound", err)
 		}
 	}
-	if all := mustList(t, s, topic.ListFilter{IncludeDeleted: true}); len(all) != creates {
+	if all := mustList(t, s, topicsync.ListFilter{IncludeDeleted: true}); len(all) != creates {
 		t.Errorf("List returned %d rows, want %d", len(all), creates)
 	}
 }
 
-func testGetUnknown(t *testing.T, s topic.Store) {
+func testGetUnknown(t *testing.T, s topicsync.Store) {
 	_, err := s.Get(t.Context(), "@TGS#_g@TOPIC#_nope")
-	if !errors.Is(err, topic.ErrNotFound) {
+	if !errors.Is(err, topicsync.ErrNotFound) {
 		t.Fatalf("Get error = %v, want ErrNotFound", err)
 	}
 }
 
-func testCanceledContext(t *testing.T, s topic.Store) {
+func testCanceledContext(t *testing.T, s topicsync.Store) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	tp := newTopic("@TGS#_g", "canceled", at(1))
 	if err := s.Create(ctx, tp); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Create with a canceled context: error = %v, want context.Canceled", err)
 	}
-	if _, err := s.Get(t.Context(), tp.TopicID); !errors.Is(err, topic.ErrNotFound) {
+	if _, err := s.Get(t.Context(), tp.TopicID); !errors.Is(err, topicsync.ErrNotFound) {
 		t.Errorf("Get after canceled Create: error = %v, want ErrNotFound", err)
 	}
 }
 
-func testPing(t *testing.T, s topic.Store) {
+func testPing(t *testing.T, s topicsync.Store) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
 }
 
-func testClosedStore(t *testing.T, s topic.Store) {
+func testClosedStore(t *testing.T, s topicsync.Store) {
 	tp := newTopic("@TGS#_g", "closed", at(1))
 	mustCreate(t, s, tp)
 	if err := s.Close(); err != nil {
@@ -677,13 +677,13 @@ func testClosedStore(t *testing.T, s topic.Store) {
 	}{
 		{"Create", func() error { return s.Create(ctx, newTopic("@TGS#_g", "after", at(2))) }},
 		{"Destroy", func() error { return s.Destroy(ctx, tp.GroupID, []string{tp.TopicID}, at(2)) }},
-		{"ApplyInfoChange", func() error { return s.ApplyInfoChange(ctx, topic.InfoChange{TopicID: tp.TopicID, Name: ptr("x")}) }},
+		{"ApplyInfoChange", func() error { return s.ApplyInfoChange(ctx, topicsync.InfoChange{TopicID: tp.TopicID, Name: ptr("x")}) }},
 		{"Get", func() error { _, err := s.Get(ctx, tp.TopicID); return err }},
-		{"List", func() error { _, err := s.List(ctx, topic.ListFilter{}); return err }},
+		{"List", func() error { _, err := s.List(ctx, topicsync.ListFilter{}); return err }},
 		{"Ping", func() error { return s.Ping(ctx) }},
 	}
 	for _, c := range calls {
-		if err := c.call(); !errors.Is(err, topic.ErrClosed) {
+		if err := c.call(); !errors.Is(err, topicsync.ErrClosed) {
 			t.Errorf("%s after Close: error = %v, want ErrClosed", c.name, err)
 		}
 	}
@@ -696,7 +696,7 @@ func TestSQLiteReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "topics.db")
 	tp := newTopic("@TGS#_g", "kept", at(1))
 	for round := range 3 {
-		s, err := topic.OpenSQLite(t.Context(), path, zaptest.NewLogger(t))
+		s, err := topicsync.OpenSQLite(t.Context(), path, zaptest.NewLogger(t))
 		if err != nil {
 			t.Fatalf("open #%d: %v", round+1, err)
 		}
@@ -727,7 +727,7 @@ func TestSQLiteReopenKeepsData(t *testing.T) {
 
 func TestOpenStoreSQLiteInDataDir(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "state", "imcallback")
-	s, err := topic.OpenStore(t.Context(), "", dataDir, zaptest.NewLogger(t))
+	s, err := topicsync.OpenStore(t.Context(), "", dataDir, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("OpenStore: %v", err)
 	}
@@ -761,7 +761,7 @@ func TestOpenStoreRejectsBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := topic.OpenStore(t.Context(), tt.dsn, tt.dataDir, zaptest.NewLogger(t))
+			s, err := topicsync.OpenStore(t.Context(), tt.dsn, tt.dataDir, zaptest.NewLogger(t))
 			if err == nil {
 				closeStore(t, s)
 				t.Fatal("OpenStore succeeded, want an error")
@@ -781,12 +781,12 @@ func TestOpenStoreRejectsBadConfig(t *testing.T) {
 func TestPostgresReplicasMigrateTogether(t *testing.T) {
 	dsn := postgresSchemaDSN(t)
 	const replicas = 3
-	stores := make([]topic.Store, replicas)
+	stores := make([]topicsync.Store, replicas)
 	errs := make([]error, replicas)
 	var wg sync.WaitGroup
 	for i := range replicas {
 		wg.Go(func() {
-			stores[i], errs[i] = topic.OpenPostgres(t.Context(), dsn, zaptest.NewLogger(t))
+			stores[i], errs[i] = topicsync.OpenPostgres(t.Context(), dsn, zaptest.NewLogger(t))
 		})
 	}
 	wg.Wait()
@@ -822,7 +822,7 @@ func TestOpenPostgresHidesPassword(t *testing.T) {
 			core, logs := observer.New(zapcore.DebugLevel)
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			s, err := topic.OpenStore(ctx, tt.dsn, t.TempDir(), zap.New(core))
+			s, err := topicsync.OpenStore(ctx, tt.dsn, t.TempDir(), zap.New(core))
 			if err == nil {
 				closeStore(t, s)
 				t.Fatal("OpenStore succeeded, want an error")
@@ -844,7 +844,7 @@ func TestOpenPostgresHidesPassword(t *testing.T) {
 // BenchmarkSQLiteCreateParallel measures group commit: many concurrent callers, unique topics,
 // every Create answered only after its transaction is durably committed.
 func BenchmarkSQLiteCreateParallel(b *testing.B) {
-	s, err := topic.OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "topics.db"), zap.NewNop())
+	s, err := topicsync.OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "topics.db"), zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -872,13 +872,13 @@ func BenchmarkSQLiteCreateParallel(b *testing.B) {
 func TestSQLitePingFailsOnAFullDisk(t *testing.T) {
 	dir := imtest.TmpFS(t, 4)
 	ctx := context.Background()
-	s, err := topic.OpenStore(ctx, "", dir, zap.NewNop())
+	s, err := topicsync.OpenStore(ctx, "", dir, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	create := func(i int) error {
-		return s.Create(ctx, topic.Topic{TopicID: fmt.Sprintf("@TGS#_full@TOPIC#_%06d", i), GroupID: "@TGS#_full",
+		return s.Create(ctx, topicsync.Topic{TopicID: fmt.Sprintf("@TGS#_full@TOPIC#_%06d", i), GroupID: "@TGS#_full",
 			Name: strings.Repeat("n", 200), CreatedAt: time.Now()})
 	}
 	if err := create(0); err != nil {

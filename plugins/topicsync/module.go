@@ -1,4 +1,4 @@
-package topic
+package topicsync
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
-	"github.com/imcallback/imcallback/server"
 )
 
 // Module syncs topics: it opens the configured store (closed at stop),
@@ -20,8 +20,8 @@ var Module = fx.Module("topic",
 		NewHandlers,
 		fx.Annotate(func(h *Handlers) []dispatcher.Command { return h.Commands() },
 			fx.ResultTags(`group:"commands,flatten"`)),
-		server.AsRoutes(Routes),
-		server.AsCheck(func(s Store) server.Check { return server.Check{Name: "topic_store", Check: s.Ping} }),
+		admin.AsRoutes(Routes),
+		admin.AsCheck(func(s Store) admin.Check { return admin.Check{Name: "topic_store", Check: s.Ping} }),
 	),
 )
 

@@ -1,0 +1,43 @@
+// Package admin holds what a plugin gives the admin listener: routes (a
+// read API) and readiness checks, with the fx annotations that collect
+// them. It is a leaf, so plugins and delivery add to the admin listener
+// without importing the server that runs it.
+package admin
+
+import (
+	"context"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/fx"
+)
+
+// Route is an admin endpoint a plugin adds, e.g. a read API.
+type Route struct {
+	Method  string
+	Path    string
+	Handler echo.HandlerFunc
+}
+
+// Check is a readiness check: /readyz is 200 only when every check returns nil.
+type Check struct {
+	// Name identifies the dependency in /readyz.
+	Name string
+	// Check reports whether the dependency is ready.
+	Check func(ctx context.Context) error
+}
+
+// Value groups plugins add admin routes and readiness checks to.
+const (
+	RouteGroup = `group:"admin_routes"`
+	CheckGroup = `group:"readiness"`
+)
+
+// AsRoute annotates a constructor returning a Route (or []Route with
+// fx's flatten) for the admin listener.
+func AsRoute(f any) any { return fx.Annotate(f, fx.ResultTags(RouteGroup)) }
+
+// AsRoutes annotates a constructor returning []Route.
+func AsRoutes(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"admin_routes,flatten"`)) }
+
+// AsCheck annotates a constructor returning a Check.
+func AsCheck(f any) any { return fx.Annotate(f, fx.ResultTags(CheckGroup)) }
