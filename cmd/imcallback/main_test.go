@@ -18,9 +18,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
 // run executes the CLI with args and returns its output and error.

@@ -14,10 +14,10 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/imcallback/imcallback"
-	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/logging"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

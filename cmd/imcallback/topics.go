@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
 func newTopicsCmd(g *globalFlags) *cobra.Command {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/commands/group"
-	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/protocol"
 )
 

@@ -24,8 +24,8 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
 const postgresDSNEnv = "IMCALLBACK_TEST_POSTGRES_DSN"
