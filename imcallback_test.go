@@ -15,6 +15,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
@@ -390,5 +393,21 @@ func TestGracefulShutdown(t *testing.T) {
 	<-stopped
 	if _, err := http.Post(url, "application/json", strings.NewReader(seedBody)); err == nil {
 		t.Fatal("listener still accepts after stop")
+	}
+}
+
+// TestModuleAloneStartsWithoutWarnings runs imcallback.Module with nothing
+// else (no delivery module, no commands): it starts and stops without a
+// single warning.
+func TestModuleAloneStartsWithoutWarnings(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	s := imtest.Start(t, nil, fx.Decorate(func(l *zap.Logger) *zap.Logger {
+		return zap.New(zapcore.NewTee(l.Core(), core))
+	}))
+	for _, e := range logs.All() {
+		t.Errorf("warning at start: %s %v", e.Message, e.ContextMap())
+	}
+	if res := s.Send(t, "C2C.CallbackAfterSendMsg", []byte(`{}`)); !res.OK() {
+		t.Fatalf("answer %d %s", res.Status, res.Body)
 	}
 }

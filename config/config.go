@@ -112,7 +112,7 @@ func Default() Config {
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxConns:          4096,
-		Delivery:          "durable",
+		Delivery:          DeliveryDurable,
 		Stream:            "IMCALLBACK",
 		SubjectPrefix:     "imcallback",
 		Retention:         7 * 24 * time.Hour,
@@ -124,7 +124,7 @@ func Default() Config {
 	}
 }
 
-// imBudget is IM's hard timeout for a callback answer (PROTOCOL.md §1.5).
+// imBudget is IM's hard timeout for a callback answer (docs/protocol.md §1.3).
 const imBudget = 2 * time.Second
 
 // Validate checks every field and returns all problems at once, each naming
@@ -214,7 +214,7 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
-	if c.Delivery != "durable" && c.Delivery != "inline" {
+	if c.Delivery != DeliveryDurable && c.Delivery != DeliveryInline {
 		bad("delivery", "%q must be durable or inline", c.Delivery)
 	}
 	if c.NATSURL != "" && !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
@@ -292,3 +292,11 @@ func (c Config) YAML() string {
 	}
 	return string(out)
 }
+
+// The values of Delivery. The stock binary wires delivery.Module for
+// DeliveryDurable and leaves it out for DeliveryInline; no package reads
+// the setting otherwise.
+const (
+	DeliveryDurable = "durable"
+	DeliveryInline  = "inline"
+)

@@ -12,10 +12,11 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 )
 
-// Module provides the dispatcher.AfterSink of IMCALLBACK_DELIVERY: in
-// durable mode the *Service (started and stopped with the app), its
-// "jetstream" readiness check and its workers; in inline mode a nil sink,
-// no check, and nothing started.
+// Module is durable delivery: it provides the *Service (started and
+// stopped with the app) as the dispatcher's AfterSink, its "jetstream"
+// readiness check, and its workers. Wire it for durable after-callbacks;
+// leave it out and the dispatcher runs them inline. The stock binary picks
+// it from IMCALLBACK_DELIVERY; nothing else reads that setting.
 //
 // Lifecycle order (fx stops hooks in the reverse of their append order):
 // the Service's hook is appended when the sink is built, which is before
@@ -28,12 +29,12 @@ import (
 // last: no request is answered after the stream went away, and no handler
 // runs after its store closed.
 var Module = fx.Module("delivery",
-	fx.Provide(Provide),
-	fx.Invoke(RunWorkers),
+	fx.Provide(provide),
+	fx.Invoke(runWorkers),
 )
 
-// In are the dependencies of Provide.
-type In struct {
+// moduleIn are the dependencies of provide.
+type moduleIn struct {
 	fx.In
 	Lifecycle  fx.Lifecycle
 	Config     *config.Config
@@ -41,36 +42,27 @@ type In struct {
 	Registerer prometheus.Registerer
 }
 
-// Out are the values Provide adds to the app. Checks is a flattened group
-// so that inline mode adds no check at all.
-type Out struct {
+// moduleOut are the values provide adds to the app.
+type moduleOut struct {
 	fx.Out
 	Service *Service
 	Sink    dispatcher.AfterSink
-	Checks  []admin.Check `group:"readiness,flatten"`
+	Check   admin.Check `group:"readiness"`
 }
 
-// Provide builds the Service in durable mode and registers its start and
-// stop; in inline mode every result is nil.
-func Provide(in In) (Out, error) {
-	if in.Config.Delivery != "durable" {
-		return Out{}, nil
-	}
+// provide builds the Service and registers its start and stop.
+func provide(in moduleIn) (moduleOut, error) {
 	svc, err := New(FromConfig(in.Config), in.Log.Named("delivery"), in.Registerer)
 	if err != nil {
-		return Out{}, err
+		return moduleOut{}, err
 	}
 	in.Lifecycle.Append(fx.Hook{OnStart: svc.Start, OnStop: svc.Stop})
-	return Out{Service: svc, Sink: svc, Checks: []admin.Check{svc.ReadinessCheck()}}, nil
+	return moduleOut{Service: svc, Sink: svc, Check: svc.ReadinessCheck()}, nil
 }
 
-// RunWorkers starts the workers on the dispatcher after everything else
-// started and stops them before anything else stops. It does nothing in
-// inline mode.
-func RunWorkers(lc fx.Lifecycle, svc *Service, d *dispatcher.Dispatcher) {
-	if svc == nil {
-		return
-	}
+// runWorkers starts the workers on the dispatcher after everything else
+// started and stops them before anything else stops.
+func runWorkers(lc fx.Lifecycle, svc *Service, d *dispatcher.Dispatcher) {
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error { return svc.StartWorkers(d) },
 		OnStop:  svc.StopWorkers,

@@ -19,19 +19,27 @@ import (
 	"github.com/imcallback/imcallback/server"
 )
 
+// optionalSink reads the AfterSink when one is provided.
+type optionalSink struct {
+	fx.In
+	Sink dispatcher.AfterSink `optional:"true"`
+}
+
+// TestModule runs imcallback.Module with delivery.Module wired (durable:
+// the Service is the dispatcher's sink) and without it (inline).
 func TestModule(t *testing.T) {
 	for _, c := range []struct {
 		mode        string
 		wantDurable bool
 	}{
-		{"durable", true},
-		{"inline", false},
+		{config.DeliveryDurable, true},
+		{config.DeliveryInline, false},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
 			env := []string{
 				"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_TOKENS=test-token",
 				"IMCALLBACK_LISTEN=" + freeAddr(t), "IMCALLBACK_ADMIN_LISTEN=" + freeAddr(t),
-				"IMCALLBACK_DATA_DIR=" + t.TempDir(), "IMCALLBACK_DELIVERY=" + c.mode,
+				"IMCALLBACK_DATA_DIR=" + t.TempDir(),
 				"IMCALLBACK_LOG_LEVEL=error", "IMCALLBACK_BACKOFF=10ms,20ms", "IMCALLBACK_HANDLER_TIMEOUT=2s",
 			}
 			rec := newRecorder()
@@ -41,16 +49,21 @@ func TestModule(t *testing.T) {
 				pub   *server.Public
 				admin *server.Admin
 			)
+			wiring := fx.Options()
+			if c.wantDurable {
+				wiring = fx.Options(delivery.Module, fx.Populate(&svc))
+			}
 			app := fxtest.New(t,
 				fx.NopLogger,
 				fx.Supply(config.Source{Environ: func() []string { return env }}),
 				imcallback.Module,
-				delivery.Module,
+				wiring,
 				fx.Provide(dispatcher.AsCommand(func() dispatcher.Command { return dispatcher.After(testCommand, rec.handle) })),
-				fx.Populate(&svc, &sink, &pub, &admin),
+				fx.Invoke(func(in optionalSink) { sink = in.Sink }),
+				fx.Populate(&pub, &admin),
 			)
 			if (svc != nil) != c.wantDurable || (sink != nil) != c.wantDurable {
-				t.Fatalf("service %v, sink %v in %s mode", svc, sink, c.mode)
+				t.Fatalf("service %v, sink %v in %s mode", svc != nil, sink != nil, c.mode)
 			}
 			app.RequireStart()
 			defer app.RequireStop()

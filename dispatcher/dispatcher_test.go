@@ -22,7 +22,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
@@ -590,18 +589,5 @@ func TestUnreadableBody(t *testing.T) {
 	h.e.ServeHTTP(rec, req)
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"ErrorCode":40004`) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
-	}
-}
-
-func TestDurableWithoutSinkWarns(t *testing.T) {
-	core, logs := observer.New(zapcore.WarnLevel)
-	cfg := config.Default()
-	cfg.Delivery = "durable"
-	_, err := dispatcher.NewFromConfig(dispatcher.In{Config: &cfg, Log: zap.New(core), Metrics: metrics.NewCallbacks(prometheus.NewRegistry())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if logs.FilterMessageSnippet("no durable delivery module is wired").Len() != 1 {
-		t.Fatal("no warning when durable delivery is configured but not wired")
 	}
 }

@@ -44,10 +44,6 @@ func NewFromConfig(in In) (*Dispatcher, error) {
 	if in.Config.BeforeFallback == "deny" {
 		fallback = Deny("")
 	}
-	if in.Sink == nil && in.Config.Delivery == "durable" {
-		in.Log.Warn("IMCALLBACK_DELIVERY is durable but no durable delivery module is wired (add delivery.Module): " +
-			"after-callbacks run inline and are not stored before they are answered")
-	}
 	return New(in.Commands, Options{
 		BeforeTimeout: in.Config.BeforeTimeout,
 		InlineTimeout: in.Config.InlineTimeout,

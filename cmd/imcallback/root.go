@@ -55,14 +55,20 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 }
 
 // appOptions are the fx options of the service as cmd/imcallback runs it.
-func appOptions(g *globalFlags) fx.Option {
-	return fx.Options(
+// IMCALLBACK_DELIVERY is read here, and only here: durable wires
+// delivery.Module, inline leaves it out and the dispatcher runs
+// after-handlers in the request.
+func appOptions(g *globalFlags, cfg *config.Config) fx.Option {
+	opts := []fx.Option{
 		fx.Supply(g.source()),
 		logging.FxLogger,
 		imcallback.Module,
 		topicsync.Module,
-		delivery.Module,
-	)
+	}
+	if cfg.Delivery == config.DeliveryDurable {
+		opts = append(opts, delivery.Module)
+	}
+	return fx.Options(opts...)
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -76,7 +82,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				return err // clear validation message before fx's wrapping
 			}
 			tuneGC()
-			app := fx.New(appOptions(g), fx.Invoke(announceDev(g.dev)),
+			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev)),
 				// Four stop hooks each drain within ShutdownTimeout, one after the
 				// other (workers, public listener, admin listener, NATS), then the
 				// embedded server and the stores close; fx's own 15 s default would

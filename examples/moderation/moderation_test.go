@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/examples/moderation"
@@ -19,10 +20,15 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // start runs the service with the module, as a user's main would, on
-// loopback ports; env picks the delivery mode.
-func start(t *testing.T, env ...string) (*imtest.Service, *moderation.Joins) {
+// loopback ports, with delivery.Module for mode "durable" and without it
+// (inline after-handlers) for "inline".
+func start(t *testing.T, mode string) (*imtest.Service, *moderation.Joins) {
 	var joins *moderation.Joins
-	s := imtest.Start(t, env, delivery.Module, moderation.Module,
+	deliveryModule := fx.Options()
+	if mode == config.DeliveryDurable {
+		deliveryModule = delivery.Module
+	}
+	s := imtest.Start(t, nil, deliveryModule, moderation.Module,
 		fx.Supply(moderation.Config{Words: []string{"Spam", " scam "}, DenyCode: 120042}),
 		fx.Populate(&joins))
 	return s, joins
@@ -40,7 +46,7 @@ func message(t *testing.T, text string) []byte {
 }
 
 func TestFilter(t *testing.T) {
-	s, _ := start(t, "IMCALLBACK_DELIVERY=inline")
+	s, _ := start(t, config.DeliveryInline)
 	tests := []struct {
 		text     string
 		wantDeny bool
@@ -77,7 +83,7 @@ func TestFilter(t *testing.T) {
 func TestJoinsRecordedOnce(t *testing.T) {
 	for _, mode := range []string{"inline", "durable"} {
 		t.Run(mode, func(t *testing.T) {
-			s, joins := start(t, "IMCALLBACK_DELIVERY="+mode)
+			s, joins := start(t, mode)
 			body, err := imtest.SampleWith("Group.CallbackAfterNewMemberJoin", map[string]any{"GroupId": "@TGS#club"})
 			if err != nil {
 				t.Fatal(err)
