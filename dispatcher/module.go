@@ -19,6 +19,15 @@ func AsCommand(f any) any {
 	return fx.Annotate(f, fx.As(new(Command)), fx.ResultTags(CommandGroup))
 }
 
+// AsCommands annotates a constructor returning []Command (several
+// commands from one constructor, e.g. a plugin's handlers) so that fx adds
+// each of them to the commands group:
+//
+//	fx.Provide(dispatcher.AsCommands(func(h *Handlers) []dispatcher.Command { return h.Commands() }))
+func AsCommands(f any) any {
+	return fx.Annotate(f, fx.ResultTags(`group:"commands,flatten"`))
+}
+
 // Module provides the *Dispatcher built from every command in the group.
 // A durable delivery module supplies an AfterSink; without one, after-handlers run inline.
 var Module = fx.Module("dispatcher", fx.Provide(NewFromConfig))

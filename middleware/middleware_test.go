@@ -312,6 +312,42 @@ func TestChainOrder(t *testing.T) {
 	}
 }
 
+// TestChainScopes places middleware by their explicit Scope, whatever
+// their Order, and by Order only for ScopeByOrder.
+func TestChainScopes(t *testing.T) {
+	noop := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	tests := []struct {
+		name         string
+		mw           middleware.Ordered
+		server, path string
+	}{
+		{"every request, late order", middleware.Ordered{Name: "audit", Order: middleware.OrderSignature + 5, Scope: middleware.ScopeEveryRequest, Func: noop},
+			"recover,audit", "body_limit"},
+		{"callback route, early order", middleware.Ordered{Name: "audit", Order: 1, Scope: middleware.ScopeCallbackRoute, Func: noop},
+			"recover", "audit,body_limit"},
+		{"by order, below the route", middleware.Ordered{Name: "audit", Order: middleware.OrderCallbackRoute - 1, Func: noop},
+			"recover,audit", "body_limit"},
+		{"by order, on the route", middleware.Ordered{Name: "audit", Order: middleware.OrderCallbackRoute + 1, Func: noop},
+			"recover", "body_limit,audit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch, err := middleware.NewChain([]middleware.Ordered{
+				{Name: "recover", Order: middleware.OrderRecover, Scope: middleware.ScopeEveryRequest, Func: noop},
+				{Name: "body_limit", Order: middleware.OrderBodyLimit, Scope: middleware.ScopeCallbackRoute, Func: noop},
+				tt.mw,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(strings.Split(tt.server, ","))
+			if len(ch.Server) != n || strings.Join(ch.Names[:n], ",") != tt.server || strings.Join(ch.Names[n:], ",") != tt.path {
+				t.Fatalf("names %v with %d every-request, want %s | %s", ch.Names, len(ch.Server), tt.server, tt.path)
+			}
+		})
+	}
+}
+
 func TestChainRejectsAmbiguity(t *testing.T) {
 	noop := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	tests := []struct {

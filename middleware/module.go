@@ -44,7 +44,7 @@ func NewChainFromGroup(in ChainIn, log *zap.Logger) (Chain, error) {
 
 // NewRecover turns a panic into a 500 envelope and logs it with its stack.
 func NewRecover(log *zap.Logger) Ordered {
-	return Ordered{Name: "recover", Order: OrderRecover, Func: middleware.RecoverWithConfig(middleware.RecoverConfig{
+	return Ordered{Name: "recover", Order: OrderRecover, Scope: ScopeEveryRequest, Func: middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("panic recovered", zap.Error(err), zap.ByteString("stack", stack),
@@ -56,19 +56,19 @@ func NewRecover(log *zap.Logger) Ordered {
 
 // NewRequestID gives every request an X-Request-Id.
 func NewRequestID() Ordered {
-	return Ordered{Name: "request_id", Order: OrderRequestID, Func: RequestIDWithConfig(DefaultRequestIDConfig)}
+	return Ordered{Name: "request_id", Order: OrderRequestID, Scope: ScopeEveryRequest, Func: RequestIDWithConfig(DefaultRequestIDConfig)}
 }
 
 // NewAccessLog logs one line per request.
 func NewAccessLog(log *zap.Logger) Ordered {
-	return Ordered{Name: "access_log", Order: OrderAccessLog,
+	return Ordered{Name: "access_log", Order: OrderAccessLog, Scope: ScopeEveryRequest,
 		Func: AccessLogWithConfig(AccessLogConfig{Logger: log.Named("access")})}
 }
 
 // NewBodyLimit rejects bodies over the configured size with 413 (echo's
 // BodyLimit: checked on Content-Length and again while reading).
 func NewBodyLimit(cfg *config.Config) Ordered {
-	return Ordered{Name: "body_limit", Order: OrderBodyLimit,
+	return Ordered{Name: "body_limit", Order: OrderBodyLimit, Scope: ScopeCallbackRoute,
 		Func: middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: fmt.Sprintf("%dB", cfg.BodyLimit)})}
 }
 
@@ -78,12 +78,12 @@ func NewIPAllow(cfg *config.Config) (Ordered, error) {
 	if err != nil {
 		return Ordered{}, err
 	}
-	return Ordered{Name: "ip_allow", Order: OrderIPAllow, Func: IPAllowWithConfig(IPAllowConfig{Allow: allow})}, nil
+	return Ordered{Name: "ip_allow", Order: OrderIPAllow, Scope: ScopeCallbackRoute, Func: IPAllowWithConfig(IPAllowConfig{Allow: allow})}, nil
 }
 
 // NewAppID rejects SdkAppids other than the configured ones.
 func NewAppID(cfg *config.Config) Ordered {
-	return Ordered{Name: "app_id", Order: OrderAppID, Func: AppIDWithConfig(AppIDConfig{Allowed: cfg.SdkAppIDs})}
+	return Ordered{Name: "app_id", Order: OrderAppID, Scope: ScopeCallbackRoute, Func: AppIDWithConfig(AppIDConfig{Allowed: cfg.SdkAppIDs})}
 }
 
 // NewSignature checks Sign and RequestTime against the configured tokens,
@@ -93,7 +93,7 @@ func NewSignature(cfg *config.Config, log *zap.Logger) Ordered {
 		log.Warn("NO CALLBACK TOKEN CONFIGURED: requests are not authenticated and anyone who can reach " +
 			"the endpoint can forge callbacks; set IMCALLBACK_TOKENS to the token of IM's callback authentication")
 	}
-	return Ordered{Name: "signature", Order: OrderSignature, Func: SignatureWithConfig(SignatureConfig{
+	return Ordered{Name: "signature", Order: OrderSignature, Scope: ScopeCallbackRoute, Func: SignatureWithConfig(SignatureConfig{
 		Tokens: cfg.Tokens, Window: cfg.SignWindow, Now: DefaultSignatureConfig.Now,
 	})}
 }

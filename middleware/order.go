@@ -25,14 +25,49 @@ const (
 // Group is the fx value group middleware is collected from.
 const Group = `group:"middleware"`
 
-// Ordered is a middleware with its position in the chain.
+// OrderCallbackRoute is where the callback route begins: a middleware
+// with ScopeByOrder and an Order below it wraps every request, from it on
+// only the callback route. It equals OrderBodyLimit.
+const OrderCallbackRoute = OrderBodyLimit
+
+// Scope says which requests a middleware wraps.
+type Scope int
+
+const (
+	// ScopeByOrder (the zero value) places the middleware by its Order:
+	// below OrderCallbackRoute it wraps every request, from it on only
+	// the callback route.
+	ScopeByOrder Scope = iota
+	// ScopeEveryRequest wraps every request on the public listener,
+	// including the 404 and 405 answers for other paths and methods.
+	ScopeEveryRequest
+	// ScopeCallbackRoute wraps only POSTs to the callback path, after the
+	// route matched: a wrong method is answered 405 before it runs.
+	ScopeCallbackRoute
+)
+
+// Ordered is a middleware with its position in the chain. Every-request
+// middleware run first, by Order; then the callback route's, by Order.
 type Ordered struct {
 	// Name identifies the middleware in errors and logs.
 	Name string
 	// Order is the position; lower runs first. Two middleware may not share one.
 	Order int
+	// Scope is which requests it wraps; see Scope.
+	Scope Scope
 	// Func is the middleware.
 	Func echo.MiddlewareFunc
+}
+
+// everyRequest reports whether m wraps every request.
+func (m Ordered) everyRequest() bool {
+	switch m.Scope {
+	case ScopeEveryRequest:
+		return true
+	case ScopeCallbackRoute:
+		return false
+	}
+	return m.Order < OrderCallbackRoute
 }
 
 // AsMiddleware annotates a constructor returning an Ordered so that fx adds
@@ -45,11 +80,11 @@ func AsMiddleware(f any) any {
 
 // Chain is the sorted middleware, split where the callback route begins.
 type Chain struct {
-	// Server middleware (Order < OrderBodyLimit) wrap every request on the
+	// Server middleware (ScopeEveryRequest) wrap every request on the
 	// public listener, including 404 and 405 answers.
 	Server []echo.MiddlewareFunc
-	// Route middleware (Order >= OrderBodyLimit) wrap only the callback
-	// route, so a wrong method is answered 405 before any verification.
+	// Route middleware (ScopeCallbackRoute) wrap only the callback route,
+	// so a wrong method is answered 405 before any verification.
 	Route []echo.MiddlewareFunc
 	// Names lists every middleware in the order it runs.
 	Names []string
@@ -61,6 +96,7 @@ func NewChain(list []Ordered) (Chain, error) {
 	sorted := slices.Clone(list)
 	slices.SortStableFunc(sorted, func(a, b Ordered) int { return cmp.Compare(a.Order, b.Order) })
 	var ch Chain
+	var serverNames, routeNames []string
 	for i, m := range sorted {
 		if m.Name == "" || m.Func == nil {
 			return Chain{}, fmt.Errorf("middleware: entry at order %d needs a name and a func", m.Order)
@@ -69,12 +105,14 @@ func NewChain(list []Ordered) (Chain, error) {
 			return Chain{}, fmt.Errorf("middleware: %s and %s share order %d; give each its own position",
 				sorted[i-1].Name, m.Name, m.Order)
 		}
-		ch.Names = append(ch.Names, m.Name)
-		if m.Order < OrderBodyLimit {
+		if m.everyRequest() {
 			ch.Server = append(ch.Server, m.Func)
+			serverNames = append(serverNames, m.Name)
 		} else {
 			ch.Route = append(ch.Route, m.Func)
+			routeNames = append(routeNames, m.Name)
 		}
 	}
+	ch.Names = append(serverNames, routeNames...)
 	return ch, nil
 }
