@@ -14,6 +14,8 @@ type Error struct {
 	Code   int
 	Reason string
 	Info   string
+	// When says, for the README's error-code table, when it is answered.
+	When string
 }
 
 // Error implements error.
@@ -28,28 +30,50 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Code == e.Code
 }
 
-// The project's rejection codes. The README's "Error codes" table lists them;
-// keep the two in step. Codes are HTTP status × 100 + a running number.
+// The project's rejection codes. The README's "Error codes" table is
+// generated from them (go generate ./protocol); a test fails when it is
+// stale. Codes are HTTP status × 100 + a running number.
+//
+//go:generate go run ./internal/errtable ../README.md
 var (
-	ErrMalformedJSON    = &Error{http.StatusBadRequest, 40001, "malformed_json", "request body is not valid JSON"}
-	ErrMissingCommand   = &Error{http.StatusBadRequest, 40002, "missing_command", "CallbackCommand is missing"}
-	ErrCommandMismatch  = &Error{http.StatusBadRequest, 40003, "command_mismatch", "CallbackCommand in body differs from the URL"}
-	ErrUnreadableBody   = &Error{http.StatusBadRequest, 40004, "unreadable_body", "request body could not be read"}
-	ErrBadRequest       = &Error{http.StatusBadRequest, 40005, "bad_request", "malformed HTTP request"}
-	ErrMissingSign      = &Error{http.StatusUnauthorized, 40101, "missing_signature", "Sign and RequestTime are required"}
-	ErrBadSign          = &Error{http.StatusUnauthorized, 40102, "bad_signature", "Sign does not match"}
-	ErrStaleRequest     = &Error{http.StatusUnauthorized, 40103, "stale_request", "RequestTime is outside the allowed window"}
-	ErrAppIDNotAllowed  = &Error{http.StatusForbidden, 40301, "appid_not_allowed", "SdkAppid is missing or not allowed"}
-	ErrIPNotAllowed     = &Error{http.StatusForbidden, 40302, "ip_not_allowed", "source address is not allowed"}
-	ErrNotFound         = &Error{http.StatusNotFound, 40401, "not_found", "not found"}
-	ErrMethodNotAllowed = &Error{http.StatusMethodNotAllowed, 40501, "method_not_allowed", "method not allowed"}
-	ErrBodyTooLarge     = &Error{http.StatusRequestEntityTooLarge, 41301, "body_too_large", "request body is over the limit"}
-	ErrHeaderTooLarge   = &Error{http.StatusRequestHeaderFieldsTooLarge, 43101, "header_too_large", "request headers are over the limit"}
-	ErrInternal         = &Error{http.StatusInternalServerError, 50001, "internal", "internal error"}
-	ErrNotImplemented   = &Error{http.StatusNotImplemented, 50101, "not_implemented", "unsupported transfer encoding"}
-	ErrUnavailable      = &Error{http.StatusServiceUnavailable, 50301, "unavailable", "event could not be stored, try again"}
-	ErrHandlerFailed    = &Error{http.StatusServiceUnavailable, 50302, "handler_failed", "handler failed, try again"}
-	ErrTooManyConns     = &Error{http.StatusServiceUnavailable, 50303, "too_many_connections", "too many connections, try again"}
+	ErrMalformedJSON = &Error{http.StatusBadRequest, 40001, "malformed_json", "request body is not valid JSON",
+		"the body is not a JSON object, or nests objects and arrays deeper than 64 levels"}
+	ErrMissingCommand = &Error{http.StatusBadRequest, 40002, "missing_command", "CallbackCommand is missing",
+		"no `CallbackCommand` in the URL or body"}
+	ErrCommandMismatch = &Error{http.StatusBadRequest, 40003, "command_mismatch", "CallbackCommand in body differs from the URL",
+		"the body's `CallbackCommand` differs from the URL's"}
+	ErrUnreadableBody = &Error{http.StatusBadRequest, 40004, "unreadable_body", "request body could not be read",
+		"the body could not be read (the client stopped sending, or a read timeout)"}
+	ErrBadRequest = &Error{http.StatusBadRequest, 40005, "bad_request", "malformed HTTP request",
+		"net/http refused the request before any handler (a malformed request line or header)"}
+	ErrMissingSign = &Error{http.StatusUnauthorized, 40101, "missing_signature", "Sign and RequestTime are required",
+		"a token is configured and `Sign` or `RequestTime` is missing"}
+	ErrBadSign = &Error{http.StatusUnauthorized, 40102, "bad_signature", "Sign does not match",
+		"`Sign` matches none of the configured tokens"}
+	ErrStaleRequest = &Error{http.StatusUnauthorized, 40103, "stale_request", "RequestTime is outside the allowed window",
+		"`RequestTime` is outside ±`IMCALLBACK_SIGN_WINDOW` (or not a number)"}
+	ErrAppIDNotAllowed = &Error{http.StatusForbidden, 40301, "appid_not_allowed", "SdkAppid is missing or not allowed",
+		"`SdkAppid` is missing or not in `IMCALLBACK_SDKAPPID`"}
+	ErrIPNotAllowed = &Error{http.StatusForbidden, 40302, "ip_not_allowed", "source address is not allowed",
+		"the source address is outside `IMCALLBACK_ALLOW_CIDRS`"}
+	ErrNotFound = &Error{http.StatusNotFound, 40401, "not_found", "not found",
+		"another path"}
+	ErrMethodNotAllowed = &Error{http.StatusMethodNotAllowed, 40501, "method_not_allowed", "method not allowed",
+		"a method other than POST"}
+	ErrBodyTooLarge = &Error{http.StatusRequestEntityTooLarge, 41301, "body_too_large", "request body is over the limit",
+		"the body is over `IMCALLBACK_BODY_LIMIT` (checked on Content-Length and while reading; never truncated), or with durable delivery on an external NATS server, over what its `max_payload` holds"}
+	ErrHeaderTooLarge = &Error{http.StatusRequestHeaderFieldsTooLarge, 43101, "header_too_large", "request headers are over the limit",
+		"the request's headers are over 64 KiB"}
+	ErrInternal = &Error{http.StatusInternalServerError, 50001, "internal", "internal error",
+		"a bug (a recovered panic outside a handler)"}
+	ErrNotImplemented = &Error{http.StatusNotImplemented, 50101, "not_implemented", "unsupported transfer encoding",
+		"a transfer encoding net/http does not implement"}
+	ErrUnavailable = &Error{http.StatusServiceUnavailable, 50301, "unavailable", "event could not be stored, try again",
+		"durable delivery did not get the stream's acknowledgement in time: the event may or may not be stored (if it is, it is processed); nothing was acknowledged to IM"}
+	ErrHandlerFailed = &Error{http.StatusServiceUnavailable, 50302, "handler_failed", "handler failed, try again",
+		"inline delivery: the after-handler failed or missed `IMCALLBACK_INLINE_TIMEOUT`; IM may retry"}
+	ErrTooManyConns = &Error{http.StatusServiceUnavailable, 50303, "too_many_connections", "too many connections, try again",
+		"the public listener already holds `IMCALLBACK_MAX_CONNS` connections; the connection is answered and closed"}
 )
 
 // AllErrors lists every rejection, for documentation and tests.
