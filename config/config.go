@@ -223,8 +223,9 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	if c.Stream == "" || strings.ContainsAny(c.Stream, ". *>") {
 		bad("stream", "%q must be a non-empty name without '.', ' ', '*' or '>'", c.Stream)
 	}
-	if c.SubjectPrefix == "" || strings.ContainsAny(c.SubjectPrefix, " *>") {
-		bad("subject_prefix", "%q must be a non-empty subject without ' ', '*' or '>'", c.SubjectPrefix)
+	if c.SubjectPrefix == "" || strings.ContainsAny(c.SubjectPrefix, " *>") ||
+		strings.HasPrefix(c.SubjectPrefix, ".") || strings.HasSuffix(c.SubjectPrefix, ".") {
+		bad("subject_prefix", "%q must be a non-empty subject without ' ', '*', '>' or a leading or trailing '.'", c.SubjectPrefix)
 	}
 	if c.Retention <= 0 {
 		bad("retention", "must be positive, e.g. 168h")

@@ -19,7 +19,9 @@ import (
 // embedded server over the in-process connection, as concurrent HTTP
 // requests do; ns/op is the throughput cost of one stored event.
 func BenchmarkAccept(b *testing.B) {
-	s, err := delivery.New(delivery.Options{StoreDir: b.TempDir()}, zap.NewNop(), prometheus.NewRegistry())
+	o := delivery.DefaultOptions()
+	o.StoreDir = b.TempDir()
+	s, err := delivery.New(o, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,17 +64,16 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 // server, deleted at cleanup.
 func options(t *testing.T, b backend) delivery.Options {
 	t.Helper()
-	o := delivery.Options{
-		Workers:         4,
-		HandlerTimeout:  2 * time.Second,
-		Backoff:         []time.Duration{20 * time.Millisecond},
-		MaxDeliveries:   3,
-		ShutdownTimeout: 5 * time.Second,
-		ReconnectWait:   50 * time.Millisecond,
-		RetryWait:       100 * time.Millisecond,
-		Retention:       time.Hour,
-		DedupWindow:     time.Minute,
-	}
+	o := delivery.DefaultOptions()
+	o.Workers = 4
+	o.HandlerTimeout = 2 * time.Second
+	o.Backoff = []time.Duration{20 * time.Millisecond}
+	o.MaxDeliveries = 3
+	o.ShutdownTimeout = 5 * time.Second
+	o.ReconnectWait = 50 * time.Millisecond
+	o.RetryWait = 100 * time.Millisecond
+	o.Retention = time.Hour
+	o.DedupWindow = time.Minute
 	if b.url == "" {
 		o.StoreDir = t.TempDir()
 		return o

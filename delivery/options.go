@@ -1,16 +1,16 @@
 package delivery
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/imcallback/imcallback/config"
 )
 
-// Options configure a Service. FromConfig fills them from the service
-// configuration; zero fields take the defaults listed on each field.
+// Options configure a Service. FromConfig fills them from the validated
+// service configuration; DefaultOptions are those of the default one.
 type Options struct {
 	// URL points at a NATS cluster (comma-separated URLs); empty runs an
 	// embedded server with its files under StoreDir.
@@ -100,41 +100,25 @@ func maxPayloadFor(bodyLimit int64) int32 {
 	return int32(n)
 }
 
-// withDefaults fills the zero fields and checks the rest.
+// DefaultOptions are the Options of the default configuration, for a
+// program that builds a Service by hand: start from them and change what
+// differs.
+func DefaultOptions() Options {
+	cfg := config.Default()
+	return FromConfig(&cfg)
+}
+
+// withDefaults fills the settings that are delivery's own (the consumer
+// and connection names, the embedded max_payload, the publish, reconnect
+// and retry pauses) when zero. The settings of the service configuration
+// are validated once, by config; here they are only required to be set,
+// as FromConfig and DefaultOptions set them.
 func (o Options) withDefaults() (Options, error) {
-	def := FromConfig(ptr(config.Default()))
-	if o.Stream == "" {
-		o.Stream = def.Stream
-	}
-	if o.SubjectPrefix == "" {
-		o.SubjectPrefix = def.SubjectPrefix
-	}
 	if o.Consumer == "" {
 		o.Consumer = "imcallback"
 	}
 	if o.MaxPayload <= 0 {
 		o.MaxPayload = 8 << 20
-	}
-	if o.Retention <= 0 {
-		o.Retention = def.Retention
-	}
-	if o.DedupWindow <= 0 {
-		o.DedupWindow = min(def.DedupWindow, o.Retention)
-	}
-	if o.Workers <= 0 {
-		o.Workers = def.Workers
-	}
-	if o.HandlerTimeout <= 0 {
-		o.HandlerTimeout = def.HandlerTimeout
-	}
-	if len(o.Backoff) == 0 {
-		o.Backoff = def.Backoff
-	}
-	if o.MaxDeliveries <= 0 {
-		o.MaxDeliveries = def.MaxDeliveries
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = def.ShutdownTimeout
 	}
 	if o.PublishTimeout <= 0 {
 		o.PublishTimeout = 1500 * time.Millisecond
@@ -148,31 +132,31 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Name == "" {
 		o.Name = "imcallback"
 	}
-	var errs []error
-	if o.URL == "" && o.StoreDir == "" {
-		errs = append(errs, errors.New("delivery: StoreDir is required for the embedded server (or set URL)"))
-	}
-	if strings.ContainsAny(o.Stream, ". *>") {
-		errs = append(errs, fmt.Errorf("delivery: stream name %q must not contain '.', ' ', '*' or '>'", o.Stream))
-	}
-	if strings.ContainsAny(o.SubjectPrefix, " *>") || strings.HasPrefix(o.SubjectPrefix, ".") || strings.HasSuffix(o.SubjectPrefix, ".") {
-		errs = append(errs, fmt.Errorf("delivery: subject prefix %q must be a subject without wildcards or a leading/trailing '.'", o.SubjectPrefix))
-	}
-	if strings.ContainsAny(o.Consumer, ". *>") {
-		errs = append(errs, fmt.Errorf("delivery: consumer name %q must not contain '.', ' ', '*' or '>'", o.Consumer))
-	}
-	if o.DedupWindow > o.Retention {
-		errs = append(errs, fmt.Errorf("delivery: dedup window %v is longer than the retention %v", o.DedupWindow, o.Retention))
-	}
-	for _, d := range o.Backoff {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("delivery: backoff delay %v must be positive", d))
+	var missing []string
+	for name, unset := range map[string]bool{
+		"URL or StoreDir": o.URL == "" && o.StoreDir == "",
+		"Stream":          o.Stream == "",
+		"SubjectPrefix":   o.SubjectPrefix == "",
+		"Retention":       o.Retention <= 0,
+		"DedupWindow":     o.DedupWindow <= 0,
+		"Workers":         o.Workers <= 0,
+		"HandlerTimeout":  o.HandlerTimeout <= 0,
+		"Backoff":         len(o.Backoff) == 0,
+		"MaxDeliveries":   o.MaxDeliveries <= 0,
+		"ShutdownTimeout": o.ShutdownTimeout <= 0,
+	} {
+		if unset {
+			missing = append(missing, name)
 		}
 	}
-	return o, errors.Join(errs...)
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return o, fmt.Errorf("delivery: options without %s: build them with FromConfig or DefaultOptions",
+			strings.Join(missing, ", "))
+	}
+	return o, nil
 }
 
-func ptr[T any](v T) *T { return &v }
 
 // DeadStream is the dead-letter stream's name.
 func (o Options) DeadStream() string { return o.Stream + "_DEAD" }
