@@ -23,8 +23,8 @@ import (
 // the same store directory.
 var ErrStoreInUse = errors.New("delivery: the embedded JetStream store is in use by another process")
 
-// EmbeddedOptions configure an embedded nats-server.
-type EmbeddedOptions struct {
+// embeddedOptions configure an embedded nats-server.
+type embeddedOptions struct {
 	// StoreDir is the data directory; JetStream keeps its files in StoreDir/jetstream.
 	StoreDir string
 	// Listen is the client listener, e.g. 127.0.0.1:4222 (port 0 picks a
@@ -34,9 +34,9 @@ type EmbeddedOptions struct {
 	MaxPayload int32
 }
 
-// Embedded is a nats-server with JetStream on file storage, run inside
+// embedded is a nats-server with JetStream on file storage, run inside
 // the process. It holds a lock on its store directory while it runs.
-type Embedded struct {
+type embedded struct {
 	srv  *server.Server
 	lock *dirLock
 }
@@ -44,9 +44,9 @@ type Embedded struct {
 // embeddedReadyTimeout bounds the server's start, JetStream recovery included.
 const embeddedReadyTimeout = 60 * time.Second
 
-// StartEmbedded starts an embedded server. It fails with ErrStoreInUse
+// startEmbedded starts an embedded server. It fails with ErrStoreInUse
 // when another process runs one on the same directory.
-func StartEmbedded(opts EmbeddedOptions, log *zap.Logger) (*Embedded, error) {
+func startEmbedded(opts embeddedOptions, log *zap.Logger) (*embedded, error) {
 	if opts.StoreDir == "" {
 		return nil, errors.New("delivery: embedded server: no store directory")
 	}
@@ -87,7 +87,7 @@ func StartEmbedded(opts EmbeddedOptions, log *zap.Logger) (*Embedded, error) {
 		lock.release()
 		return nil, fmt.Errorf("delivery: embedded server on %s: %w", opts.StoreDir, err)
 	}
-	return &Embedded{srv: srv, lock: lock}, nil
+	return &embedded{srv: srv, lock: lock}, nil
 }
 
 // waitReady waits until srv accepts connections with JetStream on, or
@@ -127,7 +127,7 @@ func splitListen(listen string) (string, int, error) {
 }
 
 // ClientURL is the nats:// URL of the client listener, "" without one.
-func (e *Embedded) ClientURL() string {
+func (e *embedded) ClientURL() string {
 	if e.srv.Addr() == nil {
 		return ""
 	}
@@ -135,7 +135,7 @@ func (e *Embedded) ClientURL() string {
 }
 
 // Shutdown stops the server, waits for it and releases the store lock.
-func (e *Embedded) Shutdown() {
+func (e *embedded) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 	e.lock.release()
@@ -149,7 +149,7 @@ type Conn struct {
 	// JS is the JetStream API on NC.
 	JS jetstream.JetStream
 
-	embedded *Embedded
+	embedded *embedded
 	closed   chan struct{}
 }
 
@@ -165,7 +165,7 @@ func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 		// the service reports not ready until it connects.
 		return dial(ctx, o, log, o.URL, nil, false, nats.RetryOnFailedConnect(true))
 	}
-	emb, err := StartEmbedded(EmbeddedOptions{StoreDir: o.StoreDir, Listen: o.Listen, MaxPayload: o.MaxPayload}, log)
+	emb, err := startEmbedded(embeddedOptions{StoreDir: o.StoreDir, Listen: o.Listen, MaxPayload: o.MaxPayload}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +226,7 @@ func listenURL(listen string) (string, error) {
 // dial connects to addr (or in-process to emb). With requireJS it fails
 // unless JetStream answers now; without, a connection still in progress or
 // a JetStream not ready yet is left for the service's supervisor.
-func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *Embedded, requireJS bool, extra ...nats.Option) (*Conn, error) {
+func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *embedded, requireJS bool, extra ...nats.Option) (*Conn, error) {
 	c := &Conn{embedded: emb, closed: make(chan struct{})}
 	opts := []nats.Option{
 		nats.Name(o.Name),

@@ -133,21 +133,6 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 	return d, nil
 }
 
-// Lookup returns the command registered for name.
-func (d *Dispatcher) Lookup(name string) (Command, bool) {
-	c, ok := d.commands[name]
-	return c, ok
-}
-
-// Commands returns the names of the registered commands.
-func (d *Dispatcher) Commands() []string {
-	names := make([]string, 0, len(d.commands))
-	for n := range d.commands {
-		names = append(names, n)
-	}
-	return names
-}
-
 func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }
 
 // Serve is the echo handler of the callback endpoint. It expects the

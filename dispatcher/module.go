@@ -30,10 +30,10 @@ func AsCommands(f any) any {
 
 // Module provides the *Dispatcher built from every command in the group.
 // A durable delivery module supplies an AfterSink; without one, after-handlers run inline.
-var Module = fx.Module("dispatcher", fx.Provide(NewFromConfig))
+var Module = fx.Module("dispatcher", fx.Provide(newFromConfig))
 
-// In are the dependencies of NewFromConfig.
-type In struct {
+// moduleIn are the dependencies of newFromConfig.
+type moduleIn struct {
 	fx.In
 	Commands []Command `group:"commands"`
 	Sink     AfterSink `optional:"true"`
@@ -47,8 +47,8 @@ type In struct {
 // those still running past their deadline.
 const defaultMaxInFlight = 4096
 
-// NewFromConfig builds the dispatcher from the service configuration.
-func NewFromConfig(in In) (*Dispatcher, error) {
+// newFromConfig builds the dispatcher from the service configuration.
+func newFromConfig(in moduleIn) (*Dispatcher, error) {
 	fallback := Allow()
 	if in.Config.BeforeFallback == "deny" {
 		fallback = Deny("")

@@ -23,18 +23,18 @@ var Module = fx.Module("middleware",
 		AsMiddleware(NewIPAllow),
 		AsMiddleware(NewAppID),
 		AsMiddleware(NewSignature),
-		NewChainFromGroup,
+		newChainFromGroup,
 	),
 )
 
-// ChainIn collects the middleware group.
-type ChainIn struct {
+// chainIn collects the middleware group.
+type chainIn struct {
 	fx.In
 	List []Ordered `group:"middleware"`
 }
 
-// NewChainFromGroup sorts the middleware group into the Chain.
-func NewChainFromGroup(in ChainIn, log *zap.Logger) (Chain, error) {
+// newChainFromGroup sorts the middleware group into the Chain.
+func newChainFromGroup(in chainIn, log *zap.Logger) (Chain, error) {
 	ch, err := NewChain(in.List)
 	if err == nil {
 		log.Debug("middleware chain", zap.Strings("order", ch.Names))

@@ -18,8 +18,8 @@ import (
 	"github.com/imcallback/imcallback/config"
 )
 
-// AdminIn are the dependencies of NewAdmin.
-type AdminIn struct {
+// adminIn are the dependencies of newAdmin.
+type adminIn struct {
 	fx.In
 	Lifecycle fx.Lifecycle
 	Config    *config.Config
@@ -69,9 +69,9 @@ func runChecks(ctx context.Context, checks []admin.Check, timeout time.Duration)
 	return out
 }
 
-// NewAdmin builds the admin listener: /healthz, /readyz, /metrics and the
+// newAdmin builds the admin listener: /healthz, /readyz, /metrics and the
 // plugins' routes. Errors are answered as {"error": "..."}.
-func NewAdmin(in AdminIn) *Admin {
+func newAdmin(in adminIn) *Admin {
 	e := newEcho()
 	e.HTTPErrorHandler = adminErrorHandler(in.Log)
 	e.GET("/healthz", func(c echo.Context) error {

@@ -27,7 +27,7 @@ import (
 
 // Module provides and starts the public and admin listeners.
 var Module = fx.Module("server",
-	fx.Provide(NewPublic, NewAdmin),
+	fx.Provide(newPublic, newAdmin),
 	fx.Invoke(func(*Public, *Admin) {}),
 )
 
@@ -61,8 +61,8 @@ type Public struct{ Listener }
 // Admin is the admin listener.
 type Admin struct{ Listener }
 
-// PublicIn are the dependencies of NewPublic.
-type PublicIn struct {
+// publicIn are the dependencies of newPublic.
+type publicIn struct {
 	fx.In
 	Lifecycle  fx.Lifecycle
 	Config     *config.Config
@@ -72,9 +72,9 @@ type PublicIn struct {
 	Dispatcher *dispatcher.Dispatcher
 }
 
-// NewPublic builds the public listener: the middleware chain and one POST
+// newPublic builds the public listener: the middleware chain and one POST
 // route for the callback path. Its TLS is on when a certificate is configured.
-func NewPublic(in PublicIn) (*Public, error) {
+func newPublic(in publicIn) (*Public, error) {
 	trusted, err := config.ParsePrefixes(in.Config.TrustedProxies)
 	if err != nil {
 		return nil, err
