@@ -157,7 +157,6 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-
 // DeadStream is the dead-letter stream's name.
 func (o Options) DeadStream() string { return o.Stream + "_DEAD" }
 
