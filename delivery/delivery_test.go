@@ -238,6 +238,11 @@ func TestReplayBySequenceAndSelection(t *testing.T) {
 		if rec.appliedCount("s1") != 1 || rec.appliedCount("s3") != 1 {
 			t.Errorf("events not selected were replayed")
 		}
+		var progress []int
+		res, err = e.Replay(ctx, []uint64{98}, func(done, total int) { progress = append(progress, done, total) })
+		if err != nil || res.Replayed != 0 || fmt.Sprint(res.Missing) != "[98]" || fmt.Sprint(progress) != "[1 1]" {
+			t.Errorf("replay of a missing event = %+v, %v, progress %v", res, err, progress)
+		}
 	})
 }
 

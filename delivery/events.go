@@ -131,10 +131,51 @@ func (e *Events) Select(ctx context.Context, f Filter) ([]uint64, error) {
 // (the original id + ":replay:" + the time), or the dedup window would
 // swallow it, and names its original in Imcallback-Replay-Of.
 func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (ReplayResult, error) {
-	var res ReplayResult
-	st, err := e.js.Stream(ctx, e.opts.Stream)
+	return e.republish(ctx, e.opts.Stream, seqs, false, func(raw *jetstream.RawStreamMsg) *nats.Msg {
+		return e.replayMsg(raw.Subject, raw.Header, raw.Data, e.opts.Stream, raw.Sequence, raw.Header.Get(jetstream.MsgIDHeader))
+	}, progress)
+}
+
+// ReplayDead republishes every dead letter to the work stream for
+// processing and removes it from the dead-letter stream once republished.
+func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
+	var seqs []uint64
+	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", time.Time{}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
+		seqs = append(seqs, md.Sequence.Stream)
+		return nil
+	})
 	if err != nil {
-		return res, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
+		return ReplayResult{}, err
+	}
+	return e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
+}
+
+// undead is the work-stream copy of a dead letter: its original subject,
+// stream, sequence and Nats-Msg-Id come from the dead-letter headers.
+func (e *Events) undead(raw *jetstream.RawStreamMsg) *nats.Msg {
+	subject := raw.Header.Get(HeaderDeadSubject)
+	if subject == "" {
+		subject = e.opts.SubjectPrefix + strings.TrimPrefix(raw.Subject, e.opts.DeadPrefix())
+	}
+	origSeq, _ := strconv.ParseUint(raw.Header.Get(HeaderDeadSeq), 10, 64)
+	stream := raw.Header.Get(HeaderDeadStream)
+	if stream == "" {
+		stream = e.opts.Stream
+	}
+	return e.replayMsg(subject, raw.Header, raw.Data, stream, origSeq, raw.Header.Get(HeaderDeadMsgID))
+}
+
+// republish is the loop of every replay: it reads each of seqs from
+// stream, publishes copyOf it to the work stream and, with remove, deletes
+// it from stream once published. A sequence no longer stored is reported
+// missing; progress is told after each sequence.
+func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, remove bool,
+	copyOf func(*jetstream.RawStreamMsg) *nats.Msg, progress Progress,
+) (ReplayResult, error) {
+	var res ReplayResult
+	st, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return res, fmt.Errorf("delivery: stream %s: %w", stream, err)
 	}
 	for i, seq := range seqs {
 		raw, err := st.GetMsg(ctx, seq)
@@ -142,60 +183,15 @@ func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 			res.Missing = append(res.Missing, seq)
 		case err != nil:
-			return res, fmt.Errorf("delivery: read %s #%d: %w", e.opts.Stream, seq, err)
+			return res, fmt.Errorf("delivery: read %s #%d: %w", stream, seq, err)
 		default:
-			msg := e.replayMsg(raw.Subject, raw.Header, raw.Data, e.opts.Stream, seq, raw.Header.Get(jetstream.MsgIDHeader))
-			if _, err := e.js.PublishMsg(ctx, msg); err != nil {
-				return res, fmt.Errorf("delivery: replay %s #%d: %w", e.opts.Stream, seq, err)
+			if _, err := e.js.PublishMsg(ctx, copyOf(raw)); err != nil {
+				return res, fmt.Errorf("delivery: replay %s #%d: %w", stream, seq, err)
 			}
-			res.Replayed++
-		}
-		if progress != nil {
-			progress(i+1, len(seqs))
-		}
-	}
-	return res, nil
-}
-
-// ReplayDead republishes every dead letter to the work stream for
-// processing and removes it from the dead-letter stream once republished.
-func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
-	var res ReplayResult
-	var seqs []uint64
-	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", time.Time{}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
-		seqs = append(seqs, md.Sequence.Stream)
-		return nil
-	})
-	if err != nil {
-		return res, err
-	}
-	dead, err := e.js.Stream(ctx, e.opts.DeadStream())
-	if err != nil {
-		return res, fmt.Errorf("delivery: stream %s: %w", e.opts.DeadStream(), err)
-	}
-	for i, seq := range seqs {
-		raw, err := dead.GetMsg(ctx, seq)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			res.Missing = append(res.Missing, seq)
-		case err != nil:
-			return res, fmt.Errorf("delivery: read %s #%d: %w", e.opts.DeadStream(), seq, err)
-		default:
-			subject := raw.Header.Get(HeaderDeadSubject)
-			if subject == "" {
-				subject = e.opts.SubjectPrefix + strings.TrimPrefix(raw.Subject, e.opts.DeadPrefix())
-			}
-			origSeq, _ := strconv.ParseUint(raw.Header.Get(HeaderDeadSeq), 10, 64)
-			stream := raw.Header.Get(HeaderDeadStream)
-			if stream == "" {
-				stream = e.opts.Stream
-			}
-			msg := e.replayMsg(subject, raw.Header, raw.Data, stream, origSeq, raw.Header.Get(HeaderDeadMsgID))
-			if _, err := e.js.PublishMsg(ctx, msg); err != nil {
-				return res, fmt.Errorf("delivery: replay %s #%d: %w", e.opts.DeadStream(), seq, err)
-			}
-			if err := dead.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-				return res, fmt.Errorf("delivery: republished %s #%d but cannot delete it: %w", e.opts.DeadStream(), seq, err)
+			if remove {
+				if err := st.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+					return res, fmt.Errorf("delivery: republished %s #%d but cannot delete it: %w", stream, seq, err)
+				}
 			}
 			res.Replayed++
 		}

@@ -198,8 +198,8 @@ func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *d
 	}
 	err = fn(ctx, ev)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("%w: stream %s or %s_DEAD does not exist here; has the service run with %s=durable and this configuration?",
-			err, cfg.Stream, cfg.Stream, config.EnvName("delivery"))
+		return fmt.Errorf("%w: stream %s or %s does not exist here; has the service run with %s=durable and this configuration?",
+			err, opts.Stream, opts.DeadStream(), config.EnvName("delivery"))
 	}
 	return err
 }

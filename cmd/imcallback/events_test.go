@@ -141,3 +141,18 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestEventsWithoutStreamsNamesThem runs the events commands on a data
+// directory where the service never stored anything: the error names the
+// work stream and its dead-letter stream.
+func TestEventsWithoutStreamsNamesThem(t *testing.T) {
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	t.Setenv("IMCALLBACK_STREAM", "ORDERS")
+	for _, args := range [][]string{{"events", "list"}, {"events", "dead"}} {
+		_, err := runCLI(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "stream ORDERS or ORDERS_DEAD does not exist here") ||
+			!strings.Contains(err.Error(), "IMCALLBACK_DELIVERY=durable") {
+			t.Errorf("%s: error = %v, want one naming both streams", strings.Join(args, " "), err)
+		}
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,14 +20,10 @@ import (
 // of "imcb_top", so it differs from goose's default and from other modules' locks.
 const postgresMigrationLockID int64 = 0x696d63625f746f70
 
-// postgresStore is the PostgreSQL Store. The server handles concurrency, so each write is one
-// upsert or update statement.
-type postgresStore struct {
+// postgresBackend is the PostgreSQL backend. The server handles concurrency, so each write is
+// one upsert or update statement.
+type postgresBackend struct {
 	pool *pgxpool.Pool
-	log  *zap.Logger
-
-	closed    atomic.Bool
-	closeOnce sync.Once
 }
 
 // defaultPostgresConns is the pool size unless the DSN sets pool_max_conns.
@@ -67,7 +61,7 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger) (Store, erro
 		zap.String("database", cfg.ConnConfig.Database),
 		zap.String("user", cfg.ConnConfig.User),
 	)
-	return &postgresStore{pool: pool, log: log}, nil
+	return newStore("postgres", &postgresBackend{pool: pool}), nil
 }
 
 // migratePostgres runs goose through database/sql on top of the pool.
@@ -84,33 +78,12 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger) e
 	return errors.Join(err, db.Close())
 }
 
-// Create implements Store.
-func (s *postgresStore) Create(ctx context.Context, t Topic) error {
-	if err := validateCreate(t); err != nil {
-		return fmt.Errorf("topic: create %q: %w", t.TopicID, err)
-	}
-	if s.closed.Load() {
-		return fmt.Errorf("topic: create %q: %w", t.TopicID, ErrClosed)
-	}
-	custom, err := encodeCustomData(t.CustomData)
-	if err != nil {
-		return fmt.Errorf("topic: create %q: %w", t.TopicID, err)
-	}
-	_, err = s.pool.Exec(ctx, postgresCreate,
-		t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
-		custom, t.Introduction, t.Notification, t.FaceURL, storedTime(t.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("topic: create %q: %w", t.TopicID, err)
-	}
-	return nil
-}
-
-// postgresCreate inserts a topic or completes a tombstone; a row whose create was already
-// received is left as it is (first create wins).
-const postgresCreate = `
-INSERT INTO topics (topic_id, group_id, name, owner_account, operator_account, group_type,
-                    custom_data, introduction, notification, face_url,
-                    created_at, updated_at, deleted_at, create_received)
+// SQL of the PostgreSQL store; List's statement comes from listQuery.
+const (
+	// postgresCreate inserts a topic or completes a tombstone; a row whose create was already
+	// received is left as it is (first create wins).
+	postgresCreate = `
+INSERT INTO topics (` + topicColumns + `, create_received)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, NULL, true)
 ON CONFLICT (topic_id) DO UPDATE SET
     group_id = EXCLUDED.group_id,
@@ -127,28 +100,9 @@ ON CONFLICT (topic_id) DO UPDATE SET
     create_received = true
 WHERE NOT topics.create_received`
 
-// Destroy implements Store.
-func (s *postgresStore) Destroy(ctx context.Context, groupID string, topicIDs []string, at time.Time) error {
-	ids, err := destroyIDs(groupID, topicIDs)
-	if err != nil {
-		return fmt.Errorf("topic: destroy %d topics in group %q: %w", len(topicIDs), groupID, err)
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	if s.closed.Load() {
-		return fmt.Errorf("topic: destroy %d topics in group %q: %w", len(ids), groupID, ErrClosed)
-	}
-	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
-	if _, err := s.pool.Exec(ctx, postgresDestroy, ids, groupID, storedTime(at)); err != nil {
-		return fmt.Errorf("topic: destroy %d topics in group %q: %w", len(ids), groupID, err)
-	}
-	return nil
-}
-
-// postgresDestroy marks live topics deleted, leaves deleted ones alone and writes tombstones
-// for unknown ones.
-const postgresDestroy = `
+	// postgresDestroy marks live topics deleted, leaves deleted ones alone and writes tombstones
+	// for unknown ones.
+	postgresDestroy = `
 INSERT INTO topics (topic_id, group_id, created_at, updated_at, deleted_at, create_received)
 SELECT id, $2, $3, $3, $3, false FROM unnest($1::text[]) AS id
 ON CONFLICT (topic_id) DO UPDATE SET
@@ -156,27 +110,8 @@ ON CONFLICT (topic_id) DO UPDATE SET
     updated_at = EXCLUDED.updated_at
 WHERE topics.deleted_at IS NULL`
 
-// ApplyInfoChange implements Store.
-func (s *postgresStore) ApplyInfoChange(ctx context.Context, c InfoChange) error {
-	if err := validateInfoChange(c); err != nil {
-		return fmt.Errorf("topic: info change %q: %w", c.TopicID, err)
-	}
-	if s.closed.Load() {
-		return fmt.Errorf("topic: info change %q: %w", c.TopicID, ErrClosed)
-	}
-	tag, err := s.pool.Exec(ctx, postgresInfoChange,
-		c.Name, c.Introduction, c.Notification, c.FaceURL, storedTime(c.At), c.TopicID)
-	if err != nil {
-		return fmt.Errorf("topic: info change %q: %w", c.TopicID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("topic: info change %q: %w", c.TopicID, ErrNotFound)
-	}
-	return nil
-}
-
-// postgresInfoChange keeps a column when its parameter is NULL (a nil *string).
-const postgresInfoChange = `
+	// postgresInfoChange keeps a column when its parameter is NULL (a nil *string).
+	postgresInfoChange = `
 UPDATE topics SET
     name = COALESCE($1, name),
     introduction = COALESCE($2, introduction),
@@ -185,79 +120,61 @@ UPDATE topics SET
     updated_at = $5
 WHERE topic_id = $6`
 
-const postgresColumns = `topic_id, group_id, name, owner_account, operator_account, group_type,
-    custom_data, introduction, notification, face_url, created_at, updated_at, deleted_at`
+	postgresGet = `SELECT ` + topicColumns + ` FROM topics WHERE topic_id = $1`
+)
 
-// Get implements Store.
-func (s *postgresStore) Get(ctx context.Context, topicID string) (Topic, error) {
-	if s.closed.Load() {
-		return Topic{}, fmt.Errorf("topic: get %q: %w", topicID, ErrClosed)
-	}
-	row := s.pool.QueryRow(ctx, `SELECT `+postgresColumns+` FROM topics WHERE topic_id = $1`, topicID)
-	t, err := scanPostgresTopic(row)
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return Topic{}, fmt.Errorf("topic: get %q: %w", topicID, err)
-	}
-	return t, nil
+func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created time.Time) error {
+	_, err := b.pool.Exec(ctx, postgresCreate,
+		t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
+		custom, t.Introduction, t.Notification, t.FaceURL, created)
+	return err
 }
 
-// List implements Store.
-func (s *postgresStore) List(ctx context.Context, f ListFilter) ([]Topic, error) {
-	if s.closed.Load() {
-		return nil, fmt.Errorf("topic: list: %w", ErrClosed)
-	}
-	query, args := listQuery(postgresColumns, f, func(n int) string { return "$" + strconv.Itoa(n) },
-		func(t time.Time) any { return t })
-	rows, err := s.pool.Query(ctx, query, args...)
+func (b *postgresBackend) destroy(ctx context.Context, groupID string, ids []string, at time.Time) error {
+	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
+	_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at)
+	return err
+}
+
+func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
+	tag, err := b.pool.Exec(ctx, postgresInfoChange,
+		c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID)
 	if err != nil {
-		return nil, fmt.Errorf("topic: list: %w", err)
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (b *postgresBackend) get(ctx context.Context, topicID string) (Topic, error) {
+	t, err := scanPostgresTopic(b.pool.QueryRow(ctx, postgresGet, topicID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Topic{}, ErrNotFound
+	}
+	return t, err
+}
+
+func (b *postgresBackend) list(ctx context.Context, f ListFilter) ([]Topic, error) {
+	query, args := listQuery(f, func(n int) string { return "$" + strconv.Itoa(n) },
+		func(t time.Time) any { return t })
+	rows, err := b.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
-	return collectTopics(rows, func(r pgx.Rows) (Topic, error) { return scanPostgresTopic(r) })
+	return collectTopics(rows, scanPostgresTopic)
 }
 
-// Ping implements Store.
-func (s *postgresStore) Ping(ctx context.Context) error {
-	if s.closed.Load() {
-		return fmt.Errorf("topic: ping: %w", ErrClosed)
-	}
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("topic: ping: %w", err)
-	}
+func (b *postgresBackend) ping(ctx context.Context) error { return b.pool.Ping(ctx) }
+
+// close waits for borrowed connections to come back, then closes them all.
+func (b *postgresBackend) close() error {
+	b.pool.Close()
 	return nil
 }
 
-// Close implements Store: it waits for borrowed connections to come back, then closes them all.
-func (s *postgresStore) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		s.pool.Close()
-	})
-	return nil
-}
-
-func scanPostgresTopic(row pgx.Row) (Topic, error) {
-	var (
-		t       Topic
-		custom  []byte
-		deleted *time.Time
-	)
-	err := row.Scan(&t.TopicID, &t.GroupID, &t.Name, &t.OwnerAccount, &t.OperatorAccount, &t.Type,
-		&custom, &t.Introduction, &t.Notification, &t.FaceURL, &t.CreatedAt, &t.UpdatedAt, &deleted)
-	if err != nil {
-		return Topic{}, err
-	}
-	if t.CustomData, err = decodeCustomData(custom); err != nil {
-		return Topic{}, fmt.Errorf("topic %q: %w", t.TopicID, err)
-	}
-	t.CreatedAt = t.CreatedAt.UTC()
-	t.UpdatedAt = t.UpdatedAt.UTC()
-	if deleted != nil {
-		d := deleted.UTC()
-		t.DeletedAt = &d
-	}
-	return t, nil
+func scanPostgresTopic(row rowScanner) (Topic, error) {
+	return scanTopic(row, func(t time.Time) (time.Time, error) { return t.UTC(), nil })
 }

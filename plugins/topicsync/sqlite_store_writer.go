@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
 
-// Group commit for the SQLite store: callers hand their write to one goroutine, which commits
-// every write queued during the previous commit in a single transaction (one fsync for all),
-// then answers each caller with its own result.
+// The SQLite store's writes and all its SQL. Callers hand their write to one goroutine, which
+// commits every write queued during the previous commit in a single transaction (one fsync for
+// all), then answers each caller with its own result.
 
 // stmtID names a statement the writer keeps prepared on its connection.
 type stmtID int
@@ -27,26 +28,111 @@ const (
 	stmtCount
 )
 
-// query is the statement's SQL. Parsing it again on every write cost about half of the
-// writer's CPU in BenchmarkSQLiteCreateParallel, hence the preparing.
-func (id stmtID) query() string {
-	switch id {
-	case stmtCreate:
-		return sqliteCreate
-	case stmtDestroy:
-		return sqliteDestroy
-	case stmtInfoChange:
-		return sqliteInfoChange
-	case stmtProbe:
-		return sqliteProbe
-	case stmtSavepoint:
-		return `SAVEPOINT op`
-	case stmtRollbackToSavepoint:
-		return `ROLLBACK TO op`
-	case stmtReleaseSavepoint:
-		return `RELEASE op`
+// writerSQL is each writer statement's SQL. Parsing it again on every write cost about half of
+// the writer's CPU in BenchmarkSQLiteCreateParallel, hence the preparing.
+var writerSQL = [stmtCount]string{
+	// Inserts a topic or completes a tombstone; a row whose create was already received is left
+	// as it is (first create wins).
+	stmtCreate: `
+INSERT INTO topics (` + topicColumns + `, create_received)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, NULL, 1)
+ON CONFLICT (topic_id) DO UPDATE SET
+    group_id = excluded.group_id,
+    name = excluded.name,
+    owner_account = excluded.owner_account,
+    operator_account = excluded.operator_account,
+    group_type = excluded.group_type,
+    custom_data = excluded.custom_data,
+    introduction = excluded.introduction,
+    notification = excluded.notification,
+    face_url = excluded.face_url,
+    created_at = excluded.created_at,
+    updated_at = max(topics.updated_at, excluded.updated_at),
+    create_received = 1
+WHERE topics.create_received = 0`,
+
+	// Marks a live topic deleted, leaves a deleted one alone and writes a tombstone for an
+	// unknown one.
+	stmtDestroy: `
+INSERT INTO topics (topic_id, group_id, created_at, updated_at, deleted_at, create_received)
+VALUES (?1, ?2, ?3, ?3, ?3, 0)
+ON CONFLICT (topic_id) DO UPDATE SET
+    deleted_at = excluded.deleted_at,
+    updated_at = excluded.updated_at
+WHERE topics.deleted_at IS NULL`,
+
+	// Keeps a column when its parameter is NULL (a nil *string).
+	stmtInfoChange: `
+UPDATE topics SET
+    name = coalesce(?1, name),
+    introduction = coalesce(?2, introduction),
+    notification = coalesce(?3, notification),
+    face_url = coalesce(?4, face_url),
+    updated_at = ?5
+WHERE topic_id = ?6`,
+
+	// Rewrites the readiness check's row.
+	stmtProbe: `INSERT INTO store_probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
+
+	stmtSavepoint:           `SAVEPOINT op`,
+	stmtRollbackToSavepoint: `ROLLBACK TO op`,
+	stmtReleaseSavepoint:    `RELEASE op`,
+}
+
+// sqliteGet reads one topic on the read pool; List's statement comes from listQuery.
+const sqliteGet = `SELECT ` + topicColumns + ` FROM topics WHERE topic_id = ?`
+
+func (b *sqliteBackend) create(ctx context.Context, t Topic, custom []byte, created time.Time) error {
+	return b.submit(ctx, func(w *writeTx) error {
+		_, err := w.exec(stmtCreate,
+			t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
+			string(custom), t.Introduction, t.Notification, t.FaceURL, sqliteTime(created))
+		return err
+	})
+}
+
+func (b *sqliteBackend) destroy(ctx context.Context, groupID string, ids []string, at time.Time) error {
+	when := sqliteTime(at)
+	return b.submit(ctx, func(w *writeTx) error {
+		for _, id := range ids {
+			if _, err := w.exec(stmtDestroy, id, groupID, when); err != nil {
+				return fmt.Errorf("topic %q: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (b *sqliteBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
+	return b.submit(ctx, func(w *writeTx) error {
+		res, err := w.exec(stmtInfoChange,
+			c.Name, c.Introduction, c.Notification, c.FaceURL, sqliteTime(at), c.TopicID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// ping commits a write like any other, so that a store that can read but not write (a full
+// disk, a read-only file) is reported.
+func (b *sqliteBackend) ping(ctx context.Context) error {
+	now := sqliteTime(time.Now().UTC())
+	err := b.submit(ctx, func(w *writeTx) error {
+		_, err := w.exec(stmtProbe, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
 	}
-	return "" // unknown id: prepareWriter refuses it
+	return nil
 }
 
 // writeOp is one queued write. run executes inside the batch transaction; result receives its outcome.
@@ -76,13 +162,13 @@ func (w *writeTx) exec(id stmtID, args ...any) (sql.Result, error) {
 // prepareWriter prepares the writer's statements on the write pool (one connection).
 func prepareWriter(ctx context.Context, db *sql.DB) (*[stmtCount]*sql.Stmt, error) {
 	var prepared [stmtCount]*sql.Stmt
-	for id := range stmtCount {
-		if id.query() == "" {
+	for id, query := range writerSQL {
+		if query == "" {
 			return nil, errors.Join(fmt.Errorf("writer statement %d has no SQL", id), closeStmts(&prepared))
 		}
-		stmt, err := db.PrepareContext(ctx, id.query())
+		stmt, err := db.PrepareContext(ctx, query)
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("prepare %q: %w", id.query(), err), closeStmts(&prepared))
+			return nil, errors.Join(fmt.Errorf("prepare %q: %w", query, err), closeStmts(&prepared))
 		}
 		prepared[id] = stmt
 	}
@@ -100,17 +186,14 @@ func closeStmts(stmts *[stmtCount]*sql.Stmt) error {
 }
 
 // submit queues run for the writer and waits until it is committed or failed.
-func (s *sqliteStore) submit(ctx context.Context, run func(w *writeTx) error) error {
+func (b *sqliteBackend) submit(ctx context.Context, run func(w *writeTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if s.closed() {
-		return ErrClosed
-	}
 	op := writeOp{ctx: ctx, run: run, result: make(chan error, 1)}
 	select {
-	case s.ops <- op:
-	case <-s.quit:
+	case b.ops <- op:
+	case <-b.quit:
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
@@ -126,26 +209,26 @@ func (s *sqliteStore) submit(ctx context.Context, run func(w *writeTx) error) er
 
 // writeLoop is the only goroutine that writes. It takes one op, then every op already waiting
 // (up to maxBatch), and commits them together.
-func (s *sqliteStore) writeLoop() {
-	defer close(s.done)
+func (b *sqliteBackend) writeLoop() {
+	defer close(b.done)
 	batch := make([]writeOp, 0, maxBatch)
 	for {
 		select {
-		case <-s.quit:
+		case <-b.quit:
 			return
-		case op := <-s.ops:
+		case op := <-b.ops:
 			batch = append(batch, op)
 		}
 	drain:
 		for len(batch) < maxBatch {
 			select {
-			case op := <-s.ops:
+			case op := <-b.ops:
 				batch = append(batch, op)
 			default:
 				break drain
 			}
 		}
-		s.commitBatch(batch)
+		b.commitBatch(batch)
 		clear(batch) // drop references to finished ops
 		batch = batch[:0]
 	}
@@ -154,7 +237,7 @@ func (s *sqliteStore) writeLoop() {
 // commitBatch runs the ops in one transaction, each inside its own savepoint so one failing op
 // (say, an info change for an unknown topic) does not undo the others. If the transaction
 // itself fails, every op is retried alone so each caller gets its own outcome.
-func (s *sqliteStore) commitBatch(batch []writeOp) {
+func (b *sqliteBackend) commitBatch(batch []writeOp) {
 	pending := batch[:0] // filters in place: each op is read before its slot is overwritten
 	for _, op := range batch {
 		if err := op.ctx.Err(); err != nil {
@@ -167,11 +250,11 @@ func (s *sqliteStore) commitBatch(batch []writeOp) {
 	case 0:
 		return
 	case 1:
-		pending[0].result <- s.inTx(pending[0].run)
+		pending[0].result <- b.inTx(pending[0].run)
 		return
 	}
 	results := make([]error, len(pending))
-	err := s.inTx(func(w *writeTx) error {
+	err := b.inTx(func(w *writeTx) error {
 		for i, op := range pending {
 			opErr, err := inSavepoint(w, op.run)
 			if err != nil {
@@ -182,12 +265,12 @@ func (s *sqliteStore) commitBatch(batch []writeOp) {
 		return nil
 	})
 	if err != nil {
-		s.log.Warn("topic store batch failed, retrying each write alone",
+		b.log.Warn("topic store batch failed, retrying each write alone",
 			zap.Int("writes", len(pending)),
 			zap.Error(err),
 		)
 		for _, op := range pending {
-			op.result <- s.inTx(op.run)
+			op.result <- b.inTx(op.run)
 		}
 		return
 	}
@@ -198,13 +281,13 @@ func (s *sqliteStore) commitBatch(batch []writeOp) {
 
 // inTx runs run in a transaction on the writer connection and commits it. The writer uses its
 // own context: one caller giving up must not abort a batch that carries other callers' writes.
-func (s *sqliteStore) inTx(run func(w *writeTx) error) error {
+func (b *sqliteBackend) inTx(run func(w *writeTx) error) error {
 	ctx := context.Background()
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := run(&writeTx{ctx: ctx, tx: tx, prepared: s.prepared}); err != nil {
+	if err := run(&writeTx{ctx: ctx, tx: tx, prepared: b.prepared}); err != nil {
 		return errors.Join(err, ignoreDone(tx.Rollback()))
 	}
 	if err := tx.Commit(); err != nil {

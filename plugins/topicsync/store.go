@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -153,6 +155,140 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *zap.Logger) (Store
 	}
 }
 
+// topicColumns are a topic row's columns in the order scanTopic reads them; Create's INSERT
+// writes them in this order too, followed by create_received.
+const topicColumns = `topic_id, group_id, name, owner_account, operator_account, group_type,
+    custom_data, introduction, notification, face_url, created_at, updated_at, deleted_at`
+
+// backend is one database under the store: its SQL, run on input the store has already
+// validated and normalised (times through storedTime, custom data encoded), while the store is
+// open. The store wraps its errors; it reports a missing row as ErrNotFound.
+type backend interface {
+	// create upserts t with its encoded custom data; created is both created_at and updated_at.
+	create(ctx context.Context, t Topic, custom []byte, created time.Time) error
+	// destroy marks ids (at least one, no repeats, none empty) deleted, in one transaction.
+	destroy(ctx context.Context, groupID string, ids []string, at time.Time) error
+	// infoChange writes c's non-nil fields and updated_at = at.
+	infoChange(ctx context.Context, c InfoChange, at time.Time) error
+	get(ctx context.Context, topicID string) (Topic, error)
+	list(ctx context.Context, f ListFilter) ([]Topic, error)
+	ping(ctx context.Context) error
+	// close releases the database; the store calls it once.
+	close() error
+}
+
+// store is the Store of every backend: it validates input, refuses calls after Close and
+// wraps errors, so that both databases behave and fail alike.
+type store struct {
+	name string // the backend in Close's error: "sqlite" or "postgres"
+	b    backend
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newStore(name string, b backend) *store { return &store{name: name, b: b} }
+
+// ifOpen runs fn unless the store is closed.
+func (s *store) ifOpen(fn func() error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return fn()
+}
+
+// Create implements Store.
+func (s *store) Create(ctx context.Context, t Topic) error {
+	err := validateCreate(t)
+	if err == nil {
+		err = s.ifOpen(func() error {
+			custom, err := encodeCustomData(t.CustomData)
+			if err != nil {
+				return err
+			}
+			return s.b.create(ctx, t, custom, storedTime(t.CreatedAt))
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("topic: create %q: %w", t.TopicID, err)
+	}
+	return nil
+}
+
+// Destroy implements Store.
+func (s *store) Destroy(ctx context.Context, groupID string, topicIDs []string, at time.Time) error {
+	ids, err := destroyIDs(groupID, topicIDs)
+	if err != nil {
+		return fmt.Errorf("topic: destroy %d topics in group %q: %w", len(topicIDs), groupID, err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	err = s.ifOpen(func() error { return s.b.destroy(ctx, groupID, ids, storedTime(at)) })
+	if err != nil {
+		return fmt.Errorf("topic: destroy %d topics in group %q: %w", len(ids), groupID, err)
+	}
+	return nil
+}
+
+// ApplyInfoChange implements Store.
+func (s *store) ApplyInfoChange(ctx context.Context, c InfoChange) error {
+	err := validateInfoChange(c)
+	if err == nil {
+		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, storedTime(c.At)) })
+	}
+	if err != nil {
+		return fmt.Errorf("topic: info change %q: %w", c.TopicID, err)
+	}
+	return nil
+}
+
+// Get implements Store.
+func (s *store) Get(ctx context.Context, topicID string) (Topic, error) {
+	var t Topic
+	err := s.ifOpen(func() (err error) {
+		t, err = s.b.get(ctx, topicID)
+		return err
+	})
+	if err != nil {
+		return Topic{}, fmt.Errorf("topic: get %q: %w", topicID, err)
+	}
+	return t, nil
+}
+
+// List implements Store.
+func (s *store) List(ctx context.Context, f ListFilter) ([]Topic, error) {
+	var topics []Topic
+	err := s.ifOpen(func() (err error) {
+		topics, err = s.b.list(ctx, f)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("topic: list: %w", err)
+	}
+	return topics, nil
+}
+
+// Ping implements Store.
+func (s *store) Ping(ctx context.Context) error {
+	if err := s.ifOpen(func() error { return s.b.ping(ctx) }); err != nil {
+		return fmt.Errorf("topic: ping: %w", err)
+	}
+	return nil
+}
+
+// Close implements Store: calls made from now on return ErrClosed, and the backend is closed once.
+func (s *store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if err := s.b.close(); err != nil {
+			s.closeErr = fmt.Errorf("topic: close %s: %w", s.name, err)
+		}
+	})
+	return s.closeErr
+}
+
 // storedTime is t as both backends keep it: UTC, microseconds; the zero time means now.
 func storedTime(t time.Time) time.Time {
 	if t.IsZero() {
@@ -288,10 +424,9 @@ func (e *redactedError) Error() string { return e.msg }
 
 func (e *redactedError) Unwrap() error { return e.cause }
 
-// listQuery builds List's statement for columns; placeholder returns the
-// n-th (1-based) parameter marker of the dialect and timeArg a time as the
-// dialect stores it.
-func listQuery(columns string, f ListFilter, placeholder func(n int) string, timeArg func(time.Time) any) (string, []any) {
+// listQuery builds List's statement; placeholder returns the n-th (1-based)
+// parameter marker of the dialect and timeArg a time as the dialect stores it.
+func listQuery(f ListFilter, placeholder func(n int) string, timeArg func(time.Time) any) (string, []any) {
 	var where []string
 	var args []any
 	if f.GroupID != "" {
@@ -305,7 +440,7 @@ func listQuery(columns string, f ListFilter, placeholder func(n int) string, tim
 		args = append(args, timeArg(storedTime(f.After.CreatedAt)), f.After.TopicID)
 		where = append(where, "(created_at, topic_id) > ("+placeholder(len(args)-1)+", "+placeholder(len(args))+")")
 	}
-	query := `SELECT ` + columns + ` FROM topics`
+	query := `SELECT ` + topicColumns + ` FROM topics`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -316,24 +451,63 @@ func listQuery(columns string, f ListFilter, placeholder func(n int) string, tim
 	return query, args
 }
 
-// rowIterator is what both drivers' result sets offer.
-type rowIterator interface {
+// rowScanner is what both drivers' rows offer (*sql.Row, *sql.Rows, pgx.Row, pgx.Rows).
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// rowSet is what both drivers' result sets offer.
+type rowSet interface {
+	rowScanner
 	Next() bool
 	Err() error
 }
 
+// scanTopic reads one row of topicColumns. The dialect's driver scans the times into T
+// (NULL deleted_at into a nil *T) and toTime turns a T into a UTC time.
+func scanTopic[T any](row rowScanner, toTime func(T) (time.Time, error)) (Topic, error) {
+	var (
+		t                Topic
+		custom           []byte
+		created, updated T
+		deleted          *T
+	)
+	err := row.Scan(&t.TopicID, &t.GroupID, &t.Name, &t.OwnerAccount, &t.OperatorAccount, &t.Type,
+		&custom, &t.Introduction, &t.Notification, &t.FaceURL, &created, &updated, &deleted)
+	if err != nil {
+		return Topic{}, err
+	}
+	if t.CustomData, err = decodeCustomData(custom); err != nil {
+		return Topic{}, fmt.Errorf("topic %q: %w", t.TopicID, err)
+	}
+	if t.CreatedAt, err = toTime(created); err != nil {
+		return Topic{}, fmt.Errorf("topic %q: created_at: %w", t.TopicID, err)
+	}
+	if t.UpdatedAt, err = toTime(updated); err != nil {
+		return Topic{}, fmt.Errorf("topic %q: updated_at: %w", t.TopicID, err)
+	}
+	if deleted != nil {
+		d, err := toTime(*deleted)
+		if err != nil {
+			return Topic{}, fmt.Errorf("topic %q: deleted_at: %w", t.TopicID, err)
+		}
+		t.DeletedAt = &d
+	}
+	return t, nil
+}
+
 // collectTopics scans every row of rows; never returns a nil slice.
-func collectTopics[R rowIterator](rows R, scan func(R) (Topic, error)) ([]Topic, error) {
+func collectTopics(rows rowSet, scan func(rowScanner) (Topic, error)) ([]Topic, error) {
 	topics := []Topic{}
 	for rows.Next() {
 		t, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("topic: list: %w", err)
+			return nil, err
 		}
 		topics = append(topics, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("topic: list: %w", err)
+		return nil, err
 	}
 	return topics, nil
 }
