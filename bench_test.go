@@ -37,9 +37,9 @@ func (w *discardWriter) Header() http.Header         { return w.header }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(status int)      { w.status = status }
 
-// runRequests serves the seed's signed AfterCreateTopic request b.N times.
+// runRequests serves Tencent's AfterCreateTopic sample, signed, b.N times.
 func runRequests(b *testing.B, h http.Handler) {
-	body := []byte(seedBody)
+	body := []byte(sampleBody)
 	p := protocol.Params{SdkAppid: appID, CallbackCommand: "Group.CallbackAfterCreateTopic",
 		ContentType: "json", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"}
 	p.Sign, p.RequestTime = protocol.SignAt(newToken, time.Now())
@@ -102,7 +102,7 @@ func (w *wireWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
 func (w *wireWriter) WriteHeader(status int)      { w.status = status }
 
 func runWire(b *testing.B, h http.Handler) {
-	body := []byte(seedBody)
+	body := []byte(sampleBody)
 	p := protocol.Params{SdkAppid: appID, CallbackCommand: "Group.CallbackAfterCreateTopic",
 		ContentType: "json", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"}
 	p.Sign, p.RequestTime = protocol.SignAt(newToken, time.Now())
@@ -160,7 +160,7 @@ func BenchmarkLoopbackFullChain(b *testing.B) {
 }
 
 func runLoopback(b *testing.B, base string) {
-	body := []byte(seedBody)
+	body := []byte(sampleBody)
 	p := protocol.Params{SdkAppid: appID, CallbackCommand: "Group.CallbackAfterCreateTopic",
 		ContentType: "json", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"}
 	p.Sign, p.RequestTime = protocol.SignAt(newToken, time.Now())
@@ -185,7 +185,7 @@ func runLoopback(b *testing.B, base string) {
 // BenchmarkFullChain is the whole in-process path of imcallback.Module:
 // recover, request id, access log (JSON, info level, to io.Discard), body
 // limit, IP allowlist, SdkAppid, signature, dispatch and the typed decode of
-// the seed's AfterCreateTopic payload in an inline after-handler.
+// Tencent's AfterCreateTopic sample in an inline after-handler.
 func BenchmarkFullChain(b *testing.B) {
 	_, pub := fullChainApp(b)
 	runRequests(b, pub.Echo())
@@ -193,7 +193,7 @@ func BenchmarkFullChain(b *testing.B) {
 
 // fullChainApp builds imcallback.Module with a token, an allowlist, an
 // info-level JSON access log to io.Discard and an inline after-handler that
-// decodes the seed's payload.
+// decodes Tencent's AfterCreateTopic sample.
 func fullChainApp(b *testing.B) (*fx.App, *server.Public) {
 	var pub *server.Public
 	app := fx.New(fx.NopLogger,
@@ -205,7 +205,7 @@ func fullChainApp(b *testing.B) (*fx.App, *server.Public) {
 		imcallback.Module,
 		fx.Decorate(func() *zap.Logger { return logging.NewWithSink(zapcore.InfoLevel, "json", zapcore.AddSync(io.Discard)) }),
 		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-			return dispatcher.After(group.CommandAfterCreateTopic, func(_ context.Context, ev *dispatcher.Event[group.AfterCreateTopic]) error {
+			return dispatcher.After(group.AfterCreateTopicCommand.Name(), func(_ context.Context, ev *dispatcher.Event[group.AfterCreateTopic]) error {
 				if ev.Payload.TopicID == "" {
 					return io.ErrUnexpectedEOF
 				}

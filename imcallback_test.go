@@ -73,7 +73,7 @@ func do(t *testing.T, s *imtest.Service, c call) *imtest.Result {
 	return res
 }
 
-const seedBody = `{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#2J4SZEAEL","TopicId":"@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5","Operator_Account":"group_root","Owner_Account":"leckie","Type":"Community","Name":"MyFirstTopic","UserDefinedDataList":[{"Key":"UserDefined1","Value":"hello"},{"Key":"UserDefined2","Value":"world"}]}`
+const sampleBody = `{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#2J4SZEAEL","TopicId":"@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5","Operator_Account":"group_root","Owner_Account":"leckie","Type":"Community","Name":"MyFirstTopic","UserDefinedDataList":[{"Key":"UserDefined1","Value":"hello"},{"Key":"UserDefined2","Value":"world"}]}`
 
 type topicPayload struct {
 	GroupID string `json:"GroupId"`
@@ -133,8 +133,8 @@ func TestEndToEnd(t *testing.T) {
 		want       map[string]any
 		wantSeen   bool
 	}{
-		{"seed sample, signed with the new token", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: seedBody}, 200, envelope("OK", 0, ""), true},
-		{"token rotation: old token still accepted", call{command: "Group.CallbackAfterCreateTopic", token: oldToken, body: seedBody}, 200, envelope("OK", 0, ""), true},
+		{"Tencent's sample, signed with the new token", call{command: "Group.CallbackAfterCreateTopic", token: newToken, body: sampleBody}, 200, envelope("OK", 0, ""), true},
+		{"token rotation: old token still accepted", call{command: "Group.CallbackAfterCreateTopic", token: oldToken, body: sampleBody}, 200, envelope("OK", 0, ""), true},
 		{"before allow", call{command: "C2C.CallbackBeforeSendMsg", body: `{"Text":"hello"}`}, 200, envelope("OK", 0, ""), false},
 		{"before custom deny", call{command: "C2C.CallbackBeforeSendMsg", body: `{"Text":"spam"}`}, 200, envelope("OK", 120001, "spam"), false},
 		{"before modify", call{command: "C2C.CallbackBeforeSendMsg", body: `{"Text":"rewrite"}`}, 200,
@@ -145,15 +145,15 @@ func TestEndToEnd(t *testing.T) {
 		{"malformed JSON", call{command: "Group.CallbackAfterCreateTopic", body: `{"GroupId":`}, 400, rejection(protocol.ErrMalformedJSON), false},
 		{"missing command", call{token: newToken, body: `{"GroupId":"g"}`}, 400, rejection(protocol.ErrMissingCommand), false},
 		{"command mismatch", call{command: "Group.CallbackAfterCreateTopic", body: `{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`}, 400, rejection(protocol.ErrCommandMismatch), false},
-		{"unsigned", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{unsigned}}, 401, rejection(protocol.ErrMissingSign), false},
-		{"wrong token", call{command: "Group.CallbackAfterCreateTopic", token: "guess", body: seedBody}, 401, rejection(protocol.ErrBadSign), false},
-		{"stale RequestTime", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{at(now.Add(-2 * time.Minute))}}, 401, rejection(protocol.ErrStaleRequest), false},
-		{"future RequestTime", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{at(now.Add(2 * time.Minute))}}, 401, rejection(protocol.ErrStaleRequest), false},
-		{"wrong SdkAppid", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{imtest.WithAppID("1400000001")}}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
-		{"missing SdkAppid", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{imtest.WithAppID("")}}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
+		{"unsigned", call{command: "Group.CallbackAfterCreateTopic", body: sampleBody, opts: []imtest.Option{unsigned}}, 401, rejection(protocol.ErrMissingSign), false},
+		{"wrong token", call{command: "Group.CallbackAfterCreateTopic", token: "guess", body: sampleBody}, 401, rejection(protocol.ErrBadSign), false},
+		{"stale RequestTime", call{command: "Group.CallbackAfterCreateTopic", body: sampleBody, opts: []imtest.Option{at(now.Add(-2 * time.Minute))}}, 401, rejection(protocol.ErrStaleRequest), false},
+		{"future RequestTime", call{command: "Group.CallbackAfterCreateTopic", body: sampleBody, opts: []imtest.Option{at(now.Add(2 * time.Minute))}}, 401, rejection(protocol.ErrStaleRequest), false},
+		{"wrong SdkAppid", call{command: "Group.CallbackAfterCreateTopic", body: sampleBody, opts: []imtest.Option{imtest.WithAppID("1400000001")}}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
+		{"missing SdkAppid", call{command: "Group.CallbackAfterCreateTopic", body: sampleBody, opts: []imtest.Option{imtest.WithAppID("")}}, 403, rejection(protocol.ErrAppIDNotAllowed), false},
 		{"wrong method", call{command: "Group.CallbackAfterCreateTopic", opts: method(http.MethodGet)}, 405, rejection(protocol.ErrMethodNotAllowed), false},
 		{"OPTIONS is another method", call{command: "Group.CallbackAfterCreateTopic", opts: method(http.MethodOptions)}, 405, rejection(protocol.ErrMethodNotAllowed), false},
-		{"wrong method, unsigned", call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: append(method(http.MethodPut), unsigned)}, 405, rejection(protocol.ErrMethodNotAllowed), false},
+		{"wrong method, unsigned", call{command: "Group.CallbackAfterCreateTopic", body: sampleBody, opts: append(method(http.MethodPut), unsigned)}, 405, rejection(protocol.ErrMethodNotAllowed), false},
 		{"body over the limit", call{command: "Group.CallbackAfterCreateTopic", body: big}, 413, rejection(protocol.ErrBodyTooLarge), false},
 	}
 	for _, tt := range tests {
@@ -274,7 +274,7 @@ func TestIPAllowlistOverTheWire(t *testing.T) {
 			for k, v := range tt.headers {
 				opts = append(opts, imtest.WithHeader(k, v))
 			}
-			res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: opts})
+			res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: sampleBody, opts: opts})
 			if res.Status != tt.want || tt.want == 403 && !res.Is(protocol.ErrIPNotAllowed) {
 				t.Fatalf("status %d, want %d: %s", res.Status, tt.want, res.Body)
 			}
@@ -309,7 +309,7 @@ func TestUserMiddlewareOrder(t *testing.T) {
 		fx.Provide(mark("between-log-and-limit", middleware.OrderAccessLog+50)),
 		fx.Provide(mark("before-appid", middleware.OrderAppID-1)),
 	)
-	if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: seedBody}); res.Status != 200 {
+	if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: sampleBody}); res.Status != 200 {
 		t.Fatalf("status %d", res.Status)
 	}
 	<-seen
@@ -320,7 +320,7 @@ func TestUserMiddlewareOrder(t *testing.T) {
 
 	// A rejection by the signature check stops the chain before later middleware.
 	order = nil
-	if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: seedBody, opts: []imtest.Option{imtest.Unsigned()}}); res.Status != 401 {
+	if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: sampleBody, opts: []imtest.Option{imtest.Unsigned()}}); res.Status != 401 {
 		t.Fatalf("status %d", res.Status)
 	}
 	if got := strings.Join(order, ","); got != "first,between-log-and-limit,before-appid" {
@@ -369,7 +369,7 @@ func TestGracefulShutdown(t *testing.T) {
 	url := "http://" + pub.Addr().String() + "/im/callback?SdkAppid=" + appID + "&CallbackCommand=Group.CallbackAfterCreateTopic"
 	done := make(chan int, 1)
 	go func() {
-		resp, err := http.Post(url, "application/json", bytes.NewBufferString(seedBody))
+		resp, err := http.Post(url, "application/json", bytes.NewBufferString(sampleBody))
 		if err != nil {
 			done <- -1
 			return
@@ -391,7 +391,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("in-flight request got %d", status)
 	}
 	<-stopped
-	if _, err := http.Post(url, "application/json", strings.NewReader(seedBody)); err == nil {
+	if _, err := http.Post(url, "application/json", strings.NewReader(sampleBody)); err == nil {
 		t.Fatal("listener still accepts after stop")
 	}
 }

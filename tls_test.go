@@ -36,13 +36,13 @@ func TestTLS(t *testing.T) {
 	sender := *s.Sender
 	sender.URL = strings.Replace(sender.URL, "http://", "https://", 1)
 	sender.Client = &http.Client{Transport: tr}
-	res, err := sender.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(seedBody))
+	res, err := sender.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(sampleBody))
 	if err != nil || !res.OK() {
 		t.Fatalf("HTTPS request: %v %+v", err, res)
 	}
 	<-seen
 	plain := *s.Sender
-	if _, err := plain.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(seedBody)); err == nil {
+	if _, err := plain.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(sampleBody)); err == nil {
 		t.Fatal("plain HTTP answered on the TLS listener")
 	}
 }

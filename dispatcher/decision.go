@@ -14,7 +14,7 @@ type Decision struct {
 	Reply any
 }
 
-// Documented ErrorCode values of before-callbacks (PROTOCOL.md §3.2).
+// Documented ErrorCode values of before-callbacks (docs/protocol.md §3.2).
 const (
 	CodeAllow = 0
 	CodeDeny  = 1

@@ -16,7 +16,7 @@ const loadConcurrency = 64
 // runID keeps topic ids unique across benchmark runs on one database.
 var runID = time.Now().UnixNano()
 
-// BenchmarkHTTPLoad sends seed-shaped Group.CallbackAfterCreateTopic
+// BenchmarkHTTPLoad sends Group.CallbackAfterCreateTopic requests shaped like Tencent's sample
 // requests with unique topic ids from 64 keep-alive connections to the real
 // binary, one sub-benchmark per configuration, in the same run as the bare
 // echo baseline. b.N is the number of requests: run it with a fixed count,

@@ -9,7 +9,7 @@ import (
 	"github.com/imcallback/imcallback/imtest"
 )
 
-// TestSIGTERMExitsZero runs the real binary, serves the seed's request,
+// TestSIGTERMExitsZero runs the real binary, serves Tencent's AfterCreateTopic sample,
 // then sends SIGTERM: the process drains, logs its stop and exits 0.
 func TestSIGTERMExitsZero(t *testing.T) {
 	if testing.Short() {
@@ -20,12 +20,12 @@ func TestSIGTERMExitsZero(t *testing.T) {
 		"IMCALLBACK_SDKAPPID=" + imtest.AppID, "IMCALLBACK_TOKENS=" + imtest.Token,
 		"IMCALLBACK_DATA_DIR=" + t.TempDir(),
 	}, true)
-	seed, err := os.ReadFile("../commands/topic/testdata/create_seed.json")
+	sample, err := os.ReadFile("../plugins/topicsync/testdata/after_create_topic_sample.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &imtest.Sender{URL: p.public + "/im/callback", AppID: imtest.AppID, Token: imtest.Token}
-	if res, err := s.Send(t.Context(), "Group.CallbackAfterCreateTopic", seed); err != nil || !res.OK() {
+	if res, err := s.Send(t.Context(), "Group.CallbackAfterCreateTopic", sample); err != nil || !res.OK() {
 		t.Fatalf("%v %+v", err, res)
 	}
 	if err := p.stop(20 * time.Second); err != nil {

@@ -22,7 +22,7 @@ type AppIDConfig struct {
 var DefaultAppIDConfig = AppIDConfig{Skipper: middleware.DefaultSkipper}
 
 // AppIDWithConfig rejects, with 403, a request whose SdkAppid is missing or
-// not one of cfg.Allowed (PROTOCOL.md §2.2).
+// not one of cfg.Allowed (docs/protocol.md §2.3).
 func AppIDWithConfig(cfg AppIDConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultAppIDConfig.Skipper

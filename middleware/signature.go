@@ -33,7 +33,7 @@ var DefaultSignatureConfig = SignatureConfig{
 
 // SignatureWithConfig checks Sign = hex(sha256(token + RequestTime)) against
 // every configured token in constant time and rejects, with 401, a missing,
-// wrong or stale signature (PROTOCOL.md §2.1).
+// wrong or stale signature (docs/protocol.md §2.1, §2.2).
 func SignatureWithConfig(cfg SignatureConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultSignatureConfig.Skipper

@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// Envelope is the JSON body every callback answer carries (PROTOCOL.md §3.1).
+// Envelope is the JSON body every callback answer carries (docs/protocol.md §3.1).
 type Envelope struct {
 	ActionStatus string `json:"ActionStatus"`
 	ErrorCode    int    `json:"ErrorCode"`

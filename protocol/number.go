@@ -8,7 +8,7 @@ import (
 
 // FlexInt is an integer that IM sometimes sends as a JSON string: many
 // English samples write "EventTime":"1670574414123" while the field tables
-// say Integer (PROTOCOL.md §5). It decodes a number, a numeric string or
+// say Integer (docs/protocol.md §5.1). It decodes a number, a numeric string or
 // null, and encodes as a number.
 type FlexInt int64
 

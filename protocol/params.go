@@ -6,7 +6,7 @@ import (
 )
 
 // Params are the query parameters IM appends to the configured callback URL
-// (PROTOCOL.md §1.2). Values are URL-decoded; absent parameters are empty.
+// (docs/protocol.md §1.1). Values are URL-decoded; absent parameters are empty.
 type Params struct {
 	SdkAppid        string
 	CallbackCommand string

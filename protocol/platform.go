@@ -4,7 +4,7 @@ import "strings"
 
 // NormalizePlatform maps the OptPlatform spellings IM is known to send to one
 // form each: "IOS" (State.StateChange) becomes "iOS", "macOS" becomes "Mac"
-// (PROTOCOL.md §1.3). Other values, including unknown ones, are returned as
+// (docs/protocol.md §1.2). Other values, including unknown ones, are returned as
 // sent: the field is an open string.
 func NormalizePlatform(p string) string {
 	switch {

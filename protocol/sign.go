@@ -9,7 +9,7 @@ import (
 )
 
 // Sign computes IM's callback signature: lower-case hex of
-// SHA-256(token || requestTime), no separator, body not covered (PROTOCOL.md §2.1).
+// SHA-256(token || requestTime), no separator, body not covered (docs/protocol.md §2.1).
 func Sign(token, requestTime string) string {
 	h := sha256.New()
 	h.Write([]byte(token))

@@ -1,5 +1,5 @@
 // Package alert holds the typed payload and command descriptor of
-// Alert.RequestOverLimit, the REST rate alert (PROTOCOL.md §4.1).
+// Alert.RequestOverLimit, the REST rate alert (docs/protocol.md §4.1).
 package alert
 
 import (

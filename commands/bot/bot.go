@@ -1,5 +1,5 @@
 // Package bot holds the typed payloads, reply fields and command
-// descriptors of the Bot.* and Chatbot.* callbacks (PROTOCOL.md §4.8).
+// descriptors of the Bot.* and Chatbot.* callbacks (docs/protocol.md §4.8).
 package bot
 
 import (
@@ -10,19 +10,12 @@ import (
 	"github.com/imcallback/imcallback/protocol"
 )
 
-// CallbackCommand names of the bot callbacks.
-const (
-	CommandOnC2CMessage       = "Bot.OnC2CMessage"
-	CommandOnGroupMessage     = "Bot.OnGroupMessage"
-	CommandOnC2CSignalMessage = "Chatbot.OnC2CSignalMessage"
-)
-
 // Typed command descriptors. Chatbot.OnC2CSignalMessage is a
 // request-response command answered like a before-command, within 2 s.
 var (
-	OnC2CMessageCommand       = dispatcher.NewAfterCommand[OnC2CMessage](CommandOnC2CMessage)
-	OnGroupMessageCommand     = dispatcher.NewAfterCommand[OnGroupMessage](CommandOnGroupMessage)
-	OnC2CSignalMessageCommand = dispatcher.NewBeforeCommand[OnC2CSignalMessage, SignalReply](CommandOnC2CSignalMessage)
+	OnC2CMessageCommand       = dispatcher.NewAfterCommand[OnC2CMessage]("Bot.OnC2CMessage")
+	OnGroupMessageCommand     = dispatcher.NewAfterCommand[OnGroupMessage]("Bot.OnGroupMessage")
+	OnC2CSignalMessageCommand = dispatcher.NewBeforeCommand[OnC2CSignalMessage, SignalReply]("Chatbot.OnC2CSignalMessage")
 )
 
 // SignalReply is the answer of Chatbot.OnC2CSignalMessage: RspData is sent
@@ -102,8 +95,8 @@ func (p OnGroupMessage) DedupKey() string { return p.GroupID + "|" + strconv.For
 
 // OnC2CSignalMessage is the body of Chatbot.OnC2CSignalMessage: custom
 // pass-through content sent to an AI chatbot (CN 269/103730, 1047/59057).
-// PROTOCOL.md lists no fields; these follow Bot.OnC2CMessage (UNCERTAIN:
-// check Event.Raw).
+// Tencent's page lists no request fields; these follow Bot.OnC2CMessage,
+// and Event.Raw holds the body as sent (docs/protocol.md §7).
 type OnC2CSignalMessage struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`

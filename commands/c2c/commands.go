@@ -5,30 +5,18 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 )
 
-// CallbackCommand names of the one-to-one message callbacks.
-const (
-	CommandBeforeSendMsg        = "C2C.CallbackBeforeSendMsg"
-	CommandAfterSendMsg         = "C2C.CallbackAfterSendMsg"
-	CommandAfterMsgReport       = "C2C.CallbackAfterMsgReport"
-	CommandAfterMsgWithDraw     = "C2C.CallbackAfterMsgWithDraw"
-	CommandAfterC2CMsgExtension = "C2C.CallbackAfterC2CMsgExtension"
-	CommandAfterMsgReadReceipt  = "C2C.CallbackAfterMsgReadReceipt"
-	CommandAfterModifyMsg       = "C2C.CallbackAfterModifyMsg"
-	CommandAfterMsgReadAll      = "C2C.CallbackAfterMsgReadAll"
-)
-
 // SendMsgReply is the reply of C2C.CallbackBeforeSendMsg: a rewritten
 // MsgBody and/or CloudCustomData.
 type SendMsgReply = message.SendMsgReply
 
 // Typed command descriptors.
 var (
-	BeforeSendMsgCommand        = dispatcher.NewBeforeCommand[BeforeSendMsg, SendMsgReply](CommandBeforeSendMsg)
-	AfterSendMsgCommand         = dispatcher.NewAfterCommand[AfterSendMsg](CommandAfterSendMsg)
-	AfterMsgReportCommand       = dispatcher.NewAfterCommand[AfterMsgReport](CommandAfterMsgReport)
-	AfterMsgWithDrawCommand     = dispatcher.NewAfterCommand[AfterMsgWithDraw](CommandAfterMsgWithDraw)
-	AfterC2CMsgExtensionCommand = dispatcher.NewAfterCommand[AfterC2CMsgExtension](CommandAfterC2CMsgExtension)
-	AfterMsgReadReceiptCommand  = dispatcher.NewAfterCommand[AfterMsgReadReceipt](CommandAfterMsgReadReceipt)
-	AfterModifyMsgCommand       = dispatcher.NewAfterCommand[AfterModifyMsg](CommandAfterModifyMsg)
-	AfterMsgReadAllCommand      = dispatcher.NewAfterCommand[AfterMsgReadAll](CommandAfterMsgReadAll)
+	BeforeSendMsgCommand        = dispatcher.NewBeforeCommand[BeforeSendMsg, SendMsgReply]("C2C.CallbackBeforeSendMsg")
+	AfterSendMsgCommand         = dispatcher.NewAfterCommand[AfterSendMsg]("C2C.CallbackAfterSendMsg")
+	AfterMsgReportCommand       = dispatcher.NewAfterCommand[AfterMsgReport]("C2C.CallbackAfterMsgReport")
+	AfterMsgWithDrawCommand     = dispatcher.NewAfterCommand[AfterMsgWithDraw]("C2C.CallbackAfterMsgWithDraw")
+	AfterC2CMsgExtensionCommand = dispatcher.NewAfterCommand[AfterC2CMsgExtension]("C2C.CallbackAfterC2CMsgExtension")
+	AfterMsgReadReceiptCommand  = dispatcher.NewAfterCommand[AfterMsgReadReceipt]("C2C.CallbackAfterMsgReadReceipt")
+	AfterModifyMsgCommand       = dispatcher.NewAfterCommand[AfterModifyMsg]("C2C.CallbackAfterModifyMsg")
+	AfterMsgReadAllCommand      = dispatcher.NewAfterCommand[AfterMsgReadAll]("C2C.CallbackAfterMsgReadAll")
 )

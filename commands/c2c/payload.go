@@ -10,7 +10,8 @@ import (
 // msgKey is the natural key of a one-to-one message: sender, recipient and MsgKey.
 func msgKey(from, to, key string) string { return from + "|" + to + "|" + key }
 
-// BeforeSendMsg is the body of C2C.CallbackBeforeSendMsg (PROTOCOL.md §5.8).
+// BeforeSendMsg is the body of C2C.CallbackBeforeSendMsg (1047/34364,
+// docs/protocol.md §4.5).
 type BeforeSendMsg struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -41,7 +42,8 @@ type BeforeSendMsg struct {
 // DedupKey is the natural key of the message: From_Account, To_Account and MsgKey.
 func (p BeforeSendMsg) DedupKey() string { return msgKey(p.FromAccount, p.ToAccount, p.MsgKey) }
 
-// AfterSendMsg is the body of C2C.CallbackAfterSendMsg (PROTOCOL.md §5.9).
+// AfterSendMsg is the body of C2C.CallbackAfterSendMsg (1047/34365,
+// docs/protocol.md §4.5).
 // It fires even when delivery failed.
 type AfterSendMsg struct {
 	// CallbackCommand is the command name.
@@ -80,7 +82,7 @@ type AfterSendMsg struct {
 func (p AfterSendMsg) DedupKey() string { return msgKey(p.FromAccount, p.ToAccount, p.MsgKey) }
 
 // AfterMsgReport is the body of C2C.CallbackAfterMsgReport, a read report
-// (PROTOCOL.md §5.16).
+// (1047/43465, docs/protocol.md §4.5).
 type AfterMsgReport struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -97,7 +99,7 @@ type AfterMsgReport struct {
 }
 
 // AfterMsgWithDraw is the body of C2C.CallbackAfterMsgWithDraw, a recall
-// (PROTOCOL.md §5.16; note the capital D).
+// (1047/43466, docs/protocol.md §4.5; note the capital D).
 type AfterMsgWithDraw struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`

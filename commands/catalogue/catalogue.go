@@ -2,6 +2,7 @@ package catalogue
 
 import (
 	"fmt"
+	"path"
 
 	"go.uber.org/fx"
 
@@ -42,15 +43,18 @@ func (k Kind) Dispatch() dispatcher.Kind {
 	return dispatcher.KindBefore
 }
 
-// Entry is the catalogue's knowledge about one command.
+// Entry is the catalogue's knowledge about one command. What the typed
+// descriptor already knows (name, dispatch kind, payload and reply types,
+// and through the payload's package the area) is read from it, not
+// repeated here.
 type Entry struct {
-	// Command is the typed descriptor: name, payload and reply types, and
-	// the typed Handle that registers a handler.
+	// Command is the typed descriptor: name, kind, payload and reply types,
+	// and the typed Handle that registers a handler.
 	Command dispatcher.Descriptor
-	// Area is the command package, e.g. "group" for commands/group.
-	Area string
-	// Kind is before, after or request-response.
-	Kind Kind
+	// RequestResponse marks a before-style command whose answer carries
+	// data back rather than a decision (Chatbot.OnC2CSignalMessage's
+	// RspData). It is dispatched like a before-command, answered within 2 s.
+	RequestResponse bool
 	// Summary says what triggers the command, in a few words.
 	Summary string
 	// Doc is the Tencent document the command is described in.
@@ -60,25 +64,34 @@ type Entry struct {
 	DenyCodes dispatcher.CodeRange
 	// CanDrop is true when the command accepts a silent drop (ErrorCode 2).
 	CanDrop bool
-	// Fallback is the decision IM itself applies when a before-style
-	// command is not answered in time (allow), and the one this service
-	// sends by default. Zero for after-commands.
-	Fallback dispatcher.Decision
 	// Dedup lists the payload fields forming the natural deduplication key
 	// ("Events[]." prefixes a batch's per-event fields); empty when the
 	// protocol has none. DedupKeys computes it.
 	Dedup []string
 	// Batched is true for bodies of the form {"Events":[…]} (1 to 100 events).
 	Batched bool
-	// Unverified is true when the command string was seen only as a page
-	// title and an SDK constant, not on a Tencent page body (PROTOCOL.md §4.9).
-	Unverified bool
-	// Note records doubts and decisions about this command.
+	// Note records decisions and caveats about this command.
 	Note string
 }
 
 // Name is the CallbackCommand.
 func (e Entry) Name() string { return e.Command.Name() }
+
+// Kind is the descriptor's kind: After for an after-command, otherwise
+// RequestResponse when the entry is marked so, Before else.
+func (e Entry) Kind() Kind {
+	switch {
+	case e.Command.Kind() == dispatcher.KindAfter:
+		return After
+	case e.RequestResponse:
+		return RequestResponse
+	}
+	return Before
+}
+
+// Area is the command package the payload type lives in, e.g. "group"
+// for commands/group.
+func (e Entry) Area() string { return path.Base(e.Command.PayloadType().PkgPath()) }
 
 // Rule is the dispatcher rule of the entry.
 func (e Entry) Rule() dispatcher.Rule {
@@ -122,7 +135,7 @@ func Lookup(command string) (Entry, bool) {
 func Rules() dispatcher.Rules {
 	rules := dispatcher.Rules{}
 	for _, e := range All() {
-		if e.Kind != After {
+		if e.Kind() != After {
 			rules[e.Name()] = e.Rule()
 		}
 	}

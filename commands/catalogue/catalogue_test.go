@@ -1,9 +1,8 @@
 package catalogue_test
 
 import (
-	"bufio"
+	"fmt"
 	"os"
-	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,22 +12,68 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 )
 
-// readList reads testdata/protocol_commands.txt.
-func readList(t *testing.T) []string {
+// protocolPath is docs/protocol.md, the project's protocol reference,
+// relative to this package.
+const protocolPath = "../../docs/protocol.md"
+
+// protocolRow is one command row of docs/protocol.md's "## 4. Commands":
+// | `Cmd` | kind | deny codes | drop | reply fields | trigger | doc |
+type protocolRow struct {
+	name, kind, codes, drop, reply string
+}
+
+// readProtocol returns the text of docs/protocol.md.
+func readProtocol(t *testing.T) string {
 	t.Helper()
-	f, err := os.Open("testdata/protocol_commands.txt")
+	raw, err := os.ReadFile(protocolPath)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v: docs/protocol.md is the reference the catalogue is checked against", err)
 	}
-	defer f.Close()
-	var names []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if line := strings.TrimSpace(s.Text()); line != "" && !strings.HasPrefix(line, "#") {
-			names = append(names, line)
+	return string(raw)
+}
+
+// section returns the text of the section whose heading line starts with
+// heading (e.g. "## 4. Commands"), up to the next heading of the same level.
+func section(t *testing.T, doc, heading string) string {
+	t.Helper()
+	level := heading[:strings.Index(heading, " ")+1] // "## " or "### "
+	start := strings.Index(doc, "\n"+heading)
+	if start < 0 {
+		t.Fatalf("%s: no section %q", protocolPath, heading)
+	}
+	body := doc[start+1:]
+	if end := strings.Index(body[1:], "\n"+level); end >= 0 {
+		body = body[:end+1]
+	}
+	return body
+}
+
+// protocolCommands parses the command tables of docs/protocol.md §4, in order.
+func protocolCommands(t *testing.T) []protocolRow {
+	t.Helper()
+	var rows []protocolRow
+	for _, line := range strings.Split(section(t, readProtocol(t), "## 4. Commands"), "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
 		}
+		cells := strings.Split(strings.TrimSuffix(strings.TrimPrefix(line, "|"), "|"), "|")
+		if len(cells) != 7 {
+			t.Fatalf("%s §4: %d cells, want 7 (command, kind, deny codes, drop, reply fields, trigger, doc): %s",
+				protocolPath, len(cells), line)
+		}
+		for j := range cells {
+			cells[j] = strings.TrimSpace(cells[j])
+		}
+		name := strings.Trim(cells[0], "`")
+		if name == "" || strings.ContainsAny(name, "` ") || !strings.Contains(name, ".") {
+			t.Fatalf("%s §4: %q is not a command name", protocolPath, cells[0])
+		}
+		rows = append(rows, protocolRow{name: name, kind: cells[1], codes: cells[2], drop: cells[3], reply: cells[4]})
 	}
-	return names
+	if len(rows) == 0 {
+		t.Fatalf("%s §4: no command rows", protocolPath)
+	}
+	return rows
 }
 
 // diff says which names were added to or removed from the catalogue.
@@ -50,62 +95,133 @@ func diff(t *testing.T, source string, want []string) {
 		}
 	}
 	if len(missing) > 0 || len(extra) > 0 {
-		t.Errorf("the catalogue differs from %s:\n  in %[1]s but not in the catalogue (add them): %v\n  in the catalogue but not in %[1]s (remove them or update %[1]s): %v",
+		t.Errorf("the catalogue differs from %[1]s:\n  in %[1]s but not in the catalogue (add them): %[2]v\n  in the catalogue but not in %[1]s (remove them or update %[1]s): %[3]v",
 			source, missing, extra)
+		return
 	}
 	if len(got) != len(want) {
-		t.Errorf("the catalogue has %d commands, %s lists %d", len(got), source, len(want))
+		t.Errorf("the catalogue has %d commands, %s lists %d (a command is listed twice)", len(got), source, len(want))
+		return
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("the catalogue lists the commands in another order than %s: command %d is %s in the catalogue, %s there",
+				source, i+1, got[i], want[i])
+			return
+		}
 	}
 }
 
-func TestCatalogueMatchesTheCheckedInList(t *testing.T) {
-	diff(t, "testdata/protocol_commands.txt", readList(t))
+// kindCell is how docs/protocol.md §4 writes a kind.
+func kindCell(k catalogue.Kind) string {
+	switch k {
+	case catalogue.Before:
+		return "B"
+	case catalogue.After:
+		return "A"
+	case catalogue.RequestResponse:
+		return "request/response"
+	}
+	return k.String()
 }
 
-// protocolPath is ../shared/PROTOCOL.md relative to the module root.
-const protocolPath = "../../../shared/PROTOCOL.md"
+// codesCell is how docs/protocol.md writes a deny-code range: "—" for none.
+func codesCell(r dispatcher.CodeRange) string {
+	if r == (dispatcher.CodeRange{}) {
+		return "—"
+	}
+	return fmt.Sprintf("%d–%d", r.Min, r.Max)
+}
 
-func TestCatalogueMatchesProtocolSection4(t *testing.T) {
-	raw, err := os.ReadFile(protocolPath)
-	if os.IsNotExist(err) {
-		t.Skipf("%s is absent; only the checked-in list is compared", protocolPath)
+// dropCell is how docs/protocol.md §4 writes drop support: "—" for
+// after-commands.
+func dropCell(e catalogue.Entry) string {
+	switch {
+	case e.Kind() == catalogue.After:
+		return "—"
+	case e.CanDrop:
+		return "yes"
 	}
-	if err != nil {
-		t.Fatal(err)
+	return "no"
+}
+
+// replyCell lists the JSON names of the reply fields, as docs/protocol.md
+// §4 does: "—" for none.
+func replyCell(e catalogue.Entry) string {
+	t := e.Command.ReplyType()
+	if t == nil {
+		return "—"
 	}
-	doc := string(raw)
-	start, end := strings.Index(doc, "\n## 4."), strings.Index(doc, "\n## 5.")
-	if start < 0 || end < start {
-		t.Fatalf("%s: no §4 (between \"## 4.\" and \"## 5.\")", protocolPath)
-	}
-	row := regexp.MustCompile("(?m)^\\| `([A-Za-z0-9]+\\.[A-Za-z0-9]+)`[^|]*\\| ([^|]+?) \\|")
 	var names []string
-	kinds := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(doc[start:end], -1) {
-		names = append(names, m[1])
-		kinds[m[1]] = m[2]
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		if name != "-" {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// TestCatalogueMatchesProtocol compares the catalogue with the command
+// tables of docs/protocol.md §4: the command list and its order, and for
+// each command its kind, deny-code range, drop support and reply fields.
+func TestCatalogueMatchesProtocol(t *testing.T) {
+	rows := protocolCommands(t)
+	var names []string
+	for _, r := range rows {
+		names = append(names, r.name)
 	}
 	diff(t, protocolPath+" §4", names)
-	if list := readList(t); !slices.Equal(list, names) {
-		t.Errorf("testdata/protocol_commands.txt is out of date with %s §4: regenerate it from the tables", protocolPath)
-	}
-	for _, e := range catalogue.All() {
-		want, ok := kinds[e.Name()]
+	for _, r := range rows {
+		e, ok := catalogue.Lookup(r.name)
 		if !ok {
 			continue
 		}
-		var got string
-		switch e.Kind {
-		case catalogue.Before:
-			got = "B"
-		case catalogue.After:
-			got = "A"
-		case catalogue.RequestResponse:
-			got = "request/response"
+		got := protocolRow{name: r.name, kind: kindCell(e.Kind()), codes: codesCell(e.DenyCodes), drop: dropCell(e), reply: replyCell(e)}
+		if got != r {
+			t.Errorf("%s: the catalogue says kind %q, deny codes %q, drop %q, reply fields %q; %s §4 says %q, %q, %q, %q",
+				r.name, got.kind, got.codes, got.drop, got.reply, protocolPath, r.kind, r.codes, r.drop, r.reply)
 		}
-		if !strings.HasPrefix(want, got) {
-			t.Errorf("%s: kind %v, PROTOCOL.md says %q", e.Name(), e.Kind, want)
+	}
+}
+
+// TestCatalogueMatchesProtocolDenyCodeRanges compares the catalogue with
+// the table of custom deny-code ranges in docs/protocol.md §3.2.
+func TestCatalogueMatchesProtocolDenyCodeRanges(t *testing.T) {
+	row := regexp.MustCompile(`^\| (\d+)–(\d+) \| (.+) \|$`)
+	name := regexp.MustCompile("`([A-Za-z0-9]+\\.[A-Za-z0-9]+)`")
+	want := map[string]string{}
+	for _, line := range strings.Split(section(t, readProtocol(t), "### 3.2 "), "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
 		}
+		for _, n := range name.FindAllStringSubmatch(m[3], -1) {
+			want[n[1]] = m[1] + "–" + m[2]
+		}
+	}
+	if len(want) == 0 {
+		t.Fatalf("%s §3.2: no deny-code range rows", protocolPath)
+	}
+	for _, e := range catalogue.All() {
+		got := codesCell(e.DenyCodes)
+		w, ok := want[e.Name()]
+		if !ok {
+			w = "—"
+		}
+		if got != w {
+			t.Errorf("%s: deny codes %s in the catalogue, %s in %s §3.2", e.Name(), got, w, protocolPath)
+		}
+		delete(want, e.Name())
+	}
+	for n := range want {
+		t.Errorf("%s §3.2 names %s, which the catalogue lacks", protocolPath, n)
 	}
 }
 
@@ -114,29 +230,26 @@ type multiKeyed interface{ DedupKeys() []string }
 
 func TestEntries(t *testing.T) {
 	seen := map[string]bool{}
-	var unverified []string
 	for _, e := range catalogue.All() {
 		t.Run(e.Name(), func(t *testing.T) {
 			if seen[e.Name()] {
 				t.Fatal("listed twice")
 			}
 			seen[e.Name()] = true
-			if e.Kind.Dispatch() != e.Command.Kind() {
-				t.Errorf("kind %v but the descriptor is %v", e.Kind, e.Command.Kind())
+			if e.RequestResponse && e.Command.Kind() != dispatcher.KindBefore {
+				t.Error("request-response on an after-command descriptor")
 			}
-			pkg := path.Base(e.Command.PayloadType().PkgPath())
-			if pkg != e.Area {
-				t.Errorf("area %q but the payload is in package %q", e.Area, pkg)
+			if e.Kind().Dispatch() != e.Command.Kind() {
+				t.Errorf("kind %v but the descriptor is %v", e.Kind(), e.Command.Kind())
+			}
+			if pkg := e.Command.PayloadType().PkgPath(); pkg != "github.com/imcallback/imcallback/commands/"+e.Area() {
+				t.Errorf("area %q: the payload is in package %q, not in commands/<area>", e.Area(), pkg)
 			}
 			if e.Summary == "" || e.Doc == "" {
 				t.Error("summary or doc missing")
 			}
-			if e.Kind == catalogue.After {
-				if e.Rule() != (dispatcher.Rule{}) || e.Fallback != (dispatcher.Decision{}) || e.Command.ReplyType() != nil {
-					t.Error("an after-command has a rule, a fallback or reply fields")
-				}
-			} else if e.Fallback.Code != dispatcher.CodeAllow {
-				t.Errorf("fallback %v; IM's own default is allow", e.Fallback)
+			if e.Kind() == catalogue.After && (e.Rule() != (dispatcher.Rule{}) || e.Command.ReplyType() != nil) {
+				t.Error("an after-command has a rule or reply fields")
 			}
 			p := reflectNew(e)
 			_, one := p.(keyed)
@@ -153,22 +266,7 @@ func TestEntries(t *testing.T) {
 			if got, ok := catalogue.Lookup(e.Name()); !ok || got.Name() != e.Name() {
 				t.Error("Lookup does not find it")
 			}
-			if e.Unverified {
-				unverified = append(unverified, e.Name())
-				if e.Note == "" {
-					t.Error("unverified without a note")
-				}
-			}
 		})
-	}
-	want := []string{
-		"OfficialAccount.CallbackAfterCreateOfficialAccount",
-		"OfficialAccount.CallbackAfterOfficialAccountInfoChanged",
-		"OfficialAccount.CallbackAfterOfficialAccountDestroyed",
-		"OfficialAccount.CallbackAfterOfficialAccountFull",
-	}
-	if !slices.Equal(unverified, want) {
-		t.Errorf("unverified commands %v, want the four of PROTOCOL.md §4.9: %v", unverified, want)
 	}
 }
 
@@ -200,33 +298,29 @@ func TestSampleLookup(t *testing.T) {
 	}
 }
 
-// protocolRules are the deny-code ranges and drop support PROTOCOL.md §3.2 states.
-func protocolRules() dispatcher.Rules {
-	group := dispatcher.CodeRange{Min: 10100, Max: 10200}
-	return dispatcher.Rules{
-		"Group.CallbackBeforeSendMsg":           {DenyCodes: group, CanDrop: true},
-		"Group.CallbackBeforeCreateGroup":       {DenyCodes: group},
-		"Group.CallbackBeforeInviteJoinGroup":   {DenyCodes: group},
-		"Group.CallbackBeforeApplyJoinGroup":    {DenyCodes: group},
-		"Group.CallbackBeforeCreateTopic":       {DenyCodes: group},
-		"C2C.CallbackBeforeSendMsg":             {DenyCodes: dispatcher.CodeRange{Min: 120001, Max: 130000}, CanDrop: true},
-		"Sns.CallbackPrevFriendAdd":             {DenyCodes: dispatcher.CodeRange{Min: 38000, Max: 39000}},
-		"OfficialAccount.CallbackBeforeSendMsg": {CanDrop: true},
-	}
-}
-
+// TestRulesComeFromTheCatalogue checks that Rules holds exactly the
+// before-style commands, each with the deny codes and drop support that
+// docs/protocol.md §4 states.
 func TestRulesComeFromTheCatalogue(t *testing.T) {
 	rules := catalogue.Rules()
-	for name, want := range protocolRules() {
-		if got, ok := rules[name]; !ok || got != want {
-			t.Errorf("%s: catalogue rule %+v (present: %v), PROTOCOL.md §3.2 says %+v", name, got, ok, want)
+	for _, r := range protocolCommands(t) {
+		got, ok := rules[r.name]
+		if ok != (r.kind != "A") {
+			t.Errorf("%s (kind %s in %s §4): in the rules: %v", r.name, r.kind, protocolPath, ok)
+			continue
+		}
+		if ok && (codesCell(got.DenyCodes) != r.codes || got.CanDrop != (r.drop == "yes")) {
+			t.Errorf("%s: rule %+v, %s §4 says deny codes %s, drop %s", r.name, got, protocolPath, r.codes, r.drop)
 		}
 	}
 	for _, e := range catalogue.All() {
 		_, ok := rules[e.Name()]
-		if ok != (e.Kind != catalogue.After) {
-			t.Errorf("%s (%v): in the rules: %v", e.Name(), e.Kind, ok)
+		if ok != (e.Kind() != catalogue.After) {
+			t.Errorf("%s (%v): in the rules: %v", e.Name(), e.Kind(), ok)
 		}
+	}
+	if len(rules) != len(slices.DeleteFunc(catalogue.All(), func(e catalogue.Entry) bool { return e.Kind() == catalogue.After })) {
+		t.Errorf("%d rules: one per before-style command expected", len(rules))
 	}
 }
 

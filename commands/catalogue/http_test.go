@@ -121,7 +121,7 @@ func TestTypedRepliesOverHTTP(t *testing.T) {
 
 	send := func(text string) *imtest.Result {
 		body := `{"CallbackCommand":"C2C.CallbackBeforeSendMsg","From_Account":"a","To_Account":"b","MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"` + text + `"}}]}`
-		return svc.Send(t, c2c.CommandBeforeSendMsg, []byte(body))
+		return svc.Send(t, c2c.BeforeSendMsgCommand.Name(), []byte(body))
 	}
 	res := send("hi")
 	var rewritten message.Body
@@ -138,16 +138,16 @@ func TestTypedRepliesOverHTTP(t *testing.T) {
 		t.Errorf("custom deny: code %d", code)
 	}
 
-	body, _ := catalogue.Sample(officialaccount.CommandBeforeAddSubscriber)
-	res = svc.Send(t, officialaccount.CommandBeforeAddSubscriber, body)
+	body, _ := catalogue.Sample(officialaccount.BeforeAddSubscriberCommand.Name())
+	res = svc.Send(t, officialaccount.BeforeAddSubscriberCommand.Name(), body)
 	var members, subscribers []string
 	if res.ReplyField("RefusedMembers_Account", &members) != nil || res.ReplyField("RefusedSubscribers_Account", &subscribers) != nil ||
 		len(members) != 1 || members[0] != "u_quinn" || len(subscribers) != 1 || subscribers[0] != "u_quinn" {
 		t.Errorf("the refused list is not sent under both names: %s", res.Body)
 	}
 
-	body, _ = catalogue.Sample(push.CommandOfflinePush)
-	if res := svc.Send(t, push.CommandOfflinePush, body); !res.OK() || len(res.Reply) != 0 {
+	body, _ = catalogue.Sample(push.OfflinePushCommand.Name())
+	if res := svc.Send(t, push.OfflinePushCommand.Name(), body); !res.OK() || len(res.Reply) != 0 {
 		t.Errorf("batch answer: %s", res.Body)
 	}
 	mu.Lock()

@@ -56,7 +56,7 @@ func answer(t *testing.T, e catalogue.Entry, d dispatcher.Decision) (int, int) {
 // commands that cannot drop are sent as a plain deny with a log line.
 func TestDenyCodesAndDropEnforced(t *testing.T) {
 	for _, e := range catalogue.All() {
-		if e.Kind == catalogue.After {
+		if e.Kind() == catalogue.After {
 			continue
 		}
 		type tc struct {
@@ -105,9 +105,9 @@ func TestModuleProvidesTheRules(t *testing.T) {
 			return cmd.DenyWithCode(38001, "not now"), nil
 		})
 	}))
-	body, _ := catalogue.Sample(sns.CommandPrevFriendResponse)
+	body, _ := catalogue.Sample(sns.PrevFriendResponseCommand.Name())
 	svc := imtest.Start(t, inline, handler)
-	if code, denied := svc.Send(t, sns.CommandPrevFriendResponse, body).Denied(); !denied || code != 38001 {
+	if code, denied := svc.Send(t, sns.PrevFriendResponseCommand.Name(), body).Denied(); !denied || code != 38001 {
 		t.Errorf("ErrorCode %d, want 38001", code)
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 // samples holds one sample request body per command, named
 // "<CallbackCommand>.json". Values are invented; the structure follows
-// PROTOCOL.md and the Tencent pages cited in the catalogue.
+// docs/protocol.md and the Tencent pages cited in the catalogue.
 //
 //go:embed testdata/samples/*.json
 var samples embed.FS

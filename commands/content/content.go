@@ -1,5 +1,5 @@
 // Package content holds the typed payload and command descriptor of
-// ContentCallback.ResultNotify, the cloud moderation result (PROTOCOL.md §4.7).
+// ContentCallback.ResultNotify, the cloud moderation result (docs/protocol.md §4.7).
 package content
 
 import (
@@ -25,8 +25,8 @@ type Contact struct {
 	ToGroupID string `json:"ToGroupId"`
 }
 
-// ResultNotify is the body of ContentCallback.ResultNotify (PROTOCOL.md
-// §5.16, CN 269/95616). By default only violating results are sent. Fields
+// ResultNotify is the body of ContentCallback.ResultNotify (CN 269/95616,
+// docs/protocol.md §4.7). By default only violating results are sent. Fields
 // whose type the docs leave unclear are kept as raw JSON.
 type ResultNotify struct {
 	// CallbackCommand is the command name.

@@ -1,5 +1,5 @@
 // Package follow holds the typed payloads and command descriptors of the
-// Follow.* callbacks (PROTOCOL.md §4.4).
+// Follow.* callbacks (docs/protocol.md §4.4).
 package follow
 
 import (
@@ -7,16 +7,10 @@ import (
 	"github.com/imcallback/imcallback/protocol"
 )
 
-// CallbackCommand names of the follow callbacks.
-const (
-	CommandAfterFollowAdd    = "Follow.CallbackAfterFollowAdd"
-	CommandAfterFollowDelete = "Follow.CallbackAfterFollowDelete"
-)
-
 // Typed command descriptors.
 var (
-	AfterFollowAddCommand    = dispatcher.NewAfterCommand[AfterFollowAdd](CommandAfterFollowAdd)
-	AfterFollowDeleteCommand = dispatcher.NewAfterCommand[AfterFollowDelete](CommandAfterFollowDelete)
+	AfterFollowAddCommand    = dispatcher.NewAfterCommand[AfterFollowAdd]("Follow.CallbackAfterFollowAdd")
+	AfterFollowDeleteCommand = dispatcher.NewAfterCommand[AfterFollowDelete]("Follow.CallbackAfterFollowDelete")
 )
 
 // Target is one FollowList entry.
@@ -25,7 +19,8 @@ type Target struct {
 	ToAccount string `json:"To_Account"`
 }
 
-// AfterFollowAdd is the body of Follow.CallbackAfterFollowAdd (PROTOCOL.md §5.16).
+// AfterFollowAdd is the body of Follow.CallbackAfterFollowAdd (1047/70355,
+// docs/protocol.md §4.4).
 type AfterFollowAdd struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`

@@ -5,41 +5,12 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 )
 
-// CallbackCommand names of the group callbacks.
-const (
-	CommandBeforeCreateGroup       = "Group.CallbackBeforeCreateGroup"
-	CommandAfterCreateGroup        = "Group.CallbackAfterCreateGroup"
-	CommandBeforeApplyJoinGroup    = "Group.CallbackBeforeApplyJoinGroup"
-	CommandBeforeInviteJoinGroup   = "Group.CallbackBeforeInviteJoinGroup"
-	CommandAfterNewMemberJoin      = "Group.CallbackAfterNewMemberJoin"
-	CommandAfterMemberExit         = "Group.CallbackAfterMemberExit"
-	CommandBeforeSendMsg           = "Group.CallbackBeforeSendMsg"
-	CommandAfterSendMsg            = "Group.CallbackAfterSendMsg"
-	CommandAfterGroupFull          = "Group.CallbackAfterGroupFull"
-	CommandAfterGroupDestroyed     = "Group.CallbackAfterGroupDestroyed"
-	CommandAfterGroupInfoChanged   = "Group.CallbackAfterGroupInfoChanged"
-	CommandAfterRecallMsg          = "Group.CallbackAfterRecallMsg"
-	CommandOnMemberStateChange     = "Group.CallbackOnMemberStateChange"
-	CommandSendMsgException        = "Group.CallbackSendMsgException"
-	CommandBeforeCreateTopic       = "Group.CallbackBeforeCreateTopic"
-	CommandAfterCreateTopic        = "Group.CallbackAfterCreateTopic"
-	CommandAfterTopicDestroyed     = "Group.CallbackAfterTopicDestroyed"
-	CommandAfterTopicInfoChanged   = "Group.CallbackAfterTopicInfoChanged"
-	CommandAfterMemberFieldChanged = "Group.CallbackAfterMemberFieldChanged"
-	CommandAfterGroupAttrChanged   = "Group.CallbackAfterGroupAttrChanged"
-	CommandAfterReadReceipt        = "Group.CallbackAfterReadReceipt"
-	CommandAfterChangeGroupOwner   = "Group.CallbackAfterChangeGroupOwner"
-	CommandOnDailyGroupQuotaAlarm  = "Group.CallbackOnDailyGroupQuotaAlarm"
-	CommandAfterGroupMsgExtension  = "Group.CallbackAfterGroupMsgExtension"
-	CommandAfterModifyMsg          = "Group.CallbackAfterModifyMsg"
-)
-
 // SendMsgReply is the reply of Group.CallbackBeforeSendMsg: a rewritten
 // MsgBody and/or CloudCustomData.
 type SendMsgReply = message.SendMsgReply
 
 // InviteJoinGroupReply is the reply of Group.CallbackBeforeInviteJoinGroup:
-// the listed users are refused, the others invited (PROTOCOL.md §3.4).
+// the listed users are refused, the others invited (docs/protocol.md §3.4).
 type InviteJoinGroupReply struct {
 	// RefusedMembersAccount lists the UserIDs refused.
 	RefusedMembersAccount []string `json:"RefusedMembers_Account,omitempty"`
@@ -49,29 +20,29 @@ type InviteJoinGroupReply struct {
 // payload (and reply) type, e.g.
 // group.BeforeSendMsgCommand.Handle(func(ctx, ev) (dispatcher.Reply[group.SendMsgReply], error)).
 var (
-	BeforeCreateGroupCommand       = dispatcher.NewBeforeCommand[BeforeCreateGroup, dispatcher.NoReply](CommandBeforeCreateGroup)
-	AfterCreateGroupCommand        = dispatcher.NewAfterCommand[AfterCreateGroup](CommandAfterCreateGroup)
-	BeforeApplyJoinGroupCommand    = dispatcher.NewBeforeCommand[BeforeApplyJoinGroup, dispatcher.NoReply](CommandBeforeApplyJoinGroup)
-	BeforeInviteJoinGroupCommand   = dispatcher.NewBeforeCommand[BeforeInviteJoinGroup, InviteJoinGroupReply](CommandBeforeInviteJoinGroup)
-	AfterNewMemberJoinCommand      = dispatcher.NewAfterCommand[AfterNewMemberJoin](CommandAfterNewMemberJoin)
-	AfterMemberExitCommand         = dispatcher.NewAfterCommand[AfterMemberExit](CommandAfterMemberExit)
-	BeforeSendMsgCommand           = dispatcher.NewBeforeCommand[BeforeSendMsg, SendMsgReply](CommandBeforeSendMsg)
-	AfterSendMsgCommand            = dispatcher.NewAfterCommand[AfterSendMsg](CommandAfterSendMsg)
-	AfterGroupFullCommand          = dispatcher.NewAfterCommand[AfterGroupFull](CommandAfterGroupFull)
-	AfterGroupDestroyedCommand     = dispatcher.NewAfterCommand[AfterGroupDestroyed](CommandAfterGroupDestroyed)
-	AfterGroupInfoChangedCommand   = dispatcher.NewAfterCommand[AfterGroupInfoChanged](CommandAfterGroupInfoChanged)
-	AfterRecallMsgCommand          = dispatcher.NewAfterCommand[AfterRecallMsg](CommandAfterRecallMsg)
-	OnMemberStateChangeCommand     = dispatcher.NewAfterCommand[OnMemberStateChange](CommandOnMemberStateChange)
-	SendMsgExceptionCommand        = dispatcher.NewAfterCommand[SendMsgException](CommandSendMsgException)
-	BeforeCreateTopicCommand       = dispatcher.NewBeforeCommand[BeforeCreateTopic, dispatcher.NoReply](CommandBeforeCreateTopic)
-	AfterCreateTopicCommand        = dispatcher.NewAfterCommand[AfterCreateTopic](CommandAfterCreateTopic)
-	AfterTopicDestroyedCommand     = dispatcher.NewAfterCommand[AfterTopicDestroyed](CommandAfterTopicDestroyed)
-	AfterTopicInfoChangedCommand   = dispatcher.NewAfterCommand[AfterTopicInfoChanged](CommandAfterTopicInfoChanged)
-	AfterMemberFieldChangedCommand = dispatcher.NewAfterCommand[AfterMemberFieldChanged](CommandAfterMemberFieldChanged)
-	AfterGroupAttrChangedCommand   = dispatcher.NewAfterCommand[AfterGroupAttrChanged](CommandAfterGroupAttrChanged)
-	AfterReadReceiptCommand        = dispatcher.NewAfterCommand[AfterReadReceipt](CommandAfterReadReceipt)
-	AfterChangeGroupOwnerCommand   = dispatcher.NewAfterCommand[AfterChangeGroupOwner](CommandAfterChangeGroupOwner)
-	OnDailyGroupQuotaAlarmCommand  = dispatcher.NewAfterCommand[OnDailyGroupQuotaAlarm](CommandOnDailyGroupQuotaAlarm)
-	AfterGroupMsgExtensionCommand  = dispatcher.NewAfterCommand[AfterGroupMsgExtension](CommandAfterGroupMsgExtension)
-	AfterModifyMsgCommand          = dispatcher.NewAfterCommand[AfterModifyMsg](CommandAfterModifyMsg)
+	BeforeCreateGroupCommand       = dispatcher.NewBeforeCommand[BeforeCreateGroup, dispatcher.NoReply]("Group.CallbackBeforeCreateGroup")
+	AfterCreateGroupCommand        = dispatcher.NewAfterCommand[AfterCreateGroup]("Group.CallbackAfterCreateGroup")
+	BeforeApplyJoinGroupCommand    = dispatcher.NewBeforeCommand[BeforeApplyJoinGroup, dispatcher.NoReply]("Group.CallbackBeforeApplyJoinGroup")
+	BeforeInviteJoinGroupCommand   = dispatcher.NewBeforeCommand[BeforeInviteJoinGroup, InviteJoinGroupReply]("Group.CallbackBeforeInviteJoinGroup")
+	AfterNewMemberJoinCommand      = dispatcher.NewAfterCommand[AfterNewMemberJoin]("Group.CallbackAfterNewMemberJoin")
+	AfterMemberExitCommand         = dispatcher.NewAfterCommand[AfterMemberExit]("Group.CallbackAfterMemberExit")
+	BeforeSendMsgCommand           = dispatcher.NewBeforeCommand[BeforeSendMsg, SendMsgReply]("Group.CallbackBeforeSendMsg")
+	AfterSendMsgCommand            = dispatcher.NewAfterCommand[AfterSendMsg]("Group.CallbackAfterSendMsg")
+	AfterGroupFullCommand          = dispatcher.NewAfterCommand[AfterGroupFull]("Group.CallbackAfterGroupFull")
+	AfterGroupDestroyedCommand     = dispatcher.NewAfterCommand[AfterGroupDestroyed]("Group.CallbackAfterGroupDestroyed")
+	AfterGroupInfoChangedCommand   = dispatcher.NewAfterCommand[AfterGroupInfoChanged]("Group.CallbackAfterGroupInfoChanged")
+	AfterRecallMsgCommand          = dispatcher.NewAfterCommand[AfterRecallMsg]("Group.CallbackAfterRecallMsg")
+	OnMemberStateChangeCommand     = dispatcher.NewAfterCommand[OnMemberStateChange]("Group.CallbackOnMemberStateChange")
+	SendMsgExceptionCommand        = dispatcher.NewAfterCommand[SendMsgException]("Group.CallbackSendMsgException")
+	BeforeCreateTopicCommand       = dispatcher.NewBeforeCommand[BeforeCreateTopic, dispatcher.NoReply]("Group.CallbackBeforeCreateTopic")
+	AfterCreateTopicCommand        = dispatcher.NewAfterCommand[AfterCreateTopic]("Group.CallbackAfterCreateTopic")
+	AfterTopicDestroyedCommand     = dispatcher.NewAfterCommand[AfterTopicDestroyed]("Group.CallbackAfterTopicDestroyed")
+	AfterTopicInfoChangedCommand   = dispatcher.NewAfterCommand[AfterTopicInfoChanged]("Group.CallbackAfterTopicInfoChanged")
+	AfterMemberFieldChangedCommand = dispatcher.NewAfterCommand[AfterMemberFieldChanged]("Group.CallbackAfterMemberFieldChanged")
+	AfterGroupAttrChangedCommand   = dispatcher.NewAfterCommand[AfterGroupAttrChanged]("Group.CallbackAfterGroupAttrChanged")
+	AfterReadReceiptCommand        = dispatcher.NewAfterCommand[AfterReadReceipt]("Group.CallbackAfterReadReceipt")
+	AfterChangeGroupOwnerCommand   = dispatcher.NewAfterCommand[AfterChangeGroupOwner]("Group.CallbackAfterChangeGroupOwner")
+	OnDailyGroupQuotaAlarmCommand  = dispatcher.NewAfterCommand[OnDailyGroupQuotaAlarm]("Group.CallbackOnDailyGroupQuotaAlarm")
+	AfterGroupMsgExtensionCommand  = dispatcher.NewAfterCommand[AfterGroupMsgExtension]("Group.CallbackAfterGroupMsgExtension")
+	AfterModifyMsgCommand          = dispatcher.NewAfterCommand[AfterModifyMsg]("Group.CallbackAfterModifyMsg")
 )

@@ -7,7 +7,7 @@ import (
 // MergeID returns the group ID decoded under the canonical spelling, or
 // the one decoded under the other spelling when the canonical one is
 // absent. IM spells the key "GroupId" almost everywhere but "GroupID" in
-// push events, and one field table writes "groupID" (PROTOCOL.md §7.6).
+// push events, and one field table writes "groupID" (docs/protocol.md §5.1).
 func MergeID(canonical, other string) string {
 	if canonical != "" {
 		return canonical

@@ -11,7 +11,8 @@ import (
 )
 
 // BeforeCreateGroup is the body of Group.CallbackBeforeCreateGroup
-// (PROTOCOL.md §5.4). The group does not exist yet: there is no GroupId.
+// (1047/34368, docs/protocol.md §4.6). The group does not exist yet: there
+// is no GroupId.
 type BeforeCreateGroup struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -32,7 +33,7 @@ type BeforeCreateGroup struct {
 }
 
 // AfterCreateGroup is the body of Group.CallbackAfterCreateGroup
-// (PROTOCOL.md §5.5). "GroupID" is accepted for "GroupId".
+// (1047/34369, docs/protocol.md §4.6, §5.1). "GroupID" is accepted for "GroupId".
 type AfterCreateGroup struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -58,7 +59,7 @@ type AfterCreateGroup struct {
 func (p AfterCreateGroup) DedupKey() string { return p.GroupID }
 
 // BeforeApplyJoinGroup is the body of Group.CallbackBeforeApplyJoinGroup
-// (1047/34370).
+// (1047/34370, docs/protocol.md §4.6).
 type BeforeApplyJoinGroup struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -73,7 +74,7 @@ type BeforeApplyJoinGroup struct {
 }
 
 // BeforeInviteJoinGroup is the body of Group.CallbackBeforeInviteJoinGroup
-// (PROTOCOL.md §5.16).
+// (1047/34371, docs/protocol.md §4.6).
 type BeforeInviteJoinGroup struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -90,7 +91,7 @@ type BeforeInviteJoinGroup struct {
 }
 
 // AfterNewMemberJoin is the body of Group.CallbackAfterNewMemberJoin
-// (PROTOCOL.md §5.12).
+// (1047/34372, docs/protocol.md §4.6).
 type AfterNewMemberJoin struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -109,7 +110,7 @@ type AfterNewMemberJoin struct {
 }
 
 // AfterMemberExit is the body of Group.CallbackAfterMemberExit
-// (PROTOCOL.md §5.13).
+// (1047/34373, docs/protocol.md §4.6).
 type AfterMemberExit struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -128,7 +129,8 @@ type AfterMemberExit struct {
 }
 
 // BeforeSendMsg is the body of Group.CallbackBeforeSendMsg
-// (PROTOCOL.md §5.6). MsgSeq and MsgTime are assigned only after it.
+// (1047/34374, docs/protocol.md §4.6). MsgSeq and MsgTime are assigned only
+// after it.
 type BeforeSendMsg struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -164,7 +166,8 @@ type AtInfo struct {
 	GroupAtAccount string `json:"GroupAt_Account"`
 }
 
-// AfterSendMsg is the body of Group.CallbackAfterSendMsg (PROTOCOL.md §5.7).
+// AfterSendMsg is the body of Group.CallbackAfterSendMsg (1047/34375,
+// docs/protocol.md §4.6).
 type AfterSendMsg struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -203,18 +206,22 @@ func (p AfterSendMsg) DedupKey() string {
 	return p.GroupID + "|" + p.TopicID + "|" + strconv.FormatUint(p.MsgSeq, 10)
 }
 
-// AfterGroupFull is the body of Group.CallbackAfterGroupFull (1047/34376).
+// AfterGroupFull is the body of Group.CallbackAfterGroupFull (1047/34376,
+// docs/protocol.md §4.6).
 type AfterGroupFull struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
 	// GroupID is the group that reached its member limit.
 	GroupID string `json:"GroupId"`
+	// TopicID is the topic that reached its member limit, when a topic of a
+	// community is concerned; empty for a group.
+	TopicID string `json:"TopicId"`
 	// EventTime is the event time in milliseconds.
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
 // AfterGroupDestroyed is the body of Group.CallbackAfterGroupDestroyed
-// (PROTOCOL.md §5.14).
+// (1047/34377, docs/protocol.md §4.6).
 type AfterGroupDestroyed struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -236,8 +243,8 @@ type AfterGroupDestroyed struct {
 func (p AfterGroupDestroyed) DedupKey() string { return p.GroupID }
 
 // AfterGroupInfoChanged is the body of Group.CallbackAfterGroupInfoChanged
-// (PROTOCOL.md §5.15). Only changed fields are sent: nil means unchanged,
-// distinct from a value changed to "".
+// (1047/34378, docs/protocol.md §5.1). Only changed fields are sent: nil
+// means unchanged, distinct from a value changed to "".
 type AfterGroupInfoChanged struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -267,7 +274,8 @@ type RecalledMsg struct {
 	MsgID string `json:"MsgId"`
 }
 
-// AfterRecallMsg is the body of Group.CallbackAfterRecallMsg (PROTOCOL.md §5.16).
+// AfterRecallMsg is the body of Group.CallbackAfterRecallMsg (1047/46979,
+// docs/protocol.md §4.6).
 type AfterRecallMsg struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -359,7 +367,7 @@ type BeforeCreateTopic struct {
 }
 
 // AfterCreateTopic is the body of Group.CallbackAfterCreateTopic
-// (PROTOCOL.md §5.1).
+// (1047/49464, docs/protocol.md §5.2).
 type AfterCreateTopic struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -385,7 +393,7 @@ type AfterCreateTopic struct {
 func (p AfterCreateTopic) DedupKey() string { return p.TopicID }
 
 // AfterTopicDestroyed is the body of Group.CallbackAfterTopicDestroyed, the
-// "topic deleted" callback (PROTOCOL.md §5.2).
+// "topic deleted" callback (1047/49465, docs/protocol.md §5.2).
 type AfterTopicDestroyed struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -405,14 +413,14 @@ func (p AfterTopicDestroyed) DedupKey() string {
 }
 
 // AfterTopicInfoChanged is the body of Group.CallbackAfterTopicInfoChanged
-// (PROTOCOL.md §5.3). The documented samples carry no TopicId; it is read
-// when present. Absent fields are nil: unchanged.
+// (1047/49466, docs/protocol.md §5.2). Tencent's documented sample carries no
+// TopicId; it is read when present. Absent fields are nil: unchanged.
 type AfterTopicInfoChanged struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
 	// GroupID is the community.
 	GroupID string `json:"GroupId"`
-	// TopicID is the changed topic, when IM sends it (UNCERTAIN in the docs).
+	// TopicID is the changed topic, when IM sends it (not in Tencent's documented sample).
 	TopicID string `json:"TopicId"`
 	// Type is the group type, "Community".
 	Type string `json:"Type"`
@@ -561,9 +569,9 @@ func (p AfterGroupMsgExtension) DedupKey() string {
 }
 
 // AfterModifyMsg is the body of Group.CallbackAfterModifyMsg: a group or
-// topic message was edited (CN 269/129193). PROTOCOL.md lists no fields;
-// these mirror C2C.CallbackAfterModifyMsg and Group.CallbackAfterSendMsg
-// (UNCERTAIN: check Event.Raw).
+// topic message was edited (CN 269/129193). Tencent's page lists few
+// fields; these mirror C2C.CallbackAfterModifyMsg and Group.CallbackAfterSendMsg,
+// and Event.Raw holds the body as sent (docs/protocol.md §7).
 type AfterModifyMsg struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`

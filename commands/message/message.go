@@ -10,7 +10,7 @@ import (
 	"fmt"
 )
 
-// MsgType values of a MsgBody element (PROTOCOL.md §5).
+// MsgType values of a MsgBody element (docs/protocol.md §5.1).
 const (
 	TypeText      = "TIMTextElem"
 	TypeLocation  = "TIMLocationElem"

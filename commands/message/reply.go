@@ -2,7 +2,7 @@ package message
 
 // SendMsgReply holds the answer fields a before-send callback may return
 // to rewrite the message (C2C, group and official-account messages,
-// PROTOCOL.md §3.4). Unset fields are left out: the message keeps them.
+// docs/protocol.md §3.4). Unset fields are left out: the message keeps them.
 type SendMsgReply struct {
 	// MsgBody replaces the message body.
 	MsgBody Body `json:"MsgBody,omitempty"`

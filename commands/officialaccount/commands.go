@@ -7,25 +7,6 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 )
 
-// CallbackCommand names of the official-account callbacks.
-const (
-	CommandBeforeCreateOfficialAccount = "OfficialAccount.CallbackBeforeCreateOfficialAccount"
-	// CommandAfterCreateOfficialAccount is unverified (PROTOCOL.md §4.9).
-	CommandAfterCreateOfficialAccount = "OfficialAccount.CallbackAfterCreateOfficialAccount"
-	// CommandAfterOfficialAccountInfoChanged is unverified (PROTOCOL.md §4.9).
-	CommandAfterOfficialAccountInfoChanged = "OfficialAccount.CallbackAfterOfficialAccountInfoChanged"
-	// CommandAfterOfficialAccountDestroyed is unverified (PROTOCOL.md §4.9).
-	CommandAfterOfficialAccountDestroyed = "OfficialAccount.CallbackAfterOfficialAccountDestroyed"
-	CommandBeforeAddSubscriber           = "OfficialAccount.CallbackBeforeAddSubscriber"
-	CommandAfterAddSubscriber            = "OfficialAccount.CallbackAfterAddSubscriber"
-	// CommandAfterOfficialAccountFull is unverified (PROTOCOL.md §4.9).
-	CommandAfterOfficialAccountFull = "OfficialAccount.CallbackAfterOfficialAccountFull"
-	CommandAfterDeleteSubscriber    = "OfficialAccount.CallbackAfterDeleteSubscriber"
-	CommandBeforeSendMsg            = "OfficialAccount.CallbackBeforeSendMsg"
-	CommandAfterSendMsg             = "OfficialAccount.CallbackAfterSendMsg"
-	CommandAfterMsgWithDraw         = "OfficialAccount.CallbackAfterMsgWithDraw"
-)
-
 // SendMsgReply is the reply of OfficialAccount.CallbackBeforeSendMsg: a
 // rewritten MsgBody and/or CloudCustomData.
 type SendMsgReply = message.SendMsgReply
@@ -33,7 +14,7 @@ type SendMsgReply = message.SendMsgReply
 // AddSubscriberReply is the reply of OfficialAccount.CallbackBeforeAddSubscriber:
 // the listed users are refused. The docs disagree on the field name
 // (RefusedMembers_Account in the text, RefusedSubscribers_Account in the
-// sample, PROTOCOL.md §3.4), so the list is sent under both: set either field.
+// sample, docs/protocol.md §3.4), so the list is sent under both: set either field.
 type AddSubscriberReply struct {
 	// RefusedMembersAccount lists the UserIDs refused.
 	RefusedMembersAccount []string `json:"RefusedMembers_Account,omitempty"`
@@ -61,15 +42,15 @@ func (r AddSubscriberReply) MarshalJSON() ([]byte, error) {
 
 // Typed command descriptors.
 var (
-	BeforeCreateOfficialAccountCommand     = dispatcher.NewBeforeCommand[BeforeCreateOfficialAccount, dispatcher.NoReply](CommandBeforeCreateOfficialAccount)
-	AfterCreateOfficialAccountCommand      = dispatcher.NewAfterCommand[AfterCreateOfficialAccount](CommandAfterCreateOfficialAccount)
-	AfterOfficialAccountInfoChangedCommand = dispatcher.NewAfterCommand[AfterOfficialAccountInfoChanged](CommandAfterOfficialAccountInfoChanged)
-	AfterOfficialAccountDestroyedCommand   = dispatcher.NewAfterCommand[AfterOfficialAccountDestroyed](CommandAfterOfficialAccountDestroyed)
-	BeforeAddSubscriberCommand             = dispatcher.NewBeforeCommand[BeforeAddSubscriber, AddSubscriberReply](CommandBeforeAddSubscriber)
-	AfterAddSubscriberCommand              = dispatcher.NewAfterCommand[AfterAddSubscriber](CommandAfterAddSubscriber)
-	AfterOfficialAccountFullCommand        = dispatcher.NewAfterCommand[AfterOfficialAccountFull](CommandAfterOfficialAccountFull)
-	AfterDeleteSubscriberCommand           = dispatcher.NewAfterCommand[AfterDeleteSubscriber](CommandAfterDeleteSubscriber)
-	BeforeSendMsgCommand                   = dispatcher.NewBeforeCommand[BeforeSendMsg, SendMsgReply](CommandBeforeSendMsg)
-	AfterSendMsgCommand                    = dispatcher.NewAfterCommand[AfterSendMsg](CommandAfterSendMsg)
-	AfterMsgWithDrawCommand                = dispatcher.NewAfterCommand[AfterMsgWithDraw](CommandAfterMsgWithDraw)
+	BeforeCreateOfficialAccountCommand     = dispatcher.NewBeforeCommand[BeforeCreateOfficialAccount, dispatcher.NoReply]("OfficialAccount.CallbackBeforeCreateOfficialAccount")
+	AfterCreateOfficialAccountCommand      = dispatcher.NewAfterCommand[AfterCreateOfficialAccount]("OfficialAccount.CallbackAfterCreateOfficialAccount")
+	AfterOfficialAccountInfoChangedCommand = dispatcher.NewAfterCommand[AfterOfficialAccountInfoChanged]("OfficialAccount.CallbackAfterOfficialAccountInfoChanged")
+	AfterOfficialAccountDestroyedCommand   = dispatcher.NewAfterCommand[AfterOfficialAccountDestroyed]("OfficialAccount.CallbackAfterOfficialAccountDestroyed")
+	BeforeAddSubscriberCommand             = dispatcher.NewBeforeCommand[BeforeAddSubscriber, AddSubscriberReply]("OfficialAccount.CallbackBeforeAddSubscriber")
+	AfterAddSubscriberCommand              = dispatcher.NewAfterCommand[AfterAddSubscriber]("OfficialAccount.CallbackAfterAddSubscriber")
+	AfterOfficialAccountFullCommand        = dispatcher.NewAfterCommand[AfterOfficialAccountFull]("OfficialAccount.CallbackAfterOfficialAccountFull")
+	AfterDeleteSubscriberCommand           = dispatcher.NewAfterCommand[AfterDeleteSubscriber]("OfficialAccount.CallbackAfterDeleteSubscriber")
+	BeforeSendMsgCommand                   = dispatcher.NewBeforeCommand[BeforeSendMsg, SendMsgReply]("OfficialAccount.CallbackBeforeSendMsg")
+	AfterSendMsgCommand                    = dispatcher.NewAfterCommand[AfterSendMsg]("OfficialAccount.CallbackAfterSendMsg")
+	AfterMsgWithDrawCommand                = dispatcher.NewAfterCommand[AfterMsgWithDraw]("OfficialAccount.CallbackAfterMsgWithDraw")
 )

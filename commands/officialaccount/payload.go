@@ -22,8 +22,9 @@ type BeforeCreateOfficialAccount struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// AfterCreateOfficialAccount is the body of the unverified
-// OfficialAccount.CallbackAfterCreateOfficialAccount.
+// AfterCreateOfficialAccount is the body of
+// OfficialAccount.CallbackAfterCreateOfficialAccount (1047/60796): an
+// official account was created through the REST API.
 type AfterCreateOfficialAccount struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -42,10 +43,10 @@ type AfterCreateOfficialAccount struct {
 // DedupKey is the natural key of the event: the official account.
 func (p AfterCreateOfficialAccount) DedupKey() string { return p.OfficialAccount }
 
-// AfterOfficialAccountInfoChanged is the body of the unverified
-// OfficialAccount.CallbackAfterOfficialAccountInfoChanged. Fields are
-// modelled on Group.CallbackAfterGroupInfoChanged (UNCERTAIN): nil means
-// unchanged.
+// AfterOfficialAccountInfoChanged is the body of
+// OfficialAccount.CallbackAfterOfficialAccountInfoChanged (1047/60797): an
+// official account's profile was changed through the REST API. The fields
+// hold the values after the change; one absent from the body is nil.
 type AfterOfficialAccountInfoChanged struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -59,20 +60,21 @@ type AfterOfficialAccountInfoChanged struct {
 	Introduction *string `json:"Introduction"`
 	// FaceURL is the new avatar URL, when changed.
 	FaceURL *string `json:"FaceUrl"`
+	// Organization is the new organization the official account belongs
+	// to, when changed.
+	Organization *string `json:"Organization"`
 	// EventTime is the event time in milliseconds.
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// AfterOfficialAccountDestroyed is the body of the unverified
-// OfficialAccount.CallbackAfterOfficialAccountDestroyed (fields modelled on
-// the create callbacks, UNCERTAIN).
+// AfterOfficialAccountDestroyed is the body of
+// OfficialAccount.CallbackAfterOfficialAccountDestroyed (1047/60798): an
+// official account was destroyed through the REST API.
 type AfterOfficialAccountDestroyed struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
 	// OfficialAccount is the destroyed official account.
 	OfficialAccount string `json:"Official_Account"`
-	// OperatorAccount destroyed it.
-	OperatorAccount string `json:"Operator_Account"`
 	// OwnerAccount owned it.
 	OwnerAccount string `json:"Owner_Account"`
 	// Name is its name.
@@ -120,9 +122,9 @@ type AfterAddSubscriber struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// AfterOfficialAccountFull is the body of the unverified
-// OfficialAccount.CallbackAfterOfficialAccountFull (fields modelled on
-// Group.CallbackAfterGroupFull, UNCERTAIN).
+// AfterOfficialAccountFull is the body of
+// OfficialAccount.CallbackAfterOfficialAccountFull (1047/60801): an official
+// account reached its subscriber limit.
 type AfterOfficialAccountFull struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`

@@ -1,5 +1,5 @@
 // Package profile holds the typed payload and command descriptor of
-// Profile.CallbackPortraitSet, the profile-updated callback (PROTOCOL.md §4.3).
+// Profile.CallbackPortraitSet, the profile-updated callback (docs/protocol.md §4.3).
 package profile
 
 import (

@@ -1,6 +1,6 @@
 // Package push holds the typed payloads and command descriptors of the
 // batched push-result callbacks Push.OfflinePush and Push.AllMemberPush
-// (PROTOCOL.md §4.10, §6). One request carries 1 to 100 events; one answer
+// (docs/protocol.md §4.10, §6). One request carries 1 to 100 events; one answer
 // acknowledges the whole batch. Times inside the events are in seconds.
 package push
 
@@ -14,19 +14,13 @@ import (
 	"github.com/imcallback/imcallback/protocol"
 )
 
-// CallbackCommand names of the push callbacks.
-const (
-	CommandOfflinePush   = "Push.OfflinePush"
-	CommandAllMemberPush = "Push.AllMemberPush"
-)
-
 // MaxEvents is the documented maximum number of events in one batch.
 const MaxEvents = 100
 
 // Typed command descriptors; the handler receives the whole batch.
 var (
-	OfflinePushCommand   = dispatcher.NewAfterCommand[OfflinePush](CommandOfflinePush)
-	AllMemberPushCommand = dispatcher.NewAfterCommand[AllMemberPush](CommandAllMemberPush)
+	OfflinePushCommand   = dispatcher.NewAfterCommand[OfflinePush]("Push.OfflinePush")
+	AllMemberPushCommand = dispatcher.NewAfterCommand[AllMemberPush]("Push.AllMemberPush")
 )
 
 // PushPlatform values.

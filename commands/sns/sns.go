@@ -1,5 +1,5 @@
 // Package sns holds the typed payloads, reply fields and command
-// descriptors of the Sns.* relationship-chain callbacks (PROTOCOL.md §4.3).
+// descriptors of the Sns.* relationship-chain callbacks (docs/protocol.md §4.3).
 package sns
 
 import (
@@ -7,27 +7,17 @@ import (
 	"github.com/imcallback/imcallback/protocol"
 )
 
-// CallbackCommand names of the relationship-chain callbacks.
-const (
-	CommandPrevFriendAdd      = "Sns.CallbackPrevFriendAdd"
-	CommandPrevFriendResponse = "Sns.CallbackPrevFriendResponse"
-	CommandFriendAdd          = "Sns.CallbackFriendAdd"
-	CommandFriendDelete       = "Sns.CallbackFriendDelete"
-	CommandBlackListAdd       = "Sns.CallbackBlackListAdd"
-	CommandBlackListDelete    = "Sns.CallbackBlackListDelete"
-)
-
 // Typed command descriptors.
 var (
-	PrevFriendAddCommand      = dispatcher.NewBeforeCommand[PrevFriendAdd, ResultReply](CommandPrevFriendAdd)
-	PrevFriendResponseCommand = dispatcher.NewBeforeCommand[PrevFriendResponse, ResultReply](CommandPrevFriendResponse)
-	FriendAddCommand          = dispatcher.NewAfterCommand[FriendAdd](CommandFriendAdd)
-	FriendDeleteCommand       = dispatcher.NewAfterCommand[FriendDelete](CommandFriendDelete)
-	BlackListAddCommand       = dispatcher.NewAfterCommand[BlackListAdd](CommandBlackListAdd)
-	BlackListDeleteCommand    = dispatcher.NewAfterCommand[BlackListDelete](CommandBlackListDelete)
+	PrevFriendAddCommand      = dispatcher.NewBeforeCommand[PrevFriendAdd, ResultReply]("Sns.CallbackPrevFriendAdd")
+	PrevFriendResponseCommand = dispatcher.NewBeforeCommand[PrevFriendResponse, ResultReply]("Sns.CallbackPrevFriendResponse")
+	FriendAddCommand          = dispatcher.NewAfterCommand[FriendAdd]("Sns.CallbackFriendAdd")
+	FriendDeleteCommand       = dispatcher.NewAfterCommand[FriendDelete]("Sns.CallbackFriendDelete")
+	BlackListAddCommand       = dispatcher.NewAfterCommand[BlackListAdd]("Sns.CallbackBlackListAdd")
+	BlackListDeleteCommand    = dispatcher.NewAfterCommand[BlackListDelete]("Sns.CallbackBlackListDelete")
 )
 
-// Range of the per-target refusal codes of ResultItem.ResultCode (PROTOCOL.md §3.2).
+// Range of the per-target refusal codes of ResultItem.ResultCode (docs/protocol.md §3.2).
 const (
 	ResultCodeMin = 38000
 	ResultCodeMax = 39000
@@ -65,7 +55,8 @@ type FriendItem struct {
 	AddWording string `json:"AddWording"`
 }
 
-// PrevFriendAdd is the body of Sns.CallbackPrevFriendAdd (PROTOCOL.md §5.16).
+// PrevFriendAdd is the body of Sns.CallbackPrevFriendAdd (1047/43468,
+// docs/protocol.md §4.3).
 // REST-initiated adds do not trigger it.
 type PrevFriendAdd struct {
 	// CallbackCommand is the command name.
@@ -126,7 +117,8 @@ type FriendAddPair struct {
 	InitiatorAccount string `json:"Initiator_Account"`
 }
 
-// FriendAdd is the body of Sns.CallbackFriendAdd (PROTOCOL.md §5.11).
+// FriendAdd is the body of Sns.CallbackFriendAdd (1047/34359,
+// docs/protocol.md §4.3).
 type FriendAdd struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`

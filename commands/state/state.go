@@ -1,5 +1,5 @@
 // Package state holds the typed payload and command descriptor of
-// State.StateChange, the online-status callback (PROTOCOL.md §4.2, §5.10).
+// State.StateChange, the online-status callback (docs/protocol.md §4.2, §1.2).
 package state
 
 import (
@@ -37,7 +37,8 @@ type Info struct {
 	ToAccount string `json:"To_Account"`
 	// Reason is Register, Unregister, LinkClose, TimeOut or SetCustomStatus.
 	Reason string `json:"Reason"`
-	// CustomStatus is the new custom status, when sent inside Info (UNCERTAIN placement).
+	// CustomStatus is the new custom status, when sent inside Info (Tencent's
+	// pages place it either here or at top level).
 	CustomStatus string `json:"CustomStatus"`
 }
 
@@ -56,7 +57,8 @@ type StateChange struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 	// Info describes the change.
 	Info Info `json:"Info"`
-	// CustomStatus is the new custom status, when sent at top level (UNCERTAIN placement).
+	// CustomStatus is the new custom status, when sent at top level (Tencent's
+	// pages place it either here or inside Info).
 	CustomStatus string `json:"CustomStatus"`
 	// KickedDevice lists the devices a Login kicked off.
 	KickedDevice []KickedDevice `json:"KickedDevice"`

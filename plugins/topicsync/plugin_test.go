@@ -19,7 +19,7 @@ import (
 	"github.com/imcallback/imcallback/protocol"
 )
 
-const seedTopicID = "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5"
+const sampleTopicID = "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5"
 
 // plugin is the service with topicsync.Module on one backend.
 type plugin struct {
@@ -97,7 +97,7 @@ func (p *plugin) list(t *testing.T, query string) []topicsync.Topic {
 }
 
 func TestPluginOverHTTP(t *testing.T) {
-	seed, err := os.ReadFile("testdata/create_seed.json")
+	sample, err := os.ReadFile("testdata/after_create_topic_sample.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,13 +105,13 @@ func TestPluginOverHTTP(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			p := startPlugin(t, b.dsn(t))
 
-			// The seed's sample, sent twice (IM's retry): stored once, as sent.
+			// Tencent's sample, sent twice (IM's retry): stored once, as sent.
 			for range 2 {
-				if res := p.Send(t, group.CommandAfterCreateTopic, seed); !res.OK() {
+				if res := p.Send(t, group.AfterCreateTopicCommand.Name(), sample); !res.OK() {
 					t.Fatalf("answer %d %s", res.Status, res.Body)
 				}
 			}
-			got := p.topic(t, seedTopicID)
+			got := p.topic(t, sampleTopicID)
 			if got.GroupID != "@TGS#2J4SZEAEL" || got.Name != "MyFirstTopic" || got.OwnerAccount != "leckie" ||
 				got.OperatorAccount != "group_root" || got.Type != "Community" || got.DeletedAt != nil ||
 				fmt.Sprint(got.CustomData) != "[{UserDefined1 hello} {UserDefined2 world}]" || got.CreatedAt.IsZero() {
@@ -122,10 +122,10 @@ func TestPluginOverHTTP(t *testing.T) {
 			}
 
 			// A create without TopicId: answered OK, counted invalid, not stored.
-			if res := p.Send(t, group.CommandAfterCreateTopic, []byte(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#2J4SZEAEL"}`)); !res.OK() {
+			if res := p.Send(t, group.AfterCreateTopicCommand.Name(), []byte(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#2J4SZEAEL"}`)); !res.OK() {
 				t.Fatalf("invalid create answered %d %s", res.Status, res.Body)
 			}
-			if p.events(t, group.CommandAfterCreateTopic, "invalid") != 1 {
+			if p.events(t, group.AfterCreateTopicCommand.Name(), "invalid") != 1 {
 				t.Fatal("invalid create not counted")
 			}
 			if n := len(p.list(t, "")); n != 1 {
@@ -134,28 +134,28 @@ func TestPluginOverHTTP(t *testing.T) {
 
 			// Info change with a TopicId updates only the fields present.
 			change := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","TopicId":%q,"Name":"Renamed","FaceUrl":"https://img.example.org/t.png"}`,
-				group.CommandAfterTopicInfoChanged, seedTopicID)
-			if res := p.Send(t, group.CommandAfterTopicInfoChanged, []byte(change)); !res.OK() {
+				group.AfterTopicInfoChangedCommand.Name(), sampleTopicID)
+			if res := p.Send(t, group.AfterTopicInfoChangedCommand.Name(), []byte(change)); !res.OK() {
 				t.Fatalf("answer %s", res.Body)
 			}
-			got = p.topic(t, seedTopicID)
+			got = p.topic(t, sampleTopicID)
 			if got.Name != "Renamed" || got.FaceURL != "https://img.example.org/t.png" || got.Introduction != "" || got.OwnerAccount != "leckie" {
 				t.Fatalf("after change %+v", got)
 			}
 
 			// Info change without a TopicId: OK, counted, nothing changed.
 			noID := `{"CallbackCommand":"Group.CallbackAfterTopicInfoChanged","GroupId":"@TGS#2J4SZEAEL","Name":"Lost"}`
-			if res := p.Send(t, group.CommandAfterTopicInfoChanged, []byte(noID)); !res.OK() {
+			if res := p.Send(t, group.AfterTopicInfoChangedCommand.Name(), []byte(noID)); !res.OK() {
 				t.Fatalf("answer %s", res.Body)
 			}
-			if p.events(t, group.CommandAfterTopicInfoChanged, "no_topic_id") != 1 || p.topic(t, seedTopicID).Name != "Renamed" {
+			if p.events(t, group.AfterTopicInfoChangedCommand.Name(), "no_topic_id") != 1 || p.topic(t, sampleTopicID).Name != "Renamed" {
 				t.Fatal("info change without TopicId not counted or applied")
 			}
 
 			// Destroy: hidden from the list, kept with deleted_at.
 			destroy := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","Type":"Community","TopicIdList":[%q,"@TGS#2J4SZEAEL@TOPIC#_never-created"]}`,
-				group.CommandAfterTopicDestroyed, seedTopicID)
-			if res := p.Send(t, group.CommandAfterTopicDestroyed, []byte(destroy)); !res.OK() {
+				group.AfterTopicDestroyedCommand.Name(), sampleTopicID)
+			if res := p.Send(t, group.AfterTopicDestroyedCommand.Name(), []byte(destroy)); !res.OK() {
 				t.Fatalf("answer %s", res.Body)
 			}
 			if n := len(p.list(t, "")); n != 0 {
@@ -166,8 +166,8 @@ func TestPluginOverHTTP(t *testing.T) {
 				t.Fatalf("include_deleted: %+v", all)
 			}
 			// A late create does not resurrect a destroyed topic.
-			late := strings.Replace(string(seed), seedTopicID, "@TGS#2J4SZEAEL@TOPIC#_never-created", 1)
-			if res := p.Send(t, group.CommandAfterCreateTopic, []byte(late)); !res.OK() {
+			late := strings.Replace(string(sample), sampleTopicID, "@TGS#2J4SZEAEL@TOPIC#_never-created", 1)
+			if res := p.Send(t, group.AfterCreateTopicCommand.Name(), []byte(late)); !res.OK() {
 				t.Fatalf("answer %s", res.Body)
 			}
 			if p.topic(t, "@TGS#2J4SZEAEL@TOPIC#_never-created").DeletedAt == nil {
@@ -199,7 +199,7 @@ func TestConcurrentDeliveries(t *testing.T) {
 			for i := range n {
 				wg.Go(func() {
 					body := fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_g%d","TopicId":"@TGS#_g%d@TOPIC#_t%d","Name":"t%d","Type":"Community"}`, i%7, i%7, i, i)
-					res, err := p.Sender.Send(t.Context(), group.CommandAfterCreateTopic, []byte(body))
+					res, err := p.Sender.Send(t.Context(), group.AfterCreateTopicCommand.Name(), []byte(body))
 					if err != nil {
 						failures <- err.Error()
 					} else if !res.OK() {
@@ -215,8 +215,8 @@ func TestConcurrentDeliveries(t *testing.T) {
 			if got := len(p.list(t, "")); got != n {
 				t.Fatalf("%d rows after %d concurrent creates", got, n)
 			}
-			if p.events(t, group.CommandAfterCreateTopic, "stored") != n {
-				t.Fatalf("stored counter = %v", p.events(t, group.CommandAfterCreateTopic, "stored"))
+			if p.events(t, group.AfterCreateTopicCommand.Name(), "stored") != n {
+				t.Fatalf("stored counter = %v", p.events(t, group.AfterCreateTopicCommand.Name(), "stored"))
 			}
 		})
 	}
@@ -229,7 +229,7 @@ func TestListIsPaginated(t *testing.T) {
 	p := startPlugin(t, "")
 	for i := range 7 {
 		body := fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_p","TopicId":"@TGS#_p@TOPIC#_%d","Name":"n%d"}`, i, i)
-		if res := p.Send(t, group.CommandAfterCreateTopic, []byte(body)); !res.OK() {
+		if res := p.Send(t, group.AfterCreateTopicCommand.Name(), []byte(body)); !res.OK() {
 			t.Fatalf("create %d: %d %s", i, res.Status, res.Body)
 		}
 	}
@@ -272,12 +272,12 @@ func TestFailedWriteIsHandlerError(t *testing.T) {
 			if err := p.store.Close(); err != nil {
 				t.Fatal(err)
 			}
-			seed, _ := os.ReadFile("testdata/create_seed.json")
-			res := p.Send(t, group.CommandAfterCreateTopic, seed)
+			sample, _ := os.ReadFile("testdata/after_create_topic_sample.json")
+			res := p.Send(t, group.AfterCreateTopicCommand.Name(), sample)
 			if !res.Is(protocol.ErrHandlerFailed) {
 				t.Fatalf("a failed write answered %d %s", res.Status, res.Body)
 			}
-			if p.events(t, group.CommandAfterCreateTopic, "error") != 1 || p.events(t, group.CommandAfterCreateTopic, "stored") != 0 {
+			if p.events(t, group.AfterCreateTopicCommand.Name(), "error") != 1 || p.events(t, group.AfterCreateTopicCommand.Name(), "stored") != 0 {
 				t.Fatal("failed write not counted as an error")
 			}
 			p.GetJSON(t, "/readyz", 503, nil)

@@ -237,7 +237,7 @@ func TestStore(t *testing.T) {
 		{"info change on unknown topic", testInfoChangeUnknown},
 		{"info change on tombstone", testInfoChangeTombstone},
 		{"list by group and order", testListFilterAndOrder},
-		{"seed sample stored as sent", testSeedSample},
+		{"Tencent's sample stored as sent", testTencentSample},
 		{"invalid input rejected", testInvalidInput},
 		{"concurrent writes", testConcurrentWrites},
 		{"get unknown", testGetUnknown},
@@ -544,9 +544,9 @@ func testListFilterAndOrder(t *testing.T, s topicsync.Store) {
 	}
 }
 
-// testSeedSample stores the documented AfterCreateTopic sample: its topic id does not start with
+// testTencentSample stores the documented AfterCreateTopic sample: its topic id does not start with
 // its group id, and the store must not care.
-func testSeedSample(t *testing.T, s topicsync.Store) {
+func testTencentSample(t *testing.T, s topicsync.Store) {
 	in := topicsync.Topic{
 		TopicID:         "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5",
 		GroupID:         "@TGS#2J4SZEAEL",

@@ -16,20 +16,19 @@ func render(entries []catalogue.Entry) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Callback command reference\n\n")
 	b.WriteString("<!-- Generated from commands/catalogue by `go generate ./...`; do not edit. -->\n\n")
-	fmt.Fprintf(&b, "%d commands (PROTOCOL.md §4). Register a handler with the command's typed descriptor, "+
+	fmt.Fprintf(&b, "%d commands ([docs/protocol.md](protocol.md) §4). Register a handler with the command's typed descriptor, "+
 		"e.g. `c2c.BeforeSendMsgCommand.Handle(fn)`; payload types live in `commands/<area>`. "+
 		"**Kind**: before (the answer decides), after (the answer is ignored), request-response (answered like a before-command within 2 s). "+
 		"**Deny codes**: custom codes passed to the client; outside the range a deny is sent as plain deny (1). "+
-		"**Drop**: silent drop (ErrorCode 2) accepted. **Fallback**: IM's own behaviour when the answer is missing (the event proceeds); the service sends `IMCALLBACK_BEFORE_FALLBACK` (default allow, the same) or the command's `dispatcher.WithFallback` when a handler fails or misses its deadline. "+
-		"Fields marked `[]` are arrays; `{…}` lists an object's fields. Unverified commands are marked ⚠.\n\n", len(entries))
-	b.WriteString("| Command | Kind | Payload | Payload fields | Reply fields | Deny codes | Drop | Fallback | Dedup key | Notes |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+		"**Drop**: silent drop (ErrorCode 2) accepted. "+
+		"When a before-handler fails or misses its deadline, the service sends the command's `dispatcher.WithFallback` decision if set, "+
+		"otherwise `IMCALLBACK_BEFORE_FALLBACK` (default allow, which is also what IM does when no answer arrives). "+
+		"Fields marked `[]` are arrays; `{…}` lists an object's fields.\n\n", len(entries))
+	b.WriteString("| Command | Kind | Payload | Payload fields | Reply fields | Deny codes | Drop | Dedup key | Notes |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, e := range entries {
 		name := "`" + e.Name() + "`"
-		if e.Unverified {
-			name += " ⚠ unverified"
-		}
-		payload := "`" + e.Area + "." + e.Command.PayloadType().Name() + "`"
+		payload := "`" + e.Area() + "." + e.Command.PayloadType().Name() + "`"
 		if e.Batched {
 			payload += " (batch of 1–100 events)"
 		}
@@ -37,8 +36,8 @@ func render(entries []catalogue.Entry) []byte {
 		if t := e.Command.ReplyType(); t != nil {
 			reply = fields(t)
 		}
-		codes, drop, fallback := "—", "—", "—"
-		if e.Kind != catalogue.After {
+		codes, drop := "—", "—"
+		if e.Kind() != catalogue.After {
 			codes = "none"
 			if e.DenyCodes != (dispatcher.CodeRange{}) {
 				codes = fmt.Sprintf("%d–%d", e.DenyCodes.Min, e.DenyCodes.Max)
@@ -47,7 +46,6 @@ func render(entries []catalogue.Entry) []byte {
 			if e.CanDrop {
 				drop = "yes"
 			}
-			fallback = e.Fallback.Outcome()
 		}
 		dedup := "—"
 		if len(e.Dedup) > 0 {
@@ -57,8 +55,8 @@ func render(entries []catalogue.Entry) []byte {
 		if e.Note != "" {
 			notes += " " + e.Note
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			name, e.Kind, payload, fields(e.Command.PayloadType()), reply, codes, drop, fallback, dedup, cell(notes))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			name, e.Kind(), payload, fields(e.Command.PayloadType()), reply, codes, drop, dedup, cell(notes))
 	}
 	return b.Bytes()
 }
