@@ -95,20 +95,21 @@ func testCommands(seen chan<- topicPayload) fx.Option {
 			})
 		}),
 		dispatcher.AsCommand(func() dispatcher.Command {
-			return dispatcher.Before("C2C.CallbackBeforeSendMsg", func(ctx context.Context, ev *dispatcher.Event[msgPayload]) (dispatcher.Decision, error) {
+			c := dispatcher.NewBeforeCommand[msgPayload, map[string]string]("C2C.CallbackBeforeSendMsg")
+			return c.Handle(func(ctx context.Context, ev *dispatcher.Event[msgPayload]) (dispatcher.Reply[map[string]string], error) {
 				switch ev.Payload.Text {
 				case "slow":
 					<-ctx.Done()
-					return dispatcher.Allow(), nil
+					return c.Allow(), nil
 				case "panic":
 					panic("handler bug")
 				case "spam":
-					return dispatcher.DenyWithCode(120001, "spam"), nil
+					return c.DenyWithCode(120001, "spam"), nil
 				case "rewrite":
-					return dispatcher.Modify(map[string]string{"CloudCustomData": "rewritten"}), nil
+					return c.Modify(map[string]string{"CloudCustomData": "rewritten"}), nil
 				}
-				return dispatcher.Allow(), nil
-			}, dispatcher.WithFallback(dispatcher.Deny("fallback")))
+				return c.Allow(), nil
+			}, dispatcher.WithFallback(c.Deny("fallback")))
 		}),
 	)
 }

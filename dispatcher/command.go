@@ -85,16 +85,18 @@ type Command interface {
 // ErrDecode wraps a body that is valid JSON but does not fit the payload type.
 var ErrDecode = errors.New("dispatcher: payload does not decode")
 
-// Option tunes a command built by Before or After.
+// Option tunes a command built by a descriptor's Handle (or by Before or After).
 type Option func(*options)
 
 type options struct {
 	fallback *Decision
 }
 
-// WithFallback sets the decision sent when this before-handler fails, panics
-// or misses its deadline, overriding the configured default.
-func WithFallback(d Decision) Option {
+// WithFallback sets the answer sent when this before-handler fails, panics
+// or misses its deadline, overriding the configured default. Build it with
+// the command's own verbs, e.g. WithFallback(c2c.BeforeSendMsgCommand.Deny("try later")).
+func WithFallback[R any](r Reply[R]) Option {
+	d := r.Decision()
 	return func(o *options) { o.fallback = &d }
 }
 
@@ -103,24 +105,29 @@ type Fallbacker interface {
 	Fallback() (Decision, bool)
 }
 
-// BeforeFunc handles a before-callback and returns the decision.
-type BeforeFunc[T any] func(ctx context.Context, ev *Event[T]) (Decision, error)
+// beforeFunc is the untyped form every before-handler is run as.
+type beforeFunc[T any] func(ctx context.Context, ev *Event[T]) (Decision, error)
 
 // AfterFunc handles an after-callback; an error means the event was not applied.
 type AfterFunc[T any] func(ctx context.Context, ev *Event[T]) error
 
-// Before builds a before-command whose handler receives payloads of type T.
-func Before[T any](name string, fn BeforeFunc[T], opts ...Option) Command {
-	c := &typed[T]{name: name, kind: KindBefore, before: fn}
-	for _, o := range opts {
-		o(&c.opts)
-	}
-	return c
+// Before builds a before-command for a CallbackCommand the catalogue lacks,
+// whose payload is T and whose extra answer fields are R (NoReply for
+// none). It is NewBeforeCommand[T, R](name).Handle(fn, opts...): declare
+// the descriptor once and answer with its verbs.
+func Before[T, R any](name string, fn ReplyFunc[T, R], opts ...Option) Command {
+	return NewBeforeCommand[T, R](name).Handle(fn, opts...)
 }
 
-// After builds an after-command whose handler receives payloads of type T.
+// After builds an after-command for a CallbackCommand the catalogue lacks,
+// whose handler receives payloads of type T.
 func After[T any](name string, fn AfterFunc[T], opts ...Option) Command {
-	c := &typed[T]{name: name, kind: KindAfter, after: fn}
+	return newTyped[T](name, KindAfter, nil, fn, opts)
+}
+
+// newTyped builds the Command of a handler.
+func newTyped[T any](name string, kind Kind, before beforeFunc[T], after AfterFunc[T], opts []Option) *typed[T] {
+	c := &typed[T]{name: name, kind: kind, before: before, after: after}
 	for _, o := range opts {
 		o(&c.opts)
 	}
@@ -131,7 +138,7 @@ func After[T any](name string, fn AfterFunc[T], opts ...Option) Command {
 type typed[T any] struct {
 	name   string
 	kind   Kind
-	before BeforeFunc[T]
+	before beforeFunc[T]
 	after  AfterFunc[T]
 	opts   options
 }

@@ -1,7 +1,9 @@
 package dispatcher
 
-// Decision is a before-handler's answer. Build one with Allow, Deny, Drop,
-// DenyWithCode or Modify.
+// Decision is a before-handler's answer as the dispatcher checks and sends
+// it. Handlers do not build one: they answer with the verbs of their
+// command's descriptor (Allow, Deny, DenyWithCode, Drop, Modify), whose
+// typed Reply converts to a Decision.
 type Decision struct {
 	// Code is the envelope's ErrorCode: 0 allow, 1 deny, 2 silent drop, or a
 	// custom deny code inside the command's allowed range.
@@ -20,24 +22,6 @@ const (
 	CodeDeny  = 1
 	CodeDrop  = 2
 )
-
-// Allow lets the action proceed unchanged.
-func Allow() Decision { return Decision{Code: CodeAllow} }
-
-// Deny refuses the action; IM returns its fixed error to the caller.
-func Deny(info string) Decision { return Decision{Code: CodeDeny, Info: info} }
-
-// Drop silently discards a message: the sender is told it succeeded.
-// Only message commands support it; elsewhere it is sent as Deny.
-func Drop() Decision { return Decision{Code: CodeDrop} }
-
-// DenyWithCode refuses the action and passes code and info through to the
-// client. The code must be inside the command's allowed range; outside it
-// the dispatcher logs the mistake and sends a plain Deny.
-func DenyWithCode(code int, info string) Decision { return Decision{Code: code, Info: info} }
-
-// Modify lets the action proceed with the reply fields applied.
-func Modify(reply any) Decision { return Decision{Code: CodeAllow, Reply: reply} }
 
 // Outcome names the decision for metrics and logs.
 func (d Decision) Outcome() string {

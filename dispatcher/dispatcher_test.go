@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/tooling"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/protocol"
@@ -83,8 +84,34 @@ type sendMsg struct {
 	Body []json.RawMessage `json:"MsgBody"`
 }
 
+// sendMsgCmd is the descriptor the tests' C2C before-commands answer with.
+var sendMsgCmd = dispatcher.NewBeforeCommand[sendMsg, dispatcher.NoReply]("C2C.CallbackBeforeSendMsg")
+
+// Raw decisions, for the tests of how the dispatcher checks and sends what
+// a handler answered (handlers themselves answer with a descriptor's verbs).
+func allow() dispatcher.Decision { return dispatcher.Decision{Code: dispatcher.CodeAllow} }
+func deny(info string) dispatcher.Decision {
+	return dispatcher.Decision{Code: dispatcher.CodeDeny, Info: info}
+}
+func drop() dispatcher.Decision { return dispatcher.Decision{Code: dispatcher.CodeDrop} }
+func modify(reply any) dispatcher.Decision {
+	return dispatcher.Decision{Code: dispatcher.CodeAllow, Reply: reply}
+}
+func denyWithCode(code int, info string) dispatcher.Decision {
+	return dispatcher.Decision{Code: code, Info: info}
+}
+
+// rawBefore builds a before-command whose handler answers raw decisions,
+// through the tooling path the catalogue uses.
+func rawBefore[T any](name string, fn func(context.Context, *dispatcher.Event[T]) (dispatcher.Decision, error), opts ...dispatcher.Option) dispatcher.Command {
+	return dispatcher.NewBeforeCommand[T, dispatcher.NoReply](name).Tooling(tooling.K).HandleAny(
+		func(ctx context.Context, ev any) (dispatcher.Decision, error) {
+			return fn(ctx, ev.(*dispatcher.Event[T]))
+		}, opts...)
+}
+
 func before(fn func(ev *dispatcher.Event[sendMsg]) (dispatcher.Decision, error), opts ...dispatcher.Option) dispatcher.Command {
-	return dispatcher.Before("C2C.CallbackBeforeSendMsg",
+	return rawBefore("C2C.CallbackBeforeSendMsg",
 		func(_ context.Context, ev *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) { return fn(ev) }, opts...)
 }
 
@@ -103,23 +130,23 @@ func TestBeforeDecisions(t *testing.T) {
 		wantExtra   map[string]any
 		wantOutcome string
 	}{
-		{name: "allow", decision: dispatcher.Allow(), wantCode: 0, wantOutcome: "allow"},
-		{name: "deny", decision: dispatcher.Deny("no"), wantCode: 1, wantInfo: "no", wantOutcome: "deny"},
-		{name: "silent drop on a message command", decision: dispatcher.Drop(), wantCode: 2, wantOutcome: "drop"},
-		{name: "custom code in range", decision: dispatcher.DenyWithCode(120001, "blocked word"), wantCode: 120001, wantInfo: "blocked word", wantOutcome: "deny"},
-		{name: "custom code at the top of the range", decision: dispatcher.DenyWithCode(130000, "x"), wantCode: 130000, wantInfo: "x", wantOutcome: "deny"},
-		{name: "custom code out of range is sent as deny", decision: dispatcher.DenyWithCode(10100, "x"), wantCode: 1, wantInfo: "x", wantOutcome: "deny"},
-		{name: "modify", decision: dispatcher.Modify(reply{"rewritten"}), wantCode: 0,
+		{name: "allow", decision: allow(), wantCode: 0, wantOutcome: "allow"},
+		{name: "deny", decision: deny("no"), wantCode: 1, wantInfo: "no", wantOutcome: "deny"},
+		{name: "silent drop on a message command", decision: drop(), wantCode: 2, wantOutcome: "drop"},
+		{name: "custom code in range", decision: denyWithCode(120001, "blocked word"), wantCode: 120001, wantInfo: "blocked word", wantOutcome: "deny"},
+		{name: "custom code at the top of the range", decision: denyWithCode(130000, "x"), wantCode: 130000, wantInfo: "x", wantOutcome: "deny"},
+		{name: "custom code out of range is sent as deny", decision: denyWithCode(10100, "x"), wantCode: 1, wantInfo: "x", wantOutcome: "deny"},
+		{name: "modify", decision: modify(reply{"rewritten"}), wantCode: 0,
 			wantExtra: map[string]any{"CloudCustomData": "rewritten"}, wantOutcome: "modify"},
 		{name: "reply fields dropped with a deny", decision: dispatcher.Decision{Code: 1, Reply: reply{"x"}}, wantCode: 1, wantOutcome: "deny"},
-		{name: "unsendable reply falls back", decision: dispatcher.Modify([]string{"not an object"}), wantCode: 0, wantOutcome: "fallback"},
+		{name: "unsendable reply falls back", decision: modify([]string{"not an object"}), wantCode: 0, wantOutcome: "fallback"},
 		{name: "error falls back to the default (allow)", err: errors.New("db down"), wantCode: 0, wantOutcome: "fallback"},
 		{name: "error falls back to the command's own fallback", err: errors.New("db down"),
-			opts: []dispatcher.Option{dispatcher.WithFallback(dispatcher.Deny("try later"))}, wantCode: 1, wantInfo: "try later", wantOutcome: "fallback"},
+			opts: []dispatcher.Option{dispatcher.WithFallback(sendMsgCmd.Deny("try later"))}, wantCode: 1, wantInfo: "try later", wantOutcome: "fallback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, dispatcher.Options{Fallback: dispatcher.Allow()}, before(func(*dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			h := newHarness(t, dispatcher.Options{Fallback: allow()}, before(func(*dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 				return tt.decision, tt.err
 			}, tt.opts...))
 			rec, out := h.do("C2C.CallbackBeforeSendMsg", `{"CallbackCommand":"C2C.CallbackBeforeSendMsg"}`)
@@ -145,9 +172,9 @@ func TestBeforeDecisions(t *testing.T) {
 }
 
 func TestDropOnNonMessageCommandIsDeny(t *testing.T) {
-	cmd := dispatcher.Before("Group.CallbackBeforeCreateGroup",
+	cmd := rawBefore("Group.CallbackBeforeCreateGroup",
 		func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
-			return dispatcher.Drop(), nil
+			return drop(), nil
 		})
 	h := newHarness(t, dispatcher.Options{}, cmd)
 	_, out := h.do("Group.CallbackBeforeCreateGroup", `{}`)
@@ -172,7 +199,7 @@ func TestBeforeDeadlineAndPanic(t *testing.T) {
 			case <-ctx.Done():
 				<-release // keeps running past its deadline, like a stuck handler
 			}
-			return dispatcher.Deny("too late"), nil
+			return deny("too late"), nil
 		}},
 		{"panic", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 			panic("boom")
@@ -180,8 +207,8 @@ func TestBeforeDeadlineAndPanic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, dispatcher.Options{BeforeTimeout: 50 * time.Millisecond, Fallback: dispatcher.Deny("fallback")},
-				dispatcher.Before("C2C.CallbackBeforeSendMsg", tt.fn))
+			h := newHarness(t, dispatcher.Options{BeforeTimeout: 50 * time.Millisecond, Fallback: deny("fallback")},
+				rawBefore("C2C.CallbackBeforeSendMsg", tt.fn))
 			start := time.Now()
 			_, out := h.do("C2C.CallbackBeforeSendMsg", `{}`)
 			if out["ErrorCode"] != float64(1) || out["ErrorInfo"] != "fallback" {
@@ -201,7 +228,7 @@ func TestEventFields(t *testing.T) {
 	var got *dispatcher.Event[sendMsg]
 	h := newHarness(t, dispatcher.Options{}, before(func(ev *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 		got = ev
-		return dispatcher.Allow(), nil
+		return allow(), nil
 	}))
 	body := `{"CallbackCommand":"C2C.CallbackBeforeSendMsg","From_Account":"u1","EventTime":"1670574414123","Unknown":{"x":1},` +
 		`"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]}`
@@ -374,10 +401,10 @@ func TestDecodeErrorIsHandlerError(t *testing.T) {
 	type typed struct {
 		Count int `json:"Count"`
 	}
-	h := newHarness(t, dispatcher.Options{Fallback: dispatcher.Allow()},
+	h := newHarness(t, dispatcher.Options{Fallback: allow()},
 		dispatcher.After("A.After", func(context.Context, *dispatcher.Event[typed]) error { return nil }),
-		dispatcher.Before("A.Before", func(context.Context, *dispatcher.Event[typed]) (dispatcher.Decision, error) {
-			return dispatcher.Deny("x"), nil
+		rawBefore("A.Before", func(context.Context, *dispatcher.Event[typed]) (dispatcher.Decision, error) {
+			return deny("x"), nil
 		}))
 	if _, out := h.do("A.After", `{"Count":"many"}`); out["ActionStatus"] != "FAIL" {
 		t.Fatalf("after: %v", out)
@@ -433,8 +460,8 @@ func TestProcess(t *testing.T) {
 			got = ev.Payload.X
 			return nil
 		}),
-		dispatcher.Before("A.Before", func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
-			return dispatcher.Allow(), nil
+		rawBefore("A.Before", func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
+			return allow(), nil
 		}),
 	}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
 	if err != nil {
@@ -462,11 +489,11 @@ func TestNewRejectsBadRegistrations(t *testing.T) {
 		{"duplicate", []dispatcher.Command{ok("A.B"), ok("A.B")}, dispatcher.Options{BeforeTimeout: time.Second}},
 		{"empty name", []dispatcher.Command{ok("")}, dispatcher.Options{BeforeTimeout: time.Second}},
 		{"no timeout", nil, dispatcher.Options{}},
-		{"fallback outside the range", []dispatcher.Command{dispatcher.Before("C2C.CallbackBeforeSendMsg",
+		{"fallback outside the range", []dispatcher.Command{rawBefore("C2C.CallbackBeforeSendMsg",
 			func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
-				return dispatcher.Allow(), nil
+				return allow(), nil
 			},
-			dispatcher.WithFallback(dispatcher.DenyWithCode(5, "")))}, dispatcher.Options{BeforeTimeout: time.Second}},
+			dispatcher.WithFallback(sendMsgCmd.DenyWithCode(5, "")))}, dispatcher.Options{BeforeTimeout: time.Second}},
 	}
 	for _, tt := range tests {
 		if _, err := dispatcher.New(tt.cmds, tt.opts, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry())); err == nil {
@@ -488,9 +515,9 @@ func FuzzServe(f *testing.F) {
 	d, err := dispatcher.New([]dispatcher.Command{
 		before(func(ev *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 			if ev.Payload.From == "deny" {
-				return dispatcher.DenyWithCode(int(ev.Payload.Time), "x"), nil
+				return denyWithCode(int(ev.Payload.Time), "x"), nil
 			}
-			return dispatcher.Allow(), nil
+			return allow(), nil
 		}),
 		dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[map[string]any]) error { return nil }),
 	}, dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules}, zap.New(core), m)
@@ -518,11 +545,11 @@ func FuzzServe(f *testing.F) {
 func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 	release := make(chan struct{})
 	var calls atomic.Int32
-	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, MaxInFlight: 1, Fallback: dispatcher.Deny("busy")},
-		dispatcher.Before("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, MaxInFlight: 1, Fallback: deny("busy")},
+		rawBefore("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 			calls.Add(1)
 			<-release // ignores its context: keeps its slot past the deadline
-			return dispatcher.Allow(), nil
+			return allow(), nil
 		}))
 	for range 3 {
 		if _, out := h.do("C2C.CallbackBeforeSendMsg", `{}`); out["ErrorInfo"] != "busy" {
@@ -557,12 +584,12 @@ func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 
 func TestMaxInFlightSlotFreedAfterPanic(t *testing.T) {
 	var calls atomic.Int32
-	h := newHarness(t, dispatcher.Options{MaxInFlight: 1, Fallback: dispatcher.Deny("fallback")},
-		dispatcher.Before("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+	h := newHarness(t, dispatcher.Options{MaxInFlight: 1, Fallback: deny("fallback")},
+		rawBefore("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 			if calls.Add(1) == 1 {
 				panic("first call")
 			}
-			return dispatcher.Allow(), nil
+			return allow(), nil
 		}))
 	h.do("C2C.CallbackBeforeSendMsg", `{}`)
 	if _, out := h.do("C2C.CallbackBeforeSendMsg", `{}`); out["ErrorCode"] != float64(0) || calls.Load() != 2 {

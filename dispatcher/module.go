@@ -49,9 +49,9 @@ const defaultMaxInFlight = 4096
 
 // newFromConfig builds the dispatcher from the service configuration.
 func newFromConfig(in moduleIn) (*Dispatcher, error) {
-	fallback := Allow()
+	fallback := Decision{Code: CodeAllow}
 	if in.Config.BeforeFallback == "deny" {
-		fallback = Deny("")
+		fallback = Decision{Code: CodeDeny}
 	}
 	return New(in.Commands, Options{
 		BeforeTimeout: in.Config.BeforeTimeout,

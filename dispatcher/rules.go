@@ -29,10 +29,10 @@ func (r Rule) check(d Decision) (Decision, error) {
 	case d.Code == CodeAllow || d.Code == CodeDeny:
 	case d.Code == CodeDrop && r.CanDrop:
 	case d.Code == CodeDrop:
-		return Deny(d.Info), fmt.Errorf("silent drop (2) is not supported by this command; sent deny")
+		return Decision{Code: CodeDeny, Info: d.Info}, fmt.Errorf("silent drop (2) is not supported by this command; sent deny")
 	case r.DenyCodes.Contains(d.Code):
 	default:
-		return Deny(d.Info), fmt.Errorf("deny code %d is outside the allowed range %v; sent deny", d.Code, r.DenyCodes)
+		return Decision{Code: CodeDeny, Info: d.Info}, fmt.Errorf("deny code %d is outside the allowed range %v; sent deny", d.Code, r.DenyCodes)
 	}
 	if d.Reply != nil && d.Code != CodeAllow {
 		return Decision{Code: d.Code, Info: d.Info}, fmt.Errorf("reply fields are only sent with allow (0); dropped them")

@@ -3,17 +3,26 @@ package dispatcher
 import (
 	"context"
 	"reflect"
+
+	"github.com/imcallback/imcallback/internal/tooling"
 )
 
-// Descriptor describes one callback command: its CallbackCommand, how the
-// dispatcher treats it and the Go types of its payload and reply fields.
-// BeforeCommand and AfterCommand implement it; the command catalogue and its
-// generated reference are built from descriptors.
+// Descriptor describes one callback command: its CallbackCommand and how
+// the dispatcher treats it. BeforeCommand and AfterCommand implement it; the
+// command catalogue and its generated reference are built from descriptors.
 type Descriptor interface {
 	// Name is the CallbackCommand, e.g. "C2C.CallbackBeforeSendMsg".
 	Name() string
 	// Kind is KindBefore or KindAfter.
 	Kind() Kind
+	// Tooling opens the descriptor's types to this module's catalogue,
+	// generator and tests; only they can make the key.
+	Tooling(tooling.Key) Tooling
+}
+
+// Tooling is what the catalogue and the documentation generator read of a
+// descriptor, reached through Descriptor.Tooling.
+type Tooling interface {
 	// PayloadType is the type a request body decodes into.
 	PayloadType() reflect.Type
 	// ReplyType is the struct of extra answer fields the command accepts,
@@ -28,7 +37,7 @@ type Descriptor interface {
 	HandleAny(fn AnyFunc, opts ...Option) Command
 }
 
-// AnyFunc is the untyped handler of Descriptor.HandleAny; ev is a
+// AnyFunc is the untyped handler of Tooling.HandleAny; ev is a
 // *Event[T] of the descriptor's payload type.
 type AnyFunc func(ctx context.Context, ev any) (Decision, error)
 
@@ -90,11 +99,17 @@ func (c BeforeCommand[T, R]) Name() string { return c.name }
 // Kind implements Descriptor: KindBefore.
 func (c BeforeCommand[T, R]) Kind() Kind { return KindBefore }
 
-// PayloadType implements Descriptor.
-func (c BeforeCommand[T, R]) PayloadType() reflect.Type { return reflect.TypeFor[T]() }
+// Tooling implements Descriptor.
+func (c BeforeCommand[T, R]) Tooling(tooling.Key) Tooling { return beforeTooling[T, R](c) }
 
-// ReplyType implements Descriptor: nil when R is NoReply.
-func (c BeforeCommand[T, R]) ReplyType() reflect.Type {
+// beforeTooling is a BeforeCommand's Tooling.
+type beforeTooling[T, R any] BeforeCommand[T, R]
+
+// PayloadType implements Tooling.
+func (c beforeTooling[T, R]) PayloadType() reflect.Type { return reflect.TypeFor[T]() }
+
+// ReplyType implements Tooling: nil when R is NoReply.
+func (c beforeTooling[T, R]) ReplyType() reflect.Type {
 	t := reflect.TypeFor[R]()
 	if t == reflect.TypeFor[NoReply]() {
 		return nil
@@ -102,25 +117,25 @@ func (c BeforeCommand[T, R]) ReplyType() reflect.Type {
 	return t
 }
 
-// Decode implements Descriptor.
-func (c BeforeCommand[T, R]) Decode(body []byte) (any, error) { return decodePayload[T](c.name, body) }
+// Decode implements Tooling.
+func (c beforeTooling[T, R]) Decode(body []byte) (any, error) { return decodePayload[T](c.name, body) }
 
 // Handle builds the command running fn. The dispatcher still checks the
 // decision against the command's rule: a deny code outside the allowed
 // range, or a drop where the command cannot drop, is sent as a plain deny.
 func (c BeforeCommand[T, R]) Handle(fn ReplyFunc[T, R], opts ...Option) Command {
-	return Before(c.name, func(ctx context.Context, ev *Event[T]) (Decision, error) {
+	return newTyped(c.name, KindBefore, func(ctx context.Context, ev *Event[T]) (Decision, error) {
 		r, err := fn(ctx, ev)
 		if err != nil {
 			return Decision{}, err
 		}
 		return r.Decision(), nil
-	}, opts...)
+	}, nil, opts)
 }
 
-// HandleAny implements Descriptor.
-func (c BeforeCommand[T, R]) HandleAny(fn AnyFunc, opts ...Option) Command {
-	return Before(c.name, func(ctx context.Context, ev *Event[T]) (Decision, error) { return fn(ctx, ev) }, opts...)
+// HandleAny implements Tooling.
+func (c beforeTooling[T, R]) HandleAny(fn AnyFunc, opts ...Option) Command {
+	return newTyped(c.name, KindBefore, func(ctx context.Context, ev *Event[T]) (Decision, error) { return fn(ctx, ev) }, nil, opts)
 }
 
 // Allow lets the action proceed unchanged.
@@ -156,22 +171,28 @@ func (c AfterCommand[T]) Name() string { return c.name }
 // Kind implements Descriptor: KindAfter.
 func (c AfterCommand[T]) Kind() Kind { return KindAfter }
 
-// PayloadType implements Descriptor.
-func (c AfterCommand[T]) PayloadType() reflect.Type { return reflect.TypeFor[T]() }
+// Tooling implements Descriptor.
+func (c AfterCommand[T]) Tooling(tooling.Key) Tooling { return afterTooling[T](c) }
 
-// ReplyType implements Descriptor: after-commands accept no reply fields.
-func (c AfterCommand[T]) ReplyType() reflect.Type { return nil }
+// afterTooling is an AfterCommand's Tooling.
+type afterTooling[T any] AfterCommand[T]
 
-// Decode implements Descriptor.
-func (c AfterCommand[T]) Decode(body []byte) (any, error) { return decodePayload[T](c.name, body) }
+// PayloadType implements Tooling.
+func (c afterTooling[T]) PayloadType() reflect.Type { return reflect.TypeFor[T]() }
+
+// ReplyType implements Tooling: after-commands accept no reply fields.
+func (c afterTooling[T]) ReplyType() reflect.Type { return nil }
+
+// Decode implements Tooling.
+func (c afterTooling[T]) Decode(body []byte) (any, error) { return decodePayload[T](c.name, body) }
 
 // Handle builds the command running fn.
 func (c AfterCommand[T]) Handle(fn AfterFunc[T], opts ...Option) Command {
 	return After(c.name, fn, opts...)
 }
 
-// HandleAny implements Descriptor.
-func (c AfterCommand[T]) HandleAny(fn AnyFunc, opts ...Option) Command {
+// HandleAny implements Tooling.
+func (c afterTooling[T]) HandleAny(fn AnyFunc, opts ...Option) Command {
 	return After(c.name, func(ctx context.Context, ev *Event[T]) error {
 		_, err := fn(ctx, ev)
 		return err

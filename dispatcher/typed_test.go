@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/tooling"
 )
 
 type typedPayload struct {
@@ -38,7 +39,7 @@ func TestTypedBeforeCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got string
-			h := newHarness(t, dispatcher.Options{Fallback: dispatcher.Allow()},
+			h := newHarness(t, dispatcher.Options{Fallback: dispatcher.Decision{Code: dispatcher.CodeAllow}},
 				cmd.Handle(func(_ context.Context, ev *dispatcher.Event[typedPayload]) (dispatcher.Reply[typedReply], error) {
 					got = ev.Payload.From
 					return tt.reply, tt.err
@@ -59,7 +60,7 @@ func TestTypedBeforeCommand(t *testing.T) {
 
 func TestNoReplyCannotModify(t *testing.T) {
 	cmd := dispatcher.NewBeforeCommand[typedPayload, dispatcher.NoReply]("Group.CallbackBeforeCreateGroup")
-	if cmd.ReplyType() != nil {
+	if cmd.Tooling(tooling.K).ReplyType() != nil {
 		t.Fatal("NoReply has a reply type")
 	}
 	if d := cmd.Modify(dispatcher.NoReply{}).Decision(); d.Reply != nil || d.Outcome() != "allow" {
@@ -85,20 +86,20 @@ func TestDescriptors(t *testing.T) {
 		{after, dispatcher.KindAfter, nil},
 	} {
 		t.Run(tt.d.Name(), func(t *testing.T) {
-			if tt.d.Kind() != tt.kind || tt.d.PayloadType() != reflect.TypeFor[typedPayload]() || tt.d.ReplyType() != tt.reply {
-				t.Fatalf("kind %v payload %v reply %v", tt.d.Kind(), tt.d.PayloadType(), tt.d.ReplyType())
+			if tt.d.Kind() != tt.kind || tt.d.Tooling(tooling.K).PayloadType() != reflect.TypeFor[typedPayload]() || tt.d.Tooling(tooling.K).ReplyType() != tt.reply {
+				t.Fatalf("kind %v payload %v reply %v", tt.d.Kind(), tt.d.Tooling(tooling.K).PayloadType(), tt.d.Tooling(tooling.K).ReplyType())
 			}
-			p, err := tt.d.Decode([]byte(`{"From_Account":"u2","Extra":1}`))
+			p, err := tt.d.Tooling(tooling.K).Decode([]byte(`{"From_Account":"u2","Extra":1}`))
 			if err != nil || p.(*typedPayload).From != "u2" {
 				t.Fatalf("Decode: %v %v", p, err)
 			}
-			if _, err := tt.d.Decode([]byte(`{"From_Account":7}`)); !errors.Is(err, dispatcher.ErrDecode) {
+			if _, err := tt.d.Tooling(tooling.K).Decode([]byte(`{"From_Account":7}`)); !errors.Is(err, dispatcher.ErrDecode) {
 				t.Fatalf("Decode error %v", err)
 			}
 			var got any
-			cmd := tt.d.HandleAny(func(_ context.Context, ev any) (dispatcher.Decision, error) {
+			cmd := tt.d.Tooling(tooling.K).HandleAny(func(_ context.Context, ev any) (dispatcher.Decision, error) {
 				got = ev
-				return dispatcher.Allow(), nil
+				return dispatcher.Decision{}, nil
 			})
 			if cmd.Name() != tt.d.Name() || cmd.Kind() != tt.kind {
 				t.Fatal("HandleAny built another command")

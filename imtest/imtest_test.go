@@ -63,16 +63,17 @@ func service(t *testing.T, applied chan<- string) *imtest.Service {
 	}
 	return imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, fx.Provide(
 		dispatcher.AsCommand(func() dispatcher.Command {
-			return dispatcher.Before("C2C.CallbackBeforeSendMsg", func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Decision, error) {
+			c := dispatcher.NewBeforeCommand[msg, map[string]string]("C2C.CallbackBeforeSendMsg")
+			return c.Handle(func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Reply[map[string]string], error) {
 				switch e.Payload.Text {
 				case "deny":
-					return dispatcher.DenyWithCode(120001, "no"), nil
+					return c.DenyWithCode(120001, "no"), nil
 				case "drop":
-					return dispatcher.Drop(), nil
+					return c.Drop(), nil
 				case "modify":
-					return dispatcher.Modify(map[string]string{"CloudCustomData": "x"}), nil
+					return c.Modify(map[string]string{"CloudCustomData": "x"}), nil
 				}
-				return dispatcher.Allow(), nil
+				return c.Allow(), nil
 			})
 		}),
 		dispatcher.AsCommand(func() dispatcher.Command {

@@ -65,11 +65,12 @@ func TestSend(t *testing.T) {
 		Text string `json:"Text"`
 	}
 	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.Before("C2C.CallbackBeforeSendMsg", func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Decision, error) {
+		c := dispatcher.NewBeforeCommand[msg, map[string]string]("C2C.CallbackBeforeSendMsg")
+		return c.Handle(func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Reply[map[string]string], error) {
 			if e.Payload.Text == "bad" {
-				return dispatcher.DenyWithCode(120002, "bad word"), nil
+				return c.DenyWithCode(120002, "bad word"), nil
 			}
-			return dispatcher.Modify(map[string]string{"CloudCustomData": "seen"}), nil
+			return c.Modify(map[string]string{"CloudCustomData": "seen"}), nil
 		})
 	})))
 	dir := t.TempDir()

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/tooling"
 )
 
 // Kind says how IM treats a command's answer.
@@ -91,7 +92,7 @@ func (e Entry) Kind() Kind {
 
 // Area is the command package the payload type lives in, e.g. "group"
 // for commands/group.
-func (e Entry) Area() string { return path.Base(e.Command.PayloadType().PkgPath()) }
+func (e Entry) Area() string { return path.Base(e.Command.Tooling(tooling.K).PayloadType().PkgPath()) }
 
 // Rule is the dispatcher rule of the entry.
 func (e Entry) Rule() dispatcher.Rule {
@@ -108,7 +109,7 @@ type multiKeyed interface{ DedupKeys() []string }
 // for a single event, one per event for a batch, none when the command has
 // no natural key.
 func (e Entry) DedupKeys(body []byte) ([]string, error) {
-	p, err := e.Command.Decode(body)
+	p, err := e.Command.Tooling(tooling.K).Decode(body)
 	if err != nil {
 		return nil, err
 	}

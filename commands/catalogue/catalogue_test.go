@@ -10,6 +10,7 @@ import (
 
 	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/tooling"
 )
 
 // protocolPath is docs/protocol.md, the project's protocol reference,
@@ -148,7 +149,7 @@ func dropCell(e catalogue.Entry) string {
 // replyCell lists the JSON names of the reply fields, as docs/protocol.md
 // §4 does: "—" for none.
 func replyCell(e catalogue.Entry) string {
-	t := e.Command.ReplyType()
+	t := e.Command.Tooling(tooling.K).ReplyType()
 	if t == nil {
 		return "—"
 	}
@@ -242,13 +243,13 @@ func TestEntries(t *testing.T) {
 			if e.Kind().Dispatch() != e.Command.Kind() {
 				t.Errorf("kind %v but the descriptor is %v", e.Kind(), e.Command.Kind())
 			}
-			if pkg := e.Command.PayloadType().PkgPath(); pkg != "github.com/imcallback/imcallback/commands/"+e.Area() {
+			if pkg := e.Command.Tooling(tooling.K).PayloadType().PkgPath(); pkg != "github.com/imcallback/imcallback/commands/"+e.Area() {
 				t.Errorf("area %q: the payload is in package %q, not in commands/<area>", e.Area(), pkg)
 			}
 			if e.Summary == "" || e.Doc == "" {
 				t.Error("summary or doc missing")
 			}
-			if e.Kind() == catalogue.After && (e.Rule() != (dispatcher.Rule{}) || e.Command.ReplyType() != nil) {
+			if e.Kind() == catalogue.After && (e.Rule() != (dispatcher.Rule{}) || e.Command.Tooling(tooling.K).ReplyType() != nil) {
 				t.Error("an after-command has a rule or reply fields")
 			}
 			p := reflectNew(e)
@@ -271,7 +272,7 @@ func TestEntries(t *testing.T) {
 }
 
 func reflectNew(e catalogue.Entry) any {
-	p, err := e.Command.Decode([]byte(`{}`))
+	p, err := e.Command.Tooling(tooling.K).Decode([]byte(`{}`))
 	if err != nil {
 		panic(err)
 	}
@@ -331,7 +332,7 @@ func TestSamplesDecodeWithoutDrops(t *testing.T) {
 	for _, e := range catalogue.All() {
 		t.Run(e.Name(), func(t *testing.T) {
 			body, _ := catalogue.Sample(e.Name())
-			p, err := e.Command.Decode(body)
+			p, err := e.Command.Tooling(tooling.K).Decode(body)
 			if err != nil {
 				t.Fatal(err)
 			}

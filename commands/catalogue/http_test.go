@@ -15,6 +15,7 @@ import (
 	"github.com/imcallback/imcallback/commands/push"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/tooling"
 )
 
 // inline runs after-handlers before the answer, so a test sees their effect.
@@ -45,9 +46,9 @@ func TestEverySampleReachesItsHandler(t *testing.T) {
 	rec := &recorder{events: map[string]any{}}
 	var opts []fx.Option
 	for _, e := range catalogue.All() {
-		cmd := e.Command.HandleAny(func(_ context.Context, ev any) (dispatcher.Decision, error) {
+		cmd := e.Command.Tooling(tooling.K).HandleAny(func(_ context.Context, ev any) (dispatcher.Decision, error) {
 			rec.record(e.Name(), ev)
-			return dispatcher.Allow(), nil
+			return dispatcher.Decision{}, nil
 		})
 		opts = append(opts, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command { return cmd })))
 	}
@@ -64,8 +65,8 @@ func TestEverySampleReachesItsHandler(t *testing.T) {
 				t.Fatal("the handler was not called")
 			}
 			v := reflect.ValueOf(ev)
-			if v.Kind() != reflect.Pointer || v.Elem().FieldByName("Payload").Type() != e.Command.PayloadType() {
-				t.Fatalf("handler got %T, want *dispatcher.Event[%v]", ev, e.Command.PayloadType())
+			if v.Kind() != reflect.Pointer || v.Elem().FieldByName("Payload").Type() != e.Command.Tooling(tooling.K).PayloadType() {
+				t.Fatalf("handler got %T, want *dispatcher.Event[%v]", ev, e.Command.Tooling(tooling.K).PayloadType())
 			}
 			if cmd := v.Elem().FieldByName("Command").String(); cmd != e.Name() {
 				t.Errorf("event command %q", cmd)

@@ -21,6 +21,7 @@ import (
 	"github.com/imcallback/imcallback/commands/sns"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/tooling"
 	"github.com/imcallback/imcallback/metrics"
 )
 
@@ -32,7 +33,7 @@ const rejected = "before-handler decision not accepted by the protocol"
 func answer(t *testing.T, e catalogue.Entry, d dispatcher.Decision) (int, int) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	cmd := e.Command.HandleAny(func(context.Context, any) (dispatcher.Decision, error) { return d, nil })
+	cmd := e.Command.Tooling(tooling.K).HandleAny(func(context.Context, any) (dispatcher.Decision, error) { return d, nil })
 	disp, err := dispatcher.New([]dispatcher.Command{cmd},
 		dispatcher.Options{BeforeTimeout: time.Second, Rules: catalogue.Rules()},
 		zap.New(core), metrics.NewCallbacks(prometheus.NewRegistry()))
@@ -66,23 +67,23 @@ func TestDenyCodesAndDropEnforced(t *testing.T) {
 			wantLogs int
 		}
 		cases := []tc{
-			{"allow", dispatcher.Allow(), 0, 0},
-			{"deny", dispatcher.Deny("no"), 1, 0},
+			{"allow", dispatcher.Decision{}, 0, 0},
+			{"deny", dispatcher.Decision{Code: dispatcher.CodeDeny, Info: "no"}, 1, 0},
 		}
 		if r := e.DenyCodes; r != (dispatcher.CodeRange{}) {
 			cases = append(cases,
-				tc{"lowest custom code", dispatcher.DenyWithCode(r.Min, "x"), r.Min, 0},
-				tc{"highest custom code", dispatcher.DenyWithCode(r.Max, "x"), r.Max, 0},
-				tc{"below the range", dispatcher.DenyWithCode(r.Min-1, "x"), 1, 1},
-				tc{"above the range", dispatcher.DenyWithCode(r.Max+1, "x"), 1, 1},
+				tc{"lowest custom code", dispatcher.Decision{Code: r.Min, Info: "x"}, r.Min, 0},
+				tc{"highest custom code", dispatcher.Decision{Code: r.Max, Info: "x"}, r.Max, 0},
+				tc{"below the range", dispatcher.Decision{Code: r.Min - 1, Info: "x"}, 1, 1},
+				tc{"above the range", dispatcher.Decision{Code: r.Max + 1, Info: "x"}, 1, 1},
 			)
 		} else {
-			cases = append(cases, tc{"no custom codes", dispatcher.DenyWithCode(10150, "x"), 1, 1})
+			cases = append(cases, tc{"no custom codes", dispatcher.Decision{Code: 10150, Info: "x"}, 1, 1})
 		}
 		if e.CanDrop {
-			cases = append(cases, tc{"drop", dispatcher.Drop(), 2, 0})
+			cases = append(cases, tc{"drop", dispatcher.Decision{Code: dispatcher.CodeDrop}, 2, 0})
 		} else {
-			cases = append(cases, tc{"drop rejected", dispatcher.Drop(), 1, 1})
+			cases = append(cases, tc{"drop rejected", dispatcher.Decision{Code: dispatcher.CodeDrop}, 1, 1})
 		}
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/%s", e.Name(), c.name), func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/tooling"
 )
 
 // render returns the Markdown command reference of entries.
@@ -28,12 +29,12 @@ func render(entries []catalogue.Entry) []byte {
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, e := range entries {
 		name := "`" + e.Name() + "`"
-		payload := "`" + e.Area() + "." + e.Command.PayloadType().Name() + "`"
+		payload := "`" + e.Area() + "." + e.Command.Tooling(tooling.K).PayloadType().Name() + "`"
 		if e.Batched {
 			payload += " (batch of 1–100 events)"
 		}
 		reply := "—"
-		if t := e.Command.ReplyType(); t != nil {
+		if t := e.Command.Tooling(tooling.K).ReplyType(); t != nil {
 			reply = fields(t)
 		}
 		codes, drop := "—", "—"
@@ -56,7 +57,7 @@ func render(entries []catalogue.Entry) []byte {
 			notes += " " + e.Note
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			name, e.Kind(), payload, fields(e.Command.PayloadType()), reply, codes, drop, dedup, cell(notes))
+			name, e.Kind(), payload, fields(e.Command.Tooling(tooling.K).PayloadType()), reply, codes, drop, dedup, cell(notes))
 	}
 	return b.Bytes()
 }
