@@ -7,7 +7,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +94,10 @@ type Config struct {
 	Backoff []time.Duration `koanf:"backoff" yaml:"backoff"`
 	// MaxDeliveries is how often an event is tried before it is dead-lettered.
 	MaxDeliveries int `koanf:"max_deliveries" yaml:"max_deliveries"`
+
+	// unknownEnv are Load's warnings about IMCALLBACK_* variables that are
+	// not settings (UnknownEnv); Notes returns them.
+	unknownEnv []string
 }
 
 // Default returns the configuration used when nothing overrides it.
@@ -127,12 +133,32 @@ func Default() Config {
 // imBudget is IM's hard timeout for a callback answer (docs/protocol.md §1.3).
 const imBudget = 2 * time.Second
 
-// Validate checks every field and returns all problems at once, each naming
-// the environment variable and the YAML key.
-func (c *Config) Validate() error {
+// FieldError is a problem with one setting: its value does not decode
+// (Load) or does not validate (Validate). Load and Validate return every
+// problem at once, joined one per line; errors.As finds the first.
+type FieldError struct {
+	// Key is the YAML key of the setting, e.g. "sign_window".
+	Key string
+	// Msg says what is wrong, naming the bad value, e.g.
+	// `"soon" is not a duration (e.g. 60s)`.
+	Msg string
+}
+
+// Error names the environment variable and the YAML key, then the problem:
+// IMCALLBACK_SIGN_WINDOW (sign_window): "soon" is not a duration (e.g. 60s).
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s (%s): %s", EnvName(e.Key), e.Key, e.Msg)
+}
+
+// Validate checks every field and returns all problems at once, each a
+// *FieldError naming the environment variable and the YAML key.
+func (c *Config) Validate() error { return errors.Join(c.problems()...) }
+
+// problems is what Validate reports, one *FieldError each.
+func (c *Config) problems() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s (%s): %s", EnvName(key), key, fmt.Sprintf(format, args...)))
+		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 	if len(c.SdkAppIDs) == 0 {
 		bad("sdkappid", "required: the SDKAppID(s) of your IM application, comma-separated")
@@ -153,9 +179,7 @@ func (c *Config) Validate() error {
 	if c.AdminListen == "" {
 		bad("admin_listen", "required")
 	}
-	if c.Listen != "" && c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
-		bad("admin_listen", "must differ from %s: admin endpoints stay off the public listener", EnvName("listen"))
-	}
+	c.validateListeners(bad)
 	if !strings.HasPrefix(c.Path, "/") {
 		bad("path", "%q must start with /", c.Path)
 	}
@@ -210,7 +234,120 @@ func (c *Config) Validate() error {
 		bad("store_dsn", "must be empty (SQLite under %s) or a postgres:// URL", EnvName("data_dir"))
 	}
 	c.validateDelivery(bad)
-	return errors.Join(errs...)
+	return errs
+}
+
+// validateListeners rejects two listener settings that would take the same
+// port: listen, admin_listen and, when set, nats_listen.
+func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
+	listeners := []struct{ key, addr string }{{"listen", c.Listen}, {"admin_listen", c.AdminListen}}
+	if c.NATSListen != "" {
+		listeners = append(listeners, struct{ key, addr string }{"nats_listen", c.NATSListen})
+	}
+	for i, a := range listeners {
+		for _, b := range listeners[i+1:] {
+			port, ok := overlap(a.addr, b.addr)
+			if !ok {
+				continue
+			}
+			why := ""
+			if b.key == "admin_listen" {
+				why = "; admin endpoints stay off the public listener"
+			}
+			if port == "" || a.addr == b.addr {
+				bad(b.key, "must differ from %s: both are %q%s", EnvName(a.key), b.addr, why)
+				continue
+			}
+			bad(b.key, "must differ from %s: %q and %q both take port %s%s", EnvName(a.key), b.addr, a.addr, port, why)
+		}
+	}
+}
+
+// overlap reports whether listeners on a and b (host:port) would take the
+// same port, and which: same port, and one host a wildcard ("", 0.0.0.0,
+// ::) or both the same host. Port 0 (a free port) never overlaps. An
+// address that does not parse overlaps only an identical one, with port "".
+func overlap(a, b string) (port string, ok bool) {
+	if a == "" || b == "" {
+		return "", false
+	}
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return "", a == b
+	}
+	na, errA := net.LookupPort("tcp", pa)
+	nb, errB := net.LookupPort("tcp", pb)
+	if errA != nil || errB != nil {
+		return "", a == b
+	}
+	if na != nb || na == 0 {
+		return "", false
+	}
+	if wildcard(ha) || wildcard(hb) || sameHost(ha, hb) {
+		return strconv.Itoa(na), true
+	}
+	return "", false
+}
+
+// wildcard reports whether host listens on every address.
+func wildcard(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return host == "" || err == nil && a.IsUnspecified()
+}
+
+// sameHost compares two listener hosts: addresses by value, names without
+// case, and localhost as 127.0.0.1 or ::1.
+func sameHost(a, b string) bool {
+	addrs := func(h string) []netip.Addr {
+		if strings.EqualFold(h, "localhost") {
+			return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}
+		}
+		if ip, err := netip.ParseAddr(h); err == nil {
+			return []netip.Addr{ip.Unmap().WithZone("")}
+		}
+		return nil
+	}
+	aa, ab := addrs(a), addrs(b)
+	if aa == nil || ab == nil {
+		return strings.EqualFold(a, b)
+	}
+	for _, x := range aa {
+		if slices.Contains(ab, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// Notes returns what someone checking a valid configuration should still
+// know, one sentence each, in a stable order; none of it stops the service:
+//
+//   - no token is configured (IMCALLBACK_TOKENS), so unsigned callbacks
+//     are accepted;
+//   - each IMCALLBACK_* environment variable that Load ignored because no
+//     setting has that name, with the closest real name (see UnknownEnv).
+//
+// A `config check` command prints them after the configuration, e.g.
+//
+//	c, err := config.Load(src)
+//	if err != nil {
+//		return err
+//	}
+//	fmt.Fprint(stdout, c.YAML())
+//	for _, n := range c.Notes() {
+//		fmt.Fprintln(stderr, "note:", n)
+//	}
+//
+// and the service can log them at start (log.Warn(n) for each). Notes of
+// a Config that Load did not build include no environment warnings.
+func (c *Config) Notes() []string {
+	var notes []string
+	if len(c.Tokens) == 0 {
+		notes = append(notes, fmt.Sprintf("no token is configured (%s): unsigned callbacks are accepted, "+
+			"so anyone who can reach the endpoint can forge them", EnvName("tokens")))
+	}
+	return append(notes, c.unknownEnv...)
 }
 
 func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {

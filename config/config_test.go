@@ -1,7 +1,9 @@
 package config_test
 
 import (
+	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +205,284 @@ func TestRedactSecrets(t *testing.T) {
 				t.Errorf("%q lost %q", out, tt.keep)
 			}
 		})
+	}
+}
+
+// loadYAML loads content as the configuration file, then environ.
+func loadYAML(t *testing.T, content string, environ ...string) (*config.Config, error) {
+	t.Helper()
+	src := config.Source{Environ: env(environ...)}
+	if content != "" {
+		src.File = writeTemp(t, content)
+	}
+	return config.Load(src)
+}
+
+func TestDurationNeedsUnit(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		environ []string
+		want    []string // lines of the error
+	}{
+		{"YAML number", "sign_window: 30", nil,
+			[]string{"IMCALLBACK_SIGN_WINDOW (sign_window): 30 needs a unit, e.g. 30s"}},
+		{"YAML quoted number", `sign_window: "30"`, nil,
+			[]string{"IMCALLBACK_SIGN_WINDOW (sign_window): 30 needs a unit, e.g. 30s"}},
+		{"YAML fraction", "before_timeout: 1.5", nil,
+			[]string{"IMCALLBACK_BEFORE_TIMEOUT (before_timeout): 1.5 needs a unit, e.g. 1.5s"}},
+		{"YAML negative number", "retention: -5", nil,
+			[]string{"IMCALLBACK_RETENTION (retention): -5 needs a unit, e.g. -5s"}},
+		{"YAML list item", "backoff: [1s, 5, 2m, 7]", nil, []string{
+			"IMCALLBACK_BACKOFF (backoff): item #2: 5 needs a unit, e.g. 5s",
+			"IMCALLBACK_BACKOFF (backoff): item #4: 7 needs a unit, e.g. 7s",
+		}},
+		{"YAML single value for a list", "backoff: 5", nil,
+			[]string{"IMCALLBACK_BACKOFF (backoff): 5 needs a unit, e.g. 5s"}},
+		{"environment, same message", "", []string{"IMCALLBACK_SIGN_WINDOW=30"},
+			[]string{"IMCALLBACK_SIGN_WINDOW (sign_window): 30 needs a unit, e.g. 30s"}},
+		{"environment list item", "", []string{"IMCALLBACK_BACKOFF=1s, 5"},
+			[]string{"IMCALLBACK_BACKOFF (backoff): item #2: 5 needs a unit, e.g. 5s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadYAML(t, "sdkappid: [\"1\"]\n"+tt.yaml+"\n", tt.environ...)
+			if err == nil {
+				t.Fatal("Load accepted a duration without a unit")
+			}
+			lines := strings.Split(err.Error(), "\n")[1:]
+			if !slices.Equal(lines, tt.want) {
+				t.Errorf("error lines\n%q\nwant\n%q", lines, tt.want)
+			}
+		})
+	}
+}
+
+func TestDurationsWithUnits(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		ok   func(*config.Config) bool
+	}{
+		{"seconds", "sign_window: 45s", func(c *config.Config) bool { return c.SignWindow == 45*time.Second }},
+		{"days", "retention: 7d", func(c *config.Config) bool { return c.Retention == 7*24*time.Hour }},
+		{"list", "backoff: [1s, 2m]", func(c *config.Config) bool {
+			return slices.Equal(c.Backoff, []time.Duration{time.Second, 2 * time.Minute})
+		}},
+		{"single value for a list", "backoff: 3s", func(c *config.Config) bool {
+			return slices.Equal(c.Backoff, []time.Duration{3 * time.Second})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadYAML(t, "sdkappid: [\"1\"]\n"+tt.yaml+"\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.ok(c) {
+				t.Errorf("%s not loaded: %+v", tt.yaml, c)
+			}
+		})
+	}
+	// 0 needs no unit (as in time.ParseDuration); validation then rejects it.
+	_, err := loadYAML(t, "sdkappid: [\"1\"]\nsign_window: 0\n")
+	if err == nil || strings.Contains(err.Error(), "unit") || !strings.Contains(err.Error(), "must be positive") {
+		t.Errorf("sign_window: 0: %v", err)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		environ []string
+		want    []string // lines of the error, in order
+		not     []string // in none of them
+	}{
+		{"not a duration", "", []string{"IMCALLBACK_SIGN_WINDOW=soon"},
+			[]string{`IMCALLBACK_SIGN_WINDOW (sign_window): "soon" is not a duration (e.g. 60s)`},
+			[]string{"time:", "must be positive"}},
+		{"not a duration in a list", "backoff: [1s, later]", nil,
+			[]string{`IMCALLBACK_BACKOFF (backoff): item #2: "later" is not a duration (e.g. 60s)`}, nil},
+		{"not a duration in YAML", "sign_window: true", nil,
+			[]string{`IMCALLBACK_SIGN_WINDOW (sign_window): true is not a duration (e.g. 60s)`}, nil},
+		{"not a number", "", []string{"IMCALLBACK_WORKERS=many", "IMCALLBACK_BODY_LIMIT=1MB"}, []string{
+			`IMCALLBACK_BODY_LIMIT (body_limit): "1MB" is not a whole number`,
+			`IMCALLBACK_WORKERS (workers): "many" is not a whole number`,
+		}, []string{"strconv", "must be"}},
+		{"list for a single value", "listen: [a, b]", nil,
+			[]string{"IMCALLBACK_LISTEN (listen): [a b] is a list, not a single value"}, []string{"required"}},
+		{"secret not shown", "store_dsn: [postgres://app:hunter2@db/im]", nil,
+			[]string{"IMCALLBACK_STORE_DSN (store_dsn): the value is a list, not a single value"}, []string{"hunter2"}},
+		{"every problem at once", "lisen: x\nsign_window: soon\n", []string{"IMCALLBACK_WORKERS=many", "IMCALLBACK_LOG_FORMAT=xml"}, []string{
+			"unknown key lisen; did you mean listen?",
+			`IMCALLBACK_SIGN_WINDOW (sign_window): "soon" is not a duration (e.g. 60s)`,
+			`IMCALLBACK_WORKERS (workers): "many" is not a whole number`,
+			"IMCALLBACK_SDKAPPID (sdkappid): required: the SDKAppID(s) of your IM application, comma-separated",
+			`IMCALLBACK_LOG_FORMAT (log_format): "xml" must be json or console`,
+		}, []string{"must be positive", "must be between"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			yaml := tt.yaml
+			if !strings.Contains(tt.name, "at once") {
+				yaml = "sdkappid: [\"1\"]\n" + yaml
+			}
+			_, err := loadYAML(t, yaml+"\n", tt.environ...)
+			if err == nil {
+				t.Fatal("Load accepted a bad configuration")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if lines[0] != "config: invalid:" || len(lines)-1 != len(tt.want) {
+				t.Fatalf("error\n%v\nwant config: invalid: and %d lines", err, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.HasSuffix(lines[i+1], w) {
+					t.Errorf("line %d %q, want %q", i+1, lines[i+1], w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(err.Error(), n) {
+					t.Errorf("error mentions %q:\n%v", n, err)
+				}
+			}
+		})
+	}
+}
+
+func TestFieldErrorIsTyped(t *testing.T) {
+	_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SIGN_WINDOW=soon")})
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || fe.Key != "sign_window" || fe.Msg != `"soon" is not a duration (e.g. 60s)` {
+		t.Fatalf("errors.As(%v) = %+v", err, fe)
+	}
+}
+
+func TestUnknownFileKey(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"typo", "lisen: x", "unknown key lisen; did you mean listen?"},
+		{"nested instead of underscore", "nats:\n  url: nats://n:4222", "unknown key nats.url; did you mean nats_url?"},
+		{"letters swapped", "dleivery: inline", "unknown key dleivery; did you mean delivery?"},
+		{"nothing close", "colour: red", "unknown key colour"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadYAML(t, "sdkappid: [\"1\"]\n"+tt.yaml+"\n")
+			var uk *config.UnknownKeyError
+			if err == nil || !strings.HasSuffix(err.Error(), "c.yaml: "+tt.want) || !errors.As(err, &uk) {
+				t.Fatalf("error %v, want one ending in %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnknownEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		want    []string
+	}{
+		{"singular for plural", []string{"IMCALLBACK_TOKEN=t"},
+			[]string{"IMCALLBACK_TOKEN is not a setting; did you mean IMCALLBACK_TOKENS?"}},
+		{"letters swapped", []string{"IMCALLBACK_LSITEN=:1"},
+			[]string{"IMCALLBACK_LSITEN is not a setting; did you mean IMCALLBACK_LISTEN?"}},
+		{"missing underscore", []string{"IMCALLBACK_SIGNWINDOW=1s"},
+			[]string{"IMCALLBACK_SIGNWINDOW is not a setting; did you mean IMCALLBACK_SIGN_WINDOW?"}},
+		{"nothing close", []string{"IMCALLBACK_COLOR=red"}, []string{"IMCALLBACK_COLOR is not a setting"}},
+		{"sorted, each once", []string{"IMCALLBACK_WORKER=1", "IMCALLBACK_SDKAPPIDS=1", "IMCALLBACK_WORKER=2"}, []string{
+			"IMCALLBACK_SDKAPPIDS is not a setting; did you mean IMCALLBACK_SDKAPPID?",
+			"IMCALLBACK_WORKER is not a setting; did you mean IMCALLBACK_WORKERS?",
+		}},
+		{"tests' and CI's variables", []string{"IMCALLBACK_TEST_POSTGRES_DSN=postgres://x", "IMCALLBACK_TEST_NATS_URL=nats://x"}, nil},
+		{"settings and others", []string{"IMCALLBACK_LISTEN=:1", "IMCALLBACK_listen=:1", "PATH=/bin", "imcallback_tokn=1"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := config.UnknownEnv(tt.environ); !slices.Equal(got, tt.want) {
+				t.Errorf("UnknownEnv = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestListenerOverlap(t *testing.T) {
+	tests := []struct {
+		name, listen, admin, nats string
+		want                      []string // nil: accepted
+	}{
+		{"wildcard and loopback", ":8080", "127.0.0.1:8080", "",
+			[]string{`IMCALLBACK_ADMIN_LISTEN (admin_listen): must differ from IMCALLBACK_LISTEN: "127.0.0.1:8080" and ":8080" both take port 8080`}},
+		{"loopback and wildcard", "127.0.0.1:8080", ":8080", "", []string{"IMCALLBACK_ADMIN_LISTEN", "IMCALLBACK_LISTEN", "port 8080"}},
+		{"IPv4 wildcard", "0.0.0.0:8080", "10.1.2.3:8080", "", []string{"IMCALLBACK_ADMIN_LISTEN", "IMCALLBACK_LISTEN"}},
+		{"IPv6 wildcard", "[::]:8080", "127.0.0.1:8080", "", []string{"IMCALLBACK_ADMIN_LISTEN", "IMCALLBACK_LISTEN"}},
+		{"same host", "127.0.0.1:9000", "127.0.0.1:9000", "", []string{"IMCALLBACK_ADMIN_LISTEN", "IMCALLBACK_LISTEN", `both are "127.0.0.1:9000"`}},
+		{"localhost", "localhost:9000", "127.0.0.1:9000", "", []string{"IMCALLBACK_ADMIN_LISTEN", "IMCALLBACK_LISTEN"}},
+		{"NATS on the public port", ":8080", "127.0.0.1:9090", "127.0.0.1:8080",
+			[]string{"IMCALLBACK_NATS_LISTEN (nats_listen): must differ from IMCALLBACK_LISTEN"}},
+		{"NATS on the admin port", ":8080", "127.0.0.1:9090", "127.0.0.1:9090",
+			[]string{"IMCALLBACK_NATS_LISTEN (nats_listen): must differ from IMCALLBACK_ADMIN_LISTEN"}},
+		{"different ports", ":8080", ":9090", ":4222", nil},
+		{"different hosts", "10.0.0.1:8080", "10.0.0.2:8080", "", nil},
+		{"random ports", ":0", ":0", "127.0.0.1:0", nil},
+		{"random ports on one host", "127.0.0.1:0", "127.0.0.1:0", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1",
+				"IMCALLBACK_LISTEN="+tt.listen, "IMCALLBACK_ADMIN_LISTEN="+tt.admin, "IMCALLBACK_NATS_LISTEN="+tt.nats)})
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("overlapping listeners accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestNotes(t *testing.T) {
+	const noToken = "no token is configured (IMCALLBACK_TOKENS): unsigned callbacks are accepted"
+	const typo = "IMCALLBACK_TOKEN is not a setting; did you mean IMCALLBACK_TOKENS?"
+	tests := []struct {
+		name    string
+		environ []string
+		want    []string // prefixes, in order
+	}{
+		{"no token", nil, []string{noToken}},
+		{"tokens", []string{"IMCALLBACK_TOKENS=t"}, nil},
+		{"misspelt token variable", []string{"IMCALLBACK_TOKEN=t"}, []string{noToken, typo}},
+		{"unknown variable beside tokens", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_WORKER=2"},
+			[]string{"IMCALLBACK_WORKER is not a setting; did you mean IMCALLBACK_WORKERS?"}},
+		{"tests' variables", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_TEST_POSTGRES_DSN=postgres://x"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(config.Source{Environ: env(append(tt.environ, "IMCALLBACK_SDKAPPID=1")...)})
+			if err != nil {
+				t.Fatal(err) // an unknown variable is no error
+			}
+			got := c.Notes()
+			if len(got) != len(tt.want) {
+				t.Fatalf("Notes = %q, want %q", got, tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("note %d = %q, want %q", i, got[i], w)
+				}
+			}
+		})
+	}
+	if d := config.Default(); len(d.Notes()) != 1 || !strings.HasPrefix(d.Notes()[0], noToken) {
+		t.Errorf("Default().Notes() = %q", d.Notes())
 	}
 }

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -31,20 +33,24 @@ type Source struct {
 const DevSdkAppID = "1400000000"
 
 // Load builds the configuration from defaults, then Source.File, then the
-// environment, and validates it.
+// environment, and validates it. A file that cannot be read or parsed fails
+// at once; otherwise every problem is reported together in one error, one
+// line each: keys in the file that no setting reads (*UnknownKeyError),
+// values that do not decode and values that do not validate (*FieldError).
+// IMCALLBACK_* variables that are not settings are no error: Notes
+// returns them.
 func Load(src Source) (*Config, error) {
 	k := koanf.New(".")
 	if err := k.Load(structs.Provider(Default(), "koanf"), nil); err != nil {
 		return nil, fmt.Errorf("config: defaults: %w", err)
 	}
+	var problems []error
 	if src.File != "" {
 		f := koanf.New(".")
 		if err := f.Load(file.Provider(src.File), yaml.Parser()); err != nil {
 			return nil, fmt.Errorf("config: read %s: %w", src.File, err)
 		}
-		if err := checkKeys(f.Keys(), src.File); err != nil {
-			return nil, err
-		}
+		problems = append(problems, unknownKeys(f.Keys(), src.File)...)
 		if err := k.Merge(f); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", src.File, err)
 		}
@@ -54,14 +60,15 @@ func Load(src Source) (*Config, error) {
 	if environ == nil {
 		environ = os.Environ
 	}
+	vars := environ()
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      envPrefix,
-		EnvironFunc: environ,
+		EnvironFunc: func() []string { return vars },
 		TransformFunc: func(name, value string) (string, any) {
 			key := strings.ToLower(strings.TrimPrefix(name, envPrefix))
 			kind, ok := known[key]
 			if !ok {
-				return "", nil // not ours (e.g. IMCALLBACK_TEST_*): ignored
+				return "", nil // not ours (e.g. IMCALLBACK_TEST_*): ignored, see UnknownEnv
 			}
 			if kind == reflect.Slice {
 				return key, splitList(value)
@@ -78,12 +85,19 @@ func Load(src Source) (*Config, error) {
 		}
 	}
 	var c Config
-	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	decodeErrs, failed := c.decode(k)
+	problems = append(problems, decodeErrs...)
+	for _, err := range c.problems() {
+		// A value that did not decode was replaced by its default: what
+		// validation says about that key is noise.
+		if fe, ok := err.(*FieldError); !ok || !failed[fe.Key] {
+			problems = append(problems, err)
+		}
 	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("config: invalid:\n%w", err)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("config: invalid:\n%w", errors.Join(problems...))
 	}
+	c.unknownEnv = UnknownEnv(vars)
 	return &c, nil
 }
 
@@ -110,19 +124,41 @@ func knownKeys() map[string]reflect.Kind {
 	return keys
 }
 
-// checkKeys rejects keys in a file that no field reads: a typo would
-// otherwise be silently ignored.
-func checkKeys(keys []string, file string) error {
+// UnknownKeyError is a key in a configuration file that no setting reads:
+// a typo would otherwise be silently ignored.
+type UnknownKeyError struct {
+	// File is the configuration file.
+	File string
+	// Key is the key as the file spells it; a nested one is dotted (nats.url).
+	Key string
+	// Suggestion is the closest real key, "" when none is close.
+	Suggestion string
+}
+
+// Error names the file and the key, and the closest real key if any:
+// c.yaml: unknown key lisen; did you mean listen?
+func (e *UnknownKeyError) Error() string {
+	if e.Suggestion == "" {
+		return fmt.Sprintf("%s: unknown key %s", e.File, e.Key)
+	}
+	return fmt.Sprintf("%s: unknown key %s; did you mean %s?", e.File, e.Key, e.Suggestion)
+}
+
+// unknownKeys returns an *UnknownKeyError for each key in a file that no
+// field reads, sorted.
+func unknownKeys(keys []string, file string) []error {
 	known := knownKeys()
+	names := slices.Sorted(maps.Keys(known))
 	var unknown []string
 	for _, k := range keys {
 		if _, ok := known[k]; !ok {
 			unknown = append(unknown, k)
 		}
 	}
-	if len(unknown) == 0 {
-		return nil
-	}
 	slices.Sort(unknown)
-	return fmt.Errorf("config: %s: unknown key(s) %s", file, strings.Join(unknown, ", "))
+	errs := make([]error, 0, len(unknown))
+	for _, k := range unknown {
+		errs = append(errs, &UnknownKeyError{File: file, Key: k, Suggestion: closest(k, names)})
+	}
+	return errs
 }

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/v2"
+)
+
+// decode fills c from k one setting at a time, as koanf's Unmarshal would,
+// so that one bad value does not hide the others. A value that does not
+// decode is reported as a *FieldError naming it and replaced by its
+// default; failed holds the keys of those values.
+//
+// A duration must have a unit: YAML reads `sign_window: 30` as the number
+// 30, which mapstructure would take as 30 ns.
+func (c *Config) decode(k *koanf.Koanf) (errs []error, failed map[string]bool) {
+	failed = map[string]bool{}
+	v := reflect.ValueOf(c).Elem()
+	def := reflect.ValueOf(Default())
+	t := v.Type()
+	for i := range t.NumField() {
+		key := t.Field(i).Tag.Get("koanf")
+		if key == "" || key == "-" {
+			continue
+		}
+		field := v.Field(i)
+		msgs := decodeField(k, key, field)
+		if len(msgs) == 0 {
+			continue
+		}
+		field.Set(def.Field(i))
+		failed[key] = true
+		for _, m := range msgs {
+			errs = append(errs, &FieldError{Key: key, Msg: m})
+		}
+	}
+	return errs, failed
+}
+
+// decodeField decodes the value of key into field and says, one message
+// each, what is wrong with it.
+func decodeField(k *koanf.Koanf, key string, field reflect.Value) []string {
+	raw := k.Get(key)
+	typ := field.Type()
+	duration := reflect.TypeFor[time.Duration]()
+	checkDuration := func(v any) string {
+		if msg := durationProblem(v, show(key, v)); msg != "" {
+			return msg
+		}
+		var d time.Duration
+		if decodeValue(v, &d) != nil {
+			return show(key, v) + " is not a duration (e.g. 60s)"
+		}
+		return ""
+	}
+	switch {
+	case typ == duration:
+		if msg := checkDuration(raw); msg != "" {
+			return []string{msg}
+		}
+	case typ.Kind() == reflect.Slice && typ.Elem() == duration:
+		if msgs := eachItem(raw, checkDuration); len(msgs) > 0 {
+			return msgs
+		}
+	}
+	err := k.UnmarshalWithConf(key, field.Addr().Interface(), koanf.UnmarshalConf{Tag: "koanf"})
+	if err == nil {
+		return nil
+	}
+	shown := show(key, raw)
+	switch kind := reflect.ValueOf(raw).Kind(); {
+	case typ.Kind() == reflect.String && (kind == reflect.Slice || kind == reflect.Map):
+		return []string{fmt.Sprintf("%s is a %s, not a single value", shown, kindName(kind))}
+	case typ.Kind() == reflect.Slice && kind == reflect.Map:
+		return []string{fmt.Sprintf("%s is a map, not a list (in the environment: comma-separated)", shown)}
+	}
+	switch typ.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return []string{shown + " is not a whole number"}
+	}
+	if secret(key) {
+		return []string{"cannot read the value"} // the decoder's message may quote it
+	}
+	return []string{fmt.Sprintf("cannot read %s: %v", shown, err)}
+}
+
+// kindName names a YAML collection in a message.
+func kindName(k reflect.Kind) string {
+	if k == reflect.Map {
+		return "map"
+	}
+	return "list"
+}
+
+// eachItem applies check to each item of a list, or to a single value
+// (which decodes as a list of one), and returns its messages, prefixed
+// with the item's number in a list.
+func eachItem(raw any, check func(item any) string) []string {
+	var msgs []string
+	rv := reflect.ValueOf(raw)
+	if raw == nil || rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		if msg := check(raw); msg != "" {
+			msgs = append(msgs, msg)
+		}
+		return msgs
+	}
+	for i := range rv.Len() {
+		if msg := check(rv.Index(i).Interface()); msg != "" {
+			msgs = append(msgs, fmt.Sprintf("item #%d: %s", i+1, msg))
+		}
+	}
+	return msgs
+}
+
+// decodeValue decodes one value as koanf would decode a setting.
+func decodeValue(v, ptr any) error {
+	k := koanf.New(".")
+	if err := k.Set("v", v); err != nil {
+		return err
+	}
+	return k.UnmarshalWithConf("v", ptr, koanf.UnmarshalConf{Tag: "koanf"})
+}
+
+// durationProblem says what is wrong with v as a duration before it is
+// decoded, "" when nothing is or when only decoding can tell. A number
+// without a unit (30, "30") is wrong unless it is 0; so is a value that is
+// neither a number nor text. shown is v as a message shows it.
+func durationProblem(v any, shown string) string {
+	if v == nil || reflect.TypeOf(v) == reflect.TypeFor[time.Duration]() {
+		return ""
+	}
+	rv := reflect.ValueOf(v)
+	var n string
+	switch rv.Kind() {
+	case reflect.String:
+		s := strings.TrimSpace(rv.String())
+		if !plainNumber(s) {
+			return ""
+		}
+		n = s
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n = strconv.FormatInt(rv.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n = strconv.FormatUint(rv.Uint(), 10)
+	case reflect.Float32, reflect.Float64:
+		n = strconv.FormatFloat(rv.Float(), 'f', -1, 64)
+	default:
+		return shown + " is not a duration (e.g. 60s)"
+	}
+	if f, err := strconv.ParseFloat(n, 64); err == nil && f == 0 {
+		return "" // 0 needs no unit, as in time.ParseDuration
+	}
+	return fmt.Sprintf("%s needs a unit, e.g. %ss", n, n)
+}
+
+// plainNumber reports whether s is a decimal number such as 30, -1 or 1.5.
+func plainNumber(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	digits := 0
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r != '.':
+			return false
+		}
+	}
+	return digits > 0 && strings.Count(s, ".") <= 1
+}
+
+// show renders a value for a message: text quoted, other values as Go
+// prints them, secrets (tokens, passwords in URLs) not at all.
+func show(key string, v any) string {
+	if secret(key) {
+		return "the value"
+	}
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
+}
+
+// secret reports whether the value of key may hold a secret that Redacted
+// hides: tokens, or a password in a URL.
+func secret(key string) bool {
+	return key == "tokens" || key == "store_dsn" || key == "nats_url"
+}

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// testEnvPrefix starts the variables that tests and CI read (e.g.
+// IMCALLBACK_TEST_POSTGRES_DSN); they are not settings and not typos.
+const testEnvPrefix = envPrefix + "TEST_"
+
+// UnknownEnv returns a warning for each IMCALLBACK_* variable in environ
+// (NAME=value entries, as os.Environ returns them) that is not a setting,
+// sorted by name, with the closest real name when one is close:
+//
+//	IMCALLBACK_TOKEN is not a setting; did you mean IMCALLBACK_TOKENS?
+//
+// Such a variable is ignored, so it is no error: the service still starts.
+// IMCALLBACK_TEST_* variables (tests and CI) are not reported. Load keeps
+// the warnings for its environment in Config.Notes.
+func UnknownEnv(environ []string) []string {
+	known := knownKeys()
+	names := slices.Sorted(maps.Keys(known))
+	seen := map[string]bool{}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) || strings.HasPrefix(strings.ToUpper(name), testEnvPrefix) || seen[name] {
+			continue
+		}
+		seen[name] = true
+		key := strings.ToLower(strings.TrimPrefix(name, envPrefix))
+		if _, ok := known[key]; ok {
+			continue
+		}
+		if s := closest(key, names); s != "" {
+			out = append(out, fmt.Sprintf("%s is not a setting; did you mean %s?", name, EnvName(s)))
+		} else {
+			out = append(out, fmt.Sprintf("%s is not a setting", name))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// closest returns the candidate nearest to word by edit distance, ignoring
+// case and taking '-', '.' and ' ' as '_', or "" when none is within
+// max(2, len(word)/3) edits. Ties go to the first candidate.
+func closest(word string, candidates []string) string {
+	word = strings.NewReplacer("-", "_", ".", "_", " ", "_").Replace(strings.ToLower(word))
+	limit := max(2, len(word)/3)
+	best, bestDist := "", limit+1
+	for _, c := range candidates {
+		if d := editDistance(word, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the number of single-byte insertions, deletions,
+// substitutions and swaps of neighbours that turn a into b (optimal string
+// alignment distance).
+func editDistance(a, b string) int {
+	// prev2, prev and cur are rows i-2, i-1 and i of the distance matrix.
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}
