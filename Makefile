@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      ?= bin/imcallback
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+LDFLAGS  := -s -w -X github.com/imcallback/imcallback/cli.Version=$(VERSION)
 
 .PHONY: run test build bench vet fuzz generate clean
 

@@ -1,6 +1,7 @@
-package main
+package cli
 
 import (
+	"os"
 	"slices"
 
 	"go.uber.org/zap"
@@ -16,5 +17,13 @@ func announceDev(dev bool) func(*config.Config, *zap.Logger) {
 			log.Warn("development mode: accepting the development SdkAppid; set IMCALLBACK_SDKAPPID to your app's SDKAppID for real use",
 				zap.String("sdkappid", config.DevSdkAppID))
 		}
+	}
+}
+
+// warnUnknownEnv logs each IMCALLBACK_* variable that is no setting (a
+// typo such as IMCALLBACK_TOKEN), with the closest real name.
+func warnUnknownEnv(log *zap.Logger) {
+	for _, w := range config.UnknownEnv(os.Environ()) {
+		log.Warn(w)
 	}
 }

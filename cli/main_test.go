@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -47,9 +47,26 @@ func TestConfigCheck(t *testing.T) {
 	if err != nil || !strings.Contains(out, "configuration is valid") || !strings.Contains(out, "[redacted]") || strings.Contains(out, "very-secret") {
 		t.Fatalf("%q %v", out, err)
 	}
+	if strings.Contains(out, "no token") {
+		t.Fatalf("a note about tokens although one is set: %q", out)
+	}
 	t.Setenv("IMCALLBACK_BODY_LIMIT", "-1")
 	if _, err := runCLI(t, "config", "check"); err == nil || !strings.Contains(err.Error(), "IMCALLBACK_BODY_LIMIT") {
 		t.Fatalf("bad config: %v", err)
+	}
+}
+
+// TestConfigCheckNotes: config check says when no token is configured and
+// names a misspelt variable with the real one.
+func TestConfigCheckNotes(t *testing.T) {
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+	t.Setenv("IMCALLBACK_TOKENS", "")
+	t.Setenv("IMCALLBACK_TOKEN", "singular")
+	out, err := runCLI(t, "config", "check")
+	if err != nil || !strings.Contains(out, "note: no token is configured") ||
+		!strings.Contains(out, "IMCALLBACK_TOKEN is not a setting; did you mean IMCALLBACK_TOKENS?") ||
+		!strings.Contains(out, "configuration is valid") {
+		t.Fatalf("%q %v", out, err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -17,24 +17,27 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/logging"
-	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
+// Version is the version `imcallback version` prints; the Makefile sets
+// it at build time with -ldflags "-X github.com/imcallback/imcallback/cli.Version=…".
+// Empty, the module version of the build is printed.
+var Version = ""
 
-// globalFlags are the flags every subcommand shares.
+// globalFlags are the flags every subcommand shares, and the modules the
+// program added.
 type globalFlags struct {
 	configFile string
 	dev        bool
+	modules    []fx.Option
 }
 
 func (g *globalFlags) source() config.Source {
 	return config.Source{File: g.configFile, Dev: g.dev}
 }
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	var g globalFlags
+func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
+	g := globalFlags{modules: modules}
 	serve := newServeCmd(&g)
 	root := &cobra.Command{
 		Use:           "imcallback",
@@ -63,12 +66,11 @@ func appOptions(g *globalFlags, cfg *config.Config) fx.Option {
 		fx.Supply(g.source()),
 		logging.FxLogger,
 		imcallback.Module,
-		topicsync.Module,
 	}
 	if cfg.Delivery == config.DeliveryDurable {
 		opts = append(opts, delivery.Module)
 	}
-	return fx.Options(opts...)
+	return fx.Options(append(opts, g.modules...)...)
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -82,7 +84,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				return err // clear validation message before fx's wrapping
 			}
 			tuneGC()
-			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev)),
+			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev), warnUnknownEnv),
 				// Four stop hooks each drain within ShutdownTimeout, one after the
 				// other (workers, public listener, admin listener, NATS), then the
 				// embedded server and the stores close; fx's own 15 s default would
@@ -139,8 +141,8 @@ func newVersionCmd() *cobra.Command {
 }
 
 func buildVersion() string {
-	if version != "" {
-		return version
+	if Version != "" {
+		return Version
 	}
 	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
 		return info.Main.Version
@@ -160,6 +162,9 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			fmt.Fprint(cmd.OutOrStdout(), c.YAML())
+			for _, note := range c.Notes() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note:", note)
+			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "configuration is valid")
 			return nil
 		},

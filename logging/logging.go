@@ -20,11 +20,15 @@ import (
 // Module provides the *zap.Logger.
 var Module = fx.Module("logging", fx.Provide(New))
 
-// FxLogger routes fx's own events to the service logger at debug level. Add
-// it at the top level of fx.New: fx.WithLogger applies to the module it sits in.
+// FxLogger routes fx's own events to the service logger at debug level,
+// its errors too: a failed start is reported once, by the caller that got
+// the error (cli.Main prints it), not three times by fx's provide, start
+// and rollback events. Add it at the top level of fx.New: fx.WithLogger
+// applies to the module it sits in.
 var FxLogger = fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
 	l := &fxevent.ZapLogger{Logger: log.Named("fx")}
 	l.UseLogLevel(zapcore.DebugLevel)
+	l.UseErrorLevel(zapcore.DebugLevel)
 	return l
 })
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -170,7 +171,16 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			var lc net.ListenConfig
 			ln, err := lc.Listen(ctx, "tcp", address)
 			if err != nil {
-				return fmt.Errorf("server: %s listener on %s: %w", l.name, address, err)
+				key := "listen"
+				if l.name == "admin" {
+					key = "admin_listen"
+				}
+				hint := "check the address"
+				if errors.Is(err, syscall.EADDRINUSE) {
+					hint = "another process listens there: stop it or choose another address"
+				}
+				return fmt.Errorf("server: the %s listener cannot listen on %s (%s): %w; %s",
+					l.name, address, config.EnvName(key), err, hint)
 			}
 			l.stop = make(chan struct{})
 			if l.limit != nil {

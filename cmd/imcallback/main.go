@@ -1,4 +1,5 @@
-// Command imcallback runs the Tencent IM callback service and its tools.
+// Command imcallback runs the Tencent IM callback service and its tools:
+// the stock command line of package cli with the topic sync plugin.
 //
 //	imcallback [serve]        run the service (the default)
 //	imcallback config check   validate the configuration and print it, secrets redacted
@@ -6,13 +7,8 @@
 package main
 
 import (
-	"fmt"
-	"os"
+	"github.com/imcallback/imcallback/cli"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
-func main() {
-	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "imcallback:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(topicsync.Module) }

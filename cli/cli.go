@@ -1,0 +1,37 @@
+// Package cli is the imcallback command line, for the stock binary and for
+// a program of your own: Main gives it `serve` (with --config and --dev),
+// `config check`, `version`, `send`, `events` and `topics`, with the stock
+// stop timeout, GC setting and signal handling. The modules passed are
+// added to the service that `serve` runs:
+//
+//	func main() { cli.Main(topicsync.Module, mymodule.Module) }
+//
+// IMCALLBACK_DELIVERY chooses the delivery module: durable wires
+// delivery.Module, inline leaves it out.
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"go.uber.org/fx"
+)
+
+// Main runs the command line of os.Args with modules added to the
+// service, and exits: 0 on success, 1 with one message on standard error
+// on failure.
+func Main(modules ...fx.Option) {
+	if err := Run(os.Args[1:], os.Stdout, os.Stderr, modules...); err != nil {
+		fmt.Fprintln(os.Stderr, "imcallback:", err)
+		os.Exit(1)
+	}
+}
+
+// Run runs the command line args (without the program name), writing to
+// stdout and stderr, with modules added to the service.
+func Run(args []string, stdout, stderr io.Writer, modules ...fx.Option) error {
+	root := newRootCmd(stdout, stderr, modules...)
+	root.SetArgs(args)
+	return root.Execute()
+}
