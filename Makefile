@@ -7,8 +7,9 @@ LDFLAGS  := -s -w -X github.com/imcallback/imcallback/cli.Version=$(VERSION)
 .PHONY: run test build bench vet fuzz generate clean
 
 ## run: start the service on embedded defaults (data under ./data, a development SdkAppid)
-run:
-	IMCALLBACK_LOG_FORMAT=$${IMCALLBACK_LOG_FORMAT:-console} $(GO) run ./cmd/imcallback serve --dev
+## (built, then run as the binary itself, so Ctrl-C stops it cleanly and make exits 0)
+run: build
+	@IMCALLBACK_LOG_FORMAT=$${IMCALLBACK_LOG_FORMAT:-console} exec ./$(BIN) serve --dev
 
 ## test: vet, then every test with the race detector (fuzz seed corpora included)
 test: vet

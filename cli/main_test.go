@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,6 +153,56 @@ func TestSend(t *testing.T) {
 	} {
 		if _, err := runCLI(t, args...); err == nil {
 			t.Errorf("%v: accepted", args)
+		}
+	}
+}
+
+// TestSendUnique sends one sample ten times with --unique: the handler sees
+// ten different topic ids, and the output no longer says the bodies were
+// all the same (it does without --unique).
+func TestSendUnique(t *testing.T) {
+	type topic struct {
+		TopicID string `json:"TopicId"`
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	s := imtest.Start(t, nil, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("Group.CallbackAfterCreateTopic", func(_ context.Context, e *dispatcher.Event[topic]) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[e.Payload.TopicID] = true
+			return nil
+		})
+	})))
+	base := []string{"send", "--url", s.Sender.URL, "--appid", imtest.AppID, "--token", imtest.Token,
+		"--command", "Group.CallbackAfterCreateTopic", "--sample", "--repeat", "10", "--concurrency", "3"}
+	out, err := runCLI(t, append(base, "--unique")...)
+	if err != nil || strings.Contains(out, "had the same body") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	mu.Lock()
+	n := len(seen)
+	mu.Unlock()
+	if n != 10 {
+		t.Fatalf("%d different topic ids, want 10", n)
+	}
+	out, err = runCLI(t, base...)
+	if err != nil || !strings.Contains(out, "all 10 requests had the same body") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+func TestUniqueBody(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{`{"TopicId":"t","GroupId":"g","MsgKey":"k","Name":"n","EventTime":5}`, `{"EventTime":107,"GroupId":"g_7","MsgKey":"k_7","Name":"n","TopicId":"t_7"}`},
+		{`{"Count":1}`, `{"Count":1}`},
+		{`[1]`, `[1]`},
+	}
+	for _, tt := range tests {
+		if got := string(uniqueBody([]byte(tt.in), 7, 100)); got != tt.want {
+			t.Errorf("uniqueBody(%s) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 }

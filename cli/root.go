@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,51 @@ type globalFlags struct {
 
 func (g *globalFlags) source() config.Source {
 	return config.Source{File: g.configFile, Dev: g.dev}
+}
+
+// load reads and validates the configuration with the sections the
+// program's modules declare, and renders each section (secrets redacted),
+// so that a mistake is one clear message before the service is built.
+func (g *globalFlags) load() (*config.Config, []string, error) {
+	infos, err := declaredSections(g.modules)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.LoadWith(g.source(), infos...)
+	var rendered []string
+	var problems []error
+	if err != nil {
+		problems = append(problems, err)
+	}
+	for _, info := range infos {
+		yaml, err := info.Load(g.source())
+		if err != nil {
+			problems = append(problems, fmt.Errorf("config: invalid:\n%w", err))
+			continue
+		}
+		rendered = append(rendered, yaml)
+	}
+	return cfg, rendered, errors.Join(problems...)
+}
+
+// declaredSections lists the configuration sections (config.Section) the
+// modules declare. It builds an app of the modules alone and starts
+// nothing; the modules' own invokes, which need the rest of the service,
+// run after the listing and their failure here is ignored: the real start
+// reports it.
+func declaredSections(modules []fx.Option) ([]config.SectionInfo, error) {
+	var infos []config.SectionInfo
+	listed := false
+	// fx runs the invokes of modules before the root's, in order: listing
+	// in the first module runs before any of the program's.
+	app := fx.New(fx.NopLogger,
+		fx.Module("sections", fx.Invoke(fx.Annotate(func(s []config.SectionInfo) { infos, listed = s, true },
+			fx.ParamTags(config.SectionGroup)))),
+		fx.Options(modules...))
+	if !listed && app.Err() != nil {
+		return nil, app.Err()
+	}
+	return infos, nil
 }
 
 func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
@@ -79,7 +125,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Short: "Run the callback service (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(g.source())
+			cfg, _, err := g.load()
 			if err != nil {
 				return err // clear validation message before fx's wrapping
 			}
@@ -157,11 +203,14 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 		Short: "Validate the configuration and print it with secrets redacted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := config.Load(g.source())
+			c, sections, err := g.load()
 			if err != nil {
 				return err
 			}
 			fmt.Fprint(cmd.OutOrStdout(), c.YAML())
+			for _, yaml := range sections {
+				fmt.Fprint(cmd.OutOrStdout(), yaml)
+			}
 			for _, note := range c.Notes() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note:", note)
 			}

@@ -2,16 +2,19 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/imcallback/imcallback/imsend"
 )
@@ -25,7 +28,7 @@ type sampleSource interface {
 // sendFlags are the flags of `imcallback send`.
 type sendFlags struct {
 	url, appID, token, command, file, platform string
-	sample, list                               bool
+	sample, list, unique                       bool
 	repeat, concurrency                        int
 	timeout                                    time.Duration
 }
@@ -71,6 +74,7 @@ func newSendCmd(samples sampleSource) *cobra.Command {
 	fl.StringVar(&f.platform, "platform", "RESTAPI", "OptPlatform to send")
 	fl.IntVar(&f.repeat, "repeat", 1, "send the callback N times and report requests/s and latency")
 	fl.IntVar(&f.concurrency, "concurrency", 1, "with --repeat, how many requests are in flight at once")
+	fl.BoolVar(&f.unique, "unique", false, "with --repeat, make each body unique: id fields (…Id, …Key) get a _<n> suffix and EventTime a fresh value, so durable delivery stores every request instead of deduplicating them")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each request")
 	fl.BoolVar(&f.list, "list", false, "list the commands that have a sample, with the sample")
 	return cmd
@@ -112,16 +116,29 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		}
 		return nil
 	}
-	bar := progressbar.NewOptions(f.repeat, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(f.command),
-		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish())
+	bodies := func(int) []byte { return body }
+	if f.unique {
+		base := time.Now().Unix()
+		bodies = func(i int) []byte { return uniqueBody(body, i, base) }
+	}
+	progress := func(int) {}
+	if isTerminal(stderr) {
+		bar := progressbar.NewOptions(f.repeat, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(f.command),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish())
+		progress = func(int) { _ = bar.Add(1) }
+		defer func() { _ = bar.Finish() }()
+	}
 	rep := s.Run(ctx, imsend.Load{
 		Command: f.command, Requests: f.repeat, Concurrency: f.concurrency,
-		Body:     func(int) []byte { return body },
-		Progress: func(int) { _ = bar.Add(1) },
+		Body:     bodies,
+		Progress: progress,
 	})
-	_ = bar.Finish()
 	fmt.Fprintf(stdout, "%s\n", rep)
+	if !f.unique {
+		fmt.Fprintf(stdout, "  all %d requests had the same body: with durable delivery every one after the first was a duplicate, "+
+			"answered without being stored again (--unique varies the body)\n", f.repeat)
+	}
 	statuses := make([]int, 0, len(rep.Statuses))
 	for st := range rep.Statuses {
 		statuses = append(statuses, st)
@@ -189,4 +206,37 @@ func listSamples(w io.Writer, samples sampleSource) error {
 		fmt.Fprintf(w, "%s\n  %s\n", name, strings.Join(strings.Fields(string(body)), " "))
 	}
 	return nil
+}
+
+// isTerminal reports whether w is a terminal, where a progress bar helps;
+// in a pipe or a file it would only add noise.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// uniqueBody is body made unique for request i: every top-level string
+// field whose name ends in Id, ID or Key gets the suffix _<i>, and
+// EventTime (when present) becomes base+i. A body that is not a JSON
+// object is sent as it is.
+func uniqueBody(body []byte, i int, base int64) []byte {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return body
+	}
+	for name, raw := range fields {
+		var s string
+		switch {
+		case name == "EventTime":
+			fields[name] = json.RawMessage(strconv.FormatInt(base+int64(i), 10))
+		case (strings.HasSuffix(name, "Id") || strings.HasSuffix(name, "ID") || strings.HasSuffix(name, "Key")) &&
+			json.Unmarshal(raw, &s) == nil:
+			fields[name], _ = json.Marshal(s + "_" + strconv.Itoa(i))
+		}
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return body
+	}
+	return out
 }

@@ -407,7 +407,9 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 }
 
 // EnvName is the environment variable that sets key.
-func EnvName(key string) string { return envPrefix + strings.ToUpper(key) }
+func EnvName(key string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
 
 // Redacted returns a copy that is safe to print or log: tokens, passwords
 // in the store DSN and credentials in the NATS URLs are replaced.

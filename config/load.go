@@ -39,7 +39,12 @@ const DevSdkAppID = "1400000000"
 // values that do not decode and values that do not validate (*FieldError).
 // IMCALLBACK_* variables that are not settings are no error: Notes
 // returns them.
-func Load(src Source) (*Config, error) {
+func Load(src Source) (*Config, error) { return LoadWith(src) }
+
+// LoadWith is Load for an app whose modules declared configuration
+// sections (Section): their keys in the file and their variables are theirs,
+// not unknown ones. The sections themselves are read by Section.
+func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	k := koanf.New(".")
 	if err := k.Load(structs.Provider(Default(), "koanf"), nil); err != nil {
 		return nil, fmt.Errorf("config: defaults: %w", err)
@@ -50,7 +55,7 @@ func Load(src Source) (*Config, error) {
 		if err := f.Load(file.Provider(src.File), yaml.Parser()); err != nil {
 			return nil, fmt.Errorf("config: read %s: %w", src.File, err)
 		}
-		problems = append(problems, unknownKeys(f.Keys(), src.File)...)
+		problems = append(problems, unknownKeys(f.Keys(), src.File, sections)...)
 		if err := k.Merge(f); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", src.File, err)
 		}
@@ -97,7 +102,7 @@ func Load(src Source) (*Config, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("config: invalid:\n%w", errors.Join(problems...))
 	}
-	c.unknownEnv = UnknownEnv(vars)
+	c.unknownEnv = UnknownEnv(vars, sections...)
 	return &c, nil
 }
 
@@ -146,12 +151,13 @@ func (e *UnknownKeyError) Error() string {
 
 // unknownKeys returns an *UnknownKeyError for each key in a file that no
 // field reads, sorted.
-func unknownKeys(keys []string, file string) []error {
+func unknownKeys(keys []string, file string, sections []SectionInfo) []error {
 	known := knownKeys()
 	names := slices.Sorted(maps.Keys(known))
 	var unknown []string
 	for _, k := range keys {
-		if _, ok := known[k]; !ok {
+		top, _, _ := strings.Cut(k, ".")
+		if _, ok := known[k]; !ok && !slices.ContainsFunc(sections, func(s SectionInfo) bool { return s.Key == top }) {
 			unknown = append(unknown, k)
 		}
 	}

@@ -14,4 +14,10 @@ type sourceIn struct {
 	Source Source `optional:"true"`
 }
 
-func provide(in sourceIn) (*Config, error) { return Load(in.Source) }
+type moduleIn struct {
+	fx.In
+	Source   Source        `optional:"true"`
+	Sections []SectionInfo `group:"config_sections"`
+}
+
+func provide(in moduleIn) (*Config, error) { return LoadWith(in.Source, in.Sections...) }

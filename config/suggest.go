@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -20,8 +21,13 @@ const testEnvPrefix = envPrefix + "TEST_"
 // Such a variable is ignored, so it is no error: the service still starts.
 // IMCALLBACK_TEST_* variables (tests and CI) are not reported. Load keeps
 // the warnings for its environment in Config.Notes.
-func UnknownEnv(environ []string) []string {
+func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 	known := knownKeys()
+	for _, sec := range sections {
+		for _, f := range sec.Fields {
+			known[sec.Key+"_"+f] = reflect.String
+		}
+	}
 	names := slices.Sorted(maps.Keys(known))
 	seen := map[string]bool{}
 	var out []string

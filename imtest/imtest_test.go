@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -263,5 +264,38 @@ func TestInMemoryPeerPassesAnAllowlist(t *testing.T) {
 	res, err = s.InMemory().Send(context.Background(), "Group.CallbackAfterBrandNew", []byte(`{}`), imtest.WithPeer("198.51.100.7:1"))
 	if err != nil || !res.Is(protocol.ErrIPNotAllowed) {
 		t.Fatalf("peer outside the allowlist: %v %s", err, res.Body)
+	}
+}
+
+// logRecorder is a testing.TB that records Log calls.
+type logRecorder struct {
+	testing.TB
+	mu   sync.Mutex
+	logs []string
+}
+
+func (r *logRecorder) Log(args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logs = append(r.logs, fmt.Sprint(args...))
+}
+
+func (r *logRecorder) Helper() {}
+
+// TestStartNotesInlineDelivery: a durable configuration without the
+// delivery module is noted in the test's log; inline is not.
+func TestStartNotesInlineDelivery(t *testing.T) {
+	for _, tt := range []struct {
+		env  []string
+		want bool
+	}{{nil, true}, {[]string{"IMCALLBACK_DELIVERY=inline"}, false}} {
+		rec := &logRecorder{TB: t}
+		imtest.Start(rec, tt.env)
+		rec.mu.Lock()
+		noted := len(rec.logs) == 1 && strings.Contains(rec.logs[0], "after-handlers run inline")
+		rec.mu.Unlock()
+		if noted != tt.want {
+			t.Errorf("env %v: logs %q", tt.env, rec.logs)
+		}
 	}
 }

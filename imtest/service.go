@@ -13,6 +13,7 @@ import (
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/server"
 )
 
@@ -43,9 +44,18 @@ func (s *Service) InMemory() *Sender {
 	return &in
 }
 
+// optionalSink reads the dispatcher's AfterSink when a delivery module
+// provides one.
+type optionalSink struct {
+	fx.In
+	Sink dispatcher.AfterSink `optional:"true"`
+}
+
 // Start runs imcallback.Module plus opts on 127.0.0.1:0 listeners with a
 // fresh data directory, SdkAppid AppID and token Token. env adds or
-// overrides IMCALLBACK_* variables ("NAME=value").
+// overrides IMCALLBACK_* variables ("NAME=value"). Without delivery.Module
+// in opts after-handlers run inline; when the configuration says durable,
+// Start notes that in the test's log.
 func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	t.Helper()
 	environ := append([]string{
@@ -59,15 +69,21 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	var pub *server.Public
 	var adm *server.Admin
 	var cfg *config.Config
+	var sink optionalSink
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fx.Supply(config.Source{Environ: func() []string { return environ }}),
 		imcallback.Module,
 		fx.Options(opts...),
 		fx.Populate(&pub, &adm, &cfg),
+		fx.Invoke(func(in optionalSink) { sink = in }),
 	)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop)
+	if sink.Sink == nil && cfg.Delivery == config.DeliveryDurable {
+		t.Log("imtest: IMCALLBACK_DELIVERY is durable but delivery.Module is not among the options: " +
+			"after-handlers run inline (pass delivery.Module for durable delivery)")
+	}
 	s := &Service{
 		PublicURL: "http://" + pub.Addr().String(),
 		AdminURL:  "http://" + adm.Addr().String(),

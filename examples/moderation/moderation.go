@@ -13,6 +13,7 @@ package moderation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"go.uber.org/fx"
@@ -20,28 +21,41 @@ import (
 
 	"github.com/imcallback/imcallback/commands/c2c"
 	"github.com/imcallback/imcallback/commands/group"
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 )
 
-// Config says what the filter blocks.
+// Config says what the filter blocks. It is the module's configuration
+// section "moderation": YAML `moderation: {words: [spam], deny_code: 120042}`
+// or IMCALLBACK_MODERATION_WORDS=spam,scam and IMCALLBACK_MODERATION_DENY_CODE.
 type Config struct {
 	// Words are blocked, matched case-insensitively anywhere in the text.
-	Words []string
+	Words []string `koanf:"words"`
 	// DenyCode is passed to the sender's client; it must lie in
 	// C2C.CallbackBeforeSendMsg's range, 120001 to 130000.
-	DenyCode int
+	DenyCode int `koanf:"deny_code"`
 }
 
-// DefaultDenyCode is the code sent when Config.DenyCode is zero.
+// DefaultDenyCode is the code sent unless the configuration sets another.
 const DefaultDenyCode = 120001
+
+// Validate checks the deny code against C2C.CallbackBeforeSendMsg's range.
+func (c Config) Validate() error {
+	if c.DenyCode < 120001 || c.DenyCode > 130000 {
+		return fmt.Errorf("deny_code %d must be between 120001 and 130000", c.DenyCode)
+	}
+	return nil
+}
 
 // CheckedTag is the CloudCustomData of a message that passed the filter.
 const CheckedTag = `{"moderation":"checked"}`
 
-// Module registers the filter and the join recorder; supply a Config:
+// Module declares the "moderation" configuration section and registers
+// the filter and the join recorder:
 //
-//	fx.New(imcallback.Module, moderation.Module, fx.Supply(moderation.Config{Words: []string{"spam"}}))
+//	cli.Main(moderation.Module)
 var Module = fx.Module("moderation",
+	config.Section("moderation", Config{DenyCode: DefaultDenyCode}),
 	fx.Provide(
 		NewJoins,
 		dispatcher.AsCommand(NewFilter),
@@ -51,13 +65,10 @@ var Module = fx.Module("moderation",
 
 // NewFilter builds the C2C.CallbackBeforeSendMsg handler.
 func NewFilter(cfg Config, log *zap.Logger) (dispatcher.Command, error) {
+	if err := cfg.Validate(); err != nil { // the section was validated at start; a hand-made Config is checked here
+		return nil, fmt.Errorf("moderation: %w", err)
+	}
 	code := cfg.DenyCode
-	if code == 0 {
-		code = DefaultDenyCode
-	}
-	if code < 120001 || code > 130000 {
-		return nil, errors.New("moderation: DenyCode must be between 120001 and 130000")
-	}
 	words := make([]string, 0, len(cfg.Words))
 	for _, w := range cfg.Words {
 		if w = strings.ToLower(strings.TrimSpace(w)); w != "" {

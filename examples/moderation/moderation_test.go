@@ -1,18 +1,19 @@
 package moderation_test
 
 import (
+	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
-	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/cli"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
-	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/examples/moderation"
 	"github.com/imcallback/imcallback/imtest"
 )
@@ -28,9 +29,8 @@ func start(t *testing.T, mode string) (*imtest.Service, *moderation.Joins) {
 	if mode == config.DeliveryDurable {
 		deliveryModule = delivery.Module
 	}
-	s := imtest.Start(t, nil, deliveryModule, moderation.Module,
-		fx.Supply(moderation.Config{Words: []string{"Spam", " scam "}, DenyCode: 120042}),
-		fx.Populate(&joins))
+	s := imtest.Start(t, []string{"IMCALLBACK_MODERATION_WORDS=Spam, scam ", "IMCALLBACK_MODERATION_DENY_CODE=120042"},
+		deliveryModule, moderation.Module, fx.Populate(&joins))
 	return s, joins
 }
 
@@ -101,11 +101,23 @@ func TestJoinsRecordedOnce(t *testing.T) {
 	}
 }
 
+// TestBadConfigFailsStart: a deny code outside C2C's range in the
+// module's section fails the start with the variable named, before the
+// service is built.
 func TestBadConfigFailsStart(t *testing.T) {
-	app := fx.New(fx.NopLogger, moderation.Module, fx.Provide(func() *zap.Logger { return zap.NewNop() }),
-		fx.Supply(moderation.Config{DenyCode: 10100}), fx.Invoke(fx.Annotate(func([]dispatcher.Command) {}, fx.ParamTags(dispatcher.CommandGroup))))
-	if err := app.Err(); err == nil {
-		t.Fatal("a deny code outside C2C's range was accepted")
+	var out bytes.Buffer
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+	t.Setenv("IMCALLBACK_MODERATION_DENY_CODE", "10100")
+	err := cli.Run([]string{"config", "check"}, &out, &out, moderation.Module)
+	if err == nil || !strings.Contains(err.Error(), "IMCALLBACK_MODERATION (moderation): deny_code 10100 must be between") {
+		t.Fatalf("config check: %v\n%s", err, out.String())
+	}
+	t.Setenv("IMCALLBACK_MODERATION_DENY_CODE", "120042")
+	t.Setenv("IMCALLBACK_MODERATION_WORDS", "spam,scam")
+	out.Reset()
+	if err := cli.Run([]string{"config", "check"}, &out, &out, moderation.Module); err != nil ||
+		!strings.Contains(out.String(), "moderation:") || !strings.Contains(out.String(), "deny_code: 120042") {
+		t.Fatalf("config check: %v\n%s", err, out.String())
 	}
 }
 

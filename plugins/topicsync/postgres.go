@@ -107,7 +107,7 @@ INSERT INTO topics (topic_id, group_id, created_at, updated_at, deleted_at, crea
 SELECT id, $2, $3, $3, $3, false FROM unnest($1::text[]) AS id
 ON CONFLICT (topic_id) DO UPDATE SET
     deleted_at = EXCLUDED.deleted_at,
-    updated_at = EXCLUDED.updated_at
+    updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at)
 WHERE topics.deleted_at IS NULL`
 
 	// postgresInfoChange keeps a column when its parameter is NULL (a nil *string).
@@ -117,7 +117,7 @@ UPDATE topics SET
     introduction = COALESCE($2, introduction),
     notification = COALESCE($3, notification),
     face_url = COALESCE($4, face_url),
-    updated_at = $5
+    updated_at = GREATEST(updated_at, $5)
 WHERE topic_id = $6`
 
 	postgresGet = `SELECT ` + topicColumns + ` FROM topics WHERE topic_id = $1`

@@ -58,7 +58,7 @@ INSERT INTO topics (topic_id, group_id, created_at, updated_at, deleted_at, crea
 VALUES (?1, ?2, ?3, ?3, ?3, 0)
 ON CONFLICT (topic_id) DO UPDATE SET
     deleted_at = excluded.deleted_at,
-    updated_at = excluded.updated_at
+    updated_at = max(topics.updated_at, excluded.updated_at)
 WHERE topics.deleted_at IS NULL`,
 
 	// Keeps a column when its parameter is NULL (a nil *string).
@@ -68,7 +68,7 @@ UPDATE topics SET
     introduction = coalesce(?2, introduction),
     notification = coalesce(?3, notification),
     face_url = coalesce(?4, face_url),
-    updated_at = ?5
+    updated_at = max(updated_at, ?5)
 WHERE topic_id = ?6`,
 
 	// Rewrites the readiness check's row.

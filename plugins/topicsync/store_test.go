@@ -236,6 +236,7 @@ func TestStore(t *testing.T) {
 		{"info change updates only present fields", testInfoChange},
 		{"info change on unknown topic", testInfoChangeUnknown},
 		{"info change on tombstone", testInfoChangeTombstone},
+		{"replays keep the timestamps consistent", testReplayTimestamps},
 		{"list by group and order", testListFilterAndOrder},
 		{"Tencent's sample stored as sent", testTencentSample},
 		{"invalid input rejected", testInvalidInput},
@@ -464,6 +465,39 @@ func testInfoChange(t *testing.T, s topicsync.Store) {
 			want.UpdatedAt = at(7)
 			checkTopic(t, mustGet(t, s, tp.TopicID), want)
 		})
+	}
+}
+
+// testReplayTimestamps replays events from the stream, in any order: a
+// replayed create never moves created_at forward, a replayed info change
+// never moves updated_at backward, and updated_at never precedes created_at.
+func testReplayTimestamps(t *testing.T, s topicsync.Store) {
+	tp := newTopic("@TGS#_g", "replay", at(3))
+	mustCreate(t, s, tp)
+	replayed := tp
+	replayed.CreatedAt = at(9) // the replay arrives later
+	mustCreate(t, s, replayed)
+	change := topicsync.InfoChange{TopicID: tp.TopicID, GroupID: tp.GroupID, Name: ptr("late"), At: at(12)}
+	if err := s.ApplyInfoChange(t.Context(), change); err != nil {
+		t.Fatal(err)
+	}
+	change.At = at(6) // an older change replayed after the newer one
+	if err := s.ApplyInfoChange(t.Context(), change); err != nil {
+		t.Fatal(err)
+	}
+	got := mustGet(t, s, tp.TopicID)
+	if !got.CreatedAt.Equal(at(3)) || !got.UpdatedAt.Equal(at(12)) {
+		t.Fatalf("created %v updated %v, want %v and %v", got.CreatedAt, got.UpdatedAt, at(3), at(12))
+	}
+	// A topic first seen through a replayed info change older than its create.
+	other := newTopic("@TGS#_g", "replay-old-change", at(20))
+	mustCreate(t, s, other)
+	if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: other.TopicID, GroupID: other.GroupID, Name: ptr("x"), At: at(15)}); err != nil {
+		t.Fatal(err)
+	}
+	got = mustGet(t, s, other.TopicID)
+	if got.UpdatedAt.Before(got.CreatedAt) {
+		t.Fatalf("updated %v before created %v", got.UpdatedAt, got.CreatedAt)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path"
 	"reflect"
 	"strings"
 
@@ -25,17 +26,19 @@ func render(entries []catalogue.Entry) []byte {
 		"When a before-handler fails or misses its deadline, the service sends the command's `dispatcher.WithFallback` decision if set, "+
 		"otherwise `IMCALLBACK_BEFORE_FALLBACK` (default allow, which is also what IM does when no answer arrives). "+
 		"Fields marked `[]` are arrays; `{…}` lists an object's fields.\n\n", len(entries))
-	b.WriteString("| Command | Kind | Payload | Payload fields | Reply fields | Deny codes | Drop | Dedup key | Notes |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| Command | Kind | Descriptor | Payload | Payload fields | Reply type | Reply fields | Deny codes | Drop | Dedup key | Notes |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, e := range entries {
 		name := "`" + e.Name() + "`"
 		payload := "`" + e.Area() + "." + e.Command.Tooling(tooling.K).PayloadType().Name() + "`"
 		if e.Batched {
 			payload += " (batch of 1–100 events)"
 		}
-		reply := "—"
+		descriptor := "`" + descriptorName(e) + "`"
+		reply, replyType := "—", "—"
 		if t := e.Command.Tooling(tooling.K).ReplyType(); t != nil {
 			reply = fields(t)
+			replyType = "`" + path.Base(t.PkgPath()) + "." + t.Name() + "`"
 		}
 		codes, drop := "—", "—"
 		if e.Kind() != catalogue.After {
@@ -56,10 +59,19 @@ func render(entries []catalogue.Entry) []byte {
 		if e.Note != "" {
 			notes += " " + e.Note
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			name, e.Kind(), payload, fields(e.Command.Tooling(tooling.K).PayloadType()), reply, codes, drop, dedup, cell(notes))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			name, e.Kind(), descriptor, payload, fields(e.Command.Tooling(tooling.K).PayloadType()), replyType, reply,
+			codes, drop, dedup, cell(notes))
 	}
 	return b.Bytes()
+}
+
+// descriptorName is the exported name of e's descriptor: by the command
+// packages' convention, the payload type's name followed by Command, e.g.
+// c2c.BeforeSendMsgCommand for c2c.BeforeSendMsg (a test checks every one
+// is declared).
+func descriptorName(e catalogue.Entry) string {
+	return e.Area() + "." + e.Command.Tooling(tooling.K).PayloadType().Name() + "Command"
 }
 
 // fields lists the JSON fields of struct type t, nested objects in braces.

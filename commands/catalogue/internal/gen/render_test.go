@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -34,6 +38,38 @@ func TestRenderOneRowPerCommand(t *testing.T) {
 		"120001–130000", "`Events[].PushID`"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("the reference lacks %q", want)
+		}
+	}
+}
+
+// TestDescriptorNamesAreDeclared parses each command package and checks
+// the descriptor name the reference prints is a variable declared there.
+func TestDescriptorNamesAreDeclared(t *testing.T) {
+	declared := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, e := range catalogue.All() {
+		area := e.Area()
+		if _, done := declared[area]; !done {
+			declared[area] = true
+			dir := filepath.Join("..", "..", "..", area)
+			matches, err := filepath.Glob(filepath.Join(dir, "*.go"))
+			if err != nil || len(matches) == 0 {
+				t.Fatalf("no sources for %s in %s", area, dir)
+			}
+			for _, m := range matches {
+				f, err := parser.ParseFile(fset, m, nil, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for name, obj := range f.Scope.Objects {
+					if obj.Kind == ast.Var {
+						declared[area+"."+name] = true
+					}
+				}
+			}
+		}
+		if name := descriptorName(e); !declared[name] {
+			t.Errorf("%s: descriptor %s is not declared", e.Name(), name)
 		}
 	}
 }

@@ -1,0 +1,199 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/structs"
+	"github.com/knadh/koanf/v2"
+	"go.uber.org/fx"
+	yamlv3 "gopkg.in/yaml.v3"
+)
+
+// Validator is a section's own check, run at start once defaults, the
+// file and the environment are read.
+type Validator interface {
+	Validate() error
+}
+
+// SectionGroup is the fx value group the declared sections are collected in.
+const SectionGroup = `group:"config_sections"`
+
+// SectionInfo describes a declared section; config.Module and `config
+// check` read the group of them.
+type SectionInfo struct {
+	// Key is the section's YAML key and the middle of its variables'
+	// names: IMCALLBACK_<KEY>_<FIELD>.
+	Key string
+	// Fields are the section's keys.
+	Fields []string
+	// Load reads and validates the section from src, and renders it as
+	// YAML under its key, fields tagged `secret:"true"` redacted.
+	Load func(src Source) (yaml string, err error)
+}
+
+// Section declares a module's own configuration section: the fields of T
+// (named by their koanf tags) are read from the same YAML file under key,
+// then from IMCALLBACK_<KEY>_<FIELD> variables, over the values of def,
+// and T's Validate runs at start; every problem is reported with the
+// core settings' in one error. It provides T to the app, and `config
+// check` shows it, fields tagged `secret:"true"` redacted:
+//
+//	type Settings struct {
+//		Words    []string `koanf:"words"`
+//		DenyCode int      `koanf:"deny_code"`
+//	}
+//	func (s Settings) Validate() error { … }
+//
+//	var Module = fx.Module("moderation",
+//		config.Section("moderation", Settings{DenyCode: 120001}),
+//		fx.Provide(NewFilter), // takes Settings
+//	)
+//
+// A key may not be one of the core settings'.
+func Section[T Validator](key string, def T) fx.Option {
+	info := SectionInfo{Key: key, Fields: slices.Sorted(maps.Keys(sectionFields(reflect.TypeOf(def)))), Load: func(src Source) (string, error) {
+		v, err := LoadSection(src, key, def)
+		if err != nil {
+			return "", err
+		}
+		return renderSection(key, v), nil
+	}}
+	return fx.Options(
+		fx.Provide(func(in sourceIn) (T, error) {
+			v, err := LoadSection(in.Source, key, def)
+			if err != nil {
+				return v, fmt.Errorf("config: invalid:\n%w", err)
+			}
+			return v, nil
+		}),
+		fx.Supply(fx.Annotated{Group: "config_sections", Target: info}),
+	)
+}
+
+// LoadSection reads the section key into a copy of def, as Section does,
+// and validates it. Its problems are *FieldError and *UnknownKeyError
+// values, joined.
+func LoadSection[T Validator](src Source, key string, def T) (T, error) {
+	if _, core := knownKeys()[key]; core || key == "" || strings.ContainsAny(key, "._ ") {
+		return def, fmt.Errorf("config: section key %q must be a plain word that is not a core setting", key)
+	}
+	fields := sectionFields(reflect.TypeOf(def))
+	k := koanf.New(".")
+	if err := k.Load(structs.Provider(def, "koanf"), nil); err != nil {
+		return def, fmt.Errorf("config: %s defaults: %w", key, err)
+	}
+	var problems []error
+	if src.File != "" {
+		f := koanf.New(".")
+		if err := f.Load(file.Provider(src.File), yaml.Parser()); err != nil {
+			return def, fmt.Errorf("config: read %s: %w", src.File, err)
+		}
+		sub := f.Cut(key)
+		names := slices.Sorted(maps.Keys(fields))
+		for _, name := range sub.Keys() {
+			if _, ok := fields[name]; !ok {
+				suggestion := closest(name, names)
+				if suggestion != "" {
+					suggestion = key + "." + suggestion
+				}
+				problems = append(problems, &UnknownKeyError{File: src.File, Key: key + "." + name, Suggestion: suggestion})
+			}
+		}
+		if err := k.Merge(sub); err != nil {
+			return def, fmt.Errorf("config: %s: %w", src.File, err)
+		}
+	}
+	environ := src.Environ
+	if environ == nil {
+		environ = os.Environ
+	}
+	prefix := envPrefix + strings.ToUpper(key) + "_"
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix:      prefix,
+		EnvironFunc: environ,
+		TransformFunc: func(name, value string) (string, any) {
+			field := strings.ToLower(strings.TrimPrefix(name, prefix))
+			kind, ok := fields[field]
+			if !ok {
+				return "", nil // reported by UnknownEnv
+			}
+			if kind == reflect.Slice {
+				return field, splitList(value)
+			}
+			return field, strings.TrimSpace(value)
+		},
+	}), nil)
+	if err != nil {
+		return def, fmt.Errorf("config: environment: %w", err)
+	}
+	out := def
+	v := reflect.ValueOf(&out).Elem()
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Tag.Get("koanf")
+		if name == "" || name == "-" {
+			continue
+		}
+		for _, msg := range decodeField(k, name, v.Field(i)) {
+			problems = append(problems, &FieldError{Key: key + "." + name, Msg: msg})
+		}
+	}
+	if len(problems) == 0 {
+		if err := out.Validate(); err != nil {
+			problems = append(problems, &FieldError{Key: key, Msg: err.Error()})
+		}
+	}
+	return out, errors.Join(problems...)
+}
+
+// sectionFields maps a section's keys to the kinds of their fields.
+func sectionFields(t reflect.Type) map[string]reflect.Kind {
+	fields := map[string]reflect.Kind{}
+	if t.Kind() != reflect.Struct {
+		return fields
+	}
+	for i := range t.NumField() {
+		if tag := t.Field(i).Tag.Get("koanf"); tag != "" && tag != "-" {
+			fields[tag] = t.Field(i).Type.Kind()
+		}
+	}
+	return fields
+}
+
+// renderSection is v as YAML under key, fields tagged secret:"true" redacted.
+func renderSection(key string, v any) string {
+	rv := reflect.ValueOf(v)
+	fields := map[string]any{}
+	for i := range rv.NumField() {
+		f := rv.Type().Field(i)
+		name := f.Tag.Get("koanf")
+		if name == "" || name == "-" {
+			continue
+		}
+		value := rv.Field(i).Interface()
+		switch d := value.(type) {
+		case time.Duration:
+			value = d.String()
+		case []time.Duration:
+			value = fmt.Sprint(d)
+		}
+		if f.Tag.Get("secret") == "true" && !rv.Field(i).IsZero() {
+			value = "[redacted]"
+		}
+		fields[name] = value
+	}
+	out, err := yamlv3.Marshal(map[string]any{key: fields})
+	if err != nil {
+		return fmt.Sprintf("# cannot render %s: %v\n", key, err)
+	}
+	return string(out)
+}

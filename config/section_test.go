@@ -1,0 +1,131 @@
+package config_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/imcallback/imcallback/config"
+)
+
+// words is a module's section, as a user would declare it.
+type words struct {
+	List   []string      `koanf:"list"`
+	Code   int           `koanf:"code"`
+	Pause  time.Duration `koanf:"pause"`
+	APIKey string        `koanf:"api_key" secret:"true"`
+}
+
+func (w words) Validate() error {
+	if w.Code < 120001 || w.Code > 130000 {
+		return errors.New("code must be between 120001 and 130000")
+	}
+	return nil
+}
+
+var wordsDefaults = words{Code: 120001, Pause: time.Second}
+
+func yamlFile(t *testing.T, content string) string {
+	t.Helper()
+	path := t.TempDir() + "/c.yaml"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSectionLoads(t *testing.T) {
+	file := yamlFile(t, "sdkappid: [\"1400000000\"]\nwords:\n  list: [spam, scam]\n  pause: 2s\n  api_key: k-secret\n")
+	tests := []struct {
+		name    string
+		src     config.Source
+		want    string // fmt of List, Code, Pause
+		wantErr []string
+	}{
+		{"defaults", config.Source{Environ: env()}, "[] 120001 1s", nil},
+		{"file", config.Source{File: file, Environ: env()}, "[spam scam] 120001 2s", nil},
+		{"environment over file", config.Source{File: file, Environ: env("IMCALLBACK_WORDS_LIST=a,b", "IMCALLBACK_WORDS_CODE=120042")}, "[a b] 120042 2s", nil},
+		{"validation", config.Source{Environ: env("IMCALLBACK_WORDS_CODE=5")}, "", []string{"IMCALLBACK_WORDS (words): code must be between"}},
+		{"decode errors name the variable", config.Source{Environ: env("IMCALLBACK_WORDS_CODE=many", "IMCALLBACK_WORDS_PAUSE=30")},
+			"", []string{"IMCALLBACK_WORDS_CODE (words.code): \"many\" is not a whole number", "IMCALLBACK_WORDS_PAUSE (words.pause)", "unit"}},
+		{"unknown key in the section", config.Source{File: yamlFile(t, "words:\n  lst: [x]\n"), Environ: env()},
+			"", []string{"unknown key words.lst; did you mean words.list?"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := config.LoadSection(tt.src, "words", wordsDefaults)
+			if len(tt.wantErr) > 0 {
+				for _, w := range tt.wantErr {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Fatalf("error %v, want it to contain %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := fmt.Sprint(got.List, got.Code, got.Pause); g != tt.want {
+				t.Fatalf("section %s, want %s", g, tt.want)
+			}
+		})
+	}
+}
+
+// TestSectionInTheApp runs config.Module with a declared section: the core
+// file may hold the section's key, its variables are no unknown ones, the
+// module gets its settings, and an invalid section fails the start.
+func TestSectionInTheApp(t *testing.T) {
+	file := yamlFile(t, "sdkappid: [\"1400000000\"]\nwords:\n  list: [spam]\n")
+	var got words
+	var cfg *config.Config
+	app := fxtest.New(t, fx.NopLogger,
+		fx.Supply(config.Source{File: file, Environ: env("IMCALLBACK_WORDS_CODE=120042")}),
+		config.Module,
+		config.Section("words", wordsDefaults),
+		fx.Populate(&got, &cfg),
+	)
+	app.RequireStart().RequireStop()
+	if strings.Join(got.List, ",") != "spam" || got.Code != 120042 {
+		t.Fatalf("section %+v", got)
+	}
+	for _, n := range cfg.Notes() {
+		if strings.Contains(n, "IMCALLBACK_WORDS") {
+			t.Fatalf("the section's variable reported as unknown: %s", n)
+		}
+	}
+
+	bad := fx.New(fx.NopLogger,
+		fx.Supply(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_WORDS_CODE=7")}),
+		config.Module, config.Section("words", wordsDefaults), fx.Populate(&got))
+	if err := bad.Err(); err == nil || !strings.Contains(err.Error(), "IMCALLBACK_WORDS (words): code must be") {
+		t.Fatalf("invalid section: %v", err)
+	}
+}
+
+func TestSectionRendersRedacted(t *testing.T) {
+	var infos []config.SectionInfo
+	app := fxtest.New(t, fx.NopLogger, config.Section("words", wordsDefaults),
+		fx.Invoke(fx.Annotate(func(s []config.SectionInfo) { infos = s }, fx.ParamTags(config.SectionGroup))))
+	app.RequireStart().RequireStop()
+	if len(infos) != 1 || infos[0].Key != "words" || strings.Join(infos[0].Fields, ",") != "api_key,code,list,pause" {
+		t.Fatalf("sections %+v", infos)
+	}
+	out, err := infos[0].Load(config.Source{Environ: env("IMCALLBACK_WORDS_API_KEY=k-secret")})
+	if err != nil || !strings.Contains(out, "words:") || !strings.Contains(out, "[redacted]") ||
+		strings.Contains(out, "k-secret") || !strings.Contains(out, "pause: 1s") {
+		t.Fatalf("rendered %q %v", out, err)
+	}
+	if n := config.UnknownEnv([]string{"IMCALLBACK_WORDS_LST=x"}, infos...); len(n) != 1 || !strings.Contains(n[0], "did you mean IMCALLBACK_WORDS_LIST?") {
+		t.Fatalf("unknown section variable: %v", n)
+	}
+	if _, err := config.LoadSection(config.Source{Environ: env()}, "listen", wordsDefaults); err == nil {
+		t.Fatal("a section named like a core setting was accepted")
+	}
+}
