@@ -207,10 +207,11 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) {
 		body := get(t, s.AdminURL+"/metrics", 200)
 		for _, want := range []string{
-			`imcallback_callbacks_total{command="Group.CallbackAfterCreateTopic",outcome="ok"} 2`,
-			`imcallback_callbacks_total{command="C2C.CallbackBeforeSendMsg",outcome="fallback"} 2`,
-			`imcallback_rejections_total{reason="stale_request"} 2`,
-			`imcallback_rejections_total{reason="method_not_allowed"} 3`,
+			`imcallback_callbacks_total{app="1400000000",command="Group.CallbackAfterCreateTopic",outcome="ok"} 2`,
+			`imcallback_callbacks_total{app="1400000000",command="C2C.CallbackBeforeSendMsg",outcome="fallback"} 2`,
+			`imcallback_rejections_total{app="1400000000",reason="stale_request"} 2`,
+			`imcallback_rejections_total{app="1400000000",reason="method_not_allowed"} 3`,
+			`imcallback_rejections_total{app="other",reason="appid_not_allowed"} 2`, // a foreign and a missing SdkAppid
 			`imcallback_unknown_commands_total{command="Group.CallbackAfterBrandNew"} 1`,
 			`imcallback_callback_duration_seconds_bucket{command="C2C.CallbackBeforeSendMsg",le="2"}`,
 		} {

@@ -23,7 +23,15 @@ type Config struct {
 	// SdkAppIDs are the SDKAppIDs whose callbacks are accepted.
 	SdkAppIDs []string `koanf:"sdkappid" yaml:"sdkappid"`
 	// Tokens are the callback authentication tokens; several during rotation.
+	// They verify every app that has no tokens of its own (Apps).
 	Tokens []string `koanf:"tokens" yaml:"tokens"`
+	// Apps are the apps' own settings (tokens, sources, REST API). After
+	// Load every accepted app has an entry and every entry's app is in
+	// SdkAppIDs.
+	Apps []AppConfig `koanf:"apps" yaml:"apps"`
+	// IPListRefresh is how often Tencent's callback address list is
+	// fetched for the apps with IPList.
+	IPListRefresh time.Duration `koanf:"iplist_refresh" yaml:"iplist_refresh"`
 	// Listen is the public listener address.
 	Listen string `koanf:"listen" yaml:"listen"`
 	// Path is the callback path on the public listener.
@@ -105,6 +113,7 @@ func Default() Config {
 	return Config{
 		Listen:            ":8080",
 		Path:              "/im/callback",
+		IPListRefresh:     time.Hour,
 		AdminListen:       "127.0.0.1:9090",
 		SignWindow:        60 * time.Second,
 		BodyLimit:         1 << 20,
@@ -163,6 +172,7 @@ func (c *Config) problems() []error {
 	if len(c.SdkAppIDs) == 0 {
 		bad("sdkappid", "required: the SDKAppID(s) of your IM application, comma-separated")
 	}
+	c.validateApps(bad)
 	for _, id := range c.SdkAppIDs {
 		if _, err := strconv.ParseUint(id, 10, 64); err != nil {
 			bad("sdkappid", "%q is not a decimal SDKAppID", id)
@@ -418,6 +428,17 @@ func (c Config) Redacted() Config {
 	r.Tokens = make([]string, len(c.Tokens))
 	for i := range c.Tokens {
 		r.Tokens[i] = redacted
+	}
+	r.Apps = make([]AppConfig, len(c.Apps))
+	for i, a := range c.Apps {
+		a.Tokens = slices.Clone(a.Tokens)
+		for j := range a.Tokens {
+			a.Tokens[j] = redacted
+		}
+		if a.SecretKey != "" {
+			a.SecretKey = redacted
+		}
+		r.Apps[i] = a
 	}
 	r.StoreDSN = Redact(c.StoreDSN, false)
 	r.NATSURL = Redact(c.NATSURL, true)

@@ -41,6 +41,20 @@ func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 		if _, ok := known[key]; ok {
 			continue
 		}
+		if rest, ok := strings.CutPrefix(name, appEnvPrefix); ok {
+			if id, field, ok := strings.Cut(rest, "_"); ok && isNumber(id) {
+				fields := slices.Sorted(maps.Keys(appKeys()))
+				field = strings.ToLower(field)
+				switch s := closest(field, fields); {
+				case slices.Contains(fields, field):
+				case s != "":
+					out = append(out, fmt.Sprintf("%s is not a setting; did you mean %s?", name, appEnvName(id, s)))
+				default:
+					out = append(out, fmt.Sprintf("%s is not a setting", name))
+				}
+				continue
+			}
+		}
 		if s := closest(key, names); s != "" {
 			out = append(out, fmt.Sprintf("%s is not a setting; did you mean %s?", name, EnvName(s)))
 		} else {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -90,6 +91,20 @@ type Option func(*options)
 
 type options struct {
 	fallback *Decision
+	apps     []string
+}
+
+// ForApps limits a command to the callbacks of some apps (SdkAppids): for
+// any other app the command is treated as unknown (answered OK, counted in
+// imcallback_unknown_commands_total; with durable delivery, acknowledged
+// as having no handler).
+func ForApps(ids ...string) Option {
+	return func(o *options) { o.apps = append(o.apps, ids...) }
+}
+
+// appLimited is implemented by commands registered with ForApps.
+type appLimited interface {
+	servesApp(id string) bool
 }
 
 // WithFallback sets the answer sent when this before-handler fails, panics
@@ -145,6 +160,11 @@ type typed[T any] struct {
 
 func (c *typed[T]) Name() string { return c.name }
 func (c *typed[T]) Kind() Kind   { return c.kind }
+
+// servesApp implements appLimited.
+func (c *typed[T]) servesApp(id string) bool {
+	return len(c.opts.apps) == 0 || slices.Contains(c.opts.apps, id)
+}
 
 // Fallback implements Fallbacker.
 func (c *typed[T]) Fallback() (Decision, bool) {

@@ -72,7 +72,7 @@ type Dispatcher struct {
 // rather than hashed from label values on every request.
 type commandSeries struct {
 	duration prometheus.Observer
-	outcomes map[string]prometheus.Counter
+	outcomes map[string]map[string]prometheus.Counter // by app label, then outcome
 }
 
 // outcomesOf lists the outcome label values a command of each kind can produce.
@@ -82,14 +82,19 @@ var outcomesOf = map[Kind][]string{
 }
 
 func newCommandSeries(m *metrics.Callbacks, name string, kind Kind) *commandSeries {
-	s := &commandSeries{duration: m.Duration.WithLabelValues(name), outcomes: map[string]prometheus.Counter{}}
-	for _, o := range outcomesOf[kind] {
-		s.outcomes[o] = m.Total.WithLabelValues(name, o)
+	s := &commandSeries{duration: m.Duration.WithLabelValues(name), outcomes: map[string]map[string]prometheus.Counter{}}
+	for _, app := range m.AppLabels() {
+		s.outcomes[app] = map[string]prometheus.Counter{}
+		for _, o := range outcomesOf[kind] {
+			s.outcomes[app][o] = m.Total.WithLabelValues(name, app, o)
+		}
 	}
 	return s
 }
 
-func (d *Dispatcher) count(command, outcome string) { d.series[command].outcomes[outcome].Inc() }
+func (d *Dispatcher) count(r *Request, outcome string) {
+	d.series[r.Command].outcomes[d.metrics.AppLabel(r.Params.SdkAppid)][outcome].Inc()
+}
 
 // New builds a dispatcher over commands. Two commands with the same name, an
 // empty name or an invalid kind are programming errors reported here, at start.
@@ -146,7 +151,7 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 	p := middleware.ParamsOf(c)
 	command := p.CallbackCommand
 	if command != "" {
-		if _, ok := d.commands[command]; !ok {
+		if _, ok := d.lookup(command, p.SdkAppid); !ok {
 			return d.serveUnknown(c, command)
 		}
 	}
@@ -169,7 +174,7 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 	if command == "" {
 		return protocol.ErrMissingCommand
 	}
-	cmd, ok := d.commands[command]
+	cmd, ok := d.lookup(command, p.SdkAppid)
 	if !ok {
 		return d.serveUnknown(c, command)
 	}
@@ -206,7 +211,7 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 		dec, outcome = d.fallback(cmd), "fallback"
 		body, _ = protocol.AppendEnvelope(make([]byte, 0, 64), protocol.StatusOK, dec.Code, dec.Info, nil)
 	}
-	d.count(r.Command, outcome)
+	d.count(r, outcome)
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
@@ -301,33 +306,46 @@ func (d *Dispatcher) fallback(cmd Command) Decision {
 func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 	if d.opts.Sink != nil {
 		if err := d.opts.Sink.Accept(c.Request().Context(), r); err != nil {
-			d.count(r.Command, "unavailable")
+			d.count(r, "unavailable")
 			if errors.Is(err, protocol.ErrBodyTooLarge) {
 				return err
 			}
 			return fmt.Errorf("%w: %w", protocol.ErrUnavailable, err)
 		}
-		d.count(r.Command, "queued")
+		d.count(r, "queued")
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 	}
 	_, err := d.run(c.Request().Context(), cmd, r, d.opts.InlineTimeout)
 	if err != nil {
-		d.count(r.Command, "failed")
+		d.count(r, "failed")
 		return fmt.Errorf("%w: %w", protocol.ErrHandlerFailed, err)
 	}
-	d.count(r.Command, "ok")
+	d.count(r, "ok")
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 }
 
 // Process runs the after-handler registered for r.Command, recovering a
 // panic as an error. Durable sinks call it from their workers.
 func (d *Dispatcher) Process(ctx context.Context, r *Request) error {
-	cmd, ok := d.commands[r.Command]
+	cmd, ok := d.lookup(r.Command, r.Params.SdkAppid)
 	if !ok || cmd.Kind() != KindAfter {
 		return fmt.Errorf("%w: %s", ErrNoHandler, r.Command)
 	}
 	_, err := handleRecovered(ctx, cmd, r)
 	return err
+}
+
+// lookup finds the command of name for app: a command limited to other
+// apps (ForApps) is not found.
+func (d *Dispatcher) lookup(name, app string) (Command, bool) {
+	c, ok := d.commands[name]
+	if !ok {
+		return nil, false
+	}
+	if l, limited := c.(appLimited); limited && !l.servesApp(app) {
+		return nil, false
+	}
+	return c, true
 }
 
 // readBody reads the whole body. The body-limit middleware makes an

@@ -31,6 +31,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// testApp is the configured app the harness's requests come from.
+const testApp = "1400000000"
+
 // harness serves a dispatcher over echo in memory.
 type harness struct {
 	e       *echo.Echo
@@ -47,7 +50,7 @@ func newHarness(t *testing.T, opts dispatcher.Options, cmds ...dispatcher.Comman
 		opts.Rules = testRules
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
-	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	m := metrics.NewCallbacks(prometheus.NewRegistry(), testApp)
 	d, err := dispatcher.New(cmds, opts, zap.New(core), m)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +167,7 @@ func TestBeforeDecisions(t *testing.T) {
 					t.Fatalf("%s = %v, want %v", k, out[k], v)
 				}
 			}
-			if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", tt.wantOutcome)); got != 1 {
+			if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", testApp, tt.wantOutcome)); got != 1 {
 				t.Fatalf("callbacks_total{outcome=%s} = %v", tt.wantOutcome, got)
 			}
 		})
@@ -390,7 +393,7 @@ func TestAfterInline(t *testing.T) {
 			if strings.Contains(rec.Body.String(), "disk full") || strings.Contains(rec.Body.String(), "boom") {
 				t.Fatal("internal error text leaked into the answer")
 			}
-			if testutil.ToFloat64(h.metrics.Total.WithLabelValues("Group.CallbackAfterNewMemberJoin", tt.wantOutcome)) != 1 {
+			if testutil.ToFloat64(h.metrics.Total.WithLabelValues("Group.CallbackAfterNewMemberJoin", testApp, tt.wantOutcome)) != 1 {
 				t.Fatal("outcome not counted")
 			}
 		})
@@ -559,8 +562,8 @@ func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Fatalf("%d handlers started with one slot", calls.Load())
 	}
-	overloaded := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", "overloaded"))
-	deadline := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", "fallback"))
+	overloaded := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", testApp, "overloaded"))
+	deadline := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", testApp, "fallback"))
 	if overloaded != 2 || deadline != 1 {
 		t.Fatalf("outcomes: overloaded %v, fallback %v", overloaded, deadline)
 	}
@@ -616,5 +619,33 @@ func TestUnreadableBody(t *testing.T) {
 	h.e.ServeHTTP(rec, req)
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"ErrorCode":40004`) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestCommandLimitedToApps: a command registered ForApps runs for those
+// apps only; for another app it is an unknown command, answered OK.
+func TestCommandLimitedToApps(t *testing.T) {
+	var calls atomic.Int32
+	h := newHarness(t, dispatcher.Options{}, dispatcher.After("Group.CallbackAfterCreateTopic",
+		func(context.Context, *dispatcher.Event[map[string]any]) error { calls.Add(1); return nil },
+		dispatcher.ForApps("1400000001")))
+	tests := []struct {
+		app       string
+		wantCalls int32
+	}{
+		{"1400000001", 1},
+		{"1400000000", 0},
+	}
+	for _, tt := range tests {
+		calls.Store(0)
+		rec := httptest.NewRecorder()
+		h.e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost,
+			"/im/callback?SdkAppid="+tt.app+"&CallbackCommand=Group.CallbackAfterCreateTopic", strings.NewReader(`{}`)))
+		if rec.Code != http.StatusOK || calls.Load() != tt.wantCalls {
+			t.Errorf("app %s: status %d, handler ran %d times, want %d", tt.app, rec.Code, calls.Load(), tt.wantCalls)
+		}
+	}
+	if n := testutil.ToFloat64(h.metrics.Unknown.WithLabelValues("Group.CallbackAfterCreateTopic")); n != 1 {
+		t.Errorf("unknown_commands_total = %v, want 1 (the other app)", n)
 	}
 }

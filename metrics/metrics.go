@@ -4,6 +4,9 @@
 package metrics
 
 import (
+	"slices"
+
+	"github.com/imcallback/imcallback/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/fx"
@@ -15,7 +18,9 @@ var Module = fx.Module("metrics",
 	fx.Provide(
 		NewRegistry,
 		func(r *prometheus.Registry) prometheus.Registerer { return r },
-		NewCallbacks,
+		func(reg prometheus.Registerer, cfg *config.Config) *Callbacks {
+			return NewCallbacks(reg, cfg.SdkAppIDs...)
+		},
 	),
 )
 
@@ -32,25 +37,48 @@ var DurationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .2
 
 // Callbacks are the metrics of the callback endpoint.
 type Callbacks struct {
-	// Total counts handled callbacks by command and outcome
+	// Total counts handled callbacks by command, app and outcome
 	// (before: allow, deny, drop, modify, fallback, overloaded; after: ok,
 	// failed, queued, unavailable).
 	Total *prometheus.CounterVec
 	// Duration observes the time from routing to answer, by command.
 	Duration *prometheus.HistogramVec
-	// Rejections counts requests refused before a handler ran, by reason.
+	// Rejections counts requests refused before a handler ran, by reason
+	// and app.
 	Rejections *prometheus.CounterVec
 	// Unknown counts callbacks for commands nobody registered.
 	Unknown *prometheus.CounterVec
+
+	apps []string
 }
 
-// NewCallbacks registers the callback metrics on reg.
-func NewCallbacks(reg prometheus.Registerer) *Callbacks {
+// OtherApp is the app label of every SdkAppid that is not configured, so
+// a sender cannot create a series per made-up id.
+const OtherApp = "other"
+
+// AppLabel is the app label of SdkAppid id: id itself when it is
+// configured, else OtherApp.
+func (c *Callbacks) AppLabel(id string) string {
+	for _, a := range c.apps {
+		if a == id {
+			return a
+		}
+	}
+	return OtherApp
+}
+
+// AppLabels are every app label value: the configured apps and OtherApp.
+func (c *Callbacks) AppLabels() []string { return append(slices.Clone(c.apps), OtherApp) }
+
+// NewCallbacks registers the callback metrics on reg; apps are the
+// configured SdkAppids, the values of the app label besides OtherApp.
+func NewCallbacks(reg prometheus.Registerer, apps ...string) *Callbacks {
 	c := &Callbacks{
+		apps: slices.Clone(apps),
 		Total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_callbacks_total",
-			Help: "Callbacks handled, by command and outcome.",
-		}, []string{"command", "outcome"}),
+			Help: "Callbacks handled, by command, app (SdkAppid, or other) and outcome.",
+		}, []string{"command", "app", "outcome"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "imcallback_callback_duration_seconds",
 			Help:    "Time from routing a callback to its answer, by command.",
@@ -58,8 +86,8 @@ func NewCallbacks(reg prometheus.Registerer) *Callbacks {
 		}, []string{"command"}),
 		Rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_rejections_total",
-			Help: "Requests rejected before a handler ran, by reason.",
-		}, []string{"reason"}),
+			Help: "Requests rejected before a handler ran, by reason and app (SdkAppid, or other).",
+		}, []string{"reason", "app"}),
 		Unknown: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_unknown_commands_total",
 			Help: "Callbacks for commands with no registered handler, answered OK.",

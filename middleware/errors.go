@@ -23,7 +23,7 @@ func ErrorHandler(log *zap.Logger, m *metrics.Callbacks) echo.HTTPErrorHandler {
 		}
 		pe := AsProtocolError(err)
 		if pe != protocol.ErrHandlerFailed {
-			m.Rejections.WithLabelValues(pe.Reason).Inc()
+			m.Rejections.WithLabelValues(pe.Reason, m.AppLabel(ParamsOf(c).SdkAppid)).Inc()
 		}
 		body, _ := protocol.AppendEnvelope(make([]byte, 0, 96), protocol.StatusFail, pe.Code, pe.Info, nil)
 		if c.Request().Method == http.MethodHead {

@@ -17,6 +17,16 @@ type IPAllowConfig struct {
 	Skipper middleware.Skipper
 	// Allow lists the accepted source networks; empty accepts every source.
 	Allow []netip.Prefix
+	// Sources, when set, decide instead of Allow, per app: the request's
+	// SdkAppid and its source address.
+	Sources SourceChecker
+}
+
+// SourceChecker decides whether a callback of an app may come from an
+// address (package allowlist implements it: global and per-app networks,
+// and Tencent's published callback addresses).
+type SourceChecker interface {
+	Allowed(appID string, addr netip.Addr) bool
 }
 
 // DefaultIPAllowConfig accepts every source.
@@ -32,7 +42,7 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 	}
 	allow := cfg.Allow
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		if len(allow) == 0 {
+		if len(allow) == 0 && cfg.Sources == nil {
 			return next
 		}
 		return func(c echo.Context) error {
@@ -44,6 +54,12 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 				return protocol.ErrIPNotAllowed
 			}
 			addr = addr.Unmap()
+			if cfg.Sources != nil {
+				if cfg.Sources.Allowed(ParamsOf(c).SdkAppid, addr) {
+					return next(c)
+				}
+				return protocol.ErrIPNotAllowed
+			}
 			for _, p := range allow {
 				if p.Contains(addr) {
 					return next(c)

@@ -84,7 +84,7 @@ func TestAppID(t *testing.T) {
 				return
 			}
 			assertRejected(t, rec, tt.want)
-			if got := testutil.ToFloat64(m.Rejections.WithLabelValues(tt.want.Reason)); got != 1 {
+			if got := testutil.ToFloat64(m.Rejections.WithLabelValues(tt.want.Reason, metrics.OtherApp)); got != 1 {
 				t.Fatalf("rejections{%s} = %v", tt.want.Reason, got)
 			}
 		})

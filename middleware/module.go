@@ -73,12 +73,21 @@ func NewBodyLimit(cfg *config.Config) Ordered {
 }
 
 // NewIPAllow rejects sources outside the configured allowlist.
-func NewIPAllow(cfg *config.Config) (Ordered, error) {
-	allow, err := config.ParsePrefixes(cfg.AllowCIDRs)
+func NewIPAllow(in ipAllowIn) (Ordered, error) {
+	allow, err := config.ParsePrefixes(in.Config.AllowCIDRs)
 	if err != nil {
 		return Ordered{}, err
 	}
-	return Ordered{Name: "ip_allow", Order: OrderIPAllow, Scope: ScopeCallbackRoute, Func: IPAllowWithConfig(IPAllowConfig{Allow: allow})}, nil
+	return Ordered{Name: "ip_allow", Order: OrderIPAllow, Scope: ScopeCallbackRoute,
+		Func: IPAllowWithConfig(IPAllowConfig{Allow: allow, Sources: in.Sources})}, nil
+}
+
+// ipAllowIn are the dependencies of NewIPAllow: a SourceChecker, when one
+// is provided, decides per app.
+type ipAllowIn struct {
+	fx.In
+	Config  *config.Config
+	Sources SourceChecker `optional:"true"`
 }
 
 // NewAppID rejects SdkAppids other than the configured ones.
@@ -86,14 +95,30 @@ func NewAppID(cfg *config.Config) Ordered {
 	return Ordered{Name: "app_id", Order: OrderAppID, Scope: ScopeCallbackRoute, Func: AppIDWithConfig(AppIDConfig{Allowed: cfg.SdkAppIDs})}
 }
 
-// NewSignature checks Sign and RequestTime against the configured tokens,
-// and warns loudly when there are none.
+// NewSignature checks Sign and RequestTime against the tokens of the
+// request's app (its own, else the global ones). It warns loudly about apps
+// without any token, and when several apps share the global tokens.
 func NewSignature(cfg *config.Config, log *zap.Logger) Ordered {
-	if len(cfg.Tokens) == 0 {
-		log.Warn("NO CALLBACK TOKEN CONFIGURED: requests are not authenticated and anyone who can reach " +
-			"the endpoint can forge callbacks; set IMCALLBACK_TOKENS to the token of IM's callback authentication")
+	appTokens := make(map[string][]string, len(cfg.Apps))
+	var unsigned []string
+	for _, a := range cfg.Apps {
+		app, _ := cfg.App(a.SdkAppID)
+		appTokens[a.SdkAppID] = app.Tokens
+		if len(app.Tokens) == 0 {
+			unsigned = append(unsigned, a.SdkAppID)
+		}
+	}
+	if len(unsigned) > 0 {
+		log.Warn("NO CALLBACK TOKEN CONFIGURED: requests are not authenticated and anyone who can reach "+
+			"the endpoint can forge callbacks; set IMCALLBACK_TOKENS (or IMCALLBACK_APP_<SDKAPPID>_TOKENS) "+
+			"to the token of IM's callback authentication", zap.Strings("apps", unsigned))
+	}
+	if shared := cfg.AppsSharingGlobalTokens(); len(shared) > 1 {
+		log.Warn("several apps are verified with the same global IMCALLBACK_TOKENS: in Tencent IM every app has "+
+			"its own callback token, so a token leaked from one app would open the others; "+
+			"set IMCALLBACK_APP_<SDKAPPID>_TOKENS per app", zap.Strings("apps", shared))
 	}
 	return Ordered{Name: "signature", Order: OrderSignature, Scope: ScopeCallbackRoute, Func: SignatureWithConfig(SignatureConfig{
-		Tokens: cfg.Tokens, Window: cfg.SignWindow, Now: DefaultSignatureConfig.Now,
+		Tokens: cfg.Tokens, AppTokens: appTokens, Window: cfg.SignWindow, Now: DefaultSignatureConfig.Now,
 	})}
 }

@@ -99,7 +99,7 @@ func newPublic(in publicIn) (*Public, error) {
 	var tlsConf *tls.Config
 	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)
 	limit := newConnLimit(maxConns, in.Config.TLSCert == "", func(pe *protocol.Error) {
-		in.Metrics.Rejections.WithLabelValues(pe.Reason).Inc()
+		in.Metrics.Rejections.WithLabelValues(pe.Reason, metrics.OtherApp).Inc() // refused before a request was read
 	})
 	p.server.ConnState = limit.connState
 	p.limit = limit

@@ -1,0 +1,218 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AppConfig is one IM app's own settings: an entry of the YAML `apps:`
+// list, or IMCALLBACK_APP_<SDKAPPID>_<KEY> variables for an app listed in
+// IMCALLBACK_SDKAPPID.
+type AppConfig struct {
+	// SdkAppID is the app's SDKAppID.
+	SdkAppID string `koanf:"sdkappid" yaml:"sdkappid"`
+	// Tokens verify this app's callbacks; several during rotation. Empty,
+	// the global IMCALLBACK_TOKENS apply.
+	Tokens []string `koanf:"tokens" yaml:"tokens"`
+	// AllowCIDRs are added to the global IMCALLBACK_ALLOW_CIDRS for this app.
+	AllowCIDRs []string `koanf:"allow_cidrs" yaml:"allow_cidrs"`
+	// SecretKey is the app's key for Tencent's REST API; it enables the
+	// REST client. Never logged or shown.
+	SecretKey string `koanf:"secret_key" yaml:"secret_key"`
+	// IPList restricts the app's sources to Tencent's published callback
+	// addresses (GetIPList); it needs SecretKey.
+	IPList bool `koanf:"iplist" yaml:"iplist"`
+	// IPListNetTypes are the GetIPList nettypes fetched (default 5 and 6:
+	// callback egress in and outside the Chinese mainland).
+	IPListNetTypes []int `koanf:"iplist_nettypes" yaml:"iplist_nettypes"`
+	// AdminIdentifier is the administrator account the REST client signs as.
+	AdminIdentifier string `koanf:"admin_identifier" yaml:"admin_identifier"`
+	// APIBase is the REST API's base URL of the app's region.
+	APIBase string `koanf:"api_base" yaml:"api_base"`
+}
+
+// App defaults.
+const (
+	DefaultAdminIdentifier = "administrator"
+	DefaultAPIBase         = "https://console.tim.qq.com"
+)
+
+// DefaultIPListNetTypes are the GetIPList nettypes of callback egress
+// addresses, in and outside the Chinese mainland.
+var DefaultIPListNetTypes = []int{5, 6}
+
+// appEnvPrefix starts the per-app variables: IMCALLBACK_APP_<SDKAPPID>_<KEY>.
+const appEnvPrefix = envPrefix + "APP_"
+
+// appKeys maps the per-app keys to the kinds of their fields.
+func appKeys() map[string]reflect.Kind {
+	t := reflect.TypeFor[AppConfig]()
+	keys := map[string]reflect.Kind{}
+	for i := range t.NumField() {
+		if tag := t.Field(i).Tag.Get("koanf"); tag != "" && tag != "sdkappid" {
+			keys[tag] = t.Field(i).Type.Kind()
+		}
+	}
+	return keys
+}
+
+// appEnvName is the variable of an app's key.
+func appEnvName(id, key string) string { return appEnvPrefix + id + "_" + strings.ToUpper(key) }
+
+// applyAppEnv merges the apps of the YAML list with IMCALLBACK_SDKAPPID
+// and the IMCALLBACK_APP_<SDKAPPID>_<KEY> variables: every listed app has
+// an entry, every entry's app is accepted, and a variable overrides the
+// file. It returns the problems of values that do not decode.
+func (c *Config) applyAppEnv(vars []string) []error {
+	index := map[string]int{}
+	for i, a := range c.Apps {
+		index[a.SdkAppID] = i
+		if a.SdkAppID != "" && !slices.Contains(c.SdkAppIDs, a.SdkAppID) {
+			c.SdkAppIDs = append(c.SdkAppIDs, a.SdkAppID)
+		}
+	}
+	for _, id := range c.SdkAppIDs {
+		if _, ok := index[id]; !ok {
+			index[id] = len(c.Apps)
+			c.Apps = append(c.Apps, AppConfig{SdkAppID: id})
+		}
+	}
+	var errs []error
+	for _, kv := range vars {
+		name, value, _ := strings.Cut(kv, "=")
+		rest, ok := strings.CutPrefix(name, appEnvPrefix)
+		if !ok {
+			continue
+		}
+		id, key, ok := strings.Cut(rest, "_")
+		i, listed := index[id]
+		key = strings.ToLower(key)
+		if !ok || !listed {
+			continue // reported by UnknownEnv
+		}
+		a := &c.Apps[i]
+		value = strings.TrimSpace(value)
+		switch key {
+		case "tokens":
+			a.Tokens = splitList(value)
+		case "allow_cidrs":
+			a.AllowCIDRs = splitList(value)
+		case "secret_key":
+			a.SecretKey = value
+		case "admin_identifier":
+			a.AdminIdentifier = value
+		case "api_base":
+			a.APIBase = value
+		case "iplist":
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				errs = append(errs, &FieldError{Key: "app_" + id + "_iplist", Msg: fmt.Sprintf("%q is not true or false", value)})
+				continue
+			}
+			a.IPList = b
+		case "iplist_nettypes":
+			a.IPListNetTypes = nil
+			for _, s := range splitList(value) {
+				n, err := strconv.Atoi(s)
+				if err != nil {
+					errs = append(errs, &FieldError{Key: "app_" + id + "_iplist_nettypes", Msg: fmt.Sprintf("%q is not a whole number", s)})
+					continue
+				}
+				a.IPListNetTypes = append(a.IPListNetTypes, n)
+			}
+		}
+	}
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		if a.AdminIdentifier == "" {
+			a.AdminIdentifier = DefaultAdminIdentifier
+		}
+		if a.APIBase == "" {
+			a.APIBase = DefaultAPIBase
+		}
+		if len(a.IPListNetTypes) == 0 {
+			a.IPListNetTypes = slices.Clone(DefaultIPListNetTypes)
+		}
+	}
+	return errs
+}
+
+// validateApps checks every app entry.
+func (c *Config) validateApps(bad func(key, format string, args ...any)) {
+	seen := map[string]bool{}
+	for _, a := range c.Apps {
+		key := func(k string) string { return "app_" + a.SdkAppID + "_" + k }
+		switch {
+		case a.SdkAppID == "":
+			bad("apps", "an entry has no sdkappid")
+			continue
+		case !isNumber(a.SdkAppID):
+			bad("apps", "sdkappid %q must be a number", a.SdkAppID)
+			continue
+		case seen[a.SdkAppID]:
+			bad("apps", "sdkappid %s is listed twice", a.SdkAppID)
+		}
+		seen[a.SdkAppID] = true
+		if _, err := ParsePrefixes(a.AllowCIDRs); err != nil {
+			bad(key("allow_cidrs"), "%v", err)
+		}
+		if a.IPList && a.SecretKey == "" {
+			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", appEnvName(a.SdkAppID, "iplist"))
+		}
+		if u, err := url.Parse(a.APIBase); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad(key("api_base"), "%q must be an https:// URL, e.g. %s", a.APIBase, DefaultAPIBase)
+		}
+		for _, n := range a.IPListNetTypes {
+			if n < 1 {
+				bad(key("iplist_nettypes"), "%d must be a positive nettype, e.g. 5 or 6", n)
+			}
+		}
+	}
+	if c.IPListRefresh < time.Minute {
+		bad("iplist_refresh", "%v must be at least 1m", c.IPListRefresh)
+	}
+}
+
+// isNumber reports whether s is a non-empty string of decimal digits.
+func isNumber(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// App returns the settings of app id, its tokens resolved: its own, else
+// the global ones. ok is false for an app that is not accepted.
+func (c *Config) App(id string) (app AppConfig, ok bool) {
+	for _, a := range c.Apps {
+		if a.SdkAppID == id {
+			if len(a.Tokens) == 0 {
+				a.Tokens = c.Tokens
+			}
+			return a, true
+		}
+	}
+	return AppConfig{}, false
+}
+
+// AppsSharingGlobalTokens lists the apps verified with the global
+// IMCALLBACK_TOKENS because they have none of their own.
+func (c *Config) AppsSharingGlobalTokens() []string {
+	var ids []string
+	for _, a := range c.Apps {
+		if len(a.Tokens) == 0 && len(c.Tokens) > 0 {
+			ids = append(ids, a.SdkAppID)
+		}
+	}
+	return ids
+}

@@ -1,0 +1,94 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/imcallback/imcallback/config"
+)
+
+func TestApps(t *testing.T) {
+	file := yamlFile(t, `
+tokens: [global]
+apps:
+  - sdkappid: "1400000001"
+    tokens: ["tokA"]
+    allow_cidrs: ["10.0.0.0/8"]
+    secret_key: "sk-file"
+    iplist: true
+    admin_identifier: "admin1"
+    api_base: "https://adminapisgp.im.qcloud.com"
+  - sdkappid: "1400000002"
+    tokens: ["tokB"]
+`)
+	c, err := config.Load(config.Source{File: file, Environ: env(
+		"IMCALLBACK_SDKAPPID=1400000003",
+		"IMCALLBACK_APP_1400000002_TOKENS=tokB2,tokB3",
+		"IMCALLBACK_APP_1400000003_ALLOW_CIDRS=192.0.2.0/24",
+		"IMCALLBACK_APP_1400000001_IPLIST_NETTYPES=5",
+	)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.SdkAppIDs, ",") != "1400000003,1400000001,1400000002" {
+		t.Fatalf("accepted apps %v", c.SdkAppIDs)
+	}
+	a1, _ := c.App("1400000001")
+	a2, _ := c.App("1400000002")
+	a3, _ := c.App("1400000003")
+	if strings.Join(a1.Tokens, ",") != "tokA" || !a1.IPList || a1.SecretKey != "sk-file" || a1.AdminIdentifier != "admin1" ||
+		a1.APIBase != "https://adminapisgp.im.qcloud.com" || len(a1.IPListNetTypes) != 1 || a1.IPListNetTypes[0] != 5 {
+		t.Errorf("app 1: %+v", a1)
+	}
+	if strings.Join(a2.Tokens, ",") != "tokB2,tokB3" {
+		t.Errorf("app 2 tokens %v: the variable overrides the file", a2.Tokens)
+	}
+	if strings.Join(a3.Tokens, ",") != "global" || strings.Join(a3.AllowCIDRs, ",") != "192.0.2.0/24" ||
+		a3.APIBase != config.DefaultAPIBase || a3.AdminIdentifier != config.DefaultAdminIdentifier || len(a3.IPListNetTypes) != 2 {
+		t.Errorf("app 3 (global tokens, defaults): %+v", a3)
+	}
+	if _, ok := c.App("1400000009"); ok {
+		t.Error("an app that is not configured was found")
+	}
+	if got := c.AppsSharingGlobalTokens(); strings.Join(got, ",") != "1400000003" {
+		t.Errorf("sharing global tokens: %v", got)
+	}
+	out := c.YAML()
+	for _, secret := range []string{"sk-file", "tokA", "tokB2", "global"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("config check output shows %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "sdkappid: \"1400000001\"") || !strings.Contains(out, "iplist: true") {
+		t.Errorf("apps missing from the output:\n%s", out)
+	}
+}
+
+func TestAppsRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"iplist without a secret key", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_IPLIST=true"}, "IMCALLBACK_APP_1_SECRET_KEY"},
+		{"iplist not a boolean", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_IPLIST=maybe"}, `IMCALLBACK_APP_1_IPLIST (app_1_iplist): "maybe" is not true or false`},
+		{"bad cidr", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_ALLOW_CIDRS=10.0.0.0/99"}, "IMCALLBACK_APP_1_ALLOW_CIDRS"},
+		{"api base not https", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=http://x"}, "IMCALLBACK_APP_1_API_BASE"},
+		{"refresh too often", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_IPLIST_REFRESH=1s"}, "IMCALLBACK_IPLIST_REFRESH"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(config.Source{Environ: env(tt.env...)})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "sk-") {
+				t.Fatalf("a secret in the error: %v", err)
+			}
+		})
+	}
+	if n := config.UnknownEnv([]string{"IMCALLBACK_APP_1_TOKEN=x", "IMCALLBACK_APP_1_TOKENS=y"}); len(n) != 1 ||
+		!strings.Contains(n[0], "did you mean IMCALLBACK_APP_1_TOKENS?") {
+		t.Errorf("unknown per-app variable: %v", n)
+	}
+}
