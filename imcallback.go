@@ -14,6 +14,7 @@ import (
 	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imrest"
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
@@ -21,7 +22,8 @@ import (
 )
 
 // Module is the callback service: config, logger, metrics, middleware,
-// dispatcher (with the catalogue's reply rules) and the public and admin listeners.
+// dispatcher (with the catalogue's reply rules), the public and admin listeners,
+// and the apps' REST clients (*imrest.Clients).
 var Module = fx.Module("imcallback",
 	config.Module,
 	catalogue.Module,
@@ -30,4 +32,19 @@ var Module = fx.Module("imcallback",
 	middleware.Module,
 	dispatcher.Module,
 	server.Module,
+	fx.Provide(newRESTClients),
 )
+
+// newRESTClients are the Tencent REST API clients of the apps configured
+// with a secret key, for handlers (and the allowlist's GetIPList).
+func newRESTClients(cfg *config.Config) (*imrest.Clients, error) {
+	var configs []imrest.Config
+	for _, a := range cfg.Apps {
+		if a.SecretKey == "" {
+			continue
+		}
+		configs = append(configs, imrest.Config{SdkAppID: a.SdkAppID, SecretKey: imrest.Secret(a.SecretKey),
+			AdminIdentifier: a.AdminIdentifier, BaseURL: a.APIBase})
+	}
+	return imrest.NewClients(configs...)
+}

@@ -523,3 +523,22 @@ func TestGetIPListError(t *testing.T) {
 		t.Fatalf("GetIPList = %v, %v; want nil and APIError 70001", got, err)
 	}
 }
+
+func TestClients(t *testing.T) {
+	cs, err := imrest.NewClients(imrest.Config{SdkAppID: "1400000001", SecretKey: "k1"}, imrest.Config{SdkAppID: "1400000002", SecretKey: "k2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := cs.For("1400000002"); err != nil || c == nil {
+		t.Fatalf("For(2) = %v, %v", c, err)
+	}
+	if _, err := cs.For("1400000003"); err == nil || !strings.Contains(err.Error(), "IMCALLBACK_APP_1400000003_SECRET_KEY") {
+		t.Fatalf("For(unknown) = %v", err)
+	}
+	if _, err := imrest.NewClients(imrest.Config{SdkAppID: "1", SecretKey: "a"}, imrest.Config{SdkAppID: "1", SecretKey: "b"}); !errors.Is(err, imrest.ErrInvalidArgument) {
+		t.Fatalf("duplicate app: %v", err)
+	}
+	if _, err := imrest.NewClients(imrest.Config{SdkAppID: "x", SecretKey: "very-secret"}); err == nil || strings.Contains(err.Error(), "very-secret") {
+		t.Fatalf("bad app: %v", err)
+	}
+}

@@ -1,0 +1,43 @@
+package imrest
+
+import "fmt"
+
+// Clients are the REST clients of several apps, by SdkAppID: the apps
+// configured with a secret key. The service provides them through fx, so a
+// handler calls IM as the administrator of its event's app:
+//
+//	func NewEcho(clients *imrest.Clients) dispatcher.Command {
+//		cmd := bot.OnC2CMessageCommand
+//		return cmd.Handle(func(ctx context.Context, ev *dispatcher.Event[bot.OnC2CMessage]) (dispatcher.Reply[…], error) {
+//			c, err := clients.For(ev.AppID)
+//			…
+//			return cmd.Allow(), c.Call(ctx, "v4/openim/sendmsg", msg, nil)
+//		})
+//	}
+type Clients struct {
+	byApp map[string]*Client
+}
+
+// NewClients builds a client per config; every SdkAppID may appear once.
+func NewClients(configs ...Config) (*Clients, error) {
+	cs := &Clients{byApp: make(map[string]*Client, len(configs))}
+	for _, cfg := range configs {
+		if _, dup := cs.byApp[cfg.SdkAppID]; dup {
+			return nil, fmt.Errorf("%w: SdkAppID %s twice", ErrInvalidArgument, cfg.SdkAppID)
+		}
+		c, err := New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("imrest: app %s: %w", cfg.SdkAppID, err)
+		}
+		cs.byApp[cfg.SdkAppID] = c
+	}
+	return cs, nil
+}
+
+// For is the client of app id; an app without a secret key has none.
+func (cs *Clients) For(id string) (*Client, error) {
+	if c, ok := cs.byApp[id]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("imrest: app %s has no REST client: configure its secret_key (IMCALLBACK_APP_%s_SECRET_KEY)", id, id)
+}
