@@ -120,3 +120,29 @@ func TestRESTClientsThroughFx(t *testing.T) {
 		t.Fatalf("app 2: %v", err)
 	}
 }
+
+// TestPerAppSourceNetworks: an app's own allow_cidrs restrict that app
+// only; an app without any (and no global list) accepts every source.
+func TestPerAppSourceNetworks(t *testing.T) {
+	s, _ := startApps(t, []string{"IMCALLBACK_APP_1400000001_ALLOW_CIDRS=10.0.0.0/8", "IMCALLBACK_TRUSTED_PROXIES=127.0.0.1/32"})
+	tests := []struct {
+		app, token, source string
+		ok                 bool
+	}{
+		{"1400000001", "tok-app-one", "10.1.2.3", true},
+		{"1400000001", "tok-app-one", "192.0.2.1", false},
+		{"1400000002", "tok-app-two", "192.0.2.1", true},
+	}
+	for _, tt := range tests {
+		sender := *s.Sender
+		sender.Token = tt.token
+		res, err := sender.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`),
+			imtest.WithAppID(tt.app), imtest.WithHeader("X-Forwarded-For", tt.source))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.OK() != tt.ok || (!tt.ok && !res.Is(protocol.ErrIPNotAllowed)) {
+			t.Errorf("app %s from %s: %d %s, want ok=%v", tt.app, tt.source, res.Status, res.Body, tt.ok)
+		}
+	}
+}

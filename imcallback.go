@@ -11,6 +11,7 @@ package imcallback
 import (
 	"go.uber.org/fx"
 
+	"github.com/imcallback/imcallback/allowlist"
 	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
@@ -23,7 +24,8 @@ import (
 
 // Module is the callback service: config, logger, metrics, middleware,
 // dispatcher (with the catalogue's reply rules), the public and admin listeners,
-// and the apps' REST clients (*imrest.Clients).
+// the source allowlist per app (kept current from Tencent for apps with
+// iplist) and the apps' REST clients (*imrest.Clients).
 var Module = fx.Module("imcallback",
 	config.Module,
 	catalogue.Module,
@@ -32,6 +34,7 @@ var Module = fx.Module("imcallback",
 	middleware.Module,
 	dispatcher.Module,
 	server.Module,
+	allowlist.Module,
 	fx.Provide(newRESTClients),
 )
 

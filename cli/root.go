@@ -98,7 +98,7 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML configuration file, read before IMCALLBACK_* environment variables")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: accept SdkAppid "+config.DevSdkAppID+" when IMCALLBACK_SDKAPPID is unset")
-	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g), newEventsCmd(&g))
+	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g), newEventsCmd(&g), newAllowlistCmd(&g))
 	root.AddCommand(newSendCmd(catalogueSamples{}))
 	return root
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -164,8 +165,8 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 		if a.IPList && a.SecretKey == "" {
 			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", appEnvName(a.SdkAppID, "iplist"))
 		}
-		if u, err := url.Parse(a.APIBase); err != nil || u.Scheme != "https" || u.Host == "" {
-			bad(key("api_base"), "%q must be an https:// URL, e.g. %s", a.APIBase, DefaultAPIBase)
+		if u, err := url.Parse(a.APIBase); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
+			bad(key("api_base"), "%q must be an https:// URL (http:// only on loopback), e.g. %s", a.APIBase, DefaultAPIBase)
 		}
 		for _, n := range a.IPListNetTypes {
 			if n < 1 {
@@ -215,4 +216,13 @@ func (c *Config) AppsSharingGlobalTokens() []string {
 		}
 	}
 	return ids
+}
+
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
 }

@@ -66,21 +66,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		environ = os.Environ
 	}
 	vars := environ()
-	err := k.Load(env.Provider(".", env.Opt{
-		Prefix:      envPrefix,
-		EnvironFunc: func() []string { return vars },
-		TransformFunc: func(name, value string) (string, any) {
-			key := strings.ToLower(strings.TrimPrefix(name, envPrefix))
-			kind, ok := known[key]
-			if !ok {
-				return "", nil // not ours (e.g. IMCALLBACK_TEST_*): ignored, see UnknownEnv
-			}
-			if kind == reflect.Slice {
-				return key, splitList(value)
-			}
-			return key, strings.TrimSpace(value)
-		},
-	}), nil)
+	err := loadEnv(k, envPrefix, known, vars)
 	if err != nil {
 		return nil, fmt.Errorf("config: environment: %w", err)
 	}
@@ -168,4 +154,26 @@ func unknownKeys(keys []string, file string, sections []SectionInfo) []error {
 		errs = append(errs, &UnknownKeyError{File: file, Key: k, Suggestion: closest(k, names)})
 	}
 	return errs
+}
+
+// loadEnv loads the variables of vars that start with prefix and name a
+// key of known (the rest of the name, lower case) into k, splitting the
+// values of list keys at commas. Other variables are ignored here:
+// UnknownEnv reports them.
+func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars []string) error {
+	return k.Load(env.Provider(".", env.Opt{
+		Prefix:      prefix,
+		EnvironFunc: func() []string { return vars },
+		TransformFunc: func(name, value string) (string, any) {
+			key := strings.ToLower(strings.TrimPrefix(name, prefix))
+			kind, ok := known[key]
+			if !ok {
+				return "", nil
+			}
+			if kind == reflect.Slice {
+				return key, splitList(value)
+			}
+			return key, strings.TrimSpace(value)
+		},
+	}), nil)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/knadh/koanf/parsers/yaml"
-	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
@@ -117,22 +116,7 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 	if environ == nil {
 		environ = os.Environ
 	}
-	prefix := envPrefix + strings.ToUpper(key) + "_"
-	err := k.Load(env.Provider(".", env.Opt{
-		Prefix:      prefix,
-		EnvironFunc: environ,
-		TransformFunc: func(name, value string) (string, any) {
-			field := strings.ToLower(strings.TrimPrefix(name, prefix))
-			kind, ok := fields[field]
-			if !ok {
-				return "", nil // reported by UnknownEnv
-			}
-			if kind == reflect.Slice {
-				return field, splitList(value)
-			}
-			return field, strings.TrimSpace(value)
-		},
-	}), nil)
+	err := loadEnv(k, envPrefix+strings.ToUpper(key)+"_", fields, environ())
 	if err != nil {
 		return def, fmt.Errorf("config: environment: %w", err)
 	}

@@ -279,7 +279,7 @@ func (s *crashService) waitDrained(client *http.Client) []string {
 }
 
 func (s *crashService) topics(client *http.Client) ([]string, error) {
-	return topicIDs(client, s.adm)
+	return topicIDs(client, s.adm, "")
 }
 
 // pending reads imcallback_delivery_pending from /metrics.

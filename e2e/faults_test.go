@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -266,7 +266,7 @@ func runFault(t *testing.T, p *process, f fault) {
 	var stored []string
 	missing := -1
 	waitFor(90*time.Second, func() bool {
-		ids, err := groupTopicIDs(p.admin, l.group)
+		ids, err := topicIDs(&http.Client{Timeout: 10 * time.Second}, strings.TrimPrefix(p.admin, "http://"), l.group)
 		if err != nil {
 			return false
 		}
@@ -289,36 +289,6 @@ func runFault(t *testing.T, p *process, f fault) {
 	}
 	if len(acked) == sent && f.unavailable {
 		t.Errorf("every callback was acknowledged during a fault that keeps events from being stored")
-	}
-}
-
-// groupTopicIDs lists the stored topics of group over the admin API.
-func groupTopicIDs(admin, group string) ([]string, error) {
-	c := &http.Client{Timeout: 10 * time.Second}
-	var ids []string
-	for cursor := ""; ; {
-		resp, err := c.Get(admin + "/v1/topics?limit=1000&group_id=" + url.QueryEscape(group) + "&cursor=" + url.QueryEscape(cursor))
-		if err != nil {
-			return nil, err
-		}
-		var page struct {
-			Topics []struct {
-				TopicID string `json:"topic_id"`
-			} `json:"topics"`
-			NextCursor string `json:"next_cursor"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return nil, errors.Join(fmt.Errorf("GET /v1/topics: HTTP %d", resp.StatusCode), err)
-		}
-		for _, tp := range page.Topics {
-			ids = append(ids, tp.TopicID)
-		}
-		if page.NextCursor == "" {
-			return ids, nil
-		}
-		cursor = page.NextCursor
 	}
 }
 

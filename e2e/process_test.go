@@ -148,11 +148,13 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-// topicIDs reads every page of the admin listener's /v1/topics.
-func topicIDs(client *http.Client, admin string) ([]string, error) {
+// topicIDs reads every page of the admin listener's /v1/topics, of one
+// group unless group is "".
+func topicIDs(client *http.Client, admin, group string) ([]string, error) {
 	var ids []string
 	for cursor := ""; ; {
-		resp, err := client.Get("http://" + admin + "/v1/topics?limit=1000&cursor=" + url.QueryEscape(cursor))
+		resp, err := client.Get("http://" + admin + "/v1/topics?limit=1000&group_id=" + url.QueryEscape(group) +
+			"&cursor=" + url.QueryEscape(cursor))
 		if err != nil {
 			return nil, err
 		}

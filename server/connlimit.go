@@ -112,12 +112,12 @@ func (ll *limitedListener) Accept() (net.Conn, error) {
 
 // refuse answers a connection over the limit and closes it.
 func (ll *limitedListener) refuse(c net.Conn) {
+	ll.l.onReject(protocol.ErrTooManyConns) // counted before the client can read the answer
 	if ll.l.rewrite {
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.Write(errorResponse(protocol.ErrTooManyConns))
 	}
 	_ = c.Close()
-	ll.l.onReject(protocol.ErrTooManyConns)
 }
 
 type limitedConn struct {

@@ -1,0 +1,1055 @@
+package allowlist_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/allowlist"
+	"github.com/imcallback/imcallback/imrest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	appA = "1400000001"
+	appB = "1400000002"
+	appC = "1400000003"
+)
+
+// fakeLister serves a list per nettype, or an error, and records the calls.
+type fakeLister struct {
+	mu    sync.Mutex
+	lists map[int][]string
+	errs  map[int]error
+	calls []int
+}
+
+func newLister(lists map[int][]string) *fakeLister { return &fakeLister{lists: lists} }
+
+func (f *fakeLister) GetIPList(_ context.Context, netType int) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, netType)
+	if err := f.errs[netType]; err != nil {
+		return nil, err
+	}
+	return slices.Clone(f.lists[netType]), nil
+}
+
+// serve makes the lister answer lists and no error.
+func (f *fakeLister) serve(lists map[int][]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists, f.errs = lists, nil
+}
+
+// fail makes the lister fail for the nettypes of errs.
+func (f *fakeLister) fail(errs map[int]error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errs = errs
+}
+
+// takeCalls returns the nettypes asked for since the last call.
+func (f *fakeLister) takeCalls() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.calls
+	f.calls = nil
+	return c
+}
+
+// clock is a fake Options.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// harness is a Set with its registry and log.
+type harness struct {
+	*allowlist.Set
+	reg  *prometheus.Registry
+	logs *observer.ObservedLogs
+}
+
+// newSet builds a Set on o with a fresh registry and an observed log, and
+// stops it at cleanup.
+func newSet(t *testing.T, o allowlist.Options) harness {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	reg := prometheus.NewRegistry()
+	s, err := allowlist.New(o, zap.New(core), reg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return harness{s, reg, logs}
+}
+
+func prefixes(t *testing.T, list ...string) []netip.Prefix {
+	t.Helper()
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+// metric reads the sample of name for app; ok is false when absent.
+func metric(t *testing.T, reg prometheus.Gatherer, name, app string) (float64, bool) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "app" && l.GetValue() == app {
+					if m.Counter != nil {
+						return m.Counter.GetValue(), true
+					}
+					return m.Gauge.GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// wantMetrics checks the three metrics of app.
+func wantMetrics(t *testing.T, reg prometheus.Gatherer, app string, entries int, lastSuccess time.Time, errs int) {
+	t.Helper()
+	var last float64
+	if !lastSuccess.IsZero() {
+		last = float64(lastSuccess.Unix())
+	}
+	for name, want := range map[string]float64{
+		"imcallback_iplist_entries":                        float64(entries),
+		"imcallback_iplist_last_success_timestamp_seconds": last,
+		"imcallback_iplist_refresh_errors_total":           float64(errs),
+	} {
+		got, ok := metric(t, reg, name, app)
+		if !ok || got != want {
+			t.Errorf("%s{app=%q} = %v (present %v), want %v", name, app, got, ok, want)
+		}
+	}
+}
+
+// wantAllowed checks Allowed(app, addr) for every addr of want.
+func wantAllowed(t *testing.T, s *allowlist.Set, app string, want map[string]bool) {
+	t.Helper()
+	for addr, w := range want {
+		if got := s.Allowed(app, netip.MustParseAddr(addr)); got != w {
+			t.Errorf("Allowed(%s, %s) = %v, want %v", app, addr, got, w)
+		}
+	}
+}
+
+func refresh(t *testing.T, s *allowlist.Set) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.RefreshNow(ctx)
+}
+
+func checkErr(s *allowlist.Set) error {
+	c := s.Check()
+	return c.Check(context.Background())
+}
+
+// tencentEntries are the Tencent entries Describe shows for app.
+func tencentEntries(t *testing.T, lists []allowlist.AppList, app string) []string {
+	t.Helper()
+	for _, l := range lists {
+		if l.App != app {
+			continue
+		}
+		var out []string
+		for _, e := range l.Entries {
+			if e.Source == allowlist.SourceTencent {
+				out = append(out, e.Prefix.String())
+			}
+		}
+		return out
+	}
+	t.Fatalf("Describe has no app %s", app)
+	return nil
+}
+
+func TestAllowedFollowsTheList(t *testing.T) {
+	dir, clk := t.TempDir(), newClock()
+	lister := newLister(map[int][]string{
+		5: {"203.0.113.7", "198.51.100.0/25"},
+		6: {"2001:db8::1"},
+	})
+	h := newSet(t, allowlist.Options{
+		Global: prefixes(t, "192.0.2.0/24"),
+		Apps:   []allowlist.App{{ID: appA, CIDRs: prefixes(t, "10.1.0.0/16"), IPList: true, Client: lister}},
+		Dir:    dir,
+		Now:    clk.Now,
+	})
+
+	// No file, no fetch yet: closed, even to Global and the app's CIDRs.
+	wantAllowed(t, h.Set, appA, map[string]bool{"192.0.2.1": false, "10.1.2.3": false, "203.0.113.7": false})
+	if err := checkErr(h.Set); err == nil || !strings.Contains(err.Error(), appA) {
+		t.Errorf("Check before any list = %v, want an error naming %s", err, appA)
+	}
+	wantMetrics(t, h.reg, appA, 0, time.Time{}, 0)
+
+	// 1. The list: its union with Global and the app's CIDRs applies.
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatalf("RefreshNow: %v", err)
+	}
+	if got := lister.takeCalls(); !slices.Equal(got, []int{5, 6}) {
+		t.Errorf("nettypes asked = %v, want one call each of [5 6]", got)
+	}
+	first := clk.Now()
+	wantAllowed(t, h.Set, appA, map[string]bool{
+		"203.0.113.7":        true,
+		"::ffff:203.0.113.7": true,
+		"203.0.113.8":        false,
+		"198.51.100.127":     true,
+		"198.51.100.128":     false,
+		"2001:db8::1":        true,
+		"2001:db8::2":        false,
+		"192.0.2.1":          true, // global
+		"10.1.2.3":           true, // the app's own
+		"10.2.0.1":           false,
+	})
+	if err := checkErr(h.Set); err != nil {
+		t.Errorf("Check with a list = %v", err)
+	}
+	wantMetrics(t, h.reg, appA, 3, first, 0)
+	wantFile(t, dir, appA, first, []string{"198.51.100.0/25", "203.0.113.7", "2001:db8::1"})
+	if e := findLog(h.logs, "iplist: refreshed", appA); e == nil || e.ContextMap()["entries"] != int64(3) {
+		t.Errorf("no info log with typed app and entries=3 fields: %v", e)
+	}
+
+	// 2. A failed refresh keeps the last good list, file included.
+	clk.Advance(time.Hour)
+	lister.fail(map[int]error{6: errors.New("boom")})
+	err := refresh(t, h.Set)
+	if err == nil || !strings.Contains(err.Error(), appA) || !strings.Contains(err.Error(), "nettype 6") || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("RefreshNow with nettype 6 failing = %v, want an error naming the app, the nettype and the cause", err)
+	}
+	wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": true, "198.51.100.1": true, "2001:db8::1": true, "203.0.113.8": false})
+	if err := checkErr(h.Set); err != nil {
+		t.Errorf("Check after a failure with a last good list = %v", err)
+	}
+	wantMetrics(t, h.reg, appA, 3, first, 1)
+	wantFile(t, dir, appA, first, []string{"198.51.100.0/25", "203.0.113.7", "2001:db8::1"})
+	if l := h.Describe()[0]; !strings.Contains(l.Error, "boom") || !l.FetchedAt.Equal(first) || l.Age != time.Hour {
+		t.Errorf("Describe after a failure = %+v, want the error, the first fetch time and an age of 1h", l)
+	}
+	if e := findLog(h.logs, "iplist: refresh failed; keeping the last good list", appA); e == nil || e.ContextMap()["error"] == nil {
+		t.Errorf("no warning with typed app and error fields: %v", e)
+	}
+
+	// 3. A changed list replaces the old one.
+	clk.Advance(time.Hour)
+	lister.serve(map[int][]string{5: {"203.0.113.8"}, 6: {"2001:db8::2"}})
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatalf("RefreshNow: %v", err)
+	}
+	wantAllowed(t, h.Set, appA, map[string]bool{
+		"203.0.113.7": false, "198.51.100.1": false, "2001:db8::1": false,
+		"203.0.113.8": true, "2001:db8::2": true, "192.0.2.1": true, "10.1.2.3": true,
+	})
+	wantMetrics(t, h.reg, appA, 2, clk.Now(), 1)
+	wantFile(t, dir, appA, clk.Now(), []string{"203.0.113.8", "2001:db8::2"})
+	if l := h.Describe()[0]; l.Error != "" {
+		t.Errorf("Describe after a success still has the error %q", l.Error)
+	}
+}
+
+// findLog is the last entry with msg whose app field is app.
+func findLog(logs *observer.ObservedLogs, msg, app string) *observer.LoggedEntry {
+	var found *observer.LoggedEntry
+	for _, e := range logs.FilterMessage(msg).All() {
+		if e.ContextMap()["app"] == app {
+			found = &e
+		}
+	}
+	return found
+}
+
+// wantFile checks the app's list file: exactly app, fetched_at, entries,
+// and no temporary file beside it.
+func wantFile(t *testing.T, dir, app string, fetchedAt time.Time, entries []string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "iplist", app+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 3 {
+		t.Errorf("file has keys %v, want app, fetched_at, entries", slices.Sorted(func(yield func(string) bool) {
+			for k := range raw {
+				if !yield(k) {
+					return
+				}
+			}
+		}))
+	}
+	var f struct {
+		App       string   `json:"app"`
+		FetchedAt string   `json:"fetched_at"`
+		Entries   []string `json:"entries"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.App != app || f.FetchedAt != fetchedAt.UTC().Format(time.RFC3339) || !slices.Equal(f.Entries, entries) {
+		t.Errorf("file = %+v, want app %s, fetched_at %s, entries %v", f, app, fetchedAt.UTC().Format(time.RFC3339), entries)
+	}
+	names, err := os.ReadDir(filepath.Join(dir, "iplist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.Contains(n.Name(), ".tmp") {
+			t.Errorf("temporary file %s left behind", n.Name())
+		}
+	}
+}
+
+func TestRestartAllowsFromTheFile(t *testing.T) {
+	dir, clk := t.TempDir(), newClock()
+	o := allowlist.Options{
+		Apps: []allowlist.App{{ID: appA, IPList: true, Client: newLister(map[int][]string{5: {"203.0.113.7"}, 6: {"198.51.100.0/24"}})}},
+		Dir:  dir,
+		Now:  clk.Now,
+	}
+	first := newSet(t, o)
+	if err := refresh(t, first.Set); err != nil {
+		t.Fatal(err)
+	}
+	fetched := clk.Now()
+	clk.Advance(90 * time.Minute)
+
+	// The restart: Tencent is unreachable now.
+	down := newLister(nil)
+	down.fail(map[int]error{5: errors.New("unreachable"), 6: errors.New("unreachable")})
+	o.Apps[0].Client = down
+	h := newSet(t, o)
+	want := map[string]bool{"203.0.113.7": true, "198.51.100.9": true, "203.0.113.8": false}
+	wantAllowed(t, h.Set, appA, want) // before any fetch
+	if err := checkErr(h.Set); err != nil {
+		t.Errorf("Check with a saved list = %v", err)
+	}
+	wantMetrics(t, h.reg, appA, 2, fetched, 0)
+	if l := h.Describe()[0]; !l.FetchedAt.Equal(fetched) || l.Age != 90*time.Minute || l.Closed || l.Open {
+		t.Errorf("Describe after restart = %+v, want the saved fetch time and an age of 90m", l)
+	}
+	if e := findLog(h.logs, "iplist: loaded the saved list", appA); e == nil || e.ContextMap()["entries"] != int64(2) {
+		t.Errorf("no log of the loaded list: %v", e)
+	}
+
+	// Start's failing first fetch and a failing refresh keep it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := refresh(t, h.Set); err == nil {
+		t.Error("RefreshNow against an unreachable Tencent succeeded")
+	}
+	wantAllowed(t, h.Set, appA, want)
+	wantMetrics(t, h.reg, appA, 2, fetched, 2)
+}
+
+func TestFailClosedWithoutAList(t *testing.T) {
+	down := newLister(nil)
+	down.fail(map[int]error{5: errors.New("connection refused")})
+	up := newLister(map[int][]string{5: {"203.0.113.7"}, 6: {"203.0.113.9"}})
+	h := newSet(t, allowlist.Options{
+		Global: prefixes(t, "192.0.2.0/24"),
+		Apps: []allowlist.App{
+			{ID: appA, CIDRs: prefixes(t, "10.1.0.0/16"), IPList: true, Client: down},
+			{ID: appB, IPList: true, Client: up},
+			{ID: appC},
+		},
+		Dir: t.TempDir(),
+		Now: newClock().Now,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatalf("Start returned the fetch failure: %v", err)
+	}
+	// Every address refused: Global's, the app's own, Tencent's of another app.
+	wantAllowed(t, h.Set, appA, map[string]bool{
+		"192.0.2.1": false, "10.1.2.3": false, "203.0.113.7": false, "2001:db8::1": false, "0.0.0.0": false,
+	})
+	if got := h.Allowed(appA, netip.Addr{}); got {
+		t.Error("Allowed(invalid address) = true")
+	}
+	wantAllowed(t, h.Set, appB, map[string]bool{"203.0.113.7": true, "203.0.113.9": true, "192.0.2.1": true, "10.1.2.3": false})
+	wantAllowed(t, h.Set, appC, map[string]bool{"192.0.2.1": true, "203.0.113.7": false})
+
+	err := checkErr(h.Set)
+	if err == nil || !strings.Contains(err.Error(), appA) || strings.Contains(err.Error(), appB) || strings.Contains(err.Error(), appC) {
+		t.Errorf("Check = %v, want an error naming %s only", err, appA)
+	}
+	if name := h.Check().Name; name != "iplist" {
+		t.Errorf("Check name = %q, want iplist", name)
+	}
+	wantMetrics(t, h.reg, appA, 0, time.Time{}, 1)
+	if _, ok := metric(t, h.reg, "imcallback_iplist_entries", appC); ok {
+		t.Error("an app without IPList has an iplist metric")
+	}
+	if e := findLog(h.logs, "iplist: refresh failed; the app has no list and refuses every callback", appA); e == nil ||
+		!strings.Contains(fmt.Sprint(e.ContextMap()["error"]), "connection refused") {
+		t.Errorf("no warning with typed app and error fields: %v", e)
+	}
+	for _, l := range h.Describe() {
+		if l.Closed != (l.App == appA) {
+			t.Errorf("Describe: app %s Closed = %v", l.App, l.Closed)
+		}
+	}
+
+	// Once a fetch succeeds, the app opens to its list and Check passes.
+	down.serve(map[int][]string{5: {"203.0.113.20"}, 6: {"203.0.113.21"}})
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatal(err)
+	}
+	wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.20": true, "192.0.2.1": true, "10.1.2.3": true, "203.0.113.7": false})
+	if err := checkErr(h.Set); err != nil {
+		t.Errorf("Check after a success = %v", err)
+	}
+}
+
+func TestWithoutIPList(t *testing.T) {
+	tests := []struct {
+		name   string
+		global []string
+		cidrs  []string
+		app    string // asked for; appA is configured
+		want   map[string]bool
+	}{
+		{"nothing configured accepts every source", nil, nil, appA,
+			map[string]bool{"203.0.113.7": true, "2001:db8::1": true, "127.0.0.1": true}},
+		{"global only", []string{"192.0.2.0/24", "2001:db8::/32"}, nil, appA,
+			map[string]bool{"192.0.2.200": true, "2001:db8::1": true, "::ffff:192.0.2.1": true, "203.0.113.7": false}},
+		{"the app's CIDRs only restrict too", nil, []string{"10.0.0.0/8"}, appA,
+			map[string]bool{"10.9.9.9": true, "192.0.2.1": false}},
+		{"global and the app's CIDRs are a union", []string{"192.0.2.0/24"}, []string{"10.0.0.0/8", "203.0.113.7/32"}, appA,
+			map[string]bool{"10.9.9.9": true, "192.0.2.1": true, "203.0.113.7": true, "203.0.113.8": false}},
+		{"an unknown app gets global only", []string{"192.0.2.0/24"}, []string{"10.0.0.0/8"}, "1400009999",
+			map[string]bool{"192.0.2.1": true, "10.9.9.9": false}},
+		{"an unknown app without global accepts every source", nil, []string{"10.0.0.0/8"}, "1400009999",
+			map[string]bool{"203.0.113.7": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSet(t, allowlist.Options{
+				Global: prefixes(t, tt.global...),
+				Apps:   []allowlist.App{{ID: appA, CIDRs: prefixes(t, tt.cidrs...)}},
+			})
+			wantAllowed(t, h.Set, tt.app, tt.want)
+			if err := checkErr(h.Set); err != nil {
+				t.Errorf("Check = %v", err)
+			}
+			if err := refresh(t, h.Set); err != nil {
+				t.Errorf("RefreshNow without IPList apps = %v", err)
+			}
+			l := h.Describe()[0]
+			if l.Open != (len(tt.global)+len(tt.cidrs) == 0) || l.Closed || l.IPList {
+				t.Errorf("Describe = %+v", l)
+			}
+		})
+	}
+}
+
+func TestParsesMixedEntries(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     []string
+		entries []string // the Tencent entries Describe shows
+		skipped int
+		want    map[string]bool
+	}{
+		{
+			name:    "addresses and CIDRs, IPv4 and IPv6",
+			raw:     []string{"127.0.0.2", "183.192.202.0/25", "2001:db8::7", "2001:db8:1::/48"},
+			entries: []string{"127.0.0.2/32", "183.192.202.0/25", "2001:db8::7/128", "2001:db8:1::/48"},
+			want: map[string]bool{"127.0.0.2": true, "127.0.0.3": false, "183.192.202.127": true, "183.192.202.128": false,
+				"2001:db8::7": true, "2001:db8::8": false, "2001:db8:1:ffff::1": true, "2001:db8:2::1": false},
+		},
+		{
+			name:    "unmasked CIDRs, mapped addresses, spaces and repeats are normalised",
+			raw:     []string{"198.51.100.77/25", "::ffff:203.0.113.9", " 203.0.113.10 ", "203.0.113.9", "::ffff:192.0.2.0/120"},
+			entries: []string{"192.0.2.0/24", "198.51.100.0/25", "203.0.113.9/32", "203.0.113.10/32"},
+			want:    map[string]bool{"198.51.100.1": true, "203.0.113.9": true, "::ffff:203.0.113.9": true, "203.0.113.10": true, "192.0.2.9": true},
+		},
+		{
+			name:    "unusable entries are skipped and counted",
+			raw:     []string{"203.0.113.7", "nope", "", "1.2.3.4/33", "300.1.1.1", "fe80::1%eth0", "0.0.0.0/0", "::/0", "10.0.0.0/7", "2001::/15"},
+			entries: []string{"203.0.113.7/32"},
+			skipped: 9,
+			want:    map[string]bool{"203.0.113.7": true, "10.0.0.1": false, "1.2.3.4": false, "8.8.8.8": false, "2001:db8::1": false},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			h := newSet(t, allowlist.Options{
+				Apps: []allowlist.App{{ID: appA, IPList: true, NetTypes: []int{imrest.NetTypeCallbackChina},
+					Client: newLister(map[int][]string{5: tt.raw})}},
+				Dir: t.TempDir(),
+				Now: clk.Now,
+			})
+			if err := refresh(t, h.Set); err != nil {
+				t.Fatalf("RefreshNow: %v", err)
+			}
+			if got := tencentEntries(t, h.Describe(), appA); !slices.Equal(got, tt.entries) {
+				t.Errorf("entries = %v, want %v", got, tt.entries)
+			}
+			wantAllowed(t, h.Set, appA, tt.want)
+			wantMetrics(t, h.reg, appA, len(tt.entries), clk.Now(), 0)
+			e := findLog(h.logs, "iplist: skipped unusable entries", appA)
+			switch {
+			case tt.skipped == 0 && e != nil:
+				t.Errorf("unexpected warning: %v", e.ContextMap())
+			case tt.skipped > 0 && (e == nil || e.ContextMap()["skipped"] != int64(tt.skipped)):
+				t.Errorf("want a warning counting %d skipped entries, got %v", tt.skipped, e)
+			}
+		})
+	}
+}
+
+func TestUnusableAnswerIsAFailure(t *testing.T) {
+	good := map[int][]string{5: {"203.0.113.7"}, 6: {"2001:db8::1"}}
+	tests := []struct {
+		name   string
+		answer map[int][]string
+	}{
+		{"no entries at all", map[int][]string{5: nil, 6: nil}},
+		{"empty lists", map[int][]string{5: {}, 6: {}}},
+		{"all garbage", map[int][]string{5: {"garbage", "1.2.3"}, 6: {"::zz"}}},
+		{"only networks too broad", map[int][]string{5: {"0.0.0.0/0"}, 6: {"::/0"}}},
+		{"one nettype empty", map[int][]string{5: {"203.0.113.8"}, 6: {}}},
+		{"one nettype all garbage", map[int][]string{5: {"not an address"}, 6: {"2001:db8::2"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, clk := t.TempDir(), newClock()
+			lister := newLister(good)
+			h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}}, Dir: dir, Now: clk.Now})
+			if err := refresh(t, h.Set); err != nil {
+				t.Fatal(err)
+			}
+			fetched := clk.Now()
+			before, err := os.ReadFile(filepath.Join(dir, "iplist", appA+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(time.Hour)
+			lister.serve(tt.answer)
+			if err := refresh(t, h.Set); err == nil || !strings.Contains(err.Error(), "no usable address") {
+				t.Errorf("RefreshNow = %v, want a failure", err)
+			}
+			wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": true, "2001:db8::1": true, "203.0.113.8": false, "2001:db8::2": false})
+			wantMetrics(t, h.reg, appA, 2, fetched, 1)
+			after, err := os.ReadFile(filepath.Join(dir, "iplist", appA+".json"))
+			if err != nil || string(after) != string(before) {
+				t.Errorf("the file changed on a failed refresh: %s (%v)", after, err)
+			}
+		})
+	}
+}
+
+func TestNetTypes(t *testing.T) {
+	tests := []struct {
+		name     string
+		netTypes []int
+		want     []int
+	}{
+		{"default", nil, []int{5, 6}},
+		{"one", []int{6}, []int{6}},
+		{"repeats asked once", []int{5, 5, 6, 0}, []int{5, 6, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lister := newLister(map[int][]string{0: {"192.0.2.1"}, 5: {"203.0.113.5"}, 6: {"203.0.113.6"}})
+			h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, NetTypes: tt.netTypes, Client: lister}}, Dir: t.TempDir()})
+			if err := refresh(t, h.Set); err != nil {
+				t.Fatal(err)
+			}
+			if got := lister.takeCalls(); !slices.Equal(got, tt.want) {
+				t.Errorf("nettypes asked = %v, want %v", got, tt.want)
+			}
+			for nt, addr := range map[int]string{0: "192.0.2.1", 5: "203.0.113.5", 6: "203.0.113.6"} {
+				if got, want := h.Allowed(appA, netip.MustParseAddr(addr)), slices.Contains(tt.want, nt); got != want {
+					t.Errorf("Allowed(%s) of nettype %d = %v, want %v", addr, nt, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRealClient runs the refresh through *imrest.Client against a fake
+// Tencent endpoint that checks the exact request.
+func TestRealClient(t *testing.T) {
+	const (
+		secret = "the-secret-key-0123456789abcdef"
+		admin  = "admin-ops"
+	)
+	var (
+		mu       sync.Mutex
+		netTypes []int
+		fail     bool
+		lastSig  string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		body, _ := io.ReadAll(r.Body)
+		var problems []string
+		if r.Method != http.MethodPost || r.URL.Path != "/v4/ConfigSvc/GetIPList" {
+			problems = append(problems, fmt.Sprintf("%s %s, want POST /v4/ConfigSvc/GetIPList", r.Method, r.URL.Path))
+		}
+		keys := slices.Sorted(func(yield func(string) bool) {
+			for k := range q {
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		if want := []string{"contenttype", "identifier", "nettype", "random", "sdkappid", "usersig"}; !slices.Equal(keys, want) {
+			problems = append(problems, fmt.Sprintf("query keys %v, want %v", keys, want))
+		}
+		if q.Get("sdkappid") != appA || q.Get("identifier") != admin || q.Get("contenttype") != "json" {
+			problems = append(problems, fmt.Sprintf("sdkappid %q identifier %q contenttype %q", q.Get("sdkappid"), q.Get("identifier"), q.Get("contenttype")))
+		}
+		if _, err := strconv.ParseUint(q.Get("random"), 10, 32); err != nil {
+			problems = append(problems, fmt.Sprintf("random %q is not a 32-bit number", q.Get("random")))
+		}
+		id, _ := strconv.ParseUint(appA, 10, 64)
+		if err := imrest.VerifyUserSig(id, secret, admin, q.Get("usersig"), time.Now()); err != nil {
+			problems = append(problems, fmt.Sprintf("usersig: %v", err))
+		}
+		if string(body) != "{}" {
+			problems = append(problems, fmt.Sprintf("body %q, want {}", body))
+		}
+		nt, err := strconv.Atoi(q.Get("nettype"))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("nettype %q", q.Get("nettype")))
+		}
+		mu.Lock()
+		netTypes = append(netTypes, nt)
+		lastSig = q.Get("usersig")
+		failing := fail
+		mu.Unlock()
+		for _, p := range problems {
+			t.Errorf("request: %s", p)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if failing {
+			// An answer that echoes the request, secret included.
+			fmt.Fprintf(w, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":%q}`, "bad request "+r.URL.String()+" key "+secret)
+			return
+		}
+		lists := map[int]string{
+			imrest.NetTypeCallbackChina:    `["127.0.0.2","183.192.202.0/25"]`,
+			imrest.NetTypeCallbackOverseas: `["2001:db8::5","43.132.0.0/24"]`,
+		}
+		fmt.Fprintf(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","IPList":%s}`, lists[nt])
+	}))
+	defer srv.Close()
+
+	client, err := imrest.New(imrest.Config{
+		SdkAppID: appA, SecretKey: imrest.Secret(secret), AdminIdentifier: admin,
+		BaseURL: srv.URL, HTTPClient: srv.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: client}}, Dir: t.TempDir()})
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatalf("RefreshNow: %v", err)
+	}
+	mu.Lock()
+	if got := slices.Sorted(slices.Values(netTypes)); !slices.Equal(got, []int{5, 6}) {
+		t.Errorf("nettypes asked = %v, want 5 and 6 once each", got)
+	}
+	fail = true
+	mu.Unlock()
+	wantAllowed(t, h.Set, appA, map[string]bool{
+		"127.0.0.2": true, "183.192.202.100": true, "2001:db8::5": true, "43.132.0.9": true, "127.0.0.1": false,
+	})
+
+	err = refresh(t, h.Set)
+	var apiErr *imrest.APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != 70001 {
+		t.Fatalf("RefreshNow against a failing endpoint = %v, want the APIError", err)
+	}
+	wantAllowed(t, h.Set, appA, map[string]bool{"127.0.0.2": true})
+
+	// Neither the secret key nor the UserSig shows anywhere.
+	mu.Lock()
+	sig := lastSig
+	mu.Unlock()
+	var shown strings.Builder
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	for _, e := range h.logs.All() {
+		buf, err := enc.EncodeEntry(e.Entry, e.Context)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown.Write(buf.Bytes())
+	}
+	fmt.Fprint(&shown, err, checkErr(h.Set))
+	desc, _ := json.Marshal(h.Describe())
+	shown.Write(desc)
+	for what, s := range map[string]string{"secret key": secret, "usersig": sig, "escaped usersig": url.QueryEscape(sig)} {
+		if s == "" || strings.Contains(shown.String(), s) {
+			t.Errorf("the %s shows in the logs, errors or Describe", what)
+		}
+	}
+	if !strings.Contains(shown.String(), "70001") {
+		t.Errorf("the failure is not logged: %s", shown.String())
+	}
+}
+
+func TestJitter(t *testing.T) {
+	const d = time.Hour
+	lo, hi := d-d/10, d+d/10
+	for _, tt := range []struct {
+		u    float64
+		want time.Duration
+	}{{0, lo}, {0.25, d - d/20}, {0.5, d}, {0.75, d + d/20}} {
+		if got := allowlist.Jitter(d, tt.u); got != tt.want {
+			t.Errorf("Jitter(1h, %v) = %v, want %v", tt.u, got, tt.want)
+		}
+	}
+	if got := allowlist.Jitter(d, 0.9999999999); got >= hi || got < d {
+		t.Errorf("Jitter(1h, ~1) = %v, want just under %v", got, hi)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, base := range []time.Duration{time.Second, time.Minute, time.Hour, 24 * time.Hour} {
+		for range 10000 {
+			got := allowlist.Jitter(base, r.Float64())
+			if got < base-base/10 || got > base+base/10 {
+				t.Fatalf("Jitter(%v) = %v, outside ±10%%", base, got)
+			}
+		}
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	tests := []struct {
+		refresh  time.Duration
+		failures int
+		want     time.Duration
+	}{
+		{time.Hour, 0, time.Hour},
+		{time.Hour, 1, time.Minute},
+		{time.Hour, 2, 2 * time.Minute},
+		{time.Hour, 3, 4 * time.Minute},
+		{time.Hour, 6, 32 * time.Minute},
+		{time.Hour, 7, time.Hour},
+		{time.Hour, 1000, time.Hour},
+		{30 * time.Second, 1, 30 * time.Second},
+		{30 * time.Second, 5, 30 * time.Second},
+		{90 * time.Second, 2, 90 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := allowlist.RetryDelay(tt.refresh, tt.failures); got != tt.want {
+			t.Errorf("RetryDelay(%v, %d) = %v, want %v", tt.refresh, tt.failures, got, tt.want)
+		}
+	}
+}
+
+func TestStartStop(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	lister := newLister(map[int][]string{5: {"203.0.113.7"}, 6: {"203.0.113.8"}})
+	core, _ := observer.New(zapcore.DebugLevel)
+	s, err := allowlist.New(allowlist.Options{
+		Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}, {ID: appB}},
+		Dir:  t.TempDir(),
+	}, zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	// Start returns after the first fetch.
+	wantAllowed(t, s, appA, map[string]bool{"203.0.113.7": true, "203.0.113.8": true, "203.0.113.9": false})
+	if err := s.Start(ctx); !errors.Is(err, allowlist.ErrStarted) {
+		t.Errorf("second Start = %v, want ErrStarted", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	goleak.VerifyNone(t, ignore)
+	if err := s.Start(ctx); !errors.Is(err, allowlist.ErrStarted) {
+		t.Errorf("Start after Stop = %v, want ErrStarted", err)
+	}
+	// A Set never started stops at once.
+	idle, err := allowlist.New(allowlist.Options{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Stop(ctx); err != nil {
+		t.Errorf("Stop of a Set never started: %v", err)
+	}
+}
+
+// stuckLister ignores its context and answers only once released.
+type stuckLister struct{ release chan struct{} }
+
+func (l stuckLister) GetIPList(context.Context, int) ([]string, error) {
+	<-l.release
+	return []string{"203.0.113.7"}, nil
+}
+
+func TestStartIsBoundedByItsContext(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	lister := stuckLister{release: make(chan struct{})}
+	s, err := allowlist.New(allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}}, Dir: t.TempDir()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Start(ctx); err != nil { // returns although the fetch hangs
+		t.Fatalf("Start: %v", err)
+	}
+	close(lister.release)
+	stop, cancelStop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelStop()
+	if err := s.Stop(stop); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	// Stop waited for the first fetch, which succeeded once released.
+	wantAllowed(t, s, appA, map[string]bool{"203.0.113.7": true})
+	goleak.VerifyNone(t, ignore)
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	client := newLister(nil)
+	tests := []struct {
+		name string
+		o    allowlist.Options
+		want string
+	}{
+		{"IPList without a client", allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true}}, Dir: "d"}, "needs a Client"},
+		{"IPList without a directory", allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: client}}}, "needs Dir"},
+		{"an id that is not a number", allowlist.Options{Apps: []allowlist.App{{ID: "../etc"}}}, "decimal SdkAppid"},
+		{"an empty id", allowlist.Options{Apps: []allowlist.App{{}}}, "decimal SdkAppid"},
+		{"an app twice", allowlist.Options{Apps: []allowlist.App{{ID: appA}, {ID: appA}}}, "listed twice"},
+		{"a refresh under a second", allowlist.Options{Refresh: time.Millisecond}, "at least 1s"},
+		{"a negative refresh", allowlist.Options{Refresh: -time.Hour}, "at least 1s"},
+		{"an invalid global prefix", allowlist.Options{Global: []netip.Prefix{{}}}, "Global"},
+		{"an invalid app prefix", allowlist.Options{Apps: []allowlist.App{{ID: appA, CIDRs: []netip.Prefix{{}}}}}, "CIDRs"},
+		{"a negative nettype", allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: client, NetTypes: []int{-1}}}, Dir: "d"}, "nettype -1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := allowlist.New(tt.o, nil, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New = %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("metrics registered twice", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		if _, err := allowlist.New(allowlist.Options{}, nil, reg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := allowlist.New(allowlist.Options{}, nil, reg); err == nil {
+			t.Error("a second Set on the same registry registered its metrics")
+		}
+	})
+}
+
+func TestDescribe(t *testing.T) {
+	dir, clk := t.TempDir(), newClock()
+	o := allowlist.Options{
+		Global: prefixes(t, "192.0.2.0/24"),
+		Apps: []allowlist.App{
+			{ID: appA, CIDRs: prefixes(t, "10.0.0.0/8"), IPList: true, Client: newLister(map[int][]string{5: {"203.0.113.7"}, 6: {"2001:db8::1"}})},
+			{ID: appB, IPList: true, Client: newLister(nil)},
+			{ID: appC, CIDRs: prefixes(t, "198.51.100.0/24")},
+		},
+		Dir: dir,
+		Now: clk.Now,
+	}
+	h := newSet(t, o)
+	if err := refresh(t, h.Set); err == nil {
+		t.Fatal("appB's empty answer refreshed")
+	}
+	fetched := clk.Now()
+	clk.Advance(10 * time.Minute)
+
+	want := []allowlist.AppList{
+		{App: appA, IPList: true, FetchedAt: fetched, Age: 10 * time.Minute, Entries: []allowlist.Entry{
+			{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Source: allowlist.SourceGlobal},
+			{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: allowlist.SourceApp},
+			{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Source: allowlist.SourceTencent, FetchedAt: fetched},
+			{Prefix: netip.MustParsePrefix("2001:db8::1/128"), Source: allowlist.SourceTencent, FetchedAt: fetched},
+		}},
+		{App: appB, IPList: true, Closed: true, Entries: []allowlist.Entry{
+			{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Source: allowlist.SourceGlobal},
+		}},
+		{App: appC, Entries: []allowlist.Entry{
+			{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Source: allowlist.SourceGlobal},
+			{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Source: allowlist.SourceApp},
+		}},
+	}
+	got := h.Describe()
+	if len(got) == 3 && !strings.Contains(got[1].Error, "no usable address") {
+		t.Errorf("appB's Error = %q, want the failed refresh", got[1].Error)
+	}
+	if len(got) == 3 {
+		got[1].Error = ""
+	}
+	equalLists(t, "Set.Describe", got, want)
+
+	// The CLI's: from the configuration and the files alone, no clients.
+	for i := range o.Apps {
+		o.Apps[i].Client = nil
+	}
+	static, err := allowlist.Describe(o, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalLists(t, "Describe", static, want)
+
+	// Open, and a list file that cannot be used.
+	if err := os.WriteFile(filepath.Join(dir, "iplist", appB+".json"), []byte(`{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":["203.0.113.1"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	static, err = allowlist.Describe(allowlist.Options{Apps: []allowlist.App{{ID: appB, IPList: true}, {ID: appC}}, Dir: dir}, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := static[0]; !l.Closed || !strings.Contains(l.Error, "not "+appB) {
+		t.Errorf("Describe with another app's file = %+v, want Closed and the problem", l)
+	}
+	if l := static[1]; !l.Open || len(l.Entries) != 0 {
+		t.Errorf("Describe of an app without any list = %+v, want Open", l)
+	}
+	if _, err := allowlist.Describe(allowlist.Options{Apps: []allowlist.App{{ID: "x"}}}, clk.Now()); err == nil {
+		t.Error("Describe accepted an invalid app id")
+	}
+}
+
+func equalLists(t *testing.T, what string, got, want []allowlist.AppList) {
+	t.Helper()
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Errorf("%s =\n%s\nwant\n%s", what, g, w)
+	}
+	for i := range min(len(got), len(want)) {
+		if got[i].Age != want[i].Age {
+			t.Errorf("%s: app %s Age = %v, want %v", what, got[i].App, got[i].Age, want[i].Age)
+		}
+	}
+}
+
+func TestUnusableFiles(t *testing.T) {
+	tests := []struct {
+		name, content, want string
+	}{
+		{"not JSON", `{"app":`, "not a list file"},
+		{"another app's", `{"app":"1400000002","fetched_at":"2030-01-01T00:00:00Z","entries":["203.0.113.1"]}`, "not " + appA},
+		{"a bad time", `{"app":"1400000001","fetched_at":"yesterday","entries":["203.0.113.1"]}`, "fetched_at"},
+		{"no usable entry", `{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":["garbage"]}`, "no usable entry"},
+		{"empty", `{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":[]}`, "no usable entry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "iplist"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "iplist", appA+".json"), []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h := newSet(t, allowlist.Options{Global: prefixes(t, "203.0.113.0/24"),
+				Apps: []allowlist.App{{ID: appA, IPList: true, Client: newLister(nil)}}, Dir: dir})
+			wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.1": false})
+			if err := checkErr(h.Set); err == nil || !strings.Contains(err.Error(), appA) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Check = %v, want an error naming %s and %q", err, appA, tt.want)
+			}
+			if e := findLog(h.logs, "iplist: ignoring the saved list; the app refuses every callback until a fetch succeeds", appA); e == nil {
+				t.Error("no warning about the file")
+			}
+		})
+	}
+	t.Run("a usable file with some garbage", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "iplist"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "iplist", appA+".json"),
+			[]byte(`{"app":"1400000001","fetched_at":"2030-01-01T00:00:00.5+08:00","entries":["203.0.113.1","junk","2001:db8::/48"]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: newLister(nil)}}, Dir: dir})
+		wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.1": true, "2001:db8::9": true, "203.0.113.2": false})
+		wantMetrics(t, h.reg, appA, 2, time.Date(2029, 12, 31, 16, 0, 0, 0, time.UTC), 0)
+		if e := findLog(h.logs, "iplist: skipped unusable entries of the saved list", appA); e == nil || e.ContextMap()["skipped"] != int64(1) {
+			t.Errorf("want a warning counting 1 skipped entry, got %v", e)
+		}
+	})
+}

@@ -1,0 +1,7 @@
+package allowlist
+
+// Internals the external tests check.
+var (
+	Jitter     = jitter
+	RetryDelay = retryDelay
+)

@@ -1,0 +1,120 @@
+package allowlist
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// maxFile bounds a list file New reads.
+const maxFile = 4 << 20
+
+// listFile is the saved last good list of an app: Dir/iplist/<app>.json.
+type listFile struct {
+	App       string   `json:"app"`
+	FetchedAt string   `json:"fetched_at"` // RFC 3339
+	Entries   []string `json:"entries"`
+}
+
+// path is the file of app id under dir.
+func path(dir, id string) string { return filepath.Join(dir, "iplist", id+".json") }
+
+// load reads the app's saved list into its snapshot. A missing file is
+// not an error: the app has no list. A file that cannot be used is an
+// error, kept as the snapshot's problem; skipped are the entries of a
+// usable file that did not parse.
+func (a *appState) load(dir string) (skipped []string, err error) {
+	list, fetchedAt, skipped, err := readList(path(dir, a.id), a.id)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		a.cur.Store(a.snapshot(nil, time.Time{}, err.Error()))
+		return nil, err
+	}
+	a.cur.Store(a.snapshot(list, fetchedAt, ""))
+	return skipped, nil
+}
+
+// readList reads and checks the list file name of app id.
+func readList(name, id string) (list []netip.Prefix, fetchedAt time.Time, skipped []string, err error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, time.Time{}, nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	if err != nil {
+		return nil, time.Time{}, nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(data) > maxFile {
+		return nil, time.Time{}, nil, fmt.Errorf("%s is larger than %d bytes", name, maxFile)
+	}
+	var lf listFile
+	if err := json.Unmarshal(data, &lf); err != nil {
+		return nil, time.Time{}, nil, fmt.Errorf("%s: not a list file: %w", name, err)
+	}
+	if lf.App != id {
+		return nil, time.Time{}, nil, fmt.Errorf("%s holds the list of app %q, not %s", name, lf.App, id)
+	}
+	if fetchedAt, err = time.Parse(time.RFC3339, lf.FetchedAt); err != nil {
+		return nil, time.Time{}, nil, fmt.Errorf("%s: fetched_at %q is not an RFC 3339 time", name, lf.FetchedAt)
+	}
+	list, skipped = parseEntries(lf.Entries)
+	if len(list) == 0 {
+		return nil, time.Time{}, nil, fmt.Errorf("%s holds no usable entry (%d entries)", name, len(lf.Entries))
+	}
+	return list, fetchedAt.UTC(), skipped, nil
+}
+
+// save writes the app's list to its file atomically: a temporary file in
+// the same directory, synced, then renamed over the old one.
+func save(dir, id string, list []netip.Prefix, fetchedAt time.Time) error {
+	lf := listFile{App: id, FetchedAt: fetchedAt.UTC().Format(time.RFC3339), Entries: make([]string, 0, len(list))}
+	for _, p := range list {
+		lf.Entries = append(lf.Entries, formatEntry(p))
+	}
+	data, err := json.MarshalIndent(lf, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	name := path(dir, id)
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+id+".json.tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(name)); err == nil { // make the rename durable; best effort
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package allowlist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+const (
+	// retryBase is the longest first wait after a failed refresh.
+	retryBase = time.Minute
+	// fetchTimeout bounds one refresh of one app (all its nettypes).
+	fetchTimeout = 30 * time.Second
+	// jitterFraction spreads the waits by ± this fraction.
+	jitterFraction = 0.1
+)
+
+// ErrStarted is returned by Start when the Set was started or stopped before.
+var ErrStarted = errors.New("allowlist: started or stopped before")
+
+// Start fetches the list of every IPList app once, concurrently, waiting
+// at most until ctx is done; a failure is logged (and leaves the app with
+// its saved list, or none), not returned. Then it refreshes every list in
+// the background until Stop. It returns an error only when called twice.
+func (s *Set) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started || s.stopped {
+		s.mu.Unlock()
+		return ErrStarted
+	}
+	s.started = true
+	loop, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.mu.Unlock()
+
+	var first sync.WaitGroup
+	first.Add(len(s.listed))
+	for _, a := range s.listed {
+		s.wg.Go(func() { s.run(ctx, loop, a, first.Done) })
+	}
+	done := make(chan struct{})
+	s.wg.Go(func() {
+		first.Wait()
+		close(done)
+	})
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("iplist: start ended before every first fetch did", zap.Error(ctx.Err()))
+	}
+	return nil
+}
+
+// Stop ends the refresh loop and waits for it, at most until ctx is done.
+// A Set that was never started stops at once; a stopped Set does not start.
+func (s *Set) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("allowlist: stopping the refresh loop: %w", ctx.Err())
+	}
+}
+
+// RefreshNow refreshes the list of every IPList app once, concurrently,
+// and returns the failures joined (the failed apps keep their last good
+// list). A refresh of an app waits for one already running.
+func (s *Set) RefreshNow(ctx context.Context) error {
+	errs := make([]error, len(s.listed))
+	var wg sync.WaitGroup
+	for i, a := range s.listed {
+		wg.Go(func() { errs[i] = s.refresh(ctx, a) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// run is the refresh loop of one app: the first fetch on first (then
+// started is called), then one refresh per Refresh, sooner after a failure,
+// until loop is done.
+func (s *Set) run(first, loop context.Context, a *appState, started func()) {
+	failures := 0
+	if s.refresh(first, a) != nil {
+		failures = 1
+	}
+	started()
+	for {
+		t := time.NewTimer(jitter(retryDelay(s.every, failures), rand.Float64()))
+		select {
+		case <-loop.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if s.refresh(loop, a) != nil {
+			failures++
+		} else {
+			failures = 0
+		}
+	}
+}
+
+// retryDelay is the wait before the next refresh after failures
+// consecutive failed ones: refresh after a success, else min(refresh,
+// retryBase) doubled per failure after the first, at most refresh.
+func retryDelay(refresh time.Duration, failures int) time.Duration {
+	if failures <= 0 {
+		return refresh
+	}
+	d := min(refresh, retryBase)
+	for i := 1; i < failures && d < refresh; i++ {
+		d *= 2
+	}
+	return min(d, refresh)
+}
+
+// jitter spreads d by ±10%: u, in [0, 1), picks the point in [0.9d, 1.1d).
+func jitter(d time.Duration, u float64) time.Duration {
+	return d + time.Duration((2*u-1)*jitterFraction*float64(d))
+}
+
+// refresh fetches the app's list and, on success, makes it current and
+// saves it. A failure keeps the last good list.
+func (s *Set) refresh(ctx context.Context, a *appState) error {
+	a.refreshMu.Lock()
+	defer a.refreshMu.Unlock()
+	list, err := s.fetch(ctx, a)
+	if err != nil {
+		s.m.errors.WithLabelValues(a.id).Inc()
+		a.withProblem(err.Error())
+		prev := a.cur.Load()
+		if prev.tencent == nil {
+			s.log.Warn("iplist: refresh failed; the app has no list and refuses every callback",
+				zap.String("app", a.id), zap.Error(err))
+		} else {
+			s.log.Warn("iplist: refresh failed; keeping the last good list",
+				zap.String("app", a.id), zap.Int("entries", len(prev.tencent)), zap.Time("fetched_at", prev.fetchedAt), zap.Error(err))
+		}
+		return fmt.Errorf("allowlist: app %s: %w", a.id, err)
+	}
+	fetchedAt := s.now().UTC().Truncate(time.Second)
+	prev := a.cur.Load()
+	added, removed := diff(prev.tencent, list)
+	a.cur.Store(a.snapshot(list, fetchedAt, ""))
+	s.m.entries.WithLabelValues(a.id).Set(float64(len(list)))
+	s.m.lastSuccess.WithLabelValues(a.id).Set(float64(fetchedAt.Unix()))
+	fields := []zap.Field{zap.String("app", a.id), zap.Int("entries", len(list)), zap.Int("added", added), zap.Int("removed", removed)}
+	if prev.tencent == nil || added > 0 || removed > 0 {
+		s.log.Info("iplist: refreshed", fields...)
+	} else {
+		s.log.Debug("iplist: refreshed, unchanged", fields...)
+	}
+	if err := save(s.dir, a.id, list, fetchedAt); err != nil {
+		s.m.errors.WithLabelValues(a.id).Inc()
+		err = fmt.Errorf("saving the list: %w", err)
+		a.withProblem(err.Error())
+		s.log.Error("iplist: could not save the list; it applies until a restart", zap.String("app", a.id), zap.Error(err))
+		return fmt.Errorf("allowlist: app %s: %w", a.id, err)
+	}
+	return nil
+}
+
+// fetch asks for every nettype of the app: the union of the answers, or
+// an error when a call fails or an answer holds no usable address.
+func (s *Set) fetch(ctx context.Context, a *appState) ([]netip.Prefix, error) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	var all []netip.Prefix
+	for _, nt := range a.netTypes {
+		raw, err := a.client.GetIPList(ctx, nt)
+		if err != nil {
+			return nil, fmt.Errorf("GetIPList nettype %d: %w", nt, err)
+		}
+		list, skipped := parseEntries(raw)
+		if len(list) == 0 {
+			return nil, fmt.Errorf("GetIPList nettype %d answered no usable address (%d entries, %d unusable)", nt, len(raw), len(skipped))
+		}
+		if len(skipped) > 0 {
+			s.log.Warn("iplist: skipped unusable entries", zap.String("app", a.id), zap.Int("nettype", nt),
+				zap.Int("skipped", len(skipped)), zap.Int("entries", len(list)), zap.Strings("examples", examples(skipped)))
+		}
+		all = append(all, list...)
+	}
+	return sortUnique(all), nil
+}
+
+// diff counts the entries of next not in prev, and of prev not in next;
+// both are sorted.
+func diff(prev, next []netip.Prefix) (added, removed int) {
+	i, j := 0, 0
+	for i < len(prev) && j < len(next) {
+		switch c := prev[i].Compare(next[j]); {
+		case c == 0:
+			i++
+			j++
+		case c < 0:
+			removed++
+			i++
+		default:
+			added++
+			j++
+		}
+	}
+	return added + len(next) - j, removed + len(prev) - i
+}

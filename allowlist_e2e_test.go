@@ -1,0 +1,166 @@
+package imcallback_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/allowlist"
+	"github.com/imcallback/imcallback/cli"
+	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// fakeIM is Tencent's REST API as far as GetIPList goes: it checks each
+// request and answers the current list, or fails.
+type fakeIM struct {
+	t       *testing.T
+	mu      sync.Mutex
+	list    []string
+	failing bool
+	calls   []string // nettype of each call
+}
+
+func (f *fakeIM) set(list []string, failing bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.list, f.failing = list, failing
+}
+
+func (f *fakeIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	q := r.URL.Query()
+	switch {
+	case r.Method != http.MethodPost || r.URL.Path != "/v4/ConfigSvc/GetIPList":
+		f.t.Errorf("request %s %s", r.Method, r.URL.Path)
+	case q.Get("sdkappid") != "1400000001" || q.Get("identifier") != "administrator" || q.Get("usersig") == "" ||
+		q.Get("random") == "" || q.Get("contenttype") != "json" || q.Get("nettype") == "":
+		f.t.Errorf("query %v", q)
+	case string(bytes.TrimSpace(body)) != "{}":
+		f.t.Errorf("body %q", body)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, q.Get("nettype"))
+	if f.failing {
+		_ = json.NewEncoder(w).Encode(map[string]any{"ActionStatus": "FAIL", "ErrorCode": 70001, "ErrorInfo": "busy"})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ActionStatus": "OK", "ErrorCode": 0, "IPList": f.list})
+}
+
+// TestSourceAllowlistFromTencent runs an app restricted to Tencent's
+// published callback addresses against a fake of the REST API: callbacks
+// from a listed address pass, others get 403; the list follows Tencent,
+// keeps the last good list when a refresh fails, survives a restart from
+// its file, and fails closed when nothing was ever fetched.
+func TestSourceAllowlistFromTencent(t *testing.T) {
+	im := &fakeIM{t: t}
+	srv := httptest.NewServer(im)
+	defer srv.Close()
+	data := t.TempDir()
+	env := []string{
+		"IMCALLBACK_SDKAPPID=1400000001",
+		"IMCALLBACK_TOKENS=",
+		"IMCALLBACK_APP_1400000001_TOKENS=tok-app-one",
+		"IMCALLBACK_APP_1400000001_SECRET_KEY=sk-app-one-secret",
+		"IMCALLBACK_APP_1400000001_IPLIST=true",
+		"IMCALLBACK_APP_1400000001_API_BASE=" + srv.URL,
+		"IMCALLBACK_TRUSTED_PROXIES=127.0.0.1/32", // the test sends its source in X-Forwarded-For
+		"IMCALLBACK_DATA_DIR=" + data,
+	}
+	start := func(env []string) (*imtest.Service, *allowlist.Set) {
+		var set *allowlist.Set
+		s, _ := startApps(t, env, fx.Populate(&set))
+		return s, set
+	}
+	from := func(s *imtest.Service, source string) *imtest.Result {
+		t.Helper()
+		sender := *s.Sender
+		sender.Token = "tok-app-one"
+		res, err := sender.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`),
+			imtest.WithAppID("1400000001"), imtest.WithHeader("X-Forwarded-For", source))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	expect := func(s *imtest.Service, allowed, refused []string) {
+		t.Helper()
+		for _, a := range allowed {
+			if res := from(s, a); !res.OK() {
+				t.Errorf("from %s: %d %s, want OK", a, res.Status, res.Body)
+			}
+		}
+		for _, a := range refused {
+			if res := from(s, a); !res.Is(protocol.ErrIPNotAllowed) {
+				t.Errorf("from %s: %d %s, want 403 ip_not_allowed", a, res.Status, res.Body)
+			}
+		}
+	}
+
+	im.set([]string{"203.0.113.7", "198.51.100.0/25"}, false)
+	s, set := start(env)
+	expect(s, []string{"203.0.113.7", "198.51.100.9"}, []string{"192.0.2.1", "198.51.100.200"})
+	if strings.Join(im.calls, ",") != "5,6" {
+		t.Errorf("nettypes fetched %v, want 5 and 6", im.calls)
+	}
+	metrics := get(t, s.AdminURL+"/metrics", 200)
+	if !strings.Contains(metrics, `imcallback_iplist_entries{app="1400000001"} 2`) {
+		t.Errorf("metrics lack the list size")
+	}
+
+	im.set(nil, true) // Tencent fails: the last good list stays
+	if err := set.RefreshNow(context.Background()); err == nil {
+		t.Error("a failed refresh reported no error")
+	}
+	expect(s, []string{"203.0.113.7"}, []string{"192.0.2.1"})
+	if !strings.Contains(get(t, s.AdminURL+"/metrics", 200), `imcallback_iplist_refresh_errors_total{app="1400000001"} 1`) {
+		t.Error("the failed refresh is not counted")
+	}
+
+	im.set([]string{"192.0.2.1"}, false) // Tencent's addresses change
+	if err := set.RefreshNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expect(s, []string{"192.0.2.1"}, []string{"203.0.113.7"})
+
+	// What an operator sees.
+	var out bytes.Buffer
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000001")
+	t.Setenv("IMCALLBACK_APP_1400000001_IPLIST", "true")
+	t.Setenv("IMCALLBACK_APP_1400000001_SECRET_KEY", "sk-app-one-secret")
+	t.Setenv("IMCALLBACK_DATA_DIR", data)
+	if err := cli.Run([]string{"allowlist"}, &out, &out); err != nil || !strings.Contains(out.String(), "192.0.2.1/32") ||
+		!strings.Contains(out.String(), "tencent") || !strings.Contains(out.String(), "Tencent list fetched") {
+		t.Errorf("allowlist: %v\n%s", err, out.String())
+	}
+	t.Log("imcallback allowlist:\n" + out.String())
+
+	// A restart during a Tencent outage keeps the list from its file.
+	im.set(nil, true)
+	s2, _ := start(env)
+	expect(s2, []string{"192.0.2.1"}, []string{"203.0.113.7"})
+
+	// An app that never had a list refuses every source and is not ready.
+	fresh := append(append([]string{}, env...), "IMCALLBACK_DATA_DIR="+t.TempDir())
+	s3, _ := start(fresh)
+	expect(s3, nil, []string{"192.0.2.1", "203.0.113.7"})
+	resp, err := http.Get(s3.AdminURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "iplist") {
+		t.Errorf("/readyz %d %s, want 503 naming iplist", resp.StatusCode, body)
+	}
+}
