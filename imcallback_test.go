@@ -413,3 +413,39 @@ func TestModuleAloneStartsWithoutWarnings(t *testing.T) {
 		t.Fatalf("answer %d %s", res.Status, res.Body)
 	}
 }
+
+// TestAdminToken: with IMCALLBACK_ADMIN_TOKEN, every admin route but the
+// probes and the scrape needs the bearer token; pprof too.
+func TestAdminToken(t *testing.T) {
+	s := start(t, []string{"IMCALLBACK_ADMIN_TOKEN=admin-secret"})
+	do := func(path, auth string) int {
+		req, _ := http.NewRequest(http.MethodGet, s.AdminURL+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tests := []struct {
+		path, auth string
+		want       int
+	}{
+		{"/healthz", "", 200},
+		{"/readyz", "", 200},
+		{"/metrics", "", 200},
+		{"/debug/pprof/", "", 401},
+		{"/debug/pprof/", "Bearer wrong", 401},
+		{"/debug/pprof/", "admin-secret", 401},
+		{"/debug/pprof/", "Bearer admin-secret", 200},
+		{"/no/such/path", "", 401},
+	}
+	for _, tt := range tests {
+		if got := do(tt.path, tt.auth); got != tt.want {
+			t.Errorf("GET %s with %q: %d, want %d", tt.path, tt.auth, got, tt.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -225,4 +226,11 @@ func loopback(host string) bool {
 	}
 	addr, err := netip.ParseAddr(host)
 	return err == nil && addr.IsLoopback()
+}
+
+// loopbackListen reports whether a listen address binds loopback only
+// (127.0.0.1:9090, [::1]:9090, localhost:9090); ":9090" binds every address.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && host != "" && loopback(host)
 }

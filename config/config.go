@@ -38,6 +38,10 @@ type Config struct {
 	Path string `koanf:"path" yaml:"path"`
 	// AdminListen is the admin listener (health, metrics, read API).
 	AdminListen string `koanf:"admin_listen" yaml:"admin_listen"`
+	// AdminToken, when set, is required as "Authorization: Bearer <token>"
+	// on every admin route but /healthz, /readyz and /metrics. Without it
+	// the admin listener must be on a loopback address.
+	AdminToken string `koanf:"admin_token" yaml:"admin_token"`
 	// AllowCIDRs restricts callback sources; empty allows all.
 	AllowCIDRs []string `koanf:"allow_cidrs" yaml:"allow_cidrs"`
 	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP count.
@@ -185,6 +189,10 @@ func (c *Config) problems() []error {
 	}
 	if c.Listen == "" {
 		bad("listen", "required")
+	}
+	if c.AdminListen != "" && c.AdminToken == "" && !loopbackListen(c.AdminListen) {
+		bad("admin_listen", "%s is not a loopback address and IMCALLBACK_ADMIN_TOKEN is not set: the admin API can replay "+
+			"events and shows payloads; set a token, or listen on 127.0.0.1", c.AdminListen)
 	}
 	if c.AdminListen == "" {
 		bad("admin_listen", "required")
@@ -439,6 +447,9 @@ func (c Config) Redacted() Config {
 			a.SecretKey = redacted
 		}
 		r.Apps[i] = a
+	}
+	if c.AdminToken != "" {
+		r.AdminToken = redacted
 	}
 	r.StoreDSN = Redact(c.StoreDSN, false)
 	r.NATSURL = Redact(c.NATSURL, true)

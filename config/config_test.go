@@ -110,6 +110,7 @@ func TestLoadRejects(t *testing.T) {
 		{"stream with a dot", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_STREAM=A.B")}, []string{"IMCALLBACK_STREAM"}},
 		{"inline timeout over IM's budget", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_INLINE_TIMEOUT=3s")}, []string{"IMCALLBACK_INLINE_TIMEOUT"}},
 		{"too few connections", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_MAX_CONNS=3")}, []string{"IMCALLBACK_MAX_CONNS"}},
+		{"admin on every address without a token", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ADMIN_LISTEN=:9090")}, []string{"IMCALLBACK_ADMIN_LISTEN", "IMCALLBACK_ADMIN_TOKEN is not set"}},
 		{"store dsn", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_STORE_DSN=mysql://x")}, []string{"IMCALLBACK_STORE_DSN"}},
 		{"unknown file key", config.Source{File: "testdata/typo.yaml", Environ: env()}, []string{"unknown key", "lisen"}},
 		{"missing file", config.Source{File: "testdata/none.yaml", Environ: env("IMCALLBACK_SDKAPPID=1")}, []string{"testdata/none.yaml"}},
@@ -430,7 +431,7 @@ func TestListenerOverlap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1",
+			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ADMIN_TOKEN=t",
 				"IMCALLBACK_LISTEN="+tt.listen, "IMCALLBACK_ADMIN_LISTEN="+tt.admin, "IMCALLBACK_NATS_LISTEN="+tt.nats)})
 			if tt.want == nil {
 				if err != nil {

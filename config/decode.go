@@ -187,5 +187,5 @@ func show(key string, v any) string {
 // secret reports whether the value of key may hold a secret that Redacted
 // hides: tokens, or a password in a URL.
 func secret(key string) bool {
-	return key == "tokens" || key == "store_dsn" || key == "nats_url"
+	return key == "tokens" || key == "store_dsn" || key == "nats_url" || key == "admin_token"
 }

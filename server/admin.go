@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -74,6 +77,9 @@ func runChecks(ctx context.Context, checks []admin.Check, timeout time.Duration)
 func newAdmin(in adminIn) *Admin {
 	e := newEcho()
 	e.HTTPErrorHandler = adminErrorHandler(in.Log)
+	if in.Config.AdminToken != "" {
+		e.Use(requireToken(in.Config.AdminToken))
+	}
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -127,6 +133,31 @@ func adminErrorHandler(log *zap.Logger) echo.HTTPErrorHandler {
 		}
 		if err := c.JSON(status, ErrorBody{Error: msg}); err != nil {
 			log.Debug("writing the admin error failed", zap.Error(err))
+		}
+	}
+}
+
+// openPaths are the admin paths a probe or a scraper reads without the
+// admin token.
+var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// requireToken answers 401 to a request to any other admin path that does
+// not carry "Authorization: Bearer <token>"; the comparison takes the same
+// time whatever the guess.
+func requireToken(token string) echo.MiddlewareFunc {
+	want := sha256.Sum256([]byte(token))
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if openPaths[c.Request().URL.Path] {
+				return next(c)
+			}
+			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			sum := sha256.Sum256([]byte(got))
+			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="imcallback admin"`)
+				return echo.NewHTTPError(http.StatusUnauthorized, "admin token required: send Authorization: Bearer <IMCALLBACK_ADMIN_TOKEN>")
+			}
+			return next(c)
 		}
 	}
 }
