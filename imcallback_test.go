@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -447,5 +448,38 @@ func TestAdminToken(t *testing.T) {
 		if got := do(tt.path, tt.auth); got != tt.want {
 			t.Errorf("GET %s with %q: %d, want %d", tt.path, tt.auth, got, tt.want)
 		}
+	}
+}
+
+// TestRecentCallbacks: /v1/recent lists what the public listener answered,
+// newest first, with outcome, status and reason, and no query string.
+func TestRecentCallbacks(t *testing.T) {
+	seen := make(chan topicPayload, 4)
+	s := start(t, nil, testCommands(seen))
+	do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: sampleBody})
+	do(t, s, call{command: "C2C.CallbackBeforeSendMsg", body: `{"Text":"spam"}`})
+	do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: sampleBody, token: "guess"})
+	do(t, s, call{command: "Group.CallbackAfterBrandNew", body: `{}`})
+	var got struct {
+		Recent []map[string]any `json:"recent"`
+	}
+	s.GetJSON(t, "/v1/recent?limit=3", 200, &got)
+	if len(got.Recent) != 3 {
+		t.Fatalf("%d records, want 3", len(got.Recent))
+	}
+	want := []string{"unknown 200 ", "rejected 401 bad_signature", "deny 200 "}
+	for i, w := range want {
+		r := got.Recent[i]
+		if g := fmt.Sprintf("%v %v %v", r["outcome"], r["status"], r["reason"]); strings.TrimSuffix(g, "<nil>") != w {
+			t.Errorf("record %d: %s, want %s (%v)", i, g, w, r)
+		}
+		if r["app_id"] != appID || r["request_id"] == "" || r["time"] == nil {
+			t.Errorf("record %d: %v", i, r)
+		}
+	}
+	s.GetJSON(t, "/v1/recent?limit=0", 400, nil)
+	body := get(t, s.AdminURL+"/v1/recent", 200)
+	if strings.Contains(body, "Sign") || strings.Contains(body, "MyFirstTopic") {
+		t.Errorf("the recent list shows the query or the body: %s", body)
 	}
 }

@@ -92,8 +92,11 @@ func newCommandSeries(m *metrics.Callbacks, name string, kind Kind) *commandSeri
 	return s
 }
 
-func (d *Dispatcher) count(r *Request, outcome string) {
+// count counts a handled callback's outcome and records it for the access
+// log and the recent list.
+func (d *Dispatcher) count(c echo.Context, r *Request, outcome string) {
 	d.series[r.Command].outcomes[d.metrics.AppLabel(r.Params.SdkAppid)][outcome].Inc()
+	middleware.SetOutcome(c, outcome)
 }
 
 // New builds a dispatcher over commands. Two commands with the same name, an
@@ -197,6 +200,7 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 // of a receiver that ignores an event.
 func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 	d.metrics.Unknown.WithLabelValues(d.unknown.label(command)).Inc()
+	middleware.SetOutcome(c, "unknown")
 	d.log.Warn("unknown callback command answered OK",
 		zap.String("command", command), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
@@ -211,7 +215,7 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 		dec, outcome = d.fallback(cmd), "fallback"
 		body, _ = protocol.AppendEnvelope(make([]byte, 0, 64), protocol.StatusOK, dec.Code, dec.Info, nil)
 	}
-	d.count(r, outcome)
+	d.count(c, r, outcome)
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
@@ -306,21 +310,21 @@ func (d *Dispatcher) fallback(cmd Command) Decision {
 func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 	if d.opts.Sink != nil {
 		if err := d.opts.Sink.Accept(c.Request().Context(), r); err != nil {
-			d.count(r, "unavailable")
+			d.count(c, r, "unavailable")
 			if errors.Is(err, protocol.ErrBodyTooLarge) {
 				return err
 			}
 			return fmt.Errorf("%w: %w", protocol.ErrUnavailable, err)
 		}
-		d.count(r, "queued")
+		d.count(c, r, "queued")
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 	}
 	_, err := d.run(c.Request().Context(), cmd, r, d.opts.InlineTimeout)
 	if err != nil {
-		d.count(r, "failed")
+		d.count(c, r, "failed")
 		return fmt.Errorf("%w: %w", protocol.ErrHandlerFailed, err)
 	}
-	d.count(r, "ok")
+	d.count(c, r, "ok")
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 }
 

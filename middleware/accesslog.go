@@ -16,6 +16,8 @@ type AccessLogConfig struct {
 	Skipper middleware.Skipper
 	// Logger receives one line per request.
 	Logger *zap.Logger
+	// Recent, when set, keeps the last answered requests for the admin API.
+	Recent *Recent
 }
 
 // DefaultAccessLogConfig logs nothing until a Logger is set.
@@ -45,6 +47,16 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			status := c.Response().Status
+			if cfg.Recent != nil {
+				p := ParamsOf(c)
+				cb := Callback{Time: start, Command: p.CallbackCommand, App: p.SdkAppid, Status: status,
+					LatencyMS: float64(time.Since(start).Microseconds()) / 1000,
+					RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Outcome: outcomeOf(c, err != nil)}
+				if err != nil {
+					cb.Reason = AsProtocolError(err).Reason
+				}
+				cfg.Recent.Add(cb)
+			}
 			level := zapcore.InfoLevel
 			switch {
 			case status >= 500:

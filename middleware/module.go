@@ -16,6 +16,7 @@ import (
 // Chain built from everything in it.
 var Module = fx.Module("middleware",
 	fx.Provide(
+		NewRecent,
 		AsMiddleware(NewRecover),
 		AsMiddleware(NewRequestID),
 		AsMiddleware(NewAccessLog),
@@ -60,9 +61,9 @@ func NewRequestID() Ordered {
 }
 
 // NewAccessLog logs one line per request.
-func NewAccessLog(log *zap.Logger) Ordered {
+func NewAccessLog(log *zap.Logger, recent *Recent) Ordered {
 	return Ordered{Name: "access_log", Order: OrderAccessLog, Scope: ScopeEveryRequest,
-		Func: AccessLogWithConfig(AccessLogConfig{Logger: log.Named("access")})}
+		Func: AccessLogWithConfig(AccessLogConfig{Logger: log.Named("access"), Recent: recent})}
 }
 
 // NewBodyLimit rejects bodies over the configured size with 413 (echo's

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/middleware"
 )
 
 // adminIn are the dependencies of newAdmin.
@@ -28,8 +30,9 @@ type adminIn struct {
 	Config    *config.Config
 	Log       *zap.Logger
 	Registry  *prometheus.Registry
-	Routes    []admin.Route `group:"admin_routes"`
-	Checks    []admin.Check `group:"readiness"`
+	Recent    *middleware.Recent `optional:"true"`
+	Routes    []admin.Route      `group:"admin_routes"`
+	Checks    []admin.Check      `group:"readiness"`
 }
 
 // checkTimeout bounds each readiness check; they run concurrently, so a
@@ -95,6 +98,9 @@ func newAdmin(in adminIn) *Admin {
 		return c.JSON(status, map[string]any{"status": word, "checks": results})
 	})
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
+	if in.Recent != nil {
+		e.GET("/v1/recent", recentHandler(in.Recent))
+	}
 	// Go's profiler, for the admin listener only (it is never on the public address).
 	e.GET("/debug/pprof/*", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
 	e.GET("/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
@@ -159,5 +165,22 @@ func requireToken(token string) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
+	}
+}
+
+// recentHandler answers GET /v1/recent?limit=N (default 100, at most
+// middleware.RecentSize): the last requests the public listener answered,
+// newest first, as {"recent":[…]}.
+func recentHandler(r *middleware.Recent) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		limit := 100
+		if v := c.QueryParam("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > middleware.RecentSize {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("limit must be from 1 to %d", middleware.RecentSize))
+			}
+			limit = n
+		}
+		return c.JSON(http.StatusOK, map[string]any{"recent": r.Last(limit)})
 	}
 }

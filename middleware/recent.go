@@ -1,0 +1,76 @@
+package middleware
+
+import (
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// RecentSize is how many answered requests Recent keeps.
+const RecentSize = 1000
+
+// Callback is one answered request, as the admin API's /v1/recent and the
+// console's live view show it: never the body or the query string.
+type Callback struct {
+	Time      time.Time `json:"time"`
+	Command   string    `json:"command"`
+	App       string    `json:"app_id"`
+	Outcome   string    `json:"outcome"`
+	Status    int       `json:"status"`
+	LatencyMS float64   `json:"latency_ms"`
+	RequestID string    `json:"request_id"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// Recent keeps the last RecentSize answered requests in memory, in both
+// delivery modes. It is safe for concurrent use.
+type Recent struct {
+	mu   sync.Mutex
+	buf  [RecentSize]Callback
+	next int
+	n    int
+}
+
+// NewRecent returns an empty Recent.
+func NewRecent() *Recent { return &Recent{} }
+
+// Add records cb, dropping the oldest when full.
+func (r *Recent) Add(cb Callback) {
+	r.mu.Lock()
+	r.buf[r.next] = cb
+	r.next = (r.next + 1) % RecentSize
+	r.n = min(r.n+1, RecentSize)
+	r.mu.Unlock()
+}
+
+// Last returns up to n records, newest first.
+func (r *Recent) Last(n int) []Callback {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n = min(max(n, 0), r.n)
+	out := make([]Callback, n)
+	for i := range n {
+		out[i] = r.buf[(r.next-1-i+RecentSize)%RecentSize]
+	}
+	return out
+}
+
+// outcomeKey holds the outcome the dispatcher chose for a request.
+const outcomeKey = "imcallback.outcome"
+
+// SetOutcome records the outcome label of a handled callback (allow, deny,
+// queued, ok, unknown …) for the access log and Recent.
+func SetOutcome(c echo.Context, outcome string) { c.Set(outcomeKey, outcome) }
+
+// outcomeOf is the outcome set with SetOutcome, "rejected" for a rejection
+// and "" when none was set.
+func outcomeOf(c echo.Context, rejected bool) string {
+	if o, ok := c.Get(outcomeKey).(string); ok {
+		return o
+	}
+	if rejected {
+		return "rejected"
+	}
+	return ""
+}
