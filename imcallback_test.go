@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,7 +22,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback"
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/middleware"
@@ -481,5 +484,45 @@ func TestRecentCallbacks(t *testing.T) {
 	body := get(t, s.AdminURL+"/v1/recent", 200)
 	if strings.Contains(body, "Sign") || strings.Contains(body, "MyFirstTopic") {
 		t.Errorf("the recent list shows the query or the body: %s", body)
+	}
+}
+
+// TestStatusAndReadiness: a handler's dependency that fails makes the
+// service unready with inline delivery only; with durable delivery
+// callbacks are still stored, /readyz stays ready and /v1/status shows it.
+func TestStatusAndReadiness(t *testing.T) {
+	failingStore := fx.Provide(admin.AsCheck(func() admin.Check {
+		return admin.Check{Name: "store", Handler: true, Check: func(context.Context) error { return errors.New("connection refused") }}
+	}))
+	tests := []struct {
+		name       string
+		opts       []fx.Option
+		wantReady  int
+		wantMode   string
+		wantAffect bool
+	}{
+		{"inline", []fx.Option{failingStore}, 503, "inline", true},
+		{"durable", []fx.Option{failingStore, delivery.Module}, 200, "durable", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := start(t, nil, tt.opts...)
+			s.GetJSON(t, "/readyz", tt.wantReady, nil)
+			var st struct {
+				Delivery     string              `json:"delivery"`
+				Dependencies []server.Dependency `json:"dependencies"`
+			}
+			s.GetJSON(t, "/v1/status", 200, &st)
+			var store *server.Dependency
+			for i := range st.Dependencies {
+				if st.Dependencies[i].Name == "store" {
+					store = &st.Dependencies[i]
+				}
+			}
+			if st.Delivery != tt.wantMode || store == nil || store.State != "failing" ||
+				store.Error != "connection refused" || store.AffectsReadiness != tt.wantAffect {
+				t.Fatalf("status %+v, store %+v", st, store)
+			}
+		})
 	}
 }

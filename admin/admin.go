@@ -18,12 +18,19 @@ type Route struct {
 	Handler echo.HandlerFunc
 }
 
-// Check is a readiness check: /readyz is 200 only when every check returns nil.
+// Check is a dependency's health check. /readyz says whether a callback
+// would be accepted now: it is 200 only when every check that affects
+// acceptance returns nil. /v1/status shows every check.
 type Check struct {
-	// Name identifies the dependency in /readyz.
+	// Name identifies the dependency in /readyz and /v1/status.
 	Name string
 	// Check reports whether the dependency is ready.
 	Check func(ctx context.Context) error
+	// Handler marks a dependency of the after-handlers (a handler's
+	// database): with durable delivery callbacks are still stored while it
+	// is down, and retried once it is back, so it does not make the
+	// service unready; with inline delivery it does.
+	Handler bool
 }
 
 // Value groups plugins add admin routes and readiness checks to.

@@ -202,6 +202,28 @@ func ready(p *process) int {
 	return resp.StatusCode
 }
 
+// failing reports whether /v1/status shows the dependency name failing.
+func failing(p *process, name string) bool {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(p.admin + "/v1/status")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Dependencies []struct{ Name, State string } `json:"dependencies"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return false
+	}
+	for _, d := range st.Dependencies {
+		if d.Name == name {
+			return d.State == "failing"
+		}
+	}
+	return false
+}
+
 // waitFor polls cond every 50 ms for up to timeout and reports whether it held.
 func waitFor(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
@@ -219,8 +241,11 @@ type fault struct {
 	// unavailable: callbacks are answered 503 during the fault (the event
 	// cannot be stored); false when durable delivery still stores them.
 	unavailable bool
-	inject      func()
-	heal        func()
+	// handlerDependency: the fault hits a handler's store, not the stream:
+	// /readyz stays ready (callbacks are stored) and /v1/status names it.
+	handlerDependency string
+	inject            func()
+	heal              func()
 }
 
 // runFault drives f against the running service p and checks the outcome.
@@ -238,7 +263,14 @@ func runFault(t *testing.T, p *process, f fault) {
 			t.Errorf("callbacks kept being answered without failure during the fault")
 		}
 	}
-	if !waitFor(20*time.Second, func() bool { return ready(p) == http.StatusServiceUnavailable }) {
+	if f.handlerDependency != "" {
+		if !waitFor(20*time.Second, func() bool { return failing(p, f.handlerDependency) }) {
+			t.Errorf("/v1/status does not show %s failing during the fault", f.handlerDependency)
+		}
+		if ready(p) != http.StatusOK {
+			t.Errorf("/readyz not ready while callbacks are still stored")
+		}
+	} else if !waitFor(20*time.Second, func() bool { return ready(p) == http.StatusServiceUnavailable }) {
 		t.Errorf("/readyz kept answering ready during the fault")
 	}
 	time.Sleep(time.Second)
@@ -247,7 +279,7 @@ func runFault(t *testing.T, p *process, f fault) {
 	f.heal()
 	if !waitFor(90*time.Second, func() bool {
 		_, ok := l.since(time.Now().Add(-200 * time.Millisecond))
-		return ok && ready(p) == http.StatusOK
+		return ok && ready(p) == http.StatusOK && (f.handlerDependency == "" || !failing(p, f.handlerDependency))
 	}) {
 		t.Fatalf("not recovered within 90s of the fault's end:\n%s", tail(p.output(), 6000))
 	}
@@ -349,8 +381,8 @@ func TestFaultDataDiskFull(t *testing.T) {
 
 // TestFaultStoreDownAndBack cuts the service off from its PostgreSQL topic
 // store: callbacks are still acknowledged (durable delivery stores them),
-// readiness says the store is down, and the events are applied once it is
-// back.
+// so /readyz stays ready while /v1/status shows the store failing, and the
+// events are applied once it is back.
 func TestFaultStoreDownAndBack(t *testing.T) {
 	skipShort(t)
 	dsn := os.Getenv("IMCALLBACK_TEST_POSTGRES_DSN")
@@ -364,7 +396,7 @@ func TestFaultStoreDownAndBack(t *testing.T) {
 	proxy := startCutProxy(t, u.Host)
 	u.Host = proxy.addr
 	p := startProcess(t, buildBinary(t, "./cmd/imcallback"), faultEnv(t, "IMCALLBACK_STORE_DSN="+u.String()), true, "serve")
-	runFault(t, p, fault{unavailable: false, inject: proxy.cut, heal: proxy.restore})
+	runFault(t, p, fault{handlerDependency: "topic_store", inject: proxy.cut, heal: proxy.restore})
 }
 
 // cutProxy forwards TCP connections to target until cut: then it closes

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/middleware"
 )
 
@@ -30,9 +32,10 @@ type adminIn struct {
 	Config    *config.Config
 	Log       *zap.Logger
 	Registry  *prometheus.Registry
-	Recent    *middleware.Recent `optional:"true"`
-	Routes    []admin.Route      `group:"admin_routes"`
-	Checks    []admin.Check      `group:"readiness"`
+	Recent    *middleware.Recent   `optional:"true"`
+	Sink      dispatcher.AfterSink `optional:"true"`
+	Routes    []admin.Route        `group:"admin_routes"`
+	Checks    []admin.Check        `group:"readiness"`
 }
 
 // checkTimeout bounds each readiness check; they run concurrently, so a
@@ -86,9 +89,15 @@ func newAdmin(in adminIn) *Admin {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	checks := in.Checks
+	durable := in.Sink != nil
+	var readiness []admin.Check // what decides whether a callback is accepted now
+	for _, ch := range in.Checks {
+		if !ch.Handler || !durable {
+			readiness = append(readiness, ch)
+		}
+	}
 	e.GET("/readyz", func(c echo.Context) error {
-		results := runChecks(c.Request().Context(), checks, checkTimeout)
+		results := runChecks(c.Request().Context(), readiness, checkTimeout)
 		status, word := http.StatusOK, "ready"
 		for _, r := range results {
 			if r != "ok" {
@@ -97,6 +106,7 @@ func newAdmin(in adminIn) *Admin {
 		}
 		return c.JSON(status, map[string]any{"status": word, "checks": results})
 	})
+	e.GET("/v1/status", statusHandler(in.Checks, durable))
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
 	if in.Recent != nil {
 		e.GET("/v1/recent", recentHandler(in.Recent))
@@ -182,5 +192,38 @@ func recentHandler(r *middleware.Recent) echo.HandlerFunc {
 			limit = n
 		}
 		return c.JSON(http.StatusOK, map[string]any{"recent": r.Last(limit)})
+	}
+}
+
+// Dependency is one line of /v1/status.
+type Dependency struct {
+	Name string `json:"name"`
+	// State is "ok" or "failing".
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+	// AffectsReadiness tells whether the dependency decides /readyz.
+	AffectsReadiness bool `json:"affects_readiness"`
+}
+
+// statusHandler answers GET /v1/status: every dependency with its state,
+// also those that do not decide readiness (with durable delivery, the
+// handlers' stores), and the delivery mode.
+func statusHandler(checks []admin.Check, durable bool) echo.HandlerFunc {
+	mode := "inline"
+	if durable {
+		mode = "durable"
+	}
+	return func(c echo.Context) error {
+		results := runChecks(c.Request().Context(), checks, checkTimeout)
+		deps := make([]Dependency, 0, len(checks))
+		for _, ch := range checks {
+			d := Dependency{Name: ch.Name, State: "ok", AffectsReadiness: !ch.Handler || !durable}
+			if r := results[ch.Name]; r != "ok" {
+				d.State, d.Error = "failing", r
+			}
+			deps = append(deps, d)
+		}
+		slices.SortFunc(deps, func(a, b Dependency) int { return strings.Compare(a.Name, b.Name) })
+		return c.JSON(http.StatusOK, map[string]any{"delivery": mode, "dependencies": deps})
 	}
 }

@@ -20,7 +20,7 @@ var Module = fx.Module("topic",
 		NewHandlers,
 		dispatcher.AsCommands((*Handlers).Commands),
 		admin.AsRoutes(Routes),
-		admin.AsCheck(func(s Store) admin.Check { return admin.Check{Name: "topic_store", Check: s.Ping} }),
+		admin.AsCheck(func(s Store) admin.Check { return admin.Check{Name: "topic_store", Check: s.Ping, Handler: true} }),
 	),
 )
 
