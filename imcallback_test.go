@@ -526,3 +526,26 @@ func TestStatusAndReadiness(t *testing.T) {
 		})
 	}
 }
+
+// TestCountersExistAtZero: right after the start, before any callback, the
+// series an alert watches exist at 0 (a rise from nothing is no rise).
+func TestCountersExistAtZero(t *testing.T) {
+	s := start(t, nil, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[struct{}]) error { return nil })
+	})))
+	body := get(t, s.AdminURL+"/metrics", 200)
+	for _, want := range []string{
+		`imcallback_delivery_dead_letters 0`,
+		`imcallback_delivery_dead_letters_total{command="Group.CallbackAfterCreateTopic"} 0`,
+		`imcallback_delivery_retries_total{command="Group.CallbackAfterCreateTopic"} 0`,
+		`imcallback_delivery_processed_total{command="Group.CallbackAfterCreateTopic",outcome="error"} 0`,
+		`imcallback_delivery_pending 0`,
+		`imcallback_callbacks_total{app="1400000000",command="Group.CallbackAfterCreateTopic",outcome="unavailable"} 0`,
+		`imcallback_rejections_total{app="1400000000",reason="bad_signature"} 0`,
+		`imcallback_rejections_total{app="other",reason="appid_not_allowed"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

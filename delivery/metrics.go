@@ -26,9 +26,9 @@ type deliveryMetrics struct {
 	publish    prometheus.Histogram
 }
 
-// newMetrics registers the delivery metrics on reg; pending is the
-// collector of imcallback_delivery_pending.
-func newMetrics(reg prometheus.Registerer, pending func() float64) (*deliveryMetrics, error) {
+// newMetrics registers the delivery metrics on reg; pending and dead are
+// the collectors of imcallback_delivery_pending and imcallback_delivery_dead_letters.
+func newMetrics(reg prometheus.Registerer, pending, dead func() float64) (*deliveryMetrics, error) {
 	m := &deliveryMetrics{
 		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_delivery_appended_total",
@@ -60,7 +60,11 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) (*deliveryMet
 		Name: "imcallback_delivery_pending",
 		Help: "Events not yet processed: the consumer's pending plus unacknowledged messages (NaN when JetStream does not answer).",
 	}, pending)
-	for _, c := range []prometheus.Collector{m.appended, m.duplicates, m.processed, m.retries, m.dead, m.publish, gauge} {
+	deadGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "imcallback_delivery_dead_letters",
+		Help: "Events in the dead-letter stream now, also right after a restart (NaN when JetStream does not answer).",
+	}, dead)
+	for _, c := range []prometheus.Collector{m.appended, m.duplicates, m.processed, m.retries, m.dead, m.publish, gauge, deadGauge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("delivery: metrics: %w", err)
 		}

@@ -77,7 +77,7 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Service, er
 		return nil, err
 	}
 	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1)}
-	if s.metrics, err = newMetrics(reg, s.pendingGauge); err != nil {
+	if s.metrics, err = newMetrics(reg, s.pendingGauge, s.deadGauge); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -480,6 +480,44 @@ func (s *Service) Pending(ctx context.Context) (uint64, error) {
 	}
 	info := c.CachedInfo()
 	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+// DeadLetters is how many events the dead-letter stream holds now.
+func (s *Service) DeadLetters(ctx context.Context) (uint64, error) {
+	js := s.js.Load()
+	if js == nil {
+		return 0, ErrNotStarted
+	}
+	st, err := (*js).Stream(ctx, s.opts.DeadStream())
+	if err != nil {
+		return 0, err
+	}
+	return st.CachedInfo().State.Msgs, nil
+}
+
+func (s *Service) deadGauge() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), pendingTimeout)
+	defer cancel()
+	n, err := s.DeadLetters(ctx)
+	if err != nil {
+		return math.NaN()
+	}
+	return float64(n)
+}
+
+// initSeries creates every per-command series at 0 for the after-commands
+// the workers handle, so an alert on a rise works from the first event.
+func (s *Service) initSeries(commands []string) {
+	m := s.metrics
+	for _, c := range commands {
+		m.appended.WithLabelValues(c)
+		m.duplicates.WithLabelValues(c)
+		m.retries.WithLabelValues(c)
+		m.dead.WithLabelValues(c)
+		for _, o := range []string{outcomeOK, outcomeError, outcomeNoHandler, outcomeUndecodable} {
+			m.processed.WithLabelValues(c, o)
+		}
+	}
 }
 
 func (s *Service) pendingGauge() float64 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,6 +338,19 @@ func (d *Dispatcher) Process(ctx context.Context, r *Request) error {
 	}
 	_, err := handleRecovered(ctx, cmd, r)
 	return err
+}
+
+// AfterCommands lists the registered after-commands, sorted: the
+// commands durable delivery handles (its metrics start at 0 for them).
+func (d *Dispatcher) AfterCommands() []string {
+	var names []string
+	for name, c := range d.commands {
+		if c.Kind() == KindAfter {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // lookup finds the command of name for app: a command limited to other

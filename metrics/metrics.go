@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/fx"
@@ -94,5 +95,12 @@ func NewCallbacks(reg prometheus.Registerer, apps ...string) *Callbacks {
 		}, []string{"command"}),
 	}
 	reg.MustRegister(c.Total, c.Duration, c.Rejections, c.Unknown)
+	// Every rejection series exists at 0 from the start, so an alert on a
+	// rise works from the first one.
+	for _, e := range protocol.AllErrors() {
+		for _, app := range c.AppLabels() {
+			c.Rejections.WithLabelValues(e.Reason, app)
+		}
+	}
 	return c
 }
