@@ -29,7 +29,7 @@ import (
 // last: no request is answered after the stream went away, and no handler
 // runs after its store closed.
 var Module = fx.Module("delivery",
-	fx.Provide(provide),
+	fx.Provide(provide, admin.AsRoutes(apiRoutes)),
 	fx.Invoke(runWorkers),
 )
 

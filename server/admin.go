@@ -21,6 +21,7 @@ import (
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/middleware"
 )
@@ -107,6 +108,13 @@ func newAdmin(in adminIn) *Admin {
 		return c.JSON(status, map[string]any{"status": word, "checks": results})
 	})
 	e.GET("/v1/status", statusHandler(in.Checks, durable))
+	if !durable {
+		for _, path := range delivery.EventPaths {
+			e.Any(path, func(echo.Context) error {
+				return echo.NewHTTPError(http.StatusConflict, "durable delivery is off")
+			})
+		}
+	}
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
 	if in.Recent != nil {
 		e.GET("/v1/recent", recentHandler(in.Recent))

@@ -1,0 +1,350 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imcallback/imcallback/admin"
+)
+
+// The states of an event in the admin API.
+const (
+	StatePending   = "pending"   // stored, not processed yet (or being retried)
+	StateProcessed = "processed" // its handler succeeded (or it had none)
+	StateDead      = "dead"      // in the dead-letter stream
+)
+
+// EventInfo is one event as GET /v1/events lists it.
+type EventInfo struct {
+	Seq        uint64    `json:"seq"`
+	Command    string    `json:"command"`
+	AppID      string    `json:"app_id"`
+	ReceivedAt time.Time `json:"received_at"`
+	RequestID  string    `json:"request_id"`
+	State      string    `json:"state"`
+	// Deliveries is how often a dead event was delivered; 0 when the
+	// consumer does not tell (pending and processed events).
+	Deliveries uint64 `json:"deliveries"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// EventDetail is one event with what it carried, as GET /v1/events/<seq>
+// answers: the query parameters (Sign is never stored) and the body.
+type EventDetail struct {
+	EventInfo
+	Params map[string]string `json:"params"`
+	Body   json.RawMessage   `json:"body"`
+}
+
+// DeadLetterInfo is one dead letter as GET /v1/dead-letters lists it.
+type DeadLetterInfo struct {
+	Seq        uint64    `json:"seq"`
+	Command    string    `json:"command"`
+	AppID      string    `json:"app_id"`
+	FailedAt   time.Time `json:"failed_at"`
+	Deliveries uint64    `json:"deliveries"`
+	LastError  string    `json:"last_error"`
+}
+
+// EventPaths are the admin paths of the event log; without durable
+// delivery the admin listener answers them 409.
+var EventPaths = []string{"/v1/events", "/v1/events/:seq", "/v1/dead-letters", "/v1/events/replay"}
+
+// maxEventPage bounds a page of GET /v1/events.
+const maxEventPage = 1000
+
+// apiRoutes are the event log's admin routes.
+func apiRoutes(s *Service) []admin.Route {
+	return []admin.Route{
+		{Method: http.MethodGet, Path: "/v1/events", Handler: s.listEvents},
+		{Method: http.MethodGet, Path: "/v1/events/:seq", Handler: s.getEvent},
+		{Method: http.MethodGet, Path: "/v1/dead-letters", Handler: s.listDeadLetters},
+		{Method: http.MethodPost, Path: "/v1/events/replay", Handler: s.replayEvents},
+	}
+}
+
+// deadByOriginal maps the work-stream sequence of each dead letter to it.
+func deadByOriginal(ctx context.Context, e *Events) (map[uint64]DeadLetter, error) {
+	dead := map[uint64]DeadLetter{}
+	err := e.Dead(ctx, func(d DeadLetter) error {
+		dead[d.OriginalSeq] = d
+		return nil
+	})
+	return dead, err
+}
+
+// ackFloor is the highest stream sequence below which every event was
+// acknowledged by the shared consumer.
+func (s *Service) ackFloor(ctx context.Context) (uint64, error) {
+	js := s.js.Load()
+	if js == nil {
+		return 0, ErrNotStarted
+	}
+	c, err := (*js).Consumer(ctx, s.opts.Stream, s.opts.Consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return c.CachedInfo().AckFloor.Stream, nil
+}
+
+// info is the EventInfo of ev given the dead letters and the ack floor.
+func info(ev Event, dead map[uint64]DeadLetter, floor uint64) EventInfo {
+	out := EventInfo{Seq: ev.Seq, Command: ev.Command, AppID: ev.AppID, ReceivedAt: ev.ReceivedAt,
+		RequestID: ev.RequestID, State: StatePending}
+	switch d, isDead := dead[ev.Seq]; {
+	case isDead:
+		out.State, out.Deliveries, out.LastError = StateDead, d.Deliveries, d.Error
+	case ev.Seq <= floor:
+		out.State = StateProcessed
+	}
+	return out
+}
+
+// parseSince reads a duration back from now ("1h") or an RFC 3339 time.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("since %q is neither a duration (1h) nor an RFC 3339 time", v)
+	}
+	return t, nil
+}
+
+func badRequest(format string, args ...any) error {
+	return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(format, args...))
+}
+
+// listEvents answers GET /v1/events?command=&app=&since=&state=&limit=&before_seq=
+// newest first: {"events":[…],"next_before_seq":N}, next_before_seq 0 on the
+// last page. It reads the stream's headers from since (or the start), so
+// a since keeps it quick on a long retention.
+func (s *Service) listEvents(c echo.Context) error {
+	ctx := c.Request().Context()
+	q := c.QueryParams()
+	since, err := parseSince(q.Get("since"), time.Now())
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	limit, err := intParam(q, "limit", 100, 1, maxEventPage)
+	if err != nil {
+		return err
+	}
+	before := uint64(0)
+	if v := q.Get("before_seq"); v != "" {
+		if before, err = strconv.ParseUint(v, 10, 64); err != nil || before == 0 {
+			return badRequest("before_seq must be a positive sequence number")
+		}
+	}
+	state := q.Get("state")
+	if state != "" && state != StatePending && state != StateProcessed && state != StateDead {
+		return badRequest("state must be pending, processed or dead")
+	}
+	e, err := s.Events()
+	if err != nil {
+		return err
+	}
+	dead, err := deadByOriginal(ctx, e)
+	if err != nil {
+		return err
+	}
+	floor, err := s.ackFloor(ctx)
+	if err != nil {
+		return err
+	}
+	// The newest limit+1 matches: one more than the page tells whether
+	// another page follows.
+	var page []EventInfo
+	err = e.List(ctx, Filter{Command: q.Get("command"), Since: since}, func(ev Event) error {
+		if before != 0 && ev.Seq >= before {
+			return nil
+		}
+		if app := q.Get("app"); app != "" && ev.AppID != app {
+			return nil
+		}
+		in := info(ev, dead, floor)
+		if state != "" && in.State != state {
+			return nil
+		}
+		page = append(page, in)
+		if len(page) > limit+1 {
+			page = page[1:]
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(page)
+	next := uint64(0)
+	if len(page) > limit {
+		page = page[:limit]
+		next = page[limit-1].Seq
+	}
+	if page == nil {
+		page = []EventInfo{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"events": page, "next_before_seq": next})
+}
+
+// getEvent answers GET /v1/events/<seq>: the event with its parameters and body.
+func (s *Service) getEvent(c echo.Context) error {
+	ctx := c.Request().Context()
+	seq, err := strconv.ParseUint(c.Param("seq"), 10, 64)
+	if err != nil || seq == 0 {
+		return badRequest("the sequence must be a positive number")
+	}
+	js := s.js.Load()
+	if js == nil {
+		return ErrNotStarted
+	}
+	st, err := (*js).Stream(ctx, s.opts.Stream)
+	if err != nil {
+		return err
+	}
+	raw, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("event %d not found (never stored, or past the retention)", seq))
+	}
+	if err != nil {
+		return err
+	}
+	if raw.Header.Get(HeaderCommand) == "" {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("message %d is not an event", seq))
+	}
+	e, err := s.Events()
+	if err != nil {
+		return err
+	}
+	dead, err := deadByOriginal(ctx, e)
+	if err != nil {
+		return err
+	}
+	floor, err := s.ackFloor(ctx)
+	if err != nil {
+		return err
+	}
+	md := &jetstream.MsgMetadata{Stream: s.opts.Stream, Timestamp: raw.Time}
+	md.Sequence.Stream = raw.Sequence
+	ev := eventOf(raw.Subject, raw.Header, md)
+	params := map[string]string{}
+	values, _ := url.ParseQuery(raw.Header.Get(HeaderQuery))
+	for k, v := range values {
+		if len(v) > 0 && !strings.EqualFold(k, "Sign") { // never stored; never shown either
+			params[k] = v[0]
+		}
+	}
+	body := json.RawMessage(raw.Data)
+	if !json.Valid(body) {
+		body, _ = json.Marshal(string(raw.Data))
+	}
+	return c.JSON(http.StatusOK, EventDetail{EventInfo: info(ev, dead, floor), Params: params, Body: body})
+}
+
+// listDeadLetters answers GET /v1/dead-letters: {"dead_letters":[…]}, oldest first.
+func (s *Service) listDeadLetters(c echo.Context) error {
+	e, err := s.Events()
+	if err != nil {
+		return err
+	}
+	list := []DeadLetterInfo{}
+	err = e.Dead(c.Request().Context(), func(d DeadLetter) error {
+		list = append(list, DeadLetterInfo{Seq: d.OriginalSeq, Command: d.Command, AppID: d.AppID,
+			FailedAt: d.DeadAt, Deliveries: d.Deliveries, LastError: d.Error})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"dead_letters": list})
+}
+
+// replayRequest is the body of POST /v1/events/replay: exactly one of
+// seqs, since (with an optional command) or dead.
+type replayRequest struct {
+	Seqs    []uint64 `json:"seqs"`
+	Since   string   `json:"since"`
+	Command string   `json:"command"`
+	Dead    bool     `json:"dead"`
+}
+
+// replayEvents answers POST /v1/events/replay with {"replayed":N} (and
+// "missing" when some sequences are gone).
+func (s *Service) replayEvents(c echo.Context) error {
+	ctx := c.Request().Context()
+	var req replayRequest
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return badRequest("the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true}: %v", err)
+	}
+	chosen := 0
+	for _, set := range []bool{len(req.Seqs) > 0, req.Since != "", req.Dead} {
+		if set {
+			chosen++
+		}
+	}
+	if chosen != 1 {
+		return badRequest("give exactly one of seqs, since (with an optional command) or dead")
+	}
+	e, err := s.Events()
+	if err != nil {
+		return err
+	}
+	var res ReplayResult
+	switch {
+	case req.Dead:
+		res, err = e.ReplayDead(ctx, nil)
+	case req.Since != "":
+		since, perr := parseSince(req.Since, time.Now())
+		if perr != nil {
+			return badRequest("%v", perr)
+		}
+		seqs, serr := e.Select(ctx, Filter{Command: req.Command, Since: since})
+		if serr != nil {
+			return serr
+		}
+		res, err = e.Replay(ctx, seqs, nil)
+	default:
+		res, err = e.Replay(ctx, req.Seqs, nil)
+	}
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"replayed": res.Replayed}
+	if len(res.Missing) > 0 {
+		out["missing"] = res.Missing
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// intParam reads a bounded whole number query parameter.
+func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, badRequest("%s must be from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}

@@ -1,0 +1,132 @@
+package imcallback_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+type eventList struct {
+	Events []delivery.EventInfo `json:"events"`
+	Next   uint64               `json:"next_before_seq"`
+}
+
+func postJSON(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEventLogAdminAPI drives the event log over the admin API: events are
+// listed newest first with their state, one event shows its parameters
+// (no Sign) and body, a failing handler's event is a dead letter, and a
+// replay of the dead letters after the fix processes it and empties the list.
+func TestEventLogAdminAPI(t *testing.T) {
+	var fixed atomic.Bool
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module,
+		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After("Group.CallbackAfterCreateTopic", func(_ context.Context, ev *dispatcher.Event[topicPayload]) error {
+				if ev.Payload.TopicID == "bad" && !fixed.Load() {
+					return errors.New("the store refused it")
+				}
+				return nil
+			})
+		})))
+	for _, id := range []string{"t1", "t2", "bad"} {
+		res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: fmt.Sprintf(`{"GroupId":"g","TopicId":%q}`, id)})
+		if !res.OK() {
+			t.Fatalf("%s: %d %s", id, res.Status, res.Body)
+		}
+	}
+	var list eventList
+	waitUntil(t, "the failing event dead and the others processed", func() bool {
+		s.GetJSON(t, "/v1/events", 200, &list)
+		states := make([]string, 0, 3)
+		for _, e := range list.Events {
+			states = append(states, e.State)
+		}
+		return strings.Join(states, ",") == "dead,processed,processed"
+	})
+	if list.Events[0].Seq != 3 || list.Events[0].LastError == "" || list.Events[0].Deliveries != 1 || list.Events[0].AppID != appID {
+		t.Fatalf("newest event %+v", list.Events[0])
+	}
+	var page eventList
+	s.GetJSON(t, "/v1/events?limit=1&state=processed", 200, &page)
+	if len(page.Events) != 1 || page.Events[0].Seq != 2 || page.Next != 2 {
+		t.Fatalf("first processed page %+v", page)
+	}
+	s.GetJSON(t, fmt.Sprintf("/v1/events?limit=1&state=processed&before_seq=%d", page.Next), 200, &page)
+	if len(page.Events) != 1 || page.Events[0].Seq != 1 || page.Next != 0 {
+		t.Fatalf("second processed page %+v", page)
+	}
+	var one delivery.EventDetail
+	s.GetJSON(t, "/v1/events/3", 200, &one)
+	if one.Params["SdkAppid"] != appID || one.Params["Sign"] != "" || !bytes.Contains(one.Body, []byte(`"TopicId":"bad"`)) {
+		t.Fatalf("event 3 %+v body %s", one, one.Body)
+	}
+	s.GetJSON(t, "/v1/events/99", 404, nil)
+	s.GetJSON(t, "/v1/events?state=lost", 400, nil)
+
+	var dead struct {
+		DeadLetters []delivery.DeadLetterInfo `json:"dead_letters"`
+	}
+	s.GetJSON(t, "/v1/dead-letters", 200, &dead)
+	if len(dead.DeadLetters) != 1 || dead.DeadLetters[0].Seq != 3 || !strings.Contains(dead.DeadLetters[0].LastError, "refused") {
+		t.Fatalf("dead letters %+v", dead)
+	}
+	if code, body := postJSON(t, s.AdminURL+"/v1/events/replay", `{"dead":true,"seqs":[1]}`); code != 400 {
+		t.Fatalf("two selections at once: %d %s", code, body)
+	}
+	fixed.Store(true)
+	if code, body := postJSON(t, s.AdminURL+"/v1/events/replay", `{"dead":true}`); code != 200 || !strings.Contains(body, `"replayed":1`) {
+		t.Fatalf("replay: %d %s", code, body)
+	}
+	s.GetJSON(t, "/v1/dead-letters", 200, &dead)
+	if len(dead.DeadLetters) != 0 {
+		t.Fatalf("dead letters left after the replay: %+v", dead)
+	}
+	waitUntil(t, "the replayed copy processed", func() bool {
+		s.GetJSON(t, "/v1/events?limit=1", 200, &list)
+		return len(list.Events) == 1 && list.Events[0].Seq == 4 && list.Events[0].State == "processed"
+	})
+}
+
+// TestEventLogNeedsDurableDelivery: inline, the event endpoints answer 409.
+func TestEventLogNeedsDurableDelivery(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	for _, path := range []string{"/v1/events", "/v1/events/1", "/v1/dead-letters"} {
+		s.GetJSON(t, path, 409, nil)
+	}
+	if code, body := postJSON(t, s.AdminURL+"/v1/events/replay", `{"dead":true}`); code != 409 || !strings.Contains(body, "durable delivery is off") {
+		t.Fatalf("replay inline: %d %s", code, body)
+	}
+}
