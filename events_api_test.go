@@ -130,3 +130,42 @@ func TestEventLogNeedsDurableDelivery(t *testing.T) {
 		t.Fatalf("replay inline: %d %s", code, body)
 	}
 }
+
+// TestPauseAndResumeDelivery: paused, callbacks are still acknowledged and
+// stored but not processed; resumed, they are.
+func TestPauseAndResumeDelivery(t *testing.T) {
+	var ran atomic.Int32
+	s := start(t, nil, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[topicPayload]) error {
+			ran.Add(1)
+			return nil
+		})
+	})))
+	if code, body := postJSON(t, s.AdminURL+"/v1/delivery/pause", ``); code != 200 || !strings.Contains(body, `"state":"paused"`) {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	for i := range 3 {
+		if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: fmt.Sprintf(`{"TopicId":"p%d"}`, i)}); !res.OK() {
+			t.Fatalf("paused callback answered %d", res.Status)
+		}
+	}
+	var st struct {
+		State    string                  `json:"state"`
+		Commands []delivery.CommandState `json:"commands"`
+	}
+	s.GetJSON(t, "/v1/delivery", 200, &st)
+	if st.State != "paused" || len(st.Commands) != 1 || st.Commands[0].Pending != 3 || ran.Load() != 0 {
+		t.Fatalf("while paused: %+v, handler ran %d times", st, ran.Load())
+	}
+	if code, body := postJSON(t, s.AdminURL+"/v1/delivery/pause", `{"command":"Group.CallbackAfterCreateTopic"}`); code != 501 {
+		t.Fatalf("pause one command: %d %s", code, body)
+	}
+	if code, body := postJSON(t, s.AdminURL+"/v1/delivery/resume", `{}`); code != 200 || !strings.Contains(body, `"state":"running"`) {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	waitUntil(t, "the stored events processed", func() bool { return ran.Load() == 3 })
+	waitUntil(t, "nothing pending", func() bool {
+		s.GetJSON(t, "/v1/delivery", 200, &st)
+		return len(st.Commands) == 0 || st.Commands[0].Pending == 0
+	})
+}

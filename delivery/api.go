@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -59,7 +60,8 @@ type DeadLetterInfo struct {
 
 // EventPaths are the admin paths of the event log; without durable
 // delivery the admin listener answers them 409.
-var EventPaths = []string{"/v1/events", "/v1/events/:seq", "/v1/dead-letters", "/v1/events/replay"}
+var EventPaths = []string{"/v1/events", "/v1/events/:seq", "/v1/dead-letters", "/v1/events/replay",
+	"/v1/delivery", "/v1/delivery/pause", "/v1/delivery/resume"}
 
 // maxEventPage bounds a page of GET /v1/events.
 const maxEventPage = 1000
@@ -71,6 +73,9 @@ func apiRoutes(s *Service) []admin.Route {
 		{Method: http.MethodGet, Path: "/v1/events/:seq", Handler: s.getEvent},
 		{Method: http.MethodGet, Path: "/v1/dead-letters", Handler: s.listDeadLetters},
 		{Method: http.MethodPost, Path: "/v1/events/replay", Handler: s.replayEvents},
+		{Method: http.MethodGet, Path: "/v1/delivery", Handler: s.deliveryStatus},
+		{Method: http.MethodPost, Path: "/v1/delivery/pause", Handler: s.pauseResume(true)},
+		{Method: http.MethodPost, Path: "/v1/delivery/resume", Handler: s.pauseResume(false)},
 	}
 }
 
@@ -347,4 +352,91 @@ func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 		return 0, badRequest("%s must be from %d to %d", name, lo, hi)
 	}
 	return n, nil
+}
+
+// CommandState is one command's line of GET /v1/delivery.
+type CommandState struct {
+	Command     string `json:"command"`
+	Pending     int    `json:"pending"`
+	DeadLetters int    `json:"dead_letters"`
+}
+
+// deliveryStatus answers GET /v1/delivery: whether the workers run, and
+// the pending and dead-letter counts per command.
+func (s *Service) deliveryStatus(c echo.Context) error {
+	ctx := c.Request().Context()
+	e, err := s.Events()
+	if err != nil {
+		return err
+	}
+	dead, err := deadByOriginal(ctx, e)
+	if err != nil {
+		return err
+	}
+	floor, err := s.ackFloor(ctx)
+	if err != nil {
+		return err
+	}
+	by := map[string]*CommandState{}
+	state := func(cmd string) *CommandState {
+		if by[cmd] == nil {
+			by[cmd] = &CommandState{Command: cmd}
+		}
+		return by[cmd]
+	}
+	for _, d := range dead {
+		state(d.Command).DeadLetters++
+	}
+	err = e.List(ctx, Filter{}, func(ev Event) error {
+		if _, isDead := dead[ev.Seq]; !isDead && ev.Seq > floor {
+			state(ev.Command).Pending++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	list := make([]CommandState, 0, len(by))
+	for _, st := range by {
+		list = append(list, *st)
+	}
+	slices.SortFunc(list, func(a, b CommandState) int { return strings.Compare(a.Command, b.Command) })
+	st := "running"
+	if s.Paused() {
+		st = "paused"
+	}
+	return c.JSON(http.StatusOK, map[string]any{"state": st, "commands": list})
+}
+
+// pauseResume answers POST /v1/delivery/pause and /resume. Pausing one
+// command ({"command":"…"}) is not supported: the workers share one
+// consumer, and holding back one command's events would spend their
+// deliveries.
+func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req struct {
+			Command string `json:"command"`
+		}
+		if c.Request().ContentLength != 0 {
+			if err := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+				return badRequest("the body must be empty or {\"command\":\"…\"}: %v", err)
+			}
+		}
+		if req.Command != "" {
+			return echo.NewHTTPError(http.StatusNotImplemented, "pausing one command is not supported: pause all, fix the handler, resume")
+		}
+		var err error
+		if pause {
+			err = s.Pause(c.Request().Context())
+		} else {
+			err = s.Resume()
+		}
+		if errors.Is(err, ErrNoWorkers) {
+			return echo.NewHTTPError(http.StatusConflict, "the delivery workers are not started")
+		}
+		if err != nil {
+			return err
+		}
+		return s.deliveryStatus(c)
+	}
 }

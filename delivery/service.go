@@ -52,6 +52,7 @@ type Service struct {
 	conn    *Conn
 	workers *workers
 	proc    Processor // what the workers run, kept for restarts
+	paused  bool      // Pause stopped the workers; Resume starts them
 
 	js      atomic.Pointer[jetstream.JetStream]
 	ensured atomic.Bool // the streams and consumer exist on the current connection
@@ -458,7 +459,7 @@ func (s *Service) restartEmbedded(stop <-chan struct{}) error {
 	default:
 	}
 	s.setConn(conn)
-	if proc != nil {
+	if proc != nil && !s.paused {
 		return s.startWorkersLocked(proc)
 	}
 	return nil

@@ -93,6 +93,54 @@ func (s *Service) startWorkersLocked(p Processor) error {
 	return nil
 }
 
+// ErrNoWorkers is returned by Pause and Resume when the workers were never started.
+var ErrNoWorkers = errors.New("delivery: the workers are not started")
+
+// Pause stops the workers, as StopWorkers does, for the minutes in which a
+// broken handler is being fixed: callbacks keep being acknowledged and
+// stored, and Resume starts the workers again on them. Pausing twice is
+// no error.
+func (s *Service) Pause(ctx context.Context) error {
+	s.mu.Lock()
+	if s.proc == nil {
+		s.mu.Unlock()
+		return ErrNoWorkers
+	}
+	w := s.workers
+	s.workers, s.paused = nil, true
+	s.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	s.log.Info("delivery paused: events are stored, not processed, until resumed")
+	return w.shutdown(ctx)
+}
+
+// Resume starts the workers Pause stopped. Resuming running workers is no error.
+func (s *Service) Resume() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return ErrNoWorkers
+	}
+	if !s.paused {
+		return nil
+	}
+	s.paused = false
+	s.log.Info("delivery resumed")
+	if s.conn == nil {
+		return nil // restarting: the restart starts them
+	}
+	return s.startWorkersLocked(s.proc)
+}
+
+// Paused reports whether Pause stopped the workers.
+func (s *Service) Paused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused
+}
+
 // StopWorkers stops fetching, lets the pending fetch end (what it delivers
 // runs: it has slots) and waits for the running handlers, each of which
 // acks or naks its message, for up to Options.ShutdownTimeout bounded by
@@ -101,7 +149,7 @@ func (s *Service) startWorkersLocked(p Processor) error {
 func (s *Service) StopWorkers(ctx context.Context) error {
 	s.mu.Lock()
 	w := s.workers
-	s.workers, s.proc = nil, nil
+	s.workers, s.proc, s.paused = nil, nil, false
 	s.mu.Unlock()
 	if w == nil {
 		return nil
