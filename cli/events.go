@@ -33,17 +33,20 @@ func newEventsCmd(g *globalFlags) *cobra.Command {
 		Use:   "events",
 		Short: "Inspect and replay the durable after-callback stream",
 		Long: "events reads the JetStream streams durable delivery writes: the work stream (the audit log of every " +
-			"stored after-callback, kept for IMCALLBACK_RETENTION) and its dead-letter stream. With IMCALLBACK_NATS_URL " +
-			"it connects to that cluster; otherwise to the service's embedded server when IMCALLBACK_NATS_LISTEN is set " +
-			"and answers, else it opens the embedded store under IMCALLBACK_DATA_DIR itself (the service must be stopped).",
+			"stored after-callback, kept for IMCALLBACK_RETENTION) and its dead-letter stream. It asks the running " +
+			"service's admin API (--admin, IMCALLBACK_ADMIN_URL, else IMCALLBACK_ADMIN_LISTEN; IMCALLBACK_ADMIN_TOKEN). " +
+			"With --offline it reads the streams itself: with IMCALLBACK_NATS_URL from that cluster; otherwise from the " +
+			"service's embedded server when IMCALLBACK_NATS_LISTEN is set and answers, else from the embedded store under " +
+			"IMCALLBACK_DATA_DIR (the service must be stopped).",
 	}
-	cmd.AddCommand(newEventsListCmd(g), newEventsDeadCmd(g), newEventsReplayCmd(g))
+	cmd.AddCommand(newEventsListCmd(g), newEventsGetCmd(g), newEventsDeadCmd(g), newEventsReplayCmd(g))
 	return cmd
 }
 
 func newEventsListCmd(g *globalFlags) *cobra.Command {
 	var command, since string
 	var asJSON bool
+	var limit int
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List stored events, oldest first",
@@ -52,6 +55,13 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 			f, err := eventFilter(command, since)
 			if err != nil {
 				return err
+			}
+			if !g.offline {
+				a, err := g.adminClient()
+				if err != nil {
+					return err
+				}
+				return remoteEventsList(c.Context(), c.OutOrStdout(), a, command, since, limit, asJSON)
 			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
@@ -72,7 +82,8 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 	}
 	c.Flags().StringVar(&command, "command", "", "only this CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
 	c.Flags().StringVar(&since, "since", "", "only events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
-	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().IntVar(&limit, "limit", 100, "with the running service: the newest N events")
 	return c
 }
 
@@ -83,6 +94,13 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 		Short: "List dead letters: events whose handler failed on every delivery",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if !g.offline {
+				a, err := g.adminClient()
+				if err != nil {
+					return err
+				}
+				return remoteDead(c.Context(), c.OutOrStdout(), a, asJSON)
+			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
 				if asJSON {
@@ -135,6 +153,13 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 				if f, err = eventFilter(command, since); err != nil {
 					return err
 				}
+			}
+			if !g.offline {
+				a, err := g.adminClient()
+				if err != nil {
+					return err
+				}
+				return remoteReplay(c.Context(), c.OutOrStdout(), a, list, command, since, dead)
 			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				var res delivery.ReplayResult

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
 func TestParseSeqs(t *testing.T) {
@@ -91,15 +94,15 @@ func TestEventsCommands(t *testing.T) {
 		name, value, _ := strings.Cut(kv, "=")
 		t.Setenv(name, value)
 	}
-	out, err := runCLI(t, "events", "list", "--json")
+	out, err := runCLI(t, "--offline", "events", "list", "--json")
 	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "Group.CallbackAfterNewMemberJoin") {
 		t.Fatalf("events list: %v\n%s", err, out)
 	}
-	out, err = runCLI(t, "events", "list", "--command", "Other.Command")
+	out, err = runCLI(t, "--offline", "events", "list", "--command", "Other.Command")
 	if err != nil || strings.Count(out, "\n") != 1 { // the header alone
 		t.Fatalf("events list --command: %v\n%s", err, out)
 	}
-	out, err = runCLI(t, "events", "dead", "--json")
+	out, err = runCLI(t, "--offline", "events", "dead", "--json")
 	if err != nil || strings.Count(out, "\n") != 2 {
 		t.Fatalf("events dead: %v\n%s", err, out)
 	}
@@ -110,23 +113,23 @@ func TestEventsCommands(t *testing.T) {
 	if !strings.Contains(out, "members table missing") {
 		t.Fatalf("dead letter lacks the last error: %s", out)
 	}
-	out, err = runCLI(t, "events", "replay", "--dead")
+	out, err = runCLI(t, "--offline", "events", "replay", "--dead")
 	if err != nil || !strings.Contains(out, "replayed 2 event(s)") {
 		t.Fatalf("replay --dead: %v\n%s", err, out)
 	}
-	out, _ = runCLI(t, "events", "dead", "--json")
+	out, _ = runCLI(t, "--offline", "events", "dead", "--json")
 	if strings.TrimSpace(out) != "" {
 		t.Fatalf("dead letters left after replay: %s", out)
 	}
-	out, err = runCLI(t, "events", "list", "--json")
+	out, err = runCLI(t, "--offline", "events", "list", "--json")
 	if err != nil || strings.Count(out, "\n") != 4 {
 		t.Fatalf("the replayed events are not in the stream: %v\n%s", err, out)
 	}
-	out, err = runCLI(t, "events", "replay", "--seq", "1", "--seq", "999")
+	out, err = runCLI(t, "--offline", "events", "replay", "--seq", "1", "--seq", "999")
 	if err != nil || !strings.Contains(out, "replayed 1 event(s)") || !strings.Contains(out, "999") {
 		t.Fatalf("replay --seq: %v\n%s", err, out)
 	}
-	if _, err := runCLI(t, "events", "replay"); err == nil {
+	if _, err := runCLI(t, "--offline", "events", "replay"); err == nil {
 		t.Fatal("replay without a selection accepted")
 	}
 }
@@ -148,11 +151,91 @@ func waitFor(t *testing.T, ok func() bool) {
 func TestEventsWithoutStreamsNamesThem(t *testing.T) {
 	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
 	t.Setenv("IMCALLBACK_STREAM", "ORDERS")
-	for _, args := range [][]string{{"events", "list"}, {"events", "dead"}} {
+	for _, args := range [][]string{{"--offline", "events", "list"}, {"--offline", "events", "dead"}} {
 		_, err := runCLI(t, args...)
 		if err == nil || !strings.Contains(err.Error(), "stream ORDERS or ORDERS_DEAD does not exist here") ||
 			!strings.Contains(err.Error(), "IMCALLBACK_DELIVERY=durable") {
 			t.Errorf("%s: error = %v, want one naming both streams", strings.Join(args, " "), err)
+		}
+	}
+}
+
+// TestCommandsTalkToTheRunningService runs the runbook's commands against
+// a running durable service over its admin API: while the service holds
+// the embedded store, nothing else could open it.
+func TestCommandsTalkToTheRunningService(t *testing.T) {
+	var fixed atomic.Bool
+	svc := imtest.Start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms", "IMCALLBACK_ADMIN_TOKEN=adm"},
+		delivery.Module, topicsync.Module,
+		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After("Group.CallbackAfterNewMemberJoin", func(context.Context, *dispatcher.Event[struct{}]) error {
+				if !fixed.Load() {
+					return errors.New("members table missing")
+				}
+				return nil
+			})
+		})))
+	t.Setenv("IMCALLBACK_ADMIN_TOKEN", "adm")
+	admin := []string{"--admin", svc.AdminURL}
+	cli := func(args ...string) (string, error) {
+		return runCLI(t, append(append([]string{}, admin...), args...)...)
+	}
+	body, _ := imtest.Sample("Group.CallbackAfterNewMemberJoin")
+	if res := svc.Send(t, "Group.CallbackAfterNewMemberJoin", body); !res.OK() {
+		t.Fatalf("callback: %d %s", res.Status, res.Body)
+	}
+	topic, _ := imtest.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"TopicId": "@TGS#_g@TOPIC#_cli"})
+	svc.Send(t, "Group.CallbackAfterCreateTopic", topic)
+	waitFor(t, func() bool {
+		out, _ := cli("events", "dead")
+		return strings.Contains(out, "members table missing")
+	})
+	out, err := cli("events", "list")
+	if err != nil || !strings.Contains(out, "Group.CallbackAfterNewMemberJoin") || !strings.Contains(out, "dead") {
+		t.Fatalf("events list: %v\n%s", err, out)
+	}
+	if out, err = cli("events", "get", "1"); err != nil || !strings.Contains(out, `"body"`) || !strings.Contains(out, `"params"`) {
+		t.Fatalf("events get: %v\n%s", err, out)
+	}
+	if out, err = cli("delivery", "pause"); err != nil || !strings.Contains(out, "delivery paused") {
+		t.Fatalf("delivery pause: %v\n%s", err, out)
+	}
+	if out, err = cli("delivery", "resume"); err != nil || !strings.Contains(out, "delivery running") {
+		t.Fatalf("delivery resume: %v\n%s", err, out)
+	}
+	fixed.Store(true)
+	if out, err = cli("events", "replay", "--dead"); err != nil || !strings.Contains(out, "replayed 1 event(s)") {
+		t.Fatalf("events replay --dead: %v\n%s", err, out)
+	}
+	if out, err = cli("events", "dead", "--json"); err != nil || !strings.Contains(out, `"dead_letters": []`) {
+		t.Fatalf("events dead after the replay: %v\n%s", err, out)
+	}
+	waitFor(t, func() bool {
+		out, _ := cli("topics", "list", "--json")
+		return strings.Contains(out, "@TGS#_g@TOPIC#_cli")
+	})
+	if out, err = cli("topics", "get", "@TGS#_g@TOPIC#_cli"); err != nil || !strings.Contains(out, `"topic_id": "@TGS#_g@TOPIC#_cli"`) {
+		t.Fatalf("topics get: %v\n%s", err, out)
+	}
+	t.Setenv("IMCALLBACK_ADMIN_TOKEN", "wrong")
+	if _, err := cli("events", "dead"); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Fatalf("a wrong admin token: %v", err)
+	}
+}
+
+// TestCommandsSayWhenNothingAnswers: one line that says what to do.
+func TestCommandsSayWhenNothingAnswers(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	for _, args := range [][]string{{"events", "list"}, {"delivery", "status"}, {"topics", "list"}} {
+		_, err := runCLI(t, append([]string{"--admin", "http://" + addr}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), "no imcallback service answers there") ||
+			!strings.Contains(err.Error(), "--offline") || strings.Count(err.Error(), "\n") != 0 {
+			t.Errorf("%v: %v", args, err)
 		}
 	}
 }

@@ -230,21 +230,21 @@ func TestTopicsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := runCLI(t, "topics", "list")
+	out, err := runCLI(t, "--offline", "topics", "list")
 	if err != nil || !strings.Contains(out, "TOPIC ID") || !strings.Contains(out, id) || !strings.Contains(out, "MyFirstTopic") {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
-	out, err = runCLI(t, "topics", "list", "--group", "@TGS#other", "--json")
+	out, err = runCLI(t, "--offline", "topics", "list", "--group", "@TGS#other", "--json")
 	var list topicsync.ListResponse
 	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Topics) != 0 {
 		t.Fatalf("list --group --json: %v\n%s", err, out)
 	}
-	out, err = runCLI(t, "topics", "get", id)
+	out, err = runCLI(t, "--offline", "topics", "get", id)
 	var got topicsync.Topic
 	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.TopicID != id || got.CustomData[0].Value != "v" {
 		t.Fatalf("get: %v\n%s", err, out)
 	}
-	if _, err := runCLI(t, "topics", "get", "@TGS#none"); !errors.Is(err, topicsync.ErrNotFound) {
+	if _, err := runCLI(t, "--offline", "topics", "get", "@TGS#none"); !errors.Is(err, topicsync.ErrNotFound) {
 		t.Fatalf("get unknown: %v", err)
 	}
 }
@@ -268,7 +268,7 @@ func TestTopicsListPages(t *testing.T) {
 	}
 	page := func(args ...string) topicsync.ListResponse {
 		t.Helper()
-		out, err := runCLI(t, append([]string{"topics", "list", "--json"}, args...)...)
+		out, err := runCLI(t, append([]string{"--offline", "topics", "list", "--json"}, args...)...)
 		var res topicsync.ListResponse
 		if err != nil || json.Unmarshal([]byte(out), &res) != nil {
 			t.Fatalf("topics list %v: %v\n%s", args, err, out)
@@ -288,7 +288,7 @@ func TestTopicsListPages(t *testing.T) {
 		t.Fatalf("--all %+v", all)
 	}
 	for _, bad := range [][]string{{"--limit", "0"}, {"--limit", "1001"}, {"--cursor", "not a cursor"}} {
-		if _, err := runCLI(t, append([]string{"topics", "list"}, bad...)...); err == nil {
+		if _, err := runCLI(t, append([]string{"--offline", "topics", "list"}, bad...)...); err == nil {
 			t.Errorf("topics list %v succeeded", bad)
 		}
 	}

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -31,6 +34,26 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 			after, err := topicsync.DecodeCursor(cursor)
 			if err != nil {
 				return fmt.Errorf("--cursor: %w", err)
+			}
+			if !g.offline {
+				a, err := g.adminClient()
+				if err != nil {
+					return err
+				}
+				res, err := remoteTopics(c.Context(), a, group, includeDeleted, limit, cursor, all)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(c.OutOrStdout(), res)
+				}
+				if err := writeTopicTable(c.OutOrStdout(), res.Topics); err != nil {
+					return err
+				}
+				if res.NextCursor != "" {
+					fmt.Fprintf(c.ErrOrStderr(), "more topics follow: --all lists every page, --cursor %s the next one\n", res.NextCursor)
+				}
+				return nil
 			}
 			return withStore(c.Context(), g, func(ctx context.Context, s topicsync.Store) error {
 				f := topicsync.ListFilter{GroupID: group, IncludeDeleted: includeDeleted, After: after, Limit: limit}
@@ -71,6 +94,20 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 		Short: "Print one topic as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if !g.offline {
+				a, err := g.adminClient()
+				if err != nil {
+					return err
+				}
+				var t topicsync.Topic
+				if err := a.call(c.Context(), http.MethodGet, "/v1/topics/"+url.PathEscape(args[0]), nil, &t); err != nil {
+					if strings.Contains(err.Error(), "HTTP 404") {
+						return fmt.Errorf("topic %s: %w", args[0], topicsync.ErrNotFound)
+					}
+					return err
+				}
+				return writeJSON(c.OutOrStdout(), t)
+			}
 			return withStore(c.Context(), g, func(ctx context.Context, s topicsync.Store) error {
 				t, err := s.Get(ctx, args[0])
 				if err != nil {

@@ -1,0 +1,281 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/plugins/topicsync"
+)
+
+// adminClient calls the admin API of a running service.
+type adminClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// errNotRunning says that nothing answers at the admin address.
+var errNotRunning = errors.New("no imcallback service answers there")
+
+// adminClient is the client of --admin (default IMCALLBACK_ADMIN_URL, else
+// http:// and IMCALLBACK_ADMIN_LISTEN) with IMCALLBACK_ADMIN_TOKEN.
+func (g *globalFlags) adminClient() (*adminClient, error) {
+	src := g.source()
+	src.Dev = true // reading needs no SdkAppid
+	cfg, err := config.Load(src)
+	if err != nil {
+		return nil, err
+	}
+	base := g.adminURL
+	if base == "" {
+		base = os.Getenv("IMCALLBACK_ADMIN_URL")
+	}
+	if base == "" {
+		host, port, err := net.SplitHostPort(cfg.AdminListen)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", config.EnvName("admin_listen"), cfg.AdminListen, err)
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		base = "http://" + net.JoinHostPort(host, port)
+	}
+	return &adminClient{base: strings.TrimSuffix(base, "/"), token: cfg.AdminToken, http: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+// call sends one request and decodes a 2xx answer into out.
+func (a *adminClient) call(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w at %s: start it, point --admin (IMCALLBACK_ADMIN_URL) at it, or add --offline to open a stopped service's data directory",
+				errNotRunning, a.base)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(data, &e)
+		if e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, e.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// printJSON writes v indented.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// remoteEventsList is `events list` against the running service.
+func remoteEventsList(ctx context.Context, w io.Writer, a *adminClient, command, since string, limit int, asJSON bool) error {
+	q := url.Values{}
+	for k, v := range map[string]string{"command": command, "since": since} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("limit", fmt.Sprint(limit))
+	var page struct {
+		Events []delivery.EventInfo `json:"events"`
+		Next   uint64               `json:"next_before_seq"`
+	}
+	if err := a.call(ctx, http.MethodGet, "/v1/events?"+q.Encode(), nil, &page); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, page)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tRECEIVED\tCOMMAND\tAPP ID\tSTATE\tREQUEST ID\tLAST ERROR")
+	for _, e := range page.Events {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.ReceivedAt.Format(time.RFC3339), e.Command, e.AppID,
+			e.State, dash(e.RequestID), dash(e.LastError))
+	}
+	if page.Next != 0 {
+		fmt.Fprintf(tw, "(older events follow: newest first, %d shown)\n", len(page.Events))
+	}
+	return tw.Flush()
+}
+
+// remoteDead is `events dead` against the running service.
+func remoteDead(ctx context.Context, w io.Writer, a *adminClient, asJSON bool) error {
+	var res struct {
+		DeadLetters []delivery.DeadLetterInfo `json:"dead_letters"`
+	}
+	if err := a.call(ctx, http.MethodGet, "/v1/dead-letters", nil, &res); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, res)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tFAILED AT\tCOMMAND\tAPP ID\tDELIVERIES\tLAST ERROR")
+	for _, d := range res.DeadLetters {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.FailedAt.Format(time.RFC3339), d.Command, d.AppID, d.Deliveries, d.LastError)
+	}
+	return tw.Flush()
+}
+
+// remoteReplay is `events replay` against the running service.
+func remoteReplay(ctx context.Context, w io.Writer, a *adminClient, seqs []uint64, command, since string, dead bool) error {
+	body := map[string]any{}
+	switch {
+	case dead:
+		body["dead"] = true
+	case len(seqs) > 0:
+		body["seqs"] = seqs
+	default:
+		if since == "" {
+			since = "876000h" // --command alone: the whole retention
+		}
+		body["since"], body["command"] = since, command
+	}
+	var res struct {
+		Replayed int      `json:"replayed"`
+		Missing  []uint64 `json:"missing"`
+	}
+	if err := a.call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "replayed %d event(s)\n", res.Replayed)
+	if len(res.Missing) > 0 {
+		fmt.Fprintf(w, "not in the stream any more (expired or deleted): %s\n", joinSeqs(res.Missing))
+	}
+	return nil
+}
+
+func newEventsGetCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get <seq>",
+		Short: "Show one stored event with its parameters and body (from the running service)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			a, err := g.adminClient()
+			if err != nil {
+				return err
+			}
+			var ev json.RawMessage
+			if err := a.call(c.Context(), http.MethodGet, "/v1/events/"+url.PathEscape(args[0]), nil, &ev); err != nil {
+				return err
+			}
+			return printJSON(c.OutOrStdout(), ev)
+		},
+	}
+}
+
+func newDeliveryCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "delivery", Short: "Pause, resume and inspect the durable delivery workers of the running service"}
+	run := func(method, path string) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, _ []string) error {
+			a, err := g.adminClient()
+			if err != nil {
+				return err
+			}
+			var st struct {
+				State    string                  `json:"state"`
+				Commands []delivery.CommandState `json:"commands"`
+			}
+			var body any
+			if method == http.MethodPost {
+				body = map[string]any{}
+			}
+			if err := a.call(c.Context(), method, path, body, &st); err != nil {
+				return err
+			}
+			if g.asJSON {
+				return printJSON(c.OutOrStdout(), st)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "delivery %s\n", st.State)
+			if len(st.Commands) > 0 {
+				fmt.Fprintln(tw, "COMMAND\tPENDING\tDEAD LETTERS")
+			}
+			for _, s := range st.Commands {
+				fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Command, s.Pending, s.DeadLetters)
+			}
+			return tw.Flush()
+		}
+	}
+	cmd.AddCommand(
+		&cobra.Command{Use: "status", Short: "Whether the workers run, and pending and dead-letter counts per command", Args: cobra.NoArgs, RunE: run(http.MethodGet, "/v1/delivery")},
+		&cobra.Command{Use: "pause", Short: "Stop the workers; callbacks keep being stored", Args: cobra.NoArgs, RunE: run(http.MethodPost, "/v1/delivery/pause")},
+		&cobra.Command{Use: "resume", Short: "Start the workers again", Args: cobra.NoArgs, RunE: run(http.MethodPost, "/v1/delivery/resume")},
+	)
+	cmd.PersistentFlags().BoolVar(&g.asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// remoteTopics is `topics list` against the running service.
+func remoteTopics(ctx context.Context, a *adminClient, group string, includeDeleted bool, limit int, cursor string, all bool) (topicsync.ListResponse, error) {
+	var pages []topicsync.ListResponse
+	for {
+		q := url.Values{"limit": {fmt.Sprint(limit)}}
+		if group != "" {
+			q.Set("group_id", group)
+		}
+		if includeDeleted {
+			q.Set("include_deleted", "true")
+		}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page topicsync.ListResponse
+		if err := a.call(ctx, http.MethodGet, "/v1/topics?"+q.Encode(), nil, &page); err != nil {
+			return topicsync.ListResponse{}, err
+		}
+		pages = append(pages, page)
+		if !all || page.NextCursor == "" {
+			return mergePages(pages), nil
+		}
+		cursor = page.NextCursor
+	}
+}
