@@ -1,0 +1,98 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/imtest"
+)
+
+// TestRunbookAgainstTheRunningService follows the README's runbook with the
+// real binary, started on its defaults plus loopback ports: a topic change
+// that arrives before its topic fails and is dead-lettered; the operator
+// reads the dead letters, pauses and resumes delivery, fixes the cause (the
+// create arrives), replays the dead letters, and finds nothing dead or
+// pending. Every command asks the running service's admin API.
+func TestRunbookAgainstTheRunningService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildBinary(t, "./cmd/imcallback")
+	env := []string{"IMCALLBACK_SDKAPPID=" + imtest.AppID, "IMCALLBACK_TOKENS=runbook", "IMCALLBACK_MAX_DELIVERIES=1",
+		"IMCALLBACK_BACKOFF=10ms", "IMCALLBACK_DATA_DIR=" + t.TempDir(), "IMCALLBACK_LOG_LEVEL=warn"}
+	p := startProcess(t, bin, env, true, "serve")
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"--admin", p.admin}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("imcallback %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		t.Logf("$ imcallback %s\n%s", strings.Join(args, " "), out)
+		return string(out)
+	}
+	sender := imtest.Sender{URL: p.public + "/im/callback", AppID: imtest.AppID, Token: "runbook"}
+	send := func(command string, fields map[string]any) {
+		t.Helper()
+		body, err := imtest.SampleWith(command, fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := sender.Send(context.Background(), command, body)
+		if err != nil || !res.OK() {
+			t.Fatalf("%s: %v %v", command, err, res)
+		}
+	}
+	const topicID = "@TGS#_runbook@TOPIC#_1"
+	send("Group.CallbackAfterTopicInfoChanged", map[string]any{"GroupId": "@TGS#_runbook", "TopicId": topicID, "Name": "renamed"})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(run("events", "dead"), "Group.CallbackAfterTopicInfoChanged") {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing change never reached the dead letters")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out := run("delivery", "pause"); !strings.Contains(out, "delivery paused") {
+		t.Fatalf("pause: %s", out)
+	}
+	send("Group.CallbackAfterCreateTopic", map[string]any{"GroupId": "@TGS#_runbook", "TopicId": topicID, "Name": "first"}) // the fix
+	if out := run("delivery", "status"); !strings.Contains(out, "Group.CallbackAfterCreateTopic") {
+		t.Fatalf("status while paused: %s", out)
+	}
+	run("delivery", "resume")
+	if out := run("events", "replay", "--dead"); !strings.Contains(out, "replayed 1 event(s)") {
+		t.Fatalf("replay: %s", out)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		dead, status := run("events", "dead", "--json"), run("delivery", "status", "--json")
+		if strings.Contains(dead, `"dead_letters": []`) && !strings.Contains(status, `"pending": 1`) &&
+			strings.Contains(run("topics", "get", topicID), `"name": "renamed"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not recovered:\n%s\n%s", dead, status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var list struct {
+		Events []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(run("events", "list", "--json")), &list); err != nil || len(list.Events) == 0 {
+		t.Fatalf("events list --json: %v", err)
+	}
+	oldest := list.Events[len(list.Events)-1].Seq
+	if out := run("events", "get", strconv.FormatUint(oldest, 10)); !strings.Contains(out, topicID) || !strings.Contains(out, "Group.CallbackAfterTopicInfoChanged") {
+		t.Fatalf("events get: %s", out)
+	}
+	run("events", "list")
+}
