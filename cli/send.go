@@ -118,7 +118,7 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	}
 	bodies := func(int) []byte { return body }
 	if f.unique {
-		base := time.Now().Unix()
+		base := time.Now().UnixMilli() // IM's EventTime is in milliseconds
 		bodies = func(i int) []byte { return uniqueBody(body, i, base) }
 	}
 	progress := func(int) {}

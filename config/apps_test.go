@@ -92,3 +92,34 @@ func TestAppsRejects(t *testing.T) {
 		t.Errorf("unknown per-app variable: %v", n)
 	}
 }
+
+func TestAppsReviewFindings(t *testing.T) {
+	// A decode error inside apps never quotes the apps' secrets.
+	file := yamlFile(t, "sdkappid: [\"1\"]\napps:\n  - sdkappid: \"1\"\n    iplist: maybe\n    secret_key: SUPERSECRET\n    tokens: [SUPERTOKEN]\n")
+	_, err := config.Load(config.Source{File: file, Environ: env()})
+	if err == nil || strings.Contains(err.Error(), "SUPERSECRET") || strings.Contains(err.Error(), "SUPERTOKEN") {
+		t.Fatalf("decode error %v", err)
+	}
+	// A misspelt key inside an apps entry is an error with the real one.
+	file = yamlFile(t, "apps:\n  - sdkappid: \"1\"\n    token: [abc]\n")
+	if _, err := config.Load(config.Source{File: file, Environ: env()}); err == nil ||
+		!strings.Contains(err.Error(), "unknown key apps[0].token; did you mean apps[0].tokens?") {
+		t.Fatalf("misspelt app key: %v", err)
+	}
+	// Per-app tokens only: no "no token" note.
+	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_TOKENS=tok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Notes() {
+		if strings.Contains(n, "no token") {
+			t.Fatalf("note %q although the only app has its own token", n)
+		}
+	}
+	// A section may not read core variables.
+	for _, key := range []string{"nats", "admin", "app", "log"} {
+		if _, err := config.LoadSection(config.Source{Environ: env()}, key, wordsDefaults); err == nil {
+			t.Errorf("section %q accepted", key)
+		}
+	}
+}

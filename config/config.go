@@ -361,9 +361,19 @@ func sameHost(a, b string) bool {
 // a Config that Load did not build include no environment warnings.
 func (c *Config) Notes() []string {
 	var notes []string
-	if len(c.Tokens) == 0 {
-		notes = append(notes, fmt.Sprintf("no token is configured (%s): unsigned callbacks are accepted, "+
-			"so anyone who can reach the endpoint can forge them", EnvName("tokens")))
+	var unsigned []string
+	for _, a := range c.Apps {
+		if app, _ := c.App(a.SdkAppID); len(app.Tokens) == 0 {
+			unsigned = append(unsigned, a.SdkAppID)
+		}
+	}
+	if len(unsigned) > 0 || (len(c.Apps) == 0 && len(c.Tokens) == 0) {
+		note := fmt.Sprintf("no token is configured (%s): unsigned callbacks are accepted, "+
+			"so anyone who can reach the endpoint can forge them", EnvName("tokens"))
+		if len(unsigned) < len(c.Apps) { // some apps have their own
+			note += "; apps without a token: " + strings.Join(unsigned, ", ")
+		}
+		notes = append(notes, note)
 	}
 	return append(notes, c.unknownEnv...)
 }

@@ -187,5 +187,6 @@ func show(key string, v any) string {
 // secret reports whether the value of key may hold a secret that Redacted
 // hides: tokens, or a password in a URL.
 func secret(key string) bool {
-	return key == "tokens" || key == "store_dsn" || key == "nats_url" || key == "admin_token"
+	// apps holds tokens and secret keys: never quote what a decoder saw there.
+	return key == "tokens" || key == "store_dsn" || key == "nats_url" || key == "admin_token" || key == "apps"
 }

@@ -56,6 +56,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 			return nil, fmt.Errorf("config: read %s: %w", src.File, err)
 		}
 		problems = append(problems, unknownKeys(f.Keys(), src.File, sections)...)
+		problems = append(problems, unknownAppKeys(f.Get("apps"), src.File)...)
 		if err := k.Merge(f); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", src.File, err)
 		}
@@ -176,4 +177,35 @@ func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars 
 			return key, strings.TrimSpace(value)
 		},
 	}), nil)
+}
+
+// unknownAppKeys returns an *UnknownKeyError for each key of an apps entry
+// that no app setting reads: a misspelt tokens would otherwise leave the
+// app on the global tokens, or on none.
+func unknownAppKeys(raw any, file string) []error {
+	list, ok := raw.([]any)
+	if !ok {
+		return nil
+	}
+	known := appKeys()
+	known["sdkappid"] = reflect.String
+	names := slices.Sorted(maps.Keys(known))
+	var errs []error
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if _, ok := known[k]; !ok {
+				key := fmt.Sprintf("apps[%d].%s", i, k)
+				suggestion := ""
+				if s := closest(k, names); s != "" {
+					suggestion = fmt.Sprintf("apps[%d].%s", i, s)
+				}
+				errs = append(errs, &UnknownKeyError{File: file, Key: key, Suggestion: suggestion})
+			}
+		}
+	}
+	return errs
 }

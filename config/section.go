@@ -83,8 +83,8 @@ func Section[T Validator](key string, def T) fx.Option {
 // and validates it. Its problems are *FieldError and *UnknownKeyError
 // values, joined.
 func LoadSection[T Validator](src Source, key string, def T) (T, error) {
-	if _, core := knownKeys()[key]; core || key == "" || strings.ContainsAny(key, "._ ") {
-		return def, fmt.Errorf("config: section key %q must be a plain word that is not a core setting", key)
+	if err := checkSectionKey(key); err != nil {
+		return def, err
 	}
 	fields := sectionFields(reflect.TypeOf(def))
 	k := koanf.New(".")
@@ -180,4 +180,22 @@ func renderSection(key string, v any) string {
 		return fmt.Sprintf("# cannot render %s: %v\n", key, err)
 	}
 	return string(out)
+}
+
+// checkSectionKey refuses a section key whose variables would read a core
+// setting's: a section "nats" would take IMCALLBACK_NATS_URL as its field
+// url, "admin" IMCALLBACK_ADMIN_TOKEN, "app" the per-app variables.
+func checkSectionKey(key string) error {
+	if key == "" || strings.ContainsAny(key, "._ ") {
+		return fmt.Errorf("config: section key %q must be a plain word", key)
+	}
+	if key == "app" || key == "apps" {
+		return fmt.Errorf("config: section key %q is taken by the per-app settings", key)
+	}
+	for core := range knownKeys() {
+		if core == key || strings.HasPrefix(core, key+"_") {
+			return fmt.Errorf("config: section key %q would read the core setting %s", key, EnvName(core))
+		}
+	}
+	return nil
 }

@@ -53,6 +53,9 @@ type Service struct {
 	workers *workers
 	proc    Processor // what the workers run, kept for restarts
 	paused  bool      // Pause stopped the workers; Resume starts them
+	// draining is closed once the workers a restart took over have
+	// finished; StopWorkers waits for it.
+	draining chan struct{}
 
 	js      atomic.Pointer[jetstream.JetStream]
 	ensured atomic.Bool // the streams and consumer exist on the current connection
@@ -406,18 +409,25 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 		}
 	}
 	err := s.Check(ctx)
-	if err != nil && s.streamMissing(ctx, conn) {
-		s.ensured.Store(false) // deleted by an operator, or a new cluster: set up again next time
+	if err != nil && s.streamDrifted(ctx, conn) {
+		s.ensured.Store(false) // deleted or changed by someone else: set up again next time
 	}
 	return err
 }
 
-// streamMissing reports whether the server says the work stream does not
-// exist. A probe that found no stream to answer it may also mean that the
-// stream takes other subjects now; only the lookup tells the two apart.
-func (s *Service) streamMissing(ctx context.Context, conn *Conn) bool {
-	_, err := conn.JS.Stream(ctx, s.opts.Stream)
-	return errors.Is(err, jetstream.ErrStreamNotFound)
+// streamDrifted reports whether the work stream is missing or no longer
+// takes the subjects the service writes (an older replica, a rollback or
+// an operator set them back): then ensure must run again.
+func (s *Service) streamDrifted(ctx context.Context, conn *Conn) bool {
+	st, err := conn.JS.Stream(ctx, s.opts.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return true
+	}
+	if err != nil {
+		return false // the server does not answer: nothing to repair from here
+	}
+	subjects := st.CachedInfo().Config.Subjects
+	return !slices.Contains(subjects, s.opts.SubjectPrefix+".>") || !slices.Contains(subjects, s.opts.probeSubject())
 }
 
 // restartEmbedded replaces the embedded server and its connection: the
@@ -430,23 +440,29 @@ func (s *Service) restartEmbedded(stop <-chan struct{}) error {
 		s.mu.Unlock()
 		return nil
 	}
-	old, w, proc := s.conn, s.workers, s.proc
+	old, w := s.conn, s.workers
 	s.conn, s.workers = nil, nil
+	drained := make(chan struct{})
+	s.draining = drained // StopWorkers waits for these workers to finish
 	s.js.Store(nil)
 	s.ensured.Store(false)
 	s.mu.Unlock()
 
 	s.log.Warn("restarting the embedded NATS server to recover its store", zap.Int64("restart", s.restarts.Add(1)))
-	ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
-	defer cancel()
 	if w != nil {
-		_ = w.shutdown(ctx)
+		_ = w.shutdown(context.Background()) // bounded by ShutdownTimeout
 	}
+	close(drained)
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), ensureTimeout)
 	if old != nil {
-		if err := old.Close(ctx); err != nil {
+		if err := old.Close(closeCtx); err != nil {
 			s.log.Debug("closing the failed connection", zap.Error(err))
 		}
 	}
+	cancelClose()
+	// Recovering a large store may take as long as a start does.
+	ctx, cancel := context.WithTimeout(context.Background(), embeddedReadyTimeout+ensureTimeout)
+	defer cancel()
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return err
@@ -459,8 +475,10 @@ func (s *Service) restartEmbedded(stop <-chan struct{}) error {
 	default:
 	}
 	s.setConn(conn)
-	if proc != nil && !s.paused {
-		return s.startWorkersLocked(proc)
+	// The workers' owner may have started or stopped them meanwhile: what
+	// counts is the processor now, not the one before the restart.
+	if s.proc != nil && !s.paused {
+		return s.startWorkersLocked(s.proc)
 	}
 	return nil
 }

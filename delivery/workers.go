@@ -148,9 +148,16 @@ func (s *Service) Paused() bool {
 // cancelled: they nak, and their events are redelivered at once.
 func (s *Service) StopWorkers(ctx context.Context) error {
 	s.mu.Lock()
-	w := s.workers
+	w, draining := s.workers, s.draining
 	s.workers, s.proc, s.paused = nil, nil, false
 	s.mu.Unlock()
+	if draining != nil { // a restart is stopping the workers: wait for it
+		select {
+		case <-draining:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if w == nil {
 		return nil
 	}

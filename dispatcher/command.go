@@ -92,6 +92,7 @@ type Option func(*options)
 type options struct {
 	fallback *Decision
 	apps     []string
+	limited  bool // ForApps was given, even with no app: then no app is served
 }
 
 // ForApps limits a command to the callbacks of some apps (SdkAppids): for
@@ -99,7 +100,7 @@ type options struct {
 // imcallback_unknown_commands_total; with durable delivery, acknowledged
 // as having no handler).
 func ForApps(ids ...string) Option {
-	return func(o *options) { o.apps = append(o.apps, ids...) }
+	return func(o *options) { o.apps, o.limited = append(o.apps, ids...), true }
 }
 
 // appLimited is implemented by commands registered with ForApps.
@@ -163,7 +164,7 @@ func (c *typed[T]) Kind() Kind   { return c.kind }
 
 // servesApp implements appLimited.
 func (c *typed[T]) servesApp(id string) bool {
-	return len(c.opts.apps) == 0 || slices.Contains(c.opts.apps, id)
+	return !c.opts.limited || slices.Contains(c.opts.apps, id) // ForApps() with an empty list serves nobody: fail closed
 }
 
 // Fallback implements Fallbacker.

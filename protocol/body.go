@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 )
 
 // MaxDepth is the deepest nesting of objects and arrays a callback body may
@@ -15,6 +16,9 @@ const MaxDepth = 64
 var (
 	// ErrNotJSON reports a body that is not one valid JSON object.
 	ErrNotJSON = errors.New("protocol: body is not a JSON object")
+	// ErrDuplicateCommand reports a body naming CallbackCommand twice
+	// (decoders disagree on which one counts).
+	ErrDuplicateCommand = errors.New("protocol: CallbackCommand appears twice in the body")
 	// ErrTooDeep reports a body nested deeper than MaxDepth.
 	ErrTooDeep = errors.New("protocol: body is nested too deeply")
 )
@@ -29,6 +33,23 @@ type BodyInfo struct {
 
 // commandKey is the body field that names the command.
 const commandKey = "CallbackCommand"
+
+// isCommandKey reports whether the raw key (between its quotes) names
+// CallbackCommand the way the payload decoder will read it: escapes
+// resolved, case ignored.
+func isCommandKey(raw []byte) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return bytes.EqualFold(raw, commandKeyBytes) // the common case, without an allocation
+	}
+	var key string
+	if err := json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &key); err != nil {
+		return false
+	}
+	return strings.EqualFold(key, commandKey)
+}
+
+// commandKeyBytes is commandKey, for comparisons without a conversion.
+var commandKeyBytes = []byte(commandKey)
 
 // The states of ScanBody's loop: what may come next.
 const (
@@ -77,7 +98,10 @@ func ScanBody(body []byte) (BodyInfo, error) {
 			if !ok {
 				return info, ErrNotJSON
 			}
-			isCommand = depth == 1 && !info.HasCommand && string(body[i+1:end-1]) == commandKey
+			isCommand = depth == 1 && isCommandKey(body[i+1:end-1])
+			if isCommand && info.HasCommand {
+				return info, ErrDuplicateCommand
+			}
 			i = skipSpace(body, end)
 			if i >= len(body) || body[i] != ':' {
 				return info, ErrNotJSON

@@ -24,7 +24,10 @@ func TestScanBody(t *testing.T) {
 		{"command", `{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"g"}`, nil, "Group.CallbackAfterCreateTopic", true},
 		{"command after nested values", ` {"a":[1,{"CallbackCommand":"inner"}],"b":{"c":null},"CallbackCommand":"X.Y"} `, nil, "X.Y", true},
 		{"nested command only", `{"a":{"CallbackCommand":"inner"}}`, nil, "", false},
-		{"first command wins", `{"CallbackCommand":"A.B","CallbackCommand":"C.D"}`, nil, "A.B", true},
+		{"command named twice", `{"CallbackCommand":"A.B","CallbackCommand":"C.D"}`, protocol.ErrDuplicateCommand, "", false},
+		{"escaped key", `{"Callback\u0043ommand":"A.B"}`, nil, "A.B", true},
+		{"key in another case, as decoders read it", `{"callbackcommand":"A.B"}`, nil, "A.B", true},
+		{"twice in two spellings", `{"CallbackCommand":"A.B","CALLBACKCOMMAND":"C.D"}`, protocol.ErrDuplicateCommand, "", false},
 		{"escaped command", `{"CallbackCommand":"A\u002eB"}`, nil, "A.B", true},
 		{"number command", `{"CallbackCommand":12}`, nil, "12", true},
 		{"object command", `{"CallbackCommand":{"x":1}}`, nil, "{", true},
@@ -114,6 +117,12 @@ func FuzzScanBody(f *testing.F) {
 		var obj map[string]json.RawMessage
 		objErr := json.Unmarshal(body, &obj)
 		valid := json.Valid(body) && objErr == nil && obj != nil
+		if errors.Is(err, protocol.ErrDuplicateCommand) {
+			if n := len(commandKeys(obj)); valid && n < 2 && strings.Count(strings.ToLower(string(body)), "command") < 2 {
+				t.Fatalf("ScanBody(%q) found CallbackCommand twice; encoding/json sees %d", body, n)
+			}
+			return
+		}
 		switch {
 		case valid && referenceDepth(body) <= protocol.MaxDepth:
 			if err != nil {
@@ -132,13 +141,27 @@ func FuzzScanBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		raw, ok := obj["CallbackCommand"]
+		keys := commandKeys(obj)
+		ok := len(keys) > 0
 		if ok != info.HasCommand {
 			t.Fatalf("HasCommand = %v, encoding/json found it: %v", info.HasCommand, ok)
 		}
 		var s string
-		if ok && strings.Count(string(body), `"CallbackCommand"`) == 1 && utf8.Valid(raw) && json.Unmarshal(raw, &s) == nil && s != info.Command {
+		if len(keys) == 1 && strings.Count(string(body), `"CallbackCommand"`) == 1 && utf8.Valid(obj[keys[0]]) &&
+			json.Unmarshal(obj[keys[0]], &s) == nil && s != info.Command {
 			t.Fatalf("Command = %q, encoding/json decodes %q", info.Command, s)
 		}
 	})
+}
+
+// commandKeys are the top-level keys a payload decoder takes for
+// CallbackCommand: equal to it, case ignored.
+func commandKeys(obj map[string]json.RawMessage) []string {
+	var keys []string
+	for k := range obj {
+		if strings.EqualFold(k, "CallbackCommand") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }

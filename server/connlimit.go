@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"strconv"
@@ -44,7 +45,12 @@ func newConnLimit(max int, rewrite bool, onReject func(*protocol.Error)) *connLi
 func (l *connLimit) wrap(ln net.Listener) net.Listener { return &limitedListener{Listener: ln, l: l} }
 
 // connState is the http.Server's ConnState hook: it keeps the idle set.
+// Under TLS net/http reports the *tls.Conn; the set holds the limitedConn
+// beneath it.
 func (l *connLimit) connState(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch st {
@@ -64,6 +70,9 @@ func (l *connLimit) reap(now time.Time) int {
 	l.mu.Lock()
 	var stale []net.Conn
 	for c, since := range l.idle {
+		if lc, ok := c.(*limitedConn); ok && lc.lastRead.Load() >= since.UnixNano() {
+			continue // its next request is arriving: net/http reports it active only once the header is read
+		}
 		if now.Sub(since) >= pressureIdle {
 			stale = append(stale, c)
 			delete(l.idle, c)
@@ -122,8 +131,26 @@ func (ll *limitedListener) refuse(c net.Conn) {
 
 type limitedConn struct {
 	net.Conn
-	l      *connLimit
-	closed atomic.Bool
+	l        *connLimit
+	closed   atomic.Bool
+	lastRead atomic.Int64 // unix nanoseconds of the last read that got bytes
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// CloseWrite half-closes the connection when the one beneath can, as
+// net/http does after an early error answer.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 func (c *limitedConn) Close() error {

@@ -263,3 +263,47 @@ func TestReadinessChecksRunConcurrentlyWithTheirOwnDeadline(t *testing.T) {
 		t.Fatalf("results %v", got)
 	}
 }
+
+// TestReapSparesAConnectionWhoseRequestIsArriving: a keep-alive connection
+// that has sent the first bytes of its next request is no longer idle.
+func TestReapSparesAConnectionWhoseRequestIsArriving(t *testing.T) {
+	ls := startLimited(t, 4)
+	var conns []net.Conn
+	for range 4 {
+		c, _ := keepAlive(t, ls.addr)
+		conns = append(conns, c)
+	}
+	waitIdle(t, ls.limit, 4)
+	if _, err := io.WriteString(conns[0], "POST /im HTTP/1.1\r\nHo"); err != nil { // half a header
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var read bool
+		ls.limit.mu.Lock()
+		for c, since := range ls.limit.idle {
+			if c.(*limitedConn).lastRead.Load() >= since.UnixNano() {
+				read = true // the server has read part of the next request
+			}
+		}
+		ls.limit.mu.Unlock()
+		if read {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the half request was never read")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := ls.limit.reap(time.Now().Add(pressureIdle + time.Second)); n != 3 {
+		t.Fatalf("reaped %d, want the 3 truly idle connections", n)
+	}
+	if _, err := io.WriteString(conns[0], "st: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conns[0]), nil)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the request in progress: %v %v", res, err)
+	}
+	res.Body.Close()
+}
