@@ -214,6 +214,7 @@ func newEventsGetCmd(g *globalFlags) *cobra.Command {
 
 func newDeliveryCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "delivery", Short: "Pause, resume and inspect the durable delivery workers of the running service"}
+	var command string // --command of pause and resume
 	run := func(method, path string) func(*cobra.Command, []string) error {
 		return func(c *cobra.Command, _ []string) error {
 			a, err := g.adminClient()
@@ -221,12 +222,16 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			var st struct {
-				State    string                  `json:"state"`
-				Commands []delivery.CommandState `json:"commands"`
+				State          string                  `json:"state"`
+				PausedCommands []string                `json:"paused_commands"`
+				Commands       []delivery.CommandState `json:"commands"`
 			}
 			var body any
 			if method == http.MethodPost {
 				body = map[string]any{}
+				if command != "" {
+					body = map[string]any{"command": command}
+				}
 			}
 			if err := a.call(c.Context(), method, path, body, &st); err != nil {
 				return err
@@ -237,18 +242,22 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "delivery %s\n", st.State)
 			if len(st.Commands) > 0 {
-				fmt.Fprintln(tw, "COMMAND\tPENDING\tDEAD LETTERS")
+				fmt.Fprintln(tw, "COMMAND\tSTATE\tPENDING\tDEAD LETTERS")
 			}
 			for _, s := range st.Commands {
-				fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Command, s.Pending, s.DeadLetters)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", s.Command, s.State, s.Pending, s.DeadLetters)
 			}
 			return tw.Flush()
 		}
 	}
+	pause := &cobra.Command{Use: "pause", Short: "Stop the workers (or one command's events); callbacks keep being stored", Args: cobra.NoArgs, RunE: run(http.MethodPost, "/v1/delivery/pause")}
+	resume := &cobra.Command{Use: "resume", Short: "Start the workers (or one command's events) again", Args: cobra.NoArgs, RunE: run(http.MethodPost, "/v1/delivery/resume")}
+	for _, c := range []*cobra.Command{pause, resume} {
+		c.Flags().StringVar(&command, "command", "", "one after-command (e.g. Group.CallbackAfterCreateTopic) instead of all")
+	}
 	cmd.AddCommand(
-		&cobra.Command{Use: "status", Short: "Whether the workers run, and pending and dead-letter counts per command", Args: cobra.NoArgs, RunE: run(http.MethodGet, "/v1/delivery")},
-		&cobra.Command{Use: "pause", Short: "Stop the workers; callbacks keep being stored", Args: cobra.NoArgs, RunE: run(http.MethodPost, "/v1/delivery/pause")},
-		&cobra.Command{Use: "resume", Short: "Start the workers again", Args: cobra.NoArgs, RunE: run(http.MethodPost, "/v1/delivery/resume")},
+		&cobra.Command{Use: "status", Short: "Whether the workers run, and state, pending and dead-letter counts per command", Args: cobra.NoArgs, RunE: run(http.MethodGet, "/v1/delivery")},
+		pause, resume,
 	)
 	cmd.PersistentFlags().BoolVar(&g.asJSON, "json", false, "print JSON")
 	return cmd

@@ -356,13 +356,16 @@ func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 
 // CommandState is one command's line of GET /v1/delivery.
 type CommandState struct {
-	Command     string `json:"command"`
+	Command string `json:"command"`
+	// State is "running", or "paused" when the command or all delivery is.
+	State       string `json:"state"`
 	Pending     int    `json:"pending"`
 	DeadLetters int    `json:"dead_letters"`
 }
 
-// deliveryStatus answers GET /v1/delivery: whether the workers run, and
-// the pending and dead-letter counts per command.
+// deliveryStatus answers GET /v1/delivery: whether the workers run, the
+// commands paused one by one, and the state, pending and dead-letter
+// counts per command (every after-command, and any other with events).
 func (s *Service) deliveryStatus(c echo.Context) error {
 	ctx := c.Request().Context()
 	e, err := s.Events()
@@ -380,9 +383,18 @@ func (s *Service) deliveryStatus(c echo.Context) error {
 	by := map[string]*CommandState{}
 	state := func(cmd string) *CommandState {
 		if by[cmd] == nil {
-			by[cmd] = &CommandState{Command: cmd}
+			by[cmd] = &CommandState{Command: cmd, State: "running"}
+			if s.commandPaused(cmd) {
+				by[cmd].State = "paused"
+			}
 		}
 		return by[cmd]
+	}
+	s.holds.mu.Lock()
+	known := slices.Clone(s.holds.known)
+	s.holds.mu.Unlock()
+	for _, cmd := range known {
+		state(cmd)
 	}
 	for _, d := range dead {
 		state(d.Command).DeadLetters++
@@ -405,13 +417,11 @@ func (s *Service) deliveryStatus(c echo.Context) error {
 	if s.Paused() {
 		st = "paused"
 	}
-	return c.JSON(http.StatusOK, map[string]any{"state": st, "commands": list})
+	return c.JSON(http.StatusOK, map[string]any{"state": st, "paused_commands": s.PausedCommands(), "commands": list})
 }
 
-// pauseResume answers POST /v1/delivery/pause and /resume. Pausing one
-// command ({"command":"…"}) is not supported: the workers share one
-// consumer, and holding back one command's events would spend their
-// deliveries.
+// pauseResume answers POST /v1/delivery/pause and /resume: all delivery
+// with an empty body, one command with {"command":"…"} (PauseCommand).
 func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var req struct {
@@ -422,14 +432,19 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 				return badRequest("the body must be empty or {\"command\":\"…\"}: %v", err)
 			}
 		}
-		if req.Command != "" {
-			return echo.NewHTTPError(http.StatusNotImplemented, "pausing one command is not supported: pause all, fix the handler, resume")
-		}
 		var err error
-		if pause {
+		switch {
+		case req.Command != "" && pause:
+			err = s.PauseCommand(req.Command)
+		case req.Command != "":
+			err = s.ResumeCommand(req.Command)
+		case pause:
 			err = s.Pause(c.Request().Context())
-		} else {
+		default:
 			err = s.Resume()
+		}
+		if errors.Is(err, ErrUnknownCommand) {
+			return badRequest("%q is not an after-command of this service", req.Command)
 		}
 		if errors.Is(err, ErrNoWorkers) {
 			return echo.NewHTTPError(http.StatusConflict, "the delivery workers are not started")

@@ -536,7 +536,7 @@ func TestDecodeRejectsForeignMessages(t *testing.T) {
 	}
 }
 
-// The spare delivery (MaxDeliver = MaxDeliveries+1) relies on the delivery
+// The delivery past MaxDeliveries relies on the delivery
 // count of nats-server v2.15 (the embedded engine). The NATS 2.9.10 on the
 // test machine reports the redelivery of an event nakked after its pull
 // request was cancelled as delivery 1 again, so there the event simply runs

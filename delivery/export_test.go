@@ -9,3 +9,6 @@ type (
 
 // StartEmbedded is startEmbedded.
 var StartEmbedded = startEmbedded
+
+// SetCommands is setCommands.
+func (s *Service) SetCommands(commands []string) { s.setCommands(commands) }

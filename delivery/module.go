@@ -63,7 +63,7 @@ func provide(in moduleIn) (moduleOut, error) {
 // runWorkers starts the workers on the dispatcher after everything else
 // started and stops them before anything else stops.
 func runWorkers(lc fx.Lifecycle, svc *Service, d *dispatcher.Dispatcher) {
-	svc.initSeries(d.AfterCommands())
+	svc.setCommands(d.AfterCommands())
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error { return svc.StartWorkers(d) },
 		OnStop:  svc.StopWorkers,

@@ -57,6 +57,9 @@ type Options struct {
 	// RetryWait is the pause before the workers retry after losing their
 	// consumer (default 1s).
 	RetryWait time.Duration
+	// HoldRecheck is how soon an event of a command paused with
+	// PauseCommand is offered again (default 2 s).
+	HoldRecheck time.Duration
 	// Name is the NATS connection name (default "imcallback").
 	Name string
 }
@@ -128,6 +131,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.RetryWait <= 0 {
 		o.RetryWait = time.Second
+	}
+	if o.HoldRecheck <= 0 {
+		o.HoldRecheck = 2 * time.Second
 	}
 	if o.Name == "" {
 		o.Name = "imcallback"

@@ -53,6 +53,7 @@ type Service struct {
 	workers *workers
 	proc    Processor // what the workers run, kept for restarts
 	paused  bool      // Pause stopped the workers; Resume starts them
+	holds   holds     // PauseCommand: commands whose events are held back
 	// draining is closed once the workers a restart took over have
 	// finished; StopWorkers waits for it.
 	draining chan struct{}
@@ -524,9 +525,13 @@ func (s *Service) deadGauge() float64 {
 	return float64(n)
 }
 
-// initSeries creates every per-command series at 0 for the after-commands
-// the workers handle, so an alert on a rise works from the first event.
-func (s *Service) initSeries(commands []string) {
+// setCommands tells the service the after-commands its workers handle:
+// the ones PauseCommand accepts. Every per-command series is created at
+// 0, so an alert on a rise works from the first event.
+func (s *Service) setCommands(commands []string) {
+	s.holds.mu.Lock()
+	s.holds.known = slices.Clone(commands)
+	s.holds.mu.Unlock()
 	m := s.metrics
 	for _, c := range commands {
 		m.appended.WithLabelValues(c)
@@ -585,10 +590,12 @@ func ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 }
 
 // consumerConfig is the durable pull consumer every replica shares.
-// MaxDeliver has one delivery more than MaxDeliveries: a handler never runs
-// more than MaxDeliveries times, and the spare delivery dead-letters an
-// event whose last attempt was cut short by a crash instead of leaving it
-// stranded. Its filter leaves the probe subject out.
+// MaxDeliver is unlimited: the workers count attempts themselves. A
+// handler never runs more than MaxDeliveries times, a delivery past that
+// dead-letters an event whose last attempt was cut short by a crash
+// instead of leaving it stranded, and the deliveries of an event whose
+// command is paused (PauseCommand) are not attempts. Its filter leaves the
+// probe subject out.
 func consumerConfig(o Options) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       o.Consumer,
@@ -597,7 +604,7 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       o.ackWait(),
-		MaxDeliver:    o.MaxDeliveries + 1,
+		MaxDeliver:    -1,
 		MaxAckPending: max(1000, 4*o.Workers),
 	}
 }

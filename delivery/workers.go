@@ -332,6 +332,11 @@ func (w *workers) handle(msg jetstream.Msg) {
 		return
 	}
 	command := msg.Headers().Get(HeaderCommand)
+	if w.s.holds.hold(command, md.Sequence.Stream) {
+		w.nak(msg, w.opts.HoldRecheck) // its command is paused: offered again later, not an attempt
+		return
+	}
+	md = w.s.attempts(md)
 	if md.NumDelivered > uint64(w.opts.MaxDeliveries) {
 		w.deadLetter(msg, md, command, errDeliveriesExhausted)
 		return
@@ -426,6 +431,7 @@ func deadLetterMsg(o *Options, subject string, h nats.Header, data []byte, md *j
 }
 
 func (w *workers) ack(msg jetstream.Msg) {
+	w.forget(msg)
 	if err := msg.Ack(); err != nil {
 		w.log.Warn("ack failed; the event will be redelivered", zap.String("subject", msg.Subject()), zap.Error(err))
 	}
@@ -442,6 +448,7 @@ func (w *workers) nak(msg jetstream.Msg, delay time.Duration) {
 }
 
 func (w *workers) term(msg jetstream.Msg) {
+	w.forget(msg)
 	if err := msg.Term(); err != nil {
 		w.log.Warn("term failed; the event will be redelivered and dead-lettered again (deduplicated)",
 			zap.String("subject", msg.Subject()), zap.Error(err))

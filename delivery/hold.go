@@ -1,0 +1,147 @@
+package delivery
+
+import (
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// ErrUnknownCommand is returned by PauseCommand for a command the workers
+// do not handle.
+var ErrUnknownCommand = errors.New("delivery: not an after-command of this service")
+
+// holds is the per-command pause. The workers share one consumer, so an
+// event of a paused command is still delivered to them; they give it back
+// at once (a delayed nak) without running the handler, and count the
+// deliveries spent so, which do not count as attempts: a held event gets
+// its MaxDeliveries attempts once resumed. The counts live in memory; a
+// restart of the process ends every pause (see docs/reliability.md).
+type holds struct {
+	mu       sync.Mutex
+	known    []string          // the after-commands that can be paused; nil: any
+	paused   map[string]bool   // commands paused one by one
+	deferred map[uint64]uint64 // stream sequence → deliveries given back
+}
+
+// hold reports whether command is paused, and if so counts one more
+// delivery of seq given back.
+func (h *holds) hold(command string, seq uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.paused[command] {
+		return false
+	}
+	if h.deferred == nil {
+		h.deferred = map[uint64]uint64{}
+	}
+	h.deferred[seq]++
+	return true
+}
+
+// spent is how many deliveries of seq were given back while its command
+// was paused.
+func (h *holds) spent(seq uint64) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.deferred[seq]
+}
+
+// forget drops seq's count once it is acknowledged or terminated.
+func (h *holds) forget(seq uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.deferred) != 0 {
+		delete(h.deferred, seq)
+	}
+}
+
+// PauseCommand holds back command's events, while every other command
+// keeps being processed and command's callbacks keep being acknowledged
+// and stored; ResumeCommand lets them run again. Pausing twice is no
+// error. A command the workers do not handle is ErrUnknownCommand.
+func (s *Service) PauseCommand(command string) error {
+	h := &s.holds
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.known != nil && !slices.Contains(h.known, command) {
+		return ErrUnknownCommand
+	}
+	if h.paused == nil {
+		h.paused = map[string]bool{}
+	}
+	if !h.paused[command] {
+		h.paused[command] = true
+		s.log.Info("delivery paused for one command: its events are stored, not processed, until resumed", zap.String("command", command))
+	}
+	return nil
+}
+
+// ResumeCommand ends PauseCommand: the held events run within Options.HoldRecheck.
+// Resuming a command that is not paused is no error.
+func (s *Service) ResumeCommand(command string) error {
+	h := &s.holds
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.known != nil && !slices.Contains(h.known, command) {
+		return ErrUnknownCommand
+	}
+	if h.paused[command] {
+		delete(h.paused, command)
+		s.log.Info("delivery resumed for one command", zap.String("command", command))
+	}
+	return nil
+}
+
+// PausedCommands are the commands PauseCommand holds back, sorted.
+func (s *Service) PausedCommands() []string {
+	h := &s.holds
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.paused))
+	for c := range h.paused {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// commandPaused reports whether command's events are held back, by
+// PauseCommand or by Pause.
+func (s *Service) commandPaused(command string) bool {
+	if s.Paused() {
+		return true
+	}
+	s.holds.mu.Lock()
+	defer s.holds.mu.Unlock()
+	return s.holds.paused[command]
+}
+
+// attempts is md with NumDelivered counting the handler's attempts only:
+// the deliveries given back while the command was paused are left out.
+func (s *Service) attempts(md *jetstream.MsgMetadata) *jetstream.MsgMetadata {
+	n := s.holds.spent(md.Sequence.Stream)
+	if n == 0 || n >= md.NumDelivered {
+		return md
+	}
+	c := *md
+	c.NumDelivered -= n
+	return &c
+}
+
+// forget drops the count of msg's deliveries given back, once msg is
+// acknowledged or terminated.
+func (w *workers) forget(msg jetstream.Msg) {
+	h := &w.s.holds
+	h.mu.Lock()
+	none := len(h.deferred) == 0
+	h.mu.Unlock()
+	if none {
+		return
+	}
+	if md, err := msg.Metadata(); err == nil {
+		h.forget(md.Sequence.Stream)
+	}
+}

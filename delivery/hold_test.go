@@ -1,0 +1,84 @@
+package delivery_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// otherCommand is a second after-command, which keeps running while
+// testCommand is paused.
+const otherCommand = "Test.CallbackAfterOther"
+
+// TestPausedCommandIsHeldWhileOthersRun: PauseCommand holds one command's
+// events back (stored, not processed) while another command's run; the
+// deliveries spent holding them back are no attempts, so with a single
+// allowed attempt a held event still runs once resumed instead of being
+// dead-lettered.
+func TestPausedCommandIsHeldWhileOthersRun(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		o.HoldRecheck = 100 * time.Millisecond
+		rec := newRecorder()
+		d, err := dispatcher.New([]dispatcher.Command{
+			dispatcher.After(testCommand, rec.handle),
+			dispatcher.After(otherCommand, rec.handle),
+		}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := start(t, o, d)
+		s.SetCommands(d.AfterCommands())
+
+		if err := s.PauseCommand("Test.CallbackAfterNobody"); !errors.Is(err, delivery.ErrUnknownCommand) {
+			t.Fatalf("pausing an unknown command: %v, want ErrUnknownCommand", err)
+		}
+		if got := s.PausedCommands(); len(got) != 0 {
+			t.Fatalf("a refused pause left %v paused", got)
+		}
+		if err := s.PauseCommand(testCommand); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PauseCommand(testCommand); err != nil { // twice is no error
+			t.Fatal(err)
+		}
+		if got := s.PausedCommands(); !slices.Equal(got, []string{testCommand}) {
+			t.Fatalf("paused %v, want [%s]", got, testCommand)
+		}
+
+		accept(t, s, request(testCommand, "held"))
+		accept(t, s, request(otherCommand, "runs"))
+		eventually(t, 10*time.Second, "the other command's event applied", func() bool { return rec.appliedCount("runs") == 1 })
+		time.Sleep(20 * o.HoldRecheck) // the held event is offered and given back many times
+		if n := len(rec.callTimes("held")); n != 0 {
+			t.Fatalf("the paused command's handler ran %d times", n)
+		}
+		if n := pending(t, s); n != 1 {
+			t.Fatalf("pending %d, want the held event", n)
+		}
+
+		if err := s.ResumeCommand(testCommand); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the held event applied", func() bool { return rec.appliedCount("held") == 1 })
+		eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, s) == 0 })
+		if n := len(rec.callTimes("held")); n != 1 {
+			t.Errorf("the held event ran %d times, want 1", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_dead_letters_total", "command", testCommand); n != 0 {
+			t.Errorf("dead_letters_total = %v, want 0: the deliveries given back counted as attempts", n)
+		}
+		if got := s.PausedCommands(); len(got) != 0 {
+			t.Errorf("still paused: %v", got)
+		}
+	})
+}
