@@ -14,7 +14,8 @@ import (
 )
 
 // Module provides the *prometheus.Registry, exposed as a
-// prometheus.Registerer for plugins, and the callback metrics.
+// prometheus.Registerer for plugins, the callback metrics and their
+// History.
 var Module = fx.Module("metrics",
 	fx.Provide(
 		NewRegistry,
@@ -22,6 +23,7 @@ var Module = fx.Module("metrics",
 		func(reg prometheus.Registerer, cfg *config.Config) *Callbacks {
 			return NewCallbacks(reg, cfg.SdkAppIDs...)
 		},
+		newHistory,
 	),
 )
 

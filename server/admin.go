@@ -23,6 +23,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 )
 
@@ -34,9 +35,12 @@ type adminIn struct {
 	Log       *zap.Logger
 	Registry  *prometheus.Registry
 	Recent    *middleware.Recent   `optional:"true"`
+	History   *metrics.History     `optional:"true"`
 	Sink      dispatcher.AfterSink `optional:"true"`
 	Routes    []admin.Route        `group:"admin_routes"`
 	Checks    []admin.Check        `group:"readiness"`
+	Source    config.Source        `optional:"true"`
+	Sections  []config.SectionInfo `group:"config_sections"`
 }
 
 // checkTimeout bounds each readiness check; they run concurrently, so a
@@ -85,7 +89,13 @@ func newAdmin(in adminIn) *Admin {
 	e := newEcho()
 	e.HTTPErrorHandler = adminErrorHandler(in.Log)
 	if in.Config.AdminToken != "" {
-		e.Use(requireToken(in.Config.AdminToken))
+		open := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+		for _, r := range in.Routes {
+			if r.Open {
+				open[r.Path] = true
+			}
+		}
+		e.Use(requireToken(in.Config.AdminToken, open))
 	}
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -119,6 +129,10 @@ func newAdmin(in adminIn) *Admin {
 	if in.Recent != nil {
 		e.GET("/v1/recent", recentHandler(in.Recent))
 	}
+	if in.History != nil {
+		e.GET("/v1/series", seriesHandler(in.History))
+	}
+	e.GET("/v1/config", configHandler(in.Config, in.Source, in.Sections))
 	// Go's profiler, for the admin listener only (it is never on the public address).
 	e.GET("/debug/pprof/*", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
 	e.GET("/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
@@ -161,18 +175,16 @@ func adminErrorHandler(log *zap.Logger) echo.HTTPErrorHandler {
 	}
 }
 
-// openPaths are the admin paths a probe or a scraper reads without the
-// admin token.
-var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
-
-// requireToken answers 401 to a request to any other admin path that does
-// not carry "Authorization: Bearer <token>"; the comparison takes the same
-// time whatever the guess.
-func requireToken(token string) echo.MiddlewareFunc {
+// requireToken answers 401 to a request that does not carry
+// "Authorization: Bearer <token>", unless its route (the matched pattern,
+// so "/static/*" covers its files) is open: the probes, the scrape and
+// the routes marked admin.Route.Open. The comparison takes the same time
+// whatever the guess.
+func requireToken(token string, open map[string]bool) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(token))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if openPaths[c.Request().URL.Path] {
+			if open[c.Path()] {
 				return next(c)
 			}
 			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
@@ -183,6 +195,54 @@ func requireToken(token string) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
+	}
+}
+
+// ConfigBody is the answer of GET /v1/config.
+type ConfigBody struct {
+	// YAML is what `config check` prints: the effective configuration and
+	// the modules' sections, secrets redacted.
+	YAML string `json:"yaml"`
+	// Notes are what `config check` notes (no token, ignored variables).
+	Notes []string `json:"notes"`
+}
+
+// configHandler answers GET /v1/config: the running configuration as
+// `config check` shows it, secrets redacted. It is rendered once: the
+// configuration does not change while the service runs.
+func configHandler(c *config.Config, src config.Source, sections []config.SectionInfo) echo.HandlerFunc {
+	var b strings.Builder
+	b.WriteString(c.YAML())
+	for _, info := range sections {
+		text, err := info.Load(src)
+		if err != nil { // validated at start; say so rather than fail the page
+			text = fmt.Sprintf("# %s: %v\n", info.Key, err)
+		}
+		b.WriteString(text)
+	}
+	body := ConfigBody{YAML: b.String(), Notes: c.Notes()}
+	if body.Notes == nil {
+		body.Notes = []string{}
+	}
+	return func(ctx echo.Context) error { return ctx.JSON(http.StatusOK, body) }
+}
+
+// SeriesBody is the answer of GET /v1/series.
+type SeriesBody struct {
+	IntervalSeconds float64          `json:"interval_seconds"`
+	WindowSeconds   float64          `json:"window_seconds"`
+	Samples         []metrics.Sample `json:"samples"`
+}
+
+// seriesHandler answers GET /v1/series: the callback counters sampled by
+// h over the last window, oldest first (what the console's Overview draws).
+func seriesHandler(h *metrics.History) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return c.JSON(http.StatusOK, SeriesBody{
+			IntervalSeconds: h.Interval().Seconds(),
+			WindowSeconds:   h.Window().Seconds(),
+			Samples:         h.Samples(),
+		})
 	}
 }
 
