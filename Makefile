@@ -4,7 +4,7 @@ BIN      ?= bin/imcallback
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/imcallback/imcallback/cli.Version=$(VERSION)
 
-.PHONY: run test build bench vet fuzz generate clean
+.PHONY: run test build bench vet fuzz generate screenshots clean
 
 ## run: start the service on embedded defaults (data under ./data, a development SdkAppid)
 ## (built, then run as the binary itself, so Ctrl-C stops it cleanly and make exits 0)
@@ -44,6 +44,10 @@ fuzz:
 ## generate: rewrite docs/commands.md from the command catalogue
 generate:
 	$(GO) generate ./...
+
+## screenshots: rewrite docs/console.png from the console's browser test (needs chromium)
+screenshots:
+	$(GO) test -count=1 -run '^TestScreenshot$$' ./console -console.screenshot=$(CURDIR)/docs/console.png
 
 clean:
 	rm -rf bin data

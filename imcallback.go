@@ -14,6 +14,7 @@ import (
 	"github.com/imcallback/imcallback/allowlist"
 	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/console"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imrest"
 	"github.com/imcallback/imcallback/logging"
@@ -35,6 +36,7 @@ var Module = fx.Module("imcallback",
 	dispatcher.Module,
 	server.Module,
 	allowlist.Module,
+	console.Module,
 	fx.Provide(newRESTClients),
 )
 

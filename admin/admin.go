@@ -16,6 +16,11 @@ type Route struct {
 	Method  string
 	Path    string
 	Handler echo.HandlerFunc
+	// Open serves the route without IMCALLBACK_ADMIN_TOKEN. Only for what
+	// reveals nothing of the service, such as the console's page and
+	// assets, which are the same in every binary and ask for the token
+	// before they read anything.
+	Open bool
 }
 
 // Check is a dependency's health check. /readyz says whether a callback

@@ -1,0 +1,821 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"go.uber.org/fx"
+	"go.uber.org/goleak"
+
+	"github.com/imcallback/imcallback/commands/c2c"
+	"github.com/imcallback/imcallback/console"
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/plugins/topicsync"
+)
+
+var screenshotPath = flag.String("console.screenshot", os.Getenv("CONSOLE_SCREENSHOT"),
+	"write a PNG screenshot of the console with traffic to this path (e.g. docs/console.png); "+
+		"CONSOLE_SCREENSHOT sets the default; empty skips TestScreenshot")
+
+var screenshotPage = flag.String("console.screenshot-page", "overview", "the page TestScreenshot shows: overview or live")
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// chromium is where Debian's package chromium puts the browser.
+const chromium = "/usr/bin/chromium"
+
+// afterCommand is an after-callback the tests give a handler of their own
+// (topicsync.Module has the topic commands).
+const afterCommand = "C2C.CallbackAfterSendMsg"
+
+// services are started with the console: imcallback.Module carries it.
+func start(t *testing.T, env []string, opts ...fx.Option) *imtest.Service {
+	t.Helper()
+	return imtest.Start(t, env, opts...)
+}
+
+// browser is a headless Chromium tab for one test.
+type browser struct {
+	ctx context.Context
+
+	mu         sync.Mutex
+	dialogs    []string // messages of the JavaScript dialogs opened
+	exceptions []string // uncaught exceptions of the page
+}
+
+// newBrowser starts headless Chromium with a fresh profile; t is skipped
+// when the browser is not installed. Every confirm() is accepted, and
+// every dialog recorded.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	exe := chromium
+	if _, err := os.Stat(exe); err != nil {
+		p, lerr := exec.LookPath("chromium")
+		if lerr != nil {
+			t.Skipf("the console's browser tests need headless Chromium at %s: install the Debian package chromium (apt-get install chromium)", chromium)
+		}
+		exe = p
+	}
+	profile := t.TempDir()
+	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.Headless,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1440, 1000),
+	)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancel()
+		allocCancel()
+	})
+	b := &browser{ctx: ctx}
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", exe, err)
+	}
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
+			b.mu.Lock()
+			b.dialogs = append(b.dialogs, string(ev.Type)+": "+ev.Message)
+			b.mu.Unlock()
+			// The page waits for the answer; answer from another goroutine,
+			// never from the one reading the browser's messages.
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}) //nolint:errcheck // the tab may be closing
+		case *runtime.EventExceptionThrown:
+			b.mu.Lock()
+			b.exceptions = append(b.exceptions, exceptionText(ev))
+			b.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Record what the Content-Security-Policy blocks, from before the
+	// page's own script runs (DevTools' script is not subject to it).
+	_, err = chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__cspViolations = [];
+			document.addEventListener('securitypolicyviolation', (e) =>
+				window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber));`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // before the tab closes
+		b.mu.Lock()
+		for _, e := range b.exceptions {
+			t.Errorf("the console threw: %s", e)
+		}
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__cspViolations || []`))
+		if err != nil {
+			t.Logf("reading the CSP violations: %v", err)
+		}
+		for _, e := range v {
+			t.Errorf("the Content-Security-Policy blocked: %s", e)
+		}
+	})
+	return b
+}
+
+func exceptionText(ev *runtime.EventExceptionThrown) string {
+	d := ev.ExceptionDetails
+	if d == nil {
+		return "exception"
+	}
+	text := d.Text
+	if d.Exception != nil && d.Exception.Description != "" {
+		text += " " + d.Exception.Description
+	}
+	return fmt.Sprintf("%s (%s:%d:%d)", text, d.URL, d.LineNumber, d.ColumnNumber)
+}
+
+func (b *browser) dialogList() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.dialogs...)
+}
+
+// do runs actions, failing t after timeout.
+func (b *browser) do(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitFor polls the JavaScript expression until it is truthy, failing t after timeout.
+func (b *browser) waitFor(t *testing.T, timeout time.Duration, what, expr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout+5*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+	if err != nil {
+		t.Fatalf("%s: not within %v: %v\npage text:\n%s", what, timeout, err, b.text(t))
+	}
+}
+
+// eval evaluates a JavaScript expression.
+func eval[T any](t *testing.T, b *browser, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// text is the page's visible text, for failure messages.
+func (b *browser) text(t *testing.T) string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return s
+}
+
+// js quotes s as a JavaScript string literal.
+func js(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// rowWith is an expression true when a row of the table body id shows text.
+func rowWith(id, text string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('#%s tr')].some((tr) => tr.textContent.includes(%s))`, id, js(text))
+}
+
+// clickRowWith clicks the first row of the table body id that shows text.
+func clickRowWith(t *testing.T, b *browser, id, text string) {
+	t.Helper()
+	ok := eval[bool](t, b, fmt.Sprintf(`(() => {
+		const tr = [...document.querySelectorAll('#%s tr')].find((tr) => tr.textContent.includes(%s));
+		if (!tr) return false;
+		tr.click();
+		return true;
+	})()`, id, js(text)))
+	if !ok {
+		t.Fatalf("no row of #%s shows %q", id, text)
+	}
+}
+
+func send(t *testing.T, s *imtest.Service, command string, body []byte, opts ...imtest.Option) *imtest.Result {
+	t.Helper()
+	res := s.Send(t, command, body, opts...)
+	if res.Status != http.StatusOK {
+		t.Fatalf("%s answered %d: %s", command, res.Status, res.Body)
+	}
+	return res
+}
+
+func sample(t *testing.T, command string, fields map[string]any) []byte {
+	t.Helper()
+	body, err := imtest.SampleWith(command, fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// TestRoutes checks the console's answers over HTTP: types, caching and
+// the Content-Security-Policy.
+func TestRoutes(t *testing.T) {
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	for _, tc := range []struct {
+		path, ctype string
+		status      int
+	}{
+		{"/", "text/html; charset=utf-8", 200},
+		{"/static/app.js", "text/javascript; charset=utf-8", 200},
+		{"/static/style.css", "text/css; charset=utf-8", 200},
+		{"/static/index.html", "", 404},
+		{"/static/missing.js", "", 404},
+		{"/static/", "", 404},
+		{"/static/../console.go", "", 404},
+		{"/static/%2e%2e/console.go", "", 404},
+	} {
+		resp, err := http.Get(s.AdminURL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("GET %s = %d, want %d: %.200s", tc.path, resp.StatusCode, tc.status, body)
+			continue
+		}
+		if tc.status != 200 {
+			continue
+		}
+		h := resp.Header
+		if got := h.Get("Content-Type"); got != tc.ctype {
+			t.Errorf("GET %s: Content-Type %q, want %q", tc.path, got, tc.ctype)
+		}
+		if got := h.Get("Cache-Control"); got != "no-cache" {
+			t.Errorf("GET %s: Cache-Control %q, want no-cache", tc.path, got)
+		}
+		if got := h.Get("Content-Security-Policy"); got != console.ContentSecurityPolicy {
+			t.Errorf("GET %s: Content-Security-Policy %q", tc.path, got)
+		}
+		if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s: X-Content-Type-Options %q", tc.path, got)
+		}
+		if len(body) == 0 {
+			t.Errorf("GET %s: empty body", tc.path)
+		}
+	}
+	const want = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+	if console.ContentSecurityPolicy != want {
+		t.Errorf("ContentSecurityPolicy = %q, want %q", console.ContentSecurityPolicy, want)
+	}
+}
+
+// TestStaticFilesAreText checks the committed files never build markup
+// from strings and load nothing from the network.
+func TestStaticFilesAreText(t *testing.T) {
+	files, err := filepath.Glob("static/*")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no static files: %v", err)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := string(raw)
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
+			"http://", "https://", "//cdn", "@import", "url(", "style=\"", "onclick=\"", "onload=\""} {
+			if bad == "http://" && strings.HasSuffix(f, ".js") && strings.Count(src, bad) == strings.Count(src, "http://www.w3.org/2000/svg") {
+				continue // the SVG namespace, not a request
+			}
+			if strings.Contains(src, bad) {
+				t.Errorf("%s contains %q", f, bad)
+			}
+		}
+	}
+}
+
+// TestLive: a callback the test sends shows in Live within 5 s, and the
+// filters narrow the list.
+func TestLive(t *testing.T) {
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	b := newBrowser(t)
+	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
+	b.waitFor(t, 5*time.Second, "the Live page", `!document.getElementById('page-live').hidden && document.getElementById('live-count').textContent !== ''`)
+
+	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
+	id := res.Header.Get("X-Request-Id")
+	if id == "" {
+		t.Fatal("the answer has no X-Request-Id")
+	}
+	b.waitFor(t, 5*time.Second, "the callback in Live", rowWith("live-rows", id))
+	if !eval[bool](t, b, rowWith("live-rows", "C2C.CallbackBeforeSendMsg")) {
+		t.Error("Live does not show the command")
+	}
+
+	// A filter that matches keeps the row; one that does not hides it.
+	b.do(t, "filter by command", chromedp.SendKeys(chromedp.CSS("#live-command"), "beforesend"))
+	b.waitFor(t, 3*time.Second, "the filtered row", rowWith("live-rows", id))
+	b.do(t, "filter by outcome", chromedp.SendKeys(chromedp.CSS("#live-outcome"), "no-such-outcome"))
+	b.waitFor(t, 3*time.Second, "the row filtered out", `document.querySelectorAll('#live-rows tr').length === 0 && !document.getElementById('live-empty').hidden`)
+
+	// The Overview shows the service's own samples (TestOverviewHistory checks the lines).
+	b.do(t, "open the Overview", chromedp.Click(chromedp.CSS("#tab-overview")))
+	b.waitFor(t, 5*time.Second, "the delivery mode", `document.getElementById('ov-mode').textContent === 'inline'`)
+	b.waitFor(t, 10*time.Second, "the command chart", `document.querySelector('#ov-chart-command svg') !== null`)
+	if got := eval[bool](t, b, `document.getElementById('tab-topics').hidden`); !got {
+		t.Error("the Topics tab shows without the topic plugin")
+	}
+
+	// Inline delivery: the event pages say why they are empty; nothing to pause.
+	b.do(t, "open Events", chromedp.Click(chromedp.CSS("#tab-events")))
+	b.waitFor(t, 5*time.Second, "the inline notice in Events", `!document.getElementById('events-off').hidden && document.getElementById('events-on').hidden`)
+	b.do(t, "open Dead letters", chromedp.Click(chromedp.CSS("#tab-dead")))
+	b.waitFor(t, 5*time.Second, "the inline notice in Dead letters", `!document.getElementById('dead-off').hidden && document.getElementById('dead-on').hidden`)
+	b.waitFor(t, 5*time.Second, "the inline delivery state", `document.getElementById('delivery-state').textContent === 'inline' &&
+		document.getElementById('delivery-pause').hidden && document.getElementById('delivery-resume').hidden`)
+
+	// Configuration: what `config check` prints, the token redacted.
+	b.do(t, "open Configuration", chromedp.Click(chromedp.CSS("#tab-config")))
+	b.waitFor(t, 5*time.Second, "the configuration", `document.getElementById('config-yaml').textContent.includes('sdkappid')`)
+	cfg := eval[string](t, b, `document.getElementById('config-yaml').textContent`)
+	for _, want := range []string{imtest.AppID, "delivery: inline", "tokens:"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("the configuration page lacks %q:\n%s", want, cfg)
+		}
+	}
+	if strings.Contains(eval[string](t, b, `document.body.textContent`), imtest.Token) {
+		t.Errorf("the configuration page shows the token %q", imtest.Token)
+	}
+}
+
+// TestOverviewHistory: the Overview draws what the service sampled before
+// the page opened (GET /v1/series), by command and by outcome, with
+// rejections by reason.
+func TestOverviewHistory(t *testing.T) {
+	fast := fx.Decorate(func(lc fx.Lifecycle, cb *metrics.Callbacks) *metrics.History {
+		h := metrics.NewHistory(cb, 100*time.Millisecond, 0)
+		lc.Append(h.Hook())
+		return h
+	})
+	allow := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return c2c.BeforeSendMsgCommand.Handle(func(context.Context, *dispatcher.Event[c2c.BeforeSendMsg]) (dispatcher.Reply[c2c.SendMsgReply], error) {
+			return c2c.BeforeSendMsgCommand.Allow(), nil
+		})
+	}))
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline"}, fast, allow)
+	for range 20 {
+		send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
+		time.Sleep(10 * time.Millisecond)
+	}
+	res := s.Send(t, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil), imtest.Unsigned())
+	if res.Status != http.StatusUnauthorized {
+		t.Fatalf("unsigned: %d, want 401", res.Status)
+	}
+	time.Sleep(300 * time.Millisecond) // a sample after the traffic
+
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	b.waitFor(t, 5*time.Second, "the command's line", `document.querySelectorAll('#ov-chart-command polyline').length > 0 &&
+		document.getElementById('ov-chart-command').textContent.includes('C2C.CallbackBeforeSendMsg')`)
+	b.waitFor(t, 5*time.Second, "the outcomes", `['allow', 'rejected'].every((o) => document.getElementById('ov-chart-outcome').textContent.includes(o))`)
+	b.waitFor(t, 5*time.Second, "the rejection", `document.getElementById('ov-rejections').textContent.includes('missing_signature')`)
+	if got := eval[string](t, b, `document.getElementById('ov-total').textContent`); got != "21" {
+		t.Errorf("callbacks in the window %q, want 21 (20 allowed, 1 rejected)", got)
+	}
+	if got := eval[string](t, b, `document.getElementById('ov-latency').textContent`); !strings.Contains(got, " / ") {
+		t.Errorf("latency %q, want p50 / p99", got)
+	}
+}
+
+// TestDeadLettersReplayAndTopics: a failing handler's event reaches Dead
+// letters; once the handler is fixed, Replay runs it again and Replay all
+// empties the list. The event shows in Events with its body, delivery
+// pauses and resumes, and a topic the test sends shows in Topics.
+func TestDeadLettersReplayAndTopics(t *testing.T) {
+	var fixed atomic.Bool
+	var succeeded atomic.Int64
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(ctx context.Context, ev *dispatcher.Event[c2c.AfterSendMsg]) error {
+			if !fixed.Load() {
+				return errors.New("the test's handler is broken on purpose")
+			}
+			succeeded.Add(1)
+			return nil
+		})
+	}))
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"},
+		delivery.Module, topicsync.Module, handler)
+
+	res := send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "console-test-msg"}))
+	requestID := res.Header.Get("X-Request-Id")
+	const (
+		groupID = "@TGS#console-test-group"
+		topicID = "@TGS#_@TGS#console-test-group@TOPIC#_console-test-topic"
+		name    = "Console test topic"
+	)
+	send(t, s, "Group.CallbackAfterCreateTopic", sample(t, "Group.CallbackAfterCreateTopic",
+		map[string]any{"GroupId": groupID, "TopicId": topicID, "Name": name}))
+
+	var dead struct {
+		DeadLetters []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"dead_letters"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(dead.DeadLetters) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing handler's event did not reach the dead letters")
+		}
+		time.Sleep(50 * time.Millisecond)
+		s.GetJSON(t, "/v1/dead-letters", http.StatusOK, &dead)
+	}
+	seq := dead.DeadLetters[0].Seq
+
+	b := newBrowser(t)
+	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
+	b.waitFor(t, 10*time.Second, "the dead letter", rowWith("dead-rows", afterCommand))
+	if !eval[bool](t, b, rowWith("dead-rows", "broken on purpose")) {
+		t.Error("Dead letters does not show the last error")
+	}
+	b.waitFor(t, 5*time.Second, "the dead-letter count on the tab", `document.getElementById('dead-count').textContent === '1'`)
+
+	// Replay one: the fixed handler runs it; the dead letter stays listed.
+	fixed.Store(true)
+	b.do(t, "replay the dead letter", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#dead-rows tr[data-seq="%d"] button.replay`, seq))))
+	deadline = time.Now().Add(10 * time.Second)
+	for succeeded.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("replaying the dead letter did not run the handler")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.waitFor(t, 5*time.Second, "the replay note", rowWith("dead-rows", "replayed at"))
+
+	// Replay all (after a confirm): the dead letter leaves the list.
+	b.do(t, "replay all", chromedp.Click(chromedp.CSS("#dead-replay-all")))
+	b.waitFor(t, 10*time.Second, "the empty dead-letter list",
+		`document.querySelectorAll('#dead-rows tr').length === 0 && !document.getElementById('dead-empty').hidden`)
+	if d := b.dialogList(); len(d) != 1 || !strings.HasPrefix(d[0], "confirm: Replay all 1 dead letter?") {
+		t.Errorf("dialogs = %q, want the one confirm of Replay all", d)
+	}
+	b.waitFor(t, 5*time.Second, "no dead-letter count on the tab", `document.getElementById('dead-count').hidden`)
+
+	// Events: the event with its parameters and pretty-printed body, and a replay.
+	b.do(t, "open Events", chromedp.Click(chromedp.CSS("#tab-events")))
+	b.waitFor(t, 5*time.Second, "the event list", rowWith("events-rows", requestID))
+	clickRowWith(t, b, "events-rows", requestID)
+	b.waitFor(t, 5*time.Second, "the event's body", `(() => {
+		const pre = document.querySelector('#event-detail pre.json');
+		return pre && pre.textContent.includes('\n  "MsgKey": "console-test-msg"');
+	})()`)
+	if !eval[bool](t, b, `document.getElementById('event-detail').textContent.includes('CallbackCommand')`) {
+		t.Error("the event's parameters are not shown")
+	}
+	before := succeeded.Load()
+	b.do(t, "replay the event", chromedp.Click(chromedp.CSS("#event-detail button.replay")))
+	b.waitFor(t, 5*time.Second, "the replay answer", `document.getElementById('event-detail').textContent.includes('Replayed 1.')`)
+	deadline = time.Now().Add(10 * time.Second)
+	for succeeded.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the replay from Events did not run the handler")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Pause and resume.
+	b.waitFor(t, 5*time.Second, "delivery running", `document.getElementById('delivery-state').textContent === 'running'`)
+	b.do(t, "pause", chromedp.Click(chromedp.CSS("#delivery-pause")))
+	b.waitFor(t, 5*time.Second, "delivery paused", `document.getElementById('delivery-state').textContent === 'paused' && !document.getElementById('delivery-resume').hidden`)
+	b.do(t, "resume", chromedp.Click(chromedp.CSS("#delivery-resume")))
+	b.waitFor(t, 5*time.Second, "delivery running again", `document.getElementById('delivery-state').textContent === 'running' && !document.getElementById('delivery-pause').hidden`)
+
+	// Pause and resume one command, from the Overview's delivery table.
+	pauseButton := fmt.Sprintf(`#ov-queues button[title="Pause %s"]`, afterCommand)
+	resumeButton := fmt.Sprintf(`#ov-queues button[title="Resume %s"]`, afterCommand)
+	b.do(t, "open the Overview", chromedp.Click(chromedp.CSS("#tab-overview")))
+	b.waitFor(t, 5*time.Second, "the command's pause button", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pauseButton)))
+	b.do(t, "pause one command", chromedp.Click(chromedp.CSS(pauseButton)))
+	b.waitFor(t, 5*time.Second, "the command paused", fmt.Sprintf(`document.querySelector(%s) !== null`, js(resumeButton)))
+	var st struct {
+		State          string   `json:"state"`
+		PausedCommands []string `json:"paused_commands"`
+	}
+	s.GetJSON(t, "/v1/delivery", http.StatusOK, &st)
+	if st.State != "running" || len(st.PausedCommands) != 1 || st.PausedCommands[0] != afterCommand {
+		t.Errorf("after pausing one command: %+v", st)
+	}
+	b.do(t, "resume the command", chromedp.Click(chromedp.CSS(resumeButton)))
+	b.waitFor(t, 5*time.Second, "the command running", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pauseButton)))
+	s.GetJSON(t, "/v1/delivery", http.StatusOK, &st)
+	if len(st.PausedCommands) != 0 {
+		t.Errorf("after resuming: paused %v", st.PausedCommands)
+	}
+
+	// Topics: by group id, then one topic's fields.
+	b.waitFor(t, 5*time.Second, "the Topics tab", `!document.getElementById('tab-topics').hidden`)
+	b.do(t, "search topics",
+		chromedp.Click(chromedp.CSS("#tab-topics")),
+		chromedp.SendKeys(chromedp.CSS("#topics-group"), groupID),
+		chromedp.Click(chromedp.CSS("#topics-search")))
+	b.waitFor(t, 5*time.Second, "the topic", rowWith("topics-rows", name))
+	clickRowWith(t, b, "topics-rows", name)
+	b.waitFor(t, 5*time.Second, "the topic's fields", fmt.Sprintf(`(() => {
+		const d = document.getElementById('topic-detail');
+		return !d.hidden && d.textContent.includes(%s) && d.textContent.includes('Color');
+	})()`, js(topicID)))
+}
+
+// TestHostilePayload: markup in a topic name, a topic id, a command and a
+// request id shows as characters and runs nothing.
+func TestHostilePayload(t *testing.T) {
+	s := start(t, nil, delivery.Module, topicsync.Module)
+	const (
+		name    = `<img src=x onerror=alert(1)>`
+		topicID = `@TGS#_<b>bold</b>@TOPIC#_<svg onload=alert(3)>`
+		groupID = `@TGS#<script>alert(4)</script>`
+		command = `<img src=x onerror=alert(2)>`
+	)
+	send(t, s, "Group.CallbackAfterCreateTopic", sample(t, "Group.CallbackAfterCreateTopic",
+		map[string]any{"GroupId": groupID, "TopicId": topicID, "Name": name, "Introduction": `"><script>alert(5)</script>`}))
+	s.Send(t, command, []byte(`{"CallbackCommand":"<img src=x onerror=alert(2)>"}`),
+		imtest.WithHeader("X-Request-Id", `<img src=x onerror=alert(6)>`))
+
+	b := newBrowser(t)
+	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
+	b.waitFor(t, 5*time.Second, "the hostile command in Live", rowWith("live-rows", command))
+
+	b.waitFor(t, 5*time.Second, "the Topics tab", `!document.getElementById('tab-topics').hidden`)
+	b.do(t, "open Topics", chromedp.Click(chromedp.CSS("#tab-topics")))
+	b.waitFor(t, 5*time.Second, "the hostile topic", rowWith("topics-rows", name))
+	clickRowWith(t, b, "topics-rows", name)
+	b.waitFor(t, 5*time.Second, "the hostile topic's fields", fmt.Sprintf(
+		`document.getElementById('topic-detail').textContent.includes(%s)`, js(topicID)))
+
+	b.do(t, "open Events", chromedp.Click(chromedp.CSS("#tab-events")))
+	b.waitFor(t, 5*time.Second, "the topic's event", rowWith("events-rows", "Group.CallbackAfterCreateTopic"))
+	clickRowWith(t, b, "events-rows", "Group.CallbackAfterCreateTopic")
+	b.waitFor(t, 5*time.Second, "the hostile body", `(() => {
+		const pre = document.querySelector('#event-detail pre.json');
+		return pre && pre.textContent.includes('<img src=x onerror=alert(1)>');
+	})()`)
+
+	// Give any injected handler time to run, then check nothing did.
+	time.Sleep(500 * time.Millisecond)
+	text := b.text(t)
+	for _, want := range []string{name, topicID, groupID} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the page does not show %q as text", want)
+		}
+	}
+	if n := eval[int](t, b, `document.querySelectorAll('img, main script, main svg [onload], [onerror], [onload]').length`); n != 0 {
+		t.Errorf("%d injected elements or handlers are in the DOM", n)
+	}
+	if n := eval[int](t, b, `document.querySelectorAll('img[src="x"]').length`); n != 0 {
+		t.Errorf("%d <img src=x> elements are in the DOM", n)
+	}
+	if n := eval[int](t, b, `document.scripts.length`); n != 1 {
+		t.Errorf("the page has %d scripts, want 1 (static/app.js)", n)
+	}
+	if d := b.dialogList(); len(d) != 0 {
+		t.Fatalf("a payload ran script: dialogs %q", d)
+	}
+
+	// The listener does see a dialog: a control that a dialog would be caught.
+	eval[chromedp.Void](t, b, `setTimeout(() => alert('control'), 0)`)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(b.dialogList()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the dialog listener missed the control alert")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d := b.dialogList(); len(d) != 1 || d[0] != "alert: control" {
+		t.Errorf("dialogs = %q, want only the control alert", d)
+	}
+}
+
+// TestAdminToken: with IMCALLBACK_ADMIN_TOKEN the console asks for the
+// token, refuses a wrong one, keeps the right one in sessionStorage and
+// sends it as a bearer header.
+func TestAdminToken(t *testing.T) {
+	const token = "console-test-token"
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ADMIN_TOKEN=" + token})
+	// The page and its assets load without the token (they reveal
+	// nothing); the API it reads does not.
+	for path, want := range map[string]int{
+		"/":                 http.StatusOK,
+		"/static/app.js":    http.StatusOK,
+		"/static/style.css": http.StatusOK,
+		"/v1/recent":        http.StatusUnauthorized,
+		"/v1/status":        http.StatusUnauthorized,
+		"/debug/pprof/":     http.StatusUnauthorized,
+	} {
+		resp, err := http.Get(s.AdminURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without the token: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+
+	b := newBrowser(t)
+	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
+	b.waitFor(t, 5*time.Second, "the token form", `!document.getElementById('token-overlay').hidden`)
+
+	b.do(t, "a wrong token",
+		chromedp.SendKeys(chromedp.CSS("#token-input"), "wrong"),
+		chromedp.Click(chromedp.CSS("#token-submit")))
+	b.waitFor(t, 5*time.Second, "the refusal", `!document.getElementById('token-overlay').hidden &&
+		document.getElementById('token-error').textContent.includes('refused')`)
+
+	b.do(t, "the token",
+		chromedp.SendKeys(chromedp.CSS("#token-input"), token),
+		chromedp.Click(chromedp.CSS("#token-submit")))
+	b.waitFor(t, 5*time.Second, "the form gone", `document.getElementById('token-overlay').hidden`)
+
+	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
+	b.waitFor(t, 5*time.Second, "the callback in Live", rowWith("live-rows", res.Header.Get("X-Request-Id")))
+	b.waitFor(t, 5*time.Second, "the dependencies", `document.getElementById('page-overview') !== null && document.getElementById('ov-mode').textContent === 'inline'`)
+
+	if got := eval[string](t, b, `sessionStorage.getItem('imcallback.adminToken')`); got != token {
+		t.Errorf("sessionStorage keeps %q, want the token", got)
+	}
+	if got := eval[string](t, b, `document.cookie`); got != "" {
+		t.Errorf("cookies %q, want none", got)
+	}
+	if d := b.dialogList(); len(d) != 0 {
+		t.Errorf("dialogs %q", d)
+	}
+}
+
+// call is one kind of request of TestScreenshot's traffic, sent every
+// every-th round.
+type call struct {
+	command string
+	opts    []imtest.Option
+	every   int
+}
+
+// TestScreenshot writes a PNG of the console with some traffic to the path
+// of -console.screenshot (or CONSOLE_SCREENSHOT), e.g.
+//
+//	go test ./console/ -run TestScreenshot -console.screenshot=$PWD/docs/console.png
+func TestScreenshot(t *testing.T) {
+	if *screenshotPath == "" {
+		t.Skip("set -console.screenshot=PATH (or CONSOLE_SCREENSHOT=PATH) to write a screenshot")
+	}
+	var after, before atomic.Int64
+	handlers := fx.Provide(
+		dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After(afterCommand, func(ctx context.Context, ev *dispatcher.Event[c2c.AfterSendMsg]) error {
+				if after.Add(1)%60 == 0 {
+					return errors.New("downstream store: connection refused")
+				}
+				return nil
+			})
+		}),
+		dispatcher.AsCommand(func() dispatcher.Command {
+			return c2c.BeforeSendMsgCommand.Handle(func(ctx context.Context, ev *dispatcher.Event[c2c.BeforeSendMsg]) (dispatcher.Reply[c2c.SendMsgReply], error) {
+				if before.Add(1)%6 == 0 {
+					return c2c.BeforeSendMsgCommand.Deny("blocked word"), nil
+				}
+				return c2c.BeforeSendMsgCommand.Allow(), nil
+			})
+		}),
+	)
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"},
+		delivery.Module, topicsync.Module, handlers)
+
+	b := newBrowser(t)
+	b.do(t, "open the console", chromedp.Navigate(s.AdminURL+"/#"+*screenshotPage))
+
+	// Mixed traffic: before and after callbacks, topics, and some rejections.
+	calls := []call{
+		{command: "C2C.CallbackBeforeSendMsg", every: 1},
+		{command: afterCommand, every: 1},
+		{command: "Group.CallbackBeforeSendMsg", every: 2},
+		{command: "Group.CallbackAfterSendMsg", every: 3},
+		{command: "State.StateChange", every: 4},
+		{command: "Group.CallbackAfterCreateTopic", every: 9},
+		{command: "C2C.CallbackBeforeSendMsg", opts: []imtest.Option{imtest.Unsigned()}, every: 13},
+		{command: "C2C.CallbackBeforeSendMsg", opts: []imtest.Option{imtest.WithAppID("1400999999")}, every: 17},
+		{command: "C2C.CallbackBeforeSendMsg", opts: []imtest.Option{imtest.Late(time.Hour)}, every: 23},
+	}
+	bodies := map[string][]byte{}
+	for _, c := range calls {
+		if _, ok := bodies[c.command]; !ok {
+			body, err := imtest.Sample(c.command)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bodies[c.command] = body
+		}
+	}
+	// The traffic runs on while the screenshot is taken, so the charts end at a live rate.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	trafficErr := make(chan error, 1)
+	go func() {
+		trafficErr <- traffic(ctx, s, calls, bodies)
+	}()
+	select {
+	case <-time.After(40 * time.Second):
+	case err := <-trafficErr:
+		t.Fatalf("the traffic stopped: %v", err)
+	}
+	if *screenshotPage == "overview" {
+		b.waitFor(t, 10*time.Second, "the charts", `document.querySelectorAll('#ov-chart-command polyline').length > 0`)
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot()) // the viewport, as PNG
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(*screenshotPath, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d bytes)", *screenshotPath, len(png))
+	cancel()
+	if err := <-trafficErr; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// traffic sends calls until ctx ends, about ten rounds a second, in bursts
+// that change the rate along the run.
+func traffic(ctx context.Context, s *imtest.Service, calls []call, bodies map[string][]byte) error {
+	for tick := 0; ; tick++ {
+		burst := 1 + (tick/20)%4
+		for i := 0; i < burst; i++ {
+			for _, c := range calls {
+				if (tick+i)%c.every != 0 {
+					continue
+				}
+				body := bodies[c.command]
+				var err error
+				switch c.command { // distinct events, not duplicates the service drops
+				case "Group.CallbackAfterCreateTopic":
+					body, err = imtest.SampleWith(c.command, map[string]any{"GroupId": "@TGS#demo",
+						"TopicId": fmt.Sprintf("@TGS#_@TGS#demo@TOPIC#_%d_%d", tick, i), "Name": fmt.Sprintf("Topic %d", tick)})
+				case afterCommand, "Group.CallbackAfterSendMsg":
+					body, err = imtest.SampleWith(c.command, map[string]any{"MsgKey": fmt.Sprintf("key-%d-%d", tick, i),
+						"MsgSeq": tick*10 + i, "Random": tick*10 + i})
+				}
+				if err != nil {
+					return err
+				}
+				if _, err := s.Sender.Send(ctx, c.command, body, c.opts...); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

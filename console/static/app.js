@@ -1,0 +1,1090 @@
+// imcallback console: reads the admin API of the listener that served it.
+//
+// Rule of this file: everything an answer carries (command names, ids,
+// topic names, errors, bodies) goes into the page as text — text nodes,
+// textContent or form values — never as markup: no string is ever parsed
+// as HTML here (console_test.go checks the sources), and the
+// Content-Security-Policy forbids inline scripts and styles besides.
+'use strict';
+
+(() => {
+  const TOKEN_KEY = 'imcallback.adminToken';
+  const WINDOW_SECONDS = 15 * 60; // the Overview's series
+  const SAMPLE_MS = 5000; // /v1/series (the service samples every 5 s)
+  const LIVE_MS = 1500; // /v1/recent
+  const DELIVERY_MS = 3000; // /v1/delivery
+  const STATUS_MS = 5000; // /v1/status
+  const DEAD_MS = 3000; // /v1/dead-letters
+  const LIVE_LIMIT = 500;
+  const EVENTS_PAGE = 50;
+  const EVENTS_MS = 5000; // the first page of the last search, while shown
+  const TOPICS_MS = 10000;
+  const TOPICS_PAGE = 50;
+  const MAX_SERIES = 8;
+
+  // ---------------------------------------------------------------- DOM
+
+  const $ = (id) => document.getElementById(id);
+
+  // Properties el may set: none of them takes markup or a URL.
+  const PROPS = new Set(['title', 'type', 'value', 'colSpan', 'disabled', 'tabIndex', 'checked', 'placeholder', 'scope']);
+
+  // el builds an element; children that are not nodes become text nodes.
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') node.className = v;
+      else if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
+      else if (PROPS.has(k)) node[k] = v;
+      else throw new Error('el: property ' + k + ' is not allowed');
+    }
+    append(node, children);
+    return node;
+  }
+
+  function append(node, children) {
+    for (const c of children.flat(Infinity)) {
+      if (c === null || c === undefined || c === false) continue;
+      node.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+  }
+
+  const SVG = 'http://www.w3.org/2000/svg';
+
+  // svg builds an SVG element; attributes are the chart's own numbers and
+  // class names, children that are not nodes become text nodes.
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+    append(node, children);
+    return node;
+  }
+
+  function setText(id, text) {
+    $(id).textContent = text == null ? '' : String(text);
+  }
+
+  function badge(text, kind) {
+    return el('span', { class: 'badge' + (kind ? ' ' + kind : '') }, text);
+  }
+
+  function stateKind(state) {
+    switch (state) {
+      case 'ok': case 'processed': case 'running': case 'allow': case 'queued': return 'ok';
+      case 'pending': case 'paused': case 'drop': return 'warn';
+      case 'failing': case 'dead': case 'deny': case 'rejected': case 'error': return 'bad';
+      default: return '';
+    }
+  }
+
+  function outcomeKind(r) {
+    if (r.status >= 400 || r.outcome === 'rejected') return 'bad';
+    return stateKind(r.outcome) || 'info';
+  }
+
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+  function fmtTime(iso) {
+    if (!iso) return '';
+    const d = new Date(iso);
+    if (isNaN(d)) return String(iso);
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
+      pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+  }
+
+  function fmtClock(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return String(iso || '');
+    return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
+  }
+
+  function fmtNum(v) {
+    if (v == null || !isFinite(v)) return '—';
+    if (v === 0) return '0';
+    const a = Math.abs(v);
+    if (a >= 1e6) return (v / 1e6).toFixed(1) + 'M';
+    if (a >= 1e4) return (v / 1e3).toFixed(1) + 'k';
+    if (a >= 100) return v.toFixed(0);
+    if (a >= 10) return v.toFixed(1).replace(/\.0$/, '');
+    if (a >= 1) return v.toFixed(2).replace(/\.?0+$/, '');
+    return v.toFixed(3).replace(/\.?0+$/, '');
+  }
+
+  function fmtSeconds(s) {
+    if (s == null || !isFinite(s)) return '—';
+    if (s < 0.001) return (s * 1e6).toFixed(0) + ' µs';
+    if (s < 1) return fmtNum(s * 1000) + ' ms';
+    return fmtNum(s) + ' s';
+  }
+
+  function plural(n, word) {
+    return n + ' ' + word + (n === 1 ? '' : 's');
+  }
+
+  function fmtMs(ms) {
+    return ms == null ? '' : fmtNum(ms) + ' ms';
+  }
+
+  function message(id, text, isError) {
+    const node = $(id);
+    node.textContent = text || '';
+    node.classList.toggle('error', !!isError);
+    node.classList.toggle('muted', !isError);
+  }
+
+  // ---------------------------------------------------------------- API
+
+  class APIError extends Error {
+    constructor(status, msg) {
+      super(msg);
+      this.status = status;
+    }
+  }
+
+  function storedToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || '';
+    } catch {
+      return '';
+    }
+  }
+
+  // api calls the admin API: JSON in and out, the token
+  // as a bearer header, never a cookie. 401 asks for the token.
+  async function api(path, opts = {}) {
+    const { method = 'GET', body } = opts;
+    const used = storedToken();
+    const headers = { Accept: 'application/json' };
+    if (used) headers.Authorization = 'Bearer ' + used;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res;
+    try {
+      res = await fetch(path, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'omit', cache: 'no-store', redirect: 'error',
+      });
+    } catch (e) {
+      connection(false);
+      throw new APIError(0, 'the admin API does not answer');
+    }
+    connection(true);
+    if (res.status === 401) {
+      tokenRefused(used);
+      throw new APIError(401, 'the admin token is required');
+    }
+    const text = await res.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!res.ok) {
+      const msg = data && typeof data.error === 'string' ? data.error : res.status + ' ' + res.statusText;
+      throw new APIError(res.status, msg);
+    }
+    return data;
+  }
+
+  function connection(up) {
+    const b = $('banner');
+    if (up) {
+      b.hidden = true;
+    } else {
+      b.textContent = 'The admin API does not answer; retrying.';
+      b.hidden = false;
+    }
+  }
+
+  function errorText(e) {
+    return e instanceof APIError ? e.message : String(e && e.message || e);
+  }
+
+  // ---------------------------------------------------------------- token
+
+  // tokenRefused shows the token form after a 401: the token sent (if it
+  // is still the one kept) was wrong, or none was kept.
+  function tokenRefused(used) {
+    const current = storedToken();
+    if (used && used === current) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showTokenForm('The admin API refused that token.');
+    } else if (!current) {
+      showTokenForm('');
+    }
+    updateTokenButton();
+  }
+
+  function showTokenForm(msg) {
+    if (msg) setText('token-error', msg);
+    const overlay = $('token-overlay');
+    if (!overlay.hidden) return;
+    overlay.hidden = false;
+    $('token-input').value = '';
+    $('token-input').focus();
+  }
+
+  function updateTokenButton() {
+    $('token-forget').hidden = !storedToken();
+  }
+
+  $('token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = $('token-input').value.trim();
+    if (!v) {
+      setText('token-error', 'Enter the admin token.');
+      return;
+    }
+    try {
+      sessionStorage.setItem(TOKEN_KEY, v);
+    } catch {
+      setText('token-error', 'This browser does not keep session storage; the console cannot keep the token.');
+      return;
+    }
+    $('token-input').value = '';
+    setText('token-error', '');
+    $('token-overlay').hidden = true;
+    updateTokenButton();
+    probeTopics();
+    refreshNow();
+  });
+
+  $('token-forget').addEventListener('click', () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    updateTokenButton();
+    refreshNow();
+  });
+
+  // ---------------------------------------------------------------- polling
+
+  const pollers = [];
+
+  // poll runs fn now and every ms after it finished, while active() holds.
+  function poll(ms, fn, active = () => true) {
+    const p = { running: false, timer: 0 };
+    p.run = async () => {
+      clearTimeout(p.timer);
+      if (p.running) return;
+      p.running = true;
+      try {
+        if (active()) await fn();
+      } catch (e) {
+        if (!(e instanceof APIError)) console.error(e);
+      } finally {
+        p.running = false;
+        p.timer = setTimeout(p.run, ms);
+      }
+    };
+    pollers.push(p);
+    return p;
+  }
+
+  function refreshNow() {
+    for (const p of pollers) if (!p.running) p.run();
+  }
+
+  // ---------------------------------------------------------------- tabs
+
+  const TABS = ['overview', 'live', 'events', 'dead', 'topics', 'config'];
+  let current = 'overview';
+  const opened = new Set();
+
+  function showTab(name) {
+    if (!TABS.includes(name) || $('tab-' + name).hidden) name = 'overview';
+    current = name;
+    for (const t of TABS) {
+      $('page-' + t).hidden = t !== name;
+      $('tab-' + t).classList.toggle('active', t === name);
+      $('tab-' + t).setAttribute('aria-selected', String(t === name));
+    }
+    if (!opened.has(name)) {
+      opened.add(name);
+      if (name === 'events') searchEvents('new');
+      if (name === 'topics') searchTopics('new');
+      if (name === 'config') loadConfig();
+    }
+    if (name === 'overview') renderOverview();
+    refreshNow();
+  }
+
+  for (const t of TABS) {
+    $('tab-' + t).addEventListener('click', () => {
+      if (location.hash === '#' + t) showTab(t);
+      else location.hash = t;
+    });
+  }
+  window.addEventListener('hashchange', () => showTab(location.hash.slice(1)));
+
+  // ---------------------------------------------------------------- configuration
+
+  // loadConfig shows GET /v1/config: the configuration, secrets redacted,
+  // and the notes of `config check`. It does not change while the service runs.
+  async function loadConfig() {
+    try {
+      const c = await api('v1/config');
+      $('config-yaml').textContent = typeof c.yaml === 'string' ? c.yaml : '';
+      const notes = Array.isArray(c.notes) ? c.notes : [];
+      $('config-notes').replaceChildren(...notes.map((n) => el('li', {}, 'note: ' + n)));
+    } catch (e) {
+      opened.delete('config'); // try again when the tab is opened again
+      $('config-yaml').textContent = 'Could not read the configuration: ' + errorText(e);
+    }
+  }
+
+  // ---------------------------------------------------------------- delivery
+
+  let deliveryMode = ''; // durable, inline or '' (not known yet)
+  let deliveryCounts = null; // {pending, dead, commands} from /v1/delivery
+
+  async function refreshDelivery() {
+    try {
+      const d = await api('v1/delivery');
+      setMode('durable');
+      const commands = Array.isArray(d.commands) ? d.commands : [];
+      deliveryCounts = {
+        pending: commands.reduce((n, c) => n + (c.pending || 0), 0),
+        dead: commands.reduce((n, c) => n + (c.dead_letters || 0), 0),
+        commands,
+      };
+      const st = $('delivery-state');
+      st.textContent = d.state;
+      st.className = 'badge ' + stateKind(d.state);
+      $('delivery-pause').hidden = d.state !== 'running';
+      $('delivery-resume').hidden = d.state !== 'paused';
+      const dc = $('dead-count');
+      dc.textContent = String(deliveryCounts.dead);
+      dc.hidden = deliveryCounts.dead === 0;
+    } catch (e) {
+      if (e.status === 409) {
+        setMode('inline');
+      } else if (e.status !== 401) {
+        const st = $('delivery-state');
+        st.textContent = 'unknown';
+        st.className = 'badge';
+        st.title = errorText(e);
+      }
+    }
+    if (current === 'overview') renderQueues();
+  }
+
+  function setMode(mode) {
+    if (mode === deliveryMode) return;
+    deliveryMode = mode;
+    const inline = mode === 'inline';
+    if (inline) {
+      deliveryCounts = null;
+      const st = $('delivery-state');
+      st.textContent = 'inline';
+      st.className = 'badge info';
+      st.title = 'After-handlers run inline: no event log, nothing to pause.';
+      $('delivery-pause').hidden = true;
+      $('delivery-resume').hidden = true;
+      $('dead-count').hidden = true;
+    }
+    $('events-off').hidden = !inline;
+    $('events-on').hidden = inline;
+    $('dead-off').hidden = !inline;
+    $('dead-on').hidden = inline;
+    setText('ov-mode', mode);
+  }
+
+  async function pauseResume(action) {
+    const b = $('delivery-' + action);
+    b.disabled = true;
+    try {
+      await api('v1/delivery/' + action, { method: 'POST' });
+    } catch (e) {
+      if (e.status !== 401) alert('Could not ' + action + ' delivery: ' + errorText(e));
+    } finally {
+      b.disabled = false;
+      deliveryPoller.run();
+    }
+  }
+  $('delivery-pause').addEventListener('click', () => pauseResume('pause'));
+  $('delivery-resume').addEventListener('click', () => pauseResume('resume'));
+
+  const deliveryPoller = poll(DELIVERY_MS, refreshDelivery);
+
+  // ---------------------------------------------------------------- overview
+
+  // samples of the service's counters (GET /v1/series), oldest first: the
+  // service samples them every few seconds and keeps the last 15 minutes,
+  // so the charts cover that window as soon as the page opens.
+  let samples = [];
+  let firstSample = 0;
+  let statusData = null;
+  let statusError = '';
+
+  function parseValue(v) {
+    if (v === '+Inf') return Infinity;
+    if (v === '-Inf') return -Infinity;
+    return Number(v);
+  }
+
+  function toMap(obj) {
+    const m = new Map();
+    if (obj && typeof obj === 'object') {
+      for (const [k, v] of Object.entries(obj)) if (typeof v === 'number' && isFinite(v)) m.set(k, v);
+    }
+    return m;
+  }
+
+  // toSample reads one sample of /v1/series: by command (handled and
+  // unknown commands; rejections carry none), by outcome (with "unknown"
+  // and "rejected"), rejections by reason and the latency buckets.
+  function toSample(s) {
+    return {
+      t: Date.parse(s.time) / 1000,
+      cmd: toMap(s.commands), out: toMap(s.outcomes), rej: toMap(s.rejections), buckets: toMap(s.duration_buckets),
+    };
+  }
+
+  async function sampleSeries() {
+    const data = await api('v1/series');
+    samples = (Array.isArray(data.samples) ? data.samples : []).map(toSample).filter((s) => isFinite(s.t));
+    firstSample = samples.length ? samples[0].t : 0;
+    if (current === 'overview') renderOverview();
+  }
+
+  // increase is a counter's growth from a to b (a reset counts from 0).
+  function increase(a, b) {
+    if (b === undefined || !isFinite(b)) return 0;
+    if (a === undefined || !isFinite(a)) a = 0;
+    return b >= a ? b - a : b;
+  }
+
+  // rateSeries is one series per key (the busiest MAX_SERIES, the rest as
+  // "other") of the per-second rate between consecutive samples.
+  function rateSeries(pick) {
+    const totals = new Map();
+    for (let i = 1; i < samples.length; i++) {
+      const a = pick(samples[i - 1]);
+      const b = pick(samples[i]);
+      for (const k of b.keys()) totals.set(k, (totals.get(k) || 0) + increase(a.get(k), b.get(k)));
+    }
+    const keys = [...totals.entries()].filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+    const shown = keys.slice(0, keys.length > MAX_SERIES ? MAX_SERIES - 1 : MAX_SERIES).map(([k]) => k);
+    const rest = keys.length > shown.length ? keys.slice(shown.length).map(([k]) => k) : [];
+    const series = shown.map((k) => ({ name: k, keys: [k], total: totals.get(k), points: [] }));
+    if (rest.length) {
+      series.push({ name: 'other (' + rest.length + ')', keys: rest, total: rest.reduce((n, k) => n + totals.get(k), 0), points: [] });
+    }
+    for (let i = 1; i < samples.length; i++) {
+      const a = pick(samples[i - 1]);
+      const b = pick(samples[i]);
+      const dt = samples[i].t - samples[i - 1].t;
+      if (dt <= 0) continue;
+      for (const s of series) {
+        let n = 0;
+        for (const k of s.keys) n += increase(a.get(k), b.get(k));
+        s.points.push([samples[i].t, n / dt]);
+      }
+    }
+    return series;
+  }
+
+  function niceMax(v) {
+    if (!(v > 0)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const f of [1, 2, 2.5, 5, 10]) if (v <= f * p) return f * p;
+    return 10 * p;
+  }
+
+  // ticks are the x-axis labels of a span in seconds: about four, at a round step.
+  function ticks(span) {
+    const steps = [10, 15, 30, 60, 120, 300, 600];
+    const step = steps.find((s) => span / s <= 4) || 600;
+    const out = [];
+    for (let a = 0; a <= span + 0.001; a += step) out.push(a);
+    return out;
+  }
+
+  function ago(seconds) {
+    if (seconds === 0) return 'now';
+    return seconds < 60 ? '−' + seconds + ' s' : '−' + seconds / 60 + ' min';
+  }
+
+  // lineChart draws series of [time, value] points as an inline SVG: the
+  // last 15 minutes, or the time since the console opened when shorter.
+  function lineChart(series, emptyText) {
+    const W = 640;
+    const H = 200;
+    const L = 46;
+    const R = 12;
+    const T = 10;
+    const B = 22;
+    const now = Date.now() / 1000;
+    const span = Math.min(WINDOW_SECONDS, Math.max(60, firstSample ? now - firstSample : 60));
+    const t0 = now - span;
+    let max = 0;
+    for (const s of series) for (const [, v] of s.points) max = Math.max(max, v);
+    const ymax = niceMax(max);
+    const x = (t) => L + Math.max(0, Math.min(1, (t - t0) / span)) * (W - L - R);
+    const y = (v) => T + (1 - v / ymax) * (H - T - B);
+    const root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart', role: 'img' });
+    for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+      const v = ymax * f;
+      root.appendChild(svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
+      if (f === 0 || f === 0.5 || f === 1) {
+        root.appendChild(svg('text', { x: L - 6, y: y(v) + 4, class: 'axis', 'text-anchor': 'end' }, fmtNum(v) + '/s'));
+      }
+    }
+    for (const a of ticks(span)) {
+      const tx = x(now - a);
+      const anchor = a === 0 ? 'end' : tx - L < 20 ? 'start' : 'middle';
+      root.appendChild(svg('text', { x: tx, y: H - 5, class: 'axis', 'text-anchor': anchor }, ago(a)));
+    }
+    series.forEach((s, i) => {
+      const pts = s.points.filter(([t]) => t >= t0);
+      if (!pts.length) return;
+      const cls = 's' + (i % 10);
+      root.appendChild(svg('polyline', {
+        points: pts.map(([t, v]) => x(t).toFixed(1) + ',' + y(v).toFixed(1)).join(' '),
+        class: 'line ' + cls,
+      }, svg('title', {}, s.name)));
+      const [lt, lv] = pts[pts.length - 1];
+      root.appendChild(svg('circle', { cx: x(lt).toFixed(1), cy: y(lv).toFixed(1), r: 2.5, class: 'dot ' + cls }));
+    });
+    if (!series.length) {
+      root.appendChild(svg('text', { x: (L + W - R) / 2, y: (T + H - B) / 2, class: 'waiting', 'text-anchor': 'middle' }, emptyText));
+    }
+    const legend = el('ul', { class: 'legend' }, series.map((s, i) => {
+      const last = s.points.length ? s.points[s.points.length - 1][1] : 0;
+      return el('li', { title: s.name + ': ' + fmtNum(s.total) + ' in the window' },
+        el('span', { class: 'sw s' + (i % 10) }), el('span', { class: 'name' }, s.name), el('span', { class: 'rate' }, fmtNum(last) + '/s'));
+    }));
+    return [root, legend];
+  }
+
+  // quantile estimates a quantile from cumulative [le, count] buckets, as histogram_quantile does.
+  function quantile(q, buckets) {
+    if (!buckets.length) return null;
+    const total = buckets[buckets.length - 1][1];
+    if (!(total > 0)) return null;
+    const rank = q * total;
+    let prevLe = 0;
+    let prevN = 0;
+    for (const [le, n] of buckets) {
+      if (n >= rank) {
+        if (le === Infinity) return prevLe;
+        if (n === prevN) return le;
+        return prevLe + (le - prevLe) * ((rank - prevN) / (n - prevN));
+      }
+      prevLe = le;
+      prevN = n;
+    }
+    return prevLe;
+  }
+
+  function renderOverview() {
+    const waiting = samples.length < 2 ? 'Collecting samples…' : 'No callbacks in the window.';
+    const byCommand = rateSeries((s) => s.cmd);
+    const byOutcome = rateSeries((s) => s.out);
+    $('ov-chart-command').replaceChildren(...lineChart(byCommand, waiting));
+    $('ov-chart-outcome').replaceChildren(...lineChart(byOutcome, waiting));
+
+    const now = byOutcome.reduce((n, s) => n + (s.points.length ? s.points[s.points.length - 1][1] : 0), 0);
+    setText('ov-rate', samples.length < 2 ? '—' : fmtNum(now));
+    setText('ov-total', samples.length < 2 ? '—' : fmtNum(byOutcome.reduce((n, s) => n + s.total, 0)));
+    const span = samples.length ? samples[samples.length - 1].t - firstSample : 0;
+    setText('ov-window-label', span < WINDOW_SECONDS ?
+      'Callbacks, last ' + Math.max(1, Math.round(span / 60)) + ' min' : 'Callbacks, last 15 min');
+
+    // latency over the window, from the histogram's buckets
+    if (samples.length >= 2) {
+      const a = samples[0].buckets;
+      const b = samples[samples.length - 1].buckets;
+      const buckets = [...b.entries()].map(([le, n]) => [parseValue(le), increase(a.get(le), n)]).sort((x, y) => x[0] - y[0]);
+      const p50 = quantile(0.5, buckets);
+      const p99 = quantile(0.99, buckets);
+      setText('ov-latency', p50 == null ? '—' : fmtSeconds(p50) + ' / ' + fmtSeconds(p99));
+    } else {
+      setText('ov-latency', '—');
+    }
+
+    renderRejections();
+    renderDeps();
+    renderQueues();
+  }
+
+  function renderRejections() {
+    const box = $('ov-rejections');
+    if (!samples.length) {
+      box.replaceChildren(el('p', { class: 'muted' }, 'Waiting for /v1/series…'));
+      return;
+    }
+    const first = samples[0].rej;
+    const last = samples[samples.length - 1].rej;
+    const rows = [...last.entries()].filter(([, n]) => n > 0)
+      .map(([reason, n]) => ({ reason, total: n, recent: samples.length > 1 ? increase(first.get(reason), n) : 0 }))
+      .sort((x, y) => y.recent - x.recent || y.total - x.total);
+    if (!rows.length) {
+      box.replaceChildren(el('p', { class: 'muted' }, 'No rejections since the service started.'));
+      return;
+    }
+    const max = Math.max(...rows.map((r) => r.total));
+    const grid = el('div', { class: 'bars' });
+    for (const r of rows) {
+      const fill = el('div', { class: 'bar-fill' });
+      fill.style.width = (100 * r.total / max).toFixed(1) + '%'; // CSSOM, which the policy allows
+      grid.append(
+        el('span', { class: 'bar-label', title: r.reason }, r.reason),
+        el('div', { class: 'bar-track' }, fill),
+        el('span', { class: 'num' }, fmtNum(r.total), el('span', { class: 'muted' }, ' (+' + fmtNum(r.recent) + ' in the window)')),
+      );
+    }
+    box.replaceChildren(grid, el('p', { class: 'muted small-text' }, 'Totals since the service started.'));
+  }
+
+  function renderDeps() {
+    const box = $('ov-deps');
+    if (!statusData) {
+      box.replaceChildren(el('p', { class: statusError ? 'error' : 'muted' }, statusError || 'Waiting for /v1/status…'));
+      return;
+    }
+    const deps = Array.isArray(statusData.dependencies) ? statusData.dependencies : [];
+    if (!deps.length) {
+      box.replaceChildren(el('p', { class: 'muted' }, 'No dependency checks are registered.'));
+      return;
+    }
+    box.replaceChildren(el('table', { class: 'list plain' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Dependency'), el('th', {}, 'State'), el('th', {}, 'Readiness'), el('th', {}, 'Error'))),
+      el('tbody', {}, deps.map((d) => el('tr', {},
+        el('td', {}, d.name),
+        el('td', {}, badge(d.state, stateKind(d.state))),
+        el('td', {}, d.affects_readiness ? 'decides /readyz' : 'retried, not readiness'),
+        el('td', { class: 'mono' }, d.error || ''))))));
+  }
+
+  function renderQueues() {
+    const box = $('ov-queues');
+    if (deliveryMode === 'inline') {
+      setText('ov-pending', '—');
+      setText('ov-dead', '—');
+      box.replaceChildren(el('p', { class: 'muted' }, 'Durable delivery is off: after-handlers run inline, nothing is queued.'));
+      return;
+    }
+    const pending = deliveryCounts ? deliveryCounts.pending : null;
+    const dead = deliveryCounts ? deliveryCounts.dead : null;
+    setText('ov-pending', pending == null ? '—' : fmtNum(pending));
+    setText('ov-dead', dead == null ? '—' : fmtNum(dead));
+    if (!deliveryCounts) {
+      box.replaceChildren(el('p', { class: 'muted' }, 'Waiting for /v1/delivery…'));
+      return;
+    }
+    const rows = deliveryCounts.commands;
+    if (!rows.length) {
+      box.replaceChildren(el('p', { class: 'muted' }, 'No after-commands: nothing is queued.'));
+      return;
+    }
+    box.replaceChildren(el('table', { class: 'list plain' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Command'), el('th', {}, 'State'),
+        el('th', { class: 'num' }, 'Pending'), el('th', { class: 'num' }, 'Dead letters'), el('th', {}, ''))),
+      el('tbody', {}, rows.map((c) => el('tr', {},
+        el('td', {}, c.command),
+        el('td', {}, badge(c.state, stateKind(c.state))),
+        el('td', { class: 'num' }, fmtNum(c.pending)),
+        el('td', { class: 'num' }, fmtNum(c.dead_letters)),
+        el('td', {}, el('button', {
+          class: 'small', type: 'button', title: (c.state === 'paused' ? 'Resume ' : 'Pause ') + c.command,
+          onclick: (e) => pauseResumeCommand(e.currentTarget, c.state === 'paused' ? 'resume' : 'pause', c.command),
+        }, c.state === 'paused' ? 'Resume' : 'Pause')))))));
+  }
+
+  // pauseResumeCommand pauses or resumes one command's events.
+  async function pauseResumeCommand(button, action, command) {
+    button.disabled = true;
+    try {
+      await api('v1/delivery/' + action, { method: 'POST', body: { command } });
+    } catch (e) {
+      if (e.status !== 401) alert('Could not ' + action + ' ' + command + ': ' + errorText(e));
+    } finally {
+      deliveryPoller.run();
+    }
+  }
+
+  async function refreshStatus() {
+    try {
+      statusData = await api('v1/status');
+      statusError = '';
+      if (statusData.delivery === 'inline' || statusData.delivery === 'durable') setMode(statusData.delivery);
+    } catch (e) {
+      if (e.status === 401) return;
+      statusError = 'GET /v1/status: ' + errorText(e);
+    }
+    if (current === 'overview') renderDeps();
+  }
+
+  poll(SAMPLE_MS, sampleSeries);
+  poll(STATUS_MS, refreshStatus, () => current === 'overview' || !statusData);
+
+  // ---------------------------------------------------------------- live
+
+  let liveRows = [];
+
+  const contains = (value, needle) => !needle || String(value || '').toLowerCase().includes(needle);
+
+  async function refreshLive() {
+    if ($('live-freeze').checked) return;
+    try {
+      const d = await api('v1/recent?limit=' + LIVE_LIMIT);
+      liveRows = Array.isArray(d.recent) ? d.recent : [];
+      renderLive();
+    } catch (e) {
+      if (e.status !== 401) setText('live-count', 'GET /v1/recent: ' + errorText(e));
+    }
+  }
+
+  function renderLive() {
+    const fc = $('live-command').value.trim().toLowerCase();
+    const fa = $('live-app').value.trim().toLowerCase();
+    const fo = $('live-outcome').value.trim().toLowerCase();
+    const rows = liveRows.filter((r) => contains(r.command, fc) && contains(r.app_id, fa) && contains(r.outcome, fo));
+    $('live-rows').replaceChildren(...rows.map((r) => el('tr', {},
+      el('td', { class: 'mono' }, fmtClock(r.time)),
+      el('td', {}, r.command),
+      el('td', { class: 'mono' }, r.app_id),
+      el('td', {}, badge(r.outcome || (r.status >= 400 ? 'rejected' : '—'), outcomeKind(r))),
+      el('td', { class: 'num' }, r.status),
+      el('td', { class: 'num' }, fmtMs(r.latency_ms)),
+      el('td', { class: 'mono' }, r.request_id),
+      el('td', {}, r.reason || ''))));
+    $('live-empty').hidden = rows.length > 0;
+    setText('live-empty', liveRows.length ? 'No callback matches the filters.' : 'No callbacks yet.');
+    setText('live-count', rows.length === liveRows.length ? plural(liveRows.length, 'callback') : rows.length + ' of ' + plural(liveRows.length, 'callback'));
+    const outcomes = [...new Set(liveRows.map((r) => r.outcome).filter(Boolean))].sort();
+    const list = $('live-outcomes');
+    if (list.children.length !== outcomes.length) list.replaceChildren(...outcomes.map((o) => el('option', { value: o })));
+  }
+
+  for (const id of ['live-command', 'live-app', 'live-outcome']) $(id).addEventListener('input', renderLive);
+  $('live-filters').addEventListener('submit', (e) => e.preventDefault());
+  $('live-freeze').addEventListener('change', () => liveTimer.run());
+  const liveTimer = poll(LIVE_MS, refreshLive, () => current === 'live');
+
+  // ---------------------------------------------------------------- events
+
+  let eventsNext = 0;
+  let eventsQuery = '';
+  let eventsPaged = false; // older pages loaded: no refresh then
+  let selectedSeq = 0;
+
+  function eventsParams() {
+    const q = new URLSearchParams();
+    const put = (name, id) => {
+      const v = $(id).value.trim();
+      if (v) q.set(name, v);
+    };
+    put('command', 'events-command');
+    put('app', 'events-app');
+    put('since', 'events-since');
+    put('state', 'events-state');
+    q.set('limit', String(EVENTS_PAGE));
+    return q;
+  }
+
+  // searchEvents runs the search of the form (mode 'new'), loads the next
+  // page ('more') or reloads the first page of the last search ('refresh').
+  async function searchEvents(mode) {
+    const more = mode === 'more';
+    const q = mode === 'new' ? eventsParams() : new URLSearchParams(eventsQuery);
+    if (more) q.set('before_seq', String(eventsNext));
+    if (mode === 'new') eventsQuery = q.toString();
+    eventsPaged = more;
+    if (mode !== 'refresh') message('events-msg', 'Searching…');
+    try {
+      const d = await api('v1/events?' + q.toString());
+      setMode('durable');
+      const list = Array.isArray(d.events) ? d.events : [];
+      const rows = list.map(eventRow);
+      if (more) $('events-rows').append(...rows);
+      else $('events-rows').replaceChildren(...rows);
+      eventsNext = d.next_before_seq || 0;
+      $('events-more').hidden = !eventsNext;
+      const shown = $('events-rows').children.length;
+      $('events-empty').hidden = shown > 0;
+      message('events-msg', shown + (eventsNext ? '+' : '') + (shown === 1 && !eventsNext ? ' event' : ' events'));
+    } catch (e) {
+      if (e.status === 409) setMode('inline');
+      message('events-msg', e.status === 401 ? '' : 'GET /v1/events: ' + errorText(e), e.status !== 401);
+    }
+  }
+
+  function eventRow(ev) {
+    const open = () => openEvent(ev.seq);
+    const tr = el('tr', {
+      class: 'click' + (ev.seq === selectedSeq ? ' selected' : ''), tabIndex: 0, title: 'Show event ' + ev.seq,
+      onclick: open, onkeydown: (e) => { if (e.key === 'Enter') open(); },
+    },
+    el('td', { class: 'num mono' }, ev.seq),
+    el('td', {}, fmtTime(ev.received_at)),
+    el('td', {}, ev.command),
+    el('td', { class: 'mono' }, ev.app_id),
+    el('td', {}, badge(ev.state, stateKind(ev.state))),
+    el('td', { class: 'num' }, ev.deliveries || ''),
+    el('td', { class: 'mono' }, ev.request_id),
+    el('td', { class: 'mono' }, ev.last_error || ''));
+    tr.dataset.seq = String(ev.seq);
+    return tr;
+  }
+
+  function markSelected() {
+    for (const tr of $('events-rows').children) tr.classList.toggle('selected', tr.dataset.seq === String(selectedSeq));
+  }
+
+  function fields(pairs) {
+    return el('dl', { class: 'fields' }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== '')
+      .map(([k, v]) => [el('dt', {}, k), el('dd', {}, v instanceof Node ? v : String(v))]));
+  }
+
+  function prettyJSON(v) {
+    try {
+      return JSON.stringify(v, null, 2);
+    } catch {
+      return String(v);
+    }
+  }
+
+  async function openEvent(seq) {
+    selectedSeq = seq;
+    markSelected();
+    const box = $('event-detail');
+    box.hidden = false;
+    box.replaceChildren(el('p', { class: 'muted' }, 'Loading event ' + seq + '…'));
+    let ev;
+    try {
+      ev = await api('v1/events/' + encodeURIComponent(String(seq)));
+    } catch (e) {
+      box.replaceChildren(el('p', { class: 'error' }, 'GET /v1/events/' + seq + ': ' + errorText(e)));
+      return;
+    }
+    if (selectedSeq !== seq) return;
+    const status = el('span', { class: 'muted' });
+    const replay = el('button', { type: 'button', class: 'replay', onclick: () => replayEvent(seq, replay, status) }, 'Replay');
+    const params = ev.params && typeof ev.params === 'object' ? Object.keys(ev.params).sort() : [];
+    box.replaceChildren(
+      el('div', { class: 'detail-head' },
+        el('h2', {}, 'Event ' + ev.seq),
+        el('button', { type: 'button', class: 'small', onclick: () => { box.hidden = true; selectedSeq = 0; markSelected(); } }, 'Close')),
+      fields([
+        ['Command', ev.command], ['App', ev.app_id], ['Received', fmtTime(ev.received_at)],
+        ['Request id', ev.request_id], ['State', badge(ev.state, stateKind(ev.state))],
+        ['Deliveries', ev.deliveries || ''], ['Last error', ev.last_error],
+      ]),
+      el('div', { class: 'actions' }, replay, status),
+      el('h3', {}, 'Parameters'),
+      params.length ? el('table', { class: 'list plain' }, el('tbody', {}, params.map((k) => el('tr', {},
+        el('td', { class: 'mono' }, k), el('td', { class: 'mono' }, String(ev.params[k])))))) : el('p', { class: 'muted' }, 'None.'),
+      el('h3', {}, 'Body'),
+      el('pre', { class: 'json' }, prettyJSON(ev.body)));
+  }
+
+  async function replayEvent(seq, button, status) {
+    button.disabled = true;
+    status.className = 'muted';
+    status.textContent = 'Replaying…';
+    try {
+      const r = await api('v1/events/replay', { method: 'POST', body: { seqs: [seq] } });
+      status.textContent = 'Replayed ' + r.replayed + (Array.isArray(r.missing) && r.missing.length ? '; no longer stored: ' + r.missing.join(', ') : '') + '.';
+    } catch (e) {
+      status.className = 'error';
+      status.textContent = 'Replay failed: ' + errorText(e);
+    } finally {
+      button.disabled = false;
+    }
+    deliveryPoller.run();
+  }
+
+  $('events-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    searchEvents('new');
+  });
+  $('events-more').addEventListener('click', () => searchEvents('more'));
+  poll(EVENTS_MS, () => searchEvents('refresh'), () => current === 'events' && opened.has('events') && !eventsPaged && deliveryMode !== 'inline');
+
+  // ---------------------------------------------------------------- dead letters
+
+  const replayedDead = new Map(); // seq → note after replaying one
+
+  async function refreshDead() {
+    try {
+      const d = await api('v1/dead-letters');
+      setMode('durable');
+      const list = Array.isArray(d.dead_letters) ? d.dead_letters : [];
+      renderDead(list);
+      message('dead-msg', plural(list.length, 'dead letter'));
+    } catch (e) {
+      if (e.status === 409) setMode('inline');
+      else if (e.status !== 401) message('dead-msg', 'GET /v1/dead-letters: ' + errorText(e), true);
+    }
+  }
+
+  function renderDead(list) {
+    const seqs = new Set(list.map((d) => d.seq));
+    for (const k of replayedDead.keys()) if (!seqs.has(k)) replayedDead.delete(k);
+    $('dead-rows').replaceChildren(...list.map((d) => {
+      const note = el('span', { class: 'muted' }, replayedDead.get(d.seq) || '');
+      const replay = el('button', { type: 'button', class: 'small replay', title: 'Run this event\'s handler again',
+        onclick: () => replayOne(d.seq, replay, note) }, 'Replay');
+      const open = el('button', { type: 'button', class: 'small', title: 'Show the event with its body',
+        onclick: () => { location.hash = 'events'; openEvent(d.seq); } }, 'Open');
+      const tr = el('tr', {},
+        el('td', { class: 'num mono' }, d.seq),
+        el('td', {}, fmtTime(d.failed_at)),
+        el('td', {}, d.command),
+        el('td', { class: 'mono' }, d.app_id),
+        el('td', { class: 'num' }, d.deliveries),
+        el('td', { class: 'mono' }, d.last_error),
+        el('td', {}, el('div', { class: 'actions' }, replay, open, note)));
+      tr.dataset.seq = String(d.seq);
+      return tr;
+    }));
+    $('dead-empty').hidden = list.length > 0;
+    $('dead-replay-all').disabled = list.length === 0;
+    $('dead-replay-all').dataset.count = String(list.length);
+  }
+
+  async function replayOne(seq, button, note) {
+    button.disabled = true;
+    try {
+      const r = await api('v1/events/replay', { method: 'POST', body: { seqs: [seq] } });
+      const text = r.replayed ? 'replayed at ' + fmtClock(new Date().toISOString()) : 'no longer stored';
+      replayedDead.set(seq, text);
+      note.textContent = text;
+    } catch (e) {
+      note.textContent = 'replay failed: ' + errorText(e);
+    } finally {
+      button.disabled = false;
+    }
+    deliveryPoller.run();
+  }
+
+  $('dead-replay-all').addEventListener('click', async () => {
+    const n = Number($('dead-replay-all').dataset.count || 0);
+    if (!confirm('Replay all ' + n + ' dead letter' + (n === 1 ? '' : 's') + '? Each is republished for its handler and removed from the dead letters.')) return;
+    const b = $('dead-replay-all');
+    b.disabled = true;
+    try {
+      const r = await api('v1/events/replay', { method: 'POST', body: { dead: true } });
+      message('dead-msg', 'Replayed ' + r.replayed + '.');
+    } catch (e) {
+      message('dead-msg', 'Replay failed: ' + errorText(e), true);
+    }
+    deadTimer.run();
+    deliveryPoller.run();
+  });
+
+  const deadTimer = poll(DEAD_MS, refreshDead, () => current === 'dead');
+
+  // ---------------------------------------------------------------- topics
+
+  let topicsCursor = '';
+  let topicsGroup = '';
+  let topicsPaged = false;
+  let selectedTopic = '';
+
+  // probeTopics shows the Topics tab when the topic plugin's API is there.
+  async function probeTopics() {
+    try {
+      await api('v1/topics?limit=1');
+      $('tab-topics').hidden = false;
+      if (location.hash === '#topics' && current !== 'topics') showTab('topics');
+    } catch (e) {
+      if (e.status === 404) {
+        $('tab-topics').hidden = true;
+        if (current === 'topics') showTab('overview');
+      } else if (e.status !== 401) {
+        $('tab-topics').hidden = false; // there, but failing: the page says why
+      }
+    }
+  }
+
+  // searchTopics is searchEvents for topics: modes new, more and refresh.
+  async function searchTopics(mode) {
+    const more = mode === 'more';
+    const q = new URLSearchParams();
+    if (mode === 'new') topicsGroup = $('topics-group').value.trim();
+    if (topicsGroup) q.set('group_id', topicsGroup);
+    q.set('limit', String(TOPICS_PAGE));
+    if (more && topicsCursor) q.set('cursor', topicsCursor);
+    topicsPaged = more;
+    if (mode !== 'refresh') message('topics-msg', 'Searching…');
+    try {
+      const d = await api('v1/topics?' + q.toString());
+      const list = Array.isArray(d.topics) ? d.topics : [];
+      const rows = list.map(topicRow);
+      if (more) $('topics-rows').append(...rows);
+      else $('topics-rows').replaceChildren(...rows);
+      topicsCursor = d.next_cursor || '';
+      $('topics-more').hidden = !topicsCursor;
+      const shown = $('topics-rows').children.length;
+      $('topics-empty').hidden = shown > 0;
+      message('topics-msg', shown + (topicsCursor ? '+' : '') + (shown === 1 && !topicsCursor ? ' topic' : ' topics'));
+    } catch (e) {
+      message('topics-msg', e.status === 401 ? '' : 'GET /v1/topics: ' + errorText(e), e.status !== 401);
+    }
+  }
+
+  function topicRow(t) {
+    const open = () => openTopic(t.topic_id);
+    const tr = el('tr', {
+      class: 'click' + (t.topic_id === selectedTopic ? ' selected' : ''), tabIndex: 0, title: 'Show this topic',
+      onclick: open, onkeydown: (e) => { if (e.key === 'Enter') open(); },
+    },
+    el('td', { class: 'mono' }, t.topic_id),
+    el('td', { class: 'mono' }, t.group_id),
+    el('td', {}, t.name),
+    el('td', {}, t.type),
+    el('td', {}, t.owner_account),
+    el('td', {}, fmtTime(t.created_at)),
+    el('td', {}, fmtTime(t.updated_at)));
+    tr.dataset.topic = String(t.topic_id);
+    return tr;
+  }
+
+  async function openTopic(id) {
+    selectedTopic = id;
+    for (const tr of $('topics-rows').children) tr.classList.toggle('selected', tr.dataset.topic === id);
+    const box = $('topic-detail');
+    box.hidden = false;
+    box.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+    let t;
+    try {
+      t = await api('v1/topics/' + encodeURIComponent(id));
+    } catch (e) {
+      box.replaceChildren(el('p', { class: 'error' }, 'GET /v1/topics/…: ' + errorText(e)));
+      return;
+    }
+    if (selectedTopic !== id) return;
+    const custom = Array.isArray(t.custom_data) ? t.custom_data : [];
+    box.replaceChildren(
+      el('div', { class: 'detail-head' },
+        el('h2', {}, t.name || t.topic_id),
+        el('button', { type: 'button', class: 'small', onclick: () => { box.hidden = true; selectedTopic = ''; } }, 'Close')),
+      fields([
+        ['Topic id', t.topic_id], ['Group id', t.group_id], ['Name', t.name], ['Type', t.type],
+        ['Owner', t.owner_account], ['Operator', t.operator_account], ['Introduction', t.introduction],
+        ['Notification', t.notification], ['Face URL', t.face_url], ['Created', fmtTime(t.created_at)],
+        ['Updated', fmtTime(t.updated_at)], ['Deleted', t.deleted_at ? fmtTime(t.deleted_at) : ''],
+      ]),
+      el('h3', {}, 'Custom data'),
+      custom.length ? el('table', { class: 'list plain' }, el('tbody', {}, custom.map((f) => el('tr', {},
+        el('td', { class: 'mono' }, f.key), el('td', {}, f.value))))) : el('p', { class: 'muted' }, 'None.'),
+      el('h3', {}, 'As stored'),
+      el('pre', { class: 'json' }, prettyJSON(t)));
+  }
+
+  $('topics-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    searchTopics('new');
+  });
+  $('topics-more').addEventListener('click', () => searchTopics('more'));
+  poll(TOPICS_MS, () => searchTopics('refresh'), () => current === 'topics' && opened.has('topics') && !topicsPaged);
+
+  // ---------------------------------------------------------------- start
+
+  updateTokenButton();
+  probeTopics();
+  showTab(location.hash.slice(1) || 'overview');
+})();
