@@ -16,6 +16,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/console"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/forward"
 	"github.com/imcallback/imcallback/imrest"
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/metrics"
@@ -37,6 +38,7 @@ var Module = fx.Module("imcallback",
 	server.Module,
 	allowlist.Module,
 	console.Module,
+	forward.Module,
 	fx.Provide(newRESTClients),
 )
 

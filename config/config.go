@@ -29,6 +29,14 @@ type Config struct {
 	// Load every accepted app has an entry and every entry's app is in
 	// SdkAppIDs.
 	Apps []AppConfig `koanf:"apps" yaml:"apps"`
+	// Forward are the destinations of gateway mode (see ForwardConfig).
+	Forward []ForwardConfig `koanf:"forward" yaml:"forward,omitempty"`
+	// ForwardURL, ForwardSecret and ForwardMatch (IMCALLBACK_FORWARD_URL,
+	// _SECRET, _MATCH) set one destination without a file; Load turns them
+	// into an entry of Forward.
+	ForwardURL    string   `koanf:"forward_url" yaml:"-"`
+	ForwardSecret string   `koanf:"forward_secret" yaml:"-"`
+	ForwardMatch  []string `koanf:"forward_match" yaml:"-"`
 	// IPListRefresh is how often Tencent's callback address list is
 	// fetched for the apps with IPList.
 	IPListRefresh time.Duration `koanf:"iplist_refresh" yaml:"iplist_refresh"`
@@ -252,6 +260,7 @@ func (c *Config) problems() []error {
 		bad("store_dsn", "must be empty (SQLite under %s) or a postgres:// URL", EnvName("data_dir"))
 	}
 	c.validateDelivery(bad)
+	c.validateForward(bad)
 	return errs
 }
 
@@ -460,6 +469,16 @@ func (c Config) Redacted() Config {
 	}
 	if c.AdminToken != "" {
 		r.AdminToken = redacted
+	}
+	r.Forward = slices.Clone(c.Forward)
+	for i := range r.Forward {
+		if r.Forward[i].Secret != "" {
+			r.Forward[i].Secret = redacted
+		}
+		r.Forward[i].URL = Redact(r.Forward[i].URL, false)
+	}
+	if c.ForwardSecret != "" {
+		r.ForwardSecret = redacted
 	}
 	r.StoreDSN = Redact(c.StoreDSN, false)
 	r.NATSURL = Redact(c.NATSURL, true)

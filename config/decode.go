@@ -66,6 +66,10 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value) []string {
 		if msgs := eachItem(raw, checkDuration); len(msgs) > 0 {
 			return msgs
 		}
+	case typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Struct:
+		if msgs := entryDurations(raw, typ.Elem(), checkDuration); len(msgs) > 0 {
+			return msgs
+		}
 	}
 	err := k.UnmarshalWithConf(key, field.Addr().Interface(), koanf.UnmarshalConf{Tag: "koanf"})
 	if err == nil {
@@ -188,5 +192,33 @@ func show(key string, v any) string {
 // hides: tokens, or a password in a URL.
 func secret(key string) bool {
 	// apps holds tokens and secret keys: never quote what a decoder saw there.
-	return key == "tokens" || key == "store_dsn" || key == "nats_url" || key == "admin_token" || key == "apps"
+	return key == "tokens" || key == "store_dsn" || key == "nats_url" || key == "admin_token" || key == "apps" ||
+		key == "forward" || key == "forward_secret"
+}
+
+// entryDurations applies check to the duration fields of each entry of a
+// list of entries (forward: timeout), so "timeout: 5" is an error there too.
+func entryDurations(raw any, entry reflect.Type, check func(item any) string) []string {
+	items, ok := raw.([]any)
+	if !ok {
+		return nil
+	}
+	var msgs []string
+	for i, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		for j := range entry.NumField() {
+			f := entry.Field(j)
+			v, set := m[f.Tag.Get("koanf")]
+			if f.Type != reflect.TypeFor[time.Duration]() || !set {
+				continue
+			}
+			if msg := check(v); msg != "" {
+				msgs = append(msgs, fmt.Sprintf("entry #%d: %s: %s", i+1, f.Tag.Get("koanf"), msg))
+			}
+		}
+	}
+	return msgs
 }

@@ -56,7 +56,8 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 			return nil, fmt.Errorf("config: read %s: %w", src.File, err)
 		}
 		problems = append(problems, unknownKeys(f.Keys(), src.File, sections)...)
-		problems = append(problems, unknownAppKeys(f.Get("apps"), src.File)...)
+		problems = append(problems, unknownEntryKeys(f.Get("apps"), src.File, "apps", appEntryKeys())...)
+		problems = append(problems, unknownEntryKeys(f.Get("forward"), src.File, "forward", forwardKeys())...)
 		if err := k.Merge(f); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", src.File, err)
 		}
@@ -80,6 +81,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	decodeErrs, failed := c.decode(k)
 	problems = append(problems, decodeErrs...)
 	problems = append(problems, c.applyAppEnv(vars)...)
+	c.applyForwardEnv()
 	for _, err := range c.problems() {
 		// A value that did not decode was replaced by its default: what
 		// validation says about that key is noise.
@@ -179,29 +181,34 @@ func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars 
 	}), nil)
 }
 
-// unknownAppKeys returns an *UnknownKeyError for each key of an apps entry
-// that no app setting reads: a misspelt tokens would otherwise leave the
-// app on the global tokens, or on none.
-func unknownAppKeys(raw any, file string) []error {
-	list, ok := raw.([]any)
+// appEntryKeys are the keys of an apps entry.
+func appEntryKeys() map[string]reflect.Kind {
+	known := appKeys()
+	known["sdkappid"] = reflect.String
+	return known
+}
+
+// unknownEntryKeys returns an *UnknownKeyError for each key of an entry of
+// the list under list (apps, forward) that no setting reads: a misspelt
+// tokens would otherwise leave the app on the global tokens, or on none.
+func unknownEntryKeys(raw any, file, list string, known map[string]reflect.Kind) []error {
+	items, ok := raw.([]any)
 	if !ok {
 		return nil
 	}
-	known := appKeys()
-	known["sdkappid"] = reflect.String
 	names := slices.Sorted(maps.Keys(known))
 	var errs []error
-	for i, item := range list {
+	for i, item := range items {
 		m, ok := item.(map[string]any)
 		if !ok {
 			continue
 		}
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if _, ok := known[k]; !ok {
-				key := fmt.Sprintf("apps[%d].%s", i, k)
+				key := fmt.Sprintf("%s[%d].%s", list, i, k)
 				suggestion := ""
 				if s := closest(k, names); s != "" {
-					suggestion = fmt.Sprintf("apps[%d].%s", i, s)
+					suggestion = fmt.Sprintf("%s[%d].%s", list, i, s)
 				}
 				errs = append(errs, &UnknownKeyError{File: file, Key: key, Suggestion: suggestion})
 			}

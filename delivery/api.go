@@ -33,7 +33,10 @@ type EventInfo struct {
 	AppID      string    `json:"app_id"`
 	ReceivedAt time.Time `json:"received_at"`
 	RequestID  string    `json:"request_id"`
-	State      string    `json:"state"`
+	// Destination is the forward destination of this copy (gateway mode);
+	// absent for the Go handler's.
+	Destination string `json:"destination,omitempty"`
+	State       string `json:"state"`
 	// Deliveries is how often a dead event was delivered; 0 when the
 	// consumer does not tell (pending and processed events).
 	Deliveries uint64 `json:"deliveries"`
@@ -56,6 +59,8 @@ type DeadLetterInfo struct {
 	FailedAt   time.Time `json:"failed_at"`
 	Deliveries uint64    `json:"deliveries"`
 	LastError  string    `json:"last_error"`
+	// Destination is the forward destination that failed (gateway mode).
+	Destination string `json:"destination,omitempty"`
 }
 
 // EventPaths are the admin paths of the event log; without durable
@@ -109,7 +114,7 @@ func (s *Service) ackFloor(ctx context.Context) (uint64, error) {
 // info is the EventInfo of ev given the dead letters and the ack floor.
 func info(ev Event, dead map[uint64]DeadLetter, floor uint64) EventInfo {
 	out := EventInfo{Seq: ev.Seq, Command: ev.Command, AppID: ev.AppID, ReceivedAt: ev.ReceivedAt,
-		RequestID: ev.RequestID, State: StatePending}
+		RequestID: ev.RequestID, Destination: ev.Destination, State: StatePending}
 	switch d, isDead := dead[ev.Seq]; {
 	case isDead:
 		out.State, out.Deliveries, out.LastError = StateDead, d.Deliveries, d.Error
@@ -273,7 +278,7 @@ func (s *Service) listDeadLetters(c echo.Context) error {
 	list := []DeadLetterInfo{}
 	err = e.Dead(c.Request().Context(), func(d DeadLetter) error {
 		list = append(list, DeadLetterInfo{Seq: d.OriginalSeq, Command: d.Command, AppID: d.AppID,
-			FailedAt: d.DeadAt, Deliveries: d.Deliveries, LastError: d.Error})
+			FailedAt: d.DeadAt, Deliveries: d.Deliveries, LastError: d.Error, Destination: d.Destination})
 		return nil
 	})
 	if err != nil {

@@ -60,6 +60,8 @@ type Event struct {
 	MsgID string `json:"msg_id"`
 	// ReplayOf names the original of a replayed copy, "<stream>:<seq>".
 	ReplayOf string `json:"replay_of,omitempty"`
+	// Destination is the forward destination of this copy (gateway mode).
+	Destination string `json:"destination,omitempty"`
 }
 
 // DeadLetter describes one dead-lettered event.
@@ -223,15 +225,16 @@ func (e *Events) replayMsg(subject string, h nats.Header, data []byte, origStrea
 
 func eventOf(subject string, h nats.Header, md *jetstream.MsgMetadata) Event {
 	ev := Event{
-		Stream:    md.Stream,
-		Seq:       md.Sequence.Stream,
-		Time:      md.Timestamp,
-		Subject:   subject,
-		Command:   h.Get(HeaderCommand),
-		AppID:     protocol.ParseParams(h.Get(HeaderQuery)).SdkAppid,
-		RequestID: h.Get(HeaderRequestID),
-		MsgID:     h.Get(jetstream.MsgIDHeader),
-		ReplayOf:  h.Get(HeaderReplayOf),
+		Stream:      md.Stream,
+		Seq:         md.Sequence.Stream,
+		Time:        md.Timestamp,
+		Subject:     subject,
+		Command:     h.Get(HeaderCommand),
+		AppID:       protocol.ParseParams(h.Get(HeaderQuery)).SdkAppid,
+		RequestID:   h.Get(HeaderRequestID),
+		MsgID:       h.Get(jetstream.MsgIDHeader),
+		ReplayOf:    h.Get(HeaderReplayOf),
+		Destination: h.Get(HeaderTarget),
 	}
 	ev.Size, _ = strconv.Atoi(h.Get(msgSizeHeader))
 	ev.ReceivedAt, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderReceivedAt))

@@ -29,6 +29,9 @@ const (
 	HeaderRequestID = "Imcallback-Request-Id"
 	// HeaderReplayOf names the message a replay copied, as "<stream>:<sequence>".
 	HeaderReplayOf = "Imcallback-Replay-Of"
+	// HeaderTarget names the forward destination a copy is for; absent
+	// for the Go handler's.
+	HeaderTarget = "Imcallback-Target"
 )
 
 // Headers a dead letter adds to the original headers.
@@ -101,12 +104,19 @@ func writeToken(b *strings.Builder, s string, dots bool) {
 	}
 }
 
-// newEventMsg builds the message that stores r.
-func newEventMsg(o *Options, r *dispatcher.Request) *nats.Msg {
+// newEventMsg builds the message that stores r's copy for target ("" for
+// the Go handler). Each target's copy has its own Nats-Msg-Id, the
+// event's id then ":" and the target.
+func newEventMsg(o *Options, r *dispatcher.Request, target string) *nats.Msg {
 	p := r.Params
 	p.Sign = "" // derived from the token: not kept in the audit log
-	h := make(nats.Header, 6)
-	h[jetstream.MsgIDHeader] = []string{MsgID(r.Params.SdkAppid, r.Command, r.Body)}
+	h := make(nats.Header, 7)
+	id := MsgID(r.Params.SdkAppid, r.Command, r.Body)
+	if target != "" {
+		id += ":" + target
+		h[HeaderTarget] = []string{target}
+	}
+	h[jetstream.MsgIDHeader] = []string{id}
 	h[jetstream.ExpectedStreamHeader] = []string{o.Stream}
 	h[HeaderCommand] = []string{headerValue(r.Command)}
 	h[HeaderQuery] = []string{p.Encode()}
@@ -141,5 +151,6 @@ func Decode(h nats.Header, data []byte) (*dispatcher.Request, error) {
 		Body:       data,
 		ReceivedAt: at,
 		RequestID:  h.Get(HeaderRequestID),
+		Target:     h.Get(HeaderTarget),
 	}, nil
 }

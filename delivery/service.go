@@ -216,17 +216,38 @@ func (s *Service) Events() (*Events, error) {
 // Accept appends r to the stream and returns once JetStream acknowledged
 // it. A repeat of an event inside the dedup window is acknowledged as a
 // duplicate and returns nil: it is stored already. A body the server
-// cannot hold is refused with protocol.ErrBodyTooLarge.
+// cannot hold is refused with protocol.ErrBodyTooLarge. A forwarded
+// event (r.Targets) is stored once per target, each copy processed,
+// retried and dead-lettered on its own; it is acknowledged once every
+// copy is stored (a copy stored before a failure is kept, and the IM
+// retry that follows is deduplicated per copy).
 func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
-	js := s.js.Load()
-	if js == nil {
+	if s.js.Load() == nil {
 		return ErrNotStarted
 	}
 	if !s.ensured.Load() {
 		s.appendFailedWith(errNotEnsured)
 		return errNotEnsured
 	}
-	msg := newEventMsg(&s.opts, r)
+	targets := r.Targets
+	if len(targets) == 0 {
+		targets = []string{""}
+	}
+	for _, target := range targets {
+		if err := s.append(ctx, r, target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// append stores r's copy for target and waits for the stream's acknowledgement.
+func (s *Service) append(ctx context.Context, r *dispatcher.Request, target string) error {
+	js := s.js.Load()
+	if js == nil {
+		return ErrNotStarted
+	}
+	msg := newEventMsg(&s.opts, r, target)
 	// The server counts headers and body against max_payload; the size
 	// here also holds the subject, and the reply inbox is added on top.
 	if limit := s.maxPayload.Load(); limit > 0 && int64(msg.Size()+replyAllowance) > limit {

@@ -47,6 +47,13 @@ type Request struct {
 	ReceivedAt time.Time `json:"received_at"`
 	// RequestID is the X-Request-Id of the HTTP request.
 	RequestID string `json:"request_id,omitempty"`
+	// Target is the destination a stored copy is for (gateway mode), ""
+	// for the Go handler.
+	Target string `json:"target,omitempty"`
+	// Targets are set by the dispatcher before a durable sink stores a
+	// forwarded after-callback: the sink stores one copy per target,
+	// each with its Target. Empty, one copy for the Go handler.
+	Targets []string `json:"-"`
 }
 
 // Event is what a handler receives: the request's metadata and its body

@@ -46,6 +46,9 @@ type Options struct {
 	Rules Rules
 	// Sink takes after-callbacks; nil runs them inline.
 	Sink AfterSink
+	// Forwarder sends the commands it takes to HTTP destinations; nil
+	// forwards nothing.
+	Forwarder Forwarder
 	// InlineTimeout is the deadline of an after-handler run inline (no
 	// Sink). A failure or a missed deadline is answered 503.
 	InlineTimeout time.Duration
@@ -138,6 +141,11 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 		}
 		d.commands[name] = c
 		d.series[name] = newCommandSeries(m, name, c.Kind())
+	}
+	if opts.Forwarder != nil {
+		if err := d.addForwarded(opts.Forwarder); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -310,6 +318,9 @@ func (d *Dispatcher) fallback(cmd Command) Decision {
 // optional retry of failed callbacks can work.
 func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 	if d.opts.Sink != nil {
+		if f, ok := cmd.(*forwarded); ok {
+			r.Targets = f.targets(r.Params.SdkAppid)
+		}
 		if err := d.opts.Sink.Accept(c.Request().Context(), r); err != nil {
 			d.count(c, r, "unavailable")
 			if errors.Is(err, protocol.ErrBodyTooLarge) {
@@ -336,8 +347,22 @@ func (d *Dispatcher) Process(ctx context.Context, r *Request) error {
 	if !ok || cmd.Kind() != KindAfter {
 		return fmt.Errorf("%w: %s", ErrNoHandler, r.Command)
 	}
+	if f, ok := cmd.(*forwarded); ok {
+		return processRecovered(ctx, f, r)
+	}
 	_, err := handleRecovered(ctx, cmd, r)
 	return err
+}
+
+// processRecovered runs one stored copy of a forwarded command, turning a
+// panic into an error.
+func processRecovered(ctx context.Context, f *forwarded, r *Request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, v)
+		}
+	}()
+	return f.process(ctx, r)
 }
 
 // AfterCommands lists the registered after-commands, sorted: the

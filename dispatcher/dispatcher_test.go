@@ -497,6 +497,9 @@ func TestNewRejectsBadRegistrations(t *testing.T) {
 				return allow(), nil
 			},
 			dispatcher.WithFallback(sendMsgCmd.DenyWithCode(5, "")))}, dispatcher.Options{BeforeTimeout: time.Second}},
+		{"a Go before-handler and a destination", []dispatcher.Command{rawBefore("C2C.CallbackBeforeSendMsg",
+			func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) { return allow(), nil })},
+			dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules, Forwarder: stubForwarder{"C2C.CallbackBeforeSendMsg"}}},
 	}
 	for _, tt := range tests {
 		if _, err := dispatcher.New(tt.cmds, tt.opts, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry())); err == nil {
@@ -649,3 +652,13 @@ func TestCommandLimitedToApps(t *testing.T) {
 		t.Errorf("unknown_commands_total = %v, want 1 (the other app)", n)
 	}
 }
+
+// stubForwarder takes its commands for every app and never sends.
+type stubForwarder []string
+
+func (f stubForwarder) Commands() []string                   { return f }
+func (f stubForwarder) Destinations(string, string) []string { return []string{"stub"} }
+func (f stubForwarder) Decide(context.Context, string, *dispatcher.Request) (dispatcher.Decision, error) {
+	return dispatcher.Decision{}, nil
+}
+func (f stubForwarder) Deliver(context.Context, string, *dispatcher.Request) error { return nil }

@@ -35,12 +35,13 @@ var Module = fx.Module("dispatcher", fx.Provide(newFromConfig))
 // moduleIn are the dependencies of newFromConfig.
 type moduleIn struct {
 	fx.In
-	Commands []Command `group:"commands"`
-	Sink     AfterSink `optional:"true"`
-	Rules    Rules     `optional:"true"`
-	Config   *config.Config
-	Log      *zap.Logger
-	Metrics  *metrics.Callbacks
+	Commands  []Command `group:"commands"`
+	Sink      AfterSink `optional:"true"`
+	Forwarder Forwarder `optional:"true"`
+	Rules     Rules     `optional:"true"`
+	Config    *config.Config
+	Log       *zap.Logger
+	Metrics   *metrics.Callbacks
 }
 
 // defaultMaxInFlight bounds the before-handlers running at once, including
@@ -59,6 +60,7 @@ func newFromConfig(in moduleIn) (*Dispatcher, error) {
 		Fallback:      fallback,
 		Rules:         in.Rules,
 		Sink:          in.Sink,
+		Forwarder:     in.Forwarder,
 		MaxInFlight:   defaultMaxInFlight,
 	}, in.Log.Named("dispatcher"), in.Metrics)
 }

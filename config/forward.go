@@ -1,0 +1,151 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// ForwardConfig is one destination of gateway mode: the callbacks whose
+// CallbackCommand matches are POSTed to URL, signed as the Standard
+// Webhooks specification says. An entry of the YAML `forward:` list, or
+// the IMCALLBACK_FORWARD_URL, _SECRET and _MATCH variables for one
+// destination named DefaultForwardName.
+type ForwardConfig struct {
+	// Name identifies the destination in metrics, logs, the API and the console.
+	Name string `koanf:"name" yaml:"name"`
+	// Match are globs on CallbackCommand (path.Match syntax: "Group.*").
+	Match []string `koanf:"match" yaml:"match"`
+	// Apps limit the destination to these SdkAppids; empty, every app.
+	Apps []string `koanf:"apps" yaml:"apps,omitempty"`
+	// URL is where callbacks are POSTed (http or https).
+	URL string `koanf:"url" yaml:"url"`
+	// Secret signs the requests: "whsec_" followed by base64. Never logged.
+	Secret string `koanf:"secret" yaml:"secret"`
+	// Timeout bounds one attempt of an after-callback (default 5s);
+	// before-callbacks get the before deadline.
+	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`
+}
+
+// Forwarding defaults.
+const (
+	DefaultForwardName    = "default"
+	DefaultForwardTimeout = 5 * time.Second
+)
+
+// forwardKeys maps the keys of a forward entry to the kinds of their fields.
+func forwardKeys() map[string]reflect.Kind {
+	t := reflect.TypeFor[ForwardConfig]()
+	keys := map[string]reflect.Kind{}
+	for i := range t.NumField() {
+		keys[t.Field(i).Tag.Get("koanf")] = t.Field(i).Type.Kind()
+	}
+	return keys
+}
+
+// SecretKey is the HMAC key of the destination: Secret without its
+// "whsec_" prefix, base64-decoded.
+func (f ForwardConfig) SecretKey() ([]byte, error) {
+	s := strings.TrimPrefix(f.Secret, "whsec_")
+	if s == "" {
+		return nil, errors.New("required: whsec_ followed by base64")
+	}
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errors.New("is not base64 after whsec_")
+	}
+	if len(key) < 16 {
+		return nil, fmt.Errorf("decodes to %d bytes; use at least 16 (24 to 64 is usual)", len(key))
+	}
+	return key, nil
+}
+
+// Matches reports whether the destination takes command for app ("" is any app).
+func (f ForwardConfig) Matches(command, app string) bool {
+	if app != "" && len(f.Apps) > 0 && !containsString(f.Apps, app) {
+		return false
+	}
+	for _, g := range f.Match {
+		if ok, _ := path.Match(g, command); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// applyForwardEnv turns the one-destination variables into an entry of
+// Forward named DefaultForwardName, and fills in the defaults.
+func (c *Config) applyForwardEnv() {
+	if c.ForwardURL != "" {
+		match := c.ForwardMatch
+		if len(match) == 0 {
+			match = []string{"*"}
+		}
+		c.Forward = append(c.Forward, ForwardConfig{Name: DefaultForwardName, URL: c.ForwardURL, Secret: c.ForwardSecret, Match: match})
+	}
+	c.ForwardURL, c.ForwardSecret, c.ForwardMatch = "", "", nil
+	for i := range c.Forward {
+		if c.Forward[i].Timeout == 0 {
+			c.Forward[i].Timeout = DefaultForwardTimeout
+		}
+	}
+}
+
+// forwardName is what a destination's name may hold: it becomes a metric
+// label and a NATS header value.
+var forwardName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// validateForward checks each destination; problems name the entry.
+func (c *Config) validateForward(bad func(key, format string, args ...any)) {
+	seen := map[string]bool{}
+	for i, f := range c.Forward {
+		key := fmt.Sprintf("forward[%d]", i)
+		if f.Name != "" {
+			key = fmt.Sprintf("forward[%d] (%s)", i, f.Name)
+		}
+		switch {
+		case !forwardName.MatchString(f.Name):
+			bad("forward", "%s: name %q must be 1 to 64 letters, digits, '-' or '_'", key, f.Name)
+		case seen[f.Name]:
+			bad("forward", "%s: name %q is used twice", key, f.Name)
+		}
+		seen[f.Name] = true
+		if len(f.Match) == 0 {
+			bad("forward", "%s: match is required: globs on CallbackCommand, e.g. [\"Group.*\"]", key)
+		}
+		for _, g := range f.Match {
+			if _, err := path.Match(g, ""); err != nil || strings.TrimSpace(g) == "" {
+				bad("forward", "%s: match %q is not a glob (e.g. Group.* or C2C.CallbackAfterSendMsg)", key, g)
+			}
+		}
+		for _, id := range f.Apps {
+			if !containsString(c.SdkAppIDs, id) {
+				bad("forward", "%s: app %q is not one of the configured apps (IMCALLBACK_SDKAPPID)", key, id)
+			}
+		}
+		if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("forward", "%s: url %q must be an http:// or https:// URL", key, Redact(f.URL, false))
+		}
+		if _, err := f.SecretKey(); err != nil {
+			bad("forward", "%s: secret %v", key, err)
+		}
+		if f.Timeout <= 0 {
+			bad("forward", "%s: timeout must be positive, e.g. 5s", key)
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/config"
+)
+
+const whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+func TestForwardFromTheFile(t *testing.T) {
+	file := writeTemp(t, `sdkappid: ["1400000001"]
+forward:
+  - name: backend
+    match: ["Group.*", "C2C.CallbackAfterSendMsg"]
+    apps: ["1400000001"]
+    url: "https://backend.internal/im/events"
+    secret: "`+whsec+`"
+    timeout: 3s
+  - name: moderation
+    match: ["C2C.CallbackBeforeSendMsg"]
+    url: "http://moderation.internal/decide"
+    secret: "`+whsec+`"
+`)
+	c, err := config.Load(config.Source{File: file, Environ: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Forward) != 2 || c.Forward[0].Timeout != 3*time.Second || c.Forward[1].Timeout != config.DefaultForwardTimeout {
+		t.Fatalf("forward %+v", c.Forward)
+	}
+	for _, m := range []struct {
+		dest         int
+		command, app string
+		want         bool
+	}{
+		{0, "Group.CallbackAfterCreateTopic", "1400000001", true},
+		{0, "Group.CallbackAfterCreateTopic", "1400000002", false},
+		{0, "C2C.CallbackAfterSendMsg", "", true},
+		{0, "C2C.CallbackBeforeSendMsg", "", false},
+		{1, "C2C.CallbackBeforeSendMsg", "1400000002", true},
+	} {
+		if got := c.Forward[m.dest].Matches(m.command, m.app); got != m.want {
+			t.Errorf("%s matches %s for %q: %v, want %v", c.Forward[m.dest].Name, m.command, m.app, got, m.want)
+		}
+	}
+	if y := c.YAML(); strings.Contains(y, "MfKQ9r8") || !strings.Contains(y, "name: moderation") {
+		t.Errorf("config check shows:\n%s", y)
+	}
+}
+
+func TestForwardFromTheEnvironment(t *testing.T) {
+	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
+		"IMCALLBACK_FORWARD_URL=http://127.0.0.1:8090/", "IMCALLBACK_FORWARD_SECRET="+whsec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Forward) != 1 || c.Forward[0].Name != config.DefaultForwardName || c.Forward[0].Match[0] != "*" {
+		t.Fatalf("forward %+v", c.Forward)
+	}
+	if len(c.Notes()) != 0 && strings.Contains(strings.Join(c.Notes(), " "), "FORWARD") {
+		t.Errorf("notes %v: the forward variables are settings", c.Notes())
+	}
+}
+
+func TestForwardMistakes(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"a timeout without a unit", "timeout: 5", "timeout: "},
+		{"a misspelt key", "matchs: [\"*\"]", "unknown key forward[0].matchs; did you mean forward[0].match?"},
+		{"an app not configured", "apps: [\"1400000009\"]", `app "1400000009" is not one of the configured apps`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := writeTemp(t, "sdkappid: [\"1400000001\"]\nforward:\n  - name: x\n    match: [\"*\"]\n    url: http://h/\n    secret: \""+whsec+"\"\n    "+tc.yaml+"\n")
+			_, err := config.Load(config.Source{File: file, Environ: env()})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one with %q", err, tc.want)
+			}
+		})
+	}
+	_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
+		"IMCALLBACK_FORWARD_URL=http://h/", "IMCALLBACK_FORWARD_SECRET=whsec_c2hvcnQ=")})
+	if err == nil || !strings.Contains(err.Error(), "decodes to 5 bytes") {
+		t.Errorf("a short secret: %v", err)
+	}
+}

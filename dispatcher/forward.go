@@ -1,0 +1,132 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Forwarder sends callbacks to HTTP destinations instead of, or besides,
+// Go handlers (gateway mode; package forward implements it). The
+// dispatcher treats a command a destination takes as registered: a
+// before-command is decided by its destination, an after-command is
+// delivered to each of its destinations (with durable delivery, one
+// stored copy per destination, each retried and dead-lettered on its own).
+type Forwarder interface {
+	// Commands are the CallbackCommands some destination takes.
+	Commands() []string
+	// Destinations are the names of the destinations that take command
+	// for app, in configuration order.
+	Destinations(command, app string) []string
+	// Decide posts a before-callback to destination and returns the
+	// decision it answered (checked against the command's rule by the
+	// dispatcher afterwards).
+	Decide(ctx context.Context, destination string, r *Request) (Decision, error)
+	// Deliver posts an after-callback to destination; nil means a 2xx.
+	Deliver(ctx context.Context, destination string, r *Request) error
+}
+
+// forwarded is the command of a CallbackCommand that destinations take:
+// alone (handler nil), or besides a Go after-handler.
+type forwarded struct {
+	name    string
+	kind    Kind
+	handler Command // the Go after-handler, if any
+	fwd     Forwarder
+}
+
+func (c *forwarded) Name() string { return c.name }
+func (c *forwarded) Kind() Kind   { return c.kind }
+
+// servesApp: the Go handler's apps, or any app a destination takes.
+func (c *forwarded) servesApp(id string) bool {
+	if c.handler != nil {
+		if l, limited := c.handler.(appLimited); !limited || l.servesApp(id) {
+			return true
+		}
+	}
+	return len(c.fwd.Destinations(c.name, id)) > 0
+}
+
+// Handle runs the whole command inside a request: a before-command asks
+// its destination; an after-command (inline) runs the Go handler, then
+// delivers to each destination, and fails if any of them does.
+func (c *forwarded) Handle(ctx context.Context, r *Request) (Decision, error) {
+	dests := c.fwd.Destinations(c.name, r.Params.SdkAppid)
+	if c.kind == KindBefore {
+		if len(dests) == 0 {
+			return Decision{}, fmt.Errorf("%w: %s", ErrNoHandler, c.name)
+		}
+		return c.fwd.Decide(ctx, dests[0], r)
+	}
+	var errs []error
+	if c.handler != nil && c.handlerServes(r.Params.SdkAppid) {
+		if _, err := c.handler.Handle(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, d := range dests {
+		if err := c.fwd.Deliver(ctx, d, r); err != nil {
+			errs = append(errs, fmt.Errorf("destination %s: %w", d, err))
+		}
+	}
+	return Decision{}, errors.Join(errs...)
+}
+
+func (c *forwarded) handlerServes(app string) bool {
+	if c.handler == nil {
+		return false
+	}
+	l, limited := c.handler.(appLimited)
+	return !limited || l.servesApp(app)
+}
+
+// targets are what a durable sink stores one copy of r for: "" for the
+// Go handler, then each destination's name.
+func (c *forwarded) targets(app string) []string {
+	var t []string
+	if c.handlerServes(app) {
+		t = append(t, "")
+	}
+	return append(t, c.fwd.Destinations(c.name, app)...)
+}
+
+// process runs one stored copy: the Go handler for target "" (or, for a
+// command with no Go handler, every destination: a copy stored before the
+// destinations were configured), else that destination.
+func (c *forwarded) process(ctx context.Context, r *Request) error {
+	switch {
+	case r.Target != "":
+		return c.fwd.Deliver(ctx, r.Target, r)
+	case c.handler != nil:
+		_, err := c.handler.Handle(ctx, r)
+		return err
+	default:
+		_, err := c.Handle(ctx, r)
+		return err
+	}
+}
+
+// addForwarded registers the commands of f: a before-command with a Go
+// handler too is an error (which would decide?); an after-command with
+// one runs both.
+func (d *Dispatcher) addForwarded(f Forwarder) error {
+	for _, name := range f.Commands() {
+		kind := KindAfter
+		if _, before := d.opts.Rules[name]; before {
+			kind = KindBefore
+		}
+		c := &forwarded{name: name, kind: kind, fwd: f}
+		if h, ok := d.commands[name]; ok {
+			if h.Kind() == KindBefore || kind == KindBefore {
+				return fmt.Errorf("dispatcher: %s has a Go before-handler and a forward destination; keep one", name)
+			}
+			c.handler = h
+		}
+		d.commands[name] = c
+		if d.series[name] == nil {
+			d.series[name] = newCommandSeries(d.metrics, name, kind)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+// A destination of imcallback's gateway mode in Node.js (no packages):
+// verifies the Standard Webhooks signature, answers before-callbacks with
+// IM's envelope, takes after-callbacks with 204.
+//   WEBHOOK_SECRET=whsec_... PORT=8090 node receiver.js
+const http = require('http');
+const crypto = require('crypto');
+
+const key = Buffer.from(process.env.WEBHOOK_SECRET.replace(/^whsec_/, ''), 'base64');
+
+function verified(req, body) {
+  const id = req.headers['webhook-id'], ts = req.headers['webhook-timestamp'];
+  if (!id || !ts || Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;
+  const want = crypto.createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest();
+  return (req.headers['webhook-signature'] || '').split(' ').some((s) => {
+    const [v, sig] = s.split(',');
+    const got = Buffer.from(sig || '', 'base64');
+    return v === 'v1' && got.length === want.length && crypto.timingSafeEqual(got, want);
+  });
+}
+
+http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    if (!verified(req, body)) return res.writeHead(401).end();
+    const command = req.headers['x-imcallback-command'];
+    console.log(command, req.headers['webhook-id']);
+    if (!command.includes('Before')) return res.writeHead(204).end();
+    const denied = body.includes('badword'); // your moderation here
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(
+      denied ? { ActionStatus: 'OK', ErrorCode: 120001, ErrorInfo: 'blocked word' }
+             : { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' }));
+  });
+}).listen(Number(process.env.PORT || 8090), '127.0.0.1', () => console.log('listening'));

@@ -1,0 +1,29 @@
+# A destination of imcallback's gateway mode in Python (standard library):
+# verifies the Standard Webhooks signature, answers before-callbacks with
+# IM's envelope, takes after-callbacks with 204.
+#   WEBHOOK_SECRET=whsec_... PORT=8090 python3 receiver.py
+import base64, hashlib, hmac, json, os, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+KEY = base64.b64decode(os.environ["WEBHOOK_SECRET"].removeprefix("whsec_"))
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        wid, ts = self.headers.get("webhook-id", ""), self.headers.get("webhook-timestamp", "")
+        want = base64.b64encode(hmac.new(KEY, f"{wid}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
+        sigs = [s.split(",", 1)[1] for s in self.headers.get("webhook-signature", "").split() if s.startswith("v1,")]
+        if not ts.isdigit() or abs(time.time() - int(ts)) > 300 or not any(hmac.compare_digest(s, want) for s in sigs):
+            return self.send_response(401) or self.end_headers()
+        if "Before" not in self.headers.get("X-Imcallback-Command", ""):
+            return self.send_response(204) or self.end_headers()
+        denied = b"badword" in body  # your moderation here
+        answer = {"ActionStatus": "OK", "ErrorCode": 120001 if denied else 0, "ErrorInfo": "blocked word" if denied else ""}
+        out = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8090"))), Receiver).serve_forever()

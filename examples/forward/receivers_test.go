@@ -1,0 +1,133 @@
+// Package forward_test runs the example receivers (Node.js and Python)
+// as destinations of gateway mode against the service.
+package forward_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// start runs a receiver on a free loopback port and returns its URL, or
+// skips t when the interpreter is missing.
+func start(t *testing.T, interpreter, script string) string {
+	t.Helper()
+	path, err := exec.LookPath(interpreter)
+	if err != nil {
+		t.Skipf("the %s receiver needs %s on PATH", script, interpreter)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, path, script)
+	cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+secret, fmt.Sprintf("PORT=%d", port))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logged := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-logged // the pipe ends with the process
+		_ = cmd.Wait()
+	})
+	go func() { // the receiver's log, in the test's
+		defer close(logged)
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			t.Log(script + ": " + s.Text())
+		}
+	}()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return "http://" + addr + "/"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not listen on %s", script, addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestReceivers(t *testing.T) {
+	for _, r := range []struct{ interpreter, script string }{{"node", "receiver.js"}, {"python3", "receiver.py"}} {
+		t.Run(r.script, func(t *testing.T) {
+			url := start(t, r.interpreter, r.script)
+
+			// It refuses what is not signed with the secret.
+			resp, err := http.Post(url, "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("unsigned request: %d, want 401", resp.StatusCode)
+			}
+
+			s := imtest.Start(t, []string{"IMCALLBACK_FORWARD_URL=" + url, "IMCALLBACK_FORWARD_SECRET=" + secret,
+				"IMCALLBACK_FORWARD_MATCH=C2C.CallbackBeforeSendMsg,C2C.CallbackAfterSendMsg"}, delivery.Module)
+			for _, c := range []struct{ from, want string }{
+				{"alice", `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
+				{"badword", `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"blocked word"}`},
+			} {
+				body, err := imtest.SampleWith("C2C.CallbackBeforeSendMsg", map[string]any{"From_Account": c.from})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res := s.Send(t, "C2C.CallbackBeforeSendMsg", body); string(res.Body) != c.want {
+					t.Errorf("before-callback from %s: %d %s, want %s", c.from, res.Status, res.Body, c.want)
+				}
+			}
+			body, err := imtest.Sample("C2C.CallbackAfterSendMsg")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := s.Send(t, "C2C.CallbackAfterSendMsg", body); !res.OK() {
+				t.Fatalf("after-callback: %d", res.Status)
+			}
+			want := `imcallback_forward_requests_total{destination="default",result="ok"} 3`
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(scrape(t, s), want) {
+				if time.Now().After(deadline) {
+					t.Fatalf("metrics lack %s:\n%s", want, scrape(t, s))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func scrape(t *testing.T, s *imtest.Service) string {
+	t.Helper()
+	resp, err := http.Get(s.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

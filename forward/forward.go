@@ -1,0 +1,378 @@
+// Package forward is gateway mode: callbacks whose CallbackCommand matches
+// a configured destination are POSTed to that HTTP endpoint, signed as the
+// Standard Webhooks specification says, so a backend in any language can
+// take them. After-callbacks go through the durable path (one stored copy
+// per destination, retried and dead-lettered on its own); a
+// before-callback is decided by its destination's answer, checked against
+// the command's rules, under the before deadline.
+//
+// The Forwarder plugs into the dispatcher (dispatcher.Forwarder); Module
+// provides it when IMCALLBACK_FORWARD_URL or a `forward:` list is set.
+package forward
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/commands/catalogue"
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/tooling"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// Module provides the dispatcher.Forwarder of the configured destinations
+// (none when there are none).
+var Module = fx.Module("forward", fx.Provide(newFromConfig))
+
+// beforeMargin is kept from the before deadline for the dispatcher to
+// check and send the answer after the destination's.
+const beforeMargin = 50 * time.Millisecond
+
+// maxAnswer bounds a destination's answer to a before-callback.
+const maxAnswer = 64 << 10
+
+// Results of imcallback_forward_requests_total.
+const (
+	ResultOK          = "ok"           // 2xx (and, before, a readable answer)
+	ResultStatus      = "status"       // another HTTP status
+	ResultTimeout     = "timeout"      // no answer in time
+	ResultError       = "error"        // no connection, or a broken exchange
+	ResultBadResponse = "bad_response" // before: an answer that is not IM's envelope
+)
+
+// Forwarder posts callbacks to the configured destinations.
+type Forwarder struct {
+	dests    []*destination // configuration order
+	byName   map[string]*destination
+	commands []string
+	replies  map[string]map[string]bool // before-command → reply fields it accepts
+	log      *zap.Logger
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	now      func() time.Time
+}
+
+var _ dispatcher.Forwarder = (*Forwarder)(nil)
+
+// destination is one configured endpoint with its own connection pool.
+type destination struct {
+	cfg    config.ForwardConfig
+	key    []byte
+	client *http.Client
+}
+
+// New builds the Forwarder of dests over the commands of entries (the
+// catalogue). A before-command two destinations could both take for one
+// app is an error: a before-callback has one answer.
+func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, error) {
+	f := &Forwarder{byName: map[string]*destination{}, replies: map[string]map[string]bool{}, log: log, now: time.Now}
+	for _, c := range dests {
+		key, err := c.SecretKey()
+		if err != nil {
+			return nil, fmt.Errorf("forward: %s: secret %w", c.Name, err)
+		}
+		d := &destination{cfg: c, key: key, client: &http.Client{Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConns:        64,
+			MaxIdleConnsPerHost: 64,
+			MaxConnsPerHost:     128, // a bounded pool: beyond it requests wait for a connection
+			IdleConnTimeout:     90 * time.Second,
+			ForceAttemptHTTP2:   true,
+		}}}
+		f.dests = append(f.dests, d)
+		f.byName[c.Name] = d
+	}
+	for _, e := range entries {
+		name := e.Name()
+		var takers []*destination
+		for _, d := range f.dests {
+			if d.cfg.Matches(name, "") {
+				takers = append(takers, d)
+			}
+		}
+		if len(takers) == 0 {
+			continue
+		}
+		f.commands = append(f.commands, name)
+		if e.Kind() == catalogue.After {
+			continue
+		}
+		for i, a := range takers {
+			for _, b := range takers[i+1:] {
+				if shareApp(a.cfg.Apps, b.cfg.Apps) {
+					return nil, fmt.Errorf("forward: before-command %s is matched by destinations %s and %s: a before-callback has one answer; narrow match or apps", name, a.cfg.Name, b.cfg.Name)
+				}
+			}
+		}
+		f.replies[name] = replyFields(e.Command.Tooling(tooling.K).ReplyType())
+	}
+	f.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imcallback_forward_requests_total",
+		Help: "Requests to forward destinations, by destination and result (ok, status, timeout, error, bad_response).",
+	}, []string{"destination", "result"})
+	f.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "imcallback_forward_duration_seconds",
+		Help:    "Time from sending a forwarded callback to its destination's answer, by destination.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 1.5, 2, 5, 10},
+	}, []string{"destination"})
+	if err := reg.Register(f.requests); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(f.duration); err != nil {
+		return nil, err
+	}
+	for _, d := range f.dests { // every series from the start, so a rise can alert
+		for _, r := range []string{ResultOK, ResultStatus, ResultTimeout, ResultError, ResultBadResponse} {
+			f.requests.WithLabelValues(d.cfg.Name, r)
+		}
+		f.duration.WithLabelValues(d.cfg.Name)
+	}
+	return f, nil
+}
+
+// shareApp reports whether two destinations' app lists overlap (empty is every app).
+func shareApp(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(a, func(id string) bool { return slices.Contains(b, id) })
+}
+
+// replyFields are the JSON names of a reply type's fields; none for nil.
+func replyFields(t reflect.Type) map[string]bool {
+	fields := map[string]bool{}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return fields
+	}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case name != "":
+			fields[name] = true
+		case sf.IsExported():
+			fields[sf.Name] = true
+		}
+	}
+	return fields
+}
+
+type forwardIn struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    *config.Config
+	Log       *zap.Logger
+	Registry  prometheus.Registerer
+}
+
+// newFromConfig is the Forwarder of the configuration, or none.
+func newFromConfig(in forwardIn) (dispatcher.Forwarder, error) {
+	if len(in.Config.Forward) == 0 {
+		return nil, nil
+	}
+	f, err := New(in.Config.Forward, catalogue.All(), in.Log.Named("forward"), in.Registry)
+	if err != nil {
+		return nil, err
+	}
+	in.Lifecycle.Append(fx.StopHook(f.Close))
+	for _, d := range f.dests {
+		in.Log.Info("forwarding callbacks", zap.String("destination", d.cfg.Name), zap.Strings("match", d.cfg.Match),
+			zap.Strings("apps", d.cfg.Apps), zap.String("url", config.Redact(d.cfg.URL, false)))
+	}
+	return f, nil
+}
+
+// Commands implements dispatcher.Forwarder.
+func (f *Forwarder) Commands() []string { return slices.Clone(f.commands) }
+
+// Destinations implements dispatcher.Forwarder.
+func (f *Forwarder) Destinations(command, app string) []string {
+	var out []string
+	for _, d := range f.dests {
+		if d.cfg.Matches(command, app) {
+			out = append(out, d.cfg.Name)
+		}
+	}
+	return out
+}
+
+// EventID is the webhook-id of a callback: the id of its stored event
+// (delivery.MsgID), the same across IM's retries, redeliveries and replays.
+func EventID(r *dispatcher.Request) string {
+	return "msg_" + delivery.MsgID(r.Params.SdkAppid, r.Command, r.Body)
+}
+
+// Deliver implements dispatcher.Forwarder: a 2xx within the destination's
+// timeout is success.
+func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Request) error {
+	d, ok := f.byName[name]
+	if !ok {
+		return fmt.Errorf("forward: no destination %q (removed from the configuration?)", name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	resp, err := f.post(ctx, d, r)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer)) // lets the connection be reused
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		f.requests.WithLabelValues(name, ResultStatus).Inc()
+		return fmt.Errorf("forward: %s answered HTTP %d", name, resp.StatusCode)
+	}
+	f.requests.WithLabelValues(name, ResultOK).Inc()
+	return nil
+}
+
+// Decide implements dispatcher.Forwarder: the destination answers IM's
+// envelope; reply fields the command does not accept are dropped.
+func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Request) (dispatcher.Decision, error) {
+	d, ok := f.byName[name]
+	if !ok {
+		return dispatcher.Decision{}, fmt.Errorf("forward: no destination %q", name)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-beforeMargin))
+		defer cancel()
+	}
+	resp, err := f.post(ctx, d, r)
+	if err != nil {
+		return dispatcher.Decision{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		f.requests.WithLabelValues(name, f.failure(ctx, err)).Inc()
+		return dispatcher.Decision{}, fmt.Errorf("forward: %s: reading the answer: %w", name, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		f.requests.WithLabelValues(name, ResultStatus).Inc()
+		return dispatcher.Decision{}, fmt.Errorf("forward: %s answered HTTP %d", name, resp.StatusCode)
+	}
+	dec, dropped, err := parseAnswer(body, f.replies[r.Command])
+	if err != nil {
+		f.requests.WithLabelValues(name, ResultBadResponse).Inc()
+		return dispatcher.Decision{}, fmt.Errorf("forward: %s: %w", name, err)
+	}
+	f.requests.WithLabelValues(name, ResultOK).Inc()
+	if len(dropped) > 0 {
+		f.log.Warn("destination answered reply fields the command does not accept; dropped them",
+			zap.String("destination", name), zap.String("command", r.Command), zap.String("request_id", r.RequestID),
+			zap.Strings("fields", dropped))
+	}
+	return dec, nil
+}
+
+// parseAnswer reads IM's envelope from a destination's answer: ActionStatus
+// OK, ErrorCode (a number; absent is 0), ErrorInfo, and the reply fields
+// accepted (the others are returned as dropped, sorted).
+func parseAnswer(body []byte, accepted map[string]bool) (dispatcher.Decision, []string, error) {
+	if len(body) > maxAnswer {
+		return dispatcher.Decision{}, nil, fmt.Errorf("answer over %d bytes", maxAnswer)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return dispatcher.Decision{}, nil, errors.New("the answer is not a JSON object")
+	}
+	var status string
+	if err := json.Unmarshal(fields["ActionStatus"], &status); err != nil || !strings.EqualFold(status, protocol.StatusOK) {
+		return dispatcher.Decision{}, nil, fmt.Errorf("ActionStatus is %s, not \"OK\"", bytes.TrimSpace(fields["ActionStatus"]))
+	}
+	var dec dispatcher.Decision
+	if raw, ok := fields["ErrorCode"]; ok {
+		var code protocol.FlexInt
+		if err := json.Unmarshal(raw, &code); err != nil {
+			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", raw)
+		}
+		dec.Code = int(code)
+	}
+	if raw, ok := fields["ErrorInfo"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &dec.Info); err != nil {
+			return dispatcher.Decision{}, nil, errors.New("ErrorInfo is not a string")
+		}
+	}
+	reply := map[string]json.RawMessage{}
+	var dropped []string
+	for k, v := range fields {
+		switch {
+		case k == "ActionStatus" || k == "ErrorCode" || k == "ErrorInfo":
+		case accepted[k]:
+			reply[k] = v
+		default:
+			dropped = append(dropped, k)
+		}
+	}
+	slices.Sort(dropped)
+	if len(reply) > 0 {
+		dec.Reply = reply
+	}
+	return dec, dropped, nil
+}
+
+// post sends r to d with the Standard Webhooks headers. A failure to get
+// an answer is counted here; the caller counts the answer.
+func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Request) (*http.Response, error) {
+	name := d.cfg.Name
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.cfg.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		f.requests.WithLabelValues(name, ResultError).Inc()
+		return nil, fmt.Errorf("forward: %s: %w", name, err)
+	}
+	id, ts := EventID(r), f.now().Unix()
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "imcallback")
+	h.Set(HeaderID, id)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(HeaderSignature, Sign(d.key, id, ts, r.Body))
+	h.Set(HeaderCommand, r.Command)
+	h.Set(HeaderApp, r.Params.SdkAppid)
+	if r.RequestID != "" {
+		h.Set("X-Request-Id", r.RequestID)
+	}
+	start := time.Now()
+	resp, err := d.client.Do(req)
+	f.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		f.requests.WithLabelValues(name, f.failure(ctx, err)).Inc()
+		return nil, fmt.Errorf("forward: %s: %w", name, err)
+	}
+	return resp, nil
+}
+
+// failure is the result label of a request that got no answer.
+func (f *Forwarder) failure(ctx context.Context, err error) string {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ResultTimeout
+	}
+	return ResultError
+}
+
+// Close drops the idle connections of every destination.
+func (f *Forwarder) Close() {
+	for _, d := range f.dests {
+		d.client.CloseIdleConnections()
+	}
+}

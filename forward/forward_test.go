@@ -1,0 +1,422 @@
+package forward_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/goleak"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/forward"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+}
+
+// secret is a Standard Webhooks secret: whsec_ and 24 bytes in base64.
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// The example of the Standard Webhooks specification.
+func TestSignMatchesTheSpecification(t *testing.T) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := forward.Sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
+	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
+		t.Errorf("signature %s, want %s", got, want)
+	}
+}
+
+// received is one request a test destination got.
+type received struct {
+	header http.Header
+	body   []byte
+	at     time.Time
+}
+
+// verify checks a request as a Standard Webhooks receiver does, written
+// apart from the package's Sign: the signature over id.timestamp.body
+// with the secret's key, and a timestamp within five minutes.
+func verify(t *testing.T, r received) {
+	t.Helper()
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	id, ts := r.header.Get("webhook-id"), r.header.Get("webhook-timestamp")
+	mac := hmac.New(sha256.New, key)
+	io.WriteString(mac, id+"."+ts+".")
+	mac.Write(r.body)
+	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	ok := false
+	for _, sig := range strings.Fields(r.header.Get("webhook-signature")) {
+		v, s, _ := strings.Cut(sig, ",")
+		ok = ok || v == "v1" && hmac.Equal([]byte(s), []byte(want))
+	}
+	if !ok {
+		t.Errorf("signature %q does not verify (want v1,%s)", r.header.Get("webhook-signature"), want)
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+		t.Errorf("webhook-timestamp %q is not now", ts)
+	}
+	if !strings.HasPrefix(id, "msg_") {
+		t.Errorf("webhook-id %q", id)
+	}
+}
+
+// dest is an httptest destination answering with answer(n), n counting
+// from 1, and recording every request.
+type dest struct {
+	*httptest.Server
+	mu   sync.Mutex
+	got  []received
+	fail atomic.Bool
+}
+
+func newDest(t *testing.T, answer func(w http.ResponseWriter, n int)) *dest {
+	d := &dest{}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		d.mu.Lock()
+		d.got = append(d.got, received{header: r.Header.Clone(), body: body, at: time.Now()})
+		n := len(d.got)
+		d.mu.Unlock()
+		if d.fail.Load() {
+			http.Error(w, "broken on purpose", http.StatusInternalServerError)
+			return
+		}
+		answer(w, n)
+	}))
+	t.Cleanup(d.Close)
+	return d
+}
+
+func (d *dest) requests() []received {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]received(nil), d.got...)
+}
+
+func ok(w http.ResponseWriter, _ int) { w.WriteHeader(http.StatusNoContent) }
+
+// withDestinations replaces the configured destinations (the environment
+// sets one at most).
+func withDestinations(dests ...config.ForwardConfig) fx.Option {
+	return fx.Decorate(func(c *config.Config) *config.Config {
+		cp := *c
+		cp.Forward = dests
+		return &cp
+	})
+}
+
+func destination(name, url string, match ...string) config.ForwardConfig {
+	return config.ForwardConfig{Name: name, URL: url, Secret: secret, Match: match, Timeout: 2 * time.Second}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 15s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+const afterCommand = "Group.CallbackAfterCreateTopic"
+
+// TestAfterCallbackIsForwardedDurably: stored, then POSTed with the body
+// as received and the Standard Webhooks headers; a failure is retried with
+// the backoff, under the same webhook-id.
+func TestAfterCallbackIsForwardedDurably(t *testing.T) {
+	d := newDest(t, func(w http.ResponseWriter, n int) {
+		if n <= 2 {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	s := imtest.Start(t, []string{"IMCALLBACK_FORWARD_URL=" + d.URL, "IMCALLBACK_FORWARD_SECRET=" + secret,
+		"IMCALLBACK_FORWARD_MATCH=Group.*", "IMCALLBACK_BACKOFF=100ms,200ms"}, delivery.Module)
+	body, err := imtest.Sample(afterCommand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := s.Send(t, afterCommand, body); !res.OK() {
+		t.Fatalf("answered %d %s", res.Status, res.Body)
+	}
+	waitFor(t, "three attempts", func() bool { return len(d.requests()) == 3 })
+	got := d.requests()
+	for i, r := range got {
+		verify(t, r)
+		if string(r.body) != string(body) {
+			t.Errorf("attempt %d body %s, want the callback's", i+1, r.body)
+		}
+		if r.header.Get("X-Imcallback-Command") != afterCommand || r.header.Get("X-Imcallback-App") != imtest.AppID {
+			t.Errorf("attempt %d: command %q app %q", i+1, r.header.Get("X-Imcallback-Command"), r.header.Get("X-Imcallback-App"))
+		}
+		if id := r.header.Get("webhook-id"); id != got[0].header.Get("webhook-id") {
+			t.Errorf("attempt %d has webhook-id %s, the first %s", i+1, id, got[0].header.Get("webhook-id"))
+		}
+	}
+	for i, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} {
+		if gap := got[i+1].at.Sub(got[i].at); gap < want {
+			t.Errorf("retry %d came after %v, want at least the backoff %v", i+1, gap, want)
+		}
+	}
+	waitFor(t, "the metrics", func() bool {
+		m := scrape(t, s)
+		return strings.Contains(m, `imcallback_forward_requests_total{destination="default",result="ok"} 1`) &&
+			strings.Contains(m, `imcallback_forward_requests_total{destination="default",result="status"} 2`)
+	})
+	// A command no destination matches is unknown, as without forwarding.
+	if res := s.Send(t, "C2C.CallbackAfterSendMsg", mustSample(t, "C2C.CallbackAfterSendMsg")); !res.OK() {
+		t.Fatalf("unmatched command answered %d", res.Status)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(d.requests()); n != 3 {
+		t.Errorf("the destination got %d requests, want 3 (nothing for an unmatched command)", n)
+	}
+}
+
+func mustSample(t *testing.T, command string) []byte {
+	t.Helper()
+	b, err := imtest.Sample(command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestFanOutWithOneDestinationFailing: each destination has its own
+// stored copy: the one that succeeded is not sent again, the one that
+// fails becomes a dead letter of that destination, and its replay after
+// the fix reaches it alone.
+func TestFanOutWithOneDestinationFailing(t *testing.T) {
+	a := newDest(t, ok)
+	b := newDest(t, ok)
+	b.fail.Store(true)
+	s := imtest.Start(t, []string{"IMCALLBACK_MAX_DELIVERIES=2", "IMCALLBACK_BACKOFF=50ms"}, delivery.Module,
+		withDestinations(destination("a", a.URL, "Group.*"), destination("b", b.URL, afterCommand)))
+	if res := s.Send(t, afterCommand, mustSample(t, afterCommand)); !res.OK() {
+		t.Fatalf("answered %d %s", res.Status, res.Body)
+	}
+	var dead struct {
+		DeadLetters []struct {
+			Seq         uint64 `json:"seq"`
+			Command     string `json:"command"`
+			Destination string `json:"destination"`
+			LastError   string `json:"last_error"`
+		} `json:"dead_letters"`
+	}
+	waitFor(t, "b's dead letter", func() bool {
+		s.GetJSON(t, "/v1/dead-letters", 200, &dead)
+		return len(dead.DeadLetters) == 1
+	})
+	if dl := dead.DeadLetters[0]; dl.Destination != "b" || dl.Command != afterCommand || !strings.Contains(dl.LastError, "HTTP 500") {
+		t.Errorf("dead letter %+v, want destination b with its HTTP 500", dl)
+	}
+	if n := len(a.requests()); n != 1 {
+		t.Errorf("a got %d requests, want 1", n)
+	}
+	if n := len(b.requests()); n != 2 {
+		t.Errorf("b got %d requests, want 2 (its deliveries)", n)
+	}
+
+	b.fail.Store(false)
+	resp, err := http.Post(s.AdminURL+"/v1/events/replay", "application/json", strings.NewReader(`{"dead":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitFor(t, "b after the replay", func() bool { return len(b.requests()) == 3 })
+	time.Sleep(200 * time.Millisecond)
+	if n := len(a.requests()); n != 1 {
+		t.Errorf("a got %d requests after b's replay, want still 1", n)
+	}
+	ids := map[string]bool{}
+	for _, r := range append(a.requests(), b.requests()...) {
+		verify(t, r)
+		ids[r.header.Get("webhook-id")] = true
+	}
+	if len(ids) != 1 {
+		t.Errorf("webhook-ids %v, want one id for the event", ids)
+	}
+}
+
+// TestInlineAfterCallback: without durable delivery a forwarded
+// after-callback is POSTed inside the request; a failing destination is
+// answered 503, so IM may retry.
+func TestInlineAfterCallback(t *testing.T) {
+	d := newDest(t, ok)
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + d.URL, "IMCALLBACK_FORWARD_SECRET=" + secret})
+	if res := s.Send(t, afterCommand, mustSample(t, afterCommand)); !res.OK() || len(d.requests()) != 1 {
+		t.Fatalf("answered %d, destination got %d", res.Status, len(d.requests()))
+	}
+	d.fail.Store(true)
+	if res := s.Send(t, afterCommand, mustSample(t, afterCommand)); res.Status != http.StatusServiceUnavailable {
+		t.Fatalf("failing destination: answered %d, want 503", res.Status)
+	}
+}
+
+const beforeCommand = "C2C.CallbackBeforeSendMsg"
+
+// TestBeforeCallback: the destination's answer is checked against the
+// command's rules and passed to IM; a slow, failing or unreadable
+// destination gets the fallback inside IM's budget.
+func TestBeforeCallback(t *testing.T) {
+	tests := []struct {
+		name   string
+		answer func(w http.ResponseWriter)
+		want   string // the envelope IM gets
+	}{
+		{"allow", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
+		{"deny with a code in range", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":120005,"ErrorInfo":"blocked word"}`)
+		}, `{"ActionStatus":"OK","ErrorCode":120005,"ErrorInfo":"blocked word"}`},
+		{"a code out of range is a plain deny", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":5000,"ErrorInfo":"nope"}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":"nope"}`},
+		{"reply fields pass, unknown ones are dropped", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":"tagged","Extra":1}`)
+		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":"tagged"}`},
+		{"a code as a string", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":"1","ErrorInfo":"x"}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":"x"}`},
+		{"not the envelope: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `<html>`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"FAIL: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"FAIL","ErrorCode":0}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"HTTP 500: fallback", func(w http.ResponseWriter) {
+			http.Error(w, "down", http.StatusInternalServerError)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"slow: fallback in time", func(w http.ResponseWriter) {
+			time.Sleep(1500 * time.Millisecond)
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDest(t, func(w http.ResponseWriter, _ int) { tc.answer(w) })
+			s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_BEFORE_TIMEOUT=500ms",
+				"IMCALLBACK_BEFORE_FALLBACK=deny", "IMCALLBACK_FORWARD_URL=" + d.URL, "IMCALLBACK_FORWARD_SECRET=" + secret,
+				"IMCALLBACK_FORWARD_MATCH=" + beforeCommand})
+			start := time.Now()
+			res := s.Send(t, beforeCommand, mustSample(t, beforeCommand))
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("answered after %v, past the 500ms before deadline", took)
+			}
+			if res.Status != http.StatusOK || string(res.Body) != tc.want {
+				t.Errorf("answered %d %s, want %s", res.Status, res.Body, tc.want)
+			}
+			if got := d.requests(); len(got) != 1 {
+				t.Fatalf("the destination got %d requests", len(got))
+			} else {
+				verify(t, got[0])
+			}
+		})
+	}
+}
+
+// TestBeforeDestinationDown: nothing listens: the fallback, counted.
+func TestBeforeDestinationDown(t *testing.T) {
+	d := newDest(t, ok)
+	url := d.URL
+	d.Close()
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + url,
+		"IMCALLBACK_FORWARD_SECRET=" + secret, "IMCALLBACK_FORWARD_MATCH=" + beforeCommand})
+	res := s.Send(t, beforeCommand, mustSample(t, beforeCommand))
+	if res.Status != http.StatusOK || string(res.Body) != `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}` {
+		t.Errorf("answered %d %s, want the allow fallback", res.Status, res.Body)
+	}
+	m := scrape(t, s)
+	for _, want := range []string{`imcallback_forward_requests_total{destination="default",result="error"} 1`,
+		`imcallback_callbacks_total{app="` + imtest.AppID + `",command="` + beforeCommand + `",outcome="fallback"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestStartRefuses: mistakes in the destinations stop the start with an
+// error that names the entry.
+func TestStartRefuses(t *testing.T) {
+	tests := []struct {
+		name  string
+		dests []config.ForwardConfig
+		env   []string
+		want  string
+	}{
+		{"bad glob", nil, []string{"IMCALLBACK_FORWARD_URL=http://127.0.0.1:1/", "IMCALLBACK_FORWARD_SECRET=" + secret, "IMCALLBACK_FORWARD_MATCH=Group.["}, "forward[0] (default): match \"Group.[\" is not a glob"},
+		{"bad url", nil, []string{"IMCALLBACK_FORWARD_URL=ftp://x", "IMCALLBACK_FORWARD_SECRET=" + secret}, "url \"ftp://x\" must be an http"},
+		{"secret not base64", nil, []string{"IMCALLBACK_FORWARD_URL=http://127.0.0.1:1/", "IMCALLBACK_FORWARD_SECRET=whsec_???"}, "secret is not base64"},
+		{"no secret", nil, []string{"IMCALLBACK_FORWARD_URL=http://127.0.0.1:1/"}, "secret required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := append([]string{"IMCALLBACK_SDKAPPID=1400000000"}, tc.env...)
+			_, err := config.Load(config.Source{Environ: func() []string { return env }})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one with %q", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "MfKQ9r8") {
+				t.Errorf("the error quotes the secret: %v", err)
+			}
+		})
+	}
+}
+
+// TestBeforeCommandTakenTwice: two destinations for one before-command,
+// or a destination and a Go before-handler, are refused at start.
+func TestBeforeCommandTakenTwice(t *testing.T) {
+	_, err := forward.New([]config.ForwardConfig{
+		destination("one", "http://127.0.0.1:1/", "C2C.*"),
+		destination("two", "http://127.0.0.1:1/", beforeCommand),
+	}, catalogueAll(), nopLogger(), newRegistry())
+	if err == nil || !strings.Contains(err.Error(), "before-command "+beforeCommand+" is matched by destinations one and two") {
+		t.Errorf("two destinations: %v", err)
+	}
+	// Disjoint apps may share it.
+	one := destination("one", "http://127.0.0.1:1/", beforeCommand)
+	one.Apps = []string{"1400000001"}
+	two := destination("two", "http://127.0.0.1:1/", beforeCommand)
+	two.Apps = []string{"1400000002"}
+	if _, err := forward.New([]config.ForwardConfig{one, two}, catalogueAll(), nopLogger(), newRegistry()); err != nil {
+		t.Errorf("disjoint apps: %v", err)
+	}
+}
+
+// scrape reads the service's /metrics.
+func scrape(t *testing.T, s *imtest.Service) string {
+	t.Helper()
+	resp, err := http.Get(s.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
