@@ -111,7 +111,7 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintln(tw, "SEQ\tDEAD AT\tCOMMAND\tAPP ID\tORIGINAL SEQ\tDELIVERIES\tLAST ERROR")
 				err := ev.Dead(ctx, func(d delivery.DeadLetter) error {
 					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", d.Seq, d.DeadAt.Format(time.RFC3339),
-						d.Command, d.AppID, d.OriginalSeq, d.Deliveries, d.Error)
+						commandTo(d.Command, d.Destination), d.AppID, d.OriginalSeq, d.Deliveries, d.Error)
 					return err
 				})
 				return flushUnlessFailed(tw, err)

@@ -322,3 +322,14 @@ func TestTuneGC(t *testing.T) {
 		t.Fatalf("GOGC set: tuneGC changed the GC percent to %d", got)
 	}
 }
+
+func TestCommandToNamesTheDestination(t *testing.T) {
+	for _, tc := range []struct{ command, destination, want string }{
+		{"Group.CallbackAfterCreateTopic", "", "Group.CallbackAfterCreateTopic"},
+		{"Group.CallbackAfterCreateTopic", "backend", "Group.CallbackAfterCreateTopic → backend"},
+	} {
+		if got := commandTo(tc.command, tc.destination); got != tc.want {
+			t.Errorf("commandTo(%q, %q) = %q, want %q", tc.command, tc.destination, got, tc.want)
+		}
+	}
+}

@@ -137,13 +137,22 @@ func remoteEventsList(ctx context.Context, w io.Writer, a *adminClient, command,
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tRECEIVED\tCOMMAND\tAPP ID\tSTATE\tREQUEST ID\tLAST ERROR")
 	for _, e := range page.Events {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.ReceivedAt.Format(time.RFC3339), e.Command, e.AppID,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.ReceivedAt.Format(time.RFC3339), commandTo(e.Command, e.Destination), e.AppID,
 			e.State, dash(e.RequestID), dash(e.LastError))
 	}
 	if page.Next != 0 {
 		fmt.Fprintf(tw, "(older events follow: newest first, %d shown)\n", len(page.Events))
 	}
 	return tw.Flush()
+}
+
+// commandTo is the COMMAND column: the command, and the forward
+// destination of a gateway-mode copy ("Group.X → backend").
+func commandTo(command, destination string) string {
+	if destination == "" {
+		return command
+	}
+	return command + " → " + destination
 }
 
 // remoteDead is `events dead` against the running service.
@@ -160,7 +169,7 @@ func remoteDead(ctx context.Context, w io.Writer, a *adminClient, asJSON bool) e
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tFAILED AT\tCOMMAND\tAPP ID\tDELIVERIES\tLAST ERROR")
 	for _, d := range res.DeadLetters {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.FailedAt.Format(time.RFC3339), d.Command, d.AppID, d.Deliveries, d.LastError)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.FailedAt.Format(time.RFC3339), commandTo(d.Command, d.Destination), d.AppID, d.Deliveries, d.LastError)
 	}
 	return tw.Flush()
 }

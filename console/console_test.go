@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -562,6 +563,30 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 		const d = document.getElementById('topic-detail');
 		return !d.hidden && d.textContent.includes(%s) && d.textContent.includes('Color');
 	})()`, js(topicID)))
+}
+
+// TestForwardDestinations: the Overview lists the forward destinations
+// with their success rate and dead letters, and Dead letters names the
+// destination that failed.
+func TestForwardDestinations(t *testing.T) {
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "broken on purpose", http.StatusBadGateway)
+	}))
+	defer dest.Close()
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms", "IMCALLBACK_FORWARD_URL=" + dest.URL,
+		"IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "IMCALLBACK_FORWARD_MATCH=" + afterCommand}, delivery.Module)
+	send(t, s, afterCommand, sample(t, afterCommand, nil))
+
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	b.waitFor(t, 10*time.Second, "the destination with its dead letter", `(() => {
+		const row = document.querySelector('#ov-forward tbody tr');
+		if (!row) return false;
+		const cells = [...row.children].map((td) => td.textContent);
+		return cells[0] === 'default' && cells[3] === '0.0 %' && cells[5] === '1' && cells[6] === '1';
+	})()`)
+	b.do(t, "open Dead letters", chromedp.Click(chromedp.CSS("#tab-dead")))
+	b.waitFor(t, 10*time.Second, "the destination of the dead letter", rowWith("dead-rows", afterCommand+" → default"))
 }
 
 // TestHostilePayload: markup in a topic name, a topic id, a command and a

@@ -24,10 +24,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
@@ -38,7 +41,15 @@ import (
 
 // Module provides the dispatcher.Forwarder of the configured destinations
 // (none when there are none).
-var Module = fx.Module("forward", fx.Provide(newFromConfig))
+var Module = fx.Module("forward", fx.Provide(newFromConfig, admin.AsRoutes(routesOf)))
+
+// routesOf are the admin routes of the optional Forwarder.
+func routesOf(in struct {
+	fx.In
+	Forwarder dispatcher.Forwarder `optional:"true"`
+}) []admin.Route {
+	return Routes(in.Forwarder)
+}
 
 // beforeMargin is kept from the before deadline for the dispatcher to
 // check and send the answer after the destination's.
@@ -375,4 +386,62 @@ func (f *Forwarder) Close() {
 	for _, d := range f.dests {
 		d.client.CloseIdleConnections()
 	}
+}
+
+// DestinationInfo is one destination as GET /v1/forward shows it.
+type DestinationInfo struct {
+	Name  string   `json:"name"`
+	URL   string   `json:"url"` // credentials redacted
+	Match []string `json:"match"`
+	Apps  []string `json:"apps"`
+	// Requests count the requests by result since the start.
+	Requests map[string]float64 `json:"requests"`
+	// SuccessRate is the share of requests answered ok; null before the first.
+	SuccessRate *float64 `json:"success_rate"`
+}
+
+// Info describes every destination with its request counts.
+func (f *Forwarder) Info() []DestinationInfo {
+	out := make([]DestinationInfo, 0, len(f.dests))
+	for _, d := range f.dests {
+		info := DestinationInfo{Name: d.cfg.Name, URL: config.Redact(d.cfg.URL, false), Match: slices.Clone(d.cfg.Match),
+			Apps: slices.Clone(d.cfg.Apps), Requests: map[string]float64{}}
+		if info.Apps == nil {
+			info.Apps = []string{}
+		}
+		total := 0.0
+		for _, r := range []string{ResultOK, ResultStatus, ResultTimeout, ResultError, ResultBadResponse} {
+			n := counterValue(f.requests.WithLabelValues(d.cfg.Name, r))
+			info.Requests[r] = n
+			total += n
+		}
+		if total > 0 {
+			rate := info.Requests[ResultOK] / total
+			info.SuccessRate = &rate
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// counterValue reads a counter's value.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+// Routes are the admin routes of gateway mode: GET /v1/forward lists the
+// destinations with their request counts and success rate. None when
+// nothing is forwarded.
+func Routes(fw dispatcher.Forwarder) []admin.Route {
+	f, ok := fw.(*Forwarder)
+	if !ok || f == nil {
+		return nil
+	}
+	return []admin.Route{{Method: http.MethodGet, Path: "/v1/forward", Handler: func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{"destinations": f.Info()})
+	}}}
 }

@@ -88,6 +88,7 @@ type dest struct {
 	fail atomic.Bool
 }
 
+// newDest starts the destination; t (nil for a benchmark) closes it.
 func newDest(t *testing.T, answer func(w http.ResponseWriter, n int)) *dest {
 	d := &dest{}
 	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +103,9 @@ func newDest(t *testing.T, answer func(w http.ResponseWriter, n int)) *dest {
 		}
 		answer(w, n)
 	}))
-	t.Cleanup(d.Close)
+	if t != nil {
+		t.Cleanup(d.Close)
+	}
 	return d
 }
 
@@ -195,7 +198,7 @@ func TestAfterCallbackIsForwardedDurably(t *testing.T) {
 	}
 }
 
-func mustSample(t *testing.T, command string) []byte {
+func mustSample(t testing.TB, command string) []byte {
 	t.Helper()
 	b, err := imtest.Sample(command)
 	if err != nil {
@@ -258,6 +261,27 @@ func TestFanOutWithOneDestinationFailing(t *testing.T) {
 	if len(ids) != 1 {
 		t.Errorf("webhook-ids %v, want one id for the event", ids)
 	}
+
+	var info struct {
+		Destinations []forward.DestinationInfo `json:"destinations"`
+	}
+	s.GetJSON(t, "/v1/forward", 200, &info)
+	if len(info.Destinations) != 2 {
+		t.Fatalf("GET /v1/forward: %+v", info)
+	}
+	a0, b0 := info.Destinations[0], info.Destinations[1]
+	if a0.Name != "a" || a0.Requests["ok"] != 1 || a0.SuccessRate == nil || *a0.SuccessRate != 1 {
+		t.Errorf("destination a: %+v", a0)
+	}
+	if b0.Name != "b" || b0.Requests["ok"] != 1 || b0.Requests["status"] != 2 || b0.SuccessRate == nil || *b0.SuccessRate > 0.34 {
+		t.Errorf("destination b: %+v", b0)
+	}
+}
+
+// TestNoForwardingNoRoute: without destinations GET /v1/forward is 404.
+func TestNoForwardingNoRoute(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	s.GetJSON(t, "/v1/forward", 404, nil)
 }
 
 // TestInlineAfterCallback: without durable delivery a forwarded

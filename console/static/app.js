@@ -692,6 +692,41 @@
         }, c.state === 'paused' ? 'Resume' : 'Pause')))))));
   }
 
+  // refreshForward shows the destinations of gateway mode (GET /v1/forward,
+  // 404 when nothing is forwarded) with their success rate and dead letters.
+  async function refreshForward() {
+    let data;
+    try {
+      data = await api('v1/forward');
+    } catch (e) {
+      if (e.status === 404) $('ov-forward-panel').hidden = true;
+      return;
+    }
+    const dests = Array.isArray(data.destinations) ? data.destinations : [];
+    const deadBy = new Map();
+    if (deliveryMode === 'durable') {
+      const d = await api('v1/dead-letters');
+      for (const x of Array.isArray(d.dead_letters) ? d.dead_letters : []) {
+        if (x.destination) deadBy.set(x.destination, (deadBy.get(x.destination) || 0) + 1);
+      }
+    }
+    $('ov-forward-panel').hidden = dests.length === 0;
+    const failed = (r) => Object.entries(r || {}).reduce((n, [k, v]) => (k === 'ok' ? n : n + v), 0);
+    $('ov-forward').replaceChildren(el('table', { class: 'list plain' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Destination'), el('th', {}, 'URL'), el('th', {}, 'Match'),
+        el('th', { class: 'num' }, 'Success'), el('th', { class: 'num' }, 'OK'), el('th', { class: 'num' }, 'Failed'),
+        el('th', { class: 'num' }, 'Dead letters'))),
+      el('tbody', {}, dests.map((d) => el('tr', {},
+        el('td', {}, d.name),
+        el('td', { class: 'mono' }, d.url),
+        el('td', { class: 'mono' }, (d.match || []).join(', ') + (d.apps && d.apps.length ? ' (apps ' + d.apps.join(', ') + ')' : '')),
+        el('td', { class: 'num' }, d.success_rate == null ? '—' : (100 * d.success_rate).toFixed(1) + ' %'),
+        el('td', { class: 'num' }, fmtNum((d.requests || {}).ok || 0)),
+        el('td', { class: 'num' }, fmtNum(failed(d.requests))),
+        el('td', { class: 'num' }, fmtNum(deadBy.get(d.name) || 0)))))));
+  }
+  poll(STATUS_MS, refreshForward);
+
   // pauseResumeCommand pauses or resumes one command's events.
   async function pauseResumeCommand(button, action, command) {
     button.disabled = true;
@@ -819,7 +854,7 @@
     },
     el('td', { class: 'num mono' }, ev.seq),
     el('td', {}, fmtTime(ev.received_at)),
-    el('td', {}, ev.command),
+    el('td', {}, ev.command, ev.destination ? el('span', { class: 'muted' }, ' → ' + ev.destination) : null),
     el('td', { class: 'mono' }, ev.app_id),
     el('td', {}, badge(ev.state, stateKind(ev.state))),
     el('td', { class: 'num' }, ev.deliveries || ''),
@@ -868,7 +903,7 @@
         el('h2', {}, 'Event ' + ev.seq),
         el('button', { type: 'button', class: 'small', onclick: () => { box.hidden = true; selectedSeq = 0; markSelected(); } }, 'Close')),
       fields([
-        ['Command', ev.command], ['App', ev.app_id], ['Received', fmtTime(ev.received_at)],
+        ['Command', ev.command], ['Destination', ev.destination || '—'], ['App', ev.app_id], ['Received', fmtTime(ev.received_at)],
         ['Request id', ev.request_id], ['State', badge(ev.state, stateKind(ev.state))],
         ['Deliveries', ev.deliveries || ''], ['Last error', ev.last_error],
       ]),
@@ -932,7 +967,7 @@
       const tr = el('tr', {},
         el('td', { class: 'num mono' }, d.seq),
         el('td', {}, fmtTime(d.failed_at)),
-        el('td', {}, d.command),
+        el('td', {}, d.command, d.destination ? el('span', { class: 'muted' }, ' → ' + d.destination) : null),
         el('td', { class: 'mono' }, d.app_id),
         el('td', { class: 'num' }, d.deliveries),
         el('td', { class: 'mono' }, d.last_error),
