@@ -99,6 +99,9 @@ type Config struct {
 	NATSListen string `koanf:"nats_listen" yaml:"nats_listen"`
 	// Stream is the JetStream work stream; dead letters go to Stream+"_DEAD".
 	Stream string `koanf:"stream" yaml:"stream"`
+	// StreamReplicas is the replication of the streams the service
+	// creates (1 to 5); above 1 needs a NATS cluster (NATSURL).
+	StreamReplicas int `koanf:"stream_replicas" yaml:"stream_replicas"`
 	// SubjectPrefix starts every event subject: <prefix>.<SdkAppid>.<CallbackCommand>.
 	SubjectPrefix string `koanf:"subject_prefix" yaml:"subject_prefix"`
 	// Retention is how long events stay in the stream (the audit log replay reads).
@@ -141,6 +144,7 @@ func Default() Config {
 		MaxConns:          4096,
 		Delivery:          DeliveryDurable,
 		Stream:            "IMCALLBACK",
+		StreamReplicas:    1,
 		SubjectPrefix:     "imcallback",
 		Retention:         7 * 24 * time.Hour,
 		DedupWindow:       10 * time.Minute,
@@ -393,6 +397,12 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	}
 	if c.NATSURL != "" && !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
 		bad("nats_url", "must be empty (embedded server) or nats:// / tls:// URLs")
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		bad("stream_replicas", "%d must be from 1 to 5 (JetStream's limit)", c.StreamReplicas)
+	} else if c.StreamReplicas > 1 && c.NATSURL == "" && c.Delivery == DeliveryDurable {
+		bad("stream_replicas", "%d needs a NATS cluster: the embedded server is a single node; set %s to the cluster, or keep 1",
+			c.StreamReplicas, EnvName("nats_url"))
 	}
 	if c.Stream == "" || strings.ContainsAny(c.Stream, ". *>") {
 		bad("stream", "%q must be a non-empty name without '.', ' ', '*' or '>'", c.Stream)

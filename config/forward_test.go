@@ -85,3 +85,26 @@ func TestForwardMistakes(t *testing.T) {
 		t.Errorf("a short secret: %v", err)
 	}
 }
+
+func TestStreamReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string // "" is valid
+	}{
+		{[]string{}, ""},
+		{[]string{"IMCALLBACK_STREAM_REPLICAS=3", "IMCALLBACK_NATS_URL=nats://a:4222,nats://b:4222"}, ""},
+		{[]string{"IMCALLBACK_STREAM_REPLICAS=3"}, "IMCALLBACK_STREAM_REPLICAS (stream_replicas): 3 needs a NATS cluster: the embedded server is a single node"},
+		{[]string{"IMCALLBACK_STREAM_REPLICAS=3", "IMCALLBACK_DELIVERY=inline"}, ""},
+		{[]string{"IMCALLBACK_STREAM_REPLICAS=7", "IMCALLBACK_NATS_URL=nats://a:4222"}, "7 must be from 1 to 5"},
+	} {
+		c, err := config.Load(config.Source{Environ: env(append(tc.env, "IMCALLBACK_SDKAPPID=1400000001")...)})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.want == "" && len(tc.env) == 0 && c.StreamReplicas != 1:
+			t.Errorf("default replicas %d, want 1", c.StreamReplicas)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: %v, want %q", tc.env, err, tc.want)
+		}
+	}
+}

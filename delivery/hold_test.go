@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +82,15 @@ func TestPausedCommandIsHeldWhileOthersRun(t *testing.T) {
 			t.Errorf("still paused: %v", got)
 		}
 	})
+}
+
+// TestReplicasNeedACluster: the embedded server is one node, so streams
+// of several replicas are refused before anything starts.
+func TestReplicasNeedACluster(t *testing.T) {
+	o := delivery.DefaultOptions()
+	o.StoreDir = t.TempDir()
+	o.Replicas = 3
+	if _, err := delivery.New(o, zap.NewNop(), prometheus.NewRegistry()); err == nil || !strings.Contains(err.Error(), "needs a NATS cluster") {
+		t.Errorf("embedded with 3 replicas: %v", err)
+	}
 }

@@ -29,6 +29,9 @@ type Options struct {
 	BodyLimit int64
 	// Stream is the work stream; dead letters go to Stream+"_DEAD".
 	Stream string
+	// Replicas is the replication of the streams the service creates
+	// (default 1). An existing stream keeps its own; a mismatch is logged.
+	Replicas int
 	// SubjectPrefix starts every event subject; dead letters use SubjectPrefix+"_dead".
 	SubjectPrefix string
 	// Consumer is the durable consumer name every replica shares (default "imcallback").
@@ -73,6 +76,7 @@ func FromConfig(cfg *config.Config) Options {
 		MaxPayload:      maxPayloadFor(cfg.BodyLimit),
 		BodyLimit:       cfg.BodyLimit,
 		Stream:          cfg.Stream,
+		Replicas:        cfg.StreamReplicas,
 		SubjectPrefix:   cfg.SubjectPrefix,
 		Retention:       cfg.Retention,
 		DedupWindow:     cfg.DedupWindow,
@@ -132,11 +136,17 @@ func (o Options) withDefaults() (Options, error) {
 	if o.RetryWait <= 0 {
 		o.RetryWait = time.Second
 	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
 	if o.HoldRecheck <= 0 {
 		o.HoldRecheck = 2 * time.Second
 	}
 	if o.Name == "" {
 		o.Name = "imcallback"
+	}
+	if o.URL == "" && o.Replicas > 1 {
+		return o, fmt.Errorf("delivery: Replicas %d needs a NATS cluster (URL): the embedded server is a single node", o.Replicas)
 	}
 	var missing []string
 	for name, unset := range map[string]bool{

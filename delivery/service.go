@@ -136,7 +136,7 @@ func (s *Service) ensureOn(ctx context.Context, conn *Conn) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
-	if err := ensure(ctx, conn.JS, s.opts); err != nil {
+	if err := ensure(ctx, conn.JS, s.opts, s.log); err != nil {
 		return err
 	}
 	s.notePayloadLimit(conn.NC.MaxPayload())
@@ -578,7 +578,7 @@ func (s *Service) pendingGauge() float64 {
 // ensure creates the streams and the consumer, or brings an existing
 // stream's subjects, age limit and duplicate window in line. Replicas and
 // storage of an existing stream are the operator's and stay as they are.
-func ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
+func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Logger) error {
 	for _, want := range []jetstream.StreamConfig{
 		{
 			Name:        o.Stream,
@@ -588,6 +588,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      o.Retention,
 			Duplicates:  o.DedupWindow,
+			Replicas:    o.Replicas,
 		},
 		{
 			Name:        o.DeadStream(),
@@ -597,9 +598,10 @@ func ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      0, // dead letters stay until replayed or purged: they are the work still owed
 			Duplicates:  o.DedupWindow,
+			Replicas:    o.Replicas,
 		},
 	} {
-		if err := ensureStream(ctx, js, want); err != nil {
+		if err := ensureStream(ctx, js, want, log); err != nil {
 			return err
 		}
 	}
@@ -630,7 +632,10 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 	}
 }
 
-func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+// ensureStream creates the stream, or brings an existing one's subjects,
+// age and duplicate window to want; its replicas and storage are kept
+// (changing them moves data: an operator's decision), a mismatch logged.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *zap.Logger) error {
 	st, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, want)
@@ -644,6 +649,10 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return fmt.Errorf("delivery: stream %s: %w", want.Name, err)
 	}
 	cfg := st.CachedInfo().Config
+	if cfg.Replicas != want.Replicas && log != nil {
+		log.Warn("the stream exists with other replicas than IMCALLBACK_STREAM_REPLICAS; keeping the stream's",
+			zap.String("stream", want.Name), zap.Int("stream_replicas", cfg.Replicas), zap.Int("configured", want.Replicas))
+	}
 	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates {
 		return nil
 	}

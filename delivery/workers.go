@@ -265,7 +265,7 @@ func (w *workers) consumer() (jetstream.Consumer, error) {
 	defer cancel()
 	c, err := w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		if err = ensure(ctx, w.js, w.opts); err == nil {
+		if err = ensure(ctx, w.js, w.opts, w.log); err == nil {
 			c, err = w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
 		}
 	}
