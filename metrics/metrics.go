@@ -97,6 +97,10 @@ func NewCallbacks(reg prometheus.Registerer, apps ...string) *Callbacks {
 		}, []string{"command"}),
 	}
 	reg.MustRegister(c.Total, c.Duration, c.Rejections, c.Unknown)
+	// The unknown-command counter's overflow series ("other", which the
+	// dispatcher uses past its bound of names) exists at 0 from the start,
+	// so a dashboard or an alert reading the counter finds it.
+	c.Unknown.WithLabelValues(OtherApp)
 	// Every rejection series exists at 0 from the start, so an alert on a
 	// rise works from the first one.
 	for _, e := range protocol.AllErrors() {

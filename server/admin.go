@@ -125,6 +125,9 @@ func newAdmin(in adminIn) *Admin {
 			})
 		}
 	}
+	if err := in.Registry.Register(newHealthCollector(in.Checks, durable)); err != nil {
+		in.Log.Error("cannot register the health metrics", zap.Error(err))
+	}
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
 	if in.Recent != nil {
 		e.GET("/v1/recent", recentHandler(in.Recent))

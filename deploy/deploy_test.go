@@ -1,0 +1,396 @@
+// Package deploy_test checks the deployment kit against the service, since
+// no container runtime or cluster runs here: the metrics the dashboard and
+// the alert rules read exist, the rules are valid, the manifests' probes,
+// variables and arguments are the service's own, and the image builds
+// where a Docker daemon answers.
+package deploy_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/imcallback/imcallback/cli"
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/plugins/topicsync"
+)
+
+// metricName finds the service's metric names in PromQL.
+var metricName = regexp.MustCompile(`\bimcallback_[a-z0-9_]+`)
+
+// queries are the PromQL expressions of the alert rules and the dashboard.
+func queries(t *testing.T) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert, Expr string
+			}
+		}
+	}
+	readYAML(t, "prometheus/alerts.yml", &rules)
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			out["alert "+r.Alert] = append(out["alert "+r.Alert], r.Expr)
+		}
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	b, err := os.ReadFile("grafana/imcallback.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("grafana/imcallback.json: %v", err)
+	}
+	for _, p := range dash.Panels {
+		for _, q := range p.Targets {
+			out["panel "+p.Title] = append(out["panel "+p.Title], q.Expr)
+		}
+	}
+	return out
+}
+
+// TestReferencedMetricsExist scrapes a running service (durable delivery,
+// topic sync, a forward destination, an app on Tencent's address list) and
+// checks that every metric a rule or a panel reads is in its output.
+func TestReferencedMetricsExist(t *testing.T) {
+	tencent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":"test"}`)
+	}))
+	defer tencent.Close()
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer dest.Close()
+	app := "IMCALLBACK_APP_" + imtest.AppID + "_"
+	s := imtest.Start(t, []string{app + "SECRET_KEY=test-key", app + "IPLIST=true", app + "API_BASE=" + tencent.URL,
+		"IMCALLBACK_FORWARD_URL=" + dest.URL, "IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"IMCALLBACK_FORWARD_MATCH=C2C.*"}, delivery.Module, topicsync.Module)
+	resp, err := http.Get(s.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	exposed := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); !strings.HasPrefix(line, "#") {
+			if name := metricName.FindString(line); name != "" {
+				exposed[name] = true
+			}
+		}
+	}
+	checked := 0
+	for where, exprs := range queries(t) {
+		for _, e := range exprs {
+			for _, name := range metricName.FindAllString(e, -1) {
+				checked++
+				if !exposed[name] {
+					t.Errorf("%s reads %s, which the service does not expose", where, name)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d metric references found: the files were not read as expected", checked)
+	}
+}
+
+// TestAlertRules: every rule has a name, an expression and a severity, and
+// promtool (Debian's prometheus package) accepts the file when installed.
+func TestAlertRules(t *testing.T) {
+	var rules struct {
+		Groups []struct {
+			Name  string
+			Rules []struct {
+				Alert, Expr, For string
+				Labels           map[string]string
+				Annotations      map[string]string
+			}
+		}
+	}
+	readYAML(t, "prometheus/alerts.yml", &rules)
+	want := []string{"ImcallbackDeadLettersRising", "ImcallbackBeforeCallbacksNearBudget", "ImcallbackRejectionsSpike",
+		"ImcallbackNotReady", "ImcallbackAllowlistStale"}
+	var names []string
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			names = append(names, r.Alert)
+			if r.Expr == "" || r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
+				t.Errorf("rule %q lacks an expression, a severity or a summary", r.Alert)
+			}
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(names, w) {
+			t.Errorf("no rule %s", w)
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool is not installed (apt-get install prometheus): the rules' PromQL was not checked")
+	}
+	if out, err := exec.Command(promtool, "check", "rules", "prometheus/alerts.yml").CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+}
+
+// manifest is the part of a Kubernetes object the checks read.
+type manifest struct {
+	Kind     string
+	Metadata struct{ Name string }
+	Spec     struct {
+		Ports []struct {
+			Name       string
+			TargetPort any `yaml:"targetPort"`
+		}
+		Template struct {
+			Spec struct {
+				TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
+				Containers                    []container
+			}
+		}
+	}
+}
+
+type container struct {
+	Args  []string
+	Ports []struct {
+		Name          string
+		ContainerPort int `yaml:"containerPort"`
+	}
+	Env []struct {
+		Name  string
+		Value string
+	}
+	ReadinessProbe probe `yaml:"readinessProbe"`
+	LivenessProbe  probe `yaml:"livenessProbe"`
+}
+
+type probe struct {
+	HTTPGet struct {
+		Path string
+		Port any
+	} `yaml:"httpGet"`
+}
+
+// TestKubernetes: the manifests parse; the probes read /readyz and
+// /healthz on the admin port; every variable is a setting; the arguments
+// are a command of the binary; the Service and the NetworkPolicy keep the
+// admin port private.
+func TestKubernetes(t *testing.T) {
+	files, err := filepath.Glob("kubernetes/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests: %v", err)
+	}
+	kinds := map[string]manifest{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var m manifest
+			err := dec.Decode(&m)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			kinds[m.Kind+"/"+m.Metadata.Name] = m
+		}
+	}
+	for _, k := range []string{"Deployment/imcallback", "Service/imcallback", "PodDisruptionBudget/imcallback",
+		"ServiceMonitor/imcallback", "NetworkPolicy/imcallback", "Secret/imcallback", "Kustomization/"} {
+		if _, ok := kinds[k]; !ok {
+			t.Errorf("no %s", k)
+		}
+	}
+	dep := kinds["Deployment/imcallback"]
+	if len(dep.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("deployment containers: %+v", dep.Spec.Template.Spec.Containers)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	ports := map[string]int{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	admin := dockerEnv(t)["IMCALLBACK_ADMIN_LISTEN"]
+	if want := fmt.Sprintf(":%d", ports["admin"]); admin != want {
+		t.Errorf("the admin port is %d, the image's IMCALLBACK_ADMIN_LISTEN %q", ports["admin"], admin)
+	}
+	for name, p := range map[string]probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		want := map[string]string{"readiness": "/readyz", "liveness": "/healthz"}[name]
+		if p.HTTPGet.Path != want || p.HTTPGet.Port != "admin" {
+			t.Errorf("%s probe %+v, want %s on the admin port", name, p.HTTPGet, want)
+		}
+	}
+	var names []string
+	for _, e := range c.Env {
+		names = append(names, e.Name+"="+e.Value)
+	}
+	checkEnv(t, "deployment.yaml", names)
+	checkArgs(t, "deployment.yaml", c.Args)
+	if dep.Spec.Template.Spec.TerminationGracePeriodSeconds <= 30 {
+		t.Errorf("terminationGracePeriodSeconds %d must outlast IMCALLBACK_SHUTDOWN_TIMEOUT (30s)", dep.Spec.Template.Spec.TerminationGracePeriodSeconds)
+	}
+	for _, p := range kinds["Service/imcallback"].Spec.Ports {
+		if p.TargetPort != "public" {
+			t.Errorf("the public Service exposes %v", p.TargetPort)
+		}
+	}
+	for _, f := range []string{"deployment.yaml", "service.yaml", "pdb.yaml", "networkpolicy.yaml", "servicemonitor.yaml"} {
+		if !strings.Contains(readFile(t, "kubernetes/kustomization.yaml"), f) {
+			t.Errorf("kustomization.yaml lacks %s", f)
+		}
+	}
+}
+
+// TestImageAndUnit: the Dockerfile runs the binary's serve as a non-root
+// user with the data dir as a volume; the systemd unit runs a real command
+// with real settings; compose's variables are settings too.
+func TestImageAndUnit(t *testing.T) {
+	df := readFile(t, "Dockerfile")
+	for _, want := range []string{"CGO_ENABLED=0", "USER 65532", "VOLUME /data", "EXPOSE 8080 9090", `ENTRYPOINT ["/usr/local/bin/imcallback"]`} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	cmd := regexp.MustCompile(`(?m)^CMD (\[.*\])$`).FindStringSubmatch(df)
+	var args []string
+	if cmd == nil || json.Unmarshal([]byte(cmd[1]), &args) != nil {
+		t.Fatalf("Dockerfile CMD not found")
+	}
+	checkArgs(t, "Dockerfile", args)
+	var env []string
+	for k, v := range dockerEnv(t) {
+		env = append(env, k+"="+v)
+	}
+	checkEnv(t, "Dockerfile", env)
+
+	unit := readFile(t, "systemd/imcallback.service")
+	exec := regexp.MustCompile(`(?m)^ExecStart=/usr/local/bin/imcallback (.*)$`).FindStringSubmatch(unit)
+	if exec == nil {
+		t.Fatal("the unit has no ExecStart of /usr/local/bin/imcallback")
+	}
+	checkArgs(t, "imcallback.service", strings.Fields(exec[1]))
+	var unitEnv []string
+	for _, m := range regexp.MustCompile(`(?m)^Environment=(\S+)$`).FindAllStringSubmatch(unit, -1) {
+		unitEnv = append(unitEnv, m[1])
+	}
+	checkEnv(t, "imcallback.service", unitEnv)
+	for _, want := range []string{"NoNewPrivileges=yes", "ProtectSystem=strict", "DynamicUser=yes", "TimeoutStopSec=45"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("the unit lacks %s", want)
+		}
+	}
+
+	var compose struct {
+		XImcallback struct {
+			Environment map[string]string
+		} `yaml:"x-imcallback"`
+		Services map[string]any
+	}
+	readYAML(t, "compose.yaml", &compose)
+	var cenv []string
+	for k, v := range compose.XImcallback.Environment {
+		cenv = append(cenv, k+"="+v)
+	}
+	checkEnv(t, "compose.yaml", cenv)
+	for _, svc := range []string{"postgres", "nats-1", "nats-2", "nats-3", "imcallback-1", "imcallback-2", "prometheus", "grafana"} {
+		if _, ok := compose.Services[svc]; !ok {
+			t.Errorf("compose.yaml has no service %s", svc)
+		}
+	}
+}
+
+// TestDockerBuild builds the image where a Docker daemon answers.
+func TestDockerBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds an image; skipped with -short")
+	}
+	docker, err := exec.LookPath("docker")
+	if err != nil || exec.Command(docker, "info").Run() != nil {
+		t.Skip("no Docker daemon answers here (docker info): the image was not built")
+	}
+	out, err := exec.Command(docker, "build", "-f", "deploy/Dockerfile", "-t", "imcallback:test", "..").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+}
+
+// checkEnv fails t for each IMCALLBACK_ variable of vars that is not a setting.
+func checkEnv(t *testing.T, where string, vars []string) {
+	t.Helper()
+	if len(vars) == 0 {
+		t.Errorf("%s sets no variables", where)
+	}
+	for _, note := range config.UnknownEnv(vars) {
+		t.Errorf("%s: %s", where, note)
+	}
+}
+
+// checkArgs fails t unless args are a command line the binary takes: run
+// with --help, which parses them and starts nothing.
+func checkArgs(t *testing.T, where string, args []string) {
+	t.Helper()
+	var out bytes.Buffer
+	if err := cli.Run(append(slices.Clone(args), "--help"), &out, &out); err != nil || !strings.Contains(out.String(), "Usage:") {
+		t.Errorf("%s runs `imcallback %s`, which the binary refuses: %v\n%s", where, strings.Join(args, " "), err, out.String())
+	}
+}
+
+// dockerEnv is the Dockerfile's ENV settings.
+func dockerEnv(t *testing.T) map[string]string {
+	t.Helper()
+	df := readFile(t, "Dockerfile")
+	block := regexp.MustCompile(`(?s)\nENV (.*?)\n[A-Z]`).FindStringSubmatch(df)
+	if block == nil {
+		t.Fatal("the Dockerfile has no ENV")
+	}
+	env := map[string]string{}
+	for _, kv := range strings.Fields(strings.ReplaceAll(block[1], "\\", " ")) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	if err := yaml.Unmarshal([]byte(readFile(t, path)), v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imcallback/imcallback/admin"
+)
+
+// healthCollector turns the readiness checks into metrics at each scrape,
+// so an alert or a dashboard sees what /readyz and /v1/status say:
+// imcallback_ready (1 when a callback would be accepted now) and
+// imcallback_dependency_up{dependency} (1 per healthy dependency).
+type healthCollector struct {
+	checks  []admin.Check
+	durable bool
+	ready   *prometheus.Desc
+	up      *prometheus.Desc
+}
+
+func newHealthCollector(checks []admin.Check, durable bool) *healthCollector {
+	return &healthCollector{
+		checks:  checks,
+		durable: durable,
+		ready: prometheus.NewDesc("imcallback_ready",
+			"1 when the service would accept a callback now (what /readyz says), else 0.", nil, nil),
+		up: prometheus.NewDesc("imcallback_dependency_up",
+			"1 when the dependency's check passes (what /v1/status says), else 0.", []string{"dependency"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (h *healthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- h.ready
+	ch <- h.up
+}
+
+// Collect runs every check (concurrently, each under checkTimeout).
+func (h *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	results := runChecks(context.Background(), h.checks, checkTimeout)
+	ready := 1.0
+	for _, c := range h.checks {
+		up := 0.0
+		if results[c.Name] == "ok" {
+			up = 1
+		} else if !c.Handler || !h.durable {
+			ready = 0
+		}
+		ch <- prometheus.MustNewConstMetric(h.up, prometheus.GaugeValue, up, c.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(h.ready, prometheus.GaugeValue, ready)
+}
