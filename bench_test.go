@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -24,6 +26,7 @@ import (
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/server"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // discardWriter is a ResponseWriter that keeps only the status, so the
@@ -191,10 +194,31 @@ func BenchmarkFullChain(b *testing.B) {
 	runRequests(b, pub.Echo())
 }
 
+// BenchmarkFullChainTraced is BenchmarkFullChain with tracing on: every
+// request sampled, its spans batched to an exporter that drops them (the
+// cost of recording, not of a network). BenchmarkFullChain is tracing off,
+// the default without OTEL_* variables.
+func BenchmarkFullChainTraced(b *testing.B) {
+	benchmarkTraced(b, sdktrace.AlwaysSample())
+}
+
+// BenchmarkFullChainTraced1pct samples one trace in a hundred
+// (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.01).
+func BenchmarkFullChainTraced1pct(b *testing.B) {
+	benchmarkTraced(b, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))
+}
+
+func benchmarkTraced(b *testing.B, sampler sdktrace.Sampler) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	_, pub := fullChainApp(b, fx.Decorate(func(*tracing.Tracer) *tracing.Tracer { return tracing.New(tp) }))
+	runRequests(b, pub.Echo())
+}
+
 // fullChainApp builds imcallback.Module with a token, an allowlist, an
 // info-level JSON access log to io.Discard and an inline after-handler that
 // decodes Tencent's AfterCreateTopic sample.
-func fullChainApp(b *testing.B) (*fx.App, *server.Public) {
+func fullChainApp(b *testing.B, opts ...fx.Option) (*fx.App, *server.Public) {
 	var pub *server.Public
 	app := fx.New(fx.NopLogger,
 		fx.Supply(config.Source{Environ: func() []string {
@@ -212,6 +236,7 @@ func fullChainApp(b *testing.B) (*fx.App, *server.Public) {
 				return nil
 			})
 		})),
+		fx.Options(opts...),
 		fx.Populate(&pub),
 	)
 	if err := app.Err(); err != nil {

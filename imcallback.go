@@ -22,6 +22,7 @@ import (
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/server"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // Module is the callback service: config, logger, metrics, middleware,
@@ -39,6 +40,7 @@ var Module = fx.Module("imcallback",
 	allowlist.Module,
 	console.Module,
 	forward.Module,
+	tracing.Module,
 	fx.Provide(newRESTClients),
 )
 

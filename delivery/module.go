@@ -10,6 +10,7 @@ import (
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // Module is durable delivery: it provides the *Service (started and
@@ -40,6 +41,7 @@ type moduleIn struct {
 	Config     *config.Config
 	Log        *zap.Logger
 	Registerer prometheus.Registerer
+	Tracer     *tracing.Tracer `optional:"true"`
 }
 
 // moduleOut are the values provide adds to the app.
@@ -52,7 +54,9 @@ type moduleOut struct {
 
 // provide builds the Service and registers its start and stop.
 func provide(in moduleIn) (moduleOut, error) {
-	svc, err := New(FromConfig(in.Config), in.Log.Named("delivery"), in.Registerer)
+	opts := FromConfig(in.Config)
+	opts.Tracer = in.Tracer
+	svc, err := New(opts, in.Log.Named("delivery"), in.Registerer)
 	if err != nil {
 		return moduleOut{}, err
 	}

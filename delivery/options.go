@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // Options configure a Service. FromConfig fills them from the validated
@@ -65,6 +66,9 @@ type Options struct {
 	HoldRecheck time.Duration
 	// Name is the NATS connection name (default "imcallback").
 	Name string
+	// Tracer records the append and each delivery, and carries the trace
+	// context in the message headers; nil records nothing.
+	Tracer *tracing.Tracer
 }
 
 // FromConfig maps the service configuration to Options.

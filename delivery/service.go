@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,11 +17,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/protocol"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // ErrNotStarted reports a call before Start or after Stop.
@@ -241,13 +244,25 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 	return nil
 }
 
-// append stores r's copy for target and waits for the stream's acknowledgement.
-func (s *Service) append(ctx context.Context, r *dispatcher.Request, target string) error {
+// append stores r's copy for target and waits for the stream's
+// acknowledgement. With tracing, its span's context goes into the message
+// headers: each delivery's span is its child.
+func (s *Service) append(ctx context.Context, r *dispatcher.Request, target string) (err error) {
 	js := s.js.Load()
 	if js == nil {
 		return ErrNotStarted
 	}
 	msg := newEventMsg(&s.opts, r, target)
+	if t := s.opts.Tracer; t.Enabled() {
+		var span trace.Span
+		ctx, span = t.Start(ctx, "imcallback.append", tracing.KindProducer,
+			trace.WithAttributes(attrCommand.String(r.Command), attrTarget.String(target)))
+		defer func() {
+			tracing.Fail(span, err)
+			span.End()
+		}()
+		t.Inject(ctx, http.Header(msg.Header))
+	}
 	// The server counts headers and body against max_payload; the size
 	// here also holds the subject, and the reply inbox is added on top.
 	if limit := s.maxPayload.Load(); limit > 0 && int64(msg.Size()+replyAllowance) > limit {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,9 +12,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // errDeliveriesExhausted is the dead-letter reason of an event delivered
@@ -347,12 +350,26 @@ func (w *workers) handle(msg jetstream.Msg) {
 		w.deadLetter(msg, md, command, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(w.handlerCtx, w.opts.HandlerTimeout)
-	err = w.p.Process(ctx, req)
+	ctx := w.handlerCtx
+	var span trace.Span
+	if t := w.opts.Tracer; t.Enabled() {
+		// A child of the append's span, from the message headers: one trace
+		// from IM's request to each delivery, on whichever replica.
+		ctx, span = t.Start(t.Extract(ctx, http.Header(msg.Headers())), "imcallback.deliver",
+			tracing.KindConsumer, trace.WithAttributes(attrCommand.String(req.Command),
+				attrSeq.Int64(int64(md.Sequence.Stream)), attrDelivery.Int64(int64(md.NumDelivered)), attrTarget.String(req.Target)))
+		defer span.End()
+	}
+	hctx, cancel := context.WithTimeout(ctx, w.opts.HandlerTimeout)
+	err = w.p.Process(hctx, req)
 	cancel()
+	if span != nil {
+		tracing.Fail(span, err)
+	}
 	fields := func(extra ...zap.Field) []zap.Field {
-		return append([]zap.Field{zap.String("command", req.Command), zap.Uint64("seq", md.Sequence.Stream),
-			zap.Uint64("delivery", md.NumDelivered), zap.String("request_id", req.RequestID)}, extra...)
+		f := append([]zap.Field{zap.String("command", req.Command), zap.Uint64("seq", md.Sequence.Stream),
+			zap.Uint64("delivery", md.NumDelivered), zap.String("request_id", req.RequestID)}, tracing.LogFields(ctx)...)
+		return append(f, extra...)
 	}
 	switch {
 	case err == nil:

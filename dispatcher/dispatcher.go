@@ -13,11 +13,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/protocol"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // AfterSink takes verified after-callbacks. Accept returns nil once the
@@ -49,6 +52,9 @@ type Options struct {
 	// Forwarder sends the commands it takes to HTTP destinations; nil
 	// forwards nothing.
 	Forwarder Forwarder
+	// Tracer records a span per before-handler and per after-handler run
+	// inline; nil records none.
+	Tracer *tracing.Tracer
 	// InlineTimeout is the deadline of an after-handler run inline (no
 	// Sink). A failure or a missed deadline is answered 503.
 	InlineTimeout time.Duration
@@ -207,11 +213,20 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 
 // serveUnknown answers a command nobody registered with OK, as IM expects
 // of a receiver that ignores an event.
+//
+// Every one is counted; the warning is logged at most once per
+// unknownLogEvery per command, with how many arrived since the last one,
+// so a flood of them (an attacker, a misconfigured console) does not
+// flood the log.
 func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
-	d.metrics.Unknown.WithLabelValues(d.unknown.label(command)).Inc()
+	label := d.unknown.label(command)
+	d.metrics.Unknown.WithLabelValues(label).Inc()
 	middleware.SetOutcome(c, "unknown")
-	d.log.Warn("unknown callback command answered OK",
-		zap.String("command", command), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+	if due, count := d.unknown.logDue(label, time.Now()); due {
+		d.log.Warn("unknown callback command answered OK; logged once a minute per command",
+			zap.String("command", command), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			zap.Int("count_since_last_line", count))
+	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 }
 
@@ -230,7 +245,17 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 
 // decide runs a before-handler under the deadline and returns the decision
 // to send and its outcome label.
-func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decision, string) {
+func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec Decision, outcome string) {
+	if d.opts.Tracer.Enabled() {
+		var span trace.Span
+		ctx, span = d.opts.Tracer.Start(ctx, "imcallback.before_handler")
+		defer func() {
+			if span.IsRecording() {
+				span.SetAttributes(attrCommand.String(r.Command), attrDecision.String(outcome), attrCode.Int(dec.Code))
+			}
+			span.End()
+		}()
+	}
 	dec, err := d.run(ctx, cmd, r, d.opts.BeforeTimeout)
 	if errors.Is(err, errOverloaded) {
 		fb := d.fallback(cmd)
@@ -243,18 +268,25 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (Decis
 	}
 	if err != nil {
 		fb := d.fallback(cmd)
-		d.log.Error("before-handler failed; sending the fallback decision",
+		d.log.Error("before-handler failed; sending the fallback decision", append([]zap.Field{
 			zap.String("command", r.Command), zap.String("request_id", r.RequestID),
-			zap.String("fallback", fb.Outcome()), zap.Error(err))
+			zap.String("fallback", fb.Outcome()), zap.Error(err)}, tracing.LogFields(ctx)...)...)
 		return fb, "fallback"
 	}
 	dec, err = d.rule(r.Command).check(dec)
 	if err != nil {
-		d.log.Error("before-handler decision not accepted by the protocol",
-			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
+		d.log.Error("before-handler decision not accepted by the protocol", append([]zap.Field{
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err)}, tracing.LogFields(ctx)...)...)
 	}
 	return dec, dec.Outcome()
 }
+
+// Span attributes of the handler spans.
+const (
+	attrCommand  = attribute.Key("imcallback.command")
+	attrDecision = attribute.Key("imcallback.decision")
+	attrCode     = attribute.Key("imcallback.error_code")
+)
 
 // errOverloaded reports that MaxInFlight handlers are running already.
 var errOverloaded = errors.New("dispatcher: too many handlers running")
@@ -331,7 +363,19 @@ func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 		d.count(c, r, "queued")
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 	}
-	_, err := d.run(c.Request().Context(), cmd, r, d.opts.InlineTimeout)
+	ctx := c.Request().Context()
+	var span trace.Span
+	if d.opts.Tracer.Enabled() {
+		ctx, span = d.opts.Tracer.Start(ctx, "imcallback.after_handler")
+		if span.IsRecording() {
+			span.SetAttributes(attrCommand.String(r.Command))
+		}
+	}
+	_, err := d.run(ctx, cmd, r, d.opts.InlineTimeout)
+	if span != nil {
+		tracing.Fail(span, err)
+		span.End()
+	}
 	if err != nil {
 		d.count(c, r, "failed")
 		return fmt.Errorf("%w: %w", protocol.ErrHandlerFailed, err)
@@ -424,8 +468,41 @@ func readBody(req *http.Request) ([]byte, error) {
 // unknownLabels bounds the label values of the unknown-command counter: a
 // sender without a valid token could otherwise create a series per name.
 type unknownLabels struct {
-	mu   sync.Mutex
-	seen map[string]struct{}
+	mu     sync.Mutex
+	seen   map[string]struct{}
+	logged map[string]*unknownLog // by label
+}
+
+// unknownLog is when an unknown command was last logged, and how many
+// arrived since.
+type unknownLog struct {
+	at    time.Time
+	count int
+}
+
+// unknownLogEvery is how often one unknown command is logged at most.
+const unknownLogEvery = time.Minute
+
+// logDue counts one request for label and reports whether its warning is
+// due now, with the requests since the last warning (this one included).
+func (u *unknownLabels) logDue(label string, now time.Time) (bool, int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.logged == nil {
+		u.logged = make(map[string]*unknownLog)
+	}
+	l := u.logged[label]
+	if l == nil {
+		l = &unknownLog{}
+		u.logged[label] = l
+	}
+	l.count++
+	if !l.at.IsZero() && now.Sub(l.at) < unknownLogEvery {
+		return false, 0
+	}
+	n := l.count
+	l.at, l.count = now, 0
+	return true, n
 }
 
 // maxUnknownLabels is how many distinct unknown commands get their own series.

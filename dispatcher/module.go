@@ -6,6 +6,7 @@ import (
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // CommandGroup is the fx value group commands are collected from.
@@ -35,10 +36,11 @@ var Module = fx.Module("dispatcher", fx.Provide(newFromConfig))
 // moduleIn are the dependencies of newFromConfig.
 type moduleIn struct {
 	fx.In
-	Commands  []Command `group:"commands"`
-	Sink      AfterSink `optional:"true"`
-	Forwarder Forwarder `optional:"true"`
-	Rules     Rules     `optional:"true"`
+	Commands  []Command       `group:"commands"`
+	Sink      AfterSink       `optional:"true"`
+	Forwarder Forwarder       `optional:"true"`
+	Tracer    *tracing.Tracer `optional:"true"`
+	Rules     Rules           `optional:"true"`
 	Config    *config.Config
 	Log       *zap.Logger
 	Metrics   *metrics.Callbacks
@@ -61,6 +63,7 @@ func newFromConfig(in moduleIn) (*Dispatcher, error) {
 		Rules:         in.Rules,
 		Sink:          in.Sink,
 		Forwarder:     in.Forwarder,
+		Tracer:        in.Tracer,
 		MaxInFlight:   defaultMaxInFlight,
 	}, in.Log.Named("dispatcher"), in.Metrics)
 }

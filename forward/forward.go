@@ -27,6 +27,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -37,6 +39,7 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/internal/tooling"
 	"github.com/imcallback/imcallback/protocol"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // Module provides the dispatcher.Forwarder of the configured destinations
@@ -77,6 +80,7 @@ type Forwarder struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	now      func() time.Time
+	tracer   *tracing.Tracer // nil: no spans, no traceparent
 }
 
 var _ dispatcher.Forwarder = (*Forwarder)(nil)
@@ -194,6 +198,7 @@ type forwardIn struct {
 	Config    *config.Config
 	Log       *zap.Logger
 	Registry  prometheus.Registerer
+	Tracer    *tracing.Tracer `optional:"true"`
 }
 
 // newFromConfig is the Forwarder of the configuration, or none.
@@ -205,6 +210,7 @@ func newFromConfig(in forwardIn) (dispatcher.Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.SetTracer(in.Tracer)
 	in.Lifecycle.Append(fx.StopHook(f.Close))
 	for _, d := range f.dests {
 		in.Log.Info("forwarding callbacks", zap.String("destination", d.cfg.Name), zap.Strings("match", d.cfg.Match),
@@ -212,6 +218,10 @@ func newFromConfig(in forwardIn) (dispatcher.Forwarder, error) {
 	}
 	return f, nil
 }
+
+// SetTracer makes each request to a destination a span, and sends it the
+// span's traceparent. Call it before the first request.
+func (f *Forwarder) SetTracer(t *tracing.Tracer) { f.tracer = t }
 
 // Commands implements dispatcher.Forwarder.
 func (f *Forwarder) Commands() []string { return slices.Clone(f.commands) }
@@ -342,10 +352,23 @@ func parseAnswer(body []byte, accepted map[string]bool) (dispatcher.Decision, []
 	return dec, dropped, nil
 }
 
-// post sends r to d with the Standard Webhooks headers. A failure to get
-// an answer is counted here; the caller counts the answer.
-func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Request) (*http.Response, error) {
+// post sends r to d with the Standard Webhooks headers (and, with tracing,
+// traceparent). A failure to get an answer is counted here; the caller
+// counts the answer.
+func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Request) (resp *http.Response, err error) {
 	name := d.cfg.Name
+	if f.tracer.Enabled() {
+		var span trace.Span
+		ctx, span = f.tracer.Start(ctx, "imcallback.forward", tracing.KindClient,
+			trace.WithAttributes(attribute.String("imcallback.destination", name), attribute.String("imcallback.command", r.Command)))
+		defer func() {
+			if err == nil && resp != nil {
+				span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+			}
+			tracing.Fail(span, err)
+			span.End()
+		}()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.cfg.URL, bytes.NewReader(r.Body))
 	if err != nil {
 		f.requests.WithLabelValues(name, ResultError).Inc()
@@ -363,8 +386,9 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 	if r.RequestID != "" {
 		h.Set("X-Request-Id", r.RequestID)
 	}
+	f.tracer.Inject(ctx, h)
 	start := time.Now()
-	resp, err := d.client.Do(req)
+	resp, err = d.client.Do(req)
 	f.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		f.requests.WithLabelValues(name, f.failure(ctx, err)).Inc()

@@ -8,6 +8,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // AccessLogConfig configures AccessLogWithConfig.
@@ -47,6 +49,9 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			status := c.Response().Status
+			if err != nil {
+				c.Set(reasonKey, AsProtocolError(err).Reason) // for the request's span
+			}
 			if cfg.Recent != nil {
 				p := ParamsOf(c)
 				cb := Callback{Time: start, Command: p.CallbackCommand, App: p.SdkAppid, Status: status,
@@ -86,7 +91,7 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 					fields = append(fields, zap.Error(err))
 				}
 			}
-			ce.Write(fields...)
+			ce.Write(append(fields, tracing.LogFields(req.Context())...)...)
 			return nil
 		}
 	}

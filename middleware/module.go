@@ -10,6 +10,7 @@ import (
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/protocol"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // Module provides the built-in middleware into the group and the sorted
@@ -19,6 +20,7 @@ var Module = fx.Module("middleware",
 		NewRecent,
 		AsMiddleware(NewRecover),
 		AsMiddleware(NewRequestID),
+		AsMiddleware(newTracingFromFx),
 		AsMiddleware(NewAccessLog),
 		AsMiddleware(NewBodyLimit),
 		AsMiddleware(NewIPAllow),
@@ -54,6 +56,14 @@ func NewRecover(log *zap.Logger) Ordered {
 		},
 	})}
 }
+
+// tracingIn is the optional Tracer of the app (tracing.Module).
+type tracingIn struct {
+	fx.In
+	Tracer *tracing.Tracer `optional:"true"`
+}
+
+func newTracingFromFx(in tracingIn) Ordered { return NewTracing(in.Tracer) }
 
 // NewRequestID gives every request an X-Request-Id.
 func NewRequestID() Ordered {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // Results counted by imcallback_topic_events_total.
@@ -72,7 +73,7 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 		CustomData:      custom,
 		CreatedAt:       ev.ReceivedAt,
 	})
-	return h.done(ev.Command, err, zap.String("topic_id", p.TopicID))
+	return h.done(ctx, ev.Command, err, zap.String("topic_id", p.TopicID))
 }
 
 // Destroyed marks the listed topics deleted.
@@ -85,7 +86,7 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 		return nil
 	}
 	err := h.store.Destroy(ctx, p.GroupID, p.TopicIDList, ev.ReceivedAt)
-	return h.done(ev.Command, err, zap.Strings("topic_ids", p.TopicIDList))
+	return h.done(ctx, ev.Command, err, zap.Strings("topic_ids", p.TopicIDList))
 }
 
 // InfoChanged applies the fields present. Without a TopicId (the documented
@@ -109,16 +110,17 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 		FaceURL:      p.FaceURL,
 		At:           ev.ReceivedAt,
 	})
-	return h.done(ev.Command, err, zap.String("topic_id", p.TopicID))
+	return h.done(ctx, ev.Command, err, zap.String("topic_id", p.TopicID))
 }
 
 func (h *Handlers) count(command, result string) { h.events.WithLabelValues(command, result).Inc() }
 
 // done counts and logs a store result; a failed write is the handler's error.
-func (h *Handlers) done(command string, err error, subject zap.Field) error {
+func (h *Handlers) done(ctx context.Context, command string, err error, subject zap.Field) error {
 	if err != nil {
 		h.count(command, resultError)
-		h.log.Error("topic write failed", zap.String("command", command), subject, zap.Error(err))
+		h.log.Error("topic write failed", append([]zap.Field{zap.String("command", command), subject, zap.Error(err)},
+			tracing.LogFields(ctx)...)...)
 		return fmt.Errorf("topic: %s: %w", command, err)
 	}
 	h.count(command, resultStored)

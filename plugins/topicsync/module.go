@@ -10,6 +10,7 @@ import (
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // Module syncs topics: it opens the configured store (closed at stop),
@@ -27,9 +28,19 @@ var Module = fx.Module("topic",
 // openTimeout bounds opening the store and running its migrations at start.
 const openTimeout = 30 * time.Second
 
+// storeIn are the dependencies of NewStoreFromConfig.
+type storeIn struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    *config.Config
+	Log       *zap.Logger
+	Tracer    *tracing.Tracer `optional:"true"`
+}
+
 // NewStoreFromConfig opens the store chosen by IMCALLBACK_STORE_DSN and
-// closes it when the app stops.
-func NewStoreFromConfig(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger) (Store, error) {
+// closes it when the app stops. With tracing, each write is a span.
+func NewStoreFromConfig(in storeIn) (Store, error) {
+	lc, cfg, log := in.Lifecycle, in.Config, in.Log
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	store, err := OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, log.Named("topic"))
@@ -37,5 +48,5 @@ func NewStoreFromConfig(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger) (S
 		return nil, err
 	}
 	lc.Append(fx.StopHook(store.Close))
-	return store, nil
+	return traced(store, in.Tracer), nil
 }

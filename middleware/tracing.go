@@ -1,0 +1,76 @@
+package middleware
+
+import (
+	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/imcallback/imcallback/tracing"
+)
+
+// OrderTracing places the request's span around the access log, so the
+// log line carries its trace_id and span_id.
+const OrderTracing = 250
+
+// Span attributes of a callback request. None holds the Sign, a token,
+// the query string or the body.
+const (
+	AttrCommand = attribute.Key("imcallback.command")
+	AttrApp     = attribute.Key("imcallback.app_id")
+	AttrOutcome = attribute.Key("imcallback.outcome")
+	AttrReason  = attribute.Key("imcallback.rejection_reason")
+	AttrRequest = attribute.Key("imcallback.request_id")
+	AttrStatus  = attribute.Key("http.response.status_code")
+	AttrMethod  = attribute.Key("http.request.method")
+	AttrRoute   = attribute.Key("url.path")
+)
+
+// reasonKey is where the access log leaves a rejection's reason for the span.
+const reasonKey = "imcallback.reason"
+
+// TracingConfig configures TracingWithConfig.
+type TracingConfig struct {
+	// Tracer starts the spans; nil turns the middleware into a pass-through.
+	Tracer *tracing.Tracer
+}
+
+// TracingWithConfig starts the server span of each request (a child of a
+// traceparent the caller sent, if any) and puts it in the request's
+// context, which handlers receive. When the request is answered it records
+// the command, app, outcome, HTTP status and rejection reason.
+func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
+	t := cfg.Tracer
+	if !t.Enabled() {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			ctx := t.Extract(req.Context(), req.Header)
+			ctx, span := t.Start(ctx, "imcallback.callback", tracing.KindServer)
+			defer span.End()
+			c.SetRequest(req.WithContext(ctx))
+			err := next(c)
+			if !span.IsRecording() { // not sampled: nothing to describe
+				return err
+			}
+			p := ParamsOf(c)
+			status := c.Response().Status
+			reason, _ := c.Get(reasonKey).(string)
+			span.SetAttributes(AttrMethod.String(req.Method), AttrRoute.String(req.URL.Path),
+				AttrCommand.String(p.CallbackCommand), AttrApp.String(p.SdkAppid), AttrStatus.Int(status),
+				AttrRequest.String(c.Response().Header().Get(echo.HeaderXRequestID)), AttrOutcome.String(outcomeOf(c, reason != "")))
+			if reason != "" {
+				span.SetAttributes(AttrReason.String(reason))
+			}
+			if status >= 500 {
+				tracing.Fail(span, echo.NewHTTPError(status, reason))
+			}
+			return err
+		}
+	}
+}
+
+// NewTracing is the tracing middleware of the service's Tracer.
+func NewTracing(t *tracing.Tracer) Ordered {
+	return Ordered{Name: "tracing", Order: OrderTracing, Scope: ScopeEveryRequest, Func: TracingWithConfig(TracingConfig{Tracer: t})}
+}

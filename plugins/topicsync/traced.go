@@ -1,0 +1,53 @@
+package topicsync
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/imcallback/imcallback/tracing"
+)
+
+// tracedStore records a span per write of the Store it wraps, a child of
+// the handler's context (the request's, or a delivery's, span).
+type tracedStore struct {
+	Store
+	t *tracing.Tracer
+}
+
+// traced wraps s when t records spans.
+func traced(s Store, t *tracing.Tracer) Store {
+	if !t.Enabled() {
+		return s
+	}
+	return tracedStore{Store: s, t: t}
+}
+
+// attrTopic is the topic id a write is for.
+const attrTopic = attribute.Key("imcallback.topic_id")
+
+func (s tracedStore) write(ctx context.Context, name string, f func(context.Context) error, attrs ...attribute.KeyValue) error {
+	ctx, span := s.t.Start(ctx, name, tracing.KindClient, trace.WithAttributes(attrs...))
+	defer span.End()
+	err := f(ctx)
+	tracing.Fail(span, err)
+	return err
+}
+
+func (s tracedStore) Create(ctx context.Context, t Topic) error {
+	return s.write(ctx, "imcallback.topic_store.create", func(ctx context.Context) error { return s.Store.Create(ctx, t) },
+		attrTopic.String(t.TopicID))
+}
+
+func (s tracedStore) Destroy(ctx context.Context, groupID string, topicIDs []string, at time.Time) error {
+	return s.write(ctx, "imcallback.topic_store.destroy", func(ctx context.Context) error {
+		return s.Store.Destroy(ctx, groupID, topicIDs, at)
+	}, attrTopic.StringSlice(topicIDs))
+}
+
+func (s tracedStore) ApplyInfoChange(ctx context.Context, c InfoChange) error {
+	return s.write(ctx, "imcallback.topic_store.info_change", func(ctx context.Context) error { return s.Store.ApplyInfoChange(ctx, c) },
+		attrTopic.String(c.TopicID))
+}

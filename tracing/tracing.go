@@ -1,0 +1,167 @@
+// Package tracing is OpenTelemetry tracing for the callback path: one
+// trace from IM's request through the durable append, across the stream,
+// to each delivery, the handler and its store write, and to forward
+// destinations. It is configured by the standard OTEL_* variables and off
+// when no exporter is configured; off, a nil *Tracer costs a nil check.
+//
+// The trace context crosses the stream in the message headers (W3C
+// traceparent), so a delivery's span is a child of the request's even on
+// another replica, and forwarded callbacks carry traceparent to the
+// destination.
+package tracing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+)
+
+// Module provides the *Tracer: nil (tracing off) unless the environment
+// configures an exporter (see Enabled). The provider is flushed and shut
+// down when the app stops.
+var Module = fx.Module("tracing", fx.Provide(newFromEnv))
+
+// instrumentation is the name of the tracer (the instrumentation scope).
+const instrumentation = "github.com/imcallback/imcallback"
+
+// Tracer starts the service's spans and carries their context across the
+// stream and to forward destinations. A nil *Tracer is tracing off: every
+// method is then a no-op that allocates nothing.
+type Tracer struct {
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+}
+
+// New is a Tracer of tp with W3C trace context propagation, e.g. for a
+// test with the SDK's in-memory recorder.
+func New(tp trace.TracerProvider) *Tracer {
+	return &Tracer{tracer: tp.Tracer(instrumentation), prop: propagation.TraceContext{}}
+}
+
+// Start starts a span named name as a child of ctx's span. Off, it
+// returns ctx and the span already in it (a no-op one when none).
+func (t *Tracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if t == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return t.tracer.Start(ctx, name, opts...)
+}
+
+// Enabled reports whether spans are recorded at all.
+func (t *Tracer) Enabled() bool { return t != nil }
+
+// Inject writes ctx's trace context into h (traceparent, tracestate).
+func (t *Tracer) Inject(ctx context.Context, h http.Header) {
+	if t != nil {
+		t.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	}
+}
+
+// Extract returns ctx with the remote trace context of h, if any.
+func (t *Tracer) Extract(ctx context.Context, h http.Header) context.Context {
+	if t == nil {
+		return ctx
+	}
+	return t.prop.Extract(ctx, propagation.HeaderCarrier(h))
+}
+
+// LogFields are the trace_id and span_id of ctx's span, for a log line
+// that joins the trace; none when ctx has no sampled span (a trace that is
+// not exported has nothing to join).
+func LogFields(ctx context.Context) []zap.Field {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() || !sc.IsSampled() {
+		return nil
+	}
+	return []zap.Field{zap.String("trace_id", sc.TraceID().String()), zap.String("span_id", sc.SpanID().String())}
+}
+
+// Span kinds as start options, made once: an option built per span
+// would allocate on every request.
+var (
+	KindServer   trace.SpanStartOption = trace.WithSpanKind(trace.SpanKindServer)
+	KindClient   trace.SpanStartOption = trace.WithSpanKind(trace.SpanKindClient)
+	KindProducer trace.SpanStartOption = trace.WithSpanKind(trace.SpanKindProducer)
+	KindConsumer trace.SpanStartOption = trace.WithSpanKind(trace.SpanKindConsumer)
+)
+
+// Fail marks span failed with err (nothing when err is nil).
+func Fail(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+}
+
+// Enabled reports from the environment whether tracing is on: not when
+// OTEL_SDK_DISABLED is true or OTEL_TRACES_EXPORTER is none; when
+// OTEL_TRACES_EXPORTER is otlp, or OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. Another exporter or an OTLP
+// protocol other than http/protobuf is an error: only OTLP over HTTP is
+// built in.
+func Enabled(getenv func(string) string) (bool, error) {
+	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
+		return false, nil
+	}
+	switch exp := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER")); exp {
+	case "none":
+		return false, nil
+	case "", "otlp":
+		for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+			if p := strings.TrimSpace(getenv(k)); p != "" && p != "http/protobuf" {
+				return false, fmt.Errorf("tracing: %s=%s: only http/protobuf is built in (point it at the collector's OTLP/HTTP port, usually 4318)", k, p)
+			}
+		}
+		if exp == "otlp" {
+			return true, nil
+		}
+		return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "", nil
+	default:
+		return false, fmt.Errorf("tracing: OTEL_TRACES_EXPORTER=%s: only otlp (OTLP over HTTP) or none", exp)
+	}
+}
+
+// newFromEnv is the Tracer of the environment, or nil when tracing is off.
+func newFromEnv(lc fx.Lifecycle, log *zap.Logger) (*Tracer, error) {
+	on, err := Enabled(os.Getenv)
+	if err != nil || !on {
+		return nil, err
+	}
+	ctx := context.Background()
+	exp, err := otlptracehttp.New(ctx) // endpoint, headers, TLS and timeout from OTEL_EXPORTER_OTLP_*
+	if err != nil {
+		return nil, fmt.Errorf("tracing: the OTLP exporter: %w", err)
+	}
+	// The service name defaults to imcallback; OTEL_SERVICE_NAME and
+	// OTEL_RESOURCE_ATTRIBUTES override it.
+	res, err := resource.Merge(resource.NewSchemaless(semconv.ServiceName("imcallback")), resource.Environment())
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, fmt.Errorf("tracing: OTEL_RESOURCE_ATTRIBUTES: %w", err)
+	}
+	// The sampler comes from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
+	// (default: parent-based, always on).
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	lc.Append(fx.StopHook(func(ctx context.Context) error { return tp.Shutdown(ctx) }))
+	log.Info("tracing on: spans are exported over OTLP/HTTP", zap.String("service", serviceName(res)))
+	return New(tp), nil
+}
+
+func serviceName(res *resource.Resource) string {
+	if v, ok := res.Set().Value(semconv.ServiceNameKey); ok {
+		return v.AsString()
+	}
+	return ""
+}

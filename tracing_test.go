@@ -1,0 +1,254 @@
+package imcallback_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/commands/c2c"
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/plugins/topicsync"
+	"github.com/imcallback/imcallback/tracing"
+)
+
+// recording is a service's tracer backed by the SDK's in-memory recorder.
+type recording struct {
+	rec *tracetest.SpanRecorder
+	tp  *sdktrace.TracerProvider
+}
+
+func newRecording(t *testing.T) *recording {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return &recording{rec: rec, tp: tp}
+}
+
+// option replaces the service's Tracer (off in tests) with the recorder's.
+func (r *recording) option() fx.Option {
+	return fx.Decorate(func(*tracing.Tracer) *tracing.Tracer { return tracing.New(r.tp) })
+}
+
+func (r *recording) named(name string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range r.rec.Ended() {
+		if s.Name() == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func attr(s sdktrace.ReadOnlySpan, key string) string {
+	for _, a := range s.Attributes() {
+		if string(a.Key) == key {
+			return a.Value.Emit()
+		}
+	}
+	return ""
+}
+
+// flakyStore fails the first create after writing it, so the event's
+// first delivery fails after its store write and the retry writes again.
+type flakyStore struct {
+	topicsync.Store
+	failed atomic.Bool
+}
+
+func (s *flakyStore) Create(ctx context.Context, t topicsync.Topic) error {
+	if err := s.Store.Create(ctx, t); err != nil {
+		return err
+	}
+	if s.failed.CompareAndSwap(false, true) {
+		return errors.New("the test's store fails once")
+	}
+	return nil
+}
+
+// TestDurableCallbackTrace: one trace from IM's request through the
+// append, across the stream, to each delivery and its store write, across
+// a retry; the log lines of the request and the deliveries carry its ids;
+// no attribute holds a secret or the body.
+func TestDurableCallbackTrace(t *testing.T) {
+	r := newRecording(t)
+	core, logs := observer.New(zapcore.InfoLevel)
+	s := imtest.Start(t, []string{"IMCALLBACK_BACKOFF=50ms"}, delivery.Module, topicsync.Module, r.option(),
+		fx.Decorate(func(st topicsync.Store) topicsync.Store { return &flakyStore{Store: st} }),
+		fx.Decorate(func(*zap.Logger) *zap.Logger { return zap.New(core) }))
+	body, err := imtest.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"Name": "secret-topic-name"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := s.Send(t, "Group.CallbackAfterCreateTopic", body); !res.OK() {
+		t.Fatalf("answered %d %s", res.Status, res.Body)
+	}
+	waitUntil(t, "two deliveries", func() bool { return len(r.named("imcallback.deliver")) == 2 })
+
+	req := r.named("imcallback.callback")
+	app := r.named("imcallback.append")
+	if len(req) != 1 || len(app) != 1 {
+		t.Fatalf("%d request spans, %d append spans", len(req), len(app))
+	}
+	root := req[0]
+	if root.SpanKind() != trace.SpanKindServer || attr(root, "imcallback.command") != "Group.CallbackAfterCreateTopic" ||
+		attr(root, "imcallback.outcome") != "queued" || attr(root, "http.response.status_code") != "200" ||
+		attr(root, "imcallback.app_id") != imtest.AppID {
+		t.Errorf("request span %s %v", root.SpanKind(), root.Attributes())
+	}
+	tid := root.SpanContext().TraceID()
+	if app[0].Parent().SpanID() != root.SpanContext().SpanID() {
+		t.Errorf("the append is not a child of the request")
+	}
+	deliveries := r.named("imcallback.deliver")
+	writes := r.named("imcallback.topic_store.create")
+	if len(writes) != 2 {
+		t.Fatalf("%d store writes, want 2", len(writes))
+	}
+	for i, d := range deliveries {
+		if d.SpanContext().TraceID() != tid || d.Parent().SpanID() != app[0].SpanContext().SpanID() {
+			t.Errorf("delivery %d is not a child of the append in the request's trace", i+1)
+		}
+		if got := attr(d, "imcallback.delivery"); got != fmt.Sprint(i+1) {
+			t.Errorf("delivery %d has delivery number %s", i+1, got)
+		}
+		if w := writes[i]; w.Parent().SpanID() != d.SpanContext().SpanID() || attr(w, "imcallback.topic_id") == "" {
+			t.Errorf("store write %d is not a child of its delivery: parent %s", i+1, w.Parent().SpanID())
+		}
+	}
+	if deliveries[0].Status().Code != codes.Error || deliveries[1].Status().Code == codes.Error {
+		t.Errorf("delivery statuses %v, %v: want the first failed", deliveries[0].Status(), deliveries[1].Status())
+	}
+
+	// Logs join the trace.
+	joined := map[string]bool{}
+	for _, e := range logs.All() {
+		m := e.ContextMap()
+		if m["trace_id"] == tid.String() {
+			joined[e.Message] = true
+		}
+	}
+	for _, msg := range []string{"request", "handler failed; redelivering after the backoff"} {
+		if !joined[msg] {
+			t.Errorf("the log line %q carries no trace_id of the trace (logs with it: %v)", msg, joined)
+		}
+	}
+
+	// No secret, no body.
+	for _, sp := range r.rec.Ended() {
+		for _, a := range sp.Attributes() {
+			k, v := strings.ToLower(string(a.Key)), a.Value.Emit()
+			if strings.Contains(k, "sign") || strings.Contains(k, "token") || strings.Contains(k, "body") ||
+				strings.Contains(v, imtest.Token) || strings.Contains(v, "secret-topic-name") || strings.Contains(v, "Sign=") {
+				t.Errorf("span %s has attribute %s=%s", sp.Name(), a.Key, v)
+			}
+		}
+	}
+}
+
+// TestHandlerSpansNestAndForwardCarriesTraceparent: a before-handler's ctx
+// holds the handler span, under which the handler's own spans nest; a
+// forwarded callback sends traceparent of its forward span.
+func TestHandlerSpansNestAndForwardCarriesTraceparent(t *testing.T) {
+	r := newRecording(t)
+	var mu sync.Mutex
+	var traceparent string
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		traceparent = req.Header.Get("traceparent")
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer dest.Close()
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return c2c.BeforeSendMsgCommand.Handle(func(ctx context.Context, ev *dispatcher.Event[c2c.BeforeSendMsg]) (dispatcher.Reply[c2c.SendMsgReply], error) {
+			_, span := r.tp.Tracer("user").Start(ctx, "user.moderation")
+			span.End()
+			return c2c.BeforeSendMsgCommand.Allow(), nil
+		})
+	}))
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + dest.URL,
+		"IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "IMCALLBACK_FORWARD_MATCH=C2C.CallbackAfterSendMsg"},
+		handler, r.option())
+	if res := s.Send(t, "C2C.CallbackBeforeSendMsg", mustSample(t, "C2C.CallbackBeforeSendMsg")); !res.OK() {
+		t.Fatalf("before: %d", res.Status)
+	}
+	user, before := r.named("user.moderation"), r.named("imcallback.before_handler")
+	if len(user) != 1 || len(before) != 1 || user[0].Parent().SpanID() != before[0].SpanContext().SpanID() {
+		t.Fatalf("the handler's span does not nest under the before-handler span (%d, %d)", len(user), len(before))
+	}
+	if attr(before[0], "imcallback.decision") != "allow" {
+		t.Errorf("before-handler span %v", before[0].Attributes())
+	}
+
+	if res := s.Send(t, "C2C.CallbackAfterSendMsg", mustSample(t, "C2C.CallbackAfterSendMsg")); !res.OK() {
+		t.Fatalf("forwarded: %d", res.Status)
+	}
+	fwd := r.named("imcallback.forward")
+	if len(fwd) != 1 {
+		t.Fatalf("%d forward spans", len(fwd))
+	}
+	sc := fwd[0].SpanContext()
+	mu.Lock()
+	got := traceparent
+	mu.Unlock()
+	if want := fmt.Sprintf("00-%s-%s-01", sc.TraceID(), sc.SpanID()); got != want {
+		t.Errorf("the destination got traceparent %q, want %q", got, want)
+	}
+	if attr(fwd[0], "http.response.status_code") != "204" || attr(fwd[0], "imcallback.destination") != "default" {
+		t.Errorf("forward span %v", fwd[0].Attributes())
+	}
+}
+
+// TestTracingFromTheEnvironment: off unless an exporter is configured.
+func TestTracingFromTheEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		on   bool
+		fail string
+	}{
+		{nil, false, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, true, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, true, ""},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp"}, true, ""},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, false, ""},
+		{map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, false, ""},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, false, "only otlp"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, false, "only http/protobuf"},
+	} {
+		on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
+		if on != tc.on || (tc.fail == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.fail) {
+			t.Errorf("%v: on %v err %v, want on %v and an error with %q", tc.env, on, err, tc.on, tc.fail)
+		}
+	}
+	var off *tracing.Tracer
+	ctx, span := off.Start(context.Background(), "x")
+	if ctx != context.Background() || span.SpanContext().IsValid() || off.Enabled() {
+		t.Error("a nil Tracer records")
+	}
+}
+
+func mustSample(t *testing.T, command string) []byte {
+	t.Helper()
+	b, err := imtest.Sample(command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
