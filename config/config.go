@@ -72,6 +72,10 @@ type Config struct {
 	LogLevel string `koanf:"log_level" yaml:"log_level"`
 	// LogFormat is json or console.
 	LogFormat string `koanf:"log_format" yaml:"log_format"`
+	// LogBuffer is how long log lines may wait in a buffer before they are
+	// written (one write for many lines); 0 writes each line at once. A
+	// crash can lose at most this much of the log, never a callback.
+	LogBuffer time.Duration `koanf:"log_buffer" yaml:"log_buffer"`
 	// TLSCert and TLSKey, both set, serve the public listener over HTTPS.
 	TLSCert string `koanf:"tls_cert" yaml:"tls_cert"`
 	TLSKey  string `koanf:"tls_key" yaml:"tls_key"`
@@ -138,6 +142,7 @@ func Default() Config {
 		DataDir:           "./data",
 		LogLevel:          "info",
 		LogFormat:         "json",
+		LogBuffer:         200 * time.Millisecond,
 		ShutdownTimeout:   10 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -241,6 +246,9 @@ func (c *Config) problems() []error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log_level", "%q must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogBuffer < 0 || c.LogBuffer > 10*time.Second {
+		bad("log_buffer", "%v must be from 0 (no buffer) to 10s", c.LogBuffer)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		bad("log_format", "%q must be json or console", c.LogFormat)

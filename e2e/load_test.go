@@ -23,7 +23,7 @@ var runID = time.Now().UnixNano()
 // e.g. -benchtime 20000x. It reports req/s and p50/p99 latency in ms.
 func BenchmarkHTTPLoad(b *testing.B) {
 	bin := buildBinary(b, "./cmd/imcallback")
-	baseline := buildBinary(b, "./e2e/testdata/baseline")
+	baseline := buildBinary(b, "./bench/echo")
 	common := []string{"IMCALLBACK_SDKAPPID=" + imtest.AppID, "IMCALLBACK_TOKENS=" + imtest.Token, "IMCALLBACK_LOG_LEVEL=warn"}
 	configs := []struct {
 		name   string

@@ -6,8 +6,11 @@
 package logging
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"syscall"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -32,13 +35,42 @@ var FxLogger = fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
 	return l
 })
 
-// New builds a logger writing to stderr in the configured format and level.
-func New(cfg *config.Config) (*zap.Logger, error) {
+// New builds a logger writing to stderr in the configured format and
+// level, through a buffer flushed every IMCALLBACK_LOG_BUFFER (and when
+// the app stops, and on a fatal line) unless that is 0.
+func New(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
+	return NewBuffered(lc, cfg, zapcore.Lock(stderr{os.Stderr}))
+}
+
+// stderr is the process's standard error as a WriteSyncer whose Sync
+// ignores what a pipe or a terminal answers to fsync (EINVAL, ENOTTY):
+// there is nothing to sync there, and a stop must not fail for it.
+type stderr struct{ *os.File }
+
+func (s stderr) Sync() error {
+	if err := s.File.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTTY) {
+		return err
+	}
+	return nil
+}
+
+// bufferSize is the most a log buffer holds before it is written early.
+const bufferSize = 256 << 10
+
+// NewBuffered is New writing to w. The buffer is flushed by the app's last
+// stop hook (logging is provided first, so its hook runs after every
+// other's), so a line logged while stopping is written too.
+func NewBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		return nil, fmt.Errorf("logging: %w", err)
 	}
-	return NewWithSink(level, cfg.LogFormat, zapcore.Lock(os.Stderr)), nil
+	if cfg.LogBuffer > 0 {
+		b := &buffered{buf: &zapcore.BufferedWriteSyncer{WS: w, Size: bufferSize, FlushInterval: cfg.LogBuffer}, direct: w}
+		lc.Append(fx.StartStopHook(b.start, b.stop))
+		w = b
+	}
+	return NewWithSink(level, cfg.LogFormat, w), nil
 }
 
 // NewWithSink builds a logger writing to w; format is json or console.
@@ -54,4 +86,51 @@ func NewWithSink(level zapcore.Level, format string, w zapcore.WriteSyncer) *zap
 	}
 	core := zapcore.NewCore(encoder, w, level)
 	return zap.New(core, zap.ErrorOutput(w))
+}
+
+// buffered writes through a BufferedWriteSyncer while the app runs, and
+// straight to the underlying writer before it started and after it
+// stopped: a start that fails leaves no flush goroutine behind, and
+// nothing logged after the flush at stop waits in a buffer nobody flushes.
+type buffered struct {
+	mu        sync.Mutex
+	buf       *zapcore.BufferedWriteSyncer
+	direct    zapcore.WriteSyncer
+	buffering bool
+}
+
+func (b *buffered) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.buffering {
+		return b.direct.Write(p)
+	}
+	return b.buf.Write(p)
+}
+
+func (b *buffered) Sync() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.buffering {
+		return b.direct.Sync()
+	}
+	return b.buf.Sync()
+}
+
+// start buffers from now on.
+func (b *buffered) start() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buffering = true
+}
+
+// stop flushes the buffer and writes directly from then on.
+func (b *buffered) stop() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.buffering {
+		return nil
+	}
+	b.buffering = false
+	return b.buf.Stop()
 }

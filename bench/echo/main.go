@@ -1,4 +1,4 @@
-// Command baseline is the load benchmark's reference point: a bare echo
+// Command echo is the load benchmarks' reference point: a bare echo
 // server that answers every POST on /im/callback with the fixed OK envelope,
 // verifying, decoding and storing nothing.
 package main

@@ -1,0 +1,100 @@
+package logging_test
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/logging"
+)
+
+// sink is a WriteSyncer the test reads.
+type sink struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *sink) Sync() error { return nil }
+
+func (s *sink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// TestBufferedLinesAreWrittenAtStop: with a buffer interval far longer
+// than the test, a line logged before the stop, and one logged by another
+// component's stop hook, are in the output once the app stopped.
+func TestBufferedLinesAreWrittenAtStop(t *testing.T) {
+	for _, tc := range []struct {
+		buffer   time.Duration
+		buffered bool
+	}{{time.Hour, true}, {0, false}} {
+		out := &sink{}
+		var log *zap.Logger
+		app := fxtest.New(t,
+			fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: tc.buffer}),
+			fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
+				return logging.NewBuffered(lc, cfg, zapcore.AddSync(out))
+			}),
+			fx.Invoke(func(lc fx.Lifecycle, l *zap.Logger) {
+				log = l
+				lc.Append(fx.StopHook(func() { l.Info("the last line, from a stop hook") }))
+			}),
+		)
+		app.RequireStart()
+		log.Info("a line before the stop")
+		if got := strings.Contains(out.String(), "a line before the stop"); got == tc.buffered {
+			t.Errorf("buffer %v: the line was written at once: %v", tc.buffer, got)
+		}
+		app.RequireStop()
+		for _, want := range []string{"a line before the stop", "the last line, from a stop hook"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("buffer %v: %q is not in the output after the stop:\n%s", tc.buffer, want, out.String())
+			}
+		}
+		log.Info("after the stop")
+		if !strings.Contains(out.String(), "after the stop") {
+			t.Errorf("buffer %v: a line logged after the stop was kept in the buffer", tc.buffer)
+		}
+	}
+}
+
+// TestFatalLineIsWritten: zap syncs the core on a fatal line before it
+// exits, so a buffered fatal line is written.
+func TestFatalLineIsWritten(t *testing.T) {
+	out := &sink{}
+	app := fxtest.New(t,
+		fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: time.Hour}),
+		fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
+			return logging.NewBuffered(lc, cfg, zapcore.AddSync(out))
+		}),
+		fx.Invoke(func(l *zap.Logger) {
+			l.WithOptions(zap.WithFatalHook(zapcore.WriteThenGoexit)).Info("before")
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				l.WithOptions(zap.WithFatalHook(zapcore.WriteThenGoexit)).Fatal("fatal: the store is gone")
+			}()
+			<-done
+		}),
+	)
+	defer app.RequireStop()
+	if s := out.String(); !strings.Contains(s, "fatal: the store is gone") || !strings.Contains(s, "before") {
+		t.Errorf("after a fatal line the output is:\n%s", s)
+	}
+}
