@@ -22,13 +22,17 @@ vet:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imcallback
 
-## bench: the in-process benchmarks, then the HTTP load run against the real
-## binary (64 connections, LOAD_REQUESTS requests per configuration; the
-## PostgreSQL row runs when IMCALLBACK_TEST_POSTGRES_DSN is set). See docs/performance.md.
-LOAD_REQUESTS ?= 20000
+## bench: the in-process benchmarks, then the wrk load step against the real
+## binary: each row in alternating rounds with a bare echo server (bench/wrkload;
+## wrk is installed with apt-get when missing, or the step says why it is skipped).
+## The PostgreSQL row runs when IMCALLBACK_TEST_POSTGRES_DSN is set. See docs/performance.md.
+WRK_ROUNDS ?= 3
+WRK_SECONDS ?= 10
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $$($(GO) list ./... | grep -v /e2e)
-	$(GO) test -run '^$$' -bench HTTPLoad -benchtime $(LOAD_REQUESTS)x ./e2e
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		echo "wrk is not installed and apt-get could not install it: the wrk load step is skipped"
+	$(GO) run ./bench/wrkload -rounds $(WRK_ROUNDS) -seconds $(WRK_SECONDS)
 
 ## fuzz: run each fuzz target for a while (FUZZTIME, default 30s)
 FUZZTIME ?= 30s

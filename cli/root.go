@@ -154,10 +154,21 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 // latency tail (measured in docs/performance.md).
 const defaultGCPercent = 400
 
-// tuneGC applies defaultGCPercent when GOGC is not set.
+// defaultMemoryLimit is the service's soft memory limit unless GOMEMLIMIT
+// is set: below it GOGC=400 keeps collections rare; near it the collector
+// works harder, so a burst of durable events (whose ids the stream keeps
+// for the dedup window) does not grow the process to five times its live
+// heap. Measured in docs/performance.md.
+const defaultMemoryLimit = 160 << 20
+
+// tuneGC applies defaultGCPercent and defaultMemoryLimit unless GOGC or
+// GOMEMLIMIT say otherwise.
 func tuneGC() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 }
 

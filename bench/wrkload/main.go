@@ -80,6 +80,8 @@ func main() {
 	seconds := flag.Int("seconds", 10, "seconds of each wrk run")
 	conns := flag.Int("connections", 64, "wrk connections (-c); one wrk thread (-t1)")
 	only := flag.String("rows", "", "comma-separated rows to run (default all)")
+	extraEnv := flag.String("env", "", "comma-separated extra NAME=value settings for the service (e.g. IMCALLBACK_LOG_BUFFER=0)")
+	serviceRoot := flag.String("service-root", "", "build bench/service from this checkout instead (to compare two versions; it must have bench/service)")
 	flag.Parse()
 	if *rounds < 3 {
 		fail("-rounds must be at least 3")
@@ -99,6 +101,9 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	service := build(root, dir, "./bench/service")
+	if *serviceRoot != "" {
+		service = build(*serviceRoot, filepath.Join(dir, "other"), "./bench/service")
+	}
 	echo := build(root, dir, "./bench/echo")
 
 	echoProc := start(echo, []string{"IMCALLBACK_LISTEN=" + freeAddr()}, filepath.Join(dir, "echo.log"), "")
@@ -121,8 +126,19 @@ func main() {
 		data := filepath.Join(dir, r.name)
 		env := append([]string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + token, "IMCALLBACK_DATA_DIR=" + data,
 			"IMCALLBACK_LISTEN=" + freeAddr(), "IMCALLBACK_ADMIN_LISTEN=" + freeAddr(), "IMCALLBACK_LOG_FORMAT=json"}, r.env...)
+		if *extraEnv != "" {
+			env = append(env, strings.Split(*extraEnv, ",")...)
+		}
+		admin := ""
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, "IMCALLBACK_ADMIN_LISTEN="); ok {
+				admin = v
+			}
+		}
+		durable := slices.Contains(r.env, "IMCALLBACK_DELIVERY=durable")
 		svc := start(service, env, filepath.Join(dir, r.name+".log"), "serve")
 		var ratios []float64
+		var backlogs []backlog
 		fmt.Printf("%s (%s)\n", r.name, r.command)
 		for i := range *rounds {
 			script, body := filepath.Join(root, "bench/wrk/fixed.lua"), r.body
@@ -130,12 +146,30 @@ func main() {
 				script = filepath.Join(root, "bench/wrk/unique.lua")
 			}
 			runNonce := fmt.Sprintf("%s-%s-%d", hex.EncodeToString(nonce), r.name, i)
+			if durable { // the workers' drain would take the echo round's CPU
+				waitDrained(admin)
+			}
 			e := runWrk(wrk, *conns, *seconds, script, body, runNonce+"-echo", echoProc.url(r.command))
+			var watch *backlogWatch
+			if durable {
+				watch = watchBacklog(admin)
+			}
 			s := runWrk(wrk, *conns, *seconds, script, body, runNonce, svc.url(r.command))
+			if watch != nil {
+				w := watch.stop()
+				fmt.Printf("  round %d durable: acknowledged %.0f/s, processed %.0f/s while loaded, backlog peak %.0f, %.0f at the end\n",
+					i+1, s.rps, w.processedRate, w.peak, w.last)
+				backlogs = append(backlogs, w)
+			}
 			ratio := s.rps / e.rps
 			ratios = append(ratios, ratio)
 			fmt.Printf("  round %d: echo %8.0f req/s p99 %-9v  service %8.0f req/s p99 %-9v  ratio %.2f\n",
 				i+1, e.rps, e.p99, s.rps, s.p99, ratio)
+		}
+		if durable {
+			pending0 := metric(admin, "imcallback_delivery_pending")
+			took := waitDrained(admin)
+			fmt.Printf("  drain after the last round: %.0f events in %.1f s (%.0f/s)\n", pending0, took.Seconds(), pending0/took.Seconds())
 		}
 		peak := svc.peakRSS()
 		svc.stop()
@@ -263,6 +297,9 @@ func (p *proc) stop() {
 }
 
 func build(root, dir, pkg string) string {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fail(err.Error())
+	}
 	out := filepath.Join(dir, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = root
@@ -293,4 +330,81 @@ func freeAddr() string {
 func fail(msg string) {
 	fmt.Fprintln(os.Stderr, "wrkload:", msg)
 	os.Exit(1)
+}
+
+// backlog is what the durable row's watch saw during one service round.
+type backlog struct {
+	processedRate float64 // events processed per second while loaded
+	peak, last    float64 // pending events
+}
+
+// backlogWatch samples the durable service's pending count and processed
+// total every 500 ms while wrk runs.
+type backlogWatch struct {
+	admin string
+	done  chan struct{}
+	res   chan backlog
+}
+
+func watchBacklog(admin string) *backlogWatch {
+	w := &backlogWatch{admin: admin, done: make(chan struct{}), res: make(chan backlog, 1)}
+	go func() {
+		start, p0 := time.Now(), metric(admin, "imcallback_delivery_processed_total")
+		var b backlog
+		for {
+			select {
+			case <-w.done:
+				b.processedRate = (metric(admin, "imcallback_delivery_processed_total") - p0) / time.Since(start).Seconds()
+				b.last = metric(admin, "imcallback_delivery_pending")
+				w.res <- b
+				return
+			case <-time.After(500 * time.Millisecond):
+				b.peak = max(b.peak, metric(admin, "imcallback_delivery_pending"))
+			}
+		}
+	}()
+	return w
+}
+
+func (w *backlogWatch) stop() backlog {
+	close(w.done)
+	return <-w.res
+}
+
+// metric is the sum of every series of name in the admin listener's /metrics.
+func metric(admin, name string) float64 {
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		fields := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
+		if len(fields) > 0 {
+			v, _ := strconv.ParseFloat(fields[0], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// waitDrained waits until the durable service has nothing pending (at
+// most 5 minutes) and returns how long that took.
+func waitDrained(admin string) time.Duration {
+	start := time.Now()
+	for metric(admin, "imcallback_delivery_pending") > 0 && time.Since(start) < 5*time.Minute {
+		time.Sleep(200 * time.Millisecond)
+	}
+	return time.Since(start)
 }
