@@ -153,7 +153,7 @@ func Default() Config {
 		SubjectPrefix:     "imcallback",
 		Retention:         7 * 24 * time.Hour,
 		DedupWindow:       10 * time.Minute,
-		Workers:           16,
+		Workers:           64,
 		HandlerTimeout:    30 * time.Second,
 		Backoff:           []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute},
 		MaxDeliveries:     10,

@@ -42,7 +42,7 @@ type Options struct {
 	Retention time.Duration
 	// DedupWindow is the streams' duplicate window (default 10 minutes).
 	DedupWindow time.Duration
-	// Workers is how many handlers run at once (default 16).
+	// Workers is how many handlers run at once (the configuration's default: 64).
 	Workers int
 	// HandlerTimeout is the deadline of one handler run (default 30s).
 	HandlerTimeout time.Duration
