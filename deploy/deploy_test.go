@@ -6,7 +6,6 @@
 package deploy_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -86,16 +85,9 @@ func TestReferencedMetricsExist(t *testing.T) {
 	s := imtest.Start(t, []string{app + "SECRET_KEY=test-key", app + "IPLIST=true", app + "API_BASE=" + tencent.URL,
 		"IMCALLBACK_FORWARD_URL=" + dest.URL, "IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		"IMCALLBACK_FORWARD_MATCH=C2C.*"}, delivery.Module, topicsync.Module)
-	resp, err := http.Get(s.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	exposed := map[string]bool{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if line := sc.Text(); !strings.HasPrefix(line, "#") {
+	for _, line := range strings.Split(s.Metrics(t), "\n") {
+		if !strings.HasPrefix(line, "#") {
 			if name := metricName.FindString(line); name != "" {
 				exposed[name] = true
 			}

@@ -184,7 +184,7 @@ func TestAfterCallbackIsForwardedDurably(t *testing.T) {
 		}
 	}
 	waitFor(t, "the metrics", func() bool {
-		m := scrape(t, s)
+		m := s.Metrics(t)
 		return strings.Contains(m, `imcallback_forward_requests_total{destination="default",result="ok"} 1`) &&
 			strings.Contains(m, `imcallback_forward_requests_total{destination="default",result="status"} 2`)
 	})
@@ -373,7 +373,7 @@ func TestBeforeDestinationDown(t *testing.T) {
 	if res.Status != http.StatusOK || string(res.Body) != `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}` {
 		t.Errorf("answered %d %s, want the allow fallback", res.Status, res.Body)
 	}
-	m := scrape(t, s)
+	m := s.Metrics(t)
 	for _, want := range []string{`imcallback_forward_requests_total{destination="default",result="error"} 1`,
 		`imcallback_callbacks_total{app="` + imtest.AppID + `",command="` + beforeCommand + `",outcome="fallback"} 1`} {
 		if !strings.Contains(m, want) {
@@ -428,19 +428,4 @@ func TestBeforeCommandTakenTwice(t *testing.T) {
 	if _, err := forward.New([]config.ForwardConfig{one, two}, catalogueAll(), nopLogger(), newRegistry()); err != nil {
 		t.Errorf("disjoint apps: %v", err)
 	}
-}
-
-// scrape reads the service's /metrics.
-func scrape(t *testing.T, s *imtest.Service) string {
-	t.Helper()
-	resp, err := http.Get(s.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -108,6 +108,21 @@ func (s *Service) Send(t testing.TB, command string, body []byte, opts ...Option
 	return res
 }
 
+// Metrics is the admin listener's /metrics, as Prometheus text.
+func (s *Service) Metrics(t testing.TB) string {
+	t.Helper()
+	resp, err := http.Get(s.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
 // GetJSON fetches an admin path, checks the status and decodes the body into v (when not nil).
 func (s *Service) GetJSON(t testing.TB, path string, wantStatus int, v any) {
 	t.Helper()

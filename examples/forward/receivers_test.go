@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -111,23 +110,12 @@ func TestReceivers(t *testing.T) {
 			}
 			want := `imcallback_forward_requests_total{destination="default",result="ok"} 3`
 			deadline := time.Now().Add(10 * time.Second)
-			for !strings.Contains(scrape(t, s), want) {
+			for !strings.Contains(s.Metrics(t), want) {
 				if time.Now().After(deadline) {
-					t.Fatalf("metrics lack %s:\n%s", want, scrape(t, s))
+					t.Fatalf("metrics lack %s:\n%s", want, s.Metrics(t))
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
 		})
 	}
-}
-
-func scrape(t *testing.T, s *imtest.Service) string {
-	t.Helper()
-	resp, err := http.Get(s.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
