@@ -229,3 +229,43 @@ func TestPauseOneCommand(t *testing.T) {
 		return st.Commands[0].Pending == 0 && st.Commands[1].Pending == 0
 	})
 }
+
+// TestReplayOneDeadLetter: {"dead":true,"seqs":[…]} replays those dead
+// letters and removes them from the list; the others stay.
+func TestReplayOneDeadLetter(t *testing.T) {
+	var fixed atomic.Bool
+	var ran atomic.Int32
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module,
+		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[topicPayload]) error {
+				if !fixed.Load() {
+					return errors.New("broken on purpose")
+				}
+				ran.Add(1)
+				return nil
+			})
+		})))
+	for _, id := range []string{"d1", "d2"} {
+		if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: `{"TopicId":"` + id + `"}`}); !res.OK() {
+			t.Fatalf("answered %d", res.Status)
+		}
+	}
+	var dead struct {
+		DeadLetters []delivery.DeadLetterInfo `json:"dead_letters"`
+	}
+	waitUntil(t, "two dead letters", func() bool {
+		s.GetJSON(t, "/v1/dead-letters", 200, &dead)
+		return len(dead.DeadLetters) == 2
+	})
+	first, second := dead.DeadLetters[0].Seq, dead.DeadLetters[1].Seq
+	fixed.Store(true)
+	code, body := postJSON(t, s.AdminURL+"/v1/events/replay", fmt.Sprintf(`{"dead":true,"seqs":[%d,999999]}`, first))
+	if code != 200 || !strings.Contains(body, `"replayed":1`) || !strings.Contains(body, `"missing":[999999]`) {
+		t.Fatalf("replay one dead letter: %d %s", code, body)
+	}
+	waitUntil(t, "the replayed event handled", func() bool { return ran.Load() == 1 })
+	s.GetJSON(t, "/v1/dead-letters", 200, &dead)
+	if len(dead.DeadLetters) != 1 || dead.DeadLetters[0].Seq != second {
+		t.Errorf("dead letters after replaying #%d: %+v, want #%d alone", first, dead.DeadLetters, second)
+	}
+}

@@ -96,7 +96,9 @@ func TestDurableCallbackTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := s.Send(t, "Group.CallbackAfterCreateTopic", body); !res.OK() {
+	// A traceparent from the public side is not trusted: the request's span is a root.
+	foreign := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	if res := s.Send(t, "Group.CallbackAfterCreateTopic", body, imtest.WithHeader("traceparent", foreign)); !res.OK() {
 		t.Fatalf("answered %d %s", res.Status, res.Body)
 	}
 	waitUntil(t, "two deliveries", func() bool { return len(r.named("imcallback.deliver")) == 2 })
@@ -113,6 +115,9 @@ func TestDurableCallbackTrace(t *testing.T) {
 		t.Errorf("request span %s %v", root.SpanKind(), root.Attributes())
 	}
 	tid := root.SpanContext().TraceID()
+	if root.Parent().IsValid() || tid.String() == "0af7651916cd43dd8448eb211c80319c" {
+		t.Errorf("the request's span took the caller's traceparent: parent %v", root.Parent())
+	}
 	if app[0].Parent().SpanID() != root.SpanContext().SpanID() {
 		t.Errorf("the append is not a child of the request")
 	}

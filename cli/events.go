@@ -127,18 +127,20 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 	var command, since string
 	var dead bool
 	c := &cobra.Command{
-		Use:   "replay (--seq N[-M] ... | --since D [--command C] | --command C | --dead)",
+		Use:   "replay (--seq N[-M] ... | --since D [--command C] | --command C | --dead [--seq N ...])",
 		Short: "Republish stored events or dead letters for processing",
 		Long: "replay republishes events to the work stream so that the workers run their handlers again " +
 			"(handlers are idempotent). Each copy gets a fresh Nats-Msg-Id so the dedup window does not swallow it. " +
-			"--dead republishes every dead letter and removes it from the dead-letter stream once republished.",
+			"--dead republishes every dead letter (with --seq, the dead letters of those events, as `events dead` lists them) "+
+			"and removes it from the dead-letter stream once republished.",
 		Example: "  imcallback events replay --seq 42 --seq 100-120\n" +
 			"  imcallback events replay --since 2h --command Group.CallbackAfterCreateTopic\n" +
-			"  imcallback events replay --dead",
+			"  imcallback events replay --dead\n" +
+			"  imcallback events replay --dead --seq 42",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			bySeq, byFilter := len(seqs) > 0, command != "" || since != ""
-			if n := btoi(bySeq) + btoi(byFilter) + btoi(dead); n != 1 {
+			if n := btoi(bySeq && !dead) + btoi(byFilter) + btoi(dead); n != 1 {
 				return errors.New("choose exactly one selection: --seq, --since/--command, or --dead")
 			}
 			var list []uint64
@@ -166,6 +168,8 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 				var err error
 				bar := newProgress(c.ErrOrStderr())
 				switch {
+				case dead && bySeq:
+					res, err = ev.ReplayDeadOf(ctx, list, bar.update)
 				case dead:
 					res, err = ev.ReplayDead(ctx, bar.update)
 				default:

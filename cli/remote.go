@@ -180,6 +180,9 @@ func remoteReplay(ctx context.Context, w io.Writer, a *adminClient, seqs []uint6
 	switch {
 	case dead:
 		body["dead"] = true
+		if len(seqs) > 0 {
+			body["seqs"] = seqs
+		}
 	case len(seqs) > 0:
 		body["seqs"] = seqs
 	default:

@@ -493,7 +493,7 @@ func (c Config) Redacted() Config {
 		if r.Forward[i].Secret != "" {
 			r.Forward[i].Secret = redacted
 		}
-		r.Forward[i].URL = Redact(r.Forward[i].URL, false)
+		r.Forward[i].URL = RedactURL(r.Forward[i].URL)
 	}
 	if c.ForwardSecret != "" {
 		r.ForwardSecret = redacted

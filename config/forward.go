@@ -139,7 +139,7 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 			}
 		}
 		if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("forward", "%s: url %q must be an http:// or https:// URL", key, Redact(f.URL, false))
+			bad("forward", "%s: url %q must be an http:// or https:// URL", key, RedactURL(f.URL))
 		}
 		if _, err := f.SecretKey(); err != nil {
 			bad("forward", "%s: secret %v", key, err)

@@ -56,3 +56,21 @@ func Redact(value string, tokenUser bool) string {
 	}
 	return value
 }
+
+// RedactURL shows a destination URL without what may be a credential:
+// the user info and the query are replaced. A URL that does not parse is
+// shown as redacted entirely.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return redacted
+	}
+	if u.User != nil {
+		u.User = url.User(redacted)
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = redacted
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
+}

@@ -448,6 +448,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 
 	res := send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "console-test-msg"}))
 	requestID := res.Header.Get("X-Request-Id")
+	send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "console-test-msg-2"}))
 	const (
 		groupID = "@TGS#console-test-group"
 		topicID = "@TGS#_@TGS#console-test-group@TOPIC#_console-test-topic"
@@ -462,7 +463,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 		} `json:"dead_letters"`
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(dead.DeadLetters) == 0 {
+	for len(dead.DeadLetters) < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("the failing handler's event did not reach the dead letters")
 		}
@@ -477,9 +478,9 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	if !eval[bool](t, b, rowWith("dead-rows", "broken on purpose")) {
 		t.Error("Dead letters does not show the last error")
 	}
-	b.waitFor(t, 5*time.Second, "the dead-letter count on the tab", `document.getElementById('dead-count').textContent === '1'`)
+	b.waitFor(t, 5*time.Second, "the dead-letter count on the tab", `document.getElementById('dead-count').textContent === '2'`)
 
-	// Replay one: the fixed handler runs it; the dead letter stays listed.
+	// Replay one: the fixed handler runs it, and it leaves the list.
 	fixed.Store(true)
 	b.do(t, "replay the dead letter", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#dead-rows tr[data-seq="%d"] button.replay`, seq))))
 	deadline = time.Now().Add(10 * time.Second)
@@ -489,7 +490,8 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.waitFor(t, 5*time.Second, "the replay note", rowWith("dead-rows", "replayed at"))
+	b.waitFor(t, 10*time.Second, "the replayed dead letter gone, the other still listed", fmt.Sprintf(
+		`document.querySelector('#dead-rows tr[data-seq="%d"]') === null && document.querySelectorAll('#dead-rows tr').length === 1`, seq))
 
 	// Replay all (after a confirm): the dead letter leaves the list.
 	b.do(t, "replay all", chromedp.Click(chromedp.CSS("#dead-replay-all")))

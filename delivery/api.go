@@ -304,10 +304,10 @@ func (s *Service) replayEvents(c echo.Context) error {
 	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return badRequest("the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true}: %v", err)
+		return badRequest("the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true} (with \"seqs\": those dead letters): %v", err)
 	}
 	chosen := 0
-	for _, set := range []bool{len(req.Seqs) > 0, req.Since != "", req.Dead} {
+	for _, set := range []bool{len(req.Seqs) > 0 && !req.Dead, req.Since != "", req.Dead} {
 		if set {
 			chosen++
 		}
@@ -321,6 +321,8 @@ func (s *Service) replayEvents(c echo.Context) error {
 	}
 	var res ReplayResult
 	switch {
+	case req.Dead && len(req.Seqs) > 0:
+		res, err = e.ReplayDeadOf(ctx, req.Seqs, nil)
 	case req.Dead:
 		res, err = e.ReplayDead(ctx, nil)
 	case req.Since != "":

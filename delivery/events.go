@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -150,6 +151,35 @@ func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResul
 		return ReplayResult{}, err
 	}
 	return e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
+}
+
+// ReplayDeadOf republishes the dead letters of the events at origSeqs
+// (their work-stream sequences, as DeadLetter.OriginalSeq and GET
+// /v1/dead-letters give them) and removes them from the dead-letter
+// stream; an event with no dead letter is reported missing.
+func (e *Events) ReplayDeadOf(ctx context.Context, origSeqs []uint64, progress Progress) (ReplayResult, error) {
+	want := make(map[uint64]bool, len(origSeqs))
+	for _, s := range origSeqs {
+		want[s] = true
+	}
+	var seqs []uint64
+	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", time.Time{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		orig, _ := strconv.ParseUint(m.Headers().Get(HeaderDeadSeq), 10, 64)
+		if want[orig] {
+			seqs = append(seqs, md.Sequence.Stream)
+			delete(want, orig)
+		}
+		return nil
+	})
+	if err != nil {
+		return ReplayResult{}, err
+	}
+	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
+	for s := range want {
+		res.Missing = append(res.Missing, s)
+	}
+	slices.Sort(res.Missing)
+	return res, err
 }
 
 // undead is the work-stream copy of a dead letter: its original subject,

@@ -1,7 +1,9 @@
 package delivery_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -92,5 +94,29 @@ func TestReplicasNeedACluster(t *testing.T) {
 	o.Replicas = 3
 	if _, err := delivery.New(o, zap.NewNop(), prometheus.NewRegistry()); err == nil || !strings.Contains(err.Error(), "needs a NATS cluster") {
 		t.Errorf("embedded with 3 replicas: %v", err)
+	}
+}
+
+// unroutable is a processor whose every copy has lost its destination.
+type unroutable struct{}
+
+func (unroutable) Process(context.Context, *dispatcher.Request) error {
+	return fmt.Errorf("forward: %w: %q", dispatcher.ErrUnroutable, "gone")
+}
+
+// TestUnroutableCopyIsDeadLetteredAtOnce: retrying cannot bring a removed
+// destination back, so its copy is dead-lettered on its first delivery.
+func TestUnroutableCopyIsDeadLetteredAtOnce(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.MaxDeliveries = 5
+	s := start(t, o, unroutable{})
+	accept(t, s, request(testCommand, "u1"))
+	var dead []delivery.DeadLetter
+	eventually(t, 10*time.Second, "the dead letter", func() bool {
+		dead = deadLetters(t, events(t, s))
+		return len(dead) == 1
+	})
+	if dead[0].Deliveries != 1 || !strings.Contains(dead[0].Error, "not configured") {
+		t.Errorf("dead letter after %d deliveries: %q", dead[0].Deliveries, dead[0].Error)
 	}
 }

@@ -627,6 +627,12 @@ func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Log
 	return nil
 }
 
+// maxHeld bounds the events delivered and not yet acknowledged: running
+// ones, and those a per-command pause gives back (a delayed nak keeps an
+// event pending). Past it the consumer delivers nothing more, to any
+// command, until some are acknowledged.
+const maxHeld = 10000
+
 // consumerConfig is the durable pull consumer every replica shares.
 // MaxDeliver is unlimited: the workers count attempts themselves. A
 // handler never runs more than MaxDeliveries times, a delivery past that
@@ -643,7 +649,7 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       o.ackWait(),
 		MaxDeliver:    -1,
-		MaxAckPending: max(1000, 4*o.Workers),
+		MaxAckPending: max(maxHeld, 4*o.Workers),
 	}
 }
 

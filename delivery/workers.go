@@ -379,6 +379,11 @@ func (w *workers) handle(msg jetstream.Msg) {
 		// The body will never fit the payload type: retrying cannot help.
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeUndecodable).Inc()
 		w.deadLetter(msg, md, req.Command, err)
+	case errors.Is(err, dispatcher.ErrUnroutable):
+		// The copy's destination is not configured: dead-lettered at once,
+		// replayable once it is back.
+		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		w.deadLetter(msg, md, req.Command, err)
 	case errors.Is(err, dispatcher.ErrNoHandler):
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeNoHandler).Inc()
 		w.log.Warn("stored event has no after-handler; acknowledged", fields()...)

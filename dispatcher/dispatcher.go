@@ -37,6 +37,12 @@ var ErrPanic = errors.New("dispatcher: handler panicked")
 // ErrNoHandler is returned by Process for a command nobody registered.
 var ErrNoHandler = errors.New("dispatcher: no handler registered")
 
+// ErrUnroutable is returned by Process (and a Forwarder's Deliver) for a
+// stored copy whose destination is no longer configured: retrying cannot
+// help, so durable delivery dead-letters it at once; replay it once the
+// destination is back.
+var ErrUnroutable = errors.New("dispatcher: the copy's forward destination is not configured")
+
 // Options configure a Dispatcher.
 type Options struct {
 	// BeforeTimeout is the deadline of a before-handler.
@@ -387,26 +393,35 @@ func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 // Process runs the after-handler registered for r.Command, recovering a
 // panic as an error. Durable sinks call it from their workers.
 func (d *Dispatcher) Process(ctx context.Context, r *Request) error {
+	if r.Target != "" { // a destination's copy: that destination, whatever else changed
+		if d.opts.Forwarder == nil {
+			return fmt.Errorf("%w: %s (forwarding is off)", ErrUnroutable, r.Target)
+		}
+		return deliverRecovered(ctx, d.opts.Forwarder, r)
+	}
 	cmd, ok := d.lookup(r.Command, r.Params.SdkAppid)
 	if !ok || cmd.Kind() != KindAfter {
 		return fmt.Errorf("%w: %s", ErrNoHandler, r.Command)
 	}
 	if f, ok := cmd.(*forwarded); ok {
-		return processRecovered(ctx, f, r)
+		if f.handler == nil { // the Go handler's copy, and the handler is gone
+			return fmt.Errorf("%w: %s", ErrNoHandler, r.Command)
+		}
+		cmd = f.handler
 	}
 	_, err := handleRecovered(ctx, cmd, r)
 	return err
 }
 
-// processRecovered runs one stored copy of a forwarded command, turning a
-// panic into an error.
-func processRecovered(ctx context.Context, f *forwarded, r *Request) (err error) {
+// deliverRecovered delivers a destination's stored copy, turning a panic
+// into an error.
+func deliverRecovered(ctx context.Context, f Forwarder, r *Request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("%w: %v", ErrPanic, v)
 		}
 	}()
-	return f.process(ctx, r)
+	return f.Deliver(ctx, r.Target, r)
 }
 
 // AfterCommands lists the registered after-commands, sorted: the

@@ -91,22 +91,6 @@ func (c *forwarded) targets(app string) []string {
 	return append(t, c.fwd.Destinations(c.name, app)...)
 }
 
-// process runs one stored copy: the Go handler for target "" (or, for a
-// command with no Go handler, every destination: a copy stored before the
-// destinations were configured), else that destination.
-func (c *forwarded) process(ctx context.Context, r *Request) error {
-	switch {
-	case r.Target != "":
-		return c.fwd.Deliver(ctx, r.Target, r)
-	case c.handler != nil:
-		_, err := c.handler.Handle(ctx, r)
-		return err
-	default:
-		_, err := c.Handle(ctx, r)
-		return err
-	}
-}
-
 // addForwarded registers the commands of f: a before-command with a Go
 // handler too is an error (which would decide?); an after-command with
 // one runs both.

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"path"
 	"reflect"
 	"slices"
 	"strconv"
@@ -75,7 +77,7 @@ type Forwarder struct {
 	dests    []*destination // configuration order
 	byName   map[string]*destination
 	commands []string
-	replies  map[string]map[string]bool // before-command → reply fields it accepts
+	replies  map[string]reply // before-command → the reply fields it accepts
 	log      *zap.Logger
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -96,7 +98,7 @@ type destination struct {
 // catalogue). A before-command two destinations could both take for one
 // app is an error: a before-callback has one answer.
 func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, error) {
-	f := &Forwarder{byName: map[string]*destination{}, replies: map[string]map[string]bool{}, log: log, now: time.Now}
+	f := &Forwarder{byName: map[string]*destination{}, replies: map[string]reply{}, log: log, now: time.Now}
 	for _, c := range dests {
 		key, err := c.SecretKey()
 		if err != nil {
@@ -112,6 +114,13 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 		}}}
 		f.dests = append(f.dests, d)
 		f.byName[c.Name] = d
+	}
+	for _, d := range f.dests {
+		for _, g := range d.cfg.Match {
+			if !slices.ContainsFunc(entries, func(e catalogue.Entry) bool { ok, _ := path.Match(g, e.Name()); return ok }) {
+				return nil, fmt.Errorf("forward: %s: match %q matches no command of the catalogue (names are case-sensitive; docs/commands.md lists them)", d.cfg.Name, g)
+			}
+		}
 	}
 	for _, e := range entries {
 		name := e.Name()
@@ -135,7 +144,8 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 				}
 			}
 		}
-		f.replies[name] = replyFields(e.Command.Tooling(tooling.K).ReplyType())
+		t := e.Command.Tooling(tooling.K).ReplyType()
+		f.replies[name] = reply{typ: t, fields: replyFields(t)}
 	}
 	f.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imcallback_forward_requests_total",
@@ -167,6 +177,13 @@ func shareApp(a, b []string) bool {
 		return true
 	}
 	return slices.ContainsFunc(a, func(id string) bool { return slices.Contains(b, id) })
+}
+
+// reply is what a before-command accepts besides the envelope: its reply
+// type (nil: nothing) and the JSON names of that type's fields.
+type reply struct {
+	typ    reflect.Type
+	fields map[string]bool
 }
 
 // replyFields are the JSON names of a reply type's fields; none for nil.
@@ -214,7 +231,7 @@ func newFromConfig(in forwardIn) (dispatcher.Forwarder, error) {
 	in.Lifecycle.Append(fx.StopHook(f.Close))
 	for _, d := range f.dests {
 		in.Log.Info("forwarding callbacks", zap.String("destination", d.cfg.Name), zap.Strings("match", d.cfg.Match),
-			zap.Strings("apps", d.cfg.Apps), zap.String("url", config.Redact(d.cfg.URL, false)))
+			zap.Strings("apps", d.cfg.Apps), zap.String("url", config.RedactURL(d.cfg.URL)))
 	}
 	return f, nil
 }
@@ -248,7 +265,7 @@ func EventID(r *dispatcher.Request) string {
 func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Request) error {
 	d, ok := f.byName[name]
 	if !ok {
-		return fmt.Errorf("forward: no destination %q (removed from the configuration?)", name)
+		return fmt.Errorf("forward: %w: %q (removed from the configuration?)", dispatcher.ErrUnroutable, name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
@@ -309,7 +326,8 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 // parseAnswer reads IM's envelope from a destination's answer: ActionStatus
 // OK, ErrorCode (a number; absent is 0), ErrorInfo, and the reply fields
 // accepted (the others are returned as dropped, sorted).
-func parseAnswer(body []byte, accepted map[string]bool) (dispatcher.Decision, []string, error) {
+func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, error) {
+	accepted := accepts.fields
 	if len(body) > maxAnswer {
 		return dispatcher.Decision{}, nil, fmt.Errorf("answer over %d bytes", maxAnswer)
 	}
@@ -347,7 +365,17 @@ func parseAnswer(body []byte, accepted map[string]bool) (dispatcher.Decision, []
 	}
 	slices.Sort(dropped)
 	if len(reply) > 0 {
-		dec.Reply = reply
+		// Decoded into the command's reply type, so a field of the wrong
+		// type is refused here and the type's own encoding (e.g. the
+		// mirrored field names of some replies) is what IM gets.
+		raw, _ := json.Marshal(reply) // raw JSON values always marshal
+		typed := reflect.New(accepts.typ)
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		if err := d.Decode(typed.Interface()); err != nil {
+			return dispatcher.Decision{}, nil, fmt.Errorf("reply fields do not fit the command's reply: %w", err)
+		}
+		dec.Reply = typed.Interface()
 	}
 	return dec, dropped, nil
 }
@@ -392,6 +420,12 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 	f.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		f.requests.WithLabelValues(name, f.failure(ctx, err)).Inc()
+		// *url.Error quotes the URL, whose query or user info may hold a
+		// credential: the error goes to logs, spans and dead letters.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("forward: %s: %w", name, err)
 	}
 	return resp, nil
@@ -428,7 +462,7 @@ type DestinationInfo struct {
 func (f *Forwarder) Info() []DestinationInfo {
 	out := make([]DestinationInfo, 0, len(f.dests))
 	for _, d := range f.dests {
-		info := DestinationInfo{Name: d.cfg.Name, URL: config.Redact(d.cfg.URL, false), Match: slices.Clone(d.cfg.Match),
+		info := DestinationInfo{Name: d.cfg.Name, URL: config.RedactURL(d.cfg.URL), Match: slices.Clone(d.cfg.Match),
 			Apps: slices.Clone(d.cfg.Apps), Requests: map[string]float64{}}
 		if info.Apps == nil {
 			info.Apps = []string{}

@@ -322,6 +322,9 @@ func TestBeforeCallback(t *testing.T) {
 		{"reply fields pass, unknown ones are dropped", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":"tagged","Extra":1}`)
 		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":"tagged"}`},
+		{"a reply field of the wrong type: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":5}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
 		{"a code as a string", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":"1","ErrorInfo":"x"}`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":"x"}`},
@@ -427,5 +430,15 @@ func TestBeforeCommandTakenTwice(t *testing.T) {
 	two.Apps = []string{"1400000002"}
 	if _, err := forward.New([]config.ForwardConfig{one, two}, catalogueAll(), nopLogger(), newRegistry()); err != nil {
 		t.Errorf("disjoint apps: %v", err)
+	}
+}
+
+// TestGlobMatchingNothingIsRefused: a glob no catalogue command matches
+// (a case typo) would forward nothing, silently.
+func TestGlobMatchingNothingIsRefused(t *testing.T) {
+	_, err := forward.New([]config.ForwardConfig{destination("backend", "http://127.0.0.1:1/", "Group.*", "C2C.CallbackAfterSendMSG")},
+		catalogueAll(), nopLogger(), newRegistry())
+	if err == nil || !strings.Contains(err.Error(), `backend: match "C2C.CallbackAfterSendMSG" matches no command`) {
+		t.Errorf("a glob matching nothing: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package middleware
 import (
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/imcallback/imcallback/tracing"
 )
@@ -33,9 +34,11 @@ type TracingConfig struct {
 	Tracer *tracing.Tracer
 }
 
-// TracingWithConfig starts the server span of each request (a child of a
-// traceparent the caller sent, if any) and puts it in the request's
-// context, which handlers receive. When the request is answered it records
+// TracingWithConfig starts the server span of each request, a root span:
+// a traceparent on the public listener is not trusted (it runs before the
+// signature check, and would let anyone choose the trace id or force the
+// sampling). The span goes into the request's context, which handlers
+// receive. When the request is answered it records
 // the command, app, outcome, HTTP status and rejection reason.
 func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 	t := cfg.Tracer
@@ -45,8 +48,7 @@ func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
-			ctx := t.Extract(req.Context(), req.Header)
-			ctx, span := t.Start(ctx, "imcallback.callback", tracing.KindServer)
+			ctx, span := t.Start(req.Context(), "imcallback.callback", tracing.KindServer, trace.WithNewRoot())
 			defer span.End()
 			c.SetRequest(req.WithContext(ctx))
 			err := next(c)

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,7 +19,18 @@ type healthCollector struct {
 	durable bool
 	ready   *prometheus.Desc
 	up      *prometheus.Desc
+
+	// The checks write for real (a probe append, a probe row), and
+	// /metrics needs no token: the results are reused for healthTTL, so
+	// scrapes, however many, run the checks at most that often.
+	mu      sync.Mutex
+	at      time.Time
+	results map[string]string
+	now     func() time.Time
 }
+
+// healthTTL is how long one run of the checks serves the scrapes.
+const healthTTL = 10 * time.Second
 
 func newHealthCollector(checks []admin.Check, durable bool) *healthCollector {
 	return &healthCollector{
@@ -27,7 +40,18 @@ func newHealthCollector(checks []admin.Check, durable bool) *healthCollector {
 			"1 when the service would accept a callback now (what /readyz says), else 0.", nil, nil),
 		up: prometheus.NewDesc("imcallback_dependency_up",
 			"1 when the dependency's check passes (what /v1/status says), else 0.", []string{"dependency"}, nil),
+		now: time.Now,
 	}
+}
+
+// latest runs the checks unless a run younger than healthTTL exists.
+func (h *healthCollector) latest() map[string]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now := h.now(); h.results == nil || now.Sub(h.at) >= healthTTL {
+		h.results, h.at = runChecks(context.Background(), h.checks, checkTimeout), now
+	}
+	return h.results
 }
 
 // Describe implements prometheus.Collector.
@@ -36,9 +60,10 @@ func (h *healthCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- h.up
 }
 
-// Collect runs every check (concurrently, each under checkTimeout).
+// Collect reports the latest results (running the checks, concurrently and
+// each under checkTimeout, when they are older than healthTTL).
 func (h *healthCollector) Collect(ch chan<- prometheus.Metric) {
-	results := runChecks(context.Background(), h.checks, checkTimeout)
+	results := h.latest()
 	ready := 1.0
 	for _, c := range h.checks {
 		up := 0.0

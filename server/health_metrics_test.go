@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -49,5 +50,25 @@ imcallback_ready 0
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestHealthMetricsRunTheChecksAtMostOncePerTTL: scrapes reuse one run of
+// the (writing) checks for healthTTL.
+func TestHealthMetricsRunTheChecksAtMostOncePerTTL(t *testing.T) {
+	runs := 0
+	h := newHealthCollector([]admin.Check{{Name: "jetstream", Check: func(context.Context) error { runs++; return nil }}}, true)
+	now := time.Unix(1_800_000_000, 0)
+	h.now = func() time.Time { return now }
+	for range 5 {
+		testutil.CollectAndCount(h)
+	}
+	if runs != 1 {
+		t.Fatalf("5 scrapes ran the checks %d times, want 1", runs)
+	}
+	now = now.Add(healthTTL)
+	testutil.CollectAndCount(h)
+	if runs != 2 {
+		t.Fatalf("a scrape after the TTL ran the checks %d times in all, want 2", runs)
 	}
 }

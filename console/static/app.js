@@ -983,8 +983,9 @@
   async function replayOne(seq, button, note) {
     button.disabled = true;
     try {
-      const r = await api('v1/events/replay', { method: 'POST', body: { seqs: [seq] } });
-      const text = r.replayed ? 'replayed at ' + fmtClock(new Date().toISOString()) : 'no longer stored';
+      // The dead letter itself is republished and leaves the list.
+      const r = await api('v1/events/replay', { method: 'POST', body: { dead: true, seqs: [seq] } });
+      const text = r.replayed ? 'replayed at ' + fmtClock(new Date().toISOString()) : 'no longer a dead letter';
       replayedDead.set(seq, text);
       note.textContent = text;
     } catch (e) {

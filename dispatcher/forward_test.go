@@ -1,0 +1,106 @@
+package dispatcher_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// recordingForwarder takes its commands for the apps listed (every app
+// when none) and records each delivery; "gone" is not configured.
+type recordingForwarder struct {
+	commands []string
+	apps     []string
+	mu       sync.Mutex
+	sent     []string // destination names
+}
+
+func (f *recordingForwarder) Commands() []string { return f.commands }
+func (f *recordingForwarder) Destinations(_ string, app string) []string {
+	if len(f.apps) > 0 && !slices.Contains(f.apps, app) {
+		return nil
+	}
+	return []string{"backend"}
+}
+func (f *recordingForwarder) Decide(context.Context, string, *dispatcher.Request) (dispatcher.Decision, error) {
+	return dispatcher.Decision{}, nil
+}
+func (f *recordingForwarder) Deliver(_ context.Context, dest string, _ *dispatcher.Request) error {
+	if dest == "gone" {
+		return dispatcher.ErrUnroutable
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent = append(f.sent, dest)
+	return nil
+}
+
+// TestStoredCopiesFollowTheirTarget: a destination's stored copy goes to
+// that destination only, whatever changed in the configuration since; the
+// Go handler's copy never reaches a destination.
+func TestStoredCopiesFollowTheirTarget(t *testing.T) {
+	const cmd = "Group.CallbackAfterCreateTopic"
+	var handled int
+	goHandler := dispatcher.After(cmd, func(context.Context, *dispatcher.Event[map[string]any]) error {
+		handled++
+		return nil
+	})
+	req := func(target, app string) *dispatcher.Request {
+		return &dispatcher.Request{Command: cmd, Body: []byte(`{}`), Target: target, ReceivedAt: time.Now(),
+			Params: paramsFor(app, cmd)}
+	}
+	tests := []struct {
+		name      string
+		handler   bool     // a Go handler is registered
+		forwarded []string // commands the forwarder takes
+		apps      []string // apps the destination takes
+		r         *dispatcher.Request
+		wantErr   error
+		wantSent  int
+		wantGo    int
+	}{
+		{"a destination's copy with a Go handler too", true, []string{cmd}, nil, req("backend", "1"), nil, 1, 0},
+		{"a destination's copy, the command no longer forwarded", true, nil, nil, req("backend", "1"), nil, 1, 0},
+		{"a destination's copy, its app no longer forwarded", false, []string{cmd}, []string{"2"}, req("backend", "1"), nil, 1, 0},
+		{"a removed destination's copy", true, []string{cmd}, nil, req("gone", "1"), dispatcher.ErrUnroutable, 0, 0},
+		{"the Go handler's copy", true, []string{cmd}, nil, req("", "1"), nil, 0, 1},
+		{"the Go handler's copy, the handler removed", false, []string{cmd}, nil, req("", "1"), dispatcher.ErrNoHandler, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			handled = 0
+			var cmds []dispatcher.Command
+			if tc.handler {
+				cmds = append(cmds, goHandler)
+			}
+			f := &recordingForwarder{commands: tc.forwarded, apps: tc.apps}
+			d, err := dispatcher.New(cmds, dispatcher.Options{BeforeTimeout: time.Second, Forwarder: f}, zap.NewNop(),
+				metrics.NewCallbacks(prometheus.NewRegistry()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = d.Process(context.Background(), tc.r)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Errorf("Process: %v, want %v", err, tc.wantErr)
+			}
+			if len(f.sent) != tc.wantSent || handled != tc.wantGo {
+				t.Errorf("sent to %v, Go handler ran %d times; want %d and %d", f.sent, handled, tc.wantSent, tc.wantGo)
+			}
+		})
+	}
+}
+
+// paramsFor are the verified parameters of a callback of app.
+func paramsFor(app, command string) protocol.Params {
+	return protocol.Params{SdkAppid: app, CallbackCommand: command}
+}
