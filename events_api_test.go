@@ -103,7 +103,7 @@ func TestEventLogAdminAPI(t *testing.T) {
 	if len(dead.DeadLetters) != 1 || dead.DeadLetters[0].Seq != 3 || !strings.Contains(dead.DeadLetters[0].LastError, "refused") {
 		t.Fatalf("dead letters %+v", dead)
 	}
-	if code, body := postJSON(t, s.AdminURL+"/v1/events/replay", `{"dead":true,"seqs":[1]}`); code != 400 {
+	if code, body := postJSON(t, s.AdminURL+"/v1/events/replay", `{"seqs":[1],"since":"1h"}`); code != 400 {
 		t.Fatalf("two selections at once: %d %s", code, body)
 	}
 	fixed.Store(true)
