@@ -222,7 +222,15 @@ func TestClusterReplicasKilledUnderLoad(t *testing.T) {
 	dsn := clusterDatabase(t)
 	nodes := newCluster(t, 3)
 	nodes[0].start() // alone: no JetStream leader yet
-	shared := []string{"IMCALLBACK_NATS_URL=" + clusterURL(nodes), "IMCALLBACK_STREAM_REPLICAS=3", "IMCALLBACK_STORE_DSN=" + dsn}
+	// A small pool per replica: four of them (one restarted while the
+	// killed one's connections linger) and the other packages' tests share
+	// the server's max_connections.
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	shared := []string{"IMCALLBACK_NATS_URL=" + clusterURL(nodes), "IMCALLBACK_STREAM_REPLICAS=3",
+		"IMCALLBACK_STORE_DSN=" + dsn + sep + "pool_max_conns=6"}
 	env := func() []string { return faultEnv(t, shared...) } // each replica its own data dir
 
 	// The service starts on a cluster that has no leader, says not ready,
