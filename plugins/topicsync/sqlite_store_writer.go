@@ -253,8 +253,35 @@ func (b *sqliteBackend) commitBatch(batch []writeOp) {
 		pending[0].result <- b.inTx(pending[0].run)
 		return
 	}
-	results := make([]error, len(pending))
+	// First the whole batch in one transaction with no savepoints: the
+	// usual case, every write succeeds, costs no extra statements. If one
+	// fails, that transaction is rolled back and the batch runs again with
+	// a savepoint per write, so the failure is that write's alone.
+	var opFailed bool
 	err := b.inTx(func(w *writeTx) error {
+		for _, op := range pending {
+			if err := op.run(w); err != nil {
+				opFailed = true
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, op := range pending {
+			op.result <- nil
+		}
+		return
+	}
+	if !opFailed {
+		b.log.Warn("topic store batch failed, retrying each write alone", zap.Int("writes", len(pending)), zap.Error(err))
+		for _, op := range pending {
+			op.result <- b.inTx(op.run)
+		}
+		return
+	}
+	results := make([]error, len(pending))
+	err = b.inTx(func(w *writeTx) error {
 		for i, op := range pending {
 			opErr, err := inSavepoint(w, op.run)
 			if err != nil {
