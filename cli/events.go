@@ -131,7 +131,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 		Short: "Republish stored events or dead letters for processing",
 		Long: "replay republishes events to the work stream so that the workers run their handlers again " +
 			"(handlers are idempotent). Each copy gets a fresh Nats-Msg-Id so the dedup window does not swallow it. " +
-			"--dead republishes every dead letter (with --seq, the dead letters of those events, as `events dead` lists them) "+
+			"--dead republishes every dead letter (with --seq, the dead letters of those events, as `events dead` lists them) " +
 			"and removes it from the dead-letter stream once republished.",
 		Example: "  imcallback events replay --seq 42 --seq 100-120\n" +
 			"  imcallback events replay --since 2h --command Group.CallbackAfterCreateTopic\n" +
