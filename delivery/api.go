@@ -84,6 +84,24 @@ func apiRoutes(s *Service) []admin.Route {
 	}
 }
 
+// eventStates is what the state of an event is read from: the event log,
+// its dead letters by work-stream sequence and the consumer's ack floor.
+func (s *Service) eventStates(ctx context.Context) (*Events, map[uint64]DeadLetter, uint64, error) {
+	e, err := s.Events()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	dead, err := deadByOriginal(ctx, e)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	floor, err := s.ackFloor(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return e, dead, floor, nil
+}
+
 // deadByOriginal maps the work-stream sequence of each dead letter to it.
 func deadByOriginal(ctx context.Context, e *Events) (map[uint64]DeadLetter, error) {
 	dead := map[uint64]DeadLetter{}
@@ -168,15 +186,7 @@ func (s *Service) listEvents(c echo.Context) error {
 	if state != "" && state != StatePending && state != StateProcessed && state != StateDead {
 		return badRequest("state must be pending, processed or dead")
 	}
-	e, err := s.Events()
-	if err != nil {
-		return err
-	}
-	dead, err := deadByOriginal(ctx, e)
-	if err != nil {
-		return err
-	}
-	floor, err := s.ackFloor(ctx)
+	e, dead, floor, err := s.eventStates(ctx)
 	if err != nil {
 		return err
 	}
@@ -240,15 +250,7 @@ func (s *Service) getEvent(c echo.Context) error {
 	if raw.Header.Get(HeaderCommand) == "" {
 		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("message %d is not an event", seq))
 	}
-	e, err := s.Events()
-	if err != nil {
-		return err
-	}
-	dead, err := deadByOriginal(ctx, e)
-	if err != nil {
-		return err
-	}
-	floor, err := s.ackFloor(ctx)
+	_, dead, floor, err := s.eventStates(ctx)
 	if err != nil {
 		return err
 	}
@@ -375,15 +377,7 @@ type CommandState struct {
 // counts per command (every after-command, and any other with events).
 func (s *Service) deliveryStatus(c echo.Context) error {
 	ctx := c.Request().Context()
-	e, err := s.Events()
-	if err != nil {
-		return err
-	}
-	dead, err := deadByOriginal(ctx, e)
-	if err != nil {
-		return err
-	}
-	floor, err := s.ackFloor(ctx)
+	e, dead, floor, err := s.eventStates(ctx)
 	if err != nil {
 		return err
 	}

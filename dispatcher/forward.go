@@ -40,12 +40,7 @@ func (c *forwarded) Kind() Kind   { return c.kind }
 
 // servesApp: the Go handler's apps, or any app a destination takes.
 func (c *forwarded) servesApp(id string) bool {
-	if c.handler != nil {
-		if l, limited := c.handler.(appLimited); !limited || l.servesApp(id) {
-			return true
-		}
-	}
-	return len(c.fwd.Destinations(c.name, id)) > 0
+	return c.handlerServes(id) || len(c.fwd.Destinations(c.name, id)) > 0
 }
 
 // Handle runs the whole command inside a request: a before-command asks
