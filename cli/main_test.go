@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -307,19 +308,40 @@ func get(t *testing.T, url string) string {
 	return string(b)
 }
 
+// TestTuneGC checks the service's GC defaults: GOGC=400 and a soft memory
+// limit of defaultMemoryLimit, each only where the environment sets none.
 func TestTuneGC(t *testing.T) {
-	prev := debug.SetGCPercent(100)
-	defer debug.SetGCPercent(prev)
-	t.Setenv("GOGC", "") // restores the variable afterwards
-	os.Unsetenv("GOGC")
-	tuneGC()
-	if got := debug.SetGCPercent(100); got != defaultGCPercent {
-		t.Fatalf("GC percent %d without GOGC, want %d", got, defaultGCPercent)
-	}
-	t.Setenv("GOGC", "150")
-	tuneGC()
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Fatalf("GOGC set: tuneGC changed the GC percent to %d", got)
+	prevPercent := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prevPercent)
+	prevLimit := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(prevLimit)
+	for _, tc := range []struct {
+		name, gogc, gomemlimit string // "" leaves the variable unset
+		wantPercent              int
+		wantLimit                int64
+	}{
+		{"neither set", "", "", defaultGCPercent, defaultMemoryLimit},
+		{"GOGC set", "150", "", 100, defaultMemoryLimit},
+		{"GOMEMLIMIT set", "", "1GiB", defaultGCPercent, math.MaxInt64},
+		{"both set", "150", "1GiB", 100, math.MaxInt64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for name, v := range map[string]string{"GOGC": tc.gogc, "GOMEMLIMIT": tc.gomemlimit} {
+				t.Setenv(name, v) // restores the variable afterwards
+				if v == "" {
+					os.Unsetenv(name)
+				}
+			}
+			debug.SetGCPercent(100)
+			debug.SetMemoryLimit(math.MaxInt64)
+			tuneGC()
+			if got := debug.SetGCPercent(100); got != tc.wantPercent {
+				t.Errorf("GC percent %d, want %d", got, tc.wantPercent)
+			}
+			if got := debug.SetMemoryLimit(-1); got != tc.wantLimit {
+				t.Errorf("memory limit %d, want %d", got, tc.wantLimit)
+			}
+		})
 	}
 }
 

@@ -159,7 +159,7 @@ const defaultGCPercent = 400
 // works harder, so a burst of durable events (whose ids the stream keeps
 // for the dedup window) does not grow the process to five times its live
 // heap. Measured in docs/performance.md.
-const defaultMemoryLimit = 160 << 20
+const defaultMemoryLimit = 144 << 20
 
 // tuneGC applies defaultGCPercent and defaultMemoryLimit unless GOGC or
 // GOMEMLIMIT say otherwise.

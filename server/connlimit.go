@@ -29,35 +29,37 @@ type connLimit struct {
 	rewrite  bool
 	onReject func(*protocol.Error)
 
-	open atomic.Int64
-	mu   sync.Mutex
-	idle map[net.Conn]time.Time // connections idle since
+	open  atomic.Int64
+	mu    sync.Mutex
+	conns map[*limitedConn]struct{} // open connections; each keeps its own idle time
 }
 
 // pressureIdle is how long a connection may stay idle while the limit is near.
 const pressureIdle = 2 * time.Second
 
 func newConnLimit(max int, rewrite bool, onReject func(*protocol.Error)) *connLimit {
-	return &connLimit{max: max, rewrite: rewrite, onReject: onReject, idle: map[net.Conn]time.Time{}}
+	return &connLimit{max: max, rewrite: rewrite, onReject: onReject, conns: map[*limitedConn]struct{}{}}
 }
 
 // wrap returns ln limited.
 func (l *connLimit) wrap(ln net.Listener) net.Listener { return &limitedListener{Listener: ln, l: l} }
 
-// connState is the http.Server's ConnState hook: it keeps the idle set.
-// Under TLS net/http reports the *tls.Conn; the set holds the limitedConn
-// beneath it.
+// connState is the http.Server's ConnState hook: it marks a connection
+// idle or busy. It runs twice per request, so it takes no lock: the mark
+// is the connection's own. Under TLS net/http reports the *tls.Conn; the
+// mark is on the limitedConn beneath it.
 func (l *connLimit) connState(c net.Conn, st http.ConnState) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch st {
-	case http.StateIdle:
-		l.idle[c] = time.Now()
-	default:
-		delete(l.idle, c)
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	if st == http.StateIdle {
+		lc.idleSince.Store(time.Now().UnixNano())
+	} else {
+		lc.idleSince.Store(0)
 	}
 }
 
@@ -68,14 +70,10 @@ func (l *connLimit) reap(now time.Time) int {
 		return 0
 	}
 	l.mu.Lock()
-	var stale []net.Conn
-	for c, since := range l.idle {
-		if lc, ok := c.(*limitedConn); ok && lc.lastRead.Load() >= since.UnixNano() {
-			continue // its next request is arriving: net/http reports it active only once the header is read
-		}
-		if now.Sub(since) >= pressureIdle {
+	var stale []*limitedConn
+	for c := range l.conns {
+		if since := c.idleSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= pressureIdle {
 			stale = append(stale, c)
-			delete(l.idle, c)
 		}
 	}
 	l.mu.Unlock()
@@ -115,7 +113,11 @@ func (ll *limitedListener) Accept() (net.Conn, error) {
 			ll.refuse(c)
 			continue
 		}
-		return &limitedConn{Conn: c, l: ll.l}, nil
+		lc := &limitedConn{Conn: c, l: ll.l}
+		ll.l.mu.Lock()
+		ll.l.conns[lc] = struct{}{}
+		ll.l.mu.Unlock()
+		return lc, nil
 	}
 }
 
@@ -131,15 +133,20 @@ func (ll *limitedListener) refuse(c net.Conn) {
 
 type limitedConn struct {
 	net.Conn
-	l        *connLimit
-	closed   atomic.Bool
-	lastRead atomic.Int64 // unix nanoseconds of the last read that got bytes
+	l      *connLimit
+	closed atomic.Bool
+	// idleSince is when net/http last reported the connection idle (unix
+	// nanoseconds), 0 while a request is arriving or being answered.
+	idleSince atomic.Int64
 }
 
+// Read clears the idle mark as soon as bytes arrive: net/http reports a
+// connection active only once the whole header is read, and a request
+// that is arriving must not be reaped.
 func (c *limitedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.lastRead.Store(time.Now().UnixNano())
+	if n > 0 && c.idleSince.Load() != 0 {
+		c.idleSince.Store(0)
 	}
 	return n, err
 }
@@ -156,7 +163,9 @@ func (c *limitedConn) CloseWrite() error {
 func (c *limitedConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.l.open.Add(-1)
-		c.l.connState(c, http.StateClosed)
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
 	}
 	return c.Conn.Close()
 }
@@ -201,4 +210,17 @@ func errorResponse(pe *protocol.Error) []byte {
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n\r\n"...)
 	return append(b, body...)
+}
+
+// idle is how many open connections are idle now.
+func (l *connLimit) idle() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for c := range l.conns {
+		if c.idleSince.Load() != 0 {
+			n++
+		}
+	}
+	return n
 }

@@ -175,9 +175,7 @@ func waitIdle(t *testing.T, l *connLimit, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		l.mu.Lock()
-		idle := len(l.idle)
-		l.mu.Unlock()
+		idle := l.idle()
 		if idle == n {
 			return
 		}
@@ -277,24 +275,7 @@ func TestReapSparesAConnectionWhoseRequestIsArriving(t *testing.T) {
 	if _, err := io.WriteString(conns[0], "POST /im HTTP/1.1\r\nHo"); err != nil { // half a header
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var read bool
-		ls.limit.mu.Lock()
-		for c, since := range ls.limit.idle {
-			if c.(*limitedConn).lastRead.Load() >= since.UnixNano() {
-				read = true // the server has read part of the next request
-			}
-		}
-		ls.limit.mu.Unlock()
-		if read {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the half request was never read")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitIdle(t, ls.limit, 3) // the server has read part of the next request
 	if n := ls.limit.reap(time.Now().Add(pressureIdle + time.Second)); n != 3 {
 		t.Fatalf("reaped %d, want the 3 truly idle connections", n)
 	}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -82,6 +83,7 @@ func main() {
 	only := flag.String("rows", "", "comma-separated rows to run (default all)")
 	extraEnv := flag.String("env", "", "comma-separated extra NAME=value settings for the service (e.g. IMCALLBACK_LOG_BUFFER=0)")
 	serviceRoot := flag.String("service-root", "", "build bench/service from this checkout instead (to compare two versions; it must have bench/service)")
+	profileDir := flag.String("profile", "", "save a CPU profile of the service's last round of each row in this folder (<row>.pprof)")
 	flag.Parse()
 	if *rounds < 3 {
 		fail("-rounds must be at least 3")
@@ -154,7 +156,16 @@ func main() {
 			if durable {
 				watch = watchBacklog(admin)
 			}
+			var prof chan error
+			if *profileDir != "" && i == *rounds-1 {
+				prof = saveProfile(admin, *seconds-1, filepath.Join(*profileDir, r.name+".pprof"))
+			}
 			s := runWrk(wrk, *conns, *seconds, script, body, runNonce, svc.url(r.command))
+			if prof != nil {
+				if err := <-prof; err != nil {
+					fmt.Printf("  profile: %v\n", err)
+				}
+			}
 			if watch != nil {
 				w := watch.stop()
 				fmt.Printf("  round %d durable: acknowledged %.0f/s, processed %.0f/s while loaded, backlog peak %.0f, %.0f at the end\n",
@@ -172,6 +183,12 @@ func main() {
 			fmt.Printf("  drain after the last round: %.0f events in %.1f s (%.0f/s)\n", pending0, took.Seconds(), pending0/took.Seconds())
 		}
 		peak := svc.peakRSS()
+		fmt.Printf("  memory at the end: %s\n", svc.memory(admin))
+		if *profileDir != "" {
+			if err := saveHeapProfile(admin, filepath.Join(*profileDir, r.name+".heap.pprof")); err != nil {
+				fmt.Printf("  heap profile: %v\n", err)
+			}
+		}
 		svc.stop()
 		slices.Sort(ratios)
 		median := ratios[len(ratios)/2]
@@ -183,6 +200,43 @@ func main() {
 	for _, l := range results {
 		fmt.Println(l)
 	}
+}
+
+// saveProfile starts a CPU profile of the service for seconds and writes it to path; the
+// channel gets the outcome once it is written.
+func saveProfile(admin string, seconds int, path string) chan error {
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, seconds))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		done <- errors.Join(err, f.Close())
+	}()
+	return done
+}
+
+// saveHeapProfile writes the service's heap profile (after a GC) to path.
+func saveHeapProfile(admin, path string) error {
+	resp, err := http.Get("http://" + admin + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	return errors.Join(err, f.Close())
 }
 
 // runWrk runs wrk once and reads req/s and the p99 latency.
@@ -268,7 +322,10 @@ func (p *proc) url(command string) string {
 }
 
 // peakRSS is the process's peak resident set (VmHWM).
-func (p *proc) peakRSS() int64 {
+func (p *proc) peakRSS() int64 { return p.status("VmHWM") }
+
+// status is a size in bytes from the process's /proc status file.
+func (p *proc) status(field string) int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
@@ -276,12 +333,23 @@ func (p *proc) peakRSS() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10
 		}
 	}
 	return 0
+}
+
+// memory says where the process's resident memory is now: what the Go
+// runtime holds (bounded by GOMEMLIMIT), its heap and stacks, and the
+// resident anonymous and file-backed pages.
+func (p *proc) memory(admin string) string {
+	mib := func(b float64) string { return fmt.Sprintf("%.0f MiB", b/(1<<20)) }
+	return fmt.Sprintf("RSS %s (anonymous %s, files %s); Go runtime %s, of it heap in use %s, stacks %s",
+		mib(float64(p.status("VmRSS"))), mib(float64(p.status("RssAnon"))), mib(float64(p.status("RssFile"))),
+		mib(metric(admin, "go_memstats_sys_bytes")), mib(metric(admin, "go_memstats_heap_inuse_bytes")),
+		mib(metric(admin, "go_memstats_stack_inuse_bytes")))
 }
 
 func (p *proc) stop() {
