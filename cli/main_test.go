@@ -317,8 +317,8 @@ func TestTuneGC(t *testing.T) {
 	defer debug.SetMemoryLimit(prevLimit)
 	for _, tc := range []struct {
 		name, gogc, gomemlimit string // "" leaves the variable unset
-		wantPercent              int
-		wantLimit                int64
+		wantPercent            int
+		wantLimit              int64
 	}{
 		{"neither set", "", "", defaultGCPercent, defaultMemoryLimit},
 		{"GOGC set", "150", "", 100, defaultMemoryLimit},
