@@ -83,8 +83,22 @@ func main() {
 	only := flag.String("rows", "", "comma-separated rows to run (default all)")
 	extraEnv := flag.String("env", "", "comma-separated extra NAME=value settings for the service (e.g. IMCALLBACK_LOG_BUFFER=0)")
 	serviceRoot := flag.String("service-root", "", "build bench/service from this checkout instead (to compare two versions; it must have bench/service)")
+	sustainedRates := flag.String("sustained", "", "comma-separated fixed rates (events/s) to offer the durable row instead of its wrk rounds, each for -sustained-seconds; prints the highest at which the backlog stays flat")
+	sustainedSeconds := flag.Int("sustained-seconds", 60, "seconds at each -sustained rate")
+	sustainedConns := flag.Int("sustained-connections", 256, "connections of the -sustained load (enough that a fixed rate is offered even while answers wait for the stream)")
 	profileDir := flag.String("profile", "", "save a CPU profile of the service's last round of each row in this folder (<row>.pprof)")
 	flag.Parse()
+	var rates []float64
+	for _, f := range strings.FieldsFunc(*sustainedRates, func(r rune) bool { return r == ',' }) {
+		rate, err := strconv.ParseFloat(f, 64)
+		if err != nil || rate <= 0 {
+			fail(fmt.Sprintf("-sustained: %q is not a positive rate", f))
+		}
+		rates = append(rates, rate)
+	}
+	if len(rates) > 0 && *sustainedSeconds < 20 {
+		fail("-sustained-seconds must be at least 20 (the backlog is compared from 10 s in)")
+	}
 	if *rounds < 3 {
 		fail("-rounds must be at least 3")
 	}
@@ -139,6 +153,11 @@ func main() {
 		}
 		durable := slices.Contains(r.env, "IMCALLBACK_DELIVERY=durable")
 		svc := start(service, env, filepath.Join(dir, r.name+".log"), "serve")
+		if durable && len(rates) > 0 {
+			sustained(rates, *sustainedSeconds, *sustainedConns, svc, admin, r.command, r.body, hex.EncodeToString(nonce))
+			svc.stop()
+			continue
+		}
 		var ratios []float64
 		var backlogs []backlog
 		fmt.Printf("%s (%s)\n", r.name, r.command)
