@@ -155,8 +155,9 @@ func main() {
 		svc := start(service, env, filepath.Join(dir, r.name+".log"), "serve")
 		if durable && len(rates) > 0 {
 			sustained(rates, *sustainedSeconds, *sustainedConns, svc, admin, r.command, r.body, hex.EncodeToString(nonce))
+			fmt.Printf("  memory at the end: %s; peak RSS %.0f MiB\n", svc.memory(admin), float64(svc.peakRSS())/(1<<20))
 			svc.stop()
-			continue
+			return
 		}
 		var ratios []float64
 		var backlogs []backlog

@@ -94,27 +94,7 @@ func runSustained(rate float64, seconds, conns int, url func() string, admin, bo
 // is not flat, waiting for the backlog to drain between rates, and prints
 // each run and the highest flat rate.
 func sustained(rates []float64, seconds, conns int, svc *proc, admin, command, body, nonce string) {
-	var signed atomic.Pointer[string]
-	resign := func() {
-		u := svc.url(command)
-		signed.Store(&u)
-	}
-	resign()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				resign()
-			}
-		}
-	}()
-	url := func() string { return *signed.Load() }
+	url := (&signer{svc: svc, command: command}).url
 	fmt.Printf("durable-sqlite, sustained rate: %d s at each fixed rate over %d connections (Go client, same cores)\n", seconds, conns)
 	best := 0.0
 	for i, rate := range rates {
@@ -137,4 +117,24 @@ func sustained(rates []float64, seconds, conns int, svc *proc, admin, command, b
 		best = rate
 	}
 	fmt.Printf("  sustained rate: %.0f events/s (the highest rate tried with a flat backlog)\n\n", best)
+}
+
+// signer hands out the callback URL, signed again once it is a second old
+// (the service refuses a RequestTime outside its window).
+type signer struct {
+	svc     *proc
+	command string
+
+	mu     sync.Mutex
+	signed time.Time
+	last   string
+}
+
+func (s *signer) url() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.signed) >= time.Second {
+		s.last, s.signed = s.svc.url(s.command), time.Now()
+	}
+	return s.last
 }
