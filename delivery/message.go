@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/protocol"
@@ -155,11 +154,3 @@ func Decode(h nats.Header, data []byte) (*dispatcher.Request, error) {
 		Target:     h.Get(HeaderTarget),
 	}, nil
 }
-
-// Span attributes of the append and delivery spans.
-const (
-	attrCommand  = attribute.Key("imcallback.command")
-	attrTarget   = attribute.Key("imcallback.destination")
-	attrSeq      = attribute.Key("imcallback.seq")
-	attrDelivery = attribute.Key("imcallback.delivery")
-)

@@ -256,7 +256,7 @@ func (s *Service) append(ctx context.Context, r *dispatcher.Request, target stri
 	if t := s.opts.Tracer; t.Enabled() {
 		var span trace.Span
 		ctx, span = t.Start(ctx, "imcallback.append", tracing.KindProducer,
-			trace.WithAttributes(attrCommand.String(r.Command), attrTarget.String(target)))
+			trace.WithAttributes(tracing.AttrCommand.String(r.Command), tracing.AttrDestination.String(target)))
 		defer func() {
 			tracing.Fail(span, err)
 			span.End()

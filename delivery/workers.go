@@ -356,8 +356,8 @@ func (w *workers) handle(msg jetstream.Msg) {
 		// A child of the append's span, from the message headers: one trace
 		// from IM's request to each delivery, on whichever replica.
 		ctx, span = t.Start(t.Extract(ctx, http.Header(msg.Headers())), "imcallback.deliver",
-			tracing.KindConsumer, trace.WithAttributes(attrCommand.String(req.Command),
-				attrSeq.Int64(int64(md.Sequence.Stream)), attrDelivery.Int64(int64(md.NumDelivered)), attrTarget.String(req.Target)))
+			tracing.KindConsumer, trace.WithAttributes(tracing.AttrCommand.String(req.Command),
+				tracing.AttrSeq.Int64(int64(md.Sequence.Stream)), tracing.AttrDelivery.Int64(int64(md.NumDelivered)), tracing.AttrDestination.String(req.Target)))
 		defer span.End()
 	}
 	hctx, cancel := context.WithTimeout(ctx, w.opts.HandlerTimeout)

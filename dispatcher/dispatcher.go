@@ -13,7 +13,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
@@ -257,7 +256,7 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 		ctx, span = d.opts.Tracer.Start(ctx, "imcallback.before_handler")
 		defer func() {
 			if span.IsRecording() {
-				span.SetAttributes(attrCommand.String(r.Command), attrDecision.String(outcome), attrCode.Int(dec.Code))
+				span.SetAttributes(tracing.AttrCommand.String(r.Command), tracing.AttrDecision.String(outcome), tracing.AttrErrorCode.Int(dec.Code))
 			}
 			span.End()
 		}()
@@ -286,13 +285,6 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 	}
 	return dec, dec.Outcome()
 }
-
-// Span attributes of the handler spans.
-const (
-	attrCommand  = attribute.Key("imcallback.command")
-	attrDecision = attribute.Key("imcallback.decision")
-	attrCode     = attribute.Key("imcallback.error_code")
-)
 
 // errOverloaded reports that MaxInFlight handlers are running already.
 var errOverloaded = errors.New("dispatcher: too many handlers running")
@@ -374,7 +366,7 @@ func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 	if d.opts.Tracer.Enabled() {
 		ctx, span = d.opts.Tracer.Start(ctx, "imcallback.after_handler")
 		if span.IsRecording() {
-			span.SetAttributes(attrCommand.String(r.Command))
+			span.SetAttributes(tracing.AttrCommand.String(r.Command))
 		}
 	}
 	_, err := d.run(ctx, cmd, r, d.opts.InlineTimeout)

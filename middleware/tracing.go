@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"github.com/labstack/echo/v4"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/imcallback/imcallback/tracing"
@@ -11,19 +10,6 @@ import (
 // OrderTracing places the request's span around the access log, so the
 // log line carries its trace_id and span_id.
 const OrderTracing = 250
-
-// Span attributes of a callback request. None holds the Sign, a token,
-// the query string or the body.
-const (
-	AttrCommand = attribute.Key("imcallback.command")
-	AttrApp     = attribute.Key("imcallback.app_id")
-	AttrOutcome = attribute.Key("imcallback.outcome")
-	AttrReason  = attribute.Key("imcallback.rejection_reason")
-	AttrRequest = attribute.Key("imcallback.request_id")
-	AttrStatus  = attribute.Key("http.response.status_code")
-	AttrMethod  = attribute.Key("http.request.method")
-	AttrRoute   = attribute.Key("url.path")
-)
 
 // reasonKey is where the access log leaves a rejection's reason for the span.
 const reasonKey = "imcallback.reason"
@@ -58,11 +44,11 @@ func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 			p := ParamsOf(c)
 			status := c.Response().Status
 			reason, _ := c.Get(reasonKey).(string)
-			span.SetAttributes(AttrMethod.String(req.Method), AttrRoute.String(req.URL.Path),
-				AttrCommand.String(p.CallbackCommand), AttrApp.String(p.SdkAppid), AttrStatus.Int(status),
-				AttrRequest.String(c.Response().Header().Get(echo.HeaderXRequestID)), AttrOutcome.String(outcomeOf(c, reason != "")))
+			span.SetAttributes(tracing.AttrMethod.String(req.Method), tracing.AttrRoute.String(req.URL.Path),
+				tracing.AttrCommand.String(p.CallbackCommand), tracing.AttrApp.String(p.SdkAppid), tracing.AttrStatus.Int(status),
+				tracing.AttrRequest.String(c.Response().Header().Get(echo.HeaderXRequestID)), tracing.AttrOutcome.String(outcomeOf(c, reason != "")))
 			if reason != "" {
-				span.SetAttributes(AttrReason.String(reason))
+				span.SetAttributes(tracing.AttrReason.String(reason))
 			}
 			if status >= 500 {
 				tracing.Fail(span, echo.NewHTTPError(status, reason))

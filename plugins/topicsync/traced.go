@@ -25,9 +25,6 @@ func traced(s Store, t *tracing.Tracer) Store {
 	return tracedStore{Store: s, t: t}
 }
 
-// attrTopic is the topic id a write is for.
-const attrTopic = attribute.Key("imcallback.topic_id")
-
 func (s tracedStore) write(ctx context.Context, name string, f func(context.Context) error, attrs ...attribute.KeyValue) error {
 	ctx, span := s.t.Start(ctx, name, tracing.KindClient, trace.WithAttributes(attrs...))
 	defer span.End()
@@ -38,16 +35,16 @@ func (s tracedStore) write(ctx context.Context, name string, f func(context.Cont
 
 func (s tracedStore) Create(ctx context.Context, t Topic) error {
 	return s.write(ctx, "imcallback.topic_store.create", func(ctx context.Context) error { return s.Store.Create(ctx, t) },
-		attrTopic.String(t.TopicID))
+		tracing.AttrTopic.String(t.TopicID))
 }
 
 func (s tracedStore) Destroy(ctx context.Context, groupID string, topicIDs []string, at time.Time) error {
 	return s.write(ctx, "imcallback.topic_store.destroy", func(ctx context.Context) error {
 		return s.Store.Destroy(ctx, groupID, topicIDs, at)
-	}, attrTopic.StringSlice(topicIDs))
+	}, tracing.AttrTopic.StringSlice(topicIDs))
 }
 
 func (s tracedStore) ApplyInfoChange(ctx context.Context, c InfoChange) error {
 	return s.write(ctx, "imcallback.topic_store.info_change", func(ctx context.Context) error { return s.Store.ApplyInfoChange(ctx, c) },
-		attrTopic.String(c.TopicID))
+		tracing.AttrTopic.String(c.TopicID))
 }
