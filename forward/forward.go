@@ -29,7 +29,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -388,10 +387,10 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 	if f.tracer.Enabled() {
 		var span trace.Span
 		ctx, span = f.tracer.Start(ctx, "imcallback.forward", tracing.KindClient,
-			trace.WithAttributes(attribute.String("imcallback.destination", name), attribute.String("imcallback.command", r.Command)))
+			trace.WithAttributes(tracing.AttrDestination.String(name), tracing.AttrCommand.String(r.Command)))
 		defer func() {
 			if err == nil && resp != nil {
-				span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+				span.SetAttributes(tracing.AttrStatus.Int(resp.StatusCode))
 			}
 			tracing.Fail(span, err)
 			span.End()
