@@ -234,9 +234,10 @@ func (b *sqliteBackend) writeLoop() {
 	}
 }
 
-// commitBatch runs the ops in one transaction, each inside its own savepoint so one failing op
-// (say, an info change for an unknown topic) does not undo the others. If the transaction
-// itself fails, every op is retried alone so each caller gets its own outcome.
+// commitBatch runs the ops in one transaction. When one op fails (say, an info change for an
+// unknown topic), the batch runs again with each op inside its own savepoint, so the failure
+// undoes that op alone. If a transaction itself fails, every op is retried alone so each
+// caller gets its own outcome.
 func (b *sqliteBackend) commitBatch(batch []writeOp) {
 	pending := batch[:0] // filters in place: each op is read before its slot is overwritten
 	for _, op := range batch {
@@ -253,10 +254,8 @@ func (b *sqliteBackend) commitBatch(batch []writeOp) {
 		pending[0].result <- b.inTx(pending[0].run)
 		return
 	}
-	// First the whole batch in one transaction with no savepoints: the
-	// usual case, every write succeeds, costs no extra statements. If one
-	// fails, that transaction is rolled back and the batch runs again with
-	// a savepoint per write, so the failure is that write's alone.
+	// First the whole batch with no savepoints: in the usual case, every
+	// write succeeds, it costs no extra statements.
 	var opFailed bool
 	err := b.inTx(func(w *writeTx) error {
 		for _, op := range pending {
@@ -274,10 +273,7 @@ func (b *sqliteBackend) commitBatch(batch []writeOp) {
 		return
 	}
 	if !opFailed {
-		b.log.Warn("topic store batch failed, retrying each write alone", zap.Int("writes", len(pending)), zap.Error(err))
-		for _, op := range pending {
-			op.result <- b.inTx(op.run)
-		}
+		b.eachAlone(pending, err)
 		return
 	}
 	results := make([]error, len(pending))
@@ -292,17 +288,20 @@ func (b *sqliteBackend) commitBatch(batch []writeOp) {
 		return nil
 	})
 	if err != nil {
-		b.log.Warn("topic store batch failed, retrying each write alone",
-			zap.Int("writes", len(pending)),
-			zap.Error(err),
-		)
-		for _, op := range pending {
-			op.result <- b.inTx(op.run)
-		}
+		b.eachAlone(pending, err)
 		return
 	}
 	for i, op := range pending {
 		op.result <- results[i]
+	}
+}
+
+// eachAlone answers each op with the outcome of its own transaction, after the batch's
+// transaction failed with err.
+func (b *sqliteBackend) eachAlone(ops []writeOp, err error) {
+	b.log.Warn("topic store batch failed, retrying each write alone", zap.Int("writes", len(ops)), zap.Error(err))
+	for _, op := range ops {
+		op.result <- b.inTx(op.run)
 	}
 }
 
