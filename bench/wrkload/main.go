@@ -116,21 +116,24 @@ func main() {
 		fail(err.Error())
 	}
 	defer os.RemoveAll(dir)
-	service := build(root, dir, "./bench/service")
+	serviceSrc := root
 	if *serviceRoot != "" {
-		service = build(*serviceRoot, filepath.Join(dir, "other"), "./bench/service")
+		serviceSrc = *serviceRoot
 	}
+	service := build(serviceSrc, dir, "./bench/service")
 	echo := build(root, dir, "./bench/echo")
 
-	echoProc := start(echo, []string{"IMCALLBACK_LISTEN=" + freeAddr()}, filepath.Join(dir, "echo.log"), "")
+	echoProc := start(echo, freeAddr(), nil, filepath.Join(dir, "echo.log"), "")
 	defer echoProc.stop()
 
 	nonce := make([]byte, 4)
 	_, _ = rand.Read(nonce)
 	pg := os.Getenv("IMCALLBACK_TEST_POSTGRES_DSN")
 	var results []string
-	fmt.Printf("wrk -t1 -c%d, %d s per run, %d alternating rounds per row; service: bench/service (the stock binary plus a trivial allow handler), JSON logs to a file\n\n",
-		*conns, *seconds, *rounds)
+	if len(rates) == 0 {
+		fmt.Printf("wrk -t1 -c%d, %d s per run, %d alternating rounds per row; service: bench/service (the stock binary plus a trivial allow handler), JSON logs to a file\n\n",
+			*conns, *seconds, *rounds)
+	}
 	for _, r := range rows(pg) {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), r.name) {
 			continue
@@ -140,19 +143,14 @@ func main() {
 			continue
 		}
 		data := filepath.Join(dir, r.name)
+		admin := freeAddr()
 		env := append([]string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + token, "IMCALLBACK_DATA_DIR=" + data,
-			"IMCALLBACK_LISTEN=" + freeAddr(), "IMCALLBACK_ADMIN_LISTEN=" + freeAddr(), "IMCALLBACK_LOG_FORMAT=json"}, r.env...)
+			"IMCALLBACK_ADMIN_LISTEN=" + admin, "IMCALLBACK_LOG_FORMAT=json"}, r.env...)
 		if *extraEnv != "" {
 			env = append(env, strings.Split(*extraEnv, ",")...)
 		}
-		admin := ""
-		for _, kv := range env {
-			if v, ok := strings.CutPrefix(kv, "IMCALLBACK_ADMIN_LISTEN="); ok {
-				admin = v
-			}
-		}
 		durable := slices.Contains(r.env, "IMCALLBACK_DELIVERY=durable")
-		svc := start(service, env, filepath.Join(dir, r.name+".log"), "serve")
+		svc := start(service, freeAddr(), env, filepath.Join(dir, r.name+".log"), "serve")
 		if durable && len(rates) > 0 {
 			sustained(rates, *sustainedSeconds, *sustainedConns, svc, admin, r.command, r.body, hex.EncodeToString(nonce))
 			fmt.Printf("  memory at the end: %s; peak RSS %.0f MiB\n", svc.memory(admin), float64(svc.peakRSS())/(1<<20))
@@ -296,13 +294,9 @@ type proc struct {
 	addr string
 }
 
-func start(bin string, env []string, logFile, arg string) *proc {
-	var listen string
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "IMCALLBACK_LISTEN="); ok {
-			listen = v
-		}
-	}
+// start runs bin (with arg, when set) listening on listen, with env added
+// to this process's, and waits until it answers.
+func start(bin, listen string, env []string, logFile, arg string) *proc {
 	f, err := os.Create(logFile)
 	if err != nil {
 		fail(err.Error())
@@ -312,7 +306,7 @@ func start(bin string, env []string, logFile, arg string) *proc {
 		args = append(args, arg)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "IMCALLBACK_LISTEN="+listen), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		fail(err.Error())

@@ -24,11 +24,19 @@ type sustainedResult struct {
 	failed            int64   // answers other than 200
 }
 
-// flat reports whether the service kept up: every offered request was
+// verdict is "flat" when the service kept up: every offered request was
 // sent and answered 200, and the backlog grew by less than one second of
-// ingest between 10 s in and the end.
-func (r sustainedResult) flat() bool {
-	return r.failed == 0 && r.achieved >= 0.98*r.offered && r.backlogEnd-r.backlogAt10s < r.offered
+// ingest between 10 s in and the end; otherwise it says what went wrong.
+func (r sustainedResult) verdict() string {
+	switch {
+	case r.failed > 0:
+		return "answers failed"
+	case r.achieved < 0.98*r.offered:
+		return "not offered in full (the service answers too slowly)"
+	case r.backlogEnd-r.backlogAt10s >= r.offered:
+		return "grows"
+	}
+	return "flat"
 }
 
 // runSustained offers rate requests/s for seconds over conns connections.
@@ -64,13 +72,14 @@ func runSustained(rate float64, seconds, conns int, url func() string, admin, bo
 	tick := time.NewTicker(time.Millisecond)
 	owed := 0.0
 	last := start
+	sampled := false
 	for now := range tick.C {
 		elapsed := now.Sub(start)
 		if elapsed >= time.Duration(seconds)*time.Second {
 			break
 		}
-		if res.backlogAt10s == 0 && elapsed >= 10*time.Second {
-			res.backlogAt10s = metric(admin, "imcallback_delivery_pending")
+		if !sampled && elapsed >= 10*time.Second {
+			res.backlogAt10s, sampled = metric(admin, "imcallback_delivery_pending"), true
 		}
 		owed += rate * now.Sub(last).Seconds()
 		last = now
@@ -100,18 +109,10 @@ func sustained(rates []float64, seconds, conns int, svc *proc, admin, command, b
 	for i, rate := range rates {
 		waitDrained(admin)
 		r := runSustained(rate, seconds, conns, url, admin, body, fmt.Sprintf("%s-sustained-%d", nonce, i))
-		verdict := "flat"
-		switch {
-		case r.failed > 0:
-			verdict = "answers failed"
-		case r.achieved < 0.98*r.offered:
-			verdict = "not offered in full (the service answers too slowly)"
-		case !r.flat():
-			verdict = "grows"
-		}
+		verdict := r.verdict()
 		fmt.Printf("  offered %6.0f/s: sent %6.0f/s, %d failed, backlog %.0f at 10 s, %.0f at the end: %s\n",
 			r.offered, r.achieved, r.failed, r.backlogAt10s, r.backlogEnd, verdict)
-		if !r.flat() {
+		if verdict != "flat" {
 			break
 		}
 		best = rate
