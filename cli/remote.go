@@ -177,15 +177,13 @@ func remoteDead(ctx context.Context, w io.Writer, a *adminClient, asJSON bool) e
 // remoteReplay is `events replay` against the running service.
 func remoteReplay(ctx context.Context, w io.Writer, a *adminClient, seqs []uint64, command, since string, dead bool) error {
 	body := map[string]any{}
+	if len(seqs) > 0 {
+		body["seqs"] = seqs // with dead: those events' dead letters
+	}
 	switch {
 	case dead:
 		body["dead"] = true
-		if len(seqs) > 0 {
-			body["seqs"] = seqs
-		}
-	case len(seqs) > 0:
-		body["seqs"] = seqs
-	default:
+	case len(seqs) == 0:
 		if since == "" {
 			since = "876000h" // --command alone: the whole retention
 		}
