@@ -2,8 +2,8 @@ package delivery
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -55,10 +55,10 @@ const (
 // package wrote; retrying it cannot help.
 var ErrUndecodable = errors.New("delivery: message is not a stored event")
 
-// MsgID is the deduplication id of an event: the hex SHA-256 of the
-// SdkAppid, the command and the body, each prefixed with its length so that
-// no two different triples hash the same input.
-func MsgID(appID, command string, body []byte) string {
+// Fingerprint is the SHA-256 of an event's SdkAppid, command and body,
+// each prefixed with its length so that no two different triples hash the
+// same input. MsgID and the forwarded webhook-id are made from it.
+func Fingerprint(appID, command string, body []byte) [sha256.Size]byte {
 	h := sha256.New()
 	var n [8]byte
 	for _, field := range [][]byte{[]byte(appID), []byte(command), body} {
@@ -67,7 +67,23 @@ func MsgID(appID, command string, body []byte) string {
 		h.Write(field)
 	}
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	h.Sum(sum[:0])
+	return sum
+}
+
+// msgIDBytes is how much of the fingerprint MsgID keeps: 128 bits, so two
+// different events share an id only with a chance of about n²/2¹²⁹ for n
+// events in the duplicate window.
+const msgIDBytes = 16
+
+// MsgID is the deduplication id (Nats-Msg-Id) of an event: the first 128
+// bits of its Fingerprint, base64url without padding (22 characters). The
+// stream keeps every id of the duplicate window in memory, so its length
+// is paid per event: the 64 hex digits of the whole hash took 40 bytes
+// more of each entry.
+func MsgID(appID, command string, body []byte) string {
+	sum := Fingerprint(appID, command, body)
+	return base64.RawURLEncoding.EncodeToString(sum[:msgIDBytes])
 }
 
 // Subject is the subject of an event: <prefix>.<SdkAppid>.<command>.

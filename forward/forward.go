@@ -13,6 +13,7 @@ package forward
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,10 +254,12 @@ func (f *Forwarder) Destinations(command, app string) []string {
 	return out
 }
 
-// EventID is the webhook-id of a callback: the id of its stored event
-// (delivery.MsgID), the same across IM's retries, redeliveries and replays.
+// EventID is the webhook-id of a callback: "msg_" and the hex of its
+// delivery.Fingerprint, the same across IM's retries, redeliveries and
+// replays.
 func EventID(r *dispatcher.Request) string {
-	return "msg_" + delivery.MsgID(r.Params.SdkAppid, r.Command, r.Body)
+	sum := delivery.Fingerprint(r.Params.SdkAppid, r.Command, r.Body)
+	return "msg_" + hex.EncodeToString(sum[:])
 }
 
 // Deliver implements dispatcher.Forwarder: a 2xx within the destination's
