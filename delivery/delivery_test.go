@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -494,6 +495,20 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestEventIDs pins both ids of one event, computed outside Go: the
+// stream's Nats-Msg-Id (128 bits of the fingerprint, base64url) and the
+// whole fingerprint the forwarded webhook-id is made of.
+func TestEventIDs(t *testing.T) {
+	body := []byte(`{"a":1}`)
+	sum := delivery.Fingerprint("1400000000", "Group.CallbackAfterCreateTopic", body)
+	if got, want := hex.EncodeToString(sum[:]), "3929faeeaab088b51720013aa78dd9a0e6a6d20b7780f04741d52adf00033fdc"; got != want {
+		t.Errorf("fingerprint %s, want %s", got, want)
+	}
+	if got, want := delivery.MsgID("1400000000", "Group.CallbackAfterCreateTopic", body), "OSn67qqwiLUXIAE6p43ZoA"; got != want {
+		t.Errorf("MsgID %s, want %s", got, want)
+	}
 }
 
 func TestMsgIDSeparatesFields(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/forward"
 	"github.com/imcallback/imcallback/imtest"
 )
@@ -33,6 +34,18 @@ func TestMain(m *testing.M) {
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // The example of the Standard Webhooks specification.
+// TestEventIDIsTheWholeFingerprint pins the webhook-id: "msg_" and the hex
+// SHA-256 of the length-prefixed (SdkAppid, command, body), computed
+// outside Go. It stays this long although the stream's own id is shorter:
+// receivers deduplicate on it.
+func TestEventIDIsTheWholeFingerprint(t *testing.T) {
+	r := &dispatcher.Request{Command: "Group.CallbackAfterCreateTopic", Body: []byte(`{"a":1}`)}
+	r.Params.SdkAppid = "1400000000"
+	if got, want := forward.EventID(r), "msg_3929faeeaab088b51720013aa78dd9a0e6a6d20b7780f04741d52adf00033fdc"; got != want {
+		t.Errorf("EventID %s, want %s", got, want)
+	}
+}
+
 func TestSignMatchesTheSpecification(t *testing.T) {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {
