@@ -66,7 +66,7 @@ func NewBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer) (*z
 		return nil, fmt.Errorf("logging: %w", err)
 	}
 	if cfg.LogBuffer > 0 {
-		b := &buffered{buf: &zapcore.BufferedWriteSyncer{WS: w, Size: bufferSize, FlushInterval: cfg.LogBuffer}, direct: w}
+		b := &buffered{buf: &zapcore.BufferedWriteSyncer{WS: writeOnly{w}, Size: bufferSize, FlushInterval: cfg.LogBuffer}, direct: w}
 		lc.Append(fx.StartStopHook(b.start, b.stop))
 		w = b
 	}
@@ -114,8 +114,17 @@ func (b *buffered) Sync() error {
 	if !b.buffering {
 		return b.direct.Sync()
 	}
-	return b.buf.Sync()
+	return errors.Join(b.buf.Sync(), b.direct.Sync())
 }
+
+// writeOnly is the buffer's writer: the periodic flush hands the lines to
+// the kernel, where a crash of the process cannot lose them, but does not
+// fsync the file. That fsync ran under the buffer's lock, so every request
+// waited for the disk at each flush. An explicit Sync (at stop, on a
+// fatal line) still reaches the file.
+type writeOnly struct{ zapcore.WriteSyncer }
+
+func (writeOnly) Sync() error { return nil }
 
 // start buffers from now on.
 func (b *buffered) start() {
@@ -132,5 +141,5 @@ func (b *buffered) stop() error {
 		return nil
 	}
 	b.buffering = false
-	return b.buf.Stop()
+	return errors.Join(b.buf.Stop(), b.direct.Sync())
 }

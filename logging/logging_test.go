@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,10 +17,11 @@ import (
 	"github.com/imcallback/imcallback/logging"
 )
 
-// sink is a WriteSyncer the test reads.
+// sink is a WriteSyncer the test reads; it counts the calls to Sync.
 type sink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	syncs atomic.Int32
 }
 
 func (s *sink) Write(p []byte) (int, error) {
@@ -28,7 +30,10 @@ func (s *sink) Write(p []byte) (int, error) {
 	return s.buf.Write(p)
 }
 
-func (s *sink) Sync() error { return nil }
+func (s *sink) Sync() error {
+	s.syncs.Add(1)
+	return nil
+}
 
 func (s *sink) String() string {
 	s.mu.Lock()
@@ -71,6 +76,40 @@ func TestBufferedLinesAreWrittenAtStop(t *testing.T) {
 		if !strings.Contains(out.String(), "after the stop") {
 			t.Errorf("buffer %v: a line logged after the stop was kept in the buffer", tc.buffer)
 		}
+	}
+}
+
+// TestPeriodicFlushDoesNotSync: the buffer's periodic flush writes the
+// lines without syncing the file (a sync would hold every logging request
+// behind the disk); the stop syncs it once.
+func TestPeriodicFlushDoesNotSync(t *testing.T) {
+	out := &sink{}
+	var log *zap.Logger
+	app := fxtest.New(t,
+		fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: time.Millisecond}),
+		fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
+			return logging.NewBuffered(lc, cfg, zapcore.AddSync(out))
+		}),
+		fx.Populate(&log),
+	)
+	app.RequireStart()
+	// Two flushes: once the second line is out, the first flush has
+	// finished, including the sync it must not make.
+	for _, line := range []string{"first flush", "second flush"} {
+		log.Info(line)
+		for giveUp := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), line); {
+			if time.Now().After(giveUp) {
+				t.Fatalf("the periodic flush never wrote %q", line)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if n := out.syncs.Load(); n != 0 {
+		t.Errorf("the periodic flush synced the file %d times", n)
+	}
+	app.RequireStop()
+	if n := out.syncs.Load(); n != 1 {
+		t.Errorf("the stop synced the file %d times, want 1", n)
 	}
 }
 
