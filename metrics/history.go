@@ -93,29 +93,36 @@ func (h *History) Samples() []Sample {
 }
 
 // Run samples every interval until ctx ends, starting at once.
-func (h *History) Run(ctx context.Context) {
-	t := time.NewTicker(h.interval)
+func (h *History) Run(ctx context.Context) { every(ctx, h.interval, h.Sample) }
+
+// Hook runs Run from an fx app's start to its stop.
+func (h *History) Hook() fx.Hook { return runHook(h.Run) }
+
+// every calls f at once and then every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
-	h.Sample(time.Now())
+	f(time.Now())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			h.Sample(now)
+			f(now)
 		}
 	}
 }
 
-// Hook runs Run from an fx app's start to its stop.
-func (h *History) Hook() fx.Hook {
+// runHook runs run on its own goroutine from an fx app's start; the stop
+// ends its context and waits for it to return.
+func runHook(run func(ctx context.Context)) fx.Hook {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	return fx.Hook{
 		OnStart: func(context.Context) error {
 			go func() {
 				defer close(done)
-				h.Run(ctx)
+				run(ctx)
 			}()
 			return nil
 		},

@@ -15,7 +15,7 @@ import (
 
 // Module provides the *prometheus.Registry, exposed as a
 // prometheus.Registerer for plugins, the callback metrics and their
-// History.
+// History, and watches the live heap against the soft memory limit.
 var Module = fx.Module("metrics",
 	fx.Provide(
 		NewRegistry,
@@ -25,6 +25,7 @@ var Module = fx.Module("metrics",
 		},
 		newHistory,
 	),
+	fx.Invoke(watchMemory),
 )
 
 // NewRegistry returns a registry with the Go and process collectors.
