@@ -41,6 +41,17 @@ func (s *sink) String() string {
 	return s.buf.String()
 }
 
+// newApp is an app whose logger writes JSON to out through a buffer of
+// the given interval (0: none), with the test's own options.
+func newApp(t *testing.T, out *sink, buffer time.Duration, opts ...fx.Option) *fxtest.App {
+	return fxtest.New(t, append([]fx.Option{
+		fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: buffer}),
+		fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
+			return logging.NewBuffered(lc, cfg, zapcore.AddSync(out))
+		}),
+	}, opts...)...)
+}
+
 // TestBufferedLinesAreWrittenAtStop: with a buffer interval far longer
 // than the test, a line logged before the stop, and one logged by another
 // component's stop hook, are in the output once the app stopped.
@@ -51,11 +62,7 @@ func TestBufferedLinesAreWrittenAtStop(t *testing.T) {
 	}{{time.Hour, true}, {0, false}} {
 		out := &sink{}
 		var log *zap.Logger
-		app := fxtest.New(t,
-			fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: tc.buffer}),
-			fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
-				return logging.NewBuffered(lc, cfg, zapcore.AddSync(out))
-			}),
+		app := newApp(t, out, tc.buffer,
 			fx.Invoke(func(lc fx.Lifecycle, l *zap.Logger) {
 				log = l
 				lc.Append(fx.StopHook(func() { l.Info("the last line, from a stop hook") }))
@@ -85,13 +92,7 @@ func TestBufferedLinesAreWrittenAtStop(t *testing.T) {
 func TestPeriodicFlushDoesNotSync(t *testing.T) {
 	out := &sink{}
 	var log *zap.Logger
-	app := fxtest.New(t,
-		fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: time.Millisecond}),
-		fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
-			return logging.NewBuffered(lc, cfg, zapcore.AddSync(out))
-		}),
-		fx.Populate(&log),
-	)
+	app := newApp(t, out, time.Millisecond, fx.Populate(&log))
 	app.RequireStart()
 	// Two flushes: once the second line is out, the first flush has
 	// finished, including the sync it must not make.
@@ -117,11 +118,7 @@ func TestPeriodicFlushDoesNotSync(t *testing.T) {
 // exits, so a buffered fatal line is written.
 func TestFatalLineIsWritten(t *testing.T) {
 	out := &sink{}
-	app := fxtest.New(t,
-		fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: time.Hour}),
-		fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
-			return logging.NewBuffered(lc, cfg, zapcore.AddSync(out))
-		}),
+	app := newApp(t, out, time.Hour,
 		fx.Invoke(func(l *zap.Logger) {
 			l.WithOptions(zap.WithFatalHook(zapcore.WriteThenGoexit)).Info("before")
 			done := make(chan struct{})
