@@ -33,7 +33,6 @@ func TestMain(m *testing.M) {
 // secret is a Standard Webhooks secret: whsec_ and 24 bytes in base64.
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-// The example of the Standard Webhooks specification.
 // TestEventIDIsTheWholeFingerprint pins the webhook-id: "msg_" and the hex
 // SHA-256 of the length-prefixed (SdkAppid, command, body), computed
 // outside Go. It stays this long although the stream's own id is shorter:
@@ -46,6 +45,7 @@ func TestEventIDIsTheWholeFingerprint(t *testing.T) {
 	}
 }
 
+// The example of the Standard Webhooks specification.
 func TestSignMatchesTheSpecification(t *testing.T) {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {

@@ -115,22 +115,29 @@ func TestPeriodicFlushDoesNotSync(t *testing.T) {
 }
 
 // TestFatalLineIsWritten: zap syncs the core on a fatal line before it
-// exits, so a buffered fatal line is written.
+// exits, so a fatal line logged while the buffer is on is written, with
+// the lines buffered before it, and the file is synced.
 func TestFatalLineIsWritten(t *testing.T) {
 	out := &sink{}
-	app := newApp(t, out, time.Hour,
-		fx.Invoke(func(l *zap.Logger) {
-			l.WithOptions(zap.WithFatalHook(zapcore.WriteThenGoexit)).Info("before")
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				l.WithOptions(zap.WithFatalHook(zapcore.WriteThenGoexit)).Fatal("fatal: the store is gone")
-			}()
-			<-done
-		}),
-	)
+	var log *zap.Logger
+	app := newApp(t, out, time.Hour, fx.Populate(&log))
+	app.RequireStart()
 	defer app.RequireStop()
+	l := log.WithOptions(zap.WithFatalHook(zapcore.WriteThenGoexit))
+	l.Info("before")
+	if strings.Contains(out.String(), "before") {
+		t.Fatal("the line before the fatal one was not buffered")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Fatal("fatal: the store is gone")
+	}()
+	<-done
 	if s := out.String(); !strings.Contains(s, "fatal: the store is gone") || !strings.Contains(s, "before") {
 		t.Errorf("after a fatal line the output is:\n%s", s)
+	}
+	if out.syncs.Load() == 0 {
+		t.Error("the fatal line did not sync the file")
 	}
 }
