@@ -13,8 +13,8 @@ import (
 )
 
 // TestMemoryWatch follows the live heap through a sequence of checks: one
-// warning when it passes 80 % of the limit, none while it stays high or
-// hovers between the marks, one note when it is back under 70 %, and
+// warning when it passes 70 % of the limit, none while it stays high or
+// hovers between the marks, one note when it is back under 60 %, and
 // nothing at all without a limit.
 func TestMemoryWatch(t *testing.T) {
 	const limit = 1000
@@ -24,14 +24,14 @@ func TestMemoryWatch(t *testing.T) {
 		want        string // the message's level, "" for no line
 	}{
 		{500, limit, ""},
-		{790, limit, ""},
-		{800, limit, "warn"},
+		{690, limit, ""},
+		{700, limit, "warn"},
 		{950, limit, ""}, // still high: warned once
-		{750, limit, ""}, // between the marks: no flapping
-		{820, limit, ""},
-		{690, limit, "info"},
+		{650, limit, ""}, // between the marks: no flapping
 		{720, limit, ""},
-		{850, limit, "warn"}, // a second climb warns again
+		{590, limit, "info"},
+		{620, limit, ""},
+		{750, limit, "warn"}, // a second climb warns again
 		{5000, 0, ""},        // no limit: nothing to compare with
 	} {
 		core, logs := observer.New(zapcore.DebugLevel)
