@@ -225,26 +225,19 @@ func main() {
 func saveProfile(admin string, seconds int, path string) chan error {
 	done := make(chan error, 1)
 	go func() {
-		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, seconds))
-		if err != nil {
-			done <- err
-			return
-		}
-		defer resp.Body.Close()
-		f, err := os.Create(path)
-		if err != nil {
-			done <- err
-			return
-		}
-		_, err = io.Copy(f, resp.Body)
-		done <- errors.Join(err, f.Close())
+		done <- download(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, seconds), path)
 	}()
 	return done
 }
 
 // saveHeapProfile writes the service's heap profile (after a GC) to path.
 func saveHeapProfile(admin, path string) error {
-	resp, err := http.Get("http://" + admin + "/debug/pprof/heap?gc=1")
+	return download("http://"+admin+"/debug/pprof/heap?gc=1", path)
+}
+
+// download writes what a GET of url answers to path.
+func download(url, path string) error {
+	resp, err := http.Get(url)
 	if err != nil {
 		return err
 	}
