@@ -211,16 +211,3 @@ func errorResponse(pe *protocol.Error) []byte {
 	b = append(b, "\r\n\r\n"...)
 	return append(b, body...)
 }
-
-// idle is how many open connections are idle now.
-func (l *connLimit) idle() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for c := range l.conns {
-		if c.idleSince.Load() != 0 {
-			n++
-		}
-	}
-	return n
-}

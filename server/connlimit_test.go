@@ -288,3 +288,16 @@ func TestReapSparesAConnectionWhoseRequestIsArriving(t *testing.T) {
 	}
 	res.Body.Close()
 }
+
+// idle is how many open connections are idle now.
+func (l *connLimit) idle() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for c := range l.conns {
+		if c.idleSince.Load() != 0 {
+			n++
+		}
+	}
+	return n
+}
