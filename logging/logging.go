@@ -76,7 +76,7 @@ func NewBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer) (*z
 // NewWithSink builds a logger writing to w; format is json or console.
 func NewWithSink(level zapcore.Level, format string, w zapcore.WriteSyncer) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeTime = new(secondCache).encode
 	var encoder zapcore.Encoder
 	if format == "console" {
 		enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
