@@ -48,6 +48,7 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 			if err != nil {
 				c.Error(err)
 			}
+			latency := time.Since(start)
 			status := c.Response().Status
 			if err != nil {
 				c.Set(reasonKey, AsProtocolError(err).Reason) // for the request's span
@@ -55,7 +56,7 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 			if cfg.Recent != nil {
 				p := ParamsOf(c)
 				cb := Callback{Time: start, Command: p.CallbackCommand, App: p.SdkAppid, Status: status,
-					LatencyMS: float64(time.Since(start).Microseconds()) / 1000,
+					LatencyMS: float64(latency.Microseconds()) / 1000,
 					RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Outcome: outcomeOf(c, err != nil)}
 				if err != nil {
 					cb.Reason = AsProtocolError(err).Reason
@@ -81,7 +82,7 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 				zap.String("command", p.CallbackCommand),
 				zap.String("app_id", p.SdkAppid),
 				zap.Int("status", status),
-				zap.Duration("latency", time.Since(start)),
+				zap.Duration("latency", latency),
 				zap.String("remote_ip", c.RealIP()),
 				zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			}

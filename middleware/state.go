@@ -1,0 +1,68 @@
+package middleware
+
+import (
+	"sync"
+
+	"github.com/labstack/echo/v4"
+)
+
+// RequestState is the public listener's outermost middleware. It hands the
+// chain a context that keeps the values the chain shares per request (the
+// parsed callback parameters, the outcome, a rejection's reason) in fields
+// of its own, where echo's store would allocate a map for every request
+// and take a lock and hash the key at every access. The chain works
+// without it, keeping those values in echo's store; it is only slower.
+//
+// Extending echo.Context by embedding it is echo's documented way to give
+// a context more state; echo's router, which needs its own type, runs
+// before any middleware.
+func RequestState(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error { return next(&stateContext{Context: c}) }
+}
+
+// stateContext is the context RequestState hands down.
+type stateContext struct {
+	echo.Context
+	mu      sync.Mutex
+	params  any // ParamsOf's *protocol.Params
+	outcome any // SetOutcome's string
+	reason  any // the access log's rejection reason, for the span
+}
+
+// Get returns the value stored for key: the chain's own keys from the
+// fields, any other from echo's store.
+func (c *stateContext) Get(key string) any {
+	f := c.field(key)
+	if f == nil {
+		return c.Context.Get(key)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return *f
+}
+
+// Set stores val for key: the chain's own keys in the fields, any other
+// in echo's store.
+func (c *stateContext) Set(key string, val any) {
+	f := c.field(key)
+	if f == nil {
+		c.Context.Set(key, val)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	*f = val
+}
+
+// field is where key is kept, or nil for a key that is not the chain's.
+func (c *stateContext) field(key string) *any {
+	switch key {
+	case paramsKey:
+		return &c.params
+	case outcomeKey:
+		return &c.outcome
+	case reasonKey:
+		return &c.reason
+	}
+	return nil
+}
