@@ -80,7 +80,7 @@ type Dispatcher struct {
 	opts           Options
 	log            *zap.Logger
 	metrics        *metrics.Callbacks
-	unknown        unknownLabels
+	unknown        unknownCommands
 }
 
 // commandSeries are one command's metric series, looked up once at start
@@ -224,10 +224,9 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 // so a flood of them (an attacker, a misconfigured console) does not
 // flood the log.
 func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
-	label := d.unknown.label(command)
-	d.metrics.Unknown.WithLabelValues(label).Inc()
+	_, due, count := d.unknown.note(d.metrics.Unknown, command, time.Now())
 	middleware.SetOutcome(c, "unknown")
-	if due, count := d.unknown.logDue(label, time.Now()); due {
+	if due {
 		d.log.Warn("unknown callback command answered OK; logged once a minute per command",
 			zap.String("command", command), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			zap.Int("count_since_last_line", count))
@@ -472,53 +471,65 @@ func readBody(req *http.Request) ([]byte, error) {
 	}
 }
 
-// unknownLabels bounds the label values of the unknown-command counter: a
-// sender without a valid token could otherwise create a series per name.
-type unknownLabels struct {
-	mu     sync.Mutex
-	seen   map[string]struct{}
-	logged map[string]*unknownLog // by label
+// unknownCommands bounds the label values of the unknown-command counter (a
+// sender without a valid token could otherwise create a series per name)
+// and holds each command's warning back to one line per unknownLogEvery.
+// It takes one lock and one map lookup per request: this is the whole
+// path of a command nobody registered.
+type unknownCommands struct {
+	mu      sync.Mutex
+	byLabel map[string]*unknownCommand
+	named   int // labels other than "other"
 }
 
-// unknownLog is when an unknown command was last logged, and how many
-// arrived since.
-type unknownLog struct {
-	at    time.Time
-	count int
+// unknownCommand is one label's series and warning state.
+type unknownCommand struct {
+	counter  prometheus.Counter // its series, looked up once
+	loggedAt time.Time          // zero until the first warning
+	count    int                // requests since the last warning
 }
 
 // unknownLogEvery is how often one unknown command is logged at most.
 const unknownLogEvery = time.Minute
 
-// logDue counts one request for label and reports whether its warning is
-// due now, with the requests since the last warning (this one included).
-func (u *unknownLabels) logDue(label string, now time.Time) (bool, int) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.logged == nil {
-		u.logged = make(map[string]*unknownLog)
-	}
-	l := u.logged[label]
-	if l == nil {
-		l = &unknownLog{}
-		u.logged[label] = l
-	}
-	l.count++
-	if !l.at.IsZero() && now.Sub(l.at) < unknownLogEvery {
-		return false, 0
-	}
-	n := l.count
-	l.at, l.count = now, 0
-	return true, n
-}
-
 // maxUnknownLabels is how many distinct unknown commands get their own series.
 const maxUnknownLabels = 64
 
-// label returns name when it looks like an IM command ("Area.Name", ASCII
-// letters, digits, '_' and '.', at most 80 bytes) and fewer than
-// maxUnknownLabels names were seen; otherwise "other".
-func (u *unknownLabels) label(name string) string {
+// note counts one request of the unknown command name in vec at now and
+// returns its label (see unknownLabel) and whether its warning is due, with
+// the requests since the last warning (this one included).
+func (u *unknownCommands) note(vec *prometheus.CounterVec, name string, now time.Time) (label string, due bool, count int) {
+	label = unknownLabel(name)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	cmd := u.byLabel[label]
+	if cmd == nil && label != "other" && u.named >= maxUnknownLabels {
+		label = "other"
+		cmd = u.byLabel[label]
+	}
+	if cmd == nil {
+		if u.byLabel == nil {
+			u.byLabel = make(map[string]*unknownCommand)
+		}
+		cmd = &unknownCommand{counter: vec.WithLabelValues(label)}
+		u.byLabel[label] = cmd
+		if label != "other" {
+			u.named++
+		}
+	}
+	cmd.counter.Inc()
+	cmd.count++
+	if !cmd.loggedAt.IsZero() && now.Sub(cmd.loggedAt) < unknownLogEvery {
+		return label, false, 0
+	}
+	count = cmd.count
+	cmd.loggedAt, cmd.count = now, 0
+	return label, true, count
+}
+
+// unknownLabel is name when it looks like an IM command ("Area.Name", ASCII
+// letters, digits, '_' and '.', at most 80 bytes), otherwise "other".
+func unknownLabel(name string) string {
 	if len(name) > 80 {
 		return "other"
 	}
@@ -528,17 +539,5 @@ func (u *unknownLabels) label(name string) string {
 			return "other"
 		}
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if _, ok := u.seen[name]; ok {
-		return name
-	}
-	if len(u.seen) >= maxUnknownLabels {
-		return "other"
-	}
-	if u.seen == nil {
-		u.seen = make(map[string]struct{})
-	}
-	u.seen[name] = struct{}{}
 	return name
 }
