@@ -93,6 +93,15 @@ func BenchmarkWireFullChain(b *testing.B) {
 	runWire(b, pub.Echo())
 }
 
+// BenchmarkWireUnknownCommand is the wrk chain row in process: the whole
+// verified chain (request id, access log, allowlist, SdkAppid, signature,
+// routing) for a command nobody registered, answered OK without reading
+// the body.
+func BenchmarkWireUnknownCommand(b *testing.B) {
+	_, pub := fullChainApp(b)
+	runWireCommand(b, pub.Echo(), "Bench.CallbackUnknown")
+}
+
 // wireWriter buffers a response and writes it out as HTTP/1.1.
 type wireWriter struct {
 	header http.Header
@@ -104,9 +113,12 @@ func (w *wireWriter) Header() http.Header         { return w.header }
 func (w *wireWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
 func (w *wireWriter) WriteHeader(status int)      { w.status = status }
 
-func runWire(b *testing.B, h http.Handler) {
+func runWire(b *testing.B, h http.Handler) { runWireCommand(b, h, "Group.CallbackAfterCreateTopic") }
+
+// runWireCommand is runWire with the URL's CallbackCommand set to cmd.
+func runWireCommand(b *testing.B, h http.Handler, cmd string) {
 	body := []byte(sampleBody)
-	p := protocol.Params{SdkAppid: appID, CallbackCommand: "Group.CallbackAfterCreateTopic",
+	p := protocol.Params{SdkAppid: appID, CallbackCommand: cmd,
 		ContentType: "json", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"}
 	p.Sign, p.RequestTime = protocol.SignAt(newToken, time.Now())
 	raw := fmt.Appendf(nil, "POST /im/callback?%s HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: %d\r\n\r\n%s",

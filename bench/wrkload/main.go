@@ -6,6 +6,10 @@
 //
 //	go run ./bench/wrkload [-rounds 3] [-seconds 10] [-connections 64] [-rows chain-unknown,durable-sqlite]
 //
+// With -baseline-root DIR the rounds alternate with bench/service built
+// from another checkout instead of bare echo: an A/B run of two versions
+// in one sequence, so the machine's drift between runs does not decide it.
+//
 // The PostgreSQL row runs when IMCALLBACK_TEST_POSTGRES_DSN is set. wrk
 // comes from Debian's wrk package; without it the step says so and exits 0.
 package main
@@ -83,6 +87,7 @@ func main() {
 	only := flag.String("rows", "", "comma-separated rows to run (default all)")
 	extraEnv := flag.String("env", "", "comma-separated extra NAME=value settings for the service (e.g. IMCALLBACK_LOG_BUFFER=0)")
 	serviceRoot := flag.String("service-root", "", "build bench/service from this checkout instead (to compare two versions; it must have bench/service)")
+	baselineRoot := flag.String("baseline-root", "", "alternate with bench/service built from this checkout instead of bare echo (an A/B run of two versions; it must have bench/service)")
 	sustainedRates := flag.String("sustained", "", "comma-separated fixed rates (events/s) to offer the durable row instead of its wrk rounds, each for -sustained-seconds; prints the highest at which the backlog stays flat")
 	sustainedSeconds := flag.Int("sustained-seconds", 60, "seconds at each -sustained rate")
 	sustainedConns := flag.Int("sustained-connections", 256, "connections of the -sustained load (enough that a fixed rate is offered even while answers wait for the stream)")
@@ -101,6 +106,9 @@ func main() {
 	}
 	if *rounds < 3 {
 		fail("-rounds must be at least 3")
+	}
+	if *baselineRoot != "" && len(rates) > 0 {
+		fail("-baseline-root compares wrk rounds; it does not combine with -sustained")
 	}
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
@@ -121,18 +129,28 @@ func main() {
 		serviceSrc = *serviceRoot
 	}
 	service := build(serviceSrc, dir, "./bench/service")
-	echo := build(root, dir, "./bench/echo")
-
-	echoProc := start(echo, freeAddr(), nil, filepath.Join(dir, "echo.log"), "")
-	defer echoProc.stop()
+	baselineName := "echo"
+	var baseline string
+	var echoProc *proc
+	if *baselineRoot != "" {
+		baselineName = "baseline"
+		baseline = build(*baselineRoot, filepath.Join(dir, "baseline"), "./bench/service")
+	} else {
+		echoProc = start(build(root, dir, "./bench/echo"), freeAddr(), nil, filepath.Join(dir, "echo.log"), "")
+		defer echoProc.stop()
+	}
 
 	nonce := make([]byte, 4)
 	_, _ = rand.Read(nonce)
 	pg := os.Getenv("IMCALLBACK_TEST_POSTGRES_DSN")
 	var results []string
 	if len(rates) == 0 {
-		fmt.Printf("wrk -t1 -c%d, %d s per run, %d alternating rounds per row; service: bench/service (the stock binary plus a trivial allow handler), JSON logs to a file\n\n",
+		fmt.Printf("wrk -t1 -c%d, %d s per run, %d alternating rounds per row; service: bench/service (the stock binary plus a trivial allow handler), JSON logs to a file\n",
 			*conns, *seconds, *rounds)
+		if baseline != "" {
+			fmt.Printf("baseline (instead of bare echo): bench/service from %s, the same settings\n", *baselineRoot)
+		}
+		fmt.Println()
 	}
 	for _, r := range rows(pg) {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), r.name) {
@@ -142,15 +160,23 @@ func main() {
 			fmt.Printf("%s: skipped (set IMCALLBACK_TEST_POSTGRES_DSN to run it)\n\n", r.name)
 			continue
 		}
-		data := filepath.Join(dir, r.name)
-		admin := freeAddr()
-		env := append([]string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + token, "IMCALLBACK_DATA_DIR=" + data,
-			"IMCALLBACK_ADMIN_LISTEN=" + admin, "IMCALLBACK_LOG_FORMAT=json"}, r.env...)
-		if *extraEnv != "" {
-			env = append(env, strings.Split(*extraEnv, ",")...)
+		serviceEnv := func(data, admin string) []string {
+			env := append([]string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + token, "IMCALLBACK_DATA_DIR=" + data,
+				"IMCALLBACK_ADMIN_LISTEN=" + admin, "IMCALLBACK_LOG_FORMAT=json"}, r.env...)
+			if *extraEnv != "" {
+				env = append(env, strings.Split(*extraEnv, ",")...)
+			}
+			return env
 		}
+		admin := freeAddr()
 		durable := slices.Contains(r.env, "IMCALLBACK_DELIVERY=durable")
-		svc := start(service, freeAddr(), env, filepath.Join(dir, r.name+".log"), "serve")
+		svc := start(service, freeAddr(), serviceEnv(filepath.Join(dir, r.name), admin), filepath.Join(dir, r.name+".log"), "serve")
+		other, otherAdmin := echoProc, ""
+		if baseline != "" {
+			otherAdmin = freeAddr()
+			other = start(baseline, freeAddr(), serviceEnv(filepath.Join(dir, r.name+"-baseline"), otherAdmin),
+				filepath.Join(dir, r.name+"-baseline.log"), "serve")
+		}
 		if durable && len(rates) > 0 {
 			sustained(rates, *sustainedSeconds, *sustainedConns, svc, admin, r.command, r.body, hex.EncodeToString(nonce))
 			fmt.Printf("  memory at the end: %s; peak RSS %.0f MiB\n", svc.memory(admin), float64(svc.peakRSS())/(1<<20))
@@ -169,7 +195,10 @@ func main() {
 			if durable { // the workers' drain would take the echo round's CPU
 				waitDrained(admin)
 			}
-			e := runWrk(wrk, *conns, *seconds, script, body, runNonce+"-echo", echoProc.url(r.command))
+			e := runWrk(wrk, *conns, *seconds, script, body, runNonce+"-"+baselineName, other.url(r.command))
+			if durable && otherAdmin != "" { // nor the baseline's the service round's
+				waitDrained(otherAdmin)
+			}
 			var watch *backlogWatch
 			if durable {
 				watch = watchBacklog(admin)
@@ -192,8 +221,8 @@ func main() {
 			}
 			ratio := s.rps / e.rps
 			ratios = append(ratios, ratio)
-			fmt.Printf("  round %d: echo %8.0f req/s p99 %-9v  service %8.0f req/s p99 %-9v  ratio %.2f\n",
-				i+1, e.rps, e.p99, s.rps, s.p99, ratio)
+			fmt.Printf("  round %d: %s %8.0f req/s p99 %-9v  service %8.0f req/s p99 %-9v  ratio %.2f\n",
+				i+1, baselineName, e.rps, e.p99, s.rps, s.p99, ratio)
 		}
 		if durable {
 			pending0 := metric(admin, "imcallback_delivery_pending")
@@ -208,12 +237,19 @@ func main() {
 			}
 		}
 		svc.stop()
+		if otherAdmin != "" {
+			other.stop()
+		}
 		slices.Sort(ratios)
 		median := ratios[len(ratios)/2]
 		fmt.Printf("  median ratio %.2f, service peak RSS %.0f MiB\n\n", median, float64(peak)/(1<<20))
 		results = append(results, fmt.Sprintf("| %s | %.2f | %.0f MiB |", r.name, median, float64(peak)/(1<<20)))
 	}
-	fmt.Println("| row | median share of bare echo req/s | service peak RSS |")
+	share := "bare echo"
+	if baseline != "" {
+		share = "the baseline's"
+	}
+	fmt.Printf("| row | median share of %s req/s | service peak RSS |\n", share)
 	fmt.Println("|---|---:|---:|")
 	for _, l := range results {
 		fmt.Println(l)
