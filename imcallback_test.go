@@ -487,6 +487,60 @@ func TestRecentCallbacks(t *testing.T) {
 	}
 }
 
+// TestEveryAnswerRunsThroughTheChain: a 404, a 405 and a callback all run
+// through the every-request middleware, which get the request-state
+// context, and each is logged to /v1/recent with its request id.
+func TestEveryAnswerRunsThroughTheChain(t *testing.T) {
+	var mu sync.Mutex
+	var saw []string
+	probe := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			mu.Lock()
+			saw = append(saw, fmt.Sprintf("%s %T", c.Request().Method, c))
+			mu.Unlock()
+			return next(c)
+		}
+	}
+	s := start(t, nil, fx.Provide(middleware.AsMiddleware(func() middleware.Ordered {
+		return middleware.Ordered{Name: "probe", Order: middleware.OrderRequestID + 1, Scope: middleware.ScopeEveryRequest, Func: probe}
+	})))
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/nope", 404},
+		{http.MethodGet, "/im/callback", 405},
+		{http.MethodPost, "/im/callback?" + signedQuery("Group.CallbackAfterBrandNew"), 200},
+	} {
+		req, _ := http.NewRequest(tt.method, s.PublicURL+tt.path, strings.NewReader(`{}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || resp.Header.Get(echo.HeaderXRequestID) == "" {
+			t.Fatalf("%s %s: status %d, request id %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get(echo.HeaderXRequestID))
+		}
+	}
+	mu.Lock()
+	got := strings.Join(saw, ", ")
+	mu.Unlock()
+	if want := "GET *middleware.stateContext, GET *middleware.stateContext, POST *middleware.stateContext"; got != want {
+		t.Fatalf("the probe saw %s, want %s", got, want)
+	}
+	var recent struct {
+		Recent []map[string]any `json:"recent"`
+	}
+	s.GetJSON(t, "/v1/recent?limit=3", 200, &recent)
+	var records []string
+	for _, r := range recent.Recent {
+		records = append(records, fmt.Sprintf("%v %v %v", r["outcome"], r["status"], r["reason"]))
+	}
+	if want := "unknown 200 <nil>, rejected 405 method_not_allowed, rejected 404 not_found"; strings.Join(records, ", ") != want {
+		t.Fatalf("recent: %s, want %s", strings.Join(records, ", "), want)
+	}
+}
+
 // TestStatusAndReadiness: a handler's dependency that fails makes the
 // service unready with inline delivery only; with durable delivery
 // callbacks are still stored, /readyz stays ready and /v1/status shows it.

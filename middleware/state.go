@@ -54,6 +54,11 @@ func (c *stateContext) Set(key string, val any) {
 	*f = val
 }
 
+// Error hands err to echo's error handler with this context, so the
+// handler sees the chain's values. The embedded context's Error would
+// pass echo's own context, where ParamsOf would parse the query again.
+func (c *stateContext) Error(err error) { c.Echo().HTTPErrorHandler(err, c) }
+
 // field is where key is kept, or nil for a key that is not the chain's.
 func (c *stateContext) field(key string) *any {
 	switch key {

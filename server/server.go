@@ -83,17 +83,11 @@ func newPublic(in publicIn) (*Public, error) {
 	e := newEcho()
 	e.IPExtractor = middleware.NewIPExtractor(trusted)
 	e.HTTPErrorHandler = middleware.ErrorHandler(in.Log, in.Metrics)
-	// Echo wraps middleware around the handler again on every request;
-	// composing both chains once here saves those closures per request.
-	// The every-request chain ends in the handler echo's router matched
-	// (the callback route, or echo's 404 and 405 answers), the next echo
-	// would pass, and begins with the request state the chain shares.
-	everyRequest := echo.HandlerFunc(func(c echo.Context) error { return c.Handler()(c) })
-	for i := len(in.Chain.Server) - 1; i >= 0; i-- {
-		everyRequest = in.Chain.Server[i](everyRequest)
-	}
-	everyRequest = middleware.RequestState(everyRequest)
-	e.Use(func(echo.HandlerFunc) echo.HandlerFunc { return everyRequest })
+	// The request state the chain shares comes first, then the chain.
+	e.Use(middleware.RequestState)
+	e.Use(in.Chain.Server...)
+	// Echo wraps route middleware around the handler again on every request;
+	// composing the route chain once here saves those closures per request.
 	handler := echo.HandlerFunc(in.Dispatcher.Serve)
 	for i := len(in.Chain.Route) - 1; i >= 0; i-- {
 		handler = in.Chain.Route[i](handler)
