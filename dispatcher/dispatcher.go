@@ -497,7 +497,9 @@ const maxUnknownLabels = 64
 
 // note counts one request of the unknown command name in vec at now and
 // returns its label (see unknownLabel) and whether its warning is due, with
-// the requests since the last warning (this one included).
+// the requests since the last warning (this one included). Each label's
+// counter is looked up in vec once, so callers always pass the same vec.
+// A command named "other" shares the "other" series and warning.
 func (u *unknownCommands) note(vec *prometheus.CounterVec, name string, now time.Time) (label string, due bool, count int) {
 	label = unknownLabel(name)
 	u.mu.Lock()

@@ -32,6 +32,7 @@ func TestUnknownCommandLogDue(t *testing.T) {
 		{"A.B", unknownLogEvery + time.Second, "A.B", false, 0},
 		{"bad name!", 0, "other", true, 1},
 		{"also bad?", time.Second, "other", false, 0}, // "other" is one command
+		{"other", 2 * time.Second, "other", false, 0}, // so is a command of that name
 	}
 	for i, s := range steps {
 		label, due, count := u.note(vec, s.name, t0.Add(s.at))
@@ -40,7 +41,7 @@ func TestUnknownCommandLogDue(t *testing.T) {
 				i, s.name, s.at, label, due, count, s.label, s.due, s.count)
 		}
 	}
-	for label, want := range map[string]float64{"A.B": 5, "C.D": 1, "other": 2} {
+	for label, want := range map[string]float64{"A.B": 5, "C.D": 1, "other": 3} {
 		if got := testutil.ToFloat64(vec.WithLabelValues(label)); got != want {
 			t.Errorf("%s counted %v, want %v", label, got, want)
 		}

@@ -9,9 +9,8 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// entryLine encodes an entry at t with the time encoder te, in format.
-func entryLine(t *testing.T, format string, te zapcore.TimeEncoder, at time.Time) string {
-	t.Helper()
+// encodeLine encodes an entry at t with the time encoder te, in format.
+func encodeLine(format string, te zapcore.TimeEncoder, at time.Time) (string, error) {
 	cfg := zapcore.EncoderConfig{TimeKey: "ts", MessageKey: "msg", EncodeTime: te, LineEnding: "\n"}
 	var enc zapcore.Encoder = zapcore.NewJSONEncoder(cfg)
 	if format == "console" {
@@ -19,10 +18,20 @@ func entryLine(t *testing.T, format string, te zapcore.TimeEncoder, at time.Time
 	}
 	buf, err := enc.EncodeEntry(zapcore.Entry{Time: at, Message: "request"}, nil)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer buf.Free()
-	return buf.String()
+	return buf.String(), nil
+}
+
+// entryLine is encodeLine, failing the test on an error.
+func entryLine(t *testing.T, format string, te zapcore.TimeEncoder, at time.Time) string {
+	t.Helper()
+	line, err := encodeLine(format, te, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return line
 }
 
 // TestSecondCacheWritesWhatISO8601Writes runs one cache through a sequence
@@ -73,8 +82,10 @@ func TestSecondCacheConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				at := base.Add(time.Duration(g*1000+i) * 7 * time.Millisecond)
-				if got, want := entryLine(t, "json", c.encode, at), entryLine(t, "json", zapcore.ISO8601TimeEncoder, at); got != want {
-					errs <- fmt.Sprintf("got %q, want %q", got, want)
+				got, err1 := encodeLine("json", c.encode, at)
+				want, err2 := encodeLine("json", zapcore.ISO8601TimeEncoder, at)
+				if err1 != nil || err2 != nil || got != want {
+					errs <- fmt.Sprintf("got %q (%v), want %q (%v)", got, err1, want, err2)
 					return
 				}
 			}
