@@ -196,7 +196,7 @@ func main() {
 				waitDrained(admin)
 			}
 			e := runWrk(wrk, *conns, *seconds, script, body, runNonce+"-"+baselineName, other.url(r.command))
-			if durable && otherAdmin != "" { // nor the baseline's the service round's
+			if durable && baseline != "" { // nor the baseline's drain the service round's
 				waitDrained(otherAdmin)
 			}
 			var watch *backlogWatch
@@ -237,7 +237,7 @@ func main() {
 			}
 		}
 		svc.stop()
-		if otherAdmin != "" {
+		if baseline != "" {
 			other.stop()
 		}
 		slices.Sort(ratios)
