@@ -10,6 +10,10 @@
 // from another checkout instead of bare echo: an A/B run of two versions
 // in one sequence, so the machine's drift between runs does not decide it.
 //
+// The durable-paused row pauses the workers for each service round: the
+// acknowledgement path alone, the most the durable row could reach here
+// if processing took no CPU while loaded.
+//
 // The PostgreSQL row runs when IMCALLBACK_TEST_POSTGRES_DSN is set. wrk
 // comes from Debian's wrk package; without it the step says so and exits 0.
 package main
@@ -52,6 +56,10 @@ type row struct {
 	unique  bool     // a unique TopicId per request (bench/wrk/unique.lua)
 	env     []string // the service's settings besides the common ones
 	needPG  bool
+	// pause stops the durable workers (POST /v1/delivery/pause) for each
+	// service round and resumes them after it: the acknowledgement path
+	// alone, the ceiling of the durable row on this machine.
+	pause bool
 }
 
 func rows(pgDSN string) []row {
@@ -71,6 +79,8 @@ func rows(pgDSN string) []row {
 		{name: "inline-postgres", command: "Group.CallbackAfterCreateTopic", body: topic, unique: true, needPG: true,
 			env: []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_STORE_DSN=" + pgDSN}},
 		{name: "durable-sqlite", command: "Group.CallbackAfterCreateTopic", body: topic, unique: true, env: []string{"IMCALLBACK_DELIVERY=durable"}},
+		{name: "durable-paused", command: "Group.CallbackAfterCreateTopic", body: topic, unique: true, env: []string{"IMCALLBACK_DELIVERY=durable"},
+			pause: true},
 	}
 }
 
@@ -177,7 +187,7 @@ func main() {
 			other = start(baseline, freeAddr(), serviceEnv(filepath.Join(dir, r.name+"-baseline"), otherAdmin),
 				filepath.Join(dir, r.name+"-baseline.log"), "serve")
 		}
-		if durable && len(rates) > 0 {
+		if durable && len(rates) > 0 && !r.pause {
 			sustained(rates, *sustainedSeconds, *sustainedConns, svc, admin, r.command, r.body, hex.EncodeToString(nonce))
 			fmt.Printf("  memory at the end: %s; peak RSS %.0f MiB\n", svc.memory(admin), float64(svc.peakRSS())/(1<<20))
 			svc.stop()
@@ -195,9 +205,19 @@ func main() {
 			if durable { // the workers' drain would take the echo round's CPU
 				waitDrained(admin)
 			}
+			pauseBaseline := r.pause && baseline != "" // the same ceiling of the other version
+			if pauseBaseline {
+				adminPost(otherAdmin, "/v1/delivery/pause")
+			}
 			e := runWrk(wrk, *conns, *seconds, script, body, runNonce+"-"+baselineName, other.url(r.command))
+			if pauseBaseline {
+				adminPost(otherAdmin, "/v1/delivery/resume")
+			}
 			if durable && baseline != "" { // nor the baseline's drain the service round's
 				waitDrained(otherAdmin)
+			}
+			if r.pause {
+				adminPost(admin, "/v1/delivery/pause")
 			}
 			var watch *backlogWatch
 			if durable {
@@ -218,6 +238,9 @@ func main() {
 				fmt.Printf("  round %d durable: acknowledged %.0f/s, processed %.0f/s while loaded, backlog peak %.0f, %.0f at the end\n",
 					i+1, s.rps, w.processedRate, w.peak, w.last)
 				backlogs = append(backlogs, w)
+			}
+			if r.pause {
+				adminPost(admin, "/v1/delivery/resume")
 			}
 			ratio := s.rps / e.rps
 			ratios = append(ratios, ratio)
@@ -508,6 +531,20 @@ func metric(admin, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// adminPost posts an empty body to the service's admin path and fails the
+// run unless it answers 200.
+func adminPost(admin, path string) {
+	resp, err := http.Post("http://"+admin+path, "application/json", nil)
+	if err != nil {
+		fail(fmt.Sprintf("POST %s: %v", path, err))
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fail(fmt.Sprintf("POST %s: %s: %s", path, resp.Status, body))
+	}
 }
 
 // waitDrained waits until the durable service has nothing pending (at
