@@ -166,6 +166,8 @@ type recorder struct {
 	delay   time.Duration
 	fail    func(id string, call int) error
 	started chan string
+	// running is how many handler calls are under way, maxRunning the most at once.
+	running, maxRunning int
 }
 
 func newRecorder() *recorder {
@@ -177,7 +179,14 @@ func (r *recorder) handle(ctx context.Context, ev *dispatcher.Event[thing]) erro
 	r.mu.Lock()
 	r.calls[id] = append(r.calls[id], time.Now())
 	call, delay, fail := len(r.calls[id]), r.delay, r.fail
+	r.running++
+	r.maxRunning = max(r.maxRunning, r.running)
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.running--
+		r.mu.Unlock()
+	}()
 	select {
 	case r.started <- id:
 	default:
@@ -217,6 +226,19 @@ func (r *recorder) appliedCount(id string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.applied[id]
+}
+
+// runningCount is how many handler calls are under way; maxRunningCount the most there were at once.
+func (r *recorder) runningCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
+}
+
+func (r *recorder) maxRunningCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.maxRunning
 }
 
 func (r *recorder) storedCount() int {

@@ -57,9 +57,11 @@ type Service struct {
 	proc    Processor // what the workers run, kept for restarts
 	paused  bool      // Pause stopped the workers; Resume starts them
 	holds   holds     // PauseCommand: commands whose events are held back
-	// draining is closed once the workers a restart took over have
-	// finished; StopWorkers waits for it.
-	draining chan struct{}
+	// drains holds one channel per set of workers a Pause or a restart
+	// took out of service and is still stopping; each is closed, and
+	// removed, once their handlers have finished. StopWorkers and Resume
+	// wait for them.
+	drains []chan struct{}
 
 	js      atomic.Pointer[jetstream.JetStream]
 	ensured atomic.Bool // the streams and consumer exist on the current connection
@@ -477,10 +479,9 @@ func (s *Service) restartEmbedded(stop <-chan struct{}) error {
 		s.mu.Unlock()
 		return nil
 	}
-	old, w := s.conn, s.workers
-	s.conn, s.workers = nil, nil
-	drained := make(chan struct{})
-	s.draining = drained // StopWorkers waits for these workers to finish
+	old := s.conn
+	w, drained := s.retireLocked() // StopWorkers waits for these workers to finish
+	s.conn = nil
 	s.js.Store(nil)
 	s.ensured.Store(false)
 	s.mu.Unlock()
@@ -489,7 +490,7 @@ func (s *Service) restartEmbedded(stop <-chan struct{}) error {
 	if w != nil {
 		_ = w.shutdown(context.Background()) // bounded by ShutdownTimeout
 	}
-	close(drained)
+	drained()
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), ensureTimeout)
 	if old != nil {
 		if err := old.Close(closeCtx); err != nil {

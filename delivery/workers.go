@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,18 +110,59 @@ func (s *Service) Pause(ctx context.Context) error {
 		s.mu.Unlock()
 		return ErrNoWorkers
 	}
-	w := s.workers
-	s.workers, s.paused = nil, true
+	w, drained := s.retireLocked()
+	s.paused = true
 	s.mu.Unlock()
 	if w == nil {
 		return nil
 	}
+	defer drained()
 	s.log.Info("delivery paused: events are stored, not processed, until resumed")
 	return w.shutdown(ctx)
 }
 
-// Resume starts the workers Pause stopped. Resuming running workers is no error.
+// retireLocked takes the running workers out of service for a Pause or a
+// restart, which then stops them and calls drained once they have
+// finished. Until then StopWorkers waits for them (a stop during a pause
+// must not close the connection under their handlers) and Resume too (no
+// more than Options.Workers handlers run at once). With no workers running,
+// w is nil and drained does nothing. Callers hold s.mu.
+func (s *Service) retireLocked() (w *workers, drained func()) {
+	w, s.workers = s.workers, nil
+	if w == nil {
+		return nil, func() {}
+	}
+	ch := make(chan struct{})
+	s.drains = append(s.drains, ch)
+	return w, func() {
+		s.mu.Lock()
+		s.drains = slices.DeleteFunc(s.drains, func(c chan struct{}) bool { return c == ch })
+		s.mu.Unlock()
+		close(ch)
+	}
+}
+
+// waitRetired waits until the workers retired so far have finished, or ctx ends.
+func (s *Service) waitRetired(ctx context.Context) error {
+	s.mu.Lock()
+	drains := slices.Clone(s.drains)
+	s.mu.Unlock()
+	for _, ch := range drains {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("delivery: workers of a pause or restart still stopping: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Resume starts the workers Pause stopped, once those have finished their
+// handlers (a wait bounded by Options.ShutdownTimeout). Resuming running
+// workers is no error.
 func (s *Service) Resume() error {
+	// Each retired set's stop is bounded by ShutdownTimeout, so this ends.
+	_ = s.waitRetired(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil {
@@ -151,20 +193,15 @@ func (s *Service) Paused() bool {
 // cancelled: they nak, and their events are redelivered at once.
 func (s *Service) StopWorkers(ctx context.Context) error {
 	s.mu.Lock()
-	w, draining := s.workers, s.draining
+	w := s.workers
 	s.workers, s.proc, s.paused = nil, nil, false
 	s.mu.Unlock()
-	if draining != nil { // a restart is stopping the workers: wait for it
-		select {
-		case <-draining:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	var err error
+	if w != nil {
+		err = w.shutdown(ctx)
 	}
-	if w == nil {
-		return nil
-	}
-	return w.shutdown(ctx)
+	// Workers a Pause or a restart is stopping still have handlers running.
+	return errors.Join(err, s.waitRetired(ctx))
 }
 
 func (w *workers) shutdown(ctx context.Context) error {
