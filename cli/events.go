@@ -49,7 +49,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 	var limit int
 	c := &cobra.Command{
 		Use:   "list",
-		Short: "List stored events, oldest first",
+		Short: "List stored events: the running service's newest first, --offline oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			f, err := eventFilter(command, since)

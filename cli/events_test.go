@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -231,11 +233,36 @@ func TestCommandsSayWhenNothingAnswers(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	for _, args := range [][]string{{"events", "list"}, {"delivery", "status"}, {"topics", "list"}} {
-		_, err := runCLI(t, append([]string{"--admin", "http://" + addr}, args...)...)
+	for _, tc := range []struct {
+		args    []string
+		offline bool // whether the command works on a stopped service, so the line suggests --offline
+	}{
+		{[]string{"events", "list"}, true},
+		{[]string{"topics", "list"}, true},
+		{[]string{"delivery", "status"}, false},
+		{[]string{"delivery", "pause"}, false},
+	} {
+		_, err := runCLI(t, append([]string{"--admin", "http://" + addr}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), "no imcallback service answers there") ||
-			!strings.Contains(err.Error(), "--offline") || strings.Count(err.Error(), "\n") != 0 {
-			t.Errorf("%v: %v", args, err)
+			strings.Contains(err.Error(), "--offline") != tc.offline || strings.Count(err.Error(), "\n") != 0 {
+			t.Errorf("%v: %v", tc.args, err)
 		}
+	}
+}
+
+// TestDeliveryRefusesOffline: the workers belong to a running service;
+// with --offline, delivery says so and calls nobody.
+func TestDeliveryRefusesOffline(t *testing.T) {
+	var called atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Store(true) }))
+	defer srv.Close()
+	for _, args := range [][]string{{"delivery", "status"}, {"delivery", "pause"}, {"delivery", "resume", "--command", "Group.CallbackAfterCreateTopic"}} {
+		_, err := runCLI(t, append([]string{"--offline", "--admin", srv.URL}, args...)...)
+		if !errors.Is(err, errDeliveryOffline) {
+			t.Errorf("%v: %v, want errDeliveryOffline", args, err)
+		}
+	}
+	if called.Load() {
+		t.Error("delivery --offline called the admin API")
 	}
 }

@@ -28,6 +28,9 @@ type adminClient struct {
 	base  string
 	token string
 	http  *http.Client
+	// onlineOnly marks a command that only acts on a running service
+	// (delivery): when nothing answers, it does not suggest --offline.
+	onlineOnly bool
 }
 
 // errNotRunning says that nothing answers at the admin address.
@@ -82,6 +85,9 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 	resp, err := a.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) {
+			if a.onlineOnly {
+				return fmt.Errorf("%w at %s: start it, or point --admin (IMCALLBACK_ADMIN_URL) at it", errNotRunning, a.base)
+			}
 			return fmt.Errorf("%w at %s: start it, point --admin (IMCALLBACK_ADMIN_URL) at it, or add --offline to open a stopped service's data directory",
 				errNotRunning, a.base)
 		}
@@ -222,15 +228,24 @@ func newEventsGetCmd(g *globalFlags) *cobra.Command {
 	}
 }
 
+// errDeliveryOffline answers delivery --offline: pausing and resuming act on
+// the workers of a running service, which a stopped one does not have.
+var errDeliveryOffline = errors.New("delivery acts on the workers of the running service: --offline does not apply " +
+	"(a stopped service's events are listed with events --offline)")
+
 func newDeliveryCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "delivery", Short: "Pause, resume and inspect the durable delivery workers of the running service"}
 	var command string // --command of pause and resume
 	run := func(method, path string) func(*cobra.Command, []string) error {
 		return func(c *cobra.Command, _ []string) error {
+			if g.offline {
+				return errDeliveryOffline
+			}
 			a, err := g.adminClient()
 			if err != nil {
 				return err
 			}
+			a.onlineOnly = true
 			var st struct {
 				State          string                  `json:"state"`
 				PausedCommands []string                `json:"paused_commands"`
