@@ -163,6 +163,12 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 		if _, err := ParsePrefixes(a.AllowCIDRs); err != nil {
 			bad(key("allow_cidrs"), "%v", err)
 		}
+		for i, t := range a.Tokens {
+			if t == "" || len(t) > 128 {
+				// An empty token would accept a signature anyone can compute.
+				bad(key("tokens"), "token #%d must be 1 to 128 characters", i+1)
+			}
+		}
 		if a.IPList && a.SecretKey == "" {
 			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", appEnvName(a.SdkAppID, "iplist"))
 		}

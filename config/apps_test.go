@@ -74,11 +74,16 @@ func TestAppsRejects(t *testing.T) {
 		{"iplist not a boolean", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_IPLIST=maybe"}, `IMCALLBACK_APP_1_IPLIST (app_1_iplist): "maybe" is not true or false`},
 		{"bad cidr", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_ALLOW_CIDRS=10.0.0.0/99"}, "IMCALLBACK_APP_1_ALLOW_CIDRS"},
 		{"api base not https", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=http://x"}, "IMCALLBACK_APP_1_API_BASE"},
+		{"empty token in a file", nil, "app_1_tokens): token #2 must be 1 to 128 characters"},
 		{"refresh too often", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_IPLIST_REFRESH=1s"}, "IMCALLBACK_IPLIST_REFRESH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Load(config.Source{Environ: env(tt.env...)})
+			src := config.Source{Environ: env(tt.env...)}
+			if tt.env == nil { // the file's entry: YAML can say "" where the environment cannot
+				src = config.Source{File: yamlFile(t, "sdkappid: [\"1\"]\napps:\n  - sdkappid: \"1\"\n    tokens: [sk-real, \"\"]\n"), Environ: env()}
+			}
+			_, err := config.Load(src)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -143,6 +144,24 @@ func TestSignatureWithoutTokensIsOff(t *testing.T) {
 	mw := middleware.SignatureWithConfig(middleware.SignatureConfig{})
 	if rec, _ := serve(t, post("SdkAppid=1"), nil, mw); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
+	}
+}
+
+// TestSignatureRefusesAnEmptyToken: sha256(RequestTime) alone is a
+// signature anyone can compute, so an empty token is a configuration error.
+func TestSignatureRefusesAnEmptyToken(t *testing.T) {
+	for _, cfg := range []middleware.SignatureConfig{
+		{Tokens: []string{"real", ""}},
+		{Tokens: []string{"real"}, AppTokens: map[string][]string{"1": {""}}},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "empty token") {
+					t.Errorf("%+v: recovered %v, want a panic about the empty token", cfg, r)
+				}
+			}()
+			middleware.SignatureWithConfig(cfg)
+		}()
 	}
 }
 

@@ -16,7 +16,8 @@ type SignatureConfig struct {
 	// Skipper skips the check for some requests.
 	Skipper middleware.Skipper
 	// Tokens are the accepted callback tokens; more than one during rotation.
-	// With none, the check is off (the service warns at start).
+	// With none, the check is off (the service warns at start). An empty
+	// token here or in AppTokens panics: anyone could sign with it.
 	Tokens []string
 	// AppTokens, when set, hold each app's own tokens by SdkAppid: a
 	// request is verified with its app's tokens only, so one app's token
@@ -55,6 +56,12 @@ func SignatureWithConfig(cfg SignatureConfig) echo.MiddlewareFunc {
 	for id, t := range cfg.AppTokens {
 		appTokens[id] = slices.Clone(t)
 		anyToken = anyToken || len(t) > 0
+		if slices.Contains(t, "") {
+			panic("middleware: Signature: an empty token for app " + id + " would accept a signature anyone can compute")
+		}
+	}
+	if slices.Contains(tokens, "") {
+		panic("middleware: Signature: an empty token would accept a signature anyone can compute")
 	}
 	window := int64(cfg.Window / time.Second)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
