@@ -54,6 +54,11 @@ type Config struct {
 	AllowCIDRs []string `koanf:"allow_cidrs" yaml:"allow_cidrs"`
 	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP count.
 	TrustedProxies []string `koanf:"trusted_proxies" yaml:"trusted_proxies"`
+	// ProxyHeader is the one forwarding header believed from a trusted
+	// proxy: X-Forwarded-For (the default) or X-Real-IP. The other is
+	// ignored, since a proxy that sets one usually passes the client's
+	// own copy of the other through unchanged.
+	ProxyHeader string `koanf:"proxy_header" yaml:"proxy_header"`
 	// SignWindow is the largest accepted |now - RequestTime|.
 	SignWindow time.Duration `koanf:"sign_window" yaml:"sign_window"`
 	// BodyLimit is the largest accepted request body in bytes.
@@ -134,6 +139,7 @@ func Default() Config {
 		Path:              "/im/callback",
 		IPListRefresh:     time.Hour,
 		AdminListen:       "127.0.0.1:9090",
+		ProxyHeader:       "X-Forwarded-For",
 		SignWindow:        60 * time.Second,
 		BodyLimit:         1 << 20,
 		BeforeTimeout:     1500 * time.Millisecond,
@@ -223,6 +229,9 @@ func (c *Config) problems() []error {
 	}
 	if _, err := ParsePrefixes(c.TrustedProxies); err != nil {
 		bad("trusted_proxies", "%v", err)
+	}
+	if !strings.EqualFold(c.ProxyHeader, "X-Forwarded-For") && !strings.EqualFold(c.ProxyHeader, "X-Real-IP") {
+		bad("proxy_header", "%q must be X-Forwarded-For or X-Real-IP: the header your proxy sets", c.ProxyHeader)
 	}
 	if c.SignWindow <= 0 {
 		bad("sign_window", "must be positive, e.g. 60s")

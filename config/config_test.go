@@ -22,7 +22,7 @@ func TestLoadDefaults(t *testing.T) {
 	if c.Listen != ":8080" || c.AdminListen != "127.0.0.1:9090" || c.Path != "/im/callback" ||
 		c.SignWindow != time.Minute || c.BodyLimit != 1<<20 || c.BeforeTimeout != 1500*time.Millisecond ||
 		c.DataDir != "./data" || c.LogLevel != "info" || c.LogFormat != "json" || len(c.Tokens) != 0 ||
-		c.Delivery != want.Delivery || c.DedupWindow != 10*time.Minute || c.MaxDeliveries != 10 {
+		c.Delivery != want.Delivery || c.DedupWindow != 10*time.Minute || c.MaxDeliveries != 10 || c.ProxyHeader != "X-Forwarded-For" {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 }
@@ -36,6 +36,7 @@ func TestLoadEnvironment(t *testing.T) {
 		"IMCALLBACK_ADMIN_LISTEN=127.0.0.1:2",
 		"IMCALLBACK_ALLOW_CIDRS=203.0.113.0/24",
 		"IMCALLBACK_TRUSTED_PROXIES=10.0.0.1",
+		"IMCALLBACK_PROXY_HEADER=x-real-ip",
 		"IMCALLBACK_SIGN_WINDOW=90s",
 		"IMCALLBACK_BODY_LIMIT=4096",
 		"IMCALLBACK_BEFORE_TIMEOUT=800ms",
@@ -60,6 +61,7 @@ func TestLoadEnvironment(t *testing.T) {
 		{"admin_listen", c.AdminListen == "127.0.0.1:2"},
 		{"allow_cidrs", len(c.AllowCIDRs) == 1},
 		{"trusted_proxies", len(c.TrustedProxies) == 1},
+		{"proxy_header", c.ProxyHeader == "x-real-ip"},
 		{"sign_window", c.SignWindow == 90*time.Second},
 		{"body_limit", c.BodyLimit == 4096},
 		{"before_timeout", c.BeforeTimeout == 800*time.Millisecond},
@@ -98,6 +100,7 @@ func TestLoadRejects(t *testing.T) {
 		{"non-numeric sdkappid", config.Source{Environ: env("IMCALLBACK_SDKAPPID=abc")}, []string{"IMCALLBACK_SDKAPPID", `"abc"`}},
 		{"bad cidr", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=10.0.0.0/99")}, []string{"IMCALLBACK_ALLOW_CIDRS"}},
 		{"bad proxy", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TRUSTED_PROXIES=proxy.local")}, []string{"IMCALLBACK_TRUSTED_PROXIES"}},
+		{"proxy header", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PROXY_HEADER=Forwarded")}, []string{"IMCALLBACK_PROXY_HEADER", `"Forwarded" must be X-Forwarded-For or X-Real-IP`}},
 		{"before timeout over IM's budget", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BEFORE_TIMEOUT=2s")}, []string{"IMCALLBACK_BEFORE_TIMEOUT", "2s budget"}},
 		{"unparsable duration", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SIGN_WINDOW=soon")}, []string{"sign_window"}},
 		{"zero body limit", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BODY_LIMIT=0")}, []string{"IMCALLBACK_BODY_LIMIT"}},

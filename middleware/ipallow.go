@@ -2,8 +2,8 @@ package middleware
 
 import (
 	"net"
-	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -71,10 +71,18 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 }
 
 // NewIPExtractor returns how echo finds a request's source address: the TCP
-// peer, unless the peer is inside trusted, and only then X-Forwarded-For
-// (or, without it, X-Real-IP). Echo's own defaults trust loopback and
-// private ranges; here nothing is trusted unless configured.
-func NewIPExtractor(trusted []netip.Prefix) echo.IPExtractor {
+// peer, unless the peer is inside trusted, and only then the one forwarding
+// header named (X-Forwarded-For, the default when empty, or X-Real-IP). The
+// other header is never read: a proxy that sets X-Real-IP often passes the
+// client's own X-Forwarded-For through, and one that appends to
+// X-Forwarded-For leaves the client's X-Real-IP alone. Echo's own defaults
+// trust loopback and private ranges; here nothing is trusted unless
+// configured. Another header name panics.
+func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
+	realIP := strings.EqualFold(header, echo.HeaderXRealIP)
+	if header != "" && !realIP && !strings.EqualFold(header, echo.HeaderXForwardedFor) {
+		panic("middleware: NewIPExtractor: header " + header + " is neither X-Forwarded-For nor X-Real-IP")
+	}
 	if len(trusted) == 0 {
 		return echo.ExtractIPDirect()
 	}
@@ -85,12 +93,8 @@ func NewIPExtractor(trusted []netip.Prefix) echo.IPExtractor {
 			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
 		}))
 	}
-	xff := echo.ExtractIPFromXFFHeader(opts...)
-	realIP := echo.ExtractIPFromRealIPHeader(opts...)
-	return func(r *http.Request) string {
-		if r.Header.Get(echo.HeaderXForwardedFor) != "" {
-			return xff(r)
-		}
-		return realIP(r)
+	if realIP {
+		return echo.ExtractIPFromRealIPHeader(opts...)
 	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }

@@ -174,26 +174,33 @@ func TestIPAllowAndForwardingHeaders(t *testing.T) {
 		headers map[string]string
 		trusted []netip.Prefix
 		want    *protocol.Error
+		header  string // the forwarding header believed; empty: X-Forwarded-For
 	}{
-		{"allowed peer", "203.0.113.9:1234", nil, nil, nil},
-		{"peer outside", "198.51.100.1:1234", nil, nil, protocol.ErrIPNotAllowed},
+		{"allowed peer", "203.0.113.9:1234", nil, nil, nil, ""},
+		{"peer outside", "198.51.100.1:1234", nil, nil, protocol.ErrIPNotAllowed, ""},
 		{"spoofed X-Forwarded-For from an untrusted peer", "198.51.100.1:1234",
-			map[string]string{"X-Forwarded-For": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed},
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed, ""},
 		{"spoofed X-Real-IP from an untrusted peer", "198.51.100.1:1234",
-			map[string]string{"X-Real-IP": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed},
+			map[string]string{"X-Real-IP": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed, ""},
 		{"spoofed header with no trusted proxies at all", "127.0.0.1:1234",
-			map[string]string{"X-Forwarded-For": "203.0.113.9"}, nil, protocol.ErrIPNotAllowed},
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, nil, protocol.ErrIPNotAllowed, ""},
 		{"loopback is not trusted by default", "127.0.0.1:1234",
-			map[string]string{"X-Forwarded-For": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed},
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed, ""},
 		{"X-Forwarded-For from a trusted proxy", "10.0.0.5:1234",
-			map[string]string{"X-Forwarded-For": "203.0.113.9"}, proxy, nil},
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, proxy, nil, ""},
 		{"X-Real-IP from a trusted proxy", "10.0.0.5:1234",
-			map[string]string{"X-Real-IP": "203.0.113.9"}, proxy, nil},
+			map[string]string{"X-Real-IP": "203.0.113.9"}, proxy, nil, "X-Real-IP"},
+		{"X-Real-IP is not read when X-Forwarded-For is the header", "10.0.0.5:1234",
+			map[string]string{"X-Real-IP": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed, ""},
+		{"a client's own X-Forwarded-For through an X-Real-IP proxy", "10.0.0.5:1234",
+			map[string]string{"X-Real-IP": "198.51.100.1", "X-Forwarded-For": "203.0.113.9"}, proxy, protocol.ErrIPNotAllowed, "x-real-ip"},
+		{"a client's own X-Real-IP through an X-Forwarded-For proxy", "10.0.0.5:1234",
+			map[string]string{"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "198.51.100.1"}, proxy, protocol.ErrIPNotAllowed, "X-Forwarded-For"},
 		{"trusted proxy forwarding an outsider", "10.0.0.5:1234",
-			map[string]string{"X-Forwarded-For": "198.51.100.1"}, proxy, protocol.ErrIPNotAllowed},
+			map[string]string{"X-Forwarded-For": "198.51.100.1"}, proxy, protocol.ErrIPNotAllowed, ""},
 		{"client-prepended entry is not believed", "10.0.0.5:1234",
-			map[string]string{"X-Forwarded-For": "203.0.113.9, 198.51.100.1"}, proxy, protocol.ErrIPNotAllowed},
-		{"ClientIP query parameter is never used", "198.51.100.1:1234", nil, nil, protocol.ErrIPNotAllowed},
+			map[string]string{"X-Forwarded-For": "203.0.113.9, 198.51.100.1"}, proxy, protocol.ErrIPNotAllowed, ""},
+		{"ClientIP query parameter is never used", "198.51.100.1:1234", nil, nil, protocol.ErrIPNotAllowed, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +209,7 @@ func TestIPAllowAndForwardingHeaders(t *testing.T) {
 			for k, v := range tt.headers {
 				req.Header.Set(k, v)
 			}
-			rec, _ := serve(t, req, middleware.NewIPExtractor(tt.trusted),
+			rec, _ := serve(t, req, middleware.NewIPExtractor(tt.trusted, tt.header),
 				middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: allow}))
 			if tt.want == nil {
 				if rec.Code != http.StatusOK {

@@ -81,7 +81,7 @@ func newPublic(in publicIn) (*Public, error) {
 		return nil, err
 	}
 	e := newEcho()
-	e.IPExtractor = middleware.NewIPExtractor(trusted)
+	e.IPExtractor = middleware.NewIPExtractor(trusted, in.Config.ProxyHeader)
 	e.HTTPErrorHandler = middleware.ErrorHandler(in.Log, in.Metrics)
 	// The request state the chain shares comes first, then the chain.
 	e.Use(middleware.RequestState)
