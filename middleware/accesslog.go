@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -53,9 +54,11 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 			if err != nil {
 				c.Set(reasonKey, AsProtocolError(err).Reason) // for the request's span
 			}
+			p := ParamsOf(c)
+			query := c.Request().URL.RawQuery
+			command, app := loggable(p.CallbackCommand, query), loggable(p.SdkAppid, query)
 			if cfg.Recent != nil {
-				p := ParamsOf(c)
-				cb := Callback{Time: start, Command: p.CallbackCommand, App: p.SdkAppid, Status: status,
+				cb := Callback{Time: start, Command: command, App: app, Status: status,
 					LatencyMS: float64(latency.Microseconds()) / 1000,
 					RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Outcome: outcomeOf(c, err != nil)}
 				if err != nil {
@@ -74,13 +77,12 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 			if ce == nil {
 				return nil
 			}
-			p := ParamsOf(c)
 			req := c.Request()
 			fields := []zap.Field{
 				zap.String("method", req.Method),
 				zap.String("path", req.URL.Path),
-				zap.String("command", p.CallbackCommand),
-				zap.String("app_id", p.SdkAppid),
+				zap.String("command", command),
+				zap.String("app_id", app),
 				zap.Int("status", status),
 				zap.Duration("latency", latency),
 				zap.String("remote_ip", c.RealIP()),
@@ -95,5 +97,29 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 			ce.Write(append(fields, tracing.LogFields(req.Context())...)...)
 			return nil
 		}
+	}
+}
+
+// maxLoggedValue bounds the command and the app id an access line and a
+// Recent record keep: both come from the query string, which anyone can
+// send, before anything is verified. IM's longest command is under 60 bytes.
+const maxLoggedValue = 128
+
+// maxSharedQuery is the longest query string a kept value may share memory
+// with; IM's own are about 200 bytes.
+const maxSharedQuery = 1024
+
+// loggable is v, a value parsed from query, cut to maxLoggedValue bytes
+// (marked with "…"). It never shares memory with a query string longer than
+// maxSharedQuery: a Recent record outlives its request, and a short value
+// pointing into a long query would keep the whole query alive.
+func loggable(v, query string) string {
+	switch {
+	case len(v) > maxLoggedValue:
+		return v[:maxLoggedValue] + "…"
+	case len(query) > maxSharedQuery:
+		return strings.Clone(v)
+	default:
+		return v
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -295,6 +296,56 @@ func TestAccessLog(t *testing.T) {
 			t.Fatalf("access log leaks %q: %s", secret, buf.String())
 		}
 	}
+}
+
+// TestAccessLogBoundsQueryValues: the command and the app id come from an
+// unverified query string; the line and the Recent record keep a bounded
+// copy, never a pointer into a long query.
+func TestAccessLogBoundsQueryValues(t *testing.T) {
+	long := "C2C." + strings.Repeat("x", 60<<10)
+	tests := []struct {
+		name        string
+		command     string
+		padding     int // bytes of another parameter, to make the query long
+		wantCommand string
+	}{
+		{"IM's own", "C2C.CallbackBeforeSendMsg", 0, "C2C.CallbackBeforeSendMsg"},
+		{"a short command in a long query", "C2C.CallbackBeforeSendMsg", 4 << 10, "C2C.CallbackBeforeSendMsg"},
+		{"a long command", long, 0, long[:128] + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			recent := middleware.NewRecent()
+			mw := middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.New(core), Recent: recent})
+			req := post("SdkAppid=1400000000&CallbackCommand=" + tt.command + "&OptPlatform=" + strings.Repeat("p", tt.padding))
+			serve(t, req, nil, mw)
+			if got := logs.All()[0].ContextMap()["command"]; got != tt.wantCommand {
+				t.Errorf("logged command %.80q…, want %.80q…", got, tt.wantCommand)
+			}
+			cb := recent.Last(1)[0]
+			if cb.Command != tt.wantCommand || cb.App != "1400000000" {
+				t.Fatalf("recent command %.80q…, app %q", cb.Command, cb.App)
+			}
+			query := req.URL.RawQuery
+			if len(query) > 1024 {
+				for _, v := range []string{cb.Command, cb.App} {
+					if shares(v, query) {
+						t.Errorf("the Recent record's %q points into the %d-byte query string", v, len(query))
+					}
+				}
+			}
+		})
+	}
+}
+
+// shares reports whether v's bytes lie inside s's.
+func shares(v, s string) bool {
+	if v == "" || s == "" {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.StringData(v))), uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	return p >= lo && p < lo+uintptr(len(s))
 }
 
 func toString(v any) string {
