@@ -20,8 +20,10 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
@@ -354,4 +356,57 @@ func TestCommandToNamesTheDestination(t *testing.T) {
 			t.Errorf("commandTo(%q, %q) = %q, want %q", tc.command, tc.destination, got, tc.want)
 		}
 	}
+}
+
+// TestRunFlushesTheLogWhenTheStopRunsOut: a stop hook that outlives the
+// stop deadline keeps fx from running the logging module's flush; run
+// flushes the buffer itself, so the hook's own line is not lost.
+func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
+	cfg := config.Default()
+	cfg.LogBuffer = time.Hour // no periodic flush during the test
+	var sink logSink
+	var log *zap.Logger
+	app := fx.New(fx.NopLogger,
+		fx.Supply(&cfg),
+		fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
+			return logging.NewBuffered(lc, cfg, &sink)
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, log *zap.Logger) {
+			lc.Append(fx.StopHook(func(ctx context.Context) error {
+				log.Warn("drain timed out")
+				<-ctx.Done() // past the stop deadline
+				return ctx.Err()
+			}))
+		}),
+		fx.Populate(&log),
+		fx.StopTimeout(50*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // stop right after the start
+	err := run(ctx, app, func() { _ = log.Sync() })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("run: %v, want the stop's deadline", err)
+	}
+	if !strings.Contains(sink.String(), "drain timed out") {
+		t.Fatalf("the stop hook's line was lost; the log holds %q", sink.String())
+	}
+}
+
+// logSink is a WriteSyncer in memory.
+type logSink struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *logSink) Sync() error { return nil }
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }

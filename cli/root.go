@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.uber.org/fx"
+	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
@@ -135,7 +136,8 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				return err // clear validation message before fx's wrapping
 			}
 			tuneGC()
-			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev), warnUnknownEnv),
+			var log *zap.Logger
+			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev), warnUnknownEnv), fx.Populate(&log),
 				// Four stop hooks each drain within ShutdownTimeout, one after the
 				// other (workers, public listener, admin listener, NATS), then the
 				// embedded server and the stores close; fx's own 15 s default would
@@ -143,7 +145,11 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				fx.StopTimeout(4*cfg.ShutdownTimeout+15*time.Second),
 				// JetStream recovery after a crash plus migrations can take a while.
 				fx.StartTimeout(2*time.Minute))
-			return run(cmd.Context(), app)
+			return run(cmd.Context(), app, func() {
+				if log != nil {
+					_ = log.Sync()
+				}
+			})
 		},
 	}
 }
@@ -176,11 +182,16 @@ func tuneGC() {
 }
 
 // run starts app, waits for SIGINT or SIGTERM and stops it, draining
-// in-flight work within each module's own timeout.
-func run(ctx context.Context, app *fx.App) error {
+// in-flight work within each module's own timeout. flushLog runs after a
+// failed start and after the stop: the logging module flushes its buffer in
+// the app's last stop hook, which fx skips when a start or an earlier stop
+// hook runs past its deadline, and the lines still buffered then are the
+// ones that explain it.
+func run(ctx context.Context, app *fx.App, flushLog func()) error {
 	if err := app.Err(); err != nil {
 		return err
 	}
+	defer flushLog()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
