@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
 )
 
@@ -30,7 +31,8 @@ var DefaultAccessLogConfig = AccessLogConfig{Skipper: middleware.DefaultSkipper,
 // id, status, latency, remote IP, request id and, for a rejection, its reason.
 // It never logs the query string (it carries Sign), a token or the body.
 // Errors from the inner chain are written here, through the echo error
-// handler, so the logged status is the one sent.
+// handler, so the logged status is the one sent. A panic is logged as the
+// 500 that Recover, further out in the chain, answers it with.
 func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultAccessLogConfig.Skipper
@@ -38,66 +40,81 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 	if cfg.Logger == nil {
 		cfg.Logger = DefaultAccessLogConfig.Logger
 	}
-	log := cfg.Logger
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if cfg.Skipper(c) {
 				return next(c)
 			}
 			start := time.Now()
+			defer func() {
+				if r := recover(); r != nil {
+					// Recover, further out, answers a panic with the 500
+					// envelope and logs its stack; the request's line and
+					// record come first, then the panic goes on to it.
+					if r != http.ErrAbortHandler {
+						cfg.record(c, start, protocol.ErrInternal.Status, protocol.ErrInternal)
+					}
+					panic(r)
+				}
+			}()
 			err := next(c)
 			if err != nil {
 				c.Error(err)
 			}
-			latency := time.Since(start)
-			status := c.Response().Status
-			if err != nil {
-				c.Set(reasonKey, AsProtocolError(err).Reason) // for the request's span
-			}
-			p := ParamsOf(c)
-			query := c.Request().URL.RawQuery
-			command, app := loggable(p.CallbackCommand, query), loggable(p.SdkAppid, query)
-			if cfg.Recent != nil {
-				cb := Callback{Time: start, Command: command, App: app, Status: status,
-					LatencyMS: float64(latency.Microseconds()) / 1000,
-					RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Outcome: outcomeOf(c, err != nil)}
-				if err != nil {
-					cb.Reason = AsProtocolError(err).Reason
-				}
-				cfg.Recent.Add(cb)
-			}
-			level := zapcore.InfoLevel
-			switch {
-			case status >= 500:
-				level = zapcore.ErrorLevel
-			case status >= 400:
-				level = zapcore.WarnLevel
-			}
-			ce := log.Check(level, "request")
-			if ce == nil {
-				return nil
-			}
-			req := c.Request()
-			fields := []zap.Field{
-				zap.String("method", req.Method),
-				zap.String("path", req.URL.Path),
-				zap.String("command", command),
-				zap.String("app_id", app),
-				zap.Int("status", status),
-				zap.Duration("latency", latency),
-				zap.String("remote_ip", c.RealIP()),
-				zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-			}
-			if err != nil {
-				fields = append(fields, zap.String("reason", AsProtocolError(err).Reason))
-				if status >= http.StatusInternalServerError {
-					fields = append(fields, zap.Error(err))
-				}
-			}
-			ce.Write(append(fields, tracing.LogFields(req.Context())...)...)
+			cfg.record(c, start, c.Response().Status, err)
 			return nil
 		}
 	}
+}
+
+// record writes the access line and the Recent record of a request
+// answered with status; err is the inner chain's error, if any.
+func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, err error) {
+	latency := time.Since(start)
+	if err != nil {
+		c.Set(reasonKey, AsProtocolError(err).Reason) // for the request's span
+	}
+	p := ParamsOf(c)
+	query := c.Request().URL.RawQuery
+	command, app := loggable(p.CallbackCommand, query), loggable(p.SdkAppid, query)
+	if cfg.Recent != nil {
+		cb := Callback{Time: start, Command: command, App: app, Status: status,
+			LatencyMS: float64(latency.Microseconds()) / 1000,
+			RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Outcome: outcomeOf(c, err != nil)}
+		if err != nil {
+			cb.Reason = AsProtocolError(err).Reason
+		}
+		cfg.Recent.Add(cb)
+	}
+	level := zapcore.InfoLevel
+	switch {
+	case status >= 500:
+		level = zapcore.ErrorLevel
+	case status >= 400:
+		level = zapcore.WarnLevel
+	}
+	ce := cfg.Logger.Check(level, "request")
+	if ce == nil {
+		return
+	}
+	req := c.Request()
+	fields := []zap.Field{
+		zap.String("method", req.Method),
+		zap.String("path", req.URL.Path),
+		zap.String("command", command),
+		zap.String("app_id", app),
+		zap.Int("status", status),
+		zap.Duration("latency", latency),
+		zap.String("remote_ip", c.RealIP()),
+		zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+	}
+	if err != nil {
+		fields = append(fields, zap.String("reason", AsProtocolError(err).Reason))
+		if status >= http.StatusInternalServerError {
+			fields = append(fields, zap.Error(err))
+		}
+	}
+	ce.Write(append(fields, tracing.LogFields(req.Context())...)...)
 }
 
 // maxLoggedValue bounds the command and the app id an access line and a

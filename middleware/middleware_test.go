@@ -339,6 +339,32 @@ func TestAccessLogBoundsQueryValues(t *testing.T) {
 	}
 }
 
+// TestAccessLogRecordsAPanic: a handler's panic still gets its access line
+// and Recent record, as the 500 the recover middleware answers.
+func TestAccessLogRecordsAPanic(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	recent := middleware.NewRecent()
+	recoverMW := middleware.NewRecover(zap.NewNop()).Func
+	access := middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.New(core), Recent: recent})
+	boom := func(echo.HandlerFunc) echo.HandlerFunc {
+		return func(echo.Context) error { panic("handler bug") }
+	}
+	rec, _ := serve(t, post("SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg"), nil, recoverMW, access, boom)
+	assertRejected(t, rec, protocol.ErrInternal)
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("%d access lines, want 1", len(entries))
+	}
+	fields := entries[0].ContextMap()
+	if fields["status"] != int64(500) || fields["reason"] != "internal" || fields["command"] != "C2C.CallbackBeforeSendMsg" ||
+		entries[0].Level != zapcore.ErrorLevel {
+		t.Errorf("access line %v at %v", fields, entries[0].Level)
+	}
+	if cb := recent.Last(1); len(cb) != 1 || cb[0].Status != 500 || cb[0].Reason != "internal" {
+		t.Errorf("recent %+v", cb)
+	}
+}
+
 // shares reports whether v's bytes lie inside s's.
 func shares(v, s string) bool {
 	if v == "" || s == "" {
