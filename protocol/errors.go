@@ -64,10 +64,14 @@ var (
 		"the body is over `IMCALLBACK_BODY_LIMIT` (checked on Content-Length and while reading; never truncated), or with durable delivery on an external NATS server, over what its `max_payload` holds"}
 	ErrHeaderTooLarge = &Error{http.StatusRequestHeaderFieldsTooLarge, 43101, "header_too_large", "request headers are over the limit",
 		"the request's headers are over 64 KiB"}
+	ErrExpectationFailed = &Error{http.StatusExpectationFailed, 41701, "expectation_failed", "unsupported Expect header",
+		"an `Expect` header other than `100-continue` (net/http refuses it before any handler)"}
 	ErrInternal = &Error{http.StatusInternalServerError, 50001, "internal", "internal error",
 		"a bug (a recovered panic outside a handler)"}
 	ErrNotImplemented = &Error{http.StatusNotImplemented, 50101, "not_implemented", "unsupported transfer encoding",
 		"a transfer encoding net/http does not implement"}
+	ErrHTTPVersion = &Error{http.StatusHTTPVersionNotSupported, 50501, "http_version_not_supported", "HTTP version not supported",
+		"a request line whose HTTP version net/http does not serve (e.g. `HTTP/3.0`)"}
 	ErrUnavailable = &Error{http.StatusServiceUnavailable, 50301, "unavailable", "event could not be stored, try again",
 		"durable delivery did not get the stream's acknowledgement in time: the event may or may not be stored (if it is, it is processed); nothing was acknowledged to IM"}
 	ErrHandlerFailed = &Error{http.StatusServiceUnavailable, 50302, "handler_failed", "handler failed, try again",
@@ -82,7 +86,7 @@ func AllErrors() []*Error {
 		ErrMalformedJSON, ErrMissingCommand, ErrCommandMismatch, ErrUnreadableBody, ErrBadRequest,
 		ErrMissingSign, ErrBadSign, ErrStaleRequest,
 		ErrAppIDNotAllowed, ErrIPNotAllowed, ErrNotFound, ErrMethodNotAllowed,
-		ErrBodyTooLarge, ErrHeaderTooLarge, ErrInternal, ErrNotImplemented,
+		ErrBodyTooLarge, ErrHeaderTooLarge, ErrExpectationFailed, ErrInternal, ErrNotImplemented, ErrHTTPVersion,
 		ErrUnavailable, ErrHandlerFailed, ErrTooManyConns,
 	}
 }

@@ -174,8 +174,18 @@ func (c *limitedConn) Close() error {
 // request; the service's own answers are always JSON.
 var plainErrorHeaders = []byte("\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n")
 
+// netHTTPAnswer reports whether p is an answer net/http wrote itself: a
+// plain-text error, or the empty 417 it sends for an unsupported Expect
+// header (the service never answers 417).
+func netHTTPAnswer(p []byte) bool {
+	if len(p) < 13 || string(p[:9]) != "HTTP/1.1 " || p[9] < '4' {
+		return false
+	}
+	return string(p[9:13]) == "417 " || bytes.Contains(p, plainErrorHeaders)
+}
+
 func (c *limitedConn) Write(p []byte) (int, error) {
-	if !c.l.rewrite || len(p) < 12 || string(p[:9]) != "HTTP/1.1 " || p[9] < '4' || !bytes.Contains(p, plainErrorHeaders) {
+	if !c.l.rewrite || !netHTTPAnswer(p) {
 		return c.Conn.Write(p)
 	}
 	status, _ := strconv.Atoi(string(p[9:12]))
@@ -194,6 +204,10 @@ func protocolErrorFor(status int) *protocol.Error {
 		return protocol.ErrHeaderTooLarge
 	case http.StatusNotImplemented:
 		return protocol.ErrNotImplemented
+	case http.StatusExpectationFailed:
+		return protocol.ErrExpectationFailed
+	case http.StatusHTTPVersionNotSupported:
+		return protocol.ErrHTTPVersion
 	}
 	return protocol.ErrBadRequest
 }

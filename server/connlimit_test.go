@@ -204,6 +204,10 @@ func TestRejectionsOfNetHTTPAreAnsweredWithTheEnvelope(t *testing.T) {
 		{"malformed request line", "GARBAGE\r\n\r\n", http.StatusBadRequest, protocol.ErrBadRequest},
 		{"unsupported transfer encoding", "POST /im HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
 			http.StatusNotImplemented, protocol.ErrNotImplemented},
+		{"unsupported Expect header", "POST /im HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}",
+			http.StatusExpectationFailed, protocol.ErrExpectationFailed},
+		{"unsupported HTTP version", "POST /im HTTP/3.0\r\nHost: x\r\n\r\n",
+			http.StatusHTTPVersionNotSupported, protocol.ErrHTTPVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
