@@ -135,12 +135,21 @@ func (e *Events) Select(ctx context.Context, f Filter) ([]uint64, error) {
 // swallow it, and names its original in Imcallback-Replay-Of.
 func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (ReplayResult, error) {
 	return e.republish(ctx, e.opts.Stream, seqs, false, func(raw *jetstream.RawStreamMsg) *nats.Msg {
-		return e.replayMsg(raw.Subject, raw.Header, raw.Data, e.opts.Stream, raw.Sequence, raw.Header.Get(jetstream.MsgIDHeader))
+		id := raw.Header.Get(jetstream.MsgIDHeader)
+		if id == "" {
+			id = fmt.Sprintf("%s:%d", e.opts.Stream, raw.Sequence)
+		}
+		// Replaying an event again is an operator's choice: each replay is a new copy.
+		id += ":replay:" + strconv.FormatInt(time.Now().UnixNano(), 10)
+		return e.replayMsg(raw.Subject, raw.Header, raw.Data, e.opts.Stream, raw.Sequence, id)
 	}, progress)
 }
 
 // ReplayDead republishes every dead letter to the work stream for
 // processing and removes it from the dead-letter stream once republished.
+// A dead letter's copy has an id of its own (the dead-letter stream and
+// sequence + ":replay"), so replaying it twice within the dedup window, by
+// two concurrent calls or a retry, runs it once.
 func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
 	var seqs []uint64
 	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", time.Time{}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
@@ -194,7 +203,11 @@ func (e *Events) undead(raw *jetstream.RawStreamMsg) *nats.Msg {
 	if stream == "" {
 		stream = e.opts.Stream
 	}
-	return e.replayMsg(subject, raw.Header, raw.Data, stream, origSeq, raw.Header.Get(HeaderDeadMsgID))
+	// One dead letter is replayed once: the id names the dead letter, so a
+	// second replay of it (a double click, a retried request, a replay whose
+	// delete failed) is a duplicate inside the window, not a second run.
+	id := fmt.Sprintf("%s:%d:replay", e.opts.DeadStream(), raw.Sequence)
+	return e.replayMsg(subject, raw.Header, raw.Data, stream, origSeq, id)
 }
 
 // republish is the loop of every replay: it reads each of seqs from
@@ -235,8 +248,8 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 }
 
 // replayMsg copies an event for the work stream: dead-letter headers
-// dropped, a fresh Nats-Msg-Id, the original named.
-func (e *Events) replayMsg(subject string, h nats.Header, data []byte, origStream string, origSeq uint64, origID string) *nats.Msg {
+// dropped, msgID as its Nats-Msg-Id, the original named.
+func (e *Events) replayMsg(subject string, h nats.Header, data []byte, origStream string, origSeq uint64, msgID string) *nats.Msg {
 	rh := make(nats.Header, len(h)+2)
 	for k, v := range h {
 		if strings.HasPrefix(k, "Imcallback-Dead-") {
@@ -244,10 +257,7 @@ func (e *Events) replayMsg(subject string, h nats.Header, data []byte, origStrea
 		}
 		rh[k] = v
 	}
-	if origID == "" {
-		origID = fmt.Sprintf("%s:%d", origStream, origSeq)
-	}
-	rh[jetstream.MsgIDHeader] = []string{origID + ":replay:" + strconv.FormatInt(time.Now().UnixNano(), 10)}
+	rh[jetstream.MsgIDHeader] = []string{msgID}
 	rh[jetstream.ExpectedStreamHeader] = []string{e.opts.Stream}
 	rh[HeaderReplayOf] = []string{fmt.Sprintf("%s:%d", origStream, origSeq)}
 	return &nats.Msg{Subject: subject, Header: rh, Data: data}

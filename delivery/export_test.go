@@ -1,5 +1,10 @@
 package delivery
 
+import (
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
 // Names the external tests use for the embedded server, which the package
 // keeps to itself.
 type (
@@ -12,3 +17,6 @@ var StartEmbedded = startEmbedded
 
 // SetCommands is setCommands.
 func (s *Service) SetCommands(commands []string) { s.setCommands(commands) }
+
+// Undead is undead: the work-stream copy of a dead letter.
+func (e *Events) Undead(raw *jetstream.RawStreamMsg) *nats.Msg { return e.undead(raw) }
