@@ -95,6 +95,20 @@ func TestEventLogAdminAPI(t *testing.T) {
 	}
 	s.GetJSON(t, "/v1/events/99", 404, nil)
 	s.GetJSON(t, "/v1/events?state=lost", 400, nil)
+	s.GetJSON(t, "/v1/events?command=Group.CallbackAfterCreateTopic", 200, &page)
+	if len(page.Events) != 3 {
+		t.Fatalf("by command: %+v", page)
+	}
+	// Wildcards and spaces select nothing instead of making an invalid filter.
+	for _, command := range []string{"Group.*", "%3E", "a%20b", "Group..X"} {
+		s.GetJSON(t, "/v1/events?command="+command, 200, &page)
+		if len(page.Events) != 0 {
+			t.Fatalf("command %s: %+v", command, page)
+		}
+	}
+	if code, body := postJSON(t, s.AdminURL+"/v1/events/replay", `{"seqs":[`+strings.Repeat("1,", 600<<10)+`1]}`); code != 413 {
+		t.Fatalf("a replay body over 1 MiB: %d %.200s", code, body)
+	}
 
 	var dead struct {
 		DeadLetters []delivery.DeadLetterInfo `json:"dead_letters"`
@@ -267,5 +281,31 @@ func TestReplayOneDeadLetter(t *testing.T) {
 	s.GetJSON(t, "/v1/dead-letters", 200, &dead)
 	if len(dead.DeadLetters) != 1 || dead.DeadLetters[0].Seq != second {
 		t.Errorf("dead letters after replaying #%d: %+v, want #%d alone", first, dead.DeadLetters, second)
+	}
+}
+
+// TestPauseAnswersPausedWhenItsWaitRunsOut: a handler that outlives the
+// shutdown timeout is cancelled; the pause has happened all the same, and
+// the answer says so instead of a 500.
+func TestPauseAnswersPausedWhenItsWaitRunsOut(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s := start(t, []string{"IMCALLBACK_SHUTDOWN_TIMEOUT=100ms"}, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[topicPayload]) error {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			<-release // ignores its context
+			return nil
+		})
+	})))
+	t.Cleanup(func() { close(release) }) // before the service's own stop
+	if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: `{"TopicId":"slow"}`}); !res.OK() {
+		t.Fatalf("callback answered %d", res.Status)
+	}
+	<-started
+	if code, body := postJSON(t, s.AdminURL+"/v1/delivery/pause", ``); code != 200 || !strings.Contains(body, `"state":"paused"`) {
+		t.Fatalf("pause: %d %s", code, body)
 	}
 }

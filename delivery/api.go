@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/admin"
 )
@@ -73,7 +75,7 @@ const maxEventPage = 1000
 
 // apiRoutes are the event log's admin routes.
 func apiRoutes(s *Service) []admin.Route {
-	return []admin.Route{
+	routes := []admin.Route{
 		{Method: http.MethodGet, Path: "/v1/events", Handler: s.listEvents},
 		{Method: http.MethodGet, Path: "/v1/events/:seq", Handler: s.getEvent},
 		{Method: http.MethodGet, Path: "/v1/dead-letters", Handler: s.listDeadLetters},
@@ -81,6 +83,30 @@ func apiRoutes(s *Service) []admin.Route {
 		{Method: http.MethodGet, Path: "/v1/delivery", Handler: s.deliveryStatus},
 		{Method: http.MethodPost, Path: "/v1/delivery/pause", Handler: s.pauseResume(true)},
 		{Method: http.MethodPost, Path: "/v1/delivery/resume", Handler: s.pauseResume(false)},
+	}
+	for i := range routes {
+		routes[i].Handler = withStatus(routes[i].Handler)
+	}
+	return routes
+}
+
+// withStatus gives the errors a caller can act on their own status instead
+// of the admin listener's 500: the stream not reachable now (not started,
+// restarting, not set up, a NATS timeout) is 503, a body over its limit 413.
+func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := h(c)
+		var tooLarge *http.MaxBytesError
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrNotStarted), errors.Is(err, errRestarting), errors.Is(err, errNotEnsured),
+			errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders):
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "the event log is not reachable now, try again: "+err.Error()).SetInternal(err)
+		case errors.As(err, &tooLarge):
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", tooLarge.Limit))
+		}
+		return err
 	}
 }
 
@@ -306,6 +332,9 @@ func (s *Service) replayEvents(c echo.Context) error {
 	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			return err // 413
+		}
 		return badRequest("the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true} (with \"seqs\": those dead letters): %v", err)
 	}
 	chosen := 0
@@ -430,6 +459,9 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 		}
 		if c.Request().ContentLength != 0 {
 			if err := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+				if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+					return err // 413
+				}
 				return badRequest("the body must be empty or {\"command\":\"…\"}: %v", err)
 			}
 		}
@@ -440,7 +472,12 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 		case req.Command != "":
 			err = s.ResumeCommand(req.Command)
 		case pause:
-			err = s.Pause(c.Request().Context())
+			if err = s.Pause(c.Request().Context()); err != nil && s.Paused() {
+				// Paused all the same: only the wait for the running handlers
+				// ran out, and they were cancelled (their events come back).
+				s.log.Warn("delivery paused; handlers still running at the shutdown timeout were cancelled", zap.Error(err))
+				err = nil
+			}
 		default:
 			err = s.Resume()
 		}

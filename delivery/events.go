@@ -95,7 +95,13 @@ type Progress func(done, total int)
 func (e *Events) List(ctx context.Context, f Filter, fn func(Event) error) error {
 	subject := e.opts.SubjectPrefix + ".>"
 	if f.Command != "" {
-		subject = e.opts.SubjectPrefix + ".*." + f.Command
+		// The command as Subject writes it: a wildcard, a space or an
+		// empty token in f.Command selects what was stored under it, and
+		// never makes an invalid filter.
+		var b strings.Builder
+		b.WriteString(e.opts.SubjectPrefix + ".*.")
+		writeToken(&b, f.Command, true)
+		subject = b.String()
 	}
 	return e.scan(ctx, e.opts.Stream, subject, f.Since, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		return fn(eventOf(m.Subject(), m.Headers(), md))
