@@ -45,7 +45,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
 
-## generate: rewrite docs/commands.md from the command catalogue
+## generate: rewrite docs/commands.md from the command catalogue and the README's error-code table
 generate:
 	$(GO) generate ./...
 

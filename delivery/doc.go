@@ -30,7 +30,9 @@
 //  2. an undecodable message goes to the dead-letter stream (retrying cannot help);
 //  3. dispatcher.Process runs under HandlerTimeout (panics come back as errors);
 //  4. success → Ack; dispatcher.ErrNoHandler → Ack, counted as no_handler;
-//  5. failure during shutdown → Nak at once, so another replica takes it;
+//  5. a handler cut short because the shutdown timeout passed → Nak at once,
+//     so another replica (or the next start) takes it; a failure within the
+//     shutdown's graceful window is handled as 6 and 7;
 //  6. failure on the last allowed delivery → dead letter, then Term;
 //  7. other failures → Nak with the Backoff delay of that delivery.
 //
