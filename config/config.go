@@ -230,6 +230,9 @@ func (c *Config) problems() []error {
 	if _, err := ParsePrefixes(c.TrustedProxies); err != nil {
 		bad("trusted_proxies", "%v", err)
 	}
+	if c.ProxyHeader == "" {
+		c.ProxyHeader = "X-Forwarded-For" // set but empty, as templated environment files write it
+	}
 	if !strings.EqualFold(c.ProxyHeader, "X-Forwarded-For") && !strings.EqualFold(c.ProxyHeader, "X-Real-IP") {
 		bad("proxy_header", "%q must be X-Forwarded-For or X-Real-IP: the header your proxy sets", c.ProxyHeader)
 	}

@@ -490,3 +490,15 @@ func TestNotes(t *testing.T) {
 		t.Errorf("Default().Notes() = %q", d.Notes())
 	}
 }
+
+// TestEmptyProxyHeaderIsTheDefault: a variable set but empty, as templated
+// environment files write it, is the default, not an error.
+func TestEmptyProxyHeaderIsTheDefault(t *testing.T) {
+	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PROXY_HEADER=")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ProxyHeader != "X-Forwarded-For" {
+		t.Fatalf("proxy header %q", c.ProxyHeader)
+	}
+}

@@ -103,6 +103,8 @@ func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 		case errors.Is(err, ErrNotStarted), errors.Is(err, errRestarting), errors.Is(err, errNotEnsured),
 			errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders):
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "the event log is not reachable now, try again: "+err.Error()).SetInternal(err)
+		case errors.Is(err, ErrBadFilter):
+			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		case errors.As(err, &tooLarge):
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", tooLarge.Limit))
 		}
@@ -368,6 +370,11 @@ func (s *Service) replayEvents(c echo.Context) error {
 		res, err = e.Replay(ctx, seqs, nil)
 	default:
 		res, err = e.Replay(ctx, req.Seqs, nil)
+	}
+	if err != nil && res.Replayed > 0 {
+		// Not a plain 503: a retry would replay the ones already done again.
+		return echo.NewHTTPError(http.StatusInternalServerError, fmt.Sprintf(
+			"the replay stopped after %d events (replaying the same selection again repeats them): %v", res.Replayed, err)).SetInternal(err)
 	}
 	if err != nil {
 		return err

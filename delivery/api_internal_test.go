@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestAdminErrorsHaveTheirStatus: what a caller can act on is not a 500.
@@ -41,5 +43,32 @@ func TestAdminErrorsHaveTheirStatus(t *testing.T) {
 	}
 	if err := withStatus(func(echo.Context) error { return nil })(nil); err != nil {
 		t.Fatalf("a success became %v", err)
+	}
+}
+
+// TestDeadLetterReplayIDs: copies of one dead letter share an id (a second
+// replay is a duplicate); another dead letter never does, even one with the
+// same sequence in a recreated dead-letter stream.
+func TestDeadLetterReplayIDs(t *testing.T) {
+	o, err := DefaultOptions().withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Events{opts: o}
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	dead := func(seq uint64, at time.Time) *jetstream.RawStreamMsg {
+		return &jetstream.RawStreamMsg{Subject: o.DeadPrefix() + ".1400000000.Group.X", Sequence: seq, Time: at,
+			Header: nats.Header{HeaderDeadSeq: []string{"7"}, HeaderDeadStream: []string{o.Stream}}}
+	}
+	id := func(raw *jetstream.RawStreamMsg) string { return e.undead(raw).Header.Get(jetstream.MsgIDHeader) }
+	first := id(dead(1, at))
+	if again := id(dead(1, at)); again != first {
+		t.Errorf("two copies of one dead letter: %q and %q", first, again)
+	}
+	if other := id(dead(1, at.Add(time.Minute))); other == first {
+		t.Errorf("a later dead letter #1 of a recreated stream got the same id %q", other)
+	}
+	if other := id(dead(2, at)); other == first {
+		t.Errorf("dead letter #2 got the id of #1: %q", other)
 	}
 }

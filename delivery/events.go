@@ -87,6 +87,29 @@ type ReplayResult struct {
 	Missing []uint64 `json:"missing,omitempty"`
 }
 
+// ErrBadFilter reports a command filter that is no valid subject filter.
+var ErrBadFilter = errors.New("delivery: bad command filter")
+
+// checkCommandFilter accepts a command or a pattern of dot-separated parts
+// in which "*" stands for one part and a final ">" for the rest
+// ("Group.*", "C2C.>"); it refuses what would make an invalid filter.
+func checkCommandFilter(command string) error {
+	parts := strings.Split(command, ".")
+	for i, p := range parts {
+		switch {
+		case p == "":
+			return fmt.Errorf("%w %q: an empty part", ErrBadFilter, command)
+		case strings.ContainsAny(p, " \t\r\n"):
+			return fmt.Errorf("%w %q: whitespace", ErrBadFilter, command)
+		case p == ">" && i != len(parts)-1:
+			return fmt.Errorf("%w %q: \">\" only as the last part", ErrBadFilter, command)
+		case p != "*" && p != ">" && strings.ContainsAny(p, "*>"):
+			return fmt.Errorf("%w %q: \"*\" and \">\" only as whole parts", ErrBadFilter, command)
+		}
+	}
+	return nil
+}
+
 // Progress is told after each event of a replay how many of total are done.
 type Progress func(done, total int)
 
@@ -95,13 +118,10 @@ type Progress func(done, total int)
 func (e *Events) List(ctx context.Context, f Filter, fn func(Event) error) error {
 	subject := e.opts.SubjectPrefix + ".>"
 	if f.Command != "" {
-		// The command as Subject writes it: a wildcard, a space or an
-		// empty token in f.Command selects what was stored under it, and
-		// never makes an invalid filter.
-		var b strings.Builder
-		b.WriteString(e.opts.SubjectPrefix + ".*.")
-		writeToken(&b, f.Command, true)
-		subject = b.String()
+		if err := checkCommandFilter(f.Command); err != nil {
+			return err
+		}
+		subject = e.opts.SubjectPrefix + ".*." + f.Command
 	}
 	return e.scan(ctx, e.opts.Stream, subject, f.Since, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		return fn(eventOf(m.Subject(), m.Headers(), md))
@@ -153,8 +173,8 @@ func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (
 
 // ReplayDead republishes every dead letter to the work stream for
 // processing and removes it from the dead-letter stream once republished.
-// A dead letter's copy has an id of its own (the dead-letter stream and
-// sequence + ":replay"), so replaying it twice within the dedup window, by
+// A dead letter's copy has an id of its own (the dead-letter stream,
+// sequence and time + ":replay"), so replaying it twice within the dedup window, by
 // two concurrent calls or a retry, runs it once.
 func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
 	var seqs []uint64
@@ -212,7 +232,8 @@ func (e *Events) undead(raw *jetstream.RawStreamMsg) *nats.Msg {
 	// One dead letter is replayed once: the id names the dead letter, so a
 	// second replay of it (a double click, a retried request, a replay whose
 	// delete failed) is a duplicate inside the window, not a second run.
-	id := fmt.Sprintf("%s:%d:replay", e.opts.DeadStream(), raw.Sequence)
+	// Its time too: a recreated dead-letter stream numbers from 1 again.
+	id := fmt.Sprintf("%s:%d:%d:replay", e.opts.DeadStream(), raw.Sequence, raw.Time.UnixNano())
 	return e.replayMsg(subject, raw.Header, raw.Data, stream, origSeq, id)
 }
 

@@ -123,7 +123,8 @@ func (s *Service) Pause(ctx context.Context) error {
 
 // retireLocked takes the running workers out of service for a Pause or a
 // restart, which then stops them and calls drained once they have
-// finished. Until then StopWorkers waits for them (a stop during a pause
+// finished (or once their shutdown gave up on handlers that ignore their
+// cancelled context). Until then StopWorkers waits for them (a stop during a pause
 // must not close the connection under their handlers) and Resume too (no
 // more than Options.Workers handlers run at once). With no workers running,
 // w is nil and drained does nothing. Callers hold s.mu.
@@ -161,9 +162,16 @@ func (s *Service) waitRetired(ctx context.Context) error {
 // handlers (a wait bounded by Options.ShutdownTimeout). Resuming running
 // workers is no error.
 func (s *Service) Resume() error {
-	// Each retired set's stop is bounded by ShutdownTimeout, so this ends.
-	_ = s.waitRetired(context.Background())
-	s.mu.Lock()
+	// Each retired set's stop is bounded by ShutdownTimeout, so this ends;
+	// a Pause between the wait and the lock retires more, hence the loop.
+	for {
+		_ = s.waitRetired(context.Background())
+		s.mu.Lock()
+		if len(s.drains) == 0 {
+			break
+		}
+		s.mu.Unlock()
+	}
 	defer s.mu.Unlock()
 	if s.proc == nil {
 		return ErrNoWorkers
