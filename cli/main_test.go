@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
@@ -364,7 +365,7 @@ func TestCommandToNamesTheDestination(t *testing.T) {
 func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
 	cfg := config.Default()
 	cfg.LogBuffer = time.Hour // no periodic flush during the test
-	var sink logSink
+	var sink zaptest.Buffer // written only by the flush in run, on this goroutine
 	var log *zap.Logger
 	app := fx.New(fx.NopLogger,
 		fx.Supply(&cfg),
@@ -389,24 +390,4 @@ func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
 	if !strings.Contains(sink.String(), "drain timed out") {
 		t.Fatalf("the stop hook's line was lost; the log holds %q", sink.String())
 	}
-}
-
-// logSink is a WriteSyncer in memory.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) Sync() error { return nil }
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

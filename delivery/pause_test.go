@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/imcallback/imcallback/delivery"
 )
 
 // TestStopDuringAPauseWaitsForItsHandlers: a stop that comes while a
@@ -15,17 +17,7 @@ func TestStopDuringAPauseWaitsForItsHandlers(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
 		rec := newRecorder()
-		rec.set(500*time.Millisecond, nil)
-		s := start(t, o, dispatcherFor(t, rec))
-		for i := range o.Workers {
-			accept(t, s, request(testCommand, fmt.Sprintf("p%02d", i)))
-		}
-		for range o.Workers { // every worker busy
-			<-rec.started
-		}
-		paused := make(chan error, 1)
-		go func() { paused <- s.Pause(context.Background()) }()
-		eventually(t, 5*time.Second, "the pause to take the workers", s.Paused)
+		s, paused := pauseWhileBusy(t, o, rec, 500*time.Millisecond, "p", o.Workers)
 
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -53,18 +45,8 @@ func TestResumeWaitsForThePausedHandlers(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
 		rec := newRecorder()
-		rec.set(300*time.Millisecond, nil)
-		s := start(t, o, dispatcherFor(t, rec))
 		n := 3 * o.Workers
-		for i := range n {
-			accept(t, s, request(testCommand, fmt.Sprintf("r%02d", i)))
-		}
-		for range o.Workers {
-			<-rec.started
-		}
-		paused := make(chan error, 1)
-		go func() { paused <- s.Pause(context.Background()) }()
-		eventually(t, 5*time.Second, "the pause to take the workers", s.Paused)
+		s, paused := pauseWhileBusy(t, o, rec, 300*time.Millisecond, "r", n)
 		if err := s.Resume(); err != nil {
 			t.Fatalf("resume: %v", err)
 		}
@@ -76,4 +58,25 @@ func TestResumeWaitsForThePausedHandlers(t *testing.T) {
 			t.Errorf("%d handlers ran at once, more than the %d workers", m, o.Workers)
 		}
 	})
+}
+
+// pauseWhileBusy starts a service whose handlers take delay, accepts n
+// events (prefix00, prefix01, …), waits until every worker runs one, and
+// pauses in the background. It returns once the pause has taken the
+// workers and is waiting for their handlers; the pause's result arrives
+// on paused.
+func pauseWhileBusy(t *testing.T, o delivery.Options, rec *recorder, delay time.Duration, prefix string, n int) (s started, paused <-chan error) {
+	t.Helper()
+	rec.set(delay, nil)
+	s = start(t, o, dispatcherFor(t, rec))
+	for i := range n {
+		accept(t, s, request(testCommand, fmt.Sprintf("%s%02d", prefix, i)))
+	}
+	for range o.Workers { // every worker busy
+		<-rec.started
+	}
+	result := make(chan error, 1)
+	go func() { result <- s.Pause(context.Background()) }()
+	eventually(t, 5*time.Second, "the pause to take the workers", s.Paused)
+	return s, result
 }
