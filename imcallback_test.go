@@ -454,6 +454,57 @@ func TestAdminToken(t *testing.T) {
 	}
 }
 
+// TestAdminRefusesCrossSiteRequests: a page of another site cannot make a
+// browser pause delivery or read the admin API, by a plain cross-site
+// request or by DNS rebinding; tools and the console itself are unaffected.
+func TestAdminRefusesCrossSiteRequests(t *testing.T) {
+	for _, tokenSet := range []bool{false, true} {
+		t.Run(fmt.Sprintf("token %v", tokenSet), func(t *testing.T) {
+			var env []string
+			if tokenSet {
+				env = []string{"IMCALLBACK_ADMIN_TOKEN=admin-secret"}
+			}
+			s := start(t, env, delivery.Module)
+			host := strings.TrimPrefix(s.AdminURL, "http://")
+			tests := []struct {
+				name    string
+				headers map[string]string
+				host    string // the Host header; empty: the listener's address
+				want    int
+			}{
+				{"a tool", nil, "", 200},
+				{"the console", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://" + host}, "", 200},
+				{"typed into the address bar", map[string]string{"Sec-Fetch-Site": "none"}, "", 200},
+				{"localhost", nil, "localhost:" + host[strings.LastIndex(host, ":")+1:], 200},
+				{"another site's page", map[string]string{"Sec-Fetch-Site": "cross-site"}, "", 403},
+				{"another port of the same host", map[string]string{"Sec-Fetch-Site": "same-site"}, "", 403},
+				{"another origin, older browser", map[string]string{"Origin": "http://evil.example"}, "", 403},
+				{"DNS rebinding", nil, "evil.example:9090", map[bool]int{false: 403, true: 200}[tokenSet]},
+			}
+			for _, tt := range tests {
+				req, _ := http.NewRequest(http.MethodPost, s.AdminURL+"/v1/delivery/pause", nil)
+				for k, v := range tt.headers {
+					req.Header.Set(k, v)
+				}
+				if tt.host != "" {
+					req.Host = tt.host
+				}
+				if tokenSet {
+					req.Header.Set("Authorization", "Bearer admin-secret")
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != tt.want {
+					t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.want)
+				}
+			}
+		})
+	}
+}
+
 // TestRecentCallbacks: /v1/recent lists what the public listener answered,
 // newest first, with outcome, status and reason, and no query string.
 func TestRecentCallbacks(t *testing.T) {

@@ -6,8 +6,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,6 +91,7 @@ func runChecks(ctx context.Context, checks []admin.Check, timeout time.Duration)
 func newAdmin(in adminIn) *Admin {
 	e := newEcho()
 	e.HTTPErrorHandler = adminErrorHandler(in.Log)
+	e.Use(refuseCrossSite(in.Config.AdminToken != ""))
 	if in.Config.AdminToken != "" {
 		open := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 		for _, r := range in.Routes {
@@ -183,6 +187,51 @@ func adminErrorHandler(log *zap.Logger) echo.HTTPErrorHandler {
 // so "/static/*" covers its files) is open: the probes, the scrape and
 // the routes marked admin.Route.Open. The comparison takes the same time
 // whatever the guess.
+// refuseCrossSite refuses what a web page of another site can make a
+// browser send to the admin listener, whose routes pause delivery, replay
+// events and show payloads: a request the browser marks as coming from
+// another origin (Sec-Fetch-Site), one whose Origin is another host, and,
+// without an admin token (the listener is then on loopback), one addressed
+// to a host name that is not loopback, which is what a DNS-rebinding page
+// sends. The console (same origin), curl, the CLI and Prometheus send none
+// of these.
+func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			switch r.Header.Get("Sec-Fetch-Site") {
+			case "", "same-origin", "none":
+			default:
+				return echo.NewHTTPError(http.StatusForbidden, "a request from another site's page is refused")
+			}
+			if origin := r.Header.Get(echo.HeaderOrigin); origin != "" {
+				if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
+					return echo.NewHTTPError(http.StatusForbidden, "a request from another origin is refused")
+				}
+			}
+			if !tokenSet && !loopbackHost(r.Host) {
+				return echo.NewHTTPError(http.StatusForbidden, "without IMCALLBACK_ADMIN_TOKEN the admin listener answers requests "+
+					"addressed to localhost or a loopback address only")
+			}
+			return next(c)
+		}
+	}
+}
+
+// loopbackHost reports whether a Host header names this machine's loopback.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
 func requireToken(token string, open map[string]bool) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(token))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
