@@ -104,14 +104,22 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 		if err != nil {
 			return nil, fmt.Errorf("forward: %s: secret %w", c.Name, err)
 		}
-		d := &destination{cfg: c, key: key, client: &http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConns:        64,
-			MaxIdleConnsPerHost: 64,
-			MaxConnsPerHost:     128, // a bounded pool: beyond it requests wait for a connection
-			IdleConnTimeout:     90 * time.Second,
-			ForceAttemptHTTP2:   true,
-		}}}
+		client := &http.Client{
+			Transport: &http.Transport{
+				Proxy:               http.ProxyFromEnvironment,
+				MaxIdleConns:        64,
+				MaxIdleConnsPerHost: 64,
+				MaxConnsPerHost:     128, // a bounded pool: beyond it requests wait for a connection
+				IdleConnTimeout:     90 * time.Second,
+				ForceAttemptHTTP2:   true,
+			},
+			// A redirect is the destination's answer, and not a 2xx: following
+			// it would turn the signed POST into a GET elsewhere (a 301 or 302
+			// "delivers" an event nobody received) or re-send it to whatever
+			// address the Location names.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+		d := &destination{cfg: c, key: key, client: client}
 		f.dests = append(f.dests, d)
 		f.byName[c.Name] = d
 	}

@@ -312,6 +312,25 @@ func TestInlineAfterCallback(t *testing.T) {
 	}
 }
 
+// TestRedirectIsNotDelivery: a destination that redirects has not taken
+// the event (a followed 301 would GET the new place and call it done), so
+// the answer is a failure, and the Location is never called.
+func TestRedirectIsNotDelivery(t *testing.T) {
+	var followed atomic.Bool
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { followed.Store(true) }))
+	defer elsewhere.Close()
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		d := newDest(t, func(w http.ResponseWriter, _ int) { http.Redirect(w, &http.Request{}, elsewhere.URL+"/hook/", status) })
+		s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + d.URL, "IMCALLBACK_FORWARD_SECRET=" + secret})
+		if res := s.Send(t, afterCommand, mustSample(t, afterCommand)); res.Status != http.StatusServiceUnavailable {
+			t.Errorf("a %d: answered %d, want 503", status, res.Status)
+		}
+	}
+	if followed.Load() {
+		t.Error("a redirect was followed")
+	}
+}
+
 const beforeCommand = "C2C.CallbackBeforeSendMsg"
 
 // TestBeforeCallback: the destination's answer is checked against the
