@@ -80,21 +80,22 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger) e
 
 // SQL of the PostgreSQL store; List's statement comes from listQuery.
 const (
-	// postgresCreate inserts a topic or completes a tombstone; a row whose create was already
-	// received is left as it is (first create wins).
+	// postgresCreate inserts a topic or completes a tombstone, keeping the fields an info change
+	// already set on it; a row whose create was already received is left as it is (first create
+	// wins).
 	postgresCreate = `
 INSERT INTO topics (` + topicColumns + `, create_received)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, NULL, true)
 ON CONFLICT (topic_id) DO UPDATE SET
     group_id = EXCLUDED.group_id,
-    name = EXCLUDED.name,
+    name = CASE WHEN topics.name_changed_at IS NULL THEN EXCLUDED.name ELSE topics.name END,
     owner_account = EXCLUDED.owner_account,
     operator_account = EXCLUDED.operator_account,
     group_type = EXCLUDED.group_type,
     custom_data = EXCLUDED.custom_data,
-    introduction = EXCLUDED.introduction,
-    notification = EXCLUDED.notification,
-    face_url = EXCLUDED.face_url,
+    introduction = CASE WHEN topics.introduction_changed_at IS NULL THEN EXCLUDED.introduction ELSE topics.introduction END,
+    notification = CASE WHEN topics.notification_changed_at IS NULL THEN EXCLUDED.notification ELSE topics.notification END,
+    face_url = CASE WHEN topics.face_url_changed_at IS NULL THEN EXCLUDED.face_url ELSE topics.face_url END,
     created_at = EXCLUDED.created_at,
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at),
     create_received = true
@@ -110,13 +111,18 @@ ON CONFLICT (topic_id) DO UPDATE SET
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at)
 WHERE topics.deleted_at IS NULL`
 
-	// postgresInfoChange keeps a column when its parameter is NULL (a nil *string).
+	// postgresInfoChange sets each field present (a non-NULL parameter) unless a newer change
+	// already set it; SET reads the row as it was, so each CASE sees the field's old time.
 	postgresInfoChange = `
 UPDATE topics SET
-    name = COALESCE($1, name),
-    introduction = COALESCE($2, introduction),
-    notification = COALESCE($3, notification),
-    face_url = COALESCE($4, face_url),
+    name = CASE WHEN $1::text IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at <= $5::timestamptz) THEN $1 ELSE name END,
+    name_changed_at = CASE WHEN $1::text IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at <= $5::timestamptz) THEN $5::timestamptz ELSE name_changed_at END,
+    introduction = CASE WHEN $2::text IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at <= $5::timestamptz) THEN $2 ELSE introduction END,
+    introduction_changed_at = CASE WHEN $2::text IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at <= $5::timestamptz) THEN $5::timestamptz ELSE introduction_changed_at END,
+    notification = CASE WHEN $3::text IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at <= $5::timestamptz) THEN $3 ELSE notification END,
+    notification_changed_at = CASE WHEN $3::text IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at <= $5::timestamptz) THEN $5::timestamptz ELSE notification_changed_at END,
+    face_url = CASE WHEN $4::text IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at <= $5::timestamptz) THEN $4 ELSE face_url END,
+    face_url_changed_at = CASE WHEN $4::text IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at <= $5::timestamptz) THEN $5::timestamptz ELSE face_url_changed_at END,
     updated_at = GREATEST(updated_at, $5)
 WHERE topic_id = $6`
 

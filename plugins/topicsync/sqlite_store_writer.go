@@ -31,21 +31,21 @@ const (
 // writerSQL is each writer statement's SQL. Parsing it again on every write cost about half of
 // the writer's CPU in BenchmarkSQLiteCreateParallel, hence the preparing.
 var writerSQL = [stmtCount]string{
-	// Inserts a topic or completes a tombstone; a row whose create was already received is left
-	// as it is (first create wins).
+	// Inserts a topic or completes a tombstone, keeping the fields an info change already set on
+	// it; a row whose create was already received is left as it is (first create wins).
 	stmtCreate: `
 INSERT INTO topics (` + topicColumns + `, create_received)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, NULL, 1)
 ON CONFLICT (topic_id) DO UPDATE SET
     group_id = excluded.group_id,
-    name = excluded.name,
+    name = CASE WHEN topics.name_changed_at IS NULL THEN excluded.name ELSE topics.name END,
     owner_account = excluded.owner_account,
     operator_account = excluded.operator_account,
     group_type = excluded.group_type,
     custom_data = excluded.custom_data,
-    introduction = excluded.introduction,
-    notification = excluded.notification,
-    face_url = excluded.face_url,
+    introduction = CASE WHEN topics.introduction_changed_at IS NULL THEN excluded.introduction ELSE topics.introduction END,
+    notification = CASE WHEN topics.notification_changed_at IS NULL THEN excluded.notification ELSE topics.notification END,
+    face_url = CASE WHEN topics.face_url_changed_at IS NULL THEN excluded.face_url ELSE topics.face_url END,
     created_at = excluded.created_at,
     updated_at = max(topics.updated_at, excluded.updated_at),
     create_received = 1
@@ -61,13 +61,18 @@ ON CONFLICT (topic_id) DO UPDATE SET
     updated_at = max(topics.updated_at, excluded.updated_at)
 WHERE topics.deleted_at IS NULL`,
 
-	// Keeps a column when its parameter is NULL (a nil *string).
+	// Sets each field present (a non-NULL parameter) unless a newer change already set it;
+	// SET reads the row as it was, so each CASE sees the field's old time.
 	stmtInfoChange: `
 UPDATE topics SET
-    name = coalesce(?1, name),
-    introduction = coalesce(?2, introduction),
-    notification = coalesce(?3, notification),
-    face_url = coalesce(?4, face_url),
+    name = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at <= ?5) THEN ?1 ELSE name END,
+    name_changed_at = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at <= ?5) THEN ?5 ELSE name_changed_at END,
+    introduction = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at <= ?5) THEN ?2 ELSE introduction END,
+    introduction_changed_at = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at <= ?5) THEN ?5 ELSE introduction_changed_at END,
+    notification = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at <= ?5) THEN ?3 ELSE notification END,
+    notification_changed_at = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at <= ?5) THEN ?5 ELSE notification_changed_at END,
+    face_url = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at <= ?5) THEN ?4 ELSE face_url END,
+    face_url_changed_at = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at <= ?5) THEN ?5 ELSE face_url_changed_at END,
     updated_at = max(updated_at, ?5)
 WHERE topic_id = ?6`,
 

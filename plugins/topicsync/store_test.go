@@ -236,6 +236,8 @@ func TestStore(t *testing.T) {
 		{"info change updates only present fields", testInfoChange},
 		{"info change on unknown topic", testInfoChangeUnknown},
 		{"info change on tombstone", testInfoChangeTombstone},
+		{"info changes out of order end in the newest", testInfoChangesOutOfOrder},
+		{"a late create keeps a change made to its tombstone", testCreateKeepsTombstoneChange},
 		{"replays keep the timestamps consistent", testReplayTimestamps},
 		{"list by group and order", testListFilterAndOrder},
 		{"Tencent's sample stored as sent", testTencentSample},
@@ -521,6 +523,46 @@ func testInfoChangeTombstone(t *testing.T, s topicsync.Store) {
 	got := mustGet(t, s, id)
 	if got.Name != "x" || got.DeletedAt == nil || !got.DeletedAt.Equal(at(1)) {
 		t.Errorf("Get = %+v, want name x and still deleted at %v", got, at(1))
+	}
+}
+
+// testInfoChangesOutOfOrder: two changes delivered in the wrong order (a
+// retried or replayed one after a newer one) end in the newer value of each
+// field; a field only the older one carries is still applied.
+func testInfoChangesOutOfOrder(t *testing.T, s topicsync.Store) {
+	tp := newTopic("@TGS#_g", "reordered", at(1))
+	mustCreate(t, s, tp)
+	apply := func(c topicsync.InfoChange) {
+		t.Helper()
+		c.TopicID, c.GroupID = tp.TopicID, tp.GroupID
+		if err := s.ApplyInfoChange(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(topicsync.InfoChange{Name: ptr("newer"), At: at(12)})
+	apply(topicsync.InfoChange{Name: ptr("newer"), At: at(12)}) // the same change again
+	apply(topicsync.InfoChange{Name: ptr("older"), Introduction: ptr("only the older one says this"), At: at(6)})
+	got := mustGet(t, s, tp.TopicID)
+	if got.Name != "newer" || got.Introduction != "only the older one says this" || !got.UpdatedAt.Equal(at(12)) {
+		t.Fatalf("name %q, introduction %q, updated %v; want the newer name, the older introduction, %v",
+			got.Name, got.Introduction, got.UpdatedAt, at(12))
+	}
+}
+
+// testCreateKeepsTombstoneChange: destroy, then an info change, then the
+// create (all delivered in that order): the create completes the row but
+// keeps the change's fields, which are newer than the create's.
+func testCreateKeepsTombstoneChange(t *testing.T, s topicsync.Store) {
+	tp := newTopic("@TGS#_g", "late-create", at(1))
+	mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, at(5))
+	if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: tp.TopicID, GroupID: tp.GroupID,
+		Name: ptr("renamed"), FaceURL: ptr("https://img.example/f.png"), At: at(4)}); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, tp)
+	got := mustGet(t, s, tp.TopicID)
+	if got.Name != "renamed" || got.FaceURL != "https://img.example/f.png" || got.OwnerAccount != tp.OwnerAccount || got.DeletedAt == nil {
+		t.Fatalf("got %+v; want the change's name and face, the create's owner, still deleted", got)
 	}
 }
 
