@@ -2,7 +2,9 @@ package topicsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -79,14 +81,16 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 // Destroyed marks the listed topics deleted.
 func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.AfterTopicDestroyed]) error {
 	p := ev.Payload
-	if p.GroupID == "" || len(p.TopicIDList) == 0 {
+	// An empty id names no topic; the others are still destroyed.
+	ids := slices.DeleteFunc(slices.Clone(p.TopicIDList), func(id string) bool { return id == "" })
+	if p.GroupID == "" || len(ids) == 0 {
 		h.count(ev.Command, resultInvalid)
 		h.log.Warn("topic destroy without GroupId or TopicIdList; nothing changed",
 			zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
 		return nil
 	}
-	err := h.store.Destroy(ctx, p.GroupID, p.TopicIDList, ev.ReceivedAt)
-	return h.done(ctx, ev.Command, err, zap.Strings("topic_ids", p.TopicIDList))
+	err := h.store.Destroy(ctx, p.GroupID, ids, ev.ReceivedAt)
+	return h.done(ctx, ev.Command, err, zap.Strings("topic_ids", ids))
 }
 
 // InfoChanged applies the fields present. Without a TopicId (the documented
@@ -115,8 +119,17 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 
 func (h *Handlers) count(command, result string) { h.events.WithLabelValues(command, result).Inc() }
 
-// done counts and logs a store result; a failed write is the handler's error.
+// done counts and logs a store result; a failed write is the handler's
+// error. Input the store refuses (ErrInvalid) fails the same way every time,
+// so like the handlers' own checks it is counted and logged, nothing is
+// stored, and the event is done: a retry could not help.
 func (h *Handlers) done(ctx context.Context, command string, err error, subject zap.Field) error {
+	if errors.Is(err, ErrInvalid) {
+		h.count(command, resultInvalid)
+		h.log.Warn("topic event refused as invalid; nothing changed", append([]zap.Field{zap.String("command", command), subject, zap.Error(err)},
+			tracing.LogFields(ctx)...)...)
+		return nil
+	}
 	if err != nil {
 		h.count(command, resultError)
 		h.log.Error("topic write failed", append([]zap.Field{zap.String("command", command), subject, zap.Error(err)},

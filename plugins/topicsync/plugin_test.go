@@ -133,6 +133,17 @@ func TestPluginOverHTTP(t *testing.T) {
 				t.Fatalf("invalid create stored: %d topics", n)
 			}
 
+			// A NUL character (JSON's \u0000), which PostgreSQL cannot store: answered OK,
+			// counted invalid, nothing stored, on either store.
+			nul := strings.Replace(string(sample), `"MyFirstTopic"`, `"My\u0000Topic"`, 1)
+			nul = strings.Replace(nul, sampleTopicID, "@TGS#2J4SZEAEL@TOPIC#_nul", 1)
+			if res := p.Send(t, group.AfterCreateTopicCommand.Name(), []byte(nul)); !res.OK() {
+				t.Fatalf("a create with a NUL answered %d %s", res.Status, res.Body)
+			}
+			if p.events(t, group.AfterCreateTopicCommand.Name(), "invalid") != 2 || len(p.list(t, "")) != 1 {
+				t.Fatal("a create with a NUL was not counted invalid, or was stored")
+			}
+
 			// Info change with a TopicId updates only the fields present.
 			change := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","TopicId":%q,"Name":"Renamed","FaceUrl":"https://img.example.org/t.png"}`,
 				group.AfterTopicInfoChangedCommand.Name(), sampleTopicID)
@@ -154,7 +165,8 @@ func TestPluginOverHTTP(t *testing.T) {
 			}
 
 			// Destroy: hidden from the list, kept with deleted_at.
-			destroy := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","Type":"Community","TopicIdList":[%q,"@TGS#2J4SZEAEL@TOPIC#_never-created"]}`,
+			// An empty id in the list names no topic; the others are destroyed.
+			destroy := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","Type":"Community","TopicIdList":[%q,"","@TGS#2J4SZEAEL@TOPIC#_never-created"]}`,
 				group.AfterTopicDestroyedCommand.Name(), sampleTopicID)
 			if res := p.Send(t, group.AfterTopicDestroyedCommand.Name(), []byte(destroy)); !res.OK() {
 				t.Fatalf("answer %s", res.Body)

@@ -304,6 +304,21 @@ func validateCreate(t Topic) error {
 	case t.GroupID == "":
 		return fmt.Errorf("%w: empty group id", ErrInvalid)
 	}
+	texts := []string{t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type, t.Introduction, t.Notification, t.FaceURL}
+	for _, f := range t.CustomData {
+		texts = append(texts, f.Key, f.Value)
+	}
+	return checkNUL(texts...)
+}
+
+// checkNUL refuses a NUL character (JSON's \u0000) in any text: PostgreSQL
+// cannot store one in text or jsonb, so both stores refuse it alike.
+func checkNUL(texts ...string) error {
+	for _, s := range texts {
+		if strings.IndexByte(s, 0) >= 0 {
+			return fmt.Errorf("%w: a text contains a NUL character (\\u0000)", ErrInvalid)
+		}
+	}
 	return nil
 }
 
@@ -318,6 +333,9 @@ func destroyIDs(groupID string, topicIDs []string) ([]string, error) {
 		if id == "" {
 			return nil, fmt.Errorf("%w: empty topic id in the list", ErrInvalid)
 		}
+		if err := checkNUL(id); err != nil {
+			return nil, err
+		}
 		if _, dup := seen[id]; dup {
 			continue
 		}
@@ -331,7 +349,13 @@ func validateInfoChange(c InfoChange) error {
 	if c.TopicID == "" {
 		return fmt.Errorf("%w: empty topic id", ErrInvalid)
 	}
-	return nil
+	texts := []string{c.TopicID, c.GroupID}
+	for _, p := range []*string{c.Name, c.Introduction, c.Notification, c.FaceURL} {
+		if p != nil {
+			texts = append(texts, *p)
+		}
+	}
+	return checkNUL(texts...)
 }
 
 func encodeCustomData(fields []CustomField) ([]byte, error) {

@@ -666,6 +666,23 @@ func testInvalidInput(t *testing.T, s topicsync.Store) {
 		{"info change without topic id", func(ctx context.Context) error {
 			return s.ApplyInfoChange(ctx, topicsync.InfoChange{GroupID: valid.GroupID, Name: ptr("x"), At: at(2)})
 		}},
+		// PostgreSQL cannot store a NUL in text or jsonb; both stores refuse it alike.
+		{"create with a NUL in the name", func(ctx context.Context) error {
+			tp := valid
+			tp.Name = "a\x00b"
+			return s.Create(ctx, tp)
+		}},
+		{"create with a NUL in custom data", func(ctx context.Context) error {
+			tp := valid
+			tp.CustomData = fields("k", "v\x00")
+			return s.Create(ctx, tp)
+		}},
+		{"info change with a NUL", func(ctx context.Context) error {
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{TopicID: valid.TopicID, GroupID: valid.GroupID, Notification: ptr("\x00"), At: at(2)})
+		}},
+		{"destroy with a NUL in an id", func(ctx context.Context) error {
+			return s.Destroy(ctx, valid.GroupID, []string{"x\x00"}, at(2))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
