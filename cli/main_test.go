@@ -365,7 +365,7 @@ func TestCommandToNamesTheDestination(t *testing.T) {
 func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
 	cfg := config.Default()
 	cfg.LogBuffer = time.Hour // no periodic flush during the test
-	var sink zaptest.Buffer // written only by the flush in run, on this goroutine
+	var sink zaptest.Buffer   // written only by the flush in run, on this goroutine
 	var log *zap.Logger
 	app := fx.New(fx.NopLogger,
 		fx.Supply(&cfg),
