@@ -643,20 +643,20 @@ func testTencentSample(t *testing.T, s topicsync.Store) {
 
 func testInvalidInput(t *testing.T, s topicsync.Store) {
 	valid := newTopic("@TGS#_g", "valid", at(1))
+	// create is a create of valid as edit changes it.
+	create := func(edit func(tp *topicsync.Topic)) func(context.Context) error {
+		return func(ctx context.Context) error {
+			tp := valid
+			edit(&tp)
+			return s.Create(ctx, tp)
+		}
+	}
 	tests := []struct {
 		name  string
 		write func(ctx context.Context) error
 	}{
-		{"create without topic id", func(ctx context.Context) error {
-			tp := valid
-			tp.TopicID = ""
-			return s.Create(ctx, tp)
-		}},
-		{"create without group id", func(ctx context.Context) error {
-			tp := valid
-			tp.GroupID = ""
-			return s.Create(ctx, tp)
-		}},
+		{"create without topic id", create(func(tp *topicsync.Topic) { tp.TopicID = "" })},
+		{"create without group id", create(func(tp *topicsync.Topic) { tp.GroupID = "" })},
 		{"destroy without group id", func(ctx context.Context) error {
 			return s.Destroy(ctx, "", []string{valid.TopicID}, at(2))
 		}},
@@ -667,16 +667,8 @@ func testInvalidInput(t *testing.T, s topicsync.Store) {
 			return s.ApplyInfoChange(ctx, topicsync.InfoChange{GroupID: valid.GroupID, Name: ptr("x"), At: at(2)})
 		}},
 		// PostgreSQL cannot store a NUL in text or jsonb; both stores refuse it alike.
-		{"create with a NUL in the name", func(ctx context.Context) error {
-			tp := valid
-			tp.Name = "a\x00b"
-			return s.Create(ctx, tp)
-		}},
-		{"create with a NUL in custom data", func(ctx context.Context) error {
-			tp := valid
-			tp.CustomData = fields("k", "v\x00")
-			return s.Create(ctx, tp)
-		}},
+		{"create with a NUL in the name", create(func(tp *topicsync.Topic) { tp.Name = "a\x00b" })},
+		{"create with a NUL in custom data", create(func(tp *topicsync.Topic) { tp.CustomData = fields("k", "v\x00") })},
 		{"info change with a NUL", func(ctx context.Context) error {
 			return s.ApplyInfoChange(ctx, topicsync.InfoChange{TopicID: valid.TopicID, GroupID: valid.GroupID, Notification: ptr("\x00"), At: at(2)})
 		}},
