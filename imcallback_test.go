@@ -1,12 +1,14 @@
 package imcallback_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -478,7 +480,8 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 				{"localhost", nil, "localhost:" + host[strings.LastIndex(host, ":")+1:], 200},
 				{"another site's page", map[string]string{"Sec-Fetch-Site": "cross-site"}, "", 403},
 				{"another port of the same host", map[string]string{"Sec-Fetch-Site": "same-site"}, "", 403},
-				{"another origin, older browser", map[string]string{"Origin": "http://evil.example"}, "", 403},
+				{"another origin, older browser", map[string]string{"Origin": "http://evil.example"}, "", map[bool]int{false: 403, true: 200}[tokenSet]},
+				{"the console behind a proxy that rewrites Host", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://admin.example"}, "", 200},
 				{"DNS rebinding", nil, "evil.example:9090", map[bool]int{false: 403, true: 200}[tokenSet]},
 			}
 			for _, tt := range tests {
@@ -500,6 +503,16 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 				if resp.StatusCode != tt.want {
 					t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.want)
 				}
+			}
+			// A local checker speaking HTTP/1.0 without a Host header.
+			c, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			fmt.Fprint(c, "GET /healthz HTTP/1.0\r\n\r\n")
+			if line, _ := bufio.NewReader(c).ReadString('\n'); !strings.Contains(line, " 200 ") {
+				t.Errorf("an HTTP/1.0 probe without Host: %q", line)
 			}
 		})
 	}

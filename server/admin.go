@@ -182,34 +182,34 @@ func adminErrorHandler(log *zap.Logger) echo.HTTPErrorHandler {
 	}
 }
 
-// requireToken answers 401 to a request that does not carry
-// "Authorization: Bearer <token>", unless its route (the matched pattern,
-// so "/static/*" covers its files) is open: the probes, the scrape and
-// the routes marked admin.Route.Open. The comparison takes the same time
-// whatever the guess.
 // refuseCrossSite refuses what a web page of another site can make a
 // browser send to the admin listener, whose routes pause delivery, replay
 // events and show payloads: a request the browser marks as coming from
-// another origin (Sec-Fetch-Site), one whose Origin is another host, and,
-// without an admin token (the listener is then on loopback), one addressed
-// to a host name that is not loopback, which is what a DNS-rebinding page
-// sends. The console (same origin), curl, the CLI and Prometheus send none
-// of these.
+// another origin (Sec-Fetch-Site, which the browser computes itself, so a
+// proxy in front does not change it). Without an admin token (the listener
+// is then on loopback, and a request needs nothing a page cannot send) it
+// also refuses, for browsers without Sec-Fetch-Site, an Origin of another
+// host, and a Host that is not loopback, which is what a DNS-rebinding page
+// sends. With a token a page cannot send the bearer header, so the token
+// check is the rest of the defence. The console (same origin), curl, the
+// CLI, probes and Prometheus are unaffected.
 func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			switch r.Header.Get("Sec-Fetch-Site") {
-			case "", "same-origin", "none":
+			switch site := r.Header.Get("Sec-Fetch-Site"); site {
+			case "same-origin", "none":
+			case "":
+				if origin := r.Header.Get(echo.HeaderOrigin); origin != "" && !tokenSet {
+					if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
+						return echo.NewHTTPError(http.StatusForbidden, "a request from another origin is refused")
+					}
+				}
 			default:
 				return echo.NewHTTPError(http.StatusForbidden, "a request from another site's page is refused")
 			}
-			if origin := r.Header.Get(echo.HeaderOrigin); origin != "" {
-				if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
-					return echo.NewHTTPError(http.StatusForbidden, "a request from another origin is refused")
-				}
-			}
-			if !tokenSet && !loopbackHost(r.Host) {
+			// No browser omits Host; a local checker speaking HTTP/1.0 may.
+			if !tokenSet && r.Host != "" && !loopbackHost(r.Host) {
 				return echo.NewHTTPError(http.StatusForbidden, "without IMCALLBACK_ADMIN_TOKEN the admin listener answers requests "+
 					"addressed to localhost or a loopback address only")
 			}
@@ -232,6 +232,11 @@ func loopbackHost(hostport string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
+// requireToken answers 401 to a request that does not carry
+// "Authorization: Bearer <token>", unless its route (the matched pattern,
+// so "/static/*" covers its files) is open: the probes, the scrape and
+// the routes marked admin.Route.Open. The comparison takes the same time
+// whatever the guess.
 func requireToken(token string, open map[string]bool) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(token))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {

@@ -327,6 +327,9 @@ func destroyIDs(groupID string, topicIDs []string) ([]string, error) {
 	if groupID == "" {
 		return nil, fmt.Errorf("%w: empty group id", ErrInvalid)
 	}
+	if err := checkNUL(groupID); err != nil {
+		return nil, err
+	}
 	seen := make(map[string]struct{}, len(topicIDs))
 	ids := make([]string, 0, len(topicIDs))
 	for _, id := range topicIDs {

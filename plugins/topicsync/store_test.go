@@ -675,6 +675,9 @@ func testInvalidInput(t *testing.T, s topicsync.Store) {
 		{"destroy with a NUL in an id", func(ctx context.Context) error {
 			return s.Destroy(ctx, valid.GroupID, []string{"x\x00"}, at(2))
 		}},
+		{"destroy with a NUL in the group id", func(ctx context.Context) error {
+			return s.Destroy(ctx, "g\x00", []string{valid.TopicID}, at(2))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
