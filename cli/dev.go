@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"os"
 	"slices"
 
 	"go.uber.org/zap"
@@ -20,10 +19,11 @@ func announceDev(dev bool) func(*config.Config, *zap.Logger) {
 	}
 }
 
-// warnUnknownEnv logs each IMCALLBACK_* variable that is no setting (a
-// typo such as IMCALLBACK_TOKEN), with the closest real name.
-func warnUnknownEnv(log *zap.Logger) {
-	for _, w := range config.UnknownEnv(os.Environ()) {
+// warnUnknownEnv logs each IMCALLBACK_* variable the configuration ignored:
+// no setting (a typo such as IMCALLBACK_TOKEN, with the closest real name;
+// the modules' sections count as settings) or one of an app not accepted.
+func warnUnknownEnv(cfg *config.Config, log *zap.Logger) {
+	for _, w := range cfg.EnvWarnings() {
 		log.Warn(w)
 	}
 }

@@ -19,7 +19,9 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
@@ -389,5 +391,30 @@ func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
 	}
 	if !strings.Contains(sink.String(), "drain timed out") {
 		t.Fatalf("the stop hook's line was lost; the log holds %q", sink.String())
+	}
+}
+
+// TestServeWarnsAboutIgnoredVariables: the start warns about a variable
+// that is no setting and one of an app that is not accepted, and not about
+// a declared section's field.
+func TestServeWarnsAboutIgnoredVariables(t *testing.T) {
+	section := config.SectionInfo{Key: "moderation", Fields: []string{"words"},
+		Load: func(config.Source) (string, error) { return "", nil }}
+	environ := []string{"IMCALLBACK_SDKAPPID=1400000001",
+		"IMCALLBACK_MODERATION_WORDS=spam", "IMCALLBACK_TOKEN=typo", "IMCALLBACK_APP_140000001_TOKENS=x"}
+	cfg, err := config.LoadWith(config.Source{Environ: func() []string { return environ }}, section)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.WarnLevel)
+	warnUnknownEnv(cfg, zap.New(core))
+	var lines []string
+	for _, e := range logs.All() {
+		lines = append(lines, e.Message)
+	}
+	all := strings.Join(lines, "\n")
+	if strings.Contains(all, "MODERATION_WORDS") || !strings.Contains(all, "IMCALLBACK_TOKEN is not a setting") ||
+		!strings.Contains(all, "IMCALLBACK_APP_140000001_TOKENS is ignored") {
+		t.Fatalf("warnings:\n%s", all)
 	}
 }

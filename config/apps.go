@@ -94,8 +94,16 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		id, key, ok := strings.Cut(rest, "_")
 		i, listed := index[id]
 		key = strings.ToLower(key)
+		if _, isKey := appKeys()[key]; ok && isKey && !listed {
+			// A setting for an app that is not accepted: a mistyped id would
+			// leave the intended app without its tokens or its allowlist, so
+			// it is said at start (a leftover of a removed app is harmless).
+			c.appEnvNotes = append(c.appEnvNotes, fmt.Sprintf("%s is ignored: app %s is not in IMCALLBACK_SDKAPPID (%s) "+
+				"nor in apps; is the id mistyped?", name, id, strings.Join(c.SdkAppIDs, ", ")))
+			continue
+		}
 		if !ok || !listed {
-			continue // reported by UnknownEnv
+			continue // an unknown key: reported by UnknownEnv
 		}
 		a := &c.Apps[i]
 		value = strings.TrimSpace(value)

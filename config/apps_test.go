@@ -92,6 +92,15 @@ func TestAppsRejects(t *testing.T) {
 			}
 		})
 	}
+	// A setting for an app that is not accepted (here a digit short) is said at start.
+	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001,1400000002", "IMCALLBACK_APP_140000002_IPLIST=true")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(c.Notes(), "\n"); !strings.Contains(notes,
+		"IMCALLBACK_APP_140000002_IPLIST is ignored: app 140000002 is not in IMCALLBACK_SDKAPPID (1400000001, 1400000002)") {
+		t.Errorf("no note about the mistyped app id: %q", notes)
+	}
 	if n := config.UnknownEnv([]string{"IMCALLBACK_APP_1_TOKEN=x", "IMCALLBACK_APP_1_TOKENS=y"}); len(n) != 1 ||
 		!strings.Contains(n[0], "did you mean IMCALLBACK_APP_1_TOKENS?") {
 		t.Errorf("unknown per-app variable: %v", n)

@@ -130,6 +130,9 @@ type Config struct {
 	// unknownEnv are Load's warnings about IMCALLBACK_* variables that are
 	// not settings (UnknownEnv); Notes returns them.
 	unknownEnv []string
+	// appEnvNotes are Load's warnings about per-app variables of apps that
+	// are not accepted; Notes returns them.
+	appEnvNotes []string
 }
 
 // Default returns the configuration used when nothing overrides it.
@@ -408,7 +411,15 @@ func (c *Config) Notes() []string {
 		}
 		notes = append(notes, note)
 	}
-	return append(notes, c.unknownEnv...)
+	return append(notes, c.EnvWarnings()...)
+}
+
+// EnvWarnings are the IMCALLBACK_* variables Load ignored: those that are
+// no setting (with the closest real name; a declared section's fields are
+// settings) and per-app ones of an app that is not accepted. The service
+// logs them at start.
+func (c *Config) EnvWarnings() []string {
+	return append(slices.Clone(c.unknownEnv), c.appEnvNotes...)
 }
 
 func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {

@@ -196,6 +196,9 @@ func TestRedactSecrets(t *testing.T) {
 		{"NATS token", "nats://s3cr3t@nats1:4222", true, []string{"s3cr3t"}, "@nats1:4222"},
 		{"NATS user and password, several URLs", "nats://u:p1@a:4222,nats://u:p2@b:4222", true, []string{"p1", "p2"}, "nats://u:"},
 		{"no URL", "plain", false, nil, "plain"},
+		{"a '?' in the password", "postgres://u:pa?ss@h/db", false, []string{"pa?ss", "ss@h"}, "@h/db"},
+		{"a '?' in the password, no path", "tls://u:pa?x@h:4222", true, []string{"pa?x"}, "@h:4222"},
+		{"a '?' in the password and a query password", "postgres://u:a?b@h/db?password=pw3", false, []string{"a?b", "pw3"}, "@h/db?password="},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,16 +29,24 @@ func Secrets(value string, tokenUser bool) []string {
 		if _, after, ok := strings.Cut(rest, "://"); ok {
 			rest = after
 		}
-		hostPart, query, _ := strings.Cut(rest, "?")
-		if at := strings.LastIndex(hostPart, "@"); at >= 0 {
-			user, pw, hasPW := strings.Cut(hostPart[:at], ":")
+		// The userinfo ends at the last '@' before the path: a password may
+		// hold an unescaped '?' (which no parser takes for the query then).
+		authority := rest
+		if slash := strings.IndexByte(rest, '/'); slash >= 0 {
+			authority = rest[:slash]
+		}
+		afterUser := rest
+		if at := strings.LastIndex(authority, "@"); at >= 0 {
+			user, pw, hasPW := strings.Cut(authority[:at], ":")
 			switch {
 			case hasPW:
 				add(pw, url.PathUnescape)
 			case tokenUser:
 				add(user, url.PathUnescape)
 			}
+			afterUser = rest[at+1:]
 		}
+		_, query, _ := strings.Cut(afterUser, "?")
 		for _, kv := range strings.Split(query, "&") {
 			key, v, _ := strings.Cut(kv, "=")
 			if key == "password" || key == "sslpassword" {
