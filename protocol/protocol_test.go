@@ -3,6 +3,7 @@ package protocol_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +200,32 @@ func TestErrorsAreDistinct(t *testing.T) {
 	wrapped := errors.Join(errors.New("x"), protocol.ErrBadSign)
 	if !errors.Is(wrapped, protocol.ErrBadSign) || errors.Is(wrapped, protocol.ErrStaleRequest) {
 		t.Fatal("errors.Is does not tell rejections apart")
+	}
+}
+
+func TestFlexStrings(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		err  bool
+	}{
+		{`["@TGS#_g@TOPIC#_a","@TGS#_g@TOPIC#_b"]`, []string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_b"}, false},
+		{`"@TGS#_g@TOPIC#_a"`, []string{"@TGS#_g@TOPIC#_a"}, false},
+		{`"@TGS#_g@TOPIC#_a, @TGS#_g@TOPIC#_b"`, []string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_b"}, false},
+		{`""`, nil, false},
+		{`null`, nil, false},
+		{`[]`, []string{}, false},
+		{`12`, nil, true},
+		{`[1]`, nil, true},
+	}
+	for _, tt := range tests {
+		var got struct {
+			L protocol.FlexStrings `json:"l"`
+		}
+		err := json.Unmarshal([]byte(`{"l":`+tt.in+`}`), &got)
+		if (err != nil) != tt.err || !tt.err && !slices.Equal(got.L, tt.want) {
+			t.Errorf("%s: %q, %v; want %q (error %v)", tt.in, got.L, err, tt.want, tt.err)
+		}
 	}
 }
 

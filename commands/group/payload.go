@@ -401,8 +401,9 @@ type AfterTopicDestroyed struct {
 	GroupID string `json:"GroupId"`
 	// Type is the group type, "Community".
 	Type string `json:"Type"`
-	// TopicIDList lists the deleted topics.
-	TopicIDList []string `json:"TopicIdList"`
+	// TopicIDList lists the deleted topics. The sample sends an array, the
+	// field table says string: both are read.
+	TopicIDList protocol.FlexStrings `json:"TopicIdList"`
 	// EventTime is the event time in milliseconds (absent from the documented sample).
 	EventTime protocol.FlexInt `json:"EventTime"`
 }

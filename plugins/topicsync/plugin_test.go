@@ -320,3 +320,29 @@ func TestModuleRegistersItsPieces(t *testing.T) {
 	p.GetJSON(t, "/readyz", 200, nil)
 	_ = testutil.ToFloat64 // keeps the testutil import honest if counters move here
 }
+
+// TestDestroyWithTopicIdListAsAString: the page's field table types
+// TopicIdList as a string while its sample sends an array; a string
+// (one id, or several separated by commas) destroys those topics too.
+func TestDestroyWithTopicIdListAsAString(t *testing.T) {
+	sample, err := os.ReadFile("testdata/after_create_topic_sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := startPlugin(t, b.dsn(t))
+			if res := p.Send(t, group.AfterCreateTopicCommand.Name(), sample); !res.OK() {
+				t.Fatalf("create answered %d %s", res.Status, res.Body)
+			}
+			destroy := fmt.Sprintf(`{"CallbackCommand":"%s","GroupId":"@TGS#2J4SZEAEL","Type":"Community","TopicIdList":%q}`,
+				group.AfterTopicDestroyedCommand.Name(), sampleTopicID)
+			if res := p.Send(t, group.AfterTopicDestroyedCommand.Name(), []byte(destroy)); !res.OK() {
+				t.Fatalf("destroy answered %d %s", res.Status, res.Body)
+			}
+			if p.topic(t, sampleTopicID).DeletedAt == nil {
+				t.Fatal("a destroy with TopicIdList as a string left the topic live")
+			}
+		})
+	}
+}
