@@ -98,10 +98,7 @@ func (p *plugin) list(t *testing.T, query string) []topicsync.Topic {
 }
 
 func TestPluginOverHTTP(t *testing.T) {
-	sample, err := os.ReadFile("testdata/after_create_topic_sample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sample := createSample(t)
 	for _, b := range pluginBackends {
 		t.Run(b.name, func(t *testing.T) {
 			p := startPlugin(t, b.dsn(t))
@@ -285,7 +282,7 @@ func TestFailedWriteIsHandlerError(t *testing.T) {
 			if err := p.store.Close(); err != nil {
 				t.Fatal(err)
 			}
-			sample, _ := os.ReadFile("testdata/after_create_topic_sample.json")
+			sample := createSample(t)
 			res := p.Send(t, group.AfterCreateTopicCommand.Name(), sample)
 			if !res.Is(protocol.ErrHandlerFailed) {
 				t.Fatalf("a failed write answered %d %s", res.Status, res.Body)
@@ -325,10 +322,7 @@ func TestModuleRegistersItsPieces(t *testing.T) {
 // TopicIdList as a string while its sample sends an array; a string
 // (one id, or several separated by commas) destroys those topics too.
 func TestDestroyWithTopicIdListAsAString(t *testing.T) {
-	sample, err := os.ReadFile("testdata/after_create_topic_sample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sample := createSample(t)
 	for _, b := range pluginBackends {
 		t.Run(b.name, func(t *testing.T) {
 			p := startPlugin(t, b.dsn(t))
@@ -345,4 +339,14 @@ func TestDestroyWithTopicIdListAsAString(t *testing.T) {
 			}
 		})
 	}
+}
+
+// createSample is Tencent's documented AfterCreateTopic body.
+func createSample(t *testing.T) []byte {
+	t.Helper()
+	sample, err := os.ReadFile("testdata/after_create_topic_sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sample
 }
