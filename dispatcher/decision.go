@@ -12,7 +12,8 @@ type Decision struct {
 	Info string
 	// Reply holds extra answer fields (MsgBody, CloudCustomData,
 	// RefusedMembers_Account, ResultItem, RspData …). It must marshal to a
-	// JSON object; it is sent only with Code 0.
+	// JSON object; it is sent only with Code 0, except the refusal of every
+	// target that a Rule's PerTarget adds to a deny.
 	Reply any
 }
 

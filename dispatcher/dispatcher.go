@@ -163,6 +163,30 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 
 func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }
 
+// denyPerTarget adds, to a deny of a command whose top-level ErrorCode IM
+// ignores, the reply fields that refuse every target: the top-level code
+// stays (an app configured to honour it refuses on it), and IM's default
+// reads the per-target codes. Without it, a deny there let the action
+// through.
+func (d *Dispatcher) denyPerTarget(r *Request, dec Decision) Decision {
+	rule := d.rule(r.Command)
+	if rule.PerTarget == nil || dec.Code == CodeAllow {
+		return dec
+	}
+	code := dec.Code
+	if !rule.DenyCodes.Contains(code) {
+		code = rule.DenyCodes.Min
+	}
+	reply, err := rule.PerTarget.Deny(r.Body, code, dec.Info)
+	if err != nil {
+		d.log.Error("cannot name the targets a deny refuses; sending the top-level deny alone, which IM may ignore",
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
+		return dec
+	}
+	dec.Reply = reply
+	return dec
+}
+
 // Serve is the echo handler of the callback endpoint. It expects the
 // middleware chain to have verified the request already. It routes on the
 // URL's CallbackCommand before reading the body, so a command nobody
@@ -236,6 +260,7 @@ func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 
 func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {
 	dec, outcome := d.decide(c.Request().Context(), cmd, r)
+	dec = d.denyPerTarget(r, dec)
 	body, err := protocol.AppendEnvelope(make([]byte, 0, 128), protocol.StatusOK, dec.Code, dec.Info, dec.Reply)
 	if err != nil {
 		d.log.Error("before-handler reply fields cannot be sent; sending the fallback",

@@ -14,6 +14,19 @@ type Rule struct {
 	DenyCodes CodeRange
 	// CanDrop is true for message commands, which accept ErrorCode 2.
 	CanDrop bool
+	// PerTarget, when set, marks a command whose top-level ErrorCode IM
+	// ignores by default: it decides per target in the reply fields
+	// (Sns.CallbackPrevFriendAdd and Sns.CallbackPrevFriendResponse). A
+	// deny, the handler's or the fallback's, is then also sent as the
+	// refusal of every target, so that it refuses.
+	PerTarget *PerTarget
+}
+
+// PerTarget turns a deny into reply fields that refuse every target.
+type PerTarget struct {
+	// Deny returns the reply fields refusing every target named in body
+	// with code (inside the rule's DenyCodes) and info.
+	Deny func(body []byte, code int, info string) (reply any, err error)
 }
 
 // Rules maps each known before-command to its rule; the command catalogue

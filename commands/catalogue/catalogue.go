@@ -65,6 +65,9 @@ type Entry struct {
 	DenyCodes dispatcher.CodeRange
 	// CanDrop is true when the command accepts a silent drop (ErrorCode 2).
 	CanDrop bool
+	// PerTarget is set for a command whose top-level ErrorCode IM ignores:
+	// a deny is also sent as the refusal of every target (dispatcher.Rule).
+	PerTarget *dispatcher.PerTarget
 	// Dedup lists the payload fields forming the natural deduplication key
 	// ("Events[]." prefixes a batch's per-event fields); empty when the
 	// protocol has none. DedupKeys computes it.
@@ -96,7 +99,7 @@ func (e Entry) Area() string { return path.Base(e.Command.Tooling(tooling.K).Pay
 
 // Rule is the dispatcher rule of the entry.
 func (e Entry) Rule() dispatcher.Rule {
-	return dispatcher.Rule{DenyCodes: e.DenyCodes, CanDrop: e.CanDrop}
+	return dispatcher.Rule{DenyCodes: e.DenyCodes, CanDrop: e.CanDrop, PerTarget: e.PerTarget}
 }
 
 // keyed is implemented by payloads with one natural key.

@@ -3,9 +3,11 @@ package catalogue_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,53 @@ func TestModuleProvidesTheRules(t *testing.T) {
 	svc := imtest.Start(t, inline, handler)
 	if code, denied := svc.Send(t, sns.PrevFriendResponseCommand.Name(), body).Denied(); !denied || code != 38001 {
 		t.Errorf("ErrorCode %d, want 38001", code)
+	}
+}
+
+// TestFriendDenyRefusesEveryTarget: IM ignores the top-level ErrorCode of
+// the two friend-request commands by default, so a deny (the handler's, or
+// the deny fallback of a failing handler) is also sent as the refusal of
+// every target in ResultItem; before, it let the friend add through.
+func TestFriendDenyRefusesEveryTarget(t *testing.T) {
+	type answer struct {
+		ErrorCode  int              `json:"ErrorCode"`
+		ResultItem []sns.ResultItem `json:"ResultItem"`
+	}
+	tests := []struct {
+		name     string
+		env      []string
+		decide   func() (dispatcher.Reply[sns.ResultReply], error)
+		wantCode int // each target's ResultCode
+		wantTop  int // the top-level ErrorCode
+	}{
+		{"a deny", nil, func() (dispatcher.Reply[sns.ResultReply], error) {
+			return sns.PrevFriendAddCommand.Deny("no"), nil
+		}, sns.ResultCodeMin, 1},
+		{"a deny with a code", nil, func() (dispatcher.Reply[sns.ResultReply], error) {
+			return sns.PrevFriendAddCommand.DenyWithCode(38007, "not now"), nil
+		}, 38007, 38007},
+		{"the deny fallback of a failing handler", []string{"IMCALLBACK_BEFORE_FALLBACK=deny"}, func() (dispatcher.Reply[sns.ResultReply], error) {
+			return dispatcher.Reply[sns.ResultReply]{}, errors.New("the rules service is down")
+		}, sns.ResultCodeMin, 1},
+	}
+	body := []byte(`{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a","FriendItem":[{"To_Account":"b"},{"To_Account":"c"}]}`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+				return sns.PrevFriendAddCommand.Handle(func(context.Context, *dispatcher.Event[sns.PrevFriendAdd]) (dispatcher.Reply[sns.ResultReply], error) {
+					return tt.decide()
+				})
+			}))
+			svc := imtest.Start(t, append(slices.Clone(inline), tt.env...), handler)
+			res := svc.Send(t, sns.PrevFriendAddCommand.Name(), body)
+			var got answer
+			if err := json.Unmarshal(res.Body, &got); err != nil {
+				t.Fatalf("%s: %v", res.Body, err)
+			}
+			if got.ErrorCode != tt.wantTop || len(got.ResultItem) != 2 || got.ResultItem[0].ToAccount != "b" || got.ResultItem[1].ToAccount != "c" ||
+				got.ResultItem[0].ResultCode != tt.wantCode || got.ResultItem[1].ResultCode != tt.wantCode {
+				t.Fatalf("answer %s; want ErrorCode %d and both targets refused with %d", res.Body, tt.wantTop, tt.wantCode)
+			}
+		})
 	}
 }

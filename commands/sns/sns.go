@@ -3,6 +3,9 @@
 package sns
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -39,6 +42,43 @@ type ResultItem struct {
 type ResultReply struct {
 	// ResultItem holds one decision per target.
 	ResultItem []ResultItem `json:"ResultItem"`
+}
+
+// Per-target refusals of the two commands whose top-level ErrorCode IM
+// ignores by default: the dispatcher sends a deny of theirs, the handler's
+// or the fallback's, also as the refusal of every target in ResultItem.
+var (
+	PrevFriendAddTargets = &dispatcher.PerTarget{Deny: func(body []byte, code int, info string) (any, error) {
+		var p PrevFriendAdd
+		if err := json.Unmarshal(body, &p); err != nil {
+			return nil, fmt.Errorf("sns: %s: %w", PrevFriendAddCommand.Name(), err)
+		}
+		accounts := make([]string, len(p.FriendItem))
+		for i, f := range p.FriendItem {
+			accounts[i] = f.ToAccount
+		}
+		return refuseAll(accounts, code, info), nil
+	}}
+	PrevFriendResponseTargets = &dispatcher.PerTarget{Deny: func(body []byte, code int, info string) (any, error) {
+		var p PrevFriendResponse
+		if err := json.Unmarshal(body, &p); err != nil {
+			return nil, fmt.Errorf("sns: %s: %w", PrevFriendResponseCommand.Name(), err)
+		}
+		accounts := make([]string, len(p.ResponseFriendItem))
+		for i, f := range p.ResponseFriendItem {
+			accounts[i] = f.ToAccount
+		}
+		return refuseAll(accounts, code, info), nil
+	}}
+)
+
+// refuseAll is the reply refusing every account with code and info.
+func refuseAll(accounts []string, code int, info string) ResultReply {
+	items := make([]ResultItem, len(accounts))
+	for i, a := range accounts {
+		items[i] = ResultItem{ToAccount: a, ResultCode: code, ResultInfo: info}
+	}
+	return ResultReply{ResultItem: items}
 }
 
 // FriendItem is one target of an add-friend request.
