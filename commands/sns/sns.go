@@ -48,29 +48,33 @@ type ResultReply struct {
 // ignores by default: the dispatcher sends a deny of theirs, the handler's
 // or the fallback's, also as the refusal of every target in ResultItem.
 var (
-	PrevFriendAddTargets = &dispatcher.PerTarget{Deny: func(body []byte, code int, info string) (any, error) {
-		var p PrevFriendAdd
-		if err := json.Unmarshal(body, &p); err != nil {
-			return nil, fmt.Errorf("sns: %s: %w", PrevFriendAddCommand.Name(), err)
-		}
+	PrevFriendAddTargets = perTarget(PrevFriendAddCommand.Name(), func(p PrevFriendAdd) []string {
 		accounts := make([]string, len(p.FriendItem))
 		for i, f := range p.FriendItem {
 			accounts[i] = f.ToAccount
 		}
-		return refuseAll(accounts, code, info), nil
-	}}
-	PrevFriendResponseTargets = &dispatcher.PerTarget{Deny: func(body []byte, code int, info string) (any, error) {
-		var p PrevFriendResponse
-		if err := json.Unmarshal(body, &p); err != nil {
-			return nil, fmt.Errorf("sns: %s: %w", PrevFriendResponseCommand.Name(), err)
-		}
+		return accounts
+	})
+	PrevFriendResponseTargets = perTarget(PrevFriendResponseCommand.Name(), func(p PrevFriendResponse) []string {
 		accounts := make([]string, len(p.ResponseFriendItem))
 		for i, f := range p.ResponseFriendItem {
 			accounts[i] = f.ToAccount
 		}
-		return refuseAll(accounts, code, info), nil
-	}}
+		return accounts
+	})
 )
+
+// perTarget refuses every account that targets reads from a body of the
+// command named.
+func perTarget[P any](command string, targets func(P) []string) *dispatcher.PerTarget {
+	return &dispatcher.PerTarget{Deny: func(body []byte, code int, info string) (any, error) {
+		var p P
+		if err := json.Unmarshal(body, &p); err != nil {
+			return nil, fmt.Errorf("sns: %s: %w", command, err)
+		}
+		return refuseAll(targets(p), code, info), nil
+	}}
+}
 
 // refuseAll is the reply refusing every account with code and info.
 func refuseAll(accounts []string, code int, info string) ResultReply {
