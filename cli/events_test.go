@@ -241,6 +241,7 @@ func TestCommandsSayWhenNothingAnswers(t *testing.T) {
 		{[]string{"topics", "list"}, true},
 		{[]string{"delivery", "status"}, false},
 		{[]string{"delivery", "pause"}, false},
+		{[]string{"events", "get", "1"}, false},
 	} {
 		_, err := runCLI(t, append([]string{"--admin", "http://" + addr}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), "no imcallback service answers there") ||
@@ -250,16 +251,25 @@ func TestCommandsSayWhenNothingAnswers(t *testing.T) {
 	}
 }
 
-// TestDeliveryRefusesOffline: the workers belong to a running service;
-// with --offline, delivery says so and calls nobody.
-func TestDeliveryRefusesOffline(t *testing.T) {
+// TestOnlineCommandsRefuseOffline: the workers, and one event's body, are
+// reached through a running service; with --offline, delivery and events
+// get say so and call nobody.
+func TestOnlineCommandsRefuseOffline(t *testing.T) {
 	var called atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Store(true) }))
 	defer srv.Close()
-	for _, args := range [][]string{{"delivery", "status"}, {"delivery", "pause"}, {"delivery", "resume", "--command", "Group.CallbackAfterCreateTopic"}} {
-		_, err := runCLI(t, append([]string{"--offline", "--admin", srv.URL}, args...)...)
-		if !errors.Is(err, errDeliveryOffline) {
-			t.Errorf("%v: %v, want errDeliveryOffline", args, err)
+	for _, tt := range []struct {
+		args []string
+		want error
+	}{
+		{[]string{"delivery", "status"}, errDeliveryOffline},
+		{[]string{"delivery", "pause"}, errDeliveryOffline},
+		{[]string{"delivery", "resume", "--command", "Group.CallbackAfterCreateTopic"}, errDeliveryOffline},
+		{[]string{"events", "get", "1"}, errEventsGetOffline},
+	} {
+		_, err := runCLI(t, append([]string{"--offline", "--admin", srv.URL}, tt.args...)...)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%v: %v, want %v", tt.args, err, tt.want)
 		}
 	}
 	if called.Load() {

@@ -418,3 +418,16 @@ func TestServeWarnsAboutIgnoredVariables(t *testing.T) {
 		t.Fatalf("warnings:\n%s", all)
 	}
 }
+
+// TestSendSignsWithTheAppsOwnToken: without --token, send signs with the
+// app's own token when IMCALLBACK_APP_<appid>_TOKENS has one, as the
+// service verifies, and with IMCALLBACK_TOKENS otherwise.
+func TestSendSignsWithTheAppsOwnToken(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	t.Setenv("IMCALLBACK_TOKENS", "the-global-one")
+	t.Setenv(config.AppEnvName(imtest.AppID, "tokens"), imtest.Token)
+	out, err := runCLI(t, "send", "--url", s.Sender.URL, "--appid", imtest.AppID, "--command", "Group.CallbackAfterCreateTopic", "--sample")
+	if err != nil || !strings.Contains(out, "HTTP 200") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}

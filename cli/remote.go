@@ -215,10 +215,14 @@ func newEventsGetCmd(g *globalFlags) *cobra.Command {
 		Short: "Show one stored event with its parameters and body (from the running service)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if g.offline {
+				return errEventsGetOffline
+			}
 			a, err := g.adminClient()
 			if err != nil {
 				return err
 			}
+			a.onlineOnly = true
 			var ev json.RawMessage
 			if err := a.call(c.Context(), http.MethodGet, "/v1/events/"+url.PathEscape(args[0]), nil, &ev); err != nil {
 				return err
@@ -227,6 +231,11 @@ func newEventsGetCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 }
+
+// errEventsGetOffline answers events get --offline: one event's body is
+// read through the running service.
+var errEventsGetOffline = errors.New("events get reads one event through the running service: --offline does not apply " +
+	"(events list --offline lists a stopped service's events)")
 
 // errDeliveryOffline answers delivery --offline: pausing and resuming act on
 // the workers of a running service, which a stopped one does not have.

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/imsend"
 )
 
@@ -59,7 +60,8 @@ func newSendCmd(samples sampleSource) *cobra.Command {
 				f.appID = firstOf(os.Getenv("IMCALLBACK_SDKAPPID"), "1400000000")
 			}
 			if !c.Flags().Changed("token") {
-				f.token = firstOf(os.Getenv("IMCALLBACK_TOKENS"), "")
+				// The app's own token when it has one, as the service verifies.
+				f.token = firstOf(os.Getenv(config.AppEnvName(f.appID, "tokens")), firstOf(os.Getenv("IMCALLBACK_TOKENS"), ""))
 			}
 			return runSend(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), f, samples)
 		},
@@ -67,7 +69,7 @@ func newSendCmd(samples sampleSource) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, without a query string")
 	fl.StringVar(&f.appID, "appid", "", "SdkAppid to send (default: the first of IMCALLBACK_SDKAPPID, else 1400000000)")
-	fl.StringVar(&f.token, "token", "", "callback token to sign with; --token \"\" sends unsigned (default: the first of IMCALLBACK_TOKENS)")
+	fl.StringVar(&f.token, "token", "", "callback token to sign with; --token \"\" sends unsigned (default: the first of IMCALLBACK_APP_<appid>_TOKENS, else of IMCALLBACK_TOKENS)")
 	fl.StringVar(&f.command, "command", "", "CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
 	fl.StringVar(&f.file, "file", "", "file with the JSON body; - reads standard input")
 	fl.BoolVar(&f.sample, "sample", false, "send the catalogue's sample body of --command")

@@ -63,8 +63,9 @@ func appKeys() map[string]reflect.Kind {
 	return keys
 }
 
-// appEnvName is the variable of an app's key.
-func appEnvName(id, key string) string { return appEnvPrefix + id + "_" + strings.ToUpper(key) }
+// AppEnvName is the environment variable of an app's key, e.g.
+// IMCALLBACK_APP_1400000000_TOKENS for ("1400000000", "tokens").
+func AppEnvName(id, key string) string { return appEnvPrefix + id + "_" + strings.ToUpper(key) }
 
 // applyAppEnv merges the apps of the YAML list with IMCALLBACK_SDKAPPID
 // and the IMCALLBACK_APP_<SDKAPPID>_<KEY> variables: every listed app has
@@ -178,7 +179,7 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 			}
 		}
 		if a.IPList && a.SecretKey == "" {
-			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", appEnvName(a.SdkAppID, "iplist"))
+			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", AppEnvName(a.SdkAppID, "iplist"))
 		}
 		if u, err := url.Parse(a.APIBase); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
 			bad(key("api_base"), "%q must be an https:// URL (http:// only on loopback), e.g. %s", a.APIBase, DefaultAPIBase)

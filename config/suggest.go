@@ -48,7 +48,7 @@ func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 				switch s := closest(field, fields); {
 				case slices.Contains(fields, field):
 				case s != "":
-					out = append(out, fmt.Sprintf("%s is not a setting; did you mean %s?", name, appEnvName(id, s)))
+					out = append(out, fmt.Sprintf("%s is not a setting; did you mean %s?", name, AppEnvName(id, s)))
 				default:
 					out = append(out, fmt.Sprintf("%s is not a setting", name))
 				}

@@ -20,7 +20,8 @@ type Params struct {
 // ParseParams reads the callback parameters from a raw query string in one
 // pass. Names are matched case-insensitively (IM's docs spell SdkAppid,
 // SDKAppID and SdkAppId), order does not matter and unknown parameters are
-// ignored. When a name repeats, the first value wins, like url.Values.Get.
+// ignored. When a name repeats, the first non-empty value wins (url.Values.Get
+// would keep an empty first one).
 func ParseParams(rawQuery string) Params {
 	var p Params
 	for rawQuery != "" {

@@ -97,6 +97,11 @@ func TestParseParams(t *testing.T) {
 			want:  protocol.Params{SdkAppid: "1"},
 		},
 		{
+			name:  "an empty value does not count as the first",
+			query: "Sign=&Sign=abc&SdkAppid=&SdkAppid=1",
+			want:  protocol.Params{Sign: "abc", SdkAppid: "1"},
+		},
+		{
 			name:  "escaped values are decoded",
 			query: "ClientIP=%3A%3A1&OptPlatform=Windows+Phone",
 			want:  protocol.Params{ClientIP: "::1", OptPlatform: "Windows Phone"},
