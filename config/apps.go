@@ -86,6 +86,7 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		}
 	}
 	var errs []error
+	keys := appKeys()
 	for _, kv := range vars {
 		name, value, _ := strings.Cut(kv, "=")
 		rest, ok := strings.CutPrefix(name, appEnvPrefix)
@@ -95,7 +96,7 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		id, key, ok := strings.Cut(rest, "_")
 		i, listed := index[id]
 		key = strings.ToLower(key)
-		if _, isKey := appKeys()[key]; ok && isKey && !listed {
+		if _, isKey := keys[key]; ok && isKey && !listed {
 			// A setting for an app that is not accepted: a mistyped id would
 			// leave the intended app without its tokens or its allowlist, so
 			// it is said at start (a leftover of a removed app is harmless).
@@ -172,12 +173,7 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 		if _, err := ParsePrefixes(a.AllowCIDRs); err != nil {
 			bad(key("allow_cidrs"), "%v", err)
 		}
-		for i, t := range a.Tokens {
-			if t == "" || len(t) > 128 {
-				// An empty token would accept a signature anyone can compute.
-				bad(key("tokens"), "token #%d must be 1 to 128 characters", i+1)
-			}
-		}
+		checkTokens(key("tokens"), a.Tokens, bad)
 		if a.IPList && a.SecretKey == "" {
 			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", AppEnvName(a.SdkAppID, "iplist"))
 		}
@@ -192,6 +188,16 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 	}
 	if c.IPListRefresh < time.Minute {
 		bad("iplist_refresh", "%v must be at least 1m", c.IPListRefresh)
+	}
+}
+
+// checkTokens reports under key each token that is empty (it would accept
+// a signature anyone can compute) or over 128 characters.
+func checkTokens(key string, tokens []string, bad func(key, format string, args ...any)) {
+	for i, t := range tokens {
+		if t == "" || len(t) > 128 {
+			bad(key, "token #%d must be 1 to 128 characters", i+1)
+		}
 	}
 }
 

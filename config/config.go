@@ -208,11 +208,7 @@ func (c *Config) problems() []error {
 			bad("sdkappid", "%q is not a decimal SDKAppID", id)
 		}
 	}
-	for i, t := range c.Tokens {
-		if t == "" || len(t) > 128 {
-			bad("tokens", "token #%d must be 1 to 128 characters", i+1)
-		}
-	}
+	checkTokens("tokens", c.Tokens, bad)
 	if c.Listen == "" {
 		bad("listen", "required")
 	}

@@ -189,6 +189,16 @@ func badRequest(format string, args ...any) error {
 	return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(format, args...))
 }
 
+// badBody is the answer to a body that did not decode: a body over its
+// limit stays that error (withStatus answers it 413), any other is a 400
+// saying what the body must be.
+func badBody(err error, must string) error {
+	if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+		return err
+	}
+	return badRequest("%s: %v", must, err)
+}
+
 // listEvents answers GET /v1/events?command=&app=&since=&state=&limit=&before_seq=
 // newest first: {"events":[…],"next_before_seq":N}, next_before_seq 0 on the
 // last page. It reads the stream's headers from since (or the start), so
@@ -334,10 +344,7 @@ func (s *Service) replayEvents(c echo.Context) error {
 	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
-			return err // 413
-		}
-		return badRequest("the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true} (with \"seqs\": those dead letters): %v", err)
+		return badBody(err, "the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true} (with \"seqs\": those dead letters)")
 	}
 	chosen := 0
 	for _, set := range []bool{len(req.Seqs) > 0 && !req.Dead, req.Since != "", req.Dead} {
@@ -466,10 +473,7 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 		}
 		if c.Request().ContentLength != 0 {
 			if err := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-				if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
-					return err // 413
-				}
-				return badRequest("the body must be empty or {\"command\":\"…\"}: %v", err)
+				return badBody(err, "the body must be empty or {\"command\":\"…\"}")
 			}
 		}
 		var err error

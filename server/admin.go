@@ -197,7 +197,7 @@ func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			switch site := r.Header.Get("Sec-Fetch-Site"); site {
+			switch r.Header.Get("Sec-Fetch-Site") {
 			case "same-origin", "none":
 			case "":
 				if origin := r.Header.Get(echo.HeaderOrigin); origin != "" && !tokenSet {
