@@ -20,3 +20,10 @@ func (s *Service) SetCommands(commands []string) { s.setCommands(commands) }
 
 // Undead is undead: the work-stream copy of a dead letter.
 func (e *Events) Undead(raw *jetstream.RawStreamMsg) *nats.Msg { return e.undead(raw) }
+
+// HeldCounts is how many events have deliveries counted as given back.
+func (s *Service) HeldCounts() int {
+	s.holds.mu.Lock()
+	defer s.holds.mu.Unlock()
+	return len(s.holds.deferred)
+}

@@ -1,9 +1,11 @@
 package delivery
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -47,6 +49,26 @@ func (h *holds) spent(seq uint64) uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.deferred[seq]
+}
+
+// counting reports whether any delivery is counted as given back.
+func (h *holds) counting() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.deferred) != 0
+}
+
+// prune drops the counts of every sequence up to floor, the consumer's
+// acknowledgement floor: those events were acknowledged or terminated,
+// possibly by another replica, and are not offered to these workers again.
+func (h *holds) prune(floor uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for seq := range h.deferred {
+		if seq <= floor {
+			delete(h.deferred, seq)
+		}
+	}
 }
 
 // forget drops seq's count once it is acknowledged or terminated.
@@ -130,6 +152,28 @@ func (s *Service) attempts(md *jetstream.MsgMetadata) *jetstream.MsgMetadata {
 	c.NumDelivered -= n
 	return &c
 }
+
+// pruneHolds drops the given-back counts of the events the shared
+// consumer's acknowledgement floor has passed. An event another replica
+// acknowledged never returns to these workers, so forget never sees it;
+// without this its count would stay for the life of the process. It asks
+// the server at most once per pruneEvery, and only while counts are kept.
+func (w *workers) pruneHolds(cons jetstream.Consumer, last *time.Time) {
+	if !w.s.holds.counting() || time.Since(*last) < w.pruneEvery() {
+		return
+	}
+	*last = time.Now()
+	ctx, cancel := context.WithTimeout(w.fetchCtx, 5*time.Second)
+	defer cancel()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return // the next fetch tries again
+	}
+	w.s.holds.prune(info.AckFloor.Stream)
+}
+
+// pruneEvery is how often pruneHolds asks for the acknowledgement floor.
+func (w *workers) pruneEvery() time.Duration { return 10 * w.opts.HoldRecheck }
 
 // forget drops the count of msg's deliveries given back, once msg is
 // acknowledged or terminated.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -118,5 +119,39 @@ func TestUnroutableCopyIsDeadLetteredAtOnce(t *testing.T) {
 	})
 	if dead[0].Deliveries != 1 || !strings.Contains(dead[0].Error, "not configured") {
 		t.Errorf("dead letter after %d deliveries: %q", dead[0].Deliveries, dead[0].Error)
+	}
+}
+
+// TestHeldCountsOfAnotherReplicasEventsAreDropped: replicas share one
+// consumer, so an event one replica held back while its command was
+// paused there may be processed by another. The first replica never sees
+// it again; its count of given-back deliveries is dropped once the
+// consumer's acknowledgement floor has passed the event.
+func TestHeldCountsOfAnotherReplicasEventsAreDropped(t *testing.T) {
+	url := os.Getenv(natsURLEnv)
+	if url == "" {
+		t.Skipf("set %s (e.g. nats://127.0.0.1:4222): replicas share a stream on a real NATS server", natsURLEnv)
+	}
+	o := options(t, backend{name: "nats", url: url})
+	o.HoldRecheck = 50 * time.Millisecond
+	rec := newRecorder()
+	d, err := dispatcher.New([]dispatcher.Command{dispatcher.After(testCommand, rec.handle)},
+		dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a := start(t, o, d)
+	if err := a.PauseCommand(testCommand); err != nil {
+		t.Fatal(err)
+	}
+	accept(t, a, request(testCommand, "elsewhere"))
+	eventually(t, 10*time.Second, "the event held back on the first replica", func() bool { return a.HeldCounts() == 1 })
+
+	start(t, o, d) // a second replica, where the command is not paused
+	eventually(t, 10*time.Second, "the event applied by the second replica", func() bool { return rec.appliedCount("elsewhere") == 1 })
+	eventually(t, 10*time.Second, "the first replica's count dropped", func() bool { return a.HeldCounts() == 0 })
+	if n := len(rec.callTimes("elsewhere")); n != 1 {
+		t.Errorf("the event ran %d times, want 1", n)
 	}
 }

@@ -247,7 +247,8 @@ func (w *workers) shutdown(ctx context.Context) error {
 func (w *workers) run() {
 	defer close(w.loopDone)
 	var cons jetstream.Consumer
-	failing := false // log an outage once, and its end
+	var pruned time.Time // when pruneHolds last asked the server
+	failing := false     // log an outage once, and its end
 	fail := func(msg string, err error) {
 		if !failing {
 			w.log.Error(msg+"; retrying every "+w.opts.RetryWait.String(), zap.String("consumer", w.opts.Consumer), zap.Error(err))
@@ -277,6 +278,7 @@ func (w *workers) run() {
 				w.log.Info("consuming again", zap.String("consumer", w.opts.Consumer))
 				failing = false
 			}
+			w.pruneHolds(cons, &pruned)
 		case w.stopping() && errors.Is(err, context.Canceled):
 			return
 		default:
