@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/imcallback/imcallback/config"
 )
 
 // The broadest networks a Tencent list may hold; a broader entry would
@@ -58,15 +60,6 @@ func (p *policy) allows(addr netip.Addr) bool {
 	return false
 }
 
-// normalize masks p and turns an IPv4-mapped IPv6 prefix into its IPv4
-// prefix, so that it matches the unmapped addresses allows compares.
-func normalize(p netip.Prefix) netip.Prefix {
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
-	}
-	return p.Masked()
-}
-
 // normalizeAll normalizes configured prefixes, sorted and without repeats;
 // an invalid one is an error.
 func normalizeAll(list []netip.Prefix) ([]netip.Prefix, error) {
@@ -75,7 +68,7 @@ func normalizeAll(list []netip.Prefix) ([]netip.Prefix, error) {
 		if !p.IsValid() {
 			return nil, fmt.Errorf("%v is not a valid prefix", p)
 		}
-		out = append(out, normalize(p))
+		out = append(out, config.NormalizePrefix(p))
 	}
 	return sortUnique(out), nil
 }
@@ -97,7 +90,7 @@ func parseEntry(s string) (netip.Prefix, bool) {
 		if p, err = netip.ParsePrefix(s); err != nil {
 			return netip.Prefix{}, false
 		}
-		p = normalize(p)
+		p = config.NormalizePrefix(p)
 	} else {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {

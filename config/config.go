@@ -463,21 +463,37 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	}
 }
 
-// ParsePrefixes parses CIDRs; a bare address is taken as a single-host prefix.
+// ParsePrefixes parses CIDRs; a bare address is taken as a single-host
+// prefix. An IPv4-mapped IPv6 entry (::ffff:198.51.100.0/120) is taken as
+// the IPv4 prefix it names, since sources are compared unmapped; a mapped
+// prefix shorter than /96 names no IPv4 address and is an error.
 func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
+		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		if p.Addr().Is4In6() && p.Bits() < 96 {
+			return nil, fmt.Errorf("%q: an IPv4-mapped prefix needs at least /96 to name IPv4 addresses", s)
+		}
+		out = append(out, NormalizePrefix(p))
 	}
 	return out, nil
+}
+
+// NormalizePrefix masks p and turns an IPv4-mapped IPv6 prefix of at least
+// /96 into the IPv4 prefix it names, the form a source address is compared
+// with once unmapped.
+func NormalizePrefix(p netip.Prefix) netip.Prefix {
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
+	}
+	return p.Masked()
 }
 
 // EnvName is the environment variable that sets key.

@@ -99,6 +99,7 @@ func TestLoadRejects(t *testing.T) {
 		{"missing sdkappid", config.Source{Environ: env()}, []string{"IMCALLBACK_SDKAPPID (sdkappid): required"}},
 		{"non-numeric sdkappid", config.Source{Environ: env("IMCALLBACK_SDKAPPID=abc")}, []string{"IMCALLBACK_SDKAPPID", `"abc"`}},
 		{"bad cidr", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=10.0.0.0/99")}, []string{"IMCALLBACK_ALLOW_CIDRS"}},
+		{"mapped cidr naming no IPv4 address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=::ffff:0:0/80")}, []string{"IMCALLBACK_ALLOW_CIDRS", "at least /96"}},
 		{"bad proxy", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TRUSTED_PROXIES=proxy.local")}, []string{"IMCALLBACK_TRUSTED_PROXIES"}},
 		{"proxy header", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PROXY_HEADER=Forwarded")}, []string{"IMCALLBACK_PROXY_HEADER", `"Forwarded" must be X-Forwarded-For or X-Real-IP`}},
 		{"before timeout over IM's budget", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BEFORE_TIMEOUT=2s")}, []string{"IMCALLBACK_BEFORE_TIMEOUT", "2s budget"}},
@@ -503,5 +504,23 @@ func TestEmptyProxyHeaderIsTheDefault(t *testing.T) {
 	}
 	if c.ProxyHeader != "X-Forwarded-For" {
 		t.Fatalf("proxy header %q", c.ProxyHeader)
+	}
+}
+
+// TestParsePrefixesUnmaps: an IPv4-mapped entry is the IPv4 prefix it
+// names, the form the allowlist compares an unmapped source with.
+func TestParsePrefixesUnmaps(t *testing.T) {
+	got, err := config.ParsePrefixes([]string{"::ffff:203.0.113.0/120", "::ffff:198.51.100.7", "192.0.2.9/24", "2001:db8::1/32", "::ffff:0:0/96"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"203.0.113.0/24", "198.51.100.7/32", "192.0.2.0/24", "2001:db8::/32", "0.0.0.0/0"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("entry %d: %v, want %s", i, got[i], want[i])
+		}
 	}
 }

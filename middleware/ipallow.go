@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -40,7 +41,10 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultIPAllowConfig.Skipper
 	}
-	allow := cfg.Allow
+	allow := make([]netip.Prefix, len(cfg.Allow))
+	for i, p := range cfg.Allow {
+		allow[i] = config.NormalizePrefix(p) // sources are compared unmapped
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		if len(allow) == 0 && cfg.Sources == nil {
 			return next

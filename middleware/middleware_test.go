@@ -234,12 +234,19 @@ func TestIPAllowEmptyAllowsAll(t *testing.T) {
 func TestIPAllowIPv6AndMapped(t *testing.T) {
 	mw := middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{
 		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.0/24"),
+		// IPv4-mapped entries name the IPv4 addresses they map.
+		netip.MustParsePrefix("::ffff:203.0.113.0/120"), netip.MustParsePrefix("::ffff:198.51.100.7/128"),
 	}})
 	for peer, want := range map[string]int{
-		"[2001:db8::1]:1":      http.StatusOK,
-		"[::ffff:192.0.2.1]:1": http.StatusOK,
-		"[2001:db9::1]:1":      http.StatusForbidden,
-		"not-an-address":       http.StatusForbidden,
+		"[2001:db8::1]:1":        http.StatusOK,
+		"[::ffff:192.0.2.1]:1":   http.StatusOK,
+		"203.0.113.9:1":          http.StatusOK,
+		"[::ffff:203.0.113.9]:1": http.StatusOK,
+		"198.51.100.7:1":         http.StatusOK,
+		"198.51.100.8:1":         http.StatusForbidden,
+		"203.0.114.1:1":          http.StatusForbidden,
+		"[2001:db9::1]:1":        http.StatusForbidden,
+		"not-an-address":         http.StatusForbidden,
 	} {
 		req := post("")
 		req.RemoteAddr = peer
