@@ -44,6 +44,15 @@ func (a *appState) load(dir string) (skipped []string, err error) {
 
 // readList reads and checks the list file name of app id.
 func readList(name, id string) (list []netip.Prefix, fetchedAt time.Time, skipped []string, err error) {
+	// Only a regular file: opening a FIFO left at the path would wait for a
+	// writer, and the start with it.
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, time.Time{}, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, time.Time{}, nil, fmt.Errorf("%s is not a regular file (%s)", name, fi.Mode().Type())
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, time.Time{}, nil, err
