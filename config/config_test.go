@@ -216,6 +216,25 @@ func TestRedactSecrets(t *testing.T) {
 	}
 }
 
+// TestRedactURL: a forwarding destination is shown without its user info,
+// path and query, where webhook URLs carry their keys.
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://hooks.example.com/services/T000/B000/s3cr3tkey", "https://hooks.example.com/[redacted]"},
+		{"https://u:pw@backend.internal:8443/im?key=s3cr3t#frag", "https://[redacted]@backend.internal:8443/[redacted]?[redacted]"},
+		{"https://backend.internal/a%2Fb", "https://backend.internal/[redacted]"},
+		{"http://backend.internal:8080/", "http://backend.internal:8080/"},
+		{"http://backend.internal", "http://backend.internal"},
+		{"not a url", "[redacted]"},
+		{"http://%zz", "[redacted]"},
+	}
+	for _, tt := range tests {
+		if got := config.RedactURL(tt.in); got != tt.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 // loadYAML loads content as the configuration file, then environ.
 func loadYAML(t *testing.T, content string, environ ...string) (*config.Config, error) {
 	t.Helper()

@@ -66,19 +66,28 @@ func Redact(value string, tokenUser bool) string {
 }
 
 // RedactURL shows a destination URL without what may be a credential:
-// the user info and the query are replaced. A URL that does not parse is
-// shown as redacted entirely.
+// the user info, the path (webhook URLs often carry their key there) and
+// the query are replaced; the scheme, host and port stay, and the
+// destination's name tells destinations on one host apart. A URL that does
+// not parse is shown as redacted entirely.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return redacted
 	}
+	var b strings.Builder
+	b.WriteString(u.Scheme + "://")
 	if u.User != nil {
-		u.User = url.User(redacted)
+		b.WriteString(redacted + "@")
+	}
+	b.WriteString(u.Host)
+	if u.Path == "/" {
+		b.WriteString("/")
+	} else if u.Path != "" {
+		b.WriteString("/" + redacted)
 	}
 	if u.RawQuery != "" {
-		u.RawQuery = redacted
+		b.WriteString("?" + redacted)
 	}
-	u.Fragment, u.RawFragment = "", ""
-	return u.String()
+	return b.String()
 }
