@@ -299,3 +299,28 @@ func TestStartNotesInlineDelivery(t *testing.T) {
 		}
 	}
 }
+
+// TestStartSignsForTheConfiguredApp: the Sender follows env's overrides of
+// the app id and tokens, so a test of an app of its own is accepted.
+func TestStartSignsForTheConfiguredApp(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		env           []string
+		app, tokenFor string
+	}{
+		{"defaults", nil, imtest.AppID, imtest.Token},
+		{"another app", []string{"IMCALLBACK_SDKAPPID=1400000099"}, "1400000099", imtest.Token},
+		{"a global token", []string{"IMCALLBACK_TOKENS=other"}, imtest.AppID, "other"},
+		{"the app's own token", []string{"IMCALLBACK_APP_1400000000_TOKENS=own"}, imtest.AppID, "own"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := imtest.Start(t, append([]string{"IMCALLBACK_DELIVERY=inline"}, tt.env...))
+			if s.Sender.AppID != tt.app || s.Sender.Token != tt.tokenFor {
+				t.Errorf("Sender for app %s with token %q, want %s with %q", s.Sender.AppID, s.Sender.Token, tt.app, tt.tokenFor)
+			}
+			if res := s.Send(t, "Group.CallbackAfterBrandNew", []byte(`{}`)); !res.OK() {
+				t.Errorf("answer %d %s", res.Status, res.Body)
+			}
+		})
+	}
+}

@@ -27,7 +27,9 @@ const (
 type Service struct {
 	// PublicURL and AdminURL are the listeners' base URLs.
 	PublicURL, AdminURL string
-	// Sender is signed with Token for AppID and targets the callback path.
+	// Sender targets the callback path for the first accepted app (AppID
+	// unless overridden), signed with its first token (Token unless
+	// overridden, globally or for the app).
 	Sender *Sender
 	// App is the running fx app; Start stops it in t.Cleanup.
 	App *fxtest.App
@@ -90,12 +92,23 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 		App:       app,
 		public:    pub,
 	}
-	token := ""
-	if len(cfg.Tokens) > 0 {
-		token = cfg.Tokens[0]
-	}
-	s.Sender = &Sender{URL: s.PublicURL + cfg.Path, AppID: AppID, Token: token}
+	s.Sender = senderFor(cfg, s.PublicURL+cfg.Path)
 	return s
+}
+
+// senderFor signs as the service verifies: for the first accepted app
+// (AppID unless env overrides IMCALLBACK_SDKAPPID), with that app's own
+// first token, else the first global one.
+func senderFor(cfg *config.Config, url string) *Sender {
+	id := AppID
+	if len(cfg.SdkAppIDs) > 0 {
+		id = cfg.SdkAppIDs[0]
+	}
+	token := ""
+	if app, ok := cfg.App(id); ok && len(app.Tokens) > 0 {
+		token = app.Tokens[0]
+	}
+	return &Sender{URL: url, AppID: id, Token: token}
 }
 
 // Send sends one callback with the service's Sender, failing t on a transport error.
