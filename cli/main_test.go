@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -160,6 +161,57 @@ func TestSend(t *testing.T) {
 		if _, err := runCLI(t, args...); err == nil {
 			t.Errorf("%v: accepted", args)
 		}
+	}
+}
+
+// TestSendRepeatAnswers: --repeat bounds each request by --timeout (a
+// hanging server is a transport error, not a hang), and counts an answer
+// that is not an envelope under its HTTP status.
+func TestSendRepeatAnswers(t *testing.T) {
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hanging.Close()
+	defer close(release)
+	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprint(w, "<html>502 Bad Gateway</html>")
+	}))
+	defer html.Close()
+	tests := []struct {
+		name, url string
+		want      string
+	}{
+		{"a hanging server", hanging.URL, "transport error: 2"},
+		{"an HTML answer", html.URL, "HTTP 502: 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			type outcome struct {
+				out string
+				err error
+			}
+			done := make(chan outcome, 1)
+			go func() {
+				out, err := runCLI(t, "send", "--url", tt.url, "--token", "", "--command", "Group.CallbackAfterCreateTopic", "--sample",
+					"--repeat", "2", "--timeout", "200ms")
+				done <- outcome{out, err}
+			}()
+			var o outcome
+			select {
+			case o = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("send --repeat is still waiting after 30 s with --timeout 200ms")
+			}
+			if !errors.Is(o.err, errRejected) || !strings.Contains(o.out, tt.want) {
+				t.Errorf("err %v, output:\n%s\nwant %q", o.err, o.out, tt.want)
+			}
+		})
 	}
 }
 

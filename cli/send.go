@@ -132,7 +132,7 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		defer func() { _ = bar.Finish() }()
 	}
 	rep := s.Run(ctx, imsend.Load{
-		Command: f.command, Requests: f.repeat, Concurrency: f.concurrency,
+		Command: f.command, Requests: f.repeat, Concurrency: f.concurrency, Timeout: f.timeout,
 		Body:     bodies,
 		Progress: progress,
 	})

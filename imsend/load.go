@@ -21,6 +21,8 @@ type Load struct {
 	Requests int
 	// Concurrency is the number of clients sending at once.
 	Concurrency int
+	// Timeout bounds each request; 0 leaves it to ctx.
+	Timeout time.Duration
 	// Progress, when set, is called after every request with the number done.
 	Progress func(done int)
 }
@@ -29,7 +31,7 @@ type Load struct {
 type LoadReport struct {
 	Requests   int
 	Failures   int           // transport errors or answers that are not OK
-	Statuses   map[int]int   // answers by HTTP status
+	Statuses   map[int]int   // answers by HTTP status; -1 counts the requests without an answer
 	Elapsed    time.Duration // wall time of the run
 	RPS        float64       // requests per second
 	P50, P99   time.Duration // latency percentiles of the answered requests
@@ -42,6 +44,16 @@ func (r LoadReport) String() string {
 	return fmt.Sprintf("%d requests in %v: %.0f req/s, p50 %v, p99 %v, max %v, failures %d",
 		r.Requests, r.Elapsed.Round(time.Millisecond), r.RPS, r.P50.Round(time.Microsecond),
 		r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Failures)
+}
+
+// send sends request i of l, within l.Timeout when set.
+func (s *Sender) send(ctx context.Context, l Load, i int) (*Result, error) {
+	if l.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.Timeout)
+		defer cancel()
+	}
+	return s.Send(ctx, l.Command, l.Body(i))
 }
 
 // Run sends the load with s and measures it. Requests are bounded by
@@ -74,12 +86,15 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 					return
 				}
 				t0 := time.Now()
-				res, err := s.Send(ctx, l.Command, l.Body(i))
+				res, err := s.send(ctx, l, i)
 				latencies[i] = time.Since(t0)
 				failed[i] = err != nil || !res.OK()
 				switch {
 				case err != nil:
-					statuses[i] = -1
+					statuses[i] = -1 // no answer
+					if res != nil {
+						statuses[i] = res.Status // an answer, but no envelope
+					}
 					mu.Lock()
 					if firstErr == "" {
 						firstErr = err.Error()

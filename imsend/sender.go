@@ -72,8 +72,10 @@ func WithMethod(m string) Option { return func(r *request) { r.method = m } }
 // only; the default is 192.0.2.1:1234).
 func WithPeer(addr string) Option { return func(r *request) { r.peer = addr } }
 
-// Send posts body as a callback for command and reads the answer. The
-// error is for transport failures only; a rejection is a Result.
+// Send posts body as a callback for command and reads the answer. A
+// rejection is a Result without error. The error is a transport failure
+// (no Result), or an answer that is not a JSON envelope (a proxy's HTML
+// page, say), returned with its Result.
 func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...Option) (*Result, error) {
 	now := time.Now
 	if s.Now != nil {
