@@ -164,6 +164,33 @@ func TestSend(t *testing.T) {
 	}
 }
 
+// TestSendReadsTheConfigFile: with --config, send signs for the file's
+// first app with its token and posts to its listener, as the service built
+// from the file verifies; flags still win.
+func TestSendReadsTheConfigFile(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_SDKAPPID=1400000077,1400000078",
+		"IMCALLBACK_TOKENS=file-token", "IMCALLBACK_APP_1400000078_TOKENS=own-token"})
+	addr := strings.TrimPrefix(s.PublicURL, "http://")
+	file := filepath.Join(t.TempDir(), "imcallback.yaml")
+	if err := writeFile(file, "sdkappid: [1400000077, 1400000078]\ntokens: [file-token]\nlisten: "+addr+
+		"\napps:\n  - sdkappid: \"1400000078\"\n    tokens: [own-token]\n"); err != nil {
+		t.Fatal(err)
+	}
+	send := []string{"send", "--config", file, "--command", "Group.CallbackAfterCreateTopic", "--sample"}
+	for _, extra := range [][]string{nil, {"--appid", "1400000078"}} {
+		if out, err := runCLI(t, append(append([]string{}, send...), extra...)...); err != nil || !strings.Contains(out, "HTTP 200") {
+			t.Errorf("send --config %v: %v\n%s", extra, err, out)
+		}
+	}
+	out, err := runCLI(t, append(send, "--token", "wrong")...)
+	if !errors.Is(err, errRejected) || !strings.Contains(out, "40102") {
+		t.Errorf("--token over the file: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "send", "--config", filepath.Join(t.TempDir(), "none.yaml"), "--command", "X.Y", "--sample"); err == nil {
+		t.Error("a missing --config file was accepted")
+	}
+}
+
 // TestSendRepeatAnswers: --repeat bounds each request by --timeout (a
 // hanging server is a transport error, not a hang), and counts an answer
 // that is not an envelope under its HTTP status.
@@ -255,12 +282,28 @@ func TestUniqueBody(t *testing.T) {
 		in, want string
 	}{
 		{`{"TopicId":"t","GroupId":"g","MsgKey":"k","Name":"n","EventTime":5}`, `{"EventTime":107,"GroupId":"g_7","MsgKey":"k_7","Name":"n","TopicId":"t_7"}`},
-		{`{"Count":1}`, `{"Count":1}`},
-		{`[1]`, `[1]`},
+		{`{"Count":1}`, `{"Count":1,"ImcallbackSendSeq":7}`},
+		{`{"Events":[{"Id":"e"}]}`, `{"Events":[{"Id":"e"}],"ImcallbackSendSeq":7}`},
+		{`{}`, `{"ImcallbackSendSeq":7}`},
 	}
 	for _, tt := range tests {
-		if got := string(uniqueBody([]byte(tt.in), 7, 100)); got != tt.want {
-			t.Errorf("uniqueBody(%s) = %s, want %s", tt.in, got, tt.want)
+		if got, ok := uniqueBody([]byte(tt.in), 7, 100); string(got) != tt.want || !ok {
+			t.Errorf("uniqueBody(%s) = %s %v, want %s", tt.in, got, ok, tt.want)
+		}
+	}
+	for _, in := range []string{`[1]`, `null`, `"s"`, `{`} {
+		if got, ok := uniqueBody([]byte(in), 7, 100); string(got) != in || ok {
+			t.Errorf("uniqueBody(%s) = %s %v, want it unchanged and not ok", in, got, ok)
+		}
+	}
+	// Every sample becomes a different body for each request.
+	samples := catalogueSamples{}
+	for _, command := range samples.Commands() {
+		sample, _ := samples.Sample(command)
+		a, _ := uniqueBody(sample, 1, 100)
+		b, _ := uniqueBody(sample, 2, 100)
+		if bytes.Equal(a, b) {
+			t.Errorf("%s: requests 1 and 2 have the same body %s", command, a)
 		}
 	}
 }

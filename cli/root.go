@@ -105,7 +105,7 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.offline, "offline", false, "events, topics: open the data directory of a stopped service instead of asking the running one (delivery refuses it)")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: accept SdkAppid "+config.DevSdkAppID+" when IMCALLBACK_SDKAPPID is unset")
 	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g), newEventsCmd(&g), newAllowlistCmd(&g), newDeliveryCmd(&g))
-	root.AddCommand(newSendCmd(catalogueSamples{}))
+	root.AddCommand(newSendCmd(&g, catalogueSamples{}))
 	return root
 }
 

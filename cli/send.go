@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -37,7 +38,7 @@ type sendFlags struct {
 // errRejected makes `send` exit non-zero when the answer is a rejection.
 var errRejected = errors.New("the callback was rejected")
 
-func newSendCmd(samples sampleSource) *cobra.Command {
+func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 	var f sendFlags
 	cmd := &cobra.Command{
 		Use:   "send",
@@ -54,6 +55,12 @@ func newSendCmd(samples sampleSource) *cobra.Command {
 			if f.list {
 				return listSamples(c.OutOrStdout(), samples)
 			}
+			if g.configFile != "" {
+				if err := f.fromConfig(g, c.Flags().Changed); err != nil {
+					return err
+				}
+				return runSend(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), f, samples)
+			}
 			// Unless given (even as ""), the app id and token come from the
 			// environment here, not as flag defaults: --help never prints a token.
 			if !c.Flags().Changed("appid") {
@@ -67,19 +74,54 @@ func newSendCmd(samples sampleSource) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, without a query string")
-	fl.StringVar(&f.appID, "appid", "", "SdkAppid to send (default: the first of IMCALLBACK_SDKAPPID, else 1400000000)")
-	fl.StringVar(&f.token, "token", "", "callback token to sign with; --token \"\" sends unsigned (default: the first of IMCALLBACK_APP_<appid>_TOKENS, else of IMCALLBACK_TOKENS)")
+	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, without a query string (default: with --config, its public listener and path)")
+	fl.StringVar(&f.appID, "appid", "", "SdkAppid to send (default: the first accepted app of --config, else of IMCALLBACK_SDKAPPID, else 1400000000)")
+	fl.StringVar(&f.token, "token", "", "callback token to sign with; --token \"\" sends unsigned (default: the app's own first token, else the first global one; from --config with the environment over it, or from IMCALLBACK_APP_<appid>_TOKENS, else IMCALLBACK_TOKENS)")
 	fl.StringVar(&f.command, "command", "", "CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
 	fl.StringVar(&f.file, "file", "", "file with the JSON body; - reads standard input")
 	fl.BoolVar(&f.sample, "sample", false, "send the catalogue's sample body of --command")
 	fl.StringVar(&f.platform, "platform", "RESTAPI", "OptPlatform to send")
 	fl.IntVar(&f.repeat, "repeat", 1, "send the callback N times and report requests/s and latency")
 	fl.IntVar(&f.concurrency, "concurrency", 1, "with --repeat, how many requests are in flight at once")
-	fl.BoolVar(&f.unique, "unique", false, "with --repeat, make each body unique: id fields (…Id, …Key) get a _<n> suffix and EventTime a fresh value, so durable delivery stores every request instead of deduplicating them")
+	fl.BoolVar(&f.unique, "unique", false, "with --repeat, make each body unique: id fields (…Id, …Key) get a _<n> suffix and EventTime a fresh value (a body with neither gets ImcallbackSendSeq: <n>), so durable delivery stores every request instead of deduplicating them")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each request")
 	fl.BoolVar(&f.list, "list", false, "list the commands that have a sample, with the sample")
 	return cmd
+}
+
+// fromConfig takes the flags that were not given from the configuration
+// of --config (with the environment over it), as the service built from it
+// would verify: the first accepted app, its own first token else the
+// first global one, and the public listener's callback URL.
+func (f *sendFlags) fromConfig(g *globalFlags, given func(flag string) bool) error {
+	cfg, _, err := g.load()
+	if err != nil {
+		return err
+	}
+	if !given("appid") {
+		f.appID = cfg.SdkAppIDs[0]
+	}
+	if !given("token") {
+		f.token = ""
+		if app, ok := cfg.App(f.appID); ok && len(app.Tokens) > 0 {
+			f.token = app.Tokens[0]
+		}
+	}
+	if !given("url") {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", config.EnvName("listen"), cfg.Listen, err)
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		scheme := "http"
+		if cfg.TLSCert != "" {
+			scheme = "https"
+		}
+		f.url = scheme + "://" + net.JoinHostPort(host, port) + cfg.Path
+	}
+	return nil
 }
 
 func firstOf(list, def string) string {
@@ -120,8 +162,14 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	}
 	bodies := func(int) []byte { return body }
 	if f.unique {
+		if _, ok := uniqueBody(body, 0, 0); !ok {
+			return errors.New("--unique needs a body that is a JSON object")
+		}
 		base := time.Now().UnixMilli() // IM's EventTime is in milliseconds
-		bodies = func(i int) []byte { return uniqueBody(body, i, base) }
+		bodies = func(i int) []byte {
+			out, _ := uniqueBody(body, i, base)
+			return out
+		}
 	}
 	progress := func(int) {}
 	if isTerminal(stderr) {
@@ -217,28 +265,39 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// uniqueSeqField is the field uniqueBody adds to a body that has no field
+// it can vary; handlers ignore fields they do not know.
+const uniqueSeqField = "ImcallbackSendSeq"
+
 // uniqueBody is body made unique for request i: every top-level string
 // field whose name ends in Id, ID or Key gets the suffix _<i>, and
-// EventTime (when present) becomes base+i. A body that is not a JSON
-// object is sent as it is.
-func uniqueBody(body []byte, i int, base int64) []byte {
+// EventTime (when present) becomes base+i; a body with none of them gets
+// the field ImcallbackSendSeq: i. A body that is not a JSON object is sent
+// as it is, and ok is false.
+func uniqueBody(body []byte, i int, base int64) (out []byte, ok bool) {
 	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil {
-		return body
+	if json.Unmarshal(body, &fields) != nil || fields == nil {
+		return body, false
 	}
+	varied := false
 	for name, raw := range fields {
 		var s string
 		switch {
 		case name == "EventTime":
 			fields[name] = json.RawMessage(strconv.FormatInt(base+int64(i), 10))
+			varied = true
 		case (strings.HasSuffix(name, "Id") || strings.HasSuffix(name, "ID") || strings.HasSuffix(name, "Key")) &&
 			json.Unmarshal(raw, &s) == nil:
 			fields[name], _ = json.Marshal(s + "_" + strconv.Itoa(i))
+			varied = true
 		}
+	}
+	if !varied {
+		fields[uniqueSeqField] = json.RawMessage(strconv.Itoa(i))
 	}
 	out, err := json.Marshal(fields)
 	if err != nil {
-		return body
+		return body, false
 	}
-	return out
+	return out, true
 }
