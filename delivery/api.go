@@ -228,30 +228,19 @@ func (s *Service) listEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// The newest limit+1 matches: one more than the page tells whether
-	// another page follows.
-	var page []EventInfo
-	err = e.List(ctx, Filter{Command: q.Get("command"), Since: since}, func(ev Event) error {
-		if before != 0 && ev.Seq >= before {
-			return nil
-		}
-		if app := q.Get("app"); app != "" && ev.AppID != app {
-			return nil
-		}
-		in := info(ev, dead, floor)
-		if state != "" && in.State != state {
-			return nil
-		}
-		page = append(page, in)
-		if len(page) > limit+1 {
-			page = page[1:]
-		}
-		return nil
-	})
+	// The newest limit+1 matches, newest first: one more than the page
+	// tells whether another page follows.
+	page, err := newestEvents(ctx, e, Filter{Command: q.Get("command"), Since: since, ToSeq: before}, limit+1,
+		func(ev Event) (EventInfo, bool) {
+			if app := q.Get("app"); app != "" && ev.AppID != app {
+				return EventInfo{}, false
+			}
+			in := info(ev, dead, floor)
+			return in, state == "" || in.State == state
+		})
 	if err != nil {
 		return err
 	}
-	slices.Reverse(page)
 	next := uint64(0)
 	if len(page) > limit {
 		page = page[:limit]
@@ -261,6 +250,58 @@ func (s *Service) listEvents(c echo.Context) error {
 		page = []EventInfo{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"events": page, "next_before_seq": next})
+}
+
+// firstWindow is how many sequences newestEvents reads first, per match
+// wanted; each further window back is twice the one before.
+const firstWindow = 4
+
+// newestEvents returns up to n of the newest events that f selects and
+// keep accepts, newest first. It reads the stream backwards from f.ToSeq
+// (or its end) in windows that double, so a page of recent events costs
+// about the page, not the stream's length; a rare match costs about the
+// distance back to it, and f.Since ends the walk at the window that
+// reaches past it.
+func newestEvents(ctx context.Context, e *Events, f Filter, n int, keep func(Event) (EventInfo, bool)) ([]EventInfo, error) {
+	first, last, err := e.bounds(ctx)
+	if err != nil || last == 0 {
+		return nil, err
+	}
+	end := last + 1 // exclusive
+	if f.ToSeq != 0 {
+		end = min(end, f.ToSeq)
+	}
+	var page []EventInfo
+	for w := uint64(firstWindow * n); end > first && len(page) < n; w *= 2 {
+		start := first
+		if end-first > w {
+			start = end - w
+		}
+		var chunk []EventInfo
+		older := false // the window holds an event from before f.Since
+		wf := Filter{Command: f.Command, FromSeq: start, ToSeq: end}
+		err := e.List(ctx, wf, func(ev Event) error {
+			if ev.Time.Before(f.Since) {
+				older = true
+				return nil
+			}
+			if in, ok := keep(ev); ok {
+				chunk = append(chunk, in)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i := len(chunk) - 1; i >= 0 && len(page) < n; i-- {
+			page = append(page, chunk[i])
+		}
+		if older {
+			break // events are stored in time order: none further back is newer
+		}
+		end = start
+	}
+	return page, nil
 }
 
 // getEvent answers GET /v1/events/<seq>: the event with its parameters and body.
@@ -443,7 +484,9 @@ func (s *Service) deliveryStatus(c echo.Context) error {
 	for _, d := range dead {
 		state(d.Command).DeadLetters++
 	}
-	err = e.List(ctx, Filter{}, func(ev Event) error {
+	// Only the events above the ack floor can be pending: the read stays
+	// as small as the backlog, however long the stream is kept.
+	err = e.List(ctx, Filter{FromSeq: floor + 1}, func(ev Event) error {
 		if _, isDead := dead[ev.Seq]; !isDead && ev.Seq > floor {
 			state(ev.Command).Pending++
 		}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +21,9 @@ import (
 type Events struct {
 	js   jetstream.JetStream
 	opts Options
+	// read, when set, counts the message headers scans read: what the
+	// admin API's reads cost, which tests hold to the size of a page.
+	read *atomic.Uint64
 }
 
 // NewEvents reads the streams o names over conn.
@@ -37,6 +41,9 @@ type Filter struct {
 	Command string
 	// Since keeps only events stored at or after it; zero keeps all.
 	Since time.Time
+	// FromSeq and ToSeq keep only the events with FromSeq <= Seq < ToSeq;
+	// zero is no bound. The scan reads no message outside them.
+	FromSeq, ToSeq uint64
 }
 
 // Event describes one stored event.
@@ -123,14 +130,29 @@ func (e *Events) List(ctx context.Context, f Filter, fn func(Event) error) error
 		}
 		subject = e.opts.SubjectPrefix + ".*." + f.Command
 	}
-	return e.scan(ctx, e.opts.Stream, subject, f.Since, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	r := scanRange{since: f.Since, from: f.FromSeq, to: f.ToSeq}
+	return e.scan(ctx, e.opts.Stream, subject, r, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		return fn(eventOf(m.Subject(), m.Headers(), md))
 	})
 }
 
+// bounds are the work stream's first and last sequence; last is 0 when it
+// holds no event.
+func (e *Events) bounds(ctx context.Context) (first, last uint64, err error) {
+	st, err := e.js.Stream(ctx, e.opts.Stream)
+	if err != nil {
+		return 0, 0, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
+	}
+	state := st.CachedInfo().State
+	if state.Msgs == 0 {
+		return 0, 0, nil
+	}
+	return state.FirstSeq, state.LastSeq, nil
+}
+
 // Dead calls fn for each dead letter, oldest first.
 func (e *Events) Dead(ctx context.Context, fn func(DeadLetter) error) error {
-	return e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", time.Time{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	return e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", scanRange{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		h := m.Headers()
 		d := DeadLetter{
 			Event:          eventOf(m.Subject(), h, md),
@@ -178,7 +200,7 @@ func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (
 // two concurrent calls or a retry, runs it once.
 func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
 	var seqs []uint64
-	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", time.Time{}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
+	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", scanRange{}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
 		seqs = append(seqs, md.Sequence.Stream)
 		return nil
 	})
@@ -198,7 +220,7 @@ func (e *Events) ReplayDeadOf(ctx context.Context, origSeqs []uint64, progress P
 		want[s] = true
 	}
 	var seqs []uint64
-	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", time.Time{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", scanRange{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		orig, _ := strconv.ParseUint(m.Headers().Get(HeaderDeadSeq), 10, 64)
 		if want[orig] {
 			seqs = append(seqs, md.Sequence.Stream)
@@ -314,16 +336,26 @@ const msgSizeHeader = "Nats-Msg-Size"
 // scanBatch is how many headers one fetch of a scan asks for.
 const scanBatch = 512
 
+// scanRange bounds a scan: messages stored at or after since, with
+// from <= sequence < to; zero values are no bound.
+type scanRange struct {
+	since    time.Time
+	from, to uint64
+}
+
 // scan calls fn for the headers of every message of stream on subject
-// stored since since, up to the last message stored when the scan began,
-// through a temporary headers-only consumer.
-func (e *Events) scan(ctx context.Context, stream, subject string, since time.Time, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
+// within r, up to the last message stored when the scan began, through a
+// temporary headers-only consumer.
+func (e *Events) scan(ctx context.Context, stream, subject string, r scanRange, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
 	st, err := e.js.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("delivery: stream %s: %w", stream, err)
 	}
 	last := st.CachedInfo().State.LastSeq
-	if st.CachedInfo().State.Msgs == 0 {
+	if r.to > 0 {
+		last = min(last, r.to-1)
+	}
+	if st.CachedInfo().State.Msgs == 0 || r.to == 1 || r.from > last {
 		return nil
 	}
 	cfg := jetstream.ConsumerConfig{
@@ -335,9 +367,14 @@ func (e *Events) scan(ctx context.Context, stream, subject string, since time.Ti
 		MemoryStorage:     true,
 		InactiveThreshold: time.Minute,
 	}
-	if !since.IsZero() {
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+	switch {
+	case r.from > 0:
+		// The start sequence bounds the read; since is checked per message.
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, r.from
+	case !r.since.IsZero():
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &r.since
 	}
+	next := max(r.from, 1) // the lowest sequence the next fetch can bring
 	c, err := e.js.CreateConsumer(ctx, stream, cfg)
 	if err != nil {
 		return fmt.Errorf("delivery: scan %s: %w", stream, err)
@@ -351,7 +388,9 @@ func (e *Events) scan(ctx context.Context, stream, subject string, since time.Ti
 	remaining := c.CachedInfo().NumPending
 	for remaining > 0 {
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		batch, err := c.Fetch(int(min(remaining, scanBatch)), jetstream.FetchContext(fctx))
+		// No more than the range still holds, so a bounded scan reads no
+		// message past its end.
+		batch, err := c.Fetch(int(min(remaining, scanBatch, last-next+1)), jetstream.FetchContext(fctx))
 		if err != nil {
 			cancel()
 			return fmt.Errorf("delivery: scan %s: %w", stream, err)
@@ -368,8 +407,17 @@ func (e *Events) scan(ctx context.Context, stream, subject string, since time.Ti
 				done = true
 				continue
 			}
+			if e.read != nil {
+				e.read.Add(1)
+			}
+			next, remaining = md.Sequence.Stream+1, md.NumPending
+			if next > last {
+				done = true
+			}
+			if md.Timestamp.Before(r.since) {
+				continue
+			}
 			fnErr = fn(m, md)
-			remaining = md.NumPending
 		}
 		cancel()
 		switch {

@@ -27,3 +27,9 @@ func (s *Service) HeldCounts() int {
 	defer s.holds.mu.Unlock()
 	return len(s.holds.deferred)
 }
+
+// EventsRead is how many message headers the event log's scans have read.
+func (s *Service) EventsRead() uint64 { return s.eventsRead.Load() }
+
+// AdminRoutes is apiRoutes.
+var AdminRoutes = apiRoutes

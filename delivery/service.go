@@ -71,6 +71,7 @@ type Service struct {
 	lastAppend   atomic.Int64          // unix nanoseconds of the last successful append
 	maxPayload   atomic.Int64          // the server's max_payload; 0 while unknown
 	restarts     atomic.Int64          // embedded-server restarts, for tests and logs
+	eventsRead   atomic.Uint64         // message headers the event log's scans read, for tests
 
 	kick    chan struct{} // a failed append asks the supervisor to look now
 	stopSup chan struct{}
@@ -215,7 +216,7 @@ func (s *Service) Events() (*Events, error) {
 	if js == nil {
 		return nil, ErrNotStarted
 	}
-	return &Events{js: *js, opts: s.opts}, nil
+	return &Events{js: *js, opts: s.opts, read: &s.eventsRead}, nil
 }
 
 // Accept appends r to the stream and returns once JetStream acknowledged

@@ -1,0 +1,155 @@
+package delivery_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestAdminReadsAreBoundedByWhatTheyShow: GET /v1/delivery reads only the
+// events above the ack floor, and a page of GET /v1/events reads about a
+// page from the stream's end, not the whole stream; the pages are the
+// same as a full read would give, for every filter.
+func TestAdminReadsAreBoundedByWhatTheyShow(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	rec := newRecorder()
+	d, err := dispatcher.New([]dispatcher.Command{
+		dispatcher.After(testCommand, rec.handle),
+		dispatcher.After(otherCommand, rec.handle),
+	}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, o, d)
+	s.SetCommands(d.AfterCommands())
+	const total = 400
+	for i := range total {
+		command := testCommand
+		if i%50 == 7 {
+			command = otherCommand // a rare command, 8 events
+		}
+		accept(t, s, request(command, fmt.Sprint("e", i)))
+	}
+	eventually(t, 30*time.Second, "every event processed", func() bool { return pending(t, s) == 0 })
+
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	get := func(path string, v any) uint64 {
+		t.Helper()
+		before := s.EventsRead()
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+			t.Fatal(err)
+		}
+		return s.EventsRead() - before
+	}
+
+	var status struct {
+		Commands []delivery.CommandState `json:"commands"`
+	}
+	if read := get("/v1/delivery", &status); read != 0 {
+		t.Errorf("GET /v1/delivery with nothing pending read %d events, want 0", read)
+	}
+	if len(status.Commands) != 2 || status.Commands[0].Pending+status.Commands[1].Pending != 0 {
+		t.Errorf("status %+v", status.Commands)
+	}
+
+	// Every event, oldest first, from a full read.
+	evs, err := s.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []delivery.Event
+	if err := evs.List(context.Background(), delivery.Filter{}, func(ev delivery.Event) error {
+		all = append(all, ev)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != total {
+		t.Fatalf("%d events stored, want %d", len(all), total)
+	}
+	newest := func(limit int, beforeSeq uint64, keep func(delivery.Event) bool) []uint64 {
+		var seqs []uint64
+		for i := len(all) - 1; i >= 0 && len(seqs) < limit; i-- {
+			if (beforeSeq == 0 || all[i].Seq < beforeSeq) && keep(all[i]) {
+				seqs = append(seqs, all[i].Seq)
+			}
+		}
+		return seqs
+	}
+	any := func(delivery.Event) bool { return true }
+	rare := func(ev delivery.Event) bool { return ev.Command == otherCommand }
+	mid := all[total/2].Seq
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	tests := []struct {
+		name     string
+		query    string
+		want     []uint64
+		maxReads uint64
+	}{
+		{"the newest page", "limit=10", newest(10, 0, any), 4 * 11},
+		{"a page before a sequence", fmt.Sprintf("limit=10&before_seq=%d", mid), newest(10, mid, any), 4 * 11},
+		{"a rare command", "limit=3&command=" + otherCommand, newest(3, 0, rare), total},
+		{"a state", "limit=5&state=processed", newest(5, 0, any), 4 * 6},
+		{"an app", "limit=5&app=1400000000", newest(5, 0, any), 4 * 6},
+		{"another app", "limit=5&app=1400000001", nil, total},
+		{"since an hour ago", "limit=5&since=1h", newest(5, 0, any), 4 * 6},
+		{"since later", "limit=5&since=" + future, nil, total},
+		{"the whole log", "limit=1000", newest(1000, 0, any), total},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var page struct {
+				Events []delivery.EventInfo `json:"events"`
+				Next   uint64               `json:"next_before_seq"`
+			}
+			read := get("/v1/events?"+tt.query, &page)
+			var got []uint64
+			for _, ev := range page.Events {
+				got = append(got, ev.Seq)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("page %v, want %v", got, tt.want)
+			}
+			if read > tt.maxReads {
+				t.Errorf("read %d events for the page, want at most %d", read, tt.maxReads)
+			}
+		})
+	}
+
+	// A backlog: the status reads it and no more.
+	if err := s.PauseCommand(testCommand); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		accept(t, s, request(testCommand, fmt.Sprint("held", i)))
+	}
+	read := get("/v1/delivery", &status)
+	pendingOf := map[string]int{}
+	for _, c := range status.Commands {
+		pendingOf[c.Command] = c.Pending
+	}
+	if pendingOf[testCommand] != 5 || pendingOf[otherCommand] != 0 || read != 5 {
+		t.Errorf("pending %v after reading %d events, want 5 of %s read from 5", pendingOf, read, testCommand)
+	}
+}
