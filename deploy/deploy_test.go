@@ -146,6 +146,11 @@ func TestAlertRules(t *testing.T) {
 	if out, err := exec.Command(promtool, "check", "rules", "prometheus/alerts.yml").CombinedOutput(); err != nil {
 		t.Errorf("promtool check rules: %v\n%s", err, out)
 	}
+	// The rules' unit tests: an alert fires on the series the service
+	// exposes, and not on the ones it should ignore.
+	if out, err := exec.Command(promtool, "test", "rules", "prometheus/alerts_test.yml").CombinedOutput(); err != nil {
+		t.Errorf("promtool test rules: %v\n%s", err, out)
+	}
 }
 
 // manifest is the part of a Kubernetes object the checks read.

@@ -97,7 +97,7 @@ var outcomesOf = map[Kind][]string{
 }
 
 func newCommandSeries(m *metrics.Callbacks, name string, kind Kind) *commandSeries {
-	s := &commandSeries{duration: m.Duration.WithLabelValues(name), outcomes: map[string]map[string]prometheus.Counter{}}
+	s := &commandSeries{duration: m.Duration.WithLabelValues(name, kind.String()), outcomes: map[string]map[string]prometheus.Counter{}}
 	for _, app := range m.AppLabels() {
 		s.outcomes[app] = map[string]prometheus.Counter{}
 		for _, o := range outcomesOf[kind] {

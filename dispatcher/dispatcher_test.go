@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -171,6 +172,30 @@ func TestBeforeDecisions(t *testing.T) {
 				t.Fatalf("callbacks_total{outcome=%s} = %v", tt.wantOutcome, got)
 			}
 		})
+	}
+}
+
+// TestDurationHasTheKind: the latency series say whether IM waits for the
+// answer, so an alert on before-callbacks needs no list of their names
+// (the friend-request ones have no "Before" in theirs).
+func TestDurationHasTheKind(t *testing.T) {
+	h := newHarness(t, dispatcher.Options{Fallback: allow()},
+		rawBefore("Sns.CallbackPrevFriendAdd", func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
+			return allow(), nil
+		}),
+		dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[struct{}]) error { return nil }),
+	)
+	h.do("Sns.CallbackPrevFriendAdd", `{}`)
+	h.do("Group.CallbackAfterCreateTopic", `{}`)
+	for command, kind := range map[string]string{"Sns.CallbackPrevFriendAdd": "before", "Group.CallbackAfterCreateTopic": "after"} {
+		h := h.metrics.Duration.WithLabelValues(command, kind).(prometheus.Histogram)
+		var m dto.Metric
+		if err := h.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if n := m.GetHistogram().GetSampleCount(); n != 1 {
+			t.Errorf("%s{kind=%s}: %d observations, want 1", command, kind, n)
+		}
 	}
 }
 

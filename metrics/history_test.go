@@ -17,9 +17,9 @@ func TestHistorySample(t *testing.T) {
 	cb.Rejections.WithLabelValues("bad_signature", "1400000001").Add(1)
 	cb.Rejections.WithLabelValues("bad_signature", OtherApp).Add(2)
 	cb.Rejections.WithLabelValues("ip_not_allowed", "1400000002").Add(6)
-	cb.Duration.WithLabelValues("C2C.CallbackBeforeSendMsg").Observe(0.0003)
-	cb.Duration.WithLabelValues("Group.CallbackAfterCreateTopic").Observe(0.02)
-	cb.Duration.WithLabelValues("Group.CallbackAfterCreateTopic").Observe(3)
+	cb.Duration.WithLabelValues("C2C.CallbackBeforeSendMsg", "before").Observe(0.0003)
+	cb.Duration.WithLabelValues("Group.CallbackAfterCreateTopic", "after").Observe(0.02)
+	cb.Duration.WithLabelValues("Group.CallbackAfterCreateTopic", "after").Observe(3)
 
 	h := NewHistory(cb, time.Second, time.Minute)
 	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))

@@ -85,9 +85,9 @@ func NewCallbacks(reg prometheus.Registerer, apps ...string) *Callbacks {
 		}, []string{"command", "app", "outcome"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "imcallback_callback_duration_seconds",
-			Help:    "Time from routing a callback to its answer, by command.",
+			Help:    "Time from routing a callback to its answer, by command and kind (before: answered within IM's 2 s budget; after).",
 			Buckets: DurationBuckets,
-		}, []string{"command"}),
+		}, []string{"command", "kind"}),
 		Rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_rejections_total",
 			Help: "Requests rejected before a handler ran, by reason and app (SdkAppid, or other).",
