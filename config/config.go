@@ -47,8 +47,9 @@ type Config struct {
 	// AdminListen is the admin listener (health, metrics, read API).
 	AdminListen string `koanf:"admin_listen" yaml:"admin_listen"`
 	// AdminToken, when set, is required as "Authorization: Bearer <token>"
-	// on every admin route but /healthz, /readyz and /metrics. Without it
-	// the admin listener must be on a loopback address.
+	// on every admin route but /healthz, /readyz, /metrics and the console's
+	// page and assets (/, /static/*). Without it the admin listener must be
+	// on a loopback address.
 	AdminToken string `koanf:"admin_token" yaml:"admin_token"`
 	// AllowCIDRs restricts callback sources; empty allows all.
 	AllowCIDRs []string `koanf:"allow_cidrs" yaml:"allow_cidrs"`

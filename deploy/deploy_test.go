@@ -391,3 +391,28 @@ func readYAML(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+// TestNATSConfHoldsTheLargestCallback: the compose cluster's max_payload
+// holds a body at the default limit with the event's headers; NATS's own
+// default (1 MiB) would answer such a callback 413.
+func TestNATSConfHoldsTheLargestCallback(t *testing.T) {
+	data, err := os.ReadFile("nats/nats.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^max_payload:\s*(\d+)\s*(MB|KB)?\s*$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("nats/nats.conf sets no max_payload")
+	}
+	var n int64
+	fmt.Sscan(string(m[1]), &n)
+	switch string(m[2]) { // NATS reads MB and KB as powers of 1024
+	case "MB":
+		n <<= 20
+	case "KB":
+		n <<= 10
+	}
+	if want := config.Default().BodyLimit + 64<<10; n < want {
+		t.Errorf("max_payload %d bytes, want at least %d (IMCALLBACK_BODY_LIMIT's default + 64 KiB)", n, want)
+	}
+}
