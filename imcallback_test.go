@@ -219,7 +219,7 @@ func TestEndToEnd(t *testing.T) {
 			`imcallback_rejections_total{app="1400000000",reason="method_not_allowed"} 3`,
 			`imcallback_rejections_total{app="other",reason="appid_not_allowed"} 2`, // a foreign and a missing SdkAppid
 			`imcallback_unknown_commands_total{command="Group.CallbackAfterBrandNew"} 1`,
-			`imcallback_callback_duration_seconds_bucket{command="C2C.CallbackBeforeSendMsg",le="2"}`,
+			`imcallback_callback_duration_seconds_bucket{command="C2C.CallbackBeforeSendMsg",kind="before",le="2"}`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("metrics lack %s", want)
