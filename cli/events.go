@@ -108,17 +108,19 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 					return ev.Dead(ctx, func(d delivery.DeadLetter) error { return enc.Encode(d) })
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SEQ\tDEAD AT\tCOMMAND\tAPP ID\tORIGINAL SEQ\tDELIVERIES\tLAST ERROR")
+				// The same columns as against the running service: SEQ is the
+				// event's work-stream sequence, which replay --dead --seq takes.
+				fmt.Fprintln(tw, "SEQ\tFAILED AT\tCOMMAND\tAPP ID\tDELIVERIES\tLAST ERROR")
 				err := ev.Dead(ctx, func(d delivery.DeadLetter) error {
-					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", d.Seq, d.DeadAt.Format(time.RFC3339),
-						commandTo(d.Command, d.Destination), d.AppID, d.OriginalSeq, d.Deliveries, d.Error)
+					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.OriginalSeq, d.DeadAt.Format(time.RFC3339),
+						commandTo(d.Command, d.Destination), d.AppID, d.Deliveries, d.Error)
 					return err
 				})
 				return flushUnlessFailed(tw, err)
 			})
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: the admin API's answer ({\"dead_letters\":[…]}), or with --offline one dead letter per line")
 	return c
 }
 

@@ -69,12 +69,17 @@ func TestEventsCommands(t *testing.T) {
 	}
 	failures := make(chan struct{}, 16)
 	svc := imtest.Start(t, env, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After("Group.CallbackAfterNewMemberJoin", func(context.Context, *dispatcher.Event[struct{}]) error {
+		return dispatcher.After("Group.CallbackAfterNewMemberJoin", func(_ context.Context, ev *dispatcher.Event[struct{ GroupId string }]) error {
+			if ev.Payload.GroupId == "ok" {
+				return nil
+			}
 			failures <- struct{}{}
 			return errors.New("members table missing")
 		})
 	})))
-	for _, group := range []string{"g1", "g2"} {
+	// The first event is processed, so the dead letters' own sequences
+	// (1, 2) differ from their events' (2, 3).
+	for _, group := range []string{"ok", "g1", "g2"} {
 		if res := svc.Send(t, "Group.CallbackAfterNewMemberJoin", []byte(`{"GroupId":"`+group+`"}`)); !res.OK() {
 			t.Fatalf("answer %s", res.Body)
 		}
@@ -97,7 +102,7 @@ func TestEventsCommands(t *testing.T) {
 		t.Setenv(name, value)
 	}
 	out, err := runCLI(t, "--offline", "events", "list", "--json")
-	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "Group.CallbackAfterNewMemberJoin") {
+	if err != nil || strings.Count(out, "\n") != 3 || !strings.Contains(out, "Group.CallbackAfterNewMemberJoin") {
 		t.Fatalf("events list: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "--offline", "events", "list", "--command", "Other.Command")
@@ -112,6 +117,16 @@ func TestEventsCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &dead); err != nil {
 		t.Fatal(err)
 	}
+	// The table's SEQ is the event's, as replay --dead --seq and the
+	// running service's table take it.
+	out, err = runCLI(t, "--offline", "events", "dead")
+	var seqs []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		seqs = append(seqs, strings.Fields(line)[0])
+	}
+	if err != nil || strings.Join(seqs, ",") != "2,3" {
+		t.Fatalf("events dead: sequences %v, want the events' 2,3: %v\n%s", seqs, err, out)
+	}
 	if !strings.Contains(out, "members table missing") {
 		t.Fatalf("dead letter lacks the last error: %s", out)
 	}
@@ -124,7 +139,7 @@ func TestEventsCommands(t *testing.T) {
 		t.Fatalf("dead letters left after replay: %s", out)
 	}
 	out, err = runCLI(t, "--offline", "events", "list", "--json")
-	if err != nil || strings.Count(out, "\n") != 4 {
+	if err != nil || strings.Count(out, "\n") != 5 {
 		t.Fatalf("the replayed events are not in the stream: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "--offline", "events", "replay", "--seq", "1", "--seq", "999")
@@ -211,6 +226,20 @@ func TestCommandsTalkToTheRunningService(t *testing.T) {
 	}
 	if out, err = cli("events", "dead", "--json"); err != nil || !strings.Contains(out, `"dead_letters": []`) {
 		t.Fatalf("events dead after the replay: %v\n%s", err, out)
+	}
+	// The copy names its original, in the API and in the table.
+	var page struct {
+		Events []delivery.EventInfo `json:"events"`
+	}
+	if out, err = cli("events", "list", "--json", "--limit", "1"); err != nil || json.Unmarshal([]byte(out), &page) != nil ||
+		len(page.Events) != 1 || page.Events[0].ReplayOf != "IMCALLBACK:1" || page.Events[0].LastError != "" {
+		t.Fatalf("events list --json after the replay: %v\n%s", err, out)
+	}
+	if out, err = cli("events", "list"); err != nil || !strings.Contains(out, "REPLAY OF") || !strings.Contains(out, "IMCALLBACK:1") {
+		t.Fatalf("events list after the replay: %v\n%s", err, out)
+	}
+	if out, err = cli("events", "list", "--json"); err != nil || !strings.Contains(out, `"last_error": ""`) {
+		t.Fatalf("events list --json: every event has last_error: %v\n%s", err, out)
 	}
 	waitFor(t, func() bool {
 		out, _ := cli("topics", "list", "--json")

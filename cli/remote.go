@@ -141,10 +141,10 @@ func remoteEventsList(ctx context.Context, w io.Writer, a *adminClient, command,
 		return printJSON(w, page)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tRECEIVED\tCOMMAND\tAPP ID\tSTATE\tREQUEST ID\tLAST ERROR")
+	fmt.Fprintln(tw, "SEQ\tRECEIVED\tCOMMAND\tAPP ID\tSTATE\tREQUEST ID\tREPLAY OF\tLAST ERROR")
 	for _, e := range page.Events {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.ReceivedAt.Format(time.RFC3339), commandTo(e.Command, e.Destination), e.AppID,
-			e.State, dash(e.RequestID), dash(e.LastError))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.ReceivedAt.Format(time.RFC3339), commandTo(e.Command, e.Destination), e.AppID,
+			e.State, dash(e.RequestID), dash(e.ReplayOf), dash(e.LastError))
 	}
 	if page.Next != 0 {
 		fmt.Fprintf(tw, "(older events follow: newest first, %d shown)\n", len(page.Events))

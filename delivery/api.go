@@ -42,7 +42,11 @@ type EventInfo struct {
 	// Deliveries is how often a dead event was delivered; 0 when the
 	// consumer does not tell (pending and processed events).
 	Deliveries uint64 `json:"deliveries"`
-	LastError  string `json:"last_error,omitempty"`
+	// LastError is a dead event's last handler error; empty otherwise.
+	LastError string `json:"last_error"`
+	// ReplayOf names the original of a replayed copy ("<stream>:<seq>");
+	// absent for an original.
+	ReplayOf string `json:"replay_of,omitempty"`
 }
 
 // EventDetail is one event with what it carried, as GET /v1/events/<seq>
@@ -160,7 +164,7 @@ func (s *Service) ackFloor(ctx context.Context) (uint64, error) {
 // info is the EventInfo of ev given the dead letters and the ack floor.
 func info(ev Event, dead map[uint64]DeadLetter, floor uint64) EventInfo {
 	out := EventInfo{Seq: ev.Seq, Command: ev.Command, AppID: ev.AppID, ReceivedAt: ev.ReceivedAt,
-		RequestID: ev.RequestID, Destination: ev.Destination, State: StatePending}
+		RequestID: ev.RequestID, Destination: ev.Destination, State: StatePending, ReplayOf: ev.ReplayOf}
 	switch d, isDead := dead[ev.Seq]; {
 	case isDead:
 		out.State, out.Deliveries, out.LastError = StateDead, d.Deliveries, d.Error
