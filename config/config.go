@@ -18,7 +18,9 @@ import (
 )
 
 // Config is the whole service configuration. The koanf tag is the YAML key;
-// the environment variable is IMCALLBACK_ followed by the key in upper case.
+// the environment variable is IMCALLBACK_ followed by the key in upper case,
+// except for the lists of entries (apps, forward), which only the file holds
+// (their variables are IMCALLBACK_APP_<SDKAPPID>_<KEY> and IMCALLBACK_FORWARD_URL).
 type Config struct {
 	// SdkAppIDs are the SDKAppIDs whose callbacks are accepted.
 	SdkAppIDs []string `koanf:"sdkappid" yaml:"sdkappid"`

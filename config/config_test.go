@@ -100,6 +100,8 @@ func TestLoadRejects(t *testing.T) {
 		{"non-numeric sdkappid", config.Source{Environ: env("IMCALLBACK_SDKAPPID=abc")}, []string{"IMCALLBACK_SDKAPPID", `"abc"`}},
 		{"bad cidr", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=10.0.0.0/99")}, []string{"IMCALLBACK_ALLOW_CIDRS"}},
 		{"mapped cidr naming no IPv4 address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=::ffff:0:0/80")}, []string{"IMCALLBACK_ALLOW_CIDRS", "at least /96"}},
+		{"apps in a variable", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APPS=x")}, []string{"IMCALLBACK_APPS (apps)", "configuration file only", "IMCALLBACK_APP_<SDKAPPID>_<KEY>"}},
+		{"forward in a variable", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_FORWARD=x")}, []string{"IMCALLBACK_FORWARD (forward)", "IMCALLBACK_FORWARD_URL"}},
 		{"bad proxy", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TRUSTED_PROXIES=proxy.local")}, []string{"IMCALLBACK_TRUSTED_PROXIES"}},
 		{"proxy header", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PROXY_HEADER=Forwarded")}, []string{"IMCALLBACK_PROXY_HEADER", `"Forwarded" must be X-Forwarded-For or X-Real-IP`}},
 		{"before timeout over IM's budget", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BEFORE_TIMEOUT=2s")}, []string{"IMCALLBACK_BEFORE_TIMEOUT", "2s budget"}},

@@ -72,6 +72,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: environment: %w", err)
 	}
+	problems = append(problems, fileOnlyEnv(vars)...)
 	if src.Dev && len(k.Strings("sdkappid")) == 0 {
 		if err := k.Set("sdkappid", []string{DevSdkAppID}); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
@@ -170,7 +171,7 @@ func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars 
 		TransformFunc: func(name, value string) (string, any) {
 			key := strings.ToLower(strings.TrimPrefix(name, prefix))
 			kind, ok := known[key]
-			if !ok {
+			if _, fileOnly := fileOnlyKeys[key]; !ok || fileOnly {
 				return "", nil
 			}
 			if kind == reflect.Slice {
@@ -179,6 +180,27 @@ func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars 
 			return key, strings.TrimSpace(value)
 		},
 	}), nil)
+}
+
+// fileOnlyKeys are the settings that are lists of entries, which a YAML
+// file holds and a variable cannot, each with the variables to use instead.
+var fileOnlyKeys = map[string]string{
+	"apps":    "IMCALLBACK_APP_<SDKAPPID>_<KEY>",
+	"forward": "IMCALLBACK_FORWARD_URL, _SECRET and _MATCH",
+}
+
+// fileOnlyEnv is an error for each variable of vars that names a
+// file-only setting, instead of a value that can never decode.
+func fileOnlyEnv(vars []string) []error {
+	var errs []error
+	for _, kv := range vars {
+		name, _, _ := strings.Cut(kv, "=")
+		key := strings.ToLower(strings.TrimPrefix(name, envPrefix))
+		if instead, ok := fileOnlyKeys[key]; ok && strings.HasPrefix(name, envPrefix) {
+			errs = append(errs, &FieldError{Key: key, Msg: "is read from the configuration file only; in the environment use " + instead})
+		}
+	}
+	return errs
 }
 
 // appEntryKeys are the keys of an apps entry.
