@@ -17,12 +17,15 @@ func newAllowlistCmd(g *globalFlags) *cobra.Command {
 		Use:   "allowlist",
 		Short: "Print each app's effective source allowlist, the source of each entry and the age of Tencent's list",
 		Long: "allowlist reads the configuration and the last good Tencent lists under the data directory\n" +
-			"(the service keeps them current) and prints, per app, what the ip_allow check accepts.",
+			"(the service keeps them current) and prints, per app, what the ip_allow check accepts.\n" +
+			"It reads the files, not the running service: give it the service's configuration (the same\n" +
+			"--config and IMCALLBACK_* variables; --dev for `make run`'s development app).",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, _, err := g.load()
 			if err != nil {
-				return err
+				return fmt.Errorf("%w\n(allowlist reads the service's configuration: give it the same --config and "+
+					"IMCALLBACK_* variables, or --dev for make run's development app)", err)
 			}
 			o, err := allowlist.OptionsFromConfig(cfg, nil)
 			if err != nil {

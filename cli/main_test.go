@@ -526,3 +526,17 @@ func TestSendSignsWithTheAppsOwnToken(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 }
+
+// TestAllowlistSaysWhatItReads: without the service's configuration the
+// error says what allowlist needs; with --dev it prints the development app.
+func TestAllowlistSaysWhatItReads(t *testing.T) {
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	t.Setenv("IMCALLBACK_SDKAPPID", "")
+	if _, err := runCLI(t, "allowlist"); err == nil || !strings.Contains(err.Error(), "IMCALLBACK_SDKAPPID") ||
+		!strings.Contains(err.Error(), "--dev for make run") {
+		t.Errorf("allowlist without an app: %v", err)
+	}
+	if out, err := runCLI(t, "allowlist", "--dev"); err != nil || !strings.Contains(out, "app "+config.DevSdkAppID) {
+		t.Errorf("allowlist --dev: %v\n%s", err, out)
+	}
+}
