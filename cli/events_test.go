@@ -305,3 +305,24 @@ func TestOnlineCommandsRefuseOffline(t *testing.T) {
 		t.Error("delivery --offline called the admin API")
 	}
 }
+
+// TestSlowServiceIsNotCalledStopped: a service that takes the request but
+// answers late is running; the error says the operation may still be under
+// way, and never suggests --offline on its data directory.
+func TestSlowServiceIsNotCalledStopped(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: 100 * time.Millisecond}}
+	err := a.call(context.Background(), http.MethodPost, "/v1/events/replay", map[string]any{"dead": true}, nil)
+	if !errors.Is(err, errSlow) || errors.Is(err, errNotRunning) || strings.Contains(err.Error(), "--offline") ||
+		!strings.Contains(err.Error(), "may still be running") {
+		t.Errorf("a slow answer: %v", err)
+	}
+}

@@ -36,6 +36,9 @@ type adminClient struct {
 // errNotRunning says that nothing answers at the admin address.
 var errNotRunning = errors.New("no imcallback service answers there")
 
+// errSlow says that the service took the request but did not answer in time.
+var errSlow = errors.New("the service did not answer in time")
+
 // adminClient is the client of --admin (default IMCALLBACK_ADMIN_URL, else
 // http:// and IMCALLBACK_ADMIN_LISTEN) with IMCALLBACK_ADMIN_TOKEN.
 func (g *globalFlags) adminClient() (*adminClient, error) {
@@ -84,7 +87,14 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) {
+		var netErr net.Error
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()) {
+			// Something answers the connection: the service is running, and
+			// what was asked may still be under way there.
+			return fmt.Errorf("%w: %s %s at %s did not answer within %s; it may still be running there (check with "+
+				"`imcallback delivery status` or `events list` before asking again)", errSlow, method, path, a.base, a.http.Timeout)
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
 			if a.onlineOnly {
 				return fmt.Errorf("%w at %s: start it, or point --admin (IMCALLBACK_ADMIN_URL) at it", errNotRunning, a.base)
 			}
