@@ -279,7 +279,7 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	resp, err := f.post(ctx, d, r)
+	resp, err := f.post(ctx, d, r, dispatcher.KindAfter)
 	if err != nil {
 		return err
 	}
@@ -305,7 +305,7 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-beforeMargin))
 		defer cancel()
 	}
-	resp, err := f.post(ctx, d, r)
+	resp, err := f.post(ctx, d, r, dispatcher.KindBefore)
 	if err != nil {
 		return dispatcher.Decision{}, err
 	}
@@ -390,10 +390,10 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 	return dec, dropped, nil
 }
 
-// post sends r to d with the Standard Webhooks headers (and, with tracing,
-// traceparent). A failure to get an answer is counted here; the caller
-// counts the answer.
-func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Request) (resp *http.Response, err error) {
+// post sends r to d with the Standard Webhooks headers, the command, app
+// and kind (and, with tracing, traceparent). A failure to get an answer is
+// counted here; the caller counts the answer.
+func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Request, kind dispatcher.Kind) (resp *http.Response, err error) {
 	name := d.cfg.Name
 	if f.tracer.Enabled() {
 		var span trace.Span
@@ -421,6 +421,7 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 	h.Set(HeaderSignature, Sign(d.key, id, ts, r.Body))
 	h.Set(HeaderCommand, r.Command)
 	h.Set(HeaderApp, r.Params.SdkAppid)
+	h.Set(HeaderKind, kind.String())
 	if r.RequestID != "" {
 		h.Set("X-Request-Id", r.RequestID)
 	}

@@ -90,6 +90,14 @@ func verify(t *testing.T, r received) {
 	if !strings.HasPrefix(id, "msg_") {
 		t.Errorf("webhook-id %q", id)
 	}
+	// Every command of these tests is one kind or the other by its name.
+	kind := "after"
+	if strings.Contains(r.header.Get("X-Imcallback-Command"), "Before") {
+		kind = "before"
+	}
+	if got := r.header.Get("X-Imcallback-Kind"); got != kind {
+		t.Errorf("X-Imcallback-Kind %q for %s, want %q", got, r.header.Get("X-Imcallback-Command"), kind)
+	}
 }
 
 // dest is an httptest destination answering with answer(n), n counting

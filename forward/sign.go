@@ -15,6 +15,10 @@ const (
 	HeaderSignature = "webhook-signature"
 	HeaderCommand   = "X-Imcallback-Command"
 	HeaderApp       = "X-Imcallback-App"
+	// HeaderKind is "before" when IM waits for the destination's envelope
+	// (the friend-request and chatbot commands too, whose names lack
+	// "Before"), "after" when the answer is only acknowledged.
+	HeaderKind = "X-Imcallback-Kind"
 )
 
 // Sign is the webhook-signature value of a request: "v1," followed by the

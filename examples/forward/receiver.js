@@ -19,13 +19,15 @@ function verified(req, body) {
 }
 
 http.createServer((req, res) => {
-  let body = '';
-  req.on('data', (c) => (body += c));
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
+    // Decoded once, whole: a character split across two chunks stays intact.
+    const body = Buffer.concat(chunks).toString('utf8');
     if (!verified(req, body)) return res.writeHead(401).end();
-    const command = req.headers['x-imcallback-command'];
-    console.log(command, req.headers['webhook-id']);
-    if (!command.includes('Before')) return res.writeHead(204).end();
+    console.log(req.headers['x-imcallback-command'], req.headers['webhook-id']);
+    // The kind, not the name: Sns.CallbackPrevFriendAdd is a before-callback too.
+    if (req.headers['x-imcallback-kind'] !== 'before') return res.writeHead(204).end();
     const denied = body.includes('badword'); // your moderation here
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(
       denied ? { ActionStatus: 'OK', ErrorCode: 120001, ErrorInfo: 'blocked word' }

@@ -15,7 +15,8 @@ class Receiver(BaseHTTPRequestHandler):
         sigs = [s.split(",", 1)[1] for s in self.headers.get("webhook-signature", "").split() if s.startswith("v1,")]
         if not ts.isdigit() or abs(time.time() - int(ts)) > 300 or not any(hmac.compare_digest(s, want) for s in sigs):
             return self.send_response(401) or self.end_headers()
-        if "Before" not in self.headers.get("X-Imcallback-Command", ""):
+        # The kind, not the name: Sns.CallbackPrevFriendAdd is a before-callback too.
+        if self.headers.get("X-Imcallback-Kind") != "before":
             return self.send_response(204) or self.end_headers()
         denied = b"badword" in body  # your moderation here
         answer = {"ActionStatus": "OK", "ErrorCode": 120001 if denied else 0, "ErrorInfo": "blocked word" if denied else ""}

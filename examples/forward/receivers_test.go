@@ -88,7 +88,7 @@ func TestReceivers(t *testing.T) {
 			}
 
 			s := imtest.Start(t, []string{"IMCALLBACK_FORWARD_URL=" + url, "IMCALLBACK_FORWARD_SECRET=" + secret,
-				"IMCALLBACK_FORWARD_MATCH=C2C.CallbackBeforeSendMsg,C2C.CallbackAfterSendMsg"}, delivery.Module)
+				"IMCALLBACK_FORWARD_MATCH=C2C.CallbackBeforeSendMsg,C2C.CallbackAfterSendMsg,Sns.CallbackPrevFriendAdd"}, delivery.Module)
 			for _, c := range []struct{ from, want string }{
 				{"alice", `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
 				{"badword", `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"blocked word"}`},
@@ -101,6 +101,25 @@ func TestReceivers(t *testing.T) {
 					t.Errorf("before-callback from %s: %d %s, want %s", c.from, res.Status, res.Body, c.want)
 				}
 			}
+			// A before-callback whose name lacks "Before" is answered too: the
+			// receivers go by X-Imcallback-Kind.
+			friend, err := imtest.SampleWith("Sns.CallbackPrevFriendAdd", map[string]any{"From_Account": "badword"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := s.Send(t, "Sns.CallbackPrevFriendAdd", friend); !strings.Contains(string(res.Body), `"ErrorInfo":"blocked word"`) {
+				t.Errorf("friend request from badword: %d %s, want the receiver's deny", res.Status, res.Body)
+			}
+			// A body larger than one read of the receiver, in characters of
+			// three bytes: its signature still verifies.
+			large, err := imtest.SampleWith("C2C.CallbackBeforeSendMsg", map[string]any{"From_Account": "badword",
+				"CloudCustomData": strings.Repeat("中文", 20000)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := s.Send(t, "C2C.CallbackBeforeSendMsg", large); !strings.Contains(string(res.Body), `"ErrorCode":120001`) {
+				t.Errorf("a %d-byte before-callback: %d %s, want the receiver's deny", len(large), res.Status, res.Body)
+			}
 			body, err := imtest.Sample("C2C.CallbackAfterSendMsg")
 			if err != nil {
 				t.Fatal(err)
@@ -108,7 +127,7 @@ func TestReceivers(t *testing.T) {
 			if res := s.Send(t, "C2C.CallbackAfterSendMsg", body); !res.OK() {
 				t.Fatalf("after-callback: %d", res.Status)
 			}
-			want := `imcallback_forward_requests_total{destination="default",result="ok"} 3`
+			want := `imcallback_forward_requests_total{destination="default",result="ok"} 5`
 			deadline := time.Now().Add(10 * time.Second)
 			for !strings.Contains(s.Metrics(t), want) {
 				if time.Now().After(deadline) {
