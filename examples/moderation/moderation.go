@@ -47,7 +47,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// CheckedTag is the CloudCustomData of a message that passed the filter.
+// CheckedTag is the CloudCustomData of a message that passed the filter
+// and carried none of its own.
 const CheckedTag = `{"moderation":"checked"}`
 
 // Module declares the "moderation" configuration section and registers
@@ -85,6 +86,11 @@ func NewFilter(cfg Config, log *zap.Logger) (dispatcher.Command, error) {
 				log.Info("message denied", zap.String("from", ev.Payload.FromAccount), zap.String("request_id", ev.RequestID))
 				return cmd.DenyWithCode(code, "message contains a blocked word"), nil
 			}
+		}
+		// A reply's CloudCustomData replaces the message's: the sender's own
+		// (TUIKit keeps quotes and replies there) is left as it is.
+		if ev.Payload.CloudCustomData != "" {
+			return cmd.Allow(), nil
 		}
 		// Only c2c.SendMsgReply compiles here: the typed command limits the
 		// reply to the fields C2C.CallbackBeforeSendMsg accepts.

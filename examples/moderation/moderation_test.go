@@ -80,6 +80,22 @@ func TestFilter(t *testing.T) {
 	}
 }
 
+// TestFilterKeepsTheSendersCustomData: a clean message that carries its
+// own CloudCustomData (a quote, a reply) is allowed unchanged, since a
+// reply's CloudCustomData would replace it.
+func TestFilterKeepsTheSendersCustomData(t *testing.T) {
+	s, _ := start(t, config.DeliveryInline)
+	own := `{"messageReply":{"messageID":"m1"}}`
+	body, err := imtest.SampleWith("C2C.CallbackBeforeSendMsg", map[string]any{"CloudCustomData": own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := s.Send(t, "C2C.CallbackBeforeSendMsg", body)
+	if !res.Allowed() || res.Modified() {
+		t.Fatalf("a clean message with its own custom data: %s, want allowed unchanged", res.Body)
+	}
+}
+
 func TestJoinsRecordedOnce(t *testing.T) {
 	for _, mode := range []string{"inline", "durable"} {
 		t.Run(mode, func(t *testing.T) {
