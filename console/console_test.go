@@ -553,6 +553,20 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 		t.Errorf("after resuming: paused %v", st.PausedCommands)
 	}
 
+	// While all delivery is paused, a command not paused on its own offers
+	// Pause, not a Resume that would change nothing, and says why it waits.
+	b.do(t, "pause all", chromedp.Click(chromedp.CSS("#delivery-pause")))
+	b.waitFor(t, 5*time.Second, "the command paused with all delivery", fmt.Sprintf(`(() => {
+		const b = document.querySelector(%s);
+		return document.getElementById('delivery-state').textContent === 'paused' && b !== null &&
+			b.closest('tr').textContent.includes('paused (all delivery)');
+	})()`, js(pauseButton)))
+	if eval[bool](t, b, fmt.Sprintf(`document.querySelector(%s) !== null`, js(resumeButton))) {
+		t.Error("a Resume button for one command while all delivery is paused")
+	}
+	b.do(t, "resume all", chromedp.Click(chromedp.CSS("#delivery-resume")))
+	b.waitFor(t, 5*time.Second, "delivery running again", `document.getElementById('delivery-state').textContent === 'running'`)
+
 	// Topics: by group id, then one topic's fields.
 	b.waitFor(t, 5*time.Second, "the Topics tab", `!document.getElementById('tab-topics').hidden`)
 	b.do(t, "search topics",

@@ -335,7 +335,7 @@
   // ---------------------------------------------------------------- delivery
 
   let deliveryMode = ''; // durable, inline or '' (not known yet)
-  let deliveryCounts = null; // {pending, dead, commands} from /v1/delivery
+  let deliveryCounts = null; // {pending, dead, commands, all, own} from /v1/delivery
 
   async function refreshDelivery() {
     try {
@@ -346,6 +346,8 @@
         pending: commands.reduce((n, c) => n + (c.pending || 0), 0),
         dead: commands.reduce((n, c) => n + (c.dead_letters || 0), 0),
         commands,
+        all: d.state === 'paused', // all delivery is paused
+        own: new Set(Array.isArray(d.paused_commands) ? d.paused_commands : []), // paused one by one
       };
       const st = $('delivery-state');
       st.textContent = d.state;
@@ -681,15 +683,22 @@
     box.replaceChildren(el('table', { class: 'list plain' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Command'), el('th', {}, 'State'),
         el('th', { class: 'num' }, 'Pending'), el('th', { class: 'num' }, 'Dead letters'), el('th', {}, ''))),
-      el('tbody', {}, rows.map((c) => el('tr', {},
-        el('td', {}, c.command),
-        el('td', {}, badge(c.state, stateKind(c.state))),
-        el('td', { class: 'num' }, fmtNum(c.pending)),
-        el('td', { class: 'num' }, fmtNum(c.dead_letters)),
-        el('td', {}, el('button', {
-          class: 'small', type: 'button', title: (c.state === 'paused' ? 'Resume ' : 'Pause ') + c.command,
-          onclick: (e) => pauseResumeCommand(e.currentTarget, c.state === 'paused' ? 'resume' : 'pause', c.command),
-        }, c.state === 'paused' ? 'Resume' : 'Pause')))))));
+      el('tbody', {}, rows.map((c) => {
+        // The button acts on the command's own pause: while all delivery is
+        // paused, resuming one command would change nothing, so the state
+        // says why it is paused and the header's Resume is the way out.
+        const own = deliveryCounts.own.has(c.command);
+        const state = c.state === 'paused' && !own && deliveryCounts.all ? 'paused (all delivery)' : c.state;
+        return el('tr', {},
+          el('td', {}, c.command),
+          el('td', {}, badge(state, stateKind(c.state))),
+          el('td', { class: 'num' }, fmtNum(c.pending)),
+          el('td', { class: 'num' }, fmtNum(c.dead_letters)),
+          el('td', {}, el('button', {
+            class: 'small', type: 'button', title: (own ? 'Resume ' : 'Pause ') + c.command,
+            onclick: (e) => pauseResumeCommand(e.currentTarget, own ? 'resume' : 'pause', c.command),
+          }, own ? 'Resume' : 'Pause')));
+      }))));
   }
 
   // refreshForward shows the destinations of gateway mode (GET /v1/forward,
