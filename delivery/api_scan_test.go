@@ -3,14 +3,17 @@ package delivery_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/delivery"
@@ -151,5 +154,41 @@ func TestAdminReadsAreBoundedByWhatTheyShow(t *testing.T) {
 	}
 	if pendingOf[testCommand] != 5 || pendingOf[otherCommand] != 0 || read != 5 {
 		t.Errorf("pending %v after reading %d events, want 5 of %s read from 5", pendingOf, read, testCommand)
+	}
+}
+
+// TestAScanThatGetsNothingSaysSo: a scan whose consumer holds messages but
+// delivers none (here: paused) ends with an error the admin API answers
+// 503, not with a list that silently stops short.
+func TestAScanThatGetsNothingSaysSo(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	s := start(t, o, nil)
+	for i := range 3 {
+		accept(t, s, request(testCommand, fmt.Sprint("s", i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := s.Conn().JS
+	until := time.Now().Add(time.Hour)
+	c, err := js.CreateConsumer(ctx, s.Options().Stream, jetstream.ConsumerConfig{
+		AckPolicy: jetstream.AckNonePolicy, HeadersOnly: true, MemoryStorage: true, PauseUntil: &until,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := evs.ReadScan(ctx, c, 3)
+	if n != 0 || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "3 still to read") {
+		t.Errorf("a scan of a consumer that delivers nothing: %d read, %v", n, err)
+	}
+	// The same consumer resumed reads all three.
+	if _, err := js.ResumeConsumer(ctx, s.Options().Stream, c.CachedInfo().Name); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := evs.ReadScan(ctx, c, 3); n != 3 || err != nil {
+		t.Errorf("the resumed scan: %d read, %v", n, err)
 	}
 }

@@ -385,9 +385,21 @@ func (e *Events) scan(ctx context.Context, stream, subject string, r scanRange, 
 		defer cancel()
 		_ = e.js.DeleteConsumer(dctx, stream, name) // it also expires by itself
 	}()
+	return e.readScan(ctx, stream, c, r, last, next, fn)
+}
+
+// scanWait is how long one fetch of a scan waits for its messages.
+const scanWait = 5 * time.Second
+
+// readScan reads the scan consumer c up to the stream sequence last,
+// from next on, calling fn for each message within r. A fetch that brings
+// nothing while the consumer still holds messages to read ends the scan with
+// an error, instead of a list that silently stops short.
+func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consumer, r scanRange, last, next uint64,
+	fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
 	remaining := c.CachedInfo().NumPending
 	for remaining > 0 {
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fctx, cancel := context.WithTimeout(ctx, scanWait)
 		// No more than the range still holds, so a bounded scan reads no
 		// message past its end.
 		batch, err := c.Fetch(int(min(remaining, scanBatch, last-next+1)), jetstream.FetchContext(fctx))
@@ -425,8 +437,19 @@ func (e *Events) scan(ctx context.Context, stream, subject string, r scanRange, 
 			return fnErr
 		case batch.Error() != nil:
 			return fmt.Errorf("delivery: scan %s: %w", stream, batch.Error())
-		case done || got == 0:
+		case done:
 			return nil
+		case got == 0:
+			// Nothing came: done if nothing is left (messages removed
+			// meanwhile), else the server is not delivering them now.
+			ictx, cancel := context.WithTimeout(ctx, scanWait)
+			info, err := c.Info(ictx)
+			cancel()
+			if err == nil && info.NumPending == 0 {
+				return nil
+			}
+			return fmt.Errorf("delivery: scan %s: no message came within %s with %d still to read: %w",
+				stream, scanWait, remaining, context.DeadlineExceeded)
 		}
 	}
 	return nil

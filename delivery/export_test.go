@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"context"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -33,3 +35,14 @@ func (s *Service) EventsRead() uint64 { return s.eventsRead.Load() }
 
 // AdminRoutes is apiRoutes.
 var AdminRoutes = apiRoutes
+
+// ReadScan is readScan of the work stream over the whole of c, up to
+// last, counting the messages read.
+func (e *Events) ReadScan(ctx context.Context, c jetstream.Consumer, last uint64) (int, error) {
+	n := 0
+	err := e.readScan(ctx, e.opts.Stream, c, scanRange{}, last, 1, func(jetstream.Msg, *jetstream.MsgMetadata) error {
+		n++
+		return nil
+	})
+	return n, err
+}
