@@ -65,22 +65,45 @@ func (l *connLimit) connState(c net.Conn, st http.ConnState) {
 
 // reap closes connections idle longer than pressureIdle while the limit
 // is near; it returns how many it closed.
-func (l *connLimit) reap(now time.Time) int {
+func (l *connLimit) reap(now time.Time) int { return l.closeStale(l.stale(now)) }
+
+// staleConn is a connection found idle, with the idle mark it had.
+type staleConn struct {
+	c     *limitedConn
+	since int64
+}
+
+// stale lists the connections idle longer than pressureIdle while the
+// limit is near.
+func (l *connLimit) stale(now time.Time) []staleConn {
 	if l.open.Load() <= int64(l.max)*3/4 {
-		return 0
+		return nil
 	}
 	l.mu.Lock()
-	var stale []*limitedConn
+	defer l.mu.Unlock()
+	var out []staleConn
 	for c := range l.conns {
 		if since := c.idleSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= pressureIdle {
-			stale = append(stale, c)
+			out = append(out, staleConn{c, since})
 		}
 	}
-	l.mu.Unlock()
-	for _, c := range stale {
-		_ = c.Close() // net/http sees the read fail and forgets the connection
+	return out
+}
+
+// closeStale closes each connection that is still idle since the mark it
+// was found with: one whose next request began to arrive meanwhile (Read
+// cleared the mark, or net/http marked it busy and idle again) is spared.
+// Taking the mark first means a Read that comes after this check finds it
+// cleared and the connection closing, as with any idle timeout.
+func (l *connLimit) closeStale(stale []staleConn) int {
+	n := 0
+	for _, s := range stale {
+		if s.c.idleSince.CompareAndSwap(s.since, 0) {
+			_ = s.c.Close() // net/http sees the read fail and forgets the connection
+			n++
+		}
 	}
-	return len(stale)
+	return n
 }
 
 // run reaps every second until stop is closed.

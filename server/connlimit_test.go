@@ -293,6 +293,38 @@ func TestReapSparesAConnectionWhoseRequestIsArriving(t *testing.T) {
 	res.Body.Close()
 }
 
+// TestReapSparesAConnectionThatWokeAfterTheScan: a connection found idle
+// whose next request begins to arrive before the reaper closes it is
+// spared; the others found with it are closed.
+func TestReapSparesAConnectionThatWokeAfterTheScan(t *testing.T) {
+	ls := startLimited(t, 4)
+	var conns []net.Conn
+	for range 4 {
+		c, _ := keepAlive(t, ls.addr)
+		conns = append(conns, c)
+	}
+	waitIdle(t, ls.limit, 4)
+	stale := ls.limit.stale(time.Now().Add(pressureIdle + time.Second))
+	if len(stale) != 4 {
+		t.Fatalf("%d stale connections, want 4", len(stale))
+	}
+	if _, err := io.WriteString(conns[0], "POST /im HTTP/1.1\r\nHo"); err != nil { // the next request begins
+		t.Fatal(err)
+	}
+	waitIdle(t, ls.limit, 3)
+	if n := ls.limit.closeStale(stale); n != 3 {
+		t.Fatalf("closed %d, want the 3 still idle", n)
+	}
+	if _, err := io.WriteString(conns[0], "st: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conns[0]), nil)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the request that arrived after the scan: %v %v", res, err)
+	}
+	res.Body.Close()
+}
+
 // idle is how many open connections are idle now.
 func (l *connLimit) idle() int {
 	l.mu.Lock()
