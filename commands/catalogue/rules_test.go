@@ -115,6 +115,23 @@ func TestModuleProvidesTheRules(t *testing.T) {
 	}
 }
 
+// TestEmptyResultReplyIsNoNull: a friend-request reply without per-target
+// decisions sends no "ResultItem":null.
+func TestEmptyResultReplyIsNoNull(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		cmd := sns.PrevFriendAddCommand
+		return cmd.Handle(func(context.Context, *dispatcher.Event[sns.PrevFriendAdd]) (dispatcher.Reply[sns.ResultReply], error) {
+			return cmd.Modify(sns.ResultReply{}), nil
+		})
+	}))
+	body, _ := catalogue.Sample(sns.PrevFriendAddCommand.Name())
+	svc := imtest.Start(t, inline, handler)
+	res := svc.Send(t, sns.PrevFriendAddCommand.Name(), body)
+	if !res.Allowed() || strings.Contains(string(res.Body), "null") {
+		t.Errorf("answer %s, want an allow without a null", res.Body)
+	}
+}
+
 // TestFriendDenyRefusesEveryTarget: IM ignores the top-level ErrorCode of
 // the two friend-request commands by default, so a deny (the handler's, or
 // the deny fallback of a failing handler) is also sent as the refusal of

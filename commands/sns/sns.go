@@ -40,8 +40,9 @@ type ResultItem struct {
 // Sns.CallbackPrevFriendResponse: per-target decisions. For these commands
 // IM ignores a non-zero top-level ErrorCode by default; decide per target.
 type ResultReply struct {
-	// ResultItem holds one decision per target.
-	ResultItem []ResultItem `json:"ResultItem"`
+	// ResultItem holds one decision per target; left out when empty (a
+	// null would be no list for IM to read).
+	ResultItem []ResultItem `json:"ResultItem,omitempty"`
 }
 
 // Per-target refusals of the two commands whose top-level ErrorCode IM
