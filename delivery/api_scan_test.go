@@ -14,12 +14,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/delivery"
-	"github.com/imcallback/imcallback/dispatcher"
-	"github.com/imcallback/imcallback/metrics"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestAdminReadsAreBoundedByWhatTheyShow: GET /v1/delivery reads only the
@@ -29,13 +25,7 @@ import (
 func TestAdminReadsAreBoundedByWhatTheyShow(t *testing.T) {
 	o := options(t, backend{name: "embedded"})
 	rec := newRecorder()
-	d, err := dispatcher.New([]dispatcher.Command{
-		dispatcher.After(testCommand, rec.handle),
-		dispatcher.After(otherCommand, rec.handle),
-	}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := dispatcherFor(t, rec, otherCommand)
 	s := start(t, o, d)
 	s.SetCommands(d.AfterCommands())
 	const total = 400

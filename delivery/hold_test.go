@@ -14,7 +14,6 @@ import (
 
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
-	"github.com/imcallback/imcallback/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,13 +32,7 @@ func TestPausedCommandIsHeldWhileOthersRun(t *testing.T) {
 		o.MaxDeliveries = 1
 		o.HoldRecheck = 100 * time.Millisecond
 		rec := newRecorder()
-		d, err := dispatcher.New([]dispatcher.Command{
-			dispatcher.After(testCommand, rec.handle),
-			dispatcher.After(otherCommand, rec.handle),
-		}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := dispatcherFor(t, rec, otherCommand)
 		s := start(t, o, d)
 		s.SetCommands(d.AfterCommands())
 
@@ -135,11 +128,7 @@ func TestHeldCountsOfAnotherReplicasEventsAreDropped(t *testing.T) {
 	o := options(t, backend{name: "nats", url: url})
 	o.HoldRecheck = 50 * time.Millisecond
 	rec := newRecorder()
-	d, err := dispatcher.New([]dispatcher.Command{dispatcher.After(testCommand, rec.handle)},
-		dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := dispatcherFor(t, rec)
 
 	a := start(t, o, d)
 	if err := a.PauseCommand(testCommand); err != nil {

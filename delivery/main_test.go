@@ -247,11 +247,15 @@ func (r *recorder) storedCount() int {
 	return len(r.stored)
 }
 
-// dispatcherFor is the real dispatcher with the recorder's command.
-func dispatcherFor(t testing.TB, r *recorder) *dispatcher.Dispatcher {
+// dispatcherFor is the real dispatcher with the recorder's handler for
+// testCommand and for each of also.
+func dispatcherFor(t testing.TB, r *recorder, also ...string) *dispatcher.Dispatcher {
 	t.Helper()
-	d, err := dispatcher.New([]dispatcher.Command{dispatcher.After(testCommand, r.handle)},
-		dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+	cmds := []dispatcher.Command{dispatcher.After(testCommand, r.handle)}
+	for _, name := range also {
+		cmds = append(cmds, dispatcher.After(name, r.handle))
+	}
+	d, err := dispatcher.New(cmds, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}

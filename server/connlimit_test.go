@@ -267,62 +267,49 @@ func TestReadinessChecksRunConcurrentlyWithTheirOwnDeadline(t *testing.T) {
 }
 
 // TestReapSparesAConnectionWhoseRequestIsArriving: a keep-alive connection
-// that has sent the first bytes of its next request is no longer idle.
+// that has sent the first bytes of its next request is no longer idle,
+// whether they came before the reaper looked for idle connections or
+// between that and its closing them; the others are closed.
 func TestReapSparesAConnectionWhoseRequestIsArriving(t *testing.T) {
-	ls := startLimited(t, 4)
-	var conns []net.Conn
-	for range 4 {
-		c, _ := keepAlive(t, ls.addr)
-		conns = append(conns, c)
+	for _, tt := range []struct {
+		name      string
+		scanFirst bool // the reaper finds the connection idle before the bytes arrive
+	}{{"before the scan", false}, {"after the scan", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ls := startLimited(t, 4)
+			var conns []net.Conn
+			for range 4 {
+				c, _ := keepAlive(t, ls.addr)
+				conns = append(conns, c)
+			}
+			waitIdle(t, ls.limit, 4)
+			later := time.Now().Add(pressureIdle + time.Second)
+			var stale []staleConn
+			if tt.scanFirst {
+				if stale = ls.limit.stale(later); len(stale) != 4 {
+					t.Fatalf("%d stale connections, want 4", len(stale))
+				}
+			}
+			if _, err := io.WriteString(conns[0], "POST /im HTTP/1.1\r\nHo"); err != nil { // half a header
+				t.Fatal(err)
+			}
+			waitIdle(t, ls.limit, 3) // the server has read part of the next request
+			if !tt.scanFirst {
+				stale = ls.limit.stale(later)
+			}
+			if n := ls.limit.closeStale(stale); n != 3 {
+				t.Fatalf("closed %d, want the 3 truly idle connections", n)
+			}
+			if _, err := io.WriteString(conns[0], "st: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(bufio.NewReader(conns[0]), nil)
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("the request in progress: %v %v", res, err)
+			}
+			res.Body.Close()
+		})
 	}
-	waitIdle(t, ls.limit, 4)
-	if _, err := io.WriteString(conns[0], "POST /im HTTP/1.1\r\nHo"); err != nil { // half a header
-		t.Fatal(err)
-	}
-	waitIdle(t, ls.limit, 3) // the server has read part of the next request
-	if n := ls.limit.reap(time.Now().Add(pressureIdle + time.Second)); n != 3 {
-		t.Fatalf("reaped %d, want the 3 truly idle connections", n)
-	}
-	if _, err := io.WriteString(conns[0], "st: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(conns[0]), nil)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("the request in progress: %v %v", res, err)
-	}
-	res.Body.Close()
-}
-
-// TestReapSparesAConnectionThatWokeAfterTheScan: a connection found idle
-// whose next request begins to arrive before the reaper closes it is
-// spared; the others found with it are closed.
-func TestReapSparesAConnectionThatWokeAfterTheScan(t *testing.T) {
-	ls := startLimited(t, 4)
-	var conns []net.Conn
-	for range 4 {
-		c, _ := keepAlive(t, ls.addr)
-		conns = append(conns, c)
-	}
-	waitIdle(t, ls.limit, 4)
-	stale := ls.limit.stale(time.Now().Add(pressureIdle + time.Second))
-	if len(stale) != 4 {
-		t.Fatalf("%d stale connections, want 4", len(stale))
-	}
-	if _, err := io.WriteString(conns[0], "POST /im HTTP/1.1\r\nHo"); err != nil { // the next request begins
-		t.Fatal(err)
-	}
-	waitIdle(t, ls.limit, 3)
-	if n := ls.limit.closeStale(stale); n != 3 {
-		t.Fatalf("closed %d, want the 3 still idle", n)
-	}
-	if _, err := io.WriteString(conns[0], "st: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(conns[0]), nil)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("the request that arrived after the scan: %v %v", res, err)
-	}
-	res.Body.Close()
 }
 
 // idle is how many open connections are idle now.
