@@ -205,8 +205,9 @@ func badBody(err error, must string) error {
 
 // listEvents answers GET /v1/events?command=&app=&since=&state=&limit=&before_seq=
 // newest first: {"events":[…],"next_before_seq":N}, next_before_seq 0 on the
-// last page. It reads the stream's headers from since (or the start), so
-// a since keeps it quick on a long retention.
+// last page. It reads the stream backwards from its end (or before_seq) in
+// windows that double (newestEvents), so a page costs about a page however
+// long the retention, and a since ends the walk.
 func (s *Service) listEvents(c echo.Context) error {
 	ctx := c.Request().Context()
 	q := c.QueryParams()

@@ -400,8 +400,10 @@ func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consum
 	remaining := c.CachedInfo().NumPending
 	for remaining > 0 {
 		fctx, cancel := context.WithTimeout(ctx, scanWait)
-		// No more than the range still holds, so a bounded scan reads no
-		// message past its end.
+		// No more than the range still holds. Without a subject filter a
+		// bounded scan then reads no message past its end; with one, the
+		// matches past the end can fill what the range's own do not, so it
+		// reads at most twice the range.
 		batch, err := c.Fetch(int(min(remaining, scanBatch, last-next+1)), jetstream.FetchContext(fctx))
 		if err != nil {
 			cancel()
@@ -411,6 +413,9 @@ func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consum
 		var fnErr error
 		for m := range batch.Messages() { // always drained, so the fetch ends cleanly
 			got++
+			if e.read != nil {
+				e.read.Add(1) // what the server sent, kept or not
+			}
 			md, err := m.Metadata()
 			if done || fnErr != nil || err != nil {
 				continue
@@ -418,9 +423,6 @@ func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consum
 			if md.Sequence.Stream > last {
 				done = true
 				continue
-			}
-			if e.read != nil {
-				e.read.Add(1)
 			}
 			next, remaining = md.Sequence.Stream+1, md.NumPending
 			if next > last {
