@@ -15,6 +15,10 @@ type Decision struct {
 	// JSON object; it is sent only with Code 0, except the refusal of every
 	// target that a Rule's PerTarget adds to a deny.
 	Reply any
+
+	// refusal marks a decision built as a deny (DenyWithCode): whatever its
+	// code, it refuses.
+	refusal bool
 }
 
 // Documented ErrorCode values of before-callbacks (docs/protocol.md §3.2).

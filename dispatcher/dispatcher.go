@@ -47,7 +47,9 @@ type Options struct {
 	// BeforeTimeout is the deadline of a before-handler.
 	BeforeTimeout time.Duration
 	// Fallback is sent when a before-handler fails, panics or misses its
-	// deadline, unless the command carries its own (WithFallback).
+	// deadline, unless the command carries its own (WithFallback). It is an
+	// allow (0) or a deny (1) without reply fields, which every command
+	// accepts; New refuses anything else.
 	Fallback Decision
 	// Rules are the accepted answers per before-command (catalogue.Rules);
 	// nil knows no custom codes or drops.
@@ -122,6 +124,11 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 	}
 	if opts.InlineTimeout <= 0 {
 		opts.InlineTimeout = opts.BeforeTimeout
+	}
+	if fb := opts.Fallback; fb.Code != CodeAllow && fb.Code != CodeDeny || fb.Reply != nil {
+		// A drop, a custom code or reply fields fit some commands only; a
+		// command's own WithFallback can carry them.
+		return nil, fmt.Errorf("dispatcher: Options.Fallback must be an allow (0) or a deny (1) without reply fields, got code %d", fb.Code)
 	}
 	d := &Dispatcher{commands: make(map[string]Command, len(commands)), series: make(map[string]*commandSeries, len(commands)),
 		opts: opts, log: log, metrics: m}
@@ -265,8 +272,10 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 	if err != nil {
 		d.log.Error("before-handler reply fields cannot be sent; sending the fallback",
 			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
-		dec, outcome = d.fallback(cmd), "fallback"
-		body, _ = protocol.AppendEnvelope(make([]byte, 0, 64), protocol.StatusOK, dec.Code, dec.Info, nil)
+		dec, outcome = d.denyPerTarget(r, d.fallback(cmd)), "fallback"
+		if body, err = protocol.AppendEnvelope(make([]byte, 0, 128), protocol.StatusOK, dec.Code, dec.Info, dec.Reply); err != nil {
+			body, _ = protocol.AppendEnvelope(make([]byte, 0, 64), protocol.StatusOK, dec.Code, dec.Info, nil)
+		}
 	}
 	d.count(c, r, outcome)
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)

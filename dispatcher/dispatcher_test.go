@@ -199,6 +199,19 @@ func TestDurationHasTheKind(t *testing.T) {
 	}
 }
 
+// TestFallbackMustFitEveryCommand: Options.Fallback applies to every
+// before-command, so a drop, a custom code or reply fields (which fit some
+// commands only) are refused; a command's own WithFallback can carry them.
+func TestFallbackMustFitEveryCommand(t *testing.T) {
+	for _, fb := range []dispatcher.Decision{drop(), denyWithCode(120001, "x"), modify(map[string]string{"MsgBody": "x"})} {
+		_, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second, Fallback: fb}, zap.NewNop(),
+			metrics.NewCallbacks(prometheus.NewRegistry()))
+		if err == nil || !strings.Contains(err.Error(), "Options.Fallback") {
+			t.Errorf("fallback %+v: %v", fb, err)
+		}
+	}
+}
+
 func TestDropOnNonMessageCommandIsDeny(t *testing.T) {
 	cmd := rawBefore("Group.CallbackBeforeCreateGroup",
 		func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {

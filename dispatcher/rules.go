@@ -22,11 +22,15 @@ type Rule struct {
 	PerTarget *PerTarget
 }
 
-// PerTarget turns a deny into reply fields that refuse every target.
+// PerTarget turns a deny into reply fields that refuse every target, and
+// checks the per-target decisions of a reply.
 type PerTarget struct {
 	// Deny returns the reply fields refusing every target named in body
 	// with code (inside the rule's DenyCodes) and info.
 	Deny func(body []byte, code int, info string) (reply any, err error)
+	// Check, when set, returns reply with every per-target decision IM
+	// would not accept made acceptable, and an error saying what changed.
+	Check func(reply any) (any, error)
 }
 
 // Rules maps each known before-command to its rule; the command catalogue
@@ -39,6 +43,8 @@ type Rules map[string]Rule
 // what was changed when the handler's decision was not acceptable.
 func (r Rule) check(d Decision) (Decision, error) {
 	switch {
+	case d.refusal && (d.Code == CodeAllow || d.Code == CodeDrop):
+		return Decision{Code: CodeDeny, Info: d.Info}, fmt.Errorf("DenyWithCode(%d) is no refusal code (a deny code is 1 or in %v); sent deny", d.Code, r.DenyCodes)
 	case d.Code == CodeAllow || d.Code == CodeDeny:
 	case d.Code == CodeDrop && r.CanDrop:
 	case d.Code == CodeDrop:
@@ -49,6 +55,11 @@ func (r Rule) check(d Decision) (Decision, error) {
 	}
 	if d.Reply != nil && d.Code != CodeAllow {
 		return Decision{Code: d.Code, Info: d.Info}, fmt.Errorf("reply fields are only sent with allow (0); dropped them")
+	}
+	if d.Reply != nil && r.PerTarget != nil && r.PerTarget.Check != nil {
+		reply, err := r.PerTarget.Check(d.Reply)
+		d.Reply = reply
+		return d, err
 	}
 	return d, nil
 }

@@ -53,12 +53,13 @@ type Reply[R any] struct {
 	code   int
 	info   string
 	fields *R
+	deny   bool // built by DenyWithCode: a refusal, whatever the code
 }
 
 // Decision converts the reply to the untyped Decision the dispatcher checks
 // against the command's rule.
 func (r Reply[R]) Decision() Decision {
-	d := Decision{Code: r.code, Info: r.info}
+	d := Decision{Code: r.code, Info: r.info, refusal: r.deny}
 	if r.fields != nil {
 		if _, none := any(*r.fields).(NoReply); !none {
 			d.Reply = *r.fields
@@ -145,9 +146,11 @@ func (c BeforeCommand[T, R]) Allow() Reply[R] { return Reply[R]{code: CodeAllow}
 func (c BeforeCommand[T, R]) Deny(info string) Reply[R] { return Reply[R]{code: CodeDeny, info: info} }
 
 // DenyWithCode refuses the action and passes code and info to the client;
-// the code must be inside the command's allowed range.
+// the code must be inside the command's allowed range. Any other code, 0
+// and 2 included, is logged and sent as a plain deny: it never allows or
+// drops.
 func (c BeforeCommand[T, R]) DenyWithCode(code int, info string) Reply[R] {
-	return Reply[R]{code: code, info: info}
+	return Reply[R]{code: code, info: info, deny: true}
 }
 
 // Drop silently discards a message (message commands only).

@@ -33,6 +33,9 @@ func TestTypedBeforeCommand(t *testing.T) {
 		{"deny", cmd.Deny("no"), nil, 1, ""},
 		{"custom code in range", cmd.DenyWithCode(120002, "no"), nil, 120002, ""},
 		{"custom code out of range is a plain deny", cmd.DenyWithCode(5, "no"), nil, 1, ""},
+		{"DenyWithCode(0) refuses", cmd.DenyWithCode(0, "no"), nil, 1, ""},   // not an allow
+		{"DenyWithCode(2) refuses", cmd.DenyWithCode(2, "no"), nil, 1, ""},   // not a silent drop
+		{"DenyWithCode(1) is a deny", cmd.DenyWithCode(1, "no"), nil, 1, ""}, // the plain deny's code
 		{"drop", cmd.Drop(), nil, 2, ""},
 		{"error falls back", cmd.Deny("ignored"), errors.New("boom"), 0, ""},
 	}

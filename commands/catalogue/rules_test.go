@@ -132,6 +132,54 @@ func TestEmptyResultReplyIsNoNull(t *testing.T) {
 	}
 }
 
+// TestFriendPerTargetCodesAreChecked: IM reads the per-target ResultCode of
+// the friend commands, so one outside 0 and 38000–39000 is sent as 38000,
+// a refusal; codes in range pass as they are.
+func TestFriendPerTargetCodesAreChecked(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		cmd := sns.PrevFriendAddCommand
+		return cmd.Handle(func(context.Context, *dispatcher.Event[sns.PrevFriendAdd]) (dispatcher.Reply[sns.ResultReply], error) {
+			return cmd.Modify(sns.ResultReply{ResultItem: []sns.ResultItem{
+				{ToAccount: "b", ResultCode: 1, ResultInfo: "nope"},
+				{ToAccount: "c", ResultCode: 0},
+				{ToAccount: "d", ResultCode: 38005, ResultInfo: "later"},
+			}}), nil
+		})
+	}))
+	svc := imtest.Start(t, inline, handler)
+	res := svc.Send(t, sns.PrevFriendAddCommand.Name(), []byte(`{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a"}`))
+	var got struct {
+		ResultItem []sns.ResultItem `json:"ResultItem"`
+	}
+	if err := json.Unmarshal(res.Body, &got); err != nil || len(got.ResultItem) != 3 ||
+		got.ResultItem[0].ResultCode != sns.ResultCodeMin || got.ResultItem[1].ResultCode != 0 || got.ResultItem[2].ResultCode != 38005 {
+		t.Errorf("answer %s; want b refused with %d, c allowed, d refused with 38005", res.Body, sns.ResultCodeMin)
+	}
+}
+
+// TestFriendDenyFallbackOfAnUndecodableBody: a body the typed payload
+// cannot hold fails the handler, and with the deny fallback every target
+// is still refused: the targets are read on their own.
+func TestFriendDenyFallbackOfAnUndecodableBody(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return sns.PrevFriendAddCommand.Handle(func(context.Context, *dispatcher.Event[sns.PrevFriendAdd]) (dispatcher.Reply[sns.ResultReply], error) {
+			return sns.PrevFriendAddCommand.Allow(), nil
+		})
+	}))
+	svc := imtest.Start(t, append(slices.Clone(inline), "IMCALLBACK_BEFORE_FALLBACK=deny"), handler)
+	body := []byte(`{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a","ForceAddFlags":{"not":"a number"},` +
+		`"FriendItem":[{"To_Account":"b"},{"To_Account":"c"}]}`)
+	res := svc.Send(t, sns.PrevFriendAddCommand.Name(), body)
+	var got struct {
+		ErrorCode  int              `json:"ErrorCode"`
+		ResultItem []sns.ResultItem `json:"ResultItem"`
+	}
+	if err := json.Unmarshal(res.Body, &got); err != nil || got.ErrorCode != 1 || len(got.ResultItem) != 2 ||
+		got.ResultItem[0].ResultCode != sns.ResultCodeMin || got.ResultItem[1].ToAccount != "c" {
+		t.Errorf("answer %s; want the deny fallback refusing b and c", res.Body)
+	}
+}
+
 // TestFriendDenyRefusesEveryTarget: IM ignores the top-level ErrorCode of
 // the two friend-request commands by default, so a deny (the handler's, or
 // the deny fallback of a failing handler) is also sent as the refusal of

@@ -5,6 +5,7 @@ package sns
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/protocol"
@@ -49,32 +50,58 @@ type ResultReply struct {
 // ignores by default: the dispatcher sends a deny of theirs, the handler's
 // or the fallback's, also as the refusal of every target in ResultItem.
 var (
-	PrevFriendAddTargets = perTarget(PrevFriendAddCommand.Name(), func(p PrevFriendAdd) []string {
-		accounts := make([]string, len(p.FriendItem))
-		for i, f := range p.FriendItem {
-			accounts[i] = f.ToAccount
-		}
-		return accounts
-	})
-	PrevFriendResponseTargets = perTarget(PrevFriendResponseCommand.Name(), func(p PrevFriendResponse) []string {
-		accounts := make([]string, len(p.ResponseFriendItem))
-		for i, f := range p.ResponseFriendItem {
-			accounts[i] = f.ToAccount
-		}
-		return accounts
-	})
+	PrevFriendAddTargets      = perTarget(PrevFriendAddCommand.Name(), "FriendItem")
+	PrevFriendResponseTargets = perTarget(PrevFriendResponseCommand.Name(), "ResponseFriendItem")
 )
 
-// perTarget refuses every account that targets reads from a body of the
-// command named.
-func perTarget[P any](command string, targets func(P) []string) *dispatcher.PerTarget {
-	return &dispatcher.PerTarget{Deny: func(body []byte, code int, info string) (any, error) {
-		var p P
-		if err := json.Unmarshal(body, &p); err != nil {
-			return nil, fmt.Errorf("sns: %s: %w", command, err)
+// perTarget refuses every account of the list field of a body of the
+// command named, and keeps a handler's per-target codes in their range.
+// It reads the targets alone, so a body whose other fields do not decode
+// (the reason a handler failed and a deny fallback is sent) still names
+// them.
+func perTarget(command, list string) *dispatcher.PerTarget {
+	return &dispatcher.PerTarget{
+		Deny: func(body []byte, code int, info string) (any, error) {
+			var fields map[string]json.RawMessage
+			var items []struct {
+				ToAccount string `json:"To_Account"`
+			}
+			if err := json.Unmarshal(body, &fields); err != nil {
+				return nil, fmt.Errorf("sns: %s: %w", command, err)
+			}
+			if err := json.Unmarshal(fields[list], &items); err != nil && fields[list] != nil {
+				return nil, fmt.Errorf("sns: %s: %s: %w", command, list, err)
+			}
+			accounts := make([]string, len(items))
+			for i, it := range items {
+				accounts[i] = it.ToAccount
+			}
+			return refuseAll(accounts, code, info), nil
+		},
+		Check: checkResultCodes,
+	}
+}
+
+// checkResultCodes sends a per-target ResultCode outside 0 and the
+// refusal range as ResultCodeMin: IM reads these codes, not the top-level
+// one, so an unknown code must still refuse.
+func checkResultCodes(reply any) (any, error) {
+	r, ok := reply.(ResultReply)
+	if !ok {
+		return reply, nil
+	}
+	var bad []int
+	items := slices.Clone(r.ResultItem)
+	for i, it := range items {
+		if it.ResultCode != 0 && (it.ResultCode < ResultCodeMin || it.ResultCode > ResultCodeMax) {
+			bad = append(bad, it.ResultCode)
+			items[i].ResultCode = ResultCodeMin
 		}
-		return refuseAll(targets(p), code, info), nil
-	}}
+	}
+	if bad == nil {
+		return reply, nil
+	}
+	return ResultReply{ResultItem: items}, fmt.Errorf("ResultCode %v outside 0 and %d–%d; sent %d (a refusal)", bad, ResultCodeMin, ResultCodeMax, ResultCodeMin)
 }
 
 // refuseAll is the reply refusing every account with code and info.
