@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -98,8 +99,10 @@ type Option func(*options)
 
 type options struct {
 	fallback *Decision
-	apps     []string
-	limited  bool // ForApps was given, even with no app: then no app is served
+	// fallbackReply is the type of the fallback's reply fields; nil without.
+	fallbackReply reflect.Type
+	apps          []string
+	limited       bool // ForApps was given, even with no app: then no app is served
 }
 
 // ForApps limits a command to the callbacks of some apps (SdkAppids): for
@@ -120,7 +123,12 @@ type appLimited interface {
 // the command's own verbs, e.g. WithFallback(c2c.BeforeSendMsgCommand.Deny("try later")).
 func WithFallback[R any](r Reply[R]) Option {
 	d := r.Decision()
-	return func(o *options) { o.fallback = &d }
+	return func(o *options) {
+		o.fallback, o.fallbackReply = &d, nil
+		if d.Reply != nil {
+			o.fallbackReply = reflect.TypeOf(d.Reply)
+		}
+	}
 }
 
 // Fallbacker is implemented by commands that carry their own fallback decision.
@@ -164,6 +172,19 @@ type typed[T any] struct {
 	before beforeFunc[T]
 	after  AfterFunc[T]
 	opts   options
+	reply  reflect.Type // the reply fields' type of a typed before-command; nil when not known
+}
+
+// replyTypes implements replyTyped.
+func (c *typed[T]) replyTypes() (command, fallback reflect.Type) {
+	return c.reply, c.opts.fallbackReply
+}
+
+// replyTyped is implemented by commands that know their reply type and
+// their fallback's, so New can refuse a fallback built with another
+// command's verbs.
+type replyTyped interface {
+	replyTypes() (command, fallback reflect.Type)
 }
 
 func (c *typed[T]) Name() string { return c.name }

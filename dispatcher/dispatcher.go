@@ -157,6 +157,12 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 				}
 			}
 		}
+		if rt, ok := c.(replyTyped); ok {
+			if cmdReply, fbReply := rt.replyTypes(); cmdReply != nil && fbReply != nil && fbReply != cmdReply {
+				// Built with another command's verbs: fields IM does not take here.
+				return nil, fmt.Errorf("dispatcher: command %s: the fallback's reply fields are a %v, the command's a %v", name, fbReply, cmdReply)
+			}
+		}
 		d.commands[name] = c
 		d.series[name] = newCommandSeries(m, name, c.Kind())
 	}

@@ -125,13 +125,15 @@ func (c beforeTooling[T, R]) Decode(body []byte) (any, error) { return decodePay
 // decision against the command's rule: a deny code outside the allowed
 // range, or a drop where the command cannot drop, is sent as a plain deny.
 func (c BeforeCommand[T, R]) Handle(fn ReplyFunc[T, R], opts ...Option) Command {
-	return newTyped(c.name, KindBefore, func(ctx context.Context, ev *Event[T]) (Decision, error) {
+	cmd := newTyped(c.name, KindBefore, func(ctx context.Context, ev *Event[T]) (Decision, error) {
 		r, err := fn(ctx, ev)
 		if err != nil {
 			return Decision{}, err
 		}
 		return r.Decision(), nil
 	}, nil, opts)
+	cmd.reply = reflect.TypeFor[R]()
+	return cmd
 }
 
 // HandleAny implements Tooling.

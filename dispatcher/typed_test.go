@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/internal/tooling"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 )
 
 type typedPayload struct {
@@ -58,6 +63,27 @@ func TestTypedBeforeCommand(t *testing.T) {
 				t.Fatalf("reply field %q, want %q", extra, tt.wantExtra)
 			}
 		})
+	}
+}
+
+// TestFallbackOfAnotherCommandIsRefused: a fallback built with another
+// command's verbs would send reply fields this command does not take; a
+// plain deny of another command is still fine.
+func TestFallbackOfAnotherCommandIsRefused(t *testing.T) {
+	sendMsg := dispatcher.NewBeforeCommand[typedPayload, typedReply]("C2C.CallbackBeforeSendMsg")
+	createGroup := dispatcher.NewBeforeCommand[typedPayload, dispatcher.NoReply]("Group.CallbackBeforeCreateGroup")
+	handle := func(context.Context, *dispatcher.Event[typedPayload]) (dispatcher.Reply[dispatcher.NoReply], error) {
+		return createGroup.Allow(), nil
+	}
+	foreign := createGroup.Handle(handle, dispatcher.WithFallback(sendMsg.Modify(typedReply{CloudCustomData: "x"})))
+	if _, err := dispatcher.New([]dispatcher.Command{foreign}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(),
+		metrics.NewCallbacks(prometheus.NewRegistry())); err == nil || !strings.Contains(err.Error(), "fallback's reply fields") {
+		t.Errorf("a fallback with another command's reply fields: %v", err)
+	}
+	plain := createGroup.Handle(handle, dispatcher.WithFallback(sendMsg.Deny("later")))
+	if _, err := dispatcher.New([]dispatcher.Command{plain}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(),
+		metrics.NewCallbacks(prometheus.NewRegistry())); err != nil {
+		t.Errorf("a plain deny of another command: %v", err)
 	}
 }
 
