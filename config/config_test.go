@@ -202,6 +202,10 @@ func TestRedactSecrets(t *testing.T) {
 		{"a '?' in the password", "postgres://u:pa?ss@h/db", false, []string{"pa?ss", "ss@h"}, "@h/db"},
 		{"a '?' in the password, no path", "tls://u:pa?x@h:4222", true, []string{"pa?x"}, "@h:4222"},
 		{"a '?' in the password and a query password", "postgres://u:a?b@h/db?password=pw3", false, []string{"a?b", "pw3"}, "@h/db?password="},
+		{"a comma in the password", "postgres://bob:pa,ssw0rd@127.0.0.1:5432/db", false, []string{"pa,ssw0rd", "ssw0rd"}, "postgres://bob:[redacted]@127.0.0.1:5432/db"},
+		{"a comma in a query password", "postgres://bob@h/db?password=pa,ss&sslmode=disable", false, []string{"pa,ss", ",ss"}, "postgres://bob@h/db?password=[redacted]&sslmode=disable"},
+		{"a password that is also the port", "postgres://imcb:5432@db.internal:5432/topics", false, nil, "postgres://imcb:[redacted]@db.internal:5432/topics"},
+		{"NATS URLs keep their commas", "nats://t1@a:4222,nats://u:p2@b:4222", true, []string{"t1", "p2"}, "nats://[redacted]@a:4222,nats://u:[redacted]@b:4222"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,8 +11,9 @@ const redacted = "[redacted]"
 // Secrets returns the secret parts of a URL-style setting, even when it
 // does not parse: userinfo passwords, password and sslpassword query
 // values, and — with tokenUser, for NATS's nats://token@host form — a
-// userinfo without a password. A comma-separated list of URLs is searched
-// whole. Escaped and unescaped spellings are both returned.
+// userinfo without a password. With tokenUser the value is NATS's
+// comma-separated list of URLs; otherwise it is one URL, whose password may
+// hold a comma. Escaped and unescaped spellings are both returned.
 func Secrets(value string, tokenUser bool) []string {
 	var out []string
 	add := func(s string, unescape func(string) (string, error)) {
@@ -24,7 +25,7 @@ func Secrets(value string, tokenUser bool) []string {
 			out = append(out, u)
 		}
 	}
-	for _, one := range strings.Split(value, ",") {
+	for _, one := range urlList(value, tokenUser) {
 		rest := one
 		if _, after, ok := strings.Cut(rest, "://"); ok {
 			rest = after
@@ -57,12 +58,64 @@ func Secrets(value string, tokenUser bool) []string {
 	return out
 }
 
-// Redact returns value with every secret Secrets finds replaced.
-func Redact(value string, tokenUser bool) string {
-	for _, s := range Secrets(value, tokenUser) {
-		value = strings.ReplaceAll(value, s, redacted)
+// urlList is value's URLs: NATS's comma-separated list with tokenUser, else
+// value whole.
+func urlList(value string, tokenUser bool) []string {
+	if tokenUser {
+		return strings.Split(value, ",")
 	}
-	return value
+	return []string{value}
+}
+
+// Redact returns value with the parts Secrets finds replaced in place: the
+// userinfo's password (with tokenUser, a userinfo without one) and the
+// password and sslpassword query values. Nothing else changes, even text
+// that equals a secret (a password that is also the port).
+func Redact(value string, tokenUser bool) string {
+	list := urlList(value, tokenUser)
+	for i, one := range list {
+		list[i] = redactOne(one, tokenUser)
+	}
+	return strings.Join(list, ",")
+}
+
+// redactOne redacts one URL as Redact says; the userinfo ends at the last
+// '@' before the path, as in Secrets.
+func redactOne(one string, tokenUser bool) string {
+	var b strings.Builder
+	rest := one
+	if i := strings.Index(one, "://"); i >= 0 {
+		b.WriteString(one[:i+3])
+		rest = one[i+3:]
+	}
+	authority := rest
+	if slash := strings.IndexByte(rest, '/'); slash >= 0 {
+		authority = rest[:slash]
+	}
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		user, _, hasPW := strings.Cut(authority[:at], ":")
+		switch {
+		case hasPW:
+			b.WriteString(user + ":" + redacted + "@")
+		case tokenUser && at > 0:
+			b.WriteString(redacted + "@")
+		default:
+			b.WriteString(authority[:at+1])
+		}
+		rest = rest[at+1:]
+	}
+	base, query, hasQuery := strings.Cut(rest, "?")
+	b.WriteString(base)
+	if hasQuery {
+		kvs := strings.Split(query, "&")
+		for i, kv := range kvs {
+			if key, _, _ := strings.Cut(kv, "="); key == "password" || key == "sslpassword" {
+				kvs[i] = key + "=" + redacted
+			}
+		}
+		b.WriteString("?" + strings.Join(kvs, "&"))
+	}
+	return b.String()
 }
 
 // RedactURL shows a destination URL without what may be a credential:
