@@ -667,3 +667,45 @@ func TestCountersExistAtZero(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownDelayDrainsBeforeTheStop: during IMCALLBACK_SHUTDOWN_DELAY
+// /readyz answers 503 (so a load balancer stops sending) while callbacks
+// are still answered; the stop comes after it.
+func TestShutdownDelayDrainsBeforeTheStop(t *testing.T) {
+	var drain *server.Drain
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_SHUTDOWN_DELAY=2s"}, fx.Populate(&drain))
+	readyz := func() (int, string) {
+		resp, err := http.Get(s.AdminURL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("before the signal: /readyz %d %s", code, body)
+	}
+	done := make(chan struct{})
+	go func() { drain.Begin(); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := readyz()
+		if code == http.StatusServiceUnavailable && strings.Contains(body, "stopping") {
+			break
+		}
+		select {
+		case <-done:
+			t.Fatalf("the delay ended and /readyz never said stopping: %d %s", code, body)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz %d %s, want 503 saying stopping", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if res := s.Send(t, "Group.CallbackAfterBrandNew", []byte(`{}`)); !res.OK() {
+		t.Errorf("a callback during the delay: %d %s", res.Status, res.Body)
+	}
+	<-done
+}

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -480,12 +481,90 @@ func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
 		fx.StopTimeout(50*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // stop right after the start
-	err := run(ctx, app, func() { _ = log.Sync() })
+	err := run(ctx, app, nil, func() { _ = log.Sync() })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("run: %v, want the stop's deadline", err)
 	}
 	if !strings.Contains(sink.String(), "drain timed out") {
 		t.Fatalf("the stop hook's line was lost; the log holds %q", sink.String())
+	}
+}
+
+// TestASignalDuringTheStartStopsIt: SIGTERM while a start hook still runs
+// abandons the start instead of waiting for it to finish.
+func TestASignalDuringTheStartStopsIt(t *testing.T) {
+	starting := make(chan struct{})
+	app := fx.New(fx.NopLogger,
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StartHook(func(ctx context.Context) error {
+				close(starting) // run's signal handler is installed by now
+				<-ctx.Done()    // a start that would take its whole timeout
+				return ctx.Err()
+			}))
+		}),
+		fx.StartTimeout(time.Hour))
+	done := make(chan error, 1)
+	go func() { done <- run(context.Background(), app, nil, func() {}) }()
+	<-starting
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "a signal stopped the start") {
+			t.Errorf("run: %v, want the start stopped by the signal", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the start still runs 30 s after SIGTERM")
+	}
+}
+
+// TestRunDrainsBeforeTheStop: the drain (IMCALLBACK_SHUTDOWN_DELAY) runs
+// after the stop signal and before the first stop hook.
+func TestRunDrainsBeforeTheStop(t *testing.T) {
+	var order []string
+	app := fx.New(fx.NopLogger, fx.Invoke(func(lc fx.Lifecycle) {
+		lc.Append(fx.StopHook(func() { order = append(order, "stop") }))
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the stop is asked for right after the start
+	if err := run(ctx, app, func() { order = append(order, "drain") }, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(order, ",") != "drain,stop" {
+		t.Errorf("order %v, want the drain before the stop", order)
+	}
+}
+
+// TestSIGHUPStopsGracefully: SIGHUP (a closed terminal, a service
+// manager's reload) stops the service like SIGTERM, with its stop hooks,
+// instead of killing it.
+func TestSIGHUPStopsGracefully(t *testing.T) {
+	started, stopped := make(chan struct{}), make(chan struct{})
+	app := fx.New(fx.NopLogger, fx.Invoke(func(lc fx.Lifecycle) {
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { close(started); return nil },
+			OnStop:  func(context.Context) error { close(stopped); return nil },
+		})
+	}))
+	done := make(chan error, 1)
+	go func() { done <- run(context.Background(), app, nil, func() {}) }()
+	<-started
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30 s after SIGHUP")
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Error("the stop hook did not run")
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/logging"
+	"github.com/imcallback/imcallback/server"
 )
 
 // Version is the version `imcallback version` prints; the Makefile sets
@@ -137,7 +138,8 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			}
 			tuneGC()
 			var log *zap.Logger
-			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev), warnUnknownEnv), fx.Populate(&log),
+			var drain *server.Drain
+			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev), warnUnknownEnv), fx.Populate(&log, &drain),
 				// Four stop hooks each drain within ShutdownTimeout, one after the
 				// other (workers, public listener, admin listener, NATS), then the
 				// embedded server and the stores close; fx's own 15 s default would
@@ -145,7 +147,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				fx.StopTimeout(4*cfg.ShutdownTimeout+15*time.Second),
 				// JetStream recovery after a crash plus migrations can take a while.
 				fx.StartTimeout(2*time.Minute))
-			return run(cmd.Context(), app, func() {
+			return run(cmd.Context(), app, drain.Begin, func() {
 				if log != nil {
 					_ = log.Sync()
 				}
@@ -181,25 +183,43 @@ func tuneGC() {
 	}
 }
 
-// run starts app, waits for SIGINT or SIGTERM and stops it, draining
-// in-flight work within each module's own timeout. flushLog runs after a
+// stopSignals end the service gracefully: SIGINT, SIGTERM, and SIGHUP
+// (which would otherwise kill it without a drain or the log's flush; it
+// reloads nothing).
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// run starts app, waits for a stop signal (or ctx's end), runs drain (the
+// delay before the stop; nil for none) and stops it, draining in-flight
+// work within each module's own timeout. A signal during the start abandons
+// it (fx stops what had started). After the first signal, a second one ends
+// the process at once. flushLog runs after a
 // failed start and after the stop: the logging module flushes its buffer in
 // the app's last stop hook, which fx skips when a start or an earlier stop
 // hook runs past its deadline, and the lines still buffered then are the
 // ones that explain it.
-func run(ctx context.Context, app *fx.App, flushLog func()) error {
+func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
 	if err := app.Err(); err != nil {
 		return err
 	}
 	defer flushLog()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
+	sig, ignoreSignals := signal.NotifyContext(context.Background(), stopSignals...)
+	defer ignoreSignals()
+	startCtx, cancel := context.WithTimeout(sig, app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
+		if sig.Err() != nil {
+			return fmt.Errorf("a signal stopped the start: %w", err)
+		}
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-sig.Done():
+	}
+	ignoreSignals() // from here a second signal has its default effect: the process ends
+	if drain != nil {
+		drain()
+	}
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
 	return app.Stop(stopCtx)

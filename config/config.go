@@ -87,8 +87,13 @@ type Config struct {
 	// TLSCert and TLSKey, both set, serve the public listener over HTTPS.
 	TLSCert string `koanf:"tls_cert" yaml:"tls_cert"`
 	TLSKey  string `koanf:"tls_key" yaml:"tls_key"`
-	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
+	// ShutdownTimeout bounds each draining step of the stop on SIGTERM (the
+	// workers, each listener, the NATS connection), one after another.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" yaml:"shutdown_timeout"`
+	// ShutdownDelay is how long the service keeps serving after SIGTERM with
+	// /readyz answering 503, before the stop begins, so that a load balancer
+	// or Kubernetes stops sending to it first; 0 stops at once.
+	ShutdownDelay time.Duration `koanf:"shutdown_delay" yaml:"shutdown_delay"`
 	// ReadHeaderTimeout and IdleTimeout keep slow or idle clients from
 	// holding connections forever; keep-alive stays on.
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout" yaml:"read_header_timeout"`
@@ -272,6 +277,9 @@ func (c *Config) problems() []error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive")
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > 5*time.Minute {
+		bad("shutdown_delay", "%v must be from 0 to 5m", c.ShutdownDelay)
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		bad("read_header_timeout", "must be positive")

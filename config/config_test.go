@@ -102,6 +102,7 @@ func TestLoadRejects(t *testing.T) {
 		{"mapped cidr naming no IPv4 address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=::ffff:0:0/80")}, []string{"IMCALLBACK_ALLOW_CIDRS", "at least /96"}},
 		{"apps in a variable", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APPS=x")}, []string{"IMCALLBACK_APPS (apps)", "configuration file only", "IMCALLBACK_APP_<SDKAPPID>_<KEY>"}},
 		{"forward in a variable", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_FORWARD=x")}, []string{"IMCALLBACK_FORWARD (forward)", "IMCALLBACK_FORWARD_URL"}},
+		{"negative shutdown delay", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SHUTDOWN_DELAY=-1s")}, []string{"IMCALLBACK_SHUTDOWN_DELAY", "from 0 to 5m"}},
 		{"bad proxy", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TRUSTED_PROXIES=proxy.local")}, []string{"IMCALLBACK_TRUSTED_PROXIES"}},
 		{"proxy header", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PROXY_HEADER=Forwarded")}, []string{"IMCALLBACK_PROXY_HEADER", `"Forwarded" must be X-Forwarded-For or X-Real-IP`}},
 		{"before timeout over IM's budget", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BEFORE_TIMEOUT=2s")}, []string{"IMCALLBACK_BEFORE_TIMEOUT", "2s budget"}},

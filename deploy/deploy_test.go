@@ -18,8 +18,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -251,9 +253,7 @@ func TestKubernetes(t *testing.T) {
 	}
 	checkEnv(t, "deployment.yaml", names)
 	checkArgs(t, "deployment.yaml", c.Args)
-	if dep.Spec.Template.Spec.TerminationGracePeriodSeconds <= 30 {
-		t.Errorf("terminationGracePeriodSeconds %d must outlast IMCALLBACK_SHUTDOWN_TIMEOUT (30s)", dep.Spec.Template.Spec.TerminationGracePeriodSeconds)
-	}
+	checkGrace(t, "deployment.yaml terminationGracePeriodSeconds", time.Duration(dep.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second, names)
 	for _, p := range kinds["Service/imcallback"].Spec.Ports {
 		if p.TargetPort != "public" {
 			t.Errorf("the public Service exposes %v", p.TargetPort)
@@ -299,7 +299,13 @@ func TestImageAndUnit(t *testing.T) {
 		unitEnv = append(unitEnv, m[1])
 	}
 	checkEnv(t, "imcallback.service", unitEnv)
-	for _, want := range []string{"NoNewPrivileges=yes", "ProtectSystem=strict", "DynamicUser=yes", "TimeoutStopSec=45"} {
+	stopSec := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)$`).FindStringSubmatch(unit)
+	if stopSec == nil {
+		t.Fatal("the unit sets no TimeoutStopSec")
+	}
+	sec, _ := strconv.Atoi(stopSec[1])
+	checkGrace(t, "imcallback.service TimeoutStopSec", time.Duration(sec)*time.Second, unitEnv)
+	for _, want := range []string{"NoNewPrivileges=yes", "ProtectSystem=strict", "DynamicUser=yes"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("the unit lacks %s", want)
 		}
@@ -307,7 +313,8 @@ func TestImageAndUnit(t *testing.T) {
 
 	var compose struct {
 		XImcallback struct {
-			Environment map[string]string
+			Environment     map[string]string
+			StopGracePeriod string `yaml:"stop_grace_period"`
 		} `yaml:"x-imcallback"`
 		Services map[string]any
 	}
@@ -317,6 +324,11 @@ func TestImageAndUnit(t *testing.T) {
 		cenv = append(cenv, k+"="+v)
 	}
 	checkEnv(t, "compose.yaml", cenv)
+	grace, err := time.ParseDuration(compose.XImcallback.StopGracePeriod)
+	if err != nil {
+		t.Errorf("compose.yaml stop_grace_period: %v", err)
+	}
+	checkGrace(t, "compose.yaml stop_grace_period", grace, cenv)
 	for _, svc := range []string{"postgres", "nats-1", "nats-2", "nats-3", "imcallback-1", "imcallback-2", "prometheus", "grafana"} {
 		if _, ok := compose.Services[svc]; !ok {
 			t.Errorf("compose.yaml has no service %s", svc)
@@ -347,6 +359,29 @@ func checkEnv(t *testing.T, where string, vars []string) {
 	}
 	for _, note := range config.UnknownEnv(vars) {
 		t.Errorf("%s: %s", where, note)
+	}
+}
+
+// checkGrace fails t unless grace outlasts the whole stop of a service with
+// vars ("NAME=value"): the shutdown delay, four draining steps of at most
+// the shutdown timeout each (workers, each listener, NATS), and the 15 s fx
+// leaves for the stores after them.
+func checkGrace(t *testing.T, where string, grace time.Duration, vars []string) {
+	t.Helper()
+	cfg, err := config.Load(config.Source{Dev: true, Environ: func() []string {
+		var kept []string // the settings alone: secrets come from elsewhere
+		for _, kv := range vars {
+			if name, _, _ := strings.Cut(kv, "="); name == "IMCALLBACK_SHUTDOWN_TIMEOUT" || name == "IMCALLBACK_SHUTDOWN_DELAY" {
+				kept = append(kept, kv)
+			}
+		}
+		return kept
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if need := cfg.ShutdownDelay + 4*cfg.ShutdownTimeout + 15*time.Second; grace < need {
+		t.Errorf("%s is %v; the stop can take %v (delay %v + 4 × timeout %v + 15 s)", where, grace, need, cfg.ShutdownDelay, cfg.ShutdownTimeout)
 	}
 }
 

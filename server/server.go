@@ -19,6 +19,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/metrics"
@@ -28,7 +29,7 @@ import (
 
 // Module provides and starts the public and admin listeners.
 var Module = fx.Module("server",
-	fx.Provide(newPublic, newAdmin),
+	fx.Provide(newPublic, newAdmin, newDrain, admin.AsCheck((*Drain).check)),
 	fx.Invoke(func(*Public, *Admin) {}),
 )
 
