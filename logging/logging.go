@@ -16,6 +16,7 @@ import (
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
 
 	"github.com/imcallback/imcallback/config"
 )
@@ -39,7 +40,9 @@ var FxLogger = fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
 // level, through a buffer flushed every IMCALLBACK_LOG_BUFFER (and when
 // the app stops, and on a fatal line) unless that is 0.
 func New(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
-	return NewBuffered(lc, cfg, zapcore.Lock(stderr{os.Stderr}))
+	// Coloured levels on a terminal only: a pipe, journald or a file gets no
+	// escape codes.
+	return newBuffered(lc, cfg, zapcore.Lock(stderr{os.Stderr}), term.IsTerminal(int(os.Stderr.Fd())))
 }
 
 // stderr is the process's standard error as a WriteSyncer whose Sync
@@ -61,6 +64,12 @@ const bufferSize = 256 << 10
 // stop hook (logging is provided first, so its hook runs after every
 // other's), so a line logged while stopping is written too.
 func NewBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer) (*zap.Logger, error) {
+	return newBuffered(lc, cfg, w, false)
+}
+
+// newBuffered is NewBuffered, with coloured levels in the console format
+// when color is set.
+func newBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer, color bool) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		return nil, fmt.Errorf("logging: %w", err)
@@ -70,16 +79,24 @@ func NewBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer) (*z
 		lc.Append(fx.StartStopHook(b.start, b.stop))
 		w = b
 	}
-	return NewWithSink(level, cfg.LogFormat, w), nil
+	return newWithSink(level, cfg.LogFormat, w, color), nil
 }
 
-// NewWithSink builds a logger writing to w; format is json or console.
+// NewWithSink builds a logger writing to w; format is json or console
+// (without colours).
 func NewWithSink(level zapcore.Level, format string, w zapcore.WriteSyncer) *zap.Logger {
+	return newWithSink(level, format, w, false)
+}
+
+func newWithSink(level zapcore.Level, format string, w zapcore.WriteSyncer, color bool) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = new(secondCache).encode
 	var encoder zapcore.Encoder
 	if format == "console" {
-		enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		if color {
+			enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
 		encoder = zapcore.NewConsoleEncoder(enc)
 	} else {
 		encoder = zapcore.NewJSONEncoder(enc)

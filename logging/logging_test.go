@@ -141,3 +141,14 @@ func TestFatalLineIsWritten(t *testing.T) {
 		t.Error("the fatal line did not sync the file")
 	}
 }
+
+// TestConsoleFormatWithoutATerminalHasNoColours: a console log written to
+// a file or a pipe carries no escape codes.
+func TestConsoleFormatWithoutATerminalHasNoColours(t *testing.T) {
+	var out sink
+	log := logging.NewWithSink(zapcore.InfoLevel, "console", &out)
+	log.Warn("careful")
+	if got := out.String(); strings.Contains(got, "\x1b[") || !strings.Contains(got, "WARN") {
+		t.Errorf("console line %q, want WARN without escape codes", got)
+	}
+}
