@@ -536,6 +536,19 @@ func TestRunDrainsBeforeTheStop(t *testing.T) {
 	}
 }
 
+// TestAFailedBuildSaysItsCause: a constructor's error is what run returns,
+// without fx's and dig's wiring around it.
+func TestAFailedBuildSaysItsCause(t *testing.T) {
+	type store struct{}
+	app := fx.New(fx.NopLogger,
+		fx.Provide(func() (*store, error) { return nil, errors.New("topic store: dial tcp 127.0.0.1:1: connection refused") }),
+		fx.Invoke(func(*store) {}))
+	err := run(context.Background(), app, nil, func() {})
+	if err == nil || err.Error() != "topic store: dial tcp 127.0.0.1:1: connection refused" {
+		t.Errorf("run: %v, want the constructor's error alone", err)
+	}
+}
+
 // TestSIGHUPStopsGracefully: SIGHUP (a closed terminal, a service
 // manager's reload) stops the service like SIGTERM, with its stop hooks,
 // instead of killing it.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -82,7 +83,7 @@ func declaredSections(modules []fx.Option) ([]config.SectionInfo, error) {
 			fx.ParamTags(config.SectionGroup)))),
 		fx.Options(modules...))
 	if !listed && app.Err() != nil {
-		return nil, app.Err()
+		return nil, dig.RootCause(app.Err())
 	}
 	return infos, nil
 }
@@ -199,7 +200,9 @@ var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 // ones that explain it.
 func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
 	if err := app.Err(); err != nil {
-		return err
+		// The constructor's own error, not dig's account of the wiring that
+		// led to it (about a kilobyte of function names and build paths).
+		return dig.RootCause(err)
 	}
 	defer flushLog()
 	sig, ignoreSignals := signal.NotifyContext(context.Background(), stopSignals...)
