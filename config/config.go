@@ -5,6 +5,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -274,6 +275,11 @@ func (c *Config) problems() []error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls_cert", "%s and %s must be set together", EnvName("tls_cert"), EnvName("tls_key"))
+	} else if c.TLSCert != "" {
+		// Read now, so that `config check` says what the start would.
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			bad("tls_cert", "the certificate and key (%s) cannot be used: %v", EnvName("tls_key"), err)
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive")

@@ -110,6 +110,7 @@ func TestLoadRejects(t *testing.T) {
 		{"zero body limit", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BODY_LIMIT=0")}, []string{"IMCALLBACK_BODY_LIMIT"}},
 		{"path without slash", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PATH=cb")}, []string{"IMCALLBACK_PATH"}},
 		{"admin on the public address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LISTEN=:9000", "IMCALLBACK_ADMIN_LISTEN=:9000")}, []string{"IMCALLBACK_ADMIN_LISTEN"}},
+		{"tls files missing", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TLS_CERT=/nonexistent/c.pem", "IMCALLBACK_TLS_KEY=/nonexistent/k.pem")}, []string{"IMCALLBACK_TLS_CERT", "cannot be used", "/nonexistent/c.pem"}},
 		{"tls half set", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TLS_CERT=a.pem")}, []string{"IMCALLBACK_TLS_CERT", "IMCALLBACK_TLS_KEY"}},
 		{"log level", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LOG_LEVEL=loud")}, []string{"IMCALLBACK_LOG_LEVEL"}},
 		{"delivery", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_DELIVERY=later")}, []string{"IMCALLBACK_DELIVERY"}},
