@@ -41,6 +41,12 @@ func EncodeCursor(p *Position) string {
 // ErrBadCursor reports a cursor EncodeCursor did not make.
 var ErrBadCursor = errors.New("topic: cursor is not one this API returned")
 
+// The range of a cursor's time, in microseconds since 1970.
+var (
+	minCursorMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxCursorMicros = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro()
+)
+
 // DecodeCursor reads a cursor of EncodeCursor; "" is the first page (nil).
 func DecodeCursor(cursor string) (*Position, error) {
 	if cursor == "" {
@@ -52,7 +58,8 @@ func DecodeCursor(cursor string) (*Position, error) {
 	}
 	micros, id, ok := strings.Cut(string(raw), "|")
 	us, err := strconv.ParseInt(micros, 10, 64)
-	if !ok || err != nil || id == "" {
+	// A time outside what both stores hold (years 1 to 9999) was no store's.
+	if !ok || err != nil || id == "" || us < minCursorMicros || us > maxCursorMicros || checkText(id) != nil {
 		return nil, ErrBadCursor
 	}
 	return &Position{CreatedAt: time.UnixMicro(us).UTC(), TopicID: id}, nil
@@ -105,6 +112,9 @@ func Routes(store Store) []admin.Route {
 			if err != nil {
 				return echo.NewHTTPError(http.StatusBadRequest, "cursor is not one this API returned")
 			}
+			if checkIDs(c.QueryParam("group_id")) != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("group_id must be valid UTF-8 without NUL, at most %d bytes", MaxIDBytes))
+			}
 			page, err := ListPage(c.Request().Context(), store, ListFilter{
 				GroupID: c.QueryParam("group_id"), IncludeDeleted: includeDeleted, After: after, Limit: limit,
 			})
@@ -121,6 +131,9 @@ func Routes(store Store) []admin.Route {
 					return echo.NewHTTPError(http.StatusBadRequest, "topic id is not a valid path-escaped string")
 				}
 				id = unescaped
+			}
+			if checkIDs(id) != nil { // no store holds such an id
+				return echo.NewHTTPError(http.StatusNotFound, "topic not found")
 			}
 			t, err := store.Get(c.Request().Context(), id)
 			if errors.Is(err, ErrNotFound) {

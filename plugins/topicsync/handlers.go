@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
 )
 
@@ -73,7 +75,7 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 		OperatorAccount: p.OperatorAccount,
 		Type:            p.Type,
 		CustomData:      custom,
-		CreatedAt:       ev.ReceivedAt,
+		CreatedAt:       eventTime(ev.ReceivedAt, p.EventTime),
 	})
 	return h.done(ctx, ev.Command, err, zap.String("topic_id", p.TopicID))
 }
@@ -89,7 +91,7 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 			zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
 		return nil
 	}
-	err := h.store.Destroy(ctx, p.GroupID, ids, ev.ReceivedAt)
+	err := h.store.Destroy(ctx, p.GroupID, ids, eventTime(ev.ReceivedAt, p.EventTime))
 	return h.done(ctx, ev.Command, err, zap.Strings("topic_ids", ids))
 }
 
@@ -112,9 +114,30 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 		Introduction: p.Introduction,
 		Notification: p.Notification,
 		FaceURL:      p.FaceURL,
-		At:           ev.ReceivedAt,
+		At:           eventTime(ev.ReceivedAt, p.EventTime),
 	})
 	return h.done(ctx, ev.Command, err, zap.String("topic_id", p.TopicID))
+}
+
+// maxEventSkew is how far IM's EventTime may run ahead of the service's
+// clock and still be taken.
+const maxEventSkew = time.Hour
+
+// eventTime is when the event happened: IM's EventTime (milliseconds),
+// which is the same however often IM sends the callback, so a resent older
+// change stays older than a newer one; without a plausible one (absent, or
+// ahead of received by more than maxEventSkew, which would make a change
+// win over every later one), the time the service received the callback,
+// which durable delivery keeps across its retries and replays.
+func eventTime(received time.Time, eventMillis protocol.FlexInt) time.Time {
+	if eventMillis <= 0 {
+		return received
+	}
+	t := time.UnixMilli(int64(eventMillis)).UTC()
+	if t.After(received.Add(maxEventSkew)) {
+		return received
+	}
+	return t
 }
 
 func (h *Handlers) count(command, result string) { h.events.WithLabelValues(command, result).Inc() }

@@ -1,6 +1,7 @@
 package topicsync_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -270,6 +272,64 @@ func TestListIsPaginated(t *testing.T) {
 	}
 	for _, bad := range []string{"limit=0", "limit=1001", "limit=x", "cursor=%21%21"} {
 		p.GetJSON(t, "/v1/topics?"+bad, 400, nil)
+	}
+}
+
+// TestResentOlderChangeStaysOlder: IM resends a callback as a new request
+// (a new receipt time) with its EventTime; an older change resent after a
+// newer one does not overwrite it, on either store.
+func TestResentOlderChangeStaysOlder(t *testing.T) {
+	now := time.Now()
+	create := fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_r","TopicId":"@TGS#_r@TOPIC#_1","Name":"first","EventTime":%d}`,
+		now.Add(-time.Minute).UnixMilli())
+	change := func(name string, ago time.Duration) []byte {
+		return fmt.Appendf(nil, `{"CallbackCommand":"Group.CallbackAfterTopicInfoChanged","GroupId":"@TGS#_r","TopicId":"@TGS#_r@TOPIC#_1","Name":%q,"EventTime":%d}`,
+			name, now.Add(-ago).UnixMilli())
+	}
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := startPlugin(t, b.dsn(t))
+			if res := p.Send(t, group.AfterCreateTopicCommand.Name(), []byte(create)); !res.OK() {
+				t.Fatalf("answer %d %s", res.Status, res.Body)
+			}
+			for _, body := range [][]byte{change("old", 20*time.Second), change("new", 10*time.Second), change("old", 20*time.Second)} {
+				if res := p.Send(t, group.AfterTopicInfoChangedCommand.Name(), body); !res.OK() {
+					t.Fatalf("answer %d %s", res.Status, res.Body)
+				}
+			}
+			if got := p.topic(t, "@TGS#_r@TOPIC#_1"); got.Name != "new" || !got.UpdatedAt.Equal(time.UnixMilli(now.Add(-10*time.Second).UnixMilli()).UTC()) {
+				t.Errorf("name %q updated %v; want the newer change, at its EventTime", got.Name, got.UpdatedAt)
+			}
+			// An EventTime far ahead of the clock is not believed: the receipt time counts.
+			if res := p.Send(t, group.AfterTopicInfoChangedCommand.Name(), change("future", -48*time.Hour)); !res.OK() {
+				t.Fatalf("answer %d %s", res.Status, res.Body)
+			}
+			if res := p.Send(t, group.AfterTopicInfoChangedCommand.Name(), change("later", -time.Second)); !res.OK() {
+				t.Fatalf("answer %d %s", res.Status, res.Body)
+			}
+			if got := p.topic(t, "@TGS#_r@TOPIC#_1"); got.Name != "later" {
+				t.Errorf("name %q; a change dated two days ahead must not outrank the ones after it", got.Name)
+			}
+		})
+	}
+}
+
+// TestReadAPIRefusesWhatNoStoreHolds: ids and filters of invalid UTF-8 or
+// with a NUL, and cursors with a time outside years 1 to 9999, are answered
+// alike on both stores (PostgreSQL failed on them with a 500, or matched
+// nothing).
+func TestReadAPIRefusesWhatNoStoreHolds(t *testing.T) {
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := startPlugin(t, b.dsn(t))
+			p.GetJSON(t, "/v1/topics/%FF", 404, nil)
+			p.GetJSON(t, "/v1/topics/%00", 404, nil)
+			p.GetJSON(t, "/v1/topics?group_id=%FF", 400, nil)
+			p.GetJSON(t, "/v1/topics?group_id=%00", 400, nil)
+			for _, raw := range []string{"-9223372036854775808|x", "9223372036854775807|x", "0|\xff"} {
+				p.GetJSON(t, "/v1/topics?cursor="+base64.RawURLEncoding.EncodeToString([]byte(raw)), 400, nil)
+			}
+		})
 	}
 }
 

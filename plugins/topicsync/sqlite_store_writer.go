@@ -62,17 +62,18 @@ ON CONFLICT (topic_id) DO UPDATE SET
 WHERE topics.deleted_at IS NULL`,
 
 	// Sets each field present (a non-NULL parameter) unless a newer change already set it;
-	// SET reads the row as it was, so each CASE sees the field's old time.
+	// SET reads the row as it was, so each CASE sees the field's old time. Two changes of one
+	// time end in the greater value, whatever order they come in.
 	stmtInfoChange: `
 UPDATE topics SET
-    name = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at <= ?5) THEN ?1 ELSE name END,
-    name_changed_at = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at <= ?5) THEN ?5 ELSE name_changed_at END,
-    introduction = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at <= ?5) THEN ?2 ELSE introduction END,
-    introduction_changed_at = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at <= ?5) THEN ?5 ELSE introduction_changed_at END,
-    notification = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at <= ?5) THEN ?3 ELSE notification END,
-    notification_changed_at = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at <= ?5) THEN ?5 ELSE notification_changed_at END,
-    face_url = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at <= ?5) THEN ?4 ELSE face_url END,
-    face_url_changed_at = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at <= ?5) THEN ?5 ELSE face_url_changed_at END,
+    name = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?1 ELSE name END,
+    name_changed_at = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?5 ELSE name_changed_at END,
+    introduction = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?2 ELSE introduction END,
+    introduction_changed_at = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?5 ELSE introduction_changed_at END,
+    notification = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?3 ELSE notification END,
+    notification_changed_at = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?5 ELSE notification_changed_at END,
+    face_url = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?4 ELSE face_url END,
+    face_url_changed_at = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?5 ELSE face_url_changed_at END,
     updated_at = max(updated_at, ?5)
 WHERE topic_id = ?6`,
 

@@ -12,11 +12,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pressly/goose/v3"
 
@@ -304,30 +306,54 @@ func validateCreate(t Topic) error {
 	case t.GroupID == "":
 		return fmt.Errorf("%w: empty group id", ErrInvalid)
 	}
-	texts := []string{t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type, t.Introduction, t.Notification, t.FaceURL}
+	if err := checkIDs(t.TopicID, t.GroupID); err != nil {
+		return err
+	}
+	texts := []string{t.Name, t.OwnerAccount, t.OperatorAccount, t.Type, t.Introduction, t.Notification, t.FaceURL}
 	for _, f := range t.CustomData {
 		texts = append(texts, f.Key, f.Value)
 	}
-	return checkNUL(texts...)
+	return checkText(texts...)
 }
 
-// checkNUL refuses a NUL character (JSON's \u0000) in any text: PostgreSQL
-// cannot store one in text or jsonb, so both stores refuse it alike.
-func checkNUL(texts ...string) error {
+// MaxIDBytes bounds a topic or group id. Tencent's are far shorter; a
+// longer one would not fit PostgreSQL's index (about 2.7 KB a row) while
+// SQLite stored it, so both stores refuse it alike.
+const MaxIDBytes = 256
+
+// checkIDs refuses ids that are too long, besides what checkText refuses.
+func checkIDs(ids ...string) error {
+	for _, id := range ids {
+		if len(id) > MaxIDBytes {
+			return fmt.Errorf("%w: an id of %d bytes (at most %d)", ErrInvalid, len(id), MaxIDBytes)
+		}
+	}
+	return checkText(ids...)
+}
+
+// checkText refuses a NUL character (JSON's \u0000) and invalid UTF-8 in
+// any text: PostgreSQL cannot store either in text or jsonb, so both stores
+// refuse them alike.
+func checkText(texts ...string) error {
 	for _, s := range texts {
 		if strings.IndexByte(s, 0) >= 0 {
 			return fmt.Errorf("%w: a text contains a NUL character (\\u0000)", ErrInvalid)
+		}
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%w: a text is not valid UTF-8", ErrInvalid)
 		}
 	}
 	return nil
 }
 
-// destroyIDs validates a destroy and returns its topic ids without repeats, in first-seen order.
+// destroyIDs validates a destroy and returns its topic ids without
+// repeats, sorted: two destroys of overlapping lists then lock their rows
+// in one order, so PostgreSQL cannot deadlock them.
 func destroyIDs(groupID string, topicIDs []string) ([]string, error) {
 	if groupID == "" {
 		return nil, fmt.Errorf("%w: empty group id", ErrInvalid)
 	}
-	if err := checkNUL(groupID); err != nil {
+	if err := checkIDs(groupID); err != nil {
 		return nil, err
 	}
 	seen := make(map[string]struct{}, len(topicIDs))
@@ -336,7 +362,7 @@ func destroyIDs(groupID string, topicIDs []string) ([]string, error) {
 		if id == "" {
 			return nil, fmt.Errorf("%w: empty topic id in the list", ErrInvalid)
 		}
-		if err := checkNUL(id); err != nil {
+		if err := checkIDs(id); err != nil {
 			return nil, err
 		}
 		if _, dup := seen[id]; dup {
@@ -345,6 +371,7 @@ func destroyIDs(groupID string, topicIDs []string) ([]string, error) {
 		seen[id] = struct{}{}
 		ids = append(ids, id)
 	}
+	slices.Sort(ids)
 	return ids, nil
 }
 
@@ -352,13 +379,16 @@ func validateInfoChange(c InfoChange) error {
 	if c.TopicID == "" {
 		return fmt.Errorf("%w: empty topic id", ErrInvalid)
 	}
-	texts := []string{c.TopicID, c.GroupID}
+	if err := checkIDs(c.TopicID, c.GroupID); err != nil {
+		return err
+	}
+	var texts []string
 	for _, p := range []*string{c.Name, c.Introduction, c.Notification, c.FaceURL} {
 		if p != nil {
 			texts = append(texts, *p)
 		}
 	}
-	return checkNUL(texts...)
+	return checkText(texts...)
 }
 
 func encodeCustomData(fields []CustomField) ([]byte, error) {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,6 +238,8 @@ func TestStore(t *testing.T) {
 		{"info change on unknown topic", testInfoChangeUnknown},
 		{"info change on tombstone", testInfoChangeTombstone},
 		{"info changes out of order end in the newest", testInfoChangesOutOfOrder},
+		{"info changes of one time end alike in any order", testInfoChangesOfOneTime},
+		{"destroys of overlapping lists in opposite orders", testDestroysInOppositeOrders},
 		{"a late create keeps a change made to its tombstone", testCreateKeepsTombstoneChange},
 		{"replays keep the timestamps consistent", testReplayTimestamps},
 		{"list by group and order", testListFilterAndOrder},
@@ -549,6 +552,51 @@ func testInfoChangesOutOfOrder(t *testing.T, s topicsync.Store) {
 	}
 }
 
+// testInfoChangesOfOneTime: two different changes of one time, each
+// delivered again after the other, end in the same value whatever the
+// order (the greater one), instead of the last delivered.
+func testInfoChangesOfOneTime(t *testing.T, s topicsync.Store) {
+	for _, order := range [][]string{{"A", "B", "A"}, {"B", "A", "B"}} {
+		tp := newTopic("@TGS#_g", "same-time-"+strings.Join(order, ""), at(1))
+		mustCreate(t, s, tp)
+		for _, name := range order {
+			if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: tp.TopicID, GroupID: tp.GroupID, Name: ptr(name), At: at(7)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := mustGet(t, s, tp.TopicID).Name; got != "B" {
+			t.Errorf("order %v: name %q, want B whatever the order", order, got)
+		}
+	}
+}
+
+// testDestroysInOppositeOrders: concurrent destroys of one list in
+// opposite orders all succeed (PostgreSQL locked their rows in the lists'
+// orders and aborted one as a deadlock).
+func testDestroysInOppositeOrders(t *testing.T, s topicsync.Store) {
+	const rounds, n = 30, 40
+	for r := range rounds {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("@TGS#_g@TOPIC#_r%d_%02d", r, i)
+		}
+		reversed := slices.Clone(ids)
+		slices.Reverse(reversed)
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for _, list := range [][]string{ids, reversed} {
+			wg.Go(func() { errs <- s.Destroy(t.Context(), "@TGS#_g", list, at(3)) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", r, err)
+			}
+		}
+	}
+}
+
 // testCreateKeepsTombstoneChange: destroy, then an info change, then the
 // create (all delivered in that order): the create completes the row but
 // keeps the change's fields, which are newer than the create's.
@@ -677,6 +725,20 @@ func testInvalidInput(t *testing.T, s topicsync.Store) {
 		}},
 		{"destroy with a NUL in the group id", func(ctx context.Context) error {
 			return s.Destroy(ctx, "g\x00", []string{valid.TopicID}, at(2))
+		}},
+		// PostgreSQL's index cannot hold an id of a few KB; both stores refuse one over MaxIDBytes.
+		{"create with a long topic id", create(func(tp *topicsync.Topic) { tp.TopicID = strings.Repeat("t", topicsync.MaxIDBytes+1) })},
+		{"create with a long group id", create(func(tp *topicsync.Topic) { tp.GroupID = strings.Repeat("g", 4000) })},
+		{"destroy with a long id", func(ctx context.Context) error {
+			return s.Destroy(ctx, valid.GroupID, []string{strings.Repeat("t", 4000)}, at(2))
+		}},
+		{"info change with a long topic id", func(ctx context.Context) error {
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{TopicID: strings.Repeat("t", 4000), Name: ptr("x"), At: at(2)})
+		}},
+		// Nor can PostgreSQL store invalid UTF-8.
+		{"create with invalid UTF-8 in the name", create(func(tp *topicsync.Topic) { tp.Name = "a\xffb" })},
+		{"info change with invalid UTF-8", func(ctx context.Context) error {
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{TopicID: valid.TopicID, Name: ptr("\xfe"), At: at(2)})
 		}},
 	}
 	for _, tt := range tests {
