@@ -98,6 +98,12 @@ const headerAllowance = 64 << 10
 // replyAllowance is the room left for the reply inbox the publish adds.
 const replyAllowance = 128
 
+// deadLetterAllowance is the room an event leaves under max_payload for
+// what its dead letter adds: the Imcallback-Dead-* headers, of which the
+// error text is at most maxErrorHeader bytes. An event without it could be
+// stored but never dead-lettered.
+const deadLetterAllowance = maxErrorHeader + 1024
+
 // maxPayloadFor sizes the embedded server's max_payload for a body limit:
 // at least 8 MiB (NATS's recommended ceiling), at most the 64 MiB NATS allows.
 func maxPayloadFor(bodyLimit int64) int32 {

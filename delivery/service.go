@@ -268,7 +268,7 @@ func (s *Service) append(ctx context.Context, r *dispatcher.Request, target stri
 	}
 	// The server counts headers and body against max_payload; the size
 	// here also holds the subject, and the reply inbox is added on top.
-	if limit := s.maxPayload.Load(); limit > 0 && int64(msg.Size()+replyAllowance) > limit {
+	if limit := s.maxPayload.Load(); limit > 0 && int64(msg.Size()+replyAllowance+deadLetterAllowance) > limit {
 		return fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the NATS server's max_payload %d",
 			protocol.ErrBodyTooLarge, msg.Size(), limit)
 	}

@@ -248,6 +248,7 @@ func (w *workers) run() {
 	defer close(w.loopDone)
 	var cons jetstream.Consumer
 	var pruned time.Time // when pruneHolds last asked the server
+	idle := 0            // fetches in a row that brought nothing
 	failing := false     // log an outage once, and its end
 	fail := func(msg string, err error) {
 		if !failing {
@@ -271,7 +272,7 @@ func (w *workers) run() {
 		if n == 0 {
 			return // stopping
 		}
-		err := w.fetch(cons, n)
+		got, err := w.fetch(cons, n)
 		switch {
 		case err == nil:
 			if failing {
@@ -279,13 +280,27 @@ func (w *workers) run() {
 				failing = false
 			}
 			w.pruneHolds(cons, &pruned)
+			idle++
+			if got > 0 {
+				idle = 0
+			}
+			if idle >= idleCheckEvery {
+				// Some servers answer a pull on a deleted consumer with
+				// nothing at all, like an idle one: ask whether it exists.
+				idle = 0
+				if w.consumerGone(cons) {
+					w.log.Warn("the consumer is gone; opening it again", zap.String("consumer", w.opts.Consumer))
+					cons = nil
+				}
+			}
 		case w.stopping() && errors.Is(err, context.Canceled):
 			return
 		default:
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
-				errors.Is(err, jetstream.ErrStreamNotFound) {
-				cons = nil
-			}
+			// Reopen the consumer on any failure: deleted while no fetch was
+			// waiting, it is a "no responders" error, not ErrConsumerDeleted,
+			// and the old handle would fail for good. Reopening is one lookup,
+			// and recreates it when it is gone.
+			cons = nil
 			fail("fetch failed", err)
 		}
 	}
@@ -348,15 +363,29 @@ func (w *workers) release(n int) {
 	}
 }
 
+// idleCheckEvery is after how many empty fetches in a row the workers ask
+// whether their consumer still exists.
+const idleCheckEvery = 5
+
+// consumerGone reports whether the server says cons no longer exists (its
+// consumer or its stream was deleted); an error of another kind says nothing.
+func (w *workers) consumerGone(cons jetstream.Consumer) bool {
+	ctx, cancel := context.WithTimeout(w.fetchCtx, 5*time.Second)
+	defer cancel()
+	_, err := cons.Info(ctx)
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
 // fetch asks for up to n messages, each of which takes one reserved slot
-// and runs at once; the slots left unused are released.
-func (w *workers) fetch(cons jetstream.Consumer, n int) error {
+// and runs at once; the slots left unused are released. It returns how
+// many came.
+func (w *workers) fetch(cons jetstream.Consumer, n int) (int, error) {
 	ctx, cancel := context.WithTimeout(w.fetchCtx, fetchWait)
 	defer cancel()
 	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
 	if err != nil {
 		w.release(n)
-		return err
+		return 0, err
 	}
 	used := 0
 	for msg := range batch.Messages() {
@@ -366,9 +395,9 @@ func (w *workers) fetch(cons jetstream.Consumer, n int) error {
 	}
 	w.release(n - used)
 	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+		return used, err
 	}
-	return nil
+	return used, nil
 }
 
 // handle processes one delivery; see the package documentation for the order.
@@ -476,14 +505,18 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 
 // deadLetterMsg is the dead letter of a work-stream message: the original
 // body and headers plus the reason, the delivery count and the original
-// location. Its Nats-Msg-Id makes a repeated dead-lettering a duplicate.
+// location. Its Nats-Msg-Id (the message's stream, sequence and time) makes
+// a repeated dead-lettering of one message a duplicate.
 func deadLetterMsg(o *Options, subject string, h nats.Header, data []byte, md *jetstream.MsgMetadata, reason error) *nats.Msg {
 	dh := make(nats.Header, len(h)+8)
 	for k, v := range h {
 		dh[k] = v
 	}
 	origID := h.Get(jetstream.MsgIDHeader)
-	dh[jetstream.MsgIDHeader] = []string{fmt.Sprintf("%s:%d:dead", md.Stream, md.Sequence.Stream)}
+	// The stored message's time too: a recreated work stream numbers from 1
+	// again, and its event at an old sequence must not pass for the dead
+	// letter already stored (a duplicate, then terminated, lost).
+	dh[jetstream.MsgIDHeader] = []string{fmt.Sprintf("%s:%d:%d:dead", md.Stream, md.Sequence.Stream, md.Timestamp.UnixNano())}
 	dh[jetstream.ExpectedStreamHeader] = []string{o.DeadStream()}
 	text := reason.Error()
 	if len(text) > maxErrorHeader {

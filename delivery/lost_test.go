@@ -1,0 +1,103 @@
+package delivery_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// Faults in which an acknowledged event was never processed or never
+// dead-lettered.
+
+// TestConsumerDeletedWhileEveryWorkerIsBusy: with no fetch waiting when the
+// consumer is deleted, the next fetch fails with "no responders" rather than
+// "consumer deleted"; the workers reopen (and recreate) it all the same,
+// instead of retrying the dead handle for good.
+func TestConsumerDeletedWhileEveryWorkerIsBusy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.Workers = 1
+		rec := newRecorder()
+		rec.set(1500*time.Millisecond, nil)
+		s := start(t, o, dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "busy"))
+		select {
+		case <-rec.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler did not start")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Conn().JS.DeleteConsumer(ctx, s.Options().Stream, s.Options().Consumer); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the busy event applied", func() bool { return rec.appliedCount("busy") == 1 })
+		rec.set(0, nil)
+		accept(t, s, request(testCommand, "after"))
+		eventually(t, 20*time.Second, "the event after the deletion applied", func() bool { return rec.appliedCount("after") == 1 })
+	})
+}
+
+// TestDeadLetterOfARecreatedStream: a recreated work stream numbers from 1
+// again; its failing event at a sequence already dead-lettered is
+// dead-lettered too, not taken for the stored dead letter and terminated.
+func TestDeadLetterOfARecreatedStream(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	rec := newRecorder()
+	rec.set(0, func(string, int) error { return errors.New("members table missing") })
+	s := start(t, o, dispatcherFor(t, rec))
+	e := events(t, s)
+	accept(t, s, request(testCommand, "first"))
+	eventually(t, 10*time.Second, "the first dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Conn().JS.DeleteStream(ctx, o.Stream); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the stream recreated", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "second")) // sequence 1 again
+	eventually(t, 20*time.Second, "the second dead letter", func() bool { return len(deadLetters(t, e)) == 2 })
+}
+
+// TestEveryAcceptedEventCanBeDeadLettered: an event is accepted only with
+// room under max_payload for what its dead letter adds, so even the
+// largest accepted one is dead-lettered instead of failing to be, again
+// and again, until it expires.
+func TestEveryAcceptedEventCanBeDeadLettered(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.MaxPayload = 8192
+	s := start(t, o, nil)
+	accepted := 0
+	for n := 1000; n < 8192; n += 64 {
+		r := request(testCommand, "big")
+		r.Body = []byte(`{"CallbackCommand":"` + testCommand + `","Id":"big","Pad":"` + strings.Repeat("x", n) + `"}`)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.Accept(ctx, r)
+		cancel()
+		if errors.Is(err, protocol.ErrBodyTooLarge) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted++
+	}
+	if accepted == 0 {
+		t.Fatal("no event was accepted")
+	}
+	rec := newRecorder()
+	long := errors.New(strings.Repeat("a long error ", 400)) // kept up to its bound in the dead letter
+	rec.set(0, func(string, int) error { return long })
+	if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
+		t.Fatal(err)
+	}
+	e := events(t, s)
+	eventually(t, 20*time.Second, "every accepted event dead-lettered", func() bool {
+		return len(deadLetters(t, e)) == accepted && len(listEvents(t, e, delivery.Filter{})) == accepted
+	})
+}
