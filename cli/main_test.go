@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -491,31 +494,55 @@ func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
 }
 
 // TestASignalDuringTheStartStopsIt: SIGTERM while a start hook still runs
-// abandons the start instead of waiting for it to finish.
+// stops the app as soon as the start is done, every started part with its
+// stop hook, and skips the drain delay.
 func TestASignalDuringTheStartStopsIt(t *testing.T) {
-	starting := make(chan struct{})
+	starting, release := make(chan struct{}), make(chan struct{})
+	var stopped atomic.Int32
 	app := fx.New(fx.NopLogger,
 		fx.Invoke(func(lc fx.Lifecycle) {
-			lc.Append(fx.StartHook(func(ctx context.Context) error {
-				close(starting) // run's signal handler is installed by now
-				<-ctx.Done()    // a start that would take its whole timeout
-				return ctx.Err()
-			}))
-		}),
-		fx.StartTimeout(time.Hour))
+			lc.Append(fx.StopHook(func() { stopped.Add(1) }))
+			lc.Append(fx.Hook{
+				OnStart: func(context.Context) error {
+					close(starting) // run's signal handler is installed by now
+					<-release       // a start that waits on a dependency
+					return nil
+				},
+				OnStop: func(context.Context) error { stopped.Add(1); return nil },
+			})
+		}))
 	done := make(chan error, 1)
-	go func() { done <- run(context.Background(), app, nil, func() {}) }()
+	drained := false
+	go func() { done <- run(context.Background(), app, func() { drained = true }, func() {}) }()
 	<-starting
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(200 * time.Millisecond) // the signal is handled while the start waits
+	close(release)
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "a signal stopped the start") {
-			t.Errorf("run: %v, want the start stopped by the signal", err)
+		if err != nil {
+			t.Errorf("run: %v", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("the start still runs 30 s after SIGTERM")
+		t.Fatal("still running 30 s after the start finished with a SIGTERM pending")
+	}
+	if n := stopped.Load(); n != 2 || drained {
+		t.Errorf("%d stop hooks ran, drain %v; want both hooks and no drain", n, drained)
+	}
+}
+
+// TestSIGHUPIgnoredStaysIgnored: under nohup (SIGHUP ignored at exec) the
+// service does not take SIGHUP for a stop signal.
+func TestSIGHUPIgnoredStaysIgnored(t *testing.T) {
+	if !slices.Contains(stopSignals(), os.Signal(syscall.SIGHUP)) {
+		t.Fatal("SIGHUP is no stop signal with its default disposition")
+	}
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	if slices.Contains(stopSignals(), os.Signal(syscall.SIGHUP)) {
+		t.Error("SIGHUP is a stop signal although the process ignores it (nohup)")
 	}
 }
 
@@ -541,7 +568,9 @@ func TestRunDrainsBeforeTheStop(t *testing.T) {
 func TestAFailedBuildSaysItsCause(t *testing.T) {
 	type store struct{}
 	app := fx.New(fx.NopLogger,
-		fx.Provide(func() (*store, error) { return nil, errors.New("topic store: dial tcp 127.0.0.1:1: connection refused") }),
+		fx.Provide(func() (*store, error) {
+			return nil, errors.New("topic store: dial tcp 127.0.0.1:1: connection refused")
+		}),
 		fx.Invoke(func(*store) {}))
 	err := run(context.Background(), app, nil, func() {})
 	if err == nil || err.Error() != "topic store: dial tcp 127.0.0.1:1: connection refused" {

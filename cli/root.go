@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -186,14 +187,20 @@ func tuneGC() {
 
 // stopSignals end the service gracefully: SIGINT, SIGTERM, and SIGHUP
 // (which would otherwise kill it without a drain or the log's flush; it
-// reloads nothing).
-var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+// reloads nothing) unless SIGHUP is ignored, as under nohup.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
 
 // run starts app, waits for a stop signal (or ctx's end), runs drain (the
 // delay before the stop; nil for none) and stops it, draining in-flight
-// work within each module's own timeout. A signal during the start abandons
-// it (fx stops what had started). After the first signal, a second one ends
-// the process at once. flushLog runs after a
+// work within each module's own timeout. A signal during the start stops
+// the app as soon as the start is done. After the first signal, a second
+// one ends the process at once. flushLog runs after a
 // failed start and after the stop: the logging module flushes its buffer in
 // the app's last stop hook, which fx skips when a start or an earlier stop
 // hook runs past its deadline, and the lines still buffered then are the
@@ -205,14 +212,27 @@ func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
 		return dig.RootCause(err)
 	}
 	defer flushLog()
-	sig, ignoreSignals := signal.NotifyContext(context.Background(), stopSignals...)
+	sig, ignoreSignals := signal.NotifyContext(context.Background(), stopSignals()...)
 	defer ignoreSignals()
-	startCtx, cancel := context.WithTimeout(sig, app.StartTimeout())
-	defer cancel()
-	if err := app.Start(startCtx); err != nil {
-		if sig.Err() != nil {
-			return fmt.Errorf("a signal stopped the start: %w", err)
+	// The start is not cancelled by a signal: fx would roll it back with the
+	// cancelled context, which skips every stop hook. A signal during the
+	// start makes the stop follow it at once, and a second one ends the
+	// process (a start can wait long on a dependency).
+	var signalledEarly atomic.Bool
+	started := make(chan struct{})
+	go func() {
+		select {
+		case <-sig.Done():
+			signalledEarly.Store(true)
+			ignoreSignals()
+		case <-started:
 		}
+	}()
+	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
+	defer cancel()
+	err := app.Start(startCtx)
+	close(started)
+	if err != nil {
 		return err
 	}
 	select {
@@ -220,8 +240,8 @@ func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
 	case <-sig.Done():
 	}
 	ignoreSignals() // from here a second signal has its default effect: the process ends
-	if drain != nil {
-		drain()
+	if drain != nil && !signalledEarly.Load() {
+		drain() // nothing was routed to a service that never finished starting
 	}
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
