@@ -540,7 +540,11 @@ func TestSIGHUPIgnoredStaysIgnored(t *testing.T) {
 		t.Fatal("SIGHUP is no stop signal with its default disposition")
 	}
 	signal.Ignore(syscall.SIGHUP)
-	defer signal.Reset(syscall.SIGHUP)
+	defer func() {
+		// Reset alone leaves the signal marked ignored; a Notify clears the mark.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+		signal.Reset(syscall.SIGHUP)
+	}()
 	if slices.Contains(stopSignals(), os.Signal(syscall.SIGHUP)) {
 		t.Error("SIGHUP is a stop signal although the process ignores it (nohup)")
 	}
