@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -218,20 +217,22 @@ func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
 	// cancelled context, which skips every stop hook. A signal during the
 	// start makes the stop follow it at once, and a second one ends the
 	// process (a start can wait long on a dependency).
-	var signalledEarly atomic.Bool
 	started := make(chan struct{})
+	early := make(chan bool, 1) // whether a signal came during the start
 	go func() {
 		select {
 		case <-sig.Done():
-			signalledEarly.Store(true)
 			ignoreSignals()
+			early <- true
 		case <-started:
+			early <- false
 		}
 	}()
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 	defer cancel()
 	err := app.Start(startCtx)
 	close(started)
+	signalledEarly := <-early
 	if err != nil {
 		return err
 	}
@@ -240,7 +241,7 @@ func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
 	case <-sig.Done():
 	}
 	ignoreSignals() // from here a second signal has its default effect: the process ends
-	if drain != nil && !signalledEarly.Load() {
+	if drain != nil && !signalledEarly {
 		drain() // nothing was routed to a service that never finished starting
 	}
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
