@@ -665,3 +665,17 @@ func TestAllowlistSaysWhatItReads(t *testing.T) {
 		t.Errorf("allowlist --dev: %v\n%s", err, out)
 	}
 }
+
+// TestTLSFilesAreReadOnlyWhereServed: config check says the TLS files
+// cannot be used, while allowlist, which never serves, runs without them.
+func TestTLSFilesAreReadOnlyWhereServed(t *testing.T) {
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	t.Setenv("IMCALLBACK_TLS_CERT", "/nonexistent/tls.crt")
+	t.Setenv("IMCALLBACK_TLS_KEY", "/nonexistent/tls.key")
+	if _, err := runCLI(t, "config", "check", "--dev"); err == nil || !strings.Contains(err.Error(), "/nonexistent/tls.crt") {
+		t.Errorf("config check with missing TLS files: %v", err)
+	}
+	if out, err := runCLI(t, "allowlist", "--dev"); err != nil {
+		t.Errorf("allowlist with the service's TLS files elsewhere: %v\n%s", err, out)
+	}
+}

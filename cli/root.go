@@ -134,6 +134,9 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, _, err := g.load()
+			if err == nil {
+				err = cfg.CheckFiles()
+			}
 			if err != nil {
 				return err // clear validation message before fx's wrapping
 			}
@@ -278,6 +281,9 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, sections, err := g.load()
+			if err == nil {
+				err = c.CheckFiles()
+			}
 			if err != nil {
 				return err
 			}

@@ -275,11 +275,6 @@ func (c *Config) problems() []error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls_cert", "%s and %s must be set together", EnvName("tls_cert"), EnvName("tls_key"))
-	} else if c.TLSCert != "" {
-		// Read now, so that `config check` says what the start would.
-		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
-			bad("tls_cert", "the certificate and key (%s) cannot be used: %v", EnvName("tls_key"), err)
-		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive")
@@ -511,6 +506,20 @@ func NormalizePrefix(p netip.Prefix) netip.Prefix {
 		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
 	}
 	return p.Masked()
+}
+
+// CheckFiles reads the files the serving process needs (the TLS
+// certificate and key), so that `config check` and the start say what is
+// wrong before anything runs. Validate does not: the other commands load
+// the configuration on machines without those files.
+func (c *Config) CheckFiles() error {
+	if c.TLSCert == "" || c.TLSKey == "" {
+		return nil
+	}
+	if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+		return &FieldError{Key: "tls_cert", Msg: fmt.Sprintf("the certificate and key (%s) cannot be used: %v", EnvName("tls_key"), err)}
+	}
+	return nil
 }
 
 // EnvName is the environment variable that sets key.

@@ -110,7 +110,6 @@ func TestLoadRejects(t *testing.T) {
 		{"zero body limit", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BODY_LIMIT=0")}, []string{"IMCALLBACK_BODY_LIMIT"}},
 		{"path without slash", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PATH=cb")}, []string{"IMCALLBACK_PATH"}},
 		{"admin on the public address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LISTEN=:9000", "IMCALLBACK_ADMIN_LISTEN=:9000")}, []string{"IMCALLBACK_ADMIN_LISTEN"}},
-		{"tls files missing", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TLS_CERT=/nonexistent/c.pem", "IMCALLBACK_TLS_KEY=/nonexistent/k.pem")}, []string{"IMCALLBACK_TLS_CERT", "cannot be used", "/nonexistent/c.pem"}},
 		{"tls half set", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TLS_CERT=a.pem")}, []string{"IMCALLBACK_TLS_CERT", "IMCALLBACK_TLS_KEY"}},
 		{"log level", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LOG_LEVEL=loud")}, []string{"IMCALLBACK_LOG_LEVEL"}},
 		{"delivery", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_DELIVERY=later")}, []string{"IMCALLBACK_DELIVERY"}},
@@ -549,5 +548,20 @@ func TestParsePrefixesUnmaps(t *testing.T) {
 		if got[i].String() != want[i] {
 			t.Errorf("entry %d: %v, want %s", i, got[i], want[i])
 		}
+	}
+}
+
+// TestCheckFiles: the TLS files are read by CheckFiles (serve, config
+// check), not by Load, which the other commands run where the files are not.
+func TestCheckFiles(t *testing.T) {
+	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TLS_CERT=/nonexistent/c.pem", "IMCALLBACK_TLS_KEY=/nonexistent/k.pem")})
+	if err != nil {
+		t.Fatalf("Load read the TLS files: %v", err)
+	}
+	if err := c.CheckFiles(); err == nil || !strings.Contains(err.Error(), "IMCALLBACK_TLS_CERT") || !strings.Contains(err.Error(), "/nonexistent/c.pem") {
+		t.Errorf("CheckFiles: %v", err)
+	}
+	if def := config.Default(); def.CheckFiles() != nil {
+		t.Error("CheckFiles refused a configuration without TLS")
 	}
 }
