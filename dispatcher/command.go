@@ -126,7 +126,7 @@ func WithFallback[R any](r Reply[R]) Option {
 	return func(o *options) {
 		o.fallback, o.fallbackReply = &d, nil
 		if d.Reply != nil {
-			o.fallbackReply = reflect.TypeOf(d.Reply)
+			o.fallbackReply = reflect.TypeFor[R]() // the command's R, even when it is an interface
 		}
 	}
 }

@@ -80,6 +80,14 @@ func TestFallbackOfAnotherCommandIsRefused(t *testing.T) {
 		metrics.NewCallbacks(prometheus.NewRegistry())); err == nil || !strings.Contains(err.Error(), "fallback's reply fields") {
 		t.Errorf("a fallback with another command's reply fields: %v", err)
 	}
+	// A command whose reply type is an interface takes its own verbs' fallback.
+	open := dispatcher.NewBeforeCommand[typedPayload, any]("Test.CallbackBeforeOpen")
+	own := open.Handle(func(context.Context, *dispatcher.Event[typedPayload]) (dispatcher.Reply[any], error) { return open.Allow(), nil },
+		dispatcher.WithFallback(open.Modify(map[string]string{"Field": "x"})))
+	if _, err := dispatcher.New([]dispatcher.Command{own}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(),
+		metrics.NewCallbacks(prometheus.NewRegistry())); err != nil {
+		t.Errorf("a fallback of the command's own verbs, reply type any: %v", err)
+	}
 	plain := createGroup.Handle(handle, dispatcher.WithFallback(sendMsg.Deny("later")))
 	if _, err := dispatcher.New([]dispatcher.Command{plain}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(),
 		metrics.NewCallbacks(prometheus.NewRegistry())); err != nil {
