@@ -138,8 +138,14 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 				bad("forward", "%s: app %q is not one of the configured apps (IMCALLBACK_SDKAPPID)", key, id)
 			}
 		}
-		if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("forward", "%s: url %q must be an http:// or https:// URL", key, RedactURL(f.URL))
+		switch u, err := url.Parse(f.URL); {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
+			bad("forward", "%s: url %q must be an http:// or https:// URL with a host", key, RedactURL(f.URL))
+		case u.User != nil && u.Scheme != "https":
+			// Go sends it as a Basic Authorization header, in the clear over http.
+			bad("forward", "%s: url %q carries a user and password over http: use https, or a key in the path", key, RedactURL(f.URL))
+		case u.Fragment != "":
+			bad("forward", "%s: url %q has a fragment, which is never sent", key, RedactURL(f.URL))
 		}
 		if _, err := f.SecretKey(); err != nil {
 			bad("forward", "%s: secret %v", key, err)

@@ -84,6 +84,21 @@ func TestForwardMistakes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "decodes to 5 bytes") {
 		t.Errorf("a short secret: %v", err)
 	}
+	for url, want := range map[string]string{
+		"http://user:hunter2@backend.internal/im": "a user and password over http",
+		"http://:8080/im":                         "with a host",
+		"https://backend.internal/im#part":        "has a fragment",
+	} {
+		_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
+			"IMCALLBACK_FORWARD_URL="+url, "IMCALLBACK_FORWARD_SECRET="+whsec)})
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("url %s: %v, want an error saying %q without the password", url, err, want)
+		}
+	}
+	if _, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
+		"IMCALLBACK_FORWARD_URL=https://user:pw@backend.internal/im", "IMCALLBACK_FORWARD_SECRET="+whsec)}); err != nil {
+		t.Errorf("a user and password over https: %v", err)
+	}
 }
 
 func TestStreamReplicas(t *testing.T) {

@@ -334,8 +334,10 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 }
 
 // parseAnswer reads IM's envelope from a destination's answer: ActionStatus
-// OK, ErrorCode (a number; absent is 0), ErrorInfo, and the reply fields
-// accepted (the others are returned as dropped, sorted).
+// "OK" exactly, ErrorCode (an integer, or a string of one; absent is 0, but
+// null or "" is no code: a destination that means to refuse must not allow
+// by accident), ErrorInfo, and the reply fields accepted (the others are
+// returned as dropped, sorted).
 func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, error) {
 	accepted := accepts.fields
 	if len(body) > maxAnswer {
@@ -346,12 +348,15 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		return dispatcher.Decision{}, nil, errors.New("the answer is not a JSON object")
 	}
 	var status string
-	if err := json.Unmarshal(fields["ActionStatus"], &status); err != nil || !strings.EqualFold(status, protocol.StatusOK) {
+	if err := json.Unmarshal(fields["ActionStatus"], &status); err != nil || status != protocol.StatusOK {
 		return dispatcher.Decision{}, nil, fmt.Errorf("ActionStatus is %s, not \"OK\"", bytes.TrimSpace(fields["ActionStatus"]))
 	}
 	var dec dispatcher.Decision
 	if raw, ok := fields["ErrorCode"]; ok {
 		var code protocol.FlexInt
+		if t := bytes.TrimSpace(raw); bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte(`""`)) {
+			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", raw)
+		}
 		if err := json.Unmarshal(raw, &code); err != nil {
 			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", raw)
 		}
@@ -385,7 +390,7 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		if err := d.Decode(typed.Interface()); err != nil {
 			return dispatcher.Decision{}, nil, fmt.Errorf("reply fields do not fit the command's reply: %w", err)
 		}
-		dec.Reply = typed.Interface()
+		dec.Reply = typed.Elem().Interface() // a value, as a Go handler's reply is
 	}
 	return dec, dropped, nil
 }

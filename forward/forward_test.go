@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -368,6 +369,15 @@ func TestBeforeCallback(t *testing.T) {
 		{"a code as a string", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":"1","ErrorInfo":"x"}`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":"x"}`},
+		{"a null code is no code: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":null,"ErrorInfo":""}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"an empty code is no code: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":"","ErrorInfo":""}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"ActionStatus in lower case: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"ok","ErrorCode":0,"ErrorInfo":""}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
 		{"not the envelope: fallback", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `<html>`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
@@ -402,6 +412,30 @@ func TestBeforeCallback(t *testing.T) {
 				verify(t, got[0])
 			}
 		})
+	}
+}
+
+// TestForwardedFriendCodesAreChecked: a destination's per-target
+// ResultCode on a friend-request command is checked like a Go handler's:
+// one outside 0 and 38000–39000 is sent as 38000, a refusal.
+func TestForwardedFriendCodesAreChecked(t *testing.T) {
+	d := newDest(t, func(w http.ResponseWriter, _ int) {
+		fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[`+
+			`{"To_Account":"b","ResultCode":1,"ResultInfo":"x"},{"To_Account":"c","ResultCode":0,"ResultInfo":""},{"To_Account":"d","ResultCode":38002,"ResultInfo":"y"}]}`)
+	})
+	const friend = "Sns.CallbackPrevFriendAdd"
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + d.URL,
+		"IMCALLBACK_FORWARD_SECRET=" + secret, "IMCALLBACK_FORWARD_MATCH=" + friend})
+	res := s.Send(t, friend, mustSample(t, friend))
+	var got struct {
+		ResultItem []struct {
+			ToAccount  string `json:"To_Account"`
+			ResultCode int    `json:"ResultCode"`
+		} `json:"ResultItem"`
+	}
+	if err := json.Unmarshal(res.Body, &got); err != nil || len(got.ResultItem) != 3 ||
+		got.ResultItem[0].ResultCode != 38000 || got.ResultItem[1].ResultCode != 0 || got.ResultItem[2].ResultCode != 38002 {
+		t.Errorf("IM got %s; want b refused with 38000, c allowed, d refused with 38002", res.Body)
 	}
 }
 
