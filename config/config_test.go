@@ -206,6 +206,9 @@ func TestRedactSecrets(t *testing.T) {
 		{"a comma in the password", "postgres://bob:pa,ssw0rd@127.0.0.1:5432/db", false, []string{"pa,ssw0rd", "ssw0rd"}, "postgres://bob:[redacted]@127.0.0.1:5432/db"},
 		{"a comma in a query password", "postgres://bob@h/db?password=pa,ss&sslmode=disable", false, []string{"pa,ss", ",ss"}, "postgres://bob@h/db?password=[redacted]&sslmode=disable"},
 		{"a password that is also the port", "postgres://imcb:5432@db.internal:5432/topics", false, nil, "postgres://imcb:[redacted]@db.internal:5432/topics"},
+		{"an '@' in a query password", "postgres://u@db.internal?password=p@ss&sslmode=disable", false, []string{"p@ss", "ss&"}, "postgres://u@db.internal?password=[redacted]&sslmode=disable"},
+		{"an '@' in an sslpassword", "postgres://u@db.internal?sslpassword=k3y@x", false, []string{"k3y@x"}, "postgres://u@db.internal?sslpassword=[redacted]"},
+		{"a '/' left unescaped in the password", "postgres://u:ab/cd+ef@db.internal/topics", false, []string{"ab/cd+ef", "cd+ef"}, "postgres://u:[redacted]@db.internal/topics"},
 		{"NATS URLs keep their commas", "nats://t1@a:4222,nats://u:p2@b:4222", true, []string{"t1", "p2"}, "nats://[redacted]@a:4222,nats://u:[redacted]@b:4222"},
 	}
 	for _, tt := range tests {

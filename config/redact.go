@@ -26,31 +26,15 @@ func Secrets(value string, tokenUser bool) []string {
 		}
 	}
 	for _, one := range urlList(value, tokenUser) {
-		rest := one
-		if _, after, ok := strings.Cut(rest, "://"); ok {
-			rest = after
+		p := splitURL(one)
+		switch {
+		case p.hasPW:
+			add(p.pw, url.PathUnescape)
+		case p.hasUser && tokenUser:
+			add(p.user, url.PathUnescape)
 		}
-		// The userinfo ends at the last '@' before the path: a password may
-		// hold an unescaped '?' (which no parser takes for the query then).
-		authority := rest
-		if slash := strings.IndexByte(rest, '/'); slash >= 0 {
-			authority = rest[:slash]
-		}
-		afterUser := rest
-		if at := strings.LastIndex(authority, "@"); at >= 0 {
-			user, pw, hasPW := strings.Cut(authority[:at], ":")
-			switch {
-			case hasPW:
-				add(pw, url.PathUnescape)
-			case tokenUser:
-				add(user, url.PathUnescape)
-			}
-			afterUser = rest[at+1:]
-		}
-		_, query, _ := strings.Cut(afterUser, "?")
-		for _, kv := range strings.Split(query, "&") {
-			key, v, _ := strings.Cut(kv, "=")
-			if key == "password" || key == "sslpassword" {
+		for _, kv := range strings.Split(p.query, "&") {
+			if key, v, _ := strings.Cut(kv, "="); secretQueryKey(key) {
 				add(v, url.QueryUnescape)
 			}
 		}
@@ -67,6 +51,46 @@ func urlList(value string, tokenUser bool) []string {
 	return []string{value}
 }
 
+// secretQueryKey reports whether a query parameter holds a password.
+func secretQueryKey(key string) bool { return key == "password" || key == "sslpassword" }
+
+// urlParts are the pieces of one URL that redaction works on.
+type urlParts struct {
+	prefix         string // the scheme and "://", or ""
+	user, pw       string
+	hasUser, hasPW bool
+	rest           string // the host and path
+	query          string
+	hasQuery       bool
+}
+
+// splitURL splits one URL as its drivers read it: when it parses, the
+// userinfo ends at the last '@' of the authority (before the first '/',
+// '?' or '#'), so an '@' in a query password stays in the query. When it
+// does not (a '/', '?' or '#' left unescaped in the password), the userinfo
+// reaches to the last '@' of the whole URL, so the password is redacted
+// whole, with anything else after it at worst.
+func splitURL(one string) urlParts {
+	var p urlParts
+	rest := one
+	if i := strings.Index(one, "://"); i >= 0 {
+		p.prefix, rest = one[:i+3], one[i+3:]
+	}
+	authority := rest
+	if _, err := url.Parse(one); err == nil {
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+			authority = rest[:end]
+		}
+	}
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		p.hasUser = true
+		p.user, p.pw, p.hasPW = strings.Cut(authority[:at], ":")
+		rest = rest[at+1:]
+	}
+	p.rest, p.query, p.hasQuery = strings.Cut(rest, "?")
+	return p
+}
+
 // Redact returns value with the parts Secrets finds replaced in place: the
 // userinfo's password (with tokenUser, a userinfo without one) and the
 // password and sslpassword query values. Nothing else changes, even text
@@ -79,37 +103,24 @@ func Redact(value string, tokenUser bool) string {
 	return strings.Join(list, ",")
 }
 
-// redactOne redacts one URL as Redact says; the userinfo ends at the last
-// '@' before the path, as in Secrets.
+// redactOne redacts one URL as Redact says.
 func redactOne(one string, tokenUser bool) string {
+	p := splitURL(one)
 	var b strings.Builder
-	rest := one
-	if i := strings.Index(one, "://"); i >= 0 {
-		b.WriteString(one[:i+3])
-		rest = one[i+3:]
+	b.WriteString(p.prefix)
+	switch {
+	case p.hasPW:
+		b.WriteString(p.user + ":" + redacted + "@")
+	case p.hasUser && tokenUser && p.user != "":
+		b.WriteString(redacted + "@")
+	case p.hasUser:
+		b.WriteString(p.user + "@")
 	}
-	authority := rest
-	if slash := strings.IndexByte(rest, '/'); slash >= 0 {
-		authority = rest[:slash]
-	}
-	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		user, _, hasPW := strings.Cut(authority[:at], ":")
-		switch {
-		case hasPW:
-			b.WriteString(user + ":" + redacted + "@")
-		case tokenUser && at > 0:
-			b.WriteString(redacted + "@")
-		default:
-			b.WriteString(authority[:at+1])
-		}
-		rest = rest[at+1:]
-	}
-	base, query, hasQuery := strings.Cut(rest, "?")
-	b.WriteString(base)
-	if hasQuery {
-		kvs := strings.Split(query, "&")
+	b.WriteString(p.rest)
+	if p.hasQuery {
+		kvs := strings.Split(p.query, "&")
 		for i, kv := range kvs {
-			if key, _, _ := strings.Cut(kv, "="); key == "password" || key == "sslpassword" {
+			if key, _, _ := strings.Cut(kv, "="); secretQueryKey(key) {
 				kvs[i] = key + "=" + redacted
 			}
 		}
