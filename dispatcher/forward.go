@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Forwarder sends callbacks to HTTP destinations instead of, or besides,
@@ -44,8 +45,9 @@ func (c *forwarded) servesApp(id string) bool {
 }
 
 // Handle runs the whole command inside a request: a before-command asks
-// its destination; an after-command (inline) runs the Go handler, then
-// delivers to each destination, and fails if any of them does.
+// its destination; an after-command (inline) runs the Go handler and
+// delivers to each destination, all at once (a slow one does not use up
+// the others' share of the deadline), and fails if any of them does.
 func (c *forwarded) Handle(ctx context.Context, r *Request) (Decision, error) {
 	dests := c.fwd.Destinations(c.name, r.Params.SdkAppid)
 	if c.kind == KindBefore {
@@ -54,17 +56,20 @@ func (c *forwarded) Handle(ctx context.Context, r *Request) (Decision, error) {
 		}
 		return c.fwd.Decide(ctx, dests[0], r)
 	}
-	var errs []error
+	errs := make([]error, len(dests)+1)
+	var wg sync.WaitGroup
+	for i, d := range dests {
+		wg.Go(func() {
+			if err := c.fwd.Deliver(ctx, d, r); err != nil {
+				errs[i+1] = fmt.Errorf("destination %s: %w", d, err)
+			}
+		})
+	}
+	// The Go handler on this goroutine, whose panic the dispatcher recovers.
 	if c.handler != nil && c.handlerServes(r.Params.SdkAppid) {
-		if _, err := c.handler.Handle(ctx, r); err != nil {
-			errs = append(errs, err)
-		}
+		_, errs[0] = c.handler.Handle(ctx, r)
 	}
-	for _, d := range dests {
-		if err := c.fwd.Deliver(ctx, d, r); err != nil {
-			errs = append(errs, fmt.Errorf("destination %s: %w", d, err))
-		}
-	}
+	wg.Wait()
 	return Decision{}, errors.Join(errs...)
 }
 

@@ -229,6 +229,25 @@ func mustSample(t testing.TB, command string) []byte {
 	return b
 }
 
+// TestInlineFanOutDoesNotWaitForTheSlowest: with inline delivery the
+// destinations are posted to at once, so a slow first one does not use up
+// the deadline of the ones after it.
+func TestInlineFanOutDoesNotWaitForTheSlowest(t *testing.T) {
+	release := make(chan struct{})
+	slow := newDest(t, func(w http.ResponseWriter, _ int) { <-release; ok(w, 0) })
+	fast := newDest(t, ok)
+	defer close(release)
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"},
+		withDestinations(destination("a-slow", slow.URL, "Group.*"), destination("b-fast", fast.URL, afterCommand)))
+	res := s.Send(t, afterCommand, mustSample(t, afterCommand))
+	if res.Status != http.StatusServiceUnavailable {
+		t.Errorf("answered %d %s, want 503 (the slow destination ran out of time)", res.Status, res.Body)
+	}
+	if n := len(fast.requests()); n != 1 {
+		t.Errorf("the fast destination got %d requests, want 1", n)
+	}
+}
+
 // TestFanOutWithOneDestinationFailing: each destination has its own
 // stored copy: the one that succeeded is not sent again, the one that
 // fails becomes a dead letter of that destination, and its replay after
