@@ -520,13 +520,8 @@ func TestASignalDuringTheStartStopsIt(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // the signal is handled while the start waits
 	close(release)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("still running 30 s after the start finished with a SIGTERM pending")
+	if err := waitRun(t, done, "the start finished with a SIGTERM pending"); err != nil {
+		t.Errorf("run: %v", err)
 	}
 	if n := stopped.Load(); n != 2 || drained {
 		t.Errorf("%d stop hooks ran, drain %v; want both hooks and no drain", n, drained)
@@ -582,6 +577,19 @@ func TestAFailedBuildSaysItsCause(t *testing.T) {
 	}
 }
 
+// waitRun is run's result from done, failing t if it does not come within
+// 30 s after what.
+func waitRun(t *testing.T, done <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30 s after %s", what)
+		return nil
+	}
+}
+
 // TestSIGHUPStopsGracefully: SIGHUP (a closed terminal, a service
 // manager's reload) stops the service like SIGTERM, with its stop hooks,
 // instead of killing it.
@@ -599,13 +607,8 @@ func TestSIGHUPStopsGracefully(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("still running 30 s after SIGHUP")
+	if err := waitRun(t, done, "SIGHUP"); err != nil {
+		t.Errorf("run: %v", err)
 	}
 	select {
 	case <-stopped:

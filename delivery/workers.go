@@ -46,6 +46,7 @@ type workers struct {
 	// other workers to the rest.
 	busyMu sync.Mutex
 	busy   map[string]int
+
 	loopDone chan struct{}
 	stop     chan struct{} // closed when stopping starts
 

@@ -82,8 +82,10 @@ func TestFallbackOfAnotherCommandIsRefused(t *testing.T) {
 	}
 	// A command whose reply type is an interface takes its own verbs' fallback.
 	open := dispatcher.NewBeforeCommand[typedPayload, any]("Test.CallbackBeforeOpen")
-	own := open.Handle(func(context.Context, *dispatcher.Event[typedPayload]) (dispatcher.Reply[any], error) { return open.Allow(), nil },
-		dispatcher.WithFallback(open.Modify(map[string]string{"Field": "x"})))
+	allow := func(context.Context, *dispatcher.Event[typedPayload]) (dispatcher.Reply[any], error) {
+		return open.Allow(), nil
+	}
+	own := open.Handle(allow, dispatcher.WithFallback(open.Modify(map[string]string{"Field": "x"})))
 	if _, err := dispatcher.New([]dispatcher.Command{own}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(),
 		metrics.NewCallbacks(prometheus.NewRegistry())); err != nil {
 		t.Errorf("a fallback of the command's own verbs, reply type any: %v", err)
