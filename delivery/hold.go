@@ -32,27 +32,19 @@ type holds struct {
 // delivery of seq given back.
 func (h *holds) hold(command string, seq uint64) bool {
 	h.mu.Lock()
-	paused := h.paused[command]
-	h.mu.Unlock()
-	if paused {
-		h.giveBack(seq)
-	}
-	return paused
-}
-
-// giveBack counts one more delivery of seq given back without an attempt
-// (its destination had its share of the workers busy).
-func (h *holds) giveBack(seq uint64) {
-	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !h.paused[command] {
+		return false
+	}
 	if h.deferred == nil {
 		h.deferred = map[uint64]uint64{}
 	}
 	h.deferred[seq]++
+	return true
 }
 
 // spent is how many deliveries of seq were given back while its command
-// was paused or its destination busy.
+// was paused.
 func (h *holds) spent(seq uint64) uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -40,13 +40,6 @@ type workers struct {
 
 	slots    chan struct{} // one token per reserved or running handler
 	handlers sync.WaitGroup
-
-	// busy counts the copies of each forward destination being delivered:
-	// at most perDestination at once, so a slow destination leaves the
-	// other workers to the rest.
-	busyMu sync.Mutex
-	busy   map[string]int
-
 	loopDone chan struct{}
 	stop     chan struct{} // closed when stopping starts
 
@@ -92,7 +85,6 @@ func (s *Service) startWorkersLocked(p Processor) error {
 	w := &workers{
 		s: s, js: s.conn.JS, p: p, opts: s.opts, log: s.log,
 		slots:    make(chan struct{}, s.opts.Workers),
-		busy:     map[string]int{},
 		loopDone: make(chan struct{}),
 		stop:     make(chan struct{}),
 		fetchCtx: fctx, cancelFetch: cancelFetch,
@@ -384,30 +376,6 @@ func (w *workers) consumerGone(cons jetstream.Consumer) bool {
 	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
-// perDestination is how many copies of one forward destination are
-// delivered at once: half the workers (at least one).
-func (w *workers) perDestination() int { return max(1, w.opts.Workers/2) }
-
-// takeDestination reserves a delivery to target unless perDestination of
-// them run already.
-func (w *workers) takeDestination(target string) bool {
-	w.busyMu.Lock()
-	defer w.busyMu.Unlock()
-	if w.busy[target] >= w.perDestination() {
-		return false
-	}
-	w.busy[target]++
-	return true
-}
-
-func (w *workers) releaseDestination(target string) {
-	w.busyMu.Lock()
-	defer w.busyMu.Unlock()
-	if w.busy[target]--; w.busy[target] <= 0 {
-		delete(w.busy, target)
-	}
-}
-
 // fetch asks for up to n messages, each of which takes one reserved slot
 // and runs at once; the slots left unused are released. It returns how
 // many came.
@@ -446,15 +414,6 @@ func (w *workers) handle(msg jetstream.Msg) {
 	if w.s.holds.hold(command, md.Sequence.Stream) {
 		w.nak(msg, w.opts.HoldRecheck) // its command is paused: offered again later, not an attempt
 		return
-	}
-	if target := msg.Headers().Get(HeaderTarget); target != "" {
-		if !w.takeDestination(target) {
-			// Its destination has its share of the workers busy already.
-			w.s.holds.giveBack(md.Sequence.Stream)
-			w.nak(msg, w.opts.HoldRecheck) // offered again later, not an attempt
-			return
-		}
-		defer w.releaseDestination(target)
 	}
 	md = w.s.attempts(md)
 	if md.NumDelivered > uint64(w.opts.MaxDeliveries) {

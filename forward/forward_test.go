@@ -248,42 +248,6 @@ func TestInlineFanOutDoesNotWaitForTheSlowest(t *testing.T) {
 	}
 }
 
-// TestASlowDestinationLeavesWorkersToTheOthers: a destination that hangs
-// holds at most half the durable workers; the other destinations' copies
-// are still delivered meanwhile, and its own all arrive once it answers.
-func TestASlowDestinationLeavesWorkersToTheOthers(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	defer unblock()
-	slow := newDest(t, func(w http.ResponseWriter, _ int) { <-release; ok(w, 0) })
-	fast := newDest(t, ok)
-	hanging := destination("slow", slow.URL, "Group.CallbackAfterCreateTopic")
-	hanging.Timeout = time.Minute // it holds its workers for as long as the test runs
-	const other = "Group.CallbackAfterNewMemberJoin"
-	s := imtest.Start(t, []string{"IMCALLBACK_WORKERS=4"}, delivery.Module,
-		withDestinations(hanging, destination("fast", fast.URL, other)))
-	for i := range 8 {
-		body, err := imtest.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"TopicId": fmt.Sprintf("@TGS#_s@TOPIC#_%d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res := s.Send(t, "Group.CallbackAfterCreateTopic", body); !res.OK() {
-			t.Fatalf("answered %d %s", res.Status, res.Body)
-		}
-	}
-	waitFor(t, "the slow destination busy with its share", func() bool { return len(slow.requests()) == 2 })
-	if res := s.Send(t, other, mustSample(t, other)); !res.OK() {
-		t.Fatalf("answered %d %s", res.Status, res.Body)
-	}
-	waitFor(t, "the fast destination's copy while the slow one hangs", func() bool { return len(fast.requests()) == 1 })
-	if n := len(slow.requests()); n != 2 {
-		t.Errorf("the slow destination got %d requests at once, want its share of 2", n)
-	}
-	unblock()
-	waitFor(t, "every slow copy delivered", func() bool { return len(slow.requests()) == 8 })
-}
-
 // TestFanOutWithOneDestinationFailing: each destination has its own
 // stored copy: the one that succeeded is not sent again, the one that
 // fails becomes a dead letter of that destination, and its replay after
