@@ -58,8 +58,14 @@ func (c *forwarded) Handle(ctx context.Context, r *Request) (Decision, error) {
 	}
 	errs := make([]error, len(dests)+1)
 	var wg sync.WaitGroup
+	defer wg.Wait() // also when the Go handler panics: no delivery outlives the request
 	for i, d := range dests {
 		wg.Go(func() {
+			defer func() { // a goroutine of its own: the dispatcher's recover does not reach it
+				if v := recover(); v != nil {
+					errs[i+1] = fmt.Errorf("destination %s: %w: %v", d, ErrPanic, v)
+				}
+			}()
 			if err := c.fwd.Deliver(ctx, d, r); err != nil {
 				errs[i+1] = fmt.Errorf("destination %s: %w", d, err)
 			}

@@ -3,6 +3,7 @@ package dispatcher_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -103,4 +104,23 @@ func TestStoredCopiesFollowTheirTarget(t *testing.T) {
 // paramsFor are the verified parameters of a callback of app.
 func paramsFor(app, command string) protocol.Params {
 	return protocol.Params{SdkAppid: app, CallbackCommand: command}
+}
+
+// panickingForwarder takes Group.CallbackAfterCreateTopic and panics on
+// every delivery.
+type panickingForwarder struct{ recordingForwarder }
+
+func (*panickingForwarder) Deliver(context.Context, string, *dispatcher.Request) error {
+	panic("boom in Deliver")
+}
+
+// TestInlineDeliveryPanicIsAFailure: a destination's delivery runs on a
+// goroutine of its own in inline mode; its panic is the request's failure
+// (503), not the process's end.
+func TestInlineDeliveryPanicIsAFailure(t *testing.T) {
+	h := newHarness(t, dispatcher.Options{Forwarder: &panickingForwarder{recordingForwarder{commands: []string{"Group.CallbackAfterCreateTopic"}}}})
+	rec, out := h.do("Group.CallbackAfterCreateTopic", `{}`)
+	if rec.Code != http.StatusServiceUnavailable || out["ActionStatus"] != "FAIL" {
+		t.Errorf("answered %d %s, want 503 FAIL", rec.Code, rec.Body)
+	}
 }
