@@ -209,6 +209,13 @@ func TestRedactSecrets(t *testing.T) {
 		{"an '@' in a query password", "postgres://u@db.internal?password=p@ss&sslmode=disable", false, []string{"p@ss", "ss&"}, "postgres://u@db.internal?password=[redacted]&sslmode=disable"},
 		{"an '@' in an sslpassword", "postgres://u@db.internal?sslpassword=k3y@x", false, []string{"k3y@x"}, "postgres://u@db.internal?sslpassword=[redacted]"},
 		{"a '/' left unescaped in the password", "postgres://u:ab/cd+ef@db.internal/topics", false, []string{"ab/cd+ef", "cd+ef"}, "postgres://u:[redacted]@db.internal/topics"},
+		{"a '?' after digits in the password", "postgres://app:12?s3cr3tpw@db.internal/imcb", false, []string{"s3cr3tpw"}, "postgres://app:[redacted]@db.internal/imcb"},
+		{"a '#' after digits in the password", "postgres://app:99#s3cr3tpw@db.internal/imcb", false, []string{"s3cr3tpw"}, "postgres://app:[redacted]@db.internal/imcb"},
+		{"a '/' first in the password", "postgres://app:/s3cr3tpw@db.internal:5432/imcb", false, []string{"s3cr3tpw"}, "postgres://app:[redacted]@db.internal:5432/imcb"},
+		{"a '/' after digits in the password", "postgres://app:2024/s3cr3tpw@db.internal/imcb", false, []string{"s3cr3tpw"}, "@db.internal/imcb"},
+		{"a '/' in a NATS token", "nats://s3cr3t/tok@nats:4222", true, []string{"s3cr3t", "tok"}, "nats://[redacted]@nats:4222"},
+		{"a '?' in a NATS token", "nats://s3cr3t?tok@nats:4222", true, []string{"s3cr3t", "tok"}, "nats://[redacted]@nats:4222"},
+		{"an '@' in a query password after a '/' in the password", "postgres://u:pa/ss@h/db?password=p@ss", false, []string{"pa/ss", "p@ss", "@ss"}, "@h/db?password=[redacted]"},
 		{"NATS URLs keep their commas", "nats://t1@a:4222,nats://u:p2@b:4222", true, []string{"t1", "p2"}, "nats://[redacted]@a:4222,nats://u:[redacted]@b:4222"},
 	}
 	for _, tt := range tests {
@@ -567,4 +574,21 @@ func TestCheckFiles(t *testing.T) {
 	if def := config.Default(); def.CheckFiles() != nil {
 		t.Error("CheckFiles refused a configuration without TLS")
 	}
+}
+
+// FuzzRedactHidesThePassword: whatever characters a password holds (but
+// '@'), the redacted DSN does not show it, and nothing panics.
+func FuzzRedactHidesThePassword(f *testing.F) {
+	for _, pw := range []string{"s3cr3tpw", "12?s3cr3tpw", "99#s3cr3tpw", "/s3cr3tpw", "pa,ss", "5432", "a?b/c#d"} {
+		f.Add(pw)
+	}
+	f.Fuzz(func(t *testing.T, pw string) {
+		if len(pw) < 6 || strings.ContainsAny(pw, "@\x00") || strings.Contains("postgres://imcb:@db.internal:5432/topics?sslmode=require[redacted]", pw) {
+			return
+		}
+		dsn := "postgres://imcb:" + pw + "@db.internal:5432/topics?sslmode=require"
+		if out := config.Redact(dsn, false); strings.Contains(out, pw) {
+			t.Errorf("Redact(%q) = %q shows the password", dsn, out)
+		}
+	})
 }

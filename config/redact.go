@@ -64,12 +64,13 @@ type urlParts struct {
 	hasQuery       bool
 }
 
-// splitURL splits one URL as its drivers read it: when it parses, the
-// userinfo ends at the last '@' of the authority (before the first '/',
-// '?' or '#'), so an '@' in a query password stays in the query. When it
-// does not (a '/', '?' or '#' left unescaped in the password), the userinfo
-// reaches to the last '@' of the whole URL, so the password is redacted
-// whole, with anything else after it at worst.
+// splitURL splits one URL for redaction. When it parses with an '@' in
+// its authority (before the first '/', '?' or '#'), the userinfo ends at
+// that '@', as its drivers read it, so an '@' in a query password stays in
+// the query. Otherwise (a '/', '?' or '#' left unescaped in the password or
+// token, which a parser may take for the path) the userinfo reaches to the
+// last '@' that does not follow a password query key, so the secret is
+// redacted whole, with at worst some text after it.
 func splitURL(one string) urlParts {
 	var p urlParts
 	rest := one
@@ -77,10 +78,11 @@ func splitURL(one string) urlParts {
 		p.prefix, rest = one[:i+3], one[i+3:]
 	}
 	authority := rest
-	if _, err := url.Parse(one); err == nil {
-		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
-			authority = rest[:end]
-		}
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		authority = rest[:end]
+	}
+	if _, err := url.Parse(one); err != nil || !strings.Contains(authority, "@") {
+		authority = lenientAuthority(rest)
 	}
 	if at := strings.LastIndex(authority, "@"); at >= 0 {
 		p.hasUser = true
@@ -89,6 +91,25 @@ func splitURL(one string) urlParts {
 	}
 	p.rest, p.query, p.hasQuery = strings.Cut(rest, "?")
 	return p
+}
+
+// lenientAuthority is rest up to its last '@' that no password query key
+// comes before ("?password=", "&sslpassword=" …), and rest whole when there
+// is none.
+func lenientAuthority(rest string) string {
+	cut := len(rest)
+	for _, key := range []string{"password=", "sslpassword="} {
+		for _, sep := range []string{"?", "&"} {
+			if i := strings.Index(rest, sep+key); i >= 0 && i < cut {
+				cut = i
+			}
+		}
+	}
+	at := strings.LastIndex(rest[:cut], "@")
+	if at < 0 {
+		return rest
+	}
+	return rest[:at+1]
 }
 
 // Redact returns value with the parts Secrets finds replaced in place: the
