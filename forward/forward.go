@@ -354,7 +354,8 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 	var dec dispatcher.Decision
 	if raw, ok := fields["ErrorCode"]; ok {
 		var code protocol.FlexInt
-		if t := bytes.TrimSpace(raw); bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte(`""`)) {
+		var text string
+		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) || json.Unmarshal(raw, &text) == nil && strings.TrimSpace(text) == "" {
 			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", raw)
 		}
 		if err := json.Unmarshal(raw, &code); err != nil {

@@ -394,6 +394,9 @@ func TestBeforeCallback(t *testing.T) {
 		{"an empty code is no code: fallback", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":"","ErrorInfo":""}`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"a blank code is no code: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":" ","ErrorInfo":""}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
 		{"ActionStatus in lower case: fallback", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"ok","ErrorCode":0,"ErrorInfo":""}`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
