@@ -33,6 +33,19 @@ type adminClient struct {
 	onlineOnly bool
 }
 
+// localAddress is where this machine reaches a listener of the setting key
+// bound to listen: a wildcard host (":8080", "0.0.0.0", "::") is loopback.
+func localAddress(key, listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w", config.EnvName(key), listen, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
 // errNotRunning says that nothing answers at the admin address.
 var errNotRunning = errors.New("no imcallback service answers there")
 
@@ -53,14 +66,11 @@ func (g *globalFlags) adminClient() (*adminClient, error) {
 		base = os.Getenv("IMCALLBACK_ADMIN_URL")
 	}
 	if base == "" {
-		host, port, err := net.SplitHostPort(cfg.AdminListen)
+		addr, err := localAddress("admin_listen", cfg.AdminListen)
 		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", config.EnvName("admin_listen"), cfg.AdminListen, err)
+			return nil, err
 		}
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
-		}
-		base = "http://" + net.JoinHostPort(host, port)
+		base = "http://" + addr
 	}
 	return &adminClient{base: strings.TrimSuffix(base, "/"), token: cfg.AdminToken, http: &http.Client{Timeout: 60 * time.Second}}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -102,24 +101,18 @@ func (f *sendFlags) fromConfig(g *globalFlags, given func(flag string) bool) err
 		f.appID = cfg.SdkAppIDs[0]
 	}
 	if !given("token") {
-		f.token = ""
-		if app, ok := cfg.App(f.appID); ok && len(app.Tokens) > 0 {
-			f.token = app.Tokens[0]
-		}
+		f.token = cfg.SigningToken(f.appID)
 	}
 	if !given("url") {
-		host, port, err := net.SplitHostPort(cfg.Listen)
+		addr, err := localAddress("listen", cfg.Listen)
 		if err != nil {
-			return fmt.Errorf("%s %q: %w", config.EnvName("listen"), cfg.Listen, err)
-		}
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
+			return err
 		}
 		scheme := "http"
 		if cfg.TLSCert != "" {
 			scheme = "https"
 		}
-		f.url = scheme + "://" + net.JoinHostPort(host, port) + cfg.Path
+		f.url = scheme + "://" + addr + cfg.Path
 	}
 	return nil
 }

@@ -228,6 +228,16 @@ func (c *Config) App(id string) (app AppConfig, ok bool) {
 	return AppConfig{}, false
 }
 
+// SigningToken is the token a sender signs app id's callbacks with so
+// that the service accepts them: the first of the app's own tokens, else
+// the first global one; "" when there is none (or id is not accepted).
+func (c *Config) SigningToken(id string) string {
+	if app, ok := c.App(id); ok && len(app.Tokens) > 0 {
+		return app.Tokens[0]
+	}
+	return ""
+}
+
 // AppsSharingGlobalTokens lists the apps verified with the global
 // IMCALLBACK_TOKENS because they have none of their own.
 func (c *Config) AppsSharingGlobalTokens() []string {

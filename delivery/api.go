@@ -492,7 +492,7 @@ func (s *Service) deliveryStatus(c echo.Context) error {
 	// Only the events above the ack floor can be pending: the read stays
 	// as small as the backlog, however long the stream is kept.
 	err = e.List(ctx, Filter{FromSeq: floor + 1}, func(ev Event) error {
-		if _, isDead := dead[ev.Seq]; !isDead && ev.Seq > floor {
+		if _, isDead := dead[ev.Seq]; !isDead {
 			state(ev.Command).Pending++
 		}
 		return nil

@@ -179,10 +179,7 @@ func (w *workers) pruneEvery() time.Duration { return 10 * w.opts.HoldRecheck }
 // acknowledged or terminated.
 func (w *workers) forget(msg jetstream.Msg) {
 	h := &w.s.holds
-	h.mu.Lock()
-	none := len(h.deferred) == 0
-	h.mu.Unlock()
-	if none {
+	if !h.counting() {
 		return
 	}
 	if md, err := msg.Metadata(); err == nil {

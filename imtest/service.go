@@ -104,11 +104,7 @@ func senderFor(cfg *config.Config, url string) *Sender {
 	if len(cfg.SdkAppIDs) > 0 {
 		id = cfg.SdkAppIDs[0]
 	}
-	token := ""
-	if app, ok := cfg.App(id); ok && len(app.Tokens) > 0 {
-		token = app.Tokens[0]
-	}
-	return &Sender{URL: url, AppID: id, Token: token}
+	return &Sender{URL: url, AppID: id, Token: cfg.SigningToken(id)}
 }
 
 // Send sends one callback with the service's Sender, failing t on a transport error.
