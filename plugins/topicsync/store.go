@@ -205,11 +205,7 @@ func (s *store) Create(ctx context.Context, t Topic) error {
 	err := validateCreate(t)
 	if err == nil {
 		err = s.ifOpen(func() error {
-			custom, err := encodeCustomData(t.CustomData)
-			if err != nil {
-				return err
-			}
-			return s.b.create(ctx, t, custom, storedTime(t.CreatedAt))
+			return s.b.create(ctx, t, encodeCustomData(t.CustomData), storedTime(t.CreatedAt))
 		})
 	}
 	if err != nil {
@@ -391,15 +387,51 @@ func validateInfoChange(c InfoChange) error {
 	return checkText(texts...)
 }
 
-func encodeCustomData(fields []CustomField) ([]byte, error) {
-	if fields == nil {
-		fields = []CustomField{}
+// encodeCustomData writes fields as the JSON array the stores keep, [{"key":…,"value":…},…],
+// which decodeCustomData reads back. It appends by hand rather than through json.Marshal: an
+// inline after-handler runs on a new goroutine, and the reflection encoder's deep calls made that
+// goroutine's stack grow (copied) on every stored callback, about 7 % of the service's CPU in the
+// inline SQLite row's profile.
+func encodeCustomData(fields []CustomField) []byte {
+	n := 2
+	for _, f := range fields {
+		n += len(`{"key":"","value":""},`) + len(f.Key) + len(f.Value)
 	}
-	b, err := json.Marshal(fields)
-	if err != nil {
-		return nil, fmt.Errorf("encode custom data: %w", err)
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = appendJSONString(b, f.Key)
+		b = append(b, `,"value":`...)
+		b = appendJSONString(b, f.Value)
+		b = append(b, '}')
 	}
-	return b, nil
+	return append(b, ']')
+}
+
+// appendJSONString appends s as a JSON string: quotes and backslashes escaped, control
+// characters as \u00XX, and each byte of invalid UTF-8 as U+FFFD, as encoding/json decodes it.
+func appendJSONString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '"' || r == '\\':
+			dst = append(dst, '\\', byte(r))
+		case r < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
 }
 
 func decodeCustomData(raw []byte) ([]CustomField, error) {
