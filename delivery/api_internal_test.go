@@ -25,6 +25,7 @@ func TestAdminErrorsHaveTheirStatus(t *testing.T) {
 		{"streams not set up", errNotEnsured, http.StatusServiceUnavailable},
 		{"a NATS timeout", fmt.Errorf("stream: %w", nats.ErrTimeout), http.StatusServiceUnavailable},
 		{"a deadline", fmt.Errorf("scan: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
+		{"a stream deleted", fmt.Errorf("dead letters: %w", jetstream.ErrStreamNotFound), http.StatusServiceUnavailable},
 		{"a body over its limit", fmt.Errorf("decode: %w", &http.MaxBytesError{Limit: 1 << 20}), http.StatusRequestEntityTooLarge},
 		{"a bad request stays", echo.NewHTTPError(http.StatusBadRequest, "bad"), http.StatusBadRequest},
 		{"anything else stays", errors.New("disk on fire"), 0},

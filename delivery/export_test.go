@@ -46,3 +46,10 @@ func (e *Events) ReadScan(ctx context.Context, c jetstream.Consumer, last uint64
 	})
 	return n, err
 }
+
+// ResumeFloor is the acknowledgement floor a recreated consumer would start after.
+func (s *Service) ResumeFloor() uint64 {
+	s.resume.mu.Lock()
+	defer s.resume.mu.Unlock()
+	return s.resume.floor
+}

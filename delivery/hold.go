@@ -21,11 +21,16 @@ var ErrUnknownCommand = errors.New("delivery: not an after-command of this servi
 // deliveries spent so, which do not count as attempts: a held event gets
 // its MaxDeliveries attempts once resumed. The counts live in memory; a
 // restart of the process ends every pause (see docs/reliability.md).
+//
+// It also keeps, in memory like the counts, the last attempt's error of an
+// event whose dead letter could not be stored, so that the next delivery
+// dead-letters it with that error rather than as an interrupted attempt.
 type holds struct {
 	mu       sync.Mutex
 	known    []string          // the after-commands that can be paused; nil: any
 	paused   map[string]bool   // commands paused one by one
 	deferred map[uint64]uint64 // stream sequence → deliveries given back
+	reasons  map[uint64]error  // stream sequence → the error its dead letter carries
 }
 
 // hold reports whether command is paused, and if so counts one more
@@ -51,11 +56,30 @@ func (h *holds) spent(seq uint64) uint64 {
 	return h.deferred[seq]
 }
 
-// counting reports whether any delivery is counted as given back.
+// counting reports whether any delivery is counted as given back, or any
+// dead-letter reason kept.
 func (h *holds) counting() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.deferred) != 0
+	return len(h.deferred) != 0 || len(h.reasons) != 0
+}
+
+// keepReason keeps err as the reason of seq's dead letter, which could not
+// be stored.
+func (h *holds) keepReason(seq uint64, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reasons == nil {
+		h.reasons = map[uint64]error{}
+	}
+	h.reasons[seq] = err
+}
+
+// reason is the kept reason of seq's dead letter, or nil.
+func (h *holds) reason(seq uint64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reasons[seq]
 }
 
 // prune drops the counts of every sequence up to floor, the consumer's
@@ -69,15 +93,20 @@ func (h *holds) prune(floor uint64) {
 			delete(h.deferred, seq)
 		}
 	}
+	for seq := range h.reasons {
+		if seq <= floor {
+			delete(h.reasons, seq)
+		}
+	}
 }
 
-// forget drops seq's count once it is acknowledged or terminated.
+// forget drops seq's count and kept reason once it is acknowledged or
+// terminated.
 func (h *holds) forget(seq uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.deferred) != 0 {
-		delete(h.deferred, seq)
-	}
+	delete(h.deferred, seq)
+	delete(h.reasons, seq)
 }
 
 // PauseCommand holds back command's events, while every other command
@@ -153,13 +182,19 @@ func (s *Service) attempts(md *jetstream.MsgMetadata) *jetstream.MsgMetadata {
 	return &c
 }
 
-// pruneHolds drops the given-back counts of the events the shared
-// consumer's acknowledgement floor has passed. An event another replica
-// acknowledged never returns to these workers, so forget never sees it;
-// without this its count would stay for the life of the process. It asks
-// the server at most once per pruneEvery, and only while counts are kept.
-func (w *workers) pruneHolds(cons jetstream.Consumer, last *time.Time) {
-	if !w.s.holds.counting() || time.Since(*last) < w.pruneEvery() {
+// noteFloor reads the consumer's acknowledgement floor, at most once per
+// floorEvery (or per 10 × HoldRecheck, if shorter, while held counts are
+// kept). The floor is where a consumer deleted while the service runs
+// starts again (resume), and it drops the given-back counts of the events
+// it has passed: an event another replica acknowledged never returns to
+// these workers, so forget never sees it, and without this its count would
+// stay for the life of the process.
+func (w *workers) noteFloor(cons jetstream.Consumer, last *time.Time) {
+	every := floorEvery
+	if w.s.holds.counting() {
+		every = min(every, 10*w.opts.HoldRecheck)
+	}
+	if time.Since(*last) < every {
 		return
 	}
 	*last = time.Now()
@@ -169,11 +204,9 @@ func (w *workers) pruneHolds(cons jetstream.Consumer, last *time.Time) {
 	if err != nil {
 		return // the next fetch tries again
 	}
+	w.s.resume.note(w.streamCreated, info.AckFloor.Stream)
 	w.s.holds.prune(info.AckFloor.Stream)
 }
-
-// pruneEvery is how often pruneHolds asks for the acknowledgement floor.
-func (w *workers) pruneEvery() time.Duration { return 10 * w.opts.HoldRecheck }
 
 // forget drops the count of msg's deliveries given back, once msg is
 // acknowledged or terminated.

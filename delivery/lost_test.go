@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,76 @@ func TestConsumerDeletedWhileEveryWorkerIsBusy(t *testing.T) {
 		rec.set(0, nil)
 		accept(t, s, request(testCommand, "after"))
 		eventually(t, 20*time.Second, "the event after the deletion applied", func() bool { return rec.appliedCount("after") == 1 })
+	})
+}
+
+// TestRecreatedConsumerDoesNotRunProcessedEventsAgain: a consumer deleted
+// while the service runs is recreated after the acknowledgement floor the
+// workers last read, not from the stream's start, which would run every
+// stored event again. A work stream deleted and created again is read from
+// its start: its events are numbered from 1 again.
+func TestRecreatedConsumerDoesNotRunProcessedEventsAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		rec := newRecorder()
+		s := start(t, o, dispatcherFor(t, rec))
+		for i := range 5 {
+			accept(t, s, request(testCommand, fmt.Sprint("old", i)))
+		}
+		eventually(t, 10*time.Second, "the old events applied", func() bool { return rec.storedCount() == 5 })
+		eventually(t, 10*time.Second, "their floor read", func() bool { return s.ResumeFloor() == 5 })
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := s.Conn().JS.DeleteConsumer(ctx, s.Options().Stream, s.Options().Consumer); err != nil {
+			t.Fatal(err)
+		}
+		accept(t, s, request(testCommand, "after"))
+		eventually(t, 20*time.Second, "the event after the deletion applied", func() bool { return rec.appliedCount("after") == 1 })
+		for i := range 5 {
+			if n := len(rec.callTimes(fmt.Sprint("old", i))); n != 1 {
+				t.Errorf("old%d ran %d times, want once", i, n)
+			}
+		}
+
+		if err := s.Conn().JS.DeleteStream(ctx, s.Options().Stream); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "the stream recreated", func() bool { return s.Check(ctx) == nil })
+		accept(t, s, request(testCommand, "new stream")) // sequence 1 again, below the old floor
+		eventually(t, 20*time.Second, "the first event of the new stream applied", func() bool { return rec.appliedCount("new stream") == 1 })
+	})
+}
+
+// TestDeletedDeadLetterStreamIsSetUpAgain: the service probes the work
+// stream only, so a dead-letter stream deleted while it runs went unnoticed:
+// no event could be dead-lettered again, and a failing one cycled in the
+// work stream until it expired. The failed dead-lettering now has the
+// stream set up again, and the dead letter carries the handler's error,
+// not the interrupted-attempt reason of the delivery after it.
+func TestDeletedDeadLetterStreamIsSetUpAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		rec.set(0, func(string, int) error { return errors.New("members table missing") })
+		s := start(t, o, dispatcherFor(t, rec))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := s.Conn().JS.DeleteStream(ctx, s.Options().DeadStream()); err != nil {
+			t.Fatal(err)
+		}
+		accept(t, s, request(testCommand, "fails"))
+		e := events(t, s)
+		eventually(t, 20*time.Second, "the dead letter stored", func() bool {
+			_, err := s.Conn().JS.Stream(ctx, s.Options().DeadStream())
+			return err == nil && len(deadLetters(t, e)) == 1
+		})
+		if d := deadLetters(t, e)[0]; d.Error != "members table missing" {
+			t.Errorf("the dead letter's error is %q, want the handler's", d.Error)
+		}
+		if n := len(rec.callTimes("fails")); n != 1 {
+			t.Errorf("the handler ran %d times, want MaxDeliveries = 1", n)
+		}
 	})
 }
 

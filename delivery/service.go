@@ -57,6 +57,7 @@ type Service struct {
 	proc    Processor // what the workers run, kept for restarts
 	paused  bool      // Pause stopped the workers; Resume starts them
 	holds   holds     // PauseCommand: commands whose events are held back
+	resume  resume    // where a consumer deleted while running starts again
 	// drains holds one channel per set of workers a Pause or a restart
 	// took out of service and is still stopping; each is closed, and
 	// removed, once their handlers have finished. StopWorkers and Resume
@@ -142,7 +143,7 @@ func (s *Service) ensureOn(ctx context.Context, conn *Conn) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
-	if err := ensure(ctx, conn.JS, s.opts, s.log); err != nil {
+	if err := ensure(ctx, conn.JS, s.opts, s.log, &s.resume); err != nil {
 		return err
 	}
 	s.notePayloadLimit(conn.NC.MaxPayload())
@@ -297,10 +298,7 @@ func (s *Service) append(ctx context.Context, r *dispatcher.Request, target stri
 func (s *Service) appendFailedWith(err error) {
 	s.lastErr.Store(&err)
 	s.appendFailed.Store(true)
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.kickSupervisor()
 }
 
 // Check is the readiness check: it reports whether an after-callback
@@ -452,7 +450,30 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 	if err != nil && s.streamDrifted(ctx, conn) {
 		s.ensured.Store(false) // deleted or changed by someone else: set up again next time
 	}
+	if err == nil && s.deadStreamMissing(ctx, conn) {
+		// The probe writes to the work stream only: a deleted dead-letter
+		// stream shows here. Without it no event can be dead-lettered, and
+		// a failing one cycles in the work stream until it expires.
+		s.log.Warn("the dead-letter stream is gone; creating it again", zap.String("stream", s.opts.DeadStream()))
+		s.ensured.Store(false)
+		return s.ensureOn(ctx, conn)
+	}
 	return err
+}
+
+// deadStreamMissing reports whether the server says the dead-letter stream
+// does not exist; an error of another kind says nothing.
+func (s *Service) deadStreamMissing(ctx context.Context, conn *Conn) bool {
+	_, err := conn.JS.Stream(ctx, s.opts.DeadStream())
+	return errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// kickSupervisor asks the supervisor to check (and repair) now.
+func (s *Service) kickSupervisor() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // streamDrifted reports whether the work stream is missing or no longer
@@ -595,7 +616,8 @@ func (s *Service) pendingGauge() float64 {
 // ensure creates the streams and the consumer, or brings an existing
 // stream's subjects, age limit and duplicate window in line. Replicas and
 // storage of an existing stream are the operator's and stay as they are.
-func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Logger) error {
+// A missing consumer starts after the floor r recorded (nil: at the start).
+func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Logger, r *resume) error {
 	for _, want := range []jetstream.StreamConfig{
 		{
 			Name:        o.Stream,
@@ -622,11 +644,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Log
 			return err
 		}
 	}
-	_, err := js.CreateOrUpdateConsumer(ctx, o.Stream, consumerConfig(o))
-	if err != nil {
-		return fmt.Errorf("delivery: consumer %s on %s: %w", o.Consumer, o.Stream, err)
-	}
-	return nil
+	return ensureConsumer(ctx, js, o, r)
 }
 
 // maxHeld bounds the events delivered and not yet acknowledged: running

@@ -38,6 +38,10 @@ type workers struct {
 	opts Options
 	log  *zap.Logger
 
+	// streamCreated is the work stream's creation time when the consumer
+	// was last opened, which the floors read from it are kept with.
+	streamCreated time.Time
+
 	slots    chan struct{} // one token per reserved or running handler
 	handlers sync.WaitGroup
 	loopDone chan struct{}
@@ -247,9 +251,9 @@ func (w *workers) shutdown(ctx context.Context) error {
 func (w *workers) run() {
 	defer close(w.loopDone)
 	var cons jetstream.Consumer
-	var pruned time.Time // when pruneHolds last asked the server
-	idle := 0            // fetches in a row that brought nothing
-	failing := false     // log an outage once, and its end
+	var noted time.Time // when noteFloor last asked the server
+	idle := 0           // fetches in a row that brought nothing
+	failing := false    // log an outage once, and its end
 	fail := func(msg string, err error) {
 		if !failing {
 			w.log.Error(msg+"; retrying every "+w.opts.RetryWait.String(), zap.String("consumer", w.opts.Consumer), zap.Error(err))
@@ -279,7 +283,7 @@ func (w *workers) run() {
 				w.log.Info("consuming again", zap.String("consumer", w.opts.Consumer))
 				failing = false
 			}
-			w.pruneHolds(cons, &pruned)
+			w.noteFloor(cons, &noted)
 			idle++
 			if got > 0 {
 				idle = 0
@@ -330,11 +334,19 @@ func (w *workers) consumer() (jetstream.Consumer, error) {
 	defer cancel()
 	c, err := w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		if err = ensure(ctx, w.js, w.opts, w.log); err == nil {
+		if err = ensure(ctx, w.js, w.opts, w.log, &w.s.resume); err == nil {
 			c, err = w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
 		}
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	st, err := w.js.Stream(ctx, w.opts.Stream)
+	if err != nil {
+		return nil, err
+	}
+	w.streamCreated = st.CachedInfo().Created
+	return c, nil
 }
 
 // reserve blocks until a handler slot is free and takes every free slot;
@@ -417,7 +429,13 @@ func (w *workers) handle(msg jetstream.Msg) {
 	}
 	md = w.s.attempts(md)
 	if md.NumDelivered > uint64(w.opts.MaxDeliveries) {
-		w.deadLetter(msg, md, command, errDeliveriesExhausted)
+		// The last attempt's error, kept when its dead letter could not be
+		// stored; none when that attempt was cut short (a crash).
+		reason := w.s.holds.reason(md.Sequence.Stream)
+		if reason == nil {
+			reason = errDeliveriesExhausted
+		}
+		w.deadLetter(msg, md, command, reason)
 		return
 	}
 	req, err := Decode(msg.Headers(), msg.Data())
@@ -493,8 +511,10 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	fields := []zap.Field{zap.String("command", command), zap.Uint64("seq", md.Sequence.Stream),
 		zap.Uint64("deliveries", md.NumDelivered), zap.String("reason", reason.Error())}
 	if err != nil {
-		w.log.Error("cannot store the dead letter; the event stays in the work stream (replay it with imcallback events replay --seq)",
+		w.log.Error("cannot store the dead letter; the event stays in the work stream and its dead-lettering is retried",
 			append(fields, zap.Error(err))...)
+		w.s.holds.keepReason(md.Sequence.Stream, reason)
+		w.s.kickSupervisor() // the dead-letter stream may be gone: the supervisor sets it up again
 		w.nak(msg, w.opts.backoff(md.NumDelivered))
 		return
 	}
