@@ -135,7 +135,9 @@ func (s *Service) eventStates(ctx context.Context) (*Events, map[uint64]DeadLett
 	return e, dead, floor, nil
 }
 
-// deadByOriginal maps the work-stream sequence of each dead letter to it.
+// deadByOriginal maps the work-stream sequence of each dead letter to it;
+// of two at one sequence (a work stream recreated, numbering from 1 again)
+// the later is kept, and info checks that it is the event's own.
 func deadByOriginal(ctx context.Context, e *Events) (map[uint64]DeadLetter, error) {
 	dead := map[uint64]DeadLetter{}
 	err := e.Dead(ctx, func(d DeadLetter) error {
@@ -167,7 +169,7 @@ func info(ev Event, dead map[uint64]DeadLetter, floor uint64) EventInfo {
 	out := EventInfo{Seq: ev.Seq, Command: ev.Command, AppID: ev.AppID, ReceivedAt: ev.ReceivedAt,
 		RequestID: ev.RequestID, Destination: ev.Destination, State: StatePending, ReplayOf: ev.ReplayOf}
 	switch d, isDead := dead[ev.Seq]; {
-	case isDead:
+	case isDead && d.MsgID == ev.MsgID: // not an older event's at this sequence, before the stream was recreated
 		out.State, out.Deliveries, out.LastError = StateDead, d.Deliveries, d.Error
 	case ev.Seq <= floor:
 		out.State = StateProcessed

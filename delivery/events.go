@@ -213,29 +213,36 @@ func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResul
 // ReplayDeadOf republishes the dead letters of the events at origSeqs
 // (their work-stream sequences, as DeadLetter.OriginalSeq and GET
 // /v1/dead-letters give them) and removes them from the dead-letter
-// stream; an event with no dead letter is reported missing.
+// stream; an event with no dead letter is reported missing. Of two dead
+// letters of one sequence (the work stream was recreated, numbering from 1
+// again) it replays the later, the current stream's event's.
 func (e *Events) ReplayDeadOf(ctx context.Context, origSeqs []uint64, progress Progress) (ReplayResult, error) {
-	want := make(map[uint64]bool, len(origSeqs))
+	latest := make(map[uint64]uint64, len(origSeqs)) // work-stream sequence → its latest dead letter's; 0: none
 	for _, s := range origSeqs {
-		want[s] = true
+		latest[s] = 0
 	}
-	var seqs []uint64
 	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", scanRange{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		orig, _ := strconv.ParseUint(m.Headers().Get(HeaderDeadSeq), 10, 64)
-		if want[orig] {
-			seqs = append(seqs, md.Sequence.Stream)
-			delete(want, orig)
+		if _, ok := latest[orig]; ok {
+			latest[orig] = md.Sequence.Stream // the scan runs in order: the last one wins
 		}
 		return nil
 	})
 	if err != nil {
 		return ReplayResult{}, err
 	}
-	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
-	for s := range want {
-		res.Missing = append(res.Missing, s)
+	var seqs, missing []uint64
+	for orig, dead := range latest {
+		if dead == 0 {
+			missing = append(missing, orig)
+		} else {
+			seqs = append(seqs, dead)
+		}
 	}
-	slices.Sort(res.Missing)
+	slices.Sort(seqs)
+	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
+	slices.Sort(missing)
+	res.Missing = append(res.Missing, missing...)
 	return res, err
 }
 

@@ -2,11 +2,17 @@ package delivery_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/protocol"
@@ -133,6 +139,76 @@ func TestDeadLetterOfARecreatedStream(t *testing.T) {
 	eventually(t, 20*time.Second, "the stream recreated", func() bool { return s.Check(ctx) == nil })
 	accept(t, s, request(testCommand, "second")) // sequence 1 again
 	eventually(t, 20*time.Second, "the second dead letter", func() bool { return len(deadLetters(t, e)) == 2 })
+}
+
+// TestDeadLettersOfARecreatedStreamStayWithTheirEvents: dead letters name
+// their event by work-stream sequence, which a recreated stream uses again.
+// The event log does not show a new event as dead with an older event's
+// error, and replaying the dead letter of a sequence replays the current
+// stream's event, not the older one.
+func TestDeadLettersOfARecreatedStreamStayWithTheirEvents(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.MaxDeliveries = 1
+	rec := newRecorder()
+	failing := map[string]bool{"first": true, "third": true}
+	var mu sync.Mutex
+	rec.set(0, func(id string, _ int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing[id] {
+			return errors.New(id + " failed")
+		}
+		return nil
+	})
+	s := start(t, o, dispatcherFor(t, rec))
+	e := events(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	recreate := func() {
+		t.Helper()
+		if err := s.Conn().JS.DeleteStream(ctx, s.Options().Stream); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "the stream recreated", func() bool { return s.Check(ctx) == nil })
+	}
+	admin := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		admin.Add(r.Method, r.Path, r.Handler)
+	}
+
+	accept(t, s, request(testCommand, "first")) // sequence 1
+	eventually(t, 10*time.Second, "the first dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
+	recreate()
+	accept(t, s, request(testCommand, "second")) // sequence 1 again, processed
+	eventually(t, 20*time.Second, "the second event applied and acknowledged", func() bool {
+		return rec.appliedCount("second") == 1 && pending(t, s) == 0
+	})
+	w := httptest.NewRecorder()
+	admin.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/events", nil))
+	var page struct {
+		Events []delivery.EventInfo `json:"events"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || len(page.Events) != 1 {
+		t.Fatalf("GET /v1/events: %d %s", w.Code, w.Body)
+	}
+	if ev := page.Events[0]; ev.State != delivery.StateProcessed || ev.LastError != "" {
+		t.Errorf("the second event is %q with error %q, want processed", ev.State, ev.LastError)
+	}
+
+	recreate()
+	accept(t, s, request(testCommand, "third")) // sequence 1 once more, dead-lettered
+	eventually(t, 10*time.Second, "the third dead letter", func() bool { return len(deadLetters(t, e)) == 2 })
+	mu.Lock()
+	failing = map[string]bool{}
+	mu.Unlock()
+	res, err := e.ReplayDeadOf(ctx, []uint64{1}, nil)
+	if err != nil || res.Replayed != 1 {
+		t.Fatalf("ReplayDeadOf(1) = %+v, %v", res, err)
+	}
+	eventually(t, 20*time.Second, "the third event replayed", func() bool { return rec.appliedCount("third") == 1 })
+	if n := len(rec.callTimes("first")); n != 1 {
+		t.Errorf("the first event ran %d times, want once: the older dead letter was replayed", n)
+	}
 }
 
 // TestEveryAcceptedEventCanBeDeadLettered: an event is accepted only with
