@@ -118,33 +118,28 @@ func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // eventStates is what the state of an event is read from: the event log,
-// its dead letters by work-stream sequence and the consumer's ack floor.
-func (s *Service) eventStates(ctx context.Context) (*Events, map[uint64]DeadLetter, uint64, error) {
+// its dead letters by work-stream sequence (the latest of each), every dead
+// letter counted by command, and the consumer's ack floor.
+func (s *Service) eventStates(ctx context.Context) (*Events, deadView, uint64, error) {
 	e, err := s.Events()
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, deadView{}, 0, err
 	}
-	dead, err := deadByOriginal(ctx, e)
-	if err != nil {
-		return nil, nil, 0, err
+	var dead deadView
+	if dead.bySeq, dead.perCommand, err = s.deadLetters(ctx, e); err != nil {
+		return nil, deadView{}, 0, err
 	}
 	floor, err := s.ackFloor(ctx)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, deadView{}, 0, err
 	}
 	return e, dead, floor, nil
 }
 
-// deadByOriginal maps the work-stream sequence of each dead letter to it;
-// of two at one sequence (a work stream recreated, numbering from 1 again)
-// the later is kept, and info checks that it is the event's own.
-func deadByOriginal(ctx context.Context, e *Events) (map[uint64]DeadLetter, error) {
-	dead := map[uint64]DeadLetter{}
-	err := e.Dead(ctx, func(d DeadLetter) error {
-		dead[d.OriginalSeq] = d
-		return nil
-	})
-	return dead, err
+// deadView is the dead letters as the admin API reads them; see deadLetters.
+type deadView struct {
+	bySeq      map[uint64]DeadLetter // work-stream sequence → its latest dead letter
+	perCommand map[string]int        // every dead letter, by command
 }
 
 // ackFloor is the highest stream sequence below which every event was
@@ -165,10 +160,10 @@ func (s *Service) ackFloor(ctx context.Context) (uint64, error) {
 }
 
 // info is the EventInfo of ev given the dead letters and the ack floor.
-func info(ev Event, dead map[uint64]DeadLetter, floor uint64) EventInfo {
+func info(ev Event, dead deadView, floor uint64) EventInfo {
 	out := EventInfo{Seq: ev.Seq, Command: ev.Command, AppID: ev.AppID, ReceivedAt: ev.ReceivedAt,
 		RequestID: ev.RequestID, Destination: ev.Destination, State: StatePending, ReplayOf: ev.ReplayOf}
-	switch d, isDead := dead[ev.Seq]; {
+	switch d, isDead := dead.bySeq[ev.Seq]; {
 	case isDead && d.MsgID == ev.MsgID: // not an older event's at this sequence, before the stream was recreated
 		out.State, out.Deliveries, out.LastError = StateDead, d.Deliveries, d.Error
 	case ev.Seq <= floor:
@@ -489,13 +484,13 @@ func (s *Service) deliveryStatus(c echo.Context) error {
 	for _, cmd := range known {
 		state(cmd)
 	}
-	for _, d := range dead {
-		state(d.Command).DeadLetters++
+	for cmd, n := range dead.perCommand {
+		state(cmd).DeadLetters += n
 	}
 	// Only the events above the ack floor can be pending: the read stays
 	// as small as the backlog, however long the stream is kept.
 	err = e.List(ctx, Filter{FromSeq: floor + 1}, func(ev Event) error {
-		if _, isDead := dead[ev.Seq]; !isDead {
+		if info(ev, dead, floor).State == StatePending {
 			state(ev.Command).Pending++
 		}
 		return nil

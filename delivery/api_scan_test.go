@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,5 +181,91 @@ func TestAScanThatGetsNothingSaysSo(t *testing.T) {
 	}
 	if n, err := evs.ReadScan(ctx, c, 3); n != 3 || err != nil {
 		t.Errorf("the resumed scan: %d read, %v", n, err)
+	}
+}
+
+// TestEventPagesReadOnlyNewDeadLetters: dead letters have no age limit, and
+// every page of the event log, every event and the delivery status need
+// them. After the first read each request reads only the dead letters
+// stored since, and a replay (which removes its dead letter) is seen at once.
+func TestEventPagesReadOnlyNewDeadLetters(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.MaxDeliveries = 1
+	rec := newRecorder()
+	failing := true
+	var mu sync.Mutex
+	rec.set(0, func(string, int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			return errors.New("down")
+		}
+		return nil
+	})
+	s := start(t, o, dispatcherFor(t, rec))
+	const dead = 200
+	for i := range dead {
+		accept(t, s, request(testCommand, fmt.Sprint("d", i)))
+	}
+	ev := events(t, s)
+	eventually(t, 30*time.Second, "every event dead-lettered", func() bool { return len(deadLetters(t, ev)) == dead })
+
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	get := func(path string, v any) uint64 {
+		t.Helper()
+		before := s.EventsRead()
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, w.Code, w.Body)
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
+			t.Fatal(err)
+		}
+		return s.EventsRead() - before
+	}
+	var page struct {
+		Events []delivery.EventInfo `json:"events"`
+	}
+	var one delivery.EventInfo
+	var status struct {
+		Commands []delivery.CommandState `json:"commands"`
+	}
+	if read := get("/v1/events?limit=1", &page); read < dead {
+		t.Fatalf("the first page read %d headers; the dead letters are %d", read, dead)
+	}
+	if read := get("/v1/events?limit=1", &page); read > 8 {
+		t.Errorf("the next page read %d headers, want about a page", read)
+	}
+	if read := get("/v1/events/1", &one); read != 0 || one.State != delivery.StateDead {
+		t.Errorf("GET /v1/events/1 read %d headers and says %q, want none and dead", read, one.State)
+	}
+	if read := get("/v1/delivery", &status); read != 0 || len(status.Commands) == 0 || status.Commands[0].DeadLetters != dead {
+		t.Errorf("GET /v1/delivery read %d headers, commands %+v, want none and %d dead letters", read, status.Commands, dead)
+	}
+
+	accept(t, s, request(testCommand, "one more"))
+	eventually(t, 10*time.Second, "one more dead letter", func() bool { return len(deadLetters(t, ev)) == dead+1 })
+	if read := get("/v1/events?limit=1", &page); read > 9 {
+		t.Errorf("a page after one more dead letter read %d headers, want about a page and the new letter", read)
+	}
+
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if res, err := ev.ReplayDeadOf(ctx, []uint64{1}, nil); err != nil || res.Replayed != 1 {
+		t.Fatalf("ReplayDeadOf(1) = %+v, %v", res, err)
+	}
+	if get("/v1/events/1", &one); one.State == delivery.StateDead {
+		t.Error("event 1 is still shown dead after its dead letter was replayed")
+	}
+	get("/v1/delivery", &status)
+	if status.Commands[0].DeadLetters != dead {
+		t.Errorf("the delivery status counts %d dead letters after one of %d was replayed", status.Commands[0].DeadLetters, dead+1)
 	}
 }

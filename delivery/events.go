@@ -152,7 +152,12 @@ func (e *Events) bounds(ctx context.Context) (first, last uint64, err error) {
 
 // Dead calls fn for each dead letter, oldest first.
 func (e *Events) Dead(ctx context.Context, fn func(DeadLetter) error) error {
-	return e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", scanRange{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	return e.deadIn(ctx, scanRange{}, fn)
+}
+
+// deadIn calls fn for each dead letter within r, oldest first.
+func (e *Events) deadIn(ctx context.Context, r scanRange, fn func(DeadLetter) error) error {
+	return e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", r, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		h := m.Headers()
 		d := DeadLetter{
 			Event:          eventOf(m.Subject(), h, md),

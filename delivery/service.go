@@ -58,6 +58,7 @@ type Service struct {
 	paused  bool      // Pause stopped the workers; Resume starts them
 	holds   holds     // PauseCommand: commands whose events are held back
 	resume  resume    // where a consumer deleted while running starts again
+	dead    deadCache // the dead-letter stream as the admin API last read it
 	// drains holds one channel per set of workers a Pause or a restart
 	// took out of service and is still stopping; each is closed, and
 	// removed, once their handlers have finished. StopWorkers and Resume
