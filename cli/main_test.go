@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"math"
 	"net/http"
@@ -15,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,6 +83,69 @@ func TestConfigCheckNotes(t *testing.T) {
 		!strings.Contains(out, "IMCALLBACK_TOKEN is not a setting; did you mean IMCALLBACK_TOKENS?") ||
 		!strings.Contains(out, "configuration is valid") {
 		t.Fatalf("%q %v", out, err)
+	}
+}
+
+// TestConfigCheckDoesNotNoteTheClientsVariables: IMCALLBACK_ADMIN_URL,
+// which the command line reads as the admin API's address, is no setting
+// but no typo either; config check does not note it.
+func TestConfigCheckDoesNotNoteTheClientsVariables(t *testing.T) {
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+	t.Setenv("IMCALLBACK_TOKENS", "t")
+	t.Setenv("IMCALLBACK_ADMIN_URL", "http://127.0.0.1:9090")
+	out, err := runCLI(t, "config", "check")
+	if err != nil || strings.Contains(out, "note:") || !strings.Contains(out, "configuration is valid") {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
+// TestClientVariablesAreNotNoted finds every IMCALLBACK_* variable this
+// package reads by name (os.Getenv, os.LookupEnv): each must be a setting
+// or one of config's client variables, or config check, the start and
+// /v1/config would call it a typo.
+func TestClientVariablesAreNotNoted(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var names []string
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) != 1 {
+				return true
+			}
+			fn, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || (fn.Sel.Name != "Getenv" && fn.Sel.Name != "LookupEnv") {
+				return true
+			}
+			if pkg, ok := fn.X.(*ast.Ident); !ok || pkg.Name != "os" {
+				return true
+			}
+			if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				name, _ := strconv.Unquote(lit.Value)
+				if strings.HasPrefix(name, "IMCALLBACK_") {
+					names = append(names, name)
+				}
+			}
+			return true
+		})
+	}
+	if !slices.Contains(names, "IMCALLBACK_ADMIN_URL") {
+		t.Fatalf("found %q, not IMCALLBACK_ADMIN_URL: the search misses how the package reads variables", names)
+	}
+	for _, name := range names {
+		if notes := config.UnknownEnv([]string{name + "=x"}); len(notes) > 0 {
+			t.Errorf("the command line reads %s, but the configuration notes it: %q", name, notes)
+		}
 	}
 }
 

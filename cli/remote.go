@@ -63,7 +63,7 @@ func (g *globalFlags) adminClient() (*adminClient, error) {
 	}
 	base := g.adminURL
 	if base == "" {
-		base = os.Getenv("IMCALLBACK_ADMIN_URL")
+		base = os.Getenv("IMCALLBACK_ADMIN_URL") // no setting: config does not note it (clientEnv)
 	}
 	if base == "" {
 		addr, err := localAddress("admin_listen", cfg.AdminListen)

@@ -440,6 +440,13 @@ func TestUnknownEnv(t *testing.T) {
 			"IMCALLBACK_WORKER is not a setting; did you mean IMCALLBACK_WORKERS?",
 		}},
 		{"tests' and CI's variables", []string{"IMCALLBACK_TEST_POSTGRES_DSN=postgres://x", "IMCALLBACK_TEST_NATS_URL=nats://x"}, nil},
+		{"the command line's admin URL", []string{"IMCALLBACK_ADMIN_URL=http://x"}, nil},
+		{"a misspelt admin URL", []string{"IMCALLBACK_ADMIN_URI=http://x"},
+			[]string{"IMCALLBACK_ADMIN_URI is not a setting; did you mean IMCALLBACK_ADMIN_URL?"}},
+		{"the admin URL in lower case, which the command line does not read", []string{"IMCALLBACK_admin_url=http://x"},
+			[]string{"IMCALLBACK_admin_url is not a setting; did you mean IMCALLBACK_ADMIN_URL?"}},
+		{"other admin variables are still checked", []string{"IMCALLBACK_ADMIN_URL=http://x", "IMCALLBACK_ADMIN_TOKNE=t"},
+			[]string{"IMCALLBACK_ADMIN_TOKNE is not a setting; did you mean IMCALLBACK_ADMIN_TOKEN?"}},
 		{"settings and others", []string{"IMCALLBACK_LISTEN=:1", "IMCALLBACK_listen=:1", "PATH=/bin", "imcallback_tokn=1"}, nil},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,17 @@ import (
 // IMCALLBACK_TEST_POSTGRES_DSN); they are not settings and not typos.
 const testEnvPrefix = envPrefix + "TEST_"
 
+// clientEnv are the IMCALLBACK_* variables that the command-line tools
+// (package cli) read as clients of a running service, not settings of the
+// service: IMCALLBACK_ADMIN_URL, the admin API when --admin is not given.
+// They sit in the same environment as the settings (a shell profile, an
+// env file), so UnknownEnv does not report them, and it offers them as the
+// closest name of a misspelling (IMCALLBACK_ADMIN_URI: did you mean
+// IMCALLBACK_ADMIN_URL?). They are matched exactly, as os.Getenv reads
+// them. cli's TestClientVariablesAreNotNoted checks that every IMCALLBACK_*
+// variable the tools read is a setting or listed here.
+var clientEnv = []string{envPrefix + "ADMIN_URL"}
+
 // UnknownEnv returns a warning for each IMCALLBACK_* variable in environ
 // (NAME=value entries, as os.Environ returns them) that is not a setting,
 // sorted by name, with the closest real name when one is close:
@@ -19,8 +30,9 @@ const testEnvPrefix = envPrefix + "TEST_"
 //	IMCALLBACK_TOKEN is not a setting; did you mean IMCALLBACK_TOKENS?
 //
 // Such a variable is ignored, so it is no error: the service still starts.
-// IMCALLBACK_TEST_* variables (tests and CI) are not reported. Load keeps
-// the warnings for its environment in Config.Notes.
+// IMCALLBACK_TEST_* variables (tests and CI) and the command-line tools'
+// own variables (clientEnv, e.g. IMCALLBACK_ADMIN_URL) are not reported.
+// Load keeps the warnings for its environment in Config.Notes.
 func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 	known := knownKeys()
 	for _, sec := range sections {
@@ -28,12 +40,19 @@ func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 			known[sec.Key+"_"+f] = reflect.String
 		}
 	}
-	names := slices.Sorted(maps.Keys(known))
+	// Suggestions may name a client variable too; only the settings are
+	// known to Load, so they are added to the candidates alone.
+	candidates := maps.Clone(known)
+	for _, name := range clientEnv {
+		candidates[strings.ToLower(strings.TrimPrefix(name, envPrefix))] = reflect.String
+	}
+	names := slices.Sorted(maps.Keys(candidates))
 	seen := map[string]bool{}
 	var out []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || strings.HasPrefix(strings.ToUpper(name), testEnvPrefix) || seen[name] {
+		if !strings.HasPrefix(name, envPrefix) || strings.HasPrefix(strings.ToUpper(name), testEnvPrefix) ||
+			slices.Contains(clientEnv, name) || seen[name] {
 			continue
 		}
 		seen[name] = true
