@@ -163,7 +163,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return remoteReplay(c.Context(), c.OutOrStdout(), a, list, command, since, dead)
+				return remoteReplay(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), a, list, command, since, dead)
 			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				var res delivery.ReplayResult
@@ -183,10 +183,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 					res, err = ev.Replay(ctx, list, bar.update)
 				}
 				bar.finish()
-				fmt.Fprintf(c.OutOrStdout(), "replayed %d event(s)\n", res.Replayed)
-				if len(res.Missing) > 0 {
-					fmt.Fprintf(c.OutOrStdout(), "not in the stream any more (expired or deleted): %s\n", joinSeqs(res.Missing))
-				}
+				printReplay(c.OutOrStdout(), res.Replayed, res.Missing)
 				return err
 			})
 		},
@@ -283,8 +280,11 @@ func parseSeqs(values []string) ([]uint64, error) {
 					return nil, fmt.Errorf("--seq %q: more than %d sequences in one range", v, maxSeqRange)
 				}
 			}
-			for s := first; s <= last; s++ {
+			for s := first; ; s++ { // not s <= last: the largest sequence has no next
 				out = append(out, s)
+				if s == last {
+					break
+				}
 			}
 		}
 	}

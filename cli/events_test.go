@@ -1,14 +1,19 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,6 +39,9 @@ func TestParseSeqs(t *testing.T) {
 		{[]string{"x"}, "", true},
 		{[]string{"7-5"}, "", true},
 		{[]string{"1-99999999"}, "", true},
+		{[]string{"18446744073709551614-18446744073709551615"}, "18446744073709551614, 18446744073709551615", false},
+		{[]string{"18446744073709551615"}, "18446744073709551615", false},
+		{[]string{"18446744073709551616"}, "", true},
 	}
 	for _, tt := range tests {
 		got, err := parseSeqs(tt.in)
@@ -326,5 +334,160 @@ func TestSlowServiceIsNotCalledStopped(t *testing.T) {
 	if !errors.Is(err, errSlow) || errors.Is(err, errNotRunning) || strings.Contains(err.Error(), "--offline") ||
 		!strings.Contains(err.Error(), "may still be running") {
 		t.Errorf("a slow answer: %v", err)
+	}
+}
+
+// fakeReplayAPI is an admin API's replay route that, like the real one,
+// reads at most 1 MiB of body: it answers every sequence divisible by
+// 1,000 as missing and the others as replayed, and fails request failAt
+// (1-based; 0: none) with HTTP 500.
+type fakeReplayAPI struct {
+	failAt   int
+	mu       sync.Mutex
+	requests int
+	maxBody  int
+	seqs     int
+	dead     []bool // each request's dead flag
+}
+
+func (f *fakeReplayAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/events/replay" {
+		fail(http.StatusNotFound, "Not Found")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		fail(http.StatusRequestEntityTooLarge, "the body is over 1048576 bytes")
+		return
+	}
+	var req struct {
+		Seqs []uint64 `json:"seqs"`
+		Dead bool     `json:"dead"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || len(req.Seqs) == 0 {
+		fail(http.StatusBadRequest, fmt.Sprintf("bad body: %v", err))
+		return
+	}
+	f.mu.Lock()
+	f.requests++
+	n := f.requests
+	f.maxBody = max(f.maxBody, len(body))
+	f.seqs += len(req.Seqs)
+	f.dead = append(f.dead, req.Dead)
+	f.mu.Unlock()
+	if n == f.failAt {
+		fail(http.StatusServiceUnavailable, "stream unavailable")
+		return
+	}
+	res := replayAnswer{}
+	for _, s := range req.Seqs {
+		if s%1000 == 0 {
+			res.Missing = append(res.Missing, s)
+		} else {
+			res.Replayed++
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(res)
+}
+
+// TestReplayBySeqFitsTheBodyLimit replays ranges far longer than one
+// request of the admin API holds (1 MiB): the CLI sends them in batches,
+// adds their answers up as one request's, and stops at the first failure
+// saying how far it got.
+func TestReplayBySeqFitsTheBodyLimit(t *testing.T) {
+	const top = "18446744073709551615" // the longest sequences there are
+	tests := []struct {
+		name         string
+		args         []string
+		failAt       int
+		seqs         int // sequences sent
+		requests     int
+		dead         bool
+		wantErr      []string // nil: success
+		wantOut      []string
+		wantNotInOut []string
+	}{
+		{"one sequence", []string{"--seq", "5"}, 0, 1, 1, false, nil, []string{"replayed 1 event(s)\n"}, []string{"not in the stream"}},
+		{"the issue's range", []string{"--seq", "1-200000"}, 0, 200000, 5, false, nil,
+			[]string{"replayed 199800 event(s)\n", "not in the stream any more (expired or deleted): 1000, 2000, ", ", 199000, 200000\n"}, nil},
+		{"twenty-digit sequences", []string{"--seq", "18446744073709000000-" + top}, 0, 551616, 12, false, nil,
+			[]string{"replayed 551064 event(s)\n"}, nil},
+		{"dead letters of a range", []string{"--dead", "--seq", "1-60000"}, 0, 60000, 2, true, nil,
+			[]string{"replayed 59940 event(s)\n"}, nil},
+		{"a failing request", []string{"--seq", "1-200000"}, 3, 149787, 3, false,
+			[]string{"events replay stopped at request 3 of 5 (49929 sequence(s), 99859–149787)", "HTTP 503: stream unavailable",
+				"the 2 request(s) before it replayed 99759 event(s)", "the remaining 50213 sequence(s), 149788–200000, were not sent"},
+			[]string{"replayed 99759 event(s)\n"}, nil},
+		{"the first of several fails", []string{"--seq", "1-200000"}, 1, 49929, 1, false,
+			[]string{"request 1 of 5", "the 0 request(s) before it replayed 0 event(s)"}, nil, []string{"replayed"}},
+		{"a single request fails as it is", []string{"--seq", "1-10"}, 1, 10, 1, false,
+			[]string{"POST /v1/events/replay: HTTP 503: stream unavailable"}, nil, []string{"request 1 of 1", "replayed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeReplayAPI{failAt: tt.failAt}
+			srv := httptest.NewServer(api)
+			defer srv.Close()
+			out, err := runCLI(t, append([]string{"--admin", srv.URL, "events", "replay"}, tt.args...)...)
+			if tt.wantErr == nil && err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, w := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v lacks %q", err, w)
+				}
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%.2000s", w, out)
+				}
+			}
+			for _, w := range tt.wantNotInOut {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q:\n%.2000s", w, out)
+				}
+			}
+			if api.requests != tt.requests || api.seqs != tt.seqs {
+				t.Errorf("%d requests with %d sequences, want %d with %d", api.requests, api.seqs, tt.requests, tt.seqs)
+			}
+			if api.maxBody > adminBodyLimit {
+				t.Errorf("a body of %d bytes", api.maxBody)
+			}
+			for i, d := range api.dead {
+				if d != tt.dead {
+					t.Errorf("request %d: dead %v, want %v", i+1, d, tt.dead)
+				}
+			}
+		})
+	}
+}
+
+// TestReplayBatchIsTheMostThatFits: replayBatch of the longest sequences
+// fits the admin API's body limit, and one more would not.
+func TestReplayBatchIsTheMostThatFits(t *testing.T) {
+	size := func(n int) int {
+		seqs := make([]uint64, n)
+		for i := range seqs {
+			seqs[i] = math.MaxUint64
+		}
+		b, err := json.Marshal(map[string]any{"seqs": seqs, "dead": true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(b)
+	}
+	if got := size(replayBatch); got > adminBodyLimit {
+		t.Errorf("%d sequences: %d bytes, over %d", replayBatch, got, adminBodyLimit)
+	}
+	if got := size(replayBatch + 3); got <= adminBodyLimit {
+		t.Errorf("%d sequences still fit (%d bytes): replayBatch could be larger", replayBatch+3, got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -200,33 +201,92 @@ func remoteDead(ctx context.Context, w io.Writer, a *adminClient, asJSON bool) e
 	return tw.Flush()
 }
 
-// remoteReplay is `events replay` against the running service.
-func remoteReplay(ctx context.Context, w io.Writer, a *adminClient, seqs []uint64, command, since string, dead bool) error {
-	body := map[string]any{}
-	if len(seqs) > 0 {
-		body["seqs"] = seqs // with dead: those events' dead letters
-	}
-	switch {
-	case dead:
-		body["dead"] = true
-	case len(seqs) == 0:
-		if since == "" {
-			since = "876000h" // --command alone: the whole retention
+// adminBodyLimit is the largest request body the admin API reads (its
+// replay route answers a longer one with HTTP 413).
+const adminBodyLimit = 1 << 20
+
+// replayBatch is the most sequences one replay request carries. In JSON a
+// sequence is at most 20 digits and a comma; the rest of the body
+// ({"dead":true,"seqs":[]}) fits in the 64 bytes set aside, so the body
+// stays within adminBodyLimit whatever the sequences.
+const replayBatch = (adminBodyLimit - 64) / (len("18446744073709551615") + 1)
+
+// replayAnswer is the admin API's answer to a replay.
+type replayAnswer struct {
+	Replayed int      `json:"replayed"`
+	Missing  []uint64 `json:"missing"`
+}
+
+// remoteReplay is `events replay` against the running service. Sequences
+// go in requests of at most replayBatch each (a range may select millions),
+// one after the other; the output adds their answers up, as one request's
+// would read. The first request that fails ends the replay: the error says
+// what the requests before it replayed and which sequences were not sent.
+// A replay of several requests shows its progress on progressOut.
+func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient, seqs []uint64, command, since string, dead bool) error {
+	if len(seqs) == 0 {
+		body := map[string]any{}
+		if dead {
+			body["dead"] = true
+		} else {
+			if since == "" {
+				since = "876000h" // --command alone: the whole retention
+			}
+			body["since"], body["command"] = since, command
 		}
-		body["since"], body["command"] = since, command
+		var res replayAnswer
+		if err := a.call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
+			return err
+		}
+		printReplay(w, res.Replayed, res.Missing)
+		return nil
 	}
-	var res struct {
-		Replayed int      `json:"replayed"`
-		Missing  []uint64 `json:"missing"`
+	requests := (len(seqs) + replayBatch - 1) / replayBatch
+	bar := newProgress(progressOut)
+	var total replayAnswer
+	for i := 0; i < len(seqs); i += replayBatch {
+		batch := seqs[i:min(i+replayBatch, len(seqs))]
+		body := map[string]any{"seqs": batch} // with dead: those events' dead letters
+		if dead {
+			body["dead"] = true
+		}
+		var res replayAnswer
+		if err := a.call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
+			bar.finish()
+			if requests == 1 {
+				return err
+			}
+			n := i/replayBatch + 1
+			if n > 1 {
+				printReplay(w, total.Replayed, total.Missing)
+			}
+			rest := seqs[i+len(batch):]
+			notSent := "none were left to send"
+			if len(rest) > 0 {
+				notSent = fmt.Sprintf("the remaining %d sequence(s), %d–%d, were not sent", len(rest), rest[0], rest[len(rest)-1])
+			}
+			return fmt.Errorf("events replay stopped at request %d of %d (%d sequence(s), %d–%d): %w; the %d request(s) before it replayed %d event(s); %s",
+				n, requests, len(batch), batch[0], batch[len(batch)-1], err, n-1, total.Replayed, notSent)
+		}
+		total.Replayed += res.Replayed
+		total.Missing = append(total.Missing, res.Missing...)
+		if requests > 1 {
+			bar.update(i+len(batch), len(seqs))
+		}
 	}
-	if err := a.call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "replayed %d event(s)\n", res.Replayed)
-	if len(res.Missing) > 0 {
-		fmt.Fprintf(w, "not in the stream any more (expired or deleted): %s\n", joinSeqs(res.Missing))
-	}
+	bar.finish()
+	slices.Sort(total.Missing) // each answer's are sorted, and so are the batches
+	printReplay(w, total.Replayed, total.Missing)
 	return nil
+}
+
+// printReplay writes the summary of a replay: how many events were
+// republished, and the selected sequences no longer in the stream.
+func printReplay(w io.Writer, replayed int, missing []uint64) {
+	fmt.Fprintf(w, "replayed %d event(s)\n", replayed)
+	if len(missing) > 0 {
+		fmt.Fprintf(w, "not in the stream any more (expired or deleted): %s\n", joinSeqs(missing))
+	}
 }
 
 func newEventsGetCmd(g *globalFlags) *cobra.Command {
