@@ -34,6 +34,7 @@ import (
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imsend"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/plugins/topicsync"
@@ -190,7 +191,8 @@ func TestSend(t *testing.T) {
 		{"wrong token is a rejection", []string{"--file", good, "--token", "nope"}, errRejected, []string{"rejected: HTTP 401, code 40102"}},
 		{"platform and repeat", []string{"--file", good, "--platform", "iOS", "--repeat", "40", "--concurrency", "4"}, nil, []string{"40 requests", "req/s", "p99", "HTTP 200: 40"}},
 		{"catalogue sample", []string{"--sample"}, nil, []string{"HTTP 200", "allowed, modified"}},
-		{"repeat with failures", []string{"--file", good, "--appid", "1", "--repeat", "5", "--concurrency", "2"}, errRejected, []string{"HTTP 403: 5"}},
+		{"repeat with failures", []string{"--file", good, "--appid", "1", "--repeat", "5", "--concurrency", "2"}, errRejected,
+			[]string{"5 requests in ", ": 0 accepted, 5 rejected\n", "HTTP 403: 5"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -284,9 +286,10 @@ func TestSendRepeatAnswers(t *testing.T) {
 	tests := []struct {
 		name, url string
 		want      string
+		wantErr   error
 	}{
-		{"a hanging server", hanging.URL, "transport error: 2"},
-		{"an HTML answer", html.URL, "HTTP 502: 2"},
+		{"a hanging server", hanging.URL, "transport error: 2", errNoAnswer},
+		{"an HTML answer", html.URL, "HTTP 502: 2", errRejected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,8 +309,84 @@ func TestSendRepeatAnswers(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("send --repeat is still waiting after 30 s with --timeout 200ms")
 			}
-			if !errors.Is(o.err, errRejected) || !strings.Contains(o.out, tt.want) {
+			if !errors.Is(o.err, tt.wantErr) || !strings.Contains(o.out, tt.want) || strings.Contains(o.out, "same body") {
 				t.Errorf("err %v, output:\n%s\nwant %q", o.err, o.out, tt.want)
+			}
+		})
+	}
+}
+
+// TestPrintLoad: the --repeat summary counts the requests by outcome, gives
+// a rate and latency only for the answered ones, says that the bodies were
+// the same only when accepted requests repeated one, and fails when any
+// request did.
+func TestPrintLoad(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name    string
+		rep     imsend.LoadReport
+		unique  bool
+		repeat  int     // --repeat; 0: as many as were sent
+		wantErr []error // errors.Is each; nil: no error
+		want    []string
+		notWant []string
+	}{
+		{"all accepted", imsend.LoadReport{Requests: 4, Statuses: map[int]int{200: 4}, Elapsed: 100 * ms, P50: ms, P99: 2 * ms, Max: 3 * ms},
+			false, 0, nil,
+			[]string{"4 requests in 100ms: 4 accepted\n", "answered 4: 40 req/s, p50 1ms, p99 2ms, max 3ms", "HTTP 200: 4\n",
+				"all 4 requests had the same body"},
+			[]string{"rejected", "failure"}},
+		{"all accepted, unique", imsend.LoadReport{Requests: 4, Statuses: map[int]int{200: 4}, Elapsed: 100 * ms}, true, 0, nil,
+			[]string{"4 accepted"}, []string{"same body"}},
+		{"all rejected", imsend.LoadReport{Requests: 3, Failures: 3, Statuses: map[int]int{403: 3}, Elapsed: 30 * ms, P50: ms, P99: ms, Max: ms,
+			FirstError: "HTTP 403 {}"}, false, 0, []error{errRejected},
+			[]string{"3 requests in 30ms: 0 accepted, 3 rejected\n", "answered 3: 100 req/s", "HTTP 403: 3\n", "first failure: HTTP 403 {}"},
+			[]string{"same body", "without an answer"}},
+		{"no answer at all", imsend.LoadReport{Requests: 3, Failures: 3, Statuses: map[int]int{-1: 3}, Elapsed: 2 * ms, FirstError: "connection refused"},
+			false, 0, []error{errNoAnswer},
+			[]string{"3 requests in 2ms: 0 accepted, 3 without an answer\n", "answered none: no rate or latency to report", "transport error: 3\n"},
+			[]string{"req/s", "p50", "same body", "rejected"}},
+		{"one accepted among failures", imsend.LoadReport{Requests: 5, Failures: 4, Statuses: map[int]int{-1: 1, 200: 2, 403: 2}, Elapsed: 10 * ms},
+			false, 0, []error{errRejected, errNoAnswer},
+			[]string{"5 requests in 10ms: 1 accepted, 3 rejected, 1 without an answer\n", "HTTP 200: 1\n",
+				"HTTP 200, not accepted (ActionStatus FAIL, or no envelope): 1\n", "HTTP 403: 2\n"},
+			[]string{"same body"}}, // one accepted request repeats nothing
+		{"accepted and not", imsend.LoadReport{Requests: 6, Failures: 3, Statuses: map[int]int{-1: 1, 200: 4, 502: 1}, Elapsed: 10 * ms},
+			false, 0, []error{errRejected, errNoAnswer},
+			[]string{"6 requests in 10ms: 3 accepted, 2 rejected, 1 without an answer\n", "answered 5: 500 req/s", "HTTP 200: 3\n",
+				"HTTP 200, not accepted (ActionStatus FAIL, or no envelope): 1\n", "HTTP 502: 1\n", "transport error: 1\n",
+				"the 3 accepted requests had the same body"}, nil},
+		{"stopped early", imsend.LoadReport{Requests: 2, Statuses: map[int]int{200: 2}, Elapsed: 10 * ms}, false, 10, nil,
+			[]string{"2 of 10 requests (stopped early) in 10ms: 2 accepted"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			repeat := tt.repeat
+			if repeat == 0 {
+				repeat = tt.rep.Requests
+			}
+			err := printLoad(&out, tt.rep, sendFlags{repeat: repeat, unique: tt.unique})
+			if (err != nil) != (tt.wantErr != nil) {
+				t.Errorf("err = %v, want one: %v", err, tt.wantErr != nil)
+			}
+			for _, want := range tt.wantErr {
+				if !errors.Is(err, want) {
+					t.Errorf("err = %v, not %v", err, want)
+				}
+			}
+			if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("of %d requests failed", tt.rep.Requests)) {
+				t.Errorf("err = %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("output has %q:\n%s", w, out.String())
+				}
 			}
 		})
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -44,7 +46,9 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 		Short: "Send a callback the way Tencent IM does (signed), and print the answer",
 		Long: "send builds the callback URL with SdkAppid, CallbackCommand, contenttype, ClientIP and OptPlatform,\n" +
 			"signs it like IM when a token is given, posts the body and prints the answer.\n" +
-			"It exits non-zero when the answer is a rejection (HTTP status other than 200, or ActionStatus FAIL).",
+			"It exits non-zero when the answer is a rejection (HTTP status other than 200, or ActionStatus FAIL) or none comes.\n" +
+			"With --repeat it counts the requests by outcome (accepted, rejected, without an answer) and HTTP status,\n" +
+			"gives requests/s and latency over the answered ones, and exits non-zero when any request failed.",
 		Example: "  imcallback send --command Group.CallbackAfterCreateTopic --sample\n" +
 			"  imcallback send --url http://127.0.0.1:8080/im/callback --appid 1400000000 --token T \\\n" +
 			"      --command C2C.CallbackBeforeSendMsg --file body.json --repeat 1000 --concurrency 16\n" +
@@ -80,7 +84,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 	fl.StringVar(&f.file, "file", "", "file with the JSON body; - reads standard input")
 	fl.BoolVar(&f.sample, "sample", false, "send the catalogue's sample body of --command")
 	fl.StringVar(&f.platform, "platform", "RESTAPI", "OptPlatform to send")
-	fl.IntVar(&f.repeat, "repeat", 1, "send the callback N times and report requests/s and latency")
+	fl.IntVar(&f.repeat, "repeat", 1, "send the callback N times and report the outcomes, and requests/s and latency of the answered requests")
 	fl.IntVar(&f.concurrency, "concurrency", 1, "with --repeat, how many requests are in flight at once")
 	fl.BoolVar(&f.unique, "unique", false, "with --repeat, make each body unique: id fields (…Id, …Key) get a _<n> suffix and EventTime a fresh value (a body with neither gets ImcallbackSendSeq: <n>), so durable delivery stores every request instead of deduplicating them")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each request")
@@ -177,28 +181,96 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		Body:     bodies,
 		Progress: progress,
 	})
-	fmt.Fprintf(stdout, "%s\n", rep)
-	if !f.unique {
-		fmt.Fprintf(stdout, "  all %d requests had the same body: with durable delivery every one after the first was a duplicate, "+
-			"answered without being stored again (--unique varies the body)\n", f.repeat)
+	return printLoad(stdout, rep, f)
+}
+
+// printLoad writes the summary of a --repeat run: the requests by outcome
+// (accepted, rejected, without an answer), the rate and latency of those
+// that got an answer, the count of each HTTP status, whether the accepted
+// ones were all the same body, and one failure. The error is a
+// *loadFailures when any request failed, so that send exits non-zero.
+func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags) error {
+	unanswered := rep.Statuses[-1]
+	answered := rep.Requests - unanswered
+	accepted := rep.Requests - rep.Failures // HTTP 200 with ActionStatus OK
+	rejected := rep.Failures - unanswered   // an answer, but not that one
+	sent := fmt.Sprintf("%d requests", rep.Requests)
+	if rep.Requests < f.repeat {
+		sent = fmt.Sprintf("%d of %d requests (stopped early)", rep.Requests, f.repeat)
 	}
-	statuses := make([]int, 0, len(rep.Statuses))
-	for st := range rep.Statuses {
-		statuses = append(statuses, st)
+	outcomes := []string{fmt.Sprintf("%d accepted", accepted)}
+	if rejected > 0 {
+		outcomes = append(outcomes, fmt.Sprintf("%d rejected", rejected))
 	}
-	slices.Sort(statuses)
+	if unanswered > 0 {
+		outcomes = append(outcomes, fmt.Sprintf("%d without an answer", unanswered))
+	}
+	fmt.Fprintf(w, "%s in %v: %s\n", sent, rep.Elapsed.Round(time.Millisecond), strings.Join(outcomes, ", "))
+	// The rate and the latency are the answered requests': a request
+	// without one has no latency, and counting it would flatter the rate.
+	if answered > 0 && rep.Elapsed > 0 {
+		fmt.Fprintf(w, "  answered %d: %.0f req/s, p50 %v, p99 %v, max %v\n", answered, float64(answered)/rep.Elapsed.Seconds(),
+			rep.P50.Round(time.Microsecond), rep.P99.Round(time.Microsecond), rep.Max.Round(time.Microsecond))
+	} else {
+		fmt.Fprintln(w, "  answered none: no rate or latency to report")
+	}
+	statuses := slices.Sorted(maps.Keys(rep.Statuses))
 	for _, st := range statuses {
-		label := fmt.Sprintf("HTTP %d", st)
-		if st < 0 {
-			label = "transport error"
+		n := rep.Statuses[st]
+		switch {
+		case st < 0:
+			fmt.Fprintf(w, "  transport error: %d\n", n)
+		case st == http.StatusOK && n > accepted:
+			// The report counts answers by status; those of HTTP 200 that
+			// were not accepted said ActionStatus FAIL or were no envelope.
+			if accepted > 0 {
+				fmt.Fprintf(w, "  HTTP 200: %d\n", accepted)
+			}
+			fmt.Fprintf(w, "  HTTP 200, not accepted (ActionStatus FAIL, or no envelope): %d\n", n-accepted)
+		default:
+			fmt.Fprintf(w, "  HTTP %d: %d\n", st, n)
 		}
-		fmt.Fprintf(stdout, "  %s: %d\n", label, rep.Statuses[st])
 	}
-	if rep.Failures > 0 {
-		fmt.Fprintf(stdout, "  first failure: %s\n", rep.FirstError)
-		return fmt.Errorf("%w: %d of %d", errRejected, rep.Failures, rep.Requests)
+	// Only answers of HTTP 200 were stored (or found to be duplicates):
+	// the sentence is about them, when there were repeats among them.
+	if !f.unique && accepted > 1 {
+		which := fmt.Sprintf("all %d requests", accepted)
+		if accepted < rep.Requests {
+			which = fmt.Sprintf("the %d accepted requests", accepted)
+		}
+		fmt.Fprintf(w, "  %s had the same body: with durable delivery every one after the first was a duplicate, "+
+			"answered without being stored again (--unique varies the body)\n", which)
 	}
-	return nil
+	if rep.Failures == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "  first failure: %s\n", rep.FirstError)
+	return &loadFailures{requests: rep.Requests, rejected: rejected, unanswered: unanswered}
+}
+
+// errNoAnswer makes `send --repeat` exit non-zero when a request got no
+// answer (a transport error or --timeout).
+var errNoAnswer = errors.New("no answer")
+
+// loadFailures are the failed requests of a --repeat run. It is
+// errRejected when any was rejected and errNoAnswer when any got no answer.
+type loadFailures struct {
+	requests, rejected, unanswered int
+}
+
+func (e *loadFailures) Error() string {
+	var parts []string
+	if e.rejected > 0 {
+		parts = append(parts, fmt.Sprintf("%d rejected", e.rejected))
+	}
+	if e.unanswered > 0 {
+		parts = append(parts, fmt.Sprintf("%d without an answer", e.unanswered))
+	}
+	return fmt.Sprintf("%d of %d requests failed: %s", e.rejected+e.unanswered, e.requests, strings.Join(parts, ", "))
+}
+
+func (e *loadFailures) Is(target error) bool {
+	return target == errRejected && e.rejected > 0 || target == errNoAnswer && e.unanswered > 0
 }
 
 func sendBody(f sendFlags, samples sampleSource) ([]byte, error) {
