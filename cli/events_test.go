@@ -491,3 +491,88 @@ func TestReplayBatchIsTheMostThatFits(t *testing.T) {
 		t.Errorf("%d sequences still fit (%d bytes): replayBatch could be larger", replayBatch+3, got)
 	}
 }
+
+func TestAdminBase(t *testing.T) {
+	tests := []struct {
+		in, want string
+		wantErr  string // "": accepted
+	}{
+		{"http://127.0.0.1:9090", "http://127.0.0.1:9090", ""},
+		{"https://admin.example.com/imcallback/", "https://admin.example.com/imcallback", ""},
+		{"127.0.0.1:9090", "http://127.0.0.1:9090", ""},
+		{"localhost:9090", "http://localhost:9090", ""},
+		{"[::1]:9090", "http://[::1]:9090", ""},
+		{" admin.internal ", "http://admin.internal", ""},
+		{"localhost:abc", "", `--admin "localhost:abc": invalid port ":abc" after host; give the admin listener's URL, e.g. http://127.0.0.1:9090, or its host:port`},
+		{"ftp://127.0.0.1:9090", "", "the scheme must be http or https"},
+		{":9090", "", "no host"},
+		{"http://", "", "no host"},
+		{"http://127.0.0.1:9090?x=1", "", "a query or fragment"},
+		{"http://admin:secret@127.0.0.1:9090", "", `"http://admin:xxxxx@127.0.0.1:9090": a user and password`},
+	}
+	for _, tt := range tests {
+		got, err := adminBase("--admin", tt.in)
+		switch {
+		case tt.wantErr == "" && (err != nil || got != tt.want):
+			t.Errorf("adminBase(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--admin")):
+			t.Errorf("adminBase(%q) = %q, %v; want an error with %q", tt.in, got, err, tt.wantErr)
+		case err != nil && strings.Contains(err.Error(), "secret"):
+			t.Errorf("adminBase(%q): the error shows the password: %v", tt.in, err)
+		}
+	}
+}
+
+// TestAdminTakesHostPort: --admin and IMCALLBACK_ADMIN_URL take host:port
+// as http://host:port, and a bad value names where it came from.
+func TestAdminTakesHostPort(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"state":"running","paused_commands":[],"commands":[]}`)
+	}))
+	defer srv.Close()
+	hostPort := strings.TrimPrefix(srv.URL, "http://")
+	if out, err := runCLI(t, "--admin", hostPort, "delivery", "status"); err != nil || !strings.Contains(out, "delivery running") {
+		t.Errorf("--admin %s: %v\n%s", hostPort, err, out)
+	}
+	t.Setenv("IMCALLBACK_ADMIN_URL", hostPort)
+	if out, err := runCLI(t, "delivery", "status"); err != nil || !strings.Contains(out, "delivery running") {
+		t.Errorf("IMCALLBACK_ADMIN_URL=%s: %v\n%s", hostPort, err, out)
+	}
+	t.Setenv("IMCALLBACK_ADMIN_URL", "localhost:port")
+	if _, err := runCLI(t, "delivery", "status"); err == nil || !strings.HasPrefix(err.Error(), `IMCALLBACK_ADMIN_URL "localhost:port": `) {
+		t.Errorf("a bad IMCALLBACK_ADMIN_URL: %v", err)
+	}
+}
+
+// TestTopicsWithoutTheTopicModule: against a service built without
+// topicsync.Module, topics list and get say so instead of "HTTP 404: Not
+// Found" or "topic not found"; with the module, a missing topic is still
+// topicsync.ErrNotFound.
+func TestTopicsWithoutTheTopicModule(t *testing.T) {
+	bare := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	topics := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, topicsync.Module)
+	for _, tt := range []struct {
+		name, admin string
+		args        []string
+		want        error
+	}{
+		{"list without the module", bare.AdminURL, []string{"topics", "list"}, errNoTopicModule},
+		{"list --all without the module", bare.AdminURL, []string{"topics", "list", "--all", "--json"}, errNoTopicModule},
+		{"get without the module", bare.AdminURL, []string{"topics", "get", "@TGS#_g@TOPIC#_x"}, errNoTopicModule},
+		{"get a missing topic", topics.AdminURL, []string{"topics", "get", "@TGS#_g@TOPIC#_x"}, topicsync.ErrNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := runCLI(t, append([]string{"--admin", tt.admin}, tt.args...)...)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if tt.want == errNoTopicModule && (!strings.Contains(err.Error(), bare.AdminURL) || !strings.Contains(err.Error(), "topicsync.Module")) {
+				t.Errorf("err = %v: want the address and the module's name", err)
+			}
+		})
+	}
+	if out, err := runCLI(t, "--admin", topics.AdminURL, "topics", "list"); err != nil || !strings.Contains(out, "TOPIC ID") {
+		t.Errorf("topics list with the module: %v\n%s", err, out)
+	}
+}

@@ -62,9 +62,9 @@ func (g *globalFlags) adminClient() (*adminClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := g.adminURL
+	base, source := g.adminURL, "--admin"
 	if base == "" {
-		base = os.Getenv("IMCALLBACK_ADMIN_URL") // no setting: config does not note it (clientEnv)
+		base, source = os.Getenv("IMCALLBACK_ADMIN_URL"), "IMCALLBACK_ADMIN_URL" // no setting: config does not note it (clientEnv)
 	}
 	if base == "" {
 		addr, err := localAddress("admin_listen", cfg.AdminListen)
@@ -72,8 +72,45 @@ func (g *globalFlags) adminClient() (*adminClient, error) {
 			return nil, err
 		}
 		base = "http://" + addr
+	} else if base, err = adminBase(source, base); err != nil {
+		return nil, err
 	}
-	return &adminClient{base: strings.TrimSuffix(base, "/"), token: cfg.AdminToken, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	return &adminClient{base: base, token: cfg.AdminToken, http: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+// adminBase reads the admin API's address as source (--admin or
+// IMCALLBACK_ADMIN_URL) gives it: an http or https URL, optionally with a
+// path prefix (a proxy's), or host:port, which is taken as http://host:port.
+// It returns the URL without a trailing slash, or an error naming source
+// and the form it expects.
+func adminBase(source, raw string) (string, error) {
+	shown := raw
+	bad := func(why string) error {
+		return fmt.Errorf("%s %q: %s; give the admin listener's URL, e.g. http://127.0.0.1:9090, or its host:port", source, shown, why)
+	}
+	s := strings.TrimSpace(raw)
+	if !strings.Contains(s, "://") {
+		s = "http://" + s // host:port, or a host
+	}
+	u, err := url.Parse(s)
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err // without the URL, which bad names already
+	}
+	switch {
+	case err != nil:
+		return "", bad(err.Error())
+	case u.User != nil:
+		shown = u.Redacted()
+		return "", bad("a user and password have no place there (the admin token is IMCALLBACK_ADMIN_TOKEN)")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", bad("the scheme must be http or https")
+	case u.Hostname() == "":
+		return "", bad("no host")
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", bad("a query or fragment has no place there")
+	}
+	return strings.TrimSuffix(s, "/"), nil
 }
 
 // call sends one request and decodes a 2xx answer into out.
@@ -127,12 +164,41 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 		if e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, e.Error)
+		return &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: e.Error}
 	}
 	if out == nil {
 		return nil
 	}
 	return json.Unmarshal(data, out)
+}
+
+// httpError is an answer of the admin API other than 2xx.
+type httpError struct {
+	Method, Path string
+	// Status is the HTTP status.
+	Status int
+	// Message is the answer's "error", else its body.
+	Message string
+}
+
+func (e *httpError) Error() string {
+	return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.Status, e.Message)
+}
+
+// isStatus reports whether err is an answer of the admin API with status.
+func isStatus(err error, status int) bool {
+	var he *httpError
+	return errors.As(err, &he) && he.Status == status
+}
+
+// errNoTopicModule says that the running service has no topic read API.
+var errNoTopicModule = errors.New("the service has no topic module")
+
+// noTopicModule is the error for an HTTP 404 on GET /v1/topics, which the
+// topic module's list never answers: the route itself is missing.
+func (a *adminClient) noTopicModule() error {
+	return fmt.Errorf("%w at %s (GET /v1/topics: HTTP 404): its binary was built without topicsync.Module, "+
+		"which cmd/imcallback includes and a binary of cli.Main must list among its modules", errNoTopicModule, a.base)
 }
 
 // printJSON writes v indented.
@@ -393,6 +459,9 @@ func remoteTopics(ctx context.Context, a *adminClient, group string, includeDele
 		}
 		var page topicsync.ListResponse
 		if err := a.call(ctx, http.MethodGet, "/v1/topics?"+q.Encode(), nil, &page); err != nil {
+			if isStatus(err, http.StatusNotFound) {
+				return topicsync.ListResponse{}, a.noTopicModule()
+			}
 			return topicsync.ListResponse{}, err
 		}
 		pages = append(pages, page)

@@ -3,11 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -101,10 +101,15 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				}
 				var t topicsync.Topic
 				if err := a.call(c.Context(), http.MethodGet, "/v1/topics/"+url.PathEscape(args[0]), nil, &t); err != nil {
-					if strings.Contains(err.Error(), "HTTP 404") {
-						return fmt.Errorf("topic %s: %w", args[0], topicsync.ErrNotFound)
+					if !isStatus(err, http.StatusNotFound) {
+						return err
 					}
-					return err
+					// No such topic, or no topic module at all: the list,
+					// which never answers 404 itself, tells them apart.
+					if _, err := remoteTopics(c.Context(), a, "", false, 1, "", false); errors.Is(err, errNoTopicModule) {
+						return err
+					}
+					return fmt.Errorf("topic %s: %w", args[0], topicsync.ErrNotFound)
 				}
 				return writeJSON(c.OutOrStdout(), t)
 			}
