@@ -3,6 +3,7 @@ package imcallback_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imrest"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -144,5 +146,87 @@ func TestPerAppSourceNetworks(t *testing.T) {
 		if res.OK() != tt.ok || (!tt.ok && !res.Is(protocol.ErrIPNotAllowed)) {
 			t.Errorf("app %s from %s: %d %s, want ok=%v", tt.app, tt.source, res.Status, res.Body, tt.ok)
 		}
+	}
+}
+
+// TestAppsKeepTheirOwnTopics: with the topic plugin serving several apps,
+// callbacks signed for app 2 about a TopicId app 1 also holds (its create,
+// info change and destroy) change app 2's topic only; the read API shows
+// each topic with its app and asks for the app when an id is ambiguous.
+func TestAppsKeepTheirOwnTopics(t *testing.T) {
+	s, _ := startApps(t, nil, topicsync.Module)
+	const (
+		groupID = "@TGS#_apps"
+		topicID = "@TGS#_apps@TOPIC#_shared"
+	)
+	send := func(app, token, command, body string) {
+		t.Helper()
+		sender := *s.Sender
+		sender.Token = token
+		res, err := sender.Send(context.Background(), command, []byte(body), imtest.WithAppID(app))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.OK() {
+			t.Fatalf("%s for app %s: %d %s", command, app, res.Status, res.Body)
+		}
+	}
+	create := func(name string) string {
+		return fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":%q,"TopicId":%q,"Name":%q}`, groupID, topicID, name)
+	}
+	send("1400000001", "tok-app-one", "Group.CallbackAfterCreateTopic", create("app one's"))
+	// App 2 holds no such topic yet: its change fails as not found (inline,
+	// a handler failure IM retries), and app 1's topic is not touched.
+	sender := *s.Sender
+	sender.Token = "tok-app-two"
+	res, err := sender.Send(context.Background(), "Group.CallbackAfterTopicInfoChanged",
+		fmt.Appendf(nil, `{"CallbackCommand":"Group.CallbackAfterTopicInfoChanged","GroupId":%q,"TopicId":%q,"Name":"hijacked"}`, groupID, topicID),
+		imtest.WithAppID("1400000002"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() {
+		t.Errorf("app 2's change of a topic only app 1 holds was applied (answered OK: %s), want a not-found handler failure", res.Body)
+	}
+	send("1400000002", "tok-app-two", "Group.CallbackAfterCreateTopic", create("app two's"))
+	send("1400000002", "tok-app-two", "Group.CallbackAfterTopicDestroyed",
+		fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterTopicDestroyed","GroupId":%q,"TopicIdList":[%q]}`, groupID, topicID))
+
+	path := "/v1/topics/" + url.PathEscape(topicID)
+	var one, two topicsync.Topic
+	s.GetJSON(t, path+"?sdk_app_id=1400000001", 200, &one)
+	if one.SdkAppID != "1400000001" || one.Name != "app one's" || one.DeletedAt != nil {
+		t.Errorf("app 1's topic = %+v; want it as app 1 created it, live", one)
+	}
+	s.GetJSON(t, path+"?sdk_app_id=1400000002", 200, &two)
+	if two.SdkAppID != "1400000002" || two.Name != "app two's" || two.DeletedAt == nil {
+		t.Errorf("app 2's topic = %+v; want app 2's, deleted", two)
+	}
+	s.GetJSON(t, path, 409, nil) // held by both apps: which one?
+	s.GetJSON(t, path+"?sdk_app_id=1400000003", 404, nil)
+
+	tests := []struct {
+		query string
+		want  []string // app/name of each topic listed
+	}{
+		{"", []string{"1400000001/app one's"}},
+		{"include_deleted=true", []string{"1400000001/app one's", "1400000002/app two's"}},
+		{"include_deleted=true&sdk_app_id=1400000002", []string{"1400000002/app two's"}},
+		{"include_deleted=true&sdk_app_id=", []string{}}, // no topics from before apps were kept
+	}
+	for _, tt := range tests {
+		var page topicsync.ListResponse
+		s.GetJSON(t, "/v1/topics?"+tt.query, 200, &page)
+		got := []string{}
+		for _, tp := range page.Topics {
+			got = append(got, tp.SdkAppID+"/"+tp.Name)
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("GET /v1/topics?%s = %q, want %q", tt.query, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"/v1/topics?sdk_app_id=abc", "/v1/topics?sdk_app_id=1&sdk_app_id=2",
+		"/v1/topics?sdk_app_id=" + strings.Repeat("1", 21), path + "?sdk_app_id=1400000001%00"} {
+		s.GetJSON(t, bad, 400, nil)
 	}
 }

@@ -498,6 +498,64 @@ func TestTopicsCommands(t *testing.T) {
 	if _, err := runCLI(t, "--offline", "topics", "get", "@TGS#none"); !errors.Is(err, topicsync.ErrNotFound) {
 		t.Fatalf("get unknown: %v", err)
 	}
+
+	// The same TopicId under an app: --appid picks one; without it, get asks which.
+	store, err = topicsync.OpenStore(context.Background(), "", dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.Create(context.Background(), topicsync.Topic{SdkAppID: "1400000002", TopicID: id, GroupID: "@TGS#2J4SZEAEL",
+		Name: "App two's", CreatedAt: time.Now()})
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "--offline", "topics", "get", id); !errors.Is(err, topicsync.ErrAmbiguous) {
+		t.Fatalf("get of an id two apps hold: %v, want ErrAmbiguous", err)
+	}
+	tests := []struct {
+		args     []string
+		wantApps []string
+	}{
+		{[]string{"list"}, []string{"", "1400000002"}},
+		{[]string{"list", "--appid", "1400000002"}, []string{"1400000002"}},
+		{[]string{"list", "--appid", ""}, []string{""}},
+		{[]string{"list", "--appid", "1400000003"}, []string{}},
+		{[]string{"get", "--appid", "1400000002", id}, []string{"1400000002"}},
+		{[]string{"get", "--appid", "", id}, []string{""}},
+	}
+	for _, tt := range tests {
+		args := append([]string{"--offline", "topics"}, tt.args...)
+		if tt.args[0] == "list" {
+			args = append(args, "--json")
+		}
+		out, err := runCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", tt.args, err, out)
+		}
+		var topics []topicsync.Topic
+		if tt.args[0] == "list" {
+			var res topicsync.ListResponse
+			err = json.Unmarshal([]byte(out), &res)
+			topics = res.Topics
+		} else {
+			var one topicsync.Topic
+			err = json.Unmarshal([]byte(out), &one)
+			topics = []topicsync.Topic{one}
+		}
+		apps := []string{}
+		for _, tp := range topics {
+			apps = append(apps, tp.SdkAppID)
+		}
+		if err != nil || fmt.Sprintf("%q", apps) != fmt.Sprintf("%q", tt.wantApps) {
+			t.Errorf("%v: apps %q, %v; want %q\n%s", tt.args, apps, err, tt.wantApps, out)
+		}
+	}
+	for _, bad := range [][]string{{"list", "--appid", "abc"}, {"get", "--appid", "14000000011400000001x", id}} {
+		if _, err := runCLI(t, append([]string{"--offline", "topics"}, bad...)...); err == nil || !strings.Contains(err.Error(), "--appid") {
+			t.Errorf("topics %v: error %v, want one naming --appid", bad, err)
+		}
+	}
 }
 
 func TestTopicsListPages(t *testing.T) {

@@ -444,10 +444,13 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 }
 
 // remoteTopics is `topics list` against the running service.
-func remoteTopics(ctx context.Context, a *adminClient, group string, includeDeleted bool, limit int, cursor string, all bool) (topicsync.ListResponse, error) {
+func remoteTopics(ctx context.Context, a *adminClient, app *string, group string, includeDeleted bool, limit int, cursor string, all bool) (topicsync.ListResponse, error) {
 	var pages []topicsync.ListResponse
 	for {
 		q := url.Values{"limit": {fmt.Sprint(limit)}}
+		if app != nil {
+			q.Set("sdk_app_id", *app)
+		}
 		if group != "" {
 			q.Set("group_id", group)
 		}

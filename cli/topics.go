@@ -20,9 +20,19 @@ import (
 
 func newTopicsCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "topics", Short: "Read the topics synced from topic callbacks"}
-	var group, cursor string
+	var group, cursor, appID string
 	var asJSON, includeDeleted, all bool
 	var limit int
+	// app is --appid when given: nil lists or looks up every app's topics.
+	appFlag := func(c *cobra.Command) (*string, error) {
+		if !c.Flags().Changed("appid") {
+			return nil, nil
+		}
+		if err := topicsync.CheckAppID(appID); err != nil {
+			return nil, fmt.Errorf("--appid must be an SDKAppID of 1 to %d digits, or \"\" for the topics stored before apps were kept", topicsync.MaxAppIDBytes)
+		}
+		return &appID, nil
+	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List synced topics",
@@ -35,12 +45,16 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--cursor: %w", err)
 			}
+			app, err := appFlag(c)
+			if err != nil {
+				return err
+			}
 			if !g.offline {
 				a, err := g.adminClient()
 				if err != nil {
 					return err
 				}
-				res, err := remoteTopics(c.Context(), a, group, includeDeleted, limit, cursor, all)
+				res, err := remoteTopics(c.Context(), a, app, group, includeDeleted, limit, cursor, all)
 				if err != nil {
 					return err
 				}
@@ -56,7 +70,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				return nil
 			}
 			return withStore(c.Context(), g, func(ctx context.Context, s topicsync.Store) error {
-				f := topicsync.ListFilter{GroupID: group, IncludeDeleted: includeDeleted, After: after, Limit: limit}
+				f := topicsync.ListFilter{SdkAppID: app, GroupID: group, IncludeDeleted: includeDeleted, After: after, Limit: limit}
 				var pages []topicsync.ListResponse
 				for {
 					page, err := topicsync.ListPage(ctx, s, f)
@@ -83,6 +97,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 			})
 		},
 	}
+	list.Flags().StringVar(&appID, "appid", "", "only topics of this SDKAppID (\"\": those stored before apps were kept); default every app's")
 	list.Flags().StringVar(&group, "group", "", "only topics of this GroupId")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON, as the admin API does")
 	list.Flags().BoolVar(&includeDeleted, "include-deleted", false, "include deleted topics")
@@ -92,21 +107,31 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 	get := &cobra.Command{
 		Use:   "get <TopicId>",
 		Short: "Print one topic as JSON",
-		Args:  cobra.ExactArgs(1),
+		Long: "Print one topic as JSON. Topics are kept per app: when the TopicId is held by more than one app,\n" +
+			"name the app with --appid.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			app, err := appFlag(c)
+			if err != nil {
+				return err
+			}
 			if !g.offline {
 				a, err := g.adminClient()
 				if err != nil {
 					return err
 				}
+				path := "/v1/topics/" + url.PathEscape(args[0])
+				if app != nil {
+					path += "?" + url.Values{"sdk_app_id": {*app}}.Encode()
+				}
 				var t topicsync.Topic
-				if err := a.call(c.Context(), http.MethodGet, "/v1/topics/"+url.PathEscape(args[0]), nil, &t); err != nil {
+				if err := a.call(c.Context(), http.MethodGet, path, nil, &t); err != nil {
 					if !isStatus(err, http.StatusNotFound) {
 						return err
 					}
 					// No such topic, or no topic module at all: the list,
 					// which never answers 404 itself, tells them apart.
-					if _, err := remoteTopics(c.Context(), a, "", false, 1, "", false); errors.Is(err, errNoTopicModule) {
+					if _, err := remoteTopics(c.Context(), a, nil, "", false, 1, "", false); errors.Is(err, errNoTopicModule) {
 						return err
 					}
 					return fmt.Errorf("topic %s: %w", args[0], topicsync.ErrNotFound)
@@ -114,7 +139,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				return writeJSON(c.OutOrStdout(), t)
 			}
 			return withStore(c.Context(), g, func(ctx context.Context, s topicsync.Store) error {
-				t, err := s.Get(ctx, args[0])
+				t, err := topicsync.GetAnyApp(ctx, s, app, args[0])
 				if err != nil {
 					return fmt.Errorf("topic %s: %w", args[0], err)
 				}
@@ -122,6 +147,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 			})
 		},
 	}
+	get.Flags().StringVar(&appID, "appid", "", "the SDKAppID whose topic to print (\"\": stored before apps were kept); needed when several apps hold the TopicId")
 	cmd.AddCommand(list, get)
 	return cmd
 }
@@ -163,13 +189,17 @@ func writeJSON(w io.Writer, v any) error {
 
 func writeTopicTable(w io.Writer, topics []topicsync.Topic) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC ID\tGROUP ID\tNAME\tOWNER\tCREATED\tDELETED")
+	fmt.Fprintln(tw, "APP\tTOPIC ID\tGROUP ID\tNAME\tOWNER\tCREATED\tDELETED")
 	for _, t := range topics {
 		deleted := "-"
 		if t.DeletedAt != nil {
 			deleted = t.DeletedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.TopicID, t.GroupID, t.Name, t.OwnerAccount,
+		app := t.SdkAppID
+		if app == topicsync.LegacyAppID {
+			app = "-" // stored before apps were kept
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", app, t.TopicID, t.GroupID, t.Name, t.OwnerAccount,
 			t.CreatedAt.Format(time.RFC3339), deleted)
 	}
 	return tw.Flush()

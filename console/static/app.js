@@ -1026,6 +1026,7 @@
 
   let topicsCursor = '';
   let topicsGroup = '';
+  let topicsApp = '';
   let topicsPaged = false;
   let selectedTopic = '';
 
@@ -1049,7 +1050,11 @@
   async function searchTopics(mode) {
     const more = mode === 'more';
     const q = new URLSearchParams();
-    if (mode === 'new') topicsGroup = $('topics-group').value.trim();
+    if (mode === 'new') {
+      topicsGroup = $('topics-group').value.trim();
+      topicsApp = $('topics-app').value.trim();
+    }
+    if (topicsApp) q.set('sdk_app_id', topicsApp);
     if (topicsGroup) q.set('group_id', topicsGroup);
     q.set('limit', String(TOPICS_PAGE));
     if (more && topicsCursor) q.set('cursor', topicsCursor);
@@ -1071,12 +1076,18 @@
     }
   }
 
+  // A topic is its app and its id: apps may hold the same TopicId. The app is
+  // "" for topics stored before apps were kept.
+  function topicKey(app, id) { return String(app || '') + '/' + String(id); }
+
   function topicRow(t) {
-    const open = () => openTopic(t.topic_id);
+    const key = topicKey(t.sdk_app_id, t.topic_id);
+    const open = () => openTopic(t.sdk_app_id || '', t.topic_id);
     const tr = el('tr', {
-      class: 'click' + (t.topic_id === selectedTopic ? ' selected' : ''), tabIndex: 0, title: 'Show this topic',
+      class: 'click' + (key === selectedTopic ? ' selected' : ''), tabIndex: 0, title: 'Show this topic',
       onclick: open, onkeydown: (e) => { if (e.key === 'Enter') open(); },
     },
+    el('td', { class: 'mono' }, t.sdk_app_id || '—'),
     el('td', { class: 'mono' }, t.topic_id),
     el('td', { class: 'mono' }, t.group_id),
     el('td', {}, t.name),
@@ -1084,31 +1095,32 @@
     el('td', {}, t.owner_account),
     el('td', {}, fmtTime(t.created_at)),
     el('td', {}, fmtTime(t.updated_at)));
-    tr.dataset.topic = String(t.topic_id);
+    tr.dataset.topic = key;
     return tr;
   }
 
-  async function openTopic(id) {
-    selectedTopic = id;
-    for (const tr of $('topics-rows').children) tr.classList.toggle('selected', tr.dataset.topic === id);
+  async function openTopic(app, id) {
+    const key = topicKey(app, id);
+    selectedTopic = key;
+    for (const tr of $('topics-rows').children) tr.classList.toggle('selected', tr.dataset.topic === key);
     const box = $('topic-detail');
     box.hidden = false;
     box.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
     let t;
     try {
-      t = await api('v1/topics/' + encodeURIComponent(id));
+      t = await api('v1/topics/' + encodeURIComponent(id) + '?' + new URLSearchParams({ sdk_app_id: app }).toString());
     } catch (e) {
       box.replaceChildren(el('p', { class: 'error' }, 'GET /v1/topics/…: ' + errorText(e)));
       return;
     }
-    if (selectedTopic !== id) return;
+    if (selectedTopic !== key) return;
     const custom = Array.isArray(t.custom_data) ? t.custom_data : [];
     box.replaceChildren(
       el('div', { class: 'detail-head' },
         el('h2', {}, t.name || t.topic_id),
         el('button', { type: 'button', class: 'small', onclick: () => { box.hidden = true; selectedTopic = ''; } }, 'Close')),
       fields([
-        ['Topic id', t.topic_id], ['Group id', t.group_id], ['Name', t.name], ['Type', t.type],
+        ['App', t.sdk_app_id || '(stored before apps were kept)'], ['Topic id', t.topic_id], ['Group id', t.group_id], ['Name', t.name], ['Type', t.type],
         ['Owner', t.owner_account], ['Operator', t.operator_account], ['Introduction', t.introduction],
         ['Notification', t.notification], ['Face URL', t.face_url], ['Created', fmtTime(t.created_at)],
         ['Updated', fmtTime(t.updated_at)], ['Deleted', t.deleted_at ? fmtTime(t.deleted_at) : ''],

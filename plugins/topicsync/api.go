@@ -34,7 +34,7 @@ func EncodeCursor(p *Position) string {
 	if p == nil {
 		return ""
 	}
-	raw := strconv.FormatInt(p.CreatedAt.UnixMicro(), 10) + "|" + p.TopicID
+	raw := strconv.FormatInt(p.CreatedAt.UnixMicro(), 10) + "|" + p.SdkAppID + "|" + p.TopicID
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
@@ -48,6 +48,8 @@ var (
 )
 
 // DecodeCursor reads a cursor of EncodeCursor; "" is the first page (nil).
+// A cursor made before topics were kept per app (micros|topic id) still
+// reads, as a position in app "".
 func DecodeCursor(cursor string) (*Position, error) {
 	if cursor == "" {
 		return nil, nil
@@ -56,13 +58,17 @@ func DecodeCursor(cursor string) (*Position, error) {
 	if err != nil {
 		return nil, ErrBadCursor
 	}
-	micros, id, ok := strings.Cut(string(raw), "|")
+	micros, rest, ok := strings.Cut(string(raw), "|")
+	app, id := LegacyAppID, rest
+	if a, i, found := strings.Cut(rest, "|"); found && CheckAppID(a) == nil {
+		app, id = a, i
+	}
 	us, err := strconv.ParseInt(micros, 10, 64)
 	// A time outside what both stores hold (years 1 to 9999) was no store's.
 	if !ok || err != nil || id == "" || us < minCursorMicros || us > maxCursorMicros || checkText(id) != nil {
 		return nil, ErrBadCursor
 	}
-	return &Position{CreatedAt: time.UnixMicro(us).UTC(), TopicID: id}, nil
+	return &Position{CreatedAt: time.UnixMicro(us).UTC(), SdkAppID: app, TopicID: id}, nil
 }
 
 // ListPage returns the page of f (f.Limit topics after f.After; all of
@@ -85,10 +91,58 @@ func ListPage(ctx context.Context, store Store, f ListFilter) (ListResponse, err
 	return res, nil
 }
 
+// ErrAmbiguous reports a topic id that more than one app holds, asked for
+// without naming the app.
+var ErrAmbiguous = errors.New("topic: the topic id exists under more than one app")
+
+// GetAnyApp returns the topic topicID of app *appID, or, when appID is nil,
+// of whichever app holds it: ErrNotFound when none does, ErrAmbiguous
+// (naming the apps) when more than one does.
+func GetAnyApp(ctx context.Context, store Store, appID *string, topicID string) (Topic, error) {
+	if appID != nil {
+		return store.Get(ctx, *appID, topicID)
+	}
+	rows, err := store.List(ctx, ListFilter{TopicID: topicID, IncludeDeleted: true})
+	if err != nil {
+		return Topic{}, err
+	}
+	switch len(rows) {
+	case 0:
+		return Topic{}, fmt.Errorf("topic: get %q: %w", topicID, ErrNotFound)
+	case 1:
+		return rows[0], nil
+	}
+	apps := make([]string, len(rows))
+	for i, t := range rows {
+		apps[i] = strconv.Quote(t.SdkAppID)
+	}
+	return Topic{}, fmt.Errorf("%w: topic id %q is held by apps %s; name one with sdk_app_id",
+		ErrAmbiguous, topicID, strings.Join(apps, ", "))
+}
+
+// appParam reads the sdk_app_id query parameter: nil when absent (every
+// app), else the app, which may be "" (LegacyAppID: the topics stored
+// before apps were kept).
+func appParam(c echo.Context) (*string, error) {
+	v, ok := c.QueryParams()["sdk_app_id"]
+	if !ok {
+		return nil, nil
+	}
+	if len(v) != 1 || CheckAppID(v[0]) != nil {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(
+			"sdk_app_id must be given once, as an SDKAppID of 1 to %d digits (or empty for the topics stored before apps were kept)", MaxAppIDBytes))
+	}
+	return &v[0], nil
+}
+
 // Routes returns the read API for the admin listener:
 //
-//	GET /v1/topics?group_id=G[&include_deleted=true][&limit=N][&cursor=C]  → {"topics":[…],"next_cursor":"…"}
-//	GET /v1/topics/<TopicId, path-escaped>            → the topic, or 404
+//	GET /v1/topics?[sdk_app_id=A][&group_id=G][&include_deleted=true][&limit=N][&cursor=C]  → {"topics":[…],"next_cursor":"…"}
+//	GET /v1/topics/<TopicId, path-escaped>[?sdk_app_id=A]  → the topic, 404, or 409 when the id is under several apps and A is not given
+//
+// Without sdk_app_id the list holds every app's topics, each with its
+// sdk_app_id; sdk_app_id= (empty) selects the topics stored before apps
+// were kept.
 func Routes(store Store) []admin.Route {
 	return []admin.Route{
 		{Method: http.MethodGet, Path: "/v1/topics", Handler: func(c echo.Context) error {
@@ -115,8 +169,12 @@ func Routes(store Store) []admin.Route {
 			if checkIDs(c.QueryParam("group_id")) != nil {
 				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("group_id must be valid UTF-8 without NUL, at most %d bytes", MaxIDBytes))
 			}
+			app, err := appParam(c)
+			if err != nil {
+				return err
+			}
 			page, err := ListPage(c.Request().Context(), store, ListFilter{
-				GroupID: c.QueryParam("group_id"), IncludeDeleted: includeDeleted, After: after, Limit: limit,
+				SdkAppID: app, GroupID: c.QueryParam("group_id"), IncludeDeleted: includeDeleted, After: after, Limit: limit,
 			})
 			if err != nil {
 				return err
@@ -132,12 +190,19 @@ func Routes(store Store) []admin.Route {
 				}
 				id = unescaped
 			}
+			app, err := appParam(c)
+			if err != nil {
+				return err
+			}
 			if checkIDs(id) != nil { // no store holds such an id
 				return echo.NewHTTPError(http.StatusNotFound, "topic not found")
 			}
-			t, err := store.Get(c.Request().Context(), id)
+			t, err := GetAnyApp(c.Request().Context(), store, app, id)
 			if errors.Is(err, ErrNotFound) {
 				return echo.NewHTTPError(http.StatusNotFound, "topic not found")
+			}
+			if errors.Is(err, ErrAmbiguous) {
+				return echo.NewHTTPError(http.StatusConflict, strings.TrimPrefix(err.Error(), "topic: "))
 			}
 			if err != nil {
 				return err

@@ -6,6 +6,9 @@
 //     keep a late create from resurrecting them);
 //   - Group.CallbackAfterTopicInfoChanged updates the fields present.
 //
+// Topics are kept per IM app (the request's SdkAppid): one app's callbacks
+// never touch another app's topic of the same TopicId.
+//
 // The store is SQLite under the data directory by default, or PostgreSQL
 // when IMCALLBACK_STORE_DSN is a postgres:// URL. The admin listener serves
 // the synced topics at /v1/topics. Enable it with one line: topic.Module.

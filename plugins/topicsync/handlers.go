@@ -52,6 +52,10 @@ func (h *Handlers) Commands() []dispatcher.Command {
 	}
 }
 
+// Every handler writes under the app the request was verified for
+// (ev.AppID, the SdkAppid its signature was checked against), so a
+// callback of one app never touches another app's topic of the same id.
+
 // Create stores a new topic. A body without TopicId or GroupId is logged,
 // counted as invalid and answered OK: IM ignores after-callback answers,
 // and a retry would not fix it.
@@ -68,6 +72,7 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 		custom[i] = CustomField{Key: d.Key, Value: d.Value}
 	}
 	err := h.store.Create(ctx, Topic{
+		SdkAppID:        ev.AppID,
 		TopicID:         p.TopicID,
 		GroupID:         p.GroupID,
 		Name:            p.Name,
@@ -77,7 +82,7 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 		CustomData:      custom,
 		CreatedAt:       eventTime(ev.ReceivedAt, p.EventTime),
 	})
-	return h.done(ctx, ev.Command, err, zap.String("topic_id", p.TopicID))
+	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.String("topic_id", p.TopicID))
 }
 
 // Destroyed marks the listed topics deleted.
@@ -91,8 +96,8 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 			zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
 		return nil
 	}
-	err := h.store.Destroy(ctx, p.GroupID, ids, eventTime(ev.ReceivedAt, p.EventTime))
-	return h.done(ctx, ev.Command, err, zap.Strings("topic_ids", ids))
+	err := h.store.Destroy(ctx, ev.AppID, p.GroupID, ids, eventTime(ev.ReceivedAt, p.EventTime))
+	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.Strings("topic_ids", ids))
 }
 
 // InfoChanged applies the fields present. Without a TopicId (the documented
@@ -108,6 +113,7 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 		return nil
 	}
 	err := h.store.ApplyInfoChange(ctx, InfoChange{
+		SdkAppID:     ev.AppID,
 		TopicID:      p.TopicID,
 		GroupID:      p.GroupID,
 		Name:         p.Name,
@@ -116,7 +122,7 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 		FaceURL:      p.FaceURL,
 		At:           eventTime(ev.ReceivedAt, p.EventTime),
 	})
-	return h.done(ctx, ev.Command, err, zap.String("topic_id", p.TopicID))
+	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.String("topic_id", p.TopicID))
 }
 
 // maxEventSkew is how far IM's EventTime may run ahead of the service's
@@ -146,17 +152,19 @@ func (h *Handlers) count(command, result string) { h.events.WithLabelValues(comm
 // error. Input the store refuses (ErrInvalid) fails the same way every time,
 // so like the handlers' own checks it is counted and logged, nothing is
 // stored, and the event is done: a retry could not help.
-func (h *Handlers) done(ctx context.Context, command string, err error, subject zap.Field) error {
+func (h *Handlers) done(ctx context.Context, command string, err error, subject ...zap.Field) error {
+	logFields := func() []zap.Field {
+		f := append([]zap.Field{zap.String("command", command)}, subject...)
+		return append(append(f, zap.Error(err)), tracing.LogFields(ctx)...)
+	}
 	if errors.Is(err, ErrInvalid) {
 		h.count(command, resultInvalid)
-		h.log.Warn("topic event refused as invalid; nothing changed", append([]zap.Field{zap.String("command", command), subject, zap.Error(err)},
-			tracing.LogFields(ctx)...)...)
+		h.log.Warn("topic event refused as invalid; nothing changed", logFields()...)
 		return nil
 	}
 	if err != nil {
 		h.count(command, resultError)
-		h.log.Error("topic write failed", append([]zap.Field{zap.String("command", command), subject, zap.Error(err)},
-			tracing.LogFields(ctx)...)...)
+		h.log.Error("topic write failed", logFields()...)
 		return fmt.Errorf("topic: %s: %w", command, err)
 	}
 	h.count(command, resultStored)

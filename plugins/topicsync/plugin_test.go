@@ -112,6 +112,9 @@ func TestPluginOverHTTP(t *testing.T) {
 				}
 			}
 			got := p.topic(t, sampleTopicID)
+			if got.SdkAppID != imtest.AppID {
+				t.Errorf("stored under app %q, want the request's %q", got.SdkAppID, imtest.AppID)
+			}
 			if got.GroupID != "@TGS#2J4SZEAEL" || got.Name != "MyFirstTopic" || got.OwnerAccount != "leckie" ||
 				got.OperatorAccount != "group_root" || got.Type != "Community" || got.DeletedAt != nil ||
 				fmt.Sprint(got.CustomData) != "[{UserDefined1 hello} {UserDefined2 world}]" || got.CreatedAt.IsZero() {
@@ -326,6 +329,8 @@ func TestReadAPIRefusesWhatNoStoreHolds(t *testing.T) {
 			p.GetJSON(t, "/v1/topics/%00", 404, nil)
 			p.GetJSON(t, "/v1/topics?group_id=%FF", 400, nil)
 			p.GetJSON(t, "/v1/topics?group_id=%00", 400, nil)
+			p.GetJSON(t, "/v1/topics?sdk_app_id=x1", 400, nil)
+			p.GetJSON(t, "/v1/topics/x?sdk_app_id=%FF", 400, nil)
 			for _, raw := range []string{"-9223372036854775808|x", "9223372036854775807|x", "0|\xff"} {
 				p.GetJSON(t, "/v1/topics?cursor="+base64.RawURLEncoding.EncodeToString([]byte(raw)), 400, nil)
 			}
@@ -409,4 +414,35 @@ func createSample(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return sample
+}
+
+// TestCursors: a cursor names the app of its position, so pages of several
+// apps' topics of one time and id neither skip nor repeat; a cursor made
+// before apps were kept (time|topic id) still reads, in the legacy app.
+func TestCursors(t *testing.T) {
+	created := time.Date(2024, 11, 26, 10, 0, 1, 123456000, time.UTC)
+	legacy := func(raw string) string { return base64.RawURLEncoding.EncodeToString([]byte(raw)) }
+	micros := fmt.Sprint(created.UnixMicro())
+	tests := []struct {
+		name   string
+		cursor string
+		want   topicsync.Position
+	}{
+		{"an app's", topicsync.EncodeCursor(&topicsync.Position{CreatedAt: created, SdkAppID: "1400000001", TopicID: "@TGS#_g@TOPIC#_a|b"}),
+			topicsync.Position{CreatedAt: created, SdkAppID: "1400000001", TopicID: "@TGS#_g@TOPIC#_a|b"}},
+		{"the legacy app's", topicsync.EncodeCursor(&topicsync.Position{CreatedAt: created, TopicID: "@TGS#_g@TOPIC#_a"}),
+			topicsync.Position{CreatedAt: created, TopicID: "@TGS#_g@TOPIC#_a"}},
+		{"made before apps were kept", legacy(micros + "|@TGS#_g@TOPIC#_a"),
+			topicsync.Position{CreatedAt: created, TopicID: "@TGS#_g@TOPIC#_a"}},
+		{"made before apps were kept, an id with a bar", legacy(micros + "|@TGS#_g@TOPIC#_a|b"),
+			topicsync.Position{CreatedAt: created, TopicID: "@TGS#_g@TOPIC#_a|b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := topicsync.DecodeCursor(tt.cursor)
+			if err != nil || got == nil || *got != tt.want {
+				t.Fatalf("DecodeCursor = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
 }

@@ -85,8 +85,8 @@ const (
 	// wins).
 	postgresCreate = `
 INSERT INTO topics (` + topicColumns + `, create_received)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, NULL, true)
-ON CONFLICT (topic_id) DO UPDATE SET
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, NULL, true)
+ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     group_id = EXCLUDED.group_id,
     name = CASE WHEN topics.name_changed_at IS NULL THEN EXCLUDED.name ELSE topics.name END,
     owner_account = EXCLUDED.owner_account,
@@ -101,12 +101,12 @@ ON CONFLICT (topic_id) DO UPDATE SET
     create_received = true
 WHERE NOT topics.create_received`
 
-	// postgresDestroy marks live topics deleted, leaves deleted ones alone and writes tombstones
-	// for unknown ones.
+	// postgresDestroy marks live topics of the app deleted, leaves deleted ones alone and writes
+	// tombstones for unknown ones.
 	postgresDestroy = `
-INSERT INTO topics (topic_id, group_id, created_at, updated_at, deleted_at, create_received)
-SELECT id, $2, $3, $3, $3, false FROM unnest($1::text[]) AS id
-ON CONFLICT (topic_id) DO UPDATE SET
+INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
+SELECT $4, id, $2, $3, $3, $3, false FROM unnest($1::text[]) AS id
+ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     deleted_at = EXCLUDED.deleted_at,
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at)
 WHERE topics.deleted_at IS NULL`
@@ -126,27 +126,27 @@ UPDATE topics SET
     face_url = CASE WHEN $4::text IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $4 ELSE face_url END,
     face_url_changed_at = CASE WHEN $4::text IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $5::timestamptz ELSE face_url_changed_at END,
     updated_at = GREATEST(updated_at, $5)
-WHERE topic_id = $6`
+WHERE sdk_app_id = $7 AND topic_id = $6`
 
-	postgresGet = `SELECT ` + topicColumns + ` FROM topics WHERE topic_id = $1`
+	postgresGet = `SELECT ` + topicColumns + ` FROM topics WHERE sdk_app_id = $1 AND topic_id = $2`
 )
 
 func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created time.Time) error {
 	_, err := b.pool.Exec(ctx, postgresCreate,
-		t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
+		t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
 		custom, t.Introduction, t.Notification, t.FaceURL, created)
 	return err
 }
 
-func (b *postgresBackend) destroy(ctx context.Context, groupID string, ids []string, at time.Time) error {
+func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at time.Time) error {
 	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
-	_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at)
+	_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID)
 	return err
 }
 
 func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
 	tag, err := b.pool.Exec(ctx, postgresInfoChange,
-		c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID)
+		c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID)
 	if err != nil {
 		return err
 	}
@@ -156,8 +156,8 @@ func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.
 	return nil
 }
 
-func (b *postgresBackend) get(ctx context.Context, topicID string) (Topic, error) {
-	t, err := scanPostgresTopic(b.pool.QueryRow(ctx, postgresGet, topicID))
+func (b *postgresBackend) get(ctx context.Context, appID, topicID string) (Topic, error) {
+	t, err := scanPostgresTopic(b.pool.QueryRow(ctx, postgresGet, appID, topicID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Topic{}, ErrNotFound
 	}

@@ -108,8 +108,8 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (Store, error
 	return newStore("sqlite", b), nil
 }
 
-func (b *sqliteBackend) get(ctx context.Context, topicID string) (Topic, error) {
-	t, err := scanSQLiteTopic(b.read.QueryRowContext(ctx, sqliteGet, topicID))
+func (b *sqliteBackend) get(ctx context.Context, appID, topicID string) (Topic, error) {
+	t, err := scanSQLiteTopic(b.read.QueryRowContext(ctx, sqliteGet, appID, topicID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Topic{}, ErrNotFound
 	}

@@ -35,8 +35,8 @@ var writerSQL = [stmtCount]string{
 	// it; a row whose create was already received is left as it is (first create wins).
 	stmtCreate: `
 INSERT INTO topics (` + topicColumns + `, create_received)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, NULL, 1)
-ON CONFLICT (topic_id) DO UPDATE SET
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, NULL, 1)
+ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     group_id = excluded.group_id,
     name = CASE WHEN topics.name_changed_at IS NULL THEN excluded.name ELSE topics.name END,
     owner_account = excluded.owner_account,
@@ -51,12 +51,12 @@ ON CONFLICT (topic_id) DO UPDATE SET
     create_received = 1
 WHERE topics.create_received = 0`,
 
-	// Marks a live topic deleted, leaves a deleted one alone and writes a tombstone for an
-	// unknown one.
+	// Marks a live topic of the app deleted, leaves a deleted one alone and writes a tombstone
+	// for an unknown one.
 	stmtDestroy: `
-INSERT INTO topics (topic_id, group_id, created_at, updated_at, deleted_at, create_received)
-VALUES (?1, ?2, ?3, ?3, ?3, 0)
-ON CONFLICT (topic_id) DO UPDATE SET
+INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
+VALUES (?1, ?2, ?3, ?4, ?4, ?4, 0)
+ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     deleted_at = excluded.deleted_at,
     updated_at = max(topics.updated_at, excluded.updated_at)
 WHERE topics.deleted_at IS NULL`,
@@ -75,7 +75,7 @@ UPDATE topics SET
     face_url = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?4 ELSE face_url END,
     face_url_changed_at = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?5 ELSE face_url_changed_at END,
     updated_at = max(updated_at, ?5)
-WHERE topic_id = ?6`,
+WHERE sdk_app_id = ?7 AND topic_id = ?6`,
 
 	// Rewrites the readiness check's row.
 	stmtProbe: `INSERT INTO store_probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
@@ -86,22 +86,22 @@ WHERE topic_id = ?6`,
 }
 
 // sqliteGet reads one topic on the read pool; List's statement comes from listQuery.
-const sqliteGet = `SELECT ` + topicColumns + ` FROM topics WHERE topic_id = ?`
+const sqliteGet = `SELECT ` + topicColumns + ` FROM topics WHERE sdk_app_id = ? AND topic_id = ?`
 
 func (b *sqliteBackend) create(ctx context.Context, t Topic, custom []byte, created time.Time) error {
 	return b.submit(ctx, func(w *writeTx) error {
 		_, err := w.exec(stmtCreate,
-			t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
+			t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
 			string(custom), t.Introduction, t.Notification, t.FaceURL, sqliteTime(created))
 		return err
 	})
 }
 
-func (b *sqliteBackend) destroy(ctx context.Context, groupID string, ids []string, at time.Time) error {
+func (b *sqliteBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at time.Time) error {
 	when := sqliteTime(at)
 	return b.submit(ctx, func(w *writeTx) error {
 		for _, id := range ids {
-			if _, err := w.exec(stmtDestroy, id, groupID, when); err != nil {
+			if _, err := w.exec(stmtDestroy, appID, id, groupID, when); err != nil {
 				return fmt.Errorf("topic %q: %w", id, err)
 			}
 		}
@@ -112,7 +112,7 @@ func (b *sqliteBackend) destroy(ctx context.Context, groupID string, ids []strin
 func (b *sqliteBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
 	return b.submit(ctx, func(w *writeTx) error {
 		res, err := w.exec(stmtInfoChange,
-			c.Name, c.Introduction, c.Notification, c.FaceURL, sqliteTime(at), c.TopicID)
+			c.Name, c.Introduction, c.Notification, c.FaceURL, sqliteTime(at), c.TopicID, c.SdkAppID)
 		if err != nil {
 			return err
 		}

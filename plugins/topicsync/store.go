@@ -34,6 +34,11 @@ type CustomField struct {
 
 // Topic is one synced community topic.
 type Topic struct {
+	// SdkAppID is the IM app (SDKAppID) whose callback stored the topic: topics
+	// of different apps are kept apart, and one app's callbacks never touch
+	// another's topics. "" marks a topic stored before the store kept the app
+	// (see LegacyAppID).
+	SdkAppID        string        `json:"sdk_app_id"`
 	TopicID         string        `json:"topic_id"`
 	GroupID         string        `json:"group_id"`
 	Name            string        `json:"name"`
@@ -49,16 +54,24 @@ type Topic struct {
 	DeletedAt       *time.Time    `json:"deleted_at"` // nil when live
 }
 
-// InfoChange is a partial update; nil fields are unchanged.
-// GroupID is informational: topic ids are unique across groups.
+// InfoChange is a partial update of the topic SdkAppID, TopicID; nil fields
+// are unchanged. GroupID is informational: topic ids are unique across the
+// groups of one app.
 type InfoChange struct {
-	TopicID, GroupID                          string
+	SdkAppID, TopicID, GroupID                string
 	Name, Introduction, Notification, FaceURL *string
 	At                                        time.Time
 }
 
 // ListFilter selects topics for List.
 type ListFilter struct {
+	// SdkAppID, when set, lists only the topics of this app (a pointer to
+	// LegacyAppID lists the topics stored before the app was kept); nil lists
+	// every app's.
+	SdkAppID *string
+	// TopicID, when set, lists only the rows of this topic id (one per app
+	// that has it).
+	TopicID        string
 	GroupID        string
 	IncludeDeleted bool
 	// After, when set, starts the list after this position (keyset
@@ -68,14 +81,43 @@ type ListFilter struct {
 	Limit int
 }
 
-// Position is a place in List's order (created_at, then topic_id).
+// Position is a place in List's order (created_at, then sdk_app_id, then topic_id).
 type Position struct {
 	CreatedAt time.Time
+	SdkAppID  string
 	TopicID   string
 }
 
 // PositionOf is the position of t, to ask for the page after it.
-func PositionOf(t Topic) *Position { return &Position{CreatedAt: t.CreatedAt, TopicID: t.TopicID} }
+func PositionOf(t Topic) *Position {
+	return &Position{CreatedAt: t.CreatedAt, SdkAppID: t.SdkAppID, TopicID: t.TopicID}
+}
+
+// LegacyAppID is the app of the topics stored before the store kept the app
+// (the migration to version 4 on SQLite, 3 on PostgreSQL, gave them ""). They
+// stay readable under this app: Get(ctx, LegacyAppID, id), or List with
+// SdkAppID pointing to it. Callbacks always carry their app, so they never
+// change these rows; an operator who served a single app can hand them to it
+// with one UPDATE (README, "Upgrading to per-app topics").
+const LegacyAppID = ""
+
+// MaxAppIDBytes bounds an app id: SDKAppIDs are decimal numbers (ten digits
+// today); twenty digits hold any uint64.
+const MaxAppIDBytes = 20
+
+// CheckAppID reports whether id can be an app of the store: LegacyAppID, or
+// 1 to MaxAppIDBytes ASCII digits. The error wraps ErrInvalid.
+func CheckAppID(id string) error {
+	if len(id) > MaxAppIDBytes {
+		return fmt.Errorf("%w: an app id of %d bytes (at most %d digits)", ErrInvalid, len(id), MaxAppIDBytes)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return fmt.Errorf("%w: app id %q is not a decimal number", ErrInvalid, id)
+		}
+	}
+	return nil
+}
 
 // ErrNotFound reports that no row exists for the topic id.
 var ErrNotFound = errors.New("topic: not found")
@@ -86,7 +128,9 @@ var ErrInvalid = errors.New("topic: invalid input")
 // ErrClosed reports a call made after Close.
 var ErrClosed = errors.New("topic: store closed")
 
-// Store persists topics synced from the topic callbacks.
+// Store persists topics synced from the topic callbacks. A topic is keyed by
+// its app and its topic id: every write names the app, and touches that app's
+// topics only.
 //
 // Times are stored in UTC with microsecond precision (PostgreSQL's), so a time read back equals
 // the time written truncated to the microsecond. A zero time in a write means "now".
@@ -99,17 +143,18 @@ type Store interface {
 	// (destroy arrived before create), Create fills in the fields but the row STAYS deleted.
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error
-	// Destroy marks each topic deleted at `at` (deleted_at set once; an already-deleted row keeps its
-	// first deleted_at). Unknown topic ids get a tombstone row (group id set, deleted) so a late create
-	// cannot resurrect them. All in one transaction.
-	Destroy(ctx context.Context, groupID string, topicIDs []string, at time.Time) error
+	// Destroy marks each topic of app appID deleted at `at` (deleted_at set once; an already-deleted
+	// row keeps its first deleted_at). Unknown topic ids get a tombstone row (group id set, deleted) so
+	// a late create cannot resurrect them. All in one transaction.
+	Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error
 	// ApplyInfoChange updates only the non-nil fields and updated_at. Returns ErrNotFound (wrapped is
 	// fine, errors.Is must work) when the topic does not exist, so the caller can retry later.
 	ApplyInfoChange(ctx context.Context, c InfoChange) error
-	// Get returns one topic (deleted or not) or ErrNotFound.
-	Get(ctx context.Context, topicID string) (Topic, error)
-	// List returns topics ordered by created_at then topic_id; deleted ones only when IncludeDeleted;
-	// GroupID "" means all groups; after f.After and at most f.Limit of them when set.
+	// Get returns the topic topicID of app appID (deleted or not) or ErrNotFound.
+	Get(ctx context.Context, appID, topicID string) (Topic, error)
+	// List returns topics ordered by created_at, sdk_app_id then topic_id; deleted ones only when
+	// IncludeDeleted; SdkAppID nil means all apps, GroupID "" all groups, TopicID "" all topics;
+	// after f.After and at most f.Limit of them when set.
 	// Never returns nil slice (empty slice instead).
 	List(ctx context.Context, f ListFilter) ([]Topic, error)
 	// Ping reports whether the database answers (used by /readyz).
@@ -159,7 +204,7 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *zap.Logger) (Store
 
 // topicColumns are a topic row's columns in the order scanTopic reads them; Create's INSERT
 // writes them in this order too, followed by create_received.
-const topicColumns = `topic_id, group_id, name, owner_account, operator_account, group_type,
+const topicColumns = `sdk_app_id, topic_id, group_id, name, owner_account, operator_account, group_type,
     custom_data, introduction, notification, face_url, created_at, updated_at, deleted_at`
 
 // backend is one database under the store: its SQL, run on input the store has already
@@ -169,10 +214,10 @@ type backend interface {
 	// create upserts t with its encoded custom data; created is both created_at and updated_at.
 	create(ctx context.Context, t Topic, custom []byte, created time.Time) error
 	// destroy marks ids (at least one, no repeats, none empty) deleted, in one transaction.
-	destroy(ctx context.Context, groupID string, ids []string, at time.Time) error
+	destroy(ctx context.Context, appID, groupID string, ids []string, at time.Time) error
 	// infoChange writes c's non-nil fields and updated_at = at.
 	infoChange(ctx context.Context, c InfoChange, at time.Time) error
-	get(ctx context.Context, topicID string) (Topic, error)
+	get(ctx context.Context, appID, topicID string) (Topic, error)
 	list(ctx context.Context, f ListFilter) ([]Topic, error)
 	ping(ctx context.Context) error
 	// close releases the database; the store calls it once.
@@ -209,23 +254,23 @@ func (s *store) Create(ctx context.Context, t Topic) error {
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("topic: create %q: %w", t.TopicID, err)
+		return fmt.Errorf("topic: create %q of app %q: %w", t.TopicID, t.SdkAppID, err)
 	}
 	return nil
 }
 
 // Destroy implements Store.
-func (s *store) Destroy(ctx context.Context, groupID string, topicIDs []string, at time.Time) error {
-	ids, err := destroyIDs(groupID, topicIDs)
+func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error {
+	ids, err := destroyIDs(appID, groupID, topicIDs)
 	if err != nil {
-		return fmt.Errorf("topic: destroy %d topics in group %q: %w", len(topicIDs), groupID, err)
+		return fmt.Errorf("topic: destroy %d topics in group %q of app %q: %w", len(topicIDs), groupID, appID, err)
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	err = s.ifOpen(func() error { return s.b.destroy(ctx, groupID, ids, storedTime(at)) })
+	err = s.ifOpen(func() error { return s.b.destroy(ctx, appID, groupID, ids, storedTime(at)) })
 	if err != nil {
-		return fmt.Errorf("topic: destroy %d topics in group %q: %w", len(ids), groupID, err)
+		return fmt.Errorf("topic: destroy %d topics in group %q of app %q: %w", len(ids), groupID, appID, err)
 	}
 	return nil
 }
@@ -237,20 +282,23 @@ func (s *store) ApplyInfoChange(ctx context.Context, c InfoChange) error {
 		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, storedTime(c.At)) })
 	}
 	if err != nil {
-		return fmt.Errorf("topic: info change %q: %w", c.TopicID, err)
+		return fmt.Errorf("topic: info change %q of app %q: %w", c.TopicID, c.SdkAppID, err)
 	}
 	return nil
 }
 
 // Get implements Store.
-func (s *store) Get(ctx context.Context, topicID string) (Topic, error) {
+func (s *store) Get(ctx context.Context, appID, topicID string) (Topic, error) {
 	var t Topic
-	err := s.ifOpen(func() (err error) {
-		t, err = s.b.get(ctx, topicID)
-		return err
-	})
+	err := CheckAppID(appID)
+	if err == nil {
+		err = s.ifOpen(func() (err error) {
+			t, err = s.b.get(ctx, appID, topicID)
+			return err
+		})
+	}
 	if err != nil {
-		return Topic{}, fmt.Errorf("topic: get %q: %w", topicID, err)
+		return Topic{}, fmt.Errorf("topic: get %q of app %q: %w", topicID, appID, err)
 	}
 	return t, nil
 }
@@ -258,10 +306,16 @@ func (s *store) Get(ctx context.Context, topicID string) (Topic, error) {
 // List implements Store.
 func (s *store) List(ctx context.Context, f ListFilter) ([]Topic, error) {
 	var topics []Topic
-	err := s.ifOpen(func() (err error) {
-		topics, err = s.b.list(ctx, f)
-		return err
-	})
+	err := checkIDs(f.TopicID)
+	if err == nil && f.SdkAppID != nil {
+		err = CheckAppID(*f.SdkAppID)
+	}
+	if err == nil {
+		err = s.ifOpen(func() (err error) {
+			topics, err = s.b.list(ctx, f)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("topic: list: %w", err)
 	}
@@ -296,6 +350,9 @@ func storedTime(t time.Time) time.Time {
 }
 
 func validateCreate(t Topic) error {
+	if err := CheckAppID(t.SdkAppID); err != nil {
+		return err
+	}
 	switch {
 	case t.TopicID == "":
 		return fmt.Errorf("%w: empty topic id", ErrInvalid)
@@ -345,7 +402,10 @@ func checkText(texts ...string) error {
 // destroyIDs validates a destroy and returns its topic ids without
 // repeats, sorted: two destroys of overlapping lists then lock their rows
 // in one order, so PostgreSQL cannot deadlock them.
-func destroyIDs(groupID string, topicIDs []string) ([]string, error) {
+func destroyIDs(appID, groupID string, topicIDs []string) ([]string, error) {
+	if err := CheckAppID(appID); err != nil {
+		return nil, err
+	}
 	if groupID == "" {
 		return nil, fmt.Errorf("%w: empty group id", ErrInvalid)
 	}
@@ -372,6 +432,9 @@ func destroyIDs(groupID string, topicIDs []string) ([]string, error) {
 }
 
 func validateInfoChange(c InfoChange) error {
+	if err := CheckAppID(c.SdkAppID); err != nil {
+		return err
+	}
 	if c.TopicID == "" {
 		return fmt.Errorf("%w: empty topic id", ErrInvalid)
 	}
@@ -518,6 +581,14 @@ func (e *redactedError) Unwrap() error { return e.cause }
 func listQuery(f ListFilter, placeholder func(n int) string, timeArg func(time.Time) any) (string, []any) {
 	var where []string
 	var args []any
+	if f.SdkAppID != nil {
+		args = append(args, *f.SdkAppID)
+		where = append(where, "sdk_app_id = "+placeholder(len(args)))
+	}
+	if f.TopicID != "" {
+		args = append(args, f.TopicID)
+		where = append(where, "topic_id = "+placeholder(len(args)))
+	}
 	if f.GroupID != "" {
 		args = append(args, f.GroupID)
 		where = append(where, "group_id = "+placeholder(len(args)))
@@ -526,14 +597,15 @@ func listQuery(f ListFilter, placeholder func(n int) string, timeArg func(time.T
 		where = append(where, "deleted_at IS NULL")
 	}
 	if f.After != nil {
-		args = append(args, timeArg(storedTime(f.After.CreatedAt)), f.After.TopicID)
-		where = append(where, "(created_at, topic_id) > ("+placeholder(len(args)-1)+", "+placeholder(len(args))+")")
+		args = append(args, timeArg(storedTime(f.After.CreatedAt)), f.After.SdkAppID, f.After.TopicID)
+		where = append(where, "(created_at, sdk_app_id, topic_id) > ("+
+			placeholder(len(args)-2)+", "+placeholder(len(args)-1)+", "+placeholder(len(args))+")")
 	}
 	query := `SELECT ` + topicColumns + ` FROM topics`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	query += ` ORDER BY created_at, topic_id`
+	query += ` ORDER BY created_at, sdk_app_id, topic_id`
 	if f.Limit > 0 {
 		query += ` LIMIT ` + strconv.Itoa(f.Limit)
 	}
@@ -561,7 +633,7 @@ func scanTopic[T any](row rowScanner, toTime func(T) (time.Time, error)) (Topic,
 		created, updated T
 		deleted          *T
 	)
-	err := row.Scan(&t.TopicID, &t.GroupID, &t.Name, &t.OwnerAccount, &t.OperatorAccount, &t.Type,
+	err := row.Scan(&t.SdkAppID, &t.TopicID, &t.GroupID, &t.Name, &t.OwnerAccount, &t.OperatorAccount, &t.Type,
 		&custom, &t.Introduction, &t.Notification, &t.FaceURL, &created, &updated, &deleted)
 	if err != nil {
 		return Topic{}, err

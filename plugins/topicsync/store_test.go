@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the migration test
+	"github.com/pressly/goose/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
@@ -30,6 +32,9 @@ import (
 )
 
 const postgresDSNEnv = "IMCALLBACK_TEST_POSTGRES_DSN"
+
+// testApp is the app of the topics the tests write unless they say otherwise.
+const testApp = "1400000001"
 
 // backend opens a fresh, empty store for one test; the store is closed in t.Cleanup.
 type backend struct {
@@ -138,6 +143,7 @@ func fields(kv ...string) []topicsync.CustomField {
 // newTopic is a fully populated live topic created at created.
 func newTopic(groupID, suffix string, created time.Time) topicsync.Topic {
 	return topicsync.Topic{
+		SdkAppID:        testApp,
 		TopicID:         groupID + "@TOPIC#_" + suffix,
 		GroupID:         groupID,
 		Name:            "Topic " + suffix,
@@ -162,14 +168,14 @@ func mustCreate(t *testing.T, s topicsync.Store, tp topicsync.Topic) {
 
 func mustDestroy(t *testing.T, s topicsync.Store, groupID string, ids []string, when time.Time) {
 	t.Helper()
-	if err := s.Destroy(t.Context(), groupID, ids, when); err != nil {
+	if err := s.Destroy(t.Context(), testApp, groupID, ids, when); err != nil {
 		t.Fatalf("Destroy(%q, %q): %v", groupID, ids, err)
 	}
 }
 
 func mustGet(t *testing.T, s topicsync.Store, id string) topicsync.Topic {
 	t.Helper()
-	got, err := s.Get(t.Context(), id)
+	got, err := s.Get(t.Context(), testApp, id)
 	if err != nil {
 		t.Fatalf("Get(%q): %v", id, err)
 	}
@@ -250,6 +256,9 @@ func TestStore(t *testing.T) {
 		{"canceled context", testCanceledContext},
 		{"ping", testPing},
 		{"closed store", testClosedStore},
+		{"apps keep their own topics", testAppsKeepTheirOwnTopics},
+		{"list across apps pages without gaps", testListAcrossApps},
+		{"get without the app", testGetAnyApp},
 	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -402,6 +411,7 @@ func testDestroyUnknownAndRepeated(t *testing.T, s topicsync.Store) {
 	checkTopic(t, mustGet(t, s, known.TopicID), wantKnown)
 
 	tombstone := topicsync.Topic{
+		SdkAppID:   testApp,
 		TopicID:    unknownID,
 		GroupID:    "@TGS#_g",
 		CustomData: []topicsync.CustomField{},
@@ -427,12 +437,12 @@ func testInfoChange(t *testing.T, s topicsync.Store) {
 	}{
 		{
 			name:   "name only",
-			change: topicsync.InfoChange{Name: ptr("Changelog")},
+			change: topicsync.InfoChange{SdkAppID: testApp, Name: ptr("Changelog")},
 			edit:   func(tp *topicsync.Topic) { tp.Name = "Changelog" },
 		},
 		{
 			name:   "introduction and notification",
-			change: topicsync.InfoChange{Introduction: ptr("Weekly product changes"), Notification: ptr("Posting rules updated")},
+			change: topicsync.InfoChange{SdkAppID: testApp, Introduction: ptr("Weekly product changes"), Notification: ptr("Posting rules updated")},
 			edit: func(tp *topicsync.Topic) {
 				tp.Introduction = "Weekly product changes"
 				tp.Notification = "Posting rules updated"
@@ -440,19 +450,19 @@ func testInfoChange(t *testing.T, s topicsync.Store) {
 		},
 		{
 			name:   "all four",
-			change: topicsync.InfoChange{Name: ptr("N"), Introduction: ptr("I"), Notification: ptr("No"), FaceURL: ptr("https://img.example.org/topic.png")},
+			change: topicsync.InfoChange{SdkAppID: testApp, Name: ptr("N"), Introduction: ptr("I"), Notification: ptr("No"), FaceURL: ptr("https://img.example.org/topic.png")},
 			edit: func(tp *topicsync.Topic) {
 				tp.Name, tp.Introduction, tp.Notification, tp.FaceURL = "N", "I", "No", "https://img.example.org/topic.png"
 			},
 		},
 		{
 			name:   "set to empty",
-			change: topicsync.InfoChange{Notification: ptr("")},
+			change: topicsync.InfoChange{SdkAppID: testApp, Notification: ptr("")},
 			edit:   func(tp *topicsync.Topic) { tp.Notification = "" },
 		},
 		{
 			name:   "nothing but the time",
-			change: topicsync.InfoChange{},
+			change: topicsync.InfoChange{SdkAppID: testApp},
 			edit:   func(*topicsync.Topic) {},
 		},
 	}
@@ -482,7 +492,7 @@ func testReplayTimestamps(t *testing.T, s topicsync.Store) {
 	replayed := tp
 	replayed.CreatedAt = at(9) // the replay arrives later
 	mustCreate(t, s, replayed)
-	change := topicsync.InfoChange{TopicID: tp.TopicID, GroupID: tp.GroupID, Name: ptr("late"), At: at(12)}
+	change := topicsync.InfoChange{SdkAppID: testApp, TopicID: tp.TopicID, GroupID: tp.GroupID, Name: ptr("late"), At: at(12)}
 	if err := s.ApplyInfoChange(t.Context(), change); err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +507,7 @@ func testReplayTimestamps(t *testing.T, s topicsync.Store) {
 	// A topic first seen through a replayed info change older than its create.
 	other := newTopic("@TGS#_g", "replay-old-change", at(20))
 	mustCreate(t, s, other)
-	if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: other.TopicID, GroupID: other.GroupID, Name: ptr("x"), At: at(15)}); err != nil {
+	if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{SdkAppID: testApp, TopicID: other.TopicID, GroupID: other.GroupID, Name: ptr("x"), At: at(15)}); err != nil {
 		t.Fatal(err)
 	}
 	got = mustGet(t, s, other.TopicID)
@@ -508,11 +518,11 @@ func testReplayTimestamps(t *testing.T, s topicsync.Store) {
 
 func testInfoChangeUnknown(t *testing.T, s topicsync.Store) {
 	id := "@TGS#_g@TOPIC#_nope"
-	err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: id, GroupID: "@TGS#_g", Name: ptr("x"), At: at(1)})
+	err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{SdkAppID: testApp, TopicID: id, GroupID: "@TGS#_g", Name: ptr("x"), At: at(1)})
 	if !errors.Is(err, topicsync.ErrNotFound) {
 		t.Fatalf("ApplyInfoChange error = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Get(t.Context(), id); !errors.Is(err, topicsync.ErrNotFound) {
+	if _, err := s.Get(t.Context(), testApp, id); !errors.Is(err, topicsync.ErrNotFound) {
 		t.Errorf("Get after failed info change: error = %v, want ErrNotFound", err)
 	}
 }
@@ -520,7 +530,7 @@ func testInfoChangeUnknown(t *testing.T, s topicsync.Store) {
 func testInfoChangeTombstone(t *testing.T, s topicsync.Store) {
 	id := "@TGS#_g@TOPIC#_gone"
 	mustDestroy(t, s, "@TGS#_g", []string{id}, at(1))
-	if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: id, Name: ptr("x"), At: at(2)}); err != nil {
+	if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{SdkAppID: testApp, TopicID: id, Name: ptr("x"), At: at(2)}); err != nil {
 		t.Fatalf("ApplyInfoChange on a tombstone: %v (the row exists, so a retry would never succeed)", err)
 	}
 	got := mustGet(t, s, id)
@@ -542,9 +552,9 @@ func testInfoChangesOutOfOrder(t *testing.T, s topicsync.Store) {
 			t.Fatal(err)
 		}
 	}
-	apply(topicsync.InfoChange{Name: ptr("newer"), At: at(12)})
-	apply(topicsync.InfoChange{Name: ptr("newer"), At: at(12)}) // the same change again
-	apply(topicsync.InfoChange{Name: ptr("older"), Introduction: ptr("only the older one says this"), At: at(6)})
+	apply(topicsync.InfoChange{SdkAppID: testApp, Name: ptr("newer"), At: at(12)})
+	apply(topicsync.InfoChange{SdkAppID: testApp, Name: ptr("newer"), At: at(12)}) // the same change again
+	apply(topicsync.InfoChange{SdkAppID: testApp, Name: ptr("older"), Introduction: ptr("only the older one says this"), At: at(6)})
 	got := mustGet(t, s, tp.TopicID)
 	if got.Name != "newer" || got.Introduction != "only the older one says this" || !got.UpdatedAt.Equal(at(12)) {
 		t.Fatalf("name %q, introduction %q, updated %v; want the newer name, the older introduction, %v",
@@ -560,7 +570,7 @@ func testInfoChangesOfOneTime(t *testing.T, s topicsync.Store) {
 		tp := newTopic("@TGS#_g", "same-time-"+strings.Join(order, ""), at(1))
 		mustCreate(t, s, tp)
 		for _, name := range order {
-			if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: tp.TopicID, GroupID: tp.GroupID, Name: ptr(name), At: at(7)}); err != nil {
+			if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{SdkAppID: testApp, TopicID: tp.TopicID, GroupID: tp.GroupID, Name: ptr(name), At: at(7)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -585,7 +595,7 @@ func testDestroysInOppositeOrders(t *testing.T, s topicsync.Store) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 2)
 		for _, list := range [][]string{ids, reversed} {
-			wg.Go(func() { errs <- s.Destroy(t.Context(), "@TGS#_g", list, at(3)) })
+			wg.Go(func() { errs <- s.Destroy(t.Context(), testApp, "@TGS#_g", list, at(3)) })
 		}
 		wg.Wait()
 		close(errs)
@@ -603,7 +613,7 @@ func testDestroysInOppositeOrders(t *testing.T, s topicsync.Store) {
 func testCreateKeepsTombstoneChange(t *testing.T, s topicsync.Store) {
 	tp := newTopic("@TGS#_g", "late-create", at(1))
 	mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, at(5))
-	if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: tp.TopicID, GroupID: tp.GroupID,
+	if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{SdkAppID: testApp, TopicID: tp.TopicID, GroupID: tp.GroupID,
 		Name: ptr("renamed"), FaceURL: ptr("https://img.example/f.png"), At: at(4)}); err != nil {
 		t.Fatal(err)
 	}
@@ -672,6 +682,7 @@ func testListFilterAndOrder(t *testing.T, s topicsync.Store) {
 // its group id, and the store must not care.
 func testTencentSample(t *testing.T, s topicsync.Store) {
 	in := topicsync.Topic{
+		SdkAppID:        testApp,
 		TopicID:         "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5",
 		GroupID:         "@TGS#2J4SZEAEL",
 		Name:            "MyFirstTopic",
@@ -706,39 +717,56 @@ func testInvalidInput(t *testing.T, s topicsync.Store) {
 		{"create without topic id", create(func(tp *topicsync.Topic) { tp.TopicID = "" })},
 		{"create without group id", create(func(tp *topicsync.Topic) { tp.GroupID = "" })},
 		{"destroy without group id", func(ctx context.Context) error {
-			return s.Destroy(ctx, "", []string{valid.TopicID}, at(2))
+			return s.Destroy(ctx, testApp, "", []string{valid.TopicID}, at(2))
 		}},
 		{"destroy with an empty topic id", func(ctx context.Context) error {
-			return s.Destroy(ctx, valid.GroupID, []string{valid.TopicID, ""}, at(2))
+			return s.Destroy(ctx, testApp, valid.GroupID, []string{valid.TopicID, ""}, at(2))
 		}},
 		{"info change without topic id", func(ctx context.Context) error {
-			return s.ApplyInfoChange(ctx, topicsync.InfoChange{GroupID: valid.GroupID, Name: ptr("x"), At: at(2)})
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: testApp, GroupID: valid.GroupID, Name: ptr("x"), At: at(2)})
 		}},
 		// PostgreSQL cannot store a NUL in text or jsonb; both stores refuse it alike.
 		{"create with a NUL in the name", create(func(tp *topicsync.Topic) { tp.Name = "a\x00b" })},
 		{"create with a NUL in custom data", create(func(tp *topicsync.Topic) { tp.CustomData = fields("k", "v\x00") })},
 		{"info change with a NUL", func(ctx context.Context) error {
-			return s.ApplyInfoChange(ctx, topicsync.InfoChange{TopicID: valid.TopicID, GroupID: valid.GroupID, Notification: ptr("\x00"), At: at(2)})
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: testApp, TopicID: valid.TopicID, GroupID: valid.GroupID, Notification: ptr("\x00"), At: at(2)})
 		}},
 		{"destroy with a NUL in an id", func(ctx context.Context) error {
-			return s.Destroy(ctx, valid.GroupID, []string{"x\x00"}, at(2))
+			return s.Destroy(ctx, testApp, valid.GroupID, []string{"x\x00"}, at(2))
 		}},
 		{"destroy with a NUL in the group id", func(ctx context.Context) error {
-			return s.Destroy(ctx, "g\x00", []string{valid.TopicID}, at(2))
+			return s.Destroy(ctx, testApp, "g\x00", []string{valid.TopicID}, at(2))
 		}},
 		// PostgreSQL's index cannot hold an id of a few KB; both stores refuse one over MaxIDBytes.
 		{"create with a long topic id", create(func(tp *topicsync.Topic) { tp.TopicID = strings.Repeat("t", topicsync.MaxIDBytes+1) })},
 		{"create with a long group id", create(func(tp *topicsync.Topic) { tp.GroupID = strings.Repeat("g", 4000) })},
 		{"destroy with a long id", func(ctx context.Context) error {
-			return s.Destroy(ctx, valid.GroupID, []string{strings.Repeat("t", 4000)}, at(2))
+			return s.Destroy(ctx, testApp, valid.GroupID, []string{strings.Repeat("t", 4000)}, at(2))
 		}},
 		{"info change with a long topic id", func(ctx context.Context) error {
-			return s.ApplyInfoChange(ctx, topicsync.InfoChange{TopicID: strings.Repeat("t", 4000), Name: ptr("x"), At: at(2)})
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: testApp, TopicID: strings.Repeat("t", 4000), Name: ptr("x"), At: at(2)})
 		}},
 		// Nor can PostgreSQL store invalid UTF-8.
 		{"create with invalid UTF-8 in the name", create(func(tp *topicsync.Topic) { tp.Name = "a\xffb" })},
 		{"info change with invalid UTF-8", func(ctx context.Context) error {
-			return s.ApplyInfoChange(ctx, topicsync.InfoChange{TopicID: valid.TopicID, Name: ptr("\xfe"), At: at(2)})
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: testApp, TopicID: valid.TopicID, Name: ptr("\xfe"), At: at(2)})
+		}},
+		// An app is an SDKAppID: decimal digits, at most MaxAppIDBytes of them.
+		{"create with a non-numeric app", create(func(tp *topicsync.Topic) { tp.SdkAppID = "14000x" })},
+		{"create with a long app", create(func(tp *topicsync.Topic) { tp.SdkAppID = strings.Repeat("1", topicsync.MaxAppIDBytes+1) })},
+		{"destroy with a non-numeric app", func(ctx context.Context) error {
+			return s.Destroy(ctx, "1400000001 OR 1=1", valid.GroupID, []string{valid.TopicID}, at(2))
+		}},
+		{"info change with a non-numeric app", func(ctx context.Context) error {
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: "-1", TopicID: valid.TopicID, Name: ptr("x"), At: at(2)})
+		}},
+		{"get with a non-numeric app", func(ctx context.Context) error {
+			_, err := s.Get(ctx, "app", valid.TopicID)
+			return err
+		}},
+		{"list with a long app", func(ctx context.Context) error {
+			_, err := s.List(ctx, topicsync.ListFilter{SdkAppID: ptr(strings.Repeat("9", 21))})
+			return err
 		}},
 	}
 	for _, tt := range tests {
@@ -768,7 +796,7 @@ func testConcurrentWrites(t *testing.T, s topicsync.Store) {
 	}
 	for i := range misses {
 		wg.Go(func() {
-			missErrs <- s.ApplyInfoChange(t.Context(), topicsync.InfoChange{TopicID: "@TGS#_g@TOPIC#_missing" + strconv.Itoa(i), Name: ptr("x")})
+			missErrs <- s.ApplyInfoChange(t.Context(), topicsync.InfoChange{SdkAppID: testApp, TopicID: "@TGS#_g@TOPIC#_missing" + strconv.Itoa(i), Name: ptr("x")})
 		})
 	}
 	wg.Wait()
@@ -790,7 +818,7 @@ func testConcurrentWrites(t *testing.T, s topicsync.Store) {
 }
 
 func testGetUnknown(t *testing.T, s topicsync.Store) {
-	_, err := s.Get(t.Context(), "@TGS#_g@TOPIC#_nope")
+	_, err := s.Get(t.Context(), testApp, "@TGS#_g@TOPIC#_nope")
 	if !errors.Is(err, topicsync.ErrNotFound) {
 		t.Fatalf("Get error = %v, want ErrNotFound", err)
 	}
@@ -803,7 +831,7 @@ func testCanceledContext(t *testing.T, s topicsync.Store) {
 	if err := s.Create(ctx, tp); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Create with a canceled context: error = %v, want context.Canceled", err)
 	}
-	if _, err := s.Get(t.Context(), tp.TopicID); !errors.Is(err, topicsync.ErrNotFound) {
+	if _, err := s.Get(t.Context(), testApp, tp.TopicID); !errors.Is(err, topicsync.ErrNotFound) {
 		t.Errorf("Get after canceled Create: error = %v, want ErrNotFound", err)
 	}
 }
@@ -826,9 +854,11 @@ func testClosedStore(t *testing.T, s topicsync.Store) {
 		call func() error
 	}{
 		{"Create", func() error { return s.Create(ctx, newTopic("@TGS#_g", "after", at(2))) }},
-		{"Destroy", func() error { return s.Destroy(ctx, tp.GroupID, []string{tp.TopicID}, at(2)) }},
-		{"ApplyInfoChange", func() error { return s.ApplyInfoChange(ctx, topicsync.InfoChange{TopicID: tp.TopicID, Name: ptr("x")}) }},
-		{"Get", func() error { _, err := s.Get(ctx, tp.TopicID); return err }},
+		{"Destroy", func() error { return s.Destroy(ctx, testApp, tp.GroupID, []string{tp.TopicID}, at(2)) }},
+		{"ApplyInfoChange", func() error {
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: testApp, TopicID: tp.TopicID, Name: ptr("x")})
+		}},
+		{"Get", func() error { _, err := s.Get(ctx, testApp, tp.TopicID); return err }},
 		{"List", func() error { _, err := s.List(ctx, topicsync.ListFilter{}); return err }},
 		{"Ping", func() error { return s.Ping(ctx) }},
 	}
@@ -1055,5 +1085,276 @@ func TestSQLitePingFailsOnAFullDisk(t *testing.T) {
 	}
 	if err := create(200000); err != nil {
 		t.Fatalf("write after the space was freed: %v", err)
+	}
+}
+
+// otherApp is the second app of the several-apps tests.
+const otherApp = "1400000002"
+
+// inApp is tp as app stores it.
+func inApp(tp topicsync.Topic, app string) topicsync.Topic {
+	tp.SdkAppID = app
+	return tp
+}
+
+// testAppsKeepTheirOwnTopics: app B's callbacks for a TopicId that app A
+// also holds (a create, info changes, destroys) touch B's row alone; before
+// topics were kept per app, B's destroy deleted A's topic and B's change
+// renamed it.
+func testAppsKeepTheirOwnTopics(t *testing.T, s topicsync.Store) {
+	ctx := t.Context()
+	a := newTopic("@TGS#_shared", "same-id", at(1)) // app testApp
+	mustCreate(t, s, a)
+	other := newTopic("@TGS#_shared", "other", at(2))
+	mustCreate(t, s, other)
+
+	steps := []struct {
+		name  string
+		write func() error
+		// wantErr is the error B's write must give (nil for none).
+		wantErr error
+	}{
+		{"B changes the id's name before B has it", func() error {
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: otherApp, TopicID: a.TopicID, Name: ptr("hijacked"), At: at(3)})
+		}, topicsync.ErrNotFound},
+		{"B destroys the id", func() error {
+			return s.Destroy(ctx, otherApp, a.GroupID, []string{a.TopicID, other.TopicID}, at(4))
+		}, nil},
+		{"B creates the id", func() error {
+			tp := inApp(a, otherApp)
+			tp.Name, tp.OwnerAccount, tp.CustomData = "B's topic", "u_b", fields("app", "B")
+			tp.CreatedAt = at(5)
+			return s.Create(ctx, tp)
+		}, nil},
+		{"B changes the id it now holds", func() error {
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: otherApp, TopicID: a.TopicID, Name: ptr("renamed by B"),
+				Introduction: ptr("B"), At: at(6)})
+		}, nil},
+		{"the legacy app's destroy of the id", func() error {
+			return s.Destroy(ctx, topicsync.LegacyAppID, a.GroupID, []string{a.TopicID}, at(7))
+		}, nil},
+	}
+	for _, st := range steps {
+		if err := st.write(); !errors.Is(err, st.wantErr) || (st.wantErr == nil && err != nil) {
+			t.Fatalf("%s: error = %v, want %v", st.name, err, st.wantErr)
+		}
+		// A's topics are as A created them after every one of B's writes.
+		checkTopic(t, mustGet(t, s, a.TopicID), a)
+		checkTopic(t, mustGet(t, s, other.TopicID), other)
+	}
+
+	wantB := inApp(a, otherApp)
+	wantB.Name, wantB.OwnerAccount, wantB.CustomData, wantB.Introduction = "renamed by B", "u_b", fields("app", "B"), "B"
+	wantB.CreatedAt, wantB.UpdatedAt, wantB.DeletedAt = at(5), at(6), ptr(at(4)) // destroyed before its create: stays deleted
+	gotB, err := s.Get(ctx, otherApp, a.TopicID)
+	if err != nil {
+		t.Fatalf("Get(B, %q): %v", a.TopicID, err)
+	}
+	checkTopic(t, gotB, wantB)
+
+	// Listed with their apps: every app's by default, one app's on asking.
+	key := func(topics []topicsync.Topic) []string {
+		out := make([]string, len(topics))
+		for i, tp := range topics {
+			out[i] = tp.SdkAppID + "/" + strings.TrimPrefix(tp.TopicID, "@TGS#_shared@TOPIC#_")
+		}
+		return out
+	}
+	tests := []struct {
+		filter topicsync.ListFilter
+		want   []string
+	}{
+		{topicsync.ListFilter{}, []string{testApp + "/same-id", testApp + "/other"}},
+		{topicsync.ListFilter{IncludeDeleted: true}, []string{testApp + "/same-id", testApp + "/other",
+			otherApp + "/other", otherApp + "/same-id", "/same-id"}},
+		{topicsync.ListFilter{SdkAppID: ptr(testApp), IncludeDeleted: true}, []string{testApp + "/same-id", testApp + "/other"}},
+		{topicsync.ListFilter{SdkAppID: ptr(otherApp), IncludeDeleted: true}, []string{otherApp + "/other", otherApp + "/same-id"}},
+		{topicsync.ListFilter{SdkAppID: ptr(topicsync.LegacyAppID), IncludeDeleted: true}, []string{"/same-id"}},
+		{topicsync.ListFilter{SdkAppID: ptr("1400000003"), IncludeDeleted: true}, []string{}},
+		{topicsync.ListFilter{TopicID: a.TopicID, IncludeDeleted: true}, []string{testApp + "/same-id", otherApp + "/same-id", "/same-id"}},
+		{topicsync.ListFilter{TopicID: a.TopicID, SdkAppID: ptr(otherApp), GroupID: a.GroupID, IncludeDeleted: true}, []string{otherApp + "/same-id"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%+v", tt.filter), func(t *testing.T) {
+			if got := key(mustList(t, s, tt.filter)); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("List = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// testListAcrossApps pages one topic at a time through topics of several
+// apps that share their TopicIds and created_at: each shows exactly once,
+// in (created_at, app, topic id) order.
+func testListAcrossApps(t *testing.T, s topicsync.Store) {
+	var want []string
+	for _, app := range []string{topicsync.LegacyAppID, testApp, otherApp} {
+		for _, suffix := range []string{"x", "y"} {
+			tp := inApp(newTopic("@TGS#_g", suffix, at(1)), app)
+			mustCreate(t, s, tp)
+			want = append(want, app+"/"+tp.TopicID)
+		}
+	}
+	var got []string
+	f := topicsync.ListFilter{Limit: 1}
+	for pages := 0; ; pages++ {
+		if pages > len(want) {
+			t.Fatalf("more than %d pages: %q", len(want), got)
+		}
+		page, err := topicsync.ListPage(t.Context(), s, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tp := range page.Topics {
+			got = append(got, tp.SdkAppID+"/"+tp.TopicID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		if f.After, err = topicsync.DecodeCursor(page.NextCursor); err != nil {
+			t.Fatalf("DecodeCursor(%q): %v", page.NextCursor, err)
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("pages = %q, want %q", got, want)
+	}
+}
+
+// testGetAnyApp: without an app, an id held by one app is found, by none is
+// not found, by several is ambiguous.
+func testGetAnyApp(t *testing.T, s topicsync.Store) {
+	one := newTopic("@TGS#_g", "one", at(1))
+	mustCreate(t, s, one)
+	both := newTopic("@TGS#_g", "both", at(1))
+	mustCreate(t, s, both)
+	mustCreate(t, s, inApp(both, otherApp))
+	tests := []struct {
+		name    string
+		app     *string
+		id      string
+		wantApp string
+		wantErr error
+	}{
+		{"held by one app", nil, one.TopicID, testApp, nil},
+		{"held by two apps", nil, both.TopicID, "", topicsync.ErrAmbiguous},
+		{"held by two apps, one named", ptr(otherApp), both.TopicID, otherApp, nil},
+		{"held by none", nil, "@TGS#_g@TOPIC#_none", "", topicsync.ErrNotFound},
+		{"not held by the app named", ptr(otherApp), one.TopicID, "", topicsync.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := topicsync.GetAnyApp(t.Context(), s, tt.app, tt.id)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("error = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.SdkAppID != tt.wantApp || got.TopicID != tt.id {
+				t.Fatalf("got %s/%s, %v; want %s/%s", got.SdkAppID, got.TopicID, err, tt.wantApp, tt.id)
+			}
+		})
+	}
+}
+
+// TestMigrationKeepsRowsOfThePreviousSchema builds a database at the schema
+// before topics were kept per app, stores a topic there, then opens it with
+// the store: the topic is kept, under the legacy app "", and the same id can
+// now be stored for an app beside it.
+func TestMigrationKeepsRowsOfThePreviousSchema(t *testing.T) {
+	tests := []struct {
+		name string
+		// driver, dir, dialect and oldVersion build the previous schema with goose; insert
+		// stores a row in it; open opens the store (migrating) on the database dsn names.
+		driver, dir string
+		dialect     goose.Dialect
+		oldVersion  int64
+		dsn         func(t *testing.T) string
+		insert      string
+		open        func(ctx context.Context, dsn string) (topicsync.Store, error)
+	}{
+		{
+			name: "sqlite", driver: "sqlite", dir: "migrations/sqlite", dialect: goose.DialectSQLite3, oldVersion: 3,
+			dsn: func(t *testing.T) string { return filepath.Join(t.TempDir(), "topics.db") },
+			insert: `INSERT INTO topics (topic_id, group_id, name, custom_data, created_at, updated_at, create_received, name_changed_at)
+				VALUES ('@TGS#_old@TOPIC#_kept', '@TGS#_old', 'kept name', '[{"key":"k","value":"v"}]',
+				'2024-11-26T10:00:01.123456Z', '2024-11-26T10:00:02.123456Z', 1, '2024-11-26T10:00:02.123456Z')`,
+			open: func(ctx context.Context, dsn string) (topicsync.Store, error) {
+				return topicsync.OpenSQLite(ctx, dsn, zap.NewNop())
+			},
+		},
+		{
+			name: "postgres", driver: "pgx", dir: "migrations/postgres", dialect: goose.DialectPostgres, oldVersion: 2,
+			dsn: postgresSchemaDSN,
+			insert: `INSERT INTO topics (topic_id, group_id, name, custom_data, created_at, updated_at, create_received, name_changed_at)
+				VALUES ('@TGS#_old@TOPIC#_kept', '@TGS#_old', 'kept name', '[{"key":"k","value":"v"}]',
+				'2024-11-26T10:00:01.123456Z', '2024-11-26T10:00:02.123456Z', true, '2024-11-26T10:00:02.123456Z')`,
+			open: func(ctx context.Context, dsn string) (topicsync.Store, error) {
+				return topicsync.OpenPostgres(ctx, dsn, zap.NewNop())
+			},
+		},
+	}
+	const id = "@TGS#_old@TOPIC#_kept"
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			dsn := tt.dsn(t)
+			db, err := sql.Open(tt.driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			provider, err := goose.NewProvider(tt.dialect, db, os.DirFS(tt.dir),
+				goose.WithTableName("topic_goose_db_version"), goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := provider.UpTo(ctx, tt.oldVersion); err != nil {
+				t.Fatalf("migrate to the previous schema (version %d): %v", tt.oldVersion, err)
+			}
+			if _, err := db.ExecContext(ctx, tt.insert); err != nil {
+				t.Fatalf("insert a row of the previous schema: %v", err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			s, err := tt.open(ctx, dsn)
+			if err != nil {
+				t.Fatalf("open the previous schema's database: %v", err)
+			}
+			t.Cleanup(func() { closeStore(t, s) })
+			want := topicsync.Topic{
+				SdkAppID: topicsync.LegacyAppID, TopicID: id, GroupID: "@TGS#_old", Name: "kept name",
+				CustomData: fields("k", "v"), CreatedAt: at(1), UpdatedAt: at(2),
+			}
+			got, err := s.Get(ctx, topicsync.LegacyAppID, id)
+			if err != nil {
+				t.Fatalf("Get(legacy app, %q): %v", id, err)
+			}
+			checkTopic(t, got, want)
+			if _, err := s.Get(ctx, testApp, id); !errors.Is(err, topicsync.ErrNotFound) {
+				t.Errorf("Get(%s, %q) error = %v, want ErrNotFound: the old row belongs to no app", testApp, id, err)
+			}
+			if got, err := topicsync.GetAnyApp(ctx, s, nil, id); err != nil || got.SdkAppID != "" {
+				t.Errorf("GetAnyApp(%q) = app %q, %v; want the legacy row", id, got.SdkAppID, err)
+			}
+
+			// The same id for an app now sits beside it, and a destroy of that app's leaves it alone.
+			mine := topicsync.Topic{SdkAppID: testApp, TopicID: id, GroupID: "@TGS#_old", Name: "app's", CreatedAt: at(3)}
+			mustCreate(t, s, mine)
+			mustDestroy(t, s, "@TGS#_old", []string{id}, at(4))
+			got, err = s.Get(ctx, topicsync.LegacyAppID, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTopic(t, got, want)
+			all := mustList(t, s, topicsync.ListFilter{IncludeDeleted: true})
+			if len(all) != 2 || all[0].SdkAppID != "" || all[1].SdkAppID != testApp {
+				t.Errorf("List = %+v, want the legacy row then the app's", all)
+			}
+			if _, err := topicsync.GetAnyApp(ctx, s, nil, id); !errors.Is(err, topicsync.ErrAmbiguous) {
+				t.Errorf("GetAnyApp(%q) error = %v, want ErrAmbiguous", id, err)
+			}
+		})
 	}
 }

@@ -35,16 +35,16 @@ func (s tracedStore) write(ctx context.Context, name string, f func(context.Cont
 
 func (s tracedStore) Create(ctx context.Context, t Topic) error {
 	return s.write(ctx, "imcallback.topic_store.create", func(ctx context.Context) error { return s.Store.Create(ctx, t) },
-		tracing.AttrTopic.String(t.TopicID))
+		tracing.AttrApp.String(t.SdkAppID), tracing.AttrTopic.String(t.TopicID))
 }
 
-func (s tracedStore) Destroy(ctx context.Context, groupID string, topicIDs []string, at time.Time) error {
+func (s tracedStore) Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error {
 	return s.write(ctx, "imcallback.topic_store.destroy", func(ctx context.Context) error {
-		return s.Store.Destroy(ctx, groupID, topicIDs, at)
-	}, tracing.AttrTopic.StringSlice(topicIDs))
+		return s.Store.Destroy(ctx, appID, groupID, topicIDs, at)
+	}, tracing.AttrApp.String(appID), tracing.AttrTopic.StringSlice(topicIDs))
 }
 
 func (s tracedStore) ApplyInfoChange(ctx context.Context, c InfoChange) error {
 	return s.write(ctx, "imcallback.topic_store.info_change", func(ctx context.Context) error { return s.Store.ApplyInfoChange(ctx, c) },
-		tracing.AttrTopic.String(c.TopicID))
+		tracing.AttrApp.String(c.SdkAppID), tracing.AttrTopic.String(c.TopicID))
 }
