@@ -2,6 +2,7 @@ package topicsync
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/fx"
@@ -47,6 +48,36 @@ func NewStoreFromConfig(in storeIn) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := adoptOrWarn(ctx, store, cfg.SdkAppIDs, log.Named("topic")); err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
 	lc.Append(fx.StopHook(store.Close))
 	return traced(store, in.Tracer), nil
+}
+
+// adoptOrWarn hands the topics stored before topics were kept per app to the service's app when
+// it serves one (AdoptUnkeyed); serving several, it cannot tell whose they are, and says so.
+func adoptOrWarn(ctx context.Context, store Store, apps []string, log *zap.Logger) error {
+	if len(apps) == 1 {
+		n, err := AdoptUnkeyed(ctx, store, apps[0])
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			log.Info("the topics stored before topics were kept per app are now the configured app's",
+				zap.Int64("topics", n), zap.String("sdk_app_id", apps[0]))
+		}
+		return nil
+	}
+	unkeyed := ""
+	left, err := store.List(ctx, ListFilter{SdkAppID: &unkeyed, IncludeDeleted: true, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		log.Warn("topics stored before topics were kept per app have no app, and callbacks no longer change them; "+
+			"with several apps the service cannot tell whose they are: give them to their app (README, Upgrading to per-app topics)",
+			zap.Strings("sdk_app_ids", apps))
+	}
+	return nil
 }

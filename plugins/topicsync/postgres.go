@@ -138,6 +138,16 @@ func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, cr
 	return err
 }
 
+// postgresAdopt moves the topics of the empty app to $1, but for ids $1 holds already.
+const postgresAdopt = `
+UPDATE topics SET sdk_app_id = $1
+WHERE sdk_app_id = '' AND NOT EXISTS (SELECT 1 FROM topics held WHERE held.topic_id = topics.topic_id AND held.sdk_app_id = $1)`
+
+func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64, error) {
+	tag, err := b.pool.Exec(ctx, postgresAdopt, appID)
+	return tag.RowsAffected(), err
+}
+
 func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at time.Time) error {
 	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
 	_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID)

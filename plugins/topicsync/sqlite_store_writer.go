@@ -127,6 +127,25 @@ func (b *sqliteBackend) infoChange(ctx context.Context, c InfoChange, at time.Ti
 	})
 }
 
+// sqliteAdopt moves the topics of the empty app to ?1, but for ids ?1 holds already. It runs once at
+// start, so it is not kept prepared.
+const sqliteAdopt = `
+UPDATE topics SET sdk_app_id = ?1
+WHERE sdk_app_id = '' AND NOT EXISTS (SELECT 1 FROM topics held WHERE held.topic_id = topics.topic_id AND held.sdk_app_id = ?1)`
+
+func (b *sqliteBackend) adoptUnkeyed(ctx context.Context, appID string) (int64, error) {
+	var n int64
+	err := b.submit(ctx, func(w *writeTx) error {
+		res, err := w.tx.ExecContext(w.ctx, sqliteAdopt, appID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // ping commits a write like any other, so that a store that can read but not write (a full
 // disk, a read-only file) is reported.
 func (b *sqliteBackend) ping(ctx context.Context) error {

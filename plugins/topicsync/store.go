@@ -97,8 +97,9 @@ func PositionOf(t Topic) *Position {
 // (the migration to version 4 on SQLite, 3 on PostgreSQL, gave them ""). They
 // stay readable under this app: Get(ctx, LegacyAppID, id), or List with
 // SdkAppID pointing to it. Callbacks always carry their app, so they never
-// change these rows; an operator who served a single app can hand them to it
-// with one UPDATE (README, "Upgrading to per-app topics").
+// change these rows; a service configured with a single app hands them to it at start
+// (AdoptUnkeyed), and an operator who served several can do it with one UPDATE (README,
+// "Upgrading to per-app topics").
 const LegacyAppID = ""
 
 // MaxAppIDBytes bounds an app id: SDKAppIDs are decimal numbers (ten digits
@@ -220,6 +221,9 @@ type backend interface {
 	get(ctx context.Context, appID, topicID string) (Topic, error)
 	list(ctx context.Context, f ListFilter) ([]Topic, error)
 	ping(ctx context.Context) error
+	// adoptUnkeyed moves the topics stored before apps were kept (app "") to appID, but for
+	// ids appID holds already, and returns how many it moved.
+	adoptUnkeyed(ctx context.Context, appID string) (int64, error)
 	// close releases the database; the store calls it once.
 	close() error
 }
@@ -320,6 +324,33 @@ func (s *store) List(ctx context.Context, f ListFilter) ([]Topic, error) {
 		return nil, fmt.Errorf("topic: list: %w", err)
 	}
 	return topics, nil
+}
+
+// AdoptUnkeyed gives the topics stored before topics were kept per app (they have app "") to
+// appID, and returns how many it moved. A topic id that appID holds already stays under "".
+// Run it for a store that served one app: the service does, at start, when it is configured
+// with a single app, so that its callbacks change those topics again. s must come from
+// OpenStore, OpenSQLite or OpenPostgres.
+func AdoptUnkeyed(ctx context.Context, s Store, appID string) (int64, error) {
+	st, ok := s.(*store)
+	if !ok {
+		return 0, fmt.Errorf("topic: adopt: %T is not a store this package opened", s)
+	}
+	if appID == "" {
+		return 0, fmt.Errorf("topic: adopt: %w: no app", ErrInvalid)
+	}
+	if err := CheckAppID(appID); err != nil {
+		return 0, fmt.Errorf("topic: adopt: %w", err)
+	}
+	var n int64
+	err := st.ifOpen(func() (err error) {
+		n, err = st.b.adoptUnkeyed(ctx, appID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("topic: adopt the topics stored before apps were kept for app %q: %w", appID, err)
+	}
+	return n, nil
 }
 
 // Ping implements Store.

@@ -259,6 +259,7 @@ func TestStore(t *testing.T) {
 		{"apps keep their own topics", testAppsKeepTheirOwnTopics},
 		{"list across apps pages without gaps", testListAcrossApps},
 		{"get without the app", testGetAnyApp},
+		{"topics stored before apps were kept adopted by one app", testAdoptUnkeyed},
 	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -1356,5 +1357,49 @@ func TestMigrationKeepsRowsOfThePreviousSchema(t *testing.T) {
 				t.Errorf("GetAnyApp(%q) error = %v, want ErrAmbiguous", id, err)
 			}
 		})
+	}
+}
+
+func testAdoptUnkeyed(t *testing.T, s topicsync.Store) {
+	ctx := t.Context()
+	l1 := inApp(newTopic("@TGS#_g", "l1", at(1)), topicsync.LegacyAppID)
+	l2 := inApp(newTopic("@TGS#_g", "l2", at(2)), topicsync.LegacyAppID)
+	dupLegacy := inApp(newTopic("@TGS#_g", "dup", at(3)), topicsync.LegacyAppID)
+	dup := newTopic("@TGS#_g", "dup", at(4)) // testApp holds this id already
+	dup.Name = "the app's own"
+	for _, tp := range []topicsync.Topic{l1, l2, dupLegacy, dup} {
+		mustCreate(t, s, tp)
+	}
+	if err := s.Destroy(ctx, topicsync.LegacyAppID, l2.GroupID, []string{l2.TopicID}, at(5)); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, bad := range []string{"", "14000x", "123456789012345678901"} {
+		if _, err := topicsync.AdoptUnkeyed(ctx, s, bad); !errors.Is(err, topicsync.ErrInvalid) {
+			t.Errorf("AdoptUnkeyed(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if n, err := topicsync.AdoptUnkeyed(ctx, s, testApp); err != nil || n != 2 {
+		t.Fatalf("AdoptUnkeyed = %d, %v; want 2 (l1 and the deleted l2, not the id the app holds)", n, err)
+	}
+	if got := mustGet(t, s, l1.TopicID); got.Name != l1.Name {
+		t.Errorf("l1 under the app = %+v", got)
+	}
+	if got := mustGet(t, s, l2.TopicID); got.DeletedAt == nil {
+		t.Errorf("l2 adopted live, want it deleted as it was")
+	}
+	if got := mustGet(t, s, dup.TopicID); got.Name != dup.Name {
+		t.Errorf("the app's own topic became %q", got.Name)
+	}
+	legacy := topicsync.LegacyAppID
+	left := mustList(t, s, topicsync.ListFilter{SdkAppID: &legacy, IncludeDeleted: true})
+	if ids := topicIDs(left); len(ids) != 1 || ids[0] != dupLegacy.TopicID {
+		t.Errorf("left without an app: %q, want only the id the app held", ids)
+	}
+	if n, err := topicsync.AdoptUnkeyed(ctx, s, testApp); err != nil || n != 0 {
+		t.Errorf("a second AdoptUnkeyed = %d, %v; want 0", n, err)
+	}
+	if err := s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: testApp, TopicID: l1.TopicID, Name: ptr("renamed"), At: at(6)}); err != nil {
+		t.Errorf("the app's change of an adopted topic: %v", err)
 	}
 }

@@ -1,0 +1,50 @@
+package topicsync
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// TestStartAdoptsTopicsStoredBeforeApps: a service of one app gives it the
+// topics stored before topics were kept per app, so that its callbacks
+// change them again; a service of several cannot tell whose they are and
+// says so.
+func TestStartAdoptsTopicsStoredBeforeApps(t *testing.T) {
+	tests := []struct {
+		name      string
+		apps      []string
+		wantApp   string // the legacy topic's app after the start
+		wantLevel string // the line logged about it
+	}{
+		{"one app", []string{"1400000001"}, "1400000001", "info"},
+		{"several apps", []string{"1400000001", "1400000002"}, LegacyAppID, "warn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "topics.db"), zap.NewNop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			legacy := Topic{SdkAppID: LegacyAppID, TopicID: "@TGS#_g@TOPIC#_old", GroupID: "@TGS#_g", CreatedAt: time.Now()}
+			if err := s.Create(ctx, legacy); err != nil {
+				t.Fatal(err)
+			}
+			core, logs := observer.New(zap.InfoLevel)
+			if err := adoptOrWarn(ctx, s, tt.apps, zap.New(core)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Get(ctx, tt.wantApp, legacy.TopicID); err != nil {
+				t.Errorf("the legacy topic under app %q: %v", tt.wantApp, err)
+			}
+			if entries := logs.All(); len(entries) != 1 || entries[0].Level.String() != tt.wantLevel {
+				t.Errorf("logged %v, want one %s line", entries, tt.wantLevel)
+			}
+		})
+	}
+}
