@@ -73,6 +73,26 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// TestConfigCheckRefusesWhatServeRefuses: the OTEL_* variables are read
+// where the tracer is built, and serve refuses an exporter or protocol it
+// does not have; config check said the configuration was valid.
+func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
+	tests := []struct{ name, value, want string }{
+		{"OTEL_TRACES_EXPORTER", "zipkin", "only otlp"},
+		{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "only http/protobuf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+			t.Setenv("IMCALLBACK_TOKENS", "t")
+			t.Setenv(tt.name, tt.value)
+			if out, err := runCLI(t, "config", "check"); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("config check with %s=%s: %q, %v; want an error saying %q", tt.name, tt.value, out, err, tt.want)
+			}
+		})
+	}
+}
+
 // TestConfigCheckNotes: config check says when no token is configured and
 // names a misspelt variable with the real one.
 func TestConfigCheckNotes(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/tracing"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/server"
@@ -283,6 +284,11 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 			c, sections, err := g.load()
 			if err == nil {
 				err = c.CheckFiles()
+			}
+			if err == nil {
+				// The OTEL_* variables are read where the tracer is built;
+				// serve refuses an exporter it does not have, so check does too.
+				_, err = tracing.Enabled(os.Getenv)
 			}
 			if err != nil {
 				return err
