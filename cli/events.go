@@ -210,6 +210,9 @@ func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *d
 	opts := delivery.FromConfig(cfg)
 	log := logging.NewWithSink(zapcore.WarnLevel, "console", zapcore.Lock(os.Stderr))
 	conn, err := delivery.ConnectTool(ctx, opts, log)
+	if errors.Is(err, delivery.ErrNoEventLog) {
+		return noStreams(err, opts)
+	}
 	if err != nil {
 		return err
 	}
@@ -226,10 +229,15 @@ func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *d
 	}
 	err = fn(ctx, ev)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("%w: stream %s or %s does not exist here; has the service run with %s=durable and this configuration?",
-			err, opts.Stream, opts.DeadStream(), config.EnvName("delivery"))
+		return noStreams(err, opts)
 	}
 	return err
+}
+
+// noStreams is err of an event log without the service's streams.
+func noStreams(err error, opts delivery.Options) error {
+	return fmt.Errorf("%w: stream %s or %s does not exist here; has the service run with %s=durable and this configuration?",
+		err, opts.Stream, opts.DeadStream(), config.EnvName("delivery"))
 }
 
 // eventFilter reads --command and --since.

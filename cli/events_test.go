@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -175,8 +178,10 @@ func waitFor(t *testing.T, ok func() bool) {
 // TestEventsWithoutStreamsNamesThem runs the events commands on a data
 // directory where the service never stored anything: the error names the
 // work stream and its dead-letter stream.
+// They read: the data directory is left as it was, without an event log.
 func TestEventsWithoutStreamsNamesThem(t *testing.T) {
-	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	dir := t.TempDir()
+	t.Setenv("IMCALLBACK_DATA_DIR", dir)
 	t.Setenv("IMCALLBACK_STREAM", "ORDERS")
 	for _, args := range [][]string{{"--offline", "events", "list"}, {"--offline", "events", "dead"}} {
 		_, err := runCLI(t, args...)
@@ -184,6 +189,25 @@ func TestEventsWithoutStreamsNamesThem(t *testing.T) {
 			!strings.Contains(err.Error(), "IMCALLBACK_DELIVERY=durable") {
 			t.Errorf("%s: error = %v, want one naming both streams", strings.Join(args, " "), err)
 		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the commands left %v in the data directory", left)
+	}
+}
+
+// TestTopicsOfflineCreateNoStore: reading the topics of a data directory
+// that holds none is an error that says so, not an empty list from a new,
+// empty store left behind.
+func TestTopicsOfflineCreateNoStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "typo")
+	t.Setenv("IMCALLBACK_DATA_DIR", dir)
+	for _, args := range [][]string{{"--offline", "topics", "list"}, {"--offline", "topics", "get", "@TGS#_g@TOPIC#_t"}} {
+		if _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "no topic store at") {
+			t.Errorf("%s: error = %v, want one saying there is no topic store", strings.Join(args, " "), err)
+		}
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the data directory was created: %v", err)
 	}
 }
 

@@ -18,10 +18,10 @@ import (
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
-	"github.com/imcallback/imcallback/tracing"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/server"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // Version is the version `imcallback version` prints; the Makefile sets

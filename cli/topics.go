@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -160,6 +162,15 @@ func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, top
 	cfg, err := config.Load(src)
 	if err != nil {
 		return err
+	}
+	if cfg.StoreDSN == "" {
+		// A read must not leave a new, empty store behind (a mistyped
+		// data directory would look like one without topics).
+		path := topicsync.SQLitePath(cfg.DataDir)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no topic store at %s: nothing was stored in this data directory (%s=%s); is it the service's?",
+				path, config.EnvName("data_dir"), cfg.DataDir)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

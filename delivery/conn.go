@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -22,6 +23,10 @@ import (
 // ErrStoreInUse reports that another process runs an embedded server on
 // the same store directory.
 var ErrStoreInUse = errors.New("delivery: the embedded JetStream store is in use by another process")
+
+// ErrNoEventLog is returned by ConnectTool for a data directory that holds
+// no embedded JetStream store: the tool creates none.
+var ErrNoEventLog = errors.New("delivery: no event log")
 
 // embeddedOptions configure an embedded nats-server.
 type embeddedOptions struct {
@@ -201,6 +206,11 @@ func ConnectTool(ctx context.Context, o Options, log *zap.Logger) (*Conn, error)
 		}
 	}
 	o.Listen = "" // a tool's own server never listens
+	if _, err := os.Stat(filepath.Join(o.StoreDir, "jetstream")); errors.Is(err, fs.ErrNotExist) {
+		// A tool must not leave a new, empty event log behind (a mistyped
+		// data directory would look like one without events).
+		return nil, fmt.Errorf("%w in %s: nothing was stored in this data directory (%s)", ErrNoEventLog, o.StoreDir, config.EnvName("data_dir"))
+	}
 	c, err := Connect(ctx, o, log)
 	if errors.Is(err, ErrStoreInUse) {
 		return nil, fmt.Errorf("%w: %s (the imcallback service is probably running). Stop the service, "+

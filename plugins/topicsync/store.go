@@ -167,6 +167,10 @@ type Store interface {
 // sqliteFileName is the database file OpenStore uses inside the data directory.
 const sqliteFileName = "topics.db"
 
+// SQLitePath is the SQLite file OpenStore opens for the data directory dataDir when no
+// IMCALLBACK_STORE_DSN is set.
+func SQLitePath(dataDir string) string { return filepath.Join(dataDir, sqliteFileName) }
+
 // migrationTable is goose's version table; it is named for this package because other
 // modules may run their own goose migrations in the same PostgreSQL schema.
 const migrationTable = "topic_goose_db_version"
@@ -190,7 +194,7 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *zap.Logger) (Store
 		if err := os.MkdirAll(dataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("topic: open store: create data directory: %w", err)
 		}
-		return OpenSQLite(ctx, filepath.Join(dataDir, sqliteFileName), log)
+		return OpenSQLite(ctx, SQLitePath(dataDir), log)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return OpenPostgres(ctx, dsn, log)
 	default:
