@@ -2,11 +2,15 @@ package topicsync
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/config"
 )
 
 // TestStartAdoptsTopicsStoredBeforeApps: a service of one app gives it the
@@ -44,6 +48,28 @@ func TestStartAdoptsTopicsStoredBeforeApps(t *testing.T) {
 			}
 			if entries := logs.All(); len(entries) != 1 || entries[0].Level.String() != tt.wantLevel {
 				t.Errorf("logged %v, want one %s line", entries, tt.wantLevel)
+			}
+		})
+	}
+}
+
+// TestStoreErrorNamesTheSetting: a store that cannot be opened at start
+// names the setting to check, and never the DSN's password.
+func TestStoreErrorNamesTheSetting(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  config.Config
+		want string
+	}{
+		{"PostgreSQL unreachable", config.Config{StoreDSN: "postgres://u:hunter2secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"},
+			"check IMCALLBACK_STORE_DSN"},
+		{"data directory not writable", config.Config{DataDir: "/proc/imcallback-test"}, "check IMCALLBACK_DATA_DIR=/proc/imcallback-test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewStoreFromConfig(storeIn{Lifecycle: fxtest.NewLifecycle(t), Config: &tt.cfg, Log: zap.NewNop()})
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "hunter2secret") {
+				t.Errorf("NewStoreFromConfig: %v, want an error saying %q and no password", err, tt.want)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package topicsync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/fx"
@@ -46,7 +47,11 @@ func NewStoreFromConfig(in storeIn) (Store, error) {
 	defer cancel()
 	store, err := OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, log.Named("topic"))
 	if err != nil {
-		return nil, err
+		where := config.EnvName("data_dir") + "=" + cfg.DataDir
+		if cfg.StoreDSN != "" {
+			where = config.EnvName("store_dsn") // its value may hold a password
+		}
+		return nil, fmt.Errorf("%w (check %s)", err, where)
 	}
 	if err := adoptOrWarn(ctx, store, cfg.SdkAppIDs, log.Named("topic")); err != nil {
 		return nil, errors.Join(err, store.Close())
