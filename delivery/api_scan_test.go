@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imcallback/imcallback/delivery"
 )
@@ -267,5 +268,56 @@ func TestEventPagesReadOnlyNewDeadLetters(t *testing.T) {
 	get("/v1/delivery", &status)
 	if status.Commands[0].DeadLetters != dead {
 		t.Errorf("the delivery status counts %d dead letters after one of %d was replayed", status.Commands[0].DeadLetters, dead+1)
+	}
+}
+
+// TestDeadLettersOfAnotherSubjectPrefix: a dead-letter stream that also
+// holds the letters of an earlier IMCALLBACK_SUBJECT_PREFIX (the stream's
+// subjects follow the setting, its letters stay) is read like any other:
+// the admin API's cache of it compared their count with its own and read
+// the stream again and again until the request's deadline.
+func TestDeadLettersOfAnotherSubjectPrefix(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.MaxDeliveries = 1
+	rec := newRecorder()
+	rec.set(0, func(string, int) error { return errors.New("boom") })
+	first, err := delivery.New(o, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := first.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.StartWorkers(dispatcherFor(t, rec)); err != nil {
+		t.Fatal(err)
+	}
+	accept(t, started{Service: first}, request(testCommand, "fails"))
+	e1, err := first.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "dead-lettered", func() bool { return len(deadLetters(t, e1)) == 1 })
+	if err := first.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	o.SubjectPrefix = "imcallback2"
+	rec.set(0, nil)
+	s := start(t, o, dispatcherFor(t, rec))
+	accept(t, s, request(testCommand, "ok"))
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	for _, path := range []string{"/v1/events?limit=10", "/v1/delivery", "/v1/delivery"} {
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil).WithContext(rctx))
+		cancel()
+		if w.Code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", path, w.Code, w.Body)
+		}
 	}
 }

@@ -17,11 +17,26 @@ import (
 // using the ones it got.
 type deadCache struct {
 	mu         sync.Mutex
-	created    time.Time             // the stream's creation time when read
+	mark       deadMark              // the stream as it was when read
 	last       uint64                // the last stream sequence read
-	msgs       uint64                // the letters the stream held up to last
 	byOrig     map[uint64]DeadLetter // work-stream sequence → its latest dead letter
 	perCommand map[string]int        // every dead letter, by command
+}
+
+// deadMark tells whether letters were removed from the dead-letter stream
+// since it was read: a recreated stream has another creation time, and a
+// removal moves its first sequence (the oldest letters, or all) or adds to
+// its count of deleted ones (a letter in between). It does not count the
+// letters, so a stream that also holds letters of another subject prefix
+// (IMCALLBACK_SUBJECT_PREFIX changed) compares as well as any.
+type deadMark struct {
+	created time.Time
+	first   uint64
+	deleted int
+}
+
+func (m deadMark) same(o deadMark) bool {
+	return m.created.Equal(o.created) && m.first == o.first && m.deleted == o.deleted
 }
 
 // deadLetters returns the dead letters by work-stream sequence (the latest
@@ -30,42 +45,31 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (map[uint64]DeadLe
 	c := &s.dead
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for {
-		st, err := e.js.Stream(ctx, e.opts.DeadStream())
-		if err != nil {
-			return nil, nil, fmt.Errorf("delivery: stream %s: %w", e.opts.DeadStream(), err)
-		}
-		info := st.CachedInfo()
-		state := info.State
-		if !info.Created.Equal(c.created) || state.LastSeq < c.last || state.Msgs < c.msgs ||
-			(state.LastSeq == c.last && state.Msgs != c.msgs) {
-			c.reset(info.Created) // recreated, or letters removed: read it all
-		}
-		if state.LastSeq == c.last {
-			return c.byOrig, c.perCommand, nil
-		}
-		byOrig, perCommand := maps.Clone(c.byOrig), maps.Clone(c.perCommand)
-		read := uint64(0)
-		err = e.deadIn(ctx, scanRange{from: c.last + 1, to: state.LastSeq + 1}, func(d DeadLetter) error {
-			byOrig[d.OriginalSeq] = d // in order: the later of two at one sequence wins
-			perCommand[d.Command]++
-			read++
-			return nil
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		if c.msgs+read == state.Msgs {
-			c.last, c.msgs, c.byOrig, c.perCommand = state.LastSeq, state.Msgs, byOrig, perCommand
-			return byOrig, perCommand, nil
-		}
-		// Letters were removed while new ones came: read it all again.
-		c.reset(info.Created)
+	st, err := e.js.Stream(ctx, e.opts.DeadStream())
+	if err != nil {
+		return nil, nil, fmt.Errorf("delivery: stream %s: %w", e.opts.DeadStream(), err)
 	}
-}
-
-// reset empties the cache of the stream created at created.
-func (c *deadCache) reset(created time.Time) {
-	c.created, c.last, c.msgs = created, 0, 0
-	c.byOrig, c.perCommand = map[uint64]DeadLetter{}, map[string]int{}
+	info := st.CachedInfo()
+	mark := deadMark{created: info.Created, first: info.State.FirstSeq, deleted: info.State.NumDeleted}
+	last := info.State.LastSeq
+	if c.byOrig == nil || !mark.same(c.mark) || last < c.last {
+		// Recreated, or letters removed: read it all. A removal during the
+		// read below shows in the next call's mark.
+		c.mark, c.last = mark, 0
+		c.byOrig, c.perCommand = map[uint64]DeadLetter{}, map[string]int{}
+	}
+	if last == c.last {
+		return c.byOrig, c.perCommand, nil
+	}
+	byOrig, perCommand := maps.Clone(c.byOrig), maps.Clone(c.perCommand)
+	err = e.deadIn(ctx, scanRange{from: c.last + 1, to: last + 1}, func(d DeadLetter) error {
+		byOrig[d.OriginalSeq] = d // in order: the later of two at one sequence wins
+		perCommand[d.Command]++
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	c.last, c.byOrig, c.perCommand = last, byOrig, perCommand
+	return byOrig, perCommand, nil
 }
