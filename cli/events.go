@@ -141,7 +141,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 			"  imcallback events replay --dead --seq 42",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			bySeq, byFilter := len(seqs) > 0, command != "" || since != ""
+			bySeq, byFilter := c.Flags().Changed("seq"), command != "" || since != ""
 			if n := btoi(bySeq && !dead) + btoi(byFilter) + btoi(dead); n != 1 {
 				return errors.New("choose exactly one selection: --seq, --since/--command, or --dead")
 			}
@@ -151,6 +151,9 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 			if bySeq {
 				if list, err = parseSeqs(seqs); err != nil {
 					return err
+				}
+				if len(list) == 0 {
+					return errNoSeqs
 				}
 			}
 			if byFilter {
@@ -163,7 +166,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return remoteReplay(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), a, list, command, since, dead)
+				return remoteReplay(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), a, bySeq, list, command, since, dead)
 			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				var res delivery.ReplayResult
@@ -265,6 +268,11 @@ func eventFilter(command, since string) (delivery.Filter, error) {
 const maxSeqRange = 10_000_000
 
 // parseSeqs reads --seq values: N, N-M, or comma-separated lists of both;
+// errNoSeqs answers a --seq that selects nothing (empty, or commas only, as
+// an empty shell variable gives): a replay by sequence never falls back to
+// every event.
+var errNoSeqs = errors.New("--seq selects no sequence: give N or N-M (an empty --seq is no selection)")
+
 // the result is sorted, each sequence once.
 func parseSeqs(values []string) ([]uint64, error) {
 	var out []uint64
