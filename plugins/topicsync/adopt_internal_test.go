@@ -26,6 +26,7 @@ func TestStartAdoptsTopicsStoredBeforeApps(t *testing.T) {
 	}{
 		{"one app", []string{"1400000001"}, "1400000001", "info"},
 		{"several apps", []string{"1400000001", "1400000002"}, LegacyAppID, "warn"},
+		{"one app, with topics of an app already", []string{"1400000001"}, LegacyAppID, "warn"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,6 +39,12 @@ func TestStartAdoptsTopicsStoredBeforeApps(t *testing.T) {
 			legacy := Topic{SdkAppID: LegacyAppID, TopicID: "@TGS#_g@TOPIC#_old", GroupID: "@TGS#_g", CreatedAt: time.Now()}
 			if err := s.Create(ctx, legacy); err != nil {
 				t.Fatal(err)
+			}
+			if strings.Contains(tt.name, "already") { // the store served apps since the upgrade
+				kept := Topic{SdkAppID: "1400000002", TopicID: "@TGS#_g@TOPIC#_new", GroupID: "@TGS#_g", CreatedAt: time.Now()}
+				if err := s.Create(ctx, kept); err != nil {
+					t.Fatal(err)
+				}
 			}
 			core, logs := observer.New(zap.InfoLevel)
 			if err := adoptOrWarn(ctx, s, tt.apps, zap.New(core)); err != nil {

@@ -61,7 +61,8 @@ func NewStoreFromConfig(in storeIn) (Store, error) {
 }
 
 // adoptOrWarn hands the topics stored before topics were kept per app to the service's app when
-// it serves one (AdoptUnkeyed); serving several, it cannot tell whose they are, and says so.
+// it serves one and no topic has an app yet (AdoptUnkeyed: the first start after the upgrade);
+// otherwise it cannot tell whose they are, and says so.
 func adoptOrWarn(ctx context.Context, store Store, apps []string, log *zap.Logger) error {
 	if len(apps) == 1 {
 		n, err := AdoptUnkeyed(ctx, store, apps[0])
@@ -71,8 +72,8 @@ func adoptOrWarn(ctx context.Context, store Store, apps []string, log *zap.Logge
 		if n > 0 {
 			log.Info("the topics stored before topics were kept per app are now the configured app's",
 				zap.Int64("topics", n), zap.String("sdk_app_id", apps[0]))
+			return nil
 		}
-		return nil
 	}
 	unkeyed := ""
 	left, err := store.List(ctx, ListFilter{SdkAppID: &unkeyed, IncludeDeleted: true, Limit: 1})
@@ -81,7 +82,8 @@ func adoptOrWarn(ctx context.Context, store Store, apps []string, log *zap.Logge
 	}
 	if len(left) > 0 {
 		log.Warn("topics stored before topics were kept per app have no app, and callbacks no longer change them; "+
-			"with several apps the service cannot tell whose they are: give them to their app (README, Upgrading to per-app topics)",
+			"the service cannot tell whose they are (it serves several apps, or has stored topics with apps since): "+
+			"give them to their app (README, Upgrading to per-app topics)",
 			zap.Strings("sdk_app_ids", apps))
 	}
 	return nil

@@ -138,10 +138,10 @@ func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, cr
 	return err
 }
 
-// postgresAdopt moves the topics of the empty app to $1, but for ids $1 holds already.
+// postgresAdopt moves the topics of the empty app to $1 while no topic has an app.
 const postgresAdopt = `
 UPDATE topics SET sdk_app_id = $1
-WHERE sdk_app_id = '' AND NOT EXISTS (SELECT 1 FROM topics held WHERE held.topic_id = topics.topic_id AND held.sdk_app_id = $1)`
+WHERE sdk_app_id = '' AND NOT EXISTS (SELECT 1 FROM topics kept WHERE kept.sdk_app_id <> '')`
 
 func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64, error) {
 	tag, err := b.pool.Exec(ctx, postgresAdopt, appID)

@@ -127,11 +127,11 @@ func (b *sqliteBackend) infoChange(ctx context.Context, c InfoChange, at time.Ti
 	})
 }
 
-// sqliteAdopt moves the topics of the empty app to ?1, but for ids ?1 holds already. It runs once at
+// sqliteAdopt moves the topics of the empty app to ?1 while no topic has an app. It runs once at
 // start, so it is not kept prepared.
 const sqliteAdopt = `
 UPDATE topics SET sdk_app_id = ?1
-WHERE sdk_app_id = '' AND NOT EXISTS (SELECT 1 FROM topics held WHERE held.topic_id = topics.topic_id AND held.sdk_app_id = ?1)`
+WHERE sdk_app_id = '' AND NOT EXISTS (SELECT 1 FROM topics kept WHERE kept.sdk_app_id <> '')`
 
 func (b *sqliteBackend) adoptUnkeyed(ctx context.Context, appID string) (int64, error) {
 	var n int64

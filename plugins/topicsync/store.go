@@ -97,8 +97,8 @@ func PositionOf(t Topic) *Position {
 // (the migration to version 4 on SQLite, 3 on PostgreSQL, gave them ""). They
 // stay readable under this app: Get(ctx, LegacyAppID, id), or List with
 // SdkAppID pointing to it. Callbacks always carry their app, so they never
-// change these rows; a service configured with a single app hands them to it at start
-// (AdoptUnkeyed), and an operator who served several can do it with one UPDATE (README,
+// change these rows; a service configured with a single app hands them to it at its first
+// start after the upgrade (AdoptUnkeyed), and an operator who served several can do it with one UPDATE (README,
 // "Upgrading to per-app topics").
 const LegacyAppID = ""
 
@@ -225,8 +225,8 @@ type backend interface {
 	get(ctx context.Context, appID, topicID string) (Topic, error)
 	list(ctx context.Context, f ListFilter) ([]Topic, error)
 	ping(ctx context.Context) error
-	// adoptUnkeyed moves the topics stored before apps were kept (app "") to appID, but for
-	// ids appID holds already, and returns how many it moved.
+	// adoptUnkeyed moves the topics stored before apps were kept (app "") to appID while no
+	// topic has an app, and returns how many it moved.
 	adoptUnkeyed(ctx context.Context, appID string) (int64, error)
 	// close releases the database; the store calls it once.
 	close() error
@@ -331,10 +331,11 @@ func (s *store) List(ctx context.Context, f ListFilter) ([]Topic, error) {
 }
 
 // AdoptUnkeyed gives the topics stored before topics were kept per app (they have app "") to
-// appID, and returns how many it moved. A topic id that appID holds already stays under "".
-// Run it for a store that served one app: the service does, at start, when it is configured
-// with a single app, so that its callbacks change those topics again. s must come from
-// OpenStore, OpenSQLite or OpenPostgres.
+// appID, and returns how many it moved. It moves nothing once any topic has an app: then the
+// store has served apps of their own, and those topics may be another app's. Run it for a store
+// that served one app: the service does, at start, when it is configured with a single app, so
+// that after the upgrade its callbacks change those topics again. s must come from OpenStore,
+// OpenSQLite or OpenPostgres.
 func AdoptUnkeyed(ctx context.Context, s Store, appID string) (int64, error) {
 	st, ok := s.(*store)
 	if !ok {

@@ -1364,13 +1364,10 @@ func testAdoptUnkeyed(t *testing.T, s topicsync.Store) {
 	ctx := t.Context()
 	l1 := inApp(newTopic("@TGS#_g", "l1", at(1)), topicsync.LegacyAppID)
 	l2 := inApp(newTopic("@TGS#_g", "l2", at(2)), topicsync.LegacyAppID)
-	dupLegacy := inApp(newTopic("@TGS#_g", "dup", at(3)), topicsync.LegacyAppID)
-	dup := newTopic("@TGS#_g", "dup", at(4)) // testApp holds this id already
-	dup.Name = "the app's own"
-	for _, tp := range []topicsync.Topic{l1, l2, dupLegacy, dup} {
+	for _, tp := range []topicsync.Topic{l1, l2} {
 		mustCreate(t, s, tp)
 	}
-	if err := s.Destroy(ctx, topicsync.LegacyAppID, l2.GroupID, []string{l2.TopicID}, at(5)); err != nil {
+	if err := s.Destroy(ctx, topicsync.LegacyAppID, l2.GroupID, []string{l2.TopicID}, at(3)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -1380,7 +1377,7 @@ func testAdoptUnkeyed(t *testing.T, s topicsync.Store) {
 		}
 	}
 	if n, err := topicsync.AdoptUnkeyed(ctx, s, testApp); err != nil || n != 2 {
-		t.Fatalf("AdoptUnkeyed = %d, %v; want 2 (l1 and the deleted l2, not the id the app holds)", n, err)
+		t.Fatalf("AdoptUnkeyed = %d, %v; want 2 (l1 and the deleted l2)", n, err)
 	}
 	if got := mustGet(t, s, l1.TopicID); got.Name != l1.Name {
 		t.Errorf("l1 under the app = %+v", got)
@@ -1388,18 +1385,18 @@ func testAdoptUnkeyed(t *testing.T, s topicsync.Store) {
 	if got := mustGet(t, s, l2.TopicID); got.DeletedAt == nil {
 		t.Errorf("l2 adopted live, want it deleted as it was")
 	}
-	if got := mustGet(t, s, dup.TopicID); got.Name != dup.Name {
-		t.Errorf("the app's own topic became %q", got.Name)
+	if err := s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: testApp, TopicID: l1.TopicID, Name: ptr("renamed"), At: at(4)}); err != nil {
+		t.Errorf("the app's change of an adopted topic: %v", err)
+	}
+
+	// Once topics have apps, topics without one may be any app's: none is moved.
+	l3 := inApp(newTopic("@TGS#_g", "l3", at(5)), topicsync.LegacyAppID)
+	mustCreate(t, s, l3)
+	if n, err := topicsync.AdoptUnkeyed(ctx, s, otherApp); err != nil || n != 0 {
+		t.Errorf("AdoptUnkeyed with topics of an app = %d, %v; want 0", n, err)
 	}
 	legacy := topicsync.LegacyAppID
-	left := mustList(t, s, topicsync.ListFilter{SdkAppID: &legacy, IncludeDeleted: true})
-	if ids := topicIDs(left); len(ids) != 1 || ids[0] != dupLegacy.TopicID {
-		t.Errorf("left without an app: %q, want only the id the app held", ids)
-	}
-	if n, err := topicsync.AdoptUnkeyed(ctx, s, testApp); err != nil || n != 0 {
-		t.Errorf("a second AdoptUnkeyed = %d, %v; want 0", n, err)
-	}
-	if err := s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: testApp, TopicID: l1.TopicID, Name: ptr("renamed"), At: at(6)}); err != nil {
-		t.Errorf("the app's change of an adopted topic: %v", err)
+	if left := mustList(t, s, topicsync.ListFilter{SdkAppID: &legacy, IncludeDeleted: true}); len(left) != 1 || left[0].TopicID != l3.TopicID {
+		t.Errorf("left without an app: %q, want l3", topicIDs(left))
 	}
 }
