@@ -34,9 +34,14 @@ func EncodeCursor(p *Position) string {
 	if p == nil {
 		return ""
 	}
-	raw := strconv.FormatInt(p.CreatedAt.UnixMicro(), 10) + "|" + p.SdkAppID + "|" + p.TopicID
+	raw := cursorWithApp + strconv.FormatInt(p.CreatedAt.UnixMicro(), 10) + "|" + p.SdkAppID + "|" + p.TopicID
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
+
+// cursorWithApp begins every cursor that names an app. A cursor made before
+// topics were kept per app (micros|topic id) begins with a digit or a minus,
+// so the two are never taken for each other, whatever the topic id holds.
+const cursorWithApp = "a|"
 
 // ErrBadCursor reports a cursor EncodeCursor did not make.
 var ErrBadCursor = errors.New("topic: cursor is not one this API returned")
@@ -49,7 +54,9 @@ var (
 
 // DecodeCursor reads a cursor of EncodeCursor; "" is the first page (nil).
 // A cursor made before topics were kept per app (micros|topic id) still
-// reads, as a position in app "".
+// reads, as a position in app "" (which the topics of a single-app service
+// left at its first start after the upgrade: such a cursor may show topics
+// of its page again).
 func DecodeCursor(cursor string) (*Position, error) {
 	if cursor == "" {
 		return nil, nil
@@ -58,10 +65,14 @@ func DecodeCursor(cursor string) (*Position, error) {
 	if err != nil {
 		return nil, ErrBadCursor
 	}
-	micros, rest, ok := strings.Cut(string(raw), "|")
+	rest, withApp := strings.CutPrefix(string(raw), cursorWithApp)
+	micros, rest, ok := strings.Cut(rest, "|")
 	app, id := LegacyAppID, rest
-	if a, i, found := strings.Cut(rest, "|"); found && CheckAppID(a) == nil {
-		app, id = a, i
+	if withApp {
+		var found bool
+		if app, id, found = strings.Cut(rest, "|"); !found || CheckAppID(app) != nil {
+			return nil, ErrBadCursor
+		}
 	}
 	us, err := strconv.ParseInt(micros, 10, 64)
 	// A time outside what both stores hold (years 1 to 9999) was no store's.

@@ -436,6 +436,10 @@ func TestCursors(t *testing.T) {
 			topicsync.Position{CreatedAt: created, TopicID: "@TGS#_g@TOPIC#_a"}},
 		{"made before apps were kept, an id with a bar", legacy(micros + "|@TGS#_g@TOPIC#_a|b"),
 			topicsync.Position{CreatedAt: created, TopicID: "@TGS#_g@TOPIC#_a|b"}},
+		{"made before apps were kept, an id of digits, a bar and more", legacy(micros + "|12|x"),
+			topicsync.Position{CreatedAt: created, TopicID: "12|x"}},
+		{"an app's, an id of digits, a bar and more", topicsync.EncodeCursor(&topicsync.Position{CreatedAt: created, SdkAppID: "1400000001", TopicID: "12|x"}),
+			topicsync.Position{CreatedAt: created, SdkAppID: "1400000001", TopicID: "12|x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
