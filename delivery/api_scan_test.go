@@ -40,23 +40,7 @@ func TestAdminReadsAreBoundedByWhatTheyShow(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "every event processed", func() bool { return pending(t, s) == 0 })
 
-	e := echo.New()
-	for _, r := range delivery.AdminRoutes(s.Service) {
-		e.Add(r.Method, r.Path, r.Handler)
-	}
-	get := func(path string, v any) uint64 {
-		t.Helper()
-		before := s.EventsRead()
-		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != http.StatusOK {
-			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
-			t.Fatal(err)
-		}
-		return s.EventsRead() - before
-	}
+	get := adminGet(t, s)
 
 	var status struct {
 		Commands []delivery.CommandState `json:"commands"`
@@ -211,23 +195,7 @@ func TestEventPagesReadOnlyNewDeadLetters(t *testing.T) {
 	ev := events(t, s)
 	eventually(t, 30*time.Second, "every event dead-lettered", func() bool { return len(deadLetters(t, ev)) == dead })
 
-	e := echo.New()
-	for _, r := range delivery.AdminRoutes(s.Service) {
-		e.Add(r.Method, r.Path, r.Handler)
-	}
-	get := func(path string, v any) uint64 {
-		t.Helper()
-		before := s.EventsRead()
-		w := httptest.NewRecorder()
-		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-		if w.Code != http.StatusOK {
-			t.Fatalf("GET %s: %d %s", path, w.Code, w.Body)
-		}
-		if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
-			t.Fatal(err)
-		}
-		return s.EventsRead() - before
-	}
+	get := adminGet(t, s)
 	var page struct {
 		Events []delivery.EventInfo `json:"events"`
 	}
@@ -319,5 +287,27 @@ func TestDeadLettersOfAnotherSubjectPrefix(t *testing.T) {
 		if w.Code != http.StatusOK {
 			t.Errorf("GET %s: %d %s", path, w.Code, w.Body)
 		}
+	}
+}
+
+// adminGet returns a GET of s's admin API that decodes a 200 answer into v
+// (failing t otherwise) and returns how many message headers it read.
+func adminGet(t *testing.T, s started) func(path string, v any) uint64 {
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	return func(path string, v any) uint64 {
+		t.Helper()
+		before := s.EventsRead()
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, w.Code, w.Body)
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
+			t.Fatal(err)
+		}
+		return s.EventsRead() - before
 	}
 }
