@@ -141,7 +141,13 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 			"  imcallback events replay --dead --seq 42",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			bySeq, byFilter := c.Flags().Changed("seq"), command != "" || since != ""
+			bySeq, byFilter := c.Flags().Changed("seq"), c.Flags().Changed("command") || c.Flags().Changed("since")
+			for _, name := range []string{"command", "since"} {
+				if f := c.Flags().Lookup(name); f.Changed && strings.TrimSpace(f.Value.String()) == "" {
+					// An empty shell variable: never a wider selection than the one meant.
+					return fmt.Errorf("--%s is empty: give a value, or leave the flag out", name)
+				}
+			}
 			if n := btoi(bySeq && !dead) + btoi(byFilter) + btoi(dead); n != 1 {
 				return errors.New("choose exactly one selection: --seq, --since/--command, or --dead")
 			}

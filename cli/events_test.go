@@ -456,6 +456,12 @@ func TestReplayBySeqFitsTheBodyLimit(t *testing.T) {
 			[]string{"--seq selects no sequence"}, nil, []string{"replayed"}},
 		{"an empty --seq with --dead", []string{"--dead", "--seq", ""}, 0, 0, 0, false,
 			[]string{"--seq selects no sequence"}, nil, []string{"replayed"}},
+		{"an empty --since with a command", []string{"--command", "Group.CallbackAfterCreateTopic", "--since", ""}, 0, 0, 0, false,
+			[]string{"--since is empty"}, nil, []string{"replayed"}},
+		{"an empty --command with a time", []string{"--since", "1h", "--command", ""}, 0, 0, 0, false,
+			[]string{"--command is empty"}, nil, []string{"replayed"}},
+		{"an empty --command with --dead", []string{"--dead", "--command", " "}, 0, 0, 0, false,
+			[]string{"--command is empty"}, nil, []string{"replayed"}},
 		{"a single request fails as it is", []string{"--seq", "1-10"}, 1, 10, 1, false,
 			[]string{"POST /v1/events/replay: HTTP 503: stream unavailable"}, nil, []string{"request 1 of 1", "replayed"}},
 	}

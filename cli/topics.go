@@ -174,7 +174,7 @@ func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, top
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	s, err := topicsync.OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, zap.NewNop())
+	s, err := topicsync.OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, zap.NewNop(), topicsync.WithoutMigrating())
 	if err != nil {
 		return err
 	}

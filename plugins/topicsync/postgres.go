@@ -32,7 +32,9 @@ const defaultPostgresConns = 32
 // OpenPostgres connects to the PostgreSQL database named by dsn (a postgres:// or postgresql://
 // URL; runtime parameters such as search_path are passed through) and runs the migrations,
 // holding a session advisory lock so replicas starting together migrate one at a time.
-func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger) (Store, error) {
+//
+// See OpenOption for opts.
+func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...OpenOption) (Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -50,7 +52,7 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger) (Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("topic: open postgres: %w", redactDSN(dsn, err))
 	}
-	if err := migratePostgres(ctx, pool, log); err != nil {
+	if err := migratePostgres(ctx, pool, log, openConfigOf(opts)); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("topic: open postgres: %w", redactDSN(dsn, err))
 	}
@@ -65,7 +67,7 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger) (Store, erro
 }
 
 // migratePostgres runs goose through database/sql on top of the pool.
-func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger) error {
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger, o openConfig) error {
 	locker, err := lock.NewPostgresSessionLocker(
 		lock.WithLockID(postgresMigrationLockID),
 		lock.WithLockTimeout(1, 300), // poll every second for up to five minutes
@@ -74,7 +76,7 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger) e
 		return fmt.Errorf("migration lock: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(pool) // closing db leaves the pool open
-	err = migrate(ctx, db, goose.DialectPostgres, "migrations/postgres", log, goose.WithSessionLocker(locker))
+	err = migrate(ctx, db, goose.DialectPostgres, "migrations/postgres", log, o, goose.WithSessionLocker(locker))
 	return errors.Join(err, db.Close())
 }
 

@@ -51,8 +51,8 @@ type sqliteBackend struct {
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database file at path, runs the migrations and
-// starts the writer goroutine. The directory must exist.
-func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (Store, error) {
+// starts the writer goroutine. The directory must exist. See OpenOption for opts.
+func OpenSQLite(ctx context.Context, path string, log *zap.Logger, opts ...OpenOption) (Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -74,7 +74,7 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger) (Store, error
 	if err := write.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("topic: open sqlite %q: %w", path, err), write.Close())
 	}
-	if err := migrate(ctx, write, goose.DialectSQLite3, "migrations/sqlite", log); err != nil {
+	if err := migrate(ctx, write, goose.DialectSQLite3, "migrations/sqlite", log, openConfigOf(opts)); err != nil {
 		return nil, errors.Join(fmt.Errorf("topic: open sqlite %q: %w", path, err), write.Close())
 	}
 	prepared, err := prepareWriter(ctx, write)

@@ -181,11 +181,34 @@ const migrationTable = "topic_goose_db_version"
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
-// OpenStore opens the store chosen by dsn and runs the migrations:
+// OpenOption changes how OpenStore, OpenSQLite and OpenPostgres open a store.
+type OpenOption func(*openConfig)
+
+type openConfig struct {
+	withoutMigrating bool
+}
+
+func openConfigOf(opts []OpenOption) openConfig {
+	var c openConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// WithoutMigrating opens a store without changing its schema, for tools that only read: a store
+// whose schema is not exactly this program's (no schema, migrations left to apply, or a newer
+// one) is ErrSchema.
+func WithoutMigrating() OpenOption { return func(c *openConfig) { c.withoutMigrating = true } }
+
+// ErrSchema reports a store opened WithoutMigrating whose schema is not this program's.
+var ErrSchema = errors.New("topic: the store's schema is not this program's")
+
+// OpenStore opens the store chosen by dsn and runs the migrations (see OpenOption for opts):
 // dsn "" → SQLite file <dataDir>/topics.db (create dataDir with 0o750 if missing);
 // "postgres://…" or "postgresql://…" → PostgreSQL; anything else → a clear error naming IMCALLBACK_STORE_DSN.
 // Never log or return the DSN password in errors.
-func OpenStore(ctx context.Context, dsn, dataDir string, log *zap.Logger) (Store, error) {
+func OpenStore(ctx context.Context, dsn, dataDir string, log *zap.Logger, opts ...OpenOption) (Store, error) {
 	switch {
 	case dsn == "":
 		if dataDir == "" {
@@ -194,9 +217,9 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *zap.Logger) (Store
 		if err := os.MkdirAll(dataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("topic: open store: create data directory: %w", err)
 		}
-		return OpenSQLite(ctx, SQLitePath(dataDir), log)
+		return OpenSQLite(ctx, SQLitePath(dataDir), log, opts...)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return OpenPostgres(ctx, dsn, log)
+		return OpenPostgres(ctx, dsn, log, opts...)
 	default:
 		// Name only the scheme: the rest of the DSN may hold a password.
 		scheme, _, found := strings.Cut(dsn, "://")
@@ -549,7 +572,7 @@ func decodeCustomData(raw []byte) ([]CustomField, error) {
 
 // migrate brings the schema behind db up to date with the embedded migrations in dir.
 // It does not close db.
-func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string, log *zap.Logger, opts ...goose.ProviderOption) error {
+func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string, log *zap.Logger, o openConfig, opts ...goose.ProviderOption) error {
 	fsys, err := fs.Sub(migrationFiles, dir)
 	if err != nil {
 		return fmt.Errorf("migrations %s: %w", dir, err)
@@ -561,6 +584,30 @@ func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string,
 	provider, err := goose.NewProvider(dialect, db, fsys, opts...)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
+	}
+	if o.withoutMigrating {
+		// goose creates its version table when it reads versions: look first.
+		var exists bool
+		query := `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = $1`
+		if dialect == goose.DialectPostgres {
+			query = `SELECT to_regclass($1) IS NOT NULL` // in the search_path, as goose finds it
+		}
+		if err := db.QueryRowContext(ctx, query, migrationTable).Scan(&exists); err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		if !exists {
+			return fmt.Errorf("%w: no topic store here; has the service run on this store?", ErrSchema)
+		}
+		current, target, err := provider.GetVersions(ctx)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: %w", ErrSchema, err)
+		case current < target:
+			return fmt.Errorf("%w: the store's schema is at version %d, this program's at %d: start the service once (it migrates), then read", ErrSchema, current, target)
+		case current > target:
+			return fmt.Errorf("%w: the store's schema (version %d) is newer than this program's (%d): use the service's own binary", ErrSchema, current, target)
+		}
+		return nil
 	}
 	results, err := provider.Up(ctx)
 	if err != nil {
@@ -598,11 +645,14 @@ func redactDSN(dsn string, err error) error {
 		cause = context.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		cause = context.DeadlineExceeded
+	case errors.Is(err, ErrSchema):
+		cause = ErrSchema
 	}
 	return &redactedError{msg: msg, cause: cause}
 }
 
-// redactedError carries a scrubbed message and, at most, the context error behind it.
+// redactedError carries a scrubbed message and, at most, the context error or ErrSchema behind
+// it.
 type redactedError struct {
 	msg   string
 	cause error

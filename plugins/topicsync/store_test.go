@@ -1400,3 +1400,79 @@ func testAdoptUnkeyed(t *testing.T, s topicsync.Store) {
 		t.Errorf("left without an app: %q, want l3", topicIDs(left))
 	}
 }
+
+// TestOpenWithoutMigrating: a tool that only reads opens a store whose
+// schema is this program's and changes nothing; a store without the schema
+// is ErrSchema, and no table is created for it.
+func TestOpenWithoutMigrating(t *testing.T) {
+	type openCase struct {
+		name   string
+		open   func(t *testing.T, opts ...topicsync.OpenOption) (topicsync.Store, error)
+		tables func(t *testing.T) int // tables the store's database holds now
+	}
+	path := filepath.Join(t.TempDir(), "topics.db")
+	tests := []openCase{{"sqlite",
+		func(t *testing.T, opts ...topicsync.OpenOption) (topicsync.Store, error) {
+			return topicsync.OpenSQLite(t.Context(), path, zaptest.NewLogger(t), opts...)
+		},
+		func(t *testing.T) int {
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var n int
+			if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}}}
+	if os.Getenv(postgresDSNEnv) != "" {
+		dsn := postgresSchemaDSN(t)
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		schema := u.Query().Get("search_path")
+		tests = append(tests, openCase{"postgres",
+			func(t *testing.T, opts ...topicsync.OpenOption) (topicsync.Store, error) {
+				return topicsync.OpenPostgres(t.Context(), dsn, zaptest.NewLogger(t), opts...)
+			},
+			func(t *testing.T) int {
+				conn, err := pgx.Connect(t.Context(), dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(t.Context())
+				var n int
+				if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, schema).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.open(t, topicsync.WithoutMigrating()); !errors.Is(err, topicsync.ErrSchema) {
+				t.Fatalf("opening an empty database without migrating: %v, want ErrSchema", err)
+			}
+			if n := tt.tables(t); n != 0 {
+				t.Fatalf("opening it without migrating left %d tables", n)
+			}
+			s, err := tt.open(t) // migrates
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustCreate(t, s, newTopic("@TGS#_g", "kept", at(1)))
+			closeStore(t, s)
+			s, err = tt.open(t, topicsync.WithoutMigrating())
+			if err != nil {
+				t.Fatalf("opening a migrated store without migrating: %v", err)
+			}
+			defer closeStore(t, s)
+			if got := mustList(t, s, topicsync.ListFilter{}); len(got) != 1 {
+				t.Errorf("read %d topics, want the one stored", len(got))
+			}
+		})
+	}
+}
