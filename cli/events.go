@@ -273,12 +273,12 @@ func eventFilter(command, since string) (delivery.Filter, error) {
 // maxSeqRange bounds one --seq range, so a typo cannot ask for billions.
 const maxSeqRange = 10_000_000
 
-// parseSeqs reads --seq values: N, N-M, or comma-separated lists of both;
 // errNoSeqs answers a --seq that selects nothing (empty, or commas only, as
 // an empty shell variable gives): a replay by sequence never falls back to
 // every event.
 var errNoSeqs = errors.New("--seq selects no sequence: give N or N-M (an empty --seq is no selection)")
 
+// parseSeqs reads --seq values: N, N-M, or comma-separated lists of both;
 // the result is sorted, each sequence once.
 func parseSeqs(values []string) ([]uint64, error) {
 	var out []uint64

@@ -448,7 +448,7 @@ func TestReplayBySeqFitsTheBodyLimit(t *testing.T) {
 			[]string{"replayed 59940 event(s)\n"}, nil},
 		{"a failing request", []string{"--seq", "1-200000"}, 3, 15000, 3, false,
 			[]string{"events replay stopped at request 3 of 40 (5000 sequence(s), 10001–15000)", "HTTP 503: stream unavailable",
-				"the 2 request(s) before it replayed 9990 event(s)", "the remaining 185000 sequence(s), 15001–200000, were not sent"},
+				"the 2 request(s) before it replayed 9990 event(s)", "190000 sequence(s) from this request on are not known to be replayed: --seq 10001-200000"},
 			[]string{"replayed 9990 event(s)\n"}, nil},
 		{"the first of several fails", []string{"--seq", "1-200000"}, 1, 5000, 1, false,
 			[]string{"request 1 of 40", "the 0 request(s) before it replayed 0 event(s)"}, nil, []string{"replayed"}},
@@ -462,6 +462,8 @@ func TestReplayBySeqFitsTheBodyLimit(t *testing.T) {
 			[]string{"--command is empty"}, nil, []string{"replayed"}},
 		{"an empty --command with --dead", []string{"--dead", "--command", " "}, 0, 0, 0, false,
 			[]string{"--command is empty"}, nil, []string{"replayed"}},
+		{"sequences left apart are named apart", []string{"--seq", "1-5000", "--seq", "20000", "--seq", "90000"}, 1, 5000, 1, false,
+			[]string{"request 1 of 2", "5002 sequence(s) from this request on are not known to be replayed: --seq 1-5000,20000,90000"}, nil, []string{"replayed"}},
 		{"a single request fails as it is", []string{"--seq", "1-10"}, 1, 10, 1, false,
 			[]string{"POST /v1/events/replay: HTTP 503: stream unavailable"}, nil, []string{"request 1 of 1", "replayed"}},
 	}
@@ -501,6 +503,27 @@ func TestReplayBySeqFitsTheBodyLimit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSeqRuns(t *testing.T) {
+	many := make([]uint64, 0, 60)
+	for i := range uint64(60) {
+		many = append(many, 2*i) // 60 runs of one
+	}
+	tests := []struct {
+		seqs []uint64
+		want string
+	}{
+		{[]uint64{7}, "7"},
+		{[]uint64{1, 2, 3, 5000, 20000, 90000, 90001}, "1-3,5000,20000,90000-90001"},
+		{many, "0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,30,32,34,36,38,40,42,44,46,48,50,52,54,56,58," +
+			"60,62,64,66,68,70,72,74,76,78,80,82,84,86,88,90,92,94,96,98 and 10 more run(s)"},
+	}
+	for _, tt := range tests {
+		if got := seqRuns(tt.seqs); got != tt.want {
+			t.Errorf("seqRuns(%v) = %q, want %q", tt.seqs, got, tt.want)
+		}
 	}
 }
 

@@ -280,6 +280,41 @@ const adminBodyLimit = 1 << 20
 // request to a second or so. Its body stays far below adminBodyLimit.
 const replayBatch = 5000
 
+// seqRuns writes sorted sequences as --seq takes them, contiguous runs as
+// N-M: "1-5000,20000,90000". Past maxRuns runs it says how many more.
+func seqRuns(seqs []uint64) string {
+	const maxRuns = 50
+	var b strings.Builder
+	runs := 0
+	for i := 0; i < len(seqs); {
+		j := i
+		for j+1 < len(seqs) && seqs[j+1] == seqs[j]+1 {
+			j++
+		}
+		if runs == maxRuns {
+			rest := 1
+			for k := j + 1; k < len(seqs); k++ {
+				if seqs[k] != seqs[k-1]+1 {
+					rest++
+				}
+			}
+			fmt.Fprintf(&b, " and %d more run(s)", rest)
+			break
+		}
+		if runs > 0 {
+			b.WriteByte(',')
+		}
+		if j == i {
+			fmt.Fprint(&b, seqs[i])
+		} else {
+			fmt.Fprintf(&b, "%d-%d", seqs[i], seqs[j])
+		}
+		runs++
+		i = j + 1
+	}
+	return b.String()
+}
+
 // replayAnswer is the admin API's answer to a replay.
 type replayAnswer struct {
 	Replayed int      `json:"replayed"`
@@ -332,13 +367,12 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 			if n > 1 {
 				printReplay(w, total.Replayed, total.Missing)
 			}
-			rest := seqs[i+len(batch):]
-			notSent := "none were left to send"
-			if len(rest) > 0 {
-				notSent = fmt.Sprintf("the remaining %d sequence(s), %d–%d, were not sent", len(rest), rest[0], rest[len(rest)-1])
-			}
-			return fmt.Errorf("events replay stopped at request %d of %d (%d sequence(s), %d–%d): %w; the %d request(s) before it replayed %d event(s); %s",
-				n, requests, len(batch), batch[0], batch[len(batch)-1], err, n-1, total.Replayed, notSent)
+			// The failed request's sequences count as not replayed: an error
+			// answer (a 503, a timeout) does not say how far the service got.
+			left := seqs[i:]
+			return fmt.Errorf("events replay stopped at request %d of %d (%d sequence(s), %d–%d): %w; the %d request(s) before it replayed %d event(s); "+
+				"%d sequence(s) from this request on are not known to be replayed: --seq %s",
+				n, requests, len(batch), batch[0], batch[len(batch)-1], err, n-1, total.Replayed, len(left), seqRuns(left))
 		}
 		total.Replayed += res.Replayed
 		total.Missing = append(total.Missing, res.Missing...)
