@@ -530,8 +530,8 @@ func TestTopicsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runCLI(t, "--offline", "topics", "get", id); !errors.Is(err, topicsync.ErrAmbiguous) {
-		t.Fatalf("get of an id two apps hold: %v, want ErrAmbiguous", err)
+	if _, err := runCLI(t, "--offline", "topics", "get", id); !errors.Is(err, topicsync.ErrAmbiguous) || !strings.Contains(err.Error(), "--appid") {
+		t.Fatalf("get of an id two apps hold: %v, want ErrAmbiguous naming --appid", err)
 	}
 	tests := []struct {
 		args     []string

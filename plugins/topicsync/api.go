@@ -127,7 +127,7 @@ func GetAnyApp(ctx context.Context, store Store, appID *string, topicID string) 
 	for i, t := range rows {
 		apps[i] = strconv.Quote(t.SdkAppID)
 	}
-	return Topic{}, fmt.Errorf("%w: topic id %q is held by apps %s; name one with sdk_app_id",
+	return Topic{}, fmt.Errorf("%w: topic id %q is held by apps %s; name one with sdk_app_id (the command line's --appid)",
 		ErrAmbiguous, topicID, strings.Join(apps, ", "))
 }
 
