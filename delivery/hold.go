@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -88,16 +89,8 @@ func (h *holds) reason(seq uint64) error {
 func (h *holds) prune(floor uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for seq := range h.deferred {
-		if seq <= floor {
-			delete(h.deferred, seq)
-		}
-	}
-	for seq := range h.reasons {
-		if seq <= floor {
-			delete(h.reasons, seq)
-		}
-	}
+	maps.DeleteFunc(h.deferred, func(seq, _ uint64) bool { return seq <= floor })
+	maps.DeleteFunc(h.reasons, func(seq uint64, _ error) bool { return seq <= floor })
 }
 
 // forget drops seq's count and kept reason once it is acknowledged or
@@ -182,30 +175,34 @@ func (s *Service) attempts(md *jetstream.MsgMetadata) *jetstream.MsgMetadata {
 	return &c
 }
 
-// noteFloor reads the consumer's acknowledgement floor, at most once per
-// floorEvery (or per 10 × HoldRecheck, if shorter, while held counts are
-// kept). The floor is where a consumer deleted while the service runs
-// starts again (resume), and it drops the given-back counts of the events
-// it has passed: an event another replica acknowledged never returns to
-// these workers, so forget never sees it, and without this its count would
-// stay for the life of the process.
-func (w *workers) noteFloor(cons jetstream.Consumer, last *time.Time) {
+// noteFloor reads the consumer's information, at most once per floorEvery
+// (or per 10 × HoldRecheck, if shorter, while held counts are kept), and
+// reports whether the server says the consumer is gone. Some servers answer
+// a pull on a deleted consumer with nothing at all, like an idle one, so
+// this is how the workers learn of it. Its acknowledgement floor is where a
+// consumer deleted while the service runs starts again (resume), and it
+// drops the given-back counts of the events it has passed: an event another
+// replica acknowledged never returns to these workers, so forget never sees
+// it, and without this its count would stay for the life of the process.
+func (w *workers) noteFloor(cons jetstream.Consumer, last *time.Time) (gone bool) {
 	every := floorEvery
 	if w.s.holds.counting() {
 		every = min(every, 10*w.opts.HoldRecheck)
 	}
 	if time.Since(*last) < every {
-		return
+		return false
 	}
 	*last = time.Now()
 	ctx, cancel := context.WithTimeout(w.fetchCtx, 5*time.Second)
 	defer cancel()
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return // the next fetch tries again
+		// Another error says nothing: the next fetch tries again.
+		return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
 	}
 	w.s.resume.note(w.streamCreated, info.AckFloor.Stream)
 	w.s.holds.prune(info.AckFloor.Stream)
+	return false
 }
 
 // forget drops the count of msg's deliveries given back, once msg is

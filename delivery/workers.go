@@ -252,7 +252,6 @@ func (w *workers) run() {
 	defer close(w.loopDone)
 	var cons jetstream.Consumer
 	var noted time.Time // when noteFloor last asked the server
-	idle := 0           // fetches in a row that brought nothing
 	failing := false    // log an outage once, and its end
 	fail := func(msg string, err error) {
 		if !failing {
@@ -276,26 +275,16 @@ func (w *workers) run() {
 		if n == 0 {
 			return // stopping
 		}
-		got, err := w.fetch(cons, n)
+		err := w.fetch(cons, n)
 		switch {
 		case err == nil:
 			if failing {
 				w.log.Info("consuming again", zap.String("consumer", w.opts.Consumer))
 				failing = false
 			}
-			w.noteFloor(cons, &noted)
-			idle++
-			if got > 0 {
-				idle = 0
-			}
-			if idle >= idleCheckEvery {
-				// Some servers answer a pull on a deleted consumer with
-				// nothing at all, like an idle one: ask whether it exists.
-				idle = 0
-				if w.consumerGone(cons) {
-					w.log.Warn("the consumer is gone; opening it again", zap.String("consumer", w.opts.Consumer))
-					cons = nil
-				}
+			if w.noteFloor(cons, &noted) {
+				w.log.Warn("the consumer is gone; opening it again", zap.String("consumer", w.opts.Consumer))
+				cons = nil
 			}
 		case w.stopping() && errors.Is(err, context.Canceled):
 			return
@@ -375,29 +364,15 @@ func (w *workers) release(n int) {
 	}
 }
 
-// idleCheckEvery is after how many empty fetches in a row the workers ask
-// whether their consumer still exists.
-const idleCheckEvery = 5
-
-// consumerGone reports whether the server says cons no longer exists (its
-// consumer or its stream was deleted); an error of another kind says nothing.
-func (w *workers) consumerGone(cons jetstream.Consumer) bool {
-	ctx, cancel := context.WithTimeout(w.fetchCtx, 5*time.Second)
-	defer cancel()
-	_, err := cons.Info(ctx)
-	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
-}
-
 // fetch asks for up to n messages, each of which takes one reserved slot
-// and runs at once; the slots left unused are released. It returns how
-// many came.
-func (w *workers) fetch(cons jetstream.Consumer, n int) (int, error) {
+// and runs at once; the slots left unused are released.
+func (w *workers) fetch(cons jetstream.Consumer, n int) error {
 	ctx, cancel := context.WithTimeout(w.fetchCtx, fetchWait)
 	defer cancel()
 	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
 	if err != nil {
 		w.release(n)
-		return 0, err
+		return err
 	}
 	used := 0
 	for msg := range batch.Messages() {
@@ -407,9 +382,9 @@ func (w *workers) fetch(cons jetstream.Consumer, n int) (int, error) {
 	}
 	w.release(n - used)
 	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return used, err
+		return err
 	}
-	return used, nil
+	return nil
 }
 
 // handle processes one delivery; see the package documentation for the order.
