@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -284,35 +285,23 @@ const replayBatch = 5000
 // N-M: "1-5000,20000,90000". Past maxRuns runs it says how many more.
 func seqRuns(seqs []uint64) string {
 	const maxRuns = 50
-	var b strings.Builder
-	runs := 0
+	var runs []string
 	for i := 0; i < len(seqs); {
 		j := i
 		for j+1 < len(seqs) && seqs[j+1] == seqs[j]+1 {
 			j++
 		}
-		if runs == maxRuns {
-			rest := 1
-			for k := j + 1; k < len(seqs); k++ {
-				if seqs[k] != seqs[k-1]+1 {
-					rest++
-				}
-			}
-			fmt.Fprintf(&b, " and %d more run(s)", rest)
-			break
-		}
-		if runs > 0 {
-			b.WriteByte(',')
-		}
 		if j == i {
-			fmt.Fprint(&b, seqs[i])
+			runs = append(runs, strconv.FormatUint(seqs[i], 10))
 		} else {
-			fmt.Fprintf(&b, "%d-%d", seqs[i], seqs[j])
+			runs = append(runs, fmt.Sprintf("%d-%d", seqs[i], seqs[j]))
 		}
-		runs++
 		i = j + 1
 	}
-	return b.String()
+	if len(runs) > maxRuns {
+		return strings.Join(runs[:maxRuns], ",") + fmt.Sprintf(" and %d more run(s)", len(runs)-maxRuns)
+	}
+	return strings.Join(runs, ",")
 }
 
 // replayAnswer is the admin API's answer to a replay.
