@@ -66,3 +66,31 @@ func FuzzEncodeCustomData(f *testing.F) {
 		checkCustomDataEncoding(t, []CustomField{{k1, v1}})
 	})
 }
+
+// BenchmarkCustomDataOnNewGoroutine encodes Tencent's two-field sample the
+// way an inline after-handler does: on a goroutine of its own, whose stack
+// grows (is copied) wherever the encoding calls go deepest. json.Marshal is
+// what encodeCustomData replaced.
+func BenchmarkCustomDataOnNewGoroutine(b *testing.B) {
+	fields := []CustomField{{"UserDefined1", "hello"}, {"UserDefined2", "world"}}
+	encoders := []struct {
+		name   string
+		encode func()
+	}{
+		{"encodeCustomData", func() { encodeCustomData(fields) }},
+		{"json.Marshal", func() { _, _ = json.Marshal(fields) }},
+	}
+	for _, enc := range encoders {
+		b.Run(enc.name, func(b *testing.B) {
+			done := make(chan struct{})
+			b.ReportAllocs()
+			for b.Loop() {
+				go func() {
+					enc.encode()
+					done <- struct{}{}
+				}()
+				<-done
+			}
+		})
+	}
+}
