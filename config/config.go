@@ -228,6 +228,14 @@ func (c *Config) problems() []error {
 	if c.AdminListen == "" {
 		bad("admin_listen", "required")
 	}
+	if c.NATSListen != "" && !loopbackListen(c.NATSListen) {
+		// The embedded server's client listener has no authentication: anyone
+		// who reaches it can store forged callbacks (no Sign, no allowlist),
+		// read every stored payload and delete the streams.
+		bad("nats_listen", "%s is not a loopback address: the embedded NATS server's client listener has no "+
+			"authentication, so anyone who reaches it could store forged callbacks and read every event; "+
+			"listen on 127.0.0.1, or run your own NATS with authentication (%s)", c.NATSListen, EnvName("nats_url"))
+	}
 	c.validateListeners(bad)
 	if !strings.HasPrefix(c.Path, "/") {
 		bad("path", "%q must start with /", c.Path)
