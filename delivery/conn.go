@@ -253,7 +253,7 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("NATS connection restored", zap.String("url", nc.ConnectedUrlRedacted()))
+			log.Info("NATS connection restored", zap.String("url", redactURL(nc.ConnectedUrl())))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			fields := []zap.Field{zap.Error(err)}
@@ -350,3 +350,8 @@ func (l serverLog) Fatalf(format string, v ...any) {
 func (l serverLog) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l serverLog) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l serverLog) Tracef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// redactURL is the server list u with its credentials replaced, for logs:
+// a password, and the token of NATS's nats://token@host form, which
+// url.URL.Redacted (and nats.Conn.ConnectedUrlRedacted) print as it is.
+func redactURL(u string) string { return config.Redact(u, true) }

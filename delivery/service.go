@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -721,18 +719,4 @@ func publish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (*jetst
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-}
-
-// redactURL is the server list u with any password replaced, for logs.
-func redactURL(u string) string {
-	servers := strings.Split(u, ",")
-	for i, one := range servers {
-		parsed, err := url.Parse(strings.TrimSpace(one))
-		if err != nil {
-			servers[i] = "(unparsable URL)"
-			continue
-		}
-		servers[i] = parsed.Redacted()
-	}
-	return strings.Join(servers, ",")
 }
