@@ -99,8 +99,8 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 	}
 	req := c.Request()
 	fields := []zap.Field{
-		zap.String("method", req.Method),
-		zap.String("path", req.URL.Path),
+		zap.String("method", loggable(req.Method, req.RequestURI)),
+		zap.String("path", loggablePath(req.URL.Path, req.RequestURI)),
 		zap.String("command", command),
 		zap.String("app_id", app),
 		zap.Int("status", status),
@@ -126,15 +126,28 @@ const maxLoggedValue = 128
 // with; IM's own are about 200 bytes.
 const maxSharedQuery = 1024
 
+// maxLoggedPath bounds the path an access line and a span keep: every
+// request is logged, 404s of any path included, before any verification,
+// and net/http takes a request line of up to its 64 KiB header limit.
+const maxLoggedPath = 256
+
 // loggable is v, a value parsed from query, cut to maxLoggedValue bytes
 // (marked with "…"). It never shares memory with a query string longer than
 // maxSharedQuery: a Recent record outlives its request, and a short value
 // pointing into a long query would keep the whole query alive.
-func loggable(v, query string) string {
+func loggable(v, query string) string { return bounded(v, query, maxLoggedValue) }
+
+// loggablePath is the request's path as loggable keeps a value, cut to
+// maxLoggedPath bytes.
+func loggablePath(path, requestURI string) string { return bounded(path, requestURI, maxLoggedPath) }
+
+// bounded is v cut to limit bytes (marked with "…"), never sharing memory
+// with src when src is longer than maxSharedQuery.
+func bounded(v, src string, limit int) string {
 	switch {
-	case len(v) > maxLoggedValue:
-		return v[:maxLoggedValue] + "…"
-	case len(query) > maxSharedQuery:
+	case len(v) > limit:
+		return v[:limit] + "…"
+	case len(src) > maxSharedQuery:
 		return strings.Clone(v)
 	default:
 		return v

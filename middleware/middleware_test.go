@@ -346,6 +346,48 @@ func TestAccessLogBoundsQueryValues(t *testing.T) {
 	}
 }
 
+// TestAccessLogBoundsPathAndMethod: every request is logged, 404s and 405s
+// included, before anything is verified, and net/http reads a request line
+// of up to its 64 KiB header limit: the line keeps a bounded path and method.
+func TestAccessLogBoundsPathAndMethod(t *testing.T) {
+	longPath := "/" + strings.Repeat("a", 60<<10)
+	longMethod := strings.Repeat("M", 30<<10)
+	tests := []struct {
+		name, method, path   string
+		wantMethod, wantPath string
+		wantStatus           int
+	}{
+		{"the callback path", http.MethodPost, "/im/callback", http.MethodPost, "/im/callback", http.StatusOK},
+		{"a long path", http.MethodPost, longPath, http.MethodPost, longPath[:256] + "…", http.StatusNotFound},
+		{"a long method", longMethod, "/im/callback", longMethod[:128] + "…", "/im/callback", http.StatusMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			e := echo.New()
+			e.HTTPErrorHandler = middleware.ErrorHandler(zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+			e.Use(middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.New(core)}))
+			e.POST("/im/callback", func(c echo.Context) error {
+				return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+			})
+			req := httptest.NewRequest(http.MethodPost, tt.path, strings.NewReader(`{}`))
+			req.Method = tt.method
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d", rec.Code, tt.wantStatus)
+			}
+			fields := logs.All()[0].ContextMap()
+			if got := fields["path"]; got != tt.wantPath {
+				t.Errorf("logged path %.80q… (%d bytes), want %.80q…", got, len(toString(got)), tt.wantPath)
+			}
+			if got := fields["method"]; got != tt.wantMethod {
+				t.Errorf("logged method %.80q… (%d bytes), want %.80q…", got, len(toString(got)), tt.wantMethod)
+			}
+		})
+	}
+}
+
 // TestAccessLogRecordsAPanic: a handler's panic still gets its access line
 // and Recent record, as the 500 the recover middleware answers.
 func TestAccessLogRecordsAPanic(t *testing.T) {

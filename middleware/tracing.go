@@ -44,8 +44,13 @@ func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 			p := ParamsOf(c)
 			status := c.Response().Status
 			reason, _ := c.Get(reasonKey).(string)
-			span.SetAttributes(tracing.AttrMethod.String(req.Method), tracing.AttrRoute.String(req.URL.Path),
-				tracing.AttrCommand.String(p.CallbackCommand), tracing.AttrApp.String(p.SdkAppid), tracing.AttrStatus.Int(status),
+			// Bounded as the access line is: the span is kept until it is
+			// exported, and all of these come from an unverified request.
+			query := req.URL.RawQuery
+			span.SetAttributes(tracing.AttrMethod.String(loggable(req.Method, req.RequestURI)),
+				tracing.AttrRoute.String(loggablePath(req.URL.Path, req.RequestURI)),
+				tracing.AttrCommand.String(loggable(p.CallbackCommand, query)), tracing.AttrApp.String(loggable(p.SdkAppid, query)),
+				tracing.AttrStatus.Int(status),
 				tracing.AttrRequest.String(c.Response().Header().Get(echo.HeaderXRequestID)), tracing.AttrOutcome.String(outcomeOf(c, reason != "")))
 			if reason != "" {
 				span.SetAttributes(tracing.AttrReason.String(reason))
