@@ -581,7 +581,12 @@ func TestInterruptedLastDeliveryIsDeadLetteredWithoutRunningAgain(t *testing.T) 
 		dead = deadLetters(t, events(t, second))
 		return len(dead) == 1
 	})
-	if !strings.Contains(dead[0].Error, "delivery limit reached") || dead[0].Deliveries != 2 {
+	// Deliveries is the server's count: 2 (the interrupted attempt and this
+	// one), or more when a redelivery went to the stopped first service's
+	// pull request, still open at the server when its handler nakked (the
+	// race of its shutdown; the event comes back after the ack wait). Either
+	// way the handler did not run again.
+	if !strings.Contains(dead[0].Error, "delivery limit reached") || dead[0].Deliveries <= uint64(o.MaxDeliveries) {
 		t.Errorf("dead letter %+v", dead[0])
 	}
 	if n := len(rec.callTimes("i1")); n != 1 {
