@@ -174,7 +174,8 @@ type clusterLoad struct {
 	sender imtest.Sender
 
 	mu          sync.Mutex
-	targets     []string // public URLs in rotation
+	targets     []string       // public URLs in rotation
+	inflight    map[string]int // requests sent to each URL and not yet answered
 	sent        int
 	answered    int // any HTTP answer
 	acked       []string
@@ -189,9 +190,18 @@ func (l *clusterLoad) setTargets(urls ...string) {
 	l.targets = urls
 }
 
+// idle reports whether every request sent to target has its answer (or
+// its failure).
+func (l *clusterLoad) idle(target string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inflight[target] == 0
+}
+
 func (l *clusterLoad) send(i int) {
 	l.mu.Lock()
 	target := l.targets[i%len(l.targets)]
+	l.inflight[target]++
 	l.mu.Unlock()
 	topicID := fmt.Sprintf("%s@TOPIC#_%06d", l.group, i)
 	body, _ := json.Marshal(map[string]any{"CallbackCommand": "Group.CallbackAfterCreateTopic", "GroupId": l.group,
@@ -201,6 +211,7 @@ func (l *clusterLoad) send(i int) {
 	res, err := s.Send(context.Background(), "Group.CallbackAfterCreateTopic", body)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.inflight[target]--
 	l.sent++
 	switch {
 	case err != nil:
@@ -295,7 +306,7 @@ func TestClusterReplicasKilledUnderLoad(t *testing.T) {
 
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	l := &clusterLoad{group: "@TGS#_cluster" + hex.EncodeToString(b[:]), other: map[string]int{},
+	l := &clusterLoad{group: "@TGS#_cluster" + hex.EncodeToString(b[:]), other: map[string]int{}, inflight: map[string]int{},
 		sender: imtest.Sender{AppID: imtest.AppID, Token: faultToken, Client: &http.Client{Timeout: 5 * time.Second}}}
 	l.setTargets(replicas[0].p.public, replicas[1].p.public, replicas[2].p.public)
 	const rate = 150 // requests per second
@@ -321,7 +332,11 @@ func TestClusterReplicasKilledUnderLoad(t *testing.T) {
 	// kill -9 it and the stream's leader node; restart both 4 s later.
 	time.Sleep(7 * time.Second)
 	l.setTargets(replicas[0].p.public, replicas[2].p.public)
-	time.Sleep(500 * time.Millisecond) // its in-flight requests are answered
+	// Its count is read once every request sent to it is answered: one
+	// answered later would be in the load's answers and in no replica's count.
+	if !waitFor(10*time.Second, func() bool { return l.idle(replicas[1].p.public) }) {
+		t.Fatal("the second replica still has requests in flight 10 s after it left the rotation")
+	}
 	killedCount := callbacksTotal(t, replicas[1].p)
 	replicas[1].p.kill()
 	si, err := info()
