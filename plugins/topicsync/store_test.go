@@ -873,6 +873,48 @@ func testClosedStore(t *testing.T, s topicsync.Store) {
 	}
 }
 
+// TestSQLiteWritesRacingCloseReturn: writes in flight while the store
+// closes each return, committed or ErrClosed; none is left waiting for a
+// writer that has stopped, also one still queued for it.
+func TestSQLiteWritesRacingCloseReturn(t *testing.T) {
+	s, err := topicsync.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "topics.db"), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				// No deadline: only the store can end the wait.
+				err := s.Create(context.Background(), newTopic("@TGS#_g", fmt.Sprintf("racing-%d-%d", w, i), at(1)))
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // writes commit and queue up
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	returned := make(chan struct{})
+	go func() { wg.Wait(); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writes racing Close still wait 10 s after it")
+	}
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, topicsync.ErrClosed) {
+			t.Errorf("a write racing Close: %v, want ErrClosed", err)
+		}
+	}
+}
+
 func TestSQLiteReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "topics.db")
 	tp := newTopic("@TGS#_g", "kept", at(1))
