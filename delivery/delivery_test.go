@@ -32,7 +32,7 @@ func TestAcceptStoresBeforeAnswering(t *testing.T) {
 			Stream: s.Options().Stream, Seq: 1, Time: ev.Time,
 			Subject: prefix + ".1400000000." + testCommand, Command: testCommand, AppID: "1400000000",
 			Size: len(r.Body), ReceivedAt: ev.ReceivedAt, RequestID: "req-a1",
-			MsgID: delivery.MsgID("1400000000", testCommand, r.Body),
+			MsgID: delivery.RequestMsgID(r),
 		}
 		if ev != want {
 			t.Errorf("event\n got %+v\nwant %+v", ev, want)

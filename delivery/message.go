@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -59,16 +60,54 @@ var ErrUndecodable = errors.New("delivery: message is not a stored event")
 // each prefixed with its length so that no two different triples hash the
 // same input. MsgID and the forwarded webhook-id are made from it.
 func Fingerprint(appID, command string, body []byte) [sha256.Size]byte {
+	return fingerprint(appID, command, body)
+}
+
+// fingerprint hashes app, command, body and extra, each length-prefixed.
+func fingerprint(appID, command string, body []byte, extra ...[]byte) [sha256.Size]byte {
 	h := sha256.New()
 	var n [8]byte
-	for _, field := range [][]byte{[]byte(appID), []byte(command), body} {
+	write := func(field []byte) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(field)))
 		h.Write(n[:])
 		h.Write(field)
 	}
+	write([]byte(appID))
+	write([]byte(command))
+	write(body)
+	for _, field := range extra {
+		write(field)
+	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	return sum
+}
+
+// eventTimeKey is the body field that dates an event.
+var eventTimeKey = []byte(`"EventTime"`)
+
+// RequestFingerprint is the fingerprint of the event r carries: the
+// Fingerprint of its SdkAppid, command and body and, for a body without an
+// EventTime, also of the RequestTime IM signed it at. Such a body (the
+// topic callbacks and Sns.CallbackFriendAdd as documented) repeats whenever the same thing happens again (a
+// topic renamed back, friends added again after a delete): without the
+// RequestTime the second event would pass for a retry of the first and be
+// answered OK and dropped. A retry IM signs at a new time is then stored
+// again, which handlers take (they are idempotent); a retry of the same
+// signed request is still a duplicate. Without a RequestTime (no token
+// configured) the body alone decides, as for a body with an EventTime.
+func RequestFingerprint(r *dispatcher.Request) [sha256.Size]byte {
+	if r.Params.RequestTime == "" || bytes.Contains(r.Body, eventTimeKey) {
+		return Fingerprint(r.Params.SdkAppid, r.Command, r.Body)
+	}
+	return fingerprint(r.Params.SdkAppid, r.Command, r.Body, []byte(r.Params.RequestTime))
+}
+
+// RequestMsgID is the deduplication id of the event r carries: the first
+// 128 bits of its RequestFingerprint, as MsgID.
+func RequestMsgID(r *dispatcher.Request) string {
+	sum := RequestFingerprint(r)
+	return base64.RawURLEncoding.EncodeToString(sum[:msgIDBytes])
 }
 
 // msgIDBytes is how much of the fingerprint MsgID keeps: 128 bits, so two
@@ -76,7 +115,8 @@ func Fingerprint(appID, command string, body []byte) [sha256.Size]byte {
 // events in the duplicate window.
 const msgIDBytes = 16
 
-// MsgID is the deduplication id (Nats-Msg-Id) of an event: the first 128
+// MsgID is the deduplication id (Nats-Msg-Id) of an event whose body alone
+// tells it apart (RequestMsgID is the one stored): the first 128
 // bits of its Fingerprint, base64url without padding (22 characters). The
 // stream keeps every id of the duplicate window in memory, so its length
 // is paid per event: the 64 hex digits of the whole hash took 40 bytes
@@ -127,7 +167,7 @@ func newEventMsg(o *Options, r *dispatcher.Request, target string) *nats.Msg {
 	p := r.Params
 	p.Sign = "" // derived from the token: not kept in the audit log
 	h := make(nats.Header, 7)
-	id := MsgID(r.Params.SdkAppid, r.Command, r.Body)
+	id := RequestMsgID(r)
 	if target != "" {
 		id += ":" + target
 		h[HeaderTarget] = []string{target}

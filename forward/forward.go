@@ -263,10 +263,11 @@ func (f *Forwarder) Destinations(command, app string) []string {
 }
 
 // EventID is the webhook-id of a callback: "msg_" and the hex of its
-// delivery.Fingerprint, the same across IM's retries, redeliveries and
-// replays.
+// delivery.RequestFingerprint, the same across IM's retries (of a body
+// with an EventTime), redeliveries and replays, and different for two
+// events whose bodies repeat.
 func EventID(r *dispatcher.Request) string {
-	sum := delivery.Fingerprint(r.Params.SdkAppid, r.Command, r.Body)
+	sum := delivery.RequestFingerprint(r)
 	return "msg_" + hex.EncodeToString(sum[:])
 }
 

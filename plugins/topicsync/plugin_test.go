@@ -17,6 +17,7 @@ import (
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/commands/group"
+	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/protocol"
@@ -463,5 +464,60 @@ func TestCursors(t *testing.T) {
 				t.Fatalf("DecodeCursor = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRenamedBackWithoutEventTime: a topic renamed A, then B, then A again
+// within the dedup window, with the documented payload (no EventTime). The
+// third rename repeats the first one's body, but it is a new change IM
+// signed at its own time: it must be applied, not answered OK and dropped
+// as a duplicate, leaving the store at B while IM says A.
+func TestRenamedBackWithoutEventTime(t *testing.T) {
+	create := []byte(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_n","TopicId":"@TGS#_n@TOPIC#_1","Name":"first"}`)
+	rename := func(name string) []byte {
+		return fmt.Appendf(nil, `{"CallbackCommand":"Group.CallbackAfterTopicInfoChanged","GroupId":"@TGS#_n","TopicId":"@TGS#_n@TOPIC#_1","Type":"Community","Operator_Account":"u_owner42","Name":%q}`, name)
+	}
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := &plugin{}
+			p.Service = imtest.Start(t, []string{"IMCALLBACK_STORE_DSN=" + b.dsn(t), "IMCALLBACK_DELIVERY=durable"},
+				topicsync.Module, delivery.Module, fx.Populate(&p.store, &p.registry))
+			if res := p.Send(t, group.AfterCreateTopicCommand.Name(), create); !res.OK() {
+				t.Fatalf("answer %d %s", res.Status, res.Body)
+			}
+			waitFor(t, func() bool { return p.topicOrZero(t, "@TGS#_n@TOPIC#_1").Name == "first" }, func() string { return "the create" })
+			base := time.Now().Add(-30 * time.Second)
+			for i, name := range []string{"A", "B", "A"} {
+				res := p.Send(t, group.AfterTopicInfoChangedCommand.Name(), rename(name), imtest.At(base.Add(time.Duration(i)*10*time.Second)))
+				if !res.OK() {
+					t.Fatalf("rename %d to %s answered %d %s", i, name, res.Status, res.Body)
+				}
+				// Each rename is applied before IM sends the next one.
+				waitFor(t, func() bool { return p.topicOrZero(t, "@TGS#_n@TOPIC#_1").Name == name },
+					func() string {
+						return fmt.Sprintf("rename %d to %s answered OK, the store still says %q", i, name, p.topicOrZero(t, "@TGS#_n@TOPIC#_1").Name)
+					})
+			}
+		})
+	}
+}
+
+func (p *plugin) topicOrZero(t *testing.T, id string) topicsync.Topic {
+	t.Helper()
+	got, err := p.store.Get(t.Context(), imtest.AppID, id)
+	if err != nil {
+		return topicsync.Topic{}
+	}
+	return got
+}
+
+func waitFor(t *testing.T, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s: %s", what())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
