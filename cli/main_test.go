@@ -386,7 +386,7 @@ func TestPrintLoad(t *testing.T) {
 			if repeat == 0 {
 				repeat = tt.rep.Requests
 			}
-			err := printLoad(&out, tt.rep, sendFlags{repeat: repeat, unique: tt.unique})
+			err := printLoad(&out, tt.rep, sendFlags{repeat: repeat, unique: tt.unique}, true)
 			if (err != nil) != (tt.wantErr != nil) {
 				t.Errorf("err = %v, want one: %v", err, tt.wantErr != nil)
 			}
@@ -442,8 +442,32 @@ func TestSendUnique(t *testing.T) {
 		t.Fatalf("%d different topic ids, want 10", n)
 	}
 	out, err = runCLI(t, base...)
-	if err != nil || !strings.Contains(out, "all 10 requests had the same body") {
+	// The topic sample has no EventTime: its repeats are told apart by RequestTime.
+	if err != nil || !strings.Contains(out, "all 10 requests had the same body, with no EventTime") {
 		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// TestPrintLoadOfAnUndatedBody: repeats of a signed body without EventTime
+// are stored once per RequestTime, and the summary says so instead of
+// calling every one after the first a duplicate.
+func TestPrintLoadOfAnUndatedBody(t *testing.T) {
+	rep := imsend.LoadReport{Requests: 4, Statuses: map[int]int{200: 4}, Elapsed: 100 * time.Millisecond}
+	for _, tt := range []struct {
+		deduplicated bool
+		want, not    string
+	}{
+		{true, "every one after the first was a duplicate", "RequestTime"},
+		{false, "those signed in the same second were duplicates and the others were stored as new events", "every one after the first"},
+	} {
+		var out bytes.Buffer
+		if err := printLoad(&out, rep, sendFlags{repeat: 4}, tt.deduplicated); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "all 4 requests had the same body") || !strings.Contains(out.String(), tt.want) ||
+			strings.Contains(out.String(), tt.not) {
+			t.Errorf("deduplicated %v:\n%s", tt.deduplicated, out.String())
+		}
 	}
 }
 

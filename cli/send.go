@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/imsend"
 )
 
@@ -181,15 +182,20 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		Body:     bodies,
 		Progress: progress,
 	})
-	return printLoad(stdout, rep, f)
+	// Durable delivery deduplicates repeats of a body with an EventTime, or
+	// of an unsigned one; a signed body without one it tells apart by
+	// RequestTime (delivery.RequestFingerprint).
+	return printLoad(stdout, rep, f, f.token == "" || delivery.HasEventTime(body))
 }
 
 // printLoad writes the summary of a --repeat run: the requests by outcome
 // (accepted, rejected, without an answer), the rate and latency of those
 // that got an answer, the count of each HTTP status, whether the accepted
-// ones were all the same body, and one failure. The error is a
-// *loadFailures when any request failed, so that send exits non-zero.
-func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags) error {
+// ones were all the same body (deduplicated says whether durable delivery
+// stores that body once, or once per RequestTime), and one failure. The
+// error is a *loadFailures when any request failed, so that send exits
+// non-zero.
+func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags, deduplicated bool) error {
 	unanswered := rep.Statuses[-1]
 	answered := rep.Requests - unanswered
 	accepted := rep.Requests - rep.Failures // HTTP 200 with ActionStatus OK
@@ -238,8 +244,14 @@ func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags) error {
 		if accepted < rep.Requests {
 			which = fmt.Sprintf("the %d accepted requests", accepted)
 		}
-		fmt.Fprintf(w, "  %s had the same body: with durable delivery every one after the first was a duplicate, "+
-			"answered without being stored again (--unique varies the body)\n", which)
+		if deduplicated {
+			fmt.Fprintf(w, "  %s had the same body: with durable delivery every one after the first was a duplicate, "+
+				"answered without being stored again (--unique varies the body)\n", which)
+		} else {
+			fmt.Fprintf(w, "  %s had the same body, with no EventTime: durable delivery tells such repeats apart by "+
+				"their RequestTime, so those signed in the same second were duplicates and the others were stored "+
+				"as new events (--unique varies the body)\n", which)
+		}
 	}
 	if rep.Failures == 0 {
 		return nil

@@ -19,9 +19,11 @@
 // headers carry the rest (see the Header constants): the command, the query
 // parameters (Sign left out: it is derived from the token), the receive time
 // and the request id. Nats-Msg-Id is 128 bits of the SHA-256 of the
-// length-prefixed SdkAppid, command and body (MsgID), so a repeat of the
-// same body inside the stream's duplicate window is acknowledged without
-// being stored or processed again.
+// length-prefixed SdkAppid, command and body, and the RequestTime when the
+// body has no EventTime (RequestMsgID), so a repeat of the same request
+// inside the stream's duplicate window is acknowledged without being
+// stored or processed again, while a body without EventTime that repeats
+// for a new event (a topic renamed back) is stored.
 //
 // The processing order for one delivery of one message:
 //

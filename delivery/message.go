@@ -86,6 +86,11 @@ func fingerprint(appID, command string, body []byte, extra ...[]byte) [sha256.Si
 // eventTimeKey is the body field that dates an event.
 var eventTimeKey = []byte(`"EventTime"`)
 
+// HasEventTime reports whether body carries an EventTime, which tells one
+// event from the next with the same fields: the repeats of such a body are
+// deduplicated whatever their RequestTime (see RequestFingerprint).
+func HasEventTime(body []byte) bool { return bytes.Contains(body, eventTimeKey) }
+
 // RequestFingerprint is the fingerprint of the event r carries: the
 // Fingerprint of its SdkAppid, command and body and, for a body without an
 // EventTime, also of the RequestTime IM signed it at. Such a body (the
@@ -97,7 +102,7 @@ var eventTimeKey = []byte(`"EventTime"`)
 // signed request is still a duplicate. Without a RequestTime (no token
 // configured) the body alone decides, as for a body with an EventTime.
 func RequestFingerprint(r *dispatcher.Request) [sha256.Size]byte {
-	if r.Params.RequestTime == "" || bytes.Contains(r.Body, eventTimeKey) {
+	if r.Params.RequestTime == "" || HasEventTime(r.Body) {
 		return Fingerprint(r.Params.SdkAppid, r.Command, r.Body)
 	}
 	return fingerprint(r.Params.SdkAppid, r.Command, r.Body, []byte(r.Params.RequestTime))
