@@ -192,7 +192,22 @@ type probe struct {
 		Path string
 		Port any
 	} `yaml:"httpGet"`
+	TimeoutSeconds int `yaml:"timeoutSeconds"`
 }
+
+// timeout is how long the kubelet waits for the probe's answer: 1 s
+// unless timeoutSeconds says otherwise.
+func (p probe) timeout() time.Duration {
+	if p.TimeoutSeconds == 0 {
+		return time.Second
+	}
+	return time.Duration(p.TimeoutSeconds) * time.Second
+}
+
+// readyzAnswer is the longest /readyz takes to answer: its checks run
+// concurrently, each under a 2 s deadline, and the answer waits 100 ms
+// longer for them (server.checkTimeout, server.runChecks).
+const readyzAnswer = 2*time.Second + 100*time.Millisecond
 
 // TestKubernetes: the manifests parse; the probes read /readyz and
 // /healthz on the admin port; every variable is a setting; the arguments
@@ -246,6 +261,12 @@ func TestKubernetes(t *testing.T) {
 		if p.HTTPGet.Path != want || p.HTTPGet.Port != "admin" {
 			t.Errorf("%s probe %+v, want %s on the admin port", name, p.HTTPGet, want)
 		}
+	}
+	// A check that passes in 1.5 s (a probe append while NATS is slow) is
+	// ready for the service; a kubelet that gives up sooner takes the pod,
+	// and with one NATS for all replicas every pod, out of the Service.
+	if got := c.ReadinessProbe.timeout(); got <= readyzAnswer {
+		t.Errorf("the readiness probe waits %v for /readyz, which may take %v to answer ready", got, readyzAnswer)
 	}
 	var names []string
 	for _, e := range c.Env {
