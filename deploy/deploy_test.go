@@ -185,6 +185,7 @@ type container struct {
 	}
 	ReadinessProbe probe `yaml:"readinessProbe"`
 	LivenessProbe  probe `yaml:"livenessProbe"`
+	StartupProbe   probe `yaml:"startupProbe"`
 }
 
 type probe struct {
@@ -192,7 +193,22 @@ type probe struct {
 		Path string
 		Port any
 	} `yaml:"httpGet"`
-	TimeoutSeconds int `yaml:"timeoutSeconds"`
+	TimeoutSeconds   int `yaml:"timeoutSeconds"`
+	PeriodSeconds    int `yaml:"periodSeconds"`
+	FailureThreshold int `yaml:"failureThreshold"`
+}
+
+// window is how long the kubelet lets the probe fail before it acts:
+// periodSeconds (10 by default) × failureThreshold (3 by default).
+func (p probe) window() time.Duration {
+	period, failures := p.PeriodSeconds, p.FailureThreshold
+	if period == 0 {
+		period = 10
+	}
+	if failures == 0 {
+		failures = 3
+	}
+	return time.Duration(period*failures) * time.Second
 }
 
 // timeout is how long the kubelet waits for the probe's answer: 1 s
@@ -203,6 +219,13 @@ func (p probe) timeout() time.Duration {
 	}
 	return time.Duration(p.TimeoutSeconds) * time.Second
 }
+
+// startBound is the longest a start may take before the admin listener
+// answers /healthz: it binds last, after the topic store has opened and
+// migrated (30 s, topicsync's openTimeout; the migration lock of another
+// replica is waited for) and the start hooks ran (2 min, the fx start
+// timeout of cli/root.go: NATS, the streams).
+const startBound = 30*time.Second + 2*time.Minute
 
 // readyzAnswer is the longest /readyz takes to answer: its checks run
 // concurrently, each under a 2 s deadline, and the answer waits 100 ms
@@ -256,11 +279,17 @@ func TestKubernetes(t *testing.T) {
 	if want := fmt.Sprintf(":%d", ports["admin"]); admin != want {
 		t.Errorf("the admin port is %d, the image's IMCALLBACK_ADMIN_LISTEN %q", ports["admin"], admin)
 	}
-	for name, p := range map[string]probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-		want := map[string]string{"readiness": "/readyz", "liveness": "/healthz"}[name]
+	for name, p := range map[string]probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
+		want := map[string]string{"readiness": "/readyz", "liveness": "/healthz", "startup": "/healthz"}[name]
 		if p.HTTPGet.Path != want || p.HTTPGet.Port != "admin" {
 			t.Errorf("%s probe %+v, want %s on the admin port", name, p.HTTPGet, want)
 		}
+	}
+	// Without a startup probe the liveness probe restarts a start that is
+	// still within the service's own bounds (another replica migrating),
+	// and the next start is cut short the same way.
+	if got := c.StartupProbe.window(); got < startBound {
+		t.Errorf("the startup probe gives the start %v before /healthz must answer; a start may take %v", got, startBound)
 	}
 	// A check that passes in 1.5 s (a probe append while NATS is slow) is
 	// ready for the service; a kubelet that gives up sooner takes the pod,
