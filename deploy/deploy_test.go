@@ -126,7 +126,7 @@ func TestAlertRules(t *testing.T) {
 	}
 	readYAML(t, "prometheus/alerts.yml", &rules)
 	want := []string{"ImcallbackDeadLettersRising", "ImcallbackBeforeCallbacksNearBudget", "ImcallbackRejectionsSpike",
-		"ImcallbackNotReady", "ImcallbackAllowlistStale"}
+		"ImcallbackNotReady", "ImcallbackAbsent", "ImcallbackAllowlistStale"}
 	var names []string
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
