@@ -212,10 +212,17 @@ func (c *Config) problems() []error {
 		bad("sdkappid", "required: the SDKAppID(s) of your IM application, comma-separated")
 	}
 	c.validateApps(bad)
+	listed := map[string]bool{}
 	for _, id := range c.SdkAppIDs {
 		if _, err := strconv.ParseUint(id, 10, 64); err != nil {
 			bad("sdkappid", "%q is not a decimal SDKAppID", id)
 		}
+		// A repeat would count as a second app (the topic store gives the
+		// topics kept before apps to the service's app only when it serves one).
+		if listed[id] {
+			bad("sdkappid", "%s is listed twice", id)
+		}
+		listed[id] = true
 	}
 	checkTokens("tokens", c.Tokens, bad)
 	if c.Listen == "" {

@@ -98,6 +98,7 @@ func TestLoadRejects(t *testing.T) {
 	}{
 		{"missing sdkappid", config.Source{Environ: env()}, []string{"IMCALLBACK_SDKAPPID (sdkappid): required"}},
 		{"non-numeric sdkappid", config.Source{Environ: env("IMCALLBACK_SDKAPPID=abc")}, []string{"IMCALLBACK_SDKAPPID", `"abc"`}},
+		{"sdkappid listed twice", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001, 1400000001")}, []string{"IMCALLBACK_SDKAPPID (sdkappid): 1400000001 is listed twice"}},
 		{"bad cidr", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=10.0.0.0/99")}, []string{"IMCALLBACK_ALLOW_CIDRS"}},
 		{"mapped cidr naming no IPv4 address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=::ffff:0:0/80")}, []string{"IMCALLBACK_ALLOW_CIDRS", "at least /96"}},
 		{"apps in a variable", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APPS=x")}, []string{"IMCALLBACK_APPS (apps)", "configuration file only", "IMCALLBACK_APP_<SDKAPPID>_<KEY>"}},
