@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // AppConfig is one IM app's own settings: an entry of the YAML `apps:`
@@ -192,13 +193,32 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 }
 
 // checkTokens reports under key each token that is empty (it would accept
-// a signature anyone can compute) or over 128 characters.
+// a signature anyone can compute), over 128 characters, or that has
+// whitespace around it or control characters in it (untrimmed).
 func checkTokens(key string, tokens []string, bad func(key, format string, args ...any)) {
 	for i, t := range tokens {
 		if t == "" || len(t) > 128 {
 			bad(key, "token #%d must be 1 to 128 characters", i+1)
+		} else if msg := untrimmed(t); msg != "" {
+			bad(key, "token #%d %s", i+1, msg)
 		}
 	}
+}
+
+// untrimmed says what is wrong with a secret that has whitespace around it
+// or a control character in it, "" when nothing is. A variable is trimmed
+// when it is read, a quoted or block value in the file is not: such a
+// token would never match the one IM signs with, and an admin token
+// could not be sent (HTTP drops the whitespace around a header value).
+// The value itself is never shown.
+func untrimmed(s string) string {
+	if strings.TrimSpace(s) != s {
+		return "has whitespace before or after it (in the file, check the quotes or the block scalar)"
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "contains a control character (a tab or a line break)"
+	}
+	return ""
 }
 
 // isNumber reports whether s is a non-empty string of decimal digits.

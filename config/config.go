@@ -235,6 +235,9 @@ func (c *Config) problems() []error {
 	if c.AdminListen == "" {
 		bad("admin_listen", "required")
 	}
+	if msg := untrimmed(c.AdminToken); msg != "" {
+		bad("admin_token", "%s", msg)
+	}
 	if c.NATSListen != "" && !loopbackListen(c.NATSListen) {
 		// The embedded server's client listener has no authentication: anyone
 		// who reaches it can store forged callbacks (no Sign, no allowlist),

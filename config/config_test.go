@@ -603,3 +603,38 @@ func FuzzRedactHidesThePassword(f *testing.F) {
 		}
 	})
 }
+
+// A quoted or block value in the file keeps the whitespace around it, which
+// a variable loses: such a token would never match the one IM signs with,
+// and an admin token with it cannot be sent. The error never shows it.
+func TestLoadRejectsUntrimmedSecrets(t *testing.T) {
+	tests := []struct {
+		name, file string
+		want       []string
+	}{
+		{"global token", "sdkappid: [\"1\"]\ntokens: [\"s3cret \"]\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 has whitespace"}},
+		{"app token", "apps:\n  - sdkappid: \"1\"\n    tokens: [\"ok\", \" s3cret\"]\n", []string{"IMCALLBACK_APP_1_TOKENS (app_1_tokens): token #2 has whitespace"}},
+		{"admin token from a block scalar", "sdkappid: [\"1\"]\nadmin_token: |\n  s3cret\n", []string{"IMCALLBACK_ADMIN_TOKEN (admin_token): has whitespace"}},
+		{"tab inside", "sdkappid: [\"1\"]\ntokens: [\"s3\\tcret\"]\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 contains a control character"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(config.Source{File: writeTemp(t, tt.file), Environ: env()})
+			if err == nil {
+				t.Fatal("Load accepted a secret with whitespace around it")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3") {
+				t.Errorf("error %q shows the secret", err)
+			}
+		})
+	}
+	// The same values from the environment are trimmed, and valid.
+	if _, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS= s3cret ", "IMCALLBACK_ADMIN_TOKEN=s3cret\n")}); err != nil {
+		t.Fatal(err)
+	}
+}
