@@ -208,9 +208,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 // streams. Like withStore, the SdkAppid is not needed, so a missing one is
 // not an error here. Ctrl-C ends fn and still closes the embedded server.
 func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *delivery.Events) error) error {
-	src := g.source()
-	src.Dev = true
-	cfg, err := config.Load(src)
+	cfg, err := g.clientConfig()
 	if err != nil {
 		return err
 	}

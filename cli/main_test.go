@@ -945,3 +945,50 @@ func TestTLSFilesAreReadOnlyWhereServed(t *testing.T) {
 		t.Errorf("allowlist with the service's TLS files elsewhere: %v\n%s", err, out)
 	}
 }
+
+// wordsSection is a module's configuration section, as config.Section declares one.
+type wordsSection struct {
+	Words []string `koanf:"words"`
+}
+
+func (wordsSection) Validate() error { return nil }
+
+// TestClientCommandsReadTheModulesSections: events, topics and delivery
+// read the same file as serve and config check of a program whose modules
+// declare a section: the section's keys are no unknown keys there.
+func TestClientCommandsReadTheModulesSections(t *testing.T) {
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	t.Setenv("IMCALLBACK_ADMIN_URL", "")
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("sdkappid: [\"1400000001\"]\nmoderation:\n  words: [spam]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	admin := srv.URL
+	srv.Close() // nothing answers there
+	module := config.Section("moderation", wordsSection{})
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		root := newRootCmd(&out, &out, module)
+		root.SetArgs(args)
+		err := root.ExecuteContext(context.Background())
+		return out.String(), err
+	}
+	if out, err := run("config", "check", "--config", file); err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"delivery", "status", "--admin", admin}, "no imcallback service answers"},
+		{[]string{"events", "list", "--admin", admin}, "no imcallback service answers"},
+		{[]string{"topics", "list", "--admin", admin}, "no imcallback service answers"},
+		{[]string{"topics", "list", "--offline"}, "no topic store"},
+	} {
+		_, err := run(append(tt.args, "--config", file)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want an error saying %q", tt.args, err, tt.want)
+		}
+	}
+}

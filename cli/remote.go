@@ -57,9 +57,7 @@ var errSlow = errors.New("the service did not answer in time")
 // adminClient is the client of --admin (default IMCALLBACK_ADMIN_URL, else
 // http:// and IMCALLBACK_ADMIN_LISTEN) with IMCALLBACK_ADMIN_TOKEN.
 func (g *globalFlags) adminClient() (*adminClient, error) {
-	src := g.source()
-	src.Dev = true // reading needs no SdkAppid
-	cfg, err := config.Load(src)
+	cfg, err := g.clientConfig()
 	if err != nil {
 		return nil, err
 	}

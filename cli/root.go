@@ -69,6 +69,20 @@ func (g *globalFlags) load() (*config.Config, []string, error) {
 	return cfg, rendered, errors.Join(problems...)
 }
 
+// clientConfig is the configuration of the service the command-line tools
+// read or ask (events, topics, delivery): the SdkAppid is not needed, and
+// the keys and variables of the sections the program's modules declare are
+// theirs, as for serve and config check, not unknown keys of the file.
+func (g *globalFlags) clientConfig() (*config.Config, error) {
+	infos, err := declaredSections(g.modules)
+	if err != nil {
+		return nil, err
+	}
+	src := g.source()
+	src.Dev = true
+	return config.LoadWith(src, infos...)
+}
+
 // declaredSections lists the configuration sections (config.Section) the
 // modules declare. It builds an app of the modules alone and starts
 // nothing; the modules' own invokes, which need the rest of the service,

@@ -157,9 +157,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 // withStore opens the configured topic store for a command-line tool. The
 // SdkAppid is not needed to read, so a missing one is not an error here.
 func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, topicsync.Store) error) error {
-	src := g.source()
-	src.Dev = true
-	cfg, err := config.Load(src)
+	cfg, err := g.clientConfig()
 	if err != nil {
 		return err
 	}
