@@ -142,6 +142,9 @@ type Config struct {
 	// appEnvNotes are Load's warnings about per-app variables of apps that
 	// are not accepted; Notes returns them.
 	appEnvNotes []string
+	// forwardFromEnv is 1 + the index in Forward of the destination that
+	// IMCALLBACK_FORWARD_URL set, 0 when none: its problems name the variables.
+	forwardFromEnv int
 }
 
 // Default returns the configuration used when nothing overrides it.

@@ -97,6 +97,7 @@ func (c *Config) applyForwardEnv() {
 			match = []string{"*"}
 		}
 		c.Forward = append(c.Forward, ForwardConfig{Name: DefaultForwardName, URL: c.ForwardURL, Secret: c.ForwardSecret, Match: match})
+		c.forwardFromEnv = len(c.Forward)
 	}
 	c.ForwardURL, c.ForwardSecret, c.ForwardMatch = "", "", nil
 	for i := range c.Forward {
@@ -118,6 +119,15 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 		if f.Name != "" {
 			key = fmt.Sprintf("forward[%d] (%s)", i, f.Name)
 		}
+		// setting is the key a problem is reported under: forward for an
+		// entry of the file, the variable that set the field for the
+		// destination of IMCALLBACK_FORWARD_URL (IMCALLBACK_FORWARD is refused).
+		setting := func(field string) string {
+			if i+1 == c.forwardFromEnv {
+				return "forward_" + field
+			}
+			return "forward"
+		}
 		switch {
 		case !forwardName.MatchString(f.Name):
 			bad("forward", "%s: name %q must be 1 to 64 letters, digits, '-' or '_'", key, f.Name)
@@ -126,11 +136,11 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 		}
 		seen[f.Name] = true
 		if len(f.Match) == 0 {
-			bad("forward", "%s: match is required: globs on CallbackCommand, e.g. [\"Group.*\"]", key)
+			bad(setting("match"), "%s: match is required: globs on CallbackCommand, e.g. [\"Group.*\"]", key)
 		}
 		for _, g := range f.Match {
 			if _, err := path.Match(g, ""); err != nil || strings.TrimSpace(g) == "" {
-				bad("forward", "%s: match %q is not a glob (e.g. Group.* or C2C.CallbackAfterSendMsg)", key, g)
+				bad(setting("match"), "%s: match %q is not a glob (e.g. Group.* or C2C.CallbackAfterSendMsg)", key, g)
 			}
 		}
 		for _, id := range f.Apps {
@@ -140,15 +150,15 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 		}
 		switch u, err := url.Parse(f.URL); {
 		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
-			bad("forward", "%s: url %q must be an http:// or https:// URL with a host", key, RedactURL(f.URL))
+			bad(setting("url"), "%s: url %q must be an http:// or https:// URL with a host", key, RedactURL(f.URL))
 		case u.User != nil && u.Scheme != "https":
 			// Go sends it as a Basic Authorization header, in the clear over http.
-			bad("forward", "%s: url %q carries a user and password over http: use https, or a key in the path", key, RedactURL(f.URL))
+			bad(setting("url"), "%s: url %q carries a user and password over http: use https, or a key in the path", key, RedactURL(f.URL))
 		case u.Fragment != "":
-			bad("forward", "%s: url %q has a fragment, which is never sent", key, RedactURL(f.URL))
+			bad(setting("url"), "%s: url %q has a fragment, which is never sent", key, RedactURL(f.URL))
 		}
 		if _, err := f.SecretKey(); err != nil {
-			bad("forward", "%s: secret %v", key, err)
+			bad(setting("secret"), "%s: secret %v", key, err)
 		}
 		if f.Timeout <= 0 {
 			bad("forward", "%s: timeout must be positive, e.g. 5s", key)

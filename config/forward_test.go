@@ -101,6 +101,31 @@ func TestForwardMistakes(t *testing.T) {
 	}
 }
 
+// TestForwardEnvProblemsNameTheVariables: a problem of the destination of
+// IMCALLBACK_FORWARD_URL names the variable that set the bad value, not
+// IMCALLBACK_FORWARD, which is refused; an entry of the file keeps forward.
+func TestForwardEnvProblemsNameTheVariables(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"IMCALLBACK_FORWARD_URL=http://h/"}, "IMCALLBACK_FORWARD_SECRET (forward_secret): forward[0] (default): secret required"},
+		{[]string{"IMCALLBACK_FORWARD_URL=ftp://h/", "IMCALLBACK_FORWARD_SECRET=" + whsec}, "IMCALLBACK_FORWARD_URL (forward_url): forward[0] (default): url"},
+		{[]string{"IMCALLBACK_FORWARD_URL=http://h/", "IMCALLBACK_FORWARD_SECRET=" + whsec, "IMCALLBACK_FORWARD_MATCH=Group.[x"}, "IMCALLBACK_FORWARD_MATCH (forward_match): forward[0] (default): match"},
+	} {
+		_, err := config.Load(config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1400000001"}, tc.env...)...)})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error with %q", tc.env, err, tc.want)
+		}
+	}
+	file := writeTemp(t, "sdkappid: [\"1400000001\"]\nforward:\n  - name: x\n    match: [\"*\"]\n    url: http://h/\n")
+	_, err := config.Load(config.Source{File: file, Environ: env("IMCALLBACK_FORWARD_URL=http://h2/", "IMCALLBACK_FORWARD_SECRET="+whsec)})
+	if err == nil || !strings.Contains(err.Error(), "IMCALLBACK_FORWARD (forward): forward[0] (x): secret required") ||
+		strings.Contains(err.Error(), "forward_secret") {
+		t.Errorf("an entry of the file: %v", err)
+	}
+}
+
 func TestStreamReplicas(t *testing.T) {
 	for _, tc := range []struct {
 		env  []string
