@@ -151,6 +151,13 @@ func TestDevSdkAppID(t *testing.T) {
 	if err != nil || c.SdkAppIDs[0] != "1400000009" {
 		t.Fatalf("dev mode must not override a configured SdkAppid: %+v, %v", c, err)
 	}
+	// An app of the file's apps list is a configured app too: the
+	// development app, unsigned, must not be accepted beside it.
+	file := writeTemp(t, "apps:\n  - sdkappid: \"1400000005\"\n    tokens: [t]\n")
+	c, err = config.Load(config.Source{Dev: true, File: file, Environ: env()})
+	if err != nil || !slices.Equal(c.SdkAppIDs, []string{"1400000005"}) {
+		t.Fatalf("dev mode beside the file's apps: %v, %v", c.SdkAppIDs, err)
+	}
 }
 
 func TestRedacted(t *testing.T) {

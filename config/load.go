@@ -24,8 +24,8 @@ type Source struct {
 	File string
 	// Environ replaces os.Environ, for tests.
 	Environ func() []string
-	// Dev fills in a development SdkAppid (DevSdkAppID) when none is
-	// configured, so `make run` starts without setup.
+	// Dev fills in a development SdkAppid (DevSdkAppID) when no app is
+	// configured (no sdkappid, no apps entry), so `make run` starts without setup.
 	Dev bool
 }
 
@@ -73,7 +73,9 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		return nil, fmt.Errorf("config: environment: %w", err)
 	}
 	problems = append(problems, fileOnlyEnv(vars)...)
-	if src.Dev && len(k.Strings("sdkappid")) == 0 {
+	// The development app stands in for a configuration without apps only:
+	// beside the apps of a file it would be one more, accepted unsigned.
+	if apps, _ := k.Get("apps").([]any); src.Dev && len(k.Strings("sdkappid")) == 0 && len(apps) == 0 {
 		if err := k.Set("sdkappid", []string{DevSdkAppID}); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
