@@ -230,7 +230,18 @@ func NewEvent[T any](r *Request) (*Event[T], error) {
 	// AfterCreateTopic sample about six times faster; decoding is the largest
 	// per-request cost.
 	if err := gojson.Unmarshal(r.Body, &ev.Payload); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrDecode, r.Command, err)
+		// A scalar of the wrong JSON type that still means a value of the
+		// field's type (a quoted number, 1.0 for 1, …) gets a second
+		// chance rather than making the whole callback undecodable.
+		lenient, ok := lenientBody(reflect.TypeFor[T](), r.Body)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s: %w", ErrDecode, r.Command, err)
+		}
+		var retry T
+		if gojson.Unmarshal(lenient, &retry) != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrDecode, r.Command, err)
+		}
+		ev.Payload = retry
 	}
 	return ev, nil
 }

@@ -1,0 +1,234 @@
+package dispatcher
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// lenientBody is the second chance of a body that did not decode into t:
+// it returns the body with every scalar that does not fit its field's
+// type, but means the same value, rewritten into the type the field wants,
+// and whether it changed anything. IM documents integers but some of its
+// samples quote them ("EventTime":"1670574414123", docs/protocol.md §5.1);
+// protocol.FlexInt covers the fields known to arrive quoted, and this
+// covers the other numeric fields of the typed payloads (MsgSeq,
+// MsgRandom, Random, OnlineOnlyFlag, UnreadMsgNum, Seq, counts …), so
+// that one quoted number does not make a whole callback undecodable:
+//
+//   - a numeric string, or "" (0), where an integer or float is wanted;
+//   - a number with an integral value written as a float (1.0, 1e3) where
+//     an integer is wanted;
+//   - 0/1 (number or string) and "true"/"false" where a bool is wanted.
+//
+// Anything else is left as it is, so a genuinely wrong value (a word where
+// a number is wanted, a number where a string is wanted, a negative MsgSeq,
+// a MsgRandom above 32 bits) still fails. Fields whose type decodes itself (json.Unmarshaler) are not
+// touched. Only the failure path pays for this: a body that decodes is
+// never rewritten, and Event.Raw always holds the body as received.
+func lenientBody(t reflect.Type, body []byte) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	v, changed := lenientValue(t, v)
+	if !changed {
+		return nil, false
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// lenientValue returns v fitted to t where it can be, and whether it changed.
+func lenientValue(t reflect.Type, v any) (any, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if v == nil || t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return v, false
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return v, false
+		}
+		return obj, lenientObject(t, obj)
+	case reflect.Slice, reflect.Array:
+		list, ok := v.([]any)
+		if !ok || t.Elem().Kind() == reflect.Uint8 && t.Kind() == reflect.Slice {
+			return v, false
+		}
+		changed := false
+		for i, item := range list {
+			var c bool
+			if list[i], c = lenientValue(t.Elem(), item); c {
+				changed = true
+			}
+		}
+		return list, changed
+	case reflect.Map:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return v, false
+		}
+		changed := false
+		for k, item := range obj {
+			var c bool
+			if obj[k], c = lenientValue(t.Elem(), item); c {
+				changed = true
+			}
+		}
+		return obj, changed
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return lenientInt(t, v)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return lenientUint(t, v)
+	case reflect.Float32, reflect.Float64:
+		if s, ok := v.(string); ok {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				return json.Number("0"), true
+			}
+			if _, err := strconv.ParseFloat(s, 64); err == nil {
+				return json.Number(s), true
+			}
+		}
+	case reflect.Bool:
+		switch x := v.(type) {
+		case json.Number:
+			switch x {
+			case "0":
+				return false, true
+			case "1":
+				return true, true
+			}
+		case string:
+			switch strings.TrimSpace(x) {
+			case "0", "false":
+				return false, true
+			case "1", "true":
+				return true, true
+			}
+		}
+	}
+	return v, false
+}
+
+// lenientObject fits the fields of obj to the struct t, matching keys the
+// way the decoder does (exact name first, then without regard to case).
+func lenientObject(t reflect.Type, obj map[string]any) bool {
+	changed := false
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && !ft.Implements(unmarshalerType) && !reflect.PointerTo(ft).Implements(unmarshalerType) {
+				if lenientObject(ft, obj) {
+					changed = true
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		key, ok := name, false
+		if _, ok = obj[name]; !ok {
+			for k := range obj {
+				if strings.EqualFold(k, name) {
+					key, ok = k, true
+					break
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		var c bool
+		if obj[key], c = lenientValue(f.Type, obj[key]); c {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// integerText returns the decimal integer v stands for: a numeric string
+// (possibly quoted float text with an integral value), "" as 0, or a
+// number written as a float with an integral value.
+func integerText(v any) (string, bool) {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = strings.TrimSpace(x)
+		if s == "" {
+			return "0", true
+		}
+	case json.Number:
+		s = string(x)
+	default:
+		return "", false
+	}
+	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return s, true
+	}
+	if _, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return s, true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<63 {
+		return "", false
+	}
+	return strconv.FormatInt(int64(f), 10), true
+}
+
+func lenientInt(t reflect.Type, v any) (any, bool) {
+	s, ok := integerText(v)
+	if !ok {
+		return v, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || reflect.Zero(t).OverflowInt(n) {
+		return v, false
+	}
+	if num, isNum := v.(json.Number); isNum && string(num) == s {
+		return v, false
+	}
+	return json.Number(s), true
+}
+
+func lenientUint(t reflect.Type, v any) (any, bool) {
+	s, ok := integerText(v)
+	if !ok {
+		return v, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || reflect.Zero(t).OverflowUint(n) {
+		return v, false
+	}
+	if num, isNum := v.(json.Number); isNum && string(num) == s {
+		return v, false
+	}
+	return json.Number(s), true
+}
