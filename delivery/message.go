@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -88,8 +89,23 @@ var eventTimeKey = []byte(`"EventTime"`)
 
 // HasEventTime reports whether body carries an EventTime, which tells one
 // event from the next with the same fields: the repeats of such a body are
-// deduplicated whatever their RequestTime (see RequestFingerprint).
-func HasEventTime(body []byte) bool { return bytes.Contains(body, eventTimeKey) }
+// deduplicated whatever their RequestTime (see RequestFingerprint). Only a
+// top-level EventTime with a value counts: null, "" and 0 date nothing
+// (they decode to 0, docs/protocol.md §5.1), and the name inside a nested
+// object or as a value (a topic named "EventTime", a custom field's Key)
+// is no EventTime of the event.
+func HasEventTime(body []byte) bool {
+	if !bytes.Contains(body, eventTimeKey) {
+		return false // most bodies without one, without a decode
+	}
+	var dated struct {
+		EventTime *protocol.FlexInt `json:"EventTime"`
+	}
+	if err := gojson.Unmarshal(body, &dated); err != nil {
+		return true // an EventTime that is no integer still tells events apart as text
+	}
+	return dated.EventTime != nil && *dated.EventTime != 0
+}
 
 // RequestFingerprint is the fingerprint of the event r carries: the
 // Fingerprint of its SdkAppid, command and body and, for a body without an
