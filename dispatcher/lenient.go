@@ -203,28 +203,27 @@ func integerText(v any) (string, bool) {
 	return strconv.FormatInt(int64(f), 10), true
 }
 
+// lenientInt fits v to the signed integer type t.
 func lenientInt(t reflect.Type, v any) (any, bool) {
-	s, ok := integerText(v)
-	if !ok {
-		return v, false
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || reflect.Zero(t).OverflowInt(n) {
-		return v, false
-	}
-	if num, isNum := v.(json.Number); isNum && string(num) == s {
-		return v, false
-	}
-	return json.Number(s), true
+	return lenientInteger(v, func(s string) bool {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return err == nil && !reflect.Zero(t).OverflowInt(n)
+	})
 }
 
+// lenientUint fits v to the unsigned integer type t.
 func lenientUint(t reflect.Type, v any) (any, bool) {
+	return lenientInteger(v, func(s string) bool {
+		n, err := strconv.ParseUint(s, 10, 64)
+		return err == nil && !reflect.Zero(t).OverflowUint(n)
+	})
+}
+
+// lenientInteger is v as the decimal integer it stands for, when fits
+// accepts that integer for the field, and whether that changed v.
+func lenientInteger(v any, fits func(decimal string) bool) (any, bool) {
 	s, ok := integerText(v)
-	if !ok {
-		return v, false
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || reflect.Zero(t).OverflowUint(n) {
+	if !ok || !fits(s) {
 		return v, false
 	}
 	if num, isNum := v.(json.Number); isNum && string(num) == s {
