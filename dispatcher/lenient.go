@@ -3,7 +3,6 @@ package dispatcher
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -176,7 +175,9 @@ func lenientObject(t reflect.Type, obj map[string]any) bool {
 
 // integerText returns the decimal integer v stands for: a numeric string
 // (possibly quoted float text with an integral value), "" as 0, or a
-// number written as a float with an integral value.
+// number written as a float with an integral value. The value is read
+// from the text exactly: a float64 would round 12345678901234567.0 to
+// 12345678901234568, and 1.0000000000000000001 to 1.
 func integerText(v any) (string, bool) {
 	var s string
 	switch x := v.(type) {
@@ -190,17 +191,72 @@ func integerText(v any) (string, bool) {
 	default:
 		return "", false
 	}
-	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return s, true
+	return exactInteger(s)
+}
+
+// maxIntegerDigits is more digits than any 64-bit integer has: a text
+// whose integer part is longer does not fit a field, whatever its type.
+const maxIntegerDigits = 21
+
+// exactInteger returns the canonical decimal form of the number s
+// ([+-]digits[.digits][e[+-]digits]) when its value is an integer, without
+// going through a float. Anything else, and integers far beyond 64 bits,
+// are refused.
+func exactInteger(s string) (string, bool) {
+	neg := false
+	switch {
+	case strings.HasPrefix(s, "-"):
+		neg, s = true, s[1:]
+	case strings.HasPrefix(s, "+"):
+		s = s[1:]
 	}
-	if _, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return s, true
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil || e < -1000 || e > 1000 {
+			return "", false
+		}
+		mant, exp = s[:i], e
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<63 {
+	intPart, frac, _ := strings.Cut(mant, ".")
+	if intPart == "" || !isDigits(intPart) || !isDigits(frac) {
 		return "", false
 	}
-	return strconv.FormatInt(int64(f), 10), true
+	digits := strings.TrimLeft(intPart+frac, "0")
+	exp -= len(frac)
+	// The value is digits × 10^exp, with no leading zero in digits.
+	if exp < 0 {
+		cut := len(digits) + exp
+		if cut < 0 {
+			cut = 0
+		}
+		if strings.Trim(digits[cut:], "0") != "" {
+			return "", false // a fraction
+		}
+		digits = digits[:cut]
+	} else if digits != "" {
+		if len(digits)+exp > maxIntegerDigits {
+			return "", false
+		}
+		digits += strings.Repeat("0", exp)
+	}
+	if digits == "" {
+		return "0", true
+	}
+	if neg {
+		digits = "-" + digits
+	}
+	return digits, true
+}
+
+// isDigits reports whether s is made of decimal digits only ("" is).
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // lenientInt fits v to the signed integer type t.

@@ -38,7 +38,19 @@ func TestTolerantNumbersBefore(t *testing.T) {
 			`{"From_Account":"a","GroupId":"@TGS#1","Random":"2431262","OnlineOnlyFlag":0}`, 2431262, false},
 		{"group float OnlineOnlyFlag", "Group.CallbackBeforeSendMsg",
 			`{"From_Account":"a","GroupId":"@TGS#1","Random":2431262,"OnlineOnlyFlag":1.0}`, 2431262, false},
+		// The value is read from the text, not through a float64 (which
+		// would give 12345678901234568).
+		{"c2c float MsgSeq beyond 2^53", "C2C.CallbackBeforeSendMsg",
+			`{"From_Account":"a","MsgSeq":12345678901234567.0}`, 12345678901234567, false},
+		{"c2c quoted exponent MsgSeq beyond 2^53", "C2C.CallbackBeforeSendMsg",
+			`{"From_Account":"a","MsgSeq":"1234567890123456700e-2"}`, 12345678901234567, false},
+		{"c2c exponent MsgSeq", "C2C.CallbackBeforeSendMsg",
+			`{"From_Account":"a","MsgSeq":4.8374E4}`, 48374, false},
 		// Still wrong: the fallback, as documented (§7).
+		{"c2c fraction a float64 rounds away", "C2C.CallbackBeforeSendMsg",
+			`{"From_Account":"a","MsgSeq":1.0000000000000000001}`, 0, true},
+		{"c2c fraction near 2^53", "C2C.CallbackBeforeSendMsg",
+			`{"From_Account":"a","MsgSeq":"9007199254740993.5"}`, 0, true},
 		{"c2c word MsgSeq", "C2C.CallbackBeforeSendMsg",
 			`{"From_Account":"a","MsgSeq":"many"}`, 0, true},
 		{"c2c negative MsgSeq", "C2C.CallbackBeforeSendMsg",
