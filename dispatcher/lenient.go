@@ -35,8 +35,9 @@ func lenientBody(t reflect.Type, body []byte) ([]byte, bool) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, false
 	}
-	v, changed := lenientValue(t, v)
-	if !changed {
+	var w lenientWalk
+	v, changed := w.value(t, v)
+	if !changed || w.ambiguous {
 		return nil, false
 	}
 	out, err := json.Marshal(v)
@@ -48,8 +49,17 @@ func lenientBody(t reflect.Type, body []byte) ([]byte, bool) {
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
-// lenientValue returns v fitted to t where it can be, and whether it changed.
-func lenientValue(t reflect.Type, v any) (any, bool) {
+// lenientWalk fits a decoded body to a payload type.
+type lenientWalk struct {
+	// ambiguous is set when an object has two keys for one field that
+	// differ only in case ("MsgSeq" and "msgseq"): the decoder keeps the
+	// last in the body, and the rewritten body (its keys sorted) could end
+	// with the other, so such a body gets no second chance.
+	ambiguous bool
+}
+
+// value returns v fitted to t where it can be, and whether it changed.
+func (w *lenientWalk) value(t reflect.Type, v any) (any, bool) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -62,7 +72,7 @@ func lenientValue(t reflect.Type, v any) (any, bool) {
 		if !ok {
 			return v, false
 		}
-		return obj, lenientObject(t, obj)
+		return obj, w.object(t, obj)
 	case reflect.Slice, reflect.Array:
 		list, ok := v.([]any)
 		if !ok || t.Elem().Kind() == reflect.Uint8 && t.Kind() == reflect.Slice {
@@ -71,7 +81,7 @@ func lenientValue(t reflect.Type, v any) (any, bool) {
 		changed := false
 		for i, item := range list {
 			var c bool
-			if list[i], c = lenientValue(t.Elem(), item); c {
+			if list[i], c = w.value(t.Elem(), item); c {
 				changed = true
 			}
 		}
@@ -84,7 +94,7 @@ func lenientValue(t reflect.Type, v any) (any, bool) {
 		changed := false
 		for k, item := range obj {
 			var c bool
-			if obj[k], c = lenientValue(t.Elem(), item); c {
+			if obj[k], c = w.value(t.Elem(), item); c {
 				changed = true
 			}
 		}
@@ -124,9 +134,9 @@ func lenientValue(t reflect.Type, v any) (any, bool) {
 	return v, false
 }
 
-// lenientObject fits the fields of obj to the struct t, matching keys the
-// way the decoder does (exact name first, then without regard to case).
-func lenientObject(t reflect.Type, obj map[string]any) bool {
+// object fits the fields of obj to the struct t, matching keys the way
+// the decoder does (without regard to case).
+func (w *lenientWalk) object(t reflect.Type, obj map[string]any) bool {
 	changed := false
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -141,7 +151,7 @@ func lenientObject(t reflect.Type, obj map[string]any) bool {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct && !ft.Implements(unmarshalerType) && !reflect.PointerTo(ft).Implements(unmarshalerType) {
-				if lenientObject(ft, obj) {
+				if w.object(ft, obj) {
 					changed = true
 				}
 				continue
@@ -153,20 +163,22 @@ func lenientObject(t reflect.Type, obj map[string]any) bool {
 		if name == "" {
 			name = f.Name
 		}
-		key, ok := name, false
-		if _, ok = obj[name]; !ok {
-			for k := range obj {
-				if strings.EqualFold(k, name) {
-					key, ok = k, true
-					break
-				}
+		key, matches := "", 0
+		for k := range obj {
+			if strings.EqualFold(k, name) {
+				key = k
+				matches++
 			}
 		}
-		if !ok {
+		if matches == 0 {
 			continue
 		}
+		if matches > 1 {
+			w.ambiguous = true
+			return false
+		}
 		var c bool
-		if obj[key], c = lenientValue(f.Type, obj[key]); c {
+		if obj[key], c = w.value(f.Type, obj[key]); c {
 			changed = true
 		}
 	}

@@ -47,6 +47,11 @@ func TestTolerantNumbersBefore(t *testing.T) {
 		{"c2c exponent MsgSeq", "C2C.CallbackBeforeSendMsg",
 			`{"From_Account":"a","MsgSeq":4.8374E4}`, 48374, false},
 		// Still wrong: the fallback, as documented (§7).
+		// Two keys for one field, apart only in case: the decoder keeps the
+		// last one ("MsgSeq":"5"), the rewritten body (keys sorted) would
+		// end with the other (7). Ambiguous: no second chance.
+		{"c2c MsgSeq twice, case apart", "C2C.CallbackBeforeSendMsg",
+			`{"From_Account":"a","msgseq":7,"MsgSeq":"5"}`, 0, true},
 		{"c2c fraction a float64 rounds away", "C2C.CallbackBeforeSendMsg",
 			`{"From_Account":"a","MsgSeq":1.0000000000000000001}`, 0, true},
 		{"c2c fraction near 2^53", "C2C.CallbackBeforeSendMsg",
