@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -34,6 +35,9 @@ func lenientBody(t reflect.Type, body []byte) ([]byte, bool) {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false // more after the value: not one JSON document, as the decoder said
 	}
 	var w lenientWalk
 	v, changed := w.value(t, v)

@@ -2,12 +2,14 @@ package dispatcher_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
 	"github.com/imcallback/imcallback/commands/c2c"
 	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/tooling"
 )
 
 // Numbers IM documents as integers may arrive quoted, as EventTime does in
@@ -156,5 +158,20 @@ func TestTolerantNumbersAfterInline(t *testing.T) {
 				t.Fatal("handler saw nothing")
 			}
 		})
+	}
+}
+
+// The second chance is for a scalar of the wrong type only: a body with
+// more after its object is not JSON and stays undecodable, as the first
+// decode said (the rewrite read only its first value).
+func TestTolerantNumbersNeedOneDocument(t *testing.T) {
+	tl := c2c.BeforeSendMsgCommand.Tooling(tooling.K)
+	if _, err := tl.Decode([]byte(`{"MsgSeq":"5"}`)); err != nil {
+		t.Fatalf("a quoted MsgSeq: %v", err)
+	}
+	for _, body := range []string{`{"MsgSeq":"5"} trailing`, `{"MsgSeq":"5"}{"MsgSeq":6}`, `{"MsgSeq":"5"}]`} {
+		if _, err := tl.Decode([]byte(body)); !errors.Is(err, dispatcher.ErrDecode) {
+			t.Errorf("%s: err %v, want ErrDecode", body, err)
+		}
 	}
 }
