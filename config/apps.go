@@ -193,14 +193,18 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 }
 
 // checkTokens reports under key each token that is empty (it would accept
-// a signature anyone can compute), over 128 characters, or that has
-// whitespace around it or control characters in it (untrimmed).
+// a signature anyone can compute), over 128 characters, that has
+// whitespace around it or control characters in it (untrimmed), or a comma.
 func checkTokens(key string, tokens []string, bad func(key, format string, args ...any)) {
 	for i, t := range tokens {
 		if t == "" || len(t) > 128 {
 			bad(key, "token #%d must be 1 to 128 characters", i+1)
 		} else if msg := untrimmed(t); msg != "" {
 			bad(key, "token #%d %s", i+1, msg)
+		} else if strings.Contains(t, ",") {
+			// The variable splits at commas, so no token has one: in the
+			// file it is a list written as one string.
+			bad(key, "token #%d contains a comma: list several tokens as a YAML list ([a, b]), not as one string", i+1)
 		}
 	}
 }

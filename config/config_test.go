@@ -623,12 +623,13 @@ func TestLoadRejectsUntrimmedSecrets(t *testing.T) {
 		{"app token", "apps:\n  - sdkappid: \"1\"\n    tokens: [\"ok\", \" s3cret\"]\n", []string{"IMCALLBACK_APP_1_TOKENS (app_1_tokens): token #2 has whitespace"}},
 		{"admin token from a block scalar", "sdkappid: [\"1\"]\nadmin_token: |\n  s3cret\n", []string{"IMCALLBACK_ADMIN_TOKEN (admin_token): has whitespace"}},
 		{"tab inside", "sdkappid: [\"1\"]\ntokens: [\"s3\\tcret\"]\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 contains a control character"}},
+		{"a list written as one string", "sdkappid: [\"1\"]\ntokens: \"s3cretA, s3cretB\"\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 contains a comma"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := config.Load(config.Source{File: writeTemp(t, tt.file), Environ: env()})
 			if err == nil {
-				t.Fatal("Load accepted a secret with whitespace around it")
+				t.Fatal("Load accepted the secret")
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
