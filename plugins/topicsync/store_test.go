@@ -1064,6 +1064,36 @@ func TestOpenPostgresHidesPassword(t *testing.T) {
 	}
 }
 
+// BenchmarkDiskSync is the disk's part of one SQLite commit with
+// synchronous=FULL, without SQLite: a 64 KiB write (about the WAL frames of
+// one batch) at one of 100 offsets of a file in the temporary directory,
+// then fsync. docs/performance.md compares it with the fsync of a commit
+// under load.
+func BenchmarkDiskSync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "sync.bin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for i := range 100 {
+		if _, err := f.WriteAt(buf, int64(i*len(buf))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		if _, err := f.WriteAt(buf, int64(i%100*len(buf))); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkSQLiteCreateParallel measures group commit: many concurrent callers, unique topics,
 // every Create answered only after its transaction is durably committed.
 func BenchmarkSQLiteCreateParallel(b *testing.B) {
