@@ -67,7 +67,7 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 		tr := &http.Transport{MaxIdleConnsPerHost: l.Concurrency, MaxConnsPerHost: l.Concurrency}
 		defer tr.CloseIdleConnections()
 		copied := *s
-		copied.Client = &http.Client{Transport: tr}
+		copied.Client = &http.Client{Transport: tr, CheckRedirect: noRedirect}
 		s = &copied
 	}
 	latencies := make([]time.Duration, l.Requests)

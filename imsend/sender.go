@@ -30,9 +30,18 @@ type Sender struct {
 	OptPlatform string
 	// Now is the clock RequestTime is taken from; nil is time.Now.
 	Now func() time.Time
-	// Client sends the requests; nil is http.DefaultClient.
+	// Client sends the requests; nil is a client that, like IM, does not
+	// follow redirects (the 3xx is the answer).
 	Client *http.Client
 }
+
+// defaultClient sends when Sender.Client is nil. IM counts every status
+// other than 200 as a failed callback, a redirect included (a proxy's
+// http-to-https 308, say): following one would report OK for a URL IM fails on.
+var defaultClient = &http.Client{CheckRedirect: noRedirect}
+
+// noRedirect makes a client return a redirect as the answer.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Option changes one request.
 type Option func(*request)
@@ -116,7 +125,7 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 	}
 	client := s.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = defaultClient
 	}
 	resp, err := client.Do(req)
 	if err != nil {

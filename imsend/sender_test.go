@@ -1,0 +1,65 @@
+package imsend_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/imcallback/imcallback/imsend"
+)
+
+const okAnswer = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`
+
+// counted is an httptest server answering okAnswer and counting requests.
+func counted(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		n.Add(1)
+		io.WriteString(w, okAnswer)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// IM counts every status other than 200 as a failed callback, a redirect
+// included: the default client must show the redirect, not follow it and
+// report the target's OK.
+func TestDefaultClientDoesNotFollowRedirects(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			target, reached := counted(t)
+			redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, target.URL+r.URL.RequestURI(), status)
+			}))
+			t.Cleanup(redirecting.Close)
+			s := &imsend.Sender{URL: redirecting.URL + "/im/callback", AppID: "1400000000", Token: "t"}
+
+			res, _ := s.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`))
+			if res == nil || res.Status != status || res.OK() {
+				t.Fatalf("Send answered %s, want the HTTP %d itself", describe(res), status)
+			}
+			rep := s.Run(context.Background(), imsend.Load{Command: "C2C.CallbackAfterSendMsg",
+				Body: func(int) []byte { return []byte(`{}`) }, Requests: 3, Concurrency: 2})
+			if rep.Statuses[status] != 3 || rep.Failures != 3 {
+				t.Fatalf("Run = %+v, want 3 failures of HTTP %d", rep, status)
+			}
+			if n := reached.Load(); n != 0 {
+				t.Fatalf("the redirect target got %d callbacks", n)
+			}
+		})
+	}
+}
+
+// describe is a Result's status and body, for a failure message.
+func describe(res *imsend.Result) string {
+	if res == nil {
+		return "nothing"
+	}
+	return fmt.Sprintf("HTTP %d %q", res.Status, res.Body)
+}
