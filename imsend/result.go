@@ -26,10 +26,10 @@ func newResult(status int, header http.Header, body []byte) (*Result, error) {
 	r := &Result{Status: status, Header: header, Body: body}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return r, fmt.Errorf("imsend: answer (HTTP %d) is not a JSON object: %q", status, body)
+		return r, fmt.Errorf("imsend: answer (HTTP %d) is not a JSON object: %q", status, excerpt(body))
 	}
 	if err := json.Unmarshal(body, &r.Envelope); err != nil {
-		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope: %q", status, body)
+		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope: %q", status, excerpt(body))
 	}
 	delete(fields, "ActionStatus")
 	delete(fields, "ErrorCode")
@@ -38,6 +38,18 @@ func newResult(status int, header http.Header, body []byte) (*Result, error) {
 		r.Reply = fields
 	}
 	return r, nil
+}
+
+// maxExcerpt bounds how much of an answer an error quotes: enough to tell a
+// proxy's page, and a load run keeps one such error (LoadReport.FirstError).
+const maxExcerpt = 512
+
+// excerpt is the start of body, marked when cut.
+func excerpt(body []byte) string {
+	if len(body) <= maxExcerpt {
+		return string(body)
+	}
+	return string(body[:maxExcerpt]) + "…"
 }
 
 // OK reports an HTTP 200 answer with ActionStatus OK.

@@ -132,12 +132,22 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 		return nil, fmt.Errorf("imsend: %s: %w", command, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer+1))
 	if err != nil {
 		return nil, fmt.Errorf("imsend: %s: read answer: %w", command, err)
 	}
+	if len(raw) > MaxAnswer {
+		return &Result{Status: resp.StatusCode, Header: resp.Header, Body: raw[:MaxAnswer]},
+			fmt.Errorf("imsend: %s: answer (HTTP %d) is over %d bytes", command, resp.StatusCode, MaxAnswer)
+	}
 	return newResult(resp.StatusCode, resp.Header, raw)
 }
+
+// MaxAnswer bounds the answer Send reads over HTTP, far above any envelope
+// with reply fields: a longer one (an endpoint streaming without end, under
+// load or chaos) is an error, returned with a Result holding the status and
+// the first MaxAnswer bytes.
+const MaxAnswer = 1 << 20
 
 func or(v, def string) string {
 	if v == "" {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -62,4 +63,51 @@ func describe(res *imsend.Result) string {
 		return "nothing"
 	}
 	return fmt.Sprintf("HTTP %d %q", res.Status, res.Body)
+}
+
+// A misbehaving endpoint cannot make the sender hold an answer of any size.
+func TestAnswerIsBounded(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    int
+		wantErr bool
+	}{
+		{"at the bound", imsend.MaxAnswer, true}, // read whole, but not an envelope
+		{"one byte over", imsend.MaxAnswer + 1, true},
+		{"far over", 4 * imsend.MaxAnswer, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				io.Copy(w, io.LimitReader(neverEnding('x'), int64(tt.size)))
+			}))
+			t.Cleanup(srv.Close)
+			s := &imsend.Sender{URL: srv.URL, AppID: "1400000000"}
+			res, err := s.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if res == nil || res.Status != http.StatusOK {
+				t.Fatalf("Result = %+v, want the answer's status", res)
+			}
+			if len(res.Body) > imsend.MaxAnswer {
+				t.Fatalf("kept %d bytes of the answer, over MaxAnswer %d", len(res.Body), imsend.MaxAnswer)
+			}
+			if tt.size > imsend.MaxAnswer && !strings.Contains(err.Error(), "over") {
+				t.Errorf("err = %.200s, want it to say the answer is over the bound", err)
+			}
+			if len(err.Error()) > 4<<10 {
+				t.Errorf("the error quotes %d bytes of the answer", len(err.Error()))
+			}
+		})
+	}
+}
+
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
 }
