@@ -15,8 +15,13 @@ type Call struct {
 }
 
 // SendRetried sends the same callback twice, as IM does when retry on
-// timeout is enabled, and returns both answers.
+// timeout is enabled, and returns both answers. Both are signed at one
+// RequestTime (taken once, before opts apply), so that the second is the
+// very request again whenever the clock ticks between them: for a body
+// without an EventTime, RequestTime is part of the event's identity
+// (delivery.RequestFingerprint). A retry signed anew is two Sends with At.
 func (s *Sender) SendRetried(ctx context.Context, command string, body []byte, opts ...Option) (first, second *Result, err error) {
+	opts = append([]Option{At(s.now())}, opts...)
 	if first, err = s.Send(ctx, command, body, opts...); err != nil {
 		return nil, nil, err
 	}

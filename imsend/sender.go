@@ -86,13 +86,9 @@ func WithPeer(addr string) Option { return func(r *request) { r.peer = addr } }
 // (no Result), or an answer that is not a JSON envelope (a proxy's HTML
 // page, say), returned with its Result.
 func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...Option) (*Result, error) {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
 	r := &request{
 		method: http.MethodPost,
-		at:     now(),
+		at:     s.now(),
 		header: http.Header{},
 		params: protocol.Params{
 			SdkAppid:        s.AppID,
@@ -148,6 +144,14 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 // load or chaos) is an error, returned with a Result holding the status and
 // the first MaxAnswer bytes.
 const MaxAnswer = 1 << 20
+
+// now reads the Sender's clock.
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
 
 func or(v, def string) string {
 	if v == "" {

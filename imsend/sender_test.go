@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/imcallback/imcallback/imsend"
 )
@@ -110,4 +112,44 @@ func (b neverEnding) Read(p []byte) (int, error) {
 		p[i] = byte(b)
 	}
 	return len(p), nil
+}
+
+// SendRetried repeats the very request, as IM's retry of a callback: the
+// same RequestTime and Sign even when the clock moves between the two.
+func TestSendRetriedRepeatsTheSignedRequest(t *testing.T) {
+	var mu sync.Mutex
+	var queries []string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		queries = append(queries, r.URL.RawQuery)
+		mu.Unlock()
+		io.WriteString(w, okAnswer)
+	})
+	var tick atomic.Int64
+	clock := func() time.Time { return time.Unix(1700000000+tick.Add(1), 0) } // a second on every reading
+	s := &imsend.Sender{URL: "http://im.example/cb", Handler: h, AppID: "1400000000", Token: "t", Now: clock}
+
+	tests := []struct {
+		name string
+		opts []imsend.Option
+	}{
+		{"now", nil},
+		{"late", []imsend.Option{imsend.Late(30 * time.Second)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			queries = nil
+			mu.Unlock()
+			first, second, err := s.SendRetried(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`), tt.opts...)
+			if err != nil || !first.OK() || !second.OK() {
+				t.Fatalf("SendRetried: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(queries) != 2 || queries[0] != queries[1] {
+				t.Fatalf("the retry differs from the first request:\n%q", queries)
+			}
+		})
+	}
 }
