@@ -77,7 +77,8 @@ type Config struct {
 	// that does not follow redirects.
 	HTTPClient *http.Client `json:"-"`
 	// SigTTL is the validity of the administrator UserSig, at least one
-	// second; DefaultSigTTL when zero.
+	// second; DefaultSigTTL when zero. A fraction of a second is dropped:
+	// TLS.expire counts whole seconds.
 	SigTTL time.Duration
 	// Now is the clock (for tests); time.Now when nil.
 	Now func() time.Time `json:"-"`
@@ -136,6 +137,8 @@ func New(cfg Config) (*Client, error) {
 	if c.ttl < time.Second {
 		return nil, fmt.Errorf("%w: SigTTL %v is under one second", ErrInvalidArgument, c.ttl)
 	}
+	// The UserSig says whole seconds; the cache must renew by the same figure.
+	c.ttl = c.ttl.Truncate(time.Second)
 	if c.now == nil {
 		c.now = time.Now
 	}

@@ -542,3 +542,41 @@ func TestClients(t *testing.T) {
 		t.Fatalf("bad app: %v", err)
 	}
 }
+
+// Every usersig the client sends is valid when sent, whatever SigTTL: a
+// fraction of a second in it (TLS.expire counts whole seconds) must not
+// keep a usersig cached past its expiry.
+func TestUserSigValidWhenSent(t *testing.T) {
+	tests := []struct {
+		ttl  time.Duration
+		step time.Duration
+	}{
+		{time.Second, 100 * time.Millisecond},
+		{1500 * time.Millisecond, 100 * time.Millisecond},
+		{2900 * time.Millisecond, 100 * time.Millisecond},
+		{9500 * time.Millisecond, 100 * time.Millisecond},
+		{time.Hour + 999*time.Millisecond, 97 * time.Second},
+		{24 * time.Hour, 37 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ttl.String(), func(t *testing.T) {
+			clk := &clock{t: testNow}
+			srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
+			c, err := imrest.New(imrest.Config{SdkAppID: strconv.Itoa(testAppID), SecretKey: testKey, BaseURL: srv.URL,
+				SigTTL: tt.ttl, Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; time.Duration(i)*tt.step < 3*tt.ttl; i++ {
+				if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				got := srv.seen()
+				if err := imrest.VerifyUserSig(testAppID, testKey, testAdmin, got[len(got)-1].query.Get("usersig"), clk.Now()); err != nil {
+					t.Fatalf("at +%v the usersig sent: %v", time.Duration(i)*tt.step, err)
+				}
+				clk.Add(tt.step)
+			}
+		})
+	}
+}
