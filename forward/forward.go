@@ -334,11 +334,16 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 	return dec, nil
 }
 
+// envelopeNames are the fields of IM's envelope, spelled as IM spells them.
+var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
+
 // parseAnswer reads IM's envelope from a destination's answer: ActionStatus
 // "OK" exactly, ErrorCode (an integer, or a string of one; absent is 0, but
 // null or "" is no code: a destination that means to refuse must not allow
 // by accident), ErrorInfo, and the reply fields accepted (the others are
-// returned as dropped, sorted).
+// returned as dropped, sorted). The envelope's names are case-sensitive,
+// and another spelling of one ("errorCode") is refused rather than dropped:
+// it would leave ErrorCode absent, an allow.
 func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, error) {
 	accepted := accepts.fields
 	if len(body) > maxAnswer {
@@ -347,6 +352,13 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return dispatcher.Decision{}, nil, errors.New("the answer is not a JSON object")
+	}
+	for k := range fields {
+		for _, name := range envelopeNames {
+			if k != name && strings.EqualFold(k, name) {
+				return dispatcher.Decision{}, nil, fmt.Errorf("%q is not %s: the envelope's names are case-sensitive", k, name)
+			}
+		}
 	}
 	var status string
 	if err := json.Unmarshal(fields["ActionStatus"], &status); err != nil || status != protocol.StatusOK {

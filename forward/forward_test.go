@@ -397,6 +397,15 @@ func TestBeforeCallback(t *testing.T) {
 		{"a blank code is no code: fallback", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":" ","ErrorInfo":""}`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"ErrorCode in camel case is no code: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","errorCode":120005,"ErrorInfo":"blocked word"}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"ErrorCode in upper case besides a zero one: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ERRORCODE":120005,"ErrorInfo":""}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"ActionStatus in camel case: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, `{"actionStatus":"OK","ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
 		{"ActionStatus in lower case: fallback", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"ok","ErrorCode":0,"ErrorInfo":""}`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
