@@ -312,3 +312,45 @@ func TestPauseAnswersPausedWhenItsWaitRunsOut(t *testing.T) {
 		t.Fatalf("pause: %d %s", code, body)
 	}
 }
+
+// TestReplayRefusesWhatItWouldNotHonour: a replay body with a field its
+// selection would ignore (a command without since) is a 400, and
+// nothing is replayed: the dead letter stays and no copy is stored.
+func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module,
+		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[topicPayload]) error {
+				return errors.New("broken on purpose")
+			})
+		})))
+	if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: `{"TopicId":"d1"}`}); !res.OK() {
+		t.Fatalf("answered %d", res.Status)
+	}
+	var dead struct {
+		DeadLetters []delivery.DeadLetterInfo `json:"dead_letters"`
+	}
+	waitUntil(t, "one dead letter", func() bool {
+		s.GetJSON(t, "/v1/dead-letters", 200, &dead)
+		return len(dead.DeadLetters) == 1
+	})
+	for _, tt := range []struct {
+		name, body string
+	}{
+		{"dead letters of one command", `{"dead":true,"command":"Group.CallbackAfterTopicDestroyed"}`},
+		{"sequences of one command", `{"seqs":[1],"command":"Group.CallbackAfterTopicDestroyed"}`},
+		{"dead letters of sequences of one command", `{"dead":true,"seqs":[1],"command":"Group.CallbackAfterTopicDestroyed"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := postJSON(t, s.AdminURL+"/v1/events/replay", tt.body)
+			if code != http.StatusBadRequest || !strings.Contains(body, `"error"`) {
+				t.Fatalf("POST %s: %d %s, want a 400", tt.body, code, body)
+			}
+			s.GetJSON(t, "/v1/dead-letters", 200, &dead)
+			var list eventList
+			s.GetJSON(t, "/v1/events", 200, &list)
+			if len(dead.DeadLetters) != 1 || len(list.Events) != 1 {
+				t.Fatalf("after POST %s: dead letters %+v, events %+v; want the one event, dead, and no copy", tt.body, dead.DeadLetters, list.Events)
+			}
+		})
+	}
+}

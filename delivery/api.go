@@ -372,7 +372,8 @@ func (s *Service) listDeadLetters(c echo.Context) error {
 }
 
 // replayRequest is the body of POST /v1/events/replay: exactly one of
-// seqs, since (with an optional command) or dead.
+// seqs, since (with an optional command) or dead (with optional seqs).
+// A command without since is refused, never ignored.
 type replayRequest struct {
 	Seqs    []uint64 `json:"seqs"`
 	Since   string   `json:"since"`
@@ -398,6 +399,11 @@ func (s *Service) replayEvents(c echo.Context) error {
 	}
 	if chosen != 1 {
 		return badRequest("give exactly one of seqs, since (with an optional command) or dead")
+	}
+	// command narrows since only: with seqs or dead it would be ignored, and
+	// {"dead":true,"command":"C"} would replay every command's dead letters.
+	if req.Command != "" && req.Since == "" {
+		return badRequest("command goes with since only: seqs and dead select their events themselves")
 	}
 	e, err := s.Events()
 	if err != nil {
