@@ -314,7 +314,9 @@ func TestPauseAnswersPausedWhenItsWaitRunsOut(t *testing.T) {
 }
 
 // TestReplayRefusesWhatItWouldNotHonour: a replay body with a field its
-// selection would ignore (a command without since) is a 400, and
+// selection would ignore (a command without since) or a sequence no event
+// has (0, which the stream refuses after the sequences before it were
+// replayed) is a 400, and
 // nothing is replayed: the dead letter stays and no copy is stored.
 func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
 	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module,
@@ -339,6 +341,9 @@ func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
 		{"dead letters of one command", `{"dead":true,"command":"Group.CallbackAfterTopicDestroyed"}`},
 		{"sequences of one command", `{"seqs":[1],"command":"Group.CallbackAfterTopicDestroyed"}`},
 		{"dead letters of sequences of one command", `{"dead":true,"seqs":[1],"command":"Group.CallbackAfterTopicDestroyed"}`},
+		{"sequence 0", `{"seqs":[0]}`},
+		{"sequence 0 after a real one", `{"seqs":[1,0]}`},
+		{"dead letter of sequence 0", `{"dead":true,"seqs":[0]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, body := postJSON(t, s.AdminURL+"/v1/events/replay", tt.body)

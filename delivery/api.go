@@ -400,6 +400,11 @@ func (s *Service) replayEvents(c echo.Context) error {
 	if chosen != 1 {
 		return badRequest("give exactly one of seqs, since (with an optional command) or dead")
 	}
+	// Streams number from 1: a 0 is a mistake, which the stream would refuse
+	// only once the sequences before it were replayed (a 500 then).
+	if slices.Contains(req.Seqs, 0) {
+		return badRequest("sequences start at 1: 0 is no event's")
+	}
 	// command narrows since only: with seqs or dead it would be ignored, and
 	// {"dead":true,"command":"C"} would replay every command's dead letters.
 	if req.Command != "" && req.Since == "" {
