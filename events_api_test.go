@@ -359,3 +359,40 @@ func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
 		})
 	}
 }
+
+// TestPauseRefusesAnUnknownBody: a pause or resume body that is not empty,
+// {} or {"command":"…"} (a misspelt field, a second JSON value) is a 400
+// and changes nothing, rather than pausing or resuming all delivery.
+func TestPauseRefusesAnUnknownBody(t *testing.T) {
+	const command = "Group.CallbackAfterCreateTopic"
+	s := start(t, nil, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(command, func(context.Context, *dispatcher.Event[topicPayload]) error { return nil })
+	})))
+	var st struct {
+		State          string   `json:"state"`
+		PausedCommands []string `json:"paused_commands"`
+	}
+	for _, action := range []string{"pause", "resume"} {
+		if action == "resume" { // a resume refused must leave delivery paused
+			if code, body := postJSON(t, s.AdminURL+"/v1/delivery/pause", `{}`); code != 200 {
+				t.Fatalf("pause: %d %s", code, body)
+			}
+		}
+		want := map[string]string{"pause": "running", "resume": "paused"}[action]
+		for _, body := range []string{
+			`{"comand":"` + command + `"}`,
+			`{"Command":"` + command + `","all":true}`,
+			`{"command":"` + command + `"} {}`,
+			`{} {"command":"` + command + `"}`,
+		} {
+			code, answer := postJSON(t, s.AdminURL+"/v1/delivery/"+action, body)
+			if code != http.StatusBadRequest {
+				t.Errorf("POST /v1/delivery/%s %s: %d %s, want a 400", action, body, code, answer)
+			}
+			s.GetJSON(t, "/v1/delivery", 200, &st)
+			if st.State != want || len(st.PausedCommands) != 0 {
+				t.Fatalf("after POST /v1/delivery/%s %s: %+v, want %s with no command paused", action, body, st, want)
+			}
+		}
+	}
+}

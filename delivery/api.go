@@ -448,6 +448,25 @@ func (s *Service) replayEvents(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// decodeOne decodes a request body that holds one JSON value into v: a
+// field v does not have, or anything but white space after the value, is
+// an error, so a mistake is refused rather than read as an absent field.
+// An empty body is io.EOF, as json.Decoder.Decode says.
+func decodeOne(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	switch _, err := dec.Token(); {
+	case err == nil:
+		return errors.New("the body holds more than one JSON value")
+	case !errors.Is(err, io.EOF):
+		return err
+	}
+	return nil
+}
+
 // intParam reads a bounded whole number query parameter.
 func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 	v := q.Get(name)
@@ -522,14 +541,17 @@ func (s *Service) deliveryStatus(c echo.Context) error {
 }
 
 // pauseResume answers POST /v1/delivery/pause and /resume: all delivery
-// with an empty body, one command with {"command":"…"} (PauseCommand).
+// with an empty body (or {}), one command with {"command":"…"}
+// (PauseCommand); any other body is a 400 and changes nothing.
 func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var req struct {
 			Command string `json:"command"`
 		}
 		if c.Request().ContentLength != 0 {
-			if err := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			// A misspelt field must not read as "no command": that would
+			// pause or resume all delivery instead of one command's.
+			if err := decodeOne(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16), &req); err != nil && !errors.Is(err, io.EOF) {
 				return badBody(err, "the body must be empty or {\"command\":\"…\"}")
 			}
 		}
