@@ -316,7 +316,7 @@ func TestPauseAnswersPausedWhenItsWaitRunsOut(t *testing.T) {
 // TestReplayRefusesWhatItWouldNotHonour: a replay body with a field its
 // selection would ignore (a command without since) or a sequence no event
 // has (0, which the stream refuses after the sequences before it were
-// replayed) is a 400, and
+// replayed) or a body with more than its JSON value is a 400, and
 // nothing is replayed: the dead letter stays and no copy is stored.
 func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
 	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module,
@@ -344,6 +344,8 @@ func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
 		{"sequence 0", `{"seqs":[0]}`},
 		{"sequence 0 after a real one", `{"seqs":[1,0]}`},
 		{"dead letter of sequence 0", `{"dead":true,"seqs":[0]}`},
+		{"a second value", `{"seqs":[1]} {"dead":true}`},
+		{"text after the value", `{"seqs":[1]} and 2`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, body := postJSON(t, s.AdminURL+"/v1/events/replay", tt.body)

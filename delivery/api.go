@@ -386,9 +386,7 @@ type replayRequest struct {
 func (s *Service) replayEvents(c echo.Context) error {
 	ctx := c.Request().Context()
 	var req replayRequest
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeOne(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20), &req); err != nil {
 		return badBody(err, "the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true} (with \"seqs\": those dead letters)")
 	}
 	chosen := 0
