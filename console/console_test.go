@@ -492,6 +492,11 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	}
 	b.waitFor(t, 10*time.Second, "the replayed dead letter gone, the other still listed", fmt.Sprintf(
 		`document.querySelector('#dead-rows tr[data-seq="%d"]') === null && document.querySelectorAll('#dead-rows tr').length === 1`, seq))
+	// The page's note says what the button just did.
+	if note := eval[string](t, b, `document.getElementById('dead-note').textContent`); !strings.Contains(note, "removes it from this list") ||
+		strings.Contains(note, "replaying one event leaves its dead letter listed") {
+		t.Errorf("the note of Dead letters says %q, but Replay removed the dead letter from the list", note)
+	}
 
 	// Replay all (after a confirm): the dead letter leaves the list.
 	b.do(t, "replay all", chromedp.Click(chromedp.CSS("#dead-replay-all")))
