@@ -610,6 +610,57 @@ func TestForwardDestinations(t *testing.T) {
 	b.waitFor(t, 10*time.Second, "the destination of the dead letter", rowWith("dead-rows", afterCommand+" → default"))
 }
 
+// TestEventsShowTheLastSearch: a refresh of the event list still running
+// when a new search is made does not put the old search's rows back. The
+// page's fetch holds the refresh's answer until the new search has shown.
+func TestEventsShowTheLastSearch(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
+	}))
+	s := start(t, nil, delivery.Module, handler)
+	res := send(t, s, afterCommand, sample(t, afterCommand, nil))
+	requestID := res.Header.Get("X-Request-Id")
+
+	b := newBrowser(t)
+	b.do(t, "open Events", chromedp.Navigate(s.AdminURL+"/#events"))
+	b.waitFor(t, 10*time.Second, "the event", rowWith("events-rows", requestID))
+	// Hold the answers to the first search (no command) until released;
+	// once the app has read a released answer, one more task runs, then
+	// window.staleRead is set.
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.held = [];
+		window.staleRead = false;
+		window.fetch = (url, opts) => {
+			const answer = fetch0(url, opts);
+			if (!String(url).startsWith('v1/events?') || String(url).includes('command=')) return answer;
+			return new Promise((resolve, reject) => window.held.push(() => answer.then((res) => {
+				const text = res.text.bind(res);
+				res.text = async () => {
+					const body = await text();
+					setTimeout(() => { window.staleRead = true; }, 0);
+					return body;
+				};
+				resolve(res);
+			}, reject)));
+		};
+	})()`)
+	b.waitFor(t, 15*time.Second, "a refresh of the first search held", `window.held.length > 0`)
+	b.do(t, "search another command",
+		chromedp.SendKeys(chromedp.CSS("#events-command"), "Group.CallbackAfterCreateTopic"),
+		chromedp.Click(chromedp.CSS("#events-search")))
+	b.waitFor(t, 10*time.Second, "no event of that command",
+		`document.querySelectorAll('#events-rows tr').length === 0 && !document.getElementById('events-empty').hidden`)
+	eval[chromedp.Void](t, b, `window.held.forEach((release) => release())`)
+	b.waitFor(t, 10*time.Second, "the old answer read", `window.staleRead`)
+	if n := eval[int](t, b, `document.querySelectorAll('#events-rows tr').length`); n != 0 {
+		t.Errorf("the events of the search before show again (%d rows) for command Group.CallbackAfterCreateTopic:\n%s", n, b.text(t))
+	}
+	if msg := eval[string](t, b, `document.getElementById('events-msg').textContent`); msg != "0 events" {
+		t.Errorf("the search's message is %q, want \"0 events\"", msg)
+	}
+}
+
 // TestHostilePayload: markup in a topic name, a topic id, a command and a
 // request id shows as characters and runs nothing.
 func TestHostilePayload(t *testing.T) {

@@ -812,6 +812,7 @@
   let eventsNext = 0;
   let eventsQuery = '';
   let eventsPaged = false; // older pages loaded: no refresh then
+  let eventsAsked = 0; // the number of the last request of searchEvents
   let selectedSeq = 0;
 
   function eventsParams() {
@@ -830,15 +831,19 @@
 
   // searchEvents runs the search of the form (mode 'new'), loads the next
   // page ('more') or reloads the first page of the last search ('refresh').
+  // Only the answer to the last request is shown: a refresh still running
+  // when a new search is made must not put the old search's rows back.
   async function searchEvents(mode) {
     const more = mode === 'more';
     const q = mode === 'new' ? eventsParams() : new URLSearchParams(eventsQuery);
     if (more) q.set('before_seq', String(eventsNext));
     if (mode === 'new') eventsQuery = q.toString();
     eventsPaged = more;
+    const asked = ++eventsAsked;
     if (mode !== 'refresh') message('events-msg', 'Searching…');
     try {
       const d = await api('v1/events?' + q.toString());
+      if (asked !== eventsAsked) return; // a later request's answer counts
       setMode('durable');
       const list = Array.isArray(d.events) ? d.events : [];
       const rows = list.map(eventRow);
@@ -851,6 +856,7 @@
       message('events-msg', shown + (eventsNext ? '+' : '') + (shown === 1 && !eventsNext ? ' event' : ' events'));
     } catch (e) {
       if (e.status === 409) setMode('inline');
+      if (asked !== eventsAsked) return;
       message('events-msg', e.status === 401 ? '' : 'GET /v1/events: ' + errorText(e), e.status !== 401);
     }
   }
@@ -900,7 +906,7 @@
     try {
       ev = await api('v1/events/' + encodeURIComponent(String(seq)));
     } catch (e) {
-      box.replaceChildren(el('p', { class: 'error' }, 'GET /v1/events/' + seq + ': ' + errorText(e)));
+      if (selectedSeq === seq) box.replaceChildren(el('p', { class: 'error' }, 'GET /v1/events/' + seq + ': ' + errorText(e)));
       return;
     }
     if (selectedSeq !== seq) return;
@@ -1028,6 +1034,7 @@
   let topicsGroup = '';
   let topicsApp = '';
   let topicsPaged = false;
+  let topicsAsked = 0; // the number of the last request of searchTopics
   let selectedTopic = '';
 
   // probeTopics shows the Topics tab when the topic plugin's API is there.
@@ -1046,7 +1053,8 @@
     }
   }
 
-  // searchTopics is searchEvents for topics: modes new, more and refresh.
+  // searchTopics is searchEvents for topics: modes new, more and refresh,
+  // the answer to the last request only shown.
   async function searchTopics(mode) {
     const more = mode === 'more';
     const q = new URLSearchParams();
@@ -1059,9 +1067,11 @@
     q.set('limit', String(TOPICS_PAGE));
     if (more && topicsCursor) q.set('cursor', topicsCursor);
     topicsPaged = more;
+    const asked = ++topicsAsked;
     if (mode !== 'refresh') message('topics-msg', 'Searching…');
     try {
       const d = await api('v1/topics?' + q.toString());
+      if (asked !== topicsAsked) return; // a later request's answer counts
       const list = Array.isArray(d.topics) ? d.topics : [];
       const rows = list.map(topicRow);
       if (more) $('topics-rows').append(...rows);
@@ -1072,6 +1082,7 @@
       $('topics-empty').hidden = shown > 0;
       message('topics-msg', shown + (topicsCursor ? '+' : '') + (shown === 1 && !topicsCursor ? ' topic' : ' topics'));
     } catch (e) {
+      if (asked !== topicsAsked) return;
       message('topics-msg', e.status === 401 ? '' : 'GET /v1/topics: ' + errorText(e), e.status !== 401);
     }
   }
@@ -1110,7 +1121,7 @@
     try {
       t = await api('v1/topics/' + encodeURIComponent(id) + '?' + new URLSearchParams({ sdk_app_id: app }).toString());
     } catch (e) {
-      box.replaceChildren(el('p', { class: 'error' }, 'GET /v1/topics/…: ' + errorText(e)));
+      if (selectedTopic === key) box.replaceChildren(el('p', { class: 'error' }, 'GET /v1/topics/…: ' + errorText(e)));
       return;
     }
     if (selectedTopic !== key) return;
