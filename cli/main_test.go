@@ -542,6 +542,10 @@ func TestTopicsCommands(t *testing.T) {
 	if _, err := runCLI(t, "--offline", "topics", "get", "@TGS#none"); !errors.Is(err, topicsync.ErrNotFound) {
 		t.Fatalf("get unknown: %v", err)
 	}
+	// An empty id names no topic: not the store's only one.
+	if out, err := runCLI(t, "--offline", "topics", "get", ""); !errors.Is(err, topicsync.ErrNotFound) {
+		t.Fatalf("get of an empty id: %v, want ErrNotFound\n%s", err, out)
+	}
 
 	// The same TopicId under an app: --appid picks one; without it, get asks which.
 	store, err = topicsync.OpenStore(context.Background(), "", dir, zap.NewNop())

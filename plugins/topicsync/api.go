@@ -108,10 +108,14 @@ var ErrAmbiguous = errors.New("topic: the topic id exists under more than one ap
 
 // GetAnyApp returns the topic topicID of app *appID, or, when appID is nil,
 // of whichever app holds it: ErrNotFound when none does, ErrAmbiguous
-// (naming the apps) when more than one does.
+// (naming the apps) when more than one does. An empty topicID names no
+// topic: ErrNotFound (to List it would mean every topic of every app).
 func GetAnyApp(ctx context.Context, store Store, appID *string, topicID string) (Topic, error) {
 	if appID != nil {
 		return store.Get(ctx, *appID, topicID)
+	}
+	if topicID == "" {
+		return Topic{}, fmt.Errorf("topic: get %q: %w", topicID, ErrNotFound)
 	}
 	rows, err := store.List(ctx, ListFilter{TopicID: topicID, IncludeDeleted: true})
 	if err != nil {

@@ -1313,6 +1313,9 @@ func testGetAnyApp(t *testing.T, s topicsync.Store) {
 		{"held by two apps, one named", ptr(otherApp), both.TopicID, otherApp, nil},
 		{"held by none", nil, "@TGS#_g@TOPIC#_none", "", topicsync.ErrNotFound},
 		{"not held by the app named", ptr(otherApp), one.TopicID, "", topicsync.ErrNotFound},
+		// An empty id names no topic: it must not select every app's every topic.
+		{"empty id", nil, "", "", topicsync.ErrNotFound},
+		{"empty id, app named", ptr(testApp), "", "", topicsync.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
