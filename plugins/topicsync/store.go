@@ -151,11 +151,14 @@ type Store interface {
 	// ApplyInfoChange updates only the non-nil fields and updated_at. Returns ErrNotFound (wrapped is
 	// fine, errors.Is must work) when the topic does not exist, so the caller can retry later.
 	ApplyInfoChange(ctx context.Context, c InfoChange) error
-	// Get returns the topic topicID of app appID (deleted or not) or ErrNotFound.
+	// Get returns the topic topicID of app appID (deleted or not) or ErrNotFound. An app or a
+	// topic id no write would store (see CheckAppID, MaxIDBytes; a NUL or invalid UTF-8) is
+	// ErrInvalid on both stores.
 	Get(ctx context.Context, appID, topicID string) (Topic, error)
 	// List returns topics ordered by created_at, sdk_app_id then topic_id; deleted ones only when
 	// IncludeDeleted; SdkAppID nil means all apps, GroupID "" all groups, TopicID "" all topics;
-	// after f.After and at most f.Limit of them when set.
+	// after f.After and at most f.Limit of them when set. A filter or position no write would
+	// store is ErrInvalid on both stores, as in Get.
 	// Never returns nil slice (empty slice instead).
 	List(ctx context.Context, f ListFilter) ([]Topic, error)
 	// Ping reports whether the database answers (used by /readyz).
@@ -323,6 +326,9 @@ func (s *store) Get(ctx context.Context, appID, topicID string) (Topic, error) {
 	var t Topic
 	err := CheckAppID(appID)
 	if err == nil {
+		err = checkIDs(topicID)
+	}
+	if err == nil {
 		err = s.ifOpen(func() (err error) {
 			t, err = s.b.get(ctx, appID, topicID)
 			return err
@@ -337,10 +343,7 @@ func (s *store) Get(ctx context.Context, appID, topicID string) (Topic, error) {
 // List implements Store.
 func (s *store) List(ctx context.Context, f ListFilter) ([]Topic, error) {
 	var topics []Topic
-	err := checkIDs(f.TopicID)
-	if err == nil && f.SdkAppID != nil {
-		err = CheckAppID(*f.SdkAppID)
-	}
+	err := checkListFilter(f)
 	if err == nil {
 		err = s.ifOpen(func() (err error) {
 			topics, err = s.b.list(ctx, f)
@@ -379,6 +382,26 @@ func AdoptUnkeyed(ctx context.Context, s Store, appID string) (int64, error) {
 		return 0, fmt.Errorf("topic: adopt the topics stored before apps were kept for app %q: %w", appID, err)
 	}
 	return n, nil
+}
+
+// checkListFilter refuses a filter that names what no write would store. PostgreSQL fails on
+// a NUL or invalid UTF-8 in a parameter where SQLite matches nothing; both refuse it alike.
+func checkListFilter(f ListFilter) error {
+	if err := checkIDs(f.TopicID, f.GroupID); err != nil {
+		return err
+	}
+	if f.SdkAppID != nil {
+		if err := CheckAppID(*f.SdkAppID); err != nil {
+			return err
+		}
+	}
+	if f.After != nil {
+		if err := CheckAppID(f.After.SdkAppID); err != nil {
+			return err
+		}
+		return checkText(f.After.TopicID)
+	}
+	return nil
 }
 
 // Ping implements Store.

@@ -769,6 +769,40 @@ func testInvalidInput(t *testing.T, s topicsync.Store) {
 			_, err := s.List(ctx, topicsync.ListFilter{SdkAppID: ptr(strings.Repeat("9", 21))})
 			return err
 		}},
+		// Reads refuse what no store holds alike: PostgreSQL failed on invalid UTF-8 or a NUL
+		// (SQLSTATE 22021) where SQLite matched nothing.
+		{"get with invalid UTF-8 in the id", func(ctx context.Context) error {
+			_, err := s.Get(ctx, testApp, "\xff")
+			return err
+		}},
+		{"get with a NUL in the id", func(ctx context.Context) error {
+			_, err := s.Get(ctx, testApp, "a\x00b")
+			return err
+		}},
+		{"get with a long id", func(ctx context.Context) error {
+			_, err := s.Get(ctx, testApp, strings.Repeat("t", topicsync.MaxIDBytes+1))
+			return err
+		}},
+		{"list by a group of invalid UTF-8", func(ctx context.Context) error {
+			_, err := s.List(ctx, topicsync.ListFilter{GroupID: "g\xff"})
+			return err
+		}},
+		{"list by a group with a NUL", func(ctx context.Context) error {
+			_, err := s.List(ctx, topicsync.ListFilter{GroupID: "g\x00"})
+			return err
+		}},
+		{"list by a long group", func(ctx context.Context) error {
+			_, err := s.List(ctx, topicsync.ListFilter{GroupID: strings.Repeat("g", topicsync.MaxIDBytes+1)})
+			return err
+		}},
+		{"list after a topic id of invalid UTF-8", func(ctx context.Context) error {
+			_, err := s.List(ctx, topicsync.ListFilter{After: &topicsync.Position{CreatedAt: at(1), SdkAppID: testApp, TopicID: "\xff"}})
+			return err
+		}},
+		{"list after a position of a non-numeric app", func(ctx context.Context) error {
+			_, err := s.List(ctx, topicsync.ListFilter{After: &topicsync.Position{CreatedAt: at(1), SdkAppID: "\x00", TopicID: "t"}})
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
