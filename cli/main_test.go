@@ -651,6 +651,46 @@ func TestTopicsListPages(t *testing.T) {
 	}
 }
 
+// TestTopicsTableEscapesWhatUsersWrote: topic names and ids come from IM's
+// users; the table shows a control or format character escaped, so a name
+// can neither forge rows nor send escape sequences to the terminal.
+func TestTopicsTableEscapesWhatUsersWrote(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("IMCALLBACK_DATA_DIR", dir)
+	t.Setenv("IMCALLBACK_STORE_DSN", "")
+	store, err := topicsync.OpenStore(context.Background(), "", dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{
+		"@TGS#_g@TOPIC#_rows":  "x\n1400000009\t@TGS#_g@TOPIC#_forged\t@TGS#_g\tforged",
+		"@TGS#_g@TOPIC#_esc":   "\x1b]0;owned\x07\x1b[2Jred",
+		"@TGS#_g@TOPIC#_bidi":  "abc\u202edcba",
+		"@TGS#_g@TOPIC#_plain": "话题 一\u3000二",
+	}
+	for id, name := range names {
+		err = errors.Join(err, store.Create(context.Background(), topicsync.Topic{SdkAppID: "1400000001", TopicID: id,
+			GroupID: "@TGS#_g", Name: name, OwnerAccount: "o\tx", CreatedAt: time.Now()}))
+	}
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "--offline", "topics", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n"); len(lines) != 1+len(names) {
+		t.Errorf("%d lines, want a header and one per topic:\n%s", len(lines), out)
+	}
+	if strings.ContainsAny(out, "\x1b\x07\u202e\t") {
+		t.Errorf("a control or format character reached the terminal:\n%q", out)
+	}
+	if !strings.Contains(out, "话题 一\u3000二") {
+		t.Errorf("a printable name is not shown as it is:\n%s", out)
+	}
+}
+
 func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }
 
 func get(t *testing.T, url string) string {

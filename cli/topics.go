@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -208,8 +209,21 @@ func writeTopicTable(w io.Writer, topics []topicsync.Topic) error {
 		if app == topicsync.LegacyAppID {
 			app = "-" // stored before apps were kept
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", app, t.TopicID, t.GroupID, t.Name, t.OwnerAccount,
-			t.CreatedAt.Format(time.RFC3339), deleted)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tableCell(app), tableCell(t.TopicID), tableCell(t.GroupID),
+			tableCell(t.Name), tableCell(t.OwnerAccount), t.CreatedAt.Format(time.RFC3339), deleted)
 	}
 	return tw.Flush()
+}
+
+// tableCell is s as one cell of the table: quoted, with Go escapes, when it holds a
+// character that is not graphic (a control character such as a newline, a tab or ESC, or a
+// format character such as U+202E). Topic names and ids come from IM's users: printed as
+// they are, they could forge rows of the table or send escape sequences to the terminal.
+func tableCell(s string) string {
+	for _, r := range s {
+		if !strconv.IsGraphic(r) {
+			return strconv.QuoteToGraphic(s)
+		}
+	}
+	return s
 }
