@@ -510,7 +510,11 @@ func TestSendHelpNeverShowsTheToken(t *testing.T) {
 	}
 }
 
-func TestTopicsCommands(t *testing.T) {
+// offlineTopicStore points the CLI's offline mode at a new data folder
+// (SQLite, no DSN) and opens the topic store there, for a test to fill and
+// close before it runs the CLI.
+func offlineTopicStore(t *testing.T) (string, topicsync.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("IMCALLBACK_DATA_DIR", dir)
 	t.Setenv("IMCALLBACK_STORE_DSN", "")
@@ -518,6 +522,12 @@ func TestTopicsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, store
+}
+
+func TestTopicsCommands(t *testing.T) {
+	dir, store := offlineTopicStore(t)
+	var err error
 	id := "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_@TOPIC#cRTE3HIM62C5"
 	err = store.Create(context.Background(), topicsync.Topic{TopicID: id, GroupID: "@TGS#2J4SZEAEL", Name: "MyFirstTopic",
 		CustomData: []topicsync.CustomField{{Key: "k", Value: "v"}}, CreatedAt: time.Now()})
@@ -607,13 +617,8 @@ func TestTopicsCommands(t *testing.T) {
 }
 
 func TestTopicsListPages(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("IMCALLBACK_DATA_DIR", dir)
-	t.Setenv("IMCALLBACK_STORE_DSN", "")
-	store, err := topicsync.OpenStore(context.Background(), "", dir, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := offlineTopicStore(t)
+	var err error
 	base := time.Now().Add(-time.Hour)
 	for i := range 5 {
 		err = errors.Join(err, store.Create(context.Background(), topicsync.Topic{TopicID: fmt.Sprintf("@TGS#_g@TOPIC#_t%d", i),
@@ -655,13 +660,8 @@ func TestTopicsListPages(t *testing.T) {
 // users; the table shows a control or format character escaped, so a name
 // can neither forge rows nor send escape sequences to the terminal.
 func TestTopicsTableEscapesWhatUsersWrote(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("IMCALLBACK_DATA_DIR", dir)
-	t.Setenv("IMCALLBACK_STORE_DSN", "")
-	store, err := topicsync.OpenStore(context.Background(), "", dir, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := offlineTopicStore(t)
+	var err error
 	names := map[string]string{
 		"@TGS#_g@TOPIC#_rows":  "x\n1400000009\t@TGS#_g@TOPIC#_forged\t@TGS#_g\tforged",
 		"@TGS#_g@TOPIC#_esc":   "\x1b]0;owned\x07\x1b[2Jred",
