@@ -84,34 +84,42 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger, o
 const (
 	// postgresCreate inserts a topic or completes a tombstone, keeping the fields an info change
 	// already set on it; a row whose create was already received is left as it is (first create
-	// wins).
+	// wins). A row deleted before $13 (this create's time less RecreateMargin) is a topic
+	// destroyed before this one was created under its id: the create makes it anew, live, keeping
+	// only the fields an info change newer than the create set. SET reads the row as it was.
 	postgresCreate = `
 INSERT INTO topics (` + topicColumns + `, create_received)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, NULL, true)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     group_id = EXCLUDED.group_id,
-    name = CASE WHEN topics.name_changed_at IS NULL THEN EXCLUDED.name ELSE topics.name END,
+    name = CASE WHEN topics.name_changed_at IS NULL OR (topics.deleted_at < $13 AND topics.name_changed_at <= EXCLUDED.created_at) THEN EXCLUDED.name ELSE topics.name END,
+    name_changed_at = CASE WHEN topics.deleted_at < $13 AND topics.name_changed_at <= EXCLUDED.created_at THEN NULL ELSE topics.name_changed_at END,
     owner_account = EXCLUDED.owner_account,
     operator_account = EXCLUDED.operator_account,
     group_type = EXCLUDED.group_type,
     custom_data = EXCLUDED.custom_data,
-    introduction = CASE WHEN topics.introduction_changed_at IS NULL THEN EXCLUDED.introduction ELSE topics.introduction END,
-    notification = CASE WHEN topics.notification_changed_at IS NULL THEN EXCLUDED.notification ELSE topics.notification END,
-    face_url = CASE WHEN topics.face_url_changed_at IS NULL THEN EXCLUDED.face_url ELSE topics.face_url END,
+    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR (topics.deleted_at < $13 AND topics.introduction_changed_at <= EXCLUDED.created_at) THEN EXCLUDED.introduction ELSE topics.introduction END,
+    introduction_changed_at = CASE WHEN topics.deleted_at < $13 AND topics.introduction_changed_at <= EXCLUDED.created_at THEN NULL ELSE topics.introduction_changed_at END,
+    notification = CASE WHEN topics.notification_changed_at IS NULL OR (topics.deleted_at < $13 AND topics.notification_changed_at <= EXCLUDED.created_at) THEN EXCLUDED.notification ELSE topics.notification END,
+    notification_changed_at = CASE WHEN topics.deleted_at < $13 AND topics.notification_changed_at <= EXCLUDED.created_at THEN NULL ELSE topics.notification_changed_at END,
+    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR (topics.deleted_at < $13 AND topics.face_url_changed_at <= EXCLUDED.created_at) THEN EXCLUDED.face_url ELSE topics.face_url END,
+    face_url_changed_at = CASE WHEN topics.deleted_at < $13 AND topics.face_url_changed_at <= EXCLUDED.created_at THEN NULL ELSE topics.face_url_changed_at END,
     created_at = EXCLUDED.created_at,
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at),
+    deleted_at = CASE WHEN topics.deleted_at < $13 THEN NULL ELSE topics.deleted_at END,
     create_received = true
-WHERE NOT topics.create_received`
+WHERE NOT topics.create_received OR topics.deleted_at < $13`
 
 	// postgresDestroy marks live topics of the app deleted, leaves deleted ones alone and writes
-	// tombstones for unknown ones.
+	// tombstones for unknown ones. A live topic created after $5 (this destroy's time plus
+	// RecreateMargin) is a later topic of the id than the one destroyed: it is left alone too.
 	postgresDestroy = `
 INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
 SELECT $4, id, $2, $3, $3, $3, false FROM unnest($1::text[]) AS id
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     deleted_at = EXCLUDED.deleted_at,
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at)
-WHERE topics.deleted_at IS NULL`
+WHERE topics.deleted_at IS NULL AND topics.created_at <= $5`
 
 	// postgresInfoChange sets each field present (a non-NULL parameter) unless a newer change
 	// already set it; SET reads the row as it was, so each CASE sees the field's old time. Two
@@ -133,10 +141,10 @@ WHERE sdk_app_id = $7 AND topic_id = $6`
 	postgresGet = `SELECT ` + topicColumns + ` FROM topics WHERE sdk_app_id = $1 AND topic_id = $2`
 )
 
-func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created time.Time) error {
+func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error {
 	_, err := b.pool.Exec(ctx, postgresCreate,
 		t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
-		custom, t.Introduction, t.Notification, t.FaceURL, created)
+		custom, t.Introduction, t.Notification, t.FaceURL, created, deletedBefore)
 	return err
 }
 
@@ -150,9 +158,9 @@ func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64
 	return tag.RowsAffected(), err
 }
 
-func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at time.Time) error {
+func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter time.Time) error {
 	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
-	_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID)
+	_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID, createdAfter)
 	return err
 }
 

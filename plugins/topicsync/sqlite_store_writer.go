@@ -33,34 +33,43 @@ const (
 // the writer's CPU in BenchmarkSQLiteCreateParallel, hence the preparing.
 var writerSQL = [stmtCount]string{
 	// Inserts a topic or completes a tombstone, keeping the fields an info change already set on
-	// it; a row whose create was already received is left as it is (first create wins).
+	// it; a row whose create was already received is left as it is (first create wins). A row
+	// deleted before ?13 (this create's time less RecreateMargin) is a topic destroyed before
+	// this one was created under its id: the create makes it anew, live, keeping only the fields
+	// an info change newer than the create set. SET reads the row as it was.
 	stmtCreate: `
 INSERT INTO topics (` + topicColumns + `, create_received)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, NULL, 1)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     group_id = excluded.group_id,
-    name = CASE WHEN topics.name_changed_at IS NULL THEN excluded.name ELSE topics.name END,
+    name = CASE WHEN topics.name_changed_at IS NULL OR (topics.deleted_at < ?13 AND topics.name_changed_at <= ?12) THEN excluded.name ELSE topics.name END,
+    name_changed_at = CASE WHEN topics.deleted_at < ?13 AND topics.name_changed_at <= ?12 THEN NULL ELSE topics.name_changed_at END,
     owner_account = excluded.owner_account,
     operator_account = excluded.operator_account,
     group_type = excluded.group_type,
     custom_data = excluded.custom_data,
-    introduction = CASE WHEN topics.introduction_changed_at IS NULL THEN excluded.introduction ELSE topics.introduction END,
-    notification = CASE WHEN topics.notification_changed_at IS NULL THEN excluded.notification ELSE topics.notification END,
-    face_url = CASE WHEN topics.face_url_changed_at IS NULL THEN excluded.face_url ELSE topics.face_url END,
+    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR (topics.deleted_at < ?13 AND topics.introduction_changed_at <= ?12) THEN excluded.introduction ELSE topics.introduction END,
+    introduction_changed_at = CASE WHEN topics.deleted_at < ?13 AND topics.introduction_changed_at <= ?12 THEN NULL ELSE topics.introduction_changed_at END,
+    notification = CASE WHEN topics.notification_changed_at IS NULL OR (topics.deleted_at < ?13 AND topics.notification_changed_at <= ?12) THEN excluded.notification ELSE topics.notification END,
+    notification_changed_at = CASE WHEN topics.deleted_at < ?13 AND topics.notification_changed_at <= ?12 THEN NULL ELSE topics.notification_changed_at END,
+    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR (topics.deleted_at < ?13 AND topics.face_url_changed_at <= ?12) THEN excluded.face_url ELSE topics.face_url END,
+    face_url_changed_at = CASE WHEN topics.deleted_at < ?13 AND topics.face_url_changed_at <= ?12 THEN NULL ELSE topics.face_url_changed_at END,
     created_at = excluded.created_at,
     updated_at = max(topics.updated_at, excluded.updated_at),
+    deleted_at = CASE WHEN topics.deleted_at < ?13 THEN NULL ELSE topics.deleted_at END,
     create_received = 1
-WHERE topics.create_received = 0`,
+WHERE topics.create_received = 0 OR topics.deleted_at < ?13`,
 
 	// Marks a live topic of the app deleted, leaves a deleted one alone and writes a tombstone
-	// for an unknown one.
+	// for an unknown one. A live topic created after ?5 (this destroy's time plus
+	// RecreateMargin) is a later topic of the id than the one destroyed: it is left alone too.
 	stmtDestroy: `
 INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
 VALUES (?1, ?2, ?3, ?4, ?4, ?4, 0)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     deleted_at = excluded.deleted_at,
     updated_at = max(topics.updated_at, excluded.updated_at)
-WHERE topics.deleted_at IS NULL`,
+WHERE topics.deleted_at IS NULL AND topics.created_at <= ?5`,
 
 	// Sets each field present (a non-NULL parameter) unless a newer change already set it;
 	// SET reads the row as it was, so each CASE sees the field's old time. Two changes of one
@@ -89,20 +98,20 @@ WHERE sdk_app_id = ?7 AND topic_id = ?6`,
 // sqliteGet reads one topic on the read pool; List's statement comes from listQuery.
 const sqliteGet = `SELECT ` + topicColumns + ` FROM topics WHERE sdk_app_id = ? AND topic_id = ?`
 
-func (b *sqliteBackend) create(ctx context.Context, t Topic, custom []byte, created time.Time) error {
+func (b *sqliteBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error {
 	return b.submit(ctx, func(w *writeTx) error {
 		_, err := w.exec(stmtCreate,
 			t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
-			string(custom), t.Introduction, t.Notification, t.FaceURL, sqliteTime(created))
+			string(custom), t.Introduction, t.Notification, t.FaceURL, sqliteTime(created), sqliteTime(deletedBefore))
 		return err
 	})
 }
 
-func (b *sqliteBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at time.Time) error {
-	when := sqliteTime(at)
+func (b *sqliteBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter time.Time) error {
+	when, after := sqliteTime(at), sqliteTime(createdAfter)
 	return b.submit(ctx, func(w *writeTx) error {
 		for _, id := range ids {
-			if _, err := w.exec(stmtDestroy, appID, id, groupID, when); err != nil {
+			if _, err := w.exec(stmtDestroy, appID, id, groupID, when, after); err != nil {
 				return fmt.Errorf("topic %q: %w", id, err)
 			}
 		}

@@ -120,6 +120,14 @@ func CheckAppID(id string) error {
 	return nil
 }
 
+// RecreateMargin is how much later than a topic's deletion a create must be to count as a new
+// topic of the same id (an app can choose its topic ids, so it can create one again after
+// destroying it) rather than a late or reordered create of the deleted topic. Two callbacks sent
+// close together can reach the service, and be dated, in the other order; the margin covers that.
+// Likewise, a destroy more than the margin earlier than a live topic's creation is a late destroy
+// of an earlier topic of that id, and leaves the live one alone.
+const RecreateMargin = 10 * time.Second
+
 // ErrNotFound reports that no row exists for the topic id.
 var ErrNotFound = errors.New("topic: not found")
 
@@ -142,11 +150,16 @@ type Store interface {
 	// the same create twice leaves one row with the same content (the first create wins; a repeated
 	// create changes nothing). If the topic already exists only as a tombstone written by Destroy
 	// (destroy arrived before create), Create fills in the fields but the row STAYS deleted.
+	// A create later than a deleted topic's deleted_at by more than RecreateMargin is a new topic
+	// of the same id: the row becomes live again with the create's fields and created_at, keeping
+	// only the fields an info change newer than the create set. A create within the margin, or
+	// earlier, is a late create of the deleted topic, as above.
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error
 	// Destroy marks each topic of app appID deleted at `at` (deleted_at set once; an already-deleted
 	// row keeps its first deleted_at). Unknown topic ids get a tombstone row (group id set, deleted) so
-	// a late create cannot resurrect them. All in one transaction.
+	// a late create cannot resurrect them. A live topic created more than RecreateMargin after `at`
+	// is a later topic of the id than the one destroyed, and stays live. All in one transaction.
 	Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error
 	// ApplyInfoChange updates only the non-nil fields and updated_at. Returns ErrNotFound (wrapped is
 	// fine, errors.Is must work) when the topic does not exist, so the caller can retry later.
@@ -243,9 +256,11 @@ const topicColumns = `sdk_app_id, topic_id, group_id, name, owner_account, opera
 // open. The store wraps its errors; it reports a missing row as ErrNotFound.
 type backend interface {
 	// create upserts t with its encoded custom data; created is both created_at and updated_at.
-	create(ctx context.Context, t Topic, custom []byte, created time.Time) error
-	// destroy marks ids (at least one, no repeats, none empty) deleted, in one transaction.
-	destroy(ctx context.Context, appID, groupID string, ids []string, at time.Time) error
+	// A row deleted before deletedBefore (created less RecreateMargin) is created again.
+	create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error
+	// destroy marks ids (at least one, no repeats, none empty) deleted, in one transaction; a
+	// live row created after createdAfter (at plus RecreateMargin) is left alone.
+	destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter time.Time) error
 	// infoChange writes c's non-nil fields and updated_at = at.
 	infoChange(ctx context.Context, c InfoChange, at time.Time) error
 	get(ctx context.Context, appID, topicID string) (Topic, error)
@@ -284,7 +299,8 @@ func (s *store) Create(ctx context.Context, t Topic) error {
 	err := validateCreate(t)
 	if err == nil {
 		err = s.ifOpen(func() error {
-			return s.b.create(ctx, t, encodeCustomData(t.CustomData), storedTime(t.CreatedAt))
+			created := storedTime(t.CreatedAt)
+			return s.b.create(ctx, t, encodeCustomData(t.CustomData), created, marginFrom(created, -RecreateMargin))
 		})
 	}
 	if err != nil {
@@ -302,7 +318,10 @@ func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []s
 	if len(ids) == 0 {
 		return nil
 	}
-	err = s.ifOpen(func() error { return s.b.destroy(ctx, appID, groupID, ids, storedTime(at)) })
+	err = s.ifOpen(func() error {
+		when := storedTime(at)
+		return s.b.destroy(ctx, appID, groupID, ids, when, marginFrom(when, RecreateMargin))
+	})
 	if err != nil {
 		return fmt.Errorf("topic: destroy %d topics in group %q of app %q: %w", len(ids), groupID, appID, err)
 	}
@@ -429,6 +448,26 @@ func storedTime(t time.Time) time.Time {
 		t = time.Now()
 	}
 	return t.UTC().Truncate(time.Microsecond)
+}
+
+// Times both stores hold and compare alike: years 1 to 9999 (SQLite's text outside them no longer
+// sorts as the times do).
+var (
+	minStoredTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxStoredTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+// marginFrom is t moved by d, the bound of RecreateMargin the writes compare a row's times with.
+// It stays within the times both stores hold, so that they compare a row's time with it alike.
+func marginFrom(t time.Time, d time.Duration) time.Time {
+	switch m := t.Add(d); {
+	case m.Before(minStoredTime):
+		return minStoredTime
+	case m.After(maxStoredTime):
+		return maxStoredTime
+	default:
+		return m
+	}
 }
 
 func validateCreate(t Topic) error {

@@ -248,6 +248,7 @@ func TestStore(t *testing.T) {
 		{"info changes of one time end alike in any order", testInfoChangesOfOneTime},
 		{"destroys of overlapping lists in opposite orders", testDestroysInOppositeOrders},
 		{"a late create keeps a change made to its tombstone", testCreateKeepsTombstoneChange},
+		{"a topic id destroyed and created again", testRecreate},
 		{"replays keep the timestamps consistent", testReplayTimestamps},
 		{"list by group and order", testListFilterAndOrder},
 		{"Tencent's sample stored as sent", testTencentSample},
@@ -623,6 +624,203 @@ func testCreateKeepsTombstoneChange(t *testing.T, s topicsync.Store) {
 	got := mustGet(t, s, tp.TopicID)
 	if got.Name != "renamed" || got.FaceURL != "https://img.example/f.png" || got.OwnerAccount != tp.OwnerAccount || got.DeletedAt == nil {
 		t.Fatalf("got %+v; want the change's name and face, the create's owner, still deleted", got)
+	}
+}
+
+// topicWrite is one write of a recreate case, on the case's topic id.
+type topicWrite struct {
+	name string
+	run  func(ctx context.Context, s topicsync.Store, id string) error
+}
+
+func createOf(tp topicsync.Topic) topicWrite {
+	return topicWrite{
+		name: fmt.Sprintf("create %q of app %s at %s", tp.Name, tp.SdkAppID, tp.CreatedAt.Format(time.RFC3339Nano)),
+		run: func(ctx context.Context, s topicsync.Store, id string) error {
+			tp.TopicID = id
+			return s.Create(ctx, tp)
+		},
+	}
+}
+
+func destroyAt(app string, when time.Time) topicWrite {
+	return topicWrite{
+		name: fmt.Sprintf("destroy of app %s at %s", app, when.Format(time.RFC3339Nano)),
+		run: func(ctx context.Context, s topicsync.Store, id string) error {
+			return s.Destroy(ctx, app, "@TGS#_g", []string{id}, when)
+		},
+	}
+}
+
+func changeOf(c topicsync.InfoChange) topicWrite {
+	return topicWrite{
+		name: fmt.Sprintf("info change at %s", c.At.Format(time.RFC3339Nano)),
+		run: func(ctx context.Context, s topicsync.Store, id string) error {
+			c.SdkAppID, c.TopicID, c.GroupID = testApp, id, "@TGS#_g"
+			return s.ApplyInfoChange(ctx, c)
+		},
+	}
+}
+
+// testRecreate: an app destroys a topic and later creates a topic of the same id. A create
+// later than the deletion by more than RecreateMargin is a new topic, which is live; a create
+// within the margin, or earlier, is a late create of the deleted one, which stays deleted; a
+// destroy earlier than a live topic's creation by more than the margin is a late destroy of an
+// earlier topic, and leaves it alone. Each case also runs with every write delivered twice.
+func testRecreate(t *testing.T, s topicsync.Store) {
+	const sec = time.Second
+	m := topicsync.RecreateMargin
+	created := at(0)
+	deleted := created.Add(sec)
+	renewed := deleted.Add(m + sec) // a create after the margin
+	lastSecond := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+	first := newTopic("@TGS#_g", "first", created)
+	// second is the topic an app creates again under the id of first, at when.
+	second := func(when time.Time) topicsync.Topic {
+		return topicsync.Topic{
+			SdkAppID:        testApp,
+			GroupID:         "@TGS#_g",
+			Name:            "Second topic",
+			OwnerAccount:    "u_owner77",
+			OperatorAccount: "u_admin02",
+			Type:            "Community",
+			CustomData:      fields("Color", "red", "Size", "L"),
+			Introduction:    "second intro",
+			Notification:    "second notice",
+			FaceURL:         "https://img.example.org/second.png",
+			CreatedAt:       when,
+			UpdatedAt:       when,
+		}
+	}
+	// gone is tp deleted at deletedAt, last updated at updated.
+	gone := func(tp topicsync.Topic, deletedAt, updated time.Time) topicsync.Topic {
+		tp.DeletedAt, tp.UpdatedAt = ptr(deletedAt), updated
+		return tp
+	}
+	edit := func(tp topicsync.Topic, change func(*topicsync.Topic)) topicsync.Topic {
+		change(&tp)
+		return tp
+	}
+	tests := []struct {
+		name   string
+		writes []topicWrite
+		want   []topicsync.Topic // every row of the id, as List orders them
+	}{
+		{
+			name:   "destroy then a create after the margin is live with the new fields",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed))},
+			want:   []topicsync.Topic{second(renewed)},
+		},
+		{
+			name:   "a create one microsecond after the margin is live",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(deleted.Add(m + time.Microsecond)))},
+			want:   []topicsync.Topic{second(deleted.Add(m + time.Microsecond))},
+		},
+		{
+			name:   "a tombstone then a create after the margin is live",
+			writes: []topicWrite{destroyAt(testApp, deleted), createOf(second(renewed))},
+			want:   []topicsync.Topic{second(renewed)},
+		},
+		{
+			name:   "a create at the margin leaves the destroyed topic deleted",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(deleted.Add(m)))},
+			want:   []topicsync.Topic{gone(first, deleted, deleted)},
+		},
+		{
+			name:   "destroy arriving first, its create within the margin: stays deleted",
+			writes: []topicWrite{destroyAt(testApp, deleted), createOf(second(deleted.Add(m)))},
+			want:   []topicsync.Topic{gone(second(deleted.Add(m)), deleted, deleted.Add(m))},
+		},
+		{
+			name:   "create arriving first, its destroy within the margin: deleted alike",
+			writes: []topicWrite{createOf(second(deleted.Add(m))), destroyAt(testApp, deleted)},
+			want:   []topicsync.Topic{gone(second(deleted.Add(m)), deleted, deleted.Add(m))},
+		},
+		{
+			name:   "a late destroy of the earlier topic leaves the new one live",
+			writes: []topicWrite{createOf(second(renewed)), destroyAt(testApp, renewed.Add(-m-time.Microsecond))},
+			want:   []topicsync.Topic{second(renewed)},
+		},
+		{
+			name:   "a destroy at the margin before the creation deletes",
+			writes: []topicWrite{createOf(second(renewed)), destroyAt(testApp, renewed.Add(-m))},
+			want:   []topicsync.Topic{gone(second(renewed), renewed.Add(-m), renewed)},
+		},
+		{
+			name:   "the new topic's create arrives before the old topic's create and destroy",
+			writes: []topicWrite{createOf(second(renewed)), createOf(first), destroyAt(testApp, deleted)},
+			want:   []topicsync.Topic{second(renewed)},
+		},
+		{
+			// The destroy's time plus the margin is past the last time the stores hold.
+			name:   "a destroy within the margin of a create in the year 9999 deletes",
+			writes: []topicWrite{createOf(second(lastSecond)), destroyAt(testApp, lastSecond.Add(-sec))},
+			want:   []topicsync.Topic{gone(second(lastSecond), lastSecond.Add(-sec), lastSecond)},
+		},
+		{
+			name: "a destroy of the new topic deletes it",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed)),
+				destroyAt(testApp, renewed.Add(5*sec))},
+			want: []topicsync.Topic{gone(second(renewed), renewed.Add(5*sec), renewed.Add(5*sec))},
+		},
+		{
+			name: "created a third time after the margin",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed)),
+				destroyAt(testApp, renewed.Add(5*sec)),
+				createOf(edit(first, func(tp *topicsync.Topic) { tp.CreatedAt = renewed.Add(5*sec + m + sec) }))},
+			want: []topicsync.Topic{edit(first, func(tp *topicsync.Topic) {
+				tp.CreatedAt, tp.UpdatedAt = renewed.Add(5*sec+m+sec), renewed.Add(5*sec+m+sec)
+			})},
+		},
+		{
+			name: "an info change newer than the re-create, applied before it, is kept",
+			writes: []topicWrite{
+				createOf(first),
+				changeOf(topicsync.InfoChange{Introduction: ptr("changed before the deletion"), At: created.Add(sec / 2)}),
+				destroyAt(testApp, deleted),
+				changeOf(topicsync.InfoChange{Notification: ptr("changed while deleted"), At: deleted.Add(sec)}),
+				changeOf(topicsync.InfoChange{Name: ptr("renamed after the re-create"), FaceURL: ptr("https://img.example.org/new.png"), At: renewed.Add(2 * sec)}),
+				createOf(second(renewed)),
+				// Older than the kept change: the kept change keeps its time too.
+				changeOf(topicsync.InfoChange{Name: ptr("an older name"), At: renewed.Add(sec)}),
+			},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) {
+				tp.Name, tp.FaceURL, tp.UpdatedAt = "renamed after the re-create", "https://img.example.org/new.png", renewed.Add(2*sec)
+			})},
+		},
+		{
+			name:   "a create of another app leaves this app's topic deleted",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(inApp(second(renewed), otherApp))},
+			want:   []topicsync.Topic{gone(first, deleted, deleted), inApp(second(renewed), otherApp)},
+		},
+		{
+			name:   "a destroy of another app leaves this app's new topic live",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed)), destroyAt(otherApp, renewed.Add(sec))},
+			want: []topicsync.Topic{second(renewed), {SdkAppID: otherApp, GroupID: "@TGS#_g", CustomData: []topicsync.CustomField{},
+				CreatedAt: renewed.Add(sec), UpdatedAt: renewed.Add(sec), DeletedAt: ptr(renewed.Add(sec))}},
+		},
+	}
+	for i, tt := range tests {
+		for _, times := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/each write %dx", tt.name, times), func(t *testing.T) {
+				id := fmt.Sprintf("@TGS#_g@TOPIC#_recreate%d_%d", i, times)
+				for _, w := range tt.writes {
+					for range times {
+						if err := w.run(t.Context(), s, id); err != nil {
+							t.Fatalf("%s: %v", w.name, err)
+						}
+					}
+				}
+				got := mustList(t, s, topicsync.ListFilter{TopicID: id, IncludeDeleted: true})
+				if len(got) != len(tt.want) {
+					t.Fatalf("List = %d rows, want %d", len(got), len(tt.want))
+				}
+				for j, want := range tt.want {
+					want.TopicID = id
+					checkTopic(t, got[j], want)
+				}
+			})
+		}
 	}
 }
 
