@@ -1816,10 +1816,27 @@ func TestStoresAgreeOnOneSequence(t *testing.T) {
 		{SdkAppID: ptr(otherApp), IncludeDeleted: true, Limit: 3},
 		{After: &topicsync.Position{CreatedAt: at(2), SdkAppID: testApp, TopicID: "@TGS#_g@TOPIC#_B"}, IncludeDeleted: true},
 	}
+	// Times fall in three spells of six seconds, each RecreateMargin after the one before, so
+	// that some creates come more than the margin after a deletion (a re-create), some exactly
+	// at it, and some destroys more than the margin before a creation (a late destroy).
+	spell := int(topicsync.RecreateMargin / time.Second)
+	var recreates, lateDestroys int
+	// deletedNow reports whether the SQLite store has the topic, and whether it is deleted.
+	deletedNow := func(app, id string) (found, deleted bool) {
+		tp, err := lite.Get(t.Context(), app, id)
+		if errors.Is(err, topicsync.ErrNotFound) {
+			return false, false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return true, tp.DeletedAt != nil
+	}
 	for step := range 1500 {
-		app, id, when := pick(apps), pick(ids), at(r.IntN(6))
+		app, id, when := pick(apps), pick(ids), at(r.IntN(3)*(spell+5)+r.IntN(6))
 		var write func(s topicsync.Store) error
-		switch r.IntN(3) {
+		kind := r.IntN(3)
+		switch kind {
 		case 0:
 			tp := topicsync.Topic{SdkAppID: app, TopicID: id, GroupID: pick(groups), Name: pick(texts), OwnerAccount: pick(texts),
 				CustomData: fields(pick(texts), pick(texts)), Introduction: pick(texts), CreatedAt: when}
@@ -1836,9 +1853,16 @@ func TestStoresAgreeOnOneSequence(t *testing.T) {
 			}
 			write = func(s topicsync.Store) error { return s.ApplyInfoChange(t.Context(), c) }
 		}
+		foundBefore, deletedBefore := deletedNow(app, id)
 		liteOut, pgOut := outcome(write(lite)), outcome(write(pg))
 		if liteOut != pgOut {
 			t.Fatalf("step %d: sqlite %s, postgres %s", step, liteOut, pgOut)
+		}
+		switch _, deletedAfter := deletedNow(app, id); {
+		case kind == 0 && deletedBefore && !deletedAfter:
+			recreates++
+		case kind == 1 && foundBefore && !deletedBefore && !deletedAfter:
+			lateDestroys++
 		}
 		if step%100 != 99 {
 			continue
@@ -1856,5 +1880,9 @@ func TestStoresAgreeOnOneSequence(t *testing.T) {
 				t.Fatalf("step %d: List(%+v) differs\nsqlite:   %s\npostgres: %s", step, f, got[0], got[1])
 			}
 		}
+	}
+	// The sequence is fixed: these only check that it still holds both kinds of writes.
+	if recreates == 0 || lateDestroys == 0 {
+		t.Errorf("the sequence made %d re-creates and %d late destroys, want some of each", recreates, lateDestroys)
 	}
 }
