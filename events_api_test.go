@@ -115,10 +115,24 @@ func TestEventLogAdminAPI(t *testing.T) {
 
 	var dead struct {
 		DeadLetters []delivery.DeadLetterInfo `json:"dead_letters"`
+		Total       int                       `json:"total"`
+		Truncated   bool                      `json:"truncated"`
 	}
 	s.GetJSON(t, "/v1/dead-letters", 200, &dead)
-	if len(dead.DeadLetters) != 1 || dead.DeadLetters[0].Seq != 3 || !strings.Contains(dead.DeadLetters[0].LastError, "refused") {
+	if len(dead.DeadLetters) != 1 || dead.DeadLetters[0].Seq != 3 || !strings.Contains(dead.DeadLetters[0].LastError, "refused") ||
+		dead.Total != 1 || dead.Truncated {
 		t.Fatalf("dead letters %+v", dead)
+	}
+	for _, limit := range []string{"0", "10001", "x"} {
+		resp, err := http.Get(s.AdminURL + "/v1/dead-letters?limit=" + limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(body), `"error":"limit must be from 1 to 10000"`) {
+			t.Errorf("GET /v1/dead-letters?limit=%s: %d %s, want a 400 saying the range", limit, resp.StatusCode, body)
+		}
 	}
 	if code, body := postJSON(t, s.AdminURL+"/v1/events/replay", `{"seqs":[1],"since":"1h"}`); code != 400 {
 		t.Fatalf("two selections at once: %d %s", code, body)

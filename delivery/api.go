@@ -125,8 +125,8 @@ func (s *Service) eventStates(ctx context.Context) (*Events, deadView, uint64, e
 	if err != nil {
 		return nil, deadView{}, 0, err
 	}
-	var dead deadView
-	if dead.bySeq, dead.perCommand, err = s.deadLetters(ctx, e); err != nil {
+	dead, err := s.deadLetters(ctx, e)
+	if err != nil {
 		return nil, deadView{}, 0, err
 	}
 	floor, err := s.ackFloor(ctx)
@@ -138,8 +138,13 @@ func (s *Service) eventStates(ctx context.Context) (*Events, deadView, uint64, e
 
 // deadView is the dead letters as the admin API reads them; see deadLetters.
 type deadView struct {
-	bySeq      map[uint64]DeadLetter // work-stream sequence → its latest dead letter
-	perCommand map[string]int        // every dead letter, by command
+	bySeq          map[uint64]DeadLetter // work-stream sequence → its latest dead letter
+	perCommand     map[string]int        // every dead letter, by command
+	perDestination map[string]int        // every dead letter of a forward destination, by destination
+	total          int                   // every dead letter
+	// first and last are the dead-letter stream's sequences the view
+	// reaches from and to: its letters are those stored up to last.
+	first, last uint64
 }
 
 // ackFloor is the highest stream sequence below which every event was
@@ -353,22 +358,95 @@ func (s *Service) getEvent(c echo.Context) error {
 	return c.JSON(http.StatusOK, EventDetail{EventInfo: info(ev, dead, floor), Params: params, Body: body})
 }
 
-// listDeadLetters answers GET /v1/dead-letters: {"dead_letters":[…]}, oldest first.
+// listDeadLetters answers GET /v1/dead-letters?limit= with the oldest
+// limit dead letters (default 1000, at most maxDeadPage), oldest first:
+// {"dead_letters":[…],"total":N} plus "truncated":true when there are more,
+// and "by_destination" counting every dead letter of a forward destination
+// (gateway mode). The counts come from the dead letters the admin API
+// keeps counted (deadLetters); the list reads about limit letters from the
+// stream's start (oldestDead), not the whole stream, and holds no more.
 func (s *Service) listDeadLetters(c echo.Context) error {
+	ctx := c.Request().Context()
+	limit, err := intParam(c.QueryParams(), "limit", defaultDeadPage, 1, maxDeadPage)
+	if err != nil {
+		return err
+	}
 	e, err := s.Events()
 	if err != nil {
 		return err
 	}
-	list := []DeadLetterInfo{}
-	err = e.Dead(c.Request().Context(), func(d DeadLetter) error {
-		list = append(list, DeadLetterInfo{Seq: d.OriginalSeq, Command: d.Command, AppID: d.AppID,
-			FailedAt: d.DeadAt, Deliveries: d.Deliveries, LastError: d.Error, Destination: d.Destination})
-		return nil
-	})
+	dead, err := s.deadLetters(ctx, e)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"dead_letters": list})
+	list := []DeadLetterInfo{}
+	more := false
+	if dead.total > 0 {
+		// One more than the list tells whether more follow. The read ends at
+		// the counts' last sequence: every letter it finds is counted there.
+		list, more, err = oldestDead(ctx, e, dead.first, dead.last, limit)
+		if err != nil {
+			return err
+		}
+	}
+	total, byDest := dead.total, dead.perDestination
+	if !more {
+		// The whole list: counted from itself, it agrees with it even when
+		// letters were replayed since the counts were read.
+		total, byDest = len(list), map[string]int{}
+		for _, d := range list {
+			if d.Destination != "" {
+				byDest[d.Destination]++
+			}
+		}
+	}
+	out := map[string]any{"dead_letters": list, "total": total}
+	if more {
+		out["truncated"] = true
+	}
+	if len(byDest) > 0 {
+		out["by_destination"] = byDest
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// defaultDeadPage and maxDeadPage bound a list of GET /v1/dead-letters.
+const (
+	defaultDeadPage = 1000
+	maxDeadPage     = 10000
+)
+
+// oldestDead returns up to n of the dead letters stored from the
+// dead-letter stream's sequence first to last, oldest first, and whether
+// more follow. It reads forward in windows of sequences that double from
+// n+1, so it reads about n letters when the stream holds little else (the
+// letters of another subject prefix, removed ones), and stops at the
+// (n+1)th.
+func oldestDead(ctx context.Context, e *Events, first, last uint64, n int) ([]DeadLetterInfo, bool, error) {
+	errEnough := errors.New("enough dead letters")
+	list := []DeadLetterInfo{}
+	more := false
+	from := max(first, 1)
+	for w := uint64(n) + 1; from <= last && !more; w *= 2 {
+		to := last + 1 // exclusive
+		if to-from > w {
+			to = from + w
+		}
+		err := e.deadIn(ctx, scanRange{from: from, to: to}, func(d DeadLetter) error {
+			if len(list) == n {
+				more = true
+				return errEnough
+			}
+			list = append(list, DeadLetterInfo{Seq: d.OriginalSeq, Command: d.Command, AppID: d.AppID,
+				FailedAt: d.DeadAt, Deliveries: d.Deliveries, LastError: d.Error, Destination: d.Destination})
+			return nil
+		})
+		if err != nil && !errors.Is(err, errEnough) {
+			return nil, false, err
+		}
+		from = to
+	}
+	return list, more, nil
 }
 
 // replayRequest is the body of POST /v1/events/replay: exactly one of

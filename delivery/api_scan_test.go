@@ -1,6 +1,7 @@
 package delivery_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -279,7 +280,7 @@ func TestDeadLettersOfAnotherSubjectPrefix(t *testing.T) {
 	for _, r := range delivery.AdminRoutes(s.Service) {
 		e.Add(r.Method, r.Path, r.Handler)
 	}
-	for _, path := range []string{"/v1/events?limit=10", "/v1/delivery", "/v1/delivery"} {
+	for _, path := range []string{"/v1/events?limit=10", "/v1/delivery", "/v1/delivery", "/v1/dead-letters?limit=1"} {
 		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil).WithContext(rctx))
@@ -310,4 +311,137 @@ func adminGet(t *testing.T, s started) func(path string, v any) uint64 {
 		}
 		return s.EventsRead() - before
 	}
+}
+
+// TestDeadLetterListIsBounded: GET /v1/dead-letters answers at most limit
+// (default 1000) dead letters, the oldest first as a full read lists them,
+// with how many there are and whether more exist; it reads about that
+// many from the stream, and counts per destination all of them. A bad
+// limit is a 400 that changes nothing.
+func TestDeadLetterListIsBounded(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.MaxDeliveries = 1
+	rec := newRecorder()
+	rec.set(0, func(string, int) error { return errors.New("down") })
+	s := start(t, o, dispatcherFor(t, rec))
+	const dead = 60
+	for i := range dead {
+		r := request(testCommand, fmt.Sprint("d", i))
+		if i%20 == 3 {
+			r.Targets = []string{"backend"} // a gateway-mode copy: no destination answers it
+		}
+		accept(t, s, r)
+	}
+	ev := events(t, s)
+	eventually(t, 30*time.Second, "every event dead-lettered", func() bool { return len(deadLetters(t, ev)) == dead })
+	var want []uint64 // oldest first, as a full read lists them
+	toBackend := 0
+	for _, d := range deadLetters(t, ev) {
+		want = append(want, d.OriginalSeq)
+		if d.Destination == "backend" {
+			toBackend++
+		}
+	}
+	if toBackend != 3 {
+		t.Fatalf("%d dead letters for destination backend, want 3", toBackend)
+	}
+
+	type answer struct {
+		DeadLetters   []delivery.DeadLetterInfo `json:"dead_letters"`
+		Total         int                       `json:"total"`
+		Truncated     bool                      `json:"truncated"`
+		ByDestination map[string]int            `json:"by_destination"`
+	}
+	seqs := func(a answer) []uint64 {
+		var out []uint64
+		for _, d := range a.DeadLetters {
+			out = append(out, d.Seq)
+		}
+		return out
+	}
+	get := adminGet(t, s)
+	for _, tt := range []struct {
+		query     string
+		n         int
+		truncated bool
+	}{
+		{"", dead, false}, // the default, 1000
+		{"?limit=10000", dead, false},
+		{fmt.Sprintf("?limit=%d", dead), dead, false},
+		{fmt.Sprintf("?limit=%d", dead-1), dead - 1, true},
+		{"?limit=10", 10, true},
+		{"?limit=1", 1, true},
+	} {
+		var a answer
+		get("/v1/dead-letters"+tt.query, &a)
+		if got := seqs(a); !slices.Equal(got, want[:tt.n]) || a.Total != dead || a.Truncated != tt.truncated {
+			t.Errorf("GET /v1/dead-letters%s: seqs %v, total %d, truncated %v; want the oldest %d %v, total %d, truncated %v",
+				tt.query, got, a.Total, a.Truncated, tt.n, want[:tt.n], dead, tt.truncated)
+		}
+		if a.ByDestination["backend"] != toBackend || len(a.ByDestination) != 1 {
+			t.Errorf("GET /v1/dead-letters%s: by_destination %v, want backend: %d of all of them", tt.query, a.ByDestination, toBackend)
+		}
+	}
+
+	// Once the dead letters were read, a short list reads about its length.
+	if read := get("/v1/dead-letters?limit=5", new(answer)); read > 12 {
+		t.Errorf("GET /v1/dead-letters?limit=5 read %d headers of %d dead letters, want about 5", read, dead)
+	}
+
+	// The letters keep their fields, in their order; nothing is added to them.
+	w := httptest.NewRecorder()
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/dead-letters?limit=1", nil))
+	var raw struct {
+		DeadLetters []json.RawMessage `json:"dead_letters"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil || len(raw.DeadLetters) != 1 {
+		t.Fatalf("GET /v1/dead-letters?limit=1: %v %s", err, w.Body)
+	}
+	keys := jsonKeys(t, raw.DeadLetters[0])
+	if len(keys) > 0 && keys[len(keys)-1] == "destination" { // a gateway-mode copy's
+		keys = keys[:len(keys)-1]
+	}
+	if !slices.Equal(keys, []string{"seq", "command", "app_id", "failed_at", "deliveries", "last_error"}) {
+		t.Errorf("a dead letter's fields are %v", keys)
+	}
+
+	for _, limit := range []string{"0", "-1", "10001", "abc", "1.5", "1e3", "%20"} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/dead-letters?limit="+limit, nil))
+		// The admin listener's error handler answers {"error":…}; a bare echo {"message":…}.
+		if w.Code != http.StatusBadRequest || !json.Valid(w.Body.Bytes()) || !strings.Contains(w.Body.String(), `"limit must be from 1 to 10000"`) {
+			t.Errorf("GET /v1/dead-letters?limit=%s: %d %s, want a 400 saying the range", limit, w.Code, w.Body)
+		}
+	}
+	var a answer
+	get("/v1/dead-letters", &a)
+	if !slices.Equal(seqs(a), want) || a.Total != dead || len(deadLetters(t, ev)) != dead {
+		t.Errorf("after the bad limits: %d dead letters listed of %d, want all %d", len(a.DeadLetters), a.Total, dead)
+	}
+}
+
+// jsonKeys are the keys of a JSON object, in their order.
+func jsonKeys(t *testing.T, obj json.RawMessage) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not an object: %s", obj)
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, tok.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
 }

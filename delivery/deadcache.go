@@ -21,6 +21,8 @@ type deadCache struct {
 	last       uint64                // the last stream sequence read
 	byOrig     map[uint64]DeadLetter // work-stream sequence → its latest dead letter
 	perCommand map[string]int        // every dead letter, by command
+	perDest    map[string]int        // every dead letter of a forward destination, by destination
+	total      int                   // every dead letter
 }
 
 // deadMark tells whether letters were removed from the dead-letter stream
@@ -39,15 +41,17 @@ func (m deadMark) same(o deadMark) bool {
 	return m.created.Equal(o.created) && m.first == o.first && m.deleted == o.deleted
 }
 
-// deadLetters returns the dead letters by work-stream sequence (the latest
-// of each) and the number of dead letters of each command.
-func (s *Service) deadLetters(ctx context.Context, e *Events) (map[uint64]DeadLetter, map[string]int, error) {
+// deadLetters returns the dead letters as the admin API reads them: by
+// work-stream sequence (the latest of each), and the number of dead
+// letters of each command and destination, as the dead-letter stream held
+// them up to its sequence last.
+func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) {
 	c := &s.dead
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, err := e.js.Stream(ctx, e.opts.DeadStream())
 	if err != nil {
-		return nil, nil, fmt.Errorf("delivery: stream %s: %w", e.opts.DeadStream(), err)
+		return deadView{}, fmt.Errorf("delivery: stream %s: %w", e.opts.DeadStream(), err)
 	}
 	info := st.CachedInfo()
 	mark := deadMark{created: info.Created, first: info.State.FirstSeq, deleted: info.State.NumDeleted}
@@ -56,20 +60,24 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (map[uint64]DeadLe
 		// Recreated, or letters removed: read it all. A removal during the
 		// read below shows in the next call's mark.
 		c.mark, c.last = mark, 0
-		c.byOrig, c.perCommand = map[uint64]DeadLetter{}, map[string]int{}
+		c.byOrig, c.perCommand, c.perDest, c.total = map[uint64]DeadLetter{}, map[string]int{}, map[string]int{}, 0
 	}
-	if last == c.last {
-		return c.byOrig, c.perCommand, nil
+	if last != c.last {
+		byOrig, perCommand, perDest, total := maps.Clone(c.byOrig), maps.Clone(c.perCommand), maps.Clone(c.perDest), c.total
+		err = e.deadIn(ctx, scanRange{from: c.last + 1, to: last + 1}, func(d DeadLetter) error {
+			byOrig[d.OriginalSeq] = d // in order: the later of two at one sequence wins
+			perCommand[d.Command]++
+			if d.Destination != "" {
+				perDest[d.Destination]++
+			}
+			total++
+			return nil
+		})
+		if err != nil {
+			return deadView{}, err
+		}
+		c.last, c.byOrig, c.perCommand, c.perDest, c.total = last, byOrig, perCommand, perDest, total
 	}
-	byOrig, perCommand := maps.Clone(c.byOrig), maps.Clone(c.perCommand)
-	err = e.deadIn(ctx, scanRange{from: c.last + 1, to: last + 1}, func(d DeadLetter) error {
-		byOrig[d.OriginalSeq] = d // in order: the later of two at one sequence wins
-		perCommand[d.Command]++
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	c.last, c.byOrig, c.perCommand = last, byOrig, perCommand
-	return byOrig, perCommand, nil
+	return deadView{bySeq: c.byOrig, perCommand: c.perCommand, perDestination: c.perDest, total: c.total,
+		first: c.mark.first, last: c.last}, nil
 }
