@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -586,6 +587,87 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	})()`, js(topicID)))
 }
 
+// TestDeadLettersListIsCut: Dead letters asks for a bounded list, says
+// when there are more dead letters than it shows, and Replay all still
+// replays (and its confirm counts) every one of them. The page's fetch asks
+// for 2 where the console asks for its limit, so 3 dead letters are more.
+func TestDeadLettersListIsCut(t *testing.T) {
+	var fixed atomic.Bool
+	var succeeded atomic.Int64
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(ctx context.Context, ev *dispatcher.Event[c2c.AfterSendMsg]) error {
+			if !fixed.Load() {
+				return errors.New("the test's handler is broken on purpose")
+			}
+			succeeded.Add(1)
+			return nil
+		})
+	}))
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module, handler)
+	for i := range 3 {
+		send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": fmt.Sprint("cut-", i)}))
+	}
+	var dead struct {
+		DeadLetters []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"dead_letters"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(dead.DeadLetters) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing handler's events did not reach the dead letters")
+		}
+		time.Sleep(50 * time.Millisecond)
+		s.GetJSON(t, "/v1/dead-letters", http.StatusOK, &dead)
+	}
+
+	b := newBrowser(t)
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__deadURLs = [];
+			const fetch0 = window.fetch;
+			window.fetch = (url, opts) => {
+				if (String(url).startsWith('v1/dead-letters')) {
+					window.__deadURLs.push(String(url));
+					url = String(url).replace('limit=1000', 'limit=2');
+				}
+				return fetch0(url, opts);
+			};`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
+	b.waitFor(t, 10*time.Second, "the oldest 2 of the 3 dead letters, said so",
+		`document.querySelectorAll('#dead-rows tr').length === 2 &&
+			document.getElementById('dead-msg').textContent === 'showing 2 of 3 dead letters, the oldest first'`)
+	for i, seq := range []uint64{dead.DeadLetters[0].Seq, dead.DeadLetters[1].Seq} {
+		if !eval[bool](t, b, fmt.Sprintf(`document.querySelectorAll('#dead-rows tr')[%d].dataset.seq === '%d'`, i, seq)) {
+			t.Errorf("row %d is not the dead letter of event %d, the list's oldest first:\n%s", i, seq, b.text(t))
+		}
+	}
+
+	fixed.Store(true)
+	b.do(t, "replay all", chromedp.Click(chromedp.CSS("#dead-replay-all")))
+	b.waitFor(t, 10*time.Second, "the empty dead-letter list",
+		`document.querySelectorAll('#dead-rows tr').length === 0 && document.getElementById('dead-msg').textContent === '0 dead letters'`)
+	if d := b.dialogList(); len(d) != 1 || !strings.HasPrefix(d[0], "confirm: Replay all 3 dead letters?") ||
+		!strings.Contains(d[0], "not only the 2 listed here") {
+		t.Errorf("dialogs = %q, want the confirm of Replay all counting all 3", d)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for succeeded.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Replay all ran the handler %d times, want 3", succeeded.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, u := range eval[[]string](t, b, `window.__deadURLs`) {
+		if !strings.Contains(u, "limit=") {
+			t.Errorf("the console fetched %s without a limit", u)
+		}
+	}
+}
+
 // TestForwardDestinations: the Overview lists the forward destinations
 // with their success rate and dead letters, and Dead letters names the
 // destination that failed.
@@ -599,6 +681,17 @@ func TestForwardDestinations(t *testing.T) {
 	send(t, s, afterCommand, sample(t, afterCommand, nil))
 
 	b := newBrowser(t)
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__deadURLs = [];
+			const fetch0 = window.fetch;
+			window.fetch = (url, opts) => {
+				if (String(url).startsWith('v1/dead-letters')) window.__deadURLs.push(String(url));
+				return fetch0(url, opts);
+			};`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
 	b.waitFor(t, 10*time.Second, "the destination with its dead letter", `(() => {
 		const row = document.querySelector('#ov-forward tbody tr');
@@ -606,8 +699,17 @@ func TestForwardDestinations(t *testing.T) {
 		const cells = [...row.children].map((td) => td.textContent);
 		return cells[0] === 'default' && cells[3] === '0.0 %' && cells[5] === '1' && cells[6] === '1';
 	})()`)
+	// The Overview needs only the counts by destination: it asks for one letter.
+	if urls := eval[[]string](t, b, `window.__deadURLs`); len(urls) == 0 || !slices.Contains(urls, "v1/dead-letters?limit=1") {
+		t.Errorf("the Overview fetched %q, want v1/dead-letters?limit=1", urls)
+	}
 	b.do(t, "open Dead letters", chromedp.Click(chromedp.CSS("#tab-dead")))
 	b.waitFor(t, 10*time.Second, "the destination of the dead letter", rowWith("dead-rows", afterCommand+" → default"))
+	for _, u := range eval[[]string](t, b, `window.__deadURLs`) {
+		if !strings.Contains(u, "limit=") {
+			t.Errorf("the console fetched %s without a limit", u)
+		}
+	}
 }
 
 // TestEventsShowTheLastSearch: a refresh of the event list still running

@@ -15,6 +15,7 @@
   const DELIVERY_MS = 3000; // /v1/delivery
   const STATUS_MS = 5000; // /v1/status
   const DEAD_MS = 3000; // /v1/dead-letters
+  const DEAD_LIMIT = 1000; // the oldest dead letters Dead letters lists (the API's default)
   const LIVE_LIMIT = 500;
   const EVENTS_PAGE = 50;
   const EVENTS_MS = 5000; // the first page of the last search, while shown
@@ -714,10 +715,10 @@
     const dests = Array.isArray(data.destinations) ? data.destinations : [];
     const deadBy = new Map();
     if (deliveryMode === 'durable') {
-      const d = await api('v1/dead-letters');
-      for (const x of Array.isArray(d.dead_letters) ? d.dead_letters : []) {
-        if (x.destination) deadBy.set(x.destination, (deadBy.get(x.destination) || 0) + 1);
-      }
+      // Only the counts by destination: by_destination counts every dead
+      // letter, whatever the limit, and one letter is the least there is.
+      const d = await api('v1/dead-letters?limit=1');
+      for (const [name, n] of Object.entries((d && d.by_destination) || {})) deadBy.set(name, n);
     }
     $('ov-forward-panel').hidden = dests.length === 0;
     const failed = (r) => Object.entries(r || {}).reduce((n, [k, v]) => (k === 'ok' ? n : n + v), 0);
@@ -959,18 +960,22 @@
 
   async function refreshDead() {
     try {
-      const d = await api('v1/dead-letters');
+      const d = await api('v1/dead-letters?limit=' + DEAD_LIMIT);
       setMode('durable');
       const list = Array.isArray(d.dead_letters) ? d.dead_letters : [];
-      renderDead(list);
-      message('dead-msg', plural(list.length, 'dead letter'));
+      const total = typeof d.total === 'number' ? d.total : list.length;
+      renderDead(list, total);
+      message('dead-msg', d.truncated
+        ? 'showing ' + list.length + ' of ' + total + ' dead letters, the oldest first'
+        : plural(list.length, 'dead letter'));
     } catch (e) {
       if (e.status === 409) setMode('inline');
       else if (e.status !== 401) message('dead-msg', 'GET /v1/dead-letters: ' + errorText(e), true);
     }
   }
 
-  function renderDead(list) {
+  // renderDead shows the listed dead letters of total.
+  function renderDead(list, total) {
     const seqs = new Set(list.map((d) => d.seq));
     for (const k of replayedDead.keys()) if (!seqs.has(k)) replayedDead.delete(k);
     $('dead-rows').replaceChildren(...list.map((d) => {
@@ -991,8 +996,10 @@
       return tr;
     }));
     $('dead-empty').hidden = list.length > 0;
-    $('dead-replay-all').disabled = list.length === 0;
-    $('dead-replay-all').dataset.count = String(list.length);
+    // Replay all replays every dead letter ({"dead":true}), listed or not.
+    $('dead-replay-all').disabled = total === 0;
+    $('dead-replay-all').dataset.count = String(total);
+    $('dead-replay-all').dataset.shown = String(list.length);
   }
 
   async function replayOne(seq, button, note) {
@@ -1013,7 +1020,9 @@
 
   $('dead-replay-all').addEventListener('click', async () => {
     const n = Number($('dead-replay-all').dataset.count || 0);
-    if (!confirm('Replay all ' + n + ' dead letter' + (n === 1 ? '' : 's') + '? Each is republished for its handler and removed from the dead letters.')) return;
+    const shown = Number($('dead-replay-all').dataset.shown || 0);
+    if (!confirm('Replay all ' + n + ' dead letter' + (n === 1 ? '' : 's') + '? Each is republished for its handler and removed from the dead letters.' +
+      (shown < n ? ' That is every dead letter, not only the ' + shown + ' listed here.' : ''))) return;
     const b = $('dead-replay-all');
     b.disabled = true;
     try {
