@@ -89,6 +89,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 
 func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 	var asJSON bool
+	var limit int
 	c := &cobra.Command{
 		Use:   "dead",
 		Short: "List dead letters: events whose handler failed on every delivery",
@@ -99,7 +100,7 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return remoteDead(c.Context(), c.OutOrStdout(), a, asJSON)
+				return remoteDead(c.Context(), c.OutOrStdout(), a, limit, asJSON)
 			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
@@ -120,7 +121,8 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: the admin API's answer ({\"dead_letters\":[…]}), or with --offline one dead letter per line")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: the admin API's answer ({\"dead_letters\":[…],\"total\":N}), or with --offline one dead letter per line")
+	c.Flags().IntVar(&limit, "limit", 1000, "with the running service: the oldest N dead letters (at most 10000); --offline lists them all")
 	return c
 }
 

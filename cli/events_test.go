@@ -630,3 +630,51 @@ func TestTopicsWithoutTheTopicModule(t *testing.T) {
 		t.Errorf("topics list with the module: %v\n%s", err, out)
 	}
 }
+
+// TestEventsDeadSaysWhenTheListIsCut: against the running service, events
+// dead asks for --limit dead letters (1000 unless given) and, when the
+// service has more, says how many it shows of how many and how to see more.
+func TestEventsDeadSaysWhenTheListIsCut(t *testing.T) {
+	var mu sync.Mutex
+	var queries []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/dead-letters" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		queries = append(queries, r.URL.RawQuery)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("limit") == "5000" {
+			fmt.Fprint(w, `{"dead_letters":[{"seq":7,"command":"Group.CallbackAfterCreateTopic","app_id":"1400000000","failed_at":"2026-01-02T03:04:05Z","deliveries":3,"last_error":"boom"},`+
+				`{"seq":8,"command":"Group.CallbackAfterCreateTopic","app_id":"1400000000","failed_at":"2026-01-02T03:04:06Z","deliveries":3,"last_error":"boom"}],"total":2}`)
+			return
+		}
+		fmt.Fprint(w, `{"dead_letters":[{"seq":7,"command":"Group.CallbackAfterCreateTopic","app_id":"1400000000","failed_at":"2026-01-02T03:04:05Z","deliveries":3,"last_error":"boom"}],"total":2,"truncated":true}`)
+	}))
+	defer srv.Close()
+
+	out, err := runCLI(t, "--admin", srv.URL, "events", "dead")
+	if err != nil || !strings.Contains(out, "boom") || !strings.Contains(out, "(the oldest 1 of 2 dead letters shown: --limit shows up to 10000") {
+		t.Errorf("events dead of a cut list: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "--admin", srv.URL, "events", "dead", "--limit", "5000")
+	if err != nil || strings.Count(out, "boom") != 2 || strings.Contains(out, "shown") {
+		t.Errorf("events dead --limit 5000 of the whole list: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "--admin", srv.URL, "events", "dead", "--json")
+	var res struct {
+		DeadLetters []delivery.DeadLetterInfo `json:"dead_letters"`
+		Total       int                       `json:"total"`
+		Truncated   bool                      `json:"truncated"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || len(res.DeadLetters) != 1 || res.Total != 2 || !res.Truncated {
+		t.Errorf("events dead --json of a cut list: %v\n%s", err, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"limit=1000", "limit=5000", "limit=1000"}; !slices.Equal(queries, want) {
+		t.Errorf("the queries were %q, want %q", queries, want)
+	}
+}

@@ -247,12 +247,16 @@ func commandTo(command, destination string) string {
 	return command + " → " + destination
 }
 
-// remoteDead is `events dead` against the running service.
-func remoteDead(ctx context.Context, w io.Writer, a *adminClient, asJSON bool) error {
+// remoteDead is `events dead` against the running service: the oldest
+// limit dead letters, and a line saying so when there are more.
+func remoteDead(ctx context.Context, w io.Writer, a *adminClient, limit int, asJSON bool) error {
 	var res struct {
-		DeadLetters []delivery.DeadLetterInfo `json:"dead_letters"`
+		DeadLetters   []delivery.DeadLetterInfo `json:"dead_letters"`
+		Total         int                       `json:"total"`
+		Truncated     bool                      `json:"truncated,omitempty"`
+		ByDestination map[string]int            `json:"by_destination,omitempty"`
 	}
-	if err := a.call(ctx, http.MethodGet, "/v1/dead-letters", nil, &res); err != nil {
+	if err := a.call(ctx, http.MethodGet, "/v1/dead-letters?limit="+strconv.Itoa(limit), nil, &res); err != nil {
 		return err
 	}
 	if asJSON {
@@ -263,8 +267,15 @@ func remoteDead(ctx context.Context, w io.Writer, a *adminClient, asJSON bool) e
 	for _, d := range res.DeadLetters {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.FailedAt.Format(time.RFC3339), commandTo(d.Command, d.Destination), d.AppID, d.Deliveries, d.LastError)
 	}
+	if res.Truncated {
+		fmt.Fprintf(tw, "(the oldest %d of %d dead letters shown: --limit shows up to %d, --offline lists them all; "+
+			"events replay --dead replays them all)\n", len(res.DeadLetters), res.Total, maxDeadLimit)
+	}
 	return tw.Flush()
 }
+
+// maxDeadLimit is the most dead letters GET /v1/dead-letters lists at once.
+const maxDeadLimit = 10000
 
 // adminBodyLimit is the largest request body the admin API reads (its
 // replay route answers a longer one with HTTP 413).
