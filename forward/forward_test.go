@@ -268,6 +268,8 @@ func TestFanOutWithOneDestinationFailing(t *testing.T) {
 			Destination string `json:"destination"`
 			LastError   string `json:"last_error"`
 		} `json:"dead_letters"`
+		Total         int            `json:"total"`
+		ByDestination map[string]int `json:"by_destination"`
 	}
 	waitFor(t, "b's dead letter", func() bool {
 		s.GetJSON(t, "/v1/dead-letters", 200, &dead)
@@ -275,6 +277,9 @@ func TestFanOutWithOneDestinationFailing(t *testing.T) {
 	})
 	if dl := dead.DeadLetters[0]; dl.Destination != "b" || dl.Command != afterCommand || !strings.Contains(dl.LastError, "HTTP 500") {
 		t.Errorf("dead letter %+v, want destination b with its HTTP 500", dl)
+	}
+	if dead.Total != 1 || len(dead.ByDestination) != 1 || dead.ByDestination["b"] != 1 {
+		t.Errorf("total %d, by destination %v, want 1 and b: 1", dead.Total, dead.ByDestination)
 	}
 	if n := len(a.requests()); n != 1 {
 		t.Errorf("a got %d requests, want 1", n)
