@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -85,7 +87,11 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.String("topic_id", p.TopicID))
 }
 
-// Destroyed marks the listed topics deleted.
+// Destroyed marks the listed topics deleted. Store.Destroy refuses a whole
+// list that holds an id no store keeps (over MaxIDBytes, a NUL, invalid
+// UTF-8), so such ids are left out here: the others are still destroyed, and
+// the refused ones are logged and the callback counted as invalid once (a
+// retry could not help them).
 func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.AfterTopicDestroyed]) error {
 	p := ev.Payload
 	// An empty id names no topic; the others are still destroyed.
@@ -96,8 +102,54 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 			zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
 		return nil
 	}
+	var invalid []string
+	ids = slices.DeleteFunc(ids, func(id string) bool {
+		if checkIDs(id) == nil {
+			return false
+		}
+		invalid = append(invalid, id)
+		return true
+	})
+	if len(invalid) > 0 {
+		h.count(ev.Command, resultInvalid)
+		h.log.Warn("topic destroy lists ids no store keeps (over 256 bytes, a NUL or invalid UTF-8); those are skipped",
+			append([]zap.Field{
+				zap.String("app_id", ev.AppID), zap.String("group_id", p.GroupID),
+				zap.Int("invalid_topic_ids_count", len(invalid)), zap.Strings("invalid_topic_ids", loggedIDs(invalid)),
+				zap.Int("valid_topic_ids_count", len(ids)), zap.String("request_id", ev.RequestID),
+			}, tracing.LogFields(ctx)...)...)
+		if len(ids) == 0 {
+			return nil
+		}
+	}
 	err := h.store.Destroy(ctx, ev.AppID, p.GroupID, ids, eventTime(ev.ReceivedAt, p.EventTime))
 	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.Strings("topic_ids", ids))
+}
+
+// Bounds of the refused ids a warning shows: a callback's list can be long,
+// and each id up to the body limit.
+const (
+	maxLoggedIDs     = 10
+	maxLoggedIDBytes = 64
+)
+
+// loggedIDs is how a warning shows refused ids: at most maxLoggedIDs of
+// them, each valid UTF-8 (an invalid byte as U+FFFD) and cut to
+// maxLoggedIDBytes on a character boundary, marked "…" when cut.
+func loggedIDs(ids []string) []string {
+	out := make([]string, 0, min(len(ids), maxLoggedIDs))
+	for _, id := range ids[:min(len(ids), maxLoggedIDs)] {
+		id = strings.ToValidUTF8(id, "\uFFFD")
+		if len(id) > maxLoggedIDBytes {
+			cut := maxLoggedIDBytes
+			for cut > 0 && !utf8.RuneStart(id[cut]) {
+				cut--
+			}
+			id = id[:cut] + "…"
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 // InfoChanged applies the fields present. Without a TopicId (the documented

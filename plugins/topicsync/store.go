@@ -160,6 +160,9 @@ type Store interface {
 	// row keeps its first deleted_at). Unknown topic ids get a tombstone row (group id set, deleted) so
 	// a late create cannot resurrect them. A live topic created more than RecreateMargin after `at`
 	// is a later topic of the id than the one destroyed, and stays live. All in one transaction.
+	// The list is validated as a whole: one id no write would store (empty, over MaxIDBytes, a NUL
+	// or invalid UTF-8) makes the call ErrInvalid and destroys none; a caller that wants the other
+	// ids destroyed leaves such ids out first, as the Group.CallbackAfterTopicDestroyed handler does.
 	Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error
 	// ApplyInfoChange updates only the non-nil fields and updated_at. Returns ErrNotFound (wrapped is
 	// fine, errors.Is must work) when the topic does not exist, so the caller can retry later.

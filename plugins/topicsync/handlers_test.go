@@ -1,0 +1,163 @@
+package topicsync_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/commands/group"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/plugins/topicsync"
+)
+
+// TestDestroyedSkipsInvalidIDs: a TopicIdList holding an id no store
+// would keep (over MaxIDBytes, a NUL, invalid UTF-8) still destroys the
+// valid ids of the same callback; the refused ones are logged and counted
+// as invalid, and the event is done (a retry could not help).
+func TestDestroyedSkipsInvalidIDs(t *testing.T) {
+	const groupID = "@TGS#_g"
+	long := groupID + "@TOPIC#_" + strings.Repeat("话", topicsync.MaxIDBytes) // multi-byte, over the limit
+	tests := []struct {
+		name        string
+		list        []string
+		wantDeleted []string // of the live topics a and b
+		wantInvalid []string // the refused ids, as the log names them (truncated)
+		wantStored  float64
+	}{
+		{"all valid", []string{"a", "b"}, []string{"a", "b"}, nil, 1},
+		{"one too long", []string{"a", long, "b"}, []string{"a", "b"}, []string{long}, 1},
+		{"one with a NUL", []string{"a\x00", "a"}, []string{"a"}, []string{"a\x00"}, 1},
+		{"one of invalid UTF-8", []string{"b", "\xffb"}, []string{"b"}, []string{"\xffb"}, 1},
+		{"empty ones are skipped, not invalid", []string{"", "a", ""}, []string{"a"}, nil, 1},
+		{"every one invalid", []string{"a\x00", "\xff"}, nil, []string{"a\x00", "\xff"}, 0},
+	}
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					s := b.open(t)
+					core, logs := observer.New(zapcore.WarnLevel)
+					reg := prometheus.NewRegistry()
+					h, err := topicsync.NewHandlers(s, zap.New(core), reg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					full := func(suffix string) string {
+						if suffix == long || strings.HasPrefix(suffix, groupID) {
+							return suffix
+						}
+						return groupID + "@TOPIC#_" + suffix
+					}
+					for _, suffix := range []string{"a", "b"} {
+						mustCreate(t, s, newTopic(groupID, suffix, at(1)))
+					}
+					list := make([]string, len(tt.list))
+					for i, id := range tt.list {
+						list[i] = id
+						if id != "" {
+							list[i] = full(id)
+						}
+					}
+					command := group.AfterTopicDestroyedCommand.Name()
+					err = h.Destroyed(t.Context(), &dispatcher.Event[group.AfterTopicDestroyed]{
+						Command: command, AppID: testApp, ReceivedAt: at(5),
+						Payload: group.AfterTopicDestroyed{GroupID: groupID, TopicIDList: list},
+					})
+					if err != nil {
+						t.Fatalf("Destroyed = %v, want nil: the event is done", err)
+					}
+					var deleted []string
+					for _, suffix := range []string{"a", "b"} {
+						if mustGet(t, s, full(suffix)).DeletedAt != nil {
+							deleted = append(deleted, suffix)
+						}
+					}
+					if !slices.Equal(deleted, tt.wantDeleted) {
+						t.Errorf("deleted %q, want %q", deleted, tt.wantDeleted)
+					}
+					stored, invalid := eventsCounted(t, reg, command, "stored"), eventsCounted(t, reg, command, "invalid")
+					wantInvalid := 0.0
+					if len(tt.wantInvalid) > 0 {
+						wantInvalid = 1 // once per callback, however many of its ids were refused
+					}
+					if stored != tt.wantStored || invalid != wantInvalid {
+						t.Errorf("counted stored %v, invalid %v; want %v, %v", stored, invalid, tt.wantStored, wantInvalid)
+					}
+					warnings := logs.FilterFieldKey("invalid_topic_ids").All()
+					if len(tt.wantInvalid) == 0 {
+						if len(warnings) != 0 {
+							t.Errorf("warnings about invalid ids %v, want none", warnings)
+						}
+						return
+					}
+					if len(warnings) != 1 {
+						t.Fatalf("want one warning naming the invalid ids, got %v", logs.All())
+					}
+					var logged []string
+					for _, f := range warnings[0].Context {
+						if f.Key == "invalid_topic_ids" {
+							logged = stringsOf(t, f)
+						}
+					}
+					if len(logged) != len(tt.wantInvalid) {
+						t.Fatalf("logged ids %q, want %d of them", logged, len(tt.wantInvalid))
+					}
+					for i, id := range logged {
+						// Valid UTF-8 (a rune is never cut), at most 64 bytes of the id.
+						want := strings.ToValidUTF8(full(tt.wantInvalid[i]), "\uFFFD")
+						cut := strings.TrimSuffix(id, "…")
+						if !utf8.ValidString(id) || len(cut) > 64 || !strings.HasPrefix(want, cut) || len(want) > 64 && cut == id || cut == "" {
+							t.Errorf("logged id %q, want %q cut safely to at most 64 bytes", id, want)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// eventsCounted is imcallback_topic_events_total{command,result} in reg.
+func eventsCounted(t *testing.T, reg *prometheus.Registry, command, result string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "imcallback_topic_events_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["command"] == command && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// stringsOf reads a zap.Strings field.
+func stringsOf(t *testing.T, f zapcore.Field) []string {
+	t.Helper()
+	enc := zapcore.NewMapObjectEncoder()
+	f.AddTo(enc)
+	raw, ok := enc.Fields[f.Key].([]any)
+	if !ok {
+		t.Fatalf("field %s is %T, not a list of strings", f.Key, enc.Fields[f.Key])
+	}
+	out := make([]string, len(raw))
+	for i, v := range raw {
+		out[i], _ = v.(string)
+	}
+	return out
+}
