@@ -173,7 +173,8 @@ type Store interface {
 	Get(ctx context.Context, appID, topicID string) (Topic, error)
 	// List returns topics ordered by created_at, sdk_app_id then topic_id; deleted ones only when
 	// IncludeDeleted; SdkAppID nil means all apps, GroupID "" all groups, TopicID "" all topics;
-	// after f.After and at most f.Limit of them when set. A filter or position no write would
+	// after f.After (its time as given: a zero time is year 1, not "now" as in a write) and at
+	// most f.Limit of them when set. A filter or position no write would
 	// store is ErrInvalid on both stores, as in Get.
 	// Never returns nil slice (empty slice instead).
 	List(ctx context.Context, f ListFilter) ([]Topic, error)
@@ -445,13 +446,18 @@ func (s *store) Close() error {
 	return s.closeErr
 }
 
-// storedTime is t as both backends keep it: UTC, microseconds; the zero time means now.
+// storedTime is the time a write stores for t: t as both backends keep it (asStored), the zero
+// time meaning now.
 func storedTime(t time.Time) time.Time {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	return t.UTC().Truncate(time.Microsecond)
+	return asStored(t)
 }
+
+// asStored is t as both backends keep it: UTC, microseconds. A read compares with it as given:
+// the zero time is year 1 there, where a cursor's position can be, not now.
+func asStored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // Times both stores hold and compare alike: years 1 to 9999 (SQLite's text outside them no longer
 // sorts as the times do).
@@ -748,7 +754,7 @@ func listQuery(f ListFilter, placeholder func(n int) string, timeArg func(time.T
 		where = append(where, "deleted_at IS NULL")
 	}
 	if f.After != nil {
-		args = append(args, timeArg(storedTime(f.After.CreatedAt)), f.After.SdkAppID, f.After.TopicID)
+		args = append(args, timeArg(asStored(f.After.CreatedAt)), f.After.SdkAppID, f.After.TopicID)
 		where = append(where, "(created_at, sdk_app_id, topic_id) > ("+
 			placeholder(len(args)-2)+", "+placeholder(len(args)-1)+", "+placeholder(len(args))+")")
 	}

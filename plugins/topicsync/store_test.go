@@ -260,6 +260,7 @@ func TestStore(t *testing.T) {
 		{"closed store", testClosedStore},
 		{"apps keep their own topics", testAppsKeepTheirOwnTopics},
 		{"list across apps pages without gaps", testListAcrossApps},
+		{"list after a position is after its time as given", testListAfterAnyTime},
 		{"get without the app", testGetAnyApp},
 		{"topics stored before apps were kept adopted by one app", testAdoptUnkeyed},
 	}
@@ -1528,6 +1529,43 @@ func testListAcrossApps(t *testing.T, s topicsync.Store) {
 
 // testGetAnyApp: without an app, an id held by one app is found, by none is
 // not found, by several is ambiguous.
+// testListAfterAnyTime: a position's time is the place to list after, even
+// at year 1, the zero time.Time, which a write takes for "now" but a cursor
+// of DecodeCursor can hold: it listed the topics after now, none of them.
+func testListAfterAnyTime(t *testing.T, s topicsync.Store) {
+	for _, suffix := range []string{"a", "b"} {
+		mustCreate(t, s, newTopic("@TGS#_g", suffix, at(1)))
+	}
+	yearOne := topicsync.EncodeCursor(&topicsync.Position{CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), SdkAppID: testApp, TopicID: "x"})
+	fromCursor, err := topicsync.DecodeCursor(yearOne)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		after topicsync.Position
+		want  []string
+	}{
+		{"year 1", topicsync.Position{SdkAppID: testApp, TopicID: "x"}, []string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_b"}},
+		{"a cursor of year 1", *fromCursor, []string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_b"}},
+		{"year 1 in another zone", topicsync.Position{CreatedAt: time.Date(1, 1, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600)), SdkAppID: testApp, TopicID: "x"},
+			[]string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_b"}},
+		{"a microsecond after year 1", topicsync.Position{CreatedAt: time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), SdkAppID: testApp, TopicID: "x"},
+			[]string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_b"}},
+		{"the first topic", *topicsync.PositionOf(mustGet(t, s, "@TGS#_g@TOPIC#_a")), []string{"@TGS#_g@TOPIC#_b"}},
+		{"the last topic", *topicsync.PositionOf(mustGet(t, s, "@TGS#_g@TOPIC#_b")), []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			after := tt.after
+			got := topicIDs(mustList(t, s, topicsync.ListFilter{After: &after}))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("after %+v: %q, want %q", tt.after, got, tt.want)
+			}
+		})
+	}
+}
+
 func testGetAnyApp(t *testing.T, s topicsync.Store) {
 	one := newTopic("@TGS#_g", "one", at(1))
 	mustCreate(t, s, one)
