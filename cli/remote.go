@@ -481,34 +481,27 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// remoteTopics is `topics list` against the running service.
-func remoteTopics(ctx context.Context, a *adminClient, app *string, group string, includeDeleted bool, limit int, cursor string, all bool) (topicsync.ListResponse, error) {
-	var pages []topicsync.ListResponse
-	for {
-		q := url.Values{"limit": {fmt.Sprint(limit)}}
-		if app != nil {
-			q.Set("sdk_app_id", *app)
-		}
-		if group != "" {
-			q.Set("group_id", group)
-		}
-		if includeDeleted {
-			q.Set("include_deleted", "true")
-		}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		var page topicsync.ListResponse
-		if err := a.call(ctx, http.MethodGet, "/v1/topics?"+q.Encode(), nil, &page); err != nil {
-			if isStatus(err, http.StatusNotFound) {
-				return topicsync.ListResponse{}, a.noTopicModule()
-			}
-			return topicsync.ListResponse{}, err
-		}
-		pages = append(pages, page)
-		if !all || page.NextCursor == "" {
-			return mergePages(pages), nil
-		}
-		cursor = page.NextCursor
+// remoteTopics is one page of `topics list` from the running service.
+func remoteTopics(ctx context.Context, a *adminClient, app *string, group string, includeDeleted bool, limit int, cursor string) (topicsync.ListResponse, error) {
+	q := url.Values{"limit": {fmt.Sprint(limit)}}
+	if app != nil {
+		q.Set("sdk_app_id", *app)
 	}
+	if group != "" {
+		q.Set("group_id", group)
+	}
+	if includeDeleted {
+		q.Set("include_deleted", "true")
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var page topicsync.ListResponse
+	if err := a.call(ctx, http.MethodGet, "/v1/topics?"+q.Encode(), nil, &page); err != nil {
+		if isStatus(err, http.StatusNotFound) {
+			return topicsync.ListResponse{}, a.noTopicModule()
+		}
+		return topicsync.ListResponse{}, err
+	}
+	return page, nil
 }

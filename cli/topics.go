@@ -44,59 +44,37 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 			if limit < 1 || limit > topicsync.MaxPageSize {
 				return fmt.Errorf("--limit must be from 1 to %d", topicsync.MaxPageSize)
 			}
-			after, err := topicsync.DecodeCursor(cursor)
-			if err != nil {
+			if _, err := topicsync.DecodeCursor(cursor); err != nil {
 				return fmt.Errorf("--cursor: %w", err)
 			}
 			app, err := appFlag(c)
 			if err != nil {
 				return err
 			}
+			pages := &topicPages{out: c.OutOrStdout(), errOut: c.ErrOrStderr(), asJSON: asJSON}
 			if !g.offline {
 				a, err := g.adminClient()
 				if err != nil {
 					return err
 				}
-				res, err := remoteTopics(c.Context(), a, app, group, includeDeleted, limit, cursor, all)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return writeJSON(c.OutOrStdout(), res)
-				}
-				if err := writeTopicTable(c.OutOrStdout(), res.Topics); err != nil {
-					return err
-				}
-				if res.NextCursor != "" {
-					fmt.Fprintf(c.ErrOrStderr(), "more topics follow: --all lists every page, --cursor %s the next one\n", res.NextCursor)
-				}
-				return nil
+				// The admin client bounds each request (each page) on its own.
+				return pages.print(cursor, all, func(cursor string) (topicsync.ListResponse, error) {
+					return remoteTopics(c.Context(), a, app, group, includeDeleted, limit, cursor)
+				})
 			}
 			return withStore(c.Context(), g, func(ctx context.Context, s topicsync.Store) error {
-				f := topicsync.ListFilter{SdkAppID: app, GroupID: group, IncludeDeleted: includeDeleted, After: after, Limit: limit}
-				var pages []topicsync.ListResponse
-				for {
-					page, err := topicsync.ListPage(ctx, s, f)
+				return pages.print(cursor, all, func(cursor string) (topicsync.ListResponse, error) {
+					after, err := topicsync.DecodeCursor(cursor)
 					if err != nil {
-						return err
+						return topicsync.ListResponse{}, err
 					}
-					pages = append(pages, page)
-					if !all || page.NextCursor == "" {
-						break
-					}
-					f.After, _ = topicsync.DecodeCursor(page.NextCursor)
-				}
-				if asJSON {
-					return writeJSON(c.OutOrStdout(), mergePages(pages))
-				}
-				res := mergePages(pages)
-				if err := writeTopicTable(c.OutOrStdout(), res.Topics); err != nil {
-					return err
-				}
-				if res.NextCursor != "" {
-					fmt.Fprintf(c.ErrOrStderr(), "more topics follow: --all lists every page, --cursor %s the next one\n", res.NextCursor)
-				}
-				return nil
+					// Each page has its own time, so a long listing that progresses is not cut short.
+					ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+					defer cancel()
+					return topicsync.ListPage(ctx, s, topicsync.ListFilter{
+						SdkAppID: app, GroupID: group, IncludeDeleted: includeDeleted, After: after, Limit: limit,
+					})
+				})
 			})
 		},
 	}
@@ -134,7 +112,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 					}
 					// No such topic, or no topic module at all: the list,
 					// which never answers 404 itself, tells them apart.
-					if _, err := remoteTopics(c.Context(), a, nil, "", false, 1, "", false); errors.Is(err, errNoTopicModule) {
+					if _, err := remoteTopics(c.Context(), a, nil, "", false, 1, ""); errors.Is(err, errNoTopicModule) {
 						return err
 					}
 					return fmt.Errorf("topic %s: %w", args[0], topicsync.ErrNotFound)
@@ -142,6 +120,8 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				return writeJSON(c.OutOrStdout(), t)
 			}
 			return withStore(c.Context(), g, func(ctx context.Context, s topicsync.Store) error {
+				ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+				defer cancel()
 				t, err := topicsync.GetAnyApp(ctx, s, app, args[0])
 				if err != nil {
 					return fmt.Errorf("topic %s: %w", args[0], err)
@@ -155,8 +135,14 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
+// storeTimeout bounds opening the topic store, and each read of it, in
+// offline mode: a long `topics list --all` that keeps reading pages is
+// never cut short, a store that stops answering fails.
+const storeTimeout = time.Minute
+
 // withStore opens the configured topic store for a command-line tool. The
 // SdkAppid is not needed to read, so a missing one is not an error here.
+// fn bounds each of its reads with storeTimeout.
 func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, topicsync.Store) error) error {
 	cfg, err := g.clientConfig()
 	if err != nil {
@@ -171,9 +157,9 @@ func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, top
 				path, config.EnvName("data_dir"), cfg.DataDir)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	openCtx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	s, err := topicsync.OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, zap.NewNop(), topicsync.WithoutMigrating())
+	s, err := topicsync.OpenStore(openCtx, cfg.StoreDSN, cfg.DataDir, zap.NewNop(), topicsync.WithoutMigrating())
 	if err != nil {
 		return err
 	}
@@ -181,14 +167,94 @@ func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, top
 	return fn(ctx, s)
 }
 
-// mergePages joins pages into one answer whose cursor is the last page's.
-func mergePages(pages []topicsync.ListResponse) topicsync.ListResponse {
-	out := topicsync.ListResponse{Topics: []topicsync.Topic{}}
-	for _, p := range pages {
-		out.Topics = append(out.Topics, p.Topics...)
-		out.NextCursor = p.NextCursor
+// topicPages prints the pages of `topics list` as they arrive: the table
+// (its header once, each page aligned on its own), or with --json the
+// admin API's answer {"topics":[…],"next_cursor":"…"}, written a topic at
+// a time, byte for byte as writeJSON prints one page of all of them.
+type topicPages struct {
+	out, errOut io.Writer
+	asJSON      bool
+	started     bool // the table's header, or the answer's opening, is out
+	n           int  // topics printed
+}
+
+// print prints the page at cursor and, with all, every page after it, each
+// once fetched. When a page fails after others were printed, the output is
+// closed as if that page's cursor were the next one (the JSON stays one
+// valid answer) and the error says where to go on from.
+func (p *topicPages) print(cursor string, all bool, fetch func(cursor string) (topicsync.ListResponse, error)) error {
+	for {
+		page, err := fetch(cursor)
+		if err != nil {
+			if !p.started {
+				return err
+			}
+			return errors.Join(fmt.Errorf("topics list stopped after %d topics (--cursor %s goes on from there): %w", p.n, cursor, err),
+				p.end(cursor))
+		}
+		if err := p.add(page.Topics); err != nil {
+			return err
+		}
+		if !all || page.NextCursor == "" {
+			return p.end(page.NextCursor)
+		}
+		cursor = page.NextCursor
 	}
-	return out
+}
+
+func (p *topicPages) add(topics []topicsync.Topic) error {
+	if !p.asJSON {
+		err := writeTopicTable(p.out, topics, !p.started)
+		p.started, p.n = true, p.n+len(topics)
+		return err
+	}
+	b := []byte{}
+	if !p.started {
+		b = append(b, "{\n  \"topics\": ["...)
+		p.started = true
+	}
+	for _, t := range topics {
+		if p.n > 0 {
+			b = append(b, ',')
+		}
+		js, err := json.MarshalIndent(t, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		b = append(append(b, "\n    "...), js...)
+		p.n++
+	}
+	_, err := p.out.Write(b)
+	return err
+}
+
+// end closes the output; next is the cursor of the page that follows, "" when none does.
+func (p *topicPages) end(next string) error {
+	if !p.asJSON {
+		if !p.started {
+			if err := writeTopicTable(p.out, nil, true); err != nil {
+				return err
+			}
+		}
+		if next != "" {
+			fmt.Fprintf(p.errOut, "more topics follow: --all lists every page, --cursor %s the next one\n", next)
+		}
+		return nil
+	}
+	if err := p.add(nil); err != nil { // the opening, for an answer without topics
+		return err
+	}
+	b := []byte{}
+	if p.n > 0 {
+		b = append(b, "\n  "...)
+	}
+	cursor, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	b = append(append(append(b, "],\n  \"next_cursor\": "...), cursor...), "\n}\n"...)
+	_, err = p.out.Write(b)
+	return err
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -197,9 +263,12 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func writeTopicTable(w io.Writer, topics []topicsync.Topic) error {
+// writeTopicTable prints topics as a table, with its header when header.
+func writeTopicTable(w io.Writer, topics []topicsync.Topic, header bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tTOPIC ID\tGROUP ID\tNAME\tOWNER\tCREATED\tDELETED")
+	if header {
+		fmt.Fprintln(tw, "APP\tTOPIC ID\tGROUP ID\tNAME\tOWNER\tCREATED\tDELETED")
+	}
 	for _, t := range topics {
 		deleted := "-"
 		if t.DeletedAt != nil {

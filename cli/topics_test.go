@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/plugins/topicsync"
+)
+
+// lockedBuffer is a bytes.Buffer the CLI writes while a test server reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestTopicsListAllPrintsEachPage: `topics list --all` prints each page as
+// it arrives, rather than holding every page until the last: the topics of
+// a page are out before the next page is asked for, and a page that fails
+// leaves the earlier ones printed (with --json still one valid answer, its
+// next_cursor the page to go on from). The JSON is the admin API's answer,
+// byte for byte as one page of all the topics would print.
+func TestTopicsListAllPrintsEachPage(t *testing.T) {
+	created := time.Date(2024, 11, 26, 10, 0, 0, 0, time.UTC)
+	var topics []topicsync.Topic
+	for i := range 5 {
+		topics = append(topics, topicsync.Topic{SdkAppID: "1400000001", TopicID: fmt.Sprintf("@TGS#_g@TOPIC#_t%d", i),
+			GroupID: "@TGS#_g", Name: fmt.Sprintf("<topic %d> & more", i), CustomData: []topicsync.CustomField{},
+			CreatedAt: created, UpdatedAt: created})
+	}
+	// Pages of two: cursor "" → t0 t1, "c1" → t2 t3, "c2" → t4.
+	pages := map[string]topicsync.ListResponse{
+		"":   {Topics: topics[0:2], NextCursor: "c1"},
+		"c1": {Topics: topics[2:4], NextCursor: "c2"},
+		"c2": {Topics: topics[4:], NextCursor: ""},
+	}
+	before := map[string][]topicsync.Topic{"c1": topics[:2], "c2": topics[:4]} // printed before the page is asked for
+	tests := []struct {
+		name     string
+		json     bool
+		failAt   string // the cursor whose page fails; "" for none
+		wantN    int
+		wantNext string
+	}{
+		{"table", false, "", 5, ""},
+		{"json", true, "", 5, ""},
+		{"table, the third page fails", false, "c2", 4, "c2"},
+		{"json, the third page fails", true, "c2", 4, "c2"},
+		{"json, the first page fails", true, "-", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out lockedBuffer
+			var mu sync.Mutex
+			var notYet []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				cursor := r.URL.Query().Get("cursor")
+				printed := out.String()
+				for _, tp := range before[cursor] {
+					if !strings.Contains(printed, tp.TopicID) {
+						mu.Lock()
+						notYet = append(notYet, fmt.Sprintf("%s before page %q", tp.TopicID, cursor))
+						mu.Unlock()
+					}
+				}
+				if tt.failAt != "" && (cursor == tt.failAt || tt.failAt == "-") {
+					http.Error(w, `{"error":"the store is gone"}`, http.StatusInternalServerError)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(pages[cursor])
+			}))
+			defer srv.Close()
+			args := []string{"--admin", srv.URL, "topics", "list", "--all", "--limit", "2"}
+			if tt.json {
+				args = append(args, "--json")
+			}
+			root := newRootCmd(&out, &out)
+			root.SetArgs(args)
+			err := root.ExecuteContext(context.Background())
+			got := out.String()
+			if (err != nil) != (tt.failAt != "") {
+				t.Fatalf("error %v, want one: %v\n%s", err, tt.failAt != "", got)
+			}
+			mu.Lock()
+			if len(notYet) > 0 {
+				t.Errorf("not printed yet: %q\n%s", notYet, got)
+			}
+			mu.Unlock()
+			for i, tp := range topics {
+				if strings.Contains(got, tp.TopicID) != (i < tt.wantN) {
+					t.Errorf("%s printed: %v, want %v\n%s", tp.TopicID, !(i < tt.wantN), i < tt.wantN, got)
+				}
+			}
+			if tt.failAt != "" && tt.wantN > 0 && !strings.Contains(err.Error()+got, "--cursor "+tt.wantNext) {
+				t.Errorf("nothing says --cursor %s goes on: %v\n%s", tt.wantNext, err, got)
+			}
+			if !tt.json || tt.wantN == 0 {
+				return
+			}
+			var res topicsync.ListResponse
+			if err := json.Unmarshal([]byte(got), &res); err != nil || len(res.Topics) != tt.wantN || res.NextCursor != tt.wantNext {
+				t.Fatalf("not one answer of %d topics and next_cursor %q: %v\n%s", tt.wantN, tt.wantNext, err, got)
+			}
+			var want bytes.Buffer
+			if err := writeJSON(&want, topicsync.ListResponse{Topics: topics[:tt.wantN], NextCursor: tt.wantNext}); err != nil {
+				t.Fatal(err)
+			}
+			if got != want.String() {
+				t.Errorf("printed\n%s\nwant, as writeJSON prints one answer,\n%s", got, want.String())
+			}
+		})
+	}
+}
