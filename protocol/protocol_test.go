@@ -217,6 +217,15 @@ func TestFlexStrings(t *testing.T) {
 		{`["@TGS#_g@TOPIC#_a","@TGS#_g@TOPIC#_b"]`, []string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_b"}, false},
 		{`"@TGS#_g@TOPIC#_a"`, []string{"@TGS#_g@TOPIC#_a"}, false},
 		{`"@TGS#_g@TOPIC#_a, @TGS#_g@TOPIC#_b"`, []string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_b"}, false},
+		{`"@TGS#_g@TOPIC#_a,@TGS#_g@TOPIC#_b,"`, []string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_b"}, false},
+		// An app chooses the part after @TOPIC#_, and nothing keeps a comma out of it:
+		// a string splits only into parts that each look like a topic id.
+		{`"@TGS#_g@TOPIC#_a,b"`, []string{"@TGS#_g@TOPIC#_a,b"}, false},
+		{`"@TGS#_g@TOPIC#_1,000 members"`, []string{"@TGS#_g@TOPIC#_1,000 members"}, false},
+		{`"@TGS#_g@TOPIC#_a,b, @TGS#_g@TOPIC#_c"`, []string{"@TGS#_g@TOPIC#_a,b, @TGS#_g@TOPIC#_c"}, false},
+		{`" @TGS#_g@TOPIC#_a "`, []string{"@TGS#_g@TOPIC#_a"}, false},
+		{`"a,b"`, []string{"a,b"}, false},
+		{`" , "`, nil, false},
 		{`""`, nil, false},
 		{`null`, nil, false},
 		{`[]`, []string{}, false},

@@ -10,9 +10,32 @@ import (
 // FlexStrings is a list of strings that a page's field table calls a
 // string while its sample sends an array: TopicIdList of
 // Group.CallbackAfterTopicDestroyed (docs/protocol.md §5.2). It decodes an
-// array of strings, a string (one item, or several separated by commas;
-// "" is none) or null, and encodes as an array.
+// array of strings, a string or null, and encodes as an array. A string is
+// several topic ids separated by commas when each part looks like a topic
+// id (holds topicIDMarker), else one id: an app chooses the part of a topic
+// id after the marker, and nothing keeps a comma out of it. Items are
+// trimmed of spaces; "" is none.
 type FlexStrings []string
+
+// topicIDMarker is in every topic id, between its community's group id and
+// its own part (docs/protocol.md §5.1).
+const topicIDMarker = "@TOPIC#_"
+
+// splitTopicIDs reads a TopicIdList sent as a string (see FlexStrings).
+func splitTopicIDs(s string) []string {
+	var ids []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, topicIDMarker) {
+			return []string{strings.TrimSpace(s)} // a comma inside one id
+		}
+		ids = append(ids, part)
+	}
+	return ids
+}
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (l *FlexStrings) UnmarshalJSON(b []byte) error {
@@ -26,12 +49,7 @@ func (l *FlexStrings) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return fmt.Errorf("protocol: %s is not a string: %w", b, err)
 		}
-		*l = nil
-		for _, item := range strings.Split(s, ",") {
-			if item = strings.TrimSpace(item); item != "" {
-				*l = append(*l, item)
-			}
-		}
+		*l = splitTopicIDs(s)
 		return nil
 	}
 	var items []string

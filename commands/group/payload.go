@@ -402,7 +402,8 @@ type AfterTopicDestroyed struct {
 	// Type is the group type, "Community".
 	Type string `json:"Type"`
 	// TopicIDList lists the deleted topics. The sample sends an array, the
-	// field table says string: both are read.
+	// field table says string: both are read, a string split at commas only
+	// into parts that each look like a topic id (see protocol.FlexStrings).
 	TopicIDList protocol.FlexStrings `json:"TopicIdList"`
 	// EventTime is the event time in milliseconds (absent from the documented sample).
 	EventTime protocol.FlexInt `json:"EventTime"`
