@@ -64,6 +64,30 @@ type browser struct {
 	exceptions []string // uncaught exceptions of the page
 }
 
+// waitDeadLetters waits until the service lists at least n dead letters and
+// returns their sequences, oldest first.
+func waitDeadLetters(t *testing.T, s *imtest.Service, n int) []uint64 {
+	t.Helper()
+	var dead struct {
+		DeadLetters []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"dead_letters"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(dead.DeadLetters) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failing handler's events did not reach the dead letters: %d of %d", len(dead.DeadLetters), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+		s.GetJSON(t, "/v1/dead-letters", http.StatusOK, &dead)
+	}
+	seqs := make([]uint64, len(dead.DeadLetters))
+	for i, d := range dead.DeadLetters {
+		seqs[i] = d.Seq
+	}
+	return seqs
+}
+
 // newBrowser starts headless Chromium with a fresh profile; t is skipped
 // when the browser is not installed. Every confirm() is accepted, and
 // every dialog recorded.
@@ -458,20 +482,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	send(t, s, "Group.CallbackAfterCreateTopic", sample(t, "Group.CallbackAfterCreateTopic",
 		map[string]any{"GroupId": groupID, "TopicId": topicID, "Name": name}))
 
-	var dead struct {
-		DeadLetters []struct {
-			Seq uint64 `json:"seq"`
-		} `json:"dead_letters"`
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(dead.DeadLetters) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the failing handler's event did not reach the dead letters")
-		}
-		time.Sleep(50 * time.Millisecond)
-		s.GetJSON(t, "/v1/dead-letters", http.StatusOK, &dead)
-	}
-	seq := dead.DeadLetters[0].Seq
+	seq := waitDeadLetters(t, s, 2)[0]
 
 	b := newBrowser(t)
 	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
@@ -484,7 +495,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	// Replay one: the fixed handler runs it, and it leaves the list.
 	fixed.Store(true)
 	b.do(t, "replay the dead letter", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#dead-rows tr[data-seq="%d"] button.replay`, seq))))
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for succeeded.Load() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("replaying the dead letter did not run the handler")
@@ -607,19 +618,7 @@ func TestDeadLettersListIsCut(t *testing.T) {
 	for i := range 3 {
 		send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": fmt.Sprint("cut-", i)}))
 	}
-	var dead struct {
-		DeadLetters []struct {
-			Seq uint64 `json:"seq"`
-		} `json:"dead_letters"`
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(dead.DeadLetters) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("the failing handler's events did not reach the dead letters")
-		}
-		time.Sleep(50 * time.Millisecond)
-		s.GetJSON(t, "/v1/dead-letters", http.StatusOK, &dead)
-	}
+	deadSeqs := waitDeadLetters(t, s, 3)
 
 	b := newBrowser(t)
 	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
@@ -640,7 +639,7 @@ func TestDeadLettersListIsCut(t *testing.T) {
 	b.waitFor(t, 10*time.Second, "the oldest 2 of the 3 dead letters, said so",
 		`document.querySelectorAll('#dead-rows tr').length === 2 &&
 			document.getElementById('dead-msg').textContent === 'showing 2 of 3 dead letters, the oldest first'`)
-	for i, seq := range []uint64{dead.DeadLetters[0].Seq, dead.DeadLetters[1].Seq} {
+	for i, seq := range deadSeqs[:2] {
 		if !eval[bool](t, b, fmt.Sprintf(`document.querySelectorAll('#dead-rows tr')[%d].dataset.seq === '%d'`, i, seq)) {
 			t.Errorf("row %d is not the dead letter of event %d, the list's oldest first:\n%s", i, seq, b.text(t))
 		}
@@ -654,7 +653,7 @@ func TestDeadLettersListIsCut(t *testing.T) {
 		!strings.Contains(d[0], "not only the 2 listed here") {
 		t.Errorf("dialogs = %q, want the confirm of Replay all counting all 3", d)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for succeeded.Load() < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("Replay all ran the handler %d times, want 3", succeeded.Load())

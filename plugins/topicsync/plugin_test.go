@@ -52,22 +52,7 @@ var pluginBackends = []struct {
 
 func (p *plugin) events(t *testing.T, command, result string) float64 {
 	t.Helper()
-	var families, _ = p.registry.Gather()
-	for _, f := range families {
-		if f.GetName() != "imcallback_topic_events_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["command"] == command && labels["result"] == result {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return eventsCounted(t, p.registry, command, result)
 }
 
 func (p *plugin) topic(t *testing.T, id string) topicsync.Topic {
