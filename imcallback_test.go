@@ -421,7 +421,8 @@ func TestModuleAloneStartsWithoutWarnings(t *testing.T) {
 }
 
 // TestAdminToken: with IMCALLBACK_ADMIN_TOKEN, every admin route but the
-// probes and the scrape needs the bearer token; pprof too.
+// probes and the scrape needs the bearer token; pprof too. The scheme's
+// name is matched whatever its case, the token exactly.
 func TestAdminToken(t *testing.T) {
 	s := start(t, []string{"IMCALLBACK_ADMIN_TOKEN=admin-secret"})
 	do := func(path, auth string) int {
@@ -447,6 +448,15 @@ func TestAdminToken(t *testing.T) {
 		{"/debug/pprof/", "Bearer wrong", 401},
 		{"/debug/pprof/", "admin-secret", 401},
 		{"/debug/pprof/", "Bearer admin-secret", 200},
+		// The scheme is case-insensitive (RFC 7235); the token is not.
+		{"/debug/pprof/", "bearer admin-secret", 200},
+		{"/debug/pprof/", "BEARER admin-secret", 200},
+		{"/debug/pprof/", "Bearer   admin-secret", 200},
+		{"/debug/pprof/", "bearer wrong", 401},
+		{"/debug/pprof/", "Bearer ADMIN-SECRET", 401},
+		{"/debug/pprof/", "Bearer", 401},
+		{"/debug/pprof/", "Beareradmin-secret", 401},
+		{"/debug/pprof/", "Basic admin-secret", 401},
 		{"/no/such/path", "", 401},
 	}
 	for _, tt := range tests {

@@ -235,8 +235,9 @@ func loopbackHost(hostport string) bool {
 // requireToken answers 401 to a request that does not carry
 // "Authorization: Bearer <token>", unless its route (the matched pattern,
 // so "/static/*" covers its files) is open: the probes, the scrape and
-// the routes marked admin.Route.Open. The comparison takes the same time
-// whatever the guess.
+// the routes marked admin.Route.Open. The scheme's name is matched whatever
+// its case (RFC 7235), the token exactly; the comparison takes the same
+// time whatever the guess.
 func requireToken(token string, open map[string]bool) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(token))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -244,7 +245,7 @@ func requireToken(token string, open map[string]bool) echo.MiddlewareFunc {
 			if open[c.Path()] {
 				return next(c)
 			}
-			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			got, ok := bearerToken(c.Request().Header.Get(echo.HeaderAuthorization))
 			sum := sha256.Sum256([]byte(got))
 			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="imcallback admin"`)
@@ -253,6 +254,16 @@ func requireToken(token string, open map[string]bool) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// bearerToken is the token of an Authorization header of the Bearer
+// scheme: "Bearer", in any case, then one or more spaces and the token.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(token, " "), true
 }
 
 // ConfigBody is the answer of GET /v1/config.
