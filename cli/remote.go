@@ -443,6 +443,8 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 				State          string                  `json:"state"`
 				PausedCommands []string                `json:"paused_commands"`
 				Commands       []delivery.CommandState `json:"commands"`
+				// StatusError: the pause or resume happened, the counts could not be read.
+				StatusError string `json:"status_error,omitempty"`
 			}
 			var body any
 			if method == http.MethodPost {
@@ -459,6 +461,9 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "delivery %s\n", st.State)
+			if st.StatusError != "" {
+				fmt.Fprintln(tw, st.StatusError)
+			}
 			if len(st.Commands) > 0 {
 				fmt.Fprintln(tw, "COMMAND\tSTATE\tPENDING\tDEAD LETTERS")
 			}

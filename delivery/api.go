@@ -569,10 +569,29 @@ type CommandState struct {
 // commands paused one by one, and the state, pending and dead-letter
 // counts per command (every after-command, and any other with events).
 func (s *Service) deliveryStatus(c echo.Context) error {
-	ctx := c.Request().Context()
-	e, dead, floor, err := s.eventStates(ctx)
+	list, err := s.commandStates(c.Request().Context())
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, s.deliveryAnswer(list))
+}
+
+// deliveryAnswer is the answer of GET /v1/delivery with the commands'
+// lines: the state and the paused commands are the process's own, read
+// without the stream.
+func (s *Service) deliveryAnswer(commands []CommandState) map[string]any {
+	st := "running"
+	if s.Paused() {
+		st = "paused"
+	}
+	return map[string]any{"state": st, "paused_commands": s.PausedCommands(), "commands": commands}
+}
+
+// commandStates are the lines of GET /v1/delivery, sorted by command.
+func (s *Service) commandStates(ctx context.Context) ([]CommandState, error) {
+	e, dead, floor, err := s.eventStates(ctx)
+	if err != nil {
+		return nil, err
 	}
 	by := map[string]*CommandState{}
 	state := func(cmd string) *CommandState {
@@ -602,23 +621,23 @@ func (s *Service) deliveryStatus(c echo.Context) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	list := make([]CommandState, 0, len(by))
 	for _, st := range by {
 		list = append(list, *st)
 	}
 	slices.SortFunc(list, func(a, b CommandState) int { return strings.Compare(a.Command, b.Command) })
-	st := "running"
-	if s.Paused() {
-		st = "paused"
-	}
-	return c.JSON(http.StatusOK, map[string]any{"state": st, "paused_commands": s.PausedCommands(), "commands": list})
+	return list, nil
 }
 
 // pauseResume answers POST /v1/delivery/pause and /resume: all delivery
 // with an empty body (or {}), one command with {"command":"…"}
-// (PauseCommand); any other body is a 400 and changes nothing.
+// (PauseCommand); any other body is a 400 and changes nothing. The answer
+// is GET /v1/delivery's. Once the pause or resume happened it is a 200:
+// when the commands' counts cannot be read then (the stream restarting, a
+// NATS timeout), "commands" is empty and "status_error" says why, so the
+// caller does not take the action for failed.
 func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var req struct {
@@ -656,6 +675,12 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return s.deliveryStatus(c)
+		list, err := s.commandStates(c.Request().Context())
+		if err != nil {
+			out := s.deliveryAnswer([]CommandState{})
+			out["status_error"] = "done, but the delivery status could not be read: " + err.Error()
+			return c.JSON(http.StatusOK, out)
+		}
+		return c.JSON(http.StatusOK, s.deliveryAnswer(list))
 	}
 }
