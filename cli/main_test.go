@@ -213,6 +213,9 @@ func TestSend(t *testing.T) {
 		{"catalogue sample", []string{"--sample"}, nil, []string{"HTTP 200", "allowed, modified"}},
 		{"repeat with failures", []string{"--file", good, "--appid", "1", "--repeat", "5", "--concurrency", "2"}, errRejected,
 			[]string{"5 requests in ", ": 0 accepted, 5 rejected\n", "HTTP 403: 5"}},
+		// --timeout 0 is no timeout, for one request as for several.
+		{"timeout 0", []string{"--file", good, "--timeout", "0"}, nil, []string{"HTTP 200", "allowed, modified"}},
+		{"timeout 0 and repeat", []string{"--file", good, "--timeout", "0", "--repeat", "3"}, nil, []string{"3 requests", "HTTP 200: 3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,6 +256,12 @@ func TestSend(t *testing.T) {
 	} {
 		if _, err := runCLI(t, args...); err == nil {
 			t.Errorf("%v: accepted", args)
+		}
+	}
+	for _, repeat := range []string{"1", "3"} {
+		_, err := runCLI(t, append(append([]string{}, base...), "--file", good, "--timeout", "-1s", "--repeat", repeat)...)
+		if err == nil || !strings.Contains(err.Error(), "--timeout") {
+			t.Errorf("--timeout -1s --repeat %s: %v, want an error naming --timeout", repeat, err)
 		}
 	}
 }

@@ -88,7 +88,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 	fl.IntVar(&f.repeat, "repeat", 1, "send the callback N times and report the outcomes, and requests/s and latency of the answered requests")
 	fl.IntVar(&f.concurrency, "concurrency", 1, "with --repeat, how many requests are in flight at once")
 	fl.BoolVar(&f.unique, "unique", false, "with --repeat, make each body unique: id fields (…Id, …Key) get a _<n> suffix and EventTime a fresh value (a body with neither gets ImcallbackSendSeq: <n>), so durable delivery stores every request instead of deduplicating them")
-	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each request")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each request; 0: no timeout")
 	fl.BoolVar(&f.list, "list", false, "list the commands that have a sample, with the sample")
 	return cmd
 }
@@ -137,14 +137,20 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	if f.repeat < 1 || f.concurrency < 1 {
 		return errors.New("--repeat and --concurrency must be at least 1")
 	}
+	if f.timeout < 0 {
+		return errors.New("--timeout must not be negative (0: no timeout)")
+	}
 	body, err := sendBody(f, samples)
 	if err != nil {
 		return err
 	}
 	s := &imsend.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
 	if f.repeat == 1 {
-		ctx, cancel := context.WithTimeout(ctx, f.timeout)
-		defer cancel()
+		if f.timeout > 0 { // 0: no timeout, as with --repeat (imsend.Load.Timeout)
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, f.timeout)
+			defer cancel()
+		}
 		res, err := s.Send(ctx, f.command, body)
 		if res == nil {
 			return err
