@@ -441,7 +441,7 @@ func TestReplayBySeqFitsTheBodyLimit(t *testing.T) {
 	}{
 		{"one sequence", []string{"--seq", "5"}, 0, 1, 1, false, nil, []string{"replayed 1 event(s)\n"}, []string{"not in the stream"}},
 		{"the issue's range", []string{"--seq", "1-200000"}, 0, 200000, 40, false, nil,
-			[]string{"replayed 199800 event(s)\n", "not in the stream any more (expired or deleted): 1000, 2000, ", ", 199000, 200000\n"}, nil},
+			[]string{"replayed 199800 event(s)\n", "not replayed, not in the stream any more (expired or deleted) or not an event: 1000, 2000, ", ", 199000, 200000\n"}, nil},
 		{"twenty-digit sequences", []string{"--seq", "18446744073709000000-" + top}, 0, 551616, 111, false, nil,
 			[]string{"replayed 551064 event(s)\n"}, nil},
 		{"dead letters of a range", []string{"--dead", "--seq", "1-60000"}, 0, 60000, 12, true, nil,

@@ -389,7 +389,7 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 func printReplay(w io.Writer, replayed int, missing []uint64) {
 	fmt.Fprintf(w, "replayed %d event(s)\n", replayed)
 	if len(missing) > 0 {
-		fmt.Fprintf(w, "not in the stream any more (expired or deleted): %s\n", joinSeqs(missing))
+		fmt.Fprintf(w, "not replayed, not in the stream any more (expired or deleted) or not an event: %s\n", joinSeqs(missing))
 	}
 }
 

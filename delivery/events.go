@@ -90,7 +90,9 @@ type DeadLetter struct {
 type ReplayResult struct {
 	// Replayed is how many events were republished for processing.
 	Replayed int `json:"replayed"`
-	// Missing are the selected sequences no longer in the stream (expired or deleted).
+	// Missing are the selected sequences with no event to replay: no longer
+	// in the stream (expired or deleted), or holding a message that is not
+	// an event (no command header).
 	Missing []uint64 `json:"missing,omitempty"`
 }
 
@@ -172,11 +174,14 @@ func (e *Events) deadIn(ctx context.Context, r scanRange, fn func(DeadLetter) er
 	})
 }
 
-// Select returns the sequences of the work-stream events f selects.
+// Select returns the sequences of the work-stream events f selects; a
+// message that is not an event (no command header) is not selected.
 func (e *Events) Select(ctx context.Context, f Filter) ([]uint64, error) {
 	var seqs []uint64
 	err := e.List(ctx, f, func(ev Event) error {
-		seqs = append(seqs, ev.Seq)
+		if ev.Command != "" {
+			seqs = append(seqs, ev.Seq)
+		}
 		return nil
 	})
 	return seqs, err
@@ -185,9 +190,14 @@ func (e *Events) Select(ctx context.Context, f Filter) ([]uint64, error) {
 // Replay republishes the work-stream events with the given sequences so
 // that the workers process them again. Each copy gets a fresh Nats-Msg-Id
 // (the original id + ":replay:" + the time), or the dedup window would
-// swallow it, and names its original in Imcallback-Replay-Of.
+// swallow it, and names its original in Imcallback-Replay-Of. A sequence
+// whose message is not an event (no command header, as GET /v1/events/N
+// says) is not copied: it is reported missing.
 func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (ReplayResult, error) {
 	return e.republish(ctx, e.opts.Stream, seqs, false, func(raw *jetstream.RawStreamMsg) *nats.Msg {
+		if raw.Header.Get(HeaderCommand) == "" {
+			return nil
+		}
 		id := raw.Header.Get(jetstream.MsgIDHeader)
 		if id == "" {
 			id = fmt.Sprintf("%s:%d", e.opts.Stream, raw.Sequence)
@@ -273,8 +283,9 @@ func (e *Events) undead(raw *jetstream.RawStreamMsg) *nats.Msg {
 
 // republish is the loop of every replay: it reads each of seqs from
 // stream, publishes copyOf it to the work stream and, with remove, deletes
-// it from stream once published. A sequence no longer stored is reported
-// missing; progress is told after each sequence.
+// it from stream once published. A sequence no longer stored, or whose
+// message copyOf refuses (nil), is reported missing; progress is told
+// after each sequence.
 func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, remove bool,
 	copyOf func(*jetstream.RawStreamMsg) *nats.Msg, progress Progress,
 ) (ReplayResult, error) {
@@ -291,7 +302,12 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 		case err != nil:
 			return res, fmt.Errorf("delivery: read %s #%d: %w", stream, seq, err)
 		default:
-			if _, err := e.js.PublishMsg(ctx, copyOf(raw)); err != nil {
+			msg := copyOf(raw)
+			if msg == nil {
+				res.Missing = append(res.Missing, seq)
+				break
+			}
+			if _, err := e.js.PublishMsg(ctx, msg); err != nil {
 				return res, fmt.Errorf("delivery: replay %s #%d: %w", stream, seq, err)
 			}
 			if remove {

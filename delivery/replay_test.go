@@ -2,10 +2,18 @@ package delivery_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
 
 	"github.com/imcallback/imcallback/delivery"
 )
@@ -57,6 +65,91 @@ func TestADeadLetterIsReplayedOnce(t *testing.T) {
 		}
 		if copies != 1 || rec.appliedCount("once") != 1 {
 			t.Errorf("%d copies in the work stream, applied %d times; want 1 and 1", copies, rec.appliedCount("once"))
+		}
+	})
+}
+
+// TestReplayCopiesEventsOnly: POST /v1/events/replay republishes events
+// only. A work-stream message without the command header (published to the
+// stream's subjects by something else; GET /v1/events/N calls it "not an
+// event") is reported missing, like a sequence no longer stored, and not
+// copied; a replay by since does not select it.
+func TestReplayCopiesEventsOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		s := start(t, o, nil)                       // no workers: the stream keeps what is published
+		accept(t, s, request(testCommand, "event")) // sequence 1
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		// 2: no headers at all; 3: headers, but no command.
+		if _, err := js.Publish(ctx, o.SubjectPrefix+".1400000000."+testCommand, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		m := nats.NewMsg(o.SubjectPrefix + ".other")
+		m.Header.Set(delivery.HeaderRequestID, "req-other")
+		m.Data = []byte(`{}`)
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		st, err := js.Stream(ctx, o.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := func() uint64 {
+			t.Helper()
+			info, err := st.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return info.State.LastSeq
+		}
+		if n := last(); n != 3 {
+			t.Fatalf("the work stream's last sequence is %d, want 3", n)
+		}
+		admin := echo.New()
+		for _, r := range delivery.AdminRoutes(s.Service) {
+			admin.Add(r.Method, r.Path, r.Handler)
+		}
+		tests := []struct {
+			name, body string
+			replayed   int
+			missing    []uint64
+		}{
+			{"an event", `{"seqs":[1]}`, 1, nil},
+			{"no headers", `{"seqs":[2]}`, 0, []uint64{2}},
+			{"no command", `{"seqs":[3]}`, 0, []uint64{3}},
+			{"events and not", `{"seqs":[1,2,3,99]}`, 1, []uint64{2, 3, 99}},
+			{"since", `{"since":"1h"}`, 3, nil}, // 1 and its two copies
+		}
+		for _, tt := range tests {
+			before := last()
+			w := httptest.NewRecorder()
+			admin.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/events/replay", strings.NewReader(tt.body)))
+			var got struct {
+				Replayed int      `json:"replayed"`
+				Missing  []uint64 `json:"missing"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &got); w.Code != http.StatusOK || err != nil {
+				t.Fatalf("%s: %d %s", tt.name, w.Code, w.Body)
+			}
+			if got.Replayed != tt.replayed || !slices.Equal(got.Missing, tt.missing) {
+				t.Errorf("%s: %s, want replayed %d, missing %v", tt.name, w.Body, tt.replayed, tt.missing)
+			}
+			// What was copied is events only.
+			after := last()
+			if after-before != uint64(got.Replayed) {
+				t.Errorf("%s: %d messages added for %d replayed", tt.name, after-before, got.Replayed)
+			}
+			for seq := before + 1; seq <= after; seq++ {
+				raw, err := st.GetMsg(ctx, seq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if raw.Header.Get(delivery.HeaderCommand) == "" {
+					t.Errorf("%s: copy %d has no command; a copy of %s", tt.name, seq, raw.Header.Get(delivery.HeaderReplayOf))
+				}
+			}
 		}
 	})
 }
