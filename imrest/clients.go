@@ -7,11 +7,13 @@ import "fmt"
 // handler calls IM as the administrator of its event's app:
 //
 //	func NewEcho(clients *imrest.Clients) dispatcher.Command {
-//		cmd := bot.OnC2CMessageCommand
-//		return cmd.Handle(func(ctx context.Context, ev *dispatcher.Event[bot.OnC2CMessage]) (dispatcher.Reply[…], error) {
+//		return bot.OnC2CMessageCommand.Handle(func(ctx context.Context, ev *dispatcher.Event[bot.OnC2CMessage]) error {
 //			c, err := clients.For(ev.AppID)
-//			…
-//			return cmd.Allow(), c.Call(ctx, "v4/openim/sendmsg", msg, nil)
+//			if err != nil {
+//				return err
+//			}
+//			msg := … // the reply, MsgSeq and MsgRandom from ev (README, "REST client")
+//			return c.Call(ctx, "v4/openim/sendmsg", msg, nil) // an error: durable delivery retries
 //		})
 //	}
 type Clients struct {
