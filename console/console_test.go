@@ -64,6 +64,20 @@ type browser struct {
 	exceptions []string // uncaught exceptions of the page
 }
 
+// fixableHandler provides an after-handler of afterCommand that fails until
+// fixed is set and then counts each event it handles in succeeded.
+func fixableHandler(fixed *atomic.Bool, succeeded *atomic.Int64) fx.Option {
+	return fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(ctx context.Context, ev *dispatcher.Event[c2c.AfterSendMsg]) error {
+			if !fixed.Load() {
+				return errors.New("the test's handler is broken on purpose")
+			}
+			succeeded.Add(1)
+			return nil
+		})
+	}))
+}
+
 // waitDeadLetters waits until the service lists at least n dead letters and
 // returns their sequences, oldest first.
 func waitDeadLetters(t *testing.T, s *imtest.Service, n int) []uint64 {
@@ -459,15 +473,7 @@ func TestOverviewHistory(t *testing.T) {
 func TestDeadLettersReplayAndTopics(t *testing.T) {
 	var fixed atomic.Bool
 	var succeeded atomic.Int64
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(ctx context.Context, ev *dispatcher.Event[c2c.AfterSendMsg]) error {
-			if !fixed.Load() {
-				return errors.New("the test's handler is broken on purpose")
-			}
-			succeeded.Add(1)
-			return nil
-		})
-	}))
+	handler := fixableHandler(&fixed, &succeeded)
 	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"},
 		delivery.Module, topicsync.Module, handler)
 
@@ -605,15 +611,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 func TestDeadLettersListIsCut(t *testing.T) {
 	var fixed atomic.Bool
 	var succeeded atomic.Int64
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(ctx context.Context, ev *dispatcher.Event[c2c.AfterSendMsg]) error {
-			if !fixed.Load() {
-				return errors.New("the test's handler is broken on purpose")
-			}
-			succeeded.Add(1)
-			return nil
-		})
-	}))
+	handler := fixableHandler(&fixed, &succeeded)
 	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module, handler)
 	for i := range 3 {
 		send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": fmt.Sprint("cut-", i)}))
