@@ -422,6 +422,11 @@ func checkListFilter(f ListFilter) error {
 		if err := CheckAppID(f.After.SdkAppID); err != nil {
 			return err
 		}
+		// Outside the years 1 to 9999 SQLite's text of a time no longer sorts as the time does:
+		// past 9999 it came before every stored time there, after all of them on PostgreSQL.
+		if t := asStored(f.After.CreatedAt); t.Before(minStoredTime) || t.After(maxStoredTime) {
+			return fmt.Errorf("%w: a list position's time outside the years 1 to 9999", ErrInvalid)
+		}
 		return checkText(f.After.TopicID)
 	}
 	return nil

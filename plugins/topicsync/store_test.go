@@ -1003,6 +1003,16 @@ func testInvalidInput(t *testing.T, s topicsync.Store) {
 			_, err := s.List(ctx, topicsync.ListFilter{After: &topicsync.Position{CreatedAt: at(1), SdkAppID: "\x00", TopicID: "t"}})
 			return err
 		}},
+		// SQLite's text of a time past the year 9999 sorts before the stored ones, so it listed
+		// every topic there while PostgreSQL listed none.
+		{"list after a position past the year 9999", func(ctx context.Context) error {
+			_, err := s.List(ctx, topicsync.ListFilter{After: &topicsync.Position{CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), SdkAppID: testApp, TopicID: "t"}})
+			return err
+		}},
+		{"list after a position before the year 1", func(ctx context.Context) error {
+			_, err := s.List(ctx, topicsync.ListFilter{After: &topicsync.Position{CreatedAt: time.Date(0, 12, 31, 23, 59, 59, 0, time.UTC), SdkAppID: testApp, TopicID: "t"}})
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
