@@ -111,7 +111,11 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 		return true
 	})
 	if len(invalid) > 0 {
-		h.count(ev.Command, resultInvalid)
+		// Once per callback: with a group id no store keeps, the store refuses
+		// the others as well, and done counts that.
+		if len(ids) == 0 || checkIDs(p.GroupID) == nil {
+			h.count(ev.Command, resultInvalid)
+		}
 		h.log.Warn("topic destroy lists ids no store keeps (over 256 bytes, a NUL or invalid UTF-8); those are skipped",
 			append([]zap.Field{
 				zap.String("app_id", ev.AppID), zap.String("group_id", p.GroupID),

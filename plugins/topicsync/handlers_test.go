@@ -122,6 +122,31 @@ func TestDestroyedSkipsInvalidIDs(t *testing.T) {
 	}
 }
 
+// TestDestroyedWithAnInvalidGroupCountsOnce: a destroy whose group id no
+// store keeps, listing an invalid topic id as well, is one invalid callback:
+// the handler's skipping of the id and the store's refusal of the group
+// counted it twice.
+func TestDestroyedWithAnInvalidGroupCountsOnce(t *testing.T) {
+	longGroup := "@TGS#_" + strings.Repeat("g", topicsync.MaxIDBytes)
+	s := openSQLite(t)
+	reg := prometheus.NewRegistry()
+	h, err := topicsync.NewHandlers(s, zap.NewNop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	command := group.AfterTopicDestroyedCommand.Name()
+	err = h.Destroyed(t.Context(), &dispatcher.Event[group.AfterTopicDestroyed]{
+		Command: command, AppID: testApp, ReceivedAt: at(5),
+		Payload: group.AfterTopicDestroyed{GroupID: longGroup, TopicIDList: []string{"@TGS#_g@TOPIC#_a", "@TGS#_g@TOPIC#_\x00"}},
+	})
+	if err != nil {
+		t.Fatalf("Destroyed = %v, want nil: the event is done", err)
+	}
+	if stored, invalid := eventsCounted(t, reg, command, "stored"), eventsCounted(t, reg, command, "invalid"); stored != 0 || invalid != 1 {
+		t.Errorf("counted stored %v, invalid %v; want 0, 1", stored, invalid)
+	}
+}
+
 // eventsCounted is imcallback_topic_events_total{command,result} in reg.
 func eventsCounted(t *testing.T, reg *prometheus.Registry, command, result string) float64 {
 	t.Helper()
