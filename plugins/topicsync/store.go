@@ -300,10 +300,13 @@ func (s *store) ifOpen(fn func() error) error {
 
 // Create implements Store.
 func (s *store) Create(ctx context.Context, t Topic) error {
+	created := storedTime(t.CreatedAt)
 	err := validateCreate(t)
 	if err == nil {
+		err = checkStoredTime(created)
+	}
+	if err == nil {
 		err = s.ifOpen(func() error {
-			created := storedTime(t.CreatedAt)
 			return s.b.create(ctx, t, encodeCustomData(t.CustomData), created, marginFrom(created, -RecreateMargin))
 		})
 	}
@@ -315,7 +318,11 @@ func (s *store) Create(ctx context.Context, t Topic) error {
 
 // Destroy implements Store.
 func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error {
+	when := storedTime(at)
 	ids, err := destroyIDs(appID, groupID, topicIDs)
+	if err == nil {
+		err = checkStoredTime(when)
+	}
 	if err != nil {
 		return fmt.Errorf("topic: destroy %d topics in group %q of app %q: %w", len(topicIDs), groupID, appID, err)
 	}
@@ -323,7 +330,6 @@ func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []s
 		return nil
 	}
 	err = s.ifOpen(func() error {
-		when := storedTime(at)
 		return s.b.destroy(ctx, appID, groupID, ids, when, marginFrom(when, RecreateMargin))
 	})
 	if err != nil {
@@ -334,9 +340,13 @@ func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []s
 
 // ApplyInfoChange implements Store.
 func (s *store) ApplyInfoChange(ctx context.Context, c InfoChange) error {
+	when := storedTime(c.At)
 	err := validateInfoChange(c)
 	if err == nil {
-		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, storedTime(c.At)) })
+		err = checkStoredTime(when)
+	}
+	if err == nil {
+		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, when) })
 	}
 	if err != nil {
 		return fmt.Errorf("topic: info change %q of app %q: %w", c.TopicID, c.SdkAppID, err)
@@ -422,10 +432,8 @@ func checkListFilter(f ListFilter) error {
 		if err := CheckAppID(f.After.SdkAppID); err != nil {
 			return err
 		}
-		// Outside the years 1 to 9999 SQLite's text of a time no longer sorts as the time does:
-		// past 9999 it came before every stored time there, after all of them on PostgreSQL.
-		if t := asStored(f.After.CreatedAt); t.Before(minStoredTime) || t.After(maxStoredTime) {
-			return fmt.Errorf("%w: a list position's time outside the years 1 to 9999", ErrInvalid)
+		if err := checkStoredTime(asStored(f.After.CreatedAt)); err != nil {
+			return err
 		}
 		return checkText(f.After.TopicID)
 	}
@@ -470,6 +478,16 @@ var (
 	minStoredTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 	maxStoredTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 )
+
+// checkStoredTime refuses a time (as asStored gives it) outside the years 1 to 9999: SQLite's
+// text of it no longer sorts as the time does (past 9999 it came before every stored time there,
+// after all of them on PostgreSQL), nor reads back as a time, so one such row failed every List.
+func checkStoredTime(t time.Time) error {
+	if t.Before(minStoredTime) || t.After(maxStoredTime) {
+		return fmt.Errorf("%w: a time outside the years 1 to 9999: %s", ErrInvalid, t.Format(time.RFC3339Nano))
+	}
+	return nil
+}
 
 // marginFrom is t moved by d, the bound of RecreateMargin the writes compare a row's times with.
 // It stays within the times both stores hold, so that they compare a row's time with it alike.

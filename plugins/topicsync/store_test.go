@@ -1003,6 +1003,16 @@ func testInvalidInput(t *testing.T, s topicsync.Store) {
 			_, err := s.List(ctx, topicsync.ListFilter{After: &topicsync.Position{CreatedAt: at(1), SdkAppID: "\x00", TopicID: "t"}})
 			return err
 		}},
+		// SQLite stored a time past the year 9999 as text it could not read back: every List of
+		// the store failed on that row, while PostgreSQL kept it.
+		{"create past the year 9999", create(func(tp *topicsync.Topic) { tp.CreatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) })},
+		{"create before the year 1", create(func(tp *topicsync.Topic) { tp.CreatedAt = time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC) })},
+		{"destroy past the year 9999", func(ctx context.Context) error {
+			return s.Destroy(ctx, testApp, valid.GroupID, []string{valid.TopicID}, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))
+		}},
+		{"info change past the year 9999", func(ctx context.Context) error {
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: testApp, TopicID: valid.TopicID, GroupID: valid.GroupID, Name: ptr("x"), At: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
+		}},
 		// SQLite's text of a time past the year 9999 sorts before the stored ones, so it listed
 		// every topic there while PostgreSQL listed none.
 		{"list after a position past the year 9999", func(ctx context.Context) error {
