@@ -22,7 +22,6 @@ type deadCache struct {
 	byOrig     map[uint64]DeadLetter // work-stream sequence → its latest dead letter
 	perCommand map[string]int        // every dead letter, by command
 	perDest    map[string]int        // every dead letter of a forward destination, by destination
-	total      int                   // every dead letter
 }
 
 // deadMark tells whether letters were removed from the dead-letter stream
@@ -60,24 +59,27 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) 
 		// Recreated, or letters removed: read it all. A removal during the
 		// read below shows in the next call's mark.
 		c.mark, c.last = mark, 0
-		c.byOrig, c.perCommand, c.perDest, c.total = map[uint64]DeadLetter{}, map[string]int{}, map[string]int{}, 0
+		c.byOrig, c.perCommand, c.perDest = map[uint64]DeadLetter{}, map[string]int{}, map[string]int{}
 	}
 	if last != c.last {
-		byOrig, perCommand, perDest, total := maps.Clone(c.byOrig), maps.Clone(c.perCommand), maps.Clone(c.perDest), c.total
+		byOrig, perCommand, perDest := maps.Clone(c.byOrig), maps.Clone(c.perCommand), maps.Clone(c.perDest)
 		err = e.deadIn(ctx, scanRange{from: c.last + 1, to: last + 1}, func(d DeadLetter) error {
 			byOrig[d.OriginalSeq] = d // in order: the later of two at one sequence wins
 			perCommand[d.Command]++
 			if d.Destination != "" {
 				perDest[d.Destination]++
 			}
-			total++
 			return nil
 		})
 		if err != nil {
 			return deadView{}, err
 		}
-		c.last, c.byOrig, c.perCommand, c.perDest, c.total = last, byOrig, perCommand, perDest, total
+		c.last, c.byOrig, c.perCommand, c.perDest = last, byOrig, perCommand, perDest
 	}
-	return deadView{bySeq: c.byOrig, perCommand: c.perCommand, perDestination: c.perDest, total: c.total,
+	total := 0 // every letter counts once under its command
+	for _, n := range c.perCommand {
+		total += n
+	}
+	return deadView{bySeq: c.byOrig, perCommand: c.perCommand, perDestination: c.perDest, total: total,
 		first: c.mark.first, last: c.last}, nil
 }
