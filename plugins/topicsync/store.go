@@ -300,10 +300,9 @@ func (s *store) ifOpen(fn func() error) error {
 
 // Create implements Store.
 func (s *store) Create(ctx context.Context, t Topic) error {
-	created := storedTime(t.CreatedAt)
-	err := validateCreate(t)
+	created, err := storedTime(t.CreatedAt)
 	if err == nil {
-		err = checkStoredTime(created)
+		err = validateCreate(t)
 	}
 	if err == nil {
 		err = s.ifOpen(func() error {
@@ -318,10 +317,10 @@ func (s *store) Create(ctx context.Context, t Topic) error {
 
 // Destroy implements Store.
 func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error {
-	when := storedTime(at)
-	ids, err := destroyIDs(appID, groupID, topicIDs)
+	when, err := storedTime(at)
+	var ids []string
 	if err == nil {
-		err = checkStoredTime(when)
+		ids, err = destroyIDs(appID, groupID, topicIDs)
 	}
 	if err != nil {
 		return fmt.Errorf("topic: destroy %d topics in group %q of app %q: %w", len(topicIDs), groupID, appID, err)
@@ -340,10 +339,9 @@ func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []s
 
 // ApplyInfoChange implements Store.
 func (s *store) ApplyInfoChange(ctx context.Context, c InfoChange) error {
-	when := storedTime(c.At)
-	err := validateInfoChange(c)
+	when, err := storedTime(c.At)
 	if err == nil {
-		err = checkStoredTime(when)
+		err = validateInfoChange(c)
 	}
 	if err == nil {
 		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, when) })
@@ -460,12 +458,13 @@ func (s *store) Close() error {
 }
 
 // storedTime is the time a write stores for t: t as both backends keep it (asStored), the zero
-// time meaning now.
-func storedTime(t time.Time) time.Time {
+// time meaning now; a time outside what both hold is ErrInvalid (checkStoredTime).
+func storedTime(t time.Time) (time.Time, error) {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	return asStored(t)
+	t = asStored(t)
+	return t, checkStoredTime(t)
 }
 
 // asStored is t as both backends keep it: UTC, microseconds. A read compares with it as given:
