@@ -5,17 +5,11 @@ package topicsync_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
-
-	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
 // BenchmarkSQLiteCreateCPU is the CPU (user and system, of the whole
@@ -26,25 +20,18 @@ import (
 func BenchmarkSQLiteCreateCPU(b *testing.B) {
 	for _, callers := range []int{1, 8, 32, 64} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			s, err := topicsync.OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "topics.db"), zap.NewNop())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			var next atomic.Int64
-			created := time.Now()
+			s, newBenchTopic := benchStore(b)
+			var done atomic.Int64
 			before := processCPU(b)
 			b.ResetTimer()
 			var wg sync.WaitGroup
 			for range callers {
 				wg.Go(func() {
 					for {
-						n := next.Add(1)
-						if n > int64(b.N) {
+						if done.Add(1) > int64(b.N) {
 							return
 						}
-						tp := newTopic("@TGS#_bench", strconv.FormatInt(n, 10), created)
-						if err := s.Create(context.Background(), tp); err != nil {
+						if err := s.Create(context.Background(), newBenchTopic()); err != nil {
 							b.Error(err)
 							return
 						}

@@ -1348,23 +1348,33 @@ func BenchmarkDiskSync(b *testing.B) {
 	}
 }
 
-// BenchmarkSQLiteCreateParallel measures group commit: many concurrent callers, unique topics,
-// every Create answered only after its transaction is durably committed.
-func BenchmarkSQLiteCreateParallel(b *testing.B) {
+// benchStore opens a SQLite store for a benchmark, closed at its end, and
+// gives a maker of unique topics, safe for concurrent use.
+func benchStore(b *testing.B) (topicsync.Store, func() topicsync.Topic) {
+	b.Helper()
 	s, err := topicsync.OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "topics.db"), zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	var next atomic.Int64
 	created := time.Now()
+	return s, func() topicsync.Topic {
+		return newTopic("@TGS#_bench", strconv.FormatInt(next.Add(1), 10), created)
+	}
+}
+
+// BenchmarkSQLiteCreateParallel measures group commit: many concurrent callers, unique topics,
+// every Create answered only after its transaction is durably committed.
+func BenchmarkSQLiteCreateParallel(b *testing.B) {
+	s, newBenchTopic := benchStore(b)
 	b.SetParallelism(16) // callbacks arrive from many HTTP requests at once
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {
-			tp := newTopic("@TGS#_bench", strconv.FormatInt(next.Add(1), 10), created)
+			tp := newBenchTopic()
 			if err := s.Create(ctx, tp); err != nil {
 				b.Error(err)
 				return
