@@ -365,6 +365,11 @@ func TestDecodeErrors(t *testing.T) {
 			`IMCALLBACK_BODY_LIMIT (body_limit): "1MB" is not a whole number`,
 			`IMCALLBACK_WORKERS (workers): "many" is not a whole number`,
 		}, []string{"strconv", "must be"}},
+		{"not a whole number", "workers: 1.5\nmax_conns: true\n", []string{"IMCALLBACK_MAX_DELIVERIES=0x10"}, []string{
+			`IMCALLBACK_MAX_CONNS (max_conns): true is not a whole number`,
+			`IMCALLBACK_WORKERS (workers): 1.5 is not a whole number`,
+			`IMCALLBACK_MAX_DELIVERIES (max_deliveries): "0x10" is not a whole number`,
+		}, []string{"strconv", "must be"}},
 		{"list for a single value", "listen: [a, b]", nil,
 			[]string{"IMCALLBACK_LISTEN (listen): [a b] is a list, not a single value"}, []string{"required"}},
 		{"secret not shown", "store_dsn: [postgres://app:hunter2@db/im]", nil,
@@ -402,6 +407,24 @@ func TestDecodeErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWholeNumbersAreDecimal: a number setting is read in decimal, whole,
+// as written; the weakly typed decoder read "010" as octal 8 and
+// truncated 1.5 to 1.
+func TestWholeNumbersAreDecimal(t *testing.T) {
+	c, err := loadYAML(t, "sdkappid: [\"1\"]\nmax_conns: 1e4\n", "IMCALLBACK_BODY_LIMIT=010", "IMCALLBACK_WORKERS= +8 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BodyLimit != 10 || c.MaxConns != 10000 || c.Workers != 8 {
+		t.Errorf("body_limit %d, max_conns %d, workers %d; want 10, 10000, 8", c.BodyLimit, c.MaxConns, c.Workers)
+	}
+	for _, bad := range []string{"body_limit: 1.5", "workers: true", "max_deliveries: 1e300", "max_conns: \"0x100\""} {
+		if _, err := loadYAML(t, "sdkappid: [\"1\"]\n"+bad+"\n"); err == nil || !strings.Contains(err.Error(), "is not a whole number") {
+			t.Errorf("%s: %v, want not a whole number", bad, err)
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"math"
+	"math/big"
 	"reflect"
 	"strconv"
 	"strings"
@@ -70,6 +72,13 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value) []string {
 		if msgs := entryDurations(raw, typ.Elem(), checkDuration); len(msgs) > 0 {
 			return msgs
 		}
+	case isInteger(typ.Kind()) && raw != nil:
+		// The decoder is weakly typed: it would truncate 1.5 to 1, take
+		// true as 1 and read "010" as octal 8 and "0x10" as hex.
+		if !setWholeNumber(field, raw) {
+			return []string{show(key, raw) + " is not a whole number"}
+		}
+		return nil
 	}
 	err := k.UnmarshalWithConf(key, field.Addr().Interface(), koanf.UnmarshalConf{Tag: "koanf"})
 	if err == nil {
@@ -221,4 +230,58 @@ func entryDurations(raw any, entry reflect.Type, check func(item any) string) []
 		}
 	}
 	return msgs
+}
+
+// isInteger reports whether k is a signed or unsigned integer kind.
+func isInteger(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+// setWholeNumber sets the integer field to v and reports whether v is a
+// whole number that fits it: an integer, a float without a fraction (YAML
+// reads 1e6 as one), or decimal digits with an optional sign. Anything
+// else (a fraction, a boolean, "1MB", "0x10") is not.
+func setWholeNumber(field reflect.Value, v any) bool {
+	var n big.Int
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n.SetInt64(rv.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n.SetUint64(rv.Uint())
+	case reflect.Float32, reflect.Float64:
+		f := rv.Float()
+		if math.IsInf(f, 0) || math.IsNaN(f) || f != math.Trunc(f) {
+			return false
+		}
+		big.NewFloat(f).Int(&n)
+	case reflect.String:
+		s := strings.TrimSpace(rv.String())
+		if !plainNumber(s) || strings.Contains(s, ".") || strings.Count(s, "+")+strings.Count(s, "-") > 1 {
+			return false
+		}
+		if _, ok := n.SetString(strings.TrimPrefix(s, "+"), 10); !ok {
+			return false
+		}
+	default:
+		return false
+	}
+	switch field.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n.Sign() < 0 || !n.IsUint64() || field.OverflowUint(n.Uint64()) {
+			return false
+		}
+		field.SetUint(n.Uint64())
+	default:
+		if !n.IsInt64() || field.OverflowInt(n.Int64()) {
+			return false
+		}
+		field.SetInt(n.Int64())
+	}
+	return true
 }
