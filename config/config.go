@@ -231,7 +231,16 @@ func (c *Config) problems() []error {
 	if c.Listen == "" {
 		bad("listen", "required")
 	}
-	if c.AdminListen != "" && c.AdminToken == "" && !loopbackListen(c.AdminListen) {
+	// An address without a port (8080, localhost) would only fail when the
+	// listener binds, after config check called it valid.
+	malformed := map[string]bool{}
+	for _, l := range []struct{ key, addr string }{{"listen", c.Listen}, {"admin_listen", c.AdminListen}, {"nats_listen", c.NATSListen}} {
+		if msg := listenProblem(l.addr); msg != "" {
+			bad(l.key, "%s", msg)
+			malformed[l.key] = true
+		}
+	}
+	if c.AdminListen != "" && c.AdminToken == "" && !loopbackListen(c.AdminListen) && !malformed["admin_listen"] {
 		bad("admin_listen", "%s is not a loopback address and IMCALLBACK_ADMIN_TOKEN is not set: the admin API can replay "+
 			"events and shows payloads; set a token, or listen on 127.0.0.1", c.AdminListen)
 	}
@@ -241,7 +250,7 @@ func (c *Config) problems() []error {
 	if msg := untrimmed(c.AdminToken); msg != "" {
 		bad("admin_token", "%s", msg)
 	}
-	if c.NATSListen != "" && !loopbackListen(c.NATSListen) {
+	if c.NATSListen != "" && !loopbackListen(c.NATSListen) && !malformed["nats_listen"] {
 		// The embedded server's client listener has no authentication: anyone
 		// who reaches it can store forged callbacks (no Sign, no allowlist),
 		// read every stored payload and delete the streams.
@@ -318,6 +327,24 @@ func (c *Config) problems() []error {
 	c.validateDelivery(bad)
 	c.validateForward(bad)
 	return errs
+}
+
+// listenProblem says what is wrong with a listener address, "" when
+// nothing is or when it is empty (required or not, as each key says): it
+// must be host:port, the host optional (:8080) and the port a number or a
+// service name.
+func listenProblem(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port, e.g. :8080 or 127.0.0.1:9090", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
+		return fmt.Sprintf("%q: %q is not a port, e.g. :8080 or 127.0.0.1:9090", addr, port)
+	}
+	return ""
 }
 
 // validateListeners rejects two listener settings that would take the same
