@@ -427,7 +427,8 @@ func TestWholeNumbersAreDecimal(t *testing.T) {
 	if c.BodyLimit != 10 || c.MaxConns != 10000 || c.Workers != 8 {
 		t.Errorf("body_limit %d, max_conns %d, workers %d; want 10, 10000, 8", c.BodyLimit, c.MaxConns, c.Workers)
 	}
-	for _, bad := range []string{"body_limit: 1.5", "workers: true", "max_deliveries: 1e300", "max_conns: \"0x100\""} {
+	for _, bad := range []string{"body_limit: 1.5", "workers: true", "max_deliveries: 1e300", "max_conns: \"0x100\"",
+		"apps: [{sdkappid: \"1\", iplist_nettypes: [5.5, 6]}]"} {
 		if _, err := loadYAML(t, "sdkappid: [\"1\"]\n"+bad+"\n"); err == nil || !strings.Contains(err.Error(), "is not a whole number") {
 			t.Errorf("%s: %v, want not a whole number", bad, err)
 		}

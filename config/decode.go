@@ -69,7 +69,7 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value) []string {
 			return msgs
 		}
 	case typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Struct:
-		if msgs := entryDurations(raw, typ.Elem(), checkDuration); len(msgs) > 0 {
+		if msgs := append(entryDurations(raw, typ.Elem(), checkDuration), entryNumbers(raw, typ.Elem())...); len(msgs) > 0 {
 			return msgs
 		}
 	case isInteger(typ.Kind()) && raw != nil:
@@ -284,4 +284,43 @@ func setWholeNumber(field reflect.Value, v any) bool {
 		field.SetInt(n.Int64())
 	}
 	return true
+}
+
+// entryNumbers checks the whole-number fields, and lists of them, of each
+// entry of a list of entries (apps: iplist_nettypes) as setWholeNumber
+// does, so "iplist_nettypes: [5.5]" is an error rather than nettype 5.
+func entryNumbers(raw any, entry reflect.Type) []string {
+	items, ok := raw.([]any)
+	if !ok {
+		return nil
+	}
+	var msgs []string
+	for i, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		for j := range entry.NumField() {
+			f := entry.Field(j)
+			name := f.Tag.Get("koanf")
+			v, set := m[name]
+			typ := f.Type
+			if typ.Kind() == reflect.Slice {
+				typ = typ.Elem()
+			}
+			if !set || v == nil || !isInteger(typ.Kind()) || typ == reflect.TypeFor[time.Duration]() {
+				continue
+			}
+			values := []any{v}
+			if list, ok := v.([]any); ok && f.Type.Kind() == reflect.Slice {
+				values = list
+			}
+			for _, one := range values {
+				if !setWholeNumber(reflect.New(typ).Elem(), one) {
+					msgs = append(msgs, fmt.Sprintf("entry #%d: %s: %v is not a whole number", i+1, name, one))
+				}
+			}
+		}
+	}
+	return msgs
 }
