@@ -30,7 +30,7 @@ func (c *Config) decode(k *koanf.Koanf) (errs []error, failed map[string]bool) {
 			continue
 		}
 		field := v.Field(i)
-		msgs := decodeField(k, key, field)
+		msgs := decodeField(k, key, field, secret(key))
 		if len(msgs) == 0 {
 			continue
 		}
@@ -44,18 +44,25 @@ func (c *Config) decode(k *koanf.Koanf) (errs []error, failed map[string]bool) {
 }
 
 // decodeField decodes the value of key into field and says, one message
-// each, what is wrong with it.
-func decodeField(k *koanf.Koanf, key string, field reflect.Value) []string {
+// each, what is wrong with it; with hidden (a secret) the messages never
+// show the value.
+func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) []string {
+	display := func(v any) string {
+		if hidden {
+			return "the value"
+		}
+		return show(key, v)
+	}
 	raw := k.Get(key)
 	typ := field.Type()
 	duration := reflect.TypeFor[time.Duration]()
 	checkDuration := func(v any) string {
-		if msg := durationProblem(v, show(key, v)); msg != "" {
+		if msg := durationProblem(v, display(v)); msg != "" {
 			return msg
 		}
 		var d time.Duration
 		if decodeValue(v, &d) != nil {
-			return show(key, v) + " is not a duration (e.g. 60s)"
+			return display(v) + " is not a duration (e.g. 60s)"
 		}
 		return ""
 	}
@@ -76,7 +83,7 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value) []string {
 		// The decoder is weakly typed: it would truncate 1.5 to 1, take
 		// true as 1 and read "010" as octal 8 and "0x10" as hex.
 		if !setWholeNumber(field, raw) {
-			return []string{show(key, raw) + " is not a whole number"}
+			return []string{display(raw) + " is not a whole number"}
 		}
 		return nil
 	}
@@ -84,7 +91,7 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value) []string {
 	if err == nil {
 		return nil
 	}
-	shown := show(key, raw)
+	shown := display(raw)
 	switch kind := reflect.ValueOf(raw).Kind(); {
 	case typ.Kind() == reflect.String && (kind == reflect.Slice || kind == reflect.Map):
 		return []string{fmt.Sprintf("%s is a %s, not a single value", shown, kindName(kind))}
@@ -95,7 +102,7 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value) []string {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return []string{shown + " is not a whole number"}
 	}
-	if secret(key) {
+	if hidden {
 		return []string{"cannot read the value"} // the decoder's message may quote it
 	}
 	return []string{fmt.Sprintf("cannot read %s: %v", shown, err)}

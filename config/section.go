@@ -127,7 +127,8 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		if name == "" || name == "-" {
 			continue
 		}
-		for _, msg := range decodeField(k, name, v.Field(i)) {
+		hidden := v.Type().Field(i).Tag.Get("secret") == "true"
+		for _, msg := range decodeField(k, name, v.Field(i), hidden) {
 			problems = append(problems, &FieldError{Key: key + "." + name, Msg: msg})
 		}
 	}

@@ -129,3 +129,14 @@ func TestSectionRendersRedacted(t *testing.T) {
 		t.Fatal("a section named like a core setting was accepted")
 	}
 }
+
+// TestSectionSecretNotInErrors: a value of a field tagged secret:"true"
+// that does not decode is not quoted in the error, as config check
+// never shows it.
+func TestSectionSecretNotInErrors(t *testing.T) {
+	_, err := config.LoadSection(config.Source{File: yamlFile(t, "words:\n  api_key: [k-secret]\n"), Environ: env()}, "words", wordsDefaults)
+	if err == nil || !strings.Contains(err.Error(), "IMCALLBACK_WORDS_API_KEY (words.api_key): the value is a list") ||
+		strings.Contains(err.Error(), "k-secret") {
+		t.Fatalf("error %v: want the problem without the value", err)
+	}
+}
