@@ -123,7 +123,10 @@ func checkCommandFilter(command string) error {
 type Progress func(done, total int)
 
 // List calls fn for each event of the work stream that f selects, oldest
-// first, up to the last event stored when List started.
+// first, up to the last event stored when List started. A message that is
+// not an event (no command header: one published to the stream's subjects
+// by something else, which GET /v1/events/N calls "not an event" and a
+// replay reports missing) is skipped.
 func (e *Events) List(ctx context.Context, f Filter, fn func(Event) error) error {
 	subject := e.opts.SubjectPrefix + ".>"
 	if f.Command != "" {
@@ -134,7 +137,11 @@ func (e *Events) List(ctx context.Context, f Filter, fn func(Event) error) error
 	}
 	r := scanRange{since: f.Since, from: f.FromSeq, to: f.ToSeq}
 	return e.scan(ctx, e.opts.Stream, subject, r, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
-		return fn(eventOf(m.Subject(), m.Headers(), md))
+		ev := eventOf(m.Subject(), m.Headers(), md)
+		if ev.Command == "" {
+			return nil
+		}
+		return fn(ev)
 	})
 }
 
@@ -175,13 +182,12 @@ func (e *Events) deadIn(ctx context.Context, r scanRange, fn func(DeadLetter) er
 }
 
 // Select returns the sequences of the work-stream events f selects; a
-// message that is not an event (no command header) is not selected.
+// message that is not an event (no command header) is not selected (List
+// skips it).
 func (e *Events) Select(ctx context.Context, f Filter) ([]uint64, error) {
 	var seqs []uint64
 	err := e.List(ctx, f, func(ev Event) error {
-		if ev.Command != "" {
-			seqs = append(seqs, ev.Seq)
-		}
+		seqs = append(seqs, ev.Seq)
 		return nil
 	})
 	return seqs, err

@@ -79,20 +79,10 @@ func TestReplayCopiesEventsOnly(t *testing.T) {
 		o := options(t, b)
 		s := start(t, o, nil)                       // no workers: the stream keeps what is published
 		accept(t, s, request(testCommand, "event")) // sequence 1
+		publishNonEvents(t, s, o)                   // 2: no headers at all; 3: headers, but no command
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		js := s.Conn().JS
-		// 2: no headers at all; 3: headers, but no command.
-		if _, err := js.Publish(ctx, o.SubjectPrefix+".1400000000."+testCommand, []byte(`{}`)); err != nil {
-			t.Fatal(err)
-		}
-		m := nats.NewMsg(o.SubjectPrefix + ".other")
-		m.Header.Set(delivery.HeaderRequestID, "req-other")
-		m.Data = []byte(`{}`)
-		if _, err := js.PublishMsg(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-		st, err := js.Stream(ctx, o.Stream)
+		st, err := s.Conn().JS.Stream(ctx, o.Stream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,6 +139,82 @@ func TestReplayCopiesEventsOnly(t *testing.T) {
 				if raw.Header.Get(delivery.HeaderCommand) == "" {
 					t.Errorf("%s: copy %d has no command; a copy of %s", tt.name, seq, raw.Header.Get(delivery.HeaderReplayOf))
 				}
+			}
+		}
+	})
+}
+
+// publishNonEvents publishes two work-stream messages that are not events,
+// as something else sharing the stream's subjects might: one without
+// headers on an event's subject, one with headers but no command.
+func publishNonEvents(t *testing.T, s started, o delivery.Options) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js := s.Conn().JS
+	if _, err := js.Publish(ctx, o.SubjectPrefix+".1400000000."+testCommand, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(o.SubjectPrefix + ".other")
+	m.Header.Set(delivery.HeaderRequestID, "req-other")
+	m.Data = []byte(`{}`)
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestListingsShowEventsOnly: GET /v1/events, events list --offline
+// (Events.List) and the pending counts of GET /v1/delivery skip a
+// work-stream message that is not an event (no command header), as
+// GET /v1/events/N ("not an event") and a replay ("missing") treat it,
+// instead of showing it as an event with an empty command.
+func TestListingsShowEventsOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		s := start(t, o, nil)                       // no workers: the stream keeps what is published
+		publishNonEvents(t, s, o)                   // sequences 1 and 2
+		accept(t, s, request(testCommand, "event")) // sequence 3
+		publishNonEvents(t, s, o)                   // sequences 4 and 5
+		get := adminGet(t, s)
+		tests := []struct {
+			path string
+			want []uint64
+			next uint64
+		}{
+			{"/v1/events", []uint64{3}, 0},
+			{"/v1/events?command=" + testCommand, []uint64{3}, 0},
+			{"/v1/events?limit=1", []uint64{3}, 0},
+			{"/v1/events?before_seq=3", nil, 0},
+			{"/v1/events?state=pending", []uint64{3}, 0},
+		}
+		for _, tt := range tests {
+			var page struct {
+				Events []delivery.EventInfo `json:"events"`
+				Next   uint64               `json:"next_before_seq"`
+			}
+			get(tt.path, &page)
+			var seqs []uint64
+			for _, ev := range page.Events {
+				seqs = append(seqs, ev.Seq)
+				if ev.Command == "" {
+					t.Errorf("GET %s listed %d with no command", tt.path, ev.Seq)
+				}
+			}
+			if !slices.Equal(seqs, tt.want) || page.Next != tt.next {
+				t.Errorf("GET %s: sequences %v next %d, want %v next %d", tt.path, seqs, page.Next, tt.want, tt.next)
+			}
+		}
+		offline := listEvents(t, events(t, s), delivery.Filter{})
+		if len(offline) != 1 || offline[0].Seq != 3 {
+			t.Errorf("Events.List gave %+v, want sequence 3 only", offline)
+		}
+		var status struct {
+			Commands []delivery.CommandState `json:"commands"`
+		}
+		get("/v1/delivery", &status)
+		for _, c := range status.Commands {
+			if c.Command == "" {
+				t.Errorf("GET /v1/delivery counts %d pending of no command", c.Pending)
 			}
 		}
 	})
