@@ -409,9 +409,27 @@ type AfterTopicDestroyed struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the event: GroupId and the deleted topics.
+// DedupKey is the natural key of the event: GroupId and the deleted topics,
+// each written with its length (see lengthPrefixed), since an app's own
+// part of a topic id may hold any separator: "7:@TGS#_g|16:@TGS#_g@TOPIC#_a".
 func (p AfterTopicDestroyed) DedupKey() string {
-	return p.GroupID + "|" + strings.Join(p.TopicIDList, ",")
+	return lengthPrefixed(append([]string{p.GroupID}, p.TopicIDList...))
+}
+
+// lengthPrefixed joins parts with '|', each written as its length in bytes,
+// ':' and the part, so that two different lists never give the same key
+// whatever their parts hold.
+func lengthPrefixed(parts []string) string {
+	var b strings.Builder
+	for i, part := range parts {
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString(strconv.Itoa(len(part)))
+		b.WriteByte(':')
+		b.WriteString(part)
+	}
+	return b.String()
 }
 
 // AfterTopicInfoChanged is the body of Group.CallbackAfterTopicInfoChanged
