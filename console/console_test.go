@@ -665,6 +665,56 @@ func TestDeadLettersListIsCut(t *testing.T) {
 	}
 }
 
+// TestPauseSaysTheStatusWasNotRead: a pause or resume that happened but
+// whose answer carries status_error (the delivery status could not be read
+// just then) tells the user so, for all delivery and for one command. The
+// page's fetch adds status_error to the real answers.
+func TestPauseSaysTheStatusWasNotRead(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
+	}))
+	s := start(t, nil, delivery.Module, handler)
+	const statusError = "done, but the delivery status could not be read: test: the stream is restarting"
+	b := newBrowser(t)
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `const fetch0 = window.fetch;
+			window.fetch = async (url, opts) => {
+				const res = await fetch0(url, opts);
+				if (!/^v1\/delivery\/(pause|resume)$/.test(String(url)) || !res.ok) return res;
+				const d = await res.json();
+				d.commands = [];
+				d.status_error = ` + js(statusError) + `;
+				return new Response(JSON.stringify(d), { status: 200, headers: { 'Content-Type': 'application/json' } });
+			};`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	pauseButton := fmt.Sprintf(`#ov-queues button[title="Pause %s"]`, afterCommand)
+	resumeButton := fmt.Sprintf(`#ov-queues button[title="Resume %s"]`, afterCommand)
+	shown := func(css string) string {
+		return fmt.Sprintf(`(() => { const b = document.querySelector(%s); return b !== null && !b.hidden; })()`, js(css))
+	}
+	tests := []struct {
+		name, button, done, want string
+	}{
+		{"pause all", "#delivery-pause", shown("#delivery-resume"), "alert: pause delivery: " + statusError},
+		{"resume all", "#delivery-resume", shown("#delivery-pause"), "alert: resume delivery: " + statusError},
+		{"pause one command", pauseButton, shown(resumeButton), "alert: pause " + afterCommand + ": " + statusError},
+		{"resume one command", resumeButton, shown(pauseButton), "alert: resume " + afterCommand + ": " + statusError},
+	}
+	for i, tt := range tests {
+		b.waitFor(t, 10*time.Second, tt.name+": the button", shown(tt.button))
+		b.do(t, tt.name, chromedp.Click(chromedp.CSS(tt.button)))
+		b.waitFor(t, 10*time.Second, tt.name+": done", tt.done)
+		d := b.dialogList()
+		if len(d) != i+1 || d[i] != tt.want {
+			t.Fatalf("%s: dialogs = %q, want %q last", tt.name, d, tt.want)
+		}
+	}
+}
+
 // TestForwardDestinations: the Overview lists the forward destinations
 // with their success rate and dead letters, and Dead letters names the
 // destination that failed.

@@ -392,11 +392,19 @@
     setText('ov-mode', mode);
   }
 
+  // statusUnread tells the user that a pause or resume (what) happened
+  // though the delivery status could not be read just then: the answer is
+  // a 200 with status_error, and commands left empty.
+  function statusUnread(what, answer) {
+    const why = answer && answer.status_error;
+    if (typeof why === 'string' && why) alert(what + ': ' + why);
+  }
+
   async function pauseResume(action) {
     const b = $('delivery-' + action);
     b.disabled = true;
     try {
-      await api('v1/delivery/' + action, { method: 'POST' });
+      statusUnread(action + ' delivery', await api('v1/delivery/' + action, { method: 'POST' }));
     } catch (e) {
       if (e.status !== 401) alert('Could not ' + action + ' delivery: ' + errorText(e));
     } finally {
@@ -741,7 +749,7 @@
   async function pauseResumeCommand(button, action, command) {
     button.disabled = true;
     try {
-      await api('v1/delivery/' + action, { method: 'POST', body: { command } });
+      statusUnread(action + ' ' + command, await api('v1/delivery/' + action, { method: 'POST', body: { command } }));
     } catch (e) {
       if (e.status !== 401) alert('Could not ' + action + ' ' + command + ': ' + errorText(e));
     } finally {
