@@ -631,6 +631,38 @@ func TestTopicsWithoutTheTopicModule(t *testing.T) {
 	}
 }
 
+// TestEventsDeadNoteOfACutList: the note under a cut list offers a larger
+// --limit only while one is possible; at --limit 10000, the most the
+// service lists, it points at --offline, which lists them all.
+func TestEventsDeadNoteOfACutList(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"dead_letters":[{"seq":7,"command":"Group.CallbackAfterCreateTopic","app_id":"1400000000","failed_at":"2026-01-02T03:04:05Z","deliveries":3,"last_error":"boom"}],"total":12000,"truncated":true}`)
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name    string
+		args    []string
+		want    string
+		notWant string
+	}{
+		{"the default limit", nil,
+			"(the oldest 1 of 12000 dead letters shown: --limit shows up to 10000, --offline lists them all; events replay --dead replays them all)\n", ""},
+		{"a limit below the most", []string{"--limit", "9999"}, "--limit shows up to 10000, --offline lists them all;", ""},
+		{"the most", []string{"--limit", "10000"},
+			"(the oldest 1 of 12000 dead letters shown, the most the running service lists: --offline lists them all; events replay --dead replays them all)\n",
+			"--limit shows"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, append([]string{"--admin", srv.URL, "events", "dead"}, tt.args...)...)
+			if err != nil || !strings.Contains(out, tt.want) || (tt.notWant != "" && strings.Contains(out, tt.notWant)) {
+				t.Errorf("%v\n%s\nwant %q", err, out, tt.want)
+			}
+		})
+	}
+}
+
 // TestEventsDeadSaysWhenTheListIsCut: against the running service, events
 // dead asks for --limit dead letters (1000 unless given) and, when the
 // service has more, says how many it shows of how many and how to see more.

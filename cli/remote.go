@@ -268,10 +268,20 @@ func remoteDead(ctx context.Context, w io.Writer, a *adminClient, limit int, asJ
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.FailedAt.Format(time.RFC3339), commandTo(d.Command, d.Destination), d.AppID, d.Deliveries, d.LastError)
 	}
 	if res.Truncated {
-		fmt.Fprintf(tw, "(the oldest %d of %d dead letters shown: --limit shows up to %d, --offline lists them all; "+
-			"events replay --dead replays them all)\n", len(res.DeadLetters), res.Total, maxDeadLimit)
+		fmt.Fprint(tw, deadCutNote(len(res.DeadLetters), res.Total, limit))
 	}
 	return tw.Flush()
+}
+
+// deadCutNote is the line under a cut dead-letter list: how many of how
+// many are shown and how to see more. A larger --limit shows more only
+// below maxDeadLimit; at it, --offline is the way to see them all.
+func deadCutNote(shown, total, limit int) string {
+	more := fmt.Sprintf(": --limit shows up to %d, --offline lists them all", maxDeadLimit)
+	if limit >= maxDeadLimit {
+		more = ", the most the running service lists: --offline lists them all"
+	}
+	return fmt.Sprintf("(the oldest %d of %d dead letters shown%s; events replay --dead replays them all)\n", shown, total, more)
 }
 
 // maxDeadLimit is the most dead letters GET /v1/dead-letters lists at once.
