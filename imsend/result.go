@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -44,12 +45,27 @@ func newResult(status int, header http.Header, body []byte) (*Result, error) {
 // proxy's page, and a load run keeps one such error (LoadReport.FirstError).
 const maxExcerpt = 512
 
-// excerpt is the start of body, marked when cut.
+// excerpt is the start of body, marked when cut: at most maxExcerpt bytes,
+// cut before a character that would not fit whole, so a valid UTF-8 answer
+// gives a valid UTF-8 excerpt.
 func excerpt(body []byte) string {
 	if len(body) <= maxExcerpt {
 		return string(body)
 	}
-	return string(body[:maxExcerpt]) + "…"
+	return string(body[:runeCut(body, maxExcerpt)]) + "…"
+}
+
+// runeCut is where to cut b to at most n bytes: n, or up to
+// utf8.UTFMax-1 bytes before it when b[n] continues a character, so that
+// the cut falls before that character rather than inside it. b must be
+// longer than n. Bytes that are not UTF-8 are cut at n.
+func runeCut(b []byte, n int) int {
+	for cut := n; cut > max(0, n-utf8.UTFMax); cut-- {
+		if utf8.RuneStart(b[cut]) {
+			return cut
+		}
+	}
+	return n
 }
 
 // OK reports an HTTP 200 answer with ActionStatus OK.
