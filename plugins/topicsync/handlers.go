@@ -66,7 +66,7 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 	if p.TopicID == "" || p.GroupID == "" {
 		h.count(ev.Command, resultInvalid)
 		h.log.Warn("topic create without TopicId or GroupId; not stored",
-			zap.String("topic_id", p.TopicID), zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
+			zap.String("topic_id", loggedID(p.TopicID)), zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
 		return nil
 	}
 	custom := make([]CustomField, len(p.UserDefinedDataList))
@@ -84,7 +84,7 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 		CustomData:      custom,
 		CreatedAt:       eventTime(ev.ReceivedAt, p.EventTime),
 	})
-	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.String("topic_id", p.TopicID))
+	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.String("topic_id", loggedID(p.TopicID)))
 }
 
 // Destroyed marks the listed topics deleted. Store.Destroy refuses a whole
@@ -99,7 +99,7 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 	if p.GroupID == "" || len(ids) == 0 {
 		h.count(ev.Command, resultInvalid)
 		h.log.Warn("topic destroy without GroupId or TopicIdList; nothing changed",
-			zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
+			zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
 		return nil
 	}
 	var invalid []string
@@ -118,7 +118,7 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 		}
 		h.log.Warn("topic destroy lists ids no store keeps (over 256 bytes, a NUL or invalid UTF-8); those are skipped",
 			append([]zap.Field{
-				zap.String("app_id", ev.AppID), zap.String("group_id", p.GroupID),
+				zap.String("app_id", ev.AppID), zap.String("group_id", loggedID(p.GroupID)),
 				zap.Int("invalid_topic_ids_count", len(invalid)), zap.Strings("invalid_topic_ids", loggedIDs(invalid)),
 				zap.Int("valid_topic_ids_count", len(ids)), zap.String("request_id", ev.RequestID),
 			}, tracing.LogFields(ctx)...)...)
@@ -127,33 +127,43 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 		}
 	}
 	err := h.store.Destroy(ctx, ev.AppID, p.GroupID, ids, eventTime(ev.ReceivedAt, p.EventTime))
-	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.Strings("topic_ids", ids))
+	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID),
+		zap.Int("topic_ids_count", len(ids)), zap.Strings("topic_ids", loggedIDs(ids)))
 }
 
-// Bounds of the refused ids a warning shows: a callback's list can be long,
-// and each id up to the body limit.
+// Bounds of the ids a log line shows: a callback's list can be long, and
+// each id (and the group id) up to the body limit.
 const (
 	maxLoggedIDs     = 10
 	maxLoggedIDBytes = 64
 )
 
-// loggedIDs is how a warning shows refused ids: at most maxLoggedIDs of
-// them, each valid UTF-8 (an invalid byte as U+FFFD) and cut to
-// maxLoggedIDBytes on a character boundary, marked "…" when cut.
+// loggedIDs is how a log line shows a list of ids: at most maxLoggedIDs of
+// them, each as loggedID shows it.
 func loggedIDs(ids []string) []string {
 	out := make([]string, 0, min(len(ids), maxLoggedIDs))
 	for _, id := range ids[:min(len(ids), maxLoggedIDs)] {
-		id = strings.ToValidUTF8(id, "\uFFFD")
-		if len(id) > maxLoggedIDBytes {
-			cut := maxLoggedIDBytes
-			for cut > 0 && !utf8.RuneStart(id[cut]) {
-				cut--
-			}
-			id = id[:cut] + "…"
-		}
-		out = append(out, id)
+		out = append(out, loggedID(id))
 	}
 	return out
+}
+
+// loggedID is how a log line shows a topic or group id from a callback:
+// cut to maxLoggedIDBytes as cutID cuts.
+func loggedID(id string) string { return cutID(id, maxLoggedIDBytes) }
+
+// cutID is id made valid UTF-8 (an invalid byte as U+FFFD) and cut to at
+// most limit bytes on a character boundary, marked "…" when cut.
+func cutID(id string, limit int) string {
+	id = strings.ToValidUTF8(id, "\uFFFD")
+	if len(id) <= limit {
+		return id
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return id[:cut] + "…"
 }
 
 // InfoChanged applies the fields present. Without a TopicId (the documented
@@ -165,7 +175,7 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 	if p.TopicID == "" {
 		h.count(ev.Command, resultNoTopicID)
 		h.log.Warn("topic info change without TopicId; the topic cannot be identified, nothing changed",
-			zap.String("group_id", p.GroupID), zap.String("request_id", ev.RequestID))
+			zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
 		return nil
 	}
 	err := h.store.ApplyInfoChange(ctx, InfoChange{
@@ -178,7 +188,7 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 		FaceURL:      p.FaceURL,
 		At:           eventTime(ev.ReceivedAt, p.EventTime),
 	})
-	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.String("topic_id", p.TopicID))
+	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.String("topic_id", loggedID(p.TopicID)))
 }
 
 // maxEventSkew is how far IM's EventTime may run ahead of the service's

@@ -1,6 +1,8 @@
 package topicsync_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -145,6 +147,83 @@ func TestDestroyedWithAnInvalidGroupCountsOnce(t *testing.T) {
 	if stored, invalid := eventsCounted(t, reg, command, "stored"), eventsCounted(t, reg, command, "invalid"); stored != 0 || invalid != 1 {
 		t.Errorf("counted stored %v, invalid %v; want 0, 1", stored, invalid)
 	}
+}
+
+// TestLogLinesBoundCallbackIDs: whatever ids a callback holds, each line
+// the handlers log shows them cut (64 bytes, valid UTF-8) and at most ten
+// of a list, so a caller cannot make a line as long as its body.
+func TestLogLinesBoundCallbackIDs(t *testing.T) {
+	huge := "@TGS#_" + strings.Repeat("话", 20<<10) + "\xff" // 60 KiB, invalid UTF-8 at the end
+	many := make([]string, 1000)
+	for i := range many {
+		many[i] = fmt.Sprintf("@TGS#_g@TOPIC#_%04d", i)
+	}
+	create := group.AfterCreateTopicCommand.Name()
+	destroy := group.AfterTopicDestroyedCommand.Name()
+	change := group.AfterTopicInfoChangedCommand.Name()
+	tests := []struct {
+		name   string
+		handle func(*topicsync.Handlers) error
+	}{
+		{"create without GroupId", func(h *topicsync.Handlers) error {
+			return h.Create(t.Context(), event(create, group.AfterCreateTopic{TopicID: huge}))
+		}},
+		{"create without TopicId", func(h *topicsync.Handlers) error {
+			return h.Create(t.Context(), event(create, group.AfterCreateTopic{GroupID: huge}))
+		}},
+		{"create refused by the store", func(h *topicsync.Handlers) error {
+			return h.Create(t.Context(), event(create, group.AfterCreateTopic{TopicID: huge, GroupID: "@TGS#_g"}))
+		}},
+		{"destroy without TopicIdList", func(h *topicsync.Handlers) error {
+			return h.Destroyed(t.Context(), event(destroy, group.AfterTopicDestroyed{GroupID: huge}))
+		}},
+		{"destroy of an invalid group listing invalid ids", func(h *topicsync.Handlers) error {
+			return h.Destroyed(t.Context(), event(destroy, group.AfterTopicDestroyed{GroupID: huge, TopicIDList: []string{"a", huge}}))
+		}},
+		{"destroy of an invalid group listing many ids", func(h *topicsync.Handlers) error {
+			return h.Destroyed(t.Context(), event(destroy, group.AfterTopicDestroyed{GroupID: huge, TopicIDList: many}))
+		}},
+		{"info change without TopicId", func(h *topicsync.Handlers) error {
+			return h.InfoChanged(t.Context(), event(change, group.AfterTopicInfoChanged{GroupID: huge}))
+		}},
+		{"info change refused by the store", func(h *topicsync.Handlers) error {
+			return h.InfoChanged(t.Context(), event(change, group.AfterTopicInfoChanged{TopicID: huge, GroupID: "@TGS#_g"}))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.DebugLevel)
+			h, err := topicsync.NewHandlers(openSQLite(t), zap.New(core), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.handle(h); err != nil {
+				t.Fatalf("handler = %v, want nil: the event is done", err)
+			}
+			if logs.Len() == 0 {
+				t.Fatal("nothing logged")
+			}
+			for _, e := range logs.All() {
+				enc := zapcore.NewMapObjectEncoder()
+				for _, f := range e.Context {
+					f.AddTo(enc)
+				}
+				line, err := json.Marshal(enc.Fields)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(line) > 2<<10 || !utf8.Valid(line) {
+					t.Errorf("%q logs %d bytes of fields (valid UTF-8: %v), want at most 2 KiB: %.300s…",
+						e.Message, len(line), utf8.Valid(line), line)
+				}
+			}
+		})
+	}
+}
+
+// event is a topic callback of command with payload p, verified for testApp.
+func event[T any](command string, p T) *dispatcher.Event[T] {
+	return &dispatcher.Event[T]{Command: command, AppID: testApp, RequestID: "req-1", ReceivedAt: at(5), Payload: p}
 }
 
 // eventsCounted is imcallback_topic_events_total{command,result} in reg.

@@ -310,7 +310,7 @@ func (s *store) Create(ctx context.Context, t Topic) error {
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("topic: create %q of app %q: %w", t.TopicID, t.SdkAppID, err)
+		return fmt.Errorf("topic: create %s of app %q: %w", quotedID(t.TopicID), t.SdkAppID, err)
 	}
 	return nil
 }
@@ -323,7 +323,7 @@ func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []s
 		ids, err = destroyIDs(appID, groupID, topicIDs)
 	}
 	if err != nil {
-		return fmt.Errorf("topic: destroy %d topics in group %q of app %q: %w", len(topicIDs), groupID, appID, err)
+		return fmt.Errorf("topic: destroy %d topics in group %s of app %q: %w", len(topicIDs), quotedID(groupID), appID, err)
 	}
 	if len(ids) == 0 {
 		return nil
@@ -332,7 +332,7 @@ func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []s
 		return s.b.destroy(ctx, appID, groupID, ids, when, marginFrom(when, RecreateMargin))
 	})
 	if err != nil {
-		return fmt.Errorf("topic: destroy %d topics in group %q of app %q: %w", len(ids), groupID, appID, err)
+		return fmt.Errorf("topic: destroy %d topics in group %s of app %q: %w", len(ids), quotedID(groupID), appID, err)
 	}
 	return nil
 }
@@ -347,7 +347,7 @@ func (s *store) ApplyInfoChange(ctx context.Context, c InfoChange) error {
 		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, when) })
 	}
 	if err != nil {
-		return fmt.Errorf("topic: info change %q of app %q: %w", c.TopicID, c.SdkAppID, err)
+		return fmt.Errorf("topic: info change %s of app %q: %w", quotedID(c.TopicID), c.SdkAppID, err)
 	}
 	return nil
 }
@@ -525,6 +525,11 @@ func validateCreate(t Topic) error {
 // longer one would not fit PostgreSQL's index (about 2.7 KB a row) while
 // SQLite stored it, so both stores refuse it alike.
 const MaxIDBytes = 256
+
+// quotedID is id quoted for a write's error: whole when a store could keep
+// it (at most MaxIDBytes), else cut as cutID cuts. The topic handlers log
+// these errors, and a callback's id can be as long as its body.
+func quotedID(id string) string { return strconv.Quote(cutID(id, MaxIDBytes)) }
 
 // checkIDs refuses ids that are too long, besides what checkText refuses.
 func checkIDs(ids ...string) error {
