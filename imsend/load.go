@@ -104,7 +104,7 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 					statuses[i] = res.Status
 					mu.Lock()
 					if firstErr == "" {
-						firstErr = fmt.Sprintf("HTTP %d %s", res.Status, res.Body)
+						firstErr = fmt.Sprintf("HTTP %d %s", res.Status, excerpt(res.Body))
 					}
 					mu.Unlock()
 				default:

@@ -105,6 +105,35 @@ func TestAnswerIsBounded(t *testing.T) {
 	}
 }
 
+// A load run's FirstError quotes a failed answer as an error quotes one:
+// at most 512 bytes of it, however long the answer.
+func TestLoadFirstErrorIsBounded(t *testing.T) {
+	long := `{"ActionStatus":"FAIL","ErrorCode":1,"ErrorInfo":"` + strings.Repeat("话", 20<<10) + `"}`
+	tests := []struct {
+		name string
+		body string
+		want string
+	}{
+		{"short answer", `{"ActionStatus":"FAIL","ErrorCode":1}`, `HTTP 503 {"ActionStatus":"FAIL","ErrorCode":1}`},
+		{"a long answer", long, "HTTP 503 " + long[:50+462] + "…"}, // 50 ASCII bytes, then 154 whole characters
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &imsend.Sender{URL: "http://imcallback.test/im/callback", AppID: "1400000000",
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					io.WriteString(w, tt.body)
+				})}
+			rep := s.Run(context.Background(), imsend.Load{Command: "C2C.CallbackAfterSendMsg", Requests: 2,
+				Body: func(int) []byte { return []byte(`{}`) }})
+			if rep.Failures != 2 || rep.FirstError != tt.want {
+				t.Errorf("%d failures, FirstError %.80q… (%d bytes); want 2, %.80q… (%d bytes)",
+					rep.Failures, rep.FirstError, len(rep.FirstError), tt.want, len(tt.want))
+			}
+		})
+	}
+}
+
 type neverEnding byte
 
 func (b neverEnding) Read(p []byte) (int, error) {
