@@ -74,9 +74,13 @@ func TestStoreErrorNamesTheSetting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewStoreFromConfig(storeIn{Lifecycle: fxtest.NewLifecycle(t), Config: &tt.cfg, Log: zap.NewNop()})
+			lc := fxtest.NewLifecycle(t)
+			if _, err := NewStoreFromConfig(storeIn{Lifecycle: lc, Config: &tt.cfg, Log: zap.NewNop()}); err != nil {
+				t.Fatalf("NewStoreFromConfig: %v, want the store opened by the start", err)
+			}
+			err := lc.Start(t.Context())
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "hunter2secret") {
-				t.Errorf("NewStoreFromConfig: %v, want an error saying %q and no password", err, tt.want)
+				t.Errorf("start: %v, want an error saying %q and no password", err, tt.want)
 			}
 		})
 	}

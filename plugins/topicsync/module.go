@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/fx"
@@ -15,8 +16,9 @@ import (
 	"github.com/imcallback/imcallback/tracing"
 )
 
-// Module syncs topics: it opens the configured store (closed at stop),
-// registers the three topic commands, the read API and a readiness check.
+// Module syncs topics: it opens the configured store at start (closed at
+// stop), registers the three topic commands, the read API and a readiness
+// check.
 var Module = fx.Module("topic",
 	fx.Provide(
 		NewStoreFromConfig,
@@ -39,25 +41,122 @@ type storeIn struct {
 	Tracer    *tracing.Tracer `optional:"true"`
 }
 
-// NewStoreFromConfig opens the store chosen by IMCALLBACK_STORE_DSN and
-// closes it when the app stops. With tracing, each write is a span.
+// NewStoreFromConfig is the store chosen by IMCALLBACK_STORE_DSN, opened
+// when the app starts (a store that cannot be opened fails the start) and
+// closed when it stops. Opened by the constructor, it would stay open when
+// a later constructor or an earlier start hook fails: fx then runs no stop
+// hook of it. Before the start and after the stop its calls return
+// ErrClosed. With tracing, each write is a span. The error is always nil.
 func NewStoreFromConfig(in storeIn) (Store, error) {
-	lc, cfg, log := in.Lifecycle, in.Config, in.Log
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	s := &startedStore{}
+	log := in.Log.Named("topic")
+	in.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error { return s.open(ctx, in.Config, log) },
+		OnStop:  func(context.Context) error { return s.Close() },
+	})
+	return traced(s, in.Tracer), nil
+}
+
+// errNotStarted is a call to the app's store before its start opened it.
+var errNotStarted = fmt.Errorf("%w: it is opened when the app starts", ErrClosed)
+
+// startedStore is the Store of NewStoreFromConfig: every call goes to the
+// store its start hook opened, and is errNotStarted before.
+type startedStore struct {
+	opened atomic.Pointer[Store]
+}
+
+// open opens the configured store, hands it the topics stored before apps
+// were kept when it can (adoptOrWarn), and keeps it; on a failure it closes
+// what it opened.
+func (s *startedStore) open(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
-	store, err := OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, log.Named("topic"))
+	store, err := OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, log)
 	if err != nil {
 		where := config.EnvName("data_dir") + "=" + cfg.DataDir
 		if cfg.StoreDSN != "" {
 			where = config.EnvName("store_dsn") // its value may hold a password
 		}
-		return nil, fmt.Errorf("%w (check %s)", err, where)
+		return fmt.Errorf("%w (check %s)", err, where)
 	}
-	if err := adoptOrWarn(ctx, store, cfg.SdkAppIDs, log.Named("topic")); err != nil {
-		return nil, errors.Join(err, store.Close())
+	if err := adoptOrWarn(ctx, store, cfg.SdkAppIDs, log); err != nil {
+		return errors.Join(err, store.Close())
 	}
-	lc.Append(fx.StopHook(store.Close))
-	return traced(store, in.Tracer), nil
+	s.opened.Store(&store)
+	return nil
+}
+
+// store is the opened store, or errNotStarted.
+func (s *startedStore) store() (Store, error) {
+	if p := s.opened.Load(); p != nil {
+		return *p, nil
+	}
+	return nil, errNotStarted
+}
+
+// Create implements Store.
+func (s *startedStore) Create(ctx context.Context, t Topic) error {
+	st, err := s.store()
+	if err != nil {
+		return err
+	}
+	return st.Create(ctx, t)
+}
+
+// Destroy implements Store.
+func (s *startedStore) Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error {
+	st, err := s.store()
+	if err != nil {
+		return err
+	}
+	return st.Destroy(ctx, appID, groupID, topicIDs, at)
+}
+
+// ApplyInfoChange implements Store.
+func (s *startedStore) ApplyInfoChange(ctx context.Context, c InfoChange) error {
+	st, err := s.store()
+	if err != nil {
+		return err
+	}
+	return st.ApplyInfoChange(ctx, c)
+}
+
+// Get implements Store.
+func (s *startedStore) Get(ctx context.Context, appID, topicID string) (Topic, error) {
+	st, err := s.store()
+	if err != nil {
+		return Topic{}, err
+	}
+	return st.Get(ctx, appID, topicID)
+}
+
+// List implements Store.
+func (s *startedStore) List(ctx context.Context, f ListFilter) ([]Topic, error) {
+	st, err := s.store()
+	if err != nil {
+		return nil, err
+	}
+	return st.List(ctx, f)
+}
+
+// Ping implements Store.
+func (s *startedStore) Ping(ctx context.Context) error {
+	st, err := s.store()
+	if err != nil {
+		return err
+	}
+	return st.Ping(ctx)
+}
+
+// Close implements Store: it closes the opened store; before the start
+// there is nothing to close.
+func (s *startedStore) Close() error {
+	st, err := s.store()
+	if err != nil {
+		return nil
+	}
+	return st.Close()
 }
 
 // adoptOrWarn hands the topics stored before topics were kept per app to the service's app when
