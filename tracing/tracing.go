@@ -30,8 +30,8 @@ import (
 )
 
 // Module provides the *Tracer: nil (tracing off) unless the environment
-// configures an exporter (see Enabled). The provider is flushed and shut
-// down when the app stops.
+// configures an exporter (see Enabled). Spans are exported from the app's
+// start; the provider is flushed and shut down when the app stops.
 var Module = fx.Module("tracing", fx.Provide(newFromEnv))
 
 // instrumentation is the name of the tracer (the instrumentation scope).
@@ -153,8 +153,18 @@ func newFromEnv(lc fx.Lifecycle, log *zap.Logger) (*Tracer, error) {
 	}
 	// The sampler comes from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
 	// (default: parent-based, always on).
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	lc.Append(fx.StopHook(func(ctx context.Context) error { return tp.Shutdown(ctx) }))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res))
+	// The batcher runs a goroutine from its creation, so the start hook makes
+	// it: fx runs no stop hook of a constructor when a later constructor or an
+	// earlier start hook fails. The hook comes before the hooks of everything
+	// that takes the Tracer, so none of their spans is missed.
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			tp.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(exp))
+			return nil
+		},
+		OnStop: tp.Shutdown,
+	})
 	log.Info("tracing on: spans are exported over OTLP/HTTP", zap.String("service", serviceName(res)))
 	return New(tp), nil
 }
