@@ -5,9 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,7 +58,7 @@ func TestFailedStartLeavesNothingRunning(t *testing.T) {
 			if !errors.Is(err, errBoom) {
 				t.Fatalf("the app failed with %v, want %v", err, errBoom)
 			}
-			if held := openFilesUnder(t, dir); len(held) > 0 {
+			if held := imtest.OpenFilesUnder(t, dir); len(held) > 0 {
 				t.Errorf("files of the data directory still open: %q", held)
 			}
 			if err := goleak.Find(ignore); err != nil {
@@ -94,22 +91,4 @@ func TestTracesAreExportedFromTheStart(t *testing.T) {
 			t.Fatal("no span reached the collector")
 		}
 	}
-}
-
-// openFilesUnder are the files under dir that the process holds open.
-func openFilesUnder(t *testing.T, dir string) []string {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Logf("open files not checked: %v", err)
-		return nil
-	}
-	var held []string
-	for _, fd := range fds {
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
-		if err == nil && strings.HasPrefix(target, dir+string(filepath.Separator)) {
-			held = append(held, target)
-		}
-	}
-	return held
 }

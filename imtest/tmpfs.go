@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -56,4 +57,24 @@ func Fill(t testing.TB, dir string) (free func()) {
 			t.Errorf("free %s: %v", dir, err)
 		}
 	}
+}
+
+// OpenFilesUnder lists the files under dir that this process holds open,
+// for tests that check a store or a service closed everything it opened.
+// Where /proc/self/fd cannot be read (not Linux) it logs so and lists none.
+func OpenFilesUnder(t testing.TB, dir string) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Logf("open files not checked: %v", err)
+		return nil
+	}
+	var held []string
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(target, dir+string(filepath.Separator)) {
+			held = append(held, target)
+		}
+	}
+	return held
 }

@@ -3,9 +3,6 @@ package topicsync_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.uber.org/fx"
@@ -13,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
@@ -64,7 +62,7 @@ func TestFailedStartLeavesNoStoreOpen(t *testing.T) {
 					if err := store.Ping(context.Background()); !errors.Is(err, topicsync.ErrClosed) {
 						t.Errorf("Ping after the failed start = %v, want ErrClosed", err)
 					}
-					if held := openFilesUnder(t, dir); len(held) > 0 {
+					if held := imtest.OpenFilesUnder(t, dir); len(held) > 0 {
 						t.Errorf("files of the data directory still open: %q", held)
 					}
 					if err := goleak.Find(ignore); err != nil {
@@ -74,22 +72,4 @@ func TestFailedStartLeavesNoStoreOpen(t *testing.T) {
 			}
 		})
 	}
-}
-
-// openFilesUnder are the files under dir that the process holds open.
-func openFilesUnder(t *testing.T, dir string) []string {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Logf("open files not checked: %v", err)
-		return nil
-	}
-	var held []string
-	for _, fd := range fds {
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
-		if err == nil && strings.HasPrefix(target, dir+string(filepath.Separator)) {
-			held = append(held, target)
-		}
-	}
-	return held
 }
