@@ -116,11 +116,15 @@ type Config struct {
 	// 127.0.0.1:4222) for the nats CLI; empty means in-process only.
 	NATSListen string `koanf:"nats_listen" yaml:"nats_listen"`
 	// Stream is the JetStream work stream; dead letters go to Stream+"_DEAD".
+	// Both must be JetStream names: no whitespace, control characters, '.',
+	// '*', '>', '/' or '\', at most 255 bytes.
 	Stream string `koanf:"stream" yaml:"stream"`
 	// StreamReplicas is the replication of the streams the service
 	// creates (1 to 5); above 1 needs a NATS cluster (NATSURL).
 	StreamReplicas int `koanf:"stream_replicas" yaml:"stream_replicas"`
 	// SubjectPrefix starts every event subject: <prefix>.<SdkAppid>.<CallbackCommand>.
+	// It is one or more literal subject tokens joined by single dots, not
+	// starting with '$'.
 	SubjectPrefix string `koanf:"subject_prefix" yaml:"subject_prefix"`
 	// Retention is how long events stay in the stream (the audit log replay reads).
 	Retention time.Duration `koanf:"retention" yaml:"retention"`
@@ -491,12 +495,11 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 		bad("stream_replicas", "%d needs a NATS cluster: the embedded server is a single node; set %s to the cluster, or keep 1",
 			c.StreamReplicas, EnvName("nats_url"))
 	}
-	if c.Stream == "" || strings.ContainsAny(c.Stream, ". *>") {
-		bad("stream", "%q must be a non-empty name without '.', ' ', '*' or '>'", c.Stream)
+	if msg := streamProblem(c.Stream); msg != "" {
+		bad("stream", "%s", msg)
 	}
-	if c.SubjectPrefix == "" || strings.ContainsAny(c.SubjectPrefix, " *>") ||
-		strings.HasPrefix(c.SubjectPrefix, ".") || strings.HasSuffix(c.SubjectPrefix, ".") {
-		bad("subject_prefix", "%q must be a non-empty subject without ' ', '*', '>' or a leading or trailing '.'", c.SubjectPrefix)
+	if msg := subjectPrefixProblem(c.SubjectPrefix); msg != "" {
+		bad("subject_prefix", "%s", msg)
 	}
 	if c.Retention <= 0 {
 		bad("retention", "must be positive, e.g. 168h")

@@ -114,7 +114,7 @@ func TestLoadRejects(t *testing.T) {
 		{"tls half set", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TLS_CERT=a.pem")}, []string{"IMCALLBACK_TLS_CERT", "IMCALLBACK_TLS_KEY"}},
 		{"log level", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LOG_LEVEL=loud")}, []string{"IMCALLBACK_LOG_LEVEL"}},
 		{"delivery", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_DELIVERY=later")}, []string{"IMCALLBACK_DELIVERY"}},
-		{"subject prefix ending in a dot", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SUBJECT_PREFIX=im.")}, []string{"IMCALLBACK_SUBJECT_PREFIX", "trailing '.'"}},
+		{"subject prefix ending in a dot", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SUBJECT_PREFIX=im.")}, []string{"IMCALLBACK_SUBJECT_PREFIX", "has an empty token"}},
 		{"stream with a dot", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_STREAM=A.B")}, []string{"IMCALLBACK_STREAM"}},
 		{"inline timeout over IM's budget", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_INLINE_TIMEOUT=3s")}, []string{"IMCALLBACK_INLINE_TIMEOUT"}},
 		{"too few connections", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_MAX_CONNS=3")}, []string{"IMCALLBACK_MAX_CONNS"}},

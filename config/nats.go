@@ -1,0 +1,89 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// maxStreamName is JetStream's longest stream or consumer name in bytes
+// (nats-server's JSMaxNameLen).
+const maxStreamName = 255
+
+// deadStreamSuffix makes the dead-letter stream's name from Stream, as
+// delivery's Options.DeadStream does.
+const deadStreamSuffix = "_DEAD"
+
+// nameProblem says what is wrong with a JetStream stream or consumer name,
+// "" when nothing is: the rules of nats-server (isValidAssetName, the
+// stream and consumer config checks) and of nats.go's jetstream package,
+// which refuse them only when the service starts. A name is a subject
+// token of the JetStream API ($JS.API.STREAM.CREATE.<name>) and a
+// directory of the file store, so it holds no whitespace, no control
+// character, no '.', '*' or '>', no '/' or '\', and at most 255 bytes.
+func nameProblem(name string) string {
+	switch {
+	case name == "":
+		return "required: a JetStream stream name, e.g. IMCALLBACK"
+	case !utf8.ValidString(name):
+		return fmt.Sprintf("%q is not valid UTF-8", name)
+	case len(name) > maxStreamName:
+		return fmt.Sprintf("is %d bytes long: JetStream allows at most %d", len(name), maxStreamName)
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(".*>/\\", r) {
+			return fmt.Sprintf("%q holds %q: a JetStream name may not hold whitespace, control characters, "+
+				"'.', '*', '>', '/' or '\\'", name, r)
+		}
+	}
+	return ""
+}
+
+// streamProblem says what is wrong with Stream, whose dead-letter stream
+// Stream+"_DEAD" must be a valid name too, "" when nothing is.
+func streamProblem(stream string) string {
+	if msg := nameProblem(stream); msg != "" {
+		return msg
+	}
+	if dead := stream + deadStreamSuffix; len(dead) > maxStreamName {
+		return fmt.Sprintf("is %d bytes long: the dead-letter stream, the name followed by %s, would be %d, over JetStream's %d; use at most %d",
+			len(stream), deadStreamSuffix, len(dead), maxStreamName, maxStreamName-len(deadStreamSuffix))
+	}
+	return ""
+}
+
+// subjectPrefixProblem says what is wrong with SubjectPrefix, "" when
+// nothing is. It is one or more subject tokens joined by single dots
+// (imcallback, acme.im): no empty token (a leading, trailing or double
+// '.'), no wildcard ('*', '>'), no whitespace or control character (NATS
+// splits its protocol lines at them), and no leading '$': subjects that
+// start with '$' are NATS's own ($JS, $SYS, $KV …), and the server refuses
+// a stream that takes the JetStream or system API's. The service adds
+// .<SdkAppid>.<CallbackCommand>, _dead and _probe to it.
+func subjectPrefixProblem(prefix string) string {
+	const shape = "a subject prefix is one or more tokens joined by single dots, e.g. imcallback or acme.im"
+	switch {
+	case prefix == "":
+		return "required: " + shape
+	case !utf8.ValidString(prefix):
+		return fmt.Sprintf("%q is not valid UTF-8", prefix)
+	}
+	for _, tok := range strings.Split(prefix, ".") {
+		if tok == "" {
+			return fmt.Sprintf("%q has an empty token (a leading, trailing or double '.'): %s", prefix, shape)
+		}
+	}
+	for _, r := range prefix {
+		switch {
+		case r == '*' || r == '>':
+			return fmt.Sprintf("%q holds the wildcard %q: the prefix must be a literal subject", prefix, r)
+		case unicode.IsSpace(r) || unicode.IsControl(r):
+			return fmt.Sprintf("%q holds %q: a subject may not hold whitespace or control characters", prefix, r)
+		}
+	}
+	if strings.HasPrefix(prefix, "$") {
+		return fmt.Sprintf("%q starts with '$': NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)", prefix)
+	}
+	return ""
+}

@@ -1,0 +1,112 @@
+package config_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/imcallback/imcallback/config"
+)
+
+// problemLines loads environ (with an SdkAppID) and returns the lines of
+// the error after its heading, nil when the configuration is valid.
+func problemLines(t *testing.T, environ ...string) []string {
+	t.Helper()
+	_, err := config.Load(config.Source{Environ: env(append(environ, "IMCALLBACK_SDKAPPID=1400000001")...)})
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")[1:]
+}
+
+// TestStreamName: IMCALLBACK_STREAM and the dead-letter stream made from
+// it must be names JetStream takes; before, a '/' or a tab passed config
+// check and the start failed with NATS's own error, which named no
+// variable.
+func TestStreamName(t *testing.T) {
+	const rule = "a JetStream name may not hold whitespace, control characters, '.', '*', '>', '/' or '\\'"
+	tests := []struct {
+		name, value string
+		want        string // the error line; "" is valid
+	}{
+		{"default", "IMCALLBACK", ""},
+		{"dashes and underscores", "im-callback_2", ""},
+		{"letters of any script", "回调", ""},
+		{"longest whose dead-letter stream fits", strings.Repeat("S", 250), ""},
+		{"slash", "a/b", `IMCALLBACK_STREAM (stream): "a/b" holds '/': ` + rule},
+		{"backslash", `a\b`, `IMCALLBACK_STREAM (stream): "a\\b" holds '\\': ` + rule},
+		{"dot", "A.B", `IMCALLBACK_STREAM (stream): "A.B" holds '.': ` + rule},
+		{"wildcard", "A*", `IMCALLBACK_STREAM (stream): "A*" holds '*': ` + rule},
+		{"full wildcard", "A>", `IMCALLBACK_STREAM (stream): "A>" holds '>': ` + rule},
+		{"space", "A B", `IMCALLBACK_STREAM (stream): "A B" holds ' ': ` + rule},
+		{"tab", "A\tB", `IMCALLBACK_STREAM (stream): "A\tB" holds '\t': ` + rule},
+		{"control character", "A\x00B", `IMCALLBACK_STREAM (stream): "A\x00B" holds '\x00': ` + rule},
+		{"no-break space", "A\u00a0B", `IMCALLBACK_STREAM (stream): "A\u00a0B" holds '\u00a0': ` + rule},
+		{"invalid UTF-8", "A\xffB", `IMCALLBACK_STREAM (stream): "A\xffB" is not valid UTF-8`},
+		{"too long", strings.Repeat("S", 256), "IMCALLBACK_STREAM (stream): is 256 bytes long: JetStream allows at most 255"},
+		{"too long for the dead-letter stream", strings.Repeat("S", 251),
+			"IMCALLBACK_STREAM (stream): is 251 bytes long: the dead-letter stream, the name followed by _DEAD, would be 256, over JetStream's 255; use at most 250"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := problemLines(t, "IMCALLBACK_STREAM="+tt.value)
+			var want []string
+			if tt.want != "" {
+				want = []string{tt.want}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("IMCALLBACK_STREAM=%q: error lines\n%q\nwant\n%q", tt.value, got, want)
+			}
+		})
+	}
+	// Set but empty, in the file as in a variable, it is required.
+	if _, err := loadYAML(t, "sdkappid: [\"1\"]\nstream: \"\"\n"); err == nil ||
+		!strings.Contains(err.Error(), "IMCALLBACK_STREAM (stream): required: a JetStream stream name") {
+		t.Errorf("empty stream: %v", err)
+	}
+}
+
+// TestSubjectPrefix: IMCALLBACK_SUBJECT_PREFIX must be one or more literal
+// subject tokens; before, a..b passed config check and the start failed
+// with NATS's own error.
+func TestSubjectPrefix(t *testing.T) {
+	const shape = "a subject prefix is one or more tokens joined by single dots, e.g. imcallback or acme.im"
+	tests := []struct {
+		name, value string
+		want        string // the error line; "" is valid
+	}{
+		{"default", "imcallback", ""},
+		{"several tokens", "acme.prod.im", ""},
+		{"dashes, underscores, letters of any script", "acme-im_2.回调", ""},
+		{"a '$' after the first token", "acme.$im", ""},
+		{"double dot", "a..b", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "a..b" has an empty token (a leading, trailing or double '.'): ` + shape},
+		{"leading dot", ".im", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): ".im" has an empty token (a leading, trailing or double '.'): ` + shape},
+		{"trailing dot", "im.", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im." has an empty token (a leading, trailing or double '.'): ` + shape},
+		{"only a dot", ".", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "." has an empty token (a leading, trailing or double '.'): ` + shape},
+		{"wildcard token", "im.*", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im.*" holds the wildcard '*': the prefix must be a literal subject`},
+		{"full wildcard", "im.>", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im.>" holds the wildcard '>': the prefix must be a literal subject`},
+		{"wildcard inside a token", "i*m", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "i*m" holds the wildcard '*': the prefix must be a literal subject`},
+		{"space", "im cb", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im cb" holds ' ': a subject may not hold whitespace or control characters`},
+		{"tab", "im\tcb", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im\tcb" holds '\t': a subject may not hold whitespace or control characters`},
+		{"control character", "im\x01", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im\x01" holds '\x01': a subject may not hold whitespace or control characters`},
+		{"invalid UTF-8", "im\xff", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im\xff" is not valid UTF-8`},
+		{"JetStream API", "$JS.API", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "$JS.API" starts with '$': NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)`},
+		{"system", "$SYS", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "$SYS" starts with '$': NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := problemLines(t, "IMCALLBACK_SUBJECT_PREFIX="+tt.value)
+			var want []string
+			if tt.want != "" {
+				want = []string{tt.want}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("IMCALLBACK_SUBJECT_PREFIX=%q: error lines\n%q\nwant\n%q", tt.value, got, want)
+			}
+		})
+	}
+	if _, err := loadYAML(t, "sdkappid: [\"1\"]\nsubject_prefix: \"\"\n"); err == nil ||
+		!strings.Contains(err.Error(), "IMCALLBACK_SUBJECT_PREFIX (subject_prefix): required: "+shape) {
+		t.Errorf("empty subject prefix: %v", err)
+	}
+}
