@@ -109,8 +109,9 @@ type Config struct {
 	// Delivery is how after-callbacks run: durable (stored in JetStream
 	// before the answer, processed by workers) or inline.
 	Delivery string `koanf:"delivery" yaml:"delivery"`
-	// NATSURL points at an existing NATS cluster; empty runs an embedded
-	// server with its files under DataDir.
+	// NATSURL points at an existing NATS cluster: its servers' nats:// or
+	// tls:// URLs, comma-separated, each with a host; empty runs an
+	// embedded server with its files under DataDir.
 	NATSURL string `koanf:"nats_url" yaml:"nats_url"`
 	// NATSListen gives the embedded server a client listener (e.g.
 	// 127.0.0.1:4222) for the nats CLI; empty means in-process only.
@@ -486,8 +487,10 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	if c.Delivery != DeliveryDurable && c.Delivery != DeliveryInline {
 		bad("delivery", "%q must be durable or inline", c.Delivery)
 	}
-	if c.NATSURL != "" && !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
-		bad("nats_url", "must be empty (embedded server) or nats:// / tls:// URLs")
+	if c.NATSURL != "" {
+		for _, msg := range natsURLProblems(c.NATSURL) {
+			bad("nats_url", "%s", msg)
+		}
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		bad("stream_replicas", "%d must be from 1 to 5 (JetStream's limit)", c.StreamReplicas)

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -84,6 +86,62 @@ func subjectPrefixProblem(prefix string) string {
 	}
 	if strings.HasPrefix(prefix, "$") {
 		return fmt.Sprintf("%q starts with '$': NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)", prefix)
+	}
+	return ""
+}
+
+// natsURLProblems says what is wrong with each entry of a NATSURL that is
+// set: nats.go's Connect takes a comma-separated list of servers, and each
+// must be a nats:// or tls:// URL with a host (nats.go would read a
+// missing scheme or a bad one its own way, or fail at the start). An empty
+// entry (a comma too many, a variable of a template left unset) is
+// refused too. Entries are quoted redacted (Redact): a URL may hold a
+// password or a token, and a URL that does not parse is not quoted by
+// url.Parse's error, which would show them.
+func natsURLProblems(value string) []string {
+	list := strings.Split(value, ",")
+	var out []string
+	for i, one := range list {
+		where := ""
+		if len(list) > 1 {
+			where = fmt.Sprintf("entry %d of %d: ", i+1, len(list))
+		}
+		one = strings.TrimSpace(one) // as nats.go reads the list
+		if msg := natsURLProblem(one); msg != "" {
+			out = append(out, where+msg)
+		}
+	}
+	return out
+}
+
+// natsURLProblem says what is wrong with one trimmed entry of NATSURL, ""
+// when nothing is.
+func natsURLProblem(one string) string {
+	if one == "" {
+		return "is empty: separate the servers' URLs with single commas (e.g. nats://n1:4222,nats://n2:4222), " +
+			"or leave the whole setting empty for the embedded server"
+	}
+	shown := Redact(one, true)
+	// What YAML prints loads back: a redacted credential ("[redacted]",
+	// which a URL's userinfo may not hold) is taken for a valid one.
+	u, err := url.Parse(strings.ReplaceAll(one, redacted, "x"))
+	if err != nil {
+		msg := fmt.Sprintf("%q is not a URL, e.g. nats://n1:4222", shown)
+		if strings.Contains(one, "@") {
+			msg += "; in a user, password or token escape '/', '?', '#', '@' and '%' (%2F, %3F, %23, %40, %25)"
+		}
+		return msg
+	}
+	if u.Scheme != "nats" && u.Scheme != "tls" {
+		return fmt.Sprintf("%q must be a nats:// or tls:// URL, e.g. nats://n1:4222", shown)
+	}
+	if u.Hostname() == "" {
+		return fmt.Sprintf("%q has no host, e.g. nats://n1:4222", shown)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("%q: port %s is not from 1 to 65535", shown, p)
+		}
 	}
 	return ""
 }

@@ -110,3 +110,51 @@ func TestSubjectPrefix(t *testing.T) {
 		t.Errorf("empty subject prefix: %v", err)
 	}
 }
+
+// TestNATSURL: every server of IMCALLBACK_NATS_URL's comma-separated list
+// is checked, not only the first, and quoted without its credentials.
+func TestNATSURL(t *testing.T) {
+	const v = "IMCALLBACK_NATS_URL (nats_url): "
+	tests := []struct {
+		name, value string
+		want        []string // the error lines; nil is valid
+	}{
+		{"one server", "nats://n1:4222", nil},
+		{"several, spaces after the commas", "nats://n1:4222, tls://n2:4222 ,nats://[::1]:4222", nil},
+		{"credentials", "nats://s3cr3t@n1:4222,tls://u:pw@n2", nil},
+		{"credentials as YAML prints them", "nats://[redacted]@n1:4222,tls://u:[redacted]@n2", nil},
+		{"second entry of another scheme", "nats://n1:4222,http://n2:4222",
+			[]string{v + `entry 2 of 2: "http://n2:4222" must be a nats:// or tls:// URL, e.g. nats://n1:4222`}},
+		{"second entry without a scheme", "nats://n1:4222,n2:4222",
+			[]string{v + `entry 2 of 2: "n2:4222" must be a nats:// or tls:// URL, e.g. nats://n1:4222`}},
+		{"one server of another scheme", "http://n1:4222",
+			[]string{v + `"http://n1:4222" must be a nats:// or tls:// URL, e.g. nats://n1:4222`}},
+		{"an empty entry", "nats://n1:4222,,nats://n3:4222",
+			[]string{v + "entry 2 of 3: is empty: separate the servers' URLs with single commas (e.g. nats://n1:4222,nats://n2:4222), or leave the whole setting empty for the embedded server"}},
+		{"a trailing comma", "nats://n1:4222, ",
+			[]string{v + "entry 2 of 2: is empty: separate the servers' URLs with single commas (e.g. nats://n1:4222,nats://n2:4222), or leave the whole setting empty for the embedded server"}},
+		{"no host", "nats://n1:4222,nats://:4222",
+			[]string{v + `entry 2 of 2: "nats://:4222" has no host, e.g. nats://n1:4222`}},
+		{"port out of range", "nats://n1:99999",
+			[]string{v + `"nats://n1:99999": port 99999 is not from 1 to 65535`}},
+		{"every bad entry, credentials redacted", "nats://u:s3cr3t@n1:4222,http://u:s3cr3t@n2:4222,ws://t0ken@n3,nats://u:s3%zzcr3t@n4",
+			[]string{
+				v + `entry 2 of 4: "http://u:[redacted]@n2:4222" must be a nats:// or tls:// URL, e.g. nats://n1:4222`,
+				v + `entry 3 of 4: "ws://[redacted]@n3" must be a nats:// or tls:// URL, e.g. nats://n1:4222`,
+				v + `entry 4 of 4: "nats://u:[redacted]@n4" is not a URL, e.g. nats://n1:4222; in a user, password or token escape '/', '?', '#', '@' and '%' (%2F, %3F, %23, %40, %25)`,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := problemLines(t, "IMCALLBACK_NATS_URL="+tt.value)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("IMCALLBACK_NATS_URL=%q: error lines\n%q\nwant\n%q", tt.value, got, tt.want)
+			}
+			for _, secret := range []string{"s3cr3t", "t0ken", "zzcr3t"} {
+				if strings.Contains(strings.Join(got, "\n"), secret) {
+					t.Errorf("the error shows %q", secret)
+				}
+			}
+		})
+	}
+}
