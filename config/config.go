@@ -56,7 +56,9 @@ type Config struct {
 	AdminToken string `koanf:"admin_token" yaml:"admin_token"`
 	// AllowCIDRs restricts callback sources; empty allows all.
 	AllowCIDRs []string `koanf:"allow_cidrs" yaml:"allow_cidrs"`
-	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP count.
+	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP count:
+	// addresses or networks at most /8 (IPv4) or /16 (IPv6) wide, since a
+	// client inside could forge its source (ParseTrustedProxies).
 	TrustedProxies []string `koanf:"trusted_proxies" yaml:"trusted_proxies"`
 	// ProxyHeader is the one forwarding header believed from a trusted
 	// proxy: X-Forwarded-For (the default) or X-Real-IP. The other is
@@ -270,7 +272,7 @@ func (c *Config) problems() []error {
 	if _, err := ParsePrefixes(c.AllowCIDRs); err != nil {
 		bad("allow_cidrs", "%v", err)
 	}
-	if _, err := ParsePrefixes(c.TrustedProxies); err != nil {
+	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
 		bad("trusted_proxies", "%v", err)
 	}
 	if c.ProxyHeader == "" {
@@ -548,6 +550,48 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("%q: an IPv4-mapped prefix needs at least /96 to name IPv4 addresses", s)
 		}
 		out = append(out, NormalizePrefix(p))
+	}
+	return out, nil
+}
+
+// The broadest trusted proxy networks, as for the networks of a Tencent
+// address list (allowlist): a broader one holds a large part of the
+// internet. IPv6 networks inside fc00::/7 (unique local) or fe80::/10
+// (link-local) are private, whatever their width.
+const (
+	minProxyBits4 = 8
+	minProxyBits6 = 16
+)
+
+var privateWide6 = []netip.Prefix{netip.MustParsePrefix("fc00::/7"), netip.MustParsePrefix("fe80::/10")}
+
+// ParseTrustedProxies parses TrustedProxies as ParsePrefixes does and
+// refuses a network broader than /8 (IPv4) or /16 (IPv6, outside
+// fc00::/7 and fe80::/10), such as 0.0.0.0/0 or ::/0: a forwarding header
+// is believed from every peer inside, so any client there could write
+// its own source address into it and pass the allowlist. A proxy's
+// network is narrower (10.0.0.0/8, a load balancer's /20).
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	out, err := ParsePrefixes(list)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range out {
+		least, family, example := minProxyBits6, "IPv6", "2001:db8::/32, or fd00::/8 for unique local addresses"
+		if p.Addr().Is4() {
+			least, family, example = minProxyBits4, "IPv4", "10.0.0.0/8"
+		}
+		if p.Bits() >= least || slices.ContainsFunc(privateWide6, func(w netip.Prefix) bool { return w.Bits() <= p.Bits() && w.Contains(p.Addr()) }) {
+			continue
+		}
+		what := fmt.Sprintf("%q is broader than /%d", list[i], least)
+		if p.Bits() == 0 {
+			what = fmt.Sprintf("%q is every %s address", list[i], family)
+		}
+		return nil, fmt.Errorf("%s: a forwarding header would be believed from any client on the internet, "+
+			"which could then write its own source address into it and pass the allowlist; list your proxies' "+
+			"addresses or their network, at most /%d for %s (e.g. %s), "+
+			"or leave it empty when no proxy is in front", what, least, family, example)
 	}
 	return out, nil
 }

@@ -676,3 +676,55 @@ func TestLoadRejectsUntrimmedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrustedProxiesNotTheInternet: a trusted proxy network as broad as
+// 0.0.0.0/0 would believe every client's forwarding header, so any client
+// could forge its source past the allowlist; it is refused, a proxy's
+// network (10.0.0.0/8) is not.
+func TestTrustedProxiesNotTheInternet(t *testing.T) {
+	const why = ": a forwarding header would be believed from any client on the internet, which could then write its own " +
+		"source address into it and pass the allowlist; list your proxies' addresses or their network, "
+	const v4 = "at most /8 for IPv4 (e.g. 10.0.0.0/8), or leave it empty when no proxy is in front"
+	const v6 = "at most /16 for IPv6 (e.g. 2001:db8::/32, or fd00::/8 for unique local addresses), or leave it empty when no proxy is in front"
+	tests := []struct {
+		value string
+		want  string // the error line; "" is valid
+	}{
+		{"10.0.0.0/8", ""},
+		{"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10", ""},
+		{"3.0.0.0/8", ""},
+		{"203.0.113.7,2001:db8::/32", ""},
+		{"2001:db8::/16", ""},
+		{"fc00::/7", ""},
+		{"fd00::/8", ""},
+		{"fe80::/10", ""},
+		{"::ffff:10.0.0.0/104", ""},
+		{"0.0.0.0/0", `IMCALLBACK_TRUSTED_PROXIES (trusted_proxies): "0.0.0.0/0" is every IPv4 address` + why + v4},
+		{"10.0.0.1,::/0", `IMCALLBACK_TRUSTED_PROXIES (trusted_proxies): "::/0" is every IPv6 address` + why + v6},
+		{"::ffff:0:0/96", `IMCALLBACK_TRUSTED_PROXIES (trusted_proxies): "::ffff:0:0/96" is every IPv4 address` + why + v4},
+		{"0.0.0.0/1", `IMCALLBACK_TRUSTED_PROXIES (trusted_proxies): "0.0.0.0/1" is broader than /8` + why + v4},
+		{"10.0.0.0/7", `IMCALLBACK_TRUSTED_PROXIES (trusted_proxies): "10.0.0.0/7" is broader than /8` + why + v4},
+		{"2000::/3", `IMCALLBACK_TRUSTED_PROXIES (trusted_proxies): "2000::/3" is broader than /16` + why + v6},
+		{"fc00::/6", `IMCALLBACK_TRUSTED_PROXIES (trusted_proxies): "fc00::/6" is broader than /16` + why + v6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TRUSTED_PROXIES="+tt.value)})
+			var got []string
+			if err != nil {
+				got = strings.Split(err.Error(), "\n")[1:]
+			}
+			var want []string
+			if tt.want != "" {
+				want = []string{tt.want}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("error lines\n%q\nwant\n%q", got, want)
+			}
+			_, perr := config.ParseTrustedProxies(strings.Split(tt.value, ","))
+			if (perr == nil) != (tt.want == "") {
+				t.Errorf("ParseTrustedProxies: %v", perr)
+			}
+		})
+	}
+}

@@ -77,7 +77,7 @@ type publicIn struct {
 // newPublic builds the public listener: the middleware chain and one POST
 // route for the callback path. Its TLS is on when a certificate is configured.
 func newPublic(in publicIn) (*Public, error) {
-	trusted, err := config.ParsePrefixes(in.Config.TrustedProxies)
+	trusted, err := config.ParseTrustedProxies(in.Config.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
