@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 
@@ -90,6 +91,9 @@ func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 	if len(trusted) == 0 {
 		return echo.ExtractIPDirect()
 	}
+	if realIP {
+		return extractFromRealIP(trusted)
+	}
 	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
 	for _, p := range trusted {
 		opts = append(opts, echo.TrustIPRange(&net.IPNet{
@@ -97,8 +101,48 @@ func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
 		}))
 	}
-	if realIP {
-		return echo.ExtractIPFromRealIPHeader(opts...)
-	}
 	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// extractFromRealIP reads X-Real-IP from a trusted peer the way
+// X-Forwarded-For is read: from the nearest line back, the first address
+// outside trusted (the furthest when all are inside). A proxy that adds its
+// line (HAProxy's add-header) instead of replacing the header leaves the
+// client's own line first, which echo's extractor believed (it reads the
+// first). A line that is no address ends the walk at the peer.
+func extractFromRealIP(trusted []netip.Prefix) echo.IPExtractor {
+	nets := make([]netip.Prefix, len(trusted))
+	for i, p := range trusted {
+		nets[i] = config.NormalizePrefix(p)
+	}
+	isTrusted := func(a netip.Addr) bool {
+		a = a.Unmap()
+		for _, p := range nets {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(req *http.Request) string {
+		direct := echo.ExtractIPDirect()(req)
+		lines := req.Header[echo.HeaderXRealIP]
+		if len(lines) == 0 {
+			return direct
+		}
+		if peer, err := netip.ParseAddr(direct); err != nil || !isTrusted(peer) {
+			return direct
+		}
+		for i := len(lines) - 1; i >= 0; i-- {
+			v := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(lines[i]), "["), "]")
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return direct
+			}
+			if i == 0 || !isTrusted(a) {
+				return v
+			}
+		}
+		return direct
+	}
 }

@@ -223,6 +223,44 @@ func TestIPAllowAndForwardingHeaders(t *testing.T) {
 	}
 }
 
+// TestIPAllowRealIPLines: a proxy that adds its X-Real-IP line instead of
+// replacing the header (HAProxy's add-header) passes the client's own line
+// through first; the proxy's, the last, is the one believed.
+func TestIPAllowRealIPLines(t *testing.T) {
+	allow := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/29")}
+	tests := []struct {
+		name  string
+		lines []string
+		want  *protocol.Error
+	}{
+		{"client's own line first, the proxy's last", []string{"203.0.113.9", "198.51.100.1"}, protocol.ErrIPNotAllowed},
+		{"allowed source named by the proxy", []string{"198.51.100.1", "203.0.113.9"}, nil},
+		{"two proxies, each adding its peer", []string{"203.0.113.9", "10.0.0.6"}, nil},
+		{"two proxies, an outsider behind them", []string{"203.0.113.9", "198.51.100.1", "10.0.0.6"}, protocol.ErrIPNotAllowed},
+		{"a line that is no address", []string{"203.0.113.9", "junk"}, protocol.ErrIPNotAllowed},
+		{"one line", []string{"203.0.113.9"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := post("SdkAppid=1")
+			req.RemoteAddr = "10.0.0.5:1234"
+			for _, l := range tt.lines {
+				req.Header.Add("X-Real-IP", l)
+			}
+			rec, _ := serve(t, req, middleware.NewIPExtractor(proxies, "X-Real-IP"),
+				middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: allow}))
+			if tt.want == nil {
+				if rec.Code != http.StatusOK {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			assertRejected(t, rec, tt.want)
+		})
+	}
+}
+
 func TestIPAllowEmptyAllowsAll(t *testing.T) {
 	req := post("")
 	req.RemoteAddr = "198.51.100.1:1"
