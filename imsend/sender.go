@@ -3,10 +3,13 @@ package imsend
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
+	"strings"
 	"time"
 
 	"github.com/imcallback/imcallback/protocol"
@@ -107,7 +110,7 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 	url := s.URL + "?" + r.params.Encode()
 	req, err := http.NewRequestWithContext(ctx, r.method, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("imsend: %w", err)
+		return nil, fmt.Errorf("imsend: %w", withoutQuery(err))
 	}
 	req.Header = r.header
 	if s.Handler != nil {
@@ -125,7 +128,7 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("imsend: %s: %w", command, err)
+		return nil, fmt.Errorf("imsend: %s: %w", command, withoutQuery(err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer+1))
@@ -137,6 +140,19 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 			fmt.Errorf("imsend: %s: answer (HTTP %d) is over %d bytes", command, resp.StatusCode, MaxAnswer)
 	}
 	return newResult(resp.StatusCode, resp.Header, raw)
+}
+
+// withoutQuery drops the query string from the URL a *url.Error quotes: it
+// carries Sign, which the service accepts again for as long as its window
+// takes the RequestTime, and the error is printed (the CLI, a load run's
+// FirstError, test logs).
+func withoutQuery(err error) error {
+	var ue *neturl.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u, _, _ := strings.Cut(ue.URL, "?")
+	return &neturl.Error{Op: ue.Op, URL: u, Err: ue.Err}
 }
 
 // MaxAnswer bounds the answer Send reads over HTTP, far above any envelope

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imcallback/imcallback/imsend"
+	"github.com/imcallback/imcallback/protocol"
 )
 
 const okAnswer = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`
@@ -178,6 +179,36 @@ func TestSendRetriedRepeatsTheSignedRequest(t *testing.T) {
 			defer mu.Unlock()
 			if len(queries) != 2 || queries[0] != queries[1] {
 				t.Fatalf("the retry differs from the first request:\n%q", queries)
+			}
+		})
+	}
+}
+
+// TestErrorsDoNotQuoteSign: a failed request's error is printed (the CLI, a
+// load run's FirstError), and the URL net/http quotes in it carries Sign,
+// which the service accepts again while RequestTime is inside its window.
+func TestErrorsDoNotQuoteSign(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	closed := srv.URL
+	srv.Close() // nothing listens there now: the request fails
+	at := time.Now()
+	for name, url := range map[string]string{
+		"no answer":   closed + "/im/callback",
+		"invalid URL": closed + "/im/\x7fcallback",
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := &imsend.Sender{URL: url, AppID: "1400000000", Token: "secret-token", Now: func() time.Time { return at }}
+			_, err := s.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			sign, rt := protocol.SignAt("secret-token", at)
+			if msg := err.Error(); strings.Contains(msg, sign) || strings.Contains(msg, rt) || strings.Contains(msg, "secret-token") {
+				t.Fatalf("the error quotes the signed query: %s", msg)
+			}
+			rep := s.Run(context.Background(), imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: func(int) []byte { return []byte(`{}`) }, Requests: 1})
+			if strings.Contains(rep.FirstError, sign) {
+				t.Fatalf("FirstError quotes Sign: %s", rep.FirstError)
 			}
 		})
 	}
