@@ -649,14 +649,10 @@ func (c Config) Redacted() Config {
 	}
 	r.Forward = slices.Clone(c.Forward)
 	for i := range r.Forward {
-		if r.Forward[i].Secret != "" {
-			r.Forward[i].Secret = redacted
-		}
+		r.Forward[i].Secret = redactSecrets(r.Forward[i].Secret)
 		r.Forward[i].URL = RedactURL(r.Forward[i].URL)
 	}
-	if c.ForwardSecret != "" {
-		r.ForwardSecret = redacted
-	}
+	r.ForwardSecret = redactSecrets(c.ForwardSecret)
 	r.StoreDSN = Redact(c.StoreDSN, false)
 	r.NATSURL = Redact(c.NATSURL, true)
 	return r

@@ -26,7 +26,11 @@ type ForwardConfig struct {
 	Apps []string `koanf:"apps" yaml:"apps,omitempty"`
 	// URL is where callbacks are POSTed (http or https).
 	URL string `koanf:"url" yaml:"url"`
-	// Secret signs the requests: "whsec_" followed by base64. Never logged.
+	// Secret signs the requests: "whsec_" followed by base64. Several,
+	// separated by spaces, sign each request with each, in order: the
+	// webhook-signature header holds one signature per secret, and a
+	// receiver that knows any one of them accepts it (secret rotation).
+	// Never logged.
 	Secret string `koanf:"secret" yaml:"secret"`
 	// Timeout bounds one attempt of an after-callback (default 5s);
 	// before-callbacks get the before deadline.
@@ -49,10 +53,52 @@ func forwardKeys() map[string]reflect.Kind {
 	return keys
 }
 
-// SecretKey is the HMAC key of the destination: Secret without its
-// "whsec_" prefix, base64-decoded.
+// SecretKeys are the HMAC keys of the destination, one per secret of
+// Secret (separated by spaces), in order: each without its "whsec_"
+// prefix, base64-decoded. A problem names the secret by its position
+// ("#2") when there are several, and never quotes it.
+func (f ForwardConfig) SecretKeys() ([][]byte, error) {
+	secrets := strings.Fields(f.Secret)
+	if len(secrets) <= 1 {
+		key, err := secretKey(f.Secret)
+		if err != nil {
+			return nil, err
+		}
+		return [][]byte{key}, nil
+	}
+	for i, s := range secrets {
+		if !strings.HasPrefix(s, "whsec_") {
+			// Several secrets each carry the prefix, so a value split by
+			// mistake (a space or line break inside one) is refused, and
+			// said so, before its pieces are decoded.
+			return nil, fmt.Errorf("#%d does not begin with whsec_ (several secrets are separated by spaces, each whsec_ followed by base64)", i+1)
+		}
+	}
+	keys := make([][]byte, 0, len(secrets))
+	for i, s := range secrets {
+		key, err := secretKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("#%d %w", i+1, err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+// SecretKey is the HMAC key of the destination's first secret (SecretKeys
+// has them all).
 func (f ForwardConfig) SecretKey() ([]byte, error) {
-	s := strings.TrimPrefix(f.Secret, "whsec_")
+	keys, err := f.SecretKeys()
+	if err != nil {
+		return nil, err
+	}
+	return keys[0], nil
+}
+
+// secretKey is the HMAC key of one secret: without its "whsec_" prefix,
+// base64-decoded, at least 16 bytes.
+func secretKey(secret string) ([]byte, error) {
+	s := strings.TrimPrefix(secret, "whsec_")
 	if s == "" {
 		return nil, errors.New("required: whsec_ followed by base64")
 	}
@@ -157,7 +203,7 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 		case u.Fragment != "":
 			bad(setting("url"), "%s: url %q has a fragment, which is never sent", key, RedactURL(f.URL))
 		}
-		if _, err := f.SecretKey(); err != nil {
+		if _, err := f.SecretKeys(); err != nil {
 			bad(setting("secret"), "%s: secret %v", key, err)
 		}
 		if f.Timeout <= 0 {

@@ -148,3 +148,103 @@ func TestStreamReplicas(t *testing.T) {
 		}
 	}
 }
+
+// Two more secrets of 24 bytes, for rotation.
+const (
+	whsecNew   = "whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24h"
+	whsecThird = "whsec_dGhpcmQtc2VjcmV0LWZvci1yb3RhdGlvbg=="
+)
+
+// TestForwardSecretRotation: a destination's secret may hold several,
+// separated by spaces, in the file and in IMCALLBACK_FORWARD_SECRET; each
+// is a key, in order, and config check shows how many without showing any.
+func TestForwardSecretRotation(t *testing.T) {
+	file := writeTemp(t, `sdkappid: ["1400000001"]
+forward:
+  - name: backend
+    match: ["Group.*"]
+    url: "https://backend.internal/im/events"
+    secret: "`+whsec+`  `+whsecNew+`"
+`)
+	fromFile, err := config.Load(config.Source{File: file, Environ: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromEnv, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
+		"IMCALLBACK_FORWARD_URL=http://127.0.0.1:8090/", "IMCALLBACK_FORWARD_SECRET="+whsec+" "+whsecNew+" "+whsecThird+" ")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		c    *config.Config
+		want []string
+	}{{fromFile, []string{whsec, whsecNew}}, {fromEnv, []string{whsec, whsecNew, whsecThird}}} {
+		keys, err := tc.c.Forward[0].SecretKeys()
+		if err != nil || len(keys) != len(tc.want) {
+			t.Fatalf("keys %d, %v; want %d", len(keys), err, len(tc.want))
+		}
+		for i, s := range tc.want {
+			if one, _ := (config.ForwardConfig{Secret: s}).SecretKey(); string(keys[i]) != string(one) {
+				t.Errorf("key #%d is not that of secret #%d", i+1, i+1)
+			}
+		}
+		y := tc.c.YAML()
+		for _, s := range tc.want {
+			if strings.Contains(y, strings.TrimPrefix(s, "whsec_")[:12]) {
+				t.Errorf("config check shows a secret:\n%s", y)
+			}
+		}
+		if want := "secret: '" + strings.TrimSuffix(strings.Repeat("[redacted] ", len(tc.want)), " ") + "'"; !strings.Contains(y, want) {
+			t.Errorf("config check lacks %q:\n%s", want, y)
+		}
+	}
+	// One secret, as before: one key, one [redacted].
+	one, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
+		"IMCALLBACK_FORWARD_URL=http://127.0.0.1:8090/", "IMCALLBACK_FORWARD_SECRET="+whsec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := one.Forward[0].SecretKeys(); err != nil || len(keys) != 1 {
+		t.Errorf("one secret: %d keys, %v", len(keys), err)
+	}
+	if y := one.YAML(); !strings.Contains(y, "secret: '[redacted]'\n") {
+		t.Errorf("one secret in config check:\n%s", y)
+	}
+}
+
+// TestForwardSecretRotationMistakes: each of several secrets is checked as
+// one is; the problem names the variable or key and the secret's position,
+// and quotes none of them.
+func TestForwardSecretRotationMistakes(t *testing.T) {
+	for _, tc := range []struct{ name, secret, want string }{
+		{"the second too short", whsec + " whsec_c2hvcnQ=", "secret #2 decodes to 5 bytes"},
+		{"the first not base64", "whsec_not*base64*at*all " + whsecNew, "secret #1 is not base64 after whsec_"},
+		{"the second without whsec_", whsec + " " + strings.TrimPrefix(whsecNew, "whsec_"), "secret #2 does not begin with whsec_"},
+		{"a secret broken by a space", "whsec_MfKQ9r8GKYqr TwjUPD8ILPZIo2LaLaSw", "secret #2 does not begin with whsec_"},
+		{"an empty whsec_", whsec + " whsec_", "secret #2 required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, envErr := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
+				"IMCALLBACK_FORWARD_URL=http://h/", "IMCALLBACK_FORWARD_SECRET="+tc.secret)})
+			file := writeTemp(t, "sdkappid: [\"1400000001\"]\nforward:\n  - name: x\n    match: [\"*\"]\n    url: http://h/\n    secret: \""+tc.secret+"\"\n")
+			_, fileErr := config.Load(config.Source{File: file, Environ: env()})
+			for _, c := range []struct {
+				err  error
+				want string
+			}{
+				{envErr, "IMCALLBACK_FORWARD_SECRET (forward_secret): forward[0] (default): " + tc.want},
+				{fileErr, "IMCALLBACK_FORWARD (forward): forward[0] (x): " + tc.want},
+			} {
+				if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
+					t.Errorf("%v, want an error with %q", c.err, c.want)
+					continue
+				}
+				for _, s := range strings.Fields(tc.secret) {
+					if s = strings.TrimPrefix(s, "whsec_"); len(s) >= 6 && strings.Contains(c.err.Error(), s[:6]) {
+						t.Errorf("the error quotes a secret: %v", c.err)
+					}
+				}
+			}
+		})
+	}
+}
