@@ -90,7 +90,7 @@ var _ dispatcher.Forwarder = (*Forwarder)(nil)
 // destination is one configured endpoint with its own connection pool.
 type destination struct {
 	cfg    config.ForwardConfig
-	key    []byte
+	keys   [][]byte // one per secret, in order; each request is signed with each
 	client *http.Client
 }
 
@@ -100,7 +100,7 @@ type destination struct {
 func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, error) {
 	f := &Forwarder{byName: map[string]*destination{}, replies: map[string]reply{}, log: log, now: time.Now}
 	for _, c := range dests {
-		key, err := c.SecretKey()
+		keys, err := c.SecretKeys()
 		if err != nil {
 			return nil, fmt.Errorf("forward: %s: secret %w", c.Name, err)
 		}
@@ -119,7 +119,7 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 			// address the Location names.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
-		d := &destination{cfg: c, key: key, client: client}
+		d := &destination{cfg: c, keys: keys, client: client}
 		f.dests = append(f.dests, d)
 		f.byName[c.Name] = d
 	}
@@ -437,7 +437,7 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 	h.Set("User-Agent", "imcallback")
 	h.Set(HeaderID, id)
 	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(HeaderSignature, Sign(d.key, id, ts, r.Body))
+	h.Set(HeaderSignature, SignAll(d.keys, id, ts, r.Body))
 	h.Set(HeaderCommand, r.Command)
 	h.Set(HeaderApp, r.Params.SdkAppid)
 	h.Set(HeaderKind, kind.String())

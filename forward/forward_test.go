@@ -18,6 +18,8 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
@@ -70,20 +72,10 @@ type received struct {
 // with the secret's key, and a timestamp within five minutes.
 func verify(t *testing.T, r received) {
 	t.Helper()
-	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	id, ts := r.header.Get("webhook-id"), r.header.Get("webhook-timestamp")
-	mac := hmac.New(sha256.New, key)
-	io.WriteString(mac, id+"."+ts+".")
-	mac.Write(r.body)
-	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	ok := false
-	for _, sig := range strings.Fields(r.header.Get("webhook-signature")) {
-		v, s, _ := strings.Cut(sig, ",")
-		ok = ok || v == "v1" && hmac.Equal([]byte(s), []byte(want))
-	}
-	if !ok {
+	if want, ok := verifies(r, secret); !ok {
 		t.Errorf("signature %q does not verify (want v1,%s)", r.header.Get("webhook-signature"), want)
 	}
+	id, ts := r.header.Get("webhook-id"), r.header.Get("webhook-timestamp")
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
 		t.Errorf("webhook-timestamp %q is not now", ts)
@@ -99,6 +91,22 @@ func verify(t *testing.T, r received) {
 	if got := r.header.Get("X-Imcallback-Kind"); got != kind {
 		t.Errorf("X-Imcallback-Kind %q for %s, want %q", got, r.header.Get("X-Imcallback-Command"), kind)
 	}
+}
+
+// verifies reports whether one of the v1 signatures of webhook-signature
+// (separated by spaces) is that of id.timestamp.body under the key of
+// whsec, as a receiver that knows whsec alone checks; want is that signature.
+func verifies(r received, whsec string) (want string, ok bool) {
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(whsec, "whsec_"))
+	mac := hmac.New(sha256.New, key)
+	io.WriteString(mac, r.header.Get("webhook-id")+"."+r.header.Get("webhook-timestamp")+".")
+	mac.Write(r.body)
+	want = base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, sig := range strings.Split(r.header.Get("webhook-signature"), " ") {
+		v, s, _ := strings.Cut(sig, ",")
+		ok = ok || v == "v1" && hmac.Equal([]byte(s), []byte(want))
+	}
+	return want, ok
 }
 
 // dest is an httptest destination answering with answer(n), n counting
@@ -508,6 +516,7 @@ func TestStartRefuses(t *testing.T) {
 		{"bad url", nil, []string{"IMCALLBACK_FORWARD_URL=ftp://x", "IMCALLBACK_FORWARD_SECRET=" + secret}, "url \"ftp://x\" must be an http"},
 		{"secret not base64", nil, []string{"IMCALLBACK_FORWARD_URL=http://127.0.0.1:1/", "IMCALLBACK_FORWARD_SECRET=whsec_???"}, "secret is not base64"},
 		{"no secret", nil, []string{"IMCALLBACK_FORWARD_URL=http://127.0.0.1:1/"}, "secret required"},
+		{"second secret short", nil, []string{"IMCALLBACK_FORWARD_URL=http://127.0.0.1:1/", "IMCALLBACK_FORWARD_SECRET=" + secret + " whsec_c2hvcnQ="}, "IMCALLBACK_FORWARD_SECRET (forward_secret): forward[0] (default): secret #2 decodes to 5 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -550,5 +559,98 @@ func TestGlobMatchingNothingIsRefused(t *testing.T) {
 		catalogueAll(), nopLogger(), newRegistry())
 	if err == nil || !strings.Contains(err.Error(), `backend: match "C2C.CallbackAfterSendMSG" matches no command`) {
 		t.Errorf("a glob matching nothing: %v", err)
+	}
+}
+
+// Secrets of a rotation: the one receivers know, and its successor.
+const (
+	oldSecret = secret
+	newSecret = "whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24h"
+)
+
+// TestSignAll: with several keys the header holds Sign's value for each,
+// in order, separated by single spaces; with one, Sign's value alone, at
+// no extra allocation (the benchmark's case).
+func TestSignAll(t *testing.T) {
+	var keys [][]byte
+	for _, s := range []string{oldSecret, newSecret} {
+		key, err := (config.ForwardConfig{Secret: s}).SecretKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	id, ts, body := "msg_p5jXN8AQM9LWM0D4loKWxJek", int64(1614265330), []byte(`{"test": 2432232314}`)
+	one, two := forward.Sign(keys[0], id, ts, body), forward.Sign(keys[1], id, ts, body)
+	if got := forward.SignAll(keys[:1], id, ts, body); got != one {
+		t.Errorf("one key: %s, want %s", got, one)
+	}
+	if got := forward.SignAll(keys, id, ts, body); got != one+" "+two {
+		t.Errorf("two keys: %s, want %s", got, one+" "+two)
+	}
+	sign := testing.AllocsPerRun(100, func() { forward.Sign(keys[0], id, ts, body) })
+	signAll := testing.AllocsPerRun(100, func() { forward.SignAll(keys[:1], id, ts, body) })
+	if signAll != sign {
+		t.Errorf("SignAll with one key allocates %v times, Sign %v", signAll, sign)
+	}
+}
+
+// TestSecretRotation: a destination with two secrets signs each request
+// with both, in order, so a receiver that knows either one alone accepts
+// it (and one that knows neither does not); config and logs show neither.
+func TestSecretRotation(t *testing.T) {
+	d := newDest(t, func(w http.ResponseWriter, _ int) {
+		fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+	})
+	core, logs := observer.New(zap.DebugLevel)
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + d.URL,
+		"IMCALLBACK_FORWARD_SECRET=" + oldSecret + " " + newSecret, "IMCALLBACK_FORWARD_MATCH=" + beforeCommand + "," + afterCommand},
+		fx.Decorate(func(*zap.Logger) *zap.Logger { return zap.New(core) }))
+	for _, command := range []string{beforeCommand, afterCommand} {
+		if res := s.Send(t, command, mustSample(t, command)); !res.OK() {
+			t.Fatalf("%s answered %d %s", command, res.Status, res.Body)
+		}
+	}
+	got := d.requests()
+	if len(got) != 2 {
+		t.Fatalf("the destination got %d requests, want 2", len(got))
+	}
+	for _, r := range got {
+		sigs := strings.Split(r.header.Get("webhook-signature"), " ")
+		if len(sigs) != 2 {
+			t.Fatalf("webhook-signature %q, want two signatures separated by a space", r.header.Get("webhook-signature"))
+		}
+		for i, whsec := range []string{oldSecret, newSecret} {
+			want, ok := verifies(r, whsec)
+			if !ok {
+				t.Errorf("%s: a receiver with secret #%d alone refuses it", r.header.Get("X-Imcallback-Command"), i+1)
+			}
+			if sigs[i] != "v1,"+want {
+				t.Errorf("signature #%d is %s, want secret #%d's v1,%s", i+1, sigs[i], i+1, want)
+			}
+		}
+		if _, ok := verifies(r, "whsec_dGhpcmQtc2VjcmV0LWZvci1yb3RhdGlvbg=="); ok {
+			t.Error("a receiver with another secret accepts it")
+		}
+	}
+	var cfg map[string]any
+	s.GetJSON(t, "/v1/config", http.StatusOK, &cfg)
+	shown, _ := json.Marshal(cfg)
+	var logged strings.Builder
+	for _, e := range logs.All() {
+		fields, _ := json.Marshal(e.ContextMap())
+		fmt.Fprintf(&logged, "%s %s\n", e.Message, fields)
+	}
+	if !strings.Contains(logged.String(), "forwarding callbacks") {
+		t.Fatalf("the destination's start is not in the log:\n%s", logged.String())
+	}
+	for _, whsec := range []string{oldSecret, newSecret} {
+		key := strings.TrimPrefix(whsec, "whsec_")[:12]
+		if strings.Contains(string(shown), key) {
+			t.Errorf("/v1/config shows a secret: %s", shown)
+		}
+		if strings.Contains(logged.String(), key) {
+			t.Errorf("the log shows a secret:\n%s", logged.String())
+		}
 	}
 }
