@@ -11,6 +11,8 @@ function verified(req, body) {
   const id = req.headers['webhook-id'], ts = req.headers['webhook-timestamp'];
   if (!id || !ts || Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;
   const want = crypto.createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest();
+  // One "v1,<sig>" per secret the service signs with, separated by spaces
+  // (two while a secret is rotated): any one that verifies will do.
   return (req.headers['webhook-signature'] || '').split(' ').some((s) => {
     const [v, sig] = s.split(',');
     const got = Buffer.from(sig || '', 'base64');

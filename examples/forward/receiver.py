@@ -12,6 +12,8 @@ class Receiver(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         wid, ts = self.headers.get("webhook-id", ""), self.headers.get("webhook-timestamp", "")
         want = base64.b64encode(hmac.new(KEY, f"{wid}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
+        # One "v1,<sig>" per secret the service signs with, separated by
+        # spaces (two while a secret is rotated): any one that verifies will do.
         sigs = [s.split(",", 1)[1] for s in self.headers.get("webhook-signature", "").split() if s.startswith("v1,")]
         if not ts.isdigit() or abs(time.time() - int(ts)) > 300 or not any(hmac.compare_digest(s, want) for s in sigs):
             return self.send_response(401) or self.end_headers()

@@ -19,6 +19,10 @@ import (
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
+// otherSecret is one the receivers do not know: the next (or the last)
+// of a rotation.
+const otherSecret = "whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24h"
+
 // start runs a receiver on a free loopback port and returns its URL, or
 // skips t when the interpreter is missing.
 func start(t *testing.T, interpreter, script string) string {
@@ -134,6 +138,31 @@ func TestReceivers(t *testing.T) {
 					t.Fatalf("metrics lack %s:\n%s", want, s.Metrics(t))
 				}
 				time.Sleep(50 * time.Millisecond)
+			}
+
+			// While a secret is rotated the service signs with two, and the
+			// receiver, knowing one of them, accepts the request whichever
+			// place its secret has; signed with another alone, it refuses.
+			deny := `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"blocked word"}`
+			badword, err := imtest.SampleWith("C2C.CallbackBeforeSendMsg", map[string]any{"From_Account": "badword"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct{ secrets, result string }{
+				{secret + " " + otherSecret, "ok"},
+				{otherSecret + " " + secret, "ok"},
+				{otherSecret, "status"},
+			} {
+				s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + url,
+					"IMCALLBACK_FORWARD_SECRET=" + c.secrets, "IMCALLBACK_FORWARD_MATCH=C2C.CallbackBeforeSendMsg"})
+				res := s.Send(t, "C2C.CallbackBeforeSendMsg", badword)
+				if got := string(res.Body) == deny; got != (c.result == "ok") {
+					t.Errorf("signed with %d secrets, the receiver's secret %s: answered %s", len(strings.Fields(c.secrets)),
+						map[bool]string{true: "among them", false: "not among them"}[strings.Contains(c.secrets, secret)], res.Body)
+				}
+				if want := `imcallback_forward_requests_total{destination="default",result="` + c.result + `"} 1`; !strings.Contains(s.Metrics(t), want) {
+					t.Errorf("metrics lack %s", want)
+				}
 			}
 		})
 	}
