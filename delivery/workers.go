@@ -430,7 +430,9 @@ func (w *workers) handle(msg jetstream.Msg) {
 		defer span.End()
 	}
 	hctx, cancel := context.WithTimeout(ctx, w.opts.HandlerTimeout)
+	overrun := w.keepWhileRunning(msg, req.Command, md.Sequence.Stream)
 	err = w.p.Process(hctx, req)
+	overrun()
 	cancel()
 	if span != nil {
 		tracing.Fail(span, err)
@@ -471,6 +473,55 @@ func (w *workers) handle(msg jetstream.Msg) {
 		delay := w.opts.backoff(md.NumDelivered)
 		w.log.Warn("handler failed; redelivering after the backoff", fields(zap.Duration("backoff", delay), zap.Error(err))...)
 		w.nak(msg, delay)
+	}
+}
+
+// overrunGrace is how long past its deadline a handler may take to return
+// before keepWhileRunning takes it for one that ignores its context; the
+// ack wait leaves 5 s after the deadline.
+const overrunGrace = 2 * time.Second
+
+// keepWhileRunning keeps msg from being redelivered while its handler runs
+// past its deadline (a handler that ignores its context): from
+// overrunGrace after the deadline on, it tells the server every
+// HandlerTimeout + overrunGrace (less than the ack wait) that the message
+// is still in progress, and warns once.
+// Without it the ack wait would run out under the running handler and the
+// event would run a second time at once, here or on another replica, with
+// a delivery counted as an attempt while the first still runs. The
+// returned stop ends it; call it when the handler returned.
+func (w *workers) keepWhileRunning(msg jetstream.Msg, command string, seq uint64) (stop func()) {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	warned := false
+	var tick func()
+	tick = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		if !warned {
+			warned = true
+			w.log.Warn("handler still running past its deadline (it ignores its context); its event is kept from redelivery until it returns",
+				zap.String("command", command), zap.Uint64("seq", seq), zap.Duration("handler_timeout", w.opts.HandlerTimeout))
+		}
+		if err := msg.InProgress(); err != nil {
+			w.log.Debug("in-progress notice failed", zap.Uint64("seq", seq), zap.Error(err))
+		}
+		t.Reset(w.opts.HandlerTimeout + overrunGrace)
+	}
+	mu.Lock()
+	t = time.AfterFunc(w.opts.HandlerTimeout+overrunGrace, tick)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
 	}
 }
 
