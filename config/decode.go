@@ -215,6 +215,21 @@ func secret(key string) bool {
 // entryDurations applies check to the duration fields of each entry of a
 // list of entries (forward: timeout), so "timeout: 5" is an error there too.
 func entryDurations(raw any, entry reflect.Type, check func(item any) string) []string {
+	return eachEntryField(raw, entry, func(f reflect.StructField, v any) []string {
+		if f.Type != reflect.TypeFor[time.Duration]() {
+			return nil
+		}
+		if msg := check(v); msg != "" {
+			return []string{msg}
+		}
+		return nil
+	})
+}
+
+// eachEntryField calls check with each field that an entry of a list of
+// entries sets, and returns its problems prefixed with the entry's number
+// and the field's key: "entry #2: timeout: …".
+func eachEntryField(raw any, entry reflect.Type, check func(f reflect.StructField, v any) []string) []string {
 	items, ok := raw.([]any)
 	if !ok {
 		return nil
@@ -227,12 +242,13 @@ func entryDurations(raw any, entry reflect.Type, check func(item any) string) []
 		}
 		for j := range entry.NumField() {
 			f := entry.Field(j)
-			v, set := m[f.Tag.Get("koanf")]
-			if f.Type != reflect.TypeFor[time.Duration]() || !set {
+			name := f.Tag.Get("koanf")
+			v, set := m[name]
+			if !set {
 				continue
 			}
-			if msg := check(v); msg != "" {
-				msgs = append(msgs, fmt.Sprintf("entry #%d: %s: %s", i+1, f.Tag.Get("koanf"), msg))
+			for _, msg := range check(f, v) {
+				msgs = append(msgs, fmt.Sprintf("entry #%d: %s: %s", i+1, name, msg))
 			}
 		}
 	}
@@ -297,37 +313,24 @@ func setWholeNumber(field reflect.Value, v any) bool {
 // entry of a list of entries (apps: iplist_nettypes) as setWholeNumber
 // does, so "iplist_nettypes: [5.5]" is an error rather than nettype 5.
 func entryNumbers(raw any, entry reflect.Type) []string {
-	items, ok := raw.([]any)
-	if !ok {
-		return nil
-	}
-	var msgs []string
-	for i, item := range items {
-		m, ok := item.(map[string]any)
-		if !ok {
-			continue
+	return eachEntryField(raw, entry, func(f reflect.StructField, v any) []string {
+		typ := f.Type
+		if typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
 		}
-		for j := range entry.NumField() {
-			f := entry.Field(j)
-			name := f.Tag.Get("koanf")
-			v, set := m[name]
-			typ := f.Type
-			if typ.Kind() == reflect.Slice {
-				typ = typ.Elem()
-			}
-			if !set || v == nil || !isInteger(typ.Kind()) || typ == reflect.TypeFor[time.Duration]() {
-				continue
-			}
-			values := []any{v}
-			if list, ok := v.([]any); ok && f.Type.Kind() == reflect.Slice {
-				values = list
-			}
-			for _, one := range values {
-				if !setWholeNumber(reflect.New(typ).Elem(), one) {
-					msgs = append(msgs, fmt.Sprintf("entry #%d: %s: %v is not a whole number", i+1, name, one))
-				}
+		if v == nil || !isInteger(typ.Kind()) || typ == reflect.TypeFor[time.Duration]() {
+			return nil
+		}
+		values := []any{v}
+		if list, ok := v.([]any); ok && f.Type.Kind() == reflect.Slice {
+			values = list
+		}
+		var msgs []string
+		for _, one := range values {
+			if !setWholeNumber(reflect.New(typ).Elem(), one) {
+				msgs = append(msgs, fmt.Sprintf("%v is not a whole number", one))
 			}
 		}
-	}
-	return msgs
+		return msgs
+	})
 }
