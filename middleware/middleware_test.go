@@ -47,6 +47,19 @@ func post(query string) *http.Request {
 }
 
 // assertRejected checks status and envelope of a rejection.
+// assertOutcome checks that the request passed (200) when want is nil, and
+// was rejected with want otherwise.
+func assertOutcome(t *testing.T, rec *httptest.ResponseRecorder, want *protocol.Error) {
+	t.Helper()
+	if want == nil {
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		return
+	}
+	assertRejected(t, rec, want)
+}
+
 func assertRejected(t *testing.T, rec *httptest.ResponseRecorder, want *protocol.Error) {
 	t.Helper()
 	if rec.Code != want.Status {
@@ -79,13 +92,10 @@ func TestAppID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec, m := serve(t, post(tt.query), nil, mw)
+			assertOutcome(t, rec, tt.want)
 			if tt.want == nil {
-				if rec.Code != http.StatusOK {
-					t.Fatalf("status %d: %s", rec.Code, rec.Body)
-				}
 				return
 			}
-			assertRejected(t, rec, tt.want)
 			if got := testutil.ToFloat64(m.Rejections.WithLabelValues(tt.want.Reason, metrics.OtherApp)); got != 1 {
 				t.Fatalf("rejections{%s} = %v", tt.want.Reason, got)
 			}
@@ -130,13 +140,7 @@ func TestSignature(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec, _ := serve(t, post(tt.query), nil, mw)
-			if tt.want == nil {
-				if rec.Code != http.StatusOK {
-					t.Fatalf("status %d: %s", rec.Code, rec.Body)
-				}
-				return
-			}
-			assertRejected(t, rec, tt.want)
+			assertOutcome(t, rec, tt.want)
 		})
 	}
 }
@@ -212,13 +216,7 @@ func TestIPAllowAndForwardingHeaders(t *testing.T) {
 			}
 			rec, _ := serve(t, req, middleware.NewIPExtractor(tt.trusted, tt.header),
 				middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: allow}))
-			if tt.want == nil {
-				if rec.Code != http.StatusOK {
-					t.Fatalf("status %d: %s", rec.Code, rec.Body)
-				}
-				return
-			}
-			assertRejected(t, rec, tt.want)
+			assertOutcome(t, rec, tt.want)
 		})
 	}
 }
@@ -250,13 +248,7 @@ func TestIPAllowRealIPLines(t *testing.T) {
 			}
 			rec, _ := serve(t, req, middleware.NewIPExtractor(proxies, "X-Real-IP"),
 				middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: allow}))
-			if tt.want == nil {
-				if rec.Code != http.StatusOK {
-					t.Fatalf("status %d: %s", rec.Code, rec.Body)
-				}
-				return
-			}
-			assertRejected(t, rec, tt.want)
+			assertOutcome(t, rec, tt.want)
 		})
 	}
 }
