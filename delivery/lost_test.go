@@ -120,6 +120,35 @@ func TestDeletedDeadLetterStreamIsSetUpAgain(t *testing.T) {
 	})
 }
 
+// TestFailedDeadLetteringIsRetriedAfterTheFirstDelay: an event whose dead
+// letter could not be stored (the dead-letter stream deleted) waited out the
+// backoff of its last delivery, the longest (10 minutes by default), before
+// the dead-lettering was tried again. It is retried after the first delay.
+func TestFailedDeadLetteringIsRetriedAfterTheFirstDelay(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 2
+		o.Backoff = []time.Duration{20 * time.Millisecond, time.Hour}
+		rec := newRecorder()
+		rec.set(0, func(string, int) error { return errors.New("members table missing") })
+		s := start(t, o, dispatcherFor(t, rec))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := s.Conn().JS.DeleteStream(ctx, s.Options().DeadStream()); err != nil {
+			t.Fatal(err)
+		}
+		accept(t, s, request(testCommand, "fails"))
+		e := events(t, s)
+		eventually(t, 20*time.Second, "the dead letter stored", func() bool {
+			_, err := s.Conn().JS.Stream(ctx, s.Options().DeadStream())
+			return err == nil && len(deadLetters(t, e)) == 1
+		})
+		if n := len(rec.callTimes("fails")); n != 2 {
+			t.Errorf("the handler ran %d times, want MaxDeliveries = 2", n)
+		}
+	})
+}
+
 // TestDeadLetterOfARecreatedStream: a recreated work stream numbers from 1
 // again; its failing event at a sequence already dead-lettered is
 // dead-lettered too, not taken for the stored dead letter and terminated.

@@ -541,7 +541,11 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 			append(fields, zap.Error(err))...)
 		w.s.holds.keepReason(md.Sequence.Stream, reason)
 		w.s.kickSupervisor() // the dead-letter stream may be gone: the supervisor sets it up again
-		w.nak(msg, w.opts.backoff(md.NumDelivered))
+		// After the first backoff delay, not the last: the supervisor sets the
+		// stream up again within seconds, and a retry after the last delay (10
+		// minutes by default, the duplicate window's default) could store a
+		// second dead letter when the first write was stored but timed out.
+		w.nak(msg, w.opts.backoff(1))
 		return
 	}
 	w.s.metrics.dead.WithLabelValues(command).Inc()
