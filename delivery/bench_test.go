@@ -18,7 +18,14 @@ import (
 // BenchmarkAccept appends distinct events from parallel callers to the
 // embedded server over the in-process connection, as concurrent HTTP
 // requests do; ns/op is the throughput cost of one stored event.
-func BenchmarkAccept(b *testing.B) {
+func BenchmarkAccept(b *testing.B) { benchmarkAccept(b, nil) }
+
+// BenchmarkAcceptForwarded is BenchmarkAccept in gateway mode: each event
+// is stored as two copies, one for the Go handler and one for a forward
+// destination.
+func BenchmarkAcceptForwarded(b *testing.B) { benchmarkAccept(b, []string{"", "backend"}) }
+
+func benchmarkAccept(b *testing.B, targets []string) {
 	o := delivery.DefaultOptions()
 	o.StoreDir = b.TempDir()
 	s, err := delivery.New(o, zap.NewNop(), prometheus.NewRegistry())
@@ -48,6 +55,7 @@ func BenchmarkAccept(b *testing.B) {
 				Body: fmt.Appendf(nil, `{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_bench",`+
 					`"TopicId":"@TGS#_bench@TOPIC#_%d","Operator_Account":"admin","Type":"Community","Name":"bench"}`, n.Add(1)),
 				ReceivedAt: time.Now(),
+				Targets:    targets,
 			}
 			if err := s.Accept(ctx, r); err != nil {
 				b.Fatal(err)
