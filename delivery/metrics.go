@@ -52,7 +52,7 @@ func newMetrics(reg prometheus.Registerer, pending, dead func() float64) (*deliv
 		}, []string{"command"}),
 		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "imcallback_delivery_publish_seconds",
-			Help:    "Time to append an after-callback to JetStream, acknowledgement included.",
+			Help:    "Time to append an after-callback to JetStream (all copies of a forwarded one), acknowledgements included.",
 			Buckets: metrics.DurationBuckets,
 		}),
 	}

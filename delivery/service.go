@@ -224,8 +224,9 @@ func (s *Service) Events() (*Events, error) {
 // duplicate and returns nil: it is stored already. A body the server
 // cannot hold is refused with protocol.ErrBodyTooLarge. A forwarded
 // event (r.Targets) is stored once per target, each copy processed,
-// retried and dead-lettered on its own; it is acknowledged once every
-// copy is stored (a copy stored before a failure is kept, and the IM
+// retried and dead-lettered on its own; the copies are published at once
+// and it is acknowledged once every copy is stored, all of them within
+// one PublishTimeout (a copy stored before a failure is kept, and the IM
 // retry that follows is deduplicated per copy).
 func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 	if s.js.Load() == nil {
@@ -235,52 +236,141 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 		s.appendFailedWith(errNotEnsured)
 		return errNotEnsured
 	}
-	targets := r.Targets
-	if len(targets) == 0 {
-		targets = []string{""}
+	switch len(r.Targets) {
+	case 0:
+		return s.append(ctx, r, "")
+	case 1:
+		return s.append(ctx, r, r.Targets[0])
 	}
-	for _, target := range targets {
-		if err := s.append(ctx, r, target); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.appendCopies(ctx, r, r.Targets)
 }
 
 // append stores r's copy for target and waits for the stream's
-// acknowledgement. With tracing, its span's context goes into the message
-// headers: each delivery's span is its child.
-func (s *Service) append(ctx context.Context, r *dispatcher.Request, target string) (err error) {
+// acknowledgement, at most PublishTimeout.
+func (s *Service) append(ctx context.Context, r *dispatcher.Request, target string) error {
 	js := s.js.Load()
 	if js == nil {
 		return ErrNotStarted
 	}
-	msg := newEventMsg(&s.opts, r, target)
+	c, err := s.prepare(ctx, r, target)
+	if err != nil {
+		c.end(err)
+		return err
+	}
+	wait, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
+	start := time.Now()
+	c.send(*js)
+	err = s.await(ctx, wait, r, &c)
+	cancel()
+	s.metrics.publish.Observe(time.Since(start).Seconds())
+	return err
+}
+
+// appendCopies stores r's copy for each of targets: every copy is
+// published before the first acknowledgement is awaited, and all of them
+// share one PublishTimeout, so the answer to IM does not wait a
+// PublishTimeout per copy. It returns nil once every copy is stored, and
+// the first copy's error otherwise. A copy too large for the server fails
+// the event before any copy is published.
+func (s *Service) appendCopies(ctx context.Context, r *dispatcher.Request, targets []string) error {
+	js := s.js.Load()
+	if js == nil {
+		return ErrNotStarted
+	}
+	copies := make([]outgoing, len(targets))
+	for i, target := range targets {
+		var err error
+		if copies[i], err = s.prepare(ctx, r, target); err != nil {
+			for j := range i + 1 {
+				copies[j].end(err)
+			}
+			return err
+		}
+	}
+	wait, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	for i := range copies {
+		copies[i].send(*js)
+	}
+	var first error
+	for i := range copies {
+		if err := s.await(ctx, wait, r, &copies[i]); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.metrics.publish.Observe(time.Since(start).Seconds())
+	return first
+}
+
+// outgoing is one copy of an event on its way to the stream.
+type outgoing struct {
+	target string
+	msg    *nats.Msg
+	span   trace.Span // nil without tracing
+	fut    jetstream.PubAckFuture
+	err    error // the publish failed before its acknowledgement was awaited
+}
+
+// prepare builds r's message for target. With tracing, it starts the
+// copy's span and puts its context into the message headers: each
+// delivery's span is its child; end finishes the span. An event the
+// server's max_payload cannot hold is refused with protocol.ErrBodyTooLarge.
+func (s *Service) prepare(ctx context.Context, r *dispatcher.Request, target string) (outgoing, error) {
+	c := outgoing{target: target, msg: newEventMsg(&s.opts, r, target)}
 	if t := s.opts.Tracer; t.Enabled() {
-		var span trace.Span
-		ctx, span = t.Start(ctx, "imcallback.append", tracing.KindProducer,
+		ctx, c.span = t.Start(ctx, "imcallback.append", tracing.KindProducer,
 			trace.WithAttributes(tracing.AttrCommand.String(r.Command), tracing.AttrDestination.String(target)))
-		defer func() {
-			tracing.Fail(span, err)
-			span.End()
-		}()
-		t.Inject(ctx, http.Header(msg.Header))
+		t.Inject(ctx, http.Header(c.msg.Header))
 	}
 	// The server counts headers and body against max_payload; the size
 	// here also holds the subject, and the reply inbox is added on top.
-	if limit := s.maxPayload.Load(); limit > 0 && int64(msg.Size()+replyAllowance+deadLetterAllowance) > limit {
-		return fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the NATS server's max_payload %d",
-			protocol.ErrBodyTooLarge, msg.Size(), limit)
+	if limit := s.maxPayload.Load(); limit > 0 && int64(c.msg.Size()+replyAllowance+deadLetterAllowance) > limit {
+		return c, fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the NATS server's max_payload %d",
+			protocol.ErrBodyTooLarge, c.msg.Size(), limit)
 	}
-	pctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
-	start := time.Now()
-	ack, err := publish(pctx, *js, msg)
-	cancel()
-	s.metrics.publish.Observe(time.Since(start).Seconds())
+	return c, nil
+}
+
+// send publishes the copy without waiting for its acknowledgement: many
+// appends from concurrent requests, and the copies of one, are in flight
+// at once.
+func (c *outgoing) send(js jetstream.JetStream) {
+	c.fut, c.err = js.PublishMsgAsync(c.msg)
+}
+
+// end finishes the copy's span with err.
+func (c *outgoing) end(err error) {
+	if c.span != nil {
+		tracing.Fail(c.span, err)
+		c.span.End()
+	}
+}
+
+// await waits for the acknowledgement of the copy sent, until wait is done,
+// and records the outcome. ctx is the caller's: when it is done the caller
+// went away, which says nothing about the stream. A copy not acknowledged
+// before wait's deadline while the caller still waits (the stream is slow
+// or gone) counts as a failed append: readiness and the supervisor learn
+// of it.
+func (s *Service) await(ctx, wait context.Context, r *dispatcher.Request, c *outgoing) (err error) {
+	defer func() { c.end(err) }()
+	var ack *jetstream.PubAck
+	if err = c.err; err == nil {
+		select {
+		case ack = <-c.fut.Ok():
+		case err = <-c.fut.Err():
+		case <-wait.Done():
+			err = wait.Err()
+		}
+	}
 	if err != nil {
 		// A caller that went away or one oversized event says nothing about the stream.
 		if ctx.Err() == nil && !errors.Is(err, nats.ErrMaxPayload) {
 			s.appendFailedWith(err)
+		}
+		if c.target != "" {
+			return fmt.Errorf("delivery: append %s for destination %s: %w", r.Command, c.target, err)
 		}
 		return fmt.Errorf("delivery: append %s: %w", r.Command, err)
 	}
@@ -701,22 +791,4 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return fmt.Errorf("delivery: update stream %s: %w", want.Name, err)
 	}
 	return nil
-}
-
-// publish appends msg without blocking the connection on it: many appends
-// from concurrent requests are in flight at once, and each request waits
-// for its own acknowledgement (or ctx).
-func publish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (*jetstream.PubAck, error) {
-	fut, err := js.PublishMsgAsync(msg)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case ack := <-fut.Ok():
-		return ack, nil
-	case err := <-fut.Err():
-		return nil, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
