@@ -53,3 +53,7 @@ func (s *Service) ResumeFloor() uint64 {
 	defer s.resume.mu.Unlock()
 	return s.resume.floor
 }
+
+// AppendFailed reports whether a failed append counted against the stream
+// (readiness probes it, the supervisor looks) and no probe succeeded since.
+func (s *Service) AppendFailed() bool { return s.appendFailed.Load() }
