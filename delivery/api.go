@@ -138,13 +138,16 @@ func (s *Service) eventStates(ctx context.Context) (*Events, deadView, uint64, e
 
 // deadView is the dead letters as the admin API reads them; see deadLetters.
 type deadView struct {
-	bySeq          map[uint64]DeadLetter // work-stream sequence → its latest dead letter
-	perCommand     map[string]int        // every dead letter, by command
-	perDestination map[string]int        // every dead letter of a forward destination, by destination
-	total          int                   // every dead letter
+	cache          *deadCache     // the latest letter of an event: letters
+	perCommand     map[string]int // every dead letter, by command
+	perDestination map[string]int // every dead letter of a forward destination, by destination
+	total          int            // every dead letter
 	// first and last are the dead-letter stream's sequences the view
 	// reaches from and to: its letters are those stored up to last.
 	first, last uint64
+	// older is the highest work-stream sequence of a letter whose details
+	// are no longer held (0: none): up to it, letters reads the stream.
+	older uint64
 }
 
 // ackFloor is the highest stream sequence below which every event was
@@ -164,17 +167,49 @@ func (s *Service) ackFloor(ctx context.Context) (uint64, error) {
 	return c.CachedInfo().AckFloor.Stream, nil
 }
 
-// info is the EventInfo of ev given the dead letters and the ack floor.
-func info(ev Event, dead deadView, floor uint64) EventInfo {
+// info is the EventInfo of ev given its latest dead letter (nil: none)
+// and the ack floor.
+func info(ev Event, d *deadEntry, floor uint64) EventInfo {
 	out := EventInfo{Seq: ev.Seq, Command: ev.Command, AppID: ev.AppID, ReceivedAt: ev.ReceivedAt,
 		RequestID: ev.RequestID, Destination: ev.Destination, State: StatePending, ReplayOf: ev.ReplayOf}
-	switch d, isDead := dead.bySeq[ev.Seq]; {
-	case isDead && d.MsgID == ev.MsgID: // not an older event's at this sequence, before the stream was recreated
-		out.State, out.Deliveries, out.LastError = StateDead, d.Deliveries, d.Error
+	switch {
+	case d != nil && d.msgID == msgIDHash(ev.MsgID): // not an older event's at this sequence, before the stream was recreated
+		out.State, out.Deliveries, out.LastError = StateDead, d.deliveries, d.err
 	case ev.Seq <= floor:
 		out.State = StateProcessed
 	}
 	return out
+}
+
+// listDead calls fn for each event e.List(f) gives, with its latest dead
+// letter (nil: none). Where letters whose details are no longer held may
+// be (up to dead.older) it lists deadChunk sequences at a time, so what it
+// holds of them stays bounded; above, it lists the rest at once.
+func listDead(ctx context.Context, e *Events, f Filter, dead deadView, fn func(Event, *deadEntry) error) error {
+	from, to := max(f.FromSeq, 1), f.ToSeq // to: exclusive, 0 is the end
+	list := func(lo, hi uint64) error {
+		letters, err := dead.letters(ctx, e, lo, hi)
+		if err != nil {
+			return err
+		}
+		g := f
+		g.FromSeq, g.ToSeq = lo, hi
+		return e.List(ctx, g, func(ev Event) error { return fn(ev, letters[ev.Seq]) })
+	}
+	for from <= dead.older && (to == 0 || from < to) {
+		hi := min(dead.older+1, from+deadChunk)
+		if to != 0 {
+			hi = min(hi, to)
+		}
+		if err := list(from, hi); err != nil {
+			return err
+		}
+		from = hi
+	}
+	if to != 0 && from >= to {
+		return nil
+	}
+	return list(from, to)
 }
 
 // parseSince reads a duration back from now ("1h") or an RFC 3339 time.
@@ -238,12 +273,12 @@ func (s *Service) listEvents(c echo.Context) error {
 	}
 	// The newest limit+1 matches, newest first: one more than the page
 	// tells whether another page follows.
-	page, err := newestEvents(ctx, e, Filter{Command: q.Get("command"), Since: since, ToSeq: before}, limit+1,
-		func(ev Event) (EventInfo, bool) {
+	page, err := newestEvents(ctx, e, Filter{Command: q.Get("command"), Since: since, ToSeq: before}, limit+1, dead,
+		func(ev Event, d *deadEntry) (EventInfo, bool) {
 			if app := q.Get("app"); app != "" && ev.AppID != app {
 				return EventInfo{}, false
 			}
-			in := info(ev, dead, floor)
+			in := info(ev, d, floor)
 			return in, state == "" || in.State == state
 		})
 	if err != nil {
@@ -270,7 +305,8 @@ const firstWindow = 4
 // about the page, not the stream's length; a rare match costs about the
 // distance back to it, and f.Since ends the walk at the window that
 // reaches past it.
-func newestEvents(ctx context.Context, e *Events, f Filter, n int, keep func(Event) (EventInfo, bool)) ([]EventInfo, error) {
+func newestEvents(ctx context.Context, e *Events, f Filter, n int, dead deadView,
+	keep func(Event, *deadEntry) (EventInfo, bool)) ([]EventInfo, error) {
 	first, last, err := e.bounds(ctx)
 	if err != nil || last == 0 {
 		return nil, err
@@ -288,12 +324,12 @@ func newestEvents(ctx context.Context, e *Events, f Filter, n int, keep func(Eve
 		var chunk []EventInfo
 		older := false // the window holds an event from before f.Since
 		wf := Filter{Command: f.Command, FromSeq: start, ToSeq: end}
-		err := e.List(ctx, wf, func(ev Event) error {
+		err := listDead(ctx, e, wf, dead, func(ev Event, d *deadEntry) error {
 			if ev.Time.Before(f.Since) {
 				older = true
 				return nil
 			}
-			if in, ok := keep(ev); ok {
+			if in, ok := keep(ev, d); ok {
 				chunk = append(chunk, in)
 			}
 			return nil
@@ -337,7 +373,11 @@ func (s *Service) getEvent(c echo.Context) error {
 	if raw.Header.Get(HeaderCommand) == "" {
 		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("message %d is not an event", seq))
 	}
-	_, dead, floor, err := s.eventStates(ctx)
+	e, dead, floor, err := s.eventStates(ctx)
+	if err != nil {
+		return err
+	}
+	letters, err := dead.letters(ctx, e, seq, seq+1)
 	if err != nil {
 		return err
 	}
@@ -355,7 +395,7 @@ func (s *Service) getEvent(c echo.Context) error {
 	if !json.Valid(body) {
 		body, _ = json.Marshal(string(raw.Data))
 	}
-	return c.JSON(http.StatusOK, EventDetail{EventInfo: info(ev, dead, floor), Params: params, Body: body})
+	return c.JSON(http.StatusOK, EventDetail{EventInfo: info(ev, letters[seq], floor), Params: params, Body: body})
 }
 
 // listDeadLetters answers GET /v1/dead-letters?limit= with the oldest
@@ -614,8 +654,8 @@ func (s *Service) commandStates(ctx context.Context) ([]CommandState, error) {
 	}
 	// Only the events above the ack floor can be pending: the read stays
 	// as small as the backlog, however long the stream is kept.
-	err = e.List(ctx, Filter{FromSeq: floor + 1}, func(ev Event) error {
-		if info(ev, dead, floor).State == StatePending {
+	err = listDead(ctx, e, Filter{FromSeq: floor + 1}, dead, func(ev Event, d *deadEntry) error {
+		if info(ev, d, floor).State == StatePending {
 			state(ev.Command).Pending++
 		}
 		return nil

@@ -3,25 +3,81 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"sync"
 	"time"
 )
 
+// deadCacheLetters is how many dead letters the admin API keeps the
+// details of in memory (deadCache): the most recent ones. Each costs about
+// 150 bytes plus its error text, which letters with the same error share
+// (see docs/delivery.md).
+const deadCacheLetters = 10000
+
+// deadIndexRanges bounds the ranges of the dead-letter stream that locate
+// the letters no longer held (deadIndex): at most this many, 32 bytes each.
+const deadIndexRanges = 1024
+
+// deadChunk is how many work-stream sequences are looked up at once among
+// the dead letters no longer held: what such a look-up holds in memory.
+const deadChunk = 4096
+
 // deadCache is the dead-letter stream as the admin API last read it. That
 // stream has no age limit, and every page of the event log, every event
-// and the delivery status need its letters: each read now takes only the
-// dead letters stored since the one before, and reads the whole stream
-// again only when letters were removed (replayed or purged) or the stream
-// was recreated. The maps are replaced, never changed, so a reader keeps
-// using the ones it got.
+// and the delivery status need its letters: each read takes only the dead
+// letters stored since the one before, and reads the whole stream again
+// only when letters were removed (replayed or purged) or the stream was
+// recreated.
+//
+// What it keeps is bounded, however many letters the stream holds: the
+// exact count of every letter by command and by destination (maps as
+// small as the commands and destinations), the details an event needs
+// (deadEntry) of the most recent limit letters only, and for the older
+// ones a bounded index of the stream's sequences (deadIndex) that tells
+// which stretches to read to find the letters of given work-stream
+// sequences (letters).
 type deadCache struct {
 	mu         sync.Mutex
-	mark       deadMark              // the stream as it was when read
-	last       uint64                // the last stream sequence read
-	byOrig     map[uint64]DeadLetter // work-stream sequence → its latest dead letter
-	perCommand map[string]int        // every dead letter, by command
-	perDest    map[string]int        // every dead letter of a forward destination, by destination
+	limit      int            // letters held; 0 is deadCacheLetters
+	read       bool           // read since the last reset
+	mark       deadMark       // the stream as it was when read
+	last       uint64         // the last stream sequence read
+	perCommand map[string]int // every dead letter, by command; replaced, never changed
+	perDest    map[string]int // every dead letter of a forward destination, by destination; likewise
+	total      int            // every dead letter
+
+	held  map[uint64]*deadEntry // work-stream sequence → its latest held letter
+	ring  []heldSlot            // the held letters in stream order, the oldest at head
+	head  int
+	errs  map[string]*sharedText // the held letters' error texts, each stored once
+	older deadIndex              // the letters no longer held
+}
+
+// deadEntry is what the admin API shows of an event's latest dead letter.
+// It is never changed once made, so it is shared with readers.
+type deadEntry struct {
+	seq        uint64 // in the dead-letter stream
+	msgID      uint64 // msgIDHash of the original's Nats-Msg-Id
+	deliveries uint64
+	err        string // the last handler error
+}
+
+type heldSlot struct{ orig, seq uint64 }
+
+type sharedText struct {
+	s    string
+	refs int
+}
+
+func msgIDHash(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+func entryOf(d DeadLetter) *deadEntry {
+	return &deadEntry{seq: d.Seq, msgID: msgIDHash(d.MsgID), deliveries: d.Deliveries, err: d.Error}
 }
 
 // deadMark tells whether letters were removed from the dead-letter stream
@@ -40,10 +96,134 @@ func (m deadMark) same(o deadMark) bool {
 	return m.created.Equal(o.created) && m.first == o.first && m.deleted == o.deleted
 }
 
-// deadLetters returns the dead letters as the admin API reads them: by
-// work-stream sequence (the latest of each), and the number of dead
-// letters of each command and destination, as the dead-letter stream held
-// them up to its sequence last.
+func (c *deadCache) reset(mark deadMark) {
+	c.read, c.mark, c.last, c.total = true, mark, 0, 0
+	c.perCommand, c.perDest = map[string]int{}, map[string]int{}
+	c.held, c.errs = map[uint64]*deadEntry{}, map[string]*sharedText{}
+	c.ring, c.head = nil, 0
+	c.older = deadIndex{}
+}
+
+// hold keeps d's details as the latest letter of its work-stream sequence
+// (letters come in stream order) and lets go of the oldest held letter
+// when more than the limit are held: the index finds it from then on.
+func (c *deadCache) hold(d DeadLetter) {
+	limit := c.limit
+	if limit <= 0 {
+		limit = deadCacheLetters
+	}
+	e := entryOf(d)
+	if t := c.errs[e.err]; t != nil {
+		t.refs++
+		e.err = t.s
+	} else {
+		c.errs[e.err] = &sharedText{s: e.err, refs: 1}
+	}
+	if old := c.held[d.OriginalSeq]; old != nil {
+		c.release(old)
+	}
+	c.held[d.OriginalSeq] = e
+	slot := heldSlot{orig: d.OriginalSeq, seq: d.Seq}
+	if len(c.ring) < limit {
+		c.ring = append(c.ring, slot)
+		return
+	}
+	out := c.ring[c.head]
+	c.ring[c.head] = slot
+	c.head = (c.head + 1) % len(c.ring)
+	if e := c.held[out.orig]; e != nil && e.seq == out.seq { // not replaced by a later letter
+		delete(c.held, out.orig)
+		c.release(e)
+	}
+	c.older.add(out.seq, out.orig)
+}
+
+func (c *deadCache) release(e *deadEntry) {
+	if t := c.errs[e.err]; t != nil {
+		if t.refs--; t.refs == 0 {
+			delete(c.errs, e.err)
+		}
+	}
+}
+
+// deadIndex locates the dead letters no longer held: consecutive stretches
+// of the dead-letter stream, each with the lowest and highest work-stream
+// sequence of its letters. A letter of a work-stream sequence is in a
+// stretch whose sequences include it; letters are dead-lettered in about
+// the order their events came, so a look-up reads few stretches. When
+// deadIndexRanges are full, neighbours merge and each stretch holds twice
+// as many letters from then on: the memory stays bounded, a look-up reads
+// about the letters stored / deadIndexRanges per stretch it needs.
+type deadIndex struct {
+	ranges []deadRange // closed stretches, in stream order
+	open   deadRange   // the stretch being filled, of n letters
+	n      int
+	per    int    // letters per stretch
+	top    uint64 // the highest work-stream sequence of any letter here; 0: none
+}
+
+// deadRange is the dead-letter stream from from to to (exclusive), whose
+// letters' work-stream sequences are from lo to hi (inclusive).
+type deadRange struct{ from, to, lo, hi uint64 }
+
+// firstStretch is how many letters a stretch holds before any merge.
+const firstStretch = 64
+
+func (x *deadIndex) add(seq, orig uint64) {
+	if x.n == 0 {
+		x.open = deadRange{from: seq, lo: orig, hi: orig}
+	}
+	x.open.to, x.open.lo, x.open.hi = seq+1, min(x.open.lo, orig), max(x.open.hi, orig)
+	x.top = max(x.top, orig)
+	if x.per == 0 {
+		x.per = firstStretch
+	}
+	if x.n++; x.n < x.per {
+		return
+	}
+	x.ranges, x.n = append(x.ranges, x.open), 0
+	if len(x.ranges) < deadIndexRanges {
+		return
+	}
+	merged := x.ranges[:0]
+	for i := 0; i < len(x.ranges); i += 2 {
+		r := x.ranges[i]
+		if i+1 < len(x.ranges) {
+			n := x.ranges[i+1]
+			r = deadRange{from: r.from, to: n.to, lo: min(r.lo, n.lo), hi: max(r.hi, n.hi)}
+		}
+		merged = append(merged, r)
+	}
+	x.ranges, x.per = merged, x.per*2
+}
+
+// within returns the stretches of the stream to read for the letters of
+// the work-stream sequences from lo to hi (exclusive), neighbours joined.
+func (x *deadIndex) within(lo, hi uint64) []scanRange {
+	var out []scanRange
+	use := func(r deadRange) {
+		if r.hi < lo || r.lo >= hi {
+			return
+		}
+		if n := len(out); n > 0 && out[n-1].to == r.from {
+			out[n-1].to = r.to
+			return
+		}
+		out = append(out, scanRange{from: r.from, to: r.to})
+	}
+	for _, r := range x.ranges {
+		use(r)
+	}
+	if x.n > 0 {
+		use(x.open)
+	}
+	return out
+}
+
+// deadLetters returns the dead letters as the admin API reads them: the
+// number of dead letters of each command and destination as the
+// dead-letter stream held them up to its sequence last, and the way to
+// the latest letter of each work-stream sequence (deadView.letters).
 func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) {
 	c := &s.dead
 	c.mu.Lock()
@@ -55,31 +235,96 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) 
 	info := st.CachedInfo()
 	mark := deadMark{created: info.Created, first: info.State.FirstSeq, deleted: info.State.NumDeleted}
 	last := info.State.LastSeq
-	if c.byOrig == nil || !mark.same(c.mark) || last < c.last {
+	if !c.read || !mark.same(c.mark) || last < c.last {
 		// Recreated, or letters removed: read it all. A removal during the
 		// read below shows in the next call's mark.
-		c.mark, c.last = mark, 0
-		c.byOrig, c.perCommand, c.perDest = map[uint64]DeadLetter{}, map[string]int{}, map[string]int{}
+		c.reset(mark)
 	}
 	if last != c.last {
-		byOrig, perCommand, perDest := maps.Clone(c.byOrig), maps.Clone(c.perCommand), maps.Clone(c.perDest)
+		// The counts are new maps, so a view handed out keeps its own. A
+		// read that stops short keeps what it read up to there.
+		perCommand, perDest := maps.Clone(c.perCommand), maps.Clone(c.perDest)
+		done := c.last
 		err = e.deadIn(ctx, scanRange{from: c.last + 1, to: last + 1}, func(d DeadLetter) error {
-			byOrig[d.OriginalSeq] = d // in order: the later of two at one sequence wins
+			c.hold(d) // in order: the later of two at one sequence wins
 			perCommand[d.Command]++
 			if d.Destination != "" {
 				perDest[d.Destination]++
 			}
+			c.total++
+			done = d.Seq
+			return nil
+		})
+		c.perCommand, c.perDest = perCommand, perDest
+		if err != nil {
+			c.last = done
+			return deadView{}, err
+		}
+		c.last = last
+	}
+	return deadView{cache: c, perCommand: c.perCommand, perDestination: c.perDest, total: c.total,
+		first: c.mark.first, last: c.last, older: c.older.top}, nil
+}
+
+// letters returns the latest dead letter of each work-stream sequence from
+// lo to hi (exclusive; 0 is no end) that has one. The held ones are taken
+// from memory; for the others it reads the stretches of the dead-letter
+// stream the index names, so it reads nothing when no letter older than
+// the held ones has a sequence in the range. What it returns holds no more
+// than the range's sequences or the held letters, whichever is fewer, plus
+// those read: callers keep a range that may need reading within deadChunk
+// sequences (deadView.older tells where that starts).
+func (v deadView) letters(ctx context.Context, e *Events, lo, hi uint64) (map[uint64]*deadEntry, error) {
+	if hi == 0 {
+		hi = ^uint64(0)
+	}
+	if v.cache == nil || lo >= hi {
+		return map[uint64]*deadEntry{}, nil
+	}
+	c := v.cache
+	c.mu.Lock()
+	held := map[uint64]*deadEntry{}
+	if hi-lo <= uint64(len(c.held)) {
+		for seq := lo; seq < hi; seq++ {
+			if d := c.held[seq]; d != nil {
+				held[seq] = d
+			}
+		}
+	} else {
+		for seq, d := range c.held {
+			if seq >= lo && seq < hi {
+				held[seq] = d
+			}
+		}
+	}
+	var read []scanRange
+	if c.older.top >= lo {
+		read = c.older.within(lo, hi)
+	}
+	c.mu.Unlock()
+	if len(read) == 0 {
+		return held, nil
+	}
+	out := map[uint64]*deadEntry{}
+	for _, r := range read {
+		err := e.deadIn(ctx, r, func(d DeadLetter) error {
+			if d.OriginalSeq >= lo && d.OriginalSeq < hi {
+				out[d.OriginalSeq] = entryOf(d) // in order: the later of two wins
+			}
 			return nil
 		})
 		if err != nil {
-			return deadView{}, err
+			return nil, err
 		}
-		c.last, c.byOrig, c.perCommand, c.perDest = last, byOrig, perCommand, perDest
 	}
-	total := 0 // every letter counts once under its command
-	for _, n := range c.perCommand {
-		total += n
-	}
-	return deadView{bySeq: c.byOrig, perCommand: c.perCommand, perDestination: c.perDest, total: total,
-		first: c.mark.first, last: c.last}, nil
+	maps.Copy(out, held) // the held letters are later than any read
+	return out, nil
+}
+
+// deadCacheStats is what the cache holds: letters with details, error
+// texts, index stretches. For tests.
+func (c *deadCache) stats() (held, texts, ranges int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held), len(c.errs), len(c.older.ranges)
 }
