@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -444,4 +445,106 @@ func jsonKeys(t *testing.T, obj json.RawMessage) []string {
 		}
 	}
 	return keys
+}
+
+// TestDeadLetterDetailsAreBounded: with the details of only a few dead
+// letters held, the admin API still answers every event right (dead, with
+// its deliveries and error, or processed) and counts every dead letter,
+// while what it holds stays within the limit.
+func TestDeadLetterDetailsAreBounded(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.MaxDeliveries = 1
+	rec := newRecorder()
+	rec.set(0, func(id string, _ int) error {
+		if n, _ := strconv.Atoi(strings.TrimPrefix(id, "e")); n%3 == 0 {
+			return nil // every third one succeeds
+		}
+		return errors.New("down for " + id)
+	})
+	s := start(t, o, dispatcherFor(t, rec))
+	const limit = 10
+	s.SetDeadCacheLetters(limit)
+	const total = 300
+	for i := range total {
+		accept(t, s, request(testCommand, fmt.Sprint("e", i)))
+	}
+	ev := events(t, s)
+	dead := total - (total+2)/3
+	eventually(t, 30*time.Second, "every failing event dead-lettered", func() bool {
+		return len(deadLetters(t, ev)) == dead && pending(t, s) == 0
+	})
+	want := map[uint64]delivery.DeadLetter{}
+	for _, d := range deadLetters(t, ev) {
+		want[d.OriginalSeq] = d
+	}
+
+	get := adminGet(t, s)
+	var status struct {
+		Commands []delivery.CommandState `json:"commands"`
+	}
+	get("/v1/delivery", &status)
+	if len(status.Commands) != 1 || status.Commands[0].DeadLetters != dead || status.Commands[0].Pending != 0 {
+		t.Errorf("GET /v1/delivery: %+v, want %d dead letters and nothing pending", status.Commands, dead)
+	}
+	check := func(in delivery.EventInfo) {
+		t.Helper()
+		d, isDead := want[in.Seq]
+		switch {
+		case isDead && (in.State != delivery.StateDead || in.LastError != d.Error || in.Deliveries != d.Deliveries):
+			t.Errorf("event %d: %s, %d deliveries, %q; want dead, %d, %q", in.Seq, in.State, in.Deliveries, in.LastError, d.Deliveries, d.Error)
+		case !isDead && in.State != delivery.StateProcessed:
+			t.Errorf("event %d: %s, want processed", in.Seq, in.State)
+		}
+	}
+	for seq := uint64(1); seq <= total; seq++ {
+		var one delivery.EventInfo
+		get(fmt.Sprint("/v1/events/", seq), &one)
+		check(one)
+	}
+	var page struct {
+		Events []delivery.EventInfo `json:"events"`
+	}
+	get("/v1/events?limit=1000", &page)
+	if len(page.Events) != total {
+		t.Fatalf("GET /v1/events listed %d events, want %d", len(page.Events), total)
+	}
+	for _, in := range page.Events {
+		check(in)
+	}
+	get("/v1/events?state=dead&limit=1000", &page)
+	if len(page.Events) != dead {
+		t.Errorf("GET /v1/events?state=dead listed %d events, want %d", len(page.Events), dead)
+	}
+	var list struct {
+		Total int `json:"total"`
+	}
+	get("/v1/dead-letters?limit=5", &list)
+	if list.Total != dead {
+		t.Errorf("GET /v1/dead-letters: total %d, want %d", list.Total, dead)
+	}
+	if held, _, _ := s.DeadCacheHeld(); held > limit {
+		t.Errorf("%d dead letters' details held, want at most %d", held, limit)
+	}
+
+	// An old letter replayed (and failing again): the counts stay exact,
+	// the event's copy is dead in its turn.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if res, err := ev.ReplayDeadOf(ctx, []uint64{2}, nil); err != nil || res.Replayed != 1 {
+		t.Fatalf("ReplayDeadOf(2) = %+v, %v", res, err)
+	}
+	eventually(t, 30*time.Second, "the replayed copy dead-lettered", func() bool {
+		return len(deadLetters(t, ev)) == dead && pending(t, s) == 0
+	})
+	var one delivery.EventInfo
+	if get("/v1/events/2", &one); one.State == delivery.StateDead {
+		t.Error("event 2 is still shown dead after its dead letter was replayed")
+	}
+	get("/v1/delivery", &status)
+	if status.Commands[0].DeadLetters != dead {
+		t.Errorf("GET /v1/delivery counts %d dead letters after a replay that failed again, want %d", status.Commands[0].DeadLetters, dead)
+	}
+	if held, _, _ := s.DeadCacheHeld(); held > limit {
+		t.Errorf("%d dead letters' details held after a full read again, want at most %d", held, limit)
+	}
 }

@@ -57,3 +57,15 @@ func (s *Service) ResumeFloor() uint64 {
 // AppendFailed reports whether a failed append counted against the stream
 // (readiness probes it, the supervisor looks) and no probe succeeded since.
 func (s *Service) AppendFailed() bool { return s.appendFailed.Load() }
+
+// SetDeadCacheLetters sets how many dead letters' details the admin API
+// holds; before its first read.
+func (s *Service) SetDeadCacheLetters(n int) {
+	s.dead.mu.Lock()
+	defer s.dead.mu.Unlock()
+	s.dead.limit = n
+}
+
+// DeadCacheHeld is how many dead letters' details, distinct error texts
+// and index stretches the admin API holds.
+func (s *Service) DeadCacheHeld() (letters, texts, ranges int) { return s.dead.stats() }

@@ -1,0 +1,123 @@
+package delivery
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// origOf is the work-stream sequence of the ith letter fill stores: about
+// in order, two of every ten swapped, as retries make it.
+func origOf(i int) uint64 {
+	switch i % 10 {
+	case 3:
+		return uint64(i + 1)
+	case 4:
+		return uint64(i - 1)
+	}
+	return uint64(i)
+}
+
+// fill holds n letters in c, in stream order, the ith of work-stream
+// sequence origOf(i) with the error text err(i).
+func fill(c *deadCache, n int, err func(int) string) {
+	for i := 1; i <= n; i++ {
+		orig := origOf(i)
+		c.hold(DeadLetter{Event: Event{Seq: uint64(i), MsgID: fmt.Sprint("id-", orig), Command: "C"},
+			OriginalSeq: orig, Deliveries: 3, Error: err(i)})
+	}
+}
+
+// TestDeadCacheIsBounded: however many letters come, the cache holds the
+// details of the most recent limit only, its index at most deadIndexRanges
+// stretches, and every letter no longer held is in a stretch the index
+// names for its work-stream sequence.
+func TestDeadCacheIsBounded(t *testing.T) {
+	c := &deadCache{limit: 100}
+	c.reset(deadMark{})
+	const n = 100000 // past deadIndexRanges full stretches: they merge
+	fill(c, n, func(i int) string { return fmt.Sprint("error ", i%5) })
+	held, texts, ranges := c.stats()
+	if held > 100 || len(c.ring) > 100 {
+		t.Errorf("%d letters' details held (ring %d), want at most 100", held, len(c.ring))
+	}
+	if texts > 5 {
+		t.Errorf("%d error texts held, want at most the 5 distinct ones", texts)
+	}
+	if ranges > deadIndexRanges {
+		t.Errorf("%d index stretches, want at most %d", ranges, deadIndexRanges)
+	}
+	// The most recent letters are held, with their details.
+	for i := n - 99; i <= n; i++ {
+		if d := c.held[origOf(i)]; d == nil || d.seq != uint64(i) || d.err != fmt.Sprint("error ", i%5) {
+			t.Fatalf("letter %d: held %+v", i, d)
+		}
+	}
+	// Every other one is in a stretch the index names.
+	covered := func(seq, orig uint64) bool {
+		for _, r := range c.older.within(orig, orig+1) {
+			if seq >= r.from && seq < r.to {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 1; i <= n-100; i += 1 + i%13 { // a sample
+		orig := origOf(i)
+		if c.held[orig] != nil {
+			t.Fatalf("letter %d (work-stream %d) is held, beyond the limit", i, orig)
+		}
+		if !covered(uint64(i), orig) {
+			t.Fatalf("letter %d (work-stream %d) is in no stretch the index names", i, orig)
+		}
+	}
+	if c.older.top < n-200 {
+		t.Errorf("the index's highest sequence is %d, want about %d", c.older.top, n-100)
+	}
+	// A look-up reads little: the stretches for one sequence span about
+	// n/deadIndexRanges letters each, a few of them.
+	var span uint64
+	for _, r := range c.older.within(n/2, n/2+1) {
+		span += r.to - r.from
+	}
+	if span > 4*n/deadIndexRanges {
+		t.Errorf("a look-up of one sequence would read %d letters", span)
+	}
+}
+
+// TestDeadCacheMemoryPerLetter measures what a held letter costs: the
+// figure docs/delivery.md gives.
+func TestDeadCacheMemoryPerLetter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  func(int) string
+		most int64 // bytes per letter, with room
+	}{
+		{"one shared error", func(int) string { return "forward: POST https://example.com/hook: 503 Service Unavailable" }, 300},
+		{"100-byte distinct errors", func(i int) string { return fmt.Sprintf("%-100d", i) }, 600},
+		{"2 KB distinct errors", func(i int) string { return fmt.Sprintf("%d", i) + strings.Repeat("x", 2040) }, 3000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			c := &deadCache{}
+			c.reset(deadMark{})
+			fill(c, 2*deadCacheLetters, tc.err) // the full limit held, the rest indexed
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			held, _, _ := c.stats()
+			if held > deadCacheLetters {
+				t.Fatalf("%d letters held, limit %d", held, deadCacheLetters)
+			}
+			per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / int64(held)
+			t.Logf("%d letters held: %d bytes per letter (%.1f MB in all)", held, per,
+				float64(after.HeapAlloc-before.HeapAlloc)/1e6)
+			if per > tc.most {
+				t.Errorf("%d bytes per held letter, want at most %d", per, tc.most)
+			}
+			runtime.KeepAlive(c)
+		})
+	}
+}
