@@ -12,7 +12,7 @@ import (
 // deadCacheLetters is how many dead letters the admin API keeps the
 // details of in memory (deadCache): the most recent ones. Each costs about
 // 90 bytes plus its error text, which held letters with the same error
-// share (measured: TestDeadCacheMemoryPerLetter, docs/delivery.md).
+// share (measured: BenchmarkDeadCacheMemory, docs/delivery.md).
 const deadCacheLetters = 10000
 
 // deadIndexRanges bounds the ranges of the dead-letter stream that locate
