@@ -112,8 +112,9 @@ type Config struct {
 	// before the answer, processed by workers) or inline.
 	Delivery string `koanf:"delivery" yaml:"delivery"`
 	// NATSURL points at an existing NATS cluster: its servers' nats:// or
-	// tls:// URLs, comma-separated, each with a host; empty runs an
-	// embedded server with its files under DataDir.
+	// tls:// URLs (or host:port, read as nats.go reads it), comma-separated,
+	// each with a host; empty runs an embedded server with its files under
+	// DataDir.
 	NATSURL string `koanf:"nats_url" yaml:"nats_url"`
 	// NATSListen gives the embedded server a client listener (e.g.
 	// 127.0.0.1:4222) for the nats CLI; empty means in-process only.

@@ -92,8 +92,9 @@ func subjectPrefixProblem(prefix string) string {
 
 // natsURLProblems says what is wrong with each entry of a NATSURL that is
 // set: nats.go's Connect takes a comma-separated list of servers, and each
-// must be a nats:// or tls:// URL with a host (nats.go would read a
-// missing scheme or a bad one its own way, or fail at the start). An empty
+// must be a nats:// or tls:// URL with a host, or a host:port without a
+// scheme, which nats.go reads as nats:// (tls:// with TLS on); another
+// scheme nats.go would read its own way, or fail at the start. An empty
 // entry (a comma too many, a variable of a template left unset) is
 // refused too. Entries are quoted redacted (Redact): a URL may hold a
 // password or a token, and a URL that does not parse is not quoted by
@@ -122,9 +123,15 @@ func natsURLProblem(one string) string {
 			"or leave the whole setting empty for the embedded server"
 	}
 	shown := Redact(one, true)
+	parsed := one
+	if !strings.Contains(one, "://") {
+		// nats.go's parseServerURL: an entry without a scheme is host:port
+		// of its connection's scheme (nats://n1:4222,n2:4222).
+		parsed = "nats://" + one
+	}
 	// What YAML prints loads back: a redacted credential ("[redacted]",
 	// which a URL's userinfo may not hold) is taken for a valid one.
-	u, err := url.Parse(strings.ReplaceAll(one, redacted, "x"))
+	u, err := url.Parse(strings.ReplaceAll(parsed, redacted, "x"))
 	if err != nil {
 		msg := fmt.Sprintf("%q is not a URL, e.g. nats://n1:4222", shown)
 		if strings.Contains(one, "@") {

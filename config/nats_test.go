@@ -125,8 +125,14 @@ func TestNATSURL(t *testing.T) {
 		{"credentials as YAML prints them", "nats://[redacted]@n1:4222,tls://u:[redacted]@n2", nil},
 		{"second entry of another scheme", "nats://n1:4222,http://n2:4222",
 			[]string{v + `entry 2 of 2: "http://n2:4222" must be a nats:// or tls:// URL, e.g. nats://n1:4222`}},
-		{"second entry without a scheme", "nats://n1:4222,n2:4222",
-			[]string{v + `entry 2 of 2: "n2:4222" must be a nats:// or tls:// URL, e.g. nats://n1:4222`}},
+		// nats.go reads an entry without a scheme as host:port of the
+		// connection's scheme; the check before took it past the first entry.
+		{"entries without a scheme", "nats://n1:4222,n2:4222, [::1]:4222,s3cr3t@n4,n5", nil},
+		{"only servers without a scheme", "n1:4222,n2", nil},
+		{"an entry without a scheme and without a host", "nats://n1:4222,:4222",
+			[]string{v + `entry 2 of 2: ":4222" has no host, e.g. nats://n1:4222`}},
+		{"an entry without a scheme and a bad port", "nats://n1:4222,u:s3cr3t@n2:99999",
+			[]string{v + `entry 2 of 2: "u:[redacted]@n2:99999": port 99999 is not from 1 to 65535`}},
 		{"one server of another scheme", "http://n1:4222",
 			[]string{v + `"http://n1:4222" must be a nats:// or tls:// URL, e.g. nats://n1:4222`}},
 		{"an empty entry", "nats://n1:4222,,nats://n3:4222",
