@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -59,9 +60,12 @@ func streamProblem(stream string) string {
 // nothing is. It is one or more subject tokens joined by single dots
 // (imcallback, acme.im): no empty token (a leading, trailing or double
 // '.'), no wildcard ('*', '>'), no whitespace or control character (NATS
-// splits its protocol lines at them), and no leading '$': subjects that
-// start with '$' are NATS's own ($JS, $SYS, $KV …), and the server refuses
-// a stream that takes the JetStream or system API's. The service adds
+// splits its protocol lines at them), and no first token that names one
+// of NATS's own subject spaces ($JS, $SYS, $KV …, reservedSubjectTokens):
+// the server refuses a stream that takes the JetStream or system API's,
+// and the others belong to its key-value, object and MQTT streams. Any
+// other '$' is NATS's to refuse or not, as before the check: a deployment
+// whose prefix is $imcb keeps starting. The service adds
 // .<SdkAppid>.<CallbackCommand>, _dead and _probe to it.
 func subjectPrefixProblem(prefix string) string {
 	const shape = "a subject prefix is one or more tokens joined by single dots, e.g. imcallback or acme.im"
@@ -84,11 +88,18 @@ func subjectPrefixProblem(prefix string) string {
 			return fmt.Sprintf("%q holds %q: a subject may not hold whitespace or control characters", prefix, r)
 		}
 	}
-	if strings.HasPrefix(prefix, "$") {
-		return fmt.Sprintf("%q starts with '$': NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)", prefix)
+	first, _, _ := strings.Cut(prefix, ".")
+	if slices.Contains(reservedSubjectTokens, first) {
+		return fmt.Sprintf("%q starts with %s: NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)", prefix, first)
 	}
 	return ""
 }
+
+// reservedSubjectTokens are the first tokens of the subjects NATS keeps
+// for itself: the JetStream API and its advisories ($JS, $JSC), the system
+// account ($SYS), key-value and object stores ($KV, $O), JetStream's Raft
+// groups ($NRG) and MQTT's streams ($MQTT).
+var reservedSubjectTokens = []string{"$JS", "$JSC", "$SYS", "$KV", "$O", "$NRG", "$MQTT"}
 
 // natsURLProblems says what is wrong with each entry of a NATSURL that is
 // set: nats.go's Connect takes a comma-separated list of servers, and each

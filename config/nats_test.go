@@ -90,8 +90,13 @@ func TestSubjectPrefix(t *testing.T) {
 		{"tab", "im\tcb", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im\tcb" holds '\t': a subject may not hold whitespace or control characters`},
 		{"control character", "im\x01", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im\x01" holds '\x01': a subject may not hold whitespace or control characters`},
 		{"invalid UTF-8", "im\xff", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "im\xff" is not valid UTF-8`},
-		{"JetStream API", "$JS.API", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "$JS.API" starts with '$': NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)`},
-		{"system", "$SYS", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "$SYS" starts with '$': NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)`},
+		{"JetStream API", "$JS.API", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "$JS.API" starts with $JS: NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)`},
+		{"system", "$SYS", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "$SYS" starts with $SYS: NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)`},
+		{"key-value", "$KV.im", `IMCALLBACK_SUBJECT_PREFIX (subject_prefix): "$KV.im" starts with $KV: NATS keeps those subjects for its own APIs ($JS, $SYS, $KV …)`},
+		// NATS takes a stream on $imcb.> (it refuses only subjects over its
+		// APIs'), and the check before took it: an upgrade must start on it.
+		{"a leading '$' of the service's own", "$imcb", ""},
+		{"a token that only begins like NATS's", "$JSON.im", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
