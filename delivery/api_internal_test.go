@@ -146,3 +146,27 @@ func TestPauseAndResumeAnswerWhatTheyDid(t *testing.T) {
 type nopProcessor struct{}
 
 func (nopProcessor) Process(context.Context, *dispatcher.Request) error { return nil }
+
+// TestKeptReasonCountsFailuresInARow: each failed store of a dead letter
+// counts, so its retries back off (1 s, 5 s, … with the defaults) instead of
+// every first delay forever; the count ends with the event.
+func TestKeptReasonCountsFailuresInARow(t *testing.T) {
+	var h holds
+	boom := errors.New("boom")
+	for want := 1; want <= 3; want++ {
+		if got := h.keepReason(7, boom); got != want {
+			t.Fatalf("failure %d counted as %d", want, got)
+		}
+	}
+	if got := h.reason(7); got != boom {
+		t.Fatalf("kept reason %v, want boom", got)
+	}
+	h.forget(7)
+	if got := h.keepReason(7, boom); got != 1 {
+		t.Fatalf("after forget, the first failure counts as %d", got)
+	}
+	o := DefaultOptions()
+	if a, b := o.backoff(1), o.backoff(2); a >= b {
+		t.Fatalf("the default backoff does not grow: %v then %v", a, b)
+	}
+}

@@ -25,13 +25,21 @@ var ErrUnknownCommand = errors.New("delivery: not an after-command of this servi
 //
 // It also keeps, in memory like the counts, the last attempt's error of an
 // event whose dead letter could not be stored, so that the next delivery
-// dead-letters it with that error rather than as an interrupted attempt.
+// dead-letters it with that error rather than as an interrupted attempt,
+// and how many times in a row that failed, so that the retries back off.
 type holds struct {
 	mu       sync.Mutex
 	known    []string          // the after-commands that can be paused; nil: any
 	paused   map[string]bool   // commands paused one by one
 	deferred map[uint64]uint64 // stream sequence → deliveries given back
-	reasons  map[uint64]error  // stream sequence → the error its dead letter carries
+	reasons  map[uint64]keptReason // stream sequence → the error its dead letter carries
+}
+
+// keptReason is the error a dead letter that could not be stored carries,
+// and how many times in a row it could not be stored.
+type keptReason struct {
+	err      error
+	failures int
 }
 
 // hold reports whether command is paused, and if so counts one more
@@ -66,21 +74,26 @@ func (h *holds) counting() bool {
 }
 
 // keepReason keeps err as the reason of seq's dead letter, which could not
-// be stored.
-func (h *holds) keepReason(seq uint64, err error) {
+// be stored, and returns how many times in a row it could not be (1 the
+// first time).
+func (h *holds) keepReason(seq uint64, err error) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.reasons == nil {
-		h.reasons = map[uint64]error{}
+		h.reasons = map[uint64]keptReason{}
 	}
-	h.reasons[seq] = err
+	k := h.reasons[seq]
+	k.err = err
+	k.failures++
+	h.reasons[seq] = k
+	return k.failures
 }
 
 // reason is the kept reason of seq's dead letter, or nil.
 func (h *holds) reason(seq uint64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.reasons[seq]
+	return h.reasons[seq].err
 }
 
 // prune drops the counts of every sequence up to floor, the consumer's
@@ -90,7 +103,7 @@ func (h *holds) prune(floor uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	maps.DeleteFunc(h.deferred, func(seq, _ uint64) bool { return seq <= floor })
-	maps.DeleteFunc(h.reasons, func(seq uint64, _ error) bool { return seq <= floor })
+	maps.DeleteFunc(h.reasons, func(seq uint64, _ keptReason) bool { return seq <= floor })
 }
 
 // forget drops seq's count and kept reason once it is acknowledged or

@@ -539,13 +539,15 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	if err != nil {
 		w.log.Error("cannot store the dead letter; the event stays in the work stream and its dead-lettering is retried",
 			append(fields, zap.Error(err))...)
-		w.s.holds.keepReason(md.Sequence.Stream, reason)
+		failures := w.s.holds.keepReason(md.Sequence.Stream, reason)
 		w.s.kickSupervisor() // the dead-letter stream may be gone: the supervisor sets it up again
-		// After the first backoff delay, not the last: the supervisor sets the
-		// stream up again within seconds, and a retry after the last delay (10
-		// minutes by default, the duplicate window's default) could store a
-		// second dead letter when the first write was stored but timed out.
-		w.nak(msg, w.opts.backoff(1))
+		// The backoff starts again from its first delay, not the last
+		// delivery's: the supervisor sets the stream up again within seconds,
+		// and a retry after the last delay (10 minutes by default, the
+		// duplicate window's default) could store a second dead letter when
+		// the first write was stored but timed out. A write that keeps
+		// failing (a full disk) backs off as a failing handler does.
+		w.nak(msg, w.opts.backoff(uint64(failures)))
 		return
 	}
 	w.s.metrics.dead.WithLabelValues(command).Inc()
