@@ -106,12 +106,16 @@ var reservedSubjectTokens = []string{"$JS", "$JSC", "$SYS", "$KV", "$O", "$NRG",
 // must be a nats:// or tls:// URL with a host, or a host:port without a
 // scheme, which nats.go reads as nats:// (tls:// with TLS on); another
 // scheme nats.go would read its own way, or fail at the start. An empty
-// entry (a comma too many, a variable of a template left unset) is
-// refused too. Entries are quoted redacted (Redact): a URL may hold a
+// entry (a trailing comma) is skipped, as nats.go skips it, unless every
+// entry is empty. Entries are quoted redacted (Redact): a URL may hold a
 // password or a token, and a URL that does not parse is not quoted by
 // url.Parse's error, which would show them.
 func natsURLProblems(value string) []string {
 	list := strings.Split(value, ",")
+	if strings.TrimSpace(strings.ReplaceAll(value, ",", "")) == "" {
+		return []string{"names no server: give the servers' URLs separated by commas (e.g. nats://n1:4222,nats://n2:4222), " +
+			"or leave the whole setting empty for the embedded server"}
+	}
 	var out []string
 	for i, one := range list {
 		where := ""
@@ -119,6 +123,9 @@ func natsURLProblems(value string) []string {
 			where = fmt.Sprintf("entry %d of %d: ", i+1, len(list))
 		}
 		one = strings.TrimSpace(one) // as nats.go reads the list
+		if one == "" {
+			continue // nats.go skips it too: nats://n1:4222, (a trailing comma) connects to n1
+		}
 		if msg := natsURLProblem(one); msg != "" {
 			out = append(out, where+msg)
 		}
@@ -129,10 +136,6 @@ func natsURLProblems(value string) []string {
 // natsURLProblem says what is wrong with one trimmed entry of NATSURL, ""
 // when nothing is.
 func natsURLProblem(one string) string {
-	if one == "" {
-		return "is empty: separate the servers' URLs with single commas (e.g. nats://n1:4222,nats://n2:4222), " +
-			"or leave the whole setting empty for the embedded server"
-	}
 	shown := Redact(one, true)
 	parsed := one
 	if !strings.Contains(one, "://") {
