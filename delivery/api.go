@@ -145,9 +145,6 @@ type deadView struct {
 	// first and last are the dead-letter stream's sequences the view
 	// reaches from and to: its letters are those stored up to last.
 	first, last uint64
-	// older is the highest work-stream sequence of a letter whose details
-	// are no longer held (0: none): up to it, letters reads the stream.
-	older uint64
 }
 
 // ackFloor is the highest stream sequence below which every event was
@@ -182,34 +179,26 @@ func info(ev Event, d *deadEntry, floor uint64) EventInfo {
 }
 
 // listDead calls fn for each event e.List(f) gives, with its latest dead
-// letter (nil: none). Where letters whose details are no longer held may
-// be (up to dead.older) it lists deadChunk sequences at a time, so what it
-// holds of them stays bounded; above, it lists the rest at once.
+// letter (nil: none), listing as far as each look-up of the letters
+// reaches (deadView.letters): deadChunk sequences at a time where letters
+// whose details are no longer held may be, the rest at once.
 func listDead(ctx context.Context, e *Events, f Filter, dead deadView, fn func(Event, *deadEntry) error) error {
-	from, to := max(f.FromSeq, 1), f.ToSeq // to: exclusive, 0 is the end
-	list := func(lo, hi uint64) error {
-		letters, err := dead.letters(ctx, e, lo, hi)
+	for from := max(f.FromSeq, 1); f.ToSeq == 0 || from < f.ToSeq; {
+		letters, to, err := dead.letters(ctx, e, from, f.ToSeq)
 		if err != nil {
 			return err
 		}
 		g := f
-		g.FromSeq, g.ToSeq = lo, hi
-		return e.List(ctx, g, func(ev Event) error { return fn(ev, letters[ev.Seq]) })
-	}
-	for from <= dead.older && (to == 0 || from < to) {
-		hi := min(dead.older+1, from+deadChunk)
-		if to != 0 {
-			hi = min(hi, to)
-		}
-		if err := list(from, hi); err != nil {
+		g.FromSeq, g.ToSeq = from, to
+		if err := e.List(ctx, g, func(ev Event) error { return fn(ev, letters[ev.Seq]) }); err != nil {
 			return err
 		}
-		from = hi
+		if to == 0 {
+			return nil
+		}
+		from = to
 	}
-	if to != 0 && from >= to {
-		return nil
-	}
-	return list(from, to)
+	return nil
 }
 
 // parseSince reads a duration back from now ("1h") or an RFC 3339 time.
@@ -377,7 +366,7 @@ func (s *Service) getEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	letters, err := dead.letters(ctx, e, seq, seq+1)
+	letters, _, err := dead.letters(ctx, e, seq, seq+1)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -546,5 +547,71 @@ func TestDeadLetterDetailsAreBounded(t *testing.T) {
 	}
 	if held, _, _ := s.DeadCacheHeld(); held > limit {
 		t.Errorf("%d dead letters' details held after a full read again, want at most %d", held, limit)
+	}
+}
+
+// storeDeadLetters stores dead letters of the work-stream sequences from
+// from to to (inclusive) straight into s's dead-letter stream.
+func storeDeadLetters(t *testing.T, s started, from, to uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := s.Conn().JS
+	var acks []jetstream.PubAckFuture
+	for orig := from; orig <= to; orig++ {
+		m := nats.NewMsg(s.Options().DeadPrefix() + ".1400000000." + testCommand)
+		m.Header.Set(delivery.HeaderCommand, testCommand)
+		m.Header.Set(delivery.HeaderDeadSeq, fmt.Sprint(orig))
+		m.Header.Set(delivery.HeaderDeadMsgID, fmt.Sprint("id-", orig))
+		m.Header.Set(delivery.HeaderDeadDeliveries, "1")
+		m.Header.Set(delivery.HeaderDeadError, "down")
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, f)
+	}
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+}
+
+// TestDeadLetterLookUpThroughAnEarlierViewIsBounded: a request looks the
+// dead letters up through the view it took, while another request's read
+// may meanwhile have let go of the details of many more letters. Every
+// look-up still holds at most DeadChunk sequences' letters, and together
+// they find every letter.
+func TestDeadLetterLookUpThroughAnEarlierViewIsBounded(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	s := start(t, o, nil)
+	const limit = 10
+	s.SetDeadCacheLetters(limit)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	storeDeadLetters(t, s, 1, 2*limit)
+	view, err := s.DeadLetterView(ctx) // letters 1 to 10 no longer held
+	if err != nil {
+		t.Fatal(err)
+	}
+	const more = delivery.DeadChunk + 100
+	storeDeadLetters(t, s, 2*limit+1, 2*limit+more)
+	if _, err := s.DeadLetterView(ctx); err != nil { // another request's read
+		t.Fatal(err)
+	}
+	most, found, err := view.LettersFrom(ctx, limit+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found != limit+more {
+		t.Errorf("the look-ups found %d letters from sequence %d on, want %d", found, limit+1, limit+more)
+	}
+	if most > delivery.DeadChunk {
+		t.Errorf("one look-up held %d letters, want at most %d", most, delivery.DeadChunk)
 	}
 }

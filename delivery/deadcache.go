@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"math"
 	"sync"
 	"time"
 )
@@ -263,62 +264,68 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) 
 		c.last = last
 	}
 	return deadView{cache: c, perCommand: c.perCommand, perDestination: c.perDest, total: c.total,
-		first: c.mark.first, last: c.last, older: c.older.top}, nil
+		first: c.mark.first, last: c.last}, nil
 }
 
 // letters returns the latest dead letter of each work-stream sequence from
-// lo to hi (exclusive; 0 is no end) that has one. The held ones are taken
-// from memory; for the others it reads the stretches of the dead-letter
-// stream the index names, so it reads nothing when no letter older than
-// the held ones has a sequence in the range. What it returns holds no more
-// than the range's sequences or the held letters, whichever is fewer, plus
-// those read: callers keep a range that may need reading within deadChunk
-// sequences (deadView.older tells where that starts).
-func (v deadView) letters(ctx context.Context, e *Events, lo, hi uint64) (map[uint64]*deadEntry, error) {
-	if hi == 0 {
-		hi = ^uint64(0)
+// lo up to end (exclusive) that has one, and end: hi (0 is no end), or less
+// where letters no longer held may be. The held ones are taken from
+// memory; for the others it reads the stretches of the dead-letter stream
+// the index names, and then it covers at most deadChunk sequences, so what
+// it reads and returns stays bounded however far the cache got since the
+// view was taken (another request's read). It reads nothing when no letter
+// older than the held ones has a sequence from lo on. Callers go on from
+// end (listDead).
+func (v deadView) letters(ctx context.Context, e *Events, lo, hi uint64) (map[uint64]*deadEntry, uint64, error) {
+	end := hi
+	if end == 0 {
+		end = math.MaxUint64
 	}
-	if v.cache == nil || lo >= hi {
-		return map[uint64]*deadEntry{}, nil
+	if v.cache == nil || lo >= end {
+		return map[uint64]*deadEntry{}, hi, nil
 	}
 	c := v.cache
 	c.mu.Lock()
+	var read []scanRange
+	if c.older.top >= lo {
+		end = min(end, lo+deadChunk, c.older.top+1)
+		read = c.older.within(lo, end)
+	}
 	held := map[uint64]*deadEntry{}
-	if hi-lo <= uint64(len(c.held)) {
-		for seq := lo; seq < hi; seq++ {
+	if end-lo <= uint64(len(c.held)) {
+		for seq := lo; seq < end; seq++ {
 			if d := c.held[seq]; d != nil {
 				held[seq] = d
 			}
 		}
 	} else {
 		for seq, d := range c.held {
-			if seq >= lo && seq < hi {
+			if seq >= lo && seq < end {
 				held[seq] = d
 			}
 		}
 	}
-	var read []scanRange
-	if c.older.top >= lo {
-		read = c.older.within(lo, hi)
-	}
 	c.mu.Unlock()
+	if end == math.MaxUint64 {
+		end = hi
+	}
 	if len(read) == 0 {
-		return held, nil
+		return held, end, nil
 	}
 	out := map[uint64]*deadEntry{}
 	for _, r := range read {
 		err := e.deadIn(ctx, r, func(d DeadLetter) error {
-			if d.OriginalSeq >= lo && d.OriginalSeq < hi {
+			if d.OriginalSeq >= lo && d.OriginalSeq < end {
 				out[d.OriginalSeq] = entryOf(d) // in order: the later of two wins
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	maps.Copy(out, held) // the held letters are later than any read
-	return out, nil
+	return out, end, nil
 }
 
 // deadCacheStats is what the cache holds: letters with details, error

@@ -69,3 +69,41 @@ func (s *Service) SetDeadCacheLetters(n int) {
 // DeadCacheHeld is how many dead letters' details, distinct error texts
 // and index stretches the admin API holds.
 func (s *Service) DeadCacheHeld() (letters, texts, ranges int) { return s.dead.stats() }
+
+// DeadChunk is how many work-stream sequences a look-up among the dead
+// letters no longer held covers at most.
+const DeadChunk = deadChunk
+
+// DeadLetterView is the admin API's view of the dead letters, as a
+// request takes it.
+type DeadLetterView struct {
+	v deadView
+	e *Events
+}
+
+// DeadLetterView reads the dead letters as a request of the admin API does.
+func (s *Service) DeadLetterView(ctx context.Context) (DeadLetterView, error) {
+	e, err := s.Events()
+	if err != nil {
+		return DeadLetterView{}, err
+	}
+	v, err := s.deadLetters(ctx, e)
+	return DeadLetterView{v: v, e: e}, err
+}
+
+// LettersFrom looks up through the view the dead letters of every
+// work-stream sequence from lo on, as a listing does (listDead): the most
+// letters one look-up held, and how many it found in all.
+func (v DeadLetterView) LettersFrom(ctx context.Context, lo uint64) (most, found int, err error) {
+	for {
+		letters, end, err := v.v.letters(ctx, v.e, lo, 0)
+		if err != nil {
+			return most, found, err
+		}
+		most, found = max(most, len(letters)), found+len(letters)
+		if end == 0 {
+			return most, found, nil
+		}
+		lo = end
+	}
+}
