@@ -139,6 +139,7 @@ func (s *Service) eventStates(ctx context.Context) (*Events, deadView, uint64, e
 // deadView is the dead letters as the admin API reads them; see deadLetters.
 type deadView struct {
 	cache          *deadCache     // the latest letter of an event: letters
+	details        *deadDetails   // the cache's when the view was taken
 	perCommand     map[string]int // every dead letter, by command
 	perDestination map[string]int // every dead letter of a forward destination, by destination
 	total          int            // every dead letter

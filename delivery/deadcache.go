@@ -41,13 +41,21 @@ const deadChunk = 4096
 type deadCache struct {
 	mu         sync.Mutex
 	limit      int            // letters held; 0 is deadCacheLetters
-	read       bool           // read since the last reset
 	mark       deadMark       // the stream as it was when read
 	last       uint64         // the last stream sequence read
 	perCommand map[string]int // every dead letter, by command; replaced, never changed
 	perDest    map[string]int // every dead letter of a forward destination, by destination; likewise
 	total      int            // every dead letter
+	*deadDetails
+}
 
+// deadDetails are the letters a deadCache holds the details of, and the
+// index of the others. A read that starts over makes new ones, so a view
+// keeps finding the letters it was made with even when that read stops
+// short (the old ones live on until the views made with them are done);
+// a read that goes on adds to them (letters a view was made without only
+// make its answers more recent).
+type deadDetails struct {
 	held  map[uint64]*deadEntry // work-stream sequence → its latest held letter
 	ring  []heldSlot            // the held letters in stream order, the oldest at head
 	head  int
@@ -98,11 +106,9 @@ func (m deadMark) same(o deadMark) bool {
 }
 
 func (c *deadCache) reset(mark deadMark) {
-	c.read, c.mark, c.last, c.total = true, mark, 0, 0
+	c.mark, c.last, c.total = mark, 0, 0
 	c.perCommand, c.perDest = map[string]int{}, map[string]int{}
-	c.held, c.errs = map[uint64]*deadEntry{}, map[string]*sharedText{}
-	c.ring, c.head = nil, 0
-	c.older = deadIndex{}
+	c.deadDetails = &deadDetails{held: map[uint64]*deadEntry{}, errs: map[string]*sharedText{}}
 }
 
 // hold keeps d's details as the latest letter of its work-stream sequence
@@ -236,7 +242,7 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) 
 	info := st.CachedInfo()
 	mark := deadMark{created: info.Created, first: info.State.FirstSeq, deleted: info.State.NumDeleted}
 	last := info.State.LastSeq
-	if !c.read || !mark.same(c.mark) || last < c.last {
+	if c.deadDetails == nil || !mark.same(c.mark) || last < c.last {
 		// Recreated, or letters removed: read it all. A removal during the
 		// read below shows in the next call's mark.
 		c.reset(mark)
@@ -263,7 +269,7 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) 
 		}
 		c.last = last
 	}
-	return deadView{cache: c, perCommand: c.perCommand, perDestination: c.perDest, total: c.total,
+	return deadView{cache: c, details: c.deadDetails, perCommand: c.perCommand, perDestination: c.perDest, total: c.total,
 		first: c.mark.first, last: c.last}, nil
 }
 
@@ -284,8 +290,8 @@ func (v deadView) letters(ctx context.Context, e *Events, lo, hi uint64) (map[ui
 	if v.cache == nil || lo >= end {
 		return map[uint64]*deadEntry{}, hi, nil
 	}
-	c := v.cache
-	c.mu.Lock()
+	c := v.details
+	v.cache.mu.Lock()
 	var read []scanRange
 	if c.older.top >= lo {
 		end = min(end, lo+deadChunk, c.older.top+1)
@@ -305,7 +311,7 @@ func (v deadView) letters(ctx context.Context, e *Events, lo, hi uint64) (map[ui
 			}
 		}
 	}
-	c.mu.Unlock()
+	v.cache.mu.Unlock()
 	if end == math.MaxUint64 {
 		end = hi
 	}

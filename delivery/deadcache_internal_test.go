@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strings"
@@ -119,5 +120,24 @@ func BenchmarkDeadCacheMemory(b *testing.B) {
 			}
 			b.ReportMetric(per, "B/held-letter")
 		})
+	}
+}
+
+// TestDeadViewOutlivesARereadCutShort: a request keeps the view of the
+// dead letters it took while another request's read starts over (letters
+// were replayed) and stops short (its context ended): the view still
+// finds the letters it showed, not the few the new read got to.
+func TestDeadViewOutlivesARereadCutShort(t *testing.T) {
+	c := &deadCache{limit: 100}
+	c.reset(deadMark{first: 1})
+	fill(c, 50, func(int) string { return "down" })
+	v := deadView{cache: c, details: c.deadDetails}
+	c.reset(deadMark{first: 2}) // the reread, cut short before any letter
+	letters, _, err := v.letters(context.Background(), nil, 1, 51)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 50 {
+		t.Errorf("the view finds %d of its 50 letters after a reread was cut short", len(letters))
 	}
 }
