@@ -29,9 +29,9 @@ var ErrUnknownCommand = errors.New("delivery: not an after-command of this servi
 // and how many times in a row that failed, so that the retries back off.
 type holds struct {
 	mu       sync.Mutex
-	known    []string          // the after-commands that can be paused; nil: any
-	paused   map[string]bool   // commands paused one by one
-	deferred map[uint64]uint64 // stream sequence → deliveries given back
+	known    []string              // the after-commands that can be paused; nil: any
+	paused   map[string]bool       // commands paused one by one
+	deferred map[uint64]uint64     // stream sequence → deliveries given back
 	reasons  map[uint64]keptReason // stream sequence → the error its dead letter carries
 }
 
