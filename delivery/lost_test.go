@@ -97,21 +97,8 @@ func TestDeletedDeadLetterStreamIsSetUpAgain(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
 		o.MaxDeliveries = 1
-		rec := newRecorder()
-		rec.set(0, func(string, int) error { return errors.New("members table missing") })
-		s := start(t, o, dispatcherFor(t, rec))
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		if err := s.Conn().JS.DeleteStream(ctx, s.Options().DeadStream()); err != nil {
-			t.Fatal(err)
-		}
-		accept(t, s, request(testCommand, "fails"))
-		e := events(t, s)
-		eventually(t, 20*time.Second, "the dead letter stored", func() bool {
-			_, err := s.Conn().JS.Stream(ctx, s.Options().DeadStream())
-			return err == nil && len(deadLetters(t, e)) == 1
-		})
-		if d := deadLetters(t, e)[0]; d.Error != "members table missing" {
+		rec, letters := deadLetteredWithoutItsStream(t, o)
+		if d := letters[0]; d.Error != "members table missing" {
 			t.Errorf("the dead letter's error is %q, want the handler's", d.Error)
 		}
 		if n := len(rec.callTimes("fails")); n != 1 {
@@ -129,24 +116,34 @@ func TestFailedDeadLetteringIsRetriedAfterTheFirstDelay(t *testing.T) {
 		o := options(t, b)
 		o.MaxDeliveries = 2
 		o.Backoff = []time.Duration{20 * time.Millisecond, time.Hour}
-		rec := newRecorder()
-		rec.set(0, func(string, int) error { return errors.New("members table missing") })
-		s := start(t, o, dispatcherFor(t, rec))
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		if err := s.Conn().JS.DeleteStream(ctx, s.Options().DeadStream()); err != nil {
-			t.Fatal(err)
-		}
-		accept(t, s, request(testCommand, "fails"))
-		e := events(t, s)
-		eventually(t, 20*time.Second, "the dead letter stored", func() bool {
-			_, err := s.Conn().JS.Stream(ctx, s.Options().DeadStream())
-			return err == nil && len(deadLetters(t, e)) == 1
-		})
+		rec, _ := deadLetteredWithoutItsStream(t, o)
 		if n := len(rec.callTimes("fails")); n != 2 {
 			t.Errorf("the handler ran %d times, want MaxDeliveries = 2", n)
 		}
 	})
+}
+
+// deadLetteredWithoutItsStream starts a service with o whose handler always
+// fails, deletes its dead-letter stream, accepts one event and waits until
+// the event's dead letter is stored in the stream set up again. It returns
+// the handler's calls and the dead letters.
+func deadLetteredWithoutItsStream(t *testing.T, o delivery.Options) (*recorder, []delivery.DeadLetter) {
+	t.Helper()
+	rec := newRecorder()
+	rec.set(0, func(string, int) error { return errors.New("members table missing") })
+	s := start(t, o, dispatcherFor(t, rec))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.Conn().JS.DeleteStream(ctx, s.Options().DeadStream()); err != nil {
+		t.Fatal(err)
+	}
+	accept(t, s, request(testCommand, "fails"))
+	e := events(t, s)
+	eventually(t, 20*time.Second, "the dead letter stored", func() bool {
+		_, err := s.Conn().JS.Stream(ctx, s.Options().DeadStream())
+		return err == nil && len(deadLetters(t, e)) == 1
+	})
+	return rec, deadLetters(t, e)
 }
 
 // TestDeadLetterOfARecreatedStream: a recreated work stream numbers from 1
