@@ -49,14 +49,7 @@ func TestStreamName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := problemLines(t, "IMCALLBACK_STREAM="+tt.value)
-			var want []string
-			if tt.want != "" {
-				want = []string{tt.want}
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("IMCALLBACK_STREAM=%q: error lines\n%q\nwant\n%q", tt.value, got, want)
-			}
+			assertProblem(t, "IMCALLBACK_STREAM", tt.value, tt.want)
 		})
 	}
 	// Set but empty, in the file as in a variable, it is required.
@@ -100,14 +93,7 @@ func TestSubjectPrefix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := problemLines(t, "IMCALLBACK_SUBJECT_PREFIX="+tt.value)
-			var want []string
-			if tt.want != "" {
-				want = []string{tt.want}
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("IMCALLBACK_SUBJECT_PREFIX=%q: error lines\n%q\nwant\n%q", tt.value, got, want)
-			}
+			assertProblem(t, "IMCALLBACK_SUBJECT_PREFIX", tt.value, tt.want)
 		})
 	}
 	if _, err := loadYAML(t, "sdkappid: [\"1\"]\nsubject_prefix: \"\"\n"); err == nil ||
@@ -168,5 +154,19 @@ func TestNATSURL(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// assertProblem checks that variable=value loads with the one error line
+// want, or with none when want is "".
+func assertProblem(t *testing.T, variable, value, want string) {
+	t.Helper()
+	got := problemLines(t, variable+"="+value)
+	var wantLines []string
+	if want != "" {
+		wantLines = []string{want}
+	}
+	if !slices.Equal(got, wantLines) {
+		t.Errorf("%s=%q: error lines\n%q\nwant\n%q", variable, value, got, wantLines)
 	}
 }
