@@ -1045,3 +1045,21 @@ func TestClientCommandsReadTheModulesSections(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownSubcommandFails: a command that only groups others fails on a
+// name that is none of its subcommands, as the root does, instead of
+// printing its help and succeeding; alone it still prints its help.
+func TestUnknownSubcommandFails(t *testing.T) {
+	for _, args := range [][]string{{"nosuch"}, {"events", "lst"}, {"delivery", "pase"}, {"topics", "lst"}, {"config", "chek"}} {
+		out, err := runCLI(t, args...)
+		if err == nil || !strings.Contains(err.Error(), `unknown command "`+args[len(args)-1]+`"`) {
+			t.Errorf("%v: %v, want an unknown command error\n%s", args, err, out)
+		}
+	}
+	for _, group := range []string{"events", "delivery", "topics", "config"} {
+		out, err := runCLI(t, group)
+		if err != nil || !strings.Contains(out, "Available Commands:") {
+			t.Errorf("%s alone: %v, want its help\n%s", group, err, out)
+		}
+	}
+}
