@@ -73,7 +73,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintln(tw, "SEQ\tSTORED\tCOMMAND\tAPP ID\tSIZE\tREQUEST ID\tREPLAY OF")
 				err := ev.List(ctx, f, func(e delivery.Event) error {
 					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.Time.Format(time.RFC3339),
-						e.Command, e.AppID, e.Size, dash(e.RequestID), dash(e.ReplayOf))
+						tableCell(e.Command), tableCell(e.AppID), e.Size, tableCell(dash(e.RequestID)), tableCell(dash(e.ReplayOf)))
 					return err
 				})
 				return flushUnlessFailed(tw, err)
@@ -114,7 +114,7 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintln(tw, "SEQ\tFAILED AT\tCOMMAND\tAPP ID\tDELIVERIES\tLAST ERROR")
 				err := ev.Dead(ctx, func(d delivery.DeadLetter) error {
 					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.OriginalSeq, d.DeadAt.Format(time.RFC3339),
-						commandTo(d.Command, d.Destination), d.AppID, d.Deliveries, d.Error)
+						tableCell(commandTo(d.Command, d.Destination)), tableCell(d.AppID), d.Deliveries, tableCell(d.Error))
 					return err
 				})
 				return flushUnlessFailed(tw, err)

@@ -710,3 +710,38 @@ func TestEventsDeadSaysWhenTheListIsCut(t *testing.T) {
 		t.Errorf("the queries were %q, want %q", queries, want)
 	}
 }
+
+// TestEventTablesEscapeLastErrors: a handler's error may span lines
+// (errors.Join) or quote what IM's users wrote; the events and dead-letter
+// tables show it in one cell, quoted, never as rows or escape sequences.
+func TestEventTablesEscapeLastErrors(t *testing.T) {
+	const lastError = "topic: boom\nx\t1400000009\tforged\x1b]0;owned\x07\x1b[2J\u202e"
+	lastJSON, _ := json.Marshal(lastError)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/events":
+			fmt.Fprintf(w, `{"events":[{"seq":7,"command":"Group.CallbackAfterCreateTopic","app_id":"1400000000","received_at":"2026-01-02T03:04:05Z","state":"dead","request_id":"r1","last_error":%s}]}`, lastJSON)
+		case "/v1/dead-letters":
+			fmt.Fprintf(w, `{"dead_letters":[{"seq":7,"command":"Group.CallbackAfterCreateTopic","app_id":"1400000000","failed_at":"2026-01-02T03:04:05Z","deliveries":3,"last_error":%s}],"total":1}`, lastJSON)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	for _, cmd := range []string{"list", "dead"} {
+		out, err := runCLI(t, "--admin", srv.URL, "events", cmd)
+		if err != nil {
+			t.Fatalf("events %s: %v\n%s", cmd, err, out)
+		}
+		if lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n"); len(lines) != 2 {
+			t.Errorf("events %s: %d lines, want a header and one row:\n%s", cmd, len(lines), out)
+		}
+		if strings.ContainsAny(out, "\x1b\x07\u202e\t") {
+			t.Errorf("events %s: a control or format character reached the terminal:\n%q", cmd, out)
+		}
+		if !strings.Contains(out, `"topic: boom\nx\t1400000009`) {
+			t.Errorf("events %s: the error is not shown quoted:\n%s", cmd, out)
+		}
+	}
+}

@@ -229,8 +229,8 @@ func remoteEventsList(ctx context.Context, w io.Writer, a *adminClient, command,
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tRECEIVED\tCOMMAND\tAPP ID\tSTATE\tREQUEST ID\tREPLAY OF\tLAST ERROR")
 	for _, e := range page.Events {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.ReceivedAt.Format(time.RFC3339), commandTo(e.Command, e.Destination), e.AppID,
-			e.State, dash(e.RequestID), dash(e.ReplayOf), dash(e.LastError))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.ReceivedAt.Format(time.RFC3339), tableCell(commandTo(e.Command, e.Destination)),
+			tableCell(e.AppID), tableCell(e.State), tableCell(dash(e.RequestID)), tableCell(dash(e.ReplayOf)), tableCell(dash(e.LastError)))
 	}
 	if page.Next != 0 {
 		fmt.Fprintf(tw, "(older events follow: newest first, %d shown)\n", len(page.Events))
@@ -265,7 +265,8 @@ func remoteDead(ctx context.Context, w io.Writer, a *adminClient, limit int, asJ
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tFAILED AT\tCOMMAND\tAPP ID\tDELIVERIES\tLAST ERROR")
 	for _, d := range res.DeadLetters {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.FailedAt.Format(time.RFC3339), commandTo(d.Command, d.Destination), d.AppID, d.Deliveries, d.LastError)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.FailedAt.Format(time.RFC3339), tableCell(commandTo(d.Command, d.Destination)),
+			tableCell(d.AppID), d.Deliveries, tableCell(d.LastError))
 	}
 	if res.Truncated {
 		fmt.Fprint(tw, deadCutNote(len(res.DeadLetters), res.Total, limit))

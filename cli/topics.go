@@ -286,8 +286,9 @@ func writeTopicTable(w io.Writer, topics []topicsync.Topic, header bool) error {
 
 // tableCell is s as one cell of the table: quoted, with Go escapes, when it holds a
 // character that is not graphic (a control character such as a newline, a tab or ESC, or a
-// format character such as U+202E). Topic names and ids come from IM's users: printed as
-// they are, they could forge rows of the table or send escape sequences to the terminal.
+// format character such as U+202E). Topic names and ids come from IM's users, and a handler's
+// error (an event's LAST ERROR) may quote them or span lines (errors.Join): printed as they
+// are, they could forge rows of the table or send escape sequences to the terminal.
 func tableCell(s string) string {
 	for _, r := range s {
 		if !strconv.IsGraphic(r) {
