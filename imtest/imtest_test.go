@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -322,5 +324,39 @@ func TestStartSignsForTheConfiguredApp(t *testing.T) {
 				t.Errorf("answer %d %s", res.Status, res.Body)
 			}
 		})
+	}
+}
+
+// TestOpenFilesUnderResolvesTheDirectory: a file held open under a
+// directory named through a symbolic link, or relative to the working
+// directory, is listed: /proc names it by its resolved path, and a check
+// that compared the names as given would find nothing and pass.
+func TestOpenFilesUnderResolvesTheDirectory(t *testing.T) {
+	if _, err := os.ReadDir("/proc/self/fd"); err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	base := t.TempDir()
+	target := filepath.Join(base, "real")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(link, "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	t.Chdir(base)
+	for _, dir := range []string{target, link, "link", "real"} {
+		if held := imtest.OpenFilesUnder(t, dir); len(held) != 1 {
+			t.Errorf("OpenFilesUnder(%q) = %v, want the one file held open", dir, held)
+		}
+	}
+	f.Close()
+	if held := imtest.OpenFilesUnder(t, link); len(held) != 0 {
+		t.Errorf("after the close: %v", held)
 	}
 }

@@ -61,9 +61,18 @@ func Fill(t testing.TB, dir string) (free func()) {
 
 // OpenFilesUnder lists the files under dir that this process holds open,
 // for tests that check a store or a service closed everything it opened.
-// Where /proc/self/fd cannot be read (not Linux) it logs so and lists none.
+// dir may be relative or reached through a symbolic link (a TMPDIR that is
+// one, say): /proc names the files by their resolved absolute paths, so
+// dir is resolved the same way first. Where /proc/self/fd cannot be read
+// (not Linux) it logs so and lists none.
 func OpenFilesUnder(t testing.TB, dir string) []string {
 	t.Helper()
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = resolved
+	}
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Logf("open files not checked: %v", err)
