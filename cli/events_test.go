@@ -563,6 +563,8 @@ func TestAdminBase(t *testing.T) {
 		{"http://", "", "no host"},
 		{"http://127.0.0.1:9090?x=1", "", "a query or fragment"},
 		{"http://admin:secret@127.0.0.1:9090", "", `"http://admin:xxxxx@127.0.0.1:9090": a user and password`},
+		// A URL that does not parse is named with its password redacted too.
+		{"http://admin:secret%zz@127.0.0.1:9090", "", `"http://admin:[redacted]@127.0.0.1:9090": invalid URL escape`},
 	}
 	for _, tt := range tests {
 		got, err := adminBase("--admin", tt.in)

@@ -98,6 +98,7 @@ func adminBase(source, raw string) (string, error) {
 	}
 	switch {
 	case err != nil:
+		shown = config.Redact(raw, false) // it may hold a password, which Redacted could not cut
 		return "", bad(err.Error())
 	case u.User != nil:
 		shown = u.Redacted()
