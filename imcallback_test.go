@@ -528,6 +528,92 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 	}
 }
 
+// TestAdminAnswersHeaders: every admin answer, errors included, keeps no
+// copy in a browser's or proxy's cache (event bodies, dead letters and the
+// configuration are in them), is not sniffed, framed or given a Referer;
+// the console's files send their own policy and cache rule.
+func TestAdminAnswersHeaders(t *testing.T) {
+	const api = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+	const pprofPolicy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+	for _, tokenSet := range []bool{false, true} {
+		t.Run(fmt.Sprintf("token %v", tokenSet), func(t *testing.T) {
+			var env []string
+			if tokenSet {
+				env = []string{"IMCALLBACK_ADMIN_TOKEN=admin-secret"}
+			}
+			s := start(t, env, delivery.Module)
+			tests := []struct {
+				method, path string
+				auth         bool
+				headers      map[string]string
+				status       int
+				policy       string
+			}{
+				{"GET", "/v1/events", true, nil, 200, api},
+				{"GET", "/v1/events/999", true, nil, 404, api},
+				{"GET", "/v1/dead-letters", true, nil, 200, api},
+				{"GET", "/v1/recent", true, nil, 200, api},
+				{"GET", "/v1/config", true, nil, 200, api},
+				{"GET", "/healthz", false, nil, 200, api},
+				{"GET", "/metrics", false, nil, 200, api},
+				{"GET", "/no/such/path", true, nil, 404, api},
+				{"GET", "/debug/pprof/", true, nil, 200, pprofPolicy},
+				{"POST", "/v1/delivery/pause", true, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, api},
+			}
+			if tokenSet {
+				tests = append(tests, struct {
+					method, path string
+					auth         bool
+					headers      map[string]string
+					status       int
+					policy       string
+				}{"GET", "/v1/events", false, nil, 401, api})
+			}
+			for _, tt := range tests {
+				req, _ := http.NewRequest(tt.method, s.AdminURL+tt.path, nil)
+				for k, v := range tt.headers {
+					req.Header.Set(k, v)
+				}
+				if tokenSet && tt.auth {
+					req.Header.Set("Authorization", "Bearer admin-secret")
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				what := tt.method + " " + tt.path
+				if resp.StatusCode != tt.status {
+					t.Errorf("%s: %d, want %d", what, resp.StatusCode, tt.status)
+				}
+				for k, want := range map[string]string{
+					"Cache-Control":           "no-store",
+					"X-Content-Type-Options":  "nosniff",
+					"X-Frame-Options":         "DENY",
+					"Referrer-Policy":         "no-referrer",
+					"Content-Security-Policy": tt.policy,
+				} {
+					if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
+						t.Errorf("%s: %s %q, want %q", what, k, got, want)
+					}
+				}
+			}
+			// The console's page keeps its own policy and cache rule.
+			resp, err := http.Get(s.AdminURL + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("Cache-Control"); got != "no-cache" {
+				t.Errorf("GET /: Cache-Control %q, want no-cache", got)
+			}
+			if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "script-src 'self'") {
+				t.Errorf("GET /: Content-Security-Policy %q, want the console's", got)
+			}
+		})
+	}
+}
+
 // TestRecentCallbacks: /v1/recent lists what the public listener answered,
 // newest first, with outcome, status and reason, and no query string.
 func TestRecentCallbacks(t *testing.T) {

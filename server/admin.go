@@ -91,6 +91,7 @@ func runChecks(ctx context.Context, checks []admin.Check, timeout time.Duration)
 func newAdmin(in adminIn) *Admin {
 	e := newEcho()
 	e.HTTPErrorHandler = adminErrorHandler(in.Log)
+	e.Pre(adminHeaders)
 	e.Use(refuseCrossSite(in.Config.AdminToken != ""))
 	if in.Config.AdminToken != "" {
 		open := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
@@ -179,6 +180,37 @@ func adminErrorHandler(log *zap.Logger) echo.HTTPErrorHandler {
 		if err := c.JSON(status, ErrorBody{Error: msg}); err != nil {
 			log.Debug("writing the admin error failed", zap.Error(err))
 		}
+	}
+}
+
+// adminContentSecurityPolicy is the Content-Security-Policy of every admin
+// answer but the console's page and assets (which send their own): JSON,
+// the scrape and pprof load nothing and are never framed. pprof's index
+// page keeps its one inline style.
+const (
+	adminContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+	pprofContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+// adminHeaders gives every admin answer, errors included, the headers of
+// an API whose answers hold callback payloads, dead letters, topics and
+// the configuration: no copy kept in a browser's or a proxy's cache
+// (Cache-Control: no-store), no content sniffing, no framing, no
+// Referer. The console's files replace Cache-Control and the policy with
+// their own.
+func adminHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set(echo.HeaderCacheControl, "no-store")
+		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+		h.Set(echo.HeaderXFrameOptions, "DENY")
+		h.Set(echo.HeaderReferrerPolicy, "no-referrer")
+		policy := adminContentSecurityPolicy
+		if strings.HasPrefix(c.Request().URL.Path, "/debug/pprof/") {
+			policy = pprofContentSecurityPolicy
+		}
+		h.Set(echo.HeaderContentSecurityPolicy, policy)
+		return next(c)
 	}
 }
 
