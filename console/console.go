@@ -41,9 +41,10 @@ var static = func() fs.FS {
 
 // ContentSecurityPolicy is sent with every console answer: scripts,
 // styles and connections from the admin listener only, no inline script
-// or style, no framing.
+// or style, no framing; no <base> and no form submission either (neither
+// falls back to default-src: the page's forms are handled by the script).
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; frame-ancestors 'none'"
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 // contentTypes are the types of the console's files, by extension (not
 // the host's MIME table, so the answer is the same on every machine).

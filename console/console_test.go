@@ -342,7 +342,7 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("GET %s: empty body", tc.path)
 		}
 	}
-	const want = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+	const want = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 	if console.ContentSecurityPolicy != want {
 		t.Errorf("ContentSecurityPolicy = %q, want %q", console.ContentSecurityPolicy, want)
 	}
