@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -358,5 +360,58 @@ func TestOpenFilesUnderResolvesTheDirectory(t *testing.T) {
 	f.Close()
 	if held := imtest.OpenFilesUnder(t, link); len(held) != 0 {
 		t.Errorf("after the close: %v", held)
+	}
+}
+
+// fatalTB records the first Fatal of a Service method run in its own
+// goroutine, which it ends as testing.T does.
+type fatalTB struct {
+	testing.TB
+	msg chan string
+}
+
+func (f *fatalTB) Helper()           {}
+func (f *fatalTB) Fatal(args ...any) { f.msg <- fmt.Sprint(args...); runtime.Goexit() }
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg <- fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestServiceRequestsTimeOut: a service that accepts a request and never
+// answers fails Send, Metrics and GetJSON within the Timeout, with an error
+// naming the request, instead of hanging the test.
+func TestServiceRequestsTimeOut(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(release) }) // runs first: Close waits for the handlers
+	s := &imtest.Service{AdminURL: hung.URL, Sender: &imtest.Sender{URL: hung.URL + "/im/callback"},
+		Timeout: 100 * time.Millisecond}
+	for _, tt := range []struct {
+		name, want string
+		call       func(testing.TB)
+	}{
+		{"Send", "Send C2C.CallbackBeforeSendMsg to " + hung.URL + "/im/callback: no answer within 100ms",
+			func(tb testing.TB) { s.Send(tb, "C2C.CallbackBeforeSendMsg", []byte(`{}`)) }},
+		{"Metrics", "GET " + hung.URL + "/metrics: no answer within 100ms", func(tb testing.TB) { s.Metrics(tb) }},
+		{"GetJSON", "GET " + hung.URL + "/v1/status: no answer within 100ms",
+			func(tb testing.TB) { s.GetJSON(tb, "/v1/status", http.StatusOK, nil) }},
+	} {
+		tb := &fatalTB{TB: t, msg: make(chan string, 1)}
+		go func() {
+			tt.call(tb)
+			tb.msg <- "returned"
+		}()
+		select {
+		case msg := <-tb.msg:
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("%s: %q, want it to say %q", tt.name, msg, tt.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s still waits for a service that does not answer", tt.name)
+		}
+	}
+	if imtest.DefaultTimeout < 10*time.Second || imtest.DefaultTimeout >= 10*time.Minute {
+		t.Fatalf("DefaultTimeout %v: not generous, or not below go test's timeout", imtest.DefaultTimeout)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
@@ -23,6 +24,11 @@ const (
 	Token = "imtest-token"
 )
 
+// DefaultTimeout bounds each request of a Service's Send, Metrics and
+// GetJSON unless Service.Timeout says otherwise: generous, far above any
+// answer of a working service, short of go test's own timeout.
+const DefaultTimeout = 30 * time.Second
+
 // Service is an imcallback.Module app running on loopback ports for a test.
 type Service struct {
 	// PublicURL and AdminURL are the listeners' base URLs.
@@ -33,6 +39,11 @@ type Service struct {
 	Sender *Sender
 	// App is the running fx app; Start stops it in t.Cleanup.
 	App *fxtest.App
+	// Timeout bounds each request of Send, Metrics and GetJSON, the answer
+	// read included; zero is DefaultTimeout. A service that does not answer
+	// in time fails the test with an error naming the request, instead of
+	// hanging it until go test's own timeout.
+	Timeout time.Duration
 
 	public *server.Public
 }
@@ -107,42 +118,72 @@ func senderFor(cfg *config.Config, url string) *Sender {
 	return &Sender{URL: url, AppID: id, Token: cfg.SigningToken(id)}
 }
 
-// Send sends one callback with the service's Sender, failing t on a transport error.
+// timeout is the bound of one request.
+func (s *Service) timeout() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return DefaultTimeout
+}
+
+// Send sends one callback with the service's Sender, failing t on a
+// transport error or when no answer comes within the Timeout.
 func (s *Service) Send(t testing.TB, command string, body []byte, opts ...Option) *Result {
 	t.Helper()
-	res, err := s.Sender.Send(context.Background(), command, body, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout())
+	defer cancel()
+	res, err := s.Sender.Send(ctx, command, body, opts...)
 	if err != nil {
+		if ctx.Err() != nil {
+			t.Fatalf("imtest: Send %s to %s: no answer within %v (Service.Timeout): %v", command, s.Sender.URL, s.timeout(), err)
+		}
 		t.Fatal(err)
 	}
 	return res
 }
 
+// get fetches an admin path, failing t on a transport error or when the
+// answer is not read within the Timeout.
+func (s *Service) get(t testing.TB, path string) (status int, body []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout())
+	defer cancel()
+	fail := func(err error) {
+		t.Helper()
+		if ctx.Err() != nil {
+			t.Fatalf("imtest: GET %s%s: no answer within %v (Service.Timeout): %v", s.AdminURL, path, s.timeout(), err)
+		}
+		t.Fatalf("imtest: GET %s%s: %v", s.AdminURL, path, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.AdminURL+path, nil)
+	if err != nil {
+		fail(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fail(err)
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(resp.Body)
+	if err != nil {
+		fail(err)
+	}
+	return resp.StatusCode, body
+}
+
 // Metrics is the admin listener's /metrics, as Prometheus text.
 func (s *Service) Metrics(t testing.TB) string {
 	t.Helper()
-	resp, err := http.Get(s.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, body := s.get(t, "/metrics")
 	return string(body)
 }
 
 // GetJSON fetches an admin path, checks the status and decodes the body into v (when not nil).
 func (s *Service) GetJSON(t testing.TB, path string, wantStatus int, v any) {
 	t.Helper()
-	resp, err := http.Get(s.AdminURL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != wantStatus {
-		t.Fatalf("GET %s = %d, want %d: %s", path, resp.StatusCode, wantStatus, body)
+	status, body := s.get(t, path)
+	if status != wantStatus {
+		t.Fatalf("GET %s = %d, want %d: %s", path, status, wantStatus, body)
 	}
 	if v != nil {
 		if err := json.Unmarshal(body, v); err != nil {
