@@ -216,6 +216,10 @@ func TestSend(t *testing.T) {
 		// --timeout 0 is no timeout, for one request as for several.
 		{"timeout 0", []string{"--file", good, "--timeout", "0"}, nil, []string{"HTTP 200", "allowed, modified"}},
 		{"timeout 0 and repeat", []string{"--file", good, "--timeout", "0", "--repeat", "3"}, nil, []string{"3 requests", "HTTP 200: 3"}},
+		// A query string of the URL's own is kept; the parameters follow it.
+		{"URL with a query string", []string{"--file", good, "--url", s.Sender.URL + "?tenant=a"}, nil, []string{"HTTP 200", "allowed, modified"}},
+		{"URL with a query string and repeat", []string{"--file", good, "--url", s.Sender.URL + "?tenant=a", "--repeat", "3"}, nil,
+			[]string{"3 requests", "HTTP 200: 3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,6 +233,14 @@ func TestSend(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A query string naming a callback parameter is refused before anything is sent.
+	for _, extra := range [][]string{{"--file", good}, {"--file", good, "--repeat", "3"}} {
+		args := append(append(append([]string{}, base...), extra...), "--url", s.Sender.URL+"?sign=x")
+		if out, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), `--url: imsend: the URL's query string sets "sign"`) ||
+			strings.Contains(out, "HTTP") {
+			t.Errorf("send %v: %v\n%s", extra, err, out)
+		}
 	}
 	// Without --appid and --token, the service's own environment is used;
 	// its SdkAppid differs from send's built-in default, so both are read.

@@ -46,6 +46,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 		Use:   "send",
 		Short: "Send a callback the way Tencent IM does (signed), and print the answer",
 		Long: "send builds the callback URL with SdkAppid, CallbackCommand, contenttype, ClientIP and OptPlatform,\n" +
+			"appended to the query string --url may carry (which may not set any of them, nor Sign or RequestTime),\n" +
 			"signs it like IM when a token is given, posts the body and prints the answer.\n" +
 			"It exits non-zero when the answer is a rejection (HTTP status other than 200, or ActionStatus FAIL) or none comes.\n" +
 			"With --repeat it counts the requests by outcome (accepted, rejected, without an answer) and HTTP status,\n" +
@@ -78,7 +79,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, without a query string (default: with --config, its public listener and path)")
+	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL; a query string of its own is kept, the callback parameters appended to it, and may not name one of them (default: with --config, its public listener and path)")
 	fl.StringVar(&f.appID, "appid", "", "SdkAppid to send (default: the first accepted app of --config, else of IMCALLBACK_SDKAPPID, else 1400000000)")
 	fl.StringVar(&f.token, "token", "", "callback token to sign with; --token \"\" sends unsigned (default: the app's own first token, else the first global one; from --config with the environment over it, or from IMCALLBACK_APP_<appid>_TOKENS, else IMCALLBACK_TOKENS)")
 	fl.StringVar(&f.command, "command", "", "CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
@@ -143,6 +144,9 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	body, err := sendBody(f, samples)
 	if err != nil {
 		return err
+	}
+	if err := imsend.CheckURL(f.url); err != nil {
+		return fmt.Errorf("--url: %w", err)
 	}
 	s := &imsend.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
 	if f.repeat == 1 {

@@ -17,8 +17,12 @@ import (
 
 // Sender sends callbacks the way Tencent IM does.
 type Sender struct {
-	// URL is the callback URL as configured in the IM console, without a
-	// query string, e.g. http://127.0.0.1:8080/im/callback.
+	// URL is the callback URL as configured in the IM console, e.g.
+	// http://127.0.0.1:8080/im/callback. A query string of its own is kept,
+	// the callback parameters appended after it; it must not name one of
+	// them (SdkAppid, CallbackCommand, contenttype, ClientIP, OptPlatform,
+	// Sign, RequestTime, in any case), which Send refuses. A fragment is
+	// left out, as HTTP never sends it.
 	URL string
 	// Handler, when set, receives the requests in memory instead of URL's
 	// server (URL's path is still used).
@@ -107,7 +111,10 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 	if s.Token != "" && !r.unsigned {
 		r.params.Sign, r.params.RequestTime = protocol.SignAt(s.Token, r.at)
 	}
-	url := s.URL + "?" + r.params.Encode()
+	url, err := withParams(s.URL, r.params.Encode())
+	if err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, r.method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("imsend: %w", withoutQuery(err))
@@ -140,6 +147,47 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 			fmt.Errorf("imsend: %s: answer (HTTP %d) is over %d bytes", command, resp.StatusCode, MaxAnswer)
 	}
 	return newResult(resp.StatusCode, resp.Header, raw)
+}
+
+// CheckURL returns the error Send would return for a Sender.URL whose
+// query string names a callback parameter, so that a caller about to send
+// many requests can refuse it once.
+func CheckURL(url string) error {
+	_, err := withParams(url, "")
+	return err
+}
+
+// withParams is base with the callback parameters query appended to its
+// own query string, if it has one. A parameter of query named in base's
+// own is refused: the service takes the first non-empty value of a name,
+// so base's would be checked instead of the signed one, or the two would
+// be read as a forgery.
+func withParams(base, query string) (string, error) {
+	if !strings.ContainsAny(base, "?#") {
+		return base + "?" + query, nil
+	}
+	base, _, _ = strings.Cut(base, "#")
+	path, own, _ := strings.Cut(base, "?")
+	for pair := range strings.SplitSeq(own, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		plain, err := neturl.QueryUnescape(name)
+		if err != nil {
+			plain = name
+		}
+		if protocol.IsParam(name) || protocol.IsParam(plain) {
+			return "", fmt.Errorf("imsend: the URL's query string sets %q, a callback parameter the sender sends itself "+
+				"(SdkAppid, CallbackCommand, contenttype, ClientIP, OptPlatform, Sign, RequestTime): leave it out of the URL",
+				plain)
+		}
+	}
+	own = strings.Trim(own, "&")
+	switch {
+	case own == "":
+		return path + "?" + query, nil
+	case query == "":
+		return path + "?" + own, nil
+	}
+	return path + "?" + own + "&" + query, nil
 }
 
 // withoutQuery drops the query string from the URL a *url.Error quotes: it

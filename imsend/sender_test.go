@@ -213,3 +213,56 @@ func TestErrorsDoNotQuoteSign(t *testing.T) {
 		})
 	}
 }
+
+// TestURLWithAQueryString: a URL's own query string is kept and the
+// callback parameters appended after it with '&' (not a second '?'); one
+// that names a callback parameter is refused before anything is sent.
+func TestURLWithAQueryString(t *testing.T) {
+	var got *http.Request
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		io.WriteString(w, okAnswer)
+	})
+	at := time.Unix(1669872112, 0)
+	for url, wantQuery := range map[string]string{
+		"http://im.example/cb?tenant=a%20b":       "tenant=a%20b&SdkAppid=",
+		"http://im.example/cb?tenant=a&":          "tenant=a&SdkAppid=",
+		"http://im.example/cb?":                   "SdkAppid=",
+		"http://im.example/cb?tenant=a#fragment":  "tenant=a&SdkAppid=",
+		"http://im.example/cb#fragment":           "SdkAppid=",
+		"http://im.example/cb?debug&code=x%3Dy+z": "debug&code=x%3Dy+z&SdkAppid=",
+	} {
+		got = nil
+		s := &imsend.Sender{URL: url, Handler: h, AppID: "1400000000", Token: "xxxxyyyy", OptPlatform: "iOS",
+			Now: func() time.Time { return at }}
+		res, err := s.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`))
+		if err != nil || !res.OK() || got == nil {
+			t.Fatalf("%s: %v %+v", url, err, res)
+		}
+		if got.URL.Path != "/cb" || !strings.HasPrefix(got.URL.RawQuery, wantQuery) || strings.Contains(got.URL.RawQuery, "?") {
+			t.Fatalf("%s: sent %s, want the query to start %q", url, got.URL, wantQuery)
+		}
+		sign, rt := protocol.SignAt("xxxxyyyy", at)
+		want := protocol.Params{SdkAppid: "1400000000", CallbackCommand: "Group.CallbackAfterCreateTopic", ContentType: "json",
+			ClientIP: "127.0.0.1", OptPlatform: "iOS", RequestTime: rt, Sign: sign}
+		if p := protocol.ParseParams(got.URL.RawQuery); p != want {
+			t.Fatalf("%s: the service reads %+v, want %+v", url, p, want)
+		}
+	}
+	for url, name := range map[string]string{
+		"http://im.example/cb?Sign=x":                  `"Sign"`,
+		"http://im.example/cb?tenant=a&sdkappid=1":     `"sdkappid"`,
+		"http://im.example/cb?RequestTime":             `"RequestTime"`,
+		"http://im.example/cb?CallbackCommand=":        `"CallbackCommand"`,
+		"http://im.example/cb?Client%49P=10.0.0.1":     `"ClientIP"`,
+		"http://im.example/cb?CONTENTTYPE=json#x":      `"CONTENTTYPE"`,
+		"http://im.example/cb?x=1&OptPlatform=Android": `"OptPlatform"`,
+	} {
+		got = nil
+		s := &imsend.Sender{URL: url, Handler: h, AppID: "1400000000", Token: "xxxxyyyy"}
+		res, err := s.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`))
+		if err == nil || res != nil || got != nil || !strings.Contains(err.Error(), "query string sets "+name) {
+			t.Fatalf("%s: sent %v, %+v, %v; want it refused naming %s", url, got != nil, res, err, name)
+		}
+	}
+}

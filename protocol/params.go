@@ -37,6 +37,10 @@ func ParseParams(rawQuery string) Params {
 	return p
 }
 
+// IsParam reports whether name is one of the callback parameters (Params),
+// matched as ParseParams matches them: case-insensitively.
+func IsParam(name string) bool { return (&Params{}).field(name) != nil }
+
 // field maps a parameter name to the struct field that holds it. The
 // length picks the candidates first, so most names cost one comparison.
 func (p *Params) field(name string) *string {
