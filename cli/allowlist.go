@@ -45,18 +45,20 @@ func newAllowlistCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// writeAllowlist prints one block per app.
+// writeAllowlist prints one block per app. The error of the last Tencent
+// list fetch may quote a remote server's answer, so it is quoted as the
+// other tables quote untrusted cells (tableCell).
 func writeAllowlist(w io.Writer, lists []allowlist.AppList) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, l := range lists {
 		switch {
 		case l.Closed:
-			fmt.Fprintf(tw, "app %s\tclosed: no Tencent list yet, every source is refused\t%s\n", l.App, l.Error)
+			fmt.Fprintf(tw, "app %s\tclosed: no Tencent list yet, every source is refused\t%s\n", l.App, tableCell(l.Error))
 		case l.Open:
 			fmt.Fprintf(tw, "app %s\topen: every source is accepted\t\n", l.App)
 		case l.IPList:
 			fmt.Fprintf(tw, "app %s\tTencent list fetched %s (%s ago)\t%s\n", l.App,
-				l.FetchedAt.UTC().Format(time.RFC3339), l.Age.Round(time.Second), l.Error)
+				l.FetchedAt.UTC().Format(time.RFC3339), l.Age.Round(time.Second), tableCell(l.Error))
 		default:
 			fmt.Fprintf(tw, "app %s\tconfigured networks only\t\n", l.App)
 		}

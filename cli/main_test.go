@@ -32,6 +32,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/imcallback/imcallback/allowlist"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imsend"
@@ -1073,5 +1074,29 @@ func TestUnknownSubcommandFails(t *testing.T) {
 		if err != nil || !strings.Contains(out, "Available Commands:") {
 			t.Errorf("%s alone: %v, want its help\n%s", group, err, out)
 		}
+	}
+}
+
+// TestAllowlistQuotesTheFetchError: the error of the last Tencent list
+// fetch may quote a remote server's answer; a control character in it
+// (ESC, a newline) is shown escaped, not sent to the terminal or let to
+// forge a line of the table.
+func TestAllowlistQuotesTheFetchError(t *testing.T) {
+	bad := "GetIPList: HTTP 502: \x1b[2J\x1b]0;pwned\x07\napp 1400000009\topen: every source is accepted"
+	lists := []allowlist.AppList{
+		{App: "1400000001", IPList: true, Closed: true, Error: bad},
+		{App: "1400000002", IPList: true, FetchedAt: time.Unix(1700000000, 0), Age: time.Hour, Error: bad},
+		{App: "1400000003", IPList: true, FetchedAt: time.Unix(1700000000, 0), Age: time.Hour, Error: "plain error, kept as it is"},
+	}
+	var out strings.Builder
+	if err := writeAllowlist(&out, lists); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if strings.ContainsAny(got, "\x1b\x07") || strings.Count(got, "\n") != len(lists) {
+		t.Fatalf("the fetch error is printed unquoted:\n%q", got)
+	}
+	if strings.Count(got, strconv.QuoteToGraphic(bad)) != 2 || !strings.Contains(got, "plain error, kept as it is\n") {
+		t.Fatalf("the fetch error is not quoted as tableCell quotes:\n%s", got)
 	}
 }
