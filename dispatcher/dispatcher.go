@@ -46,8 +46,8 @@ var ErrUnroutable = errors.New("dispatcher: the copy's forward destination is no
 type Options struct {
 	// BeforeTimeout is the deadline of a before-handler.
 	BeforeTimeout time.Duration
-	// Fallback is sent when a before-handler fails, panics or misses its
-	// deadline, unless the command carries its own (WithFallback). It is an
+	// Fallback is sent when a before-handler fails, panics, misses its
+	// deadline or answers reply fields that cannot be encoded, unless the command carries its own (WithFallback). It is an
 	// allow (0) or a deny (1) without reply fields, which every command
 	// accepts; New refuses anything else.
 	Fallback Decision
@@ -272,19 +272,48 @@ func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 }
 
 func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {
-	dec, outcome := d.decide(c.Request().Context(), cmd, r)
+	ctx := c.Request().Context()
+	dec, outcome := d.decide(ctx, cmd, r)
 	dec = d.denyPerTarget(r, dec)
-	body, err := protocol.AppendEnvelope(make([]byte, 0, 128), protocol.StatusOK, dec.Code, dec.Info, dec.Reply)
+	body, err := encodeDecision(make([]byte, 0, 128), dec, true)
 	if err != nil {
-		d.log.Error("before-handler reply fields cannot be sent; sending the fallback",
-			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
-		dec, outcome = d.denyPerTarget(r, d.fallback(cmd)), "fallback"
-		if body, err = protocol.AppendEnvelope(make([]byte, 0, 128), protocol.StatusOK, dec.Code, dec.Info, dec.Reply); err != nil {
-			body, _ = protocol.AppendEnvelope(make([]byte, 0, 64), protocol.StatusOK, dec.Code, dec.Info, nil)
+		// The reply fields are the handler's: failing to encode them (an
+		// error, or a MarshalJSON that panics) is the handler's failure, and
+		// gets its fallback, counted and logged as one.
+		dec, outcome = d.handlerFailed(ctx, cmd, r, fmt.Errorf("reply fields cannot be sent: %w", err)), "fallback"
+		dec = d.denyPerTarget(r, dec)
+		if body, err = encodeDecision(make([]byte, 0, 128), dec, true); err != nil {
+			body, _ = encodeDecision(make([]byte, 0, 64), dec, false)
 		}
 	}
 	d.count(c, r, outcome)
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+}
+
+// encodeDecision appends dec's envelope to dst, with its reply fields when
+// withReply, turning a panic of their encoding (a MarshalJSON of the
+// handler's) into an error wrapping ErrPanic.
+func encodeDecision(dst []byte, dec Decision, withReply bool) (body []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			body, err = dst, fmt.Errorf("%w: encoding the reply fields: %v", ErrPanic, v)
+		}
+	}()
+	reply := dec.Reply
+	if !withReply {
+		reply = nil
+	}
+	return protocol.AppendEnvelope(dst, protocol.StatusOK, dec.Code, dec.Info, reply)
+}
+
+// handlerFailed logs a before-handler's failure and returns the fallback
+// decision to send instead.
+func (d *Dispatcher) handlerFailed(ctx context.Context, cmd Command, r *Request, err error) Decision {
+	fb := d.fallback(cmd)
+	d.log.Error("before-handler failed; sending the fallback decision", append([]zap.Field{
+		zap.String("command", r.Command), zap.String("request_id", r.RequestID),
+		zap.String("fallback", fb.Outcome()), zap.Error(err)}, tracing.LogFields(ctx)...)...)
+	return fb
 }
 
 // decide runs a before-handler under the deadline and returns the decision
@@ -311,11 +340,7 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 		return fb, "overloaded"
 	}
 	if err != nil {
-		fb := d.fallback(cmd)
-		d.log.Error("before-handler failed; sending the fallback decision", append([]zap.Field{
-			zap.String("command", r.Command), zap.String("request_id", r.RequestID),
-			zap.String("fallback", fb.Outcome()), zap.Error(err)}, tracing.LogFields(ctx)...)...)
-		return fb, "fallback"
+		return d.handlerFailed(ctx, cmd, r, err), "fallback"
 	}
 	dec, err = d.rule(r.Command).check(dec)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -42,7 +43,7 @@ type harness struct {
 	logs    *observer.ObservedLogs
 }
 
-func newHarness(t *testing.T, opts dispatcher.Options, cmds ...dispatcher.Command) *harness {
+func newHarness(t testing.TB, opts dispatcher.Options, cmds ...dispatcher.Command) *harness {
 	t.Helper()
 	if opts.BeforeTimeout == 0 {
 		opts.BeforeTimeout = 200 * time.Millisecond
@@ -704,3 +705,46 @@ func (f stubForwarder) Decide(context.Context, string, *dispatcher.Request) (dis
 	return dispatcher.Decision{}, nil
 }
 func (f stubForwarder) Deliver(context.Context, string, *dispatcher.Request) error { return nil }
+
+// panicReply and errReply are reply fields whose JSON encoding panics or fails.
+type (
+	panicReply struct{}
+	errReply   struct{}
+)
+
+func (panicReply) MarshalJSON() ([]byte, error) { panic("boom in MarshalJSON") }
+func (errReply) MarshalJSON() ([]byte, error)   { return nil, errors.New("cannot encode") }
+
+// TestReplyEncodingFailureGetsTheFallback: reply fields that cannot be
+// encoded, by an error or a panic of their MarshalJSON, are the handler's
+// failure: the before-callback gets the fallback decision (not a 500 from
+// the recover middleware), counted and logged as a handler that failed.
+func TestReplyEncodingFailureGetsTheFallback(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		reply   any
+		wantErr string
+	}{
+		{"panic", panicReply{}, "handler panicked: encoding the reply fields: boom in MarshalJSON"},
+		{"error", errReply{}, "cannot encode"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, dispatcher.Options{Fallback: deny("fallback")}, before(func(*dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+				return modify(tt.reply), nil
+			}))
+			h.e.Use(echomw.Recover()) // as the service's chain: a panic would be a 500
+			rec, out := h.do("C2C.CallbackBeforeSendMsg", `{}`)
+			if rec.Code != http.StatusOK || out["ActionStatus"] != "OK" || out["ErrorCode"] != float64(1) || out["ErrorInfo"] != "fallback" || len(out) != 3 {
+				t.Fatalf("answer %d %s, want the fallback decision", rec.Code, rec.Body)
+			}
+			if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", testApp, "fallback")); got != 1 {
+				t.Fatalf("callbacks_total{outcome=fallback} = %v", got)
+			}
+			logs := h.logs.FilterMessage("before-handler failed; sending the fallback decision").All()
+			if len(logs) != 1 || logs[0].ContextMap()["fallback"] != "deny" ||
+				!strings.Contains(fmt.Sprint(logs[0].ContextMap()["error"]), tt.wantErr) {
+				t.Fatalf("logged %+v, want the handler's failure with %q", logs, tt.wantErr)
+			}
+		})
+	}
+}
