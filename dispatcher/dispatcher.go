@@ -47,9 +47,10 @@ type Options struct {
 	// BeforeTimeout is the deadline of a before-handler.
 	BeforeTimeout time.Duration
 	// Fallback is sent when a before-handler fails, panics, misses its
-	// deadline or answers reply fields that cannot be encoded, unless the command carries its own (WithFallback). It is an
-	// allow (0) or a deny (1) without reply fields, which every command
-	// accepts; New refuses anything else.
+	// deadline or answers reply fields that cannot be encoded, unless the
+	// command carries its own (WithFallback). It is an allow (0) or a deny
+	// (1) without reply fields, which every command accepts; New refuses
+	// anything else.
 	Fallback Decision
 	// Rules are the accepted answers per before-command (catalogue.Rules);
 	// nil knows no custom codes or drops.
