@@ -470,62 +470,55 @@ func TestAdminToken(t *testing.T) {
 // browser pause delivery or read the admin API, by a plain cross-site
 // request or by DNS rebinding; tools and the console itself are unaffected.
 func TestAdminRefusesCrossSiteRequests(t *testing.T) {
-	for _, tokenSet := range []bool{false, true} {
-		t.Run(fmt.Sprintf("token %v", tokenSet), func(t *testing.T) {
-			var env []string
+	withAndWithoutAdminToken(t, func(t *testing.T, s *imtest.Service, tokenSet bool) {
+		host := strings.TrimPrefix(s.AdminURL, "http://")
+		tests := []struct {
+			name    string
+			headers map[string]string
+			host    string // the Host header; empty: the listener's address
+			want    int
+		}{
+			{"a tool", nil, "", 200},
+			{"the console", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://" + host}, "", 200},
+			{"typed into the address bar", map[string]string{"Sec-Fetch-Site": "none"}, "", 200},
+			{"localhost", nil, "localhost:" + host[strings.LastIndex(host, ":")+1:], 200},
+			{"another site's page", map[string]string{"Sec-Fetch-Site": "cross-site"}, "", 403},
+			{"another port of the same host", map[string]string{"Sec-Fetch-Site": "same-site"}, "", 403},
+			{"another origin, older browser", map[string]string{"Origin": "http://evil.example"}, "", map[bool]int{false: 403, true: 200}[tokenSet]},
+			{"the console behind a proxy that rewrites Host", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://admin.example"}, "", 200},
+			{"DNS rebinding", nil, "evil.example:9090", map[bool]int{false: 403, true: 200}[tokenSet]},
+		}
+		for _, tt := range tests {
+			req, _ := http.NewRequest(http.MethodPost, s.AdminURL+"/v1/delivery/pause", nil)
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			if tt.host != "" {
+				req.Host = tt.host
+			}
 			if tokenSet {
-				env = []string{"IMCALLBACK_ADMIN_TOKEN=admin-secret"}
+				req.Header.Set("Authorization", "Bearer admin-secret")
 			}
-			s := start(t, env, delivery.Module)
-			host := strings.TrimPrefix(s.AdminURL, "http://")
-			tests := []struct {
-				name    string
-				headers map[string]string
-				host    string // the Host header; empty: the listener's address
-				want    int
-			}{
-				{"a tool", nil, "", 200},
-				{"the console", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://" + host}, "", 200},
-				{"typed into the address bar", map[string]string{"Sec-Fetch-Site": "none"}, "", 200},
-				{"localhost", nil, "localhost:" + host[strings.LastIndex(host, ":")+1:], 200},
-				{"another site's page", map[string]string{"Sec-Fetch-Site": "cross-site"}, "", 403},
-				{"another port of the same host", map[string]string{"Sec-Fetch-Site": "same-site"}, "", 403},
-				{"another origin, older browser", map[string]string{"Origin": "http://evil.example"}, "", map[bool]int{false: 403, true: 200}[tokenSet]},
-				{"the console behind a proxy that rewrites Host", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://admin.example"}, "", 200},
-				{"DNS rebinding", nil, "evil.example:9090", map[bool]int{false: 403, true: 200}[tokenSet]},
-			}
-			for _, tt := range tests {
-				req, _ := http.NewRequest(http.MethodPost, s.AdminURL+"/v1/delivery/pause", nil)
-				for k, v := range tt.headers {
-					req.Header.Set(k, v)
-				}
-				if tt.host != "" {
-					req.Host = tt.host
-				}
-				if tokenSet {
-					req.Header.Set("Authorization", "Bearer admin-secret")
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				if resp.StatusCode != tt.want {
-					t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.want)
-				}
-			}
-			// A local checker speaking HTTP/1.0 without a Host header.
-			c, err := net.Dial("tcp", host)
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close()
-			fmt.Fprint(c, "GET /healthz HTTP/1.0\r\n\r\n")
-			if line, _ := bufio.NewReader(c).ReadString('\n'); !strings.Contains(line, " 200 ") {
-				t.Errorf("an HTTP/1.0 probe without Host: %q", line)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.want)
 			}
-		})
-	}
+		}
+		// A local checker speaking HTTP/1.0 without a Host header.
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprint(c, "GET /healthz HTTP/1.0\r\n\r\n")
+		if line, _ := bufio.NewReader(c).ReadString('\n'); !strings.Contains(line, " 200 ") {
+			t.Errorf("an HTTP/1.0 probe without Host: %q", line)
+		}
+	})
 }
 
 // TestAdminAnswersHeaders: every admin answer, errors included, keeps no
@@ -535,83 +528,76 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 func TestAdminAnswersHeaders(t *testing.T) {
 	const api = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 	const pprofPolicy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-	for _, tokenSet := range []bool{false, true} {
-		t.Run(fmt.Sprintf("token %v", tokenSet), func(t *testing.T) {
-			var env []string
-			if tokenSet {
-				env = []string{"IMCALLBACK_ADMIN_TOKEN=admin-secret"}
-			}
-			s := start(t, env, delivery.Module)
-			tests := []struct {
+	withAndWithoutAdminToken(t, func(t *testing.T, s *imtest.Service, tokenSet bool) {
+		tests := []struct {
+			method, path string
+			auth         bool
+			headers      map[string]string
+			status       int
+			policy       string
+		}{
+			{"GET", "/v1/events", true, nil, 200, api},
+			{"GET", "/v1/events/999", true, nil, 404, api},
+			{"GET", "/v1/dead-letters", true, nil, 200, api},
+			{"GET", "/v1/recent", true, nil, 200, api},
+			{"GET", "/v1/config", true, nil, 200, api},
+			{"GET", "/healthz", false, nil, 200, api},
+			{"GET", "/metrics", false, nil, 200, api},
+			{"GET", "/no/such/path", true, nil, 404, api},
+			{"GET", "/debug/pprof/", true, nil, 200, pprofPolicy},
+			{"POST", "/v1/delivery/pause", true, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, api},
+		}
+		if tokenSet {
+			tests = append(tests, struct {
 				method, path string
 				auth         bool
 				headers      map[string]string
 				status       int
 				policy       string
-			}{
-				{"GET", "/v1/events", true, nil, 200, api},
-				{"GET", "/v1/events/999", true, nil, 404, api},
-				{"GET", "/v1/dead-letters", true, nil, 200, api},
-				{"GET", "/v1/recent", true, nil, 200, api},
-				{"GET", "/v1/config", true, nil, 200, api},
-				{"GET", "/healthz", false, nil, 200, api},
-				{"GET", "/metrics", false, nil, 200, api},
-				{"GET", "/no/such/path", true, nil, 404, api},
-				{"GET", "/debug/pprof/", true, nil, 200, pprofPolicy},
-				{"POST", "/v1/delivery/pause", true, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, api},
+			}{"GET", "/v1/events", false, nil, 401, api})
+		}
+		for _, tt := range tests {
+			req, _ := http.NewRequest(tt.method, s.AdminURL+tt.path, nil)
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
 			}
-			if tokenSet {
-				tests = append(tests, struct {
-					method, path string
-					auth         bool
-					headers      map[string]string
-					status       int
-					policy       string
-				}{"GET", "/v1/events", false, nil, 401, api})
+			if tokenSet && tt.auth {
+				req.Header.Set("Authorization", "Bearer admin-secret")
 			}
-			for _, tt := range tests {
-				req, _ := http.NewRequest(tt.method, s.AdminURL+tt.path, nil)
-				for k, v := range tt.headers {
-					req.Header.Set(k, v)
-				}
-				if tokenSet && tt.auth {
-					req.Header.Set("Authorization", "Bearer admin-secret")
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				what := tt.method + " " + tt.path
-				if resp.StatusCode != tt.status {
-					t.Errorf("%s: %d, want %d", what, resp.StatusCode, tt.status)
-				}
-				for k, want := range map[string]string{
-					"Cache-Control":           "no-store",
-					"X-Content-Type-Options":  "nosniff",
-					"X-Frame-Options":         "DENY",
-					"Referrer-Policy":         "no-referrer",
-					"Content-Security-Policy": tt.policy,
-				} {
-					if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
-						t.Errorf("%s: %s %q, want %q", what, k, got, want)
-					}
-				}
-			}
-			// The console's page keeps its own policy and cache rule.
-			resp, err := http.Get(s.AdminURL + "/")
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if got := resp.Header.Get("Cache-Control"); got != "no-cache" {
-				t.Errorf("GET /: Cache-Control %q, want no-cache", got)
+			what := tt.method + " " + tt.path
+			if resp.StatusCode != tt.status {
+				t.Errorf("%s: %d, want %d", what, resp.StatusCode, tt.status)
 			}
-			if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "script-src 'self'") {
-				t.Errorf("GET /: Content-Security-Policy %q, want the console's", got)
+			for k, want := range map[string]string{
+				"Cache-Control":           "no-store",
+				"X-Content-Type-Options":  "nosniff",
+				"X-Frame-Options":         "DENY",
+				"Referrer-Policy":         "no-referrer",
+				"Content-Security-Policy": tt.policy,
+			} {
+				if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
+					t.Errorf("%s: %s %q, want %q", what, k, got, want)
+				}
 			}
-		})
-	}
+		}
+		// The console's page keeps its own policy and cache rule.
+		resp, err := http.Get(s.AdminURL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Cache-Control"); got != "no-cache" {
+			t.Errorf("GET /: Cache-Control %q, want no-cache", got)
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "script-src 'self'") {
+			t.Errorf("GET /: Content-Security-Policy %q, want the console's", got)
+		}
+	})
 }
 
 // TestRecentCallbacks: /v1/recent lists what the public listener answered,
@@ -804,4 +790,19 @@ func TestShutdownDelayDrainsBeforeTheStop(t *testing.T) {
 		t.Errorf("a callback during the delay: %d %s", res.Status, res.Body)
 	}
 	<-done
+}
+
+// withAndWithoutAdminToken runs f on a service with durable delivery,
+// started once without an admin token and once with
+// IMCALLBACK_ADMIN_TOKEN=admin-secret (tokenSet).
+func withAndWithoutAdminToken(t *testing.T, f func(t *testing.T, s *imtest.Service, tokenSet bool)) {
+	for _, tokenSet := range []bool{false, true} {
+		t.Run(fmt.Sprintf("token %v", tokenSet), func(t *testing.T) {
+			var env []string
+			if tokenSet {
+				env = []string{"IMCALLBACK_ADMIN_TOKEN=admin-secret"}
+			}
+			f(t, start(t, env, delivery.Module), tokenSet)
+		})
+	}
 }
