@@ -95,14 +95,30 @@ func (h *History) Samples() []Sample {
 // Run samples every interval until ctx ends, starting at once.
 func (h *History) Run(ctx context.Context) { every(ctx, h.interval, h.Sample) }
 
-// Hook runs Run from an fx app's start to its stop.
-func (h *History) Hook() fx.Hook { return runHook(h.Run) }
+// Hook samples from an fx app's start to its stop. It takes the first
+// sample in the start hook itself, before the app serves a callback: taken
+// later, on Run's goroutine, it could already hold the first callbacks and
+// leave them out of every window (they would be its baseline).
+func (h *History) Hook() fx.Hook {
+	hook := runHook(func(ctx context.Context) { ticks(ctx, h.interval, h.Sample) })
+	start := hook.OnStart
+	hook.OnStart = func(ctx context.Context) error {
+		h.Sample(time.Now())
+		return start(ctx)
+	}
+	return hook
+}
 
 // every calls f at once and then every interval until ctx ends.
 func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
+	f(time.Now())
+	ticks(ctx, interval, f)
+}
+
+// ticks calls f every interval until ctx ends.
+func ticks(ctx context.Context, interval time.Duration, f func(now time.Time)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	f(time.Now())
 	for {
 		select {
 		case <-ctx.Done():

@@ -119,3 +119,24 @@ func TestHistoryRun(t *testing.T) {
 		t.Fatalf("%d samples after running, want at least 3", n)
 	}
 }
+
+// TestHistoryHookSamplesAtStart: the first sample is taken by the start
+// hook itself, before the app serves a callback. Taken later on the
+// sampling goroutine, it could hold the first callbacks as its baseline,
+// and the console's window would leave them out (20 of 21 counted).
+func TestHistoryHookSamplesAtStart(t *testing.T) {
+	cb := NewCallbacks(prometheus.NewRegistry(), "1400000001")
+	h := NewHistory(cb, time.Hour, 24*time.Hour)
+	hook := h.Hook()
+	if err := hook.OnStart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := hook.OnStop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	if got := h.Samples(); len(got) != 1 {
+		t.Fatalf("%d samples when the start hook returned, want the first", len(got))
+	}
+}
