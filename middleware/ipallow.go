@@ -65,10 +65,8 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 				}
 				return protocol.ErrIPNotAllowed
 			}
-			for _, p := range allow {
-				if p.Contains(addr) {
-					return next(c)
-				}
+			if inAny(allow, addr) {
+				return next(c)
 			}
 			return protocol.ErrIPNotAllowed
 		}
@@ -115,17 +113,10 @@ func extractFromRealIP(trusted []netip.Prefix) echo.IPExtractor {
 	for i, p := range trusted {
 		nets[i] = config.NormalizePrefix(p)
 	}
-	isTrusted := func(a netip.Addr) bool {
-		a = a.Unmap()
-		for _, p := range nets {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
+	isTrusted := func(a netip.Addr) bool { return inAny(nets, a.Unmap()) }
+	peerOf := echo.ExtractIPDirect()
 	return func(req *http.Request) string {
-		direct := echo.ExtractIPDirect()(req)
+		direct := peerOf(req)
 		lines := req.Header[echo.HeaderXRealIP]
 		if len(lines) == 0 {
 			return direct
@@ -145,4 +136,14 @@ func extractFromRealIP(trusted []netip.Prefix) echo.IPExtractor {
 		}
 		return direct
 	}
+}
+
+// inAny reports whether addr is inside one of nets.
+func inAny(nets []netip.Prefix, addr netip.Addr) bool {
+	for _, p := range nets {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
