@@ -474,7 +474,7 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "delivery %s\n", st.State)
 			if st.StatusError != "" {
-				fmt.Fprintln(tw, st.StatusError)
+				fmt.Fprintln(tw, tableCell(st.StatusError))
 			}
 			if len(st.Commands) > 0 {
 				fmt.Fprintln(tw, "COMMAND\tSTATE\tPENDING\tDEAD LETTERS")

@@ -266,7 +266,7 @@ func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags, deduplicated boo
 	if rep.Failures == 0 {
 		return nil
 	}
-	fmt.Fprintf(w, "  first failure: %s\n", rep.FirstError)
+	fmt.Fprintf(w, "  first failure: %s\n", tableCell(rep.FirstError)) // the answer may hold control characters
 	return &loadFailures{requests: rep.Requests, rejected: rejected, unanswered: unanswered}
 }
 
