@@ -121,14 +121,14 @@ type Config struct {
 	NATSListen string `koanf:"nats_listen" yaml:"nats_listen"`
 	// Stream is the JetStream work stream; dead letters go to Stream+"_DEAD".
 	// Both must be JetStream names: no whitespace, control characters, '.',
-	// '*', '>', '/' or '\', at most 255 bytes.
+	// '*', '>', '/' or '\', and at most 255 bytes: Stream at most 250.
 	Stream string `koanf:"stream" yaml:"stream"`
 	// StreamReplicas is the replication of the streams the service
 	// creates (1 to 5); above 1 needs a NATS cluster (NATSURL).
 	StreamReplicas int `koanf:"stream_replicas" yaml:"stream_replicas"`
 	// SubjectPrefix starts every event subject: <prefix>.<SdkAppid>.<CallbackCommand>.
-	// It is one or more literal subject tokens joined by single dots, not
-	// starting with '$'.
+	// It is one or more literal subject tokens joined by single dots, its
+	// first not one of NATS's own ($JS, $SYS, …).
 	SubjectPrefix string `koanf:"subject_prefix" yaml:"subject_prefix"`
 	// Retention is how long events stay in the stream (the audit log replay reads).
 	Retention time.Duration `koanf:"retention" yaml:"retention"`

@@ -14,9 +14,9 @@ import (
 // (nats-server's JSMaxNameLen).
 const maxStreamName = 255
 
-// deadStreamSuffix makes the dead-letter stream's name from Stream, as
-// delivery's Options.DeadStream does.
-const deadStreamSuffix = "_DEAD"
+// DeadStreamSuffix makes the dead-letter stream's name from Stream
+// (delivery's Options.DeadStream).
+const DeadStreamSuffix = "_DEAD"
 
 // nameProblem says what is wrong with a JetStream stream or consumer name,
 // "" when nothing is: the rules of nats-server (isValidAssetName, the
@@ -49,9 +49,9 @@ func streamProblem(stream string) string {
 	if msg := nameProblem(stream); msg != "" {
 		return msg
 	}
-	if dead := stream + deadStreamSuffix; len(dead) > maxStreamName {
+	if dead := stream + DeadStreamSuffix; len(dead) > maxStreamName {
 		return fmt.Sprintf("is %d bytes long: the dead-letter stream, the name followed by %s, would be %d, over JetStream's %d; use at most %d",
-			len(stream), deadStreamSuffix, len(dead), maxStreamName, maxStreamName-len(deadStreamSuffix))
+			len(stream), DeadStreamSuffix, len(dead), maxStreamName, maxStreamName-len(DeadStreamSuffix))
 	}
 	return ""
 }

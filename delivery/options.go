@@ -184,7 +184,7 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // DeadStream is the dead-letter stream's name.
-func (o Options) DeadStream() string { return o.Stream + "_DEAD" }
+func (o Options) DeadStream() string { return o.Stream + config.DeadStreamSuffix }
 
 // probeSubject is where the readiness probe writes: part of the work
 // stream, outside the consumer's filter.
