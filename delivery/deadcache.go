@@ -333,11 +333,3 @@ func (v deadView) letters(ctx context.Context, e *Events, lo, hi uint64) (map[ui
 	maps.Copy(out, held) // the held letters are later than any read
 	return out, end, nil
 }
-
-// deadCacheStats is what the cache holds: letters with details, error
-// texts, index stretches. For tests.
-func (c *deadCache) stats() (held, texts, ranges int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.held), len(c.errs), len(c.older.ranges)
-}

@@ -107,3 +107,11 @@ func (v DeadLetterView) LettersFrom(ctx context.Context, lo uint64) (most, found
 		lo = end
 	}
 }
+
+// stats is what the dead-letter cache holds: letters with details, error
+// texts, index stretches.
+func (c *deadCache) stats() (held, texts, ranges int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held), len(c.errs), len(c.older.ranges)
+}
