@@ -152,18 +152,18 @@ func loggedIDs(ids []string) []string {
 // cut to maxLoggedIDBytes as cutID cuts.
 func loggedID(id string) string { return cutID(id, maxLoggedIDBytes) }
 
-// cutID is id made valid UTF-8 (an invalid byte as U+FFFD) and cut to at
-// most limit bytes on a character boundary, marked "…" when cut.
+// cutID is id cut to at most limit bytes on a character boundary, marked
+// "…" when cut, and made valid UTF-8 (an invalid byte as U+FFFD). It cuts
+// first, so a hostile id as long as the body is not scanned whole.
 func cutID(id string, limit int) string {
-	id = strings.ToValidUTF8(id, "\uFFFD")
 	if len(id) <= limit {
-		return id
+		return strings.ToValidUTF8(id, "\uFFFD")
 	}
 	cut := limit
 	for cut > 0 && !utf8.RuneStart(id[cut]) {
 		cut--
 	}
-	return id[:cut] + "…"
+	return strings.ToValidUTF8(id[:cut], "\uFFFD") + "…"
 }
 
 // InfoChanged applies the fields present. Without a TopicId (the documented
