@@ -276,35 +276,32 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 	ctx := c.Request().Context()
 	dec, outcome := d.decide(ctx, cmd, r)
 	dec = d.denyPerTarget(r, dec)
-	body, err := encodeDecision(make([]byte, 0, 128), dec, true)
+	body, err := encodeDecision(make([]byte, 0, 128), dec)
 	if err != nil {
 		// The reply fields are the handler's: failing to encode them (an
 		// error, or a MarshalJSON that panics) is the handler's failure, and
 		// gets its fallback, counted and logged as one.
 		dec, outcome = d.handlerFailed(ctx, cmd, r, fmt.Errorf("reply fields cannot be sent: %w", err)), "fallback"
 		dec = d.denyPerTarget(r, dec)
-		if body, err = encodeDecision(make([]byte, 0, 128), dec, true); err != nil {
-			body, _ = encodeDecision(make([]byte, 0, 64), dec, false)
+		if body, err = encodeDecision(make([]byte, 0, 128), dec); err != nil {
+			dec.Reply = nil // a command's own fallback with fields that fail too: the decision alone
+			body, _ = encodeDecision(make([]byte, 0, 64), dec)
 		}
 	}
 	d.count(c, r, outcome)
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
-// encodeDecision appends dec's envelope to dst, with its reply fields when
-// withReply, turning a panic of their encoding (a MarshalJSON of the
-// handler's) into an error wrapping ErrPanic.
-func encodeDecision(dst []byte, dec Decision, withReply bool) (body []byte, err error) {
+// encodeDecision appends dec's envelope, with its reply fields, to dst,
+// turning a panic of their encoding (a MarshalJSON of the handler's) into
+// an error wrapping ErrPanic.
+func encodeDecision(dst []byte, dec Decision) (body []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			body, err = dst, fmt.Errorf("%w: encoding the reply fields: %v", ErrPanic, v)
 		}
 	}()
-	reply := dec.Reply
-	if !withReply {
-		reply = nil
-	}
-	return protocol.AppendEnvelope(dst, protocol.StatusOK, dec.Code, dec.Info, reply)
+	return protocol.AppendEnvelope(dst, protocol.StatusOK, dec.Code, dec.Info, dec.Reply)
 }
 
 // handlerFailed logs a before-handler's failure and returns the fallback
