@@ -266,10 +266,24 @@ func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 	middleware.SetOutcome(c, "unknown")
 	if due {
 		d.log.Warn("unknown callback command answered OK; logged once a minute per command",
-			zap.String("command", command), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			zap.String("command", loggedCommand(command)), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			zap.Int("count_since_last_line", count))
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+}
+
+// maxLoggedCommand bounds the command the unknown-command warning names:
+// the name comes from the query string or, when that has none, from the
+// body, and so may be as long as either. IM's longest command is under 60
+// bytes.
+const maxLoggedCommand = 128
+
+// loggedCommand is name cut to maxLoggedCommand bytes (marked with "…").
+func loggedCommand(name string) string {
+	if len(name) <= maxLoggedCommand {
+		return name
+	}
+	return name[:maxLoggedCommand] + "…"
 }
 
 func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -408,6 +409,40 @@ func TestUnknownCommandLabelsAreBounded(t *testing.T) {
 	}
 	if testutil.ToFloat64(h.metrics.Unknown.WithLabelValues("other")) != 200-64+1 {
 		t.Fatalf("overflow not counted under \"other\": %v", testutil.ToFloat64(h.metrics.Unknown.WithLabelValues("other")))
+	}
+}
+
+// TestUnknownCommandWarningIsBounded: the warning about an unknown
+// command names it cut to a bound, however long the name the request
+// carried (in the query, or in the body when the query has none).
+func TestUnknownCommandWarningIsBounded(t *testing.T) {
+	long := strings.Repeat("A.", 256<<10)
+	tests := []struct {
+		name, command, body string
+		prefix              string // what the logged name begins with
+	}{
+		{"query", url.QueryEscape(long), `{}`, long[:64]},
+		{"body", "", `{"CallbackCommand":"` + long + `"}`, long[:64]},
+		{"body number", "", `{"CallbackCommand":1` + strings.Repeat("0", 512<<10) + `}`, "1000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, dispatcher.Options{})
+			if rec, _ := h.do(tt.command, tt.body); rec.Code != http.StatusOK {
+				t.Fatalf("status %d %s", rec.Code, rec.Body)
+			}
+			lines := h.logs.FilterMessageSnippet("unknown callback command answered OK").All()
+			if len(lines) != 1 {
+				t.Fatalf("%d warn lines, want 1", len(lines))
+			}
+			logged, _ := lines[0].ContextMap()["command"].(string)
+			if len(logged) > 256 {
+				t.Fatalf("the warning names a command of %d bytes; want at most 256", len(logged))
+			}
+			if !strings.HasPrefix(logged, tt.prefix) {
+				t.Fatalf("the warning's command %.80q does not begin as the request's", logged)
+			}
+		})
 	}
 }
 
