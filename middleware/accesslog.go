@@ -75,8 +75,9 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 		c.Set(reasonKey, AsProtocolError(err).Reason) // for the request's span
 	}
 	p := ParamsOf(c)
-	query := c.Request().URL.RawQuery
-	command, app := loggable(p.CallbackCommand, query), loggable(p.SdkAppid, query)
+	req := c.Request()
+	line := requestLine(req)
+	command, app := loggable(p.CallbackCommand, line), loggable(p.SdkAppid, line)
 	if cfg.Recent != nil {
 		cb := Callback{Time: start, Command: command, App: app, Status: status,
 			LatencyMS: float64(latency.Microseconds()) / 1000,
@@ -97,10 +98,9 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 	if ce == nil {
 		return
 	}
-	req := c.Request()
 	fields := []zap.Field{
-		zap.String("method", loggable(req.Method, req.RequestURI)),
-		zap.String("path", loggablePath(req.URL.Path, req.RequestURI)),
+		zap.String("method", loggable(req.Method, line)),
+		zap.String("path", loggablePath(req.URL.Path, line)),
 		zap.String("command", command),
 		zap.String("app_id", app),
 		zap.Int("status", status),
@@ -122,32 +122,41 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 // send, before anything is verified. IM's longest command is under 60 bytes.
 const maxLoggedValue = 128
 
-// maxSharedQuery is the longest query string a kept value may share memory
-// with; IM's own are about 200 bytes.
-const maxSharedQuery = 1024
+// maxSharedLine is the longest request line a kept value may share memory
+// with; IM's own are about 300 bytes.
+const maxSharedLine = 1024
 
 // maxLoggedPath bounds the path an access line and a span keep: every
 // request is logged, 404s of any path included, before any verification,
 // and net/http takes a request line of up to its 64 KiB header limit.
 const maxLoggedPath = 256
 
-// loggable is v, a value parsed from query, cut to maxLoggedValue bytes
-// (marked with "…"). It never shares memory with a query string longer than
-// maxSharedQuery: a Recent record outlives its request, and a short value
-// pointing into a long query would keep the whole query alive.
-func loggable(v, query string) string { return bounded(v, query, maxLoggedValue) }
+// requestLine is the length of req's request line. net/http parses the
+// method, the URI (path and query) and the protocol out of that one
+// string, so a value cut from any of them shares the whole line's memory.
+func requestLine(req *http.Request) int {
+	return len(req.Method) + len(req.RequestURI) + len(req.Proto) + 2
+}
+
+// loggable is v, a value parsed from the request line of line bytes (the
+// method, or a query parameter), cut to maxLoggedValue bytes (marked with
+// "…"). It never shares memory with a request line longer than
+// maxSharedLine: a Recent record and a span outlive their request, and a
+// short value pointing into a long line (a long path, say, before a short
+// query) would keep the whole line alive.
+func loggable(v string, line int) string { return bounded(v, line, maxLoggedValue) }
 
 // loggablePath is the request's path as loggable keeps a value, cut to
 // maxLoggedPath bytes.
-func loggablePath(path, requestURI string) string { return bounded(path, requestURI, maxLoggedPath) }
+func loggablePath(path string, line int) string { return bounded(path, line, maxLoggedPath) }
 
 // bounded is v cut to limit bytes (marked with "…"), never sharing memory
-// with src when src is longer than maxSharedQuery.
-func bounded(v, src string, limit int) string {
+// with a request line of line bytes when that is longer than maxSharedLine.
+func bounded(v string, line, limit int) string {
 	switch {
 	case len(v) > limit:
 		return v[:limit] + "…"
-	case len(src) > maxSharedQuery:
+	case line > maxSharedLine:
 		return strings.Clone(v)
 	default:
 		return v

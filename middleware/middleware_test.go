@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -413,6 +414,61 @@ func TestAccessLogBoundsPathAndMethod(t *testing.T) {
 			}
 			if got := fields["method"]; got != tt.wantMethod {
 				t.Errorf("logged method %.80q… (%d bytes), want %.80q…", got, len(toString(got)), tt.wantMethod)
+			}
+		})
+	}
+}
+
+// TestRecentNeverKeepsALongRequestLine: net/http parses the method, the
+// path and the query out of one string, the request line, of up to its 64
+// KiB header limit. A short command or app id cut from a short query still
+// points into that string, and a Recent record (1000 are kept) that held it
+// would keep the whole line alive: the record keeps a copy when the line is
+// long, whichever part makes it long.
+func TestRecentNeverKeepsALongRequestLine(t *testing.T) {
+	const query = "?SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg"
+	tests := []struct {
+		name, method, target string
+	}{
+		{"IM's own", http.MethodPost, "/im/callback" + query},
+		{"a long path", http.MethodPost, "/" + strings.Repeat("a", 60<<10) + query},
+		{"a long method", strings.Repeat("M", 60<<10), "/im/callback" + query},
+		{"a long query", http.MethodPost, "/im/callback" + query + "&OptPlatform=" + strings.Repeat("p", 60<<10)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recent := middleware.NewRecent()
+			e := echo.New()
+			e.HTTPErrorHandler = middleware.ErrorHandler(zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+			e.Use(middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.NewNop(), Recent: recent}))
+			e.POST("/im/callback", func(c echo.Context) error {
+				return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+			})
+			req := httptest.NewRequest(http.MethodPost, tt.target, strings.NewReader(`{}`))
+			if tt.method != http.MethodPost {
+				// One request line, as net/http reads it, with the long method.
+				var err error
+				req, err = http.ReadRequest(bufio.NewReader(strings.NewReader(tt.method + " " + tt.target + " HTTP/1.1\r\nHost: x\r\n\r\n")))
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.ServeHTTP(httptest.NewRecorder(), req)
+			cb := recent.Last(1)[0]
+			if cb.Command != "C2C.CallbackBeforeSendMsg" || cb.App != "1400000000" {
+				t.Fatalf("recent command %q, app %q", cb.Command, cb.App)
+			}
+			// The method begins the request line; the URI and the protocol follow.
+			line := unsafe.String(unsafe.StringData(req.Method), len(req.Method)+1+len(req.RequestURI)+1+len(req.Proto))
+			if !shares(req.RequestURI, line) {
+				t.Fatal("the test's request was not parsed from one request line")
+			}
+			if len(line) > 1024 {
+				for _, v := range []string{cb.Command, cb.App} {
+					if shares(v, line) {
+						t.Errorf("the Recent record's %q points into the %d-byte request line", v, len(line))
+					}
+				}
 			}
 		})
 	}

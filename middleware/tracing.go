@@ -46,10 +46,10 @@ func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 			reason, _ := c.Get(reasonKey).(string)
 			// Bounded as the access line is: the span is kept until it is
 			// exported, and all of these come from an unverified request.
-			query := req.URL.RawQuery
-			span.SetAttributes(tracing.AttrMethod.String(loggable(req.Method, req.RequestURI)),
-				tracing.AttrRoute.String(loggablePath(req.URL.Path, req.RequestURI)),
-				tracing.AttrCommand.String(loggable(p.CallbackCommand, query)), tracing.AttrApp.String(loggable(p.SdkAppid, query)),
+			line := requestLine(req)
+			span.SetAttributes(tracing.AttrMethod.String(loggable(req.Method, line)),
+				tracing.AttrRoute.String(loggablePath(req.URL.Path, line)),
+				tracing.AttrCommand.String(loggable(p.CallbackCommand, line)), tracing.AttrApp.String(loggable(p.SdkAppid, line)),
 				tracing.AttrStatus.Int(status),
 				tracing.AttrRequest.String(c.Response().Header().Get(echo.HeaderXRequestID)), tracing.AttrOutcome.String(outcomeOf(c, reason != "")))
 			if reason != "" {
