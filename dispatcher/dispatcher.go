@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -590,6 +591,9 @@ func (u *unknownCommands) note(vec *prometheus.CounterVec, name string, now time
 		if u.byLabel == nil {
 			u.byLabel = make(map[string]*unknownCommand)
 		}
+		// A copy: the label is kept for good, and the name points into the
+		// request (its request line of up to 64 KiB).
+		label = strings.Clone(label)
 		cmd = &unknownCommand{counter: vec.WithLabelValues(label)}
 		u.byLabel[label] = cmd
 		if label != "other" {

@@ -2,8 +2,10 @@ package dispatcher
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -68,5 +70,34 @@ func TestUnknownCommandLabelsAreBounded(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(vec); n != maxUnknownLabels+1 {
 		t.Fatalf("%d series, want %d", n, maxUnknownLabels+1)
+	}
+}
+
+// TestUnknownCommandLabelsDoNotKeepTheRequest: a label is kept for the life
+// of the process; one cut from a long query string (or request line) is
+// a copy, so the request's memory is not kept with it.
+func TestUnknownCommandLabelsDoNotKeepTheRequest(t *testing.T) {
+	tests := []struct {
+		name string
+		line string // the memory the name points into
+	}{
+		{"a short line", "CallbackCommand=Area.Name"},
+		{"a long line", "CallbackCommand=Area.Name&OptPlatform=" + strings.Repeat("p", 60<<10)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var u unknownCommands
+			name := tt.line[len("CallbackCommand="):][:len("Area.Name")]
+			u.note(newUnknownVec(), name, time.Unix(1_800_000_000, 0))
+			for label := range u.byLabel {
+				if label != "Area.Name" {
+					t.Fatalf("label %q", label)
+				}
+				p, lo := uintptr(unsafe.Pointer(unsafe.StringData(label))), uintptr(unsafe.Pointer(unsafe.StringData(tt.line)))
+				if p >= lo && p < lo+uintptr(len(tt.line)) {
+					t.Fatalf("the kept label points into the request's %d bytes", len(tt.line))
+				}
+			}
+		})
 	}
 }
