@@ -186,7 +186,7 @@ func All() []Entry {
 			Note:    "Events carry GroupID (capital D); GroupId is accepted too. Times are in seconds."},
 		{Command: push.AllMemberPushCommand, Doc: "1047/67551", Batched: true,
 			Summary: "results of all-user, tag and single-user push tasks",
-			Dedup:   []string{"Events[].TaskId", "Events[].To_Account", "Events[].PushStage"},
+			Dedup:   []string{"Events[].TaskId", "Events[].To_Account", "Events[].EventType", "Events[].PushPlatform", "Events[].PushStage"},
 			Note:    "Times are in seconds."},
 	}
 }

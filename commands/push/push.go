@@ -119,7 +119,8 @@ type AllMemberPush struct {
 	Events []AllMemberPushEvent `json:"Events"`
 }
 
-// DedupKeys returns one natural key per event (TaskId, To_Account, PushStage).
+// DedupKeys returns one natural key per event (TaskId, To_Account,
+// EventType, PushPlatform, PushStage).
 func (p AllMemberPush) DedupKeys() []string {
 	keys := make([]string, len(p.Events))
 	for i, e := range p.Events {
@@ -153,7 +154,12 @@ type AllMemberPushEvent struct {
 	ErrInfo string `json:"ErrInfo"`
 }
 
-// DedupKey is the natural key of the event: TaskId, To_Account and PushStage.
+// DedupKey is the natural key of the event: TaskId, To_Account,
+// EventType, PushPlatform and PushStage. One task can reach one user both
+// as an online push (EventType 2) and as offline pushes through the vendor
+// channel of each of the user's devices, and these results carry no push
+// ID of their own: without EventType and PushPlatform they would share a key.
 func (e AllMemberPushEvent) DedupKey() string {
-	return e.TaskID + "|" + e.ToAccount + "|" + strconv.FormatInt(int64(e.PushStage), 10)
+	return e.TaskID + "|" + e.ToAccount + "|" + strconv.FormatInt(int64(e.EventType), 10) + "|" +
+		strconv.FormatInt(int64(e.PushPlatform), 10) + "|" + strconv.FormatInt(int64(e.PushStage), 10)
 }

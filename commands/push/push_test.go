@@ -69,8 +69,52 @@ func TestAllMemberPushBatch(t *testing.T) {
 	if len(p.Events) != 2 || p.Events[0].TaskID != "task-20241126-0007" || p.Events[1].EventType != 2 || p.Events[0].TaskTime != 1732600800 {
 		t.Fatalf("%+v", p.Events)
 	}
-	if keys := p.DedupKeys(); keys[0] != "task-20241126-0007|u_bob|2" {
+	if keys := p.DedupKeys(); keys[0] != "task-20241126-0007|u_bob|1|4|2" {
 		t.Errorf("keys %q", keys)
+	}
+}
+
+// TestAllMemberPushDedupKey checks that the natural key of an all-user
+// push result tells apart the results IM sends for one task and one user:
+// an online and an offline push (EventType), and offline pushes through two
+// vendor channels of the user's devices (PushPlatform); the same result
+// sent twice keeps its key.
+func TestAllMemberPushDedupKey(t *testing.T) {
+	base := push.AllMemberPushEvent{TaskID: "task-1", ToAccount: "u_bob", EventType: 1, PushPlatform: push.PlatformAPNs, PushStage: push.StageSent, EventTime: 1732600805}
+	tests := []struct {
+		name  string
+		other func(e push.AllMemberPushEvent) push.AllMemberPushEvent
+		same  bool
+	}{
+		{"the same result resent", func(e push.AllMemberPushEvent) push.AllMemberPushEvent { return e }, true},
+		{"online push of the same task and user", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+			e.EventType, e.PushPlatform = 2, push.PlatformUnknown
+			return e
+		}, false},
+		{"offline push to another device's vendor", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+			e.PushPlatform = push.PlatformHuawei
+			return e
+		}, false},
+		{"only the event type differs", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+			e.EventType = 2
+			return e
+		}, false},
+		{"a later stage", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+			e.PushStage = push.StageDelivered
+			return e
+		}, false},
+		{"another user", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+			e.ToAccount = "u_carol"
+			return e
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := base.DedupKey(), tt.other(base).DedupKey()
+			if (a == b) != tt.same {
+				t.Errorf("keys %q and %q: equal %v, want %v", a, b, a == b, tt.same)
+			}
+		})
 	}
 }
 
