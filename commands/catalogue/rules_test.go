@@ -192,21 +192,25 @@ func TestFriendDenyRefusesEveryTarget(t *testing.T) {
 	tests := []struct {
 		name     string
 		env      []string
+		body     string // the request's body; the usual one when empty
 		decide   func() (dispatcher.Reply[sns.ResultReply], error)
 		wantCode int // each target's ResultCode
 		wantTop  int // the top-level ErrorCode
 	}{
-		{"a deny", nil, func() (dispatcher.Reply[sns.ResultReply], error) {
+		{"a deny", nil, "", func() (dispatcher.Reply[sns.ResultReply], error) {
 			return sns.PrevFriendAddCommand.Deny("no"), nil
 		}, sns.ResultCodeMin, 1},
-		{"a deny with a code", nil, func() (dispatcher.Reply[sns.ResultReply], error) {
+		{"a deny, the list's key in another case", nil, `{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a","friendItem":[{"to_account":"b"},{"To_Account":"c"}]}`,
+			func() (dispatcher.Reply[sns.ResultReply], error) {
+				return sns.PrevFriendAddCommand.Deny("no"), nil
+			}, sns.ResultCodeMin, 1},
+		{"a deny with a code", nil, "", func() (dispatcher.Reply[sns.ResultReply], error) {
 			return sns.PrevFriendAddCommand.DenyWithCode(38007, "not now"), nil
 		}, 38007, 38007},
-		{"the deny fallback of a failing handler", []string{"IMCALLBACK_BEFORE_FALLBACK=deny"}, func() (dispatcher.Reply[sns.ResultReply], error) {
+		{"the deny fallback of a failing handler", []string{"IMCALLBACK_BEFORE_FALLBACK=deny"}, "", func() (dispatcher.Reply[sns.ResultReply], error) {
 			return dispatcher.Reply[sns.ResultReply]{}, errors.New("the rules service is down")
 		}, sns.ResultCodeMin, 1},
 	}
-	body := []byte(`{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a","FriendItem":[{"To_Account":"b"},{"To_Account":"c"}]}`)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
@@ -215,7 +219,11 @@ func TestFriendDenyRefusesEveryTarget(t *testing.T) {
 				})
 			}))
 			svc := imtest.Start(t, append(slices.Clone(inline), tt.env...), handler)
-			res := svc.Send(t, sns.PrevFriendAddCommand.Name(), body)
+			body := tt.body
+			if body == "" {
+				body = `{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a","FriendItem":[{"To_Account":"b"},{"To_Account":"c"}]}`
+			}
+			res := svc.Send(t, sns.PrevFriendAddCommand.Name(), []byte(body))
 			var got answer
 			if err := json.Unmarshal(res.Body, &got); err != nil {
 				t.Fatalf("%s: %v", res.Body, err)

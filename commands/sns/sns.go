@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/protocol"
@@ -69,7 +70,8 @@ func perTarget(command, list string) *dispatcher.PerTarget {
 			if err := json.Unmarshal(body, &fields); err != nil {
 				return nil, fmt.Errorf("sns: %s: %w", command, err)
 			}
-			if err := json.Unmarshal(fields[list], &items); err != nil && fields[list] != nil {
+			raw := listField(fields, list)
+			if err := json.Unmarshal(raw, &items); err != nil && raw != nil {
 				return nil, fmt.Errorf("sns: %s: %s: %w", command, list, err)
 			}
 			accounts := make([]string, len(items))
@@ -80,6 +82,22 @@ func perTarget(command, list string) *dispatcher.PerTarget {
 		},
 		Check: checkResultCodes,
 	}
+}
+
+// listField is the field named list of a body's fields, its name matched
+// as the typed decoder matches it: exactly, or else ignoring case. A deny
+// that missed the list would refuse no target, and IM, which reads the
+// targets' codes, would let the request through.
+func listField(fields map[string]json.RawMessage, list string) json.RawMessage {
+	if raw, ok := fields[list]; ok {
+		return raw
+	}
+	for name, raw := range fields {
+		if strings.EqualFold(name, list) {
+			return raw
+		}
+	}
+	return nil
 }
 
 // checkResultCodes sends a per-target ResultCode outside 0 and the
