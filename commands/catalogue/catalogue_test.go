@@ -347,7 +347,7 @@ func TestDedupKeys(t *testing.T) {
 	want := map[string][]string{
 		"C2C.CallbackAfterSendMsg":   {"u_alice|u_bob|1201_44332211_1732600100"},
 		"Group.CallbackAfterSendMsg": {"@TGS#1QxYz7AB||5821"},
-		"Push.OfflinePush":           {"a1b2c3d4_00000001|u_bob|2", "a1b2c3d4_00000002|u_erin|1"},
+		"Push.OfflinePush":           {"a1b2c3d4_00000001|u_bob|3|2", "a1b2c3d4_00000002|u_erin|1|1"},
 		"Push.AllMemberPush":         {"task-20241126-0007|u_bob|1|4|2", "task-20241126-0007|u_carol|2|0|1"},
 		"State.StateChange":          nil,
 	}

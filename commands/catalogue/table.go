@@ -182,7 +182,7 @@ func All() []Entry {
 		// §4.10 Push (batched)
 		{Command: push.OfflinePushCommand, Doc: "1047/67552", Batched: true,
 			Summary: "offline push results of C2C and group messages",
-			Dedup:   []string{"Events[].PushID", "Events[].To_Account", "Events[].PushStage"},
+			Dedup:   []string{"Events[].PushID", "Events[].To_Account", "Events[].PushPlatform", "Events[].PushStage"},
 			Note:    "Events carry GroupID (capital D); GroupId is accepted too. Times are in seconds."},
 		{Command: push.AllMemberPushCommand, Doc: "1047/67551", Batched: true,
 			Summary: "results of all-user, tag and single-user push tasks",

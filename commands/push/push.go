@@ -49,7 +49,8 @@ type OfflinePush struct {
 	Events []OfflinePushEvent `json:"Events"`
 }
 
-// DedupKeys returns one natural key per event (PushID, To_Account, PushStage).
+// DedupKeys returns one natural key per event (PushID, To_Account,
+// PushPlatform, PushStage).
 func (p OfflinePush) DedupKeys() []string {
 	keys := make([]string, len(p.Events))
 	for i, e := range p.Events {
@@ -108,9 +109,13 @@ func (e *OfflinePushEvent) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// DedupKey is the natural key of the event: PushID, To_Account and PushStage.
+// DedupKey is the natural key of the event: PushID, To_Account,
+// PushPlatform and PushStage. The vendor channel is part of it because the
+// event names no device: a user's devices on two vendors may each report a
+// result of the same push.
 func (e OfflinePushEvent) DedupKey() string {
-	return e.PushID + "|" + e.ToAccount + "|" + strconv.FormatInt(int64(e.PushStage), 10)
+	return e.PushID + "|" + e.ToAccount + "|" + strconv.FormatInt(int64(e.PushPlatform), 10) + "|" +
+		strconv.FormatInt(int64(e.PushStage), 10)
 }
 
 // AllMemberPush is the body of Push.AllMemberPush: {"Events":[…]}.

@@ -36,7 +36,7 @@ func TestOfflinePushBatch(t *testing.T) {
 		t.Errorf("group event %+v", grp)
 	}
 	keys := p.DedupKeys()
-	if len(keys) != 2 || keys[1] != "a1b2c3d4_00000002|u_erin|1" {
+	if len(keys) != 2 || keys[1] != "a1b2c3d4_00000002|u_erin|1|1" {
 		t.Errorf("keys %q", keys)
 	}
 }
@@ -104,6 +104,44 @@ func TestAllMemberPushDedupKey(t *testing.T) {
 			return e
 		}, false},
 		{"another user", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+			e.ToAccount = "u_carol"
+			return e
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := base.DedupKey(), tt.other(base).DedupKey()
+			if (a == b) != tt.same {
+				t.Errorf("keys %q and %q: equal %v, want %v", a, b, a == b, tt.same)
+			}
+		})
+	}
+}
+
+// TestOfflinePushDedupKey: the key tells apart the results one push has
+// for one user on two vendor channels (the event names no device), and is
+// the same for the same result resent.
+func TestOfflinePushDedupKey(t *testing.T) {
+	base := push.OfflinePushEvent{PushID: "push-1", ToAccount: "u_bob", EventType: 1, PushPlatform: push.PlatformAPNs, PushStage: push.StageSent, EventTime: 1732600805}
+	tests := []struct {
+		name  string
+		other func(e push.OfflinePushEvent) push.OfflinePushEvent
+		same  bool
+	}{
+		{"the same result resent", func(e push.OfflinePushEvent) push.OfflinePushEvent { return e }, true},
+		{"the same result resent later", func(e push.OfflinePushEvent) push.OfflinePushEvent {
+			e.EventTime++
+			return e
+		}, true},
+		{"the same push to another device's vendor", func(e push.OfflinePushEvent) push.OfflinePushEvent {
+			e.PushPlatform = push.PlatformHuawei
+			return e
+		}, false},
+		{"a later stage", func(e push.OfflinePushEvent) push.OfflinePushEvent {
+			e.PushStage = push.StageDelivered
+			return e
+		}, false},
+		{"another user", func(e push.OfflinePushEvent) push.OfflinePushEvent {
 			e.ToAccount = "u_carol"
 			return e
 		}, false},
