@@ -126,7 +126,9 @@ func TestAlertRules(t *testing.T) {
 	}
 	readYAML(t, "prometheus/alerts.yml", &rules)
 	want := []string{"ImcallbackDeadLettersRising", "ImcallbackBeforeCallbacksNearBudget", "ImcallbackRejectionsSpike",
-		"ImcallbackNotReady", "ImcallbackAbsent", "ImcallbackAllowlistStale"}
+		"ImcallbackNotReady", "ImcallbackAbsent", "ImcallbackAllowlistStale",
+		// docs/delivery.md: a 503 is a callback IM counts as failed and may never resend.
+		"ImcallbackCallbacksUnavailable"}
 	var names []string
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
