@@ -35,27 +35,42 @@ import (
 // metricName finds the service's metric names in PromQL.
 var metricName = regexp.MustCompile(`\bimcallback_[a-z0-9_]+`)
 
+// query is one PromQL expression of the alert rules or the dashboard, with
+// the labels its result is shown by (an alert's {{ $labels.x }}, a panel
+// target's legendFormat {{x}}).
+type query struct {
+	where, expr string
+	shown       []string
+}
+
 // queries are the PromQL expressions of the alert rules and the dashboard.
-func queries(t *testing.T) map[string][]string {
+func queries(t *testing.T) []query {
 	t.Helper()
-	out := map[string][]string{}
+	var out []query
 	var rules struct {
 		Groups []struct {
 			Rules []struct {
 				Alert, Expr string
+				Annotations map[string]string
 			}
 		}
 	}
 	readYAML(t, "prometheus/alerts.yml", &rules)
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
-			out["alert "+r.Alert] = append(out["alert "+r.Alert], r.Expr)
+			var shown []string
+			for _, a := range r.Annotations {
+				for _, m := range alertLabel.FindAllStringSubmatch(a, -1) {
+					shown = append(shown, m[1])
+				}
+			}
+			out = append(out, query{"alert " + r.Alert, r.Expr, shown})
 		}
 	}
 	var dash struct {
 		Panels []struct {
 			Title   string
-			Targets []struct{ Expr string }
+			Targets []struct{ Expr, LegendFormat string }
 		}
 	}
 	b, err := os.ReadFile("grafana/imcallback.json")
@@ -67,15 +82,82 @@ func queries(t *testing.T) map[string][]string {
 	}
 	for _, p := range dash.Panels {
 		for _, q := range p.Targets {
-			out["panel "+p.Title] = append(out["panel "+p.Title], q.Expr)
+			var shown []string
+			for _, m := range legendLabel.FindAllStringSubmatch(q.LegendFormat, -1) {
+				shown = append(shown, m[1])
+			}
+			out = append(out, query{"panel " + p.Title, q.Expr, shown})
 		}
 	}
 	return out
 }
 
+var (
+	// alertLabel finds {{ $labels.x }} in an alert's annotations.
+	alertLabel = regexp.MustCompile(`\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)`)
+	// legendLabel finds {{x}} in a panel target's legend.
+	legendLabel = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
+	// selectorLabels finds a metric's label matchers: name{a="x",b!~"y"}.
+	selectorLabels = regexp.MustCompile(`\b(imcallback_[a-z0-9_]+)\{([^}]*)\}`)
+	// matcherName finds the label names of matchers.
+	matcherName = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	// grouping finds the labels of by (…) and without (…).
+	grouping = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
+	// counterFunc finds the metric a rate-like function reads.
+	counterFunc = regexp.MustCompile(`\b(rate|irate|increase)\(\s*(imcallback_[a-z0-9_]+)`)
+	// seriesLine is one sample of the Prometheus text format.
+	seriesLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s`)
+	// sampleLabel finds the label names of a sample.
+	sampleLabel = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="`)
+)
+
+// targetLabels are the labels Prometheus adds to every scraped series.
+var targetLabels = map[string]bool{"job": true, "instance": true}
+
+// exposition is what a scrape of the service holds: each series name with
+// the labels its samples carry, and each metric family's type (a
+// histogram's _bucket, _sum and _count series have the family's type).
+type exposition struct {
+	labels map[string]map[string]bool
+	types  map[string]string
+}
+
+func parseExposition(text string) exposition {
+	e := exposition{labels: map[string]map[string]bool{}, types: map[string]string{}}
+	family := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			family[f[2]] = f[3]
+			continue
+		}
+		m := seriesLine.FindStringSubmatch(line)
+		if m == nil || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if e.labels[m[1]] == nil {
+			e.labels[m[1]] = map[string]bool{}
+		}
+		for _, l := range sampleLabel.FindAllStringSubmatch(m[2], -1) {
+			e.labels[m[1]][l[1]] = true
+		}
+	}
+	for name := range e.labels {
+		e.types[name] = family[name]
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base, ok := strings.CutSuffix(name, suffix); ok && family[base] == "histogram" {
+				e.types[name] = "histogram"
+			}
+		}
+	}
+	return e
+}
+
 // TestReferencedMetricsExist scrapes a running service (durable delivery,
 // topic sync, a forward destination, an app on Tencent's address list) and
-// checks that every metric a rule or a panel reads is in its output.
+// checks that every metric a rule or a panel reads is in its output, with
+// the labels the query selects, groups and shows by, and of a type the
+// query's functions take: rate and increase read counters (or a histogram's
+// series), histogram_quantile a histogram's buckets.
 func TestReferencedMetricsExist(t *testing.T) {
 	tencent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":"test"}`)
@@ -87,27 +169,106 @@ func TestReferencedMetricsExist(t *testing.T) {
 	s := imtest.Start(t, []string{app + "SECRET_KEY=test-key", app + "IPLIST=true", app + "API_BASE=" + tencent.URL,
 		"IMCALLBACK_FORWARD_URL=" + dest.URL, "IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 		"IMCALLBACK_FORWARD_MATCH=C2C.*"}, delivery.Module, topicsync.Module)
-	exposed := map[string]bool{}
-	for _, line := range strings.Split(s.Metrics(t), "\n") {
-		if !strings.HasPrefix(line, "#") {
-			if name := metricName.FindString(line); name != "" {
-				exposed[name] = true
+	problems, checked := queryProblems(parseExposition(s.Metrics(t)), queries(t))
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if checked < 10 {
+		t.Errorf("only %d metric references found: the files were not read as expected", checked)
+	}
+}
+
+// queryProblems says what is wrong with each query that reads a metric
+// the exposition lacks, a label none of its metrics carries, or a metric of
+// the wrong type; checked counts the metric references read.
+func queryProblems(e exposition, qs []query) (problems []string, checked int) {
+	errorf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, q := range qs {
+		names := metricName.FindAllString(q.expr, -1)
+		has := func(label string) bool {
+			if targetLabels[label] {
+				return true
+			}
+			for _, n := range names {
+				if e.labels[n][label] {
+					return true
+				}
+			}
+			return false
+		}
+		for _, name := range names {
+			checked++
+			if _, ok := e.labels[name]; !ok {
+				errorf("%s reads %s, which the service does not expose", q.where, name)
 			}
 		}
-	}
-	checked := 0
-	for where, exprs := range queries(t) {
-		for _, e := range exprs {
-			for _, name := range metricName.FindAllString(e, -1) {
-				checked++
-				if !exposed[name] {
-					t.Errorf("%s reads %s, which the service does not expose", where, name)
+		for _, m := range selectorLabels.FindAllStringSubmatch(q.expr, -1) {
+			for _, l := range matcherName.FindAllStringSubmatch(m[2], -1) {
+				if _, exposed := e.labels[m[1]]; exposed && !targetLabels[l[1]] && !e.labels[m[1]][l[1]] {
+					errorf("%s selects %s by the label %s, which it does not have", q.where, m[1], l[1])
+				}
+			}
+		}
+		var used []string
+		for _, m := range grouping.FindAllStringSubmatch(q.expr, -1) {
+			for _, l := range strings.Split(m[1], ",") {
+				if l = strings.TrimSpace(l); l != "" {
+					used = append(used, l)
+				}
+			}
+		}
+		for _, l := range append(used, q.shown...) {
+			if !has(l) {
+				errorf("%s groups or shows by the label %s, which none of %v has", q.where, l, names)
+			}
+		}
+		for _, m := range counterFunc.FindAllStringSubmatch(q.expr, -1) {
+			if typ, ok := e.types[m[2]]; ok && typ != "counter" && typ != "histogram" {
+				errorf("%s applies %s to %s, a %s", q.where, m[1], m[2], typ)
+			}
+		}
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(q.expr), "histogram_quantile("); ok {
+			for _, n := range metricName.FindAllString(rest, -1) {
+				if !strings.HasSuffix(n, "_bucket") || e.types[n] != "histogram" {
+					errorf("%s takes a quantile of %s, not a histogram's buckets", q.where, n)
 				}
 			}
 		}
 	}
-	if checked < 10 {
-		t.Errorf("only %d metric references found: the files were not read as expected", checked)
+	return problems, checked
+}
+
+// TestCheckQueriesFindsMistakes: the checks of TestReferencedMetricsExist
+// find a missing metric or label, and a function of the wrong type.
+func TestCheckQueriesFindsMistakes(t *testing.T) {
+	e := parseExposition(`# TYPE imcallback_x_total counter
+imcallback_x_total{command="a",outcome="ok"} 1
+# TYPE imcallback_g gauge
+imcallback_g{dependency="nats"} 1
+# TYPE imcallback_h_seconds histogram
+imcallback_h_seconds_bucket{kind="before",le="1"} 1
+imcallback_h_seconds_sum{kind="before"} 1
+imcallback_h_seconds_count{kind="before"} 1
+`)
+	good := []query{
+		{"counter", `sum by (command) (rate(imcallback_x_total{outcome="ok"}[5m]))`, []string{"command", "instance"}},
+		{"histogram", `histogram_quantile(0.99, sum by (le) (rate(imcallback_h_seconds_bucket{kind="before"}[5m])))`, nil},
+		{"gauge", `min by (dependency) (imcallback_g{dependency="nats"}) == 0 or up{job=~"imcallback.*"} == 0`, []string{"dependency"}},
+	}
+	if problems, checked := queryProblems(e, good); len(problems) > 0 || checked != 3 {
+		t.Errorf("correct queries: %d references, problems %q", checked, problems)
+	}
+	for _, bad := range []query{
+		{"missing metric", `rate(imcallback_y_total[5m])`, nil},
+		{"missing selector label", `rate(imcallback_x_total{reason="x"}[5m])`, nil},
+		{"missing grouping label", `sum by (reason) (rate(imcallback_x_total[5m]))`, nil},
+		{"missing shown label", `rate(imcallback_x_total[5m])`, []string{"destination"}},
+		{"rate of a gauge", `rate(imcallback_g[5m])`, nil},
+		{"quantile of a counter", `histogram_quantile(0.99, rate(imcallback_x_total[5m]))`, nil},
+	} {
+		if problems, _ := queryProblems(e, []query{bad}); len(problems) == 0 {
+			t.Errorf("%s: %q passed the checks", bad.where, bad.expr)
+		}
 	}
 }
 
