@@ -495,6 +495,14 @@ func TestImageAndUnit(t *testing.T) {
 		t.Fatalf("Dockerfile CMD not found")
 	}
 	checkArgs(t, "Dockerfile", args)
+	// The health check runs the binary itself (no shell in the image).
+	health := regexp.MustCompile(`(?m)^HEALTHCHECK .*\\\n\s*CMD (\[.*\])$`).FindStringSubmatch(df)
+	var probe []string
+	if health == nil || json.Unmarshal([]byte(health[1]), &probe) != nil || len(probe) < 2 || probe[0] != "/usr/local/bin/imcallback" {
+		t.Errorf("the Dockerfile has no HEALTHCHECK running /usr/local/bin/imcallback (exec form)")
+	} else {
+		checkArgs(t, "Dockerfile HEALTHCHECK", probe[1:])
+	}
 	var env []string
 	for k, v := range dockerEnv(t) {
 		env = append(env, k+"="+v)
@@ -605,6 +613,19 @@ func checkArgs(t *testing.T, where string, args []string) {
 	var out bytes.Buffer
 	if err := cli.Run(append(slices.Clone(args), "--help"), &out, &out); err != nil || !strings.Contains(out.String(), "Usage:") {
 		t.Errorf("%s runs `imcallback %s`, which the binary refuses: %v\n%s", where, strings.Join(args, " "), err, out.String())
+		return
+	}
+	// --help succeeds for a word that names no command too (it shows the
+	// root's help): the help shown must be the named command's.
+	var path []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			break
+		}
+		path = append(path, a)
+	}
+	if usage := "imcallback " + strings.Join(path, " ") + " [flags]"; len(path) > 0 && !strings.Contains(out.String(), usage) {
+		t.Errorf("%s runs `imcallback %s`, which names no command of the binary (its help lacks %q)", where, strings.Join(args, " "), usage)
 	}
 }
 

@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// errHealthOffline answers health --offline: the probe asks the running
+// service, which a data directory cannot answer for.
+var errHealthOffline = errors.New("health asks the running service: --offline does not apply")
+
+// newHealthCmd is `imcallback health`: a probe of the running service for
+// images without a shell or curl (the distroless image's HEALTHCHECK,
+// compose). It asks the admin listener's /healthz, or /readyz with
+// --ready, prints the status word and succeeds on HTTP 200; on anything
+// else (not ready, nothing listening, no answer within --timeout) it fails,
+// so the process exits 1.
+func newHealthCmd(g *globalFlags) *cobra.Command {
+	var (
+		ready   bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Probe the running service: exit 0 when its admin listener answers /healthz (or /readyz with --ready)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if g.offline {
+				return errHealthOffline
+			}
+			if timeout <= 0 {
+				return fmt.Errorf("--timeout %s: must be positive", timeout)
+			}
+			a, err := g.adminClient()
+			if err != nil {
+				return err
+			}
+			a.onlineOnly = true
+			a.http.Timeout = timeout
+			path := "/healthz"
+			if ready {
+				path = "/readyz"
+			}
+			var st struct {
+				Status string `json:"status"`
+			}
+			if err := a.call(c.Context(), http.MethodGet, path, nil, &st); err != nil {
+				if errors.Is(err, errSlow) {
+					return fmt.Errorf("%w: GET %s at %s did not answer within %s", errSlow, path, a.base, timeout)
+				}
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), st.Status)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz: whether a callback would be accepted now (its dependencies answer), not only whether the process runs")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the answer")
+	return cmd
+}

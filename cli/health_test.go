@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/imcallback/imcallback/imtest"
+)
+
+// TestHealth: `imcallback health` succeeds when the running service's
+// admin listener answers (with a token configured, which the probes do not
+// need), and fails, saying why, when it is not ready, does not answer in
+// time, or is not running.
+func TestHealth(t *testing.T) {
+	svc := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ADMIN_TOKEN=admin-secret-token"})
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"not ready","checks":{"store":"database is locked"}}`))
+	}))
+	defer notReady.Close()
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hanging.Close()
+	defer close(release)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String() // nothing listens there once l is closed
+	l.Close()
+
+	tests := []struct {
+		name    string
+		args    []string
+		want    string // in the output, or in the error
+		wantErr error  // nil: success; errAny: any error
+	}{
+		{"alive", []string{"health", "--admin", svc.AdminURL}, "ok", nil},
+		{"ready", []string{"health", "--ready", "--admin", svc.AdminURL}, "ready", nil},
+		{"not ready", []string{"health", "--ready", "--admin", notReady.URL}, "HTTP 503", errAny},
+		{"no answer in time", []string{"health", "--timeout", "200ms", "--admin", hanging.URL}, "within 200ms", errSlow},
+		{"not running", []string{"health", "--admin", closed}, closed, errNotRunning},
+		{"offline", []string{"health", "--offline"}, "does not apply", errHealthOffline},
+		{"a timeout that is no time", []string{"health", "--timeout", "0s", "--admin", svc.AdminURL}, "must be positive", errAny},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, tt.args...)
+			switch {
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("%v (output %q)", err, out)
+			case tt.wantErr == nil:
+				if strings.TrimSpace(out) != tt.want {
+					t.Fatalf("output %q, want %q", out, tt.want)
+				}
+			case err == nil:
+				t.Fatalf("succeeded (output %q), want an error", out)
+			case tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			case !strings.Contains(err.Error(), tt.want):
+				t.Fatalf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// errAny stands for any error in TestHealth's table.
+var errAny = errors.New("any error")
