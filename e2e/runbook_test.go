@@ -3,8 +3,10 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,6 +69,20 @@ func TestRunbookAgainstTheRunningService(t *testing.T) {
 		t.Fatalf("status while paused: %s", out)
 	}
 	run("delivery", "resume")
+	// The operator replays once the fix is in: the create applied. Replayed
+	// sooner, the change could run before the create (delivery keeps no
+	// order) and, with one delivery allowed, be dead-lettered again.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		ids, err := topicIDs(http.DefaultClient, strings.TrimPrefix(p.admin, "http://"), "@TGS#_runbook")
+		if err == nil && slices.Contains(ids, topicID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the create was not applied after the resume: %v %v", ids, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if out := run("events", "replay", "--dead"); !strings.Contains(out, "replayed 1 event(s)") {
 		t.Fatalf("replay: %s", out)
 	}
