@@ -447,6 +447,12 @@ func (p *cutProxy) serve(c net.Conn) {
 		return
 	}
 	p.mu.Lock()
+	if p.down { // cut while dialling: cut closed the connections it knew, not these
+		p.mu.Unlock()
+		c.Close()
+		up.Close()
+		return
+	}
 	p.conns[c], p.conns[up] = true, true
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
