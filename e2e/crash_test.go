@@ -79,21 +79,31 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 	for range crashClients {
 		wg.Go(func() { send(ids) })
 	}
-	killed := make(chan struct{})
-	go func() { // kill -9 half-way, with every client mid-request
+	// Kill -9 half-way, with every client mid-request. answered is closed
+	// once every request of this phase has its answer or failure.
+	killed, answered := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(killed)
 		for nAcked.Load() < crashEvents/2 {
-			time.Sleep(time.Millisecond)
+			select {
+			case <-answered: // fewer than half acknowledged: no kill, reported below
+				return
+			case <-time.After(time.Millisecond):
+			}
 		}
 		killedAt.Store(nAcked.Load())
 		svc.kill()
-		close(killed)
 	}()
 	for i := range crashEvents {
 		ids <- crashTopicID(i)
 	}
 	close(ids)
 	wg.Wait()
+	close(answered)
 	<-killed
+	if killedAt.Load() == 0 {
+		t.Fatalf("the kill was never sent: only %d of %d events acknowledged, %d failed", nAcked.Load(), crashEvents, nFailed.Load())
+	}
 	t.Logf("phase 1: %d sent, %d acknowledged (%d when SIGKILL was sent), %d failed",
 		crashEvents, nAcked.Load(), killedAt.Load(), nFailed.Load())
 	if nFailed.Load() == 0 {
