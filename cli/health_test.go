@@ -23,15 +23,7 @@ func TestHealth(t *testing.T) {
 		_, _ = w.Write([]byte(`{"status":"not ready","checks":{"store":"database is locked"}}`))
 	}))
 	defer notReady.Close()
-	release := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	defer hanging.Close()
-	defer close(release)
+	hanging := hangingServer(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

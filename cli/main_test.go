@@ -306,19 +306,27 @@ func TestSendReadsTheConfigFile(t *testing.T) {
 	}
 }
 
-// TestSendRepeatAnswers: --repeat bounds each request by --timeout (a
-// hanging server is a transport error, not a hang), and counts an answer
-// that is not an envelope under its HTTP status.
-func TestSendRepeatAnswers(t *testing.T) {
+// hangingServer is a server that takes every request and never answers
+// it; the test's cleanup lets the requests go and closes it.
+func hangingServer(t *testing.T) *httptest.Server {
+	t.Helper()
 	release := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-release:
 		}
 	}))
-	defer hanging.Close()
-	defer close(release)
+	t.Cleanup(srv.Close) // runs after close(release), registered below
+	t.Cleanup(func() { close(release) })
+	return srv
+}
+
+// TestSendRepeatAnswers: --repeat bounds each request by --timeout (a
+// hanging server is a transport error, not a hang), and counts an answer
+// that is not an envelope under its HTTP status.
+func TestSendRepeatAnswers(t *testing.T) {
+	hanging := hangingServer(t)
 	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusBadGateway)

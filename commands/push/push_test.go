@@ -80,73 +80,73 @@ func TestAllMemberPushBatch(t *testing.T) {
 // vendor channels of the user's devices (PushPlatform); the same result
 // sent twice keeps its key.
 func TestAllMemberPushDedupKey(t *testing.T) {
-	base := push.AllMemberPushEvent{TaskID: "task-1", ToAccount: "u_bob", EventType: 1, PushPlatform: push.PlatformAPNs, PushStage: push.StageSent, EventTime: 1732600805}
-	tests := []struct {
-		name  string
-		other func(e push.AllMemberPushEvent) push.AllMemberPushEvent
-		same  bool
-	}{
-		{"the same result resent", func(e push.AllMemberPushEvent) push.AllMemberPushEvent { return e }, true},
-		{"online push of the same task and user", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+	type event = push.AllMemberPushEvent
+	base := event{TaskID: "task-1", ToAccount: "u_bob", EventType: 1, PushPlatform: push.PlatformAPNs, PushStage: push.StageSent, EventTime: 1732600805}
+	checkDedupKeys(t, base, []keyCase[event]{
+		{"the same result resent", func(e event) event { return e }, true},
+		{"online push of the same task and user", func(e event) event {
 			e.EventType, e.PushPlatform = 2, push.PlatformUnknown
 			return e
 		}, false},
-		{"offline push to another device's vendor", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+		{"offline push to another device's vendor", func(e event) event {
 			e.PushPlatform = push.PlatformHuawei
 			return e
 		}, false},
-		{"only the event type differs", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+		{"only the event type differs", func(e event) event {
 			e.EventType = 2
 			return e
 		}, false},
-		{"a later stage", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+		{"a later stage", func(e event) event {
 			e.PushStage = push.StageDelivered
 			return e
 		}, false},
-		{"another user", func(e push.AllMemberPushEvent) push.AllMemberPushEvent {
+		{"another user", func(e event) event {
 			e.ToAccount = "u_carol"
 			return e
 		}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, b := base.DedupKey(), tt.other(base).DedupKey()
-			if (a == b) != tt.same {
-				t.Errorf("keys %q and %q: equal %v, want %v", a, b, a == b, tt.same)
-			}
-		})
-	}
+	})
 }
 
 // TestOfflinePushDedupKey: the key tells apart the results one push has
 // for one user on two vendor channels (the event names no device), and is
 // the same for the same result resent.
 func TestOfflinePushDedupKey(t *testing.T) {
-	base := push.OfflinePushEvent{PushID: "push-1", ToAccount: "u_bob", EventType: 1, PushPlatform: push.PlatformAPNs, PushStage: push.StageSent, EventTime: 1732600805}
-	tests := []struct {
-		name  string
-		other func(e push.OfflinePushEvent) push.OfflinePushEvent
-		same  bool
-	}{
-		{"the same result resent", func(e push.OfflinePushEvent) push.OfflinePushEvent { return e }, true},
-		{"the same result resent later", func(e push.OfflinePushEvent) push.OfflinePushEvent {
+	type event = push.OfflinePushEvent
+	base := event{PushID: "push-1", ToAccount: "u_bob", EventType: 1, PushPlatform: push.PlatformAPNs, PushStage: push.StageSent, EventTime: 1732600805}
+	checkDedupKeys(t, base, []keyCase[event]{
+		{"the same result resent", func(e event) event { return e }, true},
+		{"the same result resent later", func(e event) event {
 			e.EventTime++
 			return e
 		}, true},
-		{"the same push to another device's vendor", func(e push.OfflinePushEvent) push.OfflinePushEvent {
+		{"the same push to another device's vendor", func(e event) event {
 			e.PushPlatform = push.PlatformHuawei
 			return e
 		}, false},
-		{"a later stage", func(e push.OfflinePushEvent) push.OfflinePushEvent {
+		{"a later stage", func(e event) event {
 			e.PushStage = push.StageDelivered
 			return e
 		}, false},
-		{"another user", func(e push.OfflinePushEvent) push.OfflinePushEvent {
+		{"another user", func(e event) event {
 			e.ToAccount = "u_carol"
 			return e
 		}, false},
-	}
-	for _, tt := range tests {
+	})
+}
+
+// keyCase is an event changed from a base one, and whether the change
+// keeps its dedup key.
+type keyCase[E any] struct {
+	name  string
+	other func(E) E
+	same  bool
+}
+
+// checkDedupKeys checks each case: the changed event's key equals base's
+// exactly when the case says it is the same event.
+func checkDedupKeys[E interface{ DedupKey() string }](t *testing.T, base E, cases []keyCase[E]) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			a, b := base.DedupKey(), tt.other(base).DedupKey()
 			if (a == b) != tt.same {
