@@ -10,7 +10,9 @@ const key = Buffer.from(process.env.WEBHOOK_SECRET.replace(/^whsec_/, ''), 'base
 function verified(req, body) {
   const id = req.headers['webhook-id'], ts = req.headers['webhook-timestamp'];
   if (!id || !ts || Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;
-  const want = crypto.createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest();
+  // The body's bytes as received: a decoded string would turn bytes that
+  // are not UTF-8 into U+FFFD and no longer match what was signed.
+  const want = crypto.createHmac('sha256', key).update(`${id}.${ts}.`).update(body).digest();
   // One "v1,<sig>" per secret the service signs with, separated by spaces
   // (two while a secret is rotated): any one that verifies will do.
   return (req.headers['webhook-signature'] || '').split(' ').some((s) => {
@@ -24,9 +26,10 @@ http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
+    const raw = Buffer.concat(chunks);
+    if (!verified(req, raw)) return res.writeHead(401).end();
     // Decoded once, whole: a character split across two chunks stays intact.
-    const body = Buffer.concat(chunks).toString('utf8');
-    if (!verified(req, body)) return res.writeHead(401).end();
+    const body = raw.toString('utf8');
     console.log(req.headers['x-imcallback-command'], req.headers['webhook-id']);
     // The kind, not the name: Sns.CallbackPrevFriendAdd is a before-callback too.
     if (req.headers['x-imcallback-kind'] !== 'before') return res.writeHead(204).end();

@@ -124,6 +124,18 @@ func TestReceivers(t *testing.T) {
 			if res := s.Send(t, "C2C.CallbackBeforeSendMsg", large); !strings.Contains(string(res.Body), `"ErrorCode":120001`) {
 				t.Errorf("a %d-byte before-callback: %d %s, want the receiver's deny", len(large), res.Status, res.Body)
 			}
+			// A body that is not valid UTF-8 (a character cut in two inside a
+			// string): the signature is over the bytes sent, which the
+			// receiver must hash as received, not decoded and re-encoded.
+			cut, err := imtest.SampleWith("C2C.CallbackBeforeSendMsg", map[string]any{"From_Account": "badword",
+				"CloudCustomData": "CUT"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cut = []byte(strings.Replace(string(cut), "CUT", "\xe4\xb8", 1))
+			if res := s.Send(t, "C2C.CallbackBeforeSendMsg", cut); !strings.Contains(string(res.Body), `"ErrorCode":120001`) {
+				t.Errorf("a before-callback that is not valid UTF-8: %d %s, want the receiver's deny", res.Status, res.Body)
+			}
 			body, err := imtest.Sample("C2C.CallbackAfterSendMsg")
 			if err != nil {
 				t.Fatal(err)
@@ -131,7 +143,7 @@ func TestReceivers(t *testing.T) {
 			if res := s.Send(t, "C2C.CallbackAfterSendMsg", body); !res.OK() {
 				t.Fatalf("after-callback: %d", res.Status)
 			}
-			want := `imcallback_forward_requests_total{destination="default",result="ok"} 5`
+			want := `imcallback_forward_requests_total{destination="default",result="ok"} 6`
 			deadline := time.Now().Add(10 * time.Second)
 			for !strings.Contains(s.Metrics(t), want) {
 				if time.Now().After(deadline) {
