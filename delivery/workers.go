@@ -470,7 +470,8 @@ func (w *workers) handle(msg jetstream.Msg) {
 	default:
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
 		w.s.metrics.retries.WithLabelValues(req.Command).Inc()
-		delay := w.opts.backoff(md.NumDelivered)
+		// At least what the copy's destination asked for (Retry-After).
+		delay := max(w.opts.backoff(md.NumDelivered), dispatcher.RetryAfter(err))
 		w.log.Warn("handler failed; redelivering after the backoff", fields(zap.Duration("backoff", delay), zap.Error(err))...)
 		w.nak(msg, delay)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Forwarder sends callbacks to HTTP destinations instead of, or besides,
@@ -25,6 +26,18 @@ type Forwarder interface {
 	Decide(ctx context.Context, destination string, r *Request) (Decision, error)
 	// Deliver posts an after-callback to destination; nil means a 2xx.
 	Deliver(ctx context.Context, destination string, r *Request) error
+}
+
+// RetryAfter is the delay err asks for before the next attempt of a
+// stored copy (a forward destination's Retry-After, through an error with
+// a RetryAfter() time.Duration method), or 0 when it asks for none.
+// Durable delivery waits at least that long, whatever its backoff.
+func RetryAfter(err error) time.Duration {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return max(ra.RetryAfter(), 0)
+	}
+	return 0
 }
 
 // forwarded is the command of a CallbackCommand that destinations take:

@@ -288,11 +288,54 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer)) // lets the connection be reused
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		f.requests.WithLabelValues(name, ResultStatus).Inc()
-		return fmt.Errorf("forward: %s answered HTTP %d", name, resp.StatusCode)
+		return &statusError{destination: name, status: resp.StatusCode,
+			retryAfter: retryAfter(resp.Header.Get("Retry-After"), f.now())}
 	}
 	f.requests.WithLabelValues(name, ResultOK).Inc()
 	return nil
 }
+
+// statusError is a destination's answer to an after-callback that is not
+// a 2xx, with the delay its Retry-After asks for (dispatcher.RetryAfter
+// reads it, so durable delivery waits at least that long).
+type statusError struct {
+	destination string
+	status      int
+	retryAfter  time.Duration
+}
+
+func (e *statusError) Error() string {
+	if e.retryAfter > 0 {
+		return fmt.Sprintf("forward: %s answered HTTP %d (Retry-After %v)", e.destination, e.status, e.retryAfter)
+	}
+	return fmt.Sprintf("forward: %s answered HTTP %d", e.destination, e.status)
+}
+
+// RetryAfter is the delay the destination asked for; 0, none.
+func (e *statusError) RetryAfter() time.Duration { return e.retryAfter }
+
+// retryAfter is the delay a Retry-After header value asks for at now:
+// delay-seconds or an HTTP date (RFC 9110 §10.2.3); 0 for none, one in
+// the past, or one that does not parse.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return min(at.Sub(now), maxRetryAfter)
+	}
+	return 0
+}
+
+// maxRetryAfter bounds what a destination's Retry-After can ask for.
+const maxRetryAfter = 24 * time.Hour
 
 // Decide implements dispatcher.Forwarder: the destination answers IM's
 // envelope; reply fields the command does not accept are dropped.
