@@ -63,6 +63,9 @@ const beforeMargin = 50 * time.Millisecond
 // maxAnswer bounds a destination's answer to a before-callback.
 const maxAnswer = 64 << 10
 
+// maxAnswerHeaders bounds the headers of a destination's answer.
+const maxAnswerHeaders = 64 << 10
+
 // Results of imcallback_forward_requests_total.
 const (
 	ResultOK          = "ok"           // 2xx (and, before, a readable answer)
@@ -111,7 +114,10 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 				MaxIdleConnsPerHost: 64,
 				MaxConnsPerHost:     128, // a bounded pool: beyond it requests wait for a connection
 				IdleConnTimeout:     90 * time.Second,
-				ForceAttemptHTTP2:   true,
+				// The answer's headers are bounded as its body is (maxAnswer),
+				// not by Go's 10 MB default on each of the pool's connections.
+				MaxResponseHeaderBytes: maxAnswerHeaders,
+				ForceAttemptHTTP2:      true,
 			},
 			// A redirect is the destination's answer, and not a 2xx: following
 			// it would turn the signed POST into a GET elsewhere (a 301 or 302
