@@ -60,7 +60,8 @@ func forwardKeys() map[string]reflect.Kind {
 func (f ForwardConfig) SecretKeys() ([][]byte, error) {
 	secrets := strings.Fields(f.Secret)
 	if len(secrets) <= 1 {
-		key, err := secretKey(f.Secret)
+		// The one secret without the spaces around it, as each of several.
+		key, err := secretKey(strings.TrimSpace(f.Secret))
 		if err != nil {
 			return nil, err
 		}

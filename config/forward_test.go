@@ -248,3 +248,31 @@ func TestForwardSecretRotationMistakes(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardOneSecretWithSpaces: one secret with spaces around it (an
+// environment variable or a file with a stray space) is that secret, as
+// each of several is; spaces alone are no secret.
+func TestForwardOneSecretWithSpaces(t *testing.T) {
+	want, err := (config.ForwardConfig{Secret: whsec}).SecretKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, secret, wantErr string }{
+		{"a space after", whsec + " ", ""},
+		{"a space before", " " + whsec, ""},
+		{"a tab and a line break", "\t" + whsec + "\n", ""},
+		{"spaces alone", "   ", "required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, err := (config.ForwardConfig{Secret: tc.secret}).SecretKeys()
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("SecretKeys: %v, want an error with %q", err, tc.wantErr)
+				}
+			case err != nil || len(keys) != 1 || string(keys[0]) != string(want):
+				t.Errorf("SecretKeys: %d keys, %v; want the one key of the secret", len(keys), err)
+			}
+		})
+	}
+}
