@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/tracing"
 )
 
@@ -202,4 +203,16 @@ func (o Options) ackWait() time.Duration { return o.HandlerTimeout + 5*time.Seco
 func (o Options) backoff(delivered uint64) time.Duration {
 	i := int(min(delivered, uint64(len(o.Backoff)))) - 1
 	return o.Backoff[max(i, 0)]
+}
+
+// retryDelay is the redelivery delay after the given (1-based) delivery
+// failed with err: its backoff, or what a forward destination's
+// Retry-After asks for (dispatcher.RetryAfter) when that is longer, but no
+// longer than the longest backoff. A message waiting for its redelivery
+// still holds a place of the consumer's MaxAckPending, so a destination
+// asking for a day would otherwise hold the window every command's events
+// go through.
+func (o Options) retryDelay(delivered uint64, err error) time.Duration {
+	asked := min(dispatcher.RetryAfter(err), slices.Max(o.Backoff))
+	return max(o.backoff(delivered), asked)
 }

@@ -470,8 +470,7 @@ func (w *workers) handle(msg jetstream.Msg) {
 	default:
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
 		w.s.metrics.retries.WithLabelValues(req.Command).Inc()
-		// At least what the copy's destination asked for (Retry-After).
-		delay := max(w.opts.backoff(md.NumDelivered), dispatcher.RetryAfter(err))
+		delay := w.opts.retryDelay(md.NumDelivered, err)
 		w.log.Warn("handler failed; redelivering after the backoff", fields(zap.Duration("backoff", delay), zap.Error(err))...)
 		w.nak(msg, delay)
 	}

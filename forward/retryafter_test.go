@@ -63,7 +63,8 @@ func TestDeliverCarriesRetryAfter(t *testing.T) {
 
 // TestDurableCopyHonoursRetryAfter: a stored copy whose destination
 // answered 503 with Retry-After is not tried again before that delay,
-// although the backoff is shorter, and under the same webhook-id.
+// although the first backoff is shorter (the longest, which bounds what a
+// destination can ask for, is longer), and under the same webhook-id.
 func TestDurableCopyHonoursRetryAfter(t *testing.T) {
 	d := newDest(t, func(w http.ResponseWriter, n int) {
 		if n == 1 {
@@ -74,7 +75,7 @@ func TestDurableCopyHonoursRetryAfter(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	s := imtest.Start(t, []string{"IMCALLBACK_FORWARD_URL=" + d.URL, "IMCALLBACK_FORWARD_SECRET=" + secret,
-		"IMCALLBACK_FORWARD_MATCH=" + afterCommand, "IMCALLBACK_BACKOFF=50ms"}, delivery.Module)
+		"IMCALLBACK_FORWARD_MATCH=" + afterCommand, "IMCALLBACK_BACKOFF=50ms,2s"}, delivery.Module)
 	if res := s.Send(t, afterCommand, mustSample(t, afterCommand)); !res.OK() {
 		t.Fatalf("answered %d %s", res.Status, res.Body)
 	}
