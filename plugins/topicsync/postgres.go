@@ -113,13 +113,16 @@ WHERE NOT topics.create_received OR topics.deleted_at < $13`
 	// postgresDestroy marks live topics of the app deleted, leaves deleted ones alone and writes
 	// tombstones for unknown ones. A live topic created after $5 (this destroy's time plus
 	// RecreateMargin) is a later topic of the id than the one destroyed: it is left alone too.
+	// A topic deleted before $6 (this destroy's time less RecreateMargin) was deleted as an
+	// earlier topic of the id: this destroys a later one, whose create has not arrived yet, and
+	// its time becomes deleted_at, so that create does not bring the topic back.
 	postgresDestroy = `
 INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
 SELECT $4, id, $2, $3, $3, $3, false FROM unnest($1::text[]) AS id
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     deleted_at = EXCLUDED.deleted_at,
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at)
-WHERE topics.deleted_at IS NULL AND topics.created_at <= $5`
+WHERE (topics.deleted_at IS NULL AND topics.created_at <= $5) OR topics.deleted_at < $6`
 
 	// postgresInfoChange sets each field present (a non-NULL parameter) unless a newer change
 	// already set it; SET reads the row as it was, so each CASE sees the field's old time. Two
@@ -158,9 +161,9 @@ func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64
 	return tag.RowsAffected(), err
 }
 
-func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter time.Time) error {
+func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error {
 	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
-	_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID, createdAfter)
+	_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID, createdAfter, deletedBefore)
 	return err
 }
 

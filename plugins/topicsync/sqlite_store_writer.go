@@ -63,13 +63,16 @@ WHERE topics.create_received = 0 OR topics.deleted_at < ?13`,
 	// Marks a live topic of the app deleted, leaves a deleted one alone and writes a tombstone
 	// for an unknown one. A live topic created after ?5 (this destroy's time plus
 	// RecreateMargin) is a later topic of the id than the one destroyed: it is left alone too.
+	// A topic deleted before ?6 (this destroy's time less RecreateMargin) was deleted as an
+	// earlier topic of the id: this destroys a later one, whose create has not arrived yet, and
+	// its time becomes deleted_at, so that create does not bring the topic back.
 	stmtDestroy: `
 INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
 VALUES (?1, ?2, ?3, ?4, ?4, ?4, 0)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     deleted_at = excluded.deleted_at,
     updated_at = max(topics.updated_at, excluded.updated_at)
-WHERE topics.deleted_at IS NULL AND topics.created_at <= ?5`,
+WHERE (topics.deleted_at IS NULL AND topics.created_at <= ?5) OR topics.deleted_at < ?6`,
 
 	// Sets each field present (a non-NULL parameter) unless a newer change already set it;
 	// SET reads the row as it was, so each CASE sees the field's old time. Two changes of one
@@ -107,11 +110,11 @@ func (b *sqliteBackend) create(ctx context.Context, t Topic, custom []byte, crea
 	})
 }
 
-func (b *sqliteBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter time.Time) error {
-	when, after := sqliteTime(at), sqliteTime(createdAfter)
+func (b *sqliteBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error {
+	when, after, before := sqliteTime(at), sqliteTime(createdAfter), sqliteTime(deletedBefore)
 	return b.submit(ctx, func(w *writeTx) error {
 		for _, id := range ids {
-			if _, err := w.exec(stmtDestroy, appID, id, groupID, when, after); err != nil {
+			if _, err := w.exec(stmtDestroy, appID, id, groupID, when, after, before); err != nil {
 				return fmt.Errorf("topic %q: %w", id, err)
 			}
 		}

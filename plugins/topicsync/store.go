@@ -157,9 +157,12 @@ type Store interface {
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error
 	// Destroy marks each topic of app appID deleted at `at` (deleted_at set once; an already-deleted
-	// row keeps its first deleted_at). Unknown topic ids get a tombstone row (group id set, deleted) so
-	// a late create cannot resurrect them. A live topic created more than RecreateMargin after `at`
-	// is a later topic of the id than the one destroyed, and stays live. All in one transaction.
+	// row keeps its first deleted_at, unless `at` is more than RecreateMargin later: that destroys a
+	// later topic of the id, whose create has not arrived yet, and deleted_at moves to `at` so that
+	// create does not bring the topic back). Unknown topic ids get a tombstone row (group id set,
+	// deleted) so a late create cannot resurrect them. A live topic created more than RecreateMargin
+	// after `at` is a later topic of the id than the one destroyed, and stays live. All in one
+	// transaction.
 	// The list is validated as a whole: one id no write would store (empty, over MaxIDBytes, a NUL
 	// or invalid UTF-8) makes the call ErrInvalid and destroys none; a caller that wants the other
 	// ids destroyed leaves such ids out first, as the Group.CallbackAfterTopicDestroyed handler does.
@@ -263,8 +266,9 @@ type backend interface {
 	// A row deleted before deletedBefore (created less RecreateMargin) is created again.
 	create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error
 	// destroy marks ids (at least one, no repeats, none empty) deleted, in one transaction; a
-	// live row created after createdAfter (at plus RecreateMargin) is left alone.
-	destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter time.Time) error
+	// live row created after createdAfter (at plus RecreateMargin) is left alone, and a row
+	// deleted before deletedBefore (at less RecreateMargin) is deleted again at at.
+	destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error
 	// infoChange writes c's non-nil fields and updated_at = at.
 	infoChange(ctx context.Context, c InfoChange, at time.Time) error
 	get(ctx context.Context, appID, topicID string) (Topic, error)
@@ -329,7 +333,7 @@ func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []s
 		return nil
 	}
 	err = s.ifOpen(func() error {
-		return s.b.destroy(ctx, appID, groupID, ids, when, marginFrom(when, RecreateMargin))
+		return s.b.destroy(ctx, appID, groupID, ids, when, marginFrom(when, RecreateMargin), marginFrom(when, -RecreateMargin))
 	})
 	if err != nil {
 		return fmt.Errorf("topic: destroy %d topics in group %s of app %q: %w", len(ids), quotedID(groupID), appID, err)

@@ -240,6 +240,7 @@ func TestStore(t *testing.T) {
 		{"destroy hides from list", testDestroyHidesFromList},
 		{"destroy before create stays deleted", testDestroyBeforeCreate},
 		{"destroy twice keeps first deleted_at", testDestroyTwice},
+		{"a destroy of a later topic of the id keeps it deleted", testDestroyOfALaterTopic},
 		{"destroy unknown and repeated ids", testDestroyUnknownAndRepeated},
 		{"info change updates only present fields", testInfoChange},
 		{"info change on unknown topic", testInfoChangeUnknown},
@@ -400,6 +401,55 @@ func testDestroyTwice(t *testing.T, s topicsync.Store) {
 	want.UpdatedAt = at(2)
 	want.DeletedAt = ptr(at(2))
 	checkTopic(t, mustGet(t, s, tp.TopicID), want)
+}
+
+// testDestroyOfALaterTopic: a topic is created, destroyed, created again after the margin and
+// destroyed again. Whatever order the four callbacks arrive in, the topic ends deleted at the
+// second destroy: a second destroy that reaches an already-deleted row before the re-create
+// used to be dropped, and the re-create then brought the destroyed topic back.
+func testDestroyOfALaterTopic(t *testing.T, s topicsync.Store) {
+	m := topicsync.RecreateMargin
+	c1 := at(0)
+	d1 := c1.Add(time.Second)
+	c2 := d1.Add(m + time.Second)
+	d2 := c2.Add(5 * time.Second)
+	tests := []struct {
+		name  string
+		order string // c: first create, d: first destroy, C: second create, D: second destroy
+	}{
+		{"in order", "cdCD"},
+		{"the second destroy before the re-create", "cdDC"},
+		{"both destroys first", "dDcC"},
+		{"both destroys, then the re-create", "dDC"},
+		{"the second destroy first", "DdcC"},
+		{"the re-create last", "cDdC"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := newTopic("@TGS#_g", "later"+strconv.Itoa(i), c1)
+			for _, w := range tt.order {
+				switch w {
+				case 'c':
+					mustCreate(t, s, tp)
+				case 'C':
+					again := tp
+					again.Name, again.CreatedAt = "Second", c2
+					mustCreate(t, s, again)
+				case 'd':
+					mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, d1)
+				case 'D':
+					mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, d2)
+				}
+			}
+			got := mustGet(t, s, tp.TopicID)
+			if got.DeletedAt == nil || !got.DeletedAt.Equal(d2) {
+				t.Errorf("deleted_at = %v, want %v (the second destroy)", got.DeletedAt, d2)
+			}
+			if live := mustList(t, s, topicsync.ListFilter{TopicID: tp.TopicID}); len(live) != 0 {
+				t.Errorf("List = %q, want the topic destroyed twice to stay deleted", topicIDs(live))
+			}
+		})
+	}
 }
 
 func testDestroyUnknownAndRepeated(t *testing.T, s topicsync.Store) {
