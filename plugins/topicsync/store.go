@@ -152,7 +152,8 @@ type Store interface {
 	// (destroy arrived before create), Create fills in the fields but the row STAYS deleted.
 	// A create later than a deleted topic's deleted_at by more than RecreateMargin is a new topic
 	// of the same id: the row becomes live again with the create's fields and created_at, keeping
-	// only the fields an info change newer than the create set. A create within the margin, or
+	// only the fields an info change newer than the create set; an info change older than such a
+	// create (a late change of the destroyed topic) leaves its fields alone. A create within the margin, or
 	// earlier, is a late create of the deleted topic, as above.
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error

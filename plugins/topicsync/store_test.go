@@ -840,6 +840,42 @@ func testRecreate(t *testing.T, s topicsync.Store) {
 			})},
 		},
 		{
+			name: "a late info change of the destroyed topic leaves the re-created one alone",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed)),
+				changeOf(topicsync.InfoChange{Name: ptr("the first topic renamed"), FaceURL: ptr("https://img.example.org/old.png"), At: created.Add(sec / 2)})},
+			want: []topicsync.Topic{second(renewed)},
+		},
+		{
+			name: "a late info change of the destroyed topic leaves the re-created one alone, after a tombstone",
+			writes: []topicWrite{destroyAt(testApp, deleted), createOf(second(renewed)),
+				changeOf(topicsync.InfoChange{Introduction: ptr("the first topic's intro"), At: created.Add(sec / 2)})},
+			want: []topicsync.Topic{second(renewed)},
+		},
+		{
+			name: "an info change of the re-create's own time, applied before it, ends in the greater name",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted),
+				changeOf(topicsync.InfoChange{Name: ptr("Zed"), At: renewed}), createOf(second(renewed))},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) { tp.Name = "Zed" })},
+		},
+		{
+			name: "an info change of the re-create's own time, applied after it, ends in the greater name",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed)),
+				changeOf(topicsync.InfoChange{Name: ptr("Zed"), At: renewed})},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) { tp.Name = "Zed" })},
+		},
+		{
+			name: "a lesser info change of the re-create's own time, applied before it, leaves the create's name",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted),
+				changeOf(topicsync.InfoChange{Name: ptr("Abc"), At: renewed}), createOf(second(renewed))},
+			want: []topicsync.Topic{second(renewed)},
+		},
+		{
+			name: "a lesser info change of the re-create's own time, applied after it, leaves the create's name",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed)),
+				changeOf(topicsync.InfoChange{Name: ptr("Abc"), At: renewed})},
+			want: []topicsync.Topic{second(renewed)},
+		},
+		{
 			name:   "a create of another app leaves this app's topic deleted",
 			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(inApp(second(renewed), otherApp))},
 			want:   []topicsync.Topic{gone(first, deleted, deleted), inApp(second(renewed), otherApp)},
