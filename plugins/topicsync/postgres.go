@@ -130,17 +130,19 @@ WHERE (topics.deleted_at IS NULL AND topics.created_at <= $5) OR topics.deleted_
 	// postgresInfoChange sets each field present (a non-NULL parameter) unless a newer change
 	// already set it; SET reads the row as it was, so each CASE sees the field's old time. Two
 	// changes of one time end in the greater value (byte order, as SQLite compares), whatever
-	// order they come in.
+	// order they come in. A topic created after $8 (this change's time plus RecreateMargin) is a
+	// later topic of the id than the one changed: its fields are left alone (a tombstone's
+	// created_at is its destroy's time, so it takes them).
 	postgresInfoChange = `
 UPDATE topics SET
-    name = CASE WHEN $1::text IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < $5::timestamptz OR (name_changed_at = $5::timestamptz AND $1::text COLLATE "C" >= name COLLATE "C")) THEN $1 ELSE name END,
-    name_changed_at = CASE WHEN $1::text IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < $5::timestamptz OR (name_changed_at = $5::timestamptz AND $1::text COLLATE "C" >= name COLLATE "C")) THEN $5::timestamptz ELSE name_changed_at END,
-    introduction = CASE WHEN $2::text IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < $5::timestamptz OR (introduction_changed_at = $5::timestamptz AND $2::text COLLATE "C" >= introduction COLLATE "C")) THEN $2 ELSE introduction END,
-    introduction_changed_at = CASE WHEN $2::text IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < $5::timestamptz OR (introduction_changed_at = $5::timestamptz AND $2::text COLLATE "C" >= introduction COLLATE "C")) THEN $5::timestamptz ELSE introduction_changed_at END,
-    notification = CASE WHEN $3::text IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < $5::timestamptz OR (notification_changed_at = $5::timestamptz AND $3::text COLLATE "C" >= notification COLLATE "C")) THEN $3 ELSE notification END,
-    notification_changed_at = CASE WHEN $3::text IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < $5::timestamptz OR (notification_changed_at = $5::timestamptz AND $3::text COLLATE "C" >= notification COLLATE "C")) THEN $5::timestamptz ELSE notification_changed_at END,
-    face_url = CASE WHEN $4::text IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $4 ELSE face_url END,
-    face_url_changed_at = CASE WHEN $4::text IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $5::timestamptz ELSE face_url_changed_at END,
+    name = CASE WHEN $1::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (name_changed_at IS NULL OR name_changed_at < $5::timestamptz OR (name_changed_at = $5::timestamptz AND $1::text COLLATE "C" >= name COLLATE "C")) THEN $1 ELSE name END,
+    name_changed_at = CASE WHEN $1::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (name_changed_at IS NULL OR name_changed_at < $5::timestamptz OR (name_changed_at = $5::timestamptz AND $1::text COLLATE "C" >= name COLLATE "C")) THEN $5::timestamptz ELSE name_changed_at END,
+    introduction = CASE WHEN $2::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (introduction_changed_at IS NULL OR introduction_changed_at < $5::timestamptz OR (introduction_changed_at = $5::timestamptz AND $2::text COLLATE "C" >= introduction COLLATE "C")) THEN $2 ELSE introduction END,
+    introduction_changed_at = CASE WHEN $2::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (introduction_changed_at IS NULL OR introduction_changed_at < $5::timestamptz OR (introduction_changed_at = $5::timestamptz AND $2::text COLLATE "C" >= introduction COLLATE "C")) THEN $5::timestamptz ELSE introduction_changed_at END,
+    notification = CASE WHEN $3::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (notification_changed_at IS NULL OR notification_changed_at < $5::timestamptz OR (notification_changed_at = $5::timestamptz AND $3::text COLLATE "C" >= notification COLLATE "C")) THEN $3 ELSE notification END,
+    notification_changed_at = CASE WHEN $3::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (notification_changed_at IS NULL OR notification_changed_at < $5::timestamptz OR (notification_changed_at = $5::timestamptz AND $3::text COLLATE "C" >= notification COLLATE "C")) THEN $5::timestamptz ELSE notification_changed_at END,
+    face_url = CASE WHEN $4::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $4 ELSE face_url END,
+    face_url_changed_at = CASE WHEN $4::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $5::timestamptz ELSE face_url_changed_at END,
     updated_at = GREATEST(updated_at, $5)
 WHERE sdk_app_id = $7 AND topic_id = $6`
 
@@ -170,9 +172,9 @@ func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, id
 	return err
 }
 
-func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
+func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at, createdAfter time.Time) error {
 	tag, err := b.pool.Exec(ctx, postgresInfoChange,
-		c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID)
+		c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID, createdAfter)
 	if err != nil {
 		return err
 	}

@@ -78,17 +78,19 @@ WHERE (topics.deleted_at IS NULL AND topics.created_at <= ?5) OR topics.deleted_
 
 	// Sets each field present (a non-NULL parameter) unless a newer change already set it;
 	// SET reads the row as it was, so each CASE sees the field's old time. Two changes of one
-	// time end in the greater value, whatever order they come in.
+	// time end in the greater value, whatever order they come in. A topic created after ?8 (this
+	// change's time plus RecreateMargin) is a later topic of the id than the one changed: its
+	// fields are left alone (a tombstone's created_at is its destroy's time, so it takes them).
 	stmtInfoChange: `
 UPDATE topics SET
-    name = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?1 ELSE name END,
-    name_changed_at = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?5 ELSE name_changed_at END,
-    introduction = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?2 ELSE introduction END,
-    introduction_changed_at = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?5 ELSE introduction_changed_at END,
-    notification = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?3 ELSE notification END,
-    notification_changed_at = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?5 ELSE notification_changed_at END,
-    face_url = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?4 ELSE face_url END,
-    face_url_changed_at = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?5 ELSE face_url_changed_at END,
+    name = CASE WHEN ?1 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?1 ELSE name END,
+    name_changed_at = CASE WHEN ?1 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?5 ELSE name_changed_at END,
+    introduction = CASE WHEN ?2 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?2 ELSE introduction END,
+    introduction_changed_at = CASE WHEN ?2 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?5 ELSE introduction_changed_at END,
+    notification = CASE WHEN ?3 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?3 ELSE notification END,
+    notification_changed_at = CASE WHEN ?3 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?5 ELSE notification_changed_at END,
+    face_url = CASE WHEN ?4 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?4 ELSE face_url END,
+    face_url_changed_at = CASE WHEN ?4 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?5 ELSE face_url_changed_at END,
     updated_at = max(updated_at, ?5)
 WHERE sdk_app_id = ?7 AND topic_id = ?6`,
 
@@ -124,10 +126,10 @@ func (b *sqliteBackend) destroy(ctx context.Context, appID, groupID string, ids 
 	})
 }
 
-func (b *sqliteBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
+func (b *sqliteBackend) infoChange(ctx context.Context, c InfoChange, at, createdAfter time.Time) error {
 	return b.submit(ctx, func(w *writeTx) error {
 		res, err := w.exec(stmtInfoChange,
-			c.Name, c.Introduction, c.Notification, c.FaceURL, sqliteTime(at), c.TopicID, c.SdkAppID)
+			c.Name, c.Introduction, c.Notification, c.FaceURL, sqliteTime(at), c.TopicID, c.SdkAppID, sqliteTime(createdAfter))
 		if err != nil {
 			return err
 		}

@@ -169,7 +169,9 @@ type Store interface {
 	// ids destroyed leaves such ids out first, as the Group.CallbackAfterTopicDestroyed handler does.
 	Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error
 	// ApplyInfoChange updates only the non-nil fields and updated_at. Returns ErrNotFound (wrapped is
-	// fine, errors.Is must work) when the topic does not exist, so the caller can retry later.
+	// fine, errors.Is must work) when the topic does not exist, so the caller can retry later. A
+	// change more than RecreateMargin earlier than a topic's creation is a late change of an
+	// earlier topic of the id, as a destroy is (see Destroy): it leaves the fields alone.
 	ApplyInfoChange(ctx context.Context, c InfoChange) error
 	// Get returns the topic topicID of app appID (deleted or not) or ErrNotFound. An app or a
 	// topic id no write would store (see CheckAppID, MaxIDBytes; a NUL or invalid UTF-8) is
@@ -270,8 +272,9 @@ type backend interface {
 	// live row created after createdAfter (at plus RecreateMargin) is left alone, and a row
 	// deleted before deletedBefore (at less RecreateMargin) is deleted again at at.
 	destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error
-	// infoChange writes c's non-nil fields and updated_at = at.
-	infoChange(ctx context.Context, c InfoChange, at time.Time) error
+	// infoChange writes c's non-nil fields and updated_at = at; the fields of a topic created
+	// after createdAfter (at plus RecreateMargin) are left alone.
+	infoChange(ctx context.Context, c InfoChange, at, createdAfter time.Time) error
 	get(ctx context.Context, appID, topicID string) (Topic, error)
 	list(ctx context.Context, f ListFilter) ([]Topic, error)
 	ping(ctx context.Context) error
@@ -349,7 +352,7 @@ func (s *store) ApplyInfoChange(ctx context.Context, c InfoChange) error {
 		err = validateInfoChange(c)
 	}
 	if err == nil {
-		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, when) })
+		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, when, marginFrom(when, RecreateMargin)) })
 	}
 	if err != nil {
 		return fmt.Errorf("topic: info change %s of app %q: %w", quotedID(c.TopicID), c.SdkAppID, err)

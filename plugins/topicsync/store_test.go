@@ -876,6 +876,19 @@ func testRecreate(t *testing.T, s topicsync.Store) {
 			want: []topicsync.Topic{second(renewed)},
 		},
 		{
+			name: "the re-create arriving first, then the destroyed topic's late changes and destroy: the new topic keeps its fields",
+			writes: []topicWrite{createOf(second(renewed)),
+				changeOf(topicsync.InfoChange{Name: ptr("the first topic renamed"), Notification: ptr("old notice"), At: created.Add(sec / 2)}),
+				destroyAt(testApp, deleted), createOf(first)},
+			want: []topicsync.Topic{second(renewed)},
+		},
+		{
+			name: "a change within the margin before a creation is applied",
+			writes: []topicWrite{createOf(second(renewed)),
+				changeOf(topicsync.InfoChange{Name: ptr("renamed just before"), At: renewed.Add(-m)})},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) { tp.Name = "renamed just before" })},
+		},
+		{
 			name:   "a create of another app leaves this app's topic deleted",
 			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(inApp(second(renewed), otherApp))},
 			want:   []topicsync.Topic{gone(first, deleted, deleted), inApp(second(renewed), otherApp)},
