@@ -16,6 +16,7 @@ import (
 
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
 )
 
 // Gateway mode: one after-callback stored as several copies (one for the
@@ -62,7 +63,7 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, o delivery.Options) uint64
 // stream does. Nothing here is timed: the waits are bounds only broken code
 // runs into.
 func TestCopiesShareOnePublishTimeout(t *testing.T) {
-	upstream := freeAddr(t)
+	upstream := imtest.FreeAddr(t)
 	natsServer(t, upstream, 0)
 	p := startLaggyProxy(t, upstream)
 	o := options(t, backend{name: "embedded"})
@@ -173,7 +174,7 @@ func awaitAnswer(t *testing.T, answer <-chan error) error {
 // a failure naming the destination, the stream as failing; IM's retry
 // once there is room stores the other copy and is answered OK.
 func TestCopyRefusedFailsTheEvent(t *testing.T) {
-	addr := freeAddr(t)
+	addr := imtest.FreeAddr(t)
 	natsServer(t, addr, 0) // an external server: a failing one is not restarted under the test
 	o := options(t, backend{name: "embedded"})
 	o.StoreDir = ""

@@ -5,13 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/imtest"
 )
 
 func TestAcceptStoresBeforeAnswering(t *testing.T) {
@@ -471,7 +471,7 @@ func TestSecondEmbeddedServerOnOneDirectoryIsRefused(t *testing.T) {
 
 func TestToolConnectsToTheServiceListener(t *testing.T) {
 	o := options(t, backend{name: "embedded"})
-	o.Listen = freeAddr(t)
+	o.Listen = imtest.FreeAddr(t)
 	s := start(t, o, nil)
 	accept(t, s, request(testCommand, "l1"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -488,17 +488,6 @@ func TestToolConnectsToTheServiceListener(t *testing.T) {
 	if evs := listEvents(t, e, delivery.Filter{}); len(evs) != 1 {
 		t.Errorf("tool sees %d events, want 1", len(evs))
 	}
-}
-
-// freeAddr is a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestEventIDs pins both ids of one event, computed outside Go: the

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -80,7 +81,7 @@ func natsServer(t *testing.T, addr string, maxPayload int32) *server.Server {
 // is not there yet: the service starts, reports not ready and refuses
 // appends, then becomes ready by itself once the server is up.
 func TestStartsWhileNATSIsUnreachable(t *testing.T) {
-	addr := freeAddr(t)
+	addr := imtest.FreeAddr(t)
 	o := options(t, backend{name: "embedded"})
 	o.StoreDir = ""
 	o.URL = "nats://" + addr
@@ -102,7 +103,7 @@ func TestStartsWhileNATSIsUnreachable(t *testing.T) {
 // whose max_payload is below the body limit: such bodies are refused as too
 // large (413 to IM), smaller ones are stored, and readiness is unaffected.
 func TestBodyLargerThanTheServersMaxPayloadIsTooLarge(t *testing.T) {
-	addr := freeAddr(t)
+	addr := imtest.FreeAddr(t)
 	natsServer(t, addr, 8<<10)
 	o := options(t, backend{name: "embedded"})
 	o.StoreDir = ""

@@ -15,6 +15,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/server"
 )
@@ -38,7 +39,7 @@ func TestModule(t *testing.T) {
 		t.Run(c.mode, func(t *testing.T) {
 			env := []string{
 				"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_TOKENS=test-token",
-				"IMCALLBACK_LISTEN=" + freeAddr(t), "IMCALLBACK_ADMIN_LISTEN=" + freeAddr(t),
+				"IMCALLBACK_LISTEN=" + imtest.FreeAddr(t), "IMCALLBACK_ADMIN_LISTEN=" + imtest.FreeAddr(t),
 				"IMCALLBACK_DATA_DIR=" + t.TempDir(),
 				"IMCALLBACK_LOG_LEVEL=error", "IMCALLBACK_BACKOFF=10ms,20ms", "IMCALLBACK_HANDLER_TIMEOUT=2s",
 			}

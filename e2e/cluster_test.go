@@ -70,7 +70,7 @@ func newCluster(t *testing.T, count int) []*natsNode {
 	nodes := make([]*natsNode, count)
 	var routes []string
 	for i := range nodes {
-		nodes[i] = &natsNode{t: t, bin: bin, name: fmt.Sprintf("n%d", i+1), client: freeAddr(t), cluster: freeAddr(t),
+		nodes[i] = &natsNode{t: t, bin: bin, name: fmt.Sprintf("n%d", i+1), client: imtest.FreeAddr(t), cluster: imtest.FreeAddr(t),
 			dir: t.TempDir()}
 		routes = append(routes, "nats://"+nodes[i].cluster)
 	}
@@ -132,7 +132,7 @@ func startReplica(t *testing.T, env []string, waitReady bool) *replica {
 		return r
 	}
 	// Not ready yet is expected: wait for the admin listener only.
-	a, l := freeAddr(t), freeAddr(t)
+	a, l := imtest.FreeAddr(t), imtest.FreeAddr(t)
 	p := &process{log: &strings.Builder{}, done: make(chan struct{}), public: "http://" + l, admin: "http://" + a}
 	p.cmd = exec.Command(buildBinary(t, "./cmd/imcallback"), "serve")
 	p.cmd.Env = append(os.Environ(), append(env, "IMCALLBACK_LISTEN="+l, "IMCALLBACK_ADMIN_LISTEN="+a)...)

@@ -45,8 +45,8 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 		t:    t,
 		bin:  buildBinary(t, "./cmd/imcallback"),
 		data: filepath.Join(dir, "data"),
-		pub:  freeAddr(t),
-		adm:  freeAddr(t),
+		pub:  imtest.FreeAddr(t),
+		adm:  imtest.FreeAddr(t),
 		logs: filepath.Join(dir, "service.log"),
 	}
 	svc.start()

@@ -56,7 +56,7 @@ type natsProcess struct {
 }
 
 func startNATS(t *testing.T) *natsProcess {
-	n := &natsProcess{t: t, bin: natsServerBinary(t), addr: freeAddr(t), storeDir: t.TempDir()}
+	n := &natsProcess{t: t, bin: natsServerBinary(t), addr: imtest.FreeAddr(t), storeDir: t.TempDir()}
 	n.start()
 	t.Cleanup(func() {
 		n.cont()

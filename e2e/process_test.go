@@ -4,19 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imcallback/imcallback/imtest"
 )
 
 // builds caches the binaries built in this test process, by package path.
@@ -43,63 +42,6 @@ func buildBinary(tb testing.TB, pkg string) string {
 	return out
 }
 
-// freeAddr returns a loopback address nobody listens on right now. The
-// port is taken below the kernel's ephemeral range: the tests leave it
-// unused for a while (a server killed and started again on it, a service
-// started before its server), and a port of that range can be handed in
-// between to any listen on port 0 or outgoing connection of the packages
-// testing in parallel; below it only an explicit bind can take it. Ports
-// are not handed out twice in one test process.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	lo := ephemeralLow()
-	for range 200 {
-		if lo <= minTestPort {
-			break
-		}
-		port := minTestPort + rand.IntN(lo-minTestPort)
-		if _, taken := handedOut.LoadOrStore(port, true); taken {
-			continue
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// minTestPort is the lowest port freeAddr picks, above the well-known
-// services' ports.
-const minTestPort = 10000
-
-// handedOut holds the ports freeAddr returned, by number.
-var handedOut sync.Map
-
-// ephemeralLow is the first port of the kernel's ephemeral range (32768
-// when it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return n
-}
-
 // process is a running binary.
 type process struct {
 	cmd    *exec.Cmd
@@ -114,11 +56,11 @@ type process struct {
 func startProcess(tb testing.TB, bin string, env []string, admin bool, args ...string) *process {
 	tb.Helper()
 	p := &process{log: &strings.Builder{}, done: make(chan struct{})}
-	listen := freeAddr(tb)
+	listen := imtest.FreeAddr(tb)
 	p.public = "http://" + listen
 	env = append(env, "IMCALLBACK_LISTEN="+listen)
 	if admin {
-		a := freeAddr(tb)
+		a := imtest.FreeAddr(tb)
 		p.admin = "http://" + a
 		env = append(env, "IMCALLBACK_ADMIN_LISTEN="+a)
 	}

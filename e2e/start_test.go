@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/imcallback/imcallback/imtest"
 )
 
 // TestStartFailureIsOneMessage starts the binary on a port another process
@@ -22,7 +24,7 @@ func TestStartFailureIsOneMessage(t *testing.T) {
 	defer busy.Close()
 	cmd := exec.Command(buildBinary(t, "./cmd/imcallback"), "serve")
 	cmd.Env = append(os.Environ(), "IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_TOKENS=t",
-		"IMCALLBACK_LISTEN="+busy.Addr().String(), "IMCALLBACK_ADMIN_LISTEN="+freeAddr(t),
+		"IMCALLBACK_LISTEN="+busy.Addr().String(), "IMCALLBACK_ADMIN_LISTEN="+imtest.FreeAddr(t),
 		"IMCALLBACK_DATA_DIR="+t.TempDir(), "IMCALLBACK_DELIVERY=inline", "IMCALLBACK_LOG_LEVEL=info")
 	out, err := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); err == nil || code != 1 {

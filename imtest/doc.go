@@ -1,5 +1,6 @@
 // Package imtest is imcallback's test kit: a loopback service (Start), the
-// filesystem helpers of the fault tests, and, from package imsend, a
+// filesystem helpers of the fault tests, FreeAddr (a loopback port for a
+// server a test starts, or restarts, later), and, from package imsend, a
 // Sender that calls a callback
 // endpoint exactly as Tencent IM does (query parameters, Sign and
 // RequestTime computed like IM, an injectable clock), over HTTP or straight
