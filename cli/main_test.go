@@ -833,14 +833,25 @@ func TestASignalDuringTheStartStopsIt(t *testing.T) {
 				OnStop: func(context.Context) error { stopped.Add(1); return nil },
 			})
 		}))
+	seen := make(chan struct{})
+	signalDuringStart = func() { close(seen) }
+	t.Cleanup(func() { signalDuringStart = nil })
 	done := make(chan error, 1)
 	drained := false
 	go func() { done <- run(context.Background(), app, func() { drained = true }, func() {}) }()
 	<-starting
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		close(release)
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the signal is handled while the start waits
+	// The signal is handled while the start waits: only then does the
+	// start finish, so run never sees the signal and the start's end at once.
+	select {
+	case <-seen:
+	case <-time.After(30 * time.Second): // a bound only broken code reaches
+		close(release)
+		t.Fatal("run did not take the SIGTERM sent during the start for one")
+	}
 	close(release)
 	if err := waitRun(t, done, "the start finished with a SIGTERM pending"); err != nil {
 		t.Errorf("run: %v", err)

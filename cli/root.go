@@ -229,6 +229,11 @@ func stopSignals() []os.Signal {
 	return sigs
 }
 
+// signalDuringStart, set by tests only, runs when run has taken a stop
+// signal for one that came during the start (before the start's outcome is
+// read): a test's way to know the signal was handled, without sleeping.
+var signalDuringStart func()
+
 // run starts app, waits for a stop signal (or ctx's end), runs drain (the
 // delay before the stop; nil for none) and stops it, draining in-flight
 // work within each module's own timeout. A signal during the start stops
@@ -257,6 +262,9 @@ func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
 		select {
 		case <-sig.Done():
 			ignoreSignals()
+			if signalDuringStart != nil {
+				signalDuringStart()
+			}
 			early <- true
 		case <-started:
 			early <- false
