@@ -57,8 +57,9 @@ func routesOf(in struct {
 }
 
 // beforeMargin is kept from the before deadline for the dispatcher to
-// check and send the answer after the destination's.
-const beforeMargin = 50 * time.Millisecond
+// check and send the answer after the destination's (the configuration
+// refuses a before_timeout that leaves the destination nothing).
+const beforeMargin = config.ForwardAnswerMargin
 
 // maxAnswer bounds a destination's answer to a before-callback.
 const maxAnswer = 64 << 10
