@@ -154,7 +154,9 @@ type Store interface {
 	// of the same id: the row becomes live again with the create's fields and created_at, keeping
 	// only the fields an info change newer than the create set; an info change older than such a
 	// create (a late change of the destroyed topic) leaves its fields alone. A create within the margin, or
-	// earlier, is a late create of the deleted topic, as above.
+	// earlier, is a late create of the deleted topic, as above. A create later than a live topic's
+	// created_at by more than RecreateMargin is a new topic of the id too, the earlier one's destroy
+	// not having arrived yet: the row is made anew alike (and that destroy leaves it alone).
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error
 	// Destroy marks each topic of app appID deleted at `at` (deleted_at set once; an already-deleted

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -250,6 +251,7 @@ func TestStore(t *testing.T) {
 		{"destroys of overlapping lists in opposite orders", testDestroysInOppositeOrders},
 		{"a late create keeps a change made to its tombstone", testCreateKeepsTombstoneChange},
 		{"a topic id destroyed and created again", testRecreate},
+		{"histories of an id applied in any order end as in order", testShuffledHistories},
 		{"replays keep the timestamps consistent", testReplayTimestamps},
 		{"list by group and order", testListFilterAndOrder},
 		{"Tencent's sample stored as sent", testTencentSample},
@@ -786,6 +788,17 @@ func testRecreate(t *testing.T, s topicsync.Store) {
 			name:   "create arriving first, its destroy within the margin: deleted alike",
 			writes: []topicWrite{createOf(second(deleted.Add(m))), destroyAt(testApp, deleted)},
 			want:   []topicsync.Topic{gone(second(deleted.Add(m)), deleted, deleted.Add(m))},
+		},
+		{
+			name:   "a create after the margin reaching the earlier topic before its destroy is live with the new fields",
+			writes: []topicWrite{createOf(first), createOf(second(renewed)), destroyAt(testApp, deleted)},
+			want:   []topicsync.Topic{second(renewed)},
+		},
+		{
+			name: "the same, the earlier topic renamed before the new create",
+			writes: []topicWrite{createOf(first), changeOf(topicsync.InfoChange{Name: ptr("renamed first"), At: created.Add(sec / 2)}),
+				createOf(second(renewed)), destroyAt(testApp, deleted)},
+			want: []topicsync.Topic{second(renewed)},
 		},
 		{
 			name:   "a late destroy of the earlier topic leaves the new one live",
@@ -2052,4 +2065,106 @@ func TestStoresAgreeOnOneSequence(t *testing.T) {
 	if recreates == 0 || lateDestroys == 0 {
 		t.Errorf("the sequence made %d re-creates and %d late destroys, want some of each", recreates, lateDestroys)
 	}
+}
+
+// testShuffledHistories: the topic callbacks of one id reach the store in
+// any order, some twice, as durable delivery may hand them over. A history
+// is one to three topics created under the id one after another, each
+// renamed and otherwise changed while it lives and destroyed (all but
+// perhaps the last), the next created more than RecreateMargin after the
+// destroy. Applied in a random order (an info change that finds no row is
+// tried again at the end, as its handler's retry would be), it must leave
+// the row as the same history applied in order does: deleted or live as
+// the last topic is, and a live row with the last topic's fields. The
+// seed is logged.
+func testShuffledHistories(t *testing.T, s topicsync.Store) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rnd := mrand.New(mrand.NewPCG(seed, 0x5eed))
+	ctx := context.Background()
+	const histories = 60
+	for h := range histories {
+		writes := randomHistory(rnd)
+		inOrder, shuffled := fmt.Sprintf("@TGS#_g@TOPIC#_ordered%03d", h), fmt.Sprintf("@TGS#_g@TOPIC#_shuffled%03d", h)
+		for _, w := range writes {
+			if err := w.run(ctx, s, inOrder); err != nil {
+				t.Fatalf("history %d in order, %s: %v", h, w.name, err)
+			}
+		}
+		order := slices.Clone(writes)
+		for range rnd.IntN(3) { // a write or two delivered twice
+			order = append(order, writes[rnd.IntN(len(writes))])
+		}
+		rnd.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		var names []string
+		for tries := 0; len(order) > 0; tries++ {
+			if tries > 10*len(writes) {
+				t.Fatalf("history %d: writes %q keep finding no row", h, names)
+			}
+			w := order[0]
+			order = order[1:]
+			err := w.run(ctx, s, shuffled)
+			if errors.Is(err, topicsync.ErrNotFound) {
+				order = append(order, w) // the handler's retry
+				continue
+			}
+			if err != nil {
+				t.Fatalf("history %d shuffled, %s: %v", h, w.name, err)
+			}
+			names = append(names, w.name)
+		}
+		want, err := s.Get(ctx, testApp, inOrder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, testApp, shuffled)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got.DeletedAt == nil) != (want.DeletedAt == nil) {
+			t.Fatalf("history %d: applied as %q the row is deleted %v, in order %v", h, names, got.DeletedAt != nil, want.DeletedAt != nil)
+		}
+		if want.DeletedAt != nil {
+			continue // a deleted row's fields may be an earlier topic's (first create wins)
+		}
+		got.TopicID, want.TopicID = "", ""
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("history %d: applied as %q the row is\n%+v\nin order\n%+v", h, names, got, want)
+		}
+	}
+}
+
+// randomHistory is the callbacks of one to three topics created one after
+// another under one id (the writes take the id), in the order they happen.
+func randomHistory(rnd *mrand.Rand) []topicWrite {
+	const sec = time.Second
+	var writes []topicWrite
+	when := at(0)
+	lives := 1 + rnd.IntN(3)
+	for life := range lives {
+		tp := newTopic("@TGS#_g", fmt.Sprintf("life%d", life), when)
+		writes = append(writes, createOf(tp))
+		for c := range rnd.IntN(4) {
+			when = when.Add(sec)
+			change := topicsync.InfoChange{At: when}
+			text := fmt.Sprintf("life %d change %d", life, c)
+			switch rnd.IntN(4) {
+			case 0:
+				change.Name = &text
+			case 1:
+				change.Introduction = &text
+			case 2:
+				change.Notification = &text
+			default:
+				change.Name, change.FaceURL = &text, ptr("https://img.example.org/"+strconv.Itoa(c)+".png")
+			}
+			writes = append(writes, changeOf(change))
+		}
+		if life < lives-1 || rnd.IntN(2) == 0 {
+			when = when.Add(sec)
+			writes = append(writes, destroyAt(testApp, when))
+		}
+		when = when.Add(topicsync.RecreateMargin + time.Duration(1+rnd.IntN(5))*sec)
+	}
+	return writes
 }
