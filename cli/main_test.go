@@ -1119,3 +1119,51 @@ func TestAllowlistQuotesTheFetchError(t *testing.T) {
 		t.Fatalf("the fetch error is not quoted as tableCell quotes:\n%s", got)
 	}
 }
+
+// TestConfigCheckRefusesAForwardServeRefuses: serve builds the forwarder
+// against the catalogue and refuses a glob that matches no command and a
+// before-command two destinations could both take; config check called
+// both valid.
+func TestConfigCheckRefusesAForwardServeRefuses(t *testing.T) {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	tests := []struct{ name, yaml, want string }{
+		{"glob matching nothing", `forward:
+  - name: backend
+    match: ["Grp.*"]
+    url: "http://127.0.0.1:1/events"
+    secret: "` + secret + `"
+`, `match "Grp.*" matches no command`},
+		{"before-command of two destinations", `forward:
+  - name: backend
+    match: ["Group.*"]
+    url: "http://127.0.0.1:1/events"
+    secret: "` + secret + `"
+  - name: moderation
+    match: ["Group.CallbackBeforeSendMsg"]
+    url: "http://127.0.0.1:1/decide"
+    secret: "` + secret + `"
+`, "is matched by destinations backend and moderation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+			t.Setenv("IMCALLBACK_TOKENS", "t")
+			file := filepath.Join(t.TempDir(), "forward.yaml")
+			if err := os.WriteFile(file, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := runCLI(t, "config", "check", "--config", file); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("config check: %q, %v; want an error saying %q", out, err, tt.want)
+			}
+		})
+	}
+	t.Run("valid", func(t *testing.T) {
+		t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+		t.Setenv("IMCALLBACK_TOKENS", "t")
+		t.Setenv("IMCALLBACK_FORWARD_URL", "http://127.0.0.1:1/events")
+		t.Setenv("IMCALLBACK_FORWARD_SECRET", secret)
+		if out, err := runCLI(t, "config", "check"); err != nil || !strings.Contains(out, "configuration is valid") {
+			t.Fatalf("config check: %q, %v", out, err)
+		}
+	})
+}

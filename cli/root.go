@@ -19,6 +19,7 @@ import (
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/forward"
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/server"
 	"github.com/imcallback/imcallback/tracing"
@@ -327,6 +328,12 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 				// The OTEL_* variables are read where the tracer is built;
 				// serve refuses an exporter it does not have, so check does too.
 				_, err = tracing.Enabled(os.Getenv)
+			}
+			if err == nil {
+				// serve builds the forwarder against the catalogue and
+				// refuses a glob matching no command or a before-command
+				// two destinations share, so check does too.
+				err = forward.Check(c.Forward)
 			}
 			if err != nil {
 				return err

@@ -186,6 +186,23 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 	return f, nil
 }
 
+// Check refuses a forward configuration that New, and so the start,
+// refuses: a secret that does not decode, a glob that matches no command
+// of the catalogue, or a before-command two destinations could both take
+// for one app. `imcallback config check` runs it, so that it does not call
+// valid what serve refuses.
+func Check(dests []config.ForwardConfig) error {
+	if len(dests) == 0 {
+		return nil
+	}
+	f, err := New(dests, catalogue.All(), zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return nil
+}
+
 // shareApp reports whether two destinations' app lists overlap (empty is every app).
 func shareApp(a, b []string) bool {
 	if len(a) == 0 || len(b) == 0 {
