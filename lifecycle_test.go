@@ -1,6 +1,7 @@
 package imcallback_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
@@ -90,5 +92,43 @@ func TestTracesAreExportedFromTheStart(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no span reached the collector")
 		}
+	}
+}
+
+// TestAnUnreachableCollectorDoesNotHoldTheStop: the tracer's stop exports
+// the spans still queued; a collector that never answers holds it for at
+// most IMCALLBACK_SHUTDOWN_TIMEOUT, not the exporter's own timeouts (30 s
+// by default, minutes here), which would eat the stop's budget and leave
+// later stop hooks unrun.
+func TestAnUnreachableCollectorDoesNotHoldTheStop(t *testing.T) {
+	hang := make(chan struct{})
+	collector := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
+	t.Cleanup(collector.Close)
+	t.Cleanup(func() { close(hang) }) // runs first: the hanging export returns
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "600000") // ms: without the bound the stop waits minutes
+	t.Setenv("OTEL_BSP_EXPORT_TIMEOUT", "600000")
+	cfg := config.Default()
+	cfg.ShutdownTimeout = 100 * time.Millisecond
+	var tr *tracing.Tracer
+	app := fx.New(fx.NopLogger, fx.Supply(&cfg, zap.NewNop()), tracing.Module, fx.Populate(&tr))
+	if err := app.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, span := tr.Start(t.Context(), "queued")
+	span.End()
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		stopped <- app.Stop(ctx)
+	}()
+	select {
+	case err := <-stopped:
+		if err == nil {
+			t.Error("the stop gave up on the queued spans and reported nothing")
+		}
+	case <-time.After(time.Minute): // a bound only broken code reaches
+		t.Fatal("the stop still waits for a collector that never answers")
 	}
 }

@@ -27,6 +27,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
 )
 
 // Module provides the *Tracer: nil (tracing off) unless the environment
@@ -134,8 +136,21 @@ func Enabled(getenv func(string) string) (bool, error) {
 	}
 }
 
+// envIn are the dependencies of newFromEnv.
+type envIn struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Log       *zap.Logger
+	Config    *config.Config `optional:"true"` // its ShutdownTimeout bounds the last export
+}
+
 // newFromEnv is the Tracer of the environment, or nil when tracing is off.
-func newFromEnv(lc fx.Lifecycle, log *zap.Logger) (*Tracer, error) {
+func newFromEnv(in envIn) (*Tracer, error) {
+	lc, log := in.Lifecycle, in.Log
+	shutdownTimeout := config.Default().ShutdownTimeout
+	if in.Config != nil && in.Config.ShutdownTimeout > 0 {
+		shutdownTimeout = in.Config.ShutdownTimeout
+	}
 	on, err := Enabled(os.Getenv)
 	if err != nil || !on {
 		return nil, err
@@ -163,7 +178,18 @@ func newFromEnv(lc fx.Lifecycle, log *zap.Logger) (*Tracer, error) {
 			tp.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(exp))
 			return nil
 		},
-		OnStop: tp.Shutdown,
+		// The spans still queued are exported for at most the shutdown
+		// timeout: a collector that does not answer would otherwise hold the
+		// stop for the exporter's own timeouts (30 s and more), eating the
+		// budget of the stop hooks after this one.
+		OnStop: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+			defer cancel()
+			if err := tp.Shutdown(ctx); err != nil {
+				return fmt.Errorf("tracing: exporting the last spans: %w", err)
+			}
+			return nil
+		},
 	})
 	log.Info("tracing on: spans are exported over OTLP/HTTP", zap.String("service", serviceName(res)))
 	return New(tp), nil
