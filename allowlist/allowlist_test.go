@@ -610,6 +610,58 @@ func TestUnusableAnswerIsAFailure(t *testing.T) {
 	}
 }
 
+// hosts returns n distinct /32 networks from 10.0.0.0 on, as a Tencent
+// list writes them: more networks than any real list holds.
+func hosts(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("10.%d.%d.%d/32", i>>16&0xff, i>>8&0xff, i&0xff)
+	}
+	return out
+}
+
+// TestAnOversizedAnswerIsAFailure: a list of more entries than any real
+// one (Tencent's holds tens) is refused before it is parsed or applied,
+// the last good list kept: every entry costs time at each refresh and
+// start, and networks are compared one by one on every request.
+func TestAnOversizedAnswerIsAFailure(t *testing.T) {
+	good := map[int][]string{5: {"203.0.113.7"}, 6: {"2001:db8::1"}}
+	tests := []struct {
+		name   string
+		answer map[int][]string
+	}{
+		{"one nettype over the bound", map[int][]string{5: hosts(allowlist.MaxEntries + 1), 6: {"2001:db8::2"}}},
+		{"the union over the bound", map[int][]string{5: hosts(allowlist.MaxEntries + 1)[:allowlist.MaxEntries/2+1],
+			6: hosts(allowlist.MaxEntries + 1)[allowlist.MaxEntries/2+1:]}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, clk := t.TempDir(), newClock()
+			lister := newLister(good)
+			h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}}, Dir: dir, Now: clk.Now})
+			if err := refresh(t, h.Set); err != nil {
+				t.Fatal(err)
+			}
+			fetched := clk.Now()
+			clk.Advance(time.Hour)
+			lister.serve(tt.answer)
+			if err := refresh(t, h.Set); err == nil || !strings.Contains(err.Error(), "more than") {
+				t.Errorf("RefreshNow = %v, want a failure", err)
+			}
+			wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": true, "2001:db8::1": true, "10.0.0.1": false, "2001:db8::2": false})
+			wantMetrics(t, h.reg, appA, 2, fetched, 1)
+		})
+	}
+	t.Run("a list at the bound applies", func(t *testing.T) {
+		h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, NetTypes: []int{5},
+			Client: newLister(map[int][]string{5: hosts(allowlist.MaxEntries)})}}, Dir: t.TempDir()})
+		if err := refresh(t, h.Set); err != nil {
+			t.Fatal(err)
+		}
+		wantAllowed(t, h.Set, appA, map[string]bool{"10.0.0.1": true, "10.0.0.0": true, "203.0.113.7": false})
+	})
+}
+
 func TestNetTypes(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -1015,6 +1067,8 @@ func TestUnusableFiles(t *testing.T) {
 		{"a bad time", `{"app":"1400000001","fetched_at":"yesterday","entries":["203.0.113.1"]}`, "fetched_at"},
 		{"no usable entry", `{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":["garbage"]}`, "no usable entry"},
 		{"empty", `{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":[]}`, "no usable entry"},
+		{"more entries than a list holds", `{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":["` +
+			strings.Join(hosts(allowlist.MaxEntries+1), `","`) + `"]}`, "more than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,3 +5,6 @@ var (
 	Jitter     = jitter
 	RetryDelay = retryDelay
 )
+
+// MaxEntries bounds a Tencent list; the tests build lists around it.
+const MaxEntries = maxEntries

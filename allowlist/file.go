@@ -75,6 +75,9 @@ func readList(name, id string) (list []netip.Prefix, fetchedAt time.Time, skippe
 	if fetchedAt, err = time.Parse(time.RFC3339, lf.FetchedAt); err != nil {
 		return nil, time.Time{}, nil, fmt.Errorf("%s: fetched_at %q is not an RFC 3339 time", name, lf.FetchedAt)
 	}
+	if len(lf.Entries) > maxEntries {
+		return nil, time.Time{}, nil, fmt.Errorf("%s holds %d entries, more than the %d a list may hold", name, len(lf.Entries), maxEntries)
+	}
 	list, skipped = parseEntries(lf.Entries)
 	if len(list) == 0 {
 		return nil, time.Time{}, nil, fmt.Errorf("%s holds no usable entry (%d entries)", name, len(lf.Entries))

@@ -16,6 +16,13 @@ const (
 	minBits6 = 16
 )
 
+// maxEntries bounds a Tencent list: an answer of one nettype, the union
+// of an app's answers and a saved file. Tencent's callback lists hold tens
+// of entries; a longer one is refused as a failure (the last good list is
+// kept) before it is parsed, since each entry costs time at every refresh
+// and start, and the networks are compared one by one on every request.
+const maxEntries = 4096
+
 // policy is the decision of one app between two refreshes.
 type policy struct {
 	open   bool // no list applies: every source is accepted

@@ -180,7 +180,8 @@ func (s *Set) refresh(ctx context.Context, a *appState) error {
 }
 
 // fetch asks for every nettype of the app: the union of the answers, or
-// an error when a call fails or an answer holds no usable address.
+// an error when a call fails, an answer holds no usable address, or an
+// answer or the union holds more than maxEntries.
 func (s *Set) fetch(ctx context.Context, a *appState) ([]netip.Prefix, error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
@@ -189,6 +190,9 @@ func (s *Set) fetch(ctx context.Context, a *appState) ([]netip.Prefix, error) {
 		raw, err := a.client.GetIPList(ctx, nt)
 		if err != nil {
 			return nil, fmt.Errorf("GetIPList nettype %d: %w", nt, err)
+		}
+		if len(raw) > maxEntries {
+			return nil, fmt.Errorf("GetIPList nettype %d answered %d entries, more than the %d a list may hold", nt, len(raw), maxEntries)
 		}
 		list, skipped := parseEntries(raw)
 		if len(list) == 0 {
@@ -200,7 +204,11 @@ func (s *Set) fetch(ctx context.Context, a *appState) ([]netip.Prefix, error) {
 		}
 		all = append(all, list...)
 	}
-	return sortUnique(all), nil
+	all = sortUnique(all)
+	if len(all) > maxEntries {
+		return nil, fmt.Errorf("GetIPList answered %d entries in all, more than the %d a list may hold", len(all), maxEntries)
+	}
+	return all, nil
 }
 
 // diff counts the entries of next not in prev, and of prev not in next;
