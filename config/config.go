@@ -65,7 +65,8 @@ type Config struct {
 	// ignored, since a proxy that sets one usually passes the client's
 	// own copy of the other through unchanged.
 	ProxyHeader string `koanf:"proxy_header" yaml:"proxy_header"`
-	// SignWindow is the largest accepted |now - RequestTime|.
+	// SignWindow is the largest accepted |now - RequestTime|, at least a
+	// second (RequestTime counts seconds).
 	SignWindow time.Duration `koanf:"sign_window" yaml:"sign_window"`
 	// BodyLimit is the largest accepted request body in bytes.
 	BodyLimit int64 `koanf:"body_limit" yaml:"body_limit"`
@@ -282,8 +283,14 @@ func (c *Config) problems() []error {
 	if !strings.EqualFold(c.ProxyHeader, "X-Forwarded-For") && !strings.EqualFold(c.ProxyHeader, "X-Real-IP") {
 		bad("proxy_header", "%q must be X-Forwarded-For or X-Real-IP: the header your proxy sets", c.ProxyHeader)
 	}
-	if c.SignWindow <= 0 {
+	switch {
+	case c.SignWindow <= 0:
 		bad("sign_window", "must be positive, e.g. 60s")
+	case c.SignWindow < time.Second:
+		// RequestTime counts whole seconds: a shorter window would accept
+		// only a request signed in the current second, refusing one signed
+		// a few milliseconds before the second turned.
+		bad("sign_window", "%v must be at least 1s (RequestTime counts whole seconds), e.g. 60s", c.SignWindow)
 	}
 	if c.BodyLimit <= 0 {
 		bad("body_limit", "must be a positive number of bytes")
