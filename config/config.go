@@ -482,8 +482,16 @@ func (c *Config) Notes() []string {
 		}
 		notes = append(notes, note)
 	}
+	if c.SignWindow > wideSignWindow {
+		notes = append(notes, fmt.Sprintf("%s %v is wide: a captured callback is accepted again for that long "+
+			"(the window is meant to absorb clock skew; the default is %v)", EnvName("sign_window"), c.SignWindow, Default().SignWindow))
+	}
 	return append(notes, c.EnvWarnings()...)
 }
+
+// wideSignWindow is the sign window past which Notes warns: the window
+// bounds how long a captured request can be replayed.
+const wideSignWindow = 5 * time.Minute
 
 // EnvWarnings are the IMCALLBACK_* variables Load ignored: those that are
 // no setting (with the closest real name; a declared section's fields are

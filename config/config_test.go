@@ -557,6 +557,9 @@ func TestNotes(t *testing.T) {
 		{"unknown variable beside tokens", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_WORKER=2"},
 			[]string{"IMCALLBACK_WORKER is not a setting; did you mean IMCALLBACK_WORKERS?"}},
 		{"tests' variables", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_TEST_POSTGRES_DSN=postgres://x"}, nil},
+		{"a wide sign window", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_SIGN_WINDOW=1h"},
+			[]string{"IMCALLBACK_SIGN_WINDOW 1h0m0s is wide: a captured callback is accepted again for that long"}},
+		{"a sign window of five minutes", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_SIGN_WINDOW=5m"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
