@@ -85,8 +85,7 @@ const (
 	// postgresCreate inserts a topic or completes a tombstone, keeping the fields an info change
 	// already set on it; a row whose create was already received is left as it is (first create
 	// wins). A row deleted before $13 (this create's time less RecreateMargin) is a topic
-	// destroyed before this one was created under its id, and a live row created before $13 one
-	// whose destroy has not arrived yet: the create makes it anew, live, keeping
+	// destroyed before this one was created under its id: the create makes it anew, live, keeping
 	// only the fields an info change newer than the create set (of the create's time: the greater
 	// value, as two changes of one time), and dates the fields it sets with its time, so that a
 	// late change of the destroyed topic, older than the create, leaves them alone. SET reads the
@@ -96,23 +95,23 @@ INSERT INTO topics (` + topicColumns + `, create_received)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, NULL, true)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     group_id = EXCLUDED.group_id,
-    name = CASE WHEN topics.name_changed_at IS NULL OR ((topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13)) AND (topics.name_changed_at IS NULL OR topics.name_changed_at < EXCLUDED.created_at OR (topics.name_changed_at = EXCLUDED.created_at AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C"))) THEN EXCLUDED.name ELSE topics.name END,
-    name_changed_at = CASE WHEN ((topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13)) AND (topics.name_changed_at IS NULL OR topics.name_changed_at < EXCLUDED.created_at OR (topics.name_changed_at = EXCLUDED.created_at AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C"))) THEN EXCLUDED.created_at ELSE topics.name_changed_at END,
+    name = CASE WHEN topics.name_changed_at IS NULL OR (topics.deleted_at < $13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < EXCLUDED.created_at OR (topics.name_changed_at = EXCLUDED.created_at AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C"))) THEN EXCLUDED.name ELSE topics.name END,
+    name_changed_at = CASE WHEN (topics.deleted_at < $13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < EXCLUDED.created_at OR (topics.name_changed_at = EXCLUDED.created_at AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C"))) THEN EXCLUDED.created_at ELSE topics.name_changed_at END,
     owner_account = EXCLUDED.owner_account,
     operator_account = EXCLUDED.operator_account,
     group_type = EXCLUDED.group_type,
     custom_data = EXCLUDED.custom_data,
-    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR ((topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13)) AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < EXCLUDED.created_at OR (topics.introduction_changed_at = EXCLUDED.created_at AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C"))) THEN EXCLUDED.introduction ELSE topics.introduction END,
-    introduction_changed_at = CASE WHEN ((topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13)) AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < EXCLUDED.created_at OR (topics.introduction_changed_at = EXCLUDED.created_at AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C"))) THEN EXCLUDED.created_at ELSE topics.introduction_changed_at END,
-    notification = CASE WHEN topics.notification_changed_at IS NULL OR ((topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13)) AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < EXCLUDED.created_at OR (topics.notification_changed_at = EXCLUDED.created_at AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C"))) THEN EXCLUDED.notification ELSE topics.notification END,
-    notification_changed_at = CASE WHEN ((topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13)) AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < EXCLUDED.created_at OR (topics.notification_changed_at = EXCLUDED.created_at AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C"))) THEN EXCLUDED.created_at ELSE topics.notification_changed_at END,
-    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR ((topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13)) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < EXCLUDED.created_at OR (topics.face_url_changed_at = EXCLUDED.created_at AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C"))) THEN EXCLUDED.face_url ELSE topics.face_url END,
-    face_url_changed_at = CASE WHEN ((topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13)) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < EXCLUDED.created_at OR (topics.face_url_changed_at = EXCLUDED.created_at AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C"))) THEN EXCLUDED.created_at ELSE topics.face_url_changed_at END,
+    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR (topics.deleted_at < $13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < EXCLUDED.created_at OR (topics.introduction_changed_at = EXCLUDED.created_at AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C"))) THEN EXCLUDED.introduction ELSE topics.introduction END,
+    introduction_changed_at = CASE WHEN (topics.deleted_at < $13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < EXCLUDED.created_at OR (topics.introduction_changed_at = EXCLUDED.created_at AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C"))) THEN EXCLUDED.created_at ELSE topics.introduction_changed_at END,
+    notification = CASE WHEN topics.notification_changed_at IS NULL OR (topics.deleted_at < $13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < EXCLUDED.created_at OR (topics.notification_changed_at = EXCLUDED.created_at AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C"))) THEN EXCLUDED.notification ELSE topics.notification END,
+    notification_changed_at = CASE WHEN (topics.deleted_at < $13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < EXCLUDED.created_at OR (topics.notification_changed_at = EXCLUDED.created_at AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C"))) THEN EXCLUDED.created_at ELSE topics.notification_changed_at END,
+    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR (topics.deleted_at < $13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < EXCLUDED.created_at OR (topics.face_url_changed_at = EXCLUDED.created_at AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C"))) THEN EXCLUDED.face_url ELSE topics.face_url END,
+    face_url_changed_at = CASE WHEN (topics.deleted_at < $13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < EXCLUDED.created_at OR (topics.face_url_changed_at = EXCLUDED.created_at AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C"))) THEN EXCLUDED.created_at ELSE topics.face_url_changed_at END,
     created_at = EXCLUDED.created_at,
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at),
-    deleted_at = CASE WHEN (topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13)) THEN NULL ELSE topics.deleted_at END,
+    deleted_at = CASE WHEN topics.deleted_at < $13 THEN NULL ELSE topics.deleted_at END,
     create_received = true
-WHERE NOT topics.create_received OR (topics.deleted_at < $13 OR (topics.deleted_at IS NULL AND topics.created_at < $13))`
+WHERE NOT topics.create_received OR topics.deleted_at < $13`
 
 	// postgresDestroy marks live topics of the app deleted, leaves deleted ones alone and writes
 	// tombstones for unknown ones. A live topic created after $5 (this destroy's time plus
@@ -131,19 +130,17 @@ WHERE (topics.deleted_at IS NULL AND topics.created_at <= $5) OR topics.deleted_
 	// postgresInfoChange sets each field present (a non-NULL parameter) unless a newer change
 	// already set it; SET reads the row as it was, so each CASE sees the field's old time. Two
 	// changes of one time end in the greater value (byte order, as SQLite compares), whatever
-	// order they come in. A topic created after $8 (this change's time plus RecreateMargin) is a
-	// later topic of the id than the one changed: its fields are left alone (a tombstone's
-	// created_at is its destroy's time, so it takes them).
+	// order they come in.
 	postgresInfoChange = `
 UPDATE topics SET
-    name = CASE WHEN $1::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (name_changed_at IS NULL OR name_changed_at < $5::timestamptz OR (name_changed_at = $5::timestamptz AND $1::text COLLATE "C" >= name COLLATE "C")) THEN $1 ELSE name END,
-    name_changed_at = CASE WHEN $1::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (name_changed_at IS NULL OR name_changed_at < $5::timestamptz OR (name_changed_at = $5::timestamptz AND $1::text COLLATE "C" >= name COLLATE "C")) THEN $5::timestamptz ELSE name_changed_at END,
-    introduction = CASE WHEN $2::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (introduction_changed_at IS NULL OR introduction_changed_at < $5::timestamptz OR (introduction_changed_at = $5::timestamptz AND $2::text COLLATE "C" >= introduction COLLATE "C")) THEN $2 ELSE introduction END,
-    introduction_changed_at = CASE WHEN $2::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (introduction_changed_at IS NULL OR introduction_changed_at < $5::timestamptz OR (introduction_changed_at = $5::timestamptz AND $2::text COLLATE "C" >= introduction COLLATE "C")) THEN $5::timestamptz ELSE introduction_changed_at END,
-    notification = CASE WHEN $3::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (notification_changed_at IS NULL OR notification_changed_at < $5::timestamptz OR (notification_changed_at = $5::timestamptz AND $3::text COLLATE "C" >= notification COLLATE "C")) THEN $3 ELSE notification END,
-    notification_changed_at = CASE WHEN $3::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (notification_changed_at IS NULL OR notification_changed_at < $5::timestamptz OR (notification_changed_at = $5::timestamptz AND $3::text COLLATE "C" >= notification COLLATE "C")) THEN $5::timestamptz ELSE notification_changed_at END,
-    face_url = CASE WHEN $4::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $4 ELSE face_url END,
-    face_url_changed_at = CASE WHEN $4::text IS NOT NULL AND (NOT create_received OR created_at <= $8::timestamptz) AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $5::timestamptz ELSE face_url_changed_at END,
+    name = CASE WHEN $1::text IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < $5::timestamptz OR (name_changed_at = $5::timestamptz AND $1::text COLLATE "C" >= name COLLATE "C")) THEN $1 ELSE name END,
+    name_changed_at = CASE WHEN $1::text IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < $5::timestamptz OR (name_changed_at = $5::timestamptz AND $1::text COLLATE "C" >= name COLLATE "C")) THEN $5::timestamptz ELSE name_changed_at END,
+    introduction = CASE WHEN $2::text IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < $5::timestamptz OR (introduction_changed_at = $5::timestamptz AND $2::text COLLATE "C" >= introduction COLLATE "C")) THEN $2 ELSE introduction END,
+    introduction_changed_at = CASE WHEN $2::text IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < $5::timestamptz OR (introduction_changed_at = $5::timestamptz AND $2::text COLLATE "C" >= introduction COLLATE "C")) THEN $5::timestamptz ELSE introduction_changed_at END,
+    notification = CASE WHEN $3::text IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < $5::timestamptz OR (notification_changed_at = $5::timestamptz AND $3::text COLLATE "C" >= notification COLLATE "C")) THEN $3 ELSE notification END,
+    notification_changed_at = CASE WHEN $3::text IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < $5::timestamptz OR (notification_changed_at = $5::timestamptz AND $3::text COLLATE "C" >= notification COLLATE "C")) THEN $5::timestamptz ELSE notification_changed_at END,
+    face_url = CASE WHEN $4::text IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $4 ELSE face_url END,
+    face_url_changed_at = CASE WHEN $4::text IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < $5::timestamptz OR (face_url_changed_at = $5::timestamptz AND $4::text COLLATE "C" >= face_url COLLATE "C")) THEN $5::timestamptz ELSE face_url_changed_at END,
     updated_at = GREATEST(updated_at, $5)
 WHERE sdk_app_id = $7 AND topic_id = $6`
 
@@ -173,9 +170,9 @@ func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, id
 	return err
 }
 
-func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at, createdAfter time.Time) error {
+func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
 	tag, err := b.pool.Exec(ctx, postgresInfoChange,
-		c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID, createdAfter)
+		c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID)
 	if err != nil {
 		return err
 	}

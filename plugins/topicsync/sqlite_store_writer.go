@@ -35,8 +35,7 @@ var writerSQL = [stmtCount]string{
 	// Inserts a topic or completes a tombstone, keeping the fields an info change already set on
 	// it; a row whose create was already received is left as it is (first create wins). A row
 	// deleted before ?13 (this create's time less RecreateMargin) is a topic destroyed before
-	// this one was created under its id, and a live row created before ?13 one whose destroy has
-	// not arrived yet: the create makes it anew, live, keeping only the fields
+	// this one was created under its id: the create makes it anew, live, keeping only the fields
 	// an info change newer than the create set (of the create's time: the greater value, as two
 	// changes of one time), and dates the fields it sets with its time, so that a late change of
 	// the destroyed topic, older than the create, leaves them alone. SET reads the row as it was.
@@ -45,23 +44,23 @@ INSERT INTO topics (` + topicColumns + `, create_received)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, NULL, 1)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     group_id = excluded.group_id,
-    name = CASE WHEN topics.name_changed_at IS NULL OR ((topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13)) AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?12 OR (topics.name_changed_at = ?12 AND excluded.name >= topics.name))) THEN excluded.name ELSE topics.name END,
-    name_changed_at = CASE WHEN ((topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13)) AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?12 OR (topics.name_changed_at = ?12 AND excluded.name >= topics.name))) THEN ?12 ELSE topics.name_changed_at END,
+    name = CASE WHEN topics.name_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?12 OR (topics.name_changed_at = ?12 AND excluded.name >= topics.name))) THEN excluded.name ELSE topics.name END,
+    name_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?12 OR (topics.name_changed_at = ?12 AND excluded.name >= topics.name))) THEN ?12 ELSE topics.name_changed_at END,
     owner_account = excluded.owner_account,
     operator_account = excluded.operator_account,
     group_type = excluded.group_type,
     custom_data = excluded.custom_data,
-    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR ((topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13)) AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?12 OR (topics.introduction_changed_at = ?12 AND excluded.introduction >= topics.introduction))) THEN excluded.introduction ELSE topics.introduction END,
-    introduction_changed_at = CASE WHEN ((topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13)) AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?12 OR (topics.introduction_changed_at = ?12 AND excluded.introduction >= topics.introduction))) THEN ?12 ELSE topics.introduction_changed_at END,
-    notification = CASE WHEN topics.notification_changed_at IS NULL OR ((topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13)) AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?12 OR (topics.notification_changed_at = ?12 AND excluded.notification >= topics.notification))) THEN excluded.notification ELSE topics.notification END,
-    notification_changed_at = CASE WHEN ((topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13)) AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?12 OR (topics.notification_changed_at = ?12 AND excluded.notification >= topics.notification))) THEN ?12 ELSE topics.notification_changed_at END,
-    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR ((topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13)) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?12 OR (topics.face_url_changed_at = ?12 AND excluded.face_url >= topics.face_url))) THEN excluded.face_url ELSE topics.face_url END,
-    face_url_changed_at = CASE WHEN ((topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13)) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?12 OR (topics.face_url_changed_at = ?12 AND excluded.face_url >= topics.face_url))) THEN ?12 ELSE topics.face_url_changed_at END,
+    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?12 OR (topics.introduction_changed_at = ?12 AND excluded.introduction >= topics.introduction))) THEN excluded.introduction ELSE topics.introduction END,
+    introduction_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?12 OR (topics.introduction_changed_at = ?12 AND excluded.introduction >= topics.introduction))) THEN ?12 ELSE topics.introduction_changed_at END,
+    notification = CASE WHEN topics.notification_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?12 OR (topics.notification_changed_at = ?12 AND excluded.notification >= topics.notification))) THEN excluded.notification ELSE topics.notification END,
+    notification_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?12 OR (topics.notification_changed_at = ?12 AND excluded.notification >= topics.notification))) THEN ?12 ELSE topics.notification_changed_at END,
+    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?12 OR (topics.face_url_changed_at = ?12 AND excluded.face_url >= topics.face_url))) THEN excluded.face_url ELSE topics.face_url END,
+    face_url_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?12 OR (topics.face_url_changed_at = ?12 AND excluded.face_url >= topics.face_url))) THEN ?12 ELSE topics.face_url_changed_at END,
     created_at = excluded.created_at,
     updated_at = max(topics.updated_at, excluded.updated_at),
-    deleted_at = CASE WHEN (topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13)) THEN NULL ELSE topics.deleted_at END,
+    deleted_at = CASE WHEN topics.deleted_at < ?13 THEN NULL ELSE topics.deleted_at END,
     create_received = 1
-WHERE topics.create_received = 0 OR (topics.deleted_at < ?13 OR (topics.deleted_at IS NULL AND topics.created_at < ?13))`,
+WHERE topics.create_received = 0 OR topics.deleted_at < ?13`,
 
 	// Marks a live topic of the app deleted, leaves a deleted one alone and writes a tombstone
 	// for an unknown one. A live topic created after ?5 (this destroy's time plus
@@ -79,19 +78,17 @@ WHERE (topics.deleted_at IS NULL AND topics.created_at <= ?5) OR topics.deleted_
 
 	// Sets each field present (a non-NULL parameter) unless a newer change already set it;
 	// SET reads the row as it was, so each CASE sees the field's old time. Two changes of one
-	// time end in the greater value, whatever order they come in. A topic created after ?8 (this
-	// change's time plus RecreateMargin) is a later topic of the id than the one changed: its
-	// fields are left alone (a tombstone's created_at is its destroy's time, so it takes them).
+	// time end in the greater value, whatever order they come in.
 	stmtInfoChange: `
 UPDATE topics SET
-    name = CASE WHEN ?1 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?1 ELSE name END,
-    name_changed_at = CASE WHEN ?1 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?5 ELSE name_changed_at END,
-    introduction = CASE WHEN ?2 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?2 ELSE introduction END,
-    introduction_changed_at = CASE WHEN ?2 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?5 ELSE introduction_changed_at END,
-    notification = CASE WHEN ?3 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?3 ELSE notification END,
-    notification_changed_at = CASE WHEN ?3 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?5 ELSE notification_changed_at END,
-    face_url = CASE WHEN ?4 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?4 ELSE face_url END,
-    face_url_changed_at = CASE WHEN ?4 IS NOT NULL AND (create_received = 0 OR created_at <= ?8) AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?5 ELSE face_url_changed_at END,
+    name = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?1 ELSE name END,
+    name_changed_at = CASE WHEN ?1 IS NOT NULL AND (name_changed_at IS NULL OR name_changed_at < ?5 OR (name_changed_at = ?5 AND ?1 >= name)) THEN ?5 ELSE name_changed_at END,
+    introduction = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?2 ELSE introduction END,
+    introduction_changed_at = CASE WHEN ?2 IS NOT NULL AND (introduction_changed_at IS NULL OR introduction_changed_at < ?5 OR (introduction_changed_at = ?5 AND ?2 >= introduction)) THEN ?5 ELSE introduction_changed_at END,
+    notification = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?3 ELSE notification END,
+    notification_changed_at = CASE WHEN ?3 IS NOT NULL AND (notification_changed_at IS NULL OR notification_changed_at < ?5 OR (notification_changed_at = ?5 AND ?3 >= notification)) THEN ?5 ELSE notification_changed_at END,
+    face_url = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?4 ELSE face_url END,
+    face_url_changed_at = CASE WHEN ?4 IS NOT NULL AND (face_url_changed_at IS NULL OR face_url_changed_at < ?5 OR (face_url_changed_at = ?5 AND ?4 >= face_url)) THEN ?5 ELSE face_url_changed_at END,
     updated_at = max(updated_at, ?5)
 WHERE sdk_app_id = ?7 AND topic_id = ?6`,
 
@@ -127,10 +124,10 @@ func (b *sqliteBackend) destroy(ctx context.Context, appID, groupID string, ids 
 	})
 }
 
-func (b *sqliteBackend) infoChange(ctx context.Context, c InfoChange, at, createdAfter time.Time) error {
+func (b *sqliteBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
 	return b.submit(ctx, func(w *writeTx) error {
 		res, err := w.exec(stmtInfoChange,
-			c.Name, c.Introduction, c.Notification, c.FaceURL, sqliteTime(at), c.TopicID, c.SdkAppID, sqliteTime(createdAfter))
+			c.Name, c.Introduction, c.Notification, c.FaceURL, sqliteTime(at), c.TopicID, c.SdkAppID)
 		if err != nil {
 			return err
 		}

@@ -125,7 +125,9 @@ func CheckAppID(id string) error {
 // destroying it) rather than a late or reordered create of the deleted topic. Two callbacks sent
 // close together can reach the service, and be dated, in the other order; the margin covers that.
 // Likewise, a destroy more than the margin earlier than a live topic's creation is a late destroy
-// of an earlier topic of that id, and leaves the live one alone.
+// of an earlier topic of that id, and leaves the live one alone; and a destroy more than the margin
+// later than a deleted topic's deletion destroys a later topic of the id, whose create has not
+// arrived yet, and moves the deletion to its time.
 const RecreateMargin = 10 * time.Second
 
 // ErrNotFound reports that no row exists for the topic id.
@@ -153,10 +155,12 @@ type Store interface {
 	// A create later than a deleted topic's deleted_at by more than RecreateMargin is a new topic
 	// of the same id: the row becomes live again with the create's fields and created_at, keeping
 	// only the fields an info change newer than the create set; an info change older than such a
-	// create (a late change of the destroyed topic) leaves its fields alone. A create within the margin, or
-	// earlier, is a late create of the deleted topic, as above. A create later than a live topic's
-	// created_at by more than RecreateMargin is a new topic of the id too, the earlier one's destroy
-	// not having arrived yet: the row is made anew alike (and that destroy leaves it alone).
+	// create (a late change of the destroyed topic) leaves its fields alone, unless it arrives before
+	// that create. A create within the margin, or
+	// earlier, is a late create of the deleted topic, as above. A create of a live topic is left
+	// alone whatever its time: a create is dated by its arrival, so IM's resend of the topic's own
+	// create cannot be told from the create of a later topic of the id whose predecessor's destroy
+	// has not arrived yet (that destroy, when it comes, deletes the row).
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error
 	// Destroy marks each topic of app appID deleted at `at` (deleted_at set once; an already-deleted
@@ -171,9 +175,7 @@ type Store interface {
 	// ids destroyed leaves such ids out first, as the Group.CallbackAfterTopicDestroyed handler does.
 	Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error
 	// ApplyInfoChange updates only the non-nil fields and updated_at. Returns ErrNotFound (wrapped is
-	// fine, errors.Is must work) when the topic does not exist, so the caller can retry later. A
-	// change more than RecreateMargin earlier than a topic's creation is a late change of an
-	// earlier topic of the id, as a destroy is (see Destroy): it leaves the fields alone.
+	// fine, errors.Is must work) when the topic does not exist, so the caller can retry later.
 	ApplyInfoChange(ctx context.Context, c InfoChange) error
 	// Get returns the topic topicID of app appID (deleted or not) or ErrNotFound. An app or a
 	// topic id no write would store (see CheckAppID, MaxIDBytes; a NUL or invalid UTF-8) is
@@ -274,9 +276,8 @@ type backend interface {
 	// live row created after createdAfter (at plus RecreateMargin) is left alone, and a row
 	// deleted before deletedBefore (at less RecreateMargin) is deleted again at at.
 	destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error
-	// infoChange writes c's non-nil fields and updated_at = at; the fields of a topic created
-	// after createdAfter (at plus RecreateMargin) are left alone.
-	infoChange(ctx context.Context, c InfoChange, at, createdAfter time.Time) error
+	// infoChange writes c's non-nil fields and updated_at = at.
+	infoChange(ctx context.Context, c InfoChange, at time.Time) error
 	get(ctx context.Context, appID, topicID string) (Topic, error)
 	list(ctx context.Context, f ListFilter) ([]Topic, error)
 	ping(ctx context.Context) error
@@ -354,7 +355,7 @@ func (s *store) ApplyInfoChange(ctx context.Context, c InfoChange) error {
 		err = validateInfoChange(c)
 	}
 	if err == nil {
-		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, when, marginFrom(when, RecreateMargin)) })
+		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, when) })
 	}
 	if err != nil {
 		return fmt.Errorf("topic: info change %s of app %q: %w", quotedID(c.TopicID), c.SdkAppID, err)
