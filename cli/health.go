@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/imcallback/imcallback/config"
 )
 
 // errHealthOffline answers health --offline: the probe asks the running
@@ -37,7 +41,14 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 			}
 			a, err := g.adminClient()
 			if err != nil {
-				return err
+				// The probe needs the admin listener's address alone: a
+				// configuration this process cannot load (a file given to
+				// serve only, as in a container's HEALTHCHECK) must not make
+				// the running service look unhealthy.
+				listen := cmp.Or(os.Getenv(config.EnvName("admin_listen")), config.Default().AdminListen)
+				if a, err = g.adminClientAt(listen, os.Getenv(config.EnvName("admin_token"))); err != nil {
+					return err
+				}
 			}
 			a.onlineOnly = true
 			a.http.Timeout = timeout

@@ -66,5 +66,27 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// TestHealthWithAConfigurationItCannotLoad: the probe of a container whose
+// service reads a configuration file (serve --config, which the image's
+// HEALTHCHECK does not pass) needs only the admin listener's address from
+// the environment; a configuration that does not load in the probe's
+// process does not make the running service look unhealthy.
+func TestHealthWithAConfigurationItCannotLoad(t *testing.T) {
+	svc := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	t.Setenv("IMCALLBACK_ADMIN_LISTEN", strings.TrimPrefix(svc.AdminURL, "http://"))
+	t.Setenv("IMCALLBACK_BODY_LIMIT", "-1") // the probe's configuration does not load
+	if _, err := runCLI(t, "config", "check"); err == nil {
+		t.Fatal("config check accepted the configuration the probe cannot load")
+	}
+	out, err := runCLI(t, "health")
+	if err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("health: %q, %v", out, err)
+	}
+	t.Setenv("IMCALLBACK_ADMIN_LISTEN", "127.0.0.1:1") // nothing there
+	if _, err := runCLI(t, "health"); !errors.Is(err, errNotRunning) {
+		t.Fatalf("health of nothing: %v, want %v", err, errNotRunning)
+	}
+}
+
 // errAny stands for any error in TestHealth's table.
 var errAny = errors.New("any error")

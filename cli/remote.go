@@ -61,20 +61,29 @@ func (g *globalFlags) adminClient() (*adminClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.adminClientAt(cfg.AdminListen, cfg.AdminToken)
+}
+
+// adminClientAt is the client of --admin (default IMCALLBACK_ADMIN_URL, else
+// http:// and listen, the admin listener's address) with token.
+func (g *globalFlags) adminClientAt(listen, token string) (*adminClient, error) {
 	base, source := g.adminURL, "--admin"
 	if base == "" {
 		base, source = os.Getenv("IMCALLBACK_ADMIN_URL"), "IMCALLBACK_ADMIN_URL" // no setting: config does not note it (clientEnv)
 	}
 	if base == "" {
-		addr, err := localAddress("admin_listen", cfg.AdminListen)
+		addr, err := localAddress("admin_listen", listen)
 		if err != nil {
 			return nil, err
 		}
 		base = "http://" + addr
-	} else if base, err = adminBase(source, base); err != nil {
-		return nil, err
+	} else {
+		var err error
+		if base, err = adminBase(source, base); err != nil {
+			return nil, err
+		}
 	}
-	return &adminClient{base: base, token: cfg.AdminToken, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	return &adminClient{base: base, token: token, http: &http.Client{Timeout: 60 * time.Second}}, nil
 }
 
 // adminBase reads the admin API's address as source (--admin or
