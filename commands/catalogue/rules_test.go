@@ -204,6 +204,10 @@ func TestFriendDenyRefusesEveryTarget(t *testing.T) {
 			func() (dispatcher.Reply[sns.ResultReply], error) {
 				return sns.PrevFriendAddCommand.Deny("no"), nil
 			}, sns.ResultCodeMin, 1},
+		{"a deny, the list's key twice: the last, as the handler read it", nil, `{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a","FriendItem":[{"To_Account":"x"}],"friendItem":[{"To_Account":"b"},{"To_Account":"c"}]}`,
+			func() (dispatcher.Reply[sns.ResultReply], error) {
+				return sns.PrevFriendAddCommand.Deny("no"), nil
+			}, sns.ResultCodeMin, 1},
 		{"a deny with a code", nil, "", func() (dispatcher.Reply[sns.ResultReply], error) {
 			return sns.PrevFriendAddCommand.DenyWithCode(38007, "not now"), nil
 		}, 38007, 38007},

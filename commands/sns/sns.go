@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/protocol"
@@ -51,29 +50,37 @@ type ResultReply struct {
 // ignores by default: the dispatcher sends a deny of theirs, the handler's
 // or the fallback's, also as the refusal of every target in ResultItem.
 var (
-	PrevFriendAddTargets      = perTarget(PrevFriendAddCommand.Name(), "FriendItem")
-	PrevFriendResponseTargets = perTarget(PrevFriendResponseCommand.Name(), "ResponseFriendItem")
+	PrevFriendAddTargets      = perTarget(PrevFriendAddCommand.Name(), func(l targetLists) []target { return l.FriendItem })
+	PrevFriendResponseTargets = perTarget(PrevFriendResponseCommand.Name(), func(l targetLists) []target { return l.ResponseFriendItem })
 )
+
+// target is one account of a friend request's list of targets.
+type target struct {
+	ToAccount string `json:"To_Account"`
+}
+
+// targetLists are the lists of targets of the two friend-request commands,
+// decoded as their typed payloads are: a key matched ignoring case, the
+// last of several winning. A deny that read another list than the
+// handler's would leave a target unrefused, which IM reads as allowed.
+type targetLists struct {
+	FriendItem         []target `json:"FriendItem"`
+	ResponseFriendItem []target `json:"ResponseFriendItem"`
+}
 
 // perTarget refuses every account of the list field of a body of the
 // command named, and keeps a handler's per-target codes in their range.
 // It reads the targets alone, so a body whose other fields do not decode
 // (the reason a handler failed and a deny fallback is sent) still names
 // them.
-func perTarget(command, list string) *dispatcher.PerTarget {
+func perTarget(command string, list func(targetLists) []target) *dispatcher.PerTarget {
 	return &dispatcher.PerTarget{
 		Deny: func(body []byte, code int, info string) (any, error) {
-			var fields map[string]json.RawMessage
-			var items []struct {
-				ToAccount string `json:"To_Account"`
-			}
-			if err := json.Unmarshal(body, &fields); err != nil {
+			var lists targetLists
+			if err := json.Unmarshal(body, &lists); err != nil {
 				return nil, fmt.Errorf("sns: %s: %w", command, err)
 			}
-			raw := listField(fields, list)
-			if err := json.Unmarshal(raw, &items); err != nil && raw != nil {
-				return nil, fmt.Errorf("sns: %s: %s: %w", command, list, err)
-			}
+			items := list(lists)
 			accounts := make([]string, len(items))
 			for i, it := range items {
 				accounts[i] = it.ToAccount
@@ -82,22 +89,6 @@ func perTarget(command, list string) *dispatcher.PerTarget {
 		},
 		Check: checkResultCodes,
 	}
-}
-
-// listField is the field named list of a body's fields, its name matched
-// as the typed decoder matches it: exactly, or else ignoring case. A deny
-// that missed the list would refuse no target, and IM, which reads the
-// targets' codes, would let the request through.
-func listField(fields map[string]json.RawMessage, list string) json.RawMessage {
-	if raw, ok := fields[list]; ok {
-		return raw
-	}
-	for name, raw := range fields {
-		if strings.EqualFold(name, list) {
-			return raw
-		}
-	}
-	return nil
 }
 
 // checkResultCodes sends a per-target ResultCode outside 0 and the
