@@ -253,17 +253,25 @@ func (e *Events) ReplayDeadOf(ctx context.Context, origSeqs []uint64, progress P
 		return ReplayResult{}, err
 	}
 	var seqs, missing []uint64
+	origOf := make(map[uint64]uint64, len(latest)) // dead-letter sequence → its work-stream sequence
 	for orig, dead := range latest {
 		if dead == 0 {
 			missing = append(missing, orig)
 		} else {
 			seqs = append(seqs, dead)
+			origOf[dead] = orig
 		}
 	}
 	slices.Sort(seqs)
 	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
+	// A letter removed since the scan (another replay took it) is missing
+	// by the work-stream sequence asked for, not the dead-letter stream's.
+	for i, dead := range res.Missing {
+		res.Missing[i] = origOf[dead]
+	}
+	missing = append(missing, res.Missing...)
 	slices.Sort(missing)
-	res.Missing = append(res.Missing, missing...)
+	res.Missing = missing
 	return res, err
 }
 

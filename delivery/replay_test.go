@@ -219,3 +219,54 @@ func TestListingsShowEventsOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestReplayDeadOfReportsWorkStreamSequencesMissing: ReplayDeadOf takes
+// work-stream sequences, so a dead letter removed between its selection
+// and its copy (another replay took it) is reported missing by its
+// work-stream sequence, not by the dead-letter stream's.
+func TestReplayDeadOfReportsWorkStreamSequencesMissing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		rec.set(0, func(id string, _ int) error {
+			if id == "ok" {
+				return nil
+			}
+			return errors.New("boom")
+		})
+		s := start(t, o, dispatcherFor(t, rec))
+		// "ok" is processed: the dead letters' work-stream sequences are one
+		// above their own, so the test tells the two apart.
+		for _, id := range []string{"ok", "a", "b"} {
+			accept(t, s, request(testCommand, id))
+		}
+		e := events(t, s)
+		eventually(t, 10*time.Second, "two dead letters", func() bool { return len(deadLetters(t, e)) == 2 })
+		if err := s.Pause(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		dls := deadLetters(t, e)
+		slices.SortFunc(dls, func(a, b delivery.DeadLetter) int { return int(a.Seq) - int(b.Seq) })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		dead, err := s.Conn().JS.Stream(ctx, o.DeadStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, third := dls[0], dls[1]
+		res, err := e.ReplayDeadOf(ctx, []uint64{second.OriginalSeq, third.OriginalSeq}, func(done, _ int) {
+			if done == 1 { // the other replay takes the third's letter meanwhile
+				if err := dead.DeleteMsg(ctx, third.Seq); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Replayed != 1 || !slices.Equal(res.Missing, []uint64{third.OriginalSeq}) {
+			t.Errorf("ReplayDeadOf = %+v; want 1 replayed and missing [%d] (the dead letter was #%d)", res, third.OriginalSeq, third.Seq)
+		}
+	})
+}
