@@ -30,6 +30,17 @@ func (s *Service) HeldCounts() int {
 	return len(s.holds.deferred)
 }
 
+// MostHeld is the largest count of deliveries given back of one event.
+func (s *Service) MostHeld() uint64 {
+	s.holds.mu.Lock()
+	defer s.holds.mu.Unlock()
+	var most uint64
+	for _, n := range s.holds.deferred {
+		most = max(most, n)
+	}
+	return most
+}
+
 // EventsRead is how many message headers the event log's scans have read.
 func (s *Service) EventsRead() uint64 { return s.eventsRead.Load() }
 

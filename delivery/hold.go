@@ -106,6 +106,16 @@ func (h *holds) prune(floor uint64) {
 	maps.DeleteFunc(h.reasons, func(seq uint64, _ keptReason) bool { return seq <= floor })
 }
 
+// restart drops every count of deliveries given back: the consumer was
+// created again, and the server counts each event's deliveries from 1
+// anew. Kept, a count would later be taken off the new count and give an
+// event more attempts than MaxDeliveries.
+func (h *holds) restart() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	clear(h.deferred)
+}
+
 // forget drops seq's count and kept reason once it is acknowledged or
 // terminated.
 func (h *holds) forget(seq uint64) {

@@ -151,3 +151,51 @@ func TestHeldCountsOfAnotherReplicasEventsAreDropped(t *testing.T) {
 		t.Errorf("the event ran %d times, want 1", n)
 	}
 }
+
+// TestHeldCountsEndWithTheConsumer: the consumer deleted while a command is
+// paused is created again by the workers, and the server counts each
+// event's deliveries from 1 anew; the deliveries given back to the old
+// consumer are dropped, so they are not taken off the new count (which
+// would give the event more attempts than MaxDeliveries). The held event
+// still runs once when resumed.
+func TestHeldCountsEndWithTheConsumer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.HoldRecheck = 50 * time.Millisecond
+		o.MaxDeliveries = 1000 // the test is about the count, not the limit
+		rec := newRecorder()
+		d := dispatcherFor(t, rec)
+		s := start(t, o, d)
+		if err := s.PauseCommand(testCommand); err != nil {
+			t.Fatal(err)
+		}
+		accept(t, s, request(testCommand, "held"))
+		eventually(t, 15*time.Second, "the event given back 20 times", func() bool { return s.MostHeld() >= 20 })
+
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		if err := js.DeleteConsumer(ctx, s.Options().Stream, s.Options().Consumer); err != nil {
+			t.Fatal(err)
+		}
+		// Every delivery counted as given back from now on was made by the
+		// new consumer, which says how many it made.
+		eventually(t, 15*time.Second, "the given-back count within the new consumer's deliveries", func() bool {
+			c, err := js.Consumer(ctx, s.Options().Stream, s.Options().Consumer)
+			if err != nil {
+				return false // not created again yet
+			}
+			held := s.MostHeld()
+			info, err := c.Info(ctx)
+			return err == nil && info.Delivered.Consumer >= 1 && held <= info.Delivered.Consumer
+		})
+
+		if err := s.ResumeCommand(testCommand); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the held event applied", func() bool { return rec.appliedCount("held") == 1 })
+		if n := len(rec.callTimes("held")); n != 1 {
+			t.Errorf("the held event ran %d times, want 1", n)
+		}
+	})
+}

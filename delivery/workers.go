@@ -41,6 +41,9 @@ type workers struct {
 	// streamCreated is the work stream's creation time when the consumer
 	// was last opened, which the floors read from it are kept with.
 	streamCreated time.Time
+	// consumerCreated is the consumer's creation time when it was last
+	// looked up.
+	consumerCreated time.Time
 
 	slots    chan struct{} // one token per reserved or running handler
 	handlers sync.WaitGroup
@@ -335,6 +338,15 @@ func (w *workers) consumer() (jetstream.Consumer, error) {
 		return nil, err
 	}
 	w.streamCreated = st.CachedInfo().Created
+	// A consumer created again (here or by another replica) counts every
+	// event's deliveries from 1: the deliveries given back to the old one
+	// no longer come off that count.
+	if created := c.CachedInfo().Created; !created.Equal(w.consumerCreated) {
+		if !w.consumerCreated.IsZero() {
+			w.s.holds.restart()
+		}
+		w.consumerCreated = created
+	}
 	return c, nil
 }
 
