@@ -806,3 +806,36 @@ func withAndWithoutAdminToken(t *testing.T, f func(t *testing.T, s *imtest.Servi
 		})
 	}
 }
+
+// TestMisnamedCommandWarns: a handler registered under a name the
+// catalogue lacks (a misspelling IM never sends) starts, as Before and
+// After allow commands the catalogue lacks, but is logged with the
+// catalogue's name of the same spelling; a before-handler registered for
+// an after-command, whose deny IM would ignore, is refused at start.
+func TestMisnamedCommandWarns(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	imtest.Start(t, nil, fx.Decorate(func(l *zap.Logger) *zap.Logger {
+		return zap.New(zapcore.NewTee(l.Core(), core))
+	}), fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("c2c.CallbackAfterSendMsg", func(context.Context, *dispatcher.Event[json.RawMessage]) error { return nil })
+	})))
+	found := logs.FilterField(zap.String("command", "c2c.CallbackAfterSendMsg")).All()
+	if len(found) != 1 || found[0].ContextMap()["did_you_mean"] != "C2C.CallbackAfterSendMsg" {
+		t.Fatalf("no warning naming the misspelt command and its catalogue name: %v", logs.All())
+	}
+
+	app := fx.New(fx.NopLogger,
+		fx.Supply(config.Source{Environ: func() []string {
+			return []string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=t", "IMCALLBACK_DATA_DIR=" + t.TempDir(),
+				"IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0"}
+		}}),
+		imcallback.Module,
+		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.Before("C2C.CallbackAfterSendMsg", func(context.Context, *dispatcher.Event[json.RawMessage]) (dispatcher.Reply[dispatcher.NoReply], error) {
+				return dispatcher.Reply[dispatcher.NoReply]{}, nil
+			})
+		})))
+	if err := app.Err(); err == nil || !strings.Contains(err.Error(), "C2C.CallbackAfterSendMsg is an after-command") {
+		t.Fatalf("a before-handler on an after-command started: %v", err)
+	}
+}

@@ -3,8 +3,10 @@ package catalogue
 import (
 	"fmt"
 	"path"
+	"strings"
 
 	"go.uber.org/fx"
+	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/internal/tooling"
@@ -147,5 +149,40 @@ func Rules() dispatcher.Rules {
 }
 
 // Module provides the dispatcher.Rules built from the catalogue, which the
-// dispatcher module takes (imcallback.Module includes it).
-var Module = fx.Module("catalogue", fx.Provide(Rules))
+// dispatcher module takes (imcallback.Module includes it). At start it
+// checks the registered commands' names against the catalogue: a
+// before-handler registered for one of its after-commands is refused (IM
+// ignores its answer, so its denies would never refuse), and a name the
+// catalogue lacks is logged as a warning, with the catalogue's name of the
+// same spelling in another case when there is one, since IM never sends
+// a misspelt name and its handler would never run.
+var Module = fx.Module("catalogue", fx.Provide(Rules), fx.Invoke(checkRegistered))
+
+// registered are the dependencies of checkRegistered.
+type registered struct {
+	fx.In
+	Commands []dispatcher.Command `group:"commands"`
+	Log      *zap.Logger
+}
+
+// checkRegistered checks the registered commands against the catalogue.
+func checkRegistered(in registered) error {
+	for _, c := range in.Commands {
+		name := c.Name()
+		if e, ok := Lookup(name); ok {
+			if e.Kind() == After && c.Kind() == dispatcher.KindBefore {
+				return fmt.Errorf("catalogue: %s is an after-command: IM ignores its answer, so a before-handler's deny would never refuse; register it with %s's Handle or dispatcher.After", name, name)
+			}
+			continue
+		}
+		fields := []zap.Field{zap.String("command", name), zap.Stringer("kind", c.Kind())}
+		for _, e := range All() {
+			if strings.EqualFold(e.Name(), name) {
+				fields = append(fields, zap.String("did_you_mean", e.Name()))
+				break
+			}
+		}
+		in.Log.Warn("a command is registered under a name the catalogue lacks: its handler runs only for callbacks of exactly that name; check the spelling against the catalogue (docs/commands.md)", fields...)
+	}
+	return nil
+}
