@@ -25,7 +25,8 @@ type Sender struct {
 	// left out, as HTTP never sends it.
 	URL string
 	// Handler, when set, receives the requests in memory instead of URL's
-	// server (URL's path is still used).
+	// server (URL's path is still used). Send's ctx bounds the wait for its
+	// answer as it bounds an HTTP round trip.
 	Handler http.Handler
 	// AppID is the SdkAppid sent.
 	AppID string
@@ -125,9 +126,7 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 		if r.peer != "" {
 			req.RemoteAddr = r.peer
 		}
-		rec := httptest.NewRecorder()
-		s.Handler.ServeHTTP(rec, req)
-		return newResult(rec.Code, rec.Header(), rec.Body.Bytes())
+		return serveInMemory(ctx, s.Handler, req, command)
 	}
 	client := s.Client
 	if client == nil {
@@ -147,6 +146,29 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 			fmt.Errorf("imsend: %s: answer (HTTP %d) is over %d bytes", command, resp.StatusCode, MaxAnswer)
 	}
 	return newResult(resp.StatusCode, resp.Header, raw)
+}
+
+// serveInMemory runs req through h and reads the answer, as Send does over
+// HTTP: a ctx that is done before the handler answers is an error (the
+// handler, which sees ctx as the request's context, finishes on its own
+// goroutine), so a Sender with a Handler is bounded by ctx like one
+// sending over HTTP.
+func serveInMemory(ctx context.Context, h http.Handler, req *http.Request, command string) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("imsend: %s: %w", command, err)
+	}
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(rec, req)
+	}()
+	select {
+	case <-done:
+		return newResult(rec.Code, rec.Header(), rec.Body.Bytes())
+	case <-ctx.Done():
+		return nil, fmt.Errorf("imsend: %s: no answer in memory: %w", command, ctx.Err())
+	}
 }
 
 // CheckURL returns the error Send would return for a Sender.URL whose

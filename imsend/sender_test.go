@@ -266,3 +266,45 @@ func TestURLWithAQueryString(t *testing.T) {
 		}
 	}
 }
+
+// TestInMemoryHonoursContext: a Sender with a Handler is bounded by Send's
+// ctx like one sending over HTTP: a done ctx is an error, and a handler
+// that does not answer in time does not hold Send past it.
+func TestInMemoryHonoursContext(t *testing.T) {
+	release := make(chan struct{})
+	var served sync.WaitGroup
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer served.Done()
+		<-release
+		io.WriteString(w, okAnswer)
+	})
+	defer served.Wait()
+	defer close(release)
+	s := &imsend.Sender{URL: "http://in-memory/im/callback", AppID: "1", Handler: h}
+
+	quick := &imsend.Sender{URL: s.URL, AppID: "1", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, okAnswer)
+	})}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if res, err := quick.Send(done, "C2C.CallbackAfterSendMsg", []byte(`{}`)); err == nil {
+		t.Fatalf("a done ctx sent in memory: %d %s", res.Status, res.Body)
+	}
+
+	served.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	answered := make(chan error, 1)
+	go func() {
+		_, err := s.Send(ctx, "C2C.CallbackAfterSendMsg", []byte(`{}`))
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if err == nil || !strings.Contains(err.Error(), "deadline") {
+			t.Fatalf("Send past its deadline = %v, want the deadline's error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send in memory ignored its ctx's deadline")
+	}
+}
