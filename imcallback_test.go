@@ -839,3 +839,23 @@ func TestMisnamedCommandWarns(t *testing.T) {
 		t.Fatalf("a before-handler on an after-command started: %v", err)
 	}
 }
+
+// TestForAppsUnconfiguredAppWarns: a command limited by ForApps to an app
+// the service does not accept (a mistyped id) never runs; that is logged
+// at start, naming the command and the app.
+func TestForAppsUnconfiguredAppWarns(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	imtest.Start(t, nil, fx.Decorate(func(l *zap.Logger) *zap.Logger {
+		return zap.New(zapcore.NewTee(l.Core(), core))
+	}), fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("C2C.CallbackAfterSendMsg", func(context.Context, *dispatcher.Event[json.RawMessage]) error { return nil },
+			dispatcher.ForApps(imtest.AppID, "140000000"))
+	})))
+	found := logs.FilterField(zap.String("app", "140000000")).FilterField(zap.String("command", "C2C.CallbackAfterSendMsg")).All()
+	if len(found) != 1 {
+		t.Fatalf("no warning naming the unconfigured app: %v", logs.All())
+	}
+	if n := logs.FilterField(zap.String("app", imtest.AppID)).Len(); n != 0 {
+		t.Fatalf("the configured app was warned about: %v", logs.All())
+	}
+}

@@ -108,7 +108,9 @@ type options struct {
 // ForApps limits a command to the callbacks of some apps (SdkAppids): for
 // any other app the command is treated as unknown (answered OK, counted in
 // imcallback_unknown_commands_total; with durable delivery, acknowledged
-// as having no handler).
+// as having no handler). The dispatcher module logs a warning at start for
+// an app that is not configured (IMCALLBACK_SDKAPPID), whose callbacks
+// are never accepted, and for ForApps without any app.
 func ForApps(ids ...string) Option {
 	return func(o *options) { o.apps, o.limited = append(o.apps, ids...), true }
 }
@@ -116,6 +118,13 @@ func ForApps(ids ...string) Option {
 // appLimited is implemented by commands registered with ForApps.
 type appLimited interface {
 	servesApp(id string) bool
+}
+
+// appListed is implemented by commands that can name the apps ForApps
+// gave them.
+type appListed interface {
+	// limitedTo returns the apps ForApps named, and whether it was given.
+	limitedTo() (apps []string, limited bool)
 }
 
 // WithFallback sets the answer sent when this before-handler fails, panics
@@ -189,6 +198,9 @@ type replyTyped interface {
 
 func (c *typed[T]) Name() string { return c.name }
 func (c *typed[T]) Kind() Kind   { return c.kind }
+
+// limitedTo implements appListed.
+func (c *typed[T]) limitedTo() ([]string, bool) { return c.opts.apps, c.opts.limited }
 
 // servesApp implements appLimited.
 func (c *typed[T]) servesApp(id string) bool {

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"slices"
+
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -56,6 +58,7 @@ func newFromConfig(in moduleIn) (*Dispatcher, error) {
 	if in.Config.BeforeFallback == "deny" {
 		fallback = Decision{Code: CodeDeny}
 	}
+	warnUnservedApps(in.Commands, in.Config.SdkAppIDs, in.Log.Named("dispatcher"))
 	return New(in.Commands, Options{
 		BeforeTimeout: in.Config.BeforeTimeout,
 		InlineTimeout: in.Config.InlineTimeout,
@@ -66,4 +69,30 @@ func newFromConfig(in moduleIn) (*Dispatcher, error) {
 		Tracer:        in.Tracer,
 		MaxInFlight:   defaultMaxInFlight,
 	}, in.Log.Named("dispatcher"), in.Metrics)
+}
+
+// warnUnservedApps logs each app a command's ForApps names that is not
+// among the configured apps, and each ForApps that names none: the
+// service never accepts such an app's callbacks, so the command would
+// silently never run for it (a mistyped id, say).
+func warnUnservedApps(commands []Command, configured []string, log *zap.Logger) {
+	for _, c := range commands {
+		l, ok := c.(appListed)
+		if !ok {
+			continue
+		}
+		apps, limited := l.limitedTo()
+		if !limited {
+			continue
+		}
+		if len(apps) == 0 {
+			log.Warn("a command is limited by ForApps to no app: it never runs", zap.String("command", c.Name()))
+		}
+		for _, id := range apps {
+			if !slices.Contains(configured, id) {
+				log.Warn("a command is limited by ForApps to an app that is not configured: it never runs for it; is the id mistyped?",
+					zap.String("command", c.Name()), zap.String("app", id), zap.Strings("configured_apps", configured))
+			}
+		}
+	}
 }
