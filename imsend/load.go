@@ -23,7 +23,9 @@ type Load struct {
 	Concurrency int
 	// Timeout bounds each request; 0 leaves it to ctx.
 	Timeout time.Duration
-	// Progress, when set, is called after every request with the number done.
+	// Progress, when set, is called after every request with the number
+	// done: one call at a time, with 1, 2, 3 … in order, so it need not
+	// be safe for concurrent use.
 	Progress func(done int)
 }
 
@@ -73,7 +75,9 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 	latencies := make([]time.Duration, l.Requests)
 	statuses := make([]int, l.Requests)
 	failed := make([]bool, l.Requests)
-	var next, done atomic.Int64
+	var next atomic.Int64
+	var progressMu sync.Mutex // Progress is called one call at a time
+	var done int
 	var mu sync.Mutex
 	var firstErr string
 	var wg sync.WaitGroup
@@ -111,7 +115,10 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 					statuses[i] = res.Status
 				}
 				if l.Progress != nil {
-					l.Progress(int(done.Add(1)))
+					progressMu.Lock()
+					done++
+					l.Progress(done)
+					progressMu.Unlock()
 				}
 			}
 		})

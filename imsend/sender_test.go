@@ -308,3 +308,25 @@ func TestInMemoryHonoursContext(t *testing.T) {
 		t.Fatal("Send in memory ignored its ctx's deadline")
 	}
 }
+
+// TestLoadProgressIsSerial: Progress is called one call at a time, with
+// the numbers done in order, so a plain variable can record it (the race
+// detector checks the first; the order the second).
+func TestLoadProgressIsSerial(t *testing.T) {
+	srv, _ := counted(t)
+	var last int
+	var outOfOrder bool
+	rep := (&imsend.Sender{URL: srv.URL}).Run(context.Background(), imsend.Load{
+		Command: "C2C.CallbackAfterSendMsg", Requests: 200, Concurrency: 8,
+		Body: func(int) []byte { return []byte(`{}`) },
+		Progress: func(done int) {
+			if done != last+1 {
+				outOfOrder = true
+			}
+			last = done
+		},
+	})
+	if rep.Failures != 0 || last != 200 || outOfOrder {
+		t.Fatalf("progress ended at %d (out of order: %v), report %v", last, outOfOrder, rep)
+	}
+}
