@@ -130,6 +130,7 @@ type appListed interface {
 // WithFallback sets the answer sent when this before-handler fails, panics
 // or misses its deadline, overriding the configured default. Build it with
 // the command's own verbs, e.g. WithFallback(c2c.BeforeSendMsgCommand.Deny("try later")).
+// New refuses it on an after-command, whose answer IM ignores.
 func WithFallback[R any](r Reply[R]) Option {
 	d := r.Decision()
 	return func(o *options) {

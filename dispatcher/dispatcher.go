@@ -119,7 +119,8 @@ func (d *Dispatcher) count(c echo.Context, r *Request, outcome string) {
 }
 
 // New builds a dispatcher over commands. Two commands with the same name, an
-// empty name or an invalid kind are programming errors reported here, at start.
+// empty name, an invalid kind or a fallback (WithFallback) on an
+// after-command are programming errors reported here, at start.
 func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks) (*Dispatcher, error) {
 	if opts.BeforeTimeout <= 0 {
 		return nil, fmt.Errorf("dispatcher: BeforeTimeout must be positive")
@@ -153,6 +154,10 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 			return nil, fmt.Errorf("dispatcher: %s is a before-command; register it with Before, not After", name)
 		}
 		if f, ok := c.(Fallbacker); ok {
+			if _, set := f.Fallback(); set && c.Kind() == KindAfter {
+				// IM ignores an after-callback's answer: the fallback would never be sent.
+				return nil, fmt.Errorf("dispatcher: command %s: WithFallback is for before-commands; an after-command's failure is answered 503 (or retried by durable delivery): remove the option", name)
+			}
 			if fb, set := f.Fallback(); set {
 				if _, err := d.rule(name).check(fb); err != nil {
 					return nil, fmt.Errorf("dispatcher: command %s: fallback: %w", name, err)

@@ -575,6 +575,9 @@ func TestNewRejectsBadRegistrations(t *testing.T) {
 				return allow(), nil
 			},
 			dispatcher.WithFallback(sendMsgCmd.DenyWithCode(5, "")))}, dispatcher.Options{BeforeTimeout: time.Second}},
+		{"a fallback on an after-command", []dispatcher.Command{dispatcher.After("C2C.CallbackAfterSendMsg",
+			func(context.Context, *dispatcher.Event[struct{}]) error { return nil }, dispatcher.WithFallback(sendMsgCmd.Deny("later")))},
+			dispatcher.Options{BeforeTimeout: time.Second}},
 		{"a Go before-handler and a destination", []dispatcher.Command{rawBefore("C2C.CallbackBeforeSendMsg",
 			func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) { return allow(), nil })},
 			dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules, Forwarder: stubForwarder{"C2C.CallbackBeforeSendMsg"}}},
