@@ -570,7 +570,6 @@ func TestParsesMixedEntries(t *testing.T) {
 }
 
 func TestUnusableAnswerIsAFailure(t *testing.T) {
-	good := map[int][]string{5: {"203.0.113.7"}, 6: {"2001:db8::1"}}
 	tests := []struct {
 		name   string
 		answer map[int][]string
@@ -584,29 +583,45 @@ func TestUnusableAnswerIsAFailure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir, clk := t.TempDir(), newClock()
-			lister := newLister(good)
-			h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}}, Dir: dir, Now: clk.Now})
-			if err := refresh(t, h.Set); err != nil {
-				t.Fatal(err)
-			}
-			fetched := clk.Now()
-			before, err := os.ReadFile(filepath.Join(dir, "iplist", appA+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			clk.Advance(time.Hour)
-			lister.serve(tt.answer)
-			if err := refresh(t, h.Set); err == nil || !strings.Contains(err.Error(), "no usable address") {
-				t.Errorf("RefreshNow = %v, want a failure", err)
-			}
-			wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": true, "2001:db8::1": true, "203.0.113.8": false, "2001:db8::2": false})
-			wantMetrics(t, h.reg, appA, 2, fetched, 1)
-			after, err := os.ReadFile(filepath.Join(dir, "iplist", appA+".json"))
-			if err != nil || string(after) != string(before) {
-				t.Errorf("the file changed on a failed refresh: %s (%v)", after, err)
-			}
+			refreshFailsAfterAGoodList(t, tt.answer, "no usable address", "203.0.113.8", "2001:db8::2")
 		})
+	}
+}
+
+// goodList is a usable Tencent answer, of one address per nettype.
+var goodList = map[int][]string{5: {"203.0.113.7"}, 6: {"2001:db8::1"}}
+
+// refreshFailsAfterAGoodList applies goodList to app A, then answer
+// an hour later: that refresh must fail saying want, and the good list
+// stay in force (notAllowed refused) and on disk as it was, the failure
+// counted.
+func refreshFailsAfterAGoodList(t *testing.T, answer map[int][]string, want string, notAllowed ...string) {
+	t.Helper()
+	dir, clk := t.TempDir(), newClock()
+	lister := newLister(goodList)
+	h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}}, Dir: dir, Now: clk.Now})
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatal(err)
+	}
+	fetched := clk.Now()
+	before, err := os.ReadFile(filepath.Join(dir, "iplist", appA+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	lister.serve(answer)
+	if err := refresh(t, h.Set); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("RefreshNow = %v, want a failure saying %q", err, want)
+	}
+	allowed := map[string]bool{"203.0.113.7": true, "2001:db8::1": true}
+	for _, ip := range notAllowed {
+		allowed[ip] = false
+	}
+	wantAllowed(t, h.Set, appA, allowed)
+	wantMetrics(t, h.reg, appA, 2, fetched, 1)
+	after, err := os.ReadFile(filepath.Join(dir, "iplist", appA+".json"))
+	if err != nil || string(after) != string(before) {
+		t.Errorf("the file changed on a failed refresh: %s (%v)", after, err)
 	}
 }
 
@@ -625,7 +640,6 @@ func hosts(n int) []string {
 // the last good list kept: every entry costs time at each refresh and
 // start, and networks are compared one by one on every request.
 func TestAnOversizedAnswerIsAFailure(t *testing.T) {
-	good := map[int][]string{5: {"203.0.113.7"}, 6: {"2001:db8::1"}}
 	tests := []struct {
 		name   string
 		answer map[int][]string
@@ -636,20 +650,7 @@ func TestAnOversizedAnswerIsAFailure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir, clk := t.TempDir(), newClock()
-			lister := newLister(good)
-			h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}}, Dir: dir, Now: clk.Now})
-			if err := refresh(t, h.Set); err != nil {
-				t.Fatal(err)
-			}
-			fetched := clk.Now()
-			clk.Advance(time.Hour)
-			lister.serve(tt.answer)
-			if err := refresh(t, h.Set); err == nil || !strings.Contains(err.Error(), "more than") {
-				t.Errorf("RefreshNow = %v, want a failure", err)
-			}
-			wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": true, "2001:db8::1": true, "10.0.0.1": false, "2001:db8::2": false})
-			wantMetrics(t, h.reg, appA, 2, fetched, 1)
+			refreshFailsAfterAGoodList(t, tt.answer, "more than", "10.0.0.1", "2001:db8::2")
 		})
 	}
 	t.Run("a list at the bound applies", func(t *testing.T) {
