@@ -1143,11 +1143,22 @@ func TestConfigCheckRefusesAForwardServeRefuses(t *testing.T) {
     url: "http://127.0.0.1:1/decide"
     secret: "` + secret + `"
 `, "is matched by destinations backend and moderation"},
+		{"a before-command destination left no time", `before_timeout: 50ms
+forward:
+  - name: moderation
+    match: ["Group.CallbackBeforeSendMsg"]
+    url: "http://127.0.0.1:1/decide"
+    secret: "` + secret + `"
+`, "IMCALLBACK_BEFORE_TIMEOUT 50ms leaves the destination of Group.CallbackBeforeSendMsg no time to answer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
 			t.Setenv("IMCALLBACK_TOKENS", "t")
+			t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+			t.Setenv("IMCALLBACK_DELIVERY", "inline")
+			t.Setenv("IMCALLBACK_LISTEN", "127.0.0.1:0")
+			t.Setenv("IMCALLBACK_ADMIN_LISTEN", "127.0.0.1:0")
 			file := filepath.Join(t.TempDir(), "forward.yaml")
 			if err := os.WriteFile(file, []byte(tt.yaml), 0o600); err != nil {
 				t.Fatal(err)
@@ -1155,8 +1166,29 @@ func TestConfigCheckRefusesAForwardServeRefuses(t *testing.T) {
 			if out, err := runCLI(t, "config", "check", "--config", file); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("config check: %q, %v; want an error saying %q", out, err, tt.want)
 			}
+			// serve refuses before it listens; a serve that starts is stopped
+			// by the context, and its nil error fails the test.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var out bytes.Buffer
+			root := newRootCmd(&out, &out)
+			root.SetArgs([]string{"serve", "--config", file})
+			if err := root.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("serve: %q, %v; want an error saying %q", out.String(), err, tt.want)
+			}
 		})
 	}
+	t.Run("a short before_timeout, no destination of a before-command", func(t *testing.T) {
+		t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+		t.Setenv("IMCALLBACK_TOKENS", "t")
+		t.Setenv("IMCALLBACK_BEFORE_TIMEOUT", "20ms")
+		t.Setenv("IMCALLBACK_FORWARD_URL", "http://127.0.0.1:1/events")
+		t.Setenv("IMCALLBACK_FORWARD_SECRET", secret)
+		t.Setenv("IMCALLBACK_FORWARD_MATCH", "Group.CallbackAfter*")
+		if out, err := runCLI(t, "config", "check"); err != nil || !strings.Contains(out, "configuration is valid") {
+			t.Fatalf("config check: %q, %v", out, err)
+		}
+	})
 	t.Run("valid", func(t *testing.T) {
 		t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
 		t.Setenv("IMCALLBACK_TOKENS", "t")

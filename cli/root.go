@@ -333,7 +333,7 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 				// serve builds the forwarder against the catalogue and
 				// refuses a glob matching no command or a before-command
 				// two destinations share, so check does too.
-				err = forward.Check(c.Forward)
+				err = forward.Check(c)
 			}
 			if err != nil {
 				return err

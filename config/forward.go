@@ -211,13 +211,11 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 			bad("forward", "%s: timeout must be positive, e.g. 5s", key)
 		}
 	}
-	if len(c.Forward) > 0 && c.BeforeTimeout > 0 && c.BeforeTimeout <= ForwardAnswerMargin {
-		bad("before_timeout", "%v leaves a forward destination no time to answer a before-callback: the last %v "+
-			"are kept to check and send its answer; give more, e.g. the default 1.5s", c.BeforeTimeout, ForwardAnswerMargin)
-	}
 }
 
 // ForwardAnswerMargin is the part of a before-callback's deadline
 // (before_timeout) that gateway mode keeps for checking a destination's
-// answer and sending it to IM: the destination has the rest.
+// answer and sending it to IM: the destination has the rest. The start
+// refuses a before_timeout no longer than this when a destination takes a
+// before-command (forward.Check).
 const ForwardAnswerMargin = 50 * time.Millisecond

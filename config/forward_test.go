@@ -276,32 +276,3 @@ func TestForwardOneSecretWithSpaces(t *testing.T) {
 		})
 	}
 }
-
-// TestForwardBeforeTimeoutLeavesTheDestinationTime: with a forward
-// destination, a before_timeout no longer than the part kept for the
-// answer would send every forwarded before-callback the fallback; it is
-// refused at load, and one just longer is accepted.
-func TestForwardBeforeTimeoutLeavesTheDestinationTime(t *testing.T) {
-	dest := []string{"IMCALLBACK_FORWARD_URL=http://h/", "IMCALLBACK_FORWARD_SECRET=" + whsec}
-	for _, tc := range []struct {
-		name string
-		env  []string
-		want string // "" is valid
-	}{
-		{"the margin itself", append([]string{"IMCALLBACK_BEFORE_TIMEOUT=50ms"}, dest...),
-			"IMCALLBACK_BEFORE_TIMEOUT (before_timeout): 50ms leaves a forward destination no time"},
-		{"less", append([]string{"IMCALLBACK_BEFORE_TIMEOUT=20ms"}, dest...), "20ms leaves a forward destination no time"},
-		{"a little more", append([]string{"IMCALLBACK_BEFORE_TIMEOUT=60ms"}, dest...), ""},
-		{"no destination", []string{"IMCALLBACK_BEFORE_TIMEOUT=20ms"}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Load(config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1400000001"}, tc.env...)...)})
-			switch {
-			case tc.want == "" && err != nil:
-				t.Errorf("%v: %v", tc.env, err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Errorf("%v: %v, want an error with %q", tc.env, err, tc.want)
-			}
-		})
-	}
-}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
@@ -186,21 +187,34 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 	return f, nil
 }
 
-// Check refuses a forward configuration that New, and so the start,
-// refuses: a secret that does not decode, a glob that matches no command
-// of the catalogue, or a before-command two destinations could both take
-// for one app. `imcallback config check` runs it, so that it does not call
+// Check refuses a forward configuration that the start refuses: a secret
+// that does not decode, a glob that matches no command of the catalogue, a
+// before-command two destinations could both take for one app, or a
+// before_timeout that leaves a destination taking a before-command no time
+// to answer. `imcallback config check` runs it, so that it does not call
 // valid what serve refuses.
-func Check(dests []config.ForwardConfig) error {
-	if len(dests) == 0 {
+func Check(cfg *config.Config) error {
+	if len(cfg.Forward) == 0 {
 		return nil
 	}
-	f, err := New(dests, catalogue.All(), zap.NewNop(), prometheus.NewRegistry())
+	f, err := New(cfg.Forward, catalogue.All(), zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}
 	f.Close()
-	return nil
+	return f.checkBeforeTimeout(cfg.BeforeTimeout)
+}
+
+// checkBeforeTimeout refuses a before_timeout no longer than the margin
+// kept for the answer when a destination takes a before-command: each of
+// its before-callbacks would get the fallback without being sent.
+func (f *Forwarder) checkBeforeTimeout(timeout time.Duration) error {
+	if len(f.replies) == 0 || timeout > beforeMargin {
+		return nil
+	}
+	taken := slices.Sorted(maps.Keys(f.replies))
+	return fmt.Errorf("forward: %s %v leaves the destination of %s no time to answer: the last %v are kept to "+
+		"check and send its answer; give more, e.g. the default 1.5s", config.EnvName("before_timeout"), timeout, taken[0], beforeMargin)
 }
 
 // shareApp reports whether two destinations' app lists overlap (empty is every app).
@@ -257,6 +271,10 @@ func newFromConfig(in forwardIn) (dispatcher.Forwarder, error) {
 	}
 	f, err := New(in.Config.Forward, catalogue.All(), in.Log.Named("forward"), in.Registry)
 	if err != nil {
+		return nil, err
+	}
+	if err := f.checkBeforeTimeout(in.Config.BeforeTimeout); err != nil {
+		f.Close()
 		return nil, err
 	}
 	f.SetTracer(in.Tracer)

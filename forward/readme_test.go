@@ -46,7 +46,7 @@ func TestREADMEForwardExampleStarts(t *testing.T) {
 	if len(cfg.Forward) < 2 {
 		t.Fatalf("the README's forward example has %d destinations, want its two", len(cfg.Forward))
 	}
-	if err := forward.Check(cfg.Forward); err != nil {
+	if err := forward.Check(cfg); err != nil {
 		t.Fatalf("the service refuses the README's forward example: %v\n%s", err, block)
 	}
 }
