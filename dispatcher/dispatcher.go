@@ -154,11 +154,11 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 			return nil, fmt.Errorf("dispatcher: %s is a before-command; register it with Before, not After", name)
 		}
 		if f, ok := c.(Fallbacker); ok {
-			if _, set := f.Fallback(); set && c.Kind() == KindAfter {
-				// IM ignores an after-callback's answer: the fallback would never be sent.
-				return nil, fmt.Errorf("dispatcher: command %s: WithFallback is for before-commands; an after-command's failure is answered 503 (or retried by durable delivery): remove the option", name)
-			}
 			if fb, set := f.Fallback(); set {
+				if c.Kind() == KindAfter {
+					// IM ignores an after-callback's answer: the fallback would never be sent.
+					return nil, fmt.Errorf("dispatcher: command %s: WithFallback is for before-commands; an after-command's failure is answered 503 (or retried by durable delivery): remove the option", name)
+				}
 				if _, err := d.rule(name).check(fb); err != nil {
 					return nil, fmt.Errorf("dispatcher: command %s: fallback: %w", name, err)
 				}
@@ -272,24 +272,10 @@ func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 	middleware.SetOutcome(c, "unknown")
 	if due {
 		d.log.Warn("unknown callback command answered OK; logged once a minute per command",
-			zap.String("command", loggedCommand(command)), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			zap.String("command", middleware.LoggedValue(command)), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			zap.Int("count_since_last_line", count))
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
-}
-
-// maxLoggedCommand bounds the command the unknown-command warning names:
-// the name comes from the query string or, when that has none, from the
-// body, and so may be as long as either. IM's longest command is under 60
-// bytes.
-const maxLoggedCommand = 128
-
-// loggedCommand is name cut to maxLoggedCommand bytes (marked with "…").
-func loggedCommand(name string) string {
-	if len(name) <= maxLoggedCommand {
-		return name
-	}
-	return name[:maxLoggedCommand] + "…"
 }
 
 func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {

@@ -146,6 +146,11 @@ func requestLine(req *http.Request) int {
 // query) would keep the whole line alive.
 func loggable(v string, line int) string { return bounded(v, line, maxLoggedValue) }
 
+// LoggedValue is v cut to the bytes the access log keeps of a command or
+// app id (marked with "…"), for other log lines that name one taken from
+// an unverified request.
+func LoggedValue(v string) string { return bounded(v, 0, maxLoggedValue) }
+
 // loggablePath is the request's path as loggable keeps a value, cut to
 // maxLoggedPath bytes.
 func loggablePath(path string, line int) string { return bounded(path, line, maxLoggedPath) }
