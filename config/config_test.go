@@ -226,6 +226,10 @@ func TestRedactSecrets(t *testing.T) {
 		{"a password that is also the port", "postgres://imcb:5432@db.internal:5432/topics", false, nil, "postgres://imcb:[redacted]@db.internal:5432/topics"},
 		{"an '@' in a query password", "postgres://u@db.internal?password=p@ss&sslmode=disable", false, []string{"p@ss", "ss&"}, "postgres://u@db.internal?password=[redacted]&sslmode=disable"},
 		{"an '@' in an sslpassword", "postgres://u@db.internal?sslpassword=k3y@x", false, []string{"k3y@x"}, "postgres://u@db.internal?sslpassword=[redacted]"},
+		{"an '@' in a query password, no user", "postgres://db.internal/im?password=p@ss", false, []string{"p@ss", "p@"}, "postgres://db.internal/im?password=[redacted]"},
+		{"an '@' in a query password after another parameter, no user", "postgres://db.internal/im?sslmode=disable&password=p@ss&x=1", false, []string{"p@ss", "p@"},
+			"postgres://db.internal/im?sslmode=disable&password=[redacted]&x=1"},
+		{"an '@' in an sslpassword, no user", "postgres://db.internal/im?sslpassword=k3y@x", false, []string{"k3y@x", "k3y@"}, "postgres://db.internal/im?sslpassword=[redacted]"},
 		{"a '/' left unescaped in the password", "postgres://u:ab/cd+ef@db.internal/topics", false, []string{"ab/cd+ef", "cd+ef"}, "postgres://u:[redacted]@db.internal/topics"},
 		{"a '?' after digits in the password", "postgres://app:12?s3cr3tpw@db.internal/imcb", false, []string{"s3cr3tpw"}, "postgres://app:[redacted]@db.internal/imcb"},
 		{"a '#' after digits in the password", "postgres://app:99#s3cr3tpw@db.internal/imcb", false, []string{"s3cr3tpw"}, "postgres://app:[redacted]@db.internal/imcb"},
@@ -248,6 +252,26 @@ func TestRedactSecrets(t *testing.T) {
 				t.Errorf("%q lost %q", out, tt.keep)
 			}
 		})
+	}
+}
+
+// TestSecretsOfQueryPasswords: Secrets, which the topic store uses to
+// scrub its errors, finds a query password whole, '@' and all, with or
+// without a userinfo before it.
+func TestSecretsOfQueryPasswords(t *testing.T) {
+	tests := []struct {
+		value string
+		want  []string
+	}{
+		{"postgres://db.internal/im?password=p@ss", []string{"p@ss"}},
+		{"postgres://db.internal/im?sslmode=disable&password=p@ss", []string{"p@ss"}},
+		{"postgres://u@db.internal/im?password=p@ss", []string{"p@ss"}},
+		{"postgres://u:pw@db.internal/im?password=p@ss", []string{"pw", "p@ss"}},
+	}
+	for _, tt := range tests {
+		if got := config.Secrets(tt.value, false); !slices.Equal(got, tt.want) {
+			t.Errorf("Secrets(%q) = %q, want %q", tt.value, got, tt.want)
+		}
 	}
 }
 

@@ -94,8 +94,10 @@ func splitURL(one string) urlParts {
 }
 
 // lenientAuthority is rest up to its last '@' that no password query key
-// comes before ("?password=", "&sslpassword=" …), and rest whole when there
-// is none.
+// comes before ("?password=", "&sslpassword=" …); without such an '@' it is
+// rest up to the first password query key (rest whole when there is none),
+// which holds no '@': an '@' in a query password (?password=p@ss) ends no
+// userinfo, and the password stays in the query, where it is redacted.
 func lenientAuthority(rest string) string {
 	cut := len(rest)
 	for _, key := range []string{"password=", "sslpassword="} {
@@ -107,7 +109,7 @@ func lenientAuthority(rest string) string {
 	}
 	at := strings.LastIndex(rest[:cut], "@")
 	if at < 0 {
-		return rest
+		return rest[:cut]
 	}
 	return rest[:at+1]
 }
