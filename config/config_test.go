@@ -229,6 +229,10 @@ func TestRedactSecrets(t *testing.T) {
 		{"an '@' in a query password, no user", "postgres://db.internal/im?password=p@ss", false, []string{"p@ss", "p@"}, "postgres://db.internal/im?password=[redacted]"},
 		{"an '@' in a query password after another parameter, no user", "postgres://db.internal/im?sslmode=disable&password=p@ss&x=1", false, []string{"p@ss", "p@"},
 			"postgres://db.internal/im?sslmode=disable&password=[redacted]&x=1"},
+		{"an escaped password key", "postgres://u@db.internal/im?pass%77ord=hunter2&sslmode=disable", false, []string{"hunter2"},
+			"postgres://u@db.internal/im?pass%77ord=[redacted]&sslmode=disable"},
+		{"a password key after spaces", "postgres://u@db.internal/im?sslmode=disable&  password=hunter2", false, []string{"hunter2"}, "sslmode=disable&  password=[redacted]"},
+		{"an escaped password key holding an '@', no user", "postgres://db.internal/im?%70assword=p@ss", false, []string{"p@ss", "p@"}, "postgres://db.internal/im?%70assword=[redacted]"},
 		{"an '@' in an sslpassword, no user", "postgres://db.internal/im?sslpassword=k3y@x", false, []string{"k3y@x", "k3y@"}, "postgres://db.internal/im?sslpassword=[redacted]"},
 		{"a '/' left unescaped in the password", "postgres://u:ab/cd+ef@db.internal/topics", false, []string{"ab/cd+ef", "cd+ef"}, "postgres://u:[redacted]@db.internal/topics"},
 		{"a '?' after digits in the password", "postgres://app:12?s3cr3tpw@db.internal/imcb", false, []string{"s3cr3tpw"}, "postgres://app:[redacted]@db.internal/imcb"},
@@ -267,6 +271,7 @@ func TestSecretsOfQueryPasswords(t *testing.T) {
 		{"postgres://db.internal/im?sslmode=disable&password=p@ss", []string{"p@ss"}},
 		{"postgres://u@db.internal/im?password=p@ss", []string{"p@ss"}},
 		{"postgres://u:pw@db.internal/im?password=p@ss", []string{"pw", "p@ss"}},
+		{"postgres://db.internal/im?ssl%70assword=k3y", []string{"k3y"}},
 	}
 	for _, tt := range tests {
 		if got := config.Secrets(tt.value, false); !slices.Equal(got, tt.want) {

@@ -51,8 +51,17 @@ func urlList(value string, tokenUser bool) []string {
 	return []string{value}
 }
 
-// secretQueryKey reports whether a query parameter holds a password.
-func secretQueryKey(key string) bool { return key == "password" || key == "sslpassword" }
+// secretQueryKey reports whether a query parameter holds a password. The
+// key is read as pgx reads it: from its first character that is not a
+// space to the next space, then percent-decoded, so pass%77ord and
+// " password" name the password as password does.
+func secretQueryKey(key string) bool {
+	key, _, _ = strings.Cut(strings.TrimLeft(key, " "), " ")
+	if k, err := url.PathUnescape(key); err == nil {
+		key = k
+	}
+	return key == "password" || key == "sslpassword"
+}
 
 // urlParts are the pieces of one URL that redaction works on.
 type urlParts struct {
@@ -100,11 +109,13 @@ func splitURL(one string) urlParts {
 // userinfo, and the password stays in the query, where it is redacted.
 func lenientAuthority(rest string) string {
 	cut := len(rest)
-	for _, key := range []string{"password=", "sslpassword="} {
-		for _, sep := range []string{"?", "&"} {
-			if i := strings.Index(rest, sep+key); i >= 0 && i < cut {
-				cut = i
-			}
+	for i := range len(rest) {
+		if rest[i] != '?' && rest[i] != '&' {
+			continue
+		}
+		if key, _, ok := strings.Cut(rest[i+1:], "="); ok && !strings.ContainsAny(key, "?&") && secretQueryKey(key) {
+			cut = i
+			break
 		}
 	}
 	at := strings.LastIndex(rest[:cut], "@")
