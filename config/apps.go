@@ -178,8 +178,16 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 		if a.IPList && a.SecretKey == "" {
 			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", AppEnvName(a.SdkAppID, "iplist"))
 		}
-		if u, err := url.Parse(a.APIBase); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
-			bad(key("api_base"), "%q must be an https:// URL (http:// only on loopback), e.g. %s", a.APIBase, DefaultAPIBase)
+		// Quoted redacted: a user, password or token in it is a credential.
+		shown := Redact(a.APIBase, true)
+		switch u, err := url.Parse(a.APIBase); {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))):
+			bad(key("api_base"), "%q must be an https:// URL (http:// only on loopback), e.g. %s", shown, DefaultAPIBase)
+		case u.User != nil || strings.ContainsAny(a.APIBase, "?#"):
+			// The REST client refuses them when it is built at start
+			// (imrest.Config.BaseURL): it adds the query it signs.
+			bad(key("api_base"), "%q must have no user, password, query or fragment: the API path and its signed query are added to it, e.g. %s",
+				shown, DefaultAPIBase)
 		}
 		for _, n := range a.IPListNetTypes {
 			if n < 1 {
