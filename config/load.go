@@ -63,6 +63,9 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		}
 	}
 	known := knownKeys()
+	for key := range fileOnlyKeys {
+		delete(known, key) // fileOnlyEnv refuses their variables
+	}
 	environ := src.Environ
 	if environ == nil {
 		environ = os.Environ
@@ -173,7 +176,7 @@ func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars 
 		TransformFunc: func(name, value string) (string, any) {
 			key := strings.ToLower(strings.TrimPrefix(name, prefix))
 			kind, ok := known[key]
-			if _, fileOnly := fileOnlyKeys[key]; !ok || fileOnly {
+			if !ok {
 				return "", nil
 			}
 			if kind == reflect.Slice {

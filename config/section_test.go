@@ -40,6 +40,26 @@ func yamlFile(t *testing.T, content string) string {
 	return path
 }
 
+// scope is a section whose fields share their names with the core's
+// file-only lists (apps, forward): in a section they are plain fields,
+// read from the section's variables.
+type scope struct {
+	Apps    []string `koanf:"apps"`
+	Forward string   `koanf:"forward"`
+}
+
+func (scope) Validate() error { return nil }
+
+func TestSectionFieldsNamedLikeFileOnlySettings(t *testing.T) {
+	v, err := config.LoadSection(config.Source{Environ: env("IMCALLBACK_SCOPE_APPS=1400000001, 1400000002", "IMCALLBACK_SCOPE_FORWARD=yes")}, "scope", scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%v %s", v.Apps, v.Forward) != "[1400000001 1400000002] yes" {
+		t.Errorf("section read %+v from IMCALLBACK_SCOPE_APPS and IMCALLBACK_SCOPE_FORWARD", v)
+	}
+}
+
 func TestSectionLoads(t *testing.T) {
 	file := yamlFile(t, "sdkappid: [\"1400000000\"]\nwords:\n  list: [spam, scam]\n  pause: 2s\n  api_key: k-secret\n")
 	tests := []struct {
