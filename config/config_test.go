@@ -410,6 +410,8 @@ func TestDecodeErrors(t *testing.T) {
 			[]string{"IMCALLBACK_LISTEN (listen): [a b] is a list, not a single value"}, []string{"required"}},
 		{"secret not shown", "store_dsn: [postgres://app:hunter2@db/im]", nil,
 			[]string{"IMCALLBACK_STORE_DSN (store_dsn): the value is a list, not a single value"}, []string{"hunter2"}},
+		{"forward url not shown", "forward_url: [https://hooks.example/services/s3cr3tkey]", nil,
+			[]string{"IMCALLBACK_FORWARD_URL (forward_url): the value is a list, not a single value"}, []string{"s3cr3tkey"}},
 		{"every problem at once", "lisen: x\nsign_window: soon\n", []string{"IMCALLBACK_WORKERS=many", "IMCALLBACK_LOG_FORMAT=xml"}, []string{
 			"unknown key lisen; did you mean listen?",
 			`IMCALLBACK_SIGN_WINDOW (sign_window): "soon" is not a duration (e.g. 60s)`,

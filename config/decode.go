@@ -205,11 +205,12 @@ func show(key string, v any) string {
 }
 
 // secret reports whether the value of key may hold a secret that Redacted
-// hides: tokens, or a password in a URL.
+// hides: tokens, or a credential in a URL (a forward destination's may
+// hold one in its path too, which RedactURL hides).
 func secret(key string) bool {
 	// apps holds tokens and secret keys: never quote what a decoder saw there.
 	return key == "tokens" || key == "store_dsn" || key == "nats_url" || key == "admin_token" || key == "apps" ||
-		key == "forward" || key == "forward_secret"
+		key == "forward" || key == "forward_secret" || key == "forward_url"
 }
 
 // entryDurations applies check to the duration fields of each entry of a
