@@ -131,9 +131,9 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		case "iplist_nettypes":
 			a.IPListNetTypes = nil
 			for _, s := range splitList(value) {
-				n, err := strconv.Atoi(s)
-				if err != nil {
-					errs = append(errs, &FieldError{Key: "app_" + id + "_iplist_nettypes", Msg: fmt.Sprintf("%q is not a whole number", s)})
+				var n int
+				if msg := setWholeNumber(reflect.ValueOf(&n).Elem(), s); msg != "" {
+					errs = append(errs, &FieldError{Key: "app_" + id + "_iplist_nettypes", Msg: fmt.Sprintf("%q %s", s, msg)})
 					continue
 				}
 				a.IPListNetTypes = append(a.IPListNetTypes, n)

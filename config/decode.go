@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,11 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 		}
 		var d time.Duration
 		if decodeValue(v, &d) != nil {
+			if s, ok := v.(string); ok && durationSyntax.MatchString(s) {
+				// Written right, but past what a duration holds.
+				hours := int64(math.MaxInt64 / time.Hour)
+				return fmt.Sprintf("%s is out of range: from -%dh to %dh (about 292 years)", display(v), hours, hours)
+			}
 			return display(v) + " is not a duration (e.g. 60s)"
 		}
 		return ""
@@ -82,8 +88,8 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 	case isInteger(typ.Kind()) && raw != nil:
 		// The decoder is weakly typed: it would truncate 1.5 to 1, take
 		// true as 1 and read "010" as octal 8 and "0x10" as hex.
-		if !setWholeNumber(field, raw) {
-			return []string{display(raw) + " is not a whole number"}
+		if msg := setWholeNumber(field, raw); msg != "" {
+			return []string{display(raw) + " " + msg}
 		}
 		return nil
 	}
@@ -177,6 +183,10 @@ func durationProblem(v any, shown string) string {
 	return fmt.Sprintf("%s needs a unit, e.g. %ss", n, n)
 }
 
+// durationSyntax is time.ParseDuration's syntax: a value that has it and
+// does not parse is out of range.
+var durationSyntax = regexp.MustCompile(`^[-+]?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
 // plainNumber reports whether s is a decimal number such as 30, -1 or 1.5.
 func plainNumber(s string) bool {
 	s = strings.TrimLeft(s, "+-")
@@ -266,11 +276,14 @@ func isInteger(k reflect.Kind) bool {
 	return false
 }
 
-// setWholeNumber sets the integer field to v and reports whether v is a
-// whole number that fits it: an integer, a float without a fraction (YAML
-// reads 1e6 as one), or decimal digits with an optional sign. Anything
-// else (a fraction, a boolean, "1MB", "0x10") is not.
-func setWholeNumber(field reflect.Value, v any) bool {
+// setWholeNumber sets the integer field to v and says what is wrong with
+// v when it cannot, "" when it did: v must be a whole number that fits the
+// field: an integer, a float without a fraction (YAML reads 1e6 as one),
+// or decimal digits with an optional sign. Anything else (a fraction, a
+// boolean, "1MB", "0x10") "is not a whole number"; a whole number past the
+// field's bounds "is out of range", with the bounds.
+func setWholeNumber(field reflect.Value, v any) string {
+	const notWhole = "is not a whole number"
 	var n big.Int
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
@@ -281,33 +294,34 @@ func setWholeNumber(field reflect.Value, v any) bool {
 	case reflect.Float32, reflect.Float64:
 		f := rv.Float()
 		if math.IsInf(f, 0) || math.IsNaN(f) || f != math.Trunc(f) {
-			return false
+			return notWhole
 		}
 		big.NewFloat(f).Int(&n)
 	case reflect.String:
 		s := strings.TrimSpace(rv.String())
 		if !plainNumber(s) || strings.Contains(s, ".") || strings.Count(s, "+")+strings.Count(s, "-") > 1 {
-			return false
+			return notWhole
 		}
 		if _, ok := n.SetString(strings.TrimPrefix(s, "+"), 10); !ok {
-			return false
+			return notWhole
 		}
 	default:
-		return false
+		return notWhole
 	}
+	bits := field.Type().Bits()
 	switch field.Kind() {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if n.Sign() < 0 || !n.IsUint64() || field.OverflowUint(n.Uint64()) {
-			return false
+			return fmt.Sprintf("is out of range: from 0 to %d", uint64(math.MaxUint64)>>(64-bits))
 		}
 		field.SetUint(n.Uint64())
 	default:
 		if !n.IsInt64() || field.OverflowInt(n.Int64()) {
-			return false
+			return fmt.Sprintf("is out of range: from %d to %d", int64(-1)<<(bits-1), int64(math.MaxInt64)>>(64-bits))
 		}
 		field.SetInt(n.Int64())
 	}
-	return true
+	return ""
 }
 
 // entryNumbers checks the whole-number fields, and lists of them, of each
@@ -328,8 +342,8 @@ func entryNumbers(raw any, entry reflect.Type) []string {
 		}
 		var msgs []string
 		for _, one := range values {
-			if !setWholeNumber(reflect.New(typ).Elem(), one) {
-				msgs = append(msgs, fmt.Sprintf("%v is not a whole number", one))
+			if msg := setWholeNumber(reflect.New(typ).Elem(), one); msg != "" {
+				msgs = append(msgs, fmt.Sprintf("%v %s", one, msg))
 			}
 		}
 		return msgs
