@@ -312,8 +312,10 @@ func (c *Config) problems() []error {
 	default:
 		bad("log_level", "%q must be debug, info, warn or error", c.LogLevel)
 	}
-	if c.LogBuffer < 0 || c.LogBuffer > 10*time.Second {
-		bad("log_buffer", "%v must be from 0 (no buffer) to 10s", c.LogBuffer)
+	// A buffer flushed more often than every millisecond only spins the
+	// flush loop; 0 is the way to write every line at once.
+	if c.LogBuffer != 0 && (c.LogBuffer < time.Millisecond || c.LogBuffer > 10*time.Second) {
+		bad("log_buffer", "%v must be 0 (no buffer) or from 1ms to 10s", c.LogBuffer)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		bad("log_format", "%q must be json or console", c.LogFormat)
@@ -321,8 +323,11 @@ func (c *Config) problems() []error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls_cert", "%s and %s must be set together", EnvName("tls_cert"), EnvName("tls_key"))
 	}
-	if c.ShutdownTimeout <= 0 {
-		bad("shutdown_timeout", "must be positive")
+	// The stop's deadline is a multiple of this (one step after another): a
+	// bound keeps that sum from overflowing into a deadline already past,
+	// which would skip every stop hook.
+	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > time.Hour {
+		bad("shutdown_timeout", "%v must be from 1ns to 1h", c.ShutdownTimeout)
 	}
 	if c.ShutdownDelay < 0 || c.ShutdownDelay > 5*time.Minute {
 		bad("shutdown_delay", "%v must be from 0 to 5m", c.ShutdownDelay)
