@@ -289,7 +289,10 @@ func TestAlertRules(t *testing.T) {
 	want := []string{"ImcallbackDeadLettersRising", "ImcallbackBeforeCallbacksNearBudget", "ImcallbackRejectionsSpike",
 		"ImcallbackNotReady", "ImcallbackAbsent", "ImcallbackAllowlistStale",
 		// docs/delivery.md: a 503 is a callback IM counts as failed and may never resend.
-		"ImcallbackCallbacksUnavailable"}
+		"ImcallbackCallbacksUnavailable",
+		// docs/delivery.md: a backlog that keeps growing (a pause left on) ends
+		// in events dropped at the retention age.
+		"ImcallbackDeliveryBacklogGrowing"}
 	var names []string
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
