@@ -482,6 +482,110 @@ func TestKubernetes(t *testing.T) {
 	}
 }
 
+// TestDeploymentIsHardened: the pod runs as the image's non-root user on a
+// read-only root filesystem, with a writable volume at the data directory
+// (the allowlist cache, the embedded stores), and GOMEMLIMIT below the
+// container's memory limit, so the collector works harder before the
+// kernel kills the container.
+func TestDeploymentIsHardened(t *testing.T) {
+	var dep struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					SecurityContext struct {
+						RunAsNonRoot bool `yaml:"runAsNonRoot"`
+						RunAsUser    int  `yaml:"runAsUser"`
+						FSGroup      int  `yaml:"fsGroup"`
+					} `yaml:"securityContext"`
+					Containers []struct {
+						Env []struct {
+							Name, Value string
+						}
+						Resources struct {
+							Requests, Limits map[string]string
+						}
+						SecurityContext struct {
+							AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+							ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
+							Capabilities             struct {
+								Drop []string
+							}
+						} `yaml:"securityContext"`
+						VolumeMounts []struct {
+							Name      string
+							MountPath string `yaml:"mountPath"`
+						} `yaml:"volumeMounts"`
+					}
+					Volumes []struct{ Name string }
+				}
+			}
+		}
+	}
+	readYAML(t, "kubernetes/deployment.yaml", &dep)
+	pod := dep.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("deployment containers: %d", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	user := regexp.MustCompile(`(?m)^USER (\d+):`).FindStringSubmatch(readFile(t, "Dockerfile"))
+	if user == nil {
+		t.Fatal("the Dockerfile has no USER uid:gid")
+	}
+	if uid, _ := strconv.Atoi(user[1]); !pod.SecurityContext.RunAsNonRoot || pod.SecurityContext.RunAsUser != uid || pod.SecurityContext.FSGroup == 0 {
+		t.Errorf("pod securityContext %+v, want runAsNonRoot, runAsUser %d (the image's USER) and an fsGroup for the data volume", pod.SecurityContext, uid)
+	}
+	sc := c.SecurityContext
+	if escalation := sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation; !sc.ReadOnlyRootFilesystem || escalation || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Errorf("container securityContext: readOnlyRootFilesystem %v, privilege escalation %v, capabilities dropped %v; "+
+			"want a read-only root filesystem, no privilege escalation, every capability dropped", sc.ReadOnlyRootFilesystem, escalation, sc.Capabilities.Drop)
+	}
+	env := dockerEnv(t)
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	dataDir := env["IMCALLBACK_DATA_DIR"]
+	var volume string
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == dataDir {
+			volume = m.Name
+		}
+	}
+	if volume == "" || !slices.ContainsFunc(pod.Volumes, func(v struct{ Name string }) bool { return v.Name == volume }) {
+		t.Errorf("no volume is mounted at IMCALLBACK_DATA_DIR %q: on a read-only root nothing could be written there", dataDir)
+	}
+	limit, err := quantity(c.Resources.Limits["memory"])
+	if err != nil {
+		t.Fatalf("resources.limits.memory: %v", err)
+	}
+	if request, err := quantity(c.Resources.Requests["memory"]); err != nil || request > limit {
+		t.Errorf("resources.requests.memory %q: %v, above the limit %d", c.Resources.Requests["memory"], err, limit)
+	}
+	soft := int64(128 << 20) // the binary's own limit unless GOMEMLIMIT is set (cli.defaultMemoryLimit)
+	if v, ok := env["GOMEMLIMIT"]; ok {
+		if soft, err = quantity(v); err != nil {
+			t.Fatalf("GOMEMLIMIT: %v", err)
+		}
+	}
+	if soft >= limit {
+		t.Errorf("the soft memory limit (%d bytes) is not below the container's (%d): the container is killed before the collector works harder", soft, limit)
+	}
+}
+
+// quantity reads a byte size as Kubernetes (512Mi) or GOMEMLIMIT (400MiB)
+// writes it: a number with an optional binary suffix.
+func quantity(s string) (int64, error) {
+	m := regexp.MustCompile(`^(\d+)(Ki|Mi|Gi|KiB|MiB|GiB|B)?$`).FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a byte size this test reads", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	shift := map[string]int{"": 0, "B": 0, "Ki": 10, "KiB": 10, "Mi": 20, "MiB": 20, "Gi": 30, "GiB": 30}[m[2]]
+	return n << shift, nil
+}
+
 // TestImageAndUnit: the Dockerfile runs the binary's serve as a non-root
 // user with the data dir as a volume; the systemd unit runs a real command
 // with real settings; compose's variables are settings too.
