@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -178,12 +179,12 @@ func newFromEnv(in envIn) (*Tracer, error) {
 			tp.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(exp))
 			return nil
 		},
-		// The spans still queued are exported for at most the shutdown
-		// timeout: a collector that does not answer would otherwise hold the
-		// stop for the exporter's own timeouts (30 s and more), eating the
-		// budget of the stop hooks after this one.
+		// The spans still queued are exported for at most LastExportTimeout:
+		// a collector that does not answer would otherwise hold the stop for
+		// the exporter's own timeouts (30 s and more), eating the budget of
+		// the stop hooks after this one.
 		OnStop: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+			ctx, cancel := context.WithTimeout(ctx, LastExportTimeout(shutdownTimeout))
 			defer cancel()
 			if err := tp.Shutdown(ctx); err != nil {
 				return fmt.Errorf("tracing: exporting the last spans: %w", err)
@@ -193,6 +194,18 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	})
 	log.Info("tracing on: spans are exported over OTLP/HTTP", zap.String("service", serviceName(res)))
 	return New(tp), nil
+}
+
+// lastExportBound caps the export of the last spans at the stop. The
+// service's stop deadline is 4 × IMCALLBACK_SHUTDOWN_TIMEOUT for the draining
+// steps plus 15 s for closing the rest; the last export runs within those
+// 15 s, so it must not take a whole shutdown timeout of its own.
+const lastExportBound = 5 * time.Second
+
+// LastExportTimeout is how long the stop waits for the last spans to be
+// exported: the shutdown timeout, but at most 5 s.
+func LastExportTimeout(shutdownTimeout time.Duration) time.Duration {
+	return min(shutdownTimeout, lastExportBound)
 }
 
 func serviceName(res *resource.Resource) string {
