@@ -187,11 +187,14 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		progress = func(int) { _ = bar.Add(1) }
 		defer func() { _ = bar.Finish() }()
 	}
-	rep := s.Run(ctx, imsend.Load{
+	rep, err := s.Run(ctx, imsend.Load{
 		Command: f.command, Requests: f.repeat, Concurrency: f.concurrency, Timeout: f.timeout,
 		Body:     bodies,
 		Progress: progress,
 	})
+	if err != nil {
+		return err
+	}
 	// Durable delivery deduplicates repeats of a body with an EventTime, or
 	// of an unsigned one; a signed body without one it tells apart by
 	// RequestTime (delivery.RequestFingerprint).

@@ -52,7 +52,7 @@ func BenchmarkHTTPLoad(b *testing.B) {
 			p := startProcess(b, c.bin, env, c.admin)
 			sender := &imtest.Sender{URL: p.public + "/im/callback", AppID: imtest.AppID, Token: imtest.Token}
 			b.ResetTimer()
-			rep := sender.Run(b.Context(), imtest.Load{
+			rep, err := sender.Run(b.Context(), imtest.Load{
 				Command:     "Group.CallbackAfterCreateTopic",
 				Requests:    b.N,
 				Concurrency: loadConcurrency,
@@ -65,6 +65,9 @@ func BenchmarkHTTPLoad(b *testing.B) {
 				},
 			})
 			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
 			if rep.Failures > 0 {
 				b.Fatalf("%s: %s (first: %s)\n%s", c.name, rep, rep.FirstError, p.output())
 			}

@@ -2,6 +2,7 @@ package imsend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,15 +12,17 @@ import (
 )
 
 // Load describes a load run: Requests callbacks sent by Concurrency
-// clients, each with its own keep-alive connection.
+// clients, each with its own keep-alive connection. Check says which
+// settings it needs.
 type Load struct {
-	// Command is the CallbackCommand of every request.
+	// Command is the CallbackCommand of every request. Required.
 	Command string
-	// Body returns the body of request i (0-based), e.g. with a unique TopicId.
+	// Body returns the body of request i (0-based), e.g. with a unique
+	// TopicId. Required.
 	Body func(i int) []byte
-	// Requests is the total number of requests.
+	// Requests is the total number of requests, at least 1.
 	Requests int
-	// Concurrency is the number of clients sending at once.
+	// Concurrency is the number of clients sending at once; 0 is 1.
 	Concurrency int
 	// Timeout bounds each request; 0 leaves it to ctx.
 	Timeout time.Duration
@@ -48,6 +51,25 @@ func (r LoadReport) String() string {
 		r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Failures)
 }
 
+// Check reports the first setting of l that Run cannot work with: an
+// empty Command, a nil Body, Requests under 1, a negative Concurrency or
+// Timeout.
+func (l Load) Check() error {
+	switch {
+	case l.Command == "":
+		return errors.New("imsend: Load.Command is empty: name the CallbackCommand to send")
+	case l.Body == nil:
+		return errors.New("imsend: Load.Body is nil: give the function that returns request i's body")
+	case l.Requests < 1:
+		return fmt.Errorf("imsend: Load.Requests is %d: it must be at least 1", l.Requests)
+	case l.Concurrency < 0:
+		return fmt.Errorf("imsend: Load.Concurrency is %d: it must not be negative (0 is 1)", l.Concurrency)
+	case l.Timeout < 0:
+		return fmt.Errorf("imsend: Load.Timeout is %v: it must not be negative (0 leaves it to ctx)", l.Timeout)
+	}
+	return nil
+}
+
 // send sends request i of l, within l.Timeout when set.
 func (s *Sender) send(ctx context.Context, l Load, i int) (*Result, error) {
 	if l.Timeout > 0 {
@@ -59,11 +81,13 @@ func (s *Sender) send(ctx context.Context, l Load, i int) (*Result, error) {
 }
 
 // Run sends the load with s and measures it. Requests are bounded by
-// l.Requests and by ctx: the run stops by itself.
-func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
-	if l.Concurrency < 1 {
-		l.Concurrency = 1
+// l.Requests and by ctx: the run stops by itself. The error is l.Check's,
+// returned before anything is sent.
+func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
+	if err := l.Check(); err != nil {
+		return LoadReport{}, err
 	}
+	l.Concurrency = min(max(l.Concurrency, 1), l.Requests)
 	if s.Client == nil && s.Handler == nil {
 		// One kept-alive connection per client; the default transport keeps only two idle.
 		tr := &http.Transport{MaxIdleConnsPerHost: l.Concurrency, MaxConnsPerHost: l.Concurrency}
@@ -148,5 +172,5 @@ func (s *Sender) Run(ctx context.Context, l Load) LoadReport {
 		rep.P99 = answered[min(len(answered)-1, len(answered)*99/100)]
 		rep.Max = answered[len(answered)-1]
 	}
-	return rep
+	return rep, nil
 }

@@ -48,7 +48,7 @@ func TestDefaultClientDoesNotFollowRedirects(t *testing.T) {
 			if res == nil || res.Status != status || res.OK() {
 				t.Fatalf("Send answered %s, want the HTTP %d itself", describe(res), status)
 			}
-			rep := s.Run(context.Background(), imsend.Load{Command: "C2C.CallbackAfterSendMsg",
+			rep := run(t, s, imsend.Load{Command: "C2C.CallbackAfterSendMsg",
 				Body: func(int) []byte { return []byte(`{}`) }, Requests: 3, Concurrency: 2})
 			if rep.Statuses[status] != 3 || rep.Failures != 3 {
 				t.Fatalf("Run = %+v, want 3 failures of HTTP %d", rep, status)
@@ -58,6 +58,16 @@ func TestDefaultClientDoesNotFollowRedirects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// run runs l with s, failing t when Run refuses l.
+func run(t *testing.T, s *imsend.Sender, l imsend.Load) imsend.LoadReport {
+	t.Helper()
+	rep, err := s.Run(context.Background(), l)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return rep
 }
 
 // describe is a Result's status and body, for a failure message.
@@ -125,7 +135,7 @@ func TestLoadFirstErrorIsBounded(t *testing.T) {
 					w.WriteHeader(http.StatusServiceUnavailable)
 					io.WriteString(w, tt.body)
 				})}
-			rep := s.Run(context.Background(), imsend.Load{Command: "C2C.CallbackAfterSendMsg", Requests: 2,
+			rep := run(t, s, imsend.Load{Command: "C2C.CallbackAfterSendMsg", Requests: 2,
 				Body: func(int) []byte { return []byte(`{}`) }})
 			if rep.Failures != 2 || rep.FirstError != tt.want {
 				t.Errorf("%d failures, FirstError %.80q… (%d bytes); want 2, %.80q… (%d bytes)",
@@ -206,7 +216,7 @@ func TestErrorsDoNotQuoteSign(t *testing.T) {
 			if msg := err.Error(); strings.Contains(msg, sign) || strings.Contains(msg, rt) || strings.Contains(msg, "secret-token") {
 				t.Fatalf("the error quotes the signed query: %s", msg)
 			}
-			rep := s.Run(context.Background(), imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: func(int) []byte { return []byte(`{}`) }, Requests: 1})
+			rep := run(t, s, imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: func(int) []byte { return []byte(`{}`) }, Requests: 1})
 			if strings.Contains(rep.FirstError, sign) {
 				t.Fatalf("FirstError quotes Sign: %s", rep.FirstError)
 			}
@@ -316,7 +326,7 @@ func TestLoadProgressIsSerial(t *testing.T) {
 	srv, _ := counted(t)
 	var last int
 	var outOfOrder bool
-	rep := (&imsend.Sender{URL: srv.URL}).Run(context.Background(), imsend.Load{
+	rep := run(t, &imsend.Sender{URL: srv.URL}, imsend.Load{
 		Command: "C2C.CallbackAfterSendMsg", Requests: 200, Concurrency: 8,
 		Body: func(int) []byte { return []byte(`{}`) },
 		Progress: func(done int) {
@@ -328,5 +338,48 @@ func TestLoadProgressIsSerial(t *testing.T) {
 	})
 	if rep.Failures != 0 || last != 200 || outOfOrder {
 		t.Fatalf("progress ended at %d (out of order: %v), report %v", last, outOfOrder, rep)
+	}
+}
+
+// TestLoadCheck: a Load Run cannot work with is refused with an error
+// naming the setting, before anything is sent, instead of a panic (a nil
+// Body, negative Requests) or a run of requests that all fail (a negative
+// Timeout).
+func TestLoadCheck(t *testing.T) {
+	body := func(int) []byte { return []byte(`{}`) }
+	tests := []struct {
+		name string
+		load imsend.Load
+		want string // in the error; "" for none
+	}{
+		{"valid", imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: body, Requests: 2}, ""},
+		{"concurrency above requests", imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: body, Requests: 2, Concurrency: 50}, ""},
+		{"no command", imsend.Load{Body: body, Requests: 2}, "Load.Command is empty"},
+		{"no body", imsend.Load{Command: "C2C.CallbackAfterSendMsg", Requests: 2}, "Load.Body is nil"},
+		{"no requests", imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: body}, "Load.Requests is 0"},
+		{"negative requests", imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: body, Requests: -1}, "Load.Requests is -1"},
+		{"negative concurrency", imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: body, Requests: 2, Concurrency: -3}, "Load.Concurrency is -3"},
+		{"negative timeout", imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: body, Requests: 2, Timeout: -time.Second}, "Load.Timeout is -1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, n := counted(t)
+			rep, err := (&imsend.Sender{URL: srv.URL}).Run(context.Background(), tt.load)
+			if tt.want == "" {
+				if err != nil || rep.Requests != tt.load.Requests || rep.Failures != 0 {
+					t.Fatalf("Run = %v, %v; want %d requests sent", rep, err, tt.load.Requests)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run error = %v, want one saying %q", err, tt.want)
+			}
+			if err.Error() != tt.load.Check().Error() {
+				t.Errorf("Run error %q is not Check's %q", err, tt.load.Check())
+			}
+			if sent := n.Load(); sent != 0 {
+				t.Errorf("%d requests were sent with a refused Load", sent)
+			}
+		})
 	}
 }

@@ -171,11 +171,14 @@ func TestLoadRun(t *testing.T) {
 	s := service(t, make(chan string, 1))
 	var mu sync.Mutex
 	var progress int
-	rep := s.Sender.Run(context.Background(), imtest.Load{
+	rep, err := s.Sender.Run(context.Background(), imtest.Load{
 		Command: "C2C.CallbackBeforeSendMsg", Requests: 200, Concurrency: 8,
 		Body:     func(i int) []byte { return []byte(`{"Text":"hello"}`) },
 		Progress: func(done int) { mu.Lock(); progress = max(progress, done); mu.Unlock() },
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if rep.Requests != 200 || rep.Failures != 0 || rep.Statuses[200] != 200 || rep.RPS <= 0 || rep.P99 < rep.P50 || progress != 200 {
 		t.Fatalf("report %+v, progress %d", rep, progress)
 	}
@@ -184,17 +187,23 @@ func TestLoadRun(t *testing.T) {
 			return errors.New("db down")
 		})
 	})))
-	fails := failing.Sender.Run(context.Background(), imtest.Load{
+	fails, err := failing.Sender.Run(context.Background(), imtest.Load{
 		Command: "Group.CallbackAfterNewMemberJoin", Requests: 3, Concurrency: 2,
 		Body: func(int) []byte { return []byte(`{}`) },
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if fails.Failures != 3 || fails.Statuses[503] != 3 {
 		t.Fatalf("handler failures (503 with the FAIL envelope) not counted as failures: %+v", fails)
 	}
-	bad := s.Sender.Run(context.Background(), imtest.Load{
+	bad, err := s.Sender.Run(context.Background(), imtest.Load{
 		Command: "C2C.CallbackBeforeSendMsg", Requests: 3, Concurrency: 2,
 		Body: func(int) []byte { return []byte(`{`) },
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if bad.Failures != 3 || bad.Statuses[400] != 3 || bad.FirstError == "" {
 		t.Fatalf("failures not reported: %+v", bad)
 	}
