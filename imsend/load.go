@@ -20,7 +20,8 @@ type Load struct {
 	// Body returns the body of request i (0-based), e.g. with a unique
 	// TopicId. Required.
 	Body func(i int) []byte
-	// Requests is the total number of requests, at least 1.
+	// Requests is the total number of requests, at least 1; math.MaxInt
+	// sends until ctx ends. Run's memory grows with the requests sent.
 	Requests int
 	// Concurrency is the number of clients sending at once; 0 is 1.
 	Concurrency int
@@ -70,6 +71,21 @@ func (l Load) Check() error {
 	return nil
 }
 
+// tally counts the requests one client of a load run sent.
+type tally struct {
+	requests, failures int
+	statuses           map[int]int     // as LoadReport.Statuses
+	answered           []time.Duration // latencies of the answered requests
+}
+
+// failure describes a failed request: its error, else the answer.
+func failure(res *Result, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("HTTP %d %s", res.Status, excerpt(res.Body))
+}
+
 // send sends request i of l, within l.Timeout when set.
 func (s *Sender) send(ctx context.Context, l Load, i int) (*Result, error) {
 	if l.Timeout > 0 {
@@ -96,9 +112,10 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 		copied.Client = &http.Client{Transport: tr, CheckRedirect: noRedirect}
 		s = &copied
 	}
-	latencies := make([]time.Duration, l.Requests)
-	statuses := make([]int, l.Requests)
-	failed := make([]bool, l.Requests)
+	// Each client tallies its own requests: the memory grows with the
+	// requests sent, not with l.Requests, which may be math.MaxInt for a
+	// run that ctx ends.
+	tallies := make([]tally, l.Concurrency)
 	var next atomic.Int64
 	var progressMu sync.Mutex // Progress is called one call at a time
 	var done int
@@ -106,37 +123,34 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 	var firstErr string
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range l.Concurrency {
+	for c := range l.Concurrency {
+		t := &tallies[c]
+		t.statuses = map[int]int{}
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= l.Requests || ctx.Err() != nil {
+				i := next.Add(1) - 1
+				if i >= int64(l.Requests) || ctx.Err() != nil {
 					return
 				}
 				t0 := time.Now()
-				res, err := s.send(ctx, l, i)
-				latencies[i] = time.Since(t0)
-				failed[i] = err != nil || !res.OK()
-				switch {
-				case err != nil:
-					statuses[i] = -1 // no answer
-					if res != nil {
-						statuses[i] = res.Status // an answer, but no envelope
-					}
+				res, err := s.send(ctx, l, int(i))
+				latency := time.Since(t0)
+				status := -1 // no answer
+				if res != nil {
+					status = res.Status // with an error: an answer, but no envelope
+				}
+				t.requests++
+				t.statuses[status]++
+				if status > 0 {
+					t.answered = append(t.answered, latency)
+				}
+				if err != nil || !res.OK() { // a rejection, or a FAIL envelope on HTTP 200
+					t.failures++
 					mu.Lock()
 					if firstErr == "" {
-						firstErr = err.Error()
+						firstErr = failure(res, err)
 					}
 					mu.Unlock()
-				case !res.OK(): // a rejection, or a FAIL envelope on HTTP 200
-					statuses[i] = res.Status
-					mu.Lock()
-					if firstErr == "" {
-						firstErr = fmt.Sprintf("HTTP %d %s", res.Status, excerpt(res.Body))
-					}
-					mu.Unlock()
-				default:
-					statuses[i] = res.Status
 				}
 				if l.Progress != nil {
 					progressMu.Lock()
@@ -149,19 +163,14 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 	}
 	wg.Wait()
 	rep := LoadReport{Elapsed: time.Since(start), Statuses: map[int]int{}, FirstError: firstErr}
-	answered := make([]time.Duration, 0, l.Requests)
-	for i, st := range statuses {
-		if st == 0 { // never sent: ctx ended
-			continue
+	var answered []time.Duration
+	for _, t := range tallies {
+		rep.Requests += t.requests
+		rep.Failures += t.failures
+		for st, n := range t.statuses {
+			rep.Statuses[st] += n
 		}
-		rep.Requests++
-		rep.Statuses[st]++
-		if failed[i] {
-			rep.Failures++
-		}
-		if st > 0 {
-			answered = append(answered, latencies[i])
-		}
+		answered = append(answered, t.answered...)
 	}
 	if rep.Elapsed > 0 {
 		rep.RPS = float64(rep.Requests) / rep.Elapsed.Seconds()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -63,7 +64,13 @@ func TestDefaultClientDoesNotFollowRedirects(t *testing.T) {
 // run runs l with s, failing t when Run refuses l.
 func run(t *testing.T, s *imsend.Sender, l imsend.Load) imsend.LoadReport {
 	t.Helper()
-	rep, err := s.Run(context.Background(), l)
+	return runCtx(t, context.Background(), s, l)
+}
+
+// runCtx is run within ctx.
+func runCtx(t *testing.T, ctx context.Context, s *imsend.Sender, l imsend.Load) imsend.LoadReport {
+	t.Helper()
+	rep, err := s.Run(ctx, l)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -381,5 +388,27 @@ func TestLoadCheck(t *testing.T) {
 				t.Errorf("%d requests were sent with a refused Load", sent)
 			}
 		})
+	}
+}
+
+// TestLoadUntilCancelled: a run of math.MaxInt requests is one that ctx
+// ends. Run's memory grows with the requests sent, so it sends them, and
+// reports those, instead of failing to allocate for every request asked.
+func TestLoadUntilCancelled(t *testing.T) {
+	srv, n := counted(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const stopAt = 5
+	rep := runCtx(t, ctx, &imsend.Sender{URL: srv.URL}, imsend.Load{
+		Command: "C2C.CallbackAfterSendMsg", Requests: math.MaxInt,
+		Body: func(int) []byte { return []byte(`{}`) },
+		Progress: func(done int) {
+			if done == stopAt {
+				cancel()
+			}
+		},
+	})
+	if rep.Requests != stopAt || rep.Statuses[http.StatusOK] != stopAt || rep.Failures != 0 || n.Load() != stopAt {
+		t.Fatalf("report %v (statuses %v), %d requests served; want %d sent and answered", rep, rep.Statuses, n.Load(), stopAt)
 	}
 }
