@@ -3,7 +3,7 @@
 # IM's envelope, takes after-callbacks with 204.
 #   WEBHOOK_SECRET=whsec_... PORT=8090 python3 receiver.py
 import base64, hashlib, hmac, json, os, time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KEY = base64.b64decode(os.environ["WEBHOOK_SECRET"].removeprefix("whsec_"))
 
@@ -29,4 +29,10 @@ class Receiver(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(out)
 
-HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8090"))), Receiver).serve_forever()
+class Server(ThreadingHTTPServer):
+    # A thread per connection: one slow or stalled client holds up no other
+    # request, and the gateway's before-callbacks, sent at once, are answered
+    # at once. The gateway keeps up to 128 connections to a destination.
+    request_queue_size = 128
+
+Server(("127.0.0.1", int(os.environ.get("PORT", "8090"))), Receiver).serve_forever()

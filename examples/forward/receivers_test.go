@@ -81,10 +81,24 @@ func TestReceivers(t *testing.T) {
 		t.Run(r.script, func(t *testing.T) {
 			url := start(t, r.interpreter, r.script)
 
-			// It refuses what is not signed with the secret.
-			resp, err := http.Post(url, "application/json", strings.NewReader(`{}`))
+			// A client that connects and stalls mid-request holds up no
+			// other: while it waits, the gateway's requests are still
+			// answered (a receiver serving one connection at a time would
+			// fall back on every before-callback).
+			stalled, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
 			if err != nil {
 				t.Fatal(err)
+			}
+			defer stalled.Close()
+			if _, err := stalled.Write([]byte("POST / HTTP/1.1\r\nHost: receiver\r\n")); err != nil {
+				t.Fatal(err)
+			}
+
+			// It refuses what is not signed with the secret.
+			bounded := &http.Client{Timeout: 10 * time.Second} // a receiver held up fails the test, not hangs it
+			resp, err := bounded.Post(url, "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatalf("with a stalled client connected: %v", err)
 			}
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusUnauthorized {
