@@ -6,6 +6,10 @@ const http = require('http');
 const crypto = require('crypto');
 
 const key = Buffer.from(process.env.WEBHOOK_SECRET.replace(/^whsec_/, ''), 'base64');
+// The largest body read before the signature is checked: the gateway
+// forwards the callback's body, at most the service's body_limit (1 MiB by
+// default); anyone can send more.
+const MAX_BODY = 4 << 20;
 
 function verified(req, body) {
   const id = req.headers['webhook-id'], ts = req.headers['webhook-timestamp'];
@@ -23,9 +27,16 @@ function verified(req, body) {
 }
 
 http.createServer((req, res) => {
+  if (Number(req.headers['content-length'] || 0) > MAX_BODY) return res.writeHead(413, { Connection: 'close' }).end();
   const chunks = [];
-  req.on('data', (c) => chunks.push(c));
+  let size = 0;
+  req.on('data', (c) => {
+    size += c.length;
+    if (size <= MAX_BODY) chunks.push(c);
+    else if (!res.headersSent) res.writeHead(413, { Connection: 'close' }).end(); // the rest is dropped
+  });
   req.on('end', () => {
+    if (size > MAX_BODY) return;
     const raw = Buffer.concat(chunks);
     if (!verified(req, raw)) return res.writeHead(401).end();
     // Decoded once, whole: a character split across two chunks stays intact.

@@ -6,10 +6,18 @@ import base64, hashlib, hmac, json, os, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KEY = base64.b64decode(os.environ["WEBHOOK_SECRET"].removeprefix("whsec_"))
+# The largest body read before the signature is checked: the gateway
+# forwards the callback's body, at most the service's body_limit (1 MiB by
+# default); anyone can send more.
+MAX_BODY = 4 << 20
 
 class Receiver(BaseHTTPRequestHandler):
     def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            self.close_connection = True  # the body, if any, is not read
+            return self.send_response(411 if not length.isdigit() else 413) or self.end_headers()
+        body = self.rfile.read(int(length))
         wid, ts = self.headers.get("webhook-id", ""), self.headers.get("webhook-timestamp", "")
         want = base64.b64encode(hmac.new(KEY, f"{wid}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
         # One "v1,<sig>" per secret the service signs with, separated by

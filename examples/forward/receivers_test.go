@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -94,8 +95,34 @@ func TestReceivers(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			// It refuses what is not signed with the secret.
+			// It refuses a body larger than any callback without reading it:
+			// a request naming 100 MiB, of which nothing comes, is answered
+			// at once, and one of unknown length (chunked) is refused.
+			oversized, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer oversized.Close()
+			oversized.SetDeadline(time.Now().Add(10 * time.Second)) // a receiver waiting for the body fails the test, not hangs it
+			if _, err := oversized.Write([]byte("POST / HTTP/1.1\r\nHost: receiver\r\nContent-Length: 104857600\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if resp, err := http.ReadResponse(bufio.NewReader(oversized), nil); err != nil {
+				t.Errorf("a request naming a 100 MiB body: %v", err)
+			} else if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("a request naming a 100 MiB body: %d, want 413", resp.StatusCode)
+			}
 			bounded := &http.Client{Timeout: 10 * time.Second} // a receiver held up fails the test, not hangs it
+			chunked, err := bounded.Post(url, "application/json", io.MultiReader(strings.NewReader(`{"x":"`),
+				io.LimitReader(neverEnding('x'), 5<<20), strings.NewReader(`"}`)))
+			if err == nil {
+				chunked.Body.Close()
+				if chunked.StatusCode != http.StatusLengthRequired && chunked.StatusCode != http.StatusRequestEntityTooLarge {
+					t.Errorf("a 5 MiB body of unknown length: %d, want 411 or 413", chunked.StatusCode)
+				}
+			} // an error: the receiver closed the connection on the body it refused
+
+			// It refuses what is not signed with the secret.
 			resp, err := bounded.Post(url, "application/json", strings.NewReader(`{}`))
 			if err != nil {
 				t.Fatalf("with a stalled client connected: %v", err)
@@ -192,4 +219,14 @@ func TestReceivers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// neverEnding reads as an endless run of one byte.
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
 }
