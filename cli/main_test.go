@@ -243,6 +243,18 @@ func TestSend(t *testing.T) {
 			t.Errorf("send %v: %v\n%s", extra, err, out)
 		}
 	}
+	// A --url that is not an http(s) URL with a host is refused, naming
+	// the flag, before anything is sent.
+	for _, bad := range []string{"127.0.0.1:8080/im/callback", "localhost:8080/im/callback", "ftp://127.0.0.1/im/callback",
+		"http:///im/callback", "/im/callback", "http://[::1/im/callback"} {
+		for _, extra := range [][]string{{"--file", good}, {"--file", good, "--repeat", "3"}} {
+			args := append(append(append([]string{}, base...), extra...), "--url", bad)
+			if out, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--url") ||
+				!strings.Contains(err.Error(), "http:// or https://") || out != "" {
+				t.Errorf("send --url %s %v: %v\n%s", bad, extra, err, out)
+			}
+		}
+	}
 	// Without --appid and --token, the service's own environment is used;
 	// its SdkAppid differs from send's built-in default, so both are read.
 	other := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_SDKAPPID=1400000077"})

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -79,7 +80,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL; a query string of its own is kept, the callback parameters appended to it, and may not name one of them (default: with --config, its public listener and path)")
+	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, http:// or https://; a query string of its own is kept, the callback parameters appended to it, and may not name one of them (default: with --config, its public listener and path)")
 	fl.StringVar(&f.appID, "appid", "", "SdkAppid to send (default: the first accepted app of --config, else of IMCALLBACK_SDKAPPID, else 1400000000)")
 	fl.StringVar(&f.token, "token", "", "callback token to sign with; --token \"\" sends unsigned (default: the app's own first token, else the first global one; from --config with the environment over it, or from IMCALLBACK_APP_<appid>_TOKENS, else IMCALLBACK_TOKENS)")
 	fl.StringVar(&f.command, "command", "", "CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
@@ -145,8 +146,8 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	if err != nil {
 		return err
 	}
-	if err := imsend.CheckURL(f.url); err != nil {
-		return fmt.Errorf("--url: %w", err)
+	if err := checkSendURL(f.url); err != nil {
+		return err
 	}
 	s := &imsend.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
 	if f.repeat == 1 {
@@ -199,6 +200,21 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	// of an unsigned one; a signed body without one it tells apart by
 	// RequestTime (delivery.RequestFingerprint).
 	return printLoad(stdout, rep, f, f.token == "" || delivery.HasEventTime(body))
+}
+
+// checkSendURL refuses a --url that is not an http(s) URL with a host
+// (a bare host:port/path, say, which would fail every request with a
+// parser's message) or whose query string names a callback parameter,
+// before anything is sent.
+func checkSendURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url %q: give an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080/im/callback", raw)
+	}
+	if err := imsend.CheckURL(raw); err != nil {
+		return fmt.Errorf("--url: %w", err)
+	}
+	return nil
 }
 
 // printLoad writes the summary of a --repeat run: the requests by outcome
