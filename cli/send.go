@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,10 @@ type sendFlags struct {
 
 // errRejected makes `send` exit non-zero when the answer is a rejection.
 var errRejected = errors.New("the callback was rejected")
+
+// errInterrupted is send's error when a stop signal or the caller's context
+// ended a --repeat run before every request was sent.
+var errInterrupted = errors.New("interrupted")
 
 func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 	var f sendFlags
@@ -188,6 +193,11 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		progress = func(int) { _ = bar.Add(1) }
 		defer func() { _ = bar.Finish() }()
 	}
+	// A stop signal (Ctrl-C) ends the run early with its summary; a second
+	// one has its default effect and ends the process at once.
+	ctx, release := signal.NotifyContext(ctx, stopSignals()...)
+	defer release()
+	context.AfterFunc(ctx, release)
 	rep, err := s.Run(ctx, imsend.Load{
 		Command: f.command, Requests: f.repeat, Concurrency: f.concurrency, Timeout: f.timeout,
 		Body:     bodies,
@@ -199,7 +209,11 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	// Durable delivery deduplicates repeats of a body with an EventTime, or
 	// of an unsigned one; a signed body without one it tells apart by
 	// RequestTime (delivery.RequestFingerprint).
-	return printLoad(stdout, rep, f, f.token == "" || delivery.HasEventTime(body))
+	err = printLoad(stdout, rep, f, f.token == "" || delivery.HasEventTime(body))
+	if rep.Requests < f.repeat && ctx.Err() != nil {
+		return errors.Join(fmt.Errorf("%w after %d of %d requests", errInterrupted, rep.Requests, f.repeat), err)
+	}
+	return err
 }
 
 // checkSendURL refuses a --url that is not an http(s) URL with a host
