@@ -1042,14 +1042,26 @@ func TestServeWarnsAboutIgnoredVariables(t *testing.T) {
 
 // TestSendSignsWithTheAppsOwnToken: without --token, send signs with the
 // app's own token when IMCALLBACK_APP_<appid>_TOKENS has one, as the
-// service verifies, and with IMCALLBACK_TOKENS otherwise.
+// service verifies, and with IMCALLBACK_TOKENS otherwise. Blank items of
+// the lists are skipped, as the service skips them.
 func TestSendSignsWithTheAppsOwnToken(t *testing.T) {
 	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"})
-	t.Setenv("IMCALLBACK_TOKENS", "the-global-one")
-	t.Setenv(config.AppEnvName(imtest.AppID, "tokens"), imtest.Token)
-	out, err := runCLI(t, "send", "--url", s.Sender.URL, "--appid", imtest.AppID, "--command", "Group.CallbackAfterCreateTopic", "--sample")
-	if err != nil || !strings.Contains(out, "HTTP 200") {
-		t.Fatalf("%v\n%s", err, out)
+	tests := []struct {
+		name, global, app string
+	}{
+		{"the app's own token", "the-global-one", imtest.Token},
+		{"the app's list starting with a blank", "the-global-one", " , " + imtest.Token},
+		{"the global list starting with a blank", "," + imtest.Token, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("IMCALLBACK_TOKENS", tt.global)
+			t.Setenv(config.AppEnvName(imtest.AppID, "tokens"), tt.app)
+			out, err := runCLI(t, "send", "--url", s.Sender.URL, "--appid", imtest.AppID, "--command", "Group.CallbackAfterCreateTopic", "--sample")
+			if err != nil || !strings.Contains(out, "HTTP 200") {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		})
 	}
 }
 

@@ -130,9 +130,10 @@ func (f *sendFlags) fromConfig(g *globalFlags, given func(flag string) bool) err
 }
 
 func firstOf(list, def string) string {
-	first, _, _ := strings.Cut(list, ",")
-	if first = strings.TrimSpace(first); first != "" {
-		return first
+	for item := range strings.SplitSeq(list, ",") {
+		if item = strings.TrimSpace(item); item != "" { // blanks are dropped, as the service drops them
+			return item
+		}
 	}
 	return def
 }
