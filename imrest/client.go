@@ -196,12 +196,15 @@ func (c *Client) userSig() (string, error) {
 	return sig, nil
 }
 
+// ownParams are the query parameters Call sets itself.
+var ownParams = [...]string{"sdkappid", "identifier", "usersig", "random", "contenttype"}
+
 // CallOption adjusts one Call.
 type CallOption func(url.Values)
 
 // WithQuery adds a query parameter to the request, e.g. GetIPList's nettype.
 // The parameters the client sets itself (sdkappid, identifier, usersig,
-// random, contenttype) cannot be overridden.
+// random, contenttype) cannot be overridden, in any case of their names.
 func WithQuery(key, value string) CallOption {
 	return func(q url.Values) { q.Set(key, value) }
 }
@@ -237,6 +240,13 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 	q := url.Values{}
 	for _, opt := range opts {
 		opt(q)
+	}
+	for key := range q {
+		for _, own := range ownParams {
+			if strings.EqualFold(key, own) {
+				delete(q, key) // a second spelling would be a second parameter beside the client's own
+			}
+		}
 	}
 	q.Set("sdkappid", c.appID)
 	q.Set("identifier", c.admin)

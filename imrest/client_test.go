@@ -214,13 +214,23 @@ func TestCallReservedQueryWins(t *testing.T) {
 	srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
 	c := newClient(t, srv.URL, nil)
 	err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil,
-		imrest.WithQuery("identifier", "someone"), imrest.WithQuery("usersig", "forged"))
+		imrest.WithQuery("identifier", "someone"), imrest.WithQuery("usersig", "forged"),
+		imrest.WithQuery("Identifier", "someone"), imrest.WithQuery("SdkAppID", "1"), imrest.WithQuery("nettype", "1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := srv.seen()[0].query
 	if q.Get("identifier") != testAdmin || q.Get("usersig") == "forged" {
 		t.Errorf("an option overrode the client's own parameters: %v", q)
+	}
+	if _, ok := q["Identifier"]; ok {
+		t.Errorf("an option added a second spelling of identifier: %v", q)
+	}
+	if _, ok := q["SdkAppID"]; ok {
+		t.Errorf("an option added a second spelling of sdkappid: %v", q)
+	}
+	if q.Get("nettype") != "1" {
+		t.Errorf("an option of the API's own was dropped: %v", q)
 	}
 }
 
