@@ -377,8 +377,9 @@ func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
 }
 
 // TestPauseRefusesAnUnknownBody: a pause or resume body that is not empty,
-// {} or {"command":"…"} (a misspelt field, a second JSON value) is a 400
-// and changes nothing, rather than pausing or resuming all delivery.
+// {} or {"command":"…"} (a misspelt field, a second JSON value, null, an
+// empty or null command, as an unset variable gives) is a 400 and changes
+// nothing, rather than pausing or resuming all delivery.
 func TestPauseRefusesAnUnknownBody(t *testing.T) {
 	const command = "Group.CallbackAfterCreateTopic"
 	s := start(t, nil, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
@@ -400,6 +401,10 @@ func TestPauseRefusesAnUnknownBody(t *testing.T) {
 			`{"Command":"` + command + `","all":true}`,
 			`{"command":"` + command + `"} {}`,
 			`{} {"command":"` + command + `"}`,
+			`null`,
+			`{"command":""}`,
+			`{"command":null}`,
+			`{"command":1}`,
 		} {
 			code, answer := postJSON(t, s.AdminURL+"/v1/delivery/"+action, body)
 			if code != http.StatusBadRequest {

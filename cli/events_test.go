@@ -340,6 +340,27 @@ func TestOnlineCommandsRefuseOffline(t *testing.T) {
 	}
 }
 
+// TestDeliveryRefusesAnEmptyCommand: delivery pause or resume with an empty
+// --command (an unset shell variable) fails and calls nobody, rather than
+// pausing or resuming all delivery.
+func TestDeliveryRefusesAnEmptyCommand(t *testing.T) {
+	var called atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Store(true) }))
+	defer srv.Close()
+	for _, args := range [][]string{
+		{"delivery", "pause", "--command", ""},
+		{"delivery", "resume", "--command", ""},
+		{"delivery", "pause", "--command", " "},
+	} {
+		if _, err := runCLI(t, append([]string{"--admin", srv.URL}, args...)...); !errors.Is(err, errEmptyCommand) {
+			t.Errorf("%q: %v, want %v", args, err, errEmptyCommand)
+		}
+	}
+	if called.Load() {
+		t.Error("delivery with an empty --command called the admin API")
+	}
+}
+
 // TestSlowServiceIsNotCalledStopped: a service that takes the request but
 // answers late is running; the error says the operation may still be under
 // way, and never suggests --offline on its data directory.

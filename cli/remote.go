@@ -447,6 +447,10 @@ var errEventsGetOffline = errors.New("events get reads one event through the run
 var errDeliveryOffline = errors.New("delivery acts on the workers of the running service: --offline does not apply " +
 	"(a stopped service's events are listed with events --offline)")
 
+// errEmptyCommand answers delivery pause or resume --command "": an empty
+// --command (an unset shell variable) must not act on all delivery.
+var errEmptyCommand = errors.New("--command is empty: give an after-command, or leave the flag out for all delivery")
+
 func newDeliveryCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "delivery", Short: "Pause, resume and inspect the durable delivery workers of the running service"}
 	var command string // --command of pause and resume
@@ -454,6 +458,10 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 		return func(c *cobra.Command, _ []string) error {
 			if g.offline {
 				return errDeliveryOffline
+			}
+			if f := c.Flags().Lookup("command"); f != nil && f.Changed && strings.TrimSpace(command) == "" {
+				// An empty shell variable: never all delivery instead of one command.
+				return errEmptyCommand
 			}
 			a, err := g.adminClient()
 			if err != nil {

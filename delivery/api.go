@@ -661,6 +661,40 @@ func (s *Service) commandStates(ctx context.Context) ([]CommandState, error) {
 	return list, nil
 }
 
+// pauseCommand reads the body of POST /v1/delivery/pause and /resume: the
+// command of {"command":"…"}, or "" for all delivery when the body is
+// empty or {}. A misspelt field, a null body, or a command that is null or
+// empty is a 400, never read as "no command": that would pause or resume
+// all delivery instead of one command's.
+func pauseCommand(c echo.Context) (string, error) {
+	const must = "the body must be empty, {} or {\"command\":\"…\"}"
+	if c.Request().ContentLength == 0 {
+		return "", nil
+	}
+	var req *struct {
+		Command json.RawMessage `json:"command"` // nil when absent
+	}
+	err := decodeOne(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16), &req)
+	switch {
+	case errors.Is(err, io.EOF):
+		return "", nil
+	case err != nil:
+		return "", badBody(err, must)
+	case req == nil:
+		return "", badRequest("%s, not null", must)
+	case req.Command == nil:
+		return "", nil
+	}
+	var command *string
+	if err := json.Unmarshal(req.Command, &command); err != nil {
+		return "", badRequest("%s: command must be a string: %v", must, err)
+	}
+	if command == nil || *command == "" {
+		return "", badRequest("command is empty: name an after-command, or send an empty body (or {}) for all delivery")
+	}
+	return *command, nil
+}
+
 // pauseResume answers POST /v1/delivery/pause and /resume: all delivery
 // with an empty body (or {}), one command with {"command":"…"}
 // (PauseCommand); any other body is a 400 and changes nothing. The answer
@@ -670,22 +704,15 @@ func (s *Service) commandStates(ctx context.Context) ([]CommandState, error) {
 // caller does not take the action for failed.
 func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		var req struct {
-			Command string `json:"command"`
+		command, err := pauseCommand(c)
+		if err != nil {
+			return err
 		}
-		if c.Request().ContentLength != 0 {
-			// A misspelt field must not read as "no command": that would
-			// pause or resume all delivery instead of one command's.
-			if err := decodeOne(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16), &req); err != nil && !errors.Is(err, io.EOF) {
-				return badBody(err, "the body must be empty or {\"command\":\"…\"}")
-			}
-		}
-		var err error
 		switch {
-		case req.Command != "" && pause:
-			err = s.PauseCommand(req.Command)
-		case req.Command != "":
-			err = s.ResumeCommand(req.Command)
+		case command != "" && pause:
+			err = s.PauseCommand(command)
+		case command != "":
+			err = s.ResumeCommand(command)
 		case pause:
 			if err = s.Pause(c.Request().Context()); err != nil && s.Paused() {
 				// Paused all the same: only the wait for the running handlers
@@ -697,7 +724,7 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 			err = s.Resume()
 		}
 		if errors.Is(err, ErrUnknownCommand) {
-			return badRequest("%q is not an after-command of this service", req.Command)
+			return badRequest("%q is not an after-command of this service", command)
 		}
 		if errors.Is(err, ErrNoWorkers) {
 			return echo.NewHTTPError(http.StatusConflict, "the delivery workers are not started")
