@@ -328,9 +328,10 @@ func TestPauseAnswersPausedWhenItsWaitRunsOut(t *testing.T) {
 }
 
 // TestReplayRefusesWhatItWouldNotHonour: a replay body with a field its
-// selection would ignore (a command without since) or a sequence no event
+// selection would ignore (a command without since), a sequence no event
 // has (0, which the stream refuses after the sequences before it were
-// replayed) or a body with more than its JSON value is a 400, and
+// replayed), an empty seqs (with dead it would read as every dead letter)
+// or a body with more than its JSON value is a 400, and
 // nothing is replayed: the dead letter stays and no copy is stored.
 func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
 	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module,
@@ -358,6 +359,8 @@ func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
 		{"sequence 0", `{"seqs":[0]}`},
 		{"sequence 0 after a real one", `{"seqs":[1,0]}`},
 		{"dead letter of sequence 0", `{"dead":true,"seqs":[0]}`},
+		{"dead letters of no sequence", `{"dead":true,"seqs":[]}`},
+		{"no sequence since a time", `{"since":"1h","seqs":[]}`},
 		{"a second value", `{"seqs":[1]} {"dead":true}`},
 		{"text after the value", `{"seqs":[1]} and 2`},
 	} {

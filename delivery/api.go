@@ -497,6 +497,11 @@ func (s *Service) replayEvents(c echo.Context) error {
 	if err := decodeOne(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20), &req); err != nil {
 		return badBody(err, "the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true} (with \"seqs\": those dead letters)")
 	}
+	// An empty list selects nothing: with dead it must not read as "every
+	// dead letter", as an empty selection in a script or a UI would send it.
+	if req.Seqs != nil && len(req.Seqs) == 0 {
+		return badRequest("seqs is empty: it selects no event (leave it out for {\"dead\":true}, every dead letter)")
+	}
 	chosen := 0
 	for _, set := range []bool{len(req.Seqs) > 0 && !req.Dead, req.Since != "", req.Dead} {
 		if set {
