@@ -420,3 +420,30 @@ func TestPauseRefusesAnUnknownBody(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayCopiesEachSequenceOnce: a sequence given more than once in
+// one replay is copied once, so its handler runs once more, not once per
+// mention; the answer counts it once and lists a missing one once.
+func TestReplayCopiesEachSequenceOnce(t *testing.T) {
+	s := start(t, nil, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[topicPayload]) error { return nil })
+	})))
+	if res := do(t, s, call{command: "Group.CallbackAfterCreateTopic", body: `{"TopicId":"once"}`}); !res.OK() {
+		t.Fatalf("answered %d", res.Status)
+	}
+	var list eventList
+	waitUntil(t, "the event processed", func() bool {
+		s.GetJSON(t, "/v1/events", 200, &list)
+		return len(list.Events) == 1 && list.Events[0].State == delivery.StateProcessed
+	})
+	seq := list.Events[0].Seq
+	body := fmt.Sprintf(`{"seqs":[%d,99,%d,99,%d]}`, seq, seq, seq)
+	code, answer := postJSON(t, s.AdminURL+"/v1/events/replay", body)
+	if want := `{"missing":[99],"replayed":1}`; code != 200 || strings.TrimSpace(answer) != want {
+		t.Fatalf("POST %s: %d %s, want 200 %s", body, code, answer, want)
+	}
+	s.GetJSON(t, "/v1/events", 200, &list)
+	if len(list.Events) != 2 {
+		t.Fatalf("after the replay: %+v, want the event and one copy", list.Events)
+	}
+}

@@ -516,6 +516,9 @@ func (s *Service) replayEvents(c echo.Context) error {
 	if slices.Contains(req.Seqs, 0) {
 		return badRequest("sequences start at 1: 0 is no event's")
 	}
+	// Each event once, in stream order: a sequence given twice must not run
+	// its handler (or forward it) twice.
+	seqs := slices.Compact(slices.Sorted(slices.Values(req.Seqs)))
 	// command narrows since only: with seqs or dead it would be ignored, and
 	// {"dead":true,"command":"C"} would replay every command's dead letters.
 	if req.Command != "" && req.Since == "" {
@@ -528,7 +531,7 @@ func (s *Service) replayEvents(c echo.Context) error {
 	var res ReplayResult
 	switch {
 	case req.Dead && len(req.Seqs) > 0:
-		res, err = e.ReplayDeadOf(ctx, req.Seqs, nil)
+		res, err = e.ReplayDeadOf(ctx, seqs, nil)
 	case req.Dead:
 		res, err = e.ReplayDead(ctx, nil)
 	case req.Since != "":
@@ -542,7 +545,7 @@ func (s *Service) replayEvents(c echo.Context) error {
 		}
 		res, err = e.Replay(ctx, seqs, nil)
 	default:
-		res, err = e.Replay(ctx, req.Seqs, nil)
+		res, err = e.Replay(ctx, seqs, nil)
 	}
 	if err != nil && res.Replayed > 0 {
 		// Not a plain 503: a retry would replay the ones already done again.
