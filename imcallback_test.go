@@ -466,6 +466,44 @@ func TestAdminToken(t *testing.T) {
 	}
 }
 
+// TestAdminOpenRouteIsOneMethod: a route marked admin.Route.Open opens its
+// own method only: another route on the same path, not marked open, still
+// needs the admin token.
+func TestAdminOpenRouteIsOneMethod(t *testing.T) {
+	ok := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
+	s := start(t, []string{"IMCALLBACK_ADMIN_TOKEN=admin-secret"}, fx.Provide(admin.AsRoutes(func() []admin.Route {
+		return []admin.Route{
+			{Method: http.MethodGet, Path: "/plugin/page", Open: true, Handler: ok},
+			{Method: http.MethodPost, Path: "/plugin/page", Handler: ok},
+			{Method: http.MethodDelete, Path: "/healthz", Handler: ok},
+		}
+	})))
+	for _, tt := range []struct {
+		method, path, auth string
+		want               int
+	}{
+		{http.MethodGet, "/plugin/page", "", 200},
+		{http.MethodPost, "/plugin/page", "", 401},
+		{http.MethodPost, "/plugin/page", "Bearer admin-secret", 200},
+		{http.MethodGet, "/healthz", "", 200},
+		{http.MethodDelete, "/healthz", "", 401},
+		{http.MethodDelete, "/healthz", "Bearer admin-secret", 200},
+	} {
+		req, _ := http.NewRequest(tt.method, s.AdminURL+tt.path, nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s with %q: %d, want %d", tt.method, tt.path, tt.auth, resp.StatusCode, tt.want)
+		}
+	}
+}
+
 // TestAdminRefusesCrossSiteRequests: a page of another site cannot make a
 // browser pause delivery or read the admin API, by a plain cross-site
 // request or by DNS rebinding; tools and the console itself are unaffected.

@@ -19,7 +19,8 @@ type Route struct {
 	// Open serves the route without IMCALLBACK_ADMIN_TOKEN. Only for what
 	// reveals nothing of the service, such as the console's page and
 	// assets, which are the same in every binary and ask for the token
-	// before they read anything.
+	// before they read anything. It opens this Method on this Path only:
+	// a route of another method on the same path still needs the token.
 	Open bool
 }
 

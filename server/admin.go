@@ -94,10 +94,10 @@ func newAdmin(in adminIn) *Admin {
 	e.Pre(adminHeaders)
 	e.Use(refuseCrossSite(in.Config.AdminToken != ""))
 	if in.Config.AdminToken != "" {
-		open := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+		open := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
 		for _, r := range in.Routes {
 			if r.Open {
-				open[r.Path] = true
+				open[r.Method+" "+r.Path] = true
 			}
 		}
 		e.Use(requireToken(in.Config.AdminToken, open))
@@ -265,16 +265,17 @@ func loopbackHost(hostport string) bool {
 }
 
 // requireToken answers 401 to a request that does not carry
-// "Authorization: Bearer <token>", unless its route (the matched pattern,
-// so "/static/*" covers its files) is open: the probes, the scrape and
-// the routes marked admin.Route.Open. The scheme's name is matched whatever
+// "Authorization: Bearer <token>", unless its route (its method and the
+// matched pattern, "GET /static/*" covering the console's files) is open:
+// the probes, the scrape and the routes marked admin.Route.Open. Another
+// method's route on an open route's path is not open. The scheme's name is matched whatever
 // its case (RFC 7235), the token exactly; the comparison takes the same
 // time whatever the guess.
 func requireToken(token string, open map[string]bool) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(token))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if open[c.Path()] {
+			if open[c.Request().Method+" "+c.Path()] {
 				return next(c)
 			}
 			got, ok := bearerToken(c.Request().Header.Get(echo.HeaderAuthorization))
