@@ -361,6 +361,26 @@ func TestDeliveryRefusesAnEmptyCommand(t *testing.T) {
 	}
 }
 
+// TestDeliveryStatusQuotesCommands: a command name with a control
+// character (a forwarded command is whatever the callback named) is quoted
+// in the table, so it cannot forge a row or send an escape sequence to the
+// terminal.
+func TestDeliveryStatusQuotesCommands(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"state":"running","paused_commands":[],"commands":[`+
+			`{"command":"A.B\u001b[2J\nFAKE\trunning","state":"running","pending":1,"dead_letters":0}]}`)
+	}))
+	defer srv.Close()
+	out, err := runCLI(t, "--admin", srv.URL, "delivery", "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out, "\x1b") || strings.Count(out, "\n") != 3 || !strings.Contains(out, `"A.B\x1b[2J\nFAKE\trunning"`) {
+		t.Fatalf("the command is not quoted:\n%q", out)
+	}
+}
+
 // TestSlowServiceIsNotCalledStopped: a service that takes the request but
 // answers late is running; the error says the operation may still be under
 // way, and never suggests --offline on its data directory.

@@ -497,7 +497,7 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintln(tw, "COMMAND\tSTATE\tPENDING\tDEAD LETTERS")
 			}
 			for _, s := range st.Commands {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", s.Command, s.State, s.Pending, s.DeadLetters)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", tableCell(s.Command), tableCell(s.State), s.Pending, s.DeadLetters)
 			}
 			return tw.Flush()
 		}
