@@ -47,6 +47,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 	var command, since string
 	var asJSON bool
 	var limit int
+	var beforeSeq uint64
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List stored events: the running service's newest first, --offline oldest first",
@@ -61,7 +62,10 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return remoteEventsList(c.Context(), c.OutOrStdout(), a, command, since, limit, asJSON)
+				return remoteEventsList(c.Context(), c.OutOrStdout(), a, eventsPage{command: command, since: since, limit: limit, beforeSeq: beforeSeq}, asJSON)
+			}
+			if c.Flags().Changed("before-seq") {
+				return errors.New("--before-seq pages the running service's list; --offline lists every event, oldest first")
 			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
@@ -84,6 +88,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 	c.Flags().StringVar(&since, "since", "", "only events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().IntVar(&limit, "limit", 100, "with the running service: the newest N events")
+	c.Flags().Uint64Var(&beforeSeq, "before-seq", 0, "with the running service: only events older than this sequence (the next page)")
 	return c
 }
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +121,9 @@ func TestEventsCommands(t *testing.T) {
 	out, err = runCLI(t, "--offline", "events", "list", "--command", "Other.Command")
 	if err != nil || strings.Count(out, "\n") != 1 { // the header alone
 		t.Fatalf("events list --command: %v\n%s", err, out)
+	}
+	if _, err = runCLI(t, "--offline", "events", "list", "--before-seq", "2"); err == nil || !strings.Contains(err.Error(), "--before-seq") {
+		t.Fatalf("events list --offline --before-seq: %v, want a refusal naming the flag", err)
 	}
 	out, err = runCLI(t, "--offline", "events", "dead", "--json")
 	if err != nil || strings.Count(out, "\n") != 2 {
@@ -271,6 +275,29 @@ func TestCommandsTalkToTheRunningService(t *testing.T) {
 	}
 	if out, err = cli("events", "list"); err != nil || !strings.Contains(out, "REPLAY OF") || !strings.Contains(out, "IMCALLBACK:1") {
 		t.Fatalf("events list after the replay: %v\n%s", err, out)
+	}
+	// A cut list names its next page, and --before-seq fetches it.
+	var first struct {
+		Events []delivery.EventInfo `json:"events"`
+		Next   uint64               `json:"next_before_seq"`
+	}
+	if out, err = cli("events", "list", "--json", "--limit", "1"); err != nil || json.Unmarshal([]byte(out), &first) != nil || first.Next == 0 {
+		t.Fatalf("events list --json --limit 1: %v\n%s", err, out)
+	}
+	next := strconv.FormatUint(first.Next, 10)
+	if out, err = cli("events", "list", "--limit", "1"); err != nil || !strings.Contains(out, "--before-seq "+next) {
+		t.Fatalf("events list --limit 1 does not name the next page (--before-seq %s): %v\n%s", next, err, out)
+	}
+	var older struct {
+		Events []delivery.EventInfo `json:"events"`
+	}
+	if out, err = cli("events", "list", "--json", "--before-seq", next); err != nil || json.Unmarshal([]byte(out), &older) != nil || len(older.Events) == 0 {
+		t.Fatalf("events list --before-seq %s: %v\n%s", next, err, out)
+	}
+	for _, e := range older.Events {
+		if e.Seq >= first.Next {
+			t.Errorf("events list --before-seq %s listed seq %d", next, e.Seq)
+		}
 	}
 	if out, err = cli("events", "list", "--json"); err != nil || !strings.Contains(out, `"last_error": ""`) {
 		t.Fatalf("events list --json: every event has last_error: %v\n%s", err, out)

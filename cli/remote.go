@@ -217,15 +217,25 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// eventsPage selects a page of `events list` against the running service.
+type eventsPage struct {
+	command, since string
+	limit          int
+	beforeSeq      uint64 // 0: the newest events
+}
+
 // remoteEventsList is `events list` against the running service.
-func remoteEventsList(ctx context.Context, w io.Writer, a *adminClient, command, since string, limit int, asJSON bool) error {
+func remoteEventsList(ctx context.Context, w io.Writer, a *adminClient, p eventsPage, asJSON bool) error {
 	q := url.Values{}
-	for k, v := range map[string]string{"command": command, "since": since} {
+	for k, v := range map[string]string{"command": p.command, "since": p.since} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	q.Set("limit", fmt.Sprint(limit))
+	q.Set("limit", fmt.Sprint(p.limit))
+	if p.beforeSeq != 0 {
+		q.Set("before_seq", strconv.FormatUint(p.beforeSeq, 10))
+	}
 	var page struct {
 		Events []delivery.EventInfo `json:"events"`
 		Next   uint64               `json:"next_before_seq"`
@@ -243,7 +253,7 @@ func remoteEventsList(ctx context.Context, w io.Writer, a *adminClient, command,
 			tableCell(e.AppID), tableCell(e.State), tableCell(dash(e.RequestID)), tableCell(dash(e.ReplayOf)), tableCell(dash(e.LastError)))
 	}
 	if page.Next != 0 {
-		fmt.Fprintf(tw, "(older events follow: newest first, %d shown)\n", len(page.Events))
+		fmt.Fprintf(tw, "(older events follow: newest first, %d shown; the next page: --before-seq %d)\n", len(page.Events), page.Next)
 	}
 	return tw.Flush()
 }
