@@ -83,7 +83,7 @@ func newPublic(in publicIn) (*Public, error) {
 	}
 	e := newEcho()
 	e.IPExtractor = middleware.NewIPExtractor(trusted, in.Config.ProxyHeader)
-	e.HTTPErrorHandler = middleware.ErrorHandler(in.Log, in.Metrics)
+	e.HTTPErrorHandler = closeUnreadBody(middleware.ErrorHandler(in.Log, in.Metrics), in.Config.ReadHeaderTimeout)
 	// The request state the chain shares comes first, then the chain.
 	e.Use(middleware.RequestState)
 	e.Use(in.Chain.Server...)
