@@ -71,3 +71,31 @@ func TestRefusedRequestIsAnsweredWithoutWaitingForItsBody(t *testing.T) {
 		})
 	}
 }
+
+// TestOptionsStarIsAnsweredByTheChain: "OPTIONS *" is answered like any
+// other path, with the 404 envelope through the middleware chain, where
+// net/http answered it itself with an empty 200 that no log line counted.
+func TestOptionsStarIsAnsweredByTheChain(t *testing.T) {
+	s := start(t, nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.PublicURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(imtest.DefaultTimeout)); err != nil { // a guard against a hang
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodOptions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	want, _ := protocol.AppendEnvelope(nil, protocol.StatusFail, protocol.ErrNotFound.Code, protocol.ErrNotFound.Info, nil)
+	if resp.StatusCode != http.StatusNotFound || string(body) != string(want) || resp.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("answer %d %q (request id %q), want 404 %s through the chain", resp.StatusCode, body, resp.Header.Get("X-Request-Id"), want)
+	}
+}
