@@ -18,5 +18,5 @@
 //
 // The store is SQLite under the data directory by default, or PostgreSQL
 // when IMCALLBACK_STORE_DSN is a postgres:// URL. The admin listener serves
-// the synced topics at /v1/topics. Enable it with one line: topic.Module.
+// the synced topics at /v1/topics. Enable it with one line: topicsync.Module.
 package topicsync
