@@ -352,10 +352,16 @@ func (b *sqliteBackend) commitBatch(batch []writeOp) {
 }
 
 // eachAlone answers each op with the outcome of its own transaction, after the batch's
-// transaction failed with err.
+// transaction failed with err (rolled back: none of its writes is stored). An op whose caller
+// has given up meanwhile is answered with its context's error instead of retried: while the
+// database is locked, each retry can wait the whole busy timeout for nobody.
 func (b *sqliteBackend) eachAlone(ops []writeOp, err error) {
 	b.log.Warn("topic store batch failed, retrying each write alone", zap.Int("writes", len(ops)), zap.Error(err))
 	for _, op := range ops {
+		if err := op.ctx.Err(); err != nil {
+			op.result <- err
+			continue
+		}
 		op.result <- b.inTx(op.run)
 	}
 }
