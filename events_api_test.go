@@ -152,6 +152,20 @@ func TestEventLogAdminAPI(t *testing.T) {
 }
 
 // TestEventLogNeedsDurableDelivery: inline, the event endpoints answer 409.
+// TestEventFilterCheckedOnAnEmptyStream: a command filter that is no valid
+// filter is a 400 before anything is stored too, not a 200 with no events.
+func TestEventFilterCheckedOnAnEmptyStream(t *testing.T) {
+	s := start(t, nil, delivery.Module)
+	for _, command := range []string{"a%20b", "Group..X", "Gr*up.X", "%3E.X", "%00", "Group.%07X"} {
+		s.GetJSON(t, "/v1/events?command="+command, 400, nil)
+	}
+	var page eventList
+	s.GetJSON(t, "/v1/events?command=Group.*", 200, &page)
+	if len(page.Events) != 0 {
+		t.Fatalf("events of an empty stream: %+v", page)
+	}
+}
+
 func TestEventLogNeedsDurableDelivery(t *testing.T) {
 	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"})
 	for _, path := range []string{"/v1/events", "/v1/events/1", "/v1/dead-letters"} {

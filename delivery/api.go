@@ -257,6 +257,13 @@ func (s *Service) listEvents(c echo.Context) error {
 	if state != "" && state != StatePending && state != StateProcessed && state != StateDead {
 		return badRequest("state must be pending, processed or dead")
 	}
+	if command := q.Get("command"); command != "" {
+		// Checked here too: on an empty stream the listing reads nothing,
+		// and a bad filter would pass unseen.
+		if err := checkCommandFilter(command); err != nil {
+			return badRequest("%v", err)
+		}
+	}
 	e, dead, floor, err := s.eventStates(ctx)
 	if err != nil {
 		return err

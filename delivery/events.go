@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -110,6 +111,8 @@ func checkCommandFilter(command string) error {
 			return fmt.Errorf("%w %q: an empty part", ErrBadFilter, command)
 		case strings.ContainsAny(p, " \t\r\n"):
 			return fmt.Errorf("%w %q: whitespace", ErrBadFilter, command)
+		case strings.ContainsFunc(p, unicode.IsControl):
+			return fmt.Errorf("%w %q: a control character", ErrBadFilter, command)
 		case p == ">" && i != len(parts)-1:
 			return fmt.Errorf("%w %q: \">\" only as the last part", ErrBadFilter, command)
 		case p != "*" && p != ">" && strings.ContainsAny(p, "*>"):
