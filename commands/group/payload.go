@@ -55,8 +55,22 @@ type AfterCreateGroup struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the event: the group ID.
-func (p AfterCreateGroup) DedupKey() string { return p.GroupID }
+// DedupKey is the natural key of the event: the group ID and EventTime.
+// An app may choose its group IDs and create a group again under the ID of
+// one it dismissed: the ID alone would make that second creation look like
+// a resend of the first. A resend repeats EventTime; a payload without one
+// gets 0 there, and its key then tells a new creation from a resend no
+// better than the ID.
+func (p AfterCreateGroup) DedupKey() string { return withEventTime(p.GroupID, p.EventTime) }
+
+// withEventTime is id followed by '|' and the event time: an ID an app may
+// reuse for a later object (a group, topic or official account created
+// again after its predecessor was destroyed) names one event only together
+// with its time. The time is the part after the last '|', so two different
+// pairs never give the same key whatever the ID holds.
+func withEventTime(id string, eventTime protocol.FlexInt) string {
+	return id + "|" + strconv.FormatInt(int64(eventTime), 10)
+}
 
 // BeforeApplyJoinGroup is the body of Group.CallbackBeforeApplyJoinGroup
 // (1047/34370, docs/protocol.md §4.6).
@@ -239,8 +253,10 @@ type AfterGroupDestroyed struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the event: the group ID.
-func (p AfterGroupDestroyed) DedupKey() string { return p.GroupID }
+// DedupKey is the natural key of the event: the group ID and EventTime,
+// since a group ID an app chose can be dismissed again after a later
+// creation (see AfterCreateGroup.DedupKey).
+func (p AfterGroupDestroyed) DedupKey() string { return withEventTime(p.GroupID, p.EventTime) }
 
 // AfterGroupInfoChanged is the body of Group.CallbackAfterGroupInfoChanged
 // (1047/34378, docs/protocol.md §5.1). Only changed fields are sent: nil
@@ -389,8 +405,12 @@ type AfterCreateTopic struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the event: the topic ID.
-func (p AfterCreateTopic) DedupKey() string { return p.TopicID }
+// DedupKey is the natural key of the event: the topic ID and EventTime.
+// An app may choose its topic IDs and create a topic again under the ID of
+// one it deleted (docs/protocol.md §5.2); the documented sample has no
+// EventTime, and without one (0 in the key) a new creation of the ID cannot
+// be told from a resend.
+func (p AfterCreateTopic) DedupKey() string { return withEventTime(p.TopicID, p.EventTime) }
 
 // AfterTopicDestroyed is the body of Group.CallbackAfterTopicDestroyed, the
 // "topic deleted" callback (1047/49465, docs/protocol.md §5.2).
@@ -409,11 +429,17 @@ type AfterTopicDestroyed struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the event: GroupId and the deleted topics,
-// each written with its length (see lengthPrefixed), since an app's own
-// part of a topic id may hold any separator: "7:@TGS#_g|16:@TGS#_g@TOPIC#_a".
+// DedupKey is the natural key of the event: GroupId, the deleted topics
+// and EventTime, each written with its length (see lengthPrefixed), since
+// an app's own part of a topic id may hold any separator:
+// "7:@TGS#_g|16:@TGS#_g@TOPIC#_a|13:1732600000000". EventTime is part of it
+// because an app can delete a topic it created again under the same ID
+// (docs/protocol.md §5.2); without one (0) a second deletion of the same
+// IDs cannot be told from a resend.
 func (p AfterTopicDestroyed) DedupKey() string {
-	return lengthPrefixed(append([]string{p.GroupID}, p.TopicIDList...))
+	parts := make([]string, 0, len(p.TopicIDList)+2)
+	parts = append(append(append(parts, p.GroupID), p.TopicIDList...), strconv.FormatInt(int64(p.EventTime), 10))
+	return lengthPrefixed(parts)
 }
 
 // lengthPrefixed joins parts with '|', each written as its length in bytes,

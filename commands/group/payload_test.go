@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/imcallback/imcallback/commands/group"
+	"github.com/imcallback/imcallback/protocol"
 )
 
 // TestAfterTopicDestroyedDedupKeyIsUnambiguous: an app's own part of a
@@ -44,11 +45,60 @@ func TestAfterTopicDestroyedDedupKeyIsUnambiguous(t *testing.T) {
 // the key reads as its parts.
 func TestAfterTopicDestroyedDedupKey(t *testing.T) {
 	p := group.AfterTopicDestroyed{GroupID: "@TGS#_g", TopicIDList: []string{"@TGS#_g@TOPIC#_1,000 fans", "@TGS#_g@TOPIC#_b"}}
-	want := "7:@TGS#_g|25:@TGS#_g@TOPIC#_1,000 fans|16:@TGS#_g@TOPIC#_b"
+	want := "7:@TGS#_g|25:@TGS#_g@TOPIC#_1,000 fans|16:@TGS#_g@TOPIC#_b|1:0"
 	if got := p.DedupKey(); got != want {
 		t.Errorf("key %q, want %q", got, want)
 	}
 	if p.DedupKey() != p.DedupKey() {
 		t.Error("the same event gave two keys")
+	}
+}
+
+// TestDedupKeysOfReusableIDs: an app may choose group and topic IDs, and
+// create (and later dismiss or delete) an object again under the ID of one
+// it destroyed. The second creation or destruction is another event: its
+// key must differ from the first's, or a handler deduplicating on it drops
+// the event as a resend. A resend (the same body) keeps its key.
+func TestDedupKeysOfReusableIDs(t *testing.T) {
+	const first, second = 1732600000456, 1732686400789
+	created := func(at protocol.FlexInt) group.AfterCreateGroup {
+		return group.AfterCreateGroup{GroupID: "room_42", Type: "Public", Name: "Room 42", OwnerAccount: "u_alice", EventTime: at}
+	}
+	dismissed := func(at protocol.FlexInt) group.AfterGroupDestroyed {
+		return group.AfterGroupDestroyed{GroupID: "room_42", Type: "Public", OwnerAccount: "u_alice", EventTime: at}
+	}
+	const community, topic = "@TGS#_@TGS#aB3dE5fG7", "@TGS#_@TGS#aB3dE5fG7@TOPIC#_release-notes"
+	topicCreated := func(at protocol.FlexInt) group.AfterCreateTopic {
+		return group.AfterCreateTopic{GroupID: community, TopicID: topic, Type: "Community", Name: "Release notes", EventTime: at}
+	}
+	topicDeleted := func(at protocol.FlexInt) group.AfterTopicDestroyed {
+		return group.AfterTopicDestroyed{GroupID: community, Type: "Community", TopicIDList: protocol.FlexStrings{topic}, EventTime: at}
+	}
+	tests := []struct {
+		name      string
+		a, b      interface{ DedupKey() string }
+		sameEvent bool
+	}{
+		{"group created again under its ID", created(first), created(second), false},
+		{"group creation resent", created(first), created(first), true},
+		{"group dismissed again under its ID", dismissed(first), dismissed(second), false},
+		{"group dismissal resent", dismissed(first), dismissed(first), true},
+		{"topic created again under its ID", topicCreated(first), topicCreated(second), false},
+		{"topic creation resent", topicCreated(first), topicCreated(first), true},
+		{"topic deleted again under its ID", topicDeleted(first), topicDeleted(second), false},
+		{"topic deletion resent", topicDeleted(first), topicDeleted(first), true},
+		{"a '|' in the group ID, or a time",
+			group.AfterCreateGroup{GroupID: "room|1", EventTime: 2}, group.AfterCreateGroup{GroupID: "room", EventTime: 12}, false},
+		{"a time-like topic id, or the time",
+			group.AfterTopicDestroyed{GroupID: "g", TopicIDList: protocol.FlexStrings{"a", "5"}},
+			group.AfterTopicDestroyed{GroupID: "g", TopicIDList: protocol.FlexStrings{"a"}, EventTime: 5}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ka, kb := tt.a.DedupKey(), tt.b.DedupKey()
+			if (ka == kb) != tt.sameEvent {
+				t.Errorf("keys %q and %q: equal %v, want %v", ka, kb, ka == kb, tt.sameEvent)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package officialaccount
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/imcallback/imcallback/commands/message"
@@ -40,8 +41,15 @@ type AfterCreateOfficialAccount struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the event: the official account.
-func (p AfterCreateOfficialAccount) DedupKey() string { return p.OfficialAccount }
+// DedupKey is the natural key of the event: the official account and
+// EventTime. An app may choose an official account's ID when it creates
+// one through the REST API, and create an account again under the ID of
+// one it destroyed: the ID alone would make that second creation look like
+// a resend of the first. A resend repeats EventTime; a payload without one
+// gets 0 there.
+func (p AfterCreateOfficialAccount) DedupKey() string {
+	return withEventTime(p.OfficialAccount, p.EventTime)
+}
 
 // AfterOfficialAccountInfoChanged is the body of
 // OfficialAccount.CallbackAfterOfficialAccountInfoChanged (1047/60797): an
@@ -83,8 +91,20 @@ type AfterOfficialAccountDestroyed struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the event: the official account.
-func (p AfterOfficialAccountDestroyed) DedupKey() string { return p.OfficialAccount }
+// DedupKey is the natural key of the event: the official account and
+// EventTime, since an ID an app chose can be destroyed again after a later
+// creation
+// (see AfterCreateOfficialAccount.DedupKey).
+func (p AfterOfficialAccountDestroyed) DedupKey() string {
+	return withEventTime(p.OfficialAccount, p.EventTime)
+}
+
+// withEventTime is id followed by '|' and the event time. The time is the
+// part after the last '|', so two different pairs never give the same key
+// whatever the ID holds.
+func withEventTime(id string, eventTime protocol.FlexInt) string {
+	return id + "|" + strconv.FormatInt(int64(eventTime), 10)
+}
 
 // Subscriber is one SubscribeAccountList entry.
 type Subscriber struct {
