@@ -43,6 +43,8 @@ type ResultNotify struct {
 	ContentType string `json:"ContentType"`
 	// TextContent is the moderated text, as received.
 	TextContent json.RawMessage `json:"TextContent"`
+	// FileURL is the moderated file when ContentType is Image, Audio or Video.
+	FileURL string `json:"FileURL"`
 	// MsgID identifies the message, for message scenes.
 	MsgID string `json:"MsgID"`
 	// CtxcbResult is the moderation verdict, as received.
