@@ -274,6 +274,36 @@ func TestFlexInt(t *testing.T) {
 	}
 }
 
+func TestFlexString(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    protocol.FlexString
+		wantErr bool
+	}{
+		{`"1434460578_4137340972_1661154487"`, "1434460578_4137340972_1661154487", false},
+		{`5821`, "5821", false},
+		{` 18446744073709551615 `, "18446744073709551615", false},
+		{`null`, "", false},
+		{`""`, "", false},
+		{`true`, "", true},
+		{`{"Seq":1}`, "", true},
+		{`[1]`, "", true},
+	}
+	for _, tt := range tests {
+		var v struct {
+			MsgID protocol.FlexString `json:"MsgID"`
+		}
+		err := json.Unmarshal([]byte(`{"MsgID":`+tt.in+`}`), &v)
+		if (err != nil) != tt.wantErr || (!tt.wantErr && v.MsgID != tt.want) {
+			t.Errorf("decode %s = %q, %v; want %q, err %v", tt.in, v.MsgID, err, tt.want, tt.wantErr)
+		}
+	}
+	out, _ := json.Marshal(protocol.FlexString("5821"))
+	if string(out) != `"5821"` {
+		t.Fatalf("marshal = %s", out)
+	}
+}
+
 func FuzzParseParams(f *testing.F) {
 	f.Add("SdkAppid=1&CallbackCommand=A.B&Sign=x&RequestTime=1")
 	f.Add("%zz=%zz&&&=")

@@ -59,3 +59,32 @@ func (l *FlexStrings) UnmarshalJSON(b []byte) error {
 	*l = items
 	return nil
 }
+
+// FlexString is a string that IM may send as a bare number: MsgID of
+// ContentCallback.ResultNotify holds the message's MsgSeq in group scenes,
+// which the field table types as a string and other callbacks send as a
+// number (docs/protocol.md §5.1). It decodes a string, a number (to its
+// digits as written) or null (""), and encodes as a string.
+type FlexString string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *FlexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		return nil
+	case len(b) > 0 && b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("protocol: %.40s is not a string: %w", b, err)
+		}
+		*s = FlexString(v)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("protocol: %.40s is neither a string nor a number", b)
+	}
+	*s = FlexString(n)
+	return nil
+}

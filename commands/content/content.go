@@ -45,8 +45,9 @@ type ResultNotify struct {
 	TextContent json.RawMessage `json:"TextContent"`
 	// FileURL is the moderated file when ContentType is Image, Audio or Video.
 	FileURL string `json:"FileURL"`
-	// MsgID identifies the message, for message scenes.
-	MsgID string `json:"MsgID"`
+	// MsgID identifies the message, for message scenes; for group scenes it
+	// is the message's MsgSeq, which may arrive as a bare number.
+	MsgID protocol.FlexString `json:"MsgID"`
 	// CtxcbResult is the moderation verdict, as received.
 	CtxcbResult json.RawMessage `json:"CtxcbResult"`
 	// CtxcbRequestID identifies the moderation request.

@@ -1,6 +1,7 @@
 package content_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/imcallback/imcallback/commands/content"
@@ -24,6 +25,14 @@ func TestResultNotifyDecodes(t *testing.T) {
 				return p.ContentType == "Image" && p.FileURL == "https://cos.example.com/im/img-5821.jpg" &&
 					p.ContactItem.ToGroupID == "@TGS#1QxYz7AB" && p.DedupKey() == "7c1f0e8a-2b3d-4e5f-8a9b-0c1d2e3f4a5b"
 			}},
+		{"group scene, MsgID the MsgSeq as a bare number", `{"Scene":"Group","ContactItem":{"ContactType":2,"ToGroupId":"@TGS#1QxYz7AB"},"ContentType":"Text","TextContent":["x"],"MsgID":5821,"CtxcbResult":1,"CtxcbRequestId":"r-4"}`,
+			func(p content.ResultNotify) bool {
+				return p.MsgID == "5821" && p.CtxcbRequestID == "r-4" && string(p.TextContent) == `["x"]`
+			}},
+		{"MsgID null, lower-case keys", `{"scene":"C2C","msgid":null,"ctxcbrequestid":"r-5","contactitem":{"contacttype":1,"to_account":"u_bob"}}`,
+			func(p content.ResultNotify) bool {
+				return p.MsgID == "" && p.Scene == "C2C" && p.CtxcbRequestID == "r-5" && p.ContactItem.ToAccount == "u_bob"
+			}},
 		{"video, unknown extra fields", `{"Scene":"C2C","From_Account":"u_alice","ContactItem":{"ContactType":1,"To_Account":"u_bob"},"ContentType":"Video","FileURL":"https://cos.example.com/im/v.mp4","CtxcbResult":0,"CtxcbRequestId":"r-3","FutureField":{"x":1}}`,
 			func(p content.ResultNotify) bool { return p.FileURL == "https://cos.example.com/im/v.mp4" }},
 	}
@@ -37,5 +46,17 @@ func TestResultNotifyDecodes(t *testing.T) {
 				t.Errorf("decoded %+v", ev.Payload)
 			}
 		})
+	}
+}
+
+// TestResultNotifyRefusesAnMsgIDOfAnotherKind: a MsgID that is neither a
+// string nor a number (an object, true) still fails, saying so.
+func TestResultNotifyRefusesAnMsgIDOfAnotherKind(t *testing.T) {
+	for _, id := range []string{`{"Seq":1}`, `true`, `[1]`} {
+		_, err := dispatcher.NewEvent[content.ResultNotify](&dispatcher.Request{Command: content.CommandResultNotify,
+			Body: []byte(`{"Scene":"Group","MsgID":` + id + `,"CtxcbRequestId":"r"}`)})
+		if err == nil || !strings.Contains(err.Error(), "neither a string nor a number") {
+			t.Errorf("MsgID %s: err %v, want a decoding error", id, err)
+		}
 	}
 }
