@@ -163,7 +163,9 @@ func Before[T, R any](name string, fn ReplyFunc[T, R], opts ...Option) Command {
 // After builds an after-command for a CallbackCommand the catalogue lacks,
 // whose handler receives payloads of type T.
 func After[T any](name string, fn AfterFunc[T], opts ...Option) Command {
-	return newTyped[T](name, KindAfter, nil, fn, opts)
+	c := newTyped[T](name, KindAfter, nil, fn, opts)
+	c.noHandler = fn == nil
+	return c
 }
 
 // newTyped builds the Command of a handler.
@@ -183,7 +185,19 @@ type typed[T any] struct {
 	after  AfterFunc[T]
 	opts   options
 	reply  reflect.Type // the reply fields' type of a typed before-command; nil when not known
+	// noHandler is set when the handler func given was nil: New refuses
+	// the command rather than let every callback of it panic.
+	noHandler bool
 }
+
+// handlerSet is implemented by commands that can tell New their handler
+// func is missing.
+type handlerSet interface {
+	hasHandler() bool
+}
+
+// hasHandler implements handlerSet.
+func (c *typed[T]) hasHandler() bool { return !c.noHandler && (c.before != nil || c.after != nil) }
 
 // replyTypes implements replyTyped.
 func (c *typed[T]) replyTypes() (command, fallback reflect.Type) {

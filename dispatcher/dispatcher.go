@@ -118,9 +118,10 @@ func (d *Dispatcher) count(c echo.Context, r *Request, outcome string) {
 	middleware.SetOutcome(c, outcome)
 }
 
-// New builds a dispatcher over commands. Two commands with the same name, an
-// empty name, an invalid kind or a fallback (WithFallback) on an
-// after-command are programming errors reported here, at start.
+// New builds a dispatcher over commands. A nil command, a nil handler
+// func, two commands with the same name, an empty name, an invalid kind or
+// a fallback (WithFallback) on an after-command are programming errors
+// reported here, at start.
 func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks) (*Dispatcher, error) {
 	if opts.BeforeTimeout <= 0 {
 		return nil, fmt.Errorf("dispatcher: BeforeTimeout must be positive")
@@ -138,10 +139,16 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 	if opts.MaxInFlight > 0 {
 		d.inFlight = make(chan struct{}, opts.MaxInFlight)
 	}
-	for _, c := range commands {
+	for i, c := range commands {
+		if c == nil {
+			return nil, fmt.Errorf("dispatcher: command #%d of %d is nil: a constructor given to AsCommand or AsCommands returned no command", i+1, len(commands))
+		}
 		name := c.Name()
 		if name == "" {
-			return nil, fmt.Errorf("dispatcher: a command has an empty name")
+			return nil, fmt.Errorf("dispatcher: a command has an empty name (a %T)", c)
+		}
+		if h, ok := c.(handlerSet); ok && !h.hasHandler() {
+			return nil, fmt.Errorf("dispatcher: command %s has a nil handler func: pass a function to Handle, Before or After", name)
 		}
 		if c.Kind() != KindBefore && c.Kind() != KindAfter {
 			return nil, fmt.Errorf("dispatcher: command %s: invalid kind %v", name, c.Kind())

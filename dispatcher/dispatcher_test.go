@@ -562,30 +562,51 @@ func TestNewRejectsBadRegistrations(t *testing.T) {
 	ok := func(name string) dispatcher.Command {
 		return dispatcher.After(name, func(context.Context, *dispatcher.Event[struct{}]) error { return nil })
 	}
+	second := dispatcher.Options{BeforeTimeout: time.Second}
 	tests := []struct {
 		name string
 		cmds []dispatcher.Command
 		opts dispatcher.Options
+		want string // in the error, when set: what names the culprit
 	}{
-		{"duplicate", []dispatcher.Command{ok("A.B"), ok("A.B")}, dispatcher.Options{BeforeTimeout: time.Second}},
-		{"empty name", []dispatcher.Command{ok("")}, dispatcher.Options{BeforeTimeout: time.Second}},
-		{"no timeout", nil, dispatcher.Options{}},
+		{"duplicate", []dispatcher.Command{ok("A.B"), ok("A.B")}, second, "command A.B registered twice"},
+		{"a nil command", []dispatcher.Command{ok("A.B"), nil}, second, "command #2 of 2 is nil"},
+		{"Before with a nil func", []dispatcher.Command{dispatcher.Before[struct{}, dispatcher.NoReply]("X.CallbackBeforeY", nil)},
+			second, "command X.CallbackBeforeY has a nil handler func"},
+		{"After with a nil func", []dispatcher.Command{dispatcher.After[struct{}]("X.CallbackAfterY", nil)},
+			second, "command X.CallbackAfterY has a nil handler func"},
+		{"a before-descriptor's Handle with a nil func", []dispatcher.Command{sendMsgCmd.Handle(nil)},
+			second, "command C2C.CallbackBeforeSendMsg has a nil handler func"},
+		{"an after-descriptor's Handle with a nil func", []dispatcher.Command{dispatcher.NewAfterCommand[struct{}]("X.CallbackAfterZ").Handle(nil)},
+			second, "command X.CallbackAfterZ has a nil handler func"},
+		{"HandleAny with a nil func", []dispatcher.Command{sendMsgCmd.Tooling(tooling.K).HandleAny(nil)},
+			second, "command C2C.CallbackBeforeSendMsg has a nil handler func"},
+		{"an after HandleAny with a nil func", []dispatcher.Command{dispatcher.NewAfterCommand[struct{}]("X.CallbackAfterZ").Tooling(tooling.K).HandleAny(nil)},
+			second, "command X.CallbackAfterZ has a nil handler func"},
+		{"empty name", []dispatcher.Command{ok("")}, second, "empty name"},
+		{"no timeout", nil, dispatcher.Options{}, ""},
 		{"fallback outside the range", []dispatcher.Command{rawBefore("C2C.CallbackBeforeSendMsg",
 			func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
 				return allow(), nil
 			},
-			dispatcher.WithFallback(sendMsgCmd.DenyWithCode(5, "")))}, dispatcher.Options{BeforeTimeout: time.Second}},
+			dispatcher.WithFallback(sendMsgCmd.DenyWithCode(5, "")))}, second, ""},
 		{"a fallback on an after-command", []dispatcher.Command{dispatcher.After("C2C.CallbackAfterSendMsg",
 			func(context.Context, *dispatcher.Event[struct{}]) error { return nil }, dispatcher.WithFallback(sendMsgCmd.Deny("later")))},
-			dispatcher.Options{BeforeTimeout: time.Second}},
+			second, ""},
 		{"a Go before-handler and a destination", []dispatcher.Command{rawBefore("C2C.CallbackBeforeSendMsg",
 			func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) { return allow(), nil })},
-			dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules, Forwarder: stubForwarder{"C2C.CallbackBeforeSendMsg"}}},
+			dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules, Forwarder: stubForwarder{"C2C.CallbackBeforeSendMsg"}}, ""},
 	}
 	for _, tt := range tests {
-		if _, err := dispatcher.New(tt.cmds, tt.opts, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry())); err == nil {
-			t.Errorf("%s: accepted", tt.name)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := dispatcher.New(tt.cmds, tt.opts, zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+			switch {
+			case err == nil:
+				t.Fatal("accepted")
+			case !strings.Contains(err.Error(), tt.want):
+				t.Fatalf("error %q does not say %q", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -133,12 +133,15 @@ func (c BeforeCommand[T, R]) Handle(fn ReplyFunc[T, R], opts ...Option) Command 
 		return r.Decision(), nil
 	}, nil, opts)
 	cmd.reply = reflect.TypeFor[R]()
+	cmd.noHandler = fn == nil
 	return cmd
 }
 
 // HandleAny implements Tooling.
 func (c beforeTooling[T, R]) HandleAny(fn AnyFunc, opts ...Option) Command {
-	return newTyped(c.name, KindBefore, func(ctx context.Context, ev *Event[T]) (Decision, error) { return fn(ctx, ev) }, nil, opts)
+	cmd := newTyped(c.name, KindBefore, func(ctx context.Context, ev *Event[T]) (Decision, error) { return fn(ctx, ev) }, nil, opts)
+	cmd.noHandler = fn == nil
+	return cmd
 }
 
 // Allow lets the action proceed unchanged.
@@ -198,10 +201,12 @@ func (c AfterCommand[T]) Handle(fn AfterFunc[T], opts ...Option) Command {
 
 // HandleAny implements Tooling.
 func (c afterTooling[T]) HandleAny(fn AnyFunc, opts ...Option) Command {
-	return After(c.name, func(ctx context.Context, ev *Event[T]) error {
+	cmd := newTyped(c.name, KindAfter, nil, func(ctx context.Context, ev *Event[T]) error {
 		_, err := fn(ctx, ev)
 		return err
-	}, opts...)
+	}, opts)
+	cmd.noHandler = fn == nil
+	return cmd
 }
 
 // decodePayload decodes body the way NewEvent does and returns *T.
