@@ -591,15 +591,25 @@ func TestChainRejectsAmbiguity(t *testing.T) {
 	tests := []struct {
 		name string
 		list []middleware.Ordered
+		want string // in the error: what names the culprit
 	}{
-		{"shared order", []middleware.Ordered{{Name: "a", Order: 1, Func: noop}, {Name: "b", Order: 1, Func: noop}}},
-		{"no name", []middleware.Ordered{{Order: 1, Func: noop}}},
-		{"no func", []middleware.Ordered{{Name: "a", Order: 1}}},
+		{"shared order", []middleware.Ordered{{Name: "a", Order: 1, Func: noop}, {Name: "b", Order: 1, Func: noop}}, "a and b share order 1"},
+		{"no name", []middleware.Ordered{{Order: 1, Func: noop}}, "order 1 has no name"},
+		{"no func", []middleware.Ordered{{Name: "a", Order: 1}}, "a (order 1) has a nil Func"},
+		{"shared name", []middleware.Ordered{{Name: "audit", Order: 710, Func: noop}, {Name: "recover", Order: 100, Func: noop},
+			{Name: "audit", Order: 705, Func: noop}}, "two entries are named audit (orders 705 and 710)"},
+		{"unknown scope", []middleware.Ordered{{Name: "a", Order: 1, Scope: middleware.Scope(7), Func: noop}}, "a (order 1) has an unknown Scope 7"},
 	}
 	for _, tt := range tests {
-		if _, err := middleware.NewChain(tt.list); err == nil {
-			t.Errorf("%s: accepted", tt.name)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := middleware.NewChain(tt.list)
+			switch {
+			case err == nil:
+				t.Fatal("accepted")
+			case !strings.Contains(err.Error(), tt.want):
+				t.Fatalf("error %q does not say %q", err, tt.want)
+			}
+		})
 	}
 }
 

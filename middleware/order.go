@@ -49,7 +49,8 @@ const (
 // Ordered is a middleware with its position in the chain. Every-request
 // middleware run first, by Order; then the callback route's, by Order.
 type Ordered struct {
-	// Name identifies the middleware in errors and logs.
+	// Name identifies the middleware in errors and logs. Two middleware
+	// may not share one.
 	Name string
 	// Order is the position; lower runs first. Two middleware may not share one.
 	Order int
@@ -90,17 +91,33 @@ type Chain struct {
 	Names []string
 }
 
-// NewChain sorts list by Order. Two entries with the same Order, a nil Func
-// or an empty name are errors, found at start.
+// NewChain sorts list by Order. Two entries with the same Order or the
+// same Name, a nil Func, an empty name or an unknown Scope are errors,
+// found at start.
 func NewChain(list []Ordered) (Chain, error) {
 	sorted := slices.Clone(list)
 	slices.SortStableFunc(sorted, func(a, b Ordered) int { return cmp.Compare(a.Order, b.Order) })
 	var ch Chain
 	var serverNames, routeNames []string
+	orderOf := make(map[string]int, len(sorted))
 	for i, m := range sorted {
-		if m.Name == "" || m.Func == nil {
-			return Chain{}, fmt.Errorf("middleware: entry at order %d needs a name and a func", m.Order)
+		if m.Name == "" {
+			return Chain{}, fmt.Errorf("middleware: the entry at order %d has no name", m.Order)
 		}
+		if m.Func == nil {
+			return Chain{}, fmt.Errorf("middleware: %s (order %d) has a nil Func", m.Name, m.Order)
+		}
+		if m.Scope < ScopeByOrder || m.Scope > ScopeCallbackRoute {
+			return Chain{}, fmt.Errorf("middleware: %s (order %d) has an unknown Scope %d", m.Name, m.Order, int(m.Scope))
+		}
+		if prev, dup := orderOf[m.Name]; dup {
+			// Registered twice (two modules, or one module wired twice):
+			// it would run twice, and logs and errors could not tell the
+			// two apart.
+			return Chain{}, fmt.Errorf("middleware: two entries are named %s (orders %d and %d); give each its own name, or register it once",
+				m.Name, prev, m.Order)
+		}
+		orderOf[m.Name] = m.Order
 		if i > 0 && sorted[i-1].Order == m.Order {
 			return Chain{}, fmt.Errorf("middleware: %s and %s share order %d; give each its own position",
 				sorted[i-1].Name, m.Name, m.Order)
