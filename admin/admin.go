@@ -11,7 +11,10 @@ import (
 	"go.uber.org/fx"
 )
 
-// Route is an admin endpoint a plugin adds, e.g. a read API.
+// Route is an admin endpoint a plugin adds, e.g. a read API. Method, Path
+// and Handler are required, and no two routes (a built-in one included)
+// may share a method and path: the admin listener refuses to start
+// otherwise, naming the route.
 type Route struct {
 	Method  string
 	Path    string
@@ -26,7 +29,9 @@ type Route struct {
 
 // Check is a dependency's health check. /readyz says whether a callback
 // would be accepted now: it is 200 only when every check that affects
-// acceptance returns nil. /v1/status shows every check.
+// acceptance returns nil. /v1/status shows every check. Name and Check are
+// required and names are unique: the admin listener refuses to start
+// otherwise. Checks run concurrently, each under its own deadline.
 type Check struct {
 	// Name identifies the dependency in /readyz and /v1/status.
 	Name string

@@ -86,9 +86,58 @@ func runChecks(ctx context.Context, checks []admin.Check, timeout time.Duration)
 	return out
 }
 
+// checkChecks refuses readiness checks that would misreport or crash
+// /readyz: one without a name or a func (a nil func panicked in the
+// goroutine that ran it, ending the process), and two of one name, whose
+// results shared one entry, so an "ok" could hide the other's failure.
+func checkChecks(checks []admin.Check) error {
+	seen := make(map[string]bool, len(checks))
+	for i, ch := range checks {
+		switch {
+		case ch.Name == "":
+			return fmt.Errorf("admin: readiness check #%d of %d has no name", i+1, len(checks))
+		case ch.Check == nil:
+			return fmt.Errorf("admin: readiness check %s has a nil Check func", ch.Name)
+		case seen[ch.Name]:
+			return fmt.Errorf("admin: two readiness checks are named %s; give each its own name, or provide it once", ch.Name)
+		}
+		seen[ch.Name] = true
+	}
+	return nil
+}
+
+// checkRoutes refuses plugin routes echo would take silently and serve
+// wrongly: one without a method, a path or a handler, and one whose
+// method and path are another's (a built-in one's included), which echo
+// replaces without a word.
+func checkRoutes(routes []admin.Route, builtin []*echo.Route) error {
+	taken := make(map[string]string, len(builtin)+len(routes))
+	for _, r := range builtin {
+		taken[r.Method+" "+r.Path] = "a built-in route"
+	}
+	for i, r := range routes {
+		key := r.Method + " " + r.Path
+		switch {
+		case r.Method == "" || r.Path == "":
+			return fmt.Errorf("admin: route #%d of %d (%q) needs a method and a path", i+1, len(routes), key)
+		case r.Handler == nil:
+			return fmt.Errorf("admin: route %s has a nil Handler", key)
+		case taken[key] != "":
+			return fmt.Errorf("admin: route %s is registered twice (the other is %s); echo would serve only one of them", key, taken[key])
+		}
+		taken[key] = fmt.Sprintf("plugin route #%d", i+1)
+	}
+	return nil
+}
+
 // newAdmin builds the admin listener: /healthz, /readyz, /metrics and the
-// plugins' routes. Errors are answered as {"error": "..."}.
-func newAdmin(in adminIn) *Admin {
+// plugins' routes. Errors are answered as {"error": "..."}. A plugin's
+// route or check that is incomplete, or that another already has, is an
+// error at start.
+func newAdmin(in adminIn) (*Admin, error) {
+	if err := checkChecks(in.Checks); err != nil {
+		return nil, err
+	}
 	e := newEcho()
 	e.HTTPErrorHandler = adminErrorHandler(in.Log)
 	e.Pre(adminHeaders)
@@ -145,13 +194,16 @@ func newAdmin(in adminIn) *Admin {
 	e.GET("/debug/pprof/*", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
 	e.GET("/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
 	e.GET("/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
+	if err := checkRoutes(in.Routes, e.Routes()); err != nil {
+		return nil, err
+	}
 	for _, r := range in.Routes {
 		e.Add(r.Method, r.Path, r.Handler)
 	}
 	a := &Admin{Listener{name: "admin", echo: e, log: in.Log}}
 	a.server = newHTTPServer(in.Config, e, in.Log)
 	in.Lifecycle.Append(a.hook(in.Config.AdminListen, nil, in.Config.ShutdownTimeout))
-	return a
+	return a, nil
 }
 
 // ErrorBody is the admin listener's error answer.
