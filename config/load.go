@@ -43,8 +43,18 @@ func Load(src Source) (*Config, error) { return LoadWith(src) }
 
 // LoadWith is Load for an app whose modules declared configuration
 // sections (Section): their keys in the file and their variables are theirs,
-// not unknown ones. The sections themselves are read by Section.
+// not unknown ones. The sections themselves are read by Section. Two
+// sections of one key are an error.
 func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
+	declared := make(map[string]bool, len(sections))
+	for _, s := range sections {
+		if declared[s.Key] {
+			// Both would read the same YAML key and variables, each
+			// seeing the other's fields as its own or as unknown.
+			return nil, fmt.Errorf("config: section %q is declared twice (config.Section in two modules, or one module wired twice): give each its own key", s.Key)
+		}
+		declared[s.Key] = true
+	}
 	k := koanf.New(".")
 	if err := k.Load(structs.Provider(Default(), "koanf"), nil); err != nil {
 		return nil, fmt.Errorf("config: defaults: %w", err)

@@ -58,7 +58,7 @@ type SectionInfo struct {
 //		fx.Provide(NewFilter), // takes Settings
 //	)
 //
-// A key may not be one of the core settings'.
+// A key may not be one of the core settings', nor another section's.
 func Section[T Validator](key string, def T) fx.Option {
 	info := SectionInfo{Key: key, Fields: slices.Sorted(maps.Keys(sectionFields(reflect.TypeOf(def)))), Load: func(src Source) (string, error) {
 		v, err := LoadSection(src, key, def)

@@ -160,3 +160,20 @@ func TestSectionSecretNotInErrors(t *testing.T) {
 		t.Fatalf("error %v: want the problem without the value", err)
 	}
 }
+
+// TestSectionKeyDeclaredTwice: two modules declaring one section key (of
+// different types, which fx cannot tell apart) would both read the same
+// YAML key and variables; the start stops naming the key.
+func TestSectionKeyDeclaredTwice(t *testing.T) {
+	var got words
+	var cfg *config.Config
+	app := fx.New(fx.NopLogger,
+		fx.Supply(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_WORDS_APPS=a")}),
+		config.Module,
+		config.Section("words", wordsDefaults),
+		config.Section("words", scope{}),
+		fx.Populate(&got, &cfg))
+	if err := app.Err(); err == nil || !strings.Contains(err.Error(), `section "words" is declared twice`) {
+		t.Fatalf("a section key declared twice: %v", err)
+	}
+}
