@@ -3,6 +3,9 @@ package imcallback_test
 import (
 	"bufio"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"slices"
@@ -231,6 +234,35 @@ func TestBinariesLinkNoTestCode(t *testing.T) {
 		for _, bad := range []string{"testing", "go.uber.org/fx/fxtest", module + "/imtest"} {
 			if slices.Contains(deps, bad) {
 				t.Errorf("%s links %s", main, bad)
+			}
+		}
+	}
+}
+
+// TestNoInitFunctions keeps registration explicit: commands, middleware,
+// sections, routes and checks reach the service through fx modules, never
+// through an init function that fills a global registry on import.
+func TestNoInitFunctions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list; skipped with -short")
+	}
+	out, err := exec.Command("go", "list", "-f", `{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}} {{end}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	files := strings.Fields(string(out))
+	if len(files) == 0 {
+		t.Fatal("go list named no file")
+	}
+	fset := token.NewFileSet()
+	for _, path := range files {
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && fn.Name.Name == "init" {
+				t.Errorf("%s: func init(); register through an fx module instead", fset.Position(fn.Pos()))
 			}
 		}
 	}
