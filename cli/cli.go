@@ -1,13 +1,16 @@
 // Package cli is the imcallback command line, for the stock binary and for
 // a program of your own: Main gives it `serve` (with --config and --dev),
-// `config check`, `version`, `send`, `events` and `topics`, with the stock
-// stop timeout, GC setting and signal handling. The modules passed are
-// added to the service that `serve` runs:
+// `config check`, `version`, `send`, `events`, `topics`, `delivery`,
+// `allowlist` and `health`, with the stock stop timeout, GC setting and
+// signal handling. The modules passed are added to the service that
+// `serve` runs:
 //
 //	func main() { cli.Main(topicsync.Module, mymodule.Module) }
 //
 // IMCALLBACK_DELIVERY chooses the delivery module: durable wires
-// delivery.Module, inline leaves it out.
+// delivery.Module, inline leaves it out. Main wires imcallback.Module and
+// delivery.Module itself: pass neither (serve refuses a module wired twice,
+// naming the type provided twice).
 package cli
 
 import (

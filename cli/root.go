@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -246,9 +247,7 @@ var signalDuringStart func()
 // ones that explain it.
 func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
 	if err := app.Err(); err != nil {
-		// The constructor's own error, not dig's account of the wiring that
-		// led to it (about a kilobyte of function names and build paths).
-		return dig.RootCause(err)
+		return buildError(err)
 	}
 	defer flushLog()
 	sig, ignoreSignals := signal.NotifyContext(context.Background(), stopSignals()...)
@@ -290,6 +289,28 @@ func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
 	return app.Stop(stopCtx)
+}
+
+// buildError is the message of an app that could not be built: the
+// constructor's own error, not dig's account of the wiring that led to it
+// (about a kilobyte of function names and build paths). For a type
+// provided twice, dig's root cause names only the first provider, so the
+// type is kept, with what usually causes it: a module the command line
+// wires itself passed to Main again.
+func buildError(err error) error {
+	root := dig.RootCause(err)
+	if !strings.HasPrefix(root.Error(), "already provided by") {
+		return root
+	}
+	what := root.Error()
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if next := errors.Unwrap(e); next != nil && next.Error() == root.Error() {
+			what = e.Error() // "cannot provide *T from …: already provided by …"
+			break
+		}
+	}
+	return fmt.Errorf("%s: a module is wired twice; Main wires imcallback.Module itself, and delivery.Module unless "+
+		"IMCALLBACK_DELIVERY=inline: pass only modules of your own, each once", what)
 }
 
 func newVersionCmd() *cobra.Command {
