@@ -30,8 +30,9 @@ var ErrNotStarted = errors.New("delivery: not started")
 // errRestarting reports a call while the embedded server is being restarted.
 var errRestarting = errors.New("delivery: the embedded NATS server is restarting after a storage fault")
 
-// errNotEnsured reports a call before the streams could be created.
-var errNotEnsured = errors.New("delivery: the streams are not set up yet (NATS not reached)")
+// errNotEnsured reports a call before the streams could be created;
+// Service.notEnsured adds why.
+var errNotEnsured = errors.New("delivery: the streams are not set up yet")
 
 // Processor runs the handler of a stored event; *dispatcher.Dispatcher is one.
 type Processor interface {
@@ -65,6 +66,9 @@ type Service struct {
 
 	js      atomic.Pointer[jetstream.JetStream]
 	ensured atomic.Bool // the streams and consumer exist on the current connection
+	// ensureErr is why the last setup of the streams failed (a refused
+	// stream, a connection down); nil once they are set up.
+	ensureErr atomic.Pointer[error]
 
 	appendFailed atomic.Bool           // an append failed and no probe succeeded since
 	lastErr      atomic.Pointer[error] // the last append's error
@@ -138,19 +142,33 @@ func (s *Service) connect(ctx context.Context) (*Conn, error) {
 // the server's max payload.
 func (s *Service) ensureOn(ctx context.Context, conn *Conn) error {
 	if st := conn.NC.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("NATS connection is %s", st)
+		err := fmt.Errorf("NATS connection is %s", st)
+		s.ensureErr.Store(&err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
 	if err := ensure(ctx, conn.JS, s.opts, s.log, &s.resume); err != nil {
+		s.ensureErr.Store(&err)
 		return err
 	}
 	s.notePayloadLimit(conn.NC.MaxPayload())
+	s.ensureErr.Store(nil)
 	s.ensured.Store(true)
 	s.log.Info("durable delivery ready", zap.String("stream", s.opts.Stream),
 		zap.String("subjects", s.opts.SubjectPrefix+".>"), zap.Bool("embedded", conn.embedded != nil),
 		zap.Duration("retention", s.opts.Retention), zap.Duration("dedup_window", s.opts.DedupWindow))
 	return nil
+}
+
+// notEnsured is errNotEnsured with why the last setup failed, so that
+// readiness and the 503's log line name a refused stream rather than
+// suggest NATS is unreachable.
+func (s *Service) notEnsured() error {
+	if cause := s.ensureErr.Load(); cause != nil {
+		return fmt.Errorf("%w: %w", errNotEnsured, *cause)
+	}
+	return errNotEnsured
 }
 
 // ensureTimeout bounds setting up the streams.
@@ -233,8 +251,9 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 		return ErrNotStarted
 	}
 	if !s.ensured.Load() {
-		s.appendFailedWith(errNotEnsured)
-		return errNotEnsured
+		err := s.notEnsured()
+		s.appendFailedWith(err)
+		return err
 	}
 	switch len(r.Targets) {
 	case 0:
@@ -415,7 +434,7 @@ func (s *Service) Check(ctx context.Context) error {
 		return fmt.Errorf("NATS connection is %s", st)
 	}
 	if !s.ensured.Load() {
-		return errNotEnsured
+		return s.notEnsured()
 	}
 	if n := (*js).PublishAsyncPending(); n >= MaxPendingAppends*9/10 {
 		return fmt.Errorf("%d appends are waiting for an acknowledgement (limit %d)", n, MaxPendingAppends)

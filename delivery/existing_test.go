@@ -1,0 +1,72 @@
+package delivery_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imcallback/imcallback/delivery"
+)
+
+// serverFor points o at b's NATS server over a client connection (an
+// embedded server of its own, with a listener, for the embedded backend),
+// so that a test can set streams up before the service starts.
+func serverFor(t *testing.T, b backend, o delivery.Options) delivery.Options {
+	t.Helper()
+	if b.url == "" {
+		emb, err := delivery.StartEmbedded(delivery.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"}, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(emb.Shutdown)
+		o.URL = emb.ClientURL()
+		o.StoreDir = ""
+	}
+	return o
+}
+
+// clientJS is a JetStream client of its own on url, closed at cleanup.
+func clientJS(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// TestNotReadySaysWhyTheStreamsAreNotSetUp: when NATS answers but refuses
+// the streams (here another stream already takes the service's subjects),
+// readiness and the refused append name the refusal, not an unreachable
+// NATS.
+func TestNotReadySaysWhyTheStreamsAreNotSetUp(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := serverFor(t, b, options(t, b))
+		js := clientJS(t, o.URL)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		other := o.Stream + "_OTHER"
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: other, Subjects: []string{o.SubjectPrefix + ".>"}}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = js.DeleteStream(context.Background(), other) })
+		s := start(t, o, nil)
+		err := s.Check(ctx)
+		if err == nil || !strings.Contains(err.Error(), "overlap") {
+			t.Errorf("check: %v, want the server's refusal (subjects overlap)", err)
+		}
+		err = s.Accept(ctx, request(testCommand, "x"))
+		if err == nil || !strings.Contains(err.Error(), "overlap") {
+			t.Errorf("accept: %v, want the server's refusal (subjects overlap)", err)
+		}
+	})
+}
