@@ -70,3 +70,53 @@ func TestNotReadySaysWhyTheStreamsAreNotSetUp(t *testing.T) {
 		}
 	})
 }
+
+// TestExistingStreamOfAnotherKind: a stream set up beforehand (by an
+// operator, another tool) with a retention policy or acknowledgements the
+// service cannot work with is brought in line, or refused with an error
+// saying why; never used as it is, which deleted each event once processed
+// (the event log empty) or answered every callback 503.
+func TestExistingStreamOfAnotherKind(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*jetstream.StreamConfig)
+		// refusal is what the not-ready error holds when the server
+		// refuses to bring the stream in line ("" : it must not refuse).
+		refusal string
+	}{
+		{"work-queue retention", func(c *jetstream.StreamConfig) { c.Retention = jetstream.WorkQueuePolicy }, "work-queue retention"},
+		// NATS 2.9 cannot change interest to limits retention; later ones can.
+		{"interest retention", func(c *jetstream.StreamConfig) { c.Retention = jetstream.InterestPolicy }, "retention Interest to Limits"},
+		{"no acknowledgements", func(c *jetstream.StreamConfig) { c.NoAck = true }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				o := serverFor(t, b, options(t, b))
+				js := clientJS(t, o.URL)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				cfg := jetstream.StreamConfig{Name: o.Stream, Subjects: []string{o.SubjectPrefix + ".>"}, Storage: jetstream.FileStorage}
+				tc.mod(&cfg)
+				if _, err := js.CreateStream(ctx, cfg); err != nil {
+					t.Fatal(err)
+				}
+				s := start(t, o, nil)
+				if err := s.Check(ctx); err != nil {
+					if tc.refusal == "" || !strings.Contains(err.Error(), tc.refusal) {
+						t.Fatalf("not ready: %v; want ready, or a refusal naming %q", err, tc.refusal)
+					}
+					t.Logf("refused: %v", err)
+					return
+				}
+				st, err := js.Stream(ctx, o.Stream)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := st.CachedInfo().Config; got.Retention != jetstream.LimitsPolicy || got.NoAck {
+					t.Fatalf("the service runs on a stream with %v retention, no_ack %v", got.Retention, got.NoAck)
+				}
+				accept(t, s, request(testCommand, "x"))
+			})
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/admin"
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
@@ -722,8 +724,9 @@ func (s *Service) pendingGauge() float64 {
 }
 
 // ensure creates the streams and the consumer, or brings an existing
-// stream's subjects, age limit and duplicate window in line. Replicas and
-// storage of an existing stream are the operator's and stay as they are.
+// stream's subjects, age limit, duplicate window, retention policy and
+// acknowledgements in line (ensureStream). Replicas and storage of an
+// existing stream are the operator's and stay as they are.
 // A missing consumer starts after the floor r recorded (nil: at the start).
 func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Logger, r *resume) error {
 	for _, want := range []jetstream.StreamConfig{
@@ -782,8 +785,14 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 }
 
 // ensureStream creates the stream, or brings an existing one's subjects,
-// age and duplicate window to want; its replicas and storage are kept
-// (changing them moves data: an operator's decision), a mismatch logged.
+// age, duplicate window, retention policy and acknowledgements to want:
+// the service needs limits retention (the stream is also the audit log
+// that listings and replays read; work-queue or interest retention would
+// delete each event once it is processed) and a PubAck for every append
+// (without one, every callback is answered 503). A work-queue stream,
+// which NATS cannot change, is refused with an error saying so. Its
+// replicas and storage are kept (changing them moves data: an operator's
+// decision), a mismatch logged.
 func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *zap.Logger) error {
 	st, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -798,16 +807,52 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return fmt.Errorf("delivery: stream %s: %w", want.Name, err)
 	}
 	cfg := st.CachedInfo().Config
+	if cfg.Retention == jetstream.WorkQueuePolicy && want.Retention != jetstream.WorkQueuePolicy {
+		return fmt.Errorf("delivery: stream %s exists with work-queue retention, which deletes a message once a consumer "+
+			"acknowledges it; imcallback needs limits retention (the stream keeps every event for %s, for listings and replays) "+
+			"and NATS cannot change a work-queue stream's retention: remove the stream (nats stream rm %s) once its events "+
+			"are processed, or set %s to another name",
+			want.Name, config.EnvName("retention"), want.Name, config.EnvName("stream"))
+	}
 	if cfg.Replicas != want.Replicas && log != nil {
 		log.Warn("the stream exists with other replicas than IMCALLBACK_STREAM_REPLICAS; keeping the stream's",
 			zap.String("stream", want.Name), zap.Int("stream_replicas", cfg.Replicas), zap.Int("configured", want.Replicas))
 	}
-	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates {
+	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates &&
+		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck {
 		return nil
 	}
+	from := cfg
 	cfg.Subjects, cfg.MaxAge, cfg.Duplicates = want.Subjects, want.MaxAge, want.Duplicates
+	cfg.Retention, cfg.NoAck = want.Retention, want.NoAck
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("delivery: update stream %s: %w", want.Name, err)
+		return fmt.Errorf("delivery: update stream %s (%s): %w", want.Name, streamChanges(from, cfg), err)
 	}
 	return nil
+}
+
+// streamChanges says which of the settings ensureStream brings in line
+// differ between from and to, for the error of a refused update.
+func streamChanges(from, to jetstream.StreamConfig) string {
+	var out []string
+	if !slices.Equal(from.Subjects, to.Subjects) {
+		out = append(out, fmt.Sprintf("subjects %v to %v (%s)", from.Subjects, to.Subjects, config.EnvName("subject_prefix")))
+	}
+	if from.MaxAge != to.MaxAge {
+		setting := config.EnvName("retention")
+		if to.MaxAge == 0 {
+			setting = "none for dead letters"
+		}
+		out = append(out, fmt.Sprintf("max age %v to %v (%s)", from.MaxAge, to.MaxAge, setting))
+	}
+	if from.Duplicates != to.Duplicates {
+		out = append(out, fmt.Sprintf("duplicate window %v to %v (%s)", from.Duplicates, to.Duplicates, config.EnvName("dedup_window")))
+	}
+	if from.Retention != to.Retention {
+		out = append(out, fmt.Sprintf("retention %v to %v", from.Retention, to.Retention))
+	}
+	if from.NoAck != to.NoAck {
+		out = append(out, fmt.Sprintf("no_ack %v to %v", from.NoAck, to.NoAck))
+	}
+	return strings.Join(out, ", ")
 }
