@@ -8,6 +8,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/delivery"
 )
@@ -119,4 +123,42 @@ func TestExistingStreamOfAnotherKind(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestExistingMemoryStreamIsWarnedOf: a stream set up beforehand with
+// memory storage is kept (the storage is the operator's), with a warning:
+// the events it acknowledged are lost when the NATS server restarts.
+func TestExistingMemoryStreamIsWarnedOf(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := serverFor(t, b, options(t, b))
+		js := clientJS(t, o.URL)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: o.Stream, Subjects: []string{o.SubjectPrefix + ".>"},
+			Storage: jetstream.MemoryStorage}); err != nil {
+			t.Fatal(err)
+		}
+		core, logs := observer.New(zapcore.WarnLevel)
+		s, err := delivery.New(o, zap.New(core), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := s.Stop(ctx); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		})
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("a memory stream is kept and used: %v", err)
+		}
+		warned := logs.FilterMessageSnippet("memory storage").FilterField(zap.String("stream", o.Stream)).Len()
+		if warned == 0 {
+			t.Errorf("no warning of the stream's memory storage; logged: %v", logs.All())
+		}
+	})
 }

@@ -792,7 +792,8 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 // (without one, every callback is answered 503). A work-queue stream,
 // which NATS cannot change, is refused with an error saying so. Its
 // replicas and storage are kept (changing them moves data: an operator's
-// decision), a mismatch logged.
+// decision), a mismatch logged: memory storage loses the events on a
+// restart of the server.
 func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *zap.Logger) error {
 	st, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -817,6 +818,11 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	if cfg.Replicas != want.Replicas && log != nil {
 		log.Warn("the stream exists with other replicas than IMCALLBACK_STREAM_REPLICAS; keeping the stream's",
 			zap.String("stream", want.Name), zap.Int("stream_replicas", cfg.Replicas), zap.Int("configured", want.Replicas))
+	}
+	if cfg.Storage != want.Storage && log != nil {
+		log.Warn("the stream exists with memory storage; keeping it: the events it holds, acknowledged to IM and "+
+			"not processed yet, are lost when the NATS server restarts; recreate the stream with file storage",
+			zap.String("stream", want.Name), zap.Stringer("stream_storage", cfg.Storage), zap.Stringer("configured", want.Storage))
 	}
 	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates &&
 		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck {
