@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +162,55 @@ func TestExistingMemoryStreamIsWarnedOf(t *testing.T) {
 			t.Errorf("no warning of the stream's memory storage; logged: %v", logs.All())
 		}
 	})
+}
+
+// TestSubjectPrefixChangeWaitsForTheWorkUnderTheOldOne: a new subject
+// prefix would move the consumer's filter away from the events still
+// pending under the old one: it is refused, naming the setting, while any
+// remain, and taken once they are processed.
+func TestSubjectPrefixChangeWaitsForTheWorkUnderTheOldOne(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := serverFor(t, b, options(t, b))
+		old := start(t, o, nil)
+		accept(t, old, request(testCommand, "pending"))
+		stop(t, old)
+		moved := o
+		moved.SubjectPrefix = o.SubjectPrefix + "_moved"
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+
+		s := start(t, moved, nil)
+		err := s.Check(ctx)
+		if err == nil || !strings.Contains(err.Error(), "IMCALLBACK_SUBJECT_PREFIX changed") {
+			t.Fatalf("check with a new prefix and an event pending under the old one: %v", err)
+		}
+		stop(t, s)
+		js := clientJS(t, o.URL)
+		st, err := js.Stream(ctx, o.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if subjects := st.CachedInfo().Config.Subjects; !slices.Contains(subjects, o.SubjectPrefix+".>") {
+			t.Fatalf("the refused prefix moved the stream's subjects to %v", subjects)
+		}
+
+		rec := newRecorder()
+		old = start(t, o, dispatcherFor(t, rec))
+		eventually(t, 15*time.Second, "the pending event processed", func() bool { return rec.appliedCount("pending") == 1 && pending(t, old) == 0 })
+		stop(t, old)
+		s = start(t, moved, nil)
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("check with a new prefix once the old one's events are processed: %v", err)
+		}
+	})
+}
+
+// stop stops s now; its cleanup's second Stop does nothing.
+func stop(t *testing.T, s started) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
 }
