@@ -290,7 +290,21 @@ func TestDeadLettersOfAnotherSubjectPrefix(t *testing.T) {
 		if w.Code != http.StatusOK {
 			t.Errorf("GET %s: %d %s", path, w.Code, w.Body)
 		}
+		if strings.HasPrefix(path, "/v1/dead-letters") && !strings.Contains(w.Body.String(), `"total":1`) {
+			t.Errorf("GET %s does not list the dead letter of the old prefix: %s", path, w.Body)
+		}
 	}
+	// The dead letter of the old prefix replays under the new one, and is
+	// processed: its old subject matches none of the work stream's.
+	events, err := s.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := events.ReplayDead(ctx, nil)
+	if err != nil || res.Replayed != 1 {
+		t.Fatalf("replaying the dead letter of the old prefix: %+v, %v", res, err)
+	}
+	eventually(t, 20*time.Second, "the replayed dead letter processed", func() bool { return rec.appliedCount("fails") == 1 })
 }
 
 // adminGet returns a GET of s's admin API that decodes a 200 answer into v

@@ -162,6 +162,12 @@ func (e *Events) bounds(ctx context.Context) (first, last uint64, err error) {
 	return state.FirstSeq, state.LastSeq, nil
 }
 
+// allDeadLetters is the subject filter of the scans of the dead-letter
+// stream: every subject, so that the dead letters stored under an earlier
+// IMCALLBACK_SUBJECT_PREFIX are listed and replayed too (the stream holds
+// nothing else).
+const allDeadLetters = ">"
+
 // Dead calls fn for each dead letter, oldest first.
 func (e *Events) Dead(ctx context.Context, fn func(DeadLetter) error) error {
 	return e.deadIn(ctx, scanRange{}, fn)
@@ -169,7 +175,7 @@ func (e *Events) Dead(ctx context.Context, fn func(DeadLetter) error) error {
 
 // deadIn calls fn for each dead letter within r, oldest first.
 func (e *Events) deadIn(ctx context.Context, r scanRange, fn func(DeadLetter) error) error {
-	return e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", r, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	return e.scan(ctx, e.opts.DeadStream(), allDeadLetters, r, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		h := m.Headers()
 		d := DeadLetter{
 			Event:          eventOf(m.Subject(), h, md),
@@ -224,7 +230,7 @@ func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (
 // two concurrent calls or a retry, runs it once.
 func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
 	var seqs []uint64
-	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", scanRange{}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
+	err := e.scan(ctx, e.opts.DeadStream(), allDeadLetters, scanRange{}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
 		seqs = append(seqs, md.Sequence.Stream)
 		return nil
 	})
@@ -245,7 +251,7 @@ func (e *Events) ReplayDeadOf(ctx context.Context, origSeqs []uint64, progress P
 	for _, s := range origSeqs {
 		latest[s] = 0
 	}
-	err := e.scan(ctx, e.opts.DeadStream(), e.opts.DeadPrefix()+".>", scanRange{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	err := e.scan(ctx, e.opts.DeadStream(), allDeadLetters, scanRange{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		orig, _ := strconv.ParseUint(m.Headers().Get(HeaderDeadSeq), 10, 64)
 		if _, ok := latest[orig]; ok {
 			latest[orig] = md.Sequence.Stream // the scan runs in order: the last one wins
@@ -342,8 +348,13 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 }
 
 // replayMsg copies an event for the work stream: dead-letter headers
-// dropped, msgID as its Nats-Msg-Id, the original named.
+// dropped, msgID as its Nats-Msg-Id, the original named. An event's subject
+// is made again under the current IMCALLBACK_SUBJECT_PREFIX: one stored
+// under an earlier prefix would match none of the work stream's subjects.
 func (e *Events) replayMsg(subject string, h nats.Header, data []byte, origStream string, origSeq uint64, msgID string) *nats.Msg {
+	if command := h.Get(HeaderCommand); command != "" {
+		subject = Subject(e.opts.SubjectPrefix, protocol.ParseParams(h.Get(HeaderQuery)).SdkAppid, command)
+	}
 	rh := make(nats.Header, len(h)+2)
 	for k, v := range h {
 		if strings.HasPrefix(k, "Imcallback-Dead-") {
