@@ -305,6 +305,11 @@ func TestDeadLettersOfAnotherSubjectPrefix(t *testing.T) {
 		t.Fatalf("replaying the dead letter of the old prefix: %+v, %v", res, err)
 	}
 	eventually(t, 20*time.Second, "the replayed dead letter processed", func() bool { return rec.appliedCount("fails") == 1 })
+	// So does the stored event itself, replayed by its sequence.
+	if res, err = events.Replay(ctx, []uint64{1}, nil); err != nil || res.Replayed != 1 {
+		t.Fatalf("replaying event 1 of the old prefix: %+v, %v", res, err)
+	}
+	eventually(t, 20*time.Second, "the replayed event processed", func() bool { return rec.appliedCount("fails") == 2 })
 }
 
 // adminGet returns a GET of s's admin API that decodes a 200 answer into v
