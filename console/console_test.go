@@ -87,7 +87,7 @@ func waitDeadLetters(t *testing.T, s *imtest.Service, n int) []uint64 {
 			Seq uint64 `json:"seq"`
 		} `json:"dead_letters"`
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(pageWait)
 	for len(dead.DeadLetters) < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("the failing handler's events did not reach the dead letters: %d of %d", len(dead.DeadLetters), n)
@@ -204,19 +204,26 @@ func (b *browser) dialogList() []string {
 	return append([]string(nil), b.dialogs...)
 }
 
-// do runs actions, failing t after timeout.
+// pageWait bounds every wait for the page or the service: generous, as
+// Chromium and the race-built service share a loaded CI machine; only a
+// regression ever reaches it.
+const pageWait = 30 * time.Second
+
+// do runs actions, failing t after pageWait.
 func (b *browser) do(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, pageWait)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
 
-// waitFor polls the JavaScript expression until it is truthy, failing t after timeout.
-func (b *browser) waitFor(t *testing.T, timeout time.Duration, what, expr string) {
+// waitFor polls the JavaScript expression until it is truthy, failing t
+// after pageWait.
+func (b *browser) waitFor(t *testing.T, what, expr string) {
 	t.Helper()
+	const timeout = pageWait
 	ctx, cancel := context.WithTimeout(b.ctx, timeout+5*time.Second)
 	defer cancel()
 	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
@@ -229,7 +236,7 @@ func (b *browser) waitFor(t *testing.T, timeout time.Duration, what, expr string
 // eval evaluates a JavaScript expression.
 func eval[T any](t *testing.T, b *browser, expr string) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, pageWait)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
@@ -373,49 +380,49 @@ func TestStaticFilesAreText(t *testing.T) {
 	}
 }
 
-// TestLive: a callback the test sends shows in Live within 5 s, and the
+// TestLive: a callback the test sends shows in Live, and the
 // filters narrow the list.
 func TestLive(t *testing.T) {
 	s := start(t, []string{"IMCALLBACK_DELIVERY=inline"})
 	b := newBrowser(t)
 	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
-	b.waitFor(t, 5*time.Second, "the Live page", `!document.getElementById('page-live').hidden && document.getElementById('live-count').textContent !== ''`)
+	b.waitFor(t, "the Live page", `!document.getElementById('page-live').hidden && document.getElementById('live-count').textContent !== ''`)
 
 	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
 	id := res.Header.Get("X-Request-Id")
 	if id == "" {
 		t.Fatal("the answer has no X-Request-Id")
 	}
-	b.waitFor(t, 5*time.Second, "the callback in Live", rowWith("live-rows", id))
+	b.waitFor(t, "the callback in Live", rowWith("live-rows", id))
 	if !eval[bool](t, b, rowWith("live-rows", "C2C.CallbackBeforeSendMsg")) {
 		t.Error("Live does not show the command")
 	}
 
 	// A filter that matches keeps the row; one that does not hides it.
 	b.do(t, "filter by command", chromedp.SendKeys(chromedp.CSS("#live-command"), "beforesend"))
-	b.waitFor(t, 3*time.Second, "the filtered row", rowWith("live-rows", id))
+	b.waitFor(t, "the filtered row", rowWith("live-rows", id))
 	b.do(t, "filter by outcome", chromedp.SendKeys(chromedp.CSS("#live-outcome"), "no-such-outcome"))
-	b.waitFor(t, 3*time.Second, "the row filtered out", `document.querySelectorAll('#live-rows tr').length === 0 && !document.getElementById('live-empty').hidden`)
+	b.waitFor(t, "the row filtered out", `document.querySelectorAll('#live-rows tr').length === 0 && !document.getElementById('live-empty').hidden`)
 
 	// The Overview shows the service's own samples (TestOverviewHistory checks the lines).
 	b.do(t, "open the Overview", chromedp.Click(chromedp.CSS("#tab-overview")))
-	b.waitFor(t, 5*time.Second, "the delivery mode", `document.getElementById('ov-mode').textContent === 'inline'`)
-	b.waitFor(t, 10*time.Second, "the command chart", `document.querySelector('#ov-chart-command svg') !== null`)
+	b.waitFor(t, "the delivery mode", `document.getElementById('ov-mode').textContent === 'inline'`)
+	b.waitFor(t, "the command chart", `document.querySelector('#ov-chart-command svg') !== null`)
 	if got := eval[bool](t, b, `document.getElementById('tab-topics').hidden`); !got {
 		t.Error("the Topics tab shows without the topic plugin")
 	}
 
 	// Inline delivery: the event pages say why they are empty; nothing to pause.
 	b.do(t, "open Events", chromedp.Click(chromedp.CSS("#tab-events")))
-	b.waitFor(t, 5*time.Second, "the inline notice in Events", `!document.getElementById('events-off').hidden && document.getElementById('events-on').hidden`)
+	b.waitFor(t, "the inline notice in Events", `!document.getElementById('events-off').hidden && document.getElementById('events-on').hidden`)
 	b.do(t, "open Dead letters", chromedp.Click(chromedp.CSS("#tab-dead")))
-	b.waitFor(t, 5*time.Second, "the inline notice in Dead letters", `!document.getElementById('dead-off').hidden && document.getElementById('dead-on').hidden`)
-	b.waitFor(t, 5*time.Second, "the inline delivery state", `document.getElementById('delivery-state').textContent === 'inline' &&
+	b.waitFor(t, "the inline notice in Dead letters", `!document.getElementById('dead-off').hidden && document.getElementById('dead-on').hidden`)
+	b.waitFor(t, "the inline delivery state", `document.getElementById('delivery-state').textContent === 'inline' &&
 		document.getElementById('delivery-pause').hidden && document.getElementById('delivery-resume').hidden`)
 
 	// Configuration: what `config check` prints, the token redacted.
 	b.do(t, "open Configuration", chromedp.Click(chromedp.CSS("#tab-config")))
-	b.waitFor(t, 5*time.Second, "the configuration", `document.getElementById('config-yaml').textContent.includes('sdkappid')`)
+	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('sdkappid')`)
 	cfg := eval[string](t, b, `document.getElementById('config-yaml').textContent`)
 	for _, want := range []string{imtest.AppID, "delivery: inline", "tokens:"} {
 		if !strings.Contains(cfg, want) {
@@ -450,20 +457,50 @@ func TestOverviewHistory(t *testing.T) {
 	if res.Status != http.StatusUnauthorized {
 		t.Fatalf("unsigned: %d, want 401", res.Status)
 	}
-	time.Sleep(300 * time.Millisecond) // a sample after the traffic
+	// The page reads /v1/series once on opening and then every 5 s: open it
+	// once the service has a sample with all the traffic.
+	deadline := time.Now().Add(pageWait)
+	for !sampledAll(t, s, 21) {
+		if time.Now().After(deadline) {
+			t.Fatal("no sample of /v1/series counts the 21 callbacks")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	b := newBrowser(t)
 	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
-	b.waitFor(t, 5*time.Second, "the command's line", `document.querySelectorAll('#ov-chart-command polyline').length > 0 &&
+	b.waitFor(t, "the command's line", `document.querySelectorAll('#ov-chart-command polyline').length > 0 &&
 		document.getElementById('ov-chart-command').textContent.includes('C2C.CallbackBeforeSendMsg')`)
-	b.waitFor(t, 5*time.Second, "the outcomes", `['allow', 'rejected'].every((o) => document.getElementById('ov-chart-outcome').textContent.includes(o))`)
-	b.waitFor(t, 5*time.Second, "the rejection", `document.getElementById('ov-rejections').textContent.includes('missing_signature')`)
+	b.waitFor(t, "the outcomes", `['allow', 'rejected'].every((o) => document.getElementById('ov-chart-outcome').textContent.includes(o))`)
+	b.waitFor(t, "the rejection", `document.getElementById('ov-rejections').textContent.includes('missing_signature')`)
 	if got := eval[string](t, b, `document.getElementById('ov-total').textContent`); got != "21" {
 		t.Errorf("callbacks in the window %q, want 21 (20 allowed, 1 rejected)", got)
 	}
 	if got := eval[string](t, b, `document.getElementById('ov-latency').textContent`); !strings.Contains(got, " / ") {
 		t.Errorf("latency %q, want p50 / p99", got)
 	}
+}
+
+// sampledAll reports whether the last sample of /v1/series counts n
+// callbacks (outcomes, rejections included) and the missing signature.
+func sampledAll(t *testing.T, s *imtest.Service, n float64) bool {
+	t.Helper()
+	var series struct {
+		Samples []struct {
+			Outcomes   map[string]float64 `json:"outcomes"`
+			Rejections map[string]float64 `json:"rejections"`
+		} `json:"samples"`
+	}
+	s.GetJSON(t, "/v1/series", http.StatusOK, &series)
+	if len(series.Samples) == 0 {
+		return false
+	}
+	last := series.Samples[len(series.Samples)-1]
+	total := 0.0
+	for _, v := range last.Outcomes {
+		total += v
+	}
+	return total == n && last.Rejections["missing_signature"] > 0
 }
 
 // TestDeadLettersReplayAndTopics: a failing handler's event reaches Dead
@@ -492,23 +529,23 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 
 	b := newBrowser(t)
 	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
-	b.waitFor(t, 10*time.Second, "the dead letter", rowWith("dead-rows", afterCommand))
+	b.waitFor(t, "the dead letter", rowWith("dead-rows", afterCommand))
 	if !eval[bool](t, b, rowWith("dead-rows", "broken on purpose")) {
 		t.Error("Dead letters does not show the last error")
 	}
-	b.waitFor(t, 5*time.Second, "the dead-letter count on the tab", `document.getElementById('dead-count').textContent === '2'`)
+	b.waitFor(t, "the dead-letter count on the tab", `document.getElementById('dead-count').textContent === '2'`)
 
 	// Replay one: the fixed handler runs it, and it leaves the list.
 	fixed.Store(true)
 	b.do(t, "replay the dead letter", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#dead-rows tr[data-seq="%d"] button.replay`, seq))))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(pageWait)
 	for succeeded.Load() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("replaying the dead letter did not run the handler")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.waitFor(t, 10*time.Second, "the replayed dead letter gone, the other still listed", fmt.Sprintf(
+	b.waitFor(t, "the replayed dead letter gone, the other still listed", fmt.Sprintf(
 		`document.querySelector('#dead-rows tr[data-seq="%d"]') === null && document.querySelectorAll('#dead-rows tr').length === 1`, seq))
 	// The page's note says what the button just did.
 	if note := eval[string](t, b, `document.getElementById('dead-note').textContent`); !strings.Contains(note, "removes it from this list") ||
@@ -518,18 +555,18 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 
 	// Replay all (after a confirm): the dead letter leaves the list.
 	b.do(t, "replay all", chromedp.Click(chromedp.CSS("#dead-replay-all")))
-	b.waitFor(t, 10*time.Second, "the empty dead-letter list",
+	b.waitFor(t, "the empty dead-letter list",
 		`document.querySelectorAll('#dead-rows tr').length === 0 && !document.getElementById('dead-empty').hidden`)
 	if d := b.dialogList(); len(d) != 1 || !strings.HasPrefix(d[0], "confirm: Replay all 1 dead letter?") {
 		t.Errorf("dialogs = %q, want the one confirm of Replay all", d)
 	}
-	b.waitFor(t, 5*time.Second, "no dead-letter count on the tab", `document.getElementById('dead-count').hidden`)
+	b.waitFor(t, "no dead-letter count on the tab", `document.getElementById('dead-count').hidden`)
 
 	// Events: the event with its parameters and pretty-printed body, and a replay.
 	b.do(t, "open Events", chromedp.Click(chromedp.CSS("#tab-events")))
-	b.waitFor(t, 5*time.Second, "the event list", rowWith("events-rows", requestID))
+	b.waitFor(t, "the event list", rowWith("events-rows", requestID))
 	clickRowWith(t, b, "events-rows", requestID)
-	b.waitFor(t, 5*time.Second, "the event's body", `(() => {
+	b.waitFor(t, "the event's body", `(() => {
 		const pre = document.querySelector('#event-detail pre.json');
 		return pre && pre.textContent.includes('\n  "MsgKey": "console-test-msg"');
 	})()`)
@@ -538,8 +575,8 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	}
 	before := succeeded.Load()
 	b.do(t, "replay the event", chromedp.Click(chromedp.CSS("#event-detail button.replay")))
-	b.waitFor(t, 5*time.Second, "the replay answer", `document.getElementById('event-detail').textContent.includes('Replayed 1.')`)
-	deadline = time.Now().Add(10 * time.Second)
+	b.waitFor(t, "the replay answer", `document.getElementById('event-detail').textContent.includes('Replayed 1.')`)
+	deadline = time.Now().Add(pageWait)
 	for succeeded.Load() == before {
 		if time.Now().After(deadline) {
 			t.Fatal("the replay from Events did not run the handler")
@@ -548,19 +585,19 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	}
 
 	// Pause and resume.
-	b.waitFor(t, 5*time.Second, "delivery running", `document.getElementById('delivery-state').textContent === 'running'`)
+	b.waitFor(t, "delivery running", `document.getElementById('delivery-state').textContent === 'running'`)
 	b.do(t, "pause", chromedp.Click(chromedp.CSS("#delivery-pause")))
-	b.waitFor(t, 5*time.Second, "delivery paused", `document.getElementById('delivery-state').textContent === 'paused' && !document.getElementById('delivery-resume').hidden`)
+	b.waitFor(t, "delivery paused", `document.getElementById('delivery-state').textContent === 'paused' && !document.getElementById('delivery-resume').hidden`)
 	b.do(t, "resume", chromedp.Click(chromedp.CSS("#delivery-resume")))
-	b.waitFor(t, 5*time.Second, "delivery running again", `document.getElementById('delivery-state').textContent === 'running' && !document.getElementById('delivery-pause').hidden`)
+	b.waitFor(t, "delivery running again", `document.getElementById('delivery-state').textContent === 'running' && !document.getElementById('delivery-pause').hidden`)
 
 	// Pause and resume one command, from the Overview's delivery table.
 	pauseButton := fmt.Sprintf(`#ov-queues button[title="Pause %s"]`, afterCommand)
 	resumeButton := fmt.Sprintf(`#ov-queues button[title="Resume %s"]`, afterCommand)
 	b.do(t, "open the Overview", chromedp.Click(chromedp.CSS("#tab-overview")))
-	b.waitFor(t, 5*time.Second, "the command's pause button", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pauseButton)))
+	b.waitFor(t, "the command's pause button", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pauseButton)))
 	b.do(t, "pause one command", chromedp.Click(chromedp.CSS(pauseButton)))
-	b.waitFor(t, 5*time.Second, "the command paused", fmt.Sprintf(`document.querySelector(%s) !== null`, js(resumeButton)))
+	b.waitFor(t, "the command paused", fmt.Sprintf(`document.querySelector(%s) !== null`, js(resumeButton)))
 	var st struct {
 		State          string   `json:"state"`
 		PausedCommands []string `json:"paused_commands"`
@@ -570,7 +607,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 		t.Errorf("after pausing one command: %+v", st)
 	}
 	b.do(t, "resume the command", chromedp.Click(chromedp.CSS(resumeButton)))
-	b.waitFor(t, 5*time.Second, "the command running", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pauseButton)))
+	b.waitFor(t, "the command running", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pauseButton)))
 	s.GetJSON(t, "/v1/delivery", http.StatusOK, &st)
 	if len(st.PausedCommands) != 0 {
 		t.Errorf("after resuming: paused %v", st.PausedCommands)
@@ -579,7 +616,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	// While all delivery is paused, a command not paused on its own offers
 	// Pause, not a Resume that would change nothing, and says why it waits.
 	b.do(t, "pause all", chromedp.Click(chromedp.CSS("#delivery-pause")))
-	b.waitFor(t, 5*time.Second, "the command paused with all delivery", fmt.Sprintf(`(() => {
+	b.waitFor(t, "the command paused with all delivery", fmt.Sprintf(`(() => {
 		const b = document.querySelector(%s);
 		return document.getElementById('delivery-state').textContent === 'paused' && b !== null &&
 			b.closest('tr').textContent.includes('paused (all delivery)');
@@ -588,17 +625,17 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 		t.Error("a Resume button for one command while all delivery is paused")
 	}
 	b.do(t, "resume all", chromedp.Click(chromedp.CSS("#delivery-resume")))
-	b.waitFor(t, 5*time.Second, "delivery running again", `document.getElementById('delivery-state').textContent === 'running'`)
+	b.waitFor(t, "delivery running again", `document.getElementById('delivery-state').textContent === 'running'`)
 
 	// Topics: by group id, then one topic's fields.
-	b.waitFor(t, 5*time.Second, "the Topics tab", `!document.getElementById('tab-topics').hidden`)
+	b.waitFor(t, "the Topics tab", `!document.getElementById('tab-topics').hidden`)
 	b.do(t, "search topics",
 		chromedp.Click(chromedp.CSS("#tab-topics")),
 		chromedp.SendKeys(chromedp.CSS("#topics-group"), groupID),
 		chromedp.Click(chromedp.CSS("#topics-search")))
-	b.waitFor(t, 5*time.Second, "the topic", rowWith("topics-rows", name))
+	b.waitFor(t, "the topic", rowWith("topics-rows", name))
 	clickRowWith(t, b, "topics-rows", name)
-	b.waitFor(t, 5*time.Second, "the topic's fields", fmt.Sprintf(`(() => {
+	b.waitFor(t, "the topic's fields", fmt.Sprintf(`(() => {
 		const d = document.getElementById('topic-detail');
 		return !d.hidden && d.textContent.includes(%s) && d.textContent.includes('Color');
 	})()`, js(topicID)))
@@ -634,7 +671,7 @@ func TestDeadLettersListIsCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
-	b.waitFor(t, 10*time.Second, "the oldest 2 of the 3 dead letters, said so",
+	b.waitFor(t, "the oldest 2 of the 3 dead letters, said so",
 		`document.querySelectorAll('#dead-rows tr').length === 2 &&
 			document.getElementById('dead-msg').textContent === 'showing 2 of 3 dead letters, the oldest first'`)
 	for i, seq := range deadSeqs[:2] {
@@ -645,13 +682,13 @@ func TestDeadLettersListIsCut(t *testing.T) {
 
 	fixed.Store(true)
 	b.do(t, "replay all", chromedp.Click(chromedp.CSS("#dead-replay-all")))
-	b.waitFor(t, 10*time.Second, "the empty dead-letter list",
+	b.waitFor(t, "the empty dead-letter list",
 		`document.querySelectorAll('#dead-rows tr').length === 0 && document.getElementById('dead-msg').textContent === '0 dead letters'`)
 	if d := b.dialogList(); len(d) != 1 || !strings.HasPrefix(d[0], "confirm: Replay all 3 dead letters?") ||
 		!strings.Contains(d[0], "not only the 2 listed here") {
 		t.Errorf("dialogs = %q, want the confirm of Replay all counting all 3", d)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(pageWait)
 	for succeeded.Load() < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("Replay all ran the handler %d times, want 3", succeeded.Load())
@@ -705,9 +742,9 @@ func TestPauseSaysTheStatusWasNotRead(t *testing.T) {
 		{"resume one command", resumeButton, shown(pauseButton), "alert: resume " + afterCommand + ": " + statusError},
 	}
 	for i, tt := range tests {
-		b.waitFor(t, 10*time.Second, tt.name+": the button", shown(tt.button))
+		b.waitFor(t, tt.name+": the button", shown(tt.button))
 		b.do(t, tt.name, chromedp.Click(chromedp.CSS(tt.button)))
-		b.waitFor(t, 10*time.Second, tt.name+": done", tt.done)
+		b.waitFor(t, tt.name+": done", tt.done)
 		d := b.dialogList()
 		if len(d) != i+1 || d[i] != tt.want {
 			t.Fatalf("%s: dialogs = %q, want %q last", tt.name, d, tt.want)
@@ -740,7 +777,7 @@ func TestForwardDestinations(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
-	b.waitFor(t, 10*time.Second, "the destination with its dead letter", `(() => {
+	b.waitFor(t, "the destination with its dead letter", `(() => {
 		const row = document.querySelector('#ov-forward tbody tr');
 		if (!row) return false;
 		const cells = [...row.children].map((td) => td.textContent);
@@ -751,7 +788,7 @@ func TestForwardDestinations(t *testing.T) {
 		t.Errorf("the Overview fetched %q, want v1/dead-letters?limit=1", urls)
 	}
 	b.do(t, "open Dead letters", chromedp.Click(chromedp.CSS("#tab-dead")))
-	b.waitFor(t, 10*time.Second, "the destination of the dead letter", rowWith("dead-rows", afterCommand+" → default"))
+	b.waitFor(t, "the destination of the dead letter", rowWith("dead-rows", afterCommand+" → default"))
 	for _, u := range eval[[]string](t, b, `window.__deadURLs`) {
 		if !strings.Contains(u, "limit=") {
 			t.Errorf("the console fetched %s without a limit", u)
@@ -772,7 +809,7 @@ func TestEventsShowTheLastSearch(t *testing.T) {
 
 	b := newBrowser(t)
 	b.do(t, "open Events", chromedp.Navigate(s.AdminURL+"/#events"))
-	b.waitFor(t, 10*time.Second, "the event", rowWith("events-rows", requestID))
+	b.waitFor(t, "the event", rowWith("events-rows", requestID))
 	// Hold the answers to the first search (no command) until released;
 	// once the app has read a released answer, one more task runs, then
 	// window.staleRead is set.
@@ -794,14 +831,14 @@ func TestEventsShowTheLastSearch(t *testing.T) {
 			}, reject)));
 		};
 	})()`)
-	b.waitFor(t, 15*time.Second, "a refresh of the first search held", `window.held.length > 0`)
+	b.waitFor(t, "a refresh of the first search held", `window.held.length > 0`)
 	b.do(t, "search another command",
 		chromedp.SendKeys(chromedp.CSS("#events-command"), "Group.CallbackAfterCreateTopic"),
 		chromedp.Click(chromedp.CSS("#events-search")))
-	b.waitFor(t, 10*time.Second, "no event of that command",
+	b.waitFor(t, "no event of that command",
 		`document.querySelectorAll('#events-rows tr').length === 0 && !document.getElementById('events-empty').hidden`)
 	eval[chromedp.Void](t, b, `window.held.forEach((release) => release())`)
-	b.waitFor(t, 10*time.Second, "the old answer read", `window.staleRead`)
+	b.waitFor(t, "the old answer read", `window.staleRead`)
 	if n := eval[int](t, b, `document.querySelectorAll('#events-rows tr').length`); n != 0 {
 		t.Errorf("the events of the search before show again (%d rows) for command Group.CallbackAfterCreateTopic:\n%s", n, b.text(t))
 	}
@@ -827,19 +864,19 @@ func TestHostilePayload(t *testing.T) {
 
 	b := newBrowser(t)
 	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
-	b.waitFor(t, 5*time.Second, "the hostile command in Live", rowWith("live-rows", command))
+	b.waitFor(t, "the hostile command in Live", rowWith("live-rows", command))
 
-	b.waitFor(t, 5*time.Second, "the Topics tab", `!document.getElementById('tab-topics').hidden`)
+	b.waitFor(t, "the Topics tab", `!document.getElementById('tab-topics').hidden`)
 	b.do(t, "open Topics", chromedp.Click(chromedp.CSS("#tab-topics")))
-	b.waitFor(t, 5*time.Second, "the hostile topic", rowWith("topics-rows", name))
+	b.waitFor(t, "the hostile topic", rowWith("topics-rows", name))
 	clickRowWith(t, b, "topics-rows", name)
-	b.waitFor(t, 5*time.Second, "the hostile topic's fields", fmt.Sprintf(
+	b.waitFor(t, "the hostile topic's fields", fmt.Sprintf(
 		`document.getElementById('topic-detail').textContent.includes(%s)`, js(topicID)))
 
 	b.do(t, "open Events", chromedp.Click(chromedp.CSS("#tab-events")))
-	b.waitFor(t, 5*time.Second, "the topic's event", rowWith("events-rows", "Group.CallbackAfterCreateTopic"))
+	b.waitFor(t, "the topic's event", rowWith("events-rows", "Group.CallbackAfterCreateTopic"))
 	clickRowWith(t, b, "events-rows", "Group.CallbackAfterCreateTopic")
-	b.waitFor(t, 5*time.Second, "the hostile body", `(() => {
+	b.waitFor(t, "the hostile body", `(() => {
 		const pre = document.querySelector('#event-detail pre.json');
 		return pre && pre.textContent.includes('<img src=x onerror=alert(1)>');
 	})()`)
@@ -867,7 +904,7 @@ func TestHostilePayload(t *testing.T) {
 
 	// The listener does see a dialog: a control that a dialog would be caught.
 	eval[chromedp.Void](t, b, `setTimeout(() => alert('control'), 0)`)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(pageWait)
 	for len(b.dialogList()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the dialog listener missed the control alert")
@@ -907,22 +944,22 @@ func TestAdminToken(t *testing.T) {
 
 	b := newBrowser(t)
 	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
-	b.waitFor(t, 5*time.Second, "the token form", `!document.getElementById('token-overlay').hidden`)
+	b.waitFor(t, "the token form", `!document.getElementById('token-overlay').hidden`)
 
 	b.do(t, "a wrong token",
 		chromedp.SendKeys(chromedp.CSS("#token-input"), "wrong"),
 		chromedp.Click(chromedp.CSS("#token-submit")))
-	b.waitFor(t, 5*time.Second, "the refusal", `!document.getElementById('token-overlay').hidden &&
+	b.waitFor(t, "the refusal", `!document.getElementById('token-overlay').hidden &&
 		document.getElementById('token-error').textContent.includes('refused')`)
 
 	b.do(t, "the token",
 		chromedp.SendKeys(chromedp.CSS("#token-input"), token),
 		chromedp.Click(chromedp.CSS("#token-submit")))
-	b.waitFor(t, 5*time.Second, "the form gone", `document.getElementById('token-overlay').hidden`)
+	b.waitFor(t, "the form gone", `document.getElementById('token-overlay').hidden`)
 
 	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
-	b.waitFor(t, 5*time.Second, "the callback in Live", rowWith("live-rows", res.Header.Get("X-Request-Id")))
-	b.waitFor(t, 5*time.Second, "the dependencies", `document.getElementById('page-overview') !== null && document.getElementById('ov-mode').textContent === 'inline'`)
+	b.waitFor(t, "the callback in Live", rowWith("live-rows", res.Header.Get("X-Request-Id")))
+	b.waitFor(t, "the dependencies", `document.getElementById('page-overview') !== null && document.getElementById('ov-mode').textContent === 'inline'`)
 
 	if got := eval[string](t, b, `sessionStorage.getItem('imcallback.adminToken')`); got != token {
 		t.Errorf("sessionStorage keeps %q, want the token", got)
@@ -1011,7 +1048,7 @@ func TestScreenshot(t *testing.T) {
 		t.Fatalf("the traffic stopped: %v", err)
 	}
 	if *screenshotPage == "overview" {
-		b.waitFor(t, 10*time.Second, "the charts", `document.querySelectorAll('#ov-chart-command polyline').length > 0`)
+		b.waitFor(t, "the charts", `document.querySelectorAll('#ov-chart-command polyline').length > 0`)
 	}
 	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot()) // the viewport, as PNG
 	if err != nil {
