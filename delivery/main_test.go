@@ -375,7 +375,9 @@ func hasLabels(m *dto.Metric, pairs []string) bool {
 // pending is the consumer's unprocessed count, failing the test on error.
 func pending(t *testing.T, s started) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// A bound, not a wait: conditions poll it, and a loaded server (the
+	// shared NATS of IMCALLBACK_TEST_NATS_URL) may take seconds to answer.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	n, err := s.Pending(ctx)
 	if err != nil {
