@@ -208,7 +208,7 @@ func (s *crashService) start() {
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get("http://" + s.adm + "/readyz")
+		resp, err := client.Get("http://" + s.adm + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

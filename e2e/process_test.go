@@ -21,6 +21,17 @@ import (
 // builds caches the binaries built in this test process, by package path.
 var builds sync.Map
 
+// TestMain removes the binaries built for the tests once they ran: they
+// outlive each test, so no test's temporary directory holds them.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.Range(func(_, path any) bool {
+		_ = os.RemoveAll(filepath.Dir(path.(string)))
+		return true
+	})
+	os.Exit(code)
+}
+
 // buildBinary builds pkg (e.g. "./cmd/imcallback") once per test process.
 func buildBinary(tb testing.TB, pkg string) string {
 	tb.Helper()
@@ -41,6 +52,13 @@ func buildBinary(tb testing.TB, pkg string) string {
 	builds.Store(pkg, out)
 	return out
 }
+
+// client is the tests' HTTP client: its timeout turns a service that
+// accepts a request and never answers into a failure, not a hang.
+var client = &http.Client{Timeout: 10 * time.Second}
+
+// runTimeout bounds one run of the CLI, so a hung command fails the test.
+const runTimeout = time.Minute
 
 // process is a running binary.
 type process struct {
@@ -78,7 +96,7 @@ func startProcess(tb testing.TB, bin string, env []string, admin bool, args ...s
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(probe)
+		resp, err := client.Get(probe)
 		if err == nil {
 			resp.Body.Close()
 			if !admin || resp.StatusCode == http.StatusOK {

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -31,7 +30,9 @@ func TestRunbookAgainstTheRunningService(t *testing.T) {
 	p := startProcess(t, bin, env, true, "serve")
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, append([]string{"--admin", p.admin}, args...)...)
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, append([]string{"--admin", p.admin}, args...)...)
 		cmd.Env = append(os.Environ(), env...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -40,7 +41,7 @@ func TestRunbookAgainstTheRunningService(t *testing.T) {
 		t.Logf("$ imcallback %s\n%s", strings.Join(args, " "), out)
 		return string(out)
 	}
-	sender := imtest.Sender{URL: p.public + "/im/callback", AppID: imtest.AppID, Token: "runbook"}
+	sender := imtest.Sender{URL: p.public + "/im/callback", AppID: imtest.AppID, Token: "runbook", Client: client}
 	send := func(command string, fields map[string]any) {
 		t.Helper()
 		body, err := imtest.SampleWith(command, fields)
@@ -74,7 +75,7 @@ func TestRunbookAgainstTheRunningService(t *testing.T) {
 	// order) and, with one delivery allowed, be dead-lettered again.
 	deadline = time.Now().Add(20 * time.Second)
 	for {
-		ids, err := topicIDs(http.DefaultClient, strings.TrimPrefix(p.admin, "http://"), "@TGS#_runbook")
+		ids, err := topicIDs(client, strings.TrimPrefix(p.admin, "http://"), "@TGS#_runbook")
 		if err == nil && slices.Contains(ids, topicID) {
 			break
 		}

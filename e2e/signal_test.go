@@ -24,7 +24,7 @@ func TestSIGTERMExitsZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &imtest.Sender{URL: p.public + "/im/callback", AppID: imtest.AppID, Token: imtest.Token}
+	s := &imtest.Sender{URL: p.public + "/im/callback", AppID: imtest.AppID, Token: imtest.Token, Client: client}
 	if res, err := s.Send(t.Context(), "Group.CallbackAfterCreateTopic", sample); err != nil || !res.OK() {
 		t.Fatalf("%v %+v", err, res)
 	}
