@@ -257,11 +257,17 @@ func TestBeforeDeadlineAndPanic(t *testing.T) {
 			if out["ErrorCode"] != float64(1) || out["ErrorInfo"] != "fallback" {
 				t.Fatalf("answer %v, want the configured fallback", out)
 			}
-			if elapsed := time.Since(start); elapsed > time.Second {
+			// A bound a loaded machine never reaches; the log says which
+			// deadline ended the handler.
+			if elapsed := time.Since(start); elapsed > 10*time.Second {
 				t.Fatalf("answered after %v: the deadline was not enforced", elapsed)
 			}
-			if h.logs.FilterMessage("before-handler failed; sending the fallback decision").Len() != 1 {
+			logged := h.logs.FilterMessage("before-handler failed; sending the fallback decision")
+			if logged.Len() != 1 {
 				t.Fatal("the fallback was not logged")
+			}
+			if err, _ := logged.All()[0].ContextMap()["error"].(string); tt.name == "deadline" && !strings.Contains(err, "handler deadline 50ms") {
+				t.Fatalf("logged %q, want the configured deadline of 50ms", err)
 			}
 		})
 	}
@@ -447,22 +453,27 @@ func TestUnknownCommandWarningIsBounded(t *testing.T) {
 }
 
 func TestAfterInline(t *testing.T) {
+	// Only the deadline case has a short deadline (its handler outlives it,
+	// and would end within a longer default): a handler that returns at
+	// once must not be late on a loaded machine.
+	const short, long = 50 * time.Millisecond, time.Minute
 	tests := []struct {
 		name        string
+		timeout     time.Duration
 		fn          func() error
 		wantHTTP    int
 		wantStatus  string
 		wantCode    float64
 		wantOutcome string
 	}{
-		{"ok", func() error { return nil }, 200, "OK", 0, "ok"},
-		{"error", func() error { return errors.New("disk full") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
-		{"panic", func() error { panic("boom") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
-		{"deadline", func() error { time.Sleep(200 * time.Millisecond); return nil }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"ok", long, func() error { return nil }, 200, "OK", 0, "ok"},
+		{"error", long, func() error { return errors.New("disk full") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"panic", long, func() error { panic("boom") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"deadline", short, func() error { time.Sleep(200 * time.Millisecond); return nil }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, dispatcher.Options{InlineTimeout: 50 * time.Millisecond}, dispatcher.After("Group.CallbackAfterNewMemberJoin",
+			h := newHarness(t, dispatcher.Options{InlineTimeout: tt.timeout}, dispatcher.After("Group.CallbackAfterNewMemberJoin",
 				func(context.Context, *dispatcher.Event[struct{}]) error { return tt.fn() }))
 			rec, out := h.do("Group.CallbackAfterNewMemberJoin", `{}`)
 			if rec.Code != tt.wantHTTP || out["ActionStatus"] != tt.wantStatus || out["ErrorCode"] != tt.wantCode {
@@ -659,11 +670,16 @@ func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 			<-release // ignores its context: keeps its slot past the deadline
 			return allow(), nil
 		}))
-	for range 3 {
+	var refusedFrom, refusedTo int64 // the seconds of the two refusals
+	for i := range 3 {
+		if i == 1 {
+			refusedFrom = time.Now().Unix()
+		}
 		if _, out := h.do("C2C.CallbackBeforeSendMsg", `{}`); out["ErrorInfo"] != "busy" {
 			t.Fatalf("answer %v", out)
 		}
 	}
+	refusedTo = time.Now().Unix()
 	if calls.Load() != 1 {
 		t.Fatalf("%d handlers started with one slot", calls.Load())
 	}
@@ -672,8 +688,14 @@ func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 	if overloaded != 2 || deadline != 1 {
 		t.Fatalf("outcomes: overloaded %v, fallback %v", overloaded, deadline)
 	}
-	if n := h.logs.FilterMessage("too many before-handlers running; sending the fallback decision").Len(); n != 1 {
+	// One line a second: two refusals on either side of a second's end
+	// (rare, but a loaded machine makes it likelier) may log two.
+	n := h.logs.FilterMessage("too many before-handlers running; sending the fallback decision").Len()
+	if refusedFrom == refusedTo && n != 1 {
 		t.Fatalf("%d overload lines for two refusals in the same second, want 1", n)
+	}
+	if n < 1 || n > 2 {
+		t.Fatalf("%d overload lines for two refusals, want 1 or 2", n)
 	}
 
 	close(release) // the stuck handler returns and frees its slot
