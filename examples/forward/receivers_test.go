@@ -5,7 +5,6 @@ package forward_test
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -32,15 +31,17 @@ func start(t *testing.T, interpreter, script string) string {
 	if err != nil {
 		t.Skipf("the %s receiver needs %s on PATH", script, interpreter)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// A port below the ephemeral range: one the kernel handed out for
+	// :0 and got back could go to another process's connection before the
+	// receiver binds it.
+	addr := imtest.FreeAddr(t)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, path, script)
-	cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+secret, fmt.Sprintf("PORT=%d", port))
+	cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+secret, "PORT="+port)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +63,7 @@ func start(t *testing.T, interpreter, script string) string {
 			t.Log(script + ": " + s.Text())
 		}
 	}()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // an interpreter's start on a loaded machine
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
