@@ -471,7 +471,10 @@ func (d *Dispatcher) Process(ctx context.Context, r *Request) error {
 		return fmt.Errorf("%w: %s", ErrNoHandler, r.Command)
 	}
 	if f, ok := cmd.(*forwarded); ok {
-		if f.handler == nil { // the Go handler's copy, and the handler is gone
+		// The Go handler's copy: the command is found for the app because
+		// a destination takes it, but the handler may be gone, or limited
+		// (ForApps) to other apps since the copy was stored.
+		if !f.handlerServes(r.Params.SdkAppid) {
 			return fmt.Errorf("%w: %s", ErrNoHandler, r.Command)
 		}
 		cmd = f.handler

@@ -60,9 +60,14 @@ func TestStoredCopiesFollowTheirTarget(t *testing.T) {
 		return &dispatcher.Request{Command: cmd, Body: []byte(`{}`), Target: target, ReceivedAt: time.Now(),
 			Params: paramsFor(app, cmd)}
 	}
+	limited := dispatcher.After(cmd, func(context.Context, *dispatcher.Event[map[string]any]) error {
+		handled++
+		return nil
+	}, dispatcher.ForApps("2"))
 	tests := []struct {
 		name      string
 		handler   bool     // a Go handler is registered
+		only2     bool     // the Go handler is limited to app 2 (ForApps)
 		forwarded []string // commands the forwarder takes
 		apps      []string // apps the destination takes
 		r         *dispatcher.Request
@@ -70,18 +75,26 @@ func TestStoredCopiesFollowTheirTarget(t *testing.T) {
 		wantSent  int
 		wantGo    int
 	}{
-		{"a destination's copy with a Go handler too", true, []string{cmd}, nil, req("backend", "1"), nil, 1, 0},
-		{"a destination's copy, the command no longer forwarded", true, nil, nil, req("backend", "1"), nil, 1, 0},
-		{"a destination's copy, its app no longer forwarded", false, []string{cmd}, []string{"2"}, req("backend", "1"), nil, 1, 0},
-		{"a removed destination's copy", true, []string{cmd}, nil, req("gone", "1"), dispatcher.ErrUnroutable, 0, 0},
-		{"the Go handler's copy", true, []string{cmd}, nil, req("", "1"), nil, 0, 1},
-		{"the Go handler's copy, the handler removed", false, []string{cmd}, nil, req("", "1"), dispatcher.ErrNoHandler, 0, 0},
+		{"a destination's copy with a Go handler too", true, false, []string{cmd}, nil, req("backend", "1"), nil, 1, 0},
+		{"a destination's copy, the command no longer forwarded", true, false, nil, nil, req("backend", "1"), nil, 1, 0},
+		{"a destination's copy, its app no longer forwarded", false, false, []string{cmd}, []string{"2"}, req("backend", "1"), nil, 1, 0},
+		{"a removed destination's copy", true, false, []string{cmd}, nil, req("gone", "1"), dispatcher.ErrUnroutable, 0, 0},
+		{"the Go handler's copy", true, false, []string{cmd}, nil, req("", "1"), nil, 0, 1},
+		{"the Go handler's copy, the handler removed", false, false, []string{cmd}, nil, req("", "1"), dispatcher.ErrNoHandler, 0, 0},
+		// Stored before the handler was limited to app 2; a destination
+		// takes the command for app 1 now: the handler is not app 1's.
+		{"the Go handler's copy, the handler now limited to another app", true, true, []string{cmd}, nil, req("", "1"), dispatcher.ErrNoHandler, 0, 0},
+		{"the Go handler's copy of the app it is limited to", true, true, []string{cmd}, nil, req("", "2"), nil, 0, 1},
+		{"the Go handler's copy, limited to another app, not forwarded", true, true, nil, nil, req("", "1"), dispatcher.ErrNoHandler, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			handled = 0
 			var cmds []dispatcher.Command
-			if tc.handler {
+			switch {
+			case tc.handler && tc.only2:
+				cmds = append(cmds, limited)
+			case tc.handler:
 				cmds = append(cmds, goHandler)
 			}
 			f := &recordingForwarder{commands: tc.forwarded, apps: tc.apps}
