@@ -136,8 +136,22 @@ func containsString(list []string, s string) bool {
 }
 
 // applyForwardEnv turns the one-destination variables into an entry of
-// Forward named DefaultForwardName, and fills in the defaults.
-func (c *Config) applyForwardEnv() {
+// Forward named DefaultForwardName, and fills in the defaults. The secret
+// or the globs without the URL are a problem: they configure no
+// destination, and the service would start without forwarding, answering
+// every callback meant for it as an unknown command.
+func (c *Config) applyForwardEnv() []error {
+	var problems []error
+	withoutURL := func(key string) {
+		problems = append(problems, &FieldError{Key: key, Msg: fmt.Sprintf(
+			"set without %s, so it configures no destination: set the URL too, or remove it", EnvName("forward_url"))})
+	}
+	if c.ForwardURL == "" && c.ForwardSecret != "" {
+		withoutURL("forward_secret")
+	}
+	if c.ForwardURL == "" && len(c.ForwardMatch) > 0 {
+		withoutURL("forward_match")
+	}
 	if c.ForwardURL != "" {
 		match := c.ForwardMatch
 		if len(match) == 0 {
@@ -152,6 +166,7 @@ func (c *Config) applyForwardEnv() {
 			c.Forward[i].Timeout = DefaultForwardTimeout
 		}
 	}
+	return problems
 }
 
 // forwardName is what a destination's name may hold: it becomes a metric

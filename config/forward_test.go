@@ -276,3 +276,35 @@ func TestForwardOneSecretWithSpaces(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardVariablesWithoutTheURL: IMCALLBACK_FORWARD_SECRET or _MATCH
+// without IMCALLBACK_FORWARD_URL configures no destination; the start is
+// refused, naming the variable, rather than run without forwarding and
+// answer every callback meant for the destination as an unknown command.
+func TestForwardVariablesWithoutTheURL(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"IMCALLBACK_FORWARD_SECRET=" + whsec}, []string{"IMCALLBACK_FORWARD_SECRET (forward_secret): set without IMCALLBACK_FORWARD_URL"}},
+		{[]string{"IMCALLBACK_FORWARD_MATCH=Group.*"}, []string{"IMCALLBACK_FORWARD_MATCH (forward_match): set without IMCALLBACK_FORWARD_URL"}},
+		{[]string{"IMCALLBACK_FORWARD_SECRET=" + whsec, "IMCALLBACK_FORWARD_MATCH=Group.*"}, []string{
+			"IMCALLBACK_FORWARD_SECRET (forward_secret): set without", "IMCALLBACK_FORWARD_MATCH (forward_match): set without"}},
+	} {
+		_, err := config.Load(config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1400000001"}, tc.env...)...)})
+		for _, want := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: %v, want an error with %q", tc.env, err, want)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), whsec) {
+			t.Errorf("%v: the error quotes the secret: %v", tc.env, err)
+		}
+	}
+	// A file's destinations beside the secret variable: still a mistake.
+	file := writeTemp(t, "sdkappid: [\"1400000001\"]\nforward:\n  - name: x\n    match: [\"*\"]\n    url: http://h/\n    secret: \""+whsec+"\"\n")
+	if _, err := config.Load(config.Source{File: file, Environ: env("IMCALLBACK_FORWARD_SECRET=" + whsec)}); err == nil ||
+		!strings.Contains(err.Error(), "IMCALLBACK_FORWARD_SECRET (forward_secret): set without") {
+		t.Errorf("a file's destination and the secret variable: %v", err)
+	}
+}

@@ -97,7 +97,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	decodeErrs, failed := c.decode(k)
 	problems = append(problems, decodeErrs...)
 	problems = append(problems, c.applyAppEnv(vars)...)
-	c.applyForwardEnv()
+	problems = append(problems, c.applyForwardEnv()...)
 	for _, err := range c.problems() {
 		// A value that did not decode was replaced by its default: what
 		// validation says about that key is noise.
