@@ -8,6 +8,7 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -218,6 +219,9 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 			bad(setting("url"), "%s: url %q carries a user and password over http: use https, or a key in the path", key, RedactURL(f.URL))
 		case u.Fragment != "":
 			bad(setting("url"), "%s: url %q has a fragment, which is never sent", key, RedactURL(f.URL))
+		case !validPort(u.Port()):
+			// url.Parse takes any digits; the dial would fail on every attempt.
+			bad(setting("url"), "%s: url %q has port %s, not one from 1 to 65535", key, RedactURL(f.URL), u.Port())
 		}
 		if _, err := f.SecretKeys(); err != nil {
 			bad(setting("secret"), "%s: secret %v", key, err)
@@ -226,6 +230,16 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 			bad("forward", "%s: timeout must be positive, e.g. 5s", key)
 		}
 	}
+}
+
+// validPort reports whether a URL's port is absent (the scheme's) or a
+// TCP port, 1 to 65535.
+func validPort(port string) bool {
+	if port == "" {
+		return true
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // ForwardAnswerMargin is the part of a before-callback's deadline

@@ -88,6 +88,8 @@ func TestForwardMistakes(t *testing.T) {
 		"http://user:hunter2@backend.internal/im": "a user and password over http",
 		"http://:8080/im":                         "with a host",
 		"https://backend.internal/im#part":        "has a fragment",
+		"http://backend.internal:99999/im":        "has port 99999, not one from 1 to 65535",
+		"https://backend.internal:0/im":           "has port 0, not one from 1 to 65535",
 	} {
 		_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
 			"IMCALLBACK_FORWARD_URL="+url, "IMCALLBACK_FORWARD_SECRET="+whsec)})
@@ -95,9 +97,11 @@ func TestForwardMistakes(t *testing.T) {
 			t.Errorf("url %s: %v, want an error saying %q without the password", url, err, want)
 		}
 	}
-	if _, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
-		"IMCALLBACK_FORWARD_URL=https://user:pw@backend.internal/im", "IMCALLBACK_FORWARD_SECRET="+whsec)}); err != nil {
-		t.Errorf("a user and password over https: %v", err)
+	for _, url := range []string{"https://user:pw@backend.internal/im", "http://backend.internal:65535/im", "http://[::1]:8090/im"} {
+		if _, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
+			"IMCALLBACK_FORWARD_URL="+url, "IMCALLBACK_FORWARD_SECRET="+whsec)}); err != nil {
+			t.Errorf("url %s: %v", url, err)
+		}
 	}
 }
 
