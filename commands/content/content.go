@@ -31,7 +31,9 @@ type Contact struct {
 type ResultNotify struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
-	// SdkAppID is the application, in the body (note the capital I).
+	// SdkAppID is the application as the body names it (note the capital
+	// I). Nothing verifies it: the verified app is Event.AppID, from the
+	// signed URL; choose per-app clients or data by that, never by this.
 	SdkAppID protocol.FlexInt `json:"SdkAppId"`
 	// Scene is C2C, C2CCustom, Group, GroupCustom, GroupInfo, GroupMemberInfo, RelationChain or UserInfo.
 	Scene string `json:"Scene"`
