@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -140,20 +139,7 @@ func TestExistingMemoryStreamIsWarnedOf(t *testing.T) {
 			t.Fatal(err)
 		}
 		core, logs := observer.New(zapcore.WarnLevel)
-		s, err := delivery.New(o, zap.New(core), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := s.Stop(ctx); err != nil {
-				t.Errorf("stop: %v", err)
-			}
-		})
+		s := startLogged(t, o, zap.New(core), nil)
 		if err := s.Check(ctx); err != nil {
 			t.Fatalf("a memory stream is kept and used: %v", err)
 		}

@@ -284,8 +284,14 @@ type started struct {
 // stops it at cleanup.
 func start(t *testing.T, o delivery.Options, p delivery.Processor) started {
 	t.Helper()
+	return startLogged(t, o, testLogger(t), p)
+}
+
+// startLogged is start with the service logging to log.
+func startLogged(t *testing.T, o delivery.Options, log *zap.Logger, p delivery.Processor) started {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := delivery.New(o, testLogger(t), reg)
+	s, err := delivery.New(o, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
