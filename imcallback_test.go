@@ -897,3 +897,52 @@ func TestForAppsUnconfiguredAppWarns(t *testing.T) {
 		t.Fatalf("the configured app was warned about: %v", logs.All())
 	}
 }
+
+// TestAdminConnectionsAreBounded: the admin listener holds at most
+// server.AdminMaxConns connections; one beyond them is closed unanswered,
+// and the places freed are taken again.
+func TestAdminConnectionsAreBounded(t *testing.T) {
+	// Held connections send nothing: the read header timeout must not close them meanwhile.
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_READ_HEADER_TIMEOUT=5m"})
+	host := strings.TrimPrefix(s.AdminURL, "http://")
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", host, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(time.Minute)) // a bound, not a timing
+		return c
+	}
+	// healthz asks GET /healthz on c and reports whether it was answered.
+	healthz := func(c net.Conn) bool {
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: "+host+"\r\n\r\n"); err != nil {
+			return false
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	held := make([]net.Conn, server.AdminMaxConns)
+	for i := range held {
+		held[i] = dial()
+	}
+	// The listener accepts in the order of arrival: this one comes after
+	// the bound is taken.
+	over := dial()
+	defer over.Close()
+	if healthz(over) {
+		t.Fatalf("a connection beyond the %d held was answered", server.AdminMaxConns)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	waitUntil(t, "the freed places taken again", func() bool {
+		c := dial()
+		defer c.Close()
+		return healthz(c)
+	})
+}

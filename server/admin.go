@@ -28,6 +28,7 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
+	"github.com/imcallback/imcallback/protocol"
 )
 
 // adminIn are the dependencies of newAdmin.
@@ -202,9 +203,28 @@ func newAdmin(in adminIn) (*Admin, error) {
 	}
 	a := &Admin{Listener{name: "admin", echo: e, log: in.Log}}
 	a.server = newHTTPServer(in.Config, e, in.Log)
-	in.Lifecycle.Append(a.hook(in.Config.AdminListen, nil, in.Config.ShutdownTimeout))
+	// The admin listener's connections are bounded too: without a bound,
+	// clients of an exposed admin address (with or without the token) could
+	// take the open files the stores and the public listener need.
+	// Refusals are logged at most once a minute, with the count so far.
+	var refused int64
+	var lastWarned time.Time
+	a.limit = newConnLimit(AdminMaxConns, false, func(*protocol.Error) { // called by the accept loop alone
+		refused++
+		if now := time.Now(); now.Sub(lastWarned) >= time.Minute {
+			lastWarned = now
+			in.Log.Warn("the admin listener refused a connection beyond its bound",
+				zap.Int("max_conns", AdminMaxConns), zap.Int64("refused_total", refused))
+		}
+	})
+	a.server.ConnState = a.limit.connState
+	in.Lifecycle.Append(a.hook(in.Config.AdminListen, nil, in.Config.ShutdownTimeout, zap.Int("max_conns", AdminMaxConns)))
 	return a, nil
 }
+
+// AdminMaxConns bounds the admin listener's open connections (probes,
+// Prometheus, the console, the CLI): a connection beyond it is closed at once.
+const AdminMaxConns = 256
 
 // ErrorBody is the admin listener's error answer.
 type ErrorBody struct {
