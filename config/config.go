@@ -487,6 +487,18 @@ func (c *Config) Notes() []string {
 		}
 		notes = append(notes, note)
 	}
+	// An attempt runs under the after-handler's deadline, so a longer
+	// destination timeout never applies.
+	deadline, deadlineKey := c.HandlerTimeout, "handler_timeout"
+	if c.Delivery == DeliveryInline {
+		deadline, deadlineKey = c.InlineTimeout, "inline_timeout"
+	}
+	for _, f := range c.Forward {
+		if f.Timeout > deadline {
+			notes = append(notes, fmt.Sprintf("forward destination %q: its timeout %v is longer than %s %v, "+
+				"which bounds each attempt: an attempt is cut off at %v", f.Name, f.Timeout, EnvName(deadlineKey), deadline, deadline))
+		}
+	}
 	if c.SignWindow > wideSignWindow {
 		notes = append(notes, fmt.Sprintf("%s %v is wide: a captured callback is accepted again for that long "+
 			"(the window is meant to absorb clock skew; the default is %v)", EnvName("sign_window"), c.SignWindow, Default().SignWindow))

@@ -312,3 +312,39 @@ func TestForwardVariablesWithoutTheURL(t *testing.T) {
 		t.Errorf("a file's destination and the secret variable: %v", err)
 	}
 }
+
+// TestForwardTimeoutPastTheHandlerDeadline: a destination timeout longer
+// than the deadline of an after-handler run (durable: handler_timeout,
+// inline: inline_timeout) never applies, and config check notes it.
+func TestForwardTimeoutPastTheHandlerDeadline(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      []string
+		wantNote string // "" : no note about the timeout
+	}{
+		{"durable, within handler_timeout", []string{"IMCALLBACK_HANDLER_TIMEOUT=30s"}, ""},
+		{"durable, past handler_timeout", []string{"IMCALLBACK_HANDLER_TIMEOUT=2s"}, "IMCALLBACK_HANDLER_TIMEOUT 2s"},
+		{"inline, past inline_timeout", []string{"IMCALLBACK_DELIVERY=inline"}, "IMCALLBACK_INLINE_TIMEOUT 1.5s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := writeTemp(t, "sdkappid: [\"1400000001\"]\nforward:\n  - name: slow\n    match: [\"*\"]\n    url: http://h/\n    secret: \""+whsec+"\"\n    timeout: 5s\n")
+			c, err := config.Load(config.Source{File: file, Environ: env(tt.env...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var note string
+			for _, n := range c.Notes() {
+				if strings.Contains(n, `forward destination "slow"`) {
+					note = n
+				}
+			}
+			switch {
+			case tt.wantNote == "" && note != "":
+				t.Errorf("noted %q for a timeout within the deadline", note)
+			case tt.wantNote != "" && !strings.Contains(note, tt.wantNote):
+				t.Errorf("note %q, want one naming %q", note, tt.wantNote)
+			}
+		})
+	}
+}
