@@ -727,8 +727,8 @@ func (s *Service) pendingGauge() float64 {
 // stream's subjects, age limit, duplicate window, retention policy and
 // acknowledgements in line (ensureStream). Replicas and storage of an
 // existing stream are the operator's and stay as they are. A new subject
-// prefix is refused while events or dead letters remain under the old one
-// (prefixChangeProblem). A missing consumer starts after the floor r recorded (nil: at the start).
+// prefix is refused while the consumer has events to process under the old
+// one (prefixChangeProblem). A missing consumer starts after the floor r recorded (nil: at the start).
 func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Logger, r *resume) error {
 	if err := prefixChangeProblem(ctx, js, o); err != nil {
 		return err
