@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -189,6 +190,34 @@ func TestSubjectPrefixChangeWaitsForTheWorkUnderTheOldOne(t *testing.T) {
 			t.Fatalf("check with a new prefix once the old one's events are processed: %v", err)
 		}
 	})
+}
+
+// TestSubjectPrefixChangeFailsTheEmbeddedStart: with the embedded server
+// (the default, o.StoreDir set), a refused prefix change fails the start
+// with the reason, as docs/delivery.md says, instead of a service that
+// runs not ready.
+func TestSubjectPrefixChangeFailsTheEmbeddedStart(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	old := start(t, o, nil)
+	accept(t, old, request(testCommand, "pending"))
+	stop(t, old)
+
+	moved := o
+	moved.SubjectPrefix = o.SubjectPrefix + "_moved"
+	s, err := delivery.New(moved, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = s.Start(ctx)
+	if err == nil {
+		_ = s.Stop(ctx)
+		t.Fatal("the embedded start took a new prefix with an event pending under the old one")
+	}
+	if !strings.Contains(err.Error(), "IMCALLBACK_SUBJECT_PREFIX changed") || !strings.Contains(err.Error(), "1 event is not processed") {
+		t.Fatalf("start: %v, want the refused prefix change", err)
+	}
 }
 
 // stop stops s now; its cleanup's second Stop does nothing.
