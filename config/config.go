@@ -487,15 +487,17 @@ func (c *Config) Notes() []string {
 		}
 		notes = append(notes, note)
 	}
-	// An attempt runs under the after-handler's deadline, so a longer
-	// destination timeout never applies.
+	// An after-callback's attempt runs under the after-handler's deadline,
+	// so a longer destination timeout that the operator set never applies.
+	// (The default timeout is not noted: with inline delivery it is always
+	// the longer, and env-only forwarding has no way to set it.)
 	deadline, deadlineKey := c.HandlerTimeout, "handler_timeout"
 	if c.Delivery == DeliveryInline {
 		deadline, deadlineKey = c.InlineTimeout, "inline_timeout"
 	}
 	for _, f := range c.Forward {
-		if f.Timeout > deadline {
-			notes = append(notes, fmt.Sprintf("forward destination %q: its timeout %v is longer than %s %v, "+
+		if !f.timeoutDefaulted && f.Timeout > deadline {
+			notes = append(notes, fmt.Sprintf("forward destination %q: its timeout %v (for after-callbacks) is longer than %s %v, "+
 				"which bounds each attempt: an attempt is cut off at %v", f.Name, f.Timeout, EnvName(deadlineKey), deadline, deadline))
 		}
 	}

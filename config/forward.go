@@ -36,6 +36,9 @@ type ForwardConfig struct {
 	// Timeout bounds one attempt of an after-callback (default 5s);
 	// before-callbacks get the before deadline.
 	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`
+
+	// timeoutDefaulted says Timeout is the default, not set by the operator.
+	timeoutDefaulted bool
 }
 
 // Forwarding defaults.
@@ -165,6 +168,7 @@ func (c *Config) applyForwardEnv() []error {
 	for i := range c.Forward {
 		if c.Forward[i].Timeout == 0 {
 			c.Forward[i].Timeout = DefaultForwardTimeout
+			c.Forward[i].timeoutDefaulted = true
 		}
 	}
 	return problems
