@@ -40,7 +40,7 @@ type Listener struct {
 	server *http.Server
 	log    *zap.Logger
 
-	limit *connLimit // nil: no bound (the admin listener)
+	limit *connLimit // the bound of open connections
 	stop  chan struct{}
 
 	mu   sync.Mutex
