@@ -457,6 +457,10 @@ func TestAfterInline(t *testing.T) {
 	// and would end within a longer default): a handler that returns at
 	// once must not be late on a loaded machine.
 	const short, long = 50 * time.Millisecond, time.Minute
+	// stuck never returns while the test runs and ignores its context, as a
+	// handler blocked on a frozen database: the answer comes at the deadline.
+	stuck := make(chan struct{})
+	t.Cleanup(func() { close(stuck) })
 	tests := []struct {
 		name        string
 		timeout     time.Duration
@@ -470,12 +474,31 @@ func TestAfterInline(t *testing.T) {
 		{"error", long, func() error { return errors.New("disk full") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
 		{"panic", long, func() error { panic("boom") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
 		{"deadline", short, func() error { time.Sleep(200 * time.Millisecond); return nil }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"stuck", short, func() error { <-stuck; return nil }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, dispatcher.Options{InlineTimeout: tt.timeout}, dispatcher.After("Group.CallbackAfterNewMemberJoin",
 				func(context.Context, *dispatcher.Event[struct{}]) error { return tt.fn() }))
-			rec, out := h.do("Group.CallbackAfterNewMemberJoin", `{}`)
+			// The bound is no expectation of speed: only an answer that
+			// waits for a stuck handler runs into it.
+			type answer struct {
+				rec *httptest.ResponseRecorder
+				out map[string]any
+			}
+			answered := make(chan answer, 1)
+			go func() {
+				rec, out := h.do("Group.CallbackAfterNewMemberJoin", `{}`)
+				answered <- answer{rec, out}
+			}()
+			var rec *httptest.ResponseRecorder
+			var out map[string]any
+			select {
+			case a := <-answered:
+				rec, out = a.rec, a.out
+			case <-time.After(30 * time.Second):
+				t.Fatal("no answer: the request waits for its handler past the deadline")
+			}
 			if rec.Code != tt.wantHTTP || out["ActionStatus"] != tt.wantStatus || out["ErrorCode"] != tt.wantCode {
 				t.Fatalf("status %d %s", rec.Code, rec.Body)
 			}
