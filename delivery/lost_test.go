@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/protocol"
@@ -103,6 +104,68 @@ func TestDeletedDeadLetterStreamIsSetUpAgain(t *testing.T) {
 		}
 		if n := len(rec.callTimes("fails")); n != 1 {
 			t.Errorf("the handler ran %d times, want MaxDeliveries = 1", n)
+		}
+	})
+}
+
+// TestEventLogIsUnavailableWhileTheDeadLetterStreamIsGone: with the
+// dead-letter stream deleted the admin API's event log answers 503 (the
+// state of an event cannot be told without its dead letters), not a list
+// that silently lacks them, while callbacks are still stored; once the
+// supervisor sets the stream up again it answers 200. The supervisor may
+// set it up again during a request: such a round is tried again.
+func TestEventLogIsUnavailableWhileTheDeadLetterStreamIsGone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		s := start(t, o, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		e := echo.New()
+		for _, r := range delivery.AdminRoutes(s.Service) {
+			e.Add(r.Method, r.Path, r.Handler)
+		}
+		get := func(path string) *httptest.ResponseRecorder {
+			w := httptest.NewRecorder()
+			e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil).WithContext(ctx))
+			return w
+		}
+		paths := []string{"/v1/events?limit=10", "/v1/events/1", "/v1/dead-letters?limit=10", "/v1/delivery"}
+		accept(t, s, request(testCommand, "before"))
+		for _, path := range paths {
+			if w := get(path); w.Code != http.StatusOK {
+				t.Fatalf("GET %s before the deletion: %d %s", path, w.Code, w.Body)
+			}
+		}
+		gone := func() bool {
+			_, err := js.Stream(ctx, o.DeadStream())
+			return errors.Is(err, jetstream.ErrStreamNotFound)
+		}
+		for _, path := range paths {
+			for round := 0; ; round++ {
+				if round == 10 {
+					t.Fatalf("GET %s: the dead-letter stream was set up again during every one of 10 requests", path)
+				}
+				if !gone() {
+					if err := js.DeleteStream(ctx, o.DeadStream()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				accept(t, s, request(testCommand, "while-gone")) // still stored (a duplicate after the first)
+				w := get(path)
+				if w.Code == http.StatusServiceUnavailable {
+					break
+				}
+				if gone() { // missing before and after the request, and answered anyway
+					t.Fatalf("GET %s without the dead-letter stream: %d %s, want 503", path, w.Code, w.Body)
+				}
+			}
+		}
+		eventually(t, 20*time.Second, "the dead-letter stream set up again", func() bool { return !gone() })
+		for _, path := range paths {
+			if w := get(path); w.Code != http.StatusOK {
+				t.Errorf("GET %s once the dead-letter stream is back: %d %s", path, w.Code, w.Body)
+			}
 		}
 	})
 }
