@@ -42,7 +42,22 @@ func NewHandlers(store Store, log *zap.Logger, reg prometheus.Registerer) (*Hand
 	if err := reg.Register(events); err != nil {
 		return nil, fmt.Errorf("topic: metrics: %w", err)
 	}
+	// Every series a handler can count exists at 0 from the start, as the
+	// callback metrics' do, so an alert on a rise (increase of result
+	// "error") sees the first one instead of a series born at 1.
+	for command, results := range countedResults {
+		for _, result := range results {
+			events.WithLabelValues(command, result)
+		}
+	}
 	return &Handlers{store: store, log: log, events: events}, nil
+}
+
+// countedResults are the results each topic command's handler counts.
+var countedResults = map[string][]string{
+	group.AfterCreateTopicCommand.Name():      {resultStored, resultInvalid, resultError},
+	group.AfterTopicDestroyedCommand.Name():   {resultStored, resultInvalid, resultError},
+	group.AfterTopicInfoChangedCommand.Name(): {resultStored, resultInvalid, resultNoTopicID, resultError},
 }
 
 // Commands returns the three topic commands, ready for dispatcher.AsCommand.

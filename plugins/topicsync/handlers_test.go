@@ -149,6 +149,48 @@ func TestDestroyedWithAnInvalidGroupCountsOnce(t *testing.T) {
 	}
 }
 
+// TestEventSeriesExistFromTheStart: every series of
+// imcallback_topic_events_total a handler can count is exposed at 0 before
+// the first callback, as the callback metrics' are, so an alert on a rise
+// sees the first one; a series born at 1 shows no increase.
+func TestEventSeriesExistFromTheStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := topicsync.NewHandlers(openSQLite(t), zap.NewNop(), reg); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := map[[2]string]float64{}
+	for _, f := range families {
+		if f.GetName() != "imcallback_topic_events_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			exposed[[2]string{labels["command"], labels["result"]}] = m.GetCounter().GetValue()
+		}
+	}
+	create, destroyed, changed := group.AfterCreateTopicCommand.Name(), group.AfterTopicDestroyedCommand.Name(),
+		group.AfterTopicInfoChangedCommand.Name()
+	for _, want := range [][2]string{
+		{create, "stored"}, {create, "invalid"}, {create, "error"},
+		{destroyed, "stored"}, {destroyed, "invalid"}, {destroyed, "error"},
+		{changed, "stored"}, {changed, "invalid"}, {changed, "no_topic_id"}, {changed, "error"},
+	} {
+		v, ok := exposed[want]
+		if !ok {
+			t.Errorf("imcallback_topic_events_total{command=%q,result=%q} is not exposed before the first callback", want[0], want[1])
+		} else if v != 0 {
+			t.Errorf("imcallback_topic_events_total{command=%q,result=%q} = %v before any callback, want 0", want[0], want[1], v)
+		}
+	}
+}
+
 // TestLogLinesBoundCallbackIDs: whatever ids a callback holds, each line
 // the handlers log shows them cut (64 bytes, valid UTF-8) and at most ten
 // of a list, so a caller cannot make a line as long as its body.
