@@ -489,8 +489,9 @@ func (c *Config) Notes() []string {
 	}
 	// An after-callback's attempt runs under the after-handler's deadline,
 	// so a longer destination timeout that the operator set never applies.
-	// (The default timeout is not noted: with inline delivery it is always
-	// the longer, and env-only forwarding has no way to set it.)
+	// The default timeout is never noted, whatever the deadline: with
+	// inline delivery it is always the longer, and env-only forwarding has
+	// no way to set it; the deadline then bounds each attempt, as documented.
 	deadline, deadlineKey := c.HandlerTimeout, "handler_timeout"
 	if c.Delivery == DeliveryInline {
 		deadline, deadlineKey = c.InlineTimeout, "inline_timeout"

@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/imcallback/imcallback/delivery"
-	"github.com/imcallback/imcallback/imtest"
 )
 
 // TestLostAcknowledgementsDoNotStallAppends removes the stream and puts a
@@ -92,13 +91,14 @@ func TestDeadLettersHaveNoAgeLimit(t *testing.T) {
 // in the stream, the refused one is not, and the service is ready again.
 // Nothing here is timed: the waits are bounds only broken code runs into.
 func TestPendingAppendsAreBounded(t *testing.T) {
-	upstream := imtest.FreeAddr(t)
-	natsServer(t, upstream, 0) // external: a failing server is not restarted under the test
-	p := startLaggyProxy(t, upstream)
+	// External, on a port of its own choosing: a failing server is not
+	// restarted under the test.
+	ns := natsServer(t, "127.0.0.1:-1", 0)
+	p := startLaggyProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
 	o := options(t, backend{name: "embedded"})
 	o.StoreDir = ""
 	o.URL = "nats://" + p.addr
-	o.PublishTimeout = 2 * time.Minute // no held append times out while the test fills the table
+	o.PublishTimeout = 2 * time.Minute // longer than ctx below: no held append times out before the test's own bound
 	s := start(t, o, nil)
 	t.Cleanup(p.release) // before the service stops, which waits for its appends
 	js := s.Conn().JS

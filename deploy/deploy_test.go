@@ -30,6 +30,7 @@ import (
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/plugins/topicsync"
+	"github.com/imcallback/imcallback/server"
 )
 
 // metricName finds the service's metric names in PromQL.
@@ -394,9 +395,9 @@ func (p probe) timeout() time.Duration {
 const startBound = 30*time.Second + 2*time.Minute
 
 // readyzAnswer is the longest /readyz takes to answer: its checks run
-// concurrently, each under a 2 s deadline, and the answer waits 100 ms
-// longer for them (server.checkTimeout, server.runChecks).
-const readyzAnswer = 2*time.Second + 100*time.Millisecond
+// concurrently, each under their deadline, and the answer waits a grace
+// longer for them (server.runChecks).
+const readyzAnswer = server.CheckTimeout + server.CheckGrace
 
 // TestKubernetes: the manifests parse; the probes read /readyz and
 // /healthz on the admin port; every variable is a setting; the arguments

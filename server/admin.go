@@ -47,12 +47,13 @@ type adminIn struct {
 	Sections  []config.SectionInfo `group:"config_sections"`
 }
 
-// checkTimeout bounds each readiness check; they run concurrently, so a
-// slow dependency does not make another one look broken.
-const checkTimeout = 2 * time.Second
+// CheckTimeout bounds each readiness check of /readyz; they run
+// concurrently, so a slow dependency does not make another one look broken.
+const CheckTimeout = 2 * time.Second
 
-// checkGrace is how long past its deadline a check's answer is awaited.
-const checkGrace = 250 * time.Millisecond
+// CheckGrace is how long past its deadline a check's answer is awaited:
+// /readyz answers within CheckTimeout + CheckGrace.
+const CheckGrace = 250 * time.Millisecond
 
 // runChecks runs every check at once, each under its own deadline, and
 // returns "ok" or the error text by check name. A check that ignores its
@@ -79,7 +80,7 @@ func runChecks(ctx context.Context, checks []admin.Check, timeout time.Duration)
 	}
 	// A check that honours its deadline answers a moment after it: the
 	// grace keeps a busy machine from reporting it as one that ignored it.
-	late := time.NewTimer(timeout + checkGrace)
+	late := time.NewTimer(timeout + CheckGrace)
 	defer late.Stop()
 	for range checks {
 		select {
@@ -168,7 +169,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 		}
 	}
 	e.GET("/readyz", func(c echo.Context) error {
-		results := runChecks(c.Request().Context(), readiness, checkTimeout)
+		results := runChecks(c.Request().Context(), readiness, CheckTimeout)
 		status, word := http.StatusOK, "ready"
 		for _, r := range results {
 			if r != "ok" {
@@ -460,7 +461,7 @@ func statusHandler(checks []admin.Check, durable bool) echo.HandlerFunc {
 		mode = "durable"
 	}
 	return func(c echo.Context) error {
-		results := runChecks(c.Request().Context(), checks, checkTimeout)
+		results := runChecks(c.Request().Context(), checks, CheckTimeout)
 		deps := make([]Dependency, 0, len(checks))
 		for _, ch := range checks {
 			d := Dependency{Name: ch.Name, State: "ok", AffectsReadiness: !ch.Handler || !durable}

@@ -49,7 +49,7 @@ func (h *healthCollector) latest() map[string]string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if now := h.now(); h.results == nil || now.Sub(h.at) >= healthTTL {
-		h.results, h.at = runChecks(context.Background(), h.checks, checkTimeout), now
+		h.results, h.at = runChecks(context.Background(), h.checks, CheckTimeout), now
 	}
 	return h.results
 }
@@ -61,7 +61,7 @@ func (h *healthCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect reports the latest results (running the checks, concurrently and
-// each under checkTimeout, when they are older than healthTTL).
+// each under CheckTimeout, when they are older than healthTTL).
 func (h *healthCollector) Collect(ch chan<- prometheus.Metric) {
 	results := h.latest()
 	ready := 1.0
