@@ -317,23 +317,52 @@ func runWrk(wrk string, conns, seconds int, script, body, nonce, target string) 
 	if err != nil {
 		fail(fmt.Sprintf("wrk: %v\n%s", err, out))
 	}
-	text := string(out)
-	var r round
-	if m := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`).FindStringSubmatch(text); m != nil {
-		r.rps, _ = strconv.ParseFloat(m[1], 64)
-	}
-	if m := regexp.MustCompile(`(?m)^\s+99%\s+(\S+)`).FindStringSubmatch(text); m != nil {
-		r.p99 = parseWrkDuration(m[1])
-	}
-	if strings.Contains(text, "Non-2xx or 3xx responses") || r.rps == 0 {
-		fail(fmt.Sprintf("wrk against %s: not every answer was 2xx:\n%s", target, text))
+	r, err := parseWrk(string(out))
+	if err != nil {
+		fail(fmt.Sprintf("wrk against %s: %v:\n%s", target, err, out))
 	}
 	return r
 }
 
-// parseWrkDuration reads wrk's "1.23ms", "850.00us", "1.02s".
+var (
+	wrkRPS          = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkP99          = regexp.MustCompile(`(?m)^\s+99%\s+(\S+)`)
+	wrkSocketErrors = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+// parseWrk reads req/s and the p99 latency from wrk's --latency output. A
+// run with answers other than 2xx or 3xx, or with socket errors (refused
+// connections, resets, requests that timed out), is an error: wrk leaves
+// those requests out of its latencies, so the round would look better than
+// the service answered.
+func parseWrk(text string) (round, error) {
+	var r round
+	if strings.Contains(text, "Non-2xx or 3xx responses") {
+		return r, errors.New("not every answer was 2xx")
+	}
+	if m := wrkSocketErrors.FindStringSubmatch(text); m != nil && (m[1] != "0" || m[2] != "0" || m[3] != "0" || m[4] != "0") {
+		return r, fmt.Errorf("socket errors (connect %s, read %s, write %s, timeout %s)", m[1], m[2], m[3], m[4])
+	}
+	if m := wrkRPS.FindStringSubmatch(text); m != nil {
+		r.rps, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if r.rps == 0 {
+		return r, errors.New("no requests answered (no Requests/sec)")
+	}
+	m := wrkP99.FindStringSubmatch(text)
+	if m == nil {
+		return r, errors.New("no 99% latency (wrk ran without --latency?)")
+	}
+	if r.p99 = parseWrkDuration(m[1]); r.p99 == 0 {
+		return r, fmt.Errorf("unreadable 99%% latency %q", m[1])
+	}
+	return r, nil
+}
+
+// parseWrkDuration reads wrk's "850.00us", "1.23ms", "1.02s", "1.50m"
+// (0 when it cannot).
 func parseWrkDuration(s string) time.Duration {
-	d, err := time.ParseDuration(strings.Replace(s, "us", "µs", 1))
+	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0
 	}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// wrkOutput is wrk --latency's report with the given Requests/sec, 99%
+// latency and extra lines (errors) before Requests/sec.
+func wrkOutput(rps, p99, extra string) string {
+	return `Running 10s test @ http://127.0.0.1:40000/im/callback?x=1
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.02ms  512.00us  20.00ms   90.00%
+    Req/Sec    62.1k     3.2k    70.0k    80.00%
+  Latency Distribution
+     50%  800.00us
+     75%    1.10ms
+     90%    1.60ms
+     99%  ` + p99 + `
+  621000 requests in 10.00s, 80.00MB read
+` + extra + `Requests/sec:  ` + rps + `
+Transfer/sec:      8.00MB
+`
+}
+
+func TestParseWrk(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		rps     float64
+		p99     time.Duration
+		wantErr string
+	}{
+		{"microseconds", wrkOutput("62100.45", "950.00us", ""), 62100.45, 950 * time.Microsecond, ""},
+		{"milliseconds", wrkOutput("62100.45", "3.27ms", ""), 62100.45, 3270 * time.Microsecond, ""},
+		{"seconds", wrkOutput("1200.00", "1.02s", ""), 1200, 1020 * time.Millisecond, ""},
+		{"minutes", wrkOutput("10.00", "1.50m", ""), 10, 90 * time.Second, ""},
+		{"non-2xx", wrkOutput("90000.00", "1.00ms", "  Non-2xx or 3xx responses: 12\n"), 0, 0, "2xx"},
+		{"timeouts", wrkOutput("500.00", "1.90s", "  Socket errors: connect 0, read 0, write 0, timeout 37\n"), 0, 0, "timeout 37"},
+		{"connect errors", wrkOutput("500.00", "1.00ms", "  Socket errors: connect 3, read 0, write 0, timeout 0\n"), 0, 0, "connect 3"},
+		{"no requests", wrkOutput("0.00", "0.00us", ""), 0, 0, "Requests/sec"},
+		{"no latency distribution", strings.Replace(wrkOutput("100.00", "1.00ms", ""), "     99%  1.00ms\n", "", 1), 0, 0, "99%"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := parseWrk(tt.text)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseWrk: err %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseWrk: %v", err)
+			}
+			if r.rps != tt.rps || r.p99 != tt.p99 {
+				t.Fatalf("parseWrk = %v req/s, p99 %v; want %v, %v", r.rps, r.p99, tt.rps, tt.p99)
+			}
+		})
+	}
+}
