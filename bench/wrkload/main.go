@@ -263,10 +263,9 @@ func main() {
 		if baseline != "" {
 			other.stop()
 		}
-		slices.Sort(ratios)
-		median := ratios[len(ratios)/2]
-		fmt.Printf("  median ratio %.2f, service peak RSS %.0f MiB\n\n", median, float64(peak)/(1<<20))
-		results = append(results, fmt.Sprintf("| %s | %.2f | %.0f MiB |", r.name, median, float64(peak)/(1<<20)))
+		med := median(ratios)
+		fmt.Printf("  median ratio %.2f, service peak RSS %.0f MiB\n\n", med, float64(peak)/(1<<20))
+		results = append(results, fmt.Sprintf("| %s | %.2f | %.0f MiB |", r.name, med, float64(peak)/(1<<20)))
 	}
 	share := "bare echo"
 	if baseline != "" {
@@ -367,6 +366,17 @@ func parseWrkDuration(s string) time.Duration {
 		return 0
 	}
 	return d.Round(10 * time.Microsecond)
+}
+
+// median is the middle of xs, the mean of the two middle values for an
+// even count (xs is sorted in place).
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // proc is a started server.

@@ -61,3 +61,20 @@ func TestParseWrk(t *testing.T) {
 		})
 	}
 }
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{0.7}, 0.7},
+		{[]float64{0.9, 0.5, 0.7}, 0.7},
+		{[]float64{0.8, 0.2, 0.6, 0.4}, 0.5},
+		{[]float64{1, 4}, 2.5},
+	}
+	for _, tt := range tests {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
