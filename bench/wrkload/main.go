@@ -36,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -403,6 +404,7 @@ func start(bin, listen string, env []string, logFile, arg string) *proc {
 		fail(err.Error())
 	}
 	p := &proc{cmd: cmd, addr: listen}
+	running.add(p)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + listen + "/")
@@ -457,7 +459,12 @@ func (p *proc) memory(admin string) string {
 		mib(metric(admin, "go_memstats_stack_inuse_bytes")))
 }
 
+// stop ends the process (SIGTERM, then SIGKILL after 60 s) and waits for it.
+// Stopping a stopped process does nothing.
 func (p *proc) stop() {
+	if !running.remove(p) {
+		return
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
@@ -500,9 +507,53 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
+// procs is the set of started servers not yet stopped.
+type procs struct {
+	mu    sync.Mutex
+	procs []*proc
+}
+
+// running holds every server start has started and stop has not stopped,
+// so fail ends them: os.Exit skips the deferred stops, and the servers
+// would otherwise outlive the step, holding their ports and CPU.
+var running procs
+
+func (s *procs) add(p *proc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.procs = append(s.procs, p)
+}
+
+// remove takes p out of the set and reports whether it was in it.
+func (s *procs) remove(p *proc) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.procs, p)
+	if i < 0 {
+		return false
+	}
+	s.procs = slices.Delete(s.procs, i, i+1)
+	return true
+}
+
+// stopAll stops every running server.
+func (s *procs) stopAll() {
+	s.mu.Lock()
+	ps := slices.Clone(s.procs)
+	s.mu.Unlock()
+	for _, p := range ps {
+		p.stop()
+	}
+}
+
+// exit ends the step; tests replace it.
+var exit = os.Exit
+
+// fail prints msg, stops the servers the step started and exits 1.
 func fail(msg string) {
 	fmt.Fprintln(os.Stderr, "wrkload:", msg)
-	os.Exit(1)
+	running.stopAll()
+	exit(1)
 }
 
 // backlog is what the durable row's watch saw during one service round.
