@@ -580,6 +580,7 @@ func watchBacklog(admin string) *backlogWatch {
 			case <-w.done:
 				b.processedRate = (metric(admin, "imcallback_delivery_processed_total") - p0) / time.Since(start).Seconds()
 				b.last = metric(admin, "imcallback_delivery_pending")
+				b.peak = max(b.peak, b.last) // the last sample is one of the round's too
 				w.res <- b
 				return
 			case <-time.After(500 * time.Millisecond):

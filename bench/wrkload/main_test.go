@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +79,20 @@ func TestMedian(t *testing.T) {
 		if got := median(tt.in); got != tt.want {
 			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestBacklogPeakCountsTheLastSample: a backlog still growing when the
+// round ends peaks at its last sample, so the peak is never below the
+// backlog at the end.
+func TestBacklogPeakCountsTheLastSample(t *testing.T) {
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "# TYPE imcallback_delivery_pending gauge\nimcallback_delivery_pending 1234\n")
+	}))
+	defer admin.Close()
+	// Stopped before the first 500 ms sample: the last sample is the only one.
+	b := watchBacklog(strings.TrimPrefix(admin.URL, "http://")).stop()
+	if b.last != 1234 || b.peak != 1234 {
+		t.Fatalf("backlog peak %v, at the end %v; want 1234 both", b.peak, b.last)
 	}
 }
