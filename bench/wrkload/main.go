@@ -173,7 +173,7 @@ func main() {
 		}
 		serviceEnv := func(data, admin string) []string {
 			env := append([]string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + token, "IMCALLBACK_DATA_DIR=" + data,
-				"IMCALLBACK_ADMIN_LISTEN=" + admin, "IMCALLBACK_LOG_FORMAT=json"}, r.env...)
+				"IMCALLBACK_ADMIN_LISTEN=" + admin, "IMCALLBACK_LOG_FORMAT=json", signWindowEnv(*seconds)}, r.env...)
 			if *extraEnv != "" {
 				env = append(env, strings.Split(*extraEnv, ",")...)
 			}
@@ -378,6 +378,14 @@ func median(xs []float64) float64 {
 		return xs[n/2]
 	}
 	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// signWindowEnv is the service's IMCALLBACK_SIGN_WINDOW for wrk runs of
+// seconds: wrk sends one URL, signed as the run starts, for the whole run,
+// so the window must outlast it (the default minute would refuse every
+// request of a longer run with 401 from then on).
+func signWindowEnv(seconds int) string {
+	return fmt.Sprintf("IMCALLBACK_SIGN_WINDOW=%ds", seconds+60)
 }
 
 // proc is a started server.

@@ -96,3 +96,20 @@ func TestBacklogPeakCountsTheLastSample(t *testing.T) {
 		t.Fatalf("backlog peak %v, at the end %v; want 1234 both", b.peak, b.last)
 	}
 }
+
+// TestSignWindowOutlastsTheRun: the service accepts the URL signed as a
+// wrk run starts until the run ends, with a minute to spare.
+func TestSignWindowOutlastsTheRun(t *testing.T) {
+	for _, tt := range []struct {
+		seconds int
+		want    string
+	}{
+		{10, "IMCALLBACK_SIGN_WINDOW=70s"},
+		{60, "IMCALLBACK_SIGN_WINDOW=120s"},
+		{300, "IMCALLBACK_SIGN_WINDOW=360s"},
+	} {
+		if got := signWindowEnv(tt.seconds); got != tt.want {
+			t.Errorf("signWindowEnv(%d) = %s, want %s", tt.seconds, got, tt.want)
+		}
+	}
+}
