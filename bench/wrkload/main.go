@@ -604,13 +604,23 @@ func (w *backlogWatch) stop() backlog {
 	return <-w.res
 }
 
-// metric is the sum of every series of name in the admin listener's /metrics.
+// metric is the sum of every series of name in the admin listener's
+// /metrics, 0 when it cannot be read.
 func metric(admin, name string) float64 {
+	v, _ := readMetric(admin, name)
+	return v
+}
+
+// readMetric is the sum of every series of name in the admin listener's /metrics.
+func readMetric(admin, name string) (float64, error) {
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
 	sum := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -629,7 +639,7 @@ func metric(admin, name string) float64 {
 			sum += v
 		}
 	}
-	return sum
+	return sum, sc.Err()
 }
 
 // adminPost posts an empty body to the service's admin path and fails the
@@ -646,12 +656,34 @@ func adminPost(admin, path string) {
 	}
 }
 
-// waitDrained waits until the durable service has nothing pending (at
-// most 5 minutes) and returns how long that took.
+// waitDrained waits until the durable service has nothing pending and
+// returns how long that took; it fails the run when the backlog cannot be
+// read or has not drained in 5 minutes, since a round measured while the
+// workers drain is not comparable.
 func waitDrained(admin string) time.Duration {
-	start := time.Now()
-	for metric(admin, "imcallback_delivery_pending") > 0 && time.Since(start) < 5*time.Minute {
-		time.Sleep(200 * time.Millisecond)
+	took, err := drain(admin, 5*time.Minute, 200*time.Millisecond)
+	if err != nil {
+		fail(err.Error())
 	}
-	return time.Since(start)
+	return took
+}
+
+// drain polls the service's pending count every poll until it is 0 and
+// returns how long that took, or an error once limit has passed or the
+// count cannot be read.
+func drain(admin string, limit, poll time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		pending, err := readMetric(admin, "imcallback_delivery_pending")
+		if err != nil {
+			return 0, fmt.Errorf("reading the backlog: %w", err)
+		}
+		if pending == 0 {
+			return time.Since(start), nil
+		}
+		if time.Since(start) >= limit {
+			return 0, fmt.Errorf("the backlog did not drain in %v: %.0f events still pending", limit, pending)
+		}
+		time.Sleep(poll)
+	}
 }

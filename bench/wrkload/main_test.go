@@ -113,3 +113,41 @@ func TestSignWindowOutlastsTheRun(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainReportsAStuckOrUnreadableBacklog: the wait before a round does
+// not pass as drained when the backlog stays or cannot be read.
+func TestDrainReportsAStuckOrUnreadableBacklog(t *testing.T) {
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "imcallback_delivery_pending{stream=\"a\"} 3\nimcallback_delivery_pending{stream=\"b\"} 4\n")
+	}))
+	defer stuck.Close()
+	drained := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "imcallback_delivery_pending 0\n")
+	}))
+	defer drained.Close()
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer broken.Close()
+	host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+	for _, tt := range []struct {
+		name, admin, wantErr string
+	}{
+		{"drained", host(drained), ""},
+		{"stuck", host(stuck), "7 events still pending"},
+		{"metrics refused", host(broken), "503"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := drain(tt.admin, 0, time.Millisecond)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("drain: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("drain: err %v, want one mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
