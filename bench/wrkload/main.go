@@ -85,6 +85,44 @@ func rows(pgDSN string) []row {
 	}
 }
 
+// sustainedRow is the row -sustained offers its fixed rates to.
+const sustainedRow = "durable-sqlite"
+
+// selectRows is the rows to run: those only names (comma-separated; all
+// when empty), and with sustained the durable row alone, which is the one
+// it measures. An unknown name is an error rather than a row silently
+// left out.
+func selectRows(all []row, only string, sustained bool) ([]row, error) {
+	var names []string
+	for n := range strings.SplitSeq(only, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(all, func(r row) bool { return r.name == n }) {
+			known := make([]string, len(all))
+			for i, r := range all {
+				known[i] = r.name
+			}
+			return nil, fmt.Errorf("-rows: no row %q (the rows: %s)", n, strings.Join(known, ", "))
+		}
+	}
+	if sustained {
+		if len(names) > 0 && !slices.Contains(names, sustainedRow) {
+			return nil, fmt.Errorf("-sustained measures the %s row; -rows leaves it out", sustainedRow)
+		}
+		names = []string{sustainedRow}
+	}
+	var out []row
+	for _, r := range all {
+		if len(names) == 0 || slices.Contains(names, r.name) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // round is one wrk run's result.
 type round struct {
 	rps float64
@@ -120,6 +158,9 @@ func main() {
 	}
 	if *baselineRoot != "" && len(rates) > 0 {
 		fail("-baseline-root compares wrk rounds; it does not combine with -sustained")
+	}
+	if _, err := selectRows(rows(""), *only, len(rates) > 0); err != nil {
+		fail(err.Error())
 	}
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
@@ -163,10 +204,11 @@ func main() {
 		}
 		fmt.Println()
 	}
-	for _, r := range rows(pg) {
-		if *only != "" && !slices.Contains(strings.Split(*only, ","), r.name) {
-			continue
-		}
+	selected, err := selectRows(rows(pg), *only, len(rates) > 0)
+	if err != nil {
+		fail(err.Error())
+	}
+	for _, r := range selected {
 		if r.needPG && pg == "" {
 			fmt.Printf("%s: skipped (set IMCALLBACK_TEST_POSTGRES_DSN to run it)\n\n", r.name)
 			continue

@@ -151,3 +151,43 @@ func TestDrainReportsAStuckOrUnreadableBacklog(t *testing.T) {
 		})
 	}
 }
+
+func TestSelectRows(t *testing.T) {
+	all := rows("postgres://x")
+	names := func(rs []row) string {
+		var n []string
+		for _, r := range rs {
+			n = append(n, r.name)
+		}
+		return strings.Join(n, ",")
+	}
+	for _, tt := range []struct {
+		name, only string
+		sustained  bool
+		want       string // the rows, or the error's text
+		wantErr    bool
+	}{
+		{"all", "", false, names(all), false},
+		{"some, in the table's order", "durable-sqlite, chain-unknown", false, "chain-unknown,durable-sqlite", false},
+		{"unknown row", "chain-unknwon", false, `no row "chain-unknwon"`, true},
+		{"sustained runs the durable row alone", "", true, "durable-sqlite", false},
+		{"sustained with it named", "chain-unknown,durable-sqlite", true, "durable-sqlite", false},
+		{"sustained without it", "chain-unknown", true, "leaves it out", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := selectRows(all, tt.only, tt.sustained)
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("selectRows: err %v, want one mentioning %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("selectRows: %v", err)
+			}
+			if names(got) != tt.want {
+				t.Fatalf("selectRows = %s, want %s", names(got), tt.want)
+			}
+		})
+	}
+}
