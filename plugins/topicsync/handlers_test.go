@@ -158,23 +158,7 @@ func TestEventSeriesExistFromTheStart(t *testing.T) {
 	if _, err := topicsync.NewHandlers(openSQLite(t), zap.NewNop(), reg); err != nil {
 		t.Fatal(err)
 	}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exposed := map[[2]string]float64{}
-	for _, f := range families {
-		if f.GetName() != "imcallback_topic_events_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			exposed[[2]string{labels["command"], labels["result"]}] = m.GetCounter().GetValue()
-		}
-	}
+	exposed := eventSeries(t, reg)
 	create, destroyed, changed := group.AfterCreateTopicCommand.Name(), group.AfterTopicDestroyedCommand.Name(),
 		group.AfterTopicInfoChangedCommand.Name()
 	for _, want := range [][2]string{
@@ -271,10 +255,18 @@ func event[T any](command string, p T) *dispatcher.Event[T] {
 // eventsCounted is imcallback_topic_events_total{command,result} in reg.
 func eventsCounted(t *testing.T, reg *prometheus.Registry, command, result string) float64 {
 	t.Helper()
+	return eventSeries(t, reg)[[2]string{command, result}]
+}
+
+// eventSeries is every series of imcallback_topic_events_total in reg, by
+// its command and result.
+func eventSeries(t *testing.T, reg *prometheus.Registry) map[[2]string]float64 {
+	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	series := map[[2]string]float64{}
 	for _, f := range families {
 		if f.GetName() != "imcallback_topic_events_total" {
 			continue
@@ -284,12 +276,10 @@ func eventsCounted(t *testing.T, reg *prometheus.Registry, command, result strin
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["command"] == command && labels["result"] == result {
-				return m.GetCounter().GetValue()
-			}
+			series[[2]string{labels["command"], labels["result"]}] = m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return series
 }
 
 // stringsOf reads a zap.Strings field.
