@@ -333,3 +333,14 @@ func FuzzFlexInt(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyAt: an ID names one event together with its time; IDs holding
+// the separator still give distinct keys, since the time is after the last '|'.
+func TestKeyAt(t *testing.T) {
+	if got := protocol.KeyAt("room_42", 1732600000456); got != "room_42|1732600000456" {
+		t.Errorf("KeyAt = %q", got)
+	}
+	if protocol.KeyAt("a|1", 2) == protocol.KeyAt("a", 12) || protocol.KeyAt("x", 1) == protocol.KeyAt("x", 2) {
+		t.Error("two different (id, time) pairs share a key")
+	}
+}

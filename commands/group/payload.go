@@ -61,16 +61,7 @@ type AfterCreateGroup struct {
 // a resend of the first. A resend repeats EventTime; a payload without one
 // gets 0 there, and its key then tells a new creation from a resend no
 // better than the ID.
-func (p AfterCreateGroup) DedupKey() string { return withEventTime(p.GroupID, p.EventTime) }
-
-// withEventTime is id followed by '|' and the event time: an ID an app may
-// reuse for a later object (a group, topic or official account created
-// again after its predecessor was destroyed) names one event only together
-// with its time. The time is the part after the last '|', so two different
-// pairs never give the same key whatever the ID holds.
-func withEventTime(id string, eventTime protocol.FlexInt) string {
-	return id + "|" + strconv.FormatInt(int64(eventTime), 10)
-}
+func (p AfterCreateGroup) DedupKey() string { return protocol.KeyAt(p.GroupID, p.EventTime) }
 
 // BeforeApplyJoinGroup is the body of Group.CallbackBeforeApplyJoinGroup
 // (1047/34370, docs/protocol.md §4.6).
@@ -256,7 +247,7 @@ type AfterGroupDestroyed struct {
 // DedupKey is the natural key of the event: the group ID and EventTime,
 // since a group ID an app chose can be dismissed again after a later
 // creation (see AfterCreateGroup.DedupKey).
-func (p AfterGroupDestroyed) DedupKey() string { return withEventTime(p.GroupID, p.EventTime) }
+func (p AfterGroupDestroyed) DedupKey() string { return protocol.KeyAt(p.GroupID, p.EventTime) }
 
 // AfterGroupInfoChanged is the body of Group.CallbackAfterGroupInfoChanged
 // (1047/34378, docs/protocol.md §5.1). Only changed fields are sent: nil
@@ -410,7 +401,7 @@ type AfterCreateTopic struct {
 // one it deleted (docs/protocol.md §5.2); the documented sample has no
 // EventTime, and without one (0 in the key) a new creation of the ID cannot
 // be told from a resend.
-func (p AfterCreateTopic) DedupKey() string { return withEventTime(p.TopicID, p.EventTime) }
+func (p AfterCreateTopic) DedupKey() string { return protocol.KeyAt(p.TopicID, p.EventTime) }
 
 // AfterTopicDestroyed is the body of Group.CallbackAfterTopicDestroyed, the
 // "topic deleted" callback (1047/49465, docs/protocol.md §5.2).

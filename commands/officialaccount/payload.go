@@ -1,7 +1,6 @@
 package officialaccount
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/imcallback/imcallback/commands/message"
@@ -48,7 +47,7 @@ type AfterCreateOfficialAccount struct {
 // a resend of the first. A resend repeats EventTime; a payload without one
 // gets 0 there.
 func (p AfterCreateOfficialAccount) DedupKey() string {
-	return withEventTime(p.OfficialAccount, p.EventTime)
+	return protocol.KeyAt(p.OfficialAccount, p.EventTime)
 }
 
 // AfterOfficialAccountInfoChanged is the body of
@@ -93,17 +92,9 @@ type AfterOfficialAccountDestroyed struct {
 
 // DedupKey is the natural key of the event: the official account and
 // EventTime, since an ID an app chose can be destroyed again after a later
-// creation
-// (see AfterCreateOfficialAccount.DedupKey).
+// creation (see AfterCreateOfficialAccount.DedupKey).
 func (p AfterOfficialAccountDestroyed) DedupKey() string {
-	return withEventTime(p.OfficialAccount, p.EventTime)
-}
-
-// withEventTime is id followed by '|' and the event time. The time is the
-// part after the last '|', so two different pairs never give the same key
-// whatever the ID holds.
-func withEventTime(id string, eventTime protocol.FlexInt) string {
-	return id + "|" + strconv.FormatInt(int64(eventTime), 10)
+	return protocol.KeyAt(p.OfficialAccount, p.EventTime)
 }
 
 // Subscriber is one SubscribeAccountList entry.
