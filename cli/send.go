@@ -129,11 +129,11 @@ func (f *sendFlags) fromConfig(g *globalFlags, given func(flag string) bool) err
 	return nil
 }
 
+// firstOf is the first item of a list setting, read as the service reads
+// it, or def when it has none.
 func firstOf(list, def string) string {
-	for item := range strings.SplitSeq(list, ",") {
-		if item = strings.TrimSpace(item); item != "" { // blanks are dropped, as the service drops them
-			return item
-		}
+	if items := config.SplitList(list); len(items) > 0 {
+		return items[0]
 	}
 	return def
 }

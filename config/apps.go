@@ -112,9 +112,9 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		value = strings.TrimSpace(value)
 		switch key {
 		case "tokens":
-			a.Tokens = splitList(value)
+			a.Tokens = SplitList(value)
 		case "allow_cidrs":
-			a.AllowCIDRs = splitList(value)
+			a.AllowCIDRs = SplitList(value)
 		case "secret_key":
 			a.SecretKey = value
 		case "admin_identifier":
@@ -130,7 +130,7 @@ func (c *Config) applyAppEnv(vars []string) []error {
 			a.IPList = b
 		case "iplist_nettypes":
 			a.IPListNetTypes = nil
-			for _, s := range splitList(value) {
+			for _, s := range SplitList(value) {
 				var n int
 				if msg := setWholeNumber(reflect.ValueOf(&n).Elem(), s); msg != "" {
 					errs = append(errs, &FieldError{Key: "app_" + id + "_iplist_nettypes", Msg: fmt.Sprintf("%q %s", s, msg)})

@@ -112,8 +112,9 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	return &c, nil
 }
 
-// splitList reads a comma-separated list, dropping blanks.
-func splitList(v string) []string {
+// SplitList reads a comma-separated list, as the service reads its list
+// settings: items trimmed, blanks dropped.
+func SplitList(v string) []string {
 	out := []string{}
 	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -190,7 +191,7 @@ func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars 
 				return "", nil
 			}
 			if kind == reflect.Slice {
-				return key, splitList(value)
+				return key, SplitList(value)
 			}
 			return key, strings.TrimSpace(value)
 		},
