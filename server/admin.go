@@ -212,20 +212,26 @@ func newAdmin(in adminIn) (*Admin, error) {
 	// The admin listener's connections are bounded too: without a bound,
 	// clients of an exposed admin address (with or without the token) could
 	// take the open files the stores and the public listener need.
-	// Refusals are logged at most once a minute, with the count so far.
-	var refused int64
-	var lastWarned time.Time
-	a.limit = newConnLimit(AdminMaxConns, false, func(*protocol.Error) { // called by the accept loop alone
-		refused++
-		if now := time.Now(); now.Sub(lastWarned) >= time.Minute {
-			lastWarned = now
-			in.Log.Warn("the admin listener refused a connection beyond its bound",
-				zap.Int("max_conns", AdminMaxConns), zap.Int64("refused_total", refused))
-		}
-	})
+	a.limit = newConnLimit(AdminMaxConns, false, logRefusals(in.Log))
 	a.server.ConnState = a.limit.connState
 	in.Lifecycle.Append(a.hook(in.Config.AdminListen, nil, in.Config.ShutdownTimeout, zap.Int("max_conns", AdminMaxConns)))
 	return a, nil
+}
+
+// logRefusals is the admin listener's report of a connection refused
+// beyond AdminMaxConns: a warning at most once a minute, with the count so
+// far. It is called by the accept loop alone.
+func logRefusals(log *zap.Logger) func(*protocol.Error) {
+	var refused int64
+	var lastWarned time.Time
+	return func(*protocol.Error) {
+		refused++
+		if now := time.Now(); now.Sub(lastWarned) >= time.Minute {
+			lastWarned = now
+			log.Warn("the admin listener refused a connection beyond its bound",
+				zap.Int("max_conns", AdminMaxConns), zap.Int64("refused_total", refused))
+		}
+	}
 }
 
 // AdminMaxConns bounds the admin listener's open connections (probes,

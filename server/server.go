@@ -189,10 +189,8 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 					l.name, address, config.EnvName(key), err, hint)
 			}
 			l.stop = make(chan struct{})
-			if l.limit != nil {
-				ln = l.limit.wrap(ln)
-				go l.limit.run(l.stop)
-			}
+			ln = l.limit.wrap(ln)
+			go l.limit.run(l.stop)
 			if tlsConf != nil {
 				ln = tls.NewListener(ln, tlsConf)
 			}
