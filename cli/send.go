@@ -194,8 +194,9 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		progress = func(int) { _ = bar.Add(1) }
 		defer func() { _ = bar.Finish() }()
 	}
-	// A stop signal (Ctrl-C) ends the run early with its summary; a second
-	// one has its default effect and ends the process at once.
+	// A stop signal (Ctrl-C) ends the run early with its summary; the
+	// handler is released as soon as it has, so a later signal has its
+	// default effect.
 	ctx, release := signal.NotifyContext(ctx, stopSignals()...)
 	defer release()
 	context.AfterFunc(ctx, release)

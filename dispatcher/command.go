@@ -163,9 +163,7 @@ func Before[T, R any](name string, fn ReplyFunc[T, R], opts ...Option) Command {
 // After builds an after-command for a CallbackCommand the catalogue lacks,
 // whose handler receives payloads of type T.
 func After[T any](name string, fn AfterFunc[T], opts ...Option) Command {
-	c := newTyped[T](name, KindAfter, nil, fn, opts)
-	c.noHandler = fn == nil
-	return c
+	return newTyped[T](name, KindAfter, nil, fn, opts) // a nil fn leaves no handler: hasHandler reports it
 }
 
 // newTyped builds the Command of a handler.
