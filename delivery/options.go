@@ -65,6 +65,13 @@ type Options struct {
 	// HoldRecheck is how soon an event of a command paused with
 	// PauseCommand is offered again (default 2 s).
 	HoldRecheck time.Duration
+	// Window bounds the events delivered and not yet acknowledged, across
+	// every replica: the consumer's MaxAckPending (default 10,000; at least
+	// 4 × Workers). Events running, waiting for a retry or held by a
+	// paused command take its places; while it is full nothing more is
+	// delivered. Once it is three quarters full, an event whose attempt
+	// fails is dead-lettered at once instead of waiting for its retry.
+	Window int
 	// Name is the NATS connection name (default "imcallback").
 	Name string
 	// Tracer records the append and each delivery, and carries the trace
@@ -152,6 +159,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.HoldRecheck <= 0 {
 		o.HoldRecheck = 2 * time.Second
+	}
+	if o.Window <= 0 {
+		o.Window = defaultWindow
 	}
 	if o.Name == "" {
 		o.Name = "imcallback"

@@ -762,11 +762,12 @@ func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Log
 	return ensureConsumer(ctx, js, o, r)
 }
 
-// maxHeld bounds the events delivered and not yet acknowledged: running
-// ones, and those a per-command pause gives back (a delayed nak keeps an
-// event pending). Past it the consumer delivers nothing more, to any
-// command, until some are acknowledged.
-const maxHeld = 10000
+// defaultWindow is Options.Window's default: the events delivered and not
+// yet acknowledged (running ones, those waiting for a retry and those a
+// per-command pause gives back: a delayed nak keeps an event pending).
+// Past it the consumer delivers nothing more, to any command, until some
+// are acknowledged.
+const defaultWindow = 10000
 
 // consumerConfig is the durable pull consumer every replica shares.
 // MaxDeliver is unlimited: the workers count attempts themselves. A
@@ -784,7 +785,7 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       o.ackWait(),
 		MaxDeliver:    -1,
-		MaxAckPending: max(maxHeld, 4*o.Workers),
+		MaxAckPending: max(o.Window, 4*o.Workers),
 	}
 }
 

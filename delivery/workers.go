@@ -50,6 +50,9 @@ type workers struct {
 	loopDone chan struct{}
 	stop     chan struct{} // closed when stopping starts
 
+	// window reads the consumer's window when an attempt fails.
+	window windowReader
+
 	// fetchCtx ends a pending fetch and handlerCtx every handler run; both
 	// are cancelled only when in-flight work outlives the shutdown timeout.
 	fetchCtx      context.Context
@@ -273,6 +276,7 @@ func (w *workers) run() {
 				fail("cannot open the consumer", err)
 				continue
 			}
+			w.window.use(cons)
 		}
 		n := w.reserve()
 		if n == 0 {
@@ -481,6 +485,10 @@ func (w *workers) handle(msg jetstream.Msg) {
 		w.deadLetter(msg, md, req.Command, err)
 	default:
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		if st, ok := w.window.read(w.handlerCtx); ok && st.shed() {
+			w.deadLetter(msg, md, req.Command, &errWindowFull{err: err, state: st})
+			return
+		}
 		w.s.metrics.retries.WithLabelValues(req.Command).Inc()
 		delay := w.opts.retryDelay(md.NumDelivered, err)
 		w.log.Warn("handler failed; redelivering after the backoff", fields(zap.Duration("backoff", delay), zap.Error(err))...)
@@ -563,7 +571,12 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 		return
 	}
 	w.s.metrics.dead.WithLabelValues(command).Inc()
-	w.log.Error("event dead-lettered after its last delivery", fields...)
+	if full := (*errWindowFull)(nil); errors.As(reason, &full) {
+		w.log.Error("event dead-lettered without waiting for its retry: the consumer's window is three quarters full",
+			append(fields, zap.Int("held", full.state.held), zap.Int("window", full.state.limit))...)
+	} else {
+		w.log.Error("event dead-lettered after its last delivery", fields...)
+	}
 	w.term(msg)
 }
 
