@@ -570,7 +570,9 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 // ParsePrefixes parses CIDRs; a bare address is taken as a single-host
 // prefix. An IPv4-mapped IPv6 entry (::ffff:198.51.100.0/120) is taken as
 // the IPv4 prefix it names, since sources are compared unmapped; a mapped
-// prefix shorter than /96 names no IPv4 address and is an error.
+// prefix shorter than /96 names no IPv4 address and is an error. An IPv6
+// zone (fe80::1%eth0) is an error: netip would drop it, and it would
+// swallow a prefix length written after it (fe80::%eth0/10 is one address).
 func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
@@ -579,6 +581,10 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil {
 				return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+			}
+			if a.Zone() != "" {
+				return nil, fmt.Errorf("%q has an IPv6 zone (%%%s): a zone cannot be matched; write the address or network without it",
+					s, a.Zone())
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}

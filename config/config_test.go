@@ -657,6 +657,24 @@ func TestParsePrefixesUnmaps(t *testing.T) {
 	}
 }
 
+// TestParsePrefixesRefusesZones: netip reads everything after "%" as the
+// zone, a prefix length included, and PrefixFrom drops the zone, so
+// "2001:db8::%eth0/32" was taken as the one address 2001:db8::. A zone is
+// an error, in the global and an app's allow_cidrs and in trusted_proxies.
+func TestParsePrefixesRefusesZones(t *testing.T) {
+	for _, s := range []string{"fe80::1%eth0", "fe80::%eth0/10", "2001:db8::%eth0/32", "fe80::1%25"} {
+		if got, err := config.ParsePrefixes([]string{s}); err == nil || !strings.Contains(err.Error(), "zone") {
+			t.Errorf("ParsePrefixes(%q) = %v, %v; want an error naming the zone", s, got, err)
+		}
+	}
+	for _, v := range []string{"IMCALLBACK_ALLOW_CIDRS", "IMCALLBACK_TRUSTED_PROXIES", "IMCALLBACK_APP_1_ALLOW_CIDRS"} {
+		_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", v+"=fe80::%eth0/10")})
+		if err == nil || !strings.Contains(err.Error(), "IPv6 zone") {
+			t.Errorf("%s with a zone: %v, want an error naming the zone", v, err)
+		}
+	}
+}
+
 // TestCheckFiles: the TLS files are read by CheckFiles (serve, config
 // check), not by Load, which the other commands run where the files are not.
 func TestCheckFiles(t *testing.T) {
