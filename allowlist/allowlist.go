@@ -82,7 +82,8 @@ type Options struct {
 	Apps []App
 	// Dir is the data directory. The last good list of an IPList app is
 	// kept in Dir/iplist/<app>.json, written atomically after every
-	// successful fetch and read by New. Required when an app has IPList.
+	// successful fetch and read by New (not when saved for other
+	// NetTypes). Required when an app has IPList.
 	Dir string
 	// Refresh is the time between two fetches of a list, ±10% jitter;
 	// DefaultRefresh when zero, at least a second. After a failure the

@@ -321,8 +321,8 @@ func findLog(logs *observer.ObservedLogs, msg, app string) *observer.LoggedEntry
 	return found
 }
 
-// wantFile checks the app's list file: exactly app, fetched_at, entries,
-// and no temporary file beside it.
+// wantFile checks the app's list file: exactly app, fetched_at, nettypes
+// (the default ones), entries, and no temporary file beside it.
 func wantFile(t *testing.T, dir, app string, fetchedAt time.Time, entries []string) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "iplist", app+".json"))
@@ -333,8 +333,8 @@ func wantFile(t *testing.T, dir, app string, fetchedAt time.Time, entries []stri
 	if err := json.Unmarshal(data, &raw); err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) != 3 {
-		t.Errorf("file has keys %v, want app, fetched_at, entries", slices.Sorted(func(yield func(string) bool) {
+	if len(raw) != 4 {
+		t.Errorf("file has keys %v, want app, fetched_at, nettypes, entries", slices.Sorted(func(yield func(string) bool) {
 			for k := range raw {
 				if !yield(k) {
 					return
@@ -345,13 +345,16 @@ func wantFile(t *testing.T, dir, app string, fetchedAt time.Time, entries []stri
 	var f struct {
 		App       string   `json:"app"`
 		FetchedAt string   `json:"fetched_at"`
+		NetTypes  []int    `json:"nettypes"`
 		Entries   []string `json:"entries"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		t.Fatal(err)
 	}
-	if f.App != app || f.FetchedAt != fetchedAt.UTC().Format(time.RFC3339) || !slices.Equal(f.Entries, entries) {
-		t.Errorf("file = %+v, want app %s, fetched_at %s, entries %v", f, app, fetchedAt.UTC().Format(time.RFC3339), entries)
+	if f.App != app || f.FetchedAt != fetchedAt.UTC().Format(time.RFC3339) || !slices.Equal(f.NetTypes, allowlist.DefaultNetTypes) ||
+		!slices.Equal(f.Entries, entries) {
+		t.Errorf("file = %+v, want app %s, fetched_at %s, nettypes %v, entries %v", f, app, fetchedAt.UTC().Format(time.RFC3339),
+			allowlist.DefaultNetTypes, entries)
 	}
 	names, err := os.ReadDir(filepath.Join(dir, "iplist"))
 	if err != nil {
@@ -407,6 +410,47 @@ func TestRestartAllowsFromTheFile(t *testing.T) {
 	}
 	wantAllowed(t, h.Set, appA, want)
 	wantMetrics(t, h.reg, appA, 2, fetched, 2)
+}
+
+// TestSavedListOfOtherNetTypes: the saved list is the union of the
+// nettypes it was fetched for. After iplist_nettypes changes, a restart
+// while Tencent is unreachable must not apply the old union (here the
+// overseas addresses of nettype 6 the app no longer accepts): the app
+// waits for a fetch, closed, and its Check says why. The same nettypes in
+// another order, or a file written before nettypes were saved, are used.
+func TestSavedListOfOtherNetTypes(t *testing.T) {
+	dir := t.TempDir()
+	lister := newLister(map[int][]string{5: {"203.0.113.7"}, 6: {"198.51.100.7"}})
+	o := allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, NetTypes: []int{6, 5}, Client: lister}}, Dir: dir}
+	if err := refresh(t, newSet(t, o).Set); err != nil {
+		t.Fatal(err)
+	}
+	down := newLister(nil)
+	down.fail(map[int]error{5: errors.New("unreachable"), 6: errors.New("unreachable")})
+
+	o.Apps[0].NetTypes, o.Apps[0].Client = []int{5, 6}, down
+	wantAllowed(t, newSet(t, o).Set, appA, map[string]bool{"203.0.113.7": true, "198.51.100.7": true})
+
+	o.Apps[0].NetTypes = []int{5}
+	h := newSet(t, o)
+	wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": false, "198.51.100.7": false})
+	if err := checkErr(h.Set); err == nil || !strings.Contains(err.Error(), "nettypes [5 6], not of the configured [5]") {
+		t.Errorf("Check = %v, want an error naming the saved and the configured nettypes", err)
+	}
+	lists, err := allowlist.Describe(o, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lists[0].Closed || !strings.Contains(lists[0].Error, "nettypes") {
+		t.Errorf("Describe = %+v, want the app closed with the nettypes error", lists[0])
+	}
+
+	// A file of an earlier version, without nettypes, is taken as the list of the configured ones.
+	if err := os.WriteFile(filepath.Join(dir, "iplist", appA+".json"),
+		[]byte(`{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":["203.0.113.7"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantAllowed(t, newSet(t, o).Set, appA, map[string]bool{"203.0.113.7": true})
 }
 
 func TestFailClosedWithoutAList(t *testing.T) {

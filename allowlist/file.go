@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -17,20 +18,25 @@ const maxFile = 4 << 20
 
 // listFile is the saved last good list of an app: Dir/iplist/<app>.json.
 type listFile struct {
-	App       string   `json:"app"`
-	FetchedAt string   `json:"fetched_at"` // RFC 3339
-	Entries   []string `json:"entries"`
+	App       string `json:"app"`
+	FetchedAt string `json:"fetched_at"` // RFC 3339
+	// NetTypes are the nettypes whose union the entries are, sorted; a
+	// file without them (written before they were saved) is taken as the
+	// list of the configured ones.
+	NetTypes []int    `json:"nettypes,omitempty"`
+	Entries  []string `json:"entries"`
 }
 
 // path is the file of app id under dir.
 func path(dir, id string) string { return filepath.Join(dir, "iplist", id+".json") }
 
 // load reads the app's saved list into its snapshot. A missing file is
-// not an error: the app has no list. A file that cannot be used is an
-// error, kept as the snapshot's problem; skipped are the entries of a
-// usable file that did not parse.
+// not an error: the app has no list. A file that cannot be used, or that
+// is the list of other nettypes than the app's, is an error, kept as the
+// snapshot's problem; skipped are the entries of a usable file that did
+// not parse.
 func (a *appState) load(dir string) (skipped []string, err error) {
-	list, fetchedAt, skipped, err := readList(path(dir, a.id), a.id)
+	list, fetchedAt, skipped, err := readList(path(dir, a.id), a.id, a.netTypes)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
@@ -42,8 +48,9 @@ func (a *appState) load(dir string) (skipped []string, err error) {
 	return skipped, nil
 }
 
-// readList reads and checks the list file name of app id.
-func readList(name, id string) (list []netip.Prefix, fetchedAt time.Time, skipped []string, err error) {
+// readList reads and checks the list file name of app id, whose list is
+// the union of netTypes.
+func readList(name, id string, netTypes []int) (list []netip.Prefix, fetchedAt time.Time, skipped []string, err error) {
 	// Only a regular file: opening a FIFO left at the path would wait for a
 	// writer, and the start with it.
 	fi, err := os.Stat(name)
@@ -72,6 +79,11 @@ func readList(name, id string) (list []netip.Prefix, fetchedAt time.Time, skippe
 	if lf.App != id {
 		return nil, time.Time{}, nil, fmt.Errorf("%s holds the list of app %q, not %s", name, lf.App, id)
 	}
+	// A list of other nettypes (the setting changed since) may hold
+	// addresses the app no longer accepts: it waits for a fetch instead.
+	if saved, want := sortedInts(uniqueInts(lf.NetTypes)), sortedInts(netTypes); lf.NetTypes != nil && !slices.Equal(saved, want) {
+		return nil, time.Time{}, nil, fmt.Errorf("%s holds the list of nettypes %v, not of the configured %v", name, saved, want)
+	}
 	if fetchedAt, err = time.Parse(time.RFC3339, lf.FetchedAt); err != nil {
 		return nil, time.Time{}, nil, fmt.Errorf("%s: fetched_at %q is not an RFC 3339 time", name, lf.FetchedAt)
 	}
@@ -85,10 +97,12 @@ func readList(name, id string) (list []netip.Prefix, fetchedAt time.Time, skippe
 	return list, fetchedAt.UTC(), skipped, nil
 }
 
-// save writes the app's list to its file atomically: a temporary file in
-// the same directory, synced, then renamed over the old one.
-func save(dir, id string, list []netip.Prefix, fetchedAt time.Time) error {
-	lf := listFile{App: id, FetchedAt: fetchedAt.UTC().Format(time.RFC3339), Entries: make([]string, 0, len(list))}
+// save writes the app's list, the union of netTypes, to its file
+// atomically: a temporary file in the same directory, synced, then renamed
+// over the old one.
+func save(dir, id string, netTypes []int, list []netip.Prefix, fetchedAt time.Time) error {
+	lf := listFile{App: id, FetchedAt: fetchedAt.UTC().Format(time.RFC3339), NetTypes: sortedInts(netTypes),
+		Entries: make([]string, 0, len(list))}
 	for _, p := range list {
 		lf.Entries = append(lf.Entries, formatEntry(p))
 	}
@@ -129,4 +143,11 @@ func save(dir, id string, list []netip.Prefix, fetchedAt time.Time) error {
 		d.Close()
 	}
 	return nil
+}
+
+// sortedInts returns a sorted copy of ns.
+func sortedInts(ns []int) []int {
+	out := slices.Clone(ns)
+	slices.Sort(out)
+	return out
 }

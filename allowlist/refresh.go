@@ -169,7 +169,7 @@ func (s *Set) refresh(ctx context.Context, a *appState) error {
 	} else {
 		s.log.Debug("iplist: refreshed, unchanged", fields...)
 	}
-	if err := save(s.dir, a.id, list, fetchedAt); err != nil {
+	if err := save(s.dir, a.id, a.netTypes, list, fetchedAt); err != nil {
 		s.m.errors.WithLabelValues(a.id).Inc()
 		err = fmt.Errorf("saving the list: %w", err)
 		a.withProblem(err.Error())
