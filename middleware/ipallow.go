@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -81,61 +80,71 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 // X-Forwarded-For leaves the client's X-Real-IP alone. Echo's own defaults
 // trust loopback and private ranges; here nothing is trusted unless
 // configured. Another header name panics.
+//
+// The header is read from the nearest entry back (X-Forwarded-For's lines
+// are comma-separated lists, X-Real-IP's one address a line, the last line
+// the nearest when a proxy adds its own instead of replacing the client's):
+// the source is the first address outside trusted, the furthest when all
+// are inside. An entry may carry a port (203.0.113.9:4711,
+// [2001:db8::1]:4711), as some proxies write it. An entry that is no
+// address makes the source unknown (""), which ip_allow refuses: the peer
+// is the proxy, and taking it for the source would let every client behind
+// it pass an allowlist that covers the proxy's network.
 func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 	realIP := strings.EqualFold(header, echo.HeaderXRealIP)
 	if header != "" && !realIP && !strings.EqualFold(header, echo.HeaderXForwardedFor) {
 		panic("middleware: NewIPExtractor: header " + header + " is neither X-Forwarded-For nor X-Real-IP")
 	}
+	peerOf := echo.ExtractIPDirect()
 	if len(trusted) == 0 {
-		return echo.ExtractIPDirect()
+		return peerOf
 	}
-	if realIP {
-		return extractFromRealIP(trusted)
-	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, p := range trusted {
-		opts = append(opts, echo.TrustIPRange(&net.IPNet{
-			IP:   p.Addr().AsSlice(),
-			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
-		}))
-	}
-	return echo.ExtractIPFromXFFHeader(opts...)
-}
-
-// extractFromRealIP reads X-Real-IP from a trusted peer the way
-// X-Forwarded-For is read: from the nearest line back, the first address
-// outside trusted (the furthest when all are inside). A proxy that adds its
-// line (HAProxy's add-header) instead of replacing the header leaves the
-// client's own line first, which echo's extractor believed (it reads the
-// first). A line that is no address ends the walk at the peer.
-func extractFromRealIP(trusted []netip.Prefix) echo.IPExtractor {
 	nets := make([]netip.Prefix, len(trusted))
 	for i, p := range trusted {
 		nets[i] = config.NormalizePrefix(p)
 	}
 	isTrusted := func(a netip.Addr) bool { return inAny(nets, a.Unmap()) }
-	peerOf := echo.ExtractIPDirect()
+	key := echo.HeaderXForwardedFor
+	if realIP {
+		key = echo.HeaderXRealIP
+	}
 	return func(req *http.Request) string {
 		direct := peerOf(req)
-		lines := req.Header[echo.HeaderXRealIP]
+		lines := req.Header[key]
 		if len(lines) == 0 {
 			return direct
 		}
 		if peer, err := netip.ParseAddr(direct); err != nil || !isTrusted(peer) {
 			return direct
 		}
-		for i := len(lines) - 1; i >= 0; i-- {
-			v := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(lines[i]), "["), "]")
-			a, err := netip.ParseAddr(v)
-			if err != nil {
-				return direct
+		entries := lines
+		if !realIP {
+			entries = strings.Split(strings.Join(lines, ","), ",")
+		}
+		for i := len(entries) - 1; i >= 0; i-- {
+			a, ok := forwardedAddr(entries[i])
+			if !ok {
+				return ""
 			}
 			if i == 0 || !isTrusted(a) {
-				return v
+				return a.String()
 			}
 		}
 		return direct
 	}
+}
+
+// forwardedAddr reads one entry of a forwarding header: an address,
+// bracketed or not, with or without a port.
+func forwardedAddr(entry string) (netip.Addr, bool) {
+	v := strings.TrimSpace(entry)
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")); err == nil {
+		return a, true
+	}
+	if ap, err := netip.ParseAddrPort(v); err == nil {
+		return ap.Addr(), true
+	}
+	return netip.Addr{}, false
 }
 
 // inAny reports whether addr is inside one of nets.

@@ -254,6 +254,50 @@ func TestIPAllowRealIPLines(t *testing.T) {
 	}
 }
 
+// TestForwardedEntries: the source named by a trusted proxy, read entry by
+// entry. The allowlist here covers the proxy's own network, as an internal
+// deployment's often does: an entry that is no address must not make the
+// proxy the source, or every client behind it would pass.
+func TestForwardedEntries(t *testing.T) {
+	allow := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("10.0.0.0/8")}
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/29")}
+	tests := []struct {
+		name   string
+		header string
+		lines  []string
+		source string // the address the extractor gives
+		want   *protocol.Error
+	}{
+		{"an address", "X-Forwarded-For", []string{"203.0.113.9"}, "203.0.113.9", nil},
+		{"an outsider", "X-Forwarded-For", []string{"198.51.100.1"}, "198.51.100.1", protocol.ErrIPNotAllowed},
+		{"an IPv4 address with a port", "X-Forwarded-For", []string{"203.0.113.9:4711"}, "203.0.113.9", nil},
+		{"an outsider with a port", "X-Forwarded-For", []string{"198.51.100.1:4711"}, "198.51.100.1", protocol.ErrIPNotAllowed},
+		{"an IPv6 address with a port", "X-Forwarded-For", []string{"[2001:db8::1]:4711"}, "2001:db8::1", protocol.ErrIPNotAllowed},
+		{"an outsider behind a second proxy, with ports", "X-Forwarded-For", []string{"198.51.100.1:4711, 10.0.0.6:80"}, "198.51.100.1", protocol.ErrIPNotAllowed},
+		{"an entry that is no address", "X-Forwarded-For", []string{"junk"}, "", protocol.ErrIPNotAllowed},
+		{"an empty entry", "X-Forwarded-For", []string{"203.0.113.9,,10.0.0.6"}, "", protocol.ErrIPNotAllowed},
+		{"a bad entry after a second line", "X-Forwarded-For", []string{"203.0.113.9", "junk"}, "", protocol.ErrIPNotAllowed},
+		{"an X-Real-IP line with a port", "X-Real-IP", []string{"203.0.113.9:4711"}, "203.0.113.9", nil},
+		{"an X-Real-IP line that is no address", "X-Real-IP", []string{"junk"}, "", protocol.ErrIPNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := post("SdkAppid=1")
+			req.RemoteAddr = "10.0.0.5:1234"
+			for _, l := range tt.lines {
+				req.Header.Add(tt.header, l)
+			}
+			extract := middleware.NewIPExtractor(proxies, tt.header)
+			if got := extract(req); got != tt.source {
+				t.Errorf("source %q, want %q", got, tt.source)
+			}
+			rec, _ := serve(t, req, extract,
+				middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: allow}))
+			assertOutcome(t, rec, tt.want)
+		})
+	}
+}
+
 func TestIPAllowEmptyAllowsAll(t *testing.T) {
 	req := post("")
 	req.RemoteAddr = "198.51.100.1:1"
