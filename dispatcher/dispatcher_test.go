@@ -566,6 +566,14 @@ func TestAfterSink(t *testing.T) {
 	if strings.Contains(rec.Body.String(), "stream full") {
 		t.Fatal("internal error text leaked")
 	}
+	// Counted once, as the command's outcome: a rejection too would count
+	// the callback twice in the Overview (GET /v1/series sums both).
+	if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("Group.CallbackAfterNewMemberJoin", testApp, "unavailable")); got != 1 {
+		t.Errorf("callbacks_total{outcome=unavailable} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(h.metrics.Rejections.WithLabelValues(protocol.ErrUnavailable.Reason, testApp)); got != 0 {
+		t.Errorf("rejections_total{reason=unavailable} = %v, want 0: the callback is counted as its outcome", got)
+	}
 }
 
 func TestProcess(t *testing.T) {

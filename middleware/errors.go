@@ -12,17 +12,19 @@ import (
 )
 
 // ErrorHandler writes every error of the public listener as the protocol's
-// FAIL envelope with its HTTP status, and counts rejections by reason (a
-// handler's failure is counted as its command's outcome instead). It logs
-// nothing: the access log's one line per request carries the reason and,
-// for a 5xx, the error. Internal error text is never sent.
+// FAIL envelope with its HTTP status, and counts rejections by reason. A
+// callback the dispatcher already counted as its command's outcome (a
+// handler's failure, an event durable delivery could not store) is not
+// counted again as a rejection. It logs nothing: the access log's one line
+// per request carries the reason and, for a 5xx, the error. Internal error
+// text is never sent.
 func ErrorHandler(log *zap.Logger, m *metrics.Callbacks) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
 		pe := AsProtocolError(err)
-		if pe != protocol.ErrHandlerFailed {
+		if _, counted := c.Get(outcomeKey).(string); !counted && pe != protocol.ErrHandlerFailed {
 			m.Rejections.WithLabelValues(pe.Reason, m.AppLabel(ParamsOf(c).SdkAppid)).Inc()
 		}
 		body, _ := protocol.AppendEnvelope(make([]byte, 0, 96), protocol.StatusFail, pe.Code, pe.Info, nil)
