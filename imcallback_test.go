@@ -29,6 +29,7 @@ import (
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/server"
@@ -762,6 +763,28 @@ func TestStatusAndReadiness(t *testing.T) {
 				t.Fatalf("status %+v, store %+v", st, store)
 			}
 		})
+	}
+}
+
+// TestHistorySamplesBeforeThePublicListenerServes: the callback history's
+// first sample, the baseline of the console's Overview, is taken before the
+// public listener serves. Taken after, a callback answered in between is in
+// every sample and so in no window: the Overview would never count it.
+func TestHistorySamplesBeforeThePublicListenerServes(t *testing.T) {
+	var pub *server.Public
+	serving := make(chan bool, 1)
+	start(t, []string{"IMCALLBACK_DELIVERY=inline"}, fx.Populate(&pub),
+		fx.Decorate(func(lc fx.Lifecycle, h *metrics.History) *metrics.History {
+			// Appended right after the history's own start hook, which
+			// takes the first sample: is the public listener serving yet?
+			lc.Append(fx.Hook{OnStart: func(context.Context) error {
+				serving <- pub.Addr() != nil
+				return nil
+			}})
+			return h
+		}))
+	if <-serving {
+		t.Fatal("the public listener served before the history's first sample: callbacks of the first moments are left out of the console's Overview")
 	}
 }
 

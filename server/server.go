@@ -72,6 +72,12 @@ type publicIn struct {
 	Metrics    *metrics.Callbacks
 	Chain      middleware.Chain
 	Dispatcher *dispatcher.Dispatcher
+	// History is not used here: depending on it builds it first, so its
+	// start hook, which takes the first sample (the baseline of every
+	// window of GET /v1/series), runs before this listener serves a
+	// callback. Built later (only the admin listener reads it), it
+	// sampled after, and the first callbacks were in no window.
+	History *metrics.History `optional:"true"`
 }
 
 // newPublic builds the public listener: the middleware chain and one POST
