@@ -427,10 +427,12 @@ func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 			r.Targets = f.targets(r.Params.SdkAppid)
 		}
 		if err := d.opts.Sink.Accept(c.Request().Context(), r); err != nil {
-			d.count(c, r, "unavailable")
 			if errors.Is(err, protocol.ErrBodyTooLarge) {
+				// Refused (413) like a body over the listener's limit, and
+				// counted as that rejection: the store is not unavailable.
 				return err
 			}
+			d.count(c, r, "unavailable")
 			return fmt.Errorf("%w: %w", protocol.ErrUnavailable, err)
 		}
 		d.count(c, r, "queued")

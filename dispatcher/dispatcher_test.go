@@ -574,6 +574,19 @@ func TestAfterSink(t *testing.T) {
 	if got := testutil.ToFloat64(h.metrics.Rejections.WithLabelValues(protocol.ErrUnavailable.Reason, testApp)); got != 0 {
 		t.Errorf("rejections_total{reason=unavailable} = %v, want 0: the callback is counted as its outcome", got)
 	}
+
+	// A body the stream cannot hold is refused (413) like one over the
+	// listener's limit: a rejection, not an unavailable store.
+	s.err = fmt.Errorf("%w: 2000000 bytes, the server takes 1048576", protocol.ErrBodyTooLarge)
+	if rec, _ := h.do("Group.CallbackAfterNewMemberJoin", `{"GroupId":"g"}`); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body the stream cannot hold: %d %s, want 413", rec.Code, rec.Body)
+	}
+	if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("Group.CallbackAfterNewMemberJoin", testApp, "unavailable")); got != 1 {
+		t.Errorf("callbacks_total{outcome=unavailable} = %v, want still 1: a 413 is no unavailable store", got)
+	}
+	if got := testutil.ToFloat64(h.metrics.Rejections.WithLabelValues(protocol.ErrBodyTooLarge.Reason, testApp)); got != 1 {
+		t.Errorf("rejections_total{reason=body_too_large} = %v, want 1", got)
+	}
 }
 
 func TestProcess(t *testing.T) {
