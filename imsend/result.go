@@ -23,6 +23,8 @@ type Result struct {
 	Body []byte
 }
 
+// newResult reads an answer: an error, returned with the Result, when the
+// body is not a JSON object with an ActionStatus of OK or FAIL.
 func newResult(status int, header http.Header, body []byte) (*Result, error) {
 	r := &Result{Status: status, Header: header, Body: body}
 	var fields map[string]json.RawMessage
@@ -31,6 +33,17 @@ func newResult(status int, header http.Header, body []byte) (*Result, error) {
 	}
 	if err := json.Unmarshal(body, &r.Envelope); err != nil {
 		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope: %q", status, excerpt(body))
+	}
+	// JSON null decodes into both without an error, and an object without
+	// ActionStatus (a gateway's {"message":"Not Found"}) into a zero
+	// Envelope: neither is an answer IM would read, and a Result of either
+	// would read as nothing at all (not OK, not rejected on HTTP 200).
+	if _, has := fields["ActionStatus"]; !has {
+		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope, it has no ActionStatus: %q", status, excerpt(body))
+	}
+	if s := r.Envelope.ActionStatus; s != protocol.StatusOK && s != protocol.StatusFail {
+		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope, its ActionStatus %q is neither %s nor %s: %q",
+			status, s, protocol.StatusOK, protocol.StatusFail, excerpt(body))
 	}
 	delete(fields, "ActionStatus")
 	delete(fields, "ErrorCode")

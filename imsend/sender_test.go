@@ -412,3 +412,42 @@ func TestLoadUntilCancelled(t *testing.T) {
 		t.Fatalf("report %v (statuses %v), %d requests served; want %d sent and answered", rep, rep.Statuses, n.Load(), stopAt)
 	}
 }
+
+// TestNonEnvelopeIsAnError: an answer that is JSON but not an envelope (a
+// gateway's own JSON error, null, an object without ActionStatus or with
+// one IM does not know) is an error returned with its Result, as a proxy's
+// HTML page is, not a Result that reads as neither accepted nor rejected.
+func TestNonEnvelopeIsAnError(t *testing.T) {
+	tests := []struct {
+		name, body string
+		wantErr    string // in the error; "" for none
+	}{
+		{"envelope", okAnswer, ""},
+		{"deny", `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"no"}`, ""},
+		{"fail", `{"ActionStatus":"FAIL","ErrorCode":1,"ErrorInfo":"x"}`, ""},
+		{"HTML", `<html>502 Bad Gateway</html>`, "not a JSON object"},
+		{"null", `null`, "has no ActionStatus"},
+		{"empty object", `{}`, "has no ActionStatus"},
+		{"a gateway's JSON", `{"message":"Not Found"}`, "has no ActionStatus"},
+		{"unknown ActionStatus", `{"ActionStatus":"ok","ErrorCode":0}`, `ActionStatus "ok" is neither OK nor FAIL`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &imsend.Sender{URL: "http://im.example/cb", AppID: "1400000000",
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, tt.body) })}
+			res, err := s.Send(context.Background(), "C2C.CallbackBeforeSendMsg", []byte(`{}`))
+			if res == nil || res.Status != http.StatusOK || string(res.Body) != tt.body {
+				t.Fatalf("Result = %s, want the answer", describe(res))
+			}
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want one saying %q", err, tt.wantErr)
+			}
+		})
+	}
+}
