@@ -40,7 +40,7 @@ type LoadReport struct {
 	Statuses   map[int]int   // answers by HTTP status; -1 counts the requests without an answer
 	Elapsed    time.Duration // wall time of the run
 	RPS        float64       // requests per second
-	P50, P99   time.Duration // latency percentiles of the answered requests
+	P50, P99   time.Duration // latency percentiles (nearest rank) of the answered requests
 	Max        time.Duration
 	FirstError string // one failure, to show what went wrong
 }
@@ -177,9 +177,18 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 	}
 	if len(answered) > 0 {
 		slices.Sort(answered)
-		rep.P50 = answered[len(answered)*50/100]
-		rep.P99 = answered[min(len(answered)-1, len(answered)*99/100)]
+		rep.P50 = percentile(answered, 50)
+		rep.P99 = percentile(answered, 99)
 		rep.Max = answered[len(answered)-1]
 	}
 	return rep, nil
+}
+
+// percentile is the nearest-rank p-th percentile (0 < p <= 100) of sorted,
+// which is not empty: the smallest value that at least p percent of the
+// values are at or below. Of 100 latencies P99 is the 99th, not the
+// largest, and of two P50 is the first.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	rank := (len(sorted)*p + 99) / 100 // ⌈n·p/100⌉, 1-based
+	return sorted[max(rank, 1)-1]
 }
