@@ -423,6 +423,10 @@ func TestPrintLoad(t *testing.T) {
 				"the 3 accepted requests had the same body"}, nil},
 		{"stopped early", imsend.LoadReport{Requests: 2, Statuses: map[int]int{200: 2}, Elapsed: 10 * ms}, false, 10, nil,
 			[]string{"2 of 10 requests (stopped early) in 10ms: 2 accepted"}, nil},
+		{"stopped with requests in flight", imsend.LoadReport{Requests: 2, Interrupted: 3, Statuses: map[int]int{200: 2}, Elapsed: 10 * ms},
+			false, 10, nil,
+			[]string{"2 of 10 requests (stopped early) in 10ms: 2 accepted\n", "  3 more cut off by the stop, their answers not awaited\n"},
+			[]string{"without an answer", "failure"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -257,6 +257,11 @@ func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags, deduplicated boo
 		outcomes = append(outcomes, fmt.Sprintf("%d without an answer", unanswered))
 	}
 	fmt.Fprintf(w, "%s in %v: %s\n", sent, rep.Elapsed.Round(time.Millisecond), strings.Join(outcomes, ", "))
+	if rep.Interrupted > 0 {
+		// Sent, so the service may have handled them, but the stop did not
+		// wait for their answers: not failures of the endpoint.
+		fmt.Fprintf(w, "  %d more cut off by the stop, their answers not awaited\n", rep.Interrupted)
+	}
 	// The rate and the latency are the answered requests': a request
 	// without one has no latency, and counting it would flatter the rate.
 	if answered > 0 && rep.Elapsed > 0 {

@@ -21,7 +21,8 @@ type Load struct {
 	// TopicId. Required.
 	Body func(i int) []byte
 	// Requests is the total number of requests, at least 1; math.MaxInt
-	// sends until ctx ends. Run's memory grows with the requests sent.
+	// sends until ctx ends. Run's memory grows with the requests sent. The
+	// requests ctx's end cuts off are LoadReport.Interrupted.
 	Requests int
 	// Concurrency is the number of clients sending at once; 0 is 1.
 	Concurrency int
@@ -43,13 +44,21 @@ type LoadReport struct {
 	P50, P99   time.Duration // latency percentiles (nearest rank) of the answered requests
 	Max        time.Duration
 	FirstError string // one failure, to show what went wrong
+	// Interrupted counts the requests sent but cut off without an answer
+	// when ctx ended the run: the run stopped, the endpoint did not fail,
+	// so they are in neither Requests nor Failures (nor Statuses).
+	Interrupted int
 }
 
 // String renders the report on one line.
 func (r LoadReport) String() string {
-	return fmt.Sprintf("%d requests in %v: %.0f req/s, p50 %v, p99 %v, max %v, failures %d",
+	s := fmt.Sprintf("%d requests in %v: %.0f req/s, p50 %v, p99 %v, max %v, failures %d",
 		r.Requests, r.Elapsed.Round(time.Millisecond), r.RPS, r.P50.Round(time.Microsecond),
 		r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Failures)
+	if r.Interrupted > 0 {
+		s += fmt.Sprintf(", interrupted %d", r.Interrupted)
+	}
+	return s
 }
 
 // Check reports the first setting of l that Run cannot work with: an
@@ -74,6 +83,7 @@ func (l Load) Check() error {
 // tally counts the requests one client of a load run sent.
 type tally struct {
 	requests, failures int
+	interrupted        int             // as LoadReport.Interrupted
 	statuses           map[int]int     // as LoadReport.Statuses
 	answered           []time.Duration // latencies of the answered requests
 }
@@ -135,6 +145,13 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 				t0 := time.Now()
 				res, err := s.send(ctx, l, int(i))
 				latency := time.Since(t0)
+				if res == nil && ctx.Err() != nil {
+					// ctx ended the run while this request awaited its
+					// answer: cut off by the caller, not failed by the
+					// endpoint (a Ctrl-C, a run for a duration).
+					t.interrupted++
+					return
+				}
 				status := -1 // no answer
 				if res != nil {
 					status = res.Status // with an error: an answer, but no envelope
@@ -167,6 +184,7 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 	for _, t := range tallies {
 		rep.Requests += t.requests
 		rep.Failures += t.failures
+		rep.Interrupted += t.interrupted
 		for st, n := range t.statuses {
 			rep.Statuses[st] += n
 		}

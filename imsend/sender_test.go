@@ -451,3 +451,45 @@ func TestNonEnvelopeIsAnError(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadEndedByContext: the requests in flight when ctx ends a run are
+// cut off by the caller (Ctrl-C, a run for a duration), not failed by the
+// endpoint: they are Interrupted, not Failures, Requests or a status, and
+// FirstError does not say "context canceled" of an endpoint that answered
+// every request it was given time for.
+func TestLoadEndedByContext(t *testing.T) {
+	for _, concurrency := range []int{1, 3} {
+		t.Run(fmt.Sprintf("concurrency %d", concurrency), func(t *testing.T) {
+			const answered = 5
+			var n atomic.Int64
+			held := make(chan struct{}, concurrency)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				if n.Add(1) > answered { // held until the run's end cuts it off
+					held <- struct{}{}
+					<-r.Context().Done()
+					return
+				}
+				io.WriteString(w, okAnswer)
+			}))
+			t.Cleanup(srv.Close)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { // every client waits on a held request: end the run
+				for range concurrency {
+					<-held
+				}
+				cancel()
+			}()
+			rep := runCtx(t, ctx, &imsend.Sender{URL: srv.URL}, imsend.Load{
+				Command: "C2C.CallbackAfterSendMsg", Requests: math.MaxInt, Concurrency: concurrency,
+				Body: func(int) []byte { return []byte(`{}`) },
+			})
+			if rep.Requests != answered || rep.Failures != 0 || rep.Statuses[http.StatusOK] != answered ||
+				rep.Statuses[-1] != 0 || rep.FirstError != "" || rep.Interrupted != concurrency {
+				t.Fatalf("report %v (statuses %v, first error %q); want %d answered, no failure, %d interrupted",
+					rep, rep.Statuses, rep.FirstError, answered, concurrency)
+			}
+		})
+	}
+}
