@@ -424,3 +424,23 @@ func TestServiceRequestsTimeOut(t *testing.T) {
 		t.Fatalf("DefaultTimeout %v: not generous, or not below go test's timeout", imtest.DefaultTimeout)
 	}
 }
+
+// TestServiceSendsTheAdminToken: with IMCALLBACK_ADMIN_TOKEN in Start's env
+// (a test that mirrors production), Metrics and GetJSON send the token, as
+// the Sender signs with the configured callback token, so a route that
+// requires it answers instead of 401.
+func TestServiceSendsTheAdminToken(t *testing.T) {
+	for _, env := range [][]string{nil, {"IMCALLBACK_ADMIN_TOKEN=admin-secret"}} {
+		t.Run(fmt.Sprint(env), func(t *testing.T) {
+			s := imtest.Start(t, append([]string{"IMCALLBACK_DELIVERY=inline"}, env...))
+			var cfg map[string]any
+			s.GetJSON(t, "/v1/config", http.StatusOK, &cfg)
+			if len(cfg) == 0 {
+				t.Fatal("/v1/config answered nothing")
+			}
+			if m := s.Metrics(t); !strings.Contains(m, "# TYPE") {
+				t.Fatalf("/metrics: %.200s", m)
+			}
+		})
+	}
+}

@@ -46,6 +46,9 @@ type Service struct {
 	Timeout time.Duration
 
 	public *server.Public
+	// adminToken is the configured IMCALLBACK_ADMIN_TOKEN, sent by Metrics
+	// and GetJSON.
+	adminToken string
 }
 
 // InMemory returns a copy of the service's Sender that calls the public
@@ -98,10 +101,11 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 			"after-handlers run inline (pass delivery.Module for durable delivery)")
 	}
 	s := &Service{
-		PublicURL: "http://" + pub.Addr().String(),
-		AdminURL:  "http://" + adm.Addr().String(),
-		App:       app,
-		public:    pub,
+		PublicURL:  "http://" + pub.Addr().String(),
+		AdminURL:   "http://" + adm.Addr().String(),
+		App:        app,
+		public:     pub,
+		adminToken: cfg.AdminToken,
 	}
 	s.Sender = senderFor(cfg, s.PublicURL+cfg.Path)
 	return s
@@ -142,8 +146,9 @@ func (s *Service) Send(t testing.TB, command string, body []byte, opts ...Option
 	return res
 }
 
-// get fetches an admin path, failing t on a transport error or when the
-// answer is not read within the Timeout.
+// get fetches an admin path, with the configured admin token when there is
+// one, failing t on a transport error or when the answer is not read within
+// the Timeout.
 func (s *Service) get(t testing.TB, path string) (status int, body []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout())
@@ -158,6 +163,9 @@ func (s *Service) get(t testing.TB, path string) (status int, body []byte) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.AdminURL+path, nil)
 	if err != nil {
 		fail(err)
+	}
+	if s.adminToken != "" {
+		req.Header.Set("Authorization", "Bearer "+s.adminToken)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -178,7 +186,9 @@ func (s *Service) Metrics(t testing.TB) string {
 	return string(body)
 }
 
-// GetJSON fetches an admin path, checks the status and decodes the body into v (when not nil).
+// GetJSON fetches an admin path, checks the status and decodes the body into
+// v (when not nil). With IMCALLBACK_ADMIN_TOKEN set in Start's env it sends
+// the token, as the CLI does, so a route that requires it answers.
 func (s *Service) GetJSON(t testing.TB, path string, wantStatus int, v any) {
 	t.Helper()
 	status, body := s.get(t, path)
