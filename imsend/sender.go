@@ -153,19 +153,26 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 // HTTP: a ctx that is done before the handler answers is an error (the
 // handler, which sees ctx as the request's context, finishes on its own
 // goroutine), so a Sender with a Handler is bounded by ctx like one
-// sending over HTTP.
+// sending over HTTP. A handler that panics is an error too, as net/http
+// recovers the panic and drops the connection: on the handler's own
+// goroutine it would otherwise end the whole test binary.
 func serveInMemory(ctx context.Context, h http.Handler, req *http.Request, command string) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("imsend: %s: %w", command, err)
 	}
 	rec := httptest.NewRecorder()
 	done := make(chan struct{})
+	var panicked any
 	go func() {
 		defer close(done)
+		defer func() { panicked = recover() }()
 		h.ServeHTTP(rec, req)
 	}()
 	select {
 	case <-done:
+		if panicked != nil {
+			return nil, fmt.Errorf("imsend: %s: the handler panicked in memory: %v", command, panicked)
+		}
 		return newResult(rec.Code, rec.Header(), rec.Body.Bytes())
 	case <-ctx.Done():
 		return nil, fmt.Errorf("imsend: %s: no answer in memory: %w", command, ctx.Err())

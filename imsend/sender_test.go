@@ -493,3 +493,24 @@ func TestLoadEndedByContext(t *testing.T) {
 		})
 	}
 }
+
+// TestInMemoryHandlerPanic: a Handler that panics makes Send return an
+// error, as a panic in a server's handler is recovered by net/http and
+// fails the round trip, instead of ending the test binary from the
+// goroutine the handler runs on.
+func TestInMemoryHandlerPanic(t *testing.T) {
+	for name, h := range map[string]http.HandlerFunc{
+		"a value":    func(http.ResponseWriter, *http.Request) { panic("boom") },
+		"nil":        func(http.ResponseWriter, *http.Request) { panic(nil) },
+		"aborted":    func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) },
+		"after body": func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, okAnswer); panic("late") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := &imsend.Sender{URL: "http://in-memory/im/callback", AppID: "1400000000", Handler: h}
+			res, err := s.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`))
+			if err == nil || res != nil || !strings.Contains(err.Error(), "panicked") {
+				t.Fatalf("Send = %s, %v; want an error saying the handler panicked", describe(res), err)
+			}
+		})
+	}
+}
