@@ -33,8 +33,7 @@ func TestTLS(t *testing.T) {
 	s := start(t, []string{"IMCALLBACK_TLS_CERT=" + certFile, "IMCALLBACK_TLS_KEY=" + keyFile}, testCommands(seen))
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // the test's own self-signed certificate
 	defer tr.CloseIdleConnections()
-	sender := *s.Sender
-	sender.URL = strings.Replace(sender.URL, "http://", "https://", 1)
+	sender := *s.Sender // https://, as the listener serves TLS
 	sender.Client = &http.Client{Transport: tr}
 	res, err := sender.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(sampleBody))
 	if err != nil || !res.OK() {
@@ -42,6 +41,7 @@ func TestTLS(t *testing.T) {
 	}
 	<-seen
 	plain := *s.Sender
+	plain.URL = strings.Replace(plain.URL, "https://", "http://", 1)
 	if _, err := plain.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(sampleBody)); err == nil {
 		t.Fatal("plain HTTP answered on the TLS listener")
 	}

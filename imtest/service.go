@@ -31,7 +31,10 @@ const DefaultTimeout = 30 * time.Second
 
 // Service is an imcallback.Module app running on loopback ports for a test.
 type Service struct {
-	// PublicURL and AdminURL are the listeners' base URLs.
+	// PublicURL and AdminURL are the listeners' base URLs; PublicURL is
+	// https:// when IMCALLBACK_TLS_CERT and IMCALLBACK_TLS_KEY serve the
+	// public listener over TLS (the Sender then needs a Client that trusts
+	// the certificate).
 	PublicURL, AdminURL string
 	// Sender targets the callback path for the first accepted app (AppID
 	// unless overridden), signed with its first token (Token unless
@@ -100,8 +103,12 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 		t.Log("imtest: IMCALLBACK_DELIVERY is durable but delivery.Module is not among the options: " +
 			"after-handlers run inline (pass delivery.Module for durable delivery)")
 	}
+	scheme := "http://"
+	if cfg.TLSCert != "" { // as the server decides (the configuration requires both files)
+		scheme = "https://"
+	}
 	s := &Service{
-		PublicURL:  "http://" + pub.Addr().String(),
+		PublicURL:  scheme + pub.Addr().String(),
 		AdminURL:   "http://" + adm.Addr().String(),
 		App:        app,
 		public:     pub,
