@@ -3,7 +3,8 @@
 //
 //   - a C2C.CallbackBeforeSendMsg handler that denies one-to-one messages
 //     containing a configured word, with a custom code the client sees, and
-//     tags every clean message through CloudCustomData;
+//     tags a clean message through CloudCustomData unless it carries its
+//     own (a reply's CloudCustomData would replace the sender's);
 //   - a Group.CallbackAfterNewMemberJoin handler that records who joined
 //     which group, idempotently (IM may deliver an event twice).
 //
