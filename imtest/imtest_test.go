@@ -347,6 +347,29 @@ func TestStartSignsForTheConfiguredApp(t *testing.T) {
 	}
 }
 
+// TestSenderForSignsWithTheAppsOwnToken: with per-app tokens, a second
+// app's callbacks are signed with its own token and accepted.
+func TestSenderForSignsWithTheAppsOwnToken(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_SDKAPPID=1400000000,1400000001",
+		"IMCALLBACK_APP_1400000000_TOKENS=first", "IMCALLBACK_APP_1400000001_TOKENS=second"})
+	for _, app := range []string{"1400000000", "1400000001"} {
+		sender := s.SenderFor(app)
+		if sender.AppID != app || sender.URL != s.Sender.URL {
+			t.Errorf("SenderFor(%s) = app %s at %s", app, sender.AppID, sender.URL)
+		}
+		res, err := sender.Send(context.Background(), "Group.CallbackAfterBrandNew", []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.OK() {
+			t.Errorf("app %s: answer %d %s", app, res.Status, res.Body)
+		}
+	}
+	if s.Sender.AppID != "1400000000" || s.Sender.Token != "first" {
+		t.Errorf("SenderFor changed the service's Sender: app %s, token %q", s.Sender.AppID, s.Sender.Token)
+	}
+}
+
 // TestOpenFilesUnderResolvesTheDirectory: a file held open under a
 // directory named through a symbolic link, or relative to the working
 // directory, is listed: /proc names it by its resolved path, and a check

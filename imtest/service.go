@@ -52,6 +52,19 @@ type Service struct {
 	// adminToken is the configured IMCALLBACK_ADMIN_TOKEN, sent by Metrics
 	// and GetJSON.
 	adminToken string
+	// cfg is the service's configuration, for SenderFor.
+	cfg *config.Config
+}
+
+// SenderFor returns a copy of the service's Sender for another app,
+// signed with that app's first token (IMCALLBACK_APP_<appid>_TOKENS, else
+// the global IMCALLBACK_TOKENS) as the service verifies it: with per-app
+// tokens, WithAppID alone would still sign with the first app's token and
+// be answered 401.
+func (s *Service) SenderFor(appID string) *Sender {
+	in := *s.Sender
+	in.AppID, in.Token = appID, s.cfg.SigningToken(appID)
+	return &in
 }
 
 // InMemory returns a copy of the service's Sender that calls the public
@@ -113,6 +126,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 		App:        app,
 		public:     pub,
 		adminToken: cfg.AdminToken,
+		cfg:        cfg,
 	}
 	s.Sender = senderFor(cfg, s.PublicURL+cfg.Path)
 	return s
