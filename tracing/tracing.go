@@ -114,7 +114,8 @@ func Fail(span trace.Span, err error) {
 // OTEL_TRACES_EXPORTER is otlp, or OTEL_EXPORTER_OTLP_ENDPOINT or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. Another exporter or an OTLP
 // protocol other than http/protobuf is an error: only OTLP over HTTP is
-// built in.
+// built in. OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, when set, is the protocol,
+// whatever OTEL_EXPORTER_OTLP_PROTOCOL says.
 func Enabled(getenv func(string) string) (bool, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return false, nil
@@ -123,10 +124,17 @@ func Enabled(getenv func(string) string) (bool, error) {
 	case "none":
 		return false, nil
 	case "", "otlp":
+		// The traces' own variable, when set, overrides the general one (which
+		// may name another signal's protocol), as in the OTLP exporter.
 		for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-			if p := strings.TrimSpace(getenv(k)); p != "" && p != "http/protobuf" {
+			p := strings.TrimSpace(getenv(k))
+			if p == "" {
+				continue
+			}
+			if p != "http/protobuf" {
 				return false, fmt.Errorf("tracing: %s=%s: only http/protobuf is built in (point it at the collector's OTLP/HTTP port, usually 4318)", k, p)
 			}
+			break
 		}
 		if exp == "otlp" {
 			return true, nil
