@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -184,6 +185,10 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	// that takes the Tracer, so none of their spans is missed.
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
+			// A failed export is reported to OpenTelemetry's global error
+			// handler, which by default prints it with the standard library's
+			// logger: a plain line on standard error, beside the service's JSON.
+			otel.SetErrorHandler(errorLog{log})
 			tp.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(exp))
 			return nil
 		},
@@ -202,6 +207,15 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	})
 	log.Info("tracing on: spans are exported over OTLP/HTTP", zap.String("service", serviceName(res)))
 	return New(tp), nil
+}
+
+// errorLog is OpenTelemetry's error handler while tracing is on: each
+// error (a failed export, say) is a warning of the service's logger.
+type errorLog struct{ log *zap.Logger }
+
+// Handle logs err.
+func (e errorLog) Handle(err error) {
+	e.log.Warn("tracing: OpenTelemetry reported an error (spans may be lost)", zap.Error(err))
 }
 
 // lastExportBound caps the export of the last spans at the stop. The

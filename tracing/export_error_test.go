@@ -1,0 +1,83 @@
+package tracing
+
+import (
+	"bytes"
+	"context"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// lockedBuffer is the standard logger's output in the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestExportErrorsGoToTheServiceLog: a failed export (the collector
+// refuses the batch) is a warning of the service's logger, in its format
+// and level, not a plain line of the standard library's logger on
+// standard error beside the JSON lines.
+func TestExportErrorsGoToTheServiceLog(t *testing.T) {
+	prev := otel.GetErrorHandler()
+	t.Cleanup(func() { otel.SetErrorHandler(prev) })
+	var std lockedBuffer
+	log.SetOutput(&std)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+
+	exported := make(chan struct{}, 1)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case exported <- struct{}{}:
+		default:
+		}
+		http.Error(w, "the test's collector refuses every batch", http.StatusBadRequest) // not retried
+	}))
+	defer collector.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+
+	core, logs := observer.New(zapcore.DebugLevel)
+	lc := fxtest.NewLifecycle(t)
+	tr, err := newFromEnv(envIn{Lifecycle: lc, Log: zap.New(core)})
+	if err != nil || tr == nil {
+		t.Fatalf("newFromEnv: %v, %v", tr, err)
+	}
+	lc.RequireStart()
+	_, span := tr.Start(context.Background(), "test.span")
+	span.End()
+	lc.RequireStop() // the last export fails
+	<-exported
+
+	if s := std.String(); s != "" {
+		t.Errorf("the standard logger wrote %q", s)
+	}
+	found := logs.FilterLevelExact(zapcore.WarnLevel).FilterMessageSnippet("tracing").All()
+	if len(found) == 0 {
+		t.Fatalf("no warning about the failed export; the log has %v", logs.All())
+	}
+	if e, ok := found[0].ContextMap()["error"].(string); !ok || !strings.Contains(e, "400") {
+		t.Errorf("the warning's error is %v, want the collector's answer", found[0].ContextMap()["error"])
+	}
+}
