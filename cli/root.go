@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -120,13 +121,41 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML configuration file, read before IMCALLBACK_* environment variables")
-	root.PersistentFlags().StringVar(&g.adminURL, "admin", "", "admin API of the running service: a URL, or host:port for http://host:port (default IMCALLBACK_ADMIN_URL, else http:// + IMCALLBACK_ADMIN_LISTEN)")
+	root.PersistentFlags().StringVar(&g.adminURL, "admin", "", "events, topics, delivery, health: the admin API of the running service, a URL, or host:port for http://host:port (default IMCALLBACK_ADMIN_URL, else http:// + IMCALLBACK_ADMIN_LISTEN)")
 	root.PersistentFlags().BoolVar(&g.offline, "offline", false, "events, topics: open the data directory of a stopped service instead of asking the running one (delivery refuses it)")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: accept SdkAppid "+config.DevSdkAppID+" when IMCALLBACK_SDKAPPID is unset")
 	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g), newEventsCmd(&g), newAllowlistCmd(&g), newDeliveryCmd(&g), newHealthCmd(&g))
 	root.AddCommand(newSendCmd(&g, catalogueSamples{}))
 	refuseUnknownSubcommands(root)
+	root.PersistentPreRunE = refuseServiceFlags
 	return root
+}
+
+// askTheService are the commands that ask the running service's admin
+// API, and so read --admin and --offline (taking --offline, or refusing it
+// with a message of their own).
+var askTheService = []string{"events", "topics", "delivery", "health"}
+
+// refuseServiceFlags refuses --admin and --offline on a command that does
+// not ask the running service (serve, config check, version, send,
+// allowlist): it would ignore them, and `serve --offline` would start the
+// service, `allowlist --admin URL` read the local files all the same.
+func refuseServiceFlags(c *cobra.Command, _ []string) error {
+	top := c
+	for top.HasParent() && top.Parent().HasParent() {
+		top = top.Parent()
+	}
+	if top.HasParent() && (slices.Contains(askTheService, top.Name()) || top.Name() == "help" || top.Name() == "completion") {
+		return nil // cobra's help and completion: the flags are the command's they are about
+	}
+	for _, name := range []string{"admin", "offline"} {
+		if c.Flags().Changed(name) {
+			last := len(askTheService) - 1
+			return fmt.Errorf("--%s does not apply to %s: only %s and %s ask the running service", name, c.CommandPath(),
+				strings.Join(askTheService[:last], ", "), askTheService[last])
+		}
+	}
+	return nil
 }
 
 // refuseUnknownSubcommands makes every command that only groups others

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestGlobalFlagsThatDoNotApplyAreRefused: --admin and --offline are
+// read by the commands that ask the running service (events, topics,
+// delivery, health); any other command refuses them, naming the flag,
+// instead of accepting and ignoring them (serve --offline ran the
+// service; allowlist --admin read the local files all the same).
+func TestGlobalFlagsThatDoNotApplyAreRefused(t *testing.T) {
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+	t.Setenv("IMCALLBACK_TOKENS", "t")
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	tests := []struct {
+		args []string
+		flag string
+		// badConfig makes the command fail on its configuration should it
+		// get that far: serve would otherwise start the service.
+		badConfig bool
+	}{
+		{[]string{"--offline"}, "--offline", true},
+		{[]string{"serve", "--offline"}, "--offline", true},
+		{[]string{"serve", "--admin", "127.0.0.1:9090"}, "--admin", true},
+		{[]string{"config", "check", "--offline"}, "--offline", false},
+		{[]string{"config", "check", "--admin", "127.0.0.1:9090"}, "--admin", false},
+		{[]string{"version", "--admin", "127.0.0.1:9090"}, "--admin", false},
+		{[]string{"send", "--list", "--offline"}, "--offline", false},
+		{[]string{"send", "--list", "--admin", "127.0.0.1:9090"}, "--admin", false},
+		{[]string{"allowlist", "--offline"}, "--offline", false},
+		{[]string{"allowlist", "--admin", "127.0.0.1:9090"}, "--admin", false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			if tt.badConfig {
+				t.Setenv("IMCALLBACK_BODY_LIMIT", "-1")
+			}
+			out, err := runCLI(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.flag+" does not apply") {
+				t.Fatalf("%v; want an error saying %s does not apply\n%s", err, tt.flag, out)
+			}
+		})
+	}
+}
