@@ -64,8 +64,10 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 				}
 				return remoteEventsList(c.Context(), c.OutOrStdout(), a, eventsPage{command: command, since: since, limit: limit, beforeSeq: beforeSeq}, asJSON)
 			}
-			if c.Flags().Changed("before-seq") {
-				return errors.New("--before-seq pages the running service's list; --offline lists every event, oldest first")
+			for _, name := range []string{"limit", "before-seq"} {
+				if c.Flags().Changed(name) {
+					return fmt.Errorf("--%s pages the running service's list; --offline lists every event, oldest first", name)
+				}
 			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
@@ -87,7 +89,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 	c.Flags().StringVar(&command, "command", "", "only this CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
 	c.Flags().StringVar(&since, "since", "", "only events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().IntVar(&limit, "limit", 100, "with the running service: the newest N events")
+	c.Flags().IntVar(&limit, "limit", 100, "with the running service: the newest N events (--offline lists them all)")
 	c.Flags().Uint64Var(&beforeSeq, "before-seq", 0, "with the running service: only events older than this sequence (the next page)")
 	return c
 }
@@ -106,6 +108,9 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 					return err
 				}
 				return remoteDead(c.Context(), c.OutOrStdout(), a, limit, asJSON)
+			}
+			if c.Flags().Changed("limit") {
+				return errors.New("--limit cuts the running service's list; --offline lists every dead letter")
 			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()

@@ -44,3 +44,20 @@ func TestGlobalFlagsThatDoNotApplyAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineRefusesTheRunningServicesPaging: --limit pages the running
+// service's lists; --offline lists every event or dead letter, so a
+// --limit there is refused (as --before-seq is), not ignored with the
+// whole log printed.
+func TestOfflineRefusesTheRunningServicesPaging(t *testing.T) {
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	for _, args := range [][]string{
+		{"--offline", "events", "list", "--limit", "10"},
+		{"--offline", "events", "dead", "--limit", "10"},
+	} {
+		out, err := runCLI(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "--limit") {
+			t.Errorf("%v: %v; want a refusal naming --limit\n%s", args, err, out)
+		}
+	}
+}
