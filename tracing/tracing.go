@@ -176,6 +176,11 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("tracing: OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
+	// OpenTelemetry reports a failed export, or an OTEL_TRACES_SAMPLER it
+	// cannot read, to its global error handler, which by default prints it
+	// with the standard library's logger: a plain line on standard error,
+	// beside the service's JSON.
+	otel.SetErrorHandler(errorLog{log})
 	// The sampler comes from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
 	// (default: parent-based, always on).
 	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res))
@@ -185,10 +190,6 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	// that takes the Tracer, so none of their spans is missed.
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			// A failed export is reported to OpenTelemetry's global error
-			// handler, which by default prints it with the standard library's
-			// logger: a plain line on standard error, beside the service's JSON.
-			otel.SetErrorHandler(errorLog{log})
 			tp.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(exp))
 			return nil
 		},
