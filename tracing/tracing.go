@@ -179,7 +179,10 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	// OpenTelemetry reports a failed export, or an OTEL_TRACES_SAMPLER it
 	// cannot read, to its global error handler, which by default prints it
 	// with the standard library's logger: a plain line on standard error,
-	// beside the service's JSON.
+	// beside the service's JSON. The handler is the process's: the stop
+	// gives the previous one back, so a later app in the same process (a
+	// test's) never logs through this one's logger.
+	prevHandler := otel.GetErrorHandler()
 	otel.SetErrorHandler(errorLog{log})
 	// The sampler comes from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
 	// (default: parent-based, always on).
@@ -200,6 +203,7 @@ func newFromEnv(in envIn) (*Tracer, error) {
 		OnStop: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, LastExportTimeout(shutdownTimeout))
 			defer cancel()
+			defer otel.SetErrorHandler(prevHandler) // after the last export's errors
 			if err := tp.Shutdown(ctx); err != nil {
 				return fmt.Errorf("tracing: exporting the last spans: %w", err)
 			}
