@@ -528,6 +528,21 @@ func TestSendUnique(t *testing.T) {
 	if n != 10 {
 		t.Fatalf("%d different topic ids, want 10", n)
 	}
+	// Without --repeat there is nothing to make unique or concurrent: refused
+	// before anything is sent, not ignored.
+	for _, extra := range [][]string{{"--unique"}, {"--concurrency", "4"}} {
+		one := append([]string{"send", "--url", s.Sender.URL, "--appid", imtest.AppID, "--token", imtest.Token,
+			"--command", "Group.CallbackAfterCreateTopic", "--sample"}, extra...)
+		if out, err := runCLI(t, one...); err == nil || !strings.Contains(err.Error(), "apply to --repeat runs") {
+			t.Errorf("%v: err = %v\n%s", extra, err, out)
+		}
+	}
+	mu.Lock()
+	n = len(seen)
+	mu.Unlock()
+	if n != 10 {
+		t.Errorf("the refused sends stored %d topic ids, want the 10 of before", n)
+	}
 	out, err = runCLI(t, base...)
 	// The topic sample has no EventTime: its repeats are told apart by RequestTime.
 	if err != nil || !strings.Contains(out, "all 10 requests had the same body, with no EventTime") {

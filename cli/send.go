@@ -148,6 +148,9 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	if f.timeout < 0 {
 		return errors.New("--timeout must not be negative (0: no timeout)")
 	}
+	if f.repeat == 1 && (f.unique || f.concurrency > 1) {
+		return errors.New("--unique and --concurrency apply to --repeat runs: add --repeat N (N > 1)")
+	}
 	body, err := sendBody(f, samples)
 	if err != nil {
 		return err
