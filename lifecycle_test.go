@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,10 +15,12 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/server"
@@ -130,5 +134,102 @@ func TestAnUnreachableCollectorDoesNotHoldTheStop(t *testing.T) {
 		}
 	case <-time.After(time.Minute): // a bound only broken code reaches
 		t.Fatal("the stop still waits for a collector that never answers")
+	}
+}
+
+// lateCommand is a handler that ignores its context: it runs until
+// released, past its deadline, and reports whether the resource it uses
+// was closed by then.
+type lateCommand struct {
+	kind              dispatcher.Kind
+	res               *closable
+	started, released chan struct{}
+	finished          chan struct{}
+	sawClosed         atomic.Bool
+}
+
+func (c *lateCommand) Name() string {
+	if c.kind == dispatcher.KindBefore {
+		return "Group.CallbackBeforeCreateGroup"
+	}
+	return "Group.CallbackAfterCreateGroup"
+}
+func (c *lateCommand) Kind() dispatcher.Kind { return c.kind }
+func (c *lateCommand) Handle(context.Context, *dispatcher.Request) (dispatcher.Decision, error) {
+	close(c.started)
+	<-c.released
+	c.sawClosed.Store(c.res.closed.Load())
+	close(c.finished)
+	return dispatcher.Decision{}, nil
+}
+
+// closable is a handler's resource (a store, a client) closed by its stop
+// hook, as a plugin's store is.
+type closable struct {
+	closed atomic.Bool
+	done   chan struct{}
+}
+
+// TestStopWaitsForHandlersPastTheirDeadline: a before-handler or an inline
+// after-handler still running past its deadline (its callback long
+// answered with the fallback, or failed) is waited for by the stop, within
+// IMCALLBACK_SHUTDOWN_TIMEOUT, before the resources it uses are closed.
+func TestStopWaitsForHandlersPastTheirDeadline(t *testing.T) {
+	for _, kind := range []dispatcher.Kind{dispatcher.KindBefore, dispatcher.KindAfter} {
+		t.Run(kind.String(), func(t *testing.T) {
+			res := &closable{done: make(chan struct{})}
+			cmd := &lateCommand{kind: kind, res: res, started: make(chan struct{}),
+				released: make(chan struct{}), finished: make(chan struct{})}
+			waiting := make(chan struct{})
+			var once sync.Once
+			environ := []string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + newToken,
+				"IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0",
+				"IMCALLBACK_DATA_DIR=" + t.TempDir(), "IMCALLBACK_LOG_LEVEL=warn",
+				"IMCALLBACK_BEFORE_TIMEOUT=50ms", "IMCALLBACK_INLINE_TIMEOUT=50ms", "IMCALLBACK_SHUTDOWN_TIMEOUT=1m"}
+			var pub *server.Public
+			var cfg *config.Config
+			app := fx.New(fx.NopLogger,
+				fx.Supply(config.Source{Environ: func() []string { return environ }}),
+				// Provided before the command that uses it, so closed after it,
+				// as a plugin's store is.
+				fx.Provide(func(lc fx.Lifecycle) *closable {
+					lc.Append(fx.StopHook(func() { res.closed.Store(true); close(res.done) }))
+					return res
+				}),
+				fx.Provide(dispatcher.AsCommand(func(*closable) dispatcher.Command { return cmd })),
+				imcallback.Module,
+				fx.Decorate(func(l *zap.Logger) *zap.Logger {
+					return l.WithOptions(zap.Hooks(func(e zapcore.Entry) error {
+						if strings.Contains(e.Message, "handlers still running past their deadline") {
+							once.Do(func() { close(waiting) })
+						}
+						return nil
+					}))
+				}),
+				fx.Populate(&pub, &cfg))
+			if err := app.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			sender := &imtest.Sender{URL: "http://" + pub.Addr().String() + cfg.Path, AppID: appID, Token: newToken}
+			if _, err := sender.Send(t.Context(), cmd.Name(), []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+			<-cmd.started // answered at its deadline, and still running
+			stopped := make(chan error, 1)
+			go func() { stopped <- app.Stop(context.Background()) }()
+			select {
+			case <-res.done:
+				t.Error("the handler's resource was closed while the handler still ran")
+			case <-waiting:
+			}
+			close(cmd.released)
+			if err := <-stopped; err != nil {
+				t.Errorf("stop: %v", err)
+			}
+			<-cmd.finished
+			if cmd.sawClosed.Load() {
+				t.Error("the handler found its resource closed")
+			}
+		})
 	}
 }

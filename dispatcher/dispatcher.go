@@ -85,6 +85,7 @@ type Dispatcher struct {
 	log            *zap.Logger
 	metrics        *metrics.Callbacks
 	unknown        unknownCommands
+	running        runningHandlers
 }
 
 // commandSeries are one command's metric series, looked up once at start
@@ -382,12 +383,14 @@ func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout t
 		err error
 	}
 	done := make(chan result, 1) // buffered: a late handler must not block forever
+	d.running.add()
 	go func() {
 		var res result
 		res.dec, res.err = handleRecovered(ctx, cmd, r)
 		if d.inFlight != nil {
 			<-d.inFlight // freed when the handler returns, not at its deadline, and before the answer
 		}
+		d.running.done() // before the answer too: a stop that drained the request finds it done
 		done <- res
 	}()
 	select {
@@ -396,6 +399,65 @@ func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout t
 	case <-ctx.Done():
 		return Decision{}, fmt.Errorf("handler deadline %v: %w", timeout, ctx.Err())
 	}
+}
+
+// Wait waits until every handler the dispatcher ran inside a request
+// (before-handlers, and after-handlers run inline) has returned, or ctx
+// ends. A handler that ignores its context goes on running after its
+// deadline, when its callback is long answered: the public listener's
+// stop calls Wait once it drained its requests, so that the stores and
+// clients such a handler uses are closed after it returns. It returns an
+// error naming how many still run when ctx ends first.
+func (d *Dispatcher) Wait(ctx context.Context) error {
+	n, idle := d.running.idle()
+	if n == 0 {
+		return nil
+	}
+	d.log.Warn("stopping: waiting for handlers still running past their deadline (they ignore their context)",
+		zap.Int("handlers", n))
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		n, _ := d.running.idle()
+		return fmt.Errorf("dispatcher: %d handlers still running past their deadline: %w", n, ctx.Err())
+	}
+}
+
+// runningHandlers counts the handler goroutines of run.
+type runningHandlers struct {
+	mu     sync.Mutex
+	n      int
+	idleCh chan struct{} // closed when n drops to 0; nil until idle asks
+}
+
+func (r *runningHandlers) add() {
+	r.mu.Lock()
+	r.n++
+	r.mu.Unlock()
+}
+
+func (r *runningHandlers) done() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n--; r.n == 0 && r.idleCh != nil {
+		close(r.idleCh)
+		r.idleCh = nil
+	}
+}
+
+// idle returns how many handlers run and, when some do, a channel closed
+// once none does.
+func (r *runningHandlers) idle() (int, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == 0 {
+		return 0, nil
+	}
+	if r.idleCh == nil {
+		r.idleCh = make(chan struct{})
+	}
+	return r.n, r.idleCh
 }
 
 // handleRecovered runs cmd, turning a panic into an error.

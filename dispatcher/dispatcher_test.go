@@ -39,6 +39,7 @@ const testApp = "1400000000"
 
 // harness serves a dispatcher over echo in memory.
 type harness struct {
+	d       *dispatcher.Dispatcher
 	e       *echo.Echo
 	metrics *metrics.Callbacks
 	logs    *observer.ObservedLogs
@@ -61,7 +62,7 @@ func newHarness(t testing.TB, opts dispatcher.Options, cmds ...dispatcher.Comman
 	e := echo.New()
 	e.HTTPErrorHandler = middleware.ErrorHandler(zap.NewNop(), m)
 	e.POST("/im/callback", d.Serve)
-	return &harness{e: e, metrics: m, logs: logs}
+	return &harness{d: d, e: e, metrics: m, logs: logs}
 }
 
 func (h *harness) do(command, body string) (*httptest.ResponseRecorder, map[string]any) {
@@ -753,6 +754,37 @@ func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 			t.Fatal("the slot was never released")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWaitWaitsForHandlersPastTheirDeadline: Wait returns once the
+// handlers still running past their deadline return, and names how many
+// still run when its context ends first.
+func TestWaitWaitsForHandlersPastTheirDeadline(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, Fallback: deny("late")},
+		rawBefore("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			<-release // ignores its context
+			return allow(), nil
+		}))
+	if err := h.d.Wait(t.Context()); err != nil {
+		t.Fatalf("Wait with no handler running: %v", err)
+	}
+	for range 2 {
+		if _, out := h.do("C2C.CallbackBeforeSendMsg", `{}`); out["ErrorInfo"] != "late" {
+			t.Fatalf("answer %v, want the fallback", out)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := h.d.Wait(ctx); err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "2 handlers still running") {
+		t.Fatalf("Wait with two handlers stuck and its context ended: %v", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- h.d.Wait(t.Context()) }()
+	close(release)
+	if err := <-waited; err != nil {
+		t.Fatalf("Wait once the handlers returned: %v", err)
 	}
 }
 

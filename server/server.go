@@ -42,6 +42,9 @@ type Listener struct {
 
 	limit *connLimit // the bound of open connections
 	stop  chan struct{}
+	// settle, when set, waits at stop, after the drain and within the same
+	// bound, for the work the requests left running.
+	settle func(ctx context.Context) error
 
 	mu   sync.Mutex
 	addr net.Addr
@@ -103,7 +106,9 @@ func newPublic(in publicIn) (*Public, error) {
 	// Echo answers OPTIONS itself with 204; the callback path accepts POST only.
 	e.OPTIONS(in.Config.Path, func(echo.Context) error { return echo.ErrMethodNotAllowed })
 
-	p := &Public{Listener{name: "public", echo: e, log: in.Log}}
+	// A handler still running past its deadline (its callback answered)
+	// is waited for too: the stores it uses close after this hook.
+	p := &Public{Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait}}
 	p.server = newHTTPServer(in.Config, e, in.Log)
 	var tlsConf *tls.Config
 	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)
@@ -220,6 +225,11 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			if err != nil {
 				l.server.Close()
 				return fmt.Errorf("server: %s listener drain: %w", l.name, err)
+			}
+			if l.settle != nil {
+				if err := l.settle(ctx); err != nil {
+					return fmt.Errorf("server: %s listener drain: %w", l.name, err)
+				}
 			}
 			l.log.Info("stopped", zap.String("listener", l.name))
 			return nil
