@@ -55,7 +55,7 @@ var (
 	ErrAppIDNotAllowed = &Error{http.StatusForbidden, 40301, "appid_not_allowed", "SdkAppid is missing or not allowed",
 		"`SdkAppid` is missing or not in `IMCALLBACK_SDKAPPID`"}
 	ErrIPNotAllowed = &Error{http.StatusForbidden, 40302, "ip_not_allowed", "source address is not allowed",
-		"the source address is outside `IMCALLBACK_ALLOW_CIDRS`"}
+		"the source address is outside the app's allowlist (`IMCALLBACK_ALLOW_CIDRS`, the app's `allow_cidrs`, or Tencent's published addresses with `iplist`), or a trusted proxy's forwarding header holds an entry that is no address"}
 	ErrNotFound = &Error{http.StatusNotFound, 40401, "not_found", "not found",
 		"another path"}
 	ErrMethodNotAllowed = &Error{http.StatusMethodNotAllowed, 40501, "method_not_allowed", "method not allowed",
