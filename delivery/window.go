@@ -53,7 +53,7 @@ type errWindowFull struct {
 
 func (e *errWindowFull) Error() string {
 	return fmt.Sprintf("%v (dead-lettered without waiting for its retry: %d of the %d events the consumer may hold "+
-		"unacknowledged were held, and a retry would hold one more place for its whole backoff; replay it once the cause is fixed)",
+		"unacknowledged were held, and waiting for its retry would keep its place for the whole backoff; replay it once the cause is fixed)",
 		e.err, e.state.held, e.state.limit)
 }
 
