@@ -14,7 +14,7 @@ import (
 // holds a place of it for the whole backoff. One destination that keeps
 // failing would fill it, and then nothing more is delivered to anyone
 // until its copies are dead-lettered, up to an hour later with the default
-// backoff. So once the window is shedShare full, an event whose attempt
+// backoff. So once three quarters of the window are held, an event whose attempt
 // fails is dead-lettered at once (replayable like any other) instead of
 // waiting: the failing destination or handler gives up its places, and the
 // rest of the window keeps every other command moving. Below that mark a
@@ -44,7 +44,7 @@ func (s windowState) shed() bool {
 }
 
 // errWindowFull is the dead-letter reason of an event shed from a window
-// that was shedShare full: the attempt's own error, and why it did not
+// three quarters full: the attempt's own error, and why it did not
 // wait for its retry.
 type errWindowFull struct {
 	err   error
