@@ -672,6 +672,38 @@ func TestRecentCallbacks(t *testing.T) {
 	}
 }
 
+// TestRecentNamesTheCommandOfTheBody: a callback whose URL lacks
+// CallbackCommand is routed on the body's (docs/protocol.md §7); /v1/recent
+// and the access log name that command, as the metrics do, rather than the
+// URL's empty one.
+func TestRecentNamesTheCommandOfTheBody(t *testing.T) {
+	seen := make(chan topicPayload, 1)
+	s := start(t, nil, testCommands(seen))
+	for _, body := range []string{sampleBody, `{"CallbackCommand":"Group.CallbackAfterBrandNew"}`} {
+		resp, err := http.Post(s.PublicURL+"/im/callback?"+signedQuery(""), "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("a command in the body only: %d, want 200", resp.StatusCode)
+		}
+	}
+	var got struct {
+		Recent []map[string]any `json:"recent"`
+	}
+	s.GetJSON(t, "/v1/recent?limit=2", 200, &got)
+	want := []string{"Group.CallbackAfterBrandNew unknown", "Group.CallbackAfterCreateTopic ok"}
+	if len(got.Recent) != len(want) {
+		t.Fatalf("%d records, want %d", len(got.Recent), len(want))
+	}
+	for i, w := range want {
+		if g := fmt.Sprintf("%v %v", got.Recent[i]["command"], got.Recent[i]["outcome"]); g != w {
+			t.Errorf("record %d: %q, want %q", i, g, w)
+		}
+	}
+}
+
 // TestEveryAnswerRunsThroughTheChain: a 404, a 405 and a callback all run
 // through the every-request middleware, which get the request-state
 // context, and each is logged to /v1/recent with its request id.

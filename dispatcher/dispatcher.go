@@ -242,6 +242,7 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 		switch {
 		case command == "":
 			command = info.Command // tolerate a URL without it; the body names it
+			middleware.SetCommand(c, command)
 		case info.Command != command:
 			return protocol.ErrCommandMismatch
 		}

@@ -77,7 +77,7 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 	p := ParamsOf(c)
 	req := c.Request()
 	line := requestLine(req)
-	command, app := loggable(p.CallbackCommand, line), loggable(p.SdkAppid, line)
+	command, app := loggable(commandOf(c, p), line), loggable(p.SdkAppid, line)
 	if cfg.Recent != nil {
 		cb := Callback{Time: start, Command: command, App: app, Status: status,
 			LatencyMS: float64(latency.Microseconds()) / 1000,

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imcallback/imcallback/protocol"
 	"github.com/labstack/echo/v4"
 )
 
@@ -73,4 +74,23 @@ func outcomeOf(c echo.Context, rejected bool) string {
 		return "rejected"
 	}
 	return ""
+}
+
+// commandKey holds the command the dispatcher routed a request on when the
+// URL did not name it (docs/protocol.md §7: the body's CallbackCommand).
+const commandKey = "imcallback.command"
+
+// SetCommand records the command a request was routed on when it is not
+// the URL's CallbackCommand (the URL lacks it and the body names it), so
+// the access log, Recent and the request's span name the command the
+// metrics count rather than an empty one.
+func SetCommand(c echo.Context, command string) { c.Set(commandKey, command) }
+
+// commandOf is the command of the request: the one SetCommand recorded,
+// else the URL's CallbackCommand.
+func commandOf(c echo.Context, p *protocol.Params) string {
+	if cmd, ok := c.Get(commandKey).(string); ok && cmd != "" {
+		return cmd
+	}
+	return p.CallbackCommand
 }

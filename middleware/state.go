@@ -8,7 +8,8 @@ import (
 
 // RequestState is the public listener's outermost middleware. It hands the
 // chain a context that keeps the values the chain shares per request (the
-// parsed callback parameters, the outcome, a rejection's reason) in fields
+// parsed callback parameters, the outcome, a rejection's reason, the
+// command routed on the body) in fields
 // of its own, where echo's store would allocate a map for every request
 // and take a lock and hash the key at every access. The chain works
 // without it, keeping those values in echo's store; it is only slower.
@@ -27,6 +28,7 @@ type stateContext struct {
 	params  any // ParamsOf's *protocol.Params
 	outcome any // SetOutcome's string
 	reason  any // the access log's rejection reason, for the span
+	command any // SetCommand's string
 }
 
 // Get returns the value stored for key: the chain's own keys from the
@@ -68,6 +70,8 @@ func (c *stateContext) field(key string) *any {
 		return &c.outcome
 	case reasonKey:
 		return &c.reason
+	case commandKey:
+		return &c.command
 	}
 	return nil
 }

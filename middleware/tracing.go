@@ -49,7 +49,7 @@ func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 			line := requestLine(req)
 			span.SetAttributes(tracing.AttrMethod.String(loggable(req.Method, line)),
 				tracing.AttrRoute.String(loggablePath(req.URL.Path, line)),
-				tracing.AttrCommand.String(loggable(p.CallbackCommand, line)), tracing.AttrApp.String(loggable(p.SdkAppid, line)),
+				tracing.AttrCommand.String(loggable(commandOf(c, p), line)), tracing.AttrApp.String(loggable(p.SdkAppid, line)),
 				tracing.AttrStatus.Int(status),
 				tracing.AttrRequest.String(c.Response().Header().Get(echo.HeaderXRequestID)), tracing.AttrOutcome.String(outcomeOf(c, reason != "")))
 			if reason != "" {
