@@ -1,0 +1,46 @@
+package delivery_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/imcallback/imcallback/delivery"
+)
+
+// docsRow is the row of docs/delivery.md's table whose first cell is name.
+func docsRow(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("../docs/delivery.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "| "+name+" |") {
+			return line
+		}
+	}
+	t.Fatalf("docs/delivery.md has no table row %q", name)
+	return ""
+}
+
+// TestDocsNameEveryHeader: docs/delivery.md's table names every header an
+// event message and a dead letter carry, so a header added to the code is
+// not missing from the description of the stored format.
+func TestDocsNameEveryHeader(t *testing.T) {
+	message := docsRow(t, "Message")
+	for _, h := range []string{delivery.HeaderCommand, delivery.HeaderQuery, delivery.HeaderReceivedAt,
+		delivery.HeaderRequestID, delivery.HeaderReplayOf, delivery.HeaderTarget} {
+		if !strings.Contains(message, "`"+h+"`") {
+			t.Errorf("docs/delivery.md's Message row does not name the header %s", h)
+		}
+	}
+	dead := docsRow(t, "Dead letters")
+	for _, h := range []string{delivery.HeaderDeadError, delivery.HeaderDeadDeliveries, delivery.HeaderDeadStream,
+		delivery.HeaderDeadSeq, delivery.HeaderDeadSubject, delivery.HeaderDeadMsgID, delivery.HeaderDeadAt} {
+		short := "`-" + strings.TrimPrefix(h, "Imcallback-Dead-") + "`"
+		if !strings.Contains(dead, "`"+h+"`") && !strings.Contains(dead, short) {
+			t.Errorf("docs/delivery.md's Dead letters row does not name the header %s", h)
+		}
+	}
+}
