@@ -14,9 +14,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -179,20 +182,22 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	// OpenTelemetry reports a failed export, or an OTEL_TRACES_SAMPLER it
 	// cannot read, to its global error handler, which by default prints it
 	// with the standard library's logger: a plain line on standard error,
-	// beside the service's JSON. The handler is the process's: the stop
-	// gives the previous one back, so a later app in the same process (a
-	// test's) never logs through this one's logger.
-	prevHandler := otel.GetErrorHandler()
-	otel.SetErrorHandler(errorLog{log})
+	// beside the service's JSON. They go to this logger while the provider
+	// is built, and again from the start to the stop (errorRoute). fx runs
+	// no hook of a constructor when a later one fails, so the routing of
+	// the construction ends with it, not at a stop that may never come.
+	release := errorRoute.add(log)
 	// The sampler comes from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
 	// (default: parent-based, always on).
 	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res))
+	release()
 	// The batcher runs a goroutine from its creation, so the start hook makes
 	// it: fx runs no stop hook of a constructor when a later constructor or an
 	// earlier start hook fails. The hook comes before the hooks of everything
 	// that takes the Tracer, so none of their spans is missed.
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
+			release = errorRoute.add(log)
 			tp.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(exp))
 			return nil
 		},
@@ -203,7 +208,7 @@ func newFromEnv(in envIn) (*Tracer, error) {
 		OnStop: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, LastExportTimeout(shutdownTimeout))
 			defer cancel()
-			defer otel.SetErrorHandler(prevHandler) // after the last export's errors
+			defer release() // after the last export's errors
 			if err := tp.Shutdown(ctx); err != nil {
 				return fmt.Errorf("tracing: exporting the last spans: %w", err)
 			}
@@ -214,13 +219,69 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	return New(tp), nil
 }
 
-// errorLog is OpenTelemetry's error handler while tracing is on: each
-// error (a failed export, say) is a warning of the service's logger.
-type errorLog struct{ log *zap.Logger }
+// errorRoute is OpenTelemetry's error handler once tracing has been on in
+// the process.
+var errorRoute = &errorRouter{}
+
+// otelDefaultHandler is OpenTelemetry's own handler, before any was set.
+var otelDefaultHandler = otel.GetErrorHandler()
+
+// errorRouter sends each error OpenTelemetry reports (a failed export, say)
+// as a warning to the logger of the app whose tracing started last and has
+// not stopped; with none, to the handler it replaced, as before any app.
+// It is set once and stays: OpenTelemetry's first SetErrorHandler makes
+// the default handler forward to the handler set, for good, so setting
+// the previous handler back at a stop would keep the stopped app's logger.
+type errorRouter struct {
+	mu   sync.Mutex
+	logs []*zap.Logger // of the apps whose tracing runs, in start order
+	prev otel.ErrorHandler
+}
+
+// add routes OpenTelemetry's errors to l until release is called (once or
+// more).
+func (r *errorRouter) add(l *zap.Logger) (release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := otel.GetErrorHandler(); h != otel.ErrorHandler(r) {
+		// The default handler forwards to the first handler ever set, this
+		// one maybe: it is no fallback (it could call back here), the
+		// standard logger it prints with is.
+		if h != otelDefaultHandler {
+			r.prev = h
+		}
+		otel.SetErrorHandler(r)
+	}
+	r.logs = append(r.logs, l)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if i := slices.Index(r.logs, l); i >= 0 {
+				r.logs = slices.Delete(r.logs, i, i+1)
+			}
+		})
+	}
+}
 
 // Handle logs err.
-func (e errorLog) Handle(err error) {
-	e.log.Warn("tracing: OpenTelemetry reported an error (spans may be lost)", zap.Error(err))
+func (r *errorRouter) Handle(err error) {
+	r.mu.Lock()
+	var l *zap.Logger
+	if n := len(r.logs); n > 0 {
+		l = r.logs[n-1]
+	}
+	prev := r.prev
+	r.mu.Unlock()
+	switch {
+	case l != nil:
+		l.Warn("tracing: OpenTelemetry reported an error (spans may be lost)", zap.Error(err))
+	case prev != nil:
+		prev.Handle(err)
+	default:
+		stdlog.Print(err)
+	}
 }
 
 // lastExportBound caps the export of the last spans at the stop. The
