@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -155,7 +156,8 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 // goroutine), so a Sender with a Handler is bounded by ctx like one
 // sending over HTTP. A handler that panics is an error too, as net/http
 // recovers the panic and drops the connection: on the handler's own
-// goroutine it would otherwise end the whole test binary.
+// goroutine it would otherwise end the whole test binary. The error holds
+// the panic's stack, which net/http would log.
 func serveInMemory(ctx context.Context, h http.Handler, req *http.Request, command string) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("imsend: %s: %w", command, err)
@@ -163,15 +165,20 @@ func serveInMemory(ctx context.Context, h http.Handler, req *http.Request, comma
 	rec := httptest.NewRecorder()
 	done := make(chan struct{})
 	var panicked any
+	var stack string // the panic's, as net/http logs it
 	go func() {
 		defer close(done)
-		defer func() { panicked = recover() }()
+		defer func() {
+			if panicked = recover(); panicked != nil && panicked != http.ErrAbortHandler {
+				stack = "\n" + string(debug.Stack())
+			}
+		}()
 		h.ServeHTTP(rec, req)
 	}()
 	select {
 	case <-done:
 		if panicked != nil {
-			return nil, fmt.Errorf("imsend: %s: the handler panicked in memory: %v", command, panicked)
+			return nil, fmt.Errorf("imsend: %s: the handler panicked in memory: %v%s", command, panicked, stack)
 		}
 		return newResult(rec.Code, rec.Header(), rec.Body.Bytes())
 	case <-ctx.Done():

@@ -514,3 +514,17 @@ func TestInMemoryHandlerPanic(t *testing.T) {
 		})
 	}
 }
+
+// panicsHere is a Handler that panics, named so that its stack can be told.
+func panicsHere(http.ResponseWriter, *http.Request) { panic("boom") }
+
+// TestInMemoryHandlerPanicSaysWhere: the error of a Handler's panic
+// carries the panic's stack, as net/http logs it over HTTP (and as the
+// crash printed it before): "panicked: boom" alone does not say where.
+func TestInMemoryHandlerPanicSaysWhere(t *testing.T) {
+	s := &imsend.Sender{URL: "http://in-memory/im/callback", AppID: "1400000000", Handler: http.HandlerFunc(panicsHere)}
+	_, err := s.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`))
+	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "imsend_test.panicsHere") {
+		t.Fatalf("err = %v; want the panic's value and its stack, naming the function that panicked", err)
+	}
+}
