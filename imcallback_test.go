@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -678,7 +679,10 @@ func TestRecentCallbacks(t *testing.T) {
 // URL's empty one.
 func TestRecentNamesTheCommandOfTheBody(t *testing.T) {
 	seen := make(chan topicPayload, 1)
-	s := start(t, nil, testCommands(seen))
+	core, logs := observer.New(zapcore.InfoLevel)
+	s := start(t, nil, testCommands(seen), fx.Decorate(func(l *zap.Logger) *zap.Logger {
+		return zap.New(zapcore.NewTee(l.Core(), core))
+	}))
 	for _, body := range []string{sampleBody, `{"CallbackCommand":"Group.CallbackAfterBrandNew"}`} {
 		resp, err := http.Post(s.PublicURL+"/im/callback?"+signedQuery(""), "application/json", strings.NewReader(body))
 		if err != nil {
@@ -701,6 +705,14 @@ func TestRecentNamesTheCommandOfTheBody(t *testing.T) {
 		if g := fmt.Sprintf("%v %v", got.Recent[i]["command"], got.Recent[i]["outcome"]); g != w {
 			t.Errorf("record %d: %q, want %q", i, g, w)
 		}
+	}
+	// The access log names them too.
+	var logged []string
+	for _, e := range logs.FilterMessage("request").FilterField(zap.String("path", "/im/callback")).All() {
+		logged = append(logged, fmt.Sprint(e.ContextMap()["command"]))
+	}
+	if want := []string{"Group.CallbackAfterCreateTopic", "Group.CallbackAfterBrandNew"}; !slices.Equal(logged, want) {
+		t.Errorf("access log lines name the commands %q, want %q", logged, want)
 	}
 }
 
@@ -815,7 +827,13 @@ func TestHistorySamplesBeforeThePublicListenerServes(t *testing.T) {
 			}})
 			return h
 		}))
-	if <-serving {
+	var served bool
+	select {
+	case served = <-serving:
+	default: // start returned after every start hook ran
+		t.Fatal("the history's start hook did not run: is *metrics.History still built?")
+	}
+	if served {
 		t.Fatal("the public listener served before the history's first sample: callbacks of the first moments are left out of the console's Overview")
 	}
 }

@@ -421,7 +421,7 @@ func (d *Dispatcher) Wait(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		n, _ := d.running.idle()
-		return fmt.Errorf("dispatcher: %d handlers still running past their deadline: %w", n, ctx.Err())
+		return fmt.Errorf("dispatcher: handlers still running past their deadline: %d: %w", n, ctx.Err())
 	}
 }
 

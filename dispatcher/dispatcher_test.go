@@ -777,7 +777,7 @@ func TestWaitWaitsForHandlersPastTheirDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := h.d.Wait(ctx); err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "2 handlers still running") {
+	if err := h.d.Wait(ctx); err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "still running past their deadline: 2:") {
 		t.Fatalf("Wait with two handlers stuck and its context ended: %v", err)
 	}
 	waited := make(chan error, 1)
