@@ -334,6 +334,49 @@ func FuzzFlexInt(f *testing.F) {
 	})
 }
 
+// FuzzFlexString: a value either decodes or is refused, never panics, and
+// what it decodes to round-trips through its encoding.
+func FuzzFlexString(f *testing.F) {
+	for _, s := range []string{`"5821"`, `5821`, `-1.5e3`, `null`, ` "a\u00e9" `, `"\ud800"`, `true`, `{}`, `"x`, `1 2`, ``} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var v protocol.FlexString
+		if err := v.UnmarshalJSON([]byte(s)); err != nil {
+			return
+		}
+		out, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("%s decoded to %q, which does not encode: %v", s, v, err)
+		}
+		var back protocol.FlexString
+		if err := back.UnmarshalJSON(out); err != nil || back != v {
+			t.Fatalf("%s decoded to %q, which does not round-trip (%s → %q): %v", s, v, out, back, err)
+		}
+	})
+}
+
+// FuzzFlexStrings: the same for lists, which also decode from a string.
+func FuzzFlexStrings(f *testing.F) {
+	for _, s := range []string{`["a","b"]`, `"g@TOPIC#_1, g@TOPIC#_2"`, `"a,b"`, `null`, `[]`, `""`, `[1]`, `" , "`, `["",null]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var l protocol.FlexStrings
+		if err := l.UnmarshalJSON([]byte(s)); err != nil {
+			return
+		}
+		out, err := json.Marshal(l)
+		if err != nil {
+			t.Fatalf("%s decoded to %q, which does not encode: %v", s, l, err)
+		}
+		var back protocol.FlexStrings
+		if err := back.UnmarshalJSON(out); err != nil || !slices.Equal(back, l) {
+			t.Fatalf("%s decoded to %q, which does not round-trip (%s → %q): %v", s, l, out, back, err)
+		}
+	})
+}
+
 // TestKeyAt: an ID names one event together with its time; IDs holding
 // the separator still give distinct keys, since the time is after the last '|'.
 func TestKeyAt(t *testing.T) {
