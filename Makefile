@@ -36,7 +36,11 @@ bench:
 
 ## fuzz: run each fuzz target for a while (FUZZTIME, default 30s)
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./protocol:FuzzParseParams ./protocol:FuzzFlexInt ./dispatcher:FuzzServe \
+FUZZ_TARGETS := ./protocol:FuzzParseParams ./protocol:FuzzFlexInt ./protocol:FuzzFlexString ./protocol:FuzzFlexStrings \
+	./protocol:FuzzScanBody ./dispatcher:FuzzServe ./config:FuzzRedactHidesThePassword \
+	./middleware:FuzzIPExtractor ./delivery:FuzzDecode ./delivery:FuzzEventMsgRoundTrip \
+	./forward:FuzzParseAnswer ./imsend:FuzzNewResult ./plugins/topicsync:FuzzEncodeCustomData \
+	./commands/catalogue:FuzzSampleDecode ./commands/catalogue:FuzzPerTargetDenyRefusesTheTargetsSeen \
 	./commands/message:FuzzElementDecode ./commands/group:FuzzGroupIDMerge ./commands/push:FuzzPushBatch
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
