@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/imcallback/imcallback/protocol"
@@ -23,13 +24,28 @@ type Result struct {
 	Body []byte
 }
 
+// envelopeNames are the fields of IM's envelope, spelled as IM reads them.
+var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
+
 // newResult reads an answer: an error, returned with the Result, when the
-// body is not a JSON object with an ActionStatus of OK or FAIL.
+// body is not a JSON object with an ActionStatus of OK or FAIL, or spells
+// an envelope name in another case (IM would not read it, and a
+// case-insensitive decode would).
 func newResult(status int, header http.Header, body []byte) (*Result, error) {
 	r := &Result{Status: status, Header: header, Body: body}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return r, fmt.Errorf("imsend: answer (HTTP %d) is not a JSON object: %q", status, excerpt(body))
+	}
+	// IM reads the envelope's names as spelled, and so does the decode
+	// below only when no other spelling is there to be taken instead.
+	for k := range fields {
+		for _, name := range envelopeNames {
+			if k != name && strings.EqualFold(k, name) {
+				return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope IM reads: %q is not %s, the envelope's names are case-sensitive: %q",
+					status, k, name, excerpt(body))
+			}
+		}
 	}
 	if err := json.Unmarshal(body, &r.Envelope); err != nil {
 		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope: %q", status, excerpt(body))

@@ -415,8 +415,9 @@ func TestLoadUntilCancelled(t *testing.T) {
 
 // TestNonEnvelopeIsAnError: an answer that is JSON but not an envelope (a
 // gateway's own JSON error, null, an object without ActionStatus or with
-// one IM does not know) is an error returned with its Result, as a proxy's
-// HTML page is, not a Result that reads as neither accepted nor rejected.
+// one IM does not know, or an envelope name in another case) is an error
+// returned with its Result, as a proxy's HTML page is, not a Result that
+// reads as neither accepted nor rejected, or as IM would not read it.
 func TestNonEnvelopeIsAnError(t *testing.T) {
 	tests := []struct {
 		name, body string
@@ -430,6 +431,10 @@ func TestNonEnvelopeIsAnError(t *testing.T) {
 		{"empty object", `{}`, "has no ActionStatus"},
 		{"a gateway's JSON", `{"message":"Not Found"}`, "has no ActionStatus"},
 		{"unknown ActionStatus", `{"ActionStatus":"ok","ErrorCode":0}`, `ActionStatus "ok" is neither OK nor FAIL`},
+		// IM reads the envelope's names as spelled: this is an allow to IM,
+		// which a case-insensitive reading took for a deny with code 120001.
+		{"ErrorCode spelt in another case", `{"ActionStatus":"OK","errorCode":120001}`, `"errorCode" is not ErrorCode`},
+		{"ActionStatus twice, in two cases", `{"ActionStatus":"FAIL","actionstatus":"OK"}`, `"actionstatus" is not ActionStatus`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
