@@ -39,7 +39,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := ./protocol:FuzzParseParams ./protocol:FuzzFlexInt ./protocol:FuzzFlexString ./protocol:FuzzFlexStrings \
 	./protocol:FuzzScanBody ./dispatcher:FuzzServe ./config:FuzzRedactHidesThePassword \
 	./middleware:FuzzIPExtractor ./delivery:FuzzDecode ./delivery:FuzzEventMsgRoundTrip \
-	./forward:FuzzParseAnswer ./imsend:FuzzNewResult ./plugins/topicsync:FuzzEncodeCustomData ./plugins/topicsync:FuzzDecodeCursor \
+	./forward:FuzzParseAnswer ./forward:FuzzRetryAfter ./imsend:FuzzNewResult ./plugins/topicsync:FuzzEncodeCustomData ./plugins/topicsync:FuzzDecodeCursor \
 	./commands/catalogue:FuzzSampleDecode ./commands/catalogue:FuzzPerTargetDenyRefusesTheTargetsSeen \
 	./commands/message:FuzzElementDecode ./commands/group:FuzzGroupIDMerge ./commands/push:FuzzPushBatch
 fuzz:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/internal/tooling"
@@ -65,6 +66,21 @@ func FuzzParseAnswer(f *testing.F) {
 		resent, err := protocol.AppendEnvelope(nil, protocol.StatusOK, again.Code, again.Info, again.Reply)
 		if err != nil || !bytes.Equal(resent, sent) {
 			t.Fatalf("answer %s sent as %s, which reads back as %+v, sent as %s (%v)", body, sent, again, resent, err)
+		}
+	})
+}
+
+// FuzzRetryAfter: whatever a destination's Retry-After says, the delay is
+// between none and maxRetryAfter.
+func FuzzRetryAfter(f *testing.F) {
+	for _, v := range []string{"120", " 0 ", "-1", "9223372036854775807", "99999999999999999999", "+5",
+		"Wed, 21 Oct 2015 07:28:00 GMT", "Sun, 06 Nov 9999 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "soon"} {
+		f.Add(v)
+	}
+	now := time.Date(2024, 11, 26, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := retryAfter(v, now); d < 0 || d > maxRetryAfter {
+			t.Fatalf("Retry-After %q asks for %v", v, d)
 		}
 	})
 }
