@@ -98,3 +98,33 @@ func FuzzPerTargetDenyRefusesTheTargetsSeen(f *testing.F) {
 		}
 	})
 }
+
+// TestPerTargetDenyReadsTheCommandsOwnList: a deny names the targets of
+// the command's own list; the other friend-request command's list, of
+// whatever shape, is no field of this one and does not keep the deny
+// from naming them (it did, and IM may ignore the top-level deny alone).
+func TestPerTargetDenyReadsTheCommandsOwnList(t *testing.T) {
+	tests := []struct {
+		command string
+		body    string
+	}{
+		{sns.PrevFriendAddCommand.Name(), `{"FriendItem":[{"To_Account":"b"}],"ResponseFriendItem":"0"}`},
+		{sns.PrevFriendAddCommand.Name(), `{"FriendItem":[{"To_Account":"b"}],"responseFriendItem":[{"To_Account":7}]}`},
+		{sns.PrevFriendResponseCommand.Name(), `{"ResponseFriendItem":[{"To_Account":"b"}],"FriendItem":{"To_Account":"x"}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			e, _ := catalogue.Lookup(tt.command)
+			if _, err := e.Command.Tooling(tooling.K).Decode([]byte(tt.body)); err != nil {
+				t.Fatalf("the handler gets no payload: %v", err)
+			}
+			reply, err := e.PerTarget.Deny([]byte(tt.body), sns.ResultCodeMin, "no")
+			if err != nil {
+				t.Fatalf("the deny names no target: %v", err)
+			}
+			if items := reply.(sns.ResultReply).ResultItem; len(items) != 1 || items[0].ToAccount != "b" {
+				t.Fatalf("the deny refuses %+v, want b", items)
+			}
+		})
+	}
+}

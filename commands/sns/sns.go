@@ -50,8 +50,8 @@ type ResultReply struct {
 // ignores by default: the dispatcher sends a deny of theirs, the handler's
 // or the fallback's, also as the refusal of every target in ResultItem.
 var (
-	PrevFriendAddTargets      = perTarget(PrevFriendAddCommand.Name(), func(l targetLists) []target { return l.FriendItem })
-	PrevFriendResponseTargets = perTarget(PrevFriendResponseCommand.Name(), func(l targetLists) []target { return l.ResponseFriendItem })
+	PrevFriendAddTargets      = perTarget(PrevFriendAddCommand.Name(), func(l friendAddTargets) []target { return l.FriendItem })
+	PrevFriendResponseTargets = perTarget(PrevFriendResponseCommand.Name(), func(l friendResponseTargets) []target { return l.ResponseFriendItem })
 )
 
 // target is one account of a friend request's list of targets.
@@ -59,24 +59,32 @@ type target struct {
 	ToAccount string `json:"To_Account"`
 }
 
-// targetLists are the lists of targets of the two friend-request commands,
-// decoded as their typed payloads are: a key matched ignoring case, the
+// friendAddTargets and friendResponseTargets are the lists of targets of
+// the two friend-request commands, each holding its command's list alone
+// and decoded as the typed payload is: a key matched ignoring case, the
 // last of several winning. A deny that read another list than the
-// handler's would leave a target unrefused, which IM reads as allowed.
-type targetLists struct {
-	FriendItem         []target `json:"FriendItem"`
-	ResponseFriendItem []target `json:"ResponseFriendItem"`
-}
+// handler's would leave a target unrefused, which IM reads as allowed;
+// one that also read the other command's list, no field of this one,
+// failed on a body whose key of that name held anything else, and named
+// no target at all.
+type (
+	friendAddTargets struct {
+		FriendItem []target `json:"FriendItem"`
+	}
+	friendResponseTargets struct {
+		ResponseFriendItem []target `json:"ResponseFriendItem"`
+	}
+)
 
 // perTarget refuses every account of the list field of a body of the
 // command named, and keeps a handler's per-target codes in their range.
 // It reads the targets alone, so a body whose other fields do not decode
 // (the reason a handler failed and a deny fallback is sent) still names
 // them.
-func perTarget(command string, list func(targetLists) []target) *dispatcher.PerTarget {
+func perTarget[L any](command string, list func(L) []target) *dispatcher.PerTarget {
 	return &dispatcher.PerTarget{
 		Deny: func(body []byte, code int, info string) (any, error) {
-			var lists targetLists
+			var lists L
 			if err := json.Unmarshal(body, &lists); err != nil {
 				return nil, fmt.Errorf("sns: %s: %w", command, err)
 			}
