@@ -20,10 +20,13 @@ type Call struct {
 // very request again whenever the clock ticks between them: for a body
 // without an EventTime, RequestTime is part of the event's identity
 // (delivery.RequestFingerprint). A retry signed anew is two Sends with At.
+// When the first fails, the second is not sent: the error comes with the
+// first answer when there was one (an answer that is not the envelope, say),
+// as Send returns it.
 func (s *Sender) SendRetried(ctx context.Context, command string, body []byte, opts ...Option) (first, second *Result, err error) {
 	opts = append([]Option{At(s.now())}, opts...)
 	if first, err = s.Send(ctx, command, body, opts...); err != nil {
-		return nil, nil, err
+		return first, nil, err
 	}
 	second, err = s.Send(ctx, command, body, opts...)
 	return first, second, err

@@ -201,6 +201,26 @@ func TestSendRetriedRepeatsTheSignedRequest(t *testing.T) {
 	}
 }
 
+// TestSendRetriedKeepsAFailedFirstAnswer: a first answer that is not the
+// envelope is an error that comes with that answer, as from Send, and no
+// retry is sent.
+func TestSendRetriedKeepsAFailedFirstAnswer(t *testing.T) {
+	var requests atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"message":"Not Found"}`)
+	})
+	s := &imsend.Sender{URL: "http://im.example/cb", Handler: h, AppID: "1400000000", Token: "t"}
+	first, second, err := s.SendRetried(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`))
+	if err == nil || first == nil || !strings.Contains(string(first.Body), "Not Found") || second != nil {
+		t.Fatalf("SendRetried = %v, %v, %v; want the first answer with its error and no second", first, second, err)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d requests, want 1 (no retry after a failed first)", n)
+	}
+}
+
 // TestErrorsDoNotQuoteSign: a failed request's error is printed (the CLI, a
 // load run's FirstError), and the URL net/http quotes in it carries Sign,
 // which the service accepts again while RequestTime is inside its window.
