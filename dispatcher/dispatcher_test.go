@@ -509,6 +509,10 @@ func TestAfterInline(t *testing.T) {
 			if testutil.ToFloat64(h.metrics.Total.WithLabelValues("Group.CallbackAfterNewMemberJoin", testApp, tt.wantOutcome)) != 1 {
 				t.Fatal("outcome not counted")
 			}
+			// Counted once, as its outcome, never also as a rejection.
+			if got := testutil.ToFloat64(h.metrics.Rejections.WithLabelValues(protocol.ErrHandlerFailed.Reason, testApp)); got != 0 {
+				t.Errorf("rejections_total{reason=%s} = %v, want 0", protocol.ErrHandlerFailed.Reason, got)
+			}
 		})
 	}
 }

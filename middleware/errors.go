@@ -24,7 +24,7 @@ func ErrorHandler(log *zap.Logger, m *metrics.Callbacks) echo.HTTPErrorHandler {
 			return
 		}
 		pe := AsProtocolError(err)
-		if _, counted := c.Get(outcomeKey).(string); !counted && pe != protocol.ErrHandlerFailed {
+		if _, counted := c.Get(outcomeKey).(string); !counted {
 			m.Rejections.WithLabelValues(pe.Reason, m.AppLabel(ParamsOf(c).SdkAppid)).Inc()
 		}
 		body, _ := protocol.AppendEnvelope(make([]byte, 0, 96), protocol.StatusFail, pe.Code, pe.Info, nil)
