@@ -434,6 +434,37 @@ func TestLive(t *testing.T) {
 	}
 }
 
+// TestLiveOutcomeSuggestions: the outcome filter suggests the outcomes of
+// the rows shown, also when one outcome gives way to another and their
+// number stays the same. The page's fetch answers /v1/recent with the rows
+// the test sets.
+func TestLiveOutcomeSuggestions(t *testing.T) {
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	b := newBrowser(t)
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__recent = [];
+			const fetch0 = window.fetch;
+			window.fetch = (url, opts) => {
+				if (!String(url).startsWith('v1/recent')) return fetch0(url, opts);
+				const body = JSON.stringify({ recent: window.__recent });
+				return Promise.resolve(new Response(body, { status: 200, headers: { 'Content-Type': 'application/json' } }));
+			};`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
+	for _, outcome := range []string{"allow", "deny"} {
+		row := fmt.Sprintf(`{time: new Date().toISOString(), command: 'C2C.CallbackBeforeSendMsg', app_id: %s,
+			outcome: %s, status: 200, latency_ms: 1, request_id: 'r-' + %s}`, js(imtest.AppID), js(outcome), js(outcome))
+		if !eval[bool](t, b, `(window.__recent = [`+row+`], true)`) {
+			t.Fatal("could not set the rows")
+		}
+		b.waitFor(t, "the suggestion "+outcome, fmt.Sprintf(
+			`[...document.querySelectorAll('#live-outcomes option')].map((o) => o.value).join() === %s`, js(outcome)))
+	}
+}
+
 // TestOverviewHistory: the Overview draws what the service sampled before
 // the page opened (GET /v1/series), by command and by outcome, with
 // rejections by reason.
@@ -467,17 +498,38 @@ func TestOverviewHistory(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	b := newBrowser(t)
-	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
-	b.waitFor(t, "the command's line", `document.querySelectorAll('#ov-chart-command polyline').length > 0 &&
-		document.getElementById('ov-chart-command').textContent.includes('C2C.CallbackBeforeSendMsg')`)
-	b.waitFor(t, "the outcomes", `['allow', 'rejected'].every((o) => document.getElementById('ov-chart-outcome').textContent.includes(o))`)
-	b.waitFor(t, "the rejection", `document.getElementById('ov-rejections').textContent.includes('missing_signature')`)
-	if got := eval[string](t, b, `document.getElementById('ov-total').textContent`); got != "21" {
-		t.Errorf("callbacks in the window %q, want 21 (20 allowed, 1 rejected)", got)
-	}
-	if got := eval[string](t, b, `document.getElementById('ov-latency').textContent`); !strings.Contains(got, " / ") {
-		t.Errorf("latency %q, want p50 / p99", got)
+	// The lines are placed by the service's clock, whatever the browser's
+	// says: its last point at the chart's right edge, its first to the left.
+	for _, skew := range []time.Duration{0, time.Hour, -time.Hour} {
+		t.Run(fmt.Sprint("browser clock ", skew), func(t *testing.T) {
+			b := newBrowser(t)
+			_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+				Source: fmt.Sprintf(`const now0 = Date.now; Date.now = () => now0() + %d;`, skew.Milliseconds()),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+			b.waitFor(t, "the command's line", `document.querySelectorAll('#ov-chart-command polyline').length > 0 &&
+				document.getElementById('ov-chart-command').textContent.includes('C2C.CallbackBeforeSendMsg')`)
+			b.waitFor(t, "the outcomes", `['allow', 'rejected'].every((o) => document.getElementById('ov-chart-outcome').textContent.includes(o))`)
+			b.waitFor(t, "the rejection", `document.getElementById('ov-rejections').textContent.includes('missing_signature')`)
+			if got := eval[string](t, b, `document.getElementById('ov-total').textContent`); got != "21" {
+				t.Errorf("callbacks in the window %q, want 21 (20 allowed, 1 rejected)", got)
+			}
+			if got := eval[string](t, b, `document.getElementById('ov-latency').textContent`); !strings.Contains(got, " / ") {
+				t.Errorf("latency %q, want p50 / p99", got)
+			}
+			xs := eval[[]float64](t, b, `document.querySelector('#ov-chart-command polyline').getAttribute('points').split(' ').map((p) => parseFloat(p))`)
+			right := eval[float64](t, b, `parseFloat(document.querySelector('#ov-chart-command line.grid').getAttribute('x2'))`)
+			if len(xs) < 2 {
+				t.Fatalf("the line has %d points, want at least 2", len(xs))
+			}
+			if xs[len(xs)-1] != right || xs[0] >= xs[len(xs)-1] {
+				t.Errorf("the line's %d x coordinates run from %v to %v: want the last at the right edge (%v) and the first left of it",
+					len(xs), xs[0], xs[len(xs)-1], right)
+			}
+		})
 	}
 }
 

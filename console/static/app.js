@@ -517,7 +517,9 @@
   }
 
   // lineChart draws series of [time, value] points as an inline SVG: the
-  // last 15 minutes, or the time since the console opened when shorter.
+  // last 15 minutes, or the time since the first sample when shorter. Its
+  // "now" is the last sample's time, the service's clock: the browser's may
+  // be minutes off, which would draw the lines shifted or not at all.
   function lineChart(series, emptyText) {
     const W = 640;
     const H = 200;
@@ -525,7 +527,7 @@
     const R = 12;
     const T = 10;
     const B = 22;
-    const now = Date.now() / 1000;
+    const now = samples.length ? samples[samples.length - 1].t : Date.now() / 1000;
     const span = Math.min(WINDOW_SECONDS, Math.max(60, firstSample ? now - firstSample : 60));
     const t0 = now - span;
     let max = 0;
@@ -808,7 +810,8 @@
     setText('live-count', rows.length === liveRows.length ? plural(liveRows.length, 'callback') : rows.length + ' of ' + plural(liveRows.length, 'callback'));
     const outcomes = [...new Set(liveRows.map((r) => r.outcome).filter(Boolean))].sort();
     const list = $('live-outcomes');
-    if (list.children.length !== outcomes.length) list.replaceChildren(...outcomes.map((o) => el('option', { value: o })));
+    const shown = [...list.children].map((o) => o.value);
+    if (shown.join('\n') !== outcomes.join('\n')) list.replaceChildren(...outcomes.map((o) => el('option', { value: o })));
   }
 
   for (const id of ['live-command', 'live-app', 'live-outcome']) $(id).addEventListener('input', renderLive);
