@@ -33,8 +33,9 @@ var (
 	ErrInvalidArgument = errors.New("imrest: invalid argument")
 	// ErrHTTPStatus is wrapped when IM answers with an HTTP status other than 200.
 	ErrHTTPStatus = errors.New("imrest: unexpected HTTP status")
-	// ErrBadResponse is wrapped when an answer is too large or does not
-	// decode as JSON into the envelope or the caller's response value.
+	// ErrBadResponse is wrapped when an answer is too large, does not
+	// decode as JSON into the envelope or the caller's response value, or
+	// carries neither ActionStatus nor ErrorCode.
 	ErrBadResponse = errors.New("imrest: bad response")
 )
 
@@ -210,16 +211,19 @@ func WithQuery(key, value string) CallOption {
 }
 
 // envelope is the part of every answer that reports success or failure.
+// ErrorCode is a pointer so that an answer without it can be told from one
+// with 0.
 type envelope struct {
 	ActionStatus string
-	ErrorCode    int
+	ErrorCode    *int
 	ErrorInfo    string
 }
 
 // Call POSTs req as JSON ("{}" when nil) to api, e.g. "v4/openim/sendmsg",
 // and decodes the answer into resp when resp is not nil. A non-zero
 // ErrorCode is an *APIError; a status other than 200 wraps ErrHTTPStatus; an
-// answer that does not decode wraps ErrBadResponse. No error carries the
+// answer that does not decode, or carries neither ActionStatus nor
+// ErrorCode, wraps ErrBadResponse. No error carries the
 // secret key or the UserSig.
 func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...CallOption) error {
 	api = strings.TrimPrefix(api, "/")
@@ -283,8 +287,17 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 	if err := json.Unmarshal(answer, &env); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrBadResponse, api, err)
 	}
-	if env.ErrorCode != 0 || env.ActionStatus == "FAIL" {
-		return &APIError{API: api, Code: env.ErrorCode, Info: c.scrub(env.ErrorInfo, sig)}
+	if env.ActionStatus == "" && env.ErrorCode == nil {
+		// Every answer of IM's REST API reports its status: a 200 without one ({}, null, another
+		// service's JSON from a proxy or a wrong base URL) says nothing about the call.
+		return fmt.Errorf("%w: %s answered neither ActionStatus nor ErrorCode", ErrBadResponse, api)
+	}
+	code := 0
+	if env.ErrorCode != nil {
+		code = *env.ErrorCode
+	}
+	if code != 0 || env.ActionStatus == "FAIL" {
+		return &APIError{API: api, Code: code, Info: c.scrub(env.ErrorInfo, sig)}
 	}
 	if resp != nil {
 		if err := json.Unmarshal(answer, resp); err != nil {

@@ -210,6 +210,18 @@ func TestCallNilRequestAndResponse(t *testing.T) {
 	}
 }
 
+// TestCallSucceedsOnEitherStatusField: an answer that reports success with
+// only one of ActionStatus and ErrorCode is a success.
+func TestCallSucceedsOnEitherStatusField(t *testing.T) {
+	for _, answer := range []string{okAnswer, `{"ActionStatus":"OK"}`, `{"ErrorCode":0}`, `{"ActionStatus":"OK","ErrorCode":0}`} {
+		srv := newServer(t, answerJSON(http.StatusOK, answer))
+		c := newClient(t, srv.URL, nil)
+		if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); err != nil {
+			t.Errorf("answer %s: %v, want success", answer, err)
+		}
+	}
+}
+
 func TestCallReservedQueryWins(t *testing.T) {
 	srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
 	c := newClient(t, srv.URL, nil)
@@ -264,6 +276,9 @@ func TestCallErrors(t *testing.T) {
 		{"not JSON", 200, `<html>`, nil, imrest.ErrBadResponse},
 		{"not an object", 200, `[1,2]`, nil, imrest.ErrBadResponse},
 		{"empty answer", 200, ``, nil, imrest.ErrBadResponse},
+		{"empty object", 200, `{}`, nil, imrest.ErrBadResponse},
+		{"null", 200, `null`, nil, imrest.ErrBadResponse},
+		{"another service's JSON", 200, `{"status":"ok","IPList":["1.2.3.4"]}`, &struct{ IPList []string }{}, imrest.ErrBadResponse},
 		{"answer does not fit resp", 200, `{"ActionStatus":"OK","ErrorCode":0,"IPList":"x"}`, &struct{ IPList []string }{}, imrest.ErrBadResponse},
 		{"answer too large", 200, `{"Pad":"` + strings.Repeat("x", 4<<20) + `"}`, nil, imrest.ErrBadResponse},
 	}
