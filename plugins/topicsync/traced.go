@@ -11,7 +11,10 @@ import (
 )
 
 // tracedStore records a span per write of the Store it wraps, a child of
-// the handler's context (the request's, or a delivery's, span).
+// the handler's context (the request's, or a delivery's, span). Its spans
+// show the ids as the handlers' log lines do (loggedID, loggedIDs): a span
+// outlives its request in the exporter's queue, and a callback's id can be
+// as long as its body.
 type tracedStore struct {
 	Store
 	t *tracing.Tracer
@@ -35,16 +38,16 @@ func (s tracedStore) write(ctx context.Context, name string, f func(context.Cont
 
 func (s tracedStore) Create(ctx context.Context, t Topic) error {
 	return s.write(ctx, "imcallback.topic_store.create", func(ctx context.Context) error { return s.Store.Create(ctx, t) },
-		tracing.AttrApp.String(t.SdkAppID), tracing.AttrTopic.String(t.TopicID))
+		tracing.AttrApp.String(t.SdkAppID), tracing.AttrTopic.String(loggedID(t.TopicID)))
 }
 
 func (s tracedStore) Destroy(ctx context.Context, appID, groupID string, topicIDs []string, at time.Time) error {
 	return s.write(ctx, "imcallback.topic_store.destroy", func(ctx context.Context) error {
 		return s.Store.Destroy(ctx, appID, groupID, topicIDs, at)
-	}, tracing.AttrApp.String(appID), tracing.AttrTopic.StringSlice(topicIDs))
+	}, tracing.AttrApp.String(appID), tracing.AttrTopic.StringSlice(loggedIDs(topicIDs)))
 }
 
 func (s tracedStore) ApplyInfoChange(ctx context.Context, c InfoChange) error {
 	return s.write(ctx, "imcallback.topic_store.info_change", func(ctx context.Context) error { return s.Store.ApplyInfoChange(ctx, c) },
-		tracing.AttrApp.String(c.SdkAppID), tracing.AttrTopic.String(c.TopicID))
+		tracing.AttrApp.String(c.SdkAppID), tracing.AttrTopic.String(loggedID(c.TopicID)))
 }
