@@ -163,4 +163,43 @@ func TestSourceAllowlistFromTencent(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "iplist") {
 		t.Errorf("/readyz %d %s, want 503 naming iplist", resp.StatusCode, body)
 	}
+
+	// Beside an app that can accept callbacks, that app's missing list leaves the replica ready
+	// (out of its load balancer it would refuse the other app too), and shows in /v1/status and
+	// the metrics.
+	both := append(append([]string{}, fresh...), "IMCALLBACK_SDKAPPID=1400000001,1400000002", "IMCALLBACK_DATA_DIR="+t.TempDir())
+	s4, _ := start(both)
+	expect(s4, nil, []string{"203.0.113.7"})
+	sender := *s4.Sender
+	sender.Token = "tok-app-two"
+	if res, err := sender.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`),
+		imtest.WithAppID("1400000002"), imtest.WithHeader("X-Forwarded-For", "203.0.113.7")); err != nil || !res.OK() {
+		t.Errorf("the other app's callback: %v %+v, want OK", err, res)
+	}
+	get(t, s4.AdminURL+"/readyz", http.StatusOK)
+	var status struct {
+		Dependencies []struct {
+			Name, State, Error string
+			AffectsReadiness   bool `json:"affects_readiness"`
+		}
+	}
+	s4.GetJSON(t, "/v1/status", http.StatusOK, &status)
+	found := false
+	for _, d := range status.Dependencies {
+		if d.Name == "iplist_apps" {
+			found = true
+			if d.State != "failing" || !strings.Contains(d.Error, "1400000001") || d.AffectsReadiness {
+				t.Errorf("/v1/status iplist_apps = %+v, want failing, naming 1400000001, not deciding readiness", d)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("/v1/status has no iplist_apps: %+v", status.Dependencies)
+	}
+	m := get(t, s4.AdminURL+"/metrics", http.StatusOK)
+	for _, want := range []string{`imcallback_dependency_up{dependency="iplist_apps"} 0`, `imcallback_dependency_up{dependency="iplist"} 1`, "imcallback_ready 1"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }

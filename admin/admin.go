@@ -42,6 +42,18 @@ type Check struct {
 	// is down, and retried once it is back, so it does not make the
 	// service unready; with inline delivery it does.
 	Handler bool
+	// Informational marks a check that never decides /readyz: it shows in
+	// /v1/status and imcallback_dependency_up only, for a fault that
+	// leaves the service able to accept callbacks (one app of several
+	// refused, say), where taking the replica out of its load balancer
+	// would refuse every app.
+	Informational bool
+}
+
+// DecidesReadiness reports whether c decides /readyz, given whether
+// delivery is durable.
+func (c Check) DecidesReadiness(durable bool) bool {
+	return !c.Informational && (!c.Handler || !durable)
 }
 
 // Value groups plugins add admin routes and readiness checks to.

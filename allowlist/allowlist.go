@@ -340,27 +340,51 @@ func (s *Set) Allowed(appID string, addr netip.Addr) bool {
 	return s.unknown.allows(addr)
 }
 
-// Check is the readiness check "iplist": it fails, naming them, while an
-// IPList app has never had a Tencent list (and so refuses every callback).
+// Check is the readiness check "iplist": it fails while no configured app
+// can accept a callback because every one is an IPList app that has never
+// had a Tencent list, naming them. While another app can, a replica taken
+// out of its load balancer would refuse that app too, so the apps without a
+// list show in AppsCheck instead.
 func (s *Set) Check() admin.Check {
 	return admin.Check{Name: "iplist", Check: func(context.Context) error {
-		var missing []string
+		if len(s.listed) < len(s.apps) {
+			return nil // an app without IPList accepts callbacks whatever the lists
+		}
 		for _, a := range s.listed {
-			cur := a.cur.Load()
-			if cur.tencent != nil {
-				continue
+			if a.cur.Load().tencent != nil {
+				return nil
 			}
-			m := a.id
-			if cur.problem != "" {
-				m += " (" + cur.problem + ")"
-			}
-			missing = append(missing, m)
 		}
-		if len(missing) == 0 {
-			return nil
-		}
-		return fmt.Errorf("no Tencent callback address list yet, every callback refused, for app %s", strings.Join(missing, "; "))
+		return s.missing()
 	}}
+}
+
+// AppsCheck is the check "iplist_apps", which never decides readiness: it
+// fails, naming them, while any IPList app has never had a Tencent list (and
+// so refuses every callback of its own).
+func (s *Set) AppsCheck() admin.Check {
+	return admin.Check{Name: "iplist_apps", Informational: true, Check: func(context.Context) error { return s.missing() }}
+}
+
+// missing is the error naming the IPList apps without a Tencent list, nil
+// when there is none.
+func (s *Set) missing() error {
+	var missing []string
+	for _, a := range s.listed {
+		cur := a.cur.Load()
+		if cur.tencent != nil {
+			continue
+		}
+		m := a.id
+		if cur.problem != "" {
+			m += " (" + cur.problem + ")"
+		}
+		missing = append(missing, m)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("no Tencent callback address list yet, every callback refused, for app %s", strings.Join(missing, "; "))
 }
 
 // Describe returns what applies to every configured app, in Options order.

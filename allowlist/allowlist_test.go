@@ -200,8 +200,9 @@ func refresh(t *testing.T, s *allowlist.Set) error {
 	return s.RefreshNow(ctx)
 }
 
+// checkErr is the error of the check naming every IPList app without a list.
 func checkErr(s *allowlist.Set) error {
-	c := s.Check()
+	c := s.AppsCheck()
 	return c.Check(context.Background())
 }
 
@@ -453,6 +454,46 @@ func TestSavedListOfOtherNetTypes(t *testing.T) {
 	wantAllowed(t, newSet(t, o).Set, appA, map[string]bool{"203.0.113.7": true})
 }
 
+// TestReadinessWhenNoAppCanAccept: the readiness check fails only while
+// every configured app is an IPList app without a list, naming them.
+func TestReadinessWhenNoAppCanAccept(t *testing.T) {
+	down := func() allowlist.IPLister {
+		l := newLister(nil)
+		l.fail(map[int]error{5: errors.New("connection refused"), 6: errors.New("connection refused")})
+		return l
+	}
+	up := func() allowlist.IPLister { return newLister(map[int][]string{5: {"203.0.113.7"}, 6: {"203.0.113.9"}}) }
+	tests := []struct {
+		name  string
+		apps  []allowlist.App
+		ready bool
+	}{
+		{"one app without a list", []allowlist.App{{ID: appA, IPList: true, Client: down()}}, false},
+		{"two apps without a list", []allowlist.App{{ID: appA, IPList: true, Client: down()}, {ID: appB, IPList: true, Client: down()}}, false},
+		{"one of two with a list", []allowlist.App{{ID: appA, IPList: true, Client: down()}, {ID: appB, IPList: true, Client: up()}}, true},
+		{"one without IPList", []allowlist.App{{ID: appA, IPList: true, Client: down()}, {ID: appC}}, true},
+		{"every app with a list", []allowlist.App{{ID: appA, IPList: true, Client: up()}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSet(t, allowlist.Options{Apps: tt.apps, Dir: t.TempDir(), Now: newClock().Now})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c := h.Check()
+			err := c.Check(context.Background())
+			if (err == nil) != tt.ready {
+				t.Fatalf("Check = %v, want ready %v", err, tt.ready)
+			}
+			if err != nil && !strings.Contains(err.Error(), appA) {
+				t.Errorf("Check = %v, want it to name %s", err, appA)
+			}
+		})
+	}
+}
+
 func TestFailClosedWithoutAList(t *testing.T) {
 	down := newLister(nil)
 	down.fail(map[int]error{5: errors.New("connection refused")})
@@ -486,8 +527,13 @@ func TestFailClosedWithoutAList(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), appA) || strings.Contains(err.Error(), appB) || strings.Contains(err.Error(), appC) {
 		t.Errorf("Check = %v, want an error naming %s only", err, appA)
 	}
-	if name := h.Check().Name; name != "iplist" {
-		t.Errorf("Check name = %q, want iplist", name)
+	if c := h.AppsCheck(); c.Name != "iplist_apps" || c.DecidesReadiness(false) {
+		t.Errorf("AppsCheck is %q, deciding readiness: %v; want iplist_apps, not deciding", c.Name, c.DecidesReadiness(false))
+	}
+	// Another app accepts callbacks: the replica stays ready, or it would refuse them too.
+	if c := h.Check(); c.Name != "iplist" || !c.DecidesReadiness(true) || c.Check(context.Background()) != nil {
+		t.Errorf("Check %q (deciding readiness: %v) = %v, want iplist, deciding readiness, passing while %s and %s accept callbacks",
+			c.Name, c.DecidesReadiness(true), c.Check(context.Background()), appB, appC)
 	}
 	wantMetrics(t, h.reg, appA, 0, time.Time{}, 1)
 	if _, ok := metric(t, h.reg, "imcallback_iplist_entries", appC); ok {

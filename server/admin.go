@@ -164,7 +164,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 	durable := in.Sink != nil
 	var readiness []admin.Check // what decides whether a callback is accepted now
 	for _, ch := range in.Checks {
-		if !ch.Handler || !durable {
+		if ch.DecidesReadiness(durable) {
 			readiness = append(readiness, ch)
 		}
 	}
@@ -470,7 +470,7 @@ func statusHandler(checks []admin.Check, durable bool) echo.HandlerFunc {
 		results := runChecks(c.Request().Context(), checks, CheckTimeout)
 		deps := make([]Dependency, 0, len(checks))
 		for _, ch := range checks {
-			d := Dependency{Name: ch.Name, State: "ok", AffectsReadiness: !ch.Handler || !durable}
+			d := Dependency{Name: ch.Name, State: "ok", AffectsReadiness: ch.DecidesReadiness(durable)}
 			if r := results[ch.Name]; r != "ok" {
 				d.State, d.Error = "failing", r
 			}

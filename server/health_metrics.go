@@ -69,7 +69,7 @@ func (h *healthCollector) Collect(ch chan<- prometheus.Metric) {
 		up := 0.0
 		if results[c.Name] == "ok" {
 			up = 1
-		} else if !c.Handler || !h.durable {
+		} else if c.DecidesReadiness(h.durable) {
 			ready = 0
 		}
 		ch <- prometheus.MustNewConstMetric(h.up, prometheus.GaugeValue, up, c.Name)

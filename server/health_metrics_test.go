@@ -39,6 +39,10 @@ imcallback_ready 0
 imcallback_dependency_up{dependency="jetstream"} 0
 imcallback_ready 0
 `},
+		{"an informational check down, inline: still ready", []admin.Check{{Name: "iplist_apps", Check: down, Informational: true}}, false, `
+imcallback_dependency_up{dependency="iplist_apps"} 0
+imcallback_ready 1
+`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -666,7 +666,7 @@
       el('tbody', {}, deps.map((d) => el('tr', {},
         el('td', {}, d.name),
         el('td', {}, badge(d.state, stateKind(d.state))),
-        el('td', {}, d.affects_readiness ? 'decides /readyz' : 'retried, not readiness'),
+        el('td', {}, d.affects_readiness ? 'decides /readyz' : 'not readiness'),
         el('td', { class: 'mono' }, d.error || ''))))));
   }
 
