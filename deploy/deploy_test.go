@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -100,31 +101,33 @@ var (
 	legendLabel = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
 	// selectorLabels finds a metric's label matchers: name{a="x",b!~"y"}.
 	selectorLabels = regexp.MustCompile(`\b(imcallback_[a-z0-9_]+)\{([^}]*)\}`)
-	// matcherName finds the label names of matchers.
-	matcherName = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	// matcher finds the matchers of a selector: name, operator and value.
+	matcher = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"`)
 	// grouping finds the labels of by (…) and without (…).
 	grouping = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
 	// counterFunc finds the metric a rate-like function reads.
 	counterFunc = regexp.MustCompile(`\b(rate|irate|increase)\(\s*(imcallback_[a-z0-9_]+)`)
 	// seriesLine is one sample of the Prometheus text format.
 	seriesLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s`)
-	// sampleLabel finds the label names of a sample.
-	sampleLabel = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="`)
+	// sampleLabel finds the labels of a sample: name and value.
+	sampleLabel = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
 )
 
 // targetLabels are the labels Prometheus adds to every scraped series.
 var targetLabels = map[string]bool{"job": true, "instance": true}
 
 // exposition is what a scrape of the service holds: each series name with
-// the labels its samples carry, and each metric family's type (a
-// histogram's _bucket, _sum and _count series have the family's type).
+// the labels its samples carry and the values each label takes, and each
+// metric family's type (a histogram's _bucket, _sum and _count series have
+// the family's type).
 type exposition struct {
 	labels map[string]map[string]bool
+	values map[string]map[string]map[string]bool
 	types  map[string]string
 }
 
 func parseExposition(text string) exposition {
-	e := exposition{labels: map[string]map[string]bool{}, types: map[string]string{}}
+	e := exposition{labels: map[string]map[string]bool{}, values: map[string]map[string]map[string]bool{}, types: map[string]string{}}
 	family := map[string]string{}
 	for _, line := range strings.Split(text, "\n") {
 		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
@@ -137,9 +140,14 @@ func parseExposition(text string) exposition {
 		}
 		if e.labels[m[1]] == nil {
 			e.labels[m[1]] = map[string]bool{}
+			e.values[m[1]] = map[string]map[string]bool{}
 		}
 		for _, l := range sampleLabel.FindAllStringSubmatch(m[2], -1) {
 			e.labels[m[1]][l[1]] = true
+			if e.values[m[1]][l[1]] == nil {
+				e.values[m[1]][l[1]] = map[string]bool{}
+			}
+			e.values[m[1]][l[1]][l[2]] = true
 		}
 	}
 	for name := range e.labels {
@@ -158,7 +166,9 @@ func parseExposition(text string) exposition {
 // checks that every metric a rule or a panel reads is in its output, with
 // the labels the query selects, groups and shows by, and of a type the
 // query's functions take: rate and increase read counters (or a histogram's
-// series), histogram_quantile a histogram's buckets.
+// series), histogram_quantile a histogram's buckets. A label the query
+// matches with = or != must take that value in some series (they all exist
+// at 0 from the start): an alert selecting a misspelt outcome never fires.
 func TestReferencedMetricsExist(t *testing.T) {
 	tencent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":"test"}`)
@@ -180,8 +190,9 @@ func TestReferencedMetricsExist(t *testing.T) {
 }
 
 // queryProblems says what is wrong with each query that reads a metric
-// the exposition lacks, a label none of its metrics carries, or a metric of
-// the wrong type; checked counts the metric references read.
+// the exposition lacks, a label none of its metrics carries, a label value
+// no series has, or a metric of the wrong type; checked counts the metric
+// references read.
 func queryProblems(e exposition, qs []query) (problems []string, checked int) {
 	errorf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	for _, q := range qs {
@@ -204,9 +215,16 @@ func queryProblems(e exposition, qs []query) (problems []string, checked int) {
 			}
 		}
 		for _, m := range selectorLabels.FindAllStringSubmatch(q.expr, -1) {
-			for _, l := range matcherName.FindAllStringSubmatch(m[2], -1) {
-				if _, exposed := e.labels[m[1]]; exposed && !targetLabels[l[1]] && !e.labels[m[1]][l[1]] {
-					errorf("%s selects %s by the label %s, which it does not have", q.where, m[1], l[1])
+			for _, l := range matcher.FindAllStringSubmatch(m[2], -1) {
+				name, op, value := l[1], l[2], l[3]
+				_, exposed := e.labels[m[1]]
+				switch {
+				case !exposed || targetLabels[name]:
+				case !e.labels[m[1]][name]:
+					errorf("%s selects %s by the label %s, which it does not have", q.where, m[1], name)
+				case (op == "=" || op == "!=") && !e.values[m[1]][name][value]:
+					errorf("%s selects %s by %s%s%q, a value none of its series has (it has %v)",
+						q.where, m[1], name, op, value, slices.Sorted(maps.Keys(e.values[m[1]][name])))
 				}
 			}
 		}
@@ -262,6 +280,8 @@ imcallback_h_seconds_count{kind="before"} 1
 	for _, bad := range []query{
 		{"missing metric", `rate(imcallback_y_total[5m])`, nil},
 		{"missing selector label", `rate(imcallback_x_total{reason="x"}[5m])`, nil},
+		{"missing label value", `rate(imcallback_x_total{outcome="okay"}[5m])`, nil},
+		{"excluding a missing label value", `rate(imcallback_x_total{outcome!="okay"}[5m])`, nil},
 		{"missing grouping label", `sum by (reason) (rate(imcallback_x_total[5m]))`, nil},
 		{"missing shown label", `rate(imcallback_x_total[5m])`, []string{"destination"}},
 		{"rate of a gauge", `rate(imcallback_g[5m])`, nil},
@@ -273,8 +293,12 @@ imcallback_h_seconds_count{kind="before"} 1
 	}
 }
 
-// TestAlertRules: every rule has a name, an expression and a severity, and
-// promtool (Debian's prometheus package) accepts the file when installed.
+// alertName finds the name of an alert rule.
+var alertName = regexp.MustCompile(`\bImcallback[A-Z][A-Za-z]+\b`)
+
+// TestAlertRules: every rule has a name, an expression and a severity, the
+// alerts the documentation and the manifests name are rules, and promtool
+// (Debian's prometheus package) accepts the file when installed.
 func TestAlertRules(t *testing.T) {
 	var rules struct {
 		Groups []struct {
@@ -308,6 +332,15 @@ func TestAlertRules(t *testing.T) {
 			t.Errorf("no rule %s", w)
 		}
 	}
+	docs, _ := filepath.Glob("../docs/*.md")
+	manifests, _ := filepath.Glob("kubernetes/*.yaml")
+	for _, f := range append(append([]string{"../README.md"}, docs...), manifests...) {
+		for _, name := range alertName.FindAllString(readFile(t, f), -1) {
+			if name != "ImcallbackSendSeq" && !slices.Contains(names, name) { // send's body field, no alert
+				t.Errorf("%s names the alert %s, which prometheus/alerts.yml does not have", f, name)
+			}
+		}
+	}
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Skip("promtool is not installed (apt-get install prometheus): the rules' PromQL was not checked")
@@ -324,9 +357,10 @@ func TestAlertRules(t *testing.T) {
 
 // manifest is the part of a Kubernetes object the checks read.
 type manifest struct {
-	Kind     string
-	Metadata struct{ Name string }
-	Spec     struct {
+	Kind       string
+	Metadata   struct{ Name string }
+	StringData map[string]string `yaml:"stringData"`
+	Spec       struct {
 		Ports []struct {
 			Name       string
 			TargetPort any `yaml:"targetPort"`
@@ -347,8 +381,11 @@ type container struct {
 		ContainerPort int `yaml:"containerPort"`
 	}
 	Env []struct {
-		Name  string
-		Value string
+		Name      string
+		Value     string
+		ValueFrom struct {
+			SecretKeyRef struct{ Name, Key string } `yaml:"secretKeyRef"`
+		} `yaml:"valueFrom"`
 	}
 	ReadinessProbe probe `yaml:"readinessProbe"`
 	LivenessProbe  probe `yaml:"livenessProbe"`
@@ -400,9 +437,10 @@ const startBound = 30*time.Second + 2*time.Minute
 const readyzAnswer = server.CheckTimeout + server.CheckGrace
 
 // TestKubernetes: the manifests parse; the probes read /readyz and
-// /healthz on the admin port; every variable is a setting; the arguments
-// are a command of the binary; the Service and the NetworkPolicy keep the
-// admin port private.
+// /healthz on the admin port; every variable is a setting, and the service
+// takes the image's and the Deployment's values, with the example Secret's
+// for the keys it reads; the arguments are a command of the binary; the
+// Service and the NetworkPolicy keep the admin port private.
 func TestKubernetes(t *testing.T) {
 	files, err := filepath.Glob("kubernetes/*.yaml")
 	if err != nil || len(files) == 0 {
@@ -465,10 +503,20 @@ func TestKubernetes(t *testing.T) {
 		t.Errorf("the readiness probe waits %v for /readyz, which may take %v to answer ready", got, readyzAnswer)
 	}
 	var names []string
+	environ := envList(dockerEnv(t))
 	for _, e := range c.Env {
 		names = append(names, e.Name+"="+e.Value)
+		value := e.Value
+		if ref := e.ValueFrom.SecretKeyRef; ref.Key != "" {
+			var ok bool
+			if value, ok = kinds["Secret/"+ref.Name].StringData[ref.Key]; !ok {
+				t.Errorf("deployment.yaml: %s reads the key %s of the Secret %s, which secret.example.yaml does not have", e.Name, ref.Key, ref.Name)
+			}
+		}
+		environ = append(environ, e.Name+"="+value)
 	}
 	checkEnv(t, "deployment.yaml", names)
+	checkLoads(t, "deployment.yaml with the image's ENV and secret.example.yaml", environ)
 	checkArgs(t, "deployment.yaml", c.Args)
 	checkGrace(t, "deployment.yaml terminationGracePeriodSeconds", time.Duration(dep.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second, names)
 	for _, p := range kinds["Service/imcallback"].Spec.Ports {
@@ -589,7 +637,8 @@ func quantity(s string) (int64, error) {
 
 // TestImageAndUnit: the Dockerfile runs the binary's serve as a non-root
 // user with the data dir as a volume; the systemd unit runs a real command
-// with real settings; compose's variables are settings too.
+// with real settings; compose's variables are settings too, which the
+// service takes with the image's.
 func TestImageAndUnit(t *testing.T) {
 	df := readFile(t, "Dockerfile")
 	for _, want := range []string{"CGO_ENABLED=0", "USER 65532", "VOLUME /data", "EXPOSE 8080 9090", `ENTRYPOINT ["/usr/local/bin/imcallback"]`} {
@@ -628,6 +677,8 @@ func TestImageAndUnit(t *testing.T) {
 		unitEnv = append(unitEnv, m[1])
 	}
 	checkEnv(t, "imcallback.service", unitEnv)
+	// The EnvironmentFile holds what the unit's comment says: the app and its tokens.
+	checkLoads(t, "imcallback.service", append(slices.Clone(unitEnv), "IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_TOKENS="+operatorValue))
 	stopSec := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)$`).FindStringSubmatch(unit)
 	if stopSec == nil {
 		t.Fatal("the unit sets no TimeoutStopSec")
@@ -653,6 +704,11 @@ func TestImageAndUnit(t *testing.T) {
 		cenv = append(cenv, k+"="+v)
 	}
 	checkEnv(t, "compose.yaml", cenv)
+	environ := envList(dockerEnv(t))
+	for k, v := range compose.XImcallback.Environment {
+		environ = append(environ, k+"="+composeValue(v))
+	}
+	checkLoads(t, "compose.yaml with the image's ENV", environ)
 	grace, err := time.ParseDuration(compose.XImcallback.StopGracePeriod)
 	if err != nil {
 		t.Errorf("compose.yaml stop_grace_period: %v", err)
@@ -689,6 +745,75 @@ func checkEnv(t *testing.T, where string, vars []string) {
 	for _, note := range config.UnknownEnv(vars) {
 		t.Errorf("%s: %s", where, note)
 	}
+}
+
+// operatorValue stands for a secret the operator supplies (a token).
+const operatorValue = "set-by-the-operator"
+
+// checkLoads fails t unless the service takes vars ("NAME=value"), the
+// whole environment a kit file gives it: checkEnv's names alone pass a
+// value the service refuses (a malformed duration, a proxy network too
+// broad, replicas without IMCALLBACK_NATS_URL) or a file-only setting
+// (IMCALLBACK_APPS), each of which stops every start.
+func checkLoads(t *testing.T, where string, vars []string) {
+	t.Helper()
+	if err := loadProblem(vars); err != nil {
+		t.Errorf("%s: the service refuses these settings: %v", where, err)
+	}
+}
+
+// loadProblem is why the configuration does not load from vars, nil when it does.
+func loadProblem(vars []string) error {
+	_, err := config.Load(config.Source{Environ: func() []string { return vars }})
+	return err
+}
+
+// TestCheckLoadsFindsMistakes: checkLoads refuses what checkEnv passes but
+// the service does not start with.
+func TestCheckLoadsFindsMistakes(t *testing.T) {
+	base := []string{"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_ADMIN_LISTEN=:9090", "IMCALLBACK_ADMIN_TOKEN=" + operatorValue}
+	if err := loadProblem(base); err != nil {
+		t.Fatalf("base settings: %v", err)
+	}
+	for _, bad := range []string{
+		"IMCALLBACK_APPS=1400000001",           // file-only: in the environment, IMCALLBACK_APP_<id>_<KEY>
+		"IMCALLBACK_SHUTDOWN_TIMEOUT=10",       // no unit
+		"IMCALLBACK_TRUSTED_PROXIES=0.0.0.0/0", // every client could forge its address
+		"IMCALLBACK_STREAM_REPLICAS=3",         // above 1 needs IMCALLBACK_NATS_URL
+	} {
+		vars := append(slices.Clone(base), bad)
+		if notes := config.UnknownEnv(vars); len(notes) > 0 {
+			t.Errorf("%s: checkEnv already refuses it (%v); the case shows nothing", bad, notes)
+		}
+		if loadProblem(vars) == nil {
+			t.Errorf("%s passed checkLoads", bad)
+		}
+	}
+}
+
+// composeVar is a variable compose substitutes: ${NAME}, ${NAME:-default}
+// or ${NAME:?message}.
+var composeVar = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(?::?([-?])([^}]*))?\}`)
+
+// composeValue is a compose value as the container gets it: a default
+// where the file gives one, else what the operator supplies.
+func composeValue(v string) string {
+	return composeVar.ReplaceAllStringFunc(v, func(m string) string {
+		if p := composeVar.FindStringSubmatch(m); p[1] == "-" {
+			return p[2]
+		}
+		return operatorValue
+	})
+}
+
+// envList is env as "NAME=value" lines.
+func envList(env map[string]string) []string {
+	var out []string
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // checkGrace fails t unless grace outlasts the whole stop of a service with
