@@ -533,7 +533,9 @@ func TestKubernetes(t *testing.T) {
 
 // TestDeploymentIsHardened: the pod runs as the image's non-root user on a
 // read-only root filesystem, with a writable volume at the data directory
-// (the allowlist cache, the embedded stores), and GOMEMLIMIT below the
+// (the allowlist cache, the embedded stores), without a service account
+// token (the service never calls the Kubernetes API: a mounted token only
+// serves whoever takes over the process), and GOMEMLIMIT below the
 // container's memory limit, so the collector works harder before the
 // kernel kills the container.
 func TestDeploymentIsHardened(t *testing.T) {
@@ -541,7 +543,8 @@ func TestDeploymentIsHardened(t *testing.T) {
 		Spec struct {
 			Template struct {
 				Spec struct {
-					SecurityContext struct {
+					AutomountServiceAccountToken *bool `yaml:"automountServiceAccountToken"`
+					SecurityContext              struct {
 						RunAsNonRoot bool `yaml:"runAsNonRoot"`
 						RunAsUser    int  `yaml:"runAsUser"`
 						FSGroup      int  `yaml:"fsGroup"`
@@ -582,6 +585,9 @@ func TestDeploymentIsHardened(t *testing.T) {
 	}
 	if uid, _ := strconv.Atoi(user[1]); !pod.SecurityContext.RunAsNonRoot || pod.SecurityContext.RunAsUser != uid || pod.SecurityContext.FSGroup == 0 {
 		t.Errorf("pod securityContext %+v, want runAsNonRoot, runAsUser %d (the image's USER) and an fsGroup for the data volume", pod.SecurityContext, uid)
+	}
+	if mount := pod.AutomountServiceAccountToken; mount == nil || *mount {
+		t.Errorf("the pod mounts a service account token (automountServiceAccountToken not false); the service never uses one")
 	}
 	sc := c.SecurityContext
 	if escalation := sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation; !sc.ReadOnlyRootFilesystem || escalation || !slices.Contains(sc.Capabilities.Drop, "ALL") {
