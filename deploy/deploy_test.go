@@ -644,7 +644,8 @@ func quantity(s string) (int64, error) {
 // TestImageAndUnit: the Dockerfile runs the binary's serve as a non-root
 // user with the data dir as a volume; the systemd unit runs a real command
 // with real settings; compose's variables are settings too, which the
-// service takes with the image's.
+// service takes with the image's, and compose runs the replicas without
+// privileges on a read-only root filesystem, as the Deployment does.
 func TestImageAndUnit(t *testing.T) {
 	df := readFile(t, "Dockerfile")
 	for _, want := range []string{"CGO_ENABLED=0", "USER 65532", "VOLUME /data", "EXPOSE 8080 9090", `ENTRYPOINT ["/usr/local/bin/imcallback"]`} {
@@ -700,7 +701,10 @@ func TestImageAndUnit(t *testing.T) {
 	var compose struct {
 		XImcallback struct {
 			Environment     map[string]string
-			StopGracePeriod string `yaml:"stop_grace_period"`
+			StopGracePeriod string   `yaml:"stop_grace_period"`
+			ReadOnly        bool     `yaml:"read_only"`
+			CapDrop         []string `yaml:"cap_drop"`
+			SecurityOpt     []string `yaml:"security_opt"`
 		} `yaml:"x-imcallback"`
 		Services map[string]any
 	}
@@ -715,6 +719,10 @@ func TestImageAndUnit(t *testing.T) {
 		environ = append(environ, k+"="+composeValue(v))
 	}
 	checkLoads(t, "compose.yaml with the image's ENV", environ)
+	if x := compose.XImcallback; !x.ReadOnly || !slices.Contains(x.CapDrop, "ALL") || !slices.Contains(x.SecurityOpt, "no-new-privileges:true") {
+		t.Errorf("compose.yaml's replicas: read_only %v, cap_drop %v, security_opt %v; want a read-only root filesystem, "+
+			"every capability dropped and no-new-privileges:true, as the Deployment's securityContext", x.ReadOnly, x.CapDrop, x.SecurityOpt)
+	}
 	grace, err := time.ParseDuration(compose.XImcallback.StopGracePeriod)
 	if err != nil {
 		t.Errorf("compose.yaml stop_grace_period: %v", err)
