@@ -313,6 +313,8 @@ func TestAlertRules(t *testing.T) {
 	readYAML(t, "prometheus/alerts.yml", &rules)
 	want := []string{"ImcallbackDeadLettersRising", "ImcallbackBeforeCallbacksNearBudget", "ImcallbackRejectionsSpike",
 		"ImcallbackNotReady", "ImcallbackAbsent", "ImcallbackAllowlistStale",
+		// README: one app without Tencent's list leaves the replica ready.
+		"ImcallbackAllowlistMissing",
 		// docs/delivery.md: a 503 is a callback IM counts as failed and may never resend.
 		"ImcallbackCallbacksUnavailable",
 		// docs/delivery.md: a backlog that keeps growing (a pause left on) ends
