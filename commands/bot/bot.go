@@ -90,8 +90,12 @@ type OnGroupMessage struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the message: GroupId and MsgSeq.
-func (p OnGroupMessage) DedupKey() string { return p.GroupID + "|" + strconv.FormatUint(p.MsgSeq, 10) }
+// DedupKey is the natural key of the message: GroupId, MsgSeq and MsgTime,
+// since a group created again under the ID of a dismissed one counts MsgSeq
+// from 1 again (see group.AfterSendMsg.DedupKey).
+func (p OnGroupMessage) DedupKey() string {
+	return p.GroupID + "|" + strconv.FormatUint(p.MsgSeq, 10) + "|" + strconv.FormatInt(int64(p.MsgTime), 10)
+}
 
 // OnC2CSignalMessage is the body of Chatbot.OnC2CSignalMessage: custom
 // pass-through content sent to an AI chatbot (CN 269/103730, 1047/59057).

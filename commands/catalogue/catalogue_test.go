@@ -346,7 +346,7 @@ func TestSamplesDecodeWithoutDrops(t *testing.T) {
 func TestDedupKeys(t *testing.T) {
 	want := map[string][]string{
 		"C2C.CallbackAfterSendMsg":   {"u_alice|u_bob|1201_44332211_1732600100"},
-		"Group.CallbackAfterSendMsg": {"@TGS#1QxYz7AB||5821"},
+		"Group.CallbackAfterSendMsg": {"@TGS#1QxYz7AB||5821|1732600002"},
 		"Push.OfflinePush":           {"a1b2c3d4_00000001|u_bob|3|2", "a1b2c3d4_00000002|u_erin|1|1"},
 		"Push.AllMemberPush":         {"task-20241126-0007|u_bob|1|4|2", "task-20241126-0007|u_carol|2|0|1"},
 		"State.StateChange":          nil,
@@ -372,5 +372,57 @@ func TestDedupKeys(t *testing.T) {
 	e, _ := catalogue.Lookup("Push.OfflinePush")
 	if _, err := e.DedupKeys([]byte(`{"Events":7}`)); err == nil {
 		t.Error("a body that does not decode gave keys")
+	}
+}
+
+// TestGroupMessageKeysOfReusableIDs: an app may dismiss a group (or delete
+// a topic) and create it again under the same ID, and the new one's
+// messages count their MsgSeq from 1 again. A message, recall or
+// extension change of the new group is another event than the old one's
+// of the same MsgSeq: its key must differ, or a handler deduplicating on
+// it drops the event as a resend. A resend (the same body) keeps its key.
+func TestGroupMessageKeysOfReusableIDs(t *testing.T) {
+	tests := []struct {
+		command       string
+		first, second string // the same MsgSeq in two incarnations of the group
+	}{
+		{"Group.CallbackAfterSendMsg",
+			`{"GroupId":"room_42","MsgSeq":1,"MsgTime":1732600000,"EventTime":1732600000456}`,
+			`{"GroupId":"room_42","MsgSeq":1,"MsgTime":1732686400,"EventTime":1732686400789}`},
+		{"Group.CallbackAfterSendMsg",
+			`{"GroupId":"@TGS#_g","TopicId":"@TGS#_g@TOPIC#_news","MsgSeq":1,"MsgTime":1732600000,"EventTime":1732600000456}`,
+			`{"GroupId":"@TGS#_g","TopicId":"@TGS#_g@TOPIC#_news","MsgSeq":1,"MsgTime":1732686400,"EventTime":1732686400789}`},
+		{"Group.CallbackAfterRecallMsg",
+			`{"GroupId":"room_42","MsgSeqList":[{"MsgSeq":1}],"EventTime":1732600000456}`,
+			`{"GroupId":"room_42","MsgSeqList":[{"MsgSeq":1}],"EventTime":1732686400789}`},
+		{"Group.CallbackAfterGroupMsgExtension",
+			`{"GroupId":"room_42","MsgSeq":1,"OperateType":1,"Seq":1,"EventTime":1732600000456}`,
+			`{"GroupId":"room_42","MsgSeq":1,"OperateType":1,"Seq":1,"EventTime":1732686400789}`},
+		{"Bot.OnGroupMessage",
+			`{"GroupId":"room_42","MsgSeq":1,"MsgTime":1732600000,"EventTime":1732600000456}`,
+			`{"GroupId":"room_42","MsgSeq":1,"MsgTime":1732686400,"EventTime":1732686400789}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.command, func(t *testing.T) {
+			e, ok := catalogue.Lookup(tt.command)
+			if !ok {
+				t.Fatal("not in the catalogue")
+			}
+			keys := func(body string) []string {
+				t.Helper()
+				k, err := e.DedupKeys([]byte(body))
+				if err != nil || len(k) != 1 {
+					t.Fatalf("keys %q, %v", k, err)
+				}
+				return k
+			}
+			a, b := keys(tt.first), keys(tt.second)
+			if slices.Equal(a, b) {
+				t.Errorf("the old and the new group's message %s share the key %q", tt.first, a)
+			}
+			if !slices.Equal(a, keys(tt.first)) {
+				t.Error("a resend got another key")
+			}
+		})
 	}
 }

@@ -206,9 +206,13 @@ type AfterSendMsg struct {
 	GroupAtInfo []AtInfo `json:"GroupAtInfo"`
 }
 
-// DedupKey is the natural key of the message: GroupId, TopicId and MsgSeq.
+// DedupKey is the natural key of the message: GroupId, TopicId, MsgSeq and
+// MsgTime. An app may dismiss a group (or delete a topic) and create it
+// again under the same ID, whose messages count MsgSeq from 1 again: the
+// send time tells the new group's message from the old one's of the same
+// sequence, and a resend repeats it.
 func (p AfterSendMsg) DedupKey() string {
-	return p.GroupID + "|" + p.TopicID + "|" + strconv.FormatUint(p.MsgSeq, 10)
+	return p.GroupID + "|" + p.TopicID + "|" + strconv.FormatUint(p.MsgSeq, 10) + "|" + strconv.FormatInt(int64(p.MsgTime), 10)
 }
 
 // AfterGroupFull is the body of Group.CallbackAfterGroupFull (1047/34376,
@@ -300,13 +304,16 @@ type AfterRecallMsg struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the recall: GroupId, TopicId and the recalled sequences.
+// DedupKey is the natural key of the recall: GroupId, TopicId, the
+// recalled sequences and EventTime, since a group (or topic) created again
+// under the ID of a dismissed one counts MsgSeq from 1 again (see
+// AfterSendMsg.DedupKey); a payload without EventTime gets 0 there.
 func (p AfterRecallMsg) DedupKey() string {
 	seqs := make([]string, len(p.MsgSeqList))
 	for i, m := range p.MsgSeqList {
 		seqs[i] = strconv.FormatUint(m.MsgSeq, 10)
 	}
-	return p.GroupID + "|" + p.TopicID + "|" + strings.Join(seqs, ",")
+	return p.GroupID + "|" + p.TopicID + "|" + strings.Join(seqs, ",") + "|" + strconv.FormatInt(int64(p.EventTime), 10)
 }
 
 // OnMemberStateChange is the body of Group.CallbackOnMemberStateChange
@@ -600,9 +607,12 @@ type AfterGroupMsgExtension struct {
 	EventTime protocol.FlexInt `json:"EventTime"`
 }
 
-// DedupKey is the natural key of the change: GroupId, MsgSeq and the extension version Seq.
+// DedupKey is the natural key of the change: GroupId, MsgSeq, the extension
+// version Seq and EventTime, since a group created again under the ID of a
+// dismissed one counts MsgSeq (and its messages' Seq) from 1 again (see
+// AfterSendMsg.DedupKey).
 func (p AfterGroupMsgExtension) DedupKey() string {
-	return p.GroupID + "|" + strconv.FormatUint(p.MsgSeq, 10) + "|" + strconv.FormatInt(p.Seq, 10)
+	return p.GroupID + "|" + strconv.FormatUint(p.MsgSeq, 10) + "|" + strconv.FormatInt(p.Seq, 10) + "|" + strconv.FormatInt(int64(p.EventTime), 10)
 }
 
 // AfterModifyMsg is the body of Group.CallbackAfterModifyMsg: a group or
