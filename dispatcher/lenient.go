@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/imcallback/imcallback/protocol"
 )
 
 // lenientBody is the second chance of a body that did not decode into t:
@@ -207,72 +209,7 @@ func integerText(v any) (string, bool) {
 	default:
 		return "", false
 	}
-	return exactInteger(s)
-}
-
-// maxIntegerDigits is more digits than any 64-bit integer has: a text
-// whose integer part is longer does not fit a field, whatever its type.
-const maxIntegerDigits = 21
-
-// exactInteger returns the canonical decimal form of the number s
-// ([+-]digits[.digits][e[+-]digits]) when its value is an integer, without
-// going through a float. Anything else, and integers far beyond 64 bits,
-// are refused.
-func exactInteger(s string) (string, bool) {
-	neg := false
-	switch {
-	case strings.HasPrefix(s, "-"):
-		neg, s = true, s[1:]
-	case strings.HasPrefix(s, "+"):
-		s = s[1:]
-	}
-	mant, exp := s, 0
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		e, err := strconv.Atoi(s[i+1:])
-		if err != nil || e < -1000 || e > 1000 {
-			return "", false
-		}
-		mant, exp = s[:i], e
-	}
-	intPart, frac, _ := strings.Cut(mant, ".")
-	if intPart == "" || !isDigits(intPart) || !isDigits(frac) {
-		return "", false
-	}
-	digits := strings.TrimLeft(intPart+frac, "0")
-	exp -= len(frac)
-	// The value is digits × 10^exp, with no leading zero in digits.
-	if exp < 0 {
-		cut := len(digits) + exp
-		if cut < 0 {
-			cut = 0
-		}
-		if strings.Trim(digits[cut:], "0") != "" {
-			return "", false // a fraction
-		}
-		digits = digits[:cut]
-	} else if digits != "" {
-		if len(digits)+exp > maxIntegerDigits {
-			return "", false
-		}
-		digits += strings.Repeat("0", exp)
-	}
-	if digits == "" {
-		return "0", true
-	}
-	if neg {
-		digits = "-" + digits
-	}
-	return digits, true
-}
-
-// isDigits reports whether s is made of decimal digits only ("" is).
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return protocol.ExactInteger(s)
 }
 
 // lenientInt fits v to the signed integer type t.

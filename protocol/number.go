@@ -2,8 +2,10 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // FlexInt is an integer that IM sometimes sends as a JSON string: many
@@ -19,7 +21,16 @@ func (n *FlexInt) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-		b = bytes.TrimSpace(b[1 : len(b)-1])
+		if bytes.IndexByte(b, '\\') >= 0 { // escaped: read the string as JSON does
+			var s string
+			if err := json.Unmarshal(b, &s); err != nil {
+				return fmt.Errorf("protocol: %.40s is not a string: %w", b, err)
+			}
+			b = []byte(s)
+		} else {
+			b = b[1 : len(b)-1]
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			*n = 0
 			return nil
@@ -27,14 +38,86 @@ func (n *FlexInt) UnmarshalJSON(b []byte) error {
 	}
 	v, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil {
-		f, ferr := strconv.ParseFloat(string(b), 64)
-		if ferr != nil || f != float64(int64(f)) {
-			return fmt.Errorf("protocol: %q is not an integer", b)
+		// A float with an integral value (1.7e3), read from the text
+		// exactly: through a float64 12345678901234567.0 would become
+		// 12345678901234568, and 1.0000000000000000001 would become 1.
+		text, ok := ExactInteger(string(b))
+		if !ok {
+			return fmt.Errorf("protocol: %.40q is not an integer", b)
 		}
-		v = int64(f)
+		if v, err = strconv.ParseInt(text, 10, 64); err != nil {
+			return fmt.Errorf("protocol: %.40q is not a 64-bit integer", b)
+		}
 	}
 	*n = FlexInt(v)
 	return nil
+}
+
+// maxIntegerDigits is more digits than any 64-bit integer has: a text
+// whose integer part is longer does not fit a field, whatever its type.
+const maxIntegerDigits = 21
+
+// ExactInteger returns the canonical decimal form of the decimal number s
+// ([+-]digits[.digits][e[+-]digits], the digits of a JSON number) when its
+// value is an integer, reading it exactly rather than through a float
+// (1.7e3 is "1700", 12345678901234567.0 is "12345678901234567", -0 is
+// "0"). Fractions, other notations (hexadecimal, Inf) and integers far
+// beyond 64 bits are refused.
+func ExactInteger(s string) (string, bool) {
+	neg := false
+	switch {
+	case strings.HasPrefix(s, "-"):
+		neg, s = true, s[1:]
+	case strings.HasPrefix(s, "+"):
+		s = s[1:]
+	}
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil || e < -1000 || e > 1000 {
+			return "", false
+		}
+		mant, exp = s[:i], e
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	if intPart == "" || !isDigits(intPart) || !isDigits(frac) {
+		return "", false
+	}
+	digits := strings.TrimLeft(intPart+frac, "0")
+	exp -= len(frac)
+	// The value is digits × 10^exp, with no leading zero in digits.
+	if exp < 0 {
+		cut := len(digits) + exp
+		if cut < 0 {
+			cut = 0
+		}
+		if strings.Trim(digits[cut:], "0") != "" {
+			return "", false // a fraction
+		}
+		digits = digits[:cut]
+	} else if digits != "" {
+		if len(digits)+exp > maxIntegerDigits {
+			return "", false
+		}
+		digits += strings.Repeat("0", exp)
+	}
+	if digits == "" {
+		return "0", true
+	}
+	if neg {
+		digits = "-" + digits
+	}
+	return digits, true
+}
+
+// isDigits reports whether s is made of decimal digits only ("" is).
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // MarshalJSON implements json.Marshaler.

@@ -255,6 +255,12 @@ func TestFlexInt(t *testing.T) {
 		{`null`, 0, false},
 		{`""`, 0, false},
 		{`1.7e3`, 1700, false},
+		{`"\u0031\u0032"`, 12, false},                     // a numeric string, its digits escaped
+		{`12345678901234567.0`, 12345678901234567, false}, // exactly, not rounded through a float
+		{`"1e2"`, 100, false},
+		{`1.0000000000000000001`, 0, true}, // no integer, however close
+		{`"0x1p4"`, 0, true},               // no decimal number
+		{`"Infinity"`, 0, true},
 		{`"abc"`, 0, true},
 		{`1.5`, 0, true},
 		{`true`, 0, true},
