@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -286,10 +287,16 @@ func writeTopicTable(w io.Writer, topics []topicsync.Topic, header bool) error {
 
 // tableCell is s as one cell of the table: quoted, with Go escapes, when it holds a
 // character that is not graphic (a control character such as a newline, a tab or ESC, or a
-// format character such as U+202E). Topic names and ids come from IM's users, and a handler's
-// error (an event's LAST ERROR) may quote them or span lines (errors.Join): printed as they
-// are, they could forge rows of the table or send escape sequences to the terminal.
+// format character such as U+202E) or a byte that is not UTF-8. Topic names and ids come from
+// IM's users, and a handler's error (an event's LAST ERROR) may quote them or span lines
+// (errors.Join): printed as they are, they could forge rows of the table or send escape
+// sequences to the terminal. A byte that is not UTF-8 (an offline dead letter's error is read
+// as stored, and cut at a byte count) could be one too: 0x9b is CSI to a terminal in 8-bit
+// mode, and 0xff is text/tabwriter's escape character, which would swallow the cell's tabs.
 func tableCell(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.QuoteToGraphic(s)
+	}
 	for _, r := range s {
 		if !strconv.IsGraphic(r) {
 			return strconv.QuoteToGraphic(s)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"github.com/imcallback/imcallback/plugins/topicsync"
@@ -129,5 +130,42 @@ func TestTopicsListAllPrintsEachPage(t *testing.T) {
 				t.Errorf("printed\n%s\nwant, as writeJSON prints one answer,\n%s", got, want.String())
 			}
 		})
+	}
+}
+
+// TestTableCell: a cell is printed as it is when every character is
+// graphic, and quoted with Go escapes otherwise. Bytes that are not UTF-8
+// count as not graphic: a lone 0x9b is CSI to a terminal in 8-bit mode,
+// and 0xff is text/tabwriter's escape character, which swallows the tabs
+// after it and shifts the rest of the table. A handler's error text (an
+// offline dead letter's, read from its header as stored, and cut at a byte
+// count) may hold such bytes.
+func TestTableCell(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Group.CallbackAfterCreateTopic", "Group.CallbackAfterCreateTopic"},
+		{"话题 ✓", "话题 ✓"},
+		{"", ""},
+		{"a\nb", `"a\nb"`},
+		{"\x1b[2J", `"\x1b[2J"`},
+		{"\u202eabc", `"\u202eabc"`},
+		{"bad \xff byte", `"bad \xff byte"`},
+		{"csi \x9b2J", `"csi \x9b2J"`},
+		{"cut mid-rune \xe8\xaf", `"cut mid-rune \xe8\xaf"`},
+	}
+	for _, tt := range tests {
+		if got := tableCell(tt.in); got != tt.want {
+			t.Errorf("tableCell(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+	// The table around such a cell keeps its columns.
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "SEQ\tLAST ERROR\tX\n1\t%s\tx\n2\t%s\ty\n", tableCell("boom \xff"), tableCell("ok"))
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if strings.ContainsAny(b.String(), "\t\xff") || len(lines) != 4 || strings.LastIndex(lines[1], "x") != strings.LastIndex(lines[2], "y") {
+		t.Errorf("the table lost its columns:\n%q", b.String())
 	}
 }
