@@ -815,3 +815,52 @@ func TestEventTablesEscapeLastErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminAnswersThatAreNotTheAPIs: what answers at --admin may be no
+// imcallback service (a proxy's error page, a login page, another
+// server). The error stays one line of bounded length without control
+// characters, whatever the body, and a 2xx answer that is not the API's
+// JSON is named as such, with the address, rather than as a bare JSON
+// syntax error (or Go's account of the struct it was decoded into).
+func TestAdminAnswersThatAreNotTheAPIs(t *testing.T) {
+	page := "<html>\n<h1>502 Bad Gateway</h1>\x1b[2J\x1b]0;owned\x07\n" + strings.Repeat("x", 100_000) + "</html>\n"
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   []string
+	}{
+		{"a proxy's error page", http.StatusBadGateway, page, []string{"HTTP 502", "502 Bad Gateway"}},
+		{"a login page", http.StatusOK, "<html>\n<form>login</form>\n</html>", []string{"HTTP 200", "not the admin API's JSON", "text/html", "login"}},
+		{"another server's JSON", http.StatusOK, `["not", "an", "object"]`, []string{"HTTP 200", "not the admin API's JSON"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(tt.status)
+				fmt.Fprint(w, tt.body)
+			}))
+			defer srv.Close()
+			for _, args := range [][]string{{"events", "list"}, {"delivery", "status"}, {"health"}} {
+				out, err := runCLI(t, append([]string{"--admin", srv.URL}, args...)...)
+				if err == nil {
+					t.Fatalf("%v: no error\n%s", args, out)
+				}
+				msg := err.Error()
+				if strings.ContainsAny(msg, "\n\x1b\x07") || len(msg) > 1000 {
+					t.Errorf("%v: want one line of at most 1000 bytes without control characters, got %d bytes:\n%q", args, len(msg), msg)
+				}
+				want := tt.want
+				if tt.status == http.StatusOK {
+					want = append(want, srv.URL) // which server answered so
+				}
+				for _, w := range want {
+					if !strings.Contains(msg, w) {
+						t.Errorf("%v: the error does not say %q:\n%q", args, w, msg)
+					}
+				}
+			}
+		})
+	}
+}

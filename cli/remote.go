@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -171,14 +172,48 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 		}
 		_ = json.Unmarshal(data, &e)
 		if e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
+			e.Error = excerpt(string(data), maxAnswerExcerpt) // a proxy's page, say
 		}
-		return &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: e.Error}
+		return &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: tableCell(e.Error)}
 	}
 	if out == nil {
 		return nil
 	}
+	if err := decodeAnswer(data, out); err != nil {
+		// Something else answers there: a login page, a proxy's, another service.
+		return fmt.Errorf("%s %s at %s: HTTP %d, but the answer is not the admin API's JSON (Content-Type %q: %s): "+
+			"point --admin (IMCALLBACK_ADMIN_URL) at the imcallback admin listener", method, path, a.base, resp.StatusCode,
+			resp.Header.Get("Content-Type"), tableCell(excerpt(string(data), maxAnswerExcerpt)))
+	}
+	return nil
+}
+
+// maxAnswerExcerpt bounds how much of an answer that is not the admin API's
+// an error quotes: enough to recognise it, never a whole page.
+const maxAnswerExcerpt = 200
+
+// decodeAnswer decodes a 2xx answer of the admin API into out. Every
+// answer the CLI decodes is a JSON object: an answer that is not (HTML, an
+// array) comes from something else.
+func decodeAnswer(data []byte, out any) error {
+	if trimmed := bytes.TrimSpace(data); len(trimmed) == 0 || trimmed[0] != '{' {
+		return errors.New("not a JSON object")
+	}
 	return json.Unmarshal(data, out)
+}
+
+// excerpt is s without surrounding space, cut to at most max bytes (at a
+// character's boundary) with "…" when longer.
+func excerpt(s string, max int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // httpError is an answer of the admin API other than 2xx.
