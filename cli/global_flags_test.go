@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -59,5 +63,34 @@ func TestOfflineRefusesTheRunningServicesPaging(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--limit") {
 			t.Errorf("%v: %v; want a refusal naming --limit\n%s", args, err, out)
 		}
+	}
+}
+
+// TestAnEmptyAdminIsRefused: --admin "" (an unset shell variable, as in
+// `--admin "$PROD_ADMIN" delivery pause`) fails and calls nobody, rather
+// than falling back to IMCALLBACK_ADMIN_URL or the local admin listener and
+// acting on another service than the one meant.
+func TestAnEmptyAdminIsRefused(t *testing.T) {
+	var called atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		called.Store(true)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"state":"paused","paused_commands":[],"commands":[],"status":"ok"}`)
+	}))
+	defer srv.Close()
+	t.Setenv("IMCALLBACK_ADMIN_URL", srv.URL) // the fallback the empty flag must not reach
+	for _, args := range [][]string{
+		{"--admin", "", "delivery", "pause"},
+		{"--admin=", "events", "replay", "--dead"},
+		{"--admin", " ", "health"},
+		{"events", "list", "--admin", ""},
+	} {
+		out, err := runCLI(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "--admin is empty") {
+			t.Errorf("%q: %v; want a refusal of the empty --admin\n%s", args, err, out)
+		}
+	}
+	if called.Load() {
+		t.Error("a command with an empty --admin called the admin API")
 	}
 }

@@ -127,8 +127,28 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g), newEventsCmd(&g), newAllowlistCmd(&g), newDeliveryCmd(&g), newHealthCmd(&g))
 	root.AddCommand(newSendCmd(&g, catalogueSamples{}))
 	refuseUnknownSubcommands(root)
-	root.PersistentPreRunE = refuseServiceFlags
+	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		if err := refuseServiceFlags(c, args); err != nil {
+			return err
+		}
+		return refuseEmptyAdmin(c)
+	}
 	return root
+}
+
+// errEmptyAdmin answers --admin "": an empty shell variable must not send
+// the command to IMCALLBACK_ADMIN_URL or the local admin listener instead.
+var errEmptyAdmin = errors.New("--admin is empty: give the admin listener's URL or host:port, or leave the flag out " +
+	"for IMCALLBACK_ADMIN_URL, else IMCALLBACK_ADMIN_LISTEN")
+
+// refuseEmptyAdmin refuses an --admin given empty (or blank), as from an
+// unset shell variable: `--admin "$PROD" delivery pause` would otherwise
+// pause whichever service the defaults name.
+func refuseEmptyAdmin(c *cobra.Command) error {
+	if f := c.Flags().Lookup("admin"); f != nil && f.Changed && strings.TrimSpace(f.Value.String()) == "" {
+		return errEmptyAdmin
+	}
+	return nil
 }
 
 // askTheService are the commands that ask the running service's admin
