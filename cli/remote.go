@@ -181,9 +181,13 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 	}
 	if err := decodeAnswer(data, out); err != nil {
 		// Something else answers there: a login page, a proxy's, another service.
+		body := "an empty body"
+		if len(bytes.TrimSpace(data)) > 0 {
+			body = tableCell(excerpt(string(data), maxAnswerExcerpt))
+		}
 		return fmt.Errorf("%s %s at %s: HTTP %d, but the answer is not the admin API's JSON (Content-Type %q: %s): "+
 			"point --admin (IMCALLBACK_ADMIN_URL) at the imcallback admin listener", method, path, a.base, resp.StatusCode,
-			resp.Header.Get("Content-Type"), tableCell(excerpt(string(data), maxAnswerExcerpt)))
+			resp.Header.Get("Content-Type"), body)
 	}
 	return nil
 }
@@ -342,6 +346,9 @@ func deadCutNote(shown, total, limit int) string {
 
 // maxDeadLimit is the most dead letters GET /v1/dead-letters lists at once.
 const maxDeadLimit = 10000
+
+// maxEventsLimit is the most events one page of GET /v1/events lists.
+const maxEventsLimit = 1000
 
 // adminBodyLimit is the largest request body the admin API reads (its
 // replay route answers a longer one with HTTP 413).
