@@ -58,6 +58,9 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			if !g.offline {
+				if limit < 1 || limit > maxEventsLimit {
+					return fmt.Errorf("--limit must be from 1 to %d (the most the running service lists at once; --before-seq pages on)", maxEventsLimit)
+				}
 				a, err := g.adminClient()
 				if err != nil {
 					return err
@@ -89,7 +92,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 	c.Flags().StringVar(&command, "command", "", "only this CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
 	c.Flags().StringVar(&since, "since", "", "only events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().IntVar(&limit, "limit", 100, "with the running service: the newest N events (--offline lists them all)")
+	c.Flags().IntVar(&limit, "limit", 100, "with the running service: the newest N events, at most 1000 (--offline lists them all)")
 	c.Flags().Uint64Var(&beforeSeq, "before-seq", 0, "with the running service: only events older than this sequence (the next page)")
 	return c
 }
@@ -103,6 +106,9 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if !g.offline {
+				if limit < 1 || limit > maxDeadLimit {
+					return fmt.Errorf("--limit must be from 1 to %d (the most the running service lists; --offline lists them all)", maxDeadLimit)
+				}
 				a, err := g.adminClient()
 				if err != nil {
 					return err

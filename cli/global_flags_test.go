@@ -94,3 +94,29 @@ func TestAnEmptyAdminIsRefused(t *testing.T) {
 		t.Error("a command with an empty --admin called the admin API")
 	}
 }
+
+// TestListLimitsAreCheckedBeforeAsking: events list and dead refuse a
+// --limit the admin API would refuse, naming the flag and its range,
+// before asking the service (whose answer named its query parameter).
+func TestListLimitsAreCheckedBeforeAsking(t *testing.T) {
+	var called atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Store(true) }))
+	defer srv.Close()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"events", "list", "--limit", "0"}, "--limit must be from 1 to 1000"},
+		{[]string{"events", "list", "--limit", "1001"}, "--limit must be from 1 to 1000"},
+		{[]string{"events", "dead", "--limit", "-1"}, "--limit must be from 1 to 10000"},
+		{[]string{"events", "dead", "--limit", "10001"}, "--limit must be from 1 to 10000"},
+	} {
+		out, err := runCLI(t, append([]string{"--admin", srv.URL}, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v; want %q\n%s", tt.args, err, tt.want, out)
+		}
+	}
+	if called.Load() {
+		t.Error("a --limit out of range was sent to the admin API")
+	}
+}
