@@ -211,6 +211,9 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 				}
 				bar.finish()
 				printReplay(c.OutOrStdout(), res.Replayed, res.Missing)
+				if err == nil && bySeq {
+					err = nothingReplayed(res.Replayed)
+				}
 				return err
 			})
 		},

@@ -454,6 +454,21 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 	bar.finish()
 	slices.Sort(total.Missing) // each answer's are sorted, and so are the batches
 	printReplay(w, total.Replayed, total.Missing)
+	return nothingReplayed(total.Replayed)
+}
+
+// errNothingReplayed ends a replay of --seq that replayed none of them, so
+// that a script's `&&` does not go on as if it had: a mistyped or expired
+// sequence, or an event without a dead letter. A replay by filter or of
+// every dead letter that finds nothing is no error: there was nothing to do.
+var errNothingReplayed = errors.New("nothing replayed: none of the --seq sequences was replayed")
+
+// nothingReplayed is errNothingReplayed when a replay of --seq replayed
+// nothing, else nil.
+func nothingReplayed(replayed int) error {
+	if replayed == 0 {
+		return errNothingReplayed
+	}
 	return nil
 }
 
