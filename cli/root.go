@@ -122,7 +122,7 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML configuration file, read before IMCALLBACK_* environment variables")
 	root.PersistentFlags().StringVar(&g.adminURL, "admin", "", "events, topics, delivery, health: the admin API of the running service, a URL, or host:port for http://host:port (default IMCALLBACK_ADMIN_URL, else http:// + IMCALLBACK_ADMIN_LISTEN)")
-	root.PersistentFlags().BoolVar(&g.offline, "offline", false, "events, topics: open the data directory of a stopped service instead of asking the running one (delivery refuses it)")
+	root.PersistentFlags().BoolVar(&g.offline, "offline", false, "events, topics: open the data directory of a stopped service instead of asking the running one (delivery, health and events get refuse it)")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: accept SdkAppid "+config.DevSdkAppID+" when IMCALLBACK_SDKAPPID is unset")
 	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g), newEventsCmd(&g), newAllowlistCmd(&g), newDeliveryCmd(&g), newHealthCmd(&g))
 	root.AddCommand(newSendCmd(&g, catalogueSamples{}))

@@ -85,7 +85,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, http:// or https://; a query string of its own is kept, the callback parameters appended to it, and may not name one of them (default: with --config, its public listener and path)")
+	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, http:// or https://; a query string of its own is kept, the callback parameters appended to it, and may not name one of them (with --config, that file's public listener and path)")
 	fl.StringVar(&f.appID, "appid", "", "SdkAppid to send (default: the first accepted app of --config, else of IMCALLBACK_SDKAPPID, else 1400000000)")
 	fl.StringVar(&f.token, "token", "", "callback token to sign with; --token \"\" sends unsigned (default: the app's own first token, else the first global one; from --config with the environment over it, or from IMCALLBACK_APP_<appid>_TOKENS, else IMCALLBACK_TOKENS)")
 	fl.StringVar(&f.command, "command", "", "CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
