@@ -1,9 +1,12 @@
 package middleware
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
 )
 
@@ -25,7 +28,8 @@ type TracingConfig struct {
 // signature check, and would let anyone choose the trace id or force the
 // sampling). The span goes into the request's context, which handlers
 // receive. When the request is answered it records
-// the command, app, outcome, HTTP status and rejection reason.
+// the command, app, outcome, HTTP status and rejection reason; a panic,
+// which Recover (further out) answers with a 500, as that 500.
 func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 	t := cfg.Tracer
 	if !t.Enabled() {
@@ -37,29 +41,46 @@ func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 			ctx, span := t.Start(req.Context(), "imcallback.callback", tracing.KindServer, trace.WithNewRoot())
 			defer span.End()
 			c.SetRequest(req.WithContext(ctx))
+			defer func() {
+				if r := recover(); r != nil {
+					// Recover, further out, answers a panic with the 500
+					// envelope: the span says so, as the access line does,
+					// then the panic goes on to it.
+					if r != http.ErrAbortHandler {
+						describe(c, req, span, protocol.ErrInternal.Status)
+					}
+					panic(r)
+				}
+			}()
 			err := next(c)
-			if !span.IsRecording() { // not sampled: nothing to describe
-				return err
-			}
-			p := ParamsOf(c)
-			status := c.Response().Status
-			reason, _ := c.Get(reasonKey).(string)
-			// Bounded as the access line is: the span is kept until it is
-			// exported, and all of these come from an unverified request.
-			line := requestLine(req)
-			span.SetAttributes(tracing.AttrMethod.String(loggable(req.Method, line)),
-				tracing.AttrRoute.String(loggablePath(req.URL.Path, line)),
-				tracing.AttrCommand.String(loggable(commandOf(c, p), line)), tracing.AttrApp.String(loggable(p.SdkAppid, line)),
-				tracing.AttrStatus.Int(status),
-				tracing.AttrRequest.String(c.Response().Header().Get(echo.HeaderXRequestID)), tracing.AttrOutcome.String(outcomeOf(c, reason != "")))
-			if reason != "" {
-				span.SetAttributes(tracing.AttrReason.String(reason))
-			}
-			if status >= 500 {
-				tracing.Fail(span, echo.NewHTTPError(status, reason))
-			}
+			describe(c, req, span, c.Response().Status)
 			return err
 		}
+	}
+}
+
+// describe sets the attributes of a request's span answered with status:
+// the command, app, outcome, HTTP status and rejection reason, and marks a
+// 5xx failed. A span that is not recorded (not sampled) is left alone.
+func describe(c echo.Context, req *http.Request, span trace.Span, status int) {
+	if !span.IsRecording() { // not sampled: nothing to describe
+		return
+	}
+	p := ParamsOf(c)
+	reason, _ := c.Get(reasonKey).(string)
+	// Bounded as the access line is: the span is kept until it is
+	// exported, and all of these come from an unverified request.
+	line := requestLine(req)
+	span.SetAttributes(tracing.AttrMethod.String(loggable(req.Method, line)),
+		tracing.AttrRoute.String(loggablePath(req.URL.Path, line)),
+		tracing.AttrCommand.String(loggable(commandOf(c, p), line)), tracing.AttrApp.String(loggable(p.SdkAppid, line)),
+		tracing.AttrStatus.Int(status),
+		tracing.AttrRequest.String(c.Response().Header().Get(echo.HeaderXRequestID)), tracing.AttrOutcome.String(outcomeOf(c, reason != "")))
+	if reason != "" {
+		span.SetAttributes(tracing.AttrReason.String(reason))
+	}
+	if status >= 500 {
+		tracing.Fail(span, echo.NewHTTPError(status, reason))
 	}
 }
 
