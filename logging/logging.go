@@ -21,25 +21,77 @@ import (
 	"github.com/imcallback/imcallback/config"
 )
 
-// Module provides the *zap.Logger.
-var Module = fx.Module("logging", fx.Provide(New))
+// Module provides the *zap.Logger New builds.
+var Module = fx.Module("logging", fx.Provide(newForModule))
+
+// moduleLogger is what Module provides: the logger, and its buffer for
+// FxLogger.
+type moduleLogger struct {
+	fx.Out
+	Log    *zap.Logger
+	Buffer *buffered
+}
+
+func newForModule(lc fx.Lifecycle, cfg *config.Config) (moduleLogger, error) {
+	log, b, err := newStderr(lc, cfg)
+	return moduleLogger{Log: log, Buffer: b}, err
+}
+
+// fxLoggerIn is what FxLogger takes: the logger, and Module's buffer when
+// there is one.
+type fxLoggerIn struct {
+	fx.In
+	Log    *zap.Logger
+	Buffer *buffered `optional:"true"`
+}
 
 // FxLogger routes fx's own events to the service logger at debug level,
 // its errors too: a failed start is reported once, by the caller that got
 // the error (cli.Main prints it), not three times by fx's provide, start
 // and rollback events. Add it at the top level of fx.New: fx.WithLogger
 // applies to the module it sits in.
-var FxLogger = fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
-	l := &fxevent.ZapLogger{Logger: log.Named("fx")}
+//
+// With Module's logger, log lines are also written at once, not buffered,
+// while any start or stop hook runs: fx runs hooks on a goroutine of its
+// own, so a panicking hook ends the process before any flush, and the
+// lines lost would be the ones that explain it.
+var FxLogger = fx.WithLogger(func(in fxLoggerIn) fxevent.Logger {
+	l := &fxevent.ZapLogger{Logger: in.Log.Named("fx")}
 	l.UseLogLevel(zapcore.DebugLevel)
 	l.UseErrorLevel(zapcore.DebugLevel)
-	return l
+	if in.Buffer == nil {
+		return l
+	}
+	return hookEvents{Logger: l, buffer: in.Buffer}
 })
+
+// hookEvents passes fx's events on, and tells the buffer when a hook
+// starts and ends.
+type hookEvents struct {
+	fxevent.Logger
+	buffer *buffered
+}
+
+func (h hookEvents) LogEvent(e fxevent.Event) {
+	switch e.(type) {
+	case *fxevent.OnStartExecuting, *fxevent.OnStopExecuting:
+		h.buffer.hookRuns()
+	case *fxevent.OnStartExecuted, *fxevent.OnStopExecuted:
+		h.buffer.hookDone()
+	}
+	h.Logger.LogEvent(e)
+}
 
 // New builds a logger writing to stderr in the configured format and
 // level, through a buffer flushed every IMCALLBACK_LOG_BUFFER (and when
 // the app stops, and on a fatal line) unless that is 0.
 func New(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
+	log, _, err := newStderr(lc, cfg)
+	return log, err
+}
+
+// newStderr is New, also returning its buffer (nil without one).
+func newStderr(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, *buffered, error) {
 	// Coloured levels on a terminal only: a pipe, journald or a file gets no
 	// escape codes.
 	return newBuffered(lc, cfg, zapcore.Lock(stderr{os.Stderr}), term.IsTerminal(int(os.Stderr.Fd())))
@@ -64,22 +116,24 @@ const bufferSize = 256 << 10
 // stop hook (logging is provided first, so its hook runs after every
 // other's), so a line logged while stopping is written too.
 func NewBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer) (*zap.Logger, error) {
-	return newBuffered(lc, cfg, w, false)
+	log, _, err := newBuffered(lc, cfg, w, false)
+	return log, err
 }
 
 // newBuffered is NewBuffered, with coloured levels in the console format
-// when color is set.
-func newBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer, color bool) (*zap.Logger, error) {
+// when color is set, also returning the buffer (nil without one).
+func newBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer, color bool) (*zap.Logger, *buffered, error) {
 	level, err := zapcore.ParseLevel(cfg.LogLevel)
 	if err != nil {
-		return nil, fmt.Errorf("logging: %w", err)
+		return nil, nil, fmt.Errorf("logging: %w", err)
 	}
+	var b *buffered
 	if cfg.LogBuffer > 0 {
-		b := &buffered{buf: &zapcore.BufferedWriteSyncer{WS: writeOnly{w}, Size: bufferSize, FlushInterval: cfg.LogBuffer}, direct: w}
+		b = &buffered{buf: &zapcore.BufferedWriteSyncer{WS: writeOnly{w}, Size: bufferSize, FlushInterval: cfg.LogBuffer}, direct: w}
 		lc.Append(fx.StartStopHook(b.start, b.stop))
 		w = b
 	}
-	return newWithSink(level, cfg.LogFormat, w, color), nil
+	return newWithSink(level, cfg.LogFormat, w, color), b, nil
 }
 
 // NewWithSink builds a logger writing to w; format is json or console
@@ -109,17 +163,19 @@ func newWithSink(level zapcore.Level, format string, w zapcore.WriteSyncer, colo
 // straight to the underlying writer before it started and after it
 // stopped: a start that fails leaves no flush goroutine behind, and
 // nothing logged after the flush at stop waits in a buffer nobody flushes.
+// While a hook runs (hooks > 0, told by FxLogger) it writes straight too.
 type buffered struct {
 	mu        sync.Mutex
 	buf       *zapcore.BufferedWriteSyncer
 	direct    zapcore.WriteSyncer
 	buffering bool
+	hooks     int
 }
 
 func (b *buffered) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.buffering {
+	if !b.buffering || b.hooks > 0 {
 		return b.direct.Write(p)
 	}
 	return b.buf.Write(p)
@@ -132,6 +188,26 @@ func (b *buffered) Sync() error {
 		return b.direct.Sync()
 	}
 	return errors.Join(b.buf.Sync(), b.direct.Sync())
+}
+
+// hookRuns writes what the buffer holds, and every line straight until
+// hookDone.
+func (b *buffered) hookRuns() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.hooks++
+	if b.buffering {
+		_ = b.buf.Sync() // a failed write shows at the next one, or at stop
+	}
+}
+
+// hookDone ends what hookRuns began.
+func (b *buffered) hookDone() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.hooks > 0 {
+		b.hooks--
+	}
 }
 
 // writeOnly is the buffer's writer: the periodic flush hands the lines to

@@ -2,6 +2,9 @@ package logging_test
 
 import (
 	"bytes"
+	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +53,58 @@ func newApp(t *testing.T, out *sink, buffer time.Duration, opts ...fx.Option) *f
 			return logging.NewBuffered(lc, cfg, zapcore.AddSync(out))
 		}),
 	}, opts...)...)
+}
+
+// TestAStopHookThatPanicsKeepsTheLines: with Module's logger and FxLogger,
+// the lines logged while the app ran and by a stop hook that then panics
+// are in the output, although the panic ends the process before any flush
+// (fx runs stop hooks on a goroutine of its own; a start hook's panic is
+// the start's error, and the rollback's stop flushes). The app runs in a
+// child process, with a buffer of an hour.
+func TestAStopHookThatPanicsKeepsTheLines(t *testing.T) {
+	if os.Getenv("LOGGING_TEST_PANIC_AT_STOP") != "" {
+		panicAtStop()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAStopHookThatPanicsKeepsTheLines$")
+	cmd.Env = append(os.Environ(), "LOGGING_TEST_PANIC_AT_STOP=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "panic: the hook fails") {
+		t.Fatalf("the child did not panic in its stop hook (%v):\n%s", err, out)
+	}
+	for _, w := range []string{"a line while the app runs", "the hook's line before its panic"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("the output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+// panicAtStop runs an app that logs a line while it runs, and whose stop
+// hook logs one, then panics.
+func panicAtStop() {
+	var log *zap.Logger
+	app := fx.New(
+		fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: time.Hour}),
+		logging.Module,
+		logging.FxLogger,
+		fx.Populate(&log),
+		fx.Invoke(func(lc fx.Lifecycle, log *zap.Logger) {
+			lc.Append(fx.StopHook(func() {
+				log.Warn("the hook's line before its panic")
+				panic("the hook fails")
+			}))
+		}),
+	)
+	ctx := context.Background()
+	if err := app.Start(ctx); err != nil {
+		os.Exit(3)
+	}
+	log.Info("a line while the app runs")
+	// fx's deferred send ends Stop while the panic is still on its way
+	// out: wait for it to end the process.
+	_ = app.Stop(ctx)
+	time.Sleep(time.Minute)
+	os.Exit(4)
 }
 
 // TestBufferedLinesAreWrittenAtStop: with a buffer interval far longer
