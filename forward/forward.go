@@ -529,6 +529,13 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 	if r.RequestID != "" {
 		h.Set("X-Request-Id", r.RequestID)
 	}
+	// Marks the POST idempotent for the Transport without sending the
+	// header (a nil value is not written): a request that gets no answer
+	// at all on a kept-alive connection the destination closed as it went
+	// out is sent again at once on a new one. It is: the receiver gets the
+	// same webhook-id, to deduplicate on, and a before-callback would
+	// otherwise get the fallback.
+	h["Idempotency-Key"] = nil
 	f.tracer.Inject(ctx, h)
 	start := time.Now()
 	resp, err = d.client.Do(req)

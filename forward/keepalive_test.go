@@ -1,0 +1,138 @@
+package forward_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/forward"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+// closingDest is a destination whose first connection answers one
+// request, kept alive, then reads the next and closes without answering,
+// as a server closing an idle keep-alive connection does when a request
+// crosses its close. Every later connection answers each request with
+// answer. ids holds the webhook-id of each request, by connection.
+type closingDest struct {
+	url   string
+	conns atomic.Int32
+	mu    sync.Mutex
+	ids   map[int32][]string
+	keyed atomic.Bool // a request carried an Idempotency-Key header
+}
+
+func newClosingDest(t *testing.T, answer string) *closingDest {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &closingDest{url: "http://" + ln.Addr().String() + "/", ids: map[int32][]string{}}
+	var wg sync.WaitGroup
+	var open sync.Map
+	t.Cleanup(func() {
+		ln.Close()
+		open.Range(func(c, _ any) bool { c.(net.Conn).Close(); return true })
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			open.Store(c, true)
+			n := d.conns.Add(1)
+			wg.Go(func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for i := 0; ; i++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if _, ok := req.Header["Idempotency-Key"]; ok {
+						d.keyed.Store(true)
+					}
+					d.mu.Lock()
+					d.ids[n] = append(d.ids[n], req.Header.Get(forward.HeaderID))
+					d.mu.Unlock()
+					switch {
+					case n == 1 && i == 0:
+						_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+					case n == 1:
+						return // the request crossed the close: no answer
+					default:
+						_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(answer), answer)
+					}
+				}
+			})
+		}
+	})
+	return d
+}
+
+// TestRequestCrossingAKeepAliveCloseIsSentAgain: a destination closes a
+// kept-alive connection just as a request goes out on it (as Node.js does
+// after 5 s idle, gunicorn after 2 s): the request, which got no answer at
+// all, is sent again at once on a new connection, under the same
+// webhook-id, instead of a before-callback getting the fallback (or an
+// after-callback waiting for its retry).
+func TestRequestCrossingAKeepAliveCloseIsSentAgain(t *testing.T) {
+	tests := []struct {
+		name string
+		send func(f *forward.Forwarder) error
+	}{
+		{"before", func(f *forward.Forwarder) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{"n":2}`)}
+			r.Params.SdkAppid = imtest.AppID
+			dec, err := f.Decide(ctx, "a", r)
+			if err == nil && dec.Code != 120001 {
+				return fmt.Errorf("decision %d, want the destination's 120001", dec.Code)
+			}
+			return err
+		}},
+		{"after", func(f *forward.Forwarder) error {
+			return f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{"n":2}`), Target: "a"})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newClosingDest(t, `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"no"}`)
+			f, err := forward.New([]config.ForwardConfig{destination("a", d.url, beforeCommand, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			// The first request leaves its connection idle in the pool (a
+			// 204 has no body to wait for), so the next one is sent on it.
+			if err := f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{"n":1}`), Target: "a"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.send(f); err != nil {
+				t.Fatalf("the request that crossed the close: %v", err)
+			}
+			if d.keyed.Load() {
+				t.Error("an Idempotency-Key header was sent")
+			}
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if len(d.ids[1]) != 2 || len(d.ids[2]) != 1 || d.ids[2][0] != d.ids[1][1] {
+				t.Errorf("webhook-ids by connection %v: want the second request on the first connection, then again on the second", d.ids)
+			}
+		})
+	}
+}
