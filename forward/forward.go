@@ -92,11 +92,45 @@ type Forwarder struct {
 
 var _ dispatcher.Forwarder = (*Forwarder)(nil)
 
-// destination is one configured endpoint with its own connection pool.
+// destination is one configured endpoint with its own connection pools,
+// one for each kind: after-callbacks held by a slow destination, as many
+// as a pool's connections, leave its before-callbacks theirs, which would
+// otherwise wait for one until the before deadline.
 type destination struct {
 	cfg    config.ForwardConfig
 	keys   [][]byte // one per secret, in order; each request is signed with each
-	client *http.Client
+	before *http.Client
+	after  *http.Client
+}
+
+// client is the pool of a kind of callback.
+func (d *destination) client(kind dispatcher.Kind) *http.Client {
+	if kind == dispatcher.KindBefore {
+		return d.before
+	}
+	return d.after
+}
+
+// newClient is a client of one destination, with a connection pool of its own.
+func newClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConns:        64,
+			MaxIdleConnsPerHost: 64,
+			MaxConnsPerHost:     128, // a bounded pool: beyond it requests wait for a connection
+			IdleConnTimeout:     90 * time.Second,
+			// The answer's headers are bounded as its body is (maxAnswer),
+			// not by Go's 10 MB default on each of the pool's connections.
+			MaxResponseHeaderBytes: maxAnswerHeaders,
+			ForceAttemptHTTP2:      true,
+		},
+		// A redirect is the destination's answer, and not a 2xx: following
+		// it would turn the signed POST into a GET elsewhere (a 301 or 302
+		// "delivers" an event nobody received) or re-send it to whatever
+		// address the Location names.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // New builds the Forwarder of dests over the commands of entries (the
@@ -109,25 +143,7 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 		if err != nil {
 			return nil, fmt.Errorf("forward: %s: secret %w", c.Name, err)
 		}
-		client := &http.Client{
-			Transport: &http.Transport{
-				Proxy:               http.ProxyFromEnvironment,
-				MaxIdleConns:        64,
-				MaxIdleConnsPerHost: 64,
-				MaxConnsPerHost:     128, // a bounded pool: beyond it requests wait for a connection
-				IdleConnTimeout:     90 * time.Second,
-				// The answer's headers are bounded as its body is (maxAnswer),
-				// not by Go's 10 MB default on each of the pool's connections.
-				MaxResponseHeaderBytes: maxAnswerHeaders,
-				ForceAttemptHTTP2:      true,
-			},
-			// A redirect is the destination's answer, and not a 2xx: following
-			// it would turn the signed POST into a GET elsewhere (a 301 or 302
-			// "delivers" an event nobody received) or re-send it to whatever
-			// address the Location names.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-		d := &destination{cfg: c, keys: keys, client: client}
+		d := &destination{cfg: c, keys: keys, before: newClient(), after: newClient()}
 		f.dests = append(f.dests, d)
 		f.byName[c.Name] = d
 	}
@@ -538,7 +554,7 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 	h["Idempotency-Key"] = nil
 	f.tracer.Inject(ctx, h)
 	start := time.Now()
-	resp, err = d.client.Do(req)
+	resp, err = d.client(kind).Do(req)
 	f.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		f.requests.WithLabelValues(name, f.failure(ctx, err)).Inc()
@@ -564,7 +580,8 @@ func (f *Forwarder) failure(ctx context.Context, err error) string {
 // Close drops the idle connections of every destination.
 func (f *Forwarder) Close() {
 	for _, d := range f.dests {
-		d.client.CloseIdleConnections()
+		d.before.CloseIdleConnections()
+		d.after.CloseIdleConnections()
 	}
 }
 

@@ -90,39 +90,37 @@ func newClosingDest(t *testing.T, answer string) *closingDest {
 // webhook-id, instead of a before-callback getting the fallback (or an
 // after-callback waiting for its retry).
 func TestRequestCrossingAKeepAliveCloseIsSentAgain(t *testing.T) {
-	tests := []struct {
-		name string
-		send func(f *forward.Forwarder) error
-	}{
-		{"before", func(f *forward.Forwarder) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{"n":2}`)}
-			r.Params.SdkAppid = imtest.AppID
-			dec, err := f.Decide(ctx, "a", r)
-			if err == nil && dec.Code != 120001 {
-				return fmt.Errorf("decision %d, want the destination's 120001", dec.Code)
-			}
-			return err
-		}},
-		{"after", func(f *forward.Forwarder) error {
-			return f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{"n":2}`), Target: "a"})
-		}},
+	// send sends the n-th request of a kind.
+	send := func(f *forward.Forwarder, kind dispatcher.Kind, n int) error {
+		body := []byte(fmt.Sprintf(`{"n":%d}`, n))
+		if kind == dispatcher.KindAfter {
+			return f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: body, Target: "a"})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r := &dispatcher.Request{Command: beforeCommand, Body: body}
+		r.Params.SdkAppid = imtest.AppID
+		dec, err := f.Decide(ctx, "a", r)
+		if err == nil && dec.Code != 120001 {
+			return fmt.Errorf("decision %d, want the destination's 120001", dec.Code)
+		}
+		return err
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, kind := range []dispatcher.Kind{dispatcher.KindBefore, dispatcher.KindAfter} {
+		t.Run(kind.String(), func(t *testing.T) {
 			d := newClosingDest(t, `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"no"}`)
 			f, err := forward.New([]config.ForwardConfig{destination("a", d.url, beforeCommand, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			// The first request leaves its connection idle in the pool (a
-			// 204 has no body to wait for), so the next one is sent on it.
-			if err := f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{"n":1}`), Target: "a"}); err != nil {
+			// The first request leaves its connection idle in the kind's
+			// pool (a 204 has no body to wait for), so the next one is sent
+			// on it. A 204 is no envelope: to a before-callback, an error.
+			if err := send(f, kind, 1); err != nil && kind == dispatcher.KindAfter {
 				t.Fatal(err)
 			}
-			if err := tc.send(f); err != nil {
+			if err := send(f, kind, 2); err != nil {
 				t.Fatalf("the request that crossed the close: %v", err)
 			}
 			if d.keyed.Load() {

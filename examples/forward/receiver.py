@@ -40,7 +40,8 @@ class Receiver(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     # A thread per connection: one slow or stalled client holds up no other
     # request, and the gateway's before-callbacks, sent at once, are answered
-    # at once. The gateway keeps up to 128 connections to a destination.
+    # at once. The gateway keeps up to 128 connections to a destination for
+    # each kind of callback, before and after.
     request_queue_size = 128
 
 Server(("127.0.0.1", int(os.environ.get("PORT", "8090"))), Receiver).serve_forever()
