@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,23 @@ func TestReceivers(t *testing.T) {
 				t.Errorf("a 5 MiB body of unknown length: no answer (%v): the receiver reads or waits instead of refusing", err)
 			} // another error: the receiver closed the connection on the body it refused
 
+			// A forged request whose headers hold bytes outside ASCII (a
+			// signature of them, a timestamp or a length of digits other
+			// than 0-9) is refused with an answer: the receiver's handler
+			// does not fail on them and drop the connection unanswered.
+			for _, c := range []struct{ name, headers string }{
+				{"a signature outside ASCII", "webhook-id: msg_x\r\nwebhook-timestamp: " + strconv.FormatInt(time.Now().Unix(), 10) +
+					"\r\nwebhook-signature: v1,\xe9\r\nContent-Length: 2\r\n"},
+				{"a timestamp of superscript digits", "webhook-id: msg_x\r\nwebhook-timestamp: \xb2\r\nwebhook-signature: v1,x\r\nContent-Length: 2\r\n"},
+				{"a length of superscript digits", "Content-Length: \xb2\r\n"},
+			} {
+				if status, err := rawStatus(url, "POST / HTTP/1.1\r\nHost: receiver\r\nConnection: close\r\n"+c.headers+"\r\n{}"); err != nil {
+					t.Errorf("%s: no answer: %v", c.name, err)
+				} else if status < 400 || status > 499 {
+					t.Errorf("%s: %d, want a refusal (4xx)", c.name, status)
+				}
+			}
+
 			// It refuses what is not signed with the secret.
 			resp, err := bounded.Post(url, "application/json", strings.NewReader(`{}`))
 			if err != nil {
@@ -224,6 +242,26 @@ func TestReceivers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawStatus sends request, as written, to the receiver at url and returns
+// the status of its answer.
+func rawStatus(url, request string) (int, error) {
+	c, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second)) // a receiver that hangs fails the test, not hangs it
+	if _, err := io.WriteString(c, request); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // neverEnding reads as an endless run of one byte.
