@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -238,9 +239,18 @@ func listenURL(listen string) (string, error) {
 // a JetStream not ready yet is left for the service's supervisor.
 func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *embedded, requireJS bool, extra ...nats.Option) (*Conn, error) {
 	c := &Conn{embedded: emb, closed: make(chan struct{})}
+	// The connection's error last logged, until it reconnects: a server
+	// refusing the credentials refuses every attempt, logged once.
+	var lastErr atomic.Pointer[string]
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
+		// By default nats.go closes the connection for good after the same
+		// authorization error twice (a server restarted with credentials
+		// not loaded yet, an operator's mistake being fixed): the service
+		// would stay unavailable until restarted. It keeps trying instead,
+		// and recovers once the server takes its credentials again.
+		nats.IgnoreAuthErrorAbort(),
 		nats.ReconnectWait(o.ReconnectWait),
 		// No buffering while disconnected: a publish fails at once, so the
 		// request is answered 503 instead of waiting out its deadline.
@@ -253,12 +263,19 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			lastErr.Store(nil)
 			log.Info("NATS connection restored", zap.String("url", redactURL(nc.ConnectedUrl())))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			fields := []zap.Field{zap.Error(err)}
 			if sub != nil {
 				fields = append(fields, zap.String("subject", sub.Subject))
+			} else {
+				text := err.Error()
+				if prev := lastErr.Swap(&text); prev != nil && *prev == text {
+					log.Debug("NATS asynchronous error, again", fields...)
+					return
+				}
 			}
 			log.Warn("NATS asynchronous error", fields...)
 		}),

@@ -1,0 +1,61 @@
+package delivery_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// TestRefusedCredentialsOnReconnectDoNotEndTheConnection restarts the
+// external NATS server with other credentials for a while (an operator's
+// mistake, an account resolver not ready yet after a restart): the client
+// is refused on every reconnect. nats.go gives a connection up for good
+// after the same authorization error twice, which left the service 503 and
+// its workers idle until the process restarted; it must keep reconnecting
+// and recover once the server takes its credentials again.
+func TestRefusedCredentialsOnReconnectDoNotEndTheConnection(t *testing.T) {
+	p := startNATSProcess(t, "--user", "imcb", "--pass", "right")
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = "nats://imcb:right@" + p.addr
+	core, logs := observer.New(zapcore.DebugLevel)
+	rec := newRecorder()
+	s := startLogged(t, o, zap.New(zapcore.NewTee(core, testLogger(t).Core())), dispatcherFor(t, rec))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	eventually(t, 30*time.Second, "ready", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "before"))
+	eventually(t, 30*time.Second, "the first event applied", func() bool { return rec.appliedCount("before") == 1 })
+
+	p.kill()
+	p.start("--user", "imcb", "--pass", "wrong")
+	refused := func() int {
+		n := 0
+		for _, e := range logs.FilterMessageSnippet("NATS asynchronous error").All() {
+			if strings.Contains(strings.ToLower(fmt.Sprint(e.ContextMap()["error"])), "authorization violation") {
+				n++
+			}
+		}
+		return n
+	}
+	// Twice is when nats.go gives up unless told not to.
+	eventually(t, 30*time.Second, "the reconnects refused twice", func() bool { return refused() >= 2 })
+	if err := s.Check(ctx); err == nil {
+		t.Fatal("ready while the server refuses the credentials")
+	}
+	if n := len(logs.FilterMessage("NATS asynchronous error").All()); n != 1 {
+		t.Errorf("the refused reconnects logged %d warnings, want 1 (the repeats at debug level)", n)
+	}
+
+	p.kill()
+	p.start("--user", "imcb", "--pass", "right")
+	eventually(t, 60*time.Second, "ready again once the server takes the credentials", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "after"))
+	eventually(t, 30*time.Second, "the event accepted after the outage applied", func() bool { return rec.appliedCount("after") == 1 })
+}
