@@ -202,7 +202,12 @@ func (s *Service) attempts(md *jetstream.MsgMetadata) *jetstream.MsgMetadata {
 // (or per 10 × HoldRecheck, if shorter, while held counts are kept), and
 // reports whether the server says the consumer is gone. Some servers answer
 // a pull on a deleted consumer with nothing at all, like an idle one, so
-// this is how the workers learn of it. Its acknowledgement floor is where a
+// this is how the workers learn of it. A consumer created since the workers
+// opened it counts as gone too: the work stream was deleted and set up
+// again (by the supervisor or another replica) while no fetch of theirs
+// waited, and their handle, which names the consumer, reads the new
+// stream's now; reopened, the floors are kept with that stream and the
+// given-back counts of the old one dropped. Its acknowledgement floor is where a
 // consumer deleted while the service runs starts again (resume), and it
 // drops the given-back counts of the events it has passed: an event another
 // replica acknowledged never returns to these workers, so forget never sees
@@ -222,6 +227,9 @@ func (w *workers) noteFloor(cons jetstream.Consumer, last *time.Time) (gone bool
 	if err != nil {
 		// Another error says nothing: the next fetch tries again.
 		return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
+	}
+	if !info.Created.Equal(w.consumerCreated) {
+		return true
 	}
 	w.s.resume.note(w.streamCreated, info.AckFloor.Stream)
 	w.s.holds.prune(info.AckFloor.Stream)

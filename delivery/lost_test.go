@@ -337,3 +337,75 @@ func TestEveryAcceptedEventCanBeDeadLettered(t *testing.T) {
 		return len(deadLetters(t, e)) == accepted && len(listEvents(t, e, delivery.Filter{})) == accepted
 	})
 }
+
+// TestStreamRecreatedWhileEveryWorkerIsBusy: a work stream deleted while
+// no fetch waits (every worker busy) and set up again by the supervisor
+// before the workers fetch again leaves their consumer handle working (it
+// names the consumer), but what they knew of the old stream no longer
+// holds: the floors they read from the new consumer were kept as the old
+// stream's, so a later loss of the consumer recreated it at the new
+// stream's start and ran its processed events again. The workers now
+// reopen the consumer when it is not the one they opened.
+func TestStreamRecreatedWhileEveryWorkerIsBusy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.Workers = 1
+		o.HandlerTimeout = time.Minute
+		rec := newRecorder()
+		release := make(chan struct{})
+		rec.set(0, func(id string, _ int) error {
+			if id == "busy" {
+				<-release
+			}
+			return nil
+		})
+		s := start(t, o, dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "busy"))
+		select {
+		case <-rec.started:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the handler did not start")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		if err := js.DeleteStream(ctx, s.Options().Stream); err != nil {
+			close(release)
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the stream set up again", func() bool {
+			_, err := js.Consumer(ctx, s.Options().Stream, s.Options().Consumer)
+			return err == nil && s.Check(ctx) == nil
+		})
+		close(release)
+		for i := range 5 {
+			accept(t, s, request(testCommand, fmt.Sprint("new", i)))
+		}
+		eventually(t, 30*time.Second, "the new stream's events applied", func() bool {
+			for i := range 5 {
+				if rec.appliedCount(fmt.Sprint("new", i)) != 1 {
+					return false
+				}
+			}
+			return true
+		})
+		eventually(t, 30*time.Second, "the new stream's floor read", func() bool {
+			c, err := js.Consumer(ctx, s.Options().Stream, s.Options().Consumer)
+			if err != nil {
+				return false
+			}
+			info := c.CachedInfo()
+			return info.NumPending == 0 && info.NumAckPending == 0 && s.ResumeFloor() == info.AckFloor.Stream
+		})
+		if err := js.DeleteConsumer(ctx, s.Options().Stream, s.Options().Consumer); err != nil {
+			t.Fatal(err)
+		}
+		accept(t, s, request(testCommand, "after"))
+		eventually(t, 30*time.Second, "the event after the deletion applied", func() bool { return rec.appliedCount("after") == 1 })
+		for i := range 5 {
+			if n := len(rec.callTimes(fmt.Sprint("new", i))); n != 1 {
+				t.Errorf("new%d ran %d times, want once", i, n)
+			}
+		}
+	})
+}

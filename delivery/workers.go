@@ -290,7 +290,7 @@ func (w *workers) run() {
 				failing = false
 			}
 			if w.noteFloor(cons, &noted) {
-				w.log.Warn("the consumer is gone; opening it again", zap.String("consumer", w.opts.Consumer))
+				w.log.Warn("the consumer is gone, or not the one opened (created again); opening it again", zap.String("consumer", w.opts.Consumer))
 				cons = nil
 			}
 		case w.stopping() && errors.Is(err, context.Canceled):
