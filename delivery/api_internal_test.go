@@ -153,16 +153,21 @@ func (nopProcessor) Process(context.Context, *dispatcher.Request) error { return
 func TestKeptReasonCountsFailuresInARow(t *testing.T) {
 	var h holds
 	boom := errors.New("boom")
+	at := time.Unix(1700000000, 0)
 	for want := 1; want <= 3; want++ {
-		if got := h.keepReason(7, boom); got != want {
+		if got := h.keepReason(7, at, boom); got != want {
 			t.Fatalf("failure %d counted as %d", want, got)
 		}
 	}
-	if got := h.reason(7); got != boom {
+	if got := h.reason(7, at); got != boom {
 		t.Fatalf("kept reason %v, want boom", got)
 	}
+	// Another event at the sequence (a work stream created again) is not owed it.
+	if got := h.reason(7, at.Add(time.Second)); got != nil {
+		t.Fatalf("kept reason of another event at the sequence: %v, want none", got)
+	}
 	h.forget(7)
-	if got := h.keepReason(7, boom); got != 1 {
+	if got := h.keepReason(7, at, boom); got != 1 {
 		t.Fatalf("after forget, the first failure counts as %d", got)
 	}
 	o := DefaultOptions()

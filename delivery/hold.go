@@ -26,6 +26,7 @@ var ErrUnknownCommand = errors.New("delivery: not an after-command of this servi
 // It also keeps, in memory like the counts, the last attempt's error of an
 // event whose dead letter could not be stored, so that the next delivery
 // dead-letters it with that error rather than as an interrupted attempt,
+// and without running its handler again whatever the delivery count says,
 // and how many times in a row that failed, so that the retries back off.
 type holds struct {
 	mu       sync.Mutex
@@ -36,10 +37,14 @@ type holds struct {
 }
 
 // keptReason is the error a dead letter that could not be stored carries,
-// and how many times in a row it could not be stored.
+// and how many times in a row it could not be stored. stored is when the
+// stream stored the event: a work stream deleted and created again numbers
+// its events from 1 again, and another event at the sequence is not owed
+// this one's dead letter.
 type keptReason struct {
 	err      error
 	failures int
+	stored   time.Time
 }
 
 // hold reports whether command is paused, and if so counts one more
@@ -73,27 +78,34 @@ func (h *holds) counting() bool {
 	return len(h.deferred) != 0 || len(h.reasons) != 0
 }
 
-// keepReason keeps err as the reason of seq's dead letter, which could not
-// be stored, and returns how many times in a row it could not be (1 the
-// first time).
-func (h *holds) keepReason(seq uint64, err error) int {
+// keepReason keeps err as the reason of the dead letter of the event
+// stored at seq at the time stored, which could not be stored, and returns
+// how many times in a row it could not be (1 the first time).
+func (h *holds) keepReason(seq uint64, stored time.Time, err error) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.reasons == nil {
 		h.reasons = map[uint64]keptReason{}
 	}
 	k := h.reasons[seq]
+	if !k.stored.Equal(stored) {
+		k = keptReason{stored: stored}
+	}
 	k.err = err
 	k.failures++
 	h.reasons[seq] = k
 	return k.failures
 }
 
-// reason is the kept reason of seq's dead letter, or nil.
-func (h *holds) reason(seq uint64) error {
+// reason is the kept reason of the dead letter of the event stored at seq
+// at the time stored, or nil.
+func (h *holds) reason(seq uint64, stored time.Time) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.reasons[seq].err
+	if k, ok := h.reasons[seq]; ok && k.stored.Equal(stored) {
+		return k.err
+	}
+	return nil
 }
 
 // prune drops the counts of every sequence up to floor, the consumer's

@@ -14,6 +14,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/protocol"
@@ -406,6 +409,70 @@ func TestStreamRecreatedWhileEveryWorkerIsBusy(t *testing.T) {
 			if n := len(rec.callTimes(fmt.Sprint("new", i))); n != 1 {
 				t.Errorf("new%d ran %d times, want once", i, n)
 			}
+		}
+	})
+}
+
+// TestOwedDeadLetterIsNotRunAgainByANewConsumer: an event whose last
+// attempt failed and whose dead letter could not be stored is owed its
+// dead-lettering, not more attempts. The delivery count told that apart,
+// but a consumer created again (deleted by an operator; or its state
+// rolled back when the embedded server is restarted after a full disk)
+// counts from 1 again, and the handler ran MaxDeliveries more times. The
+// kept reason now says so, whatever the count.
+func TestOwedDeadLetterIsNotRunAgainByANewConsumer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 2
+		rec := newRecorder()
+		rec.set(0, func(string, int) error { return errors.New("members table missing") })
+		core, logs := observer.New(zapcore.InfoLevel)
+		s := startLogged(t, o, zap.New(zapcore.NewTee(core, testLogger(t).Core())), dispatcherFor(t, rec))
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		o = s.Options()
+		// The dead-letter stream refuses every letter: it holds one and may hold no more.
+		dead, err := js.Stream(ctx, o.DeadStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := dead.CachedInfo().Config
+		full := open
+		full.MaxMsgs, full.Discard = 1, jetstream.DiscardNew
+		if _, err := js.UpdateStream(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		filler := o.DeadPrefix() + ".filler"
+		if _, err := js.Publish(ctx, filler, nil); err != nil {
+			t.Fatal(err)
+		}
+
+		accept(t, s, request(testCommand, "fails"))
+		eventually(t, 30*time.Second, "the last attempt's dead letter refused", func() bool {
+			return len(rec.callTimes("fails")) == 2 && logs.FilterMessageSnippet("cannot store the dead letter").Len() > 0
+		})
+		if err := js.DeleteConsumer(ctx, o.Stream, o.Consumer); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the new consumer to deliver the event twice", func() bool {
+			c, err := js.Consumer(ctx, o.Stream, o.Consumer)
+			return err == nil && c.CachedInfo().Delivered.Consumer >= 2
+		})
+
+		if _, err := js.UpdateStream(ctx, open); err != nil {
+			t.Fatal(err)
+		}
+		if err := dead.Purge(ctx, jetstream.WithPurgeSubject(filler)); err != nil {
+			t.Fatal(err)
+		}
+		e := events(t, s)
+		eventually(t, 30*time.Second, "the dead letter stored", func() bool { return len(deadLetters(t, e)) == 1 })
+		if d := deadLetters(t, e)[0]; d.Error != "members table missing" {
+			t.Errorf("the dead letter's error is %q, want the handler's", d.Error)
+		}
+		if n := len(rec.callTimes("fails")); n != 2 {
+			t.Errorf("the handler ran %d times, want MaxDeliveries = 2", n)
 		}
 	})
 }

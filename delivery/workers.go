@@ -419,11 +419,17 @@ func (w *workers) handle(msg jetstream.Msg) {
 		return
 	}
 	md = w.s.attempts(md)
-	if md.NumDelivered > uint64(w.opts.MaxDeliveries) {
-		// The last attempt's error, kept when its dead letter could not be
-		// stored; none when that attempt was cut short (a crash).
-		reason := w.s.holds.reason(md.Sequence.Stream)
-		if reason == nil {
+	// The last attempt's error, kept when its dead letter could not be
+	// stored: the event is owed its dead-lettering, not another attempt,
+	// however the server counts its deliveries now (a consumer created
+	// again, or its state rolled back by a restart of the embedded server
+	// after a full disk, counts from 1). An event shed from a full window
+	// keeps its attempts.
+	reason := w.s.holds.reason(md.Sequence.Stream, md.Timestamp)
+	var shed *errWindowFull
+	owed := reason != nil && !errors.As(reason, &shed)
+	if owed || md.NumDelivered > uint64(w.opts.MaxDeliveries) {
+		if reason == nil { // that attempt was cut short (a crash)
 			reason = errDeliveriesExhausted
 		}
 		w.deadLetter(msg, md, command, reason)
@@ -559,7 +565,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	if err != nil {
 		w.log.Error("cannot store the dead letter; the event stays in the work stream and its dead-lettering is retried",
 			append(fields, zap.Error(err))...)
-		failures := w.s.holds.keepReason(md.Sequence.Stream, reason)
+		failures := w.s.holds.keepReason(md.Sequence.Stream, md.Timestamp, reason)
 		w.s.kickSupervisor() // the dead-letter stream may be gone: the supervisor sets it up again
 		// The backoff starts again from its first delay, not the last
 		// delivery's: the supervisor sets the stream up again within seconds,
