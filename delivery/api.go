@@ -153,7 +153,7 @@ type deadView struct {
 func (s *Service) ackFloor(ctx context.Context) (uint64, error) {
 	js := s.js.Load()
 	if js == nil {
-		return 0, ErrNotStarted
+		return 0, s.notConnected()
 	}
 	c, err := (*js).Consumer(ctx, s.opts.Stream, s.opts.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -354,7 +354,7 @@ func (s *Service) getEvent(c echo.Context) error {
 	}
 	js := s.js.Load()
 	if js == nil {
-		return ErrNotStarted
+		return s.notConnected()
 	}
 	st, err := (*js).Stream(ctx, s.opts.Stream)
 	if err != nil {

@@ -189,6 +189,18 @@ func (s *Service) notePayloadLimit(maxPayload int64) {
 		zap.Int64("largest_body", maxPayload-headerAllowance))
 }
 
+// notConnected is why there is no connection: errRestarting while the
+// supervisor restarts the embedded server (started, and between two
+// connections), ErrNotStarted before Start and after Stop.
+func (s *Service) notConnected() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopSup != nil {
+		return errRestarting
+	}
+	return ErrNotStarted
+}
+
 // setConn makes conn the current connection. Callers hold s.mu.
 func (s *Service) setConn(conn *Conn) {
 	s.conn = conn
@@ -234,7 +246,7 @@ func (s *Service) Conn() *Conn {
 func (s *Service) Events() (*Events, error) {
 	js := s.js.Load()
 	if js == nil {
-		return nil, ErrNotStarted
+		return nil, s.notConnected()
 	}
 	return &Events{js: *js, opts: s.opts, read: &s.eventsRead}, nil
 }
@@ -250,7 +262,7 @@ func (s *Service) Events() (*Events, error) {
 // retry that follows is deduplicated per copy).
 func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 	if s.js.Load() == nil {
-		return ErrNotStarted
+		return s.notConnected()
 	}
 	if !s.ensured.Load() {
 		err := s.notEnsured()
@@ -271,7 +283,7 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 func (s *Service) append(ctx context.Context, r *dispatcher.Request, target string) error {
 	js := s.js.Load()
 	if js == nil {
-		return ErrNotStarted
+		return s.notConnected()
 	}
 	c, err := s.prepare(ctx, r, target)
 	if err != nil {
@@ -296,7 +308,7 @@ func (s *Service) append(ctx context.Context, r *dispatcher.Request, target stri
 func (s *Service) appendCopies(ctx context.Context, r *dispatcher.Request, targets []string) error {
 	js := s.js.Load()
 	if js == nil {
-		return ErrNotStarted
+		return s.notConnected()
 	}
 	copies := make([]outgoing, len(targets))
 	for i, target := range targets {
@@ -420,13 +432,7 @@ func (s *Service) appendFailedWith(err error) {
 func (s *Service) Check(ctx context.Context) error {
 	js := s.js.Load()
 	if js == nil {
-		s.mu.Lock()
-		started := s.stopSup != nil
-		s.mu.Unlock()
-		if started {
-			return errRestarting
-		}
-		return ErrNotStarted
+		return s.notConnected()
 	}
 	conn := s.Conn()
 	if conn == nil {
