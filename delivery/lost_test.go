@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -473,6 +474,55 @@ func TestOwedDeadLetterIsNotRunAgainByANewConsumer(t *testing.T) {
 		}
 		if n := len(rec.callTimes("fails")); n != 2 {
 			t.Errorf("the handler ran %d times, want MaxDeliveries = 2", n)
+		}
+	})
+}
+
+// TestDeadLetterStoredBeforeIsNotCountedAgain: an event whose dead letter
+// is already stored (its termination was lost with the connection, or the
+// write's acknowledgement timed out after it was stored) is dead-lettered
+// again at its next delivery, which the dead-letter stream takes as a
+// duplicate: that is no new dead letter, and was counted in
+// imcallback_delivery_dead_letters_total (and logged at error level) once
+// more. The event is terminated all the same.
+func TestDeadLetterStoredBeforeIsNotCountedAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		rec.set(0, func(string, int) error { return errors.New("members table missing") })
+		s := start(t, o, nil)
+		o = s.Options()
+		accept(t, s, request(testCommand, "fails"))
+		e := events(t, s)
+		evs := listEvents(t, e, delivery.Filter{})
+		if len(evs) != 1 {
+			t.Fatalf("%d events, want 1", len(evs))
+		}
+		ev := evs[0]
+		// The dead letter as a delivery before stored it.
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		before := nats.NewMsg(o.DeadPrefix() + strings.TrimPrefix(ev.Subject, o.SubjectPrefix))
+		before.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s:%d:%d:dead", o.Stream, ev.Seq, ev.Time.UnixNano()))
+		before.Header.Set(delivery.HeaderDeadSeq, fmt.Sprint(ev.Seq))
+		before.Header.Set(delivery.HeaderDeadError, "members table missing")
+		if _, err := js.PublishMsg(ctx, before); err != nil {
+			t.Fatal(err)
+		}
+
+		if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the event terminated", func() bool {
+			return len(rec.callTimes("fails")) == 1 && pending(t, s) == 0
+		})
+		if n := len(deadLetters(t, e)); n != 1 {
+			t.Errorf("%d dead letters, want the one stored before", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_dead_letters_total", "command", testCommand); n != 0 {
+			t.Errorf("dead_letters_total = %v, want 0: the dead letter was stored before", n)
 		}
 	})
 }

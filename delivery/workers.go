@@ -558,7 +558,7 @@ func (w *workers) keepWhileRunning(msg jetstream.Msg, command string, seq uint64
 func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, command string, reason error) {
 	dl := deadLetterMsg(&w.opts, msg.Subject(), msg.Headers(), msg.Data(), md, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.PublishTimeout)
-	_, err := w.js.PublishMsg(ctx, dl)
+	ack, err := w.js.PublishMsg(ctx, dl)
 	cancel()
 	fields := []zap.Field{zap.String("command", command), zap.Uint64("seq", md.Sequence.Stream),
 		zap.Uint64("deliveries", md.NumDelivered), zap.String("reason", reason.Error())}
@@ -574,6 +574,15 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 		// the first write was stored but timed out. A write that keeps
 		// failing (a full disk) backs off as a failing handler does.
 		w.nak(msg, w.opts.backoff(uint64(failures)))
+		return
+	}
+	if ack.Duplicate && w.s.holds.reason(md.Sequence.Stream, md.Timestamp) == nil {
+		// Stored, counted and logged by an earlier delivery whose
+		// termination was lost. (One whose write failed here, kept a reason,
+		// may have been stored all the same: its acknowledgement timed out.
+		// That one was not counted, and is below.)
+		w.log.Info("event already dead-lettered; terminating it", fields...)
+		w.term(msg)
 		return
 	}
 	w.s.metrics.dead.WithLabelValues(command).Inc()
