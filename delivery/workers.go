@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -612,7 +613,11 @@ func deadLetterMsg(o *Options, subject string, h nats.Header, data []byte, md *j
 	dh[jetstream.ExpectedStreamHeader] = []string{o.DeadStream()}
 	text := reason.Error()
 	if len(text) > maxErrorHeader {
-		text = text[:maxErrorHeader] + "…"
+		cut := maxErrorHeader
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut-- // before the character, never inside it
+		}
+		text = text[:cut] + "…"
 	}
 	dh[HeaderDeadError] = []string{headerValue(text)}
 	dh[HeaderDeadDeliveries] = []string{strconv.FormatUint(md.NumDelivered, 10)}
