@@ -9,7 +9,8 @@
 // (Allowed, lock-free). A refresh that fails, or whose answer holds no
 // usable address, keeps the last good list: a refresh never opens nor
 // empties a list. An app with iplist that has never had a list refuses
-// every source, and the Set's readiness Check names it.
+// every source, and the Set's AppsCheck names it; its readiness Check fails
+// only while no configured app can accept a callback.
 //
 // Describe shows what applies to each app, every entry with its source;
 // the package-level Describe does the same from the configuration and the

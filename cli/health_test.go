@@ -23,6 +23,14 @@ func TestHealth(t *testing.T) {
 		_, _ = w.Write([]byte(`{"status":"not ready","checks":{"store":"database is locked"}}`))
 	}))
 	defer notReady.Close()
+	// A long failing check first (the names' order) must not hide the next.
+	long := strings.Repeat("no Tencent callback address list yet ", 10)
+	twoFailing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"not ready","checks":{"iplist":"` + long + `","jetstream":"nats: connection closed","shutdown":"ok"}}`))
+	}))
+	defer twoFailing.Close()
 	hanging := hangingServer(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +47,9 @@ func TestHealth(t *testing.T) {
 	}{
 		{"alive", []string{"health", "--admin", svc.AdminURL}, "ok", nil},
 		{"ready", []string{"health", "--ready", "--admin", svc.AdminURL}, "ready", nil},
-		{"not ready", []string{"health", "--ready", "--admin", notReady.URL}, "HTTP 503", errAny},
+		{"not ready", []string{"health", "--ready", "--admin", notReady.URL}, "HTTP 503: not ready: store: database is locked", errAny},
+		{"every failing check named", []string{"health", "--ready", "--admin", twoFailing.URL},
+			"HTTP 503: not ready: iplist: " + long + "; jetstream: nats: connection closed", errAny},
 		{"no answer in time", []string{"health", "--timeout", "200ms", "--admin", hanging.URL}, "within 200ms", errSlow},
 		{"not running", []string{"health", "--admin", closed}, closed, errNotRunning},
 		{"offline", []string{"health", "--offline"}, "does not apply", errHealthOffline},

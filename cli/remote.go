@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -168,9 +169,14 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
-			Error string `json:"error"`
+			Error  string            `json:"error"`
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
 		}
 		_ = json.Unmarshal(data, &e)
+		if e.Error == "" && len(e.Checks) > 0 {
+			e.Error = failingChecks(e.Status, e.Checks) // /readyz: every failing check, however long the first
+		}
 		if e.Error == "" {
 			e.Error = excerpt(string(data), maxAnswerExcerpt) // a proxy's page, say
 		}
@@ -190,6 +196,21 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 			resp.Header.Get("Content-Type"), body)
 	}
 	return nil
+}
+
+// failingChecks is what /readyz's answer says when it is not ready: its
+// status and each check that is not "ok", in the order of their names.
+func failingChecks(status string, checks map[string]string) string {
+	var failing []string
+	for _, name := range slices.Sorted(maps.Keys(checks)) {
+		if checks[name] != "ok" {
+			failing = append(failing, name+": "+checks[name])
+		}
+	}
+	if status == "" {
+		status = "not ready"
+	}
+	return status + ": " + strings.Join(failing, "; ")
 }
 
 // maxAnswerExcerpt bounds how much of an answer that is not the admin API's

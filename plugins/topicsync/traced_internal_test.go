@@ -51,10 +51,12 @@ func TestSpansBoundCallbackIDs(t *testing.T) {
 		t.Fatalf("%d spans, want 3", len(spans))
 	}
 	for _, span := range spans {
+		found := false
 		for _, kv := range span.Attributes() {
 			if kv.Key != tracing.AttrTopic {
 				continue
 			}
+			found = true
 			values := kv.Value.AsStringSlice()
 			if values == nil {
 				values = []string{kv.Value.AsString()}
@@ -67,6 +69,9 @@ func TestSpansBoundCallbackIDs(t *testing.T) {
 					t.Errorf("span %s: a topic id of %d bytes, want it cut to %d", span.Name(), len(v), maxLoggedIDBytes)
 				}
 			}
+		}
+		if !found {
+			t.Errorf("span %s has no %s", span.Name(), tracing.AttrTopic)
 		}
 	}
 }
