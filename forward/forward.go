@@ -20,6 +20,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"path"
 	"reflect"
@@ -545,16 +546,9 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 	if r.RequestID != "" {
 		h.Set("X-Request-Id", r.RequestID)
 	}
-	// Marks the POST idempotent for the Transport without sending the
-	// header (a nil value is not written): a request that gets no answer
-	// at all on a kept-alive connection the destination closed as it went
-	// out is sent again at once on a new one. It is: the receiver gets the
-	// same webhook-id, to deduplicate on, and a before-callback would
-	// otherwise get the fallback.
-	h["Idempotency-Key"] = nil
 	f.tracer.Inject(ctx, h)
 	start := time.Now()
-	resp, err = d.client(kind).Do(req)
+	resp, err = f.send(ctx, d.client(kind), req, r.Body)
 	f.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		f.requests.WithLabelValues(name, f.failure(ctx, err)).Inc()
@@ -567,6 +561,25 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 		return nil, fmt.Errorf("forward: %s: %w", name, err)
 	}
 	return resp, nil
+}
+
+// send sends req with client. A request that got no answer at all on a
+// kept-alive connection (the destination closed it as the request went out,
+// as Node.js does after 5 s idle and gunicorn after 2 s) is sent once more,
+// with body, under the same webhook-id for the receiver to deduplicate on: a
+// before-callback would otherwise get the fallback. Once only, so that a
+// request that makes the destination drop its connection is not sent on
+// every idle one in turn.
+func (f *Forwarder) send(ctx context.Context, client *http.Client, req *http.Request, body []byte) (*http.Response, error) {
+	var reused bool
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }}
+	resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	if err == nil || !reused || ctx.Err() != nil {
+		return resp, err
+	}
+	again := req.Clone(ctx)
+	again.Body = io.NopCloser(bytes.NewReader(body))
+	return client.Do(again)
 }
 
 // failure is the result label of a request that got no answer.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,5 +134,58 @@ func TestRequestCrossingAKeepAliveCloseIsSentAgain(t *testing.T) {
 				t.Errorf("webhook-ids by connection %v: want the second request on the first connection, then again on the second", d.ids)
 			}
 		})
+	}
+}
+
+// TestARequestThatDropsItsConnectionIsSentAgainOnce: a request that makes
+// the destination drop its connection without an answer (a crashing
+// handler) is sent at most twice, not once on every idle connection of the
+// pool in turn.
+func TestARequestThatDropsItsConnectionIsSentAgainOnce(t *testing.T) {
+	const idle = 8
+	var poisoned atomic.Int32
+	arrived := make(chan struct{}, idle)
+	all := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), "poison") {
+			poisoned.Add(1)
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				c.Close() // no answer at all
+			}
+			return
+		}
+		arrived <- struct{}{}
+		<-all // every warm-up request on a connection of its own
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	f, err := forward.New([]config.ForwardConfig{destination("a", srv.URL, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	deliver := func(body string) error {
+		return f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(body), Target: "a"})
+	}
+	var warm sync.WaitGroup
+	for i := range idle {
+		warm.Go(func() {
+			if err := deliver(fmt.Sprintf(`{"n":%d}`, i)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range idle {
+		<-arrived
+	}
+	close(all)
+	warm.Wait() // idle connections in the pool now
+	if err := deliver(`{"poison":true}`); err == nil {
+		t.Fatal("the dropped request succeeded")
+	}
+	if n := poisoned.Load(); n != 2 {
+		t.Errorf("the destination got the dropped request %d times, want 2 (once, and once again)", n)
 	}
 }
