@@ -266,11 +266,14 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 			lastErr.Store(nil)
 			log.Info("NATS connection restored", zap.String("url", redactURL(nc.ConnectedUrl())))
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			fields := []zap.Field{zap.Error(err)}
 			if sub != nil {
 				fields = append(fields, zap.String("subject", sub.Subject))
-			} else {
+			} else if !nc.IsConnected() {
+				// A server refusing every reconnect says so at each try: once
+				// at warn until the connection is back. A connected one's
+				// errors are each logged.
 				text := err.Error()
 				if prev := lastErr.Swap(&text); prev != nil && *prev == text {
 					log.Debug("NATS asynchronous error, again", fields...)

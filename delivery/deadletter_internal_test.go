@@ -28,4 +28,10 @@ func TestDeadLetterErrorIsCutAtACharacter(t *testing.T) {
 			t.Errorf("shift %d: the error is %d bytes, want about %d and cut with …", shift, len(got), maxErrorHeader)
 		}
 	}
+	// Bytes that are no UTF-8 at all (an error quoting a binary body) are
+	// cut where they are, not searched back to the start.
+	dl := deadLetterMsg(o, "imcallback.x", nats.Header{}, nil, md, errors.New(strings.Repeat("\x80", 3*maxErrorHeader)))
+	if got := dl.Header.Get(HeaderDeadError); len(got) < maxErrorHeader {
+		t.Errorf("an error of continuation bytes was kept as %d bytes, want about %d", len(got), maxErrorHeader)
+	}
 }

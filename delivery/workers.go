@@ -614,8 +614,8 @@ func deadLetterMsg(o *Options, subject string, h nats.Header, data []byte, md *j
 	text := reason.Error()
 	if len(text) > maxErrorHeader {
 		cut := maxErrorHeader
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut-- // before the character, never inside it
+		for cut > maxErrorHeader-(utf8.UTFMax-1) && !utf8.RuneStart(text[cut]) {
+			cut-- // before the character, never inside it (bytes that are no UTF-8 are cut where they are)
 		}
 		text = text[:cut] + "…"
 	}
