@@ -190,6 +190,10 @@ func Default() Config {
 	}
 }
 
+// MaxBodyLimit is the largest BodyLimit: 64 MiB, the largest message
+// NATS takes.
+const MaxBodyLimit = 64 << 20
+
 // imBudget is IM's hard timeout for a callback answer (docs/protocol.md §1.3).
 const imBudget = 2 * time.Second
 
@@ -292,8 +296,11 @@ func (c *Config) problems() []error {
 		// a few milliseconds before the second turned.
 		bad("sign_window", "%v must be at least 1s (RequestTime counts whole seconds), e.g. 60s", c.SignWindow)
 	}
-	if c.BodyLimit <= 0 {
-		bad("body_limit", "must be a positive number of bytes")
+	// A bound keeps the limit from overflowing where it is used (the
+	// request limit, the embedded server's max_payload): past NATS's
+	// largest message a durable event could not be stored anyway.
+	if c.BodyLimit < 1 || c.BodyLimit > MaxBodyLimit {
+		bad("body_limit", "%d must be from 1 to %d (64 MiB)", c.BodyLimit, MaxBodyLimit)
 	}
 	if c.BeforeTimeout <= 0 || c.BeforeTimeout >= imBudget {
 		bad("before_timeout", "%v must be positive and below IM's 2s budget", c.BeforeTimeout)

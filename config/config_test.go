@@ -794,3 +794,32 @@ func TestTrustedProxiesNotTheInternet(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyLimitBounds: the body limit is at most 64 MiB, NATS's largest
+// message. Near the int64 maximum (an "unlimited" 9223372036854775807)
+// it overflowed: the request limit became negative, refusing every
+// callback with 413, and the embedded server's max_payload wrapped.
+func TestBodyLimitBounds(t *testing.T) {
+	tests := []struct {
+		value string
+		want  string // "" when it loads
+	}{
+		{"1", ""},
+		{"67108864", ""},
+		{"67108865", `IMCALLBACK_BODY_LIMIT (body_limit): 67108865 must be from 1 to 67108864 (64 MiB)`},
+		{"9223372036854775807", `IMCALLBACK_BODY_LIMIT (body_limit): 9223372036854775807 must be from 1 to 67108864 (64 MiB)`},
+		{"0", `IMCALLBACK_BODY_LIMIT (body_limit): 0 must be from 1 to 67108864 (64 MiB)`},
+		{"-1", `IMCALLBACK_BODY_LIMIT (body_limit): -1 must be from 1 to 67108864 (64 MiB)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BODY_LIMIT="+tt.value)})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !slices.Contains(strings.Split(err.Error(), "\n"), tt.want)):
+				t.Fatalf("error\n%v\nwant the line\n%s", err, tt.want)
+			}
+		})
+	}
+}
