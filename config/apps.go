@@ -167,6 +167,9 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 		case !isNumber(a.SdkAppID):
 			bad("apps", "sdkappid %q must be a number", a.SdkAppID)
 			continue
+		case leadingZero(a.SdkAppID) != "":
+			bad("apps", "sdkappid %q %s", a.SdkAppID, leadingZero(a.SdkAppID))
+			continue
 		case seen[a.SdkAppID]:
 			bad("apps", "sdkappid %s is listed twice", a.SdkAppID)
 		}
@@ -231,6 +234,21 @@ func untrimmed(s string) string {
 		return "contains a control character (a tab or a line break)"
 	}
 	return ""
+}
+
+// leadingZero says what is wrong with a decimal SDKAppID written with a
+// leading zero, "" when it has none. IM sends the SdkAppid without one and
+// apps are matched as text, so such an app would refuse every callback as
+// a foreign app.
+func leadingZero(id string) string {
+	trimmed := strings.TrimLeft(id, "0")
+	if trimmed == id || id == "0" {
+		return ""
+	}
+	if trimmed == "" {
+		trimmed = "0"
+	}
+	return "has a leading zero, which IM never sends: write " + trimmed
 }
 
 // isNumber reports whether s is a non-empty string of decimal digits.

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,5 +148,39 @@ func TestAppsReviewFindings(t *testing.T) {
 		if _, err := config.LoadSection(config.Source{Environ: env()}, key, wordsDefaults); err == nil {
 			t.Errorf("section %q accepted", key)
 		}
+	}
+}
+
+// TestSdkAppIDWithALeadingZero: IM sends the SdkAppid in decimal without
+// leading zeros, and apps are matched as text: an app written with one
+// would refuse every callback as a foreign app, so it is refused at start.
+func TestSdkAppIDWithALeadingZero(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  []string
+		want string // "" when it loads
+	}{
+		{"in the variable", "", []string{"IMCALLBACK_SDKAPPID=01400000001"},
+			`IMCALLBACK_SDKAPPID (sdkappid): "01400000001" has a leading zero, which IM never sends: write 1400000001`},
+		{"in an apps entry", "apps:\n  - sdkappid: \"001400000002\"\n", nil,
+			`IMCALLBACK_APPS (apps): sdkappid "001400000002" has a leading zero, which IM never sends: write 1400000002`},
+		{"zero itself", "", []string{"IMCALLBACK_SDKAPPID=0"}, ""},
+		{"without", "apps:\n  - sdkappid: \"1400000002\"\n", []string{"IMCALLBACK_SDKAPPID=1400000001"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: env(tt.env...)}
+			if tt.yaml != "" {
+				src.File = yamlFile(t, tt.yaml)
+			}
+			_, err := config.Load(src)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !slices.Contains(strings.Split(err.Error(), "\n"), tt.want)):
+				t.Fatalf("error\n%v\nwant the line\n%s", err, tt.want)
+			}
+		})
 	}
 }

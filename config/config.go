@@ -232,6 +232,8 @@ func (c *Config) problems() []error {
 	for _, id := range c.SdkAppIDs {
 		if _, err := strconv.ParseUint(id, 10, 64); err != nil {
 			bad("sdkappid", "%q is not a decimal SDKAppID", id)
+		} else if msg := leadingZero(id); msg != "" {
+			bad("sdkappid", "%q %s", id, msg)
 		}
 		// A repeat would count as a second app (the topic store gives the
 		// topics kept before apps to the service's app only when it serves one).
