@@ -21,12 +21,12 @@ type AppConfig struct {
 	SdkAppID string `koanf:"sdkappid" yaml:"sdkappid"`
 	// Tokens verify this app's callbacks; several during rotation. Empty,
 	// the global IMCALLBACK_TOKENS apply.
-	Tokens []string `koanf:"tokens" yaml:"tokens"`
+	Tokens []string `koanf:"tokens" yaml:"tokens" secret:"true"`
 	// AllowCIDRs are added to the global IMCALLBACK_ALLOW_CIDRS for this app.
 	AllowCIDRs []string `koanf:"allow_cidrs" yaml:"allow_cidrs"`
 	// SecretKey is the app's key for Tencent's REST API; it enables the
 	// REST client. Never logged or shown.
-	SecretKey string `koanf:"secret_key" yaml:"secret_key"`
+	SecretKey string `koanf:"secret_key" yaml:"secret_key" secret:"true"`
 	// IPList restricts the app's sources to Tencent's published callback
 	// addresses (GetIPList); it needs SecretKey.
 	IPList bool `koanf:"iplist" yaml:"iplist"`
@@ -36,7 +36,7 @@ type AppConfig struct {
 	// AdminIdentifier is the administrator account the REST client signs as.
 	AdminIdentifier string `koanf:"admin_identifier" yaml:"admin_identifier"`
 	// APIBase is the REST API's base URL of the app's region.
-	APIBase string `koanf:"api_base" yaml:"api_base"`
+	APIBase string `koanf:"api_base" yaml:"api_base" secret:"true"`
 }
 
 // App defaults.

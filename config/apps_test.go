@@ -151,6 +151,56 @@ func TestAppsReviewFindings(t *testing.T) {
 	}
 }
 
+// TestEntryValuesThatDoNotDecodeNameTheirEntry: a value of an apps or
+// forward entry that does not decode is named by its entry and key, and
+// quoted unless the key holds a secret; it used to be "apps: cannot read
+// the value", which left the operator to search every entry.
+func TestEntryValuesThatDoNotDecodeNameTheirEntry(t *testing.T) {
+	const secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3"
+	tests := []struct {
+		name string
+		yaml string
+		want string
+		not  string // never in the error
+	}{
+		{"a boolean that is not one",
+			"apps:\n  - sdkappid: \"1\"\n  - sdkappid: \"2\"\n    iplist: maybe\n    secret_key: sk-secret\n",
+			`IMCALLBACK_APPS (apps): entry #2: iplist: "maybe" is not true or false`, "sk-secret"},
+		{"a list for a single value",
+			"apps:\n  - sdkappid: [\"1\", \"2\"]\n",
+			`IMCALLBACK_APPS (apps): entry #1: sdkappid: [1 2] is a list, not a single value`, ""},
+		{"a secret key that is a list",
+			"apps:\n  - sdkappid: \"1\"\n    secret_key: [sk-secret]\n",
+			`IMCALLBACK_APPS (apps): entry #1: secret_key: the value is a list, not a single value`, "sk-secret"},
+		{"tokens that are a map",
+			"apps:\n  - sdkappid: \"1\"\n    tokens: {a: sk-secret}\n",
+			`IMCALLBACK_APPS (apps): entry #1: tokens: the value is a map, not a list`, "sk-secret"},
+		{"an entry that is not a map",
+			"apps:\n  - \"1\"\n",
+			`IMCALLBACK_APPS (apps): entry #1 is not a map of keys (e.g. sdkappid: "1400000001")`, ""},
+		{"a forward timeout is not a secret",
+			"forward:\n  - name: x\n    url: https://h.example/sk-secret\n    secret: " + secret + "\n    match: [\"*\"]\n    timeout: soon\n",
+			`IMCALLBACK_FORWARD (forward): entry #1: timeout: "soon" is not a duration (e.g. 60s)`, "sk-secret"},
+		{"a forward url that is a list",
+			"forward:\n  - name: x\n    url: [https://h.example/sk-secret]\n    secret: " + secret + "\n    match: [\"*\"]\n",
+			`IMCALLBACK_FORWARD (forward): entry #1: url: the value is a list, not a single value`, "sk-secret"},
+		{"a forward entry that is not a map",
+			"forward:\n  - https://h.example/sk-secret\n",
+			`IMCALLBACK_FORWARD (forward): entry #1 is not a map of keys (e.g. url: https://…)`, "sk-secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(config.Source{File: yamlFile(t, "sdkappid: [\"1\"]\n"+tt.yaml), Environ: env()})
+			if err == nil || !slices.Contains(strings.Split(err.Error(), "\n"), tt.want) {
+				t.Fatalf("error\n%v\nwant the line\n%s", err, tt.want)
+			}
+			if tt.not != "" && strings.Contains(err.Error(), tt.not) {
+				t.Fatalf("a secret in the error: %v", err)
+			}
+		})
+	}
+}
+
 // TestSdkAppIDWithALeadingZero: IM sends the SdkAppid in decimal without
 // leading zeros, and apps are matched as text: an app written with one
 // would refuse every callback as a foreign app, so it is refused at start.

@@ -57,32 +57,18 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 	raw := k.Get(key)
 	typ := field.Type()
 	duration := reflect.TypeFor[time.Duration]()
-	checkDuration := func(v any) string {
-		if msg := durationProblem(v, display(v)); msg != "" {
-			return msg
-		}
-		var d time.Duration
-		if decodeValue(v, &d) != nil {
-			if s, ok := v.(string); ok && durationSyntax.MatchString(s) {
-				// Written right, but past what a duration holds.
-				hours := int64(math.MaxInt64 / time.Hour)
-				return fmt.Sprintf("%s is out of range: from -%dh to %dh (about 292 years)", display(v), hours, hours)
-			}
-			return display(v) + " is not a duration (e.g. 60s)"
-		}
-		return ""
-	}
+	durationMsg := func(v any) string { return checkDuration(v, display(v)) }
 	switch {
 	case typ == duration:
-		if msg := checkDuration(raw); msg != "" {
+		if msg := durationMsg(raw); msg != "" {
 			return []string{msg}
 		}
 	case typ.Kind() == reflect.Slice && typ.Elem() == duration:
-		if msgs := eachItem(raw, checkDuration); len(msgs) > 0 {
+		if msgs := eachItem(raw, durationMsg); len(msgs) > 0 {
 			return msgs
 		}
 	case typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Struct:
-		if msgs := append(entryDurations(raw, typ.Elem(), checkDuration), entryNumbers(raw, typ.Elem())...); len(msgs) > 0 {
+		if msgs := entryProblems(raw, key, typ.Elem()); len(msgs) > 0 {
 			return msgs
 		}
 	case isInteger(typ.Kind()) && raw != nil:
@@ -112,6 +98,24 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 		return []string{"cannot read the value"} // the decoder's message may quote it
 	}
 	return []string{fmt.Sprintf("cannot read %s: %v", shown, err)}
+}
+
+// checkDuration says what is wrong with v as a duration, "" when nothing
+// is; shown is v as a message shows it.
+func checkDuration(v any, shown string) string {
+	if msg := durationProblem(v, shown); msg != "" {
+		return msg
+	}
+	var d time.Duration
+	if decodeValue(v, &d) != nil {
+		if s, ok := v.(string); ok && durationSyntax.MatchString(s) {
+			// Written right, but past what a duration holds.
+			hours := int64(math.MaxInt64 / time.Hour)
+			return fmt.Sprintf("%s is out of range: from -%dh to %dh (about 292 years)", shown, hours, hours)
+		}
+		return shown + " is not a duration (e.g. 60s)"
+	}
+	return ""
 }
 
 // kindName names a YAML collection in a message.
@@ -223,47 +227,73 @@ func secret(key string) bool {
 		key == "forward" || key == "forward_secret" || key == "forward_url"
 }
 
-// entryDurations applies check to the duration fields of each entry of a
-// list of entries (forward: timeout), so "timeout: 5" is an error there too.
-func entryDurations(raw any, entry reflect.Type, check func(item any) string) []string {
-	return eachEntryField(raw, entry, func(f reflect.StructField, v any) []string {
-		if f.Type != reflect.TypeFor[time.Duration]() {
-			return nil
-		}
-		if msg := check(v); msg != "" {
-			return []string{msg}
-		}
-		return nil
-	})
-}
+// entryExamples are how an entry of each list of entries begins, for the
+// message about an entry that is not a map of keys.
+var entryExamples = map[string]string{"apps": `sdkappid: "1400000001"`, "forward": "url: https://…"}
 
-// eachEntryField calls check with each field that an entry of a list of
-// entries sets, and returns its problems prefixed with the entry's number
-// and the field's key: "entry #2: timeout: …".
-func eachEntryField(raw any, entry reflect.Type, check func(f reflect.StructField, v any) []string) []string {
+// entryProblems says, one message each, what is wrong with the values of
+// each entry of the list of entries under key (apps, forward): an entry
+// that is not a map of keys, and each key's value that does not decode,
+// prefixed with the entry's number and the key: "entry #2: iplist: …". A
+// value is quoted unless its field is tagged secret:"true". Durations
+// need a unit ("timeout: 5" is an error) and whole numbers must be whole
+// (entryNumber).
+func entryProblems(raw any, key string, entry reflect.Type) []string {
 	items, ok := raw.([]any)
 	if !ok {
-		return nil
+		return nil // not a list: the decoder's error says so
 	}
 	var msgs []string
 	for i, item := range items {
 		m, ok := item.(map[string]any)
 		if !ok {
+			// The entry itself may be a secret written in the wrong place.
+			msgs = append(msgs, fmt.Sprintf("entry #%d is not a map of keys (e.g. %s)", i+1, entryExamples[key]))
 			continue
 		}
 		for j := range entry.NumField() {
 			f := entry.Field(j)
 			name := f.Tag.Get("koanf")
 			v, set := m[name]
-			if !set {
+			if !set || name == "" {
 				continue
 			}
-			for _, msg := range check(f, v) {
+			shown := show(name, v)
+			if f.Tag.Get("secret") == "true" {
+				shown = "the value"
+			}
+			for _, msg := range entryFieldProblems(f.Type, v, shown) {
 				msgs = append(msgs, fmt.Sprintf("entry #%d: %s: %s", i+1, name, msg))
 			}
 		}
 	}
 	return msgs
+}
+
+// entryFieldProblems says what is wrong with v as a value of an entry's
+// field of type typ; shown is v as a message shows it.
+func entryFieldProblems(typ reflect.Type, v any, shown string) []string {
+	if typ == reflect.TypeFor[time.Duration]() {
+		if msg := checkDuration(v, shown); msg != "" {
+			return []string{msg}
+		}
+		return nil
+	}
+	if v != nil && (isInteger(typ.Kind()) || typ.Kind() == reflect.Slice && isInteger(typ.Elem().Kind())) {
+		return entryNumber(typ, v)
+	}
+	if err := decodeValue(v, reflect.New(typ).Interface()); err == nil {
+		return nil
+	}
+	switch kind := reflect.ValueOf(v).Kind(); {
+	case typ.Kind() == reflect.String && (kind == reflect.Slice || kind == reflect.Map):
+		return []string{fmt.Sprintf("%s is a %s, not a single value", shown, kindName(kind))}
+	case typ.Kind() == reflect.Slice && kind == reflect.Map:
+		return []string{shown + " is a map, not a list"}
+	case typ.Kind() == reflect.Bool:
+		return []string{shown + " is not true or false"}
+	}
+	return []string{"cannot read " + shown}
 }
 
 // isInteger reports whether k is a signed or unsigned integer kind.
@@ -324,28 +354,22 @@ func setWholeNumber(field reflect.Value, v any) string {
 	return ""
 }
 
-// entryNumbers checks the whole-number fields, and lists of them, of each
-// entry of a list of entries (apps: iplist_nettypes) as setWholeNumber
-// does, so "iplist_nettypes: [5.5]" is an error rather than nettype 5.
-func entryNumbers(raw any, entry reflect.Type) []string {
-	return eachEntryField(raw, entry, func(f reflect.StructField, v any) []string {
-		typ := f.Type
-		if typ.Kind() == reflect.Slice {
-			typ = typ.Elem()
+// entryNumber checks a whole-number field of an entry, or a list of them
+// (apps: iplist_nettypes), as setWholeNumber does, so "iplist_nettypes:
+// [5.5]" is an error rather than nettype 5.
+func entryNumber(typ reflect.Type, v any) []string {
+	values := []any{v}
+	if list, ok := v.([]any); ok && typ.Kind() == reflect.Slice {
+		values = list
+	}
+	if typ.Kind() == reflect.Slice {
+		typ = typ.Elem()
+	}
+	var msgs []string
+	for _, one := range values {
+		if msg := setWholeNumber(reflect.New(typ).Elem(), one); msg != "" {
+			msgs = append(msgs, fmt.Sprintf("%v %s", one, msg))
 		}
-		if v == nil || !isInteger(typ.Kind()) || typ == reflect.TypeFor[time.Duration]() {
-			return nil
-		}
-		values := []any{v}
-		if list, ok := v.([]any); ok && f.Type.Kind() == reflect.Slice {
-			values = list
-		}
-		var msgs []string
-		for _, one := range values {
-			if msg := setWholeNumber(reflect.New(typ).Elem(), one); msg != "" {
-				msgs = append(msgs, fmt.Sprintf("%v %s", one, msg))
-			}
-		}
-		return msgs
-	})
+	}
+	return msgs
 }

@@ -26,13 +26,13 @@ type ForwardConfig struct {
 	// Apps limit the destination to these SdkAppids; empty, every app.
 	Apps []string `koanf:"apps" yaml:"apps,omitempty"`
 	// URL is where callbacks are POSTed (http or https).
-	URL string `koanf:"url" yaml:"url"`
+	URL string `koanf:"url" yaml:"url" secret:"true"`
 	// Secret signs the requests: "whsec_" followed by base64. Several,
 	// separated by spaces, sign each request with each, in order: the
 	// webhook-signature header holds one signature per secret, and a
 	// receiver that knows any one of them accepts it (secret rotation).
 	// Never logged.
-	Secret string `koanf:"secret" yaml:"secret"`
+	Secret string `koanf:"secret" yaml:"secret" secret:"true"`
 	// Timeout bounds one attempt of an after-callback (default 5s);
 	// before-callbacks get the before deadline.
 	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`
