@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -276,6 +278,14 @@ func (c *Config) problems() []error {
 	c.validateListeners(bad)
 	if !strings.HasPrefix(c.Path, "/") {
 		bad("path", "%q must start with /", c.Path)
+	} else if i := strings.IndexFunc(c.Path, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("?#:*", r)
+	}); i >= 0 {
+		// The path is an echo route: a query or whitespace made one that no
+		// callback matches, ':' and '*' one that matches other paths too.
+		r, _ := utf8.DecodeRuneInString(c.Path[i:])
+		bad("path", "%q holds %q: the path IM calls is a literal URL path, e.g. /im/callback; "+
+			"no whitespace, control characters, '?', '#', ':' or '*'", c.Path, r)
 	}
 	if _, err := ParsePrefixes(c.AllowCIDRs); err != nil {
 		bad("allow_cidrs", "%v", err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -819,6 +820,38 @@ func TestBodyLimitBounds(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tt.want != "" && (err == nil || !slices.Contains(strings.Split(err.Error(), "\n"), tt.want)):
 				t.Fatalf("error\n%v\nwant the line\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPathIsALiteralURLPath: the callback path is registered as an echo
+// route: whitespace (from the quotes of a file), a query or a fragment
+// made a route no callback matched, and ':' or '*' one matching other
+// paths too (route parameters). Each is refused, naming the value.
+func TestPathIsALiteralURLPath(t *testing.T) {
+	tests := []struct {
+		path string
+		want string // "" when it loads
+	}{
+		{"/im/callback", ""},
+		{"/im/v1/callback-2_x.y~z", ""},
+		{"/im/callback ", `IMCALLBACK_PATH (path): "/im/callback " holds ' ': the path IM calls is a literal URL path, e.g. /im/callback; no whitespace, control characters, '?', '#', ':' or '*'`},
+		{"/im/call back", `IMCALLBACK_PATH (path): "/im/call back" holds ' '`},
+		{"/im/callback?x=1", `IMCALLBACK_PATH (path): "/im/callback?x=1" holds '?'`},
+		{"/im/callback#x", `IMCALLBACK_PATH (path): "/im/callback#x" holds '#'`},
+		{"/im/:app", `IMCALLBACK_PATH (path): "/im/:app" holds ':'`},
+		{"/im/*", `IMCALLBACK_PATH (path): "/im/*" holds '*'`},
+		{"/im/\tx", `IMCALLBACK_PATH (path): "/im/\tx" holds '\t'`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			_, err := loadYAML(t, "path: "+strconv.Quote(tt.path)+"\n", "IMCALLBACK_SDKAPPID=1")
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error\n%v\nwant\n%s", err, tt.want)
 			}
 		})
 	}
