@@ -351,8 +351,10 @@ func (c *Config) problems() []error {
 	if c.ShutdownDelay < 0 || c.ShutdownDelay > 5*time.Minute {
 		bad("shutdown_delay", "%v must be from 0 to 5m", c.ShutdownDelay)
 	}
-	if c.ReadHeaderTimeout <= 0 {
-		bad("read_header_timeout", "must be positive")
+	// The listener adds its own seconds to it, and an overflow would be a
+	// read deadline already past, or none.
+	if c.ReadHeaderTimeout <= 0 || c.ReadHeaderTimeout > 5*time.Minute {
+		bad("read_header_timeout", "%v must be from 1ns to 5m", c.ReadHeaderTimeout)
 	}
 	if c.IdleTimeout <= 0 {
 		bad("idle_timeout", "must be positive")
@@ -570,8 +572,10 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	if c.Workers < 1 || c.Workers > 1024 {
 		bad("workers", "%d must be between 1 and 1024", c.Workers)
 	}
-	if c.HandlerTimeout <= 0 {
-		bad("handler_timeout", "must be positive")
+	// The consumer's ack wait and the overrun timer add seconds to it: a
+	// bound keeps them from overflowing into a wait already over.
+	if c.HandlerTimeout <= 0 || c.HandlerTimeout > time.Hour {
+		bad("handler_timeout", "%v must be from 1ns to 1h", c.HandlerTimeout)
 	}
 	if len(c.Backoff) == 0 {
 		bad("backoff", "needs at least one delay, e.g. 1s,5s,30s,2m,10m")

@@ -107,6 +107,8 @@ func TestLoadRejects(t *testing.T) {
 		{"log buffer that only spins", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LOG_BUFFER=1us")}, []string{"IMCALLBACK_LOG_BUFFER", "0 (no buffer) or from 1ms to 10s"}},
 		{"log buffer past 10s", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LOG_BUFFER=11s")}, []string{"IMCALLBACK_LOG_BUFFER", "from 1ms to 10s"}},
 		{"zero shutdown timeout", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SHUTDOWN_TIMEOUT=0s")}, []string{"IMCALLBACK_SHUTDOWN_TIMEOUT", "from 1ns to 1h"}},
+		{"read header timeout that overflows the body's", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_READ_HEADER_TIMEOUT=2562047h")}, []string{"IMCALLBACK_READ_HEADER_TIMEOUT", "from 1ns to 5m"}},
+		{"handler timeout that overflows the ack wait", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_HANDLER_TIMEOUT=2562047h")}, []string{"IMCALLBACK_HANDLER_TIMEOUT", "from 1ns to 1h"}},
 		{"shutdown timeout whose stop deadline overflows", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SHUTDOWN_TIMEOUT=700000h")}, []string{"IMCALLBACK_SHUTDOWN_TIMEOUT", "from 1ns to 1h"}},
 		{"negative shutdown delay", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SHUTDOWN_DELAY=-1s")}, []string{"IMCALLBACK_SHUTDOWN_DELAY", "from 0 to 5m"}},
 		{"bad proxy", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TRUSTED_PROXIES=proxy.local")}, []string{"IMCALLBACK_TRUSTED_PROXIES"}},
