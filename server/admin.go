@@ -212,7 +212,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 	// The admin listener's connections are bounded too: without a bound,
 	// clients of an exposed admin address (with or without the token) could
 	// take the open files the stores and the public listener need.
-	a.limit = newConnLimit(AdminMaxConns, false, logRefusals(in.Log))
+	a.limit = newConnLimit(AdminMaxConns, false, in.Config.ReadHeaderTimeout, logRefusals(in.Log))
 	a.server.ConnState = a.limit.connState
 	in.Lifecycle.Append(a.hook(in.Config.AdminListen, nil, in.Config.ShutdownTimeout, zap.Int("max_conns", AdminMaxConns)))
 	return a, nil

@@ -25,9 +25,12 @@ import (
 // 400 for a malformed request line), into FAIL envelopes with the same
 // status, so every answer of the public listener is JSON.
 type connLimit struct {
-	max      int
-	rewrite  bool
-	onReject func(*protocol.Error)
+	max     int
+	rewrite bool
+	// headerTimeout is the server's ReadHeaderTimeout, which the next
+	// request of a keep-alive connection gets from its first byte.
+	headerTimeout time.Duration
+	onReject      func(*protocol.Error)
 
 	open  atomic.Int64
 	mu    sync.Mutex
@@ -37,8 +40,9 @@ type connLimit struct {
 // pressureIdle is how long a connection may stay idle while the limit is near.
 const pressureIdle = 2 * time.Second
 
-func newConnLimit(max int, rewrite bool, onReject func(*protocol.Error)) *connLimit {
-	return &connLimit{max: max, rewrite: rewrite, onReject: onReject, conns: map[*limitedConn]struct{}{}}
+func newConnLimit(max int, rewrite bool, headerTimeout time.Duration, onReject func(*protocol.Error)) *connLimit {
+	return &connLimit{max: max, rewrite: rewrite, headerTimeout: headerTimeout, onReject: onReject,
+		conns: map[*limitedConn]struct{}{}}
 }
 
 // wrap returns ln limited.
@@ -165,11 +169,16 @@ type limitedConn struct {
 
 // Read clears the idle mark as soon as bytes arrive: net/http reports a
 // connection active only once the whole header is read, and a request
-// that is arriving must not be reaped.
+// that is arriving must not be reaped. The request then has the header
+// timeout from its first byte: net/http waits for the first four bytes of
+// a keep-alive connection's next request under the idle timeout, and
+// starts its ReadHeaderTimeout only after them, so a client sending one
+// to three bytes held the connection, unreaped, for the whole idle
+// timeout.
 func (c *limitedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && c.idleSince.Load() != 0 {
-		c.idleSince.Store(0)
+	if n > 0 && c.idleSince.Load() != 0 && c.idleSince.Swap(0) != 0 && c.l.headerTimeout > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.l.headerTimeout))
 	}
 	return n, err
 }

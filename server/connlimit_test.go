@@ -28,10 +28,15 @@ type limitedServer struct {
 	rejected map[string]int
 }
 
+// testHeaderTimeout is the limited server's ReadHeaderTimeout: far below
+// its idle timeout (a minute), so a test can tell which of the two closed
+// a connection.
+const testHeaderTimeout = 200 * time.Millisecond
+
 func startLimited(t *testing.T, max int) *limitedServer {
 	t.Helper()
 	ls := &limitedServer{rejected: map[string]int{}}
-	ls.limit = newConnLimit(max, true, func(pe *protocol.Error) {
+	ls.limit = newConnLimit(max, true, testHeaderTimeout, func(pe *protocol.Error) {
 		ls.mu.Lock()
 		ls.rejected[pe.Reason]++
 		ls.mu.Unlock()
@@ -45,9 +50,10 @@ func startLimited(t *testing.T, max int) *limitedServer {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
 		}),
-		ConnState:      ls.limit.connState,
-		MaxHeaderBytes: 4 << 10,
-		IdleTimeout:    time.Minute,
+		ConnState:         ls.limit.connState,
+		MaxHeaderBytes:    4 << 10,
+		ReadHeaderTimeout: testHeaderTimeout,
+		IdleTimeout:       time.Minute,
 	}
 	go func() { _ = srv.Serve(ls.limit.wrap(ln)) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -317,6 +323,32 @@ func TestReapSparesAConnectionWhoseRequestIsArriving(t *testing.T) {
 				t.Fatalf("the request in progress: %v %v", res, err)
 			}
 			res.Body.Close()
+		})
+	}
+}
+
+// TestAFewBytesOnAnIdleConnectionGetTheHeaderTimeout: net/http waits for
+// the first four bytes of a keep-alive connection's next request under the
+// idle timeout, and its ReadHeaderTimeout starts only after them. A client
+// that sent one to three bytes was no longer idle for the reaper, and held
+// its connection, and a place under the bound, for the whole idle timeout
+// (120 s by default) instead of the header timeout (5 s): a few dozen
+// connections a second kept the listener full. The next request's header
+// now has the header timeout from its first byte.
+func TestAFewBytesOnAnIdleConnectionGetTheHeaderTimeout(t *testing.T) {
+	for _, sent := range []string{"P", "POS"} {
+		t.Run(sent, func(t *testing.T) {
+			ls := startLimited(t, 4)
+			c, r := keepAlive(t, ls.addr)
+			waitIdle(t, ls.limit, 1)
+			if _, err := io.WriteString(c, sent); err != nil {
+				t.Fatal(err)
+			}
+			// Far below the idle timeout (a minute), far above the header timeout.
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := r.ReadByte(); !errors.Is(err, io.EOF) && !isReset(err) {
+				t.Fatalf("the connection is still open after the header timeout: %v", err)
+			}
 		})
 	}
 }

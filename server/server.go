@@ -112,7 +112,7 @@ func newPublic(in publicIn) (*Public, error) {
 	p.server = newHTTPServer(in.Config, e, in.Log)
 	var tlsConf *tls.Config
 	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)
-	limit := newConnLimit(maxConns, in.Config.TLSCert == "", func(pe *protocol.Error) {
+	limit := newConnLimit(maxConns, in.Config.TLSCert == "", in.Config.ReadHeaderTimeout, func(pe *protocol.Error) {
 		in.Metrics.Rejections.WithLabelValues(pe.Reason, metrics.OtherApp).Inc() // refused before a request was read
 	})
 	p.server.ConnState = limit.connState
