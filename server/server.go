@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -86,6 +87,13 @@ type publicIn struct {
 // newPublic builds the public listener: the middleware chain and one POST
 // route for the callback path. Its TLS is on when a certificate is configured.
 func newPublic(in publicIn) (*Public, error) {
+	if strings.ContainsAny(in.Config.Path, ":*") {
+		// Echo's router reads them as a parameter and a wildcard: the
+		// callback would be served on paths nobody configured.
+		return nil, fmt.Errorf("server: %s %q holds ':' or '*', which the router reads as a pattern "+
+			"(it would serve the callback on other paths too); choose a path without them",
+			config.EnvName("path"), in.Config.Path)
+	}
 	trusted, err := config.ParseTrustedProxies(in.Config.TrustedProxies)
 	if err != nil {
 		return nil, err
