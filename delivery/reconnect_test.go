@@ -10,6 +10,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/internal/natstest"
 )
 
 // TestRefusedCredentialsOnReconnectDoNotEndTheConnection restarts the
@@ -20,10 +22,10 @@ import (
 // its workers idle until the process restarted; it must keep reconnecting
 // and recover once the server takes its credentials again.
 func TestRefusedCredentialsOnReconnectDoNotEndTheConnection(t *testing.T) {
-	p := startNATSProcess(t, "--user", "imcb", "--pass", "right")
+	p := natstest.Start(t, "--user", "imcb", "--pass", "right")
 	o := options(t, backend{name: "embedded"})
 	o.StoreDir = ""
-	o.URL = "nats://imcb:right@" + p.addr
+	o.URL = "nats://imcb:right@" + p.Addr()
 	core, logs := observer.New(zapcore.DebugLevel)
 	rec := newRecorder()
 	s := startLogged(t, o, zap.New(zapcore.NewTee(core, testLogger(t).Core())), dispatcherFor(t, rec))
@@ -33,8 +35,8 @@ func TestRefusedCredentialsOnReconnectDoNotEndTheConnection(t *testing.T) {
 	accept(t, s, request(testCommand, "before"))
 	eventually(t, 30*time.Second, "the first event applied", func() bool { return rec.appliedCount("before") == 1 })
 
-	p.kill()
-	p.start("--user", "imcb", "--pass", "wrong")
+	p.Kill()
+	p.Restart("--user", "imcb", "--pass", "wrong")
 	refused := func() int {
 		n := 0
 		for _, e := range logs.FilterMessageSnippet("NATS asynchronous error").All() {
@@ -53,8 +55,8 @@ func TestRefusedCredentialsOnReconnectDoNotEndTheConnection(t *testing.T) {
 		t.Errorf("the refused reconnects logged %d warnings, want 1 (the repeats at debug level)", n)
 	}
 
-	p.kill()
-	p.start("--user", "imcb", "--pass", "right")
+	p.Kill()
+	p.Restart("--user", "imcb", "--pass", "right")
 	eventually(t, 60*time.Second, "ready again once the server takes the credentials", func() bool { return s.Check(ctx) == nil })
 	accept(t, s, request(testCommand, "after"))
 	eventually(t, 30*time.Second, "the event accepted after the outage applied", func() bool { return rec.appliedCount("after") == 1 })

@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/natstest"
 )
 
 // natsNode is one nats-server of the test's cluster, killed and started
@@ -66,7 +67,7 @@ func (n *natsNode) kill() {
 // newCluster makes count nodes routed to each other, none started: the
 // test starts them, so the service can meet a cluster without a leader.
 func newCluster(t *testing.T, count int) []*natsNode {
-	bin := natsServerBinary(t)
+	bin := natstest.Binary(t)
 	nodes := make([]*natsNode, count)
 	var routes []string
 	for i := range nodes {

@@ -11,15 +11,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/natstest"
 )
 
 // The fault tests run the real binary in durable mode under a steady load
@@ -30,82 +29,6 @@ import (
 // Each logs sent / acknowledged / stored / seconds to recover.
 
 const faultToken = "fault-test-token"
-
-// natsServerBinary is the nats-server the fault tests run, or a skip.
-func natsServerBinary(t *testing.T) string {
-	t.Helper()
-	if path, err := exec.LookPath("nats-server"); err == nil {
-		return path
-	}
-	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
-		return "/usr/sbin/nats-server"
-	}
-	t.Skip("nats-server is not installed (apt-get install nats-server): the NATS fault tests need their own server process")
-	return ""
-}
-
-// natsProcess is a nats-server with JetStream that a test may kill,
-// freeze and start again on the same port and store.
-type natsProcess struct {
-	t         *testing.T
-	bin, addr string
-	storeDir  string
-	cmd       *exec.Cmd
-	done      chan struct{}
-	stopped   bool
-}
-
-func startNATS(t *testing.T) *natsProcess {
-	n := &natsProcess{t: t, bin: natsServerBinary(t), addr: imtest.FreeAddr(t), storeDir: t.TempDir()}
-	n.start()
-	t.Cleanup(func() {
-		n.cont()
-		n.kill()
-	})
-	return n
-}
-
-func (n *natsProcess) url() string { return "nats://" + n.addr }
-
-func (n *natsProcess) start() {
-	n.t.Helper()
-	host, port, _ := net.SplitHostPort(n.addr)
-	n.cmd = exec.Command(n.bin, "-a", host, "-p", port, "-js", "-sd", n.storeDir)
-	n.done = make(chan struct{})
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(n.cmd, n.done)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", n.addr); err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatal("nats-server did not listen within 15s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (n *natsProcess) kill() {
-	if n.cmd == nil {
-		return
-	}
-	_ = n.cmd.Process.Kill()
-	<-n.done
-	n.cmd = nil
-}
-
-func (n *natsProcess) freeze() { _ = n.cmd.Process.Signal(syscall.SIGSTOP); n.stopped = true }
-
-func (n *natsProcess) cont() {
-	if n.stopped && n.cmd != nil {
-		_ = n.cmd.Process.Signal(syscall.SIGCONT)
-		n.stopped = false
-	}
-}
 
 // load sends signed create-topic callbacks with unique topic ids from a
 // few clients until stopped, and keeps the tally.
@@ -352,16 +275,16 @@ func skipShort(t *testing.T) {
 
 func TestFaultNATSKilledAndRestarted(t *testing.T) {
 	skipShort(t)
-	nats := startNATS(t)
-	p := startProcess(t, buildBinary(t, "./cmd/imcallback"), faultEnv(t, "IMCALLBACK_NATS_URL="+nats.url()), true, "serve")
-	runFault(t, p, fault{unavailable: true, inject: nats.kill, heal: nats.start})
+	nats := natstest.Start(t)
+	p := startProcess(t, buildBinary(t, "./cmd/imcallback"), faultEnv(t, "IMCALLBACK_NATS_URL="+nats.URL()), true, "serve")
+	runFault(t, p, fault{unavailable: true, inject: nats.Kill, heal: func() { nats.Restart() }})
 }
 
 func TestFaultNATSFrozen(t *testing.T) {
 	skipShort(t)
-	nats := startNATS(t)
-	p := startProcess(t, buildBinary(t, "./cmd/imcallback"), faultEnv(t, "IMCALLBACK_NATS_URL="+nats.url()), true, "serve")
-	runFault(t, p, fault{unavailable: true, inject: nats.freeze, heal: nats.cont})
+	nats := natstest.Start(t)
+	p := startProcess(t, buildBinary(t, "./cmd/imcallback"), faultEnv(t, "IMCALLBACK_NATS_URL="+nats.URL()), true, "serve")
+	runFault(t, p, fault{unavailable: true, inject: nats.Freeze, heal: nats.Thaw})
 }
 
 // TestFaultDataDiskFull puts the data directory (embedded JetStream and
