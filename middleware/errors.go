@@ -58,6 +58,12 @@ func AsProtocolError(err error) *protocol.Error {
 			return protocol.ErrMalformedJSON
 		case http.StatusServiceUnavailable:
 			return protocol.ErrUnavailable
+		case http.StatusUnauthorized: // a middleware of the user's: key auth, say
+			return protocol.ErrUnauthorized
+		case http.StatusForbidden:
+			return protocol.ErrForbidden
+		case http.StatusTooManyRequests: // a rate limiter
+			return protocol.ErrTooManyRequests
 		}
 	}
 	return protocol.ErrInternal

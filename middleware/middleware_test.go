@@ -666,6 +666,10 @@ func TestErrorHandlerMapsEchoErrors(t *testing.T) {
 		{echo.ErrMethodNotAllowed, protocol.ErrMethodNotAllowed},
 		{echo.ErrStatusRequestEntityTooLarge, protocol.ErrBodyTooLarge},
 		{echo.ErrBadRequest, protocol.ErrMalformedJSON},
+		{echo.ErrUnauthorized, protocol.ErrUnauthorized},
+		{echo.ErrForbidden, protocol.ErrForbidden},
+		{echo.ErrTooManyRequests, protocol.ErrTooManyRequests},
+		{echo.NewHTTPError(http.StatusTeapot), protocol.ErrInternal},
 		{http.ErrHandlerTimeout, protocol.ErrInternal},
 		{protocol.ErrBadSign, protocol.ErrBadSign},
 	}

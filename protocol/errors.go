@@ -52,10 +52,14 @@ var (
 		"`Sign` matches none of the configured tokens"}
 	ErrStaleRequest = &Error{http.StatusUnauthorized, 40103, "stale_request", "RequestTime is outside the allowed window",
 		"`RequestTime` is outside ±`IMCALLBACK_SIGN_WINDOW` (or not a number)"}
+	ErrUnauthorized = &Error{http.StatusUnauthorized, 40104, "unauthorized", "not authorized",
+		"a middleware of your own refused the request with 401 (`echo.ErrUnauthorized`)"}
 	ErrAppIDNotAllowed = &Error{http.StatusForbidden, 40301, "appid_not_allowed", "SdkAppid is missing or not allowed",
 		"`SdkAppid` is missing or not in `IMCALLBACK_SDKAPPID`"}
 	ErrIPNotAllowed = &Error{http.StatusForbidden, 40302, "ip_not_allowed", "source address is not allowed",
 		"the source address is outside the app's allowlist (`IMCALLBACK_ALLOW_CIDRS`, the app's `allow_cidrs`, or Tencent's published addresses with `iplist`), or a trusted proxy's forwarding header holds an entry that is no address"}
+	ErrForbidden = &Error{http.StatusForbidden, 40303, "forbidden", "forbidden",
+		"a middleware of your own refused the request with 403 (`echo.ErrForbidden`)"}
 	ErrNotFound = &Error{http.StatusNotFound, 40401, "not_found", "not found",
 		"another path"}
 	ErrMethodNotAllowed = &Error{http.StatusMethodNotAllowed, 40501, "method_not_allowed", "method not allowed",
@@ -66,6 +70,8 @@ var (
 		"the request's headers are over 64 KiB"}
 	ErrExpectationFailed = &Error{http.StatusExpectationFailed, 41701, "expectation_failed", "unsupported Expect header",
 		"an `Expect` header other than `100-continue` (net/http refuses it before any handler)"}
+	ErrTooManyRequests = &Error{http.StatusTooManyRequests, 42901, "too_many_requests", "too many requests, try again later",
+		"a middleware of your own refused the request with 429 (`echo.ErrTooManyRequests`), a rate limit say"}
 	ErrInternal = &Error{http.StatusInternalServerError, 50001, "internal", "internal error",
 		"a bug (a recovered panic outside a handler)"}
 	ErrNotImplemented = &Error{http.StatusNotImplemented, 50101, "not_implemented", "unsupported transfer encoding",
@@ -84,9 +90,9 @@ var (
 func AllErrors() []*Error {
 	return []*Error{
 		ErrMalformedJSON, ErrMissingCommand, ErrCommandMismatch, ErrUnreadableBody, ErrBadRequest,
-		ErrMissingSign, ErrBadSign, ErrStaleRequest,
-		ErrAppIDNotAllowed, ErrIPNotAllowed, ErrNotFound, ErrMethodNotAllowed,
-		ErrBodyTooLarge, ErrHeaderTooLarge, ErrExpectationFailed, ErrInternal, ErrNotImplemented, ErrHTTPVersion,
+		ErrMissingSign, ErrBadSign, ErrStaleRequest, ErrUnauthorized,
+		ErrAppIDNotAllowed, ErrIPNotAllowed, ErrForbidden, ErrNotFound, ErrMethodNotAllowed,
+		ErrBodyTooLarge, ErrHeaderTooLarge, ErrExpectationFailed, ErrTooManyRequests, ErrInternal, ErrNotImplemented, ErrHTTPVersion,
 		ErrUnavailable, ErrHandlerFailed, ErrTooManyConns,
 	}
 }
