@@ -18,12 +18,12 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
@@ -227,19 +227,9 @@ func decodeAnswer(data []byte, out any) error {
 	return json.Unmarshal(data, out)
 }
 
-// excerpt is s without surrounding space, cut to at most max bytes (at a
-// character's boundary) with "…" when longer.
-func excerpt(s string, max int) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+// excerpt is s without surrounding space, cut to at most max bytes with
+// "…" when longer.
+func excerpt(s string, max int) string { return textcut.Cut(strings.TrimSpace(s), max) }
 
 // httpError is an answer of the admin API other than 2xx.
 type httpError struct {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/tracing"
 )
 
@@ -611,15 +611,7 @@ func deadLetterMsg(o *Options, subject string, h nats.Header, data []byte, md *j
 	// letter already stored (a duplicate, then terminated, lost).
 	dh[jetstream.MsgIDHeader] = []string{fmt.Sprintf("%s:%d:%d:dead", md.Stream, md.Sequence.Stream, md.Timestamp.UnixNano())}
 	dh[jetstream.ExpectedStreamHeader] = []string{o.DeadStream()}
-	text := reason.Error()
-	if len(text) > maxErrorHeader {
-		cut := maxErrorHeader
-		for cut > maxErrorHeader-(utf8.UTFMax-1) && !utf8.RuneStart(text[cut]) {
-			cut-- // before the character, never inside it (bytes that are no UTF-8 are cut where they are)
-		}
-		text = text[:cut] + "…"
-	}
-	dh[HeaderDeadError] = []string{headerValue(text)}
+	dh[HeaderDeadError] = []string{headerValue(textcut.Cut(reason.Error(), maxErrorHeader))}
 	dh[HeaderDeadDeliveries] = []string{strconv.FormatUint(md.NumDelivered, 10)}
 	dh[HeaderDeadStream] = []string{md.Stream}
 	dh[HeaderDeadSeq] = []string{strconv.FormatUint(md.Sequence.Stream, 10)}

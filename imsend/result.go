@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -78,23 +78,7 @@ const maxExcerpt = 512
 // cut before a character that would not fit whole, so a valid UTF-8 answer
 // gives a valid UTF-8 excerpt.
 func excerpt(body []byte) string {
-	if len(body) <= maxExcerpt {
-		return string(body)
-	}
-	return string(body[:runeCut(body, maxExcerpt)]) + "…"
-}
-
-// runeCut is where to cut b to at most n bytes: n, or up to
-// utf8.UTFMax-1 bytes before it when b[n] continues a character, so that
-// the cut falls before that character rather than inside it. b must be
-// longer than n. Bytes that are not UTF-8 are cut at n.
-func runeCut(b []byte, n int) int {
-	for cut := n; cut > max(0, n-utf8.UTFMax); cut-- {
-		if utf8.RuneStart(b[cut]) {
-			return cut
-		}
-	}
-	return n
+	return textcut.Cut(string(body[:min(len(body), maxExcerpt+1)]), maxExcerpt) // no copy of a long body
 }
 
 // OK reports an HTTP 200 answer with ActionStatus OK.

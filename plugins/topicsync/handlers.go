@@ -7,13 +7,13 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
 )
@@ -171,14 +171,7 @@ func loggedID(id string) string { return cutID(id, maxLoggedIDBytes) }
 // "…" when cut, and made valid UTF-8 (an invalid byte as U+FFFD). It cuts
 // first, so a hostile id as long as the body is not scanned whole.
 func cutID(id string, limit int) string {
-	if len(id) <= limit {
-		return strings.ToValidUTF8(id, "\uFFFD")
-	}
-	cut := limit
-	for cut > 0 && !utf8.RuneStart(id[cut]) {
-		cut--
-	}
-	return strings.ToValidUTF8(id[:cut], "\uFFFD") + "…"
+	return strings.ToValidUTF8(textcut.Cut(id, limit), "\uFFFD")
 }
 
 // InfoChanged applies the fields present. Without a TopicId (the documented

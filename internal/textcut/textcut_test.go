@@ -1,0 +1,28 @@
+package textcut_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/imcallback/imcallback/internal/textcut"
+)
+
+func TestCut(t *testing.T) {
+	tests := []struct {
+		name, s string
+		n       int
+		want    string
+	}{
+		{"short", "abc", 3, "abc"},
+		{"ascii", "abcdef", 3, "abc…"},
+		{"inside a character", "ab话", 3, "ab…"},
+		{"before a character", "abc话", 3, "abc…"},
+		{"not UTF-8", strings.Repeat("\x80", 10), 4, "\x80\x80\x80\x80…"},
+		{"zero", "ab", 0, "…"},
+	}
+	for _, tt := range tests {
+		if got := textcut.Cut(tt.s, tt.n); got != tt.want {
+			t.Errorf("%s: Cut(%q, %d) = %q, want %q", tt.name, tt.s, tt.n, got, tt.want)
+		}
+	}
+}
