@@ -19,11 +19,16 @@ func announceDev(dev bool) func(*config.Config, *zap.Logger) {
 	}
 }
 
-// warnUnknownEnv logs each IMCALLBACK_* variable the configuration ignored:
-// no setting (a typo such as IMCALLBACK_TOKEN, with the closest real name;
-// the modules' sections count as settings) or one of an app not accepted.
-func warnUnknownEnv(cfg *config.Config, log *zap.Logger) {
+// logIgnoredEnv logs each IMCALLBACK_* variable the configuration ignored:
+// as a warning one that is no setting (a typo such as IMCALLBACK_TOKEN,
+// with the closest real name; the modules' sections count as settings) or
+// one of an app not accepted, and at info level a setting's variable set
+// empty, which counts as unset.
+func logIgnoredEnv(cfg *config.Config, log *zap.Logger) {
 	for _, w := range cfg.EnvWarnings() {
 		log.Warn(w)
+	}
+	for _, n := range cfg.EmptyEnv() {
+		log.Info(n)
 	}
 }

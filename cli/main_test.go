@@ -1039,26 +1039,34 @@ func TestSIGHUPStopsGracefully(t *testing.T) {
 
 // TestServeWarnsAboutIgnoredVariables: the start warns about a variable
 // that is no setting and one of an app that is not accepted, and not about
-// a declared section's field.
+// a declared section's field; a setting's variable set empty, which counts
+// as unset, is said at info level.
 func TestServeWarnsAboutIgnoredVariables(t *testing.T) {
 	section := config.SectionInfo{Key: "moderation", Fields: []string{"words"},
 		Load: func(config.Source) (string, error) { return "", nil }}
-	environ := []string{"IMCALLBACK_SDKAPPID=1400000001",
+	environ := []string{"IMCALLBACK_SDKAPPID=1400000001", "IMCALLBACK_TOKENS=",
 		"IMCALLBACK_MODERATION_WORDS=spam", "IMCALLBACK_TOKEN=typo", "IMCALLBACK_APP_140000001_TOKENS=x"}
 	cfg, err := config.LoadWith(config.Source{Environ: func() []string { return environ }}, section)
 	if err != nil {
 		t.Fatal(err)
 	}
-	core, logs := observer.New(zapcore.WarnLevel)
-	warnUnknownEnv(cfg, zap.New(core))
-	var lines []string
+	core, logs := observer.New(zapcore.InfoLevel)
+	logIgnoredEnv(cfg, zap.New(core))
+	var warnings, infos []string
 	for _, e := range logs.All() {
-		lines = append(lines, e.Message)
+		if e.Level == zapcore.InfoLevel {
+			infos = append(infos, e.Message)
+		} else {
+			warnings = append(warnings, e.Message)
+		}
 	}
-	all := strings.Join(lines, "\n")
+	all := strings.Join(warnings, "\n")
 	if strings.Contains(all, "MODERATION_WORDS") || !strings.Contains(all, "IMCALLBACK_TOKEN is not a setting") ||
-		!strings.Contains(all, "IMCALLBACK_APP_140000001_TOKENS is ignored") {
+		!strings.Contains(all, "IMCALLBACK_APP_140000001_TOKENS is ignored") || strings.Contains(all, "empty") {
 		t.Fatalf("warnings:\n%s", all)
+	}
+	if want := []string{"IMCALLBACK_TOKENS is set but empty, so it counts as unset: the file's value or the default applies"}; !slices.Equal(infos, want) {
+		t.Fatalf("info lines %q, want %q", infos, want)
 	}
 }
 

@@ -71,7 +71,8 @@ func AppEnvName(id, key string) string { return appEnvPrefix + id + "_" + string
 // applyAppEnv merges the apps of the YAML list with IMCALLBACK_SDKAPPID
 // and the IMCALLBACK_APP_<SDKAPPID>_<KEY> variables: every listed app has
 // an entry, every entry's app is accepted, and a variable overrides the
-// file. It returns the problems of values that do not decode.
+// file; one set empty or to whitespace alone counts as unset, as a core
+// setting's does. It returns the problems of values that do not decode.
 func (c *Config) applyAppEnv(vars []string) []error {
 	index := map[string]int{}
 	for i, a := range c.Apps {
@@ -108,13 +109,20 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		if !ok || !listed {
 			continue // an unknown key: reported by UnknownEnv
 		}
+		if blank(value) {
+			// Unset, as a core setting's: an empty TOKENS would put the
+			// app on the global tokens, or on none.
+			c.emptyEnv = append(c.emptyEnv, emptyNote(name))
+			continue
+		}
 		a := &c.Apps[i]
 		value = strings.TrimSpace(value)
+		list := SplitList(value)
 		switch key {
 		case "tokens":
-			a.Tokens = SplitList(value)
+			a.Tokens = list
 		case "allow_cidrs":
-			a.AllowCIDRs = SplitList(value)
+			a.AllowCIDRs = list
 		case "secret_key":
 			a.SecretKey = value
 		case "admin_identifier":
@@ -130,7 +138,7 @@ func (c *Config) applyAppEnv(vars []string) []error {
 			a.IPList = b
 		case "iplist_nettypes":
 			a.IPListNetTypes = nil
-			for _, s := range SplitList(value) {
+			for _, s := range list {
 				var n int
 				if msg := setWholeNumber(reflect.ValueOf(&n).Elem(), s); msg != "" {
 					errs = append(errs, &FieldError{Key: "app_" + id + "_iplist_nettypes", Msg: fmt.Sprintf("%q %s", s, msg)})

@@ -21,9 +21,10 @@ import (
 )
 
 // Config is the whole service configuration. The koanf tag is the YAML key;
-// the environment variable is IMCALLBACK_ followed by the key in upper case,
-// except for the lists of entries (apps, forward), which only the file holds
-// (their variables are IMCALLBACK_APP_<SDKAPPID>_<KEY> and IMCALLBACK_FORWARD_URL).
+// the environment variable is IMCALLBACK_ followed by the key in upper case
+// (set empty, it counts as unset), except for the lists of entries (apps,
+// forward), which only the file holds (their variables are
+// IMCALLBACK_APP_<SDKAPPID>_<KEY> and IMCALLBACK_FORWARD_URL).
 type Config struct {
 	// SdkAppIDs are the SDKAppIDs whose callbacks are accepted.
 	SdkAppIDs []string `koanf:"sdkappid" yaml:"sdkappid"`
@@ -153,6 +154,9 @@ type Config struct {
 	// appEnvNotes are Load's warnings about per-app variables of apps that
 	// are not accepted; Notes returns them.
 	appEnvNotes []string
+	// emptyEnv are Load's notes about settings' variables set empty,
+	// which count as unset (EmptyEnv).
+	emptyEnv []string
 	// forwardFromEnv is 1 + the index in Forward of the destination that
 	// IMCALLBACK_FORWARD_URL set, 0 when none: its problems name the variables.
 	forwardFromEnv int
@@ -292,9 +296,6 @@ func (c *Config) problems() []error {
 	}
 	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
 		bad("trusted_proxies", "%v", err)
-	}
-	if c.ProxyHeader == "" {
-		c.ProxyHeader = "X-Forwarded-For" // set but empty, as templated environment files write it
 	}
 	if !strings.EqualFold(c.ProxyHeader, "X-Forwarded-For") && !strings.EqualFold(c.ProxyHeader, "X-Real-IP") {
 		bad("proxy_header", "%q must be X-Forwarded-For or X-Real-IP: the header your proxy sets", c.ProxyHeader)
@@ -477,7 +478,9 @@ func sameHost(a, b string) bool {
 //   - no token is configured (IMCALLBACK_TOKENS), so unsigned callbacks
 //     are accepted;
 //   - each IMCALLBACK_* environment variable that Load ignored because no
-//     setting has that name, with the closest real name (see UnknownEnv).
+//     setting has that name, with the closest real name (see UnknownEnv);
+//   - each setting's variable that Load ignored because it was set empty
+//     (see EmptyEnv).
 //
 // A `config check` command prints them after the configuration, e.g.
 //
@@ -527,7 +530,7 @@ func (c *Config) Notes() []string {
 		notes = append(notes, fmt.Sprintf("%s %v is wide: a captured callback is accepted again for that long "+
 			"(the window is meant to absorb clock skew; the default is %v)", EnvName("sign_window"), c.SignWindow, Default().SignWindow))
 	}
-	return append(notes, c.EnvWarnings()...)
+	return append(append(notes, c.EnvWarnings()...), c.EmptyEnv()...)
 }
 
 // wideSignWindow is the sign window past which Notes warns: the window
@@ -540,6 +543,19 @@ const wideSignWindow = 5 * time.Minute
 // logs them at start.
 func (c *Config) EnvWarnings() []string {
 	return append(slices.Clone(c.unknownEnv), c.appEnvNotes...)
+}
+
+// EmptyEnv are the notes about the variables of settings that Load found
+// set but empty (or whitespace alone), sorted: such a variable counts as
+// unset, so the file's value or the default applies. A templated env file
+// or compose's ${VAR} of an unset VAR writes one; the note says it was
+// seen, in case a value was meant. It covers the core settings, the
+// per-app ones of accepted apps and the declared sections' fields; the
+// start logs the notes at info level.
+func (c *Config) EmptyEnv() []string {
+	notes := slices.Clone(c.emptyEnv)
+	slices.Sort(notes)
+	return slices.Compact(notes)
 }
 
 func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {

@@ -631,7 +631,9 @@ func TestNotes(t *testing.T) {
 }
 
 // TestEmptyProxyHeaderIsTheDefault: a variable set but empty, as templated
-// environment files write it, is the default, not an error.
+// environment files write it, is the default, not an error, as every
+// setting's (TestEmptyVariableCountsAsUnset). In the file, where a value
+// is taken as written, an empty one is not one of the two headers.
 func TestEmptyProxyHeaderIsTheDefault(t *testing.T) {
 	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PROXY_HEADER=")})
 	if err != nil {
@@ -639,6 +641,10 @@ func TestEmptyProxyHeaderIsTheDefault(t *testing.T) {
 	}
 	if c.ProxyHeader != "X-Forwarded-For" {
 		t.Fatalf("proxy header %q", c.ProxyHeader)
+	}
+	if _, err := loadYAML(t, "sdkappid: [\"1\"]\nproxy_header: \"\"\n"); err == nil ||
+		!strings.Contains(err.Error(), `IMCALLBACK_PROXY_HEADER (proxy_header): "" must be X-Forwarded-For or X-Real-IP`) {
+		t.Errorf("proxy_header \"\" in the file: %v", err)
 	}
 }
 

@@ -38,7 +38,9 @@ const DevSdkAppID = "1400000000"
 // line each: keys in the file that no setting reads (*UnknownKeyError),
 // values that do not decode and values that do not validate (*FieldError).
 // IMCALLBACK_* variables that are not settings are no error: Notes
-// returns them.
+// returns them. A setting's variable set empty or to whitespace alone
+// counts as unset, so the file's value or the default stays (EmptyEnv
+// notes it).
 func Load(src Source) (*Config, error) { return LoadWith(src) }
 
 // LoadWith is Load for an app whose modules declared configuration
@@ -81,7 +83,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		environ = os.Environ
 	}
 	vars := environ()
-	err := loadEnv(k, envPrefix, known, vars)
+	read, err := loadEnv(k, envPrefix, known, vars)
 	if err != nil {
 		return nil, fmt.Errorf("config: environment: %w", err)
 	}
@@ -94,6 +96,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		}
 	}
 	var c Config
+	c.emptyEnv = append(append(read.empty, emptyFileOnlyEnv(vars)...), emptySectionEnv(vars, sections)...)
 	decodeErrs, failed := c.decode(k)
 	problems = append(problems, decodeErrs...)
 	problems = append(problems, c.applyAppEnv(vars)...)
@@ -122,6 +125,15 @@ func SplitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// blank reports whether a variable's value counts as unset: empty or
+// whitespace alone.
+func blank(value string) bool { return strings.TrimSpace(value) == "" }
+
+// emptyNote is the note about a setting's variable that is set but blank.
+func emptyNote(name string) string {
+	return name + " is set but empty, so it counts as unset: the file's value or the default applies"
 }
 
 // knownKeys maps each configuration key to the kind of its field.
@@ -176,26 +188,42 @@ func unknownKeys(keys []string, file string, sections []SectionInfo) []error {
 	return errs
 }
 
+// envRead is what loadEnv says about the variables it read.
+type envRead struct {
+	// empty are the notes about settings' variables set empty or to
+	// whitespace alone, which count as unset and were not loaded.
+	empty []string
+}
+
 // loadEnv loads the variables of vars that start with prefix and name a
-// key of known (the rest of the name, lower case) into k, splitting the
-// values of list keys at commas. Other variables are ignored here:
-// UnknownEnv reports them.
-func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars []string) error {
-	return k.Load(env.Provider(".", env.Opt{
+// key of known (the rest of the name, lower case) into k, trimmed, the
+// values of list keys split at commas. A variable that is empty or
+// whitespace alone counts as unset: the file's value or the default
+// stays, as when the variable is absent. A templated env file and
+// compose's ${VAR} of an unset VAR write such a variable, and taking it as
+// a value would silently remove the file's tokens or allowlist. Other
+// variables are ignored here: UnknownEnv reports them.
+func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars []string) (envRead, error) {
+	var read envRead
+	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      prefix,
 		EnvironFunc: func() []string { return vars },
 		TransformFunc: func(name, value string) (string, any) {
 			key := strings.ToLower(strings.TrimPrefix(name, prefix))
 			kind, ok := known[key]
-			if !ok {
+			switch {
+			case !ok:
 				return "", nil
-			}
-			if kind == reflect.Slice {
+			case blank(value):
+				read.empty = append(read.empty, emptyNote(name))
+				return "", nil
+			case kind == reflect.Slice:
 				return key, SplitList(value)
 			}
 			return key, strings.TrimSpace(value)
 		},
 	}), nil)
+	return read, err
 }
 
 // fileOnlyKeys are the settings that are lists of entries, which a YAML
@@ -210,13 +238,44 @@ var fileOnlyKeys = map[string]string{
 func fileOnlyEnv(vars []string) []error {
 	var errs []error
 	for _, kv := range vars {
-		name, _, _ := strings.Cut(kv, "=")
+		name, value, _ := strings.Cut(kv, "=")
 		key := strings.ToLower(strings.TrimPrefix(name, envPrefix))
-		if instead, ok := fileOnlyKeys[key]; ok && strings.HasPrefix(name, envPrefix) {
+		if instead, ok := fileOnlyKeys[key]; ok && strings.HasPrefix(name, envPrefix) && !blank(value) {
 			errs = append(errs, &FieldError{Key: key, Msg: "is read from the configuration file only; in the environment use " + instead})
 		}
 	}
 	return errs
+}
+
+// emptyFileOnlyEnv are the notes about the variables of vars that name a
+// file-only setting and are empty: unset, not refused.
+func emptyFileOnlyEnv(vars []string) []string {
+	var notes []string
+	for _, kv := range vars {
+		name, value, _ := strings.Cut(kv, "=")
+		key := strings.ToLower(strings.TrimPrefix(name, envPrefix))
+		if _, ok := fileOnlyKeys[key]; ok && strings.HasPrefix(name, envPrefix) && blank(value) {
+			notes = append(notes, emptyNote(name))
+		}
+	}
+	return notes
+}
+
+// emptySectionEnv are the notes about the variables of vars that name a
+// field of a declared section and are empty: LoadSection reads them as
+// unset, as Load reads the core settings'.
+func emptySectionEnv(vars []string, sections []SectionInfo) []string {
+	var notes []string
+	for _, kv := range vars {
+		name, value, _ := strings.Cut(kv, "=")
+		for _, s := range sections {
+			if field, ok := strings.CutPrefix(name, EnvName(s.Key)+"_"); ok && blank(value) &&
+				slices.Contains(s.Fields, strings.ToLower(field)) {
+				notes = append(notes, emptyNote(name))
+			}
+		}
+	}
+	return notes
 }
 
 // appEntryKeys are the keys of an apps entry.

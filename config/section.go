@@ -42,10 +42,11 @@ type SectionInfo struct {
 
 // Section declares a module's own configuration section: the fields of T
 // (named by their koanf tags) are read from the same YAML file under key,
-// then from IMCALLBACK_<KEY>_<FIELD> variables, over the values of def,
-// and T's Validate runs at start; every problem is reported with the
-// core settings' in one error. It provides T to the app, and `config
-// check` shows it, fields tagged `secret:"true"` redacted:
+// then from IMCALLBACK_<KEY>_<FIELD> variables, over the values of def
+// (read as the core settings' are: one set empty counts as unset), and
+// T's Validate runs at start; every problem is reported with the core
+// settings' in one error. It provides T to the app, and `config check`
+// shows it, fields tagged `secret:"true"` redacted:
 //
 //	type Settings struct {
 //		Words    []string `koanf:"words"`
@@ -116,7 +117,8 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 	if environ == nil {
 		environ = os.Environ
 	}
-	err := loadEnv(k, envPrefix+strings.ToUpper(key)+"_", fields, environ())
+	// Load notes the section's variables that are set empty.
+	_, err := loadEnv(k, envPrefix+strings.ToUpper(key)+"_", fields, environ())
 	if err != nil {
 		return def, fmt.Errorf("config: environment: %w", err)
 	}

@@ -315,7 +315,8 @@ func TestStartNotesInlineDelivery(t *testing.T) {
 }
 
 // TestStartSignsForTheConfiguredApp: the Sender follows env's overrides of
-// the app id and tokens, so a test of an app of its own is accepted.
+// the app id and tokens, so a test of an app of its own is accepted; an
+// override set empty removes the default.
 func TestStartSignsForTheConfiguredApp(t *testing.T) {
 	for _, tt := range []struct {
 		name          string
@@ -326,6 +327,9 @@ func TestStartSignsForTheConfiguredApp(t *testing.T) {
 		{"another app", []string{"IMCALLBACK_SDKAPPID=1400000099"}, "1400000099", imtest.Token},
 		{"a global token", []string{"IMCALLBACK_TOKENS=other"}, imtest.AppID, "other"},
 		{"the app's own token", []string{"IMCALLBACK_APP_1400000000_TOKENS=own"}, imtest.AppID, "own"},
+		// An empty variable counts as unset for the service: it replaces
+		// Start's default, so the service runs without a token.
+		{"no token", []string{"IMCALLBACK_TOKENS="}, imtest.AppID, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := imtest.Start(t, append([]string{"IMCALLBACK_DELIVERY=inline"}, tt.env...))

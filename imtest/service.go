@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +57,24 @@ type Service struct {
 	cfg *config.Config
 }
 
+// lastOfEachName keeps the last "NAME=value" of each name of vars, in the
+// order of those last ones. The service reads an empty variable as unset,
+// so an override "NAME=" must replace an earlier value, not sit beside it.
+func lastOfEachName(vars []string) []string {
+	last := map[string]int{}
+	for i, kv := range vars {
+		name, _, _ := strings.Cut(kv, "=")
+		last[name] = i
+	}
+	out := make([]string, 0, len(last))
+	for i, kv := range vars {
+		if name, _, _ := strings.Cut(kv, "="); last[name] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // SenderFor returns a copy of the service's Sender for another app,
 // signed with that app's first token (IMCALLBACK_APP_<appid>_TOKENS, else
 // the global IMCALLBACK_TOKENS) as the service verifies it: with per-app
@@ -85,19 +104,22 @@ type optionalSink struct {
 
 // Start runs imcallback.Module plus opts on 127.0.0.1:0 listeners with a
 // fresh data directory, SdkAppid AppID and token Token. env adds or
-// overrides IMCALLBACK_* variables ("NAME=value"). Without delivery.Module
+// overrides IMCALLBACK_* variables ("NAME=value"), the last of a name
+// winning; "NAME=" removes Start's default, so the setting's own default
+// applies (IMCALLBACK_TOKENS= runs without a token: the service reads an
+// empty variable as unset). Without delivery.Module
 // in opts after-handlers run inline; when the configuration says durable,
 // Start notes that in the test's log.
 func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	t.Helper()
-	environ := append([]string{
+	environ := lastOfEachName(append([]string{
 		"IMCALLBACK_SDKAPPID=" + AppID,
 		"IMCALLBACK_TOKENS=" + Token,
 		"IMCALLBACK_LISTEN=127.0.0.1:0",
 		"IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0",
 		"IMCALLBACK_DATA_DIR=" + t.TempDir(),
 		"IMCALLBACK_LOG_LEVEL=error",
-	}, env...)
+	}, env...))
 	var pub *server.Public
 	var adm *server.Admin
 	var cfg *config.Config

@@ -1,0 +1,140 @@
+package config_test
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/imcallback/imcallback/config"
+)
+
+// emptyEnvFile sets settings away from their defaults, so that a variable
+// set empty over it would show by changing them.
+const emptyEnvFile = `sdkappid: ["1400000001"]
+tokens: [file-token]
+listen: ":8081"
+path: /cb
+admin_listen: "127.0.0.1:9091"
+admin_token: file-admin-token
+allow_cidrs: [10.0.0.0/8]
+trusted_proxies: [10.1.0.0/16]
+proxy_header: X-Real-IP
+sign_window: 30s
+before_fallback: deny
+data_dir: /var/lib/imcb
+log_level: debug
+log_format: console
+log_buffer: 0s
+store_dsn: postgres://u@db/imcb
+delivery: inline
+nats_url: nats://n1:4222
+stream: FILESTREAM
+subject_prefix: acme
+workers: 8
+backoff: [1s, 2s]
+forward_url: https://example.com/hook
+forward_secret: ` + whsec + `
+forward_match: ["Group.*"]
+apps:
+  - sdkappid: "1400000001"
+    tokens: [app-token]
+    allow_cidrs: [10.2.0.0/16]
+    secret_key: app-secret
+    admin_identifier: file-admin
+`
+
+// settingsOf is everything Load read, secrets included, for comparing two loads.
+func settingsOf(c *config.Config) string {
+	return c.YAML() + fmt.Sprintf("%q %q %q %q %+v %+v", c.Tokens, c.AdminToken, c.StoreDSN, c.NATSURL, c.Apps, c.Forward)
+}
+
+// TestEmptyVariableCountsAsUnset: a setting's variable set to the empty
+// string, or to whitespace alone, as a templated env file or compose's
+// ${VAR} of an unset VAR writes it, leaves the file's value or the
+// default. Before, IMCALLBACK_TOKENS= removed the file's tokens (and the
+// service accepted unsigned callbacks, with only a note), and an empty
+// duration or number stopped the start. Every setting is tried.
+func TestEmptyVariableCountsAsUnset(t *testing.T) {
+	file := writeTemp(t, emptyEnvFile)
+	want, err := config.Load(config.Source{File: file, Environ: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	typ := reflect.TypeFor[config.Config]()
+	for i := range typ.NumField() {
+		if key := typ.Field(i).Tag.Get("koanf"); key != "" && key != "-" {
+			names = append(names, config.EnvName(key)) // apps and forward too: file-only, refused when set
+		}
+	}
+	names = append(names, config.AppEnvName("1400000001", "tokens"), config.AppEnvName("1400000001", "allow_cidrs"),
+		config.AppEnvName("1400000001", "secret_key"), config.AppEnvName("1400000001", "iplist"),
+		config.AppEnvName("1400000001", "iplist_nettypes"), config.AppEnvName("1400000001", "admin_identifier"),
+		config.AppEnvName("1400000001", "api_base"))
+	for _, name := range names {
+		for _, value := range []string{"", " \t "} {
+			t.Run(fmt.Sprintf("%s=%q", name, value), func(t *testing.T) {
+				c, err := config.Load(config.Source{File: file, Environ: env(name + "=" + value)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := settingsOf(c); got != settingsOf(want) {
+					t.Errorf("the empty variable changed the settings:\n%s\nwant\n%s", got, settingsOf(want))
+				}
+				note := name + " is set but empty, so it counts as unset: the file's value or the default applies"
+				if !slices.Contains(c.Notes(), note) || !slices.Equal(c.EmptyEnv(), []string{note}) {
+					t.Errorf("notes %q, empty variables %q; want the note %q", c.Notes(), c.EmptyEnv(), note)
+				}
+				if slices.Contains(c.EnvWarnings(), note) {
+					t.Errorf("the note is a warning: %q", c.EnvWarnings())
+				}
+			})
+		}
+	}
+}
+
+// TestEmptyVariableWithoutAFile: without a file an empty variable is the
+// default, a non-empty one still overrides, and one that is no setting is
+// still noted as such, not as an empty setting.
+func TestEmptyVariableWithoutAFile(t *testing.T) {
+	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SIGN_WINDOW=",
+		"IMCALLBACK_LOG_LEVEL=warn", "IMCALLBACK_PROXY_HEADER= ", "IMCALLBACK_TOKEN=")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := config.Default(); c.SignWindow != d.SignWindow || c.LogLevel != "warn" || c.ProxyHeader != d.ProxyHeader {
+		t.Errorf("sign window %v, log level %q, proxy header %q", c.SignWindow, c.LogLevel, c.ProxyHeader)
+	}
+	if got := strings.Join(c.EmptyEnv(), "\n"); !strings.Contains(got, "IMCALLBACK_SIGN_WINDOW is set but empty") ||
+		!strings.Contains(got, "IMCALLBACK_PROXY_HEADER is set but empty") || strings.Contains(got, "IMCALLBACK_TOKEN ") {
+		t.Errorf("empty variables noted:\n%s", got)
+	}
+	if !slices.Contains(c.EnvWarnings(), "IMCALLBACK_TOKEN is not a setting; did you mean IMCALLBACK_TOKENS?") {
+		t.Errorf("warnings %q", c.EnvWarnings())
+	}
+}
+
+// TestEmptySectionVariableCountsAsUnset: a declared section's variable set
+// empty leaves the section's value from the file, and Load notes it.
+func TestEmptySectionVariableCountsAsUnset(t *testing.T) {
+	src := config.Source{File: yamlFile(t, "sdkappid: [\"1\"]\nwords:\n  list: [spam]\n  api_key: k\n"),
+		Environ: env("IMCALLBACK_WORDS_LIST=", "IMCALLBACK_WORDS_API_KEY= ")}
+	v, err := config.LoadSection(src, "words", wordsDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(v.List, []string{"spam"}) || v.APIKey != "k" {
+		t.Errorf("section %+v", v)
+	}
+	info := config.SectionInfo{Key: "words", Fields: []string{"api_key", "code", "list", "pause"}}
+	c, err := config.LoadWith(src, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.EmptyEnv(), "\n"); !strings.Contains(got, "IMCALLBACK_WORDS_LIST is set but empty") ||
+		!strings.Contains(got, "IMCALLBACK_WORDS_API_KEY is set but empty") {
+		t.Errorf("empty variables noted:\n%s", got)
+	}
+}
