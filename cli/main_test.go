@@ -1072,22 +1072,32 @@ func TestServeWarnsAboutIgnoredVariables(t *testing.T) {
 
 // TestSendSignsWithTheAppsOwnToken: without --token, send signs with the
 // app's own token when IMCALLBACK_APP_<appid>_TOKENS has one, as the
-// service verifies, and with IMCALLBACK_TOKENS otherwise. Blank items of
-// the lists are skipped, as the service skips them.
+// service verifies, and with IMCALLBACK_TOKENS otherwise; an app's list
+// set empty counts as unset. A list with an empty item is refused, naming
+// the variable, as the service refuses it.
 func TestSendSignsWithTheAppsOwnToken(t *testing.T) {
 	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	appVar := config.AppEnvName(imtest.AppID, "tokens")
 	tests := []struct {
 		name, global, app string
+		err               string // "" when the send is answered 200
 	}{
-		{"the app's own token", "the-global-one", imtest.Token},
-		{"the app's list starting with a blank", "the-global-one", " , " + imtest.Token},
-		{"the global list starting with a blank", "," + imtest.Token, ""},
+		{"the app's own token", "the-global-one", imtest.Token, ""},
+		{"the global token, the app's list empty", imtest.Token, " ", ""},
+		{"the app's list starting with a blank", "the-global-one", " , " + imtest.Token, appVar + ": item 1 of 2 is empty"},
+		{"the global list ending with a comma", imtest.Token + ",", "", "IMCALLBACK_TOKENS: item 2 of 2 is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("IMCALLBACK_TOKENS", tt.global)
-			t.Setenv(config.AppEnvName(imtest.AppID, "tokens"), tt.app)
+			t.Setenv(appVar, tt.app)
 			out, err := runCLI(t, "send", "--url", s.Sender.URL, "--appid", imtest.AppID, "--command", "Group.CallbackAfterCreateTopic", "--sample")
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q\n%s", err, tt.err, out)
+				}
+				return
+			}
 			if err != nil || !strings.Contains(out, "HTTP 200") {
 				t.Fatalf("%v\n%s", err, out)
 			}

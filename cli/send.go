@@ -75,11 +75,18 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 			// Unless given (even as ""), the app id and token come from the
 			// environment here, not as flag defaults: --help never prints a token.
 			if !c.Flags().Changed("appid") {
-				f.appID = firstOf(os.Getenv("IMCALLBACK_SDKAPPID"), "1400000000")
+				id, err := firstOf("IMCALLBACK_SDKAPPID", "1400000000")
+				if err != nil {
+					return err
+				}
+				f.appID = id
 			}
 			if !c.Flags().Changed("token") {
-				// The app's own token when it has one, as the service verifies.
-				f.token = firstOf(os.Getenv(config.AppEnvName(f.appID, "tokens")), firstOf(os.Getenv("IMCALLBACK_TOKENS"), ""))
+				token, err := envToken(f.appID)
+				if err != nil {
+					return err
+				}
+				f.token = token
 			}
 			return runSend(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), f, samples)
 		},
@@ -129,13 +136,29 @@ func (f *sendFlags) fromConfig(g *globalFlags, given func(flag string) bool) err
 	return nil
 }
 
-// firstOf is the first item of a list setting, read as the service reads
-// it, or def when it has none.
-func firstOf(list, def string) string {
-	if items := config.SplitList(list); len(items) > 0 {
-		return items[0]
+// envToken is the token the service verifies app's callbacks with, from
+// the environment: the first of the app's own (IMCALLBACK_APP_<app>_TOKENS)
+// when it has one, else the first global one (IMCALLBACK_TOKENS).
+func envToken(app string) (string, error) {
+	global, err := firstOf("IMCALLBACK_TOKENS", "")
+	if err != nil {
+		return "", err
 	}
-	return def
+	return firstOf(config.AppEnvName(app, "tokens"), global)
+}
+
+// firstOf is the first item of the list setting of the variable name,
+// read as the service reads it (config.ParseList: unset or empty, def; an
+// empty item, an error naming the variable), or def when it has none.
+func firstOf(name, def string) (string, error) {
+	items, err := config.ParseList(os.Getenv(name))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	if len(items) > 0 {
+		return items[0], nil
+	}
+	return def, nil
 }
 
 func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples sampleSource) error {

@@ -117,7 +117,14 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		}
 		a := &c.Apps[i]
 		value = strings.TrimSpace(value)
-		list := SplitList(value)
+		var list []string
+		if keys[key] == reflect.Slice {
+			var err error
+			if list, err = ParseList(value); err != nil {
+				errs = append(errs, &FieldError{Key: "app_" + id + "_" + key, Msg: err.Error()})
+				continue
+			}
+		}
 		switch key {
 		case "tokens":
 			a.Tokens = list

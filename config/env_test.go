@@ -138,3 +138,93 @@ func TestEmptySectionVariableCountsAsUnset(t *testing.T) {
 		t.Errorf("empty variables noted:\n%s", got)
 	}
 }
+
+// TestParseList: a list setting's items are trimmed; an empty value is no
+// items; an empty item anywhere, a trailing comma's too, is an error
+// naming its position and never an item, which may be a secret.
+func TestParseList(t *testing.T) {
+	const why = " (a doubled, leading or trailing comma; a template's unset variable leaves one): separate the items with single commas"
+	const whyMany = " (doubled, leading or trailing commas; a template's unset variable leaves one): separate the items with single commas"
+	tests := []struct {
+		value string
+		want  []string
+		err   string
+	}{
+		{"a,b", []string{"a", "b"}, ""},
+		{" a , b\t", []string{"a", "b"}, ""},
+		{"a", []string{"a"}, ""},
+		{"", []string{}, ""},
+		{" \t", []string{}, ""},
+		{"secret-a,,secret-b", nil, "item 2 of 3 is empty" + why},
+		{"secret-a, ,secret-b", nil, "item 2 of 3 is empty" + why},
+		{"secret-a,secret-b,", nil, "item 3 of 3 is empty" + why},
+		{",secret-a", nil, "item 1 of 2 is empty" + why},
+		{",", nil, "items 1, 2 of 2 are empty" + whyMany},
+		{"secret-a,,secret-b,", nil, "items 2, 4 of 4 are empty" + whyMany},
+	}
+	for _, tt := range tests {
+		got, err := config.ParseList(tt.value)
+		if tt.err == "" {
+			if err != nil || !slices.Equal(got, tt.want) || got == nil {
+				t.Errorf("ParseList(%q) = %q, %v; want %q", tt.value, got, err, tt.want)
+			}
+			continue
+		}
+		if err == nil || err.Error() != tt.err || got != nil {
+			t.Errorf("ParseList(%q) = %q, %v; want the error %q", tt.value, got, err, tt.err)
+		}
+	}
+	// SplitList stays lenient for its callers.
+	if got := config.SplitList(" a,,b, "); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("SplitList = %q", got)
+	}
+}
+
+// TestListVariableWithAnEmptyItem: a list variable with an empty item, as
+// IMCALLBACK_TOKENS=${OLD},${NEW} writes it with one of them unset, stops
+// the start with one line naming the variable and the item's position,
+// never a token; before, the item was dropped silently.
+func TestListVariableWithAnEmptyItem(t *testing.T) {
+	const why = " is empty (a doubled, leading or trailing comma; a template's unset variable leaves one): separate the items with single commas"
+	tests := []struct {
+		name string
+		vars []string
+		want string
+	}{
+		{"tokens", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=secret-old,,secret-new"},
+			"IMCALLBACK_TOKENS (tokens): item 2 of 3" + why},
+		{"a trailing comma", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=secret-old,"},
+			"IMCALLBACK_TOKENS (tokens): item 2 of 2" + why},
+		{"apps, without validation's noise", []string{"IMCALLBACK_SDKAPPID=1,,2"},
+			"IMCALLBACK_SDKAPPID (sdkappid): item 2 of 3" + why},
+		{"allowlist", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=10.0.0.0/8,"},
+			"IMCALLBACK_ALLOW_CIDRS (allow_cidrs): item 2 of 2" + why},
+		{"durations", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BACKOFF=1s,,5s"},
+			"IMCALLBACK_BACKOFF (backoff): item 2 of 3" + why},
+		{"an app's tokens", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_TOKENS=,secret-app"},
+			"IMCALLBACK_APP_1_TOKENS (app_1_tokens): item 1 of 2" + why},
+		{"an app's nettypes", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_IPLIST_NETTYPES=5,,6"},
+			"IMCALLBACK_APP_1_IPLIST_NETTYPES (app_1_iplist_nettypes): item 2 of 3" + why},
+		{"forward globs", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_FORWARD_URL=https://h/", "IMCALLBACK_FORWARD_SECRET=" + whsec,
+			"IMCALLBACK_FORWARD_MATCH=Group.*,,C2C.*"}, "IMCALLBACK_FORWARD_MATCH (forward_match): item 2 of 3" + why},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			if _, err := config.Load(config.Source{Environ: env(tt.vars...)}); err != nil {
+				got = strings.Split(err.Error(), "\n")[1:]
+			}
+			if !slices.Equal(got, []string{tt.want}) {
+				t.Errorf("error lines\n%q\nwant\n%q", got, tt.want)
+			}
+			if strings.Contains(strings.Join(got, "\n"), "secret-") {
+				t.Errorf("a token in the error: %q", got)
+			}
+		})
+	}
+	// A section's list, read by LoadSection.
+	_, err := config.LoadSection(config.Source{Environ: env("IMCALLBACK_WORDS_LIST=spam,,eggs")}, "words", wordsDefaults)
+	if want := "IMCALLBACK_WORDS_LIST (words.list): item 2 of 3" + why; err == nil || err.Error() != want {
+		t.Errorf("section list: %v, want %q", err, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/knadh/koanf/parsers/yaml"
@@ -83,9 +84,12 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		environ = os.Environ
 	}
 	vars := environ()
-	read, err := loadEnv(k, envPrefix, known, vars)
+	read, err := loadEnv(k, envPrefix, "", known, vars)
 	if err != nil {
 		return nil, fmt.Errorf("config: environment: %w", err)
+	}
+	for _, fe := range read.problems {
+		problems = append(problems, fe)
 	}
 	problems = append(problems, fileOnlyEnv(vars)...)
 	// The development app stands in for a configuration without apps only:
@@ -98,6 +102,11 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	var c Config
 	c.emptyEnv = append(append(read.empty, emptyFileOnlyEnv(vars)...), emptySectionEnv(vars, sections)...)
 	decodeErrs, failed := c.decode(k)
+	for _, fe := range read.problems {
+		// The file's value or the default stayed: what validation says
+		// about it is noise beside the variable's own problem.
+		failed[fe.Key] = true
+	}
 	problems = append(problems, decodeErrs...)
 	problems = append(problems, c.applyAppEnv(vars)...)
 	problems = append(problems, c.applyForwardEnv()...)
@@ -115,8 +124,11 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	return &c, nil
 }
 
-// SplitList reads a comma-separated list, as the service reads its list
-// settings: items trimmed, blanks dropped.
+// SplitList reads a comma-separated list leniently: items trimmed, blanks
+// dropped.
+//
+// Deprecated: the service reads its list settings with ParseList, which
+// refuses an empty item; use it to read a list as the service does.
 func SplitList(v string) []string {
 	out := []string{}
 	for _, s := range strings.Split(v, ",") {
@@ -125,6 +137,38 @@ func SplitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// ParseList reads a comma-separated list as the service reads its list
+// settings (IMCALLBACK_TOKENS=a,b): items trimmed, and a value that is
+// empty or whitespace alone is no items. An empty item, of a doubled,
+// leading or trailing comma (a,,b or a,b,) or of spaces alone, is an
+// error naming its position and never the items, which may be secrets: it
+// is what a template leaves of an unset variable (a,${B},c), so a token
+// or an address is missing, and dropping it would hide that.
+func ParseList(v string) ([]string, error) {
+	out := []string{}
+	if blank(v) {
+		return out, nil
+	}
+	items := strings.Split(v, ",")
+	var empty []string
+	for i, s := range items {
+		if s = strings.TrimSpace(s); s == "" {
+			empty = append(empty, strconv.Itoa(i+1))
+			continue
+		}
+		out = append(out, s)
+	}
+	switch {
+	case len(empty) == 1:
+		return nil, fmt.Errorf("item %s of %d is empty (a doubled, leading or trailing comma; "+
+			"a template's unset variable leaves one): separate the items with single commas", empty[0], len(items))
+	case len(empty) > 1:
+		return nil, fmt.Errorf("items %s of %d are empty (doubled, leading or trailing commas; "+
+			"a template's unset variable leaves one): separate the items with single commas", strings.Join(empty, ", "), len(items))
+	}
+	return out, nil
 }
 
 // blank reports whether a variable's value counts as unset: empty or
@@ -193,17 +237,21 @@ type envRead struct {
 	// empty are the notes about settings' variables set empty or to
 	// whitespace alone, which count as unset and were not loaded.
 	empty []string
+	// problems are the list values with an empty item (ParseList), which
+	// were not loaded either.
+	problems []*FieldError
 }
 
 // loadEnv loads the variables of vars that start with prefix and name a
 // key of known (the rest of the name, lower case) into k, trimmed, the
-// values of list keys split at commas. A variable that is empty or
+// values of list keys split at commas (ParseList). A variable that is empty or
 // whitespace alone counts as unset: the file's value or the default
 // stays, as when the variable is absent. A templated env file and
 // compose's ${VAR} of an unset VAR write such a variable, and taking it as
-// a value would silently remove the file's tokens or allowlist. Other
-// variables are ignored here: UnknownEnv reports them.
-func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars []string) (envRead, error) {
+// a value would silently remove the file's tokens or allowlist. Problems
+// are reported under keyPrefix+key. Other variables are ignored here:
+// UnknownEnv reports them.
+func loadEnv(k *koanf.Koanf, prefix, keyPrefix string, known map[string]reflect.Kind, vars []string) (envRead, error) {
 	var read envRead
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      prefix,
@@ -218,7 +266,12 @@ func loadEnv(k *koanf.Koanf, prefix string, known map[string]reflect.Kind, vars 
 				read.empty = append(read.empty, emptyNote(name))
 				return "", nil
 			case kind == reflect.Slice:
-				return key, SplitList(value)
+				items, err := ParseList(value)
+				if err != nil {
+					read.problems = append(read.problems, &FieldError{Key: keyPrefix + key, Msg: err.Error()})
+					return "", nil
+				}
+				return key, items
 			}
 			return key, strings.TrimSpace(value)
 		},

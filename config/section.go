@@ -43,10 +43,11 @@ type SectionInfo struct {
 // Section declares a module's own configuration section: the fields of T
 // (named by their koanf tags) are read from the same YAML file under key,
 // then from IMCALLBACK_<KEY>_<FIELD> variables, over the values of def
-// (read as the core settings' are: one set empty counts as unset), and
-// T's Validate runs at start; every problem is reported with the core
-// settings' in one error. It provides T to the app, and `config check`
-// shows it, fields tagged `secret:"true"` redacted:
+// (read as the core settings' are: one set empty counts as unset, a list
+// with an empty item is an error), and T's Validate runs at start; every
+// problem is reported with the core settings' in one error. It provides T
+// to the app, and `config check` shows it, fields tagged `secret:"true"`
+// redacted:
 //
 //	type Settings struct {
 //		Words    []string `koanf:"words"`
@@ -118,9 +119,12 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		environ = os.Environ
 	}
 	// Load notes the section's variables that are set empty.
-	_, err := loadEnv(k, envPrefix+strings.ToUpper(key)+"_", fields, environ())
+	read, err := loadEnv(k, envPrefix+strings.ToUpper(key)+"_", key+".", fields, environ())
 	if err != nil {
 		return def, fmt.Errorf("config: environment: %w", err)
+	}
+	for _, fe := range read.problems {
+		problems = append(problems, fe)
 	}
 	out := def
 	v := reflect.ValueOf(&out).Elem()
