@@ -219,13 +219,14 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 }
 
 // checkTokens reports under key each token that is empty (it would accept
-// a signature anyone can compute), over 128 characters, that has
-// whitespace around it or control characters in it (untrimmed), or a comma.
+// a signature anyone can compute), over 128 characters, with control
+// characters in it (controlChar), or with a comma. Whitespace around one
+// is refused as around every value of the file (checkSpaced).
 func checkTokens(key string, tokens []string, bad func(key, format string, args ...any)) {
 	for i, t := range tokens {
 		if t == "" || len(t) > 128 {
 			bad(key, "token #%d must be 1 to 128 characters", i+1)
-		} else if msg := untrimmed(t); msg != "" {
+		} else if msg := controlChar(t); msg != "" {
 			bad(key, "token #%d %s", i+1, msg)
 		} else if strings.Contains(t, ",") {
 			// The variable splits at commas, so no token has one: in the
@@ -235,16 +236,11 @@ func checkTokens(key string, tokens []string, bad func(key, format string, args 
 	}
 }
 
-// untrimmed says what is wrong with a secret that has whitespace around it
-// or a control character in it, "" when nothing is. A variable is trimmed
-// when it is read, a quoted or block value in the file is not: such a
-// token would never match the one IM signs with, and an admin token
-// could not be sent (HTTP drops the whitespace around a header value).
-// The value itself is never shown.
-func untrimmed(s string) string {
-	if strings.TrimSpace(s) != s {
-		return "has whitespace before or after it (in the file, check the quotes or the block scalar)"
-	}
+// controlChar says what is wrong with a secret that has a control
+// character in it (a tab, a line break of a block scalar), "" when nothing
+// is: such a token would never match the one IM signs with, and an admin
+// token could not be sent in a header. The value itself is never shown.
+func controlChar(s string) string {
 	if strings.ContainsFunc(s, unicode.IsControl) {
 		return "contains a control character (a tab or a line break)"
 	}

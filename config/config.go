@@ -221,14 +221,25 @@ func (e *FieldError) Error() string {
 }
 
 // Validate checks every field and returns all problems at once, each a
-// *FieldError naming the environment variable and the YAML key.
+// *FieldError naming the environment variable and the YAML key. A string,
+// or a list's item, with whitespace before or after it is refused, and
+// reported alone: a variable is trimmed when it is read, a value of the
+// file is not (checkSpaced).
 func (c *Config) Validate() error { return errors.Join(c.problems()...) }
 
 // problems is what Validate reports, one *FieldError each.
 func (c *Config) problems() []error {
 	var errs []error
-	bad := func(key, format string, args ...any) {
+	report := func(key, format string, args ...any) {
 		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	// A value with whitespace around it would fail its own checks too,
+	// with messages that do not show why.
+	spaced := c.checkSpaced(report)
+	bad := func(key, format string, args ...any) {
+		if !spaced[key] {
+			report(key, format, args...)
+		}
 	}
 	if len(c.SdkAppIDs) == 0 {
 		bad("sdkappid", "required: the SDKAppID(s) of your IM application, comma-separated")
@@ -268,7 +279,7 @@ func (c *Config) problems() []error {
 	if c.AdminListen == "" {
 		bad("admin_listen", "required")
 	}
-	if msg := untrimmed(c.AdminToken); msg != "" {
+	if msg := controlChar(c.AdminToken); msg != "" {
 		bad("admin_token", "%s", msg)
 	}
 	if c.NATSListen != "" && !loopbackListen(c.NATSListen) && !malformed["nats_listen"] {

@@ -718,15 +718,16 @@ func FuzzRedactHidesThePassword(f *testing.F) {
 
 // A quoted or block value in the file keeps the whitespace around it, which
 // a variable loses: such a token would never match the one IM signs with,
-// and an admin token with it cannot be sent. The error never shows it.
+// and an admin token with it cannot be sent. The error never shows it
+// (every value of the file is checked so: TestFileValueWithWhitespace).
 func TestLoadRejectsUntrimmedSecrets(t *testing.T) {
 	tests := []struct {
 		name, file string
 		want       []string
 	}{
-		{"global token", "sdkappid: [\"1\"]\ntokens: [\"s3cret \"]\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 has whitespace"}},
-		{"app token", "apps:\n  - sdkappid: \"1\"\n    tokens: [\"ok\", \" s3cret\"]\n", []string{"IMCALLBACK_APP_1_TOKENS (app_1_tokens): token #2 has whitespace"}},
-		{"admin token from a block scalar", "sdkappid: [\"1\"]\nadmin_token: |\n  s3cret\n", []string{"IMCALLBACK_ADMIN_TOKEN (admin_token): has whitespace"}},
+		{"global token", "sdkappid: [\"1\"]\ntokens: [\"s3cret \"]\n", []string{"IMCALLBACK_TOKENS (tokens): item #1 has whitespace"}},
+		{"app token", "apps:\n  - sdkappid: \"1\"\n    tokens: [\"ok\", \" s3cret\"]\n", []string{"IMCALLBACK_APP_1_TOKENS (app_1_tokens): item #2 has whitespace"}},
+		{"admin token from a block scalar", "sdkappid: [\"1\"]\nadmin_token: |\n  s3cret\n", []string{"IMCALLBACK_ADMIN_TOKEN (admin_token): the value has whitespace"}},
 		{"tab inside", "sdkappid: [\"1\"]\ntokens: [\"s3\\tcret\"]\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 contains a control character"}},
 		{"a list written as one string", "sdkappid: [\"1\"]\ntokens: \"s3cretA, s3cretB\"\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 contains a comma"}},
 	}
@@ -844,7 +845,7 @@ func TestPathIsALiteralURLPath(t *testing.T) {
 	}{
 		{"/im/callback", ""},
 		{"/im/v1/callback-2_x.y~z", ""},
-		{"/im/callback ", `IMCALLBACK_PATH (path): "/im/callback " holds ' ': the path IM calls is a literal URL path, e.g. /im/callback; no whitespace, control characters, '?', '#', ':' or '*'`},
+		{"/im/callback ", `IMCALLBACK_PATH (path): "/im/callback " has whitespace before or after it (in the file, check the quotes or the block scalar)`},
 		{"/im/call back", `IMCALLBACK_PATH (path): "/im/call back" holds ' '`},
 		{"/im/callback?x=1", `IMCALLBACK_PATH (path): "/im/callback?x=1" holds '?'`},
 		{"/im/callback#x", `IMCALLBACK_PATH (path): "/im/callback#x" holds '#'`},

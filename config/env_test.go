@@ -228,3 +228,65 @@ func TestListVariableWithAnEmptyItem(t *testing.T) {
 		t.Errorf("section list: %v, want %q", err, want)
 	}
 }
+
+// TestFileValueWithWhitespace: a string of the file, or an item of a list,
+// with whitespace before or after it (kept by quotes or a block scalar;
+// YAML drops it around a plain value) is refused at start, one line naming
+// the key, the value quoted unless it may be secret. Before, most passed
+// validation and failed later: a data directory or a TLS file with a
+// trailing space, a listener that did not bind, a glob that never matched.
+// A variable is trimmed when it is read, so only the file holds such a value.
+func TestFileValueWithWhitespace(t *testing.T) {
+	const ws = " has whitespace before or after it (in the file, check the quotes or the block scalar)"
+	const base = "sdkappid: [\"1\"]\n"
+	tests := []struct {
+		name, yaml string
+		want       []string // the error lines
+	}{
+		{"listen", `listen: " :8081"`, []string{`IMCALLBACK_LISTEN (listen): " :8081"` + ws}},
+		{"admin listen", `admin_listen: "127.0.0.1:9091 "`, []string{`IMCALLBACK_ADMIN_LISTEN (admin_listen): "127.0.0.1:9091 "` + ws}},
+		{"data dir", `data_dir: "/var/lib/imcb "`, []string{`IMCALLBACK_DATA_DIR (data_dir): "/var/lib/imcb "` + ws}},
+		{"path", `path: "/cb "`, []string{`IMCALLBACK_PATH (path): "/cb "` + ws}},
+		{"a TLS file", "tls_cert: \"/etc/tls/c.pem\\n\"\ntls_key: /etc/tls/k.pem",
+			[]string{`IMCALLBACK_TLS_CERT (tls_cert): "/etc/tls/c.pem\n"` + ws}},
+		{"a block scalar", "stream: |\n  FILESTREAM\n", []string{`IMCALLBACK_STREAM (stream): "FILESTREAM\n"` + ws}},
+		{"a list item", `allow_cidrs: ["10.0.0.0/8", " 10.1.0.0/16"]`,
+			[]string{`IMCALLBACK_ALLOW_CIDRS (allow_cidrs): item #2 " 10.1.0.0/16"` + ws}},
+		{"a token", `tokens: [secret-ok, "secret-bad "]`, []string{"IMCALLBACK_TOKENS (tokens): item #2" + ws}},
+		{"the admin token", `admin_token: " secret-admin"`, []string{"IMCALLBACK_ADMIN_TOKEN (admin_token): the value" + ws}},
+		{"a DSN", `store_dsn: "postgres://u:secret-pw@db/x "`, []string{"IMCALLBACK_STORE_DSN (store_dsn): the value" + ws}},
+		{"the NATS URL", `nats_url: " nats://u:secret-pw@n1:4222"`, []string{"IMCALLBACK_NATS_URL (nats_url): the value" + ws}},
+		{"an app's key", "apps:\n  - sdkappid: \"1\"\n    admin_identifier: \" admin\"\n    secret_key: \"secret-key \"",
+			[]string{"IMCALLBACK_APP_1_SECRET_KEY (app_1_secret_key): the value" + ws,
+				`IMCALLBACK_APP_1_ADMIN_IDENTIFIER (app_1_admin_identifier): " admin"` + ws}},
+		{"an app's API base", "apps:\n  - sdkappid: \"1\"\n    api_base: \"https://console.tim.qq.com \"",
+			[]string{"IMCALLBACK_APP_1_API_BASE (app_1_api_base): the value" + ws}},
+		{"a forward destination", "forward:\n  - name: hook\n    url: \"https://h/secret-path \"\n    secret: " + whsec + "\n    match: [\"Group.* \"]",
+			[]string{`IMCALLBACK_FORWARD (forward): forward[0] (hook): match: item #1 "Group.* "` + ws,
+				"IMCALLBACK_FORWARD (forward): forward[0] (hook): url: the value" + ws}},
+		{"whitespace inside is no concern of this check", `data_dir: "/var/lib/im cb"`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			if _, err := loadYAML(t, base+tt.yaml+"\n"); err != nil {
+				got = strings.Split(err.Error(), "\n")[1:]
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("error lines\n%q\nwant\n%q", got, tt.want)
+			}
+			if strings.Contains(strings.Join(got, "\n"), "secret-") {
+				t.Errorf("a secret in the error: %q", got)
+			}
+		})
+	}
+	// The same values from variables are trimmed, as before.
+	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_DATA_DIR=/var/lib/imcb ",
+		"IMCALLBACK_ALLOW_CIDRS=10.0.0.0/8 , 10.1.0.0/16 ")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/var/lib/imcb" || !slices.Equal(c.AllowCIDRs, []string{"10.0.0.0/8", "10.1.0.0/16"}) {
+		t.Errorf("data dir %q, allowlist %q", c.DataDir, c.AllowCIDRs)
+	}
+}

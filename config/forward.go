@@ -182,19 +182,7 @@ var forwardName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 	seen := map[string]bool{}
 	for i, f := range c.Forward {
-		key := fmt.Sprintf("forward[%d]", i)
-		if f.Name != "" {
-			key = fmt.Sprintf("forward[%d] (%s)", i, f.Name)
-		}
-		// setting is the key a problem is reported under: forward for an
-		// entry of the file, the variable that set the field for the
-		// destination of IMCALLBACK_FORWARD_URL (IMCALLBACK_FORWARD is refused).
-		setting := func(field string) string {
-			if i+1 == c.forwardFromEnv {
-				return "forward_" + field
-			}
-			return "forward"
-		}
+		key, setting := c.forwardEntry(i)
 		switch {
 		case !forwardName.MatchString(f.Name):
 			bad("forward", "%s: name %q must be 1 to 64 letters, digits, '-' or '_'", key, f.Name)
@@ -233,6 +221,24 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 		if f.Timeout <= 0 {
 			bad("forward", "%s: timeout must be positive, e.g. 5s", key)
 		}
+	}
+}
+
+// forwardEntry is how problems of the destination Forward[i] name it:
+// label is "forward[i] (name)" ("forward[i]" without a name), and setting
+// the key a problem of one of its fields is reported under: forward for an
+// entry of the file, the variable that set the field for the destination
+// of IMCALLBACK_FORWARD_URL (IMCALLBACK_FORWARD is refused).
+func (c *Config) forwardEntry(i int) (label string, setting func(field string) string) {
+	label = fmt.Sprintf("forward[%d]", i)
+	if name := c.Forward[i].Name; name != "" {
+		label = fmt.Sprintf("forward[%d] (%s)", i, name)
+	}
+	return label, func(field string) string {
+		if i+1 == c.forwardFromEnv {
+			return "forward_" + field
+		}
+		return "forward"
 	}
 }
 
