@@ -1,0 +1,106 @@
+package server
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/middleware"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// startPublic starts the public listener on a loopback port with chain,
+// no commands and a read timeout (60 s + 30 s) far beyond the tests' guard.
+func startPublic(t *testing.T, chain []middleware.Ordered) string {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.ReadHeaderTimeout = time.Minute
+	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := middleware.NewChain(chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := fxtest.NewLifecycle(t)
+	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Metrics: m, Chain: ch, Dispatcher: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.RequireStart()
+	t.Cleanup(lc.RequireStop)
+	return p.Addr().String()
+}
+
+// TestUserRefusalIsAnsweredWithoutWaitingForTheBody: a middleware of the
+// user's that refuses a request before its body is read (key auth, a rate
+// limiter) is answered at once, with Connection: close, like the built-in
+// checks. Its 401, 403 or 429 used to wait until net/http had read the rest
+// of the body, so a client that sent part of it held its connection, and a
+// place under IMCALLBACK_MAX_CONNS, until the read timeout.
+func TestUserRefusalIsAnsweredWithoutWaitingForTheBody(t *testing.T) {
+	refusals := map[string]error{
+		"401": echo.ErrUnauthorized,
+		"403": echo.ErrForbidden,
+		"429": echo.ErrTooManyRequests,
+	}
+	addr := startPublic(t, []middleware.Ordered{{Name: "refuse", Order: middleware.OrderSignature + 1,
+		Func: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				if err := refusals[c.Request().Header.Get("X-Refuse")]; err != nil {
+					return err
+				}
+				return next(c)
+			}
+		}}})
+	tests := []struct {
+		refuse string
+		want   *protocol.Error
+	}{
+		{"401", protocol.ErrUnauthorized},
+		{"403", protocol.ErrForbidden},
+		{"429", protocol.ErrTooManyRequests},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want.Reason, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// A guard against a hang, not a time limit on the answer.
+			if err := conn.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			req := "POST /im/callback?SdkAppid=1 HTTP/1.1\r\nHost: x\r\nX-Refuse: " + tt.refuse +
+				"\r\nContent-Length: " + strconv.Itoa(1000) + "\r\n\r\n" + `{"Te`
+			if _, err := io.WriteString(conn, req); err != nil {
+				t.Fatal(err)
+			}
+			r := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatalf("no answer while the body is incomplete: %v", err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tt.want.Status || !resp.Close {
+				t.Fatalf("answer %d, Connection: close %v; want %d and close", resp.StatusCode, resp.Close, tt.want.Status)
+			}
+		})
+	}
+}
