@@ -105,7 +105,7 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 		zap.String("app_id", app),
 		zap.Int("status", status),
 		zap.Duration("latency", latency),
-		zap.String("remote_ip", c.RealIP()),
+		zap.String("remote_ip", sourceIP(c)),
 		zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 	}
 	if err != nil {

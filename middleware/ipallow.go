@@ -34,9 +34,10 @@ type SourceChecker interface {
 var DefaultIPAllowConfig = IPAllowConfig{Skipper: middleware.DefaultSkipper}
 
 // IPAllowWithConfig rejects, with 403, a request whose source is outside
-// cfg.Allow. The source is echo's RealIP, which believes forwarding headers
-// only from trusted proxies (see NewIPExtractor); the ClientIP query
-// parameter is the end user's address and is never used.
+// cfg.Allow. The source is sourceIP: echo's RealIP where the echo instance
+// has an IPExtractor (the service sets NewIPExtractor, which believes
+// forwarding headers only from trusted proxies), else the TCP peer; the
+// ClientIP query parameter is the end user's address and is never used.
 func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultIPAllowConfig.Skipper
@@ -53,7 +54,7 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 			if cfg.Skipper(c) {
 				return next(c)
 			}
-			addr, err := netip.ParseAddr(c.RealIP())
+			addr, err := netip.ParseAddr(sourceIP(c))
 			if err != nil {
 				return protocol.ErrIPNotAllowed
 			}
@@ -70,6 +71,18 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 			return protocol.ErrIPNotAllowed
 		}
 	}
+}
+
+// sourceIP is the address a request came from, as ip_allow checks it and
+// the access log names it: the IPExtractor's answer where the echo instance
+// has one, else the TCP peer. Echo's RealIP without an extractor believes
+// X-Forwarded-For and X-Real-IP from anyone, which would let any client
+// name an allowed address.
+func sourceIP(c echo.Context) string {
+	if e := c.Echo(); e != nil && e.IPExtractor != nil {
+		return c.RealIP()
+	}
+	return echo.ExtractIPDirect()(c.Request())
 }
 
 // NewIPExtractor returns how echo finds a request's source address: the TCP

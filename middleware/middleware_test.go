@@ -298,6 +298,36 @@ func TestForwardedEntries(t *testing.T) {
 	}
 }
 
+// TestIPAllowWithoutExtractorUsesThePeer: on an echo instance without an
+// IPExtractor (the middleware used outside the service), echo's RealIP
+// believes X-Forwarded-For and X-Real-IP from anyone, so any client could
+// name an allowed address. The allowlist checks the TCP peer there.
+func TestIPAllowWithoutExtractorUsesThePeer(t *testing.T) {
+	mw := middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}})
+	tests := []struct {
+		name, peer string
+		headers    map[string]string
+		want       *protocol.Error
+	}{
+		{"allowed peer", "203.0.113.9:1", nil, nil},
+		{"X-Forwarded-For naming an allowed address", "198.51.100.1:1",
+			map[string]string{"X-Forwarded-For": "203.0.113.9"}, protocol.ErrIPNotAllowed},
+		{"X-Real-IP naming an allowed address", "198.51.100.1:1",
+			map[string]string{"X-Real-IP": "203.0.113.9"}, protocol.ErrIPNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := post("SdkAppid=1")
+			req.RemoteAddr = tt.peer
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			rec, _ := serve(t, req, nil, mw)
+			assertOutcome(t, rec, tt.want)
+		})
+	}
+}
+
 func TestIPAllowEmptyAllowsAll(t *testing.T) {
 	req := post("")
 	req.RemoteAddr = "198.51.100.1:1"
