@@ -311,6 +311,8 @@ func TestRouting(t *testing.T) {
 		{"command only in the body", "", `{"CallbackCommand":"Group.CallbackAfterCreateTopic"}`, nil, 1},
 		{"mismatch", "Group.CallbackAfterCreateTopic", `{"CallbackCommand":"Group.CallbackAfterTopicDestroyed"}`, protocol.ErrCommandMismatch, 0},
 		{"missing", "", `{"GroupId":"g"}`, protocol.ErrMissingCommand, 0},
+		{"null in the body is no command", "Group.CallbackAfterCreateTopic", `{"CallbackCommand":null}`, nil, 1},
+		{"null in the body alone is missing", "", `{"CallbackCommand":null}`, protocol.ErrMissingCommand, 0},
 		{"malformed JSON", "Group.CallbackAfterCreateTopic", `{"GroupId":`, protocol.ErrMalformedJSON, 0},
 		{"not an object", "Group.CallbackAfterCreateTopic", `[1,2]`, protocol.ErrMalformedJSON, 0},
 		{"empty body", "Group.CallbackAfterCreateTopic", ``, protocol.ErrMalformedJSON, 0},

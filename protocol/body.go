@@ -27,6 +27,7 @@ var (
 type BodyInfo struct {
 	// Command is the top-level CallbackCommand of the body (the raw text
 	// when it is not a string); HasCommand reports whether there is one.
+	// A null is none, as a payload decoder reads it.
 	Command    string
 	HasCommand bool
 }
@@ -157,9 +158,10 @@ func ScanBody(body []byte) (BodyInfo, error) {
 			if i < 0 {
 				return info, ErrNotJSON
 			}
-			if isCommand {
-				info.Command, info.HasCommand, isCommand = commandText(body[start:i]), true, false
+			if isCommand && c != 'n' { // null names no command: a decoder leaves the field unset
+				info.Command, info.HasCommand = commandText(body[start:i]), true
 			}
+			isCommand = false
 			state = wantCommaOrClose
 			continue
 		}
