@@ -54,8 +54,8 @@ func AsProtocolError(err error) *protocol.Error {
 			return protocol.ErrMethodNotAllowed
 		case http.StatusRequestEntityTooLarge:
 			return protocol.ErrBodyTooLarge
-		case http.StatusBadRequest:
-			return protocol.ErrMalformedJSON
+		case http.StatusBadRequest: // a middleware of the user's: echo's key auth without a key, say
+			return protocol.ErrBadRequest
 		case http.StatusServiceUnavailable:
 			return protocol.ErrUnavailable
 		case http.StatusUnauthorized: // a middleware of the user's: key auth, say

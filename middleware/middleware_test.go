@@ -695,7 +695,7 @@ func TestErrorHandlerMapsEchoErrors(t *testing.T) {
 		{echo.ErrNotFound, protocol.ErrNotFound},
 		{echo.ErrMethodNotAllowed, protocol.ErrMethodNotAllowed},
 		{echo.ErrStatusRequestEntityTooLarge, protocol.ErrBodyTooLarge},
-		{echo.ErrBadRequest, protocol.ErrMalformedJSON},
+		{echo.ErrBadRequest, protocol.ErrBadRequest}, // a user's middleware: echo's key auth without a key
 		{echo.ErrUnauthorized, protocol.ErrUnauthorized},
 		{echo.ErrForbidden, protocol.ErrForbidden},
 		{echo.ErrTooManyRequests, protocol.ErrTooManyRequests},

@@ -45,7 +45,7 @@ var (
 	ErrUnreadableBody = &Error{http.StatusBadRequest, 40004, "unreadable_body", "request body could not be read",
 		"the body could not be read (the client stopped sending, or a read timeout)"}
 	ErrBadRequest = &Error{http.StatusBadRequest, 40005, "bad_request", "malformed HTTP request",
-		"net/http refused the request before any handler (a malformed request line or header)"}
+		"net/http refused the request before any handler (a malformed request line or header), or a middleware of your own refused it with 400 (`echo.ErrBadRequest`; echo's key auth without a key)"}
 	ErrMissingSign = &Error{http.StatusUnauthorized, 40101, "missing_signature", "Sign and RequestTime are required",
 		"a token is configured and `Sign` or `RequestTime` is missing"}
 	ErrBadSign = &Error{http.StatusUnauthorized, 40102, "bad_signature", "Sign does not match",

@@ -50,11 +50,12 @@ func startPublic(t *testing.T, chain []middleware.Ordered) string {
 // TestUserRefusalIsAnsweredWithoutWaitingForTheBody: a middleware of the
 // user's that refuses a request before its body is read (key auth, a rate
 // limiter) is answered at once, with Connection: close, like the built-in
-// checks. Its 401, 403 or 429 used to wait until net/http had read the rest
-// of the body, so a client that sent part of it held its connection, and a
-// place under IMCALLBACK_MAX_CONNS, until the read timeout.
+// checks. Its 400, 401, 403 or 429 used to wait until net/http had read the
+// rest of the body, so a client that sent part of it held its connection,
+// and a place under IMCALLBACK_MAX_CONNS, until the read timeout.
 func TestUserRefusalIsAnsweredWithoutWaitingForTheBody(t *testing.T) {
 	refusals := map[string]error{
+		"400": echo.NewHTTPError(http.StatusBadRequest, "missing key in request header"), // echo's key auth
 		"401": echo.ErrUnauthorized,
 		"403": echo.ErrForbidden,
 		"429": echo.ErrTooManyRequests,
@@ -72,6 +73,7 @@ func TestUserRefusalIsAnsweredWithoutWaitingForTheBody(t *testing.T) {
 		refuse string
 		want   *protocol.Error
 	}{
+		{"400", protocol.ErrBadRequest},
 		{"401", protocol.ErrUnauthorized},
 		{"403", protocol.ErrForbidden},
 		{"429", protocol.ErrTooManyRequests},
