@@ -19,6 +19,8 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
 
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/protocol"
@@ -488,5 +490,58 @@ func TestStartWithTLS(t *testing.T) {
 	s.Sender.Client = &http.Client{Transport: tr}
 	if res := s.Send(t, "Group.CallbackAfterBrandNew", []byte(`{}`)); !res.OK() {
 		t.Fatalf("answer %d %s", res.Status, res.Body)
+	}
+}
+
+// words is a module's configuration section, for the tests of Start's env.
+type words struct {
+	Words []string `koanf:"words"`
+}
+
+func (words) Validate() error { return nil }
+
+// TestStartRefusesEnvThatSetsNothing: an entry of Start's env that the
+// service would ignore (a misspelt name, one without "=") fails the test,
+// naming it, instead of leaving the test to run on a configuration it did
+// not mean; so does IMCALLBACK_DELIVERY=inline beside delivery.Module,
+// which delivers durably. A per-app variable of an app not accepted, which
+// a shared helper's env may leave behind, is noted in the log.
+func TestStartRefusesEnvThatSetsNothing(t *testing.T) {
+	section := config.Section("filter", words{})
+	for _, tt := range []struct {
+		name string
+		env  []string
+		opts []fx.Option
+		want string
+	}{
+		{"a setting misspelt", []string{"IMCALLBACK_TOKEN=t"}, nil,
+			"IMCALLBACK_TOKEN is not a setting; did you mean IMCALLBACK_TOKENS?"},
+		{"a section's field misspelt", []string{"IMCALLBACK_FILTER_WORD=spam"}, []fx.Option{section},
+			"IMCALLBACK_FILTER_WORD is not a setting; did you mean IMCALLBACK_FILTER_WORDS?"},
+		{"no value", []string{"IMCALLBACK_DELIVERY"}, nil, `"IMCALLBACK_DELIVERY" is not IMCALLBACK_NAME=value`},
+		{"no prefix", []string{"DELIVERY=inline"}, nil, `"DELIVERY=inline" is not IMCALLBACK_NAME=value`},
+		{"inline beside delivery.Module", []string{"IMCALLBACK_DELIVERY=inline"}, []fx.Option{delivery.Module},
+			"IMCALLBACK_DELIVERY is inline but delivery.Module is among the options"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := &fatalTB{TB: t, msg: make(chan string, 1)}
+			go func() {
+				imtest.Start(tb, tt.env, tt.opts...)
+				tb.msg <- "started"
+			}()
+			if msg := <-tb.msg; !strings.Contains(msg, tt.want) {
+				t.Errorf("Start with %q: %q, want it to fail saying %q", tt.env, msg, tt.want)
+			}
+		})
+	}
+	// The section's own field is a setting.
+	imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FILTER_WORDS=spam"}, section)
+
+	rec := &logRecorder{TB: t}
+	imtest.Start(rec, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_APP_1400000099_TOKENS=t"})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if want := "IMCALLBACK_APP_1400000099_TOKENS is ignored"; len(rec.logs) != 1 || !strings.Contains(rec.logs[0], want) {
+		t.Errorf("logs %q, want one saying %q", rec.logs, want)
 	}
 }

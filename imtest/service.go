@@ -25,6 +25,9 @@ const (
 	Token = "imtest-token"
 )
 
+// envPrefix starts the names of the variables Start's env may set.
+const envPrefix = "IMCALLBACK_"
+
 // DefaultTimeout bounds each request of a Service's Send, Metrics and
 // GetJSON unless Service.Timeout says otherwise: generous, far above any
 // answer of a working service, short of go test's own timeout.
@@ -102,16 +105,37 @@ type optionalSink struct {
 	Sink dispatcher.AfterSink `optional:"true"`
 }
 
+// declaredSections reads the configuration sections the modules declare
+// (config.Section), whose variables are settings too.
+type declaredSections struct {
+	fx.In
+	Sections []config.SectionInfo `group:"config_sections"`
+}
+
 // Start runs imcallback.Module plus opts on 127.0.0.1:0 listeners with a
 // fresh data directory, SdkAppid AppID and token Token. env adds or
 // overrides IMCALLBACK_* variables ("NAME=value"), the last of a name
 // winning; "NAME=" removes Start's default, so the setting's own default
 // applies (IMCALLBACK_TOKENS= runs without a token: the service reads an
-// empty variable as unset). Without delivery.Module
-// in opts after-handlers run inline; when the configuration says durable,
-// Start notes that in the test's log.
+// empty variable as unset). An entry of env that sets nothing fails the
+// test: one that is not IMCALLBACK_NAME=value, or whose name is no setting
+// (IMCALLBACK_TOKEN for IMCALLBACK_TOKENS, a module section's misspelt
+// field). The service would ignore it, and the test would pass or fail on
+// a configuration it did not mean. A per-app variable of an app env does
+// not accept (IMCALLBACK_APP_<id>_TOKENS beside an IMCALLBACK_SDKAPPID
+// without id) is noted in the test's log.
+//
+// Without delivery.Module in opts after-handlers run inline; when the
+// configuration says durable, Start notes that in the test's log. With
+// it, they are delivered durably, so IMCALLBACK_DELIVERY=inline beside it
+// fails the test.
 func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	t.Helper()
+	for _, kv := range env {
+		if name, _, ok := strings.Cut(kv, "="); !ok || !strings.HasPrefix(name, envPrefix) {
+			t.Fatalf("imtest: Start's env entry %q is not %sNAME=value: it would set nothing", kv, envPrefix)
+		}
+	}
 	environ := lastOfEachName(append([]string{
 		"IMCALLBACK_SDKAPPID=" + AppID,
 		"IMCALLBACK_TOKENS=" + Token,
@@ -124,6 +148,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	var adm *server.Admin
 	var cfg *config.Config
 	var sink optionalSink
+	var sections declaredSections
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fx.Supply(config.Source{Environ: func() []string { return environ }}),
@@ -131,12 +156,25 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 		fx.Options(opts...),
 		fx.Populate(&pub, &adm, &cfg),
 		fx.Invoke(func(in optionalSink) { sink = in }),
+		fx.Invoke(func(in declaredSections) { sections = in }),
 	)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop)
-	if sink.Sink == nil && cfg.Delivery == config.DeliveryDurable {
+	// The service logs these at start, at a level Start's log level hides.
+	unknown := config.UnknownEnv(environ, sections.Sections...)
+	if len(unknown) > 0 {
+		t.Fatalf("imtest: Start's env sets nothing with: %s", strings.Join(unknown, "; "))
+	}
+	for _, note := range cfg.EnvWarnings() { // the rest: per-app variables of apps not accepted
+		t.Log("imtest: " + note)
+	}
+	switch {
+	case sink.Sink == nil && cfg.Delivery == config.DeliveryDurable:
 		t.Log("imtest: IMCALLBACK_DELIVERY is durable but delivery.Module is not among the options: " +
 			"after-handlers run inline (pass delivery.Module for durable delivery)")
+	case sink.Sink != nil && cfg.Delivery == config.DeliveryInline:
+		t.Fatal("imtest: IMCALLBACK_DELIVERY is inline but delivery.Module is among the options, " +
+			"which delivers after-handlers durably: leave out one of them")
 	}
 	scheme := "http://"
 	if cfg.TLSCert != "" { // as the server decides (the configuration requires both files)
