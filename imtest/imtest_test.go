@@ -545,3 +545,27 @@ func TestStartRefusesEnvThatSetsNothing(t *testing.T) {
 		t.Errorf("logs %q, want one saying %q", rec.logs, want)
 	}
 }
+
+// TestMetricsFailsOnAnError: an answer of /metrics other than 200 (a
+// collector's error, an admin listener that refuses) fails the test
+// instead of being returned as the exposition, where a check that a
+// series is absent would pass.
+func TestMetricsFailsOnAnError(t *testing.T) {
+	for _, status := range []int{http.StatusInternalServerError, http.StatusUnauthorized, http.StatusNotFound} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "collector failed", status)
+			}))
+			t.Cleanup(admin.Close)
+			s := &imtest.Service{AdminURL: admin.URL}
+			tb := &fatalTB{TB: t, msg: make(chan string, 1)}
+			go func() {
+				m := s.Metrics(tb)
+				tb.msg <- "returned " + m
+			}()
+			if msg, want := <-tb.msg, fmt.Sprintf("/metrics = %d, want 200: collector failed", status); !strings.Contains(msg, want) {
+				t.Errorf("Metrics: %q, want it to fail saying %q", msg, want)
+			}
+		})
+	}
+}

@@ -260,10 +260,15 @@ func (s *Service) get(t testing.TB, path string) (status int, body []byte) {
 	return resp.StatusCode, body
 }
 
-// Metrics is the admin listener's /metrics, as Prometheus text.
+// Metrics is the admin listener's /metrics, as Prometheus text. An answer
+// other than 200 fails t: its body is no exposition, and a test checking
+// that a series is absent would pass on it.
 func (s *Service) Metrics(t testing.TB) string {
 	t.Helper()
-	_, body := s.get(t, "/metrics")
+	status, body := s.get(t, "/metrics")
+	if status != http.StatusOK {
+		t.Fatalf("imtest: GET %s/metrics = %d, want 200: %.512s", s.AdminURL, status, body)
+	}
 	return string(body)
 }
 
