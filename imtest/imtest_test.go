@@ -569,3 +569,27 @@ func TestMetricsFailsOnAnError(t *testing.T) {
 		})
 	}
 }
+
+// skipTB is a fatalTB that also records a Skip, which it ends the same way.
+type skipTB struct{ fatalTB }
+
+func (s *skipTB) Skipf(format string, args ...any) {
+	s.msg <- "skipped: " + fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestTmpFSRefusesASizeWithoutLimit: a size of 0 MiB (or less) fails the
+// test before anything is mounted: mount reads size=0 as no limit, and
+// Fill on it would fill the machine's memory.
+func TestTmpFSRefusesASizeWithoutLimit(t *testing.T) {
+	for _, size := range []int{0, -1} {
+		tb := &skipTB{fatalTB{TB: t, msg: make(chan string, 1)}}
+		go func() {
+			dir := imtest.TmpFS(tb, size)
+			tb.msg <- "mounted " + dir
+		}()
+		if msg, want := <-tb.msg, fmt.Sprintf("TmpFS of %d MiB: the size must be at least 1", size); !strings.Contains(msg, want) {
+			t.Errorf("TmpFS(%d): %q, want it to fail saying %q", size, msg, want)
+		}
+	}
+}

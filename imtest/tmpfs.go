@@ -12,9 +12,14 @@ import (
 // TmpFS mounts a tmpfs of sizeMiB under a fresh temporary directory and
 // unmounts it at cleanup, for tests that fill a filesystem. It skips the
 // test where the machine cannot mount one (not root, no mount command, a
-// container without the capability).
+// container without the capability). A size under 1 MiB fails the test:
+// a tmpfs of size 0 has no limit, and Fill would fill the machine's memory.
 func TmpFS(t testing.TB, sizeMiB int) string {
 	t.Helper()
+	if sizeMiB < 1 {
+		t.Fatalf("imtest: TmpFS of %d MiB: the size must be at least 1 (a tmpfs of size 0 has no limit, "+
+			"and Fill would fill the machine's memory)", sizeMiB)
+	}
 	dir := t.TempDir()
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0755", sizeMiB), "tmpfs", dir).CombinedOutput()
 	if err != nil {
