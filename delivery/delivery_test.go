@@ -384,6 +384,45 @@ func TestUnavailableStreamAnswersErrorAndRecovers(t *testing.T) {
 	})
 }
 
+// TestChecksShareOneProbe: /readyz needs no token and runs Check at each
+// request, and a probe is a real write whose Nats-Msg-Id the server keeps
+// for its whole dedup window. Checks at once and one after another write
+// one probe while a successful write stands for it (an hour here, so the
+// test does not depend on the machine's speed), not one each.
+func TestChecksShareOneProbe(t *testing.T) {
+	s := start(t, options(t, backend{name: "embedded"}), nil)
+	s.SetWriteProves(time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lastSeq := func() uint64 {
+		t.Helper()
+		st, err := s.Conn().JS.Stream(ctx, s.Options().Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.CachedInfo().State.LastSeq
+	}
+	before := lastSeq()
+	const together, inTurn = 20, 5
+	errs := make(chan error, together)
+	for range together {
+		go func() { errs <- s.Check(ctx) }()
+	}
+	for range together {
+		if err := <-errs; err != nil {
+			t.Fatalf("check: %v", err)
+		}
+	}
+	for range inTurn {
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("check: %v", err)
+		}
+	}
+	if n := lastSeq() - before; n > 1 {
+		t.Errorf("%d checks wrote %d probes to the stream, want at most 1", together+inTurn, n)
+	}
+}
+
 func TestFailedAppendMakesNotReadyUntilTheStreamTakesEventsAgain(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, options(t, b), nil)

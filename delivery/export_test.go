@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,6 +20,10 @@ var StartEmbedded = startEmbedded
 
 // SetCommands is setCommands.
 func (s *Service) SetCommands(commands []string) { s.setCommands(commands) }
+
+// SetWriteProves sets how long a successful append or probe stands for
+// the probe of Check (writeProves).
+func (s *Service) SetWriteProves(d time.Duration) { s.writeProves.Store(int64(d)) }
 
 // Undead is undead: the work-stream copy of a dead letter.
 func (e *Events) Undead(raw *jetstream.RawStreamMsg) *nats.Msg { return e.undead(raw) }

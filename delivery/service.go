@@ -75,6 +75,9 @@ type Service struct {
 	appendFailed atomic.Bool           // an append failed and no probe succeeded since
 	lastErr      atomic.Pointer[error] // the last append's error
 	lastAppend   atomic.Int64          // unix nanoseconds of the last successful append
+	lastProbe    atomic.Int64          // unix nanoseconds of the last successful probe
+	probing      chan struct{}         // held by the one probe under way
+	writeProves  atomic.Int64          // how long a successful append or probe stands for a probe: writeProves
 	maxPayload   atomic.Int64          // the server's max_payload; 0 while unknown
 	restarts     atomic.Int64          // embedded-server restarts, for tests and logs
 	eventsRead   atomic.Uint64         // message headers the event log's scans read, for tests
@@ -93,7 +96,8 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Service, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1)}
+	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1), probing: make(chan struct{}, 1)}
+	s.writeProves.Store(int64(writeProves))
 	if s.metrics, err = newMetrics(reg, s.pendingGauge, s.deadGauge); err != nil {
 		return nil, err
 	}
@@ -423,12 +427,20 @@ func (s *Service) appendFailedWith(err error) {
 	s.kickSupervisor()
 }
 
+// writeProves is how long a successful append or probe stands for the
+// probe of Check. /readyz needs no token and runs Check at each request,
+// and each probe is a real write whose Nats-Msg-Id the server keeps for
+// the whole dedup window: however many requests come, the stream is
+// probed at most once in that time.
+const writeProves = time.Second
+
 // Check is the readiness check: it reports whether an after-callback
 // would be stored right now. It fails while the connection is down or the
 // streams are not set up, while the embedded server restarts, while too
 // many appends wait for an acknowledgement, and when a probe (a real write
-// to the work stream) fails. A successful append in the last second counts
-// as the probe.
+// to the work stream) fails. A successful append or probe in the last
+// second counts as the probe, and one probe runs at a time: the calls that
+// come meanwhile take its success.
 func (s *Service) Check(ctx context.Context) error {
 	js := s.js.Load()
 	if js == nil {
@@ -447,7 +459,16 @@ func (s *Service) Check(ctx context.Context) error {
 	if n := (*js).PublishAsyncPending(); n >= MaxPendingAppends*9/10 {
 		return fmt.Errorf("%d appends are waiting for an acknowledgement (limit %d)", n, MaxPendingAppends)
 	}
-	if !s.appendFailed.Load() && time.Since(time.Unix(0, s.lastAppend.Load())) < time.Second {
+	if s.wroteRecently() {
+		return nil
+	}
+	select {
+	case s.probing <- struct{}{}:
+		defer func() { <-s.probing }()
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the probe under way: %w", ctx.Err())
+	}
+	if s.wroteRecently() { // the probe waited for succeeded
 		return nil
 	}
 	if err := s.probe(ctx, *js); err != nil {
@@ -460,8 +481,16 @@ func (s *Service) Check(ctx context.Context) error {
 		}
 		return fmt.Errorf("the stream refuses a probe: %w", err)
 	}
+	s.lastProbe.Store(time.Now().UnixNano())
 	s.appendFailed.Store(false)
 	return nil
+}
+
+// wroteRecently reports whether an append or a probe succeeded within
+// writeProves, with no append failed since.
+func (s *Service) wroteRecently() bool {
+	last := max(s.lastAppend.Load(), s.lastProbe.Load())
+	return !s.appendFailed.Load() && time.Since(time.Unix(0, last)) < time.Duration(s.writeProves.Load())
 }
 
 // probeSeq makes each probe's Nats-Msg-Id unique within the process.
