@@ -21,6 +21,29 @@ import (
 // testCommand is paused.
 const otherCommand = "Test.CallbackAfterOther"
 
+// TestNoAfterCommandsPausesNone: a service whose workers handle no
+// after-command refuses to pause or resume any command, as one with
+// after-commands refuses another; it took every name it was sent (POST
+// /v1/delivery/pause), each kept and listed as paused.
+func TestNoAfterCommandsPausesNone(t *testing.T) {
+	for _, commands := range [][]string{nil, {}} {
+		s, err := delivery.New(delivery.DefaultOptions(), zap.NewNop(), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetCommands(commands)
+		if err := s.PauseCommand(testCommand); !errors.Is(err, delivery.ErrUnknownCommand) {
+			t.Errorf("SetCommands(%#v): pausing %s: %v, want ErrUnknownCommand", commands, testCommand, err)
+		}
+		if err := s.ResumeCommand(testCommand); !errors.Is(err, delivery.ErrUnknownCommand) {
+			t.Errorf("SetCommands(%#v): resuming %s: %v, want ErrUnknownCommand", commands, testCommand, err)
+		}
+		if got := s.PausedCommands(); len(got) != 0 {
+			t.Errorf("SetCommands(%#v): paused %v, want none", commands, got)
+		}
+	}
+}
+
 // TestPausedCommandIsHeldWhileOthersRun: PauseCommand holds one command's
 // events back (stored, not processed) while another command's run; the
 // deliveries spent holding them back are no attempts, so with a single

@@ -730,11 +730,13 @@ func (s *Service) deadGauge() float64 {
 }
 
 // setCommands tells the service the after-commands its workers handle:
-// the ones PauseCommand accepts. Every per-command series is created at
-// 0, so an alert on a rise works from the first event.
+// the ones PauseCommand accepts, none when commands is empty (never any
+// command, which let POST /v1/delivery/pause keep every name it was
+// sent). Every per-command series is created at 0, so an alert on a rise
+// works from the first event.
 func (s *Service) setCommands(commands []string) {
 	s.holds.mu.Lock()
-	s.holds.known = slices.Clone(commands)
+	s.holds.known = append([]string{}, commands...)
 	s.holds.mu.Unlock()
 	m := s.metrics
 	for _, c := range commands {
