@@ -13,8 +13,9 @@ import (
 
 // Route is an admin endpoint a plugin adds, e.g. a read API. Method, Path
 // and Handler are required, and no two routes (a built-in one included)
-// may share a method and path: the admin listener refuses to start
-// otherwise, naming the route.
+// may share a method and path, paths that differ in a parameter's name
+// only (/v1/x/:id, /v1/x/:name) being one path to the router: the admin
+// listener refuses to start otherwise, naming the route.
 type Route struct {
 	Method  string
 	Path    string

@@ -116,25 +116,50 @@ func checkChecks(checks []admin.Check) error {
 // checkRoutes refuses plugin routes echo would take silently and serve
 // wrongly: one without a method, a path or a handler, and one whose
 // method and path are another's (a built-in one's included), which echo
-// replaces without a word.
+// replaces without a word; paths that differ in a parameter's name only
+// (/v1/events/:seq, /v1/events/:id) are one route to echo.
 func checkRoutes(routes []admin.Route, builtin []*echo.Route) error {
-	taken := make(map[string]string, len(builtin)+len(routes))
+	type owner struct{ who, route string }
+	taken := make(map[string]owner, len(builtin)+len(routes))
 	for _, r := range builtin {
-		taken[r.Method+" "+r.Path] = "a built-in route"
+		taken[r.Method+" "+routePattern(r.Path)] = owner{"a built-in route", r.Method + " " + r.Path}
 	}
 	for i, r := range routes {
-		key := r.Method + " " + r.Path
-		switch {
+		route := r.Method + " " + r.Path
+		key := r.Method + " " + routePattern(r.Path)
+		switch other, dup := taken[key]; {
 		case r.Method == "" || r.Path == "":
-			return fmt.Errorf("admin: route #%d of %d (%q) needs a method and a path", i+1, len(routes), key)
+			return fmt.Errorf("admin: route #%d of %d (%q) needs a method and a path", i+1, len(routes), route)
 		case r.Handler == nil:
-			return fmt.Errorf("admin: route %s has a nil Handler", key)
-		case taken[key] != "":
-			return fmt.Errorf("admin: route %s is registered twice (the other is %s); echo would serve only one of them", key, taken[key])
+			return fmt.Errorf("admin: route %s has a nil Handler", route)
+		case dup && other.route == route:
+			return fmt.Errorf("admin: route %s is registered twice (the other is %s); echo would serve only one of them", route, other.who)
+		case dup:
+			return fmt.Errorf("admin: route %s is registered twice (the other is %s, %s: echo ignores a parameter's name); "+
+				"echo would serve only one of them", route, other.who, other.route)
 		}
-		taken[key] = fmt.Sprintf("plugin route #%d", i+1)
+		taken[key] = owner{fmt.Sprintf("plugin route #%d", i+1), route}
 	}
 	return nil
+}
+
+// routePattern is path as echo's router tells routes apart: with a
+// leading "/", and without the names of its parameters (":seq", up to the
+// next "/"; "\\:" is a literal colon).
+func routePattern(path string) string {
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		b.WriteByte(path[i])
+		if path[i] == ':' && (i == 0 || path[i-1] != '\\') {
+			for i+1 < len(path) && path[i+1] != '/' {
+				i++
+			}
+		}
+	}
+	return b.String()
 }
 
 // newAdmin builds the admin listener: /healthz, /readyz, /metrics and the

@@ -42,6 +42,18 @@ func TestAdminRefusesBadPluginRoutesAndChecks(t *testing.T) {
 			want: "route GET /v1/config is registered twice (the other is a built-in route)"},
 		{name: "two plugins' routes on one method and path", routes: []admin.Route{{Method: http.MethodGet, Path: "/v1/a", Handler: handler},
 			{Method: http.MethodGet, Path: "/v1/a", Handler: handler}}, want: "route GET /v1/a is registered twice (the other is plugin route #1)"},
+		{name: "a route over a built-in one under another parameter name", routes: []admin.Route{
+			{Method: http.MethodGet, Path: "/v1/events/:id", Handler: handler}},
+			want: "route GET /v1/events/:id is registered twice (the other is a built-in route, GET /v1/events/:seq"},
+		{name: "two plugins' routes differing in a parameter's name", routes: []admin.Route{
+			{Method: http.MethodGet, Path: "/v1/a/:x/b", Handler: handler}, {Method: http.MethodGet, Path: "/v1/a/:y/b", Handler: handler}},
+			want: "route GET /v1/a/:y/b is registered twice (the other is plugin route #1, GET /v1/a/:x/b"},
+		{name: "two plugins' routes, one without the leading slash", routes: []admin.Route{
+			{Method: http.MethodGet, Path: "/v1/a", Handler: handler}, {Method: http.MethodGet, Path: "v1/a", Handler: handler}},
+			want: "route GET v1/a is registered twice (the other is plugin route #1, GET /v1/a"},
+		{name: "a parameter, a longer path and a literal colon", routes: []admin.Route{
+			{Method: http.MethodGet, Path: "/v1/a/:x", Handler: handler}, {Method: http.MethodGet, Path: "/v1/a/:x/b", Handler: handler},
+			{Method: http.MethodGet, Path: `/v1/a/\:x`, Handler: handler}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
