@@ -899,6 +899,34 @@ func TestEventsShowTheLastSearch(t *testing.T) {
 	}
 }
 
+// TestEventBodyNumbersAsReceived: an event's body shows its numbers as
+// the callback carried them: a 64-bit MsgSeq is not rounded to the
+// nearest double, nor 1.50 shortened to 1.5.
+func TestEventBodyNumbersAsReceived(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
+	}))
+	s := start(t, nil, delivery.Module, handler)
+	res := send(t, s, afterCommand, sample(t, afterCommand, map[string]any{
+		"MsgSeq": json.Number("12345678901234567891"), "Ratio": json.Number("1.50")}))
+	requestID := res.Header.Get("X-Request-Id")
+
+	b := newBrowser(t)
+	b.do(t, "open Events", chromedp.Navigate(s.AdminURL+"/#events"))
+	b.waitFor(t, "the event", rowWith("events-rows", requestID))
+	clickRowWith(t, b, "events-rows", requestID)
+	b.waitFor(t, "the event's body", `document.querySelector('#event-detail pre.json') !== null`)
+	body := eval[string](t, b, `document.querySelector('#event-detail pre.json').textContent`)
+	for _, want := range []string{`"MsgSeq": 12345678901234567891`, `"Ratio": 1.50`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the body does not show %s:\n%s", want, body)
+		}
+	}
+	if !strings.Contains(eval[string](t, b, `document.getElementById('event-detail').textContent`), requestID) {
+		t.Errorf("the event's fields do not show its request id:\n%s", b.text(t))
+	}
+}
+
 // TestHostilePayload: markup in a topic name, a topic id, a command and a
 // request id shows as characters and runs nothing.
 func TestHostilePayload(t *testing.T) {

@@ -151,10 +151,23 @@
     }
   }
 
+  // parseExact is JSON.parse that keeps every number as written where the
+  // browser can (JSON.rawJSON): a callback's 64-bit MsgSeq, or 1.50, shows
+  // as received, not as the nearest double (12345678901234567891 would show
+  // as 12345678901234567000) once JSON.stringify prints it again.
+  function parseExact(text) {
+    if (typeof JSON.rawJSON !== 'function') return JSON.parse(text);
+    return JSON.parse(text, (key, value, context) =>
+      (typeof value === 'number' && context && typeof context.source === 'string' && String(value) !== context.source ?
+        JSON.rawJSON(context.source) : value));
+  }
+
   // api calls the admin API: JSON in and out, the token
-  // as a bearer header, never a cookie. 401 asks for the token.
+  // as a bearer header, never a cookie. 401 asks for the token. With
+  // exact, the answer's numbers are kept as written (parseExact), for
+  // showing as JSON only.
   async function api(path, opts = {}) {
-    const { method = 'GET', body } = opts;
+    const { method = 'GET', body, exact = false } = opts;
     const used = storedToken();
     const headers = { Accept: 'application/json' };
     if (used) headers.Authorization = 'Bearer ' + used;
@@ -177,7 +190,7 @@
     const text = await res.text();
     let data = null;
     try {
-      data = text ? JSON.parse(text) : null;
+      data = text ? (exact ? parseExact(text) : JSON.parse(text)) : null;
     } catch {
       data = null;
     }
@@ -916,7 +929,7 @@
     box.replaceChildren(el('p', { class: 'muted' }, 'Loading event ' + seq + '…'));
     let ev;
     try {
-      ev = await api('v1/events/' + encodeURIComponent(String(seq)));
+      ev = await api('v1/events/' + encodeURIComponent(String(seq)), { exact: true });
     } catch (e) {
       if (selectedSeq === seq) box.replaceChildren(el('p', { class: 'error' }, 'GET /v1/events/' + seq + ': ' + errorText(e)));
       return;
