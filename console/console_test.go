@@ -927,6 +927,31 @@ func TestEventBodyNumbersAsReceived(t *testing.T) {
 	}
 }
 
+// TestHugeCountsAreShort: the Overview shortens a count past a million
+// with a unit that keeps it short, also past a billion (2.5G, not
+// 2500.0M), and never shows four digits before a unit (1.0M, not 1000.0k).
+func TestHugeCountsAreShort(t *testing.T) {
+	s := start(t, nil, delivery.Module)
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	b.waitFor(t, "the delivery counts", `document.getElementById('ov-pending').textContent === '0'`)
+	// The delivery status of a service with a huge backlog.
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.fetch = (url, opts) => String(url) !== 'v1/delivery' ? fetch0(url, opts) :
+			Promise.resolve(new Response(JSON.stringify({state: 'paused', paused_commands: [],
+				commands: [{command: 'C2C.CallbackAfterSendMsg', state: 'paused', pending: 2500000000, dead_letters: 999999}]}),
+				{status: 200, headers: {'Content-Type': 'application/json'}}));
+	})()`)
+	b.waitFor(t, "the backlog", `document.getElementById('delivery-state').textContent === 'paused'`)
+	for id, want := range map[string]string{"ov-pending": "2.5G", "ov-dead": "1.0M"} {
+		b.waitFor(t, id+" = "+want, fmt.Sprintf(`document.getElementById(%s).textContent === %s`, js(id), js(want)))
+	}
+	if got := eval[string](t, b, `document.getElementById('ov-queues').textContent`); !strings.Contains(got, "2.5G") || !strings.Contains(got, "1.0M") {
+		t.Errorf("the command's line shows %q, want 2.5G pending and 1.0M dead letters", got)
+	}
+}
+
 // TestHostilePayload: markup in a topic name, a topic id, a command and a
 // request id shows as characters and runs nothing.
 func TestHostilePayload(t *testing.T) {

@@ -100,12 +100,21 @@
     return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
   }
 
+  // UNITS shorten a number from 10,000 on: 12.3k, 4.5M, 2.5G, 1.2T.
+  const UNITS = [['k', 1e3], ['M', 1e6], ['G', 1e9], ['T', 1e12]];
+
   function fmtNum(v) {
     if (v == null || !isFinite(v)) return '—';
     if (v === 0) return '0';
     const a = Math.abs(v);
-    if (a >= 1e6) return (v / 1e6).toFixed(1) + 'M';
-    if (a >= 1e4) return (v / 1e3).toFixed(1) + 'k';
+    if (a >= 1e4) {
+      // The first unit that leaves fewer than four digits before the point
+      // once rounded (999,999 is 1.0M, not 1000.0k), or the last one.
+      for (const [unit, size] of UNITS) {
+        const text = (v / size).toFixed(1);
+        if (Math.abs(Number(text)) < 1000 || unit === UNITS[UNITS.length - 1][0]) return text + unit;
+      }
+    }
     if (a >= 100) return v.toFixed(0);
     if (a >= 10) return v.toFixed(1).replace(/\.0$/, '');
     if (a >= 1) return v.toFixed(2).replace(/\.?0+$/, '');
