@@ -952,6 +952,33 @@ func TestHugeCountsAreShort(t *testing.T) {
 	}
 }
 
+// TestDeliveryStateForgetsAnOldError: the header's delivery state says
+// why it is unknown while GET /v1/delivery fails, and once it answers
+// again the state carries no error of before.
+func TestDeliveryStateForgetsAnOldError(t *testing.T) {
+	s := start(t, nil, delivery.Module)
+	b := newBrowser(t)
+	b.do(t, "open the console", chromedp.Navigate(s.AdminURL+"/"))
+	b.waitFor(t, "the delivery state", `document.getElementById('delivery-state').textContent === 'running'`)
+	// GET /v1/delivery fails while window.failDelivery is set.
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.failDelivery = true;
+		window.fetch = (url, opts) => String(url) !== 'v1/delivery' || !window.failDelivery ? fetch0(url, opts) :
+			Promise.resolve(new Response(JSON.stringify({error: 'the event log is not reachable now, try again: test outage'}),
+				{status: 503, headers: {'Content-Type': 'application/json'}}));
+	})()`)
+	b.waitFor(t, "the state unknown, saying why", `(() => {
+		const st = document.getElementById('delivery-state');
+		return st.textContent === 'unknown' && st.title.includes('test outage');
+	})()`)
+	eval[chromedp.Void](t, b, `window.failDelivery = false`)
+	b.waitFor(t, "the state running again", `document.getElementById('delivery-state').textContent === 'running'`)
+	if title := eval[string](t, b, `document.getElementById('delivery-state').title`); title != "" {
+		t.Errorf("the running state still says %q", title)
+	}
+}
+
 // TestHostilePayload: markup in a topic name, a topic id, a command and a
 // request id shows as characters and runs nothing.
 func TestHostilePayload(t *testing.T) {

@@ -375,6 +375,7 @@
       const st = $('delivery-state');
       st.textContent = d.state;
       st.className = 'badge ' + stateKind(d.state);
+      st.title = ''; // not the error of a failed read before
       $('delivery-pause').hidden = d.state !== 'running';
       $('delivery-resume').hidden = d.state !== 'paused';
       const dc = $('dead-count');
