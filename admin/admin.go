@@ -63,8 +63,9 @@ const (
 	CheckGroup = `group:"readiness"`
 )
 
-// AsRoute annotates a constructor returning a Route (or []Route with
-// fx's flatten) for the admin listener.
+// AsRoute annotates a constructor returning one Route for the admin
+// listener. A constructor returning []Route needs AsRoutes: under AsRoute
+// its slice would join a group of []Route that the listener never reads.
 func AsRoute(f any) any { return fx.Annotate(f, fx.ResultTags(RouteGroup)) }
 
 // AsRoutes annotates a constructor returning []Route.
