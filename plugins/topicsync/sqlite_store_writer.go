@@ -36,26 +36,28 @@ var writerSQL = [stmtCount]string{
 	// it; a row whose create was already received is left as it is (first create wins). A row
 	// deleted before ?13 (this create's time less RecreateMargin) is a topic destroyed before
 	// this one was created under its id: the create makes it anew, live, keeping only the fields
-	// an info change newer than the create set (of the create's time: the greater value, as two
-	// changes of one time), and dates the fields it sets with its time, so that a late change of
-	// the destroyed topic, older than the create, leaves them alone. SET reads the row as it was.
+	// an info change newer than ?13 set (of ?13 itself: the greater value, as two changes of one
+	// time), and dates the fields it sets with ?13. A change that reached the service less than
+	// the margin before the create is the new topic's (the two swapped on the way, as for a
+	// first create, whose fields every change overwrites), whichever arrives first; a late change
+	// of the destroyed topic, older, leaves them alone. SET reads the row as it was.
 	stmtCreate: `
 INSERT INTO topics (` + topicColumns + `, create_received)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, NULL, 1)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     group_id = excluded.group_id,
-    name = CASE WHEN topics.name_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?12 OR (topics.name_changed_at = ?12 AND excluded.name >= topics.name))) THEN excluded.name ELSE topics.name END,
-    name_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?12 OR (topics.name_changed_at = ?12 AND excluded.name >= topics.name))) THEN ?12 ELSE topics.name_changed_at END,
+    name = CASE WHEN topics.name_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name))) THEN excluded.name ELSE topics.name END,
+    name_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name))) THEN ?13 ELSE topics.name_changed_at END,
     owner_account = excluded.owner_account,
     operator_account = excluded.operator_account,
     group_type = excluded.group_type,
     custom_data = excluded.custom_data,
-    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?12 OR (topics.introduction_changed_at = ?12 AND excluded.introduction >= topics.introduction))) THEN excluded.introduction ELSE topics.introduction END,
-    introduction_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?12 OR (topics.introduction_changed_at = ?12 AND excluded.introduction >= topics.introduction))) THEN ?12 ELSE topics.introduction_changed_at END,
-    notification = CASE WHEN topics.notification_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?12 OR (topics.notification_changed_at = ?12 AND excluded.notification >= topics.notification))) THEN excluded.notification ELSE topics.notification END,
-    notification_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?12 OR (topics.notification_changed_at = ?12 AND excluded.notification >= topics.notification))) THEN ?12 ELSE topics.notification_changed_at END,
-    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?12 OR (topics.face_url_changed_at = ?12 AND excluded.face_url >= topics.face_url))) THEN excluded.face_url ELSE topics.face_url END,
-    face_url_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?12 OR (topics.face_url_changed_at = ?12 AND excluded.face_url >= topics.face_url))) THEN ?12 ELSE topics.face_url_changed_at END,
+    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction))) THEN excluded.introduction ELSE topics.introduction END,
+    introduction_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction))) THEN ?13 ELSE topics.introduction_changed_at END,
+    notification = CASE WHEN topics.notification_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification))) THEN excluded.notification ELSE topics.notification END,
+    notification_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification))) THEN ?13 ELSE topics.notification_changed_at END,
+    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR (topics.deleted_at < ?13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url))) THEN excluded.face_url ELSE topics.face_url END,
+    face_url_changed_at = CASE WHEN (topics.deleted_at < ?13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url))) THEN ?13 ELSE topics.face_url_changed_at END,
     created_at = excluded.created_at,
     updated_at = max(topics.updated_at, excluded.updated_at),
     deleted_at = CASE WHEN topics.deleted_at < ?13 THEN NULL ELSE topics.deleted_at END,

@@ -154,10 +154,11 @@ type Store interface {
 	// (destroy arrived before create), Create fills in the fields but the row STAYS deleted.
 	// A create later than a deleted topic's deleted_at by more than RecreateMargin is a new topic
 	// of the same id: the row becomes live again with the create's fields and created_at, keeping
-	// only the fields an info change newer than the create set; an info change older than such a
-	// create (a late change of the destroyed topic) leaves its fields alone, unless it arrives before
-	// that create. A create within the margin, or
-	// earlier, is a late create of the deleted topic, as above. A create of a live topic is left
+	// the fields an info change later than the create less RecreateMargin set, whether it arrives
+	// before or after the create (two callbacks close together can be dated in the other order;
+	// a first create's fields likewise yield to every change); an info change older than that (a
+	// late change of the destroyed topic) leaves its fields alone, in either order. A create
+	// within the margin, or earlier, is a late create of the deleted topic, as above. A create of a live topic is left
 	// alone whatever its time: a create is dated by its arrival, so IM's resend of the topic's own
 	// create cannot be told from the create of a later topic of the id whose predecessor's destroy
 	// has not arrived yet (that destroy, when it comes, deletes the row).

@@ -875,15 +875,55 @@ func testRecreate(t *testing.T, s topicsync.Store) {
 			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) { tp.Name = "Zed" })},
 		},
 		{
-			name: "a lesser info change of the re-create's own time, applied before it, leaves the create's name",
+			// A change cannot precede its topic's creation: of the create's own time it is the
+			// new topic's, whatever its value, as for a first create.
+			name: "a lesser info change of the re-create's own time, applied before it, is kept",
 			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted),
 				changeOf(topicsync.InfoChange{Name: ptr("Abc"), At: renewed}), createOf(second(renewed))},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) { tp.Name = "Abc" })},
+		},
+		{
+			name: "a lesser info change of the re-create's own time, applied after it, is kept",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed)),
+				changeOf(topicsync.InfoChange{Name: ptr("Abc"), At: renewed})},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) { tp.Name = "Abc" })},
+		},
+		{
+			// Two callbacks sent close together reach the service, and are dated, in the other
+			// order: the new topic's rename, dated just before its re-create, is kept whether it
+			// is applied before the create (to the deleted row) or after it (a retry).
+			name: "a rename dated within the margin before the re-create, applied before it, is kept",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted),
+				changeOf(topicsync.InfoChange{Name: ptr("renamed at once"), FaceURL: ptr("https://img.example.org/at-once.png"), At: renewed.Add(-sec / 10)}),
+				createOf(second(renewed))},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) {
+				tp.Name, tp.FaceURL = "renamed at once", "https://img.example.org/at-once.png"
+			})},
+		},
+		{
+			name: "a rename dated within the margin before the re-create, applied after it, is kept",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed)),
+				changeOf(topicsync.InfoChange{Name: ptr("renamed at once"), At: renewed.Add(-m + time.Microsecond)})},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) { tp.Name = "renamed at once" })},
+		},
+		{
+			name: "a rename dated within the margin before a re-create after a tombstone is kept",
+			writes: []topicWrite{destroyAt(testApp, deleted),
+				changeOf(topicsync.InfoChange{Introduction: ptr("introduced at once"), At: renewed.Add(-sec)}),
+				createOf(second(renewed))},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) { tp.Introduction = "introduced at once" })},
+		},
+		{
+			// More than the margin before it a change is the destroyed topic's, in either order.
+			name: "an info change more than the margin before the re-create, applied before it, leaves the create's fields",
+			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted),
+				changeOf(topicsync.InfoChange{Name: ptr("Zz the first topic renamed"), At: renewed.Add(-m - time.Microsecond)}), createOf(second(renewed))},
 			want: []topicsync.Topic{second(renewed)},
 		},
 		{
-			name: "a lesser info change of the re-create's own time, applied after it, leaves the create's name",
+			name: "an info change more than the margin before the re-create, applied after it, leaves the create's fields",
 			writes: []topicWrite{createOf(first), destroyAt(testApp, deleted), createOf(second(renewed)),
-				changeOf(topicsync.InfoChange{Name: ptr("Abc"), At: renewed})},
+				changeOf(topicsync.InfoChange{Name: ptr("Zz the first topic renamed"), At: renewed.Add(-m - time.Microsecond)})},
 			want: []topicsync.Topic{second(renewed)},
 		},
 		{
