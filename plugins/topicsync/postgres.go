@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -31,7 +32,8 @@ const defaultPostgresConns = 32
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a postgres:// or postgresql://
 // URL; runtime parameters such as search_path are passed through) and runs the migrations,
-// holding a session advisory lock so replicas starting together migrate one at a time.
+// holding a session advisory lock so replicas starting together migrate one at a time. A database
+// that does not give back UTF-8 text as sent (see checkEncoding) is refused first.
 //
 // See OpenOption for opts.
 func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...OpenOption) (Store, error) {
@@ -52,6 +54,10 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...Open
 	if err != nil {
 		return nil, fmt.Errorf("topic: open postgres: %w", redactDSN(dsn, err))
 	}
+	if err := checkEncoding(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("topic: open postgres: %w", redactDSN(dsn, err))
+	}
 	if err := migratePostgres(ctx, pool, log, openConfigOf(opts)); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("topic: open postgres: %w", redactDSN(dsn, err))
@@ -64,6 +70,32 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...Open
 		zap.String("user", cfg.ConnConfig.User),
 	)
 	return newStore("postgres", &postgresBackend{pool: pool}), nil
+}
+
+// encodingProbe is text of the kinds a topic carries: Latin with an accent, Chinese, and an emoji
+// (four bytes in UTF-8).
+const encodingProbe = "Café 话题 🙂"
+
+// checkEncoding refuses a database that does not give back the UTF-8 text it is sent, before the
+// migrations touch it. SQLite keeps any UTF-8; a PostgreSQL database whose encoding cannot (such
+// as EUC_CN, or LATIN1 with client_encoding=UTF8 in the DSN) refused the writes of some topics
+// only, each retried until dead-lettered, while the service reported itself ready.
+func checkEncoding(ctx context.Context, pool *pgxpool.Pool) error {
+	var back string
+	err := pool.QueryRow(ctx, `SELECT $1::text`, encodingProbe).Scan(&back)
+	var pgErr *pgconn.PgError
+	if err != nil && !(errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")) { // not a data exception
+		return err
+	}
+	if err == nil && back == encodingProbe {
+		return nil
+	}
+	var server, client string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('server_encoding'), current_setting('client_encoding')`).Scan(&server, &client); err != nil {
+		return err
+	}
+	return fmt.Errorf("the database (server_encoding %s, client_encoding %s) does not give back UTF-8 text as sent "+
+		"(Latin, Chinese, an emoji), so some topics would fail to store: use a database created with ENCODING 'UTF8'", server, client)
 }
 
 // migratePostgres runs goose through database/sql on top of the pool.

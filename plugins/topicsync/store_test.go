@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the migration test
 	"github.com/pressly/goose/v3"
 	"go.uber.org/zap"
@@ -1423,6 +1424,87 @@ func TestPostgresReplicasMigrateTogether(t *testing.T) {
 	tp := newTopic("@TGS#_g", "shared", at(1))
 	mustCreate(t, stores[0], tp)
 	checkTopic(t, mustGet(t, stores[replicas-1], tp.TopicID), tp)
+}
+
+// TestOpenPostgresRefusesADatabaseThatAltersUTF8: a database that does not give back the UTF-8
+// text it is sent is refused at open, naming its encoding, before the migrations touch it. On one
+// that opened, the writes of topics named in Chinese or with an emoji failed (retried until
+// dead-lettered) while the others were stored. Each case creates a database of its own.
+func TestOpenPostgresRefusesADatabaseThatAltersUTF8(t *testing.T) {
+	dsn := os.Getenv(postgresDSNEnv)
+	if dsn == "" {
+		t.Skip("set IMCALLBACK_TEST_POSTGRES_DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL store tests")
+	}
+	// dsnOf is the test DSN on database db ("" keeps the test's own) with params added.
+	dsnOf := func(db string, params url.Values) string {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("parse %s: %v", postgresDSNEnv, err)
+		}
+		if db != "" {
+			u.Path = "/" + db
+		}
+		q := u.Query()
+		for k, v := range params {
+			q[k] = v
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	// query runs sql on database db and scans its row, if any, into dest.
+	query := func(db, sql string, dest ...any) error {
+		conn, err := pgx.Connect(t.Context(), dsnOf(db, nil))
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		if len(dest) == 0 {
+			_, err = conn.Exec(t.Context(), sql)
+			return err
+		}
+		return conn.QueryRow(t.Context(), sql).Scan(dest...)
+	}
+	tests := []struct {
+		name, encoding string
+		params         url.Values
+		want           string
+	}{
+		{name: "EUC_CN", encoding: "EUC_CN", want: "server_encoding EUC_CN"},
+		{name: "LATIN1 read as UTF8", encoding: "LATIN1", params: url.Values{"client_encoding": {"UTF8"}}, want: "server_encoding LATIN1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := "imcb_enc_" + randomHex(t)
+			err := query("", "CREATE DATABASE "+db+" ENCODING '"+tt.encoding+"' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+				t.Skipf("the test user may not create databases: %v", err)
+			}
+			if err != nil {
+				t.Fatalf("create database: %v", err)
+			}
+			t.Cleanup(func() {
+				if err := query("", "DROP DATABASE "+db); err != nil {
+					t.Errorf("drop database %s: %v", db, err)
+				}
+			})
+			s, err := topicsync.OpenPostgres(t.Context(), dsnOf(db, tt.params), zaptest.NewLogger(t))
+			if err == nil {
+				closeStore(t, s)
+				t.Fatal("OpenPostgres succeeded, want an error naming the encoding")
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "ENCODING 'UTF8'") {
+				t.Errorf("error %q does not say %q and ask for ENCODING 'UTF8'", err, tt.want)
+			}
+			var migrated bool
+			if err := query(db, "SELECT to_regclass('topics') IS NOT NULL", &migrated); err != nil {
+				t.Fatal(err)
+			}
+			if migrated {
+				t.Error("the migrations ran on the refused database")
+			}
+		})
+	}
 }
 
 // TestOpenPostgresHidesPassword needs no server: the DSNs fail to parse or point at a closed port.
