@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -109,6 +111,157 @@ func TestREADMECommandLineMatchesTheCLI(t *testing.T) {
 	for path := range leaves {
 		if !documented[path] {
 			t.Errorf("the CLI has imcallback %s, which README.md's Command line block lacks", path)
+		}
+	}
+}
+
+// docInvocation is a command line shown in a document: a backticked span
+// or a line of a ```sh block that starts with imcallback.
+type docInvocation struct {
+	file, text string
+}
+
+// invocationStart finds the program of a shown command line; what follows
+// is its arguments.
+var invocationStart = regexp.MustCompile(`^(?:imcallback|go run \./cmd/imcallback)\s+`)
+
+// intendedMistakes are command lines the documents show as mistakes.
+var intendedMistakes = map[string]bool{"imcallback delivery pase": true}
+
+// docInvocations are the command lines README.md and docs/*.md show:
+// each backticked span that starts with imcallback, or with one of the
+// commands and holds a flag (`events replay --dead`), and each line of a
+// ```sh block that starts with imcallback (its continuation lines joined).
+func docInvocations(t *testing.T, commands []string) []docInvocation {
+	t.Helper()
+	files, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := regexp.MustCompile("`([^`\n]+)`")
+	var out []docInvocation
+	for _, file := range append([]string{"../README.md"}, files...) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(file, "../")
+		text := string(b)
+		for _, block := range strings.Split(text, "```sh\n")[1:] {
+			block, _, _ = strings.Cut(block, "```")
+			block = strings.ReplaceAll(block, "\\\n", " ")
+			for _, line := range strings.Split(block, "\n") {
+				line, _, _ = strings.Cut(line, " #")
+				if line = strings.TrimSpace(line); invocationStart.MatchString(line) {
+					out = append(out, docInvocation{name, line})
+				}
+			}
+			text = strings.Replace(text, block, "", 1) // its spans are shell, not command lines
+		}
+		for _, m := range span.FindAllStringSubmatch(text, -1) {
+			s := strings.TrimSpace(m[1])
+			first, _, _ := strings.Cut(s, " ")
+			if invocationStart.MatchString(s) || slices.Contains(commands, first) && strings.Contains(s, " --") {
+				out = append(out, docInvocation{name, s})
+			}
+		}
+	}
+	return out
+}
+
+// docInvocationProblem says what is wrong with a shown command line: a
+// command that does not exist, or a flag the command lacks. Brackets,
+// alternatives (list|get, --cursor C | --all) and placeholders are read
+// as the Command line block writes them.
+func docInvocationProblem(root *cobra.Command, text string) string {
+	args := strings.Fields(invocationStart.ReplaceAllString(text, ""))
+	cmds := []*cobra.Command{root}
+	i := 0
+	for ; i < len(args); i++ {
+		word := strings.Trim(args[i], "[]")
+		if strings.HasPrefix(word, "-") || word == "|" {
+			break
+		}
+		var next []*cobra.Command
+		for _, alt := range strings.Split(word, "|") {
+			for _, c := range cmds {
+				if sub, _, err := c.Find([]string{alt}); err == nil && sub != c {
+					next = append(next, sub)
+				}
+			}
+		}
+		if len(next) == 0 {
+			break
+		}
+		cmds = next
+	}
+	if cmds[0] == root {
+		return "names no command"
+	}
+	if i < len(args) && !strings.HasPrefix(strings.Trim(args[i], "[]"), "-") && cmds[0].HasSubCommands() && !intendedMistakes[text] {
+		return fmt.Sprintf("%s has no command %s", cmds[0].CommandPath(), args[i])
+	}
+	for _, arg := range args[i:] {
+		for _, f := range strings.Split(strings.Trim(arg, "[]"), "/") {
+			name, ok := strings.CutPrefix(f, "--")
+			if !ok {
+				continue
+			}
+			name, _, _ = strings.Cut(name, "=")
+			for _, c := range cmds {
+				if c.Flag(name) == nil {
+					return fmt.Sprintf("%s has no flag --%s", c.CommandPath(), name)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// TestDocsShowCommandLinesTheCLITakes: every command line README.md and
+// docs/*.md show outside the Command line block (in running text and
+// examples) names commands and flags the CLI has.
+func TestDocsShowCommandLinesTheCLITakes(t *testing.T) {
+	root := newRootCmd(io.Discard, io.Discard)
+	var commands []string
+	for _, c := range root.Commands() {
+		commands = append(commands, c.Name())
+	}
+	shown := docInvocations(t, commands)
+	if len(shown) < 20 {
+		t.Fatalf("only %d command lines found in the documents: were they read as expected?", len(shown))
+	}
+	for _, inv := range shown {
+		if p := docInvocationProblem(root, inv.text); p != "" {
+			t.Errorf("%s shows `%s`: %s", inv.file, inv.text, p)
+		}
+	}
+}
+
+// TestDocInvocationProblemFindsMistakes: the check finds a command, a
+// subcommand or a flag that does not exist, and takes the forms the
+// documents write.
+func TestDocInvocationProblemFindsMistakes(t *testing.T) {
+	root := newRootCmd(io.Discard, io.Discard)
+	tests := []struct {
+		text string
+		ok   bool
+	}{
+		{"imcallback events replay --dead --seq N", true},
+		{"events replay --since/--command", true},
+		{"imcallback topics list [--appid A] [--cursor C | --all]", true},
+		{"imcallback events list|get", true},
+		{"go run ./cmd/imcallback topics list", true},
+		{"imcallback delivery pase", true}, // shown as a mistake
+		{"imcallback delivery paws", false},
+		{"imcallback frobnicate", false},
+		{"imcallback events replay --deadd", false},
+		{"imcallback events list|get --limit 5", false}, // get has no --limit
+		{"events dead --since 1h", false},
+	}
+	for _, tt := range tests {
+		if p := docInvocationProblem(root, tt.text); (p == "") != tt.ok {
+			t.Errorf("docInvocationProblem(%q) = %q, want ok %v", tt.text, p, tt.ok)
 		}
 	}
 }
