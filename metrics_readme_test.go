@@ -118,16 +118,7 @@ func exposedMetrics(text string) map[string]documentedMetric {
 // and labels, and every row is exposed. Every metric the README and docs
 // name elsewhere is in the table, with the labels it is shown with.
 func TestREADMEMetricsTableMatchesTheService(t *testing.T) {
-	tencent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprint(w, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":"test"}`)
-	}))
-	defer tencent.Close()
-	dest := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	defer dest.Close()
-	app := "IMCALLBACK_APP_" + imtest.AppID + "_"
-	s := imtest.Start(t, []string{app + "SECRET_KEY=test-key", app + "IPLIST=true", app + "API_BASE=" + tencent.URL,
-		"IMCALLBACK_FORWARD_URL=" + dest.URL, "IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-		"IMCALLBACK_FORWARD_MATCH=C2C.*"}, delivery.Module, topicsync.Module)
+	s := startEveryPart(t)
 	exposed := exposedMetrics(s.Metrics(t))
 	documented := readmeMetrics(t)
 	for _, p := range metricsTableProblems(documented, exposed) {
@@ -147,6 +138,23 @@ func TestREADMEMetricsTableMatchesTheService(t *testing.T) {
 			t.Error(p)
 		}
 	}
+}
+
+// startEveryPart starts a service with every part on: durable delivery,
+// topic sync, a forward destination, and an app on Tencent's address list
+// (whose fetch fails).
+func startEveryPart(t *testing.T) *imtest.Service {
+	t.Helper()
+	tencent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":"test"}`)
+	}))
+	t.Cleanup(tencent.Close)
+	dest := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(dest.Close)
+	app := "IMCALLBACK_APP_" + imtest.AppID + "_"
+	return imtest.Start(t, []string{app + "SECRET_KEY=test-key", app + "IPLIST=true", app + "API_BASE=" + tencent.URL,
+		"IMCALLBACK_FORWARD_URL=" + dest.URL, "IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"IMCALLBACK_FORWARD_MATCH=C2C.*"}, delivery.Module, topicsync.Module)
 }
 
 // metricsTableProblems says where the table and the scrape differ.
