@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -92,5 +93,46 @@ func TestREADMEConfigurationDefaults(t *testing.T) {
 	}
 	if checked < 20 {
 		t.Errorf("only %d defaults checked: the table's format changed?", checked)
+	}
+}
+
+// TestREADMEAppsExampleLoads: the README's YAML example of several apps
+// is a configuration the service loads, every key of it a setting, and
+// each app gets what the example gives it.
+func TestREADMEAppsExampleLoads(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block string
+	for _, part := range strings.Split(string(b), "```yaml\n")[1:] {
+		body, _, _ := strings.Cut(part, "```")
+		if strings.Contains(body, "\napps:\n") {
+			block = body
+			break
+		}
+	}
+	if block == "" {
+		t.Fatal("README.md has no ```yaml block with apps:")
+	}
+	file := filepath.Join(t.TempDir(), "apps.yaml")
+	if err := os.WriteFile(file, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Source{File: file, Environ: func() []string {
+		return []string{"IMCALLBACK_SDKAPPID=1400000001,1400000002"}
+	}})
+	if err != nil {
+		t.Fatalf("the README's apps example does not load: %v\n%s", err, block)
+	}
+	first, ok := cfg.App("1400000001")
+	if !ok || len(cfg.Apps) != 2 {
+		t.Fatalf("the README's apps example loads %d apps, want its two:\n%s", len(cfg.Apps), block)
+	}
+	if !first.IPList || first.SecretKey == "" || len(first.AllowCIDRs) == 0 || len(first.Tokens) == 0 {
+		t.Errorf("the README's first app loads as %+v: a key of the example was not read", first)
+	}
+	if len(cfg.Tokens) == 0 {
+		t.Errorf("the README's apps example loads no global tokens:\n%s", block)
 	}
 }
