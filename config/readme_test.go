@@ -3,17 +3,39 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imcallback/imcallback/config"
 )
 
-// readmeConfigRows reads the README's Configuration table: for each row,
-// the variables of its first cell and the defaults of its last, both split
-// at " / " where one row documents two settings.
-func readmeConfigRows(t *testing.T) [][2][]string {
+// configRow is a row of the README's Configuration table: the variables
+// of its first cell, its meaning and the defaults of its last cell, the
+// variables and defaults split at " / " where one row documents two
+// settings.
+type configRow struct {
+	vars     []string
+	meaning  string
+	defaults []string
+}
+
+// name is the full name of the row's variable i: "`_SECRET`" after
+// "`IMCALLBACK_FORWARD_URL`" is IMCALLBACK_FORWARD_SECRET.
+func (r configRow) name(i int) string {
+	name := strings.Trim(r.vars[i], "`")
+	if len(r.vars) > 1 && !strings.HasPrefix(name, "IMCALLBACK_") {
+		first := strings.Trim(r.vars[0], "`")
+		name = first[:strings.LastIndex(first, "_")] + name
+	}
+	return name
+}
+
+// readmeConfigRows reads the README's Configuration table.
+func readmeConfigRows(t *testing.T) []configRow {
 	t.Helper()
 	b, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -24,15 +46,16 @@ func readmeConfigRows(t *testing.T) [][2][]string {
 		t.Fatal("README.md has no ## Configuration section")
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
-	var rows [][2][]string
+	var rows []configRow
 	for _, line := range strings.Split(section, "\n") {
 		if !strings.HasPrefix(line, "| `IMCALLBACK_") {
 			continue
 		}
 		cells := strings.Split(strings.Trim(line, "|"), " | ")
-		rows = append(rows, [2][]string{
-			strings.Split(strings.TrimSpace(cells[0]), " / "),
-			strings.Split(strings.TrimSpace(cells[len(cells)-1]), " / "),
+		rows = append(rows, configRow{
+			vars:     strings.Split(strings.TrimSpace(cells[0]), " / "),
+			meaning:  strings.TrimSpace(strings.Join(cells[1:len(cells)-1], " | ")),
+			defaults: strings.Split(strings.TrimSpace(cells[len(cells)-1]), " / "),
 		})
 	}
 	if len(rows) == 0 {
@@ -55,13 +78,9 @@ func TestREADMEConfigurationDefaults(t *testing.T) {
 	}
 	checked := 0
 	for _, row := range readmeConfigRows(t) {
-		vars, defaults := row[0], row[1]
-		for i, v := range vars {
-			name := strings.Trim(v, "`")
-			if len(vars) > 1 && !strings.HasPrefix(name, "IMCALLBACK_") {
-				first := strings.Trim(vars[0], "`") // `IMCALLBACK_FORWARD_URL` / `_SECRET`
-				name = first[:strings.LastIndex(first, "_")] + name
-			}
+		vars, defaults := row.vars, row.defaults
+		for i := range vars {
+			name := row.name(i)
 			if strings.Contains(name, "<") || name == "IMCALLBACK_SDKAPPID" {
 				continue // a pattern, or the required setting
 			}
@@ -134,5 +153,129 @@ func TestREADMEAppsExampleLoads(t *testing.T) {
 	}
 	if len(cfg.Tokens) == 0 {
 		t.Errorf("the README's apps example loads no global tokens:\n%s", block)
+	}
+}
+
+var (
+	// boundRange is a range the Configuration table gives a setting:
+	// "1 to 1024", "0 to 5m", "1–5".
+	boundRange = regexp.MustCompile(`(\d[0-9a-zµ.]*)\s*(?:to|–)\s*(\d[0-9a-zµ.]*)`)
+	// boundOneSide is a bound on one side: "at least 1s", "at most 1h".
+	boundOneSide = regexp.MustCompile(`at (least|most) (\d[0-9a-zµ.]*)`)
+)
+
+// documentedBound is a bound of a setting the Configuration table gives.
+type documentedBound struct {
+	lo, hi string // "" when there is none on that side
+}
+
+// bounds are the bounds a setting's meaning gives (its part of the row).
+func bounds(meaning string) documentedBound {
+	var b documentedBound
+	meaning = strings.ReplaceAll(meaning, "`", "")
+	if m := boundRange.FindStringSubmatch(meaning); m != nil {
+		b.lo, b.hi = m[1], m[2]
+	}
+	for _, m := range boundOneSide.FindAllStringSubmatch(meaning, -1) {
+		if m[1] == "least" {
+			b.lo = m[2]
+		} else {
+			b.hi = m[2]
+		}
+	}
+	return b
+}
+
+// settingType is the Go type of the setting a variable names, nil when
+// it names no field of config.Config.
+func settingType(name string) reflect.Type {
+	key := strings.ToLower(strings.TrimPrefix(name, "IMCALLBACK_"))
+	t := reflect.TypeFor[config.Config]()
+	for i := range t.NumField() {
+		if t.Field(i).Tag.Get("koanf") == key {
+			return t.Field(i).Type
+		}
+	}
+	return nil
+}
+
+// beyond are the values of a bound and just past it, as the setting's
+// type writes them: a whole number ±1, a duration ±1ns. ok is false when
+// the setting is neither, or the bound is not of its type (a name's
+// length in bytes, say).
+func beyond(typ reflect.Type, bound string, up bool) (at, past string, ok bool) {
+	step := -1
+	if up {
+		step = 1
+	}
+	switch {
+	case typ == reflect.TypeFor[time.Duration]():
+		if d, err := time.ParseDuration(bound); err == nil {
+			return bound, (d + time.Duration(step)).String(), true
+		}
+	case typ != nil && typ.Kind() >= reflect.Int && typ.Kind() <= reflect.Int64:
+		if n, err := strconv.Atoi(bound); err == nil {
+			return bound, strconv.Itoa(n + step), true
+		}
+	}
+	return "", "", false
+}
+
+// TestREADMEConfigurationBounds: each bound the README's Configuration
+// table gives a number or a duration ("at most 1h", "1 to 1024") is the
+// service's: the bound loads, and one step past it is refused with an
+// error naming the variable. A row of two settings says whose bound it
+// is, its meaning split at " / " as its variables are. The table once
+// gave "at most 5m" to the read header and the idle timeout together,
+// and the idle timeout has none.
+func TestREADMEConfigurationBounds(t *testing.T) {
+	// A NATS cluster, so that the replicas' bound is the one checked.
+	base := []string{"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_NATS_URL=nats://127.0.0.1:4222"}
+	refused := func(name, value string) bool {
+		_, err := config.Load(config.Source{Environ: func() []string { return append(base, name+"="+value) }})
+		return err != nil && strings.Contains(err.Error(), name+" (")
+	}
+	checked := 0
+	for _, row := range readmeConfigRows(t) {
+		meanings := strings.Split(row.meaning, " / ")
+		reported := false
+		for i := range row.vars {
+			name := row.name(i)
+			meaning := row.meaning
+			if len(meanings) == len(row.vars) {
+				meaning = meanings[i]
+			}
+			b := bounds(meaning)
+			for _, side := range []struct {
+				bound string
+				up    bool
+			}{{b.lo, false}, {b.hi, true}} {
+				if side.bound == "" {
+					continue
+				}
+				at, past, ok := beyond(settingType(name), side.bound, side.up)
+				if !ok {
+					continue
+				}
+				if len(row.vars) > 1 && len(meanings) != len(row.vars) {
+					if !reported {
+						t.Errorf("README's Configuration row of %s gives the bound %s without saying whose: split its meaning at \" / \" as its variables are",
+							strings.Join(row.vars, " / "), side.bound)
+					}
+					reported = true
+					continue
+				}
+				if refused(name, at) {
+					t.Errorf("README's Configuration table bounds %s by %s, which the service refuses", name, at)
+				}
+				if !refused(name, past) {
+					t.Errorf("README's Configuration table bounds %s by %s, but the service takes %s", name, at, past)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d bounds checked: the table's format changed?", checked)
 	}
 }
