@@ -192,7 +192,7 @@ func Routes(store Store) []admin.Route {
 				SdkAppID: app, GroupID: c.QueryParam("group_id"), IncludeDeleted: includeDeleted, After: after, Limit: limit,
 			})
 			if err != nil {
-				return err
+				return readError(c.Request().Context(), store, err)
 			}
 			return c.JSON(http.StatusOK, page)
 		}},
@@ -220,9 +220,26 @@ func Routes(store Store) []admin.Route {
 				return echo.NewHTTPError(http.StatusConflict, strings.TrimPrefix(err.Error(), "topic: "))
 			}
 			if err != nil {
-				return err
+				return readError(c.Request().Context(), store, err)
 			}
 			return c.JSON(http.StatusOK, t)
 		}},
 	}
+}
+
+// readPingTimeout bounds readError's look at the store.
+const readPingTimeout = 2 * time.Second
+
+// readError is the answer to a read of the store that failed: 503 when the
+// store does not answer a ping either (PostgreSQL down, the store closed),
+// so a caller knows to try again, as the events API answers while the
+// stream is out of reach; else the error itself, a 500.
+func readError(ctx context.Context, store Store, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readPingTimeout)
+	defer cancel()
+	if pingErr := store.Ping(ctx); pingErr != nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable,
+			"the topic store is not reachable now, try again: "+pingErr.Error()).SetInternal(err)
+	}
+	return err
 }

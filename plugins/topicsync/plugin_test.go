@@ -1,8 +1,12 @@
 package topicsync_test
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
@@ -11,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/fx"
@@ -359,6 +364,52 @@ func TestFailedWriteIsHandlerError(t *testing.T) {
 			p.GetJSON(t, "/readyz", 503, nil)
 		})
 	}
+}
+
+// TestReadOfAStoreOutOfReachIs503: a read API call while the store does not
+// answer is a 503 naming the store, to try again (it was a 500 "internal
+// error", as for a bug); a failed read of a store that answers stays a 500.
+func TestReadOfAStoreOutOfReachIs503(t *testing.T) {
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := startPlugin(t, b.dsn(t))
+			if err := p.store.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range []string{"/v1/topics", "/v1/topics/t1"} {
+				var body struct{ Error string }
+				p.GetJSON(t, path, 503, &body)
+				if !strings.Contains(body.Error, "topic store is not reachable") {
+					t.Errorf("GET %s: error %q does not name the store", path, body.Error)
+				}
+			}
+		})
+	}
+	t.Run("store answers", func(t *testing.T) {
+		store := failingReads{Store: openSQLite(t)}
+		e := echo.New()
+		for _, r := range topicsync.Routes(store) {
+			e.Add(r.Method, r.Path, r.Handler)
+		}
+		for _, path := range []string{"/v1/topics", "/v1/topics/t1"} {
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if rec.Code != http.StatusInternalServerError {
+				t.Errorf("GET %s with a store that answers a ping: %d, want 500", path, rec.Code)
+			}
+		}
+	})
+}
+
+// failingReads is a store whose reads fail while it answers a ping.
+type failingReads struct{ topicsync.Store }
+
+func (failingReads) List(context.Context, topicsync.ListFilter) ([]topicsync.Topic, error) {
+	return nil, errors.New("a read that fails")
+}
+
+func (failingReads) Get(context.Context, string, string) (topicsync.Topic, error) {
+	return topicsync.Topic{}, errors.New("a read that fails")
 }
 
 func TestModuleRegistersItsPieces(t *testing.T) {
