@@ -56,8 +56,8 @@ func AsProtocolError(err error) *protocol.Error {
 			return protocol.ErrBodyTooLarge
 		case http.StatusBadRequest: // a middleware of the user's: echo's key auth without a key, say
 			return protocol.ErrBadRequest
-		case http.StatusServiceUnavailable:
-			return protocol.ErrUnavailable
+		case http.StatusServiceUnavailable: // a middleware of the user's: echo's ContextTimeout, a load shedder
+			return protocol.ErrServiceUnavailable
 		case http.StatusUnauthorized: // a middleware of the user's: key auth, say
 			return protocol.ErrUnauthorized
 		case http.StatusForbidden:

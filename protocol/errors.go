@@ -82,6 +82,8 @@ var (
 		"durable delivery did not get the stream's acknowledgement in time: the event may or may not be stored (if it is, it is processed); nothing was acknowledged to IM"}
 	ErrHandlerFailed = &Error{http.StatusServiceUnavailable, 50302, "handler_failed", "handler failed, try again",
 		"inline delivery: the after-handler failed or missed `IMCALLBACK_INLINE_TIMEOUT`; IM may retry"}
+	ErrServiceUnavailable = &Error{http.StatusServiceUnavailable, 50304, "service_unavailable", "service unavailable, try again",
+		"a middleware of your own refused the request with 503 (`echo.ErrServiceUnavailable`; echo's `ContextTimeout` past its timeout)"}
 	ErrTooManyConns = &Error{http.StatusServiceUnavailable, 50303, "too_many_connections", "too many connections, try again",
 		"the public listener already holds `IMCALLBACK_MAX_CONNS` connections; the connection is answered and closed"}
 )
@@ -93,6 +95,6 @@ func AllErrors() []*Error {
 		ErrMissingSign, ErrBadSign, ErrStaleRequest, ErrUnauthorized,
 		ErrAppIDNotAllowed, ErrIPNotAllowed, ErrForbidden, ErrNotFound, ErrMethodNotAllowed,
 		ErrBodyTooLarge, ErrHeaderTooLarge, ErrExpectationFailed, ErrTooManyRequests, ErrInternal, ErrNotImplemented, ErrHTTPVersion,
-		ErrUnavailable, ErrHandlerFailed, ErrTooManyConns,
+		ErrUnavailable, ErrHandlerFailed, ErrTooManyConns, ErrServiceUnavailable,
 	}
 }

@@ -59,6 +59,7 @@ func TestUserRefusalIsAnsweredWithoutWaitingForTheBody(t *testing.T) {
 		"401": echo.ErrUnauthorized,
 		"403": echo.ErrForbidden,
 		"429": echo.ErrTooManyRequests,
+		"503": echo.ErrServiceUnavailable, // a load shedder
 	}
 	addr := startPublic(t, []middleware.Ordered{{Name: "refuse", Order: middleware.OrderSignature + 1,
 		Func: func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -77,6 +78,7 @@ func TestUserRefusalIsAnsweredWithoutWaitingForTheBody(t *testing.T) {
 		{"401", protocol.ErrUnauthorized},
 		{"403", protocol.ErrForbidden},
 		{"429", protocol.ErrTooManyRequests},
+		{"503", protocol.ErrServiceUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want.Reason, func(t *testing.T) {
