@@ -82,9 +82,20 @@ type Service struct {
 	restarts     atomic.Int64          // embedded-server restarts, for tests and logs
 	eventsRead   atomic.Uint64         // message headers the event log's scans read, for tests
 
-	kick    chan struct{} // a failed append asks the supervisor to look now
-	stopSup chan struct{}
+	kick chan struct{} // a failed append asks the supervisor to look now
+	// stopSup ends the supervisor (and a restart it runs); nil before Start
+	// and once Stop began.
+	stopSup context.CancelFunc
+	// supDone is closed when the supervisor has returned; it is set from
+	// Start until Stop has finished, so that no Start overlaps a Stop.
 	supDone chan struct{}
+
+	// The supervisor's check and timer, which tests replace; New sets them.
+	check func(context.Context) error
+	after func(time.Duration) <-chan time.Time
+	// onRestart, when set, is called at each step of a restart of the
+	// embedded server (restartStep), with the restart's context: a test hook.
+	onRestart func(ctx context.Context, step restartStep)
 }
 
 var _ dispatcher.AfterSink = (*Service)(nil)
@@ -96,8 +107,9 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Service, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1), probing: make(chan struct{}, 1)}
+	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1), probing: make(chan struct{}, 1), after: time.After}
 	s.writeProves.Store(int64(writeProves))
+	s.check = s.repairAndCheck
 	if s.metrics, err = newMetrics(reg, s.pendingGauge, s.deadGauge); err != nil {
 		return nil, err
 	}
@@ -114,8 +126,8 @@ func (s *Service) Options() Options { return s.opts }
 func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.conn != nil || s.stopSup != nil {
-		return errors.New("delivery: already started")
+	if s.conn != nil || s.supDone != nil {
+		return errors.New("delivery: already started, or still stopping")
 	}
 	conn, err := s.connect(ctx)
 	if err != nil {
@@ -126,8 +138,9 @@ func (s *Service) Start(ctx context.Context) error {
 		s.log.Warn("NATS is not reachable or not ready yet; starting anyway, not ready until it answers",
 			zap.String("url", redactURL(s.opts.URL)))
 	}
-	s.stopSup, s.supDone = make(chan struct{}), make(chan struct{})
-	go s.supervise(s.stopSup, s.supDone)
+	supCtx, cancel := context.WithCancel(context.Background())
+	s.stopSup, s.supDone = cancel, make(chan struct{})
+	go s.supervise(supCtx, s.supDone)
 	return nil
 }
 
@@ -212,22 +225,27 @@ func (s *Service) setConn(conn *Conn) {
 }
 
 // Stop stops the supervisor and the workers, then drains the connection
-// and stops the embedded server.
+// and stops the embedded server. A restart of the embedded server under way
+// is cut short where it waits (for the server's readiness, for the streams)
+// and Stop waits for it, whatever ctx says: the server it started is shut
+// down before Stop returns, not left running under an exiting process. Its
+// worst case is the restart's own bounds: its workers' ShutdownTimeout and
+// the recovery of the store, which no one can interrupt.
 func (s *Service) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	stopSup, supDone := s.stopSup, s.supDone
-	s.stopSup = nil
+	if s.stopSup != nil {
+		s.stopSup() // under s.mu: a restart sees it when it installs its connection
+		s.stopSup = nil
+	}
+	supDone := s.supDone
 	s.mu.Unlock()
-	if stopSup != nil {
-		close(stopSup)
-		select {
-		case <-supDone:
-		case <-ctx.Done():
-		}
+	if supDone != nil {
+		<-supDone
 	}
 	err := s.StopWorkers(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.supDone = nil
 	if s.conn == nil {
 		return err
 	}
@@ -536,26 +554,24 @@ const (
 // supervise checks the stream now and then (at once after a failed
 // append) and repairs: streams are set up again when missing, and an
 // embedded server whose store keeps failing is restarted, with a growing
-// pause between restarts, until a probe succeeds.
-func (s *Service) supervise(stop <-chan struct{}, done chan<- struct{}) {
+// pause between restarts, until a probe succeeds. It returns once ctx
+// ends, a check or a restart under way cut short.
+func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	failures := 0
 	restartWait := time.Second
 	var nextRestart time.Time
 	wait := healthyEvery
 	for {
-		t := time.NewTimer(wait)
-		select {
-		case <-stop:
-			t.Stop()
+		if !s.idle(ctx, wait, s.kick) {
 			return
-		case <-s.kick:
-			t.Stop()
-		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
-		err := s.repairAndCheck(ctx)
+		cctx, cancel := context.WithTimeout(ctx, ensureTimeout)
+		err := s.check(cctx)
 		cancel()
+		if ctx.Err() != nil {
+			return // stopping: a check cut short tells nothing
+		}
 		if err == nil {
 			if failures > 0 {
 				s.log.Info("durable delivery recovered: the stream takes events again", zap.Int("failed_checks", failures))
@@ -571,12 +587,27 @@ func (s *Service) supervise(stop <-chan struct{}, done chan<- struct{}) {
 		if s.opts.URL != "" || failures < restartAfter || time.Now().Before(nextRestart) {
 			continue
 		}
-		if err := s.restartEmbedded(stop); err != nil {
+		if err := s.restartEmbedded(ctx); err != nil {
+			if ctx.Err() != nil {
+				return // stopping: the restart was cut short, and cleaned up after itself
+			}
 			s.log.Error("restarting the embedded NATS server failed; trying again", zap.Duration("in", restartWait), zap.Error(err))
 		}
 		nextRestart = time.Now().Add(restartWait)
 		restartWait = min(2*restartWait, maxRestartWait)
 	}
+}
+
+// idle waits d, or until kick (nil: no kick) fires; it reports false,
+// at once, when ctx ends.
+func (s *Service) idle(ctx context.Context, d time.Duration, kick <-chan struct{}) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-kick:
+	case <-s.after(d):
+	}
+	return true
 }
 
 // repairAndCheck sets the streams up again where they are missing and
@@ -636,13 +667,33 @@ func (s *Service) streamDrifted(ctx context.Context, conn *Conn) bool {
 	return !slices.Contains(subjects, s.opts.SubjectPrefix+".>") || !slices.Contains(subjects, s.opts.probeSubject())
 }
 
+// restartStep names a step of restartEmbedded, for the onRestart hook.
+type restartStep string
+
+// The steps of a restart that onRestart sees.
+const (
+	// restartOldStopped: the old server is shut down, the new not started.
+	restartOldStopped restartStep = "old server stopped"
+	// restartNewStarted: the new server runs, not yet in service.
+	restartNewStarted restartStep = "new server started"
+)
+
+// restartReached calls the onRestart hook, if set.
+func (s *Service) restartReached(ctx context.Context, step restartStep) {
+	if s.onRestart != nil {
+		s.onRestart(ctx, step)
+	}
+}
+
 // restartEmbedded replaces the embedded server and its connection: the
-// filestore keeps a write error until it is opened again. The workers
-// stop first and start again on the new connection; callbacks are answered
-// 503 meanwhile.
-func (s *Service) restartEmbedded(stop <-chan struct{}) error {
+// filestore keeps a write error until it is opened again. The workers stop
+// first and start again on the new connection; callbacks are answered 503
+// meanwhile. Once ctx ends (Stop), the new server's start is cut short
+// where it waits, and a new server that started all the same is shut down
+// here: Stop waits for this and finds no connection to close.
+func (s *Service) restartEmbedded(ctx context.Context) error {
 	s.mu.Lock()
-	if s.stopSup == nil { // stopping
+	if ctx.Err() != nil { // stopping
 		s.mu.Unlock()
 		return nil
 	}
@@ -665,19 +716,21 @@ func (s *Service) restartEmbedded(stop <-chan struct{}) error {
 		}
 	}
 	cancelClose()
+	s.restartReached(ctx, restartOldStopped)
 	// Recovering a large store may take as long as a start does.
-	ctx, cancel := context.WithTimeout(context.Background(), embeddedReadyTimeout+ensureTimeout)
+	startCtx, cancel := context.WithTimeout(ctx, embeddedReadyTimeout+ensureTimeout)
 	defer cancel()
-	conn, err := s.connect(ctx)
+	conn, err := s.connect(startCtx)
 	if err != nil {
 		return err
 	}
+	s.restartReached(ctx, restartNewStarted)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	select {
-	case <-stop: // Stop began meanwhile: it found no connection, so close this one here
-		return conn.Close(ctx)
-	default:
+	if ctx.Err() != nil { // Stop began meanwhile: it waits for this restart, and the new server must not outlive it
+		closeCtx, cancelClose := context.WithTimeout(context.Background(), ensureTimeout)
+		defer cancelClose()
+		return conn.Close(closeCtx)
 	}
 	s.setConn(conn)
 	// The workers' owner may have started or stopped them meanwhile: what
