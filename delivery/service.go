@@ -549,13 +549,17 @@ const (
 	restartAfter = 2
 	// maxRestartWait bounds the growing pause between restarts.
 	maxRestartWait = 30 * time.Second
+	// kickGap is the least time between the end of a check and a check a
+	// failed append asks for: a kick within it is acted on at its end.
+	kickGap = 250 * time.Millisecond
 )
 
-// supervise checks the stream now and then (at once after a failed
-// append) and repairs: streams are set up again when missing, and an
-// embedded server whose store keeps failing is restarted, with a growing
-// pause between restarts, until a probe succeeds. It returns once ctx
-// ends, a check or a restart under way cut short.
+// supervise checks the stream now and then (after a failed append as soon
+// as kickGap has passed since the last check) and repairs: streams are set
+// up again when missing, and an embedded server whose store keeps failing
+// is restarted, with a growing pause between restarts, until a probe
+// succeeds. It returns once ctx ends, a check or a restart under way cut
+// short.
 func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	failures := 0
@@ -563,7 +567,10 @@ func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 	var nextRestart time.Time
 	wait := healthyEvery
 	for {
-		if !s.idle(ctx, wait, s.kick) {
+		// Every append refused during an outage kicks: heeded at once, they
+		// would probe as fast as callbacks arrive. Kicks within kickGap of
+		// the last check are not read; the one the channel keeps is then.
+		if !s.idle(ctx, kickGap, nil) || !s.idle(ctx, wait-kickGap, s.kick) {
 			return
 		}
 		cctx, cancel := context.WithTimeout(ctx, ensureTimeout)

@@ -15,6 +15,161 @@ import (
 // errStoreFails is the verdict of a check the tests make fail.
 var errStoreFails = errors.New("the store refuses writes")
 
+// supervisorEvent is what a supervisor under test does next: begin a wait
+// (fire ends it) or a check (verdict answers it).
+type supervisorEvent struct {
+	wait    time.Duration
+	fire    chan<- time.Time
+	verdict chan<- error
+}
+
+// scriptedSupervisor runs a service's supervisor whose timers and checks
+// are events the test takes in turn: the test decides when time passes and
+// what each check finds, so it sees every check the supervisor makes.
+type scriptedSupervisor struct {
+	t      *testing.T
+	s      *Service
+	events chan supervisorEvent
+	checks int
+}
+
+// superviseScripted starts the supervisor of a service that is not
+// started (an external URL: no embedded server to restart); it stops at
+// the end of the test.
+func superviseScripted(t *testing.T) *scriptedSupervisor {
+	o := DefaultOptions()
+	o.URL = "nats://127.0.0.1:1"
+	s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := &scriptedSupervisor{t: t, s: s, events: make(chan supervisorEvent)}
+	quit := make(chan struct{})
+	s.after = func(d time.Duration) <-chan time.Time {
+		fire := make(chan time.Time, 1)
+		select {
+		case ss.events <- supervisorEvent{wait: d, fire: fire}:
+		case <-quit:
+		}
+		return fire
+	}
+	s.check = func(context.Context) error {
+		verdict := make(chan error, 1)
+		select {
+		case ss.events <- supervisorEvent{verdict: verdict}:
+		case <-quit:
+			return nil
+		}
+		select {
+		case err := <-verdict:
+			return err
+		case <-quit:
+			return nil
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go s.supervise(ctx, done)
+	t.Cleanup(func() {
+		close(quit)
+		cancel()
+		<-done
+	})
+	return ss
+}
+
+// next is the supervisor's next event; the bound only keeps a broken
+// supervisor from hanging the test.
+func (ss *scriptedSupervisor) next() supervisorEvent {
+	ss.t.Helper()
+	select {
+	case e := <-ss.events:
+		return e
+	case <-time.After(30 * time.Second):
+		ss.t.Fatal("the supervisor neither waits nor checks")
+		return supervisorEvent{}
+	}
+}
+
+// waits takes the supervisor's next event, which must be a wait of d.
+func (ss *scriptedSupervisor) waits(d time.Duration) supervisorEvent {
+	ss.t.Helper()
+	e := ss.next()
+	if e.verdict != nil {
+		ss.t.Fatalf("the supervisor checked (check %d) where it should wait %v", ss.checks+1, d)
+	}
+	if e.wait != d {
+		ss.t.Fatalf("the supervisor waits %v, want %v", e.wait, d)
+	}
+	return e
+}
+
+// elapse takes a wait of d and lets it pass.
+func (ss *scriptedSupervisor) elapse(d time.Duration) {
+	ss.t.Helper()
+	ss.waits(d).fire <- time.Time{}
+}
+
+// checksWith takes the supervisor's next event, which must be a check, and
+// answers it with err.
+func (ss *scriptedSupervisor) checksWith(err error) {
+	ss.t.Helper()
+	e := ss.next()
+	if e.verdict == nil {
+		ss.t.Fatalf("the supervisor waits %v where it should check", e.wait)
+	}
+	ss.checks++
+	e.verdict <- err
+}
+
+// TestKicksDuringAnOutageCheckOncePerGap: every append refused during an
+// outage kicks the supervisor. A kick after a quiet spell checks at once;
+// the kicks within kickGap of the last check add no check of their own,
+// only one at the gap's end. Before, each kick cut the unhealthy wait
+// short, so a stream of refused callbacks ran a check (a probe publish,
+// stream lookups) per request.
+func TestKicksDuringAnOutageCheckOncePerGap(t *testing.T) {
+	ss := superviseScripted(t)
+	kicks := 0
+	kick := func(n int) {
+		for range n {
+			ss.s.kickSupervisor()
+			kicks++
+		}
+	}
+
+	// Healthy: the first failed append is looked at at once.
+	ss.elapse(kickGap)
+	ss.waits(healthyEvery - kickGap)
+	kick(1)
+	ss.checksWith(errStoreFails)
+
+	// The outage: bursts of refused appends, each while a gap runs.
+	const gaps, perGap = 20, 50
+	for range gaps {
+		gap := ss.waits(kickGap)
+		kick(perGap)
+		gap.fire <- time.Time{}
+		ss.waits(unhealthyEvery - kickGap) // the kick the channel kept ends it at once:
+		ss.checksWith(errStoreFails)
+	}
+
+	// No kick: the unhealthy wait runs out, and the stream is back.
+	ss.elapse(kickGap)
+	ss.elapse(unhealthyEvery - kickGap)
+	ss.checksWith(nil)
+
+	// Healthy again: the next failed append is looked at at once.
+	ss.elapse(kickGap)
+	ss.waits(healthyEvery - kickGap)
+	kick(1)
+	ss.checksWith(errStoreFails)
+
+	if want := gaps + 3; ss.checks != want {
+		t.Errorf("%d kicks ran %d checks, want %d", kicks, ss.checks, want)
+	}
+}
+
 // noWait is a timer run out already: a supervisor with it never waits.
 func noWait(time.Duration) <-chan time.Time {
 	c := make(chan time.Time, 1)
