@@ -41,7 +41,7 @@ type Config struct {
 	// _SECRET, _MATCH) set one destination without a file; Load turns them
 	// into an entry of Forward.
 	ForwardURL    string   `koanf:"forward_url" yaml:"-"`
-	ForwardSecret string   `koanf:"forward_secret" yaml:"-"`
+	ForwardSecret string   `koanf:"forward_secret" yaml:"-" spaces:"separate"`
 	ForwardMatch  []string `koanf:"forward_match" yaml:"-"`
 	// IPListRefresh is how often Tencent's callback address list is
 	// fetched for the apps with IPList.
@@ -119,7 +119,7 @@ type Config struct {
 	// tls:// URLs (or host:port, read as nats.go reads it), comma-separated,
 	// each with a host; empty runs an embedded server with its files under
 	// DataDir.
-	NATSURL string `koanf:"nats_url" yaml:"nats_url"`
+	NATSURL string `koanf:"nats_url" yaml:"nats_url" spaces:"separate"`
 	// NATSListen gives the embedded server a client listener (e.g.
 	// 127.0.0.1:4222) for the nats CLI; empty means in-process only.
 	NATSListen string `koanf:"nats_listen" yaml:"nats_listen"`
@@ -222,9 +222,9 @@ func (e *FieldError) Error() string {
 
 // Validate checks every field and returns all problems at once, each a
 // *FieldError naming the environment variable and the YAML key. A string,
-// or a list's item, with whitespace before or after it is refused, and
-// reported alone: a variable is trimmed when it is read, a value of the
-// file is not (checkSpaced).
+// or a list's item, with whitespace before or after it is refused (a
+// setting's is reported alone; checkSpaced): a variable is trimmed when
+// it is read, a value of the file is not.
 func (c *Config) Validate() error { return errors.Join(c.problems()...) }
 
 // problems is what Validate reports, one *FieldError each.

@@ -255,7 +255,8 @@ func TestFileValueWithWhitespace(t *testing.T) {
 		{"a token", `tokens: [secret-ok, "secret-bad "]`, []string{"IMCALLBACK_TOKENS (tokens): item #2" + ws}},
 		{"the admin token", `admin_token: " secret-admin"`, []string{"IMCALLBACK_ADMIN_TOKEN (admin_token): the value" + ws}},
 		{"a DSN", `store_dsn: "postgres://u:secret-pw@db/x "`, []string{"IMCALLBACK_STORE_DSN (store_dsn): the value" + ws}},
-		{"the NATS URL", `nats_url: " nats://u:secret-pw@n1:4222"`, []string{"IMCALLBACK_NATS_URL (nats_url): the value" + ws}},
+		// Read apart at commas, each entry trimmed, as nats.go reads it.
+		{"the NATS URL", `nats_url: " nats://u:secret-pw@n1:4222, nats://n2:4222 "`, nil},
 		{"an app's key", "apps:\n  - sdkappid: \"1\"\n    admin_identifier: \" admin\"\n    secret_key: \"secret-key \"",
 			[]string{"IMCALLBACK_APP_1_SECRET_KEY (app_1_secret_key): the value" + ws,
 				`IMCALLBACK_APP_1_ADMIN_IDENTIFIER (app_1_admin_identifier): " admin"` + ws}},
@@ -264,6 +265,8 @@ func TestFileValueWithWhitespace(t *testing.T) {
 		{"a forward destination", "forward:\n  - name: hook\n    url: \"https://h/secret-path \"\n    secret: " + whsec + "\n    match: [\"Group.* \"]",
 			[]string{`IMCALLBACK_FORWARD (forward): forward[0] (hook): match: item #1 "Group.* "` + ws,
 				"IMCALLBACK_FORWARD (forward): forward[0] (hook): url: the value" + ws}},
+		// Secrets read apart at whitespace: a block scalar of one per line ends in a line break.
+		{"a forward destination's secrets", "forward:\n  - name: hook\n    url: https://h/x\n    match: [Group.*]\n    secret: |\n      " + whsec + "\n      " + whsec + "\n", nil},
 		{"whitespace inside is no concern of this check", `data_dir: "/var/lib/im cb"`, nil},
 	}
 	for _, tt := range tests {

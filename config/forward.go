@@ -32,7 +32,7 @@ type ForwardConfig struct {
 	// webhook-signature header holds one signature per secret, and a
 	// receiver that knows any one of them accepts it (secret rotation).
 	// Never logged.
-	Secret string `koanf:"secret" yaml:"secret" secret:"true"`
+	Secret string `koanf:"secret" yaml:"secret" secret:"true" spaces:"separate"`
 	// Timeout bounds one attempt of an after-callback (default 5s);
 	// before-callbacks get the before deadline.
 	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`

@@ -13,8 +13,9 @@ const spacedMsg = "has whitespace before or after it (in the file, check the quo
 // checkSpaced reports under its key each string setting, and each item of
 // a list setting, of the core settings and of the apps and forward
 // entries, that has whitespace before or after it, and returns the keys it
-// reported that name one setting (not apps or forward, which every entry
-// shares), so that other problems of those values are not said twice.
+// reported that name one setting, so that other problems of those values
+// are not said twice. The keys apps and forward are not returned: every
+// entry shares them, so another problem of an entry's value is said too.
 //
 // Such a value comes from the file: a variable is trimmed when it is read,
 // and YAML itself drops the whitespace around a plain value, so it was
@@ -62,11 +63,14 @@ func (c *Config) checkSpaced(bad func(key, format string, args ...any)) map[stri
 // spacedStrings calls found for each string field of the struct v that
 // has a koanf tag, and each item of such a []string field, with
 // whitespace before or after it: the field, the item's number (0 for a
-// string field) and the value.
+// string field) and the value. A field tagged spaces:"separate" is left
+// out: its reader splits it at whitespace or trims its items (the secrets
+// of a rotation, the NATS URLs), so the whitespace around it, a block
+// scalar's final line break say, changes nothing.
 func spacedStrings(v reflect.Value, found func(f reflect.StructField, item int, s string)) {
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
-		if tag := f.Tag.Get("koanf"); tag == "" || tag == "-" {
+		if tag := f.Tag.Get("koanf"); tag == "" || tag == "-" || f.Tag.Get("spaces") == "separate" {
 			continue
 		}
 		switch x := v.Field(i).Interface().(type) {
