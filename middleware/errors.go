@@ -56,7 +56,7 @@ func AsProtocolError(err error) *protocol.Error {
 			return protocol.ErrBodyTooLarge
 		case http.StatusBadRequest: // a middleware of the user's: echo's key auth without a key, say
 			return protocol.ErrBadRequest
-		case http.StatusServiceUnavailable: // a middleware of the user's: echo's ContextTimeout, a load shedder
+		case http.StatusServiceUnavailable: // a middleware of the user's: a load shedder
 			return protocol.ErrServiceUnavailable
 		case http.StatusUnauthorized: // a middleware of the user's: key auth, say
 			return protocol.ErrUnauthorized

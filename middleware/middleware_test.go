@@ -699,7 +699,7 @@ func TestErrorHandlerMapsEchoErrors(t *testing.T) {
 		{echo.ErrUnauthorized, protocol.ErrUnauthorized},
 		{echo.ErrForbidden, protocol.ErrForbidden},
 		{echo.ErrTooManyRequests, protocol.ErrTooManyRequests},
-		{echo.ErrServiceUnavailable, protocol.ErrServiceUnavailable}, // echo's ContextTimeout: not durable delivery's 50301
+		{echo.ErrServiceUnavailable, protocol.ErrServiceUnavailable}, // a load shedder: not durable delivery's 50301
 		{echo.NewHTTPError(http.StatusTeapot), protocol.ErrInternal},
 		{http.ErrHandlerTimeout, protocol.ErrInternal},
 		{protocol.ErrBadSign, protocol.ErrBadSign},

@@ -83,7 +83,7 @@ var (
 	ErrHandlerFailed = &Error{http.StatusServiceUnavailable, 50302, "handler_failed", "handler failed, try again",
 		"inline delivery: the after-handler failed or missed `IMCALLBACK_INLINE_TIMEOUT`; IM may retry"}
 	ErrServiceUnavailable = &Error{http.StatusServiceUnavailable, 50304, "service_unavailable", "service unavailable, try again",
-		"a middleware of your own refused the request with 503 (`echo.ErrServiceUnavailable`; echo's `ContextTimeout` past its timeout)"}
+		"a middleware of your own refused the request with 503 (`echo.ErrServiceUnavailable`), a load shedder say; the connection is closed"}
 	ErrTooManyConns = &Error{http.StatusServiceUnavailable, 50303, "too_many_connections", "too many connections, try again",
 		"the public listener already holds `IMCALLBACK_MAX_CONNS` connections; the connection is answered and closed"}
 )

@@ -33,10 +33,11 @@ func closeUnreadBody(next echo.HTTPErrorHandler, grace time.Duration) echo.HTTPE
 
 // refusedUnread reports whether err is a rejection answered before the
 // body is read, or partly read (over the limit; a panic, wherever it was;
-// a middleware of the user's refusing with 400, 401, 403, 429 or 503, which
-// runs before the dispatcher reads the body). The others (malformed JSON, a
-// store that is unavailable …) come after the whole body was read, and
-// keep the connection, as IM expects.
+// a middleware of the user's refusing with 400, 401, 403, 429 or 503,
+// which runs before the dispatcher reads the body, or, for a 503, perhaps
+// after it: the connection of a service shedding load is closed either
+// way). The others (malformed JSON, a store that is unavailable …) come
+// after the whole body was read, and keep the connection, as IM expects.
 func refusedUnread(err error) bool {
 	switch middleware.AsProtocolError(err) {
 	case protocol.ErrNotFound, protocol.ErrMethodNotAllowed, protocol.ErrIPNotAllowed, protocol.ErrAppIDNotAllowed,
