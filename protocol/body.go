@@ -16,8 +16,9 @@ const MaxDepth = 64
 var (
 	// ErrNotJSON reports a body that is not one valid JSON object.
 	ErrNotJSON = errors.New("protocol: body is not a JSON object")
-	// ErrDuplicateCommand reports a body naming CallbackCommand twice
-	// (decoders disagree on which one counts).
+	// ErrDuplicateCommand reports a body naming CallbackCommand twice,
+	// in any case and whatever the values, a null among them (decoders
+	// disagree on which one counts).
 	ErrDuplicateCommand = errors.New("protocol: CallbackCommand appears twice in the body")
 	// ErrTooDeep reports a body nested deeper than MaxDepth.
 	ErrTooDeep = errors.New("protocol: body is nested too deeply")
@@ -75,6 +76,10 @@ func ScanBody(body []byte) (BodyInfo, error) {
 	depth := 0
 	state := wantValue
 	isCommand := false // the value being read is the top-level CallbackCommand
+	// seenCommand: a top-level CallbackCommand key came before, whatever
+	// its value (a null one included: a decoder that takes the last key
+	// would read {"CallbackCommand":"A.B","callbackcommand":null} as none).
+	seenCommand := false
 	for {
 		i = skipSpace(body, i)
 		if i >= len(body) {
@@ -100,9 +105,10 @@ func ScanBody(body []byte) (BodyInfo, error) {
 				return info, ErrNotJSON
 			}
 			isCommand = depth == 1 && isCommandKey(body[i+1:end-1])
-			if isCommand && info.HasCommand {
+			if isCommand && seenCommand {
 				return info, ErrDuplicateCommand
 			}
+			seenCommand = seenCommand || isCommand
 			i = skipSpace(body, end)
 			if i >= len(body) || body[i] != ':' {
 				return info, ErrNotJSON

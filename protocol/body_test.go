@@ -31,7 +31,11 @@ func TestScanBody(t *testing.T) {
 		{"escaped command", `{"CallbackCommand":"A\u002eB"}`, nil, "A.B", true},
 		{"number command", `{"CallbackCommand":12}`, nil, "12", true},
 		{"null command is none", `{"CallbackCommand":null}`, nil, "", false},
-		{"null, then the command in another spelling", `{"CallbackCommand":null,"callbackcommand":"A.B"}`, nil, "A.B", true},
+		// A key named twice is refused whatever its values: decoders that
+		// take the last one read these two bodies apart (A.B, or none).
+		{"null, then the command in another spelling", `{"CallbackCommand":null,"callbackcommand":"A.B"}`, protocol.ErrDuplicateCommand, "", false},
+		{"the command, then null in another spelling", `{"CallbackCommand":"A.B","callbackcommand":null}`, protocol.ErrDuplicateCommand, "", false},
+		{"null twice", `{"CallbackCommand":null,"CallbackCommand":null}`, protocol.ErrDuplicateCommand, "", false},
 		{"object command", `{"CallbackCommand":{"x":1}}`, nil, "{", true},
 		{"every scalar", `{"s":"x\"\\\/\b\f\n\r\t\u00e9","n":-0.5e+10,"i":0,"t":true,"f":false,"z":null,"a":[]}`, nil, "", false},
 		{"64 levels", deep(64), nil, "", false},
