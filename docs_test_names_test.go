@@ -1,11 +1,9 @@
 package imcallback_test
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 )
 
@@ -23,28 +21,11 @@ var (
 // or deleted test does not leave a claim citing nothing.
 func TestDocsCiteTestsThatExist(t *testing.T) {
 	declared := map[string]bool{}
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, m := range declaredTest.FindAllStringSubmatch(string(b), -1) {
+	eachTestFile(t, func(_ string, src []byte) {
+		for _, m := range declaredTest.FindAllStringSubmatch(string(src), -1) {
 			declared[m[1]] = true
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	files, err := filepath.Glob("docs/*.md")
 	if err != nil {
 		t.Fatal(err)

@@ -13,10 +13,10 @@ import (
 // fuzzFunc finds the fuzz targets of a test file.
 var fuzzFunc = regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
 
-// TestMakeFuzzRunsEveryTarget: `make fuzz` runs each fuzz target, so its
-// list names every Fuzz function of the module and no other.
-func TestMakeFuzzRunsEveryTarget(t *testing.T) {
-	var found []string
+// eachTestFile calls fn with the path and text of each _test.go file of
+// the module, outside hidden folders and testdata.
+func eachTestFile(t *testing.T, fn func(path string, src []byte)) {
+	t.Helper()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -31,14 +31,23 @@ func TestMakeFuzzRunsEveryTarget(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, m := range fuzzFunc.FindAllStringSubmatch(string(src), -1) {
-			found = append(found, "./"+filepath.ToSlash(filepath.Dir(path))+":"+m[1])
-		}
+		fn(path, src)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestMakeFuzzRunsEveryTarget: `make fuzz` runs each fuzz target, so its
+// list names every Fuzz function of the module and no other.
+func TestMakeFuzzRunsEveryTarget(t *testing.T) {
+	var found []string
+	eachTestFile(t, func(path string, src []byte) {
+		for _, m := range fuzzFunc.FindAllStringSubmatch(string(src), -1) {
+			found = append(found, "./"+filepath.ToSlash(filepath.Dir(path))+":"+m[1])
+		}
+	})
 	makefile, err := os.ReadFile("Makefile")
 	if err != nil {
 		t.Fatal(err)
