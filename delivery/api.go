@@ -632,9 +632,10 @@ func (s *Service) deliveryAnswer(commands []CommandState) map[string]any {
 	return map[string]any{"state": st, "paused_commands": s.PausedCommands(), "commands": commands}
 }
 
-// commandStates are the lines of GET /v1/delivery, sorted by command.
+// commandStates are the lines of GET /v1/delivery, sorted by command: the
+// counts of a read (statusCounts), the states as they are now.
 func (s *Service) commandStates(ctx context.Context) ([]CommandState, error) {
-	e, dead, floor, err := s.eventStates(ctx)
+	counts, err := s.status.get(ctx, s.readCounts)
 	if err != nil {
 		return nil, err
 	}
@@ -654,19 +655,11 @@ func (s *Service) commandStates(ctx context.Context) ([]CommandState, error) {
 	for _, cmd := range known {
 		state(cmd)
 	}
-	for cmd, n := range dead.perCommand {
+	for cmd, n := range counts.dead {
 		state(cmd).DeadLetters += n
 	}
-	// Only the events above the ack floor can be pending: the read stays
-	// as small as the backlog, however long the stream is kept.
-	err = listDead(ctx, e, Filter{FromSeq: floor + 1}, dead, func(ev Event, d *deadEntry) error {
-		if info(ev, d, floor).State == StatePending {
-			state(ev.Command).Pending++
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	for cmd, n := range counts.pending {
+		state(cmd).Pending += n
 	}
 	list := make([]CommandState, 0, len(by))
 	for _, st := range by {

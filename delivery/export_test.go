@@ -131,3 +131,37 @@ func (c *deadCache) stats() (held, texts, ranges int) {
 	defer c.mu.Unlock()
 	return len(c.held), len(c.errs), len(c.older.ranges)
 }
+
+// SetStatusReading has f called as each read of GET /v1/delivery's counts
+// begins; before the first request.
+func (s *Service) SetStatusReading(f func()) {
+	s.status.mu.Lock()
+	defer s.status.mu.Unlock()
+	s.status.reading = f
+}
+
+// SetStatusClock sets the clock of the reads of GET /v1/delivery's counts;
+// before the first request.
+func (s *Service) SetStatusClock(now func() time.Time) {
+	s.status.mu.Lock()
+	defer s.status.mu.Unlock()
+	s.status.now = now
+}
+
+// StatusCallers is how many requests wait for the read of GET
+// /v1/delivery's counts under way (0: none under way).
+func (s *Service) StatusCallers() int {
+	s.status.mu.Lock()
+	defer s.status.mu.Unlock()
+	if s.status.run == nil {
+		return 0
+	}
+	return s.status.run.callers
+}
+
+// ForgetPendingBase has the next read of GET /v1/delivery's counts read
+// the backlog whole.
+func (s *Service) ForgetPendingBase() { s.status.setBase(nil) }
+
+// FullCountEvery is fullCountEvery.
+const FullCountEvery = fullCountEvery

@@ -60,6 +60,9 @@ type Service struct {
 	holds   holds     // PauseCommand: commands whose events are held back
 	resume  resume    // where a consumer deleted while running starts again
 	dead    deadCache // the dead-letter stream as the admin API last read it
+	// status reads the counts of GET /v1/delivery, each read going on
+	// from the one before.
+	status statusCounts
 	// drains holds one channel per set of workers a Pause or a restart
 	// took out of service and is still stopping; each is closed, and
 	// removed, once their handlers have finished. StopWorkers and Resume
