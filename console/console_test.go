@@ -979,6 +979,43 @@ func TestDeliveryStateForgetsAnOldError(t *testing.T) {
 	}
 }
 
+// TestHiddenConsoleAsksNothing: a console in a background tab does not
+// poll the admin API (every open tab asked GET /v1/delivery every 3 s,
+// the Overview's series and status every 5 s), and asks again at once
+// when shown. The page is hidden and shown as the browser does it, by
+// document.hidden and a visibilitychange event.
+func TestHiddenConsoleAsksNothing(t *testing.T) {
+	s := start(t, nil, delivery.Module)
+	b := newBrowser(t)
+	b.do(t, "open the console", chromedp.Navigate(s.AdminURL+"/"))
+	b.waitFor(t, "the delivery state", `document.getElementById('delivery-state').textContent === 'running'`)
+	eval[chromedp.Void](t, b, `(() => {
+		window.asked = [];
+		const fetch0 = window.fetch;
+		window.fetch = (url, opts) => { window.asked.push(String(url)); return fetch0(url, opts); };
+		window.shown = true;
+		Object.defineProperty(document, 'hidden', { configurable: true, get: () => !window.shown });
+		Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => window.shown ? 'visible' : 'hidden' });
+	})()`)
+	setShown := func(shown bool) {
+		eval[chromedp.Void](t, b, fmt.Sprintf(`(() => {
+			window.shown = %t;
+			window.asked = [];
+			window.changedAt = performance.now();
+			document.dispatchEvent(new Event('visibilitychange'));
+		})()`, shown))
+	}
+	setShown(false)
+	// More than twice the delivery status's interval (3 s), on the page's
+	// clock: a polling page asks within that.
+	b.waitFor(t, "two polling intervals hidden", `performance.now() - window.changedAt > 7000`)
+	if asked := eval[[]string](t, b, `window.asked`); len(asked) != 0 {
+		t.Errorf("the hidden console asked %q", asked)
+	}
+	setShown(true)
+	b.waitFor(t, "the delivery status asked once shown", `window.asked.includes('v1/delivery')`)
+}
+
 // TestHostilePayload: markup in a topic name, a topic id, a command and a
 // request id shows as characters and runs nothing.
 func TestHostilePayload(t *testing.T) {

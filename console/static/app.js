@@ -283,7 +283,9 @@
 
   const pollers = [];
 
-  // poll runs fn now and every ms after it finished, while active() holds.
+  // poll runs fn now and every ms after it finished, while active() holds
+  // and the page is shown: a console left open in a background tab asks
+  // the service nothing, and catches up at once when shown again.
   function poll(ms, fn, active = () => true) {
     const p = { running: false, timer: 0 };
     p.run = async () => {
@@ -291,7 +293,7 @@
       if (p.running) return;
       p.running = true;
       try {
-        if (active()) await fn();
+        if (active() && !document.hidden) await fn();
       } catch (e) {
         if (!(e instanceof APIError)) console.error(e);
       } finally {
@@ -306,6 +308,10 @@
   function refreshNow() {
     for (const p of pollers) if (!p.running) p.run();
   }
+
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) refreshNow();
+  });
 
   // ---------------------------------------------------------------- tabs
 
