@@ -570,13 +570,16 @@ func TestDeadLetterDetailsAreBounded(t *testing.T) {
 }
 
 // storeDeadLetters stores dead letters of the work-stream sequences from
-// from to to (inclusive) straight into s's dead-letter stream.
+// from to to (inclusive) straight into s's dead-letter stream. Each is
+// published on its own and its acknowledgement awaited: the connection's
+// asynchronous publishes time out after the service's PublishTimeout and
+// stall at MaxPendingAppends, which thousands of letters published at once
+// outlast on a loaded machine.
 func storeDeadLetters(t *testing.T, s started, from, to uint64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	js := s.Conn().JS
-	var acks []jetstream.PubAckFuture
 	for orig := from; orig <= to; orig++ {
 		m := nats.NewMsg(s.Options().DeadPrefix() + ".1400000000." + testCommand)
 		m.Header.Set(delivery.HeaderCommand, testCommand)
@@ -584,19 +587,8 @@ func storeDeadLetters(t *testing.T, s started, from, to uint64) {
 		m.Header.Set(delivery.HeaderDeadMsgID, fmt.Sprint("id-", orig))
 		m.Header.Set(delivery.HeaderDeadDeliveries, "1")
 		m.Header.Set(delivery.HeaderDeadError, "down")
-		f, err := js.PublishMsgAsync(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acks = append(acks, f)
-	}
-	for _, f := range acks {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			t.Fatal(err)
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatalf("dead letter of %d: %v", orig, err)
 		}
 	}
 }
