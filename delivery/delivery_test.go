@@ -373,7 +373,7 @@ func TestUnavailableStreamAnswersErrorAndRecovers(t *testing.T) {
 			if err := s.Check(ctx); err == nil {
 				t.Fatal("check passed without the stream")
 			}
-			// The workers recreate what they consume from.
+			// The supervisor sets the stream up again; the workers ask it to.
 			if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
 				t.Fatal(err)
 			}

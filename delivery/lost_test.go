@@ -86,7 +86,7 @@ func TestRecreatedConsumerDoesNotRunProcessedEventsAgain(t *testing.T) {
 		if err := s.Conn().JS.DeleteStream(ctx, s.Options().Stream); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "the stream recreated", func() bool { return s.Check(ctx) == nil })
+		waitStreamSetUpAgain(ctx, t, s)
 		accept(t, s, request(testCommand, "new stream")) // sequence 1 again, below the old floor
 		eventually(t, 20*time.Second, "the first event of the new stream applied", func() bool { return rec.appliedCount("new stream") == 1 })
 	})
@@ -221,17 +221,39 @@ func TestDeadLetterOfARecreatedStream(t *testing.T) {
 	rec := newRecorder()
 	rec.set(0, func(string, int) error { return errors.New("members table missing") })
 	s := start(t, o, dispatcherFor(t, rec))
+	s.SetWriteProves(time.Hour) // no probe takes the new stream's sequence 1
 	e := events(t, s)
 	accept(t, s, request(testCommand, "first"))
 	eventually(t, 10*time.Second, "the first dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.Conn().JS.DeleteStream(ctx, o.Stream); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "the stream recreated", func() bool { return s.Check(ctx) == nil })
+	recreateWorkStream(ctx, t, s)
 	accept(t, s, request(testCommand, "second")) // sequence 1 again
 	eventually(t, 20*time.Second, "the second dead letter", func() bool { return len(deadLetters(t, e)) == 2 })
+	for _, d := range deadLetters(t, e) {
+		if d.OriginalSeq != 1 {
+			t.Errorf("a dead letter of sequence %d, want both of sequence 1", d.OriginalSeq)
+		}
+	}
+}
+
+// recreateWorkStream deletes s's work stream and creates it again with
+// its settings, empty: its events are numbered from 1 again. The test sets
+// it up itself, for the supervisor's setup is followed by a probe, which
+// takes sequence 1; s's probes must be held off too (SetWriteProves).
+func recreateWorkStream(ctx context.Context, t *testing.T, s started) {
+	t.Helper()
+	js := s.Conn().JS
+	st, err := js.Stream(ctx, s.Options().Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, s.Options().Stream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, st.CachedInfo().Config); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDeadLettersOfARecreatedStreamStayWithTheirEvents: dead letters name
@@ -254,15 +276,13 @@ func TestDeadLettersOfARecreatedStreamStayWithTheirEvents(t *testing.T) {
 		return nil
 	})
 	s := start(t, o, dispatcherFor(t, rec))
+	s.SetWriteProves(time.Hour) // no probe takes the new stream's sequence 1
 	e := events(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	recreate := func() {
 		t.Helper()
-		if err := s.Conn().JS.DeleteStream(ctx, s.Options().Stream); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, 20*time.Second, "the stream recreated", func() bool { return s.Check(ctx) == nil })
+		recreateWorkStream(ctx, t, s)
 	}
 	admin := echo.New()
 	for _, r := range delivery.AdminRoutes(s.Service) {
@@ -339,6 +359,17 @@ func TestEveryAcceptedEventCanBeDeadLettered(t *testing.T) {
 	e := events(t, s)
 	eventually(t, 20*time.Second, "every accepted event dead-lettered", func() bool {
 		return len(deadLetters(t, e)) == accepted && len(listEvents(t, e, delivery.Filter{})) == accepted
+	})
+}
+
+// waitStreamSetUpAgain waits until s's deleted work stream exists again
+// and s is ready. Readiness alone is no sign: an append made just before
+// the deletion stands for its probe for a second (writeProves).
+func waitStreamSetUpAgain(ctx context.Context, t *testing.T, s started) {
+	t.Helper()
+	eventually(t, 20*time.Second, "the stream set up again", func() bool {
+		_, err := s.Conn().JS.Stream(ctx, s.Options().Stream)
+		return err == nil && s.Check(ctx) == nil
 	})
 }
 

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/dispatcher"
 )
 
 // errStoreFails is the verdict of a check the tests make fail.
@@ -307,5 +311,103 @@ func TestStopCutsTheSupervisorsCheckShort(t *testing.T) {
 	}
 	if err := <-ended; !errors.Is(err, context.Canceled) {
 		t.Errorf("the check ended with %v, want it cancelled by Stop", err)
+	}
+}
+
+// processorFunc is a Processor of a function.
+type processorFunc func(context.Context, *dispatcher.Request) error
+
+func (f processorFunc) Process(ctx context.Context, r *dispatcher.Request) error { return f(ctx, r) }
+
+// TestWorkersLeaveAMissingStreamToTheSupervisor: workers whose consumer
+// lookup found the work stream missing created it at once. The server
+// takes a stream out of its lookups before it moves the stream's files
+// away, so a stream created while a deletion was still under way had its
+// files moved away with the old ones, and every append failed ("no such
+// file or directory") until the supervisor restarted the embedded server.
+// The workers now ask the supervisor, which sets the stream up at a later
+// check, and they process events again once it has.
+func TestWorkersLeaveAMissingStreamToTheSupervisor(t *testing.T) {
+	o := DefaultOptions()
+	o.StoreDir = t.TempDir()
+	o.RetryWait = 50 * time.Millisecond
+	s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only a kick runs a check, and the first one waits for the test.
+	s.after = func(d time.Duration) <-chan time.Time {
+		if d == kickGap {
+			return noWait(d)
+		}
+		return nil
+	}
+	asked, answer := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	s.check = func(ctx context.Context) error {
+		first.Do(func() {
+			close(asked)
+			select {
+			case <-answer:
+			case <-ctx.Done():
+			}
+		})
+		return s.repairAndCheck(ctx)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	processed := make(chan string, 16)
+	if err := s.StartWorkers(processorFunc(func(_ context.Context, r *dispatcher.Request) error {
+		processed <- r.RequestID
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	js := s.Conn().JS
+	if err := js.DeleteStream(ctx, o.Stream); err != nil {
+		t.Fatal(err)
+	}
+
+	for waiting := true; waiting; {
+		select {
+		case <-asked:
+			waiting = false
+		case <-ctx.Done():
+			t.Fatal("the workers did not ask the supervisor to set the work stream up")
+		case <-time.After(20 * time.Millisecond):
+			if _, err := js.Stream(ctx, o.Stream); err == nil {
+				t.Fatal("the workers set the work stream up again themselves")
+			}
+		}
+	}
+	if _, err := js.Stream(ctx, o.Stream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("the work stream was set up again before the supervisor's check: %v", err)
+	}
+	close(answer)
+
+	r := &dispatcher.Request{Command: "Test.CallbackAfterThing", Body: []byte(`{"CallbackCommand":"Test.CallbackAfterThing"}`),
+		ReceivedAt: time.Now(), RequestID: "after-the-deletion"}
+	for s.Accept(ctx, r) != nil { // refused until the supervisor has set the stream up
+		select {
+		case <-ctx.Done():
+			t.Fatal("the work stream was not set up again")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	select {
+	case id := <-processed:
+		if id != r.RequestID {
+			t.Errorf("processed %q, want %q", id, r.RequestID)
+		}
+	case <-ctx.Done():
+		t.Fatal("the event accepted once the stream was back was not processed")
 	}
 }

@@ -253,8 +253,9 @@ func (w *workers) shutdown(ctx context.Context) error {
 	return err
 }
 
-// run fetches until stop, reopening the consumer (and recreating it and the
-// streams) when it is lost, e.g. deleted by an operator or on a new server.
+// run fetches until stop, reopening the consumer (and recreating it) when
+// it is lost, e.g. deleted by an operator or on a new server; a lost stream
+// the supervisor sets up again.
 func (w *workers) run() {
 	defer close(w.loopDone)
 	var cons jetstream.Consumer
@@ -326,14 +327,27 @@ func (w *workers) pause() {
 	}
 }
 
+// consumer opens the consumer, creating it when it is missing. A missing
+// work stream is not the workers' to create: they ask the supervisor, and
+// try again after RetryWait. The server takes a stream out of its lookups
+// before it moves the stream's files away, so a stream found missing may
+// be one whose deletion is still under way, and one created at once under
+// its name had its files moved away with the old ones: every write to it
+// failed ("no such file or directory") until the server was restarted.
+// The supervisor creates the stream at a check after the one that found
+// it missing, at least kickGap later.
 func (w *workers) consumer() (jetstream.Consumer, error) {
 	ctx, cancel := context.WithTimeout(w.fetchCtx, 10*time.Second)
 	defer cancel()
 	c, err := w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		if err = ensure(ctx, w.js, w.opts, w.log, &w.s.resume); err == nil {
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err = ensureConsumer(ctx, w.js, w.opts, &w.s.resume); err == nil {
 			c, err = w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
 		}
+	}
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		w.s.kickSupervisor()
+		return nil, fmt.Errorf("%w; waiting for the supervisor to set it up again", err)
 	}
 	if err != nil {
 		return nil, err
