@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -52,46 +51,9 @@ type adminIn struct {
 const CheckTimeout = 2 * time.Second
 
 // CheckGrace is how long past its deadline a check's answer is awaited:
-// /readyz answers within CheckTimeout + CheckGrace.
+// /readyz answers within CheckTimeout + CheckGrace. A check that ignores
+// its deadline is not run again until it returns (see checkRunner).
 const CheckGrace = 250 * time.Millisecond
-
-// runChecks runs every check at once, each under its own deadline, and
-// returns "ok" or the error text by check name. A check that ignores its
-// deadline is reported as timed out; its goroutine is left to finish.
-func runChecks(ctx context.Context, checks []admin.Check, timeout time.Duration) map[string]string {
-	type result struct {
-		name, state string
-	}
-	done := make(chan result, len(checks))
-	for _, ch := range checks {
-		go func() {
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			state := "ok"
-			if err := ch.Check(cctx); err != nil {
-				state = err.Error()
-			}
-			done <- result{ch.Name, state}
-		}()
-	}
-	out := make(map[string]string, len(checks))
-	for _, ch := range checks {
-		out[ch.Name] = fmt.Sprintf("no answer within %v", timeout)
-	}
-	// A check that honours its deadline answers a moment after it: the
-	// grace keeps a busy machine from reporting it as one that ignored it.
-	late := time.NewTimer(timeout + CheckGrace)
-	defer late.Stop()
-	for range checks {
-		select {
-		case r := <-done:
-			out[r.name] = r.state
-		case <-late.C:
-			return out
-		}
-	}
-	return out
-}
 
 // checkChecks refuses readiness checks that would misreport or crash
 // /readyz: one without a name or a func (a nil func panicked in the
@@ -187,10 +149,13 @@ func newAdmin(in adminIn) (*Admin, error) {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	durable := in.Sink != nil
-	var readiness []admin.Check // what decides whether a callback is accepted now
-	for _, ch := range in.Checks {
-		if ch.DecidesReadiness(durable) {
-			readiness = append(readiness, ch)
+	// One runner per check, shared by /readyz, /v1/status and /metrics:
+	// however many requests come, a check has at most one run in flight.
+	runners := newCheckRunners(in.Checks)
+	var readiness []*checkRunner // what decides whether a callback is accepted now
+	for _, r := range runners {
+		if r.check.DecidesReadiness(durable) {
+			readiness = append(readiness, r)
 		}
 	}
 	e.GET("/readyz", func(c echo.Context) error {
@@ -203,7 +168,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 		}
 		return c.JSON(status, map[string]any{"status": word, "checks": results})
 	})
-	e.GET("/v1/status", statusHandler(in.Checks, durable))
+	e.GET("/v1/status", statusHandler(runners, durable))
 	if !durable {
 		for _, path := range delivery.EventPaths {
 			e.Any(path, func(echo.Context) error {
@@ -211,7 +176,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 			})
 		}
 	}
-	if err := in.Registry.Register(newHealthCollector(in.Checks, durable)); err != nil {
+	if err := in.Registry.Register(newHealthCollector(runners, durable)); err != nil {
 		in.Log.Error("cannot register the health metrics", zap.Error(err))
 	}
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
@@ -486,15 +451,16 @@ type Dependency struct {
 // statusHandler answers GET /v1/status: every dependency with its state,
 // also those that do not decide readiness (with durable delivery, the
 // handlers' stores), and the delivery mode.
-func statusHandler(checks []admin.Check, durable bool) echo.HandlerFunc {
+func statusHandler(runners []*checkRunner, durable bool) echo.HandlerFunc {
 	mode := "inline"
 	if durable {
 		mode = "durable"
 	}
 	return func(c echo.Context) error {
-		results := runChecks(c.Request().Context(), checks, CheckTimeout)
-		deps := make([]Dependency, 0, len(checks))
-		for _, ch := range checks {
+		results := runChecks(c.Request().Context(), runners, CheckTimeout)
+		deps := make([]Dependency, 0, len(runners))
+		for _, r := range runners {
+			ch := r.check
 			d := Dependency{Name: ch.Name, State: "ok", AffectsReadiness: ch.DecidesReadiness(durable)}
 			if r := results[ch.Name]; r != "ok" {
 				d.State, d.Error = "failing", r

@@ -274,7 +274,7 @@ func TestReadinessChecksRunConcurrentlyWithTheirOwnDeadline(t *testing.T) {
 	}
 	// "fast" ends 20 ms after "broken" failed: a deadline far above that,
 	// so a loaded machine does not make it late.
-	got := runChecks(context.Background(), checks, 2*time.Second)
+	got := runChecks(context.Background(), newCheckRunners(checks), 2*time.Second)
 	if got["fast"] != "ok" || got["broken"] != "disk full" ||
 		!strings.Contains(got["slow"], "deadline") || !strings.Contains(got["stuck"], "no answer") {
 		t.Fatalf("results %v", got)

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/imcallback/imcallback/admin"
 )
 
 // healthCollector turns the readiness checks into metrics at each scrape,
@@ -15,7 +13,7 @@ import (
 // imcallback_ready (1 when a callback would be accepted now) and
 // imcallback_dependency_up{dependency} (1 per healthy dependency).
 type healthCollector struct {
-	checks  []admin.Check
+	checks  []*checkRunner
 	durable bool
 	ready   *prometheus.Desc
 	up      *prometheus.Desc
@@ -32,7 +30,7 @@ type healthCollector struct {
 // healthTTL is how long one run of the checks serves the scrapes.
 const healthTTL = 10 * time.Second
 
-func newHealthCollector(checks []admin.Check, durable bool) *healthCollector {
+func newHealthCollector(checks []*checkRunner, durable bool) *healthCollector {
 	return &healthCollector{
 		checks:  checks,
 		durable: durable,
@@ -65,7 +63,8 @@ func (h *healthCollector) Describe(ch chan<- *prometheus.Desc) {
 func (h *healthCollector) Collect(ch chan<- prometheus.Metric) {
 	results := h.latest()
 	ready := 1.0
-	for _, c := range h.checks {
+	for _, r := range h.checks {
+		c := r.check
 		up := 0.0
 		if results[c.Name] == "ok" {
 			up = 1

@@ -50,7 +50,7 @@ imcallback_ready 1
 # TYPE imcallback_dependency_up gauge
 # HELP imcallback_ready 1 when the service would accept a callback now (what /readyz says), else 0.
 # TYPE imcallback_ready gauge` + tc.want
-			if err := testutil.CollectAndCompare(newHealthCollector(tc.checks, tc.durable), strings.NewReader(want)); err != nil {
+			if err := testutil.CollectAndCompare(newHealthCollector(newCheckRunners(tc.checks), tc.durable), strings.NewReader(want)); err != nil {
 				t.Error(err)
 			}
 		})
@@ -61,7 +61,7 @@ imcallback_ready 1
 // the (writing) checks for healthTTL.
 func TestHealthMetricsRunTheChecksAtMostOncePerTTL(t *testing.T) {
 	runs := 0
-	h := newHealthCollector([]admin.Check{{Name: "jetstream", Check: func(context.Context) error { runs++; return nil }}}, true)
+	h := newHealthCollector(newCheckRunners([]admin.Check{{Name: "jetstream", Check: func(context.Context) error { runs++; return nil }}}), true)
 	now := time.Unix(1_800_000_000, 0)
 	h.now = func() time.Time { return now }
 	for range 5 {
