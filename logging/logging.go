@@ -32,8 +32,28 @@ type moduleLogger struct {
 	Buffer *buffered
 }
 
-func newForModule(lc fx.Lifecycle, cfg *config.Config) (moduleLogger, error) {
-	log, b, err := newStderr(lc, cfg)
+// Tee is a destination of the logger Module provides besides stderr,
+// whose core decides its own level: supply one (fx.Supply(&logging.Tee{
+// Core: core})) to see lines the configured level hides. imtest.Start
+// does, to show a test the warnings of the start. At most one is supplied.
+type Tee struct {
+	Core zapcore.Core
+}
+
+// moduleIn are the dependencies of newForModule.
+type moduleIn struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    *config.Config
+	Tee       *Tee `optional:"true"`
+}
+
+func newForModule(in moduleIn) (moduleLogger, error) {
+	log, b, err := newStderr(in.Lifecycle, in.Config)
+	if err == nil && in.Tee != nil && in.Tee.Core != nil {
+		tee := in.Tee.Core
+		log = log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, tee) }))
+	}
 	return moduleLogger{Log: log, Buffer: b}, err
 }
 

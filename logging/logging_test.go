@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/logging"
@@ -205,5 +207,46 @@ func TestConsoleFormatWithoutATerminalHasNoColours(t *testing.T) {
 	log.Warn("careful")
 	if got := out.String(); strings.Contains(got, "\x1b[") || !strings.Contains(got, "WARN") {
 		t.Errorf("console line %q, want WARN without escape codes", got)
+	}
+}
+
+// TestModuleWritesToATeeAtItsOwnLevel: a Tee supplied beside Module gets
+// the lines its core enables, those the configured level hides too; the
+// configured level still decides stderr's. Without a Tee, Module starts
+// as before.
+func TestModuleWritesToATeeAtItsOwnLevel(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		tee  *logging.Tee
+		want []string // the messages the tee records
+	}{
+		{"a tee at warn", &logging.Tee{}, []string{"a warning", "an error"}},
+		{"no tee", nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.WarnLevel)
+			opts := []fx.Option{fx.Supply(&config.Config{LogLevel: "error", LogFormat: "json"}), logging.Module}
+			if tt.tee != nil {
+				tt.tee.Core = core
+				opts = append(opts, fx.Supply(tt.tee))
+			}
+			var log *zap.Logger
+			app := fxtest.New(t, append(opts, fx.NopLogger, fx.Populate(&log))...)
+			app.RequireStart()
+			defer app.RequireStop()
+			log.Info("an info line")
+			log.Warn("a warning")
+			log.Error("an error")
+			var got []string
+			for _, e := range logs.All() {
+				got = append(got, e.Message)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("the tee recorded %q, want %q", got, tt.want)
+			}
+			if !log.Core().Enabled(zapcore.ErrorLevel) {
+				t.Fatal("the logger no longer writes errors")
+			}
+		})
 	}
 }
