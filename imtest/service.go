@@ -121,14 +121,41 @@ type declaredSections struct {
 // test: one that is not IMCALLBACK_NAME=value, or whose name is no setting
 // (IMCALLBACK_TOKEN for IMCALLBACK_TOKENS, a module section's misspelt
 // field). The service would ignore it, and the test would pass or fail on
-// a configuration it did not mean. A per-app variable of an app env does
-// not accept (IMCALLBACK_APP_<id>_TOKENS beside an IMCALLBACK_SDKAPPID
-// without id) is noted in the test's log.
+// a configuration it did not mean.
 //
 // Without delivery.Module in opts after-handlers run inline; when the
 // configuration says durable, Start notes that in the test's log. With
 // it, they are delivered durably, so IMCALLBACK_DELIVERY=inline beside it
 // fails the test.
+//
+// The service logs at level error only (IMCALLBACK_LOG_LEVEL=error, which
+// env may change), so Start puts in the test's log (t.Log: shown with -v
+// and when the test fails) what the service warns about as it starts,
+// whatever the level:
+//
+//   - the configuration's notes, as `config check` prints them: no token
+//     (unsigned callbacks accepted), a variable set empty (it counts as
+//     unset), a per-app variable of an app env does not accept
+//     (IMCALLBACK_APP_<id>_TOKENS beside an IMCALLBACK_SDKAPPID without
+//     id), a forward destination's timeout cut by the handler deadline, a
+//     wide IMCALLBACK_SIGN_WINDOW;
+//   - every line the service logs at warn level or above while it is built
+//     and started (then, too, when the start fails): no token, apps
+//     sharing the global tokens, a handler registered under a name the
+//     catalogue lacks or limited by ForApps to an app not configured, NATS
+//     not reachable yet, IMCALLBACK_MAX_CONNS lowered to the open-file
+//     limit, and any module's own. What it logs after the start is not
+//     shown; set IMCALLBACK_LOG_LEVEL=warn in env to see it on stderr.
+//     Start supplies a logging.Tee for these, so opts cannot supply one.
+//
+// None of these fails the test, unlike an env entry that sets nothing:
+// each can be what a test means. "NAME=" is how env removes Start's
+// default (IMCALLBACK_TOKENS= for no token), or how a helper passes on a
+// variable of its own that is unset; several apps under Start's one
+// token, a handler for an app the test does not run, NATS down at the
+// start and a wide window for a fixed clock are ordinary test setups; and
+// a per-app variable may be left behind by a helper's env shared by tests
+// of other apps. The log says which applied, for a test that fails.
 func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	t.Helper()
 	for _, kv := range env {
@@ -149,9 +176,12 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	var cfg *config.Config
 	var sink optionalSink
 	var sections declaredSections
+	start := newStartLog()
+	t.Cleanup(func() { start.report(t) }) // after a failed start, which ends the test
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fx.Supply(config.Source{Environ: func() []string { return environ }}),
+		fx.Supply(start.tee()),
 		imcallback.Module,
 		fx.Options(opts...),
 		fx.Populate(&pub, &adm, &cfg),
@@ -160,12 +190,13 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop)
-	// The service logs these at start, at a level Start's log level hides.
+	start.report(t)
+	// `serve` warns about these at start; imcallback.Module alone does not.
 	unknown := config.UnknownEnv(environ, sections.Sections...)
 	if len(unknown) > 0 {
 		t.Fatalf("imtest: Start's env sets nothing with: %s", strings.Join(unknown, "; "))
 	}
-	for _, note := range cfg.EnvWarnings() { // the rest: per-app variables of apps not accepted
+	for _, note := range cfg.Notes() { // no unknown variable among them now
 		t.Log("imtest: " + note)
 	}
 	switch {

@@ -1,0 +1,187 @@
+package imtest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+// startTB is the testing.TB Start gets in the tests of its log: it
+// records the lines logged and the failures, ends Start's goroutine (not
+// the test) on FailNow, and keeps the cleanups until run is called.
+type startTB struct {
+	testing.TB
+	mu       sync.Mutex
+	logs     []string
+	failures []string
+	cleanups []func()
+}
+
+func (s *startTB) Helper() {}
+
+func (s *startTB) Log(args ...any) { s.record(&s.logs, fmt.Sprint(args...)) }
+
+func (s *startTB) Errorf(format string, args ...any) {
+	s.record(&s.failures, fmt.Sprintf(format, args...))
+}
+
+func (s *startTB) Fatal(args ...any) { s.record(&s.failures, fmt.Sprint(args...)); runtime.Goexit() }
+
+func (s *startTB) Fatalf(format string, args ...any) {
+	s.record(&s.failures, fmt.Sprintf(format, args...))
+	runtime.Goexit()
+}
+
+func (s *startTB) FailNow() { runtime.Goexit() }
+
+func (s *startTB) Cleanup(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cleanups = append(s.cleanups, f)
+}
+
+func (s *startTB) record(to *[]string, line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*to = append(*to, line)
+}
+
+// start runs imtest.Start on its own goroutine; nil when it failed.
+func (s *startTB) start(env []string, opts ...fx.Option) *imtest.Service {
+	done := make(chan *imtest.Service, 1)
+	go func() {
+		var svc *imtest.Service
+		defer func() { done <- svc }() // also when FailNow ends the goroutine
+		svc = imtest.Start(s, env, opts...)
+	}()
+	return <-done
+}
+
+// cleanup runs the cleanups Start registered, the last first.
+func (s *startTB) cleanup() {
+	s.mu.Lock()
+	fs := s.cleanups
+	s.cleanups = nil
+	s.mu.Unlock()
+	for _, f := range slices.Backward(fs) {
+		f()
+	}
+}
+
+// snapshot returns the lines logged and the failures so far.
+func (s *startTB) snapshot() (logs, failures []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.logs), slices.Clone(s.failures)
+}
+
+// missing returns the wants no line contains.
+func missing(lines, wants []string) []string {
+	var out []string
+	for _, w := range wants {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, w) }) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// afterFor is an after-handler of C2C.CallbackAfterSendMsg limited to ids.
+func afterFor(ids ...string) fx.Option {
+	return fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("C2C.CallbackAfterSendMsg",
+			func(context.Context, *dispatcher.Event[json.RawMessage]) error { return nil }, dispatcher.ForApps(ids...))
+	}))
+}
+
+// TestStartLogsTheWarningsOfTheStart: what the service warns about as it
+// starts, hidden by Start's log level, and the configuration's notes are
+// in the test's log; none of them fails the test, each being a setup a
+// test may mean.
+func TestStartLogsTheWarningsOfTheStart(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  []string
+		opts []fx.Option
+		want []string // each in a line of the test's log
+	}{
+		{"no token", []string{"IMCALLBACK_TOKENS="}, nil, []string{
+			"imtest: the service logged at start: WARN NO CALLBACK TOKEN CONFIGURED",
+			"imtest: no token is configured (IMCALLBACK_TOKENS): unsigned callbacks are accepted",
+			"imtest: IMCALLBACK_TOKENS is set but empty, so it counts as unset"}},
+		{"a helper's variable left unset", []string{"IMCALLBACK_ADMIN_TOKEN="}, nil, []string{
+			"imtest: IMCALLBACK_ADMIN_TOKEN is set but empty, so it counts as unset"}},
+		{"apps under Start's one token", []string{"IMCALLBACK_SDKAPPID=" + imtest.AppID + ",1400000001"}, nil, []string{
+			"WARN several apps are verified with the same global IMCALLBACK_TOKENS"}},
+		{"a handler for an app not configured", nil, []fx.Option{afterFor(imtest.AppID, "1400000099")}, []string{
+			"WARN dispatcher: a command is limited by ForApps to an app that is not configured"}},
+		{"a wide sign window", []string{"IMCALLBACK_SIGN_WINDOW=1h"}, nil, []string{
+			"imtest: IMCALLBACK_SIGN_WINDOW 1h0m0s is wide"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := &startTB{TB: t}
+			defer tb.cleanup()
+			if s := tb.start(append([]string{"IMCALLBACK_DELIVERY=inline"}, tt.env...), tt.opts...); s == nil {
+				_, failures := tb.snapshot()
+				t.Fatalf("Start failed: %q", failures)
+			}
+			logs, failures := tb.snapshot()
+			if len(failures) > 0 {
+				t.Errorf("Start failed the test: %q", failures)
+			}
+			if m := missing(logs, tt.want); len(m) > 0 {
+				t.Errorf("the test's log lacks %q; it has %q", m, logs)
+			}
+		})
+	}
+}
+
+// TestStartLogsTheWarningsOfAFailedStart: when the start fails, which
+// ends the test, what the service warned about before is in the test's
+// log too: it may say why.
+func TestStartLogsTheWarningsOfAFailedStart(t *testing.T) {
+	tb := &startTB{TB: t}
+	failing := fx.Invoke(func(lc fx.Lifecycle) {
+		lc.Append(fx.StartHook(func() error { return errors.New("the hook fails") }))
+	})
+	if s := tb.start([]string{"IMCALLBACK_DELIVERY=inline"}, afterFor("1400000099"), failing); s != nil {
+		tb.cleanup()
+		t.Fatal("Start succeeded with a failing start hook")
+	}
+	tb.cleanup()
+	logs, failures := tb.snapshot()
+	if m := missing(failures, []string{"the hook fails"}); len(m) > 0 {
+		t.Errorf("failures %q lack the start's error", failures)
+	}
+	if m := missing(logs, []string{"WARN dispatcher: a command is limited by ForApps to an app that is not configured"}); len(m) > 0 {
+		t.Errorf("the test's log lacks %q; it has %q", m, logs)
+	}
+}
+
+// TestStartLeavesOutWarningsAfterTheStart: Start shows the start's
+// warnings only; a warning the service logs once it runs stays out of the
+// test's log (which may have ended by then).
+func TestStartLeavesOutWarningsAfterTheStart(t *testing.T) {
+	tb := &startTB{TB: t}
+	defer tb.cleanup()
+	var log *zap.Logger
+	if s := tb.start([]string{"IMCALLBACK_DELIVERY=inline"}, fx.Populate(&log)); s == nil {
+		t.Fatal("Start failed")
+	}
+	log.Warn("a warning once the service runs")
+	if logs, failures := tb.snapshot(); len(logs) > 0 || len(failures) > 0 {
+		t.Fatalf("logs %q, failures %q; want none", logs, failures)
+	}
+}
