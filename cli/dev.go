@@ -19,12 +19,17 @@ func announceDev(dev bool) func(*config.Config, *zap.Logger) {
 	}
 }
 
-// logIgnoredEnv logs each IMCALLBACK_* variable the configuration ignored:
-// as a warning one that is no setting (a typo such as IMCALLBACK_TOKEN,
+// logConfigNotes logs, as warnings, the configuration's SettingWarnings (a
+// forward timeout the handler deadline cuts short, a wide sign window;
+// the missing token is the middleware's own warning), and each
+// IMCALLBACK_* variable the configuration ignored: as a warning one that is no setting (a typo such as IMCALLBACK_TOKEN,
 // with the closest real name; the modules' sections count as settings) or
 // one of an app not accepted, and at info level a setting's variable set
 // empty, which counts as unset.
-func logIgnoredEnv(cfg *config.Config, log *zap.Logger) {
+func logConfigNotes(cfg *config.Config, log *zap.Logger) {
+	for _, w := range cfg.SettingWarnings() {
+		log.Warn(w)
+	}
 	for _, w := range cfg.EnvWarnings() {
 		log.Warn(w)
 	}

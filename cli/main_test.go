@@ -1037,6 +1037,50 @@ func TestSIGHUPStopsGracefully(t *testing.T) {
 	}
 }
 
+// TestServeWarnsAboutSettings: the start warns about a valid setting that
+// is probably not meant, as config check notes it: a wide sign window and
+// a forward timeout longer than the deadline that cuts each attempt.
+func TestServeWarnsAboutSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		file    string // the YAML file's content; none when empty
+		want    string
+	}{
+		{name: "wide sign window", environ: []string{"IMCALLBACK_SIGN_WINDOW=1h"},
+			want: "IMCALLBACK_SIGN_WINDOW 1h0m0s is wide"},
+		{name: "forward timeout past the deadline", environ: []string{"IMCALLBACK_HANDLER_TIMEOUT=2s"},
+			file: "forward:\n  - name: backend\n    url: http://127.0.0.1:1/im\n    match: [\"Group.*\"]\n" +
+				"    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n    timeout: 10s\n",
+			want: `forward destination "backend": its timeout 10s (for after-callbacks) is longer than IMCALLBACK_HANDLER_TIMEOUT 2s`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			environ := append([]string{"IMCALLBACK_SDKAPPID=1400000001", "IMCALLBACK_TOKENS=secret"}, tt.environ...)
+			src := config.Source{Environ: func() []string { return environ }}
+			if tt.file != "" {
+				src.File = filepath.Join(t.TempDir(), "config.yaml")
+				if err := os.WriteFile(src.File, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, err := config.Load(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			core, logs := observer.New(zapcore.InfoLevel)
+			logConfigNotes(cfg, zap.New(core))
+			var warnings []string
+			for _, e := range logs.FilterLevelExact(zapcore.WarnLevel).All() {
+				warnings = append(warnings, e.Message)
+			}
+			if all := strings.Join(warnings, "\n"); !strings.Contains(all, tt.want) {
+				t.Fatalf("warnings:\n%s\nwant one containing %q", all, tt.want)
+			}
+		})
+	}
+}
+
 // TestServeWarnsAboutIgnoredVariables: the start warns about a variable
 // that is no setting and one of an app that is not accepted, and not about
 // a declared section's field; a setting's variable set empty, which counts
@@ -1051,7 +1095,7 @@ func TestServeWarnsAboutIgnoredVariables(t *testing.T) {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zapcore.InfoLevel)
-	logIgnoredEnv(cfg, zap.New(core))
+	logConfigNotes(cfg, zap.New(core))
 	var warnings, infos []string
 	for _, e := range logs.All() {
 		if e.Level == zapcore.InfoLevel {

@@ -225,7 +225,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			tuneGC()
 			var log *zap.Logger
 			var drain *server.Drain
-			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev), logIgnoredEnv), fx.Populate(&log, &drain),
+			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev), logConfigNotes), fx.Populate(&log, &drain),
 				// Four stop hooks each drain within ShutdownTimeout, one after the
 				// other (workers, public listener, admin listener, NATS), then the
 				// embedded server and the stores close; fx's own 15 s default would

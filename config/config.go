@@ -488,6 +488,8 @@ func sameHost(a, b string) bool {
 //
 //   - no token is configured (IMCALLBACK_TOKENS), so unsigned callbacks
 //     are accepted;
+//   - the SettingWarnings: a forward destination's timeout that the
+//     handler deadline cuts short, a wide IMCALLBACK_SIGN_WINDOW;
 //   - each IMCALLBACK_* environment variable that Load ignored because no
 //     setting has that name, with the closest real name (see UnknownEnv);
 //   - each setting's variable that Load ignored because it was set empty
@@ -522,6 +524,16 @@ func (c *Config) Notes() []string {
 		}
 		notes = append(notes, note)
 	}
+	notes = append(notes, c.SettingWarnings()...)
+	return append(append(notes, c.EnvWarnings()...), c.EmptyEnv()...)
+}
+
+// SettingWarnings are the notes about settings that are valid but
+// probably not what the operator meant: a forward destination's timeout
+// longer than the deadline that bounds each attempt, and a wide
+// IMCALLBACK_SIGN_WINDOW. The service logs them at start, as warnings.
+func (c *Config) SettingWarnings() []string {
+	var notes []string
 	// An after-callback's attempt runs under the after-handler's deadline,
 	// so a longer destination timeout that the operator set never applies.
 	// The default timeout is never noted, whatever the deadline: with
@@ -541,7 +553,7 @@ func (c *Config) Notes() []string {
 		notes = append(notes, fmt.Sprintf("%s %v is wide: a captured callback is accepted again for that long "+
 			"(the window is meant to absorb clock skew; the default is %v)", EnvName("sign_window"), c.SignWindow, Default().SignWindow))
 	}
-	return append(append(notes, c.EnvWarnings()...), c.EmptyEnv()...)
+	return notes
 }
 
 // wideSignWindow is the sign window past which Notes warns: the window
