@@ -54,9 +54,15 @@ func (r *checkRunner) join(timeout time.Duration) *checkRun {
 	return run
 }
 
-// do runs the check once and lets the next join start a new run.
+// do runs the check once and lets the next join start a new run. A
+// check that panics fails its run, with the panic's value as its state:
+// it runs on a goroutine of its own, where a panic would end the process,
+// and /readyz is anyone's to call.
 func (r *checkRunner) do(run *checkRun, timeout time.Duration) {
 	defer func() {
+		if p := recover(); p != nil {
+			run.state = fmt.Sprintf("the check panicked: %v", p)
+		}
 		r.mu.Lock()
 		r.run = nil
 		r.mu.Unlock()

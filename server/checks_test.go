@@ -140,3 +140,24 @@ func TestAJoinedRunIsSharedAndTheNextStartsAfterIt(t *testing.T) {
 		t.Fatalf("a join after the run returned did not start a new one (%d runs)", stuck.runs.Load())
 	}
 }
+
+// TestAPanickingCheckFailsItsRun: a check runs on a goroutine of its own,
+// where its panic ended the process; it fails its run instead, naming the
+// panic, and the next join runs it again.
+func TestAPanickingCheckFailsItsRun(t *testing.T) {
+	var runs atomic.Int64
+	r := newCheckRunners([]admin.Check{{Name: "broken", Check: func(context.Context) error {
+		runs.Add(1)
+		panic("nil map")
+	}}})[0]
+	for i := range 2 {
+		run := r.join(time.Hour)
+		<-run.done
+		if want := "the check panicked: nil map"; run.state != want {
+			t.Fatalf("run %d: state %q, want %q", i+1, run.state, want)
+		}
+	}
+	if runs.Load() != 2 {
+		t.Fatalf("the check ran %d times, want 2", runs.Load())
+	}
+}
