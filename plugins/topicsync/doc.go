@@ -10,8 +10,10 @@
 // one of the same id. A create more than RecreateMargin later than the
 // deletion is that new topic, and makes the row live again; a create within
 // the margin, or earlier, is a late create of the deleted topic, which stays
-// deleted. A destroy more than the margin earlier than a live topic's creation
-// is a late destroy of the earlier topic, and leaves the live one alone.
+// deleted. A create more than the margin later than a live topic's creation is
+// a new topic whose predecessor's destroy has not arrived, and replaces the live
+// one. A destroy more than the margin earlier than a live topic's creation is a
+// late destroy of the earlier topic, and leaves the live one alone.
 //
 // Topics are kept per IM app (the request's SdkAppid): one app's callbacks
 // never touch another app's topic of the same TopicId.

@@ -127,7 +127,9 @@ func CheckAppID(id string) error {
 // Likewise, a destroy more than the margin earlier than a live topic's creation is a late destroy
 // of an earlier topic of that id, and leaves the live one alone; and a destroy more than the margin
 // later than a deleted topic's deletion destroys a later topic of the id, whose create has not
-// arrived yet, and moves the deletion to its time.
+// arrived yet, and moves the deletion to its time. A create more than the margin later than a live
+// topic's creation is a new topic of the id whose predecessor's destroy has not arrived (or was
+// lost), and replaces the live one.
 const RecreateMargin = 10 * time.Second
 
 // ErrNotFound reports that no row exists for the topic id.
@@ -149,19 +151,23 @@ var ErrClosed = errors.New("topic: store closed")
 // committed, and repeating it is safe.
 type Store interface {
 	// Create stores a topic from an AfterCreateTopic event received at t.CreatedAt. Idempotent:
-	// the same create twice leaves one row with the same content (the first create wins; a repeated
-	// create changes nothing). If the topic already exists only as a tombstone written by Destroy
-	// (destroy arrived before create), Create fills in the fields but the row STAYS deleted.
+	// the same create twice leaves one row with the same content (a repeated create changes
+	// nothing). If the topic already exists only as a tombstone written by Destroy (destroy
+	// arrived before create), Create fills in the fields but the row STAYS deleted.
 	// A create later than a deleted topic's deleted_at by more than RecreateMargin is a new topic
 	// of the same id: the row becomes live again with the create's fields and created_at, keeping
 	// the fields an info change later than the create less RecreateMargin set, whether it arrives
 	// before or after the create (two callbacks close together can be dated in the other order;
 	// a first create's fields likewise yield to every change); an info change older than that (a
 	// late change of the destroyed topic) leaves its fields alone, in either order. A create
-	// within the margin, or earlier, is a late create of the deleted topic, as above. A create of a live topic is left
-	// alone whatever its time: a create is dated by its arrival, so IM's resend of the topic's own
-	// create cannot be told from the create of a later topic of the id whose predecessor's destroy
-	// has not arrived yet (that destroy, when it comes, deletes the row).
+	// within the margin, or earlier, is a late create of the deleted topic, as above.
+	// A create later than a live topic's created_at by more than RecreateMargin is a new topic of
+	// the id too, whose predecessor's destroy was lost or has not arrived yet: it takes the row
+	// over the same way (the create's fields and created_at, the fields of later info changes
+	// kept), and that destroy, when it comes, is a destroy of a live topic as in Destroy. A create
+	// of a live topic within the margin of its creation, or earlier, changes nothing: it is a
+	// resend of the topic's create (one without EventTime is dated by its arrival) or a late
+	// create of an earlier topic of the id.
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error
 	// Destroy marks each topic of app appID deleted at `at` (deleted_at set once; an already-deleted

@@ -792,12 +792,67 @@ func testRecreate(t *testing.T, s topicsync.Store) {
 			want:   []topicsync.Topic{gone(second(deleted.Add(m)), deleted, deleted.Add(m))},
 		},
 		{
-			// A create is dated by its arrival: IM's resend of a topic's create, well after the
-			// first, must not undo what was changed since.
-			name: "a create after the margin reaching a live topic changes nothing",
+			// The destroy between the two creates was lost, or has not arrived yet: the later
+			// create is a new topic of the id, with its own fields and creation time.
+			name: "a create after the margin reaching a live topic is a new topic of the id",
 			writes: []topicWrite{createOf(first), changeOf(topicsync.InfoChange{Name: ptr("renamed first"), At: created.Add(sec / 2)}),
-				createOf(edit(first, func(tp *topicsync.Topic) { tp.CreatedAt = renewed }))},
+				createOf(second(renewed))},
+			want: []topicsync.Topic{second(renewed)},
+		},
+		{
+			name:   "a create one microsecond after the margin reaching a live topic is a new topic",
+			writes: []topicWrite{createOf(first), createOf(second(created.Add(m + time.Microsecond)))},
+			want:   []topicsync.Topic{second(created.Add(m + time.Microsecond))},
+		},
+		{
+			// As a create within the margin of a deletion is a late create of the deleted topic.
+			name:   "a create at the margin after a live topic's creation changes nothing",
+			writes: []topicWrite{createOf(first), createOf(second(created.Add(m)))},
+			want:   []topicsync.Topic{first},
+		},
+		{
+			// IM's resend of a topic's create carries its EventTime: it must not undo what was
+			// changed since.
+			name: "the same create again keeps the changes made since",
+			writes: []topicWrite{createOf(first), changeOf(topicsync.InfoChange{Name: ptr("renamed first"), At: created.Add(sec / 2)}),
+				createOf(edit(first, func(tp *topicsync.Topic) { tp.Name = "a resend's name" }))},
 			want: []topicsync.Topic{edit(first, func(tp *topicsync.Topic) { tp.Name, tp.UpdatedAt = "renamed first", created.Add(sec/2) })},
+		},
+		{
+			name:   "an earlier create reaching a live topic changes nothing",
+			writes: []topicWrite{createOf(second(renewed)), createOf(edit(first, func(tp *topicsync.Topic) { tp.CreatedAt = renewed.Add(-m - sec) }))},
+			want:   []topicsync.Topic{second(renewed)},
+		},
+		{
+			name:   "the destroy overtaken by the new topic's create leaves the new topic live",
+			writes: []topicWrite{createOf(first), createOf(second(renewed)), destroyAt(testApp, deleted)},
+			want:   []topicsync.Topic{second(renewed)},
+		},
+		{
+			name:   "a destroy within the margin before the new topic's create, arriving after it, deletes",
+			writes: []topicWrite{createOf(first), createOf(second(renewed)), destroyAt(testApp, renewed.Add(-m))},
+			want:   []topicsync.Topic{gone(second(renewed), renewed.Add(-m), renewed)},
+		},
+		{
+			name: "a change of the new topic applied to the live one before its create is kept",
+			writes: []topicWrite{createOf(first),
+				changeOf(topicsync.InfoChange{Name: ptr("the new topic renamed"), At: renewed.Add(sec)}),
+				changeOf(topicsync.InfoChange{Introduction: ptr("introduced at once"), At: renewed.Add(-sec)}),
+				createOf(second(renewed))},
+			want: []topicsync.Topic{edit(second(renewed), func(tp *topicsync.Topic) {
+				tp.Name, tp.Introduction, tp.UpdatedAt = "the new topic renamed", "introduced at once", renewed.Add(sec)
+			})},
+		},
+		{
+			name: "a late change of the live topic leaves the new one alone",
+			writes: []topicWrite{createOf(first), createOf(second(renewed)),
+				changeOf(topicsync.InfoChange{Name: ptr("Zz the first topic renamed"), FaceURL: ptr("https://img.example.org/old.png"), At: renewed.Add(-m - time.Microsecond)})},
+			want: []topicsync.Topic{second(renewed)},
+		},
+		{
+			name:   "a create of another app leaves this app's live topic alone",
+			writes: []topicWrite{createOf(first), createOf(inApp(second(renewed), otherApp))},
+			want:   []topicsync.Topic{first, inApp(second(renewed), otherApp)},
 		},
 		{
 			name:   "a late destroy of the earlier topic leaves the new one live",
@@ -2110,20 +2165,22 @@ func TestStoresAgreeOnOneSequence(t *testing.T) {
 		{After: &topicsync.Position{CreatedAt: at(2), SdkAppID: testApp, TopicID: "@TGS#_g@TOPIC#_B"}, IncludeDeleted: true},
 	}
 	// Times fall in three spells of six seconds, each RecreateMargin after the one before, so
-	// that some creates come more than the margin after a deletion (a re-create), some exactly
-	// at it, and some destroys more than the margin before a creation (a late destroy).
+	// that some creates come more than the margin after a deletion (a re-create) or a live
+	// topic's creation (a new topic of the id whose predecessor's destroy has not come), some
+	// exactly at it, and some destroys more than the margin before a creation (a late destroy).
 	spell := int(topicsync.RecreateMargin / time.Second)
-	var recreates, lateDestroys int
-	// deletedNow reports whether the SQLite store has the topic, and whether it is deleted.
-	deletedNow := func(app, id string) (found, deleted bool) {
+	var recreates, replacements, lateDestroys int
+	// stateNow reports whether the SQLite store has the topic, whether it is deleted, and when it
+	// was created.
+	stateNow := func(app, id string) (found, deleted bool, created time.Time) {
 		tp, err := lite.Get(t.Context(), app, id)
 		if errors.Is(err, topicsync.ErrNotFound) {
-			return false, false
+			return false, false, time.Time{}
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		return true, tp.DeletedAt != nil
+		return true, tp.DeletedAt != nil, tp.CreatedAt
 	}
 	for step := range 1500 {
 		app, id, when := pick(apps), pick(ids), at(r.IntN(3)*(spell+5)+r.IntN(6))
@@ -2146,14 +2203,16 @@ func TestStoresAgreeOnOneSequence(t *testing.T) {
 			}
 			write = func(s topicsync.Store) error { return s.ApplyInfoChange(t.Context(), c) }
 		}
-		foundBefore, deletedBefore := deletedNow(app, id)
+		foundBefore, deletedBefore, createdBefore := stateNow(app, id)
 		liteOut, pgOut := outcome(write(lite)), outcome(write(pg))
 		if liteOut != pgOut {
 			t.Fatalf("step %d: sqlite %s, postgres %s", step, liteOut, pgOut)
 		}
-		switch _, deletedAfter := deletedNow(app, id); {
+		switch _, deletedAfter, createdAfter := stateNow(app, id); {
 		case kind == 0 && deletedBefore && !deletedAfter:
 			recreates++
+		case kind == 0 && foundBefore && !deletedBefore && !createdAfter.Equal(createdBefore):
+			replacements++
 		case kind == 1 && foundBefore && !deletedBefore && !deletedAfter:
 			lateDestroys++
 		}
@@ -2174,9 +2233,10 @@ func TestStoresAgreeOnOneSequence(t *testing.T) {
 			}
 		}
 	}
-	// The sequence is fixed: these only check that it still holds both kinds of writes.
-	if recreates == 0 || lateDestroys == 0 {
-		t.Errorf("the sequence made %d re-creates and %d late destroys, want some of each", recreates, lateDestroys)
+	// The sequence is fixed: these only check that it still holds each kind of write.
+	if recreates == 0 || replacements == 0 || lateDestroys == 0 {
+		t.Errorf("the sequence made %d re-creates, %d creates replacing a live topic and %d late destroys, want some of each",
+			recreates, replacements, lateDestroys)
 	}
 }
 
@@ -2186,13 +2246,14 @@ func TestStoresAgreeOnOneSequence(t *testing.T) {
 // renamed and otherwise changed while it lives and destroyed (all but
 // perhaps the last), the next created more than RecreateMargin after the
 // destroy. Applied in a random order (an info change that finds no row is
-// tried again at the end, as its handler's retry would be) in which each
-// topic's create comes after its predecessor's destroy, it must leave
+// tried again at the end, as its handler's retry would be), even one in
+// which a topic's create overtakes its predecessor's destroy, it must leave
 // the row as the same history applied in order does: deleted or live as
-// the last topic is, and a live row with the last topic's fields. (A
-// create reaching a live predecessor is taken for IM's resend of the
-// predecessor's create, dated by its arrival: see Store.Create.) The
-// seed is fixed, so that a run repeats the last; -topicsync.seed picks
+// the last topic is, and a live row with the last topic's fields. (The
+// order does not start the row with a later topic's create: the info
+// changes of an earlier topic, arriving after it, would overwrite the
+// fields of its first create, which yield to every change.) The seed is
+// fixed, so that a run repeats the last; -topicsync.seed picks
 // another (0: one from the clock), and a failure names it.
 func testShuffledHistories(t *testing.T, s topicsync.Store) {
 	seed := *historySeed
@@ -2204,14 +2265,14 @@ func testShuffledHistories(t *testing.T, s topicsync.Store) {
 	ctx := context.Background()
 	const histories = 150
 	for h := range histories {
-		writes, after := randomHistory(rnd)
+		writes, kinds := randomHistory(rnd)
 		inOrder, shuffled := fmt.Sprintf("@TGS#_g@TOPIC#_ordered%03d", h), fmt.Sprintf("@TGS#_g@TOPIC#_shuffled%03d", h)
 		for _, w := range writes {
 			if err := w.run(ctx, s, inOrder); err != nil {
 				t.Fatalf("history %d in order, %s: %v", h, w.name, err)
 			}
 		}
-		order := shuffledWrites(t, rnd, writes, after)
+		order := shuffledWrites(t, rnd, writes, kinds)
 		var names []string
 		for tries := 0; len(order) > 0; tries++ {
 			if tries > 10*len(writes) {
@@ -2253,21 +2314,37 @@ func testShuffledHistories(t *testing.T, s topicsync.Store) {
 // historySeed is testShuffledHistories' seed.
 var historySeed = flag.Uint64("topicsync.seed", 20261202, "seed of the random topic histories (0: from the clock)")
 
+// historyWrite is what a write of a random history is.
+type historyWrite int
+
+const (
+	firstCreate historyWrite = iota // the create of the history's first topic
+	laterCreate                     // the create of a later topic of the id
+	infoChange
+	destroy
+)
+
 // randomHistory is the callbacks of one to three topics created one after
 // another under one id (the writes take the id), in the order they happen,
-// and for each topic's create (by index) its predecessor's destroy.
-func randomHistory(rnd *mrand.Rand) (writes []topicWrite, after map[int]int) {
+// and what each of them is.
+func randomHistory(rnd *mrand.Rand) ([]topicWrite, []historyWrite) {
 	const sec = time.Second
-	after = map[int]int{}
+	var (
+		writes []topicWrite
+		kinds  []historyWrite
+	)
+	add := func(w topicWrite, kind historyWrite) {
+		writes, kinds = append(writes, w), append(kinds, kind)
+	}
 	when := at(0)
 	lives := 1 + rnd.IntN(3)
-	lastDestroy := -1
 	for life := range lives {
 		tp := newTopic("@TGS#_g", fmt.Sprintf("life%d", life), when)
-		if lastDestroy >= 0 {
-			after[len(writes)] = lastDestroy
+		kind := firstCreate
+		if life > 0 {
+			kind = laterCreate
 		}
-		writes = append(writes, createOf(tp))
+		add(createOf(tp), kind)
 		for c := range rnd.IntN(4) {
 			when = when.Add(sec)
 			change := topicsync.InfoChange{At: when}
@@ -2282,22 +2359,21 @@ func randomHistory(rnd *mrand.Rand) (writes []topicWrite, after map[int]int) {
 			default:
 				change.Name, change.FaceURL = &text, ptr("https://img.example.org/"+strconv.Itoa(c)+".png")
 			}
-			writes = append(writes, changeOf(change))
+			add(changeOf(change), infoChange)
 		}
 		if life < lives-1 || rnd.IntN(2) == 0 {
 			when = when.Add(sec)
-			lastDestroy = len(writes)
-			writes = append(writes, destroyAt(testApp, when))
+			add(destroyAt(testApp, when), destroy)
 		}
 		when = when.Add(topicsync.RecreateMargin + time.Duration(1+rnd.IntN(5))*sec)
 	}
-	return writes, after
+	return writes, kinds
 }
 
 // shuffledWrites is writes in a random order, a write or two of them
-// twice, in which every delivery of write i comes after the first of
-// write after[i].
-func shuffledWrites(t *testing.T, rnd *mrand.Rand, writes []topicWrite, after map[int]int) []topicWrite {
+// twice, whose first create or destroy (the first write to find or leave a
+// row) is not a later topic's create.
+func shuffledWrites(t *testing.T, rnd *mrand.Rand, writes []topicWrite, kinds []historyWrite) []topicWrite {
 	t.Helper()
 	order := make([]int, len(writes))
 	for i := range order {
@@ -2308,27 +2384,16 @@ func shuffledWrites(t *testing.T, rnd *mrand.Rand, writes []topicWrite, after ma
 	}
 	for range 10000 {
 		rnd.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		if keepsOrder(order, after) {
-			out := make([]topicWrite, len(order))
-			for i, w := range order {
-				out[i] = writes[w]
-			}
-			return out
+		first := slices.IndexFunc(order, func(w int) bool { return kinds[w] != infoChange })
+		if kinds[order[first]] == laterCreate {
+			continue
 		}
+		out := make([]topicWrite, len(order))
+		for i, w := range order {
+			out[i] = writes[w]
+		}
+		return out
 	}
-	t.Fatalf("no order of %d writes keeps %v", len(order), after)
+	t.Fatalf("no order of %d writes starts the row with the first topic's create or a destroy", len(order))
 	return nil
-}
-
-// keepsOrder reports whether every delivery of write i in order comes
-// after the first delivery of write after[i].
-func keepsOrder(order []int, after map[int]int) bool {
-	seen := map[int]bool{}
-	for _, w := range order {
-		if first, ok := after[w]; ok && !seen[first] {
-			return false
-		}
-		seen[w] = true
-	}
-	return true
 }
