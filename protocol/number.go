@@ -126,11 +126,10 @@ func (n FlexInt) MarshalJSON() ([]byte, error) {
 }
 
 // KeyAt is a dedup key of an object an app may create again under the same
-// ID after destroying it (a group, topic or official account): id followed
-// by '|' and the event's time, since the ID alone names one such event only
+// ID after destroying it (a group, topic or official account): JoinKey of
+// the id and the event's time, since the ID alone names one such event only
 // together with its time. A resend repeats EventTime; a payload without one
-// gets 0 there. The time is the part after the last '|', so two different
-// pairs never give the same key whatever the ID holds.
+// gets 0 there.
 func KeyAt(id string, eventTime FlexInt) string {
-	return id + "|" + strconv.FormatInt(int64(eventTime), 10)
+	return JoinKey(id, strconv.FormatInt(int64(eventTime), 10))
 }

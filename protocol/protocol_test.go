@@ -383,11 +383,24 @@ func FuzzFlexStrings(f *testing.F) {
 	})
 }
 
-// TestKeyAt: an ID names one event together with its time; IDs holding
-// the separator still give distinct keys, since the time is after the last '|'.
+// TestKeyAt: an ID names one event together with its time; an ID without
+// '|' or '\' gives the key of before the escaping, and IDs holding them
+// still give distinct keys.
 func TestKeyAt(t *testing.T) {
-	if got := protocol.KeyAt("room_42", 1732600000456); got != "room_42|1732600000456" {
-		t.Errorf("KeyAt = %q", got)
+	tests := []struct {
+		id   string
+		at   protocol.FlexInt
+		want string
+	}{
+		{"room_42", 1732600000456, "room_42|1732600000456"},
+		{"room_42", 0, "room_42|0"},
+		{"a|1", 2, `a\|1|2`},
+		{`a\`, 2, `a\\|2`},
+	}
+	for _, tt := range tests {
+		if got := protocol.KeyAt(tt.id, tt.at); got != tt.want {
+			t.Errorf("KeyAt(%q, %d) = %q, want %q", tt.id, tt.at, got, tt.want)
+		}
 	}
 	if protocol.KeyAt("a|1", 2) == protocol.KeyAt("a", 12) || protocol.KeyAt("x", 1) == protocol.KeyAt("x", 2) {
 		t.Error("two different (id, time) pairs share a key")

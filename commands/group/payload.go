@@ -211,8 +211,10 @@ type AfterSendMsg struct {
 // again under the same ID, whose messages count MsgSeq from 1 again: the
 // send time tells the new group's message from the old one's of the same
 // sequence, and a resend repeats it.
+// protocol.JoinKey joins the fields, so an ID holding a '|' cannot make
+// two events share a key.
 func (p AfterSendMsg) DedupKey() string {
-	return p.GroupID + "|" + p.TopicID + "|" + strconv.FormatUint(p.MsgSeq, 10) + "|" + strconv.FormatInt(int64(p.MsgTime), 10)
+	return protocol.JoinKey(p.GroupID, p.TopicID, strconv.FormatUint(p.MsgSeq, 10), strconv.FormatInt(int64(p.MsgTime), 10))
 }
 
 // AfterGroupFull is the body of Group.CallbackAfterGroupFull (1047/34376,
@@ -308,12 +310,14 @@ type AfterRecallMsg struct {
 // recalled sequences and EventTime, since a group (or topic) created again
 // under the ID of a dismissed one counts MsgSeq from 1 again (see
 // AfterSendMsg.DedupKey); a payload without EventTime gets 0 there.
+// protocol.JoinKey joins the fields, so an ID holding a '|' cannot make
+// two events share a key.
 func (p AfterRecallMsg) DedupKey() string {
 	seqs := make([]string, len(p.MsgSeqList))
 	for i, m := range p.MsgSeqList {
 		seqs[i] = strconv.FormatUint(m.MsgSeq, 10)
 	}
-	return p.GroupID + "|" + p.TopicID + "|" + strings.Join(seqs, ",") + "|" + strconv.FormatInt(int64(p.EventTime), 10)
+	return protocol.JoinKey(p.GroupID, p.TopicID, protocol.KeyList(seqs), strconv.FormatInt(int64(p.EventTime), 10))
 }
 
 // OnMemberStateChange is the body of Group.CallbackOnMemberStateChange
@@ -611,8 +615,10 @@ type AfterGroupMsgExtension struct {
 // version Seq and EventTime, since a group created again under the ID of a
 // dismissed one counts MsgSeq (and its messages' Seq) from 1 again (see
 // AfterSendMsg.DedupKey).
+// protocol.JoinKey joins the fields, so an ID holding a '|' cannot make
+// two events share a key.
 func (p AfterGroupMsgExtension) DedupKey() string {
-	return p.GroupID + "|" + strconv.FormatUint(p.MsgSeq, 10) + "|" + strconv.FormatInt(p.Seq, 10) + "|" + strconv.FormatInt(int64(p.EventTime), 10)
+	return protocol.JoinKey(p.GroupID, strconv.FormatUint(p.MsgSeq, 10), strconv.FormatInt(p.Seq, 10), strconv.FormatInt(int64(p.EventTime), 10))
 }
 
 // AfterModifyMsg is the body of Group.CallbackAfterModifyMsg: a group or
@@ -646,6 +652,8 @@ type AfterModifyMsg struct {
 
 // DedupKey is the natural key of the edit: GroupId, TopicId, MsgSeq and EventTime
 // (a message can be edited more than once).
+// protocol.JoinKey joins the fields, so an ID holding a '|' cannot make
+// two events share a key.
 func (p AfterModifyMsg) DedupKey() string {
-	return p.GroupID + "|" + p.TopicID + "|" + strconv.FormatUint(p.MsgSeq, 10) + "|" + strconv.FormatInt(int64(p.EventTime), 10)
+	return protocol.JoinKey(p.GroupID, p.TopicID, strconv.FormatUint(p.MsgSeq, 10), strconv.FormatInt(int64(p.EventTime), 10))
 }

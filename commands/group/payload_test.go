@@ -102,3 +102,69 @@ func TestDedupKeysOfReusableIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestDedupKeysKeepTheirForm: the key of an event whose IDs hold no '|' or
+// '\' is byte for byte the key of before the escaping, so an event in
+// flight during an upgrade is still told a duplicate.
+func TestDedupKeysKeepTheirForm(t *testing.T) {
+	const g, topic = "@TGS#_@TGS#aB3dE5fG7", "@TGS#_@TGS#aB3dE5fG7@TOPIC#_release-notes"
+	tests := []struct {
+		name string
+		p    interface{ DedupKey() string }
+		want string
+	}{
+		{"AfterCreateGroup", group.AfterCreateGroup{GroupID: "room_42", EventTime: 1732600000456}, "room_42|1732600000456"},
+		{"AfterGroupDestroyed", group.AfterGroupDestroyed{GroupID: "room_42"}, "room_42|0"},
+		{"AfterCreateTopic", group.AfterCreateTopic{GroupID: g, TopicID: topic, EventTime: 1732600000456}, topic + "|1732600000456"},
+		{"AfterSendMsg", group.AfterSendMsg{GroupID: g, TopicID: topic, MsgSeq: 42, MsgTime: 1732600000},
+			g + "|" + topic + "|42|1732600000"},
+		{"AfterSendMsg outside a topic", group.AfterSendMsg{GroupID: g, MsgSeq: 42, MsgTime: 1732600000}, g + "||42|1732600000"},
+		{"AfterRecallMsg", group.AfterRecallMsg{GroupID: g, MsgSeqList: []group.RecalledMsg{{MsgSeq: 41}, {MsgSeq: 42}}, EventTime: 1732600000456},
+			g + "||41,42|1732600000456"},
+		{"AfterGroupMsgExtension", group.AfterGroupMsgExtension{GroupID: g, MsgSeq: 42, Seq: 3, EventTime: 1732600000456},
+			g + "|42|3|1732600000456"},
+		{"AfterModifyMsg", group.AfterModifyMsg{GroupID: g, TopicID: topic, MsgSeq: 42, EventTime: 1732600000456},
+			g + "|" + topic + "|42|1732600000456"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.DedupKey(); got != tt.want {
+				t.Errorf("key %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDedupKeysOfIDsHoldingTheSeparator: an app chooses its group IDs and
+// its part of topic IDs, which may hold a '|'. Each pair below shared a key
+// when the fields were joined with '|' as they are, so a handler
+// deduplicating on it dropped the second event as the first's resend.
+func TestDedupKeysOfIDsHoldingTheSeparator(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b interface{ DedupKey() string }
+	}{
+		{"AfterSendMsg: a '|' in the group, or in the topic",
+			group.AfterSendMsg{GroupID: "g|x", TopicID: "t", MsgSeq: 1, MsgTime: 2},
+			group.AfterSendMsg{GroupID: "g", TopicID: "x|t", MsgSeq: 1, MsgTime: 2}},
+		{"AfterSendMsg: a '|' at the end of the group, or at the start of the topic",
+			group.AfterSendMsg{GroupID: "g|", TopicID: "t", MsgSeq: 1, MsgTime: 2},
+			group.AfterSendMsg{GroupID: "g", TopicID: "|t", MsgSeq: 1, MsgTime: 2}},
+		{"AfterRecallMsg: a '|' in the group, or in the topic",
+			group.AfterRecallMsg{GroupID: "g|x", TopicID: "t", MsgSeqList: []group.RecalledMsg{{MsgSeq: 1}}, EventTime: 2},
+			group.AfterRecallMsg{GroupID: "g", TopicID: "x|t", MsgSeqList: []group.RecalledMsg{{MsgSeq: 1}}, EventTime: 2}},
+		{"AfterModifyMsg: a '|' in the group, or in the topic",
+			group.AfterModifyMsg{GroupID: "g|x", TopicID: "t", MsgSeq: 1, EventTime: 2},
+			group.AfterModifyMsg{GroupID: "g", TopicID: "x|t", MsgSeq: 1, EventTime: 2}},
+		{"AfterModifyMsg: an escape character at the end of the group",
+			group.AfterModifyMsg{GroupID: `g\`, TopicID: "|t", MsgSeq: 1, EventTime: 2},
+			group.AfterModifyMsg{GroupID: `g\|`, TopicID: "t", MsgSeq: 1, EventTime: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if ka, kb := tt.a.DedupKey(), tt.b.DedupKey(); ka == kb {
+				t.Errorf("%+v and %+v share the key %q", tt.a, tt.b, ka)
+			}
+		})
+	}
+}

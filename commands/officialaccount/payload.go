@@ -1,8 +1,6 @@
 package officialaccount
 
 import (
-	"strings"
-
 	"github.com/imcallback/imcallback/commands/message"
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -198,7 +196,9 @@ type AfterSendMsg struct {
 }
 
 // DedupKey is the natural key of the message: Official_Account and MsgKey.
-func (p AfterSendMsg) DedupKey() string { return p.OfficialAccount + "|" + p.MsgKey }
+// protocol.JoinKey joins the fields, so an ID holding a '|' cannot make
+// two events share a key.
+func (p AfterSendMsg) DedupKey() string { return protocol.JoinKey(p.OfficialAccount, p.MsgKey) }
 
 // WithdrawnMsg is one WithdrawMsgList entry.
 type WithdrawnMsg struct {
@@ -220,10 +220,13 @@ type AfterMsgWithDraw struct {
 }
 
 // DedupKey is the natural key of the recall: Official_Account and the recalled MsgKeys.
+// protocol.JoinKey joins the fields and protocol.KeyList the MsgKeys, so an
+// ID holding a '|' or a MsgKey holding a ',' cannot make two events share a
+// key.
 func (p AfterMsgWithDraw) DedupKey() string {
 	keys := make([]string, len(p.WithdrawMsgList))
 	for i, m := range p.WithdrawMsgList {
 		keys[i] = m.MsgKey
 	}
-	return p.OfficialAccount + "|" + strings.Join(keys, ",")
+	return protocol.JoinKey(p.OfficialAccount, protocol.KeyList(keys))
 }

@@ -41,3 +41,64 @@ func TestDedupKeysOfReusableIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestDedupKeysKeepTheirForm: the key of an event whose fields hold no
+// '|', ',' (in a list) or '\' is byte for byte the key of before the
+// escaping, so an event in flight during an upgrade is still told a
+// duplicate.
+func TestDedupKeysKeepTheirForm(t *testing.T) {
+	tests := []struct {
+		name string
+		p    interface{ DedupKey() string }
+		want string
+	}{
+		{"AfterCreateOfficialAccount", officialaccount.AfterCreateOfficialAccount{OfficialAccount: "@TOA#_news_desk", EventTime: 1732601110666},
+			"@TOA#_news_desk|1732601110666"},
+		{"AfterOfficialAccountDestroyed", officialaccount.AfterOfficialAccountDestroyed{OfficialAccount: "@TOA#_news_desk"}, "@TOA#_news_desk|0"},
+		{"AfterSendMsg", officialaccount.AfterSendMsg{OfficialAccount: "@TOA#_news_desk", MsgKey: "1446963466_49520_2"},
+			"@TOA#_news_desk|1446963466_49520_2"},
+		{"AfterMsgWithDraw", officialaccount.AfterMsgWithDraw{OfficialAccount: "@TOA#_news_desk",
+			WithdrawMsgList: []officialaccount.WithdrawnMsg{{MsgKey: "1446963466_49520_2"}, {MsgKey: "1446963466_49521_3"}}},
+			"@TOA#_news_desk|1446963466_49520_2,1446963466_49521_3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.DedupKey(); got != tt.want {
+				t.Errorf("key %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDedupKeysOfIDsHoldingTheSeparator: an app chooses its official
+// accounts' IDs, which may hold a '|'. Each pair below shared a key when
+// the fields were joined as they are, so a handler deduplicating on it
+// dropped the second event as the first's resend.
+func TestDedupKeysOfIDsHoldingTheSeparator(t *testing.T) {
+	withdraw := func(account string, keys ...string) officialaccount.AfterMsgWithDraw {
+		p := officialaccount.AfterMsgWithDraw{OfficialAccount: account}
+		for _, k := range keys {
+			p.WithdrawMsgList = append(p.WithdrawMsgList, officialaccount.WithdrawnMsg{MsgKey: k})
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		a, b interface{ DedupKey() string }
+	}{
+		{"AfterSendMsg: a '|' in the account, or in the key",
+			officialaccount.AfterSendMsg{OfficialAccount: "@TOA#_a|b", MsgKey: "k"},
+			officialaccount.AfterSendMsg{OfficialAccount: "@TOA#_a", MsgKey: "b|k"}},
+		{"AfterMsgWithDraw: a '|' in the account, or in a key",
+			withdraw("@TOA#_a|b", "k"), withdraw("@TOA#_a", "b|k")},
+		{"AfterMsgWithDraw: a ',' in a key, or two keys",
+			withdraw("@TOA#_a", "k1,k2"), withdraw("@TOA#_a", "k1", "k2")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if ka, kb := tt.a.DedupKey(), tt.b.DedupKey(); ka == kb {
+				t.Errorf("%+v and %+v share the key %q", tt.a, tt.b, ka)
+			}
+		})
+	}
+}
