@@ -57,7 +57,9 @@ type OnC2CMessage struct {
 }
 
 // DedupKey is the natural key of the message: From_Account, To_Account and MsgKey.
-func (p OnC2CMessage) DedupKey() string { return p.FromAccount + "|" + p.ToAccount + "|" + p.MsgKey }
+func (p OnC2CMessage) DedupKey() string {
+	return protocol.JoinKey(p.FromAccount, p.ToAccount, p.MsgKey)
+}
 
 // OnGroupMessage is the body of Bot.OnGroupMessage: bots were @-mentioned
 // in a group; @all does not trigger it (1047/68953).
@@ -94,7 +96,7 @@ type OnGroupMessage struct {
 // since a group created again under the ID of a dismissed one counts MsgSeq
 // from 1 again (see group.AfterSendMsg.DedupKey).
 func (p OnGroupMessage) DedupKey() string {
-	return p.GroupID + "|" + strconv.FormatUint(p.MsgSeq, 10) + "|" + strconv.FormatInt(int64(p.MsgTime), 10)
+	return protocol.JoinKey(p.GroupID, strconv.FormatUint(p.MsgSeq, 10), strconv.FormatInt(int64(p.MsgTime), 10))
 }
 
 // OnC2CSignalMessage is the body of Chatbot.OnC2CSignalMessage: custom

@@ -8,7 +8,7 @@ import (
 )
 
 // msgKey is the natural key of a one-to-one message: sender, recipient and MsgKey.
-func msgKey(from, to, key string) string { return from + "|" + to + "|" + key }
+func msgKey(from, to, key string) string { return protocol.JoinKey(from, to, key) }
 
 // BeforeSendMsg is the body of C2C.CallbackBeforeSendMsg (1047/34364,
 // docs/protocol.md §4.5).
@@ -141,7 +141,7 @@ type AfterC2CMsgExtension struct {
 
 // DedupKey is the natural key of the change: the message and the extension version Seq.
 func (p AfterC2CMsgExtension) DedupKey() string {
-	return msgKey(p.FromAccount, p.ToAccount, p.MsgKey) + "|" + strconv.FormatInt(p.Seq, 10)
+	return protocol.JoinKey(p.FromAccount, p.ToAccount, p.MsgKey, strconv.FormatInt(p.Seq, 10))
 }
 
 // MsgInfo identifies one message of a read receipt.
@@ -201,7 +201,7 @@ type AfterModifyMsg struct {
 // DedupKey is the natural key of the edit: the message and EventTime
 // (a message can be edited more than once).
 func (p AfterModifyMsg) DedupKey() string {
-	return msgKey(p.FromAccount, p.ToAccount, p.MsgKey) + "|" + strconv.FormatInt(int64(p.EventTime), 10)
+	return protocol.JoinKey(p.FromAccount, p.ToAccount, p.MsgKey, strconv.FormatInt(int64(p.EventTime), 10))
 }
 
 // GroupRead is one GroupReadInfo entry of a clear-all-unread.

@@ -114,8 +114,8 @@ func (e *OfflinePushEvent) UnmarshalJSON(b []byte) error {
 // event names no device: a user's devices on two vendors may each report a
 // result of the same push.
 func (e OfflinePushEvent) DedupKey() string {
-	return e.PushID + "|" + e.ToAccount + "|" + strconv.FormatInt(int64(e.PushPlatform), 10) + "|" +
-		strconv.FormatInt(int64(e.PushStage), 10)
+	return protocol.JoinKey(e.PushID, e.ToAccount, strconv.FormatInt(int64(e.PushPlatform), 10),
+		strconv.FormatInt(int64(e.PushStage), 10))
 }
 
 // AllMemberPush is the body of Push.AllMemberPush: {"Events":[…]}.
@@ -165,6 +165,6 @@ type AllMemberPushEvent struct {
 // channel of each of the user's devices, and these results carry no push
 // ID of their own: without EventType and PushPlatform they would share a key.
 func (e AllMemberPushEvent) DedupKey() string {
-	return e.TaskID + "|" + e.ToAccount + "|" + strconv.FormatInt(int64(e.EventType), 10) + "|" +
-		strconv.FormatInt(int64(e.PushPlatform), 10) + "|" + strconv.FormatInt(int64(e.PushStage), 10)
+	return protocol.JoinKey(e.TaskID, e.ToAccount, strconv.FormatInt(int64(e.EventType), 10),
+		strconv.FormatInt(int64(e.PushPlatform), 10), strconv.FormatInt(int64(e.PushStage), 10))
 }

@@ -189,3 +189,39 @@ func FuzzPushBatch(f *testing.F) {
 		}
 	})
 }
+
+// TestDedupKeysOfIDsHoldingTheSeparator: a '|' inside a push or task id
+// or an account cannot make two results share a key, and ordinary ids
+// keep the key they always had.
+func TestDedupKeysOfIDsHoldingTheSeparator(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b interface{ DedupKey() string }
+	}{
+		{"OfflinePushEvent: a '|' in the push id, or in the account",
+			push.OfflinePushEvent{PushID: "p|u", ToAccount: "v"},
+			push.OfflinePushEvent{PushID: "p", ToAccount: "u|v"}},
+		{"AllMemberPushEvent: a '|' in the task id, or in the account",
+			push.AllMemberPushEvent{TaskID: "t|u", ToAccount: "v"},
+			push.AllMemberPushEvent{TaskID: "t", ToAccount: "u|v"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if ka, kb := tt.a.DedupKey(), tt.b.DedupKey(); ka == kb {
+				t.Errorf("%+v and %+v share the key %q", tt.a, tt.b, ka)
+			}
+		})
+	}
+	keep := []struct {
+		event interface{ DedupKey() string }
+		want  string
+	}{
+		{push.OfflinePushEvent{PushID: "abc", ToAccount: "alice", PushPlatform: 2, PushStage: 1}, "abc|alice|2|1"},
+		{push.AllMemberPushEvent{TaskID: "t1", ToAccount: "alice", EventType: 2, PushPlatform: 0, PushStage: 3}, "t1|alice|2|0|3"},
+	}
+	for _, k := range keep {
+		if got := k.event.DedupKey(); got != k.want {
+			t.Errorf("%T key %q, want %q as before", k.event, got, k.want)
+		}
+	}
+}
