@@ -32,6 +32,8 @@
 //  2. an undecodable message goes to the dead-letter stream (retrying cannot help);
 //  3. dispatcher.Process runs under HandlerTimeout (panics come back as errors);
 //  4. success → Ack; dispatcher.ErrNoHandler → Ack, counted as no_handler;
+//     an error wrapping dispatcher.ErrDecode, ErrUnroutable or ErrPermanent
+//     → dead letter at once, then Term (retrying cannot help);
 //  5. a handler cut short because the shutdown timeout passed → Nak at once,
 //     so another replica (or the next start) takes it; a failure within the
 //     shutdown's graceful window is handled as 6 and 7;

@@ -11,8 +11,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -49,6 +53,57 @@ func TestUndecodableEventIsDeadLetteredAtOnce(t *testing.T) {
 		}
 		if calls := rec.callTimes("never"); len(calls) != 0 {
 			t.Errorf("the handler saw the undecodable event %d times", len(calls))
+		}
+	})
+}
+
+// TestPermanentFailureIsDeadLetteredAtOnce: a handler whose error wraps
+// dispatcher.ErrPermanent (a forward destination's 410, say) says every
+// attempt fails alike, so its first failure dead-letters the event with
+// that error, logged apart from a last attempt, while an ordinary failure
+// is still retried.
+func TestPermanentFailureIsDeadLetteredAtOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 10
+		rec := newRecorder()
+		rec.set(0, func(id string, call int) error {
+			switch {
+			case id == "refused":
+				return fmt.Errorf("destination answered HTTP 410: %w", dispatcher.ErrPermanent)
+			case id == "flaky" && call == 1:
+				return errors.New("flaky")
+			}
+			return nil
+		})
+		core, logs := observer.New(zapcore.InfoLevel)
+		s := startLogged(t, o, zap.New(core), dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "refused"))
+		accept(t, s, request(testCommand, "flaky"))
+
+		var dead []delivery.DeadLetter
+		eventually(t, 10*time.Second, "the refused event dead-lettered", func() bool {
+			dead = deadLetters(t, events(t, s))
+			return len(dead) == 1
+		})
+		if d := dead[0]; d.Deliveries != 1 || !strings.Contains(d.Error, "HTTP 410") || d.RequestID != "req-refused" {
+			t.Errorf("dead letter %+v: want the refused event after one delivery, with its error", d)
+		}
+		eventually(t, 10*time.Second, "the flaky event applied on its retry", func() bool { return rec.appliedCount("flaky") == 1 })
+		if n := len(rec.callTimes("refused")); n != 1 {
+			t.Errorf("the refused event ran %d times, want 1", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_retries_total", "command", testCommand); n != 1 {
+			t.Errorf("retries_total = %v, want 1 (the flaky event's)", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_dead_letters_total", "command", testCommand); n != 1 {
+			t.Errorf("dead_letters_total = %v, want 1", n)
+		}
+		if n := logs.FilterMessageSnippet("dead-lettered at once").Len(); n != 1 {
+			t.Errorf("%d log lines say the event was dead-lettered at once, want 1", n)
+		}
+		if n := logs.FilterMessage("event dead-lettered after its last delivery").Len(); n != 0 {
+			t.Errorf("%d log lines call the refused event's one delivery its last", n)
 		}
 	})
 }

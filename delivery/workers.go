@@ -492,6 +492,12 @@ func (w *workers) handle(msg jetstream.Msg) {
 		// replayable once it is back.
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
 		w.deadLetter(msg, md, req.Command, err)
+	case errors.Is(err, dispatcher.ErrPermanent):
+		// The handler (a forward destination's refusal, say) says the
+		// same event fails on every attempt: dead-lettered at once,
+		// replayable once the cause is fixed.
+		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		w.deadLetter(msg, md, req.Command, err)
 	case errors.Is(err, dispatcher.ErrNoHandler):
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeNoHandler).Inc()
 		w.log.Warn("stored event has no after-handler; acknowledged", fields()...)
@@ -604,6 +610,8 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	if full := (*errWindowFull)(nil); errors.As(reason, &full) {
 		w.log.Error("event dead-lettered without waiting for its retry: the consumer's window is three quarters full",
 			append(fields, zap.Int("held", full.state.held), zap.Int("window", full.state.limit))...)
+	} else if errors.Is(reason, dispatcher.ErrPermanent) {
+		w.log.Error("event dead-lettered at once: its handler says retrying cannot help", fields...)
 	} else {
 		w.log.Error("event dead-lettered after its last delivery", fields...)
 	}

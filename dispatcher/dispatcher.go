@@ -43,6 +43,15 @@ var ErrNoHandler = errors.New("dispatcher: no handler registered")
 // destination is back.
 var ErrUnroutable = errors.New("dispatcher: the copy's forward destination is not configured")
 
+// ErrPermanent marks an after-handler's (or a Forwarder Deliver's) error
+// that retrying cannot help: durable delivery dead-letters the event at
+// once, with that error, instead of retrying it with the backoff. Wrap it
+// (fmt.Errorf("...: %w", ErrPermanent), or an Is method) only for a
+// failure that the same event will meet on every attempt; the dead letter
+// is replayed once the cause is fixed. Inline, it fails the request as any
+// error does.
+var ErrPermanent = errors.New("dispatcher: retrying cannot help")
+
 // Options configure a Dispatcher.
 type Options struct {
 	// BeforeTimeout is the deadline of a before-handler.
