@@ -150,7 +150,7 @@ func TestREADMEAdminAnswerShapes(t *testing.T) {
 		{`{"dead_letters":[`, jsonKeys(reflect.TypeFor[delivery.DeadLetterInfo](), "destination")},
 		{`"commands":[`, jsonKeys(reflect.TypeFor[delivery.CommandState]())},
 		{`{"destinations":[`, jsonKeys(reflect.TypeFor[forward.DestinationInfo]())},
-		{`"requests":`, []string{forward.ResultOK, forward.ResultStatus, forward.ResultTimeout, forward.ResultError, forward.ResultBadResponse}},
+		{`"requests":`, []string{forward.ResultOK, forward.ResultStatus, forward.ResultRefused, forward.ResultTimeout, forward.ResultError, forward.ResultBadResponse}},
 		{"`GET /v1/topics?group_id=<GroupId>` →\n`", jsonKeys(reflect.TypeFor[topicsync.ListResponse]())},
 		{"A topic is `", jsonKeys(reflect.TypeFor[topicsync.Topic]())},
 		{`"custom_data":[`, jsonKeys(reflect.TypeFor[topicsync.CustomField]())},

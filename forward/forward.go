@@ -72,11 +72,15 @@ const maxAnswerHeaders = 64 << 10
 // Results of imcallback_forward_requests_total.
 const (
 	ResultOK          = "ok"           // 2xx (and, before, a readable answer)
-	ResultStatus      = "status"       // another HTTP status
+	ResultStatus      = "status"       // another HTTP status (after: one retried)
+	ResultRefused     = "refused"      // after: a 4xx retrying cannot help (see Deliver); dead-lettered at once
 	ResultTimeout     = "timeout"      // no answer in time
 	ResultError       = "error"        // no connection, or a broken exchange
 	ResultBadResponse = "bad_response" // before: an answer that is not IM's envelope
 )
+
+// results are the values of imcallback_forward_requests_total's result label.
+var results = []string{ResultOK, ResultStatus, ResultRefused, ResultTimeout, ResultError, ResultBadResponse}
 
 // Forwarder posts callbacks to the configured destinations.
 type Forwarder struct {
@@ -182,7 +186,7 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 	}
 	f.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imcallback_forward_requests_total",
-		Help: "Requests to forward destinations, by destination and result (ok, status, timeout, error, bad_response).",
+		Help: "Requests to forward destinations, by destination and result (ok, status, refused, timeout, error, bad_response).",
 	}, []string{"destination", "result"})
 	f.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "imcallback_forward_duration_seconds",
@@ -196,7 +200,7 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 		return nil, err
 	}
 	for _, d := range f.dests { // every series from the start, so a rise can alert
-		for _, r := range []string{ResultOK, ResultStatus, ResultTimeout, ResultError, ResultBadResponse} {
+		for _, r := range results {
 			f.requests.WithLabelValues(d.cfg.Name, r)
 		}
 		f.duration.WithLabelValues(d.cfg.Name)
@@ -331,7 +335,10 @@ func EventID(r *dispatcher.Request) string {
 }
 
 // Deliver implements dispatcher.Forwarder: a 2xx within the destination's
-// timeout is success.
+// timeout is success. Another status is an error; that of a 4xx other
+// than 401, 403, 404, 408, 409, 423, 425 and 429 (see retried for why)
+// wraps dispatcher.ErrPermanent, so durable delivery dead-letters the copy
+// at once instead of retrying it.
 func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Request) error {
 	d, ok := f.byName[name]
 	if !ok {
@@ -346,6 +353,10 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer)) // lets the connection be reused
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if !retried(resp.StatusCode) {
+			f.requests.WithLabelValues(name, ResultRefused).Inc()
+			return &statusError{destination: name, status: resp.StatusCode, permanent: true}
+		}
 		f.requests.WithLabelValues(name, ResultStatus).Inc()
 		return &statusError{destination: name, status: resp.StatusCode,
 			retryAfter: retryAfter(resp.Header.Get("Retry-After"), f.now())}
@@ -354,16 +365,47 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	return nil
 }
 
+// retried reports whether an after-callback that its destination answered
+// with status (not a 2xx) is tried again with the backoff. A 4xx is a
+// refusal of this very request, which the same request meets on every
+// attempt (400, 405, 410, 413, 415, 422...): it is not retried, and with
+// durable delivery the copy is dead-lettered at once with the status in
+// its error, to be replayed once the destination takes it. Retried are
+// the 4xx that say the moment is wrong, not the request: 408, 425 and 429
+// (whose Retry-After is honoured); 401, 403 and 404, which a secret being
+// rotated or a deploy under way answer for a while; and 409 and 423, a
+// conflict or lock of the moment (events come in no order, so one may
+// arrive before the one it depends on). Every other status (5xx, 3xx, an
+// unknown one) is retried, as are a timeout and a failed exchange.
+func retried(status int) bool {
+	if status < 400 || status > 499 {
+		return true
+	}
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+		http.StatusRequestTimeout, http.StatusConflict, http.StatusLocked,
+		http.StatusTooEarly, http.StatusTooManyRequests:
+		return true
+	}
+	return false
+}
+
 // statusError is a destination's answer to an after-callback that is not
 // a 2xx, with the delay its Retry-After asks for (dispatcher.RetryAfter
-// reads it, so durable delivery waits at least that long).
+// reads it, so durable delivery waits at least that long), or permanent
+// when retried says retrying cannot help.
 type statusError struct {
 	destination string
 	status      int
 	retryAfter  time.Duration
+	permanent   bool
 }
 
 func (e *statusError) Error() string {
+	if e.permanent {
+		return fmt.Sprintf("forward: %s answered HTTP %d %s, a refusal retrying cannot help: not retried "+
+			"(of the 4xx, only 401, 403, 404, 408, 409, 423, 425 and 429 are)", e.destination, e.status, http.StatusText(e.status))
+	}
 	if e.retryAfter > 0 {
 		return fmt.Sprintf("forward: %s answered HTTP %d (Retry-After %v)", e.destination, e.status, e.retryAfter)
 	}
@@ -372,6 +414,9 @@ func (e *statusError) Error() string {
 
 // RetryAfter is the delay the destination asked for; 0, none.
 func (e *statusError) RetryAfter() time.Duration { return e.retryAfter }
+
+// Is makes a permanent refusal a dispatcher.ErrPermanent.
+func (e *statusError) Is(target error) bool { return e.permanent && target == dispatcher.ErrPermanent }
 
 // retryAfter is the delay a Retry-After header value asks for at now:
 // delay-seconds or an HTTP date (RFC 9110 §10.2.3); 0 for none, one in
@@ -620,7 +665,7 @@ func (f *Forwarder) Info() []DestinationInfo {
 			info.Apps = []string{}
 		}
 		total := 0.0
-		for _, r := range []string{ResultOK, ResultStatus, ResultTimeout, ResultError, ResultBadResponse} {
+		for _, r := range results {
 			n := counterValue(f.requests.WithLabelValues(d.cfg.Name, r))
 			info.Requests[r] = n
 			total += n
