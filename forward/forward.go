@@ -66,6 +66,17 @@ const beforeMargin = config.ForwardAnswerMargin
 // maxAnswer bounds a destination's answer to a before-callback.
 const maxAnswer = 64 << 10
 
+// drainBytes and drainTime bound what is read of an answer whose body says
+// nothing the status has not (an after-callback's, a failure status's): a
+// short body that comes with the headers is read to its end, so that the
+// connection goes back to the pool; a longer one, or one that has not come
+// within drainTime, is left and its connection closed, instead of holding
+// the worker (or IM's request) until the timeout.
+const (
+	drainBytes = 4 << 10
+	drainTime  = 100 * time.Millisecond
+)
+
 // maxAnswerHeaders bounds the headers of a destination's answer.
 const maxAnswerHeaders = 64 << 10
 
@@ -350,8 +361,7 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer)) // lets the connection be reused
+	discard(resp.Body, cancel)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		if !retried(resp.StatusCode) {
 			f.requests.WithLabelValues(name, ResultRefused).Inc()
@@ -363,6 +373,18 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	}
 	f.requests.WithLabelValues(name, ResultOK).Inc()
 	return nil
+}
+
+// discard reads what is left of an answer's body within drainBytes and
+// drainTime, cutting a slow one short with cancel (its request's), and
+// closes it.
+func discard(body io.ReadCloser, cancel context.CancelFunc) {
+	t := time.AfterFunc(drainTime, cancel)
+	defer t.Stop()
+	// One byte more than the bound tells a body of drainBytes, read to its
+	// end, from a longer one.
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainBytes+1))
+	body.Close()
 }
 
 // retried reports whether an after-callback that its destination answered
@@ -448,24 +470,30 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 	if !ok {
 		return dispatcher.Decision{}, fmt.Errorf("forward: no destination %q", name)
 	}
+	var cancel context.CancelFunc
 	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-beforeMargin))
-		defer cancel()
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
 	}
+	defer cancel()
 	resp, err := f.post(ctx, d, r, dispatcher.KindBefore)
 	if err != nil {
 		return dispatcher.Decision{}, err
 	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// The status decides (the fallback): its body is not waited for.
+		discard(resp.Body, cancel)
+		f.requests.WithLabelValues(name, ResultStatus).Inc()
+		return dispatcher.Decision{}, fmt.Errorf("forward: %s answered HTTP %d", name, resp.StatusCode)
+	}
+	// The body is the decision: read within the deadline, up to one byte
+	// past maxAnswer, so that parseAnswer refuses a longer one.
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		f.requests.WithLabelValues(name, f.failure(ctx, err)).Inc()
 		return dispatcher.Decision{}, fmt.Errorf("forward: %s: reading the answer: %w", name, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		f.requests.WithLabelValues(name, ResultStatus).Inc()
-		return dispatcher.Decision{}, fmt.Errorf("forward: %s answered HTTP %d", name, resp.StatusCode)
 	}
 	dec, dropped, err := parseAnswer(body, f.replies[r.Command])
 	if err != nil {

@@ -1,0 +1,204 @@
+package forward_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/forward"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+// trickling answers with status, then the start of a body whose rest never
+// comes: the handler holds it until the client closes the connection or
+// the test ends.
+func trickling(t *testing.T, status int) *dest {
+	release := make(chan struct{})
+	d := newDest(t, func(w http.ResponseWriter, _ int) {
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"ok":`)
+		http.NewResponseController(w).Flush()
+		<-release
+	})
+	t.Cleanup(func() { close(release) }) // before d.Close, which waits for the held request
+	return d
+}
+
+// within runs fn and fails the test if it has not returned in 15 s, far
+// less than the hour of the timeouts the tests give (an answer's body
+// waited for would hold it that long).
+func within(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s: still waiting for the answer's body after 15s", what)
+	}
+}
+
+// TestAfterAnswerBodyIsNotWaitedFor: the status is the whole answer to an
+// after-callback, so a destination that sends it and then trickles its
+// body (or never ends it) does not hold the worker until the timeout: the
+// delivery is decided by the status at once.
+func TestAfterAnswerBodyIsNotWaitedFor(t *testing.T) {
+	tests := []struct {
+		status int
+		want   string // the error; "" for none
+	}{
+		{http.StatusOK, ""},
+		{http.StatusServiceUnavailable, "a answered HTTP 503"},
+		{http.StatusGone, "a answered HTTP 410"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			d := trickling(t, tc.status)
+			c := destination("a", d.URL, afterCommand)
+			c.Timeout = time.Hour
+			f, err := forward.New([]config.ForwardConfig{c}, catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			within(t, "Deliver", func() {
+				err = f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"})
+			})
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Deliver: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBeforeFailureStatusIsNotWaitedFor: a before-callback answered with
+// a failure status gets the fallback on the status, counted as status,
+// without waiting for the body until the before deadline.
+func TestBeforeFailureStatusIsNotWaitedFor(t *testing.T) {
+	d := trickling(t, http.StatusInternalServerError)
+	f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
+	r.Params.SdkAppid = imtest.AppID
+	within(t, "Decide", func() { _, err = f.Decide(ctx, "a", r) })
+	if err == nil || !strings.Contains(err.Error(), "a answered HTTP 500") {
+		t.Errorf("Decide: %v, want the HTTP 500", err)
+	}
+	if got := f.Info()[0].Requests; got[forward.ResultStatus] != 1 {
+		t.Errorf("counted as %v, want one status", got)
+	}
+}
+
+// TestAnswerKeepsItsConnection: a short body that comes with the headers
+// is read to its end, so the connection is kept for the next request,
+// whatever the status and however the body is framed.
+func TestAnswerKeepsItsConnection(t *testing.T) {
+	tests := []struct {
+		name   string
+		answer func(w http.ResponseWriter)
+	}{
+		{"204", func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }},
+		{"200 with a length", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", "11")
+			_, _ = io.WriteString(w, `{"ok":true}`)
+		}},
+		{"200 chunked", func(w http.ResponseWriter) { // past the server's buffer: no length
+			_, _ = io.WriteString(w, strings.Repeat("x", 3<<10))
+		}},
+		{"200 with the largest body read", func(w http.ResponseWriter) {
+			_, _ = io.WriteString(w, strings.Repeat("x", 4<<10))
+		}},
+		{"503 with a page", func(w http.ResponseWriter) { http.Error(w, "down for a moment", http.StatusServiceUnavailable) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				tc.answer(w)
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			f, err := forward.New([]config.ForwardConfig{destination("a", srv.URL, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			for range 3 {
+				_ = f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"})
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("3 deliveries opened %d connections, want 1", n)
+			}
+		})
+	}
+}
+
+// TestBeforeAnswerIsReadWholeWithinItsBound: the answer to a
+// before-callback is its decision: read whole within the deadline, in
+// however many parts it comes, up to 64 KiB; a longer one is refused,
+// counted as bad_response.
+func TestBeforeAnswerIsReadWholeWithinItsBound(t *testing.T) {
+	envelope := func(info string) string {
+		return `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"` + info + `"}`
+	}
+	tests := []struct {
+		name   string
+		answer string
+		want   string // the error; "" for the destination's 120001
+	}{
+		{"short", envelope("no"), ""},
+		{"64 KiB", envelope(strings.Repeat("x", 64<<10-len(envelope("")))), ""},
+		{"a byte over 64 KiB", envelope(strings.Repeat("x", 64<<10-len(envelope(""))+1)), "answer over 65536 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDest(t, func(w http.ResponseWriter, _ int) {
+				half := len(tc.answer) / 2
+				_, _ = io.WriteString(w, tc.answer[:half])
+				http.NewResponseController(w).Flush()
+				_, _ = io.WriteString(w, tc.answer[half:])
+			})
+			f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
+			r.Params.SdkAppid = imtest.AppID
+			dec, err := f.Decide(ctx, "a", r)
+			switch {
+			case tc.want == "" && (err != nil || dec.Code != 120001):
+				t.Errorf("Decide: %+v, %v; want the destination's 120001", dec, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Decide: %v, want an error with %q", err, tc.want)
+			case tc.want != "" && f.Info()[0].Requests[forward.ResultBadResponse] != 1:
+				t.Errorf("counted as %v, want one bad_response", f.Info()[0].Requests)
+			}
+		})
+	}
+}
