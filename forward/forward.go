@@ -66,6 +66,9 @@ const beforeMargin = config.ForwardAnswerMargin
 // maxAnswer bounds a destination's answer to a before-callback.
 const maxAnswer = 64 << 10
 
+// maxAnswerHeaders bounds the headers of a destination's answer.
+const maxAnswerHeaders = 64 << 10
+
 // drainBytes and drainTime bound what is read of an answer whose body says
 // nothing the status has not (an after-callback's, a failure status's): a
 // short body that comes with the headers is read to its end, so that the
@@ -76,9 +79,6 @@ const (
 	drainBytes = 4 << 10
 	drainTime  = 100 * time.Millisecond
 )
-
-// maxAnswerHeaders bounds the headers of a destination's answer.
-const maxAnswerHeaders = 64 << 10
 
 // Results of imcallback_forward_requests_total.
 const (
