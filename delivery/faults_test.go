@@ -23,13 +23,15 @@ import (
 
 // TestUndecodableEventIsDeadLetteredAtOnce stores a body that is valid
 // JSON but does not fit the payload type: retrying cannot help, so the
-// first failure dead-letters it with the decode error, counted apart.
+// first failure dead-letters it with the decode error, counted apart and
+// logged as dead-lettered at once, not after its last delivery.
 func TestUndecodableEventIsDeadLetteredAtOnce(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
 		o.MaxDeliveries = 10
 		rec := newRecorder()
-		s := start(t, o, dispatcherFor(t, rec))
+		core, logs := observer.New(zapcore.InfoLevel)
+		s := startLogged(t, o, zap.New(core), dispatcherFor(t, rec))
 		r := request(testCommand, "never")
 		r.Body = fmt.Appendf(nil, `{"CallbackCommand":%q,"Id":42}`, testCommand) // Id is a string
 		accept(t, s, r)
@@ -53,6 +55,9 @@ func TestUndecodableEventIsDeadLetteredAtOnce(t *testing.T) {
 		}
 		if calls := rec.callTimes("never"); len(calls) != 0 {
 			t.Errorf("the handler saw the undecodable event %d times", len(calls))
+		}
+		if n := logs.FilterMessage("event dead-lettered at once: retrying cannot help").Len(); n != 1 {
+			t.Errorf("%d log lines say the undecodable event was dead-lettered at once, want 1", n)
 		}
 	})
 }

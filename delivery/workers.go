@@ -610,8 +610,9 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	if full := (*errWindowFull)(nil); errors.As(reason, &full) {
 		w.log.Error("event dead-lettered without waiting for its retry: the consumer's window is three quarters full",
 			append(fields, zap.Int("held", full.state.held), zap.Int("window", full.state.limit))...)
-	} else if errors.Is(reason, dispatcher.ErrPermanent) {
-		w.log.Error("event dead-lettered at once: its handler says retrying cannot help", fields...)
+	} else if errors.Is(reason, dispatcher.ErrPermanent) || errors.Is(reason, dispatcher.ErrDecode) ||
+		errors.Is(reason, dispatcher.ErrUnroutable) {
+		w.log.Error("event dead-lettered at once: retrying cannot help", fields...)
 	} else {
 		w.log.Error("event dead-lettered after its last delivery", fields...)
 	}
