@@ -1,9 +1,12 @@
 package tracing_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/tracing"
 )
 
@@ -41,6 +44,76 @@ func TestEnabledProtocolPrecedence(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.errorContains) || on {
 				t.Fatalf("on %v, err %v; want off with an error naming %q", on, err, tc.errorContains)
+			}
+		})
+	}
+}
+
+// TestEnabledRefusesSettingsTheExporterWouldIgnore: the OTLP exporter
+// skips a setting it cannot read, keeps its default and prints the value
+// in a plain line on standard error (a header's credentials included), so
+// a mistyped endpoint, timeout, header, compression, insecure flag or
+// certificate would start a service that exports nowhere, or without its
+// credentials, with no error. Each is refused, naming the variable and
+// never quoting the value.
+func TestEnabledRefusesSettingsTheExporterWouldIgnore(t *testing.T) {
+	certFile, keyFile, _ := imtest.SelfSigned(t)
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "sk-do-not-print"
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		// fail is the variable the error names; "" when the settings are good.
+		fail string
+	}{
+		{"good settings", map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT":           "https://collector:4318/base",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":    "http://collector:4318/v1/traces",
+			"OTEL_EXPORTER_OTLP_TIMEOUT":            "10000",
+			"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT":     "0",
+			"OTEL_EXPORTER_OTLP_HEADERS":            "Authorization=Bearer%20" + secret + ", x-tenant = a",
+			"OTEL_EXPORTER_OTLP_COMPRESSION":        "gzip",
+			"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "none",
+			"OTEL_EXPORTER_OTLP_INSECURE":           "False",
+			"OTEL_EXPORTER_OTLP_CERTIFICATE":        certFile,
+			"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": certFile,
+			"OTEL_EXPORTER_OTLP_CLIENT_KEY":         keyFile,
+		}, ""},
+		{"endpoint without a scheme", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint of another scheme", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "grpc://collector:4317"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint without a host", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http:///v1/traces"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{"endpoint that is no URL", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:43 18"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint with user info", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://user:" + secret + "@collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint with a query", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://collector/v1/traces?api-key=" + secret}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{"timeout with a unit", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}, "OTEL_EXPORTER_OTLP_TIMEOUT"},
+		{"negative timeout", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "-1"}, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"},
+		{"header with a colon", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_HEADERS": "Authorization: Bearer " + secret}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"header with a bad key", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-a=1,Auth orization=" + secret}, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"},
+		{"header with a bad escape", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%zz" + secret}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"unknown compression", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_COMPRESSION": "GZIP"}, "OTEL_EXPORTER_OTLP_COMPRESSION"},
+		{"insecure not a bool", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "yes"}, "OTEL_EXPORTER_OTLP_TRACES_INSECURE"},
+		{"missing certificate", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_CERTIFICATE": notPEM + ".missing"}, "OTEL_EXPORTER_OTLP_CERTIFICATE"},
+		{"certificate that is no PEM", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": notPEM}, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"},
+		{"client certificate without its key", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": certFile}, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"},
+		{"client key that is no key", map[string]string{"OTEL_TRACES_EXPORTER": "otlp",
+			"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": certFile, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": notPEM}, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
+			if tc.fail == "" {
+				if err != nil || !on {
+					t.Fatalf("on %v, err %v; want on without an error", on, err)
+				}
+				return
+			}
+			if err == nil || on || !strings.Contains(err.Error(), tc.fail) {
+				t.Fatalf("on %v, err %v; want off with an error naming %s", on, err, tc.fail)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error quotes the secret: %v", err)
 			}
 		})
 	}

@@ -119,7 +119,12 @@ func Fail(span trace.Span, err error) {
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. Another exporter or an OTLP
 // protocol other than http/protobuf is an error: only OTLP over HTTP is
 // built in. OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, when set, is the protocol,
-// whatever OTEL_EXPORTER_OTLP_PROTOCOL says.
+// whatever OTEL_EXPORTER_OTLP_PROTOCOL says. When on, an exporter setting
+// the exporter would ignore (an endpoint without http:// or https://, a
+// timeout that is no number of milliseconds, a header that is no
+// key=value, an unknown compression, a certificate file it cannot read,
+// ...) is an error naming the variable, never quoting its value; the
+// certificate files are read.
 func Enabled(getenv func(string) string) (bool, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return false, nil
@@ -140,10 +145,13 @@ func Enabled(getenv func(string) string) (bool, error) {
 			}
 			break
 		}
-		if exp == "otlp" {
-			return true, nil
+		if exp != "otlp" && getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+			return false, nil
 		}
-		return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "", nil
+		if err := checkExporterEnv(getenv); err != nil {
+			return false, err
+		}
+		return true, nil
 	default:
 		return false, fmt.Errorf("tracing: OTEL_TRACES_EXPORTER=%s: only otlp (OTLP over HTTP) or none", exp)
 	}

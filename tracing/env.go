@@ -1,0 +1,147 @@
+package tracing
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// exporterScopes are the prefixes of the variables the OTLP/HTTP exporter
+// reads: the general ones, then the traces' own, which override them.
+var exporterScopes = []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_"}
+
+// checkExporterEnv checks the OTEL_EXPORTER_OTLP_* settings the OTLP/HTTP
+// exporter reads (besides the protocol, which Enabled checks). The
+// exporter skips a value it cannot read and keeps its default, printing a
+// plain line on standard error that quotes the value, a header's
+// credentials included: a mistyped endpoint, timeout, header, compression,
+// insecure flag or certificate would be accepted and ignored. Each problem
+// names its variable; none quotes a value, which may hold a credential.
+func checkExporterEnv(getenv func(string) string) error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("tracing: %s %s", name, fmt.Sprintf(format, args...)))
+	}
+	for _, scope := range exporterScopes {
+		get := func(key string) (string, string) {
+			return scope + key, strings.TrimSpace(getenv(scope + key))
+		}
+		if name, v := get("ENDPOINT"); v != "" {
+			if msg := endpointProblem(v); msg != "" {
+				bad(name, "%s", msg)
+			}
+		}
+		if name, v := get("TIMEOUT"); v != "" {
+			if ms, err := strconv.Atoi(v); err != nil || ms < 0 {
+				bad(name, "must be a whole number of milliseconds, e.g. 10000 (not 10s)")
+			}
+		}
+		if name, v := get("HEADERS"); v != "" {
+			if msg := headersProblem(v); msg != "" {
+				bad(name, "%s", msg)
+			}
+		}
+		if name, v := get("COMPRESSION"); v != "" && v != "gzip" && v != "none" {
+			bad(name, "must be gzip or none")
+		}
+		if name, v := get("INSECURE"); v != "" && !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+			bad(name, "must be true or false")
+		}
+		if name, v := get("CERTIFICATE"); v != "" {
+			if pem, err := os.ReadFile(v); err != nil {
+				bad(name, "cannot be read: %v", err)
+			} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+				bad(name, "(%s) holds no PEM certificate", v)
+			}
+		}
+		certName, cert := get("CLIENT_CERTIFICATE")
+		keyName, key := get("CLIENT_KEY")
+		switch {
+		case cert == "" && key == "":
+		case cert == "" || key == "":
+			bad(certName, "and %s go together: the exporter ignores one without the other", keyName)
+		default:
+			if err := clientPairProblem(cert, key); err != nil {
+				bad(certName, "and %s: %v", keyName, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// endpointProblem says what keeps v from being an endpoint the exporter
+// sends to as written; "" when nothing does. The exporter takes the
+// scheme, host and path of the URL and drops the rest.
+func endpointProblem(v string) string {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return "is not a URL; write it as http://collector:4318"
+	case !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"):
+		return "must start with http:// or https://, e.g. http://collector:4318"
+	case u.Host == "":
+		return "has no host, e.g. http://collector:4318"
+	case u.User != nil:
+		return "has user info, which the exporter does not send: give the credentials in OTEL_EXPORTER_OTLP_HEADERS (Authorization=...)"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "has a query or a fragment, which the exporter does not send"
+	}
+	return ""
+}
+
+// headersProblem says what is wrong with a headers setting (comma-separated
+// key=value, each value percent-encoded); "" when nothing is. It names an
+// entry by its position and its key, never by its value.
+func headersProblem(v string) string {
+	for i, entry := range strings.Split(v, ",") {
+		key, value, ok := strings.Cut(entry, "=")
+		key = strings.TrimSpace(key)
+		switch {
+		case !ok:
+			return fmt.Sprintf("entry #%d has no '=': write key=value pairs separated by commas, e.g. Authorization=Bearer%%20…", i+1)
+		case !validHeaderKey(key):
+			return fmt.Sprintf("entry #%d: the key is not an HTTP header name", i+1)
+		}
+		if _, err := url.PathUnescape(value); err != nil {
+			return fmt.Sprintf("entry #%d (%s): the value is not percent-encoded correctly", i+1, key)
+		}
+	}
+	return ""
+}
+
+// validHeaderKey reports whether key is an HTTP token, as the exporter
+// requires of a header name.
+func validHeaderKey(key string) bool {
+	if key == "" {
+		return false
+	}
+	for _, c := range key {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("!#$%&'*+-.^_`|~", c):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// clientPairProblem reads the client certificate and key files.
+func clientPairProblem(certFile, keyFile string) error {
+	cert, err := os.ReadFile(certFile)
+	if err != nil {
+		return err
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		return err
+	}
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		return fmt.Errorf("not a certificate and its key: %w", err)
+	}
+	return nil
+}
