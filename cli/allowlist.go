@@ -45,9 +45,9 @@ func newAllowlistCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// writeAllowlist prints one block per app. The error of the last Tencent
-// list fetch may quote a remote server's answer, so it is quoted as the
-// other tables quote untrusted cells (tableCell).
+// writeAllowlist prints one block per app. The problem with a saved list
+// may quote the file's content, so it is quoted as the other tables quote
+// untrusted cells (tableCell).
 func writeAllowlist(w io.Writer, lists []allowlist.AppList) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, l := range lists {
