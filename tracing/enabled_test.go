@@ -118,3 +118,32 @@ func TestEnabledRefusesSettingsTheExporterWouldIgnore(t *testing.T) {
 		})
 	}
 }
+
+// TestEnabledRefusesResourceAttributesItWouldDrop: the SDK drops an
+// OTEL_RESOURCE_ATTRIBUTES entry without '=' from every span's resource,
+// and keeps a value it cannot decode as written, without an error; both
+// are refused, naming the entry.
+func TestEnabledRefusesResourceAttributesItWouldDrop(t *testing.T) {
+	for _, tc := range []struct {
+		attrs string
+		fail  string // "" when good
+	}{
+		{"deployment.environment.name=prod,service.namespace=im%20callbacks", ""},
+		{"deployment.environment.name=prod,", ""},
+		{"deployment.environment.name=prod,service.namespace", "entry #2 has no '='"},
+		{"deployment.environment.name:prod", "entry #1 has no '='"},
+		{"service.namespace=im%zzcallbacks", "entry #1 (service.namespace)"},
+	} {
+		env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_RESOURCE_ATTRIBUTES": tc.attrs}
+		on, err := tracing.Enabled(func(k string) string { return env[k] })
+		if tc.fail == "" {
+			if err != nil || !on {
+				t.Errorf("%q: on %v, err %v; want on without an error", tc.attrs, on, err)
+			}
+			continue
+		}
+		if err == nil || on || !strings.Contains(err.Error(), "OTEL_RESOURCE_ATTRIBUTES") || !strings.Contains(err.Error(), tc.fail) {
+			t.Errorf("%q: on %v, err %v; want off with an error naming OTEL_RESOURCE_ATTRIBUTES and %q", tc.attrs, on, err, tc.fail)
+		}
+	}
+}

@@ -145,3 +145,26 @@ func clientPairProblem(certFile, keyFile string) error {
 	}
 	return nil
 }
+
+// resourceProblem says what is wrong with OTEL_RESOURCE_ATTRIBUTES
+// (comma-separated key=value, each value percent-encoded); "" when nothing
+// is. The SDK drops an entry without '=' from the service's resource and
+// keeps a value it cannot decode undecoded, so a mistyped attribute would
+// be missing from every span, or wrong, without an error. A blank entry (a
+// trailing comma) loses nothing and is no problem.
+func resourceProblem(v string) string {
+	for i, entry := range strings.Split(v, ",") {
+		if strings.TrimSpace(entry) == "" {
+			continue
+		}
+		key, value, ok := strings.Cut(entry, "=")
+		key = strings.TrimSpace(key)
+		if !ok {
+			return fmt.Sprintf("entry #%d has no '=': write key=value pairs separated by commas, e.g. deployment.environment.name=prod", i+1)
+		}
+		if _, err := url.PathUnescape(strings.TrimSpace(value)); err != nil {
+			return fmt.Sprintf("entry #%d (%s): the value is not percent-encoded correctly", i+1, key)
+		}
+	}
+	return ""
+}

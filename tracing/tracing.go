@@ -124,7 +124,8 @@ func Fail(span trace.Span, err error) {
 // timeout that is no number of milliseconds, a header that is no
 // key=value, an unknown compression, a certificate file it cannot read,
 // ...) is an error naming the variable, never quoting its value; the
-// certificate files are read.
+// certificate files are read. So is an OTEL_RESOURCE_ATTRIBUTES entry the
+// SDK would drop or leave undecoded.
 func Enabled(getenv func(string) string) (bool, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return false, nil
@@ -150,6 +151,9 @@ func Enabled(getenv func(string) string) (bool, error) {
 		}
 		if err := checkExporterEnv(getenv); err != nil {
 			return false, err
+		}
+		if msg := resourceProblem(getenv("OTEL_RESOURCE_ATTRIBUTES")); msg != "" {
+			return false, fmt.Errorf("tracing: OTEL_RESOURCE_ATTRIBUTES %s", msg)
 		}
 		return true, nil
 	default:
