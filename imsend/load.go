@@ -12,8 +12,9 @@ import (
 )
 
 // Load describes a load run: Requests callbacks sent by Concurrency
-// clients, each with its own keep-alive connection. Check says which
-// settings it needs.
+// clients, each with its own keep-alive connection (through the proxy
+// HTTP_PROXY, HTTPS_PROXY and NO_PROXY name, as Send's, unless the
+// Sender has a Client). Check says which settings it needs.
 type Load struct {
 	// Command is the CallbackCommand of every request. Required.
 	Command string
@@ -116,7 +117,8 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 	l.Concurrency = min(max(l.Concurrency, 1), l.Requests)
 	if s.Client == nil && s.Handler == nil {
 		// One kept-alive connection per client; the default transport keeps only two idle.
-		tr := &http.Transport{MaxIdleConnsPerHost: l.Concurrency, MaxConnsPerHost: l.Concurrency}
+		// Through the environment's proxy (HTTP_PROXY …), as Send goes without a Client.
+		tr := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: l.Concurrency, MaxConnsPerHost: l.Concurrency}
 		defer tr.CloseIdleConnections()
 		copied := *s
 		copied.Client = &http.Client{Transport: tr, CheckRedirect: noRedirect}
