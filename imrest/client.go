@@ -274,7 +274,9 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 	defer hresp.Body.Close()
 	if hresp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(hresp.Body, 64<<10)) // lets a short body keep the connection
-		return fmt.Errorf("%w: %s answered %s", ErrHTTPStatus, api, hresp.Status)
+		// The code and its standard text, not the answer's own reason phrase: that is the
+		// server's text (or a proxy's), which may echo the request line, UserSig included.
+		return fmt.Errorf("%w: %s answered %d %s", ErrHTTPStatus, api, hresp.StatusCode, http.StatusText(hresp.StatusCode))
 	}
 	answer, err := io.ReadAll(io.LimitReader(hresp.Body, maxAnswer+1))
 	if err != nil {

@@ -343,6 +343,17 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 		{"HTTP 500 echoing the request", echo(500)},
 		{"ErrorCode echoing the request", echo(200)},
 		{"bad JSON", answerJSON(200, `{"ErrorInfo":`)},
+		{"HTTP status line echoing the request", func(w http.ResponseWriter, r *http.Request) {
+			// The reason phrase is the server's: a proxy may put anything there.
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(buf, "HTTP/1.1 502 %s %s %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+				r.URL.String(), r.URL.Query().Get("usersig"), testKey)
+			buf.Flush()
+		}},
 		{"redirect loop", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, r.URL.String(), http.StatusTemporaryRedirect)
 		}},
