@@ -291,6 +291,31 @@ func TestSend(t *testing.T) {
 	}
 }
 
+// TestSendListTakesNoOtherFlag: --list prints every sample and sends
+// nothing, so a flag beside it (--command for one command's sample, --url
+// to send) would be ignored: it is refused, naming the flag.
+func TestSendListTakesNoOtherFlag(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"command", []string{"--command", "C2C.CallbackBeforeSendMsg"}},
+		{"sample", []string{"--sample"}},
+		{"url", []string{"--url", "http://127.0.0.1:1/im/callback"}},
+		{"token", []string{"--token", "t"}},
+		{"repeat", []string{"--repeat", "3"}},
+		{"platform given its default", []string{"--platform", "RESTAPI"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, append([]string{"send", "--list"}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.args[0]) || !strings.Contains(err.Error(), "--list") || out != "" {
+				t.Fatalf("send --list %v: %v\n%s\nwant an error naming %s, nothing printed", tt.args, err, out, tt.args[0])
+			}
+		})
+	}
+}
+
 // TestSendReadsTheConfigFile: with --config, send signs for the file's
 // first app with its token and posts to its listener, as the service built
 // from the file verifies; flags still win.

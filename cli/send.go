@@ -18,6 +18,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/imcallback/imcallback/config"
@@ -64,6 +65,16 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if f.list {
+				// It sends nothing: any other flag of send's would be ignored.
+				var other string
+				c.LocalNonPersistentFlags().VisitAll(func(fl *pflag.Flag) {
+					if fl.Name != "list" && other == "" && c.Flags().Changed(fl.Name) {
+						other = fl.Name
+					}
+				})
+				if other != "" {
+					return fmt.Errorf("--%s does not apply to --list, which prints every command's sample and sends nothing", other)
+				}
 				return listSamples(c.OutOrStdout(), samples)
 			}
 			if g.configFile != "" {
