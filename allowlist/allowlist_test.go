@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1197,4 +1198,66 @@ func TestUnusableFiles(t *testing.T) {
 			t.Errorf("want a warning counting 1 skipped entry, got %v", e)
 		}
 	})
+}
+
+// blockingLister answers until block is set, then blocks each call until
+// its context ends, saying on entered that it did.
+type blockingLister struct {
+	block   atomic.Bool
+	entered chan struct{}
+}
+
+func (l *blockingLister) GetIPList(ctx context.Context, _ int) ([]string, error) {
+	if !l.block.Load() {
+		return []string{"203.0.113.7"}, nil
+	}
+	select {
+	case l.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestStopDuringARefreshIsNoFailure: Stop cuts a refresh in flight short;
+// that is no failure of Tencent's list, so it is not counted in
+// imcallback_iplist_refresh_errors_total, logged as a failed refresh, or
+// kept as the app's problem.
+func TestStopDuringARefreshIsNoFailure(t *testing.T) {
+	lister := &blockingLister{entered: make(chan struct{}, 1)}
+	core, logs := observer.New(zapcore.DebugLevel)
+	reg := prometheus.NewRegistry()
+	s, err := allowlist.New(allowlist.Options{
+		Apps:    []allowlist.App{{ID: appA, IPList: true, Client: lister}},
+		Dir:     t.TempDir(),
+		Refresh: time.Second,
+	}, zap.New(core), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	lister.block.Store(true)
+	select {
+	case <-lister.entered: // the first refresh after the start is in flight
+	case <-ctx.Done():
+		t.Fatal("no refresh after the first fetch")
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if n, _ := metric(t, reg, "imcallback_iplist_refresh_errors_total", appA); n != 0 {
+		t.Errorf("refresh_errors_total = %v after a stop, want 0", n)
+	}
+	if l := logs.FilterMessageSnippet("refresh failed"); l.Len() != 0 {
+		t.Errorf("a stop logged %q", l.All()[0].Message)
+	}
+	for _, l := range s.Describe() {
+		if l.Error != "" {
+			t.Errorf("app %s has the problem %q after a stop", l.App, l.Error)
+		}
+	}
 }

@@ -139,11 +139,18 @@ func jitter(d time.Duration, u float64) time.Duration {
 }
 
 // refresh fetches the app's list and, on success, makes it current and
-// saves it. A failure keeps the last good list.
+// saves it. A failure keeps the last good list. A fetch cut short because
+// ctx was canceled (Stop, or a caller of RefreshNow that went away) is no
+// failure of the list's source: it is not counted, logged as a failure,
+// or kept as the app's problem.
 func (s *Set) refresh(ctx context.Context, a *appState) error {
 	a.refreshMu.Lock()
 	defer a.refreshMu.Unlock()
 	list, err := s.fetch(ctx, a)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		s.log.Debug("iplist: refresh cut short", zap.String("app", a.id), zap.Error(err))
+		return fmt.Errorf("allowlist: app %s: %w", a.id, err)
+	}
 	if err != nil {
 		s.m.errors.WithLabelValues(a.id).Inc()
 		a.withProblem(err.Error())
