@@ -188,6 +188,20 @@ func expired() context.Context {
 	return ctx
 }
 
+// startSupervised starts s, its start bounded by 30 s, and returns the
+// channel its supervisor closes when it returns.
+func startSupervised(t *testing.T, s *Service) (supDone <-chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.supDone
+}
+
 // TestStopWaitsForARestartOfTheEmbeddedServer stops the service while the
 // supervisor restarts its embedded server, with a context already done (a
 // stop timeout that ran out): Stop returned at once, and the restart went
@@ -220,14 +234,7 @@ func TestStopWaitsForARestartOfTheEmbeddedServer(t *testing.T) {
 				<-ctx.Done() // Stop began
 				startDuring <- s.Start(context.Background())
 			}
-			ctx, cancelStart := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancelStart()
-			if err := s.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			s.mu.Lock()
-			supDone := s.supDone
-			s.mu.Unlock()
+			supDone := startSupervised(t, s)
 
 			if err := <-stopped; err != nil {
 				t.Errorf("stop: %v", err)
@@ -250,13 +257,11 @@ func TestStopWaitsForARestartOfTheEmbeddedServer(t *testing.T) {
 			lock.release()
 
 			s.check, s.after, s.onRestart = s.repairAndCheck, time.After, nil
-			if err := s.Start(ctx); err != nil {
-				t.Fatalf("start after stop: %v", err)
-			}
-			if err := s.Check(ctx); err != nil {
+			startSupervised(t, s)
+			if err := s.Check(context.Background()); err != nil {
 				t.Errorf("not ready after starting again: %v", err)
 			}
-			if err := s.Stop(ctx); err != nil {
+			if err := s.Stop(context.Background()); err != nil {
 				t.Errorf("stop: %v", err)
 			}
 		})
@@ -291,14 +296,7 @@ func TestStopCutsTheSupervisorsCheckShort(t *testing.T) {
 		return ctx.Err()
 	}
 	s.after = noWait
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s.mu.Lock()
-	supDone := s.supDone
-	s.mu.Unlock()
+	supDone := startSupervised(t, s)
 	<-checking
 
 	if err := s.Stop(expired()); err != nil && !errors.Is(err, context.Canceled) {
