@@ -63,6 +63,9 @@ type Service struct {
 	// status reads the counts of GET /v1/delivery, each read going on
 	// from the one before.
 	status statusCounts
+	// sightings is what the supervisor's checks found missing; only the
+	// supervisor uses it.
+	sightings sightings
 	// drains holds one channel per set of workers a Pause or a restart
 	// took out of service and is still stopping; each is closed, and
 	// removed, once their handlers have finished. StopWorkers and Resume
@@ -154,15 +157,16 @@ func (s *Service) connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.ensureOn(ctx, conn); err != nil && conn.embedded != nil {
+	if err := s.ensureOn(ctx, conn, nil); err != nil && conn.embedded != nil {
 		return nil, errors.Join(err, conn.Close(ctx))
 	}
 	return conn, nil
 }
 
 // ensureOn creates the streams on conn when it is connected and records
-// the server's max payload.
-func (s *Service) ensureOn(ctx context.Context, conn *Conn) error {
+// the server's max payload. g is the supervisor's sightings (ensure), nil
+// at a start.
+func (s *Service) ensureOn(ctx context.Context, conn *Conn, g *sightings) error {
 	if st := conn.NC.Status(); st != nats.CONNECTED {
 		err := fmt.Errorf("NATS connection is %s", st)
 		s.ensureErr.Store(&err)
@@ -170,7 +174,7 @@ func (s *Service) ensureOn(ctx context.Context, conn *Conn) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
-	if err := ensure(ctx, conn.JS, s.opts, s.log, &s.resume); err != nil {
+	if err := ensure(ctx, conn.JS, s.opts, s.log, &s.resume, g); err != nil {
 		s.ensureErr.Store(&err)
 		return err
 	}
@@ -565,6 +569,7 @@ const (
 // short.
 func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
+	s.sightings.reset() // what an earlier run found missing says nothing now
 	failures := 0
 	restartWait := time.Second
 	var nextRestart time.Time
@@ -620,38 +625,56 @@ func (s *Service) idle(ctx context.Context, d time.Duration, kick <-chan struct{
 	return true
 }
 
-// repairAndCheck sets the streams up again where they are missing and
-// returns the readiness check's verdict.
+// repairAndCheck sets the streams up again where they are missing and returns the readiness check's verdict. What it finds
+// missing it creates at the next check, not at once (sightings), and it
+// asks for that check itself: kickGap after this one.
 func (s *Service) repairAndCheck(ctx context.Context) error {
 	conn := s.Conn()
 	if conn == nil {
 		return errRestarting
 	}
+	g := &s.sightings
+	g.nextCheck()
+	defer func() {
+		if g.leftForNext() {
+			s.kickSupervisor()
+		}
+	}()
 	if !s.ensured.Load() {
-		if err := s.ensureOn(ctx, conn); err != nil {
+		if err := s.ensureOn(ctx, conn, g); err != nil {
 			return err
 		}
 	}
 	err := s.Check(ctx)
-	if err != nil && s.streamDrifted(ctx, conn) {
+	if err != nil && s.streamDrifted(ctx, conn, g) {
 		s.ensured.Store(false) // deleted or changed by someone else: set up again next time
 	}
-	if err == nil && s.deadStreamMissing(ctx, conn) {
-		// The probe writes to the work stream only: a deleted dead-letter
-		// stream shows here. Without it no event can be dead-lettered, and
-		// a failing one cycles in the work stream until it expires.
-		s.log.Warn("the dead-letter stream is gone; creating it again", zap.String("stream", s.opts.DeadStream()))
-		s.ensured.Store(false)
-		return s.ensureOn(ctx, conn)
+	if err != nil {
+		return err
 	}
-	return err
+	return s.repairParts(ctx, conn, g)
 }
 
-// deadStreamMissing reports whether the server says the dead-letter stream
-// does not exist; an error of another kind says nothing.
-func (s *Service) deadStreamMissing(ctx context.Context, conn *Conn) bool {
-	_, err := conn.JS.Stream(ctx, s.opts.DeadStream())
-	return errors.Is(err, jetstream.ErrStreamNotFound)
+// repairParts sets up again what the probe does not write to, at a check
+// after the one that found it missing (sightings): the dead-letter stream
+// (without it no event can be dead-lettered, and a failing one cycles in
+// the work stream until it expires). Events are still stored meanwhile:
+// the verdict is an error only when it could not be created. A lookup that
+// fails otherwise says nothing.
+func (s *Service) repairParts(ctx context.Context, conn *Conn, g *sightings) error {
+	dead := s.opts.DeadStream()
+	if _, err := conn.JS.Stream(ctx, dead); errors.Is(err, jetstream.ErrStreamNotFound) {
+		created, err := ensureStream(ctx, conn.JS, deadStreamConfig(s.opts), s.log, g)
+		switch {
+		case errors.Is(err, errSetUpLater):
+			s.log.Warn("the dead-letter stream is gone; setting it up again at the next check", zap.String("stream", dead))
+		case err != nil:
+			return err
+		case created:
+			s.log.Info("the dead-letter stream is set up again", zap.String("stream", dead))
+		}
+	}
+	return nil
 }
 
 // kickSupervisor asks the supervisor to check (and repair) now.
@@ -662,12 +685,13 @@ func (s *Service) kickSupervisor() {
 	}
 }
 
-// streamDrifted reports whether the work stream is missing or no longer
-// takes the subjects the service writes (an older replica, a rollback or
-// an operator set them back): then ensure must run again.
-func (s *Service) streamDrifted(ctx context.Context, conn *Conn) bool {
+// streamDrifted reports whether the work stream is missing (noted in g)
+// or no longer takes the subjects the service writes (an older replica, a
+// rollback or an operator set them back): then ensure must run again.
+func (s *Service) streamDrifted(ctx context.Context, conn *Conn, g *sightings) bool {
 	st, err := conn.JS.Stream(ctx, s.opts.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		g.missing(streamKey(s.opts.Stream))
 		return true
 	}
 	if err != nil {
@@ -828,38 +852,52 @@ func (s *Service) pendingGauge() float64 {
 // acknowledgements in line (ensureStream). Replicas and storage of an
 // existing stream are the operator's and stay as they are. A new subject
 // prefix is refused while the consumer has events to process under the old
-// one (prefixChangeProblem). A missing consumer starts after the floor r recorded (nil: at the start).
-func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Logger, r *resume) error {
+// one (prefixChangeProblem). A missing consumer starts after the floor r
+// recorded (nil: at the start). With the supervisor's sightings g, a
+// stream found missing is created only if the check before found it
+// missing too. Until then a missing work stream is an error wrapping
+// errSetUpLater, while a missing dead-letter stream is left to the next
+// check's repairParts (events are stored without it meanwhile).
+func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Logger, r *resume, g *sightings) error {
 	if err := prefixChangeProblem(ctx, js, o); err != nil {
 		return err
 	}
-	for _, want := range []jetstream.StreamConfig{
-		{
-			Name:        o.Stream,
-			Description: "imcallback after-callbacks: work queue and audit log",
-			Subjects:    []string{o.SubjectPrefix + ".>", o.probeSubject()},
-			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      o.Retention,
-			Duplicates:  o.DedupWindow,
-			Replicas:    o.Replicas,
-		},
-		{
-			Name:        o.DeadStream(),
-			Description: "imcallback after-callbacks whose handler failed on every delivery",
-			Subjects:    []string{o.DeadPrefix() + ".>"},
-			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      0, // dead letters stay until replayed or purged: they are the work still owed
-			Duplicates:  o.DedupWindow,
-			Replicas:    o.Replicas,
-		},
-	} {
-		if err := ensureStream(ctx, js, want, log); err != nil {
-			return err
-		}
+	if _, err := ensureStream(ctx, js, workStreamConfig(o), log, g); err != nil {
+		return err
+	}
+	if _, err := ensureStream(ctx, js, deadStreamConfig(o), log, g); err != nil && !errors.Is(err, errSetUpLater) {
+		return err
 	}
 	return ensureConsumer(ctx, js, o, r)
+}
+
+// workStreamConfig is the work stream: every accepted event, kept for
+// Options.Retention.
+func workStreamConfig(o Options) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        o.Stream,
+		Description: "imcallback after-callbacks: work queue and audit log",
+		Subjects:    []string{o.SubjectPrefix + ".>", o.probeSubject()},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      o.Retention,
+		Duplicates:  o.DedupWindow,
+		Replicas:    o.Replicas,
+	}
+}
+
+// deadStreamConfig is the dead-letter stream.
+func deadStreamConfig(o Options) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        o.DeadStream(),
+		Description: "imcallback after-callbacks whose handler failed on every delivery",
+		Subjects:    []string{o.DeadPrefix() + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      0, // dead letters stay until replayed or purged: they are the work still owed
+		Duplicates:  o.DedupWindow,
+		Replicas:    o.Replicas,
+	}
 }
 
 // defaultWindow is Options.Window's default: the events delivered and not
@@ -898,23 +936,29 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 // which NATS cannot change, is refused with an error saying so. Its
 // replicas and storage are kept (changing them moves data: an operator's
 // decision), a mismatch logged: memory storage loses the events on a
-// restart of the server.
-func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *zap.Logger) error {
+// restart of the server. A missing stream is created only when g allows
+// (sightings; nil: at once), else the error wraps errSetUpLater. created
+// reports whether this call created it.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *zap.Logger,
+	g *sightings) (created bool, err error) {
 	st, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if !g.missing(streamKey(want.Name)) {
+			return false, fmt.Errorf("delivery: stream %s: %w", want.Name, errSetUpLater)
+		}
 		_, err = js.CreateStream(ctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another replica was first
 			st, err = js.Stream(ctx, want.Name)
 		} else if err == nil {
-			return nil
+			return true, nil
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("delivery: stream %s: %w", want.Name, err)
+		return false, fmt.Errorf("delivery: stream %s: %w", want.Name, err)
 	}
 	cfg := st.CachedInfo().Config
 	if cfg.Retention == jetstream.WorkQueuePolicy && want.Retention != jetstream.WorkQueuePolicy {
-		return fmt.Errorf("delivery: stream %s exists with work-queue retention, which deletes a message once a consumer "+
+		return false, fmt.Errorf("delivery: stream %s exists with work-queue retention, which deletes a message once a consumer "+
 			"acknowledges it; imcallback needs limits retention (the stream keeps every event for %s, for listings and replays) "+
 			"and NATS cannot change a work-queue stream's retention: remove the stream (nats stream rm %s) once its events "+
 			"are processed, or set %s to another name",
@@ -931,15 +975,15 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	}
 	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates &&
 		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck {
-		return nil
+		return false, nil
 	}
 	from := cfg
 	cfg.Subjects, cfg.MaxAge, cfg.Duplicates = want.Subjects, want.MaxAge, want.Duplicates
 	cfg.Retention, cfg.NoAck = want.Retention, want.NoAck
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("delivery: update stream %s (%s): %w", want.Name, streamChanges(from, cfg), err)
+		return false, fmt.Errorf("delivery: update stream %s (%s): %w", want.Name, streamChanges(from, cfg), err)
 	}
-	return nil
+	return false, nil
 }
 
 // streamChanges says which of the settings ensureStream brings in line
