@@ -51,8 +51,9 @@ const floorEvery = time.Second
 // ensureConsumer creates the shared consumer, or brings an existing one's
 // settings in line. An existing consumer keeps where it started (the server
 // refuses to change that); a missing one starts after the floor r recorded
-// for this stream, or at its start.
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, o Options, r *resume) error {
+// for this stream, or at its start. A missing consumer is created only when
+// g allows (sightings; nil: at once), else the error wraps errSetUpLater.
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, o Options, r *resume, g *sightings) error {
 	want := consumerConfig(o)
 	cons, err := js.Consumer(ctx, o.Stream, o.Consumer)
 	switch {
@@ -60,6 +61,9 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, o Options, r *r
 		have := cons.CachedInfo().Config
 		want.DeliverPolicy, want.OptStartSeq = have.DeliverPolicy, have.OptStartSeq
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		if !g.missing(consumerKey(o.Stream, o.Consumer)) {
+			return fmt.Errorf("delivery: consumer %s on %s: %w", o.Consumer, o.Stream, errSetUpLater)
+		}
 		if r == nil {
 			break
 		}

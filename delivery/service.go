@@ -44,7 +44,7 @@ type Processor interface {
 // Service is durable delivery: the AfterSink that appends after-callbacks
 // to JetStream, and the workers that process them. A supervisor watches
 // whether the stream takes writes and repairs what it can: it recreates
-// missing streams, and restarts an embedded server whose store failed (a
+// missing streams and the consumer, and restarts an embedded server whose store failed (a
 // full disk, exhausted file handles), so the service recovers by itself
 // once the cause is gone.
 type Service struct {
@@ -625,7 +625,8 @@ func (s *Service) idle(ctx context.Context, d time.Duration, kick <-chan struct{
 	return true
 }
 
-// repairAndCheck sets the streams up again where they are missing and returns the readiness check's verdict. What it finds
+// repairAndCheck sets the streams and the consumer up again where they
+// are missing and returns the readiness check's verdict. What it finds
 // missing it creates at the next check, not at once (sightings), and it
 // asks for that check itself: kickGap after this one.
 func (s *Service) repairAndCheck(ctx context.Context) error {
@@ -655,12 +656,17 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 	return s.repairParts(ctx, conn, g)
 }
 
-// repairParts sets up again what the probe does not write to, at a check
-// after the one that found it missing (sightings): the dead-letter stream
-// (without it no event can be dead-lettered, and a failing one cycles in
-// the work stream until it expires). Events are still stored meanwhile:
-// the verdict is an error only when it could not be created. A lookup that
-// fails otherwise says nothing.
+// repairParts sets up again what the probe does not write to, each at a
+// check after the one that found it missing (sightings): the dead-letter
+// stream (without it no event can be dead-lettered, and a failing one
+// cycles in the work stream until it expires) and the consumer (without it
+// no event is processed; the workers leave it to the supervisor). Events
+// are still stored meanwhile: the verdict is an error only when the
+// dead-letter stream could not be created. A consumer that could not be
+// (another replica created it meanwhile from another floor, which the
+// server refuses to change) is logged and tried again at the next check,
+// which the workers ask for while they find it missing. A lookup that fails
+// otherwise says nothing.
 func (s *Service) repairParts(ctx context.Context, conn *Conn, g *sightings) error {
 	dead := s.opts.DeadStream()
 	if _, err := conn.JS.Stream(ctx, dead); errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -672,6 +678,18 @@ func (s *Service) repairParts(ctx context.Context, conn *Conn, g *sightings) err
 			return err
 		case created:
 			s.log.Info("the dead-letter stream is set up again", zap.String("stream", dead))
+		}
+	}
+	if _, err := conn.JS.Consumer(ctx, s.opts.Stream, s.opts.Consumer); errors.Is(err, jetstream.ErrConsumerNotFound) {
+		err := ensureConsumer(ctx, conn.JS, s.opts, &s.resume, g)
+		switch {
+		case errors.Is(err, errSetUpLater):
+			s.log.Warn("the consumer is gone; setting it up again at the next check", zap.String("consumer", s.opts.Consumer))
+		case err != nil:
+			s.log.Warn("setting the consumer up again failed; trying again at the next check",
+				zap.String("consumer", s.opts.Consumer), zap.Error(err))
+		default:
+			s.log.Info("the consumer is set up again", zap.String("consumer", s.opts.Consumer))
 		}
 	}
 	return nil
@@ -854,21 +872,29 @@ func (s *Service) pendingGauge() float64 {
 // prefix is refused while the consumer has events to process under the old
 // one (prefixChangeProblem). A missing consumer starts after the floor r
 // recorded (nil: at the start). With the supervisor's sightings g, a
-// stream found missing is created only if the check before found it
-// missing too. Until then a missing work stream is an error wrapping
-// errSetUpLater, while a missing dead-letter stream is left to the next
-// check's repairParts (events are stored without it meanwhile).
+// stream or consumer found missing is created only if the check before
+// found it missing too. Until then a missing work stream is an error
+// wrapping errSetUpLater, while a missing dead-letter stream or consumer is
+// left to the next check's repairParts (events are stored without them
+// meanwhile). The consumer of a work stream created here is created at once.
 func ensure(ctx context.Context, js jetstream.JetStream, o Options, log *zap.Logger, r *resume, g *sightings) error {
 	if err := prefixChangeProblem(ctx, js, o); err != nil {
 		return err
 	}
-	if _, err := ensureStream(ctx, js, workStreamConfig(o), log, g); err != nil {
+	created, err := ensureStream(ctx, js, workStreamConfig(o), log, g)
+	if err != nil {
 		return err
 	}
 	if _, err := ensureStream(ctx, js, deadStreamConfig(o), log, g); err != nil && !errors.Is(err, errSetUpLater) {
 		return err
 	}
-	return ensureConsumer(ctx, js, o, r)
+	if created {
+		g = nil // the consumer of a stream created just now: nothing of it is being deleted
+	}
+	if err := ensureConsumer(ctx, js, o, r, g); err != nil && !errors.Is(err, errSetUpLater) {
+		return err
+	}
+	return nil
 }
 
 // workStreamConfig is the work stream: every accepted event, kept for

@@ -5,19 +5,23 @@ import (
 	"sync"
 )
 
-// errSetUpLater reports a stream found missing and left to a later check
-// of the supervisor (sightings).
+// errSetUpLater reports a stream or consumer found missing and left to a
+// later check of the supervisor (sightings).
 var errSetUpLater = errors.New("missing; set up again at the supervisor's next check")
 
 // sightings remembers what the supervisor's checks found missing, so that a
-// stream is created only at a check after the one that found it gone, at
-// least kickGap later, never in the instant it was found missing. NATS
-// takes a deleted stream out of its lookups before it moves its directory
-// away, and the JetStream API runs requests concurrently: one created under
-// the same name while the deletion is still under way has its files moved
-// away with the old one's, and refuses every write ("no such file or
-// directory") until the server is restarted. The server tells no one when
-// a deletion has finished: the gap between two checks stands for it.
+// stream or the consumer is created only at a check after the one that
+// found it gone, at least kickGap later, never in the instant it was found
+// missing. NATS takes a deleted stream or consumer out of its lookups
+// before it removes its files (a stream's directory is moved away, a
+// consumer's removed), and the JetStream API runs requests concurrently: one
+// created under the same name while the deletion is still under way has its
+// files removed with the old one's. A stream so broken refuses every write
+// ("no such file or directory") until the server is restarted; a consumer so
+// broken refuses every update of its settings and keeps no state, so a
+// restart of the server loses it, acknowledgement floor and all. The server
+// tells no one when a deletion has finished (its advisory is sent before
+// the lookups let go of the name): the gap between two checks stands for it.
 type sightings struct {
 	mu       sync.Mutex
 	before   map[string]bool // found missing by the check before
@@ -69,5 +73,7 @@ func (g *sightings) leftForNext() bool {
 	return g.deferred
 }
 
-// streamKey names a stream for sightings.
+// streamKey and consumerKey name a stream and a consumer for sightings.
 func streamKey(name string) string { return "stream " + name }
+
+func consumerKey(stream, name string) string { return "consumer " + stream + " " + name }

@@ -253,9 +253,9 @@ func (w *workers) shutdown(ctx context.Context) error {
 	return err
 }
 
-// run fetches until stop, reopening the consumer (and recreating it) when
-// it is lost, e.g. deleted by an operator or on a new server; a lost stream
-// the supervisor sets up again.
+// run fetches until stop, reopening the consumer when it is lost, e.g.
+// deleted by an operator or on a new server; a lost consumer or stream the
+// supervisor sets up again.
 func (w *workers) run() {
 	defer close(w.loopDone)
 	var cons jetstream.Consumer
@@ -301,7 +301,7 @@ func (w *workers) run() {
 			// Reopen the consumer on any failure: deleted while no fetch was
 			// waiting, it is a "no responders" error, not ErrConsumerDeleted,
 			// and the old handle would fail for good. Reopening is one lookup,
-			// and recreates it when it is gone.
+			// and asks the supervisor to set it up again when it is gone.
 			cons = nil
 			fail("fetch failed", err)
 		}
@@ -327,25 +327,21 @@ func (w *workers) pause() {
 	}
 }
 
-// consumer opens the consumer, creating it when it is missing. A missing
-// work stream is not the workers' to create: they ask the supervisor, and
-// try again after RetryWait. The server takes a stream out of its lookups
-// before it moves the stream's files away, so a stream found missing may
-// be one whose deletion is still under way, and one created at once under
-// its name had its files moved away with the old ones: every write to it
-// failed ("no such file or directory") until the server was restarted.
-// The supervisor creates the stream at a check after the one that found
-// it missing, at least kickGap later.
+// consumer opens the consumer. A missing consumer or work stream is not
+// the workers' to create: they ask the supervisor, and try again after
+// RetryWait. The server takes a deleted consumer or stream out of its
+// lookups before it removes its files, so one found missing may be one
+// whose deletion is still under way, and one created at once under its
+// name had its files removed with the old one's: a stream then refused
+// every write ("no such file or directory"), a consumer every update of
+// its settings, and kept no state across a restart of the server. The
+// supervisor creates it at a check after the one that found it missing,
+// at least kickGap later (sightings).
 func (w *workers) consumer() (jetstream.Consumer, error) {
 	ctx, cancel := context.WithTimeout(w.fetchCtx, 10*time.Second)
 	defer cancel()
 	c, err := w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		if err = ensureConsumer(ctx, w.js, w.opts, &w.s.resume); err == nil {
-			c, err = w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
-		}
-	}
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 		w.s.kickSupervisor()
 		return nil, fmt.Errorf("%w; waiting for the supervisor to set it up again", err)
 	}
@@ -357,7 +353,7 @@ func (w *workers) consumer() (jetstream.Consumer, error) {
 		return nil, err
 	}
 	w.streamCreated = st.CachedInfo().Created
-	// A consumer created again (here or by another replica) counts every
+	// A consumer created again (by the supervisor or another replica) counts every
 	// event's deliveries from 1: the deliveries given back to the old one
 	// no longer come off that count.
 	if created := c.CachedInfo().Created; !created.Equal(w.consumerCreated) {
