@@ -1141,6 +1141,48 @@ func TestAdminToken(t *testing.T) {
 	}
 }
 
+// TestForgetTokenClearsWhatItRead: Forget token leaves nothing the token
+// read on the page (callbacks, the configuration): the page is emptied and
+// asks for a token again, as a console opened anew would.
+func TestForgetTokenClearsWhatItRead(t *testing.T) {
+	const token = "console-test-token"
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ADMIN_TOKEN=" + token})
+	b := newBrowser(t)
+	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
+	b.waitFor(t, "the token form", `!document.getElementById('token-overlay').hidden`)
+	b.do(t, "the token",
+		chromedp.SendKeys(chromedp.CSS("#token-input"), token),
+		chromedp.Click(chromedp.CSS("#token-submit")))
+	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
+	requestID := res.Header.Get("X-Request-Id")
+	b.waitFor(t, "the callback in Live", rowWith("live-rows", requestID))
+	b.do(t, "open Configuration", chromedp.Click(chromedp.CSS("#tab-config")))
+	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('admin_listen')`)
+
+	b.do(t, "forget the token", chromedp.Click(chromedp.CSS("#token-forget")))
+	// The page may be loaded anew: an evaluation that meets the old page
+	// going away is tried again.
+	cleared := fmt.Sprintf(`!document.getElementById('token-overlay').hidden &&
+		!document.body.textContent.includes(%s) &&
+		!document.getElementById('config-yaml').textContent.includes('admin_listen')`, js(requestID))
+	deadline := time.Now().Add(pageWait)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cleared))
+		cancel()
+		if err == nil && done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Forget token the page still shows what the token read (or asks for no token): %v\npage text:\n%s", err, b.text(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := eval[string](t, b, `sessionStorage.getItem('imcallback.adminToken') || ''`); got != "" {
+		t.Errorf("sessionStorage keeps %q after Forget token", got)
+	}
+}
+
 // call is one kind of request of TestScreenshot's traffic, sent every
 // every-th round.
 type call struct {

@@ -273,10 +273,12 @@
     refreshNow();
   });
 
+  // Forget token drops the token and what it read (bodies, dead letters,
+  // the configuration): the page is loaded anew, empty, and asks for a
+  // token before it reads anything again.
   $('token-forget').addEventListener('click', () => {
     sessionStorage.removeItem(TOKEN_KEY);
-    updateTokenButton();
-    refreshNow();
+    location.reload();
   });
 
   // ---------------------------------------------------------------- polling
