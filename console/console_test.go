@@ -1141,6 +1141,21 @@ func TestAdminToken(t *testing.T) {
 	}
 }
 
+// TestConfigurationShownOnceTheTokenIsGiven: the Configuration page,
+// read once when opened (it is not polled), is read again when the token
+// it was refused for is given, not left saying the token is required.
+func TestConfigurationShownOnceTheTokenIsGiven(t *testing.T) {
+	const token = "console-test-token"
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ADMIN_TOKEN=" + token})
+	b := newBrowser(t)
+	b.do(t, "open Configuration", chromedp.Navigate(s.AdminURL+"/#config"))
+	b.waitFor(t, "the token form", `!document.getElementById('token-overlay').hidden`)
+	b.do(t, "the token",
+		chromedp.SendKeys(chromedp.CSS("#token-input"), token),
+		chromedp.Click(chromedp.CSS("#token-submit")))
+	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('admin_listen')`)
+}
+
 // TestForgetTokenClearsWhatItRead: Forget token leaves nothing the token
 // read on the page (callbacks, the configuration): the page is emptied and
 // asks for a token again, as a console opened anew would.

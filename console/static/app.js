@@ -270,7 +270,9 @@
     $('token-overlay').hidden = true;
     updateTokenButton();
     probeTopics();
-    refreshNow();
+    // The page shown is read again (the configuration, read once when
+    // opened, too), and every poller at once.
+    showTab(current);
   });
 
   // Forget token drops the token and what it read (bodies, dead letters,
