@@ -281,6 +281,12 @@ func (c *Config) problems() []error {
 	}
 	if msg := controlChar(c.AdminToken); msg != "" {
 		bad("admin_token", "%s", msg)
+	} else if n := utf8.RuneCountInString(c.AdminToken); n > 0 && n < MinAdminToken &&
+		c.AdminListen != "" && !loopbackListen(c.AdminListen) && !malformed["admin_listen"] {
+		// Nothing slows down wrong guesses: off loopback, a short token is
+		// one that anyone who reaches the listener can find.
+		bad("admin_token", "shorter than %d characters while the admin listener %s is not on loopback, where anyone "+
+			"who reaches it can guess it; use a random one (openssl rand -hex 16)", MinAdminToken, c.AdminListen)
 	}
 	if c.NATSListen != "" && !loopbackListen(c.NATSListen) && !malformed["nats_listen"] {
 		// The embedded server's client listener has no authentication: anyone
@@ -555,6 +561,10 @@ func (c *Config) SettingWarnings() []string {
 	}
 	return notes
 }
+
+// MinAdminToken is the fewest characters IMCALLBACK_ADMIN_TOKEN may have
+// when the admin listener is not on loopback.
+const MinAdminToken = 16
 
 // wideSignWindow is the sign window past which Notes warns: the window
 // bounds how long a captured request can be replayed.

@@ -127,6 +127,8 @@ func TestLoadRejects(t *testing.T) {
 		{"inline timeout over IM's budget", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_INLINE_TIMEOUT=3s")}, []string{"IMCALLBACK_INLINE_TIMEOUT"}},
 		{"too few connections", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_MAX_CONNS=3")}, []string{"IMCALLBACK_MAX_CONNS"}},
 		{"admin on every address without a token", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ADMIN_LISTEN=:9090")}, []string{"IMCALLBACK_ADMIN_LISTEN", "IMCALLBACK_ADMIN_TOKEN is not set"}},
+		{"admin on every address with a short token", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ADMIN_LISTEN=:9090", "IMCALLBACK_ADMIN_TOKEN=change-me-too")},
+			[]string{"IMCALLBACK_ADMIN_TOKEN", "shorter than 16 characters while the admin listener :9090 is not on loopback"}},
 		{"embedded NATS on every address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_NATS_LISTEN=:4222")}, []string{"IMCALLBACK_NATS_LISTEN", "not a loopback address"}},
 		{"embedded NATS on a public address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_NATS_LISTEN=192.0.2.1:4222")}, []string{"IMCALLBACK_NATS_LISTEN", "no authentication"}},
 		{"embedded NATS on a random port of every address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_NATS_LISTEN=:0")}, []string{"IMCALLBACK_NATS_LISTEN"}},
@@ -570,7 +572,7 @@ func TestListenerOverlap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ADMIN_TOKEN=t",
+			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ADMIN_TOKEN=a-token-of-16-chars",
 				"IMCALLBACK_LISTEN="+tt.listen, "IMCALLBACK_ADMIN_LISTEN="+tt.admin, "IMCALLBACK_NATS_LISTEN="+tt.nats)})
 			if tt.want == nil {
 				if err != nil {
