@@ -46,6 +46,11 @@ type adminIn struct {
 	Sections  []config.SectionInfo `group:"config_sections"`
 }
 
+// FailingWithoutToken is what /readyz says of a failing check to a request
+// without the admin token, when one is configured: the check's own text
+// (a database's address, say) is the token's to read.
+const FailingWithoutToken = "failing (send the admin token to read why)"
+
 // CheckTimeout bounds each readiness check of /readyz; they run
 // concurrently, so a slow dependency does not make another one look broken.
 const CheckTimeout = 2 * time.Second
@@ -158,12 +163,20 @@ func newAdmin(in adminIn) (*Admin, error) {
 			readiness = append(readiness, r)
 		}
 	}
+	token := sha256.Sum256([]byte(in.Config.AdminToken))
 	e.GET("/readyz", func(c echo.Context) error {
 		results := runChecks(c.Request().Context(), readiness, CheckTimeout)
+		// The probe needs no token, and a failing check's text can name a
+		// database's host, user and name: with a token configured, only a
+		// request that carries it reads the reasons.
+		hide := in.Config.AdminToken != "" && !carriesToken(c.Request(), token)
 		status, word := http.StatusOK, "ready"
-		for _, r := range results {
+		for name, r := range results {
 			if r != "ok" {
 				status, word = http.StatusServiceUnavailable, "not ready"
+				if hide {
+					results[name] = FailingWithoutToken
+				}
 			}
 		}
 		return c.JSON(status, map[string]any{"status": word, "checks": results})
@@ -352,15 +365,22 @@ func requireToken(token string, open map[string]bool) echo.MiddlewareFunc {
 			if open[c.Request().Method+" "+c.Path()] {
 				return next(c)
 			}
-			got, ok := bearerToken(c.Request().Header.Get(echo.HeaderAuthorization))
-			sum := sha256.Sum256([]byte(got))
-			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			if !carriesToken(c.Request(), want) {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="imcallback admin"`)
 				return echo.NewHTTPError(http.StatusUnauthorized, "admin token required: send Authorization: Bearer <IMCALLBACK_ADMIN_TOKEN>")
 			}
 			return next(c)
 		}
 	}
+}
+
+// carriesToken tells whether r's Authorization header carries the token
+// whose SHA-256 is want; the comparison takes the same time whatever the
+// guess.
+func carriesToken(r *http.Request, want [sha256.Size]byte) bool {
+	got, ok := bearerToken(r.Header.Get(echo.HeaderAuthorization))
+	sum := sha256.Sum256([]byte(got))
+	return ok && subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 }
 
 // bearerToken is the token of an Authorization header of the Bearer

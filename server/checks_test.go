@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -159,5 +160,58 @@ func TestAPanickingCheckFailsItsRun(t *testing.T) {
 	}
 	if runs.Load() != 2 {
 		t.Fatalf("the check ran %d times, want 2", runs.Load())
+	}
+}
+
+// TestReadyzShowsWhyOnlyWithTheToken: /readyz needs no token, and a
+// failing check's text can name a database's address; with an admin token
+// configured, a request without it reads the status and the names of the
+// checks, the reasons only with the token. Without a token configured,
+// everyone reads them.
+func TestReadyzShowsWhyOnlyWithTheToken(t *testing.T) {
+	const token = "an-admin-token-of-some-length"
+	const why = "dial tcp db.internal:5432: user imcallback: connection refused"
+	tests := []struct {
+		name       string
+		configured string // the admin token configured
+		sent       string // the Authorization header
+		want       string
+	}{
+		{"token configured, none sent", token, "", FailingWithoutToken},
+		{"token configured, a wrong one sent", token, "Bearer not-the-token", FailingWithoutToken},
+		{"token configured and sent", token, "Bearer " + token, why},
+		{"no token configured", "", "", why},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.AdminToken = tt.configured
+			a, err := newAdmin(adminIn{Lifecycle: fxtest.NewLifecycle(t), Config: &cfg, Log: zap.NewNop(),
+				Registry: prometheus.NewRegistry(), Checks: []admin.Check{
+					{Name: "store", Check: func(context.Context) error { return errors.New(why) }},
+					{Name: "fine", Check: func(context.Context) error { return nil }},
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+			req.Host = "127.0.0.1"
+			if tt.sent != "" {
+				req.Header.Set("Authorization", tt.sent)
+			}
+			rec := httptest.NewRecorder()
+			a.echo.ServeHTTP(rec, req)
+			var body struct {
+				Status string            `json:"status"`
+				Checks map[string]string `json:"checks"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("/readyz answered %d %q: %v", rec.Code, rec.Body, err)
+			}
+			if rec.Code != http.StatusServiceUnavailable || body.Status != "not ready" ||
+				body.Checks["store"] != tt.want || body.Checks["fine"] != "ok" {
+				t.Fatalf("/readyz answered %d %s; want 503 with store %q, fine ok", rec.Code, rec.Body, tt.want)
+			}
+		})
 	}
 }
