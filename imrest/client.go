@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Defaults applied by New to the zero fields of a Config.
@@ -45,8 +46,13 @@ var (
 type APIError struct {
 	API  string // the API called, e.g. "v4/openim/sendmsg"
 	Code int    // ErrorCode
-	Info string // ErrorInfo
+	Info string // ErrorInfo, the key and UserSig redacted, at most MaxInfo bytes
 }
+
+// MaxInfo is the most of an answer's ErrorInfo an APIError keeps: IM's are
+// a sentence, and the error ends up in logs and in an app's problem text,
+// where an answer of megabytes (a proxy's page, a broken server) must not.
+const MaxInfo = 1 << 10
 
 // Error reports the API, the code and the info.
 func (e *APIError) Error() string {
@@ -299,7 +305,7 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 		code = *env.ErrorCode
 	}
 	if code != 0 || env.ActionStatus == "FAIL" {
-		return &APIError{API: api, Code: code, Info: c.scrub(env.ErrorInfo, sig)}
+		return &APIError{API: api, Code: code, Info: clip(c.scrub(env.ErrorInfo, sig))}
 	}
 	if resp != nil {
 		if err := json.Unmarshal(answer, resp); err != nil {
@@ -311,6 +317,19 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 
 // scrub removes the secret key and the UserSig from text IM sent back, in
 // case an answer (or a proxy in between) echoes the request.
+// clip cuts info to MaxInfo bytes, at a character's boundary, saying how
+// long it was.
+func clip(info string) string {
+	if len(info) <= MaxInfo {
+		return info
+	}
+	cut := MaxInfo
+	for cut > 0 && !utf8.RuneStart(info[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", info[:cut], len(info))
+}
+
 func (c *Client) scrub(text, sig string) string {
 	return strings.NewReplacer(c.key, redacted, sig, redacted, url.QueryEscape(sig), redacted).Replace(text)
 }

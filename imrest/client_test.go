@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/imcallback/imcallback/imrest"
 )
@@ -309,6 +310,25 @@ func TestCallErrors(t *testing.T) {
 		}
 		if errors.Is(err, &imrest.APIError{Code: 70001}) {
 			t.Error("errors.Is matched another code")
+		}
+	})
+
+	t.Run("a long ErrorInfo is cut", func(t *testing.T) {
+		// 2 MiB of three-byte characters, offset by one byte so that the
+		// cut falls inside one.
+		long := "x" + strings.Repeat("错", 700_000)
+		srv := newServer(t, answerJSON(200, `{"ActionStatus":"FAIL","ErrorCode":70107,"ErrorInfo":"`+long+`"}`))
+		c := newClient(t, srv.URL, nil)
+		err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil)
+		apiErr, ok := errors.AsType[*imrest.APIError](err)
+		if !ok {
+			t.Fatalf("err = %v, want *APIError", err)
+		}
+		suffix := fmt.Sprintf("… (%d bytes in all)", len(long))
+		kept, found := strings.CutSuffix(apiErr.Info, suffix)
+		if !found || len(kept) > imrest.MaxInfo || !utf8.ValidString(kept) || !strings.HasPrefix(long, kept) {
+			t.Fatalf("Info of %d bytes ends %q; want at most %d bytes of the answer's, whole characters, then %q",
+				len(apiErr.Info), apiErr.Info[max(0, len(apiErr.Info)-40):], imrest.MaxInfo, suffix)
 		}
 	})
 
