@@ -14,19 +14,7 @@ const KeyEscape = '\\'
 // hold a '|'), while the key of fields holding neither character is the
 // plain join, the same as before the escaping.
 func JoinKey(fields ...string) string {
-	n := len(fields)
-	for _, f := range fields {
-		n += len(f)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for i, f := range fields {
-		if i > 0 {
-			b.WriteByte('|')
-		}
-		writeEscaped(&b, f, '|')
-	}
-	return b.String()
+	return joinEscaped(fields, '|')
 }
 
 // KeyList is one field of a JoinKey that lists items: the items joined
@@ -35,6 +23,12 @@ func JoinKey(fields ...string) string {
 // field. Items holding neither character give the plain join. As with
 // strings.Join, no items and one empty item both give "".
 func KeyList(items []string) string {
+	return joinEscaped(items, ',')
+}
+
+// joinEscaped joins items with sep, each sep and KeyEscape inside an item
+// escaped with KeyEscape.
+func joinEscaped(items []string, sep byte) string {
 	n := len(items)
 	for _, item := range items {
 		n += len(item)
@@ -43,9 +37,9 @@ func KeyList(items []string) string {
 	b.Grow(n)
 	for i, item := range items {
 		if i > 0 {
-			b.WriteByte(',')
+			b.WriteByte(sep)
 		}
-		writeEscaped(&b, item, ',')
+		writeEscaped(&b, item, sep)
 	}
 	return b.String()
 }
