@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,8 +43,9 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 				// configuration this process cannot load (a file given to
 				// serve only, as in a container's HEALTHCHECK) must not make
 				// the running service look unhealthy.
-				listen := cmp.Or(os.Getenv(config.EnvName("admin_listen")), config.Default().AdminListen)
-				if a, err = g.adminClientAt(listen, os.Getenv(config.EnvName("admin_token"))); err != nil {
+				// Read as the service reads them: trimmed, blank the default.
+				listen := envSetting("admin_listen", config.Default().AdminListen)
+				if a, err = g.adminClientAt(listen, envSetting("admin_token", "")); err != nil {
 					return err
 				}
 			}

@@ -100,3 +100,42 @@ func TestHealthWithAConfigurationItCannotLoad(t *testing.T) {
 
 // errAny stands for any error in TestHealth's table.
 var errAny = errors.New("any error")
+
+// TestHealthReadsTheAdminVariablesAsServeDoes: the address and token health
+// asks with come from IMCALLBACK_ADMIN_LISTEN and IMCALLBACK_ADMIN_TOKEN
+// read as serve reads them (trimmed), also when the rest of the
+// configuration does not load in the probe's process and health reads
+// those two alone.
+func TestHealthReadsTheAdminVariablesAsServeDoes(t *testing.T) {
+	const token = "admin-secret-token-0123"
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != "/healthz" || r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"admin token required"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	}))
+	defer admin.Close()
+	addr := strings.TrimPrefix(admin.URL, "http://")
+	for _, tt := range []struct {
+		name     string
+		loadable bool // whether the configuration loads in health's process
+	}{
+		{"configuration loads", true},
+		{"configuration does not load", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("IMCALLBACK_ADMIN_LISTEN", " "+addr+"\t")
+			t.Setenv("IMCALLBACK_ADMIN_TOKEN", " "+token+" ")
+			if !tt.loadable {
+				t.Setenv("IMCALLBACK_BODY_LIMIT", "-1")
+			}
+			out, err := runCLI(t, "health")
+			if err != nil || strings.TrimSpace(out) != "ok" {
+				t.Fatalf("health: %q, %v", out, err)
+			}
+		})
+	}
+}

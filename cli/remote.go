@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,12 @@ func localAddress(key, listen string) (string, error) {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// envSetting is the value of the setting key's variable as the service
+// reads it: trimmed, and def when it is unset, empty or blank.
+func envSetting(key, def string) string {
+	return cmp.Or(strings.TrimSpace(os.Getenv(config.EnvName(key))), def)
 }
 
 // errNotRunning says that nothing answers at the admin address.

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +40,10 @@ type sendFlags struct {
 	sample, list, unique                       bool
 	repeat, concurrency                        int
 	timeout                                    time.Duration
+	// trustCert is the certificate file of the configured TLS listener
+	// that url was built for (IMCALLBACK_TLS_CERT, or the file's
+	// tls_cert), trusted beside the system's roots; "" without one.
+	trustCert string
 }
 
 // errRejected makes `send` exit non-zero when the answer is a rejection.
@@ -57,7 +63,9 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 			"signs it like IM when a token is given, posts the body and prints the answer.\n" +
 			"It exits non-zero when the answer is a rejection (HTTP status other than 200, or ActionStatus FAIL) or none comes.\n" +
 			"With --repeat it counts the requests by outcome (accepted, rejected, without an answer) and HTTP status,\n" +
-			"gives requests/s and latency over the answered ones, and exits non-zero when any request failed.",
+			"gives requests/s and latency over the answered ones, and exits non-zero when any request failed.\n" +
+			"Without --url it posts to the public listener the service would open: IMCALLBACK_LISTEN and IMCALLBACK_PATH\n" +
+			"(with --config, that file's), over https:// trusting IMCALLBACK_TLS_CERT's certificate when it is set.",
 		Example: "  imcallback send --command Group.CallbackAfterCreateTopic --sample\n" +
 			"  imcallback send --url http://127.0.0.1:8080/im/callback --appid 1400000000 --token T \\\n" +
 			"      --command C2C.CallbackBeforeSendMsg --file body.json --repeat 1000 --concurrency 16\n" +
@@ -99,11 +107,18 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 				}
 				f.token = token
 			}
+			if !c.Flags().Changed("url") {
+				if err := f.urlFromEnv(); err != nil {
+					return err
+				}
+			}
 			return runSend(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), f, samples)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.url, "url", "http://127.0.0.1:8080/im/callback", "callback URL, http:// or https://; a query string of its own is kept, the callback parameters appended to it, and may not name one of them (with --config, that file's public listener and path)")
+	fl.StringVar(&f.url, "url", "", "callback URL, http:// or https://; a query string of its own is kept, the callback parameters appended to it, and may not name one of them "+
+		"(default: the public listener the service would open, IMCALLBACK_LISTEN and IMCALLBACK_PATH, or with --config that file's with the environment over it, "+
+		"https:// trusting the certificate when IMCALLBACK_TLS_CERT (tls_cert) is set; unset, http://127.0.0.1:8080/im/callback)")
 	fl.StringVar(&f.appID, "appid", "", "SdkAppid to send (default: the first accepted app of --config, else of IMCALLBACK_SDKAPPID, else 1400000000)")
 	fl.StringVar(&f.token, "token", "", "callback token to sign with; --token \"\" sends unsigned (default: the app's own first token, else the first global one; from --config with the environment over it, or from IMCALLBACK_APP_<appid>_TOKENS, else IMCALLBACK_TOKENS)")
 	fl.StringVar(&f.command, "command", "", "CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
@@ -134,17 +149,70 @@ func (f *sendFlags) fromConfig(g *globalFlags, given func(flag string) bool) err
 		f.token = cfg.SigningToken(f.appID)
 	}
 	if !given("url") {
-		addr, err := localAddress("listen", cfg.Listen)
-		if err != nil {
-			return err
-		}
-		scheme := "http"
-		if cfg.TLSCert != "" {
-			scheme = "https"
-		}
-		f.url = scheme + "://" + addr + cfg.Path
+		return f.listenerURL(cfg.Listen, cfg.Path, cfg.TLSCert)
 	}
 	return nil
+}
+
+// urlFromEnv sets the callback URL of the public listener the service
+// would open with this environment: IMCALLBACK_LISTEN and IMCALLBACK_PATH,
+// https:// with IMCALLBACK_TLS_CERT. They are read and checked as the
+// service reads and checks them: trimmed, unset, empty or blank is the
+// default, and a value serve would refuse is refused with its message.
+// Like the app id and the token they are read alone: a setting the
+// service would refuse elsewhere in the environment does not stop send.
+func (f *sendFlags) urlFromEnv() error {
+	c := config.Default()
+	c.Listen, c.Path, c.TLSCert = envSetting("listen", c.Listen), envSetting("path", c.Path), envSetting("tls_cert", c.TLSCert)
+	var problems []error
+	if joined, ok := c.Validate().(interface{ Unwrap() []error }); ok {
+		for _, err := range joined.Unwrap() {
+			if fe, ok := err.(*config.FieldError); ok && (fe.Key == "listen" || fe.Key == "path") {
+				problems = append(problems, err)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("send without --url posts to the listener of the environment's settings: %w", errors.Join(problems...))
+	}
+	return f.listenerURL(c.Listen, c.Path, c.TLSCert)
+}
+
+// listenerURL sets the callback URL of a public listener bound to listen
+// that serves path, over https when certFile (the listener's certificate,
+// then trusted) is set. A wildcard host is reached on loopback.
+func (f *sendFlags) listenerURL(listen, path, certFile string) error {
+	addr, err := localAddress("listen", listen)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if certFile != "" {
+		scheme = "https"
+	}
+	f.url, f.trustCert = scheme+"://"+addr+path, certFile
+	return nil
+}
+
+// sendClient is the client that sends to a listener serving certFile's
+// certificate: it trusts that certificate beside the system's roots, keeps
+// a connection per request in flight, and, like IM, follows no redirect.
+func sendClient(certFile string, concurrency int) (*http.Client, error) {
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvName("tls_cert"), err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s: no PEM certificate in it", config.EnvName("tls_cert"), certFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = concurrency, concurrency
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }
 
 // envToken is the token the service verifies app's callbacks with, from
@@ -193,6 +261,14 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		return err
 	}
 	s := &imsend.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
+	if f.trustCert != "" {
+		client, err := sendClient(f.trustCert, min(f.concurrency, f.repeat))
+		if err != nil {
+			return err
+		}
+		defer client.CloseIdleConnections()
+		s.Client = client
+	}
 	if f.repeat == 1 {
 		if f.timeout > 0 { // 0: no timeout, as with --repeat (imsend.Load.Timeout)
 			var cancel context.CancelFunc

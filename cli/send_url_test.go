@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imcallback/imcallback/imtest"
+)
+
+// receiver is a callback endpoint that answers every request with the OK
+// envelope and reports the path of each request it took.
+func receiver(t *testing.T, tlsCert, tlsKey string) (srv *httptest.Server, port string, paths <-chan string) {
+	t.Helper()
+	got := make(chan string, 16)
+	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.Path
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`))
+	}))
+	if tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, port, got
+}
+
+// TestSendFollowsTheListenerVariables: send without --url posts to the
+// public listener the environment configures, read as serve reads it
+// (IMCALLBACK_LISTEN and IMCALLBACK_PATH trimmed, a wildcard host reached
+// on loopback, blank the default; https:// trusting IMCALLBACK_TLS_CERT's
+// certificate), not to a fixed 127.0.0.1:8080/im/callback; --url still
+// wins, and a listener or path serve would refuse is refused, named.
+func TestSendFollowsTheListenerVariables(t *testing.T) {
+	certFile, keyFile, _ := imtest.SelfSigned(t)
+	_, plainPort, plainPaths := receiver(t, "", "")
+	_, tlsPort, tlsPaths := receiver(t, certFile, keyFile)
+	_, otherPort, otherPaths := receiver(t, "", "")
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "imcallback.yaml")
+	if err := writeFile(file, "sdkappid: [1400000000]\nlisten: 127.0.0.1:"+tlsPort+"\npath: /file/cb\ntls_cert: "+certFile+"\ntls_key: "+keyFile+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		paths    <-chan string // where the request must arrive; nil: an error
+		wantPath string
+		wantErr  string // in the error when paths is nil
+	}{
+		{"loopback listener and a custom path", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + plainPort, "IMCALLBACK_PATH": "/hooks/tim"},
+			nil, plainPaths, "/hooks/tim", ""},
+		{"wildcard host, values with spaces", map[string]string{"IMCALLBACK_LISTEN": " :" + plainPort + " ", "IMCALLBACK_PATH": " /hooks/tim\t"},
+			nil, plainPaths, "/hooks/tim", ""},
+		{"blank path: the default", map[string]string{"IMCALLBACK_LISTEN": "0.0.0.0:" + plainPort, "IMCALLBACK_PATH": "  "},
+			nil, plainPaths, "/im/callback", ""},
+		{"TLS listener", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + tlsPort, "IMCALLBACK_PATH": "/secure/cb",
+			"IMCALLBACK_TLS_CERT": certFile, "IMCALLBACK_TLS_KEY": keyFile},
+			nil, tlsPaths, "/secure/cb", ""},
+		{"TLS listener, --repeat", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + tlsPort, "IMCALLBACK_PATH": "/secure/cb",
+			"IMCALLBACK_TLS_CERT": certFile, "IMCALLBACK_TLS_KEY": keyFile},
+			[]string{"--repeat", "2", "--concurrency", "2"}, tlsPaths, "/secure/cb", ""},
+		{"TLS listener of --config", nil, []string{"--config", file}, tlsPaths, "/file/cb", ""},
+		{"--url over the variables", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + plainPort, "IMCALLBACK_PATH": "/hooks/tim"},
+			[]string{"--url", "http://127.0.0.1:" + otherPort + "/given"}, otherPaths, "/given", ""},
+		{"another setting serve refuses does not matter", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + plainPort,
+			"IMCALLBACK_BODY_LIMIT": "-1"}, nil, plainPaths, "/im/callback", ""},
+		{"a path serve refuses", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + plainPort, "IMCALLBACK_PATH": "hooks"},
+			nil, nil, "", "IMCALLBACK_PATH"},
+		{"a path with a query", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + plainPort, "IMCALLBACK_PATH": "/cb?x=1"},
+			nil, nil, "", "IMCALLBACK_PATH"},
+		{"a listener without a port", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1"}, nil, nil, "", "IMCALLBACK_LISTEN"},
+		{"a certificate that is none", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + tlsPort, "IMCALLBACK_TLS_CERT": garbage},
+			nil, nil, "", "IMCALLBACK_TLS_CERT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, name := range []string{"IMCALLBACK_LISTEN", "IMCALLBACK_PATH", "IMCALLBACK_TLS_CERT", "IMCALLBACK_TLS_KEY", "IMCALLBACK_TOKENS"} {
+				t.Setenv(name, "")
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			args := append([]string{"send", "--command", "Group.CallbackAfterCreateTopic", "--sample"}, tt.args...)
+			out, err := runCLI(t, args...)
+			if tt.paths == nil {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("send: %v (output %q), want an error naming %s", err, out, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("send: %v\n%s", err, out)
+			}
+			select {
+			case got := <-tt.paths:
+				if got != tt.wantPath {
+					t.Fatalf("the request arrived at %s, want %s", got, tt.wantPath)
+				}
+			default:
+				t.Fatalf("send succeeded (output %q) but no request arrived at the listener", out)
+			}
+			for len(tt.paths) > 0 { // --repeat: the others
+				<-tt.paths
+			}
+		})
+	}
+	for name, paths := range map[string]<-chan string{"plain": plainPaths, "TLS": tlsPaths, "other": otherPaths} {
+		if n := len(paths); n > 0 {
+			t.Errorf("%d request(s) arrived at the %s listener that no case expected", n, name)
+		}
+	}
+}
