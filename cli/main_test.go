@@ -958,6 +958,48 @@ func TestASignalDuringTheStartStopsIt(t *testing.T) {
 	}
 }
 
+// TestASignalWhileServeBuildsTheServiceStopsIt: SIGTERM while serve reads
+// the configuration and builds the service (before any start hook runs)
+// killed the process, with status 143 and the start's log lines still in
+// their buffer; serve now takes it as one during the start: the service
+// stops as soon as it has started, every started part with its stop hook,
+// and serve succeeds.
+func TestASignalWhileServeBuildsTheServiceStopsIt(t *testing.T) {
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+	t.Setenv("IMCALLBACK_TOKENS", "t")
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	t.Setenv("IMCALLBACK_DELIVERY", "inline")
+	t.Setenv("IMCALLBACK_LISTEN", "127.0.0.1:0")
+	t.Setenv("IMCALLBACK_ADMIN_LISTEN", "127.0.0.1:0")
+	t.Setenv("IMCALLBACK_LOG_LEVEL", "error")
+	t.Setenv("GOGC", "100")       // serve leaves the test binary's collector alone
+	t.Setenv("GOMEMLIMIT", "off") // (tuneGC)
+	var once sync.Once
+	var started, stopped atomic.Int32
+	// The module's invoke runs as serve builds the service (when it lists
+	// the modules' sections, and again when it builds the app): the signal
+	// is sent once, before any start hook.
+	signalWhileBuilt := fx.Invoke(func(lc fx.Lifecycle) error {
+		var err error
+		once.Do(func() { err = syscall.Kill(os.Getpid(), syscall.SIGTERM) })
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { started.Add(1); return nil },
+			OnStop:  func(context.Context) error { stopped.Add(1); return nil },
+		})
+		return err
+	})
+	var out bytes.Buffer
+	root := newRootCmd(&out, &out, signalWhileBuilt)
+	root.SetArgs([]string{"serve"})
+	// serve returns only once it has taken the signal: nothing else stops it.
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("serve: %v\n%s", err, out.String())
+	}
+	if s, st := started.Load(), stopped.Load(); s != 1 || st != 1 {
+		t.Errorf("start hook ran %d time(s), stop hook %d; want each once", s, st)
+	}
+}
+
 // sighupIgnoredAtExec: the tests themselves run under nohup (or another
 // parent that ignores SIGHUP), read before any test changes the disposition.
 var sighupIgnoredAtExec = signal.Ignored(syscall.SIGHUP)

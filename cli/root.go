@@ -215,6 +215,13 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Short: "Run the callback service (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Taken before anything else: a stop signal while the
+			// configuration is read and the service built (a fraction of a
+			// second, longer on a busy host) stops it once started, as one
+			// during the start does, rather than killing the process with
+			// the start's log lines still in their buffer.
+			sig, ignoreSignals := stopSignal()
+			defer ignoreSignals()
 			cfg, _, err := g.load()
 			if err == nil {
 				err = cfg.CheckFiles()
@@ -233,7 +240,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				fx.StopTimeout(4*cfg.ShutdownTimeout+15*time.Second),
 				// JetStream recovery after a crash plus migrations can take a while.
 				fx.StartTimeout(2*time.Minute))
-			return run(cmd.Context(), app, drain.Begin, func() {
+			return runUntil(cmd.Context(), sig, ignoreSignals, app, drain.Begin, func() {
 				if log != nil {
 					_ = log.Sync()
 				}
@@ -295,12 +302,28 @@ var signalDuringStart func()
 // hook runs past its deadline, and the lines still buffered then are the
 // ones that explain it.
 func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
+	sig, ignoreSignals := stopSignal()
+	defer ignoreSignals()
+	return runUntil(ctx, sig, ignoreSignals, app, drain, flushLog)
+}
+
+// stopSignal subscribes to the stop signals: sig ends at the first one,
+// from which on a second one has its default effect (the process ends at
+// once). ignoreSignals ends the subscription.
+func stopSignal() (sig context.Context, ignoreSignals context.CancelFunc) {
+	sig, ignoreSignals = signal.NotifyContext(context.Background(), stopSignals()...)
+	context.AfterFunc(sig, ignoreSignals)
+	return sig, ignoreSignals
+}
+
+// runUntil is run with the stop signals' subscription sig (stopSignal),
+// taken by the caller, possibly before app was built: a signal that came
+// since counts as one during the start.
+func runUntil(ctx context.Context, sig context.Context, ignoreSignals context.CancelFunc, app *fx.App, drain, flushLog func()) error {
 	if err := app.Err(); err != nil {
 		return buildError(err)
 	}
 	defer flushLog()
-	sig, ignoreSignals := signal.NotifyContext(context.Background(), stopSignals()...)
-	defer ignoreSignals()
 	// The start is not cancelled by a signal: fx would roll it back with the
 	// cancelled context, which skips every stop hook. A signal during the
 	// start makes the stop follow it at once, and a second one ends the
