@@ -1,14 +1,16 @@
 // Package console is the web console of the admin listener: one page
 // (GET /) with its stylesheet and script (GET /static/…), embedded in the
 // binary, that reads the admin API from the browser: callback rates from
-// /metrics, the live list of /v1/recent, the event log, dead letters and
+// /v1/series, the live list of /v1/recent, the event log, dead letters and
 // their replay, topics, and the delivery state with pause and resume.
 //
 // Everything is plain HTML, CSS and JavaScript committed under static/:
 // no build step, nothing loaded from the network. Every answer carries a
 // strict Content-Security-Policy (no inline script or style, connections
-// to the admin listener only), and the script renders what a callback
-// carried as text only, so a hostile payload shows as characters.
+// to the admin listener only) and Cache-Control: no-cache (the files hold
+// none of the service's data; the admin API's answers are no-store), and
+// the script renders what a callback carried as text only, so a hostile
+// payload shows as characters.
 package console
 
 import (
