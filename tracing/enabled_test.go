@@ -74,7 +74,7 @@ func TestEnabledRefusesSettingsTheExporterWouldIgnore(t *testing.T) {
 			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":    "http://collector:4318/v1/traces",
 			"OTEL_EXPORTER_OTLP_TIMEOUT":            "10000",
 			"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT":     "0",
-			"OTEL_EXPORTER_OTLP_HEADERS":            "Authorization=Bearer%20" + secret + ", x-tenant = a",
+			"OTEL_EXPORTER_OTLP_HEADERS":            "Authorization=Bearer%20" + secret + ", x-tenant = a, ",
 			"OTEL_EXPORTER_OTLP_COMPRESSION":        "gzip",
 			"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "none",
 			"OTEL_EXPORTER_OTLP_INSECURE":           "False",

@@ -96,9 +96,13 @@ func endpointProblem(v string) string {
 
 // headersProblem says what is wrong with a headers setting (comma-separated
 // key=value, each value percent-encoded); "" when nothing is. It names an
-// entry by its position and its key, never by its value.
+// entry by its position and its key, never by its value. Blank entries
+// (a trailing comma) are skipped, as the exporter skips them.
 func headersProblem(v string) string {
 	for i, entry := range strings.Split(v, ",") {
+		if strings.TrimSpace(entry) == "" {
+			continue // the exporter skips an empty entry, e.g. after a trailing comma
+		}
 		key, value, ok := strings.Cut(entry, "=")
 		key = strings.TrimSpace(key)
 		switch {
