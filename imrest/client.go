@@ -46,7 +46,7 @@ var (
 type APIError struct {
 	API  string // the API called, e.g. "v4/openim/sendmsg"
 	Code int    // ErrorCode
-	Info string // ErrorInfo, the key and UserSig redacted, at most MaxInfo bytes
+	Info string // ErrorInfo, the key and UserSig redacted, cut to MaxInfo bytes plus a note of its length
 }
 
 // MaxInfo is the most of an answer's ErrorInfo an APIError keeps: IM's are
@@ -282,7 +282,7 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 		io.Copy(io.Discard, io.LimitReader(hresp.Body, 64<<10)) // lets a short body keep the connection
 		// The code and its standard text, not the answer's own reason phrase: that is the
 		// server's text (or a proxy's), which may echo the request line, UserSig included.
-		return fmt.Errorf("%w: %s answered %d %s", ErrHTTPStatus, api, hresp.StatusCode, http.StatusText(hresp.StatusCode))
+		return fmt.Errorf("%w: %s answered %s", ErrHTTPStatus, api, strings.TrimSpace(fmt.Sprintf("%d %s", hresp.StatusCode, http.StatusText(hresp.StatusCode))))
 	}
 	answer, err := io.ReadAll(io.LimitReader(hresp.Body, maxAnswer+1))
 	if err != nil {
@@ -315,8 +315,6 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 	return nil
 }
 
-// scrub removes the secret key and the UserSig from text IM sent back, in
-// case an answer (or a proxy in between) echoes the request.
 // clip cuts info to MaxInfo bytes, at a character's boundary, saying how
 // long it was.
 func clip(info string) string {
@@ -330,6 +328,8 @@ func clip(info string) string {
 	return fmt.Sprintf("%s… (%d bytes in all)", info[:cut], len(info))
 }
 
+// scrub removes the secret key and the UserSig from text IM sent back, in
+// case an answer (or a proxy in between) echoes the request.
 func (c *Client) scrub(text, sig string) string {
 	return strings.NewReplacer(c.key, redacted, sig, redacted, url.QueryEscape(sig), redacted).Replace(text)
 }
