@@ -15,6 +15,14 @@
 // one. A destroy more than the margin earlier than a live topic's creation is a
 // late destroy of the earlier topic, and leaves the live one alone.
 //
+// Each field an info change sets keeps the time it was set at, and an older
+// change leaves it alone. A create dates the fields it sets RecreateMargin
+// before its own time, so that every change of the topic wins over them,
+// however late the create arrives or is sent again, and a late change of an
+// earlier topic of the id does not: the callbacks of a topic id, applied in
+// any order, leave the topic as they do in order (a deleted topic's fields
+// aside, which may be an earlier topic's of the id).
+//
 // Topics are kept per IM app (the request's SdkAppid): one app's callbacks
 // never touch another app's topic of the same TopicId.
 //

@@ -114,34 +114,37 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger, o
 
 // SQL of the PostgreSQL store; List's statement comes from listQuery.
 const (
-	// postgresCreate inserts a topic or completes a tombstone, keeping the fields an info change
-	// already set on it; a row whose create was already received is left as it is (a repeated or
-	// late create changes nothing) unless it is renewed. A row is renewed when it was deleted
-	// before $13 (this create's time less RecreateMargin), a topic destroyed before this one was
-	// created under its id, or, live, created before $13, a topic whose destroy has not arrived
-	// (COALESCE(deleted_at, created_at) < $13): the create makes it anew, live, keeping only the
-	// fields an info change newer than $13 set (of $13 itself: the greater value, as two changes
-	// of one time), and dates the fields it sets with $13. A change that reached the service less
-	// than the margin before the create is the new topic's (the two swapped on the way, as for a
-	// first create, whose fields every change overwrites), whichever arrives first; a late change
-	// of the earlier topic, older, leaves them alone. SET reads the row as it was.
+	// postgresCreate inserts a topic or completes a tombstone; a row whose create was already
+	// received is left as it is (a repeated or late create changes nothing) unless it is renewed.
+	// A row is renewed when it was deleted before $13 (this create's time less RecreateMargin), a
+	// topic destroyed before this one was created under its id, or, live, created before $13, a
+	// topic whose destroy has not arrived (COALESCE(deleted_at, created_at) < $13): the create
+	// makes it anew, live. Whether it inserts, completes or renews, the create sets the fields an
+	// info change sets as a change dated $13 would: each one a change newer than $13 set is kept
+	// (of $13 itself: the greater value, as two changes of one time), the others take the
+	// create's value and the date $13 (a NULL date, of a row only a destroy wrote or one stored
+	// before creates dated their fields, is older than any). A change that reached the service
+	// less than the margin before the create is its topic's (the two swapped on the way), and
+	// every later one is, whichever arrives first; a late change of an earlier topic of the id,
+	// older, leaves them alone. SET reads the row as it was.
 	postgresCreate = `
-INSERT INTO topics (` + topicColumns + `, create_received)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, NULL, true)
+INSERT INTO topics (` + topicColumns + `, create_received,
+    name_changed_at, introduction_changed_at, notification_changed_at, face_url_changed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, NULL, true, $13, $13, $13, $13)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     group_id = EXCLUDED.group_id,
-    name = CASE WHEN topics.name_changed_at IS NULL OR (COALESCE(topics.deleted_at, topics.created_at) < $13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < $13 OR (topics.name_changed_at = $13 AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C"))) THEN EXCLUDED.name ELSE topics.name END,
-    name_changed_at = CASE WHEN (COALESCE(topics.deleted_at, topics.created_at) < $13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < $13 OR (topics.name_changed_at = $13 AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C"))) THEN $13 ELSE topics.name_changed_at END,
+    name = CASE WHEN topics.name_changed_at IS NULL OR topics.name_changed_at < $13 OR (topics.name_changed_at = $13 AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C") THEN EXCLUDED.name ELSE topics.name END,
+    name_changed_at = CASE WHEN topics.name_changed_at IS NULL OR topics.name_changed_at < $13 OR (topics.name_changed_at = $13 AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C") THEN $13 ELSE topics.name_changed_at END,
     owner_account = EXCLUDED.owner_account,
     operator_account = EXCLUDED.operator_account,
     group_type = EXCLUDED.group_type,
     custom_data = EXCLUDED.custom_data,
-    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR (COALESCE(topics.deleted_at, topics.created_at) < $13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < $13 OR (topics.introduction_changed_at = $13 AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C"))) THEN EXCLUDED.introduction ELSE topics.introduction END,
-    introduction_changed_at = CASE WHEN (COALESCE(topics.deleted_at, topics.created_at) < $13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < $13 OR (topics.introduction_changed_at = $13 AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C"))) THEN $13 ELSE topics.introduction_changed_at END,
-    notification = CASE WHEN topics.notification_changed_at IS NULL OR (COALESCE(topics.deleted_at, topics.created_at) < $13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < $13 OR (topics.notification_changed_at = $13 AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C"))) THEN EXCLUDED.notification ELSE topics.notification END,
-    notification_changed_at = CASE WHEN (COALESCE(topics.deleted_at, topics.created_at) < $13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < $13 OR (topics.notification_changed_at = $13 AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C"))) THEN $13 ELSE topics.notification_changed_at END,
-    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR (COALESCE(topics.deleted_at, topics.created_at) < $13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C"))) THEN EXCLUDED.face_url ELSE topics.face_url END,
-    face_url_changed_at = CASE WHEN (COALESCE(topics.deleted_at, topics.created_at) < $13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C"))) THEN $13 ELSE topics.face_url_changed_at END,
+    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < $13 OR (topics.introduction_changed_at = $13 AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C") THEN EXCLUDED.introduction ELSE topics.introduction END,
+    introduction_changed_at = CASE WHEN topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < $13 OR (topics.introduction_changed_at = $13 AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C") THEN $13 ELSE topics.introduction_changed_at END,
+    notification = CASE WHEN topics.notification_changed_at IS NULL OR topics.notification_changed_at < $13 OR (topics.notification_changed_at = $13 AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C") THEN EXCLUDED.notification ELSE topics.notification END,
+    notification_changed_at = CASE WHEN topics.notification_changed_at IS NULL OR topics.notification_changed_at < $13 OR (topics.notification_changed_at = $13 AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C") THEN $13 ELSE topics.notification_changed_at END,
+    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C") THEN EXCLUDED.face_url ELSE topics.face_url END,
+    face_url_changed_at = CASE WHEN topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C") THEN $13 ELSE topics.face_url_changed_at END,
     created_at = EXCLUDED.created_at,
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at),
     deleted_at = CASE WHEN topics.deleted_at < $13 THEN NULL ELSE topics.deleted_at END,

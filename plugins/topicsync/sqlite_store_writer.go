@@ -32,34 +32,37 @@ const (
 // writerSQL is each writer statement's SQL. Parsing it again on every write cost about half of
 // the writer's CPU in BenchmarkSQLiteCreateParallel, hence the preparing.
 var writerSQL = [stmtCount]string{
-	// Inserts a topic or completes a tombstone, keeping the fields an info change
-	// already set on it; a row whose create was already received is left as it is (a repeated or
-	// late create changes nothing) unless it is renewed. A row is renewed when it was deleted
-	// before ?13 (this create's time less RecreateMargin), a topic destroyed before this one was
-	// created under its id, or, live, created before ?13, a topic whose destroy has not arrived
-	// (COALESCE(deleted_at, created_at) < ?13): the create makes it anew, live, keeping only the
-	// fields an info change newer than ?13 set (of ?13 itself: the greater value, as two changes
-	// of one time), and dates the fields it sets with ?13. A change that reached the service less
-	// than the margin before the create is the new topic's (the two swapped on the way, as for a
-	// first create, whose fields every change overwrites), whichever arrives first; a late change
-	// of the earlier topic, older, leaves them alone. SET reads the row as it was.
+	// Inserts a topic or completes a tombstone; a row whose create was already received is left
+	// as it is (a repeated or late create changes nothing) unless it is renewed. A row is renewed
+	// when it was deleted before ?13 (this create's time less RecreateMargin), a topic destroyed
+	// before this one was created under its id, or, live, created before ?13, a topic whose
+	// destroy has not arrived (COALESCE(deleted_at, created_at) < ?13): the create makes it anew,
+	// live. Whether it inserts, completes or renews, the create sets the fields an info change
+	// sets as a change dated ?13 would: each one a change newer than ?13 set is kept (of ?13
+	// itself: the greater value, as two changes of one time), the others take the create's value
+	// and the date ?13 (a NULL date, of a row only a destroy wrote or one stored before creates
+	// dated their fields, is older than any). A change that reached the service less than the
+	// margin before the create is its topic's (the two swapped on the way), and every later one
+	// is, whichever arrives first; a late change of an earlier topic of the id, older, leaves
+	// them alone. SET reads the row as it was.
 	stmtCreate: `
-INSERT INTO topics (` + topicColumns + `, create_received)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, NULL, 1)
+INSERT INTO topics (` + topicColumns + `, create_received,
+    name_changed_at, introduction_changed_at, notification_changed_at, face_url_changed_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, NULL, 1, ?13, ?13, ?13, ?13)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     group_id = excluded.group_id,
-    name = CASE WHEN topics.name_changed_at IS NULL OR (COALESCE(topics.deleted_at, topics.created_at) < ?13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name))) THEN excluded.name ELSE topics.name END,
-    name_changed_at = CASE WHEN (COALESCE(topics.deleted_at, topics.created_at) < ?13 AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name))) THEN ?13 ELSE topics.name_changed_at END,
+    name = CASE WHEN topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name) THEN excluded.name ELSE topics.name END,
+    name_changed_at = CASE WHEN topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name) THEN ?13 ELSE topics.name_changed_at END,
     owner_account = excluded.owner_account,
     operator_account = excluded.operator_account,
     group_type = excluded.group_type,
     custom_data = excluded.custom_data,
-    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR (COALESCE(topics.deleted_at, topics.created_at) < ?13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction))) THEN excluded.introduction ELSE topics.introduction END,
-    introduction_changed_at = CASE WHEN (COALESCE(topics.deleted_at, topics.created_at) < ?13 AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction))) THEN ?13 ELSE topics.introduction_changed_at END,
-    notification = CASE WHEN topics.notification_changed_at IS NULL OR (COALESCE(topics.deleted_at, topics.created_at) < ?13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification))) THEN excluded.notification ELSE topics.notification END,
-    notification_changed_at = CASE WHEN (COALESCE(topics.deleted_at, topics.created_at) < ?13 AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification))) THEN ?13 ELSE topics.notification_changed_at END,
-    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR (COALESCE(topics.deleted_at, topics.created_at) < ?13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url))) THEN excluded.face_url ELSE topics.face_url END,
-    face_url_changed_at = CASE WHEN (COALESCE(topics.deleted_at, topics.created_at) < ?13 AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url))) THEN ?13 ELSE topics.face_url_changed_at END,
+    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction) THEN excluded.introduction ELSE topics.introduction END,
+    introduction_changed_at = CASE WHEN topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction) THEN ?13 ELSE topics.introduction_changed_at END,
+    notification = CASE WHEN topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification) THEN excluded.notification ELSE topics.notification END,
+    notification_changed_at = CASE WHEN topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification) THEN ?13 ELSE topics.notification_changed_at END,
+    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url) THEN excluded.face_url ELSE topics.face_url END,
+    face_url_changed_at = CASE WHEN topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url) THEN ?13 ELSE topics.face_url_changed_at END,
     created_at = excluded.created_at,
     updated_at = max(topics.updated_at, excluded.updated_at),
     deleted_at = CASE WHEN topics.deleted_at < ?13 THEN NULL ELSE topics.deleted_at END,

@@ -152,14 +152,17 @@ var ErrClosed = errors.New("topic: store closed")
 type Store interface {
 	// Create stores a topic from an AfterCreateTopic event received at t.CreatedAt. Idempotent:
 	// the same create twice leaves one row with the same content (a repeated create changes
-	// nothing). If the topic already exists only as a tombstone written by Destroy (destroy
-	// arrived before create), Create fills in the fields but the row STAYS deleted.
+	// nothing). The fields an info change also sets (name, introduction, notification, face URL)
+	// are dated as a change of t.CreatedAt less RecreateMargin would be: an info change later
+	// than that wins over them, whether it arrives before or after the create (two callbacks
+	// close together can be dated in the other order), and an older one (a late change of an
+	// earlier topic of the id) leaves them alone, in either order; so the callbacks of a topic id,
+	// applied in any order, leave a live topic as applied in order. If the topic already exists
+	// only as a tombstone written by Destroy (destroy arrived before create), Create fills in the
+	// fields (those fields as dated) but the row STAYS deleted.
 	// A create later than a deleted topic's deleted_at by more than RecreateMargin is a new topic
 	// of the same id: the row becomes live again with the create's fields and created_at, keeping
-	// the fields an info change later than the create less RecreateMargin set, whether it arrives
-	// before or after the create (two callbacks close together can be dated in the other order;
-	// a first create's fields likewise yield to every change); an info change older than that (a
-	// late change of the destroyed topic) leaves its fields alone, in either order. A create
+	// the fields an info change later than the create less RecreateMargin set, as above. A create
 	// within the margin, or earlier, is a late create of the deleted topic, as above.
 	// A create later than a live topic's created_at by more than RecreateMargin is a new topic of
 	// the id too, whose predecessor's destroy was lost or has not arrived yet: it takes the row
@@ -268,7 +271,8 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *zap.Logger, opts .
 }
 
 // topicColumns are a topic row's columns in the order scanTopic reads them; Create's INSERT
-// writes them in this order too, followed by create_received.
+// writes them in this order too, followed by create_received and the dates of the four fields an
+// info change sets.
 const topicColumns = `sdk_app_id, topic_id, group_id, name, owner_account, operator_account, group_type,
     custom_data, introduction, notification, face_url, created_at, updated_at, deleted_at`
 
@@ -277,7 +281,8 @@ const topicColumns = `sdk_app_id, topic_id, group_id, name, owner_account, opera
 // open. The store wraps its errors; it reports a missing row as ErrNotFound.
 type backend interface {
 	// create upserts t with its encoded custom data; created is both created_at and updated_at.
-	// A row deleted before deletedBefore (created less RecreateMargin) is created again.
+	// A row deleted before deletedBefore (created less RecreateMargin) is created again. The
+	// fields an info change sets are dated deletedBefore, as a change of that time.
 	create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error
 	// destroy marks ids (at least one, no repeats, none empty) deleted, in one transaction; a
 	// live row created after createdAfter (at plus RecreateMargin) is left alone, and a row
