@@ -2019,6 +2019,206 @@ func TestMigrationKeepsRowsOfThePreviousSchema(t *testing.T) {
 	}
 }
 
+// TestMigrationDatesTheFieldsOfEarlierCreates builds a database at the
+// schema before creates dated the fields they set, stores rows there as
+// that version did (a create's fields with no date), then opens it with the
+// store. The rows load as they were, and behave as rows this version
+// stored: the fields a create set are dated its creation less
+// RecreateMargin, so a change of an earlier topic of the id, older, leaves
+// them alone, a later one (or one dated within the margin before) sets
+// them, and the create sent again changes nothing. A row only a destroy
+// wrote keeps undated fields, which its create fills in.
+func TestMigrationDatesTheFieldsOfEarlierCreates(t *testing.T) {
+	tests := []struct {
+		name        string
+		driver, dir string
+		dialect     goose.Dialect
+		oldVersion  int64
+		dsn         func(t *testing.T) string
+		insert      []string
+		open        func(ctx context.Context, dsn string) (topicsync.Store, error)
+	}{
+		{
+			name: "sqlite", driver: "sqlite", dir: "migrations/sqlite", dialect: goose.DialectSQLite3, oldVersion: 4,
+			dsn: func(t *testing.T) string { return filepath.Join(t.TempDir(), "topics.db") },
+			insert: []string{
+				`INSERT INTO topics (sdk_app_id, topic_id, group_id, name, introduction, notification, face_url, custom_data,
+					created_at, updated_at, create_received, name_changed_at)
+				VALUES ('1400000001', '@TGS#_old@TOPIC#_live', '@TGS#_old', 'renamed', 'old intro', 'old notice', 'old face',
+					'[{"key":"k","value":"v"}]', '2024-11-26T10:00:20.123456Z', '2024-11-26T10:00:25.123456Z', 1,
+					'2024-11-26T10:00:25.123456Z')`,
+				`INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
+				VALUES ('1400000001', '@TGS#_old@TOPIC#_gone', '@TGS#_old', '2024-11-26T10:00:30.123456Z',
+					'2024-11-26T10:00:30.123456Z', '2024-11-26T10:00:30.123456Z', 0)`,
+				// Created in the year 1's first ten seconds: its date is the first instant the stores hold.
+				`INSERT INTO topics (sdk_app_id, topic_id, group_id, name, created_at, updated_at, create_received)
+				VALUES ('1400000001', '@TGS#_old@TOPIC#_early', '@TGS#_old', 'early', '0001-01-01T00:00:03.000000Z',
+					'0001-01-01T00:00:03.000000Z', 1)`,
+			},
+			open: func(ctx context.Context, dsn string) (topicsync.Store, error) {
+				return topicsync.OpenSQLite(ctx, dsn, zap.NewNop())
+			},
+		},
+		{
+			name: "postgres", driver: "pgx", dir: "migrations/postgres", dialect: goose.DialectPostgres, oldVersion: 3,
+			dsn: postgresSchemaDSN,
+			insert: []string{
+				`INSERT INTO topics (sdk_app_id, topic_id, group_id, name, introduction, notification, face_url, custom_data,
+					created_at, updated_at, create_received, name_changed_at)
+				VALUES ('1400000001', '@TGS#_old@TOPIC#_live', '@TGS#_old', 'renamed', 'old intro', 'old notice', 'old face',
+					'[{"key":"k","value":"v"}]', '2024-11-26T10:00:20.123456Z', '2024-11-26T10:00:25.123456Z', true,
+					'2024-11-26T10:00:25.123456Z')`,
+				`INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
+				VALUES ('1400000001', '@TGS#_old@TOPIC#_gone', '@TGS#_old', '2024-11-26T10:00:30.123456Z',
+					'2024-11-26T10:00:30.123456Z', '2024-11-26T10:00:30.123456Z', false)`,
+				`INSERT INTO topics (sdk_app_id, topic_id, group_id, name, created_at, updated_at, create_received)
+				VALUES ('1400000001', '@TGS#_old@TOPIC#_early', '@TGS#_old', 'early', '0001-01-01T00:00:03.000000Z',
+					'0001-01-01T00:00:03.000000Z', true)`,
+			},
+			open: func(ctx context.Context, dsn string) (topicsync.Store, error) {
+				return topicsync.OpenPostgres(ctx, dsn, zap.NewNop())
+			},
+		},
+	}
+	const (
+		live  = "@TGS#_old@TOPIC#_live"
+		gone  = "@TGS#_old@TOPIC#_gone"
+		early = "@TGS#_old@TOPIC#_early"
+	)
+	m := topicsync.RecreateMargin
+	yearOne := time.Date(1, 1, 1, 0, 0, 3, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			dsn := tt.dsn(t)
+			db, err := sql.Open(tt.driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			provider, err := goose.NewProvider(tt.dialect, db, os.DirFS(tt.dir),
+				goose.WithTableName("topic_goose_db_version"), goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := provider.UpTo(ctx, tt.oldVersion); err != nil {
+				t.Fatalf("migrate to the previous schema (version %d): %v", tt.oldVersion, err)
+			}
+			for _, insert := range tt.insert {
+				if _, err := db.ExecContext(ctx, insert); err != nil {
+					t.Fatalf("insert a row of the previous schema: %v", err)
+				}
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			s, err := tt.open(ctx, dsn)
+			if err != nil {
+				t.Fatalf("open the previous schema's database: %v", err)
+			}
+			t.Cleanup(func() { closeStore(t, s) })
+			want := topicsync.Topic{
+				SdkAppID: testApp, TopicID: live, GroupID: "@TGS#_old", Name: "renamed", Introduction: "old intro",
+				Notification: "old notice", FaceURL: "old face", CustomData: fields("k", "v"), CreatedAt: at(20), UpdatedAt: at(25),
+			}
+			checkTopic(t, mustGet(t, s, live), want)
+			if got := mustGet(t, s, early); got.Name != "early" || !got.CreatedAt.Equal(yearOne) {
+				t.Errorf("the year 1's topic = %+v, want it as stored", got)
+			}
+			// The dates the migration gave, as the database holds them.
+			db, err = sql.Open(tt.driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			// dated is how the check below shows a date: NULL for none.
+			dated := func(when *time.Time) string {
+				if when == nil {
+					return "NULL"
+				}
+				return when.UTC().Format(time.RFC3339Nano)
+			}
+			first := ptr(yearOne.Add(-3 * time.Second)) // the first instant the stores hold
+			for id, want := range map[string][4]*time.Time{
+				live:  {ptr(at(25)), ptr(at(20).Add(-m)), ptr(at(20).Add(-m)), ptr(at(20).Add(-m))}, // the name a change set keeps its date
+				early: {first, first, first, first},
+				gone:  {nil, nil, nil, nil},
+			} {
+				var got [4]sql.Null[any]
+				err := db.QueryRowContext(ctx, `SELECT name_changed_at, introduction_changed_at, notification_changed_at, face_url_changed_at
+					FROM topics WHERE topic_id = $1`, id).Scan(&got[0], &got[1], &got[2], &got[3])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, g := range got {
+					var when *time.Time
+					switch v := g.V.(type) {
+					case nil:
+					case time.Time:
+						when = &v
+					case string:
+						parsed, err := time.Parse("2006-01-02T15:04:05.000000Z", v)
+						if err != nil {
+							t.Fatalf("%s: field %d dated %q: %v", id, i, v, err)
+						}
+						when = &parsed
+					default:
+						t.Fatalf("%s: field %d dated %T %v", id, i, v, v)
+					}
+					if dated(when) != dated(want[i]) {
+						t.Errorf("%s: field %d dated %s, want %s", id, i, dated(when), dated(want[i]))
+					}
+				}
+			}
+
+			change := func(id string, c topicsync.InfoChange) {
+				t.Helper()
+				c.SdkAppID, c.TopicID, c.GroupID = testApp, id, "@TGS#_old"
+				if err := s.ApplyInfoChange(ctx, c); err != nil {
+					t.Fatalf("ApplyInfoChange(%q): %v", id, err)
+				}
+			}
+			// A change of an earlier topic of the id, delivered late: older than the create's fields.
+			change(live, topicsync.InfoChange{Introduction: ptr("an earlier topic's"), Name: ptr("an earlier topic's"),
+				At: at(20).Add(-m - time.Microsecond)})
+			// Two callbacks close together can be dated in the other order: a change dated within
+			// the margin before the create is the topic's own.
+			change(live, topicsync.InfoChange{Notification: ptr("changed at once"), At: at(20).Add(-m + time.Microsecond)})
+			change(live, topicsync.InfoChange{FaceURL: ptr("changed since"), At: at(21)})
+			// The create sent again changes nothing.
+			mustCreate(t, s, topicsync.Topic{SdkAppID: testApp, TopicID: live, GroupID: "@TGS#_old", Name: "resent",
+				Introduction: "resent", Notification: "resent", FaceURL: "resent", CreatedAt: at(20)})
+			want.Notification, want.FaceURL = "changed at once", "changed since"
+			checkTopic(t, mustGet(t, s, live), want)
+
+			// The row only a destroy wrote takes its create's fields, and stays deleted; a
+			// change older than that create then leaves them alone.
+			mustCreate(t, s, topicsync.Topic{SdkAppID: testApp, TopicID: gone, GroupID: "@TGS#_old", Name: "late create",
+				Introduction: "late intro", CreatedAt: at(29)})
+			change(gone, topicsync.InfoChange{Name: ptr("an earlier topic's"), At: at(29).Add(-m - time.Microsecond)})
+			got := mustGet(t, s, gone)
+			if got.Name != "late create" || got.Introduction != "late intro" || got.DeletedAt == nil {
+				t.Errorf("the destroyed topic = %+v, want its create's name and introduction, still deleted", got)
+			}
+
+			// The down migration leaves the rows as they are, for the previous version to read.
+			closeStore(t, s)
+			provider, err = goose.NewProvider(tt.dialect, db, os.DirFS(tt.dir),
+				goose.WithTableName("topic_goose_db_version"), goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := provider.DownTo(ctx, tt.oldVersion); err != nil {
+				t.Fatalf("migrate down to version %d: %v", tt.oldVersion, err)
+			}
+			var name string
+			if err := db.QueryRowContext(ctx, `SELECT name FROM topics WHERE topic_id = $1`, live).Scan(&name); err != nil || name != "renamed" {
+				t.Errorf("after the down migration the topic's name = %q, %v; want it as it was", name, err)
+			}
+		})
+	}
+}
+
 func testAdoptUnkeyed(t *testing.T, s topicsync.Store) {
 	ctx := t.Context()
 	l1 := inApp(newTopic("@TGS#_g", "l1", at(1)), topicsync.LegacyAppID)
