@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
 )
 
@@ -621,4 +622,101 @@ func TestInterruptedLastDeliveryIsDeadLetteredWithoutRunningAgain(t *testing.T) 
 		t.Errorf("handler ran %d times, want 1 (MaxDeliveries)", n)
 	}
 	eventually(t, 10*time.Second, "the work consumer empty", func() bool { return pending(t, second) == 0 })
+}
+
+// TestAttemptCutShortByTheServiceIsNotCounted: a handler cut short by the
+// service's own stop (here a Pause whose shutdown timeout runs out) is
+// counted with outcome interrupted, not as a failed attempt or a retry,
+// and the same process does not count it toward the dead-letter limit:
+// with MaxDeliveries 1 the event runs again once resumed, instead of being
+// dead-lettered as past its limit. A handler that fails by its own
+// deadline while nothing stops is a failed attempt as before.
+func TestAttemptCutShortByTheServiceIsNotCounted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.Workers = 1 // no pull request waits while the handler runs: the nak comes back to the resumed workers
+		o.MaxDeliveries = 1
+		o.ShutdownTimeout = 50 * time.Millisecond
+		rec := newRecorder()
+		rec.set(time.Minute, nil) // returns when its context ends: the stop's cancel, long before its deadline
+		s := start(t, o, dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "cut"))
+		select {
+		case <-rec.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler never ran")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Pause(ctx); err != nil { // its wait runs out: the handler is cancelled and returns
+			t.Fatalf("pause: %v", err)
+		}
+		processed := func(outcome string) float64 {
+			return metric(t, s.reg, "imcallback_delivery_processed_total", "command", testCommand, "outcome", outcome)
+		}
+		eventually(t, 10*time.Second, "the run counted as interrupted", func() bool { return processed("interrupted") == 1 })
+		rec.set(0, nil)
+		if err := s.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the event applied after the resume", func() bool { return rec.appliedCount("cut") == 1 })
+		eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, s) == 0 })
+		if dead := deadLetters(t, events(t, s)); len(dead) != 0 {
+			t.Errorf("dead-lettered: %+v", dead)
+		}
+		for _, c := range []struct {
+			name   string
+			labels []string
+			want   float64
+		}{
+			{"imcallback_delivery_processed_total", []string{"command", testCommand, "outcome", "interrupted"}, 1},
+			{"imcallback_delivery_processed_total", []string{"command", testCommand, "outcome", "ok"}, 1},
+			{"imcallback_delivery_processed_total", []string{"command", testCommand, "outcome", "error"}, 0},
+			{"imcallback_delivery_retries_total", []string{"command", testCommand}, 0},
+			{"imcallback_delivery_dead_letters_total", []string{"command", testCommand}, 0},
+		} {
+			if n := metric(t, s.reg, c.name, c.labels...); n != c.want {
+				t.Errorf("%s%v = %v, want %v", c.name, c.labels, n, c.want)
+			}
+		}
+		if n := len(rec.callTimes("cut")); n != 2 {
+			t.Errorf("handler ran %d times, want 2 (the interrupted run and the attempt)", n)
+		}
+	})
+}
+
+// TestHandlerDeadlineIsAFailedAttempt: a handler whose own deadline passed
+// fails an attempt (outcome error) even when the service's stop comes
+// before it returns: only a run the stop cut short is interrupted.
+func TestHandlerDeadlineIsAFailedAttempt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		o.HandlerTimeout = 100 * time.Millisecond
+		o.ShutdownTimeout = 50 * time.Millisecond
+		late := make(chan struct{}, 1)
+		release := make(chan struct{})
+		s := start(t, o, dispatcherOf(t, func(ctx context.Context, _ *dispatcher.Event[thing]) error {
+			<-ctx.Done() // its deadline
+			late <- struct{}{}
+			<-release // then the stop comes, before it returns
+			return ctx.Err()
+		}))
+		accept(t, s, request(testCommand, "late"))
+		select {
+		case <-late:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler never reached its deadline")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Pause(ctx) // gives up on the handler, which ignores its context: its workers' context is cancelled by now
+		close(release)
+		eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, events(t, s))) == 1 })
+		for outcome, want := range map[string]float64{"error": 1, "interrupted": 0} {
+			if n := metric(t, s.reg, "imcallback_delivery_processed_total", "command", testCommand, "outcome", outcome); n != want {
+				t.Errorf("processed_total{outcome=%q} = %v, want %v", outcome, n, want)
+			}
+		}
+	})
 }

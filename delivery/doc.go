@@ -34,9 +34,12 @@
 //  4. success → Ack; dispatcher.ErrNoHandler → Ack, counted as no_handler;
 //     an error wrapping dispatcher.ErrDecode, ErrUnroutable or ErrPermanent
 //     → dead letter at once, then Term (retrying cannot help);
-//  5. a handler cut short because the shutdown timeout passed → Nak at once,
-//     so another replica (or the next start) takes it; a failure within the
-//     shutdown's graceful window is handled as 6 and 7;
+//  5. a handler cut short because the shutdown timeout passed (the
+//     service's own stop, not the handler's deadline) → Nak at once, so
+//     another replica (or the next start) takes it, counted with outcome
+//     interrupted and not as an attempt when this process delivers it again
+//     (after a Pause, or a restart of the embedded server); a failure within
+//     the shutdown's graceful window is handled as 6 and 7;
 //  6. failure on the last allowed delivery → dead letter, then Term;
 //  7. other failures → Nak with the Backoff delay of that delivery.
 //

@@ -20,8 +20,10 @@ var ErrUnknownCommand = errors.New("delivery: not an after-command of this servi
 // event of a paused command is still delivered to them; they give it back
 // at once (a delayed nak) without running the handler, and count the
 // deliveries spent so, which do not count as attempts: a held event gets
-// its MaxDeliveries attempts once resumed. The counts live in memory; a
-// restart of the process ends every pause (see docs/reliability.md).
+// its MaxDeliveries attempts once resumed. A delivery whose handler the
+// service's own stop cut short (a Pause, a restart of the embedded server)
+// is counted so too. The counts live in memory; a restart of the process
+// ends every pause and forgets them (see docs/reliability.md).
 //
 // It also keeps, in memory like the counts, the last attempt's error of an
 // event whose dead letter could not be stored, so that the next delivery
@@ -55,11 +57,24 @@ func (h *holds) hold(command string, seq uint64) bool {
 	if !h.paused[command] {
 		return false
 	}
+	h.givenBackLocked(seq)
+	return true
+}
+
+// giveBack counts one more delivery of seq given back without an attempt:
+// one its handler ran in but the service's own stop cut short.
+func (h *holds) giveBack(seq uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.givenBackLocked(seq)
+}
+
+// givenBackLocked counts one more delivery of seq given back. Callers hold h.mu.
+func (h *holds) givenBackLocked(seq uint64) {
 	if h.deferred == nil {
 		h.deferred = map[uint64]uint64{}
 	}
 	h.deferred[seq]++
-	return true
 }
 
 // spent is how many deliveries of seq were given back while its command
@@ -199,7 +214,8 @@ func (s *Service) commandPaused(command string) bool {
 }
 
 // attempts is md with NumDelivered counting the handler's attempts only:
-// the deliveries given back while the command was paused are left out.
+// the deliveries given back while the command was paused, and those whose
+// handler this process's stop cut short, are left out.
 func (s *Service) attempts(md *jetstream.MsgMetadata) *jetstream.MsgMetadata {
 	n := s.holds.spent(md.Sequence.Stream)
 	if n == 0 || n >= md.NumDelivered {

@@ -262,6 +262,17 @@ func dispatcherFor(t testing.TB, r *recorder, also ...string) *dispatcher.Dispat
 	return d
 }
 
+// dispatcherOf is the real dispatcher with h as testCommand's handler.
+func dispatcherOf(t testing.TB, h func(context.Context, *dispatcher.Event[thing]) error) *dispatcher.Dispatcher {
+	t.Helper()
+	d, err := dispatcher.New([]dispatcher.Command{dispatcher.After(testCommand, h)}, dispatcher.Options{BeforeTimeout: time.Second},
+		zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // request is a verified after-callback for id.
 func request(command, id string) *dispatcher.Request {
 	return &dispatcher.Request{

@@ -14,6 +14,9 @@ const (
 	outcomeError       = "error"
 	outcomeNoHandler   = "no_handler"
 	outcomeUndecodable = "undecodable"
+	// outcomeInterrupted is a run cut short by the service's own stop (its
+	// shutdown timeout ran out): not a failed attempt.
+	outcomeInterrupted = "interrupted"
 )
 
 // deliveryMetrics are the metrics of durable delivery.
@@ -40,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, pending, dead func() float64) (*deliv
 		}, []string{"command"}),
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_delivery_processed_total",
-			Help: "Handler runs of stored events, by command and outcome (ok, error, no_handler, undecodable).",
+			Help: "Handler runs of stored events, by command and outcome (ok, error, no_handler, undecodable, interrupted).",
 		}, []string{"command", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_delivery_retries_total",

@@ -849,7 +849,7 @@ func (s *Service) setCommands(commands []string) {
 		m.duplicates.WithLabelValues(c)
 		m.retries.WithLabelValues(c)
 		m.dead.WithLabelValues(c)
-		for _, o := range []string{outcomeOK, outcomeError, outcomeNoHandler, outcomeUndecodable} {
+		for _, o := range []string{outcomeOK, outcomeError, outcomeNoHandler, outcomeUndecodable, outcomeInterrupted} {
 			m.processed.WithLabelValues(c, o)
 		}
 	}

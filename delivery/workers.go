@@ -466,6 +466,9 @@ func (w *workers) handle(msg jetstream.Msg) {
 	overrun := w.keepWhileRunning(msg, req.Command, md.Sequence.Stream)
 	err = w.p.Process(hctx, req)
 	overrun()
+	// Cut short by this process's stop (its shutdown timeout ran out), not
+	// by the handler's own deadline, which passed first if it did.
+	interrupted := w.handlerCtx.Err() != nil && !errors.Is(hctx.Err(), context.DeadlineExceeded)
 	cancel()
 	if span != nil {
 		tracing.Fail(span, err)
@@ -498,10 +501,14 @@ func (w *workers) handle(msg jetstream.Msg) {
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeNoHandler).Inc()
 		w.log.Warn("stored event has no after-handler; acknowledged", fields()...)
 		w.ack(msg)
-	case w.handlerCtx.Err() != nil:
-		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
-		w.s.metrics.retries.WithLabelValues(req.Command).Inc()
-		w.log.Warn("handler cut short by shutdown; redelivering", fields(zap.Error(err))...)
+	case interrupted:
+		// Not a failed attempt: the stop cut it short. The delivery is
+		// counted as given back, as a paused command's are, so that its
+		// next delivery in this process (after a Pause and Resume, or a
+		// restart of the embedded server) still has this attempt to make.
+		w.s.metrics.processed.WithLabelValues(req.Command, outcomeInterrupted).Inc()
+		w.s.holds.giveBack(md.Sequence.Stream)
+		w.log.Warn("handler cut short by shutdown; redelivering, not counted as an attempt", fields(zap.Error(err))...)
 		w.nak(msg, 0)
 	case md.NumDelivered >= uint64(w.opts.MaxDeliveries):
 		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
