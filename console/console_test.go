@@ -754,6 +754,65 @@ func TestDeadLettersListIsCut(t *testing.T) {
 	}
 }
 
+// TestDeadLetterReplayedTwice: Replay of a dead letter that another replay
+// took already (a second operator; the list on this page not refreshed
+// yet) says so, and does not run the event again. The page's list is held
+// as it was: its refreshes never answer.
+func TestDeadLetterReplayedTwice(t *testing.T) {
+	var fixed atomic.Bool
+	var succeeded atomic.Int64
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module, fixableHandler(&fixed, &succeeded))
+	send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "twice"}))
+	seq := waitDeadLetters(t, s, 1)[0]
+
+	b := newBrowser(t)
+	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
+	row := fmt.Sprintf(`#dead-rows tr[data-seq="%d"]`, seq)
+	b.waitFor(t, "the dead letter", fmt.Sprintf(`document.querySelector(%s) !== null`, js(row)))
+	eval[bool](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.fetch = (url, opts) => String(url).startsWith('v1/dead-letters') ? new Promise(() => {}) : fetch0(url, opts);
+		return true;
+	})()`)
+
+	fixed.Store(true)
+	resp, err := http.Post(s.AdminURL+"/v1/events/replay", "application/json", strings.NewReader(fmt.Sprintf(`{"dead":true,"seqs":[%d]}`, seq)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"replayed":1`) {
+		t.Fatalf("the other operator's replay: %d %s", resp.StatusCode, body)
+	}
+	deadline := time.Now().Add(pageWait)
+	for succeeded.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the other operator's replay did not run the handler")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	b.do(t, "replay it again", chromedp.Click(chromedp.CSS(row+" button.replay")))
+	b.waitFor(t, "the note of a dead letter replayed already",
+		fmt.Sprintf(`document.querySelector(%s).textContent.includes('already replayed (not run again)')`, js(row)))
+	var events struct {
+		Events []struct {
+			ReplayOf string `json:"replay_of"`
+		} `json:"events"`
+	}
+	s.GetJSON(t, "/v1/events", http.StatusOK, &events)
+	copies := 0
+	for _, ev := range events.Events {
+		if ev.ReplayOf != "" {
+			copies++
+		}
+	}
+	if copies != 1 || succeeded.Load() != 1 {
+		t.Errorf("%d copies of the event, the handler ran %d times; want 1 and 1", copies, succeeded.Load())
+	}
+}
+
 // TestPauseSaysTheStatusWasNotRead: a pause or resume that happened but
 // whose answer carries status_error (the delivery status could not be read
 // just then) tells the user so, for all delivery and for one command. The

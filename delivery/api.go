@@ -497,7 +497,9 @@ type replayRequest struct {
 }
 
 // replayEvents answers POST /v1/events/replay with {"replayed":N} (and
-// "missing" when some sequences are gone).
+// "missing" when some sequences are gone, "already_replayed" when some
+// dead letters were replayed already: a second replay of one is no error,
+// and does not run it twice).
 func (s *Service) replayEvents(c echo.Context) error {
 	ctx := c.Request().Context()
 	var req replayRequest
@@ -565,6 +567,9 @@ func (s *Service) replayEvents(c echo.Context) error {
 	out := map[string]any{"replayed": res.Replayed}
 	if len(res.Missing) > 0 {
 		out["missing"] = res.Missing
+	}
+	if len(res.AlreadyReplayed) > 0 {
+		out["already_replayed"] = res.AlreadyReplayed
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -175,3 +175,27 @@ func TestKeptReasonCountsFailuresInARow(t *testing.T) {
 		t.Fatalf("the default backoff does not grow: %v then %v", a, b)
 	}
 }
+
+// TestMsgGone: a deletion of a message that is not stored is done, as the
+// server says it (its "no message found" inside "message deletion
+// unsuccessful", or a not-found error); any other failure is not.
+func TestMsgGone(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the server's answer", fmt.Errorf("%w: %s", jetstream.ErrMsgDeleteUnsuccessful,
+			"nats: API error: code=500 err_code=10057 description=no message found"), true},
+		{"not found", fmt.Errorf("delete: %w", jetstream.ErrMsgNotFound), true},
+		{"another failed deletion", fmt.Errorf("%w: %s", jetstream.ErrMsgDeleteUnsuccessful,
+			"nats: API error: code=500 err_code=10057 description=stream store EOF"), false},
+		{"a timeout", fmt.Errorf("delete: %w", nats.ErrTimeout), false},
+		{"the words alone", errors.New("no message found"), false},
+	}
+	for _, tt := range tests {
+		if got := msgGone(tt.err); got != tt.want {
+			t.Errorf("%s: msgGone(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
+}

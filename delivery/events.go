@@ -93,8 +93,16 @@ type ReplayResult struct {
 	Replayed int `json:"replayed"`
 	// Missing are the selected sequences with no event to replay: no longer
 	// in the stream (expired or deleted), or holding a message that is not
-	// an event (no command header).
+	// an event (no command header); of a replay of dead letters, the
+	// events with no dead letter (never dead-lettered, or removed without
+	// a replay).
 	Missing []uint64 `json:"missing,omitempty"`
+	// AlreadyReplayed are the selected dead letters, by their events'
+	// work-stream sequences, that another replay had republished already
+	// (a double click, a second operator, a request retried after its
+	// answer was lost): they were not republished again, so their handler
+	// does not run twice. They are not in Replayed or Missing.
+	AlreadyReplayed []uint64 `json:"already_replayed,omitempty"`
 }
 
 // ErrBadFilter reports a command filter that is no valid subject filter.
@@ -227,25 +235,142 @@ func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (
 // processing and removes it from the dead-letter stream once republished.
 // A dead letter's copy has an id of its own (the dead-letter stream,
 // sequence and time + ":replay"), so replaying it twice within the dedup window, by
-// two concurrent calls or a retry, runs it once.
+// two concurrent calls or a retry, runs it once. A letter another replay
+// republished meanwhile is reported in AlreadyReplayed, one removed
+// otherwise in Missing, both by its event's work-stream sequence.
 func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
 	var seqs []uint64
-	err := e.scan(ctx, e.opts.DeadStream(), allDeadLetters, scanRange{}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
+	origOf := map[uint64]uint64{} // dead-letter sequence → its work-stream sequence
+	err := e.scan(ctx, e.opts.DeadStream(), allDeadLetters, scanRange{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		seqs = append(seqs, md.Sequence.Stream)
+		origOf[md.Sequence.Stream], _ = strconv.ParseUint(m.Headers().Get(HeaderDeadSeq), 10, 64)
 		return nil
 	})
 	if err != nil {
 		return ReplayResult{}, err
 	}
-	return e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
+	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
+	return e.deadOutcome(ctx, res, err, origOf, nil)
+}
+
+// deadOutcome finishes res, a republish of dead letters: its Missing and
+// AlreadyReplayed, dead-letter sequences, become their events'
+// work-stream sequences (origOf), and the sequences without a letter
+// (noLetter: none was found, or it was removed before it could be read)
+// are AlreadyReplayed when the work stream holds a replayed copy of their
+// letter (replayedCopies), else Missing. Each list is sorted.
+func (e *Events) deadOutcome(ctx context.Context, res ReplayResult, err error, origOf map[uint64]uint64,
+	noLetter []uint64) (ReplayResult, error) {
+	for i, dead := range res.AlreadyReplayed {
+		res.AlreadyReplayed[i] = origOf[dead]
+	}
+	for _, dead := range res.Missing {
+		noLetter = append(noLetter, origOf[dead])
+	}
+	res.Missing = nil
+	if err == nil && len(noLetter) > 0 {
+		var copied map[uint64]bool
+		copied, err = e.replayedCopies(ctx, noLetter)
+		for _, seq := range noLetter {
+			if copied[seq] {
+				res.AlreadyReplayed = append(res.AlreadyReplayed, seq)
+			} else {
+				res.Missing = append(res.Missing, seq)
+			}
+		}
+	} else {
+		res.Missing = noLetter
+	}
+	slices.Sort(res.Missing)
+	slices.Sort(res.AlreadyReplayed)
+	res.AlreadyReplayed = slices.Compact(res.AlreadyReplayed)
+	return res, err
+}
+
+// firstCopyWindow is how many work-stream sequences replayedCopies reads
+// first, back from the end; each further window back is twice the one
+// before.
+const firstCopyWindow = 256
+
+// replayedCopies reports which of the work-stream sequences seqs have a
+// replayed copy of their dead letter in the work stream: undead names the
+// dead-letter stream in the copy's id and the event in its
+// Imcallback-Replay-Of, and stores it on the event's subject after it. It
+// reads each event (one that is not stored, or not an event, has none),
+// then, per subject, back from the stream's end in windows that double,
+// to the lowest of that subject's events at most: a copy of a letter
+// replayed just before (a double click) is found at once.
+func (e *Events) replayedCopies(ctx context.Context, seqs []uint64) (map[uint64]bool, error) {
+	found := map[uint64]bool{}
+	st, err := e.js.Stream(ctx, e.opts.Stream)
+	if err != nil {
+		return found, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
+	}
+	last := st.CachedInfo().State.LastSeq
+	type events struct {
+		want   map[string]uint64 // Imcallback-Replay-Of of a copy → its event's sequence
+		lowest uint64
+	}
+	bySubject := map[string]*events{}
+	for _, seq := range seqs {
+		if seq >= last {
+			continue // no copy can follow it
+		}
+		raw, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return found, fmt.Errorf("delivery: read %s #%d: %w", e.opts.Stream, seq, err)
+		}
+		command := raw.Header.Get(HeaderCommand)
+		if command == "" {
+			continue // not an event
+		}
+		subject := Subject(e.opts.SubjectPrefix, protocol.ParseParams(raw.Header.Get(HeaderQuery)).SdkAppid, command)
+		g := bySubject[subject]
+		if g == nil {
+			g = &events{want: map[string]uint64{}, lowest: seq}
+			bySubject[subject] = g
+		}
+		g.want[fmt.Sprintf("%s:%d", e.opts.Stream, seq)] = seq
+		g.lowest = min(g.lowest, seq)
+	}
+	deadID := e.opts.DeadStream() + ":"
+	for subject, g := range bySubject {
+		left := len(g.want)
+		for end, w := last+1, uint64(firstCopyWindow); end > g.lowest+1 && left > 0; w *= 2 {
+			start := g.lowest + 1
+			if end-start > w {
+				start = end - w
+			}
+			err := e.scan(ctx, e.opts.Stream, subject, scanRange{from: start, to: end}, func(m jetstream.Msg, _ *jetstream.MsgMetadata) error {
+				h := m.Headers()
+				id := h.Get(jetstream.MsgIDHeader)
+				if seq, ok := g.want[h.Get(HeaderReplayOf)]; ok && !found[seq] && strings.HasPrefix(id, deadID) && strings.HasSuffix(id, ":replay") {
+					found[seq] = true
+					left--
+				}
+				return nil
+			})
+			if err != nil {
+				return found, err
+			}
+			end = start
+		}
+	}
+	return found, nil
 }
 
 // ReplayDeadOf republishes the dead letters of the events at origSeqs
 // (their work-stream sequences, as DeadLetter.OriginalSeq and GET
 // /v1/dead-letters give them) and removes them from the dead-letter
-// stream; an event with no dead letter is reported missing. Of two dead
-// letters of one sequence (the work stream was recreated, numbering from 1
-// again) it replays the later, the current stream's event's.
+// stream. An event whose dead letter a replay republished already (a
+// double click, a second operator) is reported in AlreadyReplayed and not
+// republished again; one with no dead letter otherwise is reported
+// missing. Of two dead letters of one sequence (the work stream was
+// recreated, numbering from 1 again) it replays the later, the current
+// stream's event's.
 func (e *Events) ReplayDeadOf(ctx context.Context, origSeqs []uint64, progress Progress) (ReplayResult, error) {
 	latest := make(map[uint64]uint64, len(origSeqs)) // work-stream sequence → its latest dead letter's; 0: none
 	for _, s := range origSeqs {
@@ -273,15 +398,10 @@ func (e *Events) ReplayDeadOf(ctx context.Context, origSeqs []uint64, progress P
 	}
 	slices.Sort(seqs)
 	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
-	// A letter removed since the scan (another replay took it) is missing
-	// by the work-stream sequence asked for, not the dead-letter stream's.
-	for i, dead := range res.Missing {
-		res.Missing[i] = origOf[dead]
-	}
-	missing = append(missing, res.Missing...)
-	slices.Sort(missing)
-	res.Missing = missing
-	return res, err
+	// A letter removed since the scan (another replay took it) is reported
+	// by the work-stream sequence asked for, not the dead-letter stream's;
+	// so is one a replay had republished already.
+	return e.deadOutcome(ctx, res, err, origOf, missing)
 }
 
 // undead is the work-stream copy of a dead letter: its original subject,
@@ -307,8 +427,10 @@ func (e *Events) undead(raw *jetstream.RawStreamMsg) *nats.Msg {
 // republish is the loop of every replay: it reads each of seqs from
 // stream, publishes copyOf it to the work stream and, with remove, deletes
 // it from stream once published. A sequence no longer stored, or whose
-// message copyOf refuses (nil), is reported missing; progress is told
-// after each sequence.
+// message copyOf refuses (nil), is reported missing, and one whose copy
+// the work stream took for a duplicate of one it holds (the same
+// Nats-Msg-Id within the dedup window) already replayed, both by their
+// sequence in stream; progress is told after each sequence.
 func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, remove bool,
 	copyOf func(*jetstream.RawStreamMsg) *nats.Msg, progress Progress,
 ) (ReplayResult, error) {
@@ -330,21 +452,39 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 				res.Missing = append(res.Missing, seq)
 				break
 			}
-			if _, err := e.js.PublishMsg(ctx, msg); err != nil {
+			ack, err := e.js.PublishMsg(ctx, msg)
+			if err != nil {
 				return res, fmt.Errorf("delivery: replay %s #%d: %w", stream, seq, err)
 			}
 			if remove {
-				if err := st.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				// Gone already is done: the replay that republished it first
+				// (whose copy this one duplicates) deleted it.
+				if err := st.DeleteMsg(ctx, seq); err != nil && !msgGone(err) {
 					return res, fmt.Errorf("delivery: republished %s #%d but cannot delete it: %w", stream, seq, err)
 				}
 			}
-			res.Replayed++
+			if ack.Duplicate {
+				// The copy's id names what it copies: a copy is stored already,
+				// and the handler runs once.
+				res.AlreadyReplayed = append(res.AlreadyReplayed, seq)
+			} else {
+				res.Replayed++
+			}
 		}
 		if progress != nil {
 			progress(i+1, len(seqs))
 		}
 	}
 	return res, nil
+}
+
+// msgGone reports whether err, of a DeleteMsg, says the message is not
+// stored (any more): the server answers the deletion of one with "message
+// deletion unsuccessful" carrying its "no message found" (err_code 10057),
+// which nats.go passes on as text, not as jetstream.ErrMsgNotFound.
+func msgGone(err error) bool {
+	return errors.Is(err, jetstream.ErrMsgNotFound) ||
+		errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) && strings.Contains(err.Error(), "no message found")
 }
 
 // replayMsg copies an event for the work stream: dead-letter headers

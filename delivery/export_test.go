@@ -165,3 +165,14 @@ func (s *Service) ForgetPendingBase() { s.status.setBase(nil) }
 
 // FullCountEvery is fullCountEvery.
 const FullCountEvery = fullCountEvery
+
+// RepublishDead replays the dead letters at the dead-letter stream's
+// sequences seqs as a replay does, calling between on each letter once it
+// is read and before its copy is published: where another replay can
+// republish and delete it meanwhile.
+func (e *Events) RepublishDead(ctx context.Context, seqs []uint64, between func(*jetstream.RawStreamMsg)) (ReplayResult, error) {
+	return e.republish(ctx, e.opts.DeadStream(), seqs, true, func(raw *jetstream.RawStreamMsg) *nats.Msg {
+		between(raw)
+		return e.undead(raw)
+	}, nil)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/imcallback/imcallback/delivery"
 )
@@ -267,6 +269,163 @@ func TestReplayDeadOfReportsWorkStreamSequencesMissing(t *testing.T) {
 		}
 		if res.Replayed != 1 || !slices.Equal(res.Missing, []uint64{third.OriginalSeq}) {
 			t.Errorf("ReplayDeadOf = %+v; want 1 replayed and missing [%d] (the dead letter was #%d)", res, third.OriginalSeq, third.Seq)
+		}
+	})
+}
+
+// TestReplayingADeadLetterAgainIsNoError: replaying a dead letter that a
+// replay took already (a double click in the console, a second operator,
+// a retried request) is a 200 that says so in "already_replayed", does not
+// run the event again, and is not reported missing; an event that never
+// had a dead letter still is missing, and a replay of every dead letter
+// once none is left replays nothing.
+func TestReplayingADeadLetterAgainIsNoError(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		var fixed atomic.Bool
+		rec.set(0, func(id string, _ int) error {
+			if id == "ok" || fixed.Load() {
+				return nil
+			}
+			return errors.New("boom")
+		})
+		s := start(t, o, dispatcherFor(t, rec))
+		for _, id := range []string{"ok", "a", "b", "c"} {
+			accept(t, s, request(testCommand, id))
+		}
+		e := events(t, s)
+		eventually(t, 10*time.Second, "three dead letters", func() bool { return len(deadLetters(t, e)) == 3 })
+		eventually(t, 10*time.Second, "ok processed", func() bool { return rec.appliedCount("ok") == 1 })
+		fixed.Store(true)
+		letters := map[uint64]delivery.DeadLetter{} // by the event's sequence
+		for _, d := range deadLetters(t, e) {
+			letters[d.OriginalSeq] = d
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		deadStream, err := js.Stream(ctx, o.DeadStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// otherReplay republishes the letter of the event at seq as another
+		// replay does, and, with remove, deletes it as that replay then does.
+		otherReplay := func(seq uint64, remove bool) {
+			t.Helper()
+			raw, err := deadStream.GetMsg(ctx, letters[seq].Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := js.PublishMsg(ctx, e.Undead(raw)); err != nil {
+				t.Fatal(err)
+			}
+			if remove {
+				if err := deadStream.DeleteMsg(ctx, letters[seq].Seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		admin := echo.New()
+		for _, r := range delivery.AdminRoutes(s.Service) {
+			admin.Add(r.Method, r.Path, r.Handler)
+		}
+		const okSeq, aSeq, bSeq, cSeq = 1, 2, 3, 4
+		tests := []struct {
+			name     string
+			before   func() // what another replay did first
+			body     string
+			replayed int
+			already  []uint64
+			missing  []uint64
+		}{
+			{"the first replay", nil, `{"dead":true,"seqs":[2]}`, 1, nil, nil},
+			{"the second click, after the first's answer", nil, `{"dead":true,"seqs":[2]}`, 0, []uint64{aSeq}, nil},
+			{"another replay republished it, not deleted yet", func() { otherReplay(bSeq, false) }, `{"dead":true,"seqs":[3]}`, 0, []uint64{bSeq}, nil},
+			{"replayed ones, an event never dead and none", nil, `{"dead":true,"seqs":[1,2,3,99]}`, 0, []uint64{aSeq, bSeq}, []uint64{okSeq, 99}},
+			{"another replay took it, all", func() { otherReplay(cSeq, true) }, `{"dead":true}`, 0, nil, nil},
+			{"one taken by another replay, by sequence", nil, `{"dead":true,"seqs":[4]}`, 0, []uint64{cSeq}, nil},
+		}
+		for _, tt := range tests {
+			if tt.before != nil {
+				tt.before()
+			}
+			w := httptest.NewRecorder()
+			admin.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/events/replay", strings.NewReader(tt.body)))
+			var got struct {
+				Replayed int      `json:"replayed"`
+				Missing  []uint64 `json:"missing"`
+				Already  []uint64 `json:"already_replayed"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &got); w.Code != http.StatusOK || err != nil {
+				t.Fatalf("%s: %d %s", tt.name, w.Code, w.Body)
+			}
+			if got.Replayed != tt.replayed || !slices.Equal(got.Already, tt.already) || !slices.Equal(got.Missing, tt.missing) {
+				t.Errorf("%s: %s, want replayed %d, already_replayed %v, missing %v", tt.name, w.Body, tt.replayed, tt.already, tt.missing)
+			}
+		}
+		for _, id := range []string{"a", "b", "c"} {
+			eventually(t, 10*time.Second, id+" applied", func() bool { return rec.appliedCount(id) == 1 })
+		}
+		eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, s) == 0 })
+		if left := deadLetters(t, e); len(left) != 0 {
+			t.Errorf("dead letters left: %+v", left)
+		}
+		copies := map[string]int{}
+		for _, ev := range listEvents(t, e, delivery.Filter{}) {
+			if ev.ReplayOf != "" {
+				copies[ev.ReplayOf]++
+			}
+		}
+		for _, seq := range []uint64{aSeq, bSeq, cSeq} {
+			if n := copies[fmt.Sprintf("%s:%d", o.Stream, seq)]; n != 1 {
+				t.Errorf("event %d has %d copies in the work stream, want 1", seq, n)
+			}
+		}
+		for _, id := range []string{"ok", "a", "b", "c"} {
+			if n := rec.appliedCount(id); n != 1 {
+				t.Errorf("%s applied %d times, want 1", id, n)
+			}
+		}
+	})
+}
+
+// TestAReplayFindsItsDeadLetterTakenMeanwhile: a replay that read a dead
+// letter which another replay then republished and deleted (between its
+// read and its own copy) answers it already replayed, without an error:
+// its copy is a duplicate, and the letter's deletion, gone already, is done.
+func TestAReplayFindsItsDeadLetterTakenMeanwhile(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		rec.set(0, func(string, int) error { return errors.New("boom") })
+		s := start(t, o, dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "d"))
+		e := events(t, s)
+		eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
+		if err := s.Pause(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		letter := deadLetters(t, e)[0]
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		deadStream, err := js.Stream(ctx, o.DeadStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.RepublishDead(ctx, []uint64{letter.Seq}, func(raw *jetstream.RawStreamMsg) {
+			if _, err := js.PublishMsg(ctx, e.Undead(raw)); err != nil {
+				t.Error(err)
+			}
+			if err := deadStream.DeleteMsg(ctx, raw.Sequence); err != nil {
+				t.Error(err)
+			}
+		})
+		if err != nil || res.Replayed != 0 || !slices.Equal(res.AlreadyReplayed, []uint64{letter.Seq}) || len(res.Missing) != 0 {
+			t.Errorf("replay = %+v, %v; want already replayed [%d] and no error", res, err, letter.Seq)
 		}
 	})
 }

@@ -1051,7 +1051,10 @@
     try {
       // The dead letter itself is republished and leaves the list.
       const r = await api('v1/events/replay', { method: 'POST', body: { dead: true, seqs: [seq] } });
-      const text = r.replayed ? 'replayed at ' + fmtClock(new Date().toISOString()) : 'no longer a dead letter';
+      // A second click, or another operator's replay, took it already: it is not run twice.
+      const already = Array.isArray(r.already_replayed) && r.already_replayed.includes(seq);
+      const text = r.replayed ? 'replayed at ' + fmtClock(new Date().toISOString())
+        : already ? 'already replayed (not run again)' : 'no longer a dead letter';
       replayedDead.set(seq, text);
       note.textContent = text;
     } catch (e) {
@@ -1071,7 +1074,9 @@
     b.disabled = true;
     try {
       const r = await api('v1/events/replay', { method: 'POST', body: { dead: true } });
-      message('dead-msg', 'Replayed ' + r.replayed + '.');
+      const already = Array.isArray(r.already_replayed) ? r.already_replayed.length : 0;
+      message('dead-msg', 'Replayed ' + r.replayed + '.' +
+        (already ? ' ' + already + ' already replayed by another replay, not run again.' : ''));
     } catch (e) {
       message('dead-msg', 'Replay failed: ' + errorText(e), true);
     }
