@@ -210,9 +210,10 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 					res, err = ev.Replay(ctx, list, bar.update)
 				}
 				bar.finish()
-				printReplay(c.OutOrStdout(), res.Replayed, res.Missing)
+				ans := replayAnswer{Replayed: res.Replayed, Missing: res.Missing, AlreadyReplayed: res.AlreadyReplayed}
+				printReplay(c.OutOrStdout(), ans, dead)
 				if err == nil && bySeq {
-					err = nothingReplayed(res.Replayed)
+					err = nothingReplayed(ctx, ans, dead, func(ctx context.Context, seq uint64) string { return offlineEventState(ctx, ev, seq) })
 				}
 				return err
 			})
@@ -223,6 +224,20 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 	c.Flags().StringVar(&since, "since", "", "events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
 	c.Flags().BoolVar(&dead, "dead", false, "every dead letter, removed from the dead-letter stream once republished")
 	return c
+}
+
+// offlineEventState is noDeadLetter of seq as the streams tell it: whether
+// the work stream holds event seq (a stopped service has no state to add).
+func offlineEventState(ctx context.Context, ev *delivery.Events, seq uint64) string {
+	found := false
+	err := ev.List(ctx, delivery.Filter{FromSeq: seq, ToSeq: seq + 1}, func(delivery.Event) error {
+		found = true
+		return nil
+	})
+	if err != nil || !found {
+		return noDeadLetter(seq, "", found || err != nil)
+	}
+	return fmt.Sprintf("event %d is not a dead letter: it is stored without one (processed or pending)", seq)
 }
 
 // withEvents opens the JetStream the service uses and runs fn on its

@@ -159,6 +159,21 @@ func TestEventsCommands(t *testing.T) {
 	if err != nil || strings.Count(out, "\n") != 5 {
 		t.Fatalf("the replayed events are not in the stream: %v\n%s", err, out)
 	}
+	// A dead letter replayed already is no error, and says so; a sequence
+	// without one says what it is.
+	out, err = runCLI(t, "--offline", "events", "replay", "--dead", "--seq", "2")
+	if err != nil || !strings.Contains(out, "replayed 0 event(s)\nalready replayed, not run again (another replay took their dead letters): 2\n") {
+		t.Fatalf("replay --dead --seq of a dead letter replayed already: %v\n%s", err, out)
+	}
+	for seq, want := range map[string]string{
+		"1":   "nothing replayed: event 1 is not a dead letter: it is stored without one (processed or pending). --dead --seq takes the SEQ of a dead letter",
+		"999": "nothing replayed: there is no event 999 (never stored, past the retention, or not an event). --dead --seq takes",
+	} {
+		if out, err = runCLI(t, "--offline", "events", "replay", "--dead", "--seq", seq); err == nil || !strings.Contains(err.Error(), want) ||
+			!strings.Contains(err.Error(), "leave --dead out: imcallback events replay --seq "+seq) {
+			t.Fatalf("replay --dead --seq %s: %v, want %q\n%s", seq, err, want, out)
+		}
+	}
 	out, err = runCLI(t, "--offline", "events", "replay", "--seq", "1", "--seq", "999")
 	if err != nil || !strings.Contains(out, "replayed 1 event(s)") || !strings.Contains(out, "999") {
 		t.Fatalf("replay --seq: %v\n%s", err, out)
@@ -863,6 +878,98 @@ func TestAdminAnswersThatAreNotTheAPIs(t *testing.T) {
 					if !strings.Contains(msg, w) {
 						t.Errorf("%v: the error does not say %q:\n%q", args, w, msg)
 					}
+				}
+			}
+		})
+	}
+}
+
+// deadReplayAPI answers POST /v1/events/replay with {"dead":true,"seqs":…}
+// from outcome (each sequence's: "replayed", "already" or anything else,
+// missing), and GET /v1/events/<seq> from state (absent: a 404).
+type deadReplayAPI struct {
+	outcome map[uint64]string
+	state   map[uint64]string
+}
+
+func (f deadReplayAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method == http.MethodGet {
+		seq, _ := strconv.ParseUint(strings.TrimPrefix(r.URL.Path, "/v1/events/"), 10, 64)
+		st, ok := f.state[seq]
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("event %d not found (never stored, or past the retention)", seq)})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"seq": seq, "state": st})
+		return
+	}
+	var req struct {
+		Seqs []uint64 `json:"seqs"`
+		Dead bool     `json:"dead"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	res := replayAnswer{}
+	for _, s := range req.Seqs {
+		switch f.outcome[s] {
+		case "replayed":
+			res.Replayed++
+		case "already":
+			res.AlreadyReplayed = append(res.AlreadyReplayed, s)
+		default:
+			res.Missing = append(res.Missing, s)
+		}
+	}
+	_ = json.NewEncoder(w).Encode(res)
+}
+
+// TestReplayDeadSaysWhatASequenceIs: events replay --dead --seq N with no
+// dead letter of N fails saying what N is (a processed or pending event,
+// or no event at all) and what to use instead; a dead letter another
+// replay took already (a second click) is no error, and says so.
+func TestReplayDeadSaysWhatASequenceIs(t *testing.T) {
+	api := deadReplayAPI{
+		outcome: map[uint64]string{10: "replayed", 11: "already", 12: "already"},
+		state:   map[uint64]string{1: "processed", 2: "pending", 10: "dead"},
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	const howTo = "--dead --seq takes the SEQ of a dead letter as `imcallback events dead` lists it; " +
+		"to run a stored event again whether it failed or not, leave --dead out: imcallback events replay --seq "
+	tests := []struct {
+		name    string
+		seqs    string
+		wantErr []string // nil: success
+		wantOut []string
+	}{
+		{"a processed event", "1", []string{"nothing replayed: event 1 is not a dead letter: its handler succeeded (processed). ", howTo + "1"},
+			[]string{"replayed 0 event(s)\n", "not replayed, no dead letter (`events dead` lists the dead letters): 1\n"}},
+		{"a pending event", "2", []string{"event 2 is not a dead letter: it is pending (not processed yet, or waiting for a retry)", howTo + "2"}, nil},
+		{"no event", "99", []string{"there is no event 99 (never stored, past the retention, or not an event)", howTo + "99"}, nil},
+		{"several", "1,2,99,100,101", []string{"event 1 is not", "event 2 is not", "no event 99", "and 2 more sequence(s) without a dead letter", howTo + "1-2,99-101"}, nil},
+		{"replayed already: a second click", "11", nil,
+			[]string{"replayed 0 event(s)\n", "already replayed, not run again (another replay took their dead letters): 11\n"}},
+		{"replayed already, and none", "12,99", nil, []string{"already replayed, not run again (another replay took their dead letters): 12\n", "no dead letter (`events dead` lists the dead letters): 99\n"}},
+		{"replayed, and none", "10,99", nil, []string{"replayed 1 event(s)\n", "no dead letter (`events dead` lists the dead letters): 99\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, "--admin", srv.URL, "events", "replay", "--dead", "--seq", tt.seqs)
+			if tt.wantErr == nil && err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if tt.wantErr != nil && !errors.Is(err, errNothingReplayed) {
+				t.Errorf("error %v is not errNothingReplayed", err)
+			}
+			for _, w := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v lacks %q", err, w)
+				}
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
 				}
 			}
 		})

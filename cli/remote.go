@@ -408,6 +408,15 @@ func seqRuns(seqs []uint64) string {
 type replayAnswer struct {
 	Replayed int      `json:"replayed"`
 	Missing  []uint64 `json:"missing"`
+	// AlreadyReplayed are dead letters another replay took already.
+	AlreadyReplayed []uint64 `json:"already_replayed"`
+}
+
+// add adds o's counts to a's.
+func (a *replayAnswer) add(o replayAnswer) {
+	a.Replayed += o.Replayed
+	a.Missing = append(a.Missing, o.Missing...)
+	a.AlreadyReplayed = append(a.AlreadyReplayed, o.AlreadyReplayed...)
 }
 
 // remoteReplay is `events replay` against the running service. Sequences
@@ -434,7 +443,7 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 		if err := a.call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
 			return err
 		}
-		printReplay(w, res.Replayed, res.Missing)
+		printReplay(w, res, dead)
 		return nil
 	}
 	requests := (len(seqs) + replayBatch - 1) / replayBatch
@@ -454,7 +463,7 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 			}
 			n := i/replayBatch + 1
 			if n > 1 {
-				printReplay(w, total.Replayed, total.Missing)
+				printReplay(w, total, dead)
 			}
 			// The failed request's sequences count as not replayed: an error
 			// answer (a 503, a timeout) does not say how far the service got.
@@ -463,39 +472,99 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 				"%d sequence(s) from this request on are not known to be replayed: --seq %s",
 				n, requests, len(batch), batch[0], batch[len(batch)-1], err, n-1, total.Replayed, len(left), seqRuns(left))
 		}
-		total.Replayed += res.Replayed
-		total.Missing = append(total.Missing, res.Missing...)
+		total.add(res)
 		if requests > 1 {
 			bar.update(i+len(batch), len(seqs))
 		}
 	}
 	bar.finish()
 	slices.Sort(total.Missing) // each answer's are sorted, and so are the batches
-	printReplay(w, total.Replayed, total.Missing)
-	return nothingReplayed(total.Replayed)
+	slices.Sort(total.AlreadyReplayed)
+	printReplay(w, total, dead)
+	return nothingReplayed(ctx, total, dead, func(ctx context.Context, seq uint64) string { return remoteEventState(ctx, a, seq) })
 }
 
 // errNothingReplayed ends a replay of --seq that replayed none of them, so
 // that a script's `&&` does not go on as if it had: a mistyped or expired
 // sequence, or an event without a dead letter. A replay by filter or of
-// every dead letter that finds nothing is no error: there was nothing to do.
-var errNothingReplayed = errors.New("nothing replayed: none of the --seq sequences was replayed")
+// every dead letter that finds nothing is no error: there was nothing to do;
+// nor is one of dead letters another replay took already (a second click):
+// they are replayed.
+var errNothingReplayed = errors.New("nothing replayed")
+
+// mostExplained is how many of the sequences without a dead letter the
+// error of a replay of --dead --seq says what they are of.
+const mostExplained = 3
 
 // nothingReplayed is errNothingReplayed when a replay of --seq replayed
-// nothing, else nil.
-func nothingReplayed(replayed int) error {
-	if replayed == 0 {
-		return errNothingReplayed
+// nothing and found none replayed already, else nil. With --dead it says
+// what the first sequences are instead, each told by what (an event's
+// state, or that there is none), and what to use.
+func nothingReplayed(ctx context.Context, res replayAnswer, dead bool, what func(context.Context, uint64) string) error {
+	switch {
+	case res.Replayed > 0 || len(res.AlreadyReplayed) > 0:
+		return nil
+	case !dead || len(res.Missing) == 0:
+		return fmt.Errorf("%w: none of the --seq sequences was replayed", errNothingReplayed)
 	}
-	return nil
+	var whys []string
+	for _, seq := range res.Missing[:min(len(res.Missing), mostExplained)] {
+		whys = append(whys, what(ctx, seq))
+	}
+	if more := len(res.Missing) - mostExplained; more > 0 {
+		whys = append(whys, fmt.Sprintf("and %d more sequence(s) without a dead letter", more))
+	}
+	return fmt.Errorf("%w: %s. --dead --seq takes the SEQ of a dead letter as `imcallback events dead` lists it; "+
+		"to run a stored event again whether it failed or not, leave --dead out: imcallback events replay --seq %s",
+		errNothingReplayed, strings.Join(whys, "; "), seqRuns(res.Missing))
+}
+
+// noDeadLetter says what seq is when a replay of --dead --seq found no
+// dead letter of it, from the event's state (GET /v1/events/<seq>): the
+// event's own, none when there is no such event, or only that it has no
+// dead letter when the state cannot be read.
+func noDeadLetter(seq uint64, state string, found bool) string {
+	if !found {
+		return fmt.Sprintf("there is no event %d (never stored, past the retention, or not an event)", seq)
+	}
+	switch state {
+	case delivery.StateProcessed:
+		return fmt.Sprintf("event %d is not a dead letter: its handler succeeded (processed)", seq)
+	case delivery.StatePending:
+		return fmt.Sprintf("event %d is not a dead letter: it is pending (not processed yet, or waiting for a retry)", seq)
+	case delivery.StateDead:
+		return fmt.Sprintf("event %d became a dead letter after the replay looked: run it again", seq)
+	}
+	return fmt.Sprintf("event %d has no dead letter", seq)
+}
+
+// remoteEventState is noDeadLetter of seq as the running service tells it.
+func remoteEventState(ctx context.Context, a *adminClient, seq uint64) string {
+	var ev struct {
+		State string `json:"state"`
+	}
+	err := a.call(ctx, http.MethodGet, "/v1/events/"+strconv.FormatUint(seq, 10), nil, &ev)
+	if isStatus(err, http.StatusNotFound) {
+		return noDeadLetter(seq, "", false)
+	}
+	return noDeadLetter(seq, ev.State, err == nil) // another error: no state to tell
 }
 
 // printReplay writes the summary of a replay: how many events were
-// republished, and the selected sequences no longer in the stream.
-func printReplay(w io.Writer, replayed int, missing []uint64) {
-	fmt.Fprintf(w, "replayed %d event(s)\n", replayed)
-	if len(missing) > 0 {
-		fmt.Fprintf(w, "not replayed, not in the stream any more (expired or deleted) or not an event: %s\n", joinSeqs(missing))
+// republished, the dead letters another replay took already, and the
+// selected sequences not replayed: for dead (a replay of dead letters), those
+// without a dead letter, else those no longer in the stream.
+func printReplay(w io.Writer, res replayAnswer, dead bool) {
+	fmt.Fprintf(w, "replayed %d event(s)\n", res.Replayed)
+	if len(res.AlreadyReplayed) > 0 {
+		fmt.Fprintf(w, "already replayed, not run again (another replay took their dead letters): %s\n", joinSeqs(res.AlreadyReplayed))
+	}
+	switch {
+	case len(res.Missing) == 0:
+	case dead:
+		fmt.Fprintf(w, "not replayed, no dead letter (`events dead` lists the dead letters): %s\n", joinSeqs(res.Missing))
+	default:
+		fmt.Fprintf(w, "not replayed, not in the stream any more (expired or deleted) or not an event: %s\n", joinSeqs(res.Missing))
 	}
 }
 
