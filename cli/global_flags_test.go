@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // TestGlobalFlagsThatDoNotApplyAreRefused: --admin and --offline are
@@ -118,5 +121,71 @@ func TestListLimitsAreCheckedBeforeAsking(t *testing.T) {
 	}
 	if called.Load() {
 		t.Error("a --limit out of range was sent to the admin API")
+	}
+}
+
+// TestOfflineIsRefusedWhereItCannotWork: every command but the ones that
+// read a stopped service's data (offlineCommands) refuses --offline with a
+// message naming the flag, and asks no service and runs nothing; the
+// commands that neither ask the running service nor have a message of
+// their own name the commands that take it. A command added later is
+// covered as it comes.
+func TestOfflineIsRefusedWhereItCannotWork(t *testing.T) {
+	var called atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Store(true) }))
+	defer srv.Close()
+	t.Setenv("IMCALLBACK_ADMIN_URL", srv.URL)
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	args := map[string][]string{"events get": {"1"}} // the arguments a command needs to get as far as its checks
+	var paths []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Runnable() && !c.HasSubCommands() || !c.HasParent() {
+			paths = append(paths, strings.TrimSpace(strings.TrimPrefix(c.CommandPath(), "imcallback")))
+		}
+	}
+	var discard strings.Builder
+	walk(newRootCmd(&discard, &discard))
+	refused := 0
+	for _, path := range paths {
+		if slices.Contains(offlineCommands, path) {
+			continue
+		}
+		t.Run(strings.TrimSpace("imcallback "+path), func(t *testing.T) {
+			var out strings.Builder
+			root := newRootCmd(&out, &out)
+			ran := false
+			var guard func(c *cobra.Command)
+			guard = func(c *cobra.Command) { // nothing outside the commands that ask the service may run
+				top := strings.Fields(strings.TrimPrefix(c.CommandPath(), "imcallback"))
+				if c.RunE != nil && (len(top) == 0 || !slices.Contains(askTheService, top[0])) {
+					c.RunE = func(*cobra.Command, []string) error { ran = true; return nil }
+				}
+				for _, sub := range c.Commands() {
+					guard(sub)
+				}
+			}
+			guard(root)
+			root.SetArgs(append(append([]string{"--offline"}, strings.Fields(path)...), args[path]...))
+			err := root.Execute()
+			if ran || err == nil || !strings.Contains(err.Error(), "--offline does not apply") {
+				t.Fatalf("ran %v, error %v; want a refusal saying --offline does not apply\n%s", ran, err, out.String())
+			}
+			top, _, _ := strings.Cut(path, " ")
+			if !slices.Contains(askTheService, top) && !strings.Contains(err.Error(),
+				"only events list, events dead, events replay, topics list and topics get take it") {
+				t.Errorf("%v; want the commands that take --offline named", err)
+			}
+			refused++
+		})
+	}
+	if refused < 8 { // serve, version, config check, allowlist, send, health, events get, delivery status/pause/resume
+		t.Errorf("%d commands refused --offline; the walk found %q", refused, paths)
+	}
+	if called.Load() {
+		t.Error("a command refusing --offline called the admin API")
 	}
 }

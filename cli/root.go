@@ -122,7 +122,7 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML configuration file, read before IMCALLBACK_* environment variables")
 	root.PersistentFlags().StringVar(&g.adminURL, "admin", "", "events, topics, delivery, health: the admin API of the running service, a URL, or host:port for http://host:port (default IMCALLBACK_ADMIN_URL, else http:// + IMCALLBACK_ADMIN_LISTEN)")
-	root.PersistentFlags().BoolVar(&g.offline, "offline", false, "events, topics: open the data directory of a stopped service instead of asking the running one (delivery, health and events get refuse it)")
+	root.PersistentFlags().BoolVar(&g.offline, "offline", false, "events list, dead and replay, topics list and get: read a stopped service's data instead of asking the running one (every other command refuses it)")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: accept SdkAppid "+config.DevSdkAppID+" when IMCALLBACK_SDKAPPID is unset")
 	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g), newEventsCmd(&g), newAllowlistCmd(&g), newDeliveryCmd(&g), newHealthCmd(&g))
 	root.AddCommand(newSendCmd(&g, catalogueSamples{}))
@@ -168,14 +168,29 @@ func refuseServiceFlags(c *cobra.Command, _ []string) error {
 	if top.HasParent() && (slices.Contains(askTheService, top.Name()) || top.Name() == "help" || top.Name() == "completion") {
 		return nil // cobra's help and completion: the flags are the command's they are about
 	}
-	for _, name := range []string{"admin", "offline"} {
-		if c.Flags().Changed(name) {
-			last := len(askTheService) - 1
-			return fmt.Errorf("--%s does not apply to %s: only %s and %s ask the running service", name, c.CommandPath(),
-				strings.Join(askTheService[:last], ", "), askTheService[last])
-		}
+	if c.Flags().Changed("admin") {
+		last := len(askTheService) - 1
+		return fmt.Errorf("--admin does not apply to %s: only %s and %s ask the running service", c.CommandPath(),
+			strings.Join(askTheService[:last], ", "), askTheService[last])
+	}
+	if c.Flags().Changed("offline") {
+		return offlineRefused(c)
 	}
 	return nil
+}
+
+// offlineCommands are the commands that take --offline: they read a
+// stopped service's streams or store instead of asking the running one.
+// Every other command refuses it (offlineRefused, or a message of its own
+// that names the flag).
+var offlineCommands = []string{"events list", "events dead", "events replay", "topics list", "topics get"}
+
+// offlineRefused is the error of --offline on c, a command that does not
+// take it: it names the flag, and the commands that do.
+func offlineRefused(c *cobra.Command) error {
+	last := len(offlineCommands) - 1
+	return fmt.Errorf("--offline does not apply to %s: only %s and %s take it, reading a stopped service's data instead of "+
+		"asking the running one; leave --offline out", c.CommandPath(), strings.Join(offlineCommands[:last], ", "), offlineCommands[last])
 }
 
 // refuseUnknownSubcommands makes every command that only groups others
