@@ -61,6 +61,13 @@ type deadDetails struct {
 	head  int
 	errs  map[string]*sharedText // the held letters' error texts, each stored once
 	older deadIndex              // the letters no longer held
+	// dropped is the highest dead-letter sequence no longer held (the
+	// index has it); 0: every letter read is held.
+	dropped uint64
+	// repeat is the highest dead-letter sequence of a letter whose
+	// work-stream sequence may have had a letter before it (held, or in
+	// a stretch of the index that may hold one); 0: none.
+	repeat uint64
 }
 
 // deadEntry is what the admin API shows of an event's latest dead letter.
@@ -119,6 +126,9 @@ func (c *deadCache) hold(d DeadLetter) {
 	if limit <= 0 {
 		limit = deadCacheLetters
 	}
+	if c.held[d.OriginalSeq] != nil || c.older.covers(d.OriginalSeq) {
+		c.repeat = d.Seq
+	}
 	e := entryOf(d)
 	if t := c.errs[e.err]; t != nil {
 		t.refs++
@@ -143,6 +153,7 @@ func (c *deadCache) hold(d DeadLetter) {
 		c.release(e)
 	}
 	c.older.add(out.seq, out.orig)
+	c.dropped = out.seq
 }
 
 func (c *deadCache) release(e *deadEntry) {
@@ -204,6 +215,23 @@ func (x *deadIndex) add(seq, orig uint64) {
 	x.ranges, x.per = merged, x.per*2
 }
 
+// covers reports whether a stretch may hold a letter of the work-stream
+// sequence orig.
+func (x *deadIndex) covers(orig uint64) bool {
+	if x.top < orig {
+		return false // the usual case: letters come about in the order of their events
+	}
+	if x.n > 0 && x.open.lo <= orig && orig <= x.open.hi {
+		return true
+	}
+	for _, r := range x.ranges {
+		if r.lo <= orig && orig <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
 // within returns the stretches of the stream to read for the letters of
 // the work-stream sequences from lo to hi (exclusive), neighbours joined.
 func (x *deadIndex) within(lo, hi uint64) []scanRange {
@@ -242,11 +270,15 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) 
 	info := st.CachedInfo()
 	mark := deadMark{created: info.Created, first: info.State.FirstSeq, deleted: info.State.NumDeleted}
 	last := info.State.LastSeq
-	if c.deadDetails == nil || !mark.same(c.mark) || last < c.last {
+	if c.deadDetails == nil || c.last > 0 && !mark.same(c.mark) || last < c.last {
 		// Recreated, or letters removed: read it all. A removal during the
 		// read below shows in the next call's mark.
 		c.reset(mark)
 	}
+	// Nothing read yet, nothing counted can have been removed: a stream
+	// that was empty numbers its first letter, which moves its first
+	// sequence from 0, and is read on from where it was.
+	c.mark = mark
 	if last != c.last {
 		// The counts are new maps, so a view handed out keeps its own. A
 		// read that stops short keeps what it read up to there.
@@ -271,6 +303,46 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) 
 	}
 	return deadView{cache: c, details: c.deadDetails, perCommand: c.perCommand, perDestination: c.perDest, total: c.total,
 		first: c.mark.first, last: c.last}, nil
+}
+
+// addedLetter is a dead letter a view has that an earlier one had not:
+// the work-stream sequence of its event and what the admin API shows of it.
+type addedLetter struct {
+	orig uint64
+	*deadEntry
+}
+
+// addedSince returns the letters of the view stored after the dead-letter
+// sequence after, oldest first, when it knows them and each is its
+// event's first letter: ok is false when a read started over since (the
+// view's details are not the cache's any more), when some are held no
+// longer (more were stored than the cache holds), or when one may follow
+// another letter of its event. A view taken after another and of the same
+// details has the earlier's letters and these (deadLetters), so what
+// changed between the two is these letters, each the first of its event.
+func (v deadView) addedSince(after uint64) (added []addedLetter, ok bool) {
+	if v.cache == nil || v.last <= after {
+		return nil, v.cache != nil
+	}
+	c := v.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := v.details
+	if c.deadDetails != d || d.dropped > after || d.repeat > after {
+		return nil, false
+	}
+	for i := range d.ring {
+		slot := d.ring[(d.head+i)%len(d.ring)]
+		if slot.seq <= after || slot.seq > v.last {
+			continue
+		}
+		e := d.held[slot.orig]
+		if e == nil || e.seq != slot.seq {
+			return nil, false // replaced by a later letter of its event
+		}
+		added = append(added, addedLetter{orig: slot.orig, deadEntry: e})
+	}
+	return added, true
 }
 
 // letters returns the latest dead letter of each work-stream sequence from

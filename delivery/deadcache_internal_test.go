@@ -141,3 +141,56 @@ func TestDeadViewOutlivesARereadCutShort(t *testing.T) {
 		t.Errorf("the view finds %d of its 50 letters after a reread was cut short", len(letters))
 	}
 }
+
+// TestAddedSinceKnowsEachLettersFirst: a view tells the letters stored
+// after a dead-letter sequence, oldest first, only when each is held and
+// the first letter of its event; otherwise the status counts read the
+// backlog whole.
+func TestAddedSinceKnowsEachLettersFirst(t *testing.T) {
+	letter := func(seq, orig uint64) DeadLetter {
+		return DeadLetter{Event: Event{Seq: seq, MsgID: fmt.Sprint("id-", orig), Command: "C"}, OriginalSeq: orig, Error: "down"}
+	}
+	tests := []struct {
+		name   string
+		origs  []uint64 // the letters' events, the ith letter at dead-letter sequence i+1
+		after  uint64
+		reset  bool // a read started over after the view was taken
+		want   []uint64
+		wantOK bool
+	}{
+		{"none added", []uint64{10, 11}, 2, false, nil, true},
+		{"the letters after", []uint64{10, 11, 12, 14}, 2, false, []uint64{12, 14}, true},
+		{"all held letters", []uint64{10, 11, 12, 13}, 0, false, []uint64{10, 11, 12, 13}, true},
+		{"one no longer held", []uint64{10, 11, 12, 13, 14}, 0, false, nil, false},
+		{"held ones after the letters no longer held", []uint64{10, 11, 12, 13, 14, 15}, 2, false, []uint64{12, 13, 14, 15}, true},
+		{"a second letter of an event held", []uint64{10, 11, 10}, 2, false, nil, false},
+		{"a second letter before after", []uint64{10, 10, 11}, 2, false, []uint64{11}, true},
+		{"a second letter of an event no longer held", []uint64{10, 30, 40, 50, 60, 70, 10}, 6, false, nil, false},
+		{"an event a stretch of the index may have a letter of", []uint64{10, 30, 40, 50, 60, 70, 20}, 6, false, nil, false},
+		{"an event below the index's stretches", []uint64{10, 30, 40, 50, 60, 70, 5}, 6, false, []uint64{5}, true},
+		{"an event above the index", []uint64{10, 20, 30, 40, 50, 60}, 5, false, []uint64{60}, true},
+		{"a read started over", []uint64{10, 11, 12}, 2, true, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &deadCache{limit: 4}
+			c.reset(deadMark{first: 1})
+			for i, orig := range tt.origs {
+				c.hold(letter(uint64(i+1), orig))
+			}
+			c.last = uint64(len(tt.origs))
+			v := deadView{cache: c, details: c.deadDetails, last: c.last}
+			if tt.reset {
+				c.reset(deadMark{first: 2})
+			}
+			added, ok := v.addedSince(tt.after)
+			var got []uint64
+			for _, a := range added {
+				got = append(got, a.orig)
+			}
+			if ok != tt.wantOK || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("addedSince(%d) = %v, %v; want %v, %v", tt.after, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}

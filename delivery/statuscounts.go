@@ -2,10 +2,14 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // fullCountEvery is how long the pending counts of GET /v1/delivery go
@@ -22,11 +26,15 @@ type commandCounts struct {
 }
 
 // pendingBase is what a read of the pending counts counted, which the next
-// read goes on from when nothing it counted can have changed: the same work
-// stream with no event removed above the floor, the same dead letters (the
-// dead-letter cache's details and last sequence unchanged: none added or
-// removed since), and a floor that did not go back. Then only the events
-// the floor passed and those stored since are read.
+// read goes on from when what it counted changed in ways the next can
+// tell: the same work stream with no event removed above the floor, a floor
+// that did not go back, and dead letters only added since (the dead-letter
+// cache's details unchanged: none removed), each the first of its event,
+// as deadView.addedSince tells them. Then only the events the floor passed,
+// those stored since, and the event of each letter added since are read.
+// It counts the dead letters up to deadLast only, also where the cache
+// already has later ones (another request's read), so that the next read
+// takes each added letter once.
 type pendingBase struct {
 	pending  map[string]int // the pending events with floor < seq <= last, by command; never changed
 	floor    uint64         // the consumer's ack floor
@@ -148,26 +156,36 @@ func (s *Service) readCounts(ctx context.Context) (*commandCounts, error) {
 	next := &pendingBase{floor: floor, last: last, created: created, details: dead.details, deadLast: dead.last, fullAt: now}
 	prev := s.status.lastBase()
 	// countRange adds sign for each event with lo <= seq < hi that is
-	// pending above the floor at.
+	// pending above the floor at, as the dead letters up to dead.last have
+	// it.
 	countRange := func(pending map[string]int, lo, hi, at uint64, sign int) error {
 		return listDead(ctx, e, Filter{FromSeq: lo, ToSeq: hi}, dead, func(ev Event, d *deadEntry) error {
+			if d != nil && d.seq > dead.last {
+				d = nil // stored after the view: the next read takes it (addedSince)
+			}
 			if info(ev, d, at).State == StatePending {
 				pending[ev.Command] += sign
 			}
 			return nil
 		})
 	}
-	if prev != nil && prev.created.Equal(created) && prev.details == dead.details && prev.deadLast == dead.last &&
+	if prev != nil && prev.created.Equal(created) && prev.details == dead.details && dead.last >= prev.deadLast &&
 		floor >= prev.floor && last >= prev.last && first <= prev.floor+1 && now.Sub(prev.fullAt) < fullCountEvery {
 		// The events the floor passed leave the count as they were in it,
-		// the events stored since join it; the others count as before.
+		// the events stored since join it, the counted events a letter
+		// added since made dead leave it; the others count as before.
 		passed := min(floor, prev.last) // prev.floor < seq <= passed
 		from := max(floor, prev.last)   // from < seq <= last are new
-		if span(prev.floor, passed)+span(from, last) < span(floor, last) {
+		added, ok := dead.addedSince(prev.deadLast)
+		added = slices.DeleteFunc(added, func(a addedLetter) bool { return a.orig <= prev.floor || a.orig > prev.last })
+		if ok && span(prev.floor, passed)+span(from, last)+uint64(len(added)) < span(floor, last) {
 			pending := maps.Clone(prev.pending)
 			err := countRange(pending, prev.floor+1, passed+1, prev.floor, -1)
 			if err == nil {
 				err = countRange(pending, from+1, last+1, floor, 1)
+			}
+			if err == nil {
+				err = e.uncountDead(ctx, pending, added)
 			}
 			if err != nil {
 				return nil, err
@@ -187,6 +205,37 @@ func (s *Service) readCounts(ctx context.Context) (*commandCounts, error) {
 	}
 	s.status.setBase(next)
 	return &commandCounts{pending: next.pending, dead: dead.perCommand}, nil
+}
+
+// uncountDead takes off pending each event of added that a read before
+// counted pending and its letter made dead: the event still stored at its
+// sequence (read as one message each), if it is an event and the one its
+// letter is of (info). Their sequences were above that read's floor, and
+// none had a letter before (deadView.addedSince).
+func (e *Events) uncountDead(ctx context.Context, pending map[string]int, added []addedLetter) error {
+	if len(added) == 0 {
+		return nil
+	}
+	st, err := e.js.Stream(ctx, e.opts.Stream)
+	if err != nil {
+		return fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
+	}
+	for _, a := range added {
+		raw, err := st.GetMsg(ctx, a.orig)
+		if e.read != nil {
+			e.read.Add(1)
+		}
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			continue // removed since: the full count every fullCountEvery takes it off
+		case err != nil:
+			return fmt.Errorf("delivery: read %s #%d: %w", e.opts.Stream, a.orig, err)
+		}
+		if command := raw.Header.Get(HeaderCommand); command != "" && msgIDHash(raw.Header.Get(jetstream.MsgIDHeader)) == a.msgID {
+			pending[command]--
+		}
+	}
+	return nil
 }
 
 // tidyCounts drops the commands counted down to none from pending and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,9 +22,10 @@ import (
 
 // TestDeliveryStatusGoesOnFromTheLastRead: GET /v1/delivery reads a
 // waiting backlog once, then only what changed: nothing when nothing did,
-// the events stored since, the events the ack floor passed. It reads the
-// backlog whole again when the dead letters changed and once a minute. At
-// every step the counts are those a read of the whole backlog gives.
+// the events stored since, the events the ack floor passed, a dead letter
+// added since with its event. It reads the backlog whole again once every
+// fullCountEvery. At every step the counts are those a read of the whole
+// backlog gives.
 func TestDeliveryStatusGoesOnFromTheLastRead(t *testing.T) {
 	o := options(t, backend{name: "embedded"})
 	o.MaxDeliveries = 1
@@ -122,7 +124,7 @@ func TestDeliveryStatusGoesOnFromTheLastRead(t *testing.T) {
 			test: [2]int{31, 0}, other: [2]int{1, 0}, reads: 3,
 		},
 		{
-			name: "a dead letter of a counted event has the backlog read whole",
+			name: "a dead letter of a counted event is read with its event",
 			do: func(t *testing.T) {
 				// Held, the event is counted pending; then it fails.
 				if err := s.PauseCommand(testCommand); err != nil {
@@ -138,7 +140,7 @@ func TestDeliveryStatusGoesOnFromTheLastRead(t *testing.T) {
 				ev := events(t, s)
 				eventually(t, 30*time.Second, "the event dead-lettered", func() bool { return len(deadLetters(t, ev)) == 1 })
 			},
-			test: [2]int{31, 1}, other: [2]int{1, 0}, reads: 33 + 1, // 4 to 36, and the letter
+			test: [2]int{31, 1}, other: [2]int{1, 0}, reads: 1 + 1, // the letter, and its event (36)
 		},
 		{
 			name: "a minute later the backlog is read whole",
@@ -181,6 +183,108 @@ func TestDeliveryStatusGoesOnFromTheLastRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDeliveryStatusGoesOnWhileDeadLettersArrive: while a failing handler
+// keeps adding dead letters, each GET /v1/delivery reads the letters added
+// since and their events, not the held backlog again, nor the dead-letter
+// stream's letters that the cache no longer holds (a read of the whole
+// backlog looks those up again); and its counts are a whole read's.
+func TestDeliveryStatusGoesOnWhileDeadLettersArrive(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		rec.set(0, func(id string, _ int) error {
+			if strings.HasPrefix(id, "fail") {
+				return errors.New("down")
+			}
+			return nil
+		})
+		d := dispatcherFor(t, rec, otherCommand)
+		s := start(t, o, d)
+		s.SetCommands(d.AfterCommands())
+		s.SetDeadCacheLetters(4) // most letters are no longer held: the index finds them
+		// The other command's event, held, keeps the ack floor at 0: every
+		// event counts, pending unless dead.
+		if err := s.PauseCommand(otherCommand); err != nil {
+			t.Fatal(err)
+		}
+		accept(t, s, request(otherCommand, "held")) // 1
+		for i := range 20 {                         // 2 to 21
+			accept(t, s, request(testCommand, fmt.Sprint("ok", i)))
+		}
+		ev := events(t, s)
+		dead, sent := 0, 0
+		fail := func(t *testing.T, n int) {
+			for range n {
+				accept(t, s, request(testCommand, fmt.Sprint("fail", sent)))
+				sent++
+			}
+		}
+		waitDead := func(t *testing.T, n int) {
+			dead += n
+			eventually(t, 30*time.Second, fmt.Sprint(dead, " dead letters"), func() bool { return len(deadLetters(t, ev)) == dead })
+		}
+		status := func(t *testing.T) (pending, deadCount map[string]int, read uint64) {
+			t.Helper()
+			var st struct {
+				Commands []delivery.CommandState `json:"commands"`
+			}
+			read = adminGet(t, s)("/v1/delivery", &st)
+			pending, deadCount = map[string]int{}, map[string]int{}
+			for _, l := range st.Commands {
+				pending[l.Command], deadCount[l.Command] = l.Pending, l.DeadLetters
+			}
+			return pending, deadCount, read
+		}
+		const wholeRead = math.MaxUint64
+		tests := []struct {
+			name        string
+			do          func(t *testing.T)
+			pending     int    // of testCommand; the other command's held event is 1
+			reads       uint64 // message headers read; wholeRead: not checked (the backlog read whole)
+			wantDeadNow int
+		}{
+			{"the backlog read whole", func(t *testing.T) { fail(t, 10); waitDead(t, 10) }, 20, wholeRead, 10},
+			{"letters of new events: the letters and their events", func(t *testing.T) { fail(t, 3); waitDead(t, 3) }, 20, 3 + 3, 13},
+			{"and again", func(t *testing.T) { fail(t, 3); waitDead(t, 3) }, 20, 3 + 3, 16},
+			{"more letters than the cache holds: the backlog read whole", func(t *testing.T) { fail(t, 6); waitDead(t, 6) }, 20, wholeRead, 22},
+			{"letters of counted events: the letters and their events", func(t *testing.T) {
+				if err := s.PauseCommand(testCommand); err != nil {
+					t.Fatal(err)
+				}
+				fail(t, 3) // held: counted pending
+				if p, _, read := status(t); p[testCommand] != 23 || read != 3 {
+					t.Fatalf("the held events: %d pending after reading %d, want 23 after 3", p[testCommand], read)
+				}
+				if err := s.ResumeCommand(testCommand); err != nil {
+					t.Fatal(err)
+				}
+				waitDead(t, 3)
+			}, 20, 3 + 3, 25},
+			{"nothing new reads nothing", func(*testing.T) {}, 20, 0, 25},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				tt.do(t)
+				pending, deadCount, read := status(t)
+				wantPending := map[string]int{testCommand: tt.pending, otherCommand: 1}
+				wantDead := map[string]int{testCommand: tt.wantDeadNow, otherCommand: 0}
+				if !maps.Equal(pending, wantPending) || !maps.Equal(deadCount, wantDead) {
+					t.Errorf("pending %v, dead letters %v; want %v and %v", pending, deadCount, wantPending, wantDead)
+				}
+				if tt.reads != wholeRead && read != tt.reads {
+					t.Errorf("read %d message headers, want %d", read, tt.reads)
+				}
+				s.ForgetPendingBase()
+				wholePending, wholeDead, _ := status(t)
+				if !maps.Equal(pending, wholePending) || !maps.Equal(deadCount, wholeDead) {
+					t.Errorf("pending %v, dead letters %v, but a read of the whole backlog counts %v and %v", pending, deadCount, wholePending, wholeDead)
+				}
+			})
+		}
+	})
 }
 
 // TestDeliveryStatusCountsWhatWasPurged: events removed from the work
