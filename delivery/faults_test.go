@@ -62,6 +62,33 @@ func TestUndecodableEventIsDeadLetteredAtOnce(t *testing.T) {
 	})
 }
 
+// TestAMessageThatIsNoEventIsDeadLetteredAtOnce: a work-stream message
+// without the headers of a stored event (something else publishing on the
+// stream's subjects) cannot decode on any attempt, so it is logged as
+// dead-lettered at once, not as an event whose last delivery failed.
+func TestAMessageThatIsNoEventIsDeadLetteredAtOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 10
+		core, logs := observer.New(zapcore.InfoLevel)
+		s := startLogged(t, o, zap.New(core), dispatcherFor(t, newRecorder()))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := s.Conn().JS.Publish(ctx, o.SubjectPrefix+".1400000000."+testCommand, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the message dead-lettered", func() bool {
+			return logs.FilterMessageSnippet("event dead-lettered").Len() > 0
+		})
+		if n := logs.FilterMessage("event dead-lettered at once: retrying cannot help").Len(); n != 1 {
+			t.Errorf("%d log lines say the message was dead-lettered at once, want 1", n)
+		}
+		if n := logs.FilterMessage("event dead-lettered after its last delivery").Len(); n != 0 {
+			t.Errorf("%d log lines call the message's one delivery its last", n)
+		}
+	})
+}
+
 // TestPermanentFailureIsDeadLetteredAtOnce: a handler whose error wraps
 // dispatcher.ErrPermanent (a forward destination's 410, say) says every
 // attempt fails alike, so its first failure dead-letters the event with

@@ -614,7 +614,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 		w.log.Error("event dead-lettered without waiting for its retry: the consumer's window is three quarters full",
 			append(fields, zap.Int("held", full.state.held), zap.Int("window", full.state.limit))...)
 	} else if errors.Is(reason, dispatcher.ErrPermanent) || errors.Is(reason, dispatcher.ErrDecode) ||
-		errors.Is(reason, dispatcher.ErrUnroutable) {
+		errors.Is(reason, dispatcher.ErrUnroutable) || errors.Is(reason, ErrUndecodable) {
 		w.log.Error("event dead-lettered at once: retrying cannot help", fields...)
 	} else {
 		w.log.Error("event dead-lettered after its last delivery", fields...)
