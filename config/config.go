@@ -101,6 +101,11 @@ type Config struct {
 	// /readyz answering 503, before the stop begins, so that a load balancer
 	// or Kubernetes stops sending to it first; 0 stops at once.
 	ShutdownDelay time.Duration `koanf:"shutdown_delay" yaml:"shutdown_delay"`
+	// StartTimeout bounds the whole start (JetStream's recovery after a
+	// crash and the store's migrations can take a while). Past it, what had
+	// started is stopped and the start fails naming the part that had not
+	// finished.
+	StartTimeout time.Duration `koanf:"start_timeout" yaml:"start_timeout"`
 	// ReadHeaderTimeout and IdleTimeout keep slow or idle clients from
 	// holding connections forever; keep-alive stays on.
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout" yaml:"read_header_timeout"`
@@ -180,6 +185,7 @@ func Default() Config {
 		LogFormat:         "json",
 		LogBuffer:         200 * time.Millisecond,
 		ShutdownTimeout:   10 * time.Second,
+		StartTimeout:      2 * time.Minute,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxConns:          4096,
@@ -368,6 +374,9 @@ func (c *Config) problems() []error {
 	}
 	if c.ShutdownDelay < 0 || c.ShutdownDelay > 5*time.Minute {
 		bad("shutdown_delay", "%v must be from 0 to 5m", c.ShutdownDelay)
+	}
+	if c.StartTimeout <= 0 || c.StartTimeout > time.Hour {
+		bad("start_timeout", "%v must be from 1ns to 1h", c.StartTimeout)
 	}
 	// The listener adds its own seconds to it, and an overflow would be a
 	// read deadline already past, or none.

@@ -110,6 +110,10 @@ func TestLoadRejects(t *testing.T) {
 		{"read header timeout that overflows the body's", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_READ_HEADER_TIMEOUT=2562047h")}, []string{"IMCALLBACK_READ_HEADER_TIMEOUT", "from 1ns to 5m"}},
 		{"handler timeout that overflows the ack wait", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_HANDLER_TIMEOUT=2562047h")}, []string{"IMCALLBACK_HANDLER_TIMEOUT", "from 1ns to 1h"}},
 		{"shutdown timeout whose stop deadline overflows", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SHUTDOWN_TIMEOUT=700000h")}, []string{"IMCALLBACK_SHUTDOWN_TIMEOUT", "from 1ns to 1h"}},
+		{"zero start timeout", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_START_TIMEOUT=0s")}, []string{"IMCALLBACK_START_TIMEOUT", "from 1ns to 1h"}},
+		{"negative start timeout", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_START_TIMEOUT=-1s")}, []string{"IMCALLBACK_START_TIMEOUT", "from 1ns to 1h"}},
+		{"start timeout past an hour", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_START_TIMEOUT=61m")}, []string{"IMCALLBACK_START_TIMEOUT", "from 1ns to 1h"}},
+		{"unparsable start timeout", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_START_TIMEOUT=soon")}, []string{"start_timeout"}},
 		{"negative shutdown delay", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SHUTDOWN_DELAY=-1s")}, []string{"IMCALLBACK_SHUTDOWN_DELAY", "from 0 to 5m"}},
 		{"bad proxy", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TRUSTED_PROXIES=proxy.local")}, []string{"IMCALLBACK_TRUSTED_PROXIES"}},
 		{"proxy header", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PROXY_HEADER=Forwarded")}, []string{"IMCALLBACK_PROXY_HEADER", `"Forwarded" must be X-Forwarded-For or X-Real-IP`}},
@@ -865,5 +869,26 @@ func TestPathIsALiteralURLPath(t *testing.T) {
 				t.Fatalf("error\n%v\nwant\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestStartTimeoutIsASetting: IMCALLBACK_START_TIMEOUT sets the bound of
+// the start, two minutes unless set.
+func TestStartTimeoutIsASetting(t *testing.T) {
+	for _, tt := range []struct {
+		environ func() []string
+		want    time.Duration
+	}{
+		{env("IMCALLBACK_SDKAPPID=1"), 2 * time.Minute},
+		{env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_START_TIMEOUT=5m"), 5 * time.Minute},
+		{env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_START_TIMEOUT=1h"), time.Hour},
+	} {
+		c, err := config.Load(config.Source{Environ: tt.environ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.StartTimeout != tt.want {
+			t.Errorf("%v: start timeout %v, want %v", tt.environ(), c.StartTimeout, tt.want)
+		}
 	}
 }
