@@ -903,7 +903,7 @@ func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
 		fx.StopTimeout(50*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // stop right after the start
-	err := run(ctx, app, nil, func() { _ = log.Sync() })
+	err := run(ctx, app, watchStopSignals(), service{flushLog: func() { _ = log.Sync() }})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("run: %v, want the stop's deadline", err)
 	}
@@ -931,11 +931,13 @@ func TestASignalDuringTheStartStopsIt(t *testing.T) {
 			})
 		}))
 	seen := make(chan struct{})
-	signalDuringStart = func() { close(seen) }
-	t.Cleanup(func() { signalDuringStart = nil })
+	signalTaken = func() { close(seen) }
+	t.Cleanup(func() { signalTaken = nil })
 	done := make(chan error, 1)
 	drained := false
-	go func() { done <- run(context.Background(), app, func() { drained = true }, func() {}) }()
+	go func() {
+		done <- run(context.Background(), app, watchStopSignals(), service{drain: func() { drained = true }})
+	}()
 	<-starting
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		close(release)
@@ -1040,7 +1042,7 @@ func TestRunDrainsBeforeTheStop(t *testing.T) {
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the stop is asked for right after the start
-	if err := run(ctx, app, func() { order = append(order, "drain") }, func() {}); err != nil {
+	if err := run(ctx, app, watchStopSignals(), service{drain: func() { order = append(order, "drain") }}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(order, ",") != "drain,stop" {
@@ -1057,7 +1059,7 @@ func TestAFailedBuildSaysItsCause(t *testing.T) {
 			return nil, errors.New("topic store: dial tcp 127.0.0.1:1: connection refused")
 		}),
 		fx.Invoke(func(*store) {}))
-	err := run(context.Background(), app, nil, func() {})
+	err := run(context.Background(), app, watchStopSignals(), service{})
 	if err == nil || err.Error() != "topic store: dial tcp 127.0.0.1:1: connection refused" {
 		t.Errorf("run: %v, want the constructor's error alone", err)
 	}
@@ -1089,7 +1091,7 @@ func TestSIGHUPStopsGracefully(t *testing.T) {
 		})
 	}))
 	done := make(chan error, 1)
-	go func() { done <- run(context.Background(), app, nil, func() {}) }()
+	go func() { done <- run(context.Background(), app, watchStopSignals(), service{}) }()
 	<-started
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)

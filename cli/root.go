@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -235,8 +236,8 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			// second, longer on a busy host) stops it once started, as one
 			// during the start does, rather than killing the process with
 			// the start's log lines still in their buffer.
-			sig, ignoreSignals := stopSignal()
-			defer ignoreSignals()
+			w := watchStopSignals()
+			defer w.end()
 			cfg, _, err := g.load()
 			if err == nil {
 				err = cfg.CheckFiles()
@@ -245,23 +246,35 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				return err // clear validation message before fx's wrapping
 			}
 			tuneGC()
-			var log *zap.Logger
-			var drain *server.Drain
-			app := fx.New(appOptions(g, cfg), fx.Invoke(announceDev(g.dev), logConfigNotes), fx.Populate(&log, &drain),
-				// Four stop hooks each drain within ShutdownTimeout, one after the
-				// other (workers, public listener, admin listener, NATS), then the
-				// embedded server and the stores close; fx's own 15 s default would
-				// cut the later ones short and skip closing the stores.
-				fx.StopTimeout(4*cfg.ShutdownTimeout+15*time.Second),
-				// JetStream recovery after a crash plus migrations can take a while.
-				fx.StartTimeout(2*time.Minute))
-			return runUntil(cmd.Context(), sig, ignoreSignals, app, drain.Begin, func() {
-				if log != nil {
-					_ = log.Sync()
-				}
-			})
+			app, svc := newServeApp(g, cfg)
+			return run(cmd.Context(), app, w, svc)
 		},
 	}
+}
+
+// newServeApp builds the service as serve runs it, and what run needs to
+// run it: the guard of its hooks, its logger, and the drain.
+func newServeApp(g *globalFlags, cfg *config.Config) (*fx.App, service) {
+	guard := &hookGuard{
+		startSetting: " (" + config.EnvName("start_timeout") + ")",
+		stopSetting:  " (4 × " + config.EnvName("shutdown_timeout") + " + 15s)",
+	}
+	var log *zap.Logger
+	var drain *server.Drain
+	app := fx.New(guard.option(), appOptions(g, cfg), fx.Invoke(announceDev(g.dev), logConfigNotes), fx.Populate(&log, &drain),
+		// Four stop hooks each drain within ShutdownTimeout, one after the
+		// other (workers, public listener, admin listener, NATS), then the
+		// embedded server and the stores close; fx's own 15 s default would
+		// cut the later ones short and skip closing the stores.
+		fx.StopTimeout(4*cfg.ShutdownTimeout+15*time.Second),
+		// JetStream recovery after a crash plus migrations can take a while.
+		fx.StartTimeout(cfg.StartTimeout))
+	guard.log = log
+	return app, service{guard: guard, log: log, stopping: drain.Stopping, drain: drain.Begin, flushLog: func() {
+		if log != nil {
+			_ = log.Sync()
+		}
+	}}
 }
 
 // defaultGCPercent is the service's GOGC unless the environment sets one.
@@ -302,80 +315,202 @@ func stopSignals() []os.Signal {
 	return sigs
 }
 
-// signalDuringStart, set by tests only, runs when run has taken a stop
-// signal for one that came during the start (before the start's outcome is
-// read): a test's way to know the signal was handled, without sleeping.
-var signalDuringStart func()
+// signalTaken, set by tests only, runs when the first stop signal has been
+// taken (and, once run has the service, /readyz fails): a test's way to
+// know the signal was handled, without sleeping.
+var signalTaken func()
 
-// run starts app, waits for a stop signal (or ctx's end), runs drain (the
-// delay before the stop; nil for none) and stops it, draining in-flight
-// work within each module's own timeout. A signal during the start stops
-// the app as soon as the start is done. After the first signal, a second
-// one ends the process at once. flushLog runs after a
-// failed start and after the stop: the logging module flushes its buffer in
-// the app's last stop hook, which fx skips when a start or an earlier stop
-// hook runs past its deadline, and the lines still buffered then are the
-// ones that explain it.
-func run(ctx context.Context, app *fx.App, drain, flushLog func()) error {
-	sig, ignoreSignals := stopSignal()
-	defer ignoreSignals()
-	return runUntil(ctx, sig, ignoreSignals, app, drain, flushLog)
+// endProcess ends the process at a second stop signal as the signal's
+// default action does, killed by it (a shell reports 128 + its number), as
+// it ended before the service caught a second signal; exit status 128 +
+// its number if the signal cannot be raised. Tests replace it.
+var endProcess = func(sig os.Signal) {
+	signal.Reset(sig)
+	if p, err := os.FindProcess(os.Getpid()); err == nil && p.Signal(sig) == nil {
+		time.Sleep(time.Second) // the default action ends the process meanwhile
+	}
+	code := 1
+	if s, ok := sig.(syscall.Signal); ok {
+		code = 128 + int(s)
+	}
+	os.Exit(code)
 }
 
-// stopSignal subscribes to the stop signals: sig ends at the first one,
-// from which on a second one has its default effect (the process ends at
-// once). ignoreSignals ends the subscription.
-func stopSignal() (sig context.Context, ignoreSignals context.CancelFunc) {
-	sig, ignoreSignals = signal.NotifyContext(context.Background(), stopSignals()...)
-	context.AfterFunc(sig, ignoreSignals)
-	return sig, ignoreSignals
+// service is what run needs besides the app; every field may be zero.
+type service struct {
+	// guard starts and stops the app, naming a hook that runs past the
+	// timeout; nil, fx's own timeouts apply.
+	guard *hookGuard
+	// log says that the stop was asked for, and that a second signal ends
+	// the process; nil logs nothing.
+	log *zap.Logger
+	// stopping runs the moment the stop is asked for (a signal, even during
+	// the build or the start, or ctx's end): /readyz fails from then on.
+	stopping func()
+	// drain is the delay before the stop (IMCALLBACK_SHUTDOWN_DELAY), after
+	// a stop asked for once the start was done.
+	drain func()
+	// flushLog runs after a failed start, after the stop, and before a
+	// second signal ends the process: the logging module flushes its buffer
+	// in the app's last stop hook, which fx skips when a start or an
+	// earlier stop hook runs past its deadline, and the lines still
+	// buffered then are the ones that explain it.
+	flushLog func()
 }
 
-// runUntil is run with the stop signals' subscription sig (stopSignal),
-// taken by the caller, possibly before app was built: a signal that came
-// since counts as one during the start.
-func runUntil(ctx context.Context, sig context.Context, ignoreSignals context.CancelFunc, app *fx.App, drain, flushLog func()) error {
+func (s service) logger() *zap.Logger {
+	if s.log == nil {
+		return zap.NewNop()
+	}
+	return s.log
+}
+
+func (s service) flush() {
+	if s.flushLog != nil {
+		s.flushLog()
+	}
+}
+
+// firstSignal is the first stop signal, sig, taken for s: logged, and
+// /readyz fails from now on.
+func (s service) firstSignal(sig os.Signal) {
+	s.logger().Info("stop signal: /readyz answers 503; the service stops (a second signal ends it at once)",
+		zap.Stringer("signal", sig))
+	if s.stopping != nil {
+		s.stopping()
+	}
+}
+
+// stopWatch takes the stop signals from the moment it is made (serve makes
+// it before it reads the configuration and builds the service) until it
+// ends. The first signal is logged and makes /readyz fail, and run stops
+// the service at it, once started; a second one ends the process at once
+// (endProcess), logged and the log flushed. Until run gives it the service
+// (attach) there is nothing to log with nor to mark: the first signal is
+// then handled at attach, and a second one ends the process unlogged.
+type stopWatch struct {
+	sigs    chan os.Signal
+	first   chan struct{} // closed once the first signal is taken
+	done    chan struct{} // closed by end
+	endOnce sync.Once
+
+	mu    sync.Mutex
+	svc   *service  // what run runs, once attached
+	taken os.Signal // the first signal, once it came
+}
+
+// watchStopSignals subscribes to the stop signals and watches them until
+// end.
+func watchStopSignals() *stopWatch {
+	w := &stopWatch{sigs: make(chan os.Signal, 1), first: make(chan struct{}), done: make(chan struct{})}
+	signal.Notify(w.sigs, stopSignals()...)
+	go w.watch()
+	return w
+}
+
+// end ends the subscription: a stop signal has its default effect again.
+// It may be called more than once.
+func (w *stopWatch) end() {
+	w.endOnce.Do(func() {
+		signal.Stop(w.sigs)
+		close(w.done)
+	})
+}
+
+// attach gives w the service it stops; a first signal that came before is
+// handled now.
+func (w *stopWatch) attach(s service) {
+	w.mu.Lock()
+	w.svc = &s
+	sig := w.taken
+	w.mu.Unlock()
+	if sig != nil {
+		s.firstSignal(sig)
+	}
+}
+
+// signalled says whether the first signal has been taken.
+func (w *stopWatch) signalled() bool {
+	select {
+	case <-w.first:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *stopWatch) watch() {
+	var sig os.Signal
+	select {
+	case sig = <-w.sigs:
+	case <-w.done:
+		return
+	}
+	w.mu.Lock()
+	w.taken = sig
+	s := w.svc
+	w.mu.Unlock()
+	if s != nil { // else attach handles it
+		s.firstSignal(sig)
+	}
+	close(w.first)
+	if signalTaken != nil {
+		signalTaken()
+	}
+	select {
+	case sig = <-w.sigs:
+	case <-w.done:
+		return
+	}
+	w.mu.Lock()
+	var last service // none attached yet: nothing to log with nor to flush
+	if w.svc != nil {
+		last = *w.svc
+	}
+	w.mu.Unlock()
+	last.logger().Warn("second stop signal: the process ends now, cutting the graceful stop short "+
+		"(requests and handlers still running are cut; with durable delivery, events not yet acknowledged are delivered again)",
+		zap.Stringer("signal", sig))
+	last.flush()
+	endProcess(sig)
+}
+
+// run starts app, waits for a stop signal taken by w (or ctx's end), runs
+// the drain (the delay before the stop) and stops it, draining in-flight
+// work within each module's own timeout; w ends when run returns. /readyz
+// fails from the moment the stop is asked for. A signal during the start,
+// or before it since w was made, stops the app as soon as the start is
+// done, without the delay. After the first signal, a second one ends the
+// process at once, logged: the graceful stop is cut short.
+func run(ctx context.Context, app *fx.App, w *stopWatch, s service) error {
+	defer w.end()
 	if err := app.Err(); err != nil {
 		return buildError(err)
 	}
-	defer flushLog()
+	defer s.flush()
+	w.attach(s)
 	// The start is not cancelled by a signal: fx would roll it back with the
 	// cancelled context, which skips every stop hook. A signal during the
-	// start makes the stop follow it at once, and a second one ends the
-	// process (a start can wait long on a dependency).
-	started := make(chan struct{})
-	early := make(chan bool, 1) // whether a signal came during the start
-	go func() {
-		select {
-		case <-sig.Done():
-			ignoreSignals()
-			if signalDuringStart != nil {
-				signalDuringStart()
-			}
-			early <- true
-		case <-started:
-			early <- false
-		}
-	}()
-	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
-	defer cancel()
-	err := app.Start(startCtx)
-	close(started)
-	signalledEarly := <-early
+	// start makes the stop follow it at once (a start can wait long on a
+	// dependency).
+	err := s.guard.start(app)
+	signalledEarly := w.signalled()
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-	case <-sig.Done():
+	if !signalledEarly {
+		select {
+		case <-ctx.Done():
+		case <-w.first:
+		}
 	}
-	ignoreSignals() // from here a second signal has its default effect: the process ends
-	if drain != nil && !signalledEarly {
-		drain() // nothing was routed to a service that never finished starting
+	if s.stopping != nil {
+		s.stopping()
 	}
-	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
-	defer cancelStop()
-	return app.Stop(stopCtx)
+	if s.drain != nil && !signalledEarly {
+		s.drain() // nothing was routed to a service that never finished starting
+	}
+	return s.guard.stop(app)
 }
 
 // buildError is the message of an app that could not be built: the

@@ -30,14 +30,27 @@ func newDrain(cfg *config.Config, log *zap.Logger) *Drain {
 	return &Drain{delay: cfg.ShutdownDelay, log: log}
 }
 
-// Begin makes /readyz answer 503 and waits the delay; it returns at once
-// when the delay is 0.
-func (d *Drain) Begin() {
-	if d == nil || d.delay <= 0 {
+// Stopping makes /readyz answer 503 from now on, its check shutdown
+// saying "stopping": the stop signal has come, and whatever the delay, the
+// stop follows. It returns at once.
+func (d *Drain) Stopping() {
+	if d == nil {
 		return
 	}
 	d.draining.Store(true)
-	d.log.Info("stop signal: /readyz answers 503 while the listeners keep serving; the stop begins after the delay",
+}
+
+// Begin makes /readyz answer 503 (as Stopping does) and waits the delay;
+// it returns at once when the delay is 0.
+func (d *Drain) Begin() {
+	if d == nil {
+		return
+	}
+	d.Stopping()
+	if d.delay <= 0 {
+		return
+	}
+	d.log.Info("shutdown delay: the listeners keep serving while /readyz answers 503; the stop begins after it",
 		zap.Duration("shutdown_delay", d.delay))
 	time.Sleep(d.delay)
 }

@@ -82,6 +82,12 @@ type publicIn struct {
 	// callback. Built later (only the admin listener reads it), it
 	// sampled after, and the first callbacks were in no window.
 	History *metrics.History `optional:"true"`
+	// Admin is not used here either: depending on it builds the admin
+	// listener first, so its hook starts before this one and, fx stopping
+	// hooks in the reverse order, stops after this one has drained:
+	// /readyz (failing from the stop signal) and /metrics answer while the
+	// public side drains.
+	Admin *Admin
 }
 
 // newPublic builds the public listener: the middleware chain and one POST
@@ -226,6 +232,7 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
+			l.log.Info("draining", zap.String("listener", l.name), zap.Duration("shutdown_timeout", shutdownTimeout))
 			close(l.stop)
 			ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 			defer cancel()

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/goleak"
+)
+
+// guardedApp is an app of opts whose hooks a guard wraps, as serve's are,
+// with short timeouts: a test waits for them to run out, never measures them.
+func guardedApp(t *testing.T, opts ...fx.Option) (*fx.App, *hookGuard) {
+	t.Helper()
+	guard := &hookGuard{}
+	app := fx.New(append([]fx.Option{fx.NopLogger, guard.option(),
+		fx.StartTimeout(100 * time.Millisecond), fx.StopTimeout(5 * time.Second)}, opts...)...)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return app, guard
+}
+
+// hangsAtStart appends a hook whose start returns only once release is
+// closed (it ignores its context), then runs started.
+func hangsAtStart(lc fx.Lifecycle, release <-chan struct{}, started func() error, stop func()) {
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { <-release; return started() },
+		OnStop:  func(context.Context) error { stop(); return nil },
+	})
+}
+
+// hangsAtStop appends a hook whose stop returns only once release is closed.
+func hangsAtStop(lc fx.Lifecycle, release <-chan struct{}) {
+	lc.Append(fx.StopHook(func() { <-release }))
+}
+
+// failsAtStart appends a hook whose start fails.
+func failsAtStart(lc fx.Lifecycle) {
+	lc.Append(fx.StartHook(func() error { return errors.New("the store is down") }))
+}
+
+// recorder keeps what the hooks did, in order.
+type recorder struct {
+	mu   sync.Mutex
+	done []string
+}
+
+func (r *recorder) add(what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done = append(r.done, what)
+}
+
+func (r *recorder) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.done)
+}
+
+// part appends a hook that records its start and its stop.
+func (r *recorder) part(name string) fx.Option {
+	return fx.Invoke(func(lc fx.Lifecycle) {
+		lc.Append(fx.StartStopHook(func() { r.add("start " + name) }, func() { r.add("stop " + name) }))
+	})
+}
+
+// TestAStartPastItsTimeoutStopsWhatStarted: fx's start timeout returns
+// while the hook that hangs keeps running, and its rollback, with the
+// expired context, skipped every stop hook; the parts that had started
+// are now stopped, in the reverse order.
+func TestAStartPastItsTimeoutStopsWhatStarted(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var r recorder
+	app, guard := guardedApp(t, r.part("store"), r.part("listener"),
+		fx.Invoke(func(lc fx.Lifecycle) {
+			hangsAtStart(lc, release, func() error { return nil }, func() {})
+		}))
+	err := run(context.Background(), app, watchStopSignals(), service{guard: guard})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("run: %v, want the start's deadline", err)
+	}
+	want := []string{"start store", "start listener", "stop listener", "stop store"}
+	if got := r.list(); !slices.Equal(got, want) {
+		t.Errorf("the hooks did %q, want %q", got, want)
+	}
+	if !strings.Contains(err.Error(), "the 2 hooks that had started were stopped") {
+		t.Errorf("run: %v, want it to say what it stopped", err)
+	}
+}
+
+// TestAStartHookThatNeverReturnsIsNamed: the error of a start that ran out
+// names the hook it waited on, by the function that appended it (fx said
+// only "context deadline exceeded"): a start hook that hangs, or a stop
+// hook that hangs while fx rolls back a start that failed.
+func TestAStartHookThatNeverReturnsIsNamed(t *testing.T) {
+	tests := []struct {
+		name  string
+		hooks func(lc fx.Lifecycle, release <-chan struct{})
+		want  string
+	}{
+		{name: "a start hook", hooks: func(lc fx.Lifecycle, release <-chan struct{}) {
+			hangsAtStart(lc, release, func() error { return nil }, func() {})
+		}, want: "the start hook of github.com/imcallback/imcallback/cli.hangsAtStart has not returned"},
+		{name: "a stop hook rolling back a failed start", hooks: func(lc fx.Lifecycle, release <-chan struct{}) {
+			hangsAtStop(lc, release)
+			failsAtStart(lc)
+		}, want: "the stop hook of github.com/imcallback/imcallback/cli.hangsAtStop has not returned"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) })
+			app, guard := guardedApp(t, fx.Invoke(func(lc fx.Lifecycle) { tt.hooks(lc, release) }))
+			guard.startSetting = " (IMCALLBACK_START_TIMEOUT)"
+			err := run(context.Background(), app, watchStopSignals(), service{guard: guard})
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("run: %v, want the start's deadline", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tt.want) ||
+				!strings.Contains(msg, "the start ran past its timeout of 100ms (IMCALLBACK_START_TIMEOUT)") {
+				t.Errorf("run: %v\nwant it to say the timeout and %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestAStartPastItsTimeoutLeavesNothingRunning: once the start ran out,
+// no listener that had started stays bound, and a hook whose start
+// returns later (it had bound a port) is stopped as soon as it returns:
+// nothing of the app keeps running.
+func TestAStartPastItsTimeoutLeavesNothingRunning(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		go func() { // a listener that serves: its accept loop ends with it
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				conn.Close()
+			}
+		}()
+		return ln
+	}
+	var first, late net.Listener
+	release, lateStopped := make(chan struct{}), make(chan struct{})
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	app, guard := guardedApp(t,
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.Hook{
+				OnStart: func(context.Context) error { first = listen(); return nil },
+				OnStop:  func(context.Context) error { return first.Close() },
+			})
+			hangsAtStart(lc, release,
+				func() error { late = listen(); return nil }, // binds once the start was given up
+				func() { late.Close(); close(lateStopped) })
+		}),
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StartHook(func() { t.Error("a hook after the one that hung was started") }))
+		}))
+	if err := guard.start(app); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("start: %v, want its deadline", err)
+	}
+	rebind := func(what string, ln net.Listener) {
+		t.Helper()
+		again, err := net.Listen("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatalf("%s still holds its port: %v", what, err)
+		}
+		again.Close()
+	}
+	rebind("the listener that had started", first)
+	close(release) // the hung start returns, having bound a port
+	released = true
+	select {
+	case <-lateStopped:
+	case <-time.After(30 * time.Second): // a bound only broken code reaches
+		t.Fatal("the hook that started after the start was given up was not stopped")
+	}
+	rebind("the listener that started late", late)
+}
+
+// TestAStopPastItsTimeoutNamesTheHook: a stop that runs past its timeout
+// names the stop hook that has not returned.
+func TestAStopPastItsTimeoutNamesTheHook(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	guard := &hookGuard{stopSetting: " (4 × IMCALLBACK_SHUTDOWN_TIMEOUT + 15s)"}
+	var r recorder
+	app := fx.New(fx.NopLogger, guard.option(), fx.StopTimeout(100*time.Millisecond),
+		r.part("store"), fx.Invoke(func(lc fx.Lifecycle) { hangsAtStop(lc, release) }), r.part("listener"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // stop right after the start
+	err := run(ctx, app, watchStopSignals(), service{guard: guard})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("run: %v, want the stop's deadline", err)
+	}
+	want := "the stop ran past its timeout of 100ms (4 × IMCALLBACK_SHUTDOWN_TIMEOUT + 15s): " +
+		"the stop hook of github.com/imcallback/imcallback/cli.hangsAtStop has not returned"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("run: %v\nwant it to say %q", err, want)
+	}
+	if got := r.list(); !slices.Contains(got, "stop listener") {
+		t.Errorf("the hooks did %q; the one stopped before the stuck one did not stop", got)
+	}
+}
