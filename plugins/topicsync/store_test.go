@@ -1959,24 +1959,7 @@ func TestMigrationKeepsRowsOfThePreviousSchema(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
 			dsn := tt.dsn(t)
-			db, err := sql.Open(tt.driver, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			provider, err := goose.NewProvider(tt.dialect, db, os.DirFS(tt.dir),
-				goose.WithTableName("topic_goose_db_version"), goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := provider.UpTo(ctx, tt.oldVersion); err != nil {
-				t.Fatalf("migrate to the previous schema (version %d): %v", tt.oldVersion, err)
-			}
-			if _, err := db.ExecContext(ctx, tt.insert); err != nil {
-				t.Fatalf("insert a row of the previous schema: %v", err)
-			}
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
+			previousSchema(t, tt.driver, tt.dialect, tt.dir, dsn, tt.oldVersion, tt.insert)
 
 			s, err := tt.open(ctx, dsn)
 			if err != nil {
@@ -2091,26 +2074,7 @@ func TestMigrationDatesTheFieldsOfEarlierCreates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
 			dsn := tt.dsn(t)
-			db, err := sql.Open(tt.driver, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			provider, err := goose.NewProvider(tt.dialect, db, os.DirFS(tt.dir),
-				goose.WithTableName("topic_goose_db_version"), goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := provider.UpTo(ctx, tt.oldVersion); err != nil {
-				t.Fatalf("migrate to the previous schema (version %d): %v", tt.oldVersion, err)
-			}
-			for _, insert := range tt.insert {
-				if _, err := db.ExecContext(ctx, insert); err != nil {
-					t.Fatalf("insert a row of the previous schema: %v", err)
-				}
-			}
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
+			previousSchema(t, tt.driver, tt.dialect, tt.dir, dsn, tt.oldVersion, tt.insert...)
 
 			s, err := tt.open(ctx, dsn)
 			if err != nil {
@@ -2126,7 +2090,7 @@ func TestMigrationDatesTheFieldsOfEarlierCreates(t *testing.T) {
 				t.Errorf("the year 1's topic = %+v, want it as stored", got)
 			}
 			// The dates the migration gave, as the database holds them.
-			db, err = sql.Open(tt.driver, dsn)
+			db, err := sql.Open(tt.driver, dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -2203,12 +2167,7 @@ func TestMigrationDatesTheFieldsOfEarlierCreates(t *testing.T) {
 
 			// The down migration leaves the rows as they are, for the previous version to read.
 			closeStore(t, s)
-			provider, err = goose.NewProvider(tt.dialect, db, os.DirFS(tt.dir),
-				goose.WithTableName("topic_goose_db_version"), goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := provider.DownTo(ctx, tt.oldVersion); err != nil {
+			if _, err := topicMigrations(t, tt.dialect, db, tt.dir).DownTo(ctx, tt.oldVersion); err != nil {
 				t.Fatalf("migrate down to version %d: %v", tt.oldVersion, err)
 			}
 			var name string
@@ -2758,4 +2717,40 @@ func shuffledWrites(rnd *mrand.Rand, writes []topicWrite) []topicWrite {
 		out[i] = writes[w]
 	}
 	return out
+}
+
+// topicMigrations is the store's goose provider for the migrations in dir
+// (a folder of this package) on db.
+func topicMigrations(t *testing.T, dialect goose.Dialect, db *sql.DB, dir string) *goose.Provider {
+	t.Helper()
+	provider, err := goose.NewProvider(dialect, db, os.DirFS(dir),
+		goose.WithTableName("topic_goose_db_version"), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return provider
+}
+
+// previousSchema builds the database dsn names at the schema version of
+// the migrations in dir, and runs inserts there, as an earlier version of
+// the store would have left it.
+func previousSchema(t *testing.T, driver string, dialect goose.Dialect, dir, dsn string, version int64, inserts ...string) {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := topicMigrations(t, dialect, db, dir).UpTo(ctx, version); err != nil {
+		t.Fatalf("migrate to the previous schema (version %d): %v", version, err)
+	}
+	for _, insert := range inserts {
+		if _, err := db.ExecContext(ctx, insert); err != nil {
+			t.Fatalf("insert a row of the previous schema: %v", err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
