@@ -21,21 +21,30 @@ import (
 // which skips every stop hook: the listeners and stores that had started
 // stayed open, and the error said only "context deadline exceeded".
 //
-// A hook is named by the function that appended it, as fx's own events
-// name it (github.com/imcallback/imcallback/server.newPublic).
+// A hook is named by the function that appended it
+// (github.com/imcallback/imcallback/server.newPublic). fx's own hook events
+// (OnStartExecuting and the others) see only the guard's wrapper and name
+// it, cli.(*guardedLifecycle).Append.func1, for every hook: the guard logs
+// its own, at debug level, naming the hook as its errors do.
 type hookGuard struct {
 	// startSetting and stopSetting say where the start's and the stop's
 	// timeouts come from, for the errors; empty, nothing is said.
 	startSetting, stopSetting string
-	// log reports a hook whose start returned after the start was given up;
-	// nil logs nothing.
+	// log reports a hook whose start returned after the start was given
+	// up, and each hook's start and stop at debug level; nil logs nothing.
 	log *zap.Logger
+
+	// stopMu serializes the stops the guard runs itself: those of the
+	// hooks that had started when the start was given up, in the reverse
+	// order, and that of a hook whose start returned later.
+	stopMu sync.Mutex
 
 	mu        sync.Mutex
 	hooks     []*guardedHook // in the order they were appended: the start's
 	lastStart *guardedHook   // the hook whose start began last
 	lastStop  *guardedHook   // the hook whose stop began last
 	abandoned bool           // the start ran out: no hook starts any more
+	startErr  error          // the first error a start hook returned
 	// stopTimeout bounds the stop of a hook whose start returned after the
 	// start was given up: the app's stop timeout, set when it is given up.
 	stopTimeout time.Duration
@@ -121,13 +130,20 @@ func (g *hookGuard) runStart(ctx context.Context, h *guardedHook) error {
 	g.mu.Unlock()
 	var err error
 	if h.hook.OnStart != nil {
+		g.logger().Debug("start hook executing", zap.String("hook", h.caller))
+		began := time.Now()
 		err = h.hook.OnStart(ctx)
+		g.logger().Debug("start hook executed", zap.String("hook", h.caller),
+			zap.Duration("runtime", time.Since(began)), zap.Error(err))
 	}
 	g.mu.Lock()
 	late := g.abandoned && err == nil
 	switch {
 	case err != nil:
 		h.state = hookIdle
+		if g.startErr == nil {
+			g.startErr = err
+		}
 	case late:
 		h.state = hookStopping
 	default:
@@ -137,11 +153,13 @@ func (g *hookGuard) runStart(ctx context.Context, h *guardedHook) error {
 	if !late {
 		return err
 	}
+	g.stopMu.Lock() // after the stops of the hooks that had started
+	defer g.stopMu.Unlock()
 	g.mu.Lock()
 	stopCtx, cancel := context.WithTimeout(context.Background(), g.stopTimeout)
 	g.mu.Unlock()
 	defer cancel()
-	stopErr := g.stopHook(stopCtx, h)
+	_, stopErr := g.stopHook(stopCtx, h)
 	g.logger().Warn("a start hook returned after the start had been given up; stopped it",
 		zap.String("hook", h.caller), zap.NamedError("stop_error", stopErr))
 	return errStartGivenUp
@@ -157,7 +175,7 @@ func (g *hookGuard) runStop(ctx context.Context, h *guardedHook) error {
 	h.state = hookStopping
 	g.lastStop = h
 	g.mu.Unlock()
-	err := h.hook.OnStop(ctx)
+	err := g.callStop(ctx, h)
 	g.mu.Lock()
 	h.state = hookStopped
 	g.mu.Unlock()
@@ -165,14 +183,12 @@ func (g *hookGuard) runStop(ctx context.Context, h *guardedHook) error {
 }
 
 // stopHook runs h's stop (h is hookStopping) and returns when it returns or
-// when ctx ends, whichever comes first: a stop that hangs is left to run.
-func (g *hookGuard) stopHook(ctx context.Context, h *guardedHook) error {
+// when ctx ends, whichever comes first: a stop that hangs is left to run,
+// and returned is false.
+func (g *hookGuard) stopHook(ctx context.Context, h *guardedHook) (returned bool, err error) {
 	done := make(chan error, 1)
 	go func() {
-		var err error
-		if h.hook.OnStop != nil {
-			err = h.hook.OnStop(ctx)
-		}
+		err := g.callStop(ctx, h)
 		g.mu.Lock()
 		h.state = hookStopped
 		g.mu.Unlock()
@@ -180,15 +196,28 @@ func (g *hookGuard) stopHook(ctx context.Context, h *guardedHook) error {
 	}()
 	select {
 	case err := <-done:
-		return err
+		return true, err
 	case <-ctx.Done():
 		select {
 		case err := <-done:
-			return err
+			return true, err
 		default:
-			return fmt.Errorf("the stop hook of %s has not returned: %w", h.caller, ctx.Err())
+			return false, fmt.Errorf("the stop hook of %s has not returned: %w", h.caller, ctx.Err())
 		}
 	}
+}
+
+// callStop calls h's OnStop, if it has one, logging it at debug level.
+func (g *hookGuard) callStop(ctx context.Context, h *guardedHook) error {
+	if h.hook.OnStop == nil {
+		return nil
+	}
+	g.logger().Debug("stop hook executing", zap.String("hook", h.caller))
+	began := time.Now()
+	err := h.hook.OnStop(ctx)
+	g.logger().Debug("stop hook executed", zap.String("hook", h.caller),
+		zap.Duration("runtime", time.Since(began)), zap.Error(err))
+	return err
 }
 
 func (g *hookGuard) logger() *zap.Logger {
@@ -199,8 +228,12 @@ func (g *hookGuard) logger() *zap.Logger {
 }
 
 // start starts app within its start timeout. A start that runs past it
-// stops the hooks that had started, in the reverse order and within the
-// app's stop timeout, and fails naming the hook it waited on. A nil guard
+// (a start hook that hangs, or a stop hook that hangs while fx rolls back a
+// start that failed) stops the hooks that had started, in the reverse
+// order and within the app's stop timeout, and fails naming the hook it
+// waited on, with the start hook's error when one failed. Once the stop
+// timeout runs out on a stop that hangs, the stops of the hooks before it
+// are not run, as fx does: what they hold may still be in use. A nil guard
 // starts app as fx does.
 func (g *hookGuard) start(app *fx.App) error {
 	ctx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
@@ -209,32 +242,75 @@ func (g *hookGuard) start(app *fx.App) error {
 	if g == nil || err == nil || ctx.Err() == nil {
 		return err // started, or failed within the timeout: fx rolled back what had started
 	}
+	g.stopMu.Lock()
+	defer g.stopMu.Unlock()
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
 	g.mu.Lock()
 	g.abandoned = true
 	g.stopTimeout = app.StopTimeout()
+	startErr := g.startErr
 	waited := g.waitedOn(g.lastStart, "start", hookStarting, hookStopping)
-	var started []*guardedHook
+	var started []*guardedHook // the hooks that had started and have a stop
 	for _, h := range g.hooks {
-		if h.state == hookStarted {
+		if h.state == hookStarted && h.hook.OnStop != nil {
 			h.state = hookStopping
 			started = append(started, h)
 		}
 	}
 	g.mu.Unlock()
-	stopped := "nothing had started"
-	if len(started) > 0 {
-		stopped = fmt.Sprintf("the %d hooks that had started were stopped", len(started))
-	}
-	problems := []error{fmt.Errorf("the start ran past its timeout of %v%s: %s; %s: %w",
-		app.StartTimeout(), g.startSetting, waited, stopped, err)}
+	var problems []error
+	stopped, hung := 0, ""
+	var skipped []string
 	for i := len(started) - 1; i >= 0; i-- {
-		if err := g.stopHook(stopCtx, started[i]); err != nil {
+		h := started[i]
+		if stopCtx.Err() != nil { // a stop hung past the stop timeout: the earlier hooks stay as they are
+			g.mu.Lock()
+			h.state = hookStarted
+			g.mu.Unlock()
+			skipped = append(skipped, h.caller)
+			continue
+		}
+		returned, err := g.stopHook(stopCtx, h)
+		if returned {
+			stopped++
+		} else {
+			hung = h.caller
+		}
+		if err != nil {
 			problems = append(problems, err)
 		}
 	}
-	return errors.Join(problems...)
+	summary := stoppedSummary(len(started), stopped, hung, skipped, app.StopTimeout())
+	head := fmt.Errorf("the start ran past its timeout of %v%s: %s; %s: %w",
+		app.StartTimeout(), g.startSetting, waited, summary, err)
+	if startErr != nil { // fx's rollback ran out: the start hook's error is the cause
+		head = fmt.Errorf("the start failed (%w); rolling back, past the start's timeout of %v%s, %s; %s: %w",
+			startErr, app.StartTimeout(), g.startSetting, waited, summary, err)
+	}
+	return errors.Join(append([]error{head}, problems...)...)
+}
+
+// stoppedSummary says what became of the hooks that had started when the
+// start was given up: of all (those with a stop hook), stopped returned,
+// the stop of hung had not returned when the stop timeout ran out, and
+// those of skipped were not run.
+func stoppedSummary(all, stopped int, hung string, skipped []string, timeout time.Duration) string {
+	switch {
+	case all == 0:
+		return "no hook that had started was left to stop"
+	case stopped == all:
+		return fmt.Sprintf("the %d hooks that had started were stopped", all)
+	}
+	msg := fmt.Sprintf("%d of the %d hooks that had started were stopped", stopped, all)
+	if hung != "" {
+		msg += fmt.Sprintf(", the stop hook of %s had not returned when the stop's timeout of %v ran out", hung, timeout)
+	}
+	if len(skipped) > 0 {
+		msg += fmt.Sprintf(", and the stops of the %d before it were not run (what they hold may still be in use): %s",
+			len(skipped), strings.Join(skipped, ", "))
+	}
+	return msg
 }
 
 // stop stops app within its stop timeout; a stop that runs past it fails

@@ -12,6 +12,9 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // guardedApp is an app of opts whose hooks a guard wraps, as serve's are,
@@ -81,6 +84,7 @@ func TestAStartPastItsTimeoutStopsWhatStarted(t *testing.T) {
 	var r recorder
 	app, guard := guardedApp(t, r.part("store"), r.part("listener"),
 		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StartHook(func() {})) // started, with nothing to stop: not counted
 			hangsAtStart(lc, release, func() error { return nil }, func() {})
 		}))
 	err := run(context.Background(), app, watchStopSignals(), service{guard: guard})
@@ -125,7 +129,7 @@ func TestAStartHookThatNeverReturnsIsNamed(t *testing.T) {
 				t.Fatalf("run: %v, want the start's deadline", err)
 			}
 			if msg := err.Error(); !strings.Contains(msg, tt.want) ||
-				!strings.Contains(msg, "the start ran past its timeout of 100ms (IMCALLBACK_START_TIMEOUT)") {
+				!strings.Contains(msg, "timeout of 100ms (IMCALLBACK_START_TIMEOUT)") {
 				t.Errorf("run: %v\nwant it to say the timeout and %q", err, tt.want)
 			}
 		})
@@ -220,5 +224,101 @@ func TestAStopPastItsTimeoutNamesTheHook(t *testing.T) {
 	}
 	if got := r.list(); !slices.Contains(got, "stop listener") {
 		t.Errorf("the hooks did %q; the one stopped before the stuck one did not stop", got)
+	}
+}
+
+// errStoreDown is the error of failsAtStart.
+var errStoreDown = errors.New("the store is down")
+
+// TestAFailedStartWhoseRollbackHangsKeepsItsCause: when a start hook fails
+// and a stop hook then hangs while fx rolls the start back, the error
+// names the hung stop hook and keeps the start hook's error, the cause;
+// it used to drop it and say that nothing had started.
+func TestAFailedStartWhoseRollbackHangsKeepsItsCause(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	app, guard := guardedApp(t, fx.Invoke(func(lc fx.Lifecycle) {
+		hangsAtStop(lc, release)
+		lc.Append(fx.StartHook(func() error { return errStoreDown }))
+	}))
+	err := run(context.Background(), app, watchStopSignals(), service{guard: guard})
+	if !errors.Is(err, errStoreDown) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("run: %v, want the start hook's error and the deadline", err)
+	}
+	want := "the start failed (the store is down); rolling back, past the start's timeout of 100ms, " +
+		"the stop hook of github.com/imcallback/imcallback/cli.hangsAtStop has not returned"
+	if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "nothing had started") {
+		t.Errorf("run: %v\nwant it to say %q", err, want)
+	}
+}
+
+// TestAStopThatHangsAfterAGivenUpStartSkipsTheEarlierStops: once a stop
+// hook hangs past the stop timeout, while the guard stops what had
+// started before a start hook hung, the hooks before it are not stopped
+// (what they hold may still be used by the one that hangs), as fx skips
+// them, and the error says which stopped and which did not. Every later
+// stop used to run with the expired context, and be named as hung.
+func TestAStopThatHangsAfterAGivenUpStartSkipsTheEarlierStops(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var r recorder
+	app, guard := guardedApp(t, fx.StopTimeout(100*time.Millisecond),
+		r.part("store"),
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StartHook(func() {})) // nothing to stop
+			hangsAtStop(lc, release)
+		}),
+		r.part("listener"),
+		fx.Invoke(func(lc fx.Lifecycle) {
+			hangsAtStart(lc, release, func() error { return nil }, func() {})
+		}))
+	err := guard.start(app)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("start: %v, want its deadline", err)
+	}
+	want := []string{"start store", "start listener", "stop listener"}
+	if got := r.list(); !slices.Equal(got, want) {
+		t.Errorf("the hooks did %q, want %q: the store was stopped while a later stop hung", got, want)
+	}
+	msg := err.Error()
+	for _, part := range []string{
+		"1 of the 3 hooks that had started were stopped, the stop hook of github.com/imcallback/imcallback/cli.hangsAtStop " +
+			"had not returned when the stop's timeout of 100ms ran out, and the stops of the 1 before it were not run",
+		"cli.(*recorder).part.func1",
+	} {
+		if !strings.Contains(msg, part) {
+			t.Errorf("start: %v\nwant it to say %q", err, part)
+		}
+	}
+	if strings.Count(msg, "has not returned") != 2 { // the start hook, and the stop hook
+		t.Errorf("start: %v\nwant only the hung start and stop hooks named as not returned", err)
+	}
+}
+
+// TestTheGuardLogsEachHookByItsCaller: fx's own hook events see only the
+// guard's wrapper (cli.(*guardedLifecycle).Append.func1, for every hook);
+// the guard logs each hook's start and stop at debug level, naming the
+// function that appended it.
+func TestTheGuardLogsEachHookByItsCaller(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	var r recorder
+	app, guard := guardedApp(t, r.part("store"))
+	guard.log = zap.New(core)
+	if err := guard.start(app); err != nil {
+		t.Fatal(err)
+	}
+	if err := guard.stop(app); err != nil {
+		t.Fatal(err)
+	}
+	const hook = "github.com/imcallback/imcallback/cli.(*recorder).part.func1"
+	var got []string
+	for _, e := range logs.All() {
+		if e.Level == zapcore.DebugLevel && e.ContextMap()["hook"] == hook {
+			got = append(got, e.Message)
+		}
+	}
+	want := []string{"start hook executing", "start hook executed", "stop hook executing", "stop hook executed"}
+	if !slices.Equal(got, want) {
+		t.Errorf("the guard logged %q for %s, want %q", got, hook, want)
 	}
 }
