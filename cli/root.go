@@ -323,17 +323,31 @@ var signalTaken func()
 // endProcess ends the process at a second stop signal as the signal's
 // default action does, killed by it (a shell reports 128 + its number), as
 // it ended before the service caught a second signal; exit status 128 +
-// its number if the signal cannot be raised. Tests replace it.
+// its number if the signal cannot be raised, or the process is PID 1
+// (signalExit). Tests replace it.
 var endProcess = func(sig os.Signal) {
-	signal.Reset(sig)
-	if p, err := os.FindProcess(os.Getpid()); err == nil && p.Signal(sig) == nil {
-		time.Sleep(time.Second) // the default action ends the process meanwhile
+	raise, code := signalExit(sig, os.Getpid())
+	if raise {
+		signal.Reset(sig)
+		if p, err := os.FindProcess(os.Getpid()); err == nil && p.Signal(sig) == nil {
+			time.Sleep(time.Second) // the default action ends the process meanwhile
+		}
 	}
-	code := 1
+	os.Exit(code)
+}
+
+// signalExit says how process pid ends at sig: raise it (its default
+// action kills the process), else, or if that fails, exit with code, 128 +
+// its number as a shell reports a process killed by it. PID 1, as the
+// container image's entrypoint runs without an init, does not raise it:
+// the kernel drops a signal to PID 1 whose action is the default, and Go
+// would then exit with status 2.
+func signalExit(sig os.Signal, pid int) (raise bool, code int) {
+	code = 1
 	if s, ok := sig.(syscall.Signal); ok {
 		code = 128 + int(s)
 	}
-	os.Exit(code)
+	return pid != 1, code
 }
 
 // service is what run needs besides the app; every field may be zero.

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -365,5 +366,64 @@ func TestServeGuardsEveryHook(t *testing.T) {
 	admin, public := slices.Index(callers, "server.newAdmin"), slices.Index(callers, "server.newPublic")
 	if !slices.Contains(callers, "logging.newBuffered") || admin < 0 || public < admin {
 		t.Errorf("the guarded hooks, in the start's order: %q; want the logger's, then the admin listener's before the public one's", callers)
+	}
+}
+
+// TestSignalExit: a second signal is raised again, to die of it, except
+// as PID 1, where the kernel drops it: the process exits 128 + its number
+// itself (it exited 2).
+func TestSignalExit(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		sig       os.Signal
+		pid       int
+		wantRaise bool
+		wantCode  int
+	}{
+		{name: "SIGTERM", sig: syscall.SIGTERM, pid: 4242, wantRaise: true, wantCode: 143},
+		{name: "SIGINT", sig: os.Interrupt, pid: 4242, wantRaise: true, wantCode: 130},
+		{name: "SIGTERM as PID 1", sig: syscall.SIGTERM, pid: 1, wantCode: 143},
+		{name: "SIGHUP as PID 1", sig: syscall.SIGHUP, pid: 1, wantCode: 129},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raise, code := signalExit(tc.sig, tc.pid)
+			if raise != tc.wantRaise || code != tc.wantCode {
+				t.Errorf("signalExit(%v, %d) = %v, %d; want %v, %d", tc.sig, tc.pid, raise, code, tc.wantRaise, tc.wantCode)
+			}
+		})
+	}
+}
+
+// pid1Child, set in the environment of the test binary run again as PID 1
+// of a new PID namespace, makes TestASecondSignalAsPID1ExitsWith128PlusN
+// end the process as a second SIGTERM does.
+const pid1Child = "CLI_TEST_PID1_CHILD"
+
+// TestASecondSignalAsPID1ExitsWith128PlusN: as PID 1 (the image's
+// entrypoint, run without an init), the second signal's end exits 143 for
+// SIGTERM, as the README says; the signal raised again was dropped by the
+// kernel and the process exited 2. It needs root and unshare(1).
+func TestASecondSignalAsPID1ExitsWith128PlusN(t *testing.T) {
+	if os.Getenv(pid1Child) != "" {
+		if os.Getpid() != 1 {
+			fmt.Println("not PID 1")
+			os.Exit(3)
+		}
+		endProcess(syscall.SIGTERM)
+		return
+	}
+	unshare, err := exec.LookPath("unshare")
+	if os.Geteuid() != 0 || err != nil {
+		t.Skip("running the test binary as PID 1 needs root and unshare(1) (util-linux): skipped, TestSignalExit covers the decision")
+	}
+	cmd := exec.Command(unshare, "-p", "-f", "--mount-proc", os.Args[0], "-test.run=^TestASecondSignalAsPID1ExitsWith128PlusN$")
+	cmd.Env = append(os.Environ(), pid1Child+"=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Skipf("unshare could not run the test binary as PID 1 (%v): skipped, TestSignalExit covers the decision\n%s", err, out)
+	}
+	if code := exit.ExitCode(); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("as PID 1, the second SIGTERM ended the process with %v, want exit status 143\n%s", exit, out)
 	}
 }
