@@ -11,6 +11,12 @@
 // delivery.Module, inline leaves it out. Main wires imcallback.Module and
 // delivery.Module itself: pass neither (serve refuses a module wired twice,
 // naming the type provided twice).
+//
+// serve decorates fx.Lifecycle at the top level of its app, to time each
+// hook; the modules passed sit, with the service, in a module below it,
+// so a module may decorate fx.Lifecycle too (its decoration wraps serve's)
+// and its decorations apply to every module of the service, but not to
+// the logger of fx's own events.
 package cli
 
 import (

@@ -101,19 +101,28 @@ func (l *guardedLifecycle) Append(h fx.Hook) {
 	l.Lifecycle.Append(wrapped)
 }
 
-// hookCaller is the function that called Append, past the guard's own frames.
+// hookCaller is the function that called Append, past the guard's own
+// frames and those of a program's own decoration of fx.Lifecycle (an
+// Append method that passes the hook on).
 func hookCaller() string {
-	pcs := make([]uintptr, 8)
+	pcs := make([]uintptr, 16)
 	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
 	for {
 		f, more := frames.Next()
-		if !strings.HasSuffix(f.Function, ".(*guardedLifecycle).Append") && f.Function != "" {
+		if f.Function != "" && !isAppendMethod(f.Function) {
 			return f.Function
 		}
 		if !more {
 			return "an unknown function"
 		}
 	}
+}
+
+// isAppendMethod says whether function (as runtime names it) is a method
+// named Append: a wrapper of fx.Lifecycle's, such as the guard's own.
+func isAppendMethod(function string) bool {
+	base := function[strings.LastIndex(function, "/")+1:] // pkg.Type.Append or pkg.(*Type).Append
+	return strings.HasSuffix(base, ".Append") && strings.Count(base, ".") >= 2
 }
 
 // runStart runs h's start unless the start was given up. A start that

@@ -322,3 +322,53 @@ func TestTheGuardLogsEachHookByItsCaller(t *testing.T) {
 		t.Errorf("the guard logged %q for %s, want %q", got, hook, want)
 	}
 }
+
+// countingLifecycle is a program's own decoration of fx.Lifecycle: it
+// counts the hooks appended through it to the guarded lifecycle (the app
+// that lists the configuration sections runs the program's invokes too,
+// unguarded).
+type countingLifecycle struct {
+	fx.Lifecycle
+	appended *int
+}
+
+func (l countingLifecycle) Append(h fx.Hook) {
+	if _, guarded := l.Lifecycle.(*guardedLifecycle); guarded {
+		*l.appended++
+	}
+	l.Lifecycle.Append(h)
+}
+
+// TestAProgramMayDecorateTheLifecycle: a program's top-level
+// fx.Decorate of fx.Lifecycle, passed to Main, builds (it failed with
+// "fx.Lifecycle already decorated": the guard decorates it too) and sees
+// every module's hooks, which the guard still wraps, each named by the
+// function that appended it; the program's other options (a named value,
+// fx.Populate, a hook) work as before.
+func TestAProgramMayDecorateTheLifecycle(t *testing.T) {
+	appended := 0
+	var named string
+	var r recorder
+	s := newServedApp(t, nil,
+		fx.Decorate(func(lc fx.Lifecycle) fx.Lifecycle { return countingLifecycle{Lifecycle: lc, appended: &appended} }),
+		fx.Provide(fx.Annotate(func() string { return "mine" }, fx.ResultTags(`name:"mine"`))),
+		fx.Invoke(fx.Annotate(func(s string) { named = s }, fx.ParamTags(`name:"mine"`))),
+		r.part("program"))
+	guard := s.svc.guard
+	if err := guard.start(s.app); err != nil {
+		t.Fatal(err)
+	}
+	if err := guard.stop(s.app); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"start program", "stop program"}; !slices.Equal(r.list(), want) || named != "mine" || s.public == nil {
+		t.Errorf("the program's hook did %q (want %q), its named value is %q, its populated listener %v", r.list(), want, named, s.public)
+	}
+	var callers []string
+	for _, h := range guard.hooks {
+		callers = append(callers, strings.TrimPrefix(h.caller, "github.com/imcallback/imcallback/"))
+	}
+	if appended != len(guard.hooks) || !slices.Contains(callers, "server.newPublic") || !slices.Contains(callers, "cli.(*recorder).part.func1") {
+		t.Errorf("the program's lifecycle saw %d hooks; the guard wrapped %d: %q", appended, len(guard.hooks), callers)
+	}
+}

@@ -209,14 +209,14 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 	}
 }
 
-// appOptions are the fx options of the service as cmd/imcallback runs it.
-// IMCALLBACK_DELIVERY is read here, and only here: durable wires
-// delivery.Module, inline leaves it out and the dispatcher runs
+// appOptions are the fx options of the service as cmd/imcallback runs it,
+// but for fx's event logger (logging.FxLogger), which serve adds at the
+// top level. IMCALLBACK_DELIVERY is read here, and only here: durable
+// wires delivery.Module, inline leaves it out and the dispatcher runs
 // after-handlers in the request.
 func appOptions(g *globalFlags, cfg *config.Config) fx.Option {
 	opts := []fx.Option{
 		fx.Supply(g.source()),
-		logging.FxLogger,
 		imcallback.Module,
 	}
 	if cfg.Delivery == config.DeliveryDurable {
@@ -261,7 +261,16 @@ func newServeApp(g *globalFlags, cfg *config.Config) (*fx.App, service) {
 	}
 	var log *zap.Logger
 	var drain *server.Drain
-	app := fx.New(guard.option(), appOptions(g, cfg), fx.Invoke(announceDev(g.dev), logConfigNotes), fx.Populate(&log, &drain),
+	// The guard decorates fx.Lifecycle at the top level; the service, the
+	// program's modules with it, is one module below, so that a program's
+	// own top-level decoration of fx.Lifecycle builds ("already decorated"
+	// at the same level) and wraps the guarded one. Its other decorations
+	// still apply to every module of the service, as at the top level (all
+	// but fx's event logger, which hook events need at the top level); a
+	// module's provides, invokes (in the same order) and groups are as
+	// they were.
+	app := fx.New(guard.option(), logging.FxLogger,
+		fx.Module("serve", appOptions(g, cfg), fx.Invoke(announceDev(g.dev), logConfigNotes), fx.Populate(&log, &drain)),
 		// Four stop hooks each drain within ShutdownTimeout, one after the
 		// other (workers, public listener, admin listener, NATS), then the
 		// embedded server and the stores close; fx's own 15 s default would
