@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -25,6 +26,12 @@ type Events struct {
 	// read, when set, counts the message headers scans read: what the
 	// admin API's reads cost, which tests hold to the size of a page.
 	read *atomic.Uint64
+	// copySearch is how many message headers a replay of dead letters
+	// reads at most to find the copies of letters replayed already;
+	// zero is CopySearchHeaders.
+	copySearch int
+	// log takes the warnings of a replay; nil is none.
+	log *zap.Logger
 }
 
 // NewEvents reads the streams o names over conn.
@@ -34,6 +41,14 @@ func NewEvents(conn *Conn, o Options) (*Events, error) {
 		return nil, err
 	}
 	return &Events{js: conn.JS, opts: o}, nil
+}
+
+// logger is e's logger, a no-op one when it has none.
+func (e *Events) logger() *zap.Logger {
+	if e.log == nil {
+		return zap.NewNop()
+	}
+	return e.log
 }
 
 // Filter selects events of the work stream.
@@ -95,7 +110,9 @@ type ReplayResult struct {
 	// in the stream (expired or deleted), or holding a message that is not
 	// an event (no command header); of a replay of dead letters, the
 	// events with no dead letter (never dead-lettered, or removed without
-	// a replay).
+	// a replay), and those whose letter a replay took before the newest
+	// CopySearchHeaders messages of the work stream were stored, or when
+	// the search for their copies failed (a warning is logged).
 	Missing []uint64 `json:"missing,omitempty"`
 	// AlreadyReplayed are the selected dead letters, by their events'
 	// work-stream sequences, that another replay had republished already
@@ -175,6 +192,11 @@ func (e *Events) bounds(ctx context.Context) (first, last uint64, err error) {
 // IMCALLBACK_SUBJECT_PREFIX are listed and replayed too (the stream holds
 // nothing else).
 const allDeadLetters = ">"
+
+// allSubjects is the subject filter of a scan of every message of a
+// stream: with no subject left out, a bounded scan reads no message past
+// its end but those in place of deleted ones.
+const allSubjects = ">"
 
 // Dead calls fn for each dead letter, oldest first.
 func (e *Events) Dead(ctx context.Context, fn func(DeadLetter) error) error {
@@ -257,8 +279,11 @@ func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResul
 // AlreadyReplayed, dead-letter sequences, become their events'
 // work-stream sequences (origOf), and the sequences without a letter
 // (noLetter: none was found, or it was removed before it could be read)
-// are AlreadyReplayed when the work stream holds a replayed copy of their
-// letter (replayedCopies), else Missing. Each list is sorted.
+// are AlreadyReplayed when the newest CopySearchHeaders messages of the
+// work stream hold a replayed copy of their letter (replayedCopies), else
+// Missing. A search that fails does not fail the replay, whose letters
+// are republished and removed by then: its sequences are Missing, and a
+// warning says why. Each list is sorted.
 func (e *Events) deadOutcome(ctx context.Context, res ReplayResult, err error, origOf map[uint64]uint64,
 	noLetter []uint64) (ReplayResult, error) {
 	for i, dead := range res.AlreadyReplayed {
@@ -269,8 +294,11 @@ func (e *Events) deadOutcome(ctx context.Context, res ReplayResult, err error, o
 	}
 	res.Missing = nil
 	if err == nil && len(noLetter) > 0 {
-		var copied map[uint64]bool
-		copied, err = e.replayedCopies(ctx, noLetter)
+		copied, serr := e.replayedCopies(ctx, noLetter)
+		if serr != nil {
+			e.logger().Warn("dead-letter replay: cannot tell the events replayed already from those without a dead letter; all are reported missing",
+				zap.Int("replayed", res.Replayed), zap.Int("unsure", len(noLetter)-len(copied)), zap.Error(serr))
+		}
 		for _, seq := range noLetter {
 			if copied[seq] {
 				res.AlreadyReplayed = append(res.AlreadyReplayed, seq)
@@ -292,72 +320,81 @@ func (e *Events) deadOutcome(ctx context.Context, res ReplayResult, err error, o
 // before.
 const firstCopyWindow = 256
 
+// CopySearchHeaders is how many message headers of the work stream a
+// replay of dead letters reads at most, per request, newest first, to
+// tell a letter another replay took already (its copy is found:
+// AlreadyReplayed) from a sequence without a dead letter (Missing). A
+// copy is recent (a double click, a second operator, a retried request),
+// and a sequence that never had a letter (a typo, a processed event)
+// must not read the stream to its end: a letter replayed before the
+// newest CopySearchHeaders messages of the work stream were stored is
+// reported missing.
+const CopySearchHeaders = 20000
+
 // replayedCopies reports which of the work-stream sequences seqs have a
 // replayed copy of their dead letter in the work stream: undead names the
 // dead-letter stream in the copy's id and the event in its
-// Imcallback-Replay-Of, and stores it on the event's subject after it. It
-// reads each event (one that is not stored, or not an event, has none),
-// then, per subject, back from the stream's end in windows that double,
-// to the lowest of that subject's events at most: a copy of a letter
-// replayed just before (a double click) is found at once.
+// Imcallback-Replay-Of, and stores it after the event, on any subject
+// (the event need not be stored any more: the work stream drops events
+// after its Retention, dead letters stay). It reads the stream's headers
+// back from its end, in windows that double, to the lowest of seqs at
+// most, and no more than e's copy search (CopySearchHeaders) in all: a
+// copy of a letter replayed just before (a double click) is found at
+// once. The sequences found are in the map even when it fails.
 func (e *Events) replayedCopies(ctx context.Context, seqs []uint64) (map[uint64]bool, error) {
 	found := map[uint64]bool{}
 	st, err := e.js.Stream(ctx, e.opts.Stream)
 	if err != nil {
 		return found, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
 	}
-	last := st.CachedInfo().State.LastSeq
-	type events struct {
-		want   map[string]uint64 // Imcallback-Replay-Of of a copy → its event's sequence
-		lowest uint64
+	state := st.CachedInfo().State
+	if state.Msgs == 0 {
+		return found, nil
 	}
-	bySubject := map[string]*events{}
+	want := map[string]uint64{} // Imcallback-Replay-Of of a copy → its event's sequence
+	lowest := state.LastSeq
 	for _, seq := range seqs {
-		if seq >= last {
+		if seq >= state.LastSeq {
 			continue // no copy can follow it
 		}
-		raw, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return found, fmt.Errorf("delivery: read %s #%d: %w", e.opts.Stream, seq, err)
-		}
-		command := raw.Header.Get(HeaderCommand)
-		if command == "" {
-			continue // not an event
-		}
-		subject := Subject(e.opts.SubjectPrefix, protocol.ParseParams(raw.Header.Get(HeaderQuery)).SdkAppid, command)
-		g := bySubject[subject]
-		if g == nil {
-			g = &events{want: map[string]uint64{}, lowest: seq}
-			bySubject[subject] = g
-		}
-		g.want[fmt.Sprintf("%s:%d", e.opts.Stream, seq)] = seq
-		g.lowest = min(g.lowest, seq)
+		want[fmt.Sprintf("%s:%d", e.opts.Stream, seq)] = seq
+		lowest = min(lowest, seq)
 	}
+	limit := e.copySearch
+	if limit <= 0 {
+		limit = CopySearchHeaders
+	}
+	// A copy follows its event, and is stored: the search goes back to
+	// the one after the lowest event, and to the stream's first message.
+	floor := max(lowest+1, state.FirstSeq)
 	deadID := e.opts.DeadStream() + ":"
-	for subject, g := range bySubject {
-		left := len(g.want)
-		for end, w := last+1, uint64(firstCopyWindow); end > g.lowest+1 && left > 0; w *= 2 {
-			start := g.lowest + 1
-			if end-start > w {
-				start = end - w
-			}
-			err := e.scan(ctx, e.opts.Stream, subject, scanRange{from: start, to: end}, func(m jetstream.Msg, _ *jetstream.MsgMetadata) error {
+	read, left := 0, len(want)
+	for end, w := state.LastSeq+1, uint64(firstCopyWindow); end > floor && left > 0; w *= 2 {
+		// A window reads its messages and, past a gap of deleted ones, as
+		// many after its end at most: twice its width.
+		room := uint64(limit-read) / 2
+		if room < min(firstCopyWindow, uint64(limit)/2) || room == 0 {
+			break
+		}
+		width := min(w, room)
+		start := floor
+		if end-floor > width {
+			start = end - width
+		}
+		err := e.scan(ctx, e.opts.Stream, allSubjects, scanRange{from: start, to: end, read: &read},
+			func(m jetstream.Msg, _ *jetstream.MsgMetadata) error {
 				h := m.Headers()
 				id := h.Get(jetstream.MsgIDHeader)
-				if seq, ok := g.want[h.Get(HeaderReplayOf)]; ok && !found[seq] && strings.HasPrefix(id, deadID) && strings.HasSuffix(id, ":replay") {
+				if seq, ok := want[h.Get(HeaderReplayOf)]; ok && !found[seq] && strings.HasPrefix(id, deadID) && strings.HasSuffix(id, ":replay") {
 					found[seq] = true
 					left--
 				}
 				return nil
 			})
-			if err != nil {
-				return found, err
-			}
-			end = start
+		if err != nil {
+			return found, err
 		}
+		end = start
 	}
 	return found, nil
 }
@@ -537,6 +574,9 @@ const scanBatch = 512
 type scanRange struct {
 	since    time.Time
 	from, to uint64
+	// read, when set, counts the message headers the scan reads, kept or
+	// not: what bounds a search.
+	read *int
 }
 
 // scan calls fn for the headers of every message of stream on subject
@@ -611,6 +651,9 @@ func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consum
 			got++
 			if e.read != nil {
 				e.read.Add(1) // what the server sent, kept or not
+			}
+			if r.read != nil {
+				*r.read++
 			}
 			md, err := m.Metadata()
 			if done || fnErr != nil || err != nil {

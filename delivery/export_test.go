@@ -49,6 +49,11 @@ func (s *Service) MostHeld() uint64 {
 // EventsRead is how many message headers the event log's scans have read.
 func (s *Service) EventsRead() uint64 { return s.eventsRead.Load() }
 
+// SetCopySearch sets how many message headers a replay of dead letters
+// reads at most to find the copies of letters replayed already
+// (CopySearchHeaders otherwise).
+func (s *Service) SetCopySearch(headers int) { s.copySearch.Store(int64(headers)) }
+
 // AdminRoutes is apiRoutes.
 var AdminRoutes = apiRoutes
 

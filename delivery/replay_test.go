@@ -16,6 +16,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/delivery"
 )
@@ -426,6 +429,157 @@ func TestAReplayFindsItsDeadLetterTakenMeanwhile(t *testing.T) {
 		})
 		if err != nil || res.Replayed != 0 || !slices.Equal(res.AlreadyReplayed, []uint64{letter.Seq}) || len(res.Missing) != 0 {
 			t.Errorf("replay = %+v, %v; want already replayed [%d] and no error", res, err, letter.Seq)
+		}
+	})
+}
+
+// TestReplayingADeadLetterOfAnEventGoneIsNoError: the work stream drops
+// events after its Retention while their dead letters stay; replaying such
+// a letter a second time (a double click, a second operator) is still
+// already_replayed, not missing: the copy is found without the event.
+func TestReplayingADeadLetterOfAnEventGoneIsNoError(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		rec.set(0, func(string, int) error { return errors.New("boom") })
+		s := start(t, o, dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "gone"))
+		e := events(t, s)
+		eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
+		if err := s.Pause(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		seq := deadLetters(t, e)[0].OriginalSeq
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		work, err := s.Conn().JS.Stream(ctx, o.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := work.DeleteMsg(ctx, seq); err != nil { // as its Retention would
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name             string
+			replayed         int
+			already, missing []uint64
+		}{
+			{"the first replay", 1, nil, nil},
+			{"the second", 0, []uint64{seq}, nil},
+		}
+		for _, tt := range tests {
+			res, err := e.ReplayDeadOf(ctx, []uint64{seq}, nil)
+			if err != nil || res.Replayed != tt.replayed || !slices.Equal(res.AlreadyReplayed, tt.already) || !slices.Equal(res.Missing, tt.missing) {
+				t.Errorf("%s: ReplayDeadOf = %+v, %v; want replayed %d, already_replayed %v, missing %v",
+					tt.name, res, err, tt.replayed, tt.already, tt.missing)
+			}
+		}
+	})
+}
+
+// TestADeadLetterReplaySearchesTheNewestMessagesOnly: telling a letter
+// replayed already from a sequence without one reads no more than the
+// copy search's headers of the work stream, newest first, however many
+// events follow the sequence asked for: a copy within them is found, one
+// stored before them is reported missing, as the docs say.
+func TestADeadLetterReplaySearchesTheNewestMessagesOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		rec.set(0, func(id string, _ int) error {
+			if id == "d" {
+				return errors.New("boom")
+			}
+			return nil
+		})
+		const search = 200
+		s := start(t, o, dispatcherFor(t, rec))
+		s.SetCopySearch(search)
+		accept(t, s, request(testCommand, "d"))
+		e := events(t, s)
+		eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
+		dSeq := deadLetters(t, e)[0].OriginalSeq
+		if err := s.Pause(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		stored := 0
+		more := func(n int) func() { // n more events, each its own
+			return func() {
+				for range n {
+					stored++
+					accept(t, s, request(testCommand, fmt.Sprintf("ok-%d", stored)))
+				}
+			}
+		}
+		okSeq := dSeq + 1 // an event of the same command without a dead letter
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		tests := []struct {
+			name             string
+			before           func()
+			seq              uint64
+			replayed         int
+			already, missing []uint64
+		}{
+			{"the first replay, after many events", more(3 * search), dSeq, 1, nil, nil},
+			{"no dead letter, many events after it", nil, okSeq, 0, nil, []uint64{okSeq}},
+			{"replayed just before", nil, dSeq, 0, []uint64{dSeq}, nil},
+			{"replayed before the messages searched", more(search + 1), dSeq, 0, nil, []uint64{dSeq}},
+		}
+		for _, tt := range tests {
+			if tt.before != nil {
+				tt.before()
+			}
+			read := s.EventsRead()
+			res, err := e.ReplayDeadOf(ctx, []uint64{tt.seq}, nil)
+			if err != nil || res.Replayed != tt.replayed || !slices.Equal(res.AlreadyReplayed, tt.already) || !slices.Equal(res.Missing, tt.missing) {
+				t.Errorf("%s: ReplayDeadOf = %+v, %v; want replayed %d, already_replayed %v, missing %v",
+					tt.name, res, err, tt.replayed, tt.already, tt.missing)
+			}
+			// The dead-letter stream holds one letter at most: the rest is the search.
+			if n := s.EventsRead() - read; n > search+1 {
+				t.Errorf("%s: the replay read %d message headers, want %d at most", tt.name, n, search+1)
+			}
+		}
+	})
+}
+
+// TestADeadLetterReplayWhoseSearchFailsIsNoError: a replay whose letters
+// are republished and removed is done even when the search for the copies
+// of the others then fails: no error (the API's 500 said the replay
+// stopped, and to repeat it would repeat the ones done), those sequences
+// missing, and a warning says why.
+func TestADeadLetterReplayWhoseSearchFailsIsNoError(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		rec.set(0, func(string, int) error { return errors.New("boom") })
+		core, logs := observer.New(zapcore.WarnLevel)
+		s := startLogged(t, o, zap.New(core), dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "d"))
+		e := events(t, s)
+		eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
+		if err := s.Pause(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		dSeq := deadLetters(t, e)[0].OriginalSeq
+		const none = 99 // no dead letter: the search looks for its copy
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// The request ends once the letter is republished: the search fails.
+		res, err := e.ReplayDeadOf(ctx, []uint64{dSeq, none}, func(done, total int) {
+			if done == total {
+				cancel()
+			}
+		})
+		if err != nil || res.Replayed != 1 || !slices.Equal(res.Missing, []uint64{none}) || len(res.AlreadyReplayed) != 0 {
+			t.Errorf("ReplayDeadOf = %+v, %v; want replayed 1, missing [%d] and no error", res, err, none)
+		}
+		if n := logs.FilterMessageSnippet("cannot tell the events replayed already").Len(); n != 1 {
+			t.Errorf("%d warnings of the failed search, want 1: %v", n, logs.All())
 		}
 	})
 }
