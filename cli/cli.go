@@ -14,9 +14,10 @@
 //
 // serve decorates fx.Lifecycle at the top level of its app, to time each
 // hook; the modules passed sit, with the service, in a module below it,
-// so a module may decorate fx.Lifecycle too (its decoration wraps serve's)
-// and its decorations apply to every module of the service, but not to
-// the logger of fx's own events.
+// so a module may decorate fx.Lifecycle too (its decoration wraps serve's).
+// A decoration passed to Main itself applies to every module of the
+// service, but not to the logger of fx's own events; one inside an
+// fx.Module of the program's applies to that module only.
 package cli
 
 import (

@@ -296,7 +296,7 @@ func (e *Events) deadOutcome(ctx context.Context, res ReplayResult, err error, o
 	if err == nil && len(noLetter) > 0 {
 		copied, serr := e.replayedCopies(ctx, noLetter)
 		if serr != nil {
-			e.logger().Warn("dead-letter replay: cannot tell the events replayed already from those without a dead letter; all are reported missing",
+			e.logger().Warn("dead-letter replay: cannot tell the events replayed already from those without a dead letter; those whose copy was not found are reported missing",
 				zap.Int("replayed", res.Replayed), zap.Int("unsure", len(noLetter)-len(copied)), zap.Error(serr))
 		}
 		for _, seq := range noLetter {

@@ -21,7 +21,8 @@ var exporterScopes = []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_
 // plain line on standard error that quotes the value, a header's
 // credentials included: a mistyped endpoint, timeout, header, compression,
 // insecure flag or certificate would be accepted and ignored. Each problem
-// names its variable; none quotes a value, which may hold a credential.
+// names its variable; none quotes an endpoint, header or timeout value,
+// which may hold a credential (a certificate's problem names its file).
 func checkExporterEnv(getenv func(string) string) error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
