@@ -157,6 +157,7 @@ type Conn struct {
 
 	embedded *embedded
 	closed   chan struct{}
+	log      *zap.Logger // the logger it was opened with, for NewEvents
 }
 
 // Connect opens the connection Options describe: to Options.URL, or to a
@@ -238,7 +239,7 @@ func listenURL(listen string) (string, error) {
 // unless JetStream answers now; without, a connection still in progress or
 // a JetStream not ready yet is left for the service's supervisor.
 func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *embedded, requireJS bool, extra ...nats.Option) (*Conn, error) {
-	c := &Conn{embedded: emb, closed: make(chan struct{})}
+	c := &Conn{embedded: emb, closed: make(chan struct{}), log: log}
 	// The connection's error last logged, until it reconnects: a server
 	// refusing the credentials refuses every attempt, logged once.
 	var lastErr atomic.Pointer[string]

@@ -34,13 +34,14 @@ type Events struct {
 	log *zap.Logger
 }
 
-// NewEvents reads the streams o names over conn.
+// NewEvents reads the streams o names over conn, logging with the logger
+// conn was opened with.
 func NewEvents(conn *Conn, o Options) (*Events, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return &Events{js: conn.JS, opts: o}, nil
+	return &Events{js: conn.JS, opts: o, log: conn.log}, nil
 }
 
 // logger is e's logger, a no-op one when it has none.

@@ -550,9 +550,21 @@ func TestADeadLetterReplaySearchesTheNewestMessagesOnly(t *testing.T) {
 // are republished and removed is done even when the search for the copies
 // of the others then fails: no error (the API's 500 said the replay
 // stopped, and to repeat it would repeat the ones done), those sequences
-// missing, and a warning says why.
+// missing, and a warning says why: in the service (Service.Events) and in
+// a tool (NewEvents, as `events replay --offline` reads the streams), whose
+// Events log with the connection's logger.
 func TestADeadLetterReplayWhoseSearchFailsIsNoError(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
+		for _, tool := range []bool{false, true} {
+			replayWhoseSearchFails(t, b, tool)
+		}
+	})
+}
+
+// replayWhoseSearchFails is TestADeadLetterReplayWhoseSearchFailsIsNoError
+// with the Events of the service, or with tool those of NewEvents.
+func replayWhoseSearchFails(t *testing.T, b backend, tool bool) {
+	t.Run(fmt.Sprintf("tool=%v", tool), func(t *testing.T) {
 		o := options(t, b)
 		o.MaxDeliveries = 1
 		rec := newRecorder()
@@ -566,6 +578,12 @@ func TestADeadLetterReplayWhoseSearchFailsIsNoError(t *testing.T) {
 			t.Fatal(err)
 		}
 		dSeq := deadLetters(t, e)[0].OriginalSeq
+		if tool {
+			var err error
+			if e, err = delivery.NewEvents(s.Conn(), o); err != nil {
+				t.Fatal(err)
+			}
+		}
 		const none = 99 // no dead letter: the search looks for its copy
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
