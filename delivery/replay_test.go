@@ -401,17 +401,7 @@ func TestReplayingADeadLetterAgainIsNoError(t *testing.T) {
 func TestAReplayFindsItsDeadLetterTakenMeanwhile(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
-		o.MaxDeliveries = 1
-		rec := newRecorder()
-		rec.set(0, func(string, int) error { return errors.New("boom") })
-		s := start(t, o, dispatcherFor(t, rec))
-		accept(t, s, request(testCommand, "d"))
-		e := events(t, s)
-		eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
-		if err := s.Pause(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		letter := deadLetters(t, e)[0]
+		s, e, letter := pausedWithADeadLetter(t, o, testLogger(t), "d")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		js := s.Conn().JS
@@ -440,17 +430,8 @@ func TestAReplayFindsItsDeadLetterTakenMeanwhile(t *testing.T) {
 func TestReplayingADeadLetterOfAnEventGoneIsNoError(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
-		o.MaxDeliveries = 1
-		rec := newRecorder()
-		rec.set(0, func(string, int) error { return errors.New("boom") })
-		s := start(t, o, dispatcherFor(t, rec))
-		accept(t, s, request(testCommand, "gone"))
-		e := events(t, s)
-		eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
-		if err := s.Pause(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		seq := deadLetters(t, e)[0].OriginalSeq
+		s, e, letter := pausedWithADeadLetter(t, o, testLogger(t), "gone")
+		seq := letter.OriginalSeq
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		work, err := s.Conn().JS.Stream(ctx, o.Stream)
@@ -566,18 +547,9 @@ func TestADeadLetterReplayWhoseSearchFailsIsNoError(t *testing.T) {
 func replayWhoseSearchFails(t *testing.T, b backend, tool bool) {
 	t.Run(fmt.Sprintf("tool=%v", tool), func(t *testing.T) {
 		o := options(t, b)
-		o.MaxDeliveries = 1
-		rec := newRecorder()
-		rec.set(0, func(string, int) error { return errors.New("boom") })
 		core, logs := observer.New(zapcore.WarnLevel)
-		s := startLogged(t, o, zap.New(core), dispatcherFor(t, rec))
-		accept(t, s, request(testCommand, "d"))
-		e := events(t, s)
-		eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
-		if err := s.Pause(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		dSeq := deadLetters(t, e)[0].OriginalSeq
+		s, e, letter := pausedWithADeadLetter(t, o, zap.New(core), "d")
+		dSeq := letter.OriginalSeq
 		if tool {
 			var err error
 			if e, err = delivery.NewEvents(s.Conn(), o); err != nil {
@@ -600,4 +572,22 @@ func replayWhoseSearchFails(t *testing.T, b backend, tool bool) {
 			t.Errorf("%d warnings of the failed search, want 1: %v", n, logs.All())
 		}
 	})
+}
+
+// pausedWithADeadLetter starts a service on o, logging to log, whose
+// handler always fails, stores the event id, waits for its dead letter and
+// pauses the workers: the letter stays as it is for a test to replay.
+func pausedWithADeadLetter(t *testing.T, o delivery.Options, log *zap.Logger, id string) (started, *delivery.Events, delivery.DeadLetter) {
+	t.Helper()
+	o.MaxDeliveries = 1
+	rec := newRecorder()
+	rec.set(0, func(string, int) error { return errors.New("boom") })
+	s := startLogged(t, o, log, dispatcherFor(t, rec))
+	accept(t, s, request(testCommand, id))
+	e := events(t, s)
+	eventually(t, 10*time.Second, "a dead letter", func() bool { return len(deadLetters(t, e)) == 1 })
+	if err := s.Pause(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, e, deadLetters(t, e)[0]
 }
