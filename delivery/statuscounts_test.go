@@ -28,17 +28,7 @@ import (
 // backlog gives.
 func TestDeliveryStatusGoesOnFromTheLastRead(t *testing.T) {
 	o := options(t, backend{name: "embedded"})
-	o.MaxDeliveries = 1
-	rec := newRecorder()
-	rec.set(0, func(id string, _ int) error {
-		if strings.HasPrefix(id, "fail") {
-			return errors.New("down")
-		}
-		return nil
-	})
-	d := dispatcherFor(t, rec, otherCommand)
-	s := start(t, o, d)
-	s.SetCommands(d.AfterCommands())
+	s, rec := startFailingIDs(t, o)
 	var clockMu sync.Mutex
 	now := time.Now()
 	s.SetStatusClock(func() time.Time {
@@ -193,17 +183,7 @@ func TestDeliveryStatusGoesOnFromTheLastRead(t *testing.T) {
 func TestDeliveryStatusGoesOnWhileDeadLettersArrive(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
-		o.MaxDeliveries = 1
-		rec := newRecorder()
-		rec.set(0, func(id string, _ int) error {
-			if strings.HasPrefix(id, "fail") {
-				return errors.New("down")
-			}
-			return nil
-		})
-		d := dispatcherFor(t, rec, otherCommand)
-		s := start(t, o, d)
-		s.SetCommands(d.AfterCommands())
+		s, _ := startFailingIDs(t, o)
 		s.SetDeadCacheLetters(4) // most letters are no longer held: the index finds them
 		// The other command's event, held, keeps the ack floor at 0: every
 		// event counts, pending unless dead.
@@ -374,4 +354,23 @@ func TestDeliveryStatusRequestsShareARead(t *testing.T) {
 	if read := s.EventsRead() - before; read != backlog {
 		t.Errorf("%d requests read %d events, want the backlog of %d once", requests, read, backlog)
 	}
+}
+
+// startFailingIDs starts a service on o, with one delivery per event,
+// whose handler fails the events whose id starts with "fail", serving
+// testCommand and otherCommand; rec records the handler's calls.
+func startFailingIDs(t *testing.T, o delivery.Options) (s started, rec *recorder) {
+	t.Helper()
+	o.MaxDeliveries = 1
+	rec = newRecorder()
+	rec.set(0, func(id string, _ int) error {
+		if strings.HasPrefix(id, "fail") {
+			return errors.New("down")
+		}
+		return nil
+	})
+	d := dispatcherFor(t, rec, otherCommand)
+	s = start(t, o, d)
+	s.SetCommands(d.AfterCommands())
+	return s, rec
 }
