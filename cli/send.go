@@ -209,10 +209,7 @@ func sendClient(certFile string, concurrency int) (*http.Client, error) {
 	if !roots.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("%s %s: no PEM certificate in it", config.EnvName("tls_cert"), certFile)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = concurrency, concurrency
-	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
+	return imsend.NewClient(concurrency, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}), nil
 }
 
 // envToken is the token the service verifies app's callbacks with, from

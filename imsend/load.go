@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -116,12 +115,9 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 	}
 	l.Concurrency = min(max(l.Concurrency, 1), l.Requests)
 	if s.Client == nil && s.Handler == nil {
-		// One kept-alive connection per client; the default transport keeps only two idle.
-		// Through the environment's proxy (HTTP_PROXY …), as Send goes without a Client.
-		tr := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: l.Concurrency, MaxConnsPerHost: l.Concurrency}
-		defer tr.CloseIdleConnections()
 		copied := *s
-		copied.Client = &http.Client{Transport: tr, CheckRedirect: noRedirect}
+		copied.Client = NewClient(l.Concurrency, nil)
+		defer copied.Client.CloseIdleConnections()
 		s = &copied
 	}
 	// Each client tallies its own requests: the memory grows with the

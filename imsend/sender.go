@@ -3,6 +3,7 @@ package imsend
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,17 @@ type Sender struct {
 // other than 200 as a failed callback, a redirect included (a proxy's
 // http-to-https 308, say): following one would report OK for a URL IM fails on.
 var defaultClient = &http.Client{CheckRedirect: noRedirect}
+
+// NewClient is a client for conns requests in flight at once to one
+// listener: a kept-alive connection each (the default transport keeps only
+// two idle), through the environment's proxy (HTTP_PROXY …) as a nil
+// Sender.Client goes, following no redirect, like IM. tlsConfig, when not
+// nil, is its TLS settings (a listener's own certificate to trust, say).
+func NewClient(conns int, tlsConfig *tls.Config) *http.Client {
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+		TLSClientConfig: tlsConfig}
+	return &http.Client{Transport: tr, CheckRedirect: noRedirect}
+}
 
 // noRedirect makes a client return a redirect as the answer.
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
