@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/internal/logevery"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/protocol"
@@ -637,9 +638,8 @@ type unknownCommands struct {
 
 // unknownCommand is one label's series and warning state.
 type unknownCommand struct {
-	counter  prometheus.Counter // its series, looked up once
-	loggedAt time.Time          // zero until the first warning
-	count    int                // requests since the last warning
+	counter prometheus.Counter // its series, looked up once
+	line    logevery.Line      // its warning, held back to one per unknownLogEvery
 }
 
 // unknownLogEvery is how often one unknown command is logged at most.
@@ -676,13 +676,8 @@ func (u *unknownCommands) note(vec *prometheus.CounterVec, name string, now time
 		}
 	}
 	cmd.counter.Inc()
-	cmd.count++
-	if !cmd.loggedAt.IsZero() && now.Sub(cmd.loggedAt) < unknownLogEvery {
-		return label, false, 0
-	}
-	count = cmd.count
-	cmd.loggedAt, cmd.count = now, 0
-	return label, true, count
+	due, count = cmd.line.Note(now, unknownLogEvery)
+	return label, due, count
 }
 
 // unknownLabel is name when it looks like an IM command ("Area.Name", ASCII
