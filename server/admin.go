@@ -224,10 +224,10 @@ func newAdmin(in adminIn) (*Admin, error) {
 // logRefusals is the admin listener's report of a connection refused
 // beyond AdminMaxConns: a warning at most once a minute, with the count so
 // far. It is called by the accept loop alone.
-func logRefusals(log *zap.Logger) func(*protocol.Error) {
+func logRefusals(log *zap.Logger) func(*protocol.Error, net.Addr) {
 	var refused int64
 	var lastWarned time.Time
-	return func(*protocol.Error) {
+	return func(*protocol.Error, net.Addr) {
 		refused++
 		if now := time.Now(); now.Sub(lastWarned) >= time.Minute {
 			lastWarned = now

@@ -30,7 +30,12 @@ type connLimit struct {
 	// headerTimeout is the server's ReadHeaderTimeout, which the next
 	// request of a keep-alive connection gets from its first byte.
 	headerTimeout time.Duration
-	onReject      func(*protocol.Error)
+	// onReject is told of every connection refused beyond the bound and
+	// every answer of net/http's rewritten, with the peer's address. It is
+	// called from the accept loop and, for the rewritten answers, from the
+	// connections' goroutines, so on a rewriting listener it must be safe
+	// for concurrent use.
+	onReject func(pe *protocol.Error, remote net.Addr)
 
 	open  atomic.Int64
 	mu    sync.Mutex
@@ -40,7 +45,7 @@ type connLimit struct {
 // pressureIdle is how long a connection may stay idle while the limit is near.
 const pressureIdle = 2 * time.Second
 
-func newConnLimit(max int, rewrite bool, headerTimeout time.Duration, onReject func(*protocol.Error)) *connLimit {
+func newConnLimit(max int, rewrite bool, headerTimeout time.Duration, onReject func(*protocol.Error, net.Addr)) *connLimit {
 	return &connLimit{max: max, rewrite: rewrite, headerTimeout: headerTimeout, onReject: onReject,
 		conns: map[*limitedConn]struct{}{}}
 }
@@ -150,7 +155,7 @@ func (ll *limitedListener) Accept() (net.Conn, error) {
 
 // refuse answers a connection over the limit and closes it.
 func (ll *limitedListener) refuse(c net.Conn) {
-	ll.l.onReject(protocol.ErrTooManyConns) // counted before the client can read the answer
+	ll.l.onReject(protocol.ErrTooManyConns, c.RemoteAddr()) // counted before the client can read the answer
 	if ll.l.rewrite {
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.Write(errorResponse(protocol.ErrTooManyConns))
@@ -222,7 +227,7 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 	}
 	status, _ := strconv.Atoi(string(p[9:12]))
 	pe := protocolErrorFor(status)
-	c.l.onReject(pe)
+	c.l.onReject(pe, c.Conn.RemoteAddr())
 	if _, err := c.Conn.Write(errorResponse(pe)); err != nil {
 		return 0, err
 	}

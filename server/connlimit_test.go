@@ -33,13 +33,20 @@ type limitedServer struct {
 // a connection.
 const testHeaderTimeout = 200 * time.Millisecond
 
-func startLimited(t *testing.T, max int) *limitedServer {
+func startLimited(t *testing.T, max int) *limitedServer { return startLimitedWith(t, max, nil) }
+
+// startLimitedWith is startLimited whose rejections also go to onReject,
+// when it is not nil.
+func startLimitedWith(t *testing.T, max int, onReject func(*protocol.Error, net.Addr)) *limitedServer {
 	t.Helper()
 	ls := &limitedServer{rejected: map[string]int{}}
-	ls.limit = newConnLimit(max, true, testHeaderTimeout, func(pe *protocol.Error) {
+	ls.limit = newConnLimit(max, true, testHeaderTimeout, func(pe *protocol.Error, remote net.Addr) {
 		ls.mu.Lock()
 		ls.rejected[pe.Reason]++
 		ls.mu.Unlock()
+		if onReject != nil {
+			onReject(pe, remote)
+		}
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -126,8 +126,10 @@ func newPublic(in publicIn) (*Public, error) {
 	p.server = newHTTPServer(in.Config, e, in.Log)
 	var tlsConf *tls.Config
 	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)
-	limit := newConnLimit(maxConns, in.Config.TLSCert == "", in.Config.ReadHeaderTimeout, func(pe *protocol.Error) {
+	refusals := newRefusalLog(in.Log)
+	limit := newConnLimit(maxConns, in.Config.TLSCert == "", in.Config.ReadHeaderTimeout, func(pe *protocol.Error, remote net.Addr) {
 		in.Metrics.Rejections.WithLabelValues(pe.Reason, metrics.OtherApp).Inc() // refused before a request was read
+		refusals.note(pe, remote)
 	})
 	p.server.ConnState = limit.connState
 	p.limit = limit

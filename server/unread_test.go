@@ -25,6 +25,12 @@ import (
 // no commands and a read timeout (60 s + 30 s) far beyond the tests' guard.
 func startPublic(t *testing.T, chain []middleware.Ordered) string {
 	t.Helper()
+	return startPublicWith(t, chain, zap.NewNop())
+}
+
+// startPublicWith is startPublic logging to log.
+func startPublicWith(t *testing.T, chain []middleware.Ordered, log *zap.Logger) string {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.ReadHeaderTimeout = time.Minute
@@ -38,7 +44,7 @@ func startPublic(t *testing.T, chain []middleware.Ordered) string {
 		t.Fatal(err)
 	}
 	lc := fxtest.NewLifecycle(t)
-	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Metrics: m, Chain: ch, Dispatcher: d})
+	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: log, Metrics: m, Chain: ch, Dispatcher: d})
 	if err != nil {
 		t.Fatal(err)
 	}
