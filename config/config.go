@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,7 +49,8 @@ type Config struct {
 	IPListRefresh time.Duration `koanf:"iplist_refresh" yaml:"iplist_refresh"`
 	// Listen is the public listener address.
 	Listen string `koanf:"listen" yaml:"listen"`
-	// Path is the callback path on the public listener.
+	// Path is the callback path on the public listener: a literal URL path,
+	// written unescaped (the route is matched against the decoded path).
 	Path string `koanf:"path" yaml:"path"`
 	// AdminListen is the admin listener (health, metrics, read API).
 	AdminListen string `koanf:"admin_listen" yaml:"admin_listen"`
@@ -305,14 +307,8 @@ func (c *Config) problems() []error {
 	c.validateListeners(bad)
 	if !strings.HasPrefix(c.Path, "/") {
 		bad("path", "%q must start with /", c.Path)
-	} else if i := strings.IndexFunc(c.Path, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("?#:*", r)
-	}); i >= 0 {
-		// The path is an echo route: a query or whitespace made one that no
-		// callback matches, ':' and '*' one that matches other paths too.
-		r, _ := utf8.DecodeRuneInString(c.Path[i:])
-		bad("path", "%q holds %q: the path IM calls is a literal URL path, e.g. /im/callback; "+
-			"no whitespace, control characters, '?', '#', ':' or '*'", c.Path, r)
+	} else if msg := pathProblem(c.Path); msg != "" {
+		bad("path", "%s", msg)
 	}
 	if _, err := ParsePrefixes(c.AllowCIDRs); err != nil {
 		bad("allow_cidrs", "%v", err)
@@ -797,3 +793,42 @@ const (
 	DeliveryDurable = "durable"
 	DeliveryInline  = "inline"
 )
+
+// pathProblem says why path, which starts with '/', cannot be the callback
+// route, "" when it can. The route is matched literally (echo reads ':' and
+// '*' as a parameter and a wildcard) against the request's path with its
+// escapes decoded (/im%20cb arrives as "/im cb"), so a query, whitespace or
+// a percent-escape made a route that no callback matches, and ':' or '*'
+// one that matches other paths too.
+func pathProblem(path string) string {
+	r, ok := pathRune(path)
+	switch {
+	case !ok:
+		return ""
+	case r != '%':
+		return fmt.Sprintf("%q holds %q: the path IM calls is a literal URL path, e.g. /im/callback; "+
+			"no whitespace, control characters, '?', '#', ':', '*' or '%%'", path, r)
+	}
+	msg := fmt.Sprintf("%q holds '%%': the callback is routed on the request's path with its escapes decoded, "+
+		"so a path written with one never matches; ", path)
+	if dec, err := url.PathUnescape(path); err == nil && strings.HasPrefix(dec, "/") && utf8.ValidString(dec) {
+		if _, refused := pathRune(dec); !refused {
+			return msg + fmt.Sprintf("write it unescaped: %q", dec)
+		}
+	}
+	return msg + "write the characters themselves (letters of any script work as they are), with no " +
+		"whitespace, control characters, '?', '#', ':', '*' or '%', e.g. /im/callback"
+}
+
+// pathRune is the first rune of path that a callback path cannot hold, and
+// whether there is one.
+func pathRune(path string) (rune, bool) {
+	i := strings.IndexFunc(path, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("?#:*%", r)
+	})
+	if i < 0 {
+		return 0, false
+	}
+	r, _ := utf8.DecodeRuneInString(path[i:])
+	return r, true
+}

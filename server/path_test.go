@@ -1,13 +1,20 @@
 package server
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/protocol"
 )
 
 // TestPublicPathIsTakenLiterally: echo reads ':' and '*' in a route as a
@@ -38,6 +45,55 @@ func TestPublicPathIsTakenLiterally(t *testing.T) {
 				t.Fatalf("accepted; want an error naming %s", tt.want)
 			case !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "IMCALLBACK_PATH"):
 				t.Fatalf("error %q does not name %s and IMCALLBACK_PATH", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestANonASCIIPathIsServedAsWritten: config refuses a percent-escape in
+// IMCALLBACK_PATH (the route is matched against the decoded path, so an
+// escaped one was never reached) and tells to write the characters
+// themselves; such a path is served whether the request escapes them, as
+// Go's client and IM's do, or sends their UTF-8 bytes as they are.
+func TestANonASCIIPathIsServedAsWritten(t *testing.T) {
+	addr := startPublicAt(t, "/回调", nil, zap.NewNop())
+	tests := []struct {
+		name, target string
+		want         bool // routed to the callback handler, not the 404 of no route
+	}{
+		{"escaped", "/%E5%9B%9E%E8%B0%83", true},
+		{"escaped, with the query", "/%E5%9B%9E%E8%B0%83?SdkAppid=1", true},
+		{"raw UTF-8", "/回调", true},
+		{"another path", "/%E5%9B%9E", false},
+		// Escaped otherwise than Go would escape it, the path is routed as
+		// it came (echo takes URL.RawPath when net/http sets it): README
+		// says so.
+		{"escaped in lower case", "/%e5%9b%9e%e8%b0%83", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// A guard against a hang, not a time limit on the answer.
+			if err := conn.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			req := "POST " + tt.target + " HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+			if _, err := io.WriteString(conn, req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			notFound := resp.StatusCode == http.StatusNotFound || strings.Contains(string(body), strconv.Itoa(protocol.ErrNotFound.Code))
+			if routed := !notFound; routed != tt.want {
+				t.Fatalf("POST %s: HTTP %d %s; routed to the callback: %v, want %v", tt.target, resp.StatusCode, body, routed, tt.want)
 			}
 		})
 	}

@@ -31,8 +31,15 @@ func startPublic(t *testing.T, chain []middleware.Ordered) string {
 // startPublicWith is startPublic logging to log.
 func startPublicWith(t *testing.T, chain []middleware.Ordered, log *zap.Logger) string {
 	t.Helper()
+	return startPublicAt(t, config.Default().Path, chain, log)
+}
+
+// startPublicAt is startPublicWith serving the callback on path.
+func startPublicAt(t *testing.T, path string, chain []middleware.Ordered, log *zap.Logger) string {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Path = path
 	cfg.ReadHeaderTimeout = time.Minute
 	m := metrics.NewCallbacks(prometheus.NewRegistry())
 	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
