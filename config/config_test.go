@@ -256,6 +256,27 @@ func TestRedactSecrets(t *testing.T) {
 		{"a '?' in a NATS token", "nats://s3cr3t?tok@nats:4222", true, []string{"s3cr3t", "tok"}, "nats://[redacted]@nats:4222"},
 		{"an '@' in a query password after a '/' in the password", "postgres://u:pa/ss@h/db?password=p@ss", false, []string{"pa/ss", "p@ss", "@ss"}, "@h/db?password=[redacted]"},
 		{"NATS URLs keep their commas", "nats://t1@a:4222,nats://u:p2@b:4222", true, []string{"t1", "p2"}, "nats://[redacted]@a:4222,nats://u:[redacted]@b:4222"},
+		// An '@' left unescaped in the password: the userinfo reaches to the
+		// last '@', so no part of what the operator meant is shown.
+		{"an '@' and a '/' left unescaped in the password", "postgres://user:p@ss/word@host/db", false, []string{"p@ss/word", "ss/word", "word"},
+			"postgres://user:[redacted]@host/db"},
+		{"an '@' left unescaped in the password, and a query", "postgres://user:p@ss/word@host:5432/db?sslmode=disable", false, []string{"ss/word"},
+			"postgres://user:[redacted]@host:5432/db?sslmode=disable"},
+		{"an '@' and a '?' left unescaped in the password", "postgres://u:p@ss?x=y1@h/db", false, []string{"ss?x=y1", "x=y1"}, "postgres://u:[redacted]@h/db"},
+		{"an '@' and a ':' in the password", "postgres://u:p@s:s9@h/db", false, []string{"p@s:s9", "s:s9"}, "postgres://u:[redacted]@h/db"},
+		{"an '@' in the user (user@server)", "postgres://adm@srv:pw1234@db.internal/im", false, []string{"pw1234"}, "postgres://adm@srv:[redacted]@db.internal/im"},
+		{"an '@' in a NATS token", "nats://s3c@r3t@nats:4222", true, []string{"s3c", "r3t"}, "nats://[redacted]@nats:4222"},
+		// Query keys are matched in any case, as an operator may write them.
+		{"an upper-case password key", "postgres://u@db.internal/im?PASSWORD=s3cr3tpw&sslmode=disable", false, []string{"s3cr3tpw"},
+			"postgres://u@db.internal/im?PASSWORD=[redacted]&sslmode=disable"},
+		{"a mixed-case sslpassword key", "postgres://u@db.internal/im?SSLPassword=k3yk3y", false, []string{"k3yk3y"}, "postgres://u@db.internal/im?SSLPassword=[redacted]"},
+		{"an escaped upper-case password key", "postgres://db.internal/im?PASS%57ORD=s3cr3tpw", false, []string{"s3cr3tpw"}, "postgres://db.internal/im?PASS%57ORD=[redacted]"},
+		// An '@' in a query value before the password, and no userinfo: the
+		// password is still found in the query.
+		{"an '@' in the query user, then a password", "postgres://db.internal/im?user=adm@srv&password=s3cr3tpw", false, []string{"s3cr3tpw"},
+			"&password=[redacted]"},
+		{"an '@' in a query value after the password", "postgres://u:s3cr3tpw@h/db?application_name=a@b&password=q3cr3t", false, []string{"s3cr3tpw", "q3cr3t"},
+			"password=[redacted]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,7 +295,8 @@ func TestRedactSecrets(t *testing.T) {
 
 // TestSecretsOfQueryPasswords: Secrets, which the topic store uses to
 // scrub its errors, finds a query password whole, '@' and all, with or
-// without a userinfo before it.
+// without a userinfo before it, its key in any case, and a userinfo's
+// password holding an '@' whole.
 func TestSecretsOfQueryPasswords(t *testing.T) {
 	tests := []struct {
 		value string
@@ -285,6 +307,10 @@ func TestSecretsOfQueryPasswords(t *testing.T) {
 		{"postgres://u@db.internal/im?password=p@ss", []string{"p@ss"}},
 		{"postgres://u:pw@db.internal/im?password=p@ss", []string{"pw", "p@ss"}},
 		{"postgres://db.internal/im?ssl%70assword=k3y", []string{"k3y"}},
+		{"postgres://db.internal/im?PASSWORD=k3y", []string{"k3y"}},
+		{"postgres://db.internal/im?user=adm@srv&password=p@ss", []string{"p@ss"}},
+		// The password up to the last '@', and as a URL parser reads it.
+		{"postgres://user:p@ss/word@host/db", []string{"p@ss/word", "p"}},
 	}
 	for _, tt := range tests {
 		if got := config.Secrets(tt.value, false); !slices.Equal(got, tt.want) {
@@ -705,19 +731,25 @@ func TestCheckFiles(t *testing.T) {
 	}
 }
 
-// FuzzRedactHidesThePassword: whatever characters a password holds (but
-// '@'), the redacted DSN does not show it, and nothing panics.
+// FuzzRedactHidesThePassword: whatever characters a password holds, '@'
+// included, the redacted DSN shows neither it nor what follows an '@' in it
+// (the part a userinfo cut at the first '@' showed), and nothing panics.
 func FuzzRedactHidesThePassword(f *testing.F) {
-	for _, pw := range []string{"s3cr3tpw", "12?s3cr3tpw", "99#s3cr3tpw", "/s3cr3tpw", "pa,ss", "5432", "a?b/c#d"} {
+	for _, pw := range []string{"s3cr3tpw", "12?s3cr3tpw", "99#s3cr3tpw", "/s3cr3tpw", "pa,ss", "5432", "a?b/c#d", "p@ss/word", "p@ss?x=y1"} {
 		f.Add(pw)
 	}
+	const frame = "postgres://imcb:@db.internal:5432/topics?sslmode=require[redacted]"
 	f.Fuzz(func(t *testing.T, pw string) {
-		if len(pw) < 6 || strings.ContainsAny(pw, "@\x00") || strings.Contains("postgres://imcb:@db.internal:5432/topics?sslmode=require[redacted]", pw) {
+		if len(pw) < 6 || strings.Contains(pw, "\x00") || strings.Contains(frame, pw) {
 			return
 		}
 		dsn := "postgres://imcb:" + pw + "@db.internal:5432/topics?sslmode=require"
-		if out := config.Redact(dsn, false); strings.Contains(out, pw) {
+		out := config.Redact(dsn, false)
+		if strings.Contains(out, pw) {
 			t.Errorf("Redact(%q) = %q shows the password", dsn, out)
+		}
+		if _, tail, ok := strings.Cut(pw, "@"); ok && len(tail) >= 6 && !strings.Contains(frame, tail) && strings.Contains(out, tail) {
+			t.Errorf("Redact(%q) = %q shows %q of the password", dsn, out, tail)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -10,14 +11,17 @@ const redacted = "[redacted]"
 
 // Secrets returns the secret parts of a URL-style setting, even when it
 // does not parse: userinfo passwords, password and sslpassword query
-// values, and — with tokenUser, for NATS's nats://token@host form — a
-// userinfo without a password. With tokenUser the value is NATS's
-// comma-separated list of URLs; otherwise it is one URL, whose password may
-// hold a comma. Escaped and unescaped spellings are both returned.
+// values (their keys in any case), and — with tokenUser, for NATS's
+// nats://token@host form — a userinfo without a password. With tokenUser
+// the value is NATS's comma-separated list of URLs; otherwise it is one URL,
+// whose password may hold a comma. The userinfo reaches to the last '@' (as
+// Redact reads it); the password a URL parser reads, cut at the first '@'
+// after which a '/' or '?' comes, is returned too when it differs. Escaped
+// and unescaped spellings are both returned.
 func Secrets(value string, tokenUser bool) []string {
 	var out []string
 	add := func(s string, unescape func(string) (string, error)) {
-		if s == "" {
+		if s == "" || slices.Contains(out, s) {
 			return
 		}
 		out = append(out, s)
@@ -26,18 +30,14 @@ func Secrets(value string, tokenUser bool) []string {
 		}
 	}
 	for _, one := range urlList(value, tokenUser) {
-		p := splitURL(one)
-		switch {
-		case p.hasPW:
-			add(p.pw, url.PathUnescape)
-		case p.hasUser && tokenUser:
-			add(p.user, url.PathUnescape)
-		}
-		for _, kv := range strings.Split(p.query, "&") {
-			if key, v, _ := strings.Cut(kv, "="); secretQueryKey(key) {
-				add(v, url.QueryUnescape)
+		for _, s := range secretSpans(one, tokenUser) {
+			if s.query {
+				add(one[s.start:s.end], url.QueryUnescape)
+			} else {
+				add(one[s.start:s.end], url.PathUnescape)
 			}
 		}
+		add(parsedPassword(one, tokenUser), url.PathUnescape)
 	}
 	return out
 }
@@ -54,113 +54,129 @@ func urlList(value string, tokenUser bool) []string {
 // secretQueryKey reports whether a query parameter holds a password. The
 // key is read as pgx reads it: from its first character that is not a
 // space to the next space, then percent-decoded, so pass%77ord and
-// " password" name the password as password does.
+// " password" name the password as password does; and in any case, so
+// PASSWORD, which an operator may have meant as the password, is redacted
+// too.
 func secretQueryKey(key string) bool {
 	key, _, _ = strings.Cut(strings.TrimLeft(key, " "), " ")
 	if k, err := url.PathUnescape(key); err == nil {
 		key = k
 	}
-	return key == "password" || key == "sslpassword"
+	return strings.EqualFold(key, "password") || strings.EqualFold(key, "sslpassword")
 }
 
-// urlParts are the pieces of one URL that redaction works on.
-type urlParts struct {
-	prefix         string // the scheme and "://", or ""
-	user, pw       string
-	hasUser, hasPW bool
-	rest           string // the host and path
-	query          string
-	hasQuery       bool
+// secretSpan is where a secret lies in one URL: one[start:end].
+type secretSpan struct {
+	start, end int
+	query      bool // a query value, else (part of) the userinfo
 }
 
-// splitURL splits one URL for redaction. When it parses with an '@' in
-// its authority (before the first '/', '?' or '#'), the userinfo ends at
-// that '@', as its drivers read it, so an '@' in a query password stays in
-// the query. Otherwise (a '/', '?' or '#' left unescaped in the password or
-// token, which a parser may take for the path) the userinfo reaches to the
-// last '@' that does not follow a password query key, so the secret is
-// redacted whole, with at worst some text after it.
-func splitURL(one string) urlParts {
-	var p urlParts
-	rest := one
+// secretSpans finds the secrets of one URL, in order and not overlapping.
+//
+// A query value is secret when its key is a password's (secretQueryKey):
+// it runs from the '=' after "?key" or "&key" to the next '&'. The userinfo
+// runs from the scheme's "://" to the last '@' that is in no such value, so
+// an '@' in a query password (?password=p@ss) ends no userinfo, while one
+// left unescaped in the userinfo's password (user:p@ss/word@host) does not
+// end it early, whatever else ('/', '?', '#', ':') the password holds: no
+// part of the password the operator may have meant is shown, at the cost
+// of hiding the host when a query value other than a password holds an
+// '@' (?application_name=a@b). The userinfo's secret is its password,
+// after its first ':', or, with tokenUser and no ':', the whole userinfo.
+func secretSpans(one string, tokenUser bool) []secretSpan {
+	rest := 0
 	if i := strings.Index(one, "://"); i >= 0 {
-		p.prefix, rest = one[:i+3], one[i+3:]
+		rest = i + 3
 	}
-	authority := rest
-	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
-		authority = rest[:end]
-	}
-	if _, err := url.Parse(one); err != nil || !strings.Contains(authority, "@") {
-		authority = lenientAuthority(rest)
-	}
-	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		p.hasUser = true
-		p.user, p.pw, p.hasPW = strings.Cut(authority[:at], ":")
-		rest = rest[at+1:]
-	}
-	p.rest, p.query, p.hasQuery = strings.Cut(rest, "?")
-	return p
-}
-
-// lenientAuthority is rest up to its last '@' that no password query key
-// comes before ("?password=", "&sslpassword=" …); without such an '@' it is
-// rest up to the first password query key (rest whole when there is none),
-// which holds no '@': an '@' in a query password (?password=p@ss) ends no
-// userinfo, and the password stays in the query, where it is redacted.
-func lenientAuthority(rest string) string {
-	cut := len(rest)
-	for i := range len(rest) {
-		if rest[i] != '?' && rest[i] != '&' {
+	var spans []secretSpan
+	for i := rest; i < len(one); i++ {
+		if one[i] != '?' && one[i] != '&' {
 			continue
 		}
-		if key, _, ok := strings.Cut(rest[i+1:], "="); ok && !strings.ContainsAny(key, "?&") && secretQueryKey(key) {
-			cut = i
-			break
+		key, _, ok := strings.Cut(one[i+1:], "=")
+		if !ok || strings.ContainsAny(key, "?&") || !secretQueryKey(key) {
+			continue
+		}
+		start, end := i+1+len(key)+1, len(one)
+		if j := strings.IndexByte(one[start:], '&'); j >= 0 {
+			end = start + j
+		}
+		spans = append(spans, secretSpan{start: start, end: end, query: true})
+	}
+	if at := userinfoEnd(one, rest, spans); at >= 0 {
+		switch user, _, hasPW := strings.Cut(one[rest:at], ":"); {
+		case hasPW:
+			spans = append(spans, secretSpan{start: rest + len(user) + 1, end: at})
+		case tokenUser && at > rest:
+			spans = append(spans, secretSpan{start: rest, end: at})
 		}
 	}
-	at := strings.LastIndex(rest[:cut], "@")
-	if at < 0 {
-		return rest[:cut]
+	slices.SortStableFunc(spans, func(a, b secretSpan) int { return a.start - b.start })
+	var out []secretSpan
+	for _, s := range spans {
+		if n := len(out); n > 0 && s.start < out[n-1].end {
+			out[n-1].end = max(out[n-1].end, s.end)
+			continue
+		}
+		out = append(out, s)
 	}
-	return rest[:at+1]
+	return out
 }
 
-// Redact returns value with the parts Secrets finds replaced in place: the
-// userinfo's password (with tokenUser, a userinfo without one) and the
-// password and sslpassword query values. Nothing else changes, even text
-// that equals a secret (a password that is also the port).
+// userinfoEnd is the index in one of the '@' that ends the userinfo
+// starting at rest: the last '@' after rest in none of the query values
+// spans holds; -1 when there is none.
+func userinfoEnd(one string, rest int, spans []secretSpan) int {
+	for at := strings.LastIndex(one, "@"); at >= rest; at = strings.LastIndex(one[:at], "@") {
+		if !slices.ContainsFunc(spans, func(s secretSpan) bool { return s.start <= at && at < s.end }) {
+			return at
+		}
+	}
+	return -1
+}
+
+// parsedPassword is the userinfo's secret (as secretSpans says) the way a
+// URL parser reads it, cut at the last '@' before the first '/', '?' or
+// '#'; "" when that reading finds none.
+func parsedPassword(one string, tokenUser bool) string {
+	if i := strings.Index(one, "://"); i >= 0 {
+		one = one[i+3:]
+	}
+	if end := strings.IndexAny(one, "/?#"); end >= 0 {
+		one = one[:end]
+	}
+	at := strings.LastIndex(one, "@")
+	if at < 0 {
+		return ""
+	}
+	user, pw, hasPW := strings.Cut(one[:at], ":")
+	switch {
+	case hasPW:
+		return pw
+	case tokenUser:
+		return user
+	}
+	return ""
+}
+
+// Redact returns value with the parts Secrets finds (as secretSpans reads
+// them) replaced in place: the userinfo's password (with tokenUser, a
+// userinfo without one) and the password and sslpassword query values.
+// Nothing else changes, even text that equals a secret (a password that is
+// also the port).
 func Redact(value string, tokenUser bool) string {
 	list := urlList(value, tokenUser)
 	for i, one := range list {
-		list[i] = redactOne(one, tokenUser)
+		var b strings.Builder
+		last := 0
+		for _, s := range secretSpans(one, tokenUser) {
+			b.WriteString(one[last:s.start] + redacted)
+			last = s.end
+		}
+		b.WriteString(one[last:])
+		list[i] = b.String()
 	}
 	return strings.Join(list, ",")
-}
-
-// redactOne redacts one URL as Redact says.
-func redactOne(one string, tokenUser bool) string {
-	p := splitURL(one)
-	var b strings.Builder
-	b.WriteString(p.prefix)
-	switch {
-	case p.hasPW:
-		b.WriteString(p.user + ":" + redacted + "@")
-	case p.hasUser && tokenUser && p.user != "":
-		b.WriteString(redacted + "@")
-	case p.hasUser:
-		b.WriteString(p.user + "@")
-	}
-	b.WriteString(p.rest)
-	if p.hasQuery {
-		kvs := strings.Split(p.query, "&")
-		for i, kv := range kvs {
-			if key, _, _ := strings.Cut(kv, "="); secretQueryKey(key) {
-				kvs[i] = key + "=" + redacted
-			}
-		}
-		b.WriteString("?" + strings.Join(kvs, "&"))
-	}
-	return b.String()
 }
 
 // RedactURL shows a destination URL without what may be a credential:
