@@ -19,11 +19,13 @@
 // headers carry the rest (see the Header constants): the command, the query
 // parameters (Sign left out: it is derived from the token), the receive time
 // and the request id. Nats-Msg-Id is 128 bits of the SHA-256 of the
-// length-prefixed SdkAppid, command and body, and the RequestTime when the
-// body has no EventTime (RequestMsgID), so a repeat of the same request
-// inside the stream's duplicate window is acknowledged without being
-// stored or processed again, while a body without EventTime that repeats
-// for a new event (a topic renamed back) is stored.
+// length-prefixed SdkAppid, command and body, and, when the body has no
+// EventTime, the second the request was made in: its RequestTime, or
+// unsigned the Unix second of its receive time (RequestMsgID). So a repeat
+// of the same request inside the stream's duplicate window is acknowledged
+// without being stored or processed again, while a body without EventTime
+// that repeats for a new event in a later second (a topic renamed back) is
+// stored; two in the same second are one event.
 //
 // The processing order for one delivery of one message:
 //

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,11 +90,11 @@ var eventTimeKey = []byte(`"EventTime"`)
 
 // HasEventTime reports whether body carries an EventTime, which tells one
 // event from the next with the same fields: the repeats of such a body are
-// deduplicated whatever their RequestTime (see RequestFingerprint). Only a
-// top-level EventTime with a value counts: null, "" and 0 date nothing
-// (they decode to 0, docs/protocol.md §5.1), and the name inside a nested
-// object or as a value (a topic named "EventTime", a custom field's Key)
-// is no EventTime of the event.
+// deduplicated whatever their RequestTime or arrival (see
+// RequestFingerprint). Only a top-level EventTime with a value counts:
+// null, "" and 0 date nothing (they decode to 0, docs/protocol.md §5.1),
+// and the name inside a nested object or as a value (a topic named
+// "EventTime", a custom field's Key) is no EventTime of the event.
 func HasEventTime(body []byte) bool {
 	if !bytes.Contains(body, eventTimeKey) {
 		return false // most bodies without one, without a decode
@@ -109,19 +110,38 @@ func HasEventTime(body []byte) bool {
 
 // RequestFingerprint is the fingerprint of the event r carries: the
 // Fingerprint of its SdkAppid, command and body and, for a body without an
-// EventTime, also of the RequestTime IM signed it at. Such a body (the
-// topic callbacks and Sns.CallbackFriendAdd as documented) repeats whenever the same thing happens again (a
-// topic renamed back, friends added again after a delete): without the
-// RequestTime the second event would pass for a retry of the first and be
-// answered OK and dropped. A retry IM signs at a new time is then stored
-// again, which handlers take (they are idempotent); a retry of the same
-// signed request is still a duplicate. Without a RequestTime (no token
-// configured) the body alone decides, as for a body with an EventTime.
+// EventTime, also of the second the request was made in. Such a body (the
+// topic callbacks and Sns.CallbackFriendAdd as documented) repeats
+// whenever the same thing happens again (a topic renamed back, friends
+// added again after a delete): without its second the second event would
+// pass for a retry of the first and be answered OK and dropped.
+//
+// That second is the RequestTime IM signed the request at, as sent
+// (decimal Unix seconds) or, without one (no token configured), the
+// whole Unix second of r.ReceivedAt, written the same way. ReceivedAt is
+// stored with the event to the nanosecond (HeaderReceivedAt) and a replay
+// copies it, so the fingerprint of a stored event is the same across
+// redeliveries and replays. A zero ReceivedAt (a request that was never
+// received) dates nothing: the body alone decides, as for a body with an
+// EventTime.
+//
+// A retry IM signs at a new time, or one that arrives unsigned in a later
+// second, is then stored again, which handlers take (they are
+// idempotent); a retry within the same second is still a duplicate, and
+// so is a real repeat of the body within the same second: two identical
+// bodies without EventTime in one second are one event.
 func RequestFingerprint(r *dispatcher.Request) [sha256.Size]byte {
-	if r.Params.RequestTime == "" || HasEventTime(r.Body) {
+	if HasEventTime(r.Body) {
 		return Fingerprint(r.Params.SdkAppid, r.Command, r.Body)
 	}
-	return fingerprint(r.Params.SdkAppid, r.Command, r.Body, []byte(r.Params.RequestTime))
+	second := r.Params.RequestTime
+	if second == "" {
+		if r.ReceivedAt.IsZero() {
+			return Fingerprint(r.Params.SdkAppid, r.Command, r.Body)
+		}
+		second = strconv.FormatInt(r.ReceivedAt.Unix(), 10)
+	}
+	return fingerprint(r.Params.SdkAppid, r.Command, r.Body, []byte(second))
 }
 
 // RequestMsgID is the deduplication id of the event r carries: the first

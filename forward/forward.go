@@ -338,8 +338,8 @@ func (f *Forwarder) Destinations(command, app string) []string {
 
 // EventID is the webhook-id of a callback: "msg_" and the hex of its
 // delivery.RequestFingerprint, the same across IM's retries (of a body
-// with an EventTime), redeliveries and replays, and different for two
-// events whose bodies repeat.
+// with an EventTime, or within one second), redeliveries and replays, and
+// different for two events whose bodies repeat in different seconds.
 func EventID(r *dispatcher.Request) string {
 	sum := delivery.RequestFingerprint(r)
 	return "msg_" + hex.EncodeToString(sum[:])

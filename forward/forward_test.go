@@ -37,14 +37,35 @@ func TestMain(m *testing.M) {
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // TestEventIDIsTheWholeFingerprint pins the webhook-id: "msg_" and the hex
-// SHA-256 of the length-prefixed (SdkAppid, command, body), computed
-// outside Go. It stays this long although the stream's own id is shorter:
+// SHA-256 of the length-prefixed (SdkAppid, command, body) and, for a body
+// without EventTime, the second the request was made in (its RequestTime,
+// or unsigned the Unix second it arrived in, in decimal), computed outside
+// Go. It stays this long although the stream's own id is shorter:
 // receivers deduplicate on it.
 func TestEventIDIsTheWholeFingerprint(t *testing.T) {
-	r := &dispatcher.Request{Command: "Group.CallbackAfterCreateTopic", Body: []byte(`{"a":1}`)}
-	r.Params.SdkAppid = "1400000000"
-	if got, want := forward.EventID(r), "msg_3929faeeaab088b51720013aa78dd9a0e6a6d20b7780f04741d52adf00033fdc"; got != want {
-		t.Errorf("EventID %s, want %s", got, want)
+	const (
+		bodyAlone = "msg_3929faeeaab088b51720013aa78dd9a0e6a6d20b7780f04741d52adf00033fdc"
+		dated     = "msg_c64f5f1f2ccf76aff6d6fec69bf61ae2141b9ec710d88b77f3d4a14321a7e8e5" // and "1700000000"
+	)
+	for _, c := range []struct {
+		name        string
+		body        string
+		requestTime string
+		receivedAt  time.Time
+		want        string
+	}{
+		{"never received (zero ReceivedAt), unsigned", `{"a":1}`, "", time.Time{}, bodyAlone},
+		{"signed", `{"a":1}`, "1700000000", time.Unix(1700000003, 0), dated},
+		{"unsigned, arrived in that second", `{"a":1}`, "", time.Unix(1700000000, 999_999_999), dated},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &dispatcher.Request{Command: "Group.CallbackAfterCreateTopic", Body: []byte(c.body), ReceivedAt: c.receivedAt}
+			r.Params.SdkAppid = "1400000000"
+			r.Params.RequestTime = c.requestTime
+			if got := forward.EventID(r); got != c.want {
+				t.Errorf("EventID %s, want %s", got, c.want)
+			}
+		})
 	}
 }
 

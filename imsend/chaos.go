@@ -20,6 +20,8 @@ type Call struct {
 // very request again whenever the clock ticks between them: for a body
 // without an EventTime, RequestTime is part of the event's identity
 // (delivery.RequestFingerprint). A retry signed anew is two Sends with At.
+// Unsigned (no Token), the second the service received each is part of it
+// instead: the two are one event when they arrive in the same second.
 // When the first fails, the second is not sent: the error comes with the
 // first answer when there was one (an answer that is not the envelope, say),
 // as Send returns it.
