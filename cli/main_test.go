@@ -575,9 +575,10 @@ func TestSendUnique(t *testing.T) {
 	}
 }
 
-// TestPrintLoadOfAnUndatedBody: repeats of a signed body without EventTime
-// are stored once per RequestTime, and the summary says so instead of
-// calling every one after the first a duplicate.
+// TestPrintLoadOfAnUndatedBody: repeats of a body without EventTime are
+// stored once per second (of their RequestTime, or unsigned of their
+// arrival), and the summary says so instead of calling every one after the
+// first a duplicate.
 func TestPrintLoadOfAnUndatedBody(t *testing.T) {
 	rep := imsend.LoadReport{Requests: 4, Statuses: map[int]int{200: 4}, Elapsed: 100 * time.Millisecond}
 	for _, tt := range []struct {
@@ -585,7 +586,7 @@ func TestPrintLoadOfAnUndatedBody(t *testing.T) {
 		want, not    string
 	}{
 		{true, "every one after the first was a duplicate", "RequestTime"},
-		{false, "those signed in the same second were duplicates and the others were stored as new events", "every one after the first"},
+		{false, "(their RequestTime or, unsigned, their arrival), so those of the same second were duplicates and the others were stored as new events", "every one after the first"},
 	} {
 		var out bytes.Buffer
 		if err := printLoad(&out, rep, sendFlags{repeat: 4}, tt.deduplicated); err != nil {
@@ -595,6 +596,19 @@ func TestPrintLoadOfAnUndatedBody(t *testing.T) {
 			strings.Contains(out.String(), tt.not) {
 			t.Errorf("deduplicated %v:\n%s", tt.deduplicated, out.String())
 		}
+	}
+}
+
+// TestSendRepeatUnsignedUndated: an unsigned body without EventTime sent
+// again is not all duplicates either (durable delivery tells the repeats
+// apart by the second they arrived in), and the summary does not say it is.
+func TestSendRepeatUnsignedUndated(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_TOKENS="})
+	out, err := runCLI(t, "send", "--url", s.Sender.URL, "--appid", imtest.AppID, "--token", "",
+		"--command", "Group.CallbackAfterCreateTopic", "--sample", "--repeat", "3")
+	if err != nil || !strings.Contains(out, "all 3 requests had the same body, with no EventTime") ||
+		strings.Contains(out, "every one after the first was a duplicate") {
+		t.Fatalf("%v\n%s", err, out)
 	}
 }
 

@@ -318,10 +318,10 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	if err != nil {
 		return err
 	}
-	// Durable delivery deduplicates repeats of a body with an EventTime, or
-	// of an unsigned one; a signed body without one it tells apart by
-	// RequestTime (delivery.RequestFingerprint).
-	err = printLoad(stdout, rep, f, f.token == "" || delivery.HasEventTime(body))
+	// Durable delivery deduplicates repeats of a body with an EventTime; one
+	// without it tells apart by the second they were made in, RequestTime
+	// or, unsigned, arrival (delivery.RequestFingerprint).
+	err = printLoad(stdout, rep, f, delivery.HasEventTime(body))
 	if rep.Requests < f.repeat && ctx.Err() != nil {
 		return errors.Join(fmt.Errorf("%w after %d of %d requests", errInterrupted, rep.Requests, f.repeat), err)
 	}
@@ -347,7 +347,7 @@ func checkSendURL(raw string) error {
 // (accepted, rejected, without an answer), the rate and latency of those
 // that got an answer, the count of each HTTP status, whether the accepted
 // ones were all the same body (deduplicated says whether durable delivery
-// stores that body once, or once per RequestTime), and one failure. The
+// stores that body once, or once per second), and one failure. The
 // error is a *loadFailures when any request failed, so that send exits
 // non-zero.
 func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags, deduplicated bool) error {
@@ -409,8 +409,8 @@ func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags, deduplicated boo
 				"answered without being stored again (--unique varies the body)\n", which)
 		} else {
 			fmt.Fprintf(w, "  %s had the same body, with no EventTime: durable delivery tells such repeats apart by "+
-				"their RequestTime, so those signed in the same second were duplicates and the others were stored "+
-				"as new events (--unique varies the body)\n", which)
+				"the second they were made in (their RequestTime or, unsigned, their arrival), so those of the same "+
+				"second were duplicates and the others were stored as new events (--unique varies the body)\n", which)
 		}
 	}
 	if rep.Failures == 0 {
