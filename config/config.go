@@ -385,12 +385,35 @@ func (c *Config) problems() []error {
 	if c.MaxConns < 16 {
 		bad("max_conns", "%d must be at least 16", c.MaxConns)
 	}
-	if c.StoreDSN != "" && !strings.HasPrefix(c.StoreDSN, "postgres://") && !strings.HasPrefix(c.StoreDSN, "postgresql://") {
-		bad("store_dsn", "must be empty (SQLite under %s) or a postgres:// URL", EnvName("data_dir"))
+	if c.StoreDSN != "" {
+		if problem := dsnProblem(c.StoreDSN); problem != "" {
+			bad("store_dsn", "%s", problem)
+		}
 	}
 	c.validateDelivery(bad)
 	c.validateForward(bad)
 	return errs
+}
+
+// dsnProblem says what is wrong with a topic store DSN, "" when nothing
+// is. Its texts never quote the DSN, which may hold a password: a URL that
+// does not parse, or one with an '@' after its host (a password holding an
+// unescaped '@' and '/', which the driver would split into a wrong host and
+// database), is refused at start rather than failing at the store's first
+// connection with an error naming parts of the password.
+func dsnProblem(dsn string) string {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return fmt.Sprintf("must be empty (SQLite under %s) or a postgres:// URL", EnvName("data_dir"))
+	}
+	const escape = "percent-escape a user name or password holding '@', ':', '/', '?', '#', '%' or a space ('@' as %40)"
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "is not a valid URL (the value is not shown: it may hold a password): " + escape
+	}
+	if strings.Contains(u.Path, "@") {
+		return "has an '@' after its host (the value is not shown: it may hold a password): " + escape
+	}
+	return ""
 }
 
 // listenProblem says what is wrong with a listener address, "" when

@@ -937,3 +937,44 @@ func TestStartTimeoutIsASetting(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreDSNMustBeAURLTheDriverReadsAsWritten(t *testing.T) {
+	tests := []struct {
+		name    string
+		dsn     string
+		want    string   // in the error; "" when the DSN is accepted
+		secrets []string // never in the error
+	}{
+		{"plain", "postgres://u@db/imcb", "", nil},
+		{"escaped '@' in the password", "postgres://u:p%40ss@db/x", "", nil},
+		{"unescaped '@' without a '/'", "postgres://u:p@ss@db/x", "", nil}, // the last '@' ends the user info
+		{"'@' in a query value", "postgresql://u:pw@db:5432/x?sslmode=disable&application_name=a@b", "", nil},
+		{"not postgres", "mysql://x", "a postgres:// URL", nil},
+		{"password holding '@' and '/'", "postgres://user:p@ss/word@host/db", "has an '@' after its host",
+			[]string{"p@ss", "ss/word", "word@host"}},
+		{"bad escape in the password", "postgres://user:pa%zzss@host/db", "is not a valid URL", []string{"pa%zzss", "zzss"}},
+		{"space in the password", "postgres://user:two words@host/db", "is not a valid URL", []string{"two words"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_STORE_DSN="+tt.dsn)})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Load refused %q: %v", tt.dsn, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Load accepted %q", tt.dsn)
+			}
+			if !strings.Contains(err.Error(), "IMCALLBACK_STORE_DSN") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name IMCALLBACK_STORE_DSN and %q", err, tt.want)
+			}
+			for _, s := range tt.secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q shows %q of the DSN", err, s)
+				}
+			}
+		})
+	}
+}
