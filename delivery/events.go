@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,11 @@ type Events struct {
 	copySearch int
 	// log takes the warnings of a replay; nil is none.
 	log *zap.Logger
+	// deadPage and listMost are ReplayDeadPage and ReplayListMost when
+	// zero; pageRead, when set, is told how many letters each page of
+	// ReplayDead read: what tests hold to the size of a page.
+	deadPage, listMost int
+	pageRead           func(letters int)
 }
 
 // NewEvents reads the streams o names over conn, logging with the logger
@@ -121,6 +127,13 @@ type ReplayResult struct {
 	// answer was lost): they were not republished again, so their handler
 	// does not run twice. They are not in Replayed or Missing.
 	AlreadyReplayed []uint64 `json:"already_replayed,omitempty"`
+	// MissingCount and AlreadyReplayedCount are how many sequences were
+	// missing and already replayed in all when Missing or AlreadyReplayed
+	// lists fewer: a replay of every dead letter (ReplayDead) lists the
+	// first ReplayListMost of each at most, in order. Zero when the list
+	// holds them all.
+	MissingCount         int `json:"missing_count,omitempty"`
+	AlreadyReplayedCount int `json:"already_replayed_count,omitempty"`
 }
 
 // ErrBadFilter reports a command filter that is no valid subject filter.
@@ -254,26 +267,112 @@ func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (
 	}, progress)
 }
 
+// ReplayDeadPage is how many dead letters a replay of every dead letter
+// (ReplayDead) reads, republishes and resolves at a time: all it holds of
+// them at once, however many the dead-letter stream holds (after a long
+// outage, millions).
+const ReplayDeadPage = 4096
+
+// ReplayListMost is how many sequences a replay of every dead letter
+// (ReplayDead) lists at most in each of Missing and AlreadyReplayed: the
+// first it finds, with MissingCount and AlreadyReplayedCount counting them
+// all. Both are normally short, but two replays of every letter at once (a
+// request retried while the first still runs, two operators) can each find
+// most of the letters taken by the other.
+const ReplayListMost = 10000
+
 // ReplayDead republishes every dead letter to the work stream for
 // processing and removes it from the dead-letter stream once republished.
 // A dead letter's copy has an id of its own (the dead-letter stream,
 // sequence and time + ":replay"), so replaying it twice within the dedup window, by
 // two concurrent calls or a retry, runs it once. A letter another replay
 // republished meanwhile is reported in AlreadyReplayed, one removed
-// otherwise in Missing, both by its event's work-stream sequence.
+// otherwise in Missing, both by its event's work-stream sequence, each
+// list holding ReplayListMost sequences at most.
+//
+// It goes by pages of ReplayDeadPage letters, each read, republished and
+// resolved before the next is read, up to the last letter stored when it
+// began: a letter dead-lettered meanwhile (a handler still failing) is
+// left for the next replay, so that the replay ends however fast they
+// come. progress is told after each letter how many are done of the
+// letters stored when it began; letters another replay removes before
+// this one reads them leave it short of that total.
 func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
-	var seqs []uint64
-	origOf := map[uint64]uint64{} // dead-letter sequence → its work-stream sequence
-	err := e.scan(ctx, e.opts.DeadStream(), allDeadLetters, scanRange{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
-		seqs = append(seqs, md.Sequence.Stream)
-		origOf[md.Sequence.Stream], _ = strconv.ParseUint(m.Headers().Get(HeaderDeadSeq), 10, 64)
-		return nil
-	})
+	stream := e.opts.DeadStream()
+	st, err := e.js.Stream(ctx, stream)
 	if err != nil {
-		return ReplayResult{}, err
+		return ReplayResult{}, fmt.Errorf("delivery: stream %s: %w", stream, err)
 	}
-	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
-	return e.deadOutcome(ctx, res, err, origOf, nil)
+	state := st.CachedInfo().State
+	page, most := cmp.Or(e.deadPage, ReplayDeadPage), cmp.Or(e.listMost, ReplayListMost)
+	total, done := int(state.Msgs), 0
+	var res ReplayResult
+	var missing, already listed
+	seqs := make([]uint64, 0, min(page, total))
+	origOf := make(map[uint64]uint64, min(page, total)) // dead-letter sequence → its work-stream sequence
+	for from := state.FirstSeq; total > 0 && from <= state.LastSeq; {
+		seqs = seqs[:0]
+		clear(origOf)
+		err := e.scan(ctx, stream, allDeadLetters, scanRange{from: from, to: state.LastSeq + 1, most: page},
+			func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+				seqs = append(seqs, md.Sequence.Stream)
+				origOf[md.Sequence.Stream], _ = strconv.ParseUint(m.Headers().Get(HeaderDeadSeq), 10, 64)
+				return nil
+			})
+		if err == nil && e.pageRead != nil {
+			e.pageRead(len(seqs))
+		}
+		if err != nil || len(seqs) == 0 {
+			return res.withLists(missing, already), err
+		}
+		before := done
+		pr, err := e.republish(ctx, stream, seqs, true, e.undead, func(n, _ int) {
+			done = before + n
+			if progress != nil {
+				progress(done, max(total, done)) // more only if the stream was recreated meanwhile
+			}
+		})
+		pr, err = e.deadOutcome(ctx, pr, err, origOf, nil)
+		res.Replayed += pr.Replayed
+		missing.add(pr.Missing, most)
+		already.add(pr.AlreadyReplayed, most)
+		if err != nil || len(seqs) < page {
+			return res.withLists(missing, already), err
+		}
+		from = seqs[len(seqs)-1] + 1
+	}
+	return res.withLists(missing, already), nil
+}
+
+// listed is one list of a replay of every dead letter: the first
+// sequences found, up to a bound, and how many were found in all.
+type listed struct {
+	seqs []uint64
+	n    int
+}
+
+// add adds seqs to l, keeping most at most.
+func (l *listed) add(seqs []uint64, most int) {
+	l.n += len(seqs)
+	l.seqs = append(l.seqs, seqs[:min(len(seqs), most-len(l.seqs))]...)
+}
+
+// withLists is r with the sequences missing and already replayed of the
+// pages of a replay of every dead letter, sorted, and their counts when
+// the lists were cut. A sequence with two letters, both replayed already
+// (the work stream was recreated, numbering from 1 again), is listed once.
+func (r ReplayResult) withLists(missing, already listed) ReplayResult {
+	r.Missing, r.AlreadyReplayed = missing.seqs, already.seqs
+	if missing.n > len(missing.seqs) {
+		r.MissingCount = missing.n
+	}
+	if already.n > len(already.seqs) {
+		r.AlreadyReplayedCount = already.n
+	}
+	slices.Sort(r.Missing)
+	slices.Sort(r.AlreadyReplayed)
+	r.AlreadyReplayed = slices.Compact(r.AlreadyReplayed)
+	return r
 }
 
 // deadOutcome finishes res, a republish of dead letters: its Missing and
@@ -578,6 +677,9 @@ type scanRange struct {
 	// read, when set, counts the message headers the scan reads, kept or
 	// not: what bounds a search.
 	read *int
+	// most, when above zero, ends the scan once fn has taken that many
+	// messages; no fetch asks for more than are still to take.
+	most int
 }
 
 // scan calls fn for the headers of every message of stream on subject
@@ -635,13 +737,18 @@ const scanWait = 5 * time.Second
 func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consumer, r scanRange, last, next uint64,
 	fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
 	remaining := c.CachedInfo().NumPending
+	taken := 0 // messages fn took, for r.most
 	for remaining > 0 {
 		fctx, cancel := context.WithTimeout(ctx, scanWait)
 		// No more than the range still holds. Without a subject filter a
 		// bounded scan then reads no message past its end; with one, the
 		// matches past the end can fill what the range's own do not, so it
 		// reads at most twice the range.
-		batch, err := c.Fetch(int(min(remaining, scanBatch, last-next+1)), jetstream.FetchContext(fctx))
+		want := min(remaining, scanBatch, last-next+1)
+		if r.most > 0 {
+			want = min(want, uint64(r.most-taken))
+		}
+		batch, err := c.Fetch(int(want), jetstream.FetchContext(fctx))
 		if err != nil {
 			cancel()
 			return fmt.Errorf("delivery: scan %s: %w", stream, err)
@@ -672,6 +779,9 @@ func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consum
 				continue
 			}
 			fnErr = fn(m, md)
+			if taken++; r.most > 0 && taken >= r.most {
+				done = true
+			}
 		}
 		cancel()
 		switch {

@@ -181,3 +181,11 @@ func (e *Events) RepublishDead(ctx context.Context, seqs []uint64, between func(
 		return e.undead(raw)
 	}, nil)
 }
+
+// SetDeadPages has a replay of every dead letter (ReplayDead) read page
+// letters at a time and list most sequences at most in each of Missing
+// and AlreadyReplayed (zero: ReplayDeadPage and ReplayListMost), and tell
+// read how many letters each page read.
+func (e *Events) SetDeadPages(page, most int, read func(letters int)) {
+	e.deadPage, e.listMost, e.pageRead = page, most, read
+}

@@ -591,3 +591,201 @@ func pausedWithADeadLetter(t *testing.T, o delivery.Options, log *zap.Logger, id
 	}
 	return s, e, deadLetters(t, e)[0]
 }
+
+// pausedWithDeadLetters starts a service on o whose handler fails until
+// fixed is set, stores n events ("d0", "d1", …), waits for their dead
+// letters and pauses the workers: the letters, oldest first, stay as they
+// are for a test to replay.
+func pausedWithDeadLetters(t *testing.T, o delivery.Options, n int) (s started, e *delivery.Events, letters []delivery.DeadLetter, rec *recorder, fixed *atomic.Bool) {
+	t.Helper()
+	o.MaxDeliveries = 1
+	rec, fixed = newRecorder(), new(atomic.Bool)
+	rec.set(0, func(string, int) error {
+		if fixed.Load() {
+			return nil
+		}
+		return errors.New("boom")
+	})
+	s = start(t, o, dispatcherFor(t, rec))
+	for i := range n {
+		accept(t, s, request(testCommand, fmt.Sprintf("d%d", i)))
+	}
+	e = events(t, s)
+	eventually(t, 10*time.Second, fmt.Sprintf("%d dead letters", n), func() bool { return len(deadLetters(t, e)) == n })
+	if err := s.Pause(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, e, deadLetters(t, e), rec, fixed
+}
+
+// TestReplayOfEveryDeadLetterGoesByPages: a replay of every dead letter
+// ({"dead":true}, events replay --dead, the console's Replay all) reads,
+// republishes and resolves the letters a page at a time, so that what it
+// holds of them is bounded however many the stream holds: each letter is
+// replayed once, the outcomes add up across the pages (a letter another
+// replay copied before, one another replay took during the replay, one
+// removed without a replay), the progress counts the letters the stream
+// held when the replay began, and a list past its bound is cut, with the
+// count of all.
+func TestReplayOfEveryDeadLetterGoesByPages(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		tests := []struct {
+			name string
+			most int // sequences listed at most; 0: ReplayListMost
+			// already and alreadyCount are the AlreadyReplayed and
+			// AlreadyReplayedCount wanted, by index of the letter.
+			already      []int
+			alreadyCount int
+		}{
+			{"lists whole", 0, []int{1, 6}, 0},
+			{"lists cut", 1, []int{1}, 2}, // the first found, and the count of all
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				const letters, page = 7, 3
+				o := options(t, b)
+				s, e, dls, rec, fixed := pausedWithDeadLetters(t, o, letters)
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				js := s.Conn().JS
+				deadStream, err := js.Stream(ctx, o.DeadStream())
+				if err != nil {
+					t.Fatal(err)
+				}
+				// otherReplay republishes letter i as another replay does and,
+				// with remove, deletes it as that replay then does.
+				otherReplay := func(i int, remove bool) {
+					t.Helper()
+					raw, err := deadStream.GetMsg(ctx, dls[i].Seq)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := js.PublishMsg(ctx, e.Undead(raw)); err != nil {
+						t.Fatal(err)
+					}
+					if remove {
+						if err := deadStream.DeleteMsg(ctx, dls[i].Seq); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				var pages []int
+				e.SetDeadPages(page, tt.most, func(n int) { pages = append(pages, n) })
+				otherReplay(6, false) // in the last page: its copy is a duplicate
+				var dones, totals []int
+				res, err := e.ReplayDead(ctx, func(done, total int) {
+					dones, totals = append(dones, done), append(totals, total)
+					switch done {
+					case 1: // letter 1, in the first page, is taken by another replay
+						otherReplay(1, true)
+					case 4: // letter 4, in the second page, is removed without a replay
+						if err := deadStream.DeleteMsg(ctx, dls[4].Seq); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var already []uint64
+				for _, i := range tt.already {
+					already = append(already, dls[i].OriginalSeq)
+				}
+				slices.Sort(already) // the letters' events came in any order
+				if res.Replayed != 4 || !slices.Equal(res.AlreadyReplayed, already) || res.AlreadyReplayedCount != tt.alreadyCount ||
+					!slices.Equal(res.Missing, []uint64{dls[4].OriginalSeq}) || res.MissingCount != 0 {
+					t.Errorf("ReplayDead = %+v; want replayed 4, already_replayed %v (count %d), missing [%d]",
+						res, already, tt.alreadyCount, dls[4].OriginalSeq)
+				}
+				if !slices.Equal(pages, []int{page, page, 1}) {
+					t.Errorf("the pages read %v letters, want [%d %d 1]", pages, page, page)
+				}
+				wantDones := []int{1, 2, 3, 4, 5, 6, 7}
+				if !slices.Equal(dones, wantDones) || slices.ContainsFunc(totals, func(n int) bool { return n != letters }) {
+					t.Errorf("progress done %v of %v, want %v of %d", dones, totals, wantDones, letters)
+				}
+				if left := deadLetters(t, e); len(left) != 0 {
+					t.Errorf("dead letters left: %+v", left)
+				}
+				fixed.Store(true)
+				if err := s.Resume(); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, s) == 0 })
+				copies := map[string]int{}
+				for _, ev := range listEvents(t, e, delivery.Filter{}) {
+					if ev.ReplayOf != "" {
+						copies[ev.ReplayOf]++
+					}
+				}
+				for i, d := range dls {
+					want := 1
+					if i == 4 {
+						want = 0 // removed without a replay
+					}
+					id := strings.TrimPrefix(d.RequestID, "req-") // dead-lettered in any order
+					eventually(t, 10*time.Second, id+" applied", func() bool { return rec.appliedCount(id) == want })
+					if n := copies[fmt.Sprintf("%s:%d", o.Stream, d.OriginalSeq)]; n != want {
+						t.Errorf("%s has %d copies in the work stream, want %d", id, n, want)
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestReplayOfEveryDeadLetterEndsWhereItBegan: a replay of every dead
+// letter ends at the last letter the stream held when it began. The
+// letters dead-lettered meanwhile (a handler still failing) are left for
+// the next replay, so that the replay does not go on for as long as they
+// keep coming; its pages read each letter once, and none past that end.
+func TestReplayOfEveryDeadLetterEndsWhereItBegan(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		const letters, most = 2, 5 // most: letters added, so a replay that follows them ends
+		o := options(t, b)
+		s, e, dls, _, _ := pausedWithDeadLetters(t, o, letters)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		deadStream, err := js.Stream(ctx, o.DeadStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := deadStream.GetMsg(ctx, dls[0].Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		added := 0
+		e.SetDeadPages(1, 0, nil) // a page after each letter: where a replay could go on
+		read := s.EventsRead()
+		var totals []int
+		res, err := e.ReplayDead(ctx, func(_, total int) {
+			totals = append(totals, total)
+			if added == most {
+				return
+			}
+			// A letter dead-lettered during the replay: a copy of the first.
+			added++
+			h := nats.Header{}
+			for k, v := range raw.Header {
+				h[k] = v
+			}
+			h.Set(jetstream.MsgIDHeader, fmt.Sprintf("during-%d", added))
+			if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: raw.Subject, Header: h, Data: raw.Data}); err != nil {
+				t.Error(err)
+			}
+		})
+		if err != nil || res.Replayed != letters || len(res.Missing)+len(res.AlreadyReplayed) != 0 {
+			t.Errorf("ReplayDead = %+v, %v; want the %d letters stored at its start replayed", res, err, letters)
+		}
+		if !slices.Equal(totals, []int{letters, letters}) {
+			t.Errorf("progress totals %v, want %d each", totals, letters)
+		}
+		if n := s.EventsRead() - read; n != letters {
+			t.Errorf("the replay read %d message headers, want %d", n, letters)
+		}
+		if left := deadLetters(t, e); len(left) != added {
+			t.Errorf("%d dead letters left, want the %d stored during the replay", len(left), added)
+		}
+	})
+}
