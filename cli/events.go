@@ -210,7 +210,8 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 					res, err = ev.Replay(ctx, list, bar.update)
 				}
 				bar.finish()
-				ans := replayAnswer{Replayed: res.Replayed, Missing: res.Missing, AlreadyReplayed: res.AlreadyReplayed}
+				ans := replayAnswer{Replayed: res.Replayed, Missing: res.Missing, AlreadyReplayed: res.AlreadyReplayed,
+					MissingCount: res.MissingCount, AlreadyReplayedCount: res.AlreadyReplayedCount}
 				printReplay(c.OutOrStdout(), ans, dead)
 				if err == nil && bySeq {
 					err = nothingReplayed(ctx, ans, dead, func(ctx context.Context, seq uint64) string { return offlineEventState(ctx, ev, seq) })

@@ -924,6 +924,44 @@ func (f deadReplayAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(res)
 }
 
+// TestReplayOfEveryDeadLetterSaysHowManyAListLeftOut: events replay
+// --dead prints the lists of the service's answer, and how many more there
+// were when it cut them (missing_count, already_replayed_count).
+func TestReplayOfEveryDeadLetterSaysHowManyAListLeftOut(t *testing.T) {
+	tests := []struct {
+		name, answer string
+		want         []string
+	}{
+		{"whole lists", `{"replayed":5,"missing":[3],"already_replayed":[7,8]}`, []string{
+			"replayed 5 event(s)\n",
+			"already replayed, not run again (another replay took their dead letters): 7, 8\n",
+			"not replayed, no dead letter (`events dead` lists the dead letters): 3\n",
+		}},
+		{"cut lists", `{"replayed":5,"missing":[3],"missing_count":4,"already_replayed":[7,8],"already_replayed_count":10}`, []string{
+			"already replayed, not run again (another replay took their dead letters): 7, 8 and 8 more\n",
+			"not replayed, no dead letter (`events dead` lists the dead letters): 3 and 3 more\n",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, tt.answer)
+			}))
+			defer srv.Close()
+			out, err := runCLI(t, "--admin", srv.URL, "events", "replay", "--dead")
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
 // TestReplayDeadSaysWhatASequenceIs: events replay --dead --seq N with no
 // dead letter of N fails saying what N is (a processed or pending event,
 // or no event at all) and what to use instead; a dead letter another

@@ -410,6 +410,10 @@ type replayAnswer struct {
 	Missing  []uint64 `json:"missing"`
 	// AlreadyReplayed are dead letters another replay took already.
 	AlreadyReplayed []uint64 `json:"already_replayed"`
+	// MissingCount and AlreadyReplayedCount count the sequences of a list
+	// the service cut (a replay of every dead letter, one request), else 0.
+	MissingCount         int `json:"missing_count"`
+	AlreadyReplayedCount int `json:"already_replayed_count"`
 }
 
 // add adds o's counts to a's.
@@ -557,15 +561,25 @@ func remoteEventState(ctx context.Context, a *adminClient, seq uint64) string {
 func printReplay(w io.Writer, res replayAnswer, dead bool) {
 	fmt.Fprintf(w, "replayed %d event(s)\n", res.Replayed)
 	if len(res.AlreadyReplayed) > 0 {
-		fmt.Fprintf(w, "already replayed, not run again (another replay took their dead letters): %s\n", joinSeqs(res.AlreadyReplayed))
+		fmt.Fprintf(w, "already replayed, not run again (another replay took their dead letters): %s\n",
+			listedSeqs(res.AlreadyReplayed, res.AlreadyReplayedCount))
 	}
-	switch {
+	switch missing := listedSeqs(res.Missing, res.MissingCount); {
 	case len(res.Missing) == 0:
 	case dead:
-		fmt.Fprintf(w, "not replayed, no dead letter (`events dead` lists the dead letters): %s\n", joinSeqs(res.Missing))
+		fmt.Fprintf(w, "not replayed, no dead letter (`events dead` lists the dead letters): %s\n", missing)
 	default:
-		fmt.Fprintf(w, "not replayed, not in the stream any more (expired or deleted) or not an event: %s\n", joinSeqs(res.Missing))
+		fmt.Fprintf(w, "not replayed, not in the stream any more (expired or deleted) or not an event: %s\n", missing)
 	}
+}
+
+// listedSeqs is seqs joined, and how many more there were when count, of
+// a list the service cut, says there were more.
+func listedSeqs(seqs []uint64, count int) string {
+	if more := count - len(seqs); more > 0 {
+		return joinSeqs(seqs) + fmt.Sprintf(" and %d more", more)
+	}
+	return joinSeqs(seqs)
 }
 
 func newEventsGetCmd(g *globalFlags) *cobra.Command {

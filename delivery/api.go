@@ -499,7 +499,7 @@ type replayRequest struct {
 // replayEvents answers POST /v1/events/replay with {"replayed":N} (and
 // "missing" when some sequences are gone, "already_replayed" when some
 // dead letters were replayed already: a second replay of one is no error,
-// and does not run it twice).
+// and does not run it twice; see replayAnswer).
 func (s *Service) replayEvents(c echo.Context) error {
 	ctx := c.Request().Context()
 	var req replayRequest
@@ -564,6 +564,14 @@ func (s *Service) replayEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, replayAnswer(res))
+}
+
+// replayAnswer is the body of a replay's 200: {"replayed":N}, with
+// "missing" and "already_replayed" when they list sequences, and
+// "missing_count" and "already_replayed_count" when those lists were cut
+// (a replay of every dead letter lists ReplayListMost of each at most).
+func replayAnswer(res ReplayResult) map[string]any {
 	out := map[string]any{"replayed": res.Replayed}
 	if len(res.Missing) > 0 {
 		out["missing"] = res.Missing
@@ -571,7 +579,13 @@ func (s *Service) replayEvents(c echo.Context) error {
 	if len(res.AlreadyReplayed) > 0 {
 		out["already_replayed"] = res.AlreadyReplayed
 	}
-	return c.JSON(http.StatusOK, out)
+	if res.MissingCount > 0 {
+		out["missing_count"] = res.MissingCount
+	}
+	if res.AlreadyReplayedCount > 0 {
+		out["already_replayed_count"] = res.AlreadyReplayedCount
+	}
+	return out
 }
 
 // decodeOne decodes a request body that holds one JSON value into v: a

@@ -199,3 +199,26 @@ func TestMsgGone(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayAnswerCountsACutList: the answer of a replay names the counts
+// of a list the replay cut (a replay of every dead letter lists
+// ReplayListMost sequences of each at most), and only then.
+func TestReplayAnswerCountsACutList(t *testing.T) {
+	tests := []struct {
+		name string
+		res  ReplayResult
+		want string
+	}{
+		{"nothing to list", ReplayResult{Replayed: 2}, `{"replayed":2}`},
+		{"whole lists", ReplayResult{Replayed: 1, Missing: []uint64{3}, AlreadyReplayed: []uint64{4}},
+			`{"already_replayed":[4],"missing":[3],"replayed":1}`},
+		{"cut lists", ReplayResult{Missing: []uint64{3}, MissingCount: 5, AlreadyReplayed: []uint64{4}, AlreadyReplayedCount: 9},
+			`{"already_replayed":[4],"already_replayed_count":9,"missing":[3],"missing_count":5,"replayed":0}`},
+	}
+	for _, tt := range tests {
+		b, err := json.Marshal(replayAnswer(tt.res))
+		if err != nil || string(b) != tt.want {
+			t.Errorf("%s: %s, %v; want %s", tt.name, b, err, tt.want)
+		}
+	}
+}

@@ -1074,7 +1074,8 @@
     b.disabled = true;
     try {
       const r = await api('v1/events/replay', { method: 'POST', body: { dead: true } });
-      const already = Array.isArray(r.already_replayed) ? r.already_replayed.length : 0;
+      // A long list is cut: already_replayed_count then counts them all.
+      const already = r.already_replayed_count || (Array.isArray(r.already_replayed) ? r.already_replayed.length : 0);
       message('dead-msg', 'Replayed ' + r.replayed + '.' +
         (already ? ' ' + already + ' already replayed by another replay, not run again.' : ''));
     } catch (e) {
