@@ -2,6 +2,8 @@ package delivery_test
 
 import (
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -43,4 +45,34 @@ func TestDocsNameEveryHeader(t *testing.T) {
 			t.Errorf("docs/delivery.md's Dead letters row does not name the header %s", h)
 		}
 	}
+}
+
+// TestDocsNameTheReplayBounds: README.md and docs/delivery.md give the
+// bounds of a replay of every dead letter as the code has them: the
+// number, then the constant's name in brackets.
+func TestDocsNameTheReplayBounds(t *testing.T) {
+	bounds := map[string]int{"ReplayDeadPage": delivery.ReplayDeadPage, "ReplayListMost": delivery.ReplayListMost}
+	for _, doc := range []string{"../README.md", "../docs/delivery.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(b)), " ") // lines wrap anywhere
+		for name, n := range bounds {
+			want := regexp.MustCompile(regexp.QuoteMeta(thousands(n)) + " [^()]{0,40}\\(`delivery\\." + name + "`")
+			if !want.MatchString(text) {
+				t.Errorf("%s does not give %s as %s", doc, name, thousands(n))
+			}
+		}
+	}
+}
+
+// thousands is n written with commas between its thousands, as the docs
+// write numbers.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
