@@ -315,20 +315,10 @@ func TestReplayingADeadLetterAgainIsNoError(t *testing.T) {
 		}
 		// otherReplay republishes the letter of the event at seq as another
 		// replay does, and, with remove, deletes it as that replay then does.
+		replayLetter := asAnotherReplay(t, ctx, js, deadStream, e)
 		otherReplay := func(seq uint64, remove bool) {
 			t.Helper()
-			raw, err := deadStream.GetMsg(ctx, letters[seq].Seq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := js.PublishMsg(ctx, e.Undead(raw)); err != nil {
-				t.Fatal(err)
-			}
-			if remove {
-				if err := deadStream.DeleteMsg(ctx, letters[seq].Seq); err != nil {
-					t.Fatal(err)
-				}
-			}
+			replayLetter(letters[seq].Seq, remove)
 		}
 		admin := echo.New()
 		for _, r := range delivery.AdminRoutes(s.Service) {
@@ -654,20 +644,10 @@ func TestReplayOfEveryDeadLetterGoesByPages(t *testing.T) {
 				}
 				// otherReplay republishes letter i as another replay does and,
 				// with remove, deletes it as that replay then does.
+				replayLetter := asAnotherReplay(t, ctx, js, deadStream, e)
 				otherReplay := func(i int, remove bool) {
 					t.Helper()
-					raw, err := deadStream.GetMsg(ctx, dls[i].Seq)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if _, err := js.PublishMsg(ctx, e.Undead(raw)); err != nil {
-						t.Fatal(err)
-					}
-					if remove {
-						if err := deadStream.DeleteMsg(ctx, dls[i].Seq); err != nil {
-							t.Fatal(err)
-						}
-					}
+					replayLetter(dls[i].Seq, remove)
 				}
 				var pages []int
 				e.SetDeadPages(page, tt.most, func(n int) { pages = append(pages, n) })
@@ -788,4 +768,25 @@ func TestReplayOfEveryDeadLetterEndsWhereItBegan(t *testing.T) {
 			t.Errorf("%d dead letters left, want the %d stored during the replay", len(left), added)
 		}
 	})
+}
+
+// asAnotherReplay returns what another replay does to the dead letter at
+// sequence seq of deadStream: republish it and, with remove, delete it.
+func asAnotherReplay(t *testing.T, ctx context.Context, js jetstream.JetStream, deadStream jetstream.Stream,
+	e *delivery.Events) func(seq uint64, remove bool) {
+	return func(seq uint64, remove bool) {
+		t.Helper()
+		raw, err := deadStream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.PublishMsg(ctx, e.Undead(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if remove {
+			if err := deadStream.DeleteMsg(ctx, seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
