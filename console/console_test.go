@@ -734,8 +734,12 @@ func TestDeadLettersListIsCut(t *testing.T) {
 
 	fixed.Store(true)
 	b.do(t, "replay all", chromedp.Click(chromedp.CSS("#dead-replay-all")))
+	// The list's count and, beside it, the replay's outcome: all 3 replayed.
 	b.waitFor(t, "the empty dead-letter list",
 		`document.querySelectorAll('#dead-rows tr').length === 0 && document.getElementById('dead-msg').textContent === '0 dead letters'`)
+	if got := eval[string](t, b, `document.getElementById('dead-replay-msg').textContent`); got != "Replayed 3." {
+		t.Errorf("the outcome of Replay all reads %q, want \"Replayed 3.\"", got)
+	}
 	if d := b.dialogList(); len(d) != 1 || !strings.HasPrefix(d[0], "confirm: Replay all 3 dead letters?") ||
 		!strings.Contains(d[0], "not only the 2 listed here") {
 		t.Errorf("dialogs = %q, want the confirm of Replay all counting all 3", d)
@@ -810,6 +814,149 @@ func TestDeadLetterReplayedTwice(t *testing.T) {
 	}
 	if copies != 1 || succeeded.Load() != 1 {
 		t.Errorf("%d copies of the event, the handler ran %d times; want 1 and 1", copies, succeeded.Load())
+	}
+}
+
+// watchReplays is a script for a new document: the page's fetch counts the
+// answers of GET /v1/dead-letters the page has read in window.__deadRead,
+// sets window.__replayRead to that count once the page has read a
+// replay's answer (one more task later, so whatever the page does with it
+// is done), and answers the replay itself with window.__replayAnswer
+// ({status, body}) when set.
+const watchReplays = `window.__deadRead = 0;
+	window.__replayRead = -1;
+	window.__replayAnswer = null;
+	const fetch0 = window.fetch;
+	const afterRead = (res, then) => {
+		const text = res.text.bind(res);
+		res.text = async () => {
+			const body = await text();
+			setTimeout(then, 0);
+			return body;
+		};
+		return res;
+	};
+	window.fetch = async (url, opts) => {
+		const u = String(url);
+		if (u === 'v1/events/replay') {
+			const a = window.__replayAnswer;
+			const res = a ? new Response(JSON.stringify(a.body), {status: a.status, headers: {'Content-Type': 'application/json'}}) :
+				await fetch0(url, opts);
+			return afterRead(res, () => { window.__replayRead = window.__deadRead; });
+		}
+		if (u.startsWith('v1/dead-letters?')) return afterRead(await fetch0(url, opts), () => { window.__deadRead++; });
+		return fetch0(url, opts);
+	};`
+
+// setReplayAnswer has the page's replays answered with status and body
+// (JSON), or by the service when body is "".
+func setReplayAnswer(t *testing.T, b *browser, status int, body string) {
+	t.Helper()
+	answer := "null"
+	if body != "" {
+		answer = fmt.Sprintf(`{status: %d, body: %s}`, status, body)
+	}
+	eval[chromedp.Void](t, b, `(() => { window.__replayRead = -1; window.__replayAnswer = `+answer+`; })()`)
+}
+
+// waitRefreshAfterReplay waits until the page has read an answer of GET
+// /v1/dead-letters after it read the answer of its replay: the list was
+// drawn again since the replay's outcome was shown.
+func waitRefreshAfterReplay(t *testing.T, b *browser) {
+	t.Helper()
+	b.waitFor(t, "a refresh of the list after the replay", `window.__replayRead >= 0 && window.__deadRead > window.__replayRead`)
+}
+
+// TestReplayAllOutcomeStays: what Replay all did, a failure included,
+// stays on the page when the list is drawn again (it was written where
+// the list's count goes, and the refresh right after it wrote the count
+// over it), until the next Replay all or Dismiss; a cut answer is
+// counted in full (already_replayed_count, missing_count).
+func TestReplayAllOutcomeStays(t *testing.T) {
+	var fixed atomic.Bool
+	var succeeded atomic.Int64
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module, fixableHandler(&fixed, &succeeded))
+	for i := range 2 {
+		send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": fmt.Sprint("stays-", i)}))
+	}
+	waitDeadLetters(t, s, 2)
+
+	b := newBrowser(t)
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchReplays})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
+	b.waitFor(t, "the 2 dead letters", `document.querySelectorAll('#dead-rows tr').length === 2`)
+
+	steps := []struct {
+		name    string
+		status  int
+		body    string // the replay's answer; "" for the service's
+		want    string
+		error   bool
+		deadMsg string // the list's count after the replay
+	}{
+		{"failed", http.StatusServiceUnavailable, `{"error": "stream unavailable"}`,
+			"Replay failed: stream unavailable", true, "2 dead letters"},
+		{"lists cut", http.StatusOK,
+			`{"replayed": 3, "already_replayed": [7, 8], "already_replayed_count": 12000, "missing": [9], "missing_count": 10500}`,
+			"Replayed 3. 12000 already replayed by another replay, not run again. 10500 had no dead letter any more, not replayed.", false, "2 dead letters"},
+		{"replayed", 0, "", "Replayed 2.", false, "0 dead letters"},
+	}
+	fixed.Store(true)
+	for _, st := range steps {
+		setReplayAnswer(t, b, st.status, st.body)
+		b.waitFor(t, st.name+": Replay all enabled", `!document.getElementById('dead-replay-all').disabled`)
+		b.do(t, st.name+": replay all", chromedp.Click(chromedp.CSS("#dead-replay-all")))
+		waitRefreshAfterReplay(t, b)
+		b.waitFor(t, st.name+": the list's count", fmt.Sprintf(`document.getElementById('dead-msg').textContent === %s`, js(st.deadMsg)))
+		got := eval[string](t, b, `document.getElementById('dead-replay-msg').textContent`)
+		isError := eval[bool](t, b, `document.getElementById('dead-replay-msg').classList.contains('error')`)
+		if got != st.want || isError != st.error {
+			t.Errorf("%s: after the list's refresh the replay's outcome reads %q (error %t), want %q (error %t)", st.name, got, isError, st.want, st.error)
+		}
+	}
+	if n := succeeded.Load(); n != 2 {
+		t.Errorf("the handler ran %d times, want 2", n)
+	}
+
+	b.do(t, "dismiss", chromedp.Click(chromedp.CSS("#dead-replay-dismiss")))
+	b.waitFor(t, "the outcome dismissed", `document.getElementById('dead-replay-msg').textContent === '' &&
+		document.getElementById('dead-replay-dismiss').hidden`)
+	if got := eval[string](t, b, `document.getElementById('dead-replay-msg').getAttribute('role')`); got != "status" {
+		t.Errorf("the replay's outcome has role %q, want status (read out when it changes)", got)
+	}
+}
+
+// TestDeadLetterReplayFailureStays: the note of a failed Replay of one
+// dead letter stays on its row when the list is drawn again, as the note
+// of one replayed does (the refresh 3 s later wiped it).
+func TestDeadLetterReplayFailureStays(t *testing.T) {
+	var fixed atomic.Bool
+	var succeeded atomic.Int64
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module, fixableHandler(&fixed, &succeeded))
+	send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "row-fails"}))
+	seq := waitDeadLetters(t, s, 1)[0]
+
+	b := newBrowser(t)
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchReplays})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
+	row := fmt.Sprintf(`#dead-rows tr[data-seq="%d"]`, seq)
+	b.waitFor(t, "the dead letter", fmt.Sprintf(`document.querySelector(%s) !== null`, js(row)))
+	setReplayAnswer(t, b, http.StatusServiceUnavailable, `{"error": "stream unavailable"}`)
+	b.do(t, "replay it", chromedp.Click(chromedp.CSS(row+" button.replay")))
+	waitRefreshAfterReplay(t, b)
+	const want = "replay failed: stream unavailable"
+	note := eval[string](t, b, fmt.Sprintf(`(document.querySelector(%s) || {textContent: '(no row)'}).textContent`, js(row)))
+	if !strings.Contains(note, want) {
+		t.Errorf("after the list's refresh the row reads %q, want it to say %q", note, want)
+	}
+	if !eval[bool](t, b, fmt.Sprintf(`document.querySelector(%s + ' .actions .error') !== null`, js(row))) {
+		t.Error("the row's failure note is not shown as an error")
 	}
 }
 

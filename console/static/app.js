@@ -1000,7 +1000,10 @@
 
   // ---------------------------------------------------------------- dead letters
 
-  const replayedDead = new Map(); // seq → note after replaying one
+  // seq → {text, error}: the note of the last replay of one dead letter,
+  // shown again by every refresh while the letter is listed (a failed
+  // replay leaves it listed, and its note says why).
+  const replayedDead = new Map();
 
   async function refreshDead() {
     try {
@@ -1023,7 +1026,8 @@
     const seqs = new Set(list.map((d) => d.seq));
     for (const k of replayedDead.keys()) if (!seqs.has(k)) replayedDead.delete(k);
     $('dead-rows').replaceChildren(...list.map((d) => {
-      const note = el('span', { class: 'muted' }, replayedDead.get(d.seq) || '');
+      const kept = replayedDead.get(d.seq);
+      const note = el('span', { class: kept && kept.error ? 'error' : 'muted' }, kept ? kept.text : '');
       const replay = el('button', { type: 'button', class: 'small replay', title: 'Run this event\'s handler again',
         onclick: () => replayOne(d.seq, replay, note) }, 'Replay');
       const open = el('button', { type: 'button', class: 'small', title: 'Show the event with its body',
@@ -1055,15 +1059,32 @@
       const already = Array.isArray(r.already_replayed) && r.already_replayed.includes(seq);
       const text = r.replayed ? 'replayed at ' + fmtClock(new Date().toISOString())
         : already ? 'already replayed (not run again)' : 'no longer a dead letter';
-      replayedDead.set(seq, text);
-      note.textContent = text;
+      rowNote(seq, note, text, false);
     } catch (e) {
-      note.textContent = 'replay failed: ' + errorText(e);
+      rowNote(seq, note, 'replay failed: ' + errorText(e), true);
     } finally {
       button.disabled = false;
     }
     deliveryPoller.run();
   }
+
+  // rowNote shows text in note, the row of dead letter seq, and keeps it
+  // for the rows the next refreshes draw.
+  function rowNote(seq, note, text, error) {
+    replayedDead.set(seq, { text, error });
+    note.textContent = text;
+    note.className = error ? 'error' : 'muted';
+  }
+
+  // replayOutcome shows what Replay all did in #dead-replay-msg, which the
+  // list's refreshes leave alone: it stays until the next Replay all or
+  // Dismiss ('' clears it).
+  function replayOutcome(text, error) {
+    message('dead-replay-msg', text, error);
+    $('dead-replay-dismiss').hidden = !text;
+  }
+
+  $('dead-replay-dismiss').addEventListener('click', () => replayOutcome(''));
 
   $('dead-replay-all').addEventListener('click', async () => {
     const n = Number($('dead-replay-all').dataset.count || 0);
@@ -1072,18 +1093,27 @@
       (shown < n ? ' That is every dead letter, not only the ' + shown + ' listed here.' : ''))) return;
     const b = $('dead-replay-all');
     b.disabled = true;
+    replayOutcome('Replaying every dead letter…');
     try {
       const r = await api('v1/events/replay', { method: 'POST', body: { dead: true } });
-      // A long list is cut: already_replayed_count then counts them all.
-      const already = r.already_replayed_count || (Array.isArray(r.already_replayed) ? r.already_replayed.length : 0);
-      message('dead-msg', 'Replayed ' + r.replayed + '.' +
-        (already ? ' ' + already + ' already replayed by another replay, not run again.' : ''));
+      // A long list is cut: its _count then counts them all.
+      const already = listed(r.already_replayed, r.already_replayed_count);
+      const missing = listed(r.missing, r.missing_count);
+      replayOutcome('Replayed ' + r.replayed + '.' +
+        (already ? ' ' + already + ' already replayed by another replay, not run again.' : '') +
+        (missing ? ' ' + missing + ' had no dead letter any more, not replayed.' : ''));
     } catch (e) {
-      message('dead-msg', 'Replay failed: ' + errorText(e), true);
+      replayOutcome('Replay failed: ' + errorText(e), true);
     }
     deadTimer.run();
     deliveryPoller.run();
   });
+
+  // listed is how many sequences a replay's answer names in list, or
+  // count when the service cut the list (count then says how many in all).
+  function listed(list, count) {
+    return count || (Array.isArray(list) ? list.length : 0);
+  }
 
   const deadTimer = poll(DEAD_MS, refreshDead, () => current === 'dead');
 
