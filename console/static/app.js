@@ -252,11 +252,37 @@
     $('token-forget').hidden = !storedToken();
   }
 
+  // tokenProblem says why the console cannot send token v, '' when it
+  // can. A header carries Latin-1 only (fetch throws on anything else), and
+  // the service compares the token's UTF-8 bytes, which a browser sends
+  // only for ASCII: a token the console can send holds printable ASCII
+  // only (spaces inside included; the form trims the ends, as the service
+  // trims its header). What it refuses is mostly a character pasted with
+  // the token: an invisible one (a zero-width space) or a typographic quote.
+  function tokenProblem(v) {
+    let at = 0;
+    for (const ch of v) {
+      at++;
+      const cp = ch.codePointAt(0);
+      if (cp >= 0x20 && cp <= 0x7e) continue;
+      return 'The token holds U+' + cp.toString(16).toUpperCase().padStart(4, '0') + ' at character ' + at +
+        ', which the console cannot send: it sends a token of printable ASCII only (letters, digits, punctuation, spaces). ' +
+        'Was an invisible character pasted with it?';
+    }
+    return '';
+  }
+
   $('token-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const v = $('token-input').value.trim();
     if (!v) {
       setText('token-error', 'Enter the admin token.');
+      return;
+    }
+    const problem = tokenProblem(v);
+    if (problem) {
+      $('token-input').value = ''; // a password field: what is wrong cannot be seen in it
+      setText('token-error', problem);
       return;
     }
     try {
@@ -1241,6 +1267,14 @@
 
   // ---------------------------------------------------------------- start
 
+  // A token kept in the tab that tokenProblem refuses (kept by a console
+  // from before the check) cannot be sent either: it is dropped, and the
+  // form asks for one.
+  const keptProblem = tokenProblem(storedToken());
+  if (keptProblem) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showTokenForm('The token kept for this tab was dropped. ' + keptProblem);
+  }
   updateTokenButton();
   probeTopics();
   showTab(location.hash.slice(1) || 'overview');
