@@ -564,8 +564,9 @@ func (c *Config) Notes() []string {
 
 // SettingWarnings are the notes about settings that are valid but
 // probably not what the operator meant: a forward destination's timeout
-// longer than the deadline that bounds each attempt, and a wide
-// IMCALLBACK_SIGN_WINDOW. The service logs them at start, as warnings.
+// longer than the deadline that bounds each attempt, a wide
+// IMCALLBACK_SIGN_WINDOW, and an IMCALLBACK_ADMIN_TOKEN the console cannot
+// send. The service logs them at start, as warnings.
 func (c *Config) SettingWarnings() []string {
 	var notes []string
 	// An after-callback's attempt runs under the after-handler's deadline,
@@ -587,7 +588,26 @@ func (c *Config) SettingWarnings() []string {
 		notes = append(notes, fmt.Sprintf("%s %v is wide: a captured callback is accepted again for that long "+
 			"(the window is meant to absorb clock skew; the default is %v)", EnvName("sign_window"), c.SignWindow, Default().SignWindow))
 	}
+	if i, r, ok := outsidePrintableASCII(c.AdminToken); ok {
+		// Never the token itself: only where the character is and what it is.
+		notes = append(notes, fmt.Sprintf("%s holds %U at character %d, outside printable ASCII: the console cannot use it "+
+			"(a browser does not send such a character in a header), only the CLI and other HTTP clients can",
+			EnvName("admin_token"), r, i))
+	}
 	return notes
+}
+
+// outsidePrintableASCII finds the first character of s outside U+0020 to
+// U+007E, with its position (from 1, in characters), reporting whether
+// there is one.
+func outsidePrintableASCII(s string) (pos int, r rune, ok bool) {
+	for _, r := range s {
+		pos++
+		if r < 0x20 || r > 0x7e {
+			return pos, r, true
+		}
+	}
+	return 0, 0, false
 }
 
 // MinAdminToken is the fewest characters IMCALLBACK_ADMIN_TOKEN may have

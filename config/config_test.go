@@ -639,6 +639,9 @@ func TestNotes(t *testing.T) {
 		{"a wide sign window", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_SIGN_WINDOW=1h"},
 			[]string{"IMCALLBACK_SIGN_WINDOW 1h0m0s is wide: a captured callback is accepted again for that long"}},
 		{"a sign window of five minutes", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_SIGN_WINDOW=5m"}, nil},
+		{"an admin token the console cannot send", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_ADMIN_TOKEN=admin-token-0123\u200b"},
+			[]string{"IMCALLBACK_ADMIN_TOKEN holds U+200B at character 17, outside printable ASCII: the console cannot use it"}},
+		{"an admin token with a space", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_ADMIN_TOKEN=admin token 0123456"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
