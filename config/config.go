@@ -396,22 +396,31 @@ func (c *Config) problems() []error {
 }
 
 // dsnProblem says what is wrong with a topic store DSN, "" when nothing
-// is. Its texts never quote the DSN, which may hold a password: a URL that
-// does not parse, or one with an '@' after its host (a password holding an
-// unescaped '@' and '/', which the driver would split into a wrong host and
-// database), is refused at start rather than failing at the store's first
-// connection with an error naming parts of the password.
+// is. Its texts never quote the DSN, which may hold a password. The driver
+// (pgx, as libpq) ends the user name and password at the first '@' before
+// the path's '/', so a second '@', one left unescaped in a password, falls
+// in the host: such a DSN is refused at start rather than failing at the
+// store's first connection with an error naming the rest of the password
+// as a host. An '@' in the database name or a query value is the driver's
+// to read, as written.
 func dsnProblem(dsn string) string {
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+	rest, ok := strings.CutPrefix(dsn, "postgres://")
+	if !ok {
+		rest, ok = strings.CutPrefix(dsn, "postgresql://")
+	}
+	if !ok {
 		return fmt.Sprintf("must be empty (SQLite under %s) or a postgres:// URL", EnvName("data_dir"))
 	}
-	const escape = "percent-escape a user name or password holding '@', ':', '/', '?', '#', '%' or a space ('@' as %40)"
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "is not a valid URL (the value is not shown: it may hold a password): " + escape
-	}
-	if strings.Contains(u.Path, "@") {
-		return "has an '@' after its host (the value is not shown: it may hold a password): " + escape
+	beforePath, _, _ := strings.Cut(rest, "/")
+	if at := strings.IndexByte(beforePath, '@'); at >= 0 {
+		hosts := rest[at+1:] // up to the path or the query
+		if end := strings.IndexAny(hosts, "/?"); end >= 0 {
+			hosts = hosts[:end]
+		}
+		if strings.Contains(hosts, "@") {
+			return "has an '@' in its host (the value is not shown: it may hold a password): " +
+				"percent-escape an '@' in the user name or password as %40"
+		}
 	}
 	return ""
 }
