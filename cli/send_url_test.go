@@ -92,7 +92,7 @@ func TestSendFollowsTheListenerVariables(t *testing.T) {
 		{"a non-ASCII path", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + plainPort, "IMCALLBACK_PATH": "/回调"},
 			nil, plainPaths, "/回调", ""},
 		{"an escaped path", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + plainPort, "IMCALLBACK_PATH": "/im%20cb"},
-			nil, nil, "", `IMCALLBACK_PATH (path): "/im%20cb" holds '%'`},
+			nil, nil, "", `IMCALLBACK_PATH (path): "/im%20cb" is percent-escaped as net/http escapes`},
 		{"a listener without a port", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1"}, nil, nil, "", "IMCALLBACK_LISTEN"},
 		{"a certificate that is none", map[string]string{"IMCALLBACK_LISTEN": "127.0.0.1:" + tlsPort, "IMCALLBACK_TLS_CERT": garbage},
 			nil, nil, "", "IMCALLBACK_TLS_CERT"},

@@ -848,35 +848,45 @@ const (
 
 // pathProblem says why path, which starts with '/', cannot be the callback
 // route, "" when it can. The route is matched literally (echo reads ':' and
-// '*' as a parameter and a wildcard) against the request's path with its
-// escapes decoded (/im%20cb arrives as "/im cb"), so a query, whitespace or
-// a percent-escape made a route that no callback matches, and ':' or '*'
-// one that matches other paths too.
+// '*' as a parameter and a wildcard), so a query, whitespace or control
+// characters made a route that no callback matches, and ':' or '*' one
+// that matches other paths too. A percent-escape is matched as written
+// only when it is not net/http's own encoding: net/http then keeps the
+// request's path as it came (URL.RawPath), which echo routes on (/im%2Fcb,
+// /%e5%9b%9e in lower case). Escaped as net/http escapes (/im%20cb,
+// /%E5%9B%9E), the path is routed decoded ("/im cb", "/回"), which a route
+// written escaped never matches.
 func pathProblem(path string) string {
-	r, ok := pathRune(path)
-	switch {
-	case !ok:
-		return ""
-	case r != '%':
+	if r, ok := pathRune(path); ok {
 		return fmt.Sprintf("%q holds %q: the path IM calls is a literal URL path, e.g. /im/callback; "+
-			"no whitespace, control characters, '?', '#', ':', '*' or '%%'", path, r)
+			"no whitespace, control characters, '?', '#', ':' or '*'", path, r)
 	}
-	msg := fmt.Sprintf("%q holds '%%': the callback is routed on the request's path with its escapes decoded, "+
-		"so a path written with one never matches; ", path)
-	if dec, err := url.PathUnescape(path); err == nil && strings.HasPrefix(dec, "/") && utf8.ValidString(dec) {
+	if !strings.Contains(path, "%") {
+		return ""
+	}
+	u, err := url.Parse(path)
+	if err != nil {
+		return fmt.Sprintf("%q holds a '%%' that starts no escape (%%XX): a path cannot hold a literal '%%'", path)
+	}
+	if u.RawPath != "" {
+		return "" // not net/http's encoding: routed as written
+	}
+	msg := fmt.Sprintf("%q is percent-escaped as net/http escapes, so its requests are routed on the decoded path "+
+		"and a route written escaped never matches; ", path)
+	if dec := u.Path; utf8.ValidString(dec) && !strings.Contains(dec, "%") {
 		if _, refused := pathRune(dec); !refused {
 			return msg + fmt.Sprintf("write it unescaped: %q", dec)
 		}
 	}
 	return msg + "write the characters themselves (letters of any script work as they are), with no " +
-		"whitespace, control characters, '?', '#', ':', '*' or '%', e.g. /im/callback"
+		"whitespace, control characters, '?', '#', ':', '*' or '%'"
 }
 
 // pathRune is the first rune of path that a callback path cannot hold, and
 // whether there is one.
 func pathRune(path string) (rune, bool) {
 	i := strings.IndexFunc(path, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("?#:*%", r)
+		return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("?#:*", r)
 	})
 	if i < 0 {
 		return 0, false
