@@ -421,7 +421,8 @@ func (e *Events) deadOutcome(ctx context.Context, res ReplayResult, err error, o
 const firstCopyWindow = 256
 
 // CopySearchHeaders is how many message headers of the work stream a
-// replay of dead letters reads at most, per request, newest first, to
+// replay of dead letters reads at most, newest first, per request (per
+// page of ReplayDeadPage letters for a replay of every dead letter), to
 // tell a letter another replay took already (its copy is found:
 // AlreadyReplayed) from a sequence without a dead letter (Missing). A
 // copy is recent (a double click, a second operator, a retried request),
