@@ -401,8 +401,9 @@ func (c *Config) problems() []error {
 // the path's '/', so a second '@', one left unescaped in a password, falls
 // in the host: such a DSN is refused at start rather than failing at the
 // store's first connection with an error naming the rest of the password
-// as a host. An '@' in the database name or a query value is the driver's
-// to read, as written.
+// as a host. So is a '/' in the database name, which a password holding
+// an '@' and then a '/' leaves there. An '@' in the database name or a
+// query value is the driver's to read, as written.
 func dsnProblem(dsn string) string {
 	rest, ok := strings.CutPrefix(dsn, "postgres://")
 	if !ok {
@@ -420,6 +421,14 @@ func dsnProblem(dsn string) string {
 		if strings.Contains(hosts, "@") {
 			return "has an '@' in its host (the value is not shown: it may hold a password): " +
 				"percent-escape an '@' in the user name or password as %40"
+		}
+	}
+	if _, path, ok := strings.Cut(rest, "/"); ok {
+		database, _, _ := strings.Cut(path, "?")
+		if strings.Contains(database, "/") {
+			return "has a '/' in its database name (the value is not shown: it may hold a password; a password " +
+				"holding '@' and '/' ends at the '@' and the rest falls in the host and database): " +
+				"percent-escape '@' and '/' in the user name or password as %40 and %2F"
 		}
 	}
 	return ""

@@ -965,6 +965,10 @@ func TestStoreDSNIsReadByTheDriverAsWritten(t *testing.T) {
 		{"not postgres", "mysql://x", "a postgres:// URL", nil},
 		{"unescaped '@' in the password", "postgres://imcb:s3cr@tPart@nohost.invalid/db", "has an '@' in its host",
 			[]string{"s3cr", "tPart", "nohost"}},
+		{"unescaped '@' and '/' in the password", "postgres://user:Ab@c/d3@host/db", "has a '/' in its database name",
+			[]string{"Ab@c", "c/d3", "d3@host"}},
+		{"a '/' after the database name", "postgres://u:pw@host/db/", "has a '/' in its database name", nil},
+		{"a '/' in a query value", "postgres://u:pw@host/db?sslrootcert=/etc/ssl/ca.pem", "", nil},
 		{"unescaped '@' in the password, no path", "postgresql://u:p@ss@host?sslmode=disable", "has an '@' in its host",
 			[]string{"p@ss"}},
 	}
