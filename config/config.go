@@ -412,24 +412,26 @@ func dsnProblem(dsn string) string {
 	if !ok {
 		return fmt.Sprintf("must be empty (SQLite under %s) or a postgres:// URL", EnvName("data_dir"))
 	}
-	beforePath, _, _ := strings.Cut(rest, "/")
-	if at := strings.IndexByte(beforePath, '@'); at >= 0 {
-		hosts := rest[at+1:] // up to the path or the query
-		if end := strings.IndexAny(hosts, "/?"); end >= 0 {
-			hosts = hosts[:end]
-		}
-		if strings.Contains(hosts, "@") {
-			return "has an '@' in its host (the value is not shown: it may hold a password): " +
-				"percent-escape an '@' in the user name or password as %40"
+	// As the driver reads it: the user info ends at the first '@' before a
+	// '/', the hosts at the first '/' (the database follows) or '?'.
+	if at := strings.IndexAny(rest, "@/"); at >= 0 && rest[at] == '@' {
+		rest = rest[at+1:]
+	}
+	hosts, database := rest, ""
+	if end := strings.IndexAny(rest, "/?"); end >= 0 {
+		hosts = rest[:end]
+		if rest[end] == '/' {
+			database, _, _ = strings.Cut(rest[end+1:], "?")
 		}
 	}
-	if _, path, ok := strings.Cut(rest, "/"); ok {
-		database, _, _ := strings.Cut(path, "?")
-		if strings.Contains(database, "/") {
-			return "has a '/' in its database name (the value is not shown: it may hold a password; a password " +
-				"holding '@' and '/' ends at the '@' and the rest falls in the host and database): " +
-				"percent-escape '@' and '/' in the user name or password as %40 and %2F"
-		}
+	switch {
+	case strings.Contains(hosts, "@"):
+		return "has an '@' in its host (the value is not shown: it may hold a password): " +
+			"percent-escape an '@' in the user name or password as %40"
+	case strings.Contains(database, "/"):
+		return "has a '/' in its database name (the value is not shown: it may hold a password; a password " +
+			"holding '@' and '/' ends at the '@' and the rest falls in the host and database): " +
+			"percent-escape '@' and '/' in the user name or password as %40 and %2F"
 	}
 	return ""
 }
@@ -873,7 +875,7 @@ func pathProblem(path string) string {
 	if !strings.Contains(path, "%") {
 		return ""
 	}
-	u, err := url.Parse(path)
+	u, err := url.ParseRequestURI(path) // as net/http reads a request's path: a leading "//" is no host
 	if err != nil {
 		return fmt.Sprintf("%q holds a '%%' that starts no escape (%%XX): a path cannot hold a literal '%%'", path)
 	}
@@ -888,7 +890,7 @@ func pathProblem(path string) string {
 		}
 	}
 	return msg + "write the characters themselves (letters of any script work as they are), with no " +
-		"whitespace, control characters, '?', '#', ':', '*' or '%'"
+		"whitespace, control characters, '?', '#', ':' or '*'"
 }
 
 // pathRune is the first rune of path that a callback path cannot hold, and

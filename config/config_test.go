@@ -901,6 +901,8 @@ func TestPathIsALiteralURLPath(t *testing.T) {
 		// write is kept as it came (URL.RawPath), which echo routes on.
 		{"/回调", ""},
 		{"/im%2Fcb", ""},
+		{"//im%2Fcb", ""}, // a request's path, not a URL with a host
+		{"//%E5%9B%9E%E8%B0%83", `write it unescaped: "//回调"`},
 		{"/im%2Fcb%3A", ""},
 		{"/%e5%9b%9e", ""},
 		{"/im%20cb", `IMCALLBACK_PATH (path): "/im%20cb" is percent-escaped as net/http escapes, so its requests are routed ` +
@@ -969,6 +971,9 @@ func TestStoreDSNIsReadByTheDriverAsWritten(t *testing.T) {
 			[]string{"Ab@c", "c/d3", "d3@host"}},
 		{"a '/' after the database name", "postgres://u:pw@host/db/", "has a '/' in its database name", nil},
 		{"a '/' in a query value", "postgres://u:pw@host/db?sslrootcert=/etc/ssl/ca.pem", "", nil},
+		{"a '/' in a query value, no database", "postgres://imcb:pw@db.example:5432?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem", "", nil},
+		{"a socket directory", "postgresql://imcb@?host=/var/run/postgresql", "", nil},
+		{"no user info, a '/' in a query value", "postgres://db.example?sslrootcert=/etc/ssl/ca.pem", "", nil},
 		{"unescaped '@' in the password, no path", "postgresql://u:p@ss@host?sslmode=disable", "has an '@' in its host",
 			[]string{"p@ss"}},
 	}
