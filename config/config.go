@@ -413,27 +413,46 @@ func dsnProblem(dsn string) string {
 		return fmt.Sprintf("must be empty (SQLite under %s) or a postgres:// URL", EnvName("data_dir"))
 	}
 	// As the driver reads it: the user info ends at the first '@' before a
-	// '/', the hosts at the first '/' (the database follows) or '?'.
+	// '/', the hosts at the first '/' (the database follows) or '?' (the
+	// query follows).
+	userinfo := ""
 	if at := strings.IndexAny(rest, "@/"); at >= 0 && rest[at] == '@' {
-		rest = rest[at+1:]
+		userinfo, rest = rest[:at], rest[at+1:]
 	}
-	hosts, database := rest, ""
+	hosts, database, query, hasPath := rest, "", "", false
 	if end := strings.IndexAny(rest, "/?"); end >= 0 {
-		hosts = rest[:end]
-		if rest[end] == '/' {
-			database, _, _ = strings.Cut(rest[end+1:], "?")
+		hosts, query, hasPath = rest[:end], rest[end+1:], rest[end] == '/'
+		if hasPath {
+			database, query, _ = strings.Cut(query, "?")
 		}
 	}
+	const hidden = " (the value is not shown: it may hold a password): "
 	switch {
 	case strings.Contains(hosts, "@"):
-		return "has an '@' in its host (the value is not shown: it may hold a password): " +
-			"percent-escape an '@' in the user name or password as %40"
-	case strings.Contains(database, "/"):
-		return "has a '/' in its database name (the value is not shown: it may hold a password; a password " +
-			"holding '@' and '/' ends at the '@' and the rest falls in the host and database): " +
-			"percent-escape '@' and '/' in the user name or password as %40 and %2F"
+		return "has an '@' in its host" + hidden + "percent-escape an '@' in the user name or password as %40"
+	case strings.ContainsAny(database, "@/"):
+		return "has an '@' or a '/' in its database name" + hidden + "a password holding an '@' ends there, and the " +
+			"rest falls in the host and database; percent-escape '@' and '/' in the password or the database " +
+			"name as %40 and %2F"
+	case !hasPath && queryBefore(userinfo):
+		return "has a query before its first '@'" + hidden + "with no database path, an '@' in a query value ends " +
+			"the user info there; percent-escape '@' in a query value and '?' in a password as %40 and %3F"
+	}
+	for pair := range strings.SplitSeq(query, "&") {
+		if query != "" && !strings.Contains(pair, "=") {
+			return "has a query parameter without '='" + hidden + "write each as key=value, and percent-escape '@', " +
+				"'?' and '&' in a password as %40, %3F and %26"
+		}
 	}
 	return ""
+}
+
+// queryBefore reports whether userinfo, what the driver takes for a DSN's
+// user info, holds a query (a '?' and then a key=value): with no database
+// path, the first '@' of a query value (?password=p@ss) ends the user info.
+func queryBefore(userinfo string) bool {
+	_, after, ok := strings.Cut(userinfo, "?")
+	return ok && strings.Contains(after, "=")
 }
 
 // listenProblem says what is wrong with a listener address, "" when
