@@ -439,7 +439,7 @@ func dsnProblem(dsn string) string {
 			"the user info there; percent-escape '@' in a query value and '?' in a password as %40 and %3F"
 	}
 	for pair := range strings.SplitSeq(query, "&") {
-		if query != "" && !strings.Contains(pair, "=") {
+		if pair != "" && !strings.Contains(pair, "=") { // an empty one (a trailing '&') holds nothing
 			return "has a query parameter without '='" + hidden + "write each as key=value, and percent-escape '@', " +
 				"'?' and '&' in a password as %40, %3F and %26"
 		}

@@ -970,6 +970,7 @@ func TestStoreDSNIsReadByTheDriverAsWritten(t *testing.T) {
 		{"a user and a password parameter holding '@', no database", "postgres://host:5432?user=u&password=p@ss",
 			"has a query before its first '@'", []string{"p@ss"}},
 		{"an empty query", "postgres://u:pw@host/db?", "", nil},
+		{"a trailing '&'", "postgres://u:pw@host/db?sslmode=disable&", "", nil},
 		{"escaped '@' in the database name", "postgres://u:pw@host/my%40db", "", nil},
 		{"characters of generated passwords", "postgres://u:pa^s{x}|y[1]<>\"#?s@host/db", "", nil},
 		{"'@' in a query value, no path", "postgres://u@host?application_name=a@b", "", nil},
