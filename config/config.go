@@ -430,6 +430,9 @@ func dsnProblem(dsn string) string {
 	switch {
 	case strings.Contains(hosts, "@"):
 		return "has an '@' in its host" + hidden + "percent-escape an '@' in the user name or password as %40"
+	case strings.IndexFunc(hosts, notHostRune) >= 0:
+		return "has a character no host name holds in its host" + hidden + "percent-escape '@', '/' and '?' in " +
+			"a password as %40, %2F and %3F (a socket directory goes in ?host=)"
 	case strings.ContainsAny(database, "@/"):
 		return "has an '@' or a '/' in its database name" + hidden + "a password holding an '@' ends there, and the " +
 			"rest falls in the host and database; percent-escape '@' and '/' in the password or the database " +
@@ -439,12 +442,34 @@ func dsnProblem(dsn string) string {
 			"the user info there; percent-escape '@' in a query value and '?' in a password as %40 and %3F"
 	}
 	for pair := range strings.SplitSeq(query, "&") {
-		if pair != "" && !strings.Contains(pair, "=") { // an empty one (a trailing '&') holds nothing
+		key, _, ok := strings.Cut(pair, "=")
+		switch {
+		case pair == "": // a trailing '&' holds nothing
+		case !ok:
 			return "has a query parameter without '='" + hidden + "write each as key=value, and percent-escape '@', " +
-				"'?' and '&' in a password as %40, %3F and %26"
+				"'/', '?' and '&' in a password as %40, %2F, %3F and %26"
+		case key == "" || strings.IndexFunc(key, notParamNameRune) >= 0:
+			// The driver sends an unknown key to the server as a setting,
+			// whose error would name it: a password's rest, cut at a '/' or '?'.
+			return "has a query parameter whose name is none (letters, digits, '_', '.' and '-')" + hidden +
+				"percent-escape '@', '/', '?' and '&' in a password as %40, %2F, %3F and %26"
 		}
 	}
 	return ""
+}
+
+// notHostRune reports whether r can be in none of a DSN's hosts as it
+// writes them: names, IPv4 and bracketed IPv6 addresses, ports, the commas
+// between them and percent-escapes.
+func notHostRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-%[]:,", r))
+}
+
+// notParamNameRune reports whether r can be in no connection parameter's
+// or server setting's name, as a DSN's query writes it (percent-escapes
+// included).
+func notParamNameRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-%", r))
 }
 
 // queryBefore reports whether userinfo, what the driver takes for a DSN's
