@@ -78,6 +78,21 @@ func fixableHandler(fixed *atomic.Bool, succeeded *atomic.Int64) fx.Option {
 	}))
 }
 
+// startWithDeadLetters starts a durable service whose handler of
+// afterCommand fails until fixed is set (one attempt each), sends it an
+// event for each of keys (their MsgKey) and waits for their dead letters,
+// whose sequences it returns, oldest first; succeeded counts the events
+// the handler takes once fixed.
+func startWithDeadLetters(t *testing.T, keys ...string) (s *imtest.Service, fixed *atomic.Bool, succeeded *atomic.Int64, seqs []uint64) {
+	t.Helper()
+	fixed, succeeded = new(atomic.Bool), new(atomic.Int64)
+	s = start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module, fixableHandler(fixed, succeeded))
+	for _, key := range keys {
+		send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": key}))
+	}
+	return s, fixed, succeeded, waitDeadLetters(t, s, len(keys))
+}
+
 // waitDeadLetters waits until the service lists at least n dead letters and
 // returns their sequences, oldest first.
 func waitDeadLetters(t *testing.T, s *imtest.Service, n int) []uint64 {
@@ -763,11 +778,8 @@ func TestDeadLettersListIsCut(t *testing.T) {
 // yet) says so, and does not run the event again. The page's list is held
 // as it was: its refreshes never answer.
 func TestDeadLetterReplayedTwice(t *testing.T) {
-	var fixed atomic.Bool
-	var succeeded atomic.Int64
-	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module, fixableHandler(&fixed, &succeeded))
-	send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "twice"}))
-	seq := waitDeadLetters(t, s, 1)[0]
+	s, fixed, succeeded, seqs := startWithDeadLetters(t, "twice")
+	seq := seqs[0]
 
 	b := newBrowser(t)
 	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
@@ -859,6 +871,15 @@ func setReplayAnswer(t *testing.T, b *browser, status int, body string) {
 	eval[chromedp.Void](t, b, `(() => { window.__replayRead = -1; window.__replayAnswer = `+answer+`; })()`)
 }
 
+// watchReplayReads installs watchReplays in b's pages to come.
+func watchReplayReads(t *testing.T, b *browser) {
+	t.Helper()
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchReplays})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitRefreshAfterReplay waits until the page has read an answer of GET
 // /v1/dead-letters after it read the answer of its replay: the list was
 // drawn again since the replay's outcome was shown.
@@ -873,19 +894,10 @@ func waitRefreshAfterReplay(t *testing.T, b *browser) {
 // over it), until the next Replay all or Dismiss; a cut answer is
 // counted in full (already_replayed_count, missing_count).
 func TestReplayAllOutcomeStays(t *testing.T) {
-	var fixed atomic.Bool
-	var succeeded atomic.Int64
-	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module, fixableHandler(&fixed, &succeeded))
-	for i := range 2 {
-		send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": fmt.Sprint("stays-", i)}))
-	}
-	waitDeadLetters(t, s, 2)
+	s, fixed, succeeded, _ := startWithDeadLetters(t, "stays-0", "stays-1")
 
 	b := newBrowser(t)
-	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchReplays})
-	if err != nil {
-		t.Fatal(err)
-	}
+	watchReplayReads(t, b)
 	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
 	b.waitFor(t, "the 2 dead letters", `document.querySelectorAll('#dead-rows tr').length === 2`)
 
@@ -933,17 +945,11 @@ func TestReplayAllOutcomeStays(t *testing.T) {
 // dead letter stays on its row when the list is drawn again, as the note
 // of one replayed does (the refresh 3 s later wiped it).
 func TestDeadLetterReplayFailureStays(t *testing.T) {
-	var fixed atomic.Bool
-	var succeeded atomic.Int64
-	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}, delivery.Module, fixableHandler(&fixed, &succeeded))
-	send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "row-fails"}))
-	seq := waitDeadLetters(t, s, 1)[0]
+	s, _, _, seqs := startWithDeadLetters(t, "row-fails")
+	seq := seqs[0]
 
 	b := newBrowser(t)
-	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchReplays})
-	if err != nil {
-		t.Fatal(err)
-	}
+	watchReplayReads(t, b)
 	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
 	row := fmt.Sprintf(`#dead-rows tr[data-seq="%d"]`, seq)
 	b.waitFor(t, "the dead letter", fmt.Sprintf(`document.querySelector(%s) !== null`, js(row)))

@@ -211,38 +211,31 @@ func isReset(err error) bool {
 	return errors.As(err, &op) && !op.Timeout()
 }
 
+// netHTTPRefusals are requests net/http refuses itself, before any
+// handler, each with the FAIL envelope its plain answer is rewritten into.
+var netHTTPRefusals = []struct {
+	name, request string
+	want          *protocol.Error
+}{
+	{"header too large", "POST /im HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n", protocol.ErrHeaderTooLarge},
+	{"malformed request line", "GARBAGE\r\n\r\n", protocol.ErrBadRequest},
+	{"unsupported transfer encoding", "POST /im HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", protocol.ErrNotImplemented},
+	{"unsupported Expect header", "POST /im HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}", protocol.ErrExpectationFailed},
+	{"unsupported HTTP version", "POST /im HTTP/3.0\r\nHost: x\r\n\r\n", protocol.ErrHTTPVersion},
+}
+
 func TestRejectionsOfNetHTTPAreAnsweredWithTheEnvelope(t *testing.T) {
 	ls := startLimited(t, 16)
-	tests := []struct {
-		name    string
-		request string
-		status  int
-		want    *protocol.Error
-	}{
-		{"header too large", "POST /im HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n",
-			http.StatusRequestHeaderFieldsTooLarge, protocol.ErrHeaderTooLarge},
-		{"malformed request line", "GARBAGE\r\n\r\n", http.StatusBadRequest, protocol.ErrBadRequest},
-		{"unsupported transfer encoding", "POST /im HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
-			http.StatusNotImplemented, protocol.ErrNotImplemented},
-		{"unsupported Expect header", "POST /im HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}",
-			http.StatusExpectationFailed, protocol.ErrExpectationFailed},
-		{"unsupported HTTP version", "POST /im HTTP/3.0\r\nHost: x\r\n\r\n",
-			http.StatusHTTPVersionNotSupported, protocol.ErrHTTPVersion},
+	statuses := map[*protocol.Error]int{ // as net/http chose them
+		protocol.ErrHeaderTooLarge: http.StatusRequestHeaderFieldsTooLarge, protocol.ErrBadRequest: http.StatusBadRequest,
+		protocol.ErrNotImplemented: http.StatusNotImplemented, protocol.ErrExpectationFailed: http.StatusExpectationFailed,
+		protocol.ErrHTTPVersion: http.StatusHTTPVersionNotSupported,
 	}
-	for _, tt := range tests {
+	for _, tt := range netHTTPRefusals {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", ls.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(15 * time.Second))
-			if _, err := io.WriteString(c, tt.request); err != nil {
-				t.Fatal(err)
-			}
-			status, env := readEnvelope(t, bufio.NewReader(c))
-			if status != tt.status || env.ActionStatus != protocol.StatusFail || env.ErrorCode != tt.want.Code {
-				t.Fatalf("answered %d %+v, want %d code %d", status, env, tt.status, tt.want.Code)
+			status, env := refusedWith(t, ls.addr, tt.request)
+			if status != statuses[tt.want] || env.ActionStatus != protocol.StatusFail || env.ErrorCode != tt.want.Code {
+				t.Fatalf("answered %d %+v, want %d code %d", status, env, statuses[tt.want], tt.want.Code)
 			}
 			if n := ls.rejections(tt.want.Reason); n != 1 {
 				t.Errorf("%d rejections counted as %s, want 1", n, tt.want.Reason)

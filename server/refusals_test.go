@@ -88,22 +88,17 @@ func refusedWith(t *testing.T, addr, request string) (int, protocol.Envelope) {
 // with its code, status and peer, and the refusals held back are counted
 // in the next line.
 func TestPublicRefusalsAreLoggedOnceAMinutePerReason(t *testing.T) {
-	tests := []struct {
+	type refusal struct {
 		name    string
 		full    bool   // the listener is at its bound: the connection itself is refused
 		request string // sent on the refused connection
 		want    *protocol.Error
-	}{
-		{"header too large", false, "POST /im HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n",
-			protocol.ErrHeaderTooLarge},
-		{"malformed request line", false, "GARBAGE\r\n\r\n", protocol.ErrBadRequest},
-		{"unsupported transfer encoding", false, "POST /im HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
-			protocol.ErrNotImplemented},
-		{"unsupported Expect header", false, "POST /im HTTP/1.1\r\nHost: x\r\nExpect: 100-foo\r\nContent-Length: 2\r\n\r\n{}",
-			protocol.ErrExpectationFailed},
-		{"unsupported HTTP version", false, "POST /im HTTP/3.0\r\nHost: x\r\n\r\n", protocol.ErrHTTPVersion},
-		{"too many connections", true, "", protocol.ErrTooManyConns},
 	}
+	var tests []refusal
+	for _, r := range netHTTPRefusals {
+		tests = append(tests, refusal{r.name, false, r.request, r.want})
+	}
+	tests = append(tests, refusal{"too many connections", true, "", protocol.ErrTooManyConns})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rl, logs, clock := observedRefusals()
