@@ -50,7 +50,8 @@ type Config struct {
 	// Listen is the public listener address.
 	Listen string `koanf:"listen" yaml:"listen"`
 	// Path is the callback path on the public listener: a literal URL path,
-	// written unescaped (the route is matched against the decoded path).
+	// other characters written as they are, not escaped as net/http
+	// escapes (such a request is routed on its decoded path).
 	Path string `koanf:"path" yaml:"path"`
 	// AdminListen is the admin listener (health, metrics, read API).
 	AdminListen string `koanf:"admin_listen" yaml:"admin_listen"`
@@ -398,12 +399,14 @@ func (c *Config) problems() []error {
 // dsnProblem says what is wrong with a topic store DSN, "" when nothing
 // is. Its texts never quote the DSN, which may hold a password. The driver
 // (pgx, as libpq) ends the user name and password at the first '@' before
-// the path's '/', so a second '@', one left unescaped in a password, falls
-// in the host: such a DSN is refused at start rather than failing at the
-// store's first connection with an error naming the rest of the password
-// as a host. So is a '/' in the database name, which a password holding
-// an '@' and then a '/' leaves there. An '@' in the database name or a
-// query value is the driver's to read, as written.
+// the path's '/', so the rest of a password holding an unescaped '@' falls
+// in the host, the database name or the query, where the store's first
+// connection would fail with an error naming it. Such a DSN is refused at
+// start: one with an '@' or a character no host name holds in its host,
+// an '@' or a '/' in its database name, a query parameter without '=' or
+// whose name is none, or a query before its first '@' when it has no
+// database path. An '@' or a '/' in a query value is the driver's to read,
+// as written.
 func dsnProblem(dsn string) string {
 	rest, ok := strings.CutPrefix(dsn, "postgres://")
 	if !ok {
@@ -430,7 +433,7 @@ func dsnProblem(dsn string) string {
 	switch {
 	case strings.Contains(hosts, "@"):
 		return "has an '@' in its host" + hidden + "percent-escape an '@' in the user name or password as %40"
-	case strings.IndexFunc(hosts, notHostRune) >= 0:
+	case strings.IndexFunc(hosts, notASCIIWordOr("_.-%[]:,")) >= 0: // names, IPv4, [IPv6], ports, commas, escapes
 		return "has a character no host name holds in its host" + hidden + "percent-escape '@', '/' and '?' in " +
 			"a password as %40, %2F and %3F (a socket directory goes in ?host=)"
 	case strings.ContainsAny(database, "@/"):
@@ -448,7 +451,7 @@ func dsnProblem(dsn string) string {
 		case !ok:
 			return "has a query parameter without '='" + hidden + "write each as key=value, and percent-escape '@', " +
 				"'/', '?' and '&' in a password as %40, %2F, %3F and %26"
-		case key == "" || strings.IndexFunc(key, notParamNameRune) >= 0:
+		case key == "" || strings.IndexFunc(key, notASCIIWordOr("_.-%")) >= 0:
 			// The driver sends an unknown key to the server as a setting,
 			// whose error would name it: a password's rest, cut at a '/' or '?'.
 			return "has a query parameter whose name is none (letters, digits, '_', '.' and '-')" + hidden +
@@ -458,18 +461,13 @@ func dsnProblem(dsn string) string {
 	return ""
 }
 
-// notHostRune reports whether r can be in none of a DSN's hosts as it
-// writes them: names, IPv4 and bracketed IPv6 addresses, ports, the commas
-// between them and percent-escapes.
-func notHostRune(r rune) bool {
-	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-%[]:,", r))
-}
-
-// notParamNameRune reports whether r can be in no connection parameter's
-// or server setting's name, as a DSN's query writes it (percent-escapes
-// included).
-func notParamNameRune(r rune) bool {
-	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-%", r))
+// notASCIIWordOr reports, for strings.IndexFunc, a rune that is no ASCII
+// letter or digit and not in extra: what a DSN's hosts (extra "_.-%[]:,")
+// and its query's parameter names (extra "_.-%") never hold.
+func notASCIIWordOr(extra string) func(rune) bool {
+	return func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(extra, r))
+	}
 }
 
 // queryBefore reports whether userinfo, what the driver takes for a DSN's

@@ -461,10 +461,7 @@ func (e *Events) replayedCopies(ctx context.Context, seqs []uint64) (map[uint64]
 		want[fmt.Sprintf("%s:%d", e.opts.Stream, seq)] = seq
 		lowest = min(lowest, seq)
 	}
-	limit := e.copySearch
-	if limit <= 0 {
-		limit = CopySearchHeaders
-	}
+	limit := cmp.Or(e.copySearch, CopySearchHeaders)
 	// A copy follows its event, and is stored: the search goes back to
 	// the one after the lowest event, and to the stream's first message.
 	floor := max(lowest+1, state.FirstSeq)

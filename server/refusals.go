@@ -60,14 +60,12 @@ func (r *refusalLog) note(pe *protocol.Error, remote net.Addr) {
 
 // remoteIP is the IP of a connection's peer, without its port.
 func remoteIP(addr net.Addr) string {
-	switch a := addr.(type) {
-	case nil:
+	if addr == nil {
 		return ""
-	case *net.TCPAddr:
-		return a.IP.String()
 	}
-	if host, _, err := net.SplitHostPort(addr.String()); err == nil {
-		return host
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
 	}
-	return addr.String()
+	return host
 }
