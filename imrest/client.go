@@ -78,7 +78,8 @@ type Config struct {
 	AdminIdentifier string
 	// BaseURL is the http(s) endpoint the API path is appended to, e.g. a
 	// regional one such as "https://adminapisgp.im.qcloud.com"; no
-	// credentials, query or fragment. DefaultBaseURL when empty.
+	// credentials, query or fragment (New's error refusing one shows it
+	// with them redacted). DefaultBaseURL when empty.
 	BaseURL string
 	// HTTPClient sends the requests; when nil, a client with DefaultTimeout
 	// that does not follow redirects.
@@ -166,10 +167,39 @@ func baseURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%w: BaseURL %q is not an http(s) URL with a host, without credentials, query or fragment",
-			ErrInvalidArgument, raw)
+		return "", fmt.Errorf("%w: BaseURL %s is not an http(s) URL with a host, without credentials, query or fragment",
+			ErrInvalidArgument, shownURL(raw))
 	}
 	return strings.TrimRight(raw, "/"), nil
+}
+
+// shownURL is raw quoted as an error may show it: whole when it has no
+// '@', '?' or '#', else with its user info, query and fragment (where a
+// password or a key would be) each redacted, and redacted entirely when
+// it does not parse.
+func shownURL(raw string) string {
+	if !strings.ContainsAny(raw, "@?#") {
+		return strconv.Quote(raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return redacted
+	}
+	if u.Opaque != "" { // "user:password@host" without a scheme parses as scheme "user"
+		return strconv.Quote(u.Scheme + ":" + redacted)
+	}
+	shown := u.Scheme + "://"
+	if u.User != nil {
+		shown += redacted + "@"
+	}
+	shown += u.Host + u.EscapedPath()
+	if u.RawQuery != "" || u.ForceQuery {
+		shown += "?" + redacted
+	}
+	if u.Fragment != "" {
+		shown += "#" + redacted
+	}
+	return strconv.Quote(shown)
 }
 
 // SdkAppID returns the SdkAppID the client calls for.

@@ -400,6 +400,36 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 	}
 }
 
+// TestNewErrorHidesBaseURLCredentials: a BaseURL is refused for carrying
+// credentials, a query or a fragment (where a gateway's key goes), and the
+// error, which ends up in a log, must not repeat them; it still shows the
+// host, and quotes a URL with nothing of the kind whole.
+func TestNewErrorHidesBaseURLCredentials(t *testing.T) {
+	for _, raw := range []string{
+		"https://admin:hunter2@console.tim.qq.com",
+		"https://hunter2@console.tim.qq.com",
+		"https://console.tim.qq.com/v?key=hunter2",
+		"https://console.tim.qq.com#hunter2",
+		"https://admin:hunter2@%zz",
+		"admin:hunter2@console.tim.qq.com",
+	} {
+		_, err := imrest.New(imrest.Config{SdkAppID: "1400000000", SecretKey: testKey, BaseURL: raw})
+		if !errors.Is(err, imrest.ErrInvalidArgument) {
+			t.Fatalf("BaseURL %s: err = %v, want ErrInvalidArgument", raw, err)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("BaseURL %s: error %q repeats its credential", raw, err)
+		}
+		if strings.HasPrefix(raw, "https://") && !strings.Contains(raw, "%zz") && !strings.Contains(err.Error(), "console.tim.qq.com") {
+			t.Errorf("BaseURL %s: error %q does not show the host", raw, err)
+		}
+	}
+	_, err := imrest.New(imrest.Config{SdkAppID: "1400000000", SecretKey: testKey, BaseURL: "ftp://console.tim.qq.com/x"})
+	if err == nil || !strings.Contains(err.Error(), `"ftp://console.tim.qq.com/x"`) {
+		t.Errorf("a BaseURL without credentials is not quoted whole: %v", err)
+	}
+}
+
 func TestSecretNeverPrints(t *testing.T) {
 	cfg := imrest.Config{SdkAppID: "1400000000", SecretKey: testKey, AdminIdentifier: "admin"}
 	c, err := imrest.New(cfg)
