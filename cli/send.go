@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -463,28 +464,53 @@ func sendBody(f sendFlags, samples sampleSource) ([]byte, error) {
 	return nil, errors.New("give the body with --file or --sample")
 }
 
-// printResult shows the status, the answer and what it means.
+// printResult shows the status, the answer and what it means. The answer
+// is any endpoint's: what it says is printed through terminalText.
 func printResult(w io.Writer, r *imsend.Result) {
-	fmt.Fprintf(w, "HTTP %d\n%s\n", r.Status, strings.TrimSpace(string(r.Body)))
+	info := terminalText(r.Envelope.ErrorInfo)
+	fmt.Fprintf(w, "HTTP %d\n%s\n", r.Status, terminalText(strings.TrimSpace(string(r.Body))))
 	switch code, denied := r.Denied(); {
 	case r.Status != 200:
-		fmt.Fprintf(w, "rejected: HTTP %d, code %d: %s\n", r.Status, r.Envelope.ErrorCode, r.Envelope.ErrorInfo)
+		fmt.Fprintf(w, "rejected: HTTP %d, code %d: %s\n", r.Status, r.Envelope.ErrorCode, info)
 	case r.Envelope.ActionStatus != "OK":
-		fmt.Fprintf(w, "failed: code %d: %s\n", r.Envelope.ErrorCode, r.Envelope.ErrorInfo)
+		fmt.Fprintf(w, "failed: code %d: %s\n", r.Envelope.ErrorCode, info)
 	case r.Modified():
 		names := make([]string, 0, len(r.Reply))
 		for k := range r.Reply {
 			names = append(names, k)
 		}
 		slices.Sort(names)
-		fmt.Fprintf(w, "allowed, modified: %s\n", strings.Join(names, ", "))
+		fmt.Fprintf(w, "allowed, modified: %s\n", terminalText(strings.Join(names, ", ")))
 	case r.Dropped():
 		fmt.Fprintln(w, "dropped silently (ErrorCode 2)")
 	case denied:
-		fmt.Fprintf(w, "denied: code %d: %s\n", code, r.Envelope.ErrorInfo)
+		fmt.Fprintf(w, "denied: code %d: %s\n", code, info)
 	default:
 		fmt.Fprintln(w, "ok")
 	}
+}
+
+// terminalText is s as it can be printed on a terminal: line breaks and
+// tabs stay, and every other control character (an escape sequence that
+// would set the title or clear the screen, a carriage return that would
+// overwrite the line) and every byte that is not UTF-8 is written
+// escaped, as Go quotes it.
+func terminalText(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case r == '\n' || r == '\t' || strconv.IsGraphic(r):
+			b.WriteString(s[:size])
+		default:
+			q := strconv.QuoteRuneToGraphic(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		s = s[size:]
+	}
+	return b.String()
 }
 
 func listSamples(w io.Writer, samples sampleSource) error {
