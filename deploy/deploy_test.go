@@ -878,17 +878,42 @@ func checkArgs(t *testing.T, where string, args []string) {
 	}
 }
 
-// dockerEnv is the Dockerfile's ENV settings.
+// TestDockerEnvIsTheImagesENV: dockerEnv reads the ENV instruction and
+// nothing after it: each entry is a variable the image sets, NAME=value.
+// The comment under ENV (naming IMCALLBACK_ADMIN_TOKEN, which the image
+// does not set) is no setting: read as one, every check of the image's
+// environment ran with an empty admin token and words such as "The".
+func TestDockerEnvIsTheImagesENV(t *testing.T) {
+	name := regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	env := dockerEnv(t)
+	for k, v := range env {
+		if !name.MatchString(k) || v == "" {
+			t.Errorf("dockerEnv holds %q=%q, which the Dockerfile's ENV does not set", k, v)
+		}
+	}
+	if _, ok := env["IMCALLBACK_ADMIN_TOKEN"]; ok {
+		t.Errorf("dockerEnv holds IMCALLBACK_ADMIN_TOKEN, which the image must not set (the operator supplies it)")
+	}
+	if env["IMCALLBACK_DATA_DIR"] != "/data" || env["IMCALLBACK_ADMIN_LISTEN"] == "" {
+		t.Errorf("dockerEnv %v lacks the image's data directory or admin listener", env)
+	}
+}
+
+// dockerEnv is the Dockerfile's ENV settings: the instruction's lines, as
+// Docker reads them, up to the first that does not end in a backslash.
 func dockerEnv(t *testing.T) map[string]string {
 	t.Helper()
 	df := readFile(t, "Dockerfile")
-	block := regexp.MustCompile(`(?s)\nENV (.*?)\n[A-Z]`).FindStringSubmatch(df)
-	if block == nil {
+	block := regexp.MustCompile(`(?m)^ENV (?:.*\\\n)*.*$`).FindString(df)
+	if block == "" {
 		t.Fatal("the Dockerfile has no ENV")
 	}
 	env := map[string]string{}
-	for _, kv := range strings.Fields(strings.ReplaceAll(block[1], "\\", " ")) {
-		k, v, _ := strings.Cut(kv, "=")
+	for _, kv := range strings.Fields(strings.ReplaceAll(strings.TrimPrefix(block, "ENV "), "\\", " ")) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("the Dockerfile's ENV holds %q, not NAME=value", kv)
+		}
 		env[k] = v
 	}
 	return env
