@@ -426,12 +426,55 @@ func (p probe) timeout() time.Duration {
 	return time.Duration(p.TimeoutSeconds) * time.Second
 }
 
-// startBound is the longest a start may take before the admin listener
-// answers /healthz: it binds last, after the topic store has opened and
-// migrated (30 s, topicsync's openTimeout; the migration lock of another
-// replica is waited for) and the start hooks ran (2 min, the fx start
-// timeout of cli/root.go: NATS, the streams).
-const startBound = 30*time.Second + 2*time.Minute
+// storeOpenBound is topicsync's openTimeout: the longest the topic store
+// takes to open and migrate (the migration lock of another replica is
+// waited for) before the start hooks run.
+const storeOpenBound = 30 * time.Second
+
+// startupProblem says why a startup probe that lets a start run for window
+// before /healthz must answer cuts short a start the service allows with
+// the settings vars, nil when it does not. The admin listener binds last,
+// after the topic store has opened (storeOpenBound) and the start hooks ran
+// (IMCALLBACK_START_TIMEOUT, the fx start timeout of cli/root.go: NATS,
+// the streams).
+func startupProblem(window time.Duration, vars []string) error {
+	cfg, err := config.Load(config.Source{Environ: func() []string { return vars }})
+	if err != nil {
+		return err
+	}
+	if bound := storeOpenBound + cfg.StartTimeout; window < bound {
+		return fmt.Errorf("the startup probe gives the start %v before /healthz must answer; with IMCALLBACK_START_TIMEOUT %v a start may take %v",
+			window, cfg.StartTimeout, bound)
+	}
+	return nil
+}
+
+// TestStartupProblemFollowsTheStartTimeout: the startup probe's check
+// reads the start bound from the settings, so a Deployment that raises
+// IMCALLBACK_START_TIMEOUT without its probe fails the kit's test.
+func TestStartupProblemFollowsTheStartTimeout(t *testing.T) {
+	base := []string{"IMCALLBACK_SDKAPPID=1400000000"}
+	tests := []struct {
+		window  time.Duration
+		extra   string
+		problem bool
+	}{
+		{150 * time.Second, "", false},
+		{149 * time.Second, "", true},
+		{150 * time.Second, "IMCALLBACK_START_TIMEOUT=5m", true},
+		{330 * time.Second, "IMCALLBACK_START_TIMEOUT=5m", false},
+		{60 * time.Second, "IMCALLBACK_START_TIMEOUT=30s", false},
+	}
+	for _, tt := range tests {
+		vars := base
+		if tt.extra != "" {
+			vars = append(slices.Clone(base), tt.extra)
+		}
+		if err := startupProblem(tt.window, vars); (err != nil) != tt.problem {
+			t.Errorf("window %v with %q: problem %v, want one: %v", tt.window, tt.extra, err, tt.problem)
+		}
+	}
+}
 
 // readyzAnswer is the longest /readyz takes to answer: its checks run
 // concurrently, each under their deadline, and the answer waits a grace
@@ -492,12 +535,6 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("%s probe %+v, want %s on the admin port", name, p.HTTPGet, want)
 		}
 	}
-	// Without a startup probe the liveness probe restarts a start that is
-	// still within the service's own bounds (another replica migrating),
-	// and the next start is cut short the same way.
-	if got := c.StartupProbe.window(); got < startBound {
-		t.Errorf("the startup probe gives the start %v before /healthz must answer; a start may take %v", got, startBound)
-	}
 	// A check that passes in 1.5 s (a probe append while NATS is slow) is
 	// ready for the service; a kubelet that gives up sooner takes the pod,
 	// and with one NATS for all replicas every pod, out of the Service.
@@ -519,6 +556,12 @@ func TestKubernetes(t *testing.T) {
 	}
 	checkEnv(t, "deployment.yaml", names)
 	checkLoads(t, "deployment.yaml with the image's ENV and secret.example.yaml", environ)
+	// Without a startup probe the liveness probe restarts a start that is
+	// still within the service's own bounds (another replica migrating),
+	// and the next start is cut short the same way.
+	if err := startupProblem(c.StartupProbe.window(), environ); err != nil {
+		t.Errorf("deployment.yaml: %v", err)
+	}
 	checkArgs(t, "deployment.yaml", c.Args)
 	checkGrace(t, "deployment.yaml terminationGracePeriodSeconds", time.Duration(dep.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second, names)
 	for _, p := range kinds["Service/imcallback"].Spec.Ports {
