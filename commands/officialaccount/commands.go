@@ -1,6 +1,8 @@
 package officialaccount
 
 import (
+	"slices"
+
 	gojson "github.com/goccy/go-json"
 
 	"github.com/imcallback/imcallback/commands/message"
@@ -14,7 +16,8 @@ type SendMsgReply = message.SendMsgReply
 // AddSubscriberReply is the reply of OfficialAccount.CallbackBeforeAddSubscriber:
 // the listed users are refused. The docs disagree on the field name
 // (RefusedMembers_Account in the text, RefusedSubscribers_Account in the
-// sample, docs/protocol.md §3.4), so the list is sent under both: set either field.
+// sample, docs/protocol.md §3.4), so the list is sent under both: set either
+// field, or both; every user listed in either is sent under both names.
 type AddSubscriberReply struct {
 	// RefusedMembersAccount lists the UserIDs refused.
 	RefusedMembersAccount []string `json:"RefusedMembers_Account,omitempty"`
@@ -27,17 +30,19 @@ func Refuse(ids ...string) AddSubscriberReply {
 	return AddSubscriberReply{RefusedMembersAccount: ids, RefusedSubscribersAccount: ids}
 }
 
-// MarshalJSON sends the refused list under both field names.
+// MarshalJSON sends the refused list under both field names: the users of
+// RefusedMembersAccount, then those of RefusedSubscribersAccount it lacks.
+// IM reads one of the names, so a user listed under the other alone would
+// not be refused.
 func (r AddSubscriberReply) MarshalJSON() ([]byte, error) {
 	type plain AddSubscriberReply
-	p := plain(r)
-	if len(p.RefusedMembersAccount) == 0 {
-		p.RefusedMembersAccount = p.RefusedSubscribersAccount
+	refused := slices.Clip(r.RefusedMembersAccount) // an append copies: never into the handler's array
+	for _, id := range r.RefusedSubscribersAccount {
+		if !slices.Contains(refused, id) {
+			refused = append(refused, id)
+		}
 	}
-	if len(p.RefusedSubscribersAccount) == 0 {
-		p.RefusedSubscribersAccount = p.RefusedMembersAccount
-	}
-	return gojson.Marshal(p)
+	return gojson.Marshal(plain{RefusedMembersAccount: refused, RefusedSubscribersAccount: refused})
 }
 
 // Typed command descriptors.

@@ -25,3 +25,26 @@ func TestAddSubscriberReplySendsBothNames(t *testing.T) {
 		t.Errorf("empty reply: %s", b)
 	}
 }
+
+// TestAddSubscriberReplySendsEveryRefusedUserUnderBothNames: IM reads one
+// of the two names, and which one the pages do not say. A reply whose two
+// fields list different users (one appended to after Refuse, say) sent
+// each list under its own name, so the users listed only under the name
+// IM did not read were let subscribe. Every user listed in either field is
+// now sent under both.
+func TestAddSubscriberReplySendsEveryRefusedUserUnderBothNames(t *testing.T) {
+	r := officialaccount.Refuse("u1", "u2")
+	r.RefusedMembersAccount = append(r.RefusedMembersAccount, "u3")
+	r.RefusedSubscribersAccount = append(r.RefusedSubscribersAccount, "u4", "u1")
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"RefusedMembers_Account":["u1","u2","u3","u4"],"RefusedSubscribers_Account":["u1","u2","u3","u4"]}`
+	if string(b) != want {
+		t.Errorf("%s, want %s", b, want)
+	}
+	if len(r.RefusedMembersAccount) != 3 || len(r.RefusedSubscribersAccount) != 4 {
+		t.Errorf("the handler's reply changed: %+v", r)
+	}
+}
