@@ -298,21 +298,7 @@ func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 }
 
 func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {
-	ctx := c.Request().Context()
-	dec, outcome := d.decide(ctx, cmd, r)
-	dec = d.denyPerTarget(r, dec)
-	body, err := encodeDecision(make([]byte, 0, 128), dec)
-	if err != nil {
-		// The reply fields are the handler's: failing to encode them (an
-		// error, or a MarshalJSON that panics) is the handler's failure, and
-		// gets its fallback, counted and logged as one.
-		dec, outcome = d.handlerFailed(ctx, cmd, r, fmt.Errorf("reply fields cannot be sent: %w", err)), "fallback"
-		dec = d.denyPerTarget(r, dec)
-		if body, err = encodeDecision(make([]byte, 0, 128), dec); err != nil {
-			dec.Reply = nil // a command's own fallback with fields that fail too: the decision alone
-			body, _ = encodeDecision(make([]byte, 0, 64), dec)
-		}
-	}
+	_, body, outcome := d.decide(c.Request().Context(), cmd, r)
 	d.count(c, r, outcome)
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
@@ -340,8 +326,8 @@ func (d *Dispatcher) handlerFailed(ctx context.Context, cmd Command, r *Request,
 }
 
 // decide runs a before-handler under the deadline and returns the decision
-// to send and its outcome label.
-func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec Decision, outcome string) {
+// sent, its encoded answer and its outcome label.
+func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec Decision, body []byte, outcome string) {
 	if d.opts.Tracer.Enabled() {
 		var span trace.Span
 		ctx, span = d.opts.Tracer.Start(ctx, "imcallback.before_handler")
@@ -352,52 +338,101 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 			span.End()
 		}()
 	}
-	dec, err := d.run(ctx, cmd, r, d.opts.BeforeTimeout)
-	if errors.Is(err, errOverloaded) {
+	res := d.run(ctx, cmd, r, d.opts.BeforeTimeout, d.answer(r))
+	if res.note != nil {
+		d.log.Error("before-handler decision not accepted by the protocol", append([]zap.Field{
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(res.note)}, tracing.LogFields(ctx)...)...)
+	}
+	switch {
+	case errors.Is(res.err, errOverloaded):
 		fb := d.fallback(cmd)
 		if now := time.Now().Unix(); d.overloadLogged.Swap(now) != now { // one line a second at most
 			d.log.Error("too many before-handlers running; sending the fallback decision",
 				zap.String("command", r.Command), zap.String("request_id", r.RequestID),
 				zap.Int("max_in_flight", cap(d.inFlight)), zap.String("fallback", fb.Outcome()))
 		}
-		return fb, "overloaded"
+		dec, body = d.fallbackAnswer(r, fb)
+		return dec, body, "overloaded"
+	case res.err != nil:
+		dec, body = d.fallbackAnswer(r, d.handlerFailed(ctx, cmd, r, res.err))
+		return dec, body, "fallback"
 	}
+	return res.dec, res.body, res.dec.Outcome()
+}
+
+// answer returns the step that turns a before-handler's decision into the
+// answer, run on the handler's goroutine so that it counts against the
+// deadline as the handler does: the decision checked against the
+// command's rule (what changed in res.note), a deny given the refusal of
+// every target where the rule asks for it, and the whole encoded. Reply
+// fields that cannot be encoded (an error, or a MarshalJSON that panics)
+// are the handler's failure.
+func (d *Dispatcher) answer(r *Request) func(res *handled) {
+	return func(res *handled) {
+		defer func() {
+			if v := recover(); v != nil { // a rule's PerTarget of the user's: not past the handler's goroutine
+				res.err = fmt.Errorf("%w: answering: %v", ErrPanic, v)
+			}
+		}()
+		res.dec, res.note = d.rule(r.Command).check(res.dec)
+		dec := d.denyPerTarget(r, res.dec)
+		body, err := encodeDecision(make([]byte, 0, 128), dec)
+		if err != nil {
+			res.err = fmt.Errorf("reply fields cannot be sent: %w", err)
+			return
+		}
+		res.dec, res.body = dec, body
+	}
+}
+
+// fallbackAnswer returns fallback decision fb as sent, with the refusal
+// of every target where the rule asks for it, and its encoded answer; a
+// command's own fallback whose reply fields cannot be encoded is sent as
+// the decision alone.
+func (d *Dispatcher) fallbackAnswer(r *Request, fb Decision) (Decision, []byte) {
+	fb = d.denyPerTarget(r, fb)
+	body, err := encodeDecision(make([]byte, 0, 128), fb)
 	if err != nil {
-		return d.handlerFailed(ctx, cmd, r, err), "fallback"
+		fb.Reply = nil
+		body, _ = encodeDecision(make([]byte, 0, 64), fb)
 	}
-	dec, err = d.rule(r.Command).check(dec)
-	if err != nil {
-		d.log.Error("before-handler decision not accepted by the protocol", append([]zap.Field{
-			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err)}, tracing.LogFields(ctx)...)...)
-	}
-	return dec, dec.Outcome()
+	return fb, body
 }
 
 // errOverloaded reports that MaxInFlight handlers are running already.
 var errOverloaded = errors.New("dispatcher: too many handlers running")
 
+// handled is what a run of a handler produced.
+type handled struct {
+	dec  Decision
+	err  error
+	body []byte // a before-command's answer (Dispatcher.answer)
+	note error  // what the rule's check changed in the handler's decision
+}
+
 // run runs cmd under timeout in its own goroutine, so that a handler that
-// ignores its context cannot hold the answer past the deadline. It counts
-// against MaxInFlight until the handler really returns.
-func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout time.Duration) (Decision, error) {
+// ignores its context cannot hold the answer past the deadline, then, on
+// the same goroutine and under the same deadline, finish (nil for none)
+// when the handler succeeded. It counts against MaxInFlight until both
+// really return.
+func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout time.Duration, finish func(*handled)) handled {
 	if d.inFlight != nil {
 		select {
 		case d.inFlight <- struct{}{}:
 		default:
-			return Decision{}, errOverloaded
+			return handled{err: errOverloaded}
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	type result struct {
-		dec Decision
-		err error
-	}
-	done := make(chan result, 1) // buffered: a late handler must not block forever
+	done := make(chan handled, 1) // buffered: a late handler must not block forever
 	d.running.add()
 	go func() {
-		var res result
+		var res handled
 		res.dec, res.err = handleRecovered(ctx, cmd, r)
+		if res.err == nil && finish != nil {
+			finish(&res)
+		}
 		if d.inFlight != nil {
 			<-d.inFlight // freed when the handler returns, not at its deadline, and before the answer
 		}
@@ -406,9 +441,9 @@ func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout t
 	}()
 	select {
 	case res := <-done:
-		return res.dec, res.err
+		return res
 	case <-ctx.Done():
-		return Decision{}, fmt.Errorf("handler deadline %v: %w", timeout, ctx.Err())
+		return handled{err: fmt.Errorf("handler deadline %v: %w", timeout, ctx.Err())}
 	}
 }
 
@@ -519,7 +554,7 @@ func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 			span.SetAttributes(tracing.AttrCommand.String(r.Command))
 		}
 	}
-	_, err := d.run(ctx, cmd, r, d.opts.InlineTimeout)
+	err := d.run(ctx, cmd, r, d.opts.InlineTimeout, nil).err
 	if span != nil {
 		tracing.Fail(span, err)
 		span.End()

@@ -911,3 +911,40 @@ func TestReplyEncodingFailureGetsTheFallback(t *testing.T) {
 		})
 	}
 }
+
+// lateReply is reply fields whose JSON encoding ends only after until:
+// the handler's own code (a MarshalJSON of its reply type) still running
+// when its deadline has passed.
+type lateReply struct{ until time.Time }
+
+func (r lateReply) MarshalJSON() ([]byte, error) {
+	time.Sleep(time.Until(r.until))
+	return []byte(`{"Late":true}`), nil
+}
+
+// TestReplyEncodingPastTheDeadlineGetsTheFallback: the reply fields a
+// handler answered are encoded under its deadline, as the handler itself
+// runs. Encoded after the handler returned, on the request's goroutine, a
+// slow encoding held the answer past IMCALLBACK_BEFORE_TIMEOUT (and IM's
+// 2 s) and then sent the late reply.
+func TestReplyEncodingPastTheDeadlineGetsTheFallback(t *testing.T) {
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: 50 * time.Millisecond, Fallback: deny("fallback")},
+		rawBefore("C2C.CallbackBeforeSendMsg", func(ctx context.Context, _ *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			deadline, _ := ctx.Deadline()
+			return modify(lateReply{until: deadline.Add(20 * time.Millisecond)}), nil // answered at once, encoded too late
+		}))
+	rec, out := h.do("C2C.CallbackBeforeSendMsg", `{}`)
+	if rec.Code != http.StatusOK || out["ErrorCode"] != float64(1) || out["ErrorInfo"] != "fallback" || out["Late"] != nil {
+		t.Fatalf("answer %d %s, want the fallback decision", rec.Code, rec.Body)
+	}
+	logs := h.logs.FilterMessage("before-handler failed; sending the fallback decision").All()
+	if len(logs) != 1 || !strings.Contains(fmt.Sprint(logs[0].ContextMap()["error"]), "handler deadline 50ms") {
+		t.Fatalf("logged %+v, want the missed deadline", logs)
+	}
+	if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", testApp, "fallback")); got != 1 {
+		t.Fatalf("callbacks_total{outcome=fallback} = %v", got)
+	}
+	if err := h.d.Wait(context.Background()); err != nil { // the encoding goroutine ends before goleak looks
+		t.Fatal(err)
+	}
+}
