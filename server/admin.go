@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -200,17 +201,22 @@ func newAdmin(in adminIn) (*Admin, error) {
 		e.GET("/v1/series", seriesHandler(in.History))
 	}
 	e.GET("/v1/config", configHandler(in.Config, in.Source, in.Sections))
-	// Go's profiler, for the admin listener only (it is never on the public address).
-	e.GET("/debug/pprof/*", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
-	e.GET("/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
-	e.GET("/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
+	// Go's profiler, for the admin listener only (it is never on the public
+	// address). A profile, a trace or a delta profile (?seconds=) collects
+	// until its request's context ends, which the drain does not end: the
+	// stop ends them (endProfiles), and the client gets what was collected.
+	profiling, endProfiles := context.WithCancel(context.Background())
+	e.GET("/debug/pprof/*", untilStop(profiling, pprof.Index))
+	e.GET("/debug/pprof/profile", untilStop(profiling, pprof.Profile))
+	e.GET("/debug/pprof/trace", untilStop(profiling, pprof.Trace))
 	if err := checkRoutes(in.Routes, e.Routes()); err != nil {
+		endProfiles()
 		return nil, err
 	}
 	for _, r := range in.Routes {
 		e.Add(r.Method, r.Path, r.Handler)
 	}
-	a := &Admin{Listener{name: "admin", echo: e, log: in.Log}}
+	a := &Admin{Listener{name: "admin", echo: e, log: in.Log, stopping: endProfiles}}
 	a.server = newHTTPServer(in.Config, e, in.Log)
 	// The admin listener's connections are bounded too: without a bound,
 	// clients of an exposed admin address (with or without the token) could
@@ -219,6 +225,18 @@ func newAdmin(in adminIn) (*Admin, error) {
 	a.server.ConnState = a.limit.connState
 	in.Lifecycle.Append(a.hook(in.Config.AdminListen, nil, in.Config.ShutdownTimeout, zap.Int("max_conns", AdminMaxConns)))
 	return a, nil
+}
+
+// untilStop serves h with the request's context ended also when stop
+// ends: the graceful drain waits for every request in flight, and one of
+// Go's profiler collects for as many seconds as it asks (30 by default).
+func untilStop(stop context.Context, h http.HandlerFunc) echo.HandlerFunc {
+	return echo.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(stop, cancel)()
+		h(w, r.WithContext(ctx))
+	}))
 }
 
 // logRefusals is the admin listener's report of a connection refused

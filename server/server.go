@@ -46,6 +46,9 @@ type Listener struct {
 	// settle, when set, waits at stop, after the drain and within the same
 	// bound, for the work the requests left running.
 	settle func(ctx context.Context) error
+	// stopping, when set, runs as the stop begins, before the drain: it
+	// ends the requests that would otherwise wait out the drain's bound.
+	stopping func()
 
 	mu   sync.Mutex
 	addr net.Addr
@@ -236,6 +239,9 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 		OnStop: func(ctx context.Context) error {
 			l.log.Info("draining", zap.String("listener", l.name), zap.Duration("shutdown_timeout", shutdownTimeout))
 			close(l.stop)
+			if l.stopping != nil {
+				l.stopping()
+			}
 			ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 			defer cancel()
 			err := l.server.Shutdown(ctx)
