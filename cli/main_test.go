@@ -1064,6 +1064,39 @@ func TestRunDrainsBeforeTheStop(t *testing.T) {
 	}
 }
 
+// TestAServiceThatCannotServeOnStopsWithItsFault: when a listener stops
+// serving on its own (server.Drain.Fail), run stops the app, with its stop
+// hooks and without the delay, and returns the fault, so that the process
+// exits non-zero for its supervisor to start it again.
+func TestAServiceThatCannotServeOnStopsWithItsFault(t *testing.T) {
+	var order []string
+	started := make(chan struct{})
+	app := fx.New(fx.NopLogger, fx.Invoke(func(lc fx.Lifecycle) {
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { close(started); return nil },
+			OnStop:  func(context.Context) error { order = append(order, "stop"); return nil },
+		})
+	}))
+	fault := errors.New("server: the public listener stopped serving: accept: cannot allocate memory")
+	failed := make(chan struct{})
+	s := service{
+		stopping: func() { order = append(order, "stopping") },
+		drain:    func() { order = append(order, "drain") },
+		failed:   failed,
+		fault:    func() error { return fault },
+	}
+	done := make(chan error, 1)
+	go func() { done <- run(context.Background(), app, watchStopSignals(), s) }()
+	<-started
+	close(failed)
+	if err := waitRun(t, done, "the fault"); !errors.Is(err, fault) {
+		t.Errorf("run: %v, want the fault", err)
+	}
+	if got := strings.Join(order, ","); got != "stopping,stop" {
+		t.Errorf("order %v, want stopping then the stop hooks, without the delay", got)
+	}
+}
+
 // TestAFailedBuildSaysItsCause: a constructor's error is what run returns,
 // without fx's and dig's wiring around it.
 func TestAFailedBuildSaysItsCause(t *testing.T) {

@@ -279,11 +279,13 @@ func newServeApp(g *globalFlags, cfg *config.Config) (*fx.App, service) {
 		// JetStream recovery after a crash plus migrations can take a while.
 		fx.StartTimeout(cfg.StartTimeout))
 	guard.log = log
-	return app, service{guard: guard, log: log, stopping: drain.Stopping, drain: drain.Begin, flushLog: func() {
+	flush := func() {
 		if log != nil {
 			_ = log.Sync()
 		}
-	}}
+	}
+	return app, service{guard: guard, log: log, stopping: drain.Stopping, drain: drain.Begin,
+		failed: drain.Failed(), fault: drain.Fault, flushLog: flush}
 }
 
 // defaultGCPercent is the service's GOGC unless the environment sets one.
@@ -373,6 +375,11 @@ type service struct {
 	// drain is the delay before the stop (IMCALLBACK_SHUTDOWN_DELAY), after
 	// a stop asked for once the start was done.
 	drain func()
+	// failed is closed when the service cannot serve on (a listener
+	// stopped serving): it is stopped as on a signal, without the delay,
+	// and run returns fault's error; nil never closes.
+	failed <-chan struct{}
+	fault  func() error
 	// flushLog runs after a failed start, after the stop, and before a
 	// second signal ends the process: the logging module flushes its buffer
 	// in the app's last stop hook, which fx skips when a start or an
@@ -521,19 +528,23 @@ func run(ctx context.Context, app *fx.App, w *stopWatch, s service) error {
 	if err != nil {
 		return err
 	}
+	var fault error
 	if !signalledEarly {
 		select {
 		case <-ctx.Done():
 		case <-w.first:
+		case <-s.failed:
+			fault = s.fault()
+			s.logger().Error("the service cannot serve on; stopping it", zap.Error(fault))
 		}
 	}
 	if s.stopping != nil {
 		s.stopping()
 	}
-	if s.drain != nil && !signalledEarly {
+	if s.drain != nil && !signalledEarly && fault == nil {
 		s.drain() // nothing was routed to a service that never finished starting
 	}
-	return s.guard.stop(app)
+	return errors.Join(fault, s.guard.stop(app))
 }
 
 // buildError is the message of an app that could not be built: the

@@ -37,6 +37,7 @@ type adminIn struct {
 	Lifecycle fx.Lifecycle
 	Config    *config.Config
 	Log       *zap.Logger
+	Drain     *Drain
 	Registry  *prometheus.Registry
 	Recent    *middleware.Recent   `optional:"true"`
 	History   *metrics.History     `optional:"true"`
@@ -216,7 +217,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 	for _, r := range in.Routes {
 		e.Add(r.Method, r.Path, r.Handler)
 	}
-	a := &Admin{Listener{name: "admin", echo: e, log: in.Log, stopping: endProfiles}}
+	a := &Admin{Listener{name: "admin", echo: e, log: in.Log, stopping: endProfiles, fault: in.Drain.Fail}}
 	a.server = newHTTPServer(in.Config, e, in.Log)
 	// The admin listener's connections are bounded too: without a bound,
 	// clients of an exposed admin address (with or without the token) could

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,17 +18,61 @@ import (
 // answers 503, so that a load balancer (Kubernetes' endpoints) stops
 // sending callbacks before the public listener closes. IM does not resend
 // an after-callback whose connection was refused.
+//
+// It also carries a fault the service cannot serve past (Fail): a
+// listener that stopped serving on its own.
 type Drain struct {
 	delay    time.Duration
 	log      *zap.Logger
 	draining atomic.Bool
+
+	failOnce sync.Once
+	failed   chan struct{} // closed by Fail
+	fault    error         // set once, before failed is closed
 }
 
 // errStopping is the readiness check's answer while the service drains.
 var errStopping = errors.New("stopping: the service drains before it stops")
 
 func newDrain(cfg *config.Config, log *zap.Logger) *Drain {
-	return &Drain{delay: cfg.ShutdownDelay, log: log}
+	return &Drain{delay: cfg.ShutdownDelay, log: log, failed: make(chan struct{})}
+}
+
+// Fail records a fault the service cannot serve past, such as a listener
+// whose Serve returned while nobody stopped it: /readyz fails with err
+// from now on, and Failed is closed so that the command running the
+// service stops it and exits non-zero, for its supervisor to start it
+// again. Only the first fault is kept.
+func (d *Drain) Fail(err error) {
+	if d == nil {
+		return
+	}
+	d.failOnce.Do(func() {
+		d.fault = err
+		close(d.failed)
+	})
+}
+
+// Failed is closed once Fail has been called; nil (never closed) on a nil
+// Drain.
+func (d *Drain) Failed() <-chan struct{} {
+	if d == nil {
+		return nil
+	}
+	return d.failed
+}
+
+// Fault is the error Fail recorded, nil before.
+func (d *Drain) Fault() error {
+	if d == nil {
+		return nil
+	}
+	select {
+	case <-d.failed:
+		return d.fault
+	default:
+		return nil
+	}
 }
 
 // Stopping makes /readyz answer 503 from now on, its check shutdown
@@ -58,6 +103,9 @@ func (d *Drain) Begin() {
 // check is the readiness check that fails while the service drains.
 func (d *Drain) check() admin.Check {
 	return admin.Check{Name: "shutdown", Check: func(context.Context) error {
+		if err := d.Fault(); err != nil {
+			return err
+		}
 		if d.draining.Load() {
 			return errStopping
 		}

@@ -49,6 +49,9 @@ type Listener struct {
 	// stopping, when set, runs as the stop begins, before the drain: it
 	// ends the requests that would otherwise wait out the drain's bound.
 	stopping func()
+	// fault, when set, is told that the listener stopped serving while
+	// nobody stopped it (Drain.Fail).
+	fault func(error)
 
 	mu   sync.Mutex
 	addr net.Addr
@@ -79,6 +82,7 @@ type publicIn struct {
 	Metrics    *metrics.Callbacks
 	Chain      middleware.Chain
 	Dispatcher *dispatcher.Dispatcher
+	Drain      *Drain
 	// History is not used here: depending on it builds it first, so its
 	// start hook, which takes the first sample (the baseline of every
 	// window of GET /v1/series), runs before this listener serves a
@@ -125,7 +129,7 @@ func newPublic(in publicIn) (*Public, error) {
 
 	// A handler still running past its deadline (its callback answered)
 	// is waited for too: the stores it uses close after this hook.
-	p := &Public{Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait}}
+	p := &Public{Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait, fault: in.Drain.Fail}}
 	p.server = newHTTPServer(in.Config, e, in.Log)
 	var tlsConf *tls.Config
 	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)
@@ -198,6 +202,21 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *zap.Logger) *http.Se
 	}
 }
 
+// serve serves ln until the stop. Should Serve return before it (an
+// accept error net/http does not retry, such as ENOMEM), the listener
+// answers nothing more while the process runs on: that is logged and
+// reported to fault, which stops the service.
+func (l *Listener) serve(ln net.Listener) {
+	err := l.server.Serve(ln)
+	if err == nil || errors.Is(err, http.ErrServerClosed) {
+		return
+	}
+	l.log.Error("listener stopped serving; the service stops", zap.String("listener", l.name), zap.Error(err))
+	if l.fault != nil {
+		l.fault(fmt.Errorf("server: the %s listener stopped serving: %w", l.name, err))
+	}
+}
+
 // hook binds the address at start (so a taken port fails the start), serves
 // in the background and drains in-flight requests at stop, bounded by
 // shutdownTimeout.
@@ -229,11 +248,7 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			l.mu.Unlock()
 			l.log.Info("listening", append([]zap.Field{zap.String("listener", l.name),
 				zap.String("addr", ln.Addr().String())}, fields...)...)
-			go func() {
-				if err := l.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					l.log.Error("listener stopped", zap.String("listener", l.name), zap.Error(err))
-				}
-			}()
+			go l.serve(ln)
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
