@@ -301,7 +301,8 @@ const firstWindow = 4
 // (or its end) in windows that double, so a page of recent events costs
 // about the page, not the stream's length; a rare match costs about the
 // distance back to it, and f.Since ends the walk at the window that
-// reaches past it.
+// reaches past it. It holds about 2n events at most, however many a
+// window far back selects.
 func newestEvents(ctx context.Context, e *Events, f Filter, n int, dead deadView,
 	keep func(Event, *deadEntry) (EventInfo, bool)) ([]EventInfo, error) {
 	first, last, err := e.bounds(ctx)
@@ -318,6 +319,10 @@ func newestEvents(ctx context.Context, e *Events, f Filter, n int, dead deadView
 		if end-first > w {
 			start = end - w
 		}
+		// The window's matches, oldest first: only its newest need can make
+		// the page, so it holds 2*need at most, however many match in it (a
+		// window far back can hold a great many).
+		need := n - len(page)
 		var chunk []EventInfo
 		older := false // the window holds an event from before f.Since
 		wf := Filter{Command: f.Command, FromSeq: start, ToSeq: end}
@@ -327,6 +332,9 @@ func newestEvents(ctx context.Context, e *Events, f Filter, n int, dead deadView
 				return nil
 			}
 			if in, ok := keep(ev, d); ok {
+				if len(chunk) == 2*need {
+					chunk = append(chunk[:0], chunk[need:]...)
+				}
 				chunk = append(chunk, in)
 			}
 			return nil
@@ -334,6 +342,7 @@ func newestEvents(ctx context.Context, e *Events, f Filter, n int, dead deadView
 		if err != nil {
 			return nil, err
 		}
+		e.noteHeld(len(chunk))
 		for i := len(chunk) - 1; i >= 0 && len(page) < n; i-- {
 			page = append(page, chunk[i])
 		}
@@ -343,6 +352,20 @@ func newestEvents(ctx context.Context, e *Events, f Filter, n int, dead deadView
 		end = start
 	}
 	return page, nil
+}
+
+// noteHeld keeps n as the most events a page held at once when it is more
+// than those before (Events.held).
+func (e *Events) noteHeld(n int) {
+	if e.held == nil {
+		return
+	}
+	for {
+		most := e.held.Load()
+		if uint64(n) <= most || e.held.CompareAndSwap(most, uint64(n)) {
+			return
+		}
+	}
 }
 
 // getEvent answers GET /v1/events/<seq>: the event with its parameters and body.

@@ -136,6 +136,41 @@ func TestAdminReadsAreBoundedByWhatTheyShow(t *testing.T) {
 	}
 }
 
+// TestAnEventPageHoldsAboutAPage: a page of GET /v1/events holds about
+// limit events in memory however many match in the stretch of the stream
+// it reads back to find them: here a command whose events are all older
+// than many of another's, so that the window which reaches them holds
+// dozens of matches for a page of one.
+func TestAnEventPageHoldsAboutAPage(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	s := start(t, o, dispatcherFor(t, newRecorder(), otherCommand))
+	const older, newer = 200, 200
+	for i := range older {
+		accept(t, s, request(otherCommand, fmt.Sprint("o", i)))
+	}
+	for i := range newer {
+		accept(t, s, request(testCommand, fmt.Sprint("n", i)))
+	}
+	get := adminGet(t, s)
+	var page struct {
+		Events []delivery.EventInfo `json:"events"`
+		Next   uint64               `json:"next_before_seq"`
+	}
+	get("/v1/events?limit=1&command="+otherCommand, &page)
+	if len(page.Events) != 1 || page.Events[0].Seq != older || page.Next != older {
+		t.Fatalf("the newest %s: %+v, want event %d and next_before_seq %d", otherCommand, page, older, older)
+	}
+	get(fmt.Sprintf("/v1/events?limit=1&command=%s&before_seq=%d", otherCommand, page.Next), &page)
+	if len(page.Events) != 1 || page.Events[0].Seq != older-1 {
+		t.Fatalf("the next page: %+v, want event %d", page, older-1)
+	}
+	// A page of one asks for two matches (one more tells whether a page
+	// follows); holding twice that is the bound.
+	if held := s.MostPageHeld(); held > 4 {
+		t.Errorf("a page of 1 event held %d events at once, want at most 4", held)
+	}
+}
+
 // TestAScanThatGetsNothingSaysSo: a scan whose consumer holds messages but
 // delivers none (here: paused) ends with an error the admin API answers
 // 503, not with a list that silently stops short.

@@ -27,6 +27,9 @@ type Events struct {
 	// read, when set, counts the message headers scans read: what the
 	// admin API's reads cost, which tests hold to the size of a page.
 	read *atomic.Uint64
+	// held, when set, keeps the most events a page of GET /v1/events
+	// held at once (newestEvents), which tests hold to the page.
+	held *atomic.Uint64
 	// copySearch is how many message headers a replay of dead letters
 	// reads at most to find the copies of letters replayed already;
 	// zero is CopySearchHeaders.

@@ -49,6 +49,9 @@ func (s *Service) MostHeld() uint64 {
 // EventsRead is how many message headers the event log's scans have read.
 func (s *Service) EventsRead() uint64 { return s.eventsRead.Load() }
 
+// MostPageHeld is the most events a page of GET /v1/events held at once.
+func (s *Service) MostPageHeld() uint64 { return s.pageHeld.Load() }
+
 // SetCopySearch sets how many message headers a replay of dead letters
 // reads at most to find the copies of letters replayed already
 // (CopySearchHeaders otherwise).

@@ -87,6 +87,7 @@ type Service struct {
 	maxPayload   atomic.Int64          // the server's max_payload; 0 while unknown
 	restarts     atomic.Int64          // embedded-server restarts, for tests and logs
 	eventsRead   atomic.Uint64         // message headers the event log's scans read, for tests
+	pageHeld     atomic.Uint64         // the most events a page of GET /v1/events held at once, for tests
 	copySearch   atomic.Int64          // headers a dead-letter replay's search reads at most; 0: CopySearchHeaders (tests lower it)
 
 	kick chan struct{} // a failed append asks the supervisor to look now
@@ -278,7 +279,7 @@ func (s *Service) Events() (*Events, error) {
 	if js == nil {
 		return nil, s.notConnected()
 	}
-	return &Events{js: *js, opts: s.opts, read: &s.eventsRead, copySearch: int(s.copySearch.Load()), log: s.log}, nil
+	return &Events{js: *js, opts: s.opts, read: &s.eventsRead, held: &s.pageHeld, copySearch: int(s.copySearch.Load()), log: s.log}, nil
 }
 
 // Accept appends r to the stream and returns once JetStream acknowledged
