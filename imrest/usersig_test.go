@@ -120,6 +120,10 @@ func TestVerifyUserSigAcceptsIndependentGolden(t *testing.T) {
 	}
 }
 
+// TestUserSigRoundTrip: a usersig made by GenUserSig verifies from its
+// issue time through its last whole second, and is expired from then on: a
+// fraction of a second in expire is dropped (TLS.expire counts whole
+// seconds), never rounded up into a second the caller did not ask for.
 func TestUserSigRoundTrip(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -146,6 +150,14 @@ func TestUserSigRoundTrip(t *testing.T) {
 			last := tt.now.Add(tt.expire.Truncate(time.Second) - time.Second)
 			if err := imrest.VerifyUserSig(tt.appID, testKey, tt.identifier, sig, last); err != nil {
 				t.Fatalf("verify in its last second: %v", err)
+			}
+			wantExpire := fmt.Sprint(int64(tt.expire / time.Second))
+			if got := decodeDoc(t, sig)["TLS.expire"]; fmt.Sprint(got) != wantExpire {
+				t.Errorf("TLS.expire = %v, want %s (the whole seconds of %v)", got, wantExpire, tt.expire)
+			}
+			end := tt.now.Add(tt.expire.Truncate(time.Second))
+			if err := imrest.VerifyUserSig(tt.appID, testKey, tt.identifier, sig, end); !errors.Is(err, imrest.ErrSigExpired) {
+				t.Fatalf("verify once its whole seconds are over: %v, want ErrSigExpired", err)
 			}
 		})
 	}
