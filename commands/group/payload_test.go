@@ -3,6 +3,8 @@ package group_test
 import (
 	"testing"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -41,16 +43,25 @@ func TestAfterTopicDestroyedDedupKeyIsUnambiguous(t *testing.T) {
 	}
 }
 
-// TestAfterTopicDestroyedDedupKey: the same event gives the same key, and
-// the key reads as its parts.
+// TestAfterTopicDestroyedDedupKey: the key reads as its parts, and the
+// event as IM sends it, decoded from its body, gives that key each time it
+// is sent: a resend is told from another event by the key alone.
 func TestAfterTopicDestroyedDedupKey(t *testing.T) {
 	p := group.AfterTopicDestroyed{GroupID: "@TGS#_g", TopicIDList: []string{"@TGS#_g@TOPIC#_1,000 fans", "@TGS#_g@TOPIC#_b"}}
 	want := "7:@TGS#_g|25:@TGS#_g@TOPIC#_1,000 fans|16:@TGS#_g@TOPIC#_b|1:0"
 	if got := p.DedupKey(); got != want {
 		t.Errorf("key %q, want %q", got, want)
 	}
-	if p.DedupKey() != p.DedupKey() {
-		t.Error("the same event gave two keys")
+	body := []byte(`{"CallbackCommand":"Group.CallbackAfterTopicDestroyed","GroupId":"@TGS#_g","Type":"Community",` +
+		`"TopicIdList":["@TGS#_g@TOPIC#_1,000 fans","@TGS#_g@TOPIC#_b"]}`)
+	for _, send := range []string{"sent", "resent"} {
+		var got group.AfterTopicDestroyed
+		if err := gojson.Unmarshal(body, &got); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if key := got.DedupKey(); key != want {
+			t.Errorf("the event %s: key %q, want %q", send, key, want)
+		}
 	}
 }
 
