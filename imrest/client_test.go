@@ -557,15 +557,15 @@ func TestCallContextCancellation(t *testing.T) {
 	defer close(release)
 	c := newClient(t, srv.URL, nil)
 
+	// The server holds the request until the test ends: Call returns only
+	// on the cancellation (context.Canceled), or after the client's own
+	// DefaultTimeout with another error, which fails the test however
+	// loaded the machine, without a bound on the time it took.
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	start := time.Now()
 	err := c.Call(ctx, "v4/openim/sendmsg", nil, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	if time.Since(start) > 5*time.Second {
-		t.Fatal("Call did not return promptly on cancellation")
 	}
 
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
