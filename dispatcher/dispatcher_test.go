@@ -253,15 +253,11 @@ func TestBeforeDeadlineAndPanic(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, dispatcher.Options{BeforeTimeout: 50 * time.Millisecond, Fallback: deny("fallback")},
 				rawBefore("C2C.CallbackBeforeSendMsg", tt.fn))
-			start := time.Now()
+			// The handler holds until the test ends: an answer at all shows
+			// the deadline was enforced, and the log says which one.
 			_, out := h.do("C2C.CallbackBeforeSendMsg", `{}`)
 			if out["ErrorCode"] != float64(1) || out["ErrorInfo"] != "fallback" {
 				t.Fatalf("answer %v, want the configured fallback", out)
-			}
-			// A bound a loaded machine never reaches; the log says which
-			// deadline ended the handler.
-			if elapsed := time.Since(start); elapsed > 10*time.Second {
-				t.Fatalf("answered after %v: the deadline was not enforced", elapsed)
 			}
 			logged := h.logs.FilterMessage("before-handler failed; sending the fallback decision")
 			if logged.Len() != 1 {
