@@ -299,12 +299,10 @@ func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 
 func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {
 	ctx := c.Request().Context()
-	deadline := time.Now().Add(d.opts.BeforeTimeout)
-	dec, outcome := d.decide(ctx, cmd, r)
-	handled := outcome != "fallback" && outcome != "overloaded"
+	dec, outcome, deadline := d.decide(ctx, cmd, r)
 	dec = d.denyPerTarget(r, dec)
 	body, err := encodeDecision(make([]byte, 0, 128), dec)
-	if err == nil && handled && time.Now().After(deadline) {
+	if err == nil && dec.Reply != nil && !deadline.IsZero() && time.Now().After(deadline) {
 		// The reply fields' encoding (a MarshalJSON of the handler's)
 		// ended past the handler's deadline: that answer is as late as a
 		// handler past it, and gets the fallback the same way. Encoding
@@ -352,8 +350,9 @@ func (d *Dispatcher) handlerFailed(ctx context.Context, cmd Command, r *Request,
 }
 
 // decide runs a before-handler under the deadline and returns the decision
-// to send and its outcome label.
-func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec Decision, outcome string) {
+// to send, its outcome label and the handler's deadline when the decision
+// is the handler's (zero for a fallback).
+func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec Decision, outcome string, deadline time.Time) {
 	if d.opts.Tracer.Enabled() {
 		var span trace.Span
 		ctx, span = d.opts.Tracer.Start(ctx, "imcallback.before_handler")
@@ -364,7 +363,7 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 			span.End()
 		}()
 	}
-	dec, err := d.run(ctx, cmd, r, d.opts.BeforeTimeout)
+	dec, deadline, err := d.run(ctx, cmd, r, d.opts.BeforeTimeout)
 	if errors.Is(err, errOverloaded) {
 		fb := d.fallback(cmd)
 		if now := time.Now().Unix(); d.overloadLogged.Swap(now) != now { // one line a second at most
@@ -372,35 +371,37 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 				zap.String("command", r.Command), zap.String("request_id", r.RequestID),
 				zap.Int("max_in_flight", cap(d.inFlight)), zap.String("fallback", fb.Outcome()))
 		}
-		return fb, "overloaded"
+		return fb, "overloaded", time.Time{}
 	}
 	if err != nil {
-		return d.handlerFailed(ctx, cmd, r, err), "fallback"
+		return d.handlerFailed(ctx, cmd, r, err), "fallback", time.Time{}
 	}
 	dec, err = d.rule(r.Command).check(dec)
 	if err != nil {
 		d.log.Error("before-handler decision not accepted by the protocol", append([]zap.Field{
 			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err)}, tracing.LogFields(ctx)...)...)
 	}
-	return dec, dec.Outcome()
+	return dec, dec.Outcome(), deadline
 }
 
 // errOverloaded reports that MaxInFlight handlers are running already.
 var errOverloaded = errors.New("dispatcher: too many handlers running")
 
 // run runs cmd under timeout in its own goroutine, so that a handler that
-// ignores its context cannot hold the answer past the deadline. It counts
-// against MaxInFlight until the handler really returns.
-func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout time.Duration) (Decision, error) {
+// ignores its context cannot hold the answer past the deadline, and
+// returns its decision with that deadline. It counts against MaxInFlight
+// until the handler really returns.
+func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout time.Duration) (Decision, time.Time, error) {
 	if d.inFlight != nil {
 		select {
 		case d.inFlight <- struct{}{}:
 		default:
-			return Decision{}, errOverloaded
+			return Decision{}, time.Time{}, errOverloaded
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 	type result struct {
 		dec Decision
 		err error
@@ -418,9 +419,9 @@ func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout t
 	}()
 	select {
 	case res := <-done:
-		return res.dec, res.err
+		return res.dec, deadline, res.err
 	case <-ctx.Done():
-		return Decision{}, fmt.Errorf("handler deadline %v: %w", timeout, ctx.Err())
+		return Decision{}, deadline, fmt.Errorf("handler deadline %v: %w", timeout, ctx.Err())
 	}
 }
 
@@ -531,7 +532,7 @@ func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 			span.SetAttributes(tracing.AttrCommand.String(r.Command))
 		}
 	}
-	_, err := d.run(ctx, cmd, r, d.opts.InlineTimeout)
+	_, _, err := d.run(ctx, cmd, r, d.opts.InlineTimeout)
 	if span != nil {
 		tracing.Fail(span, err)
 		span.End()
