@@ -1079,7 +1079,9 @@ func TestAServiceThatCannotServeOnStopsWithItsFault(t *testing.T) {
 	}))
 	fault := errors.New("server: the public listener stopped serving: accept: cannot allocate memory")
 	failed := make(chan struct{})
+	core, logs := observer.New(zapcore.ErrorLevel)
 	s := service{
+		log:      zap.New(core),
 		stopping: func() { order = append(order, "stopping") },
 		drain:    func() { order = append(order, "drain") },
 		failed:   failed,
@@ -1094,6 +1096,9 @@ func TestAServiceThatCannotServeOnStopsWithItsFault(t *testing.T) {
 	}
 	if got := strings.Join(order, ","); got != "stopping,stop" {
 		t.Errorf("order %v, want stopping then the stop hooks, without the delay", got)
+	}
+	if logs.FilterMessage("the service cannot serve on; stopping it").FilterField(zap.Error(fault)).Len() != 1 {
+		t.Errorf("log %v, want one error line with the fault", logs.All())
 	}
 }
 

@@ -471,7 +471,7 @@ func TestStartupProblemFollowsTheStartTimeout(t *testing.T) {
 			vars = append(slices.Clone(base), tt.extra)
 		}
 		if err := startupProblem(tt.window, vars); (err != nil) != tt.problem {
-			t.Errorf("window %v with %q: problem %v, want one: %v", tt.window, tt.extra, err, tt.problem)
+			t.Errorf("window %v with %q: startupProblem = %v, want a problem: %v", tt.window, tt.extra, err, tt.problem)
 		}
 	}
 }

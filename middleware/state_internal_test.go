@@ -77,8 +77,7 @@ func TestRequestStateLeavesEchosStoreEmpty(t *testing.T) {
 					t.Fatalf("echo's store held %q and %q (allocated: %v, %v), want each of %q: the check would not see them",
 						got[0].keys, got[1].keys, got[0].store, got[1].store, chainKeys)
 				}
-			}
-			if !tt.wantStore {
+			} else {
 				for i, s := range got {
 					if len(s.keys) > 0 || s.store {
 						t.Errorf("request %d: echo's store holds %q (allocated: %v), want the chain's values in RequestState's fields and no map",
