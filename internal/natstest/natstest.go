@@ -42,17 +42,24 @@ func Binary(t testing.TB) string {
 }
 
 // Start runs a server with flags and waits until it listens; it is thawed
-// and killed at cleanup.
+// and killed at cleanup, also when it does not listen in time and Start
+// fails the test.
 func Start(t testing.TB, flags ...string) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: Binary(t), addr: imtest.FreeAddr(t), storeDir: t.TempDir()}
-	s.Restart(flags...)
+	// Before the start: a server that runs but does not listen within
+	// listenWithin fails the test in Restart, and must not outlive it.
 	t.Cleanup(func() {
 		s.Thaw()
 		s.Kill()
 	})
+	s.Restart(flags...)
 	return s
 }
+
+// listenWithin bounds the wait of Restart for the server to listen,
+// generous for a start on a loaded machine.
+var listenWithin = 30 * time.Second
 
 // URL is the server's nats:// URL.
 func (s *Server) URL() string { return "nats://" + s.addr }
@@ -72,7 +79,7 @@ func (s *Server) Restart(flags ...string) {
 		s.t.Fatal(err)
 	}
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(listenWithin)
 	for {
 		if c, err := net.Dial("tcp", s.addr); err == nil {
 			c.Close()
@@ -84,7 +91,7 @@ func (s *Server) Restart(flags ...string) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatal("nats-server did not listen within 30s")
+			s.t.Fatalf("nats-server did not listen on %s within %v", s.addr, listenWithin)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
