@@ -147,3 +147,48 @@ func TestEnabledRefusesResourceAttributesItWouldDrop(t *testing.T) {
 		}
 	}
 }
+
+// TestEnabledRefusesSamplerSettingsTheSDKWouldReplace: the SDK replaces an
+// OTEL_TRACES_SAMPLER it does not know with its default (parent-based,
+// always on), and a ratio sampler whose OTEL_TRACES_SAMPLER_ARG is no
+// number from 0 to 1 with a ratio of 1, reporting it only as a warning: a
+// service meant to keep 1 % of its traces would export every one. Each is
+// refused, naming the variable.
+func TestEnabledRefusesSamplerSettingsTheSDKWouldReplace(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		sampler, arg string
+		// fail is the variable the error names; "" when the settings are good.
+		fail string
+	}{
+		{"no sampler", "", "", ""},
+		{"always on", "always_on", "", ""},
+		{"parent-based always off, any case", " ParentBased_Always_Off ", "", ""},
+		{"ratio", "traceidratio", "0.01", ""},
+		{"parent-based ratio", "parentbased_traceidratio", " 0.5 ", ""},
+		{"ratio without an argument", "traceidratio", "", ""},
+		{"argument of a sampler that takes none", "always_off", "whatever", ""},
+		{"unknown sampler", "ratio", "0.01", "OTEL_TRACES_SAMPLER"},
+		{"sampler the SDK lacks", "jaeger_remote", "", "OTEL_TRACES_SAMPLER"},
+		{"ratio as a percentage", "traceidratio", "1%", "OTEL_TRACES_SAMPLER_ARG"},
+		{"ratio with a decimal comma", "parentbased_traceidratio", "0,01", "OTEL_TRACES_SAMPLER_ARG"},
+		{"ratio above 1", "traceidratio", "5", "OTEL_TRACES_SAMPLER_ARG"},
+		{"negative ratio", "parentbased_traceidratio", "-0.1", "OTEL_TRACES_SAMPLER_ARG"},
+		{"ratio that is no number", "traceidratio", "NaN", "OTEL_TRACES_SAMPLER_ARG"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+				"OTEL_TRACES_SAMPLER": tc.sampler, "OTEL_TRACES_SAMPLER_ARG": tc.arg}
+			on, err := tracing.Enabled(func(k string) string { return env[k] })
+			if tc.fail == "" {
+				if err != nil || !on {
+					t.Fatalf("on %v, err %v; want on without an error", on, err)
+				}
+				return
+			}
+			if err == nil || on || !strings.Contains(err.Error(), tc.fail+" ") {
+				t.Fatalf("on %v, err %v; want off with an error naming %s", on, err, tc.fail)
+			}
+		})
+	}
+}

@@ -173,3 +173,41 @@ func resourceProblem(v string) string {
 	}
 	return ""
 }
+
+// The samplers of OTEL_TRACES_SAMPLER the SDK builds, by the name it reads
+// (lower case); true for the ones that read OTEL_TRACES_SAMPLER_ARG as a ratio.
+var samplers = map[string]bool{
+	"always_on":                false,
+	"always_off":               false,
+	"traceidratio":             true,
+	"parentbased_always_on":    false,
+	"parentbased_always_off":   false,
+	"parentbased_traceidratio": true,
+}
+
+// samplerProblem checks OTEL_TRACES_SAMPLER and, for a ratio sampler,
+// OTEL_TRACES_SAMPLER_ARG. The SDK reports a sampler it does not build
+// (a typo, or jaeger_remote and xray, which it lacks) only as a warning and
+// samples with its default, parent-based always on; a ratio that is no
+// number from 0 to 1 it replaces with 1. Either way a service meant to keep
+// a few of its traces would export every one.
+func samplerProblem(getenv func(string) string) error {
+	name := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER")))
+	if name == "" {
+		return nil
+	}
+	ratio, known := samplers[name]
+	if !known {
+		return fmt.Errorf("tracing: OTEL_TRACES_SAMPLER %s is not a sampler the SDK builds: always_on, always_off, traceidratio, "+
+			"parentbased_always_on, parentbased_always_off or parentbased_traceidratio", name)
+	}
+	arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG"))
+	if !ratio || arg == "" {
+		return nil // no argument read, or the ratio 1
+	}
+	if v, err := strconv.ParseFloat(arg, 64); err != nil || !(v >= 0 && v <= 1) {
+		return fmt.Errorf("tracing: OTEL_TRACES_SAMPLER_ARG %q must be a ratio from 0 to 1 for %s, e.g. 0.01 for 1 %% of the traces "+
+			"(the SDK would sample every trace instead)", arg, name)
+	}
+	return nil
+}

@@ -125,7 +125,8 @@ func Fail(span trace.Span, err error) {
 // key=value, an unknown compression, a certificate file it cannot read,
 // ...) is an error naming the variable, never quoting its value; the
 // certificate files are read. So is an OTEL_RESOURCE_ATTRIBUTES entry the
-// SDK would drop or leave undecoded.
+// SDK would drop or leave undecoded, and an OTEL_TRACES_SAMPLER or
+// OTEL_TRACES_SAMPLER_ARG the SDK would replace (samplerProblem).
 func Enabled(getenv func(string) string) (bool, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return false, nil
@@ -154,6 +155,9 @@ func Enabled(getenv func(string) string) (bool, error) {
 		}
 		if msg := resourceProblem(getenv("OTEL_RESOURCE_ATTRIBUTES")); msg != "" {
 			return false, fmt.Errorf("tracing: OTEL_RESOURCE_ATTRIBUTES %s", msg)
+		}
+		if err := samplerProblem(getenv); err != nil {
+			return false, err
 		}
 		return true, nil
 	default:
@@ -191,8 +195,8 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("tracing: OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
-	// OpenTelemetry reports a failed export, or an OTEL_TRACES_SAMPLER it
-	// cannot read, to its global error handler, which by default prints it
+	// OpenTelemetry reports a failed export, or a setting it cannot read, to
+	// its global error handler, which by default prints it
 	// with the standard library's logger: a plain line on standard error,
 	// beside the service's JSON. They go to this logger while the provider
 	// is built, and again from the start to the stop (errorRoute). fx runs
