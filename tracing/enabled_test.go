@@ -192,3 +192,30 @@ func TestEnabledRefusesSamplerSettingsTheSDKWouldReplace(t *testing.T) {
 		})
 	}
 }
+
+// TestEnabledTakesABlankEndpointAsUnset: the OTLP exporter trims its
+// variables and takes one of blanks alone as unset, so a blank endpoint
+// (a template that left a space) configures no exporter and leaves tracing
+// off, instead of turning it on to export to the exporter's default,
+// localhost:4318, where nothing listens.
+func TestEnabledTakesABlankEndpointAsUnset(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		on   bool
+	}{
+		{"blank endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": " "}, false},
+		{"blank traces endpoint", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "\t"}, false},
+		{"blank endpoint beside a set one", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": " ",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, true},
+		{"endpoint with spaces around", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": " http://collector:4318 "}, true},
+		{"blank endpoint with the exporter named", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": " "}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
+			if err != nil || on != tc.on {
+				t.Fatalf("on %v, err %v; want on %v without an error", on, err, tc.on)
+			}
+		})
+	}
+}

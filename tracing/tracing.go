@@ -147,7 +147,10 @@ func Enabled(getenv func(string) string) (bool, error) {
 			}
 			break
 		}
-		if exp != "otlp" && getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		// Blanks alone are unset, as the exporter reads them: tracing on
+		// would export to its default, localhost:4318.
+		if exp != "otlp" && strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) == "" &&
+			strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) == "" {
 			return false, nil
 		}
 		if err := checkExporterEnv(getenv); err != nil {
