@@ -333,7 +333,8 @@ func (a *appState) withProblem(problem string) {
 // it; an app with IPList when Global ∪ its CIDRs ∪ its Tencent list contains
 // it, and never while it has no Tencent list. An unknown app is treated as
 // one without IPList and without CIDRs. An IPv4-mapped IPv6 address counts
-// as its IPv4 address.
+// as its IPv4 address, and a zoned one (fe80::5%eth0) as the address
+// without its zone.
 func (s *Set) Allowed(appID string, addr netip.Addr) bool {
 	if a := s.byID[appID]; a != nil {
 		return a.cur.Load().policy.allows(addr)

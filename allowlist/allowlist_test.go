@@ -581,6 +581,12 @@ func TestWithoutIPList(t *testing.T) {
 			map[string]bool{"192.0.2.1": true, "10.9.9.9": false}},
 		{"an unknown app without global accepts every source", nil, []string{"10.0.0.0/8"}, "1400009999",
 			map[string]bool{"203.0.113.7": true}},
+		// A link-local peer's address carries its interface's zone, which
+		// no prefix contains; entries have none (the configuration refuses it).
+		{"a zoned address is its address", []string{"fe80::/10"}, []string{"fe80::5/128"}, appA,
+			map[string]bool{"fe80::1%eth0": true, "fe80::5%eth1": true, "2001:db8::1%eth0": false}},
+		{"a zoned address is its address, for an unknown app too", []string{"fe80::5/128"}, nil, "1400009999",
+			map[string]bool{"fe80::5%eth0": true, "fe80::6%eth0": false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,7 +55,7 @@ func (p *policy) allows(addr netip.Addr) bool {
 	case p.closed || !addr.IsValid():
 		return false
 	}
-	addr = addr.Unmap()
+	addr = addr.Unmap().WithZone("") // a link-local peer's zone: no entry has one
 	if _, ok := p.hosts[addr]; ok {
 		return true
 	}

@@ -38,6 +38,8 @@ var DefaultIPAllowConfig = IPAllowConfig{Skipper: middleware.DefaultSkipper}
 // has an IPExtractor (the service sets NewIPExtractor, which believes
 // forwarding headers only from trusted proxies), else the TCP peer; the
 // ClientIP query parameter is the end user's address and is never used.
+// It is compared unmapped and without its zone (a link-local address's
+// interface), and so given to cfg.Sources.
 func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultIPAllowConfig.Skipper
@@ -58,7 +60,7 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 			if err != nil {
 				return protocol.ErrIPNotAllowed
 			}
-			addr = addr.Unmap()
+			addr = bareAddr(addr)
 			if cfg.Sources != nil {
 				if cfg.Sources.Allowed(ParamsOf(c).SdkAppid, addr) {
 					return next(c)
@@ -116,7 +118,7 @@ func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 	for i, p := range trusted {
 		nets[i] = config.NormalizePrefix(p)
 	}
-	isTrusted := func(a netip.Addr) bool { return inAny(nets, a.Unmap()) }
+	isTrusted := func(a netip.Addr) bool { return inAny(nets, bareAddr(a)) }
 	key := echo.HeaderXForwardedFor
 	if realIP {
 		key = echo.HeaderXRealIP
@@ -159,6 +161,13 @@ func forwardedAddr(entry string) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// bareAddr is addr as it is compared with configured networks: unmapped
+// (an IPv4-mapped address is its IPv4 address) and without a zone. A
+// link-local peer's address carries its interface's zone (fe80::5%eth0),
+// which no prefix contains; the configuration refuses zoned entries, so
+// an entry names the address on any interface.
+func bareAddr(addr netip.Addr) netip.Addr { return addr.Unmap().WithZone("") }
 
 // inAny reports whether addr is inside one of nets.
 func inAny(nets []netip.Prefix, addr netip.Addr) bool {

@@ -336,6 +336,76 @@ func TestIPAllowEmptyAllowsAll(t *testing.T) {
 	}
 }
 
+// sourceRecorder is a SourceChecker that keeps the address it was asked
+// about and accepts those in allow.
+type sourceRecorder struct {
+	allow []netip.Prefix
+	asked netip.Addr
+}
+
+func (r *sourceRecorder) Allowed(_ string, addr netip.Addr) bool {
+	r.asked = addr
+	for _, p := range r.allow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestIPAllowLinkLocalPeersCarryAZone: a link-local IPv6 peer's address
+// comes with its interface's zone (RemoteAddr [fe80::5%eth0]:1234), and a
+// netip prefix never contains a zoned address. The configuration refuses
+// zoned entries ("write the address or network without it") and accepts
+// fe80::/10 as trusted proxies, so the zone is dropped before comparing:
+// else such a proxy was never trusted, and such a peer never allowed.
+func TestIPAllowLinkLocalPeersCarryAZone(t *testing.T) {
+	linkLocal := []netip.Prefix{netip.MustParsePrefix("fe80::/10")}
+	tests := []struct {
+		name    string
+		peer    string
+		xff     string
+		trusted []netip.Prefix
+		allow   []netip.Prefix
+		want    *protocol.Error
+	}{
+		{"allowed link-local peer", "[fe80::5%eth0]:1234", "", nil, linkLocal, nil},
+		{"allowed link-local host", "[fe80::5%eth0]:1234", "", nil, []netip.Prefix{netip.MustParsePrefix("fe80::5/128")}, nil},
+		{"link-local peer outside", "[fe80::5%eth0]:1234", "", nil, []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")}, protocol.ErrIPNotAllowed},
+		{"trusted link-local proxy naming an allowed source", "[fe80::5%eth0]:1234", "203.0.113.9", linkLocal,
+			[]netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}, nil},
+		{"trusted link-local proxy naming an outsider", "[fe80::5%eth0]:1234", "198.51.100.1", linkLocal,
+			[]netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("fe80::/10")}, protocol.ErrIPNotAllowed},
+		{"allowed zoned source behind a trusted proxy", "10.0.0.5:1234", "fe80::7%eth1", []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")},
+			linkLocal, nil},
+	}
+	for _, tt := range tests {
+		for _, checker := range []bool{false, true} {
+			name := tt.name
+			if checker {
+				name += " (SourceChecker)"
+			}
+			t.Run(name, func(t *testing.T) {
+				req := post("SdkAppid=1")
+				req.RemoteAddr = tt.peer
+				if tt.xff != "" {
+					req.Header.Set("X-Forwarded-For", tt.xff)
+				}
+				cfg := middleware.IPAllowConfig{Allow: tt.allow}
+				rec := &sourceRecorder{allow: tt.allow}
+				if checker {
+					cfg = middleware.IPAllowConfig{Sources: rec}
+				}
+				res, _ := serve(t, req, middleware.NewIPExtractor(tt.trusted, ""), middleware.IPAllowWithConfig(cfg))
+				assertOutcome(t, res, tt.want)
+				if checker && rec.asked.Zone() != "" {
+					t.Errorf("the SourceChecker was asked about %v, with its zone", rec.asked)
+				}
+			})
+		}
+	}
+}
+
 func TestIPAllowIPv6AndMapped(t *testing.T) {
 	mw := middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{
 		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.0/24"),
