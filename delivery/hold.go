@@ -249,7 +249,7 @@ func (w *workers) noteFloor(cons jetstream.Consumer, last *time.Time) (gone bool
 		return false
 	}
 	*last = time.Now()
-	ctx, cancel := context.WithTimeout(w.fetchCtx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(w.lookupCtx, 5*time.Second)
 	defer cancel()
 	info, err := cons.Info(ctx)
 	if err != nil {

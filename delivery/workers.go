@@ -60,6 +60,12 @@ type workers struct {
 	cancelFetch   context.CancelFunc
 	handlerCtx    context.Context
 	cancelHandler context.CancelFunc
+	// lookupCtx ends the workers' own requests (opening the consumer,
+	// reading its floor) as soon as stopping starts: they serve only the
+	// fetches to come, and a server that takes requests and answers none
+	// would otherwise hold the stop for their whole timeouts.
+	lookupCtx    context.Context
+	cancelLookup context.CancelFunc
 }
 
 // fetchWait is how long one fetch waits for messages; it bounds how late a
@@ -93,6 +99,7 @@ func (s *Service) startWorkersLocked(p Processor) error {
 	}
 	fctx, cancelFetch := context.WithCancel(context.Background())
 	hctx, cancelHandler := context.WithCancel(context.Background())
+	lctx, cancelLookup := context.WithCancel(fctx)
 	w := &workers{
 		s: s, js: s.conn.JS, p: p, opts: s.opts, log: s.log,
 		slots:    make(chan struct{}, s.opts.Workers),
@@ -100,6 +107,7 @@ func (s *Service) startWorkersLocked(p Processor) error {
 		stop:     make(chan struct{}),
 		fetchCtx: fctx, cancelFetch: cancelFetch,
 		handlerCtx: hctx, cancelHandler: cancelHandler,
+		lookupCtx: lctx, cancelLookup: cancelLookup,
 	}
 	s.workers = w
 	go w.run()
@@ -227,6 +235,7 @@ func (w *workers) shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.ShutdownTimeout)
 	defer cancel()
 	close(w.stop)
+	w.cancelLookup()
 	done := make(chan struct{})
 	go func() {
 		<-w.loopDone
@@ -275,6 +284,9 @@ func (w *workers) run() {
 		if cons == nil {
 			var err error
 			if cons, err = w.consumer(); err != nil {
+				if w.stopping() {
+					return // the stop ended the lookup
+				}
 				fail("cannot open the consumer", err)
 				continue
 			}
@@ -338,7 +350,7 @@ func (w *workers) pause() {
 // supervisor creates it at a check after the one that found it missing,
 // at least kickGap later (sightings).
 func (w *workers) consumer() (jetstream.Consumer, error) {
-	ctx, cancel := context.WithTimeout(w.fetchCtx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(w.lookupCtx, 10*time.Second)
 	defer cancel()
 	c, err := w.js.Consumer(ctx, w.opts.Stream, w.opts.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
