@@ -764,7 +764,11 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 		case command != "":
 			err = s.ResumeCommand(command)
 		case pause:
-			if err = s.Pause(c.Request().Context()); err != nil && s.Paused() {
+			// The wait for the running handlers is the shutdown timeout's,
+			// not the caller's: a caller that goes away (interrupted, past
+			// its own timeout or the listener's read timeout) must not cut
+			// the handlers short.
+			if err = s.Pause(context.WithoutCancel(c.Request().Context())); err != nil && s.Paused() {
 				// Paused all the same: only the wait for the running handlers
 				// ran out, and they were cancelled (their events come back).
 				s.log.Warn("delivery paused; handlers still running at the shutdown timeout were cancelled", zap.Error(err))

@@ -3,8 +3,12 @@ package delivery_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/imcallback/imcallback/delivery"
 )
@@ -79,4 +83,44 @@ func pauseWhileBusy(t *testing.T, o delivery.Options, rec *recorder, delay time.
 	go func() { result <- s.Pause(context.Background()) }()
 	eventually(t, 5*time.Second, "the pause to take the workers", s.Paused)
 	return s, result
+}
+
+// TestAPauseWhoseCallerLeftStillWaitsForItsHandlers: POST
+// /v1/delivery/pause waits for the running handlers as a shutdown does,
+// for up to the shutdown timeout, also when its caller goes away meanwhile
+// (the CLI interrupted or past its own timeout, the admin listener's read
+// timeout). Before, the request's end cancelled the running handlers: their
+// runs were cut short and their events ran again after the resume.
+func TestAPauseWhoseCallerLeftStillWaitsForItsHandlers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		rec := newRecorder()
+		rec.set(time.Second, nil)
+		s := start(t, o, dispatcherFor(t, rec))
+		for i := range o.Workers {
+			accept(t, s, request(testCommand, fmt.Sprintf("c%02d", i)))
+		}
+		for range o.Workers { // every worker busy
+			<-rec.started
+		}
+		e := echo.New()
+		for _, r := range delivery.AdminRoutes(s.Service) {
+			e.Add(r.Method, r.Path, r.Handler)
+		}
+		gone, cancel := context.WithCancel(context.Background())
+		cancel() // the caller went away
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/delivery/pause", nil).WithContext(gone))
+		if !s.Paused() {
+			t.Fatalf("POST /v1/delivery/pause: %d %s, and delivery is not paused", w.Code, w.Body)
+		}
+		for i := range o.Workers {
+			if id := fmt.Sprintf("c%02d", i); rec.appliedCount(id) != 1 {
+				t.Errorf("%s applied %d times when the pause returned, want 1: its run was cut short", id, rec.appliedCount(id))
+			}
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_processed_total", "outcome", "interrupted"); n != 0 {
+			t.Errorf("%v runs counted as interrupted, want 0", n)
+		}
+	})
 }
