@@ -196,8 +196,7 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 		if a.IPList && a.SecretKey == "" {
 			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", AppEnvName(a.SdkAppID, "iplist"))
 		}
-		// Quoted redacted: a user, password or token in it is a credential.
-		shown := Redact(a.APIBase, true)
+		shown := redactAPIBase(a.APIBase)
 		switch u, err := url.Parse(a.APIBase); {
 		case err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))):
 			bad(key("api_base"), "%q must be an https:// URL (http:// only on loopback), e.g. %s", shown, DefaultAPIBase)
@@ -216,6 +215,20 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 	if c.IPListRefresh < time.Minute {
 		bad("iplist_refresh", "%v must be at least 1m", c.IPListRefresh)
 	}
+}
+
+// redactAPIBase is an api_base as a message quotes it: its user info
+// (a user, password or token) redacted, and so are its query and its
+// fragment, where a REST URL copied whole carries its UserSig, a
+// credential (?sdkappid=…&usersig=…), as imrest's own message hides them.
+// The user info is redacted first, so that a '?' or '#' in a password
+// does not cut it short.
+func redactAPIBase(raw string) string {
+	shown := Redact(raw, true)
+	if i := strings.IndexAny(shown, "?#"); i >= 0 {
+		shown = shown[:i+1] + redacted
+	}
+	return shown
 }
 
 // checkTokens reports under key each token that is empty (it would accept

@@ -87,6 +87,16 @@ func TestAppsRejects(t *testing.T) {
 			`"https://[redacted]@api.example/" must have no user`},
 		{"api base with a query", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://api.example/?region=sg"}, "must have no user, password, query or fragment"},
 		{"api base with a fragment", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://api.example/#x"}, "must have no user, password, query or fragment"},
+		// A REST URL copied whole carries the UserSig, a credential, in its query.
+		{"api base with a signed query", []string{"IMCALLBACK_SDKAPPID=1",
+			"IMCALLBACK_APP_1_API_BASE=https://console.tim.qq.com/v4/im_open_login_svc/account_import?sdkappid=1&identifier=admin&usersig=sk-sig&random=1"},
+			`"https://console.tim.qq.com/v4/im_open_login_svc/account_import?[redacted]" must have no user, password, query or fragment`},
+		{"api base without a scheme, with a signed query", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=console.tim.qq.com?usersig=sk-sig"},
+			`"console.tim.qq.com?[redacted]" must be an https:// URL`},
+		{"api base with a token in its fragment", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://api.example/#sk-tok"},
+			`"https://api.example/#[redacted]" must have no user`},
+		{"api base with a '?' in its password", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://u:pw?sk-x@api.example/"},
+			`"https://u:[redacted]@api.example/" must be an https:// URL`},
 		{"empty token in a file", nil, "app_1_tokens): token #2 must be 1 to 128 characters"},
 		{"refresh too often", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_IPLIST_REFRESH=1s"}, "IMCALLBACK_IPLIST_REFRESH"},
 	}
