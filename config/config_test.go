@@ -1019,3 +1019,30 @@ func TestStoreDSNIsReadByTheDriverAsWritten(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretWrittenAsAMapIsNotQuoted: a secret setting written as a YAML
+// map (tokens: {tok1, tok2}, braces for brackets) made each secret a key,
+// and the unknown-key lines of the error quoted them
+// ("unknown key tokens.tok1"), printing the secrets the decode error
+// beside them was careful to hide. The error now says the value is a map
+// without them.
+func TestSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
+	tests := []struct{ key, yaml, want string }{
+		{"tokens", "tokens: {tok-s3cr3t-1, tok-s3cr3t-2}", "IMCALLBACK_TOKENS (tokens): the value is a map"},
+		{"admin_token", "admin_token: {adm-s3cr3t}", "IMCALLBACK_ADMIN_TOKEN (admin_token): the value is a map"},
+		{"store_dsn", "store_dsn: {postgres://u:pw-s3cr3t@h/db}", "IMCALLBACK_STORE_DSN (store_dsn): the value is a map"},
+		{"nats_url", "nats_url:\n  nats://u:pw-s3cr3t@h:", "IMCALLBACK_NATS_URL (nats_url): the value is a map"},
+		{"forward_secret", "forward_secret: {whsec_s3cr3t}", "IMCALLBACK_FORWARD_SECRET (forward_secret): the value is a map"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			_, err := loadYAML(t, "sdkappid: [\"1\"]\n"+tt.yaml+"\n")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("the error shows the secret:\n%v", err)
+			}
+		})
+	}
+}

@@ -220,6 +220,12 @@ func unknownKeys(keys []string, file string, sections []SectionInfo) []error {
 	var unknown []string
 	for _, k := range keys {
 		top, _, _ := strings.Cut(k, ".")
+		if _, isSetting := known[top]; isSetting && top != k && secret(top) {
+			// A secret written as a map (tokens: {tok1, tok2}) makes the
+			// secrets keys: the decode error says the value is a map,
+			// without them.
+			continue
+		}
 		if _, ok := known[k]; !ok && !slices.ContainsFunc(sections, func(s SectionInfo) bool { return s.Key == top }) {
 			unknown = append(unknown, k)
 		}

@@ -102,6 +102,11 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		sub := f.Cut(key)
 		names := slices.Sorted(maps.Keys(fields))
 		for _, name := range sub.Keys() {
+			if field, _, nested := strings.Cut(name, "."); nested && secretField(reflect.TypeOf(def), field) {
+				// A secret written as a map makes it a key: the decode
+				// error says the value is a map, without it.
+				continue
+			}
 			if _, ok := fields[name]; !ok {
 				suggestion := closest(name, names)
 				if suggestion != "" {
@@ -158,6 +163,20 @@ func sectionFields(t reflect.Type) map[string]reflect.Kind {
 		}
 	}
 	return fields
+}
+
+// secretField reports whether t, a section's struct, has a field of YAML
+// key name tagged secret:"true".
+func secretField(t reflect.Type, name string) bool {
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Tag.Get("koanf") == name {
+			return f.Tag.Get("secret") == "true"
+		}
+	}
+	return false
 }
 
 // renderSection is v as YAML under key, fields tagged secret:"true" redacted.

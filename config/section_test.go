@@ -177,3 +177,14 @@ func TestSectionKeyDeclaredTwice(t *testing.T) {
 		t.Fatalf("a section key declared twice: %v", err)
 	}
 }
+
+// TestSectionSecretWrittenAsAMapIsNotQuoted: a section's secret field
+// written as a YAML map made the secret a key, which the unknown-key line
+// quoted (words.api_key.k-secret).
+func TestSectionSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
+	_, err := config.LoadSection(config.Source{File: yamlFile(t, "words:\n  api_key: {k-secret}\n"), Environ: env()}, "words", wordsDefaults)
+	if err == nil || !strings.Contains(err.Error(), "IMCALLBACK_WORDS_API_KEY (words.api_key): the value is a map") ||
+		strings.Contains(err.Error(), "k-secret") {
+		t.Fatalf("error %v: want the problem without the value", err)
+	}
+}
