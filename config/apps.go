@@ -195,6 +195,9 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 		checkTokens(key("tokens"), a.Tokens, bad)
 		if a.IPList && a.SecretKey == "" {
 			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", AppEnvName(a.SdkAppID, "iplist"))
+		} else if a.SecretKey != "" && a.SdkAppID == "0" {
+			// The REST client (imrest.New) refuses it when it is built at start.
+			bad(key("secret_key"), "app 0 can have no REST API key: Tencent's SDKAppIDs are positive, and the REST client is refused for 0")
 		}
 		shown := redactAPIBase(a.APIBase)
 		switch u, err := url.Parse(a.APIBase); {

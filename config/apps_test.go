@@ -98,6 +98,10 @@ func TestAppsRejects(t *testing.T) {
 		{"api base with a '?' in its password", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://u:pw?sk-x@api.example/"},
 			`"https://u:[redacted]@api.example/" must be an https:// URL`},
 		{"empty token in a file", nil, "app_1_tokens): token #2 must be 1 to 128 characters"},
+		// imrest refuses app 0 a REST client, which stopped the start after
+		// config check had called the configuration valid.
+		{"a REST API key for app 0", []string{"IMCALLBACK_SDKAPPID=0", "IMCALLBACK_APP_0_SECRET_KEY=sk-key"},
+			"IMCALLBACK_APP_0_SECRET_KEY (app_0_secret_key): app 0 can have no REST API key"},
 		{"refresh too often", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_IPLIST_REFRESH=1s"}, "IMCALLBACK_IPLIST_REFRESH"},
 	}
 	for _, tt := range tests {
