@@ -215,10 +215,15 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 			}
 		}
 	}
-	if c.IPListRefresh < time.Minute {
-		bad("iplist_refresh", "%v must be at least 1m", c.IPListRefresh)
+	if c.IPListRefresh < time.Minute || c.IPListRefresh > MaxIPListRefresh {
+		bad("iplist_refresh", "%v must be from 1m to %v", c.IPListRefresh, MaxIPListRefresh)
 	}
 }
+
+// MaxIPListRefresh is the longest IMCALLBACK_IPLIST_REFRESH: a week. The
+// wait between fetches is spread by ±10 %, and a list fetched less often
+// than weekly is no longer the list IM calls from.
+const MaxIPListRefresh = 7 * 24 * time.Hour
 
 // redactAPIBase is an api_base as a message quotes it: its user info
 // (a user, password or token) redacted, and so are its query and its

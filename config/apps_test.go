@@ -103,6 +103,10 @@ func TestAppsRejects(t *testing.T) {
 		{"a REST API key for app 0", []string{"IMCALLBACK_SDKAPPID=0", "IMCALLBACK_APP_0_SECRET_KEY=sk-key"},
 			"IMCALLBACK_APP_0_SECRET_KEY (app_0_secret_key): app 0 can have no REST API key"},
 		{"refresh too often", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_IPLIST_REFRESH=1s"}, "IMCALLBACK_IPLIST_REFRESH"},
+		// A refresh centuries apart overflowed the jitter into a negative
+		// wait: the list was fetched again at once, over and over.
+		{"refresh too rarely", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_IPLIST_REFRESH=2562047h"},
+			"IMCALLBACK_IPLIST_REFRESH (iplist_refresh): 2562047h0m0s must be from 1m to 168h0m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
