@@ -627,7 +627,8 @@ func (c *Config) Notes() []string {
 // SettingWarnings are the notes about settings that are valid but
 // probably not what the operator meant: a forward destination's timeout
 // longer than the deadline that bounds each attempt, a wide
-// IMCALLBACK_SIGN_WINDOW, and an IMCALLBACK_ADMIN_TOKEN the console cannot
+// IMCALLBACK_SIGN_WINDOW, an IMCALLBACK_NATS_LISTEN without the embedded
+// server it belongs to, and an IMCALLBACK_ADMIN_TOKEN the console cannot
 // send. The service logs them at start, as warnings.
 func (c *Config) SettingWarnings() []string {
 	var notes []string
@@ -649,6 +650,17 @@ func (c *Config) SettingWarnings() []string {
 	if c.SignWindow > wideSignWindow {
 		notes = append(notes, fmt.Sprintf("%s %v is wide: a captured callback is accepted again for that long "+
 			"(the window is meant to absorb clock skew; the default is %v)", EnvName("sign_window"), c.SignWindow, Default().SignWindow))
+	}
+	// The listener belongs to the embedded server, which runs only for
+	// durable delivery without a cluster of the operator's own: otherwise
+	// nothing listens there, and the nats CLI finds nothing to connect to.
+	if c.NATSListen != "" && (c.NATSURL != "" || c.Delivery == DeliveryInline) {
+		why := EnvName("nats_url") + " is set"
+		if c.Delivery == DeliveryInline {
+			why = EnvName("delivery") + " is inline"
+		}
+		notes = append(notes, fmt.Sprintf("%s %s is ignored: no embedded NATS server runs, since %s",
+			EnvName("nats_listen"), c.NATSListen, why))
 	}
 	if i, r, ok := outsidePrintableASCII(c.AdminToken); ok {
 		// Never the token itself: only where the character is and what it is.

@@ -642,6 +642,12 @@ func TestNotes(t *testing.T) {
 		{"an admin token the console cannot send", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_ADMIN_TOKEN=admin-token-0123\u200b"},
 			[]string{"IMCALLBACK_ADMIN_TOKEN holds U+200B at character 17, outside printable ASCII: the console cannot use it"}},
 		{"an admin token with a space", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_ADMIN_TOKEN=admin token 0123456"}, nil},
+		// Only the embedded server listens there.
+		{"a NATS listener beside a cluster", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_NATS_LISTEN=127.0.0.1:4223", "IMCALLBACK_NATS_URL=nats://10.0.0.5:4222"},
+			[]string{"IMCALLBACK_NATS_LISTEN 127.0.0.1:4223 is ignored: no embedded NATS server runs, since IMCALLBACK_NATS_URL is set"}},
+		{"a NATS listener with inline delivery", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_NATS_LISTEN=127.0.0.1:4223", "IMCALLBACK_DELIVERY=inline"},
+			[]string{"IMCALLBACK_NATS_LISTEN 127.0.0.1:4223 is ignored: no embedded NATS server runs, since IMCALLBACK_DELIVERY is inline"}},
+		{"a NATS listener of the embedded server", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_NATS_LISTEN=127.0.0.1:4223"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
