@@ -46,8 +46,9 @@ type Listener struct {
 	// settle, when set, waits at stop, after the drain and within the same
 	// bound, for the work the requests left running.
 	settle func(ctx context.Context) error
-	// stopping, when set, runs as the stop begins, before the drain: it
-	// ends the requests that would otherwise wait out the drain's bound.
+	// stopping, when set, runs as the stop begins, before the drain: the
+	// admin listener's ends the requests that would otherwise wait out the
+	// drain's bound (profiles), the public one's makes /readyz fail.
 	stopping func()
 	// fault, when set, is told that the listener stopped serving while
 	// nobody stopped it (Drain.Fail).
@@ -128,8 +129,13 @@ func newPublic(in publicIn) (*Public, error) {
 	e.OPTIONS(in.Config.Path, func(echo.Context) error { return echo.ErrMethodNotAllowed })
 
 	// A handler still running past its deadline (its callback answered)
-	// is waited for too: the stores it uses close after this hook.
-	p := &Public{Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait, fault: in.Drain.Fail}}
+	// is waited for too: the stores it uses close after this hook. The
+	// stop makes /readyz fail before the listener stops accepting, also
+	// when nobody called Drain.Stopping (fx's own Run stops the app
+	// without it): the admin listener answers /readyz until this one has
+	// drained.
+	p := &Public{Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait,
+		stopping: in.Drain.Stopping, fault: in.Drain.Fail}}
 	p.server = newHTTPServer(in.Config, e, in.Log)
 	var tlsConf *tls.Config
 	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)

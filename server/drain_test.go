@@ -1,0 +1,106 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/middleware"
+)
+
+// startPublicDrained starts the public listener on a loopback port with
+// chain and no commands, as serve wires it: with a Drain (no delay).
+func startPublicDrained(t *testing.T, chain []middleware.Ordered) (*fxtest.Lifecycle, *Drain, string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.ReadHeaderTimeout = time.Minute
+	cfg.ShutdownDelay = 0
+	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := middleware.NewChain(chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := newDrain(&cfg, zap.NewNop())
+	lc := fxtest.NewLifecycle(t)
+	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Metrics: m, Chain: ch, Dispatcher: d, Drain: drain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.RequireStart()
+	return lc, drain, p.Addr().String()
+}
+
+// unknownCommand is a callback the public listener without commands
+// answers 200 (an unknown command), keeping the connection.
+const unknownCommand = "POST /im/callback?SdkAppid=1400000000&CallbackCommand=X.Unknown HTTP/1.1\r\n" +
+	"Host: x\r\nContent-Length: 2\r\n\r\n{}"
+
+// TestReadinessFailsOnceThePublicListenerStops: the public listener's
+// stop makes /readyz fail (the check shutdown) before it stops accepting,
+// also when nobody called Stopping: fx's own Run, as the package's
+// documentation shows it, stops the app without it, and /readyz, which
+// the admin listener answers until the public one has drained, said
+// ready while the port was closed.
+func TestReadinessFailsOnceThePublicListenerStops(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	hold := middleware.Ordered{Name: "hold", Order: middleware.OrderSignature + 1,
+		Func: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				close(entered)
+				<-release
+				return next(c)
+			}
+		}}
+	lc, drain, addr := startPublicDrained(t, []middleware.Ordered{hold})
+	check := drain.check().Check
+	if err := check(context.Background()); err != nil {
+		t.Fatalf("ready check before the stop: %v", err)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, unknownCommand); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // a request in flight: the drain waits for it
+	stopped := make(chan error, 1)
+	go func() { stopped <- lc.Stop(context.Background()) }()
+	// A guard against a hang, not a time limit.
+	for deadline := time.Now().Add(15 * time.Second); !errors.Is(check(context.Background()), errStopping); {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("the readiness check still passes while the public listener drains")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	if res, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the request in flight during the drain: %v %v", res, err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
