@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,9 @@ import (
 // Drain is the pause between a stop signal and the stop: for
 // IMCALLBACK_SHUTDOWN_DELAY the listeners keep serving while /readyz
 // answers 503, so that a load balancer (Kubernetes' endpoints) stops
-// sending callbacks before the public listener closes. IM does not resend
+// sending callbacks before the public listener closes, and the public
+// listener closes each keep-alive connection after its next answer
+// (closeWhileStopping), which a balancer would not move. IM does not resend
 // an after-callback whose connection was refused.
 //
 // It also carries a fault the service cannot serve past (Fail): a
@@ -98,6 +101,27 @@ func (d *Drain) Begin() {
 	d.log.Info("shutdown delay: the listeners keep serving while /readyz answers 503; the stop begins after it",
 		zap.Duration("shutdown_delay", d.delay))
 	time.Sleep(d.delay)
+}
+
+// closeWhileStopping serves next, answering every request with
+// Connection: close once the stop signal has come (Stopping), so that each
+// keep-alive connection is closed after its next answer. A Kubernetes
+// Service, or any layer-4 balancer, keeps an established connection on the
+// replica it chose: without this, IM's keep-alive connections kept
+// bringing callbacks to a stopping replica through the whole
+// IMCALLBACK_SHUTDOWN_DELAY, and the one sent as the drain closed its idle
+// connection was lost. Its next callback now opens a new connection, which
+// the balancer sends to another replica. A nil d serves next as it is.
+func closeWhileStopping(next http.Handler, d *Drain) http.Handler {
+	if d == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // check is the readiness check that fails while the service drains.

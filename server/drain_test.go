@@ -53,6 +53,53 @@ func startPublicDrained(t *testing.T, chain []middleware.Ordered) (*fxtest.Lifec
 const unknownCommand = "POST /im/callback?SdkAppid=1400000000&CallbackCommand=X.Unknown HTTP/1.1\r\n" +
 	"Host: x\r\nContent-Length: 2\r\n\r\n{}"
 
+// roundTrip sends req on c and reads its answer from r.
+func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, req string) *http.Response {
+	t.Helper()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
+
+// TestKeepAliveConnectionsCloseOnceStopping: from the stop signal on (and
+// through IMCALLBACK_SHUTDOWN_DELAY) every answer of the public listener
+// says Connection: close and its connection is closed after it. A
+// Kubernetes Service (or any layer-4 balancer) keeps an established
+// connection on the pod it chose: IM's keep-alive connections kept
+// bringing callbacks to the stopping replica through the whole delay,
+// and the one sent as the drain closed its idle connection was lost.
+func TestKeepAliveConnectionsCloseOnceStopping(t *testing.T) {
+	lc, drain, addr := startPublicDrained(t, nil)
+	t.Cleanup(lc.RequireStop)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A guard against a hang, not a time limit on the answers.
+	if err := c.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	if res := roundTrip(t, c, r, unknownCommand); res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("before the stop signal: %d, Connection: close %v; want 200 and keep-alive", res.StatusCode, res.Close)
+	}
+	drain.Stopping()
+	if res := roundTrip(t, c, r, unknownCommand); res.StatusCode != http.StatusOK || !res.Close {
+		t.Fatalf("after the stop signal: %d, Connection: close %v; want 200 and close", res.StatusCode, res.Close)
+	}
+	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Fatalf("the connection is still open after an answer saying close: %v", err)
+	}
+}
+
 // TestReadinessFailsOnceThePublicListenerStops: the public listener's
 // stop makes /readyz fail (the check shutdown) before it stops accepting,
 // also when nobody called Stopping: fx's own Run, as the package's
