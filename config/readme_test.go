@@ -279,3 +279,45 @@ func TestREADMEConfigurationBounds(t *testing.T) {
 		t.Errorf("only %d bounds checked: the table's format changed?", checked)
 	}
 }
+
+// docVariable is an IMCALLBACK_* variable a document names.
+var docVariable = regexp.MustCompile(`\bIMCALLBACK_[A-Z0-9_]+`)
+
+// notSettings are the IMCALLBACK_* names the documents give that are no
+// setting of the service, each with what it is.
+var notSettings = map[string]string{
+	"IMCALLBACK_DEAD":             "the dead-letter stream's default name",
+	"IMCALLBACK_TOKEN":            "shown as the mistake imtest refuses, for IMCALLBACK_TOKENS",
+	"IMCALLBACK_MODERATION_WORDS": "the example module's own section",
+}
+
+// TestDocsNameOnlySettings: every IMCALLBACK_* variable README.md and
+// docs/*.md name is one the service reads (or, IMCALLBACK_TEST_*, one
+// the tests read), so a renamed or mistyped variable in a document is
+// found here rather than by an operator whose setting the service
+// ignores. A name ending in _ (IMCALLBACK_APP_<id>_TOKENS) is a pattern.
+func TestDocsNameOnlySettings(t *testing.T) {
+	files, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, file := range append([]string{"../README.md"}, files...) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range docVariable.FindAllString(string(b), -1) {
+			if strings.HasSuffix(name, "_") || strings.HasPrefix(name, "IMCALLBACK_TEST_") || notSettings[name] != "" {
+				continue
+			}
+			checked++
+			if notes := config.UnknownEnv([]string{name + "=x"}); len(notes) > 0 {
+				t.Errorf("%s names %s, which is no setting: %s", strings.TrimPrefix(file, "../"), name, notes[0])
+			}
+		}
+	}
+	if checked < 50 {
+		t.Errorf("only %d variables found in the documents: were they read as expected?", checked)
+	}
+}
