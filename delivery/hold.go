@@ -36,6 +36,9 @@ type holds struct {
 	paused   map[string]bool       // commands paused one by one
 	deferred map[uint64]uint64     // stream sequence → deliveries given back
 	reasons  map[uint64]keptReason // stream sequence → the error its dead letter carries
+	// consumer is the creation time of the consumer the counts were kept
+	// for: the last one any workers of the service opened.
+	consumer time.Time
 }
 
 // keptReason is the error a dead letter that could not be stored carries,
@@ -133,14 +136,21 @@ func (h *holds) prune(floor uint64) {
 	maps.DeleteFunc(h.reasons, func(seq uint64, _ keptReason) bool { return seq <= floor })
 }
 
-// restart drops every count of deliveries given back: the consumer was
-// created again, and the server counts each event's deliveries from 1
-// anew. Kept, a count would later be taken off the new count and give an
-// event more attempts than MaxDeliveries.
-func (h *holds) restart() {
+// opened notes the creation time of the consumer some workers opened.
+// When it is not the one the counts were kept for, it drops every count of
+// deliveries given back: the consumer was created again, and the server
+// counts each event's deliveries from 1 anew. Kept, a count would later be
+// taken off the new count and give an event more attempts than
+// MaxDeliveries. The time is the service's, not one set of workers': a
+// pause (or a restart of the embedded server) starts new workers, and the
+// consumer may have been created again while none ran.
+func (h *holds) opened(created time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	clear(h.deferred)
+	if !h.consumer.IsZero() && !created.Equal(h.consumer) {
+		clear(h.deferred)
+	}
+	h.consumer = created
 }
 
 // forget drops seq's count and kept reason once it is acknowledged or

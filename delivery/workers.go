@@ -368,12 +368,8 @@ func (w *workers) consumer() (jetstream.Consumer, error) {
 	// A consumer created again (by the supervisor or another replica) counts every
 	// event's deliveries from 1: the deliveries given back to the old one
 	// no longer come off that count.
-	if created := c.CachedInfo().Created; !created.Equal(w.consumerCreated) {
-		if !w.consumerCreated.IsZero() {
-			w.s.holds.restart()
-		}
-		w.consumerCreated = created
-	}
+	w.consumerCreated = c.CachedInfo().Created
+	w.s.holds.opened(w.consumerCreated)
 	return c, nil
 }
 
