@@ -32,6 +32,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/admin"
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/imrest"
 )
 
@@ -87,7 +88,8 @@ type Options struct {
 	// NetTypes). Required when an app has IPList.
 	Dir string
 	// Refresh is the time between two fetches of a list, ±10% jitter;
-	// DefaultRefresh when zero, at least a second. After a failure the
+	// DefaultRefresh when zero, from a second to a week
+	// (config.MaxIPListRefresh). After a failure the
 	// next attempt comes after min(Refresh, 1m), doubling per consecutive
 	// failure up to Refresh.
 	Refresh time.Duration
@@ -253,6 +255,8 @@ func compile(o Options, needClient bool) (*Set, error) {
 		o.Refresh = DefaultRefresh
 	case o.Refresh < time.Second:
 		bad("Refresh %v must be at least 1s", o.Refresh)
+	case o.Refresh > config.MaxIPListRefresh:
+		bad("Refresh %v must be at most %v", o.Refresh, config.MaxIPListRefresh)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -1047,6 +1048,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"an app twice", allowlist.Options{Apps: []allowlist.App{{ID: appA}, {ID: appA}}}, "listed twice"},
 		{"a refresh under a second", allowlist.Options{Refresh: time.Millisecond}, "at least 1s"},
 		{"a negative refresh", allowlist.Options{Refresh: -time.Hour}, "at least 1s"},
+		// Centuries overflowed the ±10 % spread of the wait into a
+		// negative one: the list was fetched again at once, over and over.
+		{"a refresh of centuries", allowlist.Options{Refresh: math.MaxInt64}, "at most 168h0m0s"},
 		{"an invalid global prefix", allowlist.Options{Global: []netip.Prefix{{}}}, "Global"},
 		{"an invalid app prefix", allowlist.Options{Apps: []allowlist.App{{ID: appA, CIDRs: []netip.Prefix{{}}}}}, "CIDRs"},
 		{"a negative nettype", allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: client, NetTypes: []int{-1}}}, Dir: "d"}, "nettype -1"},
