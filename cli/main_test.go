@@ -1284,6 +1284,22 @@ func TestAllowlistSaysWhatItReads(t *testing.T) {
 	}
 }
 
+// TestConfigCheckSaysWhatItReads: after `make run`, which passes --dev,
+// a plain `config check` finds no SdkAppid; its error says it reads the
+// service's configuration and names --dev, as allowlist's does, and with
+// --dev it validates the development app.
+func TestConfigCheckSaysWhatItReads(t *testing.T) {
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	t.Setenv("IMCALLBACK_SDKAPPID", "")
+	if _, err := runCLI(t, "config", "check"); err == nil || !strings.Contains(err.Error(), "IMCALLBACK_SDKAPPID") ||
+		!strings.Contains(err.Error(), "--dev for make run") {
+		t.Errorf("config check without an app: %v", err)
+	}
+	if out, err := runCLI(t, "config", "check", "--dev"); err != nil || !strings.Contains(out, config.DevSdkAppID) {
+		t.Errorf("config check --dev: %v\n%s", err, out)
+	}
+}
+
 // TestTLSFilesAreReadOnlyWhereServed: config check says the TLS files
 // cannot be used, while allowlist, which never serves, runs without them.
 func TestTLSFilesAreReadOnlyWhereServed(t *testing.T) {

@@ -598,9 +598,13 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, sections, err := g.load()
-			if err == nil {
-				err = c.CheckFiles()
+			if err != nil {
+				// After `make run`, which passes --dev, a plain check finds
+				// no SdkAppid: say what it reads, as allowlist does.
+				return fmt.Errorf("%w\n(config check reads the service's configuration: give it the same --config and "+
+					"IMCALLBACK_* variables, or --dev for make run's development app)", err)
 			}
+			err = c.CheckFiles()
 			if err == nil {
 				// The OTEL_* variables are read where the tracer is built;
 				// serve refuses an exporter it does not have, so check does too.
