@@ -24,8 +24,7 @@ func newAllowlistCmd(g *globalFlags) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, _, err := g.load()
 			if err != nil {
-				return fmt.Errorf("%w\n(allowlist reads the service's configuration: give it the same --config and "+
-					"IMCALLBACK_* variables, or --dev for make run's development app)", err)
+				return g.readsTheService("allowlist", err)
 			}
 			o, err := allowlist.OptionsFromConfig(cfg, nil)
 			if err != nil {

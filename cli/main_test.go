@@ -1298,6 +1298,12 @@ func TestConfigCheckSaysWhatItReads(t *testing.T) {
 	if out, err := runCLI(t, "config", "check", "--dev"); err != nil || !strings.Contains(out, config.DevSdkAppID) {
 		t.Errorf("config check --dev: %v\n%s", err, out)
 	}
+	// With --dev given, the hint would send the user where they are.
+	t.Setenv("IMCALLBACK_SIGN_WINDOW", "forever")
+	if _, err := runCLI(t, "config", "check", "--dev"); err == nil || !strings.Contains(err.Error(), "IMCALLBACK_SIGN_WINDOW") ||
+		strings.Contains(err.Error(), "--dev for make run") {
+		t.Errorf("config check --dev of a bad configuration: %v", err)
+	}
 }
 
 // TestTLSFilesAreReadOnlyWhereServed: config check says the TLS files

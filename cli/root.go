@@ -590,6 +590,18 @@ func buildVersion() string {
 	return "(devel)"
 }
 
+// readsTheService is err, the configuration's load error for command,
+// with a hint that command reads the service's configuration: after
+// `make run`, which passes --dev, a plain command finds no SdkAppid. With
+// --dev given, the hint would send the user where they are already.
+func (g *globalFlags) readsTheService(command string, err error) error {
+	if g.dev {
+		return err
+	}
+	return fmt.Errorf("%w\n(%s reads the service's configuration: give it the same --config and "+
+		"IMCALLBACK_* variables, or --dev for make run's development app)", err, command)
+}
+
 func newConfigCmd(g *globalFlags) *cobra.Command {
 	cfg := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
 	cfg.AddCommand(&cobra.Command{
@@ -601,8 +613,7 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				// After `make run`, which passes --dev, a plain check finds
 				// no SdkAppid: say what it reads, as allowlist does.
-				return fmt.Errorf("%w\n(config check reads the service's configuration: give it the same --config and "+
-					"IMCALLBACK_* variables, or --dev for make run's development app)", err)
+				return g.readsTheService("config check", err)
 			}
 			err = c.CheckFiles()
 			if err == nil {
