@@ -1,7 +1,6 @@
 package imcallback_test
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -38,26 +37,7 @@ var quotedElsewhere = map[string]string{
 // file of the module, outside hidden folders and testdata.
 func eachSourceFile(t *testing.T, fn func(path string, src []byte)) {
 	t.Helper()
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		src, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		fn(path, src)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eachGoFile(t, false, fn)
 }
 
 // docQuotes are the phrases README.md and docs/*.md quote in running

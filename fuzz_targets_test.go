@@ -17,6 +17,14 @@ var fuzzFunc = regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
 // the module, outside hidden folders and testdata.
 func eachTestFile(t *testing.T, fn func(path string, src []byte)) {
 	t.Helper()
+	eachGoFile(t, true, fn)
+}
+
+// eachGoFile calls fn with the path and text of each .go file of the
+// module, outside hidden folders and testdata: the _test.go files when
+// tests is true, the others when it is false.
+func eachGoFile(t *testing.T, tests bool, fn func(path string, src []byte)) {
+	t.Helper()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -24,7 +32,7 @@ func eachTestFile(t *testing.T, fn func(path string, src []byte)) {
 		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
 			return filepath.SkipDir
 		}
-		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") != tests {
 			return nil
 		}
 		src, err := os.ReadFile(path)

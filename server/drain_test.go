@@ -11,13 +11,10 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
-	"github.com/imcallback/imcallback/dispatcher"
-	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 )
 
@@ -26,26 +23,10 @@ import (
 func startPublicDrained(t *testing.T, chain []middleware.Ordered) (*fxtest.Lifecycle, *Drain, string) {
 	t.Helper()
 	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.ReadHeaderTimeout = time.Minute
 	cfg.ShutdownDelay = 0
-	m := metrics.NewCallbacks(prometheus.NewRegistry())
-	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := middleware.NewChain(chain)
-	if err != nil {
-		t.Fatal(err)
-	}
 	drain := newDrain(&cfg, zap.NewNop())
-	lc := fxtest.NewLifecycle(t)
-	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Metrics: m, Chain: ch, Dispatcher: d, Drain: drain})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc.RequireStart()
-	return lc, drain, p.Addr().String()
+	lc, addr := startPublicListener(t, cfg.Path, chain, zap.NewNop(), drain)
+	return lc, drain, addr
 }
 
 // unknownCommand is a callback the public listener without commands

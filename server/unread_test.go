@@ -37,6 +37,17 @@ func startPublicWith(t *testing.T, chain []middleware.Ordered, log *zap.Logger) 
 // startPublicAt is startPublicWith serving the callback on path.
 func startPublicAt(t *testing.T, path string, chain []middleware.Ordered, log *zap.Logger) string {
 	t.Helper()
+	lc, addr := startPublicListener(t, path, chain, log, nil)
+	t.Cleanup(lc.RequireStop)
+	return addr
+}
+
+// startPublicListener starts the public listener on a loopback port,
+// serving the callback on path with chain, no commands, a read timeout
+// (60 s + 30 s) far beyond the tests' guard and drain (nil: none). The
+// caller stops it.
+func startPublicListener(t *testing.T, path string, chain []middleware.Ordered, log *zap.Logger, drain *Drain) (*fxtest.Lifecycle, string) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Path = path
@@ -51,13 +62,12 @@ func startPublicAt(t *testing.T, path string, chain []middleware.Ordered, log *z
 		t.Fatal(err)
 	}
 	lc := fxtest.NewLifecycle(t)
-	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: log, Metrics: m, Chain: ch, Dispatcher: d})
+	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: log, Metrics: m, Chain: ch, Dispatcher: d, Drain: drain})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lc.RequireStart()
-	t.Cleanup(lc.RequireStop)
-	return p.Addr().String()
+	return lc, p.Addr().String()
 }
 
 // TestUserRefusalIsAnsweredWithoutWaitingForTheBody: a middleware of the
