@@ -18,9 +18,9 @@ import (
 // IMCALLBACK_SHUTDOWN_DELAY the listeners keep serving while /readyz
 // answers 503, so that a load balancer (Kubernetes' endpoints) stops
 // sending callbacks before the public listener closes, and the public
-// listener closes each keep-alive connection after its next answer
-// (closeWhileStopping), which a balancer would not move. IM does not resend
-// an after-callback whose connection was refused.
+// listener keeps no connection alive (closeConnections), which a balancer
+// would not move. IM does not resend an after-callback whose connection
+// was refused.
 //
 // It also carries a fault the service cannot serve past (Fail): a
 // listener that stopped serving on its own.
@@ -28,6 +28,9 @@ type Drain struct {
 	delay    time.Duration
 	log      *zap.Logger
 	draining atomic.Bool
+
+	mu      sync.Mutex
+	servers []*http.Server // to keep no connection alive from Stopping on (closeConnections)
 
 	failOnce sync.Once
 	failed   chan struct{} // closed by Fail
@@ -85,7 +88,33 @@ func (d *Drain) Stopping() {
 	if d == nil {
 		return
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.draining.Store(true)
+	for _, s := range d.servers {
+		s.SetKeepAlivesEnabled(false)
+	}
+}
+
+// closeConnections has s keep no connection alive from the stop signal
+// (Stopping) on, net/http's way for a server that shuts down: its idle
+// connections are closed at once, and every answer says Connection: close
+// and closes its connection. A Kubernetes Service, or any layer-4
+// balancer, keeps an established connection on the replica it chose:
+// without this, IM's keep-alive connections kept bringing callbacks to a
+// stopping replica through the whole IMCALLBACK_SHUTDOWN_DELAY. Its next
+// callback now opens a new connection, which the balancer sends to
+// another replica. A nil d does nothing.
+func (d *Drain) closeConnections(s *http.Server) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.servers = append(d.servers, s)
+	if d.draining.Load() {
+		s.SetKeepAlivesEnabled(false)
+	}
 }
 
 // Begin makes /readyz answer 503 (as Stopping does) and waits the delay;
@@ -101,27 +130,6 @@ func (d *Drain) Begin() {
 	d.log.Info("shutdown delay: the listeners keep serving while /readyz answers 503; the stop begins after it",
 		zap.Duration("shutdown_delay", d.delay))
 	time.Sleep(d.delay)
-}
-
-// closeWhileStopping serves next, answering every request with
-// Connection: close once the stop signal has come (Stopping), so that each
-// keep-alive connection is closed after its next answer. A Kubernetes
-// Service, or any layer-4 balancer, keeps an established connection on the
-// replica it chose: without this, IM's keep-alive connections kept
-// bringing callbacks to a stopping replica through the whole
-// IMCALLBACK_SHUTDOWN_DELAY, and the one sent as the drain closed its idle
-// connection was lost. Its next callback now opens a new connection, which
-// the balancer sends to another replica. A nil d serves next as it is.
-func closeWhileStopping(next http.Handler, d *Drain) http.Handler {
-	if d == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d.draining.Load() {
-			w.Header().Set("Connection", "close")
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // check is the readiness check that fails while the service drains.

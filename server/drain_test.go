@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,33 +51,70 @@ func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, req string) *http.Resp
 }
 
 // TestKeepAliveConnectionsCloseOnceStopping: from the stop signal on (and
-// through IMCALLBACK_SHUTDOWN_DELAY) every answer of the public listener
-// says Connection: close and its connection is closed after it. A
-// Kubernetes Service (or any layer-4 balancer) keeps an established
-// connection on the pod it chose: IM's keep-alive connections kept
-// bringing callbacks to the stopping replica through the whole delay,
+// through IMCALLBACK_SHUTDOWN_DELAY) the public listener keeps no
+// connection alive: an idle one is closed at once, and the answer to a
+// request in flight says Connection: close and its connection is closed
+// after it. A Kubernetes Service (or any layer-4 balancer) keeps an
+// established connection on the pod it chose: IM's keep-alive connections
+// kept bringing callbacks to the stopping replica through the whole delay,
 // and the one sent as the drain closed its idle connection was lost.
 func TestKeepAliveConnectionsCloseOnceStopping(t *testing.T) {
-	lc, drain, addr := startPublicDrained(t, nil)
+	entered, release := make(chan struct{}), make(chan struct{})
+	hold := middleware.Ordered{Name: "hold", Order: middleware.OrderSignature + 1,
+		Func: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				if c.Request().Header.Get("X-Hold") != "" {
+					close(entered)
+					<-release
+				}
+				return next(c)
+			}
+		}}
+	lc, drain, addr := startPublicDrained(t, []middleware.Ordered{hold})
 	t.Cleanup(lc.RequireStop)
-	c, err := net.Dial("tcp", addr)
+	dial := func() (net.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		// A guard against a hang, not a time limit on the answers.
+		if err := c.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return c, bufio.NewReader(c)
+	}
+	idle, idleR := dial()
+	busy, busyR := dial()
+	for _, c := range []struct {
+		conn net.Conn
+		r    *bufio.Reader
+	}{{idle, idleR}, {busy, busyR}} {
+		if res := roundTrip(t, c.conn, c.r, unknownCommand); res.StatusCode != http.StatusOK || res.Close {
+			t.Fatalf("before the stop signal: %d, Connection: close %v; want 200 and keep-alive", res.StatusCode, res.Close)
+		}
+	}
+	held := strings.Replace(unknownCommand, "Host: x\r\n", "Host: x\r\nX-Hold: 1\r\n", 1)
+	if _, err := io.WriteString(busy, held); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // a request in flight at the stop signal
+	drain.Stopping()
+	if _, err := idleR.ReadByte(); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Fatalf("an idle connection is still open after the stop signal: %v", err)
+	}
+	close(release)
+	res, err := http.ReadResponse(busyR, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	// A guard against a hang, not a time limit on the answers.
-	if err := c.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	r := bufio.NewReader(c)
-	if res := roundTrip(t, c, r, unknownCommand); res.StatusCode != http.StatusOK || res.Close {
-		t.Fatalf("before the stop signal: %d, Connection: close %v; want 200 and keep-alive", res.StatusCode, res.Close)
-	}
-	drain.Stopping()
-	if res := roundTrip(t, c, r, unknownCommand); res.StatusCode != http.StatusOK || !res.Close {
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !res.Close {
 		t.Fatalf("after the stop signal: %d, Connection: close %v; want 200 and close", res.StatusCode, res.Close)
 	}
-	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) && !isReset(err) {
+	if _, err := busyR.ReadByte(); !errors.Is(err, io.EOF) && !isReset(err) {
 		t.Fatalf("the connection is still open after an answer saying close: %v", err)
 	}
 }

@@ -136,7 +136,8 @@ func newPublic(in publicIn) (*Public, error) {
 	// drained.
 	p := &Public{Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait,
 		stopping: in.Drain.Stopping, fault: in.Drain.Fail}}
-	p.server = newHTTPServer(in.Config, closeWhileStopping(e, in.Drain), in.Log)
+	p.server = newHTTPServer(in.Config, e, in.Log)
+	in.Drain.closeConnections(p.server)
 	var tlsConf *tls.Config
 	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)
 	refusals := newRefusalLog(in.Log)
