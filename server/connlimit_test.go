@@ -77,18 +77,34 @@ func (ls *limitedServer) rejections(reason string) int {
 // it open and idle.
 func keepAlive(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
+	c, r := dialGuarded(t, addr)
+	if res := roundTrip(t, c, r, "POST /im HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"); res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	return c, r
+}
+
+// dialGuarded opens a connection to addr, closed at the test's end, with
+// a bound on every read and write of the test: a connection the server
+// should close or answer and does not fails the test instead of hanging
+// it. It is a guard, not a time limit on the answers.
+func dialGuarded(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	// A bound on every read of the test: a connection the server should
-	// close or answer and does not fails the test instead of hanging it.
 	if err := c.SetDeadline(time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	r := bufio.NewReader(c)
-	if _, err := io.WriteString(c, "POST /im HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+	return c, bufio.NewReader(c)
+}
+
+// roundTrip sends req on c and reads its answer from r.
+func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, req string) *http.Response {
+	t.Helper()
+	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
 	res, err := http.ReadResponse(r, nil)
@@ -97,10 +113,7 @@ func keepAlive(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", res.StatusCode)
-	}
-	return c, r
+	return res
 }
 
 // readEnvelope reads one answer from r and decodes its FAIL envelope.

@@ -35,21 +35,6 @@ func startPublicDrained(t *testing.T, chain []middleware.Ordered) (*fxtest.Lifec
 const unknownCommand = "POST /im/callback?SdkAppid=1400000000&CallbackCommand=X.Unknown HTTP/1.1\r\n" +
 	"Host: x\r\nContent-Length: 2\r\n\r\n{}"
 
-// roundTrip sends req on c and reads its answer from r.
-func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, req string) *http.Response {
-	t.Helper()
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res
-}
-
 // TestKeepAliveConnectionsCloseOnceStopping: from the stop signal on (and
 // through IMCALLBACK_SHUTDOWN_DELAY) the public listener keeps no
 // connection alive: an idle one is closed at once, and the answer to a
@@ -72,21 +57,8 @@ func TestKeepAliveConnectionsCloseOnceStopping(t *testing.T) {
 		}}
 	lc, drain, addr := startPublicDrained(t, []middleware.Ordered{hold})
 	t.Cleanup(lc.RequireStop)
-	dial := func() (net.Conn, *bufio.Reader) {
-		t.Helper()
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		// A guard against a hang, not a time limit on the answers.
-		if err := c.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		return c, bufio.NewReader(c)
-	}
-	idle, idleR := dial()
-	busy, busyR := dial()
+	idle, idleR := dialGuarded(t, addr)
+	busy, busyR := dialGuarded(t, addr)
 	for _, c := range []struct {
 		conn net.Conn
 		r    *bufio.Reader
@@ -140,14 +112,7 @@ func TestReadinessFailsOnceThePublicListenerStops(t *testing.T) {
 	if err := check(context.Background()); err != nil {
 		t.Fatalf("ready check before the stop: %v", err)
 	}
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := dialGuarded(t, addr)
 	if _, err := io.WriteString(c, unknownCommand); err != nil {
 		t.Fatal(err)
 	}
