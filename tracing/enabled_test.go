@@ -219,3 +219,47 @@ func TestEnabledTakesABlankEndpointAsUnset(t *testing.T) {
 		})
 	}
 }
+
+// TestEnabledRefusesBatchAndLimitSettingsTheSDKWouldMisuse: the SDK reads
+// the OTEL_BSP_* settings and the span limits with strconv.Atoi and keeps
+// its default for a value it cannot read, silently; it checks no bound, so
+// a negative queue or batch size panicked in the start hook, and a schedule
+// delay of zero exported on a timer firing at once, forever, keeping a core
+// busy. Each is refused, naming the variable; a negative span limit (no
+// limit) and blanks alone (unset) are not.
+func TestEnabledRefusesBatchAndLimitSettingsTheSDKWouldMisuse(t *testing.T) {
+	for _, tc := range []struct {
+		name, key, value string
+		bad              bool
+	}{
+		{"schedule delay", "OTEL_BSP_SCHEDULE_DELAY", "5000", false},
+		{"blank schedule delay", "OTEL_BSP_SCHEDULE_DELAY", "  ", false},
+		{"schedule delay of zero", "OTEL_BSP_SCHEDULE_DELAY", "0", true},
+		{"schedule delay with a unit", "OTEL_BSP_SCHEDULE_DELAY", "5s", true},
+		{"export timeout with spaces", "OTEL_BSP_EXPORT_TIMEOUT", " 30000", true},
+		{"negative export timeout", "OTEL_BSP_EXPORT_TIMEOUT", "-1", true},
+		{"queue size", "OTEL_BSP_MAX_QUEUE_SIZE", "4096", false},
+		{"negative queue size", "OTEL_BSP_MAX_QUEUE_SIZE", "-1", true},
+		{"queue size in thousands", "OTEL_BSP_MAX_QUEUE_SIZE", "2k", true},
+		{"batch size of zero", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0", true},
+		{"negative batch size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "-512", true},
+		{"attribute count limit", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "64", false},
+		{"no value length limit", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1", false},
+		{"event count limit that is no number", "OTEL_SPAN_EVENT_COUNT_LIMIT", "many", true},
+		{"link attribute limit with a decimal", "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "1.5", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", tc.key: tc.value}
+			on, err := tracing.Enabled(func(k string) string { return env[k] })
+			if !tc.bad {
+				if err != nil || !on {
+					t.Fatalf("on %v, err %v; want on without an error", on, err)
+				}
+				return
+			}
+			if err == nil || on || !strings.Contains(err.Error(), tc.key+" ") {
+				t.Fatalf("on %v, err %v; want off with an error naming %s", on, err, tc.key)
+			}
+		})
+	}
+}

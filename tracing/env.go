@@ -211,3 +211,54 @@ func samplerProblem(getenv func(string) string) error {
 	}
 	return nil
 }
+
+// The batch span processor's settings, read as whole numbers. The SDK
+// takes a value only as strconv.Atoi reads it (no spaces, no unit) and
+// otherwise uses its default without a word; it checks no bound either: a
+// negative queue or batch size panics in the start hook, and a schedule
+// delay of zero or less exports on a timer that fires at once, forever,
+// which keeps a core busy.
+var batchSettings = []struct {
+	name, want string
+}{
+	{"OTEL_BSP_SCHEDULE_DELAY", "a positive number of milliseconds, e.g. 5000"},
+	{"OTEL_BSP_EXPORT_TIMEOUT", "a positive number of milliseconds, e.g. 30000"},
+	{"OTEL_BSP_MAX_QUEUE_SIZE", "a positive number of spans, e.g. 2048"},
+	{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "a positive number of spans, e.g. 512"},
+}
+
+// The span limits, read as whole numbers like the batch settings; a
+// negative one means no limit, as the SDK documents.
+var limitSettings = []string{
+	"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT",
+	"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+	"OTEL_SPAN_EVENT_COUNT_LIMIT", "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+	"OTEL_SPAN_LINK_COUNT_LIMIT", "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+}
+
+// batchProblem checks the OTEL_BSP_* settings and the span limits: each
+// one set must be a whole number the SDK reads, and the batch settings
+// positive. A value of blanks alone is unset, as the SDK takes it.
+func batchProblem(getenv func(string) string) error {
+	var errs []error
+	for _, s := range batchSettings {
+		v := getenv(s.name)
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
+		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("tracing: %s %q must be %s, without spaces or a unit", s.name, v, s.want))
+		}
+	}
+	for _, name := range limitSettings {
+		v := getenv(name)
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
+		if _, err := strconv.Atoi(v); err != nil {
+			errs = append(errs, fmt.Errorf("tracing: %s %q must be a whole number, without spaces (negative for no limit): "+
+				"the SDK would use its default", name, v))
+		}
+	}
+	return errors.Join(errs...)
+}

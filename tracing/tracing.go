@@ -126,7 +126,8 @@ func Fail(span trace.Span, err error) {
 // ...) is an error naming the variable, never quoting its value; the
 // certificate files are read. So is an OTEL_RESOURCE_ATTRIBUTES entry the
 // SDK would drop or leave undecoded, and an OTEL_TRACES_SAMPLER or
-// OTEL_TRACES_SAMPLER_ARG the SDK would replace (samplerProblem).
+// OTEL_TRACES_SAMPLER_ARG the SDK would replace (samplerProblem), and an
+// OTEL_BSP_* setting or span limit it would ignore or misuse (batchProblem).
 func Enabled(getenv func(string) string) (bool, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return false, nil
@@ -160,6 +161,9 @@ func Enabled(getenv func(string) string) (bool, error) {
 			return false, fmt.Errorf("tracing: OTEL_RESOURCE_ATTRIBUTES %s", msg)
 		}
 		if err := samplerProblem(getenv); err != nil {
+			return false, err
+		}
+		if err := batchProblem(getenv); err != nil {
 			return false, err
 		}
 		return true, nil
