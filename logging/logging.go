@@ -8,6 +8,7 @@ package logging
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -149,7 +150,8 @@ func newBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer, col
 	}
 	var b *buffered
 	if cfg.LogBuffer > 0 {
-		b = &buffered{buf: &zapcore.BufferedWriteSyncer{WS: writeOnly{w}, Size: bufferSize, FlushInterval: cfg.LogBuffer}, direct: w}
+		out := &writeOnly{WriteSyncer: w}
+		b = &buffered{buf: &zapcore.BufferedWriteSyncer{WS: out, Size: bufferSize, FlushInterval: cfg.LogBuffer}, out: out, direct: w}
 		lc.Append(fx.StartStopHook(b.start, b.stop))
 		w = b
 	}
@@ -187,6 +189,7 @@ func newWithSink(level zapcore.Level, format string, w zapcore.WriteSyncer, colo
 type buffered struct {
 	mu        sync.Mutex
 	buf       *zapcore.BufferedWriteSyncer
+	out       *writeOnly // buf's writer, which keeps its failed writes' error
 	direct    zapcore.WriteSyncer
 	buffering bool
 	hooks     int
@@ -207,7 +210,8 @@ func (b *buffered) Sync() error {
 	if !b.buffering {
 		return b.direct.Sync()
 	}
-	return errors.Join(b.buf.Sync(), b.direct.Sync())
+	flushed := b.buf.Sync()
+	return errors.Join(flushed, b.out.failed(), b.direct.Sync())
 }
 
 // hookRuns writes what the buffer holds, and every line straight until
@@ -217,7 +221,7 @@ func (b *buffered) hookRuns() {
 	defer b.mu.Unlock()
 	b.hooks++
 	if b.buffering {
-		_ = b.buf.Sync() // a failed write shows at the next one, or at stop
+		_ = b.buf.Sync() // a failed write shows at the next Sync, or at stop
 	}
 }
 
@@ -235,9 +239,46 @@ func (b *buffered) hookDone() {
 // fsync the file. That fsync ran under the buffer's lock, so every request
 // waited for the disk at each flush. An explicit Sync (at stop, on a
 // fatal line) still reaches the file.
-type writeOnly struct{ zapcore.WriteSyncer }
+//
+// A failed write is not returned to the buffer: its bufio.Writer keeps
+// the first error for good and drops every later line, so one failed
+// write (a full disk, freed since) would lose every line until the stop.
+// The lines of that write are lost, as an unbuffered write loses its
+// line, and the error waits for the buffered writer's next Sync or stop
+// to report it (failed).
+type writeOnly struct {
+	zapcore.WriteSyncer
 
-func (writeOnly) Sync() error { return nil }
+	mu  sync.Mutex
+	err error // of the first failed write not reported yet
+}
+
+func (w *writeOnly) Write(p []byte) (int, error) {
+	n, err := w.WriteSyncer.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+func (*writeOnly) Sync() error { return nil }
+
+// failed returns the error of the first write that failed since the last
+// call, if any, and forgets it.
+func (w *writeOnly) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.err
+	w.err = nil
+	return err
+}
 
 // start buffers from now on.
 func (b *buffered) start() {
@@ -254,5 +295,6 @@ func (b *buffered) stop() error {
 		return nil
 	}
 	b.buffering = false
-	return errors.Join(b.buf.Stop(), b.direct.Sync())
+	stopped := b.buf.Stop()
+	return errors.Join(stopped, b.out.failed(), b.direct.Sync())
 }

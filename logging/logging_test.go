@@ -3,6 +3,7 @@ package logging_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"slices"
@@ -246,6 +247,63 @@ func TestModuleWritesToATeeAtItsOwnLevel(t *testing.T) {
 			}
 			if !log.Core().Enabled(zapcore.ErrorLevel) {
 				t.Fatal("the logger no longer writes errors")
+			}
+		})
+	}
+}
+
+// flaky is a sink whose writes fail while failing is set, as a log file's
+// do on a full disk until space is freed.
+type flaky struct {
+	sink
+	failing atomic.Bool
+}
+
+// errDiskFull is what flaky's failing writes return.
+var errDiskFull = errors.New("no space left on device")
+
+func (f *flaky) Write(p []byte) (int, error) {
+	if f.failing.Load() {
+		return 0, errDiskFull
+	}
+	return f.sink.Write(p)
+}
+
+// TestBufferKeepsWritingAfterAFailedWrite: a write of the buffer that
+// fails (a full disk) loses the lines it held, as an unbuffered write
+// loses its line, and is reported by the next Sync; the lines logged once
+// the writer works again are written, by the next flush as by the stop.
+// The buffer's writer must not keep the error for good: every line until
+// the stop would be dropped.
+func TestBufferKeepsWritingAfterAFailedWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flush func(*zap.Logger, *fxtest.App) // writes the buffer once the writer works
+	}{
+		{"the next sync", func(log *zap.Logger, _ *fxtest.App) { _ = log.Sync() }},
+		{"the stop", func(_ *zap.Logger, app *fxtest.App) { _ = app.Stop(context.Background()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := &flaky{}
+			var log *zap.Logger
+			app := fxtest.New(t,
+				fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: time.Hour}),
+				fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
+					return logging.NewBuffered(lc, cfg, out)
+				}),
+				fx.Populate(&log))
+			app.RequireStart()
+			defer func() { _ = app.Stop(context.Background()) }()
+			out.failing.Store(true)
+			log.Info("lost on the full disk")
+			if err := log.Sync(); !errors.Is(err, errDiskFull) {
+				t.Errorf("Sync with a failing writer returned %v, want %v", err, errDiskFull)
+			}
+			out.failing.Store(false)
+			log.Info("written once there is space again")
+			tc.flush(log, app)
+			if got := out.String(); !strings.Contains(got, "written once there is space again") {
+				t.Errorf("after a failed write, a later line was never written; the output is:\n%s", got)
 			}
 		})
 	}
