@@ -163,10 +163,12 @@ func orDefault(s, def string) string {
 
 // baseURL checks that raw is an http(s) URL with a host and without
 // credentials, query or fragment, and returns it without a trailing slash.
+// A bare '?' or '#' (an empty query or fragment) is refused too: Call
+// appends the API path and its query, which would follow it.
 func baseURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		u.User != nil || strings.ContainsAny(raw, "?#") {
 		return "", fmt.Errorf("%w: BaseURL %s is not an http(s) URL with a host, without credentials, query or fragment",
 			ErrInvalidArgument, shownURL(raw))
 	}

@@ -119,6 +119,10 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"base URL ftp", func(c *imrest.Config) { c.BaseURL = "ftp://console.tim.qq.com" }, false},
 		{"base URL without host", func(c *imrest.Config) { c.BaseURL = "https://" }, false},
 		{"base URL with query", func(c *imrest.Config) { c.BaseURL = "https://console.tim.qq.com?a=b" }, false},
+		// The API path and its query would be appended after the '?' or
+		// the '#': the path sent as the query, or nothing after the host.
+		{"base URL with an empty query", func(c *imrest.Config) { c.BaseURL = "https://console.tim.qq.com?" }, false},
+		{"base URL with an empty fragment", func(c *imrest.Config) { c.BaseURL = "https://console.tim.qq.com/#" }, false},
 		{"base URL with credentials", func(c *imrest.Config) { c.BaseURL = "https://u:p@console.tim.qq.com" }, false},
 		{"base URL unparsable", func(c *imrest.Config) { c.BaseURL = "https://%zz" }, false},
 		{"SigTTL under a second", func(c *imrest.Config) { c.SigTTL = time.Millisecond }, false},
