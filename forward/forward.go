@@ -642,12 +642,17 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 // with body, under the same webhook-id for the receiver to deduplicate on: a
 // before-callback would otherwise get the fallback. Once only, so that a
 // request that makes the destination drop its connection is not sent on
-// every idle one in turn.
+// every idle one in turn. A request whose answer began to arrive (and then
+// failed: headers too large, a malformed status line) was handled by the
+// destination, and is not sent again.
 func (f *Forwarder) send(ctx context.Context, client *http.Client, req *http.Request, body []byte) (*http.Response, error) {
-	var reused bool
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }}
+	var reused, answered bool
+	trace := &httptrace.ClientTrace{
+		GotConn:              func(info httptrace.GotConnInfo) { reused = info.Reused },
+		GotFirstResponseByte: func() { answered = true },
+	}
 	resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
-	if err == nil || !reused || ctx.Err() != nil {
+	if err == nil || !reused || answered || ctx.Err() != nil {
 		return resp, err
 	}
 	again := req.Clone(ctx)

@@ -21,10 +21,11 @@ import (
 )
 
 // closingDest is a destination whose first connection answers one
-// request, kept alive, then reads the next and closes without answering,
-// as a server closing an idle keep-alive connection does when a request
-// crosses its close. Every later connection answers each request with
-// answer. ids holds the webhook-id of each request, by connection.
+// request, kept alive, then reads the next and closes after writing
+// crossing (nothing, as a server closing an idle keep-alive connection does
+// when a request crosses its close, or an answer that breaks off). Every
+// later connection answers each request with answer. ids holds the
+// webhook-id of each request, by connection.
 type closingDest struct {
 	url   string
 	conns atomic.Int32
@@ -33,7 +34,7 @@ type closingDest struct {
 	keyed atomic.Bool // a request carried an Idempotency-Key header
 }
 
-func newClosingDest(t *testing.T, answer string) *closingDest {
+func newClosingDest(t *testing.T, crossing, answer string) *closingDest {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,7 +75,8 @@ func newClosingDest(t *testing.T, answer string) *closingDest {
 					case n == 1 && i == 0:
 						_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
 					case n == 1:
-						return // the request crossed the close: no answer
+						_, _ = io.WriteString(c, crossing)
+						return // the request crossed the close
 					default:
 						_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(answer), answer)
 					}
@@ -110,7 +112,7 @@ func TestRequestCrossingAKeepAliveCloseIsSentAgain(t *testing.T) {
 	}
 	for _, kind := range []dispatcher.Kind{dispatcher.KindBefore, dispatcher.KindAfter} {
 		t.Run(kind.String(), func(t *testing.T) {
-			d := newClosingDest(t, `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"no"}`)
+			d := newClosingDest(t, "", `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"no"}`)
 			f, err := forward.New([]config.ForwardConfig{destination("a", d.url, beforeCommand, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
 			if err != nil {
 				t.Fatal(err)
@@ -132,6 +134,42 @@ func TestRequestCrossingAKeepAliveCloseIsSentAgain(t *testing.T) {
 			defer d.mu.Unlock()
 			if len(d.ids[1]) != 2 || len(d.ids[2]) != 1 || d.ids[2][0] != d.ids[1][1] {
 				t.Errorf("webhook-ids by connection %v: want the second request on the first connection, then again on the second", d.ids)
+			}
+		})
+	}
+}
+
+// TestARequestWhoseAnswerBrokeOffIsNotSentAgain: a request on a kept-alive
+// connection whose answer began to arrive and then failed (a malformed
+// header, headers too large) was handled by its destination: it fails, as
+// on a new connection, and is not sent a second time.
+func TestARequestWhoseAnswerBrokeOffIsNotSentAgain(t *testing.T) {
+	for _, crossing := range []string{
+		"HTTP/1.1 200 OK\r\nthis line is no header\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 1<<20) + "\r\n\r\n",
+		"HTTP/1.1 2",
+	} {
+		t.Run(fmt.Sprintf("%.24q", crossing), func(t *testing.T) {
+			d := newClosingDest(t, crossing, `{"ActionStatus":"OK","ErrorCode":0}`)
+			f, err := forward.New([]config.ForwardConfig{destination("a", d.url, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			deliver := func(n int) error {
+				body := []byte(fmt.Sprintf(`{"n":%d}`, n))
+				return f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: body, Target: "a"})
+			}
+			if err := deliver(1); err != nil {
+				t.Fatal(err)
+			}
+			if err := deliver(2); err == nil {
+				t.Fatal("the request whose answer broke off succeeded")
+			}
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if len(d.ids[1]) != 2 || len(d.ids[2]) != 0 {
+				t.Errorf("webhook-ids by connection %v: want two requests on the first connection and none sent again", d.ids)
 			}
 		})
 	}
