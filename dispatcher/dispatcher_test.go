@@ -944,3 +944,37 @@ func TestReplyEncodingPastTheDeadlineGetsTheFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPerTargetRefusalEncodedLateStaysADeny: the refusal of every target
+// that a deny of a per-target command gets is the dispatcher's own reply
+// fields, not the handler's: a deny answered in time stays a deny even
+// when encoding those fields ends past the handler's deadline. The late
+// reply check took them for the handler's and sent the fallback, an allow
+// by default, for the handler's deny.
+func TestPerTargetRefusalEncodedLateStaysADeny(t *testing.T) {
+	const command = "Sns.CallbackPrevFriendAdd"
+	deadlines := make(chan time.Time, 1)
+	rules := dispatcher.Rules{command: {
+		DenyCodes: dispatcher.CodeRange{Min: 38000, Max: 39000},
+		PerTarget: &dispatcher.PerTarget{Deny: func([]byte, int, string) (any, error) {
+			return lateReply{until: (<-deadlines).Add(20 * time.Millisecond)}, nil // encoded past the deadline
+		}},
+	}}
+	// A deadline the handler, which answers at once, meets on a loaded machine.
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: 500 * time.Millisecond, Rules: rules},
+		rawBefore(command, func(ctx context.Context, _ *dispatcher.Event[map[string]any]) (dispatcher.Decision, error) {
+			deadline, _ := ctx.Deadline()
+			deadlines <- deadline
+			return deny("no"), nil // answered at once
+		}))
+	rec, out := h.do(command, `{}`)
+	if rec.Code != http.StatusOK || out["ErrorCode"] != float64(1) || out["ErrorInfo"] != "no" || out["Late"] != true {
+		t.Fatalf("answer %d %s, want the handler's deny with the refusal of every target", rec.Code, rec.Body)
+	}
+	if logs := h.logs.FilterMessage("before-handler failed; sending the fallback decision").All(); len(logs) != 0 {
+		t.Fatalf("logged %+v: the handler answered in time", logs)
+	}
+	if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues(command, testApp, "deny")); got != 1 {
+		t.Fatalf("callbacks_total{outcome=deny} = %v", got)
+	}
+}
