@@ -152,6 +152,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 		}
 		e.Use(requireToken(in.Config.AdminToken, open))
 	}
+	e.Use(refuseMalformedQuery)
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -353,6 +354,21 @@ func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
+	}
+}
+
+// refuseMalformedQuery answers 400 to a request whose query string does not
+// parse: Go's reading of a query leaves out, without a word, each pair it
+// cannot decode (a bad %-escape, an unescaped ';'), so a filter or a cursor
+// written so would be read as absent, and the answer would hold more than
+// was asked (every app's topics, the first page again).
+func refuseMalformedQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, err := url.ParseQuery(c.Request().URL.RawQuery); err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest,
+				"the query string is malformed (escape '%' as %25 and ';' as %3B): "+err.Error())
+		}
+		return next(c)
 	}
 }
 
