@@ -75,7 +75,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
 				if asJSON {
-					enc := json.NewEncoder(out)
+					enc := json.NewEncoder(jsonWriter{out})
 					return ev.List(ctx, f, func(e delivery.Event) error { return enc.Encode(e) })
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -121,7 +121,7 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
 				if asJSON {
-					enc := json.NewEncoder(out)
+					enc := json.NewEncoder(jsonWriter{out})
 					return ev.Dead(ctx, func(d delivery.DeadLetter) error { return enc.Encode(d) })
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

@@ -267,9 +267,10 @@ func (a *adminClient) noTopicModule() error {
 		"which cmd/imcallback includes and a binary of cli.Main must list among its modules", errNoTopicModule, a.base)
 }
 
-// printJSON writes v indented.
+// printJSON writes v indented, its characters that are not graphic
+// escaped (jsonText).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(jsonWriter{w})
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

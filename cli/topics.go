@@ -225,7 +225,7 @@ func (p *topicPages) add(topics []topicsync.Topic) error {
 		b = append(append(b, "\n    "...), js...)
 		p.n++
 	}
-	_, err := p.out.Write(b)
+	_, err := p.out.Write(jsonText(b))
 	return err
 }
 
@@ -254,15 +254,11 @@ func (p *topicPages) end(next string) error {
 		return err
 	}
 	b = append(append(append(b, "],\n  \"next_cursor\": "...), cursor...), "\n}\n"...)
-	_, err = p.out.Write(b)
+	_, err = p.out.Write(jsonText(b))
 	return err
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func writeJSON(w io.Writer, v any) error { return printJSON(w, v) }
 
 // writeTopicTable prints topics as a table, with its header when header.
 func writeTopicTable(w io.Writer, topics []topicsync.Topic, header bool) error {
