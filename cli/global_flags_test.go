@@ -151,8 +151,8 @@ func TestOfflineIsRefusedWhereItCannotWork(t *testing.T) {
 	walk(newRootCmd(&discard, &discard))
 	refused := 0
 	for _, path := range paths {
-		if slices.Contains(offlineCommands, path) {
-			continue
+		if top, _, _ := strings.Cut(path, " "); slices.Contains(offlineCommands, path) || top == "help" || top == "completion" {
+			continue // cobra's help and completion take the flags of the command they are about (refuseServiceFlags)
 		}
 		t.Run(strings.TrimSpace("imcallback "+path), func(t *testing.T) {
 			var out strings.Builder

@@ -1488,3 +1488,31 @@ forward:
 		}
 	})
 }
+
+// TestHelpAndCompletionRefuseUnknownTopics: cobra's own help and
+// completion commands fail on a command they do not know, as every other
+// command does: `completion zssh > file` wrote the help to the file and
+// exited 0, and `help delivery pase` printed the delivery group's help.
+func TestHelpAndCompletionRefuseUnknownTopics(t *testing.T) {
+	tests := []struct {
+		args    []string
+		unknown string // the unknown command the error names; "" when it succeeds
+	}{
+		{[]string{"help", "pase"}, "pase"},
+		{[]string{"help", "delivery", "pase"}, "pase"},
+		{[]string{"completion", "zssh"}, "zssh"},
+		{[]string{"help"}, ""},
+		{[]string{"help", "events", "list"}, ""},
+		{[]string{"completion"}, ""},
+		{[]string{"completion", "bash"}, ""},
+	}
+	for _, tt := range tests {
+		out, err := runCLI(t, tt.args...)
+		switch {
+		case tt.unknown == "" && err != nil:
+			t.Errorf("%v: %v\n%s", tt.args, err, out)
+		case tt.unknown != "" && (err == nil || !strings.Contains(err.Error(), `unknown command "`+tt.unknown+`"`)):
+			t.Errorf("%v: %v, want an unknown command error naming %q\n%s", tt.args, err, tt.unknown, out)
+		}
+	}
+}

@@ -127,6 +127,11 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: accept SdkAppid "+config.DevSdkAppID+" when IMCALLBACK_SDKAPPID is unset")
 	root.AddCommand(serve, newVersionCmd(), newConfigCmd(&g), newTopicsCmd(&g), newEventsCmd(&g), newAllowlistCmd(&g), newDeliveryCmd(&g), newHealthCmd(&g))
 	root.AddCommand(newSendCmd(&g, catalogueSamples{}))
+	// cobra adds its help and completion commands as it executes: added
+	// now, they refuse an unknown command too.
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	refuseUnknownHelpTopics(root)
 	refuseUnknownSubcommands(root)
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		if err := refuseServiceFlags(c, args); err != nil {
@@ -206,6 +211,27 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 	if c.HasParent() && !c.Runnable() && c.HasSubCommands() {
 		c.Args = cobra.NoArgs
 		c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	}
+}
+
+// refuseUnknownHelpTopics makes root's help command fail on a command it
+// does not know, as that command itself would: cobra's prints the help of
+// the nearest command it finds (the root's for `help pase`, the delivery
+// group's for `help delivery pase`) and succeeds.
+func refuseUnknownHelpTopics(root *cobra.Command) {
+	for _, help := range root.Commands() {
+		if help.Name() != "help" || help.Run == nil {
+			continue
+		}
+		show := help.Run
+		help.Run = nil
+		help.RunE = func(c *cobra.Command, args []string) error {
+			if cmd, rest, err := c.Root().Find(args); err == nil && cmd != nil && len(rest) > 0 {
+				return fmt.Errorf("unknown command %q for %q", rest[0], cmd.CommandPath())
+			}
+			show(c, args)
+			return nil
+		}
 	}
 }
 
