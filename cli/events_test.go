@@ -649,6 +649,16 @@ func TestAdminBase(t *testing.T) {
 		{":9090", "", "no host"},
 		{"http://", "", "no host"},
 		{"http://127.0.0.1:9090?x=1", "", "a query or fragment"},
+		// A query may carry a proxy's credential (access_token=): never shown,
+		// whichever mistake the error is about.
+		{"http://127.0.0.1:9090/?access_token=secret", "", `"http://127.0.0.1:9090/?[redacted]": a query or fragment`},
+		{"http://127.0.0.1:9090/#token=secret", "", `"http://127.0.0.1:9090/#[redacted]": a query or fragment`},
+		{"ftp://127.0.0.1:9090/?token=secret", "", `"ftp://127.0.0.1:9090/?[redacted]": the scheme must be http or https`},
+		{"localhost:abc?token=secret", "", `"localhost:abc?[redacted]": invalid port`},
+		{"http://admin:secret@127.0.0.1:9090/?token=secret", "", `"http://admin:xxxxx@127.0.0.1:9090/?[redacted]": a user and password`},
+		// An empty query or fragment would send every request to the root path.
+		{"http://127.0.0.1:9090?", "", "a query or fragment"},
+		{"http://127.0.0.1:9090/#", "", "a query or fragment"},
 		{"http://admin:secret@127.0.0.1:9090", "", `"http://admin:xxxxx@127.0.0.1:9090": a user and password`},
 		// A URL that does not parse is named with its password redacted too.
 		{"http://admin:secret%zz@127.0.0.1:9090", "", `"http://admin:[redacted]@127.0.0.1:9090": invalid URL escape`},

@@ -101,7 +101,7 @@ func (g *globalFlags) adminClientAt(listen, token string) (*adminClient, error) 
 // It returns the URL without a trailing slash, or an error naming source
 // and the form it expects.
 func adminBase(source, raw string) (string, error) {
-	shown := raw
+	shown := withoutQuery(raw) // a query may carry a proxy's credential (access_token=)
 	bad := func(why string) error {
 		return fmt.Errorf("%s %q: %s; give the admin listener's URL, e.g. http://127.0.0.1:9090, or its host:port", source, shown, why)
 	}
@@ -116,19 +116,28 @@ func adminBase(source, raw string) (string, error) {
 	}
 	switch {
 	case err != nil:
-		shown = config.Redact(raw, false) // it may hold a password, which Redacted could not cut
+		shown = config.Redact(shown, false) // it may hold a password, which Redacted could not cut
 		return "", bad(err.Error())
 	case u.User != nil:
-		shown = u.Redacted()
+		shown = withoutQuery(u.Redacted())
 		return "", bad("a user and password have no place there (the admin token is IMCALLBACK_ADMIN_TOKEN)")
 	case u.Scheme != "http" && u.Scheme != "https":
 		return "", bad("the scheme must be http or https")
 	case u.Hostname() == "":
 		return "", bad("no host")
-	case u.RawQuery != "" || u.Fragment != "":
+	case strings.ContainsAny(s, "?#"): // an empty one too: every request would go to the root path
 		return "", bad("a query or fragment has no place there")
 	}
 	return strings.TrimSuffix(s, "/"), nil
+}
+
+// withoutQuery is the URL raw with what follows its first '?' or '#' (a
+// query or a fragment, which may carry a credential) shown as [redacted].
+func withoutQuery(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 && i < len(raw)-1 {
+		return raw[:i+1] + "[redacted]"
+	}
+	return raw
 }
 
 // call sends one request and decodes a 2xx answer into out.
