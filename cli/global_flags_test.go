@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -187,5 +188,32 @@ func TestOfflineIsRefusedWhereItCannotWork(t *testing.T) {
 	}
 	if called.Load() {
 		t.Error("a command refusing --offline called the admin API")
+	}
+}
+
+// TestAdminAndOfflineExcludeEachOther: a command that takes --offline
+// refuses it beside --admin, which it would ignore: `--admin prod:9090
+// events replay --offline --seq 5` replayed event 5 of the local data
+// directory (or of IMCALLBACK_NATS_URL's cluster), not prod's. Nothing is
+// asked or opened.
+func TestAdminAndOfflineExcludeEachOther(t *testing.T) {
+	var called atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Store(true) }))
+	defer srv.Close()
+	dataDir := t.TempDir()
+	t.Setenv("IMCALLBACK_DATA_DIR", dataDir)
+	args := map[string][]string{"events replay": {"--seq", "5"}, "topics get": {"@TGS#_g@TOPIC#_t"}}
+	for _, path := range offlineCommands {
+		cmd := append(append(strings.Fields(path), args[path]...), "--offline", "--admin", srv.URL)
+		_, err := runCLI(t, cmd...)
+		if err == nil || !strings.Contains(err.Error(), "--admin and --offline") {
+			t.Errorf("%v: %v, want a refusal of --admin beside --offline", cmd, err)
+		}
+	}
+	if called.Load() {
+		t.Error("a command given --offline called the admin API")
+	}
+	if entries, err := os.ReadDir(dataDir); err != nil || len(entries) > 0 {
+		t.Errorf("the data directory: %v, %v; want it left empty", entries, err)
 	}
 }

@@ -137,6 +137,9 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 		if err := refuseServiceFlags(c, args); err != nil {
 			return err
 		}
+		if err := refuseAdminOffline(c, g.offline); err != nil {
+			return err
+		}
 		return refuseEmptyAdmin(c)
 	}
 	return root
@@ -190,6 +193,21 @@ func refuseServiceFlags(c *cobra.Command, _ []string) error {
 // Every other command refuses it (offlineRefused, or a message of its own
 // that names the flag).
 var offlineCommands = []string{"events list", "events dead", "events replay", "topics list", "topics get"}
+
+// refuseAdminOffline refuses --admin beside --offline on a command that
+// takes --offline (offlineCommands): it reads the local data directory, or
+// IMCALLBACK_NATS_URL's cluster and IMCALLBACK_STORE_DSN's store, and would
+// ignore --admin, so that `--admin prod:9090 events replay --offline --seq
+// 5` would replay another service's event 5 than the one named.
+func refuseAdminOffline(c *cobra.Command, offline bool) error {
+	path := strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+	if !offline || !c.Flags().Changed("admin") || !slices.Contains(offlineCommands, path) {
+		return nil
+	}
+	return fmt.Errorf("--admin and --offline exclude each other: %s --offline reads the data itself (%s, %s or %s), "+
+		"not the service --admin names; leave out one of them", c.CommandPath(),
+		config.EnvName("data_dir"), config.EnvName("nats_url"), config.EnvName("store_dsn"))
+}
 
 // offlineRefused is the error of --offline on c, a command that does not
 // take it: it names the flag, and the commands that do.
