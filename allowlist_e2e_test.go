@@ -1,15 +1,19 @@
 package imcallback_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -201,5 +205,74 @@ func TestSourceAllowlistFromTencent(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestSourcesOutsideTheAllowlistHoldNoConnection: with a source allowlist
+// (global, or an app's own) and no proxy, a peer outside it is refused as
+// it connects (its request answered 403 ip_not_allowed) and holds no place under
+// IMCALLBACK_MAX_CONNS. Before, its connections were served until their
+// header arrived (IMCALLBACK_READ_HEADER_TIMEOUT, 5 s, for one that never
+// sends it), so a few outside connections left the allowed source, IM,
+// with 503 too_many_connections.
+func TestSourcesOutsideTheAllowlistHoldNoConnection(t *testing.T) {
+	allowed := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)} // the test's IM; 127.0.0.1 is outside
+	if c, err := net.ListenTCP("tcp", allowed); err != nil {
+		t.Skipf("no second loopback address to send from: %v", err)
+	} else {
+		c.Close()
+	}
+	const maxConns = 16
+	tests := []struct {
+		name string
+		env  string
+	}{
+		{"global", "IMCALLBACK_ALLOW_CIDRS=127.0.0.2/32"},
+		{"per app", "IMCALLBACK_APP_" + imtest.AppID + "_ALLOW_CIDRS=127.0.0.2/32"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := imtest.Start(t, []string{tt.env, fmt.Sprintf("IMCALLBACK_MAX_CONNS=%d", maxConns)})
+			addr := strings.TrimPrefix(s.PublicURL, "http://")
+			for range maxConns {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				// A request that never ends: it held its place until the header timeout.
+				_, _ = io.WriteString(c, "POST /im/callback HTTP/1.1\r\nHost: x\r\n")
+			}
+			dialer := &net.Dialer{LocalAddr: allowed}
+			sender := *s.Sender
+			sender.Client = &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+			res, err := sender.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK() {
+				t.Fatalf("the allowed source, with %d outside connections open: %d %s", maxConns, res.Status, res.Body)
+			}
+			// A whole request from outside is answered 403 ip_not_allowed.
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(time.Minute)) // a guard, not a time limit
+			_, _ = io.WriteString(c, "POST /im/callback HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+			answer, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("an outside request got no answer: %v", err)
+			}
+			defer answer.Body.Close()
+			var env protocol.Envelope
+			if err := json.NewDecoder(answer.Body).Decode(&env); err != nil {
+				t.Fatal(err)
+			}
+			if answer.StatusCode != http.StatusForbidden || env.ErrorCode != protocol.ErrIPNotAllowed.Code {
+				t.Errorf("an outside request: %d %+v, want 403 code %d", answer.StatusCode, env, protocol.ErrIPNotAllowed.Code)
+			}
+		})
 	}
 }

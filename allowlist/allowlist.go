@@ -346,6 +346,19 @@ func (s *Set) Allowed(appID string, addr netip.Addr) bool {
 	return s.unknown.allows(addr)
 }
 
+// AllowedByAny reports whether some configured app accepts a callback
+// from addr (Allowed of its id): a source no app accepts is refused
+// whatever its request says, so the public listener refuses it as it
+// connects (middleware.NewPeerCheck).
+func (s *Set) AllowedByAny(addr netip.Addr) bool {
+	for _, a := range s.apps {
+		if a.cur.Load().policy.allows(addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // Check is the readiness check "iplist": it fails while no configured app
 // can accept a callback because every one is an IPList app that has never
 // had a Tencent list, naming them. While another app can, a replica taken

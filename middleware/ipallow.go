@@ -30,6 +30,52 @@ type SourceChecker interface {
 	Allowed(appID string, addr netip.Addr) bool
 }
 
+// AnySourceChecker is a SourceChecker that can also say whether any app
+// accepts a source (package allowlist's Set is one). NewPeerCheck uses it
+// to refuse, at accept, a connection whose every request ip_allow would
+// refuse.
+type AnySourceChecker interface {
+	SourceChecker
+	// AllowedByAny reports whether some configured app accepts addr.
+	AllowedByAny(addr netip.Addr) bool
+}
+
+// NewPeerCheck returns whether a connection's TCP peer can send a request
+// that ip_allow accepts, for the listener to refuse the others as they
+// connect: a peer inside trusted (a proxy, whose clients are known only
+// from each request's header) always can; otherwise the peer is the
+// source, and it must be inside allow or, with sources, accepted by some
+// app. Without the check a source outside the allowlist held a place
+// under IMCALLBACK_MAX_CONNS for the whole header timeout before its
+// request was refused, so a few of them locked the allowed sources out.
+// It returns nil when every peer can (no allowlist, or sources that
+// cannot tell for every app at once).
+func NewPeerCheck(allow []netip.Prefix, sources SourceChecker, trusted []netip.Prefix) func(netip.Addr) bool {
+	nets := make([]netip.Prefix, len(trusted))
+	for i, p := range trusted {
+		nets[i] = config.NormalizePrefix(p)
+	}
+	var accepts func(netip.Addr) bool
+	switch every, _ := sources.(AnySourceChecker); {
+	case sources != nil && every == nil:
+		return nil
+	case sources != nil:
+		accepts = every.AllowedByAny
+	case len(allow) == 0:
+		return nil
+	default:
+		nets := make([]netip.Prefix, len(allow))
+		for i, p := range allow {
+			nets[i] = config.NormalizePrefix(p)
+		}
+		accepts = func(a netip.Addr) bool { return inAny(nets, a) }
+	}
+	return func(peer netip.Addr) bool {
+		peer = bareAddr(peer)
+		return inAny(nets, peer) || accepts(peer)
+	}
+}
+
 // DefaultIPAllowConfig accepts every source.
 var DefaultIPAllowConfig = IPAllowConfig{Skipper: middleware.DefaultSkipper}
 

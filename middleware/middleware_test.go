@@ -806,3 +806,56 @@ func TestRequestID(t *testing.T) {
 		})
 	}
 }
+
+// anySources is a SourceChecker that can tell whether any app accepts a source.
+type anySources struct{ accepted netip.Addr }
+
+func (s anySources) Allowed(_ string, a netip.Addr) bool { return a == s.accepted }
+func (s anySources) AllowedByAny(a netip.Addr) bool      { return a == s.accepted }
+
+// perAppOnly is a SourceChecker that cannot.
+type perAppOnly struct{}
+
+func (perAppOnly) Allowed(string, netip.Addr) bool { return false }
+
+func TestPeerCheckRefusesOnlyPeersNoRequestOfWhichCouldPass(t *testing.T) {
+	allow := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}
+	tests := []struct {
+		name    string
+		allow   []netip.Prefix
+		sources middleware.SourceChecker
+		trusted []netip.Prefix
+		peer    string
+		want    bool
+		noCheck bool
+	}{
+		{name: "no allowlist", peer: "203.0.113.9", noCheck: true},
+		{name: "sources that cannot tell", sources: perAppOnly{}, peer: "203.0.113.9", noCheck: true},
+		{name: "inside the allowlist", allow: allow, peer: "192.0.2.7", want: true},
+		{name: "mapped, inside the allowlist", allow: allow, peer: "::ffff:192.0.2.7", want: true},
+		{name: "outside the allowlist", allow: allow, peer: "203.0.113.9"},
+		{name: "a trusted proxy outside the allowlist", allow: allow, trusted: trusted, peer: "10.0.0.1", want: true},
+		{name: "another peer beside a trusted proxy", allow: allow, trusted: trusted, peer: "10.0.0.2"},
+		{name: "accepted by an app", sources: anySources{netip.MustParseAddr("198.51.100.1")}, peer: "198.51.100.1", want: true},
+		{name: "accepted by no app", sources: anySources{netip.MustParseAddr("198.51.100.1")}, peer: "198.51.100.2"},
+		{name: "sources decide, not allow", allow: allow, sources: anySources{}, peer: "192.0.2.7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check := middleware.NewPeerCheck(tt.allow, tt.sources, tt.trusted)
+			if tt.noCheck {
+				if check != nil {
+					t.Fatal("a check where every peer can pass")
+				}
+				return
+			}
+			if check == nil {
+				t.Fatal("no check")
+			}
+			if got := check(netip.MustParseAddr(tt.peer)); got != tt.want {
+				t.Errorf("peer %s: %v, want %v", tt.peer, got, tt.want)
+			}
+		})
+	}
+}

@@ -3,8 +3,10 @@ package server
 import (
 	"bytes"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,6 +38,12 @@ type connLimit struct {
 	// connections' goroutines, so on a rewriting listener it must be safe
 	// for concurrent use.
 	onReject func(pe *protocol.Error, remote net.Addr)
+	// admit, when set, tells the peers whose requests could be accepted;
+	// a connection from another peer is refused as it arrives (answered
+	// 403 ip_not_allowed on a plain listener) and never holds a place.
+	admit func(netip.Addr) bool
+	// refusing holds a token per connection refuseSource is answering.
+	refusing chan struct{}
 
 	open  atomic.Int64
 	mu    sync.Mutex
@@ -47,7 +55,7 @@ const pressureIdle = 2 * time.Second
 
 func newConnLimit(max int, rewrite bool, headerTimeout time.Duration, onReject func(*protocol.Error, net.Addr)) *connLimit {
 	return &connLimit{max: max, rewrite: rewrite, headerTimeout: headerTimeout, onReject: onReject,
-		conns: map[*limitedConn]struct{}{}}
+		conns: map[*limitedConn]struct{}{}, refusing: make(chan struct{}, maxRefusing)}
 }
 
 // wrap returns ln limited.
@@ -140,6 +148,10 @@ func (ll *limitedListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !ll.l.admits(c.RemoteAddr()) {
+			ll.refuseSource(c)
+			continue
+		}
 		if ll.l.open.Add(1) > int64(ll.l.max) {
 			ll.l.open.Add(-1)
 			ll.refuse(c)
@@ -153,6 +165,26 @@ func (ll *limitedListener) Accept() (net.Conn, error) {
 	}
 }
 
+// admits reports whether a connection from remote may be served: always
+// without an admit check, and for a peer whose address cannot be read.
+func (l *connLimit) admits(remote net.Addr) bool {
+	if l.admit == nil {
+		return true
+	}
+	var peer netip.Addr
+	switch a := remote.(type) {
+	case *net.TCPAddr:
+		peer = a.AddrPort().Addr()
+	default:
+		ap, err := netip.ParseAddrPort(remote.String())
+		if err != nil {
+			return true // not an IP peer: the request's own check decides
+		}
+		peer = ap.Addr()
+	}
+	return l.admit(peer)
+}
+
 // refuse answers a connection over the limit and closes it.
 func (ll *limitedListener) refuse(c net.Conn) {
 	ll.l.onReject(protocol.ErrTooManyConns, c.RemoteAddr()) // counted before the client can read the answer
@@ -162,6 +194,75 @@ func (ll *limitedListener) refuse(c net.Conn) {
 	}
 	_ = c.Close()
 }
+
+// refuseSource refuses a connection from a peer no allowlist admits,
+// outside the bound. On a plain listener a goroutine of its own (at most
+// maxRefusing at once, for refuseGrace each) reads its request's header
+// before it writes the 403 envelope, as a client expects the answer after
+// its request (Go's closes a new connection that speaks first), then
+// reads what follows until the client closes: closed with its request
+// unread, the connection is reset, and the client may lose the answer.
+// Beyond maxRefusing, and on a TLS listener, it is closed at once.
+func (ll *limitedListener) refuseSource(c net.Conn) {
+	ll.l.onReject(protocol.ErrIPNotAllowed, c.RemoteAddr())
+	if !ll.l.rewrite {
+		_ = c.Close()
+		return
+	}
+	select {
+	case ll.l.refusing <- struct{}{}:
+	default:
+		_ = c.Close()
+		return
+	}
+	go func() {
+		defer func() { <-ll.l.refusing }()
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(refuseGrace))
+		if !readHeader(c, refuseRead) {
+			return
+		}
+		if _, err := c.Write(errorResponse(protocol.ErrIPNotAllowed)); err != nil {
+			return
+		}
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_, _ = io.CopyN(io.Discard, c, refuseRead)
+	}()
+}
+
+// readHeader reads from c up to the end of a request's header, at most
+// limit bytes, and reports whether it got there.
+func readHeader(c net.Conn, limit int) bool {
+	buf := make([]byte, 0, 1024)
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := c.Read(buf[len(buf):min(cap(buf), limit)])
+		start := max(0, len(buf)-3)
+		buf = buf[:len(buf)+n]
+		if bytes.Contains(buf[start:], []byte("\r\n\r\n")) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
+}
+
+// Bounds of the refused connections of refuseSource.
+const (
+	// maxRefusing is how many are read and answered at once.
+	maxRefusing = 64
+	// refuseGrace is how long each is read and answered.
+	refuseGrace = time.Second
+	// refuseRead is how much of each is read at most: its header, and
+	// what follows the answer.
+	refuseRead = 64 << 10
+)
 
 type limitedConn struct {
 	net.Conn

@@ -84,6 +84,10 @@ type publicIn struct {
 	Chain      middleware.Chain
 	Dispatcher *dispatcher.Dispatcher
 	Drain      *Drain
+	// Sources is the per-app source allowlist (package allowlist), when
+	// one is wired: the listener refuses, as they connect, the peers that
+	// no app accepts.
+	Sources middleware.SourceChecker `optional:"true"`
 	// History is not used here: depending on it builds it first, so its
 	// start hook, which takes the first sample (the baseline of every
 	// window of GET /v1/series), runs before this listener serves a
@@ -145,6 +149,11 @@ func newPublic(in publicIn) (*Public, error) {
 		in.Metrics.Rejections.WithLabelValues(pe.Reason, metrics.OtherApp).Inc() // refused before a request was read
 		refusals.note(pe, remote)
 	})
+	allow, err := config.ParsePrefixes(in.Config.AllowCIDRs)
+	if err != nil {
+		return nil, err
+	}
+	limit.admit = middleware.NewPeerCheck(allow, in.Sources, trusted)
 	p.server.ConnState = limit.connState
 	p.limit = limit
 	if in.Config.TLSCert != "" {
