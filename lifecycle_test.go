@@ -137,6 +137,43 @@ func TestAnUnreachableCollectorDoesNotHoldTheStop(t *testing.T) {
 	}
 }
 
+// TestAStopThatGivesUpOnTheCollectorLeavesNothingRunning: once the
+// tracer's stop has given up on the last export (a collector that never
+// answers), the export in flight is cut off, not left running after the
+// stop for the exporter's own timeout (OTEL_EXPORTER_OTLP_TIMEOUT, minutes
+// here) with its goroutines and its connection.
+func TestAStopThatGivesUpOnTheCollectorLeavesNothingRunning(t *testing.T) {
+	hang := make(chan struct{})
+	collector := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // read: the server then sees the client hang up
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(collector.Close)
+	t.Cleanup(func() { close(hang) }) // runs first
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "600000") // ms
+	t.Setenv("OTEL_BSP_EXPORT_TIMEOUT", "600000")
+	ignore := goleak.IgnoreCurrent() // the collector's
+	cfg := config.Default()
+	cfg.ShutdownTimeout = 100 * time.Millisecond
+	var tr *tracing.Tracer
+	app := fx.New(fx.NopLogger, fx.Supply(&cfg, zap.NewNop()), tracing.Module, fx.Populate(&tr))
+	if err := app.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, span := tr.Start(t.Context(), "queued")
+	span.End()
+	if err := app.Stop(t.Context()); err == nil {
+		t.Fatal("the stop gave up on the queued spans and reported nothing")
+	}
+	if err := goleak.Find(ignore); err != nil {
+		t.Errorf("the export outlives the stop: %v", err)
+	}
+}
+
 // lateCommand is a handler that ignores its context: it runs until
 // released, past its deadline, and reports whether the resource it uses
 // was closed by then.

@@ -227,13 +227,18 @@ func newFromEnv(in envIn) (*Tracer, error) {
 		// The spans still queued are exported for at most LastExportTimeout:
 		// a collector that does not answer would otherwise hold the stop for
 		// the exporter's own timeouts (30 s and more), eating the budget of
-		// the stop hooks after this one.
+		// the stop hooks after this one. A stop that gives up on them stops
+		// the exporter, which cuts off the export in flight: the batcher
+		// waits for that export before it stops the exporter itself, so it
+		// would otherwise run on after the stop, for the exporter's timeout,
+		// with its goroutines and its connection to the collector.
 		OnStop: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, LastExportTimeout(shutdownTimeout))
 			defer cancel()
 			defer release() // after the last export's errors
 			if err := tp.Shutdown(ctx); err != nil {
-				return fmt.Errorf("tracing: exporting the last spans: %w", err)
+				return errors.Join(fmt.Errorf("tracing: exporting the last spans: %w", err),
+					exp.Shutdown(context.Background())) // returns at once: it only cancels
 			}
 			return nil
 		},
