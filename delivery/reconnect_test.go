@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,7 +12,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/internal/natstest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestRefusedCredentialsOnReconnectDoNotEndTheConnection restarts the
@@ -60,4 +63,36 @@ func TestRefusedCredentialsOnReconnectDoNotEndTheConnection(t *testing.T) {
 	eventually(t, 60*time.Second, "ready again once the server takes the credentials", func() bool { return s.Check(ctx) == nil })
 	accept(t, s, request(testCommand, "after"))
 	eventually(t, 30*time.Second, "the event accepted after the outage applied", func() bool { return rec.appliedCount("after") == 1 })
+}
+
+// TestStopDrainsAFrozenServerWithinTheShutdownTimeout: the NATS connection's
+// drain is one of the stop's steps, each bounded by ShutdownTimeout. With
+// the server frozen (SIGSTOP: nothing answers, nothing refuses) nats.go's
+// drain waits DrainTimeout for the subscriptions and then, whatever that
+// says, five seconds more for the flush of what it wrote: the step ran
+// past its bound by those five seconds, with the fx stop's own context as
+// its only other limit. Cut at ShutdownTimeout, the stop reports the
+// drain it gave up on.
+func TestStopDrainsAFrozenServerWithinTheShutdownTimeout(t *testing.T) {
+	p := natstest.Start(t)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = p.URL()
+	o.ShutdownTimeout = 200 * time.Millisecond
+	s, err := delivery.New(o, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "ready", func() bool { return s.Check(ctx) == nil })
+	p.Freeze()
+	defer p.Thaw()
+	err = s.Stop(context.Background()) // no deadline of the caller's: ShutdownTimeout alone bounds the drain
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the stop with the server frozen returned %v, want the drain cut at the shutdown timeout", err)
+	}
 }

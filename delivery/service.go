@@ -260,7 +260,13 @@ func (s *Service) Stop(ctx context.Context) error {
 	}
 	s.js.Store(nil)
 	s.ensured.Store(false)
-	err = errors.Join(err, s.conn.Close(ctx))
+	// The drain is a step of its own, bounded like the others: nats.go's
+	// drain waits DrainTimeout for the subscriptions, then up to five
+	// seconds more for its flush, which a server that does not answer
+	// (frozen, unreachable without a reset) takes in full.
+	closeCtx, cancel := context.WithTimeout(ctx, s.opts.ShutdownTimeout)
+	defer cancel()
+	err = errors.Join(err, s.conn.Close(closeCtx))
 	s.conn = nil
 	s.log.Info("durable delivery stopped")
 	return err
