@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/fx"
+	"go.uber.org/goleak"
 
 	"github.com/imcallback/imcallback/allowlist"
 	"github.com/imcallback/imcallback/cli"
@@ -274,5 +275,34 @@ func TestSourcesOutsideTheAllowlistHoldNoConnection(t *testing.T) {
 				t.Errorf("an outside request: %d %+v, want 403 code %d", answer.StatusCode, env, protocol.ErrIPNotAllowed.Code)
 			}
 		})
+	}
+}
+
+// TestRESTConnectionsCloseAtTheStop: the connection the apps' REST client
+// keeps alive after a GetIPList is closed when the app stops, while IM
+// keeps it open: left to IM or to the idle timeout (90 s), it held a
+// socket and its two goroutines past the stop.
+func TestRESTConnectionsCloseAtTheStop(t *testing.T) {
+	im := &fakeIM{t: t, list: []string{"127.0.0.1"}}
+	srv := httptest.NewServer(im)
+	defer srv.Close() // after the check: IM keeps its end open until then
+	env := []string{
+		"IMCALLBACK_SDKAPPID=1400000001",
+		"IMCALLBACK_APP_1400000001_SECRET_KEY=sk-app-one-secret",
+		"IMCALLBACK_APP_1400000001_IPLIST=true",
+		"IMCALLBACK_APP_1400000001_API_BASE=" + srv.URL,
+		"IMCALLBACK_DELIVERY=inline",
+	}
+	ignore := goleak.IgnoreCurrent() // IM's listener
+	t.Run("the app", func(t *testing.T) {
+		imtest.Start(t, env) // fetches the list at start; stopped at the subtest's cleanup
+		im.mu.Lock()
+		defer im.mu.Unlock()
+		if len(im.calls) == 0 {
+			t.Fatal("the app never called GetIPList")
+		}
+	})
+	if err := goleak.Find(ignore); err != nil {
+		t.Errorf("the REST client's connection outlives the stop: %v", err)
 	}
 }

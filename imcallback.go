@@ -45,8 +45,12 @@ var Module = fx.Module("imcallback",
 )
 
 // newRESTClients are the Tencent REST API clients of the apps configured
-// with a secret key, for handlers (and the allowlist's GetIPList).
-func newRESTClients(cfg *config.Config) (*imrest.Clients, error) {
+// with a secret key, for handlers (and the allowlist's GetIPList). The stop
+// closes the connections they keep alive, after everything built on them
+// (the allowlist's refresh, the handlers) has stopped: each would otherwise
+// hold a socket and two goroutines past the stop, until IM or the idle
+// timeout closed it.
+func newRESTClients(lc fx.Lifecycle, cfg *config.Config) (*imrest.Clients, error) {
 	var configs []imrest.Config
 	for _, a := range cfg.Apps {
 		if a.SecretKey == "" {
@@ -55,5 +59,10 @@ func newRESTClients(cfg *config.Config) (*imrest.Clients, error) {
 		configs = append(configs, imrest.Config{SdkAppID: a.SdkAppID, SecretKey: imrest.Secret(a.SecretKey),
 			AdminIdentifier: a.AdminIdentifier, BaseURL: a.APIBase})
 	}
-	return imrest.NewClients(configs...)
+	clients, err := imrest.NewClients(configs...)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(clients.CloseIdleConnections))
+	return clients, nil
 }

@@ -82,7 +82,9 @@ type Config struct {
 	// with them redacted). DefaultBaseURL when empty.
 	BaseURL string
 	// HTTPClient sends the requests; when nil, a client with DefaultTimeout
-	// that does not follow redirects.
+	// that does not follow redirects, with a connection pool of its own
+	// (CloseIdleConnections closes its kept-alive connections, not those
+	// of http.DefaultTransport, which other code shares).
 	HTTPClient *http.Client `json:"-"`
 	// SigTTL is the validity of the administrator UserSig, at least one
 	// second; DefaultSigTTL when zero. A fraction of a second is dropped:
@@ -133,7 +135,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.http == nil {
 		c.http = &http.Client{
-			Timeout: DefaultTimeout,
+			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			Timeout:   DefaultTimeout,
 			// IM does not redirect; following one would hand the UserSig in
 			// the query to whatever URL the answer names.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -206,6 +209,11 @@ func shownURL(raw string) string {
 
 // SdkAppID returns the SdkAppID the client calls for.
 func (c *Client) SdkAppID() string { return c.appID }
+
+// CloseIdleConnections closes the connections to IM that its HTTP client
+// keeps alive for the next call (see Config.HTTPClient). A later call
+// opens a new one.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
 // String describes the client without its secret key or UserSig.
 func (c *Client) String() string {

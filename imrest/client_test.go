@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strconv"
@@ -669,4 +670,49 @@ func TestUserSigValidWhenSent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCloseIdleConnectionsLeavesOtherClientsAlone: a Client's
+// CloseIdleConnections closes its own kept-alive connections to IM, not
+// those of http.DefaultTransport, which the rest of the program shares.
+func TestCloseIdleConnectionsLeavesOtherClientsAlone(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, `{"ActionStatus":"OK","ErrorCode":0,"IPList":[]}`)
+	}))
+	defer srv.Close()
+	var reused []bool
+	traced := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { reused = append(reused, info.Reused) },
+	})
+	get := func(c *imrest.Client) {
+		t.Helper()
+		if c != nil {
+			if _, err := c.GetIPList(traced, 5); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		req, _ := http.NewRequestWithContext(traced, http.MethodGet, srv.URL, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	c, err := imrest.New(imrest.Config{SdkAppID: "1400000000", SecretKey: "k", BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(nil) // the program's own connection, kept alive by http.DefaultTransport
+	get(c)
+	get(c)
+	c.CloseIdleConnections()
+	get(c)
+	get(nil)
+	if want := []bool{false, false, true, false, true}; !slices.Equal(reused, want) {
+		t.Errorf("connections reused %v, want %v (the client's own closed, the program's kept)", reused, want)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

@@ -43,3 +43,11 @@ func (cs *Clients) For(id string) (*Client, error) {
 	}
 	return nil, fmt.Errorf("imrest: app %s has no REST client: configure its secret_key (IMCALLBACK_APP_%s_SECRET_KEY)", id, id)
 }
+
+// CloseIdleConnections closes every client's kept-alive connections
+// (Client.CloseIdleConnections); the service does so when it stops.
+func (cs *Clients) CloseIdleConnections() {
+	for _, c := range cs.byApp {
+		c.CloseIdleConnections()
+	}
+}
