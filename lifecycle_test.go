@@ -109,18 +109,7 @@ func TestAnUnreachableCollectorDoesNotHoldTheStop(t *testing.T) {
 	collector := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
 	t.Cleanup(collector.Close)
 	t.Cleanup(func() { close(hang) }) // runs first: the hanging export returns
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
-	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "600000") // ms: without the bound the stop waits minutes
-	t.Setenv("OTEL_BSP_EXPORT_TIMEOUT", "600000")
-	cfg := config.Default()
-	cfg.ShutdownTimeout = 100 * time.Millisecond
-	var tr *tracing.Tracer
-	app := fx.New(fx.NopLogger, fx.Supply(&cfg, zap.NewNop()), tracing.Module, fx.Populate(&tr))
-	if err := app.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	_, span := tr.Start(t.Context(), "queued")
-	span.End()
+	app := startTracingWithASpanQueued(t, collector.URL)
 	stopped := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -135,6 +124,27 @@ func TestAnUnreachableCollectorDoesNotHoldTheStop(t *testing.T) {
 	case <-time.After(time.Minute): // a bound only broken code reaches
 		t.Fatal("the stop still waits for a collector that never answers")
 	}
+}
+
+// startTracingWithASpanQueued starts the tracing module exporting to
+// collector, with timeouts of minutes for the export (without the stop's
+// bound, the stop would wait that long) and a stop budget of 100 ms, and
+// ends one span, which waits in the batcher for the next export.
+func startTracingWithASpanQueued(t *testing.T, collector string) *fx.App {
+	t.Helper()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector)
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "600000") // ms
+	t.Setenv("OTEL_BSP_EXPORT_TIMEOUT", "600000")
+	cfg := config.Default()
+	cfg.ShutdownTimeout = 100 * time.Millisecond
+	var tr *tracing.Tracer
+	app := fx.New(fx.NopLogger, fx.Supply(&cfg, zap.NewNop()), tracing.Module, fx.Populate(&tr))
+	if err := app.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, span := tr.Start(t.Context(), "queued")
+	span.End()
+	return app
 }
 
 // TestAStopThatGivesUpOnTheCollectorLeavesNothingRunning: once the
@@ -153,19 +163,8 @@ func TestAStopThatGivesUpOnTheCollectorLeavesNothingRunning(t *testing.T) {
 	}))
 	t.Cleanup(collector.Close)
 	t.Cleanup(func() { close(hang) }) // runs first
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
-	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "600000") // ms
-	t.Setenv("OTEL_BSP_EXPORT_TIMEOUT", "600000")
-	ignore := goleak.IgnoreCurrent() // the collector's
-	cfg := config.Default()
-	cfg.ShutdownTimeout = 100 * time.Millisecond
-	var tr *tracing.Tracer
-	app := fx.New(fx.NopLogger, fx.Supply(&cfg, zap.NewNop()), tracing.Module, fx.Populate(&tr))
-	if err := app.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	_, span := tr.Start(t.Context(), "queued")
-	span.End()
+	ignore := goleak.IgnoreCurrent()  // the collector's
+	app := startTracingWithASpanQueued(t, collector.URL)
 	if err := app.Stop(t.Context()); err == nil {
 		t.Fatal("the stop gave up on the queued spans and reported nothing")
 	}
