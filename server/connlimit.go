@@ -44,10 +44,19 @@ type connLimit struct {
 	admit func(netip.Addr) bool
 	// refusing holds a token per connection refuseSource is answering.
 	refusing chan struct{}
+	// refuseGrace is how long refuseSource reads and answers each.
+	refuseGrace time.Duration
 
 	open  atomic.Int64
 	mu    sync.Mutex
 	conns map[*limitedConn]struct{} // open connections; each keeps its own idle time
+	// refused are the connections refuseSource is answering, under mu:
+	// the server does not know them, so the stop closes them itself
+	// (stopRefusing) and waits for refusers. Once stopped, a connection
+	// accepted late is closed unanswered.
+	refused  map[net.Conn]struct{}
+	refusers sync.WaitGroup
+	stopped  bool
 }
 
 // pressureIdle is how long a connection may stay idle while the limit is near.
@@ -55,7 +64,7 @@ const pressureIdle = 2 * time.Second
 
 func newConnLimit(max int, rewrite bool, headerTimeout time.Duration, onReject func(*protocol.Error, net.Addr)) *connLimit {
 	return &connLimit{max: max, rewrite: rewrite, headerTimeout: headerTimeout, onReject: onReject,
-		conns: map[*limitedConn]struct{}{}, refusing: make(chan struct{}, maxRefusing)}
+		conns: map[*limitedConn]struct{}{}, refused: map[net.Conn]struct{}{}, refusing: make(chan struct{}, maxRefusing), refuseGrace: refuseGrace}
 }
 
 // wrap returns ln limited.
@@ -202,7 +211,9 @@ func (ll *limitedListener) refuse(c net.Conn) {
 // its request (Go's closes a new connection that speaks first), then
 // reads what follows until the client closes: closed with its request
 // unread, the connection is reset, and the client may lose the answer.
-// Beyond maxRefusing, and on a TLS listener, it is closed at once.
+// Beyond maxRefusing, on a TLS listener and once the stop has begun
+// (stopRefusing, which also ends those still answering), it is closed at
+// once.
 func (ll *limitedListener) refuseSource(c net.Conn) {
 	ll.l.onReject(protocol.ErrIPNotAllowed, c.RemoteAddr())
 	if !ll.l.rewrite {
@@ -215,10 +226,16 @@ func (ll *limitedListener) refuseSource(c net.Conn) {
 		_ = c.Close()
 		return
 	}
+	if !ll.l.track(c) {
+		<-ll.l.refusing
+		_ = c.Close()
+		return
+	}
 	go func() {
+		defer ll.l.refusers.Done()
 		defer func() { <-ll.l.refusing }()
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(refuseGrace))
+		defer ll.l.untrack(c)
+		_ = c.SetDeadline(time.Now().Add(ll.l.refuseGrace))
 		if !readHeader(c, refuseRead) {
 			return
 		}
@@ -230,6 +247,41 @@ func (ll *limitedListener) refuseSource(c net.Conn) {
 		}
 		_, _ = io.CopyN(io.Discard, c, refuseRead)
 	}()
+}
+
+// track records c as answered by refuseSource, unless the stop has begun.
+func (l *connLimit) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return false
+	}
+	l.refused[c] = struct{}{}
+	l.refusers.Add(1)
+	return true
+}
+
+// untrack closes c, answered, and forgets it.
+func (l *connLimit) untrack(c net.Conn) {
+	l.mu.Lock()
+	delete(l.refused, c)
+	l.mu.Unlock()
+	_ = c.Close()
+}
+
+// stopRefusing closes the connections refuseSource is still answering and
+// returns once their goroutines have ended; a connection refused later is
+// closed at once. The listener's stop calls it once its server has shut
+// down: otherwise each would run on past the stop, with its socket, for
+// up to refuseGrace.
+func (l *connLimit) stopRefusing() {
+	l.mu.Lock()
+	l.stopped = true
+	for c := range l.refused {
+		_ = c.Close()
+	}
+	l.mu.Unlock()
+	l.refusers.Wait()
 }
 
 // readHeader reads from c up to the end of a request's header, at most

@@ -276,6 +276,9 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 			defer cancel()
 			err := l.server.Shutdown(ctx)
+			// The listener is closed: the refusals of sources outside the
+			// allowlist, which the server does not know, end too.
+			l.limit.stopRefusing()
 			if err != nil {
 				l.server.Close()
 				return fmt.Errorf("server: %s listener drain: %w", l.name, err)
