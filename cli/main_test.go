@@ -1503,6 +1503,11 @@ func TestHelpAndCompletionRefuseUnknownTopics(t *testing.T) {
 		{[]string{"completion", "zssh"}, "zssh"},
 		{[]string{"help"}, ""},
 		{[]string{"help", "events", "list"}, ""},
+		// The words after a command that takes arguments are its
+		// arguments, no unknown command: its help is shown.
+		{[]string{"help", "events", "get", "7"}, ""},
+		{[]string{"help", "topics", "get", "@TGS#_g@TOPIC#_t"}, ""},
+		{[]string{"help", "events", "pase", "7"}, "pase"},
 		{[]string{"completion"}, ""},
 		{[]string{"completion", "bash"}, ""},
 	}

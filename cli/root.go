@@ -235,7 +235,9 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 // refuseUnknownHelpTopics makes root's help command fail on a command it
 // does not know, as that command itself would: cobra's prints the help of
 // the nearest command it finds (the root's for `help pase`, the delivery
-// group's for `help delivery pase`) and succeeds.
+// group's for `help delivery pase`) and succeeds. The words after a
+// command that has no subcommands are its arguments (`help events get 7`),
+// no unknown command: its help is shown.
 func refuseUnknownHelpTopics(root *cobra.Command) {
 	for _, help := range root.Commands() {
 		if help.Name() != "help" || help.Run == nil {
@@ -244,7 +246,7 @@ func refuseUnknownHelpTopics(root *cobra.Command) {
 		show := help.Run
 		help.Run = nil
 		help.RunE = func(c *cobra.Command, args []string) error {
-			if cmd, rest, err := c.Root().Find(args); err == nil && cmd != nil && len(rest) > 0 {
+			if cmd, rest, err := c.Root().Find(args); err == nil && cmd != nil && len(rest) > 0 && cmd.HasSubCommands() {
 				return fmt.Errorf("unknown command %q for %q", rest[0], cmd.CommandPath())
 			}
 			show(c, args)
