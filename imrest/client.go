@@ -84,7 +84,9 @@ type Config struct {
 	// HTTPClient sends the requests; when nil, a client with DefaultTimeout
 	// that does not follow redirects, with a connection pool of its own
 	// (CloseIdleConnections closes its kept-alive connections, not those
-	// of http.DefaultTransport, which other code shares).
+	// of http.DefaultTransport, which other code shares), cloned from
+	// http.DefaultTransport; when the program replaced that with another
+	// RoundTripper, that one, shared.
 	HTTPClient *http.Client `json:"-"`
 	// SigTTL is the validity of the administrator UserSig, at least one
 	// second; DefaultSigTTL when zero. A fraction of a second is dropped:
@@ -135,7 +137,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.http == nil {
 		c.http = &http.Client{
-			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			Transport: ownTransport(),
 			Timeout:   DefaultTimeout,
 			// IM does not redirect; following one would hand the UserSig in
 			// the query to whatever URL the answer names.
@@ -162,6 +164,17 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// ownTransport is a clone of http.DefaultTransport, a connection pool of
+// the client's own. A program that replaced http.DefaultTransport with a
+// RoundTripper of its own (an instrumentation's wrapper) has it used as
+// it is, shared: it cannot be cloned.
+func ownTransport() http.RoundTripper {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	return http.DefaultTransport
 }
 
 // baseURL checks that raw is an http(s) URL with a host and without

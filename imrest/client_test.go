@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -715,4 +716,43 @@ func TestCloseIdleConnectionsLeavesOtherClientsAlone(t *testing.T) {
 		t.Errorf("connections reused %v, want %v (the client's own closed, the program's kept)", reused, want)
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// countingTransport is a RoundTripper that wraps another, as a program's
+// instrumentation wraps http.DefaultTransport.
+type countingTransport struct {
+	next http.RoundTripper
+	n    atomic.Int32
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.next.RoundTrip(r)
+}
+
+// TestNewWithAWrappedDefaultTransport: a program may replace
+// http.DefaultTransport with a RoundTripper of its own (tracing
+// instrumentation wraps it so). New without a Config.HTTPClient panicked
+// then, taking it for an *http.Transport to clone; it now sends through
+// the program's RoundTripper, as before it had a pool of its own.
+func TestNewWithAWrappedDefaultTransport(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, `{"ActionStatus":"OK","ErrorCode":0,"IPList":[]}`)
+	}))
+	defer srv.Close()
+	wrapped := &countingTransport{next: http.DefaultTransport}
+	http.DefaultTransport = wrapped
+	t.Cleanup(func() { http.DefaultTransport = wrapped.next })
+	c, err := imrest.New(imrest.Config{SdkAppID: "1400000000", SecretKey: "k", BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetIPList(t.Context(), 5); err != nil {
+		t.Fatal(err)
+	}
+	if wrapped.n.Load() != 1 {
+		t.Errorf("the program's RoundTripper sent %d requests, want 1", wrapped.n.Load())
+	}
+	c.CloseIdleConnections()
 }
