@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -646,13 +647,14 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 // failed: headers too large, a malformed status line) was handled by the
 // destination, and is not sent again.
 func (f *Forwarder) send(ctx context.Context, client *http.Client, req *http.Request, body []byte) (*http.Response, error) {
-	var reused, answered bool
+	var reused bool
+	var answered atomic.Bool // set on the connection's read goroutine
 	trace := &httptrace.ClientTrace{
 		GotConn:              func(info httptrace.GotConnInfo) { reused = info.Reused },
-		GotFirstResponseByte: func() { answered = true },
+		GotFirstResponseByte: func() { answered.Store(true) },
 	}
 	resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
-	if err == nil || !reused || answered || ctx.Err() != nil {
+	if err == nil || !reused || answered.Load() || ctx.Err() != nil {
 		return resp, err
 	}
 	again := req.Clone(ctx)
