@@ -662,6 +662,9 @@ func TestAdminBase(t *testing.T) {
 		{"http://admin:secret@127.0.0.1:9090", "", `"http://admin:xxxxx@127.0.0.1:9090": a user and password`},
 		// A URL that does not parse is named with its password redacted too.
 		{"http://admin:secret%zz@127.0.0.1:9090", "", `"http://admin:[redacted]@127.0.0.1:9090": invalid URL escape`},
+		// Its password is redacted before its query: a '?' in the password
+		// does not leave the password's start shown.
+		{"http://admin:pw-start?rest@127.0.0.1:9090", "", `"http://admin:[redacted]@127.0.0.1:9090": invalid port ":[redacted]" after host`},
 	}
 	for _, tt := range tests {
 		got, err := adminBase("--admin", tt.in)

@@ -101,7 +101,7 @@ func (g *globalFlags) adminClientAt(listen, token string) (*adminClient, error) 
 // It returns the URL without a trailing slash, or an error naming source
 // and the form it expects.
 func adminBase(source, raw string) (string, error) {
-	shown := withoutQuery(raw) // a query may carry a proxy's credential (access_token=)
+	shown := config.RedactQuery(raw) // a query may carry a proxy's credential (access_token=)
 	bad := func(why string) error {
 		return fmt.Errorf("%s %q: %s; give the admin listener's URL, e.g. http://127.0.0.1:9090, or its host:port", source, shown, why)
 	}
@@ -116,10 +116,12 @@ func adminBase(source, raw string) (string, error) {
 	}
 	switch {
 	case err != nil:
-		shown = config.Redact(shown, false) // it may hold a password, which Redacted could not cut
-		return "", bad(err.Error())
+		// It may hold a password, which Redacted could not cut: redacted
+		// before the query, so that a '?' in it does not show its start.
+		shown = config.RedactQuery(config.Redact(raw, false))
+		return "", bad(withoutSecrets(err.Error(), raw))
 	case u.User != nil:
-		shown = withoutQuery(u.Redacted())
+		shown = config.RedactQuery(u.Redacted())
 		return "", bad("a user and password have no place there (the admin token is IMCALLBACK_ADMIN_TOKEN)")
 	case u.Scheme != "http" && u.Scheme != "https":
 		return "", bad("the scheme must be http or https")
@@ -131,13 +133,17 @@ func adminBase(source, raw string) (string, error) {
 	return strings.TrimSuffix(s, "/"), nil
 }
 
-// withoutQuery is the URL raw with what follows its first '?' or '#' (a
-// query or a fragment, which may carry a credential) shown as [redacted].
-func withoutQuery(raw string) string {
-	if i := strings.IndexAny(raw, "?#"); i >= 0 && i < len(raw)-1 {
-		return raw[:i+1] + "[redacted]"
+// withoutSecrets is detail, url.Parse's complaint about raw, with each
+// piece of raw's password redacted: a parser that cut the password at a
+// '/', '?' or '#' quotes what it misread (the port ":pw-start"), which is
+// the password's start.
+func withoutSecrets(detail, raw string) string {
+	for _, secret := range config.Secrets(raw, false) {
+		for _, piece := range strings.FieldsFunc(secret, func(r rune) bool { return strings.ContainsRune("/?#", r) }) {
+			detail = strings.ReplaceAll(detail, piece, "[redacted]")
+		}
 	}
-	return raw
+	return detail
 }
 
 // call sends one request and decodes a 2xx answer into out.

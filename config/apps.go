@@ -232,11 +232,7 @@ const MaxIPListRefresh = 7 * 24 * time.Hour
 // The user info is redacted first, so that a '?' or '#' in a password
 // does not cut it short.
 func redactAPIBase(raw string) string {
-	shown := Redact(raw, true)
-	if i := strings.IndexAny(shown, "?#"); i >= 0 {
-		shown = shown[:i+1] + redacted
-	}
-	return shown
+	return RedactQuery(Redact(raw, true))
 }
 
 // checkTokens reports under key each token that is empty (it would accept

@@ -179,6 +179,18 @@ func Redact(value string, tokenUser bool) string {
 	return strings.Join(list, ",")
 }
 
+// RedactQuery returns raw with what follows its first '?' or '#' (a query
+// or a fragment, where a URL copied whole carries a token or a UserSig)
+// replaced by [redacted]; raw as it is when nothing follows. Redact a
+// password first (Redact): cut at a '?' or '#' inside it, the password's
+// start would still show.
+func RedactQuery(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 && i < len(raw)-1 {
+		return raw[:i+1] + redacted
+	}
+	return raw
+}
+
 // RedactURL shows a destination URL without what may be a credential:
 // the user info, the path (webhook URLs often carry their key there) and
 // the query are replaced; the scheme, host and port stay, and the
