@@ -51,10 +51,7 @@ type AnySourceChecker interface {
 // It returns nil when every peer can (no allowlist, or sources that
 // cannot tell for every app at once).
 func NewPeerCheck(allow []netip.Prefix, sources SourceChecker, trusted []netip.Prefix) func(netip.Addr) bool {
-	nets := make([]netip.Prefix, len(trusted))
-	for i, p := range trusted {
-		nets[i] = config.NormalizePrefix(p)
-	}
+	nets := normalized(trusted)
 	var accepts func(netip.Addr) bool
 	switch every, _ := sources.(AnySourceChecker); {
 	case sources != nil && every == nil:
@@ -64,11 +61,8 @@ func NewPeerCheck(allow []netip.Prefix, sources SourceChecker, trusted []netip.P
 	case len(allow) == 0:
 		return nil
 	default:
-		nets := make([]netip.Prefix, len(allow))
-		for i, p := range allow {
-			nets[i] = config.NormalizePrefix(p)
-		}
-		accepts = func(a netip.Addr) bool { return inAny(nets, a) }
+		allow := normalized(allow)
+		accepts = func(a netip.Addr) bool { return inAny(allow, a) }
 	}
 	return func(peer netip.Addr) bool {
 		peer = bareAddr(peer)
@@ -90,10 +84,7 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultIPAllowConfig.Skipper
 	}
-	allow := make([]netip.Prefix, len(cfg.Allow))
-	for i, p := range cfg.Allow {
-		allow[i] = config.NormalizePrefix(p) // sources are compared unmapped
-	}
+	allow := normalized(cfg.Allow)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		if len(allow) == 0 && cfg.Sources == nil {
 			return next
@@ -160,10 +151,7 @@ func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 	if len(trusted) == 0 {
 		return peerOf
 	}
-	nets := make([]netip.Prefix, len(trusted))
-	for i, p := range trusted {
-		nets[i] = config.NormalizePrefix(p)
-	}
+	nets := normalized(trusted)
 	isTrusted := func(a netip.Addr) bool { return inAny(nets, bareAddr(a)) }
 	key := echo.HeaderXForwardedFor
 	if realIP {
@@ -214,6 +202,17 @@ func forwardedAddr(entry string) (netip.Addr, bool) {
 // which no prefix contains; the configuration refuses zoned entries, so
 // an entry names the address on any interface.
 func bareAddr(addr netip.Addr) netip.Addr { return addr.Unmap().WithZone("") }
+
+// normalized is ps as addresses are compared with them (bareAddr):
+// config.NormalizePrefix of each, so that an IPv4-mapped network is its
+// IPv4 network.
+func normalized(ps []netip.Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		out[i] = config.NormalizePrefix(p)
+	}
+	return out
+}
 
 // inAny reports whether addr is inside one of nets.
 func inAny(nets []netip.Prefix, addr netip.Addr) bool {
