@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"io"
@@ -42,18 +43,16 @@ type connLimit struct {
 	// a connection from another peer is refused as it arrives (answered
 	// 403 ip_not_allowed on a plain listener) and never holds a place.
 	admit func(netip.Addr) bool
-	// refusing holds a token per connection refuseSource is answering.
-	refusing chan struct{}
 	// refuseGrace is how long refuseSource reads and answers each.
 	refuseGrace time.Duration
 
 	open  atomic.Int64
 	mu    sync.Mutex
 	conns map[*limitedConn]struct{} // open connections; each keeps its own idle time
-	// refused are the connections refuseSource is answering, under mu:
-	// the server does not know them, so the stop closes them itself
-	// (stopRefusing) and waits for refusers. Once stopped, a connection
-	// accepted late is closed unanswered.
+	// refused are the connections refuseSource is answering (at most
+	// maxRefusing), under mu: the server does not know them, so the stop
+	// closes them itself (stopRefusing) and waits for refusers. Once
+	// stopped, a connection accepted late is closed unanswered.
 	refused  map[net.Conn]struct{}
 	refusers sync.WaitGroup
 	stopped  bool
@@ -64,7 +63,7 @@ const pressureIdle = 2 * time.Second
 
 func newConnLimit(max int, rewrite bool, headerTimeout time.Duration, onReject func(*protocol.Error, net.Addr)) *connLimit {
 	return &connLimit{max: max, rewrite: rewrite, headerTimeout: headerTimeout, onReject: onReject,
-		conns: map[*limitedConn]struct{}{}, refused: map[net.Conn]struct{}{}, refusing: make(chan struct{}, maxRefusing), refuseGrace: refuseGrace}
+		conns: map[*limitedConn]struct{}{}, refused: map[net.Conn]struct{}{}, refuseGrace: refuseGrace}
 }
 
 // wrap returns ln limited.
@@ -220,24 +219,16 @@ func (ll *limitedListener) refuseSource(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	select {
-	case ll.l.refusing <- struct{}{}:
-	default:
-		_ = c.Close()
-		return
-	}
 	if !ll.l.track(c) {
-		<-ll.l.refusing
 		_ = c.Close()
 		return
 	}
 	go func() {
 		defer ll.l.refusers.Done()
-		defer func() { <-ll.l.refusing }()
 		defer ll.l.untrack(c)
 		_ = c.SetDeadline(time.Now().Add(ll.l.refuseGrace))
-		if !readHeader(c, refuseRead) {
-			return
+		if _, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, refuseRead))); err != nil {
+			return // no whole header within the bounds
 		}
 		if _, err := c.Write(errorResponse(protocol.ErrIPNotAllowed)); err != nil {
 			return
@@ -249,11 +240,12 @@ func (ll *limitedListener) refuseSource(c net.Conn) {
 	}()
 }
 
-// track records c as answered by refuseSource, unless the stop has begun.
+// track records c as answered by refuseSource, unless maxRefusing are
+// or the stop has begun.
 func (l *connLimit) track(c net.Conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.stopped {
+	if l.stopped || len(l.refused) >= maxRefusing {
 		return false
 	}
 	l.refused[c] = struct{}{}
@@ -282,27 +274,6 @@ func (l *connLimit) stopRefusing() {
 	}
 	l.mu.Unlock()
 	l.refusers.Wait()
-}
-
-// readHeader reads from c up to the end of a request's header, at most
-// limit bytes, and reports whether it got there.
-func readHeader(c net.Conn, limit int) bool {
-	buf := make([]byte, 0, 1024)
-	for len(buf) < limit {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := c.Read(buf[len(buf):min(cap(buf), limit)])
-		start := max(0, len(buf)-3)
-		buf = buf[:len(buf)+n]
-		if bytes.Contains(buf[start:], []byte("\r\n\r\n")) {
-			return true
-		}
-		if err != nil {
-			return false
-		}
-	}
-	return false
 }
 
 // Bounds of the refused connections of refuseSource.

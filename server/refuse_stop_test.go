@@ -52,7 +52,7 @@ func TestRefusalsInFlightEndAtTheStop(t *testing.T) {
 	defer c.Close()
 	_, _ = io.WriteString(c, "POST /im/callback HTTP/1.1\r\nHost: x\r\n") // a header that never ends
 	// Wait until the refusal is answering it.
-	for len(p.limit.refusing) == 0 {
+	for p.limit.answering() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	lc.RequireStop()
@@ -63,4 +63,11 @@ func TestRefusalsInFlightEndAtTheStop(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("the refused connection is still open after the stop")
 	}
+}
+
+// answering is how many connections refuseSource is answering.
+func (l *connLimit) answering() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.refused)
 }
