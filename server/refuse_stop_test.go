@@ -17,6 +17,7 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
+	"github.com/imcallback/imcallback/protocol"
 )
 
 // TestRefusalsInFlightEndAtTheStop: a peer outside the source allowlist
@@ -70,4 +71,39 @@ func (l *connLimit) answering() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.refused)
+}
+
+// TestRefusalsAreBounded: at most maxRefusing refused connections are
+// answered at once, and none once the stop has begun; the others are
+// closed unanswered.
+func TestRefusalsAreBounded(t *testing.T) {
+	l := newConnLimit(8, true, time.Second, func(*protocol.Error, net.Addr) {})
+	pipe := func() net.Conn {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a
+	}
+	for i := range maxRefusing {
+		if !l.track(pipe()) {
+			t.Fatalf("refusal %d of %d not answered", i+1, maxRefusing)
+		}
+	}
+	if l.track(pipe()) {
+		t.Errorf("refusal %d answered: want at most %d at once", maxRefusing+1, maxRefusing)
+	}
+	for c := range l.refused {
+		l.untrack(c)
+		l.refusers.Done()
+		break
+	}
+	if !l.track(pipe()) {
+		t.Error("no refusal answered once one of the others ended")
+	}
+	for range l.refused {
+		l.refusers.Done() // the goroutines' part, which this test plays
+	}
+	l.stopRefusing()
+	if l.track(pipe()) {
+		t.Error("a refusal answered after the stop began")
+	}
 }
