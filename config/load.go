@@ -63,6 +63,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		return nil, fmt.Errorf("config: defaults: %w", err)
 	}
 	var problems []error
+	var retyped []retyped
 	if src.File != "" {
 		f := koanf.New(".")
 		if err := f.Load(file.Provider(src.File), yaml.Parser()); err != nil {
@@ -73,6 +74,9 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		problems = append(problems, unknownEntryKeys(f.Get("forward"), src.File, "forward", forwardKeys())...)
 		if err := k.Merge(f); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", src.File, err)
+		}
+		if data, err := os.ReadFile(src.File); err == nil {
+			retyped = retypedValues(data)
 		}
 	}
 	known := knownKeys()
@@ -108,6 +112,13 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		failed[fe.Key] = true
 	}
 	problems = append(problems, decodeErrs...)
+	// A number or a boolean where the file means text (tokens: [0123])
+	// would be used as other text: what validation says about it is noise.
+	retypedErrs, retypedKeys := c.retypedProblems(retyped)
+	problems = append(problems, retypedErrs...)
+	for _, key := range retypedKeys {
+		failed[key] = true
+	}
 	problems = append(problems, c.applyAppEnv(vars)...)
 	problems = append(problems, c.applyForwardEnv()...)
 	for _, err := range c.problems() {

@@ -1,0 +1,79 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTextWrittenAsANumberKeepsItsText: YAML reads a plain 0123, 0x1F,
+// 1_000, 1e3 or true as a number or a boolean, and the decoder writes it
+// back as other text (83, 31, 1000, 1000, 1): a token written so would
+// silently differ from the one IM holds, and an SdkAppid with a leading
+// zero become another app. Such a value of a text setting is refused,
+// naming the key, the secrets unquoted; a number that reads back as
+// written (tokens: [123456]) and a quoted one are taken as they are.
+func TestTextWrittenAsANumberKeepsItsText(t *testing.T) {
+	refused := []struct {
+		name, yaml string
+		want       []string
+		secret     string // must not appear in the error
+	}{
+		{"octal token", "sdkappid: [\"1\"]\ntokens: [abc, 0123]\n",
+			[]string{"IMCALLBACK_TOKENS (tokens): item #2 is read by YAML as a number", "quote it"}, "0123"},
+		{"hex admin token", "sdkappid: [\"1\"]\nadmin_token: 0x1F\n",
+			[]string{"IMCALLBACK_ADMIN_TOKEN (admin_token): the value is read by YAML as a number"}, "0x1F"},
+		{"token with underscores", "sdkappid: [\"1\"]\ntokens: 12_345_678\n",
+			[]string{"IMCALLBACK_TOKENS (tokens): the value is read by YAML as a number"}, "12_345_678"},
+		{"long numeric token", "sdkappid: [\"1\"]\ntokens: [123456789012345678901234567890]\n",
+			[]string{"IMCALLBACK_TOKENS (tokens): item #1 is read by YAML as a number"}, "123456789012345678901234567890"},
+		{"boolean token", "sdkappid: [\"1\"]\ntokens: [true]\n",
+			[]string{"IMCALLBACK_TOKENS (tokens): item #1 is read by YAML as a boolean"}, ""},
+		{"octal sdkappid", "sdkappid: [01400000001]\n",
+			[]string{`IMCALLBACK_SDKAPPID (sdkappid): item #1 "01400000001" is read by YAML as the number 201326593`, `quote it: "01400000001"`}, ""},
+		{"app secret key", "apps:\n  - sdkappid: \"1\"\n    secret_key: 1e10\n",
+			[]string{"IMCALLBACK_APP_1_SECRET_KEY (app_1_secret_key): the value is read by YAML as a number"}, "1e10"},
+		{"app token", "apps:\n  - sdkappid: \"1\"\n    tokens: [ok, 0o17]\n",
+			[]string{"IMCALLBACK_APP_1_TOKENS (app_1_tokens): item #2 is read by YAML as a number"}, "0o17"},
+		{"app identifier", "apps:\n  - sdkappid: \"1\"\n    admin_identifier: 1e3\n",
+			[]string{`IMCALLBACK_APP_1_ADMIN_IDENTIFIER (app_1_admin_identifier): "1e3" is read by YAML as the number 1000`}, ""},
+		{"forward name", "sdkappid: [\"1\"]\nforward:\n  - name: 0x10\n    url: https://example.com/h\n    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n    match: [\"*\"]\n",
+			[]string{`forward[0]: name: "0x10" is read by YAML as the number 16`}, ""},
+		{"an alias of a number", "sdkappid: [\"1\"]\nadmin_token: &n 0123\ntokens: [ok, *n]\n",
+			[]string{"IMCALLBACK_TOKENS (tokens): item #2 is read by YAML as a number"}, "0123"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadYAML(t, tt.yaml)
+			if err == nil {
+				t.Fatal("Load accepted the value")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if tt.secret != "" && strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("error %q shows the secret", err)
+			}
+		})
+	}
+	accepted := []struct {
+		name, yaml string
+		tokens     []string
+	}{
+		{"a number that reads back as written", "sdkappid: [1400000001]\ntokens: [123456, -7]\n", []string{"123456", "-7"}},
+		{"quoted", "sdkappid: [\"1\"]\ntokens: [\"0123\", '0x1F', !!str 1_000]\n", []string{"0123", "0x1F", "1_000"}},
+		{"a block scalar", "sdkappid: [\"1\"]\ntokens:\n  - >-\n    0123\n", []string{"0123"}},
+	}
+	for _, tt := range accepted {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadYAML(t, tt.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(c.Tokens, ",") != strings.Join(tt.tokens, ",") {
+				t.Errorf("tokens %q, want %q", c.Tokens, tt.tokens)
+			}
+		})
+	}
+}
