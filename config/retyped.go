@@ -28,42 +28,77 @@ type retyped struct {
 // are text as written. A file that does not parse has none: the load says
 // what is wrong with it.
 func retypedValues(data []byte) []retyped {
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil
-	}
-	root := resolveAlias(doc.Content[0])
-	if root.Kind != yaml.MappingNode {
+	root := fileRoot(data)
+	if root == nil {
 		return nil
 	}
 	var found []retyped
 	entries := map[string]reflect.Type{"apps": reflect.TypeFor[AppConfig](), "forward": reflect.TypeFor[ForwardConfig]()}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, value := root.Content[i].Value, resolveAlias(root.Content[i+1])
-		if entry, ok := entries[key]; ok {
-			if value.Kind != yaml.SequenceNode {
-				continue
-			}
-			for j, e := range value.Content {
-				if e = resolveAlias(e); e.Kind != yaml.MappingNode {
-					continue
-				}
-				for k := 0; k+1 < len(e.Content); k += 2 {
-					if f, ok := fieldByTag(entry, e.Content[k].Value); ok {
-						for _, r := range retypedText(f.Type, e.Content[k+1]) {
-							r.list, r.entry, r.key, r.hidden = key, j, f.Tag.Get("koanf"), f.Tag.Get("secret") == "true"
-							found = append(found, r)
-						}
-					}
-				}
-			}
+		entry, ok := entries[key]
+		if !ok {
+			found = append(found, retypedFields(root.Content[i:i+2], reflect.TypeFor[Config](), func(f reflect.StructField) bool {
+				return secret(f.Tag.Get("koanf"))
+			})...)
 			continue
 		}
-		if f, ok := fieldByTag(reflect.TypeFor[Config](), key); ok {
-			for _, r := range retypedText(f.Type, value) {
-				r.key, r.hidden = key, secret(key)
+		if value.Kind != yaml.SequenceNode {
+			continue
+		}
+		for j, e := range value.Content {
+			if e = resolveAlias(e); e.Kind != yaml.MappingNode {
+				continue
+			}
+			for _, r := range retypedFields(e.Content, entry, func(f reflect.StructField) bool { return f.Tag.Get("secret") == "true" }) {
+				r.list, r.entry = key, j
 				found = append(found, r)
 			}
+		}
+	}
+	return found
+}
+
+// retypedSection finds the retyped values of the text fields of the
+// section key, of type t, in a configuration file.
+func retypedSection(data []byte, key string, t reflect.Type) []retyped {
+	root := fileRoot(data)
+	if root == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if v := resolveAlias(root.Content[i+1]); root.Content[i].Value == key && v.Kind == yaml.MappingNode {
+			return retypedFields(v.Content, t, func(f reflect.StructField) bool { return f.Tag.Get("secret") == "true" })
+		}
+	}
+	return nil
+}
+
+// fileRoot is the top-level mapping of a configuration file, nil when it
+// has none.
+func fileRoot(data []byte) *yaml.Node {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil
+	}
+	if root := resolveAlias(doc.Content[0]); root.Kind == yaml.MappingNode {
+		return root
+	}
+	return nil
+}
+
+// retypedFields checks the pairs of a mapping's content (key, value, …)
+// that name a field of the struct t; hidden says which fields are secrets.
+func retypedFields(pairs []*yaml.Node, t reflect.Type, hidden func(reflect.StructField) bool) []retyped {
+	var found []retyped
+	for i := 0; i+1 < len(pairs); i += 2 {
+		f, ok := fieldByTag(t, pairs[i].Value)
+		if !ok {
+			continue
+		}
+		for _, r := range retypedText(f.Type, resolveAlias(pairs[i+1])) {
+			r.key, r.hidden = f.Tag.Get("koanf"), hidden(f)
+			found = append(found, r)
 		}
 	}
 	return found
@@ -137,24 +172,29 @@ func retypedScalar(n *yaml.Node) (retyped, bool) {
 	return retyped{text: n.Value, yaml: v, kind: kind}, true
 }
 
+// message says what is wrong with r, quoting it unless it is a secret.
+func (r retyped) message() string {
+	what := "the value"
+	if r.item > 0 {
+		what = fmt.Sprintf("item #%d", r.item)
+	}
+	if r.hidden {
+		return fmt.Sprintf("%s is read by YAML as a %s, so the service would use other text than the file shows; quote it",
+			what, r.kind)
+	}
+	msg := fmt.Sprintf("%q is read by YAML as the %s %v, not as the text it shows; quote it: %q", r.text, r.kind, r.yaml, r.text)
+	if r.item > 0 {
+		msg = what + " " + msg
+	}
+	return msg
+}
+
 // retypedProblems are the FieldErrors of the retyped values of the file
 // whose settings c decoded, and the keys they name; the apps entries of the
 // file are c.Apps' first.
 func (c *Config) retypedProblems(found []retyped) (errs []error, keys []string) {
 	for _, r := range found {
-		what := "the value"
-		if r.item > 0 {
-			what = fmt.Sprintf("item #%d", r.item)
-		}
-		msg := fmt.Sprintf("%s is read by YAML as a %s, so the service would use other text than the file shows; quote it",
-			what, r.kind)
-		if !r.hidden {
-			msg = fmt.Sprintf("%q is read by YAML as the %s %v, not as the text it shows; quote it: %q", r.text, r.kind, r.yaml, r.text)
-			if r.item > 0 {
-				msg = what + " " + msg
-			}
-		}
-		key := r.key
+		key, msg := r.key, r.message()
 		switch {
 		case r.list == "apps" && r.key != "sdkappid" && r.entry < len(c.Apps) && isNumber(c.Apps[r.entry].SdkAppID):
 			key = "app_" + c.Apps[r.entry].SdkAppID + "_" + r.key

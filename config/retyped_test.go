@@ -3,6 +3,8 @@ package config_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/imcallback/imcallback/config"
 )
 
 // TestTextWrittenAsANumberKeepsItsText: YAML reads a plain 0123, 0x1F,
@@ -75,5 +77,32 @@ func TestTextWrittenAsANumberKeepsItsText(t *testing.T) {
 				t.Errorf("tokens %q, want %q", c.Tokens, tt.tokens)
 			}
 		})
+	}
+}
+
+// TestSectionTextWrittenAsANumberKeepsItsText: a module's section is read
+// as the core settings are, so its text written as a number YAML reads as
+// other text is refused too, a secret field's value not shown.
+func TestSectionTextWrittenAsANumberKeepsItsText(t *testing.T) {
+	tests := []struct {
+		name, yaml, want, secret string
+	}{
+		{"list item", "words:\n  list: [spam, 0x10]\n", `IMCALLBACK_WORDS_LIST (words.list): item #2 "0x10" is read by YAML as the number 16`, ""},
+		{"secret", "words:\n  api_key: 0777\n", "IMCALLBACK_WORDS_API_KEY (words.api_key): the value is read by YAML as a number", "0777"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.LoadSection(config.Source{File: yamlFile(t, tt.yaml), Environ: env()}, "words", wordsDefaults)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+			if tt.secret != "" && strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("error %q shows the secret", err)
+			}
+		})
+	}
+	if v, err := config.LoadSection(config.Source{File: yamlFile(t, "words:\n  list: [\"0x10\", 42]\n"), Environ: env()}, "words", wordsDefaults); err != nil ||
+		strings.Join(v.List, ",") != "0x10,42" {
+		t.Errorf("quoted and plain numbers: %v, %v", v.List, err)
 	}
 }

@@ -118,6 +118,12 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		if err := k.Merge(sub); err != nil {
 			return def, fmt.Errorf("config: %s: %w", src.File, err)
 		}
+		if data, err := os.ReadFile(src.File); err == nil {
+			for _, r := range retypedSection(data, key, reflect.TypeOf(def)) {
+				// Its value decodes, as other text than the file shows.
+				problems = append(problems, &FieldError{Key: key + "." + r.key, Msg: r.message()})
+			}
+		}
 	}
 	environ := src.Environ
 	if environ == nil {
