@@ -92,6 +92,19 @@ func fileRoot(data []byte) *yaml.Node {
 func retypedFields(pairs []*yaml.Node, t reflect.Type, hidden func(reflect.StructField) bool) []retyped {
 	var found []retyped
 	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i].ShortTag() == "!!merge" { // <<: *defaults, or a list of them
+			merged := resolveAlias(pairs[i+1])
+			maps := []*yaml.Node{merged}
+			if merged.Kind == yaml.SequenceNode {
+				maps = merged.Content
+			}
+			for _, m := range maps {
+				if m = resolveAlias(m); m.Kind == yaml.MappingNode {
+					found = append(found, retypedFields(m.Content, t, hidden)...)
+				}
+			}
+			continue
+		}
 		f, ok := fieldByTag(t, pairs[i].Value)
 		if !ok {
 			continue

@@ -40,6 +40,8 @@ func TestTextWrittenAsANumberKeepsItsText(t *testing.T) {
 			[]string{`IMCALLBACK_APP_1_ADMIN_IDENTIFIER (app_1_admin_identifier): "1e3" is read by YAML as the number 1000`}, ""},
 		{"forward name", "sdkappid: [\"1\"]\nforward:\n  - name: 0x10\n    url: https://example.com/h\n    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n    match: [\"*\"]\n",
 			[]string{`forward[0]: name: "0x10" is read by YAML as the number 16`}, ""},
+		{"a merged entry", "defaults: &d\n  secret_key: 0x1F\napps:\n  - <<: *d\n    sdkappid: \"1\"\n",
+			[]string{"IMCALLBACK_APP_1_SECRET_KEY (app_1_secret_key): the value is read by YAML as a number"}, "0x1F"},
 		{"an alias of a number", "sdkappid: [\"1\"]\nadmin_token: &n 0123\ntokens: [ok, *n]\n",
 			[]string{"IMCALLBACK_TOKENS (tokens): item #2 is read by YAML as a number"}, "0123"},
 	}
