@@ -127,7 +127,8 @@ type AppList struct {
 	// success: a file that could not be used, a failed refresh.
 	Error string `json:"error,omitempty"`
 	// Entries are the accepted networks: global, then the app's own, then
-	// Tencent's, each sorted.
+	// Tencent's, each sorted. Those of a Closed app are not accepted yet:
+	// they apply, with Tencent's, once its list is fetched.
 	Entries []Entry `json:"entries"`
 }
 

@@ -44,7 +44,9 @@ func newAllowlistCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// writeAllowlist prints one block per app. The problem with a saved list
+// writeAllowlist prints one block per app: a line about the app, then its
+// networks and their sources, those of a closed app (refused like every
+// source until Tencent's list is fetched) said to apply once it is. The problem with a saved list
 // may quote the file's content, so it is quoted as the other tables quote
 // untrusted cells (tableCell).
 func writeAllowlist(w io.Writer, lists []allowlist.AppList) error {
@@ -62,6 +64,11 @@ func writeAllowlist(w io.Writer, lists []allowlist.AppList) error {
 			fmt.Fprintf(tw, "app %s\tconfigured networks only\t\n", l.App)
 		}
 		for _, e := range l.Entries {
+			if l.Closed {
+				// Refused like every source until the list comes.
+				fmt.Fprintf(tw, "  %s\t%s, once Tencent's list is fetched\t\n", e.Prefix, e.Source)
+				continue
+			}
 			fmt.Fprintf(tw, "  %s\t%s\t\n", e.Prefix, e.Source)
 		}
 	}
