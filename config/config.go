@@ -713,6 +713,10 @@ func (c *Config) EmptyEnv() []string {
 	return slices.Compact(notes)
 }
 
+// minStreamWindow is the least max age and duplicate window JetStream
+// takes for a stream.
+const minStreamWindow = 100 * time.Millisecond
+
 func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	if c.Delivery != DeliveryDurable && c.Delivery != DeliveryInline {
 		bad("delivery", "%q must be durable or inline", c.Delivery)
@@ -734,11 +738,15 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	if msg := subjectPrefixProblem(c.SubjectPrefix); msg != "" {
 		bad("subject_prefix", "%s", msg)
 	}
-	if c.Retention <= 0 {
-		bad("retention", "must be positive, e.g. 168h")
+	// JetStream refuses a stream whose max age or duplicate window is
+	// under 100ms: checked here, the variable is named at load and by
+	// config check, rather than the start failing (or, with a NATS
+	// cluster, the service staying unready) on the server's refusal.
+	if c.Retention < minStreamWindow {
+		bad("retention", "%v must be at least %v (JetStream's least max age), e.g. 168h", c.Retention, minStreamWindow)
 	}
-	if c.DedupWindow <= 0 || c.DedupWindow > c.Retention {
-		bad("dedup_window", "%v must be positive and no longer than the retention", c.DedupWindow)
+	if c.DedupWindow < minStreamWindow || c.DedupWindow > c.Retention {
+		bad("dedup_window", "%v must be from %v (JetStream's least duplicate window) to the retention", c.DedupWindow, minStreamWindow)
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		bad("workers", "%d must be between 1 and 1024", c.Workers)
