@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -767,6 +768,59 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	if c.MaxDeliveries < 1 {
 		bad("max_deliveries", "%d must be at least 1", c.MaxDeliveries)
 	}
+	// JetStream drops an event at the retention age, processed or not: an
+	// event whose handler keeps failing must reach its last attempt, and
+	// its dead letter, before that. (Only once the settings it is made of
+	// are valid, and only where there is a stream.)
+	if c.Delivery == DeliveryDurable && c.Retention >= minStreamWindow && c.MaxDeliveries >= 1 &&
+		c.HandlerTimeout > 0 && len(c.Backoff) > 0 && !slices.ContainsFunc(c.Backoff, func(d time.Duration) bool { return d <= 0 }) {
+		if schedule := retrySchedule(c.Backoff, c.MaxDeliveries, c.HandlerTimeout); schedule >= c.Retention {
+			bad("retention", "%v is shorter than the retry schedule of an event whose handler keeps failing, %s "+
+				"(the %s delays before the last of %s %d attempts, and the attempts' %s %v each): such an event "+
+				"would be dropped before it is dead-lettered; raise the retention, or shorten the backoff or the deliveries",
+				c.Retention, scheduleText(schedule), EnvName("backoff"), EnvName("max_deliveries"), c.MaxDeliveries,
+				EnvName("handler_timeout"), c.HandlerTimeout)
+		}
+	}
+}
+
+// maxSchedule stands for a retry schedule too long for a time.Duration.
+const maxSchedule = time.Duration(math.MaxInt64)
+
+// retrySchedule is how long an event whose handler keeps failing stays in
+// the work stream at least before it is dead-lettered: the backoff delays
+// after each of its attempts but the last (indexed by the attempt, the
+// last delay repeating) and maxDeliveries attempts of up to
+// handlerTimeout each; maxSchedule when that does not fit a Duration.
+func retrySchedule(backoff []time.Duration, maxDeliveries int, handlerTimeout time.Duration) time.Duration {
+	total := time.Duration(0)
+	add := func(d time.Duration, times int) {
+		if times <= 0 || total == maxSchedule {
+			return
+		}
+		if d > (maxSchedule-total)/time.Duration(times) {
+			total = maxSchedule
+			return
+		}
+		total += d * time.Duration(times)
+	}
+	delays := maxDeliveries - 1
+	for i, d := range backoff[:len(backoff)-1] {
+		if i < delays {
+			add(d, 1)
+		}
+	}
+	add(backoff[len(backoff)-1], delays-(len(backoff)-1))
+	add(handlerTimeout, maxDeliveries)
+	return total
+}
+
+// scheduleText writes a retry schedule for a message.
+func scheduleText(d time.Duration) string {
+	if d == maxSchedule {
+		return "longer than 292 years"
+	}
+	return d.String()
 }
 
 // ParsePrefixes parses CIDRs; a bare address is taken as a single-host

@@ -113,6 +113,10 @@ func TestLoadRejects(t *testing.T) {
 		{"dedup window under JetStream's least", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_DEDUP_WINDOW=50ms")}, []string{"IMCALLBACK_DEDUP_WINDOW", "50ms must be from 100ms"}},
 		{"retention under JetStream's least", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_RETENTION=50ms", "IMCALLBACK_DEDUP_WINDOW=40ms")}, []string{"IMCALLBACK_RETENTION", "50ms must be at least 100ms"}},
 		{"zero retention", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_RETENTION=0s")}, []string{"IMCALLBACK_RETENTION", "must be at least 100ms"}},
+		{"retention shorter than the retry schedule", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_RETENTION=30m")},
+			[]string{"IMCALLBACK_RETENTION", "30m0s is shorter than the retry schedule of an event whose handler keeps failing, 57m36s", "dropped before it is dead-lettered"}},
+		{"retention shorter than a long retry schedule", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BACKOFF=2562047h", "IMCALLBACK_MAX_DELIVERIES=9000000000000000000")},
+			[]string{"IMCALLBACK_RETENTION", "168h0m0s is shorter than the retry schedule"}},
 		{"zero start timeout", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_START_TIMEOUT=0s")}, []string{"IMCALLBACK_START_TIMEOUT", "from 1ns to 1h"}},
 		{"negative start timeout", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_START_TIMEOUT=-1s")}, []string{"IMCALLBACK_START_TIMEOUT", "from 1ns to 1h"}},
 		{"start timeout past an hour", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_START_TIMEOUT=61m")}, []string{"IMCALLBACK_START_TIMEOUT", "from 1ns to 1h"}},
@@ -1051,6 +1055,41 @@ func TestSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "s3cr3t") {
 				t.Errorf("the error shows the secret:\n%v", err)
+			}
+		})
+	}
+}
+
+// TestRetentionCoversTheRetrySchedule: JetStream drops an event at the
+// retention age whether or not it was processed, so a retention shorter
+// than the retry schedule (the backoff delays before the last attempt and
+// the attempts themselves) drops every event whose handler keeps failing
+// before it is dead-lettered, and is refused. A retention that covers it,
+// or inline delivery, which keeps no stream, is accepted.
+func TestRetentionCoversTheRetrySchedule(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		ok      bool
+	}{
+		{"defaults", nil, true},
+		{"an hour, over the default 57m36s", []string{"IMCALLBACK_RETENTION=1h"}, true},
+		{"just the default schedule", []string{"IMCALLBACK_RETENTION=57m36s"}, false},
+		{"just over it", []string{"IMCALLBACK_RETENTION=57m37s"}, true},
+		{"one delivery: no delay, one attempt", []string{"IMCALLBACK_RETENTION=31s", "IMCALLBACK_DEDUP_WINDOW=10s", "IMCALLBACK_MAX_DELIVERIES=1"}, true},
+		{"one delivery outlasting the retention", []string{"IMCALLBACK_RETENTION=30s", "IMCALLBACK_DEDUP_WINDOW=10s", "IMCALLBACK_MAX_DELIVERIES=1"}, false},
+		{"the last delay repeating", []string{"IMCALLBACK_RETENTION=1h", "IMCALLBACK_BACKOFF=1s,10m", "IMCALLBACK_MAX_DELIVERIES=8"}, false},
+		{"fewer deliveries than delays", []string{"IMCALLBACK_RETENTION=10m", "IMCALLBACK_MAX_DELIVERIES=3"}, true},
+		{"inline delivery keeps no stream", []string{"IMCALLBACK_RETENTION=30m", "IMCALLBACK_DELIVERY=inline"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.environ...)...)})
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("refused: %v", err)
+			case !tt.ok && (err == nil || !strings.Contains(err.Error(), "IMCALLBACK_RETENTION")):
+				t.Errorf("accepted, or refused for another reason: %v", err)
 			}
 		})
 	}
