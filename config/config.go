@@ -787,11 +787,12 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 // maxSchedule stands for a retry schedule too long for a time.Duration.
 const maxSchedule = time.Duration(math.MaxInt64)
 
-// retrySchedule is how long an event whose handler keeps failing stays in
-// the work stream at least before it is dead-lettered: the backoff delays
-// after each of its attempts but the last (indexed by the attempt, the
-// last delay repeating) and maxDeliveries attempts of up to
-// handlerTimeout each; maxSchedule when that does not fit a Duration.
+// retrySchedule is how long an event whose handler keeps failing may take
+// from its first delivery to its dead letter, waits for a free worker
+// aside: the backoff delays after each of its attempts but the last
+// (indexed by the attempt, the last delay repeating) and maxDeliveries
+// attempts of up to handlerTimeout each; maxSchedule when that does not
+// fit a Duration.
 func retrySchedule(backoff []time.Duration, maxDeliveries int, handlerTimeout time.Duration) time.Duration {
 	total := time.Duration(0)
 	add := func(d time.Duration, times int) {
