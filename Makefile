@@ -7,7 +7,8 @@ LDFLAGS  := -s -w -X github.com/imcallback/imcallback/cli.Version=$(VERSION)
 .PHONY: run test build bench vet fuzz generate screenshots clean
 
 ## run: start the service on embedded defaults (data under ./data, a development SdkAppid)
-## (built, then run as the binary itself, so Ctrl-C stops it cleanly and make exits 0)
+## (built, then run as the binary itself, so Ctrl-C stops it cleanly: the service drains and exits 0;
+## make, which gets the Ctrl-C too, then reports it as GNU make does, exiting 130)
 run: build
 	@IMCALLBACK_LOG_FORMAT=$${IMCALLBACK_LOG_FORMAT:-console} exec ./$(BIN) serve --dev
 
