@@ -847,27 +847,35 @@ func get(t *testing.T, url string) string {
 
 // TestTuneGC checks the service's GC defaults: GOGC=400 and a soft memory
 // limit of defaultMemoryLimit, each only where the environment sets none.
+// A variable set to the empty string sets none: the Go runtime reads it as
+// unset (GOGC 100, no limit), as an env file or compose's ${VAR} of an
+// unset VAR writes it, so the service's defaults apply then too.
 func TestTuneGC(t *testing.T) {
 	prevPercent := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(prevPercent)
 	prevLimit := debug.SetMemoryLimit(math.MaxInt64)
 	defer debug.SetMemoryLimit(prevLimit)
+	const unset = "\x00unset"
 	for _, tc := range []struct {
-		name, gogc, gomemlimit string // "" leaves the variable unset
+		name, gogc, gomemlimit string // unset leaves the variable unset
 		wantPercent            int
 		wantLimit              int64
 	}{
-		{"neither set", "", "", defaultGCPercent, defaultMemoryLimit},
-		{"GOGC set", "150", "", 100, defaultMemoryLimit},
-		{"GOMEMLIMIT set", "", "1GiB", defaultGCPercent, math.MaxInt64},
+		{"neither set", unset, unset, defaultGCPercent, defaultMemoryLimit},
+		{"GOGC set", "150", unset, 100, defaultMemoryLimit},
+		{"GOMEMLIMIT set", unset, "1GiB", defaultGCPercent, math.MaxInt64},
 		{"both set", "150", "1GiB", 100, math.MaxInt64},
+		{"both set empty", "", "", defaultGCPercent, defaultMemoryLimit},
+		{"GOMEMLIMIT empty, GOGC set", "150", "", 100, defaultMemoryLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for name, v := range map[string]string{"GOGC": tc.gogc, "GOMEMLIMIT": tc.gomemlimit} {
-				t.Setenv(name, v) // restores the variable afterwards
-				if v == "" {
+				if v == unset {
+					t.Setenv(name, "") // restores the variable afterwards
 					os.Unsetenv(name)
+					continue
 				}
+				t.Setenv(name, v)
 			}
 			debug.SetGCPercent(100)
 			debug.SetMemoryLimit(math.MaxInt64)

@@ -351,12 +351,15 @@ const defaultGCPercent = 400
 const defaultMemoryLimit = 128 << 20
 
 // tuneGC applies defaultGCPercent and defaultMemoryLimit unless GOGC or
-// GOMEMLIMIT say otherwise.
+// GOMEMLIMIT say otherwise. A variable set to the empty string (an env
+// file's GOMEMLIMIT=, compose's ${GOMEMLIMIT} of an unset variable) says
+// nothing: the runtime reads it as unset, GOGC 100 and no limit, so the
+// service's defaults apply, as they do to an empty IMCALLBACK_* setting.
 func tuneGC() {
-	if _, set := os.LookupEnv("GOGC"); !set {
+	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 }
