@@ -151,6 +151,23 @@ func TestAppsReviewFindings(t *testing.T) {
 		!strings.Contains(err.Error(), "unknown key apps[0].token; did you mean apps[0].tokens?") {
 		t.Fatalf("misspelt app key: %v", err)
 	}
+	// apps written as a mapping keyed by app id, not as a list, says so.
+	file = yamlFile(t, "sdkappid: [\"1400000001\"]\napps:\n  1400000001:\n    tokens: [abc]\n")
+	if _, err := config.Load(config.Source{File: file, Environ: env()}); err == nil ||
+		!strings.Contains(err.Error(), "apps is a mapping with the key 1400000001, not a list of entries") {
+		t.Fatalf("apps as a mapping: %v", err)
+	}
+	// forward likewise.
+	file = yamlFile(t, "forward:\n  audit:\n    url: https://example.com/hook\n")
+	if _, err := config.Load(config.Source{File: file, Environ: env()}); err == nil ||
+		!strings.Contains(err.Error(), "forward is a mapping with the key audit, not a list of entries") {
+		t.Fatalf("forward as a mapping: %v", err)
+	}
+	// A single entry written without its dash is still that entry.
+	file = yamlFile(t, "apps:\n  sdkappid: \"1400000001\"\n  tokens: [abc]\n")
+	if c, err := config.Load(config.Source{File: file, Environ: env()}); err != nil || len(c.Apps) != 1 || c.Apps[0].SdkAppID != "1400000001" {
+		t.Fatalf("one entry without its dash: %v", err)
+	}
 	// Per-app tokens only: no "no token" note.
 	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_TOKENS=tok")})
 	if err != nil {

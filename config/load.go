@@ -357,13 +357,27 @@ func appEntryKeys() map[string]reflect.Kind {
 
 // unknownEntryKeys returns an *UnknownKeyError for each key of an entry of
 // the list under list (apps, forward) that no setting reads: a misspelt
-// tokens would otherwise leave the app on the global tokens, or on none.
+// tokens would otherwise leave the app on the global tokens, or on none. A
+// mapping in place of the list is one entry written without its dash when
+// its keys are an entry's, and an error otherwise.
 func unknownEntryKeys(raw any, file, list string, known map[string]reflect.Kind) []error {
+	names := slices.Sorted(maps.Keys(known))
+	if m, ok := raw.(map[string]any); ok {
+		// One entry written without its dash decodes as that entry; a
+		// mapping keyed by something else (apps: {1400000001: …}) would
+		// decode as an entry without any of its settings.
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if _, ok := known[k]; !ok {
+				return []error{fmt.Errorf("%s: %s is a mapping with the key %s, not a list of entries: write each entry as a list item (- %s)",
+					file, list, k, map[string]string{"apps": "sdkappid: …", "forward": "name: …"}[list])}
+			}
+		}
+		return nil
+	}
 	items, ok := raw.([]any)
 	if !ok {
 		return nil
 	}
-	names := slices.Sorted(maps.Keys(known))
 	var errs []error
 	for i, item := range items {
 		m, ok := item.(map[string]any)
