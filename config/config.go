@@ -774,9 +774,15 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	// are valid, and only where there is a stream.)
 	if c.Delivery == DeliveryDurable && c.Retention >= minStreamWindow && c.MaxDeliveries >= 1 &&
 		c.HandlerTimeout > 0 && len(c.Backoff) > 0 && !slices.ContainsFunc(c.Backoff, func(d time.Duration) bool { return d <= 0 }) {
-		if schedule := retrySchedule(c.Backoff, c.MaxDeliveries, c.HandlerTimeout); schedule >= c.Retention {
+		backoff, stretched := c.Backoff, ""
+		if len(c.Forward) > 0 {
+			// A destination's Retry-After stretches a delay up to the
+			// longest of the backoff (delivery's retryDelay).
+			backoff, stretched = []time.Duration{slices.Max(c.Backoff)}, ", each the longest, as a forward destination's Retry-After may ask,"
+		}
+		if schedule := retrySchedule(backoff, c.MaxDeliveries, c.HandlerTimeout); schedule >= c.Retention {
 			bad("retention", "%v is shorter than the retry schedule of an event whose handler keeps failing, %s "+
-				"(the %s delays before the last of %s %d attempts, and the attempts' %s %v each): such an event "+
+				"(the %s delays"+stretched+" before the last of %s %d attempts, and the attempts' %s %v each): such an event "+
 				"would be dropped before it is dead-lettered; raise the retention, or shorten the backoff or the deliveries",
 				c.Retention, scheduleText(schedule), EnvName("backoff"), EnvName("max_deliveries"), c.MaxDeliveries,
 				EnvName("handler_timeout"), c.HandlerTimeout)

@@ -1081,6 +1081,14 @@ func TestRetentionCoversTheRetrySchedule(t *testing.T) {
 		{"the last delay repeating", []string{"IMCALLBACK_RETENTION=1h", "IMCALLBACK_BACKOFF=1s,10m", "IMCALLBACK_MAX_DELIVERIES=8"}, false},
 		{"fewer deliveries than delays", []string{"IMCALLBACK_RETENTION=10m", "IMCALLBACK_MAX_DELIVERIES=3"}, true},
 		{"inline delivery keeps no stream", []string{"IMCALLBACK_RETENTION=30m", "IMCALLBACK_DELIVERY=inline"}, true},
+		// A forward destination's Retry-After can stretch every delay to
+		// the longest: 9 × 10m + 10 × 30s.
+		{"forwarding, over the default schedule but under its stretched one",
+			[]string{"IMCALLBACK_RETENTION=1h", "IMCALLBACK_FORWARD_URL=https://h/", "IMCALLBACK_FORWARD_SECRET=" + whsec}, false},
+		{"forwarding, just the stretched schedule",
+			[]string{"IMCALLBACK_RETENTION=95m", "IMCALLBACK_FORWARD_URL=https://h/", "IMCALLBACK_FORWARD_SECRET=" + whsec}, false},
+		{"forwarding, just over the stretched schedule",
+			[]string{"IMCALLBACK_RETENTION=95m1s", "IMCALLBACK_FORWARD_URL=https://h/", "IMCALLBACK_FORWARD_SECRET=" + whsec}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
