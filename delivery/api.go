@@ -83,15 +83,41 @@ func apiRoutes(s *Service) []admin.Route {
 		{Method: http.MethodGet, Path: "/v1/events", Handler: s.listEvents},
 		{Method: http.MethodGet, Path: "/v1/events/:seq", Handler: s.getEvent},
 		{Method: http.MethodGet, Path: "/v1/dead-letters", Handler: s.listDeadLetters},
-		{Method: http.MethodPost, Path: "/v1/events/replay", Handler: s.replayEvents},
+		{Method: http.MethodPost, Path: "/v1/events/replay", Handler: s.untilDone(s.replayEvents)},
 		{Method: http.MethodGet, Path: "/v1/delivery", Handler: s.deliveryStatus},
-		{Method: http.MethodPost, Path: "/v1/delivery/pause", Handler: s.pauseResume(true)},
-		{Method: http.MethodPost, Path: "/v1/delivery/resume", Handler: s.pauseResume(false)},
+		{Method: http.MethodPost, Path: "/v1/delivery/pause", Handler: s.untilDone(s.pauseResume(true))},
+		{Method: http.MethodPost, Path: "/v1/delivery/resume", Handler: s.untilDone(s.pauseResume(false))},
 	}
 	for i := range routes {
 		routes[i].Handler = withStatus(routes[i].Handler)
 	}
 	return routes
+}
+
+// answerWriteTimeout bounds the write of the answer of a route that runs
+// until its work is done (untilDone), counted from the answer's start.
+const answerWriteTimeout = 30 * time.Second
+
+// untilDone serves h, a route that answers when its work is done, past
+// the admin listener's write timeout (35 s, counted from the request's
+// start): a replay of a large selection (since, every dead letter: some
+// 4,000 events a second) or a pause waiting for slow handlers (up to
+// IMCALLBACK_SHUTDOWN_TIMEOUT) takes longer, and the answer of what it
+// did was dropped. The listener's deadline is lifted while h works, and
+// the answer, an error's too, gets answerWriteTimeout from its start.
+func (s *Service) untilDone(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rc := http.NewResponseController(c.Response())
+		deadline := func(t time.Time) {
+			// Not supported: no listener's deadline to lift (a recorder).
+			if err := rc.SetWriteDeadline(t); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				s.log.Warn("the admin answer's write deadline could not be set", zap.String("path", c.Path()), zap.Error(err))
+			}
+		}
+		deadline(time.Time{})
+		c.Response().Before(func() { deadline(time.Now().Add(answerWriteTimeout)) })
+		return h(c)
+	}
 }
 
 // withStatus gives the errors a caller can act on their own status instead

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -789,4 +790,55 @@ func asAnotherReplay(t *testing.T, ctx context.Context, js jetstream.JetStream, 
 			}
 		}
 	}
+}
+
+// TestLongAdminRequestsAreAnsweredPastTheWriteTimeout: a replay answers
+// when it is done, and a pause once the running handlers returned (within
+// IMCALLBACK_SHUTDOWN_TIMEOUT, up to an hour). A replay of a large selection
+// ({"since":…} or {"dead":true} over a busy retention: some 4,000 events a
+// second), or a pause waiting for a slow handler, outlasted the admin
+// listener's write timeout (35 s), and the answer of what had happened was
+// dropped: the client read EOF (`events replay --since` failed after every
+// event was replayed, so a second attempt replayed them all again; `delivery
+// pause` failed with delivery paused). Here the listener's write timeout is
+// shorter than any answer.
+func TestLongAdminRequestsAreAnsweredPastTheWriteTimeout(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		rec := newRecorder()
+		s := start(t, o, dispatcherFor(t, rec))
+		for i := range 3 {
+			accept(t, s, request(testCommand, fmt.Sprint("event-", i)))
+		}
+		eventually(t, 10*time.Second, "the events processed", func() bool { return rec.storedCount() == 3 })
+		admin := echo.New()
+		for _, r := range delivery.AdminRoutes(s.Service) {
+			admin.Add(r.Method, r.Path, r.Handler)
+		}
+		srv := httptest.NewUnstartedServer(admin)
+		srv.Config.WriteTimeout = time.Nanosecond // past before any answer
+		srv.Start()
+		t.Cleanup(srv.Close)
+		for _, tt := range []struct {
+			name, path, body string
+			want             string // a field of the answer, as "name":value
+		}{
+			{"replay by sequence", "/v1/events/replay", `{"seqs":[1,2]}`, `"replayed":2`},
+			{"replay since", "/v1/events/replay", `{"since":"1h","command":"` + testCommand + `"}`, `"replayed":5`}, // 3 events, 2 copies
+			{"pause", "/v1/delivery/pause", ``, `"state":"paused"`},
+			{"resume", "/v1/delivery/resume", ``, `"state":"running"`},
+			{"a refusal", "/v1/events/replay", `{}`, `"message":"give exactly one of seqs`},
+		} {
+			resp, err := srv.Client().Post(srv.URL+tt.path, "application/json", strings.NewReader(tt.body))
+			if err != nil {
+				t.Errorf("%s: %v (the answer was lost)", tt.name, err)
+				continue
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || !strings.Contains(string(body), tt.want) {
+				t.Errorf("%s: %d %s %v, want an answer with %s", tt.name, resp.StatusCode, body, err, tt.want)
+			}
+		}
+	})
 }
