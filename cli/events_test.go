@@ -1026,3 +1026,50 @@ func TestReplayDeadSaysWhatASequenceIs(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayByFilterWaitsForItsAnswer: a replay by filter or of every dead
+// letter is one request, which the service answers when the replay is done:
+// one of a large selection takes minutes (some 4,000 events a second, fewer
+// while the workers run the copies). The client's time limit (60 s) ended it
+// as "may still be running there", and its closed connection stopped the
+// replay part way, so what was replayed was known to no one. It waits for
+// the answer now (Ctrl-C still ends it); here the limit is shorter than any
+// answer.
+func TestReplayByFilterWaitsForItsAnswer(t *testing.T) {
+	var got []string // the bodies the service received
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(body))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"replayed":170000}`)
+	}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		name, since, command string
+		dead                 bool
+	}{
+		{"since", "24h", "", false},
+		{"since and a command", "24h", "Group.CallbackAfterCreateTopic", false},
+		{"every dead letter", "", "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &adminClient{base: srv.URL, http: &http.Client{Timeout: time.Nanosecond}} // past before any answer
+			var out bytes.Buffer
+			if err := remoteReplay(context.Background(), &out, io.Discard, a, false, nil, tt.command, tt.since, tt.dead); err != nil {
+				t.Fatalf("replay: %v", err)
+			}
+			if !strings.Contains(out.String(), "replayed 170000 event(s)") {
+				t.Errorf("output %q, want the answer's count", out.String())
+			}
+			if a.http.Timeout != time.Nanosecond {
+				t.Errorf("the client's limit became %v: the other commands keep theirs", a.http.Timeout)
+			}
+		})
+	}
+	if len(got) != 3 {
+		t.Errorf("the service received %d requests, want 3: %q", len(got), got)
+	}
+}

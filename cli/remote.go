@@ -38,6 +38,17 @@ type adminClient struct {
 	onlineOnly bool
 }
 
+// untilDone is a copy of a whose requests wait for their answer however
+// long it takes, for a request that runs until its work is done (a replay
+// by filter or of every dead letter); ctx still ends the wait.
+func (a *adminClient) untilDone() *adminClient {
+	c := *a
+	hc := *a.http
+	hc.Timeout = 0
+	c.http = &hc
+	return &c
+}
+
 // localAddress is where this machine reaches a listener of the setting key
 // bound to listen: a wildcard host (":8080", "0.0.0.0", "::") is loopback.
 func localAddress(key, listen string) (string, error) {
@@ -459,8 +470,12 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 			}
 			body["since"], body["command"] = since, command
 		}
+		// One request, which the service answers when the replay is done:
+		// minutes for a large selection. Cut off by the client's time limit,
+		// the closed connection would stop the replay part way, unknown
+		// where; so the answer is awaited (ctx, Ctrl-C, still ends it).
 		var res replayAnswer
-		if err := a.call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
+		if err := a.untilDone().call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
 			return err
 		}
 		printReplay(w, res, dead)
