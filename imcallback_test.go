@@ -470,7 +470,8 @@ func TestAdminToken(t *testing.T) {
 
 // TestAdminOpenRouteIsOneMethod: a route marked admin.Route.Open opens its
 // own method only: another route on the same path, not marked open, still
-// needs the admin token.
+// needs the admin token. A path without its leading "/", which echo serves
+// with one, is opened too (it needed the token).
 func TestAdminOpenRouteIsOneMethod(t *testing.T) {
 	ok := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
 	s := start(t, []string{"IMCALLBACK_ADMIN_TOKEN=admin-secret"}, fx.Provide(admin.AsRoutes(func() []admin.Route {
@@ -478,6 +479,7 @@ func TestAdminOpenRouteIsOneMethod(t *testing.T) {
 			{Method: http.MethodGet, Path: "/plugin/page", Open: true, Handler: ok},
 			{Method: http.MethodPost, Path: "/plugin/page", Handler: ok},
 			{Method: http.MethodDelete, Path: "/healthz", Handler: ok},
+			{Method: http.MethodGet, Path: "plugin/bare", Open: true, Handler: ok},
 		}
 	})))
 	for _, tt := range []struct {
@@ -490,6 +492,7 @@ func TestAdminOpenRouteIsOneMethod(t *testing.T) {
 		{http.MethodGet, "/healthz", "", 200},
 		{http.MethodDelete, "/healthz", "", 401},
 		{http.MethodDelete, "/healthz", "Bearer admin-secret", 200},
+		{http.MethodGet, "/plugin/bare", "", 200},
 	} {
 		req, _ := http.NewRequest(tt.method, s.AdminURL+tt.path, nil)
 		if tt.auth != "" {

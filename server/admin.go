@@ -112,13 +112,19 @@ func checkRoutes(routes []admin.Route, builtin []*echo.Route) error {
 	return nil
 }
 
+// withSlash is path with a leading "/", as echo registers a route's path.
+func withSlash(path string) string {
+	if !strings.HasPrefix(path, "/") {
+		return "/" + path
+	}
+	return path
+}
+
 // routePattern is path as echo's router tells routes apart: with a
 // leading "/", and without the names of its parameters (":seq", up to the
 // next "/"; "\\:" is a literal colon).
 func routePattern(path string) string {
-	if !strings.HasPrefix(path, "/") {
-		path = "/" + path
-	}
+	path = withSlash(path)
 	var b strings.Builder
 	for i := 0; i < len(path); i++ {
 		b.WriteByte(path[i])
@@ -147,7 +153,8 @@ func newAdmin(in adminIn) (*Admin, error) {
 		open := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
 		for _, r := range in.Routes {
 			if r.Open {
-				open[r.Method+" "+r.Path] = true
+				// As echo registers it, and c.Path() names it: with a leading "/".
+				open[r.Method+" "+withSlash(r.Path)] = true
 			}
 		}
 		e.Use(requireToken(in.Config.AdminToken, open))
