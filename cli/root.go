@@ -317,11 +317,8 @@ func newServeApp(g *globalFlags, cfg *config.Config) (*fx.App, service) {
 	// they were.
 	app := fx.New(guard.option(), logging.FxLogger,
 		fx.Module("serve", appOptions(g, cfg), fx.Invoke(announceDev(g.dev), logConfigNotes), fx.Populate(&log, &drain)),
-		// Four stop hooks each drain within ShutdownTimeout, one after the
-		// other (workers, public listener, admin listener, NATS), then the
-		// embedded server and the stores close; fx's own 15 s default would
-		// cut the later ones short and skip closing the stores.
-		fx.StopTimeout(4*cfg.ShutdownTimeout+15*time.Second),
+		fx.StopTimeout(cfg.StopTimeout()), // fx's own 15 s would skip closing the stores
+
 		// JetStream recovery after a crash plus migrations can take a while.
 		fx.StartTimeout(cfg.StartTimeout))
 	guard.log = log

@@ -237,6 +237,13 @@ func (e *FieldError) Error() string {
 // it is read, a value of the file is not.
 func (c *Config) Validate() error { return errors.Join(c.problems()...) }
 
+// StopTimeout bounds the whole stop of a service on c, as fx runs it: four
+// hooks each drain within ShutdownTimeout, one after the other (workers,
+// public listener, admin listener, NATS), then the embedded server and the
+// stores close. fx's own 15 s default would cut the later ones short and
+// skip closing the stores.
+func (c *Config) StopTimeout() time.Duration { return 4*c.ShutdownTimeout + 15*time.Second }
+
 // problems is what Validate reports, one *FieldError each.
 func (c *Config) problems() []error {
 	var errs []error

@@ -593,3 +593,32 @@ func TestTmpFSRefusesASizeWithoutLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestStartBoundsTheStopAsTheServiceDoes: the service's start and stop are
+// bounded as `serve` bounds them (IMCALLBACK_START_TIMEOUT; four draining
+// steps of IMCALLBACK_SHUTDOWN_TIMEOUT, then the stores' close), not by
+// fx's 15 s defaults: a stop that waited within IMCALLBACK_SHUTDOWN_TIMEOUT=20s
+// for a handler of 17 s failed the test ("application didn't stop cleanly:
+// context deadline exceeded"), skipped closing the stream and the stores,
+// and left files in the data directory, which the test's cleanup could not
+// remove.
+func TestStartBoundsTheStopAsTheServiceDoes(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		env         []string
+		start, stop time.Duration
+	}{
+		{"defaults", nil, 2 * time.Minute, 4*10*time.Second + 15*time.Second},
+		{"set", []string{"IMCALLBACK_SHUTDOWN_TIMEOUT=20s", "IMCALLBACK_START_TIMEOUT=3m"}, 3 * time.Minute, 4*20*time.Second + 15*time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := imtest.Start(t, append([]string{"IMCALLBACK_DELIVERY=inline"}, tt.env...))
+			if got := s.App.StartTimeout(); got != tt.start {
+				t.Errorf("start bounded by %v, want %v", got, tt.start)
+			}
+			if got := s.App.StopTimeout(); got != tt.stop {
+				t.Errorf("stop bounded by %v, want %v", got, tt.stop)
+			}
+		})
+	}
+}

@@ -180,6 +180,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	t.Cleanup(func() { start.report(t) }) // after a failed start, which ends the test
 	app := fxtest.New(t,
 		fx.NopLogger,
+		bounds(environ),
 		fx.Supply(config.Source{Environ: func() []string { return environ }}),
 		fx.Supply(start.tee()),
 		imcallback.Module,
@@ -221,6 +222,19 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	}
 	s.Sender = senderFor(cfg, s.PublicURL+cfg.Path)
 	return s
+}
+
+// bounds bounds the start and the stop as `serve` does, by
+// IMCALLBACK_START_TIMEOUT and Config.StopTimeout, rather than by fx's
+// 15 s defaults, which cut a stop waiting within IMCALLBACK_SHUTDOWN_TIMEOUT
+// short (the stream and the stores left open). A configuration that does
+// not load keeps fx's: the service's own load fails the start, saying why.
+func bounds(environ []string) fx.Option {
+	cfg, err := config.Load(config.Source{Environ: func() []string { return environ }})
+	if err != nil {
+		return fx.Options()
+	}
+	return fx.Options(fx.StartTimeout(cfg.StartTimeout), fx.StopTimeout(cfg.StopTimeout()))
 }
 
 // senderFor signs as the service verifies: for the first accepted app
