@@ -581,6 +581,8 @@ func TestAdminAnswersHeaders(t *testing.T) {
 		}{
 			{"GET", "/v1/events", true, nil, 200, api},
 			{"GET", "/v1/events/999", true, nil, 404, api},
+			{"GET", "/v1/events/replay", true, nil, 405, api}, // not taken for the event "replay"
+			{"GET", "/v1/delivery/pause", true, nil, 405, api},
 			{"GET", "/v1/dead-letters", true, nil, 200, api},
 			{"GET", "/v1/recent", true, nil, 200, api},
 			{"GET", "/v1/config", true, nil, 200, api},

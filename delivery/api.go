@@ -397,6 +397,12 @@ func (e *Events) noteHeld(n int) {
 // getEvent answers GET /v1/events/<seq>: the event with its parameters and body.
 func (s *Service) getEvent(c echo.Context) error {
 	ctx := c.Request().Context()
+	if c.Param("seq") == "replay" {
+		// POST /v1/events/replay's path, not an event: echo routes another
+		// method here.
+		c.Response().Header().Set(echo.HeaderAllow, http.MethodPost)
+		return echo.ErrMethodNotAllowed
+	}
 	seq, err := strconv.ParseUint(c.Param("seq"), 10, 64)
 	if err != nil || seq == 0 {
 		return badRequest("the sequence must be a positive number")
