@@ -11,24 +11,29 @@ KEY = base64.b64decode(os.environ["WEBHOOK_SECRET"].removeprefix("whsec_"))
 # default); anyone can send more.
 MAX_BODY = 4 << 20
 
-def digits(v):
-    # 0-9 alone: str.isdigit() is also true of "²", on which int() fails.
-    return v.isascii() and v.isdigit()
+def number(v):
+    # The value of a header of digits 0-9 alone, else None: str.isdigit()
+    # is also true of "²", on which int() fails. Past 18 digits (leading
+    # zeros aside) it is infinite, too large for any length or timestamp:
+    # int() refuses more than 4300 digits.
+    if not (v.isascii() and v.isdigit()):
+        return None
+    return int(v) if len(v.lstrip("0")) <= 18 else float("inf")
 
 class Receiver(BaseHTTPRequestHandler):
     def do_POST(self):
-        length = self.headers.get("Content-Length", "")
-        if not digits(length) or int(length) > MAX_BODY:
+        length = number(self.headers.get("Content-Length", ""))
+        if length is None or length > MAX_BODY:
             self.close_connection = True  # the body, if any, is not read
-            return self.send_response(411 if not digits(length) else 413) or self.end_headers()
-        body = self.rfile.read(int(length))
+            return self.send_response(411 if length is None else 413) or self.end_headers()
+        body = self.rfile.read(length)
         wid, ts = self.headers.get("webhook-id", ""), self.headers.get("webhook-timestamp", "")
         want = base64.b64encode(hmac.new(KEY, f"{wid}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
         # One "v1,<sig>" per secret the service signs with, separated by
         # spaces (two while a secret is rotated): any one that verifies will do.
         # Compared as bytes: compare_digest refuses a str outside ASCII.
         sigs = [s.split(",", 1)[1].encode() for s in self.headers.get("webhook-signature", "").split() if s.startswith("v1,")]
-        if not digits(ts) or abs(time.time() - int(ts)) > 300 or not any(hmac.compare_digest(s, want.encode()) for s in sigs):
+        if number(ts) is None or abs(time.time() - number(ts)) > 300 or not any(hmac.compare_digest(s, want.encode()) for s in sigs):
             return self.send_response(401) or self.end_headers()
         # The kind, not the name: Sns.CallbackPrevFriendAdd is a before-callback too.
         if self.headers.get("X-Imcallback-Kind") != "before":

@@ -130,13 +130,19 @@ func TestReceivers(t *testing.T) {
 
 			// A forged request whose headers hold bytes outside ASCII (a
 			// signature of them, a timestamp or a length of digits other
-			// than 0-9) is refused with an answer: the receiver's handler
-			// does not fail on them and drop the connection unanswered.
+			// than 0-9), or a timestamp or a length of thousands of digits,
+			// is refused with an answer: the receiver's handler does not
+			// fail on them and drop the connection unanswered.
 			for _, c := range []struct{ name, headers string }{
 				{"a signature outside ASCII", "webhook-id: msg_x\r\nwebhook-timestamp: " + strconv.FormatInt(time.Now().Unix(), 10) +
 					"\r\nwebhook-signature: v1,\xe9\r\nContent-Length: 2\r\n"},
 				{"a timestamp of superscript digits", "webhook-id: msg_x\r\nwebhook-timestamp: \xb2\r\nwebhook-signature: v1,x\r\nContent-Length: 2\r\n"},
 				{"a length of superscript digits", "Content-Length: \xb2\r\n"},
+				// More digits than Python's int() converts (4300): a number
+				// too large for any length or timestamp, refused as such.
+				{"a timestamp of 5000 digits", "webhook-id: msg_x\r\nwebhook-timestamp: " + strings.Repeat("1", 5000) +
+					"\r\nwebhook-signature: v1,x\r\nContent-Length: 2\r\n"},
+				{"a length of 5000 digits", "Content-Length: " + strings.Repeat("1", 5000) + "\r\n"},
 			} {
 				if status, err := rawStatus(url, "POST / HTTP/1.1\r\nHost: receiver\r\nConnection: close\r\n"+c.headers+"\r\n{}"); err != nil {
 					t.Errorf("%s: no answer: %v", c.name, err)
