@@ -13,7 +13,9 @@ const MAX_BODY = 4 << 20;
 
 function verified(req, body) {
   const id = req.headers['webhook-id'], ts = req.headers['webhook-timestamp'];
-  if (!id || !ts || Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;
+  // Digits alone: Number() of another value may be NaN, which no
+  // comparison finds more than 300 s away.
+  if (!id || !/^[0-9]+$/.test(ts || '') || Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;
   // The body's bytes as received: a decoded string would turn bytes that
   // are not UTF-8 into U+FFFD and no longer match what was signed.
   const want = crypto.createHmac('sha256', key).update(`${id}.${ts}.`).update(body).digest();

@@ -5,6 +5,9 @@ package forward_test
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -151,6 +154,19 @@ func TestReceivers(t *testing.T) {
 				}
 			}
 
+			// A timestamp that is no whole number of seconds is refused even
+			// when signed: the receiver does not skip the tolerance check
+			// on a value it cannot compare (NaN is never more than 300 away).
+			for _, ts := range []string{"now", strconv.FormatInt(time.Now().Unix(), 10) + ".5"} {
+				headers := "webhook-id: msg_x\r\nwebhook-timestamp: " + ts + "\r\nwebhook-signature: " + sign(t, "msg_x", ts, "{}") +
+					"\r\nX-Imcallback-Kind: after\r\nContent-Length: 2\r\n"
+				if status, err := rawStatus(url, "POST / HTTP/1.1\r\nHost: receiver\r\nConnection: close\r\n"+headers+"\r\n{}"); err != nil {
+					t.Errorf("signed, with the timestamp %q: no answer: %v", ts, err)
+				} else if status != http.StatusUnauthorized {
+					t.Errorf("signed, with the timestamp %q: %d, want 401", ts, status)
+				}
+			}
+
 			// It refuses what is not signed with the secret.
 			resp, err := bounded.Post(url, "application/json", strings.NewReader(`{}`))
 			if err != nil {
@@ -268,6 +284,19 @@ func rawStatus(url, request string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// sign is the webhook-signature of id, timestamp (as written) and body
+// under secret's key, as the service would make it.
+func sign(t *testing.T, id, timestamp, body string) string {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + timestamp + "." + body))
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // neverEnding reads as an endless run of one byte.
