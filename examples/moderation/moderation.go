@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -73,14 +74,14 @@ func NewFilter(cfg Config, log *zap.Logger) (dispatcher.Command, error) {
 	code := cfg.DenyCode
 	words := make([]string, 0, len(cfg.Words))
 	for _, w := range cfg.Words {
-		if w = strings.ToLower(strings.TrimSpace(w)); w != "" {
+		if w = fold(strings.TrimSpace(w)); w != "" {
 			words = append(words, w)
 		}
 	}
 	cmd := c2c.BeforeSendMsgCommand
 	checked := CheckedTag
 	return cmd.Handle(func(_ context.Context, ev *dispatcher.Event[c2c.BeforeSendMsg]) (dispatcher.Reply[c2c.SendMsgReply], error) {
-		text := strings.ToLower(ev.Payload.MsgBody.Text())
+		text := fold(ev.Payload.MsgBody.Text())
 		for _, w := range words {
 			if strings.Contains(text, w) {
 				// The message text is never logged; the sender is.
@@ -97,6 +98,20 @@ func NewFilter(cfg Config, log *zap.Logger) (dispatcher.Command, error) {
 		// reply to the fields C2C.CallbackBeforeSendMsg accepts.
 		return cmd.Modify(c2c.SendMsgReply{CloudCustomData: &checked}), nil
 	}), nil
+}
+
+// fold maps each rune of s to one rune of its case-folding orbit, the
+// same for every rune strings.EqualFold equates with it (σ, ς and Σ; s,
+// S and ſ), so that a word is found in any case. strings.ToLower is not
+// enough: the lower case of Σ is σ, never the final ς.
+func fold(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 // NewJoinRecorder builds the Group.CallbackAfterNewMemberJoin handler.

@@ -80,6 +80,35 @@ func TestFilter(t *testing.T) {
 	}
 }
 
+// TestFilterMatchesEveryCase: a word matches in every case Unicode's
+// case folding equates with it, not only where the lower cases agree: a
+// Greek word configured in capitals (ΒΛΑΚΑΣ, lower case "βλακασ")
+// matches its ordinary spelling with the final sigma ("βλακας"), and
+// "spam" matches "ſpam" (long s).
+func TestFilterMatchesEveryCase(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_MODERATION_WORDS=ΒΛΑΚΑΣ,spam,βλακεία"},
+		moderation.Module)
+	for _, tt := range []struct {
+		text     string
+		wantDeny bool
+	}{
+		{"ΒΛΑΚΑΣ", true},
+		{"είσαι βλακας", true}, // the final sigma ς of the word configured as Σ
+		{"Βλακας!", true},
+		{"ΒΛΑΚΕΊΑ", true}, // the configured word in capitals
+		{"ſpam", true},    // long s, which folds to s
+		{"βλακα", false},  // a prefix of the word is not the word
+		{"hello", false},
+	} {
+		t.Run(tt.text, func(t *testing.T) {
+			res := s.Send(t, "C2C.CallbackBeforeSendMsg", message(t, tt.text))
+			if _, denied := res.Denied(); denied != tt.wantDeny {
+				t.Fatalf("denied = %v, want %v: %s", denied, tt.wantDeny, res.Body)
+			}
+		})
+	}
+}
+
 // TestFilterKeepsTheSendersCustomData: a clean message that carries its
 // own CloudCustomData (a quote, a reply) is allowed unchanged, since a
 // reply's CloudCustomData would replace it.
