@@ -13,7 +13,6 @@ package moderation
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -118,7 +117,9 @@ func fold(s string) string {
 func NewJoinRecorder(joins *Joins) dispatcher.Command {
 	return group.AfterNewMemberJoinCommand.Handle(func(_ context.Context, ev *dispatcher.Event[group.AfterNewMemberJoin]) error {
 		if ev.Payload.GroupID == "" {
-			return errors.New("moderation: join without GroupId")
+			// Every attempt would fail alike: ErrPermanent dead-letters the
+			// event at once instead of retrying it for the whole backoff.
+			return fmt.Errorf("moderation: join without GroupId: %w", dispatcher.ErrPermanent)
 		}
 		joins.Record(ev.Payload.GroupID, ev.Payload.NewMemberList.IDs()...)
 		return nil

@@ -146,6 +146,37 @@ func TestJoinsRecordedOnce(t *testing.T) {
 	}
 }
 
+// TestJoinWithoutGroupIsDeadLettered: a join event without GroupId meets
+// the same error on every attempt, so the recorder's error says that
+// retrying cannot help (dispatcher.ErrPermanent) and durable delivery
+// dead-letters it on its first delivery instead of retrying it for the
+// whole backoff.
+func TestJoinWithoutGroupIsDeadLettered(t *testing.T) {
+	s, _ := start(t, config.DeliveryDurable)
+	body, err := imtest.SampleWith("Group.CallbackAfterNewMemberJoin", map[string]any{"GroupId": ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := s.Send(t, "Group.CallbackAfterNewMemberJoin", body); !res.OK() {
+		t.Fatalf("a join without GroupId: %d %s, want it stored", res.Status, res.Body)
+	}
+	var dead struct {
+		DeadLetters []struct {
+			Command    string `json:"command"`
+			Deliveries int    `json:"deliveries"`
+			LastError  string `json:"last_error"`
+		} `json:"dead_letters"`
+	}
+	waitFor(t, func() bool {
+		s.GetJSON(t, "/v1/dead-letters", 200, &dead)
+		return len(dead.DeadLetters) > 0
+	})
+	if len(dead.DeadLetters) != 1 || dead.DeadLetters[0].Deliveries != 1 ||
+		!strings.Contains(dead.DeadLetters[0].LastError, "join without GroupId") {
+		t.Fatalf("dead letters %+v, want the join, dead-lettered on its first delivery", dead.DeadLetters)
+	}
+}
+
 // TestBadConfigFailsStart: a deny code outside C2C's range in the
 // module's section fails the start with the variable named, before the
 // service is built.
