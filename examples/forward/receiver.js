@@ -5,7 +5,15 @@
 const http = require('http');
 const crypto = require('crypto');
 
-const key = Buffer.from(process.env.WEBHOOK_SECRET.replace(/^whsec_/, ''), 'base64');
+// The key as the service reads it: whsec_ then standard base64 of at least
+// 16 bytes. Buffer.from skips what is not base64, and an empty key would
+// verify what anyone signs: refused at the start, as the service does.
+const secret = (process.env.WEBHOOK_SECRET || '').replace(/^whsec_/, '');
+const key = Buffer.from(secret, 'base64');
+if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(secret) || key.length < 16) {
+  console.error('WEBHOOK_SECRET must be one secret, whsec_ followed by the base64 of at least 16 bytes');
+  process.exit(1);
+}
 // The largest body read before the signature is checked: the gateway
 // forwards the callback's body, at most the service's body_limit (1 MiB by
 // default); anyone can send more.

@@ -2,10 +2,22 @@
 # verifies the Standard Webhooks signature, answers before-callbacks with
 # IM's envelope, takes after-callbacks with 204.
 #   WEBHOOK_SECRET=whsec_... PORT=8090 python3 receiver.py
-import base64, hashlib, hmac, json, os, time
+import base64, hashlib, hmac, json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-KEY = base64.b64decode(os.environ["WEBHOOK_SECRET"].removeprefix("whsec_"))
+def secret_key(secret):
+    # The key as the service reads it: whsec_ then standard base64 of at
+    # least 16 bytes. b64decode skips what is not base64 unless validated,
+    # and an empty key would verify what anyone signs.
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        sys.exit("WEBHOOK_SECRET must be one secret, whsec_ followed by the base64 of at least 16 bytes")
+    return key
+
+KEY = secret_key(os.environ.get("WEBHOOK_SECRET", ""))
 # The largest body read before the signature is checked: the gateway
 # forwards the callback's body, at most the service's body_limit (1 MiB by
 # default); anyone can send more.

@@ -266,6 +266,56 @@ func TestReceivers(t *testing.T) {
 	}
 }
 
+// TestReceiversRefuseABadSecret: a receiver whose WEBHOOK_SECRET is no
+// key the service would sign with (empty, whsec_ alone, shorter than 16
+// bytes, not base64, or several secrets) stops at its start with a
+// message instead of listening: with an empty key it would accept what
+// anyone signs, with another it would refuse every request.
+func TestReceiversRefuseABadSecret(t *testing.T) {
+	for _, r := range []struct{ interpreter, script string }{{"node", "receiver.js"}, {"python3", "receiver.py"}} {
+		t.Run(r.script, func(t *testing.T) {
+			path, err := exec.LookPath(r.interpreter)
+			if err != nil {
+				t.Skipf("the %s receiver needs %s on PATH", r.script, r.interpreter)
+			}
+			for _, c := range []struct{ name, secret string }{
+				{"empty", ""},
+				{"whsec_ alone", "whsec_"},
+				{"8 bytes", "whsec_c2hvcnRrZXk="},
+				{"not base64", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La!!Sw"},
+				{"two secrets", secret + " " + otherSecret},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					t.Parallel()
+					// A bound on a receiver that listens instead of stopping:
+					// it fails the test, not hangs it.
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					cmd := exec.CommandContext(ctx, path, r.script)
+					cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+c.secret, "PORT="+port(t))
+					out, err := cmd.CombinedOutput()
+					if ctx.Err() != nil {
+						t.Fatalf("the receiver runs with WEBHOOK_SECRET %s:\n%s", c.name, out)
+					}
+					if err == nil || !strings.Contains(string(out), "WEBHOOK_SECRET") {
+						t.Fatalf("the receiver with WEBHOOK_SECRET %s: %v, want a failed start naming WEBHOOK_SECRET:\n%s", c.name, err, out)
+					}
+				})
+			}
+		})
+	}
+}
+
+// port is a free loopback port for a receiver.
+func port(t *testing.T) string {
+	t.Helper()
+	_, p, err := net.SplitHostPort(imtest.FreeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // rawStatus sends request, as written, to the receiver at url and returns
 // the status of its answer.
 func rawStatus(url, request string) (int, error) {
