@@ -2,6 +2,7 @@
 # verifies the Standard Webhooks signature, answers before-callbacks with
 # IM's envelope, takes after-callbacks with 204.
 #   WEBHOOK_SECRET=whsec_... PORT=8090 python3 receiver.py
+# READ_TIMEOUT (seconds, default 60) closes a connection that stalls.
 import base64, hashlib, hmac, json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -33,6 +34,10 @@ def number(v):
     return int(v) if len(v.lstrip("0")) <= 18 else float("inf")
 
 class Receiver(BaseHTTPRequestHandler):
+    # A connection that stalls (mid-request, or idle between requests) is
+    # closed after this many seconds instead of holding its thread for ever.
+    timeout = float(os.environ.get("READ_TIMEOUT", "60"))
+
     def do_POST(self):
         length = number(self.headers.get("Content-Length", ""))
         if length is None or length > MAX_BODY:

@@ -30,7 +30,7 @@ const otherSecret = "whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24h"
 
 // start runs a receiver on a free loopback port and returns its URL, or
 // skips t when the interpreter is missing.
-func start(t *testing.T, interpreter, script string) string {
+func start(t *testing.T, interpreter, script string, env ...string) string {
 	t.Helper()
 	path, err := exec.LookPath(interpreter)
 	if err != nil {
@@ -46,7 +46,7 @@ func start(t *testing.T, interpreter, script string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, path, script)
-	cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+secret, "PORT="+port)
+	cmd.Env = append(append(cmd.Environ(), "WEBHOOK_SECRET="+secret, "PORT="+port), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +79,27 @@ func start(t *testing.T, interpreter, script string) string {
 			t.Fatalf("%s does not listen on %s", script, addr)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPythonReceiverClosesAStalledConnection: a connection that stops
+// mid-request is closed after READ_TIMEOUT seconds instead of holding a
+// thread for ever (the Node.js receiver has Node's own timeouts).
+func TestPythonReceiverClosesAStalledConnection(t *testing.T) {
+	url := start(t, "python3", "receiver.py", "READ_TIMEOUT=1")
+	stalled, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := stalled.Write([]byte("POST / HTTP/1.1\r\nHost: receiver\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Far longer than READ_TIMEOUT: the read ends when the receiver
+	// closes the connection, and fails the test only if it never does.
+	stalled.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if n, err := stalled.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("the stalled connection: read %d bytes, %v; want it closed by the receiver", n, err)
 	}
 }
 
