@@ -114,7 +114,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	problems = append(problems, decodeErrs...)
 	// A number or a boolean where the file means text (tokens: [0123])
 	// would be used as other text: what validation says about it is noise.
-	retypedErrs, retypedKeys := c.retypedProblems(retyped)
+	retypedErrs, retypedKeys := c.retypedProblems(retyped, vars)
 	problems = append(problems, retypedErrs...)
 	for _, key := range retypedKeys {
 		failed[key] = true

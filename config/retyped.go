@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -43,10 +44,17 @@ func retypedValues(data []byte) []retyped {
 			})...)
 			continue
 		}
-		if value.Kind != yaml.SequenceNode {
+		items := value.Content
+		switch value.Kind {
+		case yaml.MappingNode:
+			// One entry written without its dash, which decodes as that
+			// entry (a mapping keyed otherwise is refused as such).
+			items = []*yaml.Node{value}
+		case yaml.SequenceNode:
+		default:
 			continue
 		}
-		for j, e := range value.Content {
+		for j, e := range items {
 			if e = resolveAlias(e); e.Kind != yaml.MappingNode {
 				continue
 			}
@@ -204,8 +212,9 @@ func (r retyped) message() string {
 
 // retypedProblems are the FieldErrors of the retyped values of the file
 // whose settings c decoded, and the keys they name; the apps entries of the
-// file are c.Apps' first.
-func (c *Config) retypedProblems(found []retyped) (errs []error, keys []string) {
+// file are c.Apps' first. A value whose variable vars set is not used, so
+// not refused.
+func (c *Config) retypedProblems(found []retyped, vars []string) (errs []error, keys []string) {
 	for _, r := range found {
 		key, msg := r.key, r.message()
 		switch {
@@ -214,10 +223,25 @@ func (c *Config) retypedProblems(found []retyped) (errs []error, keys []string) 
 		case r.list != "":
 			key, msg = r.list, fmt.Sprintf("%s[%d]: %s: %s", r.list, r.entry, r.key, msg)
 		}
+		if envSets(vars, key) {
+			continue
+		}
 		errs = append(errs, &FieldError{Key: key, Msg: msg})
 		if key != "apps" && key != "forward" {
 			keys = append(keys, key)
 		}
 	}
 	return errs, keys
+}
+
+// envSets reports whether vars set the variable of the setting key to a
+// value that replaces the file's (a blank one counts as unset).
+func envSets(vars []string, key string) bool {
+	name := EnvName(key)
+	for _, kv := range vars {
+		if n, v, _ := strings.Cut(kv, "="); n == name && !blank(v) {
+			return true
+		}
+	}
+	return false
 }

@@ -42,6 +42,10 @@ func TestTextWrittenAsANumberKeepsItsText(t *testing.T) {
 			[]string{`forward[0]: name: "0x10" is read by YAML as the number 16`}, ""},
 		{"a merged entry", "defaults: &d\n  secret_key: 0x1F\napps:\n  - <<: *d\n    sdkappid: \"1\"\n",
 			[]string{"IMCALLBACK_APP_1_SECRET_KEY (app_1_secret_key): the value is read by YAML as a number"}, "0x1F"},
+		{"an app entry written without its dash", "apps:\n  sdkappid: \"1\"\n  secret_key: 0x1F\n",
+			[]string{"IMCALLBACK_APP_1_SECRET_KEY (app_1_secret_key): the value is read by YAML as a number"}, "0x1F"},
+		{"a forward entry written without its dash", "sdkappid: [\"1\"]\nforward:\n  name: 0x10\n  url: https://example.com/h\n  secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n  match: [\"*\"]\n",
+			[]string{`forward[0]: name: "0x10" is read by YAML as the number 16`}, ""},
 		{"an alias of a number", "sdkappid: [\"1\"]\nadmin_token: &n 0123\ntokens: [ok, *n]\n",
 			[]string{"IMCALLBACK_TOKENS (tokens): item #2 is read by YAML as a number"}, "0123"},
 	}
@@ -107,4 +111,43 @@ func TestSectionTextWrittenAsANumberKeepsItsText(t *testing.T) {
 		strings.Join(v.List, ",") != "0x10,42" {
 		t.Errorf("quoted and plain numbers: %v, %v", v.List, err)
 	}
+}
+
+// TestTextWrittenAsANumberUnderAVariable: a variable set for the setting
+// replaces the file's value, so a number in the file that YAML would read
+// as other text is not used, and not refused: the file may hold a
+// placeholder that the environment overrides, as it may for any setting.
+func TestTextWrittenAsANumberUnderAVariable(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		environ    []string
+		check      func(*config.Config) bool
+	}{
+		{"a core setting", "sdkappid: [\"1\"]\ntokens: [0123]\n", []string{"IMCALLBACK_TOKENS=abc"},
+			func(c *config.Config) bool { return strings.Join(c.Tokens, ",") == "abc" }},
+		{"an app's setting", "apps:\n  - sdkappid: \"1\"\n    secret_key: 0x1F\n", []string{"IMCALLBACK_APP_1_SECRET_KEY=s3cret"},
+			func(c *config.Config) bool { return len(c.Apps) == 1 && c.Apps[0].SecretKey == "s3cret" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadYAML(t, tt.yaml, tt.environ...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Errorf("the variable's value was not used: %+v", c)
+			}
+		})
+	}
+	t.Run("a blank variable leaves the file's value, refused", func(t *testing.T) {
+		if _, err := loadYAML(t, "sdkappid: [\"1\"]\ntokens: [0123]\n", "IMCALLBACK_TOKENS= "); err == nil {
+			t.Error("Load accepted the file's value")
+		}
+	})
+	t.Run("a section", func(t *testing.T) {
+		v, err := config.LoadSection(config.Source{File: yamlFile(t, "words:\n  list: [spam, 0x10]\n"), Environ: env("IMCALLBACK_WORDS_LIST=spam,eggs")}, "words", wordsDefaults)
+		if err != nil || strings.Join(v.List, ",") != "spam,eggs" {
+			t.Errorf("list %q, error %v; want the variable's", v.List, err)
+		}
+	})
 }

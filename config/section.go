@@ -94,6 +94,10 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		return def, fmt.Errorf("config: %s defaults: %w", key, err)
 	}
 	var problems []error
+	environ := src.Environ
+	if environ == nil {
+		environ = os.Environ
+	}
 	if src.File != "" {
 		f := koanf.New(".")
 		if err := f.Load(file.Provider(src.File), yaml.Parser()); err != nil {
@@ -120,14 +124,13 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		}
 		if data, err := os.ReadFile(src.File); err == nil {
 			for _, r := range retypedSection(data, key, reflect.TypeOf(def)) {
-				// Its value decodes, as other text than the file shows.
-				problems = append(problems, &FieldError{Key: key + "." + r.key, Msg: r.message()})
+				// Its value decodes, as other text than the file shows,
+				// unless its variable replaces it.
+				if !envSets(environ(), key+"."+r.key) {
+					problems = append(problems, &FieldError{Key: key + "." + r.key, Msg: r.message()})
+				}
 			}
 		}
-	}
-	environ := src.Environ
-	if environ == nil {
-		environ = os.Environ
 	}
 	// Load notes the section's variables that are set empty.
 	read, err := loadEnv(k, envPrefix+strings.ToUpper(key)+"_", key+".", fields, environ())
