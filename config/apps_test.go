@@ -168,6 +168,18 @@ func TestAppsReviewFindings(t *testing.T) {
 	if c, err := config.Load(config.Source{File: file, Environ: env()}); err != nil || len(c.Apps) != 1 || c.Apps[0].SdkAppID != "1400000001" {
 		t.Fatalf("one entry without its dash: %v", err)
 	}
+	// A misspelt key of an entry written without its dash is named as
+	// that entry's, not taken for a mapping keyed by id.
+	file = yamlFile(t, "apps:\n  sdkappid: \"1400000001\"\n  token: [abc]\n")
+	if _, err := config.Load(config.Source{File: file, Environ: env()}); err == nil ||
+		!strings.Contains(err.Error(), "unknown key apps[0].token; did you mean apps[0].tokens?") || strings.Contains(err.Error(), "not a list") {
+		t.Fatalf("misspelt key of an entry without its dash: %v", err)
+	}
+	// An empty mapping is no entry.
+	file = yamlFile(t, "sdkappid: [\"1\"]\napps: {}\nforward: {}\n")
+	if _, err := config.Load(config.Source{File: file, Environ: env()}); err != nil {
+		t.Fatalf("empty mappings: %v", err)
+	}
 	// Per-app tokens only: no "no token" note.
 	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_TOKENS=tok")})
 	if err != nil {

@@ -362,19 +362,19 @@ func appEntryKeys() map[string]reflect.Kind {
 // its keys are an entry's, and an error otherwise.
 func unknownEntryKeys(raw any, file, list string, known map[string]reflect.Kind) []error {
 	names := slices.Sorted(maps.Keys(known))
-	if m, ok := raw.(map[string]any); ok {
-		// One entry written without its dash decodes as that entry; a
-		// mapping keyed by something else (apps: {1400000001: …}) would
-		// decode as an entry without any of its settings.
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			if _, ok := known[k]; !ok {
-				return []error{fmt.Errorf("%s: %s is a mapping with the key %s, not a list of entries: write each entry as a list item (- %s)",
-					file, list, k, map[string]string{"apps": "sdkappid: …", "forward": "name: …"}[list])}
-			}
-		}
-		return nil
-	}
 	items, ok := raw.([]any)
+	if m, isMap := raw.(map[string]any); isMap {
+		// One entry written without its dash decodes as that entry, its
+		// keys checked as one's; a mapping keyed by something else
+		// (apps: {1400000001: …}) would decode as an entry without any of
+		// its settings.
+		keys := slices.Sorted(maps.Keys(m))
+		if len(keys) > 0 && !slices.ContainsFunc(keys, func(k string) bool { _, ok := known[k]; return ok }) {
+			return []error{fmt.Errorf("%s: %s is a mapping with the key %s, not a list of entries: write each entry as a list item (- %s)",
+				file, list, keys[0], map[string]string{"apps": "sdkappid: …", "forward": "name: …"}[list])}
+		}
+		items, ok = []any{m}, true
+	}
 	if !ok {
 		return nil
 	}
