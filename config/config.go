@@ -788,7 +788,7 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 			backoff, stretched = []time.Duration{slices.Max(c.Backoff)}, ", each the longest, as a forward destination's Retry-After may ask,"
 		}
 		if schedule := retrySchedule(backoff, c.MaxDeliveries, c.HandlerTimeout); schedule >= c.Retention {
-			bad("retention", "%v is shorter than the retry schedule of an event whose handler keeps failing, %s "+
+			bad("retention", "%v is not longer than the retry schedule of an event whose handler keeps failing, %s "+
 				"(the %s delays"+stretched+" before the last of %s %d attempts, and the attempts' %s %v each): such an event "+
 				"would be dropped before it is dead-lettered; raise the retention, or shorten the backoff or the deliveries",
 				c.Retention, scheduleText(schedule), EnvName("backoff"), EnvName("max_deliveries"), c.MaxDeliveries,

@@ -36,7 +36,7 @@ def number(v):
 class Receiver(BaseHTTPRequestHandler):
     # A connection that stalls (mid-request, or idle between requests) is
     # closed after this many seconds instead of holding its thread for ever.
-    timeout = float(os.environ.get("READ_TIMEOUT", "60"))
+    timeout = float(os.environ.get("READ_TIMEOUT") or "60")
 
     def do_POST(self):
         length = number(self.headers.get("Content-Length", ""))
