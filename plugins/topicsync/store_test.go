@@ -1484,6 +1484,62 @@ func TestPostgresReplicasMigrateTogether(t *testing.T) {
 	checkTopic(t, mustGet(t, stores[replicas-1], tp.TopicID), tp)
 }
 
+// TestPostgresEveryQueryExecMode: a DSN may choose how pgx sends its statements
+// (default_query_exec_mode, which pgx reads from the URL like pool_max_conns); poolers and proxies
+// that cannot keep prepared statements need simple_protocol or exec. Every write and read then works
+// and ends as with pgx's default: before, the custom data went as bytes, which those modes send
+// as bytea text, so every create failed ("invalid input syntax for type json") while the store
+// pinged fine, and each was retried until dead-lettered.
+func TestPostgresEveryQueryExecMode(t *testing.T) {
+	run := func(t *testing.T, s topicsync.Store) []topicsync.Topic {
+		t.Helper()
+		tp := newTopic("@TGS#_g", "a", at(0))
+		tp.CustomData = fields("Color", "bleu \"é\" \\ 🙂", "empty", "", "ctl", "a\tb\u0001")
+		mustCreate(t, s, tp)
+		mustCreate(t, s, tp) // a repeat changes nothing
+		if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{
+			SdkAppID: testApp, TopicID: tp.TopicID, Name: ptr("renamed 话题"), FaceURL: ptr(""), At: at(5),
+		}); err != nil {
+			t.Fatalf("ApplyInfoChange: %v", err)
+		}
+		mustDestroy(t, s, "@TGS#_g", []string{tp.TopicID, "@TGS#_g@TOPIC#_b"}, at(30))
+		mustCreate(t, s, newTopic("@TGS#_g", "b", at(10))) // a late create of a destroyed topic
+		mustCreate(t, s, newTopic("@TGS#_g", "c", at(40)))
+		return mustList(t, s, topicsync.ListFilter{IncludeDeleted: true,
+			After: &topicsync.Position{CreatedAt: time.Time{}, SdkAppID: testApp, TopicID: "@"}})
+	}
+	want := run(t, openPostgres(t))
+	if len(want) != 3 {
+		t.Fatalf("the default mode lists %d topics, want 3", len(want))
+	}
+	for _, mode := range []string{"simple_protocol", "exec", "describe_exec", "cache_describe", "cache_statement"} {
+		t.Run(mode, func(t *testing.T) {
+			s, err := topicsync.OpenPostgres(t.Context(), postgresSchemaDSN(t)+"&default_query_exec_mode="+mode, zaptest.NewLogger(t))
+			if err != nil {
+				t.Fatalf("OpenPostgres: %v", err)
+			}
+			t.Cleanup(func() { closeStore(t, s) })
+			got := run(t, s)
+			if len(got) != len(want) {
+				t.Fatalf("listed %d topics, want %d", len(got), len(want))
+			}
+			for i := range want {
+				gotJSON, err := json.Marshal(got[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantJSON, err := json.Marshal(want[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(gotJSON) != string(wantJSON) {
+					t.Errorf("topic %d is\n%s\nwant\n%s", i, gotJSON, wantJSON)
+				}
+			}
+		})
+	}
+}
+
 // TestOpenPostgresRefusesADatabaseThatAltersUTF8: a database that does not give back the UTF-8
 // text it is sent is refused at open, naming its encoding, before the migrations touch it. On one
 // that opened, the writes of topics named in Chinese or with an emoji failed (retried until
