@@ -82,19 +82,27 @@ func start(t *testing.T, interpreter, script string, env ...string) string {
 	}
 }
 
+// stall opens a connection to the receiver at url and sends the start of
+// a request, never its end; the connection is closed when t ends.
+func stall(t *testing.T, url string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write([]byte("POST / HTTP/1.1\r\nHost: receiver\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestPythonReceiverClosesAStalledConnection: a connection that stops
 // mid-request is closed after READ_TIMEOUT seconds instead of holding a
 // thread for ever (the Node.js receiver has Node's own timeouts).
 func TestPythonReceiverClosesAStalledConnection(t *testing.T) {
 	url := start(t, "python3", "receiver.py", "READ_TIMEOUT=1")
-	stalled, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stalled.Close()
-	if _, err := stalled.Write([]byte("POST / HTTP/1.1\r\nHost: receiver\r\n")); err != nil {
-		t.Fatal(err)
-	}
+	stalled := stall(t, url)
 	// Far longer than READ_TIMEOUT: the read ends when the receiver
 	// closes the connection, and fails the test only if it never does.
 	stalled.SetReadDeadline(time.Now().Add(60 * time.Second))
@@ -112,14 +120,7 @@ func TestReceivers(t *testing.T) {
 			// other: while it waits, the gateway's requests are still
 			// answered (a receiver serving one connection at a time would
 			// fall back on every before-callback).
-			stalled, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stalled.Close()
-			if _, err := stalled.Write([]byte("POST / HTTP/1.1\r\nHost: receiver\r\n")); err != nil {
-				t.Fatal(err)
-			}
+			stall(t, url)
 
 			// It refuses a body larger than any callback without reading it:
 			// a request naming 100 MiB, of which nothing comes, is answered
