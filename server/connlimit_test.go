@@ -170,6 +170,11 @@ func TestConnectionsBeyondTheLimitAreRefusedWithTheEnvelope(t *testing.T) {
 	keepAlive(t, ls.addr)
 }
 
+// TestIdleConnectionsAreReapedOnlyNearTheLimit: idle connections are
+// reaped once the limit is near, and only those idle for pressureIdle.
+// The reap times are taken from the connections' own idle marks, not the
+// clock while the test runs: on a busy machine the second pair may become
+// idle seconds after the first.
 func TestIdleConnectionsAreReapedOnlyNearTheLimit(t *testing.T) {
 	ls := startLimited(t, 4)
 	var readers []*bufio.Reader
@@ -178,8 +183,7 @@ func TestIdleConnectionsAreReapedOnlyNearTheLimit(t *testing.T) {
 		readers = append(readers, r)
 	}
 	waitIdle(t, ls.limit, 2)
-	later := time.Now().Add(pressureIdle + time.Second)
-	if n := ls.limit.reap(later); n != 0 {
+	if n := ls.limit.reap(time.Now().Add(pressureIdle + time.Hour)); n != 0 {
 		t.Fatalf("reaped %d idle connections at half the limit", n)
 	}
 	for range 2 {
@@ -187,10 +191,11 @@ func TestIdleConnectionsAreReapedOnlyNearTheLimit(t *testing.T) {
 		readers = append(readers, r)
 	}
 	waitIdle(t, ls.limit, 4)
-	if n := ls.limit.reap(time.Now()); n != 0 {
+	oldest, newest := idleMarks(ls.limit)
+	if n := ls.limit.reap(oldest.Add(pressureIdle - time.Millisecond)); n != 0 {
 		t.Fatalf("reaped %d connections idle for less than %v", n, pressureIdle)
 	}
-	if n := ls.limit.reap(later); n != 4 {
+	if n := ls.limit.reap(newest.Add(pressureIdle)); n != 4 {
 		t.Fatalf("reaped %d idle connections at the limit, want 4", n)
 	}
 	for i, r := range readers {
@@ -198,6 +203,27 @@ func TestIdleConnectionsAreReapedOnlyNearTheLimit(t *testing.T) {
 			t.Errorf("connection %d still open after the reap: %v", i, err)
 		}
 	}
+}
+
+// idleMarks returns the earliest and the latest idle mark of l's idle
+// connections.
+func idleMarks(l *connLimit) (oldest, newest time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		since := c.idleSince.Load()
+		if since == 0 {
+			continue
+		}
+		at := time.Unix(0, since)
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+		if at.After(newest) {
+			newest = at
+		}
+	}
+	return oldest, newest
 }
 
 // waitIdle waits until net/http reported n connections idle: it does so
