@@ -77,6 +77,9 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		}
 		if data, err := os.ReadFile(src.File); err == nil {
 			retyped = retypedValues(data)
+			if documents(data) > 1 {
+				problems = append(problems, fmt.Errorf("%s holds more than one YAML document (separated by ---): only the first is read; put every setting in one", src.File))
+			}
 		}
 	}
 	known := knownKeys()

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"strings"
@@ -123,6 +124,23 @@ func retypedFields(pairs []*yaml.Node, t reflect.Type, hidden func(reflect.Struc
 		}
 	}
 	return found
+}
+
+// documents counts the YAML documents of data that hold something (an
+// empty document, or one of comments only, is none); the loader reads the
+// first alone. A file that does not parse counts 0: the load says why.
+func documents(data []byte) int {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	n := 0
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); err != nil {
+			return n
+		}
+		if len(doc.Content) > 0 && doc.Content[0].ShortTag() != "!!null" {
+			n++
+		}
+	}
 }
 
 // fieldByTag is the field of the struct t whose koanf tag is key.

@@ -151,3 +151,33 @@ func TestTextWrittenAsANumberUnderAVariable(t *testing.T) {
 		}
 	})
 }
+
+// TestFileWithSeveralDocuments: a file of more than one YAML document is
+// refused, naming it: only the first would be read, and the settings of the
+// others ignored without a word. A document marker before the one document,
+// or an empty document after it, is still one document.
+func TestFileWithSeveralDocuments(t *testing.T) {
+	tests := []struct {
+		name, content string
+		ok            bool
+	}{
+		{"one document", "sdkappid: [\"1\"]\n", true},
+		{"one document after its marker", "---\nsdkappid: [\"1\"]\n", true},
+		{"one document and an empty one", "sdkappid: [\"1\"]\n---\n", true},
+		{"one document and a comment", "sdkappid: [\"1\"]\n---\n# nothing here\n", true},
+		{"two documents", "sdkappid: [\"1\"]\n---\ntokens: [\"abc\"]\n", false},
+		{"three documents", "---\nsdkappid: [\"1\"]\n---\nlisten: \":8081\"\n---\ntokens: [\"abc\"]\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := yamlFile(t, tt.content)
+			_, err := config.Load(config.Source{File: file, Environ: env()})
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !tt.ok && (err == nil || !strings.Contains(err.Error(), "holds more than one YAML document")):
+				t.Fatalf("accepted, or refused for another reason: %v", err)
+			}
+		})
+	}
+}
