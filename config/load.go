@@ -12,7 +12,7 @@ import (
 
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
-	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 )
@@ -65,9 +65,9 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	var problems []error
 	var retyped []retyped
 	if src.File != "" {
-		f := koanf.New(".")
-		if err := f.Load(file.Provider(src.File), yaml.Parser()); err != nil {
-			return nil, fmt.Errorf("config: read %s: %w", src.File, err)
+		f, data, err := readFile(src.File)
+		if err != nil {
+			return nil, err
 		}
 		problems = append(problems, unknownKeys(f.Keys(), src.File, sections)...)
 		problems = append(problems, unknownEntryKeys(f.Get("apps"), src.File, "apps", appEntryKeys())...)
@@ -75,11 +75,9 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		if err := k.Merge(f); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", src.File, err)
 		}
-		if data, err := os.ReadFile(src.File); err == nil {
-			retyped = retypedValues(data)
-			if documents(data) > 1 {
-				problems = append(problems, fmt.Errorf("%s holds more than one YAML document (separated by ---): only the first is read; put every setting in one", src.File))
-			}
+		retyped = retypedValues(data)
+		if documents(data) > 1 {
+			problems = append(problems, fmt.Errorf("%s holds more than one YAML document (separated by ---): only the first is read; put every setting in one", src.File))
 		}
 	}
 	known := knownKeys()
@@ -356,6 +354,19 @@ func appEntryKeys() map[string]reflect.Kind {
 	known := appKeys()
 	known["sdkappid"] = reflect.String
 	return known
+}
+
+// readFile reads the configuration file at path once: its settings, and
+// its bytes for the checks that need the YAML as written (retypedValues).
+func readFile(path string) (*koanf.Koanf, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		f := koanf.New(".")
+		if err = f.Load(rawbytes.Provider(data), yaml.Parser()); err == nil {
+			return f, data, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("config: read %s: %w", path, err)
 }
 
 // unknownEntryKeys returns an *UnknownKeyError for each key of an entry of

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/knadh/koanf/parsers/yaml"
-	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 	"go.uber.org/fx"
@@ -99,9 +97,9 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		environ = os.Environ
 	}
 	if src.File != "" {
-		f := koanf.New(".")
-		if err := f.Load(file.Provider(src.File), yaml.Parser()); err != nil {
-			return def, fmt.Errorf("config: read %s: %w", src.File, err)
+		f, data, err := readFile(src.File)
+		if err != nil {
+			return def, err
 		}
 		sub := f.Cut(key)
 		names := slices.Sorted(maps.Keys(fields))
@@ -122,13 +120,12 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		if err := k.Merge(sub); err != nil {
 			return def, fmt.Errorf("config: %s: %w", src.File, err)
 		}
-		if data, err := os.ReadFile(src.File); err == nil {
-			for _, r := range retypedSection(data, key, reflect.TypeOf(def)) {
-				// Its value decodes, as other text than the file shows,
-				// unless its variable replaces it.
-				if !envSets(environ(), key+"."+r.key) {
-					problems = append(problems, &FieldError{Key: key + "." + r.key, Msg: r.message()})
-				}
+		vars := environ()
+		for _, r := range retypedSection(data, key, reflect.TypeOf(def)) {
+			// Its value decodes, as other text than the file shows,
+			// unless its variable replaces it.
+			if !envSets(vars, key+"."+r.key) {
+				problems = append(problems, &FieldError{Key: key + "." + r.key, Msg: r.message()})
 			}
 		}
 	}
