@@ -385,7 +385,7 @@ func unknownEntryKeys(raw any, file, list string, known map[string]reflect.Kind)
 		keys := slices.Sorted(maps.Keys(m))
 		if len(keys) > 0 && !slices.ContainsFunc(keys, func(k string) bool { _, ok := known[k]; return ok }) {
 			return []error{fmt.Errorf("%s: %s is a mapping with the key %s, not a list of entries: write each entry as a list item (- %s)",
-				file, list, keys[0], map[string]string{"apps": "sdkappid: …", "forward": "name: …"}[list])}
+				file, list, keys[0], entryExamples[list])}
 		}
 		items, ok = []any{m}, true
 	}
