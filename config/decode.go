@@ -227,6 +227,10 @@ func secret(key string) bool {
 		key == "forward" || key == "forward_secret" || key == "forward_url"
 }
 
+// secretTagged reports whether the field f is tagged secret:"true": its
+// value is never shown.
+func secretTagged(f reflect.StructField) bool { return f.Tag.Get("secret") == "true" }
+
 // entryExamples are how an entry of each list of entries begins, for the
 // message about an entry that is not a map of keys.
 var entryExamples = map[string]string{"apps": `sdkappid: "1400000001"`, "forward": "url: https://…"}
@@ -259,7 +263,7 @@ func entryProblems(raw any, key string, entry reflect.Type) []string {
 				continue
 			}
 			shown := show(name, v)
-			if f.Tag.Get("secret") == "true" {
+			if secretTagged(f) {
 				shown = "the value"
 			}
 			for _, msg := range entryFieldProblems(f.Type, v, shown) {

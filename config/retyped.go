@@ -59,7 +59,7 @@ func retypedValues(data []byte) []retyped {
 			if e = resolveAlias(e); e.Kind != yaml.MappingNode {
 				continue
 			}
-			for _, r := range retypedFields(e.Content, entry, func(f reflect.StructField) bool { return f.Tag.Get("secret") == "true" }) {
+			for _, r := range retypedFields(e.Content, entry, secretTagged) {
 				r.list, r.entry = key, j
 				found = append(found, r)
 			}
@@ -77,7 +77,7 @@ func retypedSection(data []byte, key string, t reflect.Type) []retyped {
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if v := resolveAlias(root.Content[i+1]); root.Content[i].Value == key && v.Kind == yaml.MappingNode {
-			return retypedFields(v.Content, t, func(f reflect.StructField) bool { return f.Tag.Get("secret") == "true" })
+			return retypedFields(v.Content, t, secretTagged)
 		}
 	}
 	return nil

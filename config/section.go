@@ -144,7 +144,7 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		if name == "" || name == "-" {
 			continue
 		}
-		hidden := v.Type().Field(i).Tag.Get("secret") == "true"
+		hidden := secretTagged(v.Type().Field(i))
 		for _, msg := range decodeField(k, name, v.Field(i), hidden) {
 			problems = append(problems, &FieldError{Key: key + "." + name, Msg: msg})
 		}
@@ -177,12 +177,8 @@ func secretField(t reflect.Type, name string) bool {
 	if t.Kind() != reflect.Struct {
 		return false
 	}
-	for i := range t.NumField() {
-		if f := t.Field(i); f.Tag.Get("koanf") == name {
-			return f.Tag.Get("secret") == "true"
-		}
-	}
-	return false
+	f, ok := fieldByTag(t, name)
+	return ok && secretTagged(f)
 }
 
 // renderSection is v as YAML under key, fields tagged secret:"true" redacted.
@@ -202,7 +198,7 @@ func renderSection(key string, v any) string {
 		case []time.Duration:
 			value = fmt.Sprint(d)
 		}
-		if f.Tag.Get("secret") == "true" && !rv.Field(i).IsZero() {
+		if secretTagged(f) && !rv.Field(i).IsZero() {
 			value = "[redacted]"
 		}
 		fields[name] = value

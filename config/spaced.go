@@ -36,7 +36,7 @@ func (c *Config) checkSpaced(bad func(key, format string, args ...any)) map[stri
 	})
 	for _, a := range c.Apps {
 		spacedStrings(reflect.ValueOf(a), func(f reflect.StructField, item int, s string) {
-			field, hidden := f.Tag.Get("koanf"), f.Tag.Get("secret") == "true"
+			field, hidden := f.Tag.Get("koanf"), secretTagged(f)
 			if field == "sdkappid" {
 				bad("apps", "sdkappid %s", describeSpaced(item, s, hidden))
 				return
@@ -49,7 +49,7 @@ func (c *Config) checkSpaced(bad func(key, format string, args ...any)) map[stri
 	for i, d := range c.Forward {
 		label, setting := c.forwardEntry(i)
 		spacedStrings(reflect.ValueOf(d), func(f reflect.StructField, item int, s string) {
-			field, hidden := f.Tag.Get("koanf"), f.Tag.Get("secret") == "true"
+			field, hidden := f.Tag.Get("koanf"), secretTagged(f)
 			key := setting(field)
 			bad(key, "%s: %s: %s", label, field, describeSpaced(item, s, hidden))
 			if key != "forward" {
