@@ -318,7 +318,6 @@ func newServeApp(g *globalFlags, cfg *config.Config) (*fx.App, service) {
 	app := fx.New(guard.option(), logging.FxLogger,
 		fx.Module("serve", appOptions(g, cfg), fx.Invoke(announceDev(g.dev), logConfigNotes), fx.Populate(&log, &drain)),
 		fx.StopTimeout(cfg.StopTimeout()), // fx's own 15 s would skip closing the stores
-
 		// JetStream recovery after a crash plus migrations can take a while.
 		fx.StartTimeout(cfg.StartTimeout))
 	guard.log = log

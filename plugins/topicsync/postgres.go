@@ -185,10 +185,11 @@ WHERE sdk_app_id = $7 AND topic_id = $6`
 	postgresGet = `SELECT ` + topicColumns + ` FROM topics WHERE sdk_app_id = $1 AND topic_id = $2`
 )
 
-// create passes the custom data as text: pgx sends []byte as bytea, which the query exec modes a
-// DSN may choose for a pooler or proxy that cannot keep prepared statements
-// (default_query_exec_mode=simple_protocol or exec) write as bytea's hex text, which jsonb
-// refuses; text is the JSON itself in every mode.
+// create passes the custom data as text: pgx sends []byte as bytea, which
+// the query exec modes a DSN may choose for a pooler or proxy that cannot
+// keep prepared statements (default_query_exec_mode=simple_protocol or
+// exec) write as bytea's hex text, which jsonb refuses; text is the JSON
+// itself in every mode.
 func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error {
 	_, err := b.pool.Exec(ctx, postgresCreate,
 		t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
