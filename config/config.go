@@ -725,6 +725,11 @@ func (c *Config) EmptyEnv() []string {
 // takes for a stream.
 const minStreamWindow = 100 * time.Millisecond
 
+// AckWaitMargin is what the work consumer's ack wait adds to
+// HandlerTimeout: room for the acknowledgement to arrive once the handler's
+// deadline has passed.
+const AckWaitMargin = 5 * time.Second
+
 func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	if c.Delivery != DeliveryDurable && c.Delivery != DeliveryInline {
 		bad("delivery", "%q must be durable or inline", c.Delivery)
@@ -755,6 +760,16 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 	}
 	if c.DedupWindow < minStreamWindow || c.DedupWindow > c.Retention {
 		bad("dedup_window", "%v must be from %v (JetStream's least duplicate window) to the retention", c.DedupWindow, minStreamWindow)
+	}
+	// An event whose termination is lost after its dead letter was stored
+	// is delivered again when the ack wait has passed, and dead-lettered
+	// again: only a duplicate window longer than the ack wait keeps that
+	// second copy out of the dead-letter stream.
+	if ackWait := c.HandlerTimeout + AckWaitMargin; c.Delivery == DeliveryDurable && c.HandlerTimeout > 0 && c.HandlerTimeout <= time.Hour &&
+		c.DedupWindow >= minStreamWindow && c.DedupWindow <= ackWait {
+		bad("dedup_window", "%v is not longer than the ack wait, %s + %v (%v): an event whose termination is lost is "+
+			"delivered again after it, and its dead letter would be stored twice; raise the window, or lower %[2]s",
+			c.DedupWindow, EnvName("handler_timeout"), AckWaitMargin, ackWait)
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		bad("workers", "%d must be between 1 and 1024", c.Workers)

@@ -111,6 +111,10 @@ func TestLoadRejects(t *testing.T) {
 		{"handler timeout that overflows the ack wait", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_HANDLER_TIMEOUT=2562047h")}, []string{"IMCALLBACK_HANDLER_TIMEOUT", "from 1ns to 1h"}},
 		{"shutdown timeout whose stop deadline overflows", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SHUTDOWN_TIMEOUT=700000h")}, []string{"IMCALLBACK_SHUTDOWN_TIMEOUT", "from 1ns to 1h"}},
 		{"dedup window under JetStream's least", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_DEDUP_WINDOW=50ms")}, []string{"IMCALLBACK_DEDUP_WINDOW", "50ms must be from 100ms"}},
+		{"dedup window within the ack wait", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_DEDUP_WINDOW=35s")},
+			[]string{"IMCALLBACK_DEDUP_WINDOW", "35s is not longer than the ack wait, IMCALLBACK_HANDLER_TIMEOUT + 5s (35s)", "stored twice"}},
+		{"dedup window within a longer handler's ack wait", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_HANDLER_TIMEOUT=10m")},
+			[]string{"IMCALLBACK_DEDUP_WINDOW", "10m0s is not longer than the ack wait, IMCALLBACK_HANDLER_TIMEOUT + 5s (10m5s)"}},
 		{"retention under JetStream's least", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_RETENTION=50ms", "IMCALLBACK_DEDUP_WINDOW=40ms")}, []string{"IMCALLBACK_RETENTION", "50ms must be at least 100ms"}},
 		{"zero retention", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_RETENTION=0s")}, []string{"IMCALLBACK_RETENTION", "must be at least 100ms"}},
 		{"retention shorter than the retry schedule", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_RETENTION=30m")},
@@ -1060,6 +1064,37 @@ func TestSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
 	}
 }
 
+// TestDedupWindowOutlastsTheAckWait: an event whose termination is lost
+// (after its dead letter was stored) is delivered again once the ack wait
+// has passed, and dead-lettered again; only the dead-letter stream's
+// duplicate window keeps that second copy out. A window no longer than
+// the ack wait is refused; inline delivery keeps no stream and is spared.
+func TestDedupWindowOutlastsTheAckWait(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		ok      bool
+	}{
+		{"defaults: 10m over 35s", nil, true},
+		{"just over the ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=35001ms"}, true},
+		{"just the ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=35s"}, false},
+		{"a short handler timeout", []string{"IMCALLBACK_DEDUP_WINDOW=1s", "IMCALLBACK_HANDLER_TIMEOUT=1ms"}, false},
+		{"a short handler timeout, a window past its ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=6s", "IMCALLBACK_HANDLER_TIMEOUT=500ms"}, true},
+		{"inline delivery keeps no stream", []string{"IMCALLBACK_DEDUP_WINDOW=1s", "IMCALLBACK_DELIVERY=inline"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.environ...)...)})
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("refused: %v", err)
+			case !tt.ok && (err == nil || !strings.Contains(err.Error(), "IMCALLBACK_DEDUP_WINDOW")):
+				t.Errorf("accepted, or refused for another reason: %v", err)
+			}
+		})
+	}
+}
+
 // TestRetentionCoversTheRetrySchedule: JetStream drops an event at the
 // retention age whether or not it was processed, so a retention shorter
 // than the retry schedule (the backoff delays before the last attempt and
@@ -1076,8 +1111,8 @@ func TestRetentionCoversTheRetrySchedule(t *testing.T) {
 		{"an hour, over the default 57m36s", []string{"IMCALLBACK_RETENTION=1h"}, true},
 		{"just the default schedule", []string{"IMCALLBACK_RETENTION=57m36s"}, false},
 		{"just over it", []string{"IMCALLBACK_RETENTION=57m37s"}, true},
-		{"one delivery: no delay, one attempt", []string{"IMCALLBACK_RETENTION=31s", "IMCALLBACK_DEDUP_WINDOW=10s", "IMCALLBACK_MAX_DELIVERIES=1"}, true},
-		{"one delivery outlasting the retention", []string{"IMCALLBACK_RETENTION=30s", "IMCALLBACK_DEDUP_WINDOW=10s", "IMCALLBACK_MAX_DELIVERIES=1"}, false},
+		{"one delivery: no delay, one attempt", []string{"IMCALLBACK_RETENTION=11s", "IMCALLBACK_DEDUP_WINDOW=11s", "IMCALLBACK_HANDLER_TIMEOUT=5s", "IMCALLBACK_MAX_DELIVERIES=1"}, true},
+		{"one delivery outlasting the retention", []string{"IMCALLBACK_RETENTION=10s", "IMCALLBACK_DEDUP_WINDOW=10s", "IMCALLBACK_HANDLER_TIMEOUT=10s", "IMCALLBACK_MAX_DELIVERIES=1"}, false},
 		{"the last delay repeating", []string{"IMCALLBACK_RETENTION=1h", "IMCALLBACK_BACKOFF=1s,10m", "IMCALLBACK_MAX_DELIVERIES=8"}, false},
 		{"fewer deliveries than delays", []string{"IMCALLBACK_RETENTION=10m", "IMCALLBACK_MAX_DELIVERIES=3"}, true},
 		{"inline delivery keeps no stream", []string{"IMCALLBACK_RETENTION=30m", "IMCALLBACK_DELIVERY=inline"}, true},

@@ -207,7 +207,7 @@ func (o Options) DeadPrefix() string { return o.SubjectPrefix + "_dead" }
 // ackWait is the handler deadline plus room for the ack to arrive. A
 // message starts running when it is delivered (workers fetch only for free
 // slots), so the handler deadline is all it can take.
-func (o Options) ackWait() time.Duration { return o.HandlerTimeout + 5*time.Second }
+func (o Options) ackWait() time.Duration { return o.HandlerTimeout + config.AckWaitMargin }
 
 // backoff is the redelivery delay after the given (1-based) delivery failed.
 func (o Options) backoff(delivered uint64) time.Duration {
