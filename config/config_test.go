@@ -1064,6 +1064,40 @@ func TestSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
 	}
 }
 
+// TestDurationsCountDays: as the README's Configuration says, a duration
+// may count days of 24 hours with d, in a variable, in the file and in a
+// list's items, with or without other units.
+func TestDurationsCountDays(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		environ []string
+		get     func(*config.Config) time.Duration
+		want    time.Duration
+	}{
+		{"variable", "", []string{"IMCALLBACK_RETENTION=8d"}, func(c *config.Config) time.Duration { return c.Retention }, 192 * time.Hour},
+		{"days and hours", "", []string{"IMCALLBACK_RETENTION=1d12h"}, func(c *config.Config) time.Duration { return c.Retention }, 36 * time.Hour},
+		{"a fraction of a day", "", []string{"IMCALLBACK_IPLIST_REFRESH=0.5d"}, func(c *config.Config) time.Duration { return c.IPListRefresh }, 12 * time.Hour},
+		{"file", "retention: 9d\n", nil, func(c *config.Config) time.Duration { return c.Retention }, 216 * time.Hour},
+		{"list item", "", []string{"IMCALLBACK_BACKOFF=1s,1d", "IMCALLBACK_RETENTION=10d"}, func(c *config.Config) time.Duration { return c.Backoff[1] }, 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.environ...)...)}
+			if tt.file != "" {
+				src.File = writeTemp(t, tt.file)
+			}
+			c, err := config.Load(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.get(c); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestDedupWindowOutlastsTheAckWait: an event whose termination is lost
 // (after its dead letter was stored) is delivered again once the ack wait
 // has passed, and dead-lettered again; only the dead-letter stream's
