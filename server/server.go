@@ -129,8 +129,9 @@ func newPublic(in publicIn) (*Public, error) {
 		handler = in.Chain.Route[i](handler)
 	}
 	e.POST(in.Config.Path, handler)
-	// Echo answers OPTIONS itself with 204; the callback path accepts POST only.
-	e.OPTIONS(in.Config.Path, func(echo.Context) error { return echo.ErrMethodNotAllowed })
+	// Every other method, OPTIONS included (echo answers it itself with
+	// 204), gets methodNotAllowed.
+	e.RouteNotFound(in.Config.Path, methodNotAllowed)
 
 	// A handler still running past its deadline (its callback answered)
 	// is waited for too: the stores it uses close after this hook. The
@@ -167,6 +168,14 @@ func newPublic(in publicIn) (*Public, error) {
 	in.Lifecycle.Append(p.hook(in.Config.Listen, tlsConf, in.Config.ShutdownTimeout,
 		zap.String("path", in.Config.Path), zap.Bool("tls", tlsConf != nil), zap.Int("max_conns", maxConns)))
 	return p, nil
+}
+
+// methodNotAllowed answers a method other than POST on the callback path:
+// 405, with Allow naming POST, the one method the path accepts. The
+// router's own 405 named every method registered on the path.
+func methodNotAllowed(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderAllow, http.MethodPost)
+	return echo.ErrMethodNotAllowed
 }
 
 func newEcho() *echo.Echo {
