@@ -443,13 +443,18 @@ func (e *statusError) Is(target error) bool { return e.permanent && target == di
 
 // retryAfter is the delay a Retry-After header value asks for at now:
 // delay-seconds or an HTTP date (RFC 9110 §10.2.3); 0 for none, one in
-// the past, or one that does not parse.
+// the past, or one that does not parse. Delay-seconds has no upper bound:
+// more than an int64 holds is the longest delay, not none.
 func retryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && secs > 0 {
+		return maxRetryAfter
+	}
+	if err == nil {
 		if secs <= 0 {
 			return 0
 		}

@@ -17,7 +17,8 @@ import (
 
 // TestDeliverCarriesRetryAfter: a destination's failure answer with a
 // Retry-After (delay-seconds or an HTTP date) says, through the error,
-// how long to wait before the next attempt; none, one in the past or one
+// how long to wait before the next attempt (a delay too long to count in
+// seconds is as long as one can ask for); none, one in the past or one
 // that does not parse says nothing, and the error still names the status.
 func TestDeliverCarriesRetryAfter(t *testing.T) {
 	tests := []struct {
@@ -31,6 +32,7 @@ func TestDeliverCarriesRetryAfter(t *testing.T) {
 		{"429 with seconds", http.StatusTooManyRequests, " 7 ", 7 * time.Second, 7 * time.Second},
 		{"an HTTP date", http.StatusServiceUnavailable, time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat), 85 * time.Second, 91 * time.Second},
 		{"a date in the past", http.StatusServiceUnavailable, time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, 0},
+		{"more seconds than an int64 holds", http.StatusServiceUnavailable, "99999999999999999999", time.Hour, 24 * time.Hour},
 		{"zero", http.StatusServiceUnavailable, "0", 0, 0},
 		{"negative", http.StatusServiceUnavailable, "-5", 0, 0},
 		{"not a delay", http.StatusServiceUnavailable, "soon", 0, 0},
