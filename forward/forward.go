@@ -152,10 +152,19 @@ func newClient() *http.Client {
 
 // New builds the Forwarder of dests over the commands of entries (the
 // catalogue). A before-command two destinations could both take for one
-// app is an error: a before-callback has one answer.
+// app is an error: a before-callback has one answer. A destination's zero
+// Timeout is config.DefaultForwardTimeout, as the configuration makes it
+// (else every after-callback would time out at once); a negative one is
+// an error.
 func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, error) {
 	f := &Forwarder{byName: map[string]*destination{}, replies: map[string]reply{}, log: log, now: time.Now}
 	for _, c := range dests {
+		switch {
+		case c.Timeout == 0:
+			c.Timeout = config.DefaultForwardTimeout
+		case c.Timeout < 0:
+			return nil, fmt.Errorf("forward: %s: timeout %v must be positive, e.g. 5s", c.Name, c.Timeout)
+		}
 		keys, err := c.SecretKeys()
 		if err != nil {
 			return nil, fmt.Errorf("forward: %s: secret %w", c.Name, err)

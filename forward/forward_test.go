@@ -1,6 +1,7 @@
 package forward_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -680,5 +681,43 @@ func TestSecretRotation(t *testing.T) {
 		if strings.Contains(logged.String(), key) {
 			t.Errorf("the log shows a secret:\n%s", logged.String())
 		}
+	}
+}
+
+// TestNewTimeout: a destination built without a timeout (a ForwardConfig
+// of a program's own, not loaded by config) gets the default, as a loaded
+// one does, instead of timing out every after-callback at once; a
+// negative one is refused, as the configuration refuses it.
+func TestNewTimeout(t *testing.T) {
+	d := newDest(t, func(w http.ResponseWriter, _ int) { w.WriteHeader(http.StatusNoContent) })
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		refused string // the error of New; "" when Deliver must succeed
+	}{
+		{"zero is the default", 0, ""},
+		{"set", time.Second, ""},
+		{"negative", -time.Second, "forward: a: timeout -1s must be positive"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := destination("a", d.URL, afterCommand)
+			c.Timeout = tc.timeout
+			f, err := forward.New([]config.ForwardConfig{c}, catalogueAll(), nopLogger(), newRegistry())
+			if tc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("New: %v, want %q", err, tc.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			r := &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"}
+			if err := f.Deliver(context.Background(), "a", r); err != nil {
+				t.Errorf("Deliver: %v", err)
+			}
+		})
 	}
 }
