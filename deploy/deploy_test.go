@@ -789,9 +789,52 @@ func TestDockerBuild(t *testing.T) {
 	if err != nil || exec.Command(docker, "info").Run() != nil {
 		t.Skip("no Docker daemon answers here (docker info): the image was not built")
 	}
-	out, err := exec.Command(docker, "build", "-f", "deploy/Dockerfile", "-t", "imcallback:test", "..").CombinedOutput()
+	out, err := dockerBuild(docker).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+}
+
+// dockerBuild is the image's build as TestDockerBuild runs it: the
+// Dockerfile's own command, run from the repository root (docker reads a
+// relative -f from the current directory, which is deploy/ for the test).
+func dockerBuild(docker string) *exec.Cmd {
+	cmd := exec.Command(docker, "build", "-f", "deploy/Dockerfile", "-t", "imcallback:test", ".")
+	cmd.Dir = ".."
+	return cmd
+}
+
+// TestDockerBuildNamesTheKit: the build TestDockerBuild runs names this
+// Dockerfile and the repository root as its context, each read from the
+// directory the command runs in, as docker reads a relative -f (from the
+// current directory, not from the context). Checked without a daemon, so
+// a wrong path fails here and not only where a daemon answers.
+func TestDockerBuildNamesTheKit(t *testing.T) {
+	cmd := dockerBuild("docker")
+	args := cmd.Args[1:]
+	if len(args) == 0 || args[0] != "build" {
+		t.Fatalf("dockerBuild runs %q, not docker build", args)
+	}
+	var file string
+	if i := slices.Index(args, "-f"); i >= 0 && i+1 < len(args) {
+		file = args[i+1]
+	}
+	context := args[len(args)-1]
+	if file == "" || strings.HasPrefix(context, "-") {
+		t.Fatalf("dockerBuild runs %q: want -f FILE and the context last", args)
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(cmd.Dir, file)
+	}
+	if !filepath.IsAbs(context) {
+		context = filepath.Join(cmd.Dir, context)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil || string(got) != readFile(t, "Dockerfile") {
+		t.Errorf("dockerBuild reads the Dockerfile %s (from %q), not deploy/Dockerfile: %v", file, cmd.Dir, err)
+	}
+	if mod, err := os.ReadFile(filepath.Join(context, "go.mod")); err != nil || !bytes.HasPrefix(mod, []byte("module github.com/imcallback/imcallback\n")) {
+		t.Errorf("dockerBuild's context %s (from %q) is not the repository root: %v", context, cmd.Dir, err)
 	}
 }
 
