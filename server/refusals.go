@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,13 @@ import (
 // refusalLogEvery is how often the public listener logs one reason of
 // refusal at most.
 const refusalLogEvery = time.Minute
+
+// refusalMessage is the public listener's warning of its refusals.
+const refusalMessage = "the public listener refused a connection before any handler ran; logged once a minute per reason"
+
+// reasonTLSHandshake is the reason of a connection whose TLS handshake
+// failed.
+const reasonTLSHandshake = "tls_handshake_failed"
 
 // refusalLog is the public listener's warning of the refusals no handler
 // sees, so no access-log line shows: the answers net/http writes itself
@@ -41,21 +49,68 @@ func newRefusalLog(log *zap.Logger) *refusalLog {
 // note counts a refusal of pe from remote and writes its reason's warning
 // when it is due.
 func (r *refusalLog) note(pe *protocol.Error, remote net.Addr) {
-	now := r.now()
-	r.mu.Lock()
-	line := r.byReason[pe.Reason]
-	if line == nil {
-		line = &logevery.Line{}
-		r.byReason[pe.Reason] = line
-	}
-	due, count := line.Note(now, r.every)
-	r.mu.Unlock()
+	due, count := r.count(pe.Reason)
 	if !due {
 		return
 	}
-	r.log.Warn("the public listener refused a connection before any handler ran; logged once a minute per reason",
+	r.log.Warn(refusalMessage,
 		zap.String("reason", pe.Reason), zap.Int("error_code", pe.Code), zap.Int("status", pe.Status),
 		zap.String("remote_ip", remoteIP(remote)), zap.Int("count_since_last_line", count))
+}
+
+// noteHandshake counts a connection from peer (host:port, as net/http
+// names it) whose TLS handshake failed with cause, and writes the warning
+// when it is due. It has no error code nor status: nothing was answered.
+func (r *refusalLog) noteHandshake(peer, cause string) {
+	due, count := r.count(reasonTLSHandshake)
+	if !due {
+		return
+	}
+	r.log.Warn(refusalMessage,
+		zap.String("reason", reasonTLSHandshake), zap.String("error", cause),
+		zap.String("remote_ip", hostOf(peer)), zap.Int("count_since_last_line", count))
+}
+
+// count counts a refusal of reason and reports whether its warning is
+// due, with the refusals since the last one, this one included.
+func (r *refusalLog) count(reason string) (due bool, count int) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	line := r.byReason[reason]
+	if line == nil {
+		line = &logevery.Line{}
+		r.byReason[reason] = line
+	}
+	return line.Note(now, r.every)
+}
+
+// handshakeErrorPrefix starts net/http's log line of a failed TLS
+// handshake: "http: TLS handshake error from <host:port>: <cause>".
+const handshakeErrorPrefix = "http: TLS handshake error from "
+
+// netHTTPLog is the public listener's net/http error log. Its lines are
+// warnings of their own, but for a failed TLS handshake: net/http logs one
+// for every connection that closes, or speaks other than TLS, before its
+// handshake is done (a load balancer's TCP health check, a port scan, a
+// client of plain HTTP), so anyone reaching the port could fill the log.
+// Those go to the refusal log, once a minute with the count.
+type netHTTPLog struct {
+	log      *zap.Logger
+	refusals *refusalLog
+}
+
+// Write takes one line of net/http's log.
+func (w netHTTPLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	if rest, ok := strings.CutPrefix(msg, handshakeErrorPrefix); ok {
+		if peer, cause, ok := strings.Cut(rest, ": "); ok {
+			w.refusals.noteHandshake(peer, cause)
+			return len(p), nil
+		}
+	}
+	w.log.Warn(msg)
+	return len(p), nil
 }
 
 // remoteIP is the IP of a connection's peer, without its port.
@@ -63,9 +118,14 @@ func remoteIP(addr net.Addr) string {
 	if addr == nil {
 		return ""
 	}
-	host, _, err := net.SplitHostPort(addr.String())
+	return hostOf(addr.String())
+}
+
+// hostOf is the host of a host:port, hostport itself without a port.
+func hostOf(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return addr.String()
+		return hostport
 	}
 	return host
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -142,10 +143,12 @@ func newPublic(in publicIn) (*Public, error) {
 	p := &Public{Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait,
 		stopping: in.Drain.Stopping, fault: in.Drain.Fail}}
 	p.server = newHTTPServer(in.Config, e, in.Log)
+	refusals := newRefusalLog(in.Log)
+	// net/http logs each failed TLS handshake: the refusal log takes them.
+	p.server.ErrorLog = log.New(netHTTPLog{log: in.Log.Named("http"), refusals: refusals}, "", 0)
 	in.Drain.closeConnections(p.server)
 	var tlsConf *tls.Config
 	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)
-	refusals := newRefusalLog(in.Log)
 	limit := newConnLimit(maxConns, in.Config.TLSCert == "", in.Config.ReadHeaderTimeout, func(pe *protocol.Error, remote net.Addr) {
 		in.Metrics.Rejections.WithLabelValues(pe.Reason, metrics.OtherApp).Inc() // refused before a request was read
 		refusals.note(pe, remote)

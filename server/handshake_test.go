@@ -1,0 +1,164 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/middleware"
+)
+
+// selfSigned writes a certificate for 127.0.0.1 and its key under a
+// temporary directory of the test.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// newTLSPublic builds the public listener over TLS, logging to an
+// observer; the caller starts it on lc, or not.
+func newTLSPublic(t *testing.T) (*Public, *fxtest.Lifecycle, *observer.ObservedLogs) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.TLSCert, cfg.TLSKey = selfSigned(t)
+	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	lc := fxtest.NewLifecycle(t)
+	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.New(core), Metrics: m, Chain: middleware.Chain{}, Dispatcher: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, lc, logs
+}
+
+// TestFailedTLSHandshakesAreLoggedOnceAMinute: net/http logs every TLS
+// handshake that fails, and every connection that closes before its
+// handshake is one: a load balancer's TCP health check, a port scan, a
+// client speaking plain HTTP. Each wrote a warning line of its own, so
+// anyone reaching the port could fill the log. They are refusals that
+// reach no handler, logged once a minute with the count like the others;
+// the other lines of net/http's log are still warnings of their own.
+func TestFailedTLSHandshakesAreLoggedOnceAMinute(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string // as net/http prints them to the server's ErrorLog
+		want  []string // the messages of the warnings written
+		// remote and cause are the remote_ip and error of the first
+		// warning, when it is the handshake's.
+		remote, cause string
+	}{
+		{
+			name: "a flood of failed handshakes",
+			lines: []string{
+				"http: TLS handshake error from 192.0.2.7:40000: EOF",
+				"http: TLS handshake error from 192.0.2.8:40001: EOF",
+				"http: TLS handshake error from [2001:db8::1]:40002: client sent an HTTP request to an HTTPS server",
+			},
+			want:   []string{refusalMessage},
+			remote: "192.0.2.7", cause: "EOF",
+		},
+		{
+			name:   "an IPv6 peer",
+			lines:  []string{"http: TLS handshake error from [2001:db8::1]:40002: tls: client offered only unsupported versions: [302 301]"},
+			want:   []string{refusalMessage},
+			remote: "2001:db8::1", cause: "tls: client offered only unsupported versions: [302 301]",
+		},
+		{
+			name:  "another line of net/http",
+			lines: []string{"http: Accept error: accept tcp: too many open files; retrying in 5ms"},
+			want:  []string{"http: Accept error: accept tcp: too many open files; retrying in 5ms"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _, logs := newTLSPublic(t)
+			for _, line := range tt.lines {
+				p.server.ErrorLog.Print(line)
+			}
+			var got []string
+			for _, l := range logs.All() {
+				got = append(got, l.Message)
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Fatalf("warnings %q, want %q", got, tt.want)
+			}
+			if tt.remote == "" {
+				return
+			}
+			fields := logs.All()[0].ContextMap()
+			if fields["reason"] != reasonTLSHandshake || fields["remote_ip"] != tt.remote ||
+				fields["error"] != tt.cause || fields["count_since_last_line"] != int64(1) {
+				t.Errorf("fields %v, want reason %s, remote_ip %s, error %q, count_since_last_line 1",
+					fields, reasonTLSHandshake, tt.remote, tt.cause)
+			}
+		})
+	}
+
+	t.Run("over the wire", func(t *testing.T) {
+		p, lc, logs := newTLSPublic(t)
+		lc.RequireStart()
+		defer lc.RequireStop()
+		c, err := net.Dial("tcp", p.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close() // before any handshake: a TCP health check
+		for deadline := time.Now().Add(10 * time.Second); logs.FilterField(zap.String("reason", reasonTLSHandshake)).Len() == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no refusal warning of the failed handshake; the warnings: %v", logs.All())
+			}
+		}
+	})
+}
