@@ -1098,17 +1098,38 @@ func TestDurationsCountDays(t *testing.T) {
 	}
 }
 
+// loadVerdict is a configuration from the environment and whether Load
+// takes it.
+type loadVerdict struct {
+	name    string
+	environ []string // besides IMCALLBACK_SDKAPPID=1
+	ok      bool
+}
+
+// loadVerdicts loads each configuration of tests and checks its verdict: a
+// refusal must name variable.
+func loadVerdicts(t *testing.T, variable string, tests []loadVerdict) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.environ...)...)})
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("refused: %v", err)
+			case !tt.ok && (err == nil || !strings.Contains(err.Error(), variable)):
+				t.Errorf("accepted, or refused for another reason: %v", err)
+			}
+		})
+	}
+}
+
 // TestDedupWindowOutlastsTheAckWait: an event whose termination is lost
 // (after its dead letter was stored) is delivered again once the ack wait
 // has passed, and dead-lettered again; only the dead-letter stream's
 // duplicate window keeps that second copy out. A window no longer than
 // the ack wait is refused; inline delivery keeps no stream and is spared.
 func TestDedupWindowOutlastsTheAckWait(t *testing.T) {
-	tests := []struct {
-		name    string
-		environ []string
-		ok      bool
-	}{
+	tests := []loadVerdict{
 		{"defaults: 10m over 35s", nil, true},
 		{"just over the ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=35001ms"}, true},
 		{"just the ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=35s"}, false},
@@ -1116,17 +1137,7 @@ func TestDedupWindowOutlastsTheAckWait(t *testing.T) {
 		{"a short handler timeout, a window past its ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=6s", "IMCALLBACK_HANDLER_TIMEOUT=500ms"}, true},
 		{"inline delivery keeps no stream", []string{"IMCALLBACK_DEDUP_WINDOW=1s", "IMCALLBACK_DELIVERY=inline"}, true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Load(config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.environ...)...)})
-			switch {
-			case tt.ok && err != nil:
-				t.Errorf("refused: %v", err)
-			case !tt.ok && (err == nil || !strings.Contains(err.Error(), "IMCALLBACK_DEDUP_WINDOW")):
-				t.Errorf("accepted, or refused for another reason: %v", err)
-			}
-		})
-	}
+	loadVerdicts(t, "IMCALLBACK_DEDUP_WINDOW", tests)
 }
 
 // TestRetentionCoversTheRetrySchedule: JetStream drops an event at the
@@ -1136,11 +1147,7 @@ func TestDedupWindowOutlastsTheAckWait(t *testing.T) {
 // before it is dead-lettered, and is refused. A retention that covers it,
 // or inline delivery, which keeps no stream, is accepted.
 func TestRetentionCoversTheRetrySchedule(t *testing.T) {
-	tests := []struct {
-		name    string
-		environ []string
-		ok      bool
-	}{
+	tests := []loadVerdict{
 		{"defaults", nil, true},
 		{"an hour, over the default 57m36s", []string{"IMCALLBACK_RETENTION=1h"}, true},
 		{"just the default schedule", []string{"IMCALLBACK_RETENTION=57m36s"}, false},
@@ -1159,15 +1166,5 @@ func TestRetentionCoversTheRetrySchedule(t *testing.T) {
 		{"forwarding, just over the stretched schedule",
 			[]string{"IMCALLBACK_RETENTION=95m1s", "IMCALLBACK_FORWARD_URL=https://h/", "IMCALLBACK_FORWARD_SECRET=" + whsec}, true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Load(config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.environ...)...)})
-			switch {
-			case tt.ok && err != nil:
-				t.Errorf("refused: %v", err)
-			case !tt.ok && (err == nil || !strings.Contains(err.Error(), "IMCALLBACK_RETENTION")):
-				t.Errorf("accepted, or refused for another reason: %v", err)
-			}
-		})
-	}
+	loadVerdicts(t, "IMCALLBACK_RETENTION", tests)
 }
