@@ -141,8 +141,8 @@ func TestREADMEMetricsTableMatchesTheService(t *testing.T) {
 }
 
 // startEveryPart starts a service with every part on: durable delivery,
-// topic sync, a forward destination, and an app on Tencent's address list
-// (whose fetch fails).
+// topic sync, a forward destination, an app on Tencent's address list
+// (whose fetch fails), and TLS on the public listener.
 func startEveryPart(t *testing.T) *imtest.Service {
 	t.Helper()
 	tencent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -152,9 +152,11 @@ func startEveryPart(t *testing.T) *imtest.Service {
 	dest := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(dest.Close)
 	app := "IMCALLBACK_APP_" + imtest.AppID + "_"
+	certFile, keyFile, _ := imtest.SelfSigned(t)
 	return imtest.Start(t, []string{app + "SECRET_KEY=test-key", app + "IPLIST=true", app + "API_BASE=" + tencent.URL,
 		"IMCALLBACK_FORWARD_URL=" + dest.URL, "IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-		"IMCALLBACK_FORWARD_MATCH=C2C.*"}, delivery.Module, topicsync.Module)
+		"IMCALLBACK_FORWARD_MATCH=C2C.*", "IMCALLBACK_TLS_CERT=" + certFile, "IMCALLBACK_TLS_KEY=" + keyFile},
+		delivery.Module, topicsync.Module)
 }
 
 // metricsTableProblems says where the table and the scrape differ.

@@ -37,6 +37,7 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imsend"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/certtest"
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
@@ -105,6 +106,43 @@ func TestConfigCheckNotes(t *testing.T) {
 		!strings.Contains(out, "IMCALLBACK_TOKEN is not a setting; did you mean IMCALLBACK_TOKENS?") ||
 		!strings.Contains(out, "configuration is valid") {
 		t.Fatalf("%q %v", out, err)
+	}
+}
+
+// TestConfigCheckNotesAnExpiringCertificate: config check accepts an
+// expired certificate, or one expiring within 14 days (the service
+// serves it), but notes it.
+func TestConfigCheckNotesAnExpiringCertificate(t *testing.T) {
+	tests := []struct {
+		name     string
+		notAfter time.Time
+		want     string // the note's start; "": no note
+	}{
+		{"expired yesterday", time.Now().Add(-24 * time.Hour), "note: IMCALLBACK_TLS_CERT "},
+		{"expiring in 3 days", time.Now().Add(3 * 24 * time.Hour), "note: IMCALLBACK_TLS_CERT "},
+		{"valid for a year", time.Now().AddDate(1, 0, 0), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			certFile, keyFile, _ := certtest.Write(t, tt.notAfter)
+			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+			t.Setenv("IMCALLBACK_TOKENS", "t")
+			t.Setenv("IMCALLBACK_TLS_CERT", certFile)
+			t.Setenv("IMCALLBACK_TLS_KEY", keyFile)
+			out, err := runCLI(t, "config", "check")
+			if err != nil || !strings.Contains(out, "configuration is valid") {
+				t.Fatalf("%q %v", out, err)
+			}
+			if tt.want == "" {
+				if strings.Contains(out, "note:") {
+					t.Fatalf("a note about a certificate valid for a year: %q", out)
+				}
+				return
+			}
+			if !strings.Contains(out, tt.want) {
+				t.Fatalf("no note %q: %q", tt.want, out)
+			}
+		})
 	}
 }
 

@@ -592,6 +592,9 @@ func sameHost(a, b string) bool {
 //
 //   - no token is configured (IMCALLBACK_TOKENS), so unsigned callbacks
 //     are accepted;
+//   - the certificate of IMCALLBACK_TLS_CERT has expired or expires
+//     within CertificateWarning (the file is read: a Config whose files
+//     are elsewhere has no such note);
 //   - the SettingWarnings: a forward destination's timeout that the
 //     handler deadline cuts short, a wide IMCALLBACK_SIGN_WINDOW;
 //   - each IMCALLBACK_* environment variable that Load ignored because no
@@ -626,6 +629,9 @@ func (c *Config) Notes() []string {
 		if len(unsigned) < len(c.Apps) { // some apps have their own
 			note += "; apps without a token: " + strings.Join(unsigned, ", ")
 		}
+		notes = append(notes, note)
+	}
+	if note := c.certificateNote(time.Now()); note != "" {
 		notes = append(notes, note)
 	}
 	notes = append(notes, c.SettingWarnings()...)

@@ -162,7 +162,7 @@ func parseExposition(text string) exposition {
 }
 
 // TestReferencedMetricsExist scrapes a running service (durable delivery,
-// topic sync, a forward destination, an app on Tencent's address list) and
+// topic sync, a forward destination, an app on Tencent's address list, TLS) and
 // checks that every metric a rule or a panel reads is in its output, with
 // the labels the query selects, groups and shows by, and of a type the
 // query's functions take: rate and increase read counters (or a histogram's
@@ -177,9 +177,11 @@ func TestReferencedMetricsExist(t *testing.T) {
 	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer dest.Close()
 	app := "IMCALLBACK_APP_" + imtest.AppID + "_"
+	certFile, keyFile, _ := imtest.SelfSigned(t)
 	s := imtest.Start(t, []string{app + "SECRET_KEY=test-key", app + "IPLIST=true", app + "API_BASE=" + tencent.URL,
 		"IMCALLBACK_FORWARD_URL=" + dest.URL, "IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-		"IMCALLBACK_FORWARD_MATCH=C2C.*"}, delivery.Module, topicsync.Module)
+		"IMCALLBACK_FORWARD_MATCH=C2C.*", "IMCALLBACK_TLS_CERT=" + certFile, "IMCALLBACK_TLS_KEY=" + keyFile},
+		delivery.Module, topicsync.Module)
 	problems, checked := queryProblems(parseExposition(s.Metrics(t)), queries(t))
 	for _, p := range problems {
 		t.Error(p)

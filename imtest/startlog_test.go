@@ -10,12 +10,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/certtest"
 )
 
 // startTB is the testing.TB Start gets in the tests of its log: it
@@ -111,6 +113,7 @@ func afterFor(ids ...string) fx.Option {
 // in the test's log; none of them fails the test, each being a setup a
 // test may mean.
 func TestStartLogsTheWarningsOfTheStart(t *testing.T) {
+	certFile, keyFile, _ := certtest.Write(t, time.Now().Add(3*24*time.Hour))
 	for _, tt := range []struct {
 		name string
 		env  []string
@@ -129,6 +132,9 @@ func TestStartLogsTheWarningsOfTheStart(t *testing.T) {
 			"WARN dispatcher: a command is limited by ForApps to an app that is not configured"}},
 		{"a wide sign window", []string{"IMCALLBACK_SIGN_WINDOW=1h"}, nil, []string{
 			"imtest: IMCALLBACK_SIGN_WINDOW 1h0m0s is wide"}},
+		{"a certificate expiring in 3 days", []string{"IMCALLBACK_TLS_CERT=" + certFile, "IMCALLBACK_TLS_KEY=" + keyFile}, nil, []string{
+			"WARN the TLS certificate expires within 14 days; renew it",
+			"imtest: IMCALLBACK_TLS_CERT " + certFile + ": its certificate expires at "}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := &startTB{TB: t}

@@ -1,16 +1,7 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,65 +13,42 @@ import (
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/certtest"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 )
-
-// selfSigned writes a certificate for 127.0.0.1 and its key under a
-// temporary directory of the test.
-func selfSigned(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
 
 // newTLSPublic builds the public listener over TLS, logging to an
 // observer; the caller starts it on lc, or not.
 func newTLSPublic(t *testing.T) (*Public, *fxtest.Lifecycle, *observer.ObservedLogs) {
 	t.Helper()
+	certFile, keyFile, _ := certtest.Write(t, time.Now().AddDate(1, 0, 0))
+	p, lc, logs, _ := newPublicWithCertificate(t, certFile, keyFile)
+	return p, lc, logs
+}
+
+// newPublicWithCertificate builds the public listener, over TLS with the
+// files given unless they are empty, logging warnings to an observer and
+// registering its metrics on the registry it returns.
+func newPublicWithCertificate(t *testing.T, certFile, keyFile string) (*Public, *fxtest.Lifecycle, *observer.ObservedLogs, *prometheus.Registry) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.TLSCert, cfg.TLSKey = selfSigned(t)
-	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
+	reg := prometheus.NewRegistry()
+	m := metrics.NewCallbacks(reg)
 	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.WarnLevel)
 	lc := fxtest.NewLifecycle(t)
-	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.New(core), Metrics: m, Chain: middleware.Chain{}, Dispatcher: d})
+	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.New(core), Metrics: m, Registry: reg,
+		Chain: middleware.Chain{}, Dispatcher: d})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, lc, logs
+	return p, lc, logs, reg
 }
 
 // TestFailedTLSHandshakesAreLoggedOnceAMinute: net/http logs every TLS

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -85,6 +86,8 @@ type publicIn struct {
 	Chain      middleware.Chain
 	Dispatcher *dispatcher.Dispatcher
 	Drain      *Drain
+	// Registry takes the gauge of the certificate's expiry when TLS is on.
+	Registry prometheus.Registerer
 	// Sources is the per-app source allowlist (package allowlist), when
 	// one is wired: the listener refuses, as they connect, the peers that
 	// no app accepts.
@@ -165,6 +168,9 @@ func newPublic(in publicIn) (*Public, error) {
 		if err != nil {
 			return nil, fmt.Errorf("server: %s/%s: %w",
 				config.EnvName("tls_cert"), config.EnvName("tls_key"), err)
+		}
+		if err := reportCertificateExpiry(in.Registry, in.Log, in.Config.TLSCert, cert, time.Now()); err != nil {
+			return nil, fmt.Errorf("server: %s: %w", config.EnvName("tls_cert"), err)
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
