@@ -1024,3 +1024,38 @@ func TestAdminConnectionsAreBounded(t *testing.T) {
 		return healthz(c)
 	})
 }
+
+// TestNilCommandFailsStartWithAMessage: a constructor given to AsCommand
+// or AsCommands that returns no command fails the start with the
+// dispatcher's message naming the mistake, instead of panicking while
+// the catalogue checks the registered names.
+func TestNilCommandFailsStartWithAMessage(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  fx.Option
+	}{
+		{"AsCommand", fx.Provide(dispatcher.AsCommand(func() dispatcher.Command { return nil }))},
+		{"AsCommands", fx.Provide(dispatcher.AsCommands(func() []dispatcher.Command { return []dispatcher.Command{nil} }))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						err = fmt.Errorf("panic: %v", v)
+					}
+				}()
+				err = fx.New(fx.NopLogger,
+					fx.Supply(config.Source{Environ: func() []string {
+						return []string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=t", "IMCALLBACK_DATA_DIR=" + t.TempDir(),
+							"IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0"}
+					}}),
+					imcallback.Module, tc.opt).Err()
+			}()
+			if err == nil || !strings.Contains(err.Error(), "returned no command") {
+				t.Fatalf("a nil command: start error %v, want one saying a constructor returned no command", err)
+			}
+		})
+	}
+}

@@ -168,6 +168,9 @@ type registered struct {
 // checkRegistered checks the registered commands against the catalogue.
 func checkRegistered(in registered) error {
 	for _, c := range in.Commands {
+		if c == nil {
+			continue // the dispatcher refuses it, naming the constructor that returned no command
+		}
 		name := c.Name()
 		if e, ok := Lookup(name); ok {
 			if e.Kind() == After && c.Kind() == dispatcher.KindBefore {
