@@ -1059,3 +1059,47 @@ func TestNilCommandFailsStartWithAMessage(t *testing.T) {
 		})
 	}
 }
+
+// listed is a command type of the user's own, for AsCommands.
+type listed struct{}
+
+func (listed) Name() string          { return "C2C.CallbackAfterSendMsg" }
+func (listed) Kind() dispatcher.Kind { return dispatcher.KindAfter }
+func (listed) Handle(context.Context, *dispatcher.Request) (dispatcher.Decision, error) {
+	return dispatcher.Decision{}, nil
+}
+
+// TestConstructorOfTheWrongTypeFailsStart: a constructor given to
+// middleware.AsMiddleware or dispatcher.AsCommands whose result is not
+// what the group collects (an echo.MiddlewareFunc, a command, a slice of
+// the user's own command type) fails the start, naming the helper,
+// instead of putting its result into a group nobody reads, so that the
+// middleware or the commands silently never run.
+func TestConstructorOfTheWrongTypeFailsStart(t *testing.T) {
+	pass := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	tests := []struct {
+		name string
+		opt  fx.Option
+		want string
+	}{
+		{"AsMiddleware of an echo.MiddlewareFunc", fx.Provide(middleware.AsMiddleware(func() echo.MiddlewareFunc { return pass })), "AsMiddleware"},
+		{"AsMiddleware of a *Ordered", fx.Provide(middleware.AsMiddleware(func() (*middleware.Ordered, error) {
+			return &middleware.Ordered{Name: "audit", Order: middleware.OrderSignature + 10, Func: pass}, nil
+		})), "AsMiddleware"},
+		{"AsMiddleware of a command", fx.Provide(middleware.AsMiddleware(func() dispatcher.Command { return listed{} })), "AsMiddleware"},
+		{"AsCommands of the user's type", fx.Provide(dispatcher.AsCommands(func() []listed { return []listed{{}} })), "AsCommands"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := fx.New(fx.NopLogger,
+				fx.Supply(config.Source{Environ: func() []string {
+					return []string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=t", "IMCALLBACK_DATA_DIR=" + t.TempDir(),
+						"IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0"}
+				}}),
+				imcallback.Module, tc.opt).Err()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("start error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}

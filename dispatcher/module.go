@@ -1,12 +1,15 @@
 package dispatcher
 
 import (
+	"fmt"
+	"reflect"
 	"slices"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/internal/fxresult"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/tracing"
 )
@@ -27,7 +30,16 @@ func AsCommand(f any) any {
 // each of them to the commands group:
 //
 //	fx.Provide(dispatcher.AsCommands(func(h *Handlers) []dispatcher.Command { return h.Commands() }))
+//
+// A constructor returning another type, a slice of the program's own
+// command type say, fails the start: the group collects Command values
+// only, so its commands would never run.
 func AsCommands(f any) any {
+	if err := fxresult.First(f, reflect.TypeFor[[]Command]()); err != nil {
+		return fx.Annotate(func() ([]Command, error) {
+			return nil, fmt.Errorf("dispatcher: AsCommands(%w): the commands group collects dispatcher.Command values only, so they would never run; return []dispatcher.Command, or register each with AsCommand", err)
+		}, fx.ResultTags(`group:"commands,flatten"`))
+	}
 	return fx.Annotate(f, fx.ResultTags(`group:"commands,flatten"`))
 }
 

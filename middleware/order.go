@@ -3,10 +3,13 @@ package middleware
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/labstack/echo/v4"
 	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/internal/fxresult"
 )
 
 // Positions of the built-in middleware. Lower runs first (outermost). A
@@ -75,7 +78,16 @@ func (m Ordered) everyRequest() bool {
 // its result to the middleware group:
 //
 //	fx.Provide(middleware.AsMiddleware(NewAudit))
+//
+// A constructor returning anything else (an echo.MiddlewareFunc, a
+// *Ordered) fails the start: the group collects Ordered values only, so
+// its middleware would never run.
 func AsMiddleware(f any) any {
+	if err := fxresult.First(f, reflect.TypeFor[Ordered]()); err != nil {
+		return fx.Annotate(func() (Ordered, error) {
+			return Ordered{}, fmt.Errorf("middleware: AsMiddleware(%w): the middleware group collects middleware.Ordered values only, so it would never run; return Ordered{Name, Order, Func}", err)
+		}, fx.ResultTags(Group))
+	}
 	return fx.Annotate(f, fx.ResultTags(Group))
 }
 

@@ -1,0 +1,41 @@
+package fxresult
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+type item struct{}
+
+func newItem() (item, error) { return item{}, nil }
+func newItems() []item       { return nil }
+
+// TestFirst: a function whose first result is the wanted type passes,
+// anything fx reports itself (not a function, a nil one) is left to fx,
+// and a function of another result is refused, naming it and that result.
+func TestFirst(t *testing.T) {
+	want := reflect.TypeFor[item]()
+	tests := []struct {
+		name    string
+		f       any
+		wantErr string
+	}{
+		{"first result", newItem, ""},
+		{"not a function", 3, ""},
+		{"nil function", (func() item)(nil), ""},
+		{"other result", newItems, "fxresult.newItems returns []fxresult.item, not fxresult.item"},
+		{"no result", func() {}, "returns nothing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := First(tc.f, want)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
