@@ -1103,3 +1103,45 @@ func TestConstructorOfTheWrongTypeFailsStart(t *testing.T) {
 		})
 	}
 }
+
+// TestProvidedOutsideItsGroupWarns: a command or a middleware provided
+// with a plain fx.Provide, without dispatcher.AsCommand or
+// middleware.AsMiddleware, is in no group, so it never runs; the start
+// logs a warning naming it and the helper. One that is also in its group
+// under the same name (added by hand) is not warned about.
+func TestProvidedOutsideItsGroupWarns(t *testing.T) {
+	pass := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	audit := func() middleware.Ordered {
+		return middleware.Ordered{Name: "audit", Order: middleware.OrderSignature + 10, Func: pass}
+	}
+	tests := []struct {
+		name  string
+		opt   fx.Option
+		field zap.Field // of the warning; zero: no warning
+	}{
+		{"command", fx.Provide(func() dispatcher.Command { return listed{} }), zap.String("command", listed{}.Name())},
+		{"middleware", fx.Provide(audit), zap.String("middleware", "audit")},
+		{"command also in the group", fx.Provide(func() dispatcher.Command { return listed{} },
+			fx.Annotate(func(c dispatcher.Command) dispatcher.Command { return c }, fx.ResultTags(dispatcher.CommandGroup))), zap.Field{}},
+		{"middleware also in the group", fx.Provide(audit,
+			fx.Annotate(func(m middleware.Ordered) middleware.Ordered { return m }, fx.ResultTags(middleware.Group))), zap.Field{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.WarnLevel)
+			imtest.Start(t, nil, fx.Decorate(func(l *zap.Logger) *zap.Logger {
+				return zap.New(zapcore.NewTee(l.Core(), core))
+			}), tc.opt)
+			warned := logs.FilterMessageSnippet("outside its group").All()
+			if tc.field == (zap.Field{}) {
+				if len(warned) != 0 {
+					t.Fatalf("warned about one in its group: %v", warned)
+				}
+				return
+			}
+			if len(logs.FilterMessageSnippet("outside its group").FilterField(tc.field).All()) != 1 {
+				t.Fatalf("no warning naming %v: %v", tc.field, logs.All())
+			}
+		})
+	}
+}

@@ -58,6 +58,9 @@ type moduleIn struct {
 	Config    *config.Config
 	Log       *zap.Logger
 	Metrics   *metrics.Callbacks
+	// Ungrouped is a Command provided without AsCommand, which the
+	// group does not collect: read only to warn about it.
+	Ungrouped Command `optional:"true"`
 }
 
 // defaultMaxInFlight bounds the before-handlers running at once, including
@@ -71,6 +74,7 @@ func newFromConfig(in moduleIn) (*Dispatcher, error) {
 		fallback = Decision{Code: CodeDeny}
 	}
 	warnUnservedApps(in.Commands, in.Config.SdkAppIDs, in.Log.Named("dispatcher"))
+	warnUngrouped(in.Ungrouped, in.Commands, in.Log.Named("dispatcher"))
 	return New(in.Commands, Options{
 		BeforeTimeout: in.Config.BeforeTimeout,
 		InlineTimeout: in.Config.InlineTimeout,
@@ -107,4 +111,20 @@ func warnUnservedApps(commands []Command, configured []string, log *zap.Logger) 
 			}
 		}
 	}
+}
+
+// warnUngrouped logs a command provided with a plain fx.Provide, without
+// AsCommand, unless the group holds a command of its name (added to it by
+// hand): the dispatcher never sees it, so it would silently never run.
+func warnUngrouped(c Command, commands []Command, log *zap.Logger) {
+	if c == nil {
+		return
+	}
+	name := c.Name()
+	if slices.ContainsFunc(commands, func(g Command) bool { return g != nil && g.Name() == name }) {
+		return
+	}
+	log.Warn("a command is provided outside its group, without dispatcher.AsCommand: it never runs; "+
+		"register it with fx.Provide(dispatcher.AsCommand(constructor))",
+		zap.String("command", name), zap.Stringer("kind", c.Kind()))
 }

@@ -142,9 +142,10 @@ type declaredSections struct {
 //   - every line the service logs at warn level or above while it is built
 //     and started (then, too, when the start fails): no token, apps
 //     sharing the global tokens, a handler registered under a name the
-//     catalogue lacks or limited by ForApps to an app not configured, NATS
-//     not reachable yet, IMCALLBACK_MAX_CONNS lowered to the open-file
-//     limit, and any module's own. What it logs after the start is not
+//     catalogue lacks or limited by ForApps to an app not configured, a
+//     command or middleware provided without AsCommand or AsMiddleware,
+//     NATS not reachable yet, IMCALLBACK_MAX_CONNS lowered to the
+//     open-file limit, and any module's own. What it logs after the start is not
 //     shown; set IMCALLBACK_LOG_LEVEL=warn in env to see it on stderr.
 //     Start supplies a logging.Tee for these, so opts cannot supply one.
 //

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -34,15 +35,26 @@ var Module = fx.Module("middleware",
 type chainIn struct {
 	fx.In
 	List []Ordered `group:"middleware"`
+	// Ungrouped is an Ordered provided without AsMiddleware, which the
+	// group does not collect: read only to warn about it. The zero
+	// value when there is none.
+	Ungrouped Ordered `optional:"true"`
 }
 
 // newChainFromGroup sorts the middleware group into the Chain.
 func newChainFromGroup(in chainIn, log *zap.Logger) (Chain, error) {
 	ch, err := NewChain(in.List)
-	if err == nil {
-		log.Debug("middleware chain", zap.Strings("order", ch.Names))
+	if err != nil {
+		return ch, err
 	}
-	return ch, err
+	log.Debug("middleware chain", zap.Strings("order", ch.Names))
+	if u := in.Ungrouped; (u.Name != "" || u.Func != nil) && !slices.Contains(ch.Names, u.Name) {
+		// Unless added to the group by hand under its name, it never runs.
+		log.Warn("a middleware is provided outside its group, without middleware.AsMiddleware: it never runs; "+
+			"register it with fx.Provide(middleware.AsMiddleware(constructor))",
+			zap.String("middleware", u.Name), zap.Int("order", u.Order))
+	}
+	return ch, nil
 }
 
 // NewRecover turns a panic into a 500 envelope and logs it with its stack.
