@@ -1145,3 +1145,23 @@ func TestProvidedOutsideItsGroupWarns(t *testing.T) {
 		})
 	}
 }
+
+// TestMisnamedCommandNamesTheCatalogueName: the warning about a name the
+// catalogue lacks names the catalogue's command it differs from only in
+// case or in spaces around it (a name read from a file, say).
+func TestMisnamedCommandNamesTheCatalogueName(t *testing.T) {
+	for _, name := range []string{"c2c.callbackAfterSendMsg", " C2C.CallbackAfterSendMsg", "C2C.CallbackAfterSendMsg\n"} {
+		t.Run(name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.WarnLevel)
+			imtest.Start(t, nil, fx.Decorate(func(l *zap.Logger) *zap.Logger {
+				return zap.New(zapcore.NewTee(l.Core(), core))
+			}), fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+				return dispatcher.After(name, func(context.Context, *dispatcher.Event[json.RawMessage]) error { return nil })
+			})))
+			found := logs.FilterField(zap.String("command", name)).All()
+			if len(found) != 1 || found[0].ContextMap()["did_you_mean"] != "C2C.CallbackAfterSendMsg" {
+				t.Fatalf("no warning naming %q and its catalogue name: %v", name, logs.All())
+			}
+		})
+	}
+}

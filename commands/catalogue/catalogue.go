@@ -154,8 +154,9 @@ func Rules() dispatcher.Rules {
 // before-handler registered for one of its after-commands is refused (IM
 // ignores its answer, so its denies would never refuse), and a name the
 // catalogue lacks is logged as a warning, with the catalogue's name of the
-// same spelling in another case when there is one, since IM never sends
-// a misspelt name and its handler would never run.
+// same spelling in another case or without spaces around it when there
+// is one, since IM never sends a misspelt name and its handler would
+// never run.
 var Module = fx.Module("catalogue", fx.Provide(Rules), fx.Invoke(checkRegistered))
 
 // registered are the dependencies of checkRegistered.
@@ -180,7 +181,7 @@ func checkRegistered(in registered) error {
 		}
 		fields := []zap.Field{zap.String("command", name), zap.Stringer("kind", c.Kind())}
 		for _, e := range All() {
-			if strings.EqualFold(e.Name(), name) {
+			if strings.EqualFold(e.Name(), strings.TrimSpace(name)) { // in another case, or with spaces around it
 				fields = append(fields, zap.String("did_you_mean", e.Name()))
 				break
 			}
