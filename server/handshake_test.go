@@ -130,3 +130,72 @@ func TestFailedTLSHandshakesAreLoggedOnceAMinute(t *testing.T) {
 		}
 	})
 }
+
+// TestFailedTLSHandshakesAreCounted: the refusal log writes one line a
+// minute, so imcallback_tls_handshake_errors_total counts every failed
+// handshake: a certificate that IM refuses shows as a rise of it. Other
+// lines of net/http's log are not counted, and without TLS there is no
+// such series.
+func TestFailedTLSHandshakesAreCounted(t *testing.T) {
+	const name = "imcallback_tls_handshake_errors_total"
+	t.Run("from net/http's log", func(t *testing.T) {
+		certFile, keyFile, _ := certtest.Write(t, time.Now().AddDate(1, 0, 0))
+		p, _, _, reg := newPublicWithCertificate(t, certFile, keyFile)
+		for _, line := range []string{
+			"http: TLS handshake error from 192.0.2.7:40000: EOF",
+			"http: Accept error: accept tcp: too many open files; retrying in 5ms",
+			"http: TLS handshake error from [2001:db8::1]:40002: client sent an HTTP request to an HTTPS server",
+			"http: TLS handshake error from 192.0.2.8:40001: remote error: tls: bad certificate",
+		} {
+			p.server.ErrorLog.Print(line)
+		}
+		if got, ok := counterValue(t, reg, name); !ok || got != 3 {
+			t.Errorf("%s = %v (present %v), want 3", name, got, ok)
+		}
+	})
+	t.Run("over the wire", func(t *testing.T) {
+		certFile, keyFile, _ := certtest.Write(t, time.Now().AddDate(1, 0, 0))
+		p, lc, _, reg := newPublicWithCertificate(t, certFile, keyFile)
+		lc.RequireStart()
+		defer lc.RequireStop()
+		for range 2 {
+			c, err := net.Dial("tcp", p.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) // plain HTTP to the TLS port
+			_ = c.Close()
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if got, _ := counterValue(t, reg, name); got == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				got, ok := counterValue(t, reg, name)
+				t.Fatalf("%s = %v (present %v), want 2", name, got, ok)
+			}
+		}
+	})
+	t.Run("without TLS", func(t *testing.T) {
+		_, _, _, reg := newPublicWithCertificate(t, "", "")
+		if _, ok := counterValue(t, reg, name); ok {
+			t.Errorf("%s is exported without TLS", name)
+		}
+	})
+}
+
+// counterValue is the value of the counter name of reg, without labels,
+// and whether reg has it.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) (float64, bool) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 && f.GetMetric()[0].GetCounter() != nil {
+			return f.GetMetric()[0].GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}

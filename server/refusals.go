@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/internal/logevery"
@@ -94,17 +95,32 @@ const handshakeErrorPrefix = "http: TLS handshake error from "
 // for every connection that closes, or speaks other than TLS, before its
 // handshake is done (a load balancer's TCP health check, a port scan, a
 // client of plain HTTP), so anyone reaching the port could fill the log.
-// Those go to the refusal log, once a minute with the count.
+// Those go to the refusal log, once a minute with the count, and each is
+// counted in handshakes (with TLS on).
 type netHTTPLog struct {
-	log      *zap.Logger
-	refusals *refusalLog
+	log        *zap.Logger
+	refusals   *refusalLog
+	handshakes prometheus.Counter // nil without TLS: no handshake fails
+}
+
+// newHandshakeErrors is imcallback_tls_handshake_errors_total, registered
+// on reg.
+func newHandshakeErrors(reg prometheus.Registerer) (prometheus.Counter, error) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "imcallback_tls_handshake_errors_total",
+		Help: "Connections to the public listener whose TLS handshake failed (a TCP health check, a scan, plain HTTP, a client refusing the certificate).",
+	})
+	return c, reg.Register(c)
 }
 
 // Write takes one line of net/http's log.
-func (w netHTTPLog) Write(p []byte) (int, error) {
+func (w *netHTTPLog) Write(p []byte) (int, error) {
 	msg := strings.TrimSuffix(string(p), "\n")
 	if rest, ok := strings.CutPrefix(msg, handshakeErrorPrefix); ok {
 		if peer, cause, ok := strings.Cut(rest, ": "); ok {
+			if w.handshakes != nil {
+				w.handshakes.Inc()
+			}
 			w.refusals.noteHandshake(peer, cause)
 			return len(p), nil
 		}

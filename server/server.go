@@ -148,7 +148,8 @@ func newPublic(in publicIn) (*Public, error) {
 	p.server = newHTTPServer(in.Config, e, in.Log)
 	refusals := newRefusalLog(in.Log)
 	// net/http logs each failed TLS handshake: the refusal log takes them.
-	p.server.ErrorLog = log.New(netHTTPLog{log: in.Log.Named("http"), refusals: refusals}, "", 0)
+	httpLog := &netHTTPLog{log: in.Log.Named("http"), refusals: refusals}
+	p.server.ErrorLog = log.New(httpLog, "", 0)
 	in.Drain.closeConnections(p.server)
 	var tlsConf *tls.Config
 	maxConns := connBound(in.Config.MaxConns, openFileLimit(), in.Log)
@@ -171,6 +172,9 @@ func newPublic(in publicIn) (*Public, error) {
 		}
 		if err := reportCertificateExpiry(in.Registry, in.Log, in.Config.TLSCert, cert, time.Now()); err != nil {
 			return nil, fmt.Errorf("server: %s: %w", config.EnvName("tls_cert"), err)
+		}
+		if httpLog.handshakes, err = newHandshakeErrors(in.Registry); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
