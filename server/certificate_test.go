@@ -35,7 +35,7 @@ func TestCertificateExpiry(t *testing.T) {
 			certFile, keyFile, cert := certtest.Write(t, tt.notAfter)
 			_, _, logs, reg := newPublicWithCertificate(t, certFile, keyFile)
 
-			value, ok := gaugeValue(t, reg, "imcallback_tls_certificate_expiry_timestamp_seconds")
+			value, ok := metricValue(t, reg, "imcallback_tls_certificate_expiry_timestamp_seconds")
 			if !ok || value != float64(cert.NotAfter.Unix()) {
 				t.Errorf("imcallback_tls_certificate_expiry_timestamp_seconds = %v (exposed: %v), want %d", value, ok, cert.NotAfter.Unix())
 			}
@@ -75,7 +75,7 @@ func TestCertificateExpiry(t *testing.T) {
 
 	t.Run("no TLS", func(t *testing.T) {
 		_, _, logs, reg := newPublicWithCertificate(t, "", "")
-		if value, ok := gaugeValue(t, reg, "imcallback_tls_certificate_expiry_timestamp_seconds"); ok {
+		if value, ok := metricValue(t, reg, "imcallback_tls_certificate_expiry_timestamp_seconds"); ok {
 			t.Errorf("the expiry gauge is exposed (%v) without a certificate", value)
 		}
 		if logs.Len() != 0 {
@@ -84,17 +84,23 @@ func TestCertificateExpiry(t *testing.T) {
 	})
 }
 
-// gaugeValue is the value of the gauge name of reg, without labels, and
-// whether reg has it.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) (float64, bool) {
+// metricValue is the value of the gauge or counter name of reg, without
+// labels, and whether reg has it.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) (float64, bool) {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() == name && len(f.GetMetric()) == 1 && f.GetMetric()[0].GetGauge() != nil {
-			return f.GetMetric()[0].GetGauge().GetValue(), true
+		if f.GetName() != name || len(f.GetMetric()) != 1 {
+			continue
+		}
+		switch m := f.GetMetric()[0]; {
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue(), true
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue(), true
 		}
 	}
 	return 0, false

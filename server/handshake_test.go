@@ -149,7 +149,7 @@ func TestFailedTLSHandshakesAreCounted(t *testing.T) {
 		} {
 			p.server.ErrorLog.Print(line)
 		}
-		if got, ok := counterValue(t, reg, name); !ok || got != 3 {
+		if got, ok := metricValue(t, reg, name); !ok || got != 3 {
 			t.Errorf("%s = %v (present %v), want 3", name, got, ok)
 		}
 	})
@@ -167,35 +167,19 @@ func TestFailedTLSHandshakesAreCounted(t *testing.T) {
 			_ = c.Close()
 		}
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if got, _ := counterValue(t, reg, name); got == 2 {
+			if got, _ := metricValue(t, reg, name); got == 2 {
 				break
 			}
 			if time.Now().After(deadline) {
-				got, ok := counterValue(t, reg, name)
+				got, ok := metricValue(t, reg, name)
 				t.Fatalf("%s = %v (present %v), want 2", name, got, ok)
 			}
 		}
 	})
 	t.Run("without TLS", func(t *testing.T) {
 		_, _, _, reg := newPublicWithCertificate(t, "", "")
-		if _, ok := counterValue(t, reg, name); ok {
+		if _, ok := metricValue(t, reg, name); ok {
 			t.Errorf("%s is exported without TLS", name)
 		}
 	})
-}
-
-// counterValue is the value of the counter name of reg, without labels,
-// and whether reg has it.
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) (float64, bool) {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() == name && len(f.GetMetric()) == 1 && f.GetMetric()[0].GetCounter() != nil {
-			return f.GetMetric()[0].GetCounter().GetValue(), true
-		}
-	}
-	return 0, false
 }
