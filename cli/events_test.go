@@ -1073,3 +1073,39 @@ func TestReplayByFilterWaitsForItsAnswer(t *testing.T) {
 		t.Errorf("the service received %d requests, want 3: %q", len(got), got)
 	}
 }
+
+// TestRefusedAdminTokenSaysWhatToSet: the admin API's 401 tells a command
+// line user what to set, IMCALLBACK_ADMIN_TOKEN, rather than the header to
+// send, and tells a wrong token from a missing one, without showing it.
+func TestRefusedAdminTokenSaysWhatToSet(t *testing.T) {
+	svc := imtest.Start(t, []string{"IMCALLBACK_ADMIN_TOKEN=the-admin-token-0123456789"})
+	const wrong = "not-the-admin-token-42"
+	tests := []struct {
+		name  string
+		token string // IMCALLBACK_ADMIN_TOKEN of the command line
+		want  []string
+	}{
+		{"no token", "", []string{"HTTP 401", "set IMCALLBACK_ADMIN_TOKEN", "the service's admin token"}},
+		{"a wrong token", wrong, []string{"HTTP 401", "IMCALLBACK_ADMIN_TOKEN", "is not the service's admin token"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("IMCALLBACK_ADMIN_TOKEN", tt.token)
+			for _, args := range [][]string{{"events", "list"}, {"delivery", "status"}, {"topics", "list"}} {
+				_, err := runCLI(t, append([]string{"--admin", svc.AdminURL}, args...)...)
+				if err == nil {
+					t.Fatalf("%v: no error", args)
+				}
+				msg := err.Error()
+				for _, w := range tt.want {
+					if !strings.Contains(msg, w) {
+						t.Errorf("%v: the error does not say %q:\n%s", args, w, msg)
+					}
+				}
+				if strings.Contains(msg, "Authorization") || strings.Contains(msg, wrong) {
+					t.Errorf("%v: the error names the header, or shows the token:\n%s", args, msg)
+				}
+			}
+		})
+	}
+}

@@ -213,6 +213,9 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 		if e.Error == "" {
 			e.Error = excerpt(string(data), maxAnswerExcerpt) // a proxy's page, say
 		}
+		if resp.StatusCode == http.StatusUnauthorized && strings.Contains(resp.Header.Get("WWW-Authenticate"), adminRealm) {
+			e.Error = a.tokenRefused() // the service's own answer names the header to send, not the setting
+		}
 		return &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: tableCell(e.Error)}
 	}
 	if out == nil {
@@ -229,6 +232,21 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 			resp.Header.Get("Content-Type"), body)
 	}
 	return nil
+}
+
+// adminRealm is the realm of the admin API's 401 challenge, which tells
+// its refusal of the token from a proxy's.
+const adminRealm = `realm="imcallback admin"`
+
+// tokenRefused is what the admin API's 401 means to the command line: the
+// setting to give, IMCALLBACK_ADMIN_TOKEN, and whether the token it sent,
+// never shown, was wrong or there was none.
+func (a *adminClient) tokenRefused() string {
+	const setting = "IMCALLBACK_ADMIN_TOKEN (admin_token in --config)"
+	if a.token == "" {
+		return "the service requires its admin token: set " + setting + " to the service's admin token"
+	}
+	return "the token of " + setting + " is not the service's admin token: set it to the one the service runs with"
 }
 
 // failingChecks is what /readyz's answer says when it is not ready: its
