@@ -1109,3 +1109,45 @@ func TestRefusedAdminTokenSaysWhatToSet(t *testing.T) {
 		})
 	}
 }
+
+// TestAnswerOfAnotherListenerIsNamedSo: --admin at the callback listener
+// (its 404 is the protocol's FAIL envelope) or at a proxy answering an
+// empty 404 is no service without the topic module, nor an error to quote
+// as it is: every command says that the answer is not the admin API's,
+// and where to point --admin.
+func TestAnswerOfAnotherListenerIsNamedSo(t *testing.T) {
+	svc := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, topicsync.Module)
+	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer empty.Close()
+	for _, tt := range []struct {
+		name, admin string
+	}{
+		{"the callback listener", svc.PublicURL},
+		{"an empty 404", empty.URL},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, args := range [][]string{{"topics", "list"}, {"topics", "get", "t1"}, {"events", "list"}, {"delivery", "status"}, {"health"}} {
+				_, err := runCLI(t, append([]string{"--admin", tt.admin}, args...)...)
+				if err == nil {
+					t.Fatalf("%v: no error", args)
+				}
+				if errors.Is(err, errNoTopicModule) || errors.Is(err, topicsync.ErrNotFound) {
+					t.Errorf("%v: another listener's 404 taken for the service's: %v", args, err)
+				}
+				for _, w := range []string{"HTTP 404", "not the admin API's", tt.admin, "--admin"} {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%v: the error does not say %q:\n%v", args, w, err)
+					}
+				}
+			}
+		})
+	}
+	// The admin listener's own net/http answers a request past its header
+	// limit itself: that is the right listener.
+	_, err := runCLI(t, "--admin", svc.AdminURL, "topics", "get", strings.Repeat("t", 2<<20))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 431") || strings.Contains(err.Error(), "not the admin API's") {
+		t.Errorf("a request past the header limit: %.300v", err)
+	}
+}

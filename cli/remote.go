@@ -210,13 +210,24 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 		if e.Error == "" && len(e.Checks) > 0 {
 			e.Error = failingChecks(e.Status, e.Checks) // /readyz: every failing check, however long the first
 		}
-		if e.Error == "" {
-			e.Error = excerpt(string(data), maxAnswerExcerpt) // a proxy's page, say
+		notAPI := e.Error == "" // a proxy's page, net/http's own answer, another listener's
+		if notAPI {
+			e.Error = "an empty body"
+			if len(bytes.TrimSpace(data)) > 0 {
+				e.Error = excerpt(string(data), maxAnswerExcerpt)
+			}
+		}
+		if notAPI && resp.StatusCode == http.StatusNotFound {
+			// The admin API answers every 404 with its JSON: this is another
+			// listener's, such as the callback listener's (the protocol's
+			// envelope), or a proxy's that routes nowhere.
+			e.Error = fmt.Sprintf("%s, not the admin API's answer: point --admin (IMCALLBACK_ADMIN_URL), now %s, at the "+
+				"imcallback admin listener (IMCALLBACK_ADMIN_LISTEN) or a proxy that reaches it", e.Error, a.base)
 		}
 		if resp.StatusCode == http.StatusUnauthorized && strings.Contains(resp.Header.Get("WWW-Authenticate"), adminRealm) {
 			e.Error = a.tokenRefused() // the service's own answer names the header to send, not the setting
 		}
-		return &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: tableCell(e.Error)}
+		return &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: tableCell(e.Error), notAPI: notAPI}
 	}
 	if out == nil {
 		return nil
@@ -289,6 +300,9 @@ type httpError struct {
 	Status int
 	// Message is the answer's "error", else its body.
 	Message string
+	// notAPI marks an answer that is not the admin API's (no "error"): a
+	// proxy's, or another listener's.
+	notAPI bool
 }
 
 func (e *httpError) Error() string {
@@ -298,7 +312,7 @@ func (e *httpError) Error() string {
 // isStatus reports whether err is an answer of the admin API with status.
 func isStatus(err error, status int) bool {
 	var he *httpError
-	return errors.As(err, &he) && he.Status == status
+	return errors.As(err, &he) && he.Status == status && !he.notAPI
 }
 
 // errNoTopicModule says that the running service has no topic read API.
