@@ -209,7 +209,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 					}
 					res, err = ev.Replay(ctx, list, bar.update)
 				}
-				bar.finish()
+				bar.end(err)
 				ans := replayAnswer{Replayed: res.Replayed, Missing: res.Missing, AlreadyReplayed: res.AlreadyReplayed,
 					MissingCount: res.MissingCount, AlreadyReplayedCount: res.AlreadyReplayedCount}
 				printReplay(c.OutOrStdout(), ans, dead)
@@ -405,8 +405,26 @@ func (p *progress) update(done, total int) {
 	_ = p.bar.Set(done)
 }
 
+// finish ends the bar of a replay that is done, drawn full.
 func (p *progress) finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 	}
+}
+
+// stop ends the bar of a replay that stopped part way as it stands: drawn
+// full, it would say every sequence was sent.
+func (p *progress) stop() {
+	if p.bar != nil {
+		_ = p.bar.Exit()
+	}
+}
+
+// end ends the bar: finish when err is nil, else stop.
+func (p *progress) end(err error) {
+	if err != nil {
+		p.stop()
+		return
+	}
+	p.finish()
 }

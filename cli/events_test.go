@@ -1151,3 +1151,27 @@ func TestAnswerOfAnotherListenerIsNamedSo(t *testing.T) {
 		t.Errorf("a request past the header limit: %.300v", err)
 	}
 }
+
+// TestStoppedReplayShowsItsProgressAsItStopped: the progress bar of a
+// replay that stops part way (a failed request) stays where the replay
+// stopped, rather than being drawn full, all sequences done, above the
+// error saying most were not; its line is ended.
+func TestStoppedReplayShowsItsProgressAsItStopped(t *testing.T) {
+	api := &fakeReplayAPI{failAt: 3}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	var out, progress bytes.Buffer
+	root := newRootCmd(&out, &progress)
+	root.SetArgs([]string{"--admin", srv.URL, "events", "replay", "--seq", "1-200000"})
+	err := root.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "stopped at request 3 of 40") {
+		t.Fatalf("err = %v, want the replay stopped at request 3", err)
+	}
+	bar := progress.String()
+	if strings.Contains(bar, "(200000/200000)") || strings.Contains(bar, "100%") {
+		t.Errorf("the bar of a stopped replay is drawn full:\n%q", bar)
+	}
+	if !strings.HasSuffix(bar, "\n") {
+		t.Errorf("the bar's line is not ended:\n%q", bar)
+	}
+}

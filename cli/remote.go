@@ -524,7 +524,7 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 		}
 		var res replayAnswer
 		if err := a.call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
-			bar.finish()
+			bar.stop()
 			if requests == 1 {
 				return err
 			}
