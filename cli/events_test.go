@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1173,5 +1175,50 @@ func TestStoppedReplayShowsItsProgressAsItStopped(t *testing.T) {
 	}
 	if !strings.HasSuffix(bar, "\n") {
 		t.Errorf("the bar's line is not ended:\n%q", bar)
+	}
+}
+
+// TestReplayOfSeveralRequestsStopsOnInterrupt: Ctrl-C (SIGINT) during a
+// replay by --seq that takes several requests ends it with the summary of
+// the requests done and the --seq of those not known to be replayed,
+// instead of killing the process with nothing printed. The test catches
+// SIGINT itself too, so that without the handling the replay goes on
+// (the held request is answered at the test's bound) instead of ending the
+// test binary.
+func TestReplayOfSeveralRequestsStopsOnInterrupt(t *testing.T) {
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, os.Interrupt)
+	defer signal.Stop(caught)
+	api := &fakeReplayAPI{}
+	var seen atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen.Add(1) == 2 {
+			// Read first: the server sees the client go only once the body is read.
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+			select { // the client gives up the request, or the bound
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Second):
+			}
+		}
+		api.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	root := newRootCmd(&out, io.Discard)
+	root.SetArgs([]string{"--admin", srv.URL, "events", "replay", "--seq", "1-200000"})
+	err := root.ExecuteContext(context.Background())
+	if !errors.Is(err, errInterrupted) {
+		t.Fatalf("err = %v, want the replay interrupted", err)
+	}
+	for _, w := range []string{"stopped at request 2 of 40", "the 1 request(s) before it replayed 4995 event(s)", "--seq 5001-200000"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("the error does not say %q:\n%v", w, err)
+		}
+	}
+	if !strings.Contains(out.String(), "replayed 4995 event(s)\n") {
+		t.Errorf("no summary of the requests done:\n%s", out.String())
 	}
 }

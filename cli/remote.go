@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -514,6 +515,16 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 		return nil
 	}
 	requests := (len(seqs) + replayBatch - 1) / replayBatch
+	if requests > 1 {
+		// A stop signal (Ctrl-C) ends the replay between or during requests
+		// with what was replayed and the --seq of the rest, as a failed
+		// request does; killed, the process would say neither. The handler
+		// is released once it has, so a second signal has its default effect.
+		var release context.CancelFunc
+		ctx, release = signal.NotifyContext(ctx, stopSignals()...)
+		defer release()
+		context.AfterFunc(ctx, release)
+	}
 	bar := newProgress(progressOut)
 	var total replayAnswer
 	for i := 0; i < len(seqs); i += replayBatch {
@@ -527,6 +538,9 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 			bar.stop()
 			if requests == 1 {
 				return err
+			}
+			if ctx.Err() != nil {
+				err = errInterrupted // the request's own error would be a bare "context canceled"
 			}
 			n := i/replayBatch + 1
 			if n > 1 {

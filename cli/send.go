@@ -50,8 +50,9 @@ type sendFlags struct {
 // errRejected makes `send` exit non-zero when the answer is a rejection.
 var errRejected = errors.New("the callback was rejected")
 
-// errInterrupted is send's error when a stop signal or the caller's context
-// ended a --repeat run before every request was sent.
+// errInterrupted is the error of a run a stop signal or the caller's
+// context ended before it was done: send's --repeat run before every
+// request was sent, events replay's requests before the last.
 var errInterrupted = errors.New("interrupted")
 
 func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
