@@ -1222,3 +1222,43 @@ func TestReplayOfSeveralRequestsStopsOnInterrupt(t *testing.T) {
 		t.Errorf("no summary of the requests done:\n%s", out.String())
 	}
 }
+
+// TestALongCommandFilterIsRefused: a --command longer than any command
+// (a pasted file, a runaway variable) is refused as a bad filter by the
+// running service's events list and replay, and by --offline's, rather
+// than sent to NATS in a subject past its control line's limit, which
+// closed the service's connection: callbacks were answered 503 until the
+// embedded server was restarted.
+func TestALongCommandFilterIsRefused(t *testing.T) {
+	svc := imtest.Start(t, nil, delivery.Module, topicsync.Module)
+	if res := svc.Send(t, "Group.CallbackAfterCreateTopic", mustSample(t, "Group.CallbackAfterCreateTopic")); !res.OK() {
+		t.Fatalf("callback: %d %s", res.Status, res.Body) // a stream to read: an empty one is not scanned
+	}
+	long := strings.Repeat("Group.CallbackAfterCreateTopic", 200) // 6,000 bytes
+	for _, args := range [][]string{
+		{"events", "list", "--command", long},
+		{"events", "replay", "--command", long},
+		{"events", "replay", "--since", "1h", "--command", long},
+	} {
+		_, err := runCLI(t, append([]string{"--admin", svc.AdminURL}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), "HTTP 400") || !strings.Contains(err.Error(), "bad command filter") {
+			t.Errorf("%v: err = %.300v, want a bad command filter", args[:2], err)
+		}
+	}
+	if out, err := runCLI(t, "--admin", svc.AdminURL, "health", "--ready"); err != nil {
+		t.Fatalf("the service is not ready after the long filters: %v\n%s", err, out)
+	}
+	body, _ := imtest.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"TopicId": "@TGS#_g@TOPIC#_after"})
+	if res := svc.Send(t, "Group.CallbackAfterCreateTopic", body); !res.OK() {
+		t.Fatalf("a callback after the long filters: %d %s", res.Status, res.Body)
+	}
+}
+
+func mustSample(t *testing.T, command string) []byte {
+	t.Helper()
+	body, err := imtest.Sample(command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -142,10 +143,21 @@ type ReplayResult struct {
 // ErrBadFilter reports a command filter that is no valid subject filter.
 var ErrBadFilter = errors.New("delivery: bad command filter")
 
+// maxCommandFilter is the longest command filter, in bytes: far longer
+// than any command. NATS carries the filter in a subject of the request
+// that reads the stream, on a protocol line of 4,096 bytes at most; past
+// it the server closes the connection, and the service's callbacks would
+// be answered 503 until it reconnects.
+const maxCommandFilter = 256
+
 // checkCommandFilter accepts a command or a pattern of dot-separated parts
 // in which "*" stands for one part and a final ">" for the rest
 // ("Group.*", "C2C.>"); it refuses what would make an invalid filter.
 func checkCommandFilter(command string) error {
+	if len(command) > maxCommandFilter {
+		return fmt.Errorf("%w %q: longer than %d bytes, which no command is", ErrBadFilter,
+			textcut.Cut(command, 64), maxCommandFilter)
+	}
 	parts := strings.Split(command, ".")
 	for i, p := range parts {
 		switch {
