@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -53,6 +54,24 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			pages := &topicPages{out: c.OutOrStdout(), errOut: c.ErrOrStderr(), asJSON: asJSON}
+			ctx := c.Context()
+			if all {
+				// A stop signal (Ctrl-C) ends a listing of every page as a
+				// failed page does: what was printed is closed (--json stays
+				// one answer) and the error names the --cursor to go on from.
+				// The handler is released once it has, so a second signal has
+				// its default effect.
+				var release context.CancelFunc
+				ctx, release = signal.NotifyContext(ctx, stopSignals()...)
+				defer release()
+				context.AfterFunc(ctx, release)
+			}
+			interrupted := func(page topicsync.ListResponse, err error) (topicsync.ListResponse, error) {
+				if err != nil && ctx.Err() != nil {
+					err = errInterrupted // the page's own error would be a bare "context canceled"
+				}
+				return page, err
+			}
 			if !g.offline {
 				a, err := g.adminClient()
 				if err != nil {
@@ -60,10 +79,10 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				}
 				// The admin client bounds each request (each page) on its own.
 				return pages.print(cursor, all, func(cursor string) (topicsync.ListResponse, error) {
-					return remoteTopics(c.Context(), a, app, group, includeDeleted, limit, cursor)
+					return interrupted(remoteTopics(ctx, a, app, group, includeDeleted, limit, cursor))
 				})
 			}
-			return withStore(c.Context(), g, func(ctx context.Context, s topicsync.Store) error {
+			return withStore(ctx, g, func(ctx context.Context, s topicsync.Store) error {
 				return pages.print(cursor, all, func(cursor string) (topicsync.ListResponse, error) {
 					after, err := topicsync.DecodeCursor(cursor)
 					if err != nil {
@@ -72,9 +91,9 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 					// Each page has its own time, so a long listing that progresses is not cut short.
 					ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 					defer cancel()
-					return topicsync.ListPage(ctx, s, topicsync.ListFilter{
+					return interrupted(topicsync.ListPage(ctx, s, topicsync.ListFilter{
 						SdkAppID: app, GroupID: group, IncludeDeleted: includeDeleted, After: after, Limit: limit,
-					})
+					}))
 				})
 			})
 		},

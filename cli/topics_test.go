@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -167,5 +172,50 @@ func TestTableCell(t *testing.T) {
 	lines := strings.Split(b.String(), "\n")
 	if strings.ContainsAny(b.String(), "\t\xff") || len(lines) != 4 || strings.LastIndex(lines[1], "x") != strings.LastIndex(lines[2], "y") {
 		t.Errorf("the table lost its columns:\n%q", b.String())
+	}
+}
+
+// TestTopicsListAllStopsOnInterrupt: Ctrl-C (SIGINT) during `topics list
+// --all --json` ends the listing as a failed page does: the JSON printed
+// so far is closed into one valid answer, its next_cursor the page to go
+// on from, and the error names that --cursor, instead of the process dying
+// with the answer cut open. The test catches SIGINT itself too, so that
+// without the handling the listing goes on (the held page is answered at
+// the test's bound) instead of ending the test binary.
+func TestTopicsListAllStopsOnInterrupt(t *testing.T) {
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, os.Interrupt)
+	defer signal.Stop(caught)
+	created := time.Date(2024, 11, 26, 10, 0, 0, 0, time.UTC)
+	topic := func(i int) topicsync.Topic {
+		return topicsync.Topic{SdkAppID: "1400000001", TopicID: fmt.Sprintf("@TGS#_g@TOPIC#_t%d", i), GroupID: "@TGS#_g",
+			CustomData: []topicsync.CustomField{}, CreatedAt: created, UpdatedAt: created}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("cursor") == "c1" { // the second page
+			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+			select { // the client gives up the request, or the bound
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Second):
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(topicsync.ListResponse{Topics: []topicsync.Topic{topic(1)}})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(topicsync.ListResponse{Topics: []topicsync.Topic{topic(0)}, NextCursor: "c1"})
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	root := newRootCmd(&out, io.Discard)
+	root.SetArgs([]string{"--admin", srv.URL, "topics", "list", "--all", "--limit", "1", "--json"})
+	err := root.ExecuteContext(context.Background())
+	if !errors.Is(err, errInterrupted) || !strings.Contains(err.Error(), "--cursor c1") {
+		t.Fatalf("err = %v, want the listing interrupted, going on from --cursor c1", err)
+	}
+	var res topicsync.ListResponse
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Topics) != 1 || res.NextCursor != "c1" {
+		t.Fatalf("not one answer of the first page's topic and next_cursor c1: %v\n%s", err, out.String())
 	}
 }
