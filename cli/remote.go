@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -518,12 +517,10 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 	if requests > 1 {
 		// A stop signal (Ctrl-C) ends the replay between or during requests
 		// with what was replayed and the --seq of the rest, as a failed
-		// request does; killed, the process would say neither. The handler
-		// is released once it has, so a second signal has its default effect.
+		// request does.
 		var release context.CancelFunc
-		ctx, release = signal.NotifyContext(ctx, stopSignals()...)
+		ctx, release = onStopSignal(ctx)
 		defer release()
-		context.AfterFunc(ctx, release)
 	}
 	bar := newProgress(progressOut)
 	var total replayAnswer
@@ -539,9 +536,7 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 			if requests == 1 {
 				return err
 			}
-			if ctx.Err() != nil {
-				err = errInterrupted // the request's own error would be a bare "context canceled"
-			}
+			err = interruption(ctx, err)
 			n := i/replayBatch + 1
 			if n > 1 {
 				printReplay(w, total, dead)

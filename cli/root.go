@@ -360,6 +360,26 @@ func tuneGC() {
 	}
 }
 
+// onStopSignal is ctx ended by the first stop signal (Ctrl-C), for a run
+// that stops with what it has done (a summary, the --seq or --cursor to go
+// on from) rather than be killed with nothing said. The handler is
+// released once the context has ended, so a second signal has its default
+// effect; release also ends it.
+func onStopSignal(ctx context.Context) (_ context.Context, release context.CancelFunc) {
+	ctx, release = signal.NotifyContext(ctx, stopSignals()...)
+	context.AfterFunc(ctx, release)
+	return ctx, release
+}
+
+// interruption is err, or errInterrupted once ctx has ended: the request's
+// own error would be a bare "context canceled".
+func interruption(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return errInterrupted
+	}
+	return err
+}
+
 // stopSignals end the service gracefully: SIGINT, SIGTERM, and SIGHUP
 // (which would otherwise kill it without a drain or the log's flush; it
 // reloads nothing) unless SIGHUP is ignored, as under nohup.

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -306,12 +305,9 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		progress = func(int) { _ = bar.Add(1) }
 		defer func() { _ = bar.Finish() }()
 	}
-	// A stop signal (Ctrl-C) ends the run early with its summary; the
-	// handler is released as soon as it has, so a later signal has its
-	// default effect.
-	ctx, release := signal.NotifyContext(ctx, stopSignals()...)
+	// A stop signal (Ctrl-C) ends the run early with its summary.
+	ctx, release := onStopSignal(ctx)
 	defer release()
-	context.AfterFunc(ctx, release)
 	rep, err := s.Run(ctx, imsend.Load{
 		Command: f.command, Requests: f.repeat, Concurrency: f.concurrency, Timeout: f.timeout,
 		Body:     bodies,

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -59,18 +58,12 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				// A stop signal (Ctrl-C) ends a listing of every page as a
 				// failed page does: what was printed is closed (--json stays
 				// one answer) and the error names the --cursor to go on from.
-				// The handler is released once it has, so a second signal has
-				// its default effect.
 				var release context.CancelFunc
-				ctx, release = signal.NotifyContext(ctx, stopSignals()...)
+				ctx, release = onStopSignal(ctx)
 				defer release()
-				context.AfterFunc(ctx, release)
 			}
 			interrupted := func(page topicsync.ListResponse, err error) (topicsync.ListResponse, error) {
-				if err != nil && ctx.Err() != nil {
-					err = errInterrupted // the page's own error would be a bare "context canceled"
-				}
-				return page, err
+				return page, interruption(ctx, err)
 			}
 			if !g.offline {
 				a, err := g.adminClient()
