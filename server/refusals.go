@@ -50,40 +50,34 @@ func newRefusalLog(log *zap.Logger) *refusalLog {
 // note counts a refusal of pe from remote and writes its reason's warning
 // when it is due.
 func (r *refusalLog) note(pe *protocol.Error, remote net.Addr) {
-	due, count := r.count(pe.Reason)
-	if !due {
-		return
-	}
-	r.log.Warn(refusalMessage,
-		zap.String("reason", pe.Reason), zap.Int("error_code", pe.Code), zap.Int("status", pe.Status),
-		zap.String("remote_ip", remoteIP(remote)), zap.Int("count_since_last_line", count))
+	r.write(pe.Reason, remoteIP(remote), zap.Int("error_code", pe.Code), zap.Int("status", pe.Status))
 }
 
 // noteHandshake counts a connection from peer (host:port, as net/http
 // names it) whose TLS handshake failed with cause, and writes the warning
 // when it is due. It has no error code nor status: nothing was answered.
 func (r *refusalLog) noteHandshake(peer, cause string) {
-	due, count := r.count(reasonTLSHandshake)
-	if !due {
-		return
-	}
-	r.log.Warn(refusalMessage,
-		zap.String("reason", reasonTLSHandshake), zap.String("error", cause),
-		zap.String("remote_ip", hostOf(peer)), zap.Int("count_since_last_line", count))
+	r.write(reasonTLSHandshake, hostOf(peer), zap.String("error", cause))
 }
 
-// count counts a refusal of reason and reports whether its warning is
-// due, with the refusals since the last one, this one included.
-func (r *refusalLog) count(reason string) (due bool, count int) {
+// write counts a refusal of reason from the IP ip and, when its warning is
+// due, writes it with the details and the refusals since the last line,
+// this one included.
+func (r *refusalLog) write(reason, ip string, details ...zap.Field) {
 	now := r.now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	line := r.byReason[reason]
 	if line == nil {
 		line = &logevery.Line{}
 		r.byReason[reason] = line
 	}
-	return line.Note(now, r.every)
+	due, count := line.Note(now, r.every)
+	r.mu.Unlock()
+	if !due {
+		return
+	}
+	fields := append([]zap.Field{zap.String("reason", reason)}, details...)
+	r.log.Warn(refusalMessage, append(fields, zap.String("remote_ip", ip), zap.Int("count_since_last_line", count))...)
 }
 
 // handshakeErrorPrefix starts net/http's log line of a failed TLS

@@ -86,7 +86,8 @@ type publicIn struct {
 	Chain      middleware.Chain
 	Dispatcher *dispatcher.Dispatcher
 	Drain      *Drain
-	// Registry takes the gauge of the certificate's expiry when TLS is on.
+	// Registry takes the metrics of TLS when it is on: the certificate's
+	// expiry and the failed handshakes.
 	Registry prometheus.Registerer
 	// Sources is the per-app source allowlist (package allowlist), when
 	// one is wired: the listener refuses, as they connect, the peers that
