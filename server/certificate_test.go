@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +35,13 @@ func TestCertificateExpiry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			certFile, keyFile, cert := certtest.Write(t, tt.notAfter)
-			_, _, logs, reg := newPublicWithCertificate(t, certFile, keyFile)
+			p, lc, logs, reg := newPublicWithCertificate(t, certFile, keyFile)
+			lc.RequireStart()
+			defer lc.RequireStop()
+			served := servedCertificate(t, p)
+			if !served.NotAfter.Equal(cert.NotAfter) {
+				t.Errorf("the listener serves a certificate expiring at %v, want the file's, %v", served.NotAfter, cert.NotAfter)
+			}
 
 			value, ok := metricValue(t, reg, "imcallback_tls_certificate_expiry_timestamp_seconds")
 			if !ok || value != float64(cert.NotAfter.Unix()) {
@@ -82,6 +90,18 @@ func TestCertificateExpiry(t *testing.T) {
 			t.Errorf("warnings without a certificate: %v", logs.All())
 		}
 	})
+}
+
+// servedCertificate is the certificate p's TLS handshake presents, read
+// by a client that does not verify it (as an expired one would fail).
+func servedCertificate(t *testing.T, p *Public) *x509.Certificate {
+	t.Helper()
+	conn, err := tls.Dial("tcp", p.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	defer func() { _ = conn.Close() }()
+	return conn.ConnectionState().PeerCertificates[0]
 }
 
 // metricValue is the value of the gauge or counter name of reg, without
