@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -89,6 +90,19 @@ func (c *Config) applyAppEnv(vars []string) []error {
 	}
 	var errs []error
 	keys := appKeys()
+	// A variable's app and key, as the loop below reads them.
+	appSetting := func(name string) (string, bool) {
+		rest, ok := strings.CutPrefix(name, appEnvPrefix)
+		id, key, cut := strings.Cut(rest, "_")
+		key = strings.ToLower(key)
+		_, isKey := keys[key]
+		_, listed := index[id]
+		return "app_" + id + "_" + key, ok && cut && isKey && listed
+	}
+	twice := setTwice(vars, appSetting)
+	for _, key := range slices.Sorted(maps.Keys(twice)) {
+		errs = append(errs, &FieldError{Key: key, Msg: setTwiceMsg(twice[key])})
+	}
 	for _, kv := range vars {
 		name, value, _ := strings.Cut(kv, "=")
 		rest, ok := strings.CutPrefix(name, appEnvPrefix)
@@ -108,6 +122,9 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		}
 		if !ok || !listed {
 			continue // an unknown key: reported by UnknownEnv
+		}
+		if setting, _ := appSetting(name); twice[setting] != nil {
+			continue // reported above
 		}
 		if blank(value) {
 			// Unset, as a core setting's: an empty TOKENS would put the

@@ -293,3 +293,58 @@ func TestFileValueWithWhitespace(t *testing.T) {
 		t.Errorf("data dir %q, allowlist %q", c.DataDir, c.AllowCIDRs)
 	}
 }
+
+// TestVariableSetTwice: two variables that name one setting, spelt in
+// another case (IMCALLBACK_allow_cidrs beside IMCALLBACK_ALLOW_CIDRS, which
+// the service reads as the same setting) or given twice, with different
+// values, stop the start with an error naming both variables, never their
+// values. Before, the one later in the environment applied, silently: an
+// allowlist or a token chosen by the order in which an env file, compose or
+// a shell profile happened to set them. The same value twice, or one set
+// empty (unset), changes nothing.
+func TestVariableSetTwice(t *testing.T) {
+	const why = ": which one applies would depend on their order in the environment; keep one"
+	tests := []struct {
+		name string
+		vars []string
+		want string // "": loads
+	}{
+		{"a setting in two cases", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=10.0.0.0/8", "IMCALLBACK_allow_cidrs=0.0.0.0/0"},
+			"IMCALLBACK_ALLOW_CIDRS (allow_cidrs): set more than once with different values, as IMCALLBACK_ALLOW_CIDRS and IMCALLBACK_allow_cidrs" + why},
+		{"the other order", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_allow_cidrs=0.0.0.0/0", "IMCALLBACK_ALLOW_CIDRS=10.0.0.0/8"},
+			"IMCALLBACK_ALLOW_CIDRS (allow_cidrs): set more than once with different values, as IMCALLBACK_ALLOW_CIDRS and IMCALLBACK_allow_cidrs" + why},
+		{"tokens, never shown", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_Tokens=secret-a", "IMCALLBACK_TOKENS=secret-b"},
+			"IMCALLBACK_TOKENS (tokens): set more than once with different values, as IMCALLBACK_TOKENS and IMCALLBACK_Tokens" + why},
+		{"one name twice", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=secret-a", "IMCALLBACK_TOKENS=secret-b"},
+			"IMCALLBACK_TOKENS (tokens): set more than once with different values" + why},
+		{"an app's tokens", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_TOKENS=secret-a", "IMCALLBACK_APP_1_tokens=secret-b"},
+			"IMCALLBACK_APP_1_TOKENS (app_1_tokens): set more than once with different values, as IMCALLBACK_APP_1_TOKENS and IMCALLBACK_APP_1_tokens" + why},
+		{"the same value", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=secret-a", "IMCALLBACK_tokens= secret-a"}, ""},
+		{"one empty", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=secret-a", "IMCALLBACK_tokens="}, ""},
+		{"an app's, one empty", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_TOKENS=", "IMCALLBACK_APP_1_tokens=secret-a"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			_, err := config.Load(config.Source{Environ: env(tt.vars...)})
+			if err != nil {
+				got = strings.Split(err.Error(), "\n")[1:]
+			}
+			var want []string
+			if tt.want != "" {
+				want = []string{tt.want}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("error lines\n%q\nwant\n%q", got, want)
+			}
+			if strings.Contains(strings.Join(got, "\n"), "secret-") || strings.Contains(strings.Join(got, "\n"), "0.0.0.0/0") {
+				t.Errorf("a value in the error: %q", got)
+			}
+		})
+	}
+	// A section's field, read by LoadSection.
+	_, err := config.LoadSection(config.Source{Environ: env("IMCALLBACK_WORDS_LIST=spam", "IMCALLBACK_WORDS_list=eggs")}, "words", wordsDefaults)
+	if want := "IMCALLBACK_WORDS_LIST (words.list): set more than once with different values, as IMCALLBACK_WORDS_LIST and IMCALLBACK_WORDS_list" + why; err == nil || err.Error() != want {
+		t.Errorf("section: %v, want %q", err, want)
+	}
+}

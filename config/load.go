@@ -271,6 +271,15 @@ type envRead struct {
 // UnknownEnv reports them.
 func loadEnv(k *koanf.Koanf, prefix, keyPrefix string, known map[string]reflect.Kind, vars []string) (envRead, error) {
 	var read envRead
+	twice := setTwice(vars, func(name string) (string, bool) {
+		key, ok := strings.CutPrefix(name, prefix)
+		key = strings.ToLower(key)
+		_, isKey := known[key]
+		return key, ok && isKey
+	})
+	for _, key := range slices.Sorted(maps.Keys(twice)) {
+		read.problems = append(read.problems, &FieldError{Key: keyPrefix + key, Msg: setTwiceMsg(twice[key])})
+	}
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      prefix,
 		EnvironFunc: func() []string { return vars },
@@ -278,7 +287,7 @@ func loadEnv(k *koanf.Koanf, prefix, keyPrefix string, known map[string]reflect.
 			key := strings.ToLower(strings.TrimPrefix(name, prefix))
 			kind, ok := known[key]
 			switch {
-			case !ok:
+			case !ok || twice[key] != nil: // not a setting, or set twice: reported
 				return "", nil
 			case blank(value):
 				read.empty = append(read.empty, emptyNote(name))
@@ -295,6 +304,51 @@ func loadEnv(k *koanf.Koanf, prefix, keyPrefix string, known map[string]reflect.
 		},
 	}), nil)
 	return read, err
+}
+
+// setTwice finds the settings that vars set more than once with different
+// values: setting returns the key a variable's name sets, and whether it
+// names one. The service reads a name in any case after its prefix as the
+// setting's (IMCALLBACK_allow_cidrs is IMCALLBACK_ALLOW_CIDRS), so two
+// spellings, or one name given twice, would leave the choice to their order
+// in the environment. Values are compared trimmed; a blank one counts as
+// unset, and the same value twice is no conflict. It returns, by key, the
+// variables' names, sorted and each once.
+func setTwice(vars []string, setting func(name string) (key string, ok bool)) map[string][]string {
+	values := map[string]string{}
+	names := map[string][]string{}
+	twice := map[string][]string{}
+	for _, kv := range vars {
+		name, value, _ := strings.Cut(kv, "=")
+		key, ok := setting(name)
+		if !ok || blank(value) {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		if !slices.Contains(names[key], name) {
+			names[key] = append(names[key], name)
+		}
+		if prev, seen := values[key]; !seen {
+			values[key] = value
+		} else if prev != value {
+			twice[key] = names[key]
+		}
+	}
+	for key := range twice {
+		twice[key] = slices.Sorted(slices.Values(names[key]))
+	}
+	return twice
+}
+
+// setTwiceMsg is the problem of a setting set twice by the variables
+// names (setTwice), which never shows their values.
+func setTwiceMsg(names []string) string {
+	as := ""
+	if len(names) > 1 {
+		as = ", as " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	}
+	return "set more than once with different values" + as +
+		": which one applies would depend on their order in the environment; keep one"
 }
 
 // fileOnlyKeys are the settings that are lists of entries, which a YAML
