@@ -234,6 +234,19 @@ func TestEntryValuesThatDoNotDecodeNameTheirEntry(t *testing.T) {
 		{"a forward entry that is not a map",
 			"forward:\n  - https://h.example/sk-secret\n",
 			`IMCALLBACK_FORWARD (forward): entry #1 is not a map of keys (e.g. url: https://…)`, "sk-secret"},
+		// One entry written without its dash is that entry, its values
+		// checked as one's: they were not, so a nettype of 5.5 became 5, a
+		// forward timeout of 5 was 5ns (every attempt cut off at once), and a
+		// boolean that is none was "the value is a map, not a list".
+		{"a fraction of a nettype, in an entry without its dash",
+			"apps:\n  sdkappid: \"1\"\n  iplist_nettypes: [5.5]\n",
+			`IMCALLBACK_APPS (apps): entry #1: iplist_nettypes: 5.5 is not a whole number`, ""},
+		{"a boolean that is not one, in an entry without its dash",
+			"apps:\n  sdkappid: \"1\"\n  iplist: maybe\n  secret_key: sk-secret\n",
+			`IMCALLBACK_APPS (apps): entry #1: iplist: "maybe" is not true or false`, "sk-secret"},
+		{"a forward timeout without a unit, in an entry without its dash",
+			"forward:\n  name: x\n  url: https://h.example/sk-secret\n  secret: " + secret + "\n  match: [\"*\"]\n  timeout: 5\n",
+			`IMCALLBACK_FORWARD (forward): entry #1: timeout: 5 needs a unit, e.g. 5s`, "sk-secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

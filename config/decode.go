@@ -241,9 +241,15 @@ var entryExamples = map[string]string{"apps": `sdkappid: "1400000001"`, "forward
 // prefixed with the entry's number and the key: "entry #2: iplist: …". A
 // value is quoted unless its field is tagged secret:"true". Durations
 // need a unit ("timeout: 5" is an error) and whole numbers must be whole
-// (entryNumber).
+// (entryNumber). One entry written without its dash (a mapping in place of
+// the list), which decodes as that entry, is checked as one.
 func entryProblems(raw any, key string, entry reflect.Type) []string {
 	items, ok := raw.([]any)
+	if m, isMap := raw.(map[string]any); isMap {
+		// A mapping keyed otherwise (apps: {1400000001: …}) holds none of
+		// an entry's keys, so nothing here: unknownEntryKeys refuses it.
+		items, ok = []any{m}, true
+	}
 	if !ok {
 		return nil // not a list: the decoder's error says so
 	}
