@@ -99,7 +99,10 @@ func WithHeader(name, value string) Option { return func(r *request) { r.header.
 func WithMethod(m string) Option { return func(r *request) { r.method = m } }
 
 // WithPeer sets the TCP peer address of an in-memory request (Handler
-// only; the default is 192.0.2.1:1234).
+// only; the default is 192.0.2.1:1234). Over HTTP the peer is the
+// connection's own address, so Send refuses WithPeer without a Handler
+// (imtest's Service.InMemory has one) rather than send from another
+// address than the one asked for.
 func WithPeer(addr string) Option { return func(r *request) { r.peer = addr } }
 
 // Send posts body as a callback for command and reads the answer. A
@@ -125,6 +128,10 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 	}
 	if s.Token != "" && !r.unsigned {
 		r.params.Sign, r.params.RequestTime = protocol.SignAt(s.Token, r.at)
+	}
+	if r.peer != "" && s.Handler == nil {
+		return nil, fmt.Errorf("imsend: %s: WithPeer sets the peer of an in-memory request only (Sender.Handler, "+
+			"imtest's Service.InMemory): over HTTP the peer is the connection's own address", command)
 	}
 	url, err := withParams(s.URL, r.params.Encode())
 	if err != nil {

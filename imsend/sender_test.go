@@ -553,3 +553,41 @@ func TestInMemoryHandlerPanicSaysWhere(t *testing.T) {
 		t.Fatalf("err = %v; want the panic's value and its stack, naming the function that panicked", err)
 	}
 }
+
+// TestWithPeerOverHTTPIsRefused: WithPeer sets the peer of an in-memory
+// request only; over HTTP the peer is the connection's own address, so a
+// Send with it was sent from 127.0.0.1 all the same, and a test of the
+// source allowlist passed or failed on an address it did not mean. Send
+// refuses it before sending, and keeps it in memory.
+func TestWithPeerOverHTTPIsRefused(t *testing.T) {
+	srv, n := counted(t)
+	var peer string
+	inMemory := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer = r.RemoteAddr
+		io.WriteString(w, okAnswer)
+	})
+	for _, tt := range []struct {
+		name    string
+		sender  *imsend.Sender
+		wantErr string
+	}{
+		{"over HTTP", &imsend.Sender{URL: srv.URL + "/im/callback", AppID: "1"}, "WithPeer sets the peer of an in-memory request only"},
+		{"in memory", &imsend.Sender{URL: "http://in-memory/im/callback", AppID: "1", Handler: inMemory}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := tt.sender.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`), imsend.WithPeer("203.0.113.9:1"))
+			if tt.wantErr == "" {
+				if err != nil || !res.OK() || peer != "203.0.113.9:1" {
+					t.Fatalf("in memory with WithPeer: %v, %+v, peer %q", err, res, peer)
+				}
+				return
+			}
+			if err == nil || res != nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Send with WithPeer: %+v, %v; want it refused saying %q", res, err, tt.wantErr)
+			}
+		})
+	}
+	if got := n.Load(); got != 0 {
+		t.Fatalf("%d requests reached the server, want none", got)
+	}
+}
