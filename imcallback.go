@@ -3,9 +3,15 @@
 //
 // Module wires the whole callback service with uber fx: configuration,
 // logging, metrics, the middleware chain, the dispatcher and the two HTTP
-// listeners. A program adds its commands and middleware as fx options:
+// listeners. A program adds its commands and middleware as fx options, and
+// delivery.Module for durable delivery of after-callbacks (the default of
+// IMCALLBACK_DELIVERY; without it they run inline, unstored, and the start
+// warns):
 //
-//	fx.New(imcallback.Module, fx.Provide(dispatcher.AsCommand(NewMyHandler))).Run()
+//	fx.New(imcallback.Module, delivery.Module, fx.Provide(dispatcher.AsCommand(NewMyHandler))).Run()
+//
+// cli.Main does this wiring, IMCALLBACK_DELIVERY included, and adds the
+// stock command line.
 package imcallback
 
 import (

@@ -1165,3 +1165,66 @@ func TestMisnamedCommandNamesTheCatalogueName(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliveryWiringThatDisagreesWarns: IMCALLBACK_DELIVERY is read by
+// cli.Main alone, which wires delivery.Module for durable and leaves it out
+// for inline; a program of its own (fx.New(imcallback.Module, …), as the
+// package's doc shows) that wires the other one ran its after-callbacks
+// inline, unstored, while the configuration, `config check` and
+// /v1/config said durable, or durably while they said inline, with
+// nothing logged. The start now warns, naming both; without an
+// after-callback to run (no after-command, nothing forwarded) there is
+// nothing to warn about.
+func TestDeliveryWiringThatDisagreesWarns(t *testing.T) {
+	after := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("C2C.CallbackAfterSendMsg", func(context.Context, *dispatcher.Event[json.RawMessage]) error { return nil })
+	}))
+	before := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.Before("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[json.RawMessage]) (dispatcher.Reply[dispatcher.NoReply], error) {
+			return dispatcher.Reply[dispatcher.NoReply]{}, nil
+		})
+	}))
+	forwarded := []string{"IMCALLBACK_FORWARD_URL=http://127.0.0.1:1/events", "IMCALLBACK_FORWARD_SECRET=whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "IMCALLBACK_FORWARD_MATCH=Group.CallbackAfter*"}
+	for _, tt := range []struct {
+		name string
+		env  []string
+		opts []fx.Option
+		want string // in the warning; "" for none
+	}{
+		{"durable without delivery.Module", nil, []fx.Option{after},
+			"IMCALLBACK_DELIVERY is durable but no delivery module is wired"},
+		{"durable, forwarded, without delivery.Module", forwarded, nil,
+			"IMCALLBACK_DELIVERY is durable but no delivery module is wired"},
+		{"inline with delivery.Module", []string{"IMCALLBACK_DELIVERY=inline"}, []fx.Option{after, delivery.Module},
+			"IMCALLBACK_DELIVERY is inline but a delivery module is wired"},
+		{"inline without delivery.Module", []string{"IMCALLBACK_DELIVERY=inline"}, []fx.Option{after}, ""},
+		{"durable with delivery.Module", nil, []fx.Option{after, delivery.Module}, ""},
+		{"durable without delivery.Module, before-commands only", nil, []fx.Option{before}, ""},
+		{"durable without delivery.Module, before-commands forwarded only", []string{"IMCALLBACK_FORWARD_URL=http://127.0.0.1:1/events",
+			"IMCALLBACK_FORWARD_SECRET=whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "IMCALLBACK_FORWARD_MATCH=C2C.CallbackBeforeSendMsg"}, nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.WarnLevel)
+			env := append([]string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=t", "IMCALLBACK_DATA_DIR=" + t.TempDir(),
+				"IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0", "IMCALLBACK_LOG_LEVEL=error"}, tt.env...)
+			app := fx.New(fx.NopLogger,
+				fx.Supply(config.Source{Environ: func() []string { return env }}),
+				imcallback.Module,
+				fx.Decorate(func(l *zap.Logger) *zap.Logger { return zap.New(zapcore.NewTee(l.Core(), core)) }),
+				fx.Options(tt.opts...))
+			if err := app.Err(); err != nil {
+				t.Fatal(err)
+			}
+			warned := logs.FilterMessageSnippet("IMCALLBACK_DELIVERY").All()
+			if tt.want == "" {
+				if len(warned) != 0 {
+					t.Fatalf("warned: %v", warned)
+				}
+				return
+			}
+			if len(warned) != 1 || !strings.Contains(warned[0].Message, tt.want) {
+				t.Fatalf("warnings %v, want one saying %q", logs.All(), tt.want)
+			}
+		})
+	}
+}

@@ -1002,7 +1002,8 @@ func (c Config) YAML() string {
 
 // The values of Delivery. The stock binary wires delivery.Module for
 // DeliveryDurable and leaves it out for DeliveryInline; no package reads
-// the setting otherwise.
+// the setting otherwise, but the dispatcher warns at start when the
+// wiring disagrees with it.
 const (
 	DeliveryDurable = "durable"
 	DeliveryInline  = "inline"

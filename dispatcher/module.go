@@ -75,6 +75,7 @@ func newFromConfig(in moduleIn) (*Dispatcher, error) {
 	}
 	warnUnservedApps(in.Commands, in.Config.SdkAppIDs, in.Log.Named("dispatcher"))
 	warnUngrouped(in.Ungrouped, in.Commands, in.Log.Named("dispatcher"))
+	warnDeliveryWiring(in, in.Log.Named("dispatcher"))
 	return New(in.Commands, Options{
 		BeforeTimeout: in.Config.BeforeTimeout,
 		InlineTimeout: in.Config.InlineTimeout,
@@ -127,4 +128,46 @@ func warnUngrouped(c Command, commands []Command, log *zap.Logger) {
 	log.Warn("a command is provided outside its group, without dispatcher.AsCommand: it never runs; "+
 		"register it with fx.Provide(dispatcher.AsCommand(constructor))",
 		zap.String("command", name), zap.Stringer("kind", c.Kind()))
+}
+
+// warnDeliveryWiring logs a delivery module wired against the
+// configuration's IMCALLBACK_DELIVERY, when some after-callback would run
+// (an after-command, or a forwarded command that is no before-command).
+// Only cli.Main reads the setting, to wire delivery.Module or not; a
+// program of its own that wires the other way would otherwise run its
+// after-callbacks inline and unstored while the configuration says
+// durable (or durably while it says inline), with nothing said.
+func warnDeliveryWiring(in moduleIn, log *zap.Logger) {
+	durable := in.Config.Delivery == config.DeliveryDurable
+	if durable == (in.Sink != nil) || !runsAfterCallbacks(in) {
+		return
+	}
+	if durable {
+		log.Warn("IMCALLBACK_DELIVERY is durable but no delivery module is wired: after-callbacks run inline, "+
+			"inside the request, and are not stored; add delivery.Module to the app (cli.Main does), "+
+			"or set IMCALLBACK_DELIVERY=inline", zap.String("delivery", in.Config.Delivery))
+		return
+	}
+	log.Warn("IMCALLBACK_DELIVERY is inline but a delivery module is wired: after-callbacks are stored and "+
+		"delivered durably; leave out delivery.Module (cli.Main does for inline), or set IMCALLBACK_DELIVERY=durable",
+		zap.String("delivery", in.Config.Delivery))
+}
+
+// runsAfterCallbacks reports an after-command among the commands, or a
+// forwarded command the rules do not know as a before-command.
+func runsAfterCallbacks(in moduleIn) bool {
+	for _, c := range in.Commands {
+		if c != nil && c.Kind() == KindAfter {
+			return true
+		}
+	}
+	if in.Forwarder == nil {
+		return false
+	}
+	for _, name := range in.Forwarder.Commands() {
+		if _, before := in.Rules[name]; !before {
+			return true
+		}
+	}
+	return false
 }

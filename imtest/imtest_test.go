@@ -299,20 +299,33 @@ func (r *logRecorder) Log(args ...any) {
 func (r *logRecorder) Helper() {}
 
 // TestStartNotesInlineDelivery: a durable configuration without the
-// delivery module is noted in the test's log; inline is not.
+// delivery module, where an after-handler would run inline, is noted in
+// the test's log (the service's warning); inline is not, nor durable
+// without an after-handler to run.
 func TestStartNotesInlineDelivery(t *testing.T) {
+	after := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("C2C.CallbackAfterSendMsg", func(context.Context, *dispatcher.Event[json.RawMessage]) error { return nil })
+	}))
 	for _, tt := range []struct {
+		name string
 		env  []string
+		opts []fx.Option
 		want bool
-	}{{nil, true}, {[]string{"IMCALLBACK_DELIVERY=inline"}, false}} {
-		rec := &logRecorder{TB: t}
-		imtest.Start(rec, tt.env)
-		rec.mu.Lock()
-		noted := len(rec.logs) == 1 && strings.Contains(rec.logs[0], "after-handlers run inline")
-		rec.mu.Unlock()
-		if noted != tt.want {
-			t.Errorf("env %v: logs %q", tt.env, rec.logs)
-		}
+	}{
+		{"durable", nil, []fx.Option{after}, true},
+		{"inline", []string{"IMCALLBACK_DELIVERY=inline"}, []fx.Option{after}, false},
+		{"durable without an after-handler", nil, nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &logRecorder{TB: t}
+			imtest.Start(rec, tt.env, tt.opts...)
+			rec.mu.Lock()
+			noted := len(rec.logs) == 1 && strings.Contains(rec.logs[0], "after-callbacks run inline")
+			rec.mu.Unlock()
+			if noted != tt.want {
+				t.Errorf("env %v: logs %q", tt.env, rec.logs)
+			}
+		})
 	}
 }
 

@@ -124,9 +124,9 @@ type declaredSections struct {
 // a configuration it did not mean.
 //
 // Without delivery.Module in opts after-handlers run inline; when the
-// configuration says durable, Start notes that in the test's log. With
-// it, they are delivered durably, so IMCALLBACK_DELIVERY=inline beside it
-// fails the test.
+// configuration says durable, the service warns about that, and the
+// warning is in the test's log (below). With it, they are delivered
+// durably, so IMCALLBACK_DELIVERY=inline beside it fails the test.
 //
 // The service logs at level error only (IMCALLBACK_LOG_LEVEL=error, which
 // env may change), so Start puts in the test's log (t.Log: shown with -v
@@ -144,7 +144,8 @@ type declaredSections struct {
 //     sharing the global tokens, a handler registered under a name the
 //     catalogue lacks or limited by ForApps to an app not configured, a
 //     command or middleware provided without AsCommand or AsMiddleware,
-//     NATS not reachable yet, IMCALLBACK_MAX_CONNS lowered to the
+//     after-handlers run inline while IMCALLBACK_DELIVERY says durable
+//     (no delivery.Module in opts), NATS not reachable yet, IMCALLBACK_MAX_CONNS lowered to the
 //     open-file limit, and any module's own. What it logs after the start is not
 //     shown; set IMCALLBACK_LOG_LEVEL=warn in env to see it on stderr.
 //     Start supplies a logging.Tee for these, so opts cannot supply one.
@@ -153,7 +154,8 @@ type declaredSections struct {
 // each can be what a test means. "NAME=" is how env removes Start's
 // default (IMCALLBACK_TOKENS= for no token), or how a helper passes on a
 // variable of its own that is unset; several apps under Start's one
-// token, a handler for an app the test does not run, NATS down at the
+// token, a handler for an app the test does not run, inline
+// after-handlers without IMCALLBACK_DELIVERY=inline, NATS down at the
 // start and a wide window for a fixed clock are ordinary test setups; and
 // a per-app variable may be left behind by a helper's env shared by tests
 // of other apps. The log says which applied, for a test that fails.
@@ -201,11 +203,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	for _, note := range cfg.Notes() { // no unknown variable among them now
 		t.Log("imtest: " + note)
 	}
-	switch {
-	case sink.Sink == nil && cfg.Delivery == config.DeliveryDurable:
-		t.Log("imtest: IMCALLBACK_DELIVERY is durable but delivery.Module is not among the options: " +
-			"after-handlers run inline (pass delivery.Module for durable delivery)")
-	case sink.Sink != nil && cfg.Delivery == config.DeliveryInline:
+	if sink.Sink != nil && cfg.Delivery == config.DeliveryInline {
 		t.Fatal("imtest: IMCALLBACK_DELIVERY is inline but delivery.Module is among the options, " +
 			"which delivers after-handlers durably: leave out one of them")
 	}

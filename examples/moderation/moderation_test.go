@@ -29,7 +29,7 @@ func start(t *testing.T, mode string) (*imtest.Service, *moderation.Joins) {
 	if mode == config.DeliveryDurable {
 		deliveryModule = delivery.Module
 	}
-	s := imtest.Start(t, []string{"IMCALLBACK_MODERATION_WORDS=Spam, scam ", "IMCALLBACK_MODERATION_DENY_CODE=120042"},
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=" + mode, "IMCALLBACK_MODERATION_WORDS=Spam, scam ", "IMCALLBACK_MODERATION_DENY_CODE=120042"},
 		deliveryModule, moderation.Module, fx.Populate(&joins))
 	return s, joins
 }
