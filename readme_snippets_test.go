@@ -180,6 +180,27 @@ import (
 
 var _ = {{code}}
 `},
+	// config.Section's doc: a command constructor given to fx.Provide
+	// without dispatcher.AsCommand is in no group and never runs.
+	{doc: "config/section.go", text: `fx.Provide(dispatcher.AsCommand(NewFilter)), // takes Settings, returns a dispatcher.Command`, file: `package snippet
+
+import (
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/examples/moderation"
+)
+
+type Settings = moderation.Config
+
+var NewFilter = moderation.NewFilter
+
+var Module = fx.Module("moderation",
+	config.Section("moderation", Settings{DenyCode: 120001}),
+	{{code}}
+)
+`},
 	{doc: "docs/commands.md", text: `c2c.BeforeSendMsgCommand.Handle(fn)`, file: `package snippet
 
 import (
@@ -200,7 +221,8 @@ var _ = {{code}}
 var goFence = regexp.MustCompile("(?s)\n```go\n(.*?)\n```")
 
 // TestDocSnippetsCompile compiles every Go block of README.md and the
-// Go examples in the running text of README.md and docs/commands.md,
+// Go examples in the running text of README.md and docs/commands.md (and
+// of a doc comment a user copies, config.Section's),
 // each inside the declarations it assumes, against the current API: a
 // change of the API that breaks an example fails here rather than in a
 // user's editor.

@@ -55,8 +55,12 @@ type SectionInfo struct {
 //
 //	var Module = fx.Module("moderation",
 //		config.Section("moderation", Settings{DenyCode: 120001}),
-//		fx.Provide(NewFilter), // takes Settings
+//		fx.Provide(dispatcher.AsCommand(NewFilter)), // takes Settings, returns a dispatcher.Command
 //	)
+//
+// A constructor given to fx.Provide alone is in no group: a command (or a
+// middleware) must go through dispatcher.AsCommand (middleware.AsMiddleware)
+// to run.
 //
 // A key may not be one of the core settings', nor another section's.
 func Section[T Validator](key string, def T) fx.Option {
