@@ -99,8 +99,8 @@ UPDATE topics SET
     updated_at = max(updated_at, ?5)
 WHERE sdk_app_id = ?7 AND topic_id = ?6`,
 
-	// Rewrites the readiness check's row.
-	stmtProbe: `INSERT INTO store_probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
+	// Rewrites the readiness check's row, with a pad of ?2 bytes (sqliteProbePad).
+	stmtProbe: `INSERT INTO store_probe (id, at, pad) VALUES (1, ?1, zeroblob(?2)) ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad`,
 
 	stmtSavepoint:           `SAVEPOINT op`,
 	stmtRollbackToSavepoint: `ROLLBACK TO op`,
@@ -168,12 +168,18 @@ func (b *sqliteBackend) adoptUnkeyed(ctx context.Context, appID string) (int64, 
 	return n, err
 }
 
-// ping commits a write like any other, so that a store that can read but not write (a full
-// disk, a read-only file) is reported.
+// sqliteProbePad is the size of the pad the readiness check rewrites: 16 pages of 4 KiB,
+// more than a topic write takes (its row and index entries, a few pages). A commit that
+// fails for a full disk leaves the write-ahead log's file longer than what it committed,
+// and a check of a page or two fitted in that end while every topic write failed.
+const sqliteProbePad = 64 << 10
+
+// ping commits a write like any other, of more pages than a topic write (sqliteProbePad),
+// so that a store that can read but not write (a full disk, a read-only file) is reported.
 func (b *sqliteBackend) ping(ctx context.Context) error {
 	now := sqliteTime(time.Now().UTC())
 	err := b.submit(ctx, func(w *writeTx) error {
-		_, err := w.exec(stmtProbe, now)
+		_, err := w.exec(stmtProbe, now, sqliteProbePad)
 		return err
 	})
 	if err != nil {

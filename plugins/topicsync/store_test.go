@@ -1764,6 +1764,57 @@ func TestSQLitePingFailsOnAFullDisk(t *testing.T) {
 	}
 }
 
+// TestSQLitePingFailsOnAFullDiskWithAGrownLog fills the filesystem under a
+// SQLite store whose write-ahead log has grown over a checkpoint, as a
+// running store's has: a failed commit leaves the log's file longer than
+// what it committed, and a probe of a page or two fitted in that unused
+// end, so the readiness ping said ok while every create failed for the
+// full disk. Once space is freed, both succeed again.
+func TestSQLitePingFailsOnAFullDiskWithAGrownLog(t *testing.T) {
+	dir := imtest.TmpFS(t, 8)
+	ctx := context.Background()
+	s, err := topicsync.OpenStore(ctx, "", dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	create := func(i int) error {
+		return s.Create(ctx, topicsync.Topic{SdkAppID: testApp, TopicID: fmt.Sprintf("@TGS#_grown@TOPIC#_%06d", i),
+			GroupID: "@TGS#_grown", Name: strings.Repeat("n", 200), CreatedAt: time.Now()})
+	}
+	// More pages than the log's automatic checkpoint (1,000): the log
+	// starts again from its beginning over a file that keeps its length.
+	const stored = 3000
+	for i := range stored {
+		if err := create(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	free := imtest.Fill(t, dir)
+	i, writeErr := stored, error(nil)
+	for ; i < 100000 && writeErr == nil; i++ {
+		writeErr = create(i)
+	}
+	if writeErr == nil {
+		t.Fatal("writes kept succeeding on a full disk")
+	}
+	for k := range 3 {
+		if err := create(i + k); err == nil {
+			t.Skipf("a create succeeded again on the full disk (%d): the filesystem gave room back", k)
+		}
+		if err := s.Ping(ctx); err == nil {
+			t.Fatalf("ping %d said ok while creates fail for a full disk (%v)", k, writeErr)
+		}
+	}
+	free()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("ping after the space was freed: %v", err)
+	}
+	if err := create(200000); err != nil {
+		t.Fatalf("write after the space was freed: %v", err)
+	}
+}
+
 // otherApp is the second app of the several-apps tests.
 const otherApp = "1400000002"
 
