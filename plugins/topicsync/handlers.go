@@ -24,6 +24,10 @@ const (
 	resultInvalid   = "invalid"
 	resultNoTopicID = "no_topic_id"
 	resultError     = "error"
+	// resultInterrupted is a write cut short by its context's cancellation
+	// (a stop of the service cutting a durable delivery short, or IM going
+	// away from an inline callback): not a store failure, so not "error".
+	resultInterrupted = "interrupted"
 )
 
 // Handlers apply the topic callbacks to a Store.
@@ -37,7 +41,7 @@ type Handlers struct {
 func NewHandlers(store Store, log *zap.Logger, reg prometheus.Registerer) (*Handlers, error) {
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imcallback_topic_events_total",
-		Help: "Topic callbacks by command and result (stored, invalid, no_topic_id, error).",
+		Help: "Topic callbacks by command and result (stored, invalid, no_topic_id, error, interrupted).",
 	}, []string{"command", "result"})
 	if err := reg.Register(events); err != nil {
 		return nil, fmt.Errorf("topic: metrics: %w", err)
@@ -55,9 +59,9 @@ func NewHandlers(store Store, log *zap.Logger, reg prometheus.Registerer) (*Hand
 
 // countedResults are the results each topic command's handler counts.
 var countedResults = map[string][]string{
-	group.AfterCreateTopicCommand.Name():      {resultStored, resultInvalid, resultError},
-	group.AfterTopicDestroyedCommand.Name():   {resultStored, resultInvalid, resultError},
-	group.AfterTopicInfoChangedCommand.Name(): {resultStored, resultInvalid, resultNoTopicID, resultError},
+	group.AfterCreateTopicCommand.Name():      {resultStored, resultInvalid, resultError, resultInterrupted},
+	group.AfterTopicDestroyedCommand.Name():   {resultStored, resultInvalid, resultError, resultInterrupted},
+	group.AfterTopicInfoChangedCommand.Name(): {resultStored, resultInvalid, resultNoTopicID, resultError, resultInterrupted},
 }
 
 // Commands returns the three topic commands, ready for dispatcher.AsCommand.
@@ -226,6 +230,11 @@ func (h *Handlers) count(command, result string) { h.events.WithLabelValues(comm
 // error. Input the store refuses (ErrInvalid) fails the same way every time,
 // so like the handlers' own checks it is counted and logged, nothing is
 // stored, and the event is done: a retry could not help.
+// A write cut short by the cancellation of ctx (a stop of the service, or
+// the inline caller gone; not its deadline, which a slow store misses) is
+// no store failure: it is counted as interrupted and logged at info, and
+// still returned as the handler's error, so durable delivery redelivers it
+// (and logs and counts it as interrupted itself).
 func (h *Handlers) done(ctx context.Context, command string, err error, subject ...zap.Field) error {
 	logFields := func() []zap.Field {
 		f := append([]zap.Field{zap.String("command", command)}, subject...)
@@ -235,6 +244,11 @@ func (h *Handlers) done(ctx context.Context, command string, err error, subject 
 		h.count(command, resultInvalid)
 		h.log.Warn("topic event refused as invalid; nothing changed", logFields()...)
 		return nil
+	}
+	if err != nil && errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+		h.count(command, resultInterrupted)
+		h.log.Info("topic write interrupted: its context was canceled (a stop, or the caller went away), not a store failure", logFields()...)
+		return fmt.Errorf("topic: %s: %w", command, err)
 	}
 	if err != nil {
 		h.count(command, resultError)

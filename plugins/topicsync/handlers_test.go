@@ -162,9 +162,9 @@ func TestEventSeriesExistFromTheStart(t *testing.T) {
 	create, destroyed, changed := group.AfterCreateTopicCommand.Name(), group.AfterTopicDestroyedCommand.Name(),
 		group.AfterTopicInfoChangedCommand.Name()
 	for _, want := range [][2]string{
-		{create, "stored"}, {create, "invalid"}, {create, "error"},
-		{destroyed, "stored"}, {destroyed, "invalid"}, {destroyed, "error"},
-		{changed, "stored"}, {changed, "invalid"}, {changed, "no_topic_id"}, {changed, "error"},
+		{create, "stored"}, {create, "invalid"}, {create, "error"}, {create, "interrupted"},
+		{destroyed, "stored"}, {destroyed, "invalid"}, {destroyed, "error"}, {destroyed, "interrupted"},
+		{changed, "stored"}, {changed, "invalid"}, {changed, "no_topic_id"}, {changed, "error"}, {changed, "interrupted"},
 	} {
 		v, ok := exposed[want]
 		if !ok {
