@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -78,6 +79,21 @@ func TestEventLogAdminAPI(t *testing.T) {
 	})
 	if list.Events[0].Seq != 3 || list.Events[0].LastError == "" || list.Events[0].Deliveries != 1 || list.Events[0].AppID != appID {
 		t.Fatalf("newest event %+v", list.Events[0])
+	}
+	// No count is kept for an event that is not dead: a processed one
+	// answers 0 and "", which the README must say means "not known".
+	for _, e := range list.Events[1:] {
+		if e.Deliveries != 0 || e.LastError != "" {
+			t.Errorf("processed event %+v: want deliveries 0 and no last_error, as the README says", e)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const documented = "a `pending` or `processed` event shows `deliveries` 0 and `last_error` \"\", which means not known, not \"never delivered\""
+	if !strings.Contains(strings.Join(strings.Fields(string(readme)), " "), documented) {
+		t.Errorf("README's event log does not say what deliveries 0 of a processed event means: %q", documented)
 	}
 	var page eventList
 	s.GetJSON(t, "/v1/events?limit=1&state=processed", 200, &page)

@@ -39,8 +39,10 @@ type EventInfo struct {
 	// absent for the Go handler's.
 	Destination string `json:"destination,omitempty"`
 	State       string `json:"state"`
-	// Deliveries is how often a dead event was delivered; 0 when the
-	// consumer does not tell (pending and processed events).
+	// Deliveries is a dead event's deliveries counted as attempts when it
+	// was dead-lettered, as its dead letter holds them. No count is kept
+	// for an event that is not dead: 0 for a pending or processed event
+	// means not known, not that it was never delivered.
 	Deliveries uint64 `json:"deliveries"`
 	// LastError is a dead event's last handler error; empty otherwise.
 	LastError string `json:"last_error"`
@@ -57,7 +59,8 @@ type EventDetail struct {
 	Body   json.RawMessage   `json:"body"`
 }
 
-// DeadLetterInfo is one dead letter as GET /v1/dead-letters lists it.
+// DeadLetterInfo is one dead letter as GET /v1/dead-letters lists it;
+// Deliveries is as in DeadLetter.
 type DeadLetterInfo struct {
 	Seq        uint64    `json:"seq"`
 	Command    string    `json:"command"`

@@ -105,7 +105,11 @@ type DeadLetter struct {
 	// OriginalStream and OriginalSeq locate the event in the work stream.
 	OriginalStream string `json:"original_stream"`
 	OriginalSeq    uint64 `json:"original_seq"`
-	// Deliveries is how often the event was delivered.
+	// Deliveries is how many deliveries of the event counted as attempts
+	// when it was dead-lettered: those given back by a pause or cut short
+	// by this process's stop are left out, and a consumer created again
+	// counts from 1; a delivery that only dead-lettered it (its last
+	// attempt cut off by a crash) counts too.
 	Deliveries uint64 `json:"deliveries"`
 	// Error is the last handler error.
 	Error string `json:"error"`
