@@ -50,6 +50,7 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...Open
 		// concurrent commits together, so more connections mean fewer flushes per write.
 		cfg.MaxConns = defaultPostgresConns
 	}
+	cfg.ShouldPing = shouldPing
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("topic: open postgres: %w", redactDSN(dsn, err))
@@ -244,7 +245,25 @@ func (b *postgresBackend) list(ctx context.Context, f ListFilter) ([]Topic, erro
 	return collectTopics(rows, scanPostgresTopic)
 }
 
-func (b *postgresBackend) ping(ctx context.Context) error { return b.pool.Ping(ctx) }
+// readinessCheck marks the context of the readiness check's acquire (see shouldPing).
+type readinessCheck struct{}
+
+// shouldPing is the pool's ShouldPing: pgxpool's default (a connection idle
+// over a second is pinged before it is handed out, and replaced when dead),
+// and every connection the readiness check acquires. Without the latter, a
+// connection the server ended (pg_terminate_backend, a failover) within a
+// second of its last use was handed to the check, which then reported the
+// store failing once while a fresh connection worked.
+func shouldPing(ctx context.Context, p pgxpool.ShouldPingParams) bool {
+	return p.IdleDuration > time.Second || ctx.Value(readinessCheck{}) != nil
+}
+
+// ping checks the store on a live connection: the pool's acquire pings each
+// one it would hand out and replaces the dead ones (shouldPing), so only a
+// server that cannot be reached or refuses fails it.
+func (b *postgresBackend) ping(ctx context.Context) error {
+	return b.pool.Ping(context.WithValue(ctx, readinessCheck{}, true))
+}
 
 // close waits for borrowed connections to come back, then closes them all.
 func (b *postgresBackend) close() error {
