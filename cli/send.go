@@ -95,7 +95,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 			// Unless given (even as ""), the app id and token come from the
 			// environment here, not as flag defaults: --help never prints a token.
 			if !c.Flags().Changed("appid") {
-				id, err := firstOf("IMCALLBACK_SDKAPPID", "1400000000")
+				id, err := firstOf("sdkappid", "1400000000")
 				if err != nil {
 					return err
 				}
@@ -215,20 +215,28 @@ func sendClient(certFile string, concurrency int) (*http.Client, error) {
 
 // envToken is the token the service verifies app's callbacks with, from
 // the environment: the first of the app's own (IMCALLBACK_APP_<app>_TOKENS)
-// when it has one, else the first global one (IMCALLBACK_TOKENS).
+// when it has one, else the first global one (IMCALLBACK_TOKENS). Each
+// variable is found as the service finds it (config.LookupEnv), its name
+// in any case after IMCALLBACK_ (IMCALLBACK_tokens).
 func envToken(app string) (string, error) {
-	global, err := firstOf("IMCALLBACK_TOKENS", "")
+	global, err := firstOf("tokens", "")
 	if err != nil {
 		return "", err
 	}
-	return firstOf(config.AppEnvName(app, "tokens"), global)
+	return firstOf("app_"+app+"_tokens", global)
 }
 
-// firstOf is the first item of the list setting of the variable name,
-// read as the service reads it (config.ParseList: unset or empty, def; an
-// empty item, an error naming the variable), or def when it has none.
-func firstOf(name, def string) (string, error) {
-	items, err := config.ParseList(os.Getenv(name))
+// firstOf is the first item of the list setting key in the environment,
+// found and read as the service reads it (config.LookupEnv, then
+// config.ParseList: unset or empty, def; an empty item, or two variables
+// setting it differently, an error naming the variable), or def when it
+// has none.
+func firstOf(key, def string) (string, error) {
+	name, value, err := config.LookupEnv(os.Environ(), key)
+	if err != nil {
+		return "", err
+	}
+	items, err := config.ParseList(value)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}

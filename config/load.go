@@ -306,6 +306,49 @@ func loadEnv(k *koanf.Koanf, prefix, keyPrefix string, known map[string]reflect.
 	return read, err
 }
 
+// envSetting is the setting a variable's name sets, as Load reads it:
+// IMCALLBACK_<KEY> in any case after IMCALLBACK_ (IMCALLBACK_tokens sets
+// tokens), and an app's IMCALLBACK_APP_<SDKAPPID>_<KEY> in any case after
+// the id, as app_<SDKAPPID>_<key>. ok is false for a name outside
+// IMCALLBACK_, and for one whose APP_ is not upper case, which sets nothing.
+func envSetting(name string) (key string, ok bool) {
+	if rest, isApp := strings.CutPrefix(name, appEnvPrefix); isApp {
+		id, key, cut := strings.Cut(rest, "_")
+		return "app_" + id + "_" + strings.ToLower(key), cut
+	}
+	rest, ok := strings.CutPrefix(name, envPrefix)
+	key = strings.ToLower(rest)
+	return key, ok && !strings.HasPrefix(key, "app_")
+}
+
+// LookupEnv finds the value the variables vars (os.Environ's form,
+// NAME=value) give the setting key, as Load reads it: the variable's name
+// in any case after IMCALLBACK_ (IMCALLBACK_tokens for "tokens"; for an
+// app's key, "app_<SDKAPPID>_tokens", IMCALLBACK_APP_<SDKAPPID>_TOKENS in
+// any case after the id), its value trimmed, and a value that is empty or
+// whitespace alone unset. name is the variable found, "" when none is.
+// Two variables that set the key to different values are an error, as
+// they stop Load, naming both and neither value. A command that reads a
+// setting of the service's environment without loading the whole
+// configuration (imcallback send's token) reads it with LookupEnv, so
+// that it sees what the service would.
+func LookupEnv(vars []string, key string) (name, value string, err error) {
+	key = strings.ToLower(key)
+	if twice := setTwice(vars, func(n string) (string, bool) {
+		k, ok := envSetting(n)
+		return k, ok && k == key
+	}); twice[key] != nil {
+		return "", "", &FieldError{Key: key, Msg: setTwiceMsg(twice[key])}
+	}
+	for _, kv := range vars {
+		n, v, _ := strings.Cut(kv, "=")
+		if k, ok := envSetting(n); ok && k == key && !blank(v) {
+			return n, strings.TrimSpace(v), nil
+		}
+	}
+	return "", "", nil
+}
+
 // setTwice finds the settings that vars set more than once with different
 // values: setting returns the key a variable's name sets, and whether it
 // names one. The service reads a name in any case after its prefix as the

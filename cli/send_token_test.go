@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/imcallback/imcallback/config"
+)
+
+// TestSendFindsTheTokensAsTheServiceDoes: without --token and --config,
+// send signs with the token the service built from the same environment
+// verifies the app with (config.SigningToken), its variables found as the
+// service finds them: a name in any case after IMCALLBACK_ is the
+// setting's, so a token set as IMCALLBACK_tokens is not left out (send
+// signed nothing and got 401); a per-app variable whose APP_ is not upper
+// case sets nothing for either; two variables setting the tokens
+// differently stop both.
+func TestSendFindsTheTokensAsTheServiceDoes(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    string
+		wantErr string
+	}{
+		{"upper case", map[string]string{"IMCALLBACK_TOKENS": "tok-g"}, "tok-g", ""},
+		{"global in lower case", map[string]string{"IMCALLBACK_tokens": "tok-lower, tok-next"}, "tok-lower", ""},
+		{"global in mixed case", map[string]string{"IMCALLBACK_Tokens": "tok-mixed"}, "tok-mixed", ""},
+		{"the app's own in lower case", map[string]string{"IMCALLBACK_TOKENS": "tok-g", "IMCALLBACK_APP_1400000001_tokens": "tok-own"}, "tok-own", ""},
+		{"the app's own blank: the global", map[string]string{"IMCALLBACK_tokens": "tok-g", "IMCALLBACK_APP_1400000001_TOKENS": " "}, "tok-g", ""},
+		{"app_ in lower case sets nothing", map[string]string{"IMCALLBACK_TOKENS": "tok-g", "IMCALLBACK_app_1400000001_TOKENS": "tok-own"}, "tok-g", ""},
+		{"set twice", map[string]string{"IMCALLBACK_TOKENS": "tok-a", "IMCALLBACK_tokens": "tok-b"}, "",
+			"IMCALLBACK_TOKENS (tokens): set more than once with different values, as IMCALLBACK_TOKENS and IMCALLBACK_tokens"},
+		{"none", nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, kv := range os.Environ() {
+				if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(strings.ToUpper(name), "IMCALLBACK_") {
+					t.Setenv(name, "") // blank: unset for send and the service alike
+				}
+			}
+			t.Setenv("IMCALLBACK_SDKAPPID", "1400000001")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			got, err := envToken("1400000001")
+			cfg, loadErr := config.Load(config.Source{})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "tok-") {
+					t.Fatalf("send's token: %q, %v; want an error %q", got, err, tt.wantErr)
+				}
+				if loadErr == nil {
+					t.Fatal("the service loads the environment send refuses")
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("send's token: %q, %v; want %q", got, err, tt.want)
+			}
+			if loadErr != nil {
+				t.Fatal(loadErr)
+			}
+			if service := cfg.SigningToken("1400000001"); service != got {
+				t.Errorf("send signs with %q, the service verifies with %q", got, service)
+			}
+		})
+	}
+	// The app id is found the same way.
+	t.Setenv("IMCALLBACK_SDKAPPID", "")
+	t.Setenv("IMCALLBACK_sdkappid", "1400000005")
+	if id, err := firstOf("sdkappid", "1400000000"); err != nil || id != "1400000005" {
+		t.Errorf("app id %q, %v; want 1400000005 of IMCALLBACK_sdkappid", id, err)
+	}
+}
