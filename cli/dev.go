@@ -24,7 +24,8 @@ func announceDev(dev bool) func(*config.Config, *zap.Logger) {
 // the missing token is the middleware's own warning), and each
 // IMCALLBACK_* variable the configuration ignored: as a warning one that is no setting (a typo such as IMCALLBACK_TOKEN,
 // with the closest real name; the modules' sections count as settings) or
-// one of an app not accepted, and at info level a setting's variable set
+// one of an app not accepted, the apps of the file's entries accepted
+// though IMCALLBACK_SDKAPPID does not list them, and at info level a setting's variable set
 // empty, which counts as unset.
 func logConfigNotes(cfg *config.Config, log *zap.Logger) {
 	for _, w := range cfg.SettingWarnings() {

@@ -109,6 +109,31 @@ func TestConfigCheckNotes(t *testing.T) {
 	}
 }
 
+// TestUnlistedFileAppsAreSaid: with apps entries in the file and an
+// IMCALLBACK_SDKAPPID that lists only some, the others are accepted all
+// the same (the union); config check notes them and the start warns.
+func TestUnlistedFileAppsAreSaid(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "imcallback.yaml")
+	if err := writeFile(file, "apps:\n  - sdkappid: \"1400000001\"\n    tokens: [tokA]\n  - sdkappid: \"1400000002\"\n    tokens: [tokB]\n"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000001")
+	const want = "app 1400000002 is accepted though IMCALLBACK_SDKAPPID (1400000001) does not list it"
+	out, err := runCLI(t, "--config", file, "config", "check")
+	if err != nil || !strings.Contains(out, "note: "+want) || !strings.Contains(out, "configuration is valid") {
+		t.Fatalf("config check: %q %v", out, err)
+	}
+	cfg, err := config.Load(config.Source{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	logConfigNotes(cfg, zap.New(core))
+	if n := logs.FilterLevelExact(zapcore.WarnLevel).FilterMessageSnippet(want).Len(); n != 1 {
+		t.Fatalf("%d start warnings %q, want one", n, want)
+	}
+}
+
 // TestConfigCheckNotesAnExpiringCertificate: config check accepts an
 // expired certificate, or one expiring within 14 days (the service
 // serves it), but notes it.

@@ -71,10 +71,14 @@ func AppEnvName(id, key string) string { return appEnvPrefix + id + "_" + string
 
 // applyAppEnv merges the apps of the YAML list with IMCALLBACK_SDKAPPID
 // and the IMCALLBACK_APP_<SDKAPPID>_<KEY> variables: every listed app has
-// an entry, every entry's app is accepted, and a variable overrides the
-// file; one set empty or to whitespace alone counts as unset, as a core
-// setting's does. It returns the problems of values that do not decode.
+// an entry, every entry's app is accepted (the accepted apps are the
+// union: IMCALLBACK_SDKAPPID does not replace the file's entries, and a
+// warning names the entries' apps it does not list), and a variable
+// overrides the file; one set empty or to whitespace alone counts as
+// unset, as a core setting's does. It returns the problems of values that
+// do not decode.
 func (c *Config) applyAppEnv(vars []string) []error {
+	c.noteUnlistedApps(vars)
 	index := map[string]int{}
 	for i, a := range c.Apps {
 		index[a.SdkAppID] = i
@@ -185,6 +189,34 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		}
 	}
 	return errs
+}
+
+// noteUnlistedApps adds to appEnvNotes, when IMCALLBACK_SDKAPPID is set
+// in vars (it then replaces the file's sdkappid), the apps of the file's
+// entries that it does not list: they are accepted all the same, since
+// the accepted apps are the union, while an operator who set the variable
+// to narrow them may think them refused.
+func (c *Config) noteUnlistedApps(vars []string) {
+	name, _, err := LookupEnv(vars, "sdkappid")
+	if name == "" || err != nil {
+		return // unset: the file's sdkappid, if any; set twice: refused
+	}
+	var extra []string
+	for _, a := range c.Apps {
+		if a.SdkAppID != "" && !slices.Contains(c.SdkAppIDs, a.SdkAppID) && !slices.Contains(extra, a.SdkAppID) {
+			extra = append(extra, a.SdkAppID)
+		}
+	}
+	if len(extra) == 0 {
+		return
+	}
+	what, them := "app "+extra[0]+" is", "it"
+	if len(extra) > 1 {
+		what, them = "apps "+strings.Join(extra, ", ")+" are", "them"
+	}
+	c.appEnvNotes = append(c.appEnvNotes, fmt.Sprintf("%s accepted though %s (%s) does not list %s: "+
+		"the accepted apps are those of %s and of the file's apps entries together; "+
+		"to stop accepting an app, remove its apps entry", what, name, strings.Join(c.SdkAppIDs, ", "), them, name))
 }
 
 // validateApps checks every app entry.

@@ -294,3 +294,51 @@ func TestSdkAppIDWithALeadingZero(t *testing.T) {
 		})
 	}
 }
+
+// TestSdkAppIDVariableBesideFileApps: the accepted apps are the union of
+// IMCALLBACK_SDKAPPID and the file's apps entries, so a variable set to
+// narrow them does not; a warning names the entries' apps it does not
+// list (only when the variable sets the list: the file's own sdkappid
+// beside its entries is the same union, written in one place).
+func TestSdkAppIDVariableBesideFileApps(t *testing.T) {
+	const apps = "apps:\n  - sdkappid: \"1400000001\"\n    tokens: [tokA]\n  - sdkappid: \"1400000002\"\n    tokens: [tokB]\n"
+	tests := []struct {
+		name string
+		file string
+		env  []string
+		want string // in a warning; "": none about the union
+	}{
+		{"the variable lists one of two", apps, []string{"IMCALLBACK_SDKAPPID=1400000001"},
+			"app 1400000002 is accepted though IMCALLBACK_SDKAPPID (1400000001) does not list it: " +
+				"the accepted apps are those of IMCALLBACK_SDKAPPID and of the file's apps entries together; " +
+				"to stop accepting an app, remove its apps entry"},
+		{"the variable lists neither, in lower case", apps, []string{"IMCALLBACK_sdkappid=1400000003"},
+			"apps 1400000001, 1400000002 are accepted though IMCALLBACK_sdkappid (1400000003) does not list them"},
+		{"the variable lists both", apps, []string{"IMCALLBACK_SDKAPPID=1400000002,1400000001"}, ""},
+		{"the variable is blank: unset", apps, []string{"IMCALLBACK_SDKAPPID= "}, ""},
+		{"the file's sdkappid", "sdkappid: [\"1400000001\"]\n" + apps, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(config.Source{File: yamlFile(t, tt.file), Environ: env(tt.env...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"1400000001", "1400000002"} {
+				if _, ok := c.App(id); !ok {
+					t.Errorf("app %s is not accepted: the union was kept", id)
+				}
+			}
+			warnings := strings.Join(c.EnvWarnings(), "\n")
+			if tt.want == "" {
+				if strings.Contains(warnings, "accepted though") {
+					t.Fatalf("warnings %q", warnings)
+				}
+				return
+			}
+			if !strings.Contains(warnings, tt.want) || !slices.ContainsFunc(c.Notes(), func(n string) bool { return strings.Contains(n, tt.want) }) {
+				t.Fatalf("warnings %q, notes %q; want %q", warnings, c.Notes(), tt.want)
+			}
+		})
+	}
+}

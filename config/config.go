@@ -598,7 +598,10 @@ func sameHost(a, b string) bool {
 //   - the SettingWarnings: a forward destination's timeout that the
 //     handler deadline cuts short, a wide IMCALLBACK_SIGN_WINDOW;
 //   - each IMCALLBACK_* environment variable that Load ignored because no
-//     setting has that name, with the closest real name (see UnknownEnv);
+//     setting has that name, with the closest real name (see UnknownEnv),
+//     and the apps of the file's entries accepted though an
+//     IMCALLBACK_SDKAPPID of the environment does not list them (see
+//     EnvWarnings);
 //   - each setting's variable that Load ignored because it was set empty
 //     (see EmptyEnv).
 //
@@ -708,8 +711,10 @@ const wideSignWindow = 5 * time.Minute
 
 // EnvWarnings are the IMCALLBACK_* variables Load ignored: those that are
 // no setting (with the closest real name; a declared section's fields are
-// settings) and per-app ones of an app that is not accepted. The service
-// logs them at start.
+// settings) and per-app ones of an app that is not accepted; and the apps
+// of the file's apps entries that an IMCALLBACK_SDKAPPID of the
+// environment does not list, which are accepted all the same (the
+// accepted apps are the union of both). The service logs them at start.
 func (c *Config) EnvWarnings() []string {
 	return append(slices.Clone(c.unknownEnv), c.appEnvNotes...)
 }
