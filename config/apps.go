@@ -285,13 +285,14 @@ func redactAPIBase(raw string) string {
 }
 
 // checkTokens reports under key each token that is empty (it would accept
-// a signature anyone can compute), over 128 characters, with control
-// characters in it (controlChar), or with a comma. Whitespace around one
+// a signature anyone can compute), over 128 bytes (UTF-8: a character
+// outside ASCII counts two to four), with control characters in it
+// (controlChar), or with a comma. Whitespace around one
 // is refused as around every value of the file (checkSpaced).
 func checkTokens(key string, tokens []string, bad func(key, format string, args ...any)) {
 	for i, t := range tokens {
 		if t == "" || len(t) > 128 {
-			bad(key, "token #%d must be 1 to 128 characters", i+1)
+			bad(key, "token #%d must be 1 to 128 bytes", i+1)
 		} else if msg := controlChar(t); msg != "" {
 			bad(key, "token #%d %s", i+1, msg)
 		} else if strings.Contains(t, ",") {

@@ -97,7 +97,7 @@ func TestAppsRejects(t *testing.T) {
 			`"https://api.example/#[redacted]" must have no user`},
 		{"api base with a '?' in its password", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://u:pw?sk-x@api.example/"},
 			`"https://u:[redacted]@api.example/" must be an https:// URL`},
-		{"empty token in a file", nil, "app_1_tokens): token #2 must be 1 to 128 characters"},
+		{"empty token in a file", nil, "app_1_tokens): token #2 must be 1 to 128 bytes"},
 		// imrest refuses app 0 a REST client, which stopped the start after
 		// config check had called the configuration valid.
 		{"a REST API key for app 0", []string{"IMCALLBACK_SDKAPPID=0", "IMCALLBACK_APP_0_SECRET_KEY=sk-key"},
@@ -340,5 +340,37 @@ func TestSdkAppIDVariableBesideFileApps(t *testing.T) {
 				t.Fatalf("warnings %q, notes %q; want %q", warnings, c.Notes(), tt.want)
 			}
 		})
+	}
+}
+
+// TestTokenLengthCountsBytes: a token's limit of 128 counts bytes, as the
+// message and the README say: 64 two-byte characters fit, 65 do not, even
+// though they are fewer than 128 characters.
+func TestTokenLengthCountsBytes(t *testing.T) {
+	tests := []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"128 ASCII bytes", strings.Repeat("a", 128), true},
+		{"129 ASCII bytes", strings.Repeat("a", 129), false},
+		{"64 two-byte characters: 128 bytes", strings.Repeat("é", 64), true},
+		{"65 two-byte characters: 130 bytes", strings.Repeat("é", 65), false},
+	}
+	for _, tt := range tests {
+		for _, v := range []string{"IMCALLBACK_TOKENS", "IMCALLBACK_APP_1_TOKENS"} {
+			t.Run(tt.name+" "+v, func(t *testing.T) {
+				_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", v+"="+tt.token)})
+				if tt.ok {
+					if err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), v+" (") || !strings.Contains(err.Error(), "token #1 must be 1 to 128 bytes") {
+					t.Fatalf("error %v, want one saying the token is over 128 bytes", err)
+				}
+			})
+		}
 	}
 }
