@@ -250,6 +250,11 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 		}
 		shown := redactAPIBase(a.APIBase)
 		switch u, err := url.Parse(a.APIBase); {
+		case strings.ContainsFunc(a.APIBase, spaceOrControl):
+			// url.Parse takes a space in the path; the REST client would
+			// send a request line Tencent does not answer.
+			bad(key("api_base"), "%q must have no whitespace or control characters (a space in a path is written %%20), e.g. %s",
+				shown, DefaultAPIBase)
 		case err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))):
 			bad(key("api_base"), "%q must be an https:// URL (http:// only on loopback), e.g. %s", shown, DefaultAPIBase)
 		case u.User != nil || strings.ContainsAny(a.APIBase, "?#"):
@@ -257,6 +262,12 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 			// (imrest.Config.BaseURL): it adds the query it signs.
 			bad(key("api_base"), "%q must have no user, password, query or fragment: the API path and its signed query are added to it, e.g. %s",
 				shown, DefaultAPIBase)
+		}
+		if strings.ContainsFunc(a.AdminIdentifier, spaceOrControl) {
+			// It is signed into the UserSig and sent in every request's
+			// query: such an identifier is no account Tencent has.
+			bad(key("admin_identifier"), "%q must have no whitespace or control characters: it is the account ID (UserID) "+
+				"of the app administrator the REST API is called as, e.g. %s", a.AdminIdentifier, DefaultAdminIdentifier)
 		}
 		for _, n := range a.IPListNetTypes {
 			if n < 1 {
@@ -302,6 +313,10 @@ func checkTokens(key string, tokens []string, bad func(key, format string, args 
 		}
 	}
 }
+
+// spaceOrControl reports whether r is whitespace (a no-break space too)
+// or a control character.
+func spaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
 // controlChar says what is wrong with a secret that has a control
 // character in it (a tab, a line break of a block scalar), "" when nothing

@@ -374,3 +374,57 @@ func TestTokenLengthCountsBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestAppRESTSettingsWithWhitespace: an api_base with whitespace or a
+// control character in it (a space in its path passed url.Parse) and an
+// admin_identifier with one (a tab, a space inside it) are refused at
+// load, named, from a variable and from the file alike; an identifier of
+// other characters Tencent's account IDs may hold is taken.
+func TestAppRESTSettingsWithWhitespace(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		file string
+		want string // "": valid
+	}{
+		{"api base with a space in its path", []string{"IMCALLBACK_APP_1_API_BASE=https://console.tim.qq.com/a b"}, "",
+			`IMCALLBACK_APP_1_API_BASE (app_1_api_base): "https://console.tim.qq.com/a b" must have no whitespace or control characters`},
+		{"api base with a tab", []string{"IMCALLBACK_APP_1_API_BASE=https://console.tim.qq.com/\tv4"}, "",
+			`"https://console.tim.qq.com/\tv4" must have no whitespace or control characters`},
+		{"api base with a space, a password redacted", []string{"IMCALLBACK_APP_1_API_BASE=https://u:sk-pw@api.example/a b"}, "",
+			`"https://u:[redacted]@api.example/a b" must have no whitespace or control characters`},
+		{"api base of the file with a space", nil, "    api_base: \"https://adminapisgp.im.qcloud.com /v4\"\n",
+			`IMCALLBACK_APP_1_API_BASE (app_1_api_base): "https://adminapisgp.im.qcloud.com /v4" must have no whitespace`},
+		{"admin identifier with a tab", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=admin\tistrator"}, "",
+			`IMCALLBACK_APP_1_ADMIN_IDENTIFIER (app_1_admin_identifier): "admin\tistrator" must have no whitespace or control characters`},
+		{"admin identifier with a space", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=admin istrator"}, "",
+			`"admin istrator" must have no whitespace or control characters`},
+		{"admin identifier with a control character", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=admin\x01"}, "",
+			`"admin\x01" must have no whitespace or control characters`},
+		{"admin identifier of the file with a line break", nil, "    admin_identifier: \"admin\\nistrator\"\n",
+			`IMCALLBACK_APP_1_ADMIN_IDENTIFIER (app_1_admin_identifier): "admin\nistrator" must have no whitespace`},
+		{"admin identifier with a no-break space", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=admin\u00a0x"}, "",
+			`must have no whitespace or control characters`},
+		{"an identifier Tencent takes", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=ops_admin-01@example.com"}, "", ""},
+		{"a non-ASCII identifier", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=管理员"}, "", ""},
+		{"an api base with a path", []string{"IMCALLBACK_APP_1_API_BASE=https://api.example/im%20gw"}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.env...)...)}
+			if tt.file != "" {
+				src = config.Source{File: yamlFile(t, "apps:\n  - sdkappid: \"1\"\n"+tt.file), Environ: env()}
+			}
+			_, err := config.Load(src)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "sk-") {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
