@@ -84,12 +84,14 @@ func (c *Config) applyAppEnv(vars []string) []error {
 		index[a.SdkAppID] = i
 		if a.SdkAppID != "" && !slices.Contains(c.SdkAppIDs, a.SdkAppID) {
 			c.SdkAppIDs = append(c.SdkAppIDs, a.SdkAppID)
+			c.idsFromApps++
 		}
 	}
 	for _, id := range c.SdkAppIDs {
 		if _, ok := index[id]; !ok {
 			index[id] = len(c.Apps)
 			c.Apps = append(c.Apps, AppConfig{SdkAppID: id})
+			c.appsFromIDs++
 		}
 	}
 	var errs []error
@@ -219,23 +221,38 @@ func (c *Config) noteUnlistedApps(vars []string) {
 		"to stop accepting an app, remove its apps entry", what, name, strings.Join(c.SdkAppIDs, ", "), them, name))
 }
 
-// validateApps checks every app entry.
+// listedIDs is how many of SdkAppIDs, from its start, its setting lists:
+// Load adds the ids of the file's apps entries after them.
+func (c *Config) listedIDs() int { return max(len(c.SdkAppIDs)-c.idsFromApps, 0) }
+
+// validateApps checks every app entry. A problem of an entry's sdkappid
+// is said under the entry's key in the file (apps[1].sdkappid); the
+// entries Load added for the ids of IMCALLBACK_SDKAPPID have theirs said
+// under that setting.
 func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 	seen := map[string]bool{}
-	for _, a := range c.Apps {
+	for i, a := range c.Apps {
 		key := func(k string) string { return "app_" + a.SdkAppID + "_" + k }
+		entry := fmt.Sprintf("apps[%d]", i)
+		fromIDs := i >= len(c.Apps)-c.appsFromIDs
 		switch {
 		case a.SdkAppID == "":
-			bad("apps", "an entry has no sdkappid")
+			bad("apps", "%s: an entry has no sdkappid", entry)
 			continue
+		case strings.TrimSpace(a.SdkAppID) != a.SdkAppID:
+			continue // said by checkSpaced
 		case !isNumber(a.SdkAppID):
-			bad("apps", "sdkappid %q must be a number", a.SdkAppID)
+			if !fromIDs {
+				bad("apps", "%s.sdkappid: %q must be a number", entry, a.SdkAppID)
+			}
 			continue
 		case leadingZero(a.SdkAppID) != "":
-			bad("apps", "sdkappid %q %s", a.SdkAppID, leadingZero(a.SdkAppID))
+			if !fromIDs {
+				bad("apps", "%s.sdkappid: %q %s", entry, a.SdkAppID, leadingZero(a.SdkAppID))
+			}
 			continue
 		case seen[a.SdkAppID]:
-			bad("apps", "sdkappid %s is listed twice", a.SdkAppID)
+			bad("apps", "%s.sdkappid: %s is listed twice", entry, a.SdkAppID)
 		}
 		seen[a.SdkAppID] = true
 		if _, err := ParsePrefixes(a.AllowCIDRs); err != nil {

@@ -212,41 +212,41 @@ func TestEntryValuesThatDoNotDecodeNameTheirEntry(t *testing.T) {
 	}{
 		{"a boolean that is not one",
 			"apps:\n  - sdkappid: \"1\"\n  - sdkappid: \"2\"\n    iplist: maybe\n    secret_key: sk-secret\n",
-			`IMCALLBACK_APPS (apps): entry #2: iplist: "maybe" is not true or false`, "sk-secret"},
+			`apps[1].iplist: "maybe" is not true or false`, "sk-secret"},
 		{"a list for a single value",
 			"apps:\n  - sdkappid: [\"1\", \"2\"]\n",
-			`IMCALLBACK_APPS (apps): entry #1: sdkappid: [1 2] is a list, not a single value`, ""},
+			`apps[0].sdkappid: [1 2] is a list, not a single value`, ""},
 		{"a secret key that is a list",
 			"apps:\n  - sdkappid: \"1\"\n    secret_key: [sk-secret]\n",
-			`IMCALLBACK_APPS (apps): entry #1: secret_key: the value is a list, not a single value`, "sk-secret"},
+			`apps[0].secret_key: the value is a list, not a single value`, "sk-secret"},
 		{"tokens that are a map",
 			"apps:\n  - sdkappid: \"1\"\n    tokens: {a: sk-secret}\n",
-			`IMCALLBACK_APPS (apps): entry #1: tokens: the value is a map, not a list`, "sk-secret"},
+			`apps[0].tokens: the value is a map, not a list`, "sk-secret"},
 		{"an entry that is not a map",
 			"apps:\n  - \"1\"\n",
-			`IMCALLBACK_APPS (apps): entry #1 is not a map of keys (e.g. sdkappid: "1400000001")`, ""},
+			`apps[0] is not a map of keys (e.g. sdkappid: "1400000001")`, ""},
 		{"a forward timeout is not a secret",
 			"forward:\n  - name: x\n    url: https://h.example/sk-secret\n    secret: " + secret + "\n    match: [\"*\"]\n    timeout: soon\n",
-			`IMCALLBACK_FORWARD (forward): entry #1: timeout: "soon" is not a duration (e.g. 60s)`, "sk-secret"},
+			`forward[0].timeout: "soon" is not a duration (e.g. 60s)`, "sk-secret"},
 		{"a forward url that is a list",
 			"forward:\n  - name: x\n    url: [https://h.example/sk-secret]\n    secret: " + secret + "\n    match: [\"*\"]\n",
-			`IMCALLBACK_FORWARD (forward): entry #1: url: the value is a list, not a single value`, "sk-secret"},
+			`forward[0].url: the value is a list, not a single value`, "sk-secret"},
 		{"a forward entry that is not a map",
 			"forward:\n  - https://h.example/sk-secret\n",
-			`IMCALLBACK_FORWARD (forward): entry #1 is not a map of keys (e.g. url: https://…)`, "sk-secret"},
+			`forward[0] is not a map of keys (e.g. url: https://…)`, "sk-secret"},
 		// One entry written without its dash is that entry, its values
 		// checked as one's: they were not, so a nettype of 5.5 became 5, a
 		// forward timeout of 5 was 5ns (every attempt cut off at once), and a
 		// boolean that is none was "the value is a map, not a list".
 		{"a fraction of a nettype, in an entry without its dash",
 			"apps:\n  sdkappid: \"1\"\n  iplist_nettypes: [5.5]\n",
-			`IMCALLBACK_APPS (apps): entry #1: iplist_nettypes: 5.5 is not a whole number`, ""},
+			`apps[0].iplist_nettypes: 5.5 is not a whole number`, ""},
 		{"a boolean that is not one, in an entry without its dash",
 			"apps:\n  sdkappid: \"1\"\n  iplist: maybe\n  secret_key: sk-secret\n",
-			`IMCALLBACK_APPS (apps): entry #1: iplist: "maybe" is not true or false`, "sk-secret"},
+			`apps[0].iplist: "maybe" is not true or false`, "sk-secret"},
 		{"a forward timeout without a unit, in an entry without its dash",
 			"forward:\n  name: x\n  url: https://h.example/sk-secret\n  secret: " + secret + "\n  match: [\"*\"]\n  timeout: 5\n",
-			`IMCALLBACK_FORWARD (forward): entry #1: timeout: 5 needs a unit, e.g. 5s`, "sk-secret"},
+			`forward[0].timeout: 5 needs a unit, e.g. 5s`, "sk-secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,7 +274,7 @@ func TestSdkAppIDWithALeadingZero(t *testing.T) {
 		{"in the variable", "", []string{"IMCALLBACK_SDKAPPID=01400000001"},
 			`IMCALLBACK_SDKAPPID (sdkappid): "01400000001" has a leading zero, which IM never sends: write 1400000001`},
 		{"in an apps entry", "apps:\n  - sdkappid: \"001400000002\"\n", nil,
-			`IMCALLBACK_APPS (apps): sdkappid "001400000002" has a leading zero, which IM never sends: write 1400000002`},
+			`apps[0].sdkappid: "001400000002" has a leading zero, which IM never sends: write 1400000002`},
 		{"zero itself", "", []string{"IMCALLBACK_SDKAPPID=0"}, ""},
 		{"without", "apps:\n  - sdkappid: \"1400000002\"\n", []string{"IMCALLBACK_SDKAPPID=1400000001"}, ""},
 	}
@@ -426,5 +426,76 @@ func TestAppRESTSettingsWithWhitespace(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFileEntryProblemsNameTheFileKey: a problem of an entry of the file's
+// apps or forward lists names the entry's key in the file (apps[1].sdkappid,
+// forward[0].timeout), as an unknown key of one does, not IMCALLBACK_APPS
+// or IMCALLBACK_FORWARD, which are no variables to set (they are
+// refused); a problem of the variable IMCALLBACK_APPS still names it, and
+// an app id of IMCALLBACK_SDKAPPID is said once, under the variable, not
+// again as an entry.
+func TestFileEntryProblemsNameTheFileKey(t *testing.T) {
+	const whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	tests := []struct {
+		name string
+		file string
+		env  []string
+		want []string
+	}{
+		{"a timeout that is no duration", "forward:\n  - url: http://h/\n    timeout: soon\n", nil,
+			[]string{`forward[0].timeout: "soon" is not a duration (e.g. 60s)`}},
+		{"an entry that is no map", "apps:\n  - sdkappid: \"1\"\n  - 5\n", nil,
+			[]string{`apps[1] is not a map of keys (e.g. sdkappid: "1400000001")`}},
+		{"a boolean that is none", "apps:\n  - sdkappid: \"1\"\n  - sdkappid: \"2\"\n    iplist: maybe\n", nil,
+			[]string{`apps[1].iplist: "maybe" is not true or false`}},
+		{"a number read as text", "forward:\n  - name: 0x10\n    url: http://h/\n    match: [\"*\"]\n    secret: " + whsec + "\n", nil,
+			[]string{`forward[0].name: "0x10" is read by YAML as the number 16`}},
+		{"a negative timeout", "forward:\n  - name: hook\n    url: http://h/\n    match: [\"*\"]\n    secret: " + whsec + "\n    timeout: -5s\n", nil,
+			[]string{`forward[0] (hook): timeout must be positive, e.g. 5s`}},
+		{"an entry without sdkappid", "apps:\n  - sdkappid: \"1\"\n  - tokens: [x]\n", nil,
+			[]string{`apps[1]: an entry has no sdkappid`}},
+		{"an sdkappid that is no number", "apps:\n  - sdkappid: \"1\"\n  - sdkappid: \"abc\"\n", nil,
+			[]string{`apps[1].sdkappid: "abc" must be a number`}},
+		{"an sdkappid with a leading zero", "apps:\n  - sdkappid: \"01\"\n", nil,
+			[]string{`apps[0].sdkappid: "01" has a leading zero`}},
+		{"an sdkappid listed twice", "apps:\n  - sdkappid: \"1\"\n  - sdkappid: \"1\"\n", nil,
+			[]string{`apps[1].sdkappid: 1 is listed twice`}},
+		{"an sdkappid with a space", "apps:\n  - sdkappid: \"1 \"\n", nil,
+			[]string{`apps[0].sdkappid: "1 " has whitespace before or after it`}},
+		{"the list not a list", "apps: 5\n", nil, []string{`apps: cannot read the value`}},
+		{"the variable IMCALLBACK_APPS", "", []string{"IMCALLBACK_APPS=x"},
+			[]string{"IMCALLBACK_APPS (apps): is read from the configuration file only"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.env...)...)}
+			if tt.file != "" {
+				src.File = yamlFile(t, tt.file)
+			}
+			_, err := config.Load(src)
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error:\n%v\nwant %q", err, want)
+				}
+			}
+			if tt.env == nil && (strings.Contains(err.Error(), "IMCALLBACK_APPS") || strings.Contains(err.Error(), "IMCALLBACK_FORWARD")) {
+				t.Errorf("an entry of the file named by a variable no one can set:\n%v", err)
+			}
+		})
+	}
+	// An app id of the variable is the variable's problem, said once.
+	_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=abc,0140")})
+	if err == nil || strings.Count(err.Error(), `"abc"`) != 1 || strings.Count(err.Error(), `"0140"`) != 1 || strings.Contains(err.Error(), "apps") {
+		t.Errorf("error:\n%v\nwant each id once, under IMCALLBACK_SDKAPPID", err)
+	}
+	// And one of a file's entry is the entry's, said once.
+	_, err = config.Load(config.Source{File: yamlFile(t, "apps:\n  - sdkappid: \"abc\"\n"), Environ: env()})
+	if err == nil || strings.Count(err.Error(), `"abc"`) != 1 || strings.Contains(err.Error(), "IMCALLBACK_SDKAPPID") {
+		t.Errorf("error:\n%v\nwant the entry's id once, under apps[0].sdkappid", err)
 	}
 }

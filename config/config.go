@@ -166,6 +166,12 @@ type Config struct {
 	// emptyEnv are Load's notes about settings' variables set empty,
 	// which count as unset (EmptyEnv).
 	emptyEnv []string
+	// idsFromApps counts the app ids at the end of SdkAppIDs that Load
+	// added from the file's apps entries (the accepted apps are the
+	// union), and appsFromIDs the entries at the end of Apps it added for
+	// ids of SdkAppIDs: each id's problems are said once, under the
+	// setting that wrote it.
+	idsFromApps, appsFromIDs int
 	// forwardFromEnv is 1 + the index in Forward of the destination that
 	// IMCALLBACK_FORWARD_URL set, 0 when none: its problems name the variables.
 	forwardFromEnv int
@@ -217,16 +223,32 @@ const imBudget = 2 * time.Second
 // (Load) or does not validate (Validate). Load and Validate return every
 // problem at once, joined one per line; errors.As finds the first.
 type FieldError struct {
-	// Key is the YAML key of the setting, e.g. "sign_window".
+	// Key is the YAML key of the setting, e.g. "sign_window". A problem
+	// of an entry of the file's apps or forward lists has the list's key,
+	// and its Msg starts with the entry's (forward[0].timeout: …).
 	Key string
 	// Msg says what is wrong, naming the bad value, e.g.
 	// `"soon" is not a duration (e.g. 60s)`.
 	Msg string
+	// variable marks the problem of a file-only key's own variable
+	// (IMCALLBACK_APPS, refused), which Error names.
+	variable bool
 }
 
 // Error names the environment variable and the YAML key, then the problem:
 // IMCALLBACK_SIGN_WINDOW (sign_window): "soon" is not a duration (e.g. 60s).
+// A problem of the file's apps or forward lists, which no variable sets
+// (IMCALLBACK_APPS is refused), names the file's key instead, as an
+// unknown key of theirs is named: the entry's when it is about one
+// (forward[0].timeout: "soon" is not a duration (e.g. 60s)), else the
+// list's (apps: cannot read the value).
 func (e *FieldError) Error() string {
+	if _, fileOnly := fileOnlyKeys[e.Key]; fileOnly && !e.variable {
+		if strings.HasPrefix(e.Msg, e.Key+"[") {
+			return e.Msg
+		}
+		return e.Key + ": " + e.Msg
+	}
 	return fmt.Sprintf("%s (%s): %s", EnvName(e.Key), e.Key, e.Msg)
 }
 
@@ -263,7 +285,8 @@ func (c *Config) problems() []error {
 	}
 	c.validateApps(bad)
 	listed := map[string]bool{}
-	for _, id := range c.SdkAppIDs {
+	// The ids Load added from the file's apps entries are checked as theirs.
+	for _, id := range c.SdkAppIDs[:c.listedIDs()] {
 		if _, err := strconv.ParseUint(id, 10, 64); err != nil {
 			bad("sdkappid", "%q is not a decimal SDKAppID", id)
 		} else if msg := leadingZero(id); msg != "" {

@@ -238,7 +238,8 @@ var entryExamples = map[string]string{"apps": `sdkappid: "1400000001"`, "forward
 // entryProblems says, one message each, what is wrong with the values of
 // each entry of the list of entries under key (apps, forward): an entry
 // that is not a map of keys, and each key's value that does not decode,
-// prefixed with the entry's number and the key: "entry #2: iplist: …". A
+// prefixed with the entry's key in the file, as an unknown key of one is
+// named (from 0): "apps[1].iplist: …". A
 // value is quoted unless its field is tagged secret:"true". Durations
 // need a unit ("timeout: 5" is an error) and whole numbers must be whole
 // (entryNumber). One entry written without its dash (a mapping in place of
@@ -258,7 +259,7 @@ func entryProblems(raw any, key string, entry reflect.Type) []string {
 		m, ok := item.(map[string]any)
 		if !ok {
 			// The entry itself may be a secret written in the wrong place.
-			msgs = append(msgs, fmt.Sprintf("entry #%d is not a map of keys (e.g. %s)", i+1, entryExamples[key]))
+			msgs = append(msgs, fmt.Sprintf("%s[%d] is not a map of keys (e.g. %s)", key, i, entryExamples[key]))
 			continue
 		}
 		for j := range entry.NumField() {
@@ -273,7 +274,7 @@ func entryProblems(raw any, key string, entry reflect.Type) []string {
 				shown = "the value"
 			}
 			for _, msg := range entryFieldProblems(f.Type, v, shown) {
-				msgs = append(msgs, fmt.Sprintf("entry #%d: %s: %s", i+1, name, msg))
+				msgs = append(msgs, fmt.Sprintf("%s[%d].%s: %s", key, i, name, msg))
 			}
 		}
 	}

@@ -263,8 +263,8 @@ func TestFileValueWithWhitespace(t *testing.T) {
 		{"an app's API base", "apps:\n  - sdkappid: \"1\"\n    api_base: \"https://console.tim.qq.com \"",
 			[]string{"IMCALLBACK_APP_1_API_BASE (app_1_api_base): the value" + ws}},
 		{"a forward destination", "forward:\n  - name: hook\n    url: \"https://h/secret-path \"\n    secret: " + whsec + "\n    match: [\"Group.* \"]",
-			[]string{`IMCALLBACK_FORWARD (forward): forward[0] (hook): match: item #1 "Group.* "` + ws,
-				"IMCALLBACK_FORWARD (forward): forward[0] (hook): url: the value" + ws}},
+			[]string{`forward[0] (hook): match: item #1 "Group.* "` + ws,
+				"forward[0] (hook): url: the value" + ws}},
 		// Secrets read apart at whitespace: a block scalar of one per line ends in a line break.
 		{"a forward destination's secrets", "forward:\n  - name: hook\n    url: https://h/x\n    match: [Group.*]\n    secret: |\n      " + whsec + "\n      " + whsec + "\n", nil},
 		{"whitespace inside is no concern of this check", `data_dir: "/var/lib/im cb"`, nil},

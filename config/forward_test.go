@@ -124,7 +124,7 @@ func TestForwardEnvProblemsNameTheVariables(t *testing.T) {
 	}
 	file := writeTemp(t, "sdkappid: [\"1400000001\"]\nforward:\n  - name: x\n    match: [\"*\"]\n    url: http://h/\n")
 	_, err := config.Load(config.Source{File: file, Environ: env("IMCALLBACK_FORWARD_URL=http://h2/", "IMCALLBACK_FORWARD_SECRET="+whsec)})
-	if err == nil || !strings.Contains(err.Error(), "IMCALLBACK_FORWARD (forward): forward[0] (x): secret required") ||
+	if err == nil || !strings.Contains(err.Error(), "forward[0] (x): secret required") ||
 		strings.Contains(err.Error(), "forward_secret") {
 		t.Errorf("an entry of the file: %v", err)
 	}
@@ -237,7 +237,7 @@ func TestForwardSecretRotationMistakes(t *testing.T) {
 				want string
 			}{
 				{envErr, "IMCALLBACK_FORWARD_SECRET (forward_secret): forward[0] (default): " + tc.want},
-				{fileErr, "IMCALLBACK_FORWARD (forward): forward[0] (x): " + tc.want},
+				{fileErr, "forward[0] (x): " + tc.want},
 			} {
 				if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
 					t.Errorf("%v, want an error with %q", c.err, c.want)

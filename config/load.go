@@ -409,7 +409,7 @@ func fileOnlyEnv(vars []string) []error {
 		name, value, _ := strings.Cut(kv, "=")
 		key := strings.ToLower(strings.TrimPrefix(name, envPrefix))
 		if instead, ok := fileOnlyKeys[key]; ok && strings.HasPrefix(name, envPrefix) && !blank(value) {
-			errs = append(errs, &FieldError{Key: key, Msg: "is read from the configuration file only; in the environment use " + instead})
+			errs = append(errs, &FieldError{Key: key, Msg: "is read from the configuration file only; in the environment use " + instead, variable: true})
 		}
 	}
 	return errs

@@ -239,7 +239,7 @@ func (c *Config) retypedProblems(found []retyped, vars []string) (errs []error, 
 		case r.list == "apps" && r.key != "sdkappid" && r.entry < len(c.Apps) && isNumber(c.Apps[r.entry].SdkAppID):
 			key = "app_" + c.Apps[r.entry].SdkAppID + "_" + r.key
 		case r.list != "":
-			key, msg = r.list, fmt.Sprintf("%s[%d]: %s: %s", r.list, r.entry, r.key, msg)
+			key, msg = r.list, fmt.Sprintf("%s[%d].%s: %s", r.list, r.entry, r.key, msg)
 		}
 		if envSets(vars, key) {
 			continue

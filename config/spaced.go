@@ -31,14 +31,17 @@ func (c *Config) checkSpaced(bad func(key, format string, args ...any)) map[stri
 	reported := map[string]bool{}
 	spacedStrings(reflect.ValueOf(c).Elem(), func(f reflect.StructField, item int, s string) {
 		key := f.Tag.Get("koanf")
+		if key == "sdkappid" && item > c.listedIDs() {
+			return // an id of the file's apps entries: said as theirs below
+		}
 		bad(key, "%s", describeSpaced(item, s, secret(key)))
 		reported[key] = true
 	})
-	for _, a := range c.Apps {
+	for i, a := range c.Apps {
 		spacedStrings(reflect.ValueOf(a), func(f reflect.StructField, item int, s string) {
 			field, hidden := f.Tag.Get("koanf"), secretTagged(f)
 			if field == "sdkappid" {
-				bad("apps", "sdkappid %s", describeSpaced(item, s, hidden))
+				bad("apps", "apps[%d].sdkappid: %s", i, describeSpaced(item, s, hidden))
 				return
 			}
 			key := "app_" + a.SdkAppID + "_" + field
