@@ -44,8 +44,15 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 				// serve only, as in a container's HEALTHCHECK) must not make
 				// the running service look unhealthy.
 				// Read as the service reads them: trimmed, blank the default.
-				listen := envSetting("admin_listen", config.Default().AdminListen)
-				if a, err = g.adminClientAt(listen, envSetting("admin_token", "")); err != nil {
+				listen, err := envSetting("admin_listen", config.Default().AdminListen)
+				if err != nil {
+					return err
+				}
+				token, err := envSetting("admin_token", "")
+				if err != nil {
+					return err
+				}
+				if a, err = g.adminClientAt(listen, token); err != nil {
 					return err
 				}
 			}

@@ -121,14 +121,20 @@ func TestHealthReadsTheAdminVariablesAsServeDoes(t *testing.T) {
 	addr := strings.TrimPrefix(admin.URL, "http://")
 	for _, tt := range []struct {
 		name     string
-		loadable bool // whether the configuration loads in health's process
+		loadable bool   // whether the configuration loads in health's process
+		listen   string // the admin listener's variable, as spelt
+		token    string // the admin token's variable, as spelt
 	}{
-		{"configuration loads", true},
-		{"configuration does not load", false},
+		{"configuration loads", true, "IMCALLBACK_ADMIN_LISTEN", "IMCALLBACK_ADMIN_TOKEN"},
+		{"configuration does not load", false, "IMCALLBACK_ADMIN_LISTEN", "IMCALLBACK_ADMIN_TOKEN"},
+		{"names in lower case, configuration loads", true, "IMCALLBACK_admin_listen", "IMCALLBACK_Admin_Token"},
+		{"names in lower case, configuration does not load", false, "IMCALLBACK_admin_listen", "IMCALLBACK_Admin_Token"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("IMCALLBACK_ADMIN_LISTEN", " "+addr+"\t")
-			t.Setenv("IMCALLBACK_ADMIN_TOKEN", " "+token+" ")
+			t.Setenv("IMCALLBACK_ADMIN_LISTEN", "")
+			t.Setenv("IMCALLBACK_ADMIN_TOKEN", "")
+			t.Setenv(tt.listen, " "+addr+"\t")
+			t.Setenv(tt.token, " "+token+" ")
 			if !tt.loadable {
 				t.Setenv("IMCALLBACK_BODY_LIMIT", "-1")
 			}

@@ -63,9 +63,12 @@ func localAddress(key, listen string) (string, error) {
 }
 
 // envSetting is the value of the setting key's variable as the service
-// reads it: trimmed, and def when it is unset, empty or blank.
-func envSetting(key, def string) string {
-	return cmp.Or(strings.TrimSpace(os.Getenv(config.EnvName(key))), def)
+// reads it (config.LookupEnv): its name in any case after IMCALLBACK_,
+// trimmed, and def when it is unset, empty or blank. Two variables that set
+// it to different values are an error, as they stop the service's start.
+func envSetting(key, def string) (string, error) {
+	_, v, err := config.LookupEnv(os.Environ(), key)
+	return cmp.Or(v, def), err
 }
 
 // errNotRunning says that nothing answers at the admin address.

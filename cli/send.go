@@ -164,8 +164,16 @@ func (f *sendFlags) fromConfig(g *globalFlags, given func(flag string) bool) err
 // service would refuse elsewhere in the environment does not stop send.
 func (f *sendFlags) urlFromEnv() error {
 	c := config.Default()
-	c.Listen, c.Path, c.TLSCert = envSetting("listen", c.Listen), envSetting("path", c.Path), envSetting("tls_cert", c.TLSCert)
 	var problems []error
+	for _, s := range []struct {
+		key string
+		v   *string
+	}{{"listen", &c.Listen}, {"path", &c.Path}, {"tls_cert", &c.TLSCert}} {
+		var err error
+		if *s.v, err = envSetting(s.key, *s.v); err != nil {
+			problems = append(problems, err)
+		}
+	}
 	if joined, ok := c.Validate().(interface{ Unwrap() []error }); ok {
 		for _, err := range joined.Unwrap() {
 			if fe, ok := err.(*config.FieldError); ok && (fe.Key == "listen" || fe.Key == "path") {
