@@ -26,6 +26,7 @@ import (
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/admin"
+	"github.com/imcallback/imcallback/commands/c2c"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
@@ -103,8 +104,8 @@ func testCommands(seen chan<- topicPayload) fx.Option {
 			})
 		}),
 		dispatcher.AsCommand(func() dispatcher.Command {
-			c := dispatcher.NewBeforeCommand[msgPayload, map[string]string]("C2C.CallbackBeforeSendMsg")
-			return c.Handle(func(ctx context.Context, ev *dispatcher.Event[msgPayload]) (dispatcher.Reply[map[string]string], error) {
+			c := dispatcher.NewBeforeCommand[msgPayload, c2c.SendMsgReply]("C2C.CallbackBeforeSendMsg")
+			return c.Handle(func(ctx context.Context, ev *dispatcher.Event[msgPayload]) (dispatcher.Reply[c2c.SendMsgReply], error) {
 				switch ev.Payload.Text {
 				case "slow":
 					<-ctx.Done()
@@ -114,7 +115,7 @@ func testCommands(seen chan<- topicPayload) fx.Option {
 				case "spam":
 					return c.DenyWithCode(120001, "spam"), nil
 				case "rewrite":
-					return c.Modify(map[string]string{"CloudCustomData": "rewritten"}), nil
+					return c.Modify(c2c.SendMsgReply{CloudCustomData: new("rewritten")}), nil
 				}
 				return c.Allow(), nil
 			}, dispatcher.WithFallback(c.Deny("fallback")))

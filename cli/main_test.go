@@ -33,6 +33,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/allowlist"
+	"github.com/imcallback/imcallback/commands/c2c"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imsend"
@@ -246,12 +247,12 @@ func TestSend(t *testing.T) {
 		Text string `json:"Text"`
 	}
 	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		c := dispatcher.NewBeforeCommand[msg, map[string]string]("C2C.CallbackBeforeSendMsg")
-		return c.Handle(func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Reply[map[string]string], error) {
+		c := dispatcher.NewBeforeCommand[msg, c2c.SendMsgReply]("C2C.CallbackBeforeSendMsg")
+		return c.Handle(func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Reply[c2c.SendMsgReply], error) {
 			if e.Payload.Text == "bad" {
 				return c.DenyWithCode(120002, "bad word"), nil
 			}
-			return c.Modify(map[string]string{"CloudCustomData": "seen"}), nil
+			return c.Modify(c2c.SendMsgReply{CloudCustomData: new("seen")}), nil
 		})
 	})))
 	dir := t.TempDir()

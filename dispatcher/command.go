@@ -11,6 +11,7 @@ import (
 
 	gojson "github.com/goccy/go-json"
 
+	"github.com/imcallback/imcallback/internal/tooling"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -201,6 +202,13 @@ func (c *typed[T]) hasHandler() bool { return !c.noHandler && (c.before != nil |
 func (c *typed[T]) replyTypes() (command, fallback reflect.Type) {
 	return c.reply, c.opts.fallbackReply
 }
+
+// ReplyType opens the reply type a typed before-command was built with to
+// this module's catalogue, which refuses at start a catalogued command
+// registered with reply fields other than its own; only the module's
+// packages can make the key. It is nil when not known: an after-command,
+// or one built by a descriptor's Tooling.HandleAny.
+func (c *typed[T]) ReplyType(tooling.Key) reflect.Type { return c.reply }
 
 // replyTyped is implemented by commands that know their reply type and
 // their fallback's, so New can refuse a fallback built with another

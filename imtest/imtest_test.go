@@ -19,6 +19,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
 
+	"github.com/imcallback/imcallback/commands/c2c"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
@@ -71,15 +72,15 @@ func service(t *testing.T, applied chan<- string) *imtest.Service {
 	}
 	return imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, fx.Provide(
 		dispatcher.AsCommand(func() dispatcher.Command {
-			c := dispatcher.NewBeforeCommand[msg, map[string]string]("C2C.CallbackBeforeSendMsg")
-			return c.Handle(func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Reply[map[string]string], error) {
+			c := dispatcher.NewBeforeCommand[msg, c2c.SendMsgReply]("C2C.CallbackBeforeSendMsg")
+			return c.Handle(func(_ context.Context, e *dispatcher.Event[msg]) (dispatcher.Reply[c2c.SendMsgReply], error) {
 				switch e.Payload.Text {
 				case "deny":
 					return c.DenyWithCode(120001, "no"), nil
 				case "drop":
 					return c.Drop(), nil
 				case "modify":
-					return c.Modify(map[string]string{"CloudCustomData": "x"}), nil
+					return c.Modify(c2c.SendMsgReply{CloudCustomData: new("x")}), nil
 				}
 				return c.Allow(), nil
 			})

@@ -3,6 +3,7 @@ package catalogue
 import (
 	"fmt"
 	"path"
+	"reflect"
 	"strings"
 
 	"go.uber.org/fx"
@@ -152,7 +153,10 @@ func Rules() dispatcher.Rules {
 // dispatcher module takes (imcallback.Module includes it). At start it
 // checks the registered commands' names against the catalogue: a
 // before-handler registered for one of its after-commands is refused (IM
-// ignores its answer, so its denies would never refuse), and a name the
+// ignores its answer, so its denies would never refuse), so is one of its
+// before-commands registered with reply fields other than its own (a
+// hand-made descriptor's: IM does not take them; dispatcher.NoReply fits
+// every command), and a name the
 // catalogue lacks is logged as a warning, with the catalogue's name of the
 // same spelling in another case or without spaces around it when there
 // is one, since IM never sends a misspelt name and its handler would
@@ -177,6 +181,9 @@ func checkRegistered(in registered) error {
 			if e.Kind() == After && c.Kind() == dispatcher.KindBefore {
 				return fmt.Errorf("catalogue: %s is an after-command: IM ignores its answer, so a before-handler's deny would never refuse; register it with %s's Handle or dispatcher.After", name, name)
 			}
+			if err := checkReply(e, c); err != nil {
+				return err
+			}
 			continue
 		}
 		fields := []zap.Field{zap.String("command", name), zap.Stringer("kind", c.Kind())}
@@ -187,6 +194,38 @@ func checkRegistered(in registered) error {
 			}
 		}
 		in.Log.Warn("a command is registered under a name the catalogue lacks: its handler runs only for callbacks of exactly that name; check the spelling against the catalogue (docs/commands.md)", fields...)
+	}
+	return nil
+}
+
+// replyTyped is implemented by the dispatcher's typed commands; the type
+// is nil when not known (an after-command, Tooling.HandleAny).
+type replyTyped interface {
+	ReplyType(tooling.Key) reflect.Type
+}
+
+// checkReply refuses a before-command of e registered with reply fields
+// other than e's: IM does not take them, and a Go handler's answer is not
+// filtered (a forwarded one is). dispatcher.NoReply, which never modifies,
+// fits every command.
+func checkReply(e Entry, c dispatcher.Command) error {
+	rt, ok := c.(replyTyped)
+	if !ok || c.Kind() != dispatcher.KindBefore {
+		return nil
+	}
+	given := rt.ReplyType(tooling.K)
+	noReply := reflect.TypeFor[dispatcher.NoReply]()
+	if given == nil || given == noReply {
+		return nil
+	}
+	want := e.Command.Tooling(tooling.K).ReplyType()
+	if want == nil {
+		return fmt.Errorf("catalogue: %s is registered with reply type %v, but the command takes no reply fields (%v): IM does not accept them; register it with the descriptor in commands/%s (its Handle), or with reply type %v",
+			e.Name(), given, noReply, e.Area(), noReply)
+	}
+	if given != want {
+		return fmt.Errorf("catalogue: %s is registered with reply type %v, but the command takes %v: IM does not accept other reply fields; register it with the descriptor in commands/%s (its Handle), or with reply type %v (%v if it never modifies)",
+			e.Name(), given, want, e.Area(), want, noReply)
 	}
 	return nil
 }
