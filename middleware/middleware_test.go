@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/protocol"
@@ -857,5 +858,50 @@ func TestPeerCheckRefusesOnlyPeersNoRequestOfWhichCouldPass(t *testing.T) {
 				t.Errorf("peer %s: %v, want %v", tt.peer, got, tt.want)
 			}
 		})
+	}
+}
+
+// appSources accepts the sources of its app only.
+type appSources map[string]netip.Prefix
+
+func (s appSources) Allowed(appID string, addr netip.Addr) bool {
+	p, ok := s[appID]
+	return ok && p.Contains(addr)
+}
+
+// TestNewIPAllowIsCallable: NewIPAllow, the built-in ip_allow at
+// OrderIPAllow, is callable outside the package (it took an unexported
+// fx.In struct): a program building its own chain gets the allowlist of
+// its configuration, or of a SourceChecker when one is given.
+func TestNewIPAllowIsCallable(t *testing.T) {
+	cfg := &config.Config{AllowCIDRs: []string{"203.0.113.0/24"}}
+	perApp := appSources{"1": netip.MustParsePrefix("198.51.100.0/24")}
+	for _, tt := range []struct {
+		name    string
+		sources middleware.SourceChecker
+		peer    string
+		want    *protocol.Error
+	}{
+		{"inside the configured networks", nil, "203.0.113.9:1", nil},
+		{"outside them", nil, "198.51.100.1:1", protocol.ErrIPNotAllowed},
+		{"accepted by the SourceChecker", perApp, "198.51.100.1:1", nil},
+		{"refused by the SourceChecker", perApp, "203.0.113.9:1", protocol.ErrIPNotAllowed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := middleware.NewIPAllow(cfg, tt.sources)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Name != "ip_allow" || o.Order != middleware.OrderIPAllow || o.Scope != middleware.ScopeCallbackRoute {
+				t.Fatalf("%s at %d, scope %d", o.Name, o.Order, o.Scope)
+			}
+			req := post("SdkAppid=1")
+			req.RemoteAddr = tt.peer
+			rec, _ := serve(t, req, nil, o.Func)
+			assertOutcome(t, rec, tt.want)
+		})
+	}
+	if _, err := middleware.NewIPAllow(&config.Config{AllowCIDRs: []string{"not-a-cidr"}}, nil); err == nil {
+		t.Fatal("a malformed network was accepted")
 	}
 }

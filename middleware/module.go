@@ -24,7 +24,7 @@ var Module = fx.Module("middleware",
 		AsMiddleware(newTracingFromFx),
 		AsMiddleware(NewAccessLog),
 		AsMiddleware(NewBodyLimit),
-		AsMiddleware(NewIPAllow),
+		AsMiddleware(newIPAllowFromFx),
 		AsMiddleware(NewAppID),
 		AsMiddleware(NewSignature),
 		newChainFromGroup,
@@ -95,23 +95,27 @@ func NewBodyLimit(cfg *config.Config) Ordered {
 		Func: middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: fmt.Sprintf("%dB", cfg.BodyLimit)})}
 }
 
-// NewIPAllow rejects sources outside the configured allowlist.
-func NewIPAllow(in ipAllowIn) (Ordered, error) {
-	allow, err := config.ParsePrefixes(in.Config.AllowCIDRs)
+// NewIPAllow rejects sources outside cfg's allowlist (IMCALLBACK_ALLOW_CIDRS);
+// sources, when not nil, decide instead, per app (package allowlist's Set).
+// It fails on a malformed network.
+func NewIPAllow(cfg *config.Config, sources SourceChecker) (Ordered, error) {
+	allow, err := config.ParsePrefixes(cfg.AllowCIDRs)
 	if err != nil {
 		return Ordered{}, err
 	}
 	return Ordered{Name: "ip_allow", Order: OrderIPAllow, Scope: ScopeCallbackRoute,
-		Func: IPAllowWithConfig(IPAllowConfig{Allow: allow, Sources: in.Sources})}, nil
+		Func: IPAllowWithConfig(IPAllowConfig{Allow: allow, Sources: sources})}, nil
 }
 
-// ipAllowIn are the dependencies of NewIPAllow: a SourceChecker, when one
-// is provided, decides per app.
+// ipAllowIn are the dependencies of newIPAllowFromFx: a SourceChecker, when
+// one is provided, decides per app.
 type ipAllowIn struct {
 	fx.In
 	Config  *config.Config
 	Sources SourceChecker `optional:"true"`
 }
+
+func newIPAllowFromFx(in ipAllowIn) (Ordered, error) { return NewIPAllow(in.Config, in.Sources) }
 
 // NewAppID rejects SdkAppids other than the configured ones.
 func NewAppID(cfg *config.Config) Ordered {
