@@ -3,6 +3,10 @@ package imcallback_test
 import (
 	"encoding/json"
 	"fmt"
+	"go/doc/comment"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -218,11 +222,58 @@ var _ = {{code}}
 `},
 }
 
+// packageDocHarnesses are the harnesses of the code blocks of a package's
+// doc (its godoc overview), keyed like fencedHarnesses. Every code block
+// of each doc listed must have one.
+var packageDocHarnesses = []struct {
+	dir string // the package's folder, relative to the module
+	snippetHarness
+}{
+	{dir: "imtest", snippetHarness: snippetHarness{key: `s := imtest.Start(t,`, file: `package snippet
+
+import (
+	"testing"
+
+	"github.com/imcallback/imcallback/examples/moderation"
+	"github.com/imcallback/imcallback/imtest"
+)
+
+{{code}}
+`}},
+}
+
+// packageDocCode returns the code blocks of the package doc in dir.
+func packageDocCode(t *testing.T, dir string) []string {
+	t.Helper()
+	pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi fs.FileInfo) bool {
+		return !strings.HasSuffix(fi.Name(), "_test.go")
+	}, parser.ParseComments|parser.PackageClauseOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			if f.Doc == nil {
+				continue
+			}
+			var p comment.Parser
+			for _, b := range p.Parse(f.Doc.Text()).Content {
+				if c, ok := b.(*comment.Code); ok {
+					blocks = append(blocks, c.Text)
+				}
+			}
+		}
+	}
+	return blocks
+}
+
 var goFence = regexp.MustCompile("(?s)\n```go\n(.*?)\n```")
 
 // TestDocSnippetsCompile compiles every Go block of README.md and the
 // Go examples in the running text of README.md and docs/commands.md (and
-// of a doc comment a user copies, config.Section's),
+// of a doc comment a user copies, config.Section's), and the code blocks
+// of the package docs of packageDocHarnesses,
 // each inside the declarations it assumes, against the current API: a
 // change of the API that breaks an example fails here rather than in a
 // user's editor.
@@ -267,6 +318,21 @@ func TestDocSnippetsCompile(t *testing.T) {
 			continue
 		}
 		files[fmt.Sprintf("inline%02d", i+1)] = strings.Replace(s.file, "{{code}}", s.text, 1)
+	}
+	for _, h := range packageDocHarnesses {
+		blocks := packageDocCode(t, h.dir)
+		found := false
+		for i, code := range blocks {
+			if !strings.Contains(code, h.key) {
+				t.Errorf("package %s's doc has a code block without a harness in readme_snippets_test.go; add one:\n%s", h.dir, code)
+				continue
+			}
+			found = true
+			files[fmt.Sprintf("%sdoc%02d", h.dir, i+1)] = strings.Replace(h.file, "{{code}}", code, 1)
+		}
+		if !found {
+			t.Errorf("no code block of package %s's doc holds %q any more: update readme_snippets_test.go", h.dir, h.key)
+		}
 	}
 	if len(files) == 0 {
 		t.Fatal("README.md has no Go example")

@@ -11,9 +11,26 @@
 // the test's log, hidden otherwise by the service's log level; Start's doc
 // says which is which, and why.
 //
-// Use it in your own handlers' tests:
+// Use it in your own handlers' tests: Start runs the service with your
+// module (examples/moderation's here), and Service.Send signs a callback
+// as IM does, for the first app (SenderFor gives another app's Sender),
+// failing the test on a transport error:
 //
-//	s := imtest.Sender{URL: srv.URL + "/im/callback", AppID: "1400000000", Token: "t"}
-//	res, err := s.Send(ctx, "C2C.CallbackBeforeSendMsg", body)
-//	if code, denied := res.Denied(); !denied || code != 120001 { … }
+//	func TestFilter(t *testing.T) {
+//		s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_MODERATION_WORDS=spam"}, moderation.Module)
+//		body, err := imtest.SampleWith("C2C.CallbackBeforeSendMsg", map[string]any{
+//			"MsgBody": []any{map[string]any{"MsgType": "TIMTextElem", "MsgContent": map[string]any{"Text": "buy spam"}}},
+//		})
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		res := s.Send(t, "C2C.CallbackBeforeSendMsg", body)
+//		if code, denied := res.Denied(); !denied || code != 120001 {
+//			t.Fatalf("not denied with 120001: %d %s", res.Status, res.Body)
+//		}
+//	}
+//
+// A Sender of your own, imtest.Sender{URL: …, AppID: …, Token: …}, calls
+// any other endpoint the same way; its Send takes a context and returns
+// the transport error.
 package imtest
