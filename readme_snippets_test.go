@@ -184,6 +184,23 @@ import (
 
 var _ = {{code}}
 `},
+	// imtest.Start leaves the Sender's Client nil: over TLS the test sets
+	// one trusting SelfSigned's pool.
+	{doc: "README.md", text: `s.Sender.Client = imtest.NewClient(4, &tls.Config{RootCAs: pool})`, file: `package snippet
+
+import (
+	"crypto/tls"
+	"testing"
+
+	"github.com/imcallback/imcallback/imtest"
+)
+
+func TestTLS(t *testing.T) {
+	certFile, keyFile, pool := imtest.SelfSigned(t)
+	s := imtest.Start(t, []string{"IMCALLBACK_TLS_CERT=" + certFile, "IMCALLBACK_TLS_KEY=" + keyFile})
+	{{code}}
+}
+`},
 	// config.Section's doc: a command constructor given to fx.Provide
 	// without dispatcher.AsCommand is in no group and never runs.
 	{doc: "config/section.go", text: `fx.Provide(dispatcher.AsCommand(NewFilter)), // takes Settings, returns a dispatcher.Command`, file: `package snippet

@@ -3,6 +3,7 @@ package imtest_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -492,16 +493,21 @@ func TestServiceSendsTheAdminToken(t *testing.T) {
 // TestStartWithTLS: with IMCALLBACK_TLS_CERT and IMCALLBACK_TLS_KEY the
 // public listener serves HTTPS, and PublicURL (and the Sender's URL) say
 // https://, so a Sender with a Client that trusts the certificate is
-// answered; http:// was a URL the listener could not answer.
+// answered; http:// was a URL the listener could not answer. Start leaves
+// the Client nil, which refuses the certificate, as the README and
+// SelfSigned's doc say: the test sets the Client they show.
 func TestStartWithTLS(t *testing.T) {
 	certFile, keyFile, pool := imtest.SelfSigned(t)
 	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_TLS_CERT=" + certFile, "IMCALLBACK_TLS_KEY=" + keyFile})
 	if !strings.HasPrefix(s.PublicURL, "https://") || !strings.HasPrefix(s.Sender.URL, s.PublicURL+"/") {
 		t.Fatalf("PublicURL %s, Sender.URL %s: want https://", s.PublicURL, s.Sender.URL)
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	defer tr.CloseIdleConnections()
-	s.Sender.Client = &http.Client{Transport: tr}
+	var unknownAuthority x509.UnknownAuthorityError
+	if _, err := s.Sender.Send(context.Background(), "Group.CallbackAfterBrandNew", []byte(`{}`)); s.Sender.Client != nil || !errors.As(err, &unknownAuthority) {
+		t.Fatalf("Start's Sender (Client %v) did not refuse the certificate: %v", s.Sender.Client, err)
+	}
+	s.Sender.Client = imtest.NewClient(4, &tls.Config{RootCAs: pool})
+	defer s.Sender.Client.CloseIdleConnections()
 	if res := s.Send(t, "Group.CallbackAfterBrandNew", []byte(`{}`)); !res.OK() {
 		t.Fatalf("answer %d %s", res.Status, res.Body)
 	}

@@ -37,4 +37,5 @@ var (
 	Sample       = imsend.Sample
 	SampleWith   = imsend.SampleWith
 	Commands     = imsend.Commands
+	NewClient    = imsend.NewClient
 )

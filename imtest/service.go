@@ -42,7 +42,8 @@ type Service struct {
 	PublicURL, AdminURL string
 	// Sender targets the callback path for the first accepted app (AppID
 	// unless overridden), signed with its first token (Token unless
-	// overridden, globally or for the app).
+	// overridden, globally or for the app). Its Client is nil: over TLS,
+	// set one that trusts the certificate (SelfSigned's pool).
 	Sender *Sender
 	// App is the running fx app; Start stops it in t.Cleanup.
 	App *fxtest.App
