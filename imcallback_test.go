@@ -316,7 +316,7 @@ func TestUserMiddlewareOrder(t *testing.T) {
 	seen := make(chan topicPayload, 4)
 	s := start(t, nil, testCommands(seen),
 		fx.Provide(mark("after-signature", middleware.OrderSignature+1)),
-		fx.Provide(mark("first", 1)),
+		fx.Provide(mark("first", middleware.OrderRecover+1)),
 		fx.Provide(mark("between-log-and-limit", middleware.OrderAccessLog+50)),
 		fx.Provide(mark("before-appid", middleware.OrderAppID-1)),
 	)
@@ -339,19 +339,34 @@ func TestUserMiddlewareOrder(t *testing.T) {
 	}
 }
 
+// TestMiddlewareOrderConflictFailsStart: a middleware of the user's
+// sharing a built-in's order fails the start, and so does one that would
+// run before recover (every-request, below OrderRecover), whose panic
+// dropped the connection with no envelope.
 func TestMiddlewareOrderConflictFailsStart(t *testing.T) {
-	app := fx.New(fx.NopLogger,
-		fx.Supply(config.Source{Environ: func() []string {
-			return []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0"}
-		}}),
-		imcallback.Module,
-		fx.Provide(middleware.AsMiddleware(func() middleware.Ordered {
-			return middleware.Ordered{Name: "clash", Order: middleware.OrderSignature, Func: func(n echo.HandlerFunc) echo.HandlerFunc { return n }}
-		})),
-		fx.Invoke(func(*server.Public) {}),
-	)
-	if err := app.Err(); err == nil || !strings.Contains(err.Error(), "share order") {
-		t.Fatalf("err = %v", err)
+	for _, tt := range []struct {
+		name string
+		mw   middleware.Ordered
+		want string
+	}{
+		{"a built-in's order", middleware.Ordered{Name: "clash", Order: middleware.OrderSignature}, "share order"},
+		{"below recover", middleware.Ordered{Name: "outer", Order: 50}, "outer (order 50) would run before recover (order 100)"},
+		{"below recover, every request", middleware.Ordered{Name: "outer", Order: 50, Scope: middleware.ScopeEveryRequest}, "outer (order 50) would run before recover"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.mw.Func = func(echo.HandlerFunc) echo.HandlerFunc { return func(echo.Context) error { panic("outside recover") } }
+			app := fx.New(fx.NopLogger,
+				fx.Supply(config.Source{Environ: func() []string {
+					return []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0"}
+				}}),
+				imcallback.Module,
+				fx.Provide(middleware.AsMiddleware(func() middleware.Ordered { return tt.mw })),
+				fx.Invoke(func(*server.Public) {}),
+			)
+			if err := app.Err(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -145,7 +145,7 @@ func TestTheAdminListenerOutlivesThePublicDrain(t *testing.T) {
 	started, inFlight, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	drain := drainLog{once: new(sync.Once), public: make(chan struct{})}
 	hold := func() middleware.Ordered { // a request to /held stays in flight until released
-		return middleware.Ordered{Name: "hold", Order: 50, Scope: middleware.ScopeEveryRequest,
+		return middleware.Ordered{Name: "hold", Order: middleware.OrderRecover + 50, Scope: middleware.ScopeEveryRequest,
 			Func: func(next echo.HandlerFunc) echo.HandlerFunc {
 				return func(c echo.Context) error {
 					if c.Request().URL.Path != "/held" {

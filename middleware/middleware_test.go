@@ -744,6 +744,11 @@ func TestChainRejectsAmbiguity(t *testing.T) {
 		{"shared name", []middleware.Ordered{{Name: "audit", Order: 710, Func: noop}, {Name: "recover", Order: 100, Func: noop},
 			{Name: "audit", Order: 705, Func: noop}}, "two entries are named audit (orders 705 and 710)"},
 		{"unknown scope", []middleware.Ordered{{Name: "a", Order: 1, Scope: middleware.Scope(7), Func: noop}}, "a (order 1) has an unknown Scope 7"},
+		// Outside recover, its panic would drop the connection unanswered.
+		{"every request below recover", []middleware.Ordered{{Name: "recover", Order: middleware.OrderRecover, Scope: middleware.ScopeEveryRequest, Func: noop},
+			{Name: "audit", Order: 50, Scope: middleware.ScopeEveryRequest, Func: noop}}, "audit (order 50) would run before recover (order 100)"},
+		{"by order below recover", []middleware.Ordered{{Name: "recover", Order: middleware.OrderRecover, Scope: middleware.ScopeEveryRequest, Func: noop},
+			{Name: "audit", Order: middleware.OrderRecover - 1, Func: noop}}, "audit (order 99) would run before recover (order 100)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

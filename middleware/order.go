@@ -15,6 +15,9 @@ import (
 // Positions of the built-in middleware. Lower runs first (outermost). A
 // user's middleware picks a number between two of them, e.g.
 // OrderSignature+10 to run after the signature check, just before the dispatcher.
+// Nothing that wraps every request may be ordered below OrderRecover: a
+// panic there would drop the connection with no envelope, so the chain
+// refuses it at start.
 const (
 	OrderRecover   = 100
 	OrderRequestID = 200
@@ -104,8 +107,9 @@ type Chain struct {
 }
 
 // NewChain sorts list by Order. Two entries with the same Order or the
-// same Name, a nil Func, an empty name or an unknown Scope are errors,
-// found at start.
+// same Name, a nil Func, an empty name, an unknown Scope or an
+// every-request entry ordered below OrderRecover are errors, found at
+// start.
 func NewChain(list []Ordered) (Chain, error) {
 	sorted := slices.Clone(list)
 	slices.SortStableFunc(sorted, func(a, b Ordered) int { return cmp.Compare(a.Order, b.Order) })
@@ -140,6 +144,14 @@ func NewChain(list []Ordered) (Chain, error) {
 		} else {
 			ch.Route = append(ch.Route, m.Func)
 			routeNames = append(routeNames, m.Name)
+		}
+	}
+	for _, m := range sorted {
+		if m.Order < OrderRecover && m.everyRequest() {
+			// Outside recover, its panic (or a later one it lets through)
+			// would drop the connection with no answer at all.
+			return Chain{}, fmt.Errorf("middleware: %s (order %d) would run before recover (order %d), so a panic in it would drop the connection with no envelope; give it an order above middleware.OrderRecover",
+				m.Name, m.Order, OrderRecover)
 		}
 	}
 	ch.Names = append(serverNames, routeNames...)
