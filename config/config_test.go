@@ -391,7 +391,7 @@ func TestDurationNeedsUnit(t *testing.T) {
 			if err == nil {
 				t.Fatal("Load accepted a duration without a unit")
 			}
-			lines := strings.Split(err.Error(), "\n")[1:]
+			lines := errorLines(err)
 			if !slices.Equal(lines, tt.want) {
 				t.Errorf("error lines\n%q\nwant\n%q", lines, tt.want)
 			}
@@ -844,10 +844,7 @@ func TestTrustedProxiesNotTheInternet(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
 			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TRUSTED_PROXIES="+tt.value)})
-			var got []string
-			if err != nil {
-				got = strings.Split(err.Error(), "\n")[1:]
-			}
+			got := errorLines(err)
 			var want []string
 			if tt.want != "" {
 				want = []string{tt.want}

@@ -210,10 +210,8 @@ func TestListVariableWithAnEmptyItem(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			if _, err := config.Load(config.Source{Environ: env(tt.vars...)}); err != nil {
-				got = strings.Split(err.Error(), "\n")[1:]
-			}
+			_, err := config.Load(config.Source{Environ: env(tt.vars...)})
+			got := errorLines(err)
 			if !slices.Equal(got, []string{tt.want}) {
 				t.Errorf("error lines\n%q\nwant\n%q", got, tt.want)
 			}
@@ -271,10 +269,8 @@ func TestFileValueWithWhitespace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			if _, err := loadYAML(t, base+tt.yaml+"\n"); err != nil {
-				got = strings.Split(err.Error(), "\n")[1:]
-			}
+			_, err := loadYAML(t, base+tt.yaml+"\n")
+			got := errorLines(err)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("error lines\n%q\nwant\n%q", got, tt.want)
 			}
@@ -325,11 +321,8 @@ func TestVariableSetTwice(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got []string
 			_, err := config.Load(config.Source{Environ: env(tt.vars...)})
-			if err != nil {
-				got = strings.Split(err.Error(), "\n")[1:]
-			}
+			got := errorLines(err)
 			var want []string
 			if tt.want != "" {
 				want = []string{tt.want}

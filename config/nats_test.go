@@ -13,6 +13,12 @@ import (
 func problemLines(t *testing.T, environ ...string) []string {
 	t.Helper()
 	_, err := config.Load(config.Source{Environ: env(append(environ, "IMCALLBACK_SDKAPPID=1400000001")...)})
+	return errorLines(err)
+}
+
+// errorLines returns the lines of a Load error after its heading, one per
+// problem, nil for no error.
+func errorLines(err error) []string {
 	if err == nil {
 		return nil
 	}
