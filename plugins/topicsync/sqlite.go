@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -48,6 +49,10 @@ type sqliteBackend struct {
 	ops  chan writeOp // unbuffered: a received op is always answered, a closed store never strands one
 	quit chan struct{}
 	done chan struct{} // closed when the writer goroutine has returned
+
+	// diskFullAt is when a topic write last failed for a full disk, in Unix nanoseconds;
+	// 0 once one has committed since (see ping).
+	diskFullAt atomic.Int64
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database file at path, runs the migrations and

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // The SQLite store's writes and all its SQL. Callers hand their write to one goroutine, which
@@ -111,7 +113,7 @@ WHERE sdk_app_id = ?7 AND topic_id = ?6`,
 const sqliteGet = `SELECT ` + topicColumns + ` FROM topics WHERE sdk_app_id = ? AND topic_id = ?`
 
 func (b *sqliteBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error {
-	return b.submit(ctx, func(w *writeTx) error {
+	return b.topicWrite(ctx, func(w *writeTx) error {
 		_, err := w.exec(stmtCreate,
 			t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
 			string(custom), t.Introduction, t.Notification, t.FaceURL, sqliteTime(created), sqliteTime(deletedBefore))
@@ -121,7 +123,7 @@ func (b *sqliteBackend) create(ctx context.Context, t Topic, custom []byte, crea
 
 func (b *sqliteBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error {
 	when, after, before := sqliteTime(at), sqliteTime(createdAfter), sqliteTime(deletedBefore)
-	return b.submit(ctx, func(w *writeTx) error {
+	return b.topicWrite(ctx, func(w *writeTx) error {
 		for _, id := range ids {
 			if _, err := w.exec(stmtDestroy, appID, id, groupID, when, after, before); err != nil {
 				return fmt.Errorf("topic %q: %w", id, err)
@@ -132,7 +134,7 @@ func (b *sqliteBackend) destroy(ctx context.Context, appID, groupID string, ids 
 }
 
 func (b *sqliteBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
-	return b.submit(ctx, func(w *writeTx) error {
+	return b.topicWrite(ctx, func(w *writeTx) error {
 		res, err := w.exec(stmtInfoChange,
 			c.Name, c.Introduction, c.Notification, c.FaceURL, sqliteTime(at), c.TopicID, c.SdkAppID)
 		if err != nil {
@@ -174,8 +176,37 @@ func (b *sqliteBackend) adoptUnkeyed(ctx context.Context, appID string) (int64, 
 // and a check of a page or two fitted in that end while every topic write failed.
 const sqliteProbePad = 64 << 10
 
+// sqliteFullHold is how long a topic write that failed for a full disk keeps the readiness
+// check failing when no topic write has committed since (see ping).
+const sqliteFullHold = 30 * time.Second
+
+// topicWrite submits a topic write (a create, a destroy, an info change) and notes its outcome
+// for the readiness check: the time of a failure for a full disk, cleared by a commit.
+func (b *sqliteBackend) topicWrite(ctx context.Context, run func(w *writeTx) error) error {
+	err := b.submit(ctx, run)
+	switch {
+	case err == nil:
+		b.diskFullAt.Store(0)
+	case isDiskFull(err):
+		b.diskFullAt.Store(time.Now().UnixNano())
+	}
+	return err
+}
+
+// isDiskFull reports whether err is SQLite's SQLITE_FULL: the disk, or the file's size limit.
+func isDiskFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
+}
+
 // ping commits a write like any other, of more pages than a topic write (sqliteProbePad),
 // so that a store that can read but not write (a full disk, a read-only file) is reported.
+// The probe alone can still fit where a topic write does not: a failed commit leaves room at
+// the end of the write-ahead log's file, and a probe written there before leaves room for its
+// own rewrite. So a topic write that failed for a full disk, with none committed since, fails
+// the check too, for sqliteFullHold after it: the delivery's retries (or IM's next callback,
+// inline) clear it as soon as one commits, and without writes it lapses, so that a store taken
+// out of service does not stay out for good.
 func (b *sqliteBackend) ping(ctx context.Context) error {
 	now := sqliteTime(time.Now().UTC())
 	err := b.submit(ctx, func(w *writeTx) error {
@@ -184,6 +215,10 @@ func (b *sqliteBackend) ping(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
+	}
+	if at := b.diskFullAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < sqliteFullHold {
+		return fmt.Errorf("write: a topic write failed for a full disk at %s, and none has committed since",
+			time.Unix(0, at).UTC().Format(time.RFC3339))
 	}
 	return nil
 }

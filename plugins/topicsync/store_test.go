@@ -1723,95 +1723,113 @@ func BenchmarkSQLiteCreateParallel(b *testing.B) {
 }
 
 // TestSQLitePingFailsOnAFullDisk fills the filesystem under a SQLite store:
-// writes fail and the readiness ping says so; once space is freed, the
-// ping and writes succeed again without reopening the store.
+// writes fail and the readiness ping says so; once space is freed, writes
+// and the ping succeed again without reopening the store. With a
+// write-ahead log grown over a checkpoint, as a running store's has, a
+// failed commit leaves the log's file longer than what it committed, and
+// the probe, written there before, fitted again while every create failed
+// for the full disk.
 func TestSQLitePingFailsOnAFullDisk(t *testing.T) {
-	dir := imtest.TmpFS(t, 4)
-	ctx := context.Background()
-	s, err := topicsync.OpenStore(ctx, "", dir, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		mib    int // the filesystem's size
+		stored int // topics written before the disk is filled
+	}{
+		{"fresh store", 4, 1},
+		// More pages than the log's automatic checkpoint (1,000): the log
+		// starts again from its beginning over a file that keeps its length.
+		{"grown log", 8, 3000},
 	}
-	defer s.Close()
-	create := func(i int) error {
-		return s.Create(ctx, topicsync.Topic{TopicID: fmt.Sprintf("@TGS#_full@TOPIC#_%06d", i), GroupID: "@TGS#_full",
-			Name: strings.Repeat("n", 200), CreatedAt: time.Now()})
-	}
-	if err := create(0); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Ping(ctx); err != nil {
-		t.Fatalf("ping before the disk is full: %v", err)
-	}
-	free := imtest.Fill(t, dir)
-	var writeErr error
-	for i := 1; i < 100000 && writeErr == nil; i++ {
-		writeErr = create(i)
-	}
-	if writeErr == nil {
-		t.Fatal("writes kept succeeding on a full disk")
-	}
-	t.Logf("write on the full disk: %v", writeErr)
-	if err := s.Ping(ctx); err == nil {
-		t.Fatal("ping said ok while writes fail for a full disk")
-	}
-	free()
-	if err := s.Ping(ctx); err != nil {
-		t.Fatalf("ping after the space was freed: %v", err)
-	}
-	if err := create(200000); err != nil {
-		t.Fatalf("write after the space was freed: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := imtest.TmpFS(t, tt.mib)
+			ctx := context.Background()
+			s, err := topicsync.OpenStore(ctx, "", dir, zap.NewNop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			create := func(i int) error {
+				return s.Create(ctx, topicsync.Topic{SdkAppID: testApp, TopicID: fmt.Sprintf("@TGS#_full@TOPIC#_%06d", i),
+					GroupID: "@TGS#_full", Name: strings.Repeat("n", 200), CreatedAt: time.Now()})
+			}
+			for i := range tt.stored {
+				if err := create(i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Ping(ctx); err != nil {
+				t.Fatalf("ping before the disk is full: %v", err)
+			}
+			free := imtest.Fill(t, dir)
+			i, writeErr := tt.stored, error(nil)
+			for ; i < 100000 && writeErr == nil; i++ {
+				writeErr = create(i)
+			}
+			if writeErr == nil {
+				t.Fatal("writes kept succeeding on a full disk")
+			}
+			t.Logf("write on the full disk: %v", writeErr)
+			for k := range 3 {
+				if err := create(i + k); err == nil {
+					t.Skipf("a create succeeded again on the full disk (%d): the filesystem gave room back", k)
+				}
+				if err := s.Ping(ctx); err == nil {
+					t.Fatalf("ping %d said ok while creates fail for a full disk (%v)", k, writeErr)
+				}
+			}
+			free()
+			// A topic write commits again (the delivery's retry), and with it the check.
+			if err := create(200000); err != nil {
+				t.Fatalf("write after the space was freed: %v", err)
+			}
+			if err := s.Ping(ctx); err != nil {
+				t.Fatalf("ping after the space was freed: %v", err)
+			}
+		})
 	}
 }
 
-// TestSQLitePingFailsOnAFullDiskWithAGrownLog fills the filesystem under a
-// SQLite store whose write-ahead log has grown over a checkpoint, as a
-// running store's has: a failed commit leaves the log's file longer than
-// what it committed, and a probe of a page or two fitted in that unused
-// end, so the readiness ping said ok while every create failed for the
-// full disk. Once space is freed, both succeed again.
-func TestSQLitePingFailsOnAFullDiskWithAGrownLog(t *testing.T) {
-	dir := imtest.TmpFS(t, 8)
-	ctx := context.Background()
-	s, err := topicsync.OpenStore(ctx, "", dir, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
+// TestSQLitePingAfterAFullDisk: a topic write that failed for a full disk
+// fails the readiness check until a topic write commits, or for
+// SQLiteFullHold after it when none is tried (a store out of service must
+// not stay out for good); the check's own probe does not clear it.
+func TestSQLitePingAfterAFullDisk(t *testing.T) {
+	tests := []struct {
+		name     string
+		ago      time.Duration // when the write failed
+		thenOK   bool          // whether a topic write commits before the check
+		wantFail bool
+	}{
+		{"just failed", 0, false, true},
+		{"failed within the hold", topicsync.SQLiteFullHold / 2, false, true},
+		{"failed before the hold", topicsync.SQLiteFullHold + time.Second, false, false},
+		{"a write committed since", 0, true, false},
 	}
-	defer s.Close()
-	create := func(i int) error {
-		return s.Create(ctx, topicsync.Topic{SdkAppID: testApp, TopicID: fmt.Sprintf("@TGS#_grown@TOPIC#_%06d", i),
-			GroupID: "@TGS#_grown", Name: strings.Repeat("n", 200), CreatedAt: time.Now()})
-	}
-	// More pages than the log's automatic checkpoint (1,000): the log
-	// starts again from its beginning over a file that keeps its length.
-	const stored = 3000
-	for i := range stored {
-		if err := create(i); err != nil {
-			t.Fatal(err)
-		}
-	}
-	free := imtest.Fill(t, dir)
-	i, writeErr := stored, error(nil)
-	for ; i < 100000 && writeErr == nil; i++ {
-		writeErr = create(i)
-	}
-	if writeErr == nil {
-		t.Fatal("writes kept succeeding on a full disk")
-	}
-	for k := range 3 {
-		if err := create(i + k); err == nil {
-			t.Skipf("a create succeeded again on the full disk (%d): the filesystem gave room back", k)
-		}
-		if err := s.Ping(ctx); err == nil {
-			t.Fatalf("ping %d said ok while creates fail for a full disk (%v)", k, writeErr)
-		}
-	}
-	free()
-	if err := s.Ping(ctx); err != nil {
-		t.Fatalf("ping after the space was freed: %v", err)
-	}
-	if err := create(200000); err != nil {
-		t.Fatalf("write after the space was freed: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := topicsync.OpenStore(ctx, "", t.TempDir(), zap.NewNop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			topicsync.SetDiskFullAt(s, time.Now().Add(-tt.ago))
+			if tt.thenOK {
+				if err := s.Create(ctx, topicsync.Topic{SdkAppID: testApp, TopicID: "@TGS#_hold@TOPIC#_1", GroupID: "@TGS#_hold", CreatedAt: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k := range 2 { // the probe's own commit does not clear it
+				err := s.Ping(ctx)
+				if (err != nil) != tt.wantFail {
+					t.Fatalf("ping %d: %v, want failing %v", k, err, tt.wantFail)
+				}
+				if err != nil && !strings.Contains(err.Error(), "full disk") {
+					t.Errorf("ping %d: %v, want it to name the full disk", k, err)
+				}
+			}
+		})
 	}
 }
 

@@ -1,0 +1,12 @@
+package topicsync
+
+import "time"
+
+// SetDiskFullAt notes, in the SQLite store s, a topic write that failed for
+// a full disk at at, as a failed write does.
+func SetDiskFullAt(s Store, at time.Time) {
+	s.(*store).b.(*sqliteBackend).diskFullAt.Store(at.UnixNano())
+}
+
+// SQLiteFullHold is sqliteFullHold, for the tests.
+const SQLiteFullHold = sqliteFullHold
