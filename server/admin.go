@@ -218,6 +218,14 @@ func newAdmin(in adminIn) (*Admin, error) {
 	e.GET("/debug/pprof/*", untilStop(profiling, pprof.Index))
 	e.GET("/debug/pprof/profile", untilStop(profiling, pprof.Profile))
 	e.GET("/debug/pprof/trace", untilStop(profiling, pprof.Trace))
+	// The index links these two, which are handlers of their own, not
+	// profiles: the catch-all above would answer them "Unknown profile".
+	// go tool pprof symbolizes with a POST to symbol. The command line holds
+	// no secret: the service reads its token and DSNs from the environment
+	// or the configuration file.
+	e.GET("/debug/pprof/cmdline", echo.WrapHandler(http.HandlerFunc(pprof.Cmdline)))
+	e.GET("/debug/pprof/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)))
+	e.POST("/debug/pprof/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)))
 	if err := checkRoutes(in.Routes, e.Routes()); err != nil {
 		endProfiles()
 		return nil, err
