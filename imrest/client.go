@@ -180,12 +180,14 @@ func ownTransport() http.RoundTripper {
 // baseURL checks that raw is an http(s) URL with a host and without
 // credentials, query or fragment, and returns it without a trailing slash.
 // A bare '?' or '#' (an empty query or fragment) is refused too: Call
-// appends the API path and its query, which would follow it.
+// appends the API path and its query, which would follow it. So is a
+// space, which url.Parse takes in a path (a value pasted with a trailing
+// blank would send every call to a path IM does not know).
 func baseURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || strings.ContainsAny(raw, "?#") {
-		return "", fmt.Errorf("%w: BaseURL %s is not an http(s) URL with a host, without credentials, query or fragment",
+		u.User != nil || strings.ContainsAny(raw, "?# ") {
+		return "", fmt.Errorf("%w: BaseURL %s is not an http(s) URL with a host, without credentials, query, fragment or spaces",
 			ErrInvalidArgument, shownURL(raw))
 	}
 	return strings.TrimRight(raw, "/"), nil

@@ -127,6 +127,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"base URL with an empty fragment", func(c *imrest.Config) { c.BaseURL = "https://console.tim.qq.com/#" }, false},
 		{"base URL with credentials", func(c *imrest.Config) { c.BaseURL = "https://u:p@console.tim.qq.com" }, false},
 		{"base URL unparsable", func(c *imrest.Config) { c.BaseURL = "https://%zz" }, false},
+		{"base URL with a space in its path", func(c *imrest.Config) { c.BaseURL = "https://console.tim.qq.com/v4 " }, false},
+		{"base URL with a space inside its path", func(c *imrest.Config) { c.BaseURL = "https://console.tim.qq.com/a b" }, false},
 		{"SigTTL under a second", func(c *imrest.Config) { c.SigTTL = time.Millisecond }, false},
 		{"SigTTL negative", func(c *imrest.Config) { c.SigTTL = -time.Hour }, false},
 	}
