@@ -661,3 +661,44 @@ func TestDeadLetterLookUpThroughAnEarlierViewIsBounded(t *testing.T) {
 		t.Errorf("one look-up held %d letters, want at most %d", most, delivery.DeadChunk)
 	}
 }
+
+// TestAListingParameterGivenTwiceIsRefused: GET /v1/events and
+// /v1/dead-letters read the first of a parameter given twice and answered
+// 200 with that page: a script that appends "&before_seq=<next>" to the URL
+// of the page before got its second page again and again, never the last,
+// and two states or commands listed one of them. A parameter given twice is
+// now a 400 naming it, as GET /v1/topics answers a repeated sdk_app_id.
+func TestAListingParameterGivenTwiceIsRefused(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	s := start(t, o, nil)
+	for i := range 3 {
+		accept(t, s, request(testCommand, fmt.Sprint("twice", i)))
+	}
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	for _, tt := range []struct{ query, param string }{
+		{"/v1/events?limit=1&before_seq=3&before_seq=2", "before_seq"},
+		{"/v1/events?limit=1&limit=2", "limit"},
+		{"/v1/events?state=pending&state=dead", "state"},
+		{"/v1/events?command=" + testCommand + "&command=" + otherCommand, "command"},
+		{"/v1/events?app=1400000000&app=1400000001", "app"},
+		{"/v1/events?since=1h&since=1m", "since"},
+		{"/v1/dead-letters?limit=1&limit=2", "limit"},
+	} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.query, nil))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), tt.param+" is given more than once") {
+			t.Errorf("GET %s: %d %s, want a 400 saying %s is given more than once", tt.query, w.Code, w.Body, tt.param)
+		}
+	}
+	// Each once, and an empty value, still list.
+	for _, query := range []string{"/v1/events?limit=1&before_seq=3&state=&command=" + testCommand, "/v1/dead-letters?limit=1"} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, query, nil))
+		if w.Code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", query, w.Code, w.Body)
+		}
+	}
+}
