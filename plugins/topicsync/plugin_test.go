@@ -279,6 +279,42 @@ func TestListIsPaginated(t *testing.T) {
 	}
 }
 
+// TestListRefusesAParameterGivenTwice: GET /v1/topics read the first of a
+// parameter given twice and answered 200 with that page: a script that
+// appends "&cursor=<next_cursor>" to the URL of the page before got its
+// second page again and again, never the last, and two groups listed one
+// of them. A parameter given twice is now a 400 naming it, as a repeated
+// sdk_app_id already was.
+func TestListRefusesAParameterGivenTwice(t *testing.T) {
+	p := startPlugin(t, "")
+	for i := range 3 {
+		body := fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_twice","TopicId":"@TGS#_twice@TOPIC#_%d","Name":"n%d"}`, i, i)
+		if res := p.Send(t, group.AfterCreateTopicCommand.Name(), []byte(body)); !res.OK() {
+			t.Fatalf("create %d: %d %s", i, res.Status, res.Body)
+		}
+	}
+	var first, second topicsync.ListResponse
+	p.GetJSON(t, "/v1/topics?limit=1", 200, &first)
+	p.GetJSON(t, "/v1/topics?limit=1&cursor="+url.QueryEscape(first.NextCursor), 200, &second)
+	if second.NextCursor == "" {
+		t.Fatalf("the second page of one of three topics is the last: %+v", second)
+	}
+	for _, tt := range []struct{ query, param string }{
+		{"limit=1&cursor=" + url.QueryEscape(first.NextCursor) + "&cursor=" + url.QueryEscape(second.NextCursor), "cursor"},
+		{"limit=1&limit=2", "limit"},
+		{"group_id=%40TGS%23_twice&group_id=%40TGS%23_other", "group_id"},
+		{"include_deleted=true&include_deleted=false", "include_deleted"},
+	} {
+		var e struct {
+			Error string `json:"error"`
+		}
+		p.GetJSON(t, "/v1/topics?"+tt.query, 400, &e)
+		if !strings.Contains(e.Error, tt.param+" is given more than once") {
+			t.Errorf("GET /v1/topics?%s: %q, want it to say %s is given more than once", tt.query, e.Error, tt.param)
+		}
+	}
+}
+
 // TestResentOlderChangeStaysOlder: IM resends a callback as a new request
 // (a new receipt time) with its EventTime; an older change resent after a
 // newer one does not overwrite it, on either store.
