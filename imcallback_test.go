@@ -688,6 +688,8 @@ func TestRecentCallbacks(t *testing.T) {
 		}
 	}
 	s.GetJSON(t, "/v1/recent?limit=0", 400, nil)
+	s.GetJSON(t, "/v1/recent?limit=1&limit=2", 400, nil) // the first was read
+	s.GetJSON(t, "/v1/recent?limt=1", 400, nil)          // ignored: the whole list
 	body := get(t, s.AdminURL+"/v1/recent", 200)
 	if strings.Contains(body, "Sign") || strings.Contains(body, "MyFirstTopic") {
 		t.Errorf("the recent list shows the query or the body: %s", body)

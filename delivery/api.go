@@ -268,7 +268,7 @@ func badBody(err error, must string) error {
 func (s *Service) listEvents(c echo.Context) error {
 	ctx := c.Request().Context()
 	q := c.QueryParams()
-	if err := onceEach(q, "command", "app", "since", "state", "limit", "before_seq"); err != nil {
+	if err := admin.CheckQuery(q, "command", "app", "since", "state", "limit", "before_seq"); err != nil {
 		return err
 	}
 	since, err := parseSince(q.Get("since"), time.Now())
@@ -465,7 +465,7 @@ func (s *Service) getEvent(c echo.Context) error {
 // stream's start (oldestDead), not the whole stream, and holds no more.
 func (s *Service) listDeadLetters(c echo.Context) error {
 	ctx := c.Request().Context()
-	if err := onceEach(c.QueryParams(), "limit"); err != nil {
+	if err := admin.CheckQuery(c.QueryParams(), "limit"); err != nil {
 		return err
 	}
 	limit, err := intParam(c.QueryParams(), "limit", defaultDeadPage, 1, maxDeadPage)
@@ -667,20 +667,6 @@ func decodeOne(r io.Reader, v any) error {
 		return errors.New("the body holds more than one JSON value")
 	case !errors.Is(err, io.EOF):
 		return err
-	}
-	return nil
-}
-
-// onceEach refuses a query that gives one of names more than once. A
-// listing reads the first, so its answer was for part of what was asked
-// (state=pending&state=dead listed the pending events) or an earlier page
-// (a script that appends &before_seq=<next> to the URL of the page before
-// got its second page again and again).
-func onceEach(q url.Values, names ...string) error {
-	for _, name := range names {
-		if len(q[name]) > 1 {
-			return badRequest("%s is given more than once: give each parameter once", name)
-		}
 	}
 	return nil
 }

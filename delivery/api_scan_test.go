@@ -693,8 +693,22 @@ func TestAListingParameterGivenTwiceIsRefused(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want a 400 saying %s is given more than once", tt.query, w.Code, w.Body, tt.param)
 		}
 	}
-	// Each once, and an empty value, still list.
-	for _, query := range []string{"/v1/events?limit=1&before_seq=3&state=&command=" + testCommand, "/v1/dead-letters?limit=1"} {
+	// A parameter the listing does not read (a misspelt filter) listed
+	// everything, unfiltered, as a 200.
+	for _, tt := range []struct{ query, param string }{
+		{"/v1/events?app_id=1400000001", "app_id"},
+		{"/v1/events?sdk_app_id=1400000001", "sdk_app_id"},
+		{"/v1/events?stat=dead", "stat"},
+		{"/v1/dead-letters?command=" + testCommand, "command"},
+	} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.query, nil))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `unknown parameter \"`+tt.param+`\"`) {
+			t.Errorf("GET %s: %d %s, want a 400 naming the unknown parameter %s", tt.query, w.Code, w.Body, tt.param)
+		}
+	}
+	// Each once, an empty value and echo's ?pretty still list.
+	for _, query := range []string{"/v1/events?limit=1&before_seq=3&state=&command=" + testCommand, "/v1/dead-letters?limit=1", "/v1/events?pretty"} {
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, query, nil))
 		if w.Code != http.StatusOK {

@@ -496,6 +496,9 @@ func seriesHandler(h *metrics.History) echo.HandlerFunc {
 // newest first, as {"recent":[…]}.
 func recentHandler(r *middleware.Recent) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := admin.CheckQuery(c.QueryParams(), "limit"); err != nil {
+			return err
+		}
 		limit := 100
 		if v := c.QueryParam("limit"); v != "" {
 			n, err := strconv.Atoi(v)

@@ -161,14 +161,8 @@ func appParam(c echo.Context) (*string, error) {
 func Routes(store Store) []admin.Route {
 	return []admin.Route{
 		{Method: http.MethodGet, Path: "/v1/topics", Handler: func(c echo.Context) error {
-			// The handler reads the first of a parameter given twice: the
-			// answer would be an earlier page (a script that appends
-			// &cursor=<next_cursor> to the URL of the page before got its
-			// second page again and again) or one of two groups.
-			for _, name := range []string{"include_deleted", "limit", "cursor", "group_id"} {
-				if len(c.QueryParams()[name]) > 1 {
-					return echo.NewHTTPError(http.StatusBadRequest, name+" is given more than once: give each parameter once")
-				}
+			if err := admin.CheckQuery(c.QueryParams(), "sdk_app_id", "group_id", "include_deleted", "limit", "cursor"); err != nil {
+				return err
 			}
 			includeDeleted := false
 			if v := c.QueryParam("include_deleted"); v != "" {
@@ -206,6 +200,9 @@ func Routes(store Store) []admin.Route {
 			return c.JSON(http.StatusOK, page)
 		}},
 		{Method: http.MethodGet, Path: "/v1/topics/:id", Handler: func(c echo.Context) error {
+			if err := admin.CheckQuery(c.QueryParams(), "sdk_app_id"); err != nil {
+				return err
+			}
 			id := c.Param("id")
 			if c.Request().URL.RawPath != "" { // echo routed on the escaped path
 				unescaped, err := url.PathUnescape(id)

@@ -299,19 +299,29 @@ func TestListRefusesAParameterGivenTwice(t *testing.T) {
 	if second.NextCursor == "" {
 		t.Fatalf("the second page of one of three topics is the last: %+v", second)
 	}
-	for _, tt := range []struct{ query, param string }{
-		{"limit=1&cursor=" + url.QueryEscape(first.NextCursor) + "&cursor=" + url.QueryEscape(second.NextCursor), "cursor"},
-		{"limit=1&limit=2", "limit"},
-		{"group_id=%40TGS%23_twice&group_id=%40TGS%23_other", "group_id"},
-		{"include_deleted=true&include_deleted=false", "include_deleted"},
+	for _, tt := range []struct{ path, want string }{
+		{"/v1/topics?limit=1&cursor=" + url.QueryEscape(first.NextCursor) + "&cursor=" + url.QueryEscape(second.NextCursor), "cursor is given more than once"},
+		{"/v1/topics?limit=1&limit=2", "limit is given more than once"},
+		{"/v1/topics?group_id=%40TGS%23_twice&group_id=%40TGS%23_other", "group_id is given more than once"},
+		{"/v1/topics?include_deleted=true&include_deleted=false", "include_deleted is given more than once"},
+		// A parameter the API does not read (a misspelt filter) listed
+		// every topic as a 200.
+		{"/v1/topics?group=%40TGS%23_other", `unknown parameter "group"`},
+		{"/v1/topics?app=1400000001", `unknown parameter "app"`},
+		{"/v1/topics/%40TGS%23_twice%40TOPIC%23_0?app=1400000001", `unknown parameter "app"`},
 	} {
 		var e struct {
 			Error string `json:"error"`
 		}
-		p.GetJSON(t, "/v1/topics?"+tt.query, 400, &e)
-		if !strings.Contains(e.Error, tt.param+" is given more than once") {
-			t.Errorf("GET /v1/topics?%s: %q, want it to say %s is given more than once", tt.query, e.Error, tt.param)
+		p.GetJSON(t, tt.path, 400, &e)
+		if !strings.Contains(e.Error, tt.want) {
+			t.Errorf("GET %s: %q, want it to say %s", tt.path, e.Error, tt.want)
 		}
+	}
+	var page topicsync.ListResponse
+	p.GetJSON(t, "/v1/topics?limit=1&pretty", 200, &page) // echo's own ?pretty
+	if len(page.Topics) != 1 {
+		t.Fatalf("GET /v1/topics?limit=1&pretty: %+v, want one topic", page)
 	}
 }
 
