@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -227,5 +228,73 @@ func stop(t *testing.T, s started) {
 	defer cancel()
 	if err := s.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v", err)
+	}
+}
+
+// TestExistingStreamWithALimitThatDeletesEvents: a stream set up beforehand
+// (by hand, by an older deployment) with a limit on its messages, bytes or
+// messages per subject, under NATS's default discard policy (old), deletes
+// its oldest messages to take new ones, processed or not: the events
+// acknowledged to IM and not processed yet (the readiness probe's writes
+// alone pushed them out) were lost without a word. The service makes such
+// a limit refuse new messages instead, with a warning, so that an append
+// past it is answered with an error and every acknowledged event is
+// processed.
+func TestExistingStreamWithALimitThatDeletesEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*jetstream.StreamConfig)
+	}{
+		{"max messages", func(c *jetstream.StreamConfig) { c.MaxMsgs = 2 }},
+		{"max bytes", func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 10 }},
+		// nats-server 2.9 checks a byte limit against the message without
+		// its stored overhead: a message that crosses it is stored, and the
+		// oldest deleted, under discard new too.
+		{"max bytes under discard new", func(c *jetstream.StreamConfig) { c.MaxBytes, c.Discard = 1<<10, jetstream.DiscardNew }},
+		// Every event of one command has the same subject.
+		{"max messages per subject", func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				o := serverFor(t, b, options(t, b))
+				js := clientJS(t, o.URL)
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				cfg := jetstream.StreamConfig{Name: o.Stream, Subjects: []string{o.SubjectPrefix + ".>"}, Storage: jetstream.FileStorage}
+				tc.mod(&cfg)
+				if _, err := js.CreateStream(ctx, cfg); err != nil {
+					t.Fatal(err)
+				}
+				core, logs := observer.New(zapcore.WarnLevel)
+				s := startLogged(t, o, zap.New(zapcore.NewTee(core, testLogger(t).Core())), nil)
+				var acked []string
+				for i := range 4 {
+					id := fmt.Sprintf("e%d", i)
+					actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+					err := s.Accept(actx, request(testCommand, id))
+					acancel()
+					if err == nil {
+						acked = append(acked, id)
+					}
+					_ = s.Check(ctx) // the readiness probe writes to the stream too
+				}
+				if len(acked) == 0 {
+					t.Fatal("no event was acknowledged")
+				}
+				rec := newRecorder()
+				if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 30*time.Second, "the stored events processed", func() bool { return pending(t, s) == 0 })
+				for _, id := range acked {
+					if n := rec.appliedCount(id); n != 1 {
+						t.Errorf("acknowledged event %s applied %d times, want 1 (acknowledged: %v)", id, n, acked)
+					}
+				}
+				if logs.FilterMessageSnippet("limit on its messages or bytes").FilterField(zap.String("stream", o.Stream)).Len() == 0 {
+					t.Errorf("no warning of the stream's limit; logged: %v", logs.All())
+				}
+			})
+		})
 	}
 }

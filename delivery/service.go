@@ -966,7 +966,8 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 // the service needs limits retention (the stream is also the audit log
 // that listings and replays read; work-queue or interest retention would
 // delete each event once it is processed) and a PubAck for every append
-// (without one, every callback is answered 503). A work-queue stream,
+// (without one, every callback is answered 503), and lifts its limits on
+// messages and bytes (deletingLimits). A work-queue stream,
 // which NATS cannot change, is refused with an error saying so. Its
 // replicas and storage are kept (changing them moves data: an operator's
 // decision), a mismatch logged: memory storage loses the events on a
@@ -1007,17 +1008,41 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 			"not processed yet, are lost when the NATS server restarts; recreate the stream with file storage",
 			zap.String("stream", want.Name), zap.Stringer("stream_storage", cfg.Storage), zap.Stringer("configured", want.Storage))
 	}
+	limited := deletingLimits(cfg)
 	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates &&
-		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck {
+		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck && !limited {
 		return false, nil
+	}
+	if limited && log != nil {
+		log.Warn("the stream exists with a limit on its messages or bytes, which deletes events not processed yet "+
+			"(or, under discard new on an older NATS server, may); lifting it: the stream keeps events for "+
+			config.EnvName("retention")+"; bound its storage with the server's JetStream limits (max_file_store), "+
+			"which refuse new events instead",
+			zap.String("stream", want.Name), zap.Int64("max_msgs", cfg.MaxMsgs), zap.Int64("max_bytes", cfg.MaxBytes),
+			zap.Int64("max_msgs_per_subject", cfg.MaxMsgsPerSubject), zap.Stringer("discard", cfg.Discard))
 	}
 	from := cfg
 	cfg.Subjects, cfg.MaxAge, cfg.Duplicates = want.Subjects, want.MaxAge, want.Duplicates
 	cfg.Retention, cfg.NoAck = want.Retention, want.NoAck
+	if limited {
+		cfg.MaxMsgs, cfg.MaxBytes, cfg.MaxMsgsPerSubject = -1, -1, -1
+	}
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		return false, fmt.Errorf("delivery: update stream %s (%s): %w", want.Name, streamChanges(from, cfg), err)
 	}
 	return false, nil
+}
+
+// deletingLimits reports whether cfg limits its messages, bytes or
+// messages per subject (every event of one command has the same subject):
+// under the discard-old policy (NATS's default) a stream at such a limit
+// deletes its oldest messages to take new ones, processed or not, so events
+// acknowledged to IM were lost without a word; under discard new a byte
+// limit still does on nats-server 2.9, which checks it against the message
+// without its stored overhead. The service's streams have none: the work
+// stream is bounded by its max age (Options.Retention).
+func deletingLimits(cfg jetstream.StreamConfig) bool {
+	return cfg.MaxMsgs > 0 || cfg.MaxBytes > 0 || cfg.MaxMsgsPerSubject > 0
 }
 
 // streamChanges says which of the settings ensureStream brings in line
@@ -1042,6 +1067,10 @@ func streamChanges(from, to jetstream.StreamConfig) string {
 	}
 	if from.NoAck != to.NoAck {
 		out = append(out, fmt.Sprintf("no_ack %v to %v", from.NoAck, to.NoAck))
+	}
+	if deletingLimits(from) && !deletingLimits(to) {
+		out = append(out, fmt.Sprintf("max_msgs %d, max_bytes %d, max_msgs_per_subject %d to none (they delete events not processed yet)",
+			from.MaxMsgs, from.MaxBytes, from.MaxMsgsPerSubject))
 	}
 	return strings.Join(out, ", ")
 }
