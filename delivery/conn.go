@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -158,6 +159,9 @@ type Conn struct {
 	embedded *embedded
 	closed   chan struct{}
 	log      *zap.Logger // the logger it was opened with, for NewEvents
+	// attemptErr is the error of the last failed attempt to connect
+	// that a handler was told of, nil once connected.
+	attemptErr atomic.Pointer[error]
 }
 
 // Connect opens the connection Options describe: to Options.URL, or to a
@@ -240,9 +244,10 @@ func listenURL(listen string) (string, error) {
 // a JetStream not ready yet is left for the service's supervisor.
 func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *embedded, requireJS bool, extra ...nats.Option) (*Conn, error) {
 	c := &Conn{embedded: emb, closed: make(chan struct{}), log: log}
-	// The connection's error last logged, until it reconnects: a server
-	// refusing the credentials refuses every attempt, logged once.
-	var lastErr atomic.Pointer[string]
+	// The errors logged since the connection was last up: a server refusing
+	// the credentials refuses every attempt, and each server of a list down
+	// fails each round of attempts, logged once each until it connects.
+	var logged unconnectedErrors
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
@@ -264,8 +269,16 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			lastErr.Store(nil)
+			logged.reset()
+			c.attemptErr.Store(nil)
 			log.Info("NATS connection restored", zap.String("url", redactURL(nc.ConnectedUrl())))
+		}),
+		// The first connection, made after failed attempts (a connection
+		// made at once calls no handler).
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			logged.reset()
+			c.attemptErr.Store(nil)
+			log.Info("NATS connected", zap.String("url", redactURL(nc.ConnectedUrl())))
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			fields := []zap.Field{zap.Error(err)}
@@ -275,13 +288,21 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 				// A server refusing every reconnect says so at each try: once
 				// at warn until the connection is back. A connected one's
 				// errors are each logged.
-				text := err.Error()
-				if prev := lastErr.Swap(&text); prev != nil && *prev == text {
-					log.Debug("NATS asynchronous error, again", fields...)
-					return
-				}
+				c.attemptErr.Store(&err)
+				logged.log(log, "NATS asynchronous error", err, fields...)
+				return
 			}
 			log.Warn("NATS asynchronous error", fields...)
+		}),
+		// A failed attempt to connect: the first connect's refusal (a
+		// server refusing the credentials or the TLS handshake) reaches
+		// this handler only, not the error handler, and the service kept
+		// trying without a word of why.
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				c.attemptErr.Store(&err)
+				logged.log(log, "NATS connection attempt failed", err, zap.Error(err))
+			}
 		}),
 	}
 	if emb != nil {
@@ -312,6 +333,58 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 		return nil, fmt.Errorf("delivery: JetStream is not available on the NATS server: %w", err)
 	}
 	return c, nil
+}
+
+// unconnectedErrors are the errors of a connection logged since it was
+// last up, so that each is logged at warn once until it is up again, the
+// repeats at debug.
+type unconnectedErrors struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// maxUnconnectedErrors bounds the errors remembered: past it, new ones
+// are logged at debug.
+const maxUnconnectedErrors = 64
+
+func (u *unconnectedErrors) log(log *zap.Logger, msg string, err error, fields ...zap.Field) {
+	text := err.Error()
+	u.mu.Lock()
+	again := u.seen[text] || len(u.seen) >= maxUnconnectedErrors
+	if !again {
+		if u.seen == nil {
+			u.seen = map[string]bool{}
+		}
+		u.seen[text] = true
+	}
+	u.mu.Unlock()
+	if again {
+		log.Debug(msg+", again", fields...)
+		return
+	}
+	log.Warn(msg, fields...)
+}
+
+func (u *unconnectedErrors) reset() {
+	u.mu.Lock()
+	u.seen = nil
+	u.mu.Unlock()
+}
+
+// notConnectedError says that c is not connected (its status st), with
+// why its last attempt failed: a server's refusal (the credentials, the
+// TLS handshake), else the last failure a handler was told of (a server
+// that does not answer). A connection still trying is RECONNECTING
+// whatever the cause.
+func (c *Conn) notConnectedError(st nats.Status) error {
+	err := c.NC.LastError()
+	if p := c.attemptErr.Load(); err == nil && p != nil {
+		err = *p
+	}
+	if err != nil {
+		return fmt.Errorf("NATS connection is %s: %w", st, err)
+	}
+	return fmt.Errorf("NATS connection is %s", st)
 }
 
 // MaxPendingAppends bounds the appends waiting for their acknowledgement.

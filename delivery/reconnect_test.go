@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/internal/natstest"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -63,6 +64,69 @@ func TestRefusedCredentialsOnReconnectDoNotEndTheConnection(t *testing.T) {
 	eventually(t, 60*time.Second, "ready again once the server takes the credentials", func() bool { return s.Check(ctx) == nil })
 	accept(t, s, request(testCommand, "after"))
 	eventually(t, 30*time.Second, "the event accepted after the outage applied", func() bool { return rec.appliedCount("after") == 1 })
+}
+
+// TestConnectionRefusedAtStartIsReported starts the service against an
+// external NATS server that refuses its connection: credentials it does not
+// take (not loaded yet, or mistyped), a certificate the service does not
+// trust. The service keeps trying, as it should, but said only "NATS is not
+// reachable or not ready yet", and readiness "NATS connection is
+// RECONNECTING": nats.go hands a refusal to the error handler only once a
+// first connection was made, and the first connect's to a handler the
+// service did not set, so the operator never learnt why. The refusal is
+// now logged once (at warn, the repeats at debug, the URL's password
+// nowhere) and named by readiness, and the service still connects once the
+// server takes the connection.
+func TestConnectionRefusedAtStartIsReported(t *testing.T) {
+	const password = "Pw4imcb-not-logged"
+	cert, key, _ := imtest.SelfSigned(t)
+	for _, tc := range []struct {
+		name, scheme, refusal string
+		// taking are the flags of a server that takes the connection (nil: none is tried).
+		refusing, taking []string
+	}{
+		{"credentials", "nats", "authorization violation",
+			[]string{"--user", "imcb", "--pass", "other"}, []string{"--user", "imcb", "--pass", password}},
+		{"untrusted certificate", "tls", "certificate",
+			[]string{"--user", "imcb", "--pass", password, "--tls", "--tlscert", cert, "--tlskey", key}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := natstest.Start(t, tc.refusing...)
+			o := options(t, backend{name: "embedded"})
+			o.StoreDir = ""
+			o.URL = tc.scheme + "://imcb:" + password + "@" + p.Addr()
+			core, logs := observer.New(zapcore.DebugLevel)
+			s := startLogged(t, o, zap.New(zapcore.NewTee(core, testLogger(t).Core())), nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			refused := func(text string) bool { return strings.Contains(strings.ToLower(text), tc.refusal) }
+			var err error
+			eventually(t, 30*time.Second, "readiness naming the refusal", func() bool {
+				err = s.Check(ctx)
+				return err != nil && refused(err.Error())
+			})
+			warned := 0
+			for _, e := range logs.All() {
+				line := e.Message + fmt.Sprint(e.ContextMap())
+				if strings.Contains(line, password) {
+					t.Errorf("a log line shows the URL's password: %s", line)
+				}
+				if e.Level >= zapcore.WarnLevel && refused(line) {
+					warned++
+				}
+			}
+			if warned != 1 {
+				t.Errorf("%d warnings name the refusal, want 1; logged: %v", warned, logs.All())
+			}
+
+			if tc.taking == nil {
+				return
+			}
+			p.Kill()
+			p.Restart(tc.taking...)
+			eventually(t, 60*time.Second, "ready once the server takes the connection", func() bool { return s.Check(ctx) == nil })
+		})
+	}
 }
 
 // TestStopDrainsAFrozenServerWithinTheShutdownTimeout: the NATS connection's

@@ -170,7 +170,7 @@ func (s *Service) connect(ctx context.Context) (*Conn, error) {
 // at a start.
 func (s *Service) ensureOn(ctx context.Context, conn *Conn, g *sightings) error {
 	if st := conn.NC.Status(); st != nats.CONNECTED {
-		err := fmt.Errorf("NATS connection is %s", st)
+		err := conn.notConnectedError(st)
 		s.ensureErr.Store(&err)
 		return err
 	}
@@ -484,7 +484,7 @@ func (s *Service) Check(ctx context.Context) error {
 		return errRestarting
 	}
 	if st := conn.NC.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("NATS connection is %s", st)
+		return conn.notConnectedError(st)
 	}
 	if !s.ensured.Load() {
 		return s.notEnsured()
