@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/imtest"
@@ -53,4 +59,69 @@ func TestAppendsWhileTheEmbeddedServerRestartsSaySo(t *testing.T) {
 	freed = true
 	eventually(t, 90*time.Second, "ready once the space is freed", func() bool { return s.Check(ctx) == nil })
 	accept(t, s, request(testCommand, "after"))
+}
+
+// TestRestartsWhenTheSpaceIsFreed: while the embedded server's disk is
+// full, its restarts fail and the pause between them grows (up to 30 s).
+// Space freed during a pause was only noticed at the next restart, so the
+// service stayed unavailable, every callback answered 503, for up to that
+// pause after the operator had freed it. The supervisor now restarts as
+// soon as the store's filesystem has space again. Here the pause is an
+// hour: the service recovers only by noticing. The event acknowledged
+// before the disk filled is still stored.
+func TestRestartsWhenTheSpaceIsFreed(t *testing.T) {
+	data := imtest.TmpFS(t, 48)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = data
+	core, logs := observer.New(zapcore.WarnLevel)
+	log := testLogger(t).WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) }))
+	s, err := delivery.New(o, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetRestartPause(time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	st := started{Service: s}
+	accept(t, st, request(testCommand, "before"))
+
+	free := imtest.Fill(t, data)
+	freed := false
+	defer func() {
+		if !freed {
+			free()
+		}
+	}()
+	i := 0
+	eventually(t, 60*time.Second, "a restart of the embedded server that failed on the full disk", func() bool {
+		i++
+		wait, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_ = s.Accept(wait, request(testCommand, fmt.Sprint("during", i)))
+		return logs.FilterMessageSnippet("restarting the embedded NATS server failed").Len() > 0
+	})
+
+	free()
+	freed = true
+	eventually(t, 60*time.Second, "ready once the space is freed, long before the next restart was due", func() bool {
+		return s.Check(ctx) == nil
+	})
+	accept(t, st, request(testCommand, "after"))
+	var stored []string
+	for _, ev := range listEvents(t, events(t, st), delivery.Filter{}) {
+		stored = append(stored, ev.RequestID)
+	}
+	if !slices.Contains(stored, "req-before") {
+		t.Errorf("the event acknowledged before the disk filled is gone: %v", stored)
+	}
 }

@@ -192,3 +192,11 @@ func (e *Events) RepublishDead(ctx context.Context, seqs []uint64, between func(
 func (e *Events) SetDeadPages(page, most int, read func(letters int)) {
 	e.deadPage, e.listMost, e.pageRead = page, most, read
 }
+
+// SetRestartPause sets the first pause between restarts of the embedded
+// server, which doubles up to the longer of it and maxRestartWait. Set it
+// before Start.
+func (s *Service) SetRestartPause(d time.Duration) { s.restartPause.Store(int64(d)) }
+
+// Restarts is how many times the embedded server was restarted.
+func (s *Service) Restarts() int64 { return s.restarts.Load() }

@@ -86,6 +86,7 @@ type Service struct {
 	writeProves  atomic.Int64          // how long a successful append or probe stands for a probe: writeProves
 	maxPayload   atomic.Int64          // the server's max_payload; 0 while unknown
 	restarts     atomic.Int64          // embedded-server restarts, for tests and logs
+	restartPause atomic.Int64          // the first pause between restarts of the embedded server (tests lengthen it)
 	eventsRead   atomic.Uint64         // message headers the event log's scans read, for tests
 	pageHeld     atomic.Uint64         // the most events a page of GET /v1/events held at once, for tests
 	copySearch   atomic.Int64          // headers a dead-letter replay's search reads at most; 0: CopySearchHeaders (tests lower it)
@@ -117,6 +118,7 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Service, er
 	}
 	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1), probing: make(chan struct{}, 1), after: time.After}
 	s.writeProves.Store(int64(writeProves))
+	s.restartPause.Store(int64(time.Second))
 	s.check = s.repairAndCheck
 	if s.metrics, err = newMetrics(reg, s.pendingGauge, s.deadGauge); err != nil {
 		return nil, err
@@ -567,20 +569,28 @@ const (
 	// kickGap is the least time between the end of a check and a check a
 	// failed append asks for: a kick within it is acted on at its end.
 	kickGap = 250 * time.Millisecond
+	// spaceReturnedMargin is how much more free space than the last
+	// restart left (and at least twice as much) restarts the embedded
+	// server before its pause is over.
+	spaceReturnedMargin = 16 << 20
 )
 
 // supervise checks the stream now and then (after a failed append as soon
 // as kickGap has passed since the last check) and repairs: streams are set
 // up again when missing, and an embedded server whose store keeps failing
 // is restarted, with a growing pause between restarts, until a probe
-// succeeds. It returns once ctx ends, a check or a restart under way cut
-// short.
+// succeeds. The pause is cut short once the store's filesystem has space
+// again (spaceReturned): space freed after a full disk is taken at the
+// next check, not up to maxRestartWait later. It returns once ctx ends, a
+// check or a restart under way cut short.
 func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	s.sightings.reset() // what an earlier run found missing says nothing now
 	failures := 0
-	restartWait := time.Second
+	firstPause := time.Duration(s.restartPause.Load())
+	restartWait := firstPause
 	var nextRestart time.Time
+	var freeAfter uint64 // the store's free space after the last restart; 0: none yet
 	wait := healthyEvery
 	for {
 		// Every append refused during an outage kicks: heeded at once, they
@@ -599,7 +609,7 @@ func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 			if failures > 0 {
 				s.log.Info("durable delivery recovered: the stream takes events again", zap.Int("failed_checks", failures))
 			}
-			failures, restartWait, wait = 0, time.Second, healthyEvery
+			failures, restartWait, wait = 0, firstPause, healthyEvery
 			continue
 		}
 		failures++
@@ -607,8 +617,14 @@ func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 		if failures == 1 {
 			s.log.Error("durable delivery is not ready; callbacks are answered 503 until it recovers", zap.Error(err))
 		}
-		if s.opts.URL != "" || failures < restartAfter || time.Now().Before(nextRestart) {
+		if s.opts.URL != "" || failures < restartAfter {
 			continue
+		}
+		if time.Now().Before(nextRestart) {
+			if !s.spaceReturned(freeAfter) {
+				continue
+			}
+			s.log.Info("the store's filesystem has space again; restarting the embedded NATS server now")
 		}
 		if err := s.restartEmbedded(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -617,8 +633,18 @@ func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 			s.log.Error("restarting the embedded NATS server failed; trying again", zap.Duration("in", restartWait), zap.Error(err))
 		}
 		nextRestart = time.Now().Add(restartWait)
-		restartWait = min(2*restartWait, maxRestartWait)
+		freeAfter, _ = freeBytes(s.opts.StoreDir)
+		restartWait = min(2*restartWait, max(maxRestartWait, firstPause))
 	}
+}
+
+// spaceReturned reports whether the store's filesystem has much more free
+// space than after the last restart, which left freeAfter: at least
+// twice as much and spaceReturnedMargin more. A restart that failed for a
+// full disk then has its cause gone.
+func (s *Service) spaceReturned(freeAfter uint64) bool {
+	free, ok := freeBytes(s.opts.StoreDir)
+	return ok && free >= 2*freeAfter+spaceReturnedMargin
 }
 
 // idle waits d, or until kick (nil: no kick) fires; it reports false,
