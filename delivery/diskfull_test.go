@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -35,12 +34,6 @@ func TestAppendsWhileTheEmbeddedServerRestartsSaySo(t *testing.T) {
 	accept(t, s, request(testCommand, "before"))
 
 	free := imtest.Fill(t, data)
-	freed := false
-	defer func() {
-		if !freed {
-			free()
-		}
-	}()
 	i := 0
 	var last error
 	eventually(t, 60*time.Second, "an append refused while the embedded server restarts", func() bool {
@@ -56,7 +49,6 @@ func TestAppendsWhileTheEmbeddedServerRestartsSaySo(t *testing.T) {
 	}
 
 	free()
-	freed = true
 	eventually(t, 90*time.Second, "ready once the space is freed", func() bool { return s.Check(ctx) == nil })
 	accept(t, s, request(testCommand, "after"))
 }
@@ -75,33 +67,12 @@ func TestRestartsWhenTheSpaceIsFreed(t *testing.T) {
 	o.StoreDir = data
 	core, logs := observer.New(zapcore.WarnLevel)
 	log := testLogger(t).WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) }))
-	s, err := delivery.New(o, log, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.SetRestartPause(time.Hour)
+	s := startTuned(t, o, log, nil, func(s *delivery.Service) { s.SetRestartPause(time.Hour) })
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
-	st := started{Service: s}
-	accept(t, st, request(testCommand, "before"))
+	accept(t, s, request(testCommand, "before"))
 
 	free := imtest.Fill(t, data)
-	freed := false
-	defer func() {
-		if !freed {
-			free()
-		}
-	}()
 	i := 0
 	eventually(t, 60*time.Second, "a restart of the embedded server that failed on the full disk", func() bool {
 		i++
@@ -112,13 +83,12 @@ func TestRestartsWhenTheSpaceIsFreed(t *testing.T) {
 	})
 
 	free()
-	freed = true
 	eventually(t, 60*time.Second, "ready once the space is freed, long before the next restart was due", func() bool {
 		return s.Check(ctx) == nil
 	})
-	accept(t, st, request(testCommand, "after"))
+	accept(t, s, request(testCommand, "after"))
 	var stored []string
-	for _, ev := range listEvents(t, events(t, st), delivery.Filter{}) {
+	for _, ev := range listEvents(t, events(t, s), delivery.Filter{}) {
 		stored = append(stored, ev.RequestID)
 	}
 	if !slices.Contains(stored, "req-before") {

@@ -35,6 +35,22 @@ func serverFor(t *testing.T, b backend, o delivery.Options) delivery.Options {
 	return o
 }
 
+// withExistingStream is the options of a service on b's server where the
+// work stream already exists, made by hand with file storage, the service's
+// subjects and mod's changes, before the service starts.
+func withExistingStream(t *testing.T, b backend, mod func(*jetstream.StreamConfig)) delivery.Options {
+	t.Helper()
+	o := serverFor(t, b, options(t, b))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg := jetstream.StreamConfig{Name: o.Stream, Subjects: []string{o.SubjectPrefix + ".>"}, Storage: jetstream.FileStorage}
+	mod(&cfg)
+	if _, err := clientJS(t, o.URL).CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 // clientJS is a JetStream client of its own on url, closed at cleanup.
 func clientJS(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
@@ -97,15 +113,9 @@ func TestExistingStreamOfAnotherKind(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, b backend) {
-				o := serverFor(t, b, options(t, b))
-				js := clientJS(t, o.URL)
+				o := withExistingStream(t, b, tc.mod)
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				cfg := jetstream.StreamConfig{Name: o.Stream, Subjects: []string{o.SubjectPrefix + ".>"}, Storage: jetstream.FileStorage}
-				tc.mod(&cfg)
-				if _, err := js.CreateStream(ctx, cfg); err != nil {
-					t.Fatal(err)
-				}
 				s := start(t, o, nil)
 				if err := s.Check(ctx); err != nil {
 					if tc.refusal == "" || !strings.Contains(err.Error(), tc.refusal) {
@@ -114,7 +124,7 @@ func TestExistingStreamOfAnotherKind(t *testing.T) {
 					t.Logf("refused: %v", err)
 					return
 				}
-				st, err := js.Stream(ctx, o.Stream)
+				st, err := clientJS(t, o.URL).Stream(ctx, o.Stream)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -255,15 +265,9 @@ func TestExistingStreamWithALimitThatDeletesEvents(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, b backend) {
-				o := serverFor(t, b, options(t, b))
-				js := clientJS(t, o.URL)
+				o := withExistingStream(t, b, tc.mod)
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
-				cfg := jetstream.StreamConfig{Name: o.Stream, Subjects: []string{o.SubjectPrefix + ".>"}, Storage: jetstream.FileStorage}
-				tc.mod(&cfg)
-				if _, err := js.CreateStream(ctx, cfg); err != nil {
-					t.Fatal(err)
-				}
 				core, logs := observer.New(zapcore.WarnLevel)
 				s := startLogged(t, o, zap.New(zapcore.NewTee(core, testLogger(t).Core())), nil)
 				var acked []string

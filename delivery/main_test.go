@@ -301,10 +301,20 @@ func start(t *testing.T, o delivery.Options, p delivery.Processor) started {
 // startLogged is start with the service logging to log.
 func startLogged(t *testing.T, o delivery.Options, log *zap.Logger, p delivery.Processor) started {
 	t.Helper()
+	return startTuned(t, o, log, p, nil)
+}
+
+// startTuned is startLogged with tune (when not nil) called on the service
+// before it starts, for the settings tests change (export_test.go).
+func startTuned(t *testing.T, o delivery.Options, log *zap.Logger, p delivery.Processor, tune func(*delivery.Service)) started {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := delivery.New(o, log, reg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(s)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -34,7 +35,9 @@ func TmpFS(t testing.TB, sizeMiB int) string {
 }
 
 // Fill writes zeros to a file in dir until the filesystem is full, and
-// returns a function that removes the file again.
+// returns a function that removes the file again. Calling it more than once
+// frees once, and the test's cleanup frees a disk the test left full
+// (before the tmpfs is unmounted).
 func Fill(t testing.TB, dir string) (free func()) {
 	t.Helper()
 	path := filepath.Join(dir, "filler")
@@ -57,11 +60,16 @@ func Fill(t testing.TB, dir string) (free func()) {
 	if err := f.Close(); err != nil {
 		t.Logf("close filler: %v", err)
 	}
-	return func() {
-		if err := os.Remove(path); err != nil {
-			t.Errorf("free %s: %v", dir, err)
-		}
+	var once sync.Once
+	free = func() {
+		once.Do(func() {
+			if err := os.Remove(path); err != nil {
+				t.Errorf("free %s: %v", dir, err)
+			}
+		})
 	}
+	t.Cleanup(free)
+	return free
 }
 
 // OpenFilesUnder lists the files under dir that this process holds open,
