@@ -135,6 +135,7 @@ func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 			return nil
 		case errors.Is(err, ErrNotStarted), errors.Is(err, errRestarting), errors.Is(err, errNotEnsured),
 			errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+			connectionDown(err),
 			errors.Is(err, jetstream.ErrStreamNotFound): // deleted: the supervisor sets it up again
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "the event log is not reachable now, try again: "+err.Error()).SetInternal(err)
 		case errors.Is(err, ErrBadFilter):

@@ -449,3 +449,23 @@ func (l serverLog) Tracef(format string, v ...any) { l.log.Debug(fmt.Sprintf(for
 // a password, and the token of NATS's nats://token@host form, which
 // url.URL.Redacted (and nats.Conn.ConnectedUrlRedacted) print as it is.
 func redactURL(u string) string { return config.Redact(u, true) }
+
+// connectionDown reports whether err is a request refused because the
+// connection to NATS is down: while it reconnects it keeps no buffer
+// (ReconnectBufSize -1, so that a callback is answered at once), and a
+// request fails with nats.go's "outbound buffer limit exceeded", which
+// says nothing of the cause.
+func connectionDown(err error) bool {
+	return errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrConnectionClosed)
+}
+
+// explainDown wraps err, when the connection to NATS is down, with that
+// cause, for the logs: "outbound buffer limit exceeded" alone reads as an
+// overload.
+func explainDown(err error) error {
+	if connectionDown(err) {
+		return fmt.Errorf("the connection to NATS is down, reconnecting: %w", err)
+	}
+	return err
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/internal/natstest"
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -176,5 +179,48 @@ func TestStopDrainsAFrozenServerWithinTheShutdownTimeout(t *testing.T) {
 	err = s.Stop(context.Background()) // no deadline of the caller's: ShutdownTimeout alone bounds the drain
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the stop with the server frozen returned %v, want the drain cut at the shutdown timeout", err)
+	}
+}
+
+// TestAdminAPIWhileNATSIsDownIs503: while the external NATS server is down
+// the connection refuses every request at once (it keeps no buffer while
+// reconnecting, so that callbacks are answered at once): nats.go's
+// "outbound buffer limit exceeded". The admin API answered that with a
+// 500, as if the service were broken, where an outage of the event log is
+// a 503 "try again"; the workers logged it as the cause of their outage.
+func TestAdminAPIWhileNATSIsDownIs503(t *testing.T) {
+	p := natstest.Start(t)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = p.URL()
+	s := start(t, o, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	eventually(t, 30*time.Second, "ready", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "before"))
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	get := func(path string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		return w
+	}
+	if w := get("/v1/events"); w.Code != http.StatusOK {
+		t.Fatalf("GET /v1/events with NATS up: %d %s", w.Code, w.Body)
+	}
+
+	p.Kill()
+	eventually(t, 30*time.Second, "not ready once NATS is down", func() bool { return s.Check(ctx) != nil })
+	for _, path := range []string{"/v1/events", "/v1/events/1", "/v1/dead-letters", "/v1/delivery"} {
+		if w := get(path); w.Code != http.StatusServiceUnavailable && w.Code != http.StatusOK {
+			t.Errorf("GET %s with NATS down: %d %s, want 503 (or what the service still knows)", path, w.Code, w.Body)
+		}
+	}
+	p.Restart()
+	eventually(t, 60*time.Second, "ready once NATS is back", func() bool { return s.Check(ctx) == nil })
+	if w := get("/v1/events"); w.Code != http.StatusOK {
+		t.Fatalf("GET /v1/events with NATS back: %d %s", w.Code, w.Body)
 	}
 }

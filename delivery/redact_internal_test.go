@@ -1,8 +1,12 @@
 package delivery
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/nats-io/nats.go"
 )
 
 // TestRedactURL: the NATS URL logged at start and on reconnect shows no
@@ -31,5 +35,26 @@ func TestRedactURL(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExplainDown: the workers' outage line said only nats.go's "outbound
+// buffer limit exceeded" while the connection to NATS was down.
+func TestExplainDown(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("fetch: %w", nats.ErrReconnectBufExceeded), "the connection to NATS is down, reconnecting: fetch: nats: outbound buffer limit exceeded"},
+		{nats.ErrConnectionReconnecting, "the connection to NATS is down, reconnecting: nats: connection reconnecting"},
+		{nats.ErrTimeout, "nats: timeout"},
+		{errors.New("other"), "other"},
+	} {
+		if got := explainDown(tt.err).Error(); got != tt.want {
+			t.Errorf("explainDown(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+		if !errors.Is(explainDown(tt.err), tt.err) {
+			t.Errorf("explainDown(%v) does not wrap it", tt.err)
+		}
 	}
 }

@@ -272,7 +272,7 @@ func (w *workers) run() {
 	failing := false    // log an outage once, and its end
 	fail := func(msg string, err error) {
 		if !failing {
-			w.log.Error(msg+"; retrying every "+w.opts.RetryWait.String(), zap.String("consumer", w.opts.Consumer), zap.Error(err))
+			w.log.Error(msg+"; retrying every "+w.opts.RetryWait.String(), zap.String("consumer", w.opts.Consumer), zap.Error(explainDown(err)))
 		}
 		failing = true
 		w.pause()
