@@ -387,8 +387,15 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 
 // discard reads what is left of an answer's body within drainBytes and
 // drainTime, cutting a slow one short with cancel (its request's), and
-// closes it.
+// closes it. The body of a 101 Switching Protocols is the upgraded
+// connection itself, which Go hands to the caller out of reach of the
+// request's context: it is closed at once, unread (reading it would wait
+// until the destination closed it, past any timeout).
 func discard(body io.ReadCloser, cancel context.CancelFunc) {
+	if _, upgraded := body.(io.Writer); upgraded {
+		body.Close()
+		return
+	}
 	t := time.AfterFunc(drainTime, cancel)
 	defer t.Stop()
 	// One byte more than the bound tells a body of drainBytes, read to its
