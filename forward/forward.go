@@ -137,6 +137,12 @@ func newClient() *http.Client {
 			MaxIdleConnsPerHost: 64,
 			MaxConnsPerHost:     128, // a bounded pool: beyond it requests wait for a connection
 			IdleConnTimeout:     90 * time.Second,
+			// Go dials on after the request that began a dial gives up
+			// (a later one may use the connection), out of reach of its
+			// context: a handshake the destination never answers would
+			// hold one of MaxConnsPerHost for as long as the destination
+			// keeps the connection open. Go's default transport's bound.
+			TLSHandshakeTimeout: 10 * time.Second,
 			// The answer's headers are bounded as its body is (maxAnswer),
 			// not by Go's 10 MB default on each of the pool's connections.
 			MaxResponseHeaderBytes: maxAnswerHeaders,
