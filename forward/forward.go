@@ -147,6 +147,14 @@ func newClient() *http.Client {
 			// not by Go's 10 MB default on each of the pool's connections.
 			MaxResponseHeaderBytes: maxAnswerHeaders,
 			ForceAttemptHTTP2:      true,
+			// Over HTTP/2 every request shares a connection that a timed-out
+			// request does not close (over HTTP/1.1 it closes its own): one
+			// gone silent (a load balancer that lost it, a dark path) would
+			// take requests until as many had timed out as the destination's
+			// stream limit, 250 for a Go server, and be kept until TCP gave
+			// up on it. A ping after 2 s without a frame finds it out, and
+			// an unanswered one closes it.
+			HTTP2: &http.HTTP2Config{SendPingTimeout: 2 * time.Second, PingTimeout: 2 * time.Second},
 		},
 		// A redirect is the destination's answer, and not a 2xx: following
 		// it would turn the signed POST into a GET elsewhere (a 301 or 302
