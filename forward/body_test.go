@@ -36,6 +36,24 @@ func trickling(t *testing.T, status int) *dest {
 // within runs fn and fails the test if it has not returned in 15 s, far
 // less than the hour of the timeouts the tests give (an answer's body
 // waited for would hold it that long).
+// decideWithin forwards one before-callback to url, as destination "a",
+// with an hour to answer, and fails the test unless Decide returns within
+// the test's hang limit (within); f is closed at the test's end.
+func decideWithin(t *testing.T, url string) (f *forward.Forwarder, err error) {
+	t.Helper()
+	f, err = forward.New([]config.ForwardConfig{destination("a", url, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
+	r.Params.SdkAppid = imtest.AppID
+	within(t, "Decide", func() { _, err = f.Decide(ctx, "a", r) })
+	return f, err
+}
+
 func within(t *testing.T, what string, fn func()) {
 	t.Helper()
 	done := make(chan struct{})
@@ -88,16 +106,7 @@ func TestAfterAnswerBodyIsNotWaitedFor(t *testing.T) {
 // without waiting for the body until the before deadline.
 func TestBeforeFailureStatusIsNotWaitedFor(t *testing.T) {
 	d := trickling(t, http.StatusInternalServerError)
-	f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
-	r.Params.SdkAppid = imtest.AppID
-	within(t, "Decide", func() { _, err = f.Decide(ctx, "a", r) })
+	f, err := decideWithin(t, d.URL)
 	if err == nil || !strings.Contains(err.Error(), "a answered HTTP 500") {
 		t.Errorf("Decide: %v, want the HTTP 500", err)
 	}

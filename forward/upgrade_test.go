@@ -10,7 +10,6 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/forward"
-	"github.com/imcallback/imcallback/imtest"
 )
 
 // switching answers every request with 101 Switching Protocols (a
@@ -60,17 +59,7 @@ func TestSwitchingProtocolsIsNotWaitedFor(t *testing.T) {
 		}
 	})
 	t.Run("before", func(t *testing.T) {
-		d := switching(t)
-		f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-		defer cancel()
-		r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
-		r.Params.SdkAppid = imtest.AppID
-		within(t, "Decide", func() { _, err = f.Decide(ctx, "a", r) })
+		f, err := decideWithin(t, switching(t).URL)
 		if err == nil || !strings.Contains(err.Error(), "a answered HTTP 101") {
 			t.Errorf("Decide: %v, want the HTTP 101", err)
 		}
