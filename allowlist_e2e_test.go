@@ -154,6 +154,29 @@ func TestSourceAllowlistFromTencent(t *testing.T) {
 	im.set(nil, true)
 	s2, _ := start(env)
 	expect(s2, []string{"192.0.2.1"}, []string{"203.0.113.7"})
+	// ... and /v1/status says the list in use could not be refreshed, without taking the
+	// replica out of its load balancer.
+	var refreshStatus struct {
+		Dependencies []struct {
+			Name, State, Error string
+			AffectsReadiness   bool `json:"affects_readiness"`
+		}
+	}
+	s2.GetJSON(t, "/v1/status", http.StatusOK, &refreshStatus)
+	refreshFound := false
+	for _, d := range refreshStatus.Dependencies {
+		if d.Name != "iplist_refresh" {
+			continue
+		}
+		refreshFound = true
+		if d.State != "failing" || !strings.Contains(d.Error, "1400000001") || !strings.Contains(d.Error, "GetIPList") || d.AffectsReadiness {
+			t.Errorf("/v1/status iplist_refresh = %+v, want failing, naming 1400000001 and the failed call, not deciding readiness", d)
+		}
+	}
+	if !refreshFound {
+		t.Errorf("/v1/status has no iplist_refresh: %+v", refreshStatus.Dependencies)
+	}
+	get(t, s2.AdminURL+"/readyz", http.StatusOK)
 
 	// An app that never had a list refuses every source and is not ready.
 	fresh := append(append([]string{}, env...), "IMCALLBACK_DATA_DIR="+t.TempDir())

@@ -386,6 +386,30 @@ func (s *Set) AppsCheck() admin.Check {
 	return admin.Check{Name: "iplist_apps", Informational: true, Check: func(context.Context) error { return s.missing() }}
 }
 
+// RefreshCheck is the check "iplist_refresh", which never decides
+// readiness: it fails, naming them and their problem, while the last
+// refresh of an IPList app that has a list failed or its list could not be
+// saved. The app keeps accepting from the list it has; an app without one
+// shows in AppsCheck instead.
+func (s *Set) RefreshCheck() admin.Check {
+	return admin.Check{Name: "iplist_refresh", Informational: true, Check: func(context.Context) error {
+		now := s.now()
+		var failing []string
+		for _, a := range s.listed {
+			cur := a.cur.Load()
+			if cur.tencent == nil || cur.problem == "" {
+				continue
+			}
+			failing = append(failing, fmt.Sprintf("%s (list of %s, %s old, in use: %s)",
+				a.id, cur.fetchedAt.Format(time.RFC3339), max(now.Sub(cur.fetchedAt), 0).Truncate(time.Second), cur.problem))
+		}
+		if len(failing) == 0 {
+			return nil
+		}
+		return fmt.Errorf("the last refresh of the Tencent callback address list failed for app %s", strings.Join(failing, "; "))
+	}}
+}
+
 // missing is the error naming the IPList apps without a Tencent list, nil
 // when there is none.
 func (s *Set) missing() error {

@@ -1271,3 +1271,74 @@ func TestStopDuringARefreshIsNoFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshCheckNamesAFailingListInUse: an app whose last refresh failed,
+// or whose list could not be saved, keeps accepting from its list, and the
+// informational check iplist_refresh says so (without it only the log and
+// a counter did: an unwritable data directory showed nowhere until a
+// restart during a Tencent outage refused every callback).
+func TestRefreshCheckNamesAFailingListInUse(t *testing.T) {
+	lister := newLister(map[int][]string{5: {"203.0.113.7"}, 6: {"203.0.113.9"}})
+	dir := t.TempDir()
+	h := newSet(t, allowlist.Options{
+		Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}, {ID: appB}},
+		Dir:  dir,
+		Now:  newClock().Now,
+	})
+	c := h.RefreshCheck()
+	if c.Name != "iplist_refresh" || c.DecidesReadiness(false) {
+		t.Fatalf("RefreshCheck is %q, deciding readiness: %v; want iplist_refresh, not deciding", c.Name, c.DecidesReadiness(false))
+	}
+	// Without a list the app is iplist_apps' business.
+	lister.fail(map[int]error{5: errors.New("connection refused")})
+	if err := refresh(t, h.Set); err == nil {
+		t.Fatal("a failed refresh reported no error")
+	}
+	if err := c.Check(context.Background()); err != nil {
+		t.Errorf("iplist_refresh of an app without a list = %v, want nil (iplist_apps names it)", err)
+	}
+
+	lister.serve(map[int][]string{5: {"203.0.113.7"}, 6: {"203.0.113.9"}})
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(context.Background()); err != nil {
+		t.Errorf("iplist_refresh after a success = %v", err)
+	}
+
+	lister.fail(map[int]error{6: errors.New("connection refused")})
+	if err := refresh(t, h.Set); err == nil {
+		t.Fatal("a failed refresh reported no error")
+	}
+	wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": true, "192.0.2.1": false})
+	if err := c.Check(context.Background()); err == nil || !strings.Contains(err.Error(), appA) ||
+		!strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), appB) {
+		t.Errorf("iplist_refresh after a failed refresh = %v, want an error naming %s and the failure", err, appA)
+	}
+
+	// The data directory cannot hold the list (a file where its directory should be).
+	if err := os.RemoveAll(filepath.Join(dir, "iplist")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "iplist"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lister.serve(map[int][]string{5: {"203.0.113.8"}, 6: {"203.0.113.9"}})
+	if err := refresh(t, h.Set); err == nil {
+		t.Fatal("a refresh whose list could not be saved reported no error")
+	}
+	wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.8": true, "203.0.113.7": false})
+	if err := c.Check(context.Background()); err == nil || !strings.Contains(err.Error(), appA) || !strings.Contains(err.Error(), "saving the list") {
+		t.Errorf("iplist_refresh after a failed save = %v, want an error naming %s and the save", err, appA)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "iplist")); err != nil {
+		t.Fatal(err)
+	}
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(context.Background()); err != nil {
+		t.Errorf("iplist_refresh once saved again = %v", err)
+	}
+}

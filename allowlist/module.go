@@ -17,14 +17,15 @@ import (
 // Module provides the *Set of the configured apps as the ip_allow
 // middleware's SourceChecker, starts it (the first fetch of every Tencent
 // list) and stops it with the app, and adds its checks: "iplist", which
-// decides readiness, and "iplist_apps", which does not (Set.Check and
-// Set.AppsCheck).
+// decides readiness, and "iplist_apps" and "iplist_refresh", which do not
+// (Set.Check, Set.AppsCheck and Set.RefreshCheck).
 var Module = fx.Module("allowlist",
 	fx.Provide(
 		newFromConfig,
 		func(s *Set) middleware.SourceChecker { return s },
 		admin.AsCheck(func(s *Set) admin.Check { return s.Check() }),
 		admin.AsCheck(func(s *Set) admin.Check { return s.AppsCheck() }),
+		admin.AsCheck(func(s *Set) admin.Check { return s.RefreshCheck() }),
 	),
 )
 
