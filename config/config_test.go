@@ -718,6 +718,27 @@ func TestParsePrefixesUnmaps(t *testing.T) {
 	}
 }
 
+// TestParsePrefixesRefusesATypedAddressWithSlash0: a prefix keeps only
+// its first bits, so "10.0.0.0/0" (a typo for /8) or
+// "::ffff:10.0.0.0/96" was taken as 0.0.0.0/0 and admitted every IPv4
+// source, without a word. A /0 is taken only written as every address.
+func TestParsePrefixesRefusesATypedAddressWithSlash0(t *testing.T) {
+	for _, s := range []string{"10.0.0.0/0", "192.0.2.1/0", "::ffff:10.0.0.0/96", "2001:db8::/0"} {
+		if got, err := config.ParsePrefixes([]string{s}); err == nil || !strings.Contains(err.Error(), "/0") {
+			t.Errorf("ParsePrefixes(%q) = %v, %v; want an error saying /0 is every address", s, got, err)
+		}
+	}
+	for _, s := range []string{"0.0.0.0/0", "::/0", "::ffff:0:0/96", "192.0.2.9/24"} {
+		if _, err := config.ParsePrefixes([]string{s}); err != nil {
+			t.Errorf("ParsePrefixes(%q): %v", s, err)
+		}
+	}
+	_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=10.0.0.0/0")})
+	if err == nil || !strings.Contains(err.Error(), "IMCALLBACK_ALLOW_CIDRS") {
+		t.Errorf("IMCALLBACK_ALLOW_CIDRS=10.0.0.0/0: %v, want an error naming the variable", err)
+	}
+}
+
 // TestParsePrefixesRefusesZones: netip reads everything after "%" as the
 // zone, a prefix length included, and PrefixFrom drops the zone, so
 // "2001:db8::%eth0/32" was taken as the one address 2001:db8::. A zone is
