@@ -156,25 +156,10 @@ func TestSourceAllowlistFromTencent(t *testing.T) {
 	expect(s2, []string{"192.0.2.1"}, []string{"203.0.113.7"})
 	// ... and /v1/status says the list in use could not be refreshed, without taking the
 	// replica out of its load balancer.
-	var refreshStatus struct {
-		Dependencies []struct {
-			Name, State, Error string
-			AffectsReadiness   bool `json:"affects_readiness"`
-		}
-	}
-	s2.GetJSON(t, "/v1/status", http.StatusOK, &refreshStatus)
-	refreshFound := false
-	for _, d := range refreshStatus.Dependencies {
-		if d.Name != "iplist_refresh" {
-			continue
-		}
-		refreshFound = true
-		if d.State != "failing" || !strings.Contains(d.Error, "1400000001") || !strings.Contains(d.Error, "GetIPList") || d.AffectsReadiness {
-			t.Errorf("/v1/status iplist_refresh = %+v, want failing, naming 1400000001 and the failed call, not deciding readiness", d)
-		}
-	}
-	if !refreshFound {
-		t.Errorf("/v1/status has no iplist_refresh: %+v", refreshStatus.Dependencies)
+	if d, ok := dependencyStatus(t, s2, "iplist_refresh"); !ok {
+		t.Errorf("/v1/status has no iplist_refresh")
+	} else if d.State != "failing" || !strings.Contains(d.Error, "1400000001") || !strings.Contains(d.Error, "GetIPList") || d.AffectsReadiness {
+		t.Errorf("/v1/status iplist_refresh = %+v, want failing, naming 1400000001 and the failed call, not deciding readiness", d)
 	}
 	get(t, s2.AdminURL+"/readyz", http.StatusOK)
 
@@ -205,24 +190,10 @@ func TestSourceAllowlistFromTencent(t *testing.T) {
 		t.Errorf("the other app's callback: %v %+v, want OK", err, res)
 	}
 	get(t, s4.AdminURL+"/readyz", http.StatusOK)
-	var status struct {
-		Dependencies []struct {
-			Name, State, Error string
-			AffectsReadiness   bool `json:"affects_readiness"`
-		}
-	}
-	s4.GetJSON(t, "/v1/status", http.StatusOK, &status)
-	found := false
-	for _, d := range status.Dependencies {
-		if d.Name == "iplist_apps" {
-			found = true
-			if d.State != "failing" || !strings.Contains(d.Error, "1400000001") || d.AffectsReadiness {
-				t.Errorf("/v1/status iplist_apps = %+v, want failing, naming 1400000001, not deciding readiness", d)
-			}
-		}
-	}
-	if !found {
-		t.Errorf("/v1/status has no iplist_apps: %+v", status.Dependencies)
+	if d, ok := dependencyStatus(t, s4, "iplist_apps"); !ok {
+		t.Errorf("/v1/status has no iplist_apps")
+	} else if d.State != "failing" || !strings.Contains(d.Error, "1400000001") || d.AffectsReadiness {
+		t.Errorf("/v1/status iplist_apps = %+v, want failing, naming 1400000001, not deciding readiness", d)
 	}
 	m := get(t, s4.AdminURL+"/metrics", http.StatusOK)
 	for _, want := range []string{`imcallback_dependency_up{dependency="iplist_apps"} 0`, `imcallback_dependency_up{dependency="iplist"} 1`, "imcallback_ready 1"} {
@@ -328,4 +299,25 @@ func TestRESTConnectionsCloseAtTheStop(t *testing.T) {
 	if err := goleak.Find(ignore); err != nil {
 		t.Errorf("the REST client's connection outlives the stop: %v", err)
 	}
+}
+
+// dependency is one entry of GET /v1/status.
+type dependency struct {
+	Name, State, Error string
+	AffectsReadiness   bool `json:"affects_readiness"`
+}
+
+// dependencyStatus reads s's /v1/status and returns its dependency name;
+// ok is false when the status does not list it.
+func dependencyStatus(t *testing.T, s *imtest.Service, name string) (d dependency, ok bool) {
+	t.Helper()
+	var status struct{ Dependencies []dependency }
+	s.GetJSON(t, "/v1/status", http.StatusOK, &status)
+	for _, d := range status.Dependencies {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	t.Logf("/v1/status: %+v", status.Dependencies)
+	return dependency{}, false
 }

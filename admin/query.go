@@ -10,9 +10,9 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// Pretty is the query parameter echo reads itself: ?pretty indents a JSON
+// pretty is the query parameter echo reads itself: ?pretty indents a JSON
 // answer. Every route takes it.
-const Pretty = "pretty"
+const pretty = "pretty"
 
 // CheckQuery refuses, with a 400 naming the parameter, a query that holds
 // a parameter the route does not read or gives one more than once. A
@@ -20,7 +20,7 @@ const Pretty = "pretty"
 // app) with everything, and a parameter given twice (a script appending
 // &cursor=<next> to the previous page's URL) with the first value's page
 // again: a 200 that looks right. known lists what the route reads;
-// Pretty is always allowed.
+// pretty (echo's) is always allowed.
 func CheckQuery(q url.Values, known ...string) error {
 	names := make([]string, 0, len(q))
 	for name := range q {
@@ -29,7 +29,7 @@ func CheckQuery(q url.Values, known ...string) error {
 	slices.Sort(names) // the first of several, whatever the map's order
 	for _, name := range names {
 		switch {
-		case name != Pretty && !slices.Contains(known, name):
+		case name != pretty && !slices.Contains(known, name):
 			return echo.NewHTTPError(http.StatusBadRequest,
 				fmt.Sprintf("unknown parameter %q: this listing takes %s", name, strings.Join(known, ", ")))
 		case len(q[name]) > 1:

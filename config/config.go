@@ -888,7 +888,8 @@ func scheduleText(d time.Duration) string {
 
 // ParsePrefixes parses CIDRs; a bare address is taken as a single-host
 // prefix. A /0 written with an address other than the unspecified one
-// (10.0.0.0/0, a typo for /8) is an error: it would admit every address. An IPv4-mapped IPv6 entry (::ffff:198.51.100.0/120) is taken as
+// (10.0.0.0/0, a typo for /8) is an error: it would admit every address.
+// An IPv4-mapped IPv6 entry (::ffff:198.51.100.0/120) is taken as
 // the IPv4 prefix it names, since sources are compared unmapped; a mapped
 // prefix shorter than /96 names no IPv4 address and is an error. An IPv6
 // zone (fe80::1%eth0) is an error: netip would drop it, and it would
@@ -912,7 +913,7 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("%q: an IPv4-mapped prefix needs at least /96 to name IPv4 addresses", s)
 		}
 		n := NormalizePrefix(p)
-		if n.Bits() == 0 && n.Addr() != NormalizePrefix(netip.PrefixFrom(p.Addr(), p.Addr().BitLen())).Addr() {
+		if n.Bits() == 0 && !p.Addr().Unmap().IsUnspecified() {
 			// A prefix keeps only its first bits: 10.0.0.0/0, a typo for /8,
 			// would admit every address without a word.
 			return nil, fmt.Errorf("%q is /0, every address, written with an address: write %s if every address is meant, or the prefix length meant",

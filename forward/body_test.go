@@ -36,6 +36,24 @@ func trickling(t *testing.T, status int) *dest {
 // within runs fn and fails the test if it has not returned in 15 s, far
 // less than the hour of the timeouts the tests give (an answer's body
 // waited for would hold it that long).
+// deliverWithin forwards one after-callback to url, as destination "a"
+// with a timeout of an hour, and fails the test unless Deliver returns
+// within the test's hang limit (within).
+func deliverWithin(t *testing.T, url string) (err error) {
+	t.Helper()
+	c := destination("a", url, afterCommand)
+	c.Timeout = time.Hour
+	f, err := forward.New([]config.ForwardConfig{c}, catalogueAll(), nopLogger(), newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	within(t, "Deliver", func() {
+		err = f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"})
+	})
+	return err
+}
+
 // decideWithin forwards one before-callback to url, as destination "a",
 // with an hour to answer, and fails the test unless Decide returns within
 // the test's hang limit (within); f is closed at the test's end.
@@ -83,17 +101,7 @@ func TestAfterAnswerBodyIsNotWaitedFor(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
-			d := trickling(t, tc.status)
-			c := destination("a", d.URL, afterCommand)
-			c.Timeout = time.Hour
-			f, err := forward.New([]config.ForwardConfig{c}, catalogueAll(), nopLogger(), newRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			within(t, "Deliver", func() {
-				err = f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"})
-			})
+			err := deliverWithin(t, trickling(t, tc.status).URL)
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("Deliver: %v, want %q", err, tc.want)
 			}

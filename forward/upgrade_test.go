@@ -1,14 +1,10 @@
 package forward_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/imcallback/imcallback/config"
-	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/forward"
 )
 
@@ -43,17 +39,7 @@ func switching(t *testing.T) *dest {
 // context.
 func TestSwitchingProtocolsIsNotWaitedFor(t *testing.T) {
 	t.Run("after", func(t *testing.T) {
-		d := switching(t)
-		c := destination("a", d.URL, afterCommand)
-		c.Timeout = time.Hour
-		f, err := forward.New([]config.ForwardConfig{c}, catalogueAll(), nopLogger(), newRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		within(t, "Deliver", func() {
-			err = f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"})
-		})
+		err := deliverWithin(t, switching(t).URL)
 		if err == nil || !strings.Contains(err.Error(), "a answered HTTP 101") {
 			t.Errorf("Deliver: %v, want the HTTP 101 retried", err)
 		}

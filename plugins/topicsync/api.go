@@ -143,9 +143,9 @@ func appParam(c echo.Context) (*string, error) {
 	if !ok {
 		return nil, nil
 	}
-	if len(v) != 1 || CheckAppID(v[0]) != nil {
+	if CheckAppID(v[0]) != nil { // given once: the routes' CheckQuery refuses a repeat
 		return nil, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(
-			"sdk_app_id must be given once, as an SDKAppID of 1 to %d digits (or empty for the topics stored before apps were kept)", MaxAppIDBytes))
+			"sdk_app_id must be an SDKAppID of 1 to %d digits (or empty for the topics stored before apps were kept)", MaxAppIDBytes))
 	}
 	return &v[0], nil
 }
