@@ -889,6 +889,9 @@ func scheduleText(d time.Duration) string {
 // ParsePrefixes parses CIDRs; a bare address is taken as a single-host
 // prefix. A /0 written with an address other than the unspecified one
 // (10.0.0.0/0, a typo for /8) is an error: it would admit every address.
+// So is any network broader than /8 (IPv4) or /16 (IPv6) written with
+// bits past its length (99.0.0.0/1 is 0.0.0.0/1, half of every address);
+// a narrower one is masked (192.0.2.9/24 is 192.0.2.0/24).
 // An IPv4-mapped IPv6 entry (::ffff:198.51.100.0/120) is taken as
 // the IPv4 prefix it names, since sources are compared unmapped; a mapped
 // prefix shorter than /96 names no IPv4 address and is an error. An IPv6
@@ -919,6 +922,12 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("%q is /0, every address, written with an address: write %s if every address is meant, or the prefix length meant",
 				s, n)
 		}
+		if wide(n) && n.Addr() != p.Addr().Unmap() {
+			// The same typo one digit short: 99.0.0.0/1, meant as /8,
+			// keeps one bit and admits half of every address.
+			return nil, fmt.Errorf("%q keeps only its first %d bits, so it is %s, a large part of the internet: write %s if that is meant, or the prefix length meant",
+				s, n.Bits(), n, n)
+		}
 		out = append(out, n)
 	}
 	return out, nil
@@ -932,6 +941,15 @@ const (
 	minProxyBits4 = 8
 	minProxyBits6 = 16
 )
+
+// wide reports whether p is broader than /8 (IPv4) or /16 (IPv6): a
+// network that holds a large part of the internet.
+func wide(p netip.Prefix) bool {
+	if p.Addr().Is4() {
+		return p.Bits() < minProxyBits4
+	}
+	return p.Bits() < minProxyBits6
+}
 
 var privateWide6 = []netip.Prefix{netip.MustParsePrefix("fc00::/7"), netip.MustParsePrefix("fe80::/10")}
 

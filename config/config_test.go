@@ -718,6 +718,37 @@ func TestParsePrefixesUnmaps(t *testing.T) {
 	}
 }
 
+// TestParsePrefixesRefusesAWideNetworkWithHostBits: "99.0.0.0/1", meant
+// as /8, was masked to 0.0.0.0/1 and admitted half of every IPv4 source
+// without a word. A network broader than /8 (IPv4) or /16 (IPv6) written
+// with bits past its length is refused; one written as its network, or a
+// narrower one, is taken.
+func TestParsePrefixesRefusesAWideNetworkWithHostBits(t *testing.T) {
+	for _, s := range []string{"99.0.0.0/1", "10.0.0.0/4", "172.16.0.0/7", "2001:db8::/15", "::ffff:10.0.0.0/100"} {
+		if got, err := config.ParsePrefixes([]string{s}); err == nil || !strings.Contains(err.Error(), "keeps only its first") {
+			t.Errorf("ParsePrefixes(%q) = %v, %v; want an error naming the network it is", s, got, err)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"0.0.0.0/1", "0.0.0.0/1"},
+		{"128.0.0.0/1", "128.0.0.0/1"},
+		{"10.1.2.3/8", "10.0.0.0/8"},
+		{"2001:db8::1/16", "2001::/16"},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8"},
+	} {
+		got, err := config.ParsePrefixes([]string{tc.in})
+		if err != nil || len(got) != 1 || got[0].String() != tc.want {
+			t.Errorf("ParsePrefixes(%q) = %v, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+	for _, v := range []string{"IMCALLBACK_ALLOW_CIDRS", "IMCALLBACK_APP_1_ALLOW_CIDRS"} {
+		_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", v+"=99.0.0.0/1")})
+		if err == nil || !strings.Contains(err.Error(), v) {
+			t.Errorf("%s=99.0.0.0/1: %v, want an error naming the variable", v, err)
+		}
+	}
+}
+
 // TestParsePrefixesRefusesATypedAddressWithSlash0: a prefix keeps only
 // its first bits, so "10.0.0.0/0" (a typo for /8) or
 // "::ffff:10.0.0.0/96" was taken as 0.0.0.0/0 and admitted every IPv4
