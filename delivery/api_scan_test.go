@@ -668,6 +668,7 @@ func TestDeadLetterLookUpThroughAnEarlierViewIsBounded(t *testing.T) {
 // of the page before got its second page again and again, never the last,
 // and two states or commands listed one of them. A parameter given twice is
 // now a 400 naming it, as GET /v1/topics answers a repeated sdk_app_id.
+// So are an unknown parameter and an app filter no SdkAppid can be.
 func TestAListingParameterGivenTwiceIsRefused(t *testing.T) {
 	o := options(t, backend{name: "embedded"})
 	s := start(t, o, nil)
@@ -707,8 +708,18 @@ func TestAListingParameterGivenTwiceIsRefused(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want a 400 naming the unknown parameter %s", tt.query, w.Code, w.Body, tt.param)
 		}
 	}
+	// An app filter that no SdkAppid can be (a name, a leading zero, a
+	// sign) matched nothing and listed an empty page, as if the app had
+	// no events.
+	for _, app := range []string{"myapp", "01400000000", "+1400000000", "1400000000%20", "-1"} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/events?app="+app, nil))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "app must be an SdkAppid") {
+			t.Errorf("GET /v1/events?app=%s: %d %s, want a 400 saying what an app id is", app, w.Code, w.Body)
+		}
+	}
 	// Each once, an empty value and echo's ?pretty still list.
-	for _, query := range []string{"/v1/events?limit=1&before_seq=3&state=&command=" + testCommand, "/v1/dead-letters?limit=1", "/v1/events?pretty"} {
+	for _, query := range []string{"/v1/events?limit=1&before_seq=3&state=&command=" + testCommand, "/v1/dead-letters?limit=1", "/v1/events?pretty", "/v1/events?app=1400000000"} {
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, query, nil))
 		if w.Code != http.StatusOK {
