@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,6 +149,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 	e := newEcho()
 	e.HTTPErrorHandler = adminErrorHandler(in.Log)
 	e.Pre(adminHeaders)
+	e.Use(recoverPanic)
 	e.Use(refuseCrossSite(in.Config.AdminToken != ""))
 	if in.Config.AdminToken != "" {
 		open := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
@@ -369,6 +371,28 @@ func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
+	}
+}
+
+// recoverPanic turns a panic of an admin handler (a plugin's route, say)
+// into an error, which the error handler answers 500 {"error":"internal
+// error"} and logs with the route and the stack: without it net/http
+// closed the connection unanswered, so the CLI and the console saw a
+// listener that does not answer. http.ErrAbortHandler, a handler's way
+// to abort its answer, is not a fault and goes on up.
+func recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			err = fmt.Errorf("admin handler panicked: %v\n%s", p, debug.Stack())
+		}()
+		return next(c)
 	}
 }
 
