@@ -65,7 +65,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return remoteEventsList(c.Context(), c.OutOrStdout(), a, eventsPage{command: command, since: since, limit: limit, beforeSeq: beforeSeq}, asJSON)
+				return remoteEventsList(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), a, eventsPage{command: command, since: since, limit: limit, beforeSeq: beforeSeq}, asJSON)
 			}
 			for _, name := range []string{"limit", "before-seq"} {
 				if c.Flags().Changed(name) {
@@ -113,7 +113,7 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return remoteDead(c.Context(), c.OutOrStdout(), a, limit, asJSON)
+				return remoteDead(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), a, limit, asJSON)
 			}
 			if c.Flags().Changed("limit") {
 				return errors.New("--limit cuts the running service's list; --offline lists every dead letter")

@@ -1262,3 +1262,46 @@ func mustSample(t *testing.T, command string) []byte {
 	}
 	return body
 }
+
+// TestEventsHintsGoToStderr: the hint under a cut list of the running
+// service (events list's next page, events dead's "oldest N of M") goes to
+// stderr, as topics list's does, so that stdout carries only the table:
+// `events list | awk`, `| sort`, `| wc -l` see no line that is not a row.
+func TestEventsHintsGoToStderr(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/events":
+			fmt.Fprint(w, `{"events":[{"seq":9,"command":"Group.CallbackAfterCreateTopic","app_id":"1400000000","received_at":"2026-01-02T03:04:05Z","state":"processed"}],"next_before_seq":9}`)
+		case "/v1/dead-letters":
+			fmt.Fprint(w, `{"dead_letters":[{"seq":7,"command":"Group.CallbackAfterCreateTopic","app_id":"1400000000","failed_at":"2026-01-02T03:04:05Z","deliveries":3,"last_error":"boom"}],"total":2,"truncated":true}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name     string
+		args     []string
+		wantHint string
+	}{
+		{"events list", []string{"events", "list", "--limit", "1"}, "--before-seq 9"},
+		{"events dead", []string{"events", "dead"}, "(the oldest 1 of 2 dead letters shown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			root := newRootCmd(&out, &errOut)
+			root.SetArgs(append([]string{"--admin", srv.URL}, tt.args...))
+			if err := root.ExecuteContext(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(out.String(), "(") || strings.Count(out.String(), "\n") != 2 {
+				t.Errorf("stdout holds more than the header and the row:\n%s", out.String())
+			}
+			if !strings.Contains(errOut.String(), tt.wantHint) {
+				t.Errorf("stderr does not hold the hint %q:\n%s", tt.wantHint, errOut.String())
+			}
+		})
+	}
+}

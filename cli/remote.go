@@ -343,8 +343,10 @@ type eventsPage struct {
 	beforeSeq      uint64 // 0: the newest events
 }
 
-// remoteEventsList is `events list` against the running service.
-func remoteEventsList(ctx context.Context, w io.Writer, a *adminClient, p eventsPage, asJSON bool) error {
+// remoteEventsList is `events list` against the running service. The
+// table (or the JSON) goes to w; the hint naming the next page of a cut
+// list goes to errOut, as `topics list`'s does, so that w carries only data.
+func remoteEventsList(ctx context.Context, w, errOut io.Writer, a *adminClient, p eventsPage, asJSON bool) error {
 	q := url.Values{}
 	for k, v := range map[string]string{"command": p.command, "since": p.since} {
 		if v != "" {
@@ -371,10 +373,13 @@ func remoteEventsList(ctx context.Context, w io.Writer, a *adminClient, p events
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.ReceivedAt.Format(time.RFC3339), tableCell(commandTo(e.Command, e.Destination)),
 			tableCell(e.AppID), tableCell(e.State), tableCell(dash(e.RequestID)), tableCell(dash(e.ReplayOf)), tableCell(dash(e.LastError)))
 	}
-	if page.Next != 0 {
-		fmt.Fprintf(tw, "(older events follow: newest first, %d shown; the next page: --before-seq %d)\n", len(page.Events), page.Next)
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	if page.Next != 0 {
+		fmt.Fprintf(errOut, "(older events follow: newest first, %d shown; the next page: --before-seq %d)\n", len(page.Events), page.Next)
+	}
+	return nil
 }
 
 // commandTo is the COMMAND column: the command, and the forward
@@ -387,8 +392,8 @@ func commandTo(command, destination string) string {
 }
 
 // remoteDead is `events dead` against the running service: the oldest
-// limit dead letters, and a line saying so when there are more.
-func remoteDead(ctx context.Context, w io.Writer, a *adminClient, limit int, asJSON bool) error {
+// limit dead letters on w, and a line on errOut saying so when there are more.
+func remoteDead(ctx context.Context, w, errOut io.Writer, a *adminClient, limit int, asJSON bool) error {
 	var res struct {
 		DeadLetters   []delivery.DeadLetterInfo `json:"dead_letters"`
 		Total         int                       `json:"total"`
@@ -407,10 +412,13 @@ func remoteDead(ctx context.Context, w io.Writer, a *adminClient, limit int, asJ
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.FailedAt.Format(time.RFC3339), tableCell(commandTo(d.Command, d.Destination)),
 			tableCell(d.AppID), d.Deliveries, tableCell(d.LastError))
 	}
-	if res.Truncated {
-		fmt.Fprint(tw, deadCutNote(len(res.DeadLetters), res.Total, limit))
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	if res.Truncated {
+		fmt.Fprint(errOut, deadCutNote(len(res.DeadLetters), res.Total, limit))
+	}
+	return nil
 }
 
 // deadCutNote is the line under a cut dead-letter list: how many of how
