@@ -345,11 +345,13 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 // checkSendURL refuses a --url that is not an http(s) URL with a host
 // (a bare host:port/path, say, which would fail every request with a
 // parser's message) or whose query string names a callback parameter,
-// before anything is sent.
+// before anything is sent. The refused URL is named without its password,
+// query string or fragment (a gateway's key), as adminBase names --admin.
 func checkSendURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--url %q: give an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080/im/callback", raw)
+		return fmt.Errorf("--url %q: give an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080/im/callback",
+			config.RedactQuery(config.Redact(raw, false)))
 	}
 	if err := imsend.CheckURL(raw); err != nil {
 		return fmt.Errorf("--url: %w", err)

@@ -139,3 +139,28 @@ func TestSendFollowsTheListenerVariables(t *testing.T) {
 		}
 	}
 }
+
+// TestSendURLErrorHidesSecrets: a --url send refuses as no http(s) URL
+// with a host (its scheme left out, as is easy to do) is named in the
+// error without its password or its query string, which may carry a
+// gateway's key, as adminBase names --admin: the error goes to a
+// terminal or a CI log.
+func TestSendURLErrorHidesSecrets(t *testing.T) {
+	tests := []struct{ name, url, secret string }{
+		{"a query key without a scheme", "cb.example.com/im/callback?key=s3cr3t-key", "s3cr3t-key"},
+		{"a password without a scheme", "user:s3cr3t-pw@cb.example.com:8443/im/callback", "s3cr3t-pw"},
+		{"a password with another scheme", "ftp://user:s3cr3t-pw@cb.example.com/im/callback", "s3cr3t-pw"},
+		{"a fragment", "cb.example.com/im/callback#s3cr3t-frag", "s3cr3t-frag"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, "send", "--url", tt.url, "--token", "t", "--command", "Group.CallbackAfterCreateTopic", "--sample")
+			if err == nil || !strings.Contains(err.Error(), "--url") {
+				t.Fatalf("send --url %s: %v, want the --url refused\n%s", tt.url, err, out)
+			}
+			if strings.Contains(err.Error()+out, tt.secret) {
+				t.Errorf("the refusal shows the secret %q: %v\n%s", tt.secret, err, out)
+			}
+		})
+	}
+}
