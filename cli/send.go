@@ -264,6 +264,10 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	if f.timeout < 0 {
 		return errors.New("--timeout must not be negative (0: no timeout)")
 	}
+	if strings.TrimSpace(f.platform) == "" {
+		// The sender would send its default, RESTAPI, in its place.
+		return errors.New("--platform is empty: give an OptPlatform (RESTAPI, iOS, Android, Web …), or leave the flag out for RESTAPI")
+	}
 	if f.repeat == 1 && (f.unique || f.concurrency > 1) {
 		return errors.New("--unique and --concurrency apply to --repeat runs: add --repeat N (N > 1)")
 	}

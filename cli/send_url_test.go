@@ -164,3 +164,25 @@ func TestSendURLErrorHidesSecrets(t *testing.T) {
 		})
 	}
 }
+
+// TestSendRefusesAnEmptyPlatform: --platform "" (an unset shell variable)
+// was taken and replaced by RESTAPI without a word, so a test of a
+// callback without an OptPlatform sent one all the same; it is refused,
+// before anything is sent, as send's other empty selections are.
+func TestSendRefusesAnEmptyPlatform(t *testing.T) {
+	_, port, paths := receiver(t, "", "")
+	for _, platform := range []string{"", " "} {
+		for _, repeat := range []string{"1", "3"} {
+			out, err := runCLI(t, "send", "--url", "http://127.0.0.1:"+port+"/cb", "--token", "t", "--platform", platform,
+				"--repeat", repeat, "--command", "Group.CallbackAfterCreateTopic", "--sample")
+			if err == nil || !strings.Contains(err.Error(), "--platform is empty") {
+				t.Errorf("--platform %q --repeat %s: %v, want it refused\n%s", platform, repeat, err, out)
+			}
+		}
+	}
+	select {
+	case p := <-paths:
+		t.Errorf("a request was sent (%s) with an empty --platform", p)
+	default:
+	}
+}
