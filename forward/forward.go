@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -128,11 +129,22 @@ func (d *destination) client(kind dispatcher.Kind) *http.Client {
 	return d.after
 }
 
-// newClient is a client of one destination, with a connection pool of its own.
-func newClient() *http.Client {
+// dialTimeout bounds a TCP connect to a destination, as Go's default
+// transport does.
+const dialTimeout = 10 * time.Second
+
+// newClient is a client of one destination, with a connection pool of its
+// own, whose TCP connects give up after dial.
+func newClient(dial time.Duration) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
+			Proxy: http.ProxyFromEnvironment,
+			// The dial, like the handshake below, goes on after the request
+			// that began it gave up: without a bound of its own, a connect
+			// to an address that drops it (a firewall, a host gone) held
+			// one of MaxConnsPerHost until the kernel gave up, about two
+			// minutes on Linux.
+			DialContext:         (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        64,
 			MaxIdleConnsPerHost: 64,
 			MaxConnsPerHost:     128, // a bounded pool: beyond it requests wait for a connection
@@ -183,7 +195,7 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 		if err != nil {
 			return nil, fmt.Errorf("forward: %s: secret %w", c.Name, err)
 		}
-		d := &destination{cfg: c, keys: keys, before: newClient(), after: newClient()}
+		d := &destination{cfg: c, keys: keys, before: newClient(dialTimeout), after: newClient(dialTimeout)}
 		f.dests = append(f.dests, d)
 		f.byName[c.Name] = d
 	}
