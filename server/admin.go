@@ -11,13 +11,13 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"net/url"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
@@ -149,7 +149,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 	e := newEcho()
 	e.HTTPErrorHandler = adminErrorHandler(in.Log)
 	e.Pre(adminHeaders)
-	e.Use(recoverPanic)
+	e.Use(recoverPanic())
 	e.Use(refuseCrossSite(in.Config.AdminToken != ""))
 	if in.Config.AdminToken != "" {
 		open := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
@@ -374,26 +374,20 @@ func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
 	}
 }
 
-// recoverPanic turns a panic of an admin handler (a plugin's route, say)
-// into an error, which the error handler answers 500 {"error":"internal
-// error"} and logs with the route and the stack: without it net/http
-// closed the connection unanswered, so the CLI and the console saw a
-// listener that does not answer. http.ErrAbortHandler, a handler's way
-// to abort its answer, is not a fault and goes on up.
-func recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			p := recover()
-			if p == nil {
-				return
-			}
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			err = fmt.Errorf("admin handler panicked: %v\n%s", p, debug.Stack())
-		}()
-		return next(c)
-	}
+// recoverPanic is echo's Recover for the admin listener: a panic of an
+// admin handler (a plugin's route, say) becomes an error with its stack,
+// which the error handler answers 500 {"error":"internal error"} and logs;
+// without it net/http closed the connection unanswered, so the CLI and the
+// console saw a listener that does not answer. Echo passes
+// http.ErrAbortHandler, a handler's way to abort its answer, on up.
+func recoverPanic() echo.MiddlewareFunc {
+	return echomw.RecoverWithConfig(echomw.RecoverConfig{
+		DisableStackAll:     true,
+		DisableErrorHandler: true,
+		LogErrorFunc: func(_ echo.Context, err error, stack []byte) error {
+			return fmt.Errorf("admin handler panicked: %w\n%s", err, stack)
+		},
+	})
 }
 
 // refuseMalformedQuery answers 400 to a request whose query string does not
