@@ -361,6 +361,10 @@ func leadingZero(id string) string {
 	return "has a leading zero, which IM never sends: write " + trimmed
 }
 
+// IsSdkAppID reports whether s is written as IM writes an SdkAppid, and as
+// the configuration takes one: decimal digits without a leading zero.
+func IsSdkAppID(s string) bool { return isNumber(s) && leadingZero(s) == "" }
+
 // isNumber reports whether s is a non-empty string of decimal digits.
 func isNumber(s string) bool {
 	if s == "" {

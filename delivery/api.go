@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/admin"
+	"github.com/imcallback/imcallback/config"
 )
 
 // The states of an event in the admin API.
@@ -286,7 +287,7 @@ func (s *Service) listEvents(c echo.Context) error {
 			return badRequest("before_seq must be a positive sequence number")
 		}
 	}
-	if app := q.Get("app"); app != "" && !isAppID(app) {
+	if app := q.Get("app"); app != "" && !config.IsSdkAppID(app) {
 		// An app id is what IM sends: decimal digits without a leading
 		// zero. Anything else matches no event and listed none, as if
 		// the app had none.
@@ -329,20 +330,6 @@ func (s *Service) listEvents(c echo.Context) error {
 		page = []EventInfo{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"events": page, "next_before_seq": next})
-}
-
-// isAppID reports whether s is written as IM writes an SdkAppid: decimal
-// digits, the first not a zero.
-func isAppID(s string) bool {
-	if s == "" || s[0] == '0' {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // firstWindow is how many sequences newestEvents reads first, per match
