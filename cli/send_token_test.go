@@ -1,7 +1,14 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -71,5 +78,45 @@ func TestSendFindsTheTokensAsTheServiceDoes(t *testing.T) {
 	t.Setenv("IMCALLBACK_sdkappid", "1400000005")
 	if id, err := firstOf("sdkappid", "1400000000"); err != nil || id != "1400000005" {
 		t.Errorf("app id %q, %v; want 1400000005 of IMCALLBACK_sdkappid", id, err)
+	}
+}
+
+// TestSendWithConfigSignsAnAppTheFileLacks: with --config, an --appid the
+// file does not accept is signed with the file's first global token, as
+// it is without --config, so the service refuses it for the app it names;
+// it used to go unsigned. The file's own apps keep their own tokens.
+func TestSendWithConfigSignsAnAppTheFileLacks(t *testing.T) {
+	signs := make(chan url.Values, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		signs <- r.URL.Query()
+		_, _ = io.WriteString(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+	}))
+	t.Cleanup(srv.Close)
+	file := filepath.Join(t.TempDir(), "imcallback.yaml")
+	if err := writeFile(file, "sdkappid: [1400000077, 1400000078]\ntokens: [file-token, next-token]\n"+
+		"apps:\n  - sdkappid: \"1400000078\"\n    tokens: [own-token]\n"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		appID string
+		token string
+	}{
+		{"1400000077", "file-token"},
+		{"1400000078", "own-token"},
+		{"1400000099", "file-token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.appID, func(t *testing.T) {
+			out, err := runCLI(t, "send", "--config", file, "--url", srv.URL, "--appid", tt.appID,
+				"--command", "Group.CallbackAfterCreateTopic", "--sample")
+			if err != nil {
+				t.Fatalf("send: %v\n%s", err, out)
+			}
+			q := <-signs
+			sum := sha256.Sum256([]byte(tt.token + q.Get("RequestTime")))
+			if q.Get("SdkAppid") != tt.appID || q.Get("Sign") != hex.EncodeToString(sum[:]) {
+				t.Errorf("sent SdkAppid %q with Sign %q; want it signed with %s", q.Get("SdkAppid"), q.Get("Sign"), tt.token)
+			}
+		})
 	}
 }
