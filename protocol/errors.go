@@ -55,7 +55,7 @@ var (
 	ErrUnauthorized = &Error{http.StatusUnauthorized, 40104, "unauthorized", "not authorized",
 		"a middleware of your own refused the request with 401 (`echo.ErrUnauthorized`)"}
 	ErrAppIDNotAllowed = &Error{http.StatusForbidden, 40301, "appid_not_allowed", "SdkAppid is missing or not allowed",
-		"`SdkAppid` is missing or not in `IMCALLBACK_SDKAPPID`"}
+		"`SdkAppid` is missing or not an accepted app (`IMCALLBACK_SDKAPPID` and the `apps` entries)"}
 	ErrIPNotAllowed = &Error{http.StatusForbidden, 40302, "ip_not_allowed", "source address is not allowed",
 		"the source address is outside the app's allowlist (`IMCALLBACK_ALLOW_CIDRS`, the app's `allow_cidrs`, or Tencent's published addresses with `iplist`), or a trusted proxy's forwarding header holds an entry that is no address"}
 	ErrForbidden = &Error{http.StatusForbidden, 40303, "forbidden", "forbidden",
