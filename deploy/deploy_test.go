@@ -359,6 +359,49 @@ func TestAlertRules(t *testing.T) {
 	}
 }
 
+// TestAlertRulesHaveUnitTests: every rule of prometheus/alerts.yml has a
+// case in prometheus/alerts_test.yml where it fires, so promtool (in
+// TestAlertRules) checks its expression against series shaped as the
+// service exposes them, and its annotations as they render. A rule without
+// one passes promtool check rules however it is written: a wrong label
+// matching or a threshold that cannot be crossed never fires.
+func TestAlertRulesHaveUnitTests(t *testing.T) {
+	var rules struct {
+		Groups []struct {
+			Rules []struct{ Alert string }
+		}
+	}
+	readYAML(t, "prometheus/alerts.yml", &rules)
+	var tests struct {
+		RuleFiles []string `yaml:"rule_files"`
+		Tests     []struct {
+			AlertRuleTest []struct {
+				Alertname string
+				ExpAlerts []map[string]any `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		}
+	}
+	readYAML(t, "prometheus/alerts_test.yml", &tests)
+	if !slices.Contains(tests.RuleFiles, "alerts.yml") {
+		t.Errorf("prometheus/alerts_test.yml reads %v, not alerts.yml", tests.RuleFiles)
+	}
+	fires := map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname] = true
+			}
+		}
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if !fires[r.Alert] {
+				t.Errorf("prometheus/alerts_test.yml has no case where %s fires", r.Alert)
+			}
+		}
+	}
+}
+
 // manifest is the part of a Kubernetes object the checks read.
 type manifest struct {
 	Kind       string
