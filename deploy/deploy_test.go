@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -821,6 +822,156 @@ func TestImageAndUnit(t *testing.T) {
 	for _, svc := range []string{"postgres", "nats-1", "nats-2", "nats-3", "imcallback-1", "imcallback-2", "prometheus", "grafana"} {
 		if _, ok := compose.Services[svc]; !ok {
 			t.Errorf("compose.yaml has no service %s", svc)
+		}
+	}
+}
+
+// TestAdminPortStaysPrivate: the admin port (metrics, the event log,
+// replay, the console) is reachable from inside only: compose publishes no
+// replica's admin port on the host, and every NetworkPolicy rule that
+// admits any source names its ports, the admin port not among them (a rule
+// without ports admits them all).
+func TestAdminPortStaysPrivate(t *testing.T) {
+	_, admin, err := net.SplitHostPort(dockerEnv(t)["IMCALLBACK_ADMIN_LISTEN"])
+	if err != nil || admin == "" {
+		t.Fatalf("the image's IMCALLBACK_ADMIN_LISTEN: %v", err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Image string
+			Ports []any
+		}
+	}
+	readYAML(t, "compose.yaml", &compose)
+	replicas := 0
+	for name, svc := range compose.Services {
+		if svc.Image != "imcallback:local" {
+			continue
+		}
+		replicas++
+		for _, p := range svc.Ports {
+			if target := publishedTarget(p); target == admin || target == "" {
+				t.Errorf("compose.yaml: %s publishes %v, the admin port %s (or a port this test does not read)", name, p, admin)
+			}
+		}
+	}
+	if replicas == 0 {
+		t.Error("compose.yaml runs no service of the image imcallback:local")
+	}
+	var policy struct {
+		Spec struct {
+			Ingress []struct {
+				From  []any
+				Ports []struct{ Port any }
+			}
+		}
+	}
+	readYAML(t, "kubernetes/networkpolicy.yaml", &policy)
+	if len(policy.Spec.Ingress) == 0 {
+		t.Error("networkpolicy.yaml admits nothing: not even the public port")
+	}
+	for i, rule := range policy.Spec.Ingress {
+		if len(rule.From) > 0 {
+			continue
+		}
+		if len(rule.Ports) == 0 {
+			t.Errorf("networkpolicy.yaml: ingress rule %d admits every source on every port, the admin port %s too", i, admin)
+		}
+		for _, p := range rule.Ports {
+			if port := fmt.Sprint(p.Port); port == admin || port == "admin" {
+				t.Errorf("networkpolicy.yaml: ingress rule %d admits every source on the admin port %s", i, port)
+			}
+		}
+	}
+}
+
+// publishedTarget is the container port of a compose ports entry: the last
+// part of "[ip:]host:container[/proto]", or a long entry's target; "" when
+// the entry is neither.
+func publishedTarget(p any) string {
+	switch p := p.(type) {
+	case string:
+		p, _, _ = strings.Cut(p, "/")
+		return p[strings.LastIndex(p, ":")+1:]
+	case int:
+		return strconv.Itoa(p)
+	case map[string]any:
+		if target, ok := p["target"]; ok {
+			return fmt.Sprint(target)
+		}
+	}
+	return ""
+}
+
+// TestDataDirIsWritable: where the root filesystem is read-only, the data
+// directory is not: the image makes it its user's, and the unit's
+// ProtectSystem=strict leaves it writable through StateDirectory (or
+// ReadWritePaths). Else the first write there (the embedded stores, the
+// allowlist cache) fails and the service does not start.
+func TestDataDirIsWritable(t *testing.T) {
+	df := readFile(t, "Dockerfile")
+	dataDir := dockerEnv(t)["IMCALLBACK_DATA_DIR"]
+	user := regexp.MustCompile(`(?m)^USER (\d+):(\d+)$`).FindStringSubmatch(df)
+	if user == nil {
+		t.Fatal("the Dockerfile has no USER uid:gid")
+	}
+	owned := regexp.MustCompile(`(?m)^COPY --from=\S+ --chown=` + user[1] + `:` + user[2] + ` \S+ ` + regexp.QuoteMeta(dataDir) + `$`)
+	if !owned.MatchString(df) {
+		t.Errorf("the Dockerfile does not give %s to its USER %s:%s (COPY --chown): a new volume there is root's, and the service cannot write it", dataDir, user[1], user[2])
+	}
+
+	unit := readFile(t, "systemd/imcallback.service")
+	dir := regexp.MustCompile(`(?m)^Environment=IMCALLBACK_DATA_DIR=(\S+)$`).FindStringSubmatch(unit)
+	if dir == nil {
+		t.Fatal("the unit sets no IMCALLBACK_DATA_DIR")
+	}
+	if problem := unitWriteProblem(unit, dir[1]); problem != "" {
+		t.Error(problem)
+	}
+}
+
+// unitWriteProblem says why the service of unit cannot write dir, "" when
+// it can: with ProtectSystem=strict only StateDirectory's (under /var/lib),
+// CacheDirectory's, LogsDirectory's, RuntimeDirectory's and ReadWritePaths'
+// directories are writable.
+func unitWriteProblem(unit, dir string) string {
+	if !regexp.MustCompile(`(?m)^ProtectSystem=strict$`).MatchString(unit) {
+		return ""
+	}
+	roots := map[string]string{"StateDirectory": "/var/lib/", "CacheDirectory": "/var/cache/", "LogsDirectory": "/var/log/", "RuntimeDirectory": "/run/", "ReadWritePaths": ""}
+	for _, m := range regexp.MustCompile(`(?m)^(\w+)=(.*)$`).FindAllStringSubmatch(unit, -1) {
+		root, ok := roots[m[1]]
+		if !ok {
+			continue
+		}
+		for _, d := range strings.Fields(m[2]) {
+			d = root + strings.TrimLeft(d, "-+")
+			if dir == d || strings.HasPrefix(dir, strings.TrimSuffix(d, "/")+"/") {
+				return ""
+			}
+		}
+	}
+	return fmt.Sprintf("the unit has ProtectSystem=strict but neither StateDirectory= nor ReadWritePaths= covers IMCALLBACK_DATA_DIR %s: the service cannot write it", dir)
+}
+
+// TestUnitWriteProblemFindsMistakes: the unit check finds a data directory
+// ProtectSystem=strict leaves read-only.
+func TestUnitWriteProblemFindsMistakes(t *testing.T) {
+	tests := []struct {
+		unit, dir string
+		problem   bool
+	}{
+		{"ProtectSystem=strict\nStateDirectory=imcallback\n", "/var/lib/imcallback", false},
+		{"ProtectSystem=strict\nStateDirectory=imcallback\n", "/var/lib/imcallback/data", false},
+		{"ProtectSystem=strict\nReadWritePaths=/srv/imcallback\n", "/srv/imcallback", false},
+		{"ProtectSystem=full\n", "/srv/imcallback", false},
+		{"ProtectSystem=strict\n", "/var/lib/imcallback", true},
+		{"ProtectSystem=strict\nStateDirectory=imcallback\n", "/var/lib/imcallback2", true},
+		{"ProtectSystem=strict\nStateDirectory=imcallback\n", "/srv/imcallback", true},
+	}
+	for _, tt := range tests {
+		if got := unitWriteProblem(tt.unit, tt.dir); (got != "") != tt.problem {
+			t.Errorf("unitWriteProblem(%q, %q) = %q, want a problem: %v", tt.unit, tt.dir, got, tt.problem)
 		}
 	}
 }
