@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
 // retyped is a value of a text setting, in the file, that YAML reads as a
 // number or a boolean and that the decoder writes back as other text than
-// the file shows: tokens: [0123] is the number 83, and the token "83".
+// the file shows: tokens: [0123] is the number 83, and the token "83"; or
+// a value of a whole-number setting that YAML reads as octal where a
+// variable reads it as decimal (workers: 010 is 8, IMCALLBACK_WORKERS=010 10).
 type retyped struct {
 	list   string // "apps" or "forward" for a field of an entry, "" for a setting
 	entry  int    // the entry's index in list
@@ -19,13 +22,16 @@ type retyped struct {
 	item   int    // the list item's number, from 1; 0 for a single value
 	text   string // as written
 	yaml   any    // as YAML reads it
-	kind   string // "number" or "boolean"
+	kind   string // "number" or "boolean"; "octal" for a whole number (retypedNumber)
 	hidden bool   // a secret: neither is shown
+	// decimal is a whole number's value as a variable reads its text,
+	// for kind "octal" (010: YAML's 8, decimal 10).
+	decimal int64
 }
 
 // retypedValues finds the retyped values of the text settings (string and
-// []string fields) of a configuration file, and of the apps and forward
-// entries' text fields. A quoted value, a block scalar, a value tagged !!str
+// []string fields) and the whole-number ones (retypedNumber) of a
+// configuration file, and of the apps and forward entries' such fields. A quoted value, a block scalar, a value tagged !!str
 // and a number that the decoder writes back as written (123456, -7, 1.5)
 // are text as written. A file that does not parse has none: the load says
 // what is wrong with it.
@@ -161,28 +167,58 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// retypedText checks the value n of a field of type typ: a string, or each
-// item of a []string (a single value is a list of one, its item 0).
+// retypedText checks the value n of a field of type typ: a string or a
+// whole number (not a duration), or each item of a list of them (a single
+// value is a list of one, its item 0).
 func retypedText(typ reflect.Type, n *yaml.Node) []retyped {
+	elem := typ
+	if typ.Kind() == reflect.Slice {
+		elem = typ.Elem()
+	}
+	var check func(*yaml.Node) (retyped, bool)
 	switch {
-	case typ.Kind() == reflect.String:
-		if r, ok := retypedScalar(n); ok {
+	case elem.Kind() == reflect.String:
+		check = retypedScalar
+	case isInteger(elem.Kind()) && elem != reflect.TypeFor[time.Duration]():
+		check = retypedNumber
+	default:
+		return nil
+	}
+	if typ.Kind() != reflect.Slice || n.Kind != yaml.SequenceNode {
+		if r, ok := check(n); ok {
 			return []retyped{r}
 		}
-	case typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.String:
-		if n.Kind != yaml.SequenceNode {
-			return retypedText(typ.Elem(), n)
-		}
-		var found []retyped
-		for i, item := range n.Content {
-			if r, ok := retypedScalar(resolveAlias(item)); ok {
-				r.item = i + 1
-				found = append(found, r)
-			}
-		}
-		return found
+		return nil
 	}
-	return nil
+	var found []retyped
+	for i, item := range n.Content {
+		if r, ok := check(resolveAlias(item)); ok {
+			r.item = i + 1
+			found = append(found, r)
+		}
+	}
+	return found
+}
+
+// retypedNumber reports whether n is a plain whole number with a leading
+// zero (010) that YAML reads as octal (8) while a variable, and the same
+// text quoted, read it as decimal (10): the file would set another number
+// than it shows. A number the two read alike (05) is no such value, nor
+// is one written with an explicit base (0x10, 0o10), which no variable
+// takes.
+func retypedNumber(n *yaml.Node) (retyped, bool) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		return retyped{}, false
+	}
+	var octal int64
+	if n.Decode(&octal) != nil {
+		return retyped{}, false
+	}
+	var decimal int64
+	if setWholeNumber(reflect.ValueOf(&decimal).Elem(), n.Value) != "" || decimal == octal {
+		return retyped{}, false
+	}
+	return retyped{text: n.Value, yaml: octal, kind: "octal", decimal: decimal}, true
 }
 
 // retypedScalar reports whether n is a scalar that YAML reads as a number
@@ -216,6 +252,14 @@ func (r retyped) message() string {
 	what := "the value"
 	if r.item > 0 {
 		what = fmt.Sprintf("item #%d", r.item)
+	}
+	if r.kind == "octal" {
+		msg := fmt.Sprintf("%s is read by YAML as the octal number %v, not as %d: write it without the leading zero "+
+			"(or %[2]v, if that is meant)", r.text, r.yaml, r.decimal)
+		if r.item > 0 {
+			msg = what + " " + msg
+		}
+		return msg
 	}
 	if r.hidden {
 		return fmt.Sprintf("%s is read by YAML as a %s, so the service would use other text than the file shows; quote it",

@@ -181,3 +181,47 @@ func TestFileWithSeveralDocuments(t *testing.T) {
 		})
 	}
 }
+
+// TestWholeNumberWithALeadingZero: YAML reads a plain number with a
+// leading zero (workers: 010) as octal, 8, where the variable
+// (IMCALLBACK_WORKERS=010) and a quoted "010" read it as decimal, 10, so
+// the file silently set another number than it shows. Such a value is
+// refused, naming the key and both readings; a number without the zero,
+// one the two read alike (05) and one a variable replaces are taken.
+func TestWholeNumberWithALeadingZero(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		environ []string
+		want    string // "" when the value is taken
+	}{
+		{"setting", "workers: 010", nil,
+			`IMCALLBACK_WORKERS (workers): 010 is read by YAML as the octal number 8, not as 10: write it without the leading zero`},
+		{"negative", "max_deliveries: -010", nil,
+			`IMCALLBACK_MAX_DELIVERIES (max_deliveries): -010 is read by YAML as the octal number -8, not as -10`},
+		{"large", "body_limit: 0100000", nil,
+			`IMCALLBACK_BODY_LIMIT (body_limit): 0100000 is read by YAML as the octal number 32768, not as 100000`},
+		{"an app's list item", "apps:\n  - sdkappid: \"1\"\n    iplist_nettypes: [05, 010]", nil,
+			`IMCALLBACK_APP_1_IPLIST_NETTYPES (app_1_iplist_nettypes): item #2 010 is read by YAML as the octal number 8, not as 10`},
+		{"replaced by its variable", "workers: 010", []string{"IMCALLBACK_WORKERS=10"}, ""},
+		{"no leading zero", "workers: 10\nmax_conns: +100", nil, ""},
+		{"read alike", "apps:\n  - sdkappid: \"1\"\n    iplist_nettypes: [05, 06]\nstream_replicas: 01", nil, ""},
+		{"a quoted number", "workers: \"010\"", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadYAML(t, "sdkappid: [\"1\"]\n"+tt.yaml+"\n", tt.environ...)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Load refused it: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+	// A declared section's number too.
+	_, err := config.LoadSection(config.Source{File: yamlFile(t, "words:\n  code: 0120001\n"), Environ: env()}, "words", wordsDefaults)
+	if want := `IMCALLBACK_WORDS_CODE (words.code): 0120001 is read by YAML as the octal number 40961, not as 120001`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("section: error %v, want %q", err, want)
+	}
+}
