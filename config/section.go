@@ -85,7 +85,8 @@ func Section[T Validator](key string, def T) fx.Option {
 
 // LoadSection reads the section key into a copy of def, as Section does,
 // and validates it. Its problems are *FieldError and *UnknownKeyError
-// values, joined.
+// values, joined, and an error naming the file when the section's key
+// holds a list or a single value instead of a mapping of its keys.
 func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 	if err := checkSectionKey(key); err != nil {
 		return def, err
@@ -107,6 +108,19 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		}
 		sub := f.Cut(key)
 		names := slices.Sorted(maps.Keys(fields))
+		if raw := f.Get(key); raw != nil {
+			if _, isMap := raw.(map[string]any); !isMap {
+				// Cut finds no keys under it: the section would
+				// silently be its defaults. The value is not quoted,
+				// as it may be a secret meant for a field.
+				what := "single value"
+				if reflect.ValueOf(raw).Kind() == reflect.Slice {
+					what = "list"
+				}
+				problems = append(problems, fmt.Errorf("%s: %s is a %s, not a mapping of its keys (%s)",
+					src.File, key, what, strings.Join(names, ", ")))
+			}
+		}
 		for _, name := range sub.Keys() {
 			if field, _, nested := strings.Cut(name, "."); nested && secretField(reflect.TypeOf(def), field) {
 				// A secret written as a map makes it a key: the decode

@@ -188,3 +188,38 @@ func TestSectionSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
 		t.Fatalf("error %v: want the problem without the value", err)
 	}
 }
+
+// TestSectionThatIsNoMapping: a section's key in the file holding a list
+// or a single value (words: [spam, scam], a list meant for one of its
+// fields) was no unknown key, and read as no field at all, so the module
+// ran on its defaults without a word. It is refused, naming the file and
+// the section's keys, and never the value, which may be a secret; an
+// empty section is the defaults.
+func TestSectionThatIsNoMapping(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       string // "" when it loads
+	}{
+		{"a list", "words: [spam, scam]\n", "words is a list, not a mapping of its keys (api_key, code, list, pause)"},
+		{"a list of entries", "words:\n  - code: 120002\n", "words is a list, not a mapping of its keys"},
+		{"a single value", "words: k-secret\n", "words is a single value, not a mapping of its keys"},
+		{"a number", "words: 120002\n", "words is a single value, not a mapping of its keys"},
+		{"empty", "words:\n", ""},
+		{"an empty mapping", "words: {}\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := yamlFile(t, tt.yaml)
+			got, err := config.LoadSection(config.Source{File: file, Environ: env()}, "words", wordsDefaults)
+			if tt.want == "" {
+				if err != nil || got.Code != wordsDefaults.Code {
+					t.Fatalf("section %+v, %v; want the defaults", got, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), file+": "+tt.want) || strings.Contains(err.Error(), "k-secret") {
+				t.Fatalf("error %v, want %q without the value", err, file+": "+tt.want)
+			}
+		})
+	}
+}
