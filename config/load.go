@@ -260,8 +260,9 @@ type envRead struct {
 	problems []*FieldError
 }
 
-// loadEnv loads the variables of vars that start with prefix and name a
-// key of known (the rest of the name, lower case) into k, trimmed, the
+// loadEnv loads the variables of vars that start with prefix (after
+// IMCALLBACK_ in any case, envKey) and name a key of known (the rest of
+// the name, lower case) into k, trimmed, the
 // values of list keys split at commas (ParseList). A variable that is empty or
 // whitespace alone counts as unset: the file's value or the default
 // stays, as when the variable is absent. A templated env file and
@@ -271,21 +272,21 @@ type envRead struct {
 // UnknownEnv reports them.
 func loadEnv(k *koanf.Koanf, prefix, keyPrefix string, known map[string]reflect.Kind, vars []string) (envRead, error) {
 	var read envRead
-	twice := setTwice(vars, func(name string) (string, bool) {
-		key, ok := strings.CutPrefix(name, prefix)
-		key = strings.ToLower(key)
+	setting := func(name string) (string, bool) {
+		key, ok := envKey(name, prefix)
 		_, isKey := known[key]
 		return key, ok && isKey
-	})
+	}
+	twice := setTwice(vars, setting)
 	for _, key := range slices.Sorted(maps.Keys(twice)) {
 		read.problems = append(read.problems, &FieldError{Key: keyPrefix + key, Msg: setTwiceMsg(twice[key])})
 	}
 	err := k.Load(env.Provider(".", env.Opt{
-		Prefix:      prefix,
+		Prefix:      envPrefix,
 		EnvironFunc: func() []string { return vars },
 		TransformFunc: func(name, value string) (string, any) {
-			key := strings.ToLower(strings.TrimPrefix(name, prefix))
-			kind, ok := known[key]
+			key, ok := setting(name)
+			kind := known[key]
 			switch {
 			case !ok || twice[key] != nil: // not a setting, or set twice: reported
 				return "", nil
@@ -304,6 +305,18 @@ func loadEnv(k *koanf.Koanf, prefix, keyPrefix string, known map[string]reflect.
 		},
 	}), nil)
 	return read, err
+}
+
+// envKey is the key a variable's name sets under prefix, IMCALLBACK_ or
+// a section's IMCALLBACK_<KEY>_, as Load reads a name: IMCALLBACK_ as
+// written, the rest in any case (IMCALLBACK_words_code sets the section
+// words' code). ok is false for a name outside prefix.
+func envKey(name, prefix string) (key string, ok bool) {
+	rest, ok := strings.CutPrefix(name, envPrefix)
+	if !ok {
+		return "", false
+	}
+	return strings.CutPrefix(strings.ToLower(rest), strings.ToLower(strings.TrimPrefix(prefix, envPrefix)))
 }
 
 // envSetting is the setting a variable's name sets, as Load reads it:
@@ -437,8 +450,7 @@ func emptySectionEnv(vars []string, sections []SectionInfo) []string {
 	for _, kv := range vars {
 		name, value, _ := strings.Cut(kv, "=")
 		for _, s := range sections {
-			if field, ok := strings.CutPrefix(name, EnvName(s.Key)+"_"); ok && blank(value) &&
-				slices.Contains(s.Fields, strings.ToLower(field)) {
+			if field, ok := envKey(name, EnvName(s.Key)+"_"); ok && blank(value) && slices.Contains(s.Fields, field) {
 				notes = append(notes, emptyNote(name))
 			}
 		}

@@ -223,3 +223,48 @@ func TestSectionThatIsNoMapping(t *testing.T) {
 		})
 	}
 }
+
+// TestSectionVariableInAnyCase: a core setting's variable is read in any
+// case after IMCALLBACK_ (IMCALLBACK_allow_cidrs), and so is a section's:
+// IMCALLBACK_words_code was neither read nor noted as unknown (UnknownEnv
+// takes it for the section's), so its value was dropped without a word.
+func TestSectionVariableInAnyCase(t *testing.T) {
+	info := config.SectionInfo{Key: "words", Fields: []string{"api_key", "code", "list", "pause"}}
+	tests := []struct {
+		name    string
+		environ []string
+		want    string // fmt of List and Code, or a part of the error
+	}{
+		{"lower case", []string{"IMCALLBACK_words_code=120002"}, "[] 120002"},
+		{"mixed case", []string{"IMCALLBACK_Words_List=a,b"}, "[a b] 120001"},
+		{"the same value twice", []string{"IMCALLBACK_WORDS_CODE=120002", "IMCALLBACK_words_code=120002"}, "[] 120002"},
+		{"two values", []string{"IMCALLBACK_WORDS_CODE=120002", "IMCALLBACK_words_code=120003"},
+			"IMCALLBACK_WORDS_CODE (words.code): set more than once with different values, as IMCALLBACK_WORDS_CODE and IMCALLBACK_words_code"},
+		{"an empty item", []string{"IMCALLBACK_words_list=a,,b"}, "IMCALLBACK_WORDS_LIST (words.list): item 2 of 3 is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := config.LoadSection(config.Source{Environ: env(tt.environ...)}, "words", wordsDefaults)
+			if strings.Contains(tt.want, "(") {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("error %v, want %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := fmt.Sprint(got.List, got.Code); g != tt.want {
+				t.Fatalf("section %s, want %s", g, tt.want)
+			}
+		})
+	}
+	// Set empty, it counts as unset and is noted, as IMCALLBACK_WORDS_CODE= is.
+	c, err := config.LoadWith(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_words_code=")}, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := c.EmptyEnv(); len(notes) != 1 || !strings.HasPrefix(notes[0], "IMCALLBACK_words_code is set but empty") {
+		t.Errorf("empty notes %q, want IMCALLBACK_words_code's", notes)
+	}
+}
