@@ -39,6 +39,9 @@ type ForwardConfig struct {
 
 	// timeoutDefaulted says Timeout is the default, not set by the operator.
 	timeoutDefaulted bool
+	// timeoutWritten says the file writes the timeout (not null): a 0
+	// written is refused, not taken for the default.
+	timeoutWritten bool
 }
 
 // Forwarding defaults.
@@ -139,6 +142,25 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
+// markWrittenTimeouts marks the destinations of Forward whose entry in
+// the file, raw, writes a timeout, so that applyForwardEnv gives the
+// default only to those that leave it out (or null). raw's entries are
+// Forward's, one for one; one written without its dash is an entry.
+func (c *Config) markWrittenTimeouts(raw any) {
+	items, ok := raw.([]any)
+	if m, isMap := raw.(map[string]any); isMap {
+		items, ok = []any{m}, true
+	}
+	if !ok || len(items) != len(c.Forward) {
+		return
+	}
+	for i, item := range items {
+		if m, ok := item.(map[string]any); ok && m["timeout"] != nil {
+			c.Forward[i].timeoutWritten = true
+		}
+	}
+}
+
 // applyForwardEnv turns the one-destination variables into an entry of
 // Forward named DefaultForwardName, and fills in the defaults. The secret
 // or the globs without the URL are a problem: they configure no
@@ -166,7 +188,7 @@ func (c *Config) applyForwardEnv() []error {
 	}
 	c.ForwardURL, c.ForwardSecret, c.ForwardMatch = "", "", nil
 	for i := range c.Forward {
-		if c.Forward[i].Timeout == 0 {
+		if c.Forward[i].Timeout == 0 && !c.Forward[i].timeoutWritten {
 			c.Forward[i].Timeout = DefaultForwardTimeout
 			c.Forward[i].timeoutDefaulted = true
 		}

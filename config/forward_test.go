@@ -351,3 +351,43 @@ func TestForwardTimeoutPastTheHandlerDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardTimeoutWrittenZero: a destination's timeout written as 0
+// (meant as no timeout, say) was taken for a timeout left out and became
+// the default 5s without a word; it is refused, naming the entry, as a 0
+// of a core setting's timeout is. Left out, or null, it is the default.
+func TestForwardTimeoutWrittenZero(t *testing.T) {
+	dest := func(name, timeout string) string {
+		return "  - name: " + name + "\n    match: [\"*\"]\n    url: http://h/\n    secret: \"" + whsec + "\"\n" + timeout
+	}
+	tests := []struct {
+		name, forward string
+		want          string // the timeout, or a part of the error
+	}{
+		{"0s", dest("slow", "    timeout: 0s\n"), "forward[0] (slow): timeout must be positive"},
+		{"0 without a unit", dest("slow", "    timeout: 0\n"), "forward[0] (slow): timeout must be positive"},
+		{"the second entry", dest("fast", "") + dest("slow", "    timeout: 0ms\n"), "forward[1] (slow): timeout must be positive"},
+		{"an entry without its dash", "  name: slow\n  match: [\"*\"]\n  url: http://h/\n  secret: \"" + whsec + "\"\n  timeout: 0s\n",
+			"forward[0] (slow): timeout must be positive"},
+		{"left out", dest("slow", ""), "5s"},
+		{"null", dest("slow", "    timeout:\n"), "5s"},
+		{"set", dest("slow", "    timeout: 2s\n"), "2s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadYAML(t, "sdkappid: [\"1400000001\"]\nforward:\n"+tt.forward)
+			if strings.Contains(tt.want, "forward[") {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("error %v, want %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Forward[0].Timeout.String(); got != tt.want {
+				t.Fatalf("timeout %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -121,6 +121,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		failed[key] = true
 	}
 	problems = append(problems, c.applyAppEnv(vars)...)
+	c.markWrittenTimeouts(k.Get("forward"))
 	problems = append(problems, c.applyForwardEnv()...)
 	for _, err := range c.problems() {
 		// A value that did not decode was replaced by its default: what
