@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -497,5 +498,58 @@ func TestFileEntryProblemsNameTheFileKey(t *testing.T) {
 	_, err = config.Load(config.Source{File: yamlFile(t, "apps:\n  - sdkappid: \"abc\"\n"), Environ: env()})
 	if err == nil || strings.Count(err.Error(), `"abc"`) != 1 || strings.Contains(err.Error(), "IMCALLBACK_SDKAPPID") {
 		t.Errorf("error:\n%v\nwant the entry's id once, under apps[0].sdkappid", err)
+	}
+}
+
+// flag is a module's section with a boolean.
+type flag struct {
+	On bool `koanf:"on"`
+}
+
+func (flag) Validate() error { return nil }
+
+// TestBooleanInTheFileIsTrueOrFalse: a boolean of the file (an app's
+// iplist, a section's) was decoded weakly, so any number but 0 was true
+// and an empty string false (iplist: "${IPLIST}" of an unset variable
+// turned the app's address list off without a word), while the variable
+// takes only what strconv.ParseBool does. The file takes the same values
+// now: a YAML boolean, or one of those; others are refused, naming the key.
+func TestBooleanInTheFileIsTrueOrFalse(t *testing.T) {
+	tests := []struct {
+		value string
+		want  string // "true" or "false", or the error's text after the key
+	}{
+		{"true", "true"},
+		{"false", "false"},
+		{"1", "true"},
+		{"0", "false"},
+		{"'T'", "true"},
+		{"~", "false"},
+		{"2", "2 is not true or false"},
+		{"-1", "-1 is not true or false"},
+		{"1.5", "1.5 is not true or false"},
+		{"''", `"" is not true or false`},
+		{"maybe", `"maybe" is not true or false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := loadYAML(t, "apps:\n  - sdkappid: \"1\"\n    secret_key: k\n    iplist: "+tt.value+"\n")
+			s, serr := config.LoadSection(config.Source{File: yamlFile(t, "flag:\n  on: "+tt.value+"\n"), Environ: env()}, "flag", flag{})
+			if tt.want == "true" || tt.want == "false" {
+				if err != nil || serr != nil {
+					t.Fatalf("refused: %v; section: %v", err, serr)
+				}
+				if got := fmt.Sprint(c.Apps[0].IPList, " ", s.On); got != tt.want+" "+tt.want {
+					t.Fatalf("iplist and on %s, want %s", got, tt.want)
+				}
+				return
+			}
+			if want := "apps[0].iplist: " + tt.want; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("iplist: error %v, want %q", err, want)
+			}
+			if want := "IMCALLBACK_FLAG_ON (flag.on): " + tt.want; serr == nil || !strings.Contains(serr.Error(), want) {
+				t.Errorf("section: error %v, want %q", serr, want)
+			}
+		})
 	}
 }

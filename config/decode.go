@@ -71,6 +71,8 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 		if msgs := entryProblems(raw, key, typ.Elem()); len(msgs) > 0 {
 			return msgs
 		}
+	case typ.Kind() == reflect.Bool && raw != nil && !isBoolean(raw):
+		return []string{display(raw) + " is not true or false"}
 	case isInteger(typ.Kind()) && raw != nil:
 		// The decoder is weakly typed: it would truncate 1.5 to 1, take
 		// true as 1 and read "010" as octal 8 and "0x10" as hex.
@@ -293,6 +295,9 @@ func entryFieldProblems(typ reflect.Type, v any, shown string) []string {
 	if v != nil && (isInteger(typ.Kind()) || typ.Kind() == reflect.Slice && isInteger(typ.Elem().Kind())) {
 		return entryNumber(typ, v)
 	}
+	if typ.Kind() == reflect.Bool && v != nil && !isBoolean(v) {
+		return []string{shown + " is not true or false"}
+	}
 	if err := decodeValue(v, reflect.New(typ).Interface()); err == nil {
 		return nil
 	}
@@ -305,6 +310,21 @@ func entryFieldProblems(typ reflect.Type, v any, shown string) []string {
 		return []string{shown + " is not true or false"}
 	}
 	return []string{"cannot read " + shown}
+}
+
+// isBoolean reports whether v is a boolean as a variable writes one: a
+// YAML boolean, or text or a number that strconv.ParseBool takes (true,
+// F, 1, 0). The decoder is weakly typed: it would take any number but 0
+// as true, and an empty string as false.
+func isBoolean(v any) bool {
+	switch v.(type) {
+	case bool:
+		return true
+	case string, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		_, err := strconv.ParseBool(fmt.Sprint(v))
+		return err == nil
+	}
+	return false
 }
 
 // isInteger reports whether k is a signed or unsigned integer kind.
