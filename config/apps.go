@@ -251,6 +251,13 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 				bad("apps", "%s.sdkappid: %q %s", entry, a.SdkAppID, leadingZero(a.SdkAppID))
 			}
 			continue
+		case !fitsUint64(a.SdkAppID):
+			// As IMCALLBACK_SDKAPPID's: the app's REST client would
+			// refuse it at start, naming no setting.
+			if !fromIDs {
+				bad("apps", "%s.sdkappid: %q is not a decimal SDKAppID", entry, a.SdkAppID)
+			}
+			continue
 		case seen[a.SdkAppID]:
 			bad("apps", "%s.sdkappid: %s is listed twice", entry, a.SdkAppID)
 		}
@@ -364,6 +371,13 @@ func leadingZero(id string) string {
 // IsSdkAppID reports whether s is written as IM writes an SdkAppid, and as
 // the configuration takes one: decimal digits without a leading zero.
 func IsSdkAppID(s string) bool { return isNumber(s) && leadingZero(s) == "" }
+
+// fitsUint64 reports whether the decimal s is at most the largest
+// SDKAppID, 2^64-1.
+func fitsUint64(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
+}
 
 // isNumber reports whether s is a non-empty string of decimal digits.
 func isNumber(s string) bool {

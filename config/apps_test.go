@@ -553,3 +553,31 @@ func TestBooleanInTheFileIsTrueOrFalse(t *testing.T) {
 		})
 	}
 }
+
+// TestAppEntrySdkAppIDOutOfRange: an apps entry's sdkappid of digits past
+// what an SDKAppID holds (64 bits) was taken, config check calling it
+// valid, while IMCALLBACK_SDKAPPID refuses it, and the start then failed
+// building the app's REST client, naming no setting. It is refused as the
+// variable's is, naming the entry.
+func TestAppEntrySdkAppIDOutOfRange(t *testing.T) {
+	tests := []struct {
+		id   string
+		want string // "" when taken
+	}{
+		{"99999999999999999999", `apps[0].sdkappid: "99999999999999999999" is not a decimal SDKAppID`},
+		{"18446744073709551616", `apps[0].sdkappid: "18446744073709551616" is not a decimal SDKAppID`},
+		{"18446744073709551615", ""},
+		{"1400000001", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			_, err := loadYAML(t, "apps:\n  - sdkappid: \""+tt.id+"\"\n    secret_key: k\n")
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
