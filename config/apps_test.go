@@ -502,11 +502,11 @@ func TestFileEntryProblemsNameTheFileKey(t *testing.T) {
 }
 
 // flag is a module's section with a boolean.
-type flag struct {
+type boolSection struct {
 	On bool `koanf:"on"`
 }
 
-func (flag) Validate() error { return nil }
+func (boolSection) Validate() error { return nil }
 
 // TestBooleanInTheFileIsTrueOrFalse: a boolean of the file (an app's
 // iplist, a section's) was decoded weakly, so any number but 0 was true
@@ -534,7 +534,7 @@ func TestBooleanInTheFileIsTrueOrFalse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
 			c, err := loadYAML(t, "apps:\n  - sdkappid: \"1\"\n    secret_key: k\n    iplist: "+tt.value+"\n")
-			s, serr := config.LoadSection(config.Source{File: yamlFile(t, "flag:\n  on: "+tt.value+"\n"), Environ: env()}, "flag", flag{})
+			s, serr := config.LoadSection(config.Source{File: yamlFile(t, "flag:\n  on: "+tt.value+"\n"), Environ: env()}, "flag", boolSection{})
 			if tt.want == "true" || tt.want == "false" {
 				if err != nil || serr != nil {
 					t.Fatalf("refused: %v; section: %v", err, serr)
