@@ -579,6 +579,10 @@ func TestUnknownEnv(t *testing.T) {
 			[]string{"IMCALLBACK_admin_url is not a setting; did you mean IMCALLBACK_ADMIN_URL?"}},
 		{"other admin variables are still checked", []string{"IMCALLBACK_ADMIN_URL=http://x", "IMCALLBACK_ADMIN_TOKNE=t"},
 			[]string{"IMCALLBACK_ADMIN_TOKNE is not a setting; did you mean IMCALLBACK_ADMIN_TOKEN?"}},
+		{"a configuration file named in the environment", []string{"IMCALLBACK_CONFIG=/etc/imcallback.yaml", "IMCALLBACK_config_file=x.yaml"}, []string{
+			"IMCALLBACK_CONFIG is not a setting; a configuration file is given with --config",
+			"IMCALLBACK_config_file is not a setting; a configuration file is given with --config",
+		}},
 		{"settings and others", []string{"IMCALLBACK_LISTEN=:1", "IMCALLBACK_listen=:1", "PATH=/bin", "imcallback_tokn=1"}, nil},
 	}
 	for _, tt := range tests {

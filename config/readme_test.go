@@ -289,6 +289,7 @@ var notSettings = map[string]string{
 	"IMCALLBACK_DEAD":             "the dead-letter stream's default name",
 	"IMCALLBACK_TOKEN":            "shown as the mistake imtest refuses, for IMCALLBACK_TOKENS",
 	"IMCALLBACK_MODERATION_WORDS": "the example module's own section",
+	"IMCALLBACK_CONFIG":           "shown as the mistake noted with a hint at --config",
 }
 
 // TestDocsNameOnlySettings: every IMCALLBACK_* variable README.md and

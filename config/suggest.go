@@ -60,6 +60,12 @@ func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 		if _, ok := known[key]; ok {
 			continue
 		}
+		if key == "config" || key == "config_file" {
+			// Every setting has its variable, but the file itself is named
+			// on the command line only.
+			out = append(out, fmt.Sprintf("%s is not a setting; a configuration file is given with --config", name))
+			continue
+		}
 		if rest, ok := strings.CutPrefix(name, appEnvPrefix); ok {
 			if id, field, ok := strings.Cut(rest, "_"); ok && isNumber(id) {
 				fields := slices.Sorted(maps.Keys(appKeys()))
