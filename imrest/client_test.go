@@ -382,6 +382,26 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 				r.URL.String(), r.URL.Query().Get("usersig"), testKey)
 			buf.Flush()
 		}},
+		{"request line echoed as the status line", func(w http.ResponseWriter, r *http.Request) {
+			// Not HTTP at all (an echo service at api_base): the transport's
+			// error quotes the malformed status line, UserSig included.
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(buf, "%s %s %s\r\n\r\n", r.Method, r.RequestURI, r.Proto)
+			buf.Flush()
+		}},
+		{"status line quoting the UserSig", func(w http.ResponseWriter, r *http.Request) {
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(buf, "HTTP/1.1 %s\r\n\r\n", r.URL.Query().Get("usersig"))
+			buf.Flush()
+		}},
 		{"redirect loop", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, r.URL.String(), http.StatusTemporaryRedirect)
 		}},
