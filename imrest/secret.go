@@ -10,9 +10,12 @@ import (
 const redacted = "[redacted]"
 
 // Secret is a string that never prints: fmt (every verb, %+v and %#v of a
-// struct holding it included), encoding/json, encoding/xml, YAML encoders and
-// log/slog all see "[redacted]", or "" when it is empty. Convert with
-// string(s) where the value itself is needed.
+// struct holding it in an exported field included), encoding/json,
+// encoding/xml, YAML encoders and log/slog all see "[redacted]", or "" when
+// it is empty. fmt cannot call the methods of an unexported field, so a
+// struct that keeps a Secret (or an imrest.Config) unexported prints it:
+// give such a struct a Format method of its own, as Client has. Convert
+// with string(s) where the value itself is needed.
 type Secret string
 
 // String returns "[redacted]", or "" for an empty secret.
