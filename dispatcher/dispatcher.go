@@ -406,6 +406,7 @@ func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout t
 			return Decision{}, time.Time{}, errOverloaded
 		}
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
@@ -428,6 +429,11 @@ func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout t
 	case res := <-done:
 		return res.dec, deadline, res.err
 	case <-ctx.Done():
+		if err := parent.Err(); errors.Is(err, context.Canceled) {
+			// The request ended first (IM closed the connection): no
+			// deadline was missed, and the log must not say one was.
+			return Decision{}, deadline, fmt.Errorf("request canceled before the handler answered (the client closed the connection?): %w", err)
+		}
 		return Decision{}, deadline, fmt.Errorf("handler deadline %v: %w", timeout, ctx.Err())
 	}
 }

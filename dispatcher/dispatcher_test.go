@@ -978,3 +978,68 @@ func TestPerTargetRefusalEncodedLateStaysADeny(t *testing.T) {
 		t.Fatalf("callbacks_total{outcome=deny} = %v", got)
 	}
 }
+
+// TestClientGoneIsNoDeadline cancels the request (IM closed the
+// connection) while a handler waits on its context, under a deadline far
+// away: the error logged (before) or handed to the error handler (inline
+// after) says the request was canceled, not that the handler missed a
+// deadline it never reached.
+func TestClientGoneIsNoDeadline(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	tests := []struct {
+		name    string
+		command string
+		// cmd's handler closes started, then holds until the test ends,
+		// past its canceled context: the answer cannot be its own.
+		cmd func(started chan<- struct{}) dispatcher.Command
+		err func(h *harness, handled error) string
+	}{
+		{"before", "C2C.CallbackBeforeSendMsg", func(started chan<- struct{}) dispatcher.Command {
+			return rawBefore("C2C.CallbackBeforeSendMsg", func(ctx context.Context, _ *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+				close(started)
+				<-ctx.Done()
+				<-release
+				return allow(), nil
+			})
+		}, func(h *harness, _ error) string {
+			logged := h.logs.FilterMessage("before-handler failed; sending the fallback decision").All()
+			if len(logged) != 1 {
+				return ""
+			}
+			s, _ := logged[0].ContextMap()["error"].(string)
+			return s
+		}},
+		{"after inline", "Group.CallbackAfterNewMemberJoin", func(started chan<- struct{}) dispatcher.Command {
+			return dispatcher.After("Group.CallbackAfterNewMemberJoin", func(ctx context.Context, _ *dispatcher.Event[struct{}]) error {
+				close(started)
+				<-ctx.Done()
+				<-release
+				return ctx.Err()
+			})
+		}, func(_ *harness, handled error) string {
+			if handled == nil {
+				return ""
+			}
+			return handled.Error()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			started := make(chan struct{})
+			h := newHarness(t, dispatcher.Options{BeforeTimeout: time.Hour, InlineTimeout: time.Hour, Fallback: deny("fallback")}, tt.cmd(started))
+			var handled error
+			errorHandler := h.e.HTTPErrorHandler
+			h.e.HTTPErrorHandler = func(err error, c echo.Context) { handled = err; errorHandler(err, c) }
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { <-started; cancel() }()
+			req := httptest.NewRequest(http.MethodPost, "/im/callback?SdkAppid="+testApp+"&CallbackCommand="+tt.command, strings.NewReader(`{}`))
+			h.e.ServeHTTP(httptest.NewRecorder(), req.WithContext(ctx))
+			got := tt.err(h, handled)
+			if !strings.Contains(got, "request canceled") || strings.Contains(got, "deadline") {
+				t.Fatalf("error %q, want the request's cancellation, not a deadline", got)
+			}
+		})
+	}
+}
