@@ -1,11 +1,17 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
 )
 
 // TestREADMENamesTheAnswersNetHTTPWrites: the README's sentence on the
@@ -42,6 +48,40 @@ func TestREADMENamesTheAnswersNetHTTPWrites(t *testing.T) {
 	for code := range named {
 		if !written[code] {
 			t.Errorf("README.md's answers net/http writes itself (%s) name %s, which is none of them", sentence, code)
+		}
+	}
+}
+
+// TestREADMEStatesTheReadAndWriteTimeouts: the README's row of
+// IMCALLBACK_READ_HEADER_TIMEOUT states the read and write timeouts the
+// listeners derive from it, which bound a request whose body arrives
+// slowly and an answer a client reads slowly. It once gave the header's
+// bound alone, and "the listener's write timeout" was nowhere stated.
+func TestREADMEStatesTheReadAndWriteTimeouts(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(b)), " ")
+	_, row, ok := strings.Cut(text, "| `IMCALLBACK_READ_HEADER_TIMEOUT` / `IMCALLBACK_IDLE_TIMEOUT` |")
+	if !ok {
+		t.Fatal("README.md has no row of IMCALLBACK_READ_HEADER_TIMEOUT / IMCALLBACK_IDLE_TIMEOUT")
+	}
+	row, _, _ = strings.Cut(row, "\n")
+	cfg := config.Default()
+	s := newHTTPServer(&cfg, http.NotFoundHandler(), zap.NewNop())
+	for _, tt := range []struct {
+		name    string
+		timeout time.Duration
+		want    string
+	}{
+		{"read", s.ReadTimeout, "a whole request, its body included, has this + %s to arrive"},
+		{"write", s.WriteTimeout, "its answer this + %s from the end of its headers to be written"},
+	} {
+		more := tt.timeout - s.ReadHeaderTimeout
+		if want := fmt.Sprintf(tt.want, strings.TrimSuffix(more.String(), "s")+" s"); !strings.Contains(row, want) {
+			t.Errorf("README.md's row of IMCALLBACK_READ_HEADER_TIMEOUT does not say %q (the %s timeout is the header's + %v)",
+				want, tt.name, more)
 		}
 	}
 }
