@@ -150,6 +150,13 @@ func newAdmin(in adminIn) (*Admin, error) {
 	e.HTTPErrorHandler = adminErrorHandler(in.Log)
 	e.Pre(adminHeaders)
 	e.Use(recoverPanic())
+	// A request that runs until its work is done or its context ends (a
+	// profile, a trace, a replay of many events, a plugin's) is ended by
+	// the stop (endRequests), answered with what it did: the drain does not
+	// end a request's context, and it held the drain until
+	// IMCALLBACK_SHUTDOWN_TIMEOUT ran out.
+	running, endRequests := context.WithCancel(context.Background())
+	e.Use(endAtStop(running))
 	e.Use(refuseCrossSite(in.Config.AdminToken != ""))
 	if in.Config.AdminToken != "" {
 		open := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
@@ -214,12 +221,11 @@ func newAdmin(in adminIn) (*Admin, error) {
 	e.GET("/v1/config", configHandler(in.Config, in.Source, in.Sections))
 	// Go's profiler, for the admin listener only (it is never on the public
 	// address). A profile, a trace or a delta profile (?seconds=) collects
-	// until its request's context ends, which the drain does not end: the
-	// stop ends them (endProfiles), and the client gets what was collected.
-	profiling, endProfiles := context.WithCancel(context.Background())
-	e.GET("/debug/pprof/*", untilStop(profiling, pprof.Index))
-	e.GET("/debug/pprof/profile", untilStop(profiling, pprof.Profile))
-	e.GET("/debug/pprof/trace", untilStop(profiling, pprof.Trace))
+	// until its request's context ends: the stop ends them (endAtStop), and
+	// the client gets what was collected.
+	e.GET("/debug/pprof/*", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
+	e.GET("/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
+	e.GET("/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
 	// The index links these two, which are handlers of their own, not
 	// profiles: the catch-all above would answer them "Unknown profile".
 	// go tool pprof symbolizes with a POST to symbol. The command line holds
@@ -229,13 +235,13 @@ func newAdmin(in adminIn) (*Admin, error) {
 	e.GET("/debug/pprof/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)))
 	e.POST("/debug/pprof/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)))
 	if err := checkRoutes(in.Routes, e.Routes()); err != nil {
-		endProfiles()
+		endRequests()
 		return nil, err
 	}
 	for _, r := range in.Routes {
 		e.Add(r.Method, r.Path, r.Handler)
 	}
-	a := &Admin{Listener{name: "admin", echo: e, log: in.Log, stopping: endProfiles, fault: in.Drain.Fail}}
+	a := &Admin{Listener{name: "admin", echo: e, log: in.Log, stopping: endRequests, fault: in.Drain.Fail}}
 	a.server = newHTTPServer(in.Config, e, in.Log)
 	// The admin listener's connections are bounded too: without a bound,
 	// clients of an exposed admin address (with or without the token) could
@@ -246,16 +252,22 @@ func newAdmin(in adminIn) (*Admin, error) {
 	return a, nil
 }
 
-// untilStop serves h with the request's context ended also when stop
-// ends: the graceful drain waits for every request in flight, and one of
-// Go's profiler collects for as many seconds as it asks (30 by default).
-func untilStop(stop context.Context, h http.HandlerFunc) echo.HandlerFunc {
-	return echo.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		defer context.AfterFunc(stop, cancel)()
-		h(w, r.WithContext(ctx))
-	}))
+// endAtStop serves every admin request with its context ended also when
+// stop ends: the graceful drain waits for every request in flight, and
+// some run until their context ends or their work is done (one of Go's
+// profiler for as many seconds as it asks, a replay of a large selection
+// for minutes).
+func endAtStop(stop context.Context) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			defer context.AfterFunc(stop, cancel)()
+			c.SetRequest(r.WithContext(ctx))
+			return next(c)
+		}
+	}
 }
 
 // logRefusals is the admin listener's report of a connection refused

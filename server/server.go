@@ -50,7 +50,8 @@ type Listener struct {
 	settle func(ctx context.Context) error
 	// stopping, when set, runs as the stop begins, before the drain: the
 	// admin listener's ends the requests that would otherwise wait out the
-	// drain's bound (profiles), the public one's makes /readyz fail.
+	// drain's bound (profiles, replays, a plugin's), the public one's makes
+	// /readyz fail.
 	stopping func()
 	// fault, when set, is told that the listener stopped serving while
 	// nobody stopped it (Drain.Fail).

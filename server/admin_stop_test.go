@@ -1,0 +1,78 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/admin"
+	"github.com/imcallback/imcallback/config"
+)
+
+// TestAnAdminRequestInFlightEndsAtTheStop: an admin route that works until
+// its work is done or its request's context ends (delivery's replay of a
+// large selection takes minutes, a plugin's may wait on anything) held the
+// admin listener's drain, which does not end a request's context, until
+// IMCALLBACK_SHUTDOWN_TIMEOUT ran out: the process exited 1 with "admin
+// listener drain: context deadline exceeded", and the client lost its
+// answer when the connection was cut. Only the profiler's requests were
+// ended at the stop. Now every admin request's context ends at the stop:
+// the route answers what it did, and the drain succeeds.
+func TestAnAdminRequestInFlightEndsAtTheStop(t *testing.T) {
+	entered := make(chan struct{})
+	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 10 * time.Second // the drain would run out long before the route's work is done
+	lc := fxtest.NewLifecycle(t)
+	a, err := newAdmin(adminIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Registry: prometheus.NewRegistry(),
+		Routes: []admin.Route{{Method: http.MethodPost, Path: "/v1/long", Handler: func(c echo.Context) error {
+			close(entered)
+			select {
+			case <-c.Request().Context().Done():
+				return c.JSON(http.StatusOK, map[string]string{"stopped": "part way"})
+			case <-time.After(time.Hour):
+				return c.JSON(http.StatusOK, map[string]string{"stopped": "done"})
+			}
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.RequireStart()
+	type answer struct {
+		status int
+		body   map[string]string
+		err    error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post("http://"+a.Addr().String()+"/v1/long", "application/json", nil)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		var body map[string]string
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		done <- answer{status: resp.StatusCode, body: body, err: err}
+	}()
+	select {
+	case <-entered:
+	case a := <-done:
+		t.Fatalf("the request ended before its route ran: %d %v", a.status, a.err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := lc.Stop(ctx); err != nil {
+		t.Fatalf("the stop with an admin request in flight failed: %v; want the request ended and the drain done", err)
+	}
+	if a := <-done; a.err != nil || a.status != http.StatusOK || a.body["stopped"] != "part way" {
+		t.Fatalf("the request ended with %d %v %v; want 200 with the route's answer of what it did", a.status, a.body, a.err)
+	}
+}
