@@ -208,7 +208,9 @@ func newAdmin(in adminIn) (*Admin, error) {
 			})
 		}
 	}
-	if err := in.Registry.Register(newHealthCollector(runners, durable)); err != nil {
+	health := newHealthCollector(runners, durable)
+	health.ending = in.Drain.ending
+	if err := in.Registry.Register(health); err != nil {
 		in.Log.Error("cannot register the health metrics", zap.Error(err))
 	}
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))

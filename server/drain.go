@@ -132,9 +132,18 @@ func (d *Drain) Begin() {
 	time.Sleep(d.delay)
 }
 
+// shutdownCheck names the readiness check of the drain (Drain.check).
+const shutdownCheck = "shutdown"
+
+// ending reports whether the drain's check fails now: the stop has begun
+// (Stopping) or a fault was recorded (Fail). False on a nil Drain.
+func (d *Drain) ending() bool {
+	return d != nil && (d.draining.Load() || d.Fault() != nil)
+}
+
 // check is the readiness check that fails while the service drains.
 func (d *Drain) check() admin.Check {
-	return admin.Check{Name: "shutdown", Check: func(context.Context) error {
+	return admin.Check{Name: shutdownCheck, Check: func(context.Context) error {
 		if err := d.Fault(); err != nil {
 			return err
 		}

@@ -25,6 +25,10 @@ type healthCollector struct {
 	at      time.Time
 	results map[string]string
 	now     func() time.Time
+	// ending reports whether the drain's check (shutdownCheck) fails now;
+	// nil: never. A run from before the stop, or a fault, is not reused:
+	// /readyz answers 503 at once, and so does imcallback_ready.
+	ending func() bool
 }
 
 // healthTTL is how long one run of the checks serves the scrapes.
@@ -42,11 +46,17 @@ func newHealthCollector(checks []*checkRunner, durable bool) *healthCollector {
 	}
 }
 
-// latest runs the checks unless a run younger than healthTTL exists.
+// latest runs the checks unless a run younger than healthTTL exists that
+// the stop (or a fault) has not made stale.
 func (h *healthCollector) latest() map[string]string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if now := h.now(); h.results == nil || now.Sub(h.at) >= healthTTL {
+	now := h.now()
+	stale := h.results == nil || now.Sub(h.at) >= healthTTL
+	if !stale && h.ending != nil && h.ending() && h.results[shutdownCheck] == "ok" {
+		stale = true
+	}
+	if stale {
 		h.results, h.at = runChecks(context.Background(), h.checks, CheckTimeout), now
 	}
 	return h.results

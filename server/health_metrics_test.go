@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/admin"
 )
@@ -74,5 +76,58 @@ func TestHealthMetricsRunTheChecksAtMostOncePerTTL(t *testing.T) {
 	testutil.CollectAndCount(h)
 	if runs != 2 {
 		t.Fatalf("a scrape after the TTL ran the checks %d times in all, want 2", runs)
+	}
+}
+
+// TestHealthMetricsSayNotReadyFromTheStop: imcallback_ready follows
+// /readyz at the stop signal (and at a fault), not healthTTL later: a run
+// of the checks from before it said ready for up to ten seconds while
+// /readyz answered 503.
+func TestHealthMetricsSayNotReadyFromTheStop(t *testing.T) {
+	tests := []struct {
+		name string
+		end  func(d *Drain)
+	}{
+		{"the stop", func(d *Drain) { d.Stopping() }},
+		{"a fault", func(d *Drain) { d.Fail(errors.New("the public listener stopped")) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			drain := &Drain{log: zap.NewNop(), failed: make(chan struct{})}
+			runs := 0
+			h := newHealthCollector(newCheckRunners([]admin.Check{drain.check(),
+				{Name: "jetstream", Check: func(context.Context) error { runs++; return nil }}}), true)
+			h.ending = drain.ending
+			now := time.Unix(1_800_000_000, 0)
+			h.now = func() time.Time { return now }
+			if got := testutil.ToFloat64(readyOnly{h}); got != 1 {
+				t.Fatalf("imcallback_ready %v before the stop, want 1", got)
+			}
+			tt.end(drain)
+			if got := testutil.ToFloat64(readyOnly{h}); got != 0 {
+				t.Fatalf("imcallback_ready %v within healthTTL after %s, want 0", got, tt.name)
+			}
+			// The run that saw it is reused as before.
+			testutil.CollectAndCount(h)
+			if runs != 2 {
+				t.Errorf("the checks ran %d times, want 2: once before and once after %s", runs, tt.name)
+			}
+		})
+	}
+}
+
+// readyOnly collects imcallback_ready alone from a healthCollector.
+type readyOnly struct{ h *healthCollector }
+
+func (r readyOnly) Describe(ch chan<- *prometheus.Desc) { ch <- r.h.ready }
+
+func (r readyOnly) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric, 16)
+	r.h.Collect(all)
+	close(all)
+	for m := range all {
+		if m.Desc() == r.h.ready {
+			ch <- m
+		}
 	}
 }
