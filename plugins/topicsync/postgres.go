@@ -115,19 +115,20 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger, o
 
 // SQL of the PostgreSQL store; List's statement comes from listQuery.
 const (
-	// postgresCreate inserts a topic or completes a tombstone; a row whose create was already
-	// received is left as it is (a repeated or late create changes nothing) unless it is renewed.
-	// A row is renewed when it was deleted before $13 (this create's time less RecreateMargin), a
-	// topic destroyed before this one was created under its id, or, live, created before $13, a
-	// topic whose destroy has not arrived (COALESCE(deleted_at, created_at) < $13): the create
-	// makes it anew, live. Whether it inserts, completes or renews, the create sets the fields an
-	// info change sets as a change dated $13 would: each one a change newer than $13 set is kept
-	// (of $13 itself: the greater value, as two changes of one time), the others take the
-	// create's value and the date $13 (a NULL date, of a row only a destroy wrote or one stored
-	// before creates dated their fields, is older than any). A change that reached the service
-	// less than the margin before the create is its topic's (the two swapped on the way), and
-	// every later one is, whichever arrives first; a late change of an earlier topic of the id,
-	// older, leaves them alone. SET reads the row as it was.
+	// postgresCreate inserts a topic or completes a tombstone; a row whose create was already received
+	// is left as it is (a repeated or late create changes nothing) unless it is renewed. A row is
+	// renewed when it was deleted before $13 (this create's time less RecreateMargin), a topic
+	// destroyed before this one was created under its id, or, live, created before $13, a topic whose
+	// destroy has not arrived: the create makes it anew, live. A row deleted since $13 but created
+	// before it holds an earlier topic's create, which completed the tombstone of this topic's
+	// destroy: the create makes it anew too, deleted still. Whether it inserts, completes or renews,
+	// the create sets the fields an info change sets as a change dated $13 would: each one a change
+	// newer than $13 set is kept (of $13 itself: the greater value, as two changes of one time), the
+	// others take the create's value and the date $13 (a NULL date, of a row only a destroy wrote or
+	// one stored before creates dated their fields, is older than any). A change that reached the
+	// service less than the margin before the create is its topic's (the two swapped on the way), and
+	// every later one is, whichever arrives first; a late change of an earlier topic of the id, older,
+	// leaves them alone. SET reads the row as it was.
 	postgresCreate = `
 INSERT INTO topics (` + topicColumns + `, create_received,
     name_changed_at, introduction_changed_at, notification_changed_at, face_url_changed_at)
@@ -150,7 +151,7 @@ ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at),
     deleted_at = CASE WHEN topics.deleted_at < $13 THEN NULL ELSE topics.deleted_at END,
     create_received = true
-WHERE NOT topics.create_received OR COALESCE(topics.deleted_at, topics.created_at) < $13`
+WHERE NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13`
 
 	// postgresDestroy marks live topics of the app deleted, leaves deleted ones alone and writes
 	// tombstones for unknown ones. A live topic created after $5 (this destroy's time plus

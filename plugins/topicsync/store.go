@@ -157,13 +157,17 @@ type Store interface {
 	// than that wins over them, whether it arrives before or after the create (two callbacks
 	// close together can be dated in the other order), and an older one (a late change of an
 	// earlier topic of the id) leaves them alone, in either order; so the callbacks of a topic id,
-	// applied in any order, leave a live topic as applied in order. If the topic already exists
+	// applied in any order, leave a topic as applied in order. If the topic already exists
 	// only as a tombstone written by Destroy (destroy arrived before create), Create fills in the
 	// fields (those fields as dated) but the row STAYS deleted.
 	// A create later than a deleted topic's deleted_at by more than RecreateMargin is a new topic
 	// of the same id: the row becomes live again with the create's fields and created_at, keeping
 	// the fields an info change later than the create less RecreateMargin set, as above. A create
-	// within the margin, or earlier, is a late create of the deleted topic, as above.
+	// within the margin, or earlier, is a late create of the deleted topic, as above; when it is
+	// later than the row's created_at by more than RecreateMargin, the row holds an earlier
+	// topic's create (it completed the tombstone of this topic's destroy, arriving first), and
+	// this one takes the row over as a new topic does, the row staying deleted. So a deleted row
+	// ends with its last topic's fields and created_at, whatever order the creates arrive in.
 	// A create later than a live topic's created_at by more than RecreateMargin is a new topic of
 	// the id too, whose predecessor's destroy was lost or has not arrived yet: it takes the row
 	// over the same way (the create's fields and created_at, the fields of later info changes
