@@ -77,14 +77,19 @@ WHERE topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at
 	// RecreateMargin) is a later topic of the id than the one destroyed: it is left alone too.
 	// A topic deleted before ?6 (this destroy's time less RecreateMargin) was deleted as an
 	// earlier topic of the id: this destroys a later one, whose create has not arrived yet, and
-	// its time becomes deleted_at, so that create does not bring the topic back.
+	// its time becomes deleted_at, so that create does not bring the topic back. A topic deleted
+	// from ?6 to ?5 was deleted by this destroy, sent again (one without EventTime is dated by its
+	// arrival): it keeps the earlier of the two times, so both arrival orders end alike. A row
+	// only destroys wrote (create_received 0) is dated by its deletion.
 	stmtDestroy: `
 INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
 VALUES (?1, ?2, ?3, ?4, ?4, ?4, 0)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
-    deleted_at = excluded.deleted_at,
+    deleted_at = CASE WHEN topics.deleted_at >= ?6 THEN min(topics.deleted_at, excluded.deleted_at) ELSE excluded.deleted_at END,
+    created_at = CASE WHEN topics.create_received = 1 THEN topics.created_at
+        WHEN topics.deleted_at >= ?6 THEN min(topics.deleted_at, excluded.deleted_at) ELSE excluded.deleted_at END,
     updated_at = max(topics.updated_at, excluded.updated_at)
-WHERE (topics.deleted_at IS NULL AND topics.created_at <= ?5) OR topics.deleted_at < ?6`,
+WHERE (topics.deleted_at IS NULL AND topics.created_at <= ?5) OR topics.deleted_at <= ?5`,
 
 	// Sets each field present (a non-NULL parameter) unless a newer change already set it;
 	// SET reads the row as it was, so each CASE sees the field's old time. Two changes of one

@@ -178,9 +178,10 @@ type Store interface {
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error
 	// Destroy marks each topic of app appID deleted at `at` (deleted_at set once; an already-deleted
-	// row keeps its first deleted_at, unless `at` is more than RecreateMargin later: that destroys a
-	// later topic of the id, whose create has not arrived yet, and deleted_at moves to `at` so that
-	// create does not bring the topic back). Unknown topic ids get a tombstone row (group id set,
+	// row deleted within RecreateMargin of `at` was deleted by this destroy, sent again, and keeps
+	// the earlier of the two times, whichever arrives first; if `at` is more than RecreateMargin
+	// later, it destroys a later topic of the id, whose create has not arrived yet, and deleted_at
+	// moves to `at` so that create does not bring the topic back). Unknown topic ids get a tombstone row (group id set,
 	// deleted) so a late create cannot resurrect them. A live topic created more than RecreateMargin
 	// after `at` is a later topic of the id than the one destroyed, and stays live. All in one
 	// transaction.
@@ -289,8 +290,10 @@ type backend interface {
 	// fields an info change sets are dated deletedBefore, as a change of that time.
 	create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error
 	// destroy marks ids (at least one, no repeats, none empty) deleted, in one transaction; a
-	// live row created after createdAfter (at plus RecreateMargin) is left alone, and a row
-	// deleted before deletedBefore (at less RecreateMargin) is deleted again at at.
+	// live row created after createdAfter (at plus RecreateMargin) is left alone, a row deleted
+	// before deletedBefore (at less RecreateMargin) is deleted again at at, and one deleted from
+	// deletedBefore to createdAfter keeps the earlier of its deletion and at. A row no create
+	// completed has its deletion as created_at.
 	destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error
 	// infoChange writes c's non-nil fields and updated_at = at.
 	infoChange(ctx context.Context, c InfoChange, at time.Time) error

@@ -241,7 +241,7 @@ func TestStore(t *testing.T) {
 		{"duplicate create keeps the first", testDuplicateCreate},
 		{"destroy hides from list", testDestroyHidesFromList},
 		{"destroy before create stays deleted", testDestroyBeforeCreate},
-		{"destroy twice keeps first deleted_at", testDestroyTwice},
+		{"destroy twice keeps the earlier deleted_at in either order", testDestroyTwice},
 		{"a destroy of a later topic of the id keeps it deleted", testDestroyOfALaterTopic},
 		{"destroy unknown and repeated ids", testDestroyUnknownAndRepeated},
 		{"info change updates only present fields", testInfoChange},
@@ -395,16 +395,42 @@ func testDestroyBeforeCreate(t *testing.T, s topicsync.Store) {
 	checkTopic(t, mustGet(t, s, late.TopicID), want)
 }
 
+// testDestroyTwice: a destroy sent twice, the second within RecreateMargin
+// of the first (IM's resend of one without EventTime, dated by its arrival),
+// is one deletion, at the earlier time, whichever arrives first; updated_at
+// is the later, as the last write to the row. The row used to keep the
+// deletion that arrived first, so the two orders ended apart. A record only
+// destroys wrote is dated by that deletion too.
 func testDestroyTwice(t *testing.T, s topicsync.Store) {
-	tp := newTopic("@TGS#_g", "twice", at(1))
-	mustCreate(t, s, tp)
-	mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, at(2))
-	mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, at(3))
-
-	want := tp
-	want.UpdatedAt = at(2)
-	want.DeletedAt = ptr(at(2))
-	checkTopic(t, mustGet(t, s, tp.TopicID), want)
+	tests := []struct {
+		name   string
+		create bool
+		order  []time.Time // the destroys, in the order they arrive
+	}{
+		{"in order", true, []time.Time{at(2), at(3)}},
+		{"the later first", true, []time.Time{at(3), at(2)}},
+		{"the later first, each twice", true, []time.Time{at(3), at(2), at(3), at(2)}},
+		{"no create, in order", false, []time.Time{at(2), at(3)}},
+		{"no create, the later first", false, []time.Time{at(3), at(2)}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := newTopic("@TGS#_g", "twice"+strconv.Itoa(i), at(1))
+			want := tp
+			if tt.create {
+				mustCreate(t, s, tp)
+			} else {
+				want = topicsync.Topic{SdkAppID: testApp, TopicID: tp.TopicID, GroupID: tp.GroupID,
+					CustomData: []topicsync.CustomField{}, CreatedAt: at(2)}
+			}
+			for _, when := range tt.order {
+				mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, when)
+			}
+			want.UpdatedAt = at(3)
+			want.DeletedAt = ptr(at(2))
+			checkTopic(t, mustGet(t, s, tp.TopicID), want)
+		})
+	}
 }
 
 // testDestroyOfALaterTopic: a topic is created, destroyed, created again after the margin and
