@@ -128,30 +128,32 @@ const (
 	// one stored before creates dated their fields, is older than any). A change that reached the
 	// service less than the margin before the create is its topic's (the two swapped on the way), and
 	// every later one is, whichever arrives first; a late change of an earlier topic of the id, older,
-	// leaves them alone. SET reads the row as it was.
+	// leaves them alone. A create received from $13 to $14 (this create's time plus RecreateMargin)
+	// that does not renew the row is this create sent again: created_at becomes the earlier of the
+	// two, and nothing else changes. SET reads the row as it was.
 	postgresCreate = `
 INSERT INTO topics (` + topicColumns + `, create_received,
     name_changed_at, introduction_changed_at, notification_changed_at, face_url_changed_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, NULL, true, $13, $13, $13, $13)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
-    group_id = EXCLUDED.group_id,
-    name = CASE WHEN topics.name_changed_at IS NULL OR topics.name_changed_at < $13 OR (topics.name_changed_at = $13 AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C") THEN EXCLUDED.name ELSE topics.name END,
-    name_changed_at = CASE WHEN topics.name_changed_at IS NULL OR topics.name_changed_at < $13 OR (topics.name_changed_at = $13 AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C") THEN $13 ELSE topics.name_changed_at END,
-    owner_account = EXCLUDED.owner_account,
-    operator_account = EXCLUDED.operator_account,
-    group_type = EXCLUDED.group_type,
-    custom_data = EXCLUDED.custom_data,
-    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < $13 OR (topics.introduction_changed_at = $13 AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C") THEN EXCLUDED.introduction ELSE topics.introduction END,
-    introduction_changed_at = CASE WHEN topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < $13 OR (topics.introduction_changed_at = $13 AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C") THEN $13 ELSE topics.introduction_changed_at END,
-    notification = CASE WHEN topics.notification_changed_at IS NULL OR topics.notification_changed_at < $13 OR (topics.notification_changed_at = $13 AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C") THEN EXCLUDED.notification ELSE topics.notification END,
-    notification_changed_at = CASE WHEN topics.notification_changed_at IS NULL OR topics.notification_changed_at < $13 OR (topics.notification_changed_at = $13 AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C") THEN $13 ELSE topics.notification_changed_at END,
-    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C") THEN EXCLUDED.face_url ELSE topics.face_url END,
-    face_url_changed_at = CASE WHEN topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C") THEN $13 ELSE topics.face_url_changed_at END,
-    created_at = EXCLUDED.created_at,
-    updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at),
+    group_id = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN EXCLUDED.group_id ELSE topics.group_id END,
+    name = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.name_changed_at IS NULL OR topics.name_changed_at < $13 OR (topics.name_changed_at = $13 AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C")) THEN EXCLUDED.name ELSE topics.name END,
+    name_changed_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.name_changed_at IS NULL OR topics.name_changed_at < $13 OR (topics.name_changed_at = $13 AND EXCLUDED.name COLLATE "C" >= topics.name COLLATE "C")) THEN $13 ELSE topics.name_changed_at END,
+    owner_account = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN EXCLUDED.owner_account ELSE topics.owner_account END,
+    operator_account = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN EXCLUDED.operator_account ELSE topics.operator_account END,
+    group_type = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN EXCLUDED.group_type ELSE topics.group_type END,
+    custom_data = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN EXCLUDED.custom_data ELSE topics.custom_data END,
+    introduction = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < $13 OR (topics.introduction_changed_at = $13 AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C")) THEN EXCLUDED.introduction ELSE topics.introduction END,
+    introduction_changed_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < $13 OR (topics.introduction_changed_at = $13 AND EXCLUDED.introduction COLLATE "C" >= topics.introduction COLLATE "C")) THEN $13 ELSE topics.introduction_changed_at END,
+    notification = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < $13 OR (topics.notification_changed_at = $13 AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C")) THEN EXCLUDED.notification ELSE topics.notification END,
+    notification_changed_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < $13 OR (topics.notification_changed_at = $13 AND EXCLUDED.notification COLLATE "C" >= topics.notification COLLATE "C")) THEN $13 ELSE topics.notification_changed_at END,
+    face_url = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C")) THEN EXCLUDED.face_url ELSE topics.face_url END,
+    face_url_changed_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C")) THEN $13 ELSE topics.face_url_changed_at END,
+    created_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN EXCLUDED.created_at ELSE LEAST(topics.created_at, EXCLUDED.created_at) END,
+    updated_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN GREATEST(topics.updated_at, EXCLUDED.updated_at) ELSE topics.updated_at END,
     deleted_at = CASE WHEN topics.deleted_at < $13 THEN NULL ELSE topics.deleted_at END,
     create_received = true
-WHERE NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13`
+WHERE NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13 OR topics.created_at <= $14`
 
 	// postgresDestroy marks live topics of the app deleted, leaves deleted ones alone and writes
 	// tombstones for unknown ones. A live topic created after $5 (this destroy's time plus
@@ -197,10 +199,10 @@ WHERE sdk_app_id = $7 AND topic_id = $6`
 // keep prepared statements (default_query_exec_mode=simple_protocol or
 // exec) write as bytea's hex text, which jsonb refuses; text is the JSON
 // itself in every mode.
-func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error {
+func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore, resentUntil time.Time) error {
 	_, err := b.pool.Exec(ctx, postgresCreate,
 		t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
-		string(custom), t.Introduction, t.Notification, t.FaceURL, created, deletedBefore)
+		string(custom), t.Introduction, t.Notification, t.FaceURL, created, deletedBefore, resentUntil)
 	return err
 }
 

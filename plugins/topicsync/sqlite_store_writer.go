@@ -46,31 +46,33 @@ var writerSQL = [stmtCount]string{
 	// value and the date ?13 (a NULL date, of a row only a destroy wrote or one stored before creates
 	// dated their fields, is older than any). A change that reached the service less than the margin
 	// before the create is its topic's (the two swapped on the way), and every later one is, whichever
-	// arrives first; a late change of an earlier topic of the id, older, leaves them alone. SET reads
-	// the row as it was.
+	// arrives first; a late change of an earlier topic of the id, older, leaves them alone. A create
+	// received from ?13 to ?14 (this create's time plus RecreateMargin) that does not renew the row is
+	// this create sent again: created_at becomes the earlier of the two, and nothing else changes. SET
+	// reads the row as it was.
 	stmtCreate: `
 INSERT INTO topics (` + topicColumns + `, create_received,
     name_changed_at, introduction_changed_at, notification_changed_at, face_url_changed_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, NULL, 1, ?13, ?13, ?13, ?13)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
-    group_id = excluded.group_id,
-    name = CASE WHEN topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name) THEN excluded.name ELSE topics.name END,
-    name_changed_at = CASE WHEN topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name) THEN ?13 ELSE topics.name_changed_at END,
-    owner_account = excluded.owner_account,
-    operator_account = excluded.operator_account,
-    group_type = excluded.group_type,
-    custom_data = excluded.custom_data,
-    introduction = CASE WHEN topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction) THEN excluded.introduction ELSE topics.introduction END,
-    introduction_changed_at = CASE WHEN topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction) THEN ?13 ELSE topics.introduction_changed_at END,
-    notification = CASE WHEN topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification) THEN excluded.notification ELSE topics.notification END,
-    notification_changed_at = CASE WHEN topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification) THEN ?13 ELSE topics.notification_changed_at END,
-    face_url = CASE WHEN topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url) THEN excluded.face_url ELSE topics.face_url END,
-    face_url_changed_at = CASE WHEN topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url) THEN ?13 ELSE topics.face_url_changed_at END,
-    created_at = excluded.created_at,
-    updated_at = max(topics.updated_at, excluded.updated_at),
+    group_id = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN excluded.group_id ELSE topics.group_id END,
+    name = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name)) THEN excluded.name ELSE topics.name END,
+    name_changed_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.name_changed_at IS NULL OR topics.name_changed_at < ?13 OR (topics.name_changed_at = ?13 AND excluded.name >= topics.name)) THEN ?13 ELSE topics.name_changed_at END,
+    owner_account = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN excluded.owner_account ELSE topics.owner_account END,
+    operator_account = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN excluded.operator_account ELSE topics.operator_account END,
+    group_type = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN excluded.group_type ELSE topics.group_type END,
+    custom_data = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN excluded.custom_data ELSE topics.custom_data END,
+    introduction = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction)) THEN excluded.introduction ELSE topics.introduction END,
+    introduction_changed_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.introduction_changed_at IS NULL OR topics.introduction_changed_at < ?13 OR (topics.introduction_changed_at = ?13 AND excluded.introduction >= topics.introduction)) THEN ?13 ELSE topics.introduction_changed_at END,
+    notification = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification)) THEN excluded.notification ELSE topics.notification END,
+    notification_changed_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.notification_changed_at IS NULL OR topics.notification_changed_at < ?13 OR (topics.notification_changed_at = ?13 AND excluded.notification >= topics.notification)) THEN ?13 ELSE topics.notification_changed_at END,
+    face_url = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url)) THEN excluded.face_url ELSE topics.face_url END,
+    face_url_changed_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url)) THEN ?13 ELSE topics.face_url_changed_at END,
+    created_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN excluded.created_at ELSE min(topics.created_at, excluded.created_at) END,
+    updated_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN max(topics.updated_at, excluded.updated_at) ELSE topics.updated_at END,
     deleted_at = CASE WHEN topics.deleted_at < ?13 THEN NULL ELSE topics.deleted_at END,
     create_received = 1
-WHERE topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13`,
+WHERE topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13 OR topics.created_at <= ?14`,
 
 	// Marks a live topic of the app deleted, leaves a deleted one alone and writes a tombstone
 	// for an unknown one. A live topic created after ?5 (this destroy's time plus
@@ -118,11 +120,12 @@ WHERE sdk_app_id = ?7 AND topic_id = ?6`,
 // sqliteGet reads one topic on the read pool; List's statement comes from listQuery.
 const sqliteGet = `SELECT ` + topicColumns + ` FROM topics WHERE sdk_app_id = ? AND topic_id = ?`
 
-func (b *sqliteBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error {
+func (b *sqliteBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore, resentUntil time.Time) error {
 	return b.topicWrite(ctx, func(w *writeTx) error {
 		_, err := w.exec(stmtCreate,
 			t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
-			string(custom), t.Introduction, t.Notification, t.FaceURL, sqliteTime(created), sqliteTime(deletedBefore))
+			string(custom), t.Introduction, t.Notification, t.FaceURL, sqliteTime(created), sqliteTime(deletedBefore),
+			sqliteTime(resentUntil))
 		return err
 	})
 }

@@ -174,7 +174,8 @@ type Store interface {
 	// kept), and that destroy, when it comes, is a destroy of a live topic as in Destroy. A create
 	// of a live topic within the margin of its creation, or earlier, changes nothing: it is a
 	// resend of the topic's create (one without EventTime is dated by its arrival) or a late
-	// create of an earlier topic of the id.
+	// create of an earlier topic of the id; but a resend, within the margin, moves created_at to
+	// the earlier of the two, so that the topic has one creation time whichever arrives first.
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error
 	// Destroy marks each topic of app appID deleted at `at` (deleted_at set once; an already-deleted
@@ -287,8 +288,11 @@ const topicColumns = `sdk_app_id, topic_id, group_id, name, owner_account, opera
 type backend interface {
 	// create upserts t with its encoded custom data; created is both created_at and updated_at.
 	// A row deleted before deletedBefore (created less RecreateMargin) is created again. The
-	// fields an info change sets are dated deletedBefore, as a change of that time.
-	create(ctx context.Context, t Topic, custom []byte, created, deletedBefore time.Time) error
+	// fields an info change sets are dated deletedBefore, as a change of that time. A row whose
+	// create was received from deletedBefore to resentUntil (created plus RecreateMargin), and
+	// that this create does not renew, is the same create sent again: it keeps the earlier
+	// created_at, and everything else.
+	create(ctx context.Context, t Topic, custom []byte, created, deletedBefore, resentUntil time.Time) error
 	// destroy marks ids (at least one, no repeats, none empty) deleted, in one transaction; a
 	// live row created after createdAfter (at plus RecreateMargin) is left alone, a row deleted
 	// before deletedBefore (at less RecreateMargin) is deleted again at at, and one deleted from
@@ -336,7 +340,8 @@ func (s *store) Create(ctx context.Context, t Topic) error {
 	}
 	if err == nil {
 		err = s.ifOpen(func() error {
-			return s.b.create(ctx, t, encodeCustomData(t.CustomData), created, marginFrom(created, -RecreateMargin))
+			return s.b.create(ctx, t, encodeCustomData(t.CustomData), created,
+				marginFrom(created, -RecreateMargin), marginFrom(created, RecreateMargin))
 		})
 	}
 	if err != nil {

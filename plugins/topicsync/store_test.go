@@ -239,6 +239,7 @@ func TestStore(t *testing.T) {
 		{"create then get", testCreateThenGet},
 		{"custom data stored as sent", testCustomData},
 		{"duplicate create keeps the first", testDuplicateCreate},
+		{"a create sent again keeps the earlier creation in either order", testCreateResentDatedByArrival},
 		{"destroy hides from list", testDestroyHidesFromList},
 		{"destroy before create stays deleted", testDestroyBeforeCreate},
 		{"destroy twice keeps the earlier deleted_at in either order", testDestroyTwice},
@@ -340,6 +341,44 @@ func testDuplicateCreate(t *testing.T, s topicsync.Store) {
 		t.Fatalf("List = %q, want one row", topicIDs(all))
 	}
 	checkTopic(t, all[0], first)
+}
+
+// testCreateResentDatedByArrival: IM's resend of a create without
+// EventTime is dated by its arrival, a few seconds after the first. Whichever
+// of the two arrives first, the topic is created at the earlier time (its
+// position in List): the row used to keep the time of the one that arrived
+// first. The resend changes nothing else, in either order.
+func testCreateResentDatedByArrival(t *testing.T, s topicsync.Store) {
+	tests := []struct {
+		name    string
+		destroy bool // the topic's destroy arrives first
+		order   []time.Time
+	}{
+		{"in order", false, []time.Time{at(1), at(4)}},
+		{"the resend first", false, []time.Time{at(4), at(1)}},
+		{"the resend first, each twice", false, []time.Time{at(4), at(1), at(4), at(1)}},
+		{"after the destroy, the resend first", true, []time.Time{at(4), at(1)}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := newTopic("@TGS#_g", "resent"+strconv.Itoa(i), at(1))
+			if tt.destroy {
+				mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, at(6))
+			}
+			for _, when := range tt.order {
+				again := tp
+				again.CreatedAt = when
+				mustCreate(t, s, again)
+			}
+			got := mustGet(t, s, tp.TopicID)
+			if !got.CreatedAt.Equal(at(1)) {
+				t.Errorf("created_at = %v, want %v (the earlier of the two)", got.CreatedAt, at(1))
+			}
+			if got.Name != tp.Name || got.Introduction != tp.Introduction || (got.DeletedAt != nil) != tt.destroy {
+				t.Errorf("got %+v, want the create's fields, deleted %v", got, tt.destroy)
+			}
+		})
+	}
 }
 
 func testDestroyHidesFromList(t *testing.T, s topicsync.Store) {
