@@ -36,6 +36,11 @@ type holds struct {
 	paused   map[string]bool       // commands paused one by one
 	deferred map[uint64]uint64     // stream sequence → deliveries given back
 	reasons  map[uint64]keptReason // stream sequence → the error its dead letter carries
+	// dead marks the events this process dead-lettered (stream sequence →
+	// when the stream stored the event) until the acknowledgement floor
+	// passes them: one whose termination was lost is delivered again, and
+	// is terminated then without its handler running again.
+	dead map[uint64]time.Time
 	// consumer is the creation time of the consumer the counts were kept
 	// for: the last one any workers of the service opened.
 	consumer time.Time
@@ -126,6 +131,36 @@ func (h *holds) reason(seq uint64, stored time.Time) error {
 	return nil
 }
 
+// deadMarksMost bounds holds.dead: past it (the floor held back by an old
+// pending event while many are dead-lettered) events are no longer marked,
+// and one whose termination is lost then runs its handler again, as every
+// event would without the marks.
+const deadMarksMost = 1 << 16
+
+// markDead notes that the dead letter of the event stored at seq at the
+// time stored is stored.
+func (h *holds) markDead(seq uint64, stored time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dead == nil {
+		h.dead = map[uint64]time.Time{}
+	}
+	if _, ok := h.dead[seq]; !ok && len(h.dead) >= deadMarksMost {
+		return
+	}
+	h.dead[seq] = stored
+}
+
+// deadLettered reports whether markDead noted the event stored at seq at
+// the time stored (not another event at the sequence of a work stream
+// created again).
+func (h *holds) deadLettered(seq uint64, stored time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	at, ok := h.dead[seq]
+	return ok && at.Equal(stored)
+}
+
 // prune drops the counts of every sequence up to floor, the consumer's
 // acknowledgement floor: those events were acknowledged or terminated,
 // possibly by another replica, and are not offered to these workers again.
@@ -134,6 +169,7 @@ func (h *holds) prune(floor uint64) {
 	defer h.mu.Unlock()
 	maps.DeleteFunc(h.deferred, func(seq, _ uint64) bool { return seq <= floor })
 	maps.DeleteFunc(h.reasons, func(seq uint64, _ keptReason) bool { return seq <= floor })
+	maps.DeleteFunc(h.dead, func(seq uint64, _ time.Time) bool { return seq <= floor })
 }
 
 // opened notes the creation time of the consumer some workers opened.

@@ -25,6 +25,11 @@ import (
 // once more than allowed: its last attempt never reported back.
 var errDeliveriesExhausted = errors.New("delivery limit reached: the last attempt was interrupted before it reported")
 
+// errDeadLetterStored is the reason given when an event whose dead letter
+// this process stored is delivered again (its termination was lost); the
+// dead letter stored has the real one.
+var errDeadLetterStored = errors.New("delivered again after its dead letter was stored: the termination was lost")
+
 // maxErrorHeader bounds the error text kept in a dead letter.
 const maxErrorHeader = 2048
 
@@ -454,6 +459,15 @@ func (w *workers) handle(msg jetstream.Msg) {
 		w.deadLetter(msg, md, command, reason)
 		return
 	}
+	if w.s.holds.deadLettered(md.Sequence.Stream, md.Timestamp) {
+		// This process stored its dead letter (a permanent error, a full
+		// window: before its last attempt) and the termination was lost.
+		// Running the handler again could apply an event that stays listed
+		// as dead and that a replay would apply once more: it is
+		// terminated, its dead letter a duplicate, not counted again.
+		w.deadLetter(msg, md, command, errDeadLetterStored)
+		return
+	}
 	req, err := Decode(msg.Headers(), msg.Data())
 	if err != nil {
 		w.s.metrics.processed.WithLabelValues(command, outcomeUndecodable).Inc()
@@ -615,6 +629,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 		// That one was not counted, and is below.)
 		w.log.Info("event already dead-lettered; terminating it", fields...)
 		w.term(msg)
+		w.s.holds.markDead(md.Sequence.Stream, md.Timestamp)
 		return
 	}
 	w.s.metrics.dead.WithLabelValues(command).Inc()
@@ -628,6 +643,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 		w.log.Error("event dead-lettered after its last delivery", fields...)
 	}
 	w.term(msg)
+	w.s.holds.markDead(md.Sequence.Stream, md.Timestamp)
 }
 
 // deadLetterMsg is the dead letter of a work-stream message: the original
