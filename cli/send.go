@@ -148,12 +148,6 @@ func (f *sendFlags) fromConfig(g *globalFlags, given func(flag string) bool) err
 	}
 	if !given("token") {
 		f.token = cfg.SigningToken(f.appID)
-		// An app the file does not accept is signed with the first global
-		// token, as without --config: the service then refuses it for the
-		// app it names, not for a missing signature.
-		if _, ok := cfg.App(f.appID); !ok && len(cfg.Tokens) > 0 {
-			f.token = cfg.Tokens[0]
-		}
 	}
 	if !given("url") {
 		return f.listenerURL(cfg.Listen, cfg.Path, cfg.TLSCert)

@@ -408,10 +408,15 @@ func (c *Config) App(id string) (app AppConfig, ok bool) {
 
 // SigningToken is the token a sender signs app id's callbacks with so
 // that the service accepts them: the first of the app's own tokens, else
-// the first global one; "" when there is none (or id is not accepted).
+// the first global one; "" when there is none. An id the service does not
+// accept is signed with the first global token too, so that the service
+// refuses it for its app (40301), not for a missing signature.
 func (c *Config) SigningToken(id string) string {
 	if app, ok := c.App(id); ok && len(app.Tokens) > 0 {
 		return app.Tokens[0]
+	}
+	if len(c.Tokens) > 0 {
+		return c.Tokens[0]
 	}
 	return ""
 }
