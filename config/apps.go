@@ -369,8 +369,9 @@ func leadingZero(id string) string {
 }
 
 // IsSdkAppID reports whether s is written as IM writes an SdkAppid, and as
-// the configuration takes one: decimal digits without a leading zero.
-func IsSdkAppID(s string) bool { return isNumber(s) && leadingZero(s) == "" }
+// the configuration takes one: decimal digits without a leading zero, at
+// most 2^64-1.
+func IsSdkAppID(s string) bool { return isNumber(s) && leadingZero(s) == "" && fitsUint64(s) }
 
 // fitsUint64 reports whether the decimal s is at most the largest
 // SDKAppID, 2^64-1.

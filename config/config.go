@@ -287,7 +287,7 @@ func (c *Config) problems() []error {
 	listed := map[string]bool{}
 	// The ids Load added from the file's apps entries are checked as theirs.
 	for _, id := range c.SdkAppIDs[:c.listedIDs()] {
-		if _, err := strconv.ParseUint(id, 10, 64); err != nil {
+		if !fitsUint64(id) {
 			bad("sdkappid", "%q is not a decimal SDKAppID", id)
 		} else if msg := leadingZero(id); msg != "" {
 			bad("sdkappid", "%q %s", id, msg)

@@ -709,9 +709,9 @@ func TestAListingParameterGivenTwiceIsRefused(t *testing.T) {
 		}
 	}
 	// An app filter that no SdkAppid can be (a name, a leading zero, a
-	// sign) matched nothing and listed an empty page, as if the app had
+	// sign, past 2^64-1) matched nothing and listed an empty page, as if the app had
 	// no events.
-	for _, app := range []string{"myapp", "01400000000", "+1400000000", "1400000000%20", "-1"} {
+	for _, app := range []string{"myapp", "01400000000", "+1400000000", "1400000000%20", "-1", "18446744073709551616"} {
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/events?app="+app, nil))
 		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "app must be an SdkAppid") {
