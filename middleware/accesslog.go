@@ -4,12 +4,14 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
 )
@@ -157,10 +159,16 @@ func loggablePath(path string, line int) string { return bounded(path, line, max
 
 // bounded is v cut to limit bytes (marked with "…"), never sharing memory
 // with a request line of line bytes when that is longer than maxSharedLine.
+// It is valid UTF-8, cut between two characters and with any invalid bytes
+// (a query value is percent-decoded into any bytes) replaced by U+FFFD: a
+// span carries it to OTLP as a protobuf string, and one string that is not
+// UTF-8 fails the export of its whole batch of spans.
 func bounded(v string, line, limit int) string {
 	switch {
 	case len(v) > limit:
-		return v[:limit] + "…"
+		return strings.ToValidUTF8(textcut.Cut(v, limit), "\uFFFD")
+	case !utf8.ValidString(v):
+		return strings.ToValidUTF8(v, "\uFFFD")
 	case line > maxSharedLine:
 		return strings.Clone(v)
 	default:

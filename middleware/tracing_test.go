@@ -2,14 +2,21 @@ package middleware_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
@@ -58,5 +65,58 @@ func TestTracingRecordsAPanic(t *testing.T) {
 	}
 	if s.Status().Code != codes.Error {
 		t.Errorf("span status %v, want Error", s.Status())
+	}
+}
+
+// TestTracingKeepsAttributesValidUTF8: the span's method, path, command
+// and app id come from an unverified request, whose query values are
+// percent-decoded into any bytes. OTLP carries attributes as protobuf
+// strings, which must be valid UTF-8: one span holding other bytes fails
+// the marshalling of its whole export batch, so one request of anyone's
+// (CallbackCommand=%FF, a 404 of any path) lost the spans of every
+// callback exported with it. Invalid bytes are replaced, and a value cut
+// to its bound is cut between two characters.
+func TestTracingKeepsAttributesValidUTF8(t *testing.T) {
+	straddling := func(limit int) string { return strings.Repeat("a", limit-1) + "é" } // é's two bytes cross the bound
+	tests := []struct {
+		name, target string
+		key, want    string
+	}{
+		{"a command of invalid bytes", "/im/callback?SdkAppid=1400000000&CallbackCommand=C2C.%FFx",
+			"imcallback.command", "C2C.\uFFFDx"},
+		{"an app id of invalid bytes", "/im/callback?SdkAppid=14%C3&CallbackCommand=C2C.CallbackBeforeSendMsg",
+			"imcallback.app_id", "14\uFFFD"},
+		{"a path of invalid bytes", "/im/%FEcallback", "url.path", "/im/\uFFFDcallback"},
+		{"a command cut inside a character", "/im/callback?CallbackCommand=" + url.QueryEscape(straddling(128)),
+			"imcallback.command", strings.Repeat("a", 127) + "…"},
+		{"a path cut inside a character", "/" + url.PathEscape(straddling(255)),
+			"url.path", "/" + strings.Repeat("a", 254) + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			e := echo.New()
+			e.HTTPErrorHandler = middleware.ErrorHandler(zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+			e.Use(middleware.TracingWithConfig(middleware.TracingConfig{Tracer: tracing.New(tp)}),
+				middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.NewNop()}))
+			e.POST("/im/callback", func(c echo.Context) error {
+				return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+			})
+			e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, tt.target, strings.NewReader(`{}`)))
+			spans := rec.Ended()
+			if len(spans) != 1 {
+				t.Fatalf("%d spans, want 1", len(spans))
+			}
+			for _, a := range spans[0].Attributes() {
+				if v := a.Value.AsString(); !utf8.ValidString(v) {
+					t.Errorf("attribute %s = %q is not valid UTF-8: the export of its batch fails", a.Key, v)
+				}
+			}
+			if got := spanAttr(spans[0], tt.key); got != tt.want {
+				t.Errorf("%s = %q, want %q", tt.key, got, tt.want)
+			}
+		})
 	}
 }
