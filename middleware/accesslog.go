@@ -34,7 +34,8 @@ var DefaultAccessLogConfig = AccessLogConfig{Skipper: middleware.DefaultSkipper,
 // It never logs the query string (it carries Sign), a token or the body.
 // Errors from the inner chain are written here, through the echo error
 // handler, so the logged status is the one sent. A panic is logged as the
-// 500 that Recover, further out in the chain, answers it with.
+// 500 that Recover, further out in the chain, answers it with, or, after
+// an answer was sent, as that answer's status.
 func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultAccessLogConfig.Skipper
@@ -54,7 +55,7 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 					// envelope and logs its stack; the request's line and
 					// record come first, then the panic goes on to it.
 					if r != http.ErrAbortHandler {
-						cfg.record(c, start, protocol.ErrInternal.Status, protocol.ErrInternal)
+						cfg.record(c, start, panicStatus(c), protocol.ErrInternal)
 					}
 					panic(r)
 				}
@@ -67,6 +68,16 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// panicStatus is the status of a request whose chain panicked: the 500
+// Recover answers it with, unless an answer was sent before the panic,
+// which Recover then leaves as it is.
+func panicStatus(c echo.Context) int {
+	if res := c.Response(); res.Committed {
+		return res.Status
+	}
+	return protocol.ErrInternal.Status
 }
 
 // record writes the access line and the Recent record of a request

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -24,6 +27,7 @@ import (
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 	"github.com/imcallback/imcallback/protocol"
+	"github.com/imcallback/imcallback/tracing"
 )
 
 // serve runs one request through mw in front of a handler answering OK,
@@ -642,6 +646,47 @@ func TestAccessLogRecordsAPanic(t *testing.T) {
 	}
 	if cb := recent.Last(1); len(cb) != 1 || cb[0].Status != 500 || cb[0].Reason != "internal" {
 		t.Errorf("recent %+v", cb)
+	}
+}
+
+// TestAccessLogRecordsAPanicAfterTheAnswer: a panic after the answer was
+// sent (a middleware of the user's that panics once the handler answered)
+// is recovered, but the status is the one already sent: the access line,
+// the Recent record and the span name that one, not a 500 nobody got.
+func TestAccessLogRecordsAPanicAfterTheAnswer(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	recent := middleware.NewRecent()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	recoverMW := middleware.NewRecover(zap.NewNop()).Func
+	tracingMW := middleware.TracingWithConfig(middleware.TracingConfig{Tracer: tracing.New(tp)})
+	access := middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.New(core), Recent: recent})
+	afterAnswer := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			_ = next(c)
+			panic("bug after the answer")
+		}
+	}
+	rec, m := serve(t, post("SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg"), nil, recoverMW, tracingMW, access, afterAnswer)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status sent %d, want the handler's 200", rec.Code)
+	}
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("%d access lines, want 1", len(entries))
+	}
+	if got := entries[0].ContextMap()["status"]; got != int64(http.StatusOK) {
+		t.Errorf("access line status %v, want the 200 sent", got)
+	}
+	if cb := recent.Last(1); len(cb) != 1 || cb[0].Status != http.StatusOK {
+		t.Errorf("recent %+v, want the 200 sent", cb)
+	}
+	if ended := spans.Ended(); len(ended) != 1 || spanAttr(ended[0], "http.response.status_code") != "200" {
+		t.Errorf("span status %v, want the 200 sent", ended)
+	}
+	if n := testutil.ToFloat64(m.Rejections.WithLabelValues(protocol.ErrInternal.Reason, metrics.OtherApp)); n != 0 {
+		t.Errorf("%v internal rejections counted for a request answered 200", n)
 	}
 }
 

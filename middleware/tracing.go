@@ -6,7 +6,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
 )
 
@@ -29,7 +28,8 @@ type TracingConfig struct {
 // sampling). The span goes into the request's context, which handlers
 // receive. When the request is answered it records
 // the command, app, outcome, HTTP status and rejection reason; a panic,
-// which Recover (further out) answers with a 500, as that 500.
+// which Recover (further out) answers with a 500, as that 500 (after an
+// answer was sent, as that answer's status).
 func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 	t := cfg.Tracer
 	if !t.Enabled() {
@@ -47,7 +47,7 @@ func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 					// envelope: the span says so, as the access line does,
 					// then the panic goes on to it.
 					if r != http.ErrAbortHandler {
-						describe(c, req, span, protocol.ErrInternal.Status)
+						describe(c, req, span, panicStatus(c))
 					}
 					panic(r)
 				}
