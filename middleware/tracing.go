@@ -27,7 +27,9 @@ type TracingConfig struct {
 // signature check, and would let anyone choose the trace id or force the
 // sampling). The span goes into the request's context, which handlers
 // receive. When the request is answered it records
-// the command, app, outcome, HTTP status and rejection reason; a panic,
+// the command, app, outcome, HTTP status and rejection reason (an error
+// of the chain inside it is written through the echo error handler first,
+// so the status is the one sent); a panic,
 // which Recover (further out) answers with a 500, as that 500 (after an
 // answer was sent, as that answer's status).
 func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
@@ -52,9 +54,16 @@ func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 					panic(r)
 				}
 			}()
-			err := next(c)
+			if err := next(c); err != nil {
+				// An error of a middleware between this one and the access
+				// log (which writes those of the chain inside it): written
+				// here, through the echo error handler, as the access log
+				// does, so the span names the status sent.
+				c.Error(err)
+				c.Set(reasonKey, AsProtocolError(err).Reason)
+			}
 			describe(c, req, span, c.Response().Status)
-			return err
+			return nil
 		}
 	}
 }

@@ -120,3 +120,35 @@ func TestTracingKeepsAttributesValidUTF8(t *testing.T) {
 		})
 	}
 }
+
+// TestTracingRecordsAnErrorOfAMiddlewareInside: a middleware of the
+// user's between tracing and the access log (a rate limiter at
+// OrderTracing+10, say) that refuses a request returns its error past the
+// access log, which writes the errors of the chain inside it. The span
+// names the status and reason sent, not the 200 of a response not
+// written yet.
+func TestTracingRecordsAnErrorOfAMiddlewareInside(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tracingMW := middleware.TracingWithConfig(middleware.TracingConfig{Tracer: tracing.New(tp)})
+	limiter := func(echo.HandlerFunc) echo.HandlerFunc {
+		return func(echo.Context) error { return echo.ErrTooManyRequests }
+	}
+	access := middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.NewNop()})
+	res, _ := serve(t, post("SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg"), nil, tracingMW, limiter, access)
+	assertRejected(t, res, protocol.ErrTooManyRequests)
+	spans := rec.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans, want 1", len(spans))
+	}
+	for key, want := range map[string]string{
+		"http.response.status_code":   "429",
+		"imcallback.rejection_reason": "too_many_requests",
+		"imcallback.outcome":          "rejected",
+	} {
+		if got := spanAttr(spans[0], key); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+}
