@@ -17,10 +17,12 @@ import (
 	stdlog "log"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
@@ -105,12 +107,34 @@ var (
 	KindConsumer trace.SpanStartOption = trace.WithSpanKind(trace.SpanKindConsumer)
 )
 
-// Fail marks span failed with err (nothing when err is nil).
+// Fail marks span failed with err (nothing when err is nil): an exception
+// event and an error status. A message that is not UTF-8 (an error quoting
+// a callback's bytes) has its invalid bytes replaced, since OTLP carries
+// it as a protobuf string and one that is not UTF-8 fails the export of
+// the whole batch of spans; the event still names the error's own type.
 func Fail(span trace.Span, err error) {
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+	if err == nil {
+		return
 	}
+	msg := err.Error()
+	if utf8.ValidString(msg) {
+		span.RecordError(err)
+	} else {
+		msg = strings.ToValidUTF8(msg, "\uFFFD")
+		span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(
+			semconv.ExceptionType(errorType(err)), semconv.ExceptionMessage(msg)))
+	}
+	span.SetStatus(codes.Error, msg)
+}
+
+// errorType names err's type as the SDK's RecordError does: package path
+// and name, or the type's text for an unnamed one (a pointer).
+func errorType(err error) string {
+	t := reflect.TypeOf(err)
+	if t.PkgPath() == "" && t.Name() == "" {
+		return t.String()
+	}
+	return t.PkgPath() + "." + t.Name()
 }
 
 // Enabled reports from the environment whether tracing is on: not when
