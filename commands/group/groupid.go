@@ -30,3 +30,21 @@ func (p *AfterCreateGroup) UnmarshalJSON(b []byte) error {
 	p.GroupID = MergeID(p.GroupID, aux.GroupIDUpper)
 	return nil
 }
+
+// UnmarshalJSON decodes the payload, accepting "Modified_Account" for
+// "Member_Account": the Chinese page of this command (CN 269/105353) names
+// the changed member so in its sample and field table, the international
+// page Member_Account (docs/protocol.md §5.1).
+func (p *AfterMemberFieldChanged) UnmarshalJSON(b []byte) error {
+	type plain AfterMemberFieldChanged
+	aux := struct {
+		*plain
+		// ModifiedAccount catches the "Modified_Account" spelling.
+		ModifiedAccount string `json:"Modified_Account"`
+	}{plain: (*plain)(p)}
+	if err := gojson.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	p.MemberAccount = MergeID(p.MemberAccount, aux.ModifiedAccount)
+	return nil
+}

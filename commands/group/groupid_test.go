@@ -7,6 +7,7 @@ import (
 	gojson "github.com/goccy/go-json"
 
 	"github.com/imcallback/imcallback/commands/group"
+	"github.com/imcallback/imcallback/dispatcher"
 )
 
 func TestAfterCreateGroupAcceptsEitherGroupIDSpelling(t *testing.T) {
@@ -81,4 +82,37 @@ func FuzzGroupIDMerge(f *testing.F) {
 func mustJSON(s string) []byte {
 	b, _ := json.Marshal(struct{ S string }{s})
 	return b
+}
+
+// TestAfterMemberFieldChangedAcceptsEitherMemberSpelling: the Chinese
+// page of Group.CallbackAfterMemberFieldChanged (CN 269/105353) names the
+// changed member Modified_Account in its sample and field table, the
+// international page Member_Account; a handler gets the member under
+// either, as it receives the payload.
+func TestAfterMemberFieldChangedAcceptsEitherMemberSpelling(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"the international page's Member_Account", `{"Member_Account":"u1","Role":"Admin"}`, "u1"},
+		{"the Chinese page's Modified_Account", `{"Modified_Account":"u2","Role":"Admin"}`, "u2"},
+		{"both: Member_Account wins", `{"Modified_Account":"u3","Member_Account":"u4","Role":"Admin"}`, "u4"},
+		{"with a quoted EventTime", `{"Modified_Account":"u5","Role":"Admin","EventTime":"1670574414123"}`, "u5"},
+		{"neither", `{"Role":"Admin"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := dispatcher.NewEvent[group.AfterMemberFieldChanged](&dispatcher.Request{
+				Command: group.AfterMemberFieldChangedCommand.Name(), Body: []byte(tt.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := ev.Payload; p.MemberAccount != tt.want || p.Role != "Admin" {
+				t.Errorf("MemberAccount %q Role %q, want %q", p.MemberAccount, p.Role, tt.want)
+			}
+			var p group.AfterMemberFieldChanged
+			if err := json.Unmarshal([]byte(tt.body), &p); err != nil || p.MemberAccount != tt.want {
+				t.Errorf("encoding/json: MemberAccount %q (%v), want %q", p.MemberAccount, err, tt.want)
+			}
+		})
+	}
 }

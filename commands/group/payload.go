@@ -497,7 +497,8 @@ type AfterMemberFieldChanged struct {
 	Type string `json:"Type"`
 	// OperatorAccount made the change.
 	OperatorAccount string `json:"Operator_Account"`
-	// MemberAccount is the member changed.
+	// MemberAccount is the member changed. "Modified_Account", the
+	// Chinese page's spelling, is accepted too.
 	MemberAccount string `json:"Member_Account"`
 	// Role is the new role: "Admin" or "Member".
 	Role string `json:"Role"`
