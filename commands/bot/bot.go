@@ -101,8 +101,8 @@ func (p OnGroupMessage) DedupKey() string {
 
 // OnC2CSignalMessage is the body of Chatbot.OnC2CSignalMessage: custom
 // pass-through content sent to an AI chatbot (CN 269/103730, 1047/59057).
-// Tencent's page lists no request fields; these follow Bot.OnC2CMessage,
-// and Event.Raw holds the body as sent (docs/protocol.md §7).
+// Tencent's page documents the content as Data, a string, with the
+// message's MsgSeq, MsgRandom and MsgKey; Event.Raw holds the body as sent.
 type OnC2CSignalMessage struct {
 	// CallbackCommand is the command name.
 	CallbackCommand string `json:"CallbackCommand"`
@@ -110,10 +110,21 @@ type OnC2CSignalMessage struct {
 	FromAccount string `json:"From_Account"`
 	// ToAccount is the chatbot.
 	ToAccount string `json:"To_Account"`
-	// MsgBody is the pass-through content.
-	MsgBody message.Body `json:"MsgBody"`
-	// CloudCustomData is the content's custom data.
-	CloudCustomData string `json:"CloudCustomData"`
+	// MsgSeq is the message sequence (32-bit unsigned).
+	MsgSeq uint64 `json:"MsgSeq"`
+	// MsgRandom is the message random number (32-bit unsigned).
+	MsgRandom uint32 `json:"MsgRandom"`
+	// MsgKey uniquely identifies the message.
+	MsgKey string `json:"MsgKey"`
 	// EventTime is the event time in milliseconds.
 	EventTime protocol.FlexInt `json:"EventTime"`
+	// Data is the pass-through content, the data field of the custom
+	// pass-through protocol.
+	Data string `json:"Data"`
+	// MsgBody is a message body, when a body carries one; Tencent's page
+	// documents none for this command.
+	MsgBody message.Body `json:"MsgBody"`
+	// CloudCustomData is custom data, when a body carries it; Tencent's
+	// page documents none for this command.
+	CloudCustomData string `json:"CloudCustomData"`
 }

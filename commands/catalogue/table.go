@@ -150,7 +150,7 @@ func All() []Entry {
 			Summary: "bot @-mentioned in a group (@all does not trigger it)", Dedup: []string{"GroupId", "MsgSeq", "MsgTime"}},
 		{Command: bot.OnC2CSignalMessageCommand, RequestResponse: true, Doc: "CN 269/103730",
 			Summary: "custom pass-through content to an AI chatbot; RspData is sent back",
-			Note:    "Answered within 2 s like a before-command. Tencent's page lists no request fields: the payload is modelled on Bot.OnC2CMessage; Event.Raw has the body as sent (docs/protocol.md §7)."},
+			Note:    "Answered within 2 s like a before-command. The pass-through content is Data, a string."},
 
 		// §4.9 Official accounts
 		{Command: officialaccount.BeforeCreateOfficialAccountCommand, Doc: "trtc.io 60795",
