@@ -679,10 +679,40 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("forward: %s: %w", name, err)
+		return nil, fmt.Errorf("forward: %s: %w", name, hideTarget(err, req.URL))
 	}
 	return resp, nil
 }
+
+// hideTarget is err with the request target of u (its path and query,
+// where a webhook URL keeps its key) redacted from its text. The cause of
+// a failed exchange may quote the answer: from a server that is no HTTP
+// server and echoes the request (a mistyped port), its "status code" is
+// the request line's target. The result unwraps to err, so a timeout
+// stays one for errors.Is.
+func hideTarget(err error, u *url.URL) error {
+	msg := err.Error()
+	var secrets []string
+	for _, s := range []string{u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery} {
+		if len(s) > 1 && strings.Contains(msg, s) { // "/" alone hides nothing
+			secrets = append(secrets, s, "[redacted]")
+		}
+	}
+	if len(secrets) == 0 {
+		return err
+	}
+	return &hiddenError{msg: strings.NewReplacer(secrets...).Replace(msg), err: err}
+}
+
+// hiddenError is an error whose text had part of a destination's URL
+// redacted (hideTarget); it unwraps to the original.
+type hiddenError struct {
+	msg string
+	err error
+}
+
+func (e *hiddenError) Error() string { return e.msg }
+func (e *hiddenError) Unwrap() error { return e.err }
 
 // send sends req with client. A request that got no answer at all on a
 // kept-alive connection (the destination closed it as the request went out,
