@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +31,8 @@ const maxAnswer = 4 << 20
 
 var (
 	// ErrInvalidArgument is wrapped when a Config, a GenUserSig argument or
-	// an API name is missing or malformed.
+	// an API name is missing or malformed, or when Call's resp is no
+	// non-nil pointer.
 	ErrInvalidArgument = errors.New("imrest: invalid argument")
 	// ErrHTTPStatus is wrapped when IM answers with an HTTP status other than 200.
 	ErrHTTPStatus = errors.New("imrest: unexpected HTTP status")
@@ -281,7 +283,8 @@ type envelope struct {
 }
 
 // Call POSTs req as JSON ("{}" when nil) to api, e.g. "v4/openim/sendmsg",
-// and decodes the answer into resp when resp is not nil. A non-zero
+// and decodes the answer into resp when resp is not nil (a non-nil
+// pointer, else ErrInvalidArgument before anything is sent). A non-zero
 // ErrorCode is an *APIError; a status other than 200 wraps ErrHTTPStatus; an
 // answer that does not decode, or carries neither ActionStatus nor
 // ErrorCode, wraps ErrBadResponse. No error carries the
@@ -290,6 +293,13 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 	api = strings.TrimPrefix(api, "/")
 	if api == "" || strings.ContainsAny(api, "?#") {
 		return fmt.Errorf("%w: API name %q", ErrInvalidArgument, api)
+	}
+	if resp != nil {
+		// Checked before the call: IM would carry it out, and an error
+		// after it would have a caller that retries on error call again.
+		if v := reflect.ValueOf(resp); v.Kind() != reflect.Pointer || v.IsNil() {
+			return fmt.Errorf("%w: %s: resp %T is not a non-nil pointer, which the answer could be decoded into", ErrInvalidArgument, api, resp)
+		}
 	}
 	body := []byte("{}")
 	if req != nil {

@@ -231,6 +231,36 @@ func TestCallSucceedsOnEitherStatusField(t *testing.T) {
 	}
 }
 
+// TestCallRefusesAResponseItCannotFill: a resp that json.Unmarshal cannot
+// decode into (not a pointer, or a nil one) is refused before anything is
+// sent: IM would carry the call out (a message sent) and Call return an
+// error, which a caller retrying on error (durable delivery) would turn
+// into the call made again.
+func TestCallRefusesAResponseItCannotFill(t *testing.T) {
+	var nilAnswer *struct{ IPList []string }
+	tests := []struct {
+		name string
+		resp any
+	}{
+		{"a struct value", struct{ IPList []string }{}},
+		{"a map value", map[string]any{}},
+		{"a nil pointer", nilAnswer},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
+			c := newClient(t, srv.URL, nil)
+			err := c.Call(context.Background(), "v4/openim/sendmsg", map[string]any{"To_Account": "a"}, tc.resp)
+			if !errors.Is(err, imrest.ErrInvalidArgument) {
+				t.Errorf("Call with resp %T: %v, want ErrInvalidArgument", tc.resp, err)
+			}
+			if n := len(srv.seen()); n != 0 {
+				t.Errorf("Call with resp %T sent %d requests, want none", tc.resp, n)
+			}
+		})
+	}
+}
+
 func TestCallReservedQueryWins(t *testing.T) {
 	srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
 	c := newClient(t, srv.URL, nil)
