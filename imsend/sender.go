@@ -249,15 +249,31 @@ func withParams(base, query string) (string, error) {
 // withoutQuery drops the query string from the URL a *url.Error quotes: it
 // carries Sign, which the service accepts again for as long as its window
 // takes the RequestTime, and the error is printed (the CLI, a load run's
-// FirstError, test logs).
+// FirstError, test logs). Its cause may quote it too, from the answer: the
+// "status code" of a server that is no HTTP server and echoes the request
+// line (a mistyped port) is the request's target; there it is redacted.
 func withoutQuery(err error) error {
 	var ue *neturl.Error
 	if !errors.As(err, &ue) {
 		return err
 	}
-	u, _, _ := strings.Cut(ue.URL, "?")
-	return &neturl.Error{Op: ue.Op, URL: u, Err: ue.Err}
+	u, query, _ := strings.Cut(ue.URL, "?")
+	cause := ue.Err
+	if msg := cause.Error(); query != "" && strings.Contains(msg, query) {
+		cause = &redactedError{msg: strings.ReplaceAll(msg, query, "[redacted]"), err: cause}
+	}
+	return &neturl.Error{Op: ue.Op, URL: u, Err: cause}
 }
+
+// redactedError is an error whose text had the signed query redacted
+// (withoutQuery); it unwraps to the original, so a timeout stays one.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // MaxAnswer bounds the answer Send reads over HTTP, far above any envelope
 // with reply fields: a longer one (an endpoint streaming without end, under
