@@ -219,3 +219,38 @@ func TestBeforeAnswerIsReadWholeWithinItsBound(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedAnswerIsQuotedShort: the error refusing an answer that is
+// not the envelope (logged at every before-callback it fails) quotes the
+// value at fault cut short, not the tens of KiB a destination may put in
+// it, while still naming what is wrong.
+func TestRefusedAnswerIsQuotedShort(t *testing.T) {
+	long := strings.Repeat("x", 60<<10)
+	tests := []struct {
+		name, answer, want string
+	}{
+		{"ActionStatus", `{"ActionStatus":"` + long + `","ErrorCode":0}`, `ActionStatus is "xxx`},
+		{"ErrorCode", `{"ActionStatus":"OK","ErrorCode":"` + long + `"}`, `ErrorCode "xxx`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDest(t, func(w http.ResponseWriter, _ int) { _, _ = io.WriteString(w, tc.answer) })
+			f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
+			r.Params.SdkAppid = imtest.AppID
+			_, err = f.Decide(ctx, "a", r)
+			switch {
+			case err == nil || !strings.Contains(err.Error(), tc.want):
+				t.Errorf("Decide: %.200v…, want an error with %q", err, tc.want)
+			case len(err.Error()) > 1<<10:
+				t.Errorf("Decide's error is %d bytes long: %.200s…", len(err.Error()), err)
+			}
+		})
+	}
+}

@@ -43,6 +43,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/internal/tooling"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
@@ -585,17 +586,17 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 	}
 	var status string
 	if err := json.Unmarshal(fields["ActionStatus"], &status); err != nil || status != protocol.StatusOK {
-		return dispatcher.Decision{}, nil, fmt.Errorf("ActionStatus is %s, not \"OK\"", bytes.TrimSpace(fields["ActionStatus"]))
+		return dispatcher.Decision{}, nil, fmt.Errorf("ActionStatus is %s, not \"OK\"", quoted(fields["ActionStatus"]))
 	}
 	var dec dispatcher.Decision
 	if raw, ok := fields["ErrorCode"]; ok {
 		var code protocol.FlexInt
 		var text string
 		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) || json.Unmarshal(raw, &text) == nil && strings.TrimSpace(text) == "" {
-			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", raw)
+			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", quoted(raw))
 		}
 		if err := json.Unmarshal(raw, &code); err != nil {
-			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", raw)
+			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", quoted(raw))
 		}
 		dec.Code = int(code)
 	}
@@ -630,6 +631,15 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		dec.Reply = typed.Elem().Interface() // a value, as a Go handler's reply is
 	}
 	return dec, dropped, nil
+}
+
+// maxQuoted bounds what an error refusing an answer quotes of a value:
+// the error is logged at every before-callback whose answer it refuses.
+const maxQuoted = 64
+
+// quoted is a JSON value of an answer as an error quotes it, cut short.
+func quoted(raw json.RawMessage) string {
+	return textcut.Cut(string(bytes.TrimSpace(raw)), maxQuoted)
 }
 
 // post sends r to d with the Standard Webhooks headers, the command, app
