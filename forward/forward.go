@@ -43,6 +43,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/redact"
 	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/internal/tooling"
 	"github.com/imcallback/imcallback/protocol"
@@ -701,28 +702,14 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 // the request line's target. The result unwraps to err, so a timeout
 // stays one for errors.Is.
 func hideTarget(err error, u *url.URL) error {
-	msg := err.Error()
 	var secrets []string
 	for _, s := range []string{u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery} {
-		if len(s) > 1 && strings.Contains(msg, s) { // "/" alone hides nothing
-			secrets = append(secrets, s, "[redacted]")
+		if len(s) > 1 { // "/" alone hides nothing
+			secrets = append(secrets, s)
 		}
 	}
-	if len(secrets) == 0 {
-		return err
-	}
-	return &hiddenError{msg: strings.NewReplacer(secrets...).Replace(msg), err: err}
+	return redact.Error(err, secrets...)
 }
-
-// hiddenError is an error whose text had part of a destination's URL
-// redacted (hideTarget); it unwraps to the original.
-type hiddenError struct {
-	msg string
-	err error
-}
-
-func (e *hiddenError) Error() string { return e.msg }
-func (e *hiddenError) Unwrap() error { return e.err }
 
 // send sends req with client. A request that got no answer at all on a
 // kept-alive connection (the destination closed it as the request went out,

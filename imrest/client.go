@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/imcallback/imcallback/internal/redact"
 )
 
 // Defaults applied by New to the zero fields of a Config.
@@ -342,9 +344,7 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 		}
 		// The cause may quote the answer: a malformed status line is, from a
 		// server that echoes the request (not HTTP at all), the request line.
-		if msg := c.scrub(err.Error(), sig); msg != err.Error() {
-			err = &scrubbedError{msg: msg, err: err}
-		}
+		err = redact.Error(err, c.key, sig, url.QueryEscape(sig))
 		return fmt.Errorf("imrest: %s: %w", api, err)
 	}
 	defer hresp.Body.Close()
@@ -403,20 +403,6 @@ func clip(info string) string {
 func (c *Client) scrub(text, sig string) string {
 	return strings.NewReplacer(c.key, redacted, sig, redacted, url.QueryEscape(sig), redacted).Replace(text)
 }
-
-// scrubbedError is a transport failure whose text quoted the secret key or
-// the UserSig: it prints the text with them redacted, and unwraps to the
-// cause for errors.Is and errors.As (a timeout, a canceled context).
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-// Error is the redacted text.
-func (e *scrubbedError) Error() string { return e.msg }
-
-// Unwrap is the cause.
-func (e *scrubbedError) Unwrap() error { return e.err }
 
 // Network types for GetIPList's nettype, as Tencent documents them.
 const (

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imcallback/imcallback/internal/redact"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -258,22 +259,8 @@ func withoutQuery(err error) error {
 		return err
 	}
 	u, query, _ := strings.Cut(ue.URL, "?")
-	cause := ue.Err
-	if msg := cause.Error(); query != "" && strings.Contains(msg, query) {
-		cause = &redactedError{msg: strings.ReplaceAll(msg, query, "[redacted]"), err: cause}
-	}
-	return &neturl.Error{Op: ue.Op, URL: u, Err: cause}
+	return &neturl.Error{Op: ue.Op, URL: u, Err: redact.Error(ue.Err, query)}
 }
-
-// redactedError is an error whose text had the signed query redacted
-// (withoutQuery); it unwraps to the original, so a timeout stays one.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
 
 // MaxAnswer bounds the answer Send reads over HTTP, far above any envelope
 // with reply fields: a longer one (an endpoint streaming without end, under
