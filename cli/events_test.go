@@ -446,6 +446,64 @@ func TestSlowServiceIsNotCalledStopped(t *testing.T) {
 	}
 }
 
+// TestUnreachableAdminIsNotCalledSlow: a connection that is never made (a
+// mistyped address or a firewall that drops it, or a TLS handshake that
+// never completes) sent nothing, so the error must not say that the
+// service took the request and may still be running it, nor give the
+// client's time limit (0s for a replay that waits for its answer) as how
+// long it waited.
+func TestUnreachableAdminIsNotCalledSlow(t *testing.T) {
+	dialTimeout := func(context.Context, string, string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded} // as net.Dialer's Timeout ends a dial
+	}
+	// A listener that accepts and never answers: a TLS handshake with it
+	// never completes.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	defer func() {
+		silent.Close()
+		<-accepted
+	}()
+	for _, tt := range []struct {
+		name      string
+		base      string
+		timeout   time.Duration
+		transport *http.Transport
+	}{
+		{"dial timeout", "http://192.0.2.1:9090", time.Minute, &http.Transport{DialContext: dialTimeout}},
+		{"dial timeout, a request that waits for its answer", "http://192.0.2.1:9090", 0, &http.Transport{DialContext: dialTimeout}},
+		{"TLS handshake timeout", "https://" + silent.Addr().String(), time.Minute, &http.Transport{TLSHandshakeTimeout: 50 * time.Millisecond}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &adminClient{base: tt.base, onlineOnly: true, http: &http.Client{Timeout: tt.timeout, Transport: tt.transport}}
+			err := a.call(context.Background(), http.MethodPost, "/v1/events/replay", map[string]any{"dead": true}, nil)
+			if err == nil || errors.Is(err, errSlow) || strings.Contains(err.Error(), "may still be running") ||
+				!errors.Is(err, errNotRunning) || !strings.Contains(err.Error(), tt.base) {
+				t.Errorf("a connection never made: %v", err)
+			}
+		})
+	}
+}
+
 // fakeReplayAPI is an admin API's replay route that, like the real one,
 // reads at most 1 MiB of body: it answers every sequence divisible by
 // 1,000 as missing and the others as replayed, and fails request failAt

@@ -11,11 +11,13 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -180,9 +182,20 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 	if a.token != "" {
 		req.Header.Set("Authorization", "Bearer "+a.token)
 	}
+	var connected atomic.Bool // the request had a connection to go out on
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	}))
 	resp, err := a.http.Do(req)
 	if err != nil {
 		var netErr net.Error
+		if ctx.Err() == nil && !connected.Load() && errors.As(err, &netErr) && netErr.Timeout() {
+			// No connection (a mistyped address, a firewall that drops it, a
+			// TLS handshake that never completes): nothing was sent, so
+			// nothing runs there.
+			return fmt.Errorf("%w at %s: no connection was made in time (%v), so nothing was sent: check the address "+
+				"of --admin (IMCALLBACK_ADMIN_URL), and that no firewall drops the connection", errNotRunning, a.base, err)
+		}
 		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()) {
 			// Something answers the connection: the service is running, and
 			// what was asked may still be under way there.
