@@ -446,6 +446,28 @@ func TestSlowServiceIsNotCalledStopped(t *testing.T) {
 	}
 }
 
+// TestSlowAnswerOfAnUnboundedRequestNamesNoLimit: a request that waits for
+// its answer however long it takes (a replay by filter) has no time limit
+// of the client's, so a timeout of its connection's (TCP keep-alive, a
+// transport's) must not be told as "did not answer within 0s".
+func TestSlowAnswerOfAnUnboundedRequestNamesNoLimit(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: time.Minute,
+		Transport: &http.Transport{ResponseHeaderTimeout: 50 * time.Millisecond}}}
+	err := a.untilDone().call(context.Background(), http.MethodPost, "/v1/events/replay", map[string]any{"dead": true}, nil)
+	if !errors.Is(err, errSlow) || !strings.Contains(err.Error(), "may still be running") || strings.Contains(err.Error(), "within 0s") {
+		t.Errorf("a connection that timed out while the answer was awaited: %v", err)
+	}
+}
+
 // TestUnreachableAdminIsNotCalledSlow: a connection that is never made (a
 // mistyped address or a firewall that drops it, or a TLS handshake that
 // never completes) sent nothing, so the error must not say that the

@@ -199,8 +199,12 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()) {
 			// Something answers the connection: the service is running, and
 			// what was asked may still be under way there.
-			return fmt.Errorf("%w: %s %s at %s did not answer within %s; it may still be running there (check with "+
-				"`imcallback delivery status` or `events list` before asking again)", errSlow, method, path, a.base, a.http.Timeout)
+			within := "within " + a.http.Timeout.String()
+			if a.http.Timeout == 0 { // a request that waits for its answer: its connection timed out
+				within = "before its connection timed out"
+			}
+			return fmt.Errorf("%w: %s %s at %s did not answer %s; it may still be running there (check with "+
+				"`imcallback delivery status` or `events list` before asking again)", errSlow, method, path, a.base, within)
 		}
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			if a.onlineOnly {
