@@ -1111,6 +1111,44 @@ func TestEventsShowTheLastSearch(t *testing.T) {
 	}
 }
 
+// TestAFailedSearchShowsNoOtherSearchsRows: a search that fails (a filter
+// the API refuses, or the stream out of reach) says why, and no longer
+// shows the rows of the search before it as if they were its answer, nor
+// offers that search's next page, which would have appended the failed
+// search's older rows to them.
+func TestAFailedSearchShowsNoOtherSearchsRows(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
+	}))
+	s := start(t, nil, delivery.Module, topicsync.Module, handler)
+	res := send(t, s, afterCommand, sample(t, afterCommand, nil))
+	requestID := res.Header.Get("X-Request-Id")
+	const name = "Failed search topic"
+	send(t, s, "Group.CallbackAfterCreateTopic", sample(t, "Group.CallbackAfterCreateTopic", map[string]any{"Name": name}))
+
+	b := newBrowser(t)
+	for _, tt := range []struct {
+		tab, shown, field, refused string
+	}{
+		{"events", requestID, "events-since", "yesterday"},
+		{"topics", name, "topics-app", "app-one"},
+	} {
+		rows, search, more, empty, msg := tt.tab+"-rows", tt.tab+"-search", tt.tab+"-more", tt.tab+"-empty", tt.tab+"-msg"
+		b.do(t, "open "+tt.tab, chromedp.Navigate(s.AdminURL+"/#"+tt.tab))
+		b.waitFor(t, "the "+tt.tab+" search's row", rowWith(rows, tt.shown))
+		b.do(t, "search with a filter the API refuses",
+			chromedp.SendKeys(chromedp.CSS("#"+tt.field), tt.refused),
+			chromedp.Click(chromedp.CSS("#"+search)))
+		b.waitFor(t, "the failed search's error", `document.getElementById('`+msg+`').classList.contains('error')`)
+		if n := eval[int](t, b, `document.querySelectorAll('#`+rows+` tr').length`); n != 0 {
+			t.Errorf("%s: the failed search shows %d rows of the search before it:\n%s", tt.tab, n, b.text(t))
+		}
+		if eval[bool](t, b, `!document.getElementById('`+more+`').hidden || !document.getElementById('`+empty+`').hidden`) {
+			t.Errorf("%s: the failed search offers a next page or says nothing matches:\n%s", tt.tab, b.text(t))
+		}
+	}
+}
+
 // TestEventBodyNumbersAsReceived: an event's body shows its numbers as
 // the callback carried them: a 64-bit MsgSeq is not rounded to the
 // nearest double, nor 1.50 shortened to 1.5.

@@ -928,6 +928,14 @@
     } catch (e) {
       if (e.status === 409) setMode('inline');
       if (asked !== eventsAsked) return;
+      if (mode === 'new') {
+        // The rows, and their next page, are the search before's: shown
+        // under this one's error, they would read as its answer.
+        $('events-rows').replaceChildren();
+        eventsNext = 0;
+        $('events-more').hidden = true;
+        $('events-empty').hidden = true;
+      }
       message('events-msg', e.status === 401 ? '' : 'GET /v1/events: ' + errorText(e), e.status !== 401);
     }
   }
@@ -1198,6 +1206,12 @@
       message('topics-msg', shown + (topicsCursor ? '+' : '') + (shown === 1 && !topicsCursor ? ' topic' : ' topics'));
     } catch (e) {
       if (asked !== topicsAsked) return;
+      if (mode === 'new') { // as for events: no rows of the search before
+        $('topics-rows').replaceChildren();
+        topicsCursor = '';
+        $('topics-more').hidden = true;
+        $('topics-empty').hidden = true;
+      }
       message('topics-msg', e.status === 401 ? '' : 'GET /v1/topics: ' + errorText(e), e.status !== 401);
     }
   }
