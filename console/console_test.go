@@ -1149,6 +1149,65 @@ func TestAFailedSearchShowsNoOtherSearchsRows(t *testing.T) {
 	}
 }
 
+// TestOlderEventsKeepTheSearchsStart: a search since a duration ("1h")
+// pages on with its start as it was when its first page was read: asked
+// for "1h" again minutes later, the older pages started later and left out
+// the oldest events the search had selected.
+func TestOlderEventsKeepTheSearchsStart(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
+	}))
+	s := start(t, nil, delivery.Module, handler)
+	const events = 51 // one more than the console's page
+	var first string
+	for i := range events {
+		res := send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": fmt.Sprintf("older-events-%d", i)}))
+		if i == 0 {
+			first = res.Header.Get("X-Request-Id")
+		}
+	}
+
+	b := newBrowser(t)
+	b.do(t, "open Events", chromedp.Navigate(s.AdminURL+"/#events"))
+	b.waitFor(t, "a page of events", `document.querySelectorAll('#events-rows tr').length === 50`)
+	// Every request for events, with the Date of its answer.
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.eventRequests = [];
+		window.fetch = async (url, opts) => {
+			if (!String(url).startsWith('v1/events?')) return fetch0(url, opts);
+			const r = { params: new URLSearchParams(String(url).slice('v1/events?'.length)), date: '' };
+			window.eventRequests.push(r);
+			const res = await fetch0(url, opts);
+			r.date = res.headers.get('Date') || '';
+			return res;
+		};
+	})()`)
+	b.do(t, "search the last hour",
+		chromedp.SendKeys(chromedp.CSS("#events-since"), "1h"),
+		chromedp.Click(chromedp.CSS("#events-search")))
+	b.waitFor(t, "the search's first page", `window.eventRequests.some((r) => r.params.get('since') === '1h' && r.date) && `+
+		`!document.getElementById('events-more').hidden && document.getElementById('events-msg').textContent === '50+ events'`)
+	b.do(t, "ask for older events", chromedp.Click(chromedp.CSS("#events-more")))
+	b.waitFor(t, "every event", rowWith("events-rows", first))
+	// The older page's since is the first page's start: an hour before the
+	// service answered a first page (its Date, to the second).
+	check := eval[string](t, b, `(() => {
+		const i = window.eventRequests.findIndex((r) => r.params.has('before_seq'));
+		const firsts = window.eventRequests.slice(0, i).filter((r) => r.params.get('since') === '1h' && r.date);
+		const since = window.eventRequests[i].params.get('since');
+		const at = Date.parse(since);
+		if (isNaN(at)) return 'the older page asks for since=' + since + ', not the time the search started at';
+		const lo = Math.min(...firsts.map((r) => Date.parse(r.date))) - 3600e3 - 1e3;
+		const hi = Math.max(...firsts.map((r) => Date.parse(r.date))) - 3600e3 + 1e3;
+		return at >= lo && at <= hi ? '' : 'the older page asks for since=' + since + ', not an hour before the first page (' +
+			firsts.map((r) => r.date).join(', ') + ')';
+	})()`)
+	if check != "" {
+		t.Error(check)
+	}
+}
+
 // TestEventBodyNumbersAsReceived: an event's body shows its numbers as
 // the callback carried them: a 64-bit MsgSeq is not rounded to the
 // nearest double, nor 1.50 shortened to 1.5.

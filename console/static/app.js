@@ -174,9 +174,10 @@
   // api calls the admin API: JSON in and out, the token
   // as a bearer header, never a cookie. 401 asks for the token. With
   // exact, the answer's numbers are kept as written (parseExact), for
-  // showing as JSON only.
+  // showing as JSON only. onAnswer, if given, is called with a 2xx
+  // answer's Response (its headers).
   async function api(path, opts = {}) {
-    const { method = 'GET', body, exact = false } = opts;
+    const { method = 'GET', body, exact = false, onAnswer } = opts;
     const used = storedToken();
     const headers = { Accept: 'application/json' };
     if (used) headers.Authorization = 'Bearer ' + used;
@@ -207,6 +208,7 @@
       const msg = data && typeof data.error === 'string' ? data.error : res.status + ' ' + res.statusText;
       throw new APIError(res.status, msg);
     }
+    if (onAnswer) onAnswer(res);
     return data;
   }
 
@@ -881,6 +883,7 @@
   // ---------------------------------------------------------------- events
 
   let eventsNext = 0;
+  let eventsSince = ''; // the since of the next pages: a duration's start when the first page was read
   let eventsQuery = '';
   let eventsPaged = false; // older pages loaded: no refresh then
   let eventsAsked = 0; // the number of the last request of searchEvents
@@ -900,6 +903,31 @@
     return q;
   }
 
+  // DURATION_MS are the units of a Go duration, in milliseconds.
+  const DURATION_MS = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1e3, m: 6e4, h: 36e5 };
+  const DURATION_PART = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
+
+  // durationMs is a positive Go duration ("1h", "1h30m", "1.5h") in
+  // milliseconds, as since takes it, or NaN for anything else (a time).
+  function durationMs(v) {
+    const text = v.replace(/^\+/, '');
+    if (!text || text.replace(DURATION_PART, '') !== '') return NaN;
+    let ms = 0;
+    for (const [, n, unit] of text.matchAll(DURATION_PART)) ms += Number(n) * DURATION_MS[unit];
+    return ms > 0 ? ms : NaN;
+  }
+
+  // sinceAt is since as the time it named when the service answered at
+  // `at` (the answer's Date, the service's clock): a duration counts back
+  // from then, a time stays as it is. The older pages of a search ask for
+  // that time: asked for the duration again, minutes later, they would
+  // start later and leave out the oldest events the search selected.
+  function sinceAt(since, at) {
+    const ms = durationMs(since || '');
+    if (isNaN(ms) || isNaN(at)) return since || '';
+    return new Date(at - ms).toISOString();
+  }
+
   // searchEvents runs the search of the form (mode 'new'), loads the next
   // page ('more') or reloads the first page of the last search ('refresh').
   // Only the answer to the last request is shown: a refresh still running
@@ -907,13 +935,17 @@
   async function searchEvents(mode) {
     const more = mode === 'more';
     const q = mode === 'new' ? eventsParams() : new URLSearchParams(eventsQuery);
-    if (more) q.set('before_seq', String(eventsNext));
+    if (more) {
+      q.set('before_seq', String(eventsNext));
+      if (eventsSince) q.set('since', eventsSince);
+    }
     if (mode === 'new') eventsQuery = q.toString();
     eventsPaged = more;
     const asked = ++eventsAsked;
     if (mode !== 'refresh') message('events-msg', 'Searching…');
     try {
-      const d = await api('v1/events?' + q.toString());
+      let answeredAt = NaN;
+      const d = await api('v1/events?' + q.toString(), { onAnswer: (res) => { answeredAt = Date.parse(res.headers.get('Date') || ''); } });
       if (asked !== eventsAsked) return; // a later request's answer counts
       setMode('durable');
       const list = Array.isArray(d.events) ? d.events : [];
@@ -921,6 +953,7 @@
       if (more) $('events-rows').append(...rows);
       else $('events-rows').replaceChildren(...rows);
       eventsNext = d.next_before_seq || 0;
+      if (!more) eventsSince = sinceAt(q.get('since'), answeredAt);
       $('events-more').hidden = !eventsNext;
       const shown = $('events-rows').children.length;
       $('events-empty').hidden = shown > 0;
