@@ -446,6 +446,44 @@ func TestSlowServiceIsNotCalledStopped(t *testing.T) {
 	}
 }
 
+// TestEventsListNextPageKeepsTheStart: the line under a cut `events list
+// --since 1h` names the next page with the time that hour began when the
+// service answered (by its Date): given again with --since 1h minutes
+// later, the next page would start later and leave out the oldest events
+// the first one selected.
+func TestEventsListNextPageKeepsTheStart(t *testing.T) {
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Query().Get("since"))
+		w.Header().Set("Date", "Fri, 04 Dec 2026 16:00:00 GMT")
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"events":[{"seq":9,"command":"C2C.CallbackAfterSendMsg","app_id":"1400000000","state":"processed"}],"next_before_seq":9}`)
+	}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		since, want string
+	}{
+		{"1h", "the next page: --since 2026-12-04T15:00:00Z --before-seq 9"},
+		{"90m", "the next page: --since 2026-12-04T14:30:00Z --before-seq 9"},
+		{"2026-12-04T10:00:00+08:00", "the next page: --since 2026-12-04T10:00:00+08:00 --before-seq 9"},
+		{"", "the next page: --before-seq 9)"},
+	} {
+		t.Run(tt.since, func(t *testing.T) {
+			args := []string{"--admin", srv.URL, "events", "list", "--limit", "1"}
+			if tt.since != "" {
+				args = append(args, "--since", tt.since)
+			}
+			out, err := runCLI(t, args...)
+			if err != nil || !strings.Contains(out, tt.want) {
+				t.Errorf("events list %q: %v\n%s\nwant the hint %q", args, err, out, tt.want)
+			}
+			if got := asked[len(asked)-1]; got != tt.since {
+				t.Errorf("the service was asked for since=%q, want %q", got, tt.since)
+			}
+		})
+	}
+}
+
 // TestSlowAnswerOfAnUnboundedRequestNamesNoLimit: a request that waits for
 // its answer however long it takes (a replay by filter) has no time limit
 // of the client's, so a timeout of its connection's (TCP keep-alive, a

@@ -164,17 +164,24 @@ func withoutSecrets(detail, raw string) string {
 
 // call sends one request and decodes a 2xx answer into out.
 func (a *adminClient) call(ctx context.Context, method, path string, body, out any) error {
+	_, err := a.callAt(ctx, method, path, body, out)
+	return err
+}
+
+// callAt is call that also returns when the service answered, by the
+// answer's Date (the service's clock, to the second; zero without one).
+func (a *adminClient) callAt(ctx context.Context, method, path string, body, out any) (time.Time, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -193,7 +200,7 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 			// No connection (a mistyped address, a firewall that drops it, a
 			// TLS handshake that never completes): nothing was sent, so
 			// nothing runs there.
-			return fmt.Errorf("%w at %s: no connection was made in time (%v), so nothing was sent: check the address "+
+			return time.Time{}, fmt.Errorf("%w at %s: no connection was made in time (%v), so nothing was sent: check the address "+
 				"of --admin (IMCALLBACK_ADMIN_URL), and that no firewall drops the connection", errNotRunning, a.base, err)
 		}
 		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()) {
@@ -203,22 +210,23 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 			if a.http.Timeout == 0 { // a request that waits for its answer: its connection timed out
 				within = "before its connection timed out"
 			}
-			return fmt.Errorf("%w: %s %s at %s did not answer %s; it may still be running there (check with "+
+			return time.Time{}, fmt.Errorf("%w: %s %s at %s did not answer %s; it may still be running there (check with "+
 				"`imcallback delivery status` or `events list` before asking again)", errSlow, method, path, a.base, within)
 		}
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			if a.onlineOnly {
-				return fmt.Errorf("%w at %s: start it, or point --admin (IMCALLBACK_ADMIN_URL) at it", errNotRunning, a.base)
+				return time.Time{}, fmt.Errorf("%w at %s: start it, or point --admin (IMCALLBACK_ADMIN_URL) at it", errNotRunning, a.base)
 			}
-			return fmt.Errorf("%w at %s: start it, point --admin (IMCALLBACK_ADMIN_URL) at it, or add --offline to open a stopped service's data directory",
+			return time.Time{}, fmt.Errorf("%w at %s: start it, point --admin (IMCALLBACK_ADMIN_URL) at it, or add --offline to open a stopped service's data directory",
 				errNotRunning, a.base)
 		}
-		return err
+		return time.Time{}, err
 	}
 	defer resp.Body.Close()
+	answered, _ := http.ParseTime(resp.Header.Get("Date")) // zero without one
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
@@ -247,10 +255,10 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 		if resp.StatusCode == http.StatusUnauthorized && strings.Contains(resp.Header.Get("WWW-Authenticate"), adminRealm) {
 			e.Error = a.tokenRefused() // the service's own answer names the header to send, not the setting
 		}
-		return &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: tableCell(e.Error), notAPI: notAPI}
+		return time.Time{}, &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: tableCell(e.Error), notAPI: notAPI}
 	}
 	if out == nil {
-		return nil
+		return answered, nil
 	}
 	if err := decodeAnswer(data, out); err != nil {
 		// Something else answers there: a login page, a proxy's, another service.
@@ -258,11 +266,11 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 		if len(bytes.TrimSpace(data)) > 0 {
 			body = tableCell(excerpt(string(data), maxAnswerExcerpt))
 		}
-		return fmt.Errorf("%s %s at %s: HTTP %d, but the answer is not the admin API's JSON (Content-Type %q: %s): "+
+		return time.Time{}, fmt.Errorf("%s %s at %s: HTTP %d, but the answer is not the admin API's JSON (Content-Type %q: %s): "+
 			"point --admin (IMCALLBACK_ADMIN_URL) at the imcallback admin listener", method, path, a.base, resp.StatusCode,
 			resp.Header.Get("Content-Type"), body)
 	}
-	return nil
+	return answered, nil
 }
 
 // adminRealm is the realm of the admin API's 401 challenge, which tells
@@ -378,7 +386,8 @@ func remoteEventsList(ctx context.Context, w, errOut io.Writer, a *adminClient, 
 		Events []delivery.EventInfo `json:"events"`
 		Next   uint64               `json:"next_before_seq"`
 	}
-	if err := a.call(ctx, http.MethodGet, "/v1/events?"+q.Encode(), nil, &page); err != nil {
+	answered, err := a.callAt(ctx, http.MethodGet, "/v1/events?"+q.Encode(), nil, &page)
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -394,9 +403,25 @@ func remoteEventsList(ctx context.Context, w, errOut io.Writer, a *adminClient, 
 		return err
 	}
 	if page.Next != 0 {
-		fmt.Fprintf(errOut, "(older events follow: newest first, %d shown; the next page: --before-seq %d)\n", len(page.Events), page.Next)
+		fmt.Fprintf(errOut, "(older events follow: newest first, %d shown; the next page: %s--before-seq %d)\n",
+			len(page.Events), nextSince(p.since, answered), page.Next)
 	}
 	return nil
+}
+
+// nextSince is the --since of the next page of a list since since, with a
+// space after it ("" without one): a duration as the time it named when
+// the service answered (its Date), so that the next page, asked for
+// minutes later, does not start later and leave out the oldest events the
+// first one selected; a time as given.
+func nextSince(since string, answered time.Time) string {
+	if since == "" {
+		return ""
+	}
+	if d, err := time.ParseDuration(since); err == nil && d > 0 && !answered.IsZero() {
+		since = answered.Add(-d).UTC().Format(time.RFC3339)
+	}
+	return "--since " + since + " "
 }
 
 // commandTo is the COMMAND column: the command, and the forward
