@@ -484,6 +484,37 @@ func TestEventsListNextPageKeepsTheStart(t *testing.T) {
 	}
 }
 
+// TestAnswerOverTheReadLimit: an answer of the admin API longer than the
+// command line reads (an event whose body is near IMCALLBACK_BODY_LIMIT's
+// 64 MiB, its characters escaped) was cut there and taken for an answer
+// that is not the admin API's, sending the operator to check --admin. The
+// error now says the answer is too long.
+func TestAnswerOverTheReadLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"seq":5,"body":"`)
+		_, _ = io.Copy(w, io.LimitReader(zeros{}, maxAnswer))
+		_, _ = io.WriteString(w, `"}`)
+	}))
+	defer srv.Close()
+	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: time.Minute}}
+	var ev json.RawMessage
+	err := a.call(context.Background(), http.MethodGet, "/v1/events/5", nil, &ev)
+	if err == nil || strings.Contains(err.Error(), "not the admin API") || !strings.Contains(err.Error(), "64 MiB") {
+		t.Errorf("an answer over the read limit: %v", err)
+	}
+}
+
+// zeros reads as an endless run of '0'.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = '0'
+	}
+	return len(p), nil
+}
+
 // TestSlowAnswerOfAnUnboundedRequestNamesNoLimit: a request that waits for
 // its answer however long it takes (a replay by filter) has no time limit
 // of the client's, so a timeout of its connection's (TCP keep-alive, a

@@ -224,9 +224,14 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 	}
 	defer resp.Body.Close()
 	answered, _ := http.ParseTime(resp.Header.Get("Date")) // zero without one
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return time.Time{}, err
+	}
+	if len(data) > maxAnswer {
+		// Cut, it would read as an answer that is not the admin API's.
+		return time.Time{}, fmt.Errorf("%s %s at %s: HTTP %d, with an answer of more than %d MiB, more than the command line reads",
+			method, path, a.base, resp.StatusCode, maxAnswer>>20)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
@@ -302,6 +307,10 @@ func failingChecks(status string, checks map[string]string) string {
 	}
 	return status + ": " + strings.Join(failing, "; ")
 }
+
+// maxAnswer bounds how much of an answer of the admin API the command line
+// reads: 64 MiB, an event's body at IMCALLBACK_BODY_LIMIT's largest.
+const maxAnswer = 64 << 20
 
 // maxAnswerExcerpt bounds how much of an answer that is not the admin API's
 // an error quotes: enough to recognise it, never a whole page.
