@@ -11,8 +11,9 @@ import (
 	"go.uber.org/fx"
 )
 
-// Route is an admin endpoint a plugin adds, e.g. a read API. Method, Path
-// and Handler are required, and no two routes (a built-in one included)
+// Route is an admin endpoint a plugin adds, e.g. a read API. Method (in
+// upper case, as clients send it: http.MethodGet), Path and Handler are
+// required, and no two routes (a built-in one included)
 // may share a method and path, paths that differ in a parameter's name
 // only (/v1/x/:id, /v1/x/:name) being one path to the router: the admin
 // listener refuses to start otherwise, naming the route.

@@ -84,7 +84,8 @@ func checkChecks(checks []admin.Check) error {
 }
 
 // checkRoutes refuses plugin routes echo would take silently and serve
-// wrongly: one without a method, a path or a handler, and one whose
+// wrongly: one without a method, a path or a handler, one whose method is
+// not in upper-case letters (never matched), and one whose
 // method and path are another's (a built-in one's included), which echo
 // replaces without a word; paths that differ in a parameter's name only
 // (/v1/events/:seq, /v1/events/:id) are one route to echo.
@@ -102,6 +103,11 @@ func checkRoutes(routes []admin.Route, builtin []*echo.Route) error {
 			return fmt.Errorf("admin: route #%d of %d (%q) needs a method and a path", i+1, len(routes), route)
 		case r.Handler == nil:
 			return fmt.Errorf("admin: route %s has a nil Handler", route)
+		case strings.TrimFunc(r.Method, isUpperASCII) != "":
+			// echo matches a method as written, and clients send it in
+			// upper case: a route of "get" would never be served.
+			return fmt.Errorf("admin: route %s: method %q must be written in upper-case letters only (%s): "+
+				"clients send methods so, and echo matches them as written", route, r.Method, strings.ToUpper(strings.TrimSpace(r.Method)))
 		case dup && other.route == route:
 			return fmt.Errorf("admin: route %s is registered twice (the other is %s); echo would serve only one of them", route, other.who)
 		case dup:
@@ -112,6 +118,10 @@ func checkRoutes(routes []admin.Route, builtin []*echo.Route) error {
 	}
 	return nil
 }
+
+// isUpperASCII reports whether r is a letter A to Z, of which an HTTP
+// method is written.
+func isUpperASCII(r rune) bool { return 'A' <= r && r <= 'Z' }
 
 // withSlash is path with a leading "/", as echo registers a route's path.
 func withSlash(path string) string {

@@ -51,6 +51,11 @@ func TestAdminRefusesBadPluginRoutesAndChecks(t *testing.T) {
 		{name: "two plugins' routes, one without the leading slash", routes: []admin.Route{
 			{Method: http.MethodGet, Path: "/v1/a", Handler: handler}, {Method: http.MethodGet, Path: "v1/a", Handler: handler}},
 			want: "route GET v1/a is registered twice (the other is plugin route #1, GET /v1/a"},
+		{name: "a method in lower case", routes: []admin.Route{{Method: "get", Path: "/v1/a", Handler: handler}},
+			want: `route get /v1/a: method "get" must be written in upper-case letters only (GET)`},
+		{name: "a method that is no HTTP token", routes: []admin.Route{{Method: "GET ", Path: "/v1/a", Handler: handler}},
+			want: `route GET  /v1/a: method "GET " must be written in upper-case letters only (GET)`},
+		{name: "a method of its own in upper case", routes: []admin.Route{{Method: "PURGE", Path: "/v1/a", Handler: handler}}},
 		{name: "a parameter, a longer path and a literal colon", routes: []admin.Route{
 			{Method: http.MethodGet, Path: "/v1/a/:x", Handler: handler}, {Method: http.MethodGet, Path: "/v1/a/:x/b", Handler: handler},
 			{Method: http.MethodGet, Path: `/v1/a/\:x`, Handler: handler}}},
