@@ -10,3 +10,13 @@ func SetDiskFullAt(s Store, at time.Time) {
 
 // SQLiteFullHold is sqliteFullHold, for the tests.
 const SQLiteFullHold = sqliteFullHold
+
+// PostgresMigrationLockID is postgresMigrationLockID, for the tests.
+const PostgresMigrationLockID = postgresMigrationLockID
+
+// SetOpenTimeout makes openTimeout d until the returned func restores it.
+func SetOpenTimeout(d time.Duration) (restore func()) {
+	was := openTimeout
+	openTimeout = d
+	return func() { openTimeout = was }
+}

@@ -29,8 +29,12 @@ var Module = fx.Module("topic",
 	),
 )
 
-// openTimeout bounds opening the store and running its migrations at start.
-const openTimeout = 30 * time.Second
+// openTimeout bounds opening the store and running its migrations at a
+// start whose context has no deadline. A start with one (the service's:
+// IMCALLBACK_START_TIMEOUT) is bounded by it alone, so that a migration of a
+// large table, or the wait for another replica's, may take as long as the
+// operator allows the start. A variable for the tests.
+var openTimeout = 30 * time.Second
 
 // storeIn are the dependencies of NewStoreFromConfig.
 type storeIn struct {
@@ -70,8 +74,11 @@ type startedStore struct {
 // were kept when it can (adoptOrWarn), and keeps it; on a failure it closes
 // what it opened.
 func (s *startedStore) open(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, openTimeout)
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, openTimeout)
+		defer cancel()
+	}
 	store, err := OpenStore(ctx, cfg.StoreDSN, cfg.DataDir, log)
 	if err != nil {
 		where := config.EnvName("data_dir") + "=" + cfg.DataDir

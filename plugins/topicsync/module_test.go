@@ -3,8 +3,11 @@ package topicsync_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
@@ -71,5 +74,50 @@ func TestFailedStartLeavesNoStoreOpen(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestStartWaitsForTheStoreAsLongAsTheStartMay: the store's start (its
+// migrations, and the wait for another replica's) is bounded by the start's
+// own deadline (IMCALLBACK_START_TIMEOUT, documented as the bound of the
+// store's migrations), not by a shorter one of the module's: a migration
+// of a large table, or a replica waiting for another's, failed every start
+// once it took longer, rolled back, with "context deadline exceeded".
+// openTimeout bounds only a start without a deadline.
+func TestStartWaitsForTheStoreAsLongAsTheStartMay(t *testing.T) {
+	dsn := postgresSchemaDSN(t)
+	defer topicsync.SetOpenTimeout(time.Second)()
+	// Another replica migrates: it holds the migration lock for longer
+	// than openTimeout, and well within the start's deadline.
+	conn, err := pgx.Connect(t.Context(), os.Getenv(postgresDSNEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), `SELECT pg_advisory_lock($1)`, topicsync.PostgresMigrationLockID); err != nil {
+		t.Fatal(err)
+	}
+	unlocked := make(chan error, 1)
+	release := time.AfterFunc(3*time.Second, func() {
+		_, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, topicsync.PostgresMigrationLockID)
+		unlocked <- err
+	})
+	defer release.Stop()
+
+	cfg := &config.Config{StoreDSN: dsn, DataDir: t.TempDir(), SdkAppIDs: []string{testApp}}
+	var store topicsync.Store
+	app := fx.New(fx.NopLogger, fx.Supply(cfg, zap.NewNop()), topicsync.Module,
+		fx.Invoke(func(s topicsync.Store) { store = s }))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		t.Fatalf("start while another replica held the migration lock for less than the start may take: %v", err)
+	}
+	defer app.Stop(context.Background())
+	if err := <-unlocked; err != nil {
+		t.Fatalf("release the lock: %v", err)
+	}
+	if err := store.Ping(t.Context()); err != nil {
+		t.Errorf("Ping after the start: %v", err)
 	}
 }

@@ -103,7 +103,9 @@ func checkEncoding(ctx context.Context, pool *pgxpool.Pool) error {
 func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger, o openConfig) error {
 	locker, err := lock.NewPostgresSessionLocker(
 		lock.WithLockID(postgresMigrationLockID),
-		lock.WithLockTimeout(1, 300), // poll every second for up to five minutes
+		// Poll every second for as long as ctx allows (the start's deadline: IMCALLBACK_START_TIMEOUT,
+		// at most an hour), not five minutes, goose's bound, which a longer start would outlast.
+		lock.WithLockTimeout(1, 3600),
 	)
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
