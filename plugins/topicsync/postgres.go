@@ -2,6 +2,7 @@ package topicsync
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -111,8 +112,63 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger, o
 		return fmt.Errorf("migration lock: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(pool) // closing db leaves the pool open
-	err = migrate(ctx, db, goose.DialectPostgres, "migrations/postgres", log, o, goose.WithSessionLocker(locker))
+	err = migrate(ctx, db, goose.DialectPostgres, "migrations/postgres", log, o,
+		goose.WithSessionLocker(migrationLocker{SessionLocker: locker, pool: pool}))
 	return errors.Join(err, db.Close())
+}
+
+// migrationLocker is goose's session locker whose failure to take the lock names the sessions
+// that hold it: goose says only "context deadline exceeded" or "failed to acquire lock", and the
+// start's error then sent the operator to check the DSN.
+type migrationLocker struct {
+	lock.SessionLocker
+	pool *pgxpool.Pool
+}
+
+// postgresLockHolders lists the sessions that hold advisory lock $1 in this database.
+const postgresLockHolders = `
+SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), ''), a.backend_start
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid
+ORDER BY a.pid`
+
+// SessionLock takes the lock as goose's locker does; when it cannot, the error names who holds it.
+func (l migrationLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	err := l.SessionLocker.SessionLock(ctx, conn)
+	if err == nil {
+		return nil
+	}
+	// ctx may have ended: look with a short context of its own.
+	lookCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var holders []string
+	rows, qerr := l.pool.Query(lookCtx, postgresLockHolders, postgresMigrationLockID)
+	if qerr == nil {
+		var (
+			pid          int
+			app, client  string
+			backendStart *time.Time // NULL in a row of another user the role may not see
+		)
+		_, qerr = pgx.ForEachRow(rows, []any{&pid, &app, &client, &backendStart}, func() error {
+			since := "unknown"
+			if backendStart != nil {
+				since = backendStart.UTC().Format(time.RFC3339)
+			}
+			holders = append(holders, fmt.Sprintf("pid %d (application_name %q, client %q, connected %s)",
+				pid, app, client, since))
+			return nil
+		})
+	}
+	if qerr != nil || len(holders) == 0 { // no holder to name: the lock's query itself may have failed
+		return fmt.Errorf("the topic store's migration lock (PostgreSQL advisory lock %d) was not taken: %w",
+			postgresMigrationLockID, err)
+	}
+	return fmt.Errorf("the topic store's migration lock (PostgreSQL advisory lock %d) was not taken: the session %s "+
+		"holds it; it is another replica migrating (give the start more time: IMCALLBACK_START_TIMEOUT) or a session "+
+		"left holding it (SELECT pg_terminate_backend(pid) ends it): %w",
+		postgresMigrationLockID, strings.Join(holders, ", the session "), err)
 }
 
 // SQL of the PostgreSQL store; List's statement comes from listQuery.

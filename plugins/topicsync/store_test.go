@@ -1551,6 +1551,47 @@ func TestPostgresReplicasMigrateTogether(t *testing.T) {
 	checkTopic(t, mustGet(t, stores[replicas-1], tp.TopicID), tp)
 }
 
+// TestPostgresLockWaitNamesTheHolder: a start that cannot take the migration
+// lock says so, and names the session that holds it (another replica
+// migrating, or a session left holding it, which pg_terminate_backend ends),
+// instead of only "failed to initialize: context deadline exceeded", which
+// the start's error sent to check IMCALLBACK_STORE_DSN.
+func TestPostgresLockWaitNamesTheHolder(t *testing.T) {
+	dsn := postgresSchemaDSN(t)
+	app := "imcb_lock_" + randomHex(t)
+	cfg, err := pgx.ParseConfig(os.Getenv(postgresDSNEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = app
+	holder, err := pgx.ConnectConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(context.Background())
+	var pid int
+	if err := holder.QueryRow(t.Context(), `SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock($1)) AS locked`,
+		topicsync.PostgresMigrationLockID).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	s, err := topicsync.OpenPostgres(ctx, dsn, zaptest.NewLogger(t))
+	if err == nil {
+		closeStore(t, s)
+		t.Fatal("OpenPostgres took the migration lock another session held")
+	}
+	for _, want := range []string{"migration lock", "pid " + strconv.Itoa(pid), app} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("OpenPostgres = %v, want an error naming %q", err, want)
+		}
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("OpenPostgres = %v, want it to wrap context.DeadlineExceeded", err)
+	}
+	t.Logf("error: %v", err)
+}
+
 // TestPostgresEveryQueryExecMode: a DSN may choose how pgx sends its statements
 // (default_query_exec_mode, which pgx reads from the URL like pool_max_conns); poolers and proxies
 // that cannot keep prepared statements need simple_protocol or exec. Every write and read then works
