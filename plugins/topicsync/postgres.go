@@ -326,9 +326,24 @@ func shouldPing(ctx context.Context, p pgxpool.ShouldPingParams) bool {
 
 // ping checks the store on a live connection: the pool's acquire pings each
 // one it would hand out and replaces the dead ones (shouldPing), so only a
-// server that cannot be reached or refuses fails it.
+// server that cannot be reached or refuses, or one that would refuse every
+// write, fails it: a standby (a failover left the DSN's host one) or a
+// database whose transactions are read-only by default (as managed services
+// make it when its storage is full) answers, and every topic write fails.
 func (b *postgresBackend) ping(ctx context.Context) error {
-	return b.pool.Ping(context.WithValue(ctx, readinessCheck{}, true))
+	var standby bool
+	var readOnly string
+	err := b.pool.QueryRow(context.WithValue(ctx, readinessCheck{}, true),
+		`SELECT pg_is_in_recovery(), current_setting('transaction_read_only')`).Scan(&standby, &readOnly)
+	switch {
+	case err != nil:
+		return err
+	case standby:
+		return errors.New("the database is read-only: the server is a standby (in recovery), so every topic write fails")
+	case readOnly == "on":
+		return errors.New("the database is read-only: its transactions are read-only (default_transaction_read_only), so every topic write fails")
+	}
+	return nil
 }
 
 // close waits for borrowed connections to come back, then closes them all.

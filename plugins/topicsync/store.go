@@ -204,7 +204,8 @@ type Store interface {
 	// store is ErrInvalid on both stores, as in Get.
 	// Never returns nil slice (empty slice instead).
 	List(ctx context.Context, f ListFilter) ([]Topic, error)
-	// Ping reports whether the database answers (used by /readyz).
+	// Ping reports whether the database answers and takes writes (used by /readyz): SQLite's
+	// writes a probe row, PostgreSQL's refuses a standby or a read-only database.
 	Ping(ctx context.Context) error
 	// Close stops the store and releases its connections. Calls made after Close return ErrClosed.
 	Close() error

@@ -1830,6 +1830,36 @@ func BenchmarkSQLiteCreateParallel(b *testing.B) {
 	})
 }
 
+// TestPostgresPingFailsOnAReadOnlyDatabase: a PostgreSQL store that answers
+// but refuses every write (a standby the DSN reaches after a failover, or a
+// database made read-only, as managed services do when its storage is full)
+// fails the readiness ping, as the SQLite store's does on a read-only file or
+// a full disk: before, the ping only asked the server to answer, so
+// topic_store said ok while every topic write failed.
+func TestPostgresPingFailsOnAReadOnlyDatabase(t *testing.T) {
+	dsn := postgresSchemaDSN(t)
+	closeStore(t, mustOpenPostgres(t, dsn)) // migrates
+	s := mustOpenPostgres(t, dsn+"&default_transaction_read_only=on", topicsync.WithoutMigrating())
+	defer closeStore(t, s)
+	if err := s.Create(t.Context(), newTopic("@TGS#_g", "a", at(0))); err == nil {
+		t.Fatal("Create on a read-only database succeeded; the test does not make it read-only")
+	}
+	err := s.Ping(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("Ping of a read-only database = %v, want an error saying it is read-only", err)
+	}
+	t.Logf("ping: %v", err)
+}
+
+func mustOpenPostgres(t *testing.T, dsn string, opts ...topicsync.OpenOption) topicsync.Store {
+	t.Helper()
+	s, err := topicsync.OpenPostgres(t.Context(), dsn, zaptest.NewLogger(t), opts...)
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	return s
+}
+
 // TestSQLitePingFailsOnAFullDisk fills the filesystem under a SQLite store:
 // writes fail and the readiness ping says so; once space is freed, writes
 // and the ping succeed again without reopening the store. With a
