@@ -755,6 +755,21 @@ func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string,
 			zap.Duration("took", r.Duration),
 		)
 	}
+	// A schema a later version migrated (this one was rolled back to) is left as it is, and goose
+	// says nothing: this version may run on it, as the versions of a rolling upgrade do, but its
+	// writes can fail there with a database error that does not say why.
+	current, target, err := provider.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if current > target {
+		log.Warn("the topic store's schema is newer than this program's: a later version migrated it; "+
+			"if topic writes fail, run that version again (docs/deploy.md, Upgrades)",
+			zap.String("dialect", string(dialect)),
+			zap.Int64("schema_version", current),
+			zap.Int64("program_version", target),
+		)
+	}
 	return nil
 }
 

@@ -2482,6 +2482,62 @@ func testAdoptUnkeyed(t *testing.T, s topicsync.Store) {
 	}
 }
 
+// TestOpenWarnsOfANewerSchema: a store whose schema a later version of the
+// program migrated (a rollback to this one) opens, as the versions that share
+// a schema need, but says so at warn: goose applies nothing and said
+// nothing, and the writes of an older version can fail on the newer schema
+// (the per-app key refused every write of the version before it) with a
+// database error that does not tell the operator why.
+func TestOpenWarnsOfANewerSchema(t *testing.T) {
+	tests := []struct {
+		name string
+		dsn  func(t *testing.T) string
+		exec func(t *testing.T, dsn, dir, query string)
+	}{
+		{"sqlite", func(*testing.T) string { return "" }, func(t *testing.T, _, dir, query string) {
+			db, err := sql.Open("sqlite", topicsync.SQLitePath(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.ExecContext(t.Context(), query); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"postgres", postgresSchemaDSN, func(t *testing.T, dsn, _, query string) {
+			conn, err := pgx.Connect(t.Context(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(t.Context(), query); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dsn, dir := tt.dsn(t), t.TempDir()
+			open := func(log *zap.Logger) {
+				t.Helper()
+				s, err := topicsync.OpenStore(t.Context(), dsn, dir, log)
+				if err != nil {
+					t.Fatalf("OpenStore: %v", err)
+				}
+				closeStore(t, s)
+			}
+			open(zaptest.NewLogger(t))
+			tt.exec(t, dsn, dir, `INSERT INTO topic_goose_db_version (version_id, is_applied) VALUES (999, true)`)
+			core, logs := observer.New(zapcore.WarnLevel)
+			open(zap.New(core))
+			warned := logs.FilterMessageSnippet("newer").All()
+			if len(warned) != 1 || warned[0].ContextMap()["schema_version"] != int64(999) {
+				t.Errorf("logged %v at warn, want one line saying the schema (version 999) is newer", logs.All())
+			}
+		})
+	}
+}
+
 // TestOpenWithoutMigrating: a tool that only reads opens a store whose
 // schema is this program's and changes nothing; a store without the schema
 // is ErrSchema, and no table is created for it.
