@@ -150,6 +150,7 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 	if opts.MaxInFlight > 0 {
 		d.inFlight = make(chan struct{}, opts.MaxInFlight)
 	}
+	at := make(map[string]int, len(commands)) // each command's index, for a duplicate's error
 	for i, c := range commands {
 		if c == nil {
 			return nil, fmt.Errorf("dispatcher: command #%d of %d is nil: a constructor given to AsCommand or AsCommands returned no command", i+1, len(commands))
@@ -164,9 +165,10 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 		if c.Kind() != KindBefore && c.Kind() != KindAfter {
 			return nil, fmt.Errorf("dispatcher: command %s: invalid kind %v", name, c.Kind())
 		}
-		if _, dup := d.commands[name]; dup {
-			return nil, fmt.Errorf("dispatcher: command %s registered twice", name)
+		if j, dup := at[name]; dup {
+			return nil, duplicateError(name, j, i, commands)
 		}
+		at[name] = i
 		if _, before := opts.Rules[name]; before && c.Kind() == KindAfter {
 			// Queued and answered OK, it would silently allow every action.
 			return nil, fmt.Errorf("dispatcher: %s is a before-command; register it with Before, not After", name)
@@ -197,6 +199,24 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 		}
 	}
 	return d, nil
+}
+
+// duplicateError is the error of a command name registered at indexes i
+// and j of commands, saying what to do. Handlers for the same command
+// limited to different apps (ForApps) are one handler's job: the
+// dispatcher routes a command to one handler.
+func duplicateError(name string, i, j int, commands []Command) error {
+	err := fmt.Errorf("dispatcher: command %s registered twice (commands #%d and #%d of %d): a command has one handler; "+
+		"remove one registration (a module wired twice?), or merge them into one handler", name, i+1, j+1, len(commands))
+	for _, c := range []Command{commands[i], commands[j]} {
+		if l, ok := c.(appListed); ok {
+			if _, limited := l.limitedTo(); limited {
+				return fmt.Errorf("%w; ForApps limits a command's one handler to some apps, it does not share the command "+
+					"among handlers: register one handler and branch on ev.AppID", err)
+			}
+		}
+	}
+	return err
 }
 
 func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }

@@ -627,7 +627,14 @@ func TestNewRejectsBadRegistrations(t *testing.T) {
 		opts dispatcher.Options
 		want string // in the error, when set: what names the culprit
 	}{
-		{"duplicate", []dispatcher.Command{ok("A.B"), ok("A.B")}, second, "command A.B registered twice"},
+		{"duplicate", []dispatcher.Command{ok("X.Y"), ok("A.B"), ok("A.B")}, second,
+			"command A.B registered twice (commands #2 and #3 of 3): a command has one handler; " +
+				"remove one registration (a module wired twice?), or merge them into one handler"},
+		{"one per app", []dispatcher.Command{
+			dispatcher.After("A.B", func(context.Context, *dispatcher.Event[struct{}]) error { return nil }, dispatcher.ForApps("1400000001")),
+			dispatcher.After("A.B", func(context.Context, *dispatcher.Event[struct{}]) error { return nil }, dispatcher.ForApps("1400000002")),
+		}, second, "ForApps limits a command's one handler to some apps, it does not share the command among handlers: " +
+			"register one handler and branch on ev.AppID"},
 		{"a nil command", []dispatcher.Command{ok("A.B"), nil}, second, "command #2 of 2 is nil"},
 		{"Before with a nil func", []dispatcher.Command{dispatcher.Before[struct{}, dispatcher.NoReply]("X.CallbackBeforeY", nil)},
 			second, "command X.CallbackBeforeY has a nil handler func"},
