@@ -3,19 +3,23 @@ package imtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/server"
 )
 
@@ -122,7 +126,9 @@ type declaredSections struct {
 // test: one that is not IMCALLBACK_NAME=value, or whose name is no setting
 // (IMCALLBACK_TOKEN for IMCALLBACK_TOKENS, a module section's misspelt
 // field). The service would ignore it, and the test would pass or fail on
-// a configuration it did not mean.
+// a configuration it did not mean. So does a module in opts that Start
+// wires itself (imcallback.Module), one given twice, or a config.Source or
+// logging.Tee, which Start supplies, saying so.
 //
 // Without delivery.Module in opts after-handlers run inline; when the
 // configuration says durable, the service warns about that, and the
@@ -182,7 +188,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	var sections declaredSections
 	start := newStartLog()
 	t.Cleanup(func() { start.report(t) }) // after a failed start, which ends the test
-	app := fxtest.New(t,
+	all := fx.Options(
 		fx.NopLogger,
 		bounds(environ),
 		fx.Supply(config.Source{Environ: func() []string { return environ }}),
@@ -193,6 +199,10 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 		fx.Invoke(func(in optionalSink) { sink = in }),
 		fx.Invoke(func(in declaredSections) { sections = in }),
 	)
+	if err := wiredTwice(fx.ValidateApp(all)); err != nil {
+		t.Fatal(err)
+	}
+	app := fxtest.New(t, all)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop)
 	start.report(t)
@@ -222,6 +232,41 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	}
 	s.Sender = senderFor(cfg, s.PublicURL+cfg.Path)
 	return s
+}
+
+// wiredTwice is the error of an app that provides a type twice (a module
+// passed to Start that Start wires itself, or one passed twice), saying
+// what to do, as cli.Main's start says it: dig's own error names the type
+// and the first provider, not the cause. Any other error is left to the
+// start, which reports it; nil for none.
+func wiredTwice(err error) error {
+	if err == nil {
+		return nil
+	}
+	root := dig.RootCause(err)
+	if !strings.HasPrefix(root.Error(), "already provided by") {
+		return nil
+	}
+	what := root.Error()
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if next := errors.Unwrap(e); next != nil && next.Error() == root.Error() {
+			what = e.Error() // "cannot provide *T from …: already provided by …"
+			break
+		}
+	}
+	for _, own := range []struct {
+		typ reflect.Type
+		why string
+	}{
+		{reflect.TypeFor[config.Source](), "Start supplies the configuration's source itself, from its env: set IMCALLBACK_* variables in env instead"},
+		{reflect.TypeFor[*logging.Tee](), "Start supplies a logging.Tee itself, which puts the start's warnings in the test's log"},
+	} {
+		if strings.HasPrefix(what, "cannot provide "+own.typ.String()+" ") {
+			return fmt.Errorf("imtest: %s: %s", what, own.why)
+		}
+	}
+	return fmt.Errorf("imtest: %s: a module is wired twice; Start wires imcallback.Module itself: "+
+		"pass only modules of your own (and delivery.Module for durable delivery), each once", what)
 }
 
 // bounds bounds the start and the stop as `serve` does, by

@@ -15,9 +15,13 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback"
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/internal/certtest"
+	"github.com/imcallback/imcallback/logging"
 )
 
 // startTB is the testing.TB Start gets in the tests of its log: it
@@ -189,5 +193,41 @@ func TestStartLeavesOutWarningsAfterTheStart(t *testing.T) {
 	log.Warn("a warning once the service runs")
 	if logs, failures := tb.snapshot(); len(logs) > 0 || len(failures) > 0 {
 		t.Fatalf("logs %q, failures %q; want none", logs, failures)
+	}
+}
+
+// TestStartSaysAModuleIsWiredTwice: a module passed to Start that Start
+// wires itself (imcallback.Module), or one passed twice, fails the test
+// with what to do, as cli.Main's start does, instead of dig's account of
+// a type "already provided" alone.
+func TestStartSaysAModuleIsWiredTwice(t *testing.T) {
+	own := fx.Module("own", fx.Provide(func() *strings.Builder { return new(strings.Builder) }))
+	const twice = "a module is wired twice; Start wires imcallback.Module itself: " +
+		"pass only modules of your own (and delivery.Module for durable delivery), each once"
+	for _, tt := range []struct {
+		name string
+		opts []fx.Option
+		want string
+	}{
+		{"imcallback.Module", []fx.Option{imcallback.Module}, twice},
+		{"delivery.Module twice", []fx.Option{delivery.Module, delivery.Module}, twice},
+		{"a module of one's own twice", []fx.Option{own, own}, twice},
+		{"a config.Source", []fx.Option{fx.Supply(config.Source{})},
+			"Start supplies the configuration's source itself, from its env: set IMCALLBACK_* variables in env instead"},
+		{"a logging.Tee", []fx.Option{fx.Supply(&logging.Tee{})},
+			"Start supplies a logging.Tee itself, which puts the start's warnings in the test's log"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := &startTB{TB: t}
+			if s := tb.start([]string{"IMCALLBACK_DELIVERY=durable"}, tt.opts...); s != nil {
+				tb.cleanup()
+				t.Fatal("Start succeeded")
+			}
+			tb.cleanup()
+			_, failures := tb.snapshot()
+			if m := missing(failures, []string{"already provided by", tt.want}); len(m) > 0 {
+				t.Errorf("failures %q lack %q", failures, m)
+			}
+		})
 	}
 }
