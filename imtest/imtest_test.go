@@ -513,6 +513,27 @@ func TestStartWithTLS(t *testing.T) {
 	}
 }
 
+// TestSendOverTLSSaysWhichClientToSet: Service.Send to a listener over
+// TLS with the Sender's Client left nil fails the test saying which
+// Client to set, not with the handshake's error alone.
+func TestSendOverTLSSaysWhichClientToSet(t *testing.T) {
+	certFile, keyFile, _ := imtest.SelfSigned(t)
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_TLS_CERT=" + certFile, "IMCALLBACK_TLS_KEY=" + keyFile})
+	tb := &fatalTB{TB: t, msg: make(chan string, 1)}
+	go func() {
+		s.Send(tb, "Group.CallbackAfterBrandNew", []byte(`{}`))
+		tb.msg <- "returned"
+	}()
+	msg := <-tb.msg
+	for _, want := range []string{"x509: certificate signed by unknown authority",
+		"the Sender's Client is nil, which does not trust the listener's certificate: " +
+			"set s.Sender.Client = imtest.NewClient(4, &tls.Config{RootCAs: pool}), with the pool SelfSigned returns"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Send: %q, want it to fail saying %q", msg, want)
+		}
+	}
+}
+
 // words is a module's configuration section, for the tests of Start's env.
 type words struct {
 	Words []string `koanf:"words"`

@@ -2,6 +2,7 @@ package imtest
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -302,7 +303,8 @@ func (s *Service) timeout() time.Duration {
 }
 
 // Send sends one callback with the service's Sender, failing t on a
-// transport error or when no answer comes within the Timeout.
+// transport error or when no answer comes within the Timeout; over TLS
+// with the Sender's Client left nil, the failure says which to set.
 func (s *Service) Send(t testing.TB, command string, body []byte, opts ...Option) *Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout())
@@ -311,6 +313,11 @@ func (s *Service) Send(t testing.TB, command string, body []byte, opts ...Option
 	if err != nil {
 		if ctx.Err() != nil {
 			t.Fatalf("imtest: Send %s to %s: no answer within %v (Service.Timeout): %v", command, s.Sender.URL, s.timeout(), err)
+		}
+		var untrusted x509.UnknownAuthorityError
+		if s.Sender.Client == nil && errors.As(err, &untrusted) {
+			t.Fatalf("%v: the Sender's Client is nil, which does not trust the listener's certificate: "+
+				"set s.Sender.Client = imtest.NewClient(4, &tls.Config{RootCAs: pool}), with the pool SelfSigned returns", err)
 		}
 		t.Fatal(err)
 	}
