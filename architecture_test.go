@@ -8,6 +8,7 @@ import (
 	"go/token"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -266,4 +267,90 @@ func TestNoInitFunctions(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestKitDocumentsItsExportedNames: every exported name of the packages a
+// user imports to build and test a service of their own (the root's fx
+// modules, imtest, imsend and the moderation example they copy) has a doc
+// comment, struct fields included, so go doc answers what each one means.
+func TestKitDocumentsItsExportedNames(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, dir := range []string{".", "imtest", "imsend", "examples/moderation"} {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(paths) == 0 {
+			t.Fatalf("%s: no Go file (%v)", dir, err)
+		}
+		for _, path := range paths {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, path, nil, parser.ParseComments|parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range undocumented(f) {
+				t.Errorf("%s: %s has no doc comment", fset.Position(name.Pos()), name.Name)
+			}
+		}
+	}
+}
+
+// undocumented returns the exported names of f declared without a doc
+// comment: functions, methods of exported types, types, constants,
+// variables (a group's doc covers its names) and struct fields (a doc or a
+// line comment).
+func undocumented(f *ast.File) []*ast.Ident {
+	var names []*ast.Ident
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Doc == nil && d.Name.IsExported() && (d.Recv == nil || exportedReceiver(d.Recv.List[0].Type)) {
+				names = append(names, d.Name)
+			}
+		case *ast.GenDecl:
+			for _, spec := range d.Specs {
+				switch s := spec.(type) {
+				case *ast.TypeSpec:
+					if !s.Name.IsExported() {
+						continue
+					}
+					if s.Doc == nil && d.Doc == nil {
+						names = append(names, s.Name)
+					}
+					if st, ok := s.Type.(*ast.StructType); ok {
+						for _, field := range st.Fields.List {
+							for _, n := range field.Names {
+								if n.IsExported() && field.Doc == nil && field.Comment == nil {
+									names = append(names, n)
+								}
+							}
+						}
+					}
+				case *ast.ValueSpec:
+					for _, n := range s.Names {
+						if n.IsExported() && s.Doc == nil && s.Comment == nil && d.Doc == nil {
+							names = append(names, n)
+						}
+					}
+				}
+			}
+		}
+	}
+	return names
+}
+
+// exportedReceiver reports a method receiver of an exported type (T, *T,
+// T[P]).
+func exportedReceiver(expr ast.Expr) bool {
+	if star, ok := expr.(*ast.StarExpr); ok {
+		expr = star.X
+	}
+	switch e := expr.(type) {
+	case *ast.IndexExpr:
+		expr = e.X
+	case *ast.IndexListExpr:
+		expr = e.X
+	}
+	id, ok := expr.(*ast.Ident)
+	return ok && id.IsExported()
 }

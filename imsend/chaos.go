@@ -9,8 +9,11 @@ import (
 
 // Call is one callback to send.
 type Call struct {
+	// Command is the CallbackCommand.
 	Command string
-	Body    []byte
+	// Body is the request body, a JSON object.
+	Body []byte
+	// Options change this request only (At, WithAppID …).
 	Options []Option
 }
 

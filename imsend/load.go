@@ -36,14 +36,16 @@ type Load struct {
 
 // LoadReport summarises a load run.
 type LoadReport struct {
+	// Requests counts the requests that got an answer or failed, not
+	// those Interrupted.
 	Requests   int
 	Failures   int           // transport errors or answers that are not OK
 	Statuses   map[int]int   // answers by HTTP status; -1 counts the requests without an answer
 	Elapsed    time.Duration // wall time of the run
 	RPS        float64       // requests per second
 	P50, P99   time.Duration // latency percentiles (nearest rank) of the answered requests
-	Max        time.Duration
-	FirstError string // one failure, to show what went wrong
+	Max        time.Duration // the longest latency of the answered requests
+	FirstError string        // one failure, to show what went wrong
 	// Interrupted counts the requests sent but cut off without an answer
 	// when ctx ended the run: the run stopped, the endpoint did not fail,
 	// so they are in neither Requests nor Failures (nor Statuses).

@@ -36,8 +36,11 @@ type Sender struct {
 	// Token signs requests when set; empty sends no Sign/RequestTime, like
 	// IM with callback authentication off.
 	Token string
-	// ClientIP and OptPlatform are sent as IM does; defaults 127.0.0.1 and RESTAPI.
-	ClientIP    string
+	// ClientIP is the end user's address IM sends (the ClientIP
+	// parameter); empty sends 127.0.0.1.
+	ClientIP string
+	// OptPlatform is the client platform IM sends (iOS, Android, Web,
+	// RESTAPI …); empty sends RESTAPI. WithPlatform sets it per request.
 	OptPlatform string
 	// Now is the clock RequestTime is taken from; nil is time.Now.
 	Now func() time.Time
