@@ -62,8 +62,13 @@ type SectionInfo struct {
 // middleware) must go through dispatcher.AsCommand (middleware.AsMiddleware)
 // to run.
 //
-// A key may not be one of the core settings', nor another section's.
+// A key may not be one of the core settings', nor another section's, and
+// def must be a struct value: a pointer (which a Validate with a pointer
+// receiver leads to) fails the start, saying so.
 func Section[T Validator](key string, def T) fx.Option {
+	if err := checkSectionType(key, def); err != nil {
+		return fx.Error(err) // the fields below are read by reflection from a struct
+	}
 	info := SectionInfo{Key: key, Fields: slices.Sorted(maps.Keys(sectionFields(reflect.TypeOf(def)))), Load: func(src Source) (string, error) {
 		v, err := LoadSection(src, key, def)
 		if err != nil {
@@ -89,6 +94,9 @@ func Section[T Validator](key string, def T) fx.Option {
 // holds a list or a single value instead of a mapping of its keys.
 func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 	if err := checkSectionKey(key); err != nil {
+		return def, err
+	}
+	if err := checkSectionType(key, def); err != nil {
 		return def, err
 	}
 	fields := sectionFields(reflect.TypeOf(def))
@@ -226,6 +234,17 @@ func renderSection(key string, v any) string {
 		return fmt.Sprintf("# cannot render %s: %v\n", key, err)
 	}
 	return string(out)
+}
+
+// checkSectionType refuses a section whose default is no struct value:
+// a pointer, above all, which a Validate with a pointer receiver leads
+// to, and whose fields reflection does not reach.
+func checkSectionType(key string, def any) error {
+	if t := reflect.TypeOf(def); t == nil || t.Kind() != reflect.Struct {
+		return fmt.Errorf("config: section %q: its default is a %T, not a struct: pass a struct value, "+
+			"config.Section(%q, T{…}), whose Validate has a value receiver", key, def, key)
+	}
+	return nil
 }
 
 // checkSectionKey refuses a section key whose variables would read a core

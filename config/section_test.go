@@ -268,3 +268,33 @@ func TestSectionVariableInAnyCase(t *testing.T) {
 		t.Errorf("empty notes %q, want IMCALLBACK_words_code's", notes)
 	}
 }
+
+// pointerWords is a section whose Validate has a pointer receiver, so
+// only *pointerWords is a Validator: a user passes &pointerWords{…}.
+type pointerWords struct {
+	List []string `koanf:"list"`
+}
+
+func (w *pointerWords) Validate() error { return nil }
+
+// TestSectionOfAPointerFailsTheStart: a section declared with a pointer
+// (config.Section("words", &pointerWords{}), what a Validate with a
+// pointer receiver leads to) panicked in reflect as the app was built,
+// and in LoadSection; it is an error that says to pass a struct value.
+func TestSectionOfAPointerFailsTheStart(t *testing.T) {
+	const want = `config: section "words": its default is a *config_test.pointerWords, not a struct: ` +
+		`pass a struct value, config.Section("words", T{…}), whose Validate has a value receiver`
+	var got *pointerWords
+	app := fx.New(fx.NopLogger,
+		fx.Supply(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_WORDS_LIST=spam")}),
+		config.Module,
+		config.Section("words", &pointerWords{}),
+		fx.Populate(&got))
+	if err := app.Err(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a section of a pointer: %v, want an error saying %q", err, want)
+	}
+	if _, err := config.LoadSection(config.Source{Environ: env("IMCALLBACK_WORDS_LIST=spam")}, "words", &pointerWords{}); err == nil ||
+		!strings.Contains(err.Error(), want) {
+		t.Errorf("LoadSection of a pointer: %v, want an error saying %q", err, want)
+	}
+}
