@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
@@ -63,8 +65,9 @@ type SectionInfo struct {
 // to run.
 //
 // A key may not be one of the core settings', nor another section's, and
-// def must be a struct value: a pointer (which a Validate with a pointer
-// receiver leads to) fails the start, saying so.
+// def must be a struct value whose tagged fields are exported: a pointer
+// (which a Validate with a pointer receiver leads to), or a tagged field
+// that is not exported, fails the start, saying so.
 func Section[T Validator](key string, def T) fx.Option {
 	if err := checkSectionType(key, def); err != nil {
 		return fx.Error(err) // the fields below are read by reflection from a struct
@@ -238,11 +241,21 @@ func renderSection(key string, v any) string {
 
 // checkSectionType refuses a section whose default is no struct value:
 // a pointer, above all, which a Validate with a pointer receiver leads
-// to, and whose fields reflection does not reach.
+// to, and whose fields reflection does not reach. It refuses a field
+// tagged koanf but unexported too, which reflection cannot set or read.
 func checkSectionType(key string, def any) error {
-	if t := reflect.TypeOf(def); t == nil || t.Kind() != reflect.Struct {
+	t := reflect.TypeOf(def)
+	if t == nil || t.Kind() != reflect.Struct {
 		return fmt.Errorf("config: section %q: its default is a %T, not a struct: pass a struct value, "+
 			"config.Section(%q, T{…}), whose Validate has a value receiver", key, def, key)
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag := f.Tag.Get("koanf"); tag != "" && tag != "-" && !f.IsExported() {
+			first, size := utf8.DecodeRuneInString(f.Name)
+			return fmt.Errorf("config: section %q: field %s is tagged koanf:%q but not exported, so it cannot be set: "+
+				"export it (%c%s), or drop the tag", key, f.Name, tag, unicode.ToUpper(first), f.Name[size:])
+		}
 	}
 	return nil
 }

@@ -298,3 +298,34 @@ func TestSectionOfAPointerFailsTheStart(t *testing.T) {
 		t.Errorf("LoadSection of a pointer: %v, want an error saying %q", err, want)
 	}
 }
+
+// unexportedWords is a section with a field tagged but not exported (a
+// slip of the case), which reflection can neither set nor read.
+type unexportedWords struct {
+	words []string `koanf:"words"`
+	Code  int      `koanf:"code"`
+}
+
+func (unexportedWords) Validate() error { return nil }
+
+// TestSectionWithAnUnexportedFieldFailsTheStart: a section's field
+// tagged koanf but unexported panicked in reflect ("cannot return value
+// obtained from unexported field") as the app was built, naming neither
+// the section nor the field; it is an error that names both.
+func TestSectionWithAnUnexportedFieldFailsTheStart(t *testing.T) {
+	const want = `config: section "words": field words is tagged koanf:"words" but not exported, ` +
+		`so it cannot be set: export it (Words), or drop the tag`
+	var got unexportedWords
+	app := fx.New(fx.NopLogger,
+		fx.Supply(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1")}),
+		config.Module,
+		config.Section("words", unexportedWords{}),
+		fx.Populate(&got))
+	if err := app.Err(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a section with an unexported field: %v, want an error saying %q", err, want)
+	}
+	if _, err := config.LoadSection(config.Source{Environ: env()}, "words", unexportedWords{}); err == nil ||
+		!strings.Contains(err.Error(), want) {
+		t.Errorf("LoadSection: %v, want an error saying %q", err, want)
+	}
+}
