@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/imcallback/imcallback/commands/catalogue"
 )
@@ -13,9 +14,21 @@ import (
 func Sample(command string) ([]byte, error) {
 	body, ok := catalogue.Sample(command)
 	if !ok {
-		return nil, fmt.Errorf("imsend: no sample for %s", command)
+		return nil, noSample(command)
 	}
 	return body, nil
+}
+
+// noSample is the error of a command without a sample: it names the
+// catalogue's command of the same spelling in another case or without
+// spaces around it, else where the commands with a sample are listed.
+func noSample(command string) error {
+	for _, e := range catalogue.All() {
+		if strings.EqualFold(e.Name(), strings.TrimSpace(command)) {
+			return fmt.Errorf("imsend: no sample for %q: did you mean %s?", command, e.Name())
+		}
+	}
+	return fmt.Errorf("imsend: no sample for %q: imsend.Commands lists the commands that have one (docs/commands.md)", command)
 }
 
 // SampleWith returns command's sample with top-level fields replaced or

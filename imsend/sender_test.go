@@ -623,3 +623,24 @@ func TestWithPeerOverHTTPIsRefused(t *testing.T) {
 		t.Fatalf("%d requests reached the server, want none", got)
 	}
 }
+
+// TestSampleOfAnUnknownCommandSaysWhatToUse: a command without a sample
+// (misspelt, or in another case than the catalogue's) is an error that
+// names the catalogue's spelling when there is one, and where the
+// commands with a sample are listed.
+func TestSampleOfAnUnknownCommandSaysWhatToUse(t *testing.T) {
+	for _, tt := range []struct{ command, want string }{
+		{"c2c.callbackBeforeSendMsg", `imsend: no sample for "c2c.callbackBeforeSendMsg": did you mean C2C.CallbackBeforeSendMsg?`},
+		{" C2C.CallbackBeforeSendMsg", `imsend: no sample for " C2C.CallbackBeforeSendMsg": did you mean C2C.CallbackBeforeSendMsg?`},
+		{"X.CallbackBeforeY", `imsend: no sample for "X.CallbackBeforeY": imsend.Commands lists the commands that have one (docs/commands.md)`},
+	} {
+		for name, sample := range map[string]func() error{
+			"Sample":     func() error { _, err := imsend.Sample(tt.command); return err },
+			"SampleWith": func() error { _, err := imsend.SampleWith(tt.command, nil); return err },
+		} {
+			if err := sample(); err == nil || err.Error() != tt.want {
+				t.Errorf("%s(%q): %v, want %q", name, tt.command, err, tt.want)
+			}
+		}
+	}
+}
