@@ -347,6 +347,13 @@ func TestStartSignsForTheConfiguredApp(t *testing.T) {
 		// An empty variable counts as unset for the service: it replaces
 		// Start's default, so the service runs without a token.
 		{"no token", []string{"IMCALLBACK_TOKENS="}, imtest.AppID, ""},
+		// The service reads a name in any case after IMCALLBACK_: one in
+		// another case overrides Start's default as well, rather than
+		// stand beside it (the start refused the two as one setting set
+		// twice, and an empty one left the default token in place).
+		{"a global token in lower case", []string{"IMCALLBACK_tokens=other"}, imtest.AppID, "other"},
+		{"no token in lower case", []string{"IMCALLBACK_tokens="}, imtest.AppID, ""},
+		{"another app in mixed case", []string{"IMCALLBACK_SdkAppId=1400000099"}, "1400000099", imtest.Token},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := imtest.Start(t, append([]string{"IMCALLBACK_DELIVERY=inline"}, tt.env...))

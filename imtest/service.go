@@ -68,16 +68,20 @@ type Service struct {
 
 // lastOfEachName keeps the last "NAME=value" of each name of vars, in the
 // order of those last ones. The service reads an empty variable as unset,
-// so an override "NAME=" must replace an earlier value, not sit beside it.
+// so an override "NAME=" must replace an earlier value, not sit beside it;
+// and it reads a name in any case after IMCALLBACK_ (IMCALLBACK_tokens is
+// IMCALLBACK_TOKENS), so names are compared so too: beside Start's default,
+// another spelling would be the setting set twice, or, empty, leave the
+// default in place.
 func lastOfEachName(vars []string) []string {
 	last := map[string]int{}
 	for i, kv := range vars {
 		name, _, _ := strings.Cut(kv, "=")
-		last[name] = i
+		last[strings.ToUpper(name)] = i
 	}
 	out := make([]string, 0, len(last))
 	for i, kv := range vars {
-		if name, _, _ := strings.Cut(kv, "="); last[name] == i {
+		if name, _, _ := strings.Cut(kv, "="); last[strings.ToUpper(name)] == i {
 			out = append(out, kv)
 		}
 	}
@@ -121,7 +125,8 @@ type declaredSections struct {
 // Start runs imcallback.Module plus opts on 127.0.0.1:0 listeners with a
 // fresh data directory, SdkAppid AppID and token Token. env adds or
 // overrides IMCALLBACK_* variables ("NAME=value"), the last of a name
-// winning; "NAME=" removes Start's default, so the setting's own default
+// winning (a name in any case after IMCALLBACK_, as the service reads
+// it); "NAME=" removes Start's default, so the setting's own default
 // applies (IMCALLBACK_TOKENS= runs without a token: the service reads an
 // empty variable as unset). An entry of env that sets nothing fails the
 // test: one that is not IMCALLBACK_NAME=value, or whose name is no setting
