@@ -8,13 +8,17 @@
 // IMCALLBACK_DELIVERY; without it they run inline, unstored, and the start
 // warns):
 //
-//	fx.New(imcallback.Module, delivery.Module, fx.Provide(dispatcher.AsCommand(NewMyHandler))).Run()
+//	mine := []fx.Option{delivery.Module, fx.Provide(dispatcher.AsCommand(NewMyHandler))}
+//	fx.New(imcallback.Timeouts(config.Source{}, mine...), imcallback.Module, fx.Options(mine...)).Run()
 //
-// cli.Main does this wiring, IMCALLBACK_DELIVERY included, and adds the
-// stock command line.
+// Timeouts bounds the start and the stop as the configuration says, not by
+// fx's 15 s defaults. cli.Main does this wiring, IMCALLBACK_DELIVERY
+// included, and adds the stock command line.
 package imcallback
 
 import (
+	"errors"
+
 	"go.uber.org/fx"
 
 	"github.com/imcallback/imcallback/allowlist"
@@ -49,6 +53,38 @@ var Module = fx.Module("imcallback",
 	tracing.Module,
 	fx.Provide(newRESTClients),
 )
+
+// Timeouts bounds the start and the stop of an app of Module as `serve`
+// bounds them, by IMCALLBACK_START_TIMEOUT and Config.StopTimeout (four
+// IMCALLBACK_SHUTDOWN_TIMEOUT plus 15 s), rather than by fx's 15 s
+// defaults: those ignore IMCALLBACK_START_TIMEOUT, and cut short a stop
+// that drains within IMCALLBACK_SHUTDOWN_TIMEOUT, leaving the stream and
+// the stores unclosed. src is the Source the app reads (the zero Source:
+// the environment); modules are the program's own, read only for the
+// configuration sections they declare (config.Section), whose keys the
+// file may hold. fx takes these options at the top level of fx.New only,
+// as the package's doc shows. A configuration that does not load keeps
+// fx's defaults: the service's own load fails the start, saying why.
+func Timeouts(src config.Source, modules ...fx.Option) fx.Option {
+	var sections []config.SectionInfo
+	// The modules are built only for the sections they declare: fx runs
+	// this first module's invoke before theirs, and its error stops the
+	// build there, so that none of theirs runs twice.
+	fx.New(fx.NopLogger,
+		fx.Module("sections", fx.Invoke(fx.Annotate(func(s []config.SectionInfo) error {
+			sections = s
+			return errListed
+		}, fx.ParamTags(config.SectionGroup)))),
+		fx.Options(modules...))
+	cfg, err := config.LoadWith(src, sections...)
+	if err != nil {
+		return fx.Options()
+	}
+	return fx.Options(fx.StartTimeout(cfg.StartTimeout), fx.StopTimeout(cfg.StopTimeout()))
+}
+
+// errListed ends the build of the modules Timeouts lists.
+var errListed = errors.New("imcallback: the sections are listed")
 
 // newRESTClients are the Tencent REST API clients of the apps configured
 // with a secret key, for handlers (and the allowlist's GetIPList). The stop

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +32,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/examples/moderation"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
@@ -1242,6 +1245,53 @@ func TestDeliveryWiringThatDisagreesWarns(t *testing.T) {
 			}
 			if len(warned) != 1 || !strings.Contains(warned[0].Message, tt.want) {
 				t.Fatalf("warnings %v, want one saying %q", logs.All(), tt.want)
+			}
+		})
+	}
+}
+
+// TestTimeoutsBoundTheAppAsServeDoes: a program of its own,
+// fx.New(imcallback.Module, …) as the package's doc shows it, ran with
+// fx's 15 s start and stop timeouts: IMCALLBACK_START_TIMEOUT was ignored,
+// and a stop draining within IMCALLBACK_SHUTDOWN_TIMEOUT (four hooks one
+// after the other) was cut short, the stream and the stores left unclosed.
+// imcallback.Timeouts bounds them as `serve` does; a configuration that
+// does not load keeps fx's, for the service's own load to fail the start.
+func TestTimeoutsBoundTheAppAsServeDoes(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		env         []string
+		start, stop time.Duration
+	}{
+		{"defaults", []string{"IMCALLBACK_SDKAPPID=1400000000"}, 2 * time.Minute, 4*10*time.Second + 15*time.Second},
+		{"set", []string{"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_SHUTDOWN_TIMEOUT=20s", "IMCALLBACK_START_TIMEOUT=3m"},
+			3 * time.Minute, 4*20*time.Second + 15*time.Second},
+		{"a configuration that does not load", []string{"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_SHUTDOWN_TIMEOUT=soon"},
+			fx.DefaultTimeout, fx.DefaultTimeout},
+		// The file holds a module's section: its key is no unknown one.
+		{"a file with a module's section", []string{"IMCALLBACK_SHUTDOWN_TIMEOUT=20s"}, 2 * time.Minute, 4*20*time.Second + 15*time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: func() []string { return tt.env }}
+			if tt.name == "a file with a module's section" {
+				src.File = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(src.File, []byte("sdkappid: [\"1400000000\"]\nmoderation: {words: [spam]}\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ran := false // an invoke of the program's, which Timeouts must not run
+			app := fx.New(fx.NopLogger, imcallback.Timeouts(src, delivery.Module, moderation.Module, fx.Invoke(func() { ran = true })))
+			if ran {
+				t.Error("Timeouts ran an invoke of the modules it lists")
+			}
+			if err := app.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got := app.StartTimeout(); got != tt.start {
+				t.Errorf("start bounded by %v, want %v", got, tt.start)
+			}
+			if got := app.StopTimeout(); got != tt.stop {
+				t.Errorf("stop bounded by %v, want %v", got, tt.stop)
 			}
 		})
 	}

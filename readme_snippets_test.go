@@ -151,17 +151,21 @@ func NewY() dispatcher.Command {
 	})
 }
 `},
-	{doc: "README.md", text: `fx.New(imcallback.Module, delivery.Module, moderation.Module).Run()`, file: `package main
+	{doc: "README.md", text: `fx.New(imcallback.Timeouts(config.Source{}, mine...), imcallback.Module, fx.Options(mine...)).Run()`, file: `package main
 
 import (
 	"go.uber.org/fx"
 
 	"github.com/imcallback/imcallback"
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/examples/moderation"
 )
 
-func main() { {{code}} }
+func main() {
+	mine := []fx.Option{delivery.Module, moderation.Module}
+	{{code}}
+}
 `},
 	{doc: "README.md", text: `dispatcher.ForApps("1400000001")`, file: `package snippet
 
