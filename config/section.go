@@ -138,7 +138,7 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 				// error says the value is a map, without it.
 				continue
 			}
-			if _, ok := fields[name]; !ok {
+			if !sectionKey(reflect.TypeOf(def), name) {
 				suggestion := closest(name, names)
 				if suggestion != "" {
 					suggestion = key + "." + suggestion
@@ -237,6 +237,30 @@ func renderSection(key string, v any) string {
 		return fmt.Sprintf("# cannot render %s: %v\n", key, err)
 	}
 	return string(out)
+}
+
+// sectionKey reports whether name, a key the file holds under a section
+// of struct type t, is one of its fields' (their koanf tags), or a key
+// within a field of a map type, or one of a struct type's own fields:
+// the file writes those as mappings, which koanf flattens to
+// "field.key".
+func sectionKey(t reflect.Type, name string) bool {
+	head, rest, nested := strings.Cut(name, ".")
+	f, ok := fieldByTag(t, head)
+	if !ok || !nested {
+		return ok
+	}
+	ft := f.Type
+	if ft.Kind() == reflect.Pointer {
+		ft = ft.Elem()
+	}
+	switch ft.Kind() {
+	case reflect.Map:
+		return true
+	case reflect.Struct:
+		return sectionKey(ft, rest)
+	}
+	return false
 }
 
 // checkSectionType refuses a section whose default is no struct value:

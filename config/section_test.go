@@ -329,3 +329,32 @@ func TestSectionWithAnUnexportedFieldFailsTheStart(t *testing.T) {
 		t.Errorf("LoadSection: %v, want an error saying %q", err, want)
 	}
 }
+
+// nestedWords is a section with a map field and a struct field, which the
+// file writes as mappings of their own keys.
+type nestedWords struct {
+	Replies map[string]string `koanf:"replies"`
+	Limits  struct {
+		Max int `koanf:"max"`
+	} `koanf:"limits"`
+}
+
+func (nestedWords) Validate() error { return nil }
+
+// TestSectionMapAndStructFieldsFromTheFile: a section's field of a map or
+// a struct type, written in the file as a mapping, was decoded and yet
+// failed the start, each of its keys reported as unknown ("unknown key
+// words.replies.hi; did you mean words.replies?"). Its keys are the
+// field's; a struct field's key that is none of its own is still unknown.
+func TestSectionMapAndStructFieldsFromTheFile(t *testing.T) {
+	file := yamlFile(t, "words:\n  replies: {hi: hello, bye: ciao}\n  limits: {max: 3}\n")
+	got, err := config.LoadSection(config.Source{File: file, Environ: env()}, "words", nestedWords{})
+	if err != nil || got.Replies["hi"] != "hello" || got.Replies["bye"] != "ciao" || got.Limits.Max != 3 {
+		t.Fatalf("section %+v, %v; want the file's replies and limits", got, err)
+	}
+	file = yamlFile(t, "words:\n  limits: {mx: 3}\n")
+	_, err = config.LoadSection(config.Source{File: file, Environ: env()}, "words", nestedWords{})
+	if want := "unknown key words.limits.mx"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a key of limits that is none of its own: %v, want %q", err, want)
+	}
+}
