@@ -20,17 +20,26 @@ import (
 // error is still shown alone.
 func TestServeNamesAModuleWiredTwice(t *testing.T) {
 	tests := []struct {
-		name   string
-		module fx.Option
-		want   []string
+		name     string
+		module   fx.Option
+		delivery string
+		want     []string
 	}{
-		{"delivery.Module with durable delivery", delivery.Module, []string{"cannot provide *delivery.Service", "a module is wired twice", "delivery.Module"}},
-		{"imcallback.Module", imcallback.Module, []string{"cannot provide", "a module is wired twice", "imcallback.Module"}},
+		{"delivery.Module with durable delivery", delivery.Module, "durable", []string{"cannot provide *delivery.Service", "a module is wired twice", "delivery.Module"}},
+		// Main leaves delivery.Module out for inline: the one passed was
+		// wired once, and the service delivered durably against the
+		// configuration, with a warning, where the README says the start
+		// stops.
+		{"delivery.Module with inline delivery", delivery.Module, "inline", []string{
+			"IMCALLBACK_DELIVERY is inline but delivery.Module is among Main's modules, which would deliver after-callbacks " +
+				"durably; Main wires delivery.Module itself unless IMCALLBACK_DELIVERY=inline: pass only modules of your own"}},
+		{"imcallback.Module", imcallback.Module, "durable", []string{"cannot provide", "a module is wired twice", "imcallback.Module"}},
 		{"a constructor's error", fx.Options(fx.Provide(func() (*bytes.Buffer, error) { return nil, errors.New("the module's own error") }),
-			fx.Invoke(func(*bytes.Buffer) {})), []string{"the module's own error"}},
+			fx.Invoke(func(*bytes.Buffer) {})), "durable", []string{"the module's own error"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("IMCALLBACK_DELIVERY", tt.delivery)
 			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
 			t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
 			t.Setenv("IMCALLBACK_LISTEN", "127.0.0.1:0")

@@ -267,8 +267,30 @@ func appOptions(g *globalFlags, cfg *config.Config) fx.Option {
 	}
 	if cfg.Delivery == config.DeliveryDurable {
 		opts = append(opts, delivery.Module)
+	} else {
+		opts = append(opts, fx.Invoke(refuseDeliveryModule))
 	}
 	return fx.Options(append(opts, g.modules...)...)
+}
+
+// deliveryWired reads the *delivery.Service of a delivery.Module among
+// Main's modules.
+type deliveryWired struct {
+	fx.In
+	Service *delivery.Service `optional:"true"`
+}
+
+// refuseDeliveryModule stops the start of an inline service to which
+// Main's modules add delivery.Module: Main leaves it out for inline, so it
+// is wired once, and after-callbacks would be delivered durably against
+// IMCALLBACK_DELIVERY (the dispatcher only warns).
+func refuseDeliveryModule(in deliveryWired) error {
+	if in.Service == nil {
+		return nil
+	}
+	return errors.New("IMCALLBACK_DELIVERY is inline but delivery.Module is among Main's modules, which would deliver " +
+		"after-callbacks durably; Main wires delivery.Module itself unless IMCALLBACK_DELIVERY=inline: " +
+		"pass only modules of your own, or set IMCALLBACK_DELIVERY=durable")
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
