@@ -269,16 +269,34 @@ func TestNoInitFunctions(t *testing.T) {
 	}
 }
 
-// TestKitDocumentsItsExportedNames: every exported name of the packages a
-// user imports to build and test a service of their own (the root's fx
-// modules, imtest, imsend and the moderation example they copy) has a doc
-// comment, struct fields included, so go doc answers what each one means.
-func TestKitDocumentsItsExportedNames(t *testing.T) {
+// TestExportedNamesAreDocumented: every exported name of every package of
+// the module (the root's fx modules, imtest, imsend, the examples, the
+// commands, internal packages and mains alike; testdata and generated
+// files aside) has a doc comment, struct fields included, so go doc
+// answers what each one means.
+func TestExportedNamesAreDocumented(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list; skipped with -short")
+	}
+	dirs := goList(t, "-f", "{{.Dir}}", "./...")
+	if len(dirs) < 2 {
+		t.Fatalf("go list named %d package folders: was it run in the module?", len(dirs))
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	fset := token.NewFileSet()
-	for _, dir := range []string{".", "imtest", "imsend", "examples/moderation"} {
+	files := 0
+	for _, dir := range dirs {
+		if rel, err := filepath.Rel(root, dir); err == nil {
+			dir = rel // positions relative to the module, as go vet prints them
+		}
+		// Every .go file of the folder, those another platform builds
+		// (lock_other.go) included.
 		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil || len(paths) == 0 {
-			t.Fatalf("%s: no Go file (%v)", dir, err)
+		if err != nil {
+			t.Fatal(err)
 		}
 		for _, path := range paths {
 			if strings.HasSuffix(path, "_test.go") {
@@ -288,10 +306,17 @@ func TestKitDocumentsItsExportedNames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if ast.IsGenerated(f) {
+				continue
+			}
+			files++
 			for _, name := range undocumented(f) {
 				t.Errorf("%s: %s has no doc comment", fset.Position(name.Pos()), name.Name)
 			}
 		}
+	}
+	if files < len(dirs) {
+		t.Errorf("read %d files in %d package folders: were they found as expected?", files, len(dirs))
 	}
 }
 

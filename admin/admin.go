@@ -18,8 +18,13 @@ import (
 // only (/v1/x/:id, /v1/x/:name) being one path to the router: the admin
 // listener refuses to start otherwise, naming the route.
 type Route struct {
-	Method  string
-	Path    string
+	// Method is the HTTP method the route answers, in upper case.
+	Method string
+	// Path is the echo route path on the admin listener, e.g.
+	// "/v1/events/:seq"; echo adds a missing leading "/".
+	Path string
+	// Handler serves the route, behind IMCALLBACK_ADMIN_TOKEN when one is
+	// set and the route is not Open.
 	Handler echo.HandlerFunc
 	// Open serves the route without IMCALLBACK_ADMIN_TOKEN. Only for what
 	// reveals nothing of the service, such as the console's page and

@@ -99,6 +99,8 @@ type Options struct {
 
 // Entry is one network an app accepts.
 type Entry struct {
+	// Prefix is the accepted network, masked, IPv4-mapped addresses as
+	// IPv4; a single host is a /32 or /128.
 	Prefix netip.Prefix `json:"prefix"`
 	// Source is SourceGlobal, SourceApp or SourceTencent.
 	Source string `json:"source"`

@@ -43,8 +43,8 @@ type Config struct {
 	// _SECRET, _MATCH) set one destination without a file; Load turns them
 	// into an entry of Forward.
 	ForwardURL    string   `koanf:"forward_url" yaml:"-"`
-	ForwardSecret string   `koanf:"forward_secret" yaml:"-" spaces:"separate"`
-	ForwardMatch  []string `koanf:"forward_match" yaml:"-"`
+	ForwardSecret string   `koanf:"forward_secret" yaml:"-" spaces:"separate"` // that destination's Secret
+	ForwardMatch  []string `koanf:"forward_match" yaml:"-"`                    // its Match globs; "*" when empty
 	// IPListRefresh is how often Tencent's callback address list is
 	// fetched for the apps with IPList.
 	IPListRefresh time.Duration `koanf:"iplist_refresh" yaml:"iplist_refresh"`
@@ -97,7 +97,7 @@ type Config struct {
 	LogBuffer time.Duration `koanf:"log_buffer" yaml:"log_buffer"`
 	// TLSCert and TLSKey, both set, serve the public listener over HTTPS.
 	TLSCert string `koanf:"tls_cert" yaml:"tls_cert"`
-	TLSKey  string `koanf:"tls_key" yaml:"tls_key"`
+	TLSKey  string `koanf:"tls_key" yaml:"tls_key"` // the PEM file of TLSCert's private key
 	// ShutdownTimeout bounds each draining step of the stop on SIGTERM (the
 	// workers, each listener, the NATS connection), one after another.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" yaml:"shutdown_timeout"`
@@ -113,7 +113,9 @@ type Config struct {
 	// ReadHeaderTimeout and IdleTimeout keep slow or idle clients from
 	// holding connections forever; keep-alive stays on.
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout" yaml:"read_header_timeout"`
-	IdleTimeout       time.Duration `koanf:"idle_timeout" yaml:"idle_timeout"`
+	// IdleTimeout is how long a kept-alive connection of either listener
+	// may wait for its next request before it is closed.
+	IdleTimeout time.Duration `koanf:"idle_timeout" yaml:"idle_timeout"`
 	// MaxConns bounds the open connections of the public listener; beyond
 	// it a connection is answered 503 and closed.
 	MaxConns int `koanf:"max_conns" yaml:"max_conns"`

@@ -31,15 +31,23 @@ const (
 
 // EventInfo is one event as GET /v1/events lists it.
 type EventInfo struct {
-	Seq        uint64    `json:"seq"`
-	Command    string    `json:"command"`
-	AppID      string    `json:"app_id"`
+	// Seq is the event's sequence in the work stream, the <seq> of
+	// GET /v1/events/<seq> and of a replay.
+	Seq uint64 `json:"seq"`
+	// Command is the callback's CallbackCommand.
+	Command string `json:"command"`
+	// AppID is the callback's SdkAppid.
+	AppID string `json:"app_id"`
+	// ReceivedAt is when the service read the callback request.
 	ReceivedAt time.Time `json:"received_at"`
-	RequestID  string    `json:"request_id"`
+	// RequestID is the X-Request-Id of the callback's HTTP request; empty
+	// when it had none.
+	RequestID string `json:"request_id"`
 	// Destination is the forward destination of this copy (gateway mode);
 	// absent for the Go handler's.
 	Destination string `json:"destination,omitempty"`
-	State       string `json:"state"`
+	// State is StatePending, StateProcessed or StateDead.
+	State string `json:"state"`
 	// Deliveries is a dead event's deliveries counted as attempts when it
 	// was dead-lettered, as its dead letter holds them. No count is kept
 	// for an event that is not dead: 0 for a pending or processed event
@@ -56,19 +64,31 @@ type EventInfo struct {
 // answers: the query parameters (Sign is never stored) and the body.
 type EventDetail struct {
 	EventInfo
+	// Params are the callback's query parameters, the first value of
+	// each, Sign left out.
 	Params map[string]string `json:"params"`
-	Body   json.RawMessage   `json:"body"`
+	// Body is the callback's body as received; a JSON string holding it
+	// when it is not valid JSON.
+	Body json.RawMessage `json:"body"`
 }
 
 // DeadLetterInfo is one dead letter as GET /v1/dead-letters lists it;
 // Deliveries is as in DeadLetter.
 type DeadLetterInfo struct {
-	Seq        uint64    `json:"seq"`
-	Command    string    `json:"command"`
-	AppID      string    `json:"app_id"`
-	FailedAt   time.Time `json:"failed_at"`
-	Deliveries uint64    `json:"deliveries"`
-	LastError  string    `json:"last_error"`
+	// Seq is the event's sequence in the work stream (not the dead
+	// letter's), as GET /v1/events/<seq> and a replay take it.
+	Seq uint64 `json:"seq"`
+	// Command is the event's CallbackCommand.
+	Command string `json:"command"`
+	// AppID is the event's SdkAppid.
+	AppID string `json:"app_id"`
+	// FailedAt is when the event was dead-lettered.
+	FailedAt time.Time `json:"failed_at"`
+	// Deliveries is DeadLetter.Deliveries: the deliveries counted as
+	// attempts when it was dead-lettered.
+	Deliveries uint64 `json:"deliveries"`
+	// LastError is the last handler (or destination) error.
+	LastError string `json:"last_error"`
 	// Destination is the forward destination that failed (gateway mode).
 	Destination string `json:"destination,omitempty"`
 }
@@ -694,11 +714,15 @@ func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 
 // CommandState is one command's line of GET /v1/delivery.
 type CommandState struct {
+	// Command is the CallbackCommand.
 	Command string `json:"command"`
 	// State is "running", or "paused" when the command or all delivery is.
-	State       string `json:"state"`
-	Pending     int    `json:"pending"`
-	DeadLetters int    `json:"dead_letters"`
+	State string `json:"state"`
+	// Pending is how many of its events are StatePending: stored, not
+	// processed yet or being retried.
+	Pending int `json:"pending"`
+	// DeadLetters is how many of its events are in the dead-letter stream.
+	DeadLetters int `json:"dead_letters"`
 }
 
 // deliveryStatus answers GET /v1/delivery: whether the workers run, the

@@ -77,14 +77,14 @@ type Filter struct {
 type Event struct {
 	// Stream and Seq locate the message.
 	Stream string `json:"stream"`
-	Seq    uint64 `json:"seq"`
+	Seq    uint64 `json:"seq"` // the message's sequence in Stream
 	// Time is when JetStream stored it.
 	Time time.Time `json:"time"`
 	// Subject is <prefix>.<SdkAppid>.<CallbackCommand>.
 	Subject string `json:"subject"`
 	// Command is the CallbackCommand and AppID the SdkAppid.
 	Command string `json:"command"`
-	AppID   string `json:"app_id"`
+	AppID   string `json:"app_id"` // the SdkAppid
 	// Size is the body's length in bytes.
 	Size int `json:"size"`
 	// ReceivedAt is when the service read the request.
@@ -104,7 +104,7 @@ type DeadLetter struct {
 	Event
 	// OriginalStream and OriginalSeq locate the event in the work stream.
 	OriginalStream string `json:"original_stream"`
-	OriginalSeq    uint64 `json:"original_seq"`
+	OriginalSeq    uint64 `json:"original_seq"` // the event's sequence in OriginalStream
 	// Deliveries is how many deliveries of the event counted as attempts
 	// when it was dead-lettered: those given back by a pause or cut short
 	// by this process's stop are left out, and a consumer created again
@@ -141,7 +141,7 @@ type ReplayResult struct {
 	// first ReplayListMost of each at most, in order. Zero when the list
 	// holds them all.
 	MissingCount         int `json:"missing_count,omitempty"`
-	AlreadyReplayedCount int `json:"already_replayed_count,omitempty"`
+	AlreadyReplayedCount int `json:"already_replayed_count,omitempty"` // as MissingCount, of AlreadyReplayed
 }
 
 // ErrBadFilter reports a command filter that is no valid subject filter.

@@ -69,7 +69,7 @@ type Event[T any] struct {
 	ClientIP string
 	// OptPlatform is the platform as sent; Platform is its normalised form.
 	OptPlatform string
-	Platform    string
+	Platform    string // protocol.NormalizePlatform(OptPlatform): IOS becomes iOS, macOS Mac
 	// RequestID identifies the HTTP request in logs.
 	RequestID string
 	// ReceivedAt is when the service read the request.

@@ -3,7 +3,9 @@ package dispatcher
 import "fmt"
 
 // CodeRange is an inclusive range of custom deny codes.
-type CodeRange struct{ Min, Max int }
+type CodeRange struct {
+	Min, Max int // the lowest and the highest code; Min 0 makes the range empty
+}
 
 // Contains reports whether code is inside the range.
 func (r CodeRange) Contains(code int) bool { return r.Min != 0 && code >= r.Min && code <= r.Max }

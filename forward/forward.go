@@ -754,10 +754,10 @@ func (f *Forwarder) Close() {
 
 // DestinationInfo is one destination as GET /v1/forward shows it.
 type DestinationInfo struct {
-	Name  string   `json:"name"`
-	URL   string   `json:"url"` // credentials redacted
-	Match []string `json:"match"`
-	Apps  []string `json:"apps"`
+	Name  string   `json:"name"`  // the destination's name (config.ForwardConfig.Name)
+	URL   string   `json:"url"`   // credentials redacted
+	Match []string `json:"match"` // its globs on CallbackCommand
+	Apps  []string `json:"apps"`  // the SdkAppids it is limited to; empty (never null) for every app
 	// Requests count the requests by result since the start.
 	Requests map[string]float64 `json:"requests"`
 	// SuccessRate is the share of requests answered ok; null before the first.

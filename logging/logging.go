@@ -38,6 +38,8 @@ type moduleLogger struct {
 // Core: core})) to see lines the configured level hides. imtest.Start
 // does, to show a test the warnings of the start. At most one is supplied.
 type Tee struct {
+	// Core receives every line of the logger that it enables itself,
+	// whatever the configured level; nil adds no destination.
 	Core zapcore.Core
 }
 

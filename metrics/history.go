@@ -28,6 +28,7 @@ const (
 // Sample is the callback counters at one moment, summed over apps: the
 // cumulative values, so a reader takes the difference of two samples.
 type Sample struct {
+	// Time is when the sample was taken, in UTC.
 	Time time.Time `json:"time"`
 	// Commands counts callbacks by command, unknown commands included
 	// (a rejection has no command).

@@ -14,14 +14,30 @@ const RecentSize = 1000
 // Callback is one answered request, as the admin API's /v1/recent and the
 // console's live view show it: never the body or the query string.
 type Callback struct {
-	Time      time.Time `json:"time"`
-	Command   string    `json:"command"`
-	App       string    `json:"app_id"`
-	Outcome   string    `json:"outcome"`
-	Status    int       `json:"status"`
-	LatencyMS float64   `json:"latency_ms"`
-	RequestID string    `json:"request_id"`
-	Reason    string    `json:"reason,omitempty"`
+	// Time is when the request arrived.
+	Time time.Time `json:"time"`
+	// Command is the request's CallbackCommand: the one it was routed on
+	// (the body's when the URL had none), else the URL's; cut to 128
+	// bytes, marked with "…".
+	Command string `json:"command"`
+	// App is the URL's SdkAppid (unverified for a rejected request), cut
+	// as Command is.
+	App string `json:"app_id"`
+	// Outcome is the label SetOutcome recorded (allow, deny, queued, ok,
+	// unknown …); without one, "rejected" for a request answered with an
+	// error, else empty.
+	Outcome string `json:"outcome"`
+	// Status is the HTTP status of the answer.
+	Status int `json:"status"`
+	// LatencyMS is the time from arrival to answer in milliseconds, to
+	// the microsecond.
+	LatencyMS float64 `json:"latency_ms"`
+	// RequestID is the X-Request-Id of the answer: the client's own when
+	// short and plain, otherwise generated.
+	RequestID string `json:"request_id"`
+	// Reason is the protocol error's reason of a request answered with an
+	// error; absent otherwise.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Recent keeps the last RecentSize answered requests in memory, in both

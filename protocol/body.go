@@ -30,7 +30,7 @@ type BodyInfo struct {
 	// when it is not a string); HasCommand reports whether there is one.
 	// A null is none, as a payload decoder reads it.
 	Command    string
-	HasCommand bool
+	HasCommand bool // whether the body has a non-null top-level CallbackCommand
 }
 
 // commandKey is the body field that names the command.

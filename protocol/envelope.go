@@ -9,9 +9,9 @@ import (
 
 // Envelope is the JSON body every callback answer carries (docs/protocol.md §3.1).
 type Envelope struct {
-	ActionStatus string `json:"ActionStatus"`
-	ErrorCode    int    `json:"ErrorCode"`
-	ErrorInfo    string `json:"ErrorInfo"`
+	ActionStatus string `json:"ActionStatus"` // StatusOK or StatusFail
+	ErrorCode    int    `json:"ErrorCode"`    // a before-callback's decision or a rejection's code; 0 otherwise
+	ErrorInfo    string `json:"ErrorInfo"`    // free text; with a custom deny code it reaches the client
 }
 
 // ActionStatus values.

@@ -10,10 +10,10 @@ import (
 // metric label, and the short text placed in ErrorInfo. It never carries
 // text from internals.
 type Error struct {
-	Status int
-	Code   int
-	Reason string
-	Info   string
+	Status int    // the HTTP status of the answer
+	Code   int    // the envelope's ErrorCode: Status × 100 + a running number
+	Reason string // a stable snake_case name ("bad_signature"), the metric label
+	Info   string // the envelope's ErrorInfo, a short fixed text
 	// When says, for the README's error-code table, when it is answered.
 	When string
 }

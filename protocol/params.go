@@ -8,13 +8,13 @@ import (
 // Params are the query parameters IM appends to the configured callback URL
 // (docs/protocol.md §1.1). Values are URL-decoded; absent parameters are empty.
 type Params struct {
-	SdkAppid        string
-	CallbackCommand string
-	ContentType     string
-	ClientIP        string
-	OptPlatform     string
-	Sign            string
-	RequestTime     string
+	SdkAppid        string // the app's SDKAppID in decimal
+	CallbackCommand string // the command, e.g. "Group.CallbackAfterCreateTopic"
+	ContentType     string // contenttype, usually "json"
+	ClientIP        string // the end user's client address, informational only
+	OptPlatform     string // the platform as sent (RESTAPI, Web, iOS, IOS …)
+	Sign            string // the hex SHA-256 signature; sent with callback authentication only
+	RequestTime     string // Unix seconds Sign covers; with callback authentication only
 }
 
 // ParseParams reads the callback parameters from a raw query string in one

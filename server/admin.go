@@ -304,6 +304,8 @@ const AdminMaxConns = 256
 
 // ErrorBody is the admin listener's error answer.
 type ErrorBody struct {
+	// Error is an echo.HTTPError's message (its status text when the
+	// message is no string), or "internal error" for any other error.
 	Error string `json:"error"`
 }
 
@@ -516,9 +518,9 @@ func configHandler(c *config.Config, src config.Source, sections []config.Sectio
 
 // SeriesBody is the answer of GET /v1/series.
 type SeriesBody struct {
-	IntervalSeconds float64          `json:"interval_seconds"`
-	WindowSeconds   float64          `json:"window_seconds"`
-	Samples         []metrics.Sample `json:"samples"`
+	IntervalSeconds float64          `json:"interval_seconds"` // seconds between two samples
+	WindowSeconds   float64          `json:"window_seconds"`   // seconds the kept samples cover
+	Samples         []metrics.Sample `json:"samples"`          // the kept samples, oldest first
 }
 
 // seriesHandler answers GET /v1/series: the callback counters sampled by
@@ -555,9 +557,12 @@ func recentHandler(r *middleware.Recent) echo.HandlerFunc {
 
 // Dependency is one line of /v1/status.
 type Dependency struct {
+	// Name is the check's admin.Check.Name.
 	Name string `json:"name"`
 	// State is "ok" or "failing".
 	State string `json:"state"`
+	// Error says why a failing check failed (its error, a panic, a
+	// timeout); absent when ok.
 	Error string `json:"error,omitempty"`
 	// AffectsReadiness tells whether the dependency decides /readyz.
 	AffectsReadiness bool `json:"affects_readiness"`

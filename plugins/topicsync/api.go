@@ -19,8 +19,8 @@ import (
 // ListResponse is the body of GET /v1/topics: one page of topics, and
 // the cursor of the next page ("" on the last one).
 type ListResponse struct {
-	Topics     []Topic `json:"topics"`
-	NextCursor string  `json:"next_cursor"`
+	Topics     []Topic `json:"topics"`      // the page, in Store.List's order; never null
+	NextCursor string  `json:"next_cursor"` // the cursor query parameter of the next page
 }
 
 // Page sizes of GET /v1/topics.

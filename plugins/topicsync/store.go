@@ -28,8 +28,8 @@ import (
 
 // CustomField is one UserDefinedDataList entry.
 type CustomField struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
+	Key   string `json:"key"`   // the custom field's name (the entry's Key)
+	Value string `json:"value"` // its value (the entry's Value)
 }
 
 // Topic is one synced community topic.
@@ -38,29 +38,49 @@ type Topic struct {
 	// of different apps are kept apart, and one app's callbacks never touch
 	// another's topics. "" marks a topic stored before the store kept the app
 	// (see LegacyAppID).
-	SdkAppID        string        `json:"sdk_app_id"`
-	TopicID         string        `json:"topic_id"`
-	GroupID         string        `json:"group_id"`
-	Name            string        `json:"name"`
-	OwnerAccount    string        `json:"owner_account"`
-	OperatorAccount string        `json:"operator_account"`
-	Type            string        `json:"type"`
-	CustomData      []CustomField `json:"custom_data"` // never nil when returned: empty slice
-	Introduction    string        `json:"introduction"`
-	Notification    string        `json:"notification"`
-	FaceURL         string        `json:"face_url"`
-	CreatedAt       time.Time     `json:"created_at"`
-	UpdatedAt       time.Time     `json:"updated_at"`
-	DeletedAt       *time.Time    `json:"deleted_at"` // nil when live
+	SdkAppID string `json:"sdk_app_id"`
+	// TopicID is IM's TopicId, "<GroupId>@TOPIC#_<suffix>" by convention.
+	TopicID string `json:"topic_id"`
+	// GroupID is the community (GroupId) the topic belongs to.
+	GroupID string `json:"group_id"`
+	// Name is the topic's name: the create's, or a later info change's.
+	Name string `json:"name"`
+	// OwnerAccount is the group's owner (Owner_Account) as the create gave
+	// it. This and the other fields only a create sets (OperatorAccount,
+	// Type, CustomData) are empty on a row only a destroy wrote.
+	OwnerAccount string `json:"owner_account"`
+	// OperatorAccount is the account that created the topic
+	// (Operator_Account).
+	OperatorAccount string `json:"operator_account"`
+	// Type is the group type the create carried, "Community".
+	Type       string        `json:"type"`
+	CustomData []CustomField `json:"custom_data"` // never nil when returned: empty slice
+	// Introduction is the topic's introduction; empty until an info
+	// change sets it.
+	Introduction string `json:"introduction"`
+	// Notification is the topic's notification; empty until an info
+	// change sets it.
+	Notification string `json:"notification"`
+	// FaceURL is the topic's avatar URL (FaceUrl); empty until an info
+	// change sets it.
+	FaceURL string `json:"face_url"`
+	// CreatedAt is when the topic was created: the create's EventTime, or
+	// its arrival without one; a row only a destroy wrote has its deletion
+	// time until the create arrives.
+	CreatedAt time.Time `json:"created_at"`
+	// UpdatedAt is the time of the latest create, info change or destroy
+	// applied to the row.
+	UpdatedAt time.Time  `json:"updated_at"`
+	DeletedAt *time.Time `json:"deleted_at"` // nil when live
 }
 
 // InfoChange is a partial update of the topic SdkAppID, TopicID; nil fields
 // are unchanged. GroupID is informational: topic ids are unique across the
 // groups of one app.
 type InfoChange struct {
-	SdkAppID, TopicID, GroupID                string
-	Name, Introduction, Notification, FaceURL *string
-	At                                        time.Time
+	SdkAppID, TopicID, GroupID                string    // the topic's app and id, and its group
+	Name, Introduction, Notification, FaceURL *string   // the new values; nil leaves a field as it is
+	At                                        time.Time // when the change happened (EventTime, else the arrival); zero is now
 }
 
 // ListFilter selects topics for List.
@@ -71,8 +91,10 @@ type ListFilter struct {
 	SdkAppID *string
 	// TopicID, when set, lists only the rows of this topic id (one per app
 	// that has it).
-	TopicID        string
-	GroupID        string
+	TopicID string
+	// GroupID, when set, lists only the topics of this group.
+	GroupID string
+	// IncludeDeleted lists the deleted topics too; without it, live ones only.
 	IncludeDeleted bool
 	// After, when set, starts the list after this position (keyset
 	// pagination: the last topic of the previous page).
@@ -83,9 +105,9 @@ type ListFilter struct {
 
 // Position is a place in List's order (created_at, then sdk_app_id, then topic_id).
 type Position struct {
-	CreatedAt time.Time
-	SdkAppID  string
-	TopicID   string
+	CreatedAt time.Time // the topic's CreatedAt
+	SdkAppID  string    // its SdkAppID
+	TopicID   string    // its TopicID
 }
 
 // PositionOf is the position of t, to ask for the page after it.
