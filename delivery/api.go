@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -266,6 +267,19 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("since %q is neither a duration (1h) nor an RFC 3339 time", v)
 	}
 	return t, nil
+}
+
+// bodyOnly refuses a query parameter (echo's pretty aside) on a route that
+// takes what it acts on in its body, must saying what that body is:
+// ignored, curl's ?command=… would pause, resume or replay every command
+// instead of one.
+func bodyOnly(c echo.Context, must string) error {
+	for _, name := range slices.Sorted(maps.Keys(c.QueryParams())) {
+		if name != "pretty" {
+			return badRequest("unknown parameter %q: this route takes its selection in the body, not the query: %s", name, must)
+		}
+	}
+	return nil
 }
 
 func badRequest(format string, args ...any) error {
@@ -594,9 +608,13 @@ type replayRequest struct {
 // and does not run it twice; see replayAnswer).
 func (s *Service) replayEvents(c echo.Context) error {
 	ctx := c.Request().Context()
+	const must = "the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true} (with \"seqs\": those dead letters)"
+	if err := bodyOnly(c, must); err != nil {
+		return err
+	}
 	var req replayRequest
 	if err := decodeOne(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20), &req); err != nil {
-		return badBody(err, "the body must be {\"seqs\":[…]}, {\"since\":\"1h\",\"command\":\"…\"} or {\"dead\":true} (with \"seqs\": those dead letters)")
+		return badBody(err, must)
 	}
 	// An empty list selects nothing: with dead it must not read as "every
 	// dead letter", as an empty selection in a script or a UI would send it.
@@ -788,9 +806,13 @@ func (s *Service) commandStates(ctx context.Context) ([]CommandState, error) {
 // command of {"command":"…"}, or "" for all delivery when the body is
 // empty or {}. A misspelt field, a null body, or a command that is null or
 // empty is a 400, never read as "no command": that would pause or resume
-// all delivery instead of one command's.
+// all delivery instead of one command's. So is a query parameter
+// (?command=…): the body names the command.
 func pauseCommand(c echo.Context) (string, error) {
 	const must = "the body must be empty, {} or {\"command\":\"…\"}"
+	if err := bodyOnly(c, must); err != nil {
+		return "", err
+	}
 	if c.Request().ContentLength == 0 {
 		return "", nil
 	}

@@ -222,3 +222,47 @@ func TestReplayAnswerCountsACutList(t *testing.T) {
 		}
 	}
 }
+
+// TestActionsRefuseAQueryParameter: the pause, resume and replay routes
+// take their selection in the body; a query parameter (curl's
+// ?command=… for one command's pause, a replay's ?command=… narrowing a
+// since) is a 400 naming it, and nothing is paused or replayed, rather
+// than ignored: the action would then reach every command.
+func TestActionsRefuseAQueryParameter(t *testing.T) {
+	o, err := DefaultOptions().withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cmd = "Group.CallbackAfterCreateGroup"
+	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}}
+	e := echo.New()
+	for _, r := range apiRoutes(s) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	tests := []struct {
+		name, target, body string
+	}{
+		{"pause of one command", "/v1/delivery/pause?command=" + cmd, ``},
+		{"resume of one command", "/v1/delivery/resume?command=" + cmd, `{}`},
+		{"replay of one command", "/v1/events/replay?command=" + cmd, `{"since":"1h"}`},
+		{"replay of dead letters", "/v1/events/replay?dead=true", `{"seqs":[1]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, tt.target, strings.NewReader(tt.body)))
+			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "in the body") {
+				t.Errorf("POST %s %s: %d %s, want a 400 saying the body carries it", tt.target, tt.body, w.Code, w.Body)
+			}
+			if s.Paused() {
+				t.Fatalf("POST %s %s paused all delivery", tt.target, tt.body)
+			}
+		})
+	}
+	// pretty (echo's) is taken everywhere.
+	w := httptest.NewRecorder()
+	e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/delivery/resume?pretty", nil))
+	if w.Code != http.StatusOK {
+		t.Errorf("POST /v1/delivery/resume?pretty: %d %s, want 200", w.Code, w.Body)
+	}
+}
