@@ -64,6 +64,28 @@ func TestResumeWaitsForThePausedHandlers(t *testing.T) {
 	})
 }
 
+// TestASecondPauseWaitsForTheFirstsHandlers: a pause that comes while an
+// earlier one is still waiting for its handlers (a double click, a retried
+// request, two operators) answers once those have finished too, as the
+// first does, not at once while they still run against what is being
+// fixed.
+func TestASecondPauseWaitsForTheFirstsHandlers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		rec := newRecorder()
+		s, paused := pauseWhileBusy(t, o, rec, 500*time.Millisecond, "s", o.Workers)
+		if err := s.Pause(context.Background()); err != nil {
+			t.Fatalf("second pause: %v", err)
+		}
+		if n := rec.runningCount(); n != 0 {
+			t.Errorf("the second pause returned with %d handlers of the first still running", n)
+		}
+		if err := <-paused; err != nil {
+			t.Fatalf("first pause: %v", err)
+		}
+	})
+}
+
 // pauseWhileBusy starts a service whose handlers take delay, accepts n
 // events (prefix00, prefix01, …), waits until every worker runs one, and
 // pauses in the background. It returns once the pause has taken the

@@ -127,7 +127,9 @@ var ErrNoWorkers = errors.New("delivery: the workers are not started")
 // Pause stops the workers, as StopWorkers does, for the minutes in which a
 // broken handler is being fixed: callbacks keep being acknowledged and
 // stored, and Resume starts the workers again on them. Pausing twice is
-// no error.
+// no error: a pause while an earlier one (or a restart of the embedded
+// server) still waits for its handlers returns once they have finished
+// too, or ctx ends.
 func (s *Service) Pause(ctx context.Context) error {
 	s.mu.Lock()
 	if s.proc == nil {
@@ -138,7 +140,7 @@ func (s *Service) Pause(ctx context.Context) error {
 	s.paused = true
 	s.mu.Unlock()
 	if w == nil {
-		return nil
+		return s.waitRetired(ctx)
 	}
 	defer drained()
 	s.log.Info("delivery paused: events are stored, not processed, until resumed")
