@@ -253,16 +253,59 @@ func (e *Events) deadIn(ctx context.Context, r scanRange, fn func(DeadLetter) er
 	})
 }
 
-// Select returns the sequences of the work-stream events f selects; a
-// message that is not an event (no command header) is not selected (List
-// skips it).
+// Select returns the sequences of the work-stream events f selects, each
+// event once, for a replay: a replayed copy (Event.ReplayOf) is left out
+// when its original, or an earlier copy of that original, is selected, or
+// the event would run (or be forwarded) once more per copy. A copy of a
+// copy counts as a copy of the first original. A message that is not an
+// event (no command header) is not selected (List skips it).
 func (e *Events) Select(ctx context.Context, f Filter) ([]uint64, error) {
+	st, err := e.js.Stream(ctx, e.opts.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
+	}
+	created := st.CachedInfo().Created
 	var seqs []uint64
-	err := e.List(ctx, f, func(ev Event) error {
+	origOf := map[uint64]uint64{} // a copy seen → its first original
+	copied := map[uint64]bool{}   // originals not selected, one of whose copies is
+	err = e.List(ctx, f, func(ev Event) error {
+		orig, ok := e.copyOf(ev, created)
+		if !ok {
+			seqs = append(seqs, ev.Seq)
+			return nil
+		}
+		if first, ok := origOf[orig]; ok {
+			orig = first
+		}
+		origOf[ev.Seq] = orig
+		if _, selected := slices.BinarySearch(seqs, orig); selected || copied[orig] {
+			return nil
+		}
+		copied[orig] = true
 		seqs = append(seqs, ev.Seq)
 		return nil
 	})
 	return seqs, err
+}
+
+// copyOf is the work-stream sequence of the event ev is a replayed copy
+// of, when ev is one of an event of this work stream, created at created.
+// A copy names its original by sequence only, and a stream deleted and
+// set up again numbers from 1 again: a copy of an older stream's event (a
+// dead letter kept from then, replayed) names a sequence another event
+// holds now. Such an event was received before the stream was created,
+// and the copy keeps its Imcallback-Received-At: one received before
+// created is taken for no copy of this stream's events.
+func (e *Events) copyOf(ev Event, created time.Time) (uint64, bool) {
+	rest, ok := strings.CutPrefix(ev.ReplayOf, e.opts.Stream+":")
+	if !ok || ev.ReceivedAt.Before(created) {
+		return 0, false
+	}
+	orig, err := strconv.ParseUint(rest, 10, 64)
+	if err != nil || orig >= ev.Seq { // a copy is stored after its original
+		return 0, false
+	}
+	return orig, true
 }
 
 // Replay republishes the work-stream events with the given sequences so

@@ -116,7 +116,7 @@ func TestReplayCopiesEventsOnly(t *testing.T) {
 			{"no headers", `{"seqs":[2]}`, 0, []uint64{2}},
 			{"no command", `{"seqs":[3]}`, 0, []uint64{3}},
 			{"events and not", `{"seqs":[1,2,3,99]}`, 1, []uint64{2, 3, 99}},
-			{"since", `{"since":"1h"}`, 3, nil}, // 1 and its two copies
+			{"since", `{"since":"1h"}`, 1, nil}, // 1 once, its two copies left out
 		}
 		for _, tt := range tests {
 			before := last()
@@ -824,7 +824,7 @@ func TestLongAdminRequestsAreAnsweredPastTheWriteTimeout(t *testing.T) {
 			want             string // a field of the answer, as "name":value
 		}{
 			{"replay by sequence", "/v1/events/replay", `{"seqs":[1,2]}`, `"replayed":2`},
-			{"replay since", "/v1/events/replay", `{"since":"1h","command":"` + testCommand + `"}`, `"replayed":5`}, // 3 events, 2 copies
+			{"replay since", "/v1/events/replay", `{"since":"1h","command":"` + testCommand + `"}`, `"replayed":3`}, // 3 events, each once: the copies of 1 and 2 left out
 			{"pause", "/v1/delivery/pause", ``, `"state":"paused"`},
 			{"resume", "/v1/delivery/resume", ``, `"state":"running"`},
 			{"a refusal", "/v1/events/replay", `{}`, `"message":"give exactly one of seqs`},
@@ -838,6 +838,59 @@ func TestLongAdminRequestsAreAnsweredPastTheWriteTimeout(t *testing.T) {
 			resp.Body.Close()
 			if err != nil || !strings.Contains(string(body), tt.want) {
 				t.Errorf("%s: %d %s %v, want an answer with %s", tt.name, resp.StatusCode, body, err, tt.want)
+			}
+		}
+	})
+}
+
+// TestASinceReplayRunsEachEventOnce: a replay by since (and command)
+// selects an event once, not once more per replayed copy of it in the
+// selection: a copy whose original, or an earlier copy of that original,
+// is selected too is left out, and of an original not selected (stored
+// before since) the first copy alone is selected. A copy naming a
+// sequence that holds another event now (the work stream was deleted and
+// set up again, numbering from 1, and an old dead letter replayed) is
+// selected: it is not that event's copy.
+func TestASinceReplayRunsEachEventOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		s := start(t, o, nil)                   // no workers: the stream keeps what is published
+		accept(t, s, request(testCommand, "a")) // 1
+		accept(t, s, request(testCommand, "b")) // 2
+		e := events(t, s)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, seq := range []uint64{1, 3, 1, 2} { // 3 copies 1, 4 copies 3, 5 copies 1, 6 copies 2
+			if res, err := e.Replay(ctx, []uint64{seq}, nil); err != nil || res.Replayed != 1 {
+				t.Fatalf("replay of %d: %+v, %v", seq, res, err)
+			}
+		}
+		// 7: a copy of an event of an earlier work stream, once at sequence 2.
+		m := nats.NewMsg(delivery.Subject(o.SubjectPrefix, "1400000000", testCommand))
+		m.Header.Set(delivery.HeaderCommand, testCommand)
+		m.Header.Set(delivery.HeaderReceivedAt, time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano))
+		m.Header.Set(delivery.HeaderReplayOf, o.Stream+":2")
+		m.Header.Set(jetstream.MsgIDHeader, "an-older-stream's-copy")
+		m.Data = []byte(`{"Id":"old"}`)
+		if _, err := s.Conn().JS.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name string
+			f    delivery.Filter
+			want string
+		}{
+			{"every event", delivery.Filter{Since: time.Now().Add(-time.Hour)}, "[1 2 7]"},
+			{"by command", delivery.Filter{Command: testCommand}, "[1 2 7]"},
+			{"the originals left out", delivery.Filter{FromSeq: 3}, "[3 6 7]"},
+		}
+		for _, tt := range tests {
+			seqs, err := e.Select(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(seqs) != tt.want {
+				t.Errorf("%s: selected %v, want %s", tt.name, seqs, tt.want)
 			}
 		}
 	})
