@@ -201,12 +201,9 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 					res, err = ev.ReplayDeadOf(ctx, list, bar.update)
 				case dead:
 					res, err = ev.ReplayDead(ctx, bar.update)
+				case byFilter:
+					res, err = ev.ReplaySelection(ctx, f, bar.update)
 				default:
-					if byFilter {
-						if list, err = ev.Select(ctx, f); err != nil {
-							return err
-						}
-					}
 					res, err = ev.Replay(ctx, list, bar.update)
 				}
 				bar.end(err)

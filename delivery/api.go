@@ -658,11 +658,7 @@ func (s *Service) replayEvents(c echo.Context) error {
 		if perr != nil {
 			return badRequest("%v", perr)
 		}
-		seqs, serr := e.Select(ctx, Filter{Command: req.Command, Since: since})
-		if serr != nil {
-			return serr
-		}
-		res, err = e.Replay(ctx, seqs, nil)
+		res, err = e.ReplaySelection(ctx, Filter{Command: req.Command, Since: since}, nil)
 	default:
 		res, err = e.Replay(ctx, seqs, nil)
 	}

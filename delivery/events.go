@@ -189,12 +189,9 @@ type Progress func(done, total int)
 // by something else, which GET /v1/events/N calls "not an event" and a
 // replay reports missing) is skipped.
 func (e *Events) List(ctx context.Context, f Filter, fn func(Event) error) error {
-	subject := e.opts.SubjectPrefix + ".>"
-	if f.Command != "" {
-		if err := checkCommandFilter(f.Command); err != nil {
-			return err
-		}
-		subject = e.opts.SubjectPrefix + ".*." + f.Command
+	subject, err := e.subjectOf(f)
+	if err != nil {
+		return err
 	}
 	r := scanRange{since: f.Since, from: f.FromSeq, to: f.ToSeq}
 	return e.scan(ctx, e.opts.Stream, subject, r, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
@@ -264,28 +261,149 @@ func (e *Events) Select(ctx context.Context, f Filter) ([]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
 	}
-	created := st.CachedInfo().Created
+	sel := newSelector(st.CachedInfo().Created)
 	var seqs []uint64
-	origOf := map[uint64]uint64{} // a copy seen → its first original
-	copied := map[uint64]bool{}   // originals not selected, one of whose copies is
 	err = e.List(ctx, f, func(ev Event) error {
-		orig, ok := e.copyOf(ev, created)
-		if !ok {
+		if sel.keep(e, ev) {
 			seqs = append(seqs, ev.Seq)
-			return nil
 		}
-		if first, ok := origOf[orig]; ok {
-			orig = first
-		}
-		origOf[ev.Seq] = orig
-		if _, selected := slices.BinarySearch(seqs, orig); selected || copied[orig] {
-			return nil
-		}
-		copied[orig] = true
-		seqs = append(seqs, ev.Seq)
 		return nil
 	})
 	return seqs, err
+}
+
+// ReplaySelection replays the events f selects, each once (as Select
+// selects them), up to the last event stored when it began: its own
+// copies are not selected. It goes by pages of ReplayDeadPage messages,
+// each read, then republished, before the next is read, so that it holds
+// a page of sequences at most however many events the selection holds (a
+// since of the whole retention), and a bit per work-stream sequence from
+// the first selected on to tell the copies of selected events. Missing
+// lists ReplayListMost sequences at most, as ReplayDead's does. progress
+// is told after each event how many are done, of at most the messages
+// stored from the first selected on.
+func (e *Events) ReplaySelection(ctx context.Context, f Filter, progress Progress) (ReplayResult, error) {
+	subject, err := e.subjectOf(f)
+	if err != nil {
+		return ReplayResult{}, err
+	}
+	st, err := e.js.Stream(ctx, e.opts.Stream)
+	if err != nil {
+		return ReplayResult{}, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
+	}
+	info := st.CachedInfo()
+	if info.State.Msgs == 0 {
+		return ReplayResult{}, nil
+	}
+	to := info.State.LastSeq + 1
+	if f.ToSeq > 0 {
+		to = min(to, f.ToSeq)
+	}
+	sel := newSelector(info.Created)
+	page, most := cmp.Or(e.deadPage, ReplayDeadPage), cmp.Or(e.listMost, ReplayListMost)
+	var res ReplayResult
+	var missing listed
+	total, done := 0, 0
+	seqs := make([]uint64, 0, page)
+	for from := f.FromSeq; ; {
+		seqs = seqs[:0]
+		read, next := 0, uint64(0)
+		err := e.scan(ctx, e.opts.Stream, subject, scanRange{since: f.Since, from: from, to: to, most: page},
+			func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+				read++
+				next = md.Sequence.Stream + 1
+				if total == 0 {
+					total = int(to - md.Sequence.Stream)
+				}
+				if ev := eventOf(m.Subject(), m.Headers(), md); ev.Command != "" && sel.keep(e, ev) {
+					seqs = append(seqs, ev.Seq)
+				}
+				return nil
+			})
+		if err == nil && e.pageRead != nil {
+			e.pageRead(read)
+		}
+		if err != nil {
+			return res.withLists(missing, listed{}), err
+		}
+		before := done
+		pr, err := e.Replay(ctx, seqs, func(n, _ int) {
+			done = before + n
+			if progress != nil {
+				progress(done, max(total, done))
+			}
+		})
+		res.Replayed += pr.Replayed
+		missing.add(pr.Missing, most)
+		if err != nil || read < page || next >= to {
+			return res.withLists(missing, listed{}), err
+		}
+		from = next
+	}
+}
+
+// subjectOf is the subject filter of the events f selects.
+func (e *Events) subjectOf(f Filter) (string, error) {
+	if f.Command == "" {
+		return e.opts.SubjectPrefix + ".>", nil
+	}
+	if err := checkCommandFilter(f.Command); err != nil {
+		return "", err
+	}
+	return e.opts.SubjectPrefix + ".*." + f.Command, nil
+}
+
+// selector keeps each event of a selection once (Select): it leaves out a
+// replayed copy whose original, or an earlier copy of it, it saw.
+type selector struct {
+	created time.Time       // the work stream's creation (copyOf)
+	seen    seqSet          // every event the selection selected, kept or not
+	copied  map[uint64]bool // originals not selected, one of whose copies is
+}
+
+func newSelector(created time.Time) *selector {
+	return &selector{created: created, copied: map[uint64]bool{}}
+}
+
+// keep reports whether ev, the next event of the selection in stream
+// order, is to be replayed.
+func (s *selector) keep(e *Events, ev Event) bool {
+	s.seen.add(ev.Seq)
+	orig, ok := e.copyOf(ev, s.created)
+	switch {
+	case !ok:
+		return true
+	case s.seen.has(orig) || s.copied[orig]: // a copy of a copy: its original was seen
+		return false
+	}
+	s.copied[orig] = true
+	return true
+}
+
+// seqSet is a set of stream sequences added in increasing order, a bit
+// each from the first added on.
+type seqSet struct {
+	base  uint64 // the first sequence added; 0: none yet
+	words []uint64
+}
+
+func (s *seqSet) add(seq uint64) {
+	if s.base == 0 {
+		s.base = seq
+	}
+	i := seq - s.base
+	for uint64(len(s.words)) <= i/64 {
+		s.words = append(s.words, 0)
+	}
+	s.words[i/64] |= 1 << (i % 64)
+}
+
+func (s *seqSet) has(seq uint64) bool {
+	if s.base == 0 || seq < s.base {
+		return false
+	}
+	i := seq - s.base
+	return i/64 < uint64(len(s.words)) && s.words[i/64]&(1<<(i%64)) != 0
 }
 
 // copyOf is the work-stream sequence of the event ev is a replayed copy

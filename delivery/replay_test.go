@@ -895,3 +895,54 @@ func TestASinceReplayRunsEachEventOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestASinceReplayGoesByPages: a replay by since (and command) reads the
+// events it selects a page at a time, republishing each page before it
+// reads the next, so that it holds no more than a page of them however
+// many the retention holds; it ends at the last event stored when it
+// began (its own copies are not read), and runs each event once.
+func TestASinceReplayGoesByPages(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		const n, page = 7, 3
+		o := options(t, b)
+		s := start(t, o, nil) // no workers: the stream keeps what is published
+		for i := range n {
+			accept(t, s, request(testCommand, fmt.Sprintf("g%d", i))) // 1 to 7
+		}
+		accept(t, s, request("Test.CallbackAfterOther", "other")) // 8, not selected
+		e := events(t, s)
+		var pages []int
+		e.SetDeadPages(page, 0, func(n int) { pages = append(pages, n) })
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var dones []int
+		res, err := e.ReplaySelection(ctx, delivery.Filter{Command: testCommand, Since: time.Now().Add(-time.Hour)},
+			func(done, _ int) { dones = append(dones, done) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Replayed != n || len(res.Missing) != 0 {
+			t.Errorf("ReplaySelection = %+v, want %d replayed and none missing", res, n)
+		}
+		if !slices.Equal(pages, []int{page, page, 1}) {
+			t.Errorf("the pages read %v events, want [%d %d 1]", pages, page, page)
+		}
+		if want := []int{1, 2, 3, 4, 5, 6, 7}; !slices.Equal(dones, want) {
+			t.Errorf("progress done %v, want %v", dones, want)
+		}
+		copies := map[string]int{}
+		for _, ev := range listEvents(t, e, delivery.Filter{}) {
+			if ev.ReplayOf != "" {
+				copies[ev.ReplayOf]++
+			}
+		}
+		for seq := 1; seq <= n; seq++ {
+			if n := copies[fmt.Sprintf("%s:%d", o.Stream, seq)]; n != 1 {
+				t.Errorf("event %d has %d copies, want 1", seq, n)
+			}
+		}
+		if len(copies) != n {
+			t.Errorf("copies of %v, want of events 1 to %d", copies, n)
+		}
+	})
+}
