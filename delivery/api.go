@@ -259,7 +259,10 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+	if d, err := time.ParseDuration(v); err == nil {
+		if d <= 0 {
+			return time.Time{}, fmt.Errorf("since %q must be a positive duration (1h: the last hour)", v)
+		}
 		return now.Add(-d), nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
@@ -643,6 +646,12 @@ func (s *Service) replayEvents(c echo.Context) error {
 	if req.Command != "" && req.Since == "" {
 		return badRequest("command goes with since only: seqs and dead select their events themselves")
 	}
+	// Read before the stream is: a since that does not read is a 400, also
+	// while the event log is out of reach (a 503 says to try again).
+	since, err := parseSince(req.Since, time.Now())
+	if err != nil {
+		return badRequest("%v", err)
+	}
 	e, err := s.Events()
 	if err != nil {
 		return err
@@ -654,10 +663,6 @@ func (s *Service) replayEvents(c echo.Context) error {
 	case req.Dead:
 		res, err = e.ReplayDead(ctx, nil)
 	case req.Since != "":
-		since, perr := parseSince(req.Since, time.Now())
-		if perr != nil {
-			return badRequest("%v", perr)
-		}
 		res, err = e.ReplaySelection(ctx, Filter{Command: req.Command, Since: since}, nil)
 	default:
 		res, err = e.Replay(ctx, seqs, nil)

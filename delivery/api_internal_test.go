@@ -266,3 +266,41 @@ func TestActionsRefuseAQueryParameter(t *testing.T) {
 		t.Errorf("POST /v1/delivery/resume?pretty: %d %s, want 200", w.Code, w.Body)
 	}
 }
+
+// TestASinceThatSelectsNothingSaysWhy: a since that is a duration but not
+// a positive one (0s, -1h: a sign typed the other way) is refused saying
+// it must be positive, as the CLI's --since says, not as "neither a
+// duration nor an RFC 3339 time"; and a replay's since that does not read
+// is a 400 also while the event log is out of reach, not a 503 asking to
+// try again what can never succeed.
+func TestASinceThatSelectsNothingSaysWhy(t *testing.T) {
+	o, err := DefaultOptions().withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}} // no connection
+	e := echo.New()
+	for _, r := range apiRoutes(s) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	tests := []struct {
+		since, want string
+	}{
+		{"0s", "positive"},
+		{"-1h", "positive"},
+		{"yesterday", "neither a duration"},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		body := `{"since":"` + tt.since + `"}`
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/events/replay", strings.NewReader(body)))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), tt.want) {
+			t.Errorf("POST /v1/events/replay %s: %d %s, want a 400 saying %q", body, w.Code, w.Body, tt.want)
+		}
+		w = httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/events?since="+tt.since, nil))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), tt.want) {
+			t.Errorf("GET /v1/events?since=%s: %d %s, want a 400 saying %q", tt.since, w.Code, w.Body, tt.want)
+		}
+	}
+}
