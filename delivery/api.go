@@ -668,14 +668,27 @@ func (s *Service) replayEvents(c echo.Context) error {
 		res, err = e.Replay(ctx, seqs, nil)
 	}
 	if err != nil && res.Replayed > 0 {
-		// Not a plain 503: a retry would replay the ones already done again.
-		return echo.NewHTTPError(http.StatusInternalServerError, fmt.Sprintf(
-			"the replay stopped after %d events (replaying the same selection again repeats them): %v", res.Replayed, err)).SetInternal(err)
+		return replayStopped(req.Dead, res.Replayed, err)
 	}
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, replayAnswer(res))
+}
+
+// replayStopped is the answer of a replay that failed with err after
+// replaying n events: not a plain 503, since a retry of events (seqs,
+// since) would replay the ones already done again. A retry of dead
+// letters is what to do: those replayed were removed from the
+// dead-letter stream (and a copy of one whose removal failed is a
+// duplicate), so it goes on with the rest.
+func replayStopped(dead bool, n int, err error) error {
+	what := "replaying the same selection again repeats them"
+	if dead {
+		what = "replay the dead letters again for the rest: those replayed are not run again"
+	}
+	return echo.NewHTTPError(http.StatusInternalServerError, fmt.Sprintf(
+		"the replay stopped after %d events (%s): %v", n, what, err)).SetInternal(err)
 }
 
 // replayAnswer is the body of a replay's 200: {"replayed":N}, with

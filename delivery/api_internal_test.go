@@ -304,3 +304,32 @@ func TestASinceThatSelectsNothingSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// TestAReplayThatStoppedSaysWhatToDo: the answer of a replay that failed
+// after replaying some events says whether replaying the same selection
+// again is right. For dead letters it is: those replayed were removed (and
+// a copy of one again is a duplicate), so a second replay goes on with
+// the rest. For sequences or a since it repeats the events done.
+func TestAReplayThatStoppedSaysWhatToDo(t *testing.T) {
+	cause := errors.New("nats: timeout")
+	tests := []struct {
+		name    string
+		dead    bool
+		want    string
+		mustNot string
+	}{
+		{"dead letters", true, "replay the dead letters again", "repeats them"},
+		{"events", false, "repeats them", "replay the dead letters again"},
+	}
+	for _, tt := range tests {
+		err := replayStopped(tt.dead, 3, cause)
+		var he *echo.HTTPError
+		if !errors.As(err, &he) || he.Code != http.StatusInternalServerError || !errors.Is(err, cause) {
+			t.Fatalf("%s: %v, want a 500 wrapping the cause", tt.name, err)
+		}
+		msg := fmt.Sprint(he.Message)
+		if !strings.Contains(msg, "after 3 events") || !strings.Contains(msg, tt.want) || strings.Contains(msg, tt.mustNot) {
+			t.Errorf("%s: %q, want the count and %q, not %q", tt.name, msg, tt.want, tt.mustNot)
+		}
+	}
+}
