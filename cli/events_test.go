@@ -1454,3 +1454,32 @@ func TestEventsHintsGoToStderr(t *testing.T) {
 		})
 	}
 }
+
+// TestPauseWaitsForItsAnswer: a pause of all delivery answers once the
+// running handlers have finished, up to IMCALLBACK_SHUTDOWN_TIMEOUT (at
+// most an hour), and a resume once a pause's handlers have; the service
+// answers past its write timeout for that. The client's time limit (60 s)
+// ended such a pause as failed while it went on there. A pause or resume
+// waits for its answer now (Ctrl-C still ends it), while the status keeps
+// the limit; here the limit is shorter than any answer.
+func TestPauseWaitsForItsAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"state":"paused","paused_commands":[],"commands":[]}`)
+	}))
+	defer srv.Close()
+	for _, path := range []string{"/v1/delivery/pause", "/v1/delivery/resume"} {
+		a := &adminClient{base: srv.URL, http: &http.Client{Timeout: time.Nanosecond}} // past before any answer
+		st, err := remoteDelivery(context.Background(), a, http.MethodPost, path, "")
+		if err != nil || st.State != "paused" {
+			t.Errorf("POST %s: %+v, %v; want the answer", path, st, err)
+		}
+		if a.http.Timeout != time.Nanosecond {
+			t.Errorf("the client's limit became %v: the other commands keep theirs", a.http.Timeout)
+		}
+	}
+	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: time.Nanosecond}}
+	if _, err := remoteDelivery(context.Background(), a, http.MethodGet, "/v1/delivery", ""); err == nil {
+		t.Errorf("GET /v1/delivery answered past the client's limit: the status must keep it")
+	}
+}

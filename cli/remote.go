@@ -753,6 +753,39 @@ var errDeliveryOffline = errors.New("delivery acts on the workers of the running
 // --command (an unset shell variable) must not act on all delivery.
 var errEmptyCommand = errors.New("--command is empty: give an after-command, or leave the flag out for all delivery")
 
+// deliveryState is the admin API's answer of GET /v1/delivery, and of a
+// pause or resume.
+type deliveryState struct {
+	State          string                  `json:"state"`
+	PausedCommands []string                `json:"paused_commands"`
+	Commands       []delivery.CommandState `json:"commands"`
+	// StatusError: the pause or resume happened, the counts could not be read.
+	StatusError string `json:"status_error,omitempty"`
+}
+
+// remoteDelivery asks the running service for its delivery state (GET) or
+// to pause or resume (POST) all delivery, or command's events when command
+// is set. A pause answers once the running handlers have finished, up to
+// IMCALLBACK_SHUTDOWN_TIMEOUT (at most an hour), and a resume once an
+// earlier pause's have: their answer is awaited past the client's time
+// limit, which would report a pause that goes on there as failed (ctx
+// still ends the wait).
+func remoteDelivery(ctx context.Context, a *adminClient, method, path, command string) (deliveryState, error) {
+	var st deliveryState
+	var body any
+	if method == http.MethodPost {
+		a = a.untilDone()
+		body = map[string]any{}
+		if command != "" {
+			body = map[string]any{"command": command}
+		}
+	}
+	if err := a.call(ctx, method, path, body, &st); err != nil {
+		return deliveryState{}, err
+	}
+	return st, nil
+}
+
 func newDeliveryCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "delivery", Short: "Pause, resume and inspect the durable delivery workers of the running service"}
 	var command string // --command of pause and resume
@@ -770,21 +803,8 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			a.onlineOnly = true
-			var st struct {
-				State          string                  `json:"state"`
-				PausedCommands []string                `json:"paused_commands"`
-				Commands       []delivery.CommandState `json:"commands"`
-				// StatusError: the pause or resume happened, the counts could not be read.
-				StatusError string `json:"status_error,omitempty"`
-			}
-			var body any
-			if method == http.MethodPost {
-				body = map[string]any{}
-				if command != "" {
-					body = map[string]any{"command": command}
-				}
-			}
-			if err := a.call(c.Context(), method, path, body, &st); err != nil {
+			st, err := remoteDelivery(c.Context(), a, method, path, command)
+			if err != nil {
 				return err
 			}
 			if g.asJSON {
