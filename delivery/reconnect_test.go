@@ -224,3 +224,48 @@ func TestAdminAPIWhileNATSIsDownIs503(t *testing.T) {
 		t.Fatalf("GET /v1/events with NATS back: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestOutagesLeaveNoSubscriptionsBehind takes the external NATS server away
+// a few times while the workers fetch. nats.go's Fetch subscribes its reply
+// inbox before it sends the pull request, and returns the send's error
+// (the connection down: no reconnect buffer) without unsubscribing: every
+// outage left one more subscription on the connection for good, which the
+// client subscribed again at each reconnect.
+func TestOutagesLeaveNoSubscriptionsBehind(t *testing.T) {
+	p := natstest.Start(t)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = p.URL()
+	rec := newRecorder()
+	s := start(t, o, dispatcherFor(t, rec))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// The workers' fetch under way holds one subscription most of the
+	// time: the most seen over a second counts it every time.
+	subscriptions := func() int {
+		most := 0
+		for range 10 {
+			most = max(most, s.Conn().NC.NumSubscriptions())
+			time.Sleep(100 * time.Millisecond)
+		}
+		return most
+	}
+	eventually(t, 30*time.Second, "ready", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "before"))
+	eventually(t, 30*time.Second, "the first event applied", func() bool { return rec.appliedCount("before") == 1 })
+	before := subscriptions()
+
+	const outages = 3
+	for i := range outages {
+		p.Kill()
+		time.Sleep(3 * time.Second) // the workers try to fetch meanwhile
+		p.Restart()
+		eventually(t, 60*time.Second, "ready again", func() bool { return s.Check(ctx) == nil })
+		id := fmt.Sprintf("after-%d", i)
+		accept(t, s, request(testCommand, id))
+		eventually(t, 30*time.Second, "the event accepted after the outage applied", func() bool { return rec.appliedCount(id) == 1 })
+	}
+	if after := subscriptions(); after != before {
+		t.Errorf("%d subscriptions after %d outages, %d before: the workers' fetches left some behind", after, outages, before)
+	}
+}

@@ -40,6 +40,7 @@ const maxErrorHeader = 2048
 type workers struct {
 	s    *Service
 	js   jetstream.JetStream
+	nc   *nats.Conn // the connection js is on; nil under a test's own JetStream
 	p    Processor
 	opts Options
 	log  *zap.Logger
@@ -106,7 +107,7 @@ func (s *Service) startWorkersLocked(p Processor) error {
 	hctx, cancelHandler := context.WithCancel(context.Background())
 	lctx, cancelLookup := context.WithCancel(fctx)
 	w := &workers{
-		s: s, js: s.conn.JS, p: p, opts: s.opts, log: s.log,
+		s: s, js: s.conn.JS, nc: s.conn.NC, p: p, opts: s.opts, log: s.log,
 		slots:    make(chan struct{}, s.opts.Workers),
 		loopDone: make(chan struct{}),
 		stop:     make(chan struct{}),
@@ -409,6 +410,17 @@ func (w *workers) release(n int) {
 // fetch asks for up to n messages, each of which takes one reserved slot
 // and runs at once; the slots left unused are released.
 func (w *workers) fetch(cons jetstream.Consumer, n int) error {
+	// nats.go's Fetch subscribes its reply inbox before it sends the pull
+	// request, and returns the send's error (refused at once while the
+	// connection is down: no reconnect buffer) without unsubscribing: each
+	// such fetch would leave a subscription on the connection for good,
+	// subscribed again at every reconnect. No fetch is made while it is down.
+	if w.nc != nil {
+		if st := w.nc.Status(); st != nats.CONNECTED {
+			w.release(n)
+			return fmt.Errorf("%w (%s)", nats.ErrConnectionReconnecting, st)
+		}
+	}
 	ctx, cancel := context.WithTimeout(w.fetchCtx, fetchWait)
 	defer cancel()
 	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
