@@ -200,3 +200,14 @@ func (s *Service) SetRestartPause(d time.Duration) { s.restartPause.Store(int64(
 
 // Restarts is how many times the embedded server was restarted.
 func (s *Service) Restarts() int64 { return s.restarts.Load() }
+
+// ConsumerAckWait is the consumer's ack wait as the running workers last
+// read it; 0 without workers.
+func (s *Service) ConsumerAckWait() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.workers == nil {
+		return 0
+	}
+	return time.Duration(s.workers.ackWait.Load())
+}

@@ -305,6 +305,7 @@ func (w *workers) noteFloor(cons jetstream.Consumer, last *time.Time) (gone bool
 	if !info.Created.Equal(w.consumerCreated) {
 		return true
 	}
+	w.ackWait.Store(int64(info.Config.AckWait))
 	w.s.resume.note(w.streamCreated, info.AckFloor.Stream)
 	w.s.holds.prune(info.AckFloor.Stream)
 	return false

@@ -61,3 +61,45 @@ func TestHandlerPastItsDeadlineIsNotRedeliveredWhileItRuns(t *testing.T) {
 		}
 	})
 }
+
+// TestHandlerIsNotRedeliveredUnderAShorterAckWaitOfAnotherReplica: the
+// consumer is shared, and its ack wait is the one the replica that set it
+// up last asked for (HandlerTimeout + 5 s): in a rolling update that lowers
+// IMCALLBACK_HANDLER_TIMEOUT, the replicas still on the old value run
+// handlers longer than the new ack wait. Such a handler, running within its
+// own deadline, must not have its event delivered again while it runs.
+func TestHandlerIsNotRedeliveredUnderAShorterAckWaitOfAnotherReplica(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.HandlerTimeout = 20 * time.Second // ack wait 25 s
+		p := &deafProcessor{run: 9 * time.Second}
+		s := start(t, o, p)
+
+		// A replica with a HandlerTimeout of 1 s sets the ack wait to 6 s.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		c, err := js.Consumer(ctx, o.Stream, s.Options().Consumer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := c.CachedInfo().Config
+		cfg.AckWait = 6 * time.Second
+		if _, err := js.UpdateConsumer(ctx, o.Stream, cfg); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the workers read the shorter ack wait", func() bool {
+			return s.ConsumerAckWait() == cfg.AckWait
+		})
+
+		accept(t, s, request(testCommand, "slow"))
+		eventually(t, 30*time.Second, "the handler's run ended", func() bool {
+			_, _, done := p.counts()
+			return done >= 1
+		})
+		eventually(t, 10*time.Second, "nothing pending", func() bool { return pending(t, s) == 0 })
+		if calls, most, _ := p.counts(); calls != 1 || most != 1 {
+			t.Errorf("the handler ran %d times, %d at once; want once: the event was redelivered while its handler ran", calls, most)
+		}
+	})
+}

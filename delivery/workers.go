@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/tracing"
@@ -51,6 +53,9 @@ type workers struct {
 	// consumerCreated is the consumer's creation time when it was last
 	// looked up.
 	consumerCreated time.Time
+	// ackWait is the consumer's ack wait as last read (nanoseconds): the
+	// one the replica that set the shared consumer up last asked for.
+	ackWait atomic.Int64
 
 	slots    chan struct{} // one token per reserved or running handler
 	handlers sync.WaitGroup
@@ -377,6 +382,7 @@ func (w *workers) consumer() (jetstream.Consumer, error) {
 	// event's deliveries from 1: the deliveries given back to the old one
 	// no longer come off that count.
 	w.consumerCreated = c.CachedInfo().Created
+	w.ackWait.Store(int64(c.CachedInfo().Config.AckWait))
 	w.s.holds.opened(w.consumerCreated)
 	return c, nil
 }
@@ -568,10 +574,10 @@ func (w *workers) handle(msg jetstream.Msg) {
 const overrunGrace = 2 * time.Second
 
 // keepWhileRunning keeps msg from being redelivered while its handler runs
-// past its deadline (a handler that ignores its context): from
-// overrunGrace after the deadline on, it tells the server every
-// HandlerTimeout + overrunGrace (less than the ack wait) that the message
-// is still in progress, and warns once.
+// past its deadline (a handler that ignores its context), or past a
+// shorter ack wait than this service's (noticeEvery): it tells the server
+// every noticeEvery, from the first one on, that the message is still in
+// progress, and warns once the handler runs past its deadline.
 // Without it the ack wait would run out under the running handler and the
 // event would run a second time at once, here or on another replica, with
 // a delivery counted as an attempt while the first still runs. The
@@ -582,6 +588,7 @@ func (w *workers) keepWhileRunning(msg jetstream.Msg, command string, seq uint64
 		stopped bool
 		t       *time.Timer
 	)
+	started := time.Now()
 	warned := false
 	var tick func()
 	tick = func() {
@@ -590,7 +597,7 @@ func (w *workers) keepWhileRunning(msg jetstream.Msg, command string, seq uint64
 		if stopped {
 			return
 		}
-		if !warned {
+		if !warned && time.Since(started) >= w.opts.HandlerTimeout {
 			warned = true
 			w.log.Warn("handler still running past its deadline (it ignores its context); its event is kept from redelivery until it returns",
 				zap.String("command", command), zap.Uint64("seq", seq), zap.Duration("handler_timeout", w.opts.HandlerTimeout))
@@ -598,10 +605,10 @@ func (w *workers) keepWhileRunning(msg jetstream.Msg, command string, seq uint64
 		if err := msg.InProgress(); err != nil {
 			w.log.Debug("in-progress notice failed", zap.Uint64("seq", seq), zap.Error(err))
 		}
-		t.Reset(w.opts.HandlerTimeout + overrunGrace)
+		t.Reset(w.noticeEvery())
 	}
 	mu.Lock()
-	t = time.AfterFunc(w.opts.HandlerTimeout+overrunGrace, tick)
+	t = time.AfterFunc(w.noticeEvery(), tick)
 	mu.Unlock()
 	return func() {
 		mu.Lock()
@@ -610,6 +617,27 @@ func (w *workers) keepWhileRunning(msg jetstream.Msg, command string, seq uint64
 		t.Stop()
 	}
 }
+
+// noticeEvery is how often keepWhileRunning tells the server that a
+// message is in progress: HandlerTimeout + overrunGrace under the ack wait
+// this service sets, so only a handler past its deadline sends any. The
+// consumer is shared, and its ack wait is the one the replica that set it
+// up last asked for: under a shorter one (a rolling update that lowers
+// IMCALLBACK_HANDLER_TIMEOUT, the replicas still on the old value) a
+// handler within its own deadline would outlive it, so the notices come as
+// long before it runs out (or at half of it, when shorter).
+func (w *workers) noticeEvery() time.Duration {
+	own := w.opts.HandlerTimeout + overrunGrace
+	ackWait := time.Duration(w.ackWait.Load())
+	if ackWait <= 0 || ackWait >= w.opts.ackWait() {
+		return own
+	}
+	return max(ackWait-(config.AckWaitMargin-overrunGrace), ackWait/2, minNoticeEvery)
+}
+
+// minNoticeEvery bounds how often in-progress notices are sent under an
+// ack wait set far too short by hand.
+const minNoticeEvery = 100 * time.Millisecond
 
 // deadLetter copies the message to the dead-letter stream with the reason,
 // then terminates it in the work stream. If the copy cannot be stored the
