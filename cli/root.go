@@ -23,6 +23,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/forward"
+	"github.com/imcallback/imcallback/internal/fxresult"
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/server"
 	"github.com/imcallback/imcallback/tracing"
@@ -641,16 +642,9 @@ func run(ctx context.Context, app *fx.App, w *stopWatch, s service) error {
 // type is kept, with what usually causes it: a module the command line
 // wires itself passed to Main again.
 func buildError(err error) error {
-	root := dig.RootCause(err)
-	if !strings.HasPrefix(root.Error(), "already provided by") {
-		return root
-	}
-	what := root.Error()
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if next := errors.Unwrap(e); next != nil && next.Error() == root.Error() {
-			what = e.Error() // "cannot provide *T from …: already provided by …"
-			break
-		}
+	what, twice := fxresult.ProvidedTwice(err)
+	if !twice {
+		return dig.RootCause(err)
 	}
 	return fmt.Errorf("%s: a module is wired twice; Main wires imcallback.Module itself, and delivery.Module unless "+
 		"IMCALLBACK_DELIVERY=inline: pass only modules of your own, each once", what)

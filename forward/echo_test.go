@@ -1,47 +1,16 @@
 package forward_test
 
 import (
-	"bufio"
 	"context"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/forward"
+	"github.com/imcallback/imcallback/imtest"
 )
-
-// newEchoDest is a destination that is not HTTP: it writes back the
-// first line it reads (the request line), as an echo service on a
-// mistyped port does.
-func newEchoDest(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err == nil {
-					_, _ = c.Write([]byte(line))
-				}
-			})
-		}
-	})
-	return ln.Addr().String()
-}
 
 // TestErrorOfAnEchoedRequestLineHidesTheURL: a destination that answers
 // with the request line it read (no HTTP server at all) fails the
@@ -50,7 +19,7 @@ func newEchoDest(t *testing.T) string {
 // else the error goes (the log, last_error, a dead letter).
 func TestErrorOfAnEchoedRequestLineHidesTheURL(t *testing.T) {
 	const key, token = "hk_9f2c1e7a", "tok_5b8d3a"
-	url := "http://" + newEchoDest(t) + "/hooks/" + key + "?token=" + token
+	url := "http://" + imtest.EchoLine(t) + "/hooks/" + key + "?token=" + token
 	tests := []struct {
 		name string
 		call func(f *forward.Forwarder) error

@@ -1,12 +1,10 @@
 package imsend_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/imcallback/imcallback/imsend"
+	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -236,7 +235,7 @@ func TestErrorsDoNotQuoteSign(t *testing.T) {
 		"invalid URL": closed + "/im/\x7fcallback",
 		// No HTTP server: Go's error quotes its "status code", the
 		// request line's target it echoed.
-		"echoed request line": "http://" + echoListener(t) + "/im/callback",
+		"echoed request line": "http://" + imtest.EchoLine(t) + "/im/callback",
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := &imsend.Sender{URL: url, AppID: "1400000000", Token: "secret-token", Now: func() time.Time { return at }}
@@ -254,33 +253,6 @@ func TestErrorsDoNotQuoteSign(t *testing.T) {
 			}
 		})
 	}
-}
-
-// echoListener is the address of a service that is no HTTP server: it
-// writes back the first line it reads, as an echo on a mistyped port does.
-func echoListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				if line, err := bufio.NewReader(c).ReadString('\n'); err == nil {
-					_, _ = io.WriteString(c, line)
-				}
-			})
-		}
-	})
-	return ln.Addr().String()
 }
 
 // TestURLWithAQueryString: a URL's own query string is kept and the

@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/fxresult"
 	"github.com/imcallback/imcallback/logging"
 	"github.com/imcallback/imcallback/server"
 )
@@ -246,19 +246,9 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 // and the first provider, not the cause. Any other error is left to the
 // start, which reports it; nil for none.
 func wiredTwice(err error) error {
-	if err == nil {
+	what, twice := fxresult.ProvidedTwice(err)
+	if !twice {
 		return nil
-	}
-	root := dig.RootCause(err)
-	if !strings.HasPrefix(root.Error(), "already provided by") {
-		return nil
-	}
-	what := root.Error()
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if next := errors.Unwrap(e); next != nil && next.Error() == root.Error() {
-			what = e.Error() // "cannot provide *T from …: already provided by …"
-			break
-		}
 	}
 	for _, own := range []struct {
 		typ reflect.Type

@@ -2,12 +2,18 @@
 // (dispatcher.AsCommands, middleware.AsMiddleware) annotate: fx puts a
 // constructor's result into the group of the result's own type, so one of
 // another type than the group's lands in a group nobody reads, silently.
+// It also reads the one build error of an app that a user causes most
+// often, a module wired twice (ProvidedTwice).
 package fxresult
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
+
+	"go.uber.org/dig"
 )
 
 // First returns an error naming f and its first result when f is a
@@ -31,4 +37,24 @@ func First(f any, want reflect.Type) error {
 		name = fn.Name()
 	}
 	return fmt.Errorf("%s returns %s, not %v", name, got, want)
+}
+
+// ProvidedTwice reports whether err, an app's build error, comes of a type
+// provided twice (a module wired twice), and then what dig says of it with
+// the type named: "cannot provide *T from …: already provided by …". dig's
+// root cause names only the first provider, not the type.
+func ProvidedTwice(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	root := dig.RootCause(err)
+	if !strings.HasPrefix(root.Error(), "already provided by") {
+		return "", false
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if next := errors.Unwrap(e); next != nil && next.Error() == root.Error() {
+			return e.Error(), true
+		}
+	}
+	return root.Error(), true
 }

@@ -1,0 +1,41 @@
+package imtest
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// EchoLine returns the loopback address ("127.0.0.1:port") of a TCP
+// service that is no HTTP server: it writes back the first line each
+// connection sends, as an echo service on a mistyped port does. An HTTP
+// client reads that request line back as the status line, so its error
+// quotes the request's target (a webhook key in the path, a signed query):
+// a test points a client at it to check that what the client logs or
+// returns of a failed exchange hides those. It stops with the test.
+func EchoLine(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	tb.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				if line, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+					_, _ = io.WriteString(c, line)
+				}
+			})
+		}
+	})
+	return ln.Addr().String()
+}
