@@ -23,7 +23,10 @@ import (
 // Events reads and replays the work and dead-letter streams: what the
 // imcallback events commands and the recovery runbook use.
 type Events struct {
-	js   jetstream.JetStream
+	js jetstream.JetStream
+	// nc is the connection js is on (readScan checks it is up); nil under
+	// a test's own JetStream.
+	nc   *nats.Conn
 	opts Options
 	// read, when set, counts the message headers scans read: what the
 	// admin API's reads cost, which tests hold to the size of a page.
@@ -51,7 +54,7 @@ func NewEvents(conn *Conn, o Options) (*Events, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Events{js: conn.JS, opts: o, log: conn.log}, nil
+	return &Events{js: conn.JS, nc: conn.NC, opts: o, log: conn.log}, nil
 }
 
 // logger is e's logger, a no-op one when it has none.
@@ -925,6 +928,13 @@ func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consum
 		want := min(remaining, scanBatch, last-next+1)
 		if r.most > 0 {
 			want = min(want, uint64(r.most-taken))
+		}
+		if e.nc != nil && e.nc.Status() != nats.CONNECTED {
+			// nats.go's Fetch would subscribe its reply inbox, have the
+			// pull request refused (no reconnect buffer) and leave the
+			// subscription on the connection for good, as the workers'.
+			cancel()
+			return fmt.Errorf("delivery: scan %s: %w (%s)", stream, nats.ErrConnectionReconnecting, e.nc.Status())
 		}
 		batch, err := c.Fetch(int(want), jetstream.FetchContext(fctx))
 		if err != nil {
