@@ -469,3 +469,20 @@ func explainDown(err error) error {
 	}
 	return err
 }
+
+// fetchable is nil when a pull consumer's Fetch may be made on nc (nil:
+// a test's own JetStream), else the error of a connection that is down.
+// nats.go's Fetch subscribes its reply inbox before it sends the pull
+// request, and returns the send's error (refused at once while the
+// connection is down: no reconnect buffer) without unsubscribing, so each
+// fetch made then would leave a subscription on the connection for good,
+// subscribed again at every reconnect.
+func fetchable(nc *nats.Conn) error {
+	if nc == nil {
+		return nil
+	}
+	if st := nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w (%s)", nats.ErrConnectionReconnecting, st)
+	}
+	return nil
+}

@@ -929,12 +929,9 @@ func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consum
 		if r.most > 0 {
 			want = min(want, uint64(r.most-taken))
 		}
-		if e.nc != nil && e.nc.Status() != nats.CONNECTED {
-			// nats.go's Fetch would subscribe its reply inbox, have the
-			// pull request refused (no reconnect buffer) and leave the
-			// subscription on the connection for good, as the workers'.
+		if err := fetchable(e.nc); err != nil {
 			cancel()
-			return fmt.Errorf("delivery: scan %s: %w (%s)", stream, nats.ErrConnectionReconnecting, e.nc.Status())
+			return fmt.Errorf("delivery: scan %s: %w", stream, err)
 		}
 		batch, err := c.Fetch(int(want), jetstream.FetchContext(fctx))
 		if err != nil {

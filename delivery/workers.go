@@ -416,16 +416,9 @@ func (w *workers) release(n int) {
 // fetch asks for up to n messages, each of which takes one reserved slot
 // and runs at once; the slots left unused are released.
 func (w *workers) fetch(cons jetstream.Consumer, n int) error {
-	// nats.go's Fetch subscribes its reply inbox before it sends the pull
-	// request, and returns the send's error (refused at once while the
-	// connection is down: no reconnect buffer) without unsubscribing: each
-	// such fetch would leave a subscription on the connection for good,
-	// subscribed again at every reconnect. No fetch is made while it is down.
-	if w.nc != nil {
-		if st := w.nc.Status(); st != nats.CONNECTED {
-			w.release(n)
-			return fmt.Errorf("%w (%s)", nats.ErrConnectionReconnecting, st)
-		}
+	if err := fetchable(w.nc); err != nil {
+		w.release(n)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(w.fetchCtx, fetchWait)
 	defer cancel()
