@@ -429,15 +429,7 @@ func TestDeliveryStatusQuotesCommands(t *testing.T) {
 // answers late is running; the error says the operation may still be under
 // way, and never suggests --offline on its data directory.
 func TestSlowServiceIsNotCalledStopped(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
+	srv := hangingServer(t)
 	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: 100 * time.Millisecond}}
 	err := a.call(context.Background(), http.MethodPost, "/v1/events/replay", map[string]any{"dead": true}, nil)
 	if !errors.Is(err, errSlow) || errors.Is(err, errNotRunning) || strings.Contains(err.Error(), "--offline") ||
@@ -520,15 +512,7 @@ func (zeros) Read(p []byte) (int, error) {
 // of the client's, so a timeout of its connection's (TCP keep-alive, a
 // transport's) must not be told as "did not answer within 0s".
 func TestSlowAnswerOfAnUnboundedRequestNamesNoLimit(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
+	srv := hangingServer(t)
 	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: time.Minute,
 		Transport: &http.Transport{ResponseHeaderTimeout: 50 * time.Millisecond}}}
 	err := a.untilDone().call(context.Background(), http.MethodPost, "/v1/events/replay", map[string]any{"dead": true}, nil)

@@ -198,16 +198,7 @@ func TestBeforeAnswerIsReadWholeWithinItsBound(t *testing.T) {
 				http.NewResponseController(w).Flush()
 				_, _ = io.WriteString(w, tc.answer[half:])
 			})
-			f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
-			r.Params.SdkAppid = imtest.AppID
-			dec, err := f.Decide(ctx, "a", r)
+			f, dec, err := decideAt(t, d.URL)
 			switch {
 			case tc.want == "" && (err != nil || dec.Code != 120001):
 				t.Errorf("Decide: %+v, %v; want the destination's 120001", dec, err)
@@ -235,16 +226,7 @@ func TestRefusedAnswerIsQuotedShort(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDest(t, func(w http.ResponseWriter, _ int) { _, _ = io.WriteString(w, tc.answer) })
-			f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
-			r.Params.SdkAppid = imtest.AppID
-			_, err = f.Decide(ctx, "a", r)
+			_, _, err := decideAt(t, d.URL)
 			switch {
 			case err == nil || !strings.Contains(err.Error(), tc.want):
 				t.Errorf("Decide: %.200v…, want an error with %q", err, tc.want)
@@ -253,4 +235,22 @@ func TestRefusedAnswerIsQuotedShort(t *testing.T) {
 			}
 		})
 	}
+}
+
+// decideAt asks one before-callback's decision of a new forwarder whose
+// one destination is url, and returns the forwarder (closed with the test)
+// for its counts.
+func decideAt(t *testing.T, url string) (*forward.Forwarder, dispatcher.Decision, error) {
+	t.Helper()
+	f, err := forward.New([]config.ForwardConfig{destination("a", url, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
+	r.Params.SdkAppid = imtest.AppID
+	dec, err := f.Decide(ctx, "a", r)
+	return f, dec, err
 }
