@@ -19,11 +19,7 @@ import (
 // the FAIL envelope, names the code of each of them. It once left out
 // 41701 and 50501.
 func TestREADMENamesTheAnswersNetHTTPWrites(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Join(strings.Fields(string(b)), " ")
+	text := strings.Join(strings.Fields(readme(t)), " ")
 	_, sentence, ok := strings.Cut(text, "The answers net/http writes itself (")
 	if !ok {
 		t.Fatal("README.md has no sentence starting: The answers net/http writes itself (")
@@ -58,16 +54,14 @@ func TestREADMENamesTheAnswersNetHTTPWrites(t *testing.T) {
 // slowly and an answer a client reads slowly. It once gave the header's
 // bound alone, and "the listener's write timeout" was nowhere stated.
 func TestREADMEStatesTheReadAndWriteTimeouts(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Join(strings.Fields(string(b)), " ")
-	_, row, ok := strings.Cut(text, "| `IMCALLBACK_READ_HEADER_TIMEOUT` / `IMCALLBACK_IDLE_TIMEOUT` |")
+	// The row is one line of the table: cut it before its spaces are
+	// folded, which would join it to the rest of the README.
+	_, row, ok := strings.Cut(readme(t), "| `IMCALLBACK_READ_HEADER_TIMEOUT` / `IMCALLBACK_IDLE_TIMEOUT` |")
 	if !ok {
 		t.Fatal("README.md has no row of IMCALLBACK_READ_HEADER_TIMEOUT / IMCALLBACK_IDLE_TIMEOUT")
 	}
 	row, _, _ = strings.Cut(row, "\n")
+	row = strings.Join(strings.Fields(row), " ")
 	cfg := config.Default()
 	s := newHTTPServer(&cfg, http.NotFoundHandler(), zap.NewNop())
 	for _, tt := range []struct {
@@ -84,4 +78,14 @@ func TestREADMEStatesTheReadAndWriteTimeouts(t *testing.T) {
 				want, tt.name, more)
 		}
 	}
+}
+
+// readme is the module's README.md.
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
