@@ -17,8 +17,6 @@
 package imcallback
 
 import (
-	"errors"
-
 	"go.uber.org/fx"
 
 	"github.com/imcallback/imcallback/allowlist"
@@ -63,28 +61,20 @@ var Module = fx.Module("imcallback",
 // the environment); modules are the program's own, read only for the
 // configuration sections they declare (config.Section), whose keys the
 // file may hold. fx takes these options at the top level of fx.New only,
-// as the package's doc shows. A configuration that does not load keeps
-// fx's defaults: the service's own load fails the start, saying why.
+// as the package's doc shows. Modules that do not build, or a
+// configuration that does not load, keep fx's defaults: the service's own
+// start fails, saying why.
 func Timeouts(src config.Source, modules ...fx.Option) fx.Option {
-	var sections []config.SectionInfo
-	// The modules are built only for the sections they declare: fx runs
-	// this first module's invoke before theirs, and its error stops the
-	// build there, so that none of theirs runs twice.
-	fx.New(fx.NopLogger,
-		fx.Module("sections", fx.Invoke(fx.Annotate(func(s []config.SectionInfo) error {
-			sections = s
-			return errListed
-		}, fx.ParamTags(config.SectionGroup)))),
-		fx.Options(modules...))
+	sections, err := config.DeclaredSections(modules...)
+	if err != nil {
+		return fx.Options()
+	}
 	cfg, err := config.LoadWith(src, sections...)
 	if err != nil {
 		return fx.Options()
 	}
 	return fx.Options(fx.StartTimeout(cfg.StartTimeout), fx.StopTimeout(cfg.StopTimeout()))
 }
-
-// errListed ends the build of the modules Timeouts lists.
-var errListed = errors.New("imcallback: the sections are listed")
 
 // newRESTClients are the Tencent REST API clients of the apps configured
 // with a secret key, for handlers (and the allowlist's GetIPList). The stop

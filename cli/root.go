@@ -53,7 +53,7 @@ func (g *globalFlags) source() config.Source {
 // program's modules declare, and renders each section (secrets redacted),
 // so that a mistake is one clear message before the service is built.
 func (g *globalFlags) load() (*config.Config, []string, error) {
-	infos, err := declaredSections(g.modules)
+	infos, err := config.DeclaredSections(g.modules...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,33 +79,13 @@ func (g *globalFlags) load() (*config.Config, []string, error) {
 // the keys and variables of the sections the program's modules declare are
 // theirs, as for serve and config check, not unknown keys of the file.
 func (g *globalFlags) clientConfig() (*config.Config, error) {
-	infos, err := declaredSections(g.modules)
+	infos, err := config.DeclaredSections(g.modules...)
 	if err != nil {
 		return nil, err
 	}
 	src := g.source()
 	src.Dev = true
 	return config.LoadWith(src, infos...)
-}
-
-// declaredSections lists the configuration sections (config.Section) the
-// modules declare. It builds an app of the modules alone and starts
-// nothing; the modules' own invokes, which need the rest of the service,
-// run after the listing and their failure here is ignored: the real start
-// reports it.
-func declaredSections(modules []fx.Option) ([]config.SectionInfo, error) {
-	var infos []config.SectionInfo
-	listed := false
-	// fx runs the invokes of modules before the root's, in order: listing
-	// in the first module runs before any of the program's.
-	app := fx.New(fx.NopLogger,
-		fx.Module("sections", fx.Invoke(fx.Annotate(func(s []config.SectionInfo) { infos, listed = s, true },
-			fx.ParamTags(config.SectionGroup)))),
-		fx.Options(modules...))
-	if !listed && app.Err() != nil {
-		return nil, dig.RootCause(app.Err())
-	}
-	return infos, nil
 }
 
 func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 	yamlv3 "gopkg.in/yaml.v3"
 )
@@ -301,3 +302,26 @@ func checkSectionKey(key string) error {
 	}
 	return nil
 }
+
+// DeclaredSections lists the configuration sections (Section) that modules
+// declare. It builds an app of the modules alone and starts nothing: the
+// listing runs first (fx runs the invokes of modules before the root's, in
+// order) and ends the build, so none of the modules' own invokes, which
+// need the rest of the service, runs. An error of the build before the
+// listing (a type provided twice) is returned as dig's root cause.
+func DeclaredSections(modules ...fx.Option) ([]SectionInfo, error) {
+	var infos []SectionInfo
+	app := fx.New(fx.NopLogger,
+		fx.Module("sections", fx.Invoke(fx.Annotate(func(s []SectionInfo) error {
+			infos = s
+			return errSectionsListed
+		}, fx.ParamTags(SectionGroup)))),
+		fx.Options(modules...))
+	if err := app.Err(); !errors.Is(err, errSectionsListed) {
+		return nil, dig.RootCause(err)
+	}
+	return infos, nil
+}
+
+// errSectionsListed ends the build of the app DeclaredSections lists.
+var errSectionsListed = errors.New("config: the sections are listed")

@@ -358,3 +358,49 @@ func TestSectionMapAndStructFieldsFromTheFile(t *testing.T) {
 		t.Fatalf("a key of limits that is none of its own: %v, want %q", err, want)
 	}
 }
+
+// TestDeclaredSectionsListsWithoutRunningTheModules: the sections of a
+// program's modules are listed before the configuration is loaded (serve,
+// config check, the client commands, imcallback.Timeouts) from an app of
+// the modules alone, in which none of their invokes may run: those need
+// the rest of the service, and they run once, at the real start. A module
+// that does not build is the build's own error.
+func TestDeclaredSectionsListsWithoutRunningTheModules(t *testing.T) {
+	ran := 0
+	invoke := fx.Invoke(func() { ran++ })
+	tests := []struct {
+		name    string
+		modules []fx.Option
+		want    []string // the keys listed
+		wantErr string
+	}{
+		{"no module", nil, nil, ""},
+		{"two sections and invokes", []fx.Option{
+			fx.Module("w", config.Section("words", wordsDefaults), invoke),
+			config.Section("scope", scope{}), invoke}, []string{"words", "scope"}, ""},
+		{"a type provided twice", []fx.Option{fx.Supply(wordsDefaults), fx.Supply(wordsDefaults), invoke},
+			nil, "already provided"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ran = 0
+			infos, err := config.DeclaredSections(tt.modules...)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatal(err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
+			}
+			var keys []string
+			for _, info := range infos {
+				keys = append(keys, info.Key)
+			}
+			if fmt.Sprint(keys) != fmt.Sprint(tt.want) {
+				t.Errorf("listed %v, want %v", keys, tt.want)
+			}
+			if ran != 0 {
+				t.Errorf("the modules' invokes ran %d times while their sections were listed", ran)
+			}
+		})
+	}
+}

@@ -194,10 +194,11 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	var sections declaredSections
 	start := newStartLog()
 	t.Cleanup(func() { start.report(t) }) // after a failed start, which ends the test
+	src := config.Source{Environ: func() []string { return environ }}
 	all := fx.Options(
 		fx.NopLogger,
-		bounds(environ),
-		fx.Supply(config.Source{Environ: func() []string { return environ }}),
+		imcallback.Timeouts(src), // the start and stop bounded as `serve` bounds them
+		fx.Supply(src),
 		fx.Supply(start.tee()),
 		imcallback.Module,
 		fx.Options(opts...),
@@ -263,19 +264,6 @@ func wiredTwice(err error) error {
 	}
 	return fmt.Errorf("imtest: %s: a module is wired twice; Start wires imcallback.Module itself: "+
 		"pass only modules of your own (and delivery.Module for durable delivery), each once", what)
-}
-
-// bounds bounds the start and the stop as `serve` does, by
-// IMCALLBACK_START_TIMEOUT and Config.StopTimeout, rather than by fx's
-// 15 s defaults, which cut a stop waiting within IMCALLBACK_SHUTDOWN_TIMEOUT
-// short (the stream and the stores left open). A configuration that does
-// not load keeps fx's: the service's own load fails the start, saying why.
-func bounds(environ []string) fx.Option {
-	cfg, err := config.Load(config.Source{Environ: func() []string { return environ }})
-	if err != nil {
-		return fx.Options()
-	}
-	return fx.Options(fx.StartTimeout(cfg.StartTimeout), fx.StopTimeout(cfg.StopTimeout()))
 }
 
 // senderFor signs as the service verifies: for the first accepted app
