@@ -320,12 +320,12 @@ func envKey(name, prefix string) (key string, ok bool) {
 	return strings.CutPrefix(strings.ToLower(rest), strings.ToLower(strings.TrimPrefix(prefix, envPrefix)))
 }
 
-// envSetting is the setting a variable's name sets, as Load reads it:
+// EnvSetting is the setting a variable's name sets, as Load reads it:
 // IMCALLBACK_<KEY> in any case after IMCALLBACK_ (IMCALLBACK_tokens sets
 // tokens), and an app's IMCALLBACK_APP_<SDKAPPID>_<KEY> in any case after
 // the id, as app_<SDKAPPID>_<key>. ok is false for a name outside
 // IMCALLBACK_, and for one whose APP_ is not upper case, which sets nothing.
-func envSetting(name string) (key string, ok bool) {
+func EnvSetting(name string) (key string, ok bool) {
 	if rest, isApp := strings.CutPrefix(name, appEnvPrefix); isApp {
 		id, key, cut := strings.Cut(rest, "_")
 		return "app_" + id + "_" + strings.ToLower(key), cut
@@ -349,14 +349,14 @@ func envSetting(name string) (key string, ok bool) {
 func LookupEnv(vars []string, key string) (name, value string, err error) {
 	key = strings.ToLower(key)
 	if twice := setTwice(vars, func(n string) (string, bool) {
-		k, ok := envSetting(n)
+		k, ok := EnvSetting(n)
 		return k, ok && k == key
 	}); twice[key] != nil {
 		return "", "", &FieldError{Key: key, Msg: setTwiceMsg(twice[key])}
 	}
 	for _, kv := range vars {
 		n, v, _ := strings.Cut(kv, "=")
-		if k, ok := envSetting(n); ok && k == key && !blank(v) {
+		if k, ok := EnvSetting(n); ok && k == key && !blank(v) {
 			return n, strings.TrimSpace(v), nil
 		}
 	}

@@ -70,18 +70,24 @@ type Service struct {
 // order of those last ones. The service reads an empty variable as unset,
 // so an override "NAME=" must replace an earlier value, not sit beside it;
 // and it reads a name in any case after IMCALLBACK_ (IMCALLBACK_tokens is
-// IMCALLBACK_TOKENS), so names are compared so too: beside Start's default,
+// IMCALLBACK_TOKENS), so names are compared as settings (config.EnvSetting): beside Start's default,
 // another spelling would be the setting set twice, or, empty, leave the
 // default in place.
 func lastOfEachName(vars []string) []string {
+	setting := func(kv string) string {
+		name, _, _ := strings.Cut(kv, "=")
+		if key, ok := config.EnvSetting(name); ok {
+			return key
+		}
+		return name
+	}
 	last := map[string]int{}
 	for i, kv := range vars {
-		name, _, _ := strings.Cut(kv, "=")
-		last[strings.ToUpper(name)] = i
+		last[setting(kv)] = i
 	}
 	out := make([]string, 0, len(last))
 	for i, kv := range vars {
-		if name, _, _ := strings.Cut(kv, "="); last[strings.ToUpper(name)] == i {
+		if last[setting(kv)] == i {
 			out = append(out, kv)
 		}
 	}
