@@ -595,10 +595,15 @@ func (w *workers) keepWhileRunning(msg jetstream.Msg, command string, seq uint64
 			w.log.Warn("handler still running past its deadline (it ignores its context); its event is kept from redelivery until it returns",
 				zap.String("command", command), zap.Uint64("seq", seq), zap.Duration("handler_timeout", w.opts.HandlerTimeout))
 		}
+		next := w.noticeEvery()
 		if err := msg.InProgress(); err != nil {
-			w.log.Debug("in-progress notice failed", zap.Uint64("seq", seq), zap.Error(err))
+			// Tried again soon: a whole period later, the ack wait would run
+			// out and the event be delivered again under the running handler.
+			next = noticeRetry(next)
+			w.log.Debug("in-progress notice failed; trying again", zap.Uint64("seq", seq),
+				zap.Duration("in", next), zap.Error(err))
 		}
-		t.Reset(w.noticeEvery())
+		t.Reset(next)
 	}
 	mu.Lock()
 	t = time.AfterFunc(w.noticeEvery(), tick)
@@ -631,6 +636,14 @@ func (w *workers) noticeEvery() time.Duration {
 // minNoticeEvery bounds how often in-progress notices are sent under an
 // ack wait set far too short by hand.
 const minNoticeEvery = 100 * time.Millisecond
+
+// noticeRetry is how soon a failed in-progress notice is sent again, when
+// notices are sent every every: a quarter of it, at most a second, so that
+// a few tries fit in what the ack wait leaves after a notice is due (3 s,
+// or half the ack wait when shorter).
+func noticeRetry(every time.Duration) time.Duration {
+	return max(min(every/4, time.Second), minNoticeEvery)
+}
 
 // deadLetter copies the message to the dead-letter stream with the reason,
 // then terminates it in the work stream. If the copy cannot be stored the
