@@ -758,6 +758,9 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 		return res, fmt.Errorf("delivery: stream %s: %w", stream, err)
 	}
 	for i, seq := range seqs {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
 		raw, err := st.GetMsg(ctx, seq)
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
@@ -770,14 +773,20 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 				res.Missing = append(res.Missing, seq)
 				break
 			}
-			ack, err := e.js.PublishMsg(ctx, msg)
+			// The copy and the removal of what it copies are not cut short by
+			// ctx (each bounded by the JetStream client's timeout instead): a copy
+			// stored while its dead letter stays, the caller gone, would be
+			// stored again by a replay after the dedup window, and the event
+			// run twice.
+			step := context.WithoutCancel(ctx)
+			ack, err := e.js.PublishMsg(step, msg)
 			if err != nil {
 				return res, fmt.Errorf("delivery: replay %s #%d: %w", stream, seq, err)
 			}
 			if remove {
 				// Gone already is done: the replay that republished it first
 				// (whose copy this one duplicates) deleted it.
-				if err := st.DeleteMsg(ctx, seq); err != nil && !msgGone(err) {
+				if err := st.DeleteMsg(step, seq); err != nil && !msgGone(err) {
 					return res, fmt.Errorf("delivery: republished %s #%d but cannot delete it: %w", stream, seq, err)
 				}
 			}

@@ -211,3 +211,6 @@ func (s *Service) ConsumerAckWait() time.Duration {
 	}
 	return time.Duration(s.workers.ackWait.Load())
 }
+
+// SetJetStream makes e read and replay through js.
+func (e *Events) SetJetStream(js jetstream.JetStream) { e.js = js }
