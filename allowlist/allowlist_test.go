@@ -1342,3 +1342,35 @@ func TestRefreshCheckNamesAFailingListInUse(t *testing.T) {
 		t.Errorf("iplist_refresh once saved again = %v", err)
 	}
 }
+
+// TestSaveSyncsTheIPListDirectoryAndItsParent: a list saved into a data
+// directory without iplist/ yet is durable only once the rename is synced
+// in iplist/ and iplist/'s own new entry in the data directory: a crash
+// after the save could otherwise lose the directory, and the next start
+// during a Tencent outage would have no list.
+func TestSaveSyncsTheIPListDirectoryAndItsParent(t *testing.T) {
+	var mu sync.Mutex
+	var synced []string
+	defer allowlist.SetSyncDir(func(name string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		synced = append(synced, filepath.Clean(name))
+		return nil
+	})()
+	dir := t.TempDir()
+	h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true,
+		Client: newLister(map[int][]string{5: {"203.0.113.7"}, 6: {"203.0.113.8"}})}}, Dir: dir})
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "iplist", appA+".json")); err != nil {
+		t.Fatalf("the list was not saved: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{filepath.Join(dir, "iplist"), filepath.Clean(dir)} {
+		if !slices.Contains(synced, want) {
+			t.Errorf("synced directories %q, want %s among them", synced, want)
+		}
+	}
+}

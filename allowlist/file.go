@@ -99,7 +99,7 @@ func readList(name, id string, netTypes []int) (list []netip.Prefix, fetchedAt t
 
 // save writes the app's list, the union of netTypes, to its file
 // atomically: a temporary file in the same directory, synced, then renamed
-// over the old one.
+// over the old one, then iplist/ and dir synced (best effort).
 func save(dir, id string, netTypes []int, list []netip.Prefix, fetchedAt time.Time) error {
 	lf := listFile{App: id, FetchedAt: fetchedAt.UTC().Format(time.RFC3339), NetTypes: sortedInts(netTypes),
 		Entries: make([]string, 0, len(list))}
@@ -138,11 +138,23 @@ func save(dir, id string, netTypes []int, list []netip.Prefix, fetchedAt time.Ti
 	if err := os.Rename(tmp.Name(), name); err != nil {
 		return err
 	}
-	if d, err := os.Open(filepath.Dir(name)); err == nil { // make the rename durable; best effort
-		d.Sync()
-		d.Close()
-	}
+	// Make the rename durable, and iplist/'s own entry in dir, which
+	// MkdirAll may have just made: without it a crash could lose the
+	// directory with the list. Best effort.
+	_ = syncDir(filepath.Dir(name))
+	_ = syncDir(dir)
 	return nil
+}
+
+// syncDir syncs the directory name, making the entries changed in it
+// durable; a variable so that the tests see which directories are synced.
+var syncDir = func(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // sortedInts returns a sorted copy of ns.
