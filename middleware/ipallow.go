@@ -138,7 +138,8 @@ func sourceIP(c echo.Context) string {
 // the nearest when a proxy adds its own instead of replacing the client's):
 // the source is the first address outside trusted, the furthest when all
 // are inside. An entry may carry a port (203.0.113.9:4711,
-// [2001:db8::1]:4711), as some proxies write it. An entry that is no
+// [2001:db8::1]:4711), as some proxies write it; an IPv6 zone in an entry
+// is dropped. An entry that is no
 // address makes the source unknown (""), which ip_allow refuses: the peer
 // is the proxy, and taking it for the source would let every client behind
 // it pass an allowlist that covers the proxy's network.
@@ -184,14 +185,19 @@ func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 }
 
 // forwardedAddr reads one entry of a forwarding header: an address,
-// bracketed or not, with or without a port.
+// bracketed or not, with or without a port, without its zone. A zone names
+// an interface of the host that wrote the entry, nothing here; kept, it
+// carried whatever a client wrote after the % (up to the header's size)
+// into the access log, and swallowed the port of a bracketed entry
+// ([fe80::7%eth1]:4711 read as the zone "eth1]:4711"). The port form is
+// read first for that reason.
 func forwardedAddr(entry string) (netip.Addr, bool) {
 	v := strings.TrimSpace(entry)
-	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")); err == nil {
-		return a, true
-	}
 	if ap, err := netip.ParseAddrPort(v); err == nil {
-		return ap.Addr(), true
+		return ap.Addr().WithZone(""), true
+	}
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")); err == nil {
+		return a.WithZone(""), true
 	}
 	return netip.Addr{}, false
 }

@@ -13,8 +13,8 @@ import (
 
 // FuzzIPExtractor: whatever a forwarding header holds, the source is ""
 // or an address, read from the header when the peer is a trusted proxy
-// (never the proxy itself) and the peer otherwise; "" only when an entry
-// is no address.
+// (never the proxy itself, never with a zone) and the peer otherwise; ""
+// only when an entry is no address.
 func FuzzIPExtractor(f *testing.F) {
 	for _, s := range []struct {
 		peer, lines string
@@ -27,6 +27,7 @@ func FuzzIPExtractor(f *testing.F) {
 		{"10.0.0.5:1234", "203.0.113.9,,10.0.0.6", false},
 		{"10.0.0.5:1234", "10.0.0.6, 10.0.0.7", false},
 		{"10.0.0.5:1234", "::ffff:10.0.0.6, fe80::1%eth0", false},
+		{"10.0.0.5:1234", "[fe80::7%eth1]:4711", false},
 		{"[2001:db8::5]:1", "[2001:db8::9]:4711\n203.0.113.9", true},
 		{"198.51.100.1:1234", "203.0.113.9", false},
 		{"10.0.0.5:1234", "", true},
@@ -67,10 +68,10 @@ func FuzzIPExtractor(f *testing.F) {
 		unreadable := false
 		for _, e := range entries {
 			v := strings.TrimSpace(e)
-			if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")); err == nil {
-				read = append(read, a.String())
-			} else if ap, err := netip.ParseAddrPort(v); err == nil {
-				read = append(read, ap.Addr().String())
+			if ap, err := netip.ParseAddrPort(v); err == nil {
+				read = append(read, ap.Addr().WithZone("").String())
+			} else if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")); err == nil {
+				read = append(read, a.WithZone("").String())
 			} else {
 				unreadable = true
 			}
@@ -84,8 +85,8 @@ func FuzzIPExtractor(f *testing.F) {
 			t.Fatalf("header %q: source %q is none of its entries %q (peer %q)", lines, got, read, direct)
 		}
 		if got != "" {
-			if _, err := netip.ParseAddr(got); err != nil {
-				t.Fatalf("header %q: source %q is no address: %v", lines, got, err)
+			if a, err := netip.ParseAddr(got); err != nil || a.Zone() != "" {
+				t.Fatalf("header %q: source %q is no address without a zone: %v", lines, got, err)
 			}
 		}
 	})

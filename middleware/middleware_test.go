@@ -284,6 +284,11 @@ func TestForwardedEntries(t *testing.T) {
 		{"a bad entry after a second line", "X-Forwarded-For", []string{"203.0.113.9", "junk"}, "", protocol.ErrIPNotAllowed},
 		{"an X-Real-IP line with a port", "X-Real-IP", []string{"203.0.113.9:4711"}, "203.0.113.9", nil},
 		{"an X-Real-IP line that is no address", "X-Real-IP", []string{"junk"}, "", protocol.ErrIPNotAllowed},
+		// A zone names an interface of the host that wrote the entry: it is
+		// dropped, and with it what a client wrote after the %.
+		{"a zoned address", "X-Forwarded-For", []string{"fe80::7%eth1"}, "fe80::7", protocol.ErrIPNotAllowed},
+		{"a zoned address in brackets with a port", "X-Forwarded-For", []string{"[fe80::7%eth1]:4711"}, "fe80::7", protocol.ErrIPNotAllowed},
+		{"a zone of header text", "X-Real-IP", []string{"2001:db8::1%" + strings.Repeat("x", 4096)}, "2001:db8::1", protocol.ErrIPNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
