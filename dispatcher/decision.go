@@ -13,7 +13,8 @@ type Decision struct {
 	// Reply holds extra answer fields (MsgBody, CloudCustomData,
 	// RefusedMembers_Account, ResultItem, RspData …). It must marshal to a
 	// JSON object; it is sent only with Code 0, except the refusal of every
-	// target that a Rule's PerTarget adds to a deny.
+	// target that a Rule's PerTarget adds to a deny and a Rule's
+	// RequiredReply, which every answer without fields gets.
 	Reply any
 
 	// refusal marks a decision built as a deny (DenyWithCode): whatever its

@@ -221,6 +221,17 @@ func duplicateError(name string, i, j int, commands []Command) error {
 
 func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }
 
+// dispatcherFields adds the reply fields the dispatcher sends on its own:
+// the refusal of every target of a per-target command's deny, then the
+// rule's RequiredReply when the answer carries no fields.
+func (d *Dispatcher) dispatcherFields(r *Request, dec Decision) Decision {
+	dec = d.denyPerTarget(r, dec)
+	if dec.Reply == nil {
+		dec.Reply = d.rule(r.Command).RequiredReply
+	}
+	return dec
+}
+
 // denyPerTarget adds, to a deny of a command whose top-level ErrorCode IM
 // ignores, the reply fields that refuse every target: the top-level code
 // stays (an app configured to honour it refuses on it), and IM's default
@@ -324,7 +335,7 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 	// an allow only, and a deny gets the refusal of every target below,
 	// the dispatcher's own fields, after this.
 	handlerReply := dec.Reply != nil
-	dec = d.denyPerTarget(r, dec)
+	dec = d.dispatcherFields(r, dec)
 	body, err := encodeDecision(make([]byte, 0, 128), dec)
 	if err == nil && handlerReply && !deadline.IsZero() && time.Now().After(deadline) {
 		// The reply fields' encoding (a MarshalJSON of the handler's)
@@ -344,10 +355,15 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 		// error, or a MarshalJSON that panics) or in time is the handler's
 		// failure, and gets its fallback, counted and logged as one.
 		dec, outcome = d.handlerFailed(ctx, cmd, r, err), "fallback"
-		dec = d.denyPerTarget(r, dec)
+		dec = d.dispatcherFields(r, dec)
 		if body, err = encodeDecision(make([]byte, 0, 128), dec); err != nil {
-			dec.Reply = nil // a command's own fallback with fields that fail too: the decision alone
-			body, _ = encodeDecision(make([]byte, 0, 64), dec)
+			// A command's own fallback with fields that fail too: the
+			// decision alone, with the fields the command requires.
+			dec.Reply = d.rule(r.Command).RequiredReply
+			if body, err = encodeDecision(make([]byte, 0, 64), dec); err != nil {
+				dec.Reply = nil
+				body, _ = encodeDecision(make([]byte, 0, 64), dec)
+			}
 		}
 	}
 	d.count(c, r, outcome)

@@ -22,6 +22,12 @@ type Rule struct {
 	// deny, the handler's or the fallback's, is then also sent as the
 	// refusal of every target, so that it refuses.
 	PerTarget *PerTarget
+	// RequiredReply, when set, is the reply fields sent with every answer
+	// that carries none: a command whose page makes its reply fields
+	// required (Chatbot.OnC2CSignalMessage's RspData) gets them with an
+	// allow without Modify, a deny and the fallback alike. It must marshal
+	// to a JSON object.
+	RequiredReply any
 }
 
 // PerTarget turns a deny into reply fields that refuse every target, and

@@ -19,7 +19,9 @@ var (
 )
 
 // SignalReply is the answer of Chatbot.OnC2CSignalMessage: RspData is sent
-// back to the chatbot (CN 269/103730).
+// back to the chatbot (CN 269/103730). Return it with Modify; Tencent's
+// page makes RspData required, so every other answer (Allow, a deny, the
+// fallback) carries it empty.
 type SignalReply struct {
 	// RspData is the custom data returned to the chatbot.
 	RspData string `json:"RspData"`

@@ -71,6 +71,10 @@ type Entry struct {
 	// PerTarget is set for a command whose top-level ErrorCode IM ignores:
 	// a deny is also sent as the refusal of every target (dispatcher.Rule).
 	PerTarget *dispatcher.PerTarget
+	// RequiredReply is the reply fields every answer of the command
+	// carries when the handler gives none (dispatcher.Rule), set where
+	// Tencent's page makes them required.
+	RequiredReply any
 	// Dedup lists the payload fields forming the natural deduplication key
 	// ("Events[]." prefixes a batch's per-event fields); empty when the
 	// protocol has none. DedupKeys computes it.
@@ -102,7 +106,7 @@ func (e Entry) Area() string { return path.Base(e.Command.Tooling(tooling.K).Pay
 
 // Rule is the dispatcher rule of the entry.
 func (e Entry) Rule() dispatcher.Rule {
-	return dispatcher.Rule{DenyCodes: e.DenyCodes, CanDrop: e.CanDrop, PerTarget: e.PerTarget}
+	return dispatcher.Rule{DenyCodes: e.DenyCodes, CanDrop: e.CanDrop, PerTarget: e.PerTarget, RequiredReply: e.RequiredReply}
 }
 
 // keyed is implemented by payloads with one natural key.

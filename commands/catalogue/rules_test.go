@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/imcallback/imcallback/commands/bot"
 	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/commands/sns"
 	"github.com/imcallback/imcallback/dispatcher"
@@ -235,6 +236,54 @@ func TestFriendDenyRefusesEveryTarget(t *testing.T) {
 			if got.ErrorCode != tt.wantTop || len(got.ResultItem) != 2 || got.ResultItem[0].ToAccount != "b" || got.ResultItem[1].ToAccount != "c" ||
 				got.ResultItem[0].ResultCode != tt.wantCode || got.ResultItem[1].ResultCode != tt.wantCode {
 				t.Fatalf("answer %s; want ErrorCode %d and both targets refused with %d", res.Body, tt.wantTop, tt.wantCode)
+			}
+		})
+	}
+}
+
+// TestSignalAnswerAlwaysCarriesRspData: Tencent's page of
+// Chatbot.OnC2CSignalMessage (CN 269/103730) makes RspData a required
+// field of the answer, so every answer carries it: the handler's own on a
+// Modify, exactly as given, and "" on an allow without one, a deny and
+// the fallback of a failing handler. Before, only a Modify sent it.
+func TestSignalAnswerAlwaysCarriesRspData(t *testing.T) {
+	cmd := bot.OnC2CSignalMessageCommand
+	tests := []struct {
+		name   string
+		decide func() (dispatcher.Reply[bot.SignalReply], error)
+		want   string
+	}{
+		{"modify", func() (dispatcher.Reply[bot.SignalReply], error) {
+			return cmd.Modify(bot.SignalReply{RspData: `{"msg":"hi <there>"}`}), nil
+		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","RspData":"{\"msg\":\"hi \u003cthere\u003e\"}"}`},
+		{"allow", func() (dispatcher.Reply[bot.SignalReply], error) {
+			return cmd.Allow(), nil
+		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","RspData":""}`},
+		{"deny", func() (dispatcher.Reply[bot.SignalReply], error) {
+			return cmd.Deny("busy"), nil
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":"busy","RspData":""}`},
+		{"the fallback of a failing handler", func() (dispatcher.Reply[bot.SignalReply], error) {
+			return dispatcher.Reply[bot.SignalReply]{}, errors.New("the chatbot backend is down")
+		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","RspData":""}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			handler := cmd.Handle(func(context.Context, *dispatcher.Event[bot.OnC2CSignalMessage]) (dispatcher.Reply[bot.SignalReply], error) {
+				return tt.decide()
+			})
+			disp, err := dispatcher.New([]dispatcher.Command{handler},
+				dispatcher.Options{BeforeTimeout: time.Second, Rules: catalogue.Rules()},
+				zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ec := echo.New()
+			ec.POST("/", disp.Serve)
+			body, _ := catalogue.Sample(cmd.Name())
+			rec := httptest.NewRecorder()
+			ec.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/?SdkAppid=1&CallbackCommand="+cmd.Name(), strings.NewReader(string(body))))
+			if rec.Code != http.StatusOK || rec.Body.String() != tt.want {
+				t.Errorf("answer %d %s, want %s", rec.Code, rec.Body, tt.want)
 			}
 		})
 	}

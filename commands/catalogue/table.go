@@ -149,8 +149,9 @@ func All() []Entry {
 		{Command: bot.OnGroupMessageCommand, Doc: "1047/68953",
 			Summary: "bot @-mentioned in a group (@all does not trigger it)", Dedup: []string{"GroupId", "MsgSeq", "MsgTime"}},
 		{Command: bot.OnC2CSignalMessageCommand, RequestResponse: true, Doc: "CN 269/103730",
-			Summary: "custom pass-through content to an AI chatbot; RspData is sent back",
-			Note:    "Answered within 2 s like a before-command. The pass-through content is Data, a string."},
+			Summary: "custom pass-through content to an AI chatbot; RspData is sent back", RequiredReply: bot.SignalReply{},
+			Note: "Answered within 2 s like a before-command. The pass-through content is Data, a string. RspData is required: " +
+				"Modify sends the handler's; every other answer (allow, deny, fallback) sends \"\"."},
 
 		// §4.9 Official accounts
 		{Command: officialaccount.BeforeCreateOfficialAccountCommand, Doc: "trtc.io 60795",
