@@ -11,6 +11,7 @@ import (
 
 	gojson "github.com/goccy/go-json"
 
+	"github.com/imcallback/imcallback/internal/lenient"
 	"github.com/imcallback/imcallback/internal/tooling"
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -266,12 +267,12 @@ func NewEvent[T any](r *Request) (*Event[T], error) {
 		// A scalar of the wrong JSON type that still means a value of the
 		// field's type (a quoted number, 1.0 for 1, …) gets a second
 		// chance rather than making the whole callback undecodable.
-		lenient, ok := lenientBody(reflect.TypeFor[T](), r.Body)
+		rewritten, ok := lenient.Body(reflect.TypeFor[T](), r.Body)
 		if !ok {
 			return nil, fmt.Errorf("%w: %s: %w", ErrDecode, r.Command, err)
 		}
 		var retry T
-		if gojson.Unmarshal(lenient, &retry) != nil {
+		if gojson.Unmarshal(rewritten, &retry) != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrDecode, r.Command, err)
 		}
 		ev.Payload = retry

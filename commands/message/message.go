@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+
+	"github.com/imcallback/imcallback/internal/lenient"
 )
 
 // MsgType values of a MsgBody element (docs/protocol.md §5.1).
@@ -56,8 +59,9 @@ func (b Body) Text() string {
 }
 
 // Decode decodes MsgContent into the typed element of MsgType and returns
-// a pointer to it (*TextElem, *LocationElem …). An unknown MsgType returns
-// ErrUnknownType.
+// a pointer to it (*TextElem, *LocationElem …), its numbers as leniently
+// as a payload's (a numeric string, "" or an integral float decode to the
+// number they mean). An unknown MsgType returns ErrUnknownType.
 func (e Element) Decode() (any, error) {
 	var v any
 	switch e.MsgType {
@@ -86,7 +90,18 @@ func (e Element) Decode() (any, error) {
 		return v, nil
 	}
 	if err := json.Unmarshal(e.MsgContent, v); err != nil {
-		return nil, fmt.Errorf("message: %s content: %w", e.MsgType, err)
+		// A number of the content that means a value of its field's type
+		// (a quoted number, 1.0 for 1, "" for 0) gets the second chance a
+		// payload's fields get (docs/protocol.md §5.1).
+		rewritten, ok := lenient.Body(reflect.TypeOf(v).Elem(), e.MsgContent)
+		if !ok {
+			return nil, fmt.Errorf("message: %s content: %w", e.MsgType, err)
+		}
+		retry := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+		if json.Unmarshal(rewritten, retry) != nil {
+			return nil, fmt.Errorf("message: %s content: %w", e.MsgType, err)
+		}
+		return retry, nil
 	}
 	return v, nil
 }

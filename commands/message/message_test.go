@@ -133,3 +133,40 @@ func FuzzElementDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeToleratesQuotedNumbers: an element's numeric fields decode as
+// leniently as the rest of a payload (docs/protocol.md §5.1): a numeric
+// string, "" or an integral float means the number, so one quoted Size
+// does not make the element undecodable. A word where a number belongs
+// still fails. Before, Decode used plain encoding/json and failed.
+func TestDecodeToleratesQuotedNumbers(t *testing.T) {
+	tests := []struct {
+		name, msgType, content string
+		want                   any
+	}{
+		{"quoted face index", message.TypeFace, `{"Index":"3","Data":"wave"}`, &message.FaceElem{Index: 3, Data: "wave"}},
+		{"quoted sound numbers", message.TypeSound, `{"Url":"u","UUID":"s","Size":"20480","Second":"4","Download_Flag":"2"}`,
+			&message.SoundElem{URL: "u", UUID: "s", Size: 20480, Second: 4, DownloadFlag: 2}},
+		{"quoted coordinates", message.TypeLocation, `{"Desc":"d","Latitude":"47.3769","Longitude":"8.5417"}`,
+			&message.LocationElem{Desc: "d", Latitude: 47.3769, Longitude: 8.5417}},
+		{"quoted and float numbers inside the image list", message.TypeImage,
+			`{"UUID":"i","ImageFormat":"1","ImageInfoArray":[{"Type":1,"Size":"1024","Width":198.0,"Height":""}]}`,
+			&message.ImageElem{UUID: "i", ImageFormat: 1, ImageInfoArray: []message.ImageInfo{{Type: 1, Size: 1024, Width: 198}}}},
+		{"numbers as sent", message.TypeFile, `{"Url":"u","UUID":"f","FileSize":102400,"FileName":"r.pdf","Download_Flag":2}`,
+			&message.FileElem{URL: "u", UUID: "f", FileSize: 102400, FileName: "r.pdf", DownloadFlag: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := message.Element{MsgType: tt.msgType, MsgContent: json.RawMessage(tt.content)}.Decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(v, tt.want) {
+				t.Errorf("got %+v, want %+v", v, tt.want)
+			}
+		})
+	}
+	if _, err := (message.Element{MsgType: message.TypeSound, MsgContent: json.RawMessage(`{"Size":"big"}`)}).Decode(); err == nil {
+		t.Error("a word as Size decoded")
+	}
+}

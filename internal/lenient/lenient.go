@@ -1,4 +1,9 @@
-package dispatcher
+// Package lenient gives a JSON body that did not decode into a payload
+// type a second chance: the scalars that mean a value of their field's
+// type (a quoted number, 1.0 for 1, …) rewritten into that type
+// (docs/protocol.md §5.1). The dispatcher decodes payloads with it, and
+// commands/message the content of message elements.
+package lenient
 
 import (
 	"bytes"
@@ -11,7 +16,7 @@ import (
 	"github.com/imcallback/imcallback/protocol"
 )
 
-// lenientBody is the second chance of a body that did not decode into t:
+// Body is the second chance of a body that did not decode into t:
 // it returns the body with every scalar that does not fit its field's
 // type, but means the same value, rewritten into the type the field wants,
 // and whether it changed anything. IM documents integers but some of its
@@ -31,7 +36,7 @@ import (
 // a MsgRandom above 32 bits) still fails. Fields whose type decodes itself (json.Unmarshaler) are not
 // touched. Only the failure path pays for this: a body that decodes is
 // never rewritten, and Event.Raw always holds the body as received.
-func lenientBody(t reflect.Type, body []byte) ([]byte, bool) {
+func Body(t reflect.Type, body []byte) ([]byte, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
