@@ -368,7 +368,7 @@ func (s *store) Create(ctx context.Context, t Topic) error {
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("topic: create %s of app %q: %w", quotedID(t.TopicID), t.SdkAppID, err)
+		return fmt.Errorf("topic: create %s of app %s: %w", quotedID(t.TopicID), quotedApp(t.SdkAppID), err)
 	}
 	return nil
 }
@@ -381,7 +381,7 @@ func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []s
 		ids, err = destroyIDs(appID, groupID, topicIDs)
 	}
 	if err != nil {
-		return fmt.Errorf("topic: destroy %d topics in group %s of app %q: %w", len(topicIDs), quotedID(groupID), appID, err)
+		return fmt.Errorf("topic: destroy %d topics in group %s of app %s: %w", len(topicIDs), quotedID(groupID), quotedApp(appID), err)
 	}
 	if len(ids) == 0 {
 		return nil
@@ -390,7 +390,7 @@ func (s *store) Destroy(ctx context.Context, appID, groupID string, topicIDs []s
 		return s.b.destroy(ctx, appID, groupID, ids, when, marginFrom(when, RecreateMargin), marginFrom(when, -RecreateMargin))
 	})
 	if err != nil {
-		return fmt.Errorf("topic: destroy %d topics in group %s of app %q: %w", len(ids), quotedID(groupID), appID, err)
+		return fmt.Errorf("topic: destroy %d topics in group %s of app %s: %w", len(ids), quotedID(groupID), quotedApp(appID), err)
 	}
 	return nil
 }
@@ -405,7 +405,7 @@ func (s *store) ApplyInfoChange(ctx context.Context, c InfoChange) error {
 		err = s.ifOpen(func() error { return s.b.infoChange(ctx, c, when) })
 	}
 	if err != nil {
-		return fmt.Errorf("topic: info change %s of app %q: %w", quotedID(c.TopicID), c.SdkAppID, err)
+		return fmt.Errorf("topic: info change %s of app %s: %w", quotedID(c.TopicID), quotedApp(c.SdkAppID), err)
 	}
 	return nil
 }
@@ -424,7 +424,7 @@ func (s *store) Get(ctx context.Context, appID, topicID string) (Topic, error) {
 		})
 	}
 	if err != nil {
-		return Topic{}, fmt.Errorf("topic: get %q of app %q: %w", topicID, appID, err)
+		return Topic{}, fmt.Errorf("topic: get %s of app %s: %w", quotedID(topicID), quotedApp(appID), err)
 	}
 	return t, nil
 }
@@ -588,6 +588,10 @@ const MaxIDBytes = 256
 // it (at most MaxIDBytes), else cut as cutID cuts. The topic handlers log
 // these errors, and a callback's id can be as long as its body.
 func quotedID(id string) string { return strconv.Quote(cutID(id, MaxIDBytes)) }
+
+// quotedApp is an app id quoted for an error as quotedID quotes a topic
+// id: whole when it can be an app (at most MaxAppIDBytes), else cut.
+func quotedApp(id string) string { return strconv.Quote(cutID(id, MaxAppIDBytes)) }
 
 // checkIDs refuses ids that are too long, besides what checkText refuses.
 func checkIDs(ids ...string) error {

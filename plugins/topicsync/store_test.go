@@ -3072,3 +3072,51 @@ func previousSchema(t *testing.T, driver string, dialect goose.Dialect, dir, dsn
 		t.Fatal(err)
 	}
 }
+
+// TestErrorsBoundTheIDsTheyQuote: an error names the topic and the app as
+// cut to what a store keeps, never a whole id as long as a callback's body
+// (the handlers log these errors). Get quoted its topic id whole, and every
+// call its app.
+func TestErrorsBoundTheIDsTheyQuote(t *testing.T) {
+	s := openSQLite(t)
+	long := "@TGS#_g@TOPIC#_" + strings.Repeat("t", 100_000)
+	longApp := strings.Repeat("9", 100_000)
+	valid := newTopic("@TGS#_g", "valid", at(1))
+	tests := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"get of a long topic id", func(ctx context.Context) error {
+			_, err := s.Get(ctx, testApp, long)
+			return err
+		}},
+		{"get under a long app", func(ctx context.Context) error {
+			_, err := s.Get(ctx, longApp, valid.TopicID)
+			return err
+		}},
+		{"create under a long app", func(ctx context.Context) error {
+			return s.Create(ctx, inApp(valid, longApp))
+		}},
+		{"destroy under a long app", func(ctx context.Context) error {
+			return s.Destroy(ctx, longApp, valid.GroupID, []string{valid.TopicID}, at(2))
+		}},
+		{"info change under a long app", func(ctx context.Context) error {
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: longApp, TopicID: valid.TopicID, Name: ptr("x"), At: at(2)})
+		}},
+		{"adopt for a long app", func(ctx context.Context) error {
+			_, err := topicsync.AdoptUnkeyed(ctx, s, longApp)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call(t.Context())
+			if !errors.Is(err, topicsync.ErrInvalid) {
+				t.Fatalf("error = %v, want ErrInvalid", err)
+			}
+			if n := len(err.Error()); n > 1024 {
+				t.Errorf("the error is %d bytes long, want at most 1024: %.200s…", n, err)
+			}
+		})
+	}
+}
