@@ -188,7 +188,9 @@ const (
 	// every later one is, whichever arrives first; a late change of an earlier topic of the id, older,
 	// leaves them alone. A create received from $13 to $14 (this create's time plus RecreateMargin)
 	// that does not renew the row is this create sent again: created_at becomes the earlier of the
-	// two, and nothing else changes. SET reads the row as it was.
+	// two, and nothing else changes but updated_at, when that was the later create's time: it
+	// becomes the latest of the earlier create's and of the destroy and changes applied, as in
+	// order (the fields' dates and deleted_at keep theirs). SET reads the row as it was.
 	postgresCreate = `
 INSERT INTO topics (` + topicColumns + `, create_received,
     name_changed_at, introduction_changed_at, notification_changed_at, face_url_changed_at)
@@ -208,7 +210,10 @@ ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     face_url = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C")) THEN EXCLUDED.face_url ELSE topics.face_url END,
     face_url_changed_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C")) THEN $13 ELSE topics.face_url_changed_at END,
     created_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN EXCLUDED.created_at ELSE LEAST(topics.created_at, EXCLUDED.created_at) END,
-    updated_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN GREATEST(topics.updated_at, EXCLUDED.updated_at) ELSE topics.updated_at END,
+    updated_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN GREATEST(topics.updated_at, EXCLUDED.updated_at)
+        WHEN topics.updated_at = topics.created_at AND EXCLUDED.created_at < topics.created_at THEN GREATEST(EXCLUDED.created_at, topics.deleted_at,
+            topics.name_changed_at, topics.introduction_changed_at, topics.notification_changed_at, topics.face_url_changed_at)
+        ELSE topics.updated_at END,
     deleted_at = CASE WHEN topics.deleted_at < $13 THEN NULL ELSE topics.deleted_at END,
     create_received = true
 WHERE NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13 OR topics.created_at <= $14`

@@ -48,8 +48,11 @@ var writerSQL = [stmtCount]string{
 	// before the create is its topic's (the two swapped on the way), and every later one is, whichever
 	// arrives first; a late change of an earlier topic of the id, older, leaves them alone. A create
 	// received from ?13 to ?14 (this create's time plus RecreateMargin) that does not renew the row is
-	// this create sent again: created_at becomes the earlier of the two, and nothing else changes. SET
-	// reads the row as it was.
+	// this create sent again: created_at becomes the earlier of the two, and nothing else changes but
+	// updated_at, when that was the later create's time: it becomes the latest of the earlier
+	// create's and of the destroy and changes applied, as in order (the fields' dates and deleted_at
+	// keep theirs; max() of SQLite is NULL with a NULL argument, hence the coalesce). SET reads the
+	// row as it was.
 	stmtCreate: `
 INSERT INTO topics (` + topicColumns + `, create_received,
     name_changed_at, introduction_changed_at, notification_changed_at, face_url_changed_at)
@@ -69,7 +72,10 @@ ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     face_url = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url)) THEN excluded.face_url ELSE topics.face_url END,
     face_url_changed_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url)) THEN ?13 ELSE topics.face_url_changed_at END,
     created_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN excluded.created_at ELSE min(topics.created_at, excluded.created_at) END,
-    updated_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN max(topics.updated_at, excluded.updated_at) ELSE topics.updated_at END,
+    updated_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN max(topics.updated_at, excluded.updated_at)
+        WHEN topics.updated_at = topics.created_at AND excluded.created_at < topics.created_at THEN max(excluded.created_at, coalesce(topics.deleted_at, ''),
+            coalesce(topics.name_changed_at, ''), coalesce(topics.introduction_changed_at, ''), coalesce(topics.notification_changed_at, ''), coalesce(topics.face_url_changed_at, ''))
+        ELSE topics.updated_at END,
     deleted_at = CASE WHEN topics.deleted_at < ?13 THEN NULL ELSE topics.deleted_at END,
     create_received = 1
 WHERE topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13 OR topics.created_at <= ?14`,

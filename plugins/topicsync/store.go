@@ -197,7 +197,8 @@ type Store interface {
 	// of a live topic within the margin of its creation, or earlier, changes nothing: it is a
 	// resend of the topic's create (one without EventTime is dated by its arrival) or a late
 	// create of an earlier topic of the id; but a resend, within the margin, moves created_at to
-	// the earlier of the two, so that the topic has one creation time whichever arrives first.
+	// the earlier of the two, so that the topic has one creation time whichever arrives first,
+	// and updated_at with it when the later one's time was all it held (no later write).
 	// t.UpdatedAt and t.DeletedAt are ignored.
 	Create(ctx context.Context, t Topic) error
 	// Destroy marks each topic of app appID deleted at `at` (deleted_at set once; an already-deleted

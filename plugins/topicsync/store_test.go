@@ -347,17 +347,22 @@ func testDuplicateCreate(t *testing.T, s topicsync.Store) {
 // EventTime is dated by its arrival, a few seconds after the first. Whichever
 // of the two arrives first, the topic is created at the earlier time (its
 // position in List): the row used to keep the time of the one that arrived
-// first. The resend changes nothing else, in either order.
+// first. The resend changes nothing else, in either order: updated_at too is
+// as in order (the resend arriving first left it at the resend's time).
 func testCreateResentDatedByArrival(t *testing.T, s topicsync.Store) {
 	tests := []struct {
-		name    string
-		destroy bool // the topic's destroy arrives first
-		order   []time.Time
+		name        string
+		destroy     bool       // the topic's destroy arrives first
+		change      *time.Time // a rename at this time arrives after the first create
+		order       []time.Time
+		wantUpdated time.Time
 	}{
-		{"in order", false, []time.Time{at(1), at(4)}},
-		{"the resend first", false, []time.Time{at(4), at(1)}},
-		{"the resend first, each twice", false, []time.Time{at(4), at(1), at(4), at(1)}},
-		{"after the destroy, the resend first", true, []time.Time{at(4), at(1)}},
+		{"in order", false, nil, []time.Time{at(1), at(4)}, at(1)},
+		{"the resend first", false, nil, []time.Time{at(4), at(1)}, at(1)},
+		{"the resend first, each twice", false, nil, []time.Time{at(4), at(1), at(4), at(1)}, at(1)},
+		{"after the destroy, the resend first", true, nil, []time.Time{at(4), at(1)}, at(6)},
+		{"the resend first, a rename between the two", false, ptr(at(2)), []time.Time{at(4), at(1)}, at(2)},
+		{"the resend first, a rename after both", false, ptr(at(5)), []time.Time{at(4), at(1)}, at(5)},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -365,16 +370,27 @@ func testCreateResentDatedByArrival(t *testing.T, s topicsync.Store) {
 			if tt.destroy {
 				mustDestroy(t, s, tp.GroupID, []string{tp.TopicID}, at(6))
 			}
-			for _, when := range tt.order {
+			wantName := tp.Name
+			for j, when := range tt.order {
 				again := tp
 				again.CreatedAt = when
 				mustCreate(t, s, again)
+				if j == 0 && tt.change != nil {
+					wantName = "renamed"
+					if err := s.ApplyInfoChange(t.Context(), topicsync.InfoChange{SdkAppID: testApp, TopicID: tp.TopicID,
+						GroupID: tp.GroupID, Name: &wantName, At: *tt.change}); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
 			got := mustGet(t, s, tp.TopicID)
 			if !got.CreatedAt.Equal(at(1)) {
 				t.Errorf("created_at = %v, want %v (the earlier of the two)", got.CreatedAt, at(1))
 			}
-			if got.Name != tp.Name || got.Introduction != tp.Introduction || (got.DeletedAt != nil) != tt.destroy {
+			if !got.UpdatedAt.Equal(tt.wantUpdated) {
+				t.Errorf("updated_at = %v, want %v, as in order", got.UpdatedAt, tt.wantUpdated)
+			}
+			if got.Name != wantName || got.Introduction != tp.Introduction || (got.DeletedAt != nil) != tt.destroy {
 				t.Errorf("got %+v, want the create's fields, deleted %v", got, tt.destroy)
 			}
 		})
