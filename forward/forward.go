@@ -542,7 +542,9 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		f.requests.WithLabelValues(name, f.failure(ctx, err)).Inc()
+		if result := f.failure(ctx, err); result != "" {
+			f.requests.WithLabelValues(name, result).Inc()
+		}
 		return dispatcher.Decision{}, fmt.Errorf("forward: %s: reading the answer: %w", name, err)
 	}
 	dec, dropped, err := parseAnswer(body, f.replies[r.Command])
@@ -645,7 +647,8 @@ func quoted(raw json.RawMessage) string {
 
 // post sends r to d with the Standard Webhooks headers, the command, app
 // and kind (and, with tracing, traceparent). A failure to get an answer is
-// counted here; the caller counts the answer.
+// counted here (not one whose caller gave up first: see failure); the
+// caller counts the answer.
 func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Request, kind dispatcher.Kind) (resp *http.Response, err error) {
 	name := d.cfg.Name
 	if f.tracer.Enabled() {
@@ -681,9 +684,11 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 	f.tracer.Inject(ctx, h)
 	start := time.Now()
 	resp, err = f.send(ctx, d.client(kind), req, r.Body)
-	f.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
-		f.requests.WithLabelValues(name, f.failure(ctx, err)).Inc()
+		if result := f.failure(ctx, err); result != "" {
+			f.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+			f.requests.WithLabelValues(name, result).Inc()
+		}
 		// *url.Error quotes the URL, whose query or user info may hold a
 		// credential: the error goes to logs, spans and dead letters.
 		var ue *url.Error
@@ -692,6 +697,7 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 		}
 		return nil, fmt.Errorf("forward: %s: %w", name, hideTarget(err, req.URL))
 	}
+	f.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	return resp, nil
 }
 
@@ -736,10 +742,16 @@ func (f *Forwarder) send(ctx context.Context, client *http.Client, req *http.Req
 	return client.Do(again)
 }
 
-// failure is the result label of a request that got no answer.
+// failure is the result label of a request that got no answer, or ""
+// when its caller gave up first (IM closed the connection of a
+// before-callback, the service is stopping under a delivery): that is no
+// failure of the destination, and is counted in no result.
 func (f *Forwarder) failure(ctx context.Context, err error) string {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return ResultTimeout
+	case errors.Is(ctx.Err(), context.Canceled):
+		return ""
 	}
 	return ResultError
 }
