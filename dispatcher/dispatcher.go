@@ -95,6 +95,7 @@ type Dispatcher struct {
 	log            *zap.Logger
 	metrics        *metrics.Callbacks
 	unknown        unknownCommands
+	failures       failureLines
 	running        runningHandlers
 }
 
@@ -383,13 +384,65 @@ func encodeDecision(dst []byte, dec Decision) (body []byte, err error) {
 }
 
 // handlerFailed logs a before-handler's failure and returns the fallback
-// decision to send instead.
+// decision to send instead. Every failure is counted (outcome
+// "fallback"); the line is logged at most once per failureLogEvery per
+// command and cause, with how many came since the last one, so that a
+// handler failing on every callback (past its deadline under load, its
+// database down) does not flood the log.
 func (d *Dispatcher) handlerFailed(ctx context.Context, cmd Command, r *Request, err error) Decision {
 	fb := d.fallback(cmd)
-	d.log.Error("before-handler failed; sending the fallback decision", append([]zap.Field{
-		zap.String("command", r.Command), zap.String("request_id", r.RequestID),
-		zap.String("fallback", fb.Outcome()), zap.Error(err)}, tracing.LogFields(ctx)...)...)
+	cause := failureCause(err)
+	if due, count := d.failures.note(r.Command, cause, time.Now()); due {
+		d.log.Error("before-handler failed; sending the fallback decision", append([]zap.Field{
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID),
+			zap.String("fallback", fb.Outcome()), zap.String("cause", cause), zap.Error(err),
+			zap.Int("count_since_last_line", count)}, tracing.LogFields(ctx)...)...)
+	}
 	return fb
+}
+
+// failureLogEvery is how often one command's before-handler failures of
+// one cause are logged at most.
+const failureLogEvery = time.Minute
+
+// failureCause names the cause of a before-handler's failure for its log
+// line: "deadline", "canceled" (the request ended first), "panic" or
+// "error".
+func failureCause(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, ErrPanic):
+		return "panic"
+	}
+	return "error"
+}
+
+// failureLines hold the line of each command's before-handler failures
+// back to one per failureLogEvery per cause. Its keys are bounded: the
+// registered commands, by the four causes of failureCause.
+type failureLines struct {
+	mu    sync.Mutex
+	lines map[[2]string]*logevery.Line // by command and cause
+}
+
+// note counts a failure of command's handler of cause at now and reports
+// whether its line is due, with the failures since the last line.
+func (f *failureLines) note(command, cause string, now time.Time) (due bool, count int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := [2]string{command, cause}
+	line := f.lines[key]
+	if line == nil {
+		if f.lines == nil {
+			f.lines = make(map[[2]string]*logevery.Line)
+		}
+		line = &logevery.Line{}
+		f.lines[key] = line
+	}
+	return line.Note(now, failureLogEvery)
 }
 
 // decide runs a before-handler under the deadline and returns the decision
