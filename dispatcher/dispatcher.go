@@ -331,7 +331,26 @@ func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 
 func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {
 	ctx := c.Request().Context()
-	dec, outcome, deadline := d.decide(ctx, cmd, r)
+	var (
+		dec      Decision
+		outcome  string
+		deadline time.Time
+		failure  error // why the fallback is sent; nil for the handler's decision
+	)
+	if d.opts.Tracer.Enabled() {
+		// Ended once the answer is known: the span names the decision IM
+		// gets, the fallback when the reply fields fail below.
+		var span trace.Span
+		ctx, span = d.opts.Tracer.Start(ctx, "imcallback.before_handler")
+		defer func() {
+			if span.IsRecording() {
+				span.SetAttributes(tracing.AttrCommand.String(r.Command), tracing.AttrDecision.String(outcome), tracing.AttrErrorCode.Int(dec.Code))
+			}
+			tracing.Fail(span, failure)
+			span.End()
+		}()
+	}
+	dec, outcome, deadline, failure = d.decide(ctx, cmd, r)
 	// Reply fields here are the handler's: the rule's check keeps them on
 	// an allow only, and a deny gets the refusal of every target below,
 	// the dispatcher's own fields, after this.
@@ -355,6 +374,7 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 		// The reply fields are the handler's: failing to encode them (an
 		// error, or a MarshalJSON that panics) or in time is the handler's
 		// failure, and gets its fallback, counted and logged as one.
+		failure = err
 		dec, outcome = d.handlerFailed(ctx, cmd, r, err), "fallback"
 		dec = d.dispatcherFields(r, dec)
 		if body, err = encodeDecision(make([]byte, 0, 128), dec); err != nil {
@@ -446,19 +466,9 @@ func (f *failureLines) note(command, cause string, now time.Time) (due bool, cou
 }
 
 // decide runs a before-handler under the deadline and returns the decision
-// to send, its outcome label and the handler's deadline when the decision
-// is the handler's (zero for a fallback).
-func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec Decision, outcome string, deadline time.Time) {
-	if d.opts.Tracer.Enabled() {
-		var span trace.Span
-		ctx, span = d.opts.Tracer.Start(ctx, "imcallback.before_handler")
-		defer func() {
-			if span.IsRecording() {
-				span.SetAttributes(tracing.AttrCommand.String(r.Command), tracing.AttrDecision.String(outcome), tracing.AttrErrorCode.Int(dec.Code))
-			}
-			span.End()
-		}()
-	}
+// to send, its outcome label, the handler's deadline when the decision is
+// the handler's (zero for a fallback) and, for a fallback, why.
+func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec Decision, outcome string, deadline time.Time, failure error) {
 	dec, deadline, err := d.run(ctx, cmd, r, d.opts.BeforeTimeout)
 	if errors.Is(err, errOverloaded) {
 		fb := d.fallback(cmd)
@@ -467,17 +477,17 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 				zap.String("command", r.Command), zap.String("request_id", r.RequestID),
 				zap.Int("max_in_flight", cap(d.inFlight)), zap.String("fallback", fb.Outcome()))
 		}
-		return fb, "overloaded", time.Time{}
+		return fb, "overloaded", time.Time{}, err
 	}
 	if err != nil {
-		return d.handlerFailed(ctx, cmd, r, err), "fallback", time.Time{}
+		return d.handlerFailed(ctx, cmd, r, err), "fallback", time.Time{}, err
 	}
 	dec, err = d.rule(r.Command).check(dec)
 	if err != nil {
 		d.log.Error("before-handler decision not accepted by the protocol", append([]zap.Field{
 			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err)}, tracing.LogFields(ctx)...)...)
 	}
-	return dec, dec.Outcome(), deadline
+	return dec, dec.Outcome(), deadline, nil
 }
 
 // errOverloaded reports that MaxInFlight handlers are running already.
