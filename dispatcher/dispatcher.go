@@ -442,7 +442,8 @@ func failureCause(err error) string {
 
 // failureLines hold the line of each command's before-handler failures
 // back to one per failureLogEvery per cause. Its keys are bounded: the
-// registered commands, by the four causes of failureCause.
+// registered commands, by the four causes of failureCause and
+// "not_accepted" (a decision the protocol does not take).
 type failureLines struct {
 	mu    sync.Mutex
 	lines map[[2]string]*logevery.Line // by command and cause
@@ -484,8 +485,13 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 	}
 	dec, err = d.rule(r.Command).check(dec)
 	if err != nil {
-		d.log.Error("before-handler decision not accepted by the protocol", append([]zap.Field{
-			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err)}, tracing.LogFields(ctx)...)...)
+		// The handler's mistake, made on every callback: logged as its
+		// failures are, at most once per failureLogEvery per command.
+		if due, count := d.failures.note(r.Command, "not_accepted", time.Now()); due {
+			d.log.Error("before-handler decision not accepted by the protocol", append([]zap.Field{
+				zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err),
+				zap.Int("count_since_last_line", count)}, tracing.LogFields(ctx)...)...)
+		}
 	}
 	return dec, dec.Outcome(), deadline, nil
 }

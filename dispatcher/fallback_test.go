@@ -47,3 +47,26 @@ func TestFallbackLogIsBounded(t *testing.T) {
 		t.Fatalf("%d lines (by cause %v) for 5 errors and 3 panics: want one line per cause", len(lines), causes)
 	}
 }
+
+// TestNotAcceptedDecisionLogIsBounded: a handler whose decision the
+// protocol does not take (a deny code outside the command's range) makes
+// that mistake on every callback; each is sent as a plain deny and
+// counted, but logged at most once a minute per command, with
+// count_since_last_line: it was logged at error on every callback.
+func TestNotAcceptedDecisionLogIsBounded(t *testing.T) {
+	h := newHarness(t, dispatcher.Options{}, before(func(*dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+		return denyWithCode(5, "out of range"), nil
+	}))
+	for range 5 {
+		if _, out := h.do("C2C.CallbackBeforeSendMsg", `{}`); out["ErrorCode"] != float64(1) {
+			t.Fatalf("answer %v, want a plain deny", out)
+		}
+	}
+	if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("C2C.CallbackBeforeSendMsg", testApp, "deny")); got != 5 {
+		t.Fatalf("callbacks_total{outcome=deny} = %v, want 5", got)
+	}
+	lines := h.logs.FilterMessage("before-handler decision not accepted by the protocol").All()
+	if len(lines) != 1 || lines[0].ContextMap()["count_since_last_line"] != int64(1) {
+		t.Fatalf("%d lines for 5 decisions not accepted (want 1, counting 1): %v", len(lines), lines)
+	}
+}
