@@ -20,8 +20,8 @@ import (
 // verifies the app with (config.SigningToken), its variables found as the
 // service finds them: a name in any case after IMCALLBACK_ is the
 // setting's, so a token set as IMCALLBACK_tokens is not left out (send
-// signed nothing and got 401); a per-app variable whose APP_ is not upper
-// case sets nothing for either; two variables setting the tokens
+// signed nothing and got 401); a per-app variable is found in any case
+// after IMCALLBACK_, APP_ included, by both; two variables setting the tokens
 // differently stop both.
 func TestSendFindsTheTokensAsTheServiceDoes(t *testing.T) {
 	tests := []struct {
@@ -35,7 +35,7 @@ func TestSendFindsTheTokensAsTheServiceDoes(t *testing.T) {
 		{"global in mixed case", map[string]string{"IMCALLBACK_Tokens": "tok-mixed"}, "tok-mixed", ""},
 		{"the app's own in lower case", map[string]string{"IMCALLBACK_TOKENS": "tok-g", "IMCALLBACK_APP_1400000001_tokens": "tok-own"}, "tok-own", ""},
 		{"the app's own blank: the global", map[string]string{"IMCALLBACK_tokens": "tok-g", "IMCALLBACK_APP_1400000001_TOKENS": " "}, "tok-g", ""},
-		{"app_ in lower case sets nothing", map[string]string{"IMCALLBACK_TOKENS": "tok-g", "IMCALLBACK_app_1400000001_TOKENS": "tok-own"}, "tok-g", ""},
+		{"app_ in lower case", map[string]string{"IMCALLBACK_TOKENS": "tok-g", "IMCALLBACK_app_1400000001_TOKENS": "tok-own"}, "tok-own", ""},
 		{"set twice", map[string]string{"IMCALLBACK_TOKENS": "tok-a", "IMCALLBACK_tokens": "tok-b"}, "",
 			"IMCALLBACK_TOKENS (tokens): set more than once with different values, as IMCALLBACK_TOKENS and IMCALLBACK_tokens"},
 		{"none", nil, "", ""},

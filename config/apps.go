@@ -53,6 +53,21 @@ var DefaultIPListNetTypes = []int{5, 6}
 // appEnvPrefix starts the per-app variables: IMCALLBACK_APP_<SDKAPPID>_<KEY>.
 const appEnvPrefix = envPrefix + "APP_"
 
+// cutAppEnv reads a per-app variable's name as Load reads it:
+// IMCALLBACK_ as written, APP_ and the key in any case, as every other
+// variable's name after IMCALLBACK_ (IMCALLBACK_app_1400000001_tokens is
+// IMCALLBACK_APP_1400000001_TOKENS). It returns the name's id and its key
+// in lower case; isApp is false for a name that does not start with
+// IMCALLBACK_ and APP_, and cut false for one without a '_' after the id.
+func cutAppEnv(name string) (id, key string, isApp, cut bool) {
+	rest, ok := strings.CutPrefix(name, envPrefix)
+	if !ok || len(rest) < len("APP_") || !strings.EqualFold(rest[:len("APP_")], "APP_") {
+		return "", "", false, false
+	}
+	id, key, cut = strings.Cut(rest[len("APP_"):], "_")
+	return id, strings.ToLower(key), true, cut
+}
+
 // appKeys maps the per-app keys to the kinds of their fields.
 func appKeys() map[string]reflect.Kind {
 	t := reflect.TypeFor[AppConfig]()
@@ -98,9 +113,7 @@ func (c *Config) applyAppEnv(vars []string) []error {
 	keys := appKeys()
 	// A variable's app and key, as the loop below reads them.
 	appSetting := func(name string) (string, bool) {
-		rest, ok := strings.CutPrefix(name, appEnvPrefix)
-		id, key, cut := strings.Cut(rest, "_")
-		key = strings.ToLower(key)
+		id, key, ok, cut := cutAppEnv(name)
 		_, isKey := keys[key]
 		_, listed := index[id]
 		return "app_" + id + "_" + key, ok && cut && isKey && listed
@@ -111,13 +124,11 @@ func (c *Config) applyAppEnv(vars []string) []error {
 	}
 	for _, kv := range vars {
 		name, value, _ := strings.Cut(kv, "=")
-		rest, ok := strings.CutPrefix(name, appEnvPrefix)
-		if !ok {
+		id, key, isApp, ok := cutAppEnv(name)
+		if !isApp {
 			continue
 		}
-		id, key, ok := strings.Cut(rest, "_")
 		i, listed := index[id]
-		key = strings.ToLower(key)
 		if _, isKey := keys[key]; ok && isKey && !listed {
 			// A setting for an app that is not accepted: a mistyped id would
 			// leave the intended app without its tokens or its allowlist, so

@@ -581,3 +581,61 @@ func TestAppEntrySdkAppIDOutOfRange(t *testing.T) {
 		})
 	}
 }
+
+// TestAppVariableInAnyCase: a per-app variable's name is read in any case
+// after IMCALLBACK_, APP_ included, as every other variable's is (the
+// README: "a variable's name is read in any case after the prefix").
+// Before, IMCALLBACK_app_1400000001_TOKENS was noted as no setting and
+// ignored, so the app was verified with the global tokens, or with none.
+func TestAppVariableInAnyCase(t *testing.T) {
+	tests := []struct {
+		name      string
+		vars      []string
+		tokens    string // the app's own tokens, joined
+		wantErr   string
+		wantNote  string
+		wantEmpty string
+	}{
+		{"app_ in lower case", []string{"IMCALLBACK_app_1400000001_TOKENS=tok-own"}, "tok-own", "", "", ""},
+		{"App_ and the key in mixed case", []string{"IMCALLBACK_App_1400000001_Tokens=tok-own"}, "tok-own", "", "", ""},
+		{"upper case, as before", []string{"IMCALLBACK_APP_1400000001_TOKENS=tok-own"}, "tok-own", "", "", ""},
+		{"two spellings, two values", []string{"IMCALLBACK_APP_1400000001_TOKENS=tok-a", "IMCALLBACK_app_1400000001_tokens=tok-b"}, "",
+			"IMCALLBACK_APP_1400000001_TOKENS (app_1400000001_tokens): set more than once with different values, " +
+				"as IMCALLBACK_APP_1400000001_TOKENS and IMCALLBACK_app_1400000001_tokens", "", ""},
+		{"an app not accepted", []string{"IMCALLBACK_app_1400000009_TOKENS=tok-own"}, "", "",
+			"IMCALLBACK_app_1400000009_TOKENS is ignored: app 1400000009 is not in IMCALLBACK_SDKAPPID", ""},
+		{"a misspelt key", []string{"IMCALLBACK_app_1400000001_TOKEN=tok-own"}, "", "",
+			"IMCALLBACK_app_1400000001_TOKEN is not a setting; did you mean IMCALLBACK_APP_1400000001_TOKENS?", ""},
+		{"empty", []string{"IMCALLBACK_app_1400000001_TOKENS= "}, "", "", "",
+			"IMCALLBACK_app_1400000001_TOKENS is set but empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1400000001", "IMCALLBACK_TOKENS=tok-global"}, tt.vars...)...)})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "tok-") {
+					t.Fatalf("error %v, want one saying %q without the values", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			app, _ := c.App("1400000001")
+			own := strings.Join(app.Tokens, ",")
+			if tt.tokens == "" && own != "tok-global" || tt.tokens != "" && own != tt.tokens {
+				t.Errorf("app 1400000001 verified with %q, want %q", own, tt.tokens)
+			}
+			notes := strings.Join(c.Notes(), "\n")
+			if tt.wantNote != "" && !strings.Contains(notes, tt.wantNote) {
+				t.Errorf("notes %q, want one saying %q", notes, tt.wantNote)
+			}
+			if tt.wantEmpty != "" && !strings.Contains(strings.Join(c.EmptyEnv(), "\n"), tt.wantEmpty) {
+				t.Errorf("empty-variable notes %q, want one saying %q", c.EmptyEnv(), tt.wantEmpty)
+			}
+			if tt.wantNote == "" && strings.Contains(notes, "not a setting") {
+				t.Errorf("a per-app variable noted as no setting: %q", notes)
+			}
+		})
+	}
+}

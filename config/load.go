@@ -323,23 +323,21 @@ func envKey(name, prefix string) (key string, ok bool) {
 // EnvSetting is the setting a variable's name sets, as Load reads it:
 // IMCALLBACK_<KEY> in any case after IMCALLBACK_ (IMCALLBACK_tokens sets
 // tokens), and an app's IMCALLBACK_APP_<SDKAPPID>_<KEY> in any case after
-// the id, as app_<SDKAPPID>_<key>. ok is false for a name outside
-// IMCALLBACK_, and for one whose APP_ is not upper case, which sets nothing.
+// IMCALLBACK_ too (IMCALLBACK_app_<SDKAPPID>_tokens), as
+// app_<SDKAPPID>_<key>. ok is false for a name outside IMCALLBACK_.
 func EnvSetting(name string) (key string, ok bool) {
-	if rest, isApp := strings.CutPrefix(name, appEnvPrefix); isApp {
-		id, key, cut := strings.Cut(rest, "_")
-		return "app_" + id + "_" + strings.ToLower(key), cut
+	if id, key, isApp, cut := cutAppEnv(name); isApp {
+		return "app_" + id + "_" + key, cut
 	}
 	rest, ok := strings.CutPrefix(name, envPrefix)
-	key = strings.ToLower(rest)
-	return key, ok && !strings.HasPrefix(key, "app_")
+	return strings.ToLower(rest), ok
 }
 
 // LookupEnv finds the value the variables vars (os.Environ's form,
 // NAME=value) give the setting key, as Load reads it: the variable's name
 // in any case after IMCALLBACK_ (IMCALLBACK_tokens for "tokens"; for an
 // app's key, "app_<SDKAPPID>_tokens", IMCALLBACK_APP_<SDKAPPID>_TOKENS in
-// any case after the id), its value trimmed, and a value that is empty or
+// any case after IMCALLBACK_), its value trimmed, and a value that is empty or
 // whitespace alone unset. name is the variable found, "" when none is.
 // Two variables that set the key to different values are an error, as
 // they stop Load, naming both and neither value. A command that reads a

@@ -66,10 +66,9 @@ func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 			out = append(out, fmt.Sprintf("%s is not a setting; a configuration file is given with --config", name))
 			continue
 		}
-		if rest, ok := strings.CutPrefix(name, appEnvPrefix); ok {
-			if id, field, ok := strings.Cut(rest, "_"); ok && isNumber(id) {
+		if id, field, isApp, ok := cutAppEnv(name); isApp {
+			if ok && isNumber(id) {
 				fields := slices.Sorted(maps.Keys(appKeys()))
-				field = strings.ToLower(field)
 				switch s := closest(field, fields); {
 				case slices.Contains(fields, field):
 				case s != "":
