@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"maps"
@@ -45,7 +46,9 @@ type SectionInfo struct {
 // (named by their koanf tags) are read from the same YAML file under key,
 // then from IMCALLBACK_<KEY>_<FIELD> variables, over the values of def
 // (read as the core settings' are: one set empty counts as unset, a list
-// with an empty item is an error), and T's Validate runs at start; every
+// with an empty item is an error; a field of a map or struct type is read
+// from the file alone, and a variable that sets it, or one of its keys,
+// is an error), and T's Validate runs at start; every
 // problem is reported with the core settings' in one error. It provides T
 // to the app, and `config check` shows it, fields tagged `secret:"true"`
 // redacted:
@@ -160,7 +163,16 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		}
 	}
 	// Load notes the section's variables that are set empty.
-	read, err := loadEnv(k, envPrefix+strings.ToUpper(key)+"_", key+".", fields, environ())
+	prefix := envPrefix + strings.ToUpper(key) + "_"
+	vars := environ()
+	envFields := maps.Clone(fields)
+	for _, fe := range fileOnlySectionEnv(vars, prefix, key, reflect.TypeOf(def)) {
+		problems = append(problems, fe)
+	}
+	for field := range fileOnlySectionFields(reflect.TypeOf(def)) {
+		delete(envFields, field) // refused above when set
+	}
+	read, err := loadEnv(k, prefix, key+".", envFields, vars)
 	if err != nil {
 		return def, fmt.Errorf("config: environment: %w", err)
 	}
@@ -199,6 +211,71 @@ func sectionFields(t reflect.Type) map[string]reflect.Kind {
 		}
 	}
 	return fields
+}
+
+// fileOnlySectionFields are the fields of a section's struct t that the
+// file alone sets, each with what it is: a map or a struct (one that does
+// not read itself from text, as netip.Prefix does), which the file writes
+// as a mapping of their own keys and a variable cannot hold.
+func fileOnlySectionFields(t reflect.Type) map[string]string {
+	out := map[string]string{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("koanf")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case ft.Kind() == reflect.Map:
+			out[tag] = "map"
+		case ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()):
+			out[tag] = "struct"
+		}
+	}
+	return out
+}
+
+// fileOnlySectionEnv refuses the variables of vars, under the section's
+// prefix (IMCALLBACK_<KEY>_, its field's name in any case), that set a
+// field of fileOnlySectionFields, or one of its keys
+// (IMCALLBACK_WORDS_LIMITS_MAX for the struct field limits), which no
+// other field's name is: the decoder would refuse the text with a message
+// of its own, or the variable would be ignored. One error per field names
+// the variables, never their values; one set empty is unset.
+func fileOnlySectionEnv(vars []string, prefix, key string, t reflect.Type) []*FieldError {
+	fileOnly := fileOnlySectionFields(t)
+	if len(fileOnly) == 0 {
+		return nil
+	}
+	fields := sectionFields(t)
+	names := map[string][]string{}
+	for _, kv := range vars {
+		name, value, _ := strings.Cut(kv, "=")
+		field, ok := envKey(name, prefix)
+		if !ok || blank(value) {
+			continue
+		}
+		for f := range fileOnly {
+			if _, other := fields[field]; field == f || strings.HasPrefix(field, f+"_") && !other {
+				if !slices.Contains(names[f], name) {
+					names[f] = append(names[f], name)
+				}
+			}
+		}
+	}
+	var errs []*FieldError
+	for _, f := range slices.Sorted(maps.Keys(names)) {
+		set := names[f]
+		slices.Sort(set)
+		errs = append(errs, &FieldError{Key: key + "." + f, Msg: fmt.Sprintf("is read from the configuration file only, "+
+			"but %s sets it: a %s field is written in the file as a mapping of its keys (%s: {%s: {…}}), which no variable holds",
+			strings.Join(set, " and "), fileOnly[f], key, f)})
+	}
+	return errs
 }
 
 // secretField reports whether t, a section's struct, has a field of YAML

@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -406,3 +407,57 @@ func TestDeclaredSectionsListsWithoutRunningTheModules(t *testing.T) {
 		})
 	}
 }
+
+// TestSectionMapAndStructFieldsFromTheEnvironment: a section's field of a
+// map or a struct type is read from the file alone. Its variable was
+// taken as a value the decoder could not read, with the decoder's own
+// message ("expected type 'map[string]string', got unconvertible type
+// 'string'"), and a variable of a struct field's own key
+// (IMCALLBACK_WORDS_LIMITS_MAX) was noted as no setting and ignored. Both
+// are refused at start, saying to set the field in the file, never
+// showing the value; one set empty is unset, as every variable.
+func TestSectionMapAndStructFieldsFromTheEnvironment(t *testing.T) {
+	const fileOnly = "is read from the configuration file only"
+	tests := []struct {
+		name string
+		vars []string
+		want string // "": loads
+	}{
+		{"a map field", []string{"IMCALLBACK_WORDS_REPLIES=hi:secret-hello"},
+			"IMCALLBACK_WORDS_REPLIES (words.replies): " + fileOnly},
+		{"a map field in lower case", []string{"IMCALLBACK_WORDS_replies=hi:secret-hello"},
+			"IMCALLBACK_WORDS_REPLIES (words.replies): " + fileOnly},
+		{"a struct field", []string{"IMCALLBACK_WORDS_LIMITS=secret-3"},
+			"IMCALLBACK_WORDS_LIMITS (words.limits): " + fileOnly},
+		{"a struct field's own key", []string{"IMCALLBACK_WORDS_LIMITS_MAX=3"},
+			"IMCALLBACK_WORDS_LIMITS (words.limits): " + fileOnly},
+		{"set empty", []string{"IMCALLBACK_WORDS_REPLIES= ", "IMCALLBACK_WORDS_LIMITS_MAX="}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := config.LoadSection(config.Source{Environ: env(tt.vars...)}, "words", nestedWords{})
+			if tt.want == "" {
+				if err != nil || len(got.Replies) != 0 || got.Limits.Max != 0 {
+					t.Fatalf("section %+v, %v; want the defaults", got, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "secret-") ||
+				!strings.Contains(err.Error(), "words:") {
+				t.Fatalf("LoadSection: %v; want an error saying %q and where in the file, without the value", err, tt.want)
+			}
+		})
+	}
+	// A struct that reads itself from text is a variable's, as in the file.
+	got, err := config.LoadSection(config.Source{Environ: env("IMCALLBACK_NET_RANGE=10.0.0.0/8")}, "net", prefixSection{})
+	if err != nil || got.Range != netip.MustParsePrefix("10.0.0.0/8") {
+		t.Errorf("section %+v, %v; want the variable's prefix", got, err)
+	}
+}
+
+// prefixSection is a section with a struct field that reads itself from text.
+type prefixSection struct {
+	Range netip.Prefix `koanf:"range"`
+}
+
+func (prefixSection) Validate() error { return nil }
