@@ -137,7 +137,7 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 			}
 		}
 		for _, name := range sub.Keys() {
-			if field, _, nested := strings.Cut(name, "."); nested && secretField(reflect.TypeOf(def), field) {
+			if inSecretField(reflect.TypeOf(def), name) {
 				// A secret written as a map makes it a key: the decode
 				// error says the value is a map, without it.
 				continue
@@ -186,7 +186,8 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		if name == "" || name == "-" {
 			continue
 		}
-		hidden := secretTagged(v.Type().Field(i))
+		// A value holding a secret of a struct field is never quoted either.
+		hidden := secretTagged(v.Type().Field(i)) || holdsSecret(v.Type().Field(i).Type, nil)
 		for _, msg := range decodeField(k, name, v.Field(i), hidden) {
 			problems = append(problems, &FieldError{Key: key + "." + name, Msg: msg})
 		}
@@ -278,17 +279,24 @@ func fileOnlySectionEnv(vars []string, prefix, key string, t reflect.Type) []*Fi
 	return errs
 }
 
-// secretField reports whether t, a section's struct, has a field of YAML
-// key name tagged secret:"true".
-func secretField(t reflect.Type, name string) bool {
-	if t.Kind() != reflect.Struct {
+// inSecretField reports whether name, a dotted key the file holds under a
+// section of struct type t, is within a field tagged secret:"true", the
+// section's own or one of its struct fields' (upstream.token.x): a secret
+// written as a map makes it a key.
+func inSecretField(t reflect.Type, name string) bool {
+	head, rest, nested := strings.Cut(name, ".")
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if !nested || t.Kind() != reflect.Struct {
 		return false
 	}
-	f, ok := fieldByTag(t, name)
-	return ok && secretTagged(f)
+	f, ok := fieldByTag(t, head)
+	return ok && (secretTagged(f) || inSecretField(f.Type, rest))
 }
 
-// renderSection is v as YAML under key, fields tagged secret:"true" redacted.
+// renderSection is v as YAML under key, fields tagged secret:"true"
+// redacted, those of its struct fields too.
 func renderSection(key string, v any) string {
 	rv := reflect.ValueOf(v)
 	fields := map[string]any{}
@@ -298,23 +306,82 @@ func renderSection(key string, v any) string {
 		if name == "" || name == "-" {
 			continue
 		}
-		value := rv.Field(i).Interface()
-		switch d := value.(type) {
-		case time.Duration:
-			value = d.String()
-		case []time.Duration:
-			value = fmt.Sprint(d)
-		}
-		if secretTagged(f) && !rv.Field(i).IsZero() {
-			value = "[redacted]"
-		}
-		fields[name] = value
+		fields[name] = renderField(f, rv.Field(i))
 	}
 	out, err := yamlv3.Marshal(map[string]any{key: fields})
 	if err != nil {
 		return fmt.Sprintf("# cannot render %s: %v\n", key, err)
 	}
 	return string(out)
+}
+
+// renderField is the value of a section's field f as renderSection
+// writes it: redacted when f is tagged secret:"true" and set; a struct
+// (or a pointer to one) holding such a field, as a mapping of its fields
+// rendered alike; a map, a list or an array of values holding one,
+// redacted whole when it has any.
+func renderField(f reflect.StructField, v reflect.Value) any {
+	if secretTagged(f) && !v.IsZero() {
+		return redacted
+	}
+	if !holdsSecret(f.Type, nil) {
+		switch d := v.Interface().(type) {
+		case time.Duration:
+			return d.String()
+		case []time.Duration:
+			return fmt.Sprint(d)
+		}
+		return v.Interface()
+	}
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		fields := map[string]any{}
+		for i := range v.NumField() {
+			sf := v.Type().Field(i)
+			name := sf.Tag.Get("koanf")
+			if name == "-" || !sf.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(sf.Name) // as the decoder matches an untagged field
+			}
+			fields[name] = renderField(sf, v.Field(i))
+		}
+		return fields
+	case reflect.Map, reflect.Slice, reflect.Array:
+		if v.Len() > 0 {
+			return redacted
+		}
+	}
+	return v.Interface()
+}
+
+// holdsSecret reports whether a value of type t holds a field tagged
+// secret:"true": t is a struct with one, or a pointer, map, list or array
+// of such values. seen stops a type that refers to itself.
+func holdsSecret(t reflect.Type, seen map[reflect.Type]bool) bool {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return false
+	}
+	if seen == nil {
+		seen = map[reflect.Type]bool{}
+	}
+	seen[t] = true
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Tag.Get("koanf") != "-" && (secretTagged(f) || holdsSecret(f.Type, seen)) {
+			return true
+		}
+	}
+	return false
 }
 
 // sectionKey reports whether name, a key the file holds under a section

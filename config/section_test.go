@@ -461,3 +461,47 @@ type prefixSection struct {
 }
 
 func (prefixSection) Validate() error { return nil }
+
+// upstreamSection is a section whose secrets are fields of its struct
+// fields, one of them a pointer.
+type upstreamSection struct {
+	Name     string `koanf:"name"`
+	Upstream struct {
+		URL   string `koanf:"url"`
+		Token string `koanf:"token" secret:"true"`
+	} `koanf:"upstream"`
+	Signer *struct {
+		Key string `koanf:"key" secret:"true"`
+	} `koanf:"signer"`
+}
+
+func (upstreamSection) Validate() error { return nil }
+
+// TestSectionNestedSecretIsRedacted: a field tagged secret:"true" inside a
+// section's struct field is a secret too. config check printed it as the
+// file wrote it (only the section's own fields were redacted), and a value
+// of the struct that did not decode was quoted whole in the error, the
+// secret with it.
+func TestSectionNestedSecretIsRedacted(t *testing.T) {
+	infos, err := config.DeclaredSections(config.Section("up", upstreamSection{}))
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("sections %v, %v", infos, err)
+	}
+	file := yamlFile(t, "up:\n  name: edge\n  upstream: {url: https://u.example, token: secret-tok}\n  signer: {key: secret-key}\n")
+	out, err := infos[0].Load(config.Source{File: file, Environ: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "secret-") || strings.Count(out, "[redacted]") != 2 ||
+		!strings.Contains(out, "https://u.example") || !strings.Contains(out, "edge") {
+		t.Errorf("config check shows\n%s\nwant the token and the key redacted, the rest shown", out)
+	}
+	// A list, or braces for brackets, which make the secret a key of a map.
+	for _, value := range []string{"[secret-tok]", "{secret-tok}"} {
+		file = yamlFile(t, "up:\n  upstream: {url: https://u.example, token: "+value+"}\n")
+		_, err = config.LoadSection(config.Source{File: file, Environ: env()}, "up", upstreamSection{})
+		if err == nil || strings.Contains(err.Error(), "secret-") || !strings.Contains(err.Error(), "up.upstream") {
+			t.Errorf("token: %s: %v; want an error naming up.upstream without its value", value, err)
+		}
+	}
+}
