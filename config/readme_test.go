@@ -69,7 +69,8 @@ var literal = regexp.MustCompile("^`([^`]*)`$")
 
 // TestREADMEConfigurationDefaults: each default the README's Configuration
 // table gives is the service's default: setting the variable to it
-// changes nothing. A variable the table names is a setting.
+// changes nothing, and a default of none (none, empty, off) is a setting
+// whose default is empty. A variable the table names is a setting.
 func TestREADMEConfigurationDefaults(t *testing.T) {
 	base := []string{"IMCALLBACK_SDKAPPID=1400000000"}
 	want, err := config.Load(config.Source{Environ: func() []string { return base }})
@@ -96,8 +97,15 @@ func TestREADMEConfigurationDefaults(t *testing.T) {
 				break
 			}
 			m := literal.FindStringSubmatch(strings.TrimSpace(def))
+			if m == nil && noDefault.MatchString(def) {
+				if v, ok := defaultOf(name); ok && !v.IsZero() {
+					t.Errorf("README's Configuration table gives %s the default %q, but it is %v", name, def, v)
+				}
+				checked++
+				continue
+			}
 			if m == nil || strings.HasPrefix(name, "IMCALLBACK_FORWARD_") {
-				continue // "none", "empty", "required …": no value to set
+				continue // "required …": no value to set
 			}
 			got, err := config.Load(config.Source{Environ: func() []string { return append(base, name+"="+m[1]) }})
 			if err != nil {
@@ -112,6 +120,46 @@ func TestREADMEConfigurationDefaults(t *testing.T) {
 	}
 	if checked < 20 {
 		t.Errorf("only %d defaults checked: the table's format changed?", checked)
+	}
+}
+
+// noDefault is a default cell of the Configuration table that says the
+// setting has none: "none", "none (warns at start)", "empty = all", "off".
+var noDefault = regexp.MustCompile(`^(none|empty|off)\b`)
+
+// defaultOf is the default of the setting a variable names, ok false when
+// it names no field of config.Config.
+func defaultOf(name string) (v reflect.Value, ok bool) {
+	key := strings.ToLower(strings.TrimPrefix(name, "IMCALLBACK_"))
+	def := reflect.ValueOf(config.Default())
+	for i := range def.NumField() {
+		if def.Type().Field(i).Tag.Get("koanf") == key {
+			return def.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// TestREADMEConfigurationNamesEverySetting: every setting that a variable
+// sets has a row of the README's Configuration table (apps and forward,
+// which only the file holds, have their variables' rows), so a setting
+// added to config.Config is documented with its default.
+func TestREADMEConfigurationNamesEverySetting(t *testing.T) {
+	named := map[string]bool{}
+	for _, row := range readmeConfigRows(t) {
+		for i := range row.vars {
+			named[row.name(i)] = true
+		}
+	}
+	typ := reflect.TypeFor[config.Config]()
+	for i := range typ.NumField() {
+		key := typ.Field(i).Tag.Get("koanf")
+		if key == "" || key == "-" || key == "apps" || key == "forward" {
+			continue
+		}
+		if !named[config.EnvName(key)] {
+			t.Errorf("README's Configuration table has no row of %s", config.EnvName(key))
+		}
 	}
 }
 
