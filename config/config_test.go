@@ -462,6 +462,10 @@ func TestDecodeErrors(t *testing.T) {
 			`IMCALLBACK_WORKERS (workers): 1e+30 is out of range: from -9223372036854775808 to 9223372036854775807`,
 			`IMCALLBACK_BACKOFF (backoff): item #2: "9999999h" is out of range: from -2562047h to 2562047h (about 292 years)`,
 		}, []string{"not a whole number", "not a duration"}},
+		{"out of range in days", "retention: 0.5d200000d\n", []string{"IMCALLBACK_HANDLER_TIMEOUT=200000d"}, []string{
+			`IMCALLBACK_RETENTION (retention): "0.5d200000d" is out of range: from -2562047h to 2562047h (about 292 years)`,
+			`IMCALLBACK_HANDLER_TIMEOUT (handler_timeout): "200000d" is out of range: from -2562047h to 2562047h (about 292 years)`,
+		}, []string{"not a duration"}},
 		{"list for a single value", "listen: [a, b]", nil,
 			[]string{"IMCALLBACK_LISTEN (listen): [a b] is a list, not a single value"}, []string{"required"}},
 		{"secret not shown", "store_dsn: [postgres://app:hunter2@db/im]", nil,

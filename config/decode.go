@@ -189,9 +189,10 @@ func durationProblem(v any, shown string) string {
 	return fmt.Sprintf("%s needs a unit, e.g. %ss", n, n)
 }
 
-// durationSyntax is time.ParseDuration's syntax: a value that has it and
-// does not parse is out of range.
-var durationSyntax = regexp.MustCompile(`^[-+]?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+// durationSyntax is time.ParseDuration's syntax with days (d), as the
+// decoder reads a duration: a value that has it and does not parse is out
+// of range.
+var durationSyntax = regexp.MustCompile(`^[-+]?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h|d))+$`)
 
 // plainNumber reports whether s is a decimal number such as 30, -1 or 1.5.
 func plainNumber(s string) bool {
