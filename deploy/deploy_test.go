@@ -1241,3 +1241,54 @@ func TestNATSConfHoldsTheLargestCallback(t *testing.T) {
 		t.Errorf("max_payload %d bytes, want at least %d (IMCALLBACK_BODY_LIMIT's default + 64 KiB)", n, want)
 	}
 }
+
+// TestScrapesCarryNoAdminToken: /metrics answers without the admin token
+// (the probes and the scrape are open), so no scrape configuration of the
+// kit is handed the token: it opens the event log (callback payloads),
+// replay and the delivery pause, none of which Prometheus needs. The
+// ServiceMonitor scrapes without one; compose's Prometheus must too, and
+// its container must not get IMCALLBACK_ADMIN_TOKEN.
+func TestScrapesCarryNoAdminToken(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_ADMIN_TOKEN=" + strings.Repeat("t", config.MinAdminToken)})
+	resp, err := http.Get(s.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics without the admin token: %s; the kit's scrapes (the ServiceMonitor's too) would need it", resp.Status)
+	}
+	var prom struct {
+		ScrapeConfigs []map[string]any `yaml:"scrape_configs"`
+	}
+	readYAML(t, "prometheus/prometheus.yml", &prom)
+	if len(prom.ScrapeConfigs) == 0 {
+		t.Fatal("prometheus/prometheus.yml has no scrape_configs")
+	}
+	for _, sc := range prom.ScrapeConfigs {
+		for _, key := range []string{"authorization", "bearer_token", "bearer_token_file", "basic_auth", "oauth2"} {
+			if _, ok := sc[key]; ok {
+				t.Errorf("prometheus/prometheus.yml: job %v sends credentials (%s) to an open /metrics", sc["job_name"], key)
+			}
+		}
+	}
+	var compose struct {
+		Services map[string]struct {
+			Environment map[string]string
+			Entrypoint  any
+		}
+	}
+	readYAML(t, "compose.yaml", &compose)
+	prometheus, ok := compose.Services["prometheus"]
+	if !ok {
+		t.Fatal("compose.yaml has no service prometheus")
+	}
+	if _, ok := prometheus.Environment["IMCALLBACK_ADMIN_TOKEN"]; ok || strings.Contains(fmt.Sprint(prometheus.Entrypoint), "ADMIN_TOKEN") {
+		t.Errorf("compose.yaml hands IMCALLBACK_ADMIN_TOKEN to the prometheus service, which scrapes an open /metrics")
+	}
+	for _, bad := range []string{"bearerTokenSecret", "authorization:", "basicAuth"} {
+		if strings.Contains(readFile(t, "kubernetes/servicemonitor.yaml"), bad) {
+			t.Errorf("kubernetes/servicemonitor.yaml sends credentials (%s) to an open /metrics", bad)
+		}
+	}
+}
