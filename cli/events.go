@@ -61,6 +61,12 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 				if limit < 1 || limit > maxEventsLimit {
 					return fmt.Errorf("--limit must be from 1 to %d (the most the running service lists at once; --before-seq pages on)", maxEventsLimit)
 				}
+				if c.Flags().Changed("before-seq") && beforeSeq == 0 {
+					// The last page's next_before_seq: taken for no flag, a
+					// script paging on it would list the newest events again.
+					return errors.New("--before-seq 0: no event is older than sequence 1 (a next_before_seq of 0 means the last page was listed); " +
+						"leave the flag out for the newest events")
+				}
 				a, err := g.adminClient()
 				if err != nil {
 					return err

@@ -101,7 +101,10 @@ func TestAnEmptyAdminIsRefused(t *testing.T) {
 
 // TestListLimitsAreCheckedBeforeAsking: events list and dead refuse a
 // --limit the admin API would refuse, naming the flag and its range,
-// before asking the service (whose answer named its query parameter).
+// before asking the service (whose answer named its query parameter);
+// events list refuses --before-seq 0, the next_before_seq of the last
+// page, which listed the newest events again (a script paging on it
+// never ended).
 func TestListLimitsAreCheckedBeforeAsking(t *testing.T) {
 	var called atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Store(true) }))
@@ -114,6 +117,7 @@ func TestListLimitsAreCheckedBeforeAsking(t *testing.T) {
 		{[]string{"events", "list", "--limit", "1001"}, "--limit must be from 1 to 1000"},
 		{[]string{"events", "dead", "--limit", "-1"}, "--limit must be from 1 to 10000"},
 		{[]string{"events", "dead", "--limit", "10001"}, "--limit must be from 1 to 10000"},
+		{[]string{"events", "list", "--before-seq", "0"}, "--before-seq 0"},
 	} {
 		out, err := runCLI(t, append([]string{"--admin", srv.URL}, tt.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -121,7 +125,7 @@ func TestListLimitsAreCheckedBeforeAsking(t *testing.T) {
 		}
 	}
 	if called.Load() {
-		t.Error("a --limit out of range was sent to the admin API")
+		t.Error("a --limit out of range or --before-seq 0 was sent to the admin API")
 	}
 }
 
