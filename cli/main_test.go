@@ -854,9 +854,11 @@ func TestTopicsListPages(t *testing.T) {
 	if len(all.Topics) != 5 || all.NextCursor != "" || all.Topics[4].Name != "4" {
 		t.Fatalf("--all %+v", all)
 	}
-	for _, bad := range [][]string{{"--limit", "0"}, {"--limit", "1001"}, {"--cursor", "not a cursor"}} {
-		if _, err := runCLI(t, append([]string{"--offline", "topics", "list"}, bad...)...); err == nil {
-			t.Errorf("topics list %v succeeded", bad)
+	// --cursor "" is the next_cursor of the last page: a script paging on
+	// it must stop, not be given the first page again.
+	for _, bad := range [][]string{{"--limit", "0"}, {"--limit", "1001"}, {"--cursor", "not a cursor"}, {"--cursor", ""}, {"--cursor= "}} {
+		if _, err := runCLI(t, append([]string{"--offline", "topics", "list"}, bad...)...); err == nil || !strings.Contains(err.Error(), strings.TrimSuffix(bad[0], "= ")) {
+			t.Errorf("topics list %q: %v; want a refusal naming %s", bad, err, bad[0])
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -44,6 +45,12 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			if limit < 1 || limit > topicsync.MaxPageSize {
 				return fmt.Errorf("--limit must be from 1 to %d", topicsync.MaxPageSize)
+			}
+			if c.Flags().Changed("cursor") && strings.TrimSpace(cursor) == "" {
+				// The last page's next_cursor (or an unset shell variable):
+				// taken for no flag, a script paging on it would start over.
+				return errors.New("--cursor is empty: an empty next_cursor means the last page was listed; " +
+					"leave the flag out for the first page")
 			}
 			if _, err := topicsync.DecodeCursor(cursor); err != nil {
 				return fmt.Errorf("--cursor: %w", err)
