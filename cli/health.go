@@ -20,7 +20,8 @@ var errHealthOffline = errors.New("health asks the running service: --offline do
 // compose). It asks the admin listener's /healthz, or /readyz with
 // --ready, prints the status word and succeeds on HTTP 200; on anything
 // else (not ready, nothing listening, no answer within --timeout) it fails,
-// so the process exits 1.
+// so the process exits 1, with the reason the configuration did not load
+// when it read the admin variables alone.
 func newHealthCmd(g *globalFlags) *cobra.Command {
 	var (
 		ready   bool
@@ -37,8 +38,8 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 			if timeout <= 0 {
 				return fmt.Errorf("--timeout %s: must be positive", timeout)
 			}
-			a, err := g.adminClient()
-			if err != nil {
+			a, notLoaded := g.adminClient()
+			if notLoaded != nil {
 				// The probe needs the admin listener's address alone: a
 				// configuration this process cannot load (a file given to
 				// serve only, as in a container's HEALTHCHECK) must not make
@@ -67,7 +68,13 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 			}
 			if err := a.call(c.Context(), http.MethodGet, path, nil, &st); err != nil {
 				if errors.Is(err, errSlow) {
-					return fmt.Errorf("%w: GET %s at %s did not answer within %s", errSlow, path, a.base, timeout)
+					err = fmt.Errorf("%w: GET %s at %s did not answer within %s", errSlow, path, a.base, timeout)
+				}
+				if notLoaded != nil {
+					// The file may set another address or token: say why
+					// it was not read.
+					err = fmt.Errorf("%w\n(the configuration did not load, so health read %s and %s from the environment alone: %v)",
+						err, config.EnvName("admin_listen"), config.EnvName("admin_token"), notLoaded)
 				}
 				return err
 			}

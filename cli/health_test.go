@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -93,8 +94,18 @@ func TestHealthWithAConfigurationItCannotLoad(t *testing.T) {
 		t.Fatalf("health: %q, %v", out, err)
 	}
 	t.Setenv("IMCALLBACK_ADMIN_LISTEN", "127.0.0.1:1") // nothing there
-	if _, err := runCLI(t, "health"); !errors.Is(err, errNotRunning) {
+	_, err = runCLI(t, "health")
+	if !errors.Is(err, errNotRunning) {
 		t.Fatalf("health of nothing: %v, want %v", err, errNotRunning)
+	}
+	// A probe that fails after the fallback says why the configuration was
+	// not read: a --config health could not read may set another address.
+	if !strings.Contains(err.Error(), "IMCALLBACK_BODY_LIMIT") {
+		t.Errorf("health of nothing: %v, want the reason the configuration did not load", err)
+	}
+	missing := filepath.Join(t.TempDir(), "imcallback.yaml")
+	if _, err := runCLI(t, "health", "--config", missing); !errors.Is(err, errNotRunning) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("health --config %s (no such file) of nothing: %v, want %v naming the file it could not read", missing, err, errNotRunning)
 	}
 }
 
