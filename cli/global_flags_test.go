@@ -99,6 +99,45 @@ func TestAnEmptyAdminIsRefused(t *testing.T) {
 	}
 }
 
+// TestAnEmptyConfigIsRefused: --config "" (an unset shell variable, as in
+// `--config "$PROD_CONFIG" events replay --dead`) fails and reads, asks
+// and sends nothing, rather than going on with the IMCALLBACK_* variables
+// alone: another service's admin listener, or a service started without
+// the file's settings.
+func TestAnEmptyConfigIsRefused(t *testing.T) {
+	var called atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		called.Store(true)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"replayed":0}`)
+	}))
+	defer srv.Close()
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	t.Setenv("IMCALLBACK_ADMIN_URL", srv.URL) // where the variables alone lead
+	for _, args := range [][]string{
+		{"--config", "", "events", "replay", "--dead"},
+		{"--config=", "config", "check"},
+		{"--config", " ", "allowlist"},
+		{"send", "--config", "", "--url", srv.URL, "--command", "Group.CallbackAfterCreateTopic", "--sample"},
+		// serve fails on its configuration should it get that far.
+		{"--config", "", "serve", "--dev"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			if args[len(args)-1] == "--dev" {
+				t.Setenv("IMCALLBACK_BODY_LIMIT", "-1")
+			}
+			out, err := runCLI(t, args...)
+			if err == nil || !strings.Contains(err.Error(), "--config is empty") {
+				t.Errorf("%v; want a refusal of the empty --config\n%s", err, out)
+			}
+		})
+	}
+	if called.Load() {
+		t.Error("a command with an empty --config called the admin API or sent a callback")
+	}
+}
+
 // TestListLimitsAreCheckedBeforeAsking: events list and dead refuse a
 // --limit the admin API would refuse, naming the flag and its range,
 // before asking the service (whose answer named its query parameter);

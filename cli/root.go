@@ -121,6 +121,9 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 		if err := refuseAdminOffline(c, g.offline); err != nil {
 			return err
 		}
+		if err := refuseEmptyConfig(c); err != nil {
+			return err
+		}
 		return refuseEmptyAdmin(c)
 	}
 	return root
@@ -137,6 +140,22 @@ var errEmptyAdmin = errors.New("--admin is empty: give the admin listener's URL 
 func refuseEmptyAdmin(c *cobra.Command) error {
 	if f := c.Flags().Lookup("admin"); f != nil && f.Changed && strings.TrimSpace(f.Value.String()) == "" {
 		return errEmptyAdmin
+	}
+	return nil
+}
+
+// errEmptyConfig answers --config "": an empty shell variable must not run
+// the command on the IMCALLBACK_* variables alone.
+var errEmptyConfig = errors.New("--config is empty: give the configuration file, or leave the flag out " +
+	"for the IMCALLBACK_* variables alone")
+
+// refuseEmptyConfig refuses a --config given empty (or blank), as from an
+// unset shell variable: `--config "$PROD" events replay --dead` would
+// otherwise replay on whichever service the variables name, and `serve`
+// start without the file's settings.
+func refuseEmptyConfig(c *cobra.Command) error {
+	if f := c.Flags().Lookup("config"); f != nil && f.Changed && strings.TrimSpace(f.Value.String()) == "" {
+		return errEmptyConfig
 	}
 	return nil
 }
