@@ -81,11 +81,28 @@ func (l *connLimit) connState(c net.Conn, st http.ConnState) {
 	if !ok {
 		return
 	}
+	lc.active.Store(st == http.StateActive)
 	if st == http.StateIdle {
 		lc.idleSince.Store(time.Now().UnixNano())
 	} else {
 		lc.idleSince.Store(0)
 	}
+}
+
+// serving counts the open connections on which a request is being read
+// past its headers or answered (net/http's StateActive): the others
+// (new ones whose request has not all its headers yet, idle ones) carry
+// nothing the service accepted.
+func (l *connLimit) serving() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for c := range l.conns {
+		if c.active.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // reap closes connections idle longer than pressureIdle while the limit
@@ -294,6 +311,9 @@ type limitedConn struct {
 	// idleSince is when net/http last reported the connection idle (unix
 	// nanoseconds), 0 while a request is arriving or being answered.
 	idleSince atomic.Int64
+	// active is whether net/http last reported the connection active: a
+	// request whose headers arrived is being read or answered.
+	active atomic.Bool
 }
 
 // Read clears the idle mark as soon as bytes arrive: net/http reports a

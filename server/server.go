@@ -304,8 +304,18 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			// allowlist, which the server does not know, end too.
 			l.limit.stopRefusing()
 			if err != nil {
+				// net/http takes a new connection for idle only 5 s after
+				// it was accepted: with a shorter bound, one that sent no
+				// whole header yet (a client that connected just before,
+				// a slow or silent one) failed the drain, although every
+				// request had been answered. Closing those loses nothing.
+				serving := l.limit.serving()
 				l.server.Close()
-				return fmt.Errorf("server: %s listener drain: %w", l.name, err)
+				if serving > 0 {
+					return fmt.Errorf("server: %s listener drain: requests still in flight: %d: %w", l.name, serving, err)
+				}
+				l.log.Info("closed the connections that had sent no whole request by the end of the drain",
+					zap.String("listener", l.name))
 			}
 			if l.settle != nil {
 				if err := l.settle(ctx); err != nil {

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/middleware"
+)
+
+// TestAStopClosesConnectionsThatSentNoWholeRequest: with an
+// IMCALLBACK_SHUTDOWN_TIMEOUT under 5 s, the stop of the public listener
+// closes the connections on which no request is being served (one that
+// sent nothing, one that sent half its headers, an idle keep-alive one
+// that sent the start of its next request) and succeeds. net/http's
+// Shutdown waits 5 s before it takes a new connection for idle, so each
+// such connection made the drain fail at its bound, and the process exit
+// 1, although every request had been answered.
+func TestAStopClosesConnectionsThatSentNoWholeRequest(t *testing.T) {
+	lc, p := startShortDrain(t, middleware.Chain{})
+	addr := p.Addr().String()
+
+	_, silentR := dialGuarded(t, addr)
+	half, halfR := dialGuarded(t, addr)
+	if _, err := io.WriteString(half, "POST /im/callback HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	next, nextR := dialGuarded(t, addr)
+	if res := roundTrip(t, next, nextR, unknownCommand); res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if _, err := io.WriteString(next, "POST"); err != nil {
+		t.Fatal(err)
+	}
+	waitConns(t, p.limit, 3)
+
+	if err := lc.Stop(context.Background()); err != nil {
+		t.Fatalf("stop with no request in flight: %v", err)
+	}
+	for name, r := range map[string]io.Reader{"silent": silentR, "half headers": halfR, "next request begun": nextR} {
+		if _, err := r.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
+			t.Errorf("%s connection still open after the stop: %v", name, err)
+		}
+	}
+}
+
+// TestAStopWithARequestInFlightStillFails: the connections closed at the
+// end of the drain include no request being answered: one still in its
+// handler then fails the stop, as before.
+func TestAStopWithARequestInFlightStillFails(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	hold := middleware.Ordered{Name: "hold", Order: middleware.OrderSignature + 1,
+		Func: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				close(entered)
+				<-release
+				return next(c)
+			}
+		}}
+	chain, err := middleware.NewChain([]middleware.Ordered{hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, p := startShortDrain(t, chain)
+	c, _ := dialGuarded(t, p.Addr().String())
+	if _, err := io.WriteString(c, unknownCommand); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	if err := lc.Stop(context.Background()); err == nil || !strings.Contains(err.Error(), "requests still in flight: 1") {
+		t.Fatalf("stop with a request in its handler: %v, want the drain's failure", err)
+	}
+}
+
+// startShortDrain starts the public listener on a loopback port with
+// chain, a drain bound of 300 ms and a header timeout of a minute.
+func startShortDrain(t *testing.T, chain middleware.Chain) (*fxtest.Lifecycle, *Public) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.ReadHeaderTimeout = time.Minute
+	cfg.ShutdownTimeout = 300 * time.Millisecond
+	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := fxtest.NewLifecycle(t)
+	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Metrics: m, Chain: chain, Dispatcher: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.RequireStart()
+	return lc, p
+}
+
+// waitConns waits until l counts n open connections.
+func waitConns(t *testing.T, l *connLimit, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); l.open.Load() != n; {
+		if time.Now().After(deadline) { // a guard against a hang, not a time limit
+			t.Fatalf("%d connections open, want %d", l.open.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
