@@ -1176,6 +1176,31 @@ func TestAServiceThatCannotServeOnStopsWithItsFault(t *testing.T) {
 	}
 }
 
+// TestAFaultDuringTheDelayStopsWithIt: a listener that stops serving
+// during IMCALLBACK_SHUTDOWN_DELAY (server.Drain.Fail after the stop
+// signal) is no clean stop: run returns the fault, logged, so that the
+// process exits non-zero. It was ignored, and the process exited 0.
+func TestAFaultDuringTheDelayStopsWithIt(t *testing.T) {
+	fault := errors.New("server: the public listener stopped serving: accept: too many open files")
+	failed := make(chan struct{})
+	core, logs := observer.New(zapcore.ErrorLevel)
+	app := fx.New(fx.NopLogger)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the stop is asked for right after the start
+	s := service{
+		log:    zap.New(core),
+		drain:  func() { close(failed) }, // the listener fails during the delay
+		failed: failed,
+		fault:  func() error { return fault },
+	}
+	if err := run(ctx, app, watchStopSignals(), s); !errors.Is(err, fault) {
+		t.Errorf("run: %v, want the fault of the delay", err)
+	}
+	if logs.FilterMessage("the service cannot serve on; stopping it").FilterField(zap.Error(fault)).Len() != 1 {
+		t.Errorf("log %v, want one error line with the fault", logs.All())
+	}
+}
+
 // TestAFailedBuildSaysItsCause: a constructor's error is what run returns,
 // without fx's and dig's wiring around it.
 func TestAFailedBuildSaysItsCause(t *testing.T) {

@@ -463,8 +463,9 @@ type service struct {
 	// a stop asked for once the start was done.
 	drain func()
 	// failed is closed when the service cannot serve on (a listener
-	// stopped serving): it is stopped as on a signal, without the delay,
-	// and run returns fault's error; nil never closes.
+	// stopped serving): it is stopped as on a signal, without the delay
+	// (or at once, during it: drain returns then), and run returns
+	// fault's error; nil never closes.
 	failed <-chan struct{}
 	fault  func() error
 	// flushLog runs after a failed start, after the stop, and before a
@@ -630,6 +631,12 @@ func run(ctx context.Context, app *fx.App, w *stopWatch, s service) error {
 	}
 	if s.drain != nil && !signalledEarly && fault == nil {
 		s.drain() // nothing was routed to a service that never finished starting
+		select {
+		case <-s.failed: // a listener stopped serving during the delay: no clean stop
+			fault = s.fault()
+			s.logger().Error("the service cannot serve on; stopping it", zap.Error(fault))
+		default:
+		}
 	}
 	return errors.Join(fault, s.guard.stop(app))
 }

@@ -118,7 +118,9 @@ func (d *Drain) closeConnections(s *http.Server) {
 }
 
 // Begin makes /readyz answer 503 (as Stopping does) and waits the delay;
-// it returns at once when the delay is 0.
+// it returns at once when the delay is 0, and as soon as a fault is
+// recorded (Fail): a listener that stopped serving serves nothing more
+// through the rest of the delay.
 func (d *Drain) Begin() {
 	if d == nil {
 		return
@@ -129,7 +131,12 @@ func (d *Drain) Begin() {
 	}
 	d.log.Info("shutdown delay: the listeners keep serving while /readyz answers 503; the stop begins after it",
 		zap.Duration("shutdown_delay", d.delay))
-	time.Sleep(d.delay)
+	t := time.NewTimer(d.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-d.failed:
+	}
 }
 
 // shutdownCheck names the readiness check of the drain (Drain.check).

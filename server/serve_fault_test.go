@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -92,5 +93,26 @@ func TestDrainKeepsTheFirstFault(t *testing.T) {
 	none.Fail(first)
 	if none.Failed() != nil || none.Fault() != nil {
 		t.Error("a nil drain reports a fault")
+	}
+}
+
+// TestAFaultEndsTheShutdownDelay: Begin returns once a fault is recorded
+// (Fail) during IMCALLBACK_SHUTDOWN_DELAY: the listener no longer serves,
+// so waiting out the rest of the delay only delays the stop.
+func TestAFaultEndsTheShutdownDelay(t *testing.T) {
+	d := &Drain{delay: time.Hour, log: zap.NewNop(), failed: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		d.Begin()
+		close(done)
+	}()
+	d.Fail(errors.New("server: the public listener stopped serving"))
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a guard against a hang, not a time limit
+		t.Fatal("the shutdown delay goes on after a fault")
+	}
+	if !d.ending() {
+		t.Error("the drain's check passes after the fault")
 	}
 }
