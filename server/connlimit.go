@@ -43,14 +43,14 @@ type connLimit struct {
 	// a connection from another peer is refused as it arrives (answered
 	// 403 ip_not_allowed on a plain listener) and never holds a place.
 	admit func(netip.Addr) bool
-	// refuseGrace is how long refuseSource reads and answers each.
+	// refuseGrace is how long refuseSource and refuse read and answer each.
 	refuseGrace time.Duration
 
 	open  atomic.Int64
 	mu    sync.Mutex
 	conns map[*limitedConn]struct{} // open connections; each keeps its own idle time
-	// refused are the connections refuseSource is answering (at most
-	// maxRefusing), under mu: the server does not know them, so the stop
+	// refused are the connections refuseSource and refuse are answering
+	// (at most maxRefusing), under mu: the server does not know them, so the stop
 	// closes them itself (stopRefusing) and waits for refusers. Once
 	// stopped, a connection accepted late is closed unanswered.
 	refused  map[net.Conn]struct{}
@@ -210,14 +210,45 @@ func (l *connLimit) admits(remote net.Addr) bool {
 	return l.admit(peer)
 }
 
-// refuse answers a connection over the limit and closes it.
+// refuse answers a connection over the limit and closes it. On a plain
+// listener a goroutine of its own (one of refuseSource's maxRefusing, for
+// refuseGrace) writes the 503 envelope, then reads what the client sent
+// until it closes: closed with its request unread, the connection was
+// reset, and a client still sending, or whose stack drops at a reset what
+// it has not read, lost the answer. Beyond maxRefusing and once the stop
+// has begun, the answer is written and the connection closed at once; on
+// a TLS listener it is closed unanswered.
 func (ll *limitedListener) refuse(c net.Conn) {
 	ll.l.onReject(protocol.ErrTooManyConns, c.RemoteAddr()) // counted before the client can read the answer
-	if ll.l.rewrite {
+	if !ll.l.rewrite {
+		_ = c.Close()
+		return
+	}
+	if !ll.l.track(c) {
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.Write(errorResponse(protocol.ErrTooManyConns))
+		_ = c.Close()
+		return
 	}
-	_ = c.Close()
+	go func() {
+		defer ll.l.refusers.Done()
+		defer ll.l.untrack(c)
+		_ = c.SetDeadline(time.Now().Add(ll.l.refuseGrace))
+		if _, err := c.Write(errorResponse(protocol.ErrTooManyConns)); err != nil {
+			return
+		}
+		lingerRead(c)
+	}()
+}
+
+// lingerRead half-closes c, answered, and reads what the client sends
+// until it closes (at most refuseRead, within c's deadline), so that
+// closing c then sends no reset.
+func lingerRead(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.CopyN(io.Discard, c, refuseRead)
 }
 
 // refuseSource refuses a connection from a peer no allowlist admits,
@@ -250,15 +281,12 @@ func (ll *limitedListener) refuseSource(c net.Conn) {
 		if _, err := c.Write(errorResponse(protocol.ErrIPNotAllowed)); err != nil {
 			return
 		}
-		if cw, ok := c.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
-		_, _ = io.CopyN(io.Discard, c, refuseRead)
+		lingerRead(c)
 	}()
 }
 
-// track records c as answered by refuseSource, unless maxRefusing are
-// or the stop has begun.
+// track records c as answered by refuseSource or refuse, unless
+// maxRefusing are or the stop has begun.
 func (l *connLimit) track(c net.Conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -278,7 +306,7 @@ func (l *connLimit) untrack(c net.Conn) {
 	_ = c.Close()
 }
 
-// stopRefusing closes the connections refuseSource is still answering and
+// stopRefusing closes the connections refuseSource and refuse are still answering and
 // returns once their goroutines have ended; a connection refused later is
 // closed at once. The listener's stop calls it once its server has shut
 // down: otherwise each would run on past the stop, with its socket, for
