@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -89,20 +90,62 @@ func (l *connLimit) connState(c net.Conn, st http.ConnState) {
 	}
 }
 
-// serving counts the open connections on which a request is being read
-// past its headers or answered (net/http's StateActive): the others
-// (new ones whose request has not all its headers yet, idle ones) carry
-// nothing the service accepted.
+// serving counts the open connections whose request is being answered:
+// its headers arrived (net/http's StateActive) and its handler is not
+// waiting for the rest of its body. The others (new ones whose request has
+// not all its headers yet, idle ones, and those whose body is still
+// arriving) carry nothing the service acted on.
 func (l *connLimit) serving() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for c := range l.conns {
-		if c.active.Load() {
+		if c.active.Load() && c.bodyReads.Load() == 0 {
 			n++
 		}
 	}
 	return n
+}
+
+// connKey is the context key of the *limitedConn a request came on.
+type connKey struct{}
+
+// withConn is the http.Server's ConnContext hook: it keeps the
+// *limitedConn beneath c (under TLS, beneath the *tls.Conn) in the
+// context of its requests, for markBodyReads.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if lc, ok := c.(*limitedConn); ok {
+		return context.WithValue(ctx, connKey{}, lc)
+	}
+	return ctx
+}
+
+// markBodyReads marks, on the connection a request came on (withConn),
+// each read of its body while it waits: at the end of the drain, a
+// handler waiting for a body still arriving is no request being answered
+// (serving).
+func markBodyReads(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lc, ok := r.Context().Value(connKey{}).(*limitedConn); ok && r.Body != nil && r.Body != http.NoBody {
+			r.Body = &markedBody{ReadCloser: r.Body, c: lc}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// markedBody is a request's body whose reads are counted on its connection.
+type markedBody struct {
+	io.ReadCloser
+	c *limitedConn
+}
+
+func (b *markedBody) Read(p []byte) (int, error) {
+	b.c.bodyReads.Add(1)
+	defer b.c.bodyReads.Add(-1)
+	return b.ReadCloser.Read(p)
 }
 
 // reap closes connections idle longer than pressureIdle while the limit
@@ -342,6 +385,9 @@ type limitedConn struct {
 	// active is whether net/http last reported the connection active: a
 	// request whose headers arrived is being read or answered.
 	active atomic.Bool
+	// bodyReads counts the reads of its request's body in progress
+	// (markBodyReads): non-zero while its handler waits for the body.
+	bodyReads atomic.Int32
 }
 
 // Read clears the idle mark as soon as bytes arrive: net/http reports a

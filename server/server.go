@@ -230,7 +230,8 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *zap.Logger) *http.Se
 	}
 	return &http.Server{
 		ErrorLog:          errorLog,
-		Handler:           h,
+		Handler:           markBodyReads(h),
+		ConnContext:       withConn,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadHeaderTimeout + 30*time.Second,
 		WriteTimeout:      cfg.ReadHeaderTimeout + 30*time.Second,
@@ -308,7 +309,9 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 				// it was accepted: with a shorter bound, one that sent no
 				// whole header yet (a client that connected just before,
 				// a slow or silent one) failed the drain, although every
-				// request had been answered. Closing those loses nothing.
+				// request had been answered; so did a request whose body
+				// was still arriving, not acted on. Closing those loses
+				// nothing.
 				serving := l.limit.serving()
 				l.server.Close()
 				if serving > 0 {

@@ -56,6 +56,62 @@ func TestAStopClosesConnectionsThatSentNoWholeRequest(t *testing.T) {
 	}
 }
 
+// TestAStopClosesARequestWhoseBodyIsStillArriving: a request whose
+// handler waits for the rest of its body at the end of the drain has not
+// been acted on: its connection is closed and the stop succeeds. It failed
+// the drain, and the process exited 1, for a client that stopped sending.
+func TestAStopClosesARequestWhoseBodyIsStillArriving(t *testing.T) {
+	// The handler of a known command reads the body first.
+	read := middleware.Ordered{Name: "read", Order: middleware.OrderSignature + 1,
+		Func: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				if _, err := io.ReadAll(c.Request().Body); err != nil {
+					return err
+				}
+				return next(c)
+			}
+		}}
+	chain, err := middleware.NewChain([]middleware.Ordered{read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, p := startShortDrain(t, chain)
+	c, r := dialGuarded(t, p.Addr().String())
+	slow := strings.Replace(unknownCommand, "Content-Length: 2", "Content-Length: 10", 1)
+	if _, err := io.WriteString(c, slow); err != nil {
+		t.Fatal(err)
+	}
+	waitBodyRead(t, p.limit)
+	if err := lc.Stop(context.Background()); err != nil {
+		t.Fatalf("stop with a body still arriving: %v", err)
+	}
+	if _, err := io.ReadAll(r); err != nil && !isReset(err) {
+		t.Errorf("connection after the stop: %v, want it closed", err)
+	}
+}
+
+// waitBodyRead waits until a handler of l's connections waits for its
+// request's body.
+func waitBodyRead(t *testing.T, l *connLimit) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		l.mu.Lock()
+		n := 0
+		for c := range l.conns {
+			if c.active.Load() && c.bodyReads.Load() > 0 {
+				n++
+			}
+		}
+		l.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) { // a guard against a hang, not a time limit
+			t.Fatal("no handler waits for its body")
+		}
+	}
+}
+
 // TestAStopWithARequestInFlightStillFails: the connections closed at the
 // end of the drain include no request being answered: one still in its
 // handler then fails the stop, as before.
