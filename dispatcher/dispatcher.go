@@ -95,8 +95,12 @@ type Dispatcher struct {
 	log            *zap.Logger
 	metrics        *metrics.Callbacks
 	unknown        unknownCommands
-	failures       failureLines
-	running        runningHandlers
+	// failures holds the line of each command's before-handler failures
+	// back to one per failureLogEvery per cause. Its keys are bounded: the
+	// registered commands, by the causes of failureCause and
+	// "not_accepted" (a decision the protocol does not take).
+	failures logevery.Lines[[2]string]
+	running  runningHandlers
 }
 
 // commandSeries are one command's metric series, looked up once at start
@@ -412,7 +416,7 @@ func encodeDecision(dst []byte, dec Decision) (body []byte, err error) {
 func (d *Dispatcher) handlerFailed(ctx context.Context, cmd Command, r *Request, err error) Decision {
 	fb := d.fallback(cmd)
 	cause := failureCause(err)
-	if due, count := d.failures.note(r.Command, cause, time.Now()); due {
+	if due, count := d.failures.Note([2]string{r.Command, cause}, time.Now(), failureLogEvery); due {
 		d.log.Error("before-handler failed; sending the fallback decision", append([]zap.Field{
 			zap.String("command", r.Command), zap.String("request_id", r.RequestID),
 			zap.String("fallback", fb.Outcome()), zap.String("cause", cause), zap.Error(err),
@@ -440,32 +444,6 @@ func failureCause(err error) string {
 	return "error"
 }
 
-// failureLines hold the line of each command's before-handler failures
-// back to one per failureLogEvery per cause. Its keys are bounded: the
-// registered commands, by the four causes of failureCause and
-// "not_accepted" (a decision the protocol does not take).
-type failureLines struct {
-	mu    sync.Mutex
-	lines map[[2]string]*logevery.Line // by command and cause
-}
-
-// note counts a failure of command's handler of cause at now and reports
-// whether its line is due, with the failures since the last line.
-func (f *failureLines) note(command, cause string, now time.Time) (due bool, count int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	key := [2]string{command, cause}
-	line := f.lines[key]
-	if line == nil {
-		if f.lines == nil {
-			f.lines = make(map[[2]string]*logevery.Line)
-		}
-		line = &logevery.Line{}
-		f.lines[key] = line
-	}
-	return line.Note(now, failureLogEvery)
-}
-
 // decide runs a before-handler under the deadline and returns the decision
 // to send, its outcome label, the handler's deadline when the decision is
 // the handler's (zero for a fallback) and, for a fallback, why.
@@ -487,7 +465,7 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 	if err != nil {
 		// The handler's mistake, made on every callback: logged as its
 		// failures are, at most once per failureLogEvery per command.
-		if due, count := d.failures.note(r.Command, "not_accepted", time.Now()); due {
+		if due, count := d.failures.Note([2]string{r.Command, "not_accepted"}, time.Now(), failureLogEvery); due {
 			d.log.Error("before-handler decision not accepted by the protocol", append([]zap.Field{
 				zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err),
 				zap.Int("count_since_last_line", count)}, tracing.LogFields(ctx)...)...)

@@ -28,7 +28,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,39 +109,16 @@ type Forwarder struct {
 	duration *prometheus.HistogramVec
 	now      func() time.Time
 	tracer   *tracing.Tracer // nil: no spans, no traceparent
-	dropped  droppedLines
+	// dropped holds the warning of reply fields dropped back to one per
+	// droppedLogEvery per destination and command (keys the configuration
+	// and the catalogue bound): a destination that answers a field the
+	// command does not take does so on every callback.
+	dropped logevery.Lines[[2]string]
 }
 
 // droppedLogEvery is how often the warning of reply fields dropped from
 // one destination's answers to one command is logged at most.
 const droppedLogEvery = time.Minute
-
-// droppedLines hold the warning of reply fields dropped back to one per
-// droppedLogEvery per destination and command (keys the configuration
-// and the catalogue bound): a destination that answers a field the
-// command does not take does so on every callback.
-type droppedLines struct {
-	mu    sync.Mutex
-	lines map[[2]string]*logevery.Line // by destination and command
-}
-
-// note counts an answer of destination to command with fields dropped at
-// now and reports whether the warning is due, with the answers since the
-// last line.
-func (l *droppedLines) note(destination, command string, now time.Time) (due bool, count int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	key := [2]string{destination, command}
-	line := l.lines[key]
-	if line == nil {
-		if l.lines == nil {
-			l.lines = make(map[[2]string]*logevery.Line)
-		}
-		line = &logevery.Line{}
-		l.lines[key] = line
-	}
-	return line.Note(now, droppedLogEvery)
-}
 
 var _ dispatcher.Forwarder = (*Forwarder)(nil)
 
@@ -588,7 +564,7 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 	}
 	f.requests.WithLabelValues(name, ResultOK).Inc()
 	if len(dropped) > 0 {
-		if due, count := f.dropped.note(name, r.Command, time.Now()); due {
+		if due, count := f.dropped.Note([2]string{name, r.Command}, time.Now(), droppedLogEvery); due {
 			f.log.Warn("destination answered reply fields the command does not accept; dropped them",
 				zap.String("destination", name), zap.String("command", r.Command), zap.String("request_id", r.RequestID),
 				zap.Strings("fields", dropped), zap.Int("count_since_last_line", count))

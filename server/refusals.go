@@ -3,7 +3,6 @@ package server
 import (
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,12 +38,11 @@ type refusalLog struct {
 	every time.Duration
 	now   func() time.Time
 
-	mu       sync.Mutex
-	byReason map[string]*logevery.Line // as many keys as the reasons the listener sends
+	byReason logevery.Lines[string] // as many keys as the reasons the listener sends
 }
 
 func newRefusalLog(log *zap.Logger) *refusalLog {
-	return &refusalLog{log: log, every: refusalLogEvery, now: time.Now, byReason: map[string]*logevery.Line{}}
+	return &refusalLog{log: log, every: refusalLogEvery, now: time.Now}
 }
 
 // note counts a refusal of pe from remote and writes its reason's warning
@@ -64,15 +62,7 @@ func (r *refusalLog) noteHandshake(peer, cause string) {
 // due, writes it with the details and the refusals since the last line,
 // this one included.
 func (r *refusalLog) write(reason, ip string, details ...zap.Field) {
-	now := r.now()
-	r.mu.Lock()
-	line := r.byReason[reason]
-	if line == nil {
-		line = &logevery.Line{}
-		r.byReason[reason] = line
-	}
-	due, count := line.Note(now, r.every)
-	r.mu.Unlock()
+	due, count := r.byReason.Note(reason, r.now(), r.every)
 	if !due {
 		return
 	}
