@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -579,6 +580,54 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 		fmt.Fprint(c, "GET /healthz HTTP/1.0\r\n\r\n")
 		if line, _ := bufio.NewReader(c).ReadString('\n'); !strings.Contains(line, " 200 ") {
 			t.Errorf("an HTTP/1.0 probe without Host: %q", line)
+		}
+	})
+}
+
+// TestAdminFollowsLinksFromOtherSites: a link to the console (or to a
+// read route) on another site's page is a top-level navigation the
+// browser marks cross-site; it is answered, while a request of another
+// method, or one the page makes itself (a fetch, a frame, a form's POST),
+// is still refused.
+func TestAdminFollowsLinksFromOtherSites(t *testing.T) {
+	withAndWithoutAdminToken(t, func(t *testing.T, s *imtest.Service, tokenSet bool) {
+		link := map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-User": "?1"}
+		with := func(h map[string]string, k, v string) map[string]string {
+			out := maps.Clone(h)
+			out[k] = v
+			return out
+		}
+		tests := []struct {
+			name         string
+			method, path string
+			headers      map[string]string
+			auth         bool
+			want         int
+		}{
+			{"a link to the console", "GET", "/", link, false, 200},
+			{"a link from another port of the same host", "GET", "/", with(link, "Sec-Fetch-Site", "same-site"), false, 200},
+			{"a link to a read route", "GET", "/v1/delivery", link, true, 200},
+			{"a form's POST to pause", "POST", "/v1/delivery/pause", link, true, 403},
+			{"a fetch of the console", "GET", "/", with(with(link, "Sec-Fetch-Mode", "cors"), "Sec-Fetch-Dest", "empty"), false, 403},
+			{"a fetch of a read route", "GET", "/v1/delivery", with(with(link, "Sec-Fetch-Mode", "no-cors"), "Sec-Fetch-Dest", "empty"), true, 403},
+			{"a frame", "GET", "/", with(link, "Sec-Fetch-Dest", "iframe"), false, 403},
+		}
+		for _, tt := range tests {
+			req, _ := http.NewRequest(tt.method, s.AdminURL+tt.path, nil)
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			if tokenSet && tt.auth {
+				req.Header.Set("Authorization", "Bearer admin-secret")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("%s (%s %s): %d, want %d", tt.name, tt.method, tt.path, resp.StatusCode, tt.want)
+			}
 		}
 	})
 }

@@ -18,7 +18,10 @@ import (
 // only (/v1/x/:id, /v1/x/:name) being one path to the router: the admin
 // listener refuses to start otherwise, naming the route.
 type Route struct {
-	// Method is the HTTP method the route answers, in upper case.
+	// Method is the HTTP method the route answers, in upper case. A GET
+	// route must only read: a link on another site's page can make a
+	// browser send it (a state change needs POST, which such a page
+	// cannot make a browser send to the admin listener).
 	Method string
 	// Path is the echo route path on the admin listener, e.g.
 	// "/v1/events/:seq"; echo adds a missing leading "/".

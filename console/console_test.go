@@ -1325,6 +1325,24 @@ func TestHiddenConsoleAsksNothing(t *testing.T) {
 	b.waitFor(t, "the delivery status asked once shown", `window.asked.includes('v1/delivery')`)
 }
 
+// TestLinkFromAnotherSite: a link to the console on another site's page
+// (a wiki's, a chat's) opens the console; the browser marks the
+// navigation cross-site, and it was answered 403.
+func TestLinkFromAnotherSite(t *testing.T) {
+	s := start(t, nil)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>runbook</title><a id="console" href="%s/">the console</a>`, s.AdminURL)
+	}))
+	t.Cleanup(other.Close)
+	// localhost is another site than the console's 127.0.0.1.
+	page := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	b := newBrowser(t)
+	b.do(t, "open the other site's page", chromedp.Navigate(page))
+	b.do(t, "follow its link", chromedp.Click(chromedp.CSS("#console")), chromedp.WaitReady(chromedp.CSS("body")))
+	b.waitFor(t, "the console's delivery mode", `document.getElementById('delivery-state') !== null && document.getElementById('delivery-state').textContent === 'inline'`)
+}
+
 // TestHostilePayload: markup in a topic name, a topic id, a command and a
 // request id shows as characters and runs nothing.
 func TestHostilePayload(t *testing.T) {

@@ -374,14 +374,15 @@ func adminHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // host, and a Host that is not loopback, which is what a DNS-rebinding page
 // sends. With a token a page cannot send the bearer header, so the token
 // check is the rest of the defence. The console (same origin), curl, the
-// CLI, probes and Prometheus are unaffected.
+// CLI, probes and Prometheus are unaffected, and so is a link to the
+// console on another site's page (see topLevelNavigation).
 func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			switch r.Header.Get("Sec-Fetch-Site") {
-			case "same-origin", "none":
-			case "":
+			switch site := r.Header.Get("Sec-Fetch-Site"); {
+			case site == "same-origin", site == "none", topLevelNavigation(r):
+			case site == "":
 				if origin := r.Header.Get(echo.HeaderOrigin); origin != "" && !tokenSet {
 					if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
 						return echo.NewHTTPError(http.StatusForbidden, "a request from another origin is refused")
@@ -398,6 +399,19 @@ func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// topLevelNavigation reports whether r is a browser following a link (or
+// an address typed or bookmarked) to a page of the admin listener: a GET
+// or HEAD the browser marks as a navigation of a whole tab or window.
+// Another site's page may start one, as to any address: it changes
+// nothing (an admin GET only reads, see admin.Route), and the answer is
+// shown in that tab as a document of the admin listener's origin, which
+// the linking page cannot read. What that page requests itself (a fetch,
+// an image, a frame, a form's POST) is no such GET, and stays refused.
+func topLevelNavigation(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
 }
 
 // recoverPanic is echo's Recover for the admin listener: a panic of an
