@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
@@ -167,7 +168,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 	// IMCALLBACK_SHUTDOWN_TIMEOUT ran out.
 	running, endRequests := context.WithCancel(context.Background())
 	e.Use(endAtStop(running))
-	e.Use(refuseCrossSite(in.Config.AdminToken != ""))
+	e.Use(refuseCrossSite(in.Config.AdminToken != "" && utf8.RuneCountInString(in.Config.AdminToken) >= config.MinAdminToken))
 	if in.Config.AdminToken != "" {
 		open := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
 		for _, r := range in.Routes {
@@ -368,22 +369,27 @@ func adminHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // browser send to the admin listener, whose routes pause delivery, replay
 // events and show payloads: a request the browser marks as coming from
 // another origin (Sec-Fetch-Site, which the browser computes itself, so a
-// proxy in front does not change it). Without an admin token (the listener
-// is then on loopback, and a request needs nothing a page cannot send) it
-// also refuses, for browsers without Sec-Fetch-Site, an Origin of another
-// host, and a Host that is not loopback, which is what a DNS-rebinding page
-// sends. With a token a page cannot send the bearer header, so the token
-// check is the rest of the defence. The console (same origin), curl, the
+// proxy in front does not change it). Unless strongToken (the listener is
+// then on loopback, and a request needs nothing a page cannot send, or a
+// token it can guess) it also refuses, for browsers without
+// Sec-Fetch-Site, an Origin of another host, and a Host that is not
+// loopback, which is what a DNS-rebinding page sends. Such a page is of
+// the listener's origin to the browser, so it can send a bearer header of
+// its own, guess after guess: a token shorter than config.MinAdminToken
+// (allowed on loopback only) it could find. With a token of
+// config.MinAdminToken characters or more, the token check is the rest of
+// the defence, and a proxy that keeps the Host it was sent reaches the
+// listener. The console (same origin), curl, the
 // CLI, probes and Prometheus are unaffected, and so is a link to the
 // console on another site's page (see topLevelNavigation).
-func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
+func refuseCrossSite(strongToken bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
 			switch site := r.Header.Get("Sec-Fetch-Site"); {
 			case site == "same-origin", site == "none", topLevelNavigation(r):
 			case site == "":
-				if origin := r.Header.Get(echo.HeaderOrigin); origin != "" && !tokenSet {
+				if origin := r.Header.Get(echo.HeaderOrigin); origin != "" && !strongToken {
 					if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
 						return echo.NewHTTPError(http.StatusForbidden, "a request from another origin is refused")
 					}
@@ -392,9 +398,9 @@ func refuseCrossSite(tokenSet bool) echo.MiddlewareFunc {
 				return echo.NewHTTPError(http.StatusForbidden, "a request from another site's page is refused")
 			}
 			// No browser omits Host; a local checker speaking HTTP/1.0 may.
-			if !tokenSet && r.Host != "" && !loopbackHost(r.Host) {
-				return echo.NewHTTPError(http.StatusForbidden, "without IMCALLBACK_ADMIN_TOKEN the admin listener answers requests "+
-					"addressed to localhost or a loopback address only")
+			if !strongToken && r.Host != "" && !loopbackHost(r.Host) {
+				return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("without an IMCALLBACK_ADMIN_TOKEN of %d characters or more "+
+					"the admin listener answers requests addressed to localhost or a loopback address only", config.MinAdminToken))
 			}
 			return next(c)
 		}

@@ -25,7 +25,7 @@ import (
 // error, before any handler reads it, and still 401 without the token.
 func TestAdminRefusesAMalformedQuery(t *testing.T) {
 	cfg := config.Default()
-	cfg.AdminToken = "s3cret"
+	cfg.AdminToken = "s3cret-admin-token" // config.MinAdminToken or more: httptest's Host is example.com
 	var served []string
 	a, err := newAdmin(adminIn{Lifecycle: fxtest.NewLifecycle(t), Config: &cfg, Log: zap.NewNop(),
 		Registry: prometheus.NewRegistry(), Routes: []admin.Route{{Method: http.MethodGet, Path: "/v1/things",
@@ -56,7 +56,7 @@ func TestAdminRefusesAMalformedQuery(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, "/v1/things", nil)
 			req.URL.RawQuery = tt.query
 			if tt.token {
-				req.Header.Set(echo.HeaderAuthorization, "Bearer s3cret")
+				req.Header.Set(echo.HeaderAuthorization, "Bearer s3cret-admin-token")
 			}
 			rec := httptest.NewRecorder()
 			a.echo.ServeHTTP(rec, req)
