@@ -647,6 +647,10 @@ func TestAdminFollowsLinksFromOtherSites(t *testing.T) {
 			{"a fetch of the console", "GET", "/", with(with(link, "Sec-Fetch-Mode", "cors"), "Sec-Fetch-Dest", "empty"), false, 403},
 			{"a fetch of a read route", "GET", "/v1/delivery", with(with(link, "Sec-Fetch-Mode", "no-cors"), "Sec-Fetch-Dest", "empty"), true, 403},
 			{"a frame", "GET", "/", with(link, "Sec-Fetch-Dest", "iframe"), false, 403},
+			// pprof's GETs do work (a CPU profile, a trace): another site's
+			// link must not start one in the operator's browser.
+			{"a link to a CPU profile", "GET", "/debug/pprof/profile?seconds=1", link, true, 403},
+			{"a link to pprof's index", "GET", "/debug/pprof/", link, true, 403},
 		}
 		for _, tt := range tests {
 			req, _ := http.NewRequest(tt.method, s.AdminURL+tt.path, nil)

@@ -415,9 +415,12 @@ func refuseCrossSite(strongToken bool) echo.MiddlewareFunc {
 // shown in that tab as a document of the admin listener's origin, which
 // the linking page cannot read. What that page requests itself (a fetch,
 // an image, a frame, a form's POST) is no such GET, and stays refused.
+// pprof's pages are no such page: their GETs do work (a CPU profile or a
+// trace for as long as the link asks), which no other site may start.
 func topLevelNavigation(r *http.Request) bool {
 	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
-		r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
+		r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document" &&
+		!strings.HasPrefix(r.URL.Path, "/debug/pprof/")
 }
 
 // recoverPanic is echo's Recover for the admin listener: a panic of an
