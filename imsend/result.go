@@ -103,8 +103,9 @@ func (r *Result) Denied() (code int, denied bool) {
 	return r.Envelope.ErrorCode, true
 }
 
-// Rejected reports a request the service refused (HTTP 4xx/5xx) with the
-// project's error code.
+// Rejected reports a request the service refused (any HTTP status but 200:
+// IM counts every other as a failed callback) with the project's error
+// code.
 func (r *Result) Rejected() (status, code int, rejected bool) {
 	if r.Status == http.StatusOK {
 		return 0, 0, false

@@ -33,4 +33,9 @@
 // A Sender of your own, imtest.Sender{URL: …, AppID: …, Token: …}, calls
 // any other endpoint the same way; its Send takes a context and returns
 // the transport error.
+//
+// Start stops the service in a t.Cleanup, which runs after the test's
+// defers: a goroutine-leak check of the test itself (go.uber.org/goleak)
+// belongs in goleak.VerifyTestMain, or in a t.Cleanup registered before
+// Start, not in a defer, which would run while the service is still up.
 package imtest

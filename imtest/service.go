@@ -292,8 +292,11 @@ func (s *Service) timeout() time.Duration {
 }
 
 // Send sends one callback with the service's Sender, failing t on a
-// transport error or when no answer comes within the Timeout; over TLS
-// with the Sender's Client left nil, the failure says which to set.
+// transport error, when no answer comes within the Timeout, or on an
+// answer that is not IM's JSON envelope (the plain-text 503 of a listener
+// over IMCALLBACK_MAX_CONNS, say: s.Sender.Send returns such an answer's
+// error to read instead); over TLS with the Sender's Client left nil, the
+// failure says which to set.
 func (s *Service) Send(t testing.TB, command string, body []byte, opts ...Option) *Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout())
