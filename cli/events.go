@@ -293,16 +293,9 @@ func eventFilter(command, since string) (delivery.Filter, error) {
 	if since == "" {
 		return f, nil
 	}
-	if d, err := time.ParseDuration(since); err == nil {
-		if d <= 0 {
-			return f, fmt.Errorf("--since %q must be a positive duration", since)
-		}
-		f.Since = time.Now().Add(-d)
-		return f, nil
-	}
-	t, err := time.Parse(time.RFC3339, since)
+	t, err := delivery.ParseSince(since, time.Now())
 	if err != nil {
-		return f, fmt.Errorf("--since %q is neither a duration (1h, 30m) nor an RFC 3339 time", since)
+		return f, fmt.Errorf("--since %w", err)
 	}
 	f.Since = t
 	return f, nil

@@ -66,9 +66,13 @@ func TestEventFilter(t *testing.T) {
 	if err != nil || !f.Since.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
 		t.Fatalf("time: %+v %v", f, err)
 	}
-	for _, bad := range []string{"-1h", "yesterday"} {
-		if _, err := eventFilter("", bad); err == nil {
-			t.Errorf("--since %s accepted", bad)
+	for _, bad := range []struct{ since, want string }{
+		{"-1h", "positive"},
+		{"yesterday", "neither a duration"},
+		{"100000000h", "longer than the longest duration"}, // a duration, too long: not "neither"
+	} {
+		if _, err := eventFilter("", bad.since); err == nil || !strings.Contains(err.Error(), bad.want) || !strings.HasPrefix(err.Error(), "--since ") {
+			t.Errorf("--since %s: %v, want an error of --since saying %q", bad.since, err, bad.want)
 		}
 	}
 }

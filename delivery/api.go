@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -254,23 +255,33 @@ func listDead(ctx context.Context, e *Events, f Filter, dead deadView, fn func(E
 	return nil
 }
 
-// parseSince reads a duration back from now ("1h") or an RFC 3339 time.
-func parseSince(v string, now time.Time) (time.Time, error) {
+// ParseSince reads a since of the event log: a duration back from now
+// ("1h", "30m") or an RFC 3339 time; "" is the zero time (no bound). Its
+// error quotes v for its caller to name: the API's since, the CLI's
+// --since.
+func ParseSince(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
 	if d, err := time.ParseDuration(v); err == nil {
 		if d <= 0 {
-			return time.Time{}, fmt.Errorf("since %q must be a positive duration (1h: the last hour)", v)
+			return time.Time{}, fmt.Errorf("%q must be a positive duration (1h: the last hour)", v)
 		}
 		return now.Add(-d), nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("since %q is neither a duration (1h) nor an RFC 3339 time", v)
+	if err == nil {
+		return t, nil
 	}
-	return t, nil
+	if durationSyntax.MatchString(v) {
+		return time.Time{}, fmt.Errorf("%q is longer than the longest duration (about 292 years): give an RFC 3339 time instead", v)
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 30m) nor an RFC 3339 time", v)
 }
+
+// durationSyntax is what time.ParseDuration reads, whatever the value's
+// size: a since that matches it and is still refused is too long.
+var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // bodyOnly refuses a query parameter (echo's pretty aside) on a route that
 // takes what it acts on in its body, must saying what that body is:
@@ -310,9 +321,9 @@ func (s *Service) listEvents(c echo.Context) error {
 	if err := admin.CheckQuery(q, "command", "app", "since", "state", "limit", "before_seq"); err != nil {
 		return err
 	}
-	since, err := parseSince(q.Get("since"), time.Now())
+	since, err := ParseSince(q.Get("since"), time.Now())
 	if err != nil {
-		return badRequest("%v", err)
+		return badRequest("since %v", err)
 	}
 	limit, err := intParam(q, "limit", 100, 1, maxEventPage)
 	if err != nil {
@@ -648,9 +659,9 @@ func (s *Service) replayEvents(c echo.Context) error {
 	}
 	// Read before the stream is: a since that does not read is a 400, also
 	// while the event log is out of reach (a 503 says to try again).
-	since, err := parseSince(req.Since, time.Now())
+	since, err := ParseSince(req.Since, time.Now())
 	if err != nil {
-		return badRequest("%v", err)
+		return badRequest("since %v", err)
 	}
 	e, err := s.Events()
 	if err != nil {

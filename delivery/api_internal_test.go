@@ -289,6 +289,7 @@ func TestASinceThatSelectsNothingSaysWhy(t *testing.T) {
 		{"0s", "positive"},
 		{"-1h", "positive"},
 		{"yesterday", "neither a duration"},
+		{"100000000h", "longer than the longest duration"}, // a duration, too long: not "neither"
 	}
 	for _, tt := range tests {
 		w := httptest.NewRecorder()
