@@ -206,7 +206,7 @@ func New(o Options, log *zap.Logger, reg prometheus.Registerer) (*Set, error) {
 		}, []string{"app"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_iplist_refresh_errors_total",
-			Help: "Failed refreshes of the app's Tencent callback address list (the last good list is kept).",
+			Help: "Failed refreshes of the app's Tencent callback address list: a failed fetch (the last good list is kept), or a fetched list that could not be saved (it is used, not kept on disk).",
 		}, []string{"app"}),
 	}
 	if reg != nil {
