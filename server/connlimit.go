@@ -267,21 +267,37 @@ func (ll *limitedListener) refuse(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	if !ll.l.track(c) {
+	if !ll.answerLater(c, protocol.ErrTooManyConns, false) {
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.Write(errorResponse(protocol.ErrTooManyConns))
 		_ = c.Close()
-		return
+	}
+}
+
+// answerLater answers c with pe's envelope on a goroutine of its own, one
+// of maxRefusing, within refuseGrace: it reads the request's header first
+// when readRequest is set, writes the answer, then reads what the client
+// sends until it closes (lingerRead). It reports false, having done
+// nothing, when maxRefusing are answering already or the stop has begun.
+func (ll *limitedListener) answerLater(c net.Conn, pe *protocol.Error, readRequest bool) bool {
+	if !ll.l.track(c) {
+		return false
 	}
 	go func() {
 		defer ll.l.refusers.Done()
 		defer ll.l.untrack(c)
 		_ = c.SetDeadline(time.Now().Add(ll.l.refuseGrace))
-		if _, err := c.Write(errorResponse(protocol.ErrTooManyConns)); err != nil {
+		if readRequest {
+			if _, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, refuseRead))); err != nil {
+				return // no whole header within the bounds
+			}
+		}
+		if _, err := c.Write(errorResponse(pe)); err != nil {
 			return
 		}
 		lingerRead(c)
 	}()
+	return true
 }
 
 // lingerRead half-closes c, answered, and reads what the client sends
@@ -310,22 +326,9 @@ func (ll *limitedListener) refuseSource(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	if !ll.l.track(c) {
+	if !ll.answerLater(c, protocol.ErrIPNotAllowed, true) {
 		_ = c.Close()
-		return
 	}
-	go func() {
-		defer ll.l.refusers.Done()
-		defer ll.l.untrack(c)
-		_ = c.SetDeadline(time.Now().Add(ll.l.refuseGrace))
-		if _, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, refuseRead))); err != nil {
-			return // no whole header within the bounds
-		}
-		if _, err := c.Write(errorResponse(protocol.ErrIPNotAllowed)); err != nil {
-			return
-		}
-		lingerRead(c)
-	}()
 }
 
 // track records c as answered by refuseSource or refuse, unless
