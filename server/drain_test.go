@@ -99,14 +99,7 @@ func TestKeepAliveConnectionsCloseOnceStopping(t *testing.T) {
 // ready while the port was closed.
 func TestReadinessFailsOnceThePublicListenerStops(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
-	hold := middleware.Ordered{Name: "hold", Order: middleware.OrderSignature + 1,
-		Func: func(next echo.HandlerFunc) echo.HandlerFunc {
-			return func(c echo.Context) error {
-				close(entered)
-				<-release
-				return next(c)
-			}
-		}}
+	hold := holdRequest(entered, release)
 	lc, drain, addr := startPublicDrained(t, []middleware.Ordered{hold})
 	check := drain.check().Check
 	if err := check(context.Background()); err != nil {
@@ -134,4 +127,18 @@ func TestReadinessFailsOnceThePublicListenerStops(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// holdRequest is a middleware after the signature check that closes entered
+// when a request reaches it and holds that request until release closes
+// (one request: a second would close entered again).
+func holdRequest(entered, release chan struct{}) middleware.Ordered {
+	return middleware.Ordered{Name: "hold", Order: middleware.OrderSignature + 1,
+		Func: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				close(entered)
+				<-release
+				return next(c)
+			}
+		}}
 }

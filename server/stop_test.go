@@ -118,14 +118,7 @@ func waitBodyRead(t *testing.T, l *connLimit) {
 func TestAStopWithARequestInFlightStillFails(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	hold := middleware.Ordered{Name: "hold", Order: middleware.OrderSignature + 1,
-		Func: func(next echo.HandlerFunc) echo.HandlerFunc {
-			return func(c echo.Context) error {
-				close(entered)
-				<-release
-				return next(c)
-			}
-		}}
+	hold := holdRequest(entered, release)
 	chain, err := middleware.NewChain([]middleware.Ordered{hold})
 	if err != nil {
 		t.Fatal(err)
