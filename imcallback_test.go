@@ -555,21 +555,7 @@ func TestAdminRefusesCrossSiteRequests(t *testing.T) {
 			{"DNS rebinding", nil, "evil.example:9090", 403},
 		}
 		for _, tt := range tests {
-			req, _ := http.NewRequest(http.MethodPost, s.AdminURL+"/v1/delivery/pause", nil)
-			for k, v := range tt.headers {
-				req.Header.Set(k, v)
-			}
-			if tt.host != "" {
-				req.Host = tt.host
-			}
-			if tokenSet {
-				req.Header.Set("Authorization", "Bearer admin-secret")
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp := adminDo(t, http.MethodPost, s.AdminURL+"/v1/delivery/pause", tt.host, tt.headers, tokenSet)
 			if resp.StatusCode != tt.want {
 				t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.want)
 			}
@@ -653,18 +639,7 @@ func TestAdminFollowsLinksFromOtherSites(t *testing.T) {
 			{"a link to pprof's index", "GET", "/debug/pprof/", link, true, 403},
 		}
 		for _, tt := range tests {
-			req, _ := http.NewRequest(tt.method, s.AdminURL+tt.path, nil)
-			for k, v := range tt.headers {
-				req.Header.Set(k, v)
-			}
-			if tokenSet && tt.auth {
-				req.Header.Set("Authorization", "Bearer admin-secret")
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp := adminDo(t, tt.method, s.AdminURL+tt.path, "", tt.headers, tokenSet && tt.auth)
 			if resp.StatusCode != tt.want {
 				t.Errorf("%s (%s %s): %d, want %d", tt.name, tt.method, tt.path, resp.StatusCode, tt.want)
 			}
@@ -710,18 +685,7 @@ func TestAdminAnswersHeaders(t *testing.T) {
 			}{"GET", "/v1/events", false, nil, 401, api})
 		}
 		for _, tt := range tests {
-			req, _ := http.NewRequest(tt.method, s.AdminURL+tt.path, nil)
-			for k, v := range tt.headers {
-				req.Header.Set(k, v)
-			}
-			if tokenSet && tt.auth {
-				req.Header.Set("Authorization", "Bearer admin-secret")
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp := adminDo(t, tt.method, s.AdminURL+tt.path, "", tt.headers, tokenSet && tt.auth)
 			what := tt.method + " " + tt.path
 			if resp.StatusCode != tt.status {
 				t.Errorf("%s: %d, want %d", what, resp.StatusCode, tt.status)
@@ -1016,6 +980,32 @@ func TestShutdownDelayDrainsBeforeTheStop(t *testing.T) {
 		t.Errorf("a callback during the delay: %d %s", res.Status, res.Body)
 	}
 	<-done
+}
+
+// adminDo sends a request without a body to url with headers, addressed to
+// host when it is not "", with withAndWithoutAdminToken's token when
+// token is set, and returns the answer, its body closed.
+func adminDo(t *testing.T, method, url, host string, headers map[string]string, token bool) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if token {
+		req.Header.Set("Authorization", "Bearer admin-secret")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }
 
 // withAndWithoutAdminToken runs f on a service with durable delivery,
