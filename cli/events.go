@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -246,13 +244,14 @@ func offlineEventState(ctx context.Context, ev *delivery.Events, seq uint64) str
 
 // withEvents opens the JetStream the service uses and runs fn on its
 // streams. Like withStore, the SdkAppid is not needed, so a missing one is
-// not an error here. Ctrl-C ends fn and still closes the embedded server.
+// not an error here. Ctrl-C ends fn, which then fails as interrupted, and
+// still closes the embedded server.
 func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *delivery.Events) error) error {
 	cfg, err := g.clientConfig()
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := onStopSignal(ctx)
 	defer stop()
 	opts := delivery.FromConfig(cfg)
 	log := logging.NewWithSink(zapcore.WarnLevel, "console", zapcore.Lock(os.Stderr))
@@ -261,7 +260,7 @@ func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *d
 		return noStreams(err, opts)
 	}
 	if err != nil {
-		return err
+		return interruption(ctx, err)
 	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -278,7 +277,7 @@ func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *d
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return noStreams(err, opts)
 	}
-	return err
+	return interruption(ctx, err)
 }
 
 // noStreams is err of an event log without the service's streams.

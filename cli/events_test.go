@@ -1471,3 +1471,36 @@ func TestPauseWaitsForItsAnswer(t *testing.T) {
 		t.Errorf("GET /v1/delivery answered past the client's limit: the status must keep it")
 	}
 }
+
+// TestAnInterruptedOfflineCommandSaysSo: Ctrl-C (SIGINT) during an
+// --offline events command ends it as an interruption, as it ends the
+// commands that ask the running service, rather than with the bare
+// "context canceled" of the stream read it cut short.
+func TestAnInterruptedOfflineCommandSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable"}
+	svc := imtest.Start(t, env, delivery.Module)
+	svc.App.RequireStop()
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	// Without the handling, the test binary catches the signal instead of
+	// dying of it, and the command ends at the test's bound.
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, os.Interrupt)
+	defer signal.Stop(caught)
+	g := &globalFlags{}
+	err := withEvents(context.Background(), g, func(ctx context.Context, _ *delivery.Events) error {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("reading the stream: %w", ctx.Err())
+		case <-time.After(10 * time.Second):
+			return errors.New("the signal did not end the command")
+		}
+	})
+	if !errors.Is(err, errInterrupted) {
+		t.Fatalf("err = %v, want the command interrupted", err)
+	}
+}
