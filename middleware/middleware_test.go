@@ -151,6 +151,43 @@ func TestSignature(t *testing.T) {
 	}
 }
 
+// TestSignatureAppWithoutAnEntryFailsClosed: with tokens configured per app
+// only, a request for an app that has no entry in AppTokens (no SdkAppid, or
+// an app the check was not configured for) is verified against the global
+// Tokens, which are empty: no signature matches, so it is refused. It once
+// passed unsigned, as if the check were off, while only an app whose entry
+// holds no tokens has the check off.
+func TestSignatureAppWithoutAnEntryFailsClosed(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	mw := middleware.SignatureWithConfig(middleware.SignatureConfig{
+		AppTokens: map[string][]string{"1": {"tokA"}, "2": nil},
+		Window:    time.Minute,
+		Now:       func() time.Time { return now },
+	})
+	signed := func(app, token string) string {
+		sign, rt := protocol.SignAt(token, now)
+		return "SdkAppid=" + app + "&Sign=" + sign + "&RequestTime=" + rt
+	}
+	tests := []struct {
+		name, query string
+		want        *protocol.Error
+	}{
+		{"app 1 signed with its token", signed("1", "tokA"), nil},
+		{"app 1 unsigned", "SdkAppid=1", protocol.ErrMissingSign},
+		{"app 2, an entry without tokens: the check is off", "SdkAppid=2", nil},
+		{"app 3 without an entry, unsigned", "SdkAppid=3", protocol.ErrMissingSign},
+		{"app 3 without an entry, signed with app 1's token", signed("3", "tokA"), protocol.ErrBadSign},
+		{"no SdkAppid, unsigned", "CallbackCommand=X", protocol.ErrMissingSign},
+		{"no SdkAppid, signed with app 1's token", signed("", "tokA"), protocol.ErrBadSign},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, _ := serve(t, post(tt.query), nil, mw)
+			assertOutcome(t, rec, tt.want)
+		})
+	}
+}
+
 func TestSignatureWithoutTokensIsOff(t *testing.T) {
 	mw := middleware.SignatureWithConfig(middleware.SignatureConfig{})
 	if rec, _ := serve(t, post("SdkAppid=1"), nil, mw); rec.Code != http.StatusOK {

@@ -21,8 +21,10 @@ type SignatureConfig struct {
 	Tokens []string
 	// AppTokens, when set, hold each app's own tokens by SdkAppid: a
 	// request is verified with its app's tokens only, so one app's token
-	// never opens another app. An app without an entry uses Tokens; an
-	// entry with no tokens turns the check off for that app.
+	// never opens another app. An app without an entry (a request without
+	// SdkAppid too) uses Tokens, and is refused when they are empty while
+	// some app has tokens: nothing can sign for it. Only an entry with no
+	// tokens turns the check off, for its app alone.
 	AppTokens map[string][]string
 	// Window is the largest accepted |now - RequestTime|.
 	Window time.Duration
@@ -75,11 +77,13 @@ func SignatureWithConfig(cfg SignatureConfig) echo.MiddlewareFunc {
 			p := ParamsOf(c)
 			tokens := tokens
 			if own, ok := appTokens[p.SdkAppid]; ok {
+				if len(own) == 0 {
+					return next(c) // the app's entry turns the check off
+				}
 				tokens = own
 			}
-			if len(tokens) == 0 {
-				return next(c)
-			}
+			// An app without an entry and no global tokens falls through
+			// with none: refused below, never let through unsigned.
 			if p.Sign == "" || p.RequestTime == "" {
 				return protocol.ErrMissingSign
 			}
