@@ -13,8 +13,9 @@ import (
 // array of strings, a string or null, and encodes as an array. A string is
 // several topic ids separated by commas when each part looks like a topic
 // id (holds topicIDMarker), else one id: an app chooses the part of a topic
-// id after the marker, and nothing keeps a comma out of it. Items are
-// trimmed of spaces; "" is none.
+// id after the marker, and nothing keeps a comma out of it. The parts of a
+// string are trimmed of spaces, and "" is none; an array's items are taken
+// as sent.
 type FlexStrings []string
 
 // topicIDMarker is in every topic id, between its community's group id and
