@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Envelope is the JSON body every callback answer carries (docs/protocol.md §3.1).
@@ -24,14 +26,15 @@ const (
 var OKBody = []byte(`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
 
 // ErrReplyNotObject is returned by AppendEnvelope when reply fields do not
-// marshal to a JSON object.
+// marshal to a JSON object, or name a field of the envelope.
 var ErrReplyNotObject = errors.New("protocol: reply fields must marshal to a JSON object")
 
 // AppendEnvelope appends the envelope followed by the fields of reply (a
 // struct or map marshalling to a JSON object; nil for none) as one JSON
 // object. The three envelope fields always come first, in the documented
-// order. Reply fields named like envelope fields are the caller's mistake and
-// make the answer ambiguous, so they are rejected.
+// order. Reply fields named like envelope fields, in any case (a reader may
+// match names in any case, as encoding/json does), are the caller's mistake
+// and make the answer ambiguous, so they are rejected.
 func AppendEnvelope(dst []byte, status string, code int, info string, reply any) ([]byte, error) {
 	var extra []byte
 	if reply != nil {
@@ -47,9 +50,11 @@ func AppendEnvelope(dst []byte, status string, code int, info string, reply any)
 		if err := json.Unmarshal(raw, &probe); err != nil {
 			return dst, err
 		}
-		for _, k := range []string{"ActionStatus", "ErrorCode", "ErrorInfo"} {
-			if _, ok := probe[k]; ok {
-				return dst, ErrReplyNotObject
+		for name := range probe {
+			for _, k := range []string{"ActionStatus", "ErrorCode", "ErrorInfo"} {
+				if strings.EqualFold(name, k) {
+					return dst, fmt.Errorf("%w without the envelope's own fields: %q is %s", ErrReplyNotObject, name, k)
+				}
 			}
 		}
 		if len(probe) > 0 {

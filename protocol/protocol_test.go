@@ -167,6 +167,12 @@ func TestAppendEnvelope(t *testing.T) {
 			want: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
 		{name: "reply not an object", status: "OK", reply: []int{1}, wantErr: protocol.ErrReplyNotObject},
 		{name: "reply overrides the envelope", status: "OK", reply: map[string]any{"ErrorCode": 1}, wantErr: protocol.ErrReplyNotObject},
+		// A reader that matches keys in any case, as Go's encoding/json
+		// does, would take either for the envelope's own field.
+		{name: "reply overrides the envelope in another case", status: "OK", reply: map[string]any{"errorcode": 1}, wantErr: protocol.ErrReplyNotObject},
+		{name: "reply overrides the status in another case", status: "OK", reply: struct {
+			Status string `json:"actionstatus"`
+		}{"FAIL"}, wantErr: protocol.ErrReplyNotObject},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
