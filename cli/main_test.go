@@ -1620,3 +1620,47 @@ func TestHelpAndCompletionRefuseUnknownTopics(t *testing.T) {
 		}
 	}
 }
+
+// TestAGOGCTheRuntimeCannotReadIsRefused: the Go runtime reads a GOGC that
+// is neither a whole number nor off (400%, OFF, " 400") as its default,
+// 100, without a word, and tuneGC, seeing GOGC set, kept its hands off:
+// the service ran at GOGC=100 while the operator believed otherwise.
+// serve and config check refuse it, naming GOGC and its value; a GOGC the
+// runtime reads (a number, off, empty) passes. serve checks it before the
+// files the configuration names, so its error here is GOGC's, not the
+// missing certificate's.
+func TestAGOGCTheRuntimeCannotReadIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		gogc    string
+		refused bool
+	}{
+		{"400%", true},
+		{"OFF", true},
+		{" 400", true},
+		{"4e2", true},
+		{"99999999999", true}, // past the runtime's 32 bits
+		{"400", false},
+		{"off", false},
+		{"-1", false},
+		{"", false},
+	} {
+		t.Run(tc.gogc, func(t *testing.T) {
+			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+			t.Setenv("IMCALLBACK_TOKENS", "t")
+			t.Setenv("GOGC", tc.gogc)
+			named := fmt.Sprintf("GOGC=%q", tc.gogc)
+			_, err := runCLI(t, "config", "check")
+			if refused := err != nil && strings.Contains(err.Error(), named); refused != tc.refused {
+				t.Errorf("config check with %s: %v; want refused %v, naming it", named, err, tc.refused)
+			}
+			if tc.refused {
+				dir := t.TempDir()
+				t.Setenv("IMCALLBACK_TLS_CERT", filepath.Join(dir, "missing.pem"))
+				t.Setenv("IMCALLBACK_TLS_KEY", filepath.Join(dir, "missing.key"))
+				if _, err := runCLI(t, "serve"); err == nil || !strings.Contains(err.Error(), named) {
+					t.Errorf("serve with %s: %v; want an error naming it", named, err)
+				}
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -308,6 +309,9 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			defer w.end()
 			cfg, _, err := g.load()
 			if err == nil {
+				err = checkGOGC(os.Getenv)
+			}
+			if err == nil {
 				err = cfg.CheckFiles()
 			}
 			if err != nil {
@@ -380,6 +384,24 @@ func tuneGC() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
+}
+
+// checkGOGC refuses a GOGC the Go runtime cannot read: neither a whole
+// number (of 32 bits) nor off, as 400%, OFF or " 400". The runtime
+// collects at its default, GOGC=100, for such a value without a word, and
+// tuneGC, seeing GOGC set, leaves it alone: the service would run at 100
+// while the operator believed otherwise. The empty string is no value
+// (tuneGC's default applies) and passes. serve and config check call it.
+func checkGOGC(getenv func(string) string) error {
+	v := getenv("GOGC")
+	if v == "" || v == "off" {
+		return nil
+	}
+	if _, err := strconv.ParseInt(v, 10, 32); err == nil {
+		return nil
+	}
+	return fmt.Errorf("GOGC=%q is neither a whole number nor off, and the Go runtime would collect at its default, GOGC=100, "+
+		"instead: write a percentage (e.g. 400, the service's default when GOGC is unset) or off, or unset GOGC", v)
 }
 
 // onStopSignal is ctx ended by the first stop signal (Ctrl-C), for a run
@@ -702,7 +724,10 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 				// no SdkAppid: say what it reads, as allowlist does.
 				return g.readsTheService("config check", err)
 			}
-			err = c.CheckFiles()
+			err = checkGOGC(os.Getenv) // serve refuses a GOGC the runtime cannot read
+			if err == nil {
+				err = c.CheckFiles()
+			}
 			if err == nil {
 				// The OTEL_* variables are read where the tracer is built;
 				// serve refuses an exporter it does not have, so check does too.
