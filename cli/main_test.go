@@ -1664,3 +1664,51 @@ func TestAGOGCTheRuntimeCannotReadIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestAMemoryLimitTooSmallToServeIsRefused: GOMEMLIMIT=0 is no "no limit"
+// to the Go runtime but a limit of 0 bytes, and a number without a unit
+// counts bytes (GOMEMLIMIT=512 for 512 MiB is 512 bytes): below 1 MiB the
+// collector runs all the time and takes the CPU the callbacks need. At 0
+// the memory watch, which reads 0 as no limit, said nothing, and
+// imcallback_memory_limit_bytes read as none. serve and config check
+// refuse such a limit, naming it; off, a limit of 1 MiB or more and the
+// empty string (the service's default) pass.
+func TestAMemoryLimitTooSmallToServeIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		gomemlimit string
+		refused    bool
+	}{
+		{"0", true},
+		{"0MiB", true},
+		{"0B", true},
+		{"512", true},
+		{"1023KiB", true},
+		{"1048575B", true},
+		{"1MiB", false},
+		{"1048576", false},
+		{"190MiB", false},
+		{"4GiB", false},
+		{"9223372036854775807", false},
+		{"off", false},
+		{"", false},
+	} {
+		t.Run(tc.gomemlimit, func(t *testing.T) {
+			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+			t.Setenv("IMCALLBACK_TOKENS", "t")
+			t.Setenv("GOMEMLIMIT", tc.gomemlimit)
+			named := fmt.Sprintf("GOMEMLIMIT=%q", tc.gomemlimit)
+			_, err := runCLI(t, "config", "check")
+			if refused := err != nil && strings.Contains(err.Error(), named); refused != tc.refused {
+				t.Errorf("config check with %s: %v; want refused %v, naming it", named, err, tc.refused)
+			}
+			if tc.refused {
+				dir := t.TempDir()
+				t.Setenv("IMCALLBACK_TLS_CERT", filepath.Join(dir, "missing.pem"))
+				t.Setenv("IMCALLBACK_TLS_KEY", filepath.Join(dir, "missing.key"))
+				if _, err := runCLI(t, "serve"); err == nil || !strings.Contains(err.Error(), named) {
+					t.Errorf("serve with %s: %v; want an error naming it", named, err)
+				}
+			}
+		})
+	}
+}

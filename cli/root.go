@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -309,7 +310,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			defer w.end()
 			cfg, _, err := g.load()
 			if err == nil {
-				err = checkGOGC(os.Getenv)
+				err = checkGCEnv(os.Getenv)
 			}
 			if err == nil {
 				err = cfg.CheckFiles()
@@ -386,12 +387,65 @@ func tuneGC() {
 	}
 }
 
+// checkGCEnv refuses GOGC and GOMEMLIMIT values the service would run
+// badly with, unnoticed: see checkGOGC and checkGOMEMLIMIT. serve and
+// config check call it.
+func checkGCEnv(getenv func(string) string) error {
+	return errors.Join(checkGOGC(getenv), checkGOMEMLIMIT(getenv))
+}
+
+// minMemoryLimit is the least GOMEMLIMIT the service takes: below it the
+// collector runs all the time (the process's live heap alone is several
+// MiB), so such a value is a mistake, of a unit left out most likely.
+const minMemoryLimit = 1 << 20
+
+// checkGOMEMLIMIT refuses a GOMEMLIMIT below minMemoryLimit. To the Go
+// runtime 0 is a limit of 0 bytes, not "no limit" (that is off), and a
+// number without a unit counts bytes (512 for 512 MiB is 512 bytes); the
+// collector would take the CPU the callbacks need, and at 0 the memory
+// watch, which reads 0 as no limit, would not say so. A value the runtime
+// cannot read never gets here: the runtime refuses it before main.
+func checkGOMEMLIMIT(getenv func(string) string) error {
+	v := getenv("GOMEMLIMIT")
+	n, ok := byteCount(v)
+	if !ok || n >= minMemoryLimit {
+		return nil
+	}
+	return fmt.Errorf("GOMEMLIMIT=%q is a soft memory limit of %d bytes, below 1MiB: the garbage collector would run all the time. "+
+		"A number without a unit counts bytes: write the unit (e.g. 190MiB); for no limit write off; "+
+		"unset, the service's default is %dMiB", v, n, defaultMemoryLimit>>20)
+}
+
+// byteCount reads v as the Go runtime reads GOMEMLIMIT: a whole number of
+// bytes, with an optional unit B, KiB, MiB, GiB or TiB; ok is false for
+// anything else (off, the empty string) and for a count past int64.
+func byteCount(v string) (n int64, ok bool) {
+	unit := int64(1)
+	for i, suffix := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if rest, cut := strings.CutSuffix(v, suffix); cut {
+			v, unit = rest, int64(1)<<(10*(i+1))
+			break
+		}
+	}
+	if unit == 1 {
+		v = strings.TrimSuffix(v, "B")
+	}
+	if v == "" || v[len(v)-1] < '0' || v[len(v)-1] > '9' {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/unit {
+		return 0, false
+	}
+	return n * unit, true
+}
+
 // checkGOGC refuses a GOGC the Go runtime cannot read: neither a whole
 // number (of 32 bits) nor off, as 400%, OFF or " 400". The runtime
 // collects at its default, GOGC=100, for such a value without a word, and
 // tuneGC, seeing GOGC set, leaves it alone: the service would run at 100
 // while the operator believed otherwise. The empty string is no value
-// (tuneGC's default applies) and passes. serve and config check call it.
+// (tuneGC's default applies) and passes.
 func checkGOGC(getenv func(string) string) error {
 	v := getenv("GOGC")
 	if v == "" || v == "off" {
@@ -724,7 +778,7 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 				// no SdkAppid: say what it reads, as allowlist does.
 				return g.readsTheService("config check", err)
 			}
-			err = checkGOGC(os.Getenv) // serve refuses a GOGC the runtime cannot read
+			err = checkGCEnv(os.Getenv) // serve refuses what GOGC and GOMEMLIMIT would get wrong
 			if err == nil {
 				err = c.CheckFiles()
 			}
