@@ -227,10 +227,12 @@ func duplicateError(name string, i, j int, commands []Command) error {
 func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }
 
 // dispatcherFields adds the reply fields the dispatcher sends on its own:
-// the refusal of every target of a per-target command's deny, then the
-// rule's RequiredReply when the answer carries no fields.
+// the refusal of every target of a per-target command's deny or the
+// allowance of every target of its allow without per-target decisions,
+// then the rule's RequiredReply when the answer carries no fields.
 func (d *Dispatcher) dispatcherFields(r *Request, dec Decision) Decision {
 	dec = d.denyPerTarget(r, dec)
+	dec = d.allowPerTarget(r, dec)
 	if dec.Reply == nil {
 		dec.Reply = d.rule(r.Command).RequiredReply
 	}
@@ -254,6 +256,24 @@ func (d *Dispatcher) denyPerTarget(r *Request, dec Decision) Decision {
 	reply, err := rule.PerTarget.Deny(r.Body, code, dec.Info)
 	if err != nil {
 		d.log.Error("cannot name the targets a deny refuses; sending the top-level deny alone, which IM may ignore",
+			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
+		return dec
+	}
+	dec.Reply = reply
+	return dec
+}
+
+// allowPerTarget completes an allow of a command that decides per target
+// (its page makes the per-target list required) whose answer names no
+// target: every target of the request is sent allowed.
+func (d *Dispatcher) allowPerTarget(r *Request, dec Decision) Decision {
+	rule := d.rule(r.Command)
+	if rule.PerTarget == nil || rule.PerTarget.Allow == nil || dec.Code != CodeAllow {
+		return dec
+	}
+	reply, err := rule.PerTarget.Allow(r.Body, dec.Reply)
+	if err != nil {
+		d.log.Warn("cannot name the targets an allow allows; sending the allow without them",
 			zap.String("command", r.Command), zap.String("request_id", r.RequestID), zap.Error(err))
 		return dec
 	}

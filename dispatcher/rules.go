@@ -39,6 +39,11 @@ type PerTarget struct {
 	// Check, when set, returns reply with every per-target decision IM
 	// would not accept made acceptable, and an error saying what changed.
 	Check func(reply any) (any, error)
+	// Allow, when set, returns the reply fields of an allow: reply (the
+	// handler's, nil when it gave none) when it already decides per
+	// target, else the allowance of every target named in body, since the
+	// command's page makes the per-target list required.
+	Allow func(body []byte, reply any) (any, error)
 }
 
 // Rules maps each known before-command to its rule; the command catalogue

@@ -288,3 +288,80 @@ func TestSignalAnswerAlwaysCarriesRspData(t *testing.T) {
 		})
 	}
 }
+
+// TestFriendAllowNamesEveryTarget: Tencent's pages of the two
+// friend-request commands (1047/43468, 1047/43467) make ResultItem a
+// required field of the answer, one entry per target, and IM reads the
+// per-target codes rather than the top-level one. An allow that carries no
+// per-target decisions (the handler's Allow, a Modify without items, the
+// allow fallback of a failing handler) is sent with every target of the
+// request allowed (ResultCode 0); before, it left ResultItem out. A
+// handler's own items are sent as given.
+func TestFriendAllowNamesEveryTarget(t *testing.T) {
+	add := sns.PrevFriendAddCommand
+	resp := sns.PrevFriendResponseCommand
+	const (
+		addBody  = `{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a","FriendItem":[{"To_Account":"b"},{"To_Account":"c"}]}`
+		respBody = `{"CallbackCommand":"Sns.CallbackPrevFriendResponse","From_Account":"a","ResponseFriendItem":[{"To_Account":"b"},{"To_Account":"c"}]}`
+		allowed  = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"To_Account":"b","ResultCode":0,"ResultInfo":""},{"To_Account":"c","ResultCode":0,"ResultInfo":""}]}`
+	)
+	tests := []struct {
+		name   string
+		cmd    dispatcher.BeforeCommand[sns.PrevFriendAdd, sns.ResultReply]
+		body   string
+		decide func() (dispatcher.Reply[sns.ResultReply], error)
+		want   string
+	}{
+		{"an allow", add, addBody, func() (dispatcher.Reply[sns.ResultReply], error) { return add.Allow(), nil }, allowed},
+		{"a modify without items", add, addBody, func() (dispatcher.Reply[sns.ResultReply], error) {
+			return add.Modify(sns.ResultReply{}), nil
+		}, allowed},
+		{"the allow fallback of a failing handler", add, addBody, func() (dispatcher.Reply[sns.ResultReply], error) {
+			return dispatcher.Reply[sns.ResultReply]{}, errors.New("the rules service is down")
+		}, allowed},
+		{"the handler's own items", add, addBody, func() (dispatcher.Reply[sns.ResultReply], error) {
+			return add.Modify(sns.ResultReply{ResultItem: []sns.ResultItem{{ToAccount: "c", ResultCode: 38001, ResultInfo: "no"}}}), nil
+		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"To_Account":"c","ResultCode":38001,"ResultInfo":"no"}]}`},
+		{"no targets", add, `{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a"}`, func() (dispatcher.Reply[sns.ResultReply], error) {
+			return add.Allow(), nil
+		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			handler := tt.cmd.Handle(func(context.Context, *dispatcher.Event[sns.PrevFriendAdd]) (dispatcher.Reply[sns.ResultReply], error) {
+				return tt.decide()
+			})
+			if got := serveOne(t, handler, tt.cmd.Name(), tt.body); got != tt.want {
+				t.Errorf("answer %s, want %s", got, tt.want)
+			}
+		})
+	}
+	t.Run("a response's allow", func(t *testing.T) {
+		handler := resp.Handle(func(context.Context, *dispatcher.Event[sns.PrevFriendResponse]) (dispatcher.Reply[sns.ResultReply], error) {
+			return resp.Allow(), nil
+		})
+		if got := serveOne(t, handler, resp.Name(), respBody); got != allowed {
+			t.Errorf("answer %s, want %s", got, allowed)
+		}
+	})
+}
+
+// serveOne answers one request of command with body through a dispatcher
+// holding handler and the catalogue's rules, and returns the answer's body.
+func serveOne(t *testing.T, handler dispatcher.Command, command, body string) string {
+	t.Helper()
+	disp, err := dispatcher.New([]dispatcher.Command{handler},
+		dispatcher.Options{BeforeTimeout: time.Second, Rules: catalogue.Rules()},
+		zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := echo.New()
+	ec.POST("/", disp.Serve)
+	rec := httptest.NewRecorder()
+	ec.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/?SdkAppid=1&CallbackCommand="+command, strings.NewReader(body)))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("answer %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}

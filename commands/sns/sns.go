@@ -77,25 +77,43 @@ type (
 )
 
 // perTarget refuses every account of the list field of a body of the
-// command named, and keeps a handler's per-target codes in their range.
-// It reads the targets alone, so a body whose other fields do not decode
-// (the reason a handler failed and a deny fallback is sent) still names
-// them.
+// command named, allows every one of an allow that names none (the pages
+// make ResultItem required: one entry per target), and keeps a handler's
+// per-target codes in their range. It reads the targets alone, so a body
+// whose other fields do not decode (the reason a handler failed and a
+// fallback is sent) still names them.
 func perTarget[L any](command string, list func(L) []target) *dispatcher.PerTarget {
+	accounts := func(body []byte) ([]string, error) {
+		var lists L
+		if err := json.Unmarshal(body, &lists); err != nil {
+			return nil, fmt.Errorf("sns: %s: %w", command, err)
+		}
+		items := list(lists)
+		accounts := make([]string, len(items))
+		for i, it := range items {
+			accounts[i] = it.ToAccount
+		}
+		return accounts, nil
+	}
 	return &dispatcher.PerTarget{
 		Deny: func(body []byte, code int, info string) (any, error) {
-			var lists L
-			if err := json.Unmarshal(body, &lists); err != nil {
-				return nil, fmt.Errorf("sns: %s: %w", command, err)
+			a, err := accounts(body)
+			if err != nil {
+				return nil, err
 			}
-			items := list(lists)
-			accounts := make([]string, len(items))
-			for i, it := range items {
-				accounts[i] = it.ToAccount
-			}
-			return refuseAll(accounts, code, info), nil
+			return refuseAll(a, code, info), nil
 		},
 		Check: checkResultCodes,
+		Allow: func(body []byte, reply any) (any, error) {
+			if r, ok := reply.(ResultReply); reply != nil && (!ok || len(r.ResultItem) > 0) {
+				return reply, nil // the handler's own per-target decisions
+			}
+			a, err := accounts(body)
+			if err != nil || len(a) == 0 {
+				return reply, err
+			}
+			return refuseAll(a, 0, ""), nil
+		},
 	}
 }
 
@@ -121,7 +139,8 @@ func checkResultCodes(reply any) (any, error) {
 	return ResultReply{ResultItem: items}, fmt.Errorf("ResultCode %v outside 0 and %d–%d; sent %d (a refusal)", bad, ResultCodeMin, ResultCodeMax, ResultCodeMin)
 }
 
-// refuseAll is the reply refusing every account with code and info.
+// refuseAll is the reply deciding every account with code and info: a
+// refusal, or with code 0 an allowance.
 func refuseAll(accounts []string, code int, info string) ResultReply {
 	items := make([]ResultItem, len(accounts))
 	for i, a := range accounts {
