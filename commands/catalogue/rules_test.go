@@ -322,6 +322,9 @@ func TestFriendAllowNamesEveryTarget(t *testing.T) {
 		{"the handler's own items", add, addBody, func() (dispatcher.Reply[sns.ResultReply], error) {
 			return add.Modify(sns.ResultReply{ResultItem: []sns.ResultItem{{ToAccount: "c", ResultCode: 38001, ResultInfo: "no"}}}), nil
 		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"To_Account":"c","ResultCode":38001,"ResultInfo":"no"}]}`},
+		{"targets that do not decode: the allow fallback as it is", add, `{"CallbackCommand":"Sns.CallbackPrevFriendAdd","FriendItem":[{"To_Account":5}]}`,
+			func() (dispatcher.Reply[sns.ResultReply], error) { return add.Allow(), nil },
+			`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
 		{"no targets", add, `{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a"}`, func() (dispatcher.Reply[sns.ResultReply], error) {
 			return add.Allow(), nil
 		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
