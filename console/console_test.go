@@ -1149,6 +1149,100 @@ func TestAFailedSearchShowsNoOtherSearchsRows(t *testing.T) {
 	}
 }
 
+// TestANewSearchLeavesTheOldOnesPages: a search made while the answer to
+// it is awaited is the one the list stands for. Older events (More topics)
+// of the search before, clicked then, asked for the new filter from the
+// old search's next page and appended that to the old rows, which the new
+// search's answer then no longer replaced; a refresh failing then (the new
+// filter refused) left the old search's rows under the new one's error.
+// The page's fetch asks for pages of 2 where the console asks for 50, and
+// holds the new search's first request until released.
+func TestANewSearchLeavesTheOldOnesPages(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
+	}))
+	s := start(t, nil, delivery.Module, topicsync.Module, handler)
+	const groupID = "@TGS#new-search-group"
+	for i := range 3 {
+		send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": fmt.Sprint("new-search-", i)}))
+		send(t, s, "Group.CallbackAfterCreateTopic", sample(t, "Group.CallbackAfterCreateTopic", map[string]any{
+			"GroupId": groupID, "TopicId": fmt.Sprintf("@TGS#_%s@TOPIC#_%d", groupID, i), "Name": fmt.Sprint("new search topic ", i)}))
+	}
+
+	for _, tt := range []struct {
+		name, tab, field, value, word string
+		refresh                       bool // a refresh runs while the search is held, else More is clicked
+	}{
+		{"events, More clicked", "events", "events-command", afterCommand, "events", false},
+		{"topics, More clicked", "topics", "topics-group", groupID, "topics", false},
+		{"events, a refresh refused", "events", "events-since", "yesterday", "events", true},
+		{"topics, a refresh refused", "topics", "topics-app", "app-one", "topics", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBrowser(t)
+			_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+				Source: `window.holding = false;
+					window.held = [];
+					window.heldRead = false;
+					const fetch0 = window.fetch;
+					window.fetch = (url, opts) => {
+						url = String(url).replace('limit=50', 'limit=2');
+						const answer = fetch0(url, opts);
+						if (!window.holding || !/^v1\/(events|topics)\?/.test(url)) return answer;
+						window.holding = false; // the new search's request only
+						return new Promise((resolve, reject) => window.held.push(() => answer.then((res) => {
+							const text = res.text.bind(res);
+							res.text = async () => {
+								const body = await text();
+								setTimeout(() => { window.heldRead = true; }, 0);
+								return body;
+							};
+							resolve(res);
+						}, reject)));
+					};`,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, more, msg := "#"+tt.tab+"-rows", tt.tab+"-more", tt.tab+"-msg"
+			b.do(t, "open "+tt.tab, chromedp.Navigate(s.AdminURL+"/#"+tt.tab))
+			b.waitFor(t, "a first page with a next one", fmt.Sprintf(
+				`document.querySelectorAll('%s tr').length === 2 && !document.getElementById('%s').hidden`, rows, more))
+			eval[chromedp.Void](t, b, `window.holding = true`)
+			b.do(t, "search with a filter",
+				chromedp.SendKeys(chromedp.CSS("#"+tt.field), tt.value),
+				chromedp.Click(chromedp.CSS("#"+tt.tab+"-search")))
+			b.waitFor(t, "the new search held", `window.held.length === 1`)
+			if tt.refresh {
+				// The page shown again runs every poller, the list's refresh too.
+				eval[chromedp.Void](t, b, `document.dispatchEvent(new Event('visibilitychange'))`)
+				b.waitFor(t, "the refresh's error", fmt.Sprintf(`document.getElementById('%s').classList.contains('error')`, msg))
+			} else {
+				if eval[bool](t, b, fmt.Sprintf(`!document.getElementById('%s').hidden`, more)) {
+					t.Errorf("the search before's next page is offered while the new search is awaited:\n%s", b.text(t))
+				}
+				eval[chromedp.Void](t, b, fmt.Sprintf(`document.getElementById('%s').click()`, more))
+			}
+			eval[chromedp.Void](t, b, `window.held.forEach((release) => release())`)
+			b.waitFor(t, "the new search's answer read", `window.heldRead`)
+			if tt.refresh {
+				if n := eval[int](t, b, fmt.Sprintf(`document.querySelectorAll('%s tr').length`, rows)); n != 0 {
+					t.Errorf("the refused search shows %d rows of the search before it:\n%s", n, b.text(t))
+				}
+				if eval[bool](t, b, fmt.Sprintf(`!document.getElementById('%s').hidden`, more)) {
+					t.Errorf("the refused search offers the search before's next page:\n%s", b.text(t))
+				}
+				return
+			}
+			b.waitFor(t, "a list shown", fmt.Sprintf(`/^\d+\+? %s$/.test(document.getElementById('%s').textContent)`, tt.word, msg))
+			got := eval[string](t, b, fmt.Sprintf(`document.getElementById('%s').textContent`, msg))
+			if n := eval[int](t, b, fmt.Sprintf(`document.querySelectorAll('%s tr').length`, rows)); n != 2 || got != "2+ "+tt.word {
+				t.Errorf("the list holds %d rows (%q), want the new search's first page of 2 (\"2+ %s\"):\n%s", n, got, tt.word, b.text(t))
+			}
+		})
+	}
+}
+
 // TestOlderEventsKeepTheSearchsStart: a search since a duration ("1h")
 // pages on with its start as it was when its first page was read: asked
 // for "1h" again minutes later, the older pages started later and left out

@@ -887,6 +887,8 @@
   let eventsQuery = '';
   let eventsPaged = false; // older pages loaded: no refresh then
   let eventsAsked = 0; // the number of the last request of searchEvents
+  let eventsSearch = 0; // the number of the last search made (mode 'new')
+  let eventsShown = 0; // the number of the search whose rows are shown
   let selectedSeq = 0;
 
   function eventsParams() {
@@ -932,14 +934,24 @@
   // page ('more') or reloads the first page of the last search ('refresh').
   // Only the answer to the last request is shown: a refresh still running
   // when a new search is made must not put the old search's rows back.
+  // While a new search is awaited the rows shown are the search before's:
+  // their next page is no longer offered (asked with the new filters from
+  // the old search's place, it was appended to the old rows), and a
+  // refresh that fails then clears them as the search's own failure does.
   async function searchEvents(mode) {
     const more = mode === 'more';
+    if (more && !eventsNext) return;
     const q = mode === 'new' ? eventsParams() : new URLSearchParams(eventsQuery);
     if (more) {
       q.set('before_seq', String(eventsNext));
       if (eventsSince) q.set('since', eventsSince);
     }
-    if (mode === 'new') eventsQuery = q.toString();
+    if (mode === 'new') {
+      eventsQuery = q.toString();
+      eventsSearch++;
+      eventsNext = 0;
+      $('events-more').hidden = true;
+    }
     eventsPaged = more;
     const asked = ++eventsAsked;
     if (mode !== 'refresh') message('events-msg', 'Searching…');
@@ -953,6 +965,7 @@
       if (more) $('events-rows').append(...rows);
       else $('events-rows').replaceChildren(...rows);
       eventsNext = d.next_before_seq || 0;
+      eventsShown = eventsSearch;
       if (!more) eventsSince = sinceAt(q.get('since'), answeredAt);
       $('events-more').hidden = !eventsNext;
       const shown = $('events-rows').children.length;
@@ -961,7 +974,7 @@
     } catch (e) {
       if (e.status === 409) setMode('inline');
       if (asked !== eventsAsked) return;
-      if (mode === 'new') {
+      if (eventsShown !== eventsSearch) {
         // The rows, and their next page, are the search before's: shown
         // under this one's error, they would read as its answer.
         $('events-rows').replaceChildren();
@@ -1191,6 +1204,8 @@
   let topicsApp = '';
   let topicsPaged = false;
   let topicsAsked = 0; // the number of the last request of searchTopics
+  let topicsSearch = 0; // the number of the last search made (mode 'new')
+  let topicsShown = 0; // the number of the search whose rows are shown
   let selectedTopic = '';
 
   // probeTopics shows the Topics tab when the topic plugin's API is there.
@@ -1210,13 +1225,18 @@
   }
 
   // searchTopics is searchEvents for topics: modes new, more and refresh,
-  // the answer to the last request only shown.
+  // the answer to the last request only shown, no next page of the search
+  // before offered while a new one is awaited.
   async function searchTopics(mode) {
     const more = mode === 'more';
+    if (more && !topicsCursor) return;
     const q = new URLSearchParams();
     if (mode === 'new') {
       topicsGroup = $('topics-group').value.trim();
       topicsApp = $('topics-app').value.trim();
+      topicsSearch++;
+      topicsCursor = '';
+      $('topics-more').hidden = true;
     }
     if (topicsApp) q.set('sdk_app_id', topicsApp);
     if (topicsGroup) q.set('group_id', topicsGroup);
@@ -1233,13 +1253,14 @@
       if (more) $('topics-rows').append(...rows);
       else $('topics-rows').replaceChildren(...rows);
       topicsCursor = d.next_cursor || '';
+      topicsShown = topicsSearch;
       $('topics-more').hidden = !topicsCursor;
       const shown = $('topics-rows').children.length;
       $('topics-empty').hidden = shown > 0;
       message('topics-msg', shown + (topicsCursor ? '+' : '') + (shown === 1 && !topicsCursor ? ' topic' : ' topics'));
     } catch (e) {
       if (asked !== topicsAsked) return;
-      if (mode === 'new') { // as for events: no rows of the search before
+      if (topicsShown !== topicsSearch) { // as for events: no rows of the search before
         $('topics-rows').replaceChildren();
         topicsCursor = '';
         $('topics-more').hidden = true;
