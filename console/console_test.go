@@ -706,6 +706,12 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 		const d = document.getElementById('topic-detail');
 		return !d.hidden && d.textContent.includes(%s) && d.textContent.includes('Color');
 	})()`, js(topicID)))
+	// Closed, the topic's row is no longer marked as the one shown (as an
+	// event's is not): it stayed so until the list's next refresh.
+	b.do(t, "close the topic", chromedp.Click(chromedp.CSS("#topic-detail .detail-head button")))
+	if eval[bool](t, b, `document.getElementById('topic-detail').hidden && document.querySelector('#topics-rows tr.selected') !== null`) {
+		t.Errorf("the closed topic's row is still marked selected:\n%s", b.text(t))
+	}
 }
 
 // TestDeadLettersListIsCut: Dead letters asks for a bounded list, says

@@ -1293,10 +1293,15 @@
     return tr;
   }
 
+  // markSelectedTopic marks the row of the topic shown, and no other.
+  function markSelectedTopic() {
+    for (const tr of $('topics-rows').children) tr.classList.toggle('selected', tr.dataset.topic === selectedTopic);
+  }
+
   async function openTopic(app, id) {
     const key = topicKey(app, id);
     selectedTopic = key;
-    for (const tr of $('topics-rows').children) tr.classList.toggle('selected', tr.dataset.topic === key);
+    markSelectedTopic();
     const box = $('topic-detail');
     box.hidden = false;
     box.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
@@ -1312,7 +1317,7 @@
     box.replaceChildren(
       el('div', { class: 'detail-head' },
         el('h2', {}, t.name || t.topic_id),
-        el('button', { type: 'button', class: 'small', onclick: () => { box.hidden = true; selectedTopic = ''; } }, 'Close')),
+        el('button', { type: 'button', class: 'small', onclick: () => { box.hidden = true; selectedTopic = ''; markSelectedTopic(); } }, 'Close')),
       fields([
         ['App', t.sdk_app_id || '(stored before apps were kept)'], ['Topic id', t.topic_id], ['Group id', t.group_id], ['Name', t.name], ['Type', t.type],
         ['Owner', t.owner_account], ['Operator', t.operator_account], ['Introduction', t.introduction],
