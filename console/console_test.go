@@ -449,6 +449,45 @@ func TestLive(t *testing.T) {
 	}
 }
 
+// TestLiveFrozenStaysFrozen: Freeze keeps the list as it is. A refresh
+// asked for before Freeze was ticked and answered after it still drew its
+// answer, so the list changed once more under the row being read. The
+// page's fetch holds the refresh's request until the test releases it.
+func TestLiveFrozenStaysFrozen(t *testing.T) {
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline"})
+	first := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil)).Header.Get("X-Request-Id")
+	b := newBrowser(t)
+	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
+	b.waitFor(t, "the callback in Live", rowWith("live-rows", first))
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.held = [];
+		window.heldRead = false;
+		window.fetch = (url, opts) => {
+			if (!String(url).startsWith('v1/recent') || window.held.length > 0) return fetch0(url, opts);
+			return new Promise((resolve, reject) => window.held.push(() => fetch0(url, opts).then((res) => {
+				const text = res.text.bind(res);
+				res.text = async () => {
+					const body = await text();
+					setTimeout(() => { window.heldRead = true; }, 0);
+					return body;
+				};
+				resolve(res);
+			}, reject)));
+		};
+	})()`)
+	b.waitFor(t, "a refresh asked for", `window.held.length === 1`)
+	b.do(t, "freeze", chromedp.Click(chromedp.CSS("#live-freeze")))
+	second := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil)).Header.Get("X-Request-Id")
+	eval[chromedp.Void](t, b, `window.held.forEach((release) => release())`)
+	b.waitFor(t, "the refresh's answer read", `window.heldRead`)
+	if eval[bool](t, b, rowWith("live-rows", second)) {
+		t.Errorf("the frozen list shows a callback answered after Freeze (%s):\n%s", second, b.text(t))
+	}
+	b.do(t, "unfreeze", chromedp.Click(chromedp.CSS("#live-freeze")))
+	b.waitFor(t, "the list refreshed again", rowWith("live-rows", second))
+}
+
 // TestLiveOutcomeSuggestions: the outcome filter suggests the outcomes of
 // the rows shown, also when one outcome gives way to another and their
 // number stays the same. The page's fetch answers /v1/recent with the rows

@@ -845,6 +845,8 @@
     if ($('live-freeze').checked) return;
     try {
       const d = await api('v1/recent?limit=' + LIVE_LIMIT);
+      // Frozen while it was asked for: the list stays as it was when frozen.
+      if ($('live-freeze').checked) return;
       liveRows = Array.isArray(d.recent) ? d.recent : [];
       renderLive();
     } catch (e) {
