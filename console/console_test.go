@@ -933,6 +933,42 @@ func waitRefreshAfterReplay(t *testing.T, b *browser) {
 	b.waitFor(t, "a refresh of the list after the replay", `window.__replayRead >= 0 && window.__deadRead > window.__replayRead`)
 }
 
+// TestReplayAllIsFollowedByAFreshList: after Replay all the list is read
+// again. A refresh of the list under way when the replay answered drew
+// the letters as they were before it, and the read asked for after the
+// replay was dropped (the list's refresh was running), so the replayed
+// letters stayed listed until the next refresh, beside "Replayed 2.". The
+// page's timers of a second or more never fire here (no refresh comes on
+// its own), and the refresh under way is held until the replay answered.
+func TestReplayAllIsFollowedByAFreshList(t *testing.T) {
+	s, fixed, _, _ := startWithDeadLetters(t, "fresh-0", "fresh-1")
+	fixed.Store(true)
+
+	b := newBrowser(t)
+	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
+	b.waitFor(t, "the 2 dead letters", `document.querySelectorAll('#dead-rows tr').length === 2`)
+	eval[chromedp.Void](t, b, `(() => {
+		window.timers = [];
+		const setTimeout0 = window.setTimeout;
+		window.setTimeout = (fn, ms, ...args) => ms >= 1000 ? (window.timers.push(fn), 0) : setTimeout0(fn, ms, ...args);
+		const fetch0 = window.fetch;
+		window.held = [];
+		window.fetch = (url, opts) => {
+			const answer = fetch0(url, opts);
+			if (!String(url).startsWith('v1/dead-letters?') || window.held.length > 0) return answer;
+			return new Promise((resolve, reject) => window.held.push(() => answer.then(resolve, reject)));
+		};
+	})()`)
+	// The list's refresh, its timer set before the page's timers were
+	// stopped, asks once more: that request is held.
+	b.waitFor(t, "a refresh of the list under way", `window.held.length === 1`)
+	b.do(t, "replay all", chromedp.Click(chromedp.CSS("#dead-replay-all")))
+	b.waitFor(t, "the replay's outcome", `document.getElementById('dead-replay-msg').textContent === 'Replayed 2.'`)
+	eval[chromedp.Void](t, b, `window.held.forEach((release) => release())`)
+	b.waitFor(t, "the list read again after the replay",
+		`document.querySelectorAll('#dead-rows tr').length === 0 && document.getElementById('dead-msg').textContent === '0 dead letters'`)
+}
+
 // TestReplayAllOutcomeStays: what Replay all did, a failure included,
 // stays on the page when the list is drawn again (it was written where
 // the list's count goes, and the refresh right after it wrote the count

@@ -317,12 +317,17 @@
 
   // poll runs fn now and every ms after it finished, while active() holds
   // and the page is shown: a console left open in a background tab asks
-  // the service nothing, and catches up at once when shown again.
+  // the service nothing, and catches up at once when shown again. A run
+  // asked for while one is under way (after a pause or a replay) follows
+  // it at once: the run under way may have read the state from before.
   function poll(ms, fn, active = () => true) {
-    const p = { running: false, timer: 0 };
+    const p = { running: false, again: false, timer: 0 };
     p.run = async () => {
       clearTimeout(p.timer);
-      if (p.running) return;
+      if (p.running) {
+        p.again = true;
+        return;
+      }
       p.running = true;
       try {
         if (active() && !document.hidden) await fn();
@@ -330,7 +335,8 @@
         if (!(e instanceof APIError)) console.error(e);
       } finally {
         p.running = false;
-        p.timer = setTimeout(p.run, ms);
+        p.timer = setTimeout(p.run, p.again ? 0 : ms);
+        p.again = false;
       }
     };
     pollers.push(p);
