@@ -39,15 +39,20 @@ func (s *Sender) SendRetried(ctx context.Context, command string, body []byte, o
 
 // SendShuffled sends calls one after another in an order shuffled by seed
 // (IM guarantees no ordering) and returns the answers in the calls' order.
+// When a call fails, the calls after it in that order are not sent: the
+// error names the call (its index in calls) and comes with the answers
+// read so far, nil for the calls not answered, the failed call's own
+// among them when there was one (an answer that is not the envelope, say),
+// as Send returns it.
 func (s *Sender) SendShuffled(ctx context.Context, seed uint64, calls ...Call) ([]*Result, error) {
 	order := rand.New(rand.NewPCG(seed, seed)).Perm(len(calls))
 	results := make([]*Result, len(calls))
 	for _, i := range order {
 		res, err := s.Send(ctx, calls[i].Command, calls[i].Body, calls[i].Options...)
-		if err != nil {
-			return nil, err
-		}
 		results[i] = res
+		if err != nil {
+			return results, fmt.Errorf("imsend: shuffled call %d (%s): %w", i, calls[i].Command, err)
+		}
 	}
 	return results, nil
 }

@@ -222,6 +222,54 @@ func TestSendRetriedKeepsAFailedFirstAnswer(t *testing.T) {
 	}
 }
 
+// TestSendShuffledKeepsTheAnswersOfAFailedRun: when a call fails, the
+// answers read so far, and the failed call's own when it came with its
+// error (an answer that is not the envelope), are returned with the
+// error, which names the call, as SendRetried and Send return them; the
+// calls after it are not sent. Before, the answers were dropped (nil).
+func TestSendShuffledKeepsTheAnswersOfAFailedRun(t *testing.T) {
+	var requests atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		if string(body) == `{"bad":true}` {
+			w.WriteHeader(http.StatusBadGateway)
+			io.WriteString(w, "<html>bad gateway</html>")
+			return
+		}
+		io.WriteString(w, okAnswer)
+	})
+	s := &imsend.Sender{URL: "http://im.example/cb", Handler: h, AppID: "1400000000", Token: "t"}
+	calls := make([]imsend.Call, 6)
+	for i := range calls {
+		calls[i] = imsend.Call{Command: "C2C.CallbackAfterSendMsg", Body: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+	}
+	const bad = 3
+	calls[bad].Body = []byte(`{"bad":true}`)
+	results, err := s.SendShuffled(context.Background(), 7, calls...)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("call %d", bad)) {
+		t.Fatalf("SendShuffled's error = %v, want one naming call %d", err, bad)
+	}
+	if len(results) != len(calls) {
+		t.Fatalf("results = %v, want one place per call", results)
+	}
+	if r := results[bad]; r == nil || r.Status != http.StatusBadGateway || !strings.Contains(string(r.Body), "bad gateway") {
+		t.Errorf("the failed call's answer = %v, want its 502 page", r)
+	}
+	answered := 0
+	for i, r := range results {
+		if i != bad && r != nil {
+			if !r.OK() {
+				t.Errorf("call %d: %d %s, want OK", i, r.Status, r.Body)
+			}
+			answered++
+		}
+	}
+	if n := requests.Load(); int64(answered+1) != n {
+		t.Errorf("%d answers kept of %d requests sent", answered+1, n)
+	}
+}
+
 // TestErrorsDoNotQuoteSign: a failed request's error is printed (the CLI, a
 // load run's FirstError), and the URL net/http quotes in it carries Sign,
 // which the service accepts again while RequestTime is inside its window.
