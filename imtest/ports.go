@@ -21,16 +21,20 @@ import (
 // it left unused for a while (a server started after its client, a server
 // killed and restarted) can be taken in between. Below the range only an
 // explicit bind takes a port. FreeAddr never returns the same port twice in
-// one process; where no such port is free it falls back to port 0.
+// one process, nor, where flock(2) exists, a port it returned in another
+// process still running (the test binaries of other packages, which go
+// test runs in parallel): a lock file per port under the temporary
+// directory, held until the process ends, claims it. Where no such port
+// is free it falls back to port 0.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	lo := ephemeralLow()
+	lo, hi := testPorts()
 	for range 200 {
-		if lo <= minTestPort {
+		if hi <= lo {
 			break
 		}
-		port := minTestPort + rand.IntN(lo-minTestPort)
-		if _, taken := handedOut.LoadOrStore(port, true); taken {
+		port := lo + rand.IntN(hi-lo)
+		if _, taken := handedOut.LoadOrStore(port, true); taken || !claimPort(port) {
 			continue
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -47,12 +51,20 @@ func FreeAddr(tb testing.TB) string {
 	return ln.Addr().String()
 }
 
+// testPorts is the range [lo, hi) FreeAddr picks from: from minTestPort
+// to the start of the kernel's ephemeral range.
+var testPorts = func() (lo, hi int) { return minTestPort, ephemeralLow() }
+
 // minTestPort is the lowest port FreeAddr picks, above the well-known
 // services' ports.
 const minTestPort = 10000
 
-// handedOut holds the ports FreeAddr returned, by number.
+// handedOut holds the ports FreeAddr tried, by number.
 var handedOut sync.Map
+
+// claimed holds the open lock files of the ports claimPort claimed, by
+// number: the locks last while the files stay open.
+var claimed sync.Map
 
 // ephemeralLow is the first port of the kernel's ephemeral range (32768
 // when it cannot be read).

@@ -1,8 +1,15 @@
 package imtest
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
+	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +47,80 @@ func TestFreeAddr(t *testing.T) {
 			continue
 		}
 		ln.Close()
+	}
+}
+
+// holdPortEnv names the port the child process of
+// TestFreeAddrSkipsAPortAnotherProcessHolds takes.
+const holdPortEnv = "IMTEST_FREEADDR_HOLD_PORT"
+
+// TestFreeAddrSkipsAPortAnotherProcessHolds: a port FreeAddr handed out
+// in another process (another test package running in parallel, which
+// starts its server on it later, or restarts one there) is not handed out
+// here too while that process runs, though nothing listens on it. Before,
+// only the ports of this process were remembered: two test binaries
+// could both be given a port, and one's server then failed to listen.
+func TestFreeAddrSkipsAPortAnotherProcessHolds(t *testing.T) {
+	if held := os.Getenv(holdPortEnv); held != "" { // the child: take the port and keep running
+		port, err := strconv.Atoi(held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testPorts = func() (int, int) { return port, port + 1 }
+		fmt.Println(FreeAddr(t))
+		_, _ = io.Copy(io.Discard, os.Stdin) // until the parent is done
+		return
+	}
+	lo, hi := testPorts()
+	if hi <= lo {
+		t.Skipf("the ephemeral range starts at %d, at or below %d: FreeAddr falls back to port 0", hi, lo)
+	}
+	port := 0
+	for range 200 {
+		p := lo + rand.IntN(hi-lo)
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			ln.Close()
+			port = p
+			break
+		}
+	}
+	if port == 0 {
+		t.Skip("no free port to try with")
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestFreeAddrSkipsAPortAnotherProcessHolds$")
+	child.Env = append(os.Environ(), holdPortEnv+"="+strconv.Itoa(port))
+	child.Stderr = os.Stderr
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		_, _ = io.Copy(io.Discard, stdout)
+		if err := child.Wait(); err != nil {
+			t.Errorf("the child: %v", err)
+		}
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the child's address: %v", err)
+	}
+	want := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if strings.TrimSpace(line) != want {
+		t.Fatalf("the child took %q, want %s", line, want)
+	}
+
+	restore := testPorts
+	defer func() { testPorts = restore }()
+	testPorts = func() (int, int) { return port, port + 1 }
+	if got := FreeAddr(t); got == want {
+		t.Fatalf("FreeAddr handed out %s, which another process holds", got)
 	}
 }
