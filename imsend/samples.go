@@ -32,7 +32,8 @@ func noSample(command string) error {
 }
 
 // SampleWith returns command's sample with top-level fields replaced or
-// added (a nil value removes the field), e.g.
+// added (a nil value removes the field), its characters written as IM
+// writes them ('<', '>' and '&' unescaped), e.g.
 //
 //	imsend.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"TopicId": "@TGS#_g@TOPIC#_t1"})
 func SampleWith(command string, fields map[string]any) ([]byte, error) {
@@ -53,7 +54,16 @@ func SampleWith(command string, fields map[string]any) ([]byte, error) {
 		}
 		m[k] = v
 	}
-	return json.Marshal(m)
+	// '<', '>' and '&' as they are, as IM sends them and Sample has them:
+	// json.Marshal would escape them (\u0026), in the sample's own fields
+	// too, and a handler reading the raw body would see bytes IM never sends.
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, fmt.Errorf("imsend: sample of %s: %w", command, err)
+	}
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }
 
 // Commands lists the commands that have a sample: every catalogue command.

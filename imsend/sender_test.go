@@ -664,3 +664,45 @@ func TestSampleOfAnUnknownCommandSaysWhatToUse(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleWithKeepsTheCharactersAsIMSendsThem: SampleWith writes '<',
+// '>' and '&' as they are, in the fields it replaces and in those of the
+// sample it keeps, as IM and Sample do. Before, they came out escaped
+// (\u0026), so a handler or a gateway destination reading the raw body
+// (a substring check, a signature over the bytes) was tested on bytes IM
+// never sends, and the sample's own "Hiking & biking club" changed
+// whatever field was replaced.
+func TestSampleWithKeepsTheCharactersAsIMSendsThem(t *testing.T) {
+	const command = "Group.CallbackAfterGroupInfoChanged" // its sample's Name holds a '&'
+	sample, err := imsend.Sample(command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sample), "Hiking & biking club") {
+		t.Fatalf("the sample of %s no longer holds a '&': pick another\n%s", command, sample)
+	}
+	for _, tt := range []struct {
+		name   string
+		fields map[string]any
+		want   []string
+	}{
+		{"nothing replaced", map[string]any{}, []string{`"Hiking & biking club"`}},
+		{"another field replaced", map[string]any{"GroupId": "@TGS#<1>"}, []string{`"Hiking & biking club"`, `"@TGS#<1>"`}},
+		{"the field replaced", map[string]any{"Name": "a <b> & c"}, []string{`"a <b> & c"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body, err := imsend.SampleWith(command, tt.fields)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("SampleWith(%s, %v) lacks %s:\n%s", command, tt.fields, want, body)
+				}
+			}
+			if strings.HasSuffix(string(body), "\n") {
+				t.Errorf("SampleWith's body ends with a newline: %q", body)
+			}
+		})
+	}
+}
