@@ -26,7 +26,8 @@ type Load struct {
 	Requests int
 	// Concurrency is the number of clients sending at once; 0 is 1.
 	Concurrency int
-	// Timeout bounds each request; 0 leaves it to ctx.
+	// Timeout bounds each request, from its send (Body has built it) to
+	// its answer read; 0 leaves it to ctx.
 	Timeout time.Duration
 	// Progress, when set, is called after every request with the number
 	// done: one call at a time, with 1, 2, 3 … in order, so it need not
@@ -43,7 +44,7 @@ type LoadReport struct {
 	Statuses   map[int]int   // answers by HTTP status; -1 counts the requests without an answer
 	Elapsed    time.Duration // wall time of the run
 	RPS        float64       // requests per second
-	P50, P99   time.Duration // latency percentiles (nearest rank) of the answered requests
+	P50, P99   time.Duration // latency percentiles (nearest rank) of the answered requests, Body's time left out
 	Max        time.Duration // the longest latency of the answered requests
 	FirstError string        // one failure, to show what went wrong
 	// Interrupted counts the requests sent but cut off without an answer
@@ -98,15 +99,18 @@ func failure(res *Result, err error) string {
 	return fmt.Sprintf("HTTP %d %s", res.Status, excerpt(res.Body))
 }
 
-// send sends request i of l, within l.Timeout when set.
-func (s *Sender) send(ctx context.Context, l Load, i int) (*Result, error) {
+// send sends body as a request of l, within l.Timeout when set.
+func (s *Sender) send(ctx context.Context, l Load, body []byte) (*Result, error) {
 	if l.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, l.Timeout)
 		defer cancel()
 	}
-	return s.Send(ctx, l.Command, l.Body(i))
+	return s.Send(ctx, l.Command, body)
 }
+
+// clock is the time a load run measures with.
+var clock = time.Now
 
 // Run sends the load with s and measures it. Requests are bounded by
 // l.Requests and by ctx: the run stops by itself. The error is l.Check's,
@@ -132,7 +136,7 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 	var mu sync.Mutex
 	var firstErr string
 	var wg sync.WaitGroup
-	start := time.Now()
+	start := clock()
 	for c := range l.Concurrency {
 		t := &tallies[c]
 		t.statuses = map[int]int{}
@@ -142,9 +146,14 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 				if i >= int64(l.Requests) || ctx.Err() != nil {
 					return
 				}
-				t0 := time.Now()
-				res, err := s.send(ctx, l, int(i))
-				latency := time.Since(t0)
+				// The body is built before the clock starts: the latency is
+				// the round trip, not the time Body takes (a rewrite of
+				// every body, as send --unique does), nor does Body use up
+				// the Timeout.
+				body := l.Body(int(i))
+				t0 := clock()
+				res, err := s.send(ctx, l, body)
+				latency := clock().Sub(t0)
 				if res == nil && ctx.Err() != nil {
 					// ctx ended the run while this request awaited its
 					// answer: cut off by the caller, not failed by the
@@ -179,7 +188,7 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 		})
 	}
 	wg.Wait()
-	rep := LoadReport{Elapsed: time.Since(start), Statuses: map[int]int{}, FirstError: firstErr}
+	rep := LoadReport{Elapsed: clock().Sub(start), Statuses: map[int]int{}, FirstError: firstErr}
 	var answered []time.Duration
 	for _, t := range tallies {
 		rep.Requests += t.requests
