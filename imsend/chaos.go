@@ -1,6 +1,7 @@
 package imsend
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,14 +62,23 @@ func (s *Sender) SendShuffled(ctx context.Context, seed uint64, calls ...Call) (
 const MaxBatch = 100
 
 // BatchBody builds the body of a batched callback (Push.OfflinePush,
-// Push.AllMemberPush): {"Events":[…]} with 1 to MaxBatch events.
+// Push.AllMemberPush): {"Events":[…]} with 1 to MaxBatch events, each
+// written as given (compacted, its characters unescaped).
 func BatchBody(events ...json.RawMessage) ([]byte, error) {
 	if len(events) < 1 || len(events) > MaxBatch {
 		return nil, fmt.Errorf("imsend: a batch holds 1 to %d events, not %d", MaxBatch, len(events))
 	}
-	return json.Marshal(struct {
+	// '<', '>' and '&' as given, as IM sends them: json.Marshal would
+	// escape them (\u0026) inside the events.
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(struct {
 		Events []json.RawMessage `json:"Events"`
-	}{events})
+	}{events}); err != nil {
+		return nil, fmt.Errorf("imsend: batch: %w", err)
+	}
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }
 
 // SendBatch sends events as one batched callback.

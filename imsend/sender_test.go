@@ -2,6 +2,7 @@ package imsend_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -704,5 +705,22 @@ func TestSampleWithKeepsTheCharactersAsIMSendsThem(t *testing.T) {
 				t.Errorf("SampleWith's body ends with a newline: %q", body)
 			}
 		})
+	}
+}
+
+// TestBatchBodyKeepsTheEventsCharacters: BatchBody writes each event's
+// '<', '>' and '&' as given, as IM sends them. Before, json.Marshal
+// rewrote them (\u0026), so a batched callback carried bytes other than
+// the events given.
+func TestBatchBodyKeepsTheEventsCharacters(t *testing.T) {
+	body, err := imsend.BatchBody(json.RawMessage(`{"Text":"a <b> & c"}`), json.RawMessage(`{"Text":"d"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"Events":[{"Text":"a <b> & c"},{"Text":"d"}]}`; string(body) != want {
+		t.Fatalf("BatchBody = %s, want %s", body, want)
+	}
+	if _, err := imsend.BatchBody(json.RawMessage(`{"Text":`)); err == nil {
+		t.Fatal("an event that is not JSON was put into a batch")
 	}
 }
