@@ -43,7 +43,7 @@ type LoadReport struct {
 	Failures   int           // transport errors or answers that are not OK
 	Statuses   map[int]int   // answers by HTTP status; -1 counts the requests without an answer
 	Elapsed    time.Duration // wall time of the run
-	RPS        float64       // requests per second
+	RPS        float64       // answered requests per second (a request without an answer has no latency, and would flatter it)
 	P50, P99   time.Duration // latency percentiles (nearest rank) of the answered requests, Body's time left out
 	Max        time.Duration // the longest latency of the answered requests
 	FirstError string        // one failure, to show what went wrong
@@ -200,7 +200,7 @@ func (s *Sender) Run(ctx context.Context, l Load) (LoadReport, error) {
 		answered = append(answered, t.answered...)
 	}
 	if rep.Elapsed > 0 {
-		rep.RPS = float64(rep.Requests) / rep.Elapsed.Seconds()
+		rep.RPS = float64(len(answered)) / rep.Elapsed.Seconds()
 	}
 	if len(answered) > 0 {
 		slices.Sort(answered)

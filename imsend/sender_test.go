@@ -724,3 +724,26 @@ func TestBatchBodyKeepsTheEventsCharacters(t *testing.T) {
 		t.Fatal("an event that is not JSON was put into a batch")
 	}
 }
+
+// TestLoadRateCountsTheAnsweredRequests: LoadReport.RPS is the rate of
+// the requests that got an answer, as send's summary gives it: a request
+// without one (a refused connection, which fails at once) has no latency
+// and, counted, made a run against a listener that is down report a rate
+// higher than any service's.
+func TestLoadRateCountsTheAnsweredRequests(t *testing.T) {
+	down := imtest.FreeAddr(t) // nothing listens: every connection is refused
+	rep := run(t, &imsend.Sender{URL: "http://" + down + "/im/callback"}, imsend.Load{
+		Command: "C2C.CallbackAfterSendMsg", Requests: 20, Concurrency: 2,
+		Body: func(int) []byte { return []byte(`{}`) },
+	})
+	if rep.Requests != 20 || rep.Statuses[-1] != 20 || rep.RPS != 0 {
+		t.Fatalf("a run against a listener that is down: %+v, want 20 requests without an answer and a rate of 0", rep)
+	}
+	srv, _ := counted(t)
+	if rep := run(t, &imsend.Sender{URL: srv.URL}, imsend.Load{
+		Command: "C2C.CallbackAfterSendMsg", Requests: 20, Concurrency: 2,
+		Body: func(int) []byte { return []byte(`{}`) },
+	}); rep.Requests != 20 || rep.RPS <= 0 {
+		t.Fatalf("a run answered: %+v, want a rate", rep)
+	}
+}
