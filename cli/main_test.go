@@ -684,6 +684,9 @@ func TestUniqueBody(t *testing.T) {
 		{`{"Count":1}`, `{"Count":1,"ImcallbackSendSeq":7}`},
 		{`{"Events":[{"Id":"e"}]}`, `{"Events":[{"Id":"e"}],"ImcallbackSendSeq":7}`},
 		{`{}`, `{"ImcallbackSendSeq":7}`},
+		// '<', '>' and '&' stay as IM sends them, in the fields varied and
+		// in the others: a handler reading the raw body sees IM's bytes.
+		{`{"GroupId":"a&b","Text":"<b>hi</b> & bye"}`, `{"GroupId":"a&b_7","Text":"<b>hi</b> & bye"}`},
 	}
 	for _, tt := range tests {
 		if got, ok := uniqueBody([]byte(tt.in), 7, 100); string(got) != tt.want || !ok {

@@ -26,6 +26,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/imsend"
+	"github.com/imcallback/imcallback/internal/plainjson"
 )
 
 // sampleSource returns the sample body of a command, and lists the commands that have one.
@@ -570,14 +571,14 @@ func uniqueBody(body []byte, i int, base int64) (out []byte, ok bool) {
 			varied = true
 		case (strings.HasSuffix(name, "Id") || strings.HasSuffix(name, "ID") || strings.HasSuffix(name, "Key")) &&
 			json.Unmarshal(raw, &s) == nil:
-			fields[name], _ = json.Marshal(s + "_" + strconv.Itoa(i))
+			fields[name], _ = plainjson.Marshal(s + "_" + strconv.Itoa(i))
 			varied = true
 		}
 	}
 	if !varied {
 		fields[uniqueSeqField] = json.RawMessage(strconv.Itoa(i))
 	}
-	out, err := json.Marshal(fields)
+	out, err := plainjson.Marshal(fields) // '<', '>' and '&' as IM sends them
 	if err != nil {
 		return body, false
 	}

@@ -1,11 +1,12 @@
 package imsend
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/imcallback/imcallback/internal/plainjson"
 )
 
 // Call is one callback to send.
@@ -70,15 +71,13 @@ func BatchBody(events ...json.RawMessage) ([]byte, error) {
 	}
 	// '<', '>' and '&' as given, as IM sends them: json.Marshal would
 	// escape them (\u0026) inside the events.
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(struct {
+	out, err := plainjson.Marshal(struct {
 		Events []json.RawMessage `json:"Events"`
-	}{events}); err != nil {
+	}{events})
+	if err != nil {
 		return nil, fmt.Errorf("imsend: batch: %w", err)
 	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+	return out, nil
 }
 
 // SendBatch sends events as one batched callback.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/imcallback/imcallback/commands/catalogue"
+	"github.com/imcallback/imcallback/internal/plainjson"
 )
 
 // Sample returns the catalogue's sample body of command: every documented
@@ -57,13 +58,11 @@ func SampleWith(command string, fields map[string]any) ([]byte, error) {
 	// '<', '>' and '&' as they are, as IM sends them and Sample has them:
 	// json.Marshal would escape them (\u0026), in the sample's own fields
 	// too, and a handler reading the raw body would see bytes IM never sends.
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
+	out, err := plainjson.Marshal(m)
+	if err != nil {
 		return nil, fmt.Errorf("imsend: sample of %s: %w", command, err)
 	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+	return out, nil
 }
 
 // Commands lists the commands that have a sample: every catalogue command.
