@@ -748,7 +748,9 @@ func (e *Events) undead(raw *jetstream.RawStreamMsg) *nats.Msg {
 // message copyOf refuses (nil), is reported missing, and one whose copy
 // the work stream took for a duplicate of one it holds (the same
 // Nats-Msg-Id within the dedup window) already replayed, both by their
-// sequence in stream; progress is told after each sequence.
+// sequence in stream; one whose copy is stored is counted so even when
+// its removal then fails (the error ends the loop). progress is told
+// after each sequence.
 func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, remove bool,
 	copyOf func(*jetstream.RawStreamMsg) *nats.Msg, progress Progress,
 ) (ReplayResult, error) {
@@ -783,19 +785,21 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 			if err != nil {
 				return res, fmt.Errorf("delivery: replay %s #%d: %w", stream, seq, err)
 			}
-			if remove {
-				// Gone already is done: the replay that republished it first
-				// (whose copy this one duplicates) deleted it.
-				if err := st.DeleteMsg(step, seq); err != nil && !msgGone(err) {
-					return res, fmt.Errorf("delivery: republished %s #%d but cannot delete it: %w", stream, seq, err)
-				}
-			}
+			// Counted before its removal: a copy stored is replayed (or found
+			// replayed already) whether or not the removal that follows fails.
 			if ack.Duplicate {
 				// The copy's id names what it copies: a copy is stored already,
 				// and the handler runs once.
 				res.AlreadyReplayed = append(res.AlreadyReplayed, seq)
 			} else {
 				res.Replayed++
+			}
+			if remove {
+				// Gone already is done: the replay that republished it first
+				// (whose copy this one duplicates) deleted it.
+				if err := st.DeleteMsg(step, seq); err != nil && !msgGone(err) {
+					return res, fmt.Errorf("delivery: republished %s #%d but cannot delete it: %w", stream, seq, err)
+				}
 			}
 		}
 		if progress != nil {

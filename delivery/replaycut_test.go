@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -58,6 +59,61 @@ func TestAnInterruptedDeadLetterReplayDoesNotReplayTheLetterTwice(t *testing.T) 
 		if res.Replayed != 0 || copies != 1 {
 			t.Errorf("the replay after the dedup window replayed %d letters, and the work stream holds %d copies; "+
 				"want 0 and 1: the letter of the interrupted replay runs twice", res.Replayed, copies)
+		}
+	})
+}
+
+// failingRemoval is a JetStream whose deletions from the dead-letter
+// stream fail as a NATS timeout does, after the letter's copy is stored.
+type failingRemoval struct {
+	jetstream.JetStream
+	dead string
+}
+
+func (j failingRemoval) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	st, err := j.JetStream.Stream(ctx, name)
+	if err != nil || name != j.dead {
+		return st, err
+	}
+	return failingDelete{st}, nil
+}
+
+type failingDelete struct{ jetstream.Stream }
+
+func (failingDelete) DeleteMsg(context.Context, uint64) error { return nats.ErrTimeout }
+
+// TestADeadLetterWhoseRemovalFailsIsCountedReplayed: a replay whose letter's
+// removal failed after its copy was stored returned the error with that
+// copy counted nowhere: Replayed said 0, and the admin API answered "not
+// reachable now, try again" as if nothing had been republished. The copy
+// is stored, and the handler runs it: it counts as replayed (and, when the
+// copy was a duplicate of one stored already, as already replayed).
+func TestADeadLetterWhoseRemovalFailsIsCountedReplayed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		s, e, d := pausedWithADeadLetter(t, o, zap.NewNop(), "unremoved")
+		e.SetJetStream(failingRemoval{JetStream: s.Conn().JS, dead: o.DeadStream()})
+		for _, tc := range []struct {
+			name          string
+			replay        func() (delivery.ReplayResult, error)
+			replayed      int
+			alreadyLetter bool
+		}{
+			{"every letter", func() (delivery.ReplayResult, error) { return e.ReplayDead(context.Background(), nil) }, 1, false},
+			// The letter is still there, and its copy within the dedup window.
+			{"the letter again", func() (delivery.ReplayResult, error) {
+				return e.ReplayDeadOf(context.Background(), []uint64{d.OriginalSeq}, nil)
+			}, 0, true},
+		} {
+			res, err := tc.replay()
+			if err == nil {
+				t.Fatalf("%s: the replay whose removal failed returned no error", tc.name)
+			}
+			already := slices.Equal(res.AlreadyReplayed, []uint64{d.OriginalSeq})
+			if res.Replayed != tc.replayed || already != tc.alreadyLetter {
+				t.Errorf("%s: the replay counted %d replayed, already replayed %v; want %d and the letter's event listed: %v",
+					tc.name, res.Replayed, res.AlreadyReplayed, tc.replayed, tc.alreadyLetter)
+			}
 		}
 	})
 }
