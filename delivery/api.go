@@ -148,7 +148,9 @@ func (s *Service) untilDone(h echo.HandlerFunc) echo.HandlerFunc {
 
 // withStatus gives the errors a caller can act on their own status instead
 // of the admin listener's 500: the stream not reachable now (not started,
-// restarting, not set up, a NATS timeout) is 503, a body over its limit 413.
+// restarting, not set up, a NATS timeout) is 503, a body over its limit 413,
+// a replay of dead letters that could not be removed (ErrDeadLettersKept)
+// 409.
 func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := h(c)
@@ -163,6 +165,8 @@ func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "the event log is not reachable now, try again: "+err.Error()).SetInternal(err)
 		case errors.Is(err, ErrBadFilter):
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		case errors.Is(err, ErrDeadLettersKept):
+			return echo.NewHTTPError(http.StatusConflict, err.Error())
 		case errors.As(err, &tooLarge):
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", tooLarge.Limit))
 		}

@@ -147,6 +147,13 @@ type ReplayResult struct {
 	AlreadyReplayedCount int `json:"already_replayed_count,omitempty"` // as MissingCount, of AlreadyReplayed
 }
 
+// ErrDeadLettersKept reports a dead-letter stream whose messages cannot be
+// deleted (deny_delete, which NATS cannot lift, or sealed): a replay could
+// not remove a letter once its copy is stored, and a later replay, past
+// the dedup window, would run it again. Dead letters are not replayed
+// from such a stream.
+var ErrDeadLettersKept = errors.New("delivery: the dead-letter stream keeps its letters")
+
 // ErrBadFilter reports a command filter that is no valid subject filter.
 var ErrBadFilter = errors.New("delivery: bad command filter")
 
@@ -471,7 +478,9 @@ const ReplayListMost = 10000
 // two concurrent calls or a retry, runs it once. A letter another replay
 // republished meanwhile is reported in AlreadyReplayed, one removed
 // otherwise in Missing, both by its event's work-stream sequence, each
-// list holding ReplayListMost sequences at most.
+// list holding ReplayListMost sequences at most. A dead-letter stream
+// that cannot delete its letters (deny_delete, sealed) is not replayed:
+// ErrDeadLettersKept.
 //
 // It goes by pages of ReplayDeadPage letters, each read, republished and
 // resolved before the next is read, up to the last letter stored when it
@@ -485,6 +494,9 @@ func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResul
 	st, err := e.js.Stream(ctx, stream)
 	if err != nil {
 		return ReplayResult{}, fmt.Errorf("delivery: stream %s: %w", stream, err)
+	}
+	if err := removable(st.CachedInfo()); err != nil {
+		return ReplayResult{}, err
 	}
 	state := st.CachedInfo().State
 	page, most := cmp.Or(e.deadPage, ReplayDeadPage), cmp.Or(e.listMost, ReplayListMost)
@@ -759,6 +771,11 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 	if err != nil {
 		return res, fmt.Errorf("delivery: stream %s: %w", stream, err)
 	}
+	if remove {
+		if err := removable(st.CachedInfo()); err != nil {
+			return res, err
+		}
+	}
 	for i, seq := range seqs {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -807,6 +824,24 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 		}
 	}
 	return res, nil
+}
+
+// removable refuses, with ErrDeadLettersKept, a replay of the letters of
+// the stream info describes when it cannot delete them: each copy would be
+// stored with its letter kept, for a later replay to store again.
+func removable(info *jetstream.StreamInfo) error {
+	var why string
+	switch {
+	case info.Config.Sealed:
+		why = "is sealed"
+	case info.Config.DenyDelete:
+		why = "denies message deletes (deny_delete, which NATS cannot lift)"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: stream %s %s, so a replayed letter could not be removed and a later replay would run it again; "+
+		"nothing was replayed (the dead-letter stream must allow deletes for its letters to be replayed)",
+		ErrDeadLettersKept, info.Config.Name, why)
 }
 
 // msgGone reports whether err, of a DeleteMsg, says the message is not

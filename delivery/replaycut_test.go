@@ -2,7 +2,9 @@ package delivery_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +116,54 @@ func TestADeadLetterWhoseRemovalFailsIsCountedReplayed(t *testing.T) {
 				t.Errorf("%s: the replay counted %d replayed, already replayed %v; want %d and the letter's event listed: %v",
 					tc.name, res.Replayed, res.AlreadyReplayed, tc.replayed, tc.alreadyLetter)
 			}
+		}
+	})
+}
+
+// TestADeadLetterStreamThatDeniesDeletesIsNotReplayed: a dead-letter stream
+// set to deny message deletes (deny_delete, which NATS cannot lift) let a
+// replay store each letter's copy and then fail to remove the letter,
+// every time: each replay after the dedup window ran the letters again. A
+// replay of dead letters is refused before any copy, saying why, and
+// changes nothing.
+func TestADeadLetterStreamThatDeniesDeletesIsNotReplayed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		s, e, d := pausedWithADeadLetter(t, o, zap.NewNop(), "kept")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		dead, err := js.Stream(ctx, o.DeadStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := dead.CachedInfo().Config
+		cfg.DenyDelete = true
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name   string
+			replay func() (delivery.ReplayResult, error)
+		}{
+			{"every letter", func() (delivery.ReplayResult, error) { return e.ReplayDead(ctx, nil) }},
+			{"a letter", func() (delivery.ReplayResult, error) { return e.ReplayDeadOf(ctx, []uint64{d.OriginalSeq}, nil) }},
+		} {
+			res, err := tc.replay()
+			if !errors.Is(err, delivery.ErrDeadLettersKept) || !strings.Contains(err.Error(), "deny") {
+				t.Errorf("%s: the replay returned %v, want ErrDeadLettersKept saying the stream denies deletes", tc.name, err)
+			}
+			if res.Replayed != 0 || len(res.AlreadyReplayed) != 0 {
+				t.Errorf("%s: the refused replay counted %+v", tc.name, res)
+			}
+		}
+		for _, ev := range listEvents(t, e, delivery.Filter{}) {
+			if ev.ReplayOf != "" {
+				t.Errorf("the refused replays stored a copy: %+v", ev)
+			}
+		}
+		if letters := deadLetters(t, e); len(letters) != 1 {
+			t.Errorf("the dead-letter stream holds %d letters after the refused replays, want 1", len(letters))
 		}
 	})
 }
