@@ -695,12 +695,16 @@ func (s *Service) replayEvents(c echo.Context) error {
 // replaying n events: not a plain 503, since a retry of events (seqs,
 // since) would replay the ones already done again. A retry of dead
 // letters is what to do: those replayed were removed from the
-// dead-letter stream (and a copy of one whose removal failed is a
-// duplicate), so it goes on with the rest.
+// dead-letter stream, so it goes on with the rest. A letter whose removal
+// failed after its copy was stored is still there: within the dedup
+// window its copy's message id keeps it from running again, after it only
+// the search for copies among the work stream's newest messages
+// (CopySearchHeaders) does, so the retry should come soon.
 func replayStopped(dead bool, n int, err error) error {
 	what := "replaying the same selection again repeats them"
 	if dead {
-		what = "replay the dead letters again for the rest: those replayed are not run again"
+		what = fmt.Sprintf("replay the dead letters again for the rest, within %s: a letter replayed "+
+			"but not removed is then recognised and not run again", config.EnvName("dedup_window"))
 	}
 	return echo.NewHTTPError(http.StatusInternalServerError, fmt.Sprintf(
 		"the replay stopped after %d events (%s): %v", n, what, err)).SetInternal(err)
