@@ -1,0 +1,108 @@
+package imcallback_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ciStubs are the commands .ci/run calls, as scripts that record what
+// they were asked and answer as the case wants: PostgreSQL, the package
+// manager and make never run for real.
+func ciStubs(t *testing.T, pgUp bool, makeExit string) (dir, psqlLog, makeEnv string) {
+	t.Helper()
+	dir = t.TempDir()
+	psqlLog, makeEnv = filepath.Join(dir, "psql.log"), filepath.Join(dir, "make.env")
+	pgReady, psqlConnects := "exit 2", `echo 'psql: error: connection refused' >&2; exit 2`
+	if pgUp {
+		pgReady, psqlConnects = "exit 0", "exit 0"
+	}
+	stubs := map[string]string{
+		"pg_isready":    pgReady,
+		"pg_ctlcluster": `echo "pg_ctlcluster: cannot start the cluster" >&2; exit 1`,
+		// A freshly installed cluster: the maintenance database postgres,
+		// no database named test.
+		"psql": `echo "$*" >>` + psqlLog + `
+for a in "$@"; do
+  case "$a" in test) echo 'psql: error: FATAL:  database "test" does not exist' >&2; exit 2 ;; esac
+done
+` + psqlConnects,
+		"start-stop-daemon": "exit 0",
+		"sleep":             "exit 0",
+		"apt-get":           "exit 1",
+		"chromium":          "exit 0",
+		"promtool":          "exit 0",
+		"make": `{ echo "DSN=${IMCALLBACK_TEST_POSTGRES_DSN-unset}"; echo "NATS=${IMCALLBACK_TEST_NATS_URL-unset}"; } >` + makeEnv + `
+` + makeExit,
+	}
+	for name, body := range stubs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/usr/bin/env bash\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, psqlLog, makeEnv
+}
+
+// TestCIRun runs .ci/run with its services and make stubbed: on a fresh
+// PostgreSQL (no database named test) it creates the run's database and
+// drops it after make, whatever make's outcome; with PostgreSQL down and
+// not startable it still runs make, without IMCALLBACK_TEST_POSTGRES_DSN
+// (the PostgreSQL tests skip) and says so, naming the variable.
+func TestCIRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs .ci/run with stubbed services; skipped with -short")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed: .ci/run was not run")
+	}
+	for _, tt := range []struct {
+		name     string
+		pgUp     bool
+		makeExit string
+		wantExit int
+		wantDSN  string // a prefix of make's IMCALLBACK_TEST_POSTGRES_DSN, or "unset"
+		wantOut  string
+	}{
+		{"fresh PostgreSQL", true, "exit 0", 0, "postgres://postgres@127.0.0.1:5432/imcallback_ci_", ""},
+		{"make fails", true, "exit 2", 2, "postgres://postgres@127.0.0.1:5432/imcallback_ci_", ""},
+		{"PostgreSQL down", false, "exit 0", 0, "unset", "IMCALLBACK_TEST_POSTGRES_DSN"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, psqlLog, makeEnv := ciStubs(t, tt.pgUp, tt.makeExit)
+			cmd := exec.Command(bash, ".ci/run")
+			cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			code := 0
+			if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			env, _ := os.ReadFile(makeEnv)
+			if code != tt.wantExit || len(env) == 0 {
+				t.Fatalf(".ci/run exited %d (want %d), make ran with %q:\n%s", code, tt.wantExit, env, out.String())
+			}
+			dsn, _, _ := strings.Cut(strings.TrimPrefix(string(env), "DSN="), "\n")
+			if !strings.HasPrefix(dsn, tt.wantDSN) {
+				t.Fatalf("make ran with IMCALLBACK_TEST_POSTGRES_DSN %q, want %q…:\n%s", dsn, tt.wantDSN, out.String())
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Fatalf(".ci/run's output does not mention %q:\n%s", tt.wantOut, out.String())
+			}
+			if tt.pgUp {
+				db := strings.TrimPrefix(strings.SplitN(dsn, "?", 2)[0], "postgres://postgres@127.0.0.1:5432/")
+				calls, _ := os.ReadFile(psqlLog)
+				if !strings.Contains(string(calls), "CREATE DATABASE "+db) || !strings.Contains(string(calls), "DROP DATABASE IF EXISTS "+db) {
+					t.Fatalf("psql was asked:\n%s\nwant the run's database %s created and dropped", calls, db)
+				}
+			}
+		})
+	}
+}
