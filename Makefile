@@ -31,7 +31,8 @@ WRK_ROUNDS ?= 3
 WRK_SECONDS ?= 10
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $$($(GO) list ./... | grep -v /e2e)
-	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	@command -v wrk >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null 2>&1 || \
 		echo "wrk is not installed and apt-get could not install it: the wrk load step is skipped"
 	$(GO) run ./bench/wrkload -rounds $(WRK_ROUNDS) -seconds $(WRK_SECONDS)
 

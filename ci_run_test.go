@@ -106,3 +106,55 @@ func TestCIRun(t *testing.T) {
 		})
 	}
 }
+
+// TestMakeBenchInstallsWrk runs `make bench` with go stubbed and no wrk
+// on the PATH, on a machine whose package lists were never fetched (a
+// fresh container): wrk is installed, which takes an apt-get update first.
+func TestMakeBenchInstallsWrk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs make with stubbed commands; skipped with -short")
+	}
+	makeBin, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make is not installed: the Makefile was not run")
+	}
+	chmod, err := exec.LookPath("chmod")
+	if err != nil {
+		t.Skip("chmod is not installed: the Makefile was not run")
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, "calls.log")
+	stubs := map[string]string{
+		"go": `echo "go $*" >>` + log,
+		// Empty package lists until an update: wrk is not found before.
+		"apt-get": `echo "apt-get $*" >>` + log + `
+case " $* " in
+  *" update "*) : >` + filepath.Join(dir, "lists") + `; exit 0 ;;
+  *" install "*)
+    [ -e ` + filepath.Join(dir, "lists") + ` ] || { echo "E: Unable to locate package wrk" >&2; exit 100; }
+    printf '#!/bin/sh\nexit 0\n' >` + filepath.Join(dir, "wrk") + ` && ` + chmod + ` +x ` + filepath.Join(dir, "wrk") + ` ;;
+esac`,
+	}
+	for name, body := range stubs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grep, err := exec.LookPath("grep")
+	if err != nil {
+		t.Skip("grep is not installed: the Makefile was not run")
+	}
+	if err := os.Symlink(grep, filepath.Join(dir, "grep")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(makeBin, "--no-print-directory", "bench", "GO=go")
+	cmd.Env = append(os.Environ(), "PATH="+dir) // no wrk, whatever this machine has
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make bench: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wrk")); err != nil {
+		calls, _ := os.ReadFile(log)
+		t.Fatalf("make bench did not install wrk:\n%s\ncalls:\n%s", out, calls)
+	}
+}
