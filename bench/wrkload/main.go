@@ -171,10 +171,7 @@ func main() {
 	if err != nil {
 		fail(err.Error())
 	}
-	dir, err := os.MkdirTemp("", "imcallback-wrkload-")
-	if err != nil {
-		fail(err.Error())
-	}
+	dir := workDir()
 	defer os.RemoveAll(dir)
 	serviceSrc := root
 	if *serviceRoot != "" {
@@ -599,10 +596,36 @@ func (s *procs) stopAll() {
 // exit ends the step; tests replace it.
 var exit = os.Exit
 
-// fail prints msg, stops the servers the step started and exits 1.
+// work is the step's folder of binaries, logs and data (workDir), which
+// fail removes too: os.Exit skips the deferred removal.
+var work struct {
+	mu  sync.Mutex
+	dir string
+}
+
+// workDir makes the step's temporary folder.
+func workDir() string {
+	dir, err := os.MkdirTemp("", "imcallback-wrkload-")
+	if err != nil {
+		fail(err.Error())
+	}
+	work.mu.Lock()
+	defer work.mu.Unlock()
+	work.dir = dir
+	return dir
+}
+
+// fail prints msg, stops the servers the step started, removes its
+// folder and exits 1.
 func fail(msg string) {
 	fmt.Fprintln(os.Stderr, "wrkload:", msg)
 	running.stopAll()
+	work.mu.Lock()
+	dir := work.dir
+	work.mu.Unlock()
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
 	exit(1)
 }
 

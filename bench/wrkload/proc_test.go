@@ -53,3 +53,28 @@ func TestFailStopsStartedServers(t *testing.T) {
 	}
 	p.stop() // stopping a stopped server does nothing
 }
+
+// TestFailRemovesTheWorkDirectory: a failed step removes its folder of
+// binaries, logs and data as a finished one does, instead of leaving it
+// in the temporary directory for each failed run.
+func TestFailRemovesTheWorkDirectory(t *testing.T) {
+	exit = func(code int) { panic(exitCode(code)) }
+	t.Cleanup(func() { exit = os.Exit })
+	t.Setenv("TMPDIR", t.TempDir())
+
+	dir := workDir()
+	if err := os.WriteFile(filepath.Join(dir, "service.log"), []byte("log"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if got := recover(); got != exitCode(1) {
+				t.Fatalf("fail: recovered %v, want exit 1", got)
+			}
+		}()
+		fail("wrk: exit status 1")
+	}()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the work directory %s is still there after fail (stat: %v)", dir, err)
+	}
+}
