@@ -48,6 +48,7 @@ func (n *natsNode) start() {
 	host, port, _ := net.SplitHostPort(n.client)
 	n.cmd = exec.Command(n.bin, "-n", n.name, "-a", host, "-p", port, "-js", "-sd", n.dir,
 		"--cluster_name", "imcallback-test", "--cluster", "nats://"+n.cluster, "--routes", strings.Join(n.routes, ","))
+	natstest.DieWithTest(n.cmd)
 	n.done = make(chan struct{})
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
@@ -136,6 +137,7 @@ func startReplica(t *testing.T, env []string, waitReady bool) *replica {
 	a, l := imtest.FreeAddr(t), imtest.FreeAddr(t)
 	p := &process{log: &strings.Builder{}, done: make(chan struct{}), public: "http://" + l, admin: "http://" + a}
 	p.cmd = exec.Command(buildBinary(t, "./cmd/imcallback"), "serve")
+	natstest.DieWithTest(p.cmd)
 	p.cmd.Env = append(os.Environ(), append(env, "IMCALLBACK_LISTEN="+l, "IMCALLBACK_ADMIN_LISTEN="+a)...)
 	p.cmd.Stdout, p.cmd.Stderr = &syncWriter{b: p.log}, &syncWriter{b: p.log}
 	if err := p.cmd.Start(); err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/natstest"
 )
 
 const (
@@ -175,6 +176,7 @@ func (s *crashService) start() {
 		s.t.Fatal(err)
 	}
 	cmd := exec.Command(s.bin, "serve")
+	natstest.DieWithTest(cmd)
 	cmd.Env = append(os.Environ(),
 		"IMCALLBACK_SDKAPPID="+imtest.AppID,
 		"IMCALLBACK_TOKENS="+crashToken,

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/natstest"
 )
 
 // builds caches the binaries built in this test process, by package path.
@@ -83,6 +84,7 @@ func startProcess(tb testing.TB, bin string, env []string, admin bool, args ...s
 		env = append(env, "IMCALLBACK_ADMIN_LISTEN="+a)
 	}
 	p.cmd = exec.Command(bin, args...)
+	natstest.DieWithTest(p.cmd)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = &syncWriter{b: p.log}, &syncWriter{b: p.log}
 	if err := p.cmd.Start(); err != nil {

@@ -1,6 +1,8 @@
 // Package natstest runs nats-server processes of a test's own, for the
 // fault tests that kill, freeze or restart the server under the service.
-// The shared server the other tests use is never touched.
+// The shared server the other tests use is never touched. Its servers, and
+// the other processes the e2e tests start through DieWithTest, end with
+// the test process, also when its -timeout ends it without cleanups.
 package natstest
 
 import (
@@ -74,6 +76,7 @@ func (s *Server) Restart(flags ...string) {
 	host, port, _ := net.SplitHostPort(s.addr)
 	args := append([]string{"-a", host, "-p", port, "-js", "-sd", s.storeDir}, flags...)
 	s.cmd = exec.Command(s.bin, args...)
+	DieWithTest(s.cmd)
 	s.done = make(chan struct{})
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)

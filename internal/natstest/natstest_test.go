@@ -3,7 +3,9 @@ package natstest
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -14,14 +16,99 @@ import (
 )
 
 // TestMain runs the tests, or, started as "nats-server" (the stand-in of
-// TestStartKillsAServerThatDoesNotListen), a server that never listens
-// and waits to be killed.
+// TestStartKillsAServerThatDoesNotListen and
+// TestServersEndWithTheTestProcess), a server that waits to be killed:
+// one that never listens, or with standInListens set one that listens on
+// its -a and -p.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "nats-server" {
+		if os.Getenv(standInListens) != "" {
+			host, port := "", ""
+			for i := 1; i+1 < len(os.Args); i++ {
+				switch os.Args[i] {
+				case "-a":
+					host = os.Args[i+1]
+				case "-p":
+					port = os.Args[i+1]
+				}
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+			if err != nil {
+				os.Exit(1)
+			}
+			defer ln.Close()
+		}
 		time.Sleep(time.Hour)
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
+}
+
+// standInListens makes the stand-in nats-server listen.
+const standInListens = "NATSTEST_STAND_IN_LISTENS"
+
+// abandonServer makes TestAbandonAServer start a server and exit at once.
+const abandonServer = "NATSTEST_ABANDON_A_SERVER"
+
+// standIn puts a stand-in "nats-server" (this test binary) first on the
+// PATH and returns its path.
+func standIn(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "nats-server")
+	if err := os.Symlink(exe, fake); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return fake
+}
+
+// TestAbandonAServer is TestServersEndWithTheTestProcess's test process:
+// it starts a server and exits without its cleanups, as a test binary
+// does when its -timeout runs out. Otherwise it does nothing.
+func TestAbandonAServer(t *testing.T) {
+	if os.Getenv(abandonServer) == "" {
+		return
+	}
+	Start(t)
+	os.Exit(0)
+}
+
+// TestServersEndWithTheTestProcess: a test process that ends without its
+// cleanups (its -timeout ran out: it panics and exits) takes the servers it
+// started with it, instead of leaving them running, their stores in the
+// temporary directory, after the run.
+func TestServersEndWithTheTestProcess(t *testing.T) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skipf("no /proc to find the server's process in: %v", err)
+	}
+	fake := standIn(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestAbandonAServer$")
+	cmd.Env = append(os.Environ(), abandonServer+"=1", standInListens+"=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the test process: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		for _, pid := range processesOf(t, fake) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	// The kernel ends the server as its parent exits; give it a moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(processesOf(t, fake)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pids := processesOf(t, fake); len(pids) > 0 {
+		t.Fatalf("the server of a test process that exited still runs (pids %v)", pids)
+	}
 }
 
 // fatalTB ends the goroutine that calls Fatal or Fatalf, sending the
@@ -49,16 +136,7 @@ func TestStartKillsAServerThatDoesNotListen(t *testing.T) {
 	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
 		t.Skipf("no /proc to find the server's process in: %v", err)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	fake := filepath.Join(dir, "nats-server")
-	if err := os.Symlink(exe, fake); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	fake := standIn(t)
 	defer func(d time.Duration) { listenWithin = d }(listenWithin)
 	listenWithin = 0 // the stand-in never listens: no wait makes it fail sooner
 
