@@ -134,7 +134,7 @@ func main() {
 	seconds := flag.Int("seconds", 10, "seconds of each wrk run")
 	conns := flag.Int("connections", 64, "wrk connections (-c); one wrk thread (-t1)")
 	only := flag.String("rows", "", "comma-separated rows to run (default all)")
-	extraEnv := flag.String("env", "", "comma-separated extra NAME=value settings for the service (e.g. IMCALLBACK_LOG_BUFFER=0)")
+	extraEnv := flag.String("env", "", "comma-separated extra NAME=value settings for the service (e.g. IMCALLBACK_LOG_BUFFER=0,IMCALLBACK_BACKOFF=10ms,100ms: a comma not followed by NAME= stays in the value)")
 	serviceRoot := flag.String("service-root", "", "build bench/service from this checkout instead (to compare two versions; it must have bench/service)")
 	baselineRoot := flag.String("baseline-root", "", "alternate with bench/service built from this checkout instead of bare echo (an A/B run of two versions; it must have bench/service)")
 	sustainedRates := flag.String("sustained", "", "comma-separated fixed rates (events/s) to offer the durable row instead of its wrk rounds, each for -sustained-seconds; prints the highest at which the backlog stays flat")
@@ -160,6 +160,10 @@ func main() {
 		fail("-baseline-root compares wrk rounds; it does not combine with -sustained")
 	}
 	if _, err := selectRows(rows(""), *only, len(rates) > 0); err != nil {
+		fail(err.Error())
+	}
+	extra, err := splitEnv(*extraEnv)
+	if err != nil {
 		fail(err.Error())
 	}
 	wrk, err := exec.LookPath("wrk")
@@ -213,9 +217,7 @@ func main() {
 		serviceEnv := func(data, admin string) []string {
 			env := append([]string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + token, "IMCALLBACK_DATA_DIR=" + data,
 				"IMCALLBACK_ADMIN_LISTEN=" + admin, "IMCALLBACK_LOG_FORMAT=json", signWindowEnv(*seconds)}, r.env...)
-			if *extraEnv != "" {
-				env = append(env, strings.Split(*extraEnv, ",")...)
-			}
+			env = append(env, extra...)
 			return env
 		}
 		admin := freeAddr()
@@ -417,6 +419,31 @@ func median(xs []float64) float64 {
 		return xs[n/2]
 	}
 	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// envName is the NAME= that starts a setting of -env.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+
+// splitEnv reads -env: NAME=value settings separated by commas. A comma
+// starts another setting only where NAME= follows it; otherwise it belongs
+// to the value, which may be a list (IMCALLBACK_BACKOFF=10ms,100ms). Text
+// before the first setting is an error, not an entry the service ignores.
+func splitEnv(s string) ([]string, error) {
+	var env []string
+	for _, piece := range strings.Split(s, ",") {
+		switch {
+		case envName.MatchString(piece):
+			env = append(env, piece)
+		case len(env) > 0:
+			env[len(env)-1] += "," + piece
+		case piece != "":
+			return nil, fmt.Errorf("-env: %q is not a NAME=value setting", piece)
+		}
+	}
+	for i, e := range env {
+		env[i] = strings.TrimSuffix(e, ",") // a trailing comma ends the list
+	}
+	return env, nil
 }
 
 // signWindowEnv is the service's IMCALLBACK_SIGN_WINDOW for wrk runs of

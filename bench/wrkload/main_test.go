@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,36 @@ func TestSelectRows(t *testing.T) {
 				t.Fatalf("selectRows = %s, want %s", names(got), tt.want)
 			}
 		})
+	}
+}
+
+// TestSplitEnv: -env's settings are split at the commas that start another
+// NAME=value; a comma inside a value (a list such as IMCALLBACK_BACKOFF's)
+// stays in it, and an entry that is no setting is refused.
+func TestSplitEnv(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		want    []string
+		wantErr string
+	}{
+		{"", nil, ""},
+		{"IMCALLBACK_LOG_BUFFER=0", []string{"IMCALLBACK_LOG_BUFFER=0"}, ""},
+		{"IMCALLBACK_WORKERS=1,IMCALLBACK_LOG_BUFFER=0", []string{"IMCALLBACK_WORKERS=1", "IMCALLBACK_LOG_BUFFER=0"}, ""},
+		{"IMCALLBACK_BACKOFF=10ms,100ms,1s,IMCALLBACK_WORKERS=2",
+			[]string{"IMCALLBACK_BACKOFF=10ms,100ms,1s", "IMCALLBACK_WORKERS=2"}, ""},
+		{"IMCALLBACK_WORKERS=1,", []string{"IMCALLBACK_WORKERS=1"}, ""},
+		{"100ms,IMCALLBACK_WORKERS=2", nil, `"100ms"`},
+		{"=1", nil, `"=1"`},
+	} {
+		got, err := splitEnv(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("splitEnv(%q): %v, %v; want an error mentioning %s", tt.in, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("splitEnv(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
 	}
 }
