@@ -1169,12 +1169,19 @@ func (listed) Handle(context.Context, *dispatcher.Request) (dispatcher.Decision,
 	return dispatcher.Decision{}, nil
 }
 
+// listedPtr is a type of the user's own that is no command.
+type listedPtr struct{}
+
 // TestConstructorOfTheWrongTypeFailsStart: a constructor given to
 // middleware.AsMiddleware or dispatcher.AsCommands whose result is not
 // what the group collects (an echo.MiddlewareFunc, a command, a slice of
 // the user's own command type) fails the start, naming the helper,
 // instead of putting its result into a group nobody reads, so that the
-// middleware or the commands silently never run.
+// middleware or the commands silently never run. One given to
+// dispatcher.AsCommand whose result is no Command (a descriptor, a slice
+// of commands), or a command or middleware given instead of a
+// constructor, fails the start naming the helper, the constructor and
+// what to do, not with fx's account of its annotation.
 func TestConstructorOfTheWrongTypeFailsStart(t *testing.T) {
 	pass := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	tests := []struct {
@@ -1188,6 +1195,19 @@ func TestConstructorOfTheWrongTypeFailsStart(t *testing.T) {
 		})), "AsMiddleware"},
 		{"AsMiddleware of a command", fx.Provide(middleware.AsMiddleware(func() dispatcher.Command { return listed{} })), "AsMiddleware"},
 		{"AsCommands of the user's type", fx.Provide(dispatcher.AsCommands(func() []listed { return []listed{{}} })), "AsCommands"},
+		{"AsCommand of a descriptor", fx.Provide(dispatcher.AsCommand(func() dispatcher.BeforeCommand[c2c.BeforeSendMsg, c2c.SendMsgReply] {
+			return c2c.BeforeSendMsgCommand
+		})), "AsCommand(github.com/imcallback/imcallback_test.TestConstructorOfTheWrongTypeFailsStart.func"},
+		{"AsCommand of a descriptor, what to do", fx.Provide(dispatcher.AsCommand(func() dispatcher.AfterCommand[c2c.AfterSendMsg] {
+			return c2c.AfterSendMsgCommand
+		})), "return the command its Handle builds"},
+		{"AsCommand of a slice", fx.Provide(dispatcher.AsCommand(func() []dispatcher.Command { return nil })), "register it with dispatcher.AsCommands"},
+		{"AsCommand of a type that is no command", fx.Provide(dispatcher.AsCommand(func() *listedPtr { return nil })),
+			"*imcallback_test.listedPtr, which does not implement dispatcher.Command"},
+		{"AsCommand of a command, not a constructor", fx.Provide(dispatcher.AsCommand(listed{})),
+			"AsCommand(imcallback_test.listed): it takes a constructor, a function returning the command"},
+		{"AsMiddleware of an Ordered, not a constructor", fx.Provide(middleware.AsMiddleware(middleware.Ordered{Name: "audit", Order: middleware.OrderSignature + 10, Func: pass})),
+			"AsMiddleware(middleware.Ordered): it takes a constructor, a function returning the middleware"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

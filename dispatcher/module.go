@@ -21,8 +21,40 @@ const CommandGroup = `group:"commands"`
 // result to the commands group:
 //
 //	fx.Provide(dispatcher.AsCommand(NewMyHandler))
+//
+// A constructor whose result is no Command (a command's descriptor, such
+// as c2c.BeforeSendMsgCommand itself, or a []Command), or a command given
+// instead of its constructor, fails the start with an error naming it and
+// saying what to do.
 func AsCommand(f any) any {
+	if err := commandConstructor(f); err != nil {
+		return fx.Annotate(func() (Command, error) { return nil, err }, fx.ResultTags(CommandGroup))
+	}
 	return fx.Annotate(f, fx.As(new(Command)), fx.ResultTags(CommandGroup))
+}
+
+// commandConstructor checks f, given to AsCommand: a function whose first
+// result implements Command. A nil f is left to fx, which reports it.
+func commandConstructor(f any) error {
+	if err := fxresult.NotAFunction("AsCommand", f, "command", "func() dispatcher.Command { return c }"); err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
+	name, out, ok := fxresult.Describe(f)
+	command, descriptor := reflect.TypeFor[Command](), reflect.TypeFor[Descriptor]()
+	switch {
+	case !ok || out != nil && out.Implements(command):
+		return nil
+	case out == nil:
+		return fmt.Errorf("dispatcher: AsCommand(%s returns nothing): return the dispatcher.Command it builds", name)
+	case out.Implements(descriptor):
+		return fmt.Errorf("dispatcher: AsCommand(%s returns %v, a command's descriptor, not a command): "+
+			"return the command its Handle builds, cmd.Handle(fn)", name, out)
+	case out.Kind() == reflect.Slice && out.Elem().Implements(command):
+		return fmt.Errorf("dispatcher: AsCommand(%s returns %v, several commands): register it with dispatcher.AsCommands, "+
+			"which adds each of them to the group (a []dispatcher.Command)", name, out)
+	}
+	return fmt.Errorf("dispatcher: AsCommand(%s returns %v, which does not implement dispatcher.Command): "+
+		"return a dispatcher.Command, built with a descriptor's Handle, dispatcher.Before or dispatcher.After", name, out)
 }
 
 // AsCommands annotates a constructor returning []Command (several

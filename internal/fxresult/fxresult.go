@@ -20,23 +20,47 @@ import (
 // function whose first result is not of type want. Anything else (not a
 // function, or a nil one) is left to fx, which reports it.
 func First(f any, want reflect.Type) error {
-	v := reflect.ValueOf(f)
-	if v.Kind() != reflect.Func || v.IsNil() {
-		return nil
-	}
-	t := v.Type()
-	if t.NumOut() > 0 && t.Out(0) == want {
+	name, out, ok := Describe(f)
+	if !ok || out == want {
 		return nil
 	}
 	got := "nothing"
-	if t.NumOut() > 0 {
-		got = t.Out(0).String()
+	if out != nil {
+		got = out.String()
 	}
-	name := t.String()
+	return fmt.Errorf("%s returns %s, not %v", name, got, want)
+}
+
+// Describe returns the name of f and the type of its first result (nil
+// when it returns nothing) when f is a function that is not nil; ok is
+// false for anything else.
+func Describe(f any) (name string, first reflect.Type, ok bool) {
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Func || v.IsNil() {
+		return "", nil, false
+	}
+	t := v.Type()
+	name = t.String()
 	if fn := runtime.FuncForPC(v.Pointer()); fn != nil {
 		name = fn.Name()
 	}
-	return fmt.Errorf("%s returns %s, not %v", name, got, want)
+	if t.NumOut() > 0 {
+		first = t.Out(0)
+	}
+	return name, first, true
+}
+
+// NotAFunction returns an error naming helper and the type of f when f is
+// a value that is not a function (a command or a middleware given where
+// its constructor belongs), with wrap, the constructor to write instead:
+// fx's own error prints the value's fields. A nil f or a function, nil or
+// not, is left to the caller and fx.
+func NotAFunction(helper string, f any, what, wrap string) error {
+	if f == nil || reflect.ValueOf(f).Kind() == reflect.Func {
+		return nil
+	}
+	return fmt.Errorf("%s(%T): it takes a constructor, a function returning the %s, not the %s itself: "+
+		"wrap it in one, fx.Provide(%s(%s))", helper, f, what, what, helper, wrap)
 }
 
 // ProvidedTwice reports whether err, an app's build error, comes of a type

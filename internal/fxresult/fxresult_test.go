@@ -39,3 +39,31 @@ func TestFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestNotAFunction: a value given where a constructor belongs is refused,
+// naming the helper and the value's type and saying how to wrap it;
+// functions, nil ones included, and nil are left alone.
+func TestNotAFunction(t *testing.T) {
+	tests := []struct {
+		name    string
+		f       any
+		wantErr string
+	}{
+		{"value", item{}, "Helper(fxresult.item): it takes a constructor, a function returning the thing, not the thing itself: wrap it in one, fx.Provide(Helper(func() T { return v }))"},
+		{"pointer", &item{}, "Helper(*fxresult.item)"},
+		{"function", newItem, ""},
+		{"nil function", (func() item)(nil), ""},
+		{"nil", nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NotAFunction("Helper", tc.f, "thing", "func() T { return v }")
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
