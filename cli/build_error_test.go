@@ -11,6 +11,7 @@ import (
 
 	"github.com/imcallback/imcallback"
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
 )
 
 // TestServeNamesAModuleWiredTwice: a module Main wires itself, passed to it
@@ -60,6 +61,61 @@ func TestServeNamesAModuleWiredTwice(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "wired twice") != (len(tt.want) > 1) {
 				t.Errorf("error %q", err)
+			}
+		})
+	}
+}
+
+// missingDep is a type no module provides.
+type missingDep struct{}
+
+func newNeedsMissing(missingDep) *strings.Builder { return new(strings.Builder) }
+
+// TestServeNamesWhoNeedsAMissingType: a constructor that takes a type no
+// module provides (a module's configuration struct without its
+// config.Section, a module left out of Main) stops serve with a message
+// naming the type, the constructor that needs it (or, for one given to
+// dispatcher.AsCommand, which fx does not name, its group) and what to
+// do; before, it was dig's root cause alone, "missing type: T".
+func TestServeNamesWhoNeedsAMissingType(t *testing.T) {
+	tests := []struct {
+		name   string
+		module fx.Option
+		want   []string
+	}{
+		{"a constructor", fx.Options(fx.Provide(newNeedsMissing), fx.Invoke(func(*strings.Builder) {})), []string{
+			"missing type: cli.missingDep", "needed by", "cli\".newNeedsMissing (", "build_error_test.go:",
+			"nothing provides it: pass the module that provides it to Main, or provide it with fx.Provide " +
+				"(a module's configuration struct with config.Section)"}},
+		{"a command's constructor", fx.Provide(dispatcher.AsCommand(func(missingDep) dispatcher.Command {
+			return dispatcher.After("X.CallbackAfterY", func(context.Context, *dispatcher.Event[struct{}]) error { return nil })
+		})), []string{
+			"missing type: cli.missingDep", `needed by a constructor of the value group dispatcher.Command[group="commands"]`,
+			"nothing provides it"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("IMCALLBACK_DELIVERY", "inline")
+			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+			t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+			t.Setenv("IMCALLBACK_LISTEN", "127.0.0.1:0")
+			t.Setenv("IMCALLBACK_ADMIN_LISTEN", "127.0.0.1:0")
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // were the app built, it would stop at once rather than serve
+			var out bytes.Buffer
+			root := newRootCmd(&out, &out, tt.module)
+			root.SetArgs([]string{"serve"})
+			err := root.ExecuteContext(ctx)
+			if err == nil {
+				t.Fatal("served")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "makeFuncStub") {
+				t.Errorf("error %q names fx's annotation stub", err)
 			}
 		})
 	}

@@ -722,8 +722,14 @@ func run(ctx context.Context, app *fx.App, w *stopWatch, s service) error {
 // (about a kilobyte of function names and build paths). For a type
 // provided twice, dig's root cause names only the first provider, so the
 // type is kept, with what usually causes it: a module the command line
-// wires itself passed to Main again.
+// wires itself passed to Main again. For a type nothing provides, it
+// names only the type, so the constructor that needs it is added, with
+// what to do.
 func buildError(err error) error {
+	if what, missing := fxresult.MissingType(err); missing {
+		return fmt.Errorf("%s: nothing provides it: pass the module that provides it to Main, or provide it with "+
+			"fx.Provide (a module's configuration struct with config.Section)", what)
+	}
 	what, twice := fxresult.ProvidedTwice(err)
 	if !twice {
 		return dig.RootCause(err)

@@ -82,3 +82,46 @@ func ProvidedTwice(err error) (string, bool) {
 	}
 	return root.Error(), true
 }
+
+// MissingType reports whether err, an app's build error, comes of a type
+// nothing provides, and then says which type and who needs it: the
+// constructor as dig names it (its package, name, file and line), or,
+// for one fx.Annotate wrapped (dispatcher.AsCommand, AsCommands,
+// middleware.AsMiddleware), which dig names "reflect".makeFuncStub, the
+// value group it was given to. dig's root cause, "missing type: T",
+// names no constructor.
+func MissingType(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	root := dig.RootCause(err)
+	if !strings.HasPrefix(root.Error(), "missing type") {
+		return "", false
+	}
+	const (
+		deps  = "missing dependencies for function "
+		group = "could not build value group "
+	)
+	who, inGroup := "", ""
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		msg := e.Error()
+		if g, ok := strings.CutPrefix(msg, group); ok {
+			inGroup, _, _ = strings.Cut(g, ": ")
+		}
+		if f, ok := strings.CutPrefix(msg, deps); ok {
+			if f, ok = strings.CutSuffix(f, ": "+root.Error()); ok {
+				who = f
+			}
+		}
+	}
+	switch {
+	case who != "" && !strings.HasPrefix(who, `"reflect".makeFuncStub`):
+		who = "needed by " + who
+	case inGroup != "":
+		who = "needed by a constructor of the value group " + inGroup +
+			" (one given to dispatcher.AsCommand, dispatcher.AsCommands or middleware.AsMiddleware, which fx does not name)"
+	default:
+		who = "needed by a constructor given to fx.Annotate, which fx does not name"
+	}
+	return fmt.Sprintf("%s, %s", root.Error(), who), true
+}
