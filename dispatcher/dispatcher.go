@@ -185,6 +185,9 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 					return nil, fmt.Errorf("dispatcher: command %s: WithFallback is for before-commands; an after-command's failure is answered 503 (or retried by durable delivery): remove the option", name)
 				}
 				if _, err := d.rule(name).check(fb); err != nil {
+					if sd, ok := errors.AsType[sentDeny](err); ok {
+						err = errors.New(sd.why) // checked at start: nothing was sent
+					}
 					return nil, fmt.Errorf("dispatcher: command %s: fallback: %w", name, err)
 				}
 			}

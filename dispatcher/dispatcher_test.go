@@ -1050,3 +1050,51 @@ func TestClientGoneIsNoDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedDenyCodeSaysTheRange: a deny code the command does not take
+// is logged naming the range it does take, written as a range, or saying
+// that it takes none (a command the catalogue lacks, whose descriptor a
+// program declares itself), with what to answer instead; it was the Go
+// value of the range, "{0 0}" for a command without one. At start, a
+// fallback with such a code fails the start without saying it was sent.
+func TestRefusedDenyCodeSaysTheRange(t *testing.T) {
+	custom := dispatcher.NewBeforeCommand[struct{}, dispatcher.NoReply]("X.CallbackBeforeY")
+	group := dispatcher.NewBeforeCommand[struct{}, dispatcher.NoReply]("Group.CallbackBeforeCreateGroup")
+	tests := []struct {
+		name  string
+		cmd   dispatcher.BeforeCommand[struct{}, dispatcher.NoReply]
+		reply dispatcher.Reply[dispatcher.NoReply]
+		want  string
+	}{
+		{"no range", custom, custom.DenyWithCode(120042, "x"),
+			"deny code 120042: the command takes no custom deny code (the catalogue documents none for it), only Deny (1); sent deny"},
+		{"outside the range", group, group.DenyWithCode(5, "x"), "deny code 5 is outside the allowed range 10100–10200; sent deny"},
+		{"no refusal code, no range", custom, custom.DenyWithCode(2, "x"), "DenyWithCode(2) is no refusal code (a deny code is 1); sent deny"},
+		{"no refusal code", group, group.DenyWithCode(0, "x"), "DenyWithCode(0) is no refusal code (a deny code is 1 or in 10100–10200); sent deny"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, dispatcher.Options{}, tt.cmd.Handle(func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Reply[dispatcher.NoReply], error) {
+				return tt.reply, nil
+			}))
+			if _, out := h.do(tt.cmd.Name(), `{}`); out["ErrorCode"] != float64(1) {
+				t.Fatalf("answer %v", out)
+			}
+			logged := h.logs.FilterMessage("before-handler decision not accepted by the protocol").All()
+			if len(logged) != 1 {
+				t.Fatalf("logged %v", logged)
+			}
+			if got := logged[0].ContextMap()["error"]; got != tt.want {
+				t.Fatalf("logged error %q, want %q", got, tt.want)
+			}
+			_, err := dispatcher.New([]dispatcher.Command{tt.cmd.Handle(func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Reply[dispatcher.NoReply], error) {
+				return tt.cmd.Allow(), nil
+			}, dispatcher.WithFallback(tt.reply))}, dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules}, zap.NewNop(),
+				metrics.NewCallbacks(prometheus.NewRegistry()))
+			want := strings.TrimSuffix(tt.want, "; sent deny")
+			if err == nil || !strings.HasSuffix(err.Error(), want) {
+				t.Fatalf("fallback: start error %v, want one ending %q", err, want)
+			}
+		})
+	}
+}

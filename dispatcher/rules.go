@@ -10,6 +10,22 @@ type CodeRange struct {
 // Contains reports whether code is inside the range.
 func (r CodeRange) Contains(code int) bool { return r.Min != 0 && code >= r.Min && code <= r.Max }
 
+// String writes the range as the documentation does, "10100–10200", or
+// "none" for the empty range.
+func (r CodeRange) String() string {
+	if r.Min == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d–%d", r.Min, r.Max)
+}
+
+// sentDeny is the error of a decision the rule does not accept and turned
+// into a plain deny: why, then what was sent. New reads why alone, for a
+// fallback that is checked at start and sent nowhere.
+type sentDeny struct{ why string }
+
+func (e sentDeny) Error() string { return e.why + "; sent deny" }
+
 // Rule says which answers IM accepts from one before-command.
 type Rule struct {
 	// DenyCodes is the custom deny-code range; the zero value allows none.
@@ -57,14 +73,22 @@ type Rules map[string]Rule
 func (r Rule) check(d Decision) (Decision, error) {
 	switch {
 	case d.refusal && (d.Code == CodeAllow || d.Code == CodeDrop):
-		return Decision{Code: CodeDeny, Info: d.Info}, fmt.Errorf("DenyWithCode(%d) is no refusal code (a deny code is 1 or in %v); sent deny", d.Code, r.DenyCodes)
+		codes := "1"
+		if r.DenyCodes.Min != 0 {
+			codes = fmt.Sprintf("1 or in %v", r.DenyCodes)
+		}
+		return Decision{Code: CodeDeny, Info: d.Info}, sentDeny{fmt.Sprintf("DenyWithCode(%d) is no refusal code (a deny code is %s)", d.Code, codes)}
 	case d.Code == CodeAllow || d.Code == CodeDeny:
 	case d.Code == CodeDrop && r.CanDrop:
 	case d.Code == CodeDrop:
-		return Decision{Code: CodeDeny, Info: d.Info}, fmt.Errorf("silent drop (2) is not supported by this command; sent deny")
+		return Decision{Code: CodeDeny, Info: d.Info}, sentDeny{"silent drop (2) is not supported by this command"}
 	case r.DenyCodes.Contains(d.Code):
+	case r.DenyCodes.Min == 0:
+		// A command the catalogue lacks has no rule, so no range either.
+		return Decision{Code: CodeDeny, Info: d.Info}, sentDeny{fmt.Sprintf(
+			"deny code %d: the command takes no custom deny code (the catalogue documents none for it), only Deny (1)", d.Code)}
 	default:
-		return Decision{Code: CodeDeny, Info: d.Info}, fmt.Errorf("deny code %d is outside the allowed range %v; sent deny", d.Code, r.DenyCodes)
+		return Decision{Code: CodeDeny, Info: d.Info}, sentDeny{fmt.Sprintf("deny code %d is outside the allowed range %v", d.Code, r.DenyCodes)}
 	}
 	if d.Reply != nil && d.Code != CodeAllow {
 		return Decision{Code: d.Code, Info: d.Info}, fmt.Errorf("reply fields are only sent with allow (0); dropped them")
