@@ -89,7 +89,9 @@ type ReplyFunc[T, R any] func(ctx context.Context, ev *Event[T]) (Reply[R], erro
 // declare one per command.
 type BeforeCommand[T, R any] struct{ name string }
 
-// NewBeforeCommand returns the descriptor of before-command name.
+// NewBeforeCommand returns the descriptor of before-command name. For a
+// command the catalogue lacks, which has no rule there, DenyWithCode and
+// Drop are sent as a plain deny: it takes no custom deny code and no drop.
 func NewBeforeCommand[T, R any](name string) BeforeCommand[T, R] {
 	return BeforeCommand[T, R]{name: name}
 }
