@@ -40,9 +40,16 @@ func ErrorHandler(log *zap.Logger, m *metrics.Callbacks) echo.HTTPErrorHandler {
 }
 
 // AsProtocolError maps any error of the request path to the rejection sent.
+// A *protocol.Error is sent as it is when its Status is a refusal's, 4xx
+// or 5xx; one of a middleware of the user's with another (none, a 200 that
+// IM would read as a deny of a before-callback, a redirect) is an internal
+// error, as any other error is.
 func AsProtocolError(err error) *protocol.Error {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
+		if pe.Status < 400 || pe.Status > 599 {
+			return protocol.ErrInternal
+		}
 		return pe
 	}
 	var he *echo.HTTPError

@@ -850,6 +850,12 @@ func TestChainRejectsAmbiguity(t *testing.T) {
 	}
 }
 
+// geoBlocked is a rejection of a user's own middleware.
+var geoBlocked = &protocol.Error{Status: http.StatusForbidden, Code: 40399, Reason: "geo_blocked", Info: "blocked"}
+
+// TestErrorHandlerMapsEchoErrors: echo's errors get the codes of their
+// statuses, a *protocol.Error is sent as it is when its status is a
+// refusal (4xx or 5xx), and anything else is an internal error.
 func TestErrorHandlerMapsEchoErrors(t *testing.T) {
 	tests := []struct {
 		err  error
@@ -866,6 +872,15 @@ func TestErrorHandlerMapsEchoErrors(t *testing.T) {
 		{echo.NewHTTPError(http.StatusTeapot), protocol.ErrInternal},
 		{http.ErrHandlerTimeout, protocol.ErrInternal},
 		{protocol.ErrBadSign, protocol.ErrBadSign},
+		{geoBlocked, geoBlocked}, // a user's own rejection
+		// A user's own without a status (it made net/http panic writing
+		// status 0, logged as a panic with its stack) or with one that is
+		// no refusal (a 200 with a FAIL envelope, which IM reads as a deny
+		// of a before-callback): an internal error, as the README says.
+		{&protocol.Error{Code: 40399, Reason: "geo", Info: "blocked"}, protocol.ErrInternal},
+		{&protocol.Error{Status: http.StatusOK, Code: 40399, Reason: "geo", Info: "blocked"}, protocol.ErrInternal},
+		{fmt.Errorf("wrapped: %w", &protocol.Error{Status: http.StatusFound, Code: 30201, Reason: "geo", Info: "blocked"}), protocol.ErrInternal},
+		{&protocol.Error{Status: 600, Code: 60001, Reason: "geo", Info: "blocked"}, protocol.ErrInternal},
 	}
 	for _, tt := range tests {
 		if got := middleware.AsProtocolError(tt.err); got != tt.want {
