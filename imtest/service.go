@@ -250,9 +250,15 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 // wiredTwice is the error of an app that provides a type twice (a module
 // passed to Start that Start wires itself, or one passed twice), saying
 // what to do, as cli.Main's start says it: dig's own error names the type
-// and the first provider, not the cause. Any other error is left to the
-// start, which reports it; nil for none.
+// and the first provider, not the cause. So is the error of a type nothing
+// provides, naming who needs it (dig's account names fx's annotation stub
+// for a command's constructor). Any other error is left to the start,
+// which reports it; nil for none.
 func wiredTwice(err error) error {
+	if what, missing := fxresult.MissingType(err); missing {
+		return fmt.Errorf("imtest: %s: nothing provides it: pass the module that provides it to Start, or provide it with "+
+			"fx.Provide (a module's configuration struct with config.Section)", what)
+	}
 	what, twice := fxresult.ProvidedTwice(err)
 	if !twice {
 		return nil

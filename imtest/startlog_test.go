@@ -231,3 +231,30 @@ func TestStartSaysAModuleIsWiredTwice(t *testing.T) {
 		})
 	}
 }
+
+// missingDep is a type no module provides.
+type missingDep struct{}
+
+// TestStartNamesWhoNeedsAMissingType: a constructor passed to Start that
+// takes a type nothing provides (a module's configuration struct without
+// its config.Section) fails the test naming the type, who needs it (for a
+// command's constructor, which fx does not name, its group) and what to
+// do, as cli.Main's start does.
+func TestStartNamesWhoNeedsAMissingType(t *testing.T) {
+	tb := &startTB{TB: t}
+	cmd := fx.Provide(dispatcher.AsCommand(func(missingDep) dispatcher.Command {
+		return dispatcher.After("X.CallbackAfterY", func(context.Context, *dispatcher.Event[struct{}]) error { return nil })
+	}))
+	if s := tb.start([]string{"IMCALLBACK_DELIVERY=inline"}, cmd); s != nil {
+		tb.cleanup()
+		t.Fatal("Start succeeded")
+	}
+	tb.cleanup()
+	_, failures := tb.snapshot()
+	want := []string{`imtest: missing type: imtest_test.missingDep, needed by a constructor of the value group dispatcher.Command[group="commands"]`,
+		"nothing provides it: pass the module that provides it to Start, or provide it with fx.Provide " +
+			"(a module's configuration struct with config.Section)"}
+	if m := missing(failures, want); len(m) > 0 {
+		t.Errorf("failures %q lack %q", failures, m)
+	}
+}
