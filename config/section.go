@@ -71,8 +71,16 @@ type SectionInfo struct {
 // A key may not be one of the core settings', nor another section's, and
 // def must be a struct value whose tagged fields are exported: a pointer
 // (which a Validate with a pointer receiver leads to), or a tagged field
-// that is not exported, fails the start, saying so.
+// that is not exported, fails the start, saying so. The key is lower-case
+// letters and digits, and each tag lower-case letters, digits and _
+// (deny_code): a variable's name is read in lower case after the prefix,
+// so one in upper case (DenyCode) or with another character (a dash)
+// would be set by no variable, and fails the start too, saying what to
+// write.
 func Section[T Validator](key string, def T) fx.Option {
+	if err := checkSectionKey(key); err != nil {
+		return fx.Error(err)
+	}
 	if err := checkSectionType(key, def); err != nil {
 		return fx.Error(err) // the fields below are read by reflection from a struct
 	}
@@ -420,21 +428,89 @@ func checkSectionType(key string, def any) error {
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if tag := f.Tag.Get("koanf"); tag != "" && tag != "-" && !f.IsExported() {
+		tag := f.Tag.Get("koanf")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if !f.IsExported() {
 			first, size := utf8.DecodeRuneInString(f.Name)
 			return fmt.Errorf("config: section %q: field %s is tagged koanf:%q but not exported, so it cannot be set: "+
 				"export it (%c%s), or drop the tag", key, f.Name, tag, unicode.ToUpper(first), f.Name[size:])
 		}
+		if !plainName(tag, true) {
+			// Its variable, read in lower case, would never match it.
+			return fmt.Errorf("config: section %q: field %s is tagged koanf:%q, which its variable cannot name "+
+				"(a section's keys are lower-case letters, digits and _): tag it koanf:%q", key, f.Name, tag, snakeCase(tag))
+		}
 	}
 	return nil
+}
+
+// plainName reports whether name is lower-case ASCII letters and digits,
+// with underscores too when underscore is set: what a variable's name
+// names once read in lower case.
+func plainName(name string, underscore bool) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if !plainRune(r, underscore) {
+			return false
+		}
+	}
+	return true
+}
+
+func plainRune(r rune, underscore bool) bool {
+	return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || underscore && r == '_'
+}
+
+// snakeCase is tag as a section's key: DenyCode deny_code, max-limit
+// max_limit.
+func snakeCase(tag string) string {
+	var b strings.Builder
+	prevLower := false
+	for _, r := range tag {
+		switch {
+		case unicode.IsUpper(r):
+			if prevLower {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToLower(r))
+			prevLower = false
+		case plainRune(r, true):
+			b.WriteRune(r)
+			prevLower = r != '_'
+		default:
+			if b.Len() > 0 && prevLower {
+				b.WriteByte('_')
+			}
+			prevLower = false
+		}
+	}
+	return strings.Trim(b.String(), "_")
 }
 
 // checkSectionKey refuses a section key whose variables would read a core
 // setting's: a section "nats" would take IMCALLBACK_NATS_URL as its field
 // url, "admin" IMCALLBACK_ADMIN_TOKEN, "app" the per-app variables.
 func checkSectionKey(key string) error {
-	if key == "" || strings.ContainsAny(key, "._ ") {
-		return fmt.Errorf("config: section key %q must be a plain word", key)
+	if !plainName(key, false) {
+		// A variable's name is read in lower case after the prefix, and
+		// the section's keys are matched as written: a key in upper case,
+		// or with a character a shell variable's name cannot hold, would
+		// be set by no variable.
+		word := strings.Map(func(r rune) rune {
+			if r = unicode.ToLower(r); plainRune(r, false) {
+				return r
+			}
+			return -1
+		}, key)
+		if word == "" {
+			return fmt.Errorf("config: section key %q must be a plain word of lower-case letters and digits", key)
+		}
+		return fmt.Errorf("config: section key %q must be a plain word of lower-case letters and digits, "+
+			"as its variables IMCALLBACK_%s_<FIELD> are read: write %q", key, strings.ToUpper(key), word)
 	}
 	if key == "app" || key == "apps" {
 		return fmt.Errorf("config: section key %q is taken by the per-app settings", key)

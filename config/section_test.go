@@ -505,3 +505,62 @@ func TestSectionNestedSecretIsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// camelWords is a section tagged in koanf's camel case, which no variable
+// can name: variables are read in any case, a section's keys in lower case.
+type camelWords struct {
+	DenyCode int `koanf:"DenyCode"`
+}
+
+func (camelWords) Validate() error { return nil }
+
+// dashedWords is a section with a key no shell variable can name.
+type dashedWords struct {
+	Limit int `koanf:"max-limit"`
+}
+
+func (dashedWords) Validate() error { return nil }
+
+// TestSectionNamesNoVariableCanSetFailTheStart: a section key or a field
+// tag in upper case (MyApp, koanf:"DenyCode") or with a character a
+// variable's name cannot hold (my-app, koanf:"max-limit") was taken, and
+// its variable IMCALLBACK_MYAPP_DENYCODE then set nothing, noted as "not
+// a setting; did you mean IMCALLBACK_MYAPP_DENYCODE?", its own name. It
+// fails the start, naming the key or the field and what to write.
+func TestSectionNamesNoVariableCanSetFailTheStart(t *testing.T) {
+	tests := []struct {
+		name    string
+		section fx.Option
+		load    func() error
+		want    string
+	}{
+		{"key in upper case", config.Section("MyWords", wordsDefaults), func() error {
+			_, err := config.LoadSection(config.Source{Environ: env()}, "MyWords", wordsDefaults)
+			return err
+		}, `config: section key "MyWords" must be a plain word of lower-case letters and digits, as its variables IMCALLBACK_MYWORDS_<FIELD> are read: write "mywords"`},
+		{"key with a dash", config.Section("my-words", wordsDefaults), func() error {
+			_, err := config.LoadSection(config.Source{Environ: env()}, "my-words", wordsDefaults)
+			return err
+		}, `config: section key "my-words" must be a plain word of lower-case letters and digits, as its variables IMCALLBACK_MY-WORDS_<FIELD> are read: write "mywords"`},
+		{"tag in camel case", config.Section("words", camelWords{}), func() error {
+			_, err := config.LoadSection(config.Source{Environ: env()}, "words", camelWords{})
+			return err
+		}, `config: section "words": field DenyCode is tagged koanf:"DenyCode", which its variable cannot name (a section's keys are lower-case letters, digits and _): tag it koanf:"deny_code"`},
+		{"tag with a dash", config.Section("words", dashedWords{}), func() error {
+			_, err := config.LoadSection(config.Source{Environ: env()}, "words", dashedWords{})
+			return err
+		}, `config: section "words": field Limit is tagged koanf:"max-limit", which its variable cannot name (a section's keys are lower-case letters, digits and _): tag it koanf:"max_limit"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := fx.New(fx.NopLogger, fx.Supply(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1")}), config.Module, tt.section,
+				fx.Invoke(func(*config.Config) {}))
+			if err := app.Err(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("start error %v, want one saying %q", err, tt.want)
+			}
+			if err := tt.load(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("LoadSection: %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+}
