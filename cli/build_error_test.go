@@ -35,6 +35,10 @@ func TestServeNamesAModuleWiredTwice(t *testing.T) {
 			"IMCALLBACK_DELIVERY is inline but delivery.Module is among Main's modules, which would deliver after-callbacks " +
 				"durably; Main wires delivery.Module itself unless IMCALLBACK_DELIVERY=inline: pass only modules of your own"}},
 		{"imcallback.Module", imcallback.Module, "durable", []string{"cannot provide", "a module is wired twice", "imcallback.Module"}},
+		// One's own module passed twice failed as the sections were listed,
+		// with dig's root cause alone: "already provided by <function>".
+		{"a module of one's own twice", fx.Options(ownModule, ownModule), "durable",
+			[]string{"cannot provide *bytes.Reader", "a module is wired twice", "pass each module once"}},
 		{"a constructor's error", fx.Options(fx.Provide(func() (*bytes.Buffer, error) { return nil, errors.New("the module's own error") }),
 			fx.Invoke(func(*bytes.Buffer) {})), "durable", []string{"the module's own error"}},
 	}
@@ -65,6 +69,9 @@ func TestServeNamesAModuleWiredTwice(t *testing.T) {
 		})
 	}
 }
+
+// ownModule is a module of the program's own.
+var ownModule = fx.Module("own", fx.Provide(func() *bytes.Reader { return bytes.NewReader(nil) }))
 
 // missingDep is a type no module provides.
 type missingDep struct{}

@@ -18,6 +18,8 @@ import (
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 	yamlv3 "gopkg.in/yaml.v3"
+
+	"github.com/imcallback/imcallback/internal/fxresult"
 )
 
 // Validator is a section's own check, run at start once defaults, the
@@ -528,7 +530,8 @@ func checkSectionKey(key string) error {
 // listing runs first (fx runs the invokes of modules before the root's, in
 // order) and ends the build, so none of the modules' own invokes, which
 // need the rest of the service, runs. An error of the build before the
-// listing (a type provided twice) is returned as dig's root cause.
+// listing is returned as dig's root cause, but for a type provided twice,
+// which is named, with the likely cause.
 func DeclaredSections(modules ...fx.Option) ([]SectionInfo, error) {
 	var infos []SectionInfo
 	app := fx.New(fx.NopLogger,
@@ -538,6 +541,15 @@ func DeclaredSections(modules ...fx.Option) ([]SectionInfo, error) {
 		}, fx.ParamTags(SectionGroup)))),
 		fx.Options(modules...))
 	if err := app.Err(); !errors.Is(err, errSectionsListed) {
+		if what, twice := fxresult.ProvidedTwice(err); twice {
+			// dig's root cause names the first provider alone, not the type.
+			if strings.Contains(what, `/config".Section[`) {
+				return nil, fmt.Errorf("%s: two config.Section declarations provide this type (one section declared twice, "+
+					"by a module wired twice say, or two sections of one struct type): give each section a struct type of "+
+					"its own, declared once", what)
+			}
+			return nil, fmt.Errorf("%s: a module is wired twice (passed twice, or included by two modules): pass each module once", what)
+		}
 		return nil, dig.RootCause(err)
 	}
 	return infos, nil

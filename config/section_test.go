@@ -564,3 +564,27 @@ func TestSectionNamesNoVariableCanSetFailTheStart(t *testing.T) {
 		})
 	}
 }
+
+// TestSectionTypeDeclaredTwice: two sections of one struct type, or one
+// declared twice (its module wired twice), provide that type twice; the
+// listing of the sections failed with dig's root cause alone, "already
+// provided by config.Section[...].func2 (section.go:95)", naming neither
+// the type nor the cause. It names both.
+func TestSectionTypeDeclaredTwice(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		modules []fx.Option
+	}{
+		{"two keys of one type", []fx.Option{config.Section("words", wordsDefaults), config.Section("other", wordsDefaults)}},
+		{"one section twice", []fx.Option{config.Section("words", wordsDefaults), config.Section("words", wordsDefaults)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.DeclaredSections(tt.modules...)
+			const want = "two config.Section declarations provide this type (one section declared twice, by a module wired twice say, " +
+				"or two sections of one struct type): give each section a struct type of its own, declared once"
+			if err == nil || !strings.Contains(err.Error(), "cannot provide config_test.words") || !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %v, want one naming config_test.words and saying %q", err, want)
+			}
+		})
+	}
+}
