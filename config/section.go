@@ -73,7 +73,9 @@ type SectionInfo struct {
 // A key may not be one of the core settings', nor another section's, and
 // def must be a struct value whose tagged fields are exported: a pointer
 // (which a Validate with a pointer receiver leads to), or a tagged field
-// that is not exported, fails the start, saying so. The key is lower-case
+// that is not exported, or an exported field without a koanf tag (which
+// nothing would set; koanf:"-" keeps one out on purpose), fails the start,
+// saying so. The key is lower-case
 // letters and digits, and each tag lower-case letters, digits and _
 // (deny_code): a variable's name is read in lower case after the prefix,
 // so one in upper case (DenyCode) or with another character (a dash)
@@ -430,7 +432,12 @@ func checkSectionType(key string, def any) error {
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		tag := f.Tag.Get("koanf")
+		tag, tagged := f.Tag.Lookup("koanf")
+		if !tagged && f.IsExported() && !f.Anonymous {
+			// koanf reads tagged fields only: nothing would set it.
+			return fmt.Errorf("config: section %q: field %s has no koanf tag, so neither the file nor a variable sets it: "+
+				"tag it koanf:%q, or koanf:\"-\" to keep it out of the configuration", key, f.Name, snakeCase(f.Name))
+		}
 		if tag == "" || tag == "-" {
 			continue
 		}

@@ -588,3 +588,30 @@ func TestSectionTypeDeclaredTwice(t *testing.T) {
 		})
 	}
 }
+
+// untaggedWords is a section with a field its author forgot to tag.
+type untaggedWords struct {
+	Words []string
+	Code  int `koanf:"code"`
+	Note  int `koanf:"-"`
+}
+
+func (untaggedWords) Validate() error { return nil }
+
+// TestSectionWithAnUntaggedFieldFailsTheStart: an exported field without
+// a koanf tag is read from neither the file nor a variable: its variable
+// (IMCALLBACK_WORDS_WORDS) was noted as "not a setting" and the field
+// kept its default without a word. The start stops, naming the field and
+// the tag to write; koanf:"-" leaves a field out on purpose.
+func TestSectionWithAnUntaggedFieldFailsTheStart(t *testing.T) {
+	const want = `config: section "words": field Words has no koanf tag, so neither the file nor a variable sets it: ` +
+		`tag it koanf:"words", or koanf:"-" to keep it out of the configuration`
+	app := fx.New(fx.NopLogger, fx.Supply(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1")}), config.Module,
+		config.Section("words", untaggedWords{}), fx.Invoke(func(*config.Config) {}))
+	if err := app.Err(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("start error %v, want one saying %q", err, want)
+	}
+	if _, err := config.LoadSection(config.Source{Environ: env()}, "words", untaggedWords{}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("LoadSection: %v, want an error saying %q", err, want)
+	}
+}
