@@ -2,8 +2,9 @@
 // (dispatcher.AsCommands, middleware.AsMiddleware) annotate: fx puts a
 // constructor's result into the group of the result's own type, so one of
 // another type than the group's lands in a group nobody reads, silently.
-// It also reads the one build error of an app that a user causes most
-// often, a module wired twice (ProvidedTwice).
+// It also reads the build errors of an app that a user causes most often,
+// a module wired twice (ProvidedTwice) and a type nothing provides
+// (MissingType).
 package fxresult
 
 import (
