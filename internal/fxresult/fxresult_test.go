@@ -1,9 +1,12 @@
 package fxresult
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"go.uber.org/fx"
 )
 
 type item struct{}
@@ -63,6 +66,38 @@ func TestNotAFunction(t *testing.T) {
 				t.Fatalf("error %v, want none", err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// missing is a type nothing provides.
+type missing struct{}
+
+func needsMissing(missing) item { return item{} }
+
+// TestMissingType: the error of a type nothing provides names the type
+// and the constructor that needs it, or for an annotated one, which dig
+// names by fx's stub, its group; any other error is not one.
+func TestMissingType(t *testing.T) {
+	tests := []struct {
+		name string
+		opts fx.Option
+		want string // "": not a missing type
+	}{
+		{"a constructor", fx.Options(fx.Provide(needsMissing), fx.Invoke(func(item) {})),
+			`missing type: fxresult.missing, needed by "github.com/imcallback/imcallback/internal/fxresult".needsMissing (`},
+		{"an annotated constructor in a group", fx.Options(
+			fx.Provide(fx.Annotate(needsMissing, fx.ResultTags(`group:"items"`))),
+			fx.Invoke(fx.Annotate(func([]item) {}, fx.ParamTags(`group:"items"`)))),
+			`missing type: fxresult.missing, needed by a constructor of the value group fxresult.item[group="items"] (`},
+		{"a constructor's own error", fx.Options(fx.Provide(func() (item, error) { return item{}, errors.New("own") }), fx.Invoke(func(item) {})), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := MissingType(fx.New(fx.NopLogger, tc.opts).Err())
+			if ok != (tc.want != "") || !strings.HasPrefix(got, tc.want) {
+				t.Fatalf("MissingType = %q, %v; want %q", got, ok, tc.want)
 			}
 		})
 	}
