@@ -1715,3 +1715,18 @@ func TestAMemoryLimitTooSmallToServeIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestSampleOfACommandInAnotherCase: send --sample of a command written in
+// another case names the command it may mean, as imsend.Sample does,
+// instead of sending the user to --list.
+func TestSampleOfACommandInAnotherCase(t *testing.T) {
+	for _, tc := range []struct{ command, want string }{
+		{"group.callbackaftercreatetopic", "no sample for group.callbackaftercreatetopic: did you mean Group.CallbackAfterCreateTopic?"},
+		{"Group.NoSuchCallback", "no sample for Group.NoSuchCallback (see --list)"},
+	} {
+		_, err := sendBody(sendFlags{sample: true, command: tc.command}, catalogueSamples{})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("sendBody(--sample --command %s) = %v, want %q", tc.command, err, tc.want)
+		}
+	}
+}

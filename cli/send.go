@@ -473,6 +473,11 @@ func sendBody(f sendFlags, samples sampleSource) ([]byte, error) {
 	case f.sample:
 		body, ok := samples.Sample(f.command)
 		if !ok {
+			for _, c := range samples.Commands() {
+				if strings.EqualFold(c, strings.TrimSpace(f.command)) {
+					return nil, fmt.Errorf("no sample for %s: did you mean %s?", f.command, c)
+				}
+			}
 			return nil, fmt.Errorf("no sample for %s (see --list)", f.command)
 		}
 		return body, nil
