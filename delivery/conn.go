@@ -271,14 +271,13 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logged.reset()
 			c.attemptErr.Store(nil)
-			log.Info("NATS connection restored", zap.String("url", redactURL(nc.ConnectedUrl())))
+			log.Info("NATS connection restored", zap.String("url", connectedURL(nc, emb)))
 		}),
-		// The first connection, made after failed attempts (a connection
-		// made at once calls no handler).
+		// The first connection, made at once or after failed attempts.
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			logged.reset()
 			c.attemptErr.Store(nil)
-			log.Info("NATS connected", zap.String("url", redactURL(nc.ConnectedUrl())))
+			log.Info("NATS connected", zap.String("url", connectedURL(nc, emb)))
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			fields := []zap.Field{zap.Error(err)}
@@ -449,6 +448,22 @@ func (l serverLog) Tracef(format string, v ...any) { l.log.Debug(fmt.Sprintf(for
 // a password, and the token of NATS's nats://token@host form, which
 // url.URL.Redacted (and nats.Conn.ConnectedUrlRedacted) print as it is.
 func redactURL(u string) string { return config.Redact(u, true) }
+
+// inProcessURL is what the log names as the address of a connection to the
+// embedded server, which is made in-process.
+const inProcessURL = "in-process (embedded server)"
+
+// connectedURL is the address the log names for nc: the server's URL,
+// redacted, or for the embedded server's in-process connection
+// inProcessURL. nats.go reports the embedded server's client URL for that
+// one, nats://127.0.0.1:4222 when the server does not listen: the address of
+// no listener of the service, and perhaps of another NATS server on the host.
+func connectedURL(nc *nats.Conn, emb *embedded) string {
+	if emb != nil {
+		return inProcessURL
+	}
+	return redactURL(nc.ConnectedUrl())
+}
 
 // connectionDown reports whether err is a request refused because the
 // connection to NATS is down: while it reconnects it keeps no buffer
