@@ -524,7 +524,7 @@ func TestPrintLoad(t *testing.T) {
 			if repeat == 0 {
 				repeat = tt.rep.Requests
 			}
-			err := printLoad(&out, tt.rep, sendFlags{repeat: repeat, unique: tt.unique}, true)
+			err := printLoad(&out, tt.rep, sendFlags{repeat: repeat, unique: tt.unique}, repeatsDuplicates)
 			if (err != nil) != (tt.wantErr != nil) {
 				t.Errorf("err = %v, want one: %v", err, tt.wantErr != nil)
 			}
@@ -646,19 +646,19 @@ func TestSendUnique(t *testing.T) {
 func TestPrintLoadOfAnUndatedBody(t *testing.T) {
 	rep := imsend.LoadReport{Requests: 4, Statuses: map[int]int{200: 4}, Elapsed: 100 * time.Millisecond}
 	for _, tt := range []struct {
-		deduplicated bool
-		want, not    string
+		note      repeatNote
+		want, not string
 	}{
-		{true, "every one after the first was a duplicate", "RequestTime"},
-		{false, "(their RequestTime or, unsigned, their arrival), so those of the same second were duplicates and the others were stored as new events", "every one after the first"},
+		{repeatsDuplicates, "every one after the first was a duplicate", "RequestTime"},
+		{repeatsPerSecond, "(their RequestTime or, unsigned, their arrival), so those of the same second were duplicates and the others were stored as new events", "every one after the first"},
 	} {
 		var out bytes.Buffer
-		if err := printLoad(&out, rep, sendFlags{repeat: 4}, tt.deduplicated); err != nil {
+		if err := printLoad(&out, rep, sendFlags{repeat: 4}, tt.note); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(out.String(), "all 4 requests had the same body") || !strings.Contains(out.String(), tt.want) ||
 			strings.Contains(out.String(), tt.not) {
-			t.Errorf("deduplicated %v:\n%s", tt.deduplicated, out.String())
+			t.Errorf("note %v:\n%s", tt.note, out.String())
 		}
 	}
 }
@@ -1727,6 +1727,25 @@ func TestSampleOfACommandInAnotherCase(t *testing.T) {
 		_, err := sendBody(sendFlags{sample: true, command: tc.command}, catalogueSamples{})
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("sendBody(--sample --command %s) = %v, want %q", tc.command, err, tc.want)
+		}
+	}
+}
+
+// TestSendRepeatOfABeforeCommandSaysNothingOfDuplicates: durable delivery
+// stores after-callbacks only; a before-callback's handler decides every
+// request again, whatever its body. The summary of a --repeat run of one
+// once said that "with durable delivery every one after the first was a
+// duplicate, answered without being stored again".
+func TestSendRepeatOfABeforeCommandSaysNothingOfDuplicates(t *testing.T) {
+	s := imtest.Start(t, nil)
+	for _, command := range []string{"C2C.CallbackBeforeSendMsg", "Sns.CallbackPrevFriendAdd", "Chatbot.OnC2CSignalMessage"} {
+		out, err := runCLI(t, "send", "--url", s.Sender.URL, "--appid", imtest.AppID, "--token", imtest.Token,
+			"--command", command, "--sample", "--repeat", "3")
+		if err != nil || !strings.Contains(out, "3 requests in") {
+			t.Fatalf("%s: %v\n%s", command, err, out)
+		}
+		if strings.Contains(out, "duplicate") || strings.Contains(out, "stored") {
+			t.Errorf("%s: the summary speaks of stored events and duplicates of a before-command:\n%s", command, out)
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/imsend"
@@ -339,8 +340,16 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	}
 	// Durable delivery deduplicates repeats of a body with an EventTime; one
 	// without it tells apart by the second they were made in, RequestTime
-	// or, unsigned, arrival (delivery.RequestFingerprint).
-	err = printLoad(stdout, rep, f, delivery.HasEventTime(body))
+	// or, unsigned, arrival (delivery.RequestFingerprint). It stores
+	// after-callbacks only: a before-command's handler runs for every request.
+	note := repeatsPerSecond
+	switch e, ok := catalogue.Lookup(f.command); {
+	case ok && e.Kind() != catalogue.After:
+		note = repeatsRunAgain
+	case delivery.HasEventTime(body):
+		note = repeatsDuplicates
+	}
+	err = printLoad(stdout, rep, f, note)
 	if rep.Requests < f.repeat && ctx.Err() != nil {
 		return errors.Join(fmt.Errorf("%w after %d of %d requests", errInterrupted, rep.Requests, f.repeat), err)
 	}
@@ -364,14 +373,30 @@ func checkSendURL(raw string) error {
 	return nil
 }
 
+// repeatNote is what durable delivery does with repeats of one body, which
+// the summary of a --repeat run says.
+type repeatNote int
+
+const (
+	// repeatsPerSecond: an after-callback's body without EventTime is
+	// stored once per second of its RequestTime (or arrival).
+	repeatsPerSecond repeatNote = iota
+	// repeatsDuplicates: an after-callback's body with EventTime is stored
+	// once, its repeats answered as duplicates.
+	repeatsDuplicates
+	// repeatsRunAgain: a before-command's body is never stored; its
+	// handler decides each request, so there is nothing to say.
+	repeatsRunAgain
+)
+
 // printLoad writes the summary of a --repeat run: the requests by outcome
 // (accepted, rejected, without an answer), the rate and latency of those
 // that got an answer, the count of each HTTP status, whether the accepted
-// ones were all the same body (deduplicated says whether durable delivery
-// stores that body once, or once per second), and one failure. The
-// error is a *loadFailures when any request failed, so that send exits
-// non-zero.
-func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags, deduplicated bool) error {
+// ones were all the same body (note says whether durable delivery stores
+// that body once, once per second, or, a before-command's, not at all), and
+// one failure. The error is a *loadFailures when any request failed, so
+// that send exits non-zero.
+func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags, note repeatNote) error {
 	unanswered := rep.Statuses[-1]
 	answered := rep.Requests - unanswered
 	accepted := rep.Requests - rep.Failures // HTTP 200 with ActionStatus OK
@@ -420,12 +445,12 @@ func printLoad(w io.Writer, rep imsend.LoadReport, f sendFlags, deduplicated boo
 	}
 	// Only answers of HTTP 200 were stored (or found to be duplicates):
 	// the sentence is about them, when there were repeats among them.
-	if !f.unique && accepted > 1 {
+	if !f.unique && accepted > 1 && note != repeatsRunAgain {
 		which := fmt.Sprintf("all %d requests", accepted)
 		if accepted < rep.Requests {
 			which = fmt.Sprintf("the %d accepted requests", accepted)
 		}
-		if deduplicated {
+		if note == repeatsDuplicates {
 			fmt.Fprintf(w, "  %s had the same body: with durable delivery every one after the first was a duplicate, "+
 				"answered without being stored again (--unique varies the body)\n", which)
 		} else {
