@@ -1647,24 +1647,32 @@ func TestAGOGCTheRuntimeCannotReadIsRefused(t *testing.T) {
 		{"-1", false},
 		{"", false},
 	} {
-		t.Run(tc.gogc, func(t *testing.T) {
-			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
-			t.Setenv("IMCALLBACK_TOKENS", "t")
-			t.Setenv("GOGC", tc.gogc)
-			named := fmt.Sprintf("GOGC=%q", tc.gogc)
-			_, err := runCLI(t, "config", "check")
-			if refused := err != nil && strings.Contains(err.Error(), named); refused != tc.refused {
-				t.Errorf("config check with %s: %v; want refused %v, naming it", named, err, tc.refused)
-			}
-			if tc.refused {
-				dir := t.TempDir()
-				t.Setenv("IMCALLBACK_TLS_CERT", filepath.Join(dir, "missing.pem"))
-				t.Setenv("IMCALLBACK_TLS_KEY", filepath.Join(dir, "missing.key"))
-				if _, err := runCLI(t, "serve"); err == nil || !strings.Contains(err.Error(), named) {
-					t.Errorf("serve with %s: %v; want an error naming it", named, err)
-				}
-			}
-		})
+		t.Run(tc.gogc, func(t *testing.T) { checkGCVariable(t, "GOGC", tc.gogc, tc.refused) })
+	}
+}
+
+// checkGCVariable sets the runtime's variable name to value and checks
+// that config check and serve refuse it, naming it and its value, when
+// refused, and that config check takes it otherwise. serve checks it
+// before the files the configuration names, so its error with a missing
+// certificate is the variable's.
+func checkGCVariable(t *testing.T, name, value string, refused bool) {
+	t.Helper()
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+	t.Setenv("IMCALLBACK_TOKENS", "t")
+	t.Setenv(name, value)
+	named := fmt.Sprintf("%s=%q", name, value)
+	_, err := runCLI(t, "config", "check")
+	if got := err != nil && strings.Contains(err.Error(), named); got != refused {
+		t.Errorf("config check with %s: %v; want refused %v, naming it", named, err, refused)
+	}
+	if refused {
+		dir := t.TempDir()
+		t.Setenv("IMCALLBACK_TLS_CERT", filepath.Join(dir, "missing.pem"))
+		t.Setenv("IMCALLBACK_TLS_KEY", filepath.Join(dir, "missing.key"))
+		if _, err := runCLI(t, "serve"); err == nil || !strings.Contains(err.Error(), named) {
+			t.Errorf("serve with %s: %v; want an error naming it", named, err)
+		}
 	}
 }
 
@@ -1695,24 +1703,7 @@ func TestAMemoryLimitTooSmallToServeIsRefused(t *testing.T) {
 		{"off", false},
 		{"", false},
 	} {
-		t.Run(tc.gomemlimit, func(t *testing.T) {
-			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
-			t.Setenv("IMCALLBACK_TOKENS", "t")
-			t.Setenv("GOMEMLIMIT", tc.gomemlimit)
-			named := fmt.Sprintf("GOMEMLIMIT=%q", tc.gomemlimit)
-			_, err := runCLI(t, "config", "check")
-			if refused := err != nil && strings.Contains(err.Error(), named); refused != tc.refused {
-				t.Errorf("config check with %s: %v; want refused %v, naming it", named, err, tc.refused)
-			}
-			if tc.refused {
-				dir := t.TempDir()
-				t.Setenv("IMCALLBACK_TLS_CERT", filepath.Join(dir, "missing.pem"))
-				t.Setenv("IMCALLBACK_TLS_KEY", filepath.Join(dir, "missing.key"))
-				if _, err := runCLI(t, "serve"); err == nil || !strings.Contains(err.Error(), named) {
-					t.Errorf("serve with %s: %v; want an error naming it", named, err)
-				}
-			}
-		})
+		t.Run(tc.gomemlimit, func(t *testing.T) { checkGCVariable(t, "GOMEMLIMIT", tc.gomemlimit, tc.refused) })
 	}
 }
 
