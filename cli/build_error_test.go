@@ -44,25 +44,7 @@ func TestServeNamesAModuleWiredTwice(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("IMCALLBACK_DELIVERY", tt.delivery)
-			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
-			t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
-			t.Setenv("IMCALLBACK_LISTEN", "127.0.0.1:0")
-			t.Setenv("IMCALLBACK_ADMIN_LISTEN", "127.0.0.1:0")
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel() // were the app built, it would stop at once rather than serve
-			var out bytes.Buffer
-			root := newRootCmd(&out, &out, tt.module)
-			root.SetArgs([]string{"serve"})
-			err := root.ExecuteContext(ctx)
-			if err == nil {
-				t.Fatal("served")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not say %q", err, w)
-				}
-			}
+			err := serveFails(t, tt.delivery, tt.module, tt.want)
 			if strings.Contains(err.Error(), "wired twice") != (len(tt.want) > 1) {
 				t.Errorf("error %q", err)
 			}
@@ -102,28 +84,37 @@ func TestServeNamesWhoNeedsAMissingType(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("IMCALLBACK_DELIVERY", "inline")
-			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
-			t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
-			t.Setenv("IMCALLBACK_LISTEN", "127.0.0.1:0")
-			t.Setenv("IMCALLBACK_ADMIN_LISTEN", "127.0.0.1:0")
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel() // were the app built, it would stop at once rather than serve
-			var out bytes.Buffer
-			root := newRootCmd(&out, &out, tt.module)
-			root.SetArgs([]string{"serve"})
-			err := root.ExecuteContext(ctx)
-			if err == nil {
-				t.Fatal("served")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not say %q", err, w)
-				}
-			}
+			err := serveFails(t, "inline", tt.module, tt.want)
 			if strings.Contains(err.Error(), "makeFuncStub") {
 				t.Errorf("error %q names fx's annotation stub", err)
 			}
 		})
 	}
+}
+
+// serveFails runs serve with module and the given delivery on free ports,
+// checks that the start fails with an error saying each of want, and
+// returns that error.
+func serveFails(t *testing.T, delivery string, module fx.Option, want []string) error {
+	t.Helper()
+	t.Setenv("IMCALLBACK_DELIVERY", delivery)
+	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	t.Setenv("IMCALLBACK_LISTEN", "127.0.0.1:0")
+	t.Setenv("IMCALLBACK_ADMIN_LISTEN", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // were the app built, it would stop at once rather than serve
+	var out bytes.Buffer
+	root := newRootCmd(&out, &out, module)
+	root.SetArgs([]string{"serve"})
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		t.Fatal("served")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	return err
 }
