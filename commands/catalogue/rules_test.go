@@ -271,19 +271,9 @@ func TestSignalAnswerAlwaysCarriesRspData(t *testing.T) {
 			handler := cmd.Handle(func(context.Context, *dispatcher.Event[bot.OnC2CSignalMessage]) (dispatcher.Reply[bot.SignalReply], error) {
 				return tt.decide()
 			})
-			disp, err := dispatcher.New([]dispatcher.Command{handler},
-				dispatcher.Options{BeforeTimeout: time.Second, Rules: catalogue.Rules()},
-				zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ec := echo.New()
-			ec.POST("/", disp.Serve)
 			body, _ := catalogue.Sample(cmd.Name())
-			rec := httptest.NewRecorder()
-			ec.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/?SdkAppid=1&CallbackCommand="+cmd.Name(), strings.NewReader(string(body))))
-			if rec.Code != http.StatusOK || rec.Body.String() != tt.want {
-				t.Errorf("answer %d %s, want %s", rec.Code, rec.Body, tt.want)
+			if got := serveOne(t, handler, cmd.Name(), string(body)); got != tt.want {
+				t.Errorf("answer %s, want %s", got, tt.want)
 			}
 		})
 	}
