@@ -167,17 +167,30 @@ func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 		if peer, err := netip.ParseAddr(direct); err != nil || !isTrusted(peer) {
 			return direct
 		}
-		entries := lines
-		if !realIP {
-			entries = strings.Split(strings.Join(lines, ","), ",")
-		}
-		for i := len(entries) - 1; i >= 0; i-- {
-			a, ok := forwardedAddr(entries[i])
-			if !ok {
-				return ""
-			}
-			if i == 0 || !isTrusted(a) {
-				return a.String()
+		// Read from the end, entry by entry, without a list of them: a
+		// client behind the proxy chooses what comes before its own
+		// address, up to the header limit of commas, and a list of every
+		// entry cost 16 bytes a comma, before anything was verified.
+		for i := len(lines) - 1; i >= 0; i-- {
+			line := lines[i]
+			for {
+				entry, rest, more := line, "", false
+				if !realIP {
+					if j := strings.LastIndexByte(line, ','); j >= 0 {
+						rest, entry, more = line[:j], line[j+1:], true
+					}
+				}
+				a, ok := forwardedAddr(entry)
+				if !ok {
+					return ""
+				}
+				if (i == 0 && !more) || !isTrusted(a) {
+					return a.String()
+				}
+				if !more {
+					break
+				}
+				line = rest
 			}
 		}
 		return direct
