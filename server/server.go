@@ -230,7 +230,7 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *zap.Logger) *http.Se
 	}
 	return &http.Server{
 		ErrorLog:          errorLog,
-		Handler:           markBodyReads(h),
+		Handler:           closeAfterChunked(markBodyReads(h)),
 		ConnContext:       withConn,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadHeaderTimeout + 30*time.Second,
@@ -241,6 +241,25 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *zap.Logger) *http.Se
 		// middleware chain: unlogged, uncounted, and no envelope.
 		DisableGeneralOptionsHandler: true,
 	}
+}
+
+// closeAfterChunked answers a request whose body came chunked with
+// Connection: close. net/http frames such a request by its chunks and
+// drops a Content-Length sent with them, leaving the handler no trace of
+// it; a proxy in front that framed the request by that Content-Length
+// instead forwards the bytes after the chunks as part of it, and served as
+// the connection's next request they were a request smuggled past the
+// proxy. RFC 9112, section 6.1, has the server close the connection after
+// answering a request with both; as the two cannot be told apart here,
+// every chunked request's connection is closed (IM sends a
+// Content-Length).
+func closeAfterChunked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serve serves ln until the stop. Should Serve return before it (an
