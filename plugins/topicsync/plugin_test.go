@@ -603,3 +603,43 @@ func waitFor(t *testing.T, cond func() bool, what func() string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestListPagesShowATopicStoredAheadNotBehind: pages follow the creation
+// order, not a snapshot. A topic stored while a client pages shows on a later
+// page when its creation time is ahead of the cursor, and on none when it is
+// behind it (a create delivered late, dated by its EventTime), as the README's
+// Reading paragraph says.
+func TestListPagesShowATopicStoredAheadNotBehind(t *testing.T) {
+	p := startPlugin(t, "")
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	create := func(id string, at time.Time) {
+		t.Helper()
+		body := fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_p","TopicId":"@TGS#_p@TOPIC#_%s","EventTime":%d}`,
+			id, at.UnixMilli())
+		if res := p.Send(t, group.AfterCreateTopicCommand.Name(), []byte(body)); !res.OK() {
+			t.Fatalf("create %s: %d %s", id, res.Status, res.Body)
+		}
+	}
+	for i := range 4 {
+		create(fmt.Sprint(i), base.Add(time.Duration(i)*time.Minute))
+	}
+	var first topicsync.ListResponse
+	p.GetJSON(t, "/v1/topics?limit=2", 200, &first)
+	create("behind", base.Add(30*time.Second)) // between the first page's two topics
+	create("ahead", base.Add(10*time.Minute))
+	var rest []string
+	for cursor := first.NextCursor; cursor != ""; {
+		var page topicsync.ListResponse
+		p.GetJSON(t, "/v1/topics?limit=2&cursor="+url.QueryEscape(cursor), 200, &page)
+		for _, tp := range page.Topics {
+			rest = append(rest, strings.TrimPrefix(tp.TopicID, "@TGS#_p@TOPIC#_"))
+		}
+		cursor = page.NextCursor
+	}
+	if got, want := strings.Join(rest, " "), "2 3 ahead"; got != want {
+		t.Errorf("the pages after the first = %s, want %s: the topic stored ahead of the cursor, not the one behind it", got, want)
+	}
+	if all := p.list(t, ""); len(all) != 6 {
+		t.Errorf("a new listing has %d topics, want all 6", len(all))
+	}
+}
