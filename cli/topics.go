@@ -33,8 +33,9 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 		if !c.Flags().Changed("appid") {
 			return nil, nil
 		}
-		if err := topicsync.CheckAppID(appID); err != nil {
-			return nil, fmt.Errorf("--appid must be an SDKAppID of 1 to %d digits, or \"\" for the topics stored before apps were kept", topicsync.MaxAppIDBytes)
+		if err := topicsync.CheckAppFilter(appID); err != nil {
+			return nil, errors.New("--appid must be an SDKAppID, a decimal number such as 1400000000 without a leading zero, " +
+				"or \"\" for the topics stored before apps were kept")
 		}
 		return &appID, nil
 	}

@@ -219,3 +219,20 @@ func TestTopicsListAllStopsOnInterrupt(t *testing.T) {
 		t.Fatalf("not one answer of the first page's topic and next_cursor c1: %v\n%s", err, out.String())
 	}
 }
+
+// TestTopicsAppIDIsAnSdkAppid: --appid with a leading zero, or above 2^64-1,
+// names no app a callback carries, so it selected nothing (an empty list, a
+// topic not found); it is refused before the store or the service is asked.
+func TestTopicsAppIDIsAnSdkAppid(t *testing.T) {
+	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+	for _, app := range []string{"01400000001", "00", "18446744073709551616"} {
+		for _, args := range [][]string{
+			{"--offline", "topics", "list", "--appid", app},
+			{"--offline", "topics", "get", "--appid", app, "@TGS#_g@TOPIC#_t"},
+		} {
+			if _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--appid must be") {
+				t.Errorf("%s: error = %v, want one saying what --appid must be", strings.Join(args, " "), err)
+			}
+		}
+	}
+}

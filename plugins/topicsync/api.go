@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/imcallback/imcallback/admin"
+	"github.com/imcallback/imcallback/config"
 )
 
 // ListResponse is the body of GET /v1/topics: one page of topics, and
@@ -135,6 +137,19 @@ func GetAnyApp(ctx context.Context, store Store, appID *string, topicID string) 
 		ErrAmbiguous, topicID, strings.Join(apps, ", "))
 }
 
+// CheckAppFilter reports whether id can select topics: LegacyAppID (the
+// topics stored before apps were kept), or an SdkAppid as IM sends one and
+// the configuration takes one (config.IsSdkAppID: decimal digits without a
+// leading zero, at most 2^64-1). Every callback writes under such an app, so
+// another id (01400000001, say) would select nothing, an empty answer that
+// looks like an app without topics. The error wraps ErrInvalid.
+func CheckAppFilter(id string) error {
+	if id == LegacyAppID || config.IsSdkAppID(id) {
+		return nil
+	}
+	return fmt.Errorf("%w: app id %q is no SdkAppid (decimal digits without a leading zero, at most %d)", ErrInvalid, cutID(id, MaxAppIDBytes), uint64(math.MaxUint64))
+}
+
 // appParam reads the sdk_app_id query parameter: nil when absent (every
 // app), else the app, which may be "" (LegacyAppID: the topics stored
 // before apps were kept).
@@ -143,9 +158,10 @@ func appParam(c echo.Context) (*string, error) {
 	if !ok {
 		return nil, nil
 	}
-	if CheckAppID(v[0]) != nil { // given once: the routes' CheckQuery refuses a repeat
-		return nil, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(
-			"sdk_app_id must be an SDKAppID of 1 to %d digits (or empty for the topics stored before apps were kept)", MaxAppIDBytes))
+	if CheckAppFilter(v[0]) != nil { // given once: the routes' CheckQuery refuses a repeat
+		return nil, echo.NewHTTPError(http.StatusBadRequest,
+			"sdk_app_id must be an SDKAppID, a decimal number such as 1400000000 without a leading zero "+
+				"(or empty for the topics stored before apps were kept)")
 	}
 	return &v[0], nil
 }

@@ -643,3 +643,21 @@ func TestListPagesShowATopicStoredAheadNotBehind(t *testing.T) {
 		t.Errorf("a new listing has %d topics, want all 6", len(all))
 	}
 }
+
+// TestReadAPIRefusesAnAppNoCallbackCarries: an sdk_app_id with a leading
+// zero, or above 2^64-1, is no SdkAppid IM sends or the configuration takes,
+// so no topic is ever stored under it; the listing answered it with an empty
+// page (the app seemed to have no topics) and the topic read with a 404. Both
+// are now a 400, as the event listing's app is; the legacy app ("") and an
+// SdkAppid still select.
+func TestReadAPIRefusesAnAppNoCallbackCarries(t *testing.T) {
+	p := startPlugin(t, "")
+	for _, app := range []string{"01400000001", "00", "18446744073709551616", "99999999999999999999"} {
+		p.GetJSON(t, "/v1/topics?sdk_app_id="+app, 400, nil)
+		p.GetJSON(t, "/v1/topics/x?sdk_app_id="+app, 400, nil)
+	}
+	for _, app := range []string{"", "1400000001", "18446744073709551615"} {
+		p.GetJSON(t, "/v1/topics?sdk_app_id="+app, 200, nil)
+		p.GetJSON(t, "/v1/topics/x?sdk_app_id="+app, 404, nil)
+	}
+}
