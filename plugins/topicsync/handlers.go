@@ -212,13 +212,20 @@ const maxEventSkew = time.Hour
 // change stays older than a newer one; without a plausible one (absent, or
 // ahead of received by more than maxEventSkew, which would make a change
 // win over every later one), the time the service received the callback,
-// which durable delivery keeps across its retries and replays.
+// which durable delivery keeps across its retries and replays. An event
+// never received (no receive time: one handed to Dispatcher.Process by a
+// sink of the app's own) is checked against the clock instead, and dated
+// by it (the zero time, "now" to the store) without a plausible EventTime.
 func eventTime(received time.Time, eventMillis protocol.FlexInt) time.Time {
 	if eventMillis <= 0 {
 		return received
 	}
+	ref := received
+	if ref.IsZero() {
+		ref = time.Now()
+	}
 	t := time.UnixMilli(int64(eventMillis)).UTC()
-	if t.After(received.Add(maxEventSkew)) {
+	if t.After(ref.Add(maxEventSkew)) {
 		return received
 	}
 	return t

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/plugins/topicsync"
+	"github.com/imcallback/imcallback/protocol"
 )
 
 // TestDestroyedSkipsInvalidIDs: a TopicIdList holding an id no store
@@ -296,4 +298,39 @@ func stringsOf(t *testing.T, f zapcore.Field) []string {
 		out[i], _ = v.(string)
 	}
 	return out
+}
+
+// TestEventTimeOfAnEventNeverReceived: an event whose request has no
+// ReceivedAt (one a sink of the app's own hands to Dispatcher.Process, or a
+// handler called directly) still dates each write by its EventTime. The
+// EventTime was checked against the receive time, zero there, so every one
+// was "ahead by more than an hour" and the write was dated by the moment it
+// ran: changes then won in the order they were processed, not made.
+func TestEventTimeOfAnEventNeverReceived(t *testing.T) {
+	s := openSQLite(t)
+	h, err := topicsync.NewHandlers(s, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "@TGS#_g@TOPIC#_t"
+	create := &dispatcher.Event[group.AfterCreateTopic]{Command: group.AfterCreateTopicCommand.Name(), AppID: testApp,
+		Payload: group.AfterCreateTopic{GroupID: "@TGS#_g", TopicID: id, Name: "first", EventTime: 1732615201123}}
+	if err := h.Create(t.Context(), create); err != nil {
+		t.Fatal(err)
+	}
+	// The newer change is processed first; the older one must not win over it.
+	for _, c := range []struct {
+		name string
+		ms   int64
+	}{{"newer", 1732615260000}, {"older", 1732615230000}} {
+		ev := &dispatcher.Event[group.AfterTopicInfoChanged]{Command: group.AfterTopicInfoChangedCommand.Name(), AppID: testApp,
+			Payload: group.AfterTopicInfoChanged{GroupID: "@TGS#_g", TopicID: id, Name: ptr(c.name), EventTime: protocol.FlexInt(c.ms)}}
+		if err := h.InfoChanged(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := mustGet(t, s, id)
+	if want := time.UnixMilli(1732615201123).UTC(); !got.CreatedAt.Equal(want) || got.Name != "newer" {
+		t.Errorf("topic created at %s named %q; want created at its EventTime %s, named by the newer change", got.CreatedAt, got.Name, want)
+	}
 }
