@@ -146,3 +146,30 @@ func TestAPauseWhoseCallerLeftStillWaitsForItsHandlers(t *testing.T) {
 		}
 	})
 }
+
+// TestStartWorkersWhilePausedIsRefused: the workers a Pause stopped are
+// still started (Resume starts them again), so a second StartWorkers is
+// refused as it is while they run, and changes nothing: before, it started
+// workers that ran every event while Paused still said true, and the
+// Resume that followed failed with "workers already started".
+func TestStartWorkersWhilePausedIsRefused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		rec := newRecorder()
+		s := start(t, o, dispatcherFor(t, rec))
+		if err := s.Pause(context.Background()); err != nil {
+			t.Fatalf("pause: %v", err)
+		}
+		if err := s.StartWorkers(dispatcherFor(t, rec)); err == nil {
+			t.Error("StartWorkers while paused: no error")
+		}
+		if !s.Paused() {
+			t.Error("StartWorkers while paused ended the pause")
+		}
+		accept(t, s, request(testCommand, "held"))
+		if err := s.Resume(); err != nil {
+			t.Fatalf("resume: %v", err)
+		}
+		eventually(t, 20*time.Second, "the event applied after the resume", func() bool { return rec.appliedCount("held") == 1 })
+	})
+}

@@ -92,7 +92,9 @@ func (s *Service) StartWorkers(p Processor) error {
 	if s.conn == nil && s.stopSup == nil {
 		return ErrNotStarted
 	}
-	if s.workers != nil || s.proc != nil && s.conn == nil {
+	// A set processor is started workers: running, paused (Resume starts
+	// them again) or waiting for a restart of the embedded server.
+	if s.workers != nil || s.proc != nil {
 		return errors.New("delivery: workers already started")
 	}
 	s.proc = p
