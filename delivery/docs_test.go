@@ -76,3 +76,31 @@ func thousands(n int) string {
 	}
 	return s
 }
+
+// TestDocsSayAPauseEndsWithItsProcess: a pause of all delivery, like one
+// command's, is kept in the memory of the process that was asked (a new
+// Service starts its workers), and docs/delivery.md says so where it
+// describes the pause, rather than that pausing all delivery has none of
+// the per-command pause's limits, which read as a pause that outlives a
+// restart (the deploy of the fixed handler) or holds every replica.
+func TestDocsSayAPauseEndsWithItsProcess(t *testing.T) {
+	b, err := os.ReadFile("../docs/delivery.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(b)), " ")
+	start := strings.Index(text, "### Pausing delivery")
+	end := strings.Index(text, "Limits of the per-command pause")
+	if start < 0 || end < start {
+		t.Fatal("docs/delivery.md has no section \"Pausing delivery\" with the limits of the per-command pause")
+	}
+	intro := text[start:end]
+	for _, want := range []string{"ends with it", "each replica", "a restart of the process"} {
+		if !strings.Contains(intro, want) {
+			t.Errorf("docs/delivery.md's description of a pause of all delivery does not say %q", want)
+		}
+	}
+	if strings.Contains(text, "pausing all delivery has none of them") {
+		t.Error("docs/delivery.md says pausing all delivery has none of the per-command pause's limits, but it too ends with its process")
+	}
+}
