@@ -37,6 +37,8 @@ var errRestarting = errors.New("delivery: the embedded NATS server is restarting
 var errNotEnsured = errors.New("delivery: the streams are not set up yet")
 
 // Processor runs the handler of a stored event; *dispatcher.Dispatcher is one.
+// A panic in Process is a failed attempt (an error wrapping
+// dispatcher.ErrPanic), retried with the backoff.
 type Processor interface {
 	Process(ctx context.Context, r *dispatcher.Request) error
 }

@@ -501,7 +501,7 @@ func (w *workers) handle(msg jetstream.Msg) {
 	}
 	hctx, cancel := context.WithTimeout(ctx, w.opts.HandlerTimeout)
 	overrun := w.keepWhileRunning(msg, req.Command, md.Sequence.Stream)
-	err = w.p.Process(hctx, req)
+	err = processRecovered(hctx, w.p, req)
 	overrun()
 	// Cut short by this process's stop (its shutdown timeout ran out), not
 	// by the handler's own deadline, which passed first if it did.
@@ -561,6 +561,20 @@ func (w *workers) handle(msg jetstream.Msg) {
 		w.log.Warn("handler failed; redelivering after the backoff", fields(zap.Duration("backoff", delay), zap.Error(err))...)
 		w.nak(msg, delay)
 	}
+}
+
+// processRecovered runs p on r, turning a panic into an error wrapping
+// dispatcher.ErrPanic: a failed attempt, retried with the backoff. The
+// dispatcher recovers its handlers' panics itself; a Processor of the
+// program's own would otherwise end the process, every other running
+// handler cut short with it, and on each replica the event came to next.
+func processRecovered(ctx context.Context, p Processor, r *dispatcher.Request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", dispatcher.ErrPanic, v)
+		}
+	}()
+	return p.Process(ctx, r)
 }
 
 // overrunGrace is how long past its deadline a handler may take to return
