@@ -139,7 +139,8 @@ func startReplica(t *testing.T, env []string, waitReady bool) *replica {
 	p.cmd = exec.Command(buildBinary(t, "./cmd/imcallback"), "serve")
 	natstest.DieWithTest(p.cmd)
 	p.cmd.Env = append(os.Environ(), append(env, "IMCALLBACK_LISTEN="+l, "IMCALLBACK_ADMIN_LISTEN="+a)...)
-	p.cmd.Stdout, p.cmd.Stderr = &syncWriter{b: p.log}, &syncWriter{b: p.log}
+	out := &syncWriter{b: p.log} // one writer, one lock: output reads under it
+	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

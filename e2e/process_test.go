@@ -86,7 +86,8 @@ func startProcess(tb testing.TB, bin string, env []string, admin bool, args ...s
 	p.cmd = exec.Command(bin, args...)
 	natstest.DieWithTest(p.cmd)
 	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = &syncWriter{b: p.log}, &syncWriter{b: p.log}
+	out := &syncWriter{b: p.log} // one writer, one lock: output reads under it
+	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
