@@ -405,6 +405,16 @@ func TestSendReadsTheConfigFile(t *testing.T) {
 	if _, err := runCLI(t, "send", "--config", filepath.Join(t.TempDir(), "none.yaml"), "--command", "X.Y", "--sample"); err == nil {
 		t.Error("a missing --config file was accepted")
 	}
+	// A file without an app (make run's, whose app --dev supplies) says
+	// what send reads and that --dev is make run's app.
+	noApp := filepath.Join(t.TempDir(), "dev.yaml")
+	if err := writeFile(noApp, "listen: "+addr+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "send", "--config", noApp, "--command", "X.Y", "--sample"); err == nil ||
+		!strings.Contains(err.Error(), "IMCALLBACK_SDKAPPID") || !strings.Contains(err.Error(), "--dev") {
+		t.Errorf("send --config of a file without an app: %v, want the missing SdkAppid and --dev named", err)
+	}
 }
 
 // hangingServer is a server that takes every request and never answers

@@ -143,7 +143,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 func (f *sendFlags) fromConfig(g *globalFlags, given func(flag string) bool) error {
 	cfg, _, err := g.load()
 	if err != nil {
-		return err
+		return g.readsTheService("send --config", err)
 	}
 	if !given("appid") {
 		f.appID = cfg.SdkAppIDs[0]
