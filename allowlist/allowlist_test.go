@@ -638,6 +638,16 @@ func TestParsesMixedEntries(t *testing.T) {
 			skipped: 9,
 			want:    map[string]bool{"203.0.113.7": true, "10.0.0.1": false, "1.2.3.4": false, "8.8.8.8": false, "2001:db8::1": false},
 		},
+		{
+			// ::ffff:192.0.2.0/80 masks to ::/80, which holds no IPv4
+			// address but ::1 and the IPv4-compatible ::a.b.c.d: as a
+			// configured network (config.ParsePrefixes), it is refused.
+			name:    "IPv4-mapped networks shorter than /96 are skipped",
+			raw:     []string{"203.0.113.7", "::ffff:192.0.2.0/80", "::ffff:0:0/95", "::ffff:198.51.100.0/120"},
+			entries: []string{"198.51.100.0/24", "203.0.113.7/32"},
+			skipped: 2,
+			want:    map[string]bool{"203.0.113.7": true, "198.51.100.9": true, "::1": false, "::192.0.2.1": false, "192.0.2.1": false},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -87,14 +87,21 @@ func sortUnique(list []netip.Prefix) []netip.Prefix {
 }
 
 // parseEntry parses one entry of a Tencent IPList: a bare IPv4 or IPv6
-// address (a single host) or a CIDR. A zoned address and a network
-// broader than /8 (IPv4) or /16 (IPv6) are refused.
+// address (a single host) or a CIDR. A zoned address, an IPv4-mapped
+// network shorter than /96 and a network broader than /8 (IPv4) or /16
+// (IPv6) are refused.
 func parseEntry(s string) (netip.Prefix, bool) {
 	s = strings.TrimSpace(s)
 	var p netip.Prefix
 	if strings.Contains(s, "/") {
 		var err error
 		if p, err = netip.ParsePrefix(s); err != nil {
+			return netip.Prefix{}, false
+		}
+		if p.Addr().Is4In6() && p.Bits() < 96 {
+			// Masked, it is an IPv6 network holding no IPv4 address but
+			// ::1 and the like (::ffff:192.0.2.0/80 is ::/80), as
+			// config.ParsePrefixes refuses it.
 			return netip.Prefix{}, false
 		}
 		p = config.NormalizePrefix(p)
