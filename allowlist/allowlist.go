@@ -217,7 +217,7 @@ func New(o Options, log *zap.Logger, reg prometheus.Registerer) (*Set, error) {
 		}
 	}
 	for _, a := range s.listed {
-		skipped, err := a.load(s.dir)
+		skipped, err := a.load(s.dir, s.now())
 		cur := a.cur.Load()
 		s.m.errors.WithLabelValues(a.id).Add(0)
 		s.m.entries.WithLabelValues(a.id).Set(float64(len(cur.tencent)))
@@ -454,7 +454,7 @@ func Describe(o Options, now time.Time) ([]AppList, error) {
 		return nil, err
 	}
 	for _, a := range s.listed {
-		_, _ = a.load(s.dir) // a problem is kept in the snapshot: the app's Error
+		_, _ = a.load(s.dir, now) // a problem is kept in the snapshot: the app's Error
 	}
 	out := make([]AppList, 0, len(s.apps))
 	for _, a := range s.apps {

@@ -450,7 +450,7 @@ func TestSavedListOfOtherNetTypes(t *testing.T) {
 
 	// A file of an earlier version, without nettypes, is taken as the list of the configured ones.
 	if err := os.WriteFile(filepath.Join(dir, "iplist", appA+".json"),
-		[]byte(`{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":["203.0.113.7"]}`), 0o644); err != nil {
+		[]byte(`{"app":"1400000001","fetched_at":"2024-01-01T00:00:00Z","entries":["203.0.113.7"]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	wantAllowed(t, newSet(t, o).Set, appA, map[string]bool{"203.0.113.7": true})
@@ -1181,6 +1181,11 @@ func TestUnusableFiles(t *testing.T) {
 		{"empty", `{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":[]}`, "no usable entry"},
 		{"more entries than a list holds", `{"app":"1400000001","fetched_at":"2030-01-01T00:00:00Z","entries":["` +
 			strings.Join(hosts(allowlist.MaxEntries+1), `","`) + `"]}`, "more than"},
+		// Its age unknown: imcallback_iplist_last_success_timestamp_seconds
+		// would be negative or ahead of time(), and ImcallbackAllowlistStale
+		// would never fire while its refresh fails.
+		{"a time before 1970", `{"app":"1400000001","fetched_at":"0001-01-01T00:00:00Z","entries":["203.0.113.1"]}`, "fetched_at"},
+		{"a time in the future", `{"app":"1400000001","fetched_at":"2031-01-01T00:00:00Z","entries":["203.0.113.1"]}`, "in the future"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1192,7 +1197,7 @@ func TestUnusableFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := newSet(t, allowlist.Options{Global: prefixes(t, "203.0.113.0/24"),
-				Apps: []allowlist.App{{ID: appA, IPList: true, Client: newLister(nil)}}, Dir: dir})
+				Apps: []allowlist.App{{ID: appA, IPList: true, Client: newLister(nil)}}, Dir: dir, Now: newClock().Now})
 			wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.1": false})
 			if err := checkErr(h.Set); err == nil || !strings.Contains(err.Error(), appA) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Check = %v, want an error naming %s and %q", err, appA, tt.want)
@@ -1211,7 +1216,7 @@ func TestUnusableFiles(t *testing.T) {
 			[]byte(`{"app":"1400000001","fetched_at":"2030-01-01T00:00:00.5+08:00","entries":["203.0.113.1","junk","2001:db8::/48"]}`), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: newLister(nil)}}, Dir: dir})
+		h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: newLister(nil)}}, Dir: dir, Now: newClock().Now})
 		wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.1": true, "2001:db8::9": true, "203.0.113.2": false})
 		wantMetrics(t, h.reg, appA, 2, time.Date(2029, 12, 31, 16, 0, 0, 0, time.UTC), 0)
 		if e := findLog(h.logs, "iplist: skipped unusable entries of the saved list", appA); e == nil || e.ContextMap()["skipped"] != int64(1) {

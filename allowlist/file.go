@@ -35,8 +35,8 @@ func path(dir, id string) string { return filepath.Join(dir, "iplist", id+".json
 // is the list of other nettypes than the app's, is an error, kept as the
 // snapshot's problem; skipped are the entries of a usable file that did
 // not parse.
-func (a *appState) load(dir string) (skipped []string, err error) {
-	list, fetchedAt, skipped, err := readList(path(dir, a.id), a.id, a.netTypes)
+func (a *appState) load(dir string, now time.Time) (skipped []string, err error) {
+	list, fetchedAt, skipped, err := readList(path(dir, a.id), a.id, a.netTypes, now)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
@@ -48,9 +48,16 @@ func (a *appState) load(dir string) (skipped []string, err error) {
 	return skipped, nil
 }
 
+// maxAhead is how far a saved list's fetched_at may be ahead of the clock
+// (a small step back of the clock since it was saved).
+const maxAhead = 5 * time.Minute
+
 // readList reads and checks the list file name of app id, whose list is
-// the union of netTypes.
-func readList(name, id string, netTypes []int) (list []netip.Prefix, fetchedAt time.Time, skipped []string, err error) {
+// the union of netTypes, at now. A fetched_at not after 1970 or more than
+// maxAhead after now makes the file unusable: the list's age is unknown,
+// and its last-success metric would keep ImcallbackAllowlistStale from
+// ever firing while the refresh fails.
+func readList(name, id string, netTypes []int, now time.Time) (list []netip.Prefix, fetchedAt time.Time, skipped []string, err error) {
 	// Only a regular file: opening a FIFO left at the path would wait for a
 	// writer, and the start with it.
 	fi, err := os.Stat(name)
@@ -93,6 +100,13 @@ func readList(name, id string, netTypes []int) (list []netip.Prefix, fetchedAt t
 	list, skipped = parseEntries(lf.Entries)
 	if len(list) == 0 {
 		return nil, time.Time{}, nil, fmt.Errorf("%s holds no usable entry (%d entries)", name, len(lf.Entries))
+	}
+	if fetchedAt.Unix() <= 0 {
+		return nil, time.Time{}, nil, fmt.Errorf("%s: fetched_at %s is not after 1970", name, lf.FetchedAt)
+	}
+	if fetchedAt.After(now.Add(maxAhead)) {
+		return nil, time.Time{}, nil, fmt.Errorf("%s: fetched_at %s is in the future (the clock says %s)",
+			name, lf.FetchedAt, now.UTC().Format(time.RFC3339))
 	}
 	return list, fetchedAt.UTC(), skipped, nil
 }
