@@ -721,3 +721,34 @@ func TestNewTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestNewRefusesABadURL: New (a ForwardConfig of a program's own, not
+// loaded by config) refuses a URL the configuration would refuse, without
+// quoting its user info, path or query. Accepted, every request failed
+// instead, each with an error (logged, in a span, in a dead letter) that
+// quoted the whole URL, credentials and key included.
+func TestNewRefusesABadURL(t *testing.T) {
+	for _, u := range []string{
+		"https://user:s3cret@hooks.example.com/k3y%zz",
+		"https://hooks.example.com/k3y\x7f",
+		"ftp://hooks.example.com/k3y",
+		"https:///k3y",
+		"/k3y",
+		"",
+	} {
+		t.Run(u, func(t *testing.T) {
+			_, err := forward.New([]config.ForwardConfig{destination("a", u, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
+			if err == nil {
+				t.Fatalf("New took url %q", u)
+			}
+			if !strings.Contains(err.Error(), "forward: a: url") {
+				t.Errorf("New: %v, want it to name the destination's url", err)
+			}
+			for _, secret := range []string{"s3cret", "k3y"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("New: %v quotes %q", err, secret)
+				}
+			}
+		})
+	}
+}
