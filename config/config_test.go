@@ -341,6 +341,11 @@ func TestRedactURL(t *testing.T) {
 		{"http://backend.internal", "http://backend.internal"},
 		{"not a url", "[redacted]"},
 		{"http://%zz", "[redacted]"},
+		// A user info holding an unescaped '/', '?' or '#' ends the
+		// authority early: what a parser takes for the host is the key.
+		{"https://s3cr3tT0ken?x@hooks.example.com/in", "https://[redacted]"},
+		{"https://u:1234/s3cr3t@hooks.example.com/in", "https://[redacted]"},
+		{"https://T0k/en@hooks.example.com/in", "https://[redacted]"},
 	}
 	for _, tt := range tests {
 		if got := config.RedactURL(tt.in); got != tt.want {

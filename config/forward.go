@@ -228,6 +228,12 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 		switch u, err := url.Parse(f.URL); {
 		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
 			bad(setting("url"), "%s: url %q must be an http:// or https:// URL with a host", key, RedactURL(f.URL))
+		case atAfterHost(f.URL):
+			// A user info holding '/', '?' or '#' unescaped ends early: the
+			// requests would go to its text as a host, shown in every log
+			// line and dial error. An '@' meant for the path or query is %40.
+			bad(setting("url"), "%s: url %q has an '@' after its host: escape a '/', '?' or '#' of the user info "+
+				"(%%2F, %%3F, %%23), and an '@' of the path or query as %%40", key, RedactURL(f.URL))
 		case u.User != nil && u.Scheme != "https":
 			// Go sends it as a Basic Authorization header, in the clear over http.
 			bad(setting("url"), "%s: url %q carries a user and password over http: use https, or a key in the path", key, RedactURL(f.URL))

@@ -90,6 +90,11 @@ func TestForwardMistakes(t *testing.T) {
 		"https://backend.internal/im#part":        "has a fragment",
 		"http://backend.internal:99999/im":        "has port 99999, not one from 1 to 65535",
 		"https://backend.internal:0/im":           "has port 0, not one from 1 to 65535",
+		// A user info with an unescaped '?' or '/': the host would be
+		// "hunter2", shown in every log line and dial error.
+		"https://hunter2?x@backend.internal/im":       "has an '@' after its host",
+		"https://user:1234/hunter2@backend.internal/": "has an '@' after its host",
+		"https://backend.internal/im?to=a@b":          "has an '@' after its host",
 	} {
 		_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
 			"IMCALLBACK_FORWARD_URL="+url, "IMCALLBACK_FORWARD_SECRET="+whsec)})

@@ -195,11 +195,17 @@ func RedactQuery(raw string) string {
 // the user info, the path (webhook URLs often carry their key there) and
 // the query are replaced; the scheme, host and port stay, and the
 // destination's name tells destinations on one host apart. A URL that does
-// not parse is shown as redacted entirely.
+// not parse is shown as redacted entirely, and so is the host of one with
+// an '@' after it (atAfterHost), which may be part of the user info.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return redacted
+	}
+	if atAfterHost(raw) {
+		// Perhaps a user info with an unescaped '/', '?' or '#', which
+		// ends the authority early: the "host" would be the key.
+		return u.Scheme + "://" + redacted
 	}
 	var b strings.Builder
 	b.WriteString(u.Scheme + "://")
@@ -216,6 +222,20 @@ func RedactURL(raw string) string {
 		b.WriteString("?" + redacted)
 	}
 	return b.String()
+}
+
+// atAfterHost reports whether raw has an '@' after the end of its
+// authority as a URL parser reads it (the first '/', '?' or '#' after
+// "://"): in the path, query or fragment, or ending a user info that holds
+// one of those three unescaped, which cut it short, so that the parsed
+// host is part of the user info.
+func atAfterHost(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return false
+	}
+	end := strings.IndexAny(rest, "/?#")
+	return end >= 0 && strings.Contains(rest[end:], "@")
 }
 
 // redactSecrets replaces each of a forward destination's secrets
