@@ -200,6 +200,32 @@ func (c *Config) applyForwardEnv() []error {
 // label and a NATS header value.
 var forwardName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// ForwardURLProblem says what is wrong with raw as a forward destination's
+// URL, quoting it redacted (RedactURL), or is "" when nothing is. The
+// configuration checks each destination with it, and forward.New each one
+// a program builds itself.
+func ForwardURLProblem(raw string) string {
+	switch u, err := url.Parse(raw); {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
+		return fmt.Sprintf("url %q must be an http:// or https:// URL with a host", RedactURL(raw))
+	case atAfterHost(raw):
+		// A user info holding '/', '?' or '#' unescaped ends early: the
+		// requests would go to its text as a host, shown in every log
+		// line and dial error. An '@' meant for the path or query is %40.
+		return fmt.Sprintf("url %q has an '@' after its host: escape a '/', '?' or '#' of the user info "+
+			"(%%2F, %%3F, %%23), and an '@' of the path or query as %%40", RedactURL(raw))
+	case u.User != nil && u.Scheme != "https":
+		// Go sends it as a Basic Authorization header, in the clear over http.
+		return fmt.Sprintf("url %q carries a user and password over http: use https, or a key in the path", RedactURL(raw))
+	case u.Fragment != "":
+		return fmt.Sprintf("url %q has a fragment, which is never sent", RedactURL(raw))
+	case !validPort(u.Port()):
+		// url.Parse takes any digits; the dial would fail on every attempt.
+		return fmt.Sprintf("url %q has port %s, not one from 1 to 65535", RedactURL(raw), u.Port())
+	}
+	return ""
+}
+
 // validateForward checks each destination; problems name the entry.
 func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 	seen := map[string]bool{}
@@ -225,23 +251,8 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 				bad("forward", "%s: app %q is not one of the configured apps (IMCALLBACK_SDKAPPID)", key, id)
 			}
 		}
-		switch u, err := url.Parse(f.URL); {
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
-			bad(setting("url"), "%s: url %q must be an http:// or https:// URL with a host", key, RedactURL(f.URL))
-		case atAfterHost(f.URL):
-			// A user info holding '/', '?' or '#' unescaped ends early: the
-			// requests would go to its text as a host, shown in every log
-			// line and dial error. An '@' meant for the path or query is %40.
-			bad(setting("url"), "%s: url %q has an '@' after its host: escape a '/', '?' or '#' of the user info "+
-				"(%%2F, %%3F, %%23), and an '@' of the path or query as %%40", key, RedactURL(f.URL))
-		case u.User != nil && u.Scheme != "https":
-			// Go sends it as a Basic Authorization header, in the clear over http.
-			bad(setting("url"), "%s: url %q carries a user and password over http: use https, or a key in the path", key, RedactURL(f.URL))
-		case u.Fragment != "":
-			bad(setting("url"), "%s: url %q has a fragment, which is never sent", key, RedactURL(f.URL))
-		case !validPort(u.Port()):
-			// url.Parse takes any digits; the dial would fail on every attempt.
-			bad(setting("url"), "%s: url %q has port %s, not one from 1 to 65535", key, RedactURL(f.URL), u.Port())
+		if problem := ForwardURLProblem(f.URL); problem != "" {
+			bad(setting("url"), "%s: %s", key, problem)
 		}
 		if _, err := f.SecretKeys(); err != nil {
 			bad(setting("secret"), "%s: secret %v", key, err)

@@ -193,8 +193,8 @@ func newClient(dial time.Duration) *http.Client {
 // app is an error: a before-callback has one answer. A destination's zero
 // Timeout is config.DefaultForwardTimeout, as the configuration makes it
 // (else every after-callback would time out at once); a negative one is
-// an error, as is a URL that is not http(s) with a host (every request
-// would fail, with an error quoting it, credentials included).
+// an error, as is a URL the configuration refuses (config.ForwardURLProblem:
+// every request would fail, or send its key or password where it must not go).
 func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, error) {
 	f := &Forwarder{byName: map[string]*destination{}, replies: map[string]reply{}, log: log, now: time.Now}
 	for _, c := range dests {
@@ -204,10 +204,9 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 		case c.Timeout < 0:
 			return nil, fmt.Errorf("forward: %s: timeout %v must be positive, e.g. 5s", c.Name, c.Timeout)
 		}
-		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-			// Shown redacted: the error of a URL that does not parse
-			// quotes it whole, user info, path and query included.
-			return nil, fmt.Errorf("forward: %s: url %q must be an http:// or https:// URL with a host", c.Name, config.RedactURL(c.URL))
+		if problem := config.ForwardURLProblem(c.URL); problem != "" {
+			// As the configuration refuses it, the URL shown redacted.
+			return nil, fmt.Errorf("forward: %s: %s", c.Name, problem)
 		}
 		keys, err := c.SecretKeys()
 		if err != nil {

@@ -730,6 +730,9 @@ func TestNewTimeout(t *testing.T) {
 func TestNewRefusesABadURL(t *testing.T) {
 	for _, u := range []string{
 		"https://user:s3cret@hooks.example.com/k3y%zz",
+		"https://s3cret/k3y@hooks.example.com/in",  // the user info's '/' ends the host early
+		"http://user:s3cret@hooks.example.com/k3y", // a password in the clear
+		"https://hooks.example.com:99999/k3y",
 		"https://hooks.example.com/k3y\x7f",
 		"ftp://hooks.example.com/k3y",
 		"https:///k3y",
