@@ -325,19 +325,32 @@ func main() {
 func saveProfile(admin string, seconds int, path string) chan error {
 	done := make(chan error, 1)
 	go func() {
-		done <- download(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, seconds), path)
+		done <- download(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, seconds), path, time.Duration(seconds)*time.Second)
 	}()
 	return done
 }
 
 // saveHeapProfile writes the service's heap profile (after a GC) to path.
 func saveHeapProfile(admin, path string) error {
-	return download("http://"+admin+"/debug/pprof/heap?gc=1", path)
+	return download("http://"+admin+"/debug/pprof/heap?gc=1", path, 0)
 }
 
-// download writes what a GET of url answers to path.
-func download(url, path string) error {
-	resp, err := http.Get(url)
+// adminTimeout bounds each request of the step to the service (the
+// readiness probe, /metrics, the admin posts, the profiles' downloads on
+// top of their seconds), so a service that takes a connection and never
+// answers fails the step instead of hanging it.
+var adminTimeout = 30 * time.Second
+
+// adminClient is an HTTP client whose requests give up after adminTimeout and
+// extra.
+func adminClient(extra time.Duration) *http.Client {
+	return &http.Client{Timeout: adminTimeout + extra}
+}
+
+// download writes what a GET of url answers to path, waiting up to
+// adminTimeout and extra for it.
+func download(url, path string, extra time.Duration) error {
+	resp, err := adminClient(extra).Get(url)
 	if err != nil {
 		return err
 	}
@@ -481,7 +494,7 @@ func start(bin, listen string, env []string, logFile, arg string) *proc {
 	running.add(p)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + listen + "/")
+		resp, err := adminClient(0).Get("http://" + listen + "/")
 		if err == nil {
 			resp.Body.Close()
 			return p
@@ -705,7 +718,7 @@ func metric(admin, name string) float64 {
 
 // readMetric is the sum of every series of name in the admin listener's /metrics.
 func readMetric(admin, name string) (float64, error) {
-	resp, err := http.Get("http://" + admin + "/metrics")
+	resp, err := adminClient(0).Get("http://" + admin + "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -737,7 +750,7 @@ func readMetric(admin, name string) (float64, error) {
 // adminPost posts an empty body to the service's admin path and fails the
 // run unless it answers 200.
 func adminPost(admin, path string) {
-	resp, err := http.Post("http://"+admin+path, "application/json", nil)
+	resp, err := adminClient(0).Post("http://"+admin+path, "application/json", nil)
 	if err != nil {
 		fail(fmt.Sprintf("POST %s: %v", path, err))
 	}

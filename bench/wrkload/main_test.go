@@ -223,3 +223,34 @@ func TestSplitEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminReadsGiveUpOnAServiceThatNeverAnswers: a service that takes
+// the connection and never answers (stopped in a debugger, its admin
+// listener wedged) made readMetric, and with it the whole step, wait for
+// ever. The step's reads give up after adminTimeout with an error.
+func TestAdminReadsGiveUpOnAServiceThatNeverAnswers(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	defer func(d time.Duration) { adminTimeout = d }(adminTimeout)
+	adminTimeout = 100 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		_, err := readMetric(strings.TrimPrefix(srv.URL, "http://"), "x")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("readMetric of a service that never answered read a value")
+		}
+	case <-time.After(20 * time.Second): // a guard against the hang, not a measure
+		t.Fatal("readMetric still waits for a service that never answers")
+	}
+}
