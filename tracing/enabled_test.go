@@ -263,3 +263,39 @@ func TestEnabledRefusesBatchAndLimitSettingsTheSDKWouldMisuse(t *testing.T) {
 		})
 	}
 }
+
+// TestEnabledProtocolAloneIsNoExporter: a protocol variable names how an
+// exporter would talk, not that there is one. Without an endpoint or
+// OTEL_TRACES_EXPORTER=otlp tracing is off, as the README says, so an
+// OTEL_EXPORTER_OTLP_PROTOCOL=grpc set for every process of a host (meant
+// for other services) does not stop the start; with an exporter it still
+// does.
+func TestEnabledProtocolAloneIsNoExporter(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		env           map[string]string
+		on            bool
+		errorContains string
+	}{
+		{"general grpc alone", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, false, ""},
+		{"traces grpc alone", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, false, ""},
+		{"blank endpoint", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "  "}, false, ""},
+		{"grpc with otlp exporter", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_TRACES_EXPORTER": "otlp"},
+			false, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"},
+		{"grpc with traces endpoint", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, false, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
+			if tc.errorContains == "" {
+				if err != nil || on != tc.on {
+					t.Fatalf("on %v, err %v; want on %v without an error", on, err, tc.on)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.errorContains) || on {
+				t.Fatalf("on %v, err %v; want off with an error naming %q", on, err, tc.errorContains)
+			}
+		})
+	}
+}

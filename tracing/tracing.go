@@ -140,9 +140,10 @@ func errorType(err error) string {
 // Enabled reports from the environment whether tracing is on: not when
 // OTEL_SDK_DISABLED is true or OTEL_TRACES_EXPORTER is none; when
 // OTEL_TRACES_EXPORTER is otlp, or OTEL_EXPORTER_OTLP_ENDPOINT or
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. Another exporter or an OTLP
-// protocol other than http/protobuf is an error: only OTLP over HTTP is
-// built in. OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, when set, is the protocol,
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. Another exporter, or an OTLP
+// protocol other than http/protobuf while tracing is on, is an error: only
+// OTLP over HTTP is built in (without an exporter a protocol configures
+// nothing). OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, when set, is the protocol,
 // whatever OTEL_EXPORTER_OTLP_PROTOCOL says. When on, an exporter setting
 // the exporter would ignore (an endpoint without http:// or https://, a
 // timeout that is no number of milliseconds, a header that is no
@@ -160,6 +161,14 @@ func Enabled(getenv func(string) string) (bool, error) {
 	case "none":
 		return false, nil
 	case "", "otlp":
+		// Blanks alone are unset, as the exporter reads them: tracing on
+		// would export to its default, localhost:4318. Without an exporter a
+		// protocol variable (one set for every process of a host, for other
+		// services) configures nothing, and stops nothing.
+		if exp != "otlp" && strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) == "" &&
+			strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) == "" {
+			return false, nil
+		}
 		// The traces' own variable, when set, overrides the general one (which
 		// may name another signal's protocol), as in the OTLP exporter.
 		for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
@@ -171,12 +180,6 @@ func Enabled(getenv func(string) string) (bool, error) {
 				return false, fmt.Errorf("tracing: %s=%s: only http/protobuf is built in (point it at the collector's OTLP/HTTP port, usually 4318)", k, p)
 			}
 			break
-		}
-		// Blanks alone are unset, as the exporter reads them: tracing on
-		// would export to its default, localhost:4318.
-		if exp != "otlp" && strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) == "" &&
-			strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) == "" {
-			return false, nil
 		}
 		if err := checkExporterEnv(getenv); err != nil {
 			return false, err
