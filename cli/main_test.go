@@ -88,6 +88,7 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
 			t.Setenv("IMCALLBACK_TOKENS", "t")
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318") // a protocol alone configures no exporter
 			t.Setenv(tt.name, tt.value)
 			if out, err := runCLI(t, "config", "check"); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("config check with %s=%s: %q, %v; want an error saying %q", tt.name, tt.value, out, err, tt.want)
