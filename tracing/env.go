@@ -112,12 +112,23 @@ func headersProblem(v string) string {
 		case !validHeaderKey(key):
 			return fmt.Sprintf("entry #%d: the key is not an HTTP header name", i+1)
 		}
-		if _, err := url.PathUnescape(value); err != nil {
+		decoded, err := url.PathUnescape(value)
+		if err != nil {
 			return fmt.Sprintf("entry #%d (%s): the value is not percent-encoded correctly", i+1, key)
+		}
+		// The exporter trims the decoded value; a control byte left inside
+		// it (%0A, %00) makes Go's HTTP client refuse every export.
+		if strings.ContainsFunc(strings.TrimSpace(decoded), isHeaderCTL) {
+			return fmt.Sprintf("entry #%d (%s): the value decodes to a control character (a line break, say), "+
+				"which no HTTP header may hold", i+1, key)
 		}
 	}
 	return ""
 }
+
+// isHeaderCTL reports whether r is a byte an HTTP header value may not
+// hold: a control character other than a tab.
+func isHeaderCTL(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f }
 
 // validHeaderKey reports whether key is an HTTP token, as the exporter
 // requires of a header name.
