@@ -234,10 +234,16 @@ func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }
 // allowance of every target of its allow without per-target decisions,
 // then the rule's RequiredReply when the answer carries no fields.
 func (d *Dispatcher) dispatcherFields(r *Request, dec Decision) Decision {
-	dec = d.denyPerTarget(r, dec)
-	dec = d.allowPerTarget(r, dec)
+	rule := d.rule(r.Command)
+	switch {
+	case rule.PerTarget == nil:
+	case dec.Code == CodeAllow:
+		dec = allowPerTarget(rule.PerTarget, r, dec)
+	default:
+		dec = d.denyPerTarget(rule, r, dec)
+	}
 	if dec.Reply == nil {
-		dec.Reply = d.rule(r.Command).RequiredReply
+		dec.Reply = rule.RequiredReply
 	}
 	return dec
 }
@@ -247,11 +253,7 @@ func (d *Dispatcher) dispatcherFields(r *Request, dec Decision) Decision {
 // stays (an app configured to honour it refuses on it), and IM's default
 // reads the per-target codes. Without it, a deny there let the action
 // through.
-func (d *Dispatcher) denyPerTarget(r *Request, dec Decision) Decision {
-	rule := d.rule(r.Command)
-	if rule.PerTarget == nil || dec.Code == CodeAllow {
-		return dec
-	}
+func (d *Dispatcher) denyPerTarget(rule Rule, r *Request, dec Decision) Decision {
 	code := dec.Code
 	if !rule.DenyCodes.Contains(code) {
 		code = rule.DenyCodes.Min
@@ -269,12 +271,11 @@ func (d *Dispatcher) denyPerTarget(r *Request, dec Decision) Decision {
 // allowPerTarget completes an allow of a command that decides per target
 // (its page makes the per-target list required) whose answer names no
 // target: every target of the request is sent allowed.
-func (d *Dispatcher) allowPerTarget(r *Request, dec Decision) Decision {
-	rule := d.rule(r.Command)
-	if rule.PerTarget == nil || rule.PerTarget.Allow == nil || dec.Code != CodeAllow {
+func allowPerTarget(pt *PerTarget, r *Request, dec Decision) Decision {
+	if pt.Allow == nil {
 		return dec
 	}
-	reply, err := rule.PerTarget.Allow(r.Body, dec.Reply)
+	reply, err := pt.Allow(r.Body, dec.Reply)
 	if err != nil {
 		// A body whose targets do not decode failed the handler's decoding
 		// too, which is logged and counted as its fallback: the allow goes

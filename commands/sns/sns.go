@@ -101,7 +101,7 @@ func perTarget[L any](command string, list func(L) []target) *dispatcher.PerTarg
 			if err != nil {
 				return nil, err
 			}
-			return refuseAll(a, code, info), nil
+			return decideAll(a, code, info), nil
 		},
 		Check: checkResultCodes,
 		Allow: func(body []byte, reply any) (any, error) {
@@ -112,7 +112,7 @@ func perTarget[L any](command string, list func(L) []target) *dispatcher.PerTarg
 			if err != nil || len(a) == 0 {
 				return reply, err
 			}
-			return refuseAll(a, 0, ""), nil
+			return decideAll(a, 0, ""), nil
 		},
 	}
 }
@@ -139,9 +139,9 @@ func checkResultCodes(reply any) (any, error) {
 	return ResultReply{ResultItem: items}, fmt.Errorf("ResultCode %v outside 0 and %d–%d; sent %d (a refusal)", bad, ResultCodeMin, ResultCodeMax, ResultCodeMin)
 }
 
-// refuseAll is the reply deciding every account with code and info: a
+// decideAll is the reply deciding every account with code and info: a
 // refusal, or with code 0 an allowance.
-func refuseAll(accounts []string, code int, info string) ResultReply {
+func decideAll(accounts []string, code int, info string) ResultReply {
 	items := make([]ResultItem, len(accounts))
 	for i, a := range accounts {
 		items[i] = ResultItem{ToAccount: a, ResultCode: code, ResultInfo: info}
