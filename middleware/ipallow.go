@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"iter"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -167,33 +168,43 @@ func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 		if peer, err := netip.ParseAddr(direct); err != nil || !isTrusted(peer) {
 			return direct
 		}
-		// Read from the end, entry by entry, without a list of them: a
-		// client behind the proxy chooses what comes before its own
-		// address, up to the header limit of commas, and a list of every
-		// entry cost 16 bytes a comma, before anything was verified.
-		for i := len(lines) - 1; i >= 0; i-- {
-			line := lines[i]
-			for {
-				entry, rest, more := line, "", false
-				if !realIP {
-					if j := strings.LastIndexByte(line, ','); j >= 0 {
-						rest, entry, more = line[:j], line[j+1:], true
-					}
-				}
-				a, ok := forwardedAddr(entry)
-				if !ok {
-					return ""
-				}
-				if (i == 0 && !more) || !isTrusted(a) {
-					return a.String()
-				}
-				if !more {
-					break
-				}
-				line = rest
+		for entry, first := range entriesFromEnd(lines, !realIP) {
+			a, ok := forwardedAddr(entry)
+			if !ok {
+				return ""
+			}
+			if first || !isTrusted(a) {
+				return a.String()
 			}
 		}
 		return direct
+	}
+}
+
+// entriesFromEnd yields the entries of a forwarding header's lines from
+// the last one back, each line split at its commas when split is set, and
+// whether the entry is the first of all. It reads them in place, without
+// a list: a client behind the proxy chooses what comes before its own
+// address, up to the header limit of commas, and a list of every entry
+// cost 16 bytes a comma, before anything was verified.
+func entriesFromEnd(lines []string, split bool) iter.Seq2[string, bool] {
+	return func(yield func(string, bool) bool) {
+		for i := len(lines) - 1; i >= 0; i-- {
+			line := lines[i]
+			for {
+				j := -1 // the comma before the last entry of line, if any
+				if split {
+					j = strings.LastIndexByte(line, ',')
+				}
+				if !yield(line[j+1:], i == 0 && j < 0) {
+					return
+				}
+				if j < 0 {
+					break
+				}
+				line = line[:j]
+			}
+		}
 	}
 }
 
