@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -153,7 +154,7 @@ func newBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer, col
 	var b *buffered
 	if cfg.LogBuffer > 0 {
 		out := &writeOnly{WriteSyncer: w}
-		b = &buffered{buf: &zapcore.BufferedWriteSyncer{WS: out, Size: bufferSize, FlushInterval: cfg.LogBuffer}, out: out, direct: w}
+		b = &buffered{interval: cfg.LogBuffer, out: out, direct: w}
 		lc.Append(fx.StartStopHook(b.start, b.stop))
 		w = b
 	}
@@ -190,8 +191,9 @@ func newWithSink(level zapcore.Level, format string, w zapcore.WriteSyncer, colo
 // While a hook runs (hooks > 0, told by FxLogger) it writes straight too.
 type buffered struct {
 	mu        sync.Mutex
-	buf       *zapcore.BufferedWriteSyncer
-	out       *writeOnly // buf's writer, which keeps its failed writes' error
+	interval  time.Duration                // of the periodic flush
+	buf       *zapcore.BufferedWriteSyncer // of the current run; nil before the first start
+	out       *writeOnly                   // buf's writer, which keeps its failed writes' error
 	direct    zapcore.WriteSyncer
 	buffering bool
 	hooks     int
@@ -282,10 +284,15 @@ func (w *writeOnly) failed() error {
 	return err
 }
 
-// start buffers from now on.
+// start buffers from now on, in a buffer of its own: fx starts a stopped
+// app again, and the last run's buffer, stopped, has no flush any more.
 func (b *buffered) start() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.buffering {
+		return
+	}
+	b.buf = &zapcore.BufferedWriteSyncer{WS: b.out, Size: bufferSize, FlushInterval: b.interval}
 	b.buffering = true
 }
 

@@ -308,3 +308,44 @@ func TestBufferKeepsWritingAfterAFailedWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestBufferedLinesAreWrittenAfterARestart: fx starts a stopped app again;
+// the lines of the second run are written, by the periodic flush and by
+// the second stop, as those of the first. The buffer of the first run
+// is stopped for good, so the second must not write into it: nothing
+// would flush it.
+func TestBufferedLinesAreWrittenAfterARestart(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		buffer time.Duration
+		flush  func(*fxtest.App, *sink, string) bool // whether the line is written
+	}{
+		{"the second stop", time.Hour, func(app *fxtest.App, out *sink, line string) bool {
+			app.RequireStop()
+			return strings.Contains(out.String(), line)
+		}},
+		{"the periodic flush", time.Millisecond, func(app *fxtest.App, out *sink, line string) bool {
+			defer app.RequireStop()
+			for giveUp := time.Now().Add(10 * time.Second); time.Now().Before(giveUp); time.Sleep(time.Millisecond) {
+				if strings.Contains(out.String(), line) {
+					return true
+				}
+			}
+			return false
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := &sink{}
+			var log *zap.Logger
+			app := newApp(t, out, tc.buffer, fx.Populate(&log))
+			app.RequireStart()
+			log.Info("a line of the first run")
+			app.RequireStop()
+			app.RequireStart()
+			log.Info("a line of the second run")
+			if !tc.flush(app, out, "a line of the second run") {
+				t.Errorf("a line of the second run was never written; the output is:\n%s", out.String())
+			}
+		})
+	}
+}
