@@ -131,21 +131,39 @@ func ticks(ctx context.Context, interval time.Duration, f func(now time.Time)) {
 }
 
 // runHook runs run on its own goroutine from an fx app's start; the stop
-// ends its context and waits for it to return.
+// ends its context and waits for it to return. Each start has a context
+// and a goroutine of its own: fx starts a stopped app again.
 func runHook(run func(ctx context.Context)) fx.Hook {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
+	var (
+		mu     sync.Mutex
+		cancel context.CancelFunc
+		done   chan struct{}
+	)
 	return fx.Hook{
 		OnStart: func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if cancel != nil {
+				return nil // running already
+			}
+			ctx, end := context.WithCancel(context.Background())
+			ran := make(chan struct{})
+			cancel, done = end, ran
 			go func() {
-				defer close(done)
+				defer close(ran)
 				run(ctx)
 			}()
 			return nil
 		},
 		OnStop: func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if cancel == nil {
+				return nil
+			}
 			cancel()
 			<-done
+			cancel, done = nil, nil
 			return nil
 		},
 	}

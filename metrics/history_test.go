@@ -140,3 +140,27 @@ func TestHistoryHookSamplesAtStart(t *testing.T) {
 		t.Fatalf("%d samples when the start hook returned, want the first", len(got))
 	}
 }
+
+// TestHistoryHookRunsAgainAfterARestart: fx starts a stopped app again;
+// the hook samples through the second run as through the first, and
+// both stops end the sampling.
+func TestHistoryHookRunsAgainAfterARestart(t *testing.T) {
+	h := NewHistory(NewCallbacks(prometheus.NewRegistry()), time.Millisecond, time.Hour)
+	hook := h.Hook()
+	for run := 1; run <= 2; run++ {
+		if err := hook.OnStart(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// The start hook's own sample, then at least two of the goroutine's.
+		want := len(h.Samples()) + 2
+		for giveUp := time.Now().Add(10 * time.Second); len(h.Samples()) < want && time.Now().Before(giveUp); {
+			time.Sleep(time.Millisecond)
+		}
+		if err := hook.OnStop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(h.Samples()); n < want {
+			t.Fatalf("run %d: %d samples, want at least %d: the sampling did not run", run, n, want)
+		}
+	}
+}
