@@ -83,6 +83,7 @@ func (l *connLimit) connState(c net.Conn, st http.ConnState) {
 		return
 	}
 	lc.active.Store(st == http.StateActive)
+	lc.refusedUnread.Store(false) // a new request, or none
 	if st == http.StateIdle {
 		lc.idleSince.Store(time.Now().UnixNano())
 	} else {
@@ -91,16 +92,18 @@ func (l *connLimit) connState(c net.Conn, st http.ConnState) {
 }
 
 // serving counts the open connections whose request is being answered:
-// its headers arrived (net/http's StateActive) and its handler is not
-// waiting for the rest of its body. The others (new ones whose request has
-// not all its headers yet, idle ones, and those whose body is still
-// arriving) carry nothing the service acted on.
+// its headers arrived (net/http's StateActive), its handler is not
+// waiting for the rest of its body, and it was not refused before its body
+// was read (markRefusedUnread). The others (new ones whose request has
+// not all its headers yet, idle ones, those whose body is still arriving,
+// and those refused, whose rest net/http reads for a grace after the
+// answer) carry nothing the service acted on.
 func (l *connLimit) serving() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for c := range l.conns {
-		if c.active.Load() && c.bodyReads.Load() == 0 {
+		if c.active.Load() && c.bodyReads.Load() == 0 && !c.refusedUnread.Load() {
 			n++
 		}
 	}
@@ -134,6 +137,16 @@ func markBodyReads(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// markRefusedUnread marks the connection r came on as refused before its
+// body was read (closeUnreadBody): its answer closes it, and net/http reads
+// what is left of the body for a grace first, which holds nothing the
+// service acted on (serving).
+func markRefusedUnread(r *http.Request) {
+	if lc, ok := r.Context().Value(connKey{}).(*limitedConn); ok {
+		lc.refusedUnread.Store(true)
+	}
 }
 
 // markedBody is a request's body whose reads are counted on its connection.
@@ -391,6 +404,9 @@ type limitedConn struct {
 	// bodyReads counts the reads of its request's body in progress
 	// (markBodyReads): non-zero while its handler waits for the body.
 	bodyReads atomic.Int32
+	// refusedUnread is whether its request was refused before its body
+	// was read (markRefusedUnread); cleared at each change of state.
+	refusedUnread atomic.Bool
 }
 
 // Read clears the idle mark as soon as bytes arrive: net/http reports a

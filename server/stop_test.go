@@ -90,6 +90,36 @@ func TestAStopClosesARequestWhoseBodyIsStillArriving(t *testing.T) {
 	}
 }
 
+// TestAStopClosesARefusedRequestWhoseBodyIsStillArriving: a request
+// refused before its body was read (another path, a bad signature …) is
+// answered with Connection: close, and net/http then reads what is left of
+// its body for up to IMCALLBACK_READ_HEADER_TIMEOUT. Nothing of it was
+// acted on, yet with a shutdown timeout below that grace a client that
+// stopped sending its body counted as a request in flight: the drain
+// waited out its bound and failed the stop (exit 1).
+func TestAStopClosesARefusedRequestWhoseBodyIsStillArriving(t *testing.T) {
+	lc, p := startShortDrain(t, middleware.Chain{})
+	c, r := dialGuarded(t, p.Addr().String())
+	req := "POST /another/path HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"Te"
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || !res.Close {
+		t.Fatalf("answer %d, Connection: close %v; want 404 and close", res.StatusCode, res.Close)
+	}
+	if err := lc.Stop(context.Background()); err != nil {
+		t.Fatalf("stop with a refused request's body still arriving: %v", err)
+	}
+	if _, err := io.ReadAll(r); err != nil && !isReset(err) {
+		t.Errorf("connection after the stop: %v, want it closed", err)
+	}
+}
+
 // waitBodyRead waits until a handler of l's connections waits for its
 // request's body.
 func waitBodyRead(t *testing.T, l *connLimit) {

@@ -26,6 +26,8 @@ func closeUnreadBody(next echo.HTTPErrorHandler, grace time.Duration) echo.HTTPE
 			// Bounds net/http's discarding of the rest after the answer. In
 			// memory (a test's recorder) there is no connection to bound.
 			_ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Now().Add(grace))
+			// The stop closes it meanwhile: nothing of it was acted on.
+			markRefusedUnread(c.Request())
 		}
 		next(err, c)
 	}
