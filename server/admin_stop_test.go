@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,5 +76,57 @@ func TestAnAdminRequestInFlightEndsAtTheStop(t *testing.T) {
 	}
 	if a := <-done; a.err != nil || a.status != http.StatusOK || a.body["stopped"] != "part way" {
 		t.Fatalf("the request ended with %d %v %v; want 200 with the route's answer of what it did", a.status, a.body, a.err)
+	}
+}
+
+// TestAScrapeWaitingOnAStuckCheckEndsAtTheStop: /metrics runs the
+// readiness checks for imcallback_ready and waits for their answers (up
+// to CheckTimeout + CheckGrace) outside any request's context, so the
+// stop did not end it: with IMCALLBACK_SHUTDOWN_TIMEOUT below that wait,
+// a scrape in flight while a check ignored its deadline failed the admin
+// listener's drain (exit 1). The scrape now stops waiting at the stop,
+// answering the check as timed out, and the drain succeeds.
+func TestAScrapeWaitingOnAStuckCheckEndsAtTheStop(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	var once sync.Once
+	stuck := admin.Check{Name: "stuck", Check: func(context.Context) error {
+		once.Do(func() { close(entered) })
+		<-release // ignores its deadline
+		return nil
+	}}
+	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 300 * time.Millisecond // below CheckTimeout + CheckGrace
+	lc := fxtest.NewLifecycle(t)
+	a, err := newAdmin(adminIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Registry: prometheus.NewRegistry(),
+		Checks: []admin.Check{stuck}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.RequireStart()
+	type answer struct {
+		status int
+		err    error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get("http://" + a.Addr().String() + "/metrics")
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		done <- answer{status: resp.StatusCode, err: err}
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := lc.Stop(ctx); err != nil {
+		t.Fatalf("the stop with a scrape waiting on a stuck check failed: %v; want the scrape answered and the drain done", err)
+	}
+	if a := <-done; a.err != nil || a.status != http.StatusOK {
+		t.Fatalf("the scrape ended with %d %v; want 200", a.status, a.err)
 	}
 }

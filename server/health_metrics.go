@@ -29,6 +29,11 @@ type healthCollector struct {
 	// nil: never. A run from before the stop, or a fault, is not reused:
 	// /readyz answers 503 at once, and so does imcallback_ready.
 	ending func() bool
+	// stop, when set, ends the wait for the checks' answers (a scrape has
+	// no request context to end it): the admin listener's stop ends it,
+	// so a scrape waiting on a check that ignores its deadline does not
+	// hold the drain; nil: the wait ends at CheckTimeout + CheckGrace.
+	stop context.Context
 }
 
 // healthTTL is how long one run of the checks serves the scrapes.
@@ -57,7 +62,11 @@ func (h *healthCollector) latest() map[string]string {
 		stale = true
 	}
 	if stale {
-		h.results, h.at = runChecks(context.Background(), h.checks, CheckTimeout), now
+		ctx := h.stop
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		h.results, h.at = runChecks(ctx, h.checks, CheckTimeout), now
 	}
 	return h.results
 }
