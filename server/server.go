@@ -329,8 +329,9 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 				// whole header yet (a client that connected just before,
 				// a slow or silent one) failed the drain, although every
 				// request had been answered; so did a request whose body
-				// was still arriving, not acted on. Closing those loses
-				// nothing.
+				// was still arriving, not acted on, and one refused
+				// before its body was read, whose rest net/http reads
+				// after the answer. Closing those loses nothing.
 				serving := l.limit.serving()
 				l.server.Close()
 				if serving > 0 {
