@@ -292,7 +292,15 @@ func allowPerTarget(pt *PerTarget, r *Request, dec Decision) Decision {
 // registered is answered without reading or checking the body; otherwise
 // the body is checked in one pass (one JSON object, nested at most
 // protocol.MaxDepth deep) before anything else reads it.
+//
+// A handler's deadline counts from the request's arrival
+// (middleware.ArrivedAt), or without RequestState from this call: the
+// middleware chain and the reading of the body spend IM's budget too.
 func (d *Dispatcher) Serve(c echo.Context) error {
+	arrived := middleware.ArrivedAt(c)
+	if arrived.IsZero() {
+		arrived = time.Now()
+	}
 	req := c.Request()
 	p := middleware.ParamsOf(c)
 	command := p.CallbackCommand
@@ -335,9 +343,9 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 	}
 	defer func() { d.series[command].duration.Observe(time.Since(start).Seconds()) }()
 	if cmd.Kind() == KindBefore {
-		return d.serveBefore(c, cmd, r)
+		return d.serveBefore(c, cmd, r, arrived)
 	}
-	return d.serveAfter(c, cmd, r)
+	return d.serveAfter(c, cmd, r, arrived)
 }
 
 // serveUnknown answers a command nobody registered with OK, as IM expects
@@ -358,7 +366,9 @@ func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
 }
 
-func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error {
+// serveBefore runs a before-handler, under BeforeTimeout from arrived,
+// and answers its decision or the fallback.
+func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request, arrived time.Time) error {
 	ctx := c.Request().Context()
 	var (
 		dec      Decision
@@ -379,7 +389,7 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request) error 
 			span.End()
 		}()
 	}
-	dec, outcome, deadline, failure = d.decide(ctx, cmd, r)
+	dec, outcome, deadline, failure = d.decide(ctx, cmd, r, arrived)
 	// Reply fields here are the handler's: the rule's check keeps them on
 	// an allow only, and a deny gets the refusal of every target below,
 	// the dispatcher's own fields, after this.
@@ -469,11 +479,12 @@ func failureCause(err error) string {
 	return "error"
 }
 
-// decide runs a before-handler under the deadline and returns the decision
-// to send, its outcome label, the handler's deadline when the decision is
-// the handler's (zero for a fallback) and, for a fallback, why.
-func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec Decision, outcome string, deadline time.Time, failure error) {
-	dec, deadline, err := d.run(ctx, cmd, r, d.opts.BeforeTimeout)
+// decide runs a before-handler under the deadline, BeforeTimeout from
+// arrived, and returns the decision to send, its outcome label, the
+// handler's deadline when the decision is the handler's (zero for a
+// fallback) and, for a fallback, why.
+func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request, arrived time.Time) (dec Decision, outcome string, deadline time.Time, failure error) {
+	dec, deadline, err := d.run(ctx, cmd, r, arrived, d.opts.BeforeTimeout)
 	if errors.Is(err, errOverloaded) {
 		fb := d.fallback(cmd)
 		if now := time.Now().Unix(); d.overloadLogged.Swap(now) != now { // one line a second at most
@@ -502,11 +513,19 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request) (dec D
 // errOverloaded reports that MaxInFlight handlers are running already.
 var errOverloaded = errors.New("dispatcher: too many handlers running")
 
-// run runs cmd under timeout in its own goroutine, so that a handler that
-// ignores its context cannot hold the answer past the deadline, and
-// returns its decision with that deadline. It counts against MaxInFlight
-// until the handler really returns.
-func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout time.Duration) (Decision, time.Time, error) {
+// run runs cmd in its own goroutine under the deadline timeout after
+// arrived (the request's arrival: the time before the handler is spent
+// of IM's budget too), so that a handler that ignores its context cannot
+// hold the answer past the deadline, and returns its decision with that
+// deadline. A deadline already past when the handler would start fails at
+// once, without running it. It counts against MaxInFlight until the
+// handler really returns.
+func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, arrived time.Time, timeout time.Duration) (Decision, time.Time, error) {
+	deadline := arrived.Add(timeout)
+	if !time.Now().Before(deadline) {
+		return Decision{}, deadline, fmt.Errorf("handler deadline %v: %w (spent before the handler could run: the middleware chain, reading the body)",
+			timeout, context.DeadlineExceeded)
+	}
 	if d.inFlight != nil {
 		select {
 		case d.inFlight <- struct{}{}:
@@ -515,9 +534,9 @@ func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, timeout t
 		}
 	}
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	deadline, _ := ctx.Deadline()
+	deadline, _ = ctx.Deadline() // a parent's earlier deadline, if any
 	type result struct {
 		dec Decision
 		err error
@@ -625,10 +644,10 @@ func (d *Dispatcher) fallback(cmd Command) Decision {
 }
 
 // serveAfter stores an after-callback with the sink, or runs it inline
-// under the inline deadline. Whatever does not succeed is answered 503
+// under the inline deadline (InlineTimeout from arrived). Whatever does not succeed is answered 503
 // with a FAIL envelope, so that nothing unapplied is acknowledged and IM's
 // optional retry of failed callbacks can work.
-func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
+func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request, arrived time.Time) error {
 	if d.opts.Sink != nil {
 		if f, ok := cmd.(*forwarded); ok {
 			r.Targets = f.targets(r.Params.SdkAppid)
@@ -653,7 +672,7 @@ func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request) error {
 			span.SetAttributes(tracing.AttrCommand.String(r.Command))
 		}
 	}
-	_, _, err := d.run(ctx, cmd, r, d.opts.InlineTimeout)
+	_, _, err := d.run(ctx, cmd, r, arrived, d.opts.InlineTimeout)
 	if span != nil {
 		tracing.Fail(span, err)
 		span.End()

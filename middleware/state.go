@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -14,16 +15,32 @@ import (
 // and take a lock and hash the key at every access. The chain works
 // without it, keeping those values in echo's store; it is only slower.
 //
+// It also notes when the request arrived (ArrivedAt), so that the
+// dispatcher counts a handler's deadline from there: the time the chain
+// and the reading of the body take is spent of IM's budget too.
+//
 // Extending echo.Context by embedding it is echo's documented way to give
 // a context more state; echo's router, which needs its own type, runs
 // before any middleware.
 func RequestState(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error { return next(&stateContext{Context: c}) }
+	return func(c echo.Context) error { return next(&stateContext{Context: c, arrived: time.Now()}) }
+}
+
+// ArrivedAt returns when the request reached RequestState, the public
+// listener's first middleware, or the zero time when RequestState did not
+// run (or a middleware of the user's handed the chain a context of its
+// own).
+func ArrivedAt(c echo.Context) time.Time {
+	if s, ok := c.(*stateContext); ok {
+		return s.arrived
+	}
+	return time.Time{}
 }
 
 // stateContext is the context RequestState hands down.
 type stateContext struct {
 	echo.Context
+	arrived time.Time // when RequestState ran; set once, before the chain
 	mu      sync.Mutex
 	params  any // ParamsOf's *protocol.Params
 	outcome any // SetOutcome's string
