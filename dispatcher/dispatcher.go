@@ -135,9 +135,10 @@ func (d *Dispatcher) count(c echo.Context, r *Request, outcome string) {
 }
 
 // New builds a dispatcher over commands. A nil command, a nil handler
-// func, two commands with the same name, an empty name, an invalid kind or
-// a fallback (WithFallback) on an after-command are programming errors
-// reported here, at start.
+// func, two commands with the same name or with names that differ only in
+// case (a Forwarder's commands included, and one it lists twice), an empty
+// name, an invalid kind or a fallback (WithFallback) on an after-command
+// are programming errors reported here, at start.
 func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks) (*Dispatcher, error) {
 	if opts.BeforeTimeout <= 0 {
 		return nil, fmt.Errorf("dispatcher: BeforeTimeout must be positive")
@@ -155,7 +156,8 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 	if opts.MaxInFlight > 0 {
 		d.inFlight = make(chan struct{}, opts.MaxInFlight)
 	}
-	at := make(map[string]int, len(commands)) // each command's index, for a duplicate's error
+	at := make(map[string]int, len(commands))        // each command's index, for a duplicate's error
+	folded := make(map[string]string, len(commands)) // each command's name by its lower case
 	for i, c := range commands {
 		if c == nil {
 			return nil, fmt.Errorf("dispatcher: command #%d of %d is nil: a constructor given to AsCommand or AsCommands returned no command", i+1, len(commands))
@@ -174,6 +176,10 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 			return nil, duplicateError(name, j, i, commands)
 		}
 		at[name] = i
+		if other, ok := folded[strings.ToLower(name)]; ok {
+			return nil, caseError(name, other)
+		}
+		folded[strings.ToLower(name)] = name
 		if _, before := opts.Rules[name]; before && c.Kind() == KindAfter {
 			// Queued and answered OK, it would silently allow every action.
 			return nil, fmt.Errorf("dispatcher: %s is a before-command; register it with Before, not After", name)
@@ -225,6 +231,13 @@ func duplicateError(name string, i, j int, commands []Command) error {
 		}
 	}
 	return err
+}
+
+// caseError is the error of two commands whose names differ only in
+// case: IM sends one spelling, so the handler of the other never runs.
+func caseError(name, other string) error {
+	return fmt.Errorf("dispatcher: commands %s and %s differ only in case: IM sends one spelling, so the other's handler would never run; "+
+		"keep the spelling docs/commands.md gives (names are case-sensitive)", name, other)
 }
 
 func (d *Dispatcher) rule(name string) Rule { return d.opts.Rules[name] }

@@ -661,6 +661,14 @@ func TestNewRejectsBadRegistrations(t *testing.T) {
 		{"a Go before-handler and a destination", []dispatcher.Command{rawBefore("C2C.CallbackBeforeSendMsg",
 			func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) { return allow(), nil })},
 			dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules, Forwarder: stubForwarder{"C2C.CallbackBeforeSendMsg"}}, ""},
+		// IM sends one spelling: the handler of the other would never run.
+		{"the same command in another case", []dispatcher.Command{ok("X.CallbackAfterY"), ok("A.B"), ok("x.callbackAfterY")}, second,
+			"commands x.callbackAfterY and X.CallbackAfterY differ only in case"},
+		{"a Go handler and a destination in another case", []dispatcher.Command{ok("group.CallbackAfterNewMemberJoin")},
+			dispatcher.Options{BeforeTimeout: time.Second, Forwarder: stubForwarder{"Group.CallbackAfterNewMemberJoin"}},
+			"commands Group.CallbackAfterNewMemberJoin and group.CallbackAfterNewMemberJoin differ only in case"},
+		{"a command a forwarder lists twice", nil,
+			dispatcher.Options{BeforeTimeout: time.Second, Forwarder: stubForwarder{"A.B", "C.D", "A.B"}}, "lists A.B twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -112,9 +113,23 @@ func (c *forwarded) targets(app string) []string {
 
 // addForwarded registers the commands of f: a before-command with a Go
 // handler too is an error (which would decide?); an after-command with
-// one runs both.
+// one runs both. A command f lists twice is an error, as is a Go
+// handler's name that differs from one of f's only in case (IM sends one
+// spelling: the other would never run).
 func (d *Dispatcher) addForwarded(f Forwarder) error {
+	listed := make(map[string]bool)
 	for _, name := range f.Commands() {
+		if listed[name] {
+			// Registered again, it would wrap the first as its Go handler
+			// and deliver each callback twice.
+			return fmt.Errorf("dispatcher: the forwarder lists %s twice: a command is forwarded once, to each of its destinations", name)
+		}
+		listed[name] = true
+		for other := range d.commands {
+			if other != name && strings.EqualFold(other, name) {
+				return caseError(name, other)
+			}
+		}
 		kind := KindAfter
 		if _, before := d.opts.Rules[name]; before {
 			kind = KindBefore
