@@ -523,6 +523,10 @@ func (d *Dispatcher) decide(ctx context.Context, cmd Command, r *Request, arrive
 	return dec, dec.Outcome(), deadline, nil
 }
 
+// errExited reports a handler whose goroutine ended without returning
+// (runtime.Goexit).
+var errExited = errors.New("dispatcher: the handler's goroutine exited without returning (runtime.Goexit)")
+
 // errOverloaded reports that MaxInFlight handlers are running already.
 var errOverloaded = errors.New("dispatcher: too many handlers running")
 
@@ -557,13 +561,18 @@ func (d *Dispatcher) run(ctx context.Context, cmd Command, r *Request, arrived t
 	done := make(chan result, 1) // buffered: a late handler must not block forever
 	d.running.add()
 	go func() {
-		var res result
+		// Deferred, so that a handler ending its goroutine with
+		// runtime.Goexit (t.FailNow in a test) frees its slot too, and is
+		// answered with the fallback at once rather than at its deadline.
+		res := result{err: errExited}
+		defer func() {
+			if d.inFlight != nil {
+				<-d.inFlight // freed when the handler returns, not at its deadline, and before the answer
+			}
+			d.running.done() // before the answer too: a stop that drained the request finds it done
+			done <- res
+		}()
 		res.dec, res.err = handleRecovered(ctx, cmd, r)
-		if d.inFlight != nil {
-			<-d.inFlight // freed when the handler returns, not at its deadline, and before the answer
-		}
-		d.running.done() // before the answer too: a stop that drained the request finds it done
-		done <- res
 	}()
 	select {
 	case res := <-done:

@@ -820,6 +820,32 @@ func TestMaxInFlightSlotFreedAfterPanic(t *testing.T) {
 	}
 }
 
+// TestMaxInFlightSlotFreedAfterGoexit: a handler that ends its goroutine
+// with runtime.Goexit (t.FailNow in a test's handler, say) neither holds
+// its MaxInFlight slot for good, answering every later callback with the
+// fallback, nor keeps Wait waiting at the stop.
+func TestMaxInFlightSlotFreedAfterGoexit(t *testing.T) {
+	var calls atomic.Int32
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, MaxInFlight: 1, Fallback: deny("fallback")},
+		rawBefore("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			if calls.Add(1) == 1 {
+				runtime.Goexit()
+			}
+			return allow(), nil
+		}))
+	if _, out := h.do("C2C.CallbackBeforeSendMsg", `{}`); out["ErrorCode"] != float64(1) {
+		t.Fatalf("a handler that exited without answering: %v, want the fallback", out)
+	}
+	if _, out := h.do("C2C.CallbackBeforeSendMsg", `{}`); out["ErrorCode"] != float64(0) || calls.Load() != 2 {
+		t.Fatalf("after a Goexit the slot stayed taken: %v, %d calls", out, calls.Load())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := h.d.Wait(ctx); err != nil {
+		t.Fatalf("Wait counts the handler that exited as running: %v", err)
+	}
+}
+
 // failingReader returns some bytes, then an error, like a client that stops sending.
 type failingReader struct{ sent bool }
 
