@@ -820,6 +820,30 @@ func TestMaxInFlightSlotFreedAfterPanic(t *testing.T) {
 	}
 }
 
+// TestMaxInFlightIsSharedWithInlineAfterHandlers: the bound counts the
+// inline after-handlers with the before-handlers, as the README says: with
+// the one slot held by a stuck before-handler, an inline after-callback is
+// answered 503 (50302) without running.
+func TestMaxInFlightIsSharedWithInlineAfterHandlers(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var ran atomic.Bool
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, InlineTimeout: time.Minute, MaxInFlight: 1, Fallback: deny("busy")},
+		rawBefore("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
+			<-release // ignores its context: keeps its slot past the deadline
+			return allow(), nil
+		}),
+		dispatcher.After("Group.CallbackAfterNewMemberJoin", func(context.Context, *dispatcher.Event[struct{}]) error {
+			ran.Store(true)
+			return nil
+		}))
+	h.do("C2C.CallbackBeforeSendMsg", `{}`)
+	rec, out := h.do("Group.CallbackAfterNewMemberJoin", `{}`)
+	if rec.Code != http.StatusServiceUnavailable || out["ErrorCode"] != float64(protocol.ErrHandlerFailed.Code) || ran.Load() {
+		t.Fatalf("answer %d %v (handler ran: %v), want 503 %d without running it", rec.Code, out, ran.Load(), protocol.ErrHandlerFailed.Code)
+	}
+}
+
 // TestMaxInFlightSlotFreedAfterGoexit: a handler that ends its goroutine
 // with runtime.Goexit (t.FailNow in a test's handler, say) neither holds
 // its MaxInFlight slot for good, answering every later callback with the
