@@ -26,15 +26,20 @@ func RequestState(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error { return next(&stateContext{Context: c, arrived: time.Now()}) }
 }
 
+// arrivedKey is the key under which RequestState's context answers Get
+// with the request's arrival, for a context of the user's that embeds it.
+const arrivedKey = "imcallback.arrived"
+
 // ArrivedAt returns when the request reached RequestState, the public
-// listener's first middleware, or the zero time when RequestState did not
-// run (or a middleware of the user's handed the chain a context of its
-// own).
+// listener's first middleware, also through a context of the user's that
+// embeds RequestState's (echo's documented way to extend a context), or
+// the zero time when RequestState did not run.
 func ArrivedAt(c echo.Context) time.Time {
 	if s, ok := c.(*stateContext); ok {
 		return s.arrived
 	}
-	return time.Time{}
+	t, _ := c.Get(arrivedKey).(time.Time) // through a wrapper: its Get reaches RequestState's
+	return t
 }
 
 // stateContext is the context RequestState hands down.
@@ -49,8 +54,11 @@ type stateContext struct {
 }
 
 // Get returns the value stored for key: the chain's own keys from the
-// fields, any other from echo's store.
+// fields (and the arrival, for ArrivedAt), any other from echo's store.
 func (c *stateContext) Get(key string) any {
+	if key == arrivedKey {
+		return c.arrived // set once, before the chain: no lock
+	}
 	f := c.field(key)
 	if f == nil {
 		return c.Context.Get(key)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
@@ -141,6 +142,47 @@ func TestRequestStateReachesTheErrorHandler(t *testing.T) {
 			}
 			if chain == nil || handler != chain {
 				t.Fatalf("the error handler parsed the query again (chain %p, handler %p)", chain, handler)
+			}
+		})
+	}
+}
+
+// userContext is a middleware of the user's own context type, embedding
+// the one it was handed, as echo documents for extending a context.
+type userContext struct{ echo.Context }
+
+// TestArrivedAt: the arrival RequestState notes reaches the handler, also
+// through a context of the user's wrapped around RequestState's (whose
+// handler would otherwise count its deadline from a later start), and is
+// zero without RequestState.
+func TestArrivedAt(t *testing.T) {
+	wrapContext := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error { return next(&userContext{c}) }
+	}
+	for _, tt := range []struct {
+		name  string
+		chain []echo.MiddlewareFunc
+		want  bool // a non-zero arrival
+	}{
+		{"RequestState", []echo.MiddlewareFunc{middleware.RequestState}, true},
+		{"a context of the user's around RequestState's", []echo.MiddlewareFunc{middleware.RequestState, wrapContext}, true},
+		{"without RequestState", nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var arrived time.Time
+			before := time.Now()
+			e := echo.New()
+			e.Use(tt.chain...)
+			e.POST("/im/callback", func(c echo.Context) error {
+				arrived = middleware.ArrivedAt(c)
+				return c.NoContent(http.StatusOK)
+			})
+			e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/im/callback", nil))
+			switch {
+			case !tt.want && !arrived.IsZero():
+				t.Fatalf("arrival %v without RequestState", arrived)
+			case tt.want && (arrived.IsZero() || arrived.Before(before)):
+				t.Fatalf("arrival %v, want the request's (after %v)", arrived, before)
 			}
 		})
 	}
