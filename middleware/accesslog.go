@@ -48,7 +48,10 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 			if cfg.Skipper(c) {
 				return next(c)
 			}
-			start := time.Now()
+			start := ArrivedAt(c) // RequestState's clock read serves the latency too
+			if start.IsZero() {
+				start = time.Now()
+			}
 			defer func() {
 				if r := recover(); r != nil {
 					// Recover, further out, answers a panic with the 500

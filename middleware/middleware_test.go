@@ -1052,3 +1052,34 @@ func TestForwardedForAllocatesNoEntryList(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogLatencyCountsFromTheArrival: behind RequestState the
+// access log's latency counts from the request's arrival, the clock read
+// the dispatcher's budget counts from, so time spent in the middleware
+// before the access log is in it.
+func TestAccessLogLatencyCountsFromTheArrival(t *testing.T) {
+	const held = 30 * time.Millisecond
+	core, logs := observer.New(zapcore.InfoLevel)
+	hold := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			time.Sleep(held)
+			return next(c)
+		}
+	}
+	mw := middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.New(core)})
+	rec, _ := serve(t, post("SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg"), nil, middleware.RequestState, hold, mw)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("want one line, got %d", len(entries))
+	}
+	latency, ok := entries[0].ContextMap()["latency"].(time.Duration)
+	if !ok {
+		t.Fatalf("latency field %#v", entries[0].ContextMap()["latency"])
+	}
+	if latency < held {
+		t.Errorf("latency %v, want at least the %v spent after the arrival", latency, held)
+	}
+}
