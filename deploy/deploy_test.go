@@ -715,6 +715,68 @@ func TestDeploymentIsHardened(t *testing.T) {
 	}
 }
 
+// credentialSettings are the settings whose values carry a credential,
+// those config.Config.Redacted hides: the tokens, the store DSN's password,
+// the NATS URLs' user, password or token, a forward destination's secret
+// and URL. An app's tokens and secret key (IMCALLBACK_APP_<id>_TOKENS,
+// _SECRET_KEY) are matched by credentialVar.
+var credentialSettings = []string{"tokens", "admin_token", "store_dsn", "nats_url", "forward_secret", "forward_url"}
+
+// credentialVar reports whether the variable name carries a credential.
+func credentialVar(name string) bool {
+	for _, key := range credentialSettings {
+		if name == config.EnvName(key) {
+			return true
+		}
+	}
+	return strings.HasPrefix(name, "IMCALLBACK_APP_") && (strings.HasSuffix(name, "_TOKENS") || strings.HasSuffix(name, "_SECRET_KEY"))
+}
+
+// TestDeploymentKeepsCredentialsInTheSecret: every variable of the
+// Deployment that carries a credential comes from the Secret, never from a
+// value written in deployment.yaml, which is committed and shown by
+// kubectl describe. IMCALLBACK_NATS_URL is one: a production NATS needs
+// authentication (whoever reaches it reads the stored callbacks and adds
+// events the handlers run, without a signature), and its user and
+// password, or token, are part of the URL.
+func TestDeploymentKeepsCredentialsInTheSecret(t *testing.T) {
+	var names []string
+	for _, key := range credentialSettings {
+		names = append(names, config.EnvName(key)+"=x")
+	}
+	for _, note := range config.UnknownEnv(names) {
+		t.Errorf("credentialSettings: %s", note)
+	}
+	var dep struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []container
+				}
+			}
+		}
+	}
+	readYAML(t, "kubernetes/deployment.yaml", &dep)
+	if len(dep.Spec.Template.Spec.Containers) == 0 {
+		t.Fatal("deployment.yaml has no container")
+	}
+	fromSecret := 0
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			switch {
+			case !credentialVar(e.Name):
+			case e.ValueFrom.SecretKeyRef.Key == "":
+				t.Errorf("deployment.yaml writes %s, which carries a credential, as a plain value: read it from the Secret (secretKeyRef)", e.Name)
+			default:
+				fromSecret++
+			}
+		}
+	}
+	if fromSecret == 0 {
+		t.Error("deployment.yaml reads no credential from the Secret: the check read nothing")
+	}
+}
+
 // quantity reads a byte size as Kubernetes (512Mi) or GOMEMLIMIT (400MiB)
 // writes it: a number with an optional binary suffix.
 func quantity(s string) (int64, error) {
