@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -617,6 +618,51 @@ func TestKubernetes(t *testing.T) {
 		if !strings.Contains(readFile(t, "kubernetes/kustomization.yaml"), f) {
 			t.Errorf("kustomization.yaml lacks %s", f)
 		}
+	}
+}
+
+// TestKubernetesLoadsTheAlertRules: the manifests give the Prometheus
+// Operator the alert rules as a PrometheusRule, the same groups as
+// prometheus/alerts.yml (which promtool checks and tests). The Operator
+// loads no rule file: without it, the cluster the ServiceMonitor scrapes
+// alerts on nothing, not even ImcallbackAbsent when nothing is scraped.
+func TestKubernetesLoadsTheAlertRules(t *testing.T) {
+	var want struct{ Groups any }
+	readYAML(t, "prometheus/alerts.yml", &want)
+	if want.Groups == nil {
+		t.Fatal("prometheus/alerts.yml has no groups")
+	}
+	files, err := filepath.Glob("kubernetes/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, f := range files {
+		dec := yaml.NewDecoder(strings.NewReader(readFile(t, f)))
+		for {
+			var m struct {
+				Kind string
+				Spec struct{ Groups any }
+			}
+			if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if m.Kind != "PrometheusRule" {
+				continue
+			}
+			found = append(found, f)
+			if !reflect.DeepEqual(m.Spec.Groups, want.Groups) {
+				t.Errorf("%s: the PrometheusRule's groups differ from prometheus/alerts.yml's: copy them over", f)
+			}
+			if name := filepath.Base(f); !strings.Contains(readFile(t, "kubernetes/kustomization.yaml"), name) {
+				t.Errorf("kustomization.yaml lacks %s", name)
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Errorf("the manifests hold %d PrometheusRules (%v), want one with the rules of prometheus/alerts.yml", len(found), found)
 	}
 }
 
