@@ -621,6 +621,147 @@ func TestKubernetes(t *testing.T) {
 	}
 }
 
+// serviceLinks are the variables the kubelet gives every container of a
+// pod about each Service of its namespace that has a cluster IP, unless the
+// pod sets enableServiceLinks: false (kubelet's envvars.FromServices):
+// NAME_SERVICE_HOST, NAME_SERVICE_PORT, NAME_SERVICE_PORT_<PORT NAME>, and
+// Docker's links, NAME_PORT and NAME_PORT_<port>_<PROTO>[_PROTO|_PORT|_ADDR],
+// NAME being the Service's name in upper case with '_' for '-'.
+func serviceLinks(files []string) ([]string, error) {
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var m struct {
+				Kind     string
+				Metadata struct{ Name string }
+				Spec     struct {
+					ClusterIP string `yaml:"clusterIP"`
+					Ports     []struct {
+						Name, Protocol string
+						Port           int
+					}
+				}
+			}
+			if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			if m.Kind != "Service" || m.Spec.ClusterIP == "None" || len(m.Spec.Ports) == 0 {
+				continue // a headless Service has no links
+			}
+			name := strings.ToUpper(strings.ReplaceAll(m.Metadata.Name, "-", "_"))
+			const ip = "10.96.0.10"
+			out = append(out, name+"_SERVICE_HOST="+ip, fmt.Sprintf("%s_SERVICE_PORT=%d", name, m.Spec.Ports[0].Port))
+			for i, p := range m.Spec.Ports {
+				proto := p.Protocol
+				if proto == "" {
+					proto = "TCP"
+				}
+				if p.Name != "" {
+					out = append(out, fmt.Sprintf("%s_SERVICE_PORT_%s=%d", name, strings.ToUpper(strings.ReplaceAll(p.Name, "-", "_")), p.Port))
+				}
+				url := fmt.Sprintf("%s://%s:%d", strings.ToLower(proto), ip, p.Port)
+				prefix := fmt.Sprintf("%s_PORT_%d_%s", name, p.Port, strings.ToUpper(proto))
+				if i == 0 {
+					out = append(out, name+"_PORT="+url)
+				}
+				out = append(out, prefix+"="+url, prefix+"_PROTO="+strings.ToLower(proto),
+					fmt.Sprintf("%s_PORT=%d", prefix, p.Port), prefix+"_ADDR="+ip)
+			}
+		}
+	}
+	return out, nil
+}
+
+// TestDeploymentGetsNoServiceLinks: the kubelet's variables about the
+// Service imcallback are named IMCALLBACK_SERVICE_HOST, IMCALLBACK_PORT
+// and so on, which the service reads as settings it does not know and
+// warns about at every start (8 lines), so the warning that names a
+// misspelt setting goes unread among them. The pod turns them off
+// (enableServiceLinks: false); the service never reads them.
+func TestDeploymentGetsNoServiceLinks(t *testing.T) {
+	var dep struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					EnableServiceLinks *bool `yaml:"enableServiceLinks"`
+				}
+			}
+		}
+	}
+	readYAML(t, "kubernetes/deployment.yaml", &dep)
+	if off := dep.Spec.Template.Spec.EnableServiceLinks; off != nil && !*off {
+		return
+	}
+	files, err := filepath.Glob("kubernetes/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := serviceLinks(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, note := range config.UnknownEnv(links) {
+		t.Errorf("deployment.yaml leaves the Service links on, and the kubelet sets a variable the service warns about at every start: %s", note)
+	}
+}
+
+// TestServiceLinksAreTheKubelets: serviceLinks names the variables as the
+// kubelet does (pkg/kubelet/envvars), for a Service with a cluster IP, and
+// none for a headless one.
+func TestServiceLinksAreTheKubelets(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "s.yaml")
+	manifests := `apiVersion: v1
+kind: Service
+metadata: {name: my-svc}
+spec:
+  ports:
+    - {name: public, port: 80}
+    - {name: udp-port, port: 53, protocol: UDP}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: headless}
+spec:
+  clusterIP: None
+  ports:
+    - {name: admin, port: 9090}
+`
+	if err := os.WriteFile(f, []byte(manifests), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := serviceLinks([]string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"MY_SVC_PORT=tcp://10.96.0.10:80",
+		"MY_SVC_PORT_53_UDP=udp://10.96.0.10:53",
+		"MY_SVC_PORT_53_UDP_ADDR=10.96.0.10",
+		"MY_SVC_PORT_53_UDP_PORT=53",
+		"MY_SVC_PORT_53_UDP_PROTO=udp",
+		"MY_SVC_PORT_80_TCP=tcp://10.96.0.10:80",
+		"MY_SVC_PORT_80_TCP_ADDR=10.96.0.10",
+		"MY_SVC_PORT_80_TCP_PORT=80",
+		"MY_SVC_PORT_80_TCP_PROTO=tcp",
+		"MY_SVC_SERVICE_HOST=10.96.0.10",
+		"MY_SVC_SERVICE_PORT=80",
+		"MY_SVC_SERVICE_PORT_PUBLIC=80",
+		"MY_SVC_SERVICE_PORT_UDP_PORT=53",
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("serviceLinks =\n%q\nwant\n%q", got, want)
+	}
+}
+
 // TestKubernetesLoadsTheAlertRules: the manifests give the Prometheus
 // Operator the alert rules as a PrometheusRule, the same groups as
 // prometheus/alerts.yml (which promtool checks and tests). The Operator
