@@ -1539,3 +1539,20 @@ func TestScrapesCarryNoAdminToken(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerRunGetsAStopTimeoutThatOutlastsTheStop: an image cannot set
+// its own stop timeout, and Docker's default, 10 s, kills a container
+// mid-drain; the deploy guide and the Dockerfile say which to give
+// `docker run`, long enough for the stop under the image's settings.
+func TestDockerRunGetsAStopTimeoutThatOutlastsTheStop(t *testing.T) {
+	flag := regexp.MustCompile(`docker run --stop-timeout (\d+)`)
+	for _, path := range []string{"../docs/deploy.md", "Dockerfile"} {
+		m := flag.FindStringSubmatch(readFile(t, path))
+		if m == nil {
+			t.Errorf("%s does not say which `docker run --stop-timeout` to give", path)
+			continue
+		}
+		sec, _ := strconv.Atoi(m[1])
+		checkGrace(t, path+"'s docker run --stop-timeout", time.Duration(sec)*time.Second, envList(dockerEnv(t)))
+	}
+}
