@@ -88,13 +88,15 @@ var (
 		"the public listener already holds `IMCALLBACK_MAX_CONNS` connections; the connection is answered and closed"}
 )
 
-// AllErrors lists every rejection, for documentation and tests.
+// AllErrors lists every rejection in code order, for documentation (the
+// README's error-code table) and tests.
 func AllErrors() []*Error {
 	return []*Error{
 		ErrMalformedJSON, ErrMissingCommand, ErrCommandMismatch, ErrUnreadableBody, ErrBadRequest,
 		ErrMissingSign, ErrBadSign, ErrStaleRequest, ErrUnauthorized,
 		ErrAppIDNotAllowed, ErrIPNotAllowed, ErrForbidden, ErrNotFound, ErrMethodNotAllowed,
-		ErrBodyTooLarge, ErrHeaderTooLarge, ErrExpectationFailed, ErrTooManyRequests, ErrInternal, ErrNotImplemented, ErrHTTPVersion,
-		ErrUnavailable, ErrHandlerFailed, ErrTooManyConns, ErrServiceUnavailable,
+		ErrBodyTooLarge, ErrExpectationFailed, ErrTooManyRequests, ErrHeaderTooLarge,
+		ErrInternal, ErrNotImplemented, ErrUnavailable, ErrHandlerFailed, ErrTooManyConns, ErrServiceUnavailable,
+		ErrHTTPVersion,
 	}
 }

@@ -214,6 +214,18 @@ func TestErrorsAreDistinct(t *testing.T) {
 	}
 }
 
+// TestAllErrorsAreInCodeOrder: AllErrors lists the rejections by code, as
+// the README's generated error-code table promises; 43101 was listed
+// between 41301 and 41701, and 50101 and 50501 before the 503xx codes.
+func TestAllErrorsAreInCodeOrder(t *testing.T) {
+	all := protocol.AllErrors()
+	for i := 1; i < len(all); i++ {
+		if all[i-1].Code >= all[i].Code {
+			t.Errorf("AllErrors lists %d (%s) before %d (%s)", all[i-1].Code, all[i-1].Reason, all[i].Code, all[i].Reason)
+		}
+	}
+}
+
 func TestFlexStrings(t *testing.T) {
 	tests := []struct {
 		in   string
