@@ -62,15 +62,39 @@ func AppendEnvelope(dst []byte, status string, code int, info string, reply any)
 		}
 	}
 	dst = append(dst, `{"ActionStatus":`...)
-	dst = strconv.AppendQuote(dst, status)
+	dst = appendJSONString(dst, status)
 	dst = append(dst, `,"ErrorCode":`...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, `,"ErrorInfo":`...)
-	infoJSON, _ := json.Marshal(info) // a string always marshals
-	dst = append(dst, infoJSON...)
+	dst = appendJSONString(dst, info)
 	if len(extra) > 0 {
 		dst = append(dst, ',')
 		dst = append(dst, extra...)
 	}
 	return append(dst, '}'), nil
+}
+
+// appendJSONString appends s as a JSON string. strconv.AppendQuote would
+// write Go's escapes (\x01, \U000f0000), which are no JSON.
+func appendJSONString(dst []byte, s string) []byte {
+	if isPlainJSON(s) {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
+	quoted, _ := json.Marshal(s) // a string always marshals
+	return append(dst, quoted...)
+}
+
+// isPlainJSON reports whether s can stand between the quotes of a JSON
+// string as it is and is written so by json.Marshal: printable ASCII
+// without '"', '\\' or the characters json.Marshal escapes for HTML.
+func isPlainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

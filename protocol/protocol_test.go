@@ -165,6 +165,12 @@ func TestAppendEnvelope(t *testing.T) {
 			want: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","RspData":"r"}`},
 		{name: "empty reply object", status: "OK", reply: map[string]any{},
 			want: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
+		// The status is written as JSON writes a string, not as Go quotes
+		// one: Go's \x01 and \U000f0000 are no JSON escapes.
+		{name: "status with a control character", status: "FAIL\x01",
+			want: `{"ActionStatus":"FAIL\u0001","ErrorCode":0,"ErrorInfo":""}`},
+		{name: "status with a character Go escapes", status: "FAIL\U000f0000",
+			want: "{\"ActionStatus\":\"FAIL\U000f0000\",\"ErrorCode\":0,\"ErrorInfo\":\"\"}"},
 		{name: "reply not an object", status: "OK", reply: []int{1}, wantErr: protocol.ErrReplyNotObject},
 		{name: "reply overrides the envelope", status: "OK", reply: map[string]any{"ErrorCode": 1}, wantErr: protocol.ErrReplyNotObject},
 		// A reader that matches keys in any case, as Go's encoding/json
