@@ -78,7 +78,8 @@ type Config struct {
 	// SecretKey is the application's key for UserSig generation. Required.
 	SecretKey Secret
 	// AdminIdentifier is the app administrator that calls are made as;
-	// DefaultAdminIdentifier when empty.
+	// DefaultAdminIdentifier when empty. A newline or bytes that are not
+	// UTF-8 are refused, as GenUserSig refuses them.
 	AdminIdentifier string
 	// BaseURL is the http(s) endpoint the API path is appended to, e.g. a
 	// regional one such as "https://adminapisgp.im.qcloud.com"; no
@@ -135,6 +136,9 @@ func New(cfg Config) (*Client, error) {
 		http:     cfg.HTTPClient,
 		ttl:      cfg.SigTTL,
 		now:      cfg.Now,
+	}
+	if p := identifierProblem(c.admin); p != "" {
+		return nil, fmt.Errorf("%w: AdminIdentifier: %s", ErrInvalidArgument, p)
 	}
 	if c.baseURL, err = baseURL(orDefault(cfg.BaseURL, DefaultBaseURL)); err != nil {
 		return nil, err

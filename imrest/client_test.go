@@ -131,6 +131,9 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"base URL with a space inside its path", func(c *imrest.Config) { c.BaseURL = "https://console.tim.qq.com/a b" }, false},
 		{"SigTTL under a second", func(c *imrest.Config) { c.SigTTL = time.Millisecond }, false},
 		{"SigTTL negative", func(c *imrest.Config) { c.SigTTL = -time.Hour }, false},
+		// No usersig can be made for it (GenUserSig): refused at once, not at every Call.
+		{"AdminIdentifier with a newline", func(c *imrest.Config) { c.AdminIdentifier = "admin\nistrator" }, false},
+		{"AdminIdentifier not UTF-8", func(c *imrest.Config) { c.AdminIdentifier = "admin\xff" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

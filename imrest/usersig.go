@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 var (
@@ -64,16 +65,35 @@ var sigEncoding = strings.NewReplacer("+", "*", "/", "-", "=", "_")
 // sigDecoding undoes sigEncoding.
 var sigDecoding = strings.NewReplacer("*", "+", "-", "/", "_", "=")
 
+// identifierProblem says why identifier cannot be signed, or "" when it can.
+// The signed text is lines of "field:value", so a newline in the
+// identifier would let its text stand for the fields that follow it (a
+// usersig for "alice\nTLS.sdkappid:…" signing the text of another
+// document, for another identifier); and JSON carries U+FFFD for bytes
+// that are not UTF-8, while the HMAC is over the bytes themselves.
+func identifierProblem(identifier string) string {
+	switch {
+	case identifier == "":
+		return "identifier is empty"
+	case strings.Contains(identifier, "\n"):
+		return "identifier holds a newline"
+	case !utf8.ValidString(identifier):
+		return "identifier is not UTF-8"
+	}
+	return ""
+}
+
 // GenUserSig returns a TLSSigAPIv2 UserSig for identifier, issued at now and
-// valid for expire (whole seconds, at least one).
+// valid for expire (whole seconds, at least one). An identifier with a
+// newline or with bytes that are not UTF-8 is refused (ErrInvalidArgument).
 func GenUserSig(sdkAppID uint64, secretKey, identifier string, expire time.Duration, now time.Time) (string, error) {
 	switch {
 	case sdkAppID == 0:
 		return "", fmt.Errorf("%w: SdkAppID is zero", ErrInvalidArgument)
 	case secretKey == "":
 		return "", fmt.Errorf("%w: secret key is empty", ErrInvalidArgument)
-	case identifier == "":
-		return "", fmt.Errorf("%w: identifier is empty", ErrInvalidArgument)
+	case identifierProblem(identifier) != "":
+		return "", fmt.Errorf("%w: %s", ErrInvalidArgument, identifierProblem(identifier))
 	case expire < time.Second:
 		return "", fmt.Errorf("%w: expire %v is under one second", ErrInvalidArgument, expire)
 	}
@@ -102,6 +122,9 @@ func GenUserSig(sdkAppID uint64, secretKey, identifier string, expire time.Durat
 
 // VerifyUserSig checks that userSig was made with secretKey for sdkAppID and
 // identifier and is still valid at now. It wraps ErrSigInvalid or ErrSigExpired.
+// A document whose identifier holds a newline, or whose TLS.userbuf is not
+// base64 (as every issuer encodes it), is invalid: its signed text could be
+// another document's, its fields shifted across the line breaks.
 func VerifyUserSig(sdkAppID uint64, secretKey, identifier, userSig string, now time.Time) error {
 	z, err := base64.StdEncoding.DecodeString(sigDecoding.Replace(userSig))
 	if err != nil {
@@ -126,6 +149,14 @@ func VerifyUserSig(sdkAppID uint64, secretKey, identifier, userSig string, now t
 		return fmt.Errorf("%w: issued for another SdkAppID", ErrSigInvalid)
 	case doc.Identifier != identifier:
 		return fmt.Errorf("%w: issued for another identifier", ErrSigInvalid)
+	case identifierProblem(doc.Identifier) != "":
+		return fmt.Errorf("%w: %s", ErrSigInvalid, identifierProblem(doc.Identifier))
+	}
+	if doc.Userbuf != "" {
+		// DecodeString skips line breaks; the signed text must not have more lines.
+		if _, err := base64.StdEncoding.DecodeString(doc.Userbuf); err != nil || strings.ContainsAny(doc.Userbuf, "\r\n") {
+			return fmt.Errorf("%w: TLS.userbuf is not base64", ErrSigInvalid)
+		}
 	}
 	got, err := base64.StdEncoding.DecodeString(doc.Sig)
 	if err != nil || !hmac.Equal(got, doc.mac(secretKey)) {

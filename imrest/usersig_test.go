@@ -267,6 +267,12 @@ func TestGenUserSigRejectsBadArguments(t *testing.T) {
 		{"zero expire", testAppID, testKey, testAdmin, 0},
 		{"negative expire", testAppID, testKey, testAdmin, -time.Hour},
 		{"under a second", testAppID, testKey, testAdmin, 999 * time.Millisecond},
+		// The signed text is lines of "field:value": a newline would let the
+		// identifier's text stand for the fields after it.
+		{"newline in the identifier", testAppID, testKey, "a\nTLS.sdkappid:1", time.Hour},
+		// JSON carries U+FFFD for it, while the HMAC was over the bytes: the
+		// usersig could never verify.
+		{"identifier not UTF-8", testAppID, testKey, "adm\xffin", time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,5 +284,65 @@ func TestGenUserSigRejectsBadArguments(t *testing.T) {
 				t.Fatalf("error %q contains the key", err)
 			}
 		})
+	}
+}
+
+// signedDoc is a TLSSigAPIv2 document for identifier signed with testKey
+// the way any implementation signs it, bypassing GenUserSig's checks: a
+// usersig another issuer might have made.
+func signedDoc(identifier string, issued, expire int64, userbuf string) map[string]any {
+	content := fmt.Sprintf("TLS.identifier:%s\nTLS.sdkappid:%d\nTLS.time:%d\nTLS.expire:%d\n", identifier, testAppID, issued, expire)
+	doc := map[string]any{"TLS.ver": "2.0", "TLS.identifier": identifier, "TLS.sdkappid": testAppID, "TLS.time": issued, "TLS.expire": expire}
+	if userbuf != "" {
+		content += "TLS.userbuf:" + userbuf + "\n"
+		doc["TLS.userbuf"] = userbuf
+	}
+	mac := hmac.New(sha256.New, []byte(testKey))
+	mac.Write([]byte(content))
+	doc["TLS.sig"] = base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return doc
+}
+
+// TestVerifyUserSigRefusesShiftedFields: the signed text is lines of
+// "field:value", so a newline inside a value can move text from one field
+// to the next. A usersig genuinely issued for an identifier that carries
+// newlines (a user name an app's sign-up took as typed) has its signature
+// over the very text of a document for another identifier
+// (administrator), valid for ten years, whose TLS.userbuf holds the rest:
+// that forgery must not verify, nor may any document with a newline in
+// its identifier or a TLS.userbuf that is not base64.
+func TestVerifyUserSigRefusesShiftedFields(t *testing.T) {
+	issued, expire := testNow.Unix(), int64(86400)
+	forgedTime, forgedExpire := testNow.Unix(), int64(10*365*86400)
+	crafted := fmt.Sprintf("%s\nTLS.sdkappid:%d\nTLS.time:%d\nTLS.expire:%d\nTLS.userbuf:AAAA", testAdmin, testAppID, forgedTime, forgedExpire)
+	genuine := signedDoc(crafted, issued, expire, "")
+	forged := map[string]any{
+		"TLS.ver": "2.0", "TLS.identifier": testAdmin, "TLS.sdkappid": testAppID,
+		"TLS.time": forgedTime, "TLS.expire": forgedExpire,
+		"TLS.userbuf": fmt.Sprintf("AAAA\nTLS.sdkappid:%d\nTLS.time:%d\nTLS.expire:%d", testAppID, issued, expire),
+		"TLS.sig":     genuine["TLS.sig"], // the genuine usersig's signature, unchanged
+	}
+	tests := []struct {
+		name       string
+		identifier string
+		doc        map[string]any
+	}{
+		{"administrator forged from a crafted identifier's usersig", testAdmin, forged},
+		{"the crafted identifier's own usersig", crafted, genuine},
+		{"a newline in the identifier", "a\nb", signedDoc("a\nb", issued, expire, "")},
+		{"a userbuf that is not base64", testAdmin, signedDoc(testAdmin, issued, expire, "not base64")},
+		{"a userbuf broken over lines", testAdmin, signedDoc(testAdmin, issued, expire, "AAAA\nAAAA")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := imrest.VerifyUserSig(testAppID, testKey, tt.identifier, encodeDoc(t, tt.doc), testNow.Add(2*86400*time.Second))
+			if !errors.Is(err, imrest.ErrSigInvalid) {
+				t.Fatalf("err = %v, want ErrSigInvalid", err)
+			}
+		})
+	}
+	// A genuine userbuf (base64, as every issuer encodes it) still verifies.
+	if err := imrest.VerifyUserSig(testAppID, testKey, testAdmin, encodeDoc(t, signedDoc(testAdmin, issued, expire, "AAAA")), testNow); err != nil {
+		t.Fatalf("a usersig with a base64 userbuf: %v", err)
 	}
 }
