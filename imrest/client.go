@@ -266,6 +266,22 @@ func (c *Client) userSig() (string, error) {
 	return sig, nil
 }
 
+// CodeSigExpired is IM's ErrorCode for a UserSig it holds expired: past its
+// TLS.expire by IM's clock, or issued before the administrator's login state
+// was invalidated (v4/im_open_login_svc/kick), after which a new one works.
+const CodeSigExpired = 70001
+
+// dropSig forgets the cached UserSig when it is still sig, which IM refused
+// as expired, so that the next call generates a new one instead of sending
+// the refused one until its renewal (up to a day with DefaultSigTTL).
+func (c *Client) dropSig(sig string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sig == sig {
+		c.sig = ""
+	}
+}
+
 // ownParams are the query parameters Call sets itself.
 var ownParams = [...]string{"sdkappid", "identifier", "usersig", "random", "contenttype"}
 
@@ -291,7 +307,9 @@ type envelope struct {
 // Call POSTs req as JSON ("{}" when nil) to api, e.g. "v4/openim/sendmsg",
 // and decodes the answer into resp when resp is not nil (a non-nil
 // pointer, else ErrInvalidArgument before anything is sent). A non-zero
-// ErrorCode is an *APIError; a status other than 200 wraps ErrHTTPStatus; an
+// ErrorCode is an *APIError (for CodeSigExpired the cached UserSig is
+// dropped: the next call generates a new one; Call does not repeat the
+// call itself); a status other than 200 wraps ErrHTTPStatus; an
 // answer that does not decode, or carries neither ActionStatus nor
 // ErrorCode, wraps ErrBadResponse. No error carries the
 // secret key or the UserSig.
@@ -379,6 +397,9 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 		code = *env.ErrorCode
 	}
 	if code != 0 || env.ActionStatus == "FAIL" {
+		if code == CodeSigExpired {
+			c.dropSig(sig)
+		}
 		return &APIError{API: api, Code: code, Info: clip(c.scrub(env.ErrorInfo, sig))}
 	}
 	if resp != nil {

@@ -811,3 +811,40 @@ func TestNewWithAWrappedDefaultTransport(t *testing.T) {
 	}
 	c.CloseIdleConnections()
 }
+
+// TestUserSigDroppedWhenIMSaysExpired: IM answers 70001 (UserSig expired)
+// to a usersig the client still holds valid, e.g. after the administrator's
+// login state was invalidated (v4/im_open_login_svc/kick: every usersig
+// issued before is expired, a new one works). The client drops it, and the
+// next call carries a new usersig instead of the refused one until its
+// renewal, up to a day later with the default SigTTL.
+func TestUserSigDroppedWhenIMSaysExpired(t *testing.T) {
+	clk := &clock{t: testNow}
+	var refused sync.Map // usersigs issued before the kick
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := refused.Load(r.URL.Query().Get("usersig")); ok {
+			answerJSON(http.StatusOK, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":"usersig expired"}`)(w, r)
+			return
+		}
+		answerJSON(http.StatusOK, okAnswer)(w, r)
+	})
+	c := newClient(t, srv.URL, clk.Now)
+	if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	first := srv.seen()[0].query.Get("usersig")
+	refused.Store(first, true) // the kick
+
+	clk.Add(time.Minute)
+	if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); !errors.Is(err, &imrest.APIError{Code: 70001}) {
+		t.Fatalf("call with the refused usersig: %v, want APIError 70001", err)
+	}
+	clk.Add(time.Second)
+	if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); err != nil {
+		t.Fatalf("the call after IM refused the usersig: %v", err)
+	}
+	seen := srv.seen()
+	if got := seen[len(seen)-1].query.Get("usersig"); got == first {
+		t.Fatal("the usersig IM refused as expired was sent again")
+	}
+}
