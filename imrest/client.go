@@ -106,12 +106,22 @@ type Config struct {
 type Client struct {
 	appID    string
 	appIDNum uint64
-	key      string
 	admin    string
 	baseURL  string
 	http     *http.Client
 	ttl      time.Duration
 	now      func() time.Time
+
+	// secrets are behind a pointer, which fmt prints as an address when it
+	// prints a Client's fields: a verb it has no use for (%s, %q) on a
+	// *Client kept in an unexported field of a program's own struct, where
+	// Format is not called, prints the Client it points to field by field.
+	secrets *secrets
+}
+
+// secrets are a Client's secret key and its cached UserSig.
+type secrets struct {
+	key string
 
 	mu        sync.Mutex
 	sig       string    // cached administrator UserSig
@@ -131,7 +141,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		appID:    cfg.SdkAppID,
 		appIDNum: appID,
-		key:      string(cfg.SecretKey),
+		secrets:  &secrets{key: string(cfg.SecretKey)},
 		admin:    orDefault(cfg.AdminIdentifier, DefaultAdminIdentifier),
 		http:     cfg.HTTPClient,
 		ttl:      cfg.SigTTL,
@@ -250,19 +260,20 @@ func (c *Client) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
 // userSig returns the cached administrator UserSig, generating a new one
 // when less than a tenth of SigTTL (at most an hour) remains.
 func (c *Client) userSig() (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	s := c.secrets
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	now := c.now()
-	if c.sig != "" && !now.Before(c.sigIssued) && !now.After(c.sigRenew) {
-		return c.sig, nil
+	if s.sig != "" && !now.Before(s.sigIssued) && !now.After(s.sigRenew) {
+		return s.sig, nil
 	}
-	sig, err := GenUserSig(c.appIDNum, c.key, c.admin, c.ttl, now)
+	sig, err := GenUserSig(c.appIDNum, s.key, c.admin, c.ttl, now)
 	if err != nil {
 		return "", err
 	}
-	c.sig = sig
-	c.sigIssued = time.Unix(now.Unix(), 0) // TLS.time has whole seconds
-	c.sigRenew = c.sigIssued.Add(c.ttl - min(c.ttl/10, time.Hour))
+	s.sig = sig
+	s.sigIssued = time.Unix(now.Unix(), 0) // TLS.time has whole seconds
+	s.sigRenew = s.sigIssued.Add(c.ttl - min(c.ttl/10, time.Hour))
 	return sig, nil
 }
 
@@ -275,10 +286,11 @@ const CodeSigExpired = 70001
 // as expired, so that the next call generates a new one instead of sending
 // the refused one until its renewal (up to a day with DefaultSigTTL).
 func (c *Client) dropSig(sig string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.sig == sig {
-		c.sig = ""
+	s := c.secrets
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sig == sig {
+		s.sig = ""
 	}
 }
 
@@ -366,7 +378,7 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 		}
 		// The cause may quote the answer: a malformed status line is, from a
 		// server that echoes the request (not HTTP at all), the request line.
-		err = redact.Error(err, c.key, sig, url.QueryEscape(sig))
+		err = redact.Error(err, c.secrets.key, sig, url.QueryEscape(sig))
 		return fmt.Errorf("imrest: %s: %w", api, err)
 	}
 	defer hresp.Body.Close()
@@ -426,7 +438,7 @@ func clip(info string) string {
 // scrub removes the secret key and the UserSig from text IM sent back, in
 // case an answer (or a proxy in between) echoes the request.
 func (c *Client) scrub(text, sig string) string {
-	return strings.NewReplacer(c.key, redacted, sig, redacted, url.QueryEscape(sig), redacted).Replace(text)
+	return strings.NewReplacer(c.secrets.key, redacted, sig, redacted, url.QueryEscape(sig), redacted).Replace(text)
 }
 
 // Network types for GetIPList's nettype, as Tencent documents them.

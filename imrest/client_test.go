@@ -848,3 +848,54 @@ func TestUserSigDroppedWhenIMSaysExpired(t *testing.T) {
 		t.Fatal("the usersig IM refused as expired was sent again")
 	}
 }
+
+// TestClientsNeverPrintSecrets: printing the apps' clients, with any verb,
+// shows neither a secret key nor a cached UserSig. fmt reports a verb it
+// has no use for on a pointer (%s, %q, %x, %d of a map's *Client) by
+// printing the value it points to, field by field: the key and the
+// UserSig each Client keeps unexported.
+func TestClientsNeverPrintSecrets(t *testing.T) {
+	srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
+	cs, err := imrest.NewClients(
+		imrest.Config{SdkAppID: "1400000002", SecretKey: testKey, BaseURL: srv.URL},
+		imrest.Config{SdkAppID: "1400000001", SecretKey: "other-" + testKey, BaseURL: srv.URL},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cs.For("1400000002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	sig := srv.seen()[0].query.Get("usersig")
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d", "%10.3s"} {
+		s := fmt.Sprintf(verb, cs)
+		for _, secret := range []string{testKey, sig} {
+			if strings.Contains(s, secret) || strings.Contains(s, fmt.Sprintf("%x", secret)) {
+				t.Errorf("%s of the clients prints a secret: %s", verb, s)
+			}
+		}
+	}
+	// So does a struct of a program's own that keeps a client unexported,
+	// and a slice of them, which no Format of the package's is called for.
+	type bot struct {
+		name   string
+		client *imrest.Client
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d", "%10.3s"} {
+		for _, v := range []any{bot{"echo", c}, &bot{"echo", c}, []*imrest.Client{c}, map[string]*imrest.Client{"a": c}} {
+			s := fmt.Sprintf(verb, v)
+			for _, secret := range []string{testKey, sig} {
+				if strings.Contains(s, secret) || strings.Contains(s, fmt.Sprintf("%x", secret)) {
+					t.Errorf("%s of a %T prints a secret: %s", verb, v, s)
+				}
+			}
+		}
+	}
+	if got, want := cs.String(), "imrest.Clients{SdkAppIDs:[1400000001 1400000002]}"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+}

@@ -1,6 +1,11 @@
 package imrest
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+)
 
 // Clients are the REST clients of several apps, by SdkAppID: the apps
 // configured with a secret key. The service provides them through fx, so a
@@ -51,3 +56,14 @@ func (cs *Clients) CloseIdleConnections() {
 		c.CloseIdleConnections()
 	}
 }
+
+// String lists the SdkAppIDs the clients call for, nothing of their keys
+// or UserSigs.
+func (cs *Clients) String() string {
+	return fmt.Sprintf("imrest.Clients{SdkAppIDs:%v}", slices.Sorted(maps.Keys(cs.byApp)))
+}
+
+// Format writes String for every verb: fmt would otherwise print a verb it
+// has no use for on a pointer (%s or %q of the map's *Client) as the
+// Client's fields, secret key and cached UserSig included.
+func (cs *Clients) Format(f fmt.State, _ rune) { io.WriteString(f, cs.String()) }
