@@ -39,8 +39,9 @@ var (
 	// ErrHTTPStatus is wrapped when IM answers with an HTTP status other than 200.
 	ErrHTTPStatus = errors.New("imrest: unexpected HTTP status")
 	// ErrBadResponse is wrapped when an answer is too large, does not
-	// decode as JSON into the envelope or the caller's response value, or
-	// carries neither ActionStatus nor ErrorCode.
+	// decode as JSON into the envelope or the caller's response value,
+	// carries neither ActionStatus nor ErrorCode, or an ActionStatus
+	// other than OK and FAIL.
 	ErrBadResponse = errors.New("imrest: bad response")
 )
 
@@ -319,12 +320,12 @@ type envelope struct {
 // Call POSTs req as JSON ("{}" when nil) to api, e.g. "v4/openim/sendmsg",
 // and decodes the answer into resp when resp is not nil (a non-nil
 // pointer, else ErrInvalidArgument before anything is sent). A non-zero
-// ErrorCode is an *APIError (for CodeSigExpired the cached UserSig is
-// dropped: the next call generates a new one; Call does not repeat the
-// call itself); a status other than 200 wraps ErrHTTPStatus; an
-// answer that does not decode, or carries neither ActionStatus nor
-// ErrorCode, wraps ErrBadResponse. No error carries the
-// secret key or the UserSig.
+// ErrorCode, or ActionStatus FAIL, is an *APIError (for CodeSigExpired the
+// cached UserSig is dropped, so that the next call generates a new one;
+// Call does not repeat the call itself); a status other than 200 wraps
+// ErrHTTPStatus; an answer that does not decode, carries neither
+// ActionStatus nor ErrorCode, or an ActionStatus other than OK and FAIL,
+// wraps ErrBadResponse. No error carries the secret key or the UserSig.
 func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...CallOption) error {
 	api = strings.TrimPrefix(api, "/")
 	if api == "" || strings.ContainsAny(api, "?#") {
@@ -413,6 +414,11 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 			c.dropSig(sig)
 		}
 		return &APIError{API: api, Code: code, Info: clip(c.scrub(env.ErrorInfo, sig))}
+	}
+	if env.ActionStatus != "" && env.ActionStatus != "OK" {
+		// IM spells its status OK or FAIL; another ("fail", "ERROR") is no
+		// answer of IM's and says nothing of the call's success.
+		return fmt.Errorf("%w: %s answered ActionStatus %q, neither OK nor FAIL", ErrBadResponse, api, clip(c.scrub(env.ActionStatus, sig)))
 	}
 	if resp != nil {
 		if err := json.Unmarshal(answer, resp); err != nil {

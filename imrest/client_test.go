@@ -313,6 +313,10 @@ func TestCallErrors(t *testing.T) {
 		{"ErrorCode on HTTP 200", 200, `{"ActionStatus":"FAIL","ErrorCode":70107,"ErrorInfo":"account not exist"}`, nil, &imrest.APIError{Code: 70107}},
 		{"ErrorCode with OK status", 200, `{"ActionStatus":"OK","ErrorCode":90001,"ErrorInfo":"bad json"}`, nil, &imrest.APIError{Code: 90001}},
 		{"FAIL without code", 200, `{"ActionStatus":"FAIL"}`, nil, &imrest.APIError{Code: 0}},
+		// IM spells its status OK or FAIL: another says nothing of success.
+		{"ActionStatus neither OK nor FAIL", 200, `{"ActionStatus":"ERROR"}`, nil, imrest.ErrBadResponse},
+		{"ActionStatus fail in lower case", 200, `{"ActionStatus":"fail","ErrorInfo":"no such group"}`, nil, imrest.ErrBadResponse},
+		{"ActionStatus unknown beside ErrorCode 0", 200, `{"ActionStatus":"PENDING","ErrorCode":0}`, nil, imrest.ErrBadResponse},
 		{"HTTP 500", 500, okAnswer, nil, imrest.ErrHTTPStatus},
 		{"HTTP 502 without body", 502, ``, nil, imrest.ErrHTTPStatus},
 		{"not JSON", 200, `<html>`, nil, imrest.ErrBadResponse},
