@@ -346,3 +346,28 @@ func TestVerifyUserSigRefusesShiftedFields(t *testing.T) {
 		t.Fatalf("a usersig with a base64 userbuf: %v", err)
 	}
 }
+
+// TestVerifyUserSigAcceptsAnEmptyUserbuf: TLSSigAPIv2's issuers sign a
+// "TLS.userbuf:" line whenever the document carries TLS.userbuf, empty
+// too (a userbuf of no bytes, whose base64 is ""); such a usersig is
+// genuine and verifies, and the same document without the line signed
+// does not.
+func TestVerifyUserSigAcceptsAnEmptyUserbuf(t *testing.T) {
+	issued, expire := testNow.Unix(), int64(86400)
+	sign := func(content string) string {
+		mac := hmac.New(sha256.New, []byte(testKey))
+		mac.Write([]byte(content))
+		return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	}
+	lines := fmt.Sprintf("TLS.identifier:%s\nTLS.sdkappid:%d\nTLS.time:%d\nTLS.expire:%d\n", testAdmin, testAppID, issued, expire)
+	doc := func(sig string) string {
+		return encodeDoc(t, map[string]any{"TLS.ver": "2.0", "TLS.identifier": testAdmin, "TLS.sdkappid": testAppID,
+			"TLS.time": issued, "TLS.expire": expire, "TLS.userbuf": "", "TLS.sig": sig})
+	}
+	if err := imrest.VerifyUserSig(testAppID, testKey, testAdmin, doc(sign(lines+"TLS.userbuf:\n")), testNow); err != nil {
+		t.Fatalf("a usersig with an empty TLS.userbuf, signed as its issuers sign it: %v", err)
+	}
+	if err := imrest.VerifyUserSig(testAppID, testKey, testAdmin, doc(sign(lines)), testNow); !errors.Is(err, imrest.ErrSigInvalid) {
+		t.Fatalf("an empty TLS.userbuf its signature does not cover: %v, want ErrSigInvalid", err)
+	}
+}
