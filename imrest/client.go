@@ -74,7 +74,8 @@ func (e *APIError) Is(target error) bool {
 // Config configures a Client. Printing or encoding it never shows the
 // secret key; HTTPClient and Now are left out of JSON.
 type Config struct {
-	// SdkAppID is the application's SdkAppID, in decimal digits. Required.
+	// SdkAppID is the application's SdkAppID, in decimal digits without a
+	// leading zero, as IM writes it. Required.
 	SdkAppID string
 	// SecretKey is the application's key for UserSig generation. Required.
 	SecretKey Secret
@@ -133,8 +134,10 @@ type secrets struct {
 // New validates cfg, applies the defaults and returns a Client.
 func New(cfg Config) (*Client, error) {
 	appID, err := strconv.ParseUint(cfg.SdkAppID, 10, 64)
-	if err != nil || appID == 0 {
-		return nil, fmt.Errorf("%w: SdkAppID %q is not a positive decimal number", ErrInvalidArgument, cfg.SdkAppID)
+	if err != nil || appID == 0 || strconv.FormatUint(appID, 10) != cfg.SdkAppID {
+		// A leading zero too: the query's sdkappid would not be the UserSig's
+		// TLS.sdkappid, nor Clients.For's key the SdkAppid IM sends.
+		return nil, fmt.Errorf("%w: SdkAppID %q is not a positive decimal number without a leading zero", ErrInvalidArgument, cfg.SdkAppID)
 	}
 	if cfg.SecretKey == "" {
 		return nil, fmt.Errorf("%w: SecretKey is empty", ErrInvalidArgument)

@@ -116,6 +116,9 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"SdkAppID signed", func(c *imrest.Config) { c.SdkAppID = "+1400000000" }, false},
 		{"SdkAppID zero", func(c *imrest.Config) { c.SdkAppID = "0" }, false},
 		{"SdkAppID with space", func(c *imrest.Config) { c.SdkAppID = " 1400000000" }, false},
+		// IM writes none: the query's sdkappid would not be the UserSig's, nor
+		// Clients.For's key an event's SdkAppid.
+		{"SdkAppID with a leading zero", func(c *imrest.Config) { c.SdkAppID = "01400000000" }, false},
 		{"empty secret", func(c *imrest.Config) { c.SecretKey = "" }, false},
 		{"base URL without scheme", func(c *imrest.Config) { c.BaseURL = "console.tim.qq.com" }, false},
 		{"base URL ftp", func(c *imrest.Config) { c.BaseURL = "ftp://console.tim.qq.com" }, false},
