@@ -3,6 +3,7 @@ package imrest
 import (
 	"bytes"
 	"context"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -339,6 +340,9 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 		// after it would have a caller that retries on error call again.
 		if v := reflect.ValueOf(resp); v.Kind() != reflect.Pointer || v.IsNil() {
 			return fmt.Errorf("%w: %s: resp %T is not a non-nil pointer, which the answer could be decoded into", ErrInvalidArgument, api, resp)
+		} else if !holdsObject(v.Elem()) {
+			return fmt.Errorf("%w: %s: resp %T leads to no struct, map with string keys or empty interface, which IM's answer (a JSON object) could be decoded into",
+				ErrInvalidArgument, api, resp)
 		}
 	}
 	body := []byte("{}")
@@ -429,6 +433,68 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 		}
 	}
 	return nil
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// holdsObject reports whether json.Unmarshal can decode a JSON object, as
+// every answer of IM's is, into v (resp's element): a struct, a map with
+// string keys, an empty interface, a type decoding itself, or a pointer or
+// a non-nil interface leading to one.
+func holdsObject(v reflect.Value) bool {
+	for {
+		switch v.Kind() {
+		case reflect.Interface:
+			// json decodes into the non-nil pointer an interface holds,
+			// and replaces anything else only in an empty interface.
+			if e := v.Elem(); e.Kind() == reflect.Pointer && !e.IsNil() {
+				v = e
+				continue
+			}
+			return v.NumMethod() == 0
+		case reflect.Pointer:
+			if v.IsNil() {
+				return typeHoldsObject(v.Type())
+			}
+			if decodesItself(v.Type()) {
+				return true
+			}
+			v = v.Elem()
+		default:
+			return typeHoldsObject(v.Type())
+		}
+	}
+}
+
+// typeHoldsObject is holdsObject for a value of type t not yet allocated.
+func typeHoldsObject(t reflect.Type) bool {
+	for ; t.Kind() == reflect.Pointer; t = t.Elem() {
+		if decodesItself(t) {
+			return true
+		}
+	}
+	if decodesItself(t) {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return true
+	case reflect.Map:
+		k := t.Key()
+		return k.Kind() == reflect.String || k.Implements(textUnmarshaler) || reflect.PointerTo(k).Implements(textUnmarshaler)
+	case reflect.Interface:
+		return t.NumMethod() == 0
+	}
+	return false
+}
+
+// decodesItself reports whether json calls an UnmarshalJSON of t's (or of
+// a pointer to it, which json takes) instead of decoding by t's kind.
+func decodesItself(t reflect.Type) bool {
+	return t.Kind() != reflect.Interface && (t.Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(jsonUnmarshaler))
 }
 
 // clip cuts info to MaxInfo bytes, at a character's boundary, saying how

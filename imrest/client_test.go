@@ -238,7 +238,8 @@ func TestCallSucceedsOnEitherStatusField(t *testing.T) {
 }
 
 // TestCallRefusesAResponseItCannotFill: a resp that json.Unmarshal cannot
-// decode into (not a pointer, or a nil one) is refused before anything is
+// decode into (not a pointer, or a nil one, or one to a value no JSON
+// object decodes into, as a slice or a string) is refused before anything is
 // sent: IM would carry the call out (a message sent) and Call return an
 // error, which a caller retrying on error (durable delivery) would turn
 // into the call made again.
@@ -251,6 +252,14 @@ func TestCallRefusesAResponseItCannotFill(t *testing.T) {
 		{"a struct value", struct{ IPList []string }{}},
 		{"a map value", map[string]any{}},
 		{"a nil pointer", nilAnswer},
+		// Every answer is a JSON object: these can never hold one.
+		{"a pointer to a slice", &[]string{}},
+		{"a pointer to a string", new(string)},
+		{"a pointer to a number", new(int)},
+		{"a pointer to a pointer to a slice", new(*[]string)},
+		{"a pointer to a map with keys no object has", new(map[[2]int]any)},
+		{"a pointer to an interface with methods", new(fmt.Stringer)},
+		{"a pointer to a map keyed by numbers", new(map[int]any)}, // an answer's keys are words
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -265,6 +274,32 @@ func TestCallRefusesAResponseItCannotFill(t *testing.T) {
 			}
 		})
 	}
+
+	// What can hold an object is taken, and filled.
+	for _, resp := range []any{
+		new(struct{ ActionStatus string }), new(map[string]any), new(any),
+		new(*struct{ ActionStatus string }), new(json.RawMessage), new(objectOrList),
+		func() any { var s fmt.Stringer = &status{}; return &s }(), // json fills the *status it holds
+	} {
+		srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
+		c := newClient(t, srv.URL, nil)
+		if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, resp); err != nil {
+			t.Errorf("Call with resp %T: %v", resp, err)
+		}
+	}
+}
+
+// status is an answer's status that prints.
+type status struct{ ActionStatus string }
+
+func (s *status) String() string { return s.ActionStatus }
+
+// objectOrList decodes itself, from an object too.
+type objectOrList []string
+
+func (l *objectOrList) UnmarshalJSON(b []byte) error {
+	*l = objectOrList{string(b)}
+	return nil
 }
 
 func TestCallReservedQueryWins(t *testing.T) {
