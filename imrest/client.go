@@ -89,8 +89,10 @@ type Config struct {
 	// credentials, query or fragment (New's error refusing one shows it
 	// with them redacted). DefaultBaseURL when empty.
 	BaseURL string
-	// HTTPClient sends the requests; when nil, a client with DefaultTimeout
-	// that does not follow redirects, with a connection pool of its own
+	// HTTPClient sends the requests (a copy of it that follows no redirect:
+	// IM makes none, and one followed would hand the UserSig on, in the
+	// query or the Referer, so a redirect is ErrHTTPStatus); when nil, a
+	// client with DefaultTimeout, with a connection pool of its own
 	// (CloseIdleConnections closes its kept-alive connections, not those
 	// of http.DefaultTransport, which other code shares), cloned from
 	// http.DefaultTransport; when the program replaced that with another
@@ -159,14 +161,15 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if c.http == nil {
-		c.http = &http.Client{
-			Transport: ownTransport(),
-			Timeout:   DefaultTimeout,
-			// IM does not redirect; following one would hand the UserSig in
-			// the query to whatever URL the answer names.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		c.http = &http.Client{Transport: ownTransport(), Timeout: DefaultTimeout}
+	} else {
+		own := *c.http // a copy: the program's client stays as it is for its other uses
+		c.http = &own
 	}
+	// IM does not redirect; following one would hand the UserSig to whatever
+	// URL the answer names: in the query when the Location keeps it, else in
+	// the Referer, which net/http sets to the URL redirected, query included.
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if c.ttl == 0 {
 		c.ttl = DefaultSigTTL
 	}

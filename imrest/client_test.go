@@ -326,17 +326,52 @@ func TestCallReservedQueryWins(t *testing.T) {
 	}
 }
 
+// TestCallDoesNotFollowRedirects: IM does not redirect, and a redirect
+// followed would hand the UserSig to the URL it names: in the query when
+// the Location keeps it, in the Referer that net/http sets from the URL
+// redirected (query included) when it does not. No client follows one,
+// the program's own Config.HTTPClient (which follows redirects unless told
+// otherwise) included, and that client is left as it was.
 func TestCallDoesNotFollowRedirects(t *testing.T) {
-	elsewhere := newServer(t, answerJSON(http.StatusOK, okAnswer))
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
-	})
-	c := newClient(t, srv.URL, nil)
-	if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); !errors.Is(err, imrest.ErrHTTPStatus) {
-		t.Fatalf("err = %v, want ErrHTTPStatus", err)
+	own := &http.Client{Timeout: 5 * time.Second}
+	followAll := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+	for _, tt := range []struct {
+		name   string
+		client *http.Client
+	}{
+		{"the default client", nil},
+		{"a program's own client", own},
+		{"a client that follows every redirect", followAll},
+	} {
+		for _, keepQuery := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, query kept %v", tt.name, keepQuery), func(t *testing.T) {
+				var elsewhereGot atomic.Int32
+				elsewhere := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+					elsewhereGot.Add(1)
+					answerJSON(http.StatusOK, okAnswer)(w, r)
+				})
+				srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+					to := elsewhere.URL + r.URL.Path
+					if keepQuery {
+						to = elsewhere.URL + r.URL.RequestURI()
+					}
+					http.Redirect(w, r, to, http.StatusTemporaryRedirect)
+				})
+				c, err := imrest.New(imrest.Config{SdkAppID: strconv.Itoa(testAppID), SecretKey: testKey, BaseURL: srv.URL, HTTPClient: tt.client})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Call(context.Background(), "v4/openim/sendmsg", nil, nil); !errors.Is(err, imrest.ErrHTTPStatus) {
+					t.Fatalf("err = %v, want ErrHTTPStatus", err)
+				}
+				if n := elsewhereGot.Load(); n != 0 {
+					t.Fatalf("the redirect target got %d requests, carrying the usersig: %+v", n, elsewhere.seen())
+				}
+			})
+		}
 	}
-	if n := len(elsewhere.seen()); n != 0 {
-		t.Fatalf("the redirect target got %d requests carrying the usersig", n)
+	if own.CheckRedirect != nil || own.Timeout != 5*time.Second {
+		t.Error("New changed the program's own http.Client")
 	}
 }
 
