@@ -2,7 +2,8 @@
 # verifies the Standard Webhooks signature, answers before-callbacks with
 # IM's envelope, takes after-callbacks with 204.
 #   WEBHOOK_SECRET=whsec_... PORT=8090 python3 receiver.py
-# READ_TIMEOUT (seconds, default 60) closes a connection that stalls.
+# READ_TIMEOUT (seconds, above 0 and at most 86400; default 60) closes a
+# connection that stalls.
 import base64, hashlib, hmac, json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,6 +25,18 @@ KEY = secret_key(os.environ.get("WEBHOOK_SECRET", ""))
 # default); anyone can send more.
 MAX_BODY = 4 << 20
 
+def read_timeout(value):
+    # Seconds above 0, at most a day: 0 makes every socket non-blocking and
+    # a negative or enormous value is refused for each connection, so the
+    # receiver would listen and answer nothing. NaN fails the comparison.
+    try:
+        seconds = float(value or "60")
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 86400:
+        sys.exit("READ_TIMEOUT must be a number of seconds above 0 and at most 86400 (default 60)")
+    return seconds
+
 def number(v):
     # The value of a header of digits 0-9 alone, else None: str.isdigit()
     # is also true of "²", on which int() fails. Past 18 digits (leading
@@ -36,7 +49,7 @@ def number(v):
 class Receiver(BaseHTTPRequestHandler):
     # A connection that stalls (mid-request, or idle between requests) is
     # closed after this many seconds instead of holding its thread for ever.
-    timeout = float(os.environ.get("READ_TIMEOUT") or "60")
+    timeout = read_timeout(os.environ.get("READ_TIMEOUT"))
 
     def do_POST(self):
         length = number(self.headers.get("Content-Length", ""))

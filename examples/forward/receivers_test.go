@@ -328,6 +328,36 @@ func TestReceiversRefuseABadSecret(t *testing.T) {
 	}
 }
 
+// TestPythonReceiverRefusesABadReadTimeout: a READ_TIMEOUT that is not a
+// number of seconds above 0 (and at most a day) stops the start naming
+// it. The receiver took 0, which makes every socket non-blocking, and a
+// negative or enormous value, which Python refuses for each connection:
+// it listened and answered no request at all.
+func TestPythonReceiverRefusesABadReadTimeout(t *testing.T) {
+	path, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("the receiver.py receiver needs python3 on PATH")
+	}
+	for _, value := range []string{"0", "-1", "nan", "inf", "1e12", "soon"} {
+		t.Run(value, func(t *testing.T) {
+			t.Parallel()
+			// A bound on a receiver that listens instead of stopping: it
+			// fails the test, not hangs it.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, path, "receiver.py")
+			cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+secret, "PORT="+port(t), "READ_TIMEOUT="+value)
+			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("the receiver runs with READ_TIMEOUT=%s:\n%s", value, out)
+			}
+			if err == nil || !strings.Contains(string(out), "READ_TIMEOUT must be") {
+				t.Fatalf("the receiver with READ_TIMEOUT=%s: %v, want a failed start saying what READ_TIMEOUT must be:\n%s", value, err, out)
+			}
+		})
+	}
+}
+
 // port is a free loopback port for a receiver.
 func port(t *testing.T) string {
 	t.Helper()
