@@ -25,7 +25,8 @@
 //	}
 //
 // The secret key and the UserSig never appear in an error, in the printed
-// Config (SecretKey is a Secret) or in the printed Client.
+// Config (SecretKey is a Secret), Client or Clients, nor in a printed
+// struct of the program's own that keeps a *Client.
 //
 // It imports nothing of imcallback, only the standard library: a leaf package.
 package imrest
