@@ -296,12 +296,17 @@ func (c *Config) retypedProblems(found []retyped, vars []string) (errs []error, 
 	return errs, keys
 }
 
-// envSets reports whether vars set the variable of the setting key to a
-// value that replaces the file's (a blank one counts as unset).
+// envSets reports whether vars set the variable of the setting key (a
+// core setting's, an app's app_<SDKAPPID>_<key> or a section's
+// <section>.<field>) to a value that replaces the file's (a blank one
+// counts as unset). The variable's name is matched as Load reads it: in
+// any case after IMCALLBACK_ (EnvSetting), so IMCALLBACK_workers
+// replaces the file's workers as IMCALLBACK_WORKERS does.
 func envSets(vars []string, key string) bool {
-	name := EnvName(key)
+	want := strings.ToLower(strings.ReplaceAll(key, ".", "_"))
 	for _, kv := range vars {
-		if n, v, _ := strings.Cut(kv, "="); n == name && !blank(v) {
+		n, v, _ := strings.Cut(kv, "=")
+		if setting, ok := EnvSetting(n); ok && setting == want && !blank(v) {
 			return true
 		}
 	}

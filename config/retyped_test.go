@@ -127,6 +127,14 @@ func TestTextWrittenAsANumberUnderAVariable(t *testing.T) {
 			func(c *config.Config) bool { return strings.Join(c.Tokens, ",") == "abc" }},
 		{"an app's setting", "apps:\n  - sdkappid: \"1\"\n    secret_key: 0x1F\n", []string{"IMCALLBACK_APP_1_SECRET_KEY=s3cret"},
 			func(c *config.Config) bool { return len(c.Apps) == 1 && c.Apps[0].SecretKey == "s3cret" }},
+		// Load reads a name in any case after IMCALLBACK_, and so it
+		// replaces the file's value in any case too.
+		{"a core setting's variable in lower case", "sdkappid: [\"1\"]\ntokens: [0123]\n", []string{"IMCALLBACK_tokens=abc"},
+			func(c *config.Config) bool { return strings.Join(c.Tokens, ",") == "abc" }},
+		{"an app's variable in lower case", "apps:\n  - sdkappid: \"1\"\n    secret_key: 0x1F\n", []string{"IMCALLBACK_app_1_secret_key=s3cret"},
+			func(c *config.Config) bool { return len(c.Apps) == 1 && c.Apps[0].SecretKey == "s3cret" }},
+		{"a whole number's variable in lower case", "sdkappid: [\"1\"]\nworkers: 010\n", []string{"IMCALLBACK_Workers=10"},
+			func(c *config.Config) bool { return c.Workers == 10 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,6 +154,12 @@ func TestTextWrittenAsANumberUnderAVariable(t *testing.T) {
 	})
 	t.Run("a section", func(t *testing.T) {
 		v, err := config.LoadSection(config.Source{File: yamlFile(t, "words:\n  list: [spam, 0x10]\n"), Environ: env("IMCALLBACK_WORDS_LIST=spam,eggs")}, "words", wordsDefaults)
+		if err != nil || strings.Join(v.List, ",") != "spam,eggs" {
+			t.Errorf("list %q, error %v; want the variable's", v.List, err)
+		}
+	})
+	t.Run("a section's variable in lower case", func(t *testing.T) {
+		v, err := config.LoadSection(config.Source{File: yamlFile(t, "words:\n  list: [spam, 0x10]\n"), Environ: env("IMCALLBACK_words_list=spam,eggs")}, "words", wordsDefaults)
 		if err != nil || strings.Join(v.List, ",") != "spam,eggs" {
 			t.Errorf("list %q, error %v; want the variable's", v.List, err)
 		}
