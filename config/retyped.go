@@ -247,11 +247,17 @@ func retypedScalar(n *yaml.Node) (retyped, bool) {
 	return retyped{text: n.Value, yaml: v, kind: kind}, true
 }
 
-// message says what is wrong with r, quoting it unless it is a secret.
+// message says what is wrong with r, quoting it unless it is a secret
+// (a secret whole number written with a leading zero too).
 func (r retyped) message() string {
 	what := "the value"
 	if r.item > 0 {
 		what = fmt.Sprintf("item #%d", r.item)
+	}
+	if r.kind == "octal" && r.hidden {
+		// A secret whole number (a section's field tagged secret:"true"):
+		// neither the text nor either reading of it is shown.
+		return what + " is read by YAML as an octal number, not as the decimal one it shows: write it without the leading zero"
 	}
 	if r.kind == "octal" {
 		msg := fmt.Sprintf("%s is read by YAML as the octal number %v, not as %d: write it without the leading zero "+

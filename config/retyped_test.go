@@ -239,3 +239,27 @@ func TestWholeNumberWithALeadingZero(t *testing.T) {
 		t.Errorf("section: error %v, want %q", err, want)
 	}
 }
+
+// pinSection is a module's section with a secret whole number.
+type pinSection struct {
+	PIN int `koanf:"pin" secret:"true"`
+}
+
+func (pinSection) Validate() error { return nil }
+
+// TestSecretWholeNumberWithALeadingZeroIsNotQuoted: a whole number of a
+// field tagged secret:"true" written with a leading zero is refused as any
+// other, but neither the text written nor either reading of it is shown,
+// as no other message about a secret's value shows it.
+func TestSecretWholeNumberWithALeadingZeroIsNotQuoted(t *testing.T) {
+	_, err := config.LoadSection(config.Source{File: yamlFile(t, "pin:\n  pin: 0735\n"), Environ: env()}, "pin", pinSection{})
+	want := "IMCALLBACK_PIN_PIN (pin.pin): the value is read by YAML as an octal number, not as the decimal one it shows"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	for _, shown := range []string{"735", "477"} { // as written, and YAML's octal reading
+		if strings.Contains(err.Error(), shown) {
+			t.Errorf("error %q shows the secret (%s)", err, shown)
+		}
+	}
+}
