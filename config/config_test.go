@@ -189,6 +189,12 @@ func TestDevSdkAppID(t *testing.T) {
 	if err != nil || !slices.Equal(c.SdkAppIDs, []string{"1400000005"}) {
 		t.Fatalf("dev mode beside the file's apps: %v, %v", c.SdkAppIDs, err)
 	}
+	// So is one entry written without its dash, which is read as that entry.
+	file = writeTemp(t, "apps:\n  sdkappid: \"1400000005\"\n  tokens: [t]\n")
+	c, err = config.Load(config.Source{Dev: true, File: file, Environ: env()})
+	if err != nil || !slices.Equal(c.SdkAppIDs, []string{"1400000005"}) {
+		t.Fatalf("dev mode beside the file's entry without its dash: %v, %v", c.SdkAppIDs, err)
+	}
 }
 
 func TestRedacted(t *testing.T) {

@@ -99,7 +99,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	problems = append(problems, fileOnlyEnv(vars)...)
 	// The development app stands in for a configuration without apps only:
 	// beside the apps of a file it would be one more, accepted unsigned.
-	if apps, _ := k.Get("apps").([]any); src.Dev && len(k.Strings("sdkappid")) == 0 && len(apps) == 0 {
+	if src.Dev && len(k.Strings("sdkappid")) == 0 && !hasEntries(k.Get("apps")) {
 		if err := k.Set("sdkappid", []string{DevSdkAppID}); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
@@ -135,6 +135,19 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	}
 	c.unknownEnv = UnknownEnv(vars, sections...)
 	return &c, nil
+}
+
+// hasEntries reports whether raw, the file's value of a list of entries
+// (apps), holds one: a list of any, or one entry written without its dash
+// (a mapping with keys), which decodes as that entry.
+func hasEntries(raw any) bool {
+	switch v := raw.(type) {
+	case []any:
+		return len(v) > 0
+	case map[string]any:
+		return len(v) > 0
+	}
+	return false
 }
 
 // SplitList reads a comma-separated list leniently: items trimmed, blanks
