@@ -609,6 +609,41 @@ func TestUnknownEnv(t *testing.T) {
 	}
 }
 
+// TestUnknownEnvInTheError: a configuration that does not load names,
+// after its problems, the IMCALLBACK_* variables that are no setting, with
+// the closest real name: the misspelt variable is then most often the
+// cause (IMCALLBACK_SDKAPID for the required IMCALLBACK_SDKAPPID), and
+// Notes, where a valid configuration says it, is never reached.
+func TestUnknownEnvInTheError(t *testing.T) {
+	_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPID=1400000001", "IMCALLBACK_SIGN_WINDOW=soon")})
+	if err == nil {
+		t.Fatal("Load accepted a configuration without an app")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{
+		"IMCALLBACK_SDKAPPID (sdkappid): required: the SDKAppID(s) of your IM application, comma-separated",
+		`IMCALLBACK_SIGN_WINDOW (sign_window): "soon" is not a duration (e.g. 60s)`,
+		"note: IMCALLBACK_SDKAPID is not a setting; did you mean IMCALLBACK_SDKAPPID?",
+	}
+	for _, w := range want {
+		if !slices.Contains(lines, w) {
+			t.Errorf("error %q: no line %q", err, w)
+		}
+	}
+	if last := lines[len(lines)-1]; last != want[2] {
+		t.Errorf("last line %q, want the note after the problems", last)
+	}
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || fe.Key != "sign_window" && fe.Key != "sdkappid" {
+		t.Errorf("errors.As finds %+v, want a problem's *FieldError", fe)
+	}
+	// A declared section's variable is a setting, not noted.
+	_, err = config.LoadWith(config.Source{Environ: env("IMCALLBACK_WORDS_LIST=a")}, config.SectionInfo{Key: "words", Fields: []string{"list"}})
+	if err == nil || strings.Contains(err.Error(), "note:") {
+		t.Errorf("error %v: want no note about a section's variable", err)
+	}
+}
+
 func TestListenerOverlap(t *testing.T) {
 	tests := []struct {
 		name, listen, admin, nats string

@@ -39,7 +39,9 @@ const DevSdkAppID = "1400000000"
 // line each: keys in the file that no setting reads (*UnknownKeyError),
 // values that do not decode and values that do not validate (*FieldError).
 // IMCALLBACK_* variables that are not settings are no error: Notes
-// returns them. A setting's variable set empty or to whitespace alone
+// returns them, and the error of a configuration that does not load
+// names them after its problems, one "note: " line each (EnvWarnings),
+// since a misspelt variable is then often the cause. A setting's variable set empty or to whitespace alone
 // counts as unset, so the file's value or the default stays (EmptyEnv
 // notes it).
 func Load(src Source) (*Config, error) { return LoadWith(src) }
@@ -130,10 +132,17 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 			problems = append(problems, err)
 		}
 	}
+	c.unknownEnv = UnknownEnv(vars, sections...)
 	if len(problems) > 0 {
+		// The variables Load ignored are often the cause (a misspelt
+		// IMCALLBACK_SDKAPPID leaves it required): said after the
+		// problems, as config check notes them, since Notes is never
+		// reached.
+		for _, w := range c.EnvWarnings() {
+			problems = append(problems, errors.New("note: "+w))
+		}
 		return nil, fmt.Errorf("config: invalid:\n%w", errors.Join(problems...))
 	}
-	c.unknownEnv = UnknownEnv(vars, sections...)
 	return &c, nil
 }
 
