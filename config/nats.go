@@ -126,17 +126,35 @@ func natsURLProblems(value string) []string {
 		if one == "" {
 			continue // nats.go skips it too: nats://n1:4222, (a trailing comma) connects to n1
 		}
-		if msg := natsURLProblem(one); msg != "" {
+		if msg := natsURLProblem(one, cutCredential(one, list[i+1:])); msg != "" {
 			out = append(out, where+msg)
 		}
 	}
 	return out
 }
 
+// cutCredential reports whether the entry one of a NATSURL may be the
+// start of a user, password or token that a ',' cut, as nats.go cuts the
+// list at every comma (nats://u:pass,word@n1): it holds no '@', and a
+// later entry without a scheme holds one, where the credential's rest and
+// its '@' fell. Redact finds no credential in such an entry, so it is
+// never quoted.
+func cutCredential(one string, later []string) bool {
+	if strings.Contains(one, "@") {
+		return false
+	}
+	return slices.ContainsFunc(later, func(e string) bool { return !strings.Contains(e, "://") && strings.Contains(e, "@") })
+}
+
 // natsURLProblem says what is wrong with one trimmed entry of NATSURL, ""
-// when nothing is.
-func natsURLProblem(one string) string {
-	shown := Redact(one, true)
+// when nothing is. The entry is quoted redacted (Redact); with hidden
+// (cutCredential) it is not quoted at all.
+func natsURLProblem(one string, hidden bool) string {
+	shown, why := strconv.Quote(Redact(one, true)), ""
+	if hidden {
+		shown, why = "it", " (not shown: a later entry holds a user, password or token, which a ',' in it would have cut here; "+
+			"escape a ',' in them as %2C)"
+	}
 	parsed := one
 	if !strings.Contains(one, "://") {
 		// nats.go's parseServerURL: an entry without a scheme is host:port
@@ -147,21 +165,24 @@ func natsURLProblem(one string) string {
 	// which a URL's userinfo may not hold) is taken for a valid one.
 	u, err := url.Parse(strings.ReplaceAll(parsed, redacted, "x"))
 	if err != nil {
-		msg := fmt.Sprintf("%q is not a URL, e.g. nats://n1:4222", shown)
+		msg := shown + " is not a URL, e.g. nats://n1:4222"
 		if strings.Contains(one, "@") {
 			msg += "; in a user, password or token escape '/', '?', '#', '@' and '%' (%2F, %3F, %23, %40, %25)"
 		}
-		return msg
+		return msg + why
 	}
 	if u.Scheme != "nats" && u.Scheme != "tls" {
-		return fmt.Sprintf("%q must be a nats:// or tls:// URL, e.g. nats://n1:4222", shown)
+		return shown + " must be a nats:// or tls:// URL, e.g. nats://n1:4222" + why
 	}
 	if u.Hostname() == "" {
-		return fmt.Sprintf("%q has no host, e.g. nats://n1:4222", shown)
+		return shown + " has no host, e.g. nats://n1:4222" + why
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Sprintf("%q: port %s is not from 1 to 65535", shown, p)
+			if hidden {
+				return "it has a port not from 1 to 65535" + why
+			}
+			return fmt.Sprintf("%s: port %s is not from 1 to 65535", shown, p)
 		}
 	}
 	return ""

@@ -147,6 +147,14 @@ func TestNATSURL(t *testing.T) {
 				v + `entry 3 of 4: "ws://[redacted]@n3" must be a nats:// or tls:// URL, e.g. nats://n1:4222`,
 				v + `entry 4 of 4: "nats://u:[redacted]@n4" is not a URL, e.g. nats://n1:4222; in a user, password or token escape '/', '?', '#', '@' and '%' (%2F, %3F, %23, %40, %25)`,
 			}},
+		// nats.go splits the list at every comma, one in a password
+		// too: the entry before it is the password's start, not shown.
+		{"a password holding a comma", "nats://u:pw-start,rest@n1:4222",
+			[]string{v + `entry 1 of 2: it is not a URL, e.g. nats://n1:4222 (not shown: a later entry holds a user, ` +
+				`password or token, which a ',' in it would have cut here; escape a ',' in them as %2C)`}},
+		{"a token holding a comma, its start a port", "nats://n0:4222,u:99999,rest@n1:4222",
+			[]string{v + `entry 2 of 3: it has a port not from 1 to 65535 (not shown: a later entry holds a user, ` +
+				`password or token, which a ',' in it would have cut here; escape a ',' in them as %2C)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +162,7 @@ func TestNATSURL(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("IMCALLBACK_NATS_URL=%q: error lines\n%q\nwant\n%q", tt.value, got, tt.want)
 			}
-			for _, secret := range []string{"s3cr3t", "t0ken", "zzcr3t"} {
+			for _, secret := range []string{"s3cr3t", "t0ken", "zzcr3t", "pw-start", "u:99999"} {
 				if strings.Contains(strings.Join(got, "\n"), secret) {
 					t.Errorf("the error shows %q", secret)
 				}
