@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -200,7 +201,13 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		}
 		// A value holding a secret of a struct field is never quoted either.
 		hidden := secretTagged(v.Type().Field(i)) || holdsSecret(v.Type().Field(i).Type, nil)
-		for _, msg := range decodeField(k, name, v.Field(i), hidden) {
+		msgs := decodeField(k, name, v.Field(i), hidden)
+		if len(msgs) == 0 {
+			if msg := listWrittenAsOne(k.Get(name), v.Field(i).Type(), hidden, EnvName(key+"."+name)); msg != "" {
+				msgs = []string{msg}
+			}
+		}
+		for _, msg := range msgs {
 			problems = append(problems, &FieldError{Key: key + "." + name, Msg: msg})
 		}
 	}
@@ -210,6 +217,27 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		}
 	}
 	return out, errors.Join(problems...)
+}
+
+// listWrittenAsOne says what is wrong with raw, the value of a section's
+// list field of type typ, when the file writes it as one text holding a
+// comma, "" otherwise: decoded, it is a list of that one item, while the
+// field's variable (name) is split at its commas, so the same text would
+// mean one item in the file and several in the environment. A variable's
+// value is already split when it gets here; a list the file writes as a
+// YAML list is taken as it is, commas in its items too. The value is
+// quoted unless hidden.
+func listWrittenAsOne(raw any, typ reflect.Type, hidden bool, name string) string {
+	s, ok := raw.(string)
+	if !ok || typ.Kind() != reflect.Slice || typ.Elem().Kind() == reflect.Uint8 || !strings.Contains(s, ",") {
+		return ""
+	}
+	shown := strconv.Quote(s)
+	if hidden {
+		shown = "the value"
+	}
+	return fmt.Sprintf("%s is one value holding a comma: the file reads it as one item, where %s is split at its commas; "+
+		"write the items as a YAML list ([a, b]), or a list of one ([\"a, b\"]) if one is meant", shown, name)
 }
 
 // sectionFields maps a section's keys to the kinds of their fields.

@@ -78,6 +78,13 @@ func TestSectionLoads(t *testing.T) {
 			"", []string{"IMCALLBACK_WORDS_CODE (words.code): \"many\" is not a whole number", "IMCALLBACK_WORDS_PAUSE (words.pause)", "unit"}},
 		{"unknown key in the section", config.Source{File: yamlFile(t, "words:\n  lst: [x]\n"), Environ: env()},
 			"", []string{"unknown key words.lst; did you mean words.list?"}},
+		// IMCALLBACK_WORDS_LIST="spam, eggs" is two items: the same text
+		// in the file, one value where a list is read, would be one.
+		{"one value holding a comma in the file", config.Source{File: yamlFile(t, "words:\n  list: \"spam, eggs\"\n"), Environ: env()},
+			"", []string{`IMCALLBACK_WORDS_LIST (words.list): "spam, eggs" is one value holding a comma: the file reads it as one item, ` +
+				`where IMCALLBACK_WORDS_LIST is split at its commas; write the items as a YAML list ([a, b]), or a list of one (["a, b"]) if one is meant`}},
+		{"one value without a comma in the file", config.Source{File: yamlFile(t, "words:\n  list: spam\n"), Environ: env()}, "[spam] 120001 1s", nil},
+		{"a list item holding a comma in the file", config.Source{File: yamlFile(t, "words:\n  list: [\"spam, eggs\"]\n"), Environ: env()}, "[spam, eggs] 120001 1s", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
