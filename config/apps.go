@@ -445,9 +445,10 @@ func (c *Config) AppsSharingGlobalTokens() []string {
 	return ids
 }
 
-// loopback reports whether host names this machine.
+// loopback reports whether host names this machine: a loopback address,
+// or localhost in any case, as the resolver reads a name.
 func loopback(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	addr, err := netip.ParseAddr(host)

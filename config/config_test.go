@@ -173,6 +173,21 @@ func TestLoadRejects(t *testing.T) {
 	}
 }
 
+// TestLoopbackNameInAnyCase: a host name is matched without case, as the
+// resolver and the admin listener's own Host check (server) read it, so
+// LOCALHOST is loopback as localhost is: the admin and embedded NATS
+// listeners there need no token, and an app's REST API base may be http.
+func TestLoopbackNameInAnyCase(t *testing.T) {
+	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001", "IMCALLBACK_ADMIN_LISTEN=LocalHost:9090",
+		"IMCALLBACK_NATS_LISTEN=LOCALHOST:4222", "IMCALLBACK_APP_1400000001_API_BASE=http://LOCALHOST:8081")})
+	if err != nil {
+		t.Fatalf("a loopback name in upper case refused: %v", err)
+	}
+	if c.AdminListen != "LocalHost:9090" || c.Apps[0].APIBase != "http://LOCALHOST:8081" {
+		t.Errorf("admin listen %q, api base %q", c.AdminListen, c.Apps[0].APIBase)
+	}
+}
+
 func TestDevSdkAppID(t *testing.T) {
 	c, err := config.Load(config.Source{Dev: true, Environ: env()})
 	if err != nil || len(c.SdkAppIDs) != 1 || c.SdkAppIDs[0] != config.DevSdkAppID {
