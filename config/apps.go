@@ -325,9 +325,10 @@ const MaxIPListRefresh = 7 * 24 * time.Hour
 // fragment, where a REST URL copied whole carries its UserSig, a
 // credential (?sdkappid=…&usersig=…), as imrest's own message hides them.
 // The user info is redacted first, so that a '?' or '#' in a password
-// does not cut it short.
+// does not cut it short; it is one URL, not NATS's list, so a ',' in a
+// password cuts it short neither.
 func redactAPIBase(raw string) string {
-	return RedactQuery(Redact(raw, true))
+	return RedactQuery(redactOne(raw, true))
 }
 
 // checkTokens reports under key each token that is empty (it would accept

@@ -98,6 +98,11 @@ func TestAppsRejects(t *testing.T) {
 			`"https://api.example/#[redacted]" must have no user`},
 		{"api base with a '?' in its password", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://u:pw?sk-x@api.example/"},
 			`"https://u:[redacted]@api.example/" must be an https:// URL`},
+		// One URL, not a list: a ',' in its password cuts nothing.
+		{"api base with a ',' in its password", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://u:sk-pw,rest@api.example"},
+			`"https://u:[redacted]@api.example" must have no user, password, query or fragment`},
+		{"api base with a ',' in its token", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://sk-tok,rest@api.example"},
+			`"https://[redacted]@api.example" must have no user, password, query or fragment`},
 		{"empty token in a file", nil, "app_1_tokens): token #2 must be 1 to 128 bytes"},
 		// imrest refuses app 0 a REST client, which stopped the start after
 		// config check had called the configuration valid.

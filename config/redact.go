@@ -167,16 +167,25 @@ func parsedPassword(one string, tokenUser bool) string {
 func Redact(value string, tokenUser bool) string {
 	list := urlList(value, tokenUser)
 	for i, one := range list {
-		var b strings.Builder
-		last := 0
-		for _, s := range secretSpans(one, tokenUser) {
-			b.WriteString(one[last:s.start] + redacted)
-			last = s.end
-		}
-		b.WriteString(one[last:])
-		list[i] = b.String()
+		list[i] = redactOne(one, tokenUser)
 	}
 	return strings.Join(list, ",")
+}
+
+// redactOne is one URL with the parts secretSpans finds in it replaced:
+// Redact's work on each URL of its list. Called directly, it redacts a
+// single URL whose user info may be a token alone (tokenUser) without
+// reading it as a comma-separated list, so a ',' in its password cuts
+// nothing.
+func redactOne(one string, tokenUser bool) string {
+	var b strings.Builder
+	last := 0
+	for _, s := range secretSpans(one, tokenUser) {
+		b.WriteString(one[last:s.start] + redacted)
+		last = s.end
+	}
+	b.WriteString(one[last:])
+	return b.String()
 }
 
 // RedactQuery returns raw with what follows its first '?' or '#' (a query
