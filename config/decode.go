@@ -73,6 +73,11 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 		}
 	case typ.Kind() == reflect.Bool && raw != nil && !isBoolean(raw):
 		return []string{display(raw) + " is not true or false"}
+	case typ.Kind() == reflect.Slice && isInteger(typ.Elem().Kind()) && typ.Elem().Kind() != reflect.Uint8 && raw != nil:
+		// Each item as a single whole number: the decoder would read
+		// "010" as octal 8 and "0x10" as hex, where the setting's own
+		// whole numbers are decimal.
+		return setWholeNumbers(field, raw, display)
 	case isInteger(typ.Kind()) && raw != nil:
 		// The decoder is weakly typed: it would truncate 1.5 to 1, take
 		// true as 1 and read "010" as octal 8 and "0x10" as hex.
@@ -384,6 +389,32 @@ func setWholeNumber(field reflect.Value, v any) string {
 		field.SetInt(n.Int64())
 	}
 	return ""
+}
+
+// setWholeNumbers sets the list field of whole numbers to the items of
+// raw (a single value is a list of one), each read as setWholeNumber reads
+// one, and says, one message each, what is wrong with the items that are
+// not whole numbers that fit (then the field is left as it was); display
+// shows an item in a message.
+func setWholeNumbers(field reflect.Value, raw any, display func(any) string) []string {
+	items := []any{raw}
+	if rv := reflect.ValueOf(raw); rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
+		items = make([]any, rv.Len())
+		for i := range items {
+			items[i] = rv.Index(i).Interface()
+		}
+	}
+	out := reflect.MakeSlice(field.Type(), len(items), len(items))
+	var msgs []string
+	for i, item := range items {
+		if msg := setWholeNumber(out.Index(i), item); msg != "" {
+			msgs = append(msgs, fmt.Sprintf("item #%d: %s %s", i+1, display(item), msg))
+		}
+	}
+	if len(msgs) == 0 {
+		field.Set(out)
+	}
+	return msgs
 }
 
 // entryNumber checks a whole-number field of an entry, or a list of them

@@ -622,3 +622,53 @@ func TestSectionWithAnUntaggedFieldFailsTheStart(t *testing.T) {
 		t.Errorf("LoadSection: %v, want an error saying %q", err, want)
 	}
 }
+
+// codesSection is a module's section with a list of whole numbers.
+type codesSection struct {
+	Codes []int `koanf:"codes"`
+	Code  int   `koanf:"code"`
+}
+
+func (codesSection) Validate() error { return nil }
+
+// TestSectionWholeNumbersOfAList: each item of a list of whole numbers is
+// read as a single whole number is, in decimal: IMCALLBACK_NUMS_CODES=010
+// was octal 8 (and 0x10 hex 16) where IMCALLBACK_NUMS_CODE=010 is 10.
+func TestSectionWholeNumbersOfAList(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		yaml    string
+		want    string // fmt of Codes and Code, or a part of the error
+	}{
+		{"variable", []string{"IMCALLBACK_NUMS_CODES=010, 20", "IMCALLBACK_NUMS_CODE=010"}, "", "[10 20] 10"},
+		{"quoted in the file", nil, "nums:\n  codes: [\"010\", 20]\n  code: \"010\"\n", "[10 20] 10"},
+		{"one value in the file", nil, "nums:\n  codes: 7\n", "[7] 0"},
+		{"the default", nil, "", "[1 2] 0"},
+		{"hex", []string{"IMCALLBACK_NUMS_CODES=5,0x10"}, "", `IMCALLBACK_NUMS_CODES (nums.codes): item #2: "0x10" is not a whole number`},
+		{"a fraction", []string{"IMCALLBACK_NUMS_CODES=1.5"}, "", `IMCALLBACK_NUMS_CODES (nums.codes): item #1: "1.5" is not a whole number`},
+		{"out of range", []string{"IMCALLBACK_NUMS_CODES=99999999999999999999"}, "",
+			`IMCALLBACK_NUMS_CODES (nums.codes): item #1: "99999999999999999999" is out of range`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: env(tt.environ...)}
+			if tt.yaml != "" {
+				src.File = yamlFile(t, tt.yaml)
+			}
+			got, err := config.LoadSection(src, "nums", codesSection{Codes: []int{1, 2}})
+			if strings.Contains(tt.want, "(") {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("error %v, want %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := fmt.Sprint(got.Codes, got.Code); g != tt.want {
+				t.Fatalf("section %s, want %s", g, tt.want)
+			}
+		})
+	}
+}
