@@ -644,3 +644,26 @@ func TestAppVariableInAnyCase(t *testing.T) {
 		})
 	}
 }
+
+// TestAppNettypesReadInDecimal: a nettype of the file written as text is
+// read in decimal, as IMCALLBACK_APP_<SDKAPPID>_IPLIST_NETTYPES reads it
+// and as the check of the entry took it: "010" was checked as 10 and then
+// decoded as octal 8.
+func TestAppNettypesReadInDecimal(t *testing.T) {
+	for _, yaml := range []string{
+		"apps:\n  - sdkappid: \"1\"\n    iplist_nettypes: [\"010\", \"+6\"]\n",
+		"apps:\n  sdkappid: \"1\"\n  iplist_nettypes: [\"010\", \"+6\"]\n", // one entry without its dash
+	} {
+		c, err := config.Load(config.Source{File: yamlFile(t, yaml), Environ: env()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(c.Apps[0].IPListNetTypes); got != "[10 6]" {
+			t.Errorf("%q: nettypes %s, want [10 6], as the variable reads them", yaml, got)
+		}
+	}
+	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_IPLIST_NETTYPES=010,+6")})
+	if err != nil || fmt.Sprint(c.Apps[0].IPListNetTypes) != "[10 6]" {
+		t.Fatalf("the variable: %v, %v", c, err)
+	}
+}

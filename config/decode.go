@@ -88,6 +88,9 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 	}
 	err := k.UnmarshalWithConf(key, field.Addr().Interface(), koanf.UnmarshalConf{Tag: "koanf"})
 	if err == nil {
+		if typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Struct {
+			setEntryNumbers(raw, field)
+		}
 		return nil
 	}
 	shown := display(raw)
@@ -415,6 +418,42 @@ func setWholeNumbers(field reflect.Value, raw any, display func(any) string) []s
 		field.Set(out)
 	}
 	return msgs
+}
+
+// setEntryNumbers sets again, as setWholeNumber reads them, the
+// whole-number fields and lists of them (apps: iplist_nettypes) of the
+// entries field decoded from raw, the file's list of entries (one written
+// without its dash is an entry): the decoder read a text one ("010") as
+// octal or hex, where the variable and entryNumber's check read it in
+// decimal. entryProblems has refused the values that are no such numbers.
+func setEntryNumbers(raw any, field reflect.Value) {
+	items, ok := raw.([]any)
+	if m, isMap := raw.(map[string]any); isMap {
+		items, ok = []any{m}, true
+	}
+	if !ok || len(items) != field.Len() {
+		return
+	}
+	entry := field.Type().Elem()
+	for i, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		for j := range entry.NumField() {
+			f := entry.Field(j)
+			v, set := m[f.Tag.Get("koanf")]
+			if !set || v == nil || f.Tag.Get("koanf") == "" || f.Type == reflect.TypeFor[time.Duration]() {
+				continue
+			}
+			switch dst := field.Index(i).Field(j); {
+			case isInteger(f.Type.Kind()):
+				setWholeNumber(dst, v)
+			case f.Type.Kind() == reflect.Slice && isInteger(f.Type.Elem().Kind()) && f.Type.Elem().Kind() != reflect.Uint8:
+				setWholeNumbers(dst, v, func(v any) string { return fmt.Sprint(v) })
+			}
+		}
+	}
 }
 
 // entryNumber checks a whole-number field of an entry, or a list of them
