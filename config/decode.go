@@ -73,6 +73,17 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 		}
 	case typ.Kind() == reflect.Bool && raw != nil && !isBoolean(raw):
 		return []string{display(raw) + " is not true or false"}
+	case typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Bool && raw != nil:
+		// Each item as a single boolean: the decoder would take any
+		// number but 0 as true, and an empty text as false.
+		if msgs := eachItem(raw, func(item any) string {
+			if isBoolean(item) {
+				return ""
+			}
+			return display(item) + " is not true or false"
+		}); len(msgs) > 0 {
+			return msgs
+		}
 	case typ.Kind() == reflect.Slice && isInteger(typ.Elem().Kind()) && typ.Elem().Kind() != reflect.Uint8 && raw != nil:
 		// Each item as a single whole number: the decoder would read
 		// "010" as octal 8 and "0x10" as hex, where the setting's own

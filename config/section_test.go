@@ -672,3 +672,48 @@ func TestSectionWholeNumbersOfAList(t *testing.T) {
 		})
 	}
 }
+
+// flagsSection is a module's section with a list of booleans.
+type flagsSection struct {
+	Flags []bool `koanf:"flags"`
+}
+
+func (flagsSection) Validate() error { return nil }
+
+// TestSectionBooleansOfAList: each item of a list of booleans is read as
+// a single boolean is: the file's [2, ""] was [true, false] where a single
+// 2 is refused, as is an item of the variable.
+func TestSectionBooleansOfAList(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		environ    []string
+		want       string // fmt of Flags, or a part of the error
+	}{
+		{"booleans in the file", "b:\n  flags: [true, 0, \"F\"]\n", nil, "[true false false]"},
+		{"booleans of the variable", "", []string{"IMCALLBACK_B_FLAGS=true,0,F"}, "[true false false]"},
+		{"a number that is none in the file", "b:\n  flags: [true, 2]\n", nil, "IMCALLBACK_B_FLAGS (b.flags): item #2: 2 is not true or false"},
+		{"an empty text in the file", "b:\n  flags: [\"\"]\n", nil, `IMCALLBACK_B_FLAGS (b.flags): item #1: "" is not true or false`},
+		{"one value that is none in the file", "b:\n  flags: 2\n", nil, "IMCALLBACK_B_FLAGS (b.flags): 2 is not true or false"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: env(tt.environ...)}
+			if tt.yaml != "" {
+				src.File = yamlFile(t, tt.yaml)
+			}
+			got, err := config.LoadSection(src, "b", flagsSection{})
+			if strings.Contains(tt.want, "(") {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("error %v, want %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := fmt.Sprint(got.Flags); g != tt.want {
+				t.Fatalf("flags %s, want %s", g, tt.want)
+			}
+		})
+	}
+}
