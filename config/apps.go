@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // AppConfig is one IM app's own settings: an entry of the YAML `apps:`
@@ -298,7 +299,12 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 			bad(key("api_base"), "%q must have no user, password, query or fragment: the API path and its signed query are added to it, e.g. %s",
 				shown, DefaultAPIBase)
 		}
-		if strings.ContainsFunc(a.AdminIdentifier, spaceOrControl) {
+		if !utf8.ValidString(a.AdminIdentifier) {
+			// The REST client refuses it when it is built at start: no
+			// UserSig signed for it verifies.
+			bad(key("admin_identifier"), "%q must be UTF-8 text: it is the account ID (UserID) of the app administrator the REST API is called as, e.g. %s",
+				a.AdminIdentifier, DefaultAdminIdentifier)
+		} else if strings.ContainsFunc(a.AdminIdentifier, spaceOrControl) {
 			// It is signed into the UserSig and sent in every request's
 			// query: such an identifier is no account Tencent has.
 			bad(key("admin_identifier"), "%q must have no whitespace or control characters: it is the account ID (UserID) "+

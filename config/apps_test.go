@@ -383,7 +383,8 @@ func TestTokenLengthCountsBytes(t *testing.T) {
 
 // TestAppRESTSettingsWithWhitespace: an api_base with whitespace or a
 // control character in it (a space in its path passed url.Parse) and an
-// admin_identifier with one (a tab, a space inside it) are refused at
+// admin_identifier with one (a tab, a space inside it) or not UTF-8 (no
+// UserSig signed for it verifies) are refused at
 // load, named, from a variable and from the file alike; an identifier of
 // other characters Tencent's account IDs may hold is taken.
 func TestAppRESTSettingsWithWhitespace(t *testing.T) {
@@ -411,6 +412,8 @@ func TestAppRESTSettingsWithWhitespace(t *testing.T) {
 			`IMCALLBACK_APP_1_ADMIN_IDENTIFIER (app_1_admin_identifier): "admin\nistrator" must have no whitespace`},
 		{"admin identifier with a no-break space", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=admin\u00a0x"}, "",
 			`must have no whitespace or control characters`},
+		{"admin identifier not UTF-8", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=admin\xff"}, "",
+			`IMCALLBACK_APP_1_ADMIN_IDENTIFIER (app_1_admin_identifier): "admin\xff" must be UTF-8 text`},
 		{"an identifier Tencent takes", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=ops_admin-01@example.com"}, "", ""},
 		{"a non-ASCII identifier", []string{"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=管理员"}, "", ""},
 		{"an api base with a path", []string{"IMCALLBACK_APP_1_API_BASE=https://api.example/im%20gw"}, "", ""},
