@@ -254,18 +254,7 @@ func TestSectionVariableInAnyCase(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := config.LoadSection(config.Source{Environ: env(tt.environ...)}, "words", wordsDefaults)
-			if strings.Contains(tt.want, "(") {
-				if err == nil || !strings.Contains(err.Error(), tt.want) {
-					t.Fatalf("error %v, want %q", err, tt.want)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if g := fmt.Sprint(got.List, got.Code); g != tt.want {
-				t.Fatalf("section %s, want %s", g, tt.want)
-			}
+			checkLoaded(t, err, tt.want, func() string { return fmt.Sprint(got.List, got.Code) })
 		})
 	}
 	// Set empty, it counts as unset and is noted, as IMCALLBACK_WORDS_CODE= is.
@@ -657,18 +646,7 @@ func TestSectionWholeNumbersOfAList(t *testing.T) {
 				src.File = yamlFile(t, tt.yaml)
 			}
 			got, err := config.LoadSection(src, "nums", codesSection{Codes: []int{1, 2}})
-			if strings.Contains(tt.want, "(") {
-				if err == nil || !strings.Contains(err.Error(), tt.want) {
-					t.Fatalf("error %v, want %q", err, tt.want)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if g := fmt.Sprint(got.Codes, got.Code); g != tt.want {
-				t.Fatalf("section %s, want %s", g, tt.want)
-			}
+			checkLoaded(t, err, tt.want, func() string { return fmt.Sprint(got.Codes, got.Code) })
 		})
 	}
 }
@@ -702,18 +680,26 @@ func TestSectionBooleansOfAList(t *testing.T) {
 				src.File = yamlFile(t, tt.yaml)
 			}
 			got, err := config.LoadSection(src, "b", flagsSection{})
-			if strings.Contains(tt.want, "(") {
-				if err == nil || !strings.Contains(err.Error(), tt.want) {
-					t.Fatalf("error %v, want %q", err, tt.want)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if g := fmt.Sprint(got.Flags); g != tt.want {
-				t.Fatalf("flags %s, want %s", g, tt.want)
-			}
+			checkLoaded(t, err, tt.want, func() string { return fmt.Sprint(got.Flags) })
 		})
+	}
+}
+
+// checkLoaded checks a section's load against want: a part of the error
+// when want names a variable, as "IMCALLBACK_X (x.y): …" does (holds a
+// '('), and otherwise the section's values as shown prints them.
+func checkLoaded(t *testing.T, err error, want string, shown func() string) {
+	t.Helper()
+	if strings.Contains(want, "(") {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %v, want %q", err, want)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := shown(); got != want {
+		t.Fatalf("section %s, want %s", got, want)
 	}
 }

@@ -105,21 +105,7 @@ func TestAScrapeWaitingOnAStuckCheckEndsAtTheStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc.RequireStart()
-	type answer struct {
-		status int
-		err    error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		resp, err := http.Get("http://" + a.Addr().String() + "/metrics")
-		if err != nil {
-			done <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		_, err = io.Copy(io.Discard, resp.Body)
-		done <- answer{status: resp.StatusCode, err: err}
-	}()
+	done := getInBackground("http://" + a.Addr().String() + "/metrics")
 	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -129,4 +115,27 @@ func TestAScrapeWaitingOnAStuckCheckEndsAtTheStop(t *testing.T) {
 	if a := <-done; a.err != nil || a.status != http.StatusOK {
 		t.Fatalf("the scrape ended with %d %v; want 200", a.status, a.err)
 	}
+}
+
+// answered is how a request made in the background ended.
+type answered struct {
+	status int
+	err    error // of the request or of reading its whole body
+}
+
+// getInBackground GETs url on a goroutine of its own, reads the whole
+// answer, and sends how it ended.
+func getInBackground(url string) <-chan answered {
+	done := make(chan answered, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			done <- answered{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		done <- answered{status: resp.StatusCode, err: err}
+	}()
+	return done
 }

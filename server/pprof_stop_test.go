@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"runtime/trace"
 	"testing"
@@ -37,21 +36,7 @@ func TestAProfileInFlightEndsAtTheStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc.RequireStart()
-	type answer struct {
-		status int
-		err    error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		resp, err := http.Get("http://" + a.Addr().String() + "/debug/pprof/trace?seconds=600")
-		if err != nil {
-			done <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		_, err = io.Copy(io.Discard, resp.Body)
-		done <- answer{status: resp.StatusCode, err: err}
-	}()
+	done := getInBackground("http://" + a.Addr().String() + "/debug/pprof/trace?seconds=600")
 	for !trace.IsEnabled() { // the handler runs: the trace has started
 		select {
 		case a := <-done:
