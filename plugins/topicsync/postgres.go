@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,8 @@ import (
 const postgresMigrationLockID int64 = 0x696d63625f746f70
 
 // postgresBackend is the PostgreSQL backend. The server handles concurrency, so each write is
-// one upsert or update statement.
+// one upsert or update statement, run again when the server aborts it for a concurrent one
+// (retryConflicts).
 type postgresBackend struct {
 	pool *pgxpool.Pool
 }
@@ -263,10 +265,51 @@ WHERE sdk_app_id = $7 AND topic_id = $6`
 // exec) write as bytea's hex text, which jsonb refuses; text is the JSON
 // itself in every mode.
 func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore, resentUntil time.Time) error {
-	_, err := b.pool.Exec(ctx, postgresCreate,
-		t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
-		string(custom), t.Introduction, t.Notification, t.FaceURL, created, deletedBefore, resentUntil)
-	return err
+	return retryConflicts(ctx, func() error {
+		_, err := b.pool.Exec(ctx, postgresCreate,
+			t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
+			string(custom), t.Introduction, t.Notification, t.FaceURL, created, deletedBefore, resentUntil)
+		return err
+	})
+}
+
+// Bounds of retryConflicts: at most maxConflictAttempts runs, the pause before the next one
+// doubling from firstConflictPause to maxConflictPause (each drawn from half to all of it), at
+// most 1.3 s of pauses in all.
+const (
+	maxConflictAttempts = 20
+	firstConflictPause  = time.Millisecond
+	maxConflictPause    = 100 * time.Millisecond
+)
+
+// retryConflicts runs exec, one write's statement, again when PostgreSQL aborted it for a
+// conflict with a concurrent transaction: a serialization failure (SQLSTATE 40001, which a
+// database whose default isolation is repeatable read or serializable raises when another
+// replica changed the row since the statement's snapshot) or a deadlock (40P01). Each write is
+// one statement that reads its rows as it writes them, so running it again applies it after the
+// other, as under read committed. It gives up after maxConflictAttempts, or when ctx ends.
+func retryConflicts(ctx context.Context, exec func() error) error {
+	pause := firstConflictPause
+	for attempt := 1; ; attempt++ {
+		err := exec()
+		if err == nil || !isConflict(err) || attempt == maxConflictAttempts {
+			return err
+		}
+		timer := time.NewTimer(pause/2 + rand.N(pause/2+1))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("%w (before it could run again: %w)", err, ctx.Err())
+		case <-timer.C:
+		}
+		pause = min(2*pause, maxConflictPause)
+	}
+}
+
+// isConflict reports whether err is PostgreSQL's serialization failure or deadlock.
+func isConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
 
 // postgresAdopt moves the topics of the empty app to $1 while no topic has an app.
@@ -275,19 +318,29 @@ UPDATE topics SET sdk_app_id = $1
 WHERE sdk_app_id = '' AND NOT EXISTS (SELECT 1 FROM topics kept WHERE kept.sdk_app_id <> '')`
 
 func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64, error) {
-	tag, err := b.pool.Exec(ctx, postgresAdopt, appID)
+	var tag pgconn.CommandTag
+	err := retryConflicts(ctx, func() (err error) {
+		tag, err = b.pool.Exec(ctx, postgresAdopt, appID)
+		return err
+	})
 	return tag.RowsAffected(), err
 }
 
 func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error {
 	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
-	_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID, createdAfter, deletedBefore)
-	return err
+	return retryConflicts(ctx, func() error {
+		_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID, createdAfter, deletedBefore)
+		return err
+	})
 }
 
 func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
-	tag, err := b.pool.Exec(ctx, postgresInfoChange,
-		c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID)
+	var tag pgconn.CommandTag
+	err := retryConflicts(ctx, func() (err error) {
+		tag, err = b.pool.Exec(ctx, postgresInfoChange,
+			c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -1567,6 +1567,64 @@ func TestPostgresReplicasMigrateTogether(t *testing.T) {
 	checkTopic(t, mustGet(t, stores[replicas-1], tp.TopicID), tp)
 }
 
+// TestPostgresWritesOfReplicasAtOnceOnASerializableDatabase: on a database whose transactions
+// are serializable by default (default_transaction_isolation, as a DBA may set it for the
+// database or the role), PostgreSQL aborts a write of a row another transaction changed since the
+// write's snapshot (SQLSTATE 40001); two replicas writing one topic at once then failed one
+// write, which durable delivery retried later (an error, and a dead letter once the retries ran
+// out) and an inline callback answered 503. Each write is one statement that reads the row as it
+// writes it, so the store runs it again, and every write applies as if it came after the other.
+func TestPostgresWritesOfReplicasAtOnceOnASerializableDatabase(t *testing.T) {
+	u, err := url.Parse(postgresSchemaDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("default_transaction_isolation", "serializable")
+	u.RawQuery = q.Encode()
+	var replicas [2]topicsync.Store
+	for i := range replicas {
+		if replicas[i], err = topicsync.OpenPostgres(t.Context(), u.String(), zaptest.NewLogger(t)); err != nil {
+			t.Fatalf("replica %d: OpenPostgres: %v", i, err)
+		}
+		t.Cleanup(func() { closeStore(t, replicas[i]) })
+	}
+	const group = "@TGS#_serializable"
+	ids := []string{group + "@TOPIC#_a", group + "@TOPIC#_b", group + "@TOPIC#_c"}
+	changed := newTopic(group, "changed", at(0))
+	mustCreate(t, replicas[0], changed)
+	const writes = 48
+	errs := make([]error, writes*3)
+	var wg sync.WaitGroup
+	for i := range writes {
+		s := replicas[i%len(replicas)]
+		wg.Go(func() {
+			errs[3*i] = s.ApplyInfoChange(t.Context(), topicsync.InfoChange{
+				SdkAppID: testApp, TopicID: changed.TopicID, Name: ptr(fmt.Sprintf("name %02d", i)), At: at(1 + i),
+			})
+		})
+		wg.Go(func() {
+			tp := newTopic(group, string(rune('a'+i%len(ids))), at(i%2))
+			errs[3*i+1] = s.Create(t.Context(), tp)
+		})
+		wg.Go(func() { errs[3*i+2] = s.Destroy(t.Context(), testApp, group, ids, at(30+i%2)) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	if got, want := mustGet(t, replicas[1], changed.TopicID).Name, fmt.Sprintf("name %02d", writes-1); got != want {
+		t.Errorf("name = %q, want %q (the latest change)", got, want)
+	}
+	for _, id := range ids {
+		if got := mustGet(t, replicas[1], id); got.DeletedAt == nil || !got.DeletedAt.Equal(at(30)) || got.Name == "" {
+			t.Errorf("%s = deleted at %v, name %q; want deleted at %v, with its create's fields", id, got.DeletedAt, got.Name, at(30))
+		}
+	}
+}
+
 // TestPostgresLockWaitNamesTheHolder: a start that cannot take the migration
 // lock says so, and names the session that holds it (another replica
 // migrating, or a session left holding it, which pg_terminate_backend ends),
