@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
 )
 
 // serverFor points o at b's NATS server over a client connection (an
@@ -309,4 +310,66 @@ func TestExistingStreamWithALimitThatDeletesEvents(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestExistingStreamsWithAMessageSizeLimit: streams made by hand with a
+// max_msg_size (as infrastructure code sets one on every stream) refused
+// the dead letter of an event that fitted the work stream: a dead letter is
+// the event plus its Imcallback-Dead-* headers. Such an event could never
+// be dead-lettered: it was given back again and again, held a place of the
+// window, and was dropped unprocessed at the work stream's retention,
+// though acknowledged to IM. A dead letter stored could not be replayed
+// either, its copy being larger than the event. The service lifts the
+// limit of both streams, with a warning, as it lifts the work stream's
+// deleting limits.
+func TestExistingStreamsWithAMessageSizeLimit(t *testing.T) {
+	const limit = 4096
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := withExistingStream(t, b, func(c *jetstream.StreamConfig) { c.MaxMsgSize = limit })
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if _, err := clientJS(t, o.URL).CreateStream(ctx, jetstream.StreamConfig{Name: o.DeadStream(),
+			Subjects: []string{o.DeadPrefix() + ".>"}, Storage: jetstream.FileStorage, MaxMsgSize: limit}); err != nil {
+			t.Fatal(err)
+		}
+		core, logs := observer.New(zapcore.WarnLevel)
+		s := startLogged(t, o, zap.New(zapcore.NewTee(core, testLogger(t).Core())), nil)
+		// Events up to the limit, the largest of which the work stream took.
+		var acked []string
+		for n := limit - 1024; n < limit; n += 32 {
+			r := request(testCommand, fmt.Sprint("big", n))
+			r.Body = fmt.Appendf(nil, `{"CallbackCommand":%q,"Id":%q,"Pad":%q}`, testCommand, fmt.Sprint("big", n), strings.Repeat("x", n))
+			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+			err := s.Accept(actx, r)
+			acancel()
+			if err != nil {
+				break // refused, not acknowledged: not owed
+			}
+			acked = append(acked, fmt.Sprint("big", n))
+		}
+		if len(acked) == 0 {
+			t.Fatal("no event was acknowledged")
+		}
+		rec := newRecorder()
+		rec.set(0, func(string, int) error { return fmt.Errorf("refused: %w", dispatcher.ErrPermanent) })
+		if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
+			t.Fatal(err)
+		}
+		e := events(t, s)
+		eventually(t, 30*time.Second, "every acknowledged event dead-lettered", func() bool {
+			return len(deadLetters(t, e)) == len(acked)
+		})
+		// A replayed copy is its event plus Imcallback-Replay-Of and a longer id.
+		rec.set(0, nil)
+		res, err := e.ReplayDead(ctx, nil)
+		if err != nil || res.Replayed != len(acked) {
+			t.Errorf("replay of the dead letters: %+v, %v; want all %d replayed", res, err, len(acked))
+		}
+		eventually(t, 30*time.Second, "every replayed event applied", func() bool { return rec.storedCount() == len(acked) })
+		for _, stream := range []string{o.Stream, o.DeadStream()} {
+			if logs.FilterMessageSnippet("message size").FilterField(zap.String("stream", stream)).Len() == 0 {
+				t.Errorf("no warning of the message size limit of %s; logged: %v", stream, logs.All())
+			}
+		}
+	})
 }

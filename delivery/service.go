@@ -945,6 +945,10 @@ func workStreamConfig(o Options) jetstream.StreamConfig {
 		MaxAge:      o.Retention,
 		Duplicates:  o.DedupWindow,
 		Replicas:    o.Replicas,
+		// No limit on a message's size: the body limit and the server's
+		// max_payload bound an event, with room for its dead letter and a
+		// replayed copy (see sizeLimited).
+		MaxMsgSize: -1,
 	}
 }
 
@@ -959,6 +963,9 @@ func deadStreamConfig(o Options) jetstream.StreamConfig {
 		MaxAge:      0, // dead letters stay until replayed or purged: they are the work still owed
 		Duplicates:  o.DedupWindow,
 		Replicas:    o.Replicas,
+		// No limit on a letter's size: a dead letter is its event plus the
+		// Imcallback-Dead-* headers (see sizeLimited).
+		MaxMsgSize: -1,
 	}
 }
 
@@ -1036,10 +1043,17 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 			"not processed yet, are lost when the NATS server restarts; recreate the stream with file storage",
 			zap.String("stream", want.Name), zap.Stringer("stream_storage", cfg.Storage), zap.Stringer("configured", want.Storage))
 	}
-	limited := deletingLimits(cfg)
+	limited, sizeLimited := deletingLimits(cfg), sizeLimited(cfg, want)
 	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates &&
-		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck && !limited {
+		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck && !limited && !sizeLimited {
 		return false, nil
+	}
+	if sizeLimited && log != nil {
+		log.Warn("the stream exists with a limit on the message size, which refuses the dead letter of an event near it "+
+			"(the event plus its Imcallback-Dead-* headers) and its replayed copy: such an event could never be "+
+			"dead-lettered, or its dead letter replayed, and stayed unprocessed until the retention dropped it; lifting it: "+
+			config.EnvName("body_limit")+" and the server's max_payload bound the events",
+			zap.String("stream", want.Name), zap.Int32("max_msg_size", cfg.MaxMsgSize))
 	}
 	if limited && log != nil {
 		log.Warn("the stream exists with a limit on its messages or bytes, which deletes events not processed yet "+
@@ -1054,6 +1068,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	cfg.Retention, cfg.NoAck = want.Retention, want.NoAck
 	if limited {
 		cfg.MaxMsgs, cfg.MaxBytes, cfg.MaxMsgsPerSubject = -1, -1, -1
+	}
+	if sizeLimited {
+		cfg.MaxMsgSize = want.MaxMsgSize
 	}
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		return false, fmt.Errorf("delivery: update stream %s (%s): %w", want.Name, streamChanges(from, cfg), err)
@@ -1071,6 +1088,19 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 // stream is bounded by its max age (Options.Retention).
 func deletingLimits(cfg jetstream.StreamConfig) bool {
 	return cfg.MaxMsgs > 0 || cfg.MaxBytes > 0 || cfg.MaxMsgsPerSubject > 0
+}
+
+// sizeLimited reports whether cfg limits the size of a message that want
+// takes whatever its size (MaxMsgSize -1: both streams). A dead letter is
+// its event plus the Imcallback-Dead-* headers, and a replayed copy its
+// event plus Imcallback-Replay-Of and a longer id: under such a limit (set
+// alike on both streams) the letter of an event near it was refused on
+// every try, and the event, given back each time, stayed in the work
+// stream until its retention dropped it unprocessed; and a letter stored
+// could not be replayed. The body limit and the server's max_payload bound
+// an event, with room for both (deadLetterAllowance).
+func sizeLimited(cfg, want jetstream.StreamConfig) bool {
+	return want.MaxMsgSize < 0 && cfg.MaxMsgSize > 0
 }
 
 // streamChanges says which of the settings ensureStream brings in line
@@ -1095,6 +1125,9 @@ func streamChanges(from, to jetstream.StreamConfig) string {
 	}
 	if from.NoAck != to.NoAck {
 		out = append(out, fmt.Sprintf("no_ack %v to %v", from.NoAck, to.NoAck))
+	}
+	if from.MaxMsgSize != to.MaxMsgSize {
+		out = append(out, fmt.Sprintf("max_msg_size %d to none (a dead letter or a replayed copy is its event and more)", from.MaxMsgSize))
 	}
 	if deletingLimits(from) && !deletingLimits(to) {
 		out = append(out, fmt.Sprintf("max_msgs %d, max_bytes %d, max_msgs_per_subject %d to none (they delete events not processed yet)",
