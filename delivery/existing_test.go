@@ -373,3 +373,34 @@ func TestExistingStreamsWithAMessageSizeLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestExistingStreamThatDeniesPurgesIsReady: the work stream is the audit
+// log, and one made by hand may deny purges (deny_purge, which NATS cannot
+// lift). The readiness probe purged its message by subject, which such a
+// stream refuses, so the service, though it stored every callback, was
+// never ready. The probe now removes its message as the stream allows, or
+// leaves it to the retention.
+func TestExistingStreamThatDeniesPurgesIsReady(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*jetstream.StreamConfig)
+	}{
+		{"deny purge", func(c *jetstream.StreamConfig) { c.DenyPurge = true }},
+		{"deny purge and delete", func(c *jetstream.StreamConfig) { c.DenyPurge, c.DenyDelete = true, true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				o := withExistingStream(t, b, tc.mod)
+				s := start(t, o, nil)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				var last error
+				eventually(t, 10*time.Second, "ready", func() bool {
+					last = s.Check(ctx)
+					return last == nil
+				})
+				accept(t, s, request(testCommand, "e"))
+			})
+		})
+	}
+}

@@ -534,8 +534,11 @@ func (s *Service) wroteRecently() bool {
 var probeSeq atomic.Uint64
 
 // probe writes one message to the work stream's probe subject, which no
-// consumer reads, and purges the probe subject again: proof that the
-// stream's store takes writes now.
+// consumer reads, and removes it again: proof that the stream's store
+// takes writes now. It purges the probe subject or, from a stream that
+// denies purges (deny_purge, which NATS cannot lift: an audit log made by
+// hand), deletes the message; one that denies both keeps it until its
+// retention drops it, a probe at most a second.
 func (s *Service) probe(ctx context.Context, js jetstream.JetStream) error {
 	msg := nats.NewMsg(s.opts.probeSubject())
 	msg.Header.Set(jetstream.MsgIDHeader, "imcallback-probe-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"-"+
@@ -543,14 +546,23 @@ func (s *Service) probe(ctx context.Context, js jetstream.JetStream) error {
 	msg.Header.Set(jetstream.ExpectedStreamHeader, s.opts.Stream)
 	pctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	defer cancel()
-	if _, err := js.PublishMsg(pctx, msg, jetstream.WithRetryAttempts(0)); err != nil {
+	ack, err := js.PublishMsg(pctx, msg, jetstream.WithRetryAttempts(0))
+	if err != nil {
 		return err
 	}
 	st, err := js.Stream(pctx, s.opts.Stream)
 	if err != nil {
 		return err
 	}
-	return st.Purge(pctx, jetstream.WithPurgeSubject(s.opts.probeSubject()))
+	switch cfg := st.CachedInfo().Config; {
+	case !cfg.DenyPurge:
+		return st.Purge(pctx, jetstream.WithPurgeSubject(s.opts.probeSubject()))
+	case !cfg.DenyDelete:
+		if err := st.DeleteMsg(pctx, ack.Sequence); err != nil && !msgGone(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // ReadinessCheck is Check as the /readyz check named "jetstream".
