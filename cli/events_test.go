@@ -594,6 +594,17 @@ type fakeReplayAPI struct {
 	maxBody  int
 	seqs     int
 	dead     []bool // each request's dead flag
+	// end is the work stream's last sequence, which each copy a replay by
+	// sequence appends raises; 0: every sequence is stored, none appended.
+	end uint64
+}
+
+// streamEnd is the last sequence of the fake's work stream.
+func (f *fakeReplayAPI) streamEnd() uint64 {
+	if f.end == 0 {
+		return math.MaxUint64
+	}
+	return f.end
 }
 
 func (f *fakeReplayAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -601,6 +612,14 @@ func (f *fakeReplayAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	}
+	if r.Method == http.MethodGet && r.URL.Path == "/v1/events" && r.URL.Query().Get("limit") == "1" {
+		f.mu.Lock()
+		end := f.streamEnd()
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"events": []map[string]any{{"seq": end}}, "next_before_seq": end})
+		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/events/replay" {
 		fail(http.StatusNotFound, "Not Found")
@@ -632,14 +651,20 @@ func (f *fakeReplayAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusServiceUnavailable, "stream unavailable")
 		return
 	}
+	f.mu.Lock()
+	end := f.streamEnd() // as the service, the stream's end when the request began
 	res := replayAnswer{}
 	for _, s := range req.Seqs {
-		if s%1000 == 0 {
+		if s%1000 == 0 || s > end {
 			res.Missing = append(res.Missing, s)
 		} else {
 			res.Replayed++
+			if f.end != 0 && !req.Dead {
+				f.end++ // the copy is appended to the work stream
+			}
 		}
 	}
+	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(res)
 }
@@ -729,6 +754,29 @@ func TestReplayBySeqFitsTheBodyLimit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReplayOfSeveralRequestsEndsWhereTheStreamEndedWhenItBegan: a --seq
+// range reaching past the work stream's end, sent in several requests,
+// replays the events stored when the replay began. Each request once
+// found, past the end, the copies the requests before it had appended
+// (the first request's copies of 1-5000 at 7001-12000 for the second to
+// replay again), ran those events again and counted them replayed.
+func TestReplayOfSeveralRequestsEndsWhereTheStreamEndedWhenItBegan(t *testing.T) {
+	api := &fakeReplayAPI{end: 7000}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	out, err := runCLI(t, "--admin", srv.URL, "events", "replay", "--seq", "1-12000")
+	if err != nil {
+		t.Fatalf("%v\n%.2000s", err, out)
+	}
+	if !strings.Contains(out, "replayed 6993 event(s)\n") || !strings.Contains(out, ", 7000, 7001, 7002, ") || !strings.Contains(out, ", 12000\n") {
+		t.Errorf("replay of 1-12000 with the stream ending at 7000: want 6993 replayed (7000 less the 7 the service misses) "+
+			"and 7001-12000 missing:\n%.3000s", out)
+	}
+	if api.seqs != 7000 {
+		t.Errorf("%d sequences sent, want the 7000 stored when the replay began", api.seqs)
 	}
 }
 
@@ -1329,7 +1377,7 @@ func TestReplayOfSeveralRequestsStopsOnInterrupt(t *testing.T) {
 	api := &fakeReplayAPI{}
 	var seen atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if seen.Add(1) == 2 {
+		if r.Method == http.MethodPost && seen.Add(1) == 2 { // the second replay request
 			// Read first: the server sees the client go only once the body is read.
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -525,6 +526,25 @@ func seqRuns(seqs []uint64) string {
 	return strings.Join(runs, ",")
 }
 
+// newestEventSeq is the work-stream sequence of the newest event the
+// running service lists, 0 when it lists none: the last a replay by
+// sequence that begins now can find stored (a later message is not an
+// event, or a copy the replay appended).
+func newestEventSeq(ctx context.Context, a *adminClient) (uint64, error) {
+	var page struct {
+		Events []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"events"`
+	}
+	if err := a.call(ctx, http.MethodGet, "/v1/events?limit=1", nil, &page); err != nil {
+		return 0, err
+	}
+	if len(page.Events) == 0 {
+		return 0, nil
+	}
+	return page.Events[0].Seq, nil
+}
+
 // replayAnswer is the admin API's answer to a replay.
 type replayAnswer struct {
 	Replayed int      `json:"replayed"`
@@ -575,6 +595,18 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 		printReplay(w, res, dead)
 		return nil
 	}
+	var beyond []uint64 // past the work stream's end when the replay began
+	if !dead && len(seqs) > replayBatch {
+		// The service replays the events stored when a request began, not
+		// the copies it appends; a range past the end sent in several
+		// requests would find the copies of the requests before, there.
+		end, err := newestEventSeq(ctx, a)
+		if err != nil {
+			return err
+		}
+		i := sort.Search(len(seqs), func(i int) bool { return seqs[i] > end })
+		seqs, beyond = seqs[:i], seqs[i:]
+	}
 	requests := (len(seqs) + replayBatch - 1) / replayBatch
 	if requests > 1 {
 		// A stop signal (Ctrl-C) ends the replay between or during requests
@@ -616,6 +648,7 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 		}
 	}
 	bar.finish()
+	total.Missing = append(total.Missing, beyond...)
 	slices.Sort(total.Missing) // each answer's are sorted, and so are the batches
 	slices.Sort(total.AlreadyReplayed)
 	printReplay(w, total, dead)

@@ -441,10 +441,16 @@ func (e *Events) copyOf(ev Event, created time.Time) (uint64, bool) {
 // (the original id + ":replay:" + the time), or the dedup window would
 // swallow it, and names its original in Imcallback-Replay-Of. A sequence
 // whose message is not an event (no command header, as GET /v1/events/N
-// says) is not copied: it is reported missing.
+// says) is not copied: it is reported missing, as is one past the
+// stream's last sequence when the replay began, so that a range reaching
+// past the end does not replay the copies the replay itself appends there.
 func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (ReplayResult, error) {
+	_, end, err := e.bounds(ctx)
+	if err != nil {
+		return ReplayResult{}, err
+	}
 	return e.republish(ctx, e.opts.Stream, seqs, false, func(raw *jetstream.RawStreamMsg) *nats.Msg {
-		if raw.Header.Get(HeaderCommand) == "" {
+		if raw.Sequence > end || raw.Header.Get(HeaderCommand) == "" {
 			return nil
 		}
 		id := raw.Header.Get(jetstream.MsgIDHeader)

@@ -946,3 +946,41 @@ func TestASinceReplayGoesByPages(t *testing.T) {
 		}
 	})
 }
+
+// TestASeqReplayEndsWhereTheStreamEndedWhenItBegan: a replay by sequence
+// replays the events stored when it began, never the copies it makes
+// itself. A range reaching past the stream's end (`events replay --seq
+// 2000-2100` when the last event is 2050) once found the copy of its
+// first sequence at the sequence after the end, replayed that copy, and
+// so on to the range's end: each event ran again many times, and
+// "replayed" counted the copies. The sequences past the end are missing.
+func TestASeqReplayEndsWhereTheStreamEndedWhenItBegan(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		s := start(t, o, nil)                   // no workers: the stream keeps what is published
+		accept(t, s, request(testCommand, "a")) // 1
+		accept(t, s, request(testCommand, "b")) // 2
+		e := events(t, s)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := e.Replay(ctx, []uint64{1, 2, 3, 4, 5, 6}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Replayed != 2 || fmt.Sprint(res.Missing) != "[3 4 5 6]" {
+			t.Errorf("replay of 1-6 with the stream ending at 2: replayed %d, missing %v; want 2 and [3 4 5 6]",
+				res.Replayed, res.Missing)
+		}
+		st, err := s.Conn().JS.Stream(ctx, o.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.LastSeq != 4 {
+			t.Errorf("the work stream ends at %d after the replay, want 4 (one copy of each event)", info.State.LastSeq)
+		}
+	})
+}
