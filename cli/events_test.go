@@ -597,6 +597,9 @@ type fakeReplayAPI struct {
 	// end is the work stream's last sequence, which each copy a replay by
 	// sequence appends raises; 0: every sequence is stored, none appended.
 	end uint64
+	// noEvents makes GET /v1/events list none (no event under the current
+	// subject prefix).
+	noEvents bool
 }
 
 // streamEnd is the last sequence of the fake's work stream.
@@ -618,7 +621,11 @@ func (f *fakeReplayAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		end := f.streamEnd()
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"events": []map[string]any{{"seq": end}}, "next_before_seq": end})
+		events := []map[string]any{{"seq": end}}
+		if f.noEvents {
+			events = []map[string]any{}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"events": events, "next_before_seq": 0})
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/events/replay" {
@@ -659,8 +666,10 @@ func (f *fakeReplayAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res.Missing = append(res.Missing, s)
 		} else {
 			res.Replayed++
-			if f.end != 0 && !req.Dead {
-				f.end++ // the copy is appended to the work stream
+			if f.end != 0 {
+				// The copy is appended to the work stream; a dead letter's
+				// copy of an event that keeps failing is dead-lettered again.
+				f.end++
 			}
 		}
 	}
@@ -764,19 +773,34 @@ func TestReplayBySeqFitsTheBodyLimit(t *testing.T) {
 // (the first request's copies of 1-5000 at 7001-12000 for the second to
 // replay again), ran those events again and counted them replayed.
 func TestReplayOfSeveralRequestsEndsWhereTheStreamEndedWhenItBegan(t *testing.T) {
-	api := &fakeReplayAPI{end: 7000}
+	for _, args := range [][]string{
+		{"--seq", "1-12000"},
+		{"--dead", "--seq", "1-12000"}, // the copies of events that keep failing are dead-lettered again
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			api := &fakeReplayAPI{end: 7000}
+			srv := httptest.NewServer(api)
+			defer srv.Close()
+			out, err := runCLI(t, append([]string{"--admin", srv.URL, "events", "replay"}, args...)...)
+			if err != nil {
+				t.Fatalf("%v\n%.2000s", err, out)
+			}
+			if !strings.Contains(out, "replayed 6993 event(s)\n") || !strings.Contains(out, ", 7000, 7001, 7002, ") || !strings.Contains(out, ", 12000\n") {
+				t.Errorf("replay of 1-12000 with the stream ending at 7000: want 6993 replayed (7000 less the 7 the service misses) "+
+					"and 7001-12000 missing:\n%.3000s", out)
+			}
+			if api.seqs != 7000 {
+				t.Errorf("%d sequences sent, want the 7000 stored when the replay began", api.seqs)
+			}
+		})
+	}
+	// No event listed (none under the current subject prefix, while the
+	// sequences may hold events of an earlier one): every sequence is sent.
+	api := &fakeReplayAPI{noEvents: true}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	out, err := runCLI(t, "--admin", srv.URL, "events", "replay", "--seq", "1-12000")
-	if err != nil {
-		t.Fatalf("%v\n%.2000s", err, out)
-	}
-	if !strings.Contains(out, "replayed 6993 event(s)\n") || !strings.Contains(out, ", 7000, 7001, 7002, ") || !strings.Contains(out, ", 12000\n") {
-		t.Errorf("replay of 1-12000 with the stream ending at 7000: want 6993 replayed (7000 less the 7 the service misses) "+
-			"and 7001-12000 missing:\n%.3000s", out)
-	}
-	if api.seqs != 7000 {
-		t.Errorf("%d sequences sent, want the 7000 stored when the replay began", api.seqs)
+	if out, err := runCLI(t, "--admin", srv.URL, "events", "replay", "--seq", "1-12000"); err != nil || api.seqs != 12000 {
+		t.Errorf("with no event listed: %d sequences sent, want 12000; %v\n%.500s", api.seqs, err, out)
 	}
 }
 

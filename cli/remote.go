@@ -596,16 +596,23 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 		return nil
 	}
 	var beyond []uint64 // past the work stream's end when the replay began
-	if !dead && len(seqs) > replayBatch {
+	if len(seqs) > replayBatch {
 		// The service replays the events stored when a request began, not
 		// the copies it appends; a range past the end sent in several
-		// requests would find the copies of the requests before, there.
+		// requests would find the copies of the requests before, there
+		// (with --dead, those of events that keep failing, dead-lettered
+		// again).
+		// None listed: no event under the current subject prefix yet, while
+		// the sequences may be events of an earlier one (which the listing
+		// leaves out), so nothing is left out.
 		end, err := newestEventSeq(ctx, a)
 		if err != nil {
 			return err
 		}
-		i := sort.Search(len(seqs), func(i int) bool { return seqs[i] > end })
-		seqs, beyond = seqs[:i], seqs[i:]
+		if end != 0 {
+			i := sort.Search(len(seqs), func(i int) bool { return seqs[i] > end })
+			seqs, beyond = seqs[:i], seqs[i:]
+		}
 	}
 	requests := (len(seqs) + replayBatch - 1) / replayBatch
 	if requests > 1 {
