@@ -1,0 +1,34 @@
+package delivery
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestDocsReliabilityGivesTheReadinessOfAFullDisk: docs/reliability.md's
+// row of the full data filesystem gives what /readyz says for as long as
+// the fault lasts once the supervisor restarts the embedded server
+// (errRestarting, which names no cause). The row once said the check
+// fails with `no space left on device`, which /readyz never shows: an
+// operator finds it in the log of the failed restarts.
+func TestDocsReliabilityGivesTheReadinessOfAFullDisk(t *testing.T) {
+	b, err := os.ReadFile("../docs/reliability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "| the data filesystem full") {
+			row = line
+		}
+	}
+	cells := strings.Split(strings.Trim(row, "| "), " | ")
+	if len(cells) != 5 {
+		t.Fatalf("docs/reliability.md's row of the full data filesystem: %d cells, want 5: %q", len(cells), row)
+	}
+	if readyz := cells[2]; !strings.Contains(readyz, "`"+errRestarting.Error()+"`") {
+		t.Errorf("docs/reliability.md gives /readyz during a full data filesystem as %q: it does not quote %q, "+
+			"what /readyz says while the supervisor restarts the embedded server", readyz, errRestarting.Error())
+	}
+}
