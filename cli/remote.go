@@ -109,8 +109,15 @@ func (g *globalFlags) adminClientAt(listen, token string) (*adminClient, error) 
 			return nil, err
 		}
 	}
-	return &adminClient{base: base, token: token, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	return &adminClient{base: base, token: token, http: &http.Client{Timeout: 60 * time.Second, CheckRedirect: noRedirect}}, nil
 }
+
+// noRedirect keeps the admin client from following a redirect: Go's client
+// hands the Authorization header on to every address of the same host name,
+// whatever its port or scheme, so the admin token would go to another
+// listener of that host (over plain http too), and a POST would be sent
+// again there. The admin API never redirects; callAt reports the redirect.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // adminBase reads the admin API's address as source (--admin or
 // IMCALLBACK_ADMIN_URL) gives it: an http or https URL, optionally with a
@@ -233,6 +240,15 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 		// Cut, it would read as an answer that is not the admin API's.
 		return time.Time{}, fmt.Errorf("%s %s at %s: HTTP %d, with an answer of more than %d MiB, more than the command line reads",
 			method, path, a.base, resp.StatusCode, maxAnswer>>20)
+	}
+	if resp.StatusCode/100 == 3 {
+		to := "no Location"
+		if loc := resp.Header.Get("Location"); loc != "" {
+			to = tableCell(excerpt(loc, maxAnswerExcerpt))
+		}
+		return time.Time{}, fmt.Errorf("%s %s at %s: HTTP %d, a redirect to %s, not followed (the admin API never redirects, "+
+			"and the admin token would go with it): point --admin (IMCALLBACK_ADMIN_URL) at the imcallback admin listener "+
+			"or a proxy that reaches it", method, path, a.base, resp.StatusCode, to)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct {
