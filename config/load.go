@@ -492,7 +492,9 @@ func readFile(path string) (*koanf.Koanf, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err == nil {
 		f := koanf.New(".")
-		if err = f.Load(rawbytes.Provider(data), yaml.Parser()); err == nil {
+		if err = f.Load(rawbytes.Provider(data), yaml.Parser()); err != nil {
+			err = yamlError(err) // it may quote a value, a secret's too
+		} else if err = markupValues(data); err == nil {
 			return f, data, nil
 		}
 	}
