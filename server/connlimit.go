@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -126,14 +128,17 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// markBodyReads marks, on the connection a request came on (withConn),
-// each read of its body while it waits: at the end of the drain, a
-// handler waiting for a body still arriving is no request being answered
-// (serving).
+// markBodyReads wraps each request's body (markedBody): it marks, on the
+// connection the request came on (withConn), each read of the body while
+// it waits, since at the end of the drain a handler waiting for a body
+// still arriving is no request being answered (serving); and it gives the
+// answer to a body still arriving at the read deadline time to be written
+// (lateBodyAnswer).
 func markBodyReads(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if lc, ok := r.Context().Value(connKey{}).(*limitedConn); ok && r.Body != nil && r.Body != http.NoBody {
-			r.Body = &markedBody{ReadCloser: r.Body, c: lc}
+		if r.Body != nil && r.Body != http.NoBody {
+			lc, _ := r.Context().Value(connKey{}).(*limitedConn)
+			r.Body = &markedBody{ReadCloser: r.Body, c: lc, w: w}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -149,16 +154,36 @@ func markRefusedUnread(r *http.Request) {
 	}
 }
 
-// markedBody is a request's body whose reads are counted on its connection.
+// lateBodyAnswer is how long the answer to a request whose body was still
+// arriving at the listener's read deadline has to be written.
+const lateBodyAnswer = time.Second
+
+// markedBody is a request's body whose reads are counted on its connection
+// (c; nil: on a listener without the connection limit), and whose read
+// timing out moves the answer's write deadline on by lateBodyAnswer. The
+// listener's ReadTimeout counts from the request's start and its
+// WriteTimeout, the same span, from the end of the headers: both pass at
+// about the same moment, and the answer (40004 unreadable_body on the
+// public listener) was logged and never sent.
 type markedBody struct {
 	io.ReadCloser
-	c *limitedConn
+	c     *limitedConn
+	w     http.ResponseWriter // the answer's, for its write deadline
+	moved bool                // the write deadline was moved on
 }
 
 func (b *markedBody) Read(p []byte) (int, error) {
-	b.c.bodyReads.Add(1)
-	defer b.c.bodyReads.Add(-1)
-	return b.ReadCloser.Read(p)
+	if b.c != nil {
+		b.c.bodyReads.Add(1)
+		defer b.c.bodyReads.Add(-1)
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.moved && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.moved = true
+		// Not supported: no connection's deadline to move (a recorder).
+		_ = http.NewResponseController(b.w).SetWriteDeadline(time.Now().Add(lateBodyAnswer))
+	}
+	return n, err
 }
 
 // reap closes connections idle longer than pressureIdle while the limit
