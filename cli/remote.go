@@ -119,6 +119,16 @@ func (g *globalFlags) adminClientAt(listen, token string) (*adminClient, error) 
 // again there. The admin API never redirects; callAt reports the redirect.
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
+// withoutToken is s, text quoted from an answer, with the admin token the
+// request sent cut out: a proxy or a debugging endpoint may echo the
+// request's Authorization header back.
+func (a *adminClient) withoutToken(s string) string {
+	if a.token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, a.token, "[redacted]")
+}
+
 // adminBase reads the admin API's address as source (--admin or
 // IMCALLBACK_ADMIN_URL) gives it: an http or https URL, optionally with a
 // path prefix (a proxy's), or host:port, which is taken as http://host:port.
@@ -243,8 +253,11 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 	}
 	if resp.StatusCode/100 == 3 {
 		to := "no Location"
-		if loc := resp.Header.Get("Location"); loc != "" {
-			to = tableCell(excerpt(loc, maxAnswerExcerpt))
+		if loc, err := resp.Location(); err == nil {
+			// Its user info and query may carry a proxy's credential (access_token=).
+			to = tableCell(excerpt(config.RedactQuery(loc.Redacted()), maxAnswerExcerpt))
+		} else if resp.Header.Get("Location") != "" {
+			to = "a Location that is no URL"
 		}
 		return time.Time{}, fmt.Errorf("%s %s at %s: HTTP %d, a redirect to %s, not followed (the admin API never redirects, "+
 			"and the admin token would go with it): point --admin (IMCALLBACK_ADMIN_URL) at the imcallback admin listener "+
@@ -261,10 +274,11 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 			e.Error = failingChecks(e.Status, e.Checks) // /readyz: every failing check, however long the first
 		}
 		notAPI := e.Error == "" // a proxy's page, net/http's own answer, another listener's
+		e.Error = a.withoutToken(e.Error)
 		if notAPI {
 			e.Error = "an empty body"
 			if len(bytes.TrimSpace(data)) > 0 {
-				e.Error = excerpt(string(data), maxAnswerExcerpt)
+				e.Error = excerpt(a.withoutToken(string(data)), maxAnswerExcerpt) // cut, a token's start would show
 			}
 		}
 		if notAPI && resp.StatusCode == http.StatusNotFound {
@@ -286,7 +300,7 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 		// Something else answers there: a login page, a proxy's, another service.
 		body := "an empty body"
 		if len(bytes.TrimSpace(data)) > 0 {
-			body = tableCell(excerpt(string(data), maxAnswerExcerpt))
+			body = tableCell(excerpt(a.withoutToken(string(data)), maxAnswerExcerpt))
 		}
 		return time.Time{}, fmt.Errorf("%s %s at %s: HTTP %d, but the answer is not the admin API's JSON (Content-Type %q: %s): "+
 			"point --admin (IMCALLBACK_ADMIN_URL) at the imcallback admin listener", method, path, a.base, resp.StatusCode,

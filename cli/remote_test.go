@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestARedirectIsNotFollowedNorItsQueryShown: the admin client follows
+// no redirect of --admin (a proxy's login, http sent on to https), for
+// GET and POST alike, whatever its status; and the error naming the
+// Location quoted it whole, a proxy's access_token= in its query or a
+// user's password with it. The Location is shown redacted.
+func TestARedirectIsNotFollowedNorItsQueryShown(t *testing.T) {
+	const token = "the-admin-token-0123456789abcdef"
+	t.Setenv("IMCALLBACK_ADMIN_TOKEN", token)
+	var reached atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"state":"paused","events":[],"topics":[],"status":"ok","replayed":1}`)
+	}))
+	defer elsewhere.Close()
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+"/moved?access_token=proxy-secret", status)
+		}))
+		for _, args := range [][]string{
+			{"delivery", "pause"},
+			{"delivery", "status"},
+			{"events", "list"},
+			{"events", "replay", "--seq", "1"},
+			{"topics", "list"},
+			{"health"},
+		} {
+			t.Run(fmt.Sprint(status, args), func(t *testing.T) {
+				out, err := runCLI(t, append([]string{"--admin", redirecting.URL}, args...)...)
+				if n := reached.Load(); n > 0 {
+					t.Fatalf("%v followed the redirect %d of --admin to another listener", args, status)
+				}
+				if err == nil {
+					t.Fatalf("%v succeeded on a redirect: %s", args, out)
+				}
+				msg := err.Error()
+				if !strings.Contains(msg, fmt.Sprintf("HTTP %d", status)) || !strings.Contains(msg, "redirect") ||
+					!strings.Contains(msg, elsewhere.URL+"/moved") || !strings.Contains(msg, "--admin") {
+					t.Errorf("%v: the error does not say where the redirect pointed and what to do: %v", args, err)
+				}
+				if strings.Contains(msg+out, "proxy-secret") || strings.Contains(msg+out, token) {
+					t.Errorf("%v printed a secret: %v\n%s", args, err, out)
+				}
+			})
+		}
+		redirecting.Close()
+	}
+}
+
+// TestAnAnswerQuotingTheTokenDoesNotPrintIt: the error of an answer that
+// is not the admin API's quotes the start of its body, and one of the
+// admin API's shape its "error": a proxy or a debugging endpoint that
+// echoes the request's headers put the admin token, sent as
+// Authorization, on the terminal and into a CI log. The token is cut from
+// whatever the command line quotes of an answer.
+func TestAnAnswerQuotingTheTokenDoesNotPrintIt(t *testing.T) {
+	const token = "the-admin-token-0123456789abcdef"
+	t.Setenv("IMCALLBACK_ADMIN_TOKEN", token)
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string // %s: the Authorization header received
+	}{
+		{"error field", http.StatusInternalServerError, `{"error":"refused: %s"}`},
+		{"not the API's", http.StatusBadGateway, `<html>upstream refused %s</html>`},
+		{"not found elsewhere", http.StatusNotFound, `no route for %s`},
+		{"a 2xx that is not JSON", http.StatusOK, `<html>login for %s</html>`},
+		{"a failing readiness check", http.StatusServiceUnavailable, `{"status":"not ready","checks":{"auth":"%s"}}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				fmt.Fprintf(w, tt.body, r.Header.Get("Authorization"))
+			}))
+			defer srv.Close()
+			for _, args := range [][]string{{"events", "list"}, {"delivery", "status"}, {"health", "--ready"}} {
+				out, err := runCLI(t, append([]string{"--admin", srv.URL}, args...)...)
+				if err == nil {
+					t.Fatalf("%v succeeded: %s", args, out)
+				}
+				if strings.Contains(err.Error()+out, token) {
+					t.Errorf("%v printed the admin token: %v\n%s", args, err, out)
+				}
+				if !strings.Contains(err.Error(), "[redacted]") {
+					t.Errorf("%v: the answer is no longer quoted: %v", args, err)
+				}
+			}
+		})
+	}
+}
