@@ -790,7 +790,12 @@ func newEventsGetCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get <seq>",
 		Short: "Show one stored event with its parameters and body (from the running service)",
-		Args:  cobra.ExactArgs(1),
+		Args: oneArg("<seq>", "the SEQ of an event as `imcallback events list` shows it (1, 2, …)", func(arg string) error {
+			if n, err := strconv.ParseUint(arg, 10, 64); err != nil || n == 0 {
+				return fmt.Errorf("<seq> %q is not a stream sequence (1, 2, …): give the SEQ of an event as `imcallback events list` shows it", arg)
+			}
+			return nil
+		}),
 		RunE: func(c *cobra.Command, args []string) error {
 			if g.offline {
 				return errEventsGetOffline
@@ -806,6 +811,26 @@ func newEventsGetCmd(g *globalFlags) *cobra.Command {
 			}
 			return printJSON(c.OutOrStdout(), ev)
 		},
+	}
+}
+
+// oneArg is the Args of a command that takes one argument, name (its
+// Use's placeholder), described by what: no argument, several or a blank
+// one (an unset shell variable) fail naming it and what to write, as does
+// one that check refuses, before anything is asked. cobra's own check
+// said only "accepts 1 arg(s), received 0", and a blank argument asked
+// for the collection's path, whose 404 named nothing.
+func oneArg(name, what string, check func(string) error) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		switch {
+		case len(args) != 1:
+			return fmt.Errorf("%s takes one argument, %s: %s; %d were given", c.CommandPath(), name, what, len(args))
+		case strings.TrimSpace(args[0]) == "":
+			return fmt.Errorf("%s is empty: give %s", name, what)
+		case check != nil:
+			return check(args[0])
+		}
+		return nil
 	}
 }
 

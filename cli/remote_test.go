@@ -99,3 +99,52 @@ func TestAnAnswerQuotingTheTokenDoesNotPrintIt(t *testing.T) {
 		})
 	}
 }
+
+// TestGetRefusesAMissingEmptyOrBadArgument: `events get` and `topics get`
+// with no argument said only "accepts 1 arg(s), received 0"; with an empty
+// one (an unset shell variable) they asked for /v1/events/ or
+// /v1/topics/, and failed with "HTTP 404: Not Found" or "topic : topic:
+// not found"; `events get abc` asked the service, or said that none runs.
+// Each now fails at once naming the argument and what to write, and asks
+// nobody.
+func TestGetRefusesAMissingEmptyOrBadArgument(t *testing.T) {
+	var called atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Store(true) }))
+	defer srv.Close()
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"events", "get"}, []string{"<seq>", "events list"}},
+		{[]string{"events", "get", "1", "2"}, []string{"<seq>", "2 were given"}},
+		{[]string{"events", "get", ""}, []string{"<seq> is empty", "events list"}},
+		{[]string{"events", "get", " "}, []string{"<seq> is empty"}},
+		{[]string{"events", "get", "abc"}, []string{`<seq> "abc"`, "1, 2, …", "events list"}},
+		{[]string{"events", "get", "0"}, []string{`<seq> "0"`}},
+		{[]string{"events", "get", "--", "-1"}, []string{`<seq> "-1"`}},
+		{[]string{"events", "get", "99999999999999999999999"}, []string{`<seq> "99999999999999999999999"`}},
+		{[]string{"topics", "get"}, []string{"<TopicId>", "topics list"}},
+		{[]string{"topics", "get", "a", "b"}, []string{"<TopicId>", "2 were given"}},
+		{[]string{"topics", "get", ""}, []string{"<TopicId> is empty", "topics list"}},
+		{[]string{"topics", "get", "\t"}, []string{"<TopicId> is empty"}},
+		{[]string{"--offline", "topics", "get", ""}, []string{"<TopicId> is empty"}},
+	} {
+		args := append([]string{"--admin", srv.URL}, tt.args...)
+		if tt.args[0] == "--offline" {
+			args = tt.args
+		}
+		out, err := runCLI(t, args...)
+		if err == nil {
+			t.Errorf("%q succeeded: %s", tt.args, out)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: %v\nwant it to say %q", tt.args, err, w)
+			}
+		}
+	}
+	if called.Load() {
+		t.Error("a get with a missing, empty or bad argument asked the admin API")
+	}
+}

@@ -111,7 +111,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 		Short: "Print one topic as JSON",
 		Long: "Print one topic as JSON. Topics are kept per app: when the TopicId is held by more than one app,\n" +
 			"name the app with --appid.",
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("<TopicId>", "a topic's TopicId as `imcallback topics list` shows it (@TGS#_…@TOPIC#_…)", nil),
 		RunE: func(c *cobra.Command, args []string) error {
 			app, err := appFlag(c)
 			if err != nil {
