@@ -618,8 +618,15 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 		// minutes for a large selection. Cut off by the client's time limit,
 		// the closed connection would stop the replay part way, unknown
 		// where; so the answer is awaited (ctx, Ctrl-C, still ends it).
+		// A stop signal (Ctrl-C) closes the connection, which stops the
+		// replay there where it got to: the error says so, and what to run.
+		ctx, release := onStopSignal(ctx)
+		defer release()
 		var res replayAnswer
 		if err := a.untilDone().call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
+			if interruption(ctx, err) == errInterrupted {
+				return replayInterrupted(dead)
+			}
 			return err
 		}
 		printReplay(w, res, dead)
@@ -690,6 +697,20 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 	slices.Sort(total.AlreadyReplayed)
 	printReplay(w, total, dead)
 	return nothingReplayed(ctx, total, dead, func(ctx context.Context, seq uint64) string { return remoteEventState(ctx, a, seq) })
+}
+
+// replayInterrupted is the error of a replay by filter (dead: of every
+// dead letter) that a stop signal ended before the service answered: the
+// closed connection stops the replay there, how far it got is not known
+// here.
+func replayInterrupted(dead bool) error {
+	if dead {
+		return fmt.Errorf("%w before the service answered: it stops the replay of the dead letters where it got to; "+
+			"those replayed were removed from the dead-letter stream: run `imcallback events replay --dead` again for the rest "+
+			"(`imcallback events dead` lists them)", errInterrupted)
+	}
+	return fmt.Errorf("%w before the service answered: it stops the replay where it got to; `imcallback events list` "+
+		"shows the copies it republished (REPLAY OF): replaying the same selection again repeats those", errInterrupted)
 }
 
 // errNothingReplayed ends a replay of --seq that replayed none of them, so
@@ -874,8 +895,19 @@ func remoteDelivery(ctx context.Context, a *adminClient, method, path, command s
 		if command != "" {
 			body = map[string]any{"command": command}
 		}
+		// A stop signal (Ctrl-C) ends the wait, not the pause or resume,
+		// which the service goes on with: the error says so.
+		var release context.CancelFunc
+		ctx, release = onStopSignal(ctx)
+		defer release()
 	}
 	if err := a.call(ctx, method, path, body, &st); err != nil {
+		if method == http.MethodPost && interruption(ctx, err) == errInterrupted {
+			what := strings.TrimPrefix(path, "/v1/delivery/") // pause or resume
+			return deliveryState{}, fmt.Errorf("%w before the service answered: the %s, once the service has it, goes on there all the same "+
+				"(a pause of all delivery waits there for the running handlers); `imcallback delivery status` shows the state",
+				errInterrupted, what)
+		}
 		return deliveryState{}, err
 	}
 	return st, nil

@@ -1,12 +1,20 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/signal"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestARedirectIsNotFollowedNorItsQueryShown: the admin client follows
@@ -146,5 +154,64 @@ func TestGetRefusesAMissingEmptyOrBadArgument(t *testing.T) {
 	}
 	if called.Load() {
 		t.Error("a get with a missing, empty or bad argument asked the admin API")
+	}
+}
+
+// TestInterruptedOneRequestSaysWhatItLeft: Ctrl-C during `events replay
+// --dead` or `--since`, or `delivery pause`, which wait for the service's
+// answer however long it takes, killed the process without a word: the
+// service stops a replay where it got to when the connection closes, and
+// goes on with a pause, and neither was said. The command now stops with
+// an error saying what is left and what to run. The test catches SIGINT
+// itself too, so that without the handling the command waits until the
+// test's own bound instead of ending the test binary.
+func TestInterruptedOneRequestSaysWhatItLeft(t *testing.T) {
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, os.Interrupt)
+	defer signal.Stop(caught)
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"events", "replay", "--dead"}, []string{"events replay --dead", "again for the rest"}},
+		{[]string{"events", "replay", "--since", "1h"}, []string{"events list", "REPLAY OF", "repeats"}},
+		{[]string{"events", "replay", "--command", "Group.CallbackAfterCreateTopic"}, []string{"events list", "REPLAY OF"}},
+		{[]string{"delivery", "pause"}, []string{"pause", "delivery status"}},
+		{[]string{"delivery", "resume", "--command", "Group.CallbackAfterCreateTopic"}, []string{"resume", "delivery status"}},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body) // read, so that the client's going away ends r's context
+				_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+				select {
+				case <-r.Context().Done(): // the client went away
+				case <-release:
+				}
+			}))
+			defer srv.Close()
+			defer close(release)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound, not a timing
+			defer cancel()
+			var out bytes.Buffer
+			root := newRootCmd(&out, &out)
+			root.SetArgs(append([]string{"--admin", srv.URL}, tt.args...))
+			err := root.ExecuteContext(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("%v did not stop on SIGINT (ended by the test's bound); err %v", tt.args, err)
+			}
+			if !errors.Is(err, errInterrupted) {
+				t.Fatalf("%v: %v, want the interruption", tt.args, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v: %v\nwant it to say %q", tt.args, err, w)
+				}
+			}
+			select {
+			case <-caught:
+			default:
+			}
+		})
 	}
 }
