@@ -215,3 +215,34 @@ func TestInterruptedOneRequestSaysWhatItLeft(t *testing.T) {
 		})
 	}
 }
+
+// TestTopicsListAllStopsOnACursorThatDoesNotMove: `topics list --all`
+// followed next_cursor while it was set: an answer that names the cursor it
+// was asked with (a proxy or cache that drops the query string, a service
+// answering the first page to every request) printed the same page over
+// and over, without end. It now stops with an error naming the cursor.
+func TestTopicsListAllStopsOnACursorThatDoesNotMove(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asked.Add(1) > 50 {
+			http.Error(w, `{"error":"asked too often"}`, http.StatusTooManyRequests)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"topics":[{"sdk_app_id":"1400000000","topic_id":"@TGS#_g@TOPIC#_t","group_id":"@TGS#_g"}],"next_cursor":"c2FtZQ"}`)
+	}))
+	defer srv.Close()
+	for _, args := range [][]string{
+		{"topics", "list", "--all"},
+		{"topics", "list", "--all", "--json"},
+	} {
+		asked.Store(0)
+		out, err := runCLI(t, append([]string{"--admin", srv.URL}, args...)...)
+		if asked.Load() > 50 {
+			t.Fatalf("%v asked %d times for a cursor that did not move: %v", args, asked.Load(), err)
+		}
+		if err == nil || !strings.Contains(err.Error(), "c2FtZQ") || !strings.Contains(err.Error(), "next_cursor") {
+			t.Errorf("%v: %v, want an error naming the cursor that did not move\n%s", args, err, out)
+		}
+	}
+}

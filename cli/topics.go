@@ -219,6 +219,12 @@ func (p *topicPages) print(cursor string, all bool, fetch func(cursor string) (t
 		if !all || page.NextCursor == "" {
 			return p.end(page.NextCursor)
 		}
+		if page.NextCursor == cursor {
+			// The page asked for, answered again (a proxy or cache that
+			// drops the query string): followed, it would print it forever.
+			return errors.Join(fmt.Errorf("topics list stopped after %d topics: the answer to --cursor %s names the same next_cursor, "+
+				"so the list would not move on; is --admin a proxy or cache that drops the query string?", p.n, cursor), p.end(cursor))
+		}
 		cursor = page.NextCursor
 	}
 }
