@@ -246,3 +246,32 @@ func TestTopicsListAllStopsOnACursorThatDoesNotMove(t *testing.T) {
 		}
 	}
 }
+
+// failingWriter fails every write, as standard output on a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestOutputThatCannotBeWrittenFails: `config check > resolved.yaml` on a
+// full disk said "configuration is valid" and exited 0, the file empty or
+// cut, as did `version` and `send --list` into a file: their writes' errors
+// were dropped, unlike those of the tables and JSON of the other commands.
+// They now fail with the write's error.
+func TestOutputThatCannotBeWrittenFails(t *testing.T) {
+	for _, args := range [][]string{
+		{"--dev", "config", "check"},
+		{"version"},
+		{"send", "--list"},
+	} {
+		var errOut bytes.Buffer
+		root := newRootCmd(failingWriter{}, &errOut)
+		root.SetArgs(args)
+		err := root.ExecuteContext(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+			t.Errorf("%v into a failing output: %v, want the write's error\n%s", args, err, errOut.String())
+		}
+		if strings.Contains(errOut.String(), "configuration is valid") {
+			t.Errorf("%v called the configuration valid with its output lost", args)
+		}
+	}
+}

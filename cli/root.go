@@ -743,8 +743,9 @@ func newVersionCmd() *cobra.Command {
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "imcallback", buildVersion())
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "imcallback", buildVersion())
+			return err
 		},
 	}
 }
@@ -802,9 +803,10 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(cmd.OutOrStdout(), c.YAML())
-			for _, yaml := range sections {
-				fmt.Fprint(cmd.OutOrStdout(), yaml)
+			// Written out in full, or the check fails: `config check >
+			// resolved.yaml` on a full disk must not call it valid.
+			if _, err := io.WriteString(cmd.OutOrStdout(), c.YAML()+strings.Join(sections, "")); err != nil {
+				return err
 			}
 			for _, note := range c.Notes() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note:", note)

@@ -566,7 +566,9 @@ func terminalText(s string) string {
 func listSamples(w io.Writer, samples sampleSource) error {
 	for _, name := range samples.Commands() {
 		body, _ := samples.Sample(name)
-		fmt.Fprintf(w, "%s\n  %s\n", name, strings.Join(strings.Fields(string(body)), " "))
+		if _, err := fmt.Fprintf(w, "%s\n  %s\n", name, strings.Join(strings.Fields(string(body)), " ")); err != nil {
+			return err // a file on a full disk: not a list cut short and exit 0
+		}
 	}
 	return nil
 }
