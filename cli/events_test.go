@@ -1108,6 +1108,47 @@ func TestAdminAnswersThatAreNotTheAPIs(t *testing.T) {
 	}
 }
 
+// TestAnEmptyObjectIsNotTheAPIsAnswer: any 200 whose body was a JSON
+// object was taken as the admin API's, so a `{}` from something else (a
+// proxy's stub, another service) made health print an empty line and exit
+// 0, events replay say "replayed 0 event(s)" and delivery status
+// "delivery " with no state. Each command now names the field the admin
+// API's answer has, and what answered.
+func TestAnEmptyObjectIsNotTheAPIsAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, "{}")
+	}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		args  []string
+		field string
+	}{
+		{[]string{"health"}, `"status"`},
+		{[]string{"health", "--ready"}, `"status"`},
+		{[]string{"events", "list"}, `"events"`},
+		{[]string{"events", "dead"}, `"dead_letters"`},
+		{[]string{"events", "get", "1"}, `"seq"`},
+		{[]string{"events", "replay", "--seq", "1"}, `"replayed"`},
+		{[]string{"events", "replay", "--dead"}, `"replayed"`},
+		{[]string{"delivery", "status"}, `"state"`},
+		{[]string{"delivery", "pause"}, `"state"`},
+		{[]string{"topics", "list"}, `"topics"`},
+		{[]string{"topics", "get", "@TGS#_1@TOPIC#_2"}, `"topic_id"`},
+	} {
+		out, err := runCLI(t, append([]string{"--admin", srv.URL}, tt.args...)...)
+		if err == nil {
+			t.Errorf("%v: a {} answer was taken as the admin API's:\n%q", tt.args, out)
+			continue
+		}
+		for _, want := range []string{"not the admin API's JSON", tt.field, srv.URL} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: the error does not say %q:\n%v", tt.args, want, err)
+			}
+		}
+	}
+}
+
 // deadReplayAPI answers POST /v1/events/replay with {"dead":true,"seqs":…}
 // from outcome (each sequence's: "replayed", "already" or anything else,
 // missing), and GET /v1/events/<seq> from state (absent: a 404).

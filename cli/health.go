@@ -66,7 +66,7 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 			var st struct {
 				Status string `json:"status"`
 			}
-			if err := a.call(c.Context(), http.MethodGet, path, nil, &st); err != nil {
+			if err := a.call(c.Context(), http.MethodGet, path, nil, &st, "status"); err != nil {
 				if errors.Is(err, errSlow) {
 					err = fmt.Errorf("%w: GET %s at %s did not answer within %s", errSlow, path, a.base, timeout)
 				}

@@ -180,15 +180,18 @@ func withoutSecrets(detail, raw string) string {
 	return detail
 }
 
-// call sends one request and decodes a 2xx answer into out.
-func (a *adminClient) call(ctx context.Context, method, path string, body, out any) error {
-	_, err := a.callAt(ctx, method, path, body, out)
+// call sends one request and decodes a 2xx answer into out. required
+// names the fields every answer of the admin API to it has: an answer
+// without one of them (a `{}` of a proxy or another service) is not the
+// admin API's, and fails naming what answered.
+func (a *adminClient) call(ctx context.Context, method, path string, body, out any, required ...string) error {
+	_, err := a.callAt(ctx, method, path, body, out, required...)
 	return err
 }
 
 // callAt is call that also returns when the service answered, by the
 // answer's Date (the service's clock, to the second; zero without one).
-func (a *adminClient) callAt(ctx context.Context, method, path string, body, out any) (time.Time, error) {
+func (a *adminClient) callAt(ctx context.Context, method, path string, body, out any, required ...string) (time.Time, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -296,15 +299,20 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 	if out == nil {
 		return answered, nil
 	}
-	if err := decodeAnswer(data, out); err != nil {
-		// Something else answers there: a login page, a proxy's, another service.
+	err = decodeAnswer(data, out)
+	if err == nil {
+		err = requireFields(data, required)
+	}
+	if err != nil {
+		// Something else answers there: a login page, a proxy's, another
+		// service, or one answering any JSON object ({}).
 		body := "an empty body"
 		if len(bytes.TrimSpace(data)) > 0 {
 			body = tableCell(excerpt(a.withoutToken(string(data)), maxAnswerExcerpt))
 		}
-		return time.Time{}, fmt.Errorf("%s %s at %s: HTTP %d, but the answer is not the admin API's JSON (Content-Type %q: %s): "+
+		return time.Time{}, fmt.Errorf("%s %s at %s: HTTP %d, but the answer is not the admin API's JSON (%v; Content-Type %q: %s): "+
 			"point --admin (IMCALLBACK_ADMIN_URL) at the imcallback admin listener", method, path, a.base, resp.StatusCode,
-			resp.Header.Get("Content-Type"), body)
+			err, resp.Header.Get("Content-Type"), body)
 	}
 	return answered, nil
 }
@@ -355,6 +363,28 @@ func decodeAnswer(data []byte, out any) error {
 		return errors.New("not a JSON object")
 	}
 	return json.Unmarshal(data, out)
+}
+
+// requireFields fails when data, a JSON object, lacks one of fields or has
+// it null: every answer of the admin API has them.
+func requireFields(data []byte, fields []string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return err
+	}
+	var missing []string
+	for _, f := range fields {
+		if v, ok := obj[f]; !ok || string(v) == "null" {
+			missing = append(missing, strconv.Quote(f))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("no %s in it", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // excerpt is s without surrounding space, cut to at most max bytes with
@@ -426,7 +456,7 @@ func remoteEventsList(ctx context.Context, w, errOut io.Writer, a *adminClient, 
 		Events []delivery.EventInfo `json:"events"`
 		Next   uint64               `json:"next_before_seq"`
 	}
-	answered, err := a.callAt(ctx, http.MethodGet, "/v1/events?"+q.Encode(), nil, &page)
+	answered, err := a.callAt(ctx, http.MethodGet, "/v1/events?"+q.Encode(), nil, &page, "events")
 	if err != nil {
 		return err
 	}
@@ -482,7 +512,7 @@ func remoteDead(ctx context.Context, w, errOut io.Writer, a *adminClient, limit 
 		Truncated     bool                      `json:"truncated,omitempty"`
 		ByDestination map[string]int            `json:"by_destination,omitempty"`
 	}
-	if err := a.call(ctx, http.MethodGet, "/v1/dead-letters?limit="+strconv.Itoa(limit), nil, &res); err != nil {
+	if err := a.call(ctx, http.MethodGet, "/v1/dead-letters?limit="+strconv.Itoa(limit), nil, &res, "dead_letters", "total"); err != nil {
 		return err
 	}
 	if asJSON {
@@ -566,7 +596,7 @@ func newestEventSeq(ctx context.Context, a *adminClient) (uint64, error) {
 			Seq uint64 `json:"seq"`
 		} `json:"events"`
 	}
-	if err := a.call(ctx, http.MethodGet, "/v1/events?limit=1", nil, &page); err != nil {
+	if err := a.call(ctx, http.MethodGet, "/v1/events?limit=1", nil, &page, "events"); err != nil {
 		return 0, err
 	}
 	if len(page.Events) == 0 {
@@ -623,7 +653,7 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 		ctx, release := onStopSignal(ctx)
 		defer release()
 		var res replayAnswer
-		if err := a.untilDone().call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
+		if err := a.untilDone().call(ctx, http.MethodPost, "/v1/events/replay", body, &res, "replayed"); err != nil {
 			if interruption(ctx, err) == errInterrupted {
 				return replayInterrupted(dead)
 			}
@@ -669,7 +699,7 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 			body["dead"] = true
 		}
 		var res replayAnswer
-		if err := a.call(ctx, http.MethodPost, "/v1/events/replay", body, &res); err != nil {
+		if err := a.call(ctx, http.MethodPost, "/v1/events/replay", body, &res, "replayed"); err != nil {
 			bar.stop()
 			if requests == 1 {
 				return err
@@ -772,7 +802,7 @@ func remoteEventState(ctx context.Context, a *adminClient, seq uint64) string {
 	var ev struct {
 		State string `json:"state"`
 	}
-	err := a.call(ctx, http.MethodGet, "/v1/events/"+strconv.FormatUint(seq, 10), nil, &ev)
+	err := a.call(ctx, http.MethodGet, "/v1/events/"+strconv.FormatUint(seq, 10), nil, &ev, "state")
 	if isStatus(err, http.StatusNotFound) {
 		return noDeadLetter(seq, "", false)
 	}
@@ -827,7 +857,7 @@ func newEventsGetCmd(g *globalFlags) *cobra.Command {
 			}
 			a.onlineOnly = true
 			var ev json.RawMessage
-			if err := a.call(c.Context(), http.MethodGet, "/v1/events/"+url.PathEscape(args[0]), nil, &ev); err != nil {
+			if err := a.call(c.Context(), http.MethodGet, "/v1/events/"+url.PathEscape(args[0]), nil, &ev, "seq"); err != nil {
 				return err
 			}
 			return printJSON(c.OutOrStdout(), ev)
@@ -901,7 +931,7 @@ func remoteDelivery(ctx context.Context, a *adminClient, method, path, command s
 		ctx, release = onStopSignal(ctx)
 		defer release()
 	}
-	if err := a.call(ctx, method, path, body, &st); err != nil {
+	if err := a.call(ctx, method, path, body, &st, "state"); err != nil {
 		if method == http.MethodPost && interruption(ctx, err) == errInterrupted {
 			what := strings.TrimPrefix(path, "/v1/delivery/") // pause or resume
 			return deliveryState{}, fmt.Errorf("%w before the service answered: the %s, once the service has it, goes on there all the same "+
@@ -980,7 +1010,7 @@ func remoteTopics(ctx context.Context, a *adminClient, app *string, group string
 		q.Set("cursor", cursor)
 	}
 	var page topicsync.ListResponse
-	if err := a.call(ctx, http.MethodGet, "/v1/topics?"+q.Encode(), nil, &page); err != nil {
+	if err := a.call(ctx, http.MethodGet, "/v1/topics?"+q.Encode(), nil, &page, "topics"); err != nil {
 		if isStatus(err, http.StatusNotFound) {
 			return topicsync.ListResponse{}, a.noTopicModule()
 		}

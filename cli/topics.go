@@ -127,7 +127,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 					path += "?" + url.Values{"sdk_app_id": {*app}}.Encode()
 				}
 				var t topicsync.Topic
-				if err := a.call(c.Context(), http.MethodGet, path, nil, &t); err != nil {
+				if err := a.call(c.Context(), http.MethodGet, path, nil, &t, "topic_id"); err != nil {
 					if !isStatus(err, http.StatusNotFound) {
 						return err
 					}
