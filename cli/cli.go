@@ -39,9 +39,39 @@ func Main(modules ...fx.Option) {
 }
 
 // Run runs the command line args (without the program name), writing to
-// stdout and stderr, with modules added to the service.
+// stdout and stderr, with modules added to the service. A write to stdout
+// that fails (a full disk, a closed pipe's reader) fails the command with
+// the write's error, whichever command printed (help too): its output is
+// cut, and a script must not go on as if it were whole.
 func Run(args []string, stdout, stderr io.Writer, modules ...fx.Option) error {
-	root := newRootCmd(stdout, stderr, modules...)
+	out := &outputWriter{w: stdout}
+	root := newRootCmd(out, stderr, modules...)
 	root.SetArgs(args)
-	return root.Execute()
+	if err := root.Execute(); err != nil {
+		return err
+	}
+	return out.err
+}
+
+// outputWriter writes to w until a write fails, and from then on fails
+// every write with that write's error, which err keeps: a table or JSON is
+// not written on past a hole, and Run fails with it even when the command
+// dropped it (a tabwriter's line, a summary's Fprintf).
+type outputWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (o *outputWriter) Write(p []byte) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		o.err = err
+	}
+	return n, err
 }

@@ -78,8 +78,8 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 				}
 				return err
 			}
-			fmt.Fprintln(c.OutOrStdout(), st.Status)
-			return nil
+			_, err := fmt.Fprintln(c.OutOrStdout(), st.Status) // unwritten, the probe's answer is lost
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz: whether a callback would be accepted now (its dependencies answer), not only whether the process runs")

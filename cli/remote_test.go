@@ -275,3 +275,42 @@ func TestOutputThatCannotBeWrittenFails(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryCommandFailsOnOutputItCannotWrite: health, events replay, send,
+// delivery status (a table whose first line has no column) and --help
+// dropped the errors of their writes to standard output: into a file on a
+// full disk they exited 0 with the output lost. Run fails every command
+// with the write's error.
+func TestEveryCommandFailsOnOutputItCannotWrite(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/healthz":
+			fmt.Fprint(w, `{"status":"ok"}`)
+		case "/v1/events/replay":
+			fmt.Fprint(w, `{"replayed":1}`)
+		case "/v1/delivery":
+			fmt.Fprint(w, `{"state":"running","paused_commands":[],"commands":[]}`)
+		case "/im/callback":
+			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer api.Close()
+	for _, args := range [][]string{
+		{"--admin", api.URL, "health"},
+		{"--admin", api.URL, "events", "replay", "--seq", "1"},
+		{"--admin", api.URL, "delivery", "status"},
+		{"send", "--url", api.URL + "/im/callback", "--appid", "1400000000", "--token", "t", "--command", "Group.CallbackAfterCreateTopic", "--sample"},
+		{"send", "--url", api.URL + "/im/callback", "--appid", "1400000000", "--token", "t", "--command", "Group.CallbackAfterCreateTopic", "--sample", "--repeat", "2"},
+		{"--help"},
+		{"help", "events"},
+	} {
+		var errOut bytes.Buffer
+		err := Run(args, failingWriter{}, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+			t.Errorf("%v into a failing output: %v, want the write's error\n%s", args, err, errOut.String())
+		}
+	}
+}
