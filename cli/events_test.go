@@ -912,6 +912,39 @@ func TestAdminTakesHostPort(t *testing.T) {
 	}
 }
 
+// TestAdminWithAWrongPath: --admin with a path the admin listener does not
+// serve under got the admin API's "HTTP 404: Not Found" with no hint, and
+// topics list said the service had no topic module. The error names the
+// URL asked and says that --admin is the base URL, scheme://host:port.
+func TestAdminWithAWrongPath(t *testing.T) {
+	svc := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, topicsync.Module)
+	admin := svc.AdminURL + "/admin"
+	for _, tt := range []struct {
+		args  []string
+		tried string
+	}{
+		{[]string{"events", "list"}, admin + "/v1/events"},
+		{[]string{"delivery", "status"}, admin + "/v1/delivery"},
+		{[]string{"topics", "list"}, admin + "/v1/topics"},
+		{[]string{"topics", "get", "@TGS#_g@TOPIC#_x"}, admin + "/v1/topics"},
+		{[]string{"health"}, admin + "/healthz"},
+	} {
+		_, err := runCLI(t, append([]string{"--admin", admin}, tt.args...)...)
+		if err == nil {
+			t.Errorf("%v: no error", tt.args)
+			continue
+		}
+		if errors.Is(err, errNoTopicModule) || errors.Is(err, topicsync.ErrNotFound) {
+			t.Errorf("%v: a wrong --admin path taken for a missing module or topic: %v", tt.args, err)
+		}
+		for _, want := range []string{"HTTP 404", tt.tried, "--admin", "scheme://host:port"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: the error does not say %q:\n%v", tt.args, want, err)
+			}
+		}
+	}
+}
+
 // TestTopicsWithoutTheTopicModule: against a service built without
 // topicsync.Module, topics list and get say so instead of "HTTP 404: Not
 // Found" or "topic not found"; with the module, a missing topic is still

@@ -291,6 +291,14 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 			e.Error = fmt.Sprintf("%s, not the admin API's answer: point --admin (IMCALLBACK_ADMIN_URL), now %s, at the "+
 				"imcallback admin listener (IMCALLBACK_ADMIN_LISTEN) or a proxy that reaches it", e.Error, a.base)
 		}
+		if !notAPI && resp.StatusCode == http.StatusNotFound && e.Error == http.StatusText(http.StatusNotFound) {
+			// The admin API's answer to a path it has no route for, not to a
+			// missing event or topic (which names it): most likely --admin
+			// with a path the listener does not serve under.
+			tried, _, _ := strings.Cut(path, "?")
+			e.Error = fmt.Sprintf("%s: the admin API has no %s (asked at %s%s); --admin (IMCALLBACK_ADMIN_URL) is its base URL, "+
+				"scheme://host:port, with a path only for a proxy that serves it under one", e.Error, tried, a.base, tried)
+		}
 		if resp.StatusCode == http.StatusUnauthorized && strings.Contains(resp.Header.Get("WWW-Authenticate"), adminRealm) {
 			e.Error = a.tokenRefused() // the service's own answer names the header to send, not the setting
 		}
@@ -421,6 +429,15 @@ var errNoTopicModule = errors.New("the service has no topic module")
 func (a *adminClient) noTopicModule() error {
 	return fmt.Errorf("%w at %s (GET /v1/topics: HTTP 404): its binary was built without topicsync.Module, "+
 		"which cmd/imcallback includes and a binary of cli.Main must list among its modules", errNoTopicModule, a.base)
+}
+
+// answersHealth reports whether the admin API answers /healthz at the
+// base URL, which tells a route it lacks from a base URL with a wrong path.
+func (a *adminClient) answersHealth(ctx context.Context) bool {
+	var st struct {
+		Status string `json:"status"`
+	}
+	return a.call(ctx, http.MethodGet, "/healthz", nil, &st, "status") == nil
 }
 
 // printJSON writes v indented, its characters that are not graphic
@@ -1011,7 +1028,9 @@ func remoteTopics(ctx context.Context, a *adminClient, app *string, group string
 	}
 	var page topicsync.ListResponse
 	if err := a.call(ctx, http.MethodGet, "/v1/topics?"+q.Encode(), nil, &page, "topics"); err != nil {
-		if isStatus(err, http.StatusNotFound) {
+		if isStatus(err, http.StatusNotFound) && a.answersHealth(ctx) {
+			// The admin API answers at the base URL (not one with a wrong
+			// path), without the route of the topic module.
 			return topicsync.ListResponse{}, a.noTopicModule()
 		}
 		return topicsync.ListResponse{}, err

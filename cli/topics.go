@@ -133,7 +133,8 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 					}
 					// No such topic, or no topic module at all: the list,
 					// which never answers 404 itself, tells them apart.
-					if _, err := remoteTopics(c.Context(), a, nil, "", false, 1, ""); errors.Is(err, errNoTopicModule) {
+					// A 404 of the list too: --admin with a wrong path.
+					if _, err := remoteTopics(c.Context(), a, nil, "", false, 1, ""); errors.Is(err, errNoTopicModule) || isStatus(err, http.StatusNotFound) {
 						return err
 					}
 					return fmt.Errorf("topic %s: %w", args[0], topicsync.ErrNotFound)
