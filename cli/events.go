@@ -51,6 +51,9 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 		Short: "List stored events: the running service's newest first, --offline oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := refuseEmptyFilters(c, "command", "since"); err != nil {
+				return err
+			}
 			f, err := eventFilter(command, since)
 			if err != nil {
 				return err
@@ -164,11 +167,8 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			bySeq, byFilter := c.Flags().Changed("seq"), c.Flags().Changed("command") || c.Flags().Changed("since")
-			for _, name := range []string{"command", "since"} {
-				if f := c.Flags().Lookup(name); f.Changed && strings.TrimSpace(f.Value.String()) == "" {
-					// An empty shell variable: never a wider selection than the one meant.
-					return fmt.Errorf("--%s is empty: give a value, or leave the flag out", name)
-				}
+			if err := refuseEmptyFilters(c, "command", "since"); err != nil {
+				return err
 			}
 			if n := btoi(bySeq && !dead) + btoi(byFilter) + btoi(dead); n != 1 {
 				return errors.New("choose exactly one selection: --seq, --since/--command, or --dead")
@@ -284,6 +284,18 @@ func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *d
 func noStreams(err error, opts delivery.Options) error {
 	return fmt.Errorf("%w: stream %s or %s does not exist here; has the service run with %s=durable and this configuration?",
 		err, opts.Stream, opts.DeadStream(), config.EnvName("delivery"))
+}
+
+// refuseEmptyFilters refuses a flag of names given empty or blank (an
+// unset shell variable): taken as no filter, it would select every event
+// or topic instead of the ones meant.
+func refuseEmptyFilters(c *cobra.Command, names ...string) error {
+	for _, name := range names {
+		if f := c.Flags().Lookup(name); f != nil && f.Changed && strings.TrimSpace(f.Value.String()) == "" {
+			return fmt.Errorf("--%s is empty: give a value, or leave the flag out", name)
+		}
+	}
+	return nil
 }
 
 // eventFilter reads --command and --since.

@@ -47,6 +47,9 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 			if limit < 1 || limit > topicsync.MaxPageSize {
 				return fmt.Errorf("--limit must be from 1 to %d", topicsync.MaxPageSize)
 			}
+			if err := refuseEmptyFilters(c, "group"); err != nil {
+				return err
+			}
 			if c.Flags().Changed("cursor") && strings.TrimSpace(cursor) == "" {
 				// The last page's next_cursor (or an unset shell variable):
 				// taken for no flag, a script paging on it would start over.

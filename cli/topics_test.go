@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"text/tabwriter"
@@ -234,5 +235,38 @@ func TestTopicsAppIDIsAnSdkAppid(t *testing.T) {
 				t.Errorf("%s: error = %v, want one saying what --appid must be", strings.Join(args, " "), err)
 			}
 		}
+	}
+}
+
+// TestEmptyFiltersAreRefused: events list --command "" or --since "" and
+// topics list --group "" (an unset shell variable) were taken as no filter
+// and listed everything, unlike events replay, which refuses them. They
+// are refused, before anything is asked, online and --offline.
+func TestEmptyFiltersAreRefused(t *testing.T) {
+	var asked atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		asked.Store(true)
+		http.Error(w, "asked", http.StatusTeapot)
+	}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--admin", srv.URL, "events", "list", "--command", ""}, "--command"},
+		{[]string{"--admin", srv.URL, "events", "list", "--command", " "}, "--command"},
+		{[]string{"--admin", srv.URL, "events", "list", "--since", ""}, "--since"},
+		{[]string{"--dev", "events", "list", "--offline", "--command", ""}, "--command"},
+		{[]string{"--admin", srv.URL, "topics", "list", "--group", ""}, "--group"},
+		{[]string{"--dev", "topics", "list", "--offline", "--group", ""}, "--group"},
+	} {
+		t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
+		_, err := runCLI(t, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.flag+" is empty") {
+			t.Errorf("%q: %v, want %s refused as empty", tt.args, err, tt.flag)
+		}
+	}
+	if asked.Load() {
+		t.Error("the service was asked with an empty filter")
 	}
 }
