@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -1648,5 +1649,30 @@ func TestAnInterruptedOfflineCommandSaysSo(t *testing.T) {
 	})
 	if !errors.Is(err, errInterrupted) {
 		t.Fatalf("err = %v, want the command interrupted", err)
+	}
+}
+
+// TestTheStoreInUseSuggestsAFreePort: --offline on the data directory of a
+// running service suggested IMCALLBACK_NATS_LISTEN "e.g. 127.0.0.1:4222",
+// NATS's own port, where another NATS server (a cluster's, a developer's)
+// most likely listens already. The example names another port.
+func TestTheStoreInUseSuggestsAFreePort(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable"}
+	imtest.Start(t, env, delivery.Module)
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	_, err := runCLI(t, "--offline", "events", "list")
+	if !errors.Is(err, delivery.ErrStoreInUse) {
+		t.Fatalf("events list --offline beside the running service: %v, want the store in use", err)
+	}
+	m := regexp.MustCompile(`IMCALLBACK_NATS_LISTEN on it \(e\.g\. 127\.0\.0\.1:(\d+)\b`).FindStringSubmatch(err.Error())
+	if m == nil {
+		t.Fatalf("the error suggests no IMCALLBACK_NATS_LISTEN address: %v", err)
+	}
+	if port, _ := strconv.Atoi(m[1]); port == 4222 || port < 1024 {
+		t.Errorf("the suggested port %d is NATS's own or a well-known one: %v", port, err)
 	}
 }

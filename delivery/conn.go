@@ -220,7 +220,7 @@ func ConnectTool(ctx context.Context, o Options, log *zap.Logger) (*Conn, error)
 	c, err := Connect(ctx, o, log)
 	if errors.Is(err, ErrStoreInUse) {
 		return nil, fmt.Errorf("%w: %s (the imcallback service is probably running). Stop the service, "+
-			"or set %s on it (e.g. 127.0.0.1:4222) so that tools connect to its embedded server, "+
+			"or set %s on it (e.g. 127.0.0.1:14222: not NATS's 4222, where another server may listen) so that tools connect to its embedded server, "+
 			"or run both against a NATS cluster with %s", err, o.StoreDir,
 			config.EnvName("nats_listen"), config.EnvName("nats_url"))
 	}
