@@ -1724,12 +1724,15 @@ func TestAMemoryLimitTooSmallToServeIsRefused(t *testing.T) {
 // instead of sending the user to --list.
 func TestSampleOfACommandInAnotherCase(t *testing.T) {
 	for _, tc := range []struct{ command, want string }{
-		{"group.callbackaftercreatetopic", "no sample for group.callbackaftercreatetopic: did you mean Group.CallbackAfterCreateTopic?"},
-		{"Group.NoSuchCallback", "no sample for Group.NoSuchCallback (see --list)"},
+		{"group.callbackaftercreatetopic", `no sample for "group.callbackaftercreatetopic": did you mean Group.CallbackAfterCreateTopic?`},
+		{"Group.NoSuchCallback", `no sample for "Group.NoSuchCallback" (see --list)`},
+		// What the user wrote is quoted: a control character (an escape
+		// sequence, a line break) does not reach the terminal raw.
+		{"Group.\x1b[2JX\nY", `no sample for "Group.\x1b[2JX\nY" (see --list)`},
 	} {
 		_, err := sendBody(sendFlags{sample: true, command: tc.command}, catalogueSamples{})
 		if err == nil || err.Error() != tc.want {
-			t.Errorf("sendBody(--sample --command %s) = %v, want %q", tc.command, err, tc.want)
+			t.Errorf("sendBody(--sample --command %q) = %q, want %q", tc.command, err, tc.want)
 		}
 	}
 }

@@ -500,10 +500,10 @@ func sendBody(f sendFlags, samples sampleSource) ([]byte, error) {
 		if !ok {
 			for _, c := range samples.Commands() {
 				if strings.EqualFold(c, strings.TrimSpace(f.command)) {
-					return nil, fmt.Errorf("no sample for %s: did you mean %s?", f.command, c)
+					return nil, fmt.Errorf("no sample for %q: did you mean %s?", f.command, c)
 				}
 			}
-			return nil, fmt.Errorf("no sample for %s (see --list)", f.command)
+			return nil, fmt.Errorf("no sample for %q (see --list)", f.command)
 		}
 		return body, nil
 	case f.file == "-":

@@ -140,7 +140,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 					if _, err := remoteTopics(c.Context(), a, nil, "", false, 1, ""); errors.Is(err, errNoTopicModule) || isStatus(err, http.StatusNotFound) {
 						return err
 					}
-					return fmt.Errorf("topic %s: %w", args[0], topicsync.ErrNotFound)
+					return fmt.Errorf("topic %q: %w", args[0], topicsync.ErrNotFound)
 				}
 				return writeJSON(c.OutOrStdout(), t)
 			}
@@ -149,7 +149,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				defer cancel()
 				t, err := topicsync.GetAnyApp(ctx, s, app, args[0])
 				if err != nil {
-					return fmt.Errorf("topic %s: %w", args[0], err)
+					return fmt.Errorf("topic %q: %w", args[0], err)
 				}
 				return writeJSON(c.OutOrStdout(), t)
 			})

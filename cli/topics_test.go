@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
@@ -269,4 +271,27 @@ func TestEmptyFiltersAreRefused(t *testing.T) {
 	if asked.Load() {
 		t.Error("the service was asked with an empty filter")
 	}
+}
+
+// TestTopicsGetQuotesTheTopicID: topics get of a TopicId it did not find
+// echoed the argument raw in its error, an escape sequence or a line break
+// included (a value pasted from a log), unlike the other errors, which quote
+// what they were given. It is quoted, online and --offline.
+func TestTopicsGetQuotesTheTopicID(t *testing.T) {
+	const id = "@TGS#_g\x1b[2J@TOPIC#_x\nforged line"
+	svc := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, topicsync.Module)
+	_, err := runCLI(t, "--admin", svc.AdminURL, "topics", "get", id)
+	checkQuoted := func(how string, err error) {
+		t.Helper()
+		if !errors.Is(err, topicsync.ErrNotFound) {
+			t.Fatalf("%s: %v, want the topic not found", how, err)
+		}
+		if strings.ContainsAny(err.Error(), "\x1b\n") || !strings.Contains(err.Error(), strconv.Quote(id)) {
+			t.Errorf("%s: the TopicId is not quoted:\n%q", how, err.Error())
+		}
+	}
+	checkQuoted("online", err)
+	offlineTopicStore(t)
+	_, err = runCLI(t, "--offline", "topics", "get", id)
+	checkQuoted("--offline", err)
 }
