@@ -30,7 +30,9 @@ import (
 // section "moderation": YAML `moderation: {words: [spam], deny_code: 120042}`
 // or IMCALLBACK_MODERATION_WORDS=spam,scam and IMCALLBACK_MODERATION_DENY_CODE.
 type Config struct {
-	// Words are blocked, matched case-insensitively anywhere in the text.
+	// Words are blocked, matched anywhere in the text after both are
+	// normalised (see normalize): in any case, in full-width letters, and
+	// with invisible characters inside the word ignored.
 	Words []string `koanf:"words"`
 	// DenyCode is passed to the sender's client; it must lie in
 	// C2C.CallbackBeforeSendMsg's range, 120001 to 130000.
@@ -73,14 +75,14 @@ func NewFilter(cfg Config, log *zap.Logger) (dispatcher.Command, error) {
 	code := cfg.DenyCode
 	words := make([]string, 0, len(cfg.Words))
 	for _, w := range cfg.Words {
-		if w = fold(strings.TrimSpace(w)); w != "" {
+		if w = normalize(strings.TrimSpace(w)); w != "" {
 			words = append(words, w)
 		}
 	}
 	cmd := c2c.BeforeSendMsgCommand
 	checked := CheckedTag
 	return cmd.Handle(func(_ context.Context, ev *dispatcher.Event[c2c.BeforeSendMsg]) (dispatcher.Reply[c2c.SendMsgReply], error) {
-		text := fold(ev.Payload.MsgBody.Text())
+		text := normalize(ev.Payload.MsgBody.Text())
 		for _, w := range words {
 			if strings.Contains(text, w) {
 				// The message text is never logged; the sender is.
@@ -99,18 +101,50 @@ func NewFilter(cfg Config, log *zap.Logger) (dispatcher.Command, error) {
 	}), nil
 }
 
-// fold maps each rune of s to one rune of its case-folding orbit, the
-// same for every rune strings.EqualFold equates with it (σ, ς and Σ; s,
-// S and ſ), so that a word is found in any case. strings.ToLower is not
-// enough: the lower case of Σ is σ, never the final ς.
-func fold(s string) string {
+// normalize is the form in which the filter compares words and text, so
+// that what reads the same to a person matches the same. For each rune of s:
+//
+//   - an invisible one is dropped: Unicode's format characters (category
+//     Cf: zero-width space U+200B, zero-width joiner and non-joiner, word
+//     joiner U+2060, soft hyphen U+00AD, byte order mark U+FEFF, the
+//     bidirectional controls), the variation selectors (U+FE00–U+FE0F and
+//     their supplement) and the other default-ignorable code points (such
+//     as the Hangul fillers U+115F, U+3164), so "s\u200bpam" is "spam";
+//   - a full-width ASCII form (U+FF01–U+FF5E, "ｓｐａｍ") becomes its ASCII
+//     character and the ideographic space U+3000 an ordinary space: the
+//     width folding of golang.org/x/text/width for these characters,
+//     written out to keep the example free of a dependency; the half-width
+//     katakana and other compatibility forms are left as they are;
+//   - then the rune is case-folded (fold).
+//
+// Spaces, punctuation and letters that only look alike in another script
+// (a Cyrillic "а" for a Latin "a") still tell words apart: a filter that
+// must catch those needs a confusables table (Unicode TR39), beyond this
+// example.
+func normalize(s string) string {
 	return strings.Map(func(r rune) rune {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
+		switch {
+		case unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
+			return -1 // dropped
+		case r >= 0xFF01 && r <= 0xFF5E:
+			r -= 0xFF01 - '!'
+		case r == 0x3000:
+			r = ' '
 		}
-		return least
+		return fold(r)
 	}, s)
+}
+
+// fold maps r to one rune of its case-folding orbit, the same for every
+// rune strings.EqualFold equates with it (σ, ς and Σ; s, S and ſ), so that
+// a word is found in any case. strings.ToLower is not enough: the lower
+// case of Σ is σ, never the final ς.
+func fold(r rune) rune {
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	return least
 }
 
 // NewJoinRecorder builds the Group.CallbackAfterNewMemberJoin handler.

@@ -109,6 +109,43 @@ func TestFilterMatchesEveryCase(t *testing.T) {
 	}
 }
 
+// TestFilterSeesThroughInvisibleAndWideCharacters: a blocked word
+// written with invisible format characters inside it (zero-width space,
+// zero-width joiner, soft hyphen, word joiner, byte order mark, a
+// variation selector) or in full-width letters is still found: the text
+// looks the same to the reader, so it must to the filter. A word
+// configured in full-width letters matches its ASCII spelling too, and
+// an ordinary space between the letters still separates them.
+func TestFilterSeesThroughInvisibleAndWideCharacters(t *testing.T) {
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_MODERATION_WORDS=spam,ｓｃａｍ"},
+		moderation.Module)
+	for _, tt := range []struct {
+		name, text string
+		wantDeny   bool
+	}{
+		{"zero-width space", "buy s\u200bpam now", true},
+		{"zero-width joiner and non-joiner", "s\u200dp\u200ca\u200dm", true},
+		{"soft hyphen", "SP\u00adAM", true},
+		{"word joiner", "sp\u2060am", true},
+		{"byte order mark", "\ufeffspa\ufeffm", true},
+		{"bidi controls", "s\u202ep\u202ca\u2066m\u2069", true},
+		{"variation selector", "spa\ufe0fm", true},
+		{"full-width letters", "ｓｐａｍ", true},
+		{"full-width capitals", "ＳＰＡＭ", true},
+		{"full-width and invisible", "Ｓ\u200bＰＡＭ", true},
+		{"configured full-width, sent ASCII", "a SCAM", true},
+		{"spaces between the letters", "s p a m", false},
+		{"clean", "hello there", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := s.Send(t, "C2C.CallbackBeforeSendMsg", message(t, tt.text))
+			if _, denied := res.Denied(); denied != tt.wantDeny {
+				t.Fatalf("%+q: denied = %v, want %v: %s", tt.text, denied, tt.wantDeny, res.Body)
+			}
+		})
+	}
+}
+
 // TestFilterKeepsTheSendersCustomData: a clean message that carries its
 // own CloudCustomData (a quote, a reply) is allowed unchanged, since a
 // reply's CloudCustomData would replace it.
