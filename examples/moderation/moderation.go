@@ -6,7 +6,8 @@
 //     tags a clean message through CloudCustomData unless it carries its
 //     own (a reply's CloudCustomData would replace the sender's);
 //   - a Group.CallbackAfterNewMemberJoin handler that records who joined
-//     which group, idempotently (IM may deliver an event twice).
+//     which group, idempotently (IM may deliver an event twice), in a
+//     record bounded by max_joins.
 //
 // Run it with cmd/moderated, test it with imtest (moderation_test.go).
 package moderation
@@ -28,7 +29,8 @@ import (
 
 // Config says what the filter blocks. It is the module's configuration
 // section "moderation": YAML `moderation: {words: [spam], deny_code: 120042}`
-// or IMCALLBACK_MODERATION_WORDS=spam,scam and IMCALLBACK_MODERATION_DENY_CODE.
+// or IMCALLBACK_MODERATION_WORDS=spam,scam, IMCALLBACK_MODERATION_DENY_CODE
+// and IMCALLBACK_MODERATION_MAX_JOINS.
 type Config struct {
 	// Words are blocked, matched anywhere in the text after both are
 	// normalised (see normalize): in any case, in full-width letters, and
@@ -37,15 +39,23 @@ type Config struct {
 	// DenyCode is passed to the sender's client; it must lie in
 	// C2C.CallbackBeforeSendMsg's range, 120001 to 130000.
 	DenyCode int `koanf:"deny_code"`
+	// MaxJoins bounds the join record (Joins): the memberships it holds,
+	// the oldest forgotten first. Up to 10,000,000; 0 (a Config built by
+	// hand) is DefaultMaxJoins, the section's default.
+	MaxJoins int `koanf:"max_joins"`
 }
 
 // DefaultDenyCode is the code sent unless the configuration sets another.
 const DefaultDenyCode = 120001
 
-// Validate checks the deny code against C2C.CallbackBeforeSendMsg's range.
+// Validate checks the deny code against C2C.CallbackBeforeSendMsg's range
+// and the join record's bound.
 func (c Config) Validate() error {
 	if c.DenyCode < 120001 || c.DenyCode > 130000 {
 		return fmt.Errorf("deny_code %d must be between 120001 and 130000", c.DenyCode)
+	}
+	if c.MaxJoins < 0 || c.MaxJoins > 10_000_000 {
+		return fmt.Errorf("max_joins %d must be between 1 and 10000000 (0: %d)", c.MaxJoins, DefaultMaxJoins)
 	}
 	return nil
 }
@@ -59,7 +69,7 @@ const CheckedTag = `{"moderation":"checked"}`
 //
 //	cli.Main(moderation.Module)
 var Module = fx.Module("moderation",
-	config.Section("moderation", Config{DenyCode: DefaultDenyCode}),
+	config.Section("moderation", Config{DenyCode: DefaultDenyCode, MaxJoins: DefaultMaxJoins}),
 	fx.Provide(
 		NewJoins,
 		dispatcher.AsCommand(NewFilter),
