@@ -85,7 +85,7 @@ func NewFilter(cfg Config, log *zap.Logger) (dispatcher.Command, error) {
 	code := cfg.DenyCode
 	words := make([]string, 0, len(cfg.Words))
 	for _, w := range cfg.Words {
-		if w = normalize(strings.TrimSpace(w)); w != "" {
+		if w = strings.TrimSpace(normalize(w)); w != "" { // a word of invisible characters alone would match every text
 			words = append(words, w)
 		}
 	}

@@ -114,10 +114,12 @@ func TestFilterMatchesEveryCase(t *testing.T) {
 // zero-width joiner, soft hyphen, word joiner, byte order mark, a
 // variation selector) or in full-width letters is still found: the text
 // looks the same to the reader, so it must to the filter. A word
-// configured in full-width letters matches its ASCII spelling too, and
-// an ordinary space between the letters still separates them.
+// configured in full-width letters matches its ASCII spelling too, a word
+// of invisible characters alone blocks nothing (as empty, it would be
+// found in every text), and an ordinary space between the letters still
+// separates them.
 func TestFilterSeesThroughInvisibleAndWideCharacters(t *testing.T) {
-	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_MODERATION_WORDS=spam,ｓｃａｍ"},
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_MODERATION_WORDS=spam,ｓｃａｍ,\u200b\u00ad, \u2060 "},
 		moderation.Module)
 	for _, tt := range []struct {
 		name, text string
