@@ -2,6 +2,8 @@
 // verifies the Standard Webhooks signature, answers before-callbacks with
 // IM's envelope, takes after-callbacks with 204.
 //   WEBHOOK_SECRET=whsec_... PORT=8090 node receiver.js
+// MAX_CONNECTIONS (1 to 65535; default 512) bounds the connections held at
+// once.
 const http = require('http');
 const crypto = require('crypto');
 
@@ -18,6 +20,16 @@ if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(sec
 // forwards the callback's body, at most the service's body_limit (1 MiB by
 // default); anyone can send more.
 const MAX_BODY = 4 << 20;
+// The most connections held at once; one more is closed as it comes. Each
+// may buffer up to MAX_BODY before its signature is checked, so without a
+// bound clients that connect and send slowly grow the receiver's memory
+// as far as they like. The gateway keeps up to 128 connections to a
+// destination for each kind of callback, before and after: 256 in all.
+const MAX_CONNECTIONS = Number(process.env.MAX_CONNECTIONS || '512');
+if (!/^[0-9]+$/.test(process.env.MAX_CONNECTIONS || '512') || MAX_CONNECTIONS < 1 || MAX_CONNECTIONS > 65535) {
+  console.error('MAX_CONNECTIONS must be a whole number from 1 to 65535 (default 512)');
+  process.exit(1);
+}
 
 function verified(req, body) {
   const id = req.headers['webhook-id'], ts = req.headers['webhook-timestamp'];
@@ -36,7 +48,7 @@ function verified(req, body) {
   });
 }
 
-http.createServer((req, res) => {
+const server = http.createServer((req, res) => {
   if (Number(req.headers['content-length'] || 0) > MAX_BODY) return res.writeHead(413, { Connection: 'close' }).end();
   const chunks = [];
   let size = 0;
@@ -59,4 +71,6 @@ http.createServer((req, res) => {
       denied ? { ActionStatus: 'OK', ErrorCode: 120001, ErrorInfo: 'blocked word' }
              : { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' }));
   });
-}).listen(Number(process.env.PORT || 8090), '127.0.0.1', () => console.log('listening'));
+});
+server.maxConnections = MAX_CONNECTIONS;
+server.listen(Number(process.env.PORT || 8090), '127.0.0.1', () => console.log('listening'));

@@ -3,8 +3,9 @@
 # IM's envelope, takes after-callbacks with 204.
 #   WEBHOOK_SECRET=whsec_... PORT=8090 python3 receiver.py
 # READ_TIMEOUT (seconds, above 0 and at most 86400; default 60) closes a
-# connection that stalls.
-import base64, hashlib, hmac, json, os, sys, time
+# connection that stalls; MAX_CONNECTIONS (1 to 65535; default 512) bounds
+# the connections, each a thread, held at once.
+import base64, hashlib, hmac, json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def secret_key(secret):
@@ -36,6 +37,17 @@ def read_timeout(value):
     if not 0 < seconds <= 86400:
         sys.exit("READ_TIMEOUT must be a number of seconds above 0 and at most 86400 (default 60)")
     return seconds
+
+def max_connections(value):
+    # A whole number of connections from 1 to 65535. Each holds a thread and
+    # may read up to MAX_BODY before its signature is checked: without a
+    # bound, clients that connect and stall start as many threads as they
+    # like. The gateway keeps up to 128 connections to a destination for
+    # each kind of callback, before and after: 256 in all.
+    value = value or "512"
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 65535):
+        sys.exit("MAX_CONNECTIONS must be a whole number from 1 to 65535 (default 512)")
+    return int(value)
 
 def number(v):
     # The value of a header of digits 0-9 alone, else None: str.isdigit()
@@ -83,5 +95,27 @@ class Server(ThreadingHTTPServer):
     # at once. The gateway keeps up to 128 connections to a destination for
     # each kind of callback, before and after.
     request_queue_size = 128
+    # One slot per connection held; a connection beyond them is answered
+    # 503 and closed, without a thread.
+    slots = threading.BoundedSemaphore(max_connections(os.environ.get("MAX_CONNECTIONS")))
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            return self.shutdown_request(request)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()  # no thread took the slot
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 Server(("127.0.0.1", int(os.environ.get("PORT", "8090"))), Receiver).serve_forever()

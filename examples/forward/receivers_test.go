@@ -288,6 +288,42 @@ func TestReceivers(t *testing.T) {
 	}
 }
 
+// TestReceiversBoundTheirConnections: a receiver holds at most
+// MAX_CONNECTIONS connections at once; one more is refused (answered 503
+// or closed) instead of served, so clients that connect and stall, each
+// holding a thread (Python) and up to MAX_BODY of body, cannot grow the
+// receiver without bound. Once they leave, requests are served again.
+func TestReceiversBoundTheirConnections(t *testing.T) {
+	for _, r := range []struct{ interpreter, script string }{{"node", "receiver.js"}, {"python3", "receiver.py"}} {
+		t.Run(r.script, func(t *testing.T) {
+			url := start(t, r.interpreter, r.script, "MAX_CONNECTIONS=2")
+			first, second := stall(t, url), stall(t, url)
+			unsigned := "POST / HTTP/1.1\r\nHost: receiver\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+			if status, err := rawStatus(url, unsigned); err == nil && status != http.StatusServiceUnavailable {
+				t.Fatalf("a third connection beside two stalled ones: answered %d, want 503 or closed unanswered", status)
+			} else if err != nil {
+				var netErr net.Error
+				if errors.As(err, &netErr) && netErr.Timeout() {
+					t.Fatalf("a third connection beside two stalled ones: no answer (%v), want 503 or closed", err)
+				}
+			}
+			first.Close()
+			second.Close()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				status, err := rawStatus(url, unsigned)
+				if err == nil && status == http.StatusUnauthorized {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("with the stalled connections gone: %d %v, want 401", status, err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
 // TestReceiversRefuseABadSecret: a receiver whose WEBHOOK_SECRET is no
 // key the service would sign with (empty, whsec_ alone, shorter than 16
 // bytes, not base64, or several secrets) stops at its start with a
@@ -353,6 +389,38 @@ func TestPythonReceiverRefusesABadReadTimeout(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(string(out), "READ_TIMEOUT must be") {
 				t.Fatalf("the receiver with READ_TIMEOUT=%s: %v, want a failed start saying what READ_TIMEOUT must be:\n%s", value, err, out)
+			}
+		})
+	}
+}
+
+// TestReceiversRefuseABadMaxConnections: a MAX_CONNECTIONS that is no
+// whole number from 1 to 65535 stops the start naming it, rather than
+// leaving the receiver unbounded or refusing every connection.
+func TestReceiversRefuseABadMaxConnections(t *testing.T) {
+	for _, r := range []struct{ interpreter, script string }{{"node", "receiver.js"}, {"python3", "receiver.py"}} {
+		t.Run(r.script, func(t *testing.T) {
+			path, err := exec.LookPath(r.interpreter)
+			if err != nil {
+				t.Skipf("the %s receiver needs %s on PATH", r.script, r.interpreter)
+			}
+			for _, value := range []string{"0", "-1", "1e3", "2.5", "65536", "many"} {
+				t.Run(value, func(t *testing.T) {
+					t.Parallel()
+					// A bound on a receiver that listens instead of stopping:
+					// it fails the test, not hangs it.
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					cmd := exec.CommandContext(ctx, path, r.script)
+					cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+secret, "PORT="+port(t), "MAX_CONNECTIONS="+value)
+					out, err := cmd.CombinedOutput()
+					if ctx.Err() != nil {
+						t.Fatalf("the receiver runs with MAX_CONNECTIONS=%s:\n%s", value, out)
+					}
+					if err == nil || !strings.Contains(string(out), "MAX_CONNECTIONS must be") {
+						t.Fatalf("the receiver with MAX_CONNECTIONS=%s: %v, want a failed start saying what MAX_CONNECTIONS must be:\n%s", value, err, out)
+					}
+				})
 			}
 		})
 	}
