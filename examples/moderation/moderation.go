@@ -127,9 +127,11 @@ func NewFilter(cfg Config, log *zap.Logger) (dispatcher.Command, error) {
 //     katakana and other compatibility forms are left as they are;
 //   - then the rune is case-folded (fold).
 //
-// Spaces, punctuation and letters that only look alike in another script
-// (a Cyrillic "а" for a Latin "a") still tell words apart: a filter that
-// must catch those needs a confusables table (Unicode TR39), beyond this
+// Spaces, punctuation, the other compatibility letters (mathematical bold
+// "𝐬𝐩𝐚𝐦", circled "ⓢⓟⓐⓜ": NFKC, golang.org/x/text/unicode/norm, folds
+// those) and letters that only look alike in another script (a Cyrillic
+// "а" for a Latin "a") still tell words apart: a filter that must catch
+// them needs NFKC and a confusables table (Unicode TR39), beyond this
 // example.
 func normalize(s string) string {
 	return strings.Map(func(r rune) rune {
