@@ -74,3 +74,16 @@ const server = http.createServer((req, res) => {
 });
 server.maxConnections = MAX_CONNECTIONS;
 server.listen(Number(process.env.PORT || 8090), '127.0.0.1', () => console.log('listening'));
+
+// SIGTERM (a deploy's stop) or Ctrl-C: stop taking connections, close the
+// idle ones, let the requests in progress finish and exit 0 once they
+// have; after 10 s, close what is left and exit 1. Killed at once instead,
+// the receiver would cut off the gateway's requests mid-way.
+function stop() {
+  console.log('stopping');
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+  setTimeout(() => { server.closeAllConnections(); process.exit(1); }, 10000).unref();
+}
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

@@ -5,7 +5,7 @@
 # READ_TIMEOUT (seconds, above 0 and at most 86400; default 60) closes a
 # connection that stalls; MAX_CONNECTIONS (1 to 65535; default 512) bounds
 # the connections, each a thread, held at once.
-import base64, hashlib, hmac, json, os, sys, threading, time
+import base64, hashlib, hmac, json, os, signal, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def secret_key(secret):
@@ -99,6 +99,10 @@ class Server(ThreadingHTTPServer):
     # 503 and closed, without a thread.
     slots = threading.BoundedSemaphore(max_connections(os.environ.get("MAX_CONNECTIONS")))
 
+    # The connections being served, for the stop to wait on.
+    active = 0
+    changed = threading.Condition()
+
     def process_request(self, request, client_address):
         if not self.slots.acquire(blocking=False):
             try:
@@ -106,16 +110,46 @@ class Server(ThreadingHTTPServer):
             except OSError:
                 pass
             return self.shutdown_request(request)
+        self.count(+1)
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self.slots.release()  # no thread took the slot
+            self.count(-1)  # no thread took the connection
             raise
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.slots.release()
+            self.count(-1)
 
-Server(("127.0.0.1", int(os.environ.get("PORT", "8090"))), Receiver).serve_forever()
+    def count(self, n):
+        with self.changed:
+            self.active += n
+            if n < 0:
+                self.slots.release()
+            self.changed.notify_all()
+
+    def drain(self, seconds):
+        # Waits up to seconds for the connections being served to end;
+        # False if some are left.
+        with self.changed:
+            return self.changed.wait_for(lambda: self.active == 0, timeout=seconds)
+
+server = Server(("127.0.0.1", int(os.environ.get("PORT", "8090"))), Receiver)
+
+def stop(signum, frame):
+    # SIGTERM (a deploy's stop) or Ctrl-C. serve_forever runs in this
+    # thread, and shutdown waits for it to return: it runs in another.
+    sys.stderr.write("stopping\n")
+    threading.Thread(target=server.shutdown).start()
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+server.serve_forever()
+server.server_close()  # no new connection
+# The requests in progress finish (each connection serves one and is
+# closed); after 10 s the rest are cut off and the exit status is 1.
+# Killed at once instead, the receiver would cut off the gateway's requests
+# mid-way.
+sys.exit(0 if server.drain(10) else 1)

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,6 +320,92 @@ func TestReceiversBoundTheirConnections(t *testing.T) {
 					t.Fatalf("with the stalled connections gone: %d %v, want 401", status, err)
 				}
 				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestReceiversStopGracefully: on SIGTERM (a deploy's stop) a receiver
+// stops taking connections, finishes the request it is reading and
+// answers it, then exits 0, instead of dying mid-request with the
+// gateway's request cut off.
+func TestReceiversStopGracefully(t *testing.T) {
+	for _, r := range []struct{ interpreter, script string }{{"node", "receiver.js"}, {"python3", "receiver.py"}} {
+		t.Run(r.script, func(t *testing.T) {
+			path, err := exec.LookPath(r.interpreter)
+			if err != nil {
+				t.Skipf("the %s receiver needs %s on PATH", r.script, r.interpreter)
+			}
+			addr := imtest.FreeAddr(t)
+			_, p, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A bound on a receiver that does not stop: it fails the test,
+			// not hangs it.
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, path, r.script)
+			cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+secret, "PORT="+p)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = cmd.Stdout
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := make(chan string, 100)
+			go func() {
+				defer close(lines)
+				s := bufio.NewScanner(out)
+				for s.Scan() {
+					lines <- s.Text()
+				}
+			}()
+			waitLine := func(what string) {
+				t.Helper()
+				for line := range lines {
+					t.Log(r.script + ": " + line)
+					if strings.Contains(line, what) {
+						return
+					}
+				}
+				t.Fatalf("the receiver's output ended without %q", what)
+			}
+			var c net.Conn
+			deadline := time.Now().Add(30 * time.Second)
+			for c == nil {
+				if c, err = net.Dial("tcp", addr); err != nil {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s does not listen on %s", r.script, addr)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			// A request half read when the stop comes.
+			if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: receiver\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{"); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			waitLine("stopping")
+			if _, err := io.WriteString(c, "}"); err != nil {
+				t.Fatal(err)
+			}
+			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+				t.Errorf("the request in progress at the stop: %v, want it answered", err)
+			} else if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("the request in progress at the stop: %d, want 401 (it is unsigned)", resp.StatusCode)
+			}
+			for line := range lines {
+				t.Log(r.script + ": " + line)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("the receiver's exit after SIGTERM: %v, want 0", err)
 			}
 		})
 	}
