@@ -587,7 +587,8 @@ var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
 // by accident), ErrorInfo, and the reply fields accepted (the others are
 // returned as dropped, sorted). The envelope's names are case-sensitive,
 // and another spelling of one ("errorCode") is refused rather than dropped:
-// it would leave ErrorCode absent, an allow.
+// it would leave ErrorCode absent, an allow. An answer that gives a name
+// twice is refused too: which value counts is the reader's choice.
 func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, error) {
 	accepted := accepts.fields
 	if len(body) > maxAnswer {
@@ -596,6 +597,11 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return dispatcher.Decision{}, nil, errors.New("the answer is not a JSON object")
+	}
+	if name, ok := repeatedName(body); ok {
+		// Go keeps the last value of a repeated name, another reader the
+		// first: {"ErrorCode":1,...,"ErrorCode":0} must not allow.
+		return dispatcher.Decision{}, nil, fmt.Errorf("%s is named twice: the answer says two things", textcut.Cut(strconv.Quote(name), maxQuoted))
 	}
 	for k := range fields {
 		for _, name := range envelopeNames {
@@ -651,6 +657,32 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		dec.Reply = typed.Elem().Interface() // a value, as a Go handler's reply is
 	}
 	return dec, dropped, nil
+}
+
+// repeatedName is the first name the JSON object body gives twice (after
+// unescaping, as decoding compares them); body must be a valid object.
+func repeatedName(body []byte) (string, bool) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	if _, err := d.Token(); err != nil { // {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return "", false
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return name, true
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // maxQuoted bounds what an error refusing an answer quotes of a value:

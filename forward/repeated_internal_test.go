@@ -1,0 +1,44 @@
+package forward
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestAnswerNamingAFieldTwiceIsRefused: an answer that names an envelope
+// field (or a reply field) twice says two things, and which one a reader
+// takes is its own choice (Go's the last, others the first): a
+// destination refusing with ErrorCode 1 followed by a stray 0 must not
+// allow the callback, so the answer is refused as bad_response (the
+// fallback) rather than read as either.
+func TestAnswerNamingAFieldTwiceIsRefused(t *testing.T) {
+	accepts := reply{fields: map[string]bool{}}
+	for _, tc := range []struct {
+		name, body string
+	}{
+		{"ErrorCode", `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":"blocked","ErrorCode":0}`},
+		{"ActionStatus", `{"ActionStatus":"FAIL","ErrorCode":0,"ActionStatus":"OK"}`},
+		{"ErrorInfo", `{"ActionStatus":"OK","ErrorInfo":"a","ErrorCode":0,"ErrorInfo":"b"}`},
+		{"escaped", `{"ActionStatus":"OK","ErrorCode":1,"Error\u0043ode":0}`},
+		{"dropped field", `{"ActionStatus":"OK","ErrorCode":0,"x":1,"x":2}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dec, _, err := parseAnswer([]byte(tc.body), accepts)
+			if err == nil {
+				t.Fatalf("answer %s taken as %+v", tc.body, dec)
+			}
+			if !strings.Contains(err.Error(), "twice") {
+				t.Fatalf("answer %s refused with %q, which does not say a name is repeated", tc.body, err)
+			}
+		})
+	}
+	// Distinct names, and the same name inside a nested value, are fine.
+	for _, body := range []string{
+		`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`,
+		`{"ActionStatus":"OK","ErrorCode":0,"x":{"a":1},"y":{"a":2}}`,
+	} {
+		if _, _, err := parseAnswer([]byte(body), accepts); err != nil {
+			t.Fatalf("answer %s refused: %v", body, err)
+		}
+	}
+}
