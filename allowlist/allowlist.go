@@ -126,7 +126,8 @@ type AppList struct {
 	// Age is the list's age at the time of the description; zero without one.
 	Age time.Duration `json:"-"`
 	// Error is the last problem with the app's Tencent list, empty after a
-	// success: a file that could not be used, a failed refresh.
+	// success: a file that could not be used, a failed refresh, unusable
+	// entries of the answer in use.
 	Error string `json:"error,omitempty"`
 	// Entries are the accepted networks: global, then the app's own, then
 	// Tencent's, each sorted. Those of a Closed app are not accepted yet:
@@ -390,9 +391,10 @@ func (s *Set) AppsCheck() admin.Check {
 
 // RefreshCheck is the check "iplist_refresh", which never decides
 // readiness: it fails, naming them and their problem, while the last
-// refresh of an IPList app that has a list failed or its list could not be
-// saved. The app keeps accepting from the list it has; an app without one
-// shows in AppsCheck instead.
+// refresh of an IPList app that has a list failed, its list could not be
+// saved, or its answer held entries that could not be used (refused while
+// the rest applies). The app keeps accepting from the list it has; an app
+// without one shows in AppsCheck instead.
 func (s *Set) RefreshCheck() admin.Check {
 	return admin.Check{Name: "iplist_refresh", Informational: true, Check: func(context.Context) error {
 		now := s.now()
@@ -408,7 +410,7 @@ func (s *Set) RefreshCheck() admin.Check {
 		if len(failing) == 0 {
 			return nil
 		}
-		return fmt.Errorf("the last refresh of the Tencent callback address list failed for app %s", strings.Join(failing, "; "))
+		return fmt.Errorf("the last refresh of the Tencent callback address list failed, or refused part of it, for app %s", strings.Join(failing, "; "))
 	}}
 }
 

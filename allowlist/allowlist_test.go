@@ -1389,3 +1389,34 @@ func TestSaveSyncsTheIPListDirectoryAndItsParent(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshCheckNamesUnusableEntriesOfTheListInUse: entries of an
+// answer that cannot be used (a format the service does not read, a
+// network too broad) are addresses Tencent says its callbacks come from,
+// refused with 403 while the rest of the list applies; the refresh counts
+// as a success, so the check iplist_refresh names the app and the entries
+// until an answer without them, not only a log line.
+func TestRefreshCheckNamesUnusableEntriesOfTheListInUse(t *testing.T) {
+	lister := newLister(map[int][]string{5: {"203.0.113.7", "203.0.113.20-203.0.113.29"}})
+	h := newSet(t, allowlist.Options{
+		Apps: []allowlist.App{{ID: appA, IPList: true, NetTypes: []int{imrest.NetTypeCallbackChina}, Client: lister}},
+		Dir:  t.TempDir(),
+		Now:  newClock().Now,
+	})
+	c := h.RefreshCheck()
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatalf("RefreshNow: %v", err)
+	}
+	wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": true, "203.0.113.21": false})
+	if err := c.Check(context.Background()); err == nil || !strings.Contains(err.Error(), appA) ||
+		!strings.Contains(err.Error(), "203.0.113.20-203.0.113.29") {
+		t.Errorf("iplist_refresh with an unusable entry in the list in use = %v, want an error naming %s and the entry", err, appA)
+	}
+	lister.serve(map[int][]string{5: {"203.0.113.7", "203.0.113.20/30"}})
+	if err := refresh(t, h.Set); err != nil {
+		t.Fatalf("RefreshNow: %v", err)
+	}
+	if err := c.Check(context.Background()); err != nil {
+		t.Errorf("iplist_refresh once every entry is usable = %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -146,7 +147,7 @@ func jitter(d time.Duration, u float64) time.Duration {
 func (s *Set) refresh(ctx context.Context, a *appState) error {
 	a.refreshMu.Lock()
 	defer a.refreshMu.Unlock()
-	list, err := s.fetch(ctx, a)
+	list, skipped, err := s.fetch(ctx, a)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		s.log.Debug("iplist: refresh cut short", zap.String("app", a.id), zap.Error(err))
 		return fmt.Errorf("allowlist: app %s: %w", a.id, err)
@@ -167,7 +168,13 @@ func (s *Set) refresh(ctx context.Context, a *appState) error {
 	fetchedAt := s.now().UTC().Truncate(time.Second)
 	prev := a.cur.Load()
 	added, removed := diff(prev.tencent, list)
-	a.cur.Store(a.snapshot(list, fetchedAt, ""))
+	// Skipped entries are addresses Tencent says its callbacks come from,
+	// refused while the rest applies: the check iplist_refresh names them.
+	problem := ""
+	if len(skipped) > 0 {
+		problem = fmt.Sprintf("the answer held %d unusable entries, refused: %s", len(skipped), strings.Join(examples(skipped), ", "))
+	}
+	a.cur.Store(a.snapshot(list, fetchedAt, problem))
 	s.m.entries.WithLabelValues(a.id).Set(float64(len(list)))
 	s.m.lastSuccess.WithLabelValues(a.id).Set(float64(fetchedAt.Unix()))
 	fields := []zap.Field{zap.String("app", a.id), zap.Int("entries", len(list)), zap.Int("added", added), zap.Int("removed", removed)}
@@ -186,36 +193,36 @@ func (s *Set) refresh(ctx context.Context, a *appState) error {
 	return nil
 }
 
-// fetch asks for every nettype of the app: the union of the answers, or
-// an error when a call fails, an answer holds no usable address, or an
-// answer or the union holds more than maxEntries.
-func (s *Set) fetch(ctx context.Context, a *appState) ([]netip.Prefix, error) {
+// fetch asks for every nettype of the app: the union of the answers and
+// the raw entries skipped, or an error when a call fails, an answer holds
+// no usable address, or an answer or the union holds more than maxEntries.
+func (s *Set) fetch(ctx context.Context, a *appState) (all []netip.Prefix, allSkipped []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	var all []netip.Prefix
 	for _, nt := range a.netTypes {
 		raw, err := a.client.GetIPList(ctx, nt)
 		if err != nil {
-			return nil, fmt.Errorf("GetIPList nettype %d: %w", nt, err)
+			return nil, nil, fmt.Errorf("GetIPList nettype %d: %w", nt, err)
 		}
 		if len(raw) > maxEntries {
-			return nil, fmt.Errorf("GetIPList nettype %d answered %d entries, more than the %d a list may hold", nt, len(raw), maxEntries)
+			return nil, nil, fmt.Errorf("GetIPList nettype %d answered %d entries, more than the %d a list may hold", nt, len(raw), maxEntries)
 		}
 		list, skipped := parseEntries(raw)
 		if len(list) == 0 {
-			return nil, fmt.Errorf("GetIPList nettype %d answered no usable address (%d entries, %d unusable)", nt, len(raw), len(skipped))
+			return nil, nil, fmt.Errorf("GetIPList nettype %d answered no usable address (%d entries, %d unusable)", nt, len(raw), len(skipped))
 		}
 		if len(skipped) > 0 {
 			s.log.Warn("iplist: skipped unusable entries", zap.String("app", a.id), zap.Int("nettype", nt),
 				zap.Int("skipped", len(skipped)), zap.Int("entries", len(list)), zap.Strings("examples", examples(skipped)))
 		}
 		all = append(all, list...)
+		allSkipped = append(allSkipped, skipped...)
 	}
 	all = sortUnique(all)
 	if len(all) > maxEntries {
-		return nil, fmt.Errorf("GetIPList answered %d entries in all, more than the %d a list may hold", len(all), maxEntries)
+		return nil, nil, fmt.Errorf("GetIPList answered %d entries in all, more than the %d a list may hold", len(all), maxEntries)
 	}
-	return all, nil
+	return all, allSkipped, nil
 }
 
 // diff counts the entries of next not in prev, and of prev not in next;
