@@ -91,7 +91,7 @@ type Options struct {
 	// DefaultRefresh when zero, from a second to a week
 	// (config.MaxIPListRefresh). After a failure the
 	// next attempt comes after min(Refresh, 1m), doubling per consecutive
-	// failure up to Refresh.
+	// failure up to Refresh, and at most an hour.
 	Refresh time.Duration
 	// Now is the clock of the fetch times (for tests); time.Now when nil.
 	Now func() time.Time

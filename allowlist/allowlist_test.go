@@ -964,6 +964,16 @@ func TestRetryDelay(t *testing.T) {
 		{30 * time.Second, 1, 30 * time.Second},
 		{30 * time.Second, 5, 30 * time.Second},
 		{90 * time.Second, 2, 90 * time.Second},
+		// A refresh interval longer than an hour does not space the
+		// retries of a failing list further: an app without a list would
+		// refuse every callback for hours after Tencent came back, and
+		// ImcallbackAllowlistStale (errors within 3 hours) would go quiet
+		// while the refresh kept failing.
+		{24 * time.Hour, 0, 24 * time.Hour},
+		{24 * time.Hour, 6, 32 * time.Minute},
+		{24 * time.Hour, 7, time.Hour},
+		{24 * time.Hour, 20, time.Hour},
+		{168 * time.Hour, 1000, time.Hour},
 	}
 	for _, tt := range tests {
 		if got := allowlist.RetryDelay(tt.refresh, tt.failures); got != tt.want {

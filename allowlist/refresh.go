@@ -16,6 +16,11 @@ import (
 const (
 	// retryBase is the longest first wait after a failed refresh.
 	retryBase = time.Minute
+	// retryMax is the longest wait after a failed refresh, whatever the
+	// refresh interval: an app without a list refuses every callback until
+	// a fetch succeeds, and ImcallbackAllowlistStale needs an error every
+	// 3 hours to keep firing while the refresh fails.
+	retryMax = time.Hour
 	// fetchTimeout bounds one refresh of one app (all its nettypes).
 	fetchTimeout = 30 * time.Second
 	// jitterFraction spreads the waits by ± this fraction.
@@ -122,16 +127,18 @@ func (s *Set) run(first, loop context.Context, a *appState, started func()) {
 
 // retryDelay is the wait before the next refresh after failures
 // consecutive failed ones: refresh after a success, else min(refresh,
-// retryBase) doubled per failure after the first, at most refresh.
+// retryBase) doubled per failure after the first, at most refresh and at
+// most retryMax.
 func retryDelay(refresh time.Duration, failures int) time.Duration {
 	if failures <= 0 {
 		return refresh
 	}
+	most := min(refresh, retryMax)
 	d := min(refresh, retryBase)
-	for i := 1; i < failures && d < refresh; i++ {
+	for i := 1; i < failures && d < most; i++ {
 		d *= 2
 	}
-	return min(d, refresh)
+	return min(d, most)
 }
 
 // jitter spreads d by ±10%: u, in [0, 1), picks the point in [0.9d, 1.1d).
