@@ -659,30 +659,50 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 	return dec, dropped, nil
 }
 
-// repeatedName is the first name the JSON object body gives twice (after
-// unescaping, as decoding compares them); body must be a valid object.
+// repeatedName is the first name an object of the JSON value body gives
+// twice, at any depth (after unescaping, as decoding compares them): a
+// per-target ResultCode given twice decides as much as ErrorCode. body
+// must be valid JSON.
 func repeatedName(body []byte) (string, bool) {
-	d := json.NewDecoder(bytes.NewReader(body))
-	if _, err := d.Token(); err != nil { // {
-		return "", false
+	type frame struct {
+		seen    map[string]bool // nil: an array
+		wantKey bool
 	}
-	seen := map[string]bool{}
-	for d.More() {
+	var stack []frame
+	d := json.NewDecoder(bytes.NewReader(body))
+	for {
 		tok, err := d.Token()
 		if err != nil {
 			return "", false
 		}
-		name, _ := tok.(string)
-		if seen[name] {
-			return name, true
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			if name, ok := tok.(string); ok {
+				if stack[n-1].seen[name] {
+					return name, true
+				}
+				stack[n-1].seen[name] = true
+				stack[n-1].wantKey = false
+				continue
+			}
 		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := d.Decode(&skip); err != nil {
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{seen: map[string]bool{}, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the object holding it wants its next name.
+		if n := len(stack); n > 0 && stack[n-1].seen != nil {
+			stack[n-1].wantKey = true
+		}
+		if len(stack) == 0 {
 			return "", false
 		}
 	}
-	return "", false
 }
 
 // maxQuoted bounds what an error refusing an answer quotes of a value:

@@ -6,7 +6,7 @@ import (
 )
 
 // TestAnswerNamingAFieldTwiceIsRefused: an answer that names an envelope
-// field (or a reply field) twice says two things, and which one a reader
+// field (or a reply field, at any depth) twice says two things, and which one a reader
 // takes is its own choice (Go's the last, others the first): a
 // destination refusing with ErrorCode 1 followed by a stray 0 must not
 // allow the callback, so the answer is refused as bad_response (the
@@ -21,6 +21,8 @@ func TestAnswerNamingAFieldTwiceIsRefused(t *testing.T) {
 		{"ErrorInfo", `{"ActionStatus":"OK","ErrorInfo":"a","ErrorCode":0,"ErrorInfo":"b"}`},
 		{"escaped", `{"ActionStatus":"OK","ErrorCode":1,"Error\u0043ode":0}`},
 		{"dropped field", `{"ActionStatus":"OK","ErrorCode":0,"x":1,"x":2}`},
+		{"per-target ResultCode", `{"ActionStatus":"OK","ErrorCode":0,"ResultItem":[{"To_Account":"a","ResultCode":30515,"ResultCode":0}]}`},
+		{"deeper", `{"ActionStatus":"OK","x":[[{"a":{"b":1,"b":2}}]]}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dec, _, err := parseAnswer([]byte(tc.body), accepts)
@@ -36,6 +38,8 @@ func TestAnswerNamingAFieldTwiceIsRefused(t *testing.T) {
 	for _, body := range []string{
 		`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`,
 		`{"ActionStatus":"OK","ErrorCode":0,"x":{"a":1},"y":{"a":2}}`,
+		`{"ActionStatus":"OK","ErrorCode":0,"x":[{"a":1,"b":[]},{"a":2,"b":{}}],"a":"x"}`,
+		`{"ActionStatus":"OK","ErrorCode":0,"x":["a","a",{"a":"a"}],"y":{}}`,
 	} {
 		if _, _, err := parseAnswer([]byte(body), accepts); err != nil {
 			t.Fatalf("answer %s refused: %v", body, err)
