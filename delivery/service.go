@@ -1014,8 +1014,10 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 // that listings and replays read; work-queue or interest retention would
 // delete each event once it is processed) and a PubAck for every append
 // (without one, every callback is answered 503), and lifts its limits on
-// messages and bytes (deletingLimits). A work-queue stream,
-// which NATS cannot change, is refused with an error saying so. Its
+// messages and bytes (deletingLimits) and a subject transform (which
+// stores events under subjects the consumer may not read). A work-queue
+// stream and a sealed one (it takes no write), which NATS cannot change,
+// are refused with an error saying so. Its
 // replicas and storage are kept (changing them moves data: an operator's
 // decision), a mismatch logged: memory storage loses the events on a
 // restart of the server. A missing stream is created only when g allows
@@ -1039,6 +1041,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return false, fmt.Errorf("delivery: stream %s: %w", want.Name, err)
 	}
 	cfg := st.CachedInfo().Config
+	if cfg.Sealed {
+		return false, fmt.Errorf("delivery: stream %s is sealed: it takes no write (a sealed work stream refuses every event, "+
+			"a sealed dead-letter stream every dead letter, and an event whose last attempt failed would be given back "+
+			"until the work stream's retention dropped it unprocessed) and NATS cannot unseal a stream: move its messages "+
+			"away if they are needed (a sealed stream can be read) and remove it (nats stream rm %s), or set %s to another name",
+			want.Name, want.Name, config.EnvName("stream"))
+	}
 	if cfg.Retention == jetstream.WorkQueuePolicy && want.Retention != jetstream.WorkQueuePolicy {
 		return false, fmt.Errorf("delivery: stream %s exists with work-queue retention, which deletes a message once a consumer "+
 			"acknowledges it; imcallback needs limits retention (the stream keeps every event for %s, for listings and replays) "+
@@ -1056,9 +1065,18 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 			zap.String("stream", want.Name), zap.Stringer("stream_storage", cfg.Storage), zap.Stringer("configured", want.Storage))
 	}
 	limited, sizeLimited := deletingLimits(cfg), sizeLimited(cfg, want)
+	transformed := cfg.SubjectTransform != nil && want.SubjectTransform == nil
 	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates &&
-		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck && !limited && !sizeLimited {
+		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck && !limited && !sizeLimited && !transformed {
 		return false, nil
+	}
+	if transformed && log != nil {
+		log.Warn("the stream exists with a subject transform, which stores each message under another subject than it "+
+			"was published to: moved out of the subjects the consumer reads (or the dead letters' prefix), an event was "+
+			"acknowledged to IM and never delivered; lifting it (messages stored under a transformed subject stay where "+
+			"they are: replay them by sequence)",
+			zap.String("stream", want.Name), zap.String("transform_source", cfg.SubjectTransform.Source),
+			zap.String("transform_destination", cfg.SubjectTransform.Destination))
 	}
 	if sizeLimited && log != nil {
 		log.Warn("the stream exists with a limit on the message size, which refuses the dead letter of an event near it "+
@@ -1083,6 +1101,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	}
 	if sizeLimited {
 		cfg.MaxMsgSize = want.MaxMsgSize
+	}
+	if transformed {
+		cfg.SubjectTransform = nil
 	}
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		return false, fmt.Errorf("delivery: update stream %s (%s): %w", want.Name, streamChanges(from, cfg), err)
@@ -1140,6 +1161,10 @@ func streamChanges(from, to jetstream.StreamConfig) string {
 	}
 	if from.MaxMsgSize != to.MaxMsgSize {
 		out = append(out, fmt.Sprintf("max_msg_size %d to none (a dead letter or a replayed copy is its event and more)", from.MaxMsgSize))
+	}
+	if from.SubjectTransform != nil && to.SubjectTransform == nil {
+		out = append(out, fmt.Sprintf("subject transform %s to %s to none (it stores events where the consumer does not read)",
+			from.SubjectTransform.Source, from.SubjectTransform.Destination))
 	}
 	if deletingLimits(from) && !deletingLimits(to) {
 		out = append(out, fmt.Sprintf("max_msgs %d, max_bytes %d, max_msgs_per_subject %d to none (they delete events not processed yet)",
