@@ -430,6 +430,25 @@ func TestDeliveryStatusQuotesCommands(t *testing.T) {
 	}
 }
 
+// TestDeliveryStatusShowsDeadLettersWithoutACommand: the dead letters of
+// stream messages without a command (no events), which the service keeps
+// out of the commands' lines, are shown under the table, not dropped.
+func TestDeliveryStatusShowsDeadLettersWithoutACommand(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"state":"running","paused_commands":[],"commands":[`+
+			`{"command":"A.B","state":"running","pending":1,"dead_letters":0}],"dead_letters_without_command":2}`)
+	}))
+	defer srv.Close()
+	out, err := runCLI(t, "--admin", srv.URL, "delivery", "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "2 dead letters without a command") {
+		t.Errorf("the dead letters without a command are not shown:\n%s", out)
+	}
+}
+
 // TestSlowServiceIsNotCalledStopped: a service that takes the request but
 // answers late is running; the error says the operation may still be under
 // way, and never suggests --offline on its data directory.

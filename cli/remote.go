@@ -922,6 +922,9 @@ type deliveryState struct {
 	State          string                  `json:"state"`
 	PausedCommands []string                `json:"paused_commands"`
 	Commands       []delivery.CommandState `json:"commands"`
+	// DeadLettersWithoutCommand counts the dead letters of work-stream
+	// messages without a command (no events), which no line of Commands holds.
+	DeadLettersWithoutCommand int `json:"dead_letters_without_command"`
 	// StatusError: the pause or resume happened, the counts could not be read.
 	StatusError string `json:"status_error,omitempty"`
 }
@@ -994,6 +997,9 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 			}
 			for _, s := range st.Commands {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", tableCell(s.Command), tableCell(s.State), s.Pending, s.DeadLetters)
+			}
+			if n := st.DeadLettersWithoutCommand; n > 0 {
+				fmt.Fprintf(tw, "%d dead letters without a command (stream messages that are no event; listed by events dead)\n", n)
 			}
 			return tw.Flush()
 		}

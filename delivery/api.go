@@ -777,33 +777,38 @@ type CommandState struct {
 }
 
 // deliveryStatus answers GET /v1/delivery: whether the workers run, the
-// commands paused one by one, and the state, pending and dead-letter
-// counts per command (every after-command, and any other with events).
+// commands paused one by one, the state, pending and dead-letter counts
+// per command (every after-command, and any other with events), and the
+// dead letters of messages without a command (dead_letters_without_command).
 func (s *Service) deliveryStatus(c echo.Context) error {
-	list, err := s.commandStates(c.Request().Context())
+	list, unnamed, err := s.commandStates(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.deliveryAnswer(list))
+	return c.JSON(http.StatusOK, s.deliveryAnswer(list, unnamed))
 }
 
 // deliveryAnswer is the answer of GET /v1/delivery with the commands'
-// lines: the state and the paused commands are the process's own, read
-// without the stream.
-func (s *Service) deliveryAnswer(commands []CommandState) map[string]any {
+// lines and the count of dead letters without a command: the state and the
+// paused commands are the process's own, read without the stream.
+func (s *Service) deliveryAnswer(commands []CommandState, unnamed int) map[string]any {
 	st := "running"
 	if s.Paused() {
 		st = "paused"
 	}
-	return map[string]any{"state": st, "paused_commands": s.PausedCommands(), "commands": commands}
+	return map[string]any{"state": st, "paused_commands": s.PausedCommands(), "commands": commands,
+		"dead_letters_without_command": unnamed}
 }
 
 // commandStates are the lines of GET /v1/delivery, sorted by command: the
-// counts of a read (statusCounts), the states as they are now.
-func (s *Service) commandStates(ctx context.Context) ([]CommandState, error) {
+// counts of a read (statusCounts), the states as they are now. The dead
+// letters of work-stream messages without the command header (no events:
+// published to the stream's subjects by something else, dead-lettered by
+// the workers) are no command's line: unnamed counts them.
+func (s *Service) commandStates(ctx context.Context) (list []CommandState, unnamed int, err error) {
 	counts, err := s.status.get(ctx, s.readCounts)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	by := map[string]*CommandState{}
 	state := func(cmd string) *CommandState {
@@ -822,17 +827,24 @@ func (s *Service) commandStates(ctx context.Context) ([]CommandState, error) {
 		state(cmd)
 	}
 	for cmd, n := range counts.dead {
+		if cmd == "" {
+			unnamed += n
+			continue
+		}
 		state(cmd).DeadLetters += n
 	}
 	for cmd, n := range counts.pending {
+		if cmd == "" { // never counted (readCounts skips non-events): kept out all the same
+			continue
+		}
 		state(cmd).Pending += n
 	}
-	list := make([]CommandState, 0, len(by))
+	list = make([]CommandState, 0, len(by))
 	for _, st := range by {
 		list = append(list, *st)
 	}
 	slices.SortFunc(list, func(a, b CommandState) int { return strings.Compare(a.Command, b.Command) })
-	return list, nil
+	return list, unnamed, nil
 }
 
 // pauseCommand reads the body of POST /v1/delivery/pause and /resume: the
@@ -914,12 +926,12 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		list, err := s.commandStates(c.Request().Context())
+		list, unnamed, err := s.commandStates(c.Request().Context())
 		if err != nil {
-			out := s.deliveryAnswer([]CommandState{})
+			out := s.deliveryAnswer([]CommandState{}, 0)
 			out["status_error"] = "done, but the delivery status could not be read: " + err.Error()
 			return c.JSON(http.StatusOK, out)
 		}
-		return c.JSON(http.StatusOK, s.deliveryAnswer(list))
+		return c.JSON(http.StatusOK, s.deliveryAnswer(list, unnamed))
 	}
 }

@@ -411,7 +411,9 @@
       const commands = Array.isArray(d.commands) ? d.commands : [];
       deliveryCounts = {
         pending: commands.reduce((n, c) => n + (c.pending || 0), 0),
-        dead: commands.reduce((n, c) => n + (c.dead_letters || 0), 0),
+        // the dead letters of stream messages without a command (no events)
+        // are no command's line, but the dead-letter list holds them too
+        dead: commands.reduce((n, c) => n + (c.dead_letters || 0), 0) + (d.dead_letters_without_command || 0),
         commands,
         all: d.state === 'paused', // all delivery is paused
         own: new Set(Array.isArray(d.paused_commands) ? d.paused_commands : []), // paused one by one
