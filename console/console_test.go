@@ -1898,3 +1898,114 @@ func traffic(ctx context.Context, s *imtest.Service, calls []call, bodies map[st
 		}
 	}
 }
+
+// TestReplayUnderWayCannotBeClickedAgain: while a replay is under way its
+// button stays disabled, also when the list's refresh draws the rows and
+// the toolbar again meanwhile (the refresh every 3 s drew a fresh,
+// enabled Replay on the letter being replayed and enabled Replay all, so
+// a second click sent the replay again). The page's replays are held
+// until released.
+func TestReplayUnderWayCannotBeClickedAgain(t *testing.T) {
+	tests := []struct {
+		name   string
+		button string // CSS of the button clicked
+		row    bool   // the button is the row's: read again from the row drawn last
+	}{
+		{"one dead letter", "button.replay", true},
+		{"replay all", "#dead-replay-all", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _, _, seqs := startWithDeadLetters(t, "held-"+strings.ReplaceAll(tt.name, " ", "-"))
+			b := newBrowser(t)
+			watchReplayReads(t, b)
+			b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
+			row := fmt.Sprintf(`#dead-rows tr[data-seq="%d"]`, seqs[0])
+			b.waitFor(t, "the dead letter", fmt.Sprintf(`document.querySelector(%s) !== null`, js(row)))
+			b.waitFor(t, "Replay all enabled", `!document.getElementById('dead-replay-all').disabled`)
+			// The replays are held: the page's fetch of POST /v1/events/replay
+			// waits for window.releaseReplays().
+			eval[chromedp.Void](t, b, `(() => {
+				const fetch1 = window.fetch;
+				window.heldReplays = 0;
+				let release;
+				const released = new Promise((r) => { release = r; });
+				window.releaseReplays = release;
+				window.fetch = async (url, opts) => {
+					if (String(url) !== 'v1/events/replay') return fetch1(url, opts);
+					window.heldReplays++;
+					await released;
+					return new Response(JSON.stringify({error: 'held by the test'}), {status: 503, headers: {'Content-Type': 'application/json'}});
+				};
+			})()`)
+			sel := tt.button
+			if tt.row {
+				sel = row + " " + tt.button
+			}
+			b.do(t, "click "+tt.name, chromedp.Click(chromedp.CSS(sel)))
+			b.waitFor(t, "the replay asked for", `window.heldReplays === 1`)
+			read := eval[int](t, b, `window.__deadRead`)
+			b.waitFor(t, "the list drawn again while the replay is under way", fmt.Sprintf(`window.__deadRead >= %d`, read+2))
+			if !eval[bool](t, b, fmt.Sprintf(`(document.querySelector(%s) || {disabled: true}).disabled`, js(sel))) {
+				t.Errorf("%s: the button is enabled again while its replay is under way", tt.name)
+			}
+			eval[chromedp.Void](t, b, `window.releaseReplays()`)
+			b.waitFor(t, "the button enabled once the replay answered",
+				fmt.Sprintf(`document.querySelector(%s) !== null && !document.querySelector(%s).disabled`, js(sel), js(sel)))
+			if n := eval[int](t, b, `window.heldReplays`); n != 1 {
+				t.Errorf("%s: %d replays asked for, want 1", tt.name, n)
+			}
+		})
+	}
+}
+
+// TestDeliveryCountsNotShownWhenUnread: while GET /v1/delivery fails, the
+// Overview's Pending and Dead letters and the Dead letters tab's count do
+// not go on showing the counts of the last answer as if current (they
+// did, beside the header's "unknown"): they show none, and the table of
+// commands says why; once it answers again the counts are back.
+func TestDeliveryCountsNotShownWhenUnread(t *testing.T) {
+	s, _, _, _ := startWithDeadLetters(t, "unread")
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	b.waitFor(t, "the counts", `document.getElementById('ov-dead').textContent === '1' &&
+		document.getElementById('dead-count').textContent === '1' && !document.getElementById('dead-count').hidden`)
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.failDelivery = true;
+		window.fetch = (url, opts) => String(url) !== 'v1/delivery' || !window.failDelivery ? fetch0(url, opts) :
+			Promise.resolve(new Response(JSON.stringify({error: 'the event log is not reachable now, try again: test outage'}),
+				{status: 503, headers: {'Content-Type': 'application/json'}}));
+	})()`)
+	b.waitFor(t, "the state unknown", `document.getElementById('delivery-state').textContent === 'unknown'`)
+	got := eval[map[string]any](t, b, `({
+		pending: document.getElementById('ov-pending').textContent,
+		dead: document.getElementById('ov-dead').textContent,
+		tabCountHidden: document.getElementById('dead-count').hidden,
+		queues: document.getElementById('ov-queues').textContent,
+	})`)
+	if got["pending"] != "—" || got["dead"] != "—" || got["tabCountHidden"] != true {
+		t.Errorf("while /v1/delivery fails the page shows pending %q, dead letters %q, the tab's count hidden %v; want —, — and hidden",
+			got["pending"], got["dead"], got["tabCountHidden"])
+	}
+	if q, _ := got["queues"].(string); !strings.Contains(q, "test outage") {
+		t.Errorf("while /v1/delivery fails the commands' table reads %q, want it to say why", q)
+	}
+	eval[chromedp.Void](t, b, `window.failDelivery = false`)
+	b.waitFor(t, "the counts back", `document.getElementById('ov-dead').textContent === '1' && !document.getElementById('dead-count').hidden`)
+}
+
+// TestChartsHaveNames: every chart drawn as an image has an accessible
+// name (an SVG with role img and none is read out as an unnamed image).
+func TestChartsHaveNames(t *testing.T) {
+	s := start(t, nil)
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	b.waitFor(t, "the charts", `document.querySelectorAll('#page-overview svg[role="img"]').length === 2`)
+	names := eval[[]string](t, b, `[...document.querySelectorAll('svg[role="img"]')].map((s) => s.getAttribute('aria-label') || '')`)
+	for i, n := range names {
+		if n == "" {
+			t.Errorf("chart %d has no accessible name", i)
+		}
+	}
+}

@@ -403,11 +403,13 @@
 
   let deliveryMode = ''; // durable, inline or '' (not known yet)
   let deliveryCounts = null; // {pending, dead, commands, all, own} from /v1/delivery
+  let deliveryError = ''; // why the last read of /v1/delivery failed, '' when it answered
 
   async function refreshDelivery() {
     try {
       const d = await api('v1/delivery');
       setMode('durable');
+      deliveryError = '';
       const commands = Array.isArray(d.commands) ? d.commands : [];
       deliveryCounts = {
         pending: commands.reduce((n, c) => n + (c.pending || 0), 0),
@@ -435,6 +437,10 @@
         st.textContent = 'unknown';
         st.className = 'badge';
         st.title = errorText(e);
+        // The counts of the last answer are not shown as current.
+        deliveryCounts = null;
+        deliveryError = 'GET /v1/delivery: ' + errorText(e);
+        $('dead-count').hidden = true;
       }
     }
     if (current === 'overview') renderQueues();
@@ -589,7 +595,7 @@
   // last 15 minutes, or the time since the first sample when shorter. Its
   // "now" is the last sample's time, the service's clock: the browser's may
   // be minutes off, which would draw the lines shifted or not at all.
-  function lineChart(series, emptyText) {
+  function lineChart(series, emptyText, name) {
     const W = 640;
     const H = 200;
     const L = 46;
@@ -604,7 +610,7 @@
     const ymax = niceMax(max);
     const x = (t) => L + Math.max(0, Math.min(1, (t - t0) / span)) * (W - L - R);
     const y = (v) => T + (1 - v / ymax) * (H - T - B);
-    const root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart', role: 'img' });
+    const root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart', role: 'img', 'aria-label': name });
     for (const f of [0, 0.25, 0.5, 0.75, 1]) {
       const v = ymax * f;
       root.appendChild(svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
@@ -663,8 +669,8 @@
     const waiting = samples.length < 2 ? 'Collecting samples…' : 'No callbacks in the window.';
     const byCommand = rateSeries((s) => s.cmd);
     const byOutcome = rateSeries((s) => s.out);
-    $('ov-chart-command').replaceChildren(...lineChart(byCommand, waiting));
-    $('ov-chart-outcome').replaceChildren(...lineChart(byOutcome, waiting));
+    $('ov-chart-command').replaceChildren(...lineChart(byCommand, waiting, 'Callbacks per second by command'));
+    $('ov-chart-outcome').replaceChildren(...lineChart(byOutcome, waiting, 'Callbacks per second by outcome'));
 
     const now = byOutcome.reduce((n, s) => n + (s.points.length ? s.points[s.points.length - 1][1] : 0), 0);
     setText('ov-rate', samples.length < 2 ? '—' : fmtNum(now));
@@ -752,7 +758,7 @@
     setText('ov-pending', pending == null ? '—' : fmtNum(pending));
     setText('ov-dead', dead == null ? '—' : fmtNum(dead));
     if (!deliveryCounts) {
-      box.replaceChildren(el('p', { class: 'muted' }, 'Waiting for /v1/delivery…'));
+      box.replaceChildren(el('p', { class: deliveryError ? 'error' : 'muted' }, deliveryError || 'Waiting for /v1/delivery…'));
       return;
     }
     const rows = deliveryCounts.commands;
@@ -1095,6 +1101,12 @@
   // replay leaves it listed, and its note says why).
   const replayedDead = new Map();
 
+  // The dead letters whose Replay is under way, and whether Replay all is:
+  // their buttons stay disabled when a refresh draws them again meanwhile
+  // (a second click would send the replay again).
+  const replayingDead = new Set();
+  let replayingAll = false;
+
   async function refreshDead() {
     try {
       const d = await api('v1/dead-letters?limit=' + DEAD_LIMIT);
@@ -1119,7 +1131,7 @@
       const kept = replayedDead.get(d.seq);
       const note = el('span', { class: kept && kept.error ? 'error' : 'muted' }, kept ? kept.text : '');
       const replay = el('button', { type: 'button', class: 'small replay', title: 'Run this event\'s handler again',
-        onclick: () => replayOne(d.seq, replay, note) }, 'Replay');
+        disabled: replayingDead.has(d.seq), onclick: () => replayOne(d.seq, replay, note) }, 'Replay');
       const open = el('button', { type: 'button', class: 'small', title: 'Show the event with its body',
         onclick: () => { location.hash = 'events'; openEvent(d.seq); } }, 'Open');
       const tr = el('tr', {},
@@ -1135,12 +1147,14 @@
     }));
     $('dead-empty').hidden = list.length > 0;
     // Replay all replays every dead letter ({"dead":true}), listed or not.
-    $('dead-replay-all').disabled = total === 0;
+    $('dead-replay-all').disabled = total === 0 || replayingAll;
     $('dead-replay-all').dataset.count = String(total);
     $('dead-replay-all').dataset.shown = String(list.length);
   }
 
   async function replayOne(seq, button, note) {
+    if (replayingDead.has(seq)) return;
+    replayingDead.add(seq);
     button.disabled = true;
     try {
       // The dead letter itself is republished and leaves the list.
@@ -1153,7 +1167,11 @@
     } catch (e) {
       rowNote(seq, note, 'replay failed: ' + errorText(e), true);
     } finally {
+      replayingDead.delete(seq);
       button.disabled = false;
+      // The row a refresh drew meanwhile holds the button now.
+      const drawn = $('dead-rows').querySelector('tr[data-seq="' + seq + '"] button.replay');
+      if (drawn) drawn.disabled = false;
     }
     deliveryPoller.run();
   }
@@ -1162,8 +1180,13 @@
   // for the rows the next refreshes draw.
   function rowNote(seq, note, text, error) {
     replayedDead.set(seq, { text, error });
-    note.textContent = text;
-    note.className = error ? 'error' : 'muted';
+    // The row a refresh drew while the replay was under way, if any, too.
+    const drawn = $('dead-rows').querySelector('tr[data-seq="' + seq + '"] .actions > span:last-child');
+    for (const n of new Set([note, drawn])) {
+      if (!n) continue;
+      n.textContent = text;
+      n.className = error ? 'error' : 'muted';
+    }
   }
 
   // replayOutcome shows what Replay all did in #dead-replay-msg, which the
@@ -1182,6 +1205,8 @@
     if (!confirm('Replay all ' + n + ' dead letter' + (n === 1 ? '' : 's') + '? Each is republished for its handler and removed from the dead letters.' +
       (shown < n ? ' That is every dead letter, not only the ' + shown + ' listed here.' : ''))) return;
     const b = $('dead-replay-all');
+    if (replayingAll) return;
+    replayingAll = true;
     b.disabled = true;
     replayOutcome('Replaying every dead letter…');
     try {
@@ -1194,6 +1219,9 @@
         (missing ? ' ' + missing + ' had no dead letter any more, not replayed.' : ''));
     } catch (e) {
       replayOutcome('Replay failed: ' + errorText(e), true);
+    } finally {
+      replayingAll = false;
+      b.disabled = Number(b.dataset.count || 0) === 0;
     }
     deadTimer.run();
     deliveryPoller.run();
