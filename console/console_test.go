@@ -2009,3 +2009,55 @@ func TestChartsHaveNames(t *testing.T) {
 		}
 	}
 }
+
+// TestOverviewSaysTheSeriesAreUnread: while GET /v1/series fails the
+// Overview says so, and its rate "now" is not the last answer's (the
+// error was dropped: the charts and the rate stayed as last read, with
+// nothing saying they were no longer current); once it answers again the
+// note is the usual one.
+func TestOverviewSaysTheSeriesAreUnread(t *testing.T) {
+	s := start(t, nil)
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	note := eval[string](t, b, `document.getElementById('ov-note').textContent`)
+	b.waitFor(t, "the charts", `document.querySelectorAll('#page-overview svg').length === 2`)
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.failSeries = true;
+		window.fetch = (url, opts) => String(url) !== 'v1/series' || !window.failSeries ? fetch0(url, opts) :
+			Promise.resolve(new Response(JSON.stringify({error: 'test outage'}), {status: 503, headers: {'Content-Type': 'application/json'}}));
+	})()`)
+	b.waitFor(t, "the failure said", `document.getElementById('ov-note').textContent.includes('test outage')`)
+	if !eval[bool](t, b, `document.getElementById('ov-note').classList.contains('error')`) {
+		t.Error("the failure is not shown as an error")
+	}
+	if got := eval[string](t, b, `document.getElementById('ov-rate').textContent`); got != "—" {
+		t.Errorf("while /v1/series fails the rate now reads %q, want —", got)
+	}
+	eval[chromedp.Void](t, b, `window.failSeries = false`)
+	b.waitFor(t, "the usual note back", fmt.Sprintf(`document.getElementById('ov-note').textContent === %s &&
+		!document.getElementById('ov-note').classList.contains('error')`, js(note)))
+}
+
+// TestConfigurationReadWhenShown: the Configuration is read again each
+// time its tab is shown: read once per page, it showed the configuration
+// of before a restart (with another configuration) until the page was
+// loaded again. The page's fetch answers the second read as a restarted
+// service would.
+func TestConfigurationReadWhenShown(t *testing.T) {
+	s := start(t, nil)
+	b := newBrowser(t)
+	b.do(t, "open Configuration", chromedp.Navigate(s.AdminURL+"/#config"))
+	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('listen')`)
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.fetch = (url, opts) => String(url) !== 'v1/config' ? fetch0(url, opts) :
+			Promise.resolve(new Response(JSON.stringify({yaml: 'restarted: with another configuration\n', notes: ['a note of the restarted service']}),
+				{status: 200, headers: {'Content-Type': 'application/json'}}));
+	})()`)
+	b.do(t, "open the Overview", chromedp.Click(chromedp.CSS("#tab-overview")))
+	b.waitFor(t, "the Overview shown", `!document.getElementById('page-overview').hidden`)
+	b.do(t, "open Configuration again", chromedp.Click(chromedp.CSS("#tab-config")))
+	b.waitFor(t, "the configuration of the restarted service", `document.getElementById('config-yaml').textContent.includes('restarted: with another configuration') &&
+		document.getElementById('config-notes').textContent.includes('a note of the restarted service')`)
+}

@@ -369,8 +369,9 @@
       opened.add(name);
       if (name === 'events') searchEvents('new');
       if (name === 'topics') searchTopics('new');
-      if (name === 'config') loadConfig();
     }
+    // Read each time it is shown: a restart may have changed it.
+    if (name === 'config') loadConfig();
     if (name === 'overview') renderOverview();
     refreshNow();
   }
@@ -386,15 +387,20 @@
   // ---------------------------------------------------------------- configuration
 
   // loadConfig shows GET /v1/config: the configuration, secrets redacted,
-  // and the notes of `config check`. It does not change while the service runs.
+  // and the notes of `config check`. It does not change while the service
+  // runs, but a restart may change it: it is read each time it is shown,
+  // the answer to the last read only.
+  let configAsked = 0;
   async function loadConfig() {
+    const asked = ++configAsked;
     try {
       const c = await api('v1/config');
+      if (asked !== configAsked) return;
       $('config-yaml').textContent = typeof c.yaml === 'string' ? c.yaml : '';
       const notes = Array.isArray(c.notes) ? c.notes : [];
       $('config-notes').replaceChildren(...notes.map((n) => el('li', {}, 'note: ' + n)));
     } catch (e) {
-      opened.delete('config'); // try again when the tab is opened again
+      if (asked !== configAsked) return;
       $('config-yaml').textContent = 'Could not read the configuration: ' + errorText(e);
     }
   }
@@ -501,6 +507,8 @@
   let firstSample = 0;
   let statusData = null;
   let statusError = '';
+  let seriesError = ''; // why the last read of /v1/series failed, '' when it answered
+  const OV_NOTE = $('ov-note').textContent;
 
   function parseValue(v) {
     if (v === '+Inf') return Infinity;
@@ -527,7 +535,18 @@
   }
 
   async function sampleSeries() {
-    const data = await api('v1/series');
+    let data;
+    try {
+      data = await api('v1/series');
+    } catch (e) {
+      // The charts stay as last read, and say that they are no longer current.
+      if (e.status !== 401) {
+        seriesError = 'GET /v1/series: ' + errorText(e) + '; the charts show the samples read before.';
+        if (current === 'overview') renderOverview();
+      }
+      throw e;
+    }
+    seriesError = '';
     samples = (Array.isArray(data.samples) ? data.samples : []).map(toSample).filter((s) => isFinite(s.t));
     firstSample = samples.length ? samples[0].t : 0;
     if (current === 'overview') renderOverview();
@@ -673,7 +692,8 @@
     $('ov-chart-outcome').replaceChildren(...lineChart(byOutcome, waiting, 'Callbacks per second by outcome'));
 
     const now = byOutcome.reduce((n, s) => n + (s.points.length ? s.points[s.points.length - 1][1] : 0), 0);
-    setText('ov-rate', samples.length < 2 ? '—' : fmtNum(now));
+    setText('ov-rate', samples.length < 2 || seriesError ? '—' : fmtNum(now));
+    message('ov-note', seriesError || OV_NOTE, !!seriesError);
     setText('ov-total', samples.length < 2 ? '—' : fmtNum(byOutcome.reduce((n, s) => n + s.total, 0)));
     const span = samples.length ? samples[samples.length - 1].t - firstSample : 0;
     setText('ov-window-label', span < WINDOW_SECONDS ?
