@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -2060,4 +2061,34 @@ func TestConfigurationReadWhenShown(t *testing.T) {
 	b.do(t, "open Configuration again", chromedp.Click(chromedp.CSS("#tab-config")))
 	b.waitFor(t, "the configuration of the restarted service", `document.getElementById('config-yaml').textContent.includes('restarted: with another configuration') &&
 		document.getElementById('config-notes').textContent.includes('a note of the restarted service')`)
+}
+
+// TestSinceTakesATimeAsShown: Since takes a time as the tables show it
+// (the browser's local time, without a zone: "2026-12-05 07:09:01"), read
+// in the browser's zone as shown; the service refused it, neither a
+// duration nor RFC 3339, and the same time written as RFC 3339 with Z
+// named another instant wherever the browser is not on UTC. The browser
+// here is on India's time (UTC+05:30).
+func TestSinceTakesATimeAsShown(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
+	}))
+	s := start(t, nil, delivery.Module, handler)
+	res := send(t, s, afterCommand, sample(t, afterCommand, nil))
+	requestID := res.Header.Get("X-Request-Id")
+
+	b := newBrowser(t)
+	if _, err := chromedp.Call(b.ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Kolkata"}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "open Events", chromedp.Navigate(s.AdminURL+"/#events"))
+	b.waitFor(t, "the event", rowWith("events-rows", requestID))
+	shown := eval[string](t, b, fmt.Sprintf(`[...document.querySelectorAll('#events-rows tr')].find((tr) => tr.textContent.includes(%s)).children[1].textContent`, js(requestID)))
+	b.do(t, "search since the time shown",
+		chromedp.SendKeys(chromedp.CSS("#events-since"), shown),
+		chromedp.Click(chromedp.CSS("#events-search")))
+	b.waitFor(t, "the search's answer", `!['', 'Searching…'].includes(document.getElementById('events-msg').textContent)`)
+	if msg := eval[string](t, b, `document.getElementById('events-msg').textContent`); msg != "1 event" || !eval[bool](t, b, rowWith("events-rows", requestID)) {
+		t.Errorf("since %q (the event's time as shown): %q, want the event listed", shown, msg)
+	}
 }

@@ -935,10 +935,29 @@
     };
     put('command', 'events-command');
     put('app', 'events-app');
-    put('since', 'events-since');
+    const since = localSince($('events-since').value.trim());
+    if (since) q.set('since', since);
     put('state', 'events-state');
     q.set('limit', String(EVENTS_PAGE));
     return q;
+  }
+
+  // LOCAL_TIME is a time as the tables show it: the browser's local time,
+  // without a zone ("2026-12-05 09:30:00"; the seconds may be left out).
+  const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/;
+
+  // localSince is since as the service takes it: a time written as the
+  // tables show it is read in the browser's zone, as they show it, and
+  // sent as RFC 3339 (the service refused it, and the same time with a Z
+  // named another instant off UTC); anything else is sent as typed.
+  function localSince(v) {
+    const m = LOCAL_TIME.exec(v);
+    if (!m) return v;
+    const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => Number(x || 0));
+    const t = new Date(y, mo - 1, d, h, mi, sec);
+    // A date that does not exist (Feb 30) is left for the service to refuse.
+    if (isNaN(t) || t.getFullYear() !== y || t.getMonth() !== mo - 1 || t.getDate() !== d || t.getHours() !== h || t.getMinutes() !== mi) return v;
+    return t.toISOString();
   }
 
   // DURATION_MS are the units of a Go duration, in milliseconds.
