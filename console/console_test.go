@@ -2092,3 +2092,48 @@ func TestSinceTakesATimeAsShown(t *testing.T) {
 		t.Errorf("since %q (the event's time as shown): %q, want the event listed", shown, msg)
 	}
 }
+
+// TestRefusedTokenClearsWhatItRead: when the service refuses the token
+// the page kept (it was changed, and the service restarted), the page
+// clears what the token read, as Forget token does, and asks for the new
+// one saying the old was refused; it kept the rows and bodies on the
+// screen, behind the half-transparent token form. The page's fetch
+// answers 401 as a service with another token would.
+func TestRefusedTokenClearsWhatItRead(t *testing.T) {
+	const token = "console-test-token"
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ADMIN_TOKEN=" + token})
+	b := newBrowser(t)
+	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
+	b.waitFor(t, "the token form", `!document.getElementById('token-overlay').hidden`)
+	b.do(t, "the token",
+		chromedp.SendKeys(chromedp.CSS("#token-input"), token),
+		chromedp.Click(chromedp.CSS("#token-submit")))
+	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
+	requestID := res.Header.Get("X-Request-Id")
+	b.waitFor(t, "the callback in Live", rowWith("live-rows", requestID))
+	eval[chromedp.Void](t, b, `(() => {
+		window.fetch = () => Promise.resolve(new Response(JSON.stringify({error: 'unauthorized'}),
+			{status: 401, headers: {'Content-Type': 'application/json'}}));
+	})()`)
+	// The page may be loaded anew: an evaluation that meets the old page
+	// going away is tried again.
+	cleared := fmt.Sprintf(`!document.getElementById('token-overlay').hidden &&
+		!document.body.textContent.includes(%s) &&
+		document.getElementById('token-error').textContent.includes('refused')`, js(requestID))
+	deadline := time.Now().Add(pageWait)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cleared))
+		cancel()
+		if err == nil && done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("once the token is refused the page still shows what it read (or does not say it was refused): %v\npage text:\n%s", err, b.text(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := eval[string](t, b, `sessionStorage.getItem('imcallback.adminToken') || ''`); got != "" {
+		t.Errorf("sessionStorage keeps %q after the token was refused", got)
+	}
+}

@@ -9,6 +9,7 @@
 
 (() => {
   const TOKEN_KEY = 'imcallback.adminToken';
+  const REFUSED_KEY = 'imcallback.tokenRefused'; // why the page was loaded anew, for its token form
   const WINDOW_SECONDS = 15 * 60; // the Overview's series
   const SAMPLE_MS = 5000; // /v1/series (the service samples every 5 s)
   const LIVE_MS = 1500; // /v1/recent
@@ -197,6 +198,7 @@
       tokenRefused(used);
       throw new APIError(401, 'the admin token is required');
     }
+    if (used) readWithToken = true;
     const text = await res.text();
     let data = null;
     try {
@@ -228,13 +230,29 @@
 
   // ---------------------------------------------------------------- token
 
+  // readWithToken is set once the service answered a request that carried
+  // a token: the page may show what it read.
+  let readWithToken = false;
+
   // tokenRefused shows the token form after a 401: the token sent (if it
-  // is still the one kept) was wrong, or none was kept.
+  // is still the one kept) was wrong, or none was kept. A token refused
+  // after it read something (changed, and the service restarted) drops
+  // what it read, as Forget token does: the page is loaded anew, and says
+  // why it asks.
   function tokenRefused(used) {
     const current = storedToken();
     if (used && used === current) {
       sessionStorage.removeItem(TOKEN_KEY);
-      showTokenForm('The admin API refused that token.');
+      const why = 'The admin API refused that token.';
+      if (readWithToken) {
+        try {
+          sessionStorage.setItem(REFUSED_KEY, why);
+          location.reload();
+        } catch {
+          // No session storage: the form says why on this page.
+        }
+      }
+      showTokenForm(why);
     } else if (!current) {
       showTokenForm('');
     }
@@ -1420,6 +1438,14 @@
   // A token kept in the tab that tokenProblem refuses (kept by a console
   // from before the check) cannot be sent either: it is dropped, and the
   // form asks for one.
+  let refused = '';
+  try {
+    refused = sessionStorage.getItem(REFUSED_KEY) || '';
+    sessionStorage.removeItem(REFUSED_KEY);
+  } catch {
+    refused = '';
+  }
+  if (refused && !storedToken()) showTokenForm(refused);
   const keptProblem = tokenProblem(storedToken());
   if (keptProblem) {
     sessionStorage.removeItem(TOKEN_KEY);
