@@ -2137,3 +2137,59 @@ func TestRefusedTokenClearsWhatItRead(t *testing.T) {
 		t.Errorf("sessionStorage keeps %q after the token was refused", got)
 	}
 }
+
+// TestCommandPauseUnderWayCannotBeClickedAgain: while the pause of one
+// command is under way its button stays disabled, also when the delivery
+// state's refresh draws the commands' table again meanwhile (it drew a
+// fresh, enabled Pause every 3 s, so a second click sent it again). The
+// page's pauses are held until released.
+func TestCommandPauseUnderWayCannotBeClickedAgain(t *testing.T) {
+	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
+	}))
+	s := start(t, nil, delivery.Module, handler)
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	pauseButton := fmt.Sprintf(`#ov-queues button[title="Pause %s"]`, afterCommand)
+	b.waitFor(t, "the command's Pause", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pauseButton)))
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.heldPauses = 0;
+		window.deliveryRead = 0;
+		let release;
+		const released = new Promise((r) => { release = r; });
+		window.releasePauses = release;
+		window.fetch = async (url, opts) => {
+			const u = String(url);
+			if (u === 'v1/delivery/pause') {
+				window.heldPauses++;
+				await released;
+				return fetch0(url, opts);
+			}
+			const res = await fetch0(url, opts);
+			if (u === 'v1/delivery') {
+				const text = res.text.bind(res);
+				res.text = async () => {
+					const body = await text();
+					setTimeout(() => { window.deliveryRead++; }, 0);
+					return body;
+				};
+			}
+			return res;
+		};
+	})()`)
+	b.do(t, "pause the command", chromedp.Click(chromedp.CSS(pauseButton)))
+	b.waitFor(t, "the pause asked for", `window.heldPauses === 1`)
+	read := eval[int](t, b, `window.deliveryRead`)
+	b.waitFor(t, "the table drawn again while the pause is under way", fmt.Sprintf(`window.deliveryRead >= %d`, read+2))
+	if !eval[bool](t, b, fmt.Sprintf(`(document.querySelector(%s) || {disabled: true}).disabled`, js(pauseButton))) {
+		t.Error("the command's Pause is enabled again while its pause is under way")
+	}
+	eval[chromedp.Void](t, b, `window.releasePauses()`)
+	resumeButton := fmt.Sprintf(`#ov-queues button[title="Resume %s"]`, afterCommand)
+	b.waitFor(t, "the command paused, its Resume enabled",
+		fmt.Sprintf(`document.querySelector(%s) !== null && !document.querySelector(%s).disabled`, js(resumeButton), js(resumeButton)))
+	if n := eval[int](t, b, `window.heldPauses`); n != 1 {
+		t.Errorf("%d pauses asked for, want 1", n)
+	}
+}

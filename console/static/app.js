@@ -428,6 +428,9 @@
   let deliveryMode = ''; // durable, inline or '' (not known yet)
   let deliveryCounts = null; // {pending, dead, commands, all, own} from /v1/delivery
   let deliveryError = ''; // why the last read of /v1/delivery failed, '' when it answered
+  // The commands whose pause or resume is under way: their buttons stay
+  // disabled when a refresh draws the table again meanwhile.
+  const pausingCommands = new Set();
 
   async function refreshDelivery() {
     try {
@@ -819,7 +822,7 @@
           el('td', { class: 'num' }, fmtNum(c.pending)),
           el('td', { class: 'num' }, fmtNum(c.dead_letters)),
           el('td', {}, el('button', {
-            class: 'small', type: 'button', title: (own ? 'Resume ' : 'Pause ') + c.command,
+            class: 'small', type: 'button', title: (own ? 'Resume ' : 'Pause ') + c.command, disabled: pausingCommands.has(c.command),
             onclick: (e) => pauseResumeCommand(e.currentTarget, own ? 'resume' : 'pause', c.command),
           }, own ? 'Resume' : 'Pause')));
       }))));
@@ -862,12 +865,15 @@
 
   // pauseResumeCommand pauses or resumes one command's events.
   async function pauseResumeCommand(button, action, command) {
+    if (pausingCommands.has(command)) return;
+    pausingCommands.add(command);
     button.disabled = true;
     try {
       statusUnread(action + ' ' + command, await api('v1/delivery/' + action, { method: 'POST', body: { command } }));
     } catch (e) {
       if (e.status !== 401) alert('Could not ' + action + ' ' + command + ': ' + errorText(e));
     } finally {
+      pausingCommands.delete(command);
       deliveryPoller.run();
     }
   }
