@@ -2193,3 +2193,22 @@ func TestCommandPauseUnderWayCannotBeClickedAgain(t *testing.T) {
 		t.Errorf("%d pauses asked for, want 1", n)
 	}
 }
+
+// TestDeadLetterButtonsNameTheirLetter: the Replay and Open of each dead
+// letter name it for a screen reader (every row's were "Replay" and
+// "Open", read out alike without the row).
+func TestDeadLetterButtonsNameTheirLetter(t *testing.T) {
+	s, _, _, seqs := startWithDeadLetters(t, "named-0", "named-1")
+	b := newBrowser(t)
+	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
+	b.waitFor(t, "the 2 dead letters", `document.querySelectorAll('#dead-rows tr').length === 2`)
+	for _, seq := range seqs {
+		for _, what := range []string{"Replay", "Open"} {
+			want := fmt.Sprintf("%s dead letter %d", what, seq)
+			got := eval[[]string](t, b, fmt.Sprintf(`[...document.querySelectorAll('#dead-rows tr[data-seq="%d"] button')].map((b) => b.getAttribute('aria-label') || b.textContent)`, seq))
+			if !slices.Contains(got, want) {
+				t.Errorf("the buttons of dead letter %d are named %q, want one named %q", seq, got, want)
+			}
+		}
+	}
+}
