@@ -42,7 +42,10 @@ import (
 
 type Config = moderation.Config
 
-const DefaultDenyCode = moderation.DefaultDenyCode
+const (
+	DefaultDenyCode = moderation.DefaultDenyCode
+	DefaultMaxJoins = moderation.DefaultMaxJoins
+)
 
 var (
 	NewJoins        = moderation.NewJoins
