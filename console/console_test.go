@@ -249,6 +249,26 @@ func (b *browser) waitFor(t *testing.T, what, expr string) {
 	}
 }
 
+// waitAcrossReload waits until expr is true, as waitFor does, on a page
+// that may be loaded anew meanwhile: an evaluation that meets the old page
+// going away is tried again. failure says what is wrong if it never is.
+func (b *browser) waitAcrossReload(t *testing.T, failure, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(pageWait)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v\npage text:\n%s", failure, err, b.text(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // eval evaluates a JavaScript expression.
 func eval[T any](t *testing.T, b *browser, expr string) T {
 	t.Helper()
@@ -1746,24 +1766,10 @@ func TestForgetTokenClearsWhatItRead(t *testing.T) {
 	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('admin_listen')`)
 
 	b.do(t, "forget the token", chromedp.Click(chromedp.CSS("#token-forget")))
-	// The page may be loaded anew: an evaluation that meets the old page
-	// going away is tried again.
 	cleared := fmt.Sprintf(`!document.getElementById('token-overlay').hidden &&
 		!document.body.textContent.includes(%s) &&
 		!document.getElementById('config-yaml').textContent.includes('admin_listen')`, js(requestID))
-	deadline := time.Now().Add(pageWait)
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cleared))
-		cancel()
-		if err == nil && done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after Forget token the page still shows what the token read (or asks for no token): %v\npage text:\n%s", err, b.text(t))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	b.waitAcrossReload(t, "after Forget token the page still shows what the token read (or asks for no token)", cleared)
 	if got := eval[string](t, b, `sessionStorage.getItem('imcallback.adminToken') || ''`); got != "" {
 		t.Errorf("sessionStorage keeps %q after Forget token", got)
 	}
@@ -2115,24 +2121,10 @@ func TestRefusedTokenClearsWhatItRead(t *testing.T) {
 		window.fetch = () => Promise.resolve(new Response(JSON.stringify({error: 'unauthorized'}),
 			{status: 401, headers: {'Content-Type': 'application/json'}}));
 	})()`)
-	// The page may be loaded anew: an evaluation that meets the old page
-	// going away is tried again.
 	cleared := fmt.Sprintf(`!document.getElementById('token-overlay').hidden &&
 		!document.body.textContent.includes(%s) &&
 		document.getElementById('token-error').textContent.includes('refused')`, js(requestID))
-	deadline := time.Now().Add(pageWait)
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cleared))
-		cancel()
-		if err == nil && done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("once the token is refused the page still shows what it read (or does not say it was refused): %v\npage text:\n%s", err, b.text(t))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	b.waitAcrossReload(t, "once the token is refused the page still shows what it read (or does not say it was refused)", cleared)
 	if got := eval[string](t, b, `sessionStorage.getItem('imcallback.adminToken') || ''`); got != "" {
 		t.Errorf("sessionStorage keeps %q after the token was refused", got)
 	}
