@@ -9,9 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -389,6 +391,9 @@ func TestReceiversStopGracefully(t *testing.T) {
 			if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: receiver\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{"); err != nil {
 				t.Fatal(err)
 			}
+			// Taken by the receiver, not still in the listener's queue,
+			// which the stop closes as any server's does.
+			waitAccepted(t, p)
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -564,4 +569,56 @@ func (b neverEnding) Read(p []byte) (int, error) {
 		p[i] = byte(b)
 	}
 	return len(p), nil
+}
+
+// waitAccepted waits until no connection waits in the accept queue of the
+// TCP listener on port (Linux: /proc/net/tcp and tcp6, whose rx_queue of a
+// listening socket is its queue's length), so that a connection made to it
+// is one its server took. Elsewhere it skips the test.
+func waitAccepted(t *testing.T, port string) {
+	t.Helper()
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := fmt.Sprintf(":%04X", n)
+	queued := func() (int, bool) {
+		found := false
+		total := 0
+		for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+			b, err := os.ReadFile(table)
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n")[1:] {
+				f := strings.Fields(line)
+				// sl local_address rem_address st tx_queue:rx_queue …; st 0A is LISTEN.
+				if len(f) < 5 || f[3] != "0A" || !strings.HasSuffix(f[1], suffix) {
+					continue
+				}
+				_, rx, _ := strings.Cut(f[4], ":")
+				q, err := strconv.ParseInt(rx, 16, 64)
+				if err != nil {
+					t.Fatalf("%s: %q", table, line)
+				}
+				found = true
+				total += int(q)
+			}
+		}
+		return total, found
+	}
+	if _, err := os.Stat("/proc/net/tcp"); err != nil {
+		t.Skip("no /proc/net/tcp to see the listener's accept queue")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		q, found := queued()
+		if found && q == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the receiver did not take the connection within 30 s (listening %v, %d queued)", found, q)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
