@@ -1751,17 +1751,7 @@ func TestConfigurationShownOnceTheTokenIsGiven(t *testing.T) {
 // read on the page (callbacks, the configuration): the page is emptied and
 // asks for a token again, as a console opened anew would.
 func TestForgetTokenClearsWhatItRead(t *testing.T) {
-	const token = "console-test-token"
-	s := start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ADMIN_TOKEN=" + token})
-	b := newBrowser(t)
-	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
-	b.waitFor(t, "the token form", `!document.getElementById('token-overlay').hidden`)
-	b.do(t, "the token",
-		chromedp.SendKeys(chromedp.CSS("#token-input"), token),
-		chromedp.Click(chromedp.CSS("#token-submit")))
-	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
-	requestID := res.Header.Get("X-Request-Id")
-	b.waitFor(t, "the callback in Live", rowWith("live-rows", requestID))
+	b, requestID := withTokenAndACallback(t)
 	b.do(t, "open Configuration", chromedp.Click(chromedp.CSS("#tab-config")))
 	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('admin_listen')`)
 
@@ -2106,17 +2096,7 @@ func TestSinceTakesATimeAsShown(t *testing.T) {
 // screen, behind the half-transparent token form. The page's fetch
 // answers 401 as a service with another token would.
 func TestRefusedTokenClearsWhatItRead(t *testing.T) {
-	const token = "console-test-token"
-	s := start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ADMIN_TOKEN=" + token})
-	b := newBrowser(t)
-	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
-	b.waitFor(t, "the token form", `!document.getElementById('token-overlay').hidden`)
-	b.do(t, "the token",
-		chromedp.SendKeys(chromedp.CSS("#token-input"), token),
-		chromedp.Click(chromedp.CSS("#token-submit")))
-	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
-	requestID := res.Header.Get("X-Request-Id")
-	b.waitFor(t, "the callback in Live", rowWith("live-rows", requestID))
+	b, requestID := withTokenAndACallback(t)
 	eval[chromedp.Void](t, b, `(() => {
 		window.fetch = () => Promise.resolve(new Response(JSON.stringify({error: 'unauthorized'}),
 			{status: 401, headers: {'Content-Type': 'application/json'}}));
@@ -2203,4 +2183,23 @@ func TestDeadLetterButtonsNameTheirLetter(t *testing.T) {
 			}
 		}
 	}
+}
+
+// withTokenAndACallback starts a service with an admin token, opens Live
+// in a browser, gives it the token, and sends a callback that Live shows;
+// it returns the browser and the callback's request id.
+func withTokenAndACallback(t *testing.T) (*browser, string) {
+	t.Helper()
+	const token = "console-test-token"
+	s := start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ADMIN_TOKEN=" + token})
+	b := newBrowser(t)
+	b.do(t, "open Live", chromedp.Navigate(s.AdminURL+"/#live"))
+	b.waitFor(t, "the token form", `!document.getElementById('token-overlay').hidden`)
+	b.do(t, "the token",
+		chromedp.SendKeys(chromedp.CSS("#token-input"), token),
+		chromedp.Click(chromedp.CSS("#token-submit")))
+	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
+	requestID := res.Header.Get("X-Request-Id")
+	b.waitFor(t, "the callback in Live", rowWith("live-rows", requestID))
+	return b, requestID
 }
