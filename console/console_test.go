@@ -235,6 +235,23 @@ func (b *browser) do(t *testing.T, what string, actions ...chromedp.Action[chrom
 	}
 }
 
+// clickNow clicks the element css selects, found and clicked in one
+// evaluation in the page: the tables the console redraws every few
+// seconds (the dead letters, the Overview's commands) replace their
+// buttons, and a node looked up first and clicked after may be gone.
+func (b *browser) clickNow(t *testing.T, what, css string) {
+	t.Helper()
+	found := eval[bool](t, b, fmt.Sprintf(`(() => {
+		const el = document.querySelector(%s);
+		if (!el) return false;
+		el.click();
+		return true;
+	})()`, js(css)))
+	if !found {
+		t.Fatalf("%s: nothing on the page matches %s", what, css)
+	}
+}
+
 // waitFor polls the JavaScript expression until it is truthy, failing t
 // after pageWait.
 func (b *browser) waitFor(t *testing.T, what, expr string) {
@@ -664,7 +681,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 
 	// Replay one: the fixed handler runs it, and it leaves the list.
 	fixed.Store(true)
-	b.do(t, "replay the dead letter", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#dead-rows tr[data-seq="%d"] button.replay`, seq))))
+	b.clickNow(t, "replay the dead letter", fmt.Sprintf(`#dead-rows tr[data-seq="%d"] button.replay`, seq))
 	deadline := time.Now().Add(pageWait)
 	for succeeded.Load() == 0 {
 		if time.Now().After(deadline) {
@@ -723,7 +740,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	resumeButton := fmt.Sprintf(`#ov-queues button[title="Resume %s"]`, afterCommand)
 	b.do(t, "open the Overview", chromedp.Click(chromedp.CSS("#tab-overview")))
 	b.waitFor(t, "the command's pause button", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pauseButton)))
-	b.do(t, "pause one command", chromedp.Click(chromedp.CSS(pauseButton)))
+	b.clickNow(t, "pause one command", pauseButton)
 	b.waitFor(t, "the command paused", fmt.Sprintf(`document.querySelector(%s) !== null`, js(resumeButton)))
 	var st struct {
 		State          string   `json:"state"`
@@ -733,7 +750,7 @@ func TestDeadLettersReplayAndTopics(t *testing.T) {
 	if st.State != "running" || len(st.PausedCommands) != 1 || st.PausedCommands[0] != afterCommand {
 		t.Errorf("after pausing one command: %+v", st)
 	}
-	b.do(t, "resume the command", chromedp.Click(chromedp.CSS(resumeButton)))
+	b.clickNow(t, "resume the command", resumeButton)
 	b.waitFor(t, "the command running", fmt.Sprintf(`document.querySelector(%s) !== null`, js(pauseButton)))
 	s.GetJSON(t, "/v1/delivery", http.StatusOK, &st)
 	if len(st.PausedCommands) != 0 {
@@ -875,7 +892,7 @@ func TestDeadLetterReplayedTwice(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	b.do(t, "replay it again", chromedp.Click(chromedp.CSS(row+" button.replay")))
+	b.clickNow(t, "replay it again", row+" button.replay")
 	b.waitFor(t, "the note of a dead letter replayed already",
 		fmt.Sprintf(`document.querySelector(%s).textContent.includes('already replayed (not run again)')`, js(row)))
 	var events struct {
@@ -1056,7 +1073,7 @@ func TestDeadLetterReplayFailureStays(t *testing.T) {
 	row := fmt.Sprintf(`#dead-rows tr[data-seq="%d"]`, seq)
 	b.waitFor(t, "the dead letter", fmt.Sprintf(`document.querySelector(%s) !== null`, js(row)))
 	setReplayAnswer(t, b, http.StatusServiceUnavailable, `{"error": "stream unavailable"}`)
-	b.do(t, "replay it", chromedp.Click(chromedp.CSS(row+" button.replay")))
+	b.clickNow(t, "replay it", row+" button.replay")
 	waitRefreshAfterReplay(t, b)
 	const want = "replay failed: stream unavailable"
 	note := eval[string](t, b, fmt.Sprintf(`(document.querySelector(%s) || {textContent: '(no row)'}).textContent`, js(row)))
@@ -1109,7 +1126,7 @@ func TestPauseSaysTheStatusWasNotRead(t *testing.T) {
 	}
 	for i, tt := range tests {
 		b.waitFor(t, tt.name+": the button", shown(tt.button))
-		b.do(t, tt.name, chromedp.Click(chromedp.CSS(tt.button)))
+		b.clickNow(t, tt.name, tt.button)
 		b.waitFor(t, tt.name+": done", tt.done)
 		d := b.dialogList()
 		if len(d) != i+1 || d[i] != tt.want {
@@ -2150,7 +2167,7 @@ func TestCommandPauseUnderWayCannotBeClickedAgain(t *testing.T) {
 			return res;
 		};
 	})()`)
-	b.do(t, "pause the command", chromedp.Click(chromedp.CSS(pauseButton)))
+	b.clickNow(t, "pause the command", pauseButton)
 	b.waitFor(t, "the pause asked for", `window.heldPauses === 1`)
 	read := eval[int](t, b, `window.deliveryRead`)
 	b.waitFor(t, "the table drawn again while the pause is under way", fmt.Sprintf(`window.deliveryRead >= %d`, read+2))
