@@ -102,7 +102,7 @@ func TestDeletedDeadLetterStreamIsSetUpAgain(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
 		o.MaxDeliveries = 1
-		rec, letters := deadLetteredWithoutItsStream(t, o)
+		rec, letters, _ := deadLetteredWithoutItsStream(t, o)
 		if d := letters[0]; d.Error != "members table missing" {
 			t.Errorf("the dead letter's error is %q, want the handler's", d.Error)
 		}
@@ -178,14 +178,23 @@ func TestEventLogIsUnavailableWhileTheDeadLetterStreamIsGone(t *testing.T) {
 // letter could not be stored (the dead-letter stream deleted) waited out the
 // backoff of its last delivery, the longest (10 minutes by default), before
 // the dead-lettering was tried again. It is retried after the first delay.
+// Each refused write is counted in
+// imcallback_delivery_dead_letter_failures_total (it was only logged), the
+// stored one in imcallback_delivery_dead_letters_total.
 func TestFailedDeadLetteringIsRetriedAfterTheFirstDelay(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
 		o.MaxDeliveries = 2
 		o.Backoff = []time.Duration{20 * time.Millisecond, time.Hour}
-		rec, _ := deadLetteredWithoutItsStream(t, o)
+		rec, _, s := deadLetteredWithoutItsStream(t, o)
 		if n := len(rec.callTimes("fails")); n != 2 {
 			t.Errorf("the handler ran %d times, want MaxDeliveries = 2", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_dead_letter_failures_total", "command", testCommand); n < 1 {
+			t.Errorf("dead_letter_failures_total = %v, want at least the write refused while the stream was gone", n)
+		}
+		if n := metric(t, s.reg, "imcallback_delivery_dead_letters_total", "command", testCommand); n != 1 {
+			t.Errorf("dead_letters_total = %v, want 1", n)
 		}
 	})
 }
@@ -193,8 +202,8 @@ func TestFailedDeadLetteringIsRetriedAfterTheFirstDelay(t *testing.T) {
 // deadLetteredWithoutItsStream starts a service with o whose handler always
 // fails, deletes its dead-letter stream, accepts one event and waits until
 // the event's dead letter is stored in the stream set up again. It returns
-// the handler's calls and the dead letters.
-func deadLetteredWithoutItsStream(t *testing.T, o delivery.Options) (*recorder, []delivery.DeadLetter) {
+// the handler's calls, the dead letters and the service.
+func deadLetteredWithoutItsStream(t *testing.T, o delivery.Options) (*recorder, []delivery.DeadLetter, started) {
 	t.Helper()
 	rec := newRecorder()
 	rec.set(0, func(string, int) error { return errors.New("members table missing") })
@@ -210,7 +219,7 @@ func deadLetteredWithoutItsStream(t *testing.T, o delivery.Options) (*recorder, 
 		_, err := s.Conn().JS.Stream(ctx, s.Options().DeadStream())
 		return err == nil && len(deadLetters(t, e)) == 1
 	})
-	return rec, deadLetters(t, e)
+	return rec, deadLetters(t, e), s
 }
 
 // TestDeadLetterOfARecreatedStream: a recreated work stream numbers from 1

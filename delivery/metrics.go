@@ -26,6 +26,7 @@ type deliveryMetrics struct {
 	processed  *prometheus.CounterVec
 	retries    *prometheus.CounterVec
 	dead       *prometheus.CounterVec
+	deadFailed *prometheus.CounterVec
 	publish    prometheus.Histogram
 }
 
@@ -53,6 +54,10 @@ func newMetrics(reg prometheus.Registerer, pending, dead func() float64) (*deliv
 			Name: "imcallback_delivery_dead_letters_total",
 			Help: "Events moved to the dead-letter stream, by command.",
 		}, []string{"command"}),
+		deadFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imcallback_delivery_dead_letter_failures_total",
+			Help: "Dead letters the dead-letter stream did not store (refused or not acknowledged in time), by command: the event stays in the work stream and its dead-lettering is retried.",
+		}, []string{"command"}),
 		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "imcallback_delivery_publish_seconds",
 			Help:    "Time to append an after-callback to JetStream (all copies of a forwarded one), acknowledgements included.",
@@ -67,7 +72,7 @@ func newMetrics(reg prometheus.Registerer, pending, dead func() float64) (*deliv
 		Name: "imcallback_delivery_dead_letters",
 		Help: "Events in the dead-letter stream now, also right after a restart (NaN when JetStream does not answer).",
 	}, dead)
-	for _, c := range []prometheus.Collector{m.appended, m.duplicates, m.processed, m.retries, m.dead, m.publish, gauge, deadGauge} {
+	for _, c := range []prometheus.Collector{m.appended, m.duplicates, m.processed, m.retries, m.dead, m.deadFailed, m.publish, gauge, deadGauge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("delivery: metrics: %w", err)
 		}

@@ -897,6 +897,7 @@ func (s *Service) setCommands(commands []string) {
 		m.duplicates.WithLabelValues(c)
 		m.retries.WithLabelValues(c)
 		m.dead.WithLabelValues(c)
+		m.deadFailed.WithLabelValues(c)
 		for _, o := range []string{outcomeOK, outcomeError, outcomeNoHandler, outcomeUndecodable, outcomeInterrupted} {
 			m.processed.WithLabelValues(c, o)
 		}

@@ -675,6 +675,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	if err != nil {
 		w.log.Error("cannot store the dead letter; the event stays in the work stream and its dead-lettering is retried",
 			append(fields, zap.Error(err))...)
+		w.s.metrics.deadFailed.WithLabelValues(command).Inc()
 		failures := w.s.holds.keepReason(md.Sequence.Stream, md.Timestamp, reason)
 		w.s.kickSupervisor() // the dead-letter stream may be gone: the supervisor sets it up again
 		// The backoff starts again from its first delay, not the last
