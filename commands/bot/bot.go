@@ -44,6 +44,9 @@ type OnC2CMessage struct {
 	MsgTime protocol.FlexInt `json:"MsgTime"`
 	// MsgKey uniquely identifies the message.
 	MsgKey string `json:"MsgKey"`
+	// MsgID is the client-side message ID (CN 269/90407), as in the
+	// one-to-one message callbacks.
+	MsgID string `json:"MsgId"`
 	// OnlineOnlyFlag is 1 for an online-only message.
 	OnlineOnlyFlag int64 `json:"OnlineOnlyFlag"`
 	// SendMsgResult is 0 when delivered.
