@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -176,16 +177,51 @@ func loggablePath(path string, line int) string { return bounded(path, line, max
 // It is valid UTF-8, cut between two characters and with any invalid bytes
 // (a query value is percent-decoded into any bytes) replaced by U+FFFD: a
 // span carries it to OTLP as a protobuf string, and one string that is not
-// UTF-8 fails the export of its whole batch of spans.
+// UTF-8 fails the export of its whole batch of spans. Every character that
+// is not graphic is replaced by U+FFFD too: zap escapes the C0 controls
+// only, and a C1 control (U+009B is CSI to a terminal), DEL, a format
+// character (U+202E reverses the text after it on a screen) or a line
+// separator written by whoever reached the port would reach a terminal,
+// a log viewer and the console as it is.
 func bounded(v string, line, limit int) string {
 	switch {
 	case len(v) > limit:
-		return strings.ToValidUTF8(textcut.Cut(v, limit), "\uFFFD")
-	case !utf8.ValidString(v):
-		return strings.ToValidUTF8(v, "\uFFFD")
+		return graphicOnly(textcut.Cut(v, limit))
+	case !isGraphic(v):
+		return graphicOnly(v)
 	case line > maxSharedLine:
 		return strings.Clone(v)
 	default:
 		return v
 	}
+}
+
+// isGraphic reports whether v is UTF-8 of graphic characters only
+// (strconv.IsGraphic: letters, marks, numbers, punctuation, symbols and
+// spaces), which graphicOnly leaves as they are. Printable ASCII, all IM
+// sends, is decided byte by byte.
+func isGraphic(v string) bool {
+	for i := 0; i < len(v); {
+		if c := v[i]; c >= 0x20 && c < 0x7f {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		if size == 1 && r == utf8.RuneError || !strconv.IsGraphic(r) {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// graphicOnly is s with each run of bytes that are not UTF-8, and each
+// character that is not graphic, replaced by U+FFFD.
+func graphicOnly(s string) string {
+	return strings.Map(func(r rune) rune {
+		if !strconv.IsGraphic(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -605,6 +606,64 @@ func TestAccessLogBoundsPathAndMethod(t *testing.T) {
 			}
 			if got := fields["method"]; got != tt.wantMethod {
 				t.Errorf("logged method %.80q… (%d bytes), want %.80q…", got, len(toString(got)), tt.wantMethod)
+			}
+		})
+	}
+}
+
+// TestAccessLogReplacesCharactersThatAreNotGraphic: the method, path,
+// command and app id come from a request nobody verified yet, percent-decoded
+// into any characters. zap escapes the C0 controls only, so a C1 control
+// (U+009B is CSI to a terminal), DEL or a format character (U+202E reverses
+// the text after it on a screen, in a log viewer as in the console's list
+// of recent requests) reached the access line, Recent and the span raw;
+// each is replaced by U+FFFD, as a byte that is not UTF-8 is.
+func TestAccessLogReplacesCharactersThatAreNotGraphic(t *testing.T) {
+	tests := []struct {
+		name, target  string
+		field, want   string
+		recentCommand string
+		recentApp     string
+	}{
+		{"a command with a bidi override", "/im/callback?SdkAppid=1400000000&CallbackCommand=C2C.%E2%80%AEgsMdneS",
+			"command", "C2C.\uFFFDgsMdneS", "C2C.\uFFFDgsMdneS", "1400000000"},
+		{"a command with a C1 control", "/im/callback?SdkAppid=1400000000&CallbackCommand=%C2%9B2J%1B[31mC2C",
+			"command", "\uFFFD2J\uFFFD[31mC2C", "\uFFFD2J\uFFFD[31mC2C", "1400000000"},
+		{"an app id with DEL and a line separator", "/im/callback?SdkAppid=14%7F%E2%80%A8&CallbackCommand=C2C.X",
+			"app_id", "14\uFFFD\uFFFD", "C2C.X", "14\uFFFD\uFFFD"},
+		{"a path with a bidi isolate", "/im/%E2%81%A6callback", "path", "/im/\uFFFDcallback", "", ""},
+		{"IM's own, kept as it is", "/im/callback?SdkAppid=1400000000&CallbackCommand=Group.CallbackAfterCreateTopic",
+			"command", "Group.CallbackAfterCreateTopic", "Group.CallbackAfterCreateTopic", "1400000000"},
+		{"graphic text outside ASCII, kept", "/im/callback?SdkAppid=1400000000&CallbackCommand=C2C.%E8%AF%9D%C2%A0x",
+			"command", "C2C.话\u00a0x", "C2C.话\u00a0x", "1400000000"},
+	}
+	unquote := func(s string) string {
+		u, err := strconv.Unquote(`"` + s + `"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			recent := middleware.NewRecent()
+			e := echo.New()
+			e.HTTPErrorHandler = middleware.ErrorHandler(zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+			e.Use(middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.New(core), Recent: recent}))
+			e.POST("/im/callback", func(c echo.Context) error {
+				return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+			})
+			e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, tt.target, strings.NewReader(`{}`)))
+			if got, want := logs.All()[0].ContextMap()[tt.field], unquote(tt.want); got != want {
+				t.Errorf("logged %s %+q, want %+q", tt.field, got, want)
+			}
+			cb := recent.Last(1)[0]
+			if want := unquote(tt.recentCommand); cb.Command != want {
+				t.Errorf("recent command %+q, want %+q", cb.Command, want)
+			}
+			if want := unquote(tt.recentApp); cb.App != want {
+				t.Errorf("recent app %+q, want %+q", cb.App, want)
 			}
 		})
 	}

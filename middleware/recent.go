@@ -18,7 +18,8 @@ type Callback struct {
 	Time time.Time `json:"time"`
 	// Command is the request's CallbackCommand: the one it was routed on
 	// (the body's when the URL had none), else the URL's; cut to 128
-	// bytes, marked with "…".
+	// bytes, marked with "…", and each character that is not graphic (a
+	// control, a format character such as U+202E) replaced by U+FFFD.
 	Command string `json:"command"`
 	// App is the URL's SdkAppid (unverified for a rejected request), cut
 	// as Command is.
