@@ -180,7 +180,9 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 // sending over HTTP. A handler that panics is an error too, as net/http
 // recovers the panic and drops the connection: on the handler's own
 // goroutine it would otherwise end the whole test binary. The error holds
-// the panic's stack, which net/http would log.
+// the panic's stack, which net/http would log. The Result's headers are
+// those the handler had set when it wrote its answer, as a client receives
+// them.
 func serveInMemory(ctx context.Context, h http.Handler, req *http.Request, command string) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("imsend: %s: %w", command, err)
@@ -203,7 +205,11 @@ func serveInMemory(ctx context.Context, h http.Handler, req *http.Request, comma
 		if panicked != nil {
 			return nil, fmt.Errorf("imsend: %s: the handler panicked in memory: %v%s", command, panicked, stack)
 		}
-		return newResult(rec.Code, rec.Header(), rec.Body.Bytes())
+		// Result's header is the one written with the status, as over
+		// HTTP: rec.Header() is the handler's live map, changes made after
+		// the answer was written (which no client receives) included.
+		answer := rec.Result()
+		return newResult(answer.StatusCode, answer.Header, rec.Body.Bytes())
 	case <-ctx.Done():
 		return nil, fmt.Errorf("imsend: %s: no answer in memory: %w", command, ctx.Err())
 	}

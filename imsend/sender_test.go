@@ -747,3 +747,38 @@ func TestLoadRateCountsTheAnsweredRequests(t *testing.T) {
 		t.Fatalf("a run answered: %+v, want a rate", rep)
 	}
 }
+
+// TestInMemoryAnswersWithTheHeadersSent: a header the handler sets after
+// it wrote its answer (a middleware that sets one after its next returned)
+// is never sent over HTTP, so an in-memory Result must not show it either:
+// a test in memory would pass on a header no client receives.
+func TestInMemoryAnswersWithTheHeadersSent(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Before", "1")
+		io.WriteString(w, okAnswer)
+		w.Header().Set("X-After", "1")
+		w.Header().Del("X-Before")
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		name string
+		s    *imsend.Sender
+	}{
+		{"over HTTP", &imsend.Sender{URL: srv.URL + "/im/callback", AppID: "1"}},
+		{"in memory", &imsend.Sender{URL: "http://in-memory/im/callback", AppID: "1", Handler: h}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := tt.s.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Header.Get("X-Before"); got != "1" {
+				t.Errorf("X-Before, set before the answer was written, = %q, want 1", got)
+			}
+			if got := res.Header.Get("X-After"); got != "" {
+				t.Errorf("X-After, set after the answer was written, = %q: no client receives it", got)
+			}
+		})
+	}
+}
