@@ -670,3 +670,47 @@ func TestStartBoundsTheStopAsTheServiceDoes(t *testing.T) {
 		})
 	}
 }
+
+// errorsTB records Errorf and the cleanups registered, which the test runs.
+type errorsTB struct {
+	testing.TB
+	errs     []string
+	cleanups []func()
+}
+
+func (e *errorsTB) Helper() {}
+func (e *errorsTB) Errorf(format string, args ...any) {
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+}
+func (e *errorsTB) Cleanup(f func()) { e.cleanups = append(e.cleanups, f) }
+
+// cleanup runs the cleanups, the last registered first, as testing does.
+func (e *errorsTB) cleanup() {
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
+}
+
+// TestFillTwiceFreesEachOnce: a second Fill of a directory (to fill what
+// the code under test freed meanwhile) wrote over the first's file,
+// emptying the disk before it filled it again; the first free removed the
+// second's bytes too, and the second free, finding no file, failed the test
+// at cleanup. Each Fill now has a file of its own.
+func TestFillTwiceFreesEachOnce(t *testing.T) {
+	dir := imtest.TmpFS(t, 2)
+	tb := &errorsTB{TB: t}
+	free1 := imtest.Fill(tb, dir)
+	free2 := imtest.Fill(tb, dir)
+	if files, err := os.ReadDir(dir); err != nil || len(files) != 2 {
+		t.Errorf("two Fills left %d files (%v), want one each", len(files), err)
+	}
+	free1()
+	free2()
+	tb.cleanup() // frees again: once each
+	if len(tb.errs) > 0 {
+		t.Errorf("freeing two Fills failed the test: %q", tb.errs)
+	}
+	if files, err := os.ReadDir(dir); err != nil || len(files) != 0 {
+		t.Errorf("after both frees %d files are left (%v), want none", len(files), err)
+	}
+}

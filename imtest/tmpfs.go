@@ -37,14 +37,16 @@ func TmpFS(t testing.TB, sizeMiB int) string {
 // Fill writes zeros to a file in dir until the filesystem is full, and
 // returns a function that removes the file again. Calling it more than once
 // frees once, and the test's cleanup frees a disk the test left full
-// (before the tmpfs is unmounted).
+// (before the tmpfs is unmounted). Each Fill writes a file of its own
+// (filler-*), so a second Fill of dir (to fill what the code under test
+// freed meanwhile) keeps the first's bytes, and each free removes its own.
 func Fill(t testing.TB, dir string) (free func()) {
 	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	f, err := os.CreateTemp(dir, "filler-*")
 	if err != nil {
 		t.Fatal(err)
 	}
+	path := f.Name()
 	chunk := make([]byte, 64<<10)
 	for {
 		if _, err := f.Write(chunk); err != nil {
