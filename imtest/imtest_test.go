@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -712,5 +713,47 @@ func TestFillTwiceFreesEachOnce(t *testing.T) {
 	}
 	if files, err := os.ReadDir(dir); err != nil || len(files) != 0 {
 		t.Errorf("after both frees %d files are left (%v), want none", len(files), err)
+	}
+}
+
+// proxiedChild marks the process TestStartReachesAWildcardListenerOnLoopback
+// runs itself in, with HTTP_PROXY set: net/http reads the proxy variables
+// once per process.
+const proxiedChild = "IMTEST_TEST_PROXIED_CHILD"
+
+// TestStartReachesAWildcardListenerOnLoopback: a listener bound to a
+// wildcard address (IMCALLBACK_LISTEN=0.0.0.0:0, :0) is reached on
+// loopback, as `imcallback send` reaches one. PublicURL and AdminURL named
+// the wildcard (http://0.0.0.0:port, http://[::]:port), which is no
+// loopback address: with HTTP_PROXY set (a CI runner behind an egress
+// proxy) Send, Metrics and GetJSON went to the proxy, which cannot reach
+// the test's listener, and [::] needs IPv6.
+func TestStartReachesAWildcardListenerOnLoopback(t *testing.T) {
+	if os.Getenv(proxiedChild) == "" {
+		// Nothing listens on port 1: a request sent to the proxy is refused.
+		cmd := exec.Command(os.Args[0], "-test.run=^TestStartReachesAWildcardListenerOnLoopback$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), proxiedChild+"=1", "HTTP_PROXY=http://127.0.0.1:1", "http_proxy=http://127.0.0.1:1",
+			"NO_PROXY=", "no_proxy=", "REQUEST_METHOD=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("the test with HTTP_PROXY set: %v\n%s", err, out)
+		}
+		return
+	}
+	for _, listen := range []string{"0.0.0.0:0", ":0"} {
+		t.Run(listen, func(t *testing.T) {
+			s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_LISTEN=" + listen,
+				"IMCALLBACK_ADMIN_LISTEN=" + listen, "IMCALLBACK_ADMIN_TOKEN=" + strings.Repeat("a", config.MinAdminToken)})
+			for _, u := range []string{s.PublicURL, s.AdminURL, s.Sender.URL} {
+				if !strings.HasPrefix(u, "http://127.0.0.1:") {
+					t.Errorf("%s: want the listener's loopback address, http://127.0.0.1:port", u)
+				}
+			}
+			if res := s.Send(t, "C2C.CallbackBeforeSendMsg", []byte(`{}`)); !res.OK() {
+				t.Errorf("Send = %d %s, want OK", res.Status, res.Body)
+			}
+			if m := s.Metrics(t); !strings.Contains(m, "# TYPE") {
+				t.Errorf("Metrics is no exposition: %.200s", m)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -40,10 +41,11 @@ const DefaultTimeout = 30 * time.Second
 
 // Service is an imcallback.Module app running on loopback ports for a test.
 type Service struct {
-	// PublicURL and AdminURL are the listeners' base URLs; PublicURL is
-	// https:// when IMCALLBACK_TLS_CERT and IMCALLBACK_TLS_KEY serve the
-	// public listener over TLS (the Sender then needs a Client that trusts
-	// the certificate).
+	// PublicURL and AdminURL are the listeners' base URLs, on 127.0.0.1
+	// for a listener bound to a wildcard address (IMCALLBACK_LISTEN=:0);
+	// PublicURL is https:// when IMCALLBACK_TLS_CERT and
+	// IMCALLBACK_TLS_KEY serve the public listener over TLS (the Sender
+	// then needs a Client that trusts the certificate).
 	PublicURL, AdminURL string
 	// Sender targets the callback path for the first accepted app (AppID
 	// unless overridden), signed with its first token (Token unless
@@ -236,8 +238,8 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 		scheme = "https://"
 	}
 	s := &Service{
-		PublicURL:  scheme + pub.Addr().String(),
-		AdminURL:   "http://" + adm.Addr().String(),
+		PublicURL:  scheme + reachable(pub.Addr()),
+		AdminURL:   "http://" + reachable(adm.Addr()),
 		App:        app,
 		public:     pub,
 		adminToken: cfg.AdminToken,
@@ -245,6 +247,22 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	}
 	s.Sender = senderFor(cfg, s.PublicURL+cfg.Path)
 	return s
+}
+
+// reachable is the address a client reaches a listener bound to addr at:
+// a wildcard host (0.0.0.0, ::, as IMCALLBACK_LISTEN=:0 binds) on loopback,
+// as `imcallback send` reaches one. The wildcard itself is no loopback
+// address, so a client would send to it through HTTP_PROXY, which cannot
+// reach the test's listener (and [::] needs IPv6).
+func reachable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1" // a wildcard listener takes IPv4 too
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // wiredTwice is the error of an app that provides a type twice (a module
