@@ -19,6 +19,9 @@ func TestCut(t *testing.T) {
 		{"before a character", "abc话", 3, "abc…"},
 		{"not UTF-8", strings.Repeat("\x80", 10), 4, "\x80\x80\x80\x80…"},
 		{"zero", "ab", 0, "…"},
+		{"inside the first character", "话x", 2, "…"},
+		{"inside the first four-byte character", "😀x", 3, "…"},
+		{"inside the first character, one byte", "é", 1, "…"},
 	}
 	for _, tt := range tests {
 		if got := textcut.Cut(tt.s, tt.n); got != tt.want {
