@@ -20,6 +20,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -31,6 +32,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -175,6 +177,7 @@ func main() {
 	if err != nil {
 		fail(err.Error())
 	}
+	defer stopOnSignals()()
 	dir := workDir()
 	defer os.RemoveAll(dir)
 	serviceSrc := root
@@ -367,11 +370,11 @@ func download(url, path string, extra time.Duration) error {
 func runWrk(wrk string, conns, seconds int, script, body, nonce, target string) round {
 	cmd := exec.Command(wrk, "-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", seconds), "--latency", "-s", script, target)
 	cmd.Env = append(os.Environ(), "BENCH_BODY="+body, "BENCH_NONCE="+nonce)
-	out, err := cmd.CombinedOutput()
+	out, err := run(cmd)
 	if err != nil {
 		fail(fmt.Sprintf("wrk: %v\n%s", err, out))
 	}
-	r, err := parseWrk(string(out))
+	r, err := parseWrk(out)
 	if err != nil {
 		fail(fmt.Sprintf("wrk against %s: %v:\n%s", target, err, out))
 	}
@@ -467,19 +470,58 @@ func signWindowEnv(seconds int) string {
 	return fmt.Sprintf("IMCALLBACK_SIGN_WINDOW=%ds", seconds+60)
 }
 
-// proc is a started server.
+// proc is a started process: a server, or wrk.
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
+	done chan struct{} // closed once the process has exited
+	err  error         // what Wait returned, once done is closed
+}
+
+// launch starts cmd, waits for it in the background and adds it to
+// running. It starts nothing once the step is ending (a failure or a
+// signal stopped the running processes): the process would outlive it.
+func launch(cmd *exec.Cmd, addr string) (*proc, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, addr: addr, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if !running.add(p) {
+		_ = cmd.Process.Kill()
+		<-p.done
+		return nil, errors.New("the step is ending")
+	}
+	return p, nil
+}
+
+// run runs cmd to its end as one of the running processes, so that a
+// failure or a signal that ends the step ends it too, and returns its
+// output (stdout and stderr) and how it ended.
+func run(cmd *exec.Cmd) (string, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	p, err := launch(cmd, "")
+	if err != nil {
+		return "", err
+	}
+	<-p.done
+	running.remove(p)
+	return out.String(), p.err
 }
 
 // start runs bin (with arg, when set) listening on listen, with env added
-// to this process's, and waits until it answers.
+// to this process's, and waits until it answers; a server that exits
+// first fails the step with its log.
 func start(bin, listen string, env []string, logFile, arg string) *proc {
 	f, err := os.Create(logFile)
 	if err != nil {
 		fail(err.Error())
 	}
+	defer f.Close() // the process has its own descriptor
 	args := []string{}
 	if arg != "" {
 		args = append(args, arg)
@@ -487,17 +529,22 @@ func start(bin, listen string, env []string, logFile, arg string) *proc {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), "IMCALLBACK_LISTEN="+listen), env...)
 	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
+	p, err := launch(cmd, listen)
+	if err != nil {
 		fail(err.Error())
 	}
-	p := &proc{cmd: cmd, addr: listen}
-	running.add(p)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := adminClient(0).Get("http://" + listen + "/")
 		if err == nil {
 			resp.Body.Close()
 			return p
+		}
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(logFile)
+			fail(fmt.Sprintf("%s exited at start (%v):\n%s", bin, p.err, b))
+		default:
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(logFile)
@@ -553,25 +600,27 @@ func (p *proc) stop() {
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
 	select {
-	case <-done:
+	case <-p.done:
 	case <-time.After(60 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-done
+		<-p.done
 	}
 }
 
+// build builds pkg of the module at root into dir and returns the
+// binary. go build keeps its own work folder (GOTMPDIR) in dir: a build
+// that a signal ends (SIGTERM removes nothing) goes with the step's folder.
 func build(root, dir, pkg string) string {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	goTmp := filepath.Join(dir, "go-tmp")
+	if err := os.MkdirAll(goTmp, 0o755); err != nil {
 		fail(err.Error())
 	}
 	out := filepath.Join(dir, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTMPDIR="+goTmp)
+	if b, err := run(cmd); err != nil {
 		fail(fmt.Sprintf("go build %s: %v\n%s", pkg, err, b))
 	}
 	return out
@@ -594,21 +643,27 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
-// procs is the set of started servers not yet stopped.
+// procs is the set of started processes not yet stopped.
 type procs struct {
-	mu    sync.Mutex
-	procs []*proc
+	mu     sync.Mutex
+	procs  []*proc
+	closed bool // stopAll ran: the step is ending
 }
 
-// running holds every server start has started and stop has not stopped,
-// so fail ends them: os.Exit skips the deferred stops, and the servers
-// would otherwise outlive the step, holding their ports and CPU.
+// running holds every process launch has started and stop has not
+// stopped, so fail ends them: os.Exit skips the deferred stops, and the
+// servers would otherwise outlive the step, holding their ports and CPU.
 var running procs
 
-func (s *procs) add(p *proc) {
+// add puts p in the set, or reports false once stopAll has run.
+func (s *procs) add(p *proc) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
 	s.procs = append(s.procs, p)
+	return true
 }
 
 // remove takes p out of the set and reports whether it was in it.
@@ -623,9 +678,10 @@ func (s *procs) remove(p *proc) bool {
 	return true
 }
 
-// stopAll stops every running server.
+// stopAll stops every running process, and add refuses any started after.
 func (s *procs) stopAll() {
 	s.mu.Lock()
+	s.closed = true
 	ps := slices.Clone(s.procs)
 	s.mu.Unlock()
 	for _, p := range ps {
@@ -655,9 +711,19 @@ func workDir() string {
 	return dir
 }
 
-// fail prints msg, stops the servers the step started, removes its
+// fail prints msg, stops the processes the step started, removes its
 // folder and exits 1.
-func fail(msg string) {
+func fail(msg string) { end(msg, 1) }
+
+// ending lets one end run: another (the main goroutine failing as a
+// signal's end stops its wrk) waits for it, and so for its exit.
+var ending sync.Mutex
+
+// end prints msg, stops the processes the step started, removes its
+// folder and exits with code.
+func end(msg string, code int) {
+	ending.Lock()
+	defer ending.Unlock() // exit returns only in tests
 	fmt.Fprintln(os.Stderr, "wrkload:", msg)
 	running.stopAll()
 	work.mu.Lock()
@@ -666,7 +732,36 @@ func fail(msg string) {
 	if dir != "" {
 		_ = os.RemoveAll(dir)
 	}
-	exit(1)
+	exit(code)
+}
+
+// stopOnSignals ends the step on SIGINT (Ctrl-C), SIGTERM (a CI job's
+// timeout) or SIGHUP as a failure ends it, with exit code 128+signal:
+// otherwise the signal kills the step at once, its folder (binaries, the
+// services' stores) stays in the temporary directory, and when the step
+// alone gets it, its servers run on. It returns the function that stops
+// watching, which waits for an end under way (it exits instead).
+func stopOnSignals() (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			code := 1
+			if s, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(s)
+			}
+			end(fmt.Sprintf("%v: the step is stopped", sig), code)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		ending.Lock() // main returning would exit 0 in the middle of a signal's end
+		ending.Unlock()
+	}
 }
 
 // backlog is what the durable row's watch saw during one service round.

@@ -4,9 +4,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary serve as a started server: with
@@ -25,15 +28,12 @@ type exitCode int
 // TestFailStopsStartedServers: a failure after a server started stops it
 // before exiting, instead of leaving it running.
 func TestFailStopsStartedServers(t *testing.T) {
-	exit = func(code int) { panic(exitCode(code)) }
-	t.Cleanup(func() { exit = os.Exit })
+	endingStep(t, func(code int) { panic(exitCode(code)) })
 
 	p := start(os.Args[0], freeAddr(), []string{"WRKLOAD_TEST_SERVE=1"}, filepath.Join(t.TempDir(), "server.log"), "")
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
+		_ = p.cmd.Process.Kill() // when fail did not stop it
+		<-p.done
 	})
 
 	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -48,7 +48,9 @@ func TestFailStopsStartedServers(t *testing.T) {
 		}()
 		adminPost(strings.TrimPrefix(admin.URL, "http://"), "/v1/delivery/pause")
 	}()
-	if p.cmd.ProcessState == nil {
+	select {
+	case <-p.done:
+	default:
 		t.Fatal("the started server still runs after fail")
 	}
 	p.stop() // stopping a stopped server does nothing
@@ -58,8 +60,7 @@ func TestFailStopsStartedServers(t *testing.T) {
 // binaries, logs and data as a finished one does, instead of leaving it
 // in the temporary directory for each failed run.
 func TestFailRemovesTheWorkDirectory(t *testing.T) {
-	exit = func(code int) { panic(exitCode(code)) }
-	t.Cleanup(func() { exit = os.Exit })
+	endingStep(t, func(code int) { panic(exitCode(code)) })
 	t.Setenv("TMPDIR", t.TempDir())
 
 	dir := workDir()
@@ -77,4 +78,90 @@ func TestFailRemovesTheWorkDirectory(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("the work directory %s is still there after fail (stat: %v)", dir, err)
 	}
+}
+
+// TestASignalEndsTheStepAsAFailureDoes: Ctrl-C (SIGINT), a CI job's
+// timeout (SIGTERM) or a closed terminal (SIGHUP) killed the step at once:
+// its folder of binaries and the services' stores stayed in the temporary
+// directory, and a signal to the step alone left its servers running. The
+// step now stops them, removes its folder and exits 128+signal.
+func TestASignalEndsTheStepAsAFailureDoes(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			codes := make(chan int, 1)
+			endingStep(t, func(code int) {
+				select {
+				case codes <- code:
+				default:
+				}
+			})
+			t.Setenv("TMPDIR", t.TempDir())
+			dir := workDir()
+			p := start(os.Args[0], freeAddr(), []string{"WRKLOAD_TEST_SERVE=1"}, filepath.Join(dir, "server.log"), "")
+			t.Cleanup(func() {
+				_ = p.cmd.Process.Kill() // when the signal did not stop it
+				<-p.done
+			})
+			// A run to its end under way, as wrk's or go build's: a server
+			// that never ends stands in for it.
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "WRKLOAD_TEST_SERVE=1", "IMCALLBACK_LISTEN="+freeAddr())
+			ran := make(chan error, 1)
+			go func() {
+				_, err := run(cmd)
+				ran <- err
+			}()
+			t.Cleanup(func() {
+				if cmd.Process != nil { // set before run's process joins running, which the test waits for
+					_ = cmd.Process.Kill()
+				}
+			})
+			for running.len() < 2 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			stop := stopOnSignals()
+			defer stop()
+			if err := syscall.Kill(os.Getpid(), sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := <-codes; code != 128+int(sig) {
+				t.Fatalf("exit %d, want %d", code, 128+int(sig))
+			}
+			select {
+			case <-p.done:
+			default:
+				t.Error("the started server still runs after the signal")
+			}
+			select {
+			case err := <-ran:
+				if err == nil {
+					t.Error("the run under way ended without an error")
+				}
+			case <-time.After(time.Minute): // a guard against the hang, not a measure
+				t.Fatal("the run under way still runs after the signal")
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("the work directory %s is still there after the signal (stat: %v)", dir, err)
+			}
+		})
+	}
+}
+
+// len is how many processes run.
+func (s *procs) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.procs)
+}
+
+// endingStep replaces exit for the test and, at its end, restores it and
+// lets the servers of later tests start again.
+func endingStep(t *testing.T, replacement func(int)) {
+	exit = replacement
+	t.Cleanup(func() {
+		exit = os.Exit
+		running.mu.Lock()
+		running.closed = false
+		running.mu.Unlock()
+	})
 }
