@@ -75,12 +75,12 @@ func (s *Server) Restart(flags ...string) {
 	s.t.Helper()
 	host, port, _ := net.SplitHostPort(s.addr)
 	args := append([]string{"-a", host, "-p", port, "-js", "-sd", s.storeDir}, flags...)
-	s.cmd = exec.Command(s.bin, args...)
-	DieWithTest(s.cmd)
-	s.done = make(chan struct{})
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
+	cmd := exec.Command(s.bin, args...)
+	DieWithTest(cmd)
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err) // no process: Kill at cleanup has none to kill
 	}
+	s.cmd, s.done = cmd, make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
 	deadline := time.Now().Add(listenWithin)
 	for {

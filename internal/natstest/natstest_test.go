@@ -182,3 +182,25 @@ func processesOf(t *testing.T, program string) []int {
 	}
 	return pids
 }
+
+// TestStartFailsCleanlyOnAServerThatDoesNotRun: a nats-server that does
+// not run at all (not a program, or gone) fails Start's test with the
+// error; its cleanup then killed a process that never started: a nil
+// pointer panic ended the whole test binary.
+func TestStartFailsCleanlyOnAServerThatDoesNotRun(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nats-server"), []byte("not a program\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Run("start", func(t *testing.T) {
+		tb := &fatalTB{TB: t, msg: make(chan string, 1)}
+		go func() {
+			Start(tb)
+			tb.msg <- "listening"
+		}()
+		if msg := <-tb.msg; msg == "listening" {
+			t.Fatal("Start returned a server that is not a program")
+		}
+	})
+}
