@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,8 +34,8 @@ import (
 //
 // Anything else is left as it is, so a genuinely wrong value (a word where
 // a number is wanted, a number where a string is wanted, a negative MsgSeq,
-// a MsgRandom above 32 bits) still fails. Fields whose type decodes itself (json.Unmarshaler) are not
-// touched. Only the failure path pays for this: a body that decodes is
+// a MsgRandom above 32 bits) still fails. Fields whose type decodes itself (json.Unmarshaler), and
+// fields tagged ",string" (which want their value quoted), are not touched. Only the failure path pays for this: a body that decodes is
 // never rewritten, and Event.Raw always holds the body as received.
 func Body(t reflect.Type, body []byte) ([]byte, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -155,7 +156,10 @@ func (w *lenientWalk) object(t reflect.Type, obj map[string]any) bool {
 		if tag == "-" {
 			continue
 		}
-		name, _, _ := strings.Cut(tag, ",")
+		name, opts, _ := strings.Cut(tag, ",")
+		if quoted(f.Type, opts) {
+			continue // its number or bool comes quoted, as it wants
+		}
 		if f.Anonymous && name == "" {
 			ft := f.Type
 			if ft.Kind() == reflect.Pointer {
@@ -194,6 +198,26 @@ func (w *lenientWalk) object(t reflect.Type, obj map[string]any) bool {
 		}
 	}
 	return changed
+}
+
+// quoted reports whether a field of type t with the tag options opts
+// wants its value as a JSON string (the ",string" option, which the
+// decoder applies to a bool, number or string, or a pointer to one):
+// "5" is its right form, so the second chance must not unquote it.
+func quoted(t reflect.Type, opts string) bool {
+	if !slices.Contains(strings.Split(opts, ","), "string") {
+		return false
+	}
+	if t.Name() == "" && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.String:
+		return true
+	}
+	return false
 }
 
 // integerText returns the decimal integer v stands for: a numeric string
