@@ -13,8 +13,13 @@ import (
 )
 
 // TestMain lets the test binary serve as a started server: with
-// WRKLOAD_TEST_SERVE set it answers every request on IMCALLBACK_LISTEN.
+// WRKLOAD_TEST_SERVE set it answers every request on IMCALLBACK_LISTEN;
+// with WRKLOAD_TEST_MAIN set it is the step itself.
 func TestMain(m *testing.M) {
+	if os.Getenv("WRKLOAD_TEST_MAIN") != "" {
+		main()
+		os.Exit(0)
+	}
 	if os.Getenv("WRKLOAD_TEST_SERVE") != "" {
 		_ = http.ListenAndServe(os.Getenv("IMCALLBACK_LISTEN"), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		os.Exit(1)
@@ -164,4 +169,41 @@ func endingStep(t *testing.T, replacement func(int)) {
 		running.closed = false
 		running.mu.Unlock()
 	})
+}
+
+// TestSustainedRunsWithoutWrk: -sustained offers its rates with a Go
+// client, not wrk, but the step skipped it where wrk is not installed.
+// Without wrk it now goes on (here to the build of a checkout that does
+// not exist, which fails it), while the wrk rounds are still skipped.
+func TestSustainedRunsWithoutWrk(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command: %v", err)
+	}
+	bin := t.TempDir() // go, and no wrk
+	if err := os.Symlink(goBin, filepath.Join(bin, "go")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantSkip bool
+	}{
+		{"wrk rounds", []string{"-rows", "chain-unknown", "-service-root", filepath.Join(bin, "no-checkout")}, true},
+		{"sustained", []string{"-sustained", "1000", "-service-root", filepath.Join(bin, "no-checkout")}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], tt.args...)
+			cmd.Env = append(os.Environ(), "WRKLOAD_TEST_MAIN=1", "PATH="+bin, "TMPDIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			skipped := strings.Contains(string(out), "wrk is not installed")
+			if skipped != tt.wantSkip {
+				t.Fatalf("skipped for want of wrk: %v, want %v (%v)\n%s", skipped, tt.wantSkip, err, out)
+			}
+			if !tt.wantSkip && (err == nil || !strings.Contains(string(out), "go build ./bench/service")) {
+				t.Fatalf("want the build of the missing checkout to fail the step, got %v:\n%s", err, out)
+			}
+		})
+	}
 }
