@@ -71,7 +71,7 @@ func TestEnabledRefusesSettingsTheExporterWouldIgnore(t *testing.T) {
 	}{
 		{"good settings", map[string]string{
 			"OTEL_EXPORTER_OTLP_ENDPOINT":           "https://collector:4318/base",
-			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":    "http://collector:4318/v1/traces",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":    "https://collector:4318/v1/traces",
 			"OTEL_EXPORTER_OTLP_TIMEOUT":            "10000",
 			"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT":     "0",
 			"OTEL_EXPORTER_OTLP_HEADERS":            "Authorization=Bearer%20" + secret + ", x-tenant = a%0A, ",
@@ -297,6 +297,66 @@ func TestEnabledProtocolAloneIsNoExporter(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.errorContains) || on {
 				t.Fatalf("on %v, err %v; want off with an error naming %q", on, err, tc.errorContains)
+			}
+		})
+	}
+}
+
+// TestEnabledRefusesInsecureContradictingTheEndpoint: the OTLP/HTTP
+// exporter applies OTEL_EXPORTER_OTLP_INSECURE (or _TRACES_INSECURE) after
+// the endpoint and lets it override the endpoint's scheme, so an https://
+// endpoint with INSECURE=true (a host-wide setting meant for gRPC
+// exporters, say) sent the spans and the headers, credentials included, in
+// clear text over plain HTTP; an http:// endpoint with INSECURE=false
+// spoke TLS to a plain HTTP port, failing every export. Either is refused,
+// naming both variables and quoting no value; a flag that agrees with the
+// endpoint in effect, or one without an endpoint, is not.
+func TestEnabledRefusesInsecureContradictingTheEndpoint(t *testing.T) {
+	const secret = "sk-do-not-print"
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		// fail are the variables the error names; none when the settings are good.
+		fail []string
+	}{
+		{"https with insecure false", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318", "OTEL_EXPORTER_OTLP_INSECURE": "false"}, nil},
+		{"http with insecure true", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_INSECURE": "TRUE"}, nil},
+		{"insecure without an endpoint", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_INSECURE": "true"}, nil},
+		{"traces endpoint decides over the general one", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces", "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true"}, nil},
+		{"traces flag decides over the general one", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318",
+			"OTEL_EXPORTER_OTLP_INSECURE": "true", "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "false"}, nil},
+		{"https with insecure true", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318",
+			"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20" + secret, "OTEL_EXPORTER_OTLP_INSECURE": "true"},
+			[]string{"OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_ENDPOINT", "plain HTTP"}},
+		{"https traces endpoint with insecure true", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://collector:4318/v1/traces", "OTEL_EXPORTER_OTLP_INSECURE": " True "},
+			[]string{"OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "plain HTTP"}},
+		{"https with traces insecure true", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318",
+			"OTEL_EXPORTER_OTLP_INSECURE": "false", "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true"},
+			[]string{"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_ENDPOINT", "plain HTTP"}},
+		{"http with insecure false", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces",
+			"OTEL_EXPORTER_OTLP_TRACES_INSECURE": "false"},
+			[]string{"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "TLS"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
+			if len(tc.fail) == 0 {
+				if err != nil || !on {
+					t.Fatalf("on %v, err %v; want on without an error", on, err)
+				}
+				return
+			}
+			if err == nil || on {
+				t.Fatalf("on %v, err %v; want off with an error naming %v", on, err, tc.fail)
+			}
+			for _, s := range tc.fail {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("err %v; want it to name %s", err, s)
+				}
+			}
+			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "collector") {
+				t.Errorf("the error quotes a value: %v", err)
 			}
 		})
 	}

@@ -23,6 +23,8 @@ var exporterScopes = []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_
 // insecure flag or certificate would be accepted and ignored. Each problem
 // names its variable; none quotes an endpoint, header or timeout value,
 // which may hold a credential (a certificate's problem names its file).
+// An insecure flag contradicting the endpoint's scheme is one too
+// (insecureProblem).
 func checkExporterEnv(getenv func(string) string) error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -72,7 +74,51 @@ func checkExporterEnv(getenv func(string) string) error {
 			}
 		}
 	}
+	if err := insecureProblem(getenv); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// insecureProblem reports an OTEL_EXPORTER_OTLP_INSECURE (or _TRACES_INSECURE,
+// which wins) that contradicts the scheme of the endpoint in effect
+// (_TRACES_ENDPOINT, else the general one). The OTLP/HTTP exporter applies
+// the flag after the endpoint and lets it override the scheme: with an
+// https:// endpoint, INSECURE=true (a host-wide setting meant for gRPC
+// exporters, say) would send the spans and the headers, credentials
+// included, in clear text; with an http:// one, INSECURE=false would speak
+// TLS to a plain HTTP port and fail every export. Without an endpoint, or
+// with a flag that is no boolean (reported on its own), there is nothing
+// to contradict. The error names both variables, quoting neither value.
+func insecureProblem(getenv func(string) string) error {
+	endpointName, endpoint := "", ""
+	for _, scope := range exporterScopes { // the traces' own scope comes last and wins
+		if v := strings.TrimSpace(getenv(scope + "ENDPOINT")); v != "" {
+			endpointName, endpoint = scope+"ENDPOINT", v
+		}
+	}
+	insecureName, insecure := "", ""
+	for _, scope := range exporterScopes {
+		if v := strings.TrimSpace(getenv(scope + "INSECURE")); v != "" {
+			insecureName, insecure = scope+"INSECURE", v
+		}
+	}
+	if endpoint == "" || insecure == "" || endpointProblem(endpoint) != "" {
+		return nil
+	}
+	u, _ := url.Parse(endpoint) // endpointProblem parsed it
+	https := strings.EqualFold(u.Scheme, "https")
+	switch {
+	case https && strings.EqualFold(insecure, "true"):
+		return fmt.Errorf("tracing: %s=true contradicts the https:// of %s: the exporter would send the spans and the headers "+
+			"(credentials included) over plain HTTP; for OTLP/HTTP the endpoint's scheme says whether to use TLS, so unset %s",
+			insecureName, endpointName, insecureName)
+	case !https && strings.EqualFold(insecure, "false"):
+		return fmt.Errorf("tracing: %s=false contradicts the http:// of %s: the exporter would speak TLS to it and every export "+
+			"would fail; for OTLP/HTTP the endpoint's scheme says whether to use TLS, so unset %s (or write https://)",
+			insecureName, endpointName, insecureName)
+	}
+	return nil
 }
 
 // endpointProblem says what keeps v from being an endpoint the exporter
