@@ -319,3 +319,20 @@ func batchProblem(getenv func(string) string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// defaultPlainHTTP reports whether the exporter is to send to the OTLP
+// default endpoint over plain HTTP (http://localhost:4318), as the
+// OpenTelemetry specification has it: no endpoint is set (its scheme would
+// decide), no insecure flag and no certificate (which asks for TLS). The
+// Go exporter's own default is TLS to localhost:4318, which a collector's
+// plain OTLP/HTTP receiver refuses, so every export would fail.
+func defaultPlainHTTP(getenv func(string) string) bool {
+	for _, scope := range exporterScopes {
+		for _, key := range []string{"ENDPOINT", "INSECURE", "CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"} {
+			if strings.TrimSpace(getenv(scope+key)) != "" {
+				return false
+			}
+		}
+	}
+	return true
+}

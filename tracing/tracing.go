@@ -219,7 +219,13 @@ func newFromEnv(in envIn) (*Tracer, error) {
 		return nil, err
 	}
 	ctx := context.Background()
-	exp, err := otlptracehttp.New(ctx) // endpoint, headers, TLS and timeout from OTEL_EXPORTER_OTLP_*
+	// Endpoint, headers, TLS and timeout from OTEL_EXPORTER_OTLP_*; without
+	// an endpoint, the OTLP default: http://localhost:4318, not TLS to it.
+	var opts []otlptracehttp.Option
+	if defaultPlainHTTP(os.Getenv) {
+		opts = append(opts, otlptracehttp.WithInsecure())
+	}
+	exp, err := otlptracehttp.New(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: the OTLP exporter: %w", err)
 	}
