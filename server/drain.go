@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/admin"
@@ -28,6 +29,10 @@ type Drain struct {
 	delay    time.Duration
 	log      *zap.Logger
 	draining atomic.Bool
+	// shutdown, when set, is the app's: Fail shuts the app down through it,
+	// for a program that fx's Run (or Wait) runs rather than the command
+	// line, which watches Failed.
+	shutdown fx.Shutdowner
 
 	mu      sync.Mutex
 	servers []*http.Server // to keep no connection alive from Stopping on (closeConnections)
@@ -40,15 +45,18 @@ type Drain struct {
 // errStopping is the readiness check's answer while the service drains.
 var errStopping = errors.New("stopping: the service drains before it stops")
 
-func newDrain(cfg *config.Config, log *zap.Logger) *Drain {
-	return &Drain{delay: cfg.ShutdownDelay, log: log, failed: make(chan struct{})}
+func newDrain(cfg *config.Config, log *zap.Logger, shutdown fx.Shutdowner) *Drain {
+	return &Drain{delay: cfg.ShutdownDelay, log: log, shutdown: shutdown, failed: make(chan struct{})}
 }
 
 // Fail records a fault the service cannot serve past, such as a listener
 // whose Serve returned while nobody stopped it: /readyz fails with err
 // from now on, and Failed is closed so that the command running the
 // service stops it and exits non-zero, for its supervisor to start it
-// again. Only the first fault is kept.
+// again. The app is also shut down with exit code 1 (fx.Shutdowner), which
+// stops a program of one's own that fx's Run or Wait runs the same way;
+// the command line, which waits on neither, is not affected. Only the
+// first fault is kept.
 func (d *Drain) Fail(err error) {
 	if d == nil {
 		return
@@ -56,6 +64,12 @@ func (d *Drain) Fail(err error) {
 	d.failOnce.Do(func() {
 		d.fault = err
 		close(d.failed)
+		if d.shutdown == nil {
+			return
+		}
+		if serr := d.shutdown.Shutdown(fx.ExitCode(1)); serr != nil {
+			d.log.Warn("cannot ask the app to shut down after the fault", zap.Error(serr))
+		}
 	})
 }
 

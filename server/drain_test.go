@@ -25,7 +25,7 @@ func startPublicDrained(t *testing.T, chain []middleware.Ordered) (*fxtest.Lifec
 	t.Helper()
 	cfg := config.Default()
 	cfg.ShutdownDelay = 0
-	drain := newDrain(&cfg, zap.NewNop())
+	drain := newDrain(&cfg, zap.NewNop(), nil)
 	lc, addr := startPublicListener(t, cfg.Path, chain, zap.NewNop(), drain)
 	return lc, drain, addr
 }

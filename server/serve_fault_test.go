@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/imcallback/imcallback/config"
 )
 
 // failingListener is a listener whose Accept fails with err, an error
@@ -114,5 +118,29 @@ func TestAFaultEndsTheShutdownDelay(t *testing.T) {
 	}
 	if !d.ending() {
 		t.Error("the drain's check passes after the fault")
+	}
+}
+
+// TestAFaultStopsAProgramThatFxRuns: in a program of one's own that fx's
+// Run (or Wait) runs, without the command line's run, a listener that
+// stops serving on its own (Drain.Fail) shuts the app down with exit code
+// 1, as the command line does. It only logged "the service stops" and
+// failed /readyz: the process ran on without answering callbacks, and its
+// supervisor saw nothing to restart.
+func TestAFaultStopsAProgramThatFxRuns(t *testing.T) {
+	cfg := config.Default()
+	var d *Drain
+	app := fxtest.New(t, fx.Supply(&cfg, zap.NewNop()), fx.Provide(newDrain), fx.Populate(&d))
+	app.RequireStart()
+	defer app.RequireStop()
+	wait := app.Wait()
+	d.Fail(errors.New("server: the public listener stopped serving: accept: cannot allocate memory"))
+	select {
+	case sig := <-wait:
+		if sig.ExitCode != 1 {
+			t.Errorf("shutdown signal %+v, want exit code 1", sig)
+		}
+	case <-time.After(30 * time.Second): // a guard against a hang, not a time limit
+		t.Fatal("the app was not shut down after the listener's fault")
 	}
 }
