@@ -18,7 +18,8 @@ var errHealthOffline = errors.New("health asks the running service: --offline do
 // newHealthCmd is `imcallback health`: a probe of the running service for
 // images without a shell or curl (the distroless image's HEALTHCHECK,
 // compose). It asks the admin listener's /healthz, or /readyz with
-// --ready, prints the status word and succeeds on HTTP 200; on anything
+// --ready, prints the status word and succeeds on the service's healthy
+// answer (status "ok", or "ready" with --ready); on anything
 // else (not ready, nothing listening, no answer within --timeout) it fails,
 // so the process exits 1, with the reason the configuration did not load
 // when it read the admin variables alone.
@@ -59,9 +60,9 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 			}
 			a.onlineOnly = true
 			a.http.Timeout = timeout
-			path := "/healthz"
+			path, want := "/healthz", "ok"
 			if ready {
-				path = "/readyz"
+				path, want = "/readyz", "ready"
 			}
 			var st struct {
 				Status string `json:"status"`
@@ -77,6 +78,13 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 						err, config.EnvName("admin_listen"), config.EnvName("admin_token"), notLoaded)
 				}
 				return err
+			}
+			if st.Status != want {
+				// Not the service's healthy answer: another program's
+				// health endpoint at the address, or a proxy's.
+				return fmt.Errorf("GET %s at %s: answered with status %q, not the service's healthy %q: "+
+					"check that --admin (IMCALLBACK_ADMIN_URL) or IMCALLBACK_ADMIN_LISTEN points at the imcallback admin listener",
+					path, a.base, excerpt(st.Status, maxAnswerExcerpt), want)
 			}
 			_, err := fmt.Fprintln(c.OutOrStdout(), st.Status) // unwritten, the probe's answer is lost
 			return err

@@ -156,3 +156,44 @@ func TestHealthReadsTheAdminVariablesAsServeDoes(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthRefusesAnAnswerThatIsNotTheServices: health succeeds only on
+// the service's own healthy answer ({"status":"ok"} from /healthz,
+// {"status":"ready"} from /readyz). Something else answering 2xx with
+// another status word (another program's health endpoint on the address,
+// as {"status":"DOWN"}) made the probe print that word and exit 0.
+func TestHealthRefusesAnAnswerThatIsNotTheServices(t *testing.T) {
+	tests := []struct {
+		name   string
+		ready  bool
+		status int
+		body   string
+	}{
+		{"alive: another word", false, http.StatusOK, `{"status":"DOWN"}`},
+		{"alive: the readiness word", false, http.StatusOK, `{"status":"ready"}`},
+		{"alive: 202", false, http.StatusAccepted, `{"status":"degraded"}`},
+		{"ready: not ready with 200", true, http.StatusOK, `{"status":"not ready","checks":{"store":"database is locked"}}`},
+		{"ready: the liveness word", true, http.StatusOK, `{"status":"ok"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			defer other.Close()
+			args := []string{"health", "--admin", other.URL}
+			if tt.ready {
+				args = append(args, "--ready")
+			}
+			out, err := runCLI(t, args...)
+			if err == nil {
+				t.Fatalf("health succeeded (output %q) on HTTP %d %s, not the service's healthy answer", out, tt.status, tt.body)
+			}
+			if !strings.Contains(err.Error(), "status") {
+				t.Errorf("error %q does not say which status word was answered", err)
+			}
+		})
+	}
+}
