@@ -149,6 +149,17 @@ func routePattern(path string) string {
 	return b.String()
 }
 
+// probePaths are the admin routes probes and scrapers ask without a token.
+var probePaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// probe routes GET and HEAD of path to h: probes and load balancers send
+// HEAD /healthz, which net/http answers as GET without the body. Echo
+// answered it 405.
+func probe(e *echo.Echo, path string, h echo.HandlerFunc) {
+	e.GET(path, h)
+	e.HEAD(path, h)
+}
+
 // newAdmin builds the admin listener: /healthz, /readyz, /metrics and the
 // plugins' routes. Errors are answered as {"error": "..."}. A plugin's
 // route or check that is incomplete, or that another already has, is an
@@ -170,7 +181,10 @@ func newAdmin(in adminIn) (*Admin, error) {
 	e.Use(endAtStop(running))
 	e.Use(refuseCrossSite(in.Config.AdminToken != "" && utf8.RuneCountInString(in.Config.AdminToken) >= config.MinAdminToken))
 	if in.Config.AdminToken != "" {
-		open := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
+		open := map[string]bool{}
+		for _, path := range probePaths {
+			open["GET "+path], open["HEAD "+path] = true, true
+		}
 		for _, r := range in.Routes {
 			if r.Open {
 				// As echo registers it, and c.Path() names it: with a leading "/".
@@ -180,7 +194,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 		e.Use(requireToken(in.Config.AdminToken, open))
 	}
 	e.Use(refuseMalformedQuery)
-	e.GET("/healthz", func(c echo.Context) error {
+	probe(e, "/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	durable := in.Sink != nil
@@ -194,7 +208,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 		}
 	}
 	token := sha256.Sum256([]byte(in.Config.AdminToken))
-	e.GET("/readyz", func(c echo.Context) error {
+	probe(e, "/readyz", func(c echo.Context) error {
 		results := runChecks(c.Request().Context(), readiness, CheckTimeout)
 		// The probe needs no token, and a failing check's text can name a
 		// database's host, user and name: with a token configured, only a
@@ -225,7 +239,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 	if err := in.Registry.Register(health); err != nil {
 		in.Log.Error("cannot register the health metrics", zap.Error(err))
 	}
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
+	probe(e, "/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
 	if in.Recent != nil {
 		e.GET("/v1/recent", recentHandler(in.Recent))
 	}
