@@ -1,6 +1,13 @@
 package topicsync
 
-import "time"
+import (
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/config"
+)
 
 // SetDiskFullAt notes, in the SQLite store s, a topic write that failed for
 // a full disk at at, as a failed write does.
@@ -19,4 +26,9 @@ func SetOpenTimeout(d time.Duration) (restore func()) {
 	was := openTimeout
 	openTimeout = d
 	return func() { openTimeout = was }
+}
+
+// NewStoreOnLifecycle is NewStoreFromConfig with its hooks on lc.
+func NewStoreOnLifecycle(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger) (Store, error) {
+	return NewStoreFromConfig(storeIn{Lifecycle: lc, Config: cfg, Log: log})
 }

@@ -47,7 +47,8 @@ type storeIn struct {
 
 // NewStoreFromConfig is the store chosen by IMCALLBACK_STORE_DSN, opened
 // when the app starts (a store that cannot be opened fails the start) and
-// closed when it stops. Opened by the constructor, it would stay open when
+// closed when it stops (a close still waiting for connections in use when
+// the stop's context ends is abandoned, and the stop fails saying so). Opened by the constructor, it would stay open when
 // a later constructor or an earlier start hook fails: fx then runs no stop
 // hook of it. Before the start and after the stop its calls return
 // ErrClosed. With tracing, each write is a span. The error is always nil.
@@ -56,7 +57,7 @@ func NewStoreFromConfig(in storeIn) (Store, error) {
 	log := in.Log.Named("topic")
 	in.Lifecycle.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error { return s.open(ctx, in.Config, log) },
-		OnStop:  func(context.Context) error { return s.Close() },
+		OnStop:  func(ctx context.Context) error { return s.closeWithin(ctx, log) },
 	})
 	return traced(s, in.Tracer), nil
 }
@@ -164,6 +165,30 @@ func (s *startedStore) Close() error {
 		return nil
 	}
 	return st.Close()
+}
+
+// closeWithin closes the store, returning when ctx ends if the close has
+// not by then: closing waits for every borrowed connection to come back,
+// and a query stuck on a lock, with a context that never ends, held the
+// stop (and the stop hooks after it) for as long as the query ran. An
+// abandoned close goes on in the background and ends once the connections
+// come back or the process exits.
+func (s *startedStore) closeWithin(ctx context.Context, log *zap.Logger) error {
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		return err
+	case <-ctx.Done():
+		select {
+		case err := <-closed:
+			return err
+		default:
+		}
+		log.Warn("the stop ran out while the topic store waited for connections still in use; close abandoned",
+			zap.Error(ctx.Err()))
+		return fmt.Errorf("topic: close abandoned, connections still in use: %w", ctx.Err())
+	}
 }
 
 // adoptOrWarn hands the topics stored before topics were kept per app to the service's app when

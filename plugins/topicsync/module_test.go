@@ -9,8 +9,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/imtest"
@@ -120,4 +122,87 @@ func TestStartWaitsForTheStoreAsLongAsTheStartMay(t *testing.T) {
 	if err := store.Ping(t.Context()); err != nil {
 		t.Errorf("Ping after the start: %v", err)
 	}
+}
+
+// TestStopAbandonsACloseThatWaitsPastItsContext: the store's stop returns
+// when its context ends although a query still holds a connection (one
+// stuck on a lock, with a context that never ends), saying so in its error
+// and in the log; the close goes on in the background and ends once the
+// connection comes back. It waited for the connection whatever the stop's
+// context said: the stop hooks after it did not run.
+func TestStopAbandonsACloseThatWaitsPastItsContext(t *testing.T) {
+	dsn := postgresSchemaDSN(t)
+	core, logs := observer.New(zap.WarnLevel)
+	lc := fxtest.NewLifecycle(t)
+	cfg := &config.Config{StoreDSN: dsn, DataDir: t.TempDir(), SdkAppIDs: []string{testApp}}
+	store, err := topicsync.NewStoreOnLifecycle(lc, cfg, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.RequireStart()
+
+	// Another session holds the table: the store's read waits on the lock.
+	holder, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(context.Background())
+	tx, err := holder.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), `LOCK TABLE topics IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			if err := tx.Rollback(context.Background()); err != nil {
+				t.Errorf("release the lock: %v", err)
+			}
+		}
+	}
+	defer release()
+	read := make(chan error, 1)
+	go func() {
+		_, err := store.Get(context.Background(), testApp, "stuck")
+		read <- err
+	}()
+	for waiting := 0; waiting == 0; { // until the read waits on the lock, holding its connection
+		if err := holder.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'topics'::regclass`).
+			Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- lc.Stop(ctx) }()
+	// The stop's time runs out once the close began (calls are refused from
+	// then on); fx runs no hook with a context that has already ended.
+	for !errors.Is(store.Ping(t.Context()), topicsync.ErrClosed) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the stop returned %v, want an error wrapping %v", err, context.Canceled)
+		}
+	case <-time.After(time.Minute):
+		release()
+		<-stopped
+		t.Fatal("the stop did not return when its context ended: it waited for the stuck query's connection")
+	}
+	if logs.FilterMessageSnippet("abandoned").Len() != 1 {
+		t.Errorf("the abandoned close was not logged: %v", logs.All())
+	}
+	release()
+	<-read // its connection is back: the close in the background ends
+	// goleak (TestMain) checks that the close in the background ended.
 }

@@ -404,7 +404,8 @@ func (b *postgresBackend) ping(ctx context.Context) error {
 	return nil
 }
 
-// close waits for borrowed connections to come back, then closes them all.
+// close waits for borrowed connections to come back, then closes them all
+// (the app's stop does not wait past its context: startedStore.closeWithin).
 func (b *postgresBackend) close() error {
 	b.pool.Close()
 	return nil
