@@ -48,10 +48,11 @@ type storeIn struct {
 // NewStoreFromConfig is the store chosen by IMCALLBACK_STORE_DSN, opened
 // when the app starts (a store that cannot be opened fails the start) and
 // closed when it stops (a close still waiting for connections in use when
-// the stop's context ends is abandoned, and the stop fails saying so). Opened by the constructor, it would stay open when
-// a later constructor or an earlier start hook fails: fx then runs no stop
-// hook of it. Before the start and after the stop its calls return
-// ErrClosed. With tracing, each write is a span. The error is always nil.
+// the stop's context ends is abandoned, and the stop fails saying so).
+// Opened by the constructor, it would stay open when a later constructor or
+// an earlier start hook fails: fx then runs no stop hook of it. Before the
+// start and after the stop its calls return ErrClosed. With tracing, each
+// write is a span. The error is always nil.
 func NewStoreFromConfig(in storeIn) (Store, error) {
 	s := &startedStore{}
 	log := in.Log.Named("topic")
