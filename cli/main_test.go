@@ -869,6 +869,11 @@ func TestTopicsListPages(t *testing.T) {
 	if len(all.Topics) != 5 || all.NextCursor != "" || all.Topics[4].Name != "4" {
 		t.Fatalf("--all %+v", all)
 	}
+	// --all from a --cursor (the one a stopped --all names) lists the rest.
+	rest := page("--limit", "2", "--all", "--cursor", first.NextCursor)
+	if len(rest.Topics) != 3 || rest.NextCursor != "" || rest.Topics[0].Name != "2" || rest.Topics[2].Name != "4" {
+		t.Fatalf("--all --cursor %+v", rest)
+	}
 	// --cursor "" is the next_cursor of the last page: a script paging on
 	// it must stop, not be given the first page again.
 	for _, bad := range [][]string{{"--limit", "0"}, {"--limit", "1001"}, {"--cursor", "not a cursor"}, {"--cursor", ""}, {"--cursor= "}} {
