@@ -482,3 +482,39 @@ func TestReplayCopiesEachSequenceOnce(t *testing.T) {
 		t.Fatalf("after the replay: %+v, want the event and one copy", list.Events)
 	}
 }
+
+// TestEventCommandFilterInOtherCaseIsRefused: command names are
+// case-sensitive, so a filter of /v1/events or of a since replay that
+// names an after-command in another case (group.callbackaftercreatetopic,
+// group.*) selected nothing and was answered 200 with no events, or
+// {"replayed":0}: as if the command had none. It is a 400 naming the
+// command's spelling; a filter of a command the service does not handle
+// is still a plain selection.
+func TestEventCommandFilterInOtherCaseIsRefused(t *testing.T) {
+	s := start(t, nil, delivery.Module,
+		fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+			return dispatcher.After("Group.CallbackAfterCreateTopic", func(context.Context, *dispatcher.Event[topicPayload]) error {
+				return nil
+			})
+		})))
+	var page eventList
+	for _, command := range []string{"Group.CallbackAfterCreateTopic", "Group.*", "Group.%3E", "%3E", "*.CallbackAfterCreateTopic", "C2C.CallbackAfterSendMsg"} {
+		s.GetJSON(t, "/v1/events?command="+command, 200, &page)
+	}
+	for _, command := range []string{"group.callbackaftercreatetopic", "Group.callbackAfterCreateTopic", "group.*", "GROUP.%3E", "*.callbackaftercreatetopic"} {
+		var e struct {
+			Error string `json:"error"`
+		}
+		s.GetJSON(t, "/v1/events?command="+command, 400, &e)
+		if !strings.Contains(e.Error, "Group.CallbackAfterCreateTopic") || !strings.Contains(e.Error, "case") {
+			t.Errorf("command=%s: error %q does not name the command's spelling", command, e.Error)
+		}
+		code, body := postJSON(t, s.AdminURL+"/v1/events/replay", `{"since":"1h","command":"`+strings.ReplaceAll(command, "%3E", ">")+`"}`)
+		if code != 400 || !strings.Contains(body, "Group.CallbackAfterCreateTopic") {
+			t.Errorf("replay of command %s since 1h: %d %s, want a 400 naming the command's spelling", command, code, body)
+		}
+	}
+	if code, body := postJSON(t, s.AdminURL+"/v1/events/replay", `{"since":"1h","command":"Group.CallbackAfterCreateTopic"}`); code != 200 {
+		t.Fatalf("replay of the command in its spelling: %d %s", code, body)
+	}
+}

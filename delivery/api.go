@@ -283,6 +283,53 @@ func ParseSince(v string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 30m) nor an RFC 3339 time", v)
 }
 
+// checkCommandCase refuses a command filter (of GET /v1/events, of a
+// since replay) that selects none of the service's after-commands as
+// written but some when case is ignored (group.callbackaftersendmsg,
+// group.*): command names are case-sensitive, so it would select none of
+// their events, answered as if they had none (no events, nothing
+// replayed). The error names the commands in their spelling. A filter of
+// no after-command in any case (a command handled before) is left alone.
+func (s *Service) checkCommandCase(filter string) error {
+	s.holds.mu.Lock()
+	known := slices.Clone(s.holds.known)
+	s.holds.mu.Unlock()
+	var folded []string
+	for _, command := range known {
+		if filterSelects(filter, command, false) {
+			return nil
+		}
+		if filterSelects(filter, command, true) {
+			folded = append(folded, command)
+		}
+	}
+	if len(folded) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w %q: it selects no after-command of this service, command names being case-sensitive; "+
+		"it would in this case: %s", ErrBadFilter, filter, strings.Join(folded, ", "))
+}
+
+// filterSelects reports whether the command filter (a command, or a
+// pattern of its dot-separated parts with "*" for one part and ">" for the
+// rest) selects command, comparing the parts without regard to case when
+// fold is set.
+func filterSelects(filter, command string, fold bool) bool {
+	parts, names := strings.Split(filter, "."), strings.Split(command, ".")
+	for i, p := range parts {
+		switch {
+		case p == ">":
+			return len(names) > i
+		case i >= len(names):
+			return false
+		case p == "*":
+		case fold && !strings.EqualFold(p, names[i]), !fold && p != names[i]:
+			return false
+		}
+	}
+	return len(parts) == len(names)
+}
+
 // durationSyntax is what time.ParseDuration reads, whatever the value's
 // size: a since that matches it and is still refused is too long.
 var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
@@ -353,6 +400,9 @@ func (s *Service) listEvents(c echo.Context) error {
 		// Checked here too: on an empty stream the listing reads nothing,
 		// and a bad filter would pass unseen.
 		if err := checkCommandFilter(command); err != nil {
+			return badRequest("%v", err)
+		}
+		if err := s.checkCommandCase(command); err != nil {
 			return badRequest("%v", err)
 		}
 	}
@@ -666,6 +716,9 @@ func (s *Service) replayEvents(c echo.Context) error {
 	since, err := ParseSince(req.Since, time.Now())
 	if err != nil {
 		return badRequest("since %v", err)
+	}
+	if err := s.checkCommandCase(req.Command); err != nil {
+		return badRequest("%v", err)
 	}
 	e, err := s.Events()
 	if err != nil {
