@@ -374,6 +374,12 @@ func (s *Service) listEvents(c echo.Context) error {
 	}
 	since, err := ParseSince(q.Get("since"), time.Now())
 	if err != nil {
+		if _, plus := time.Parse(time.RFC3339, strings.ReplaceAll(q.Get("since"), " ", "+")); plus == nil {
+			// A query string reads "+" as a space: the offset of a time as
+			// curl sends it, unescaped.
+			return badRequest("since %v: a \"+\" in a query string reads as a space; escape a time's offset as %%2B (%s)",
+				err, strings.ReplaceAll(url.QueryEscape(strings.ReplaceAll(q.Get("since"), " ", "+")), "%3A", ":"))
+		}
 		return badRequest("since %v", err)
 	}
 	limit, err := intParam(q, "limit", 100, 1, maxEventPage)

@@ -307,6 +307,39 @@ func TestASinceThatSelectsNothingSaysWhy(t *testing.T) {
 	}
 }
 
+// TestASinceWithAPlusInTheQuerySaysToEscapeIt: in a query string a "+"
+// reads as a space, so GET /v1/events?since=2026-12-05T11:00:00+08:00 (as
+// curl sends it) was refused as "neither a duration nor an RFC 3339 time",
+// quoting a value with a space the caller never wrote. The 400 says to
+// escape the "+" as %2B; the escaped time is read.
+func TestASinceWithAPlusInTheQuerySaysToEscapeIt(t *testing.T) {
+	o, err := DefaultOptions().withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}} // no connection
+	e := echo.New()
+	for _, r := range apiRoutes(s) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	for _, tt := range []struct {
+		since string
+		code  int
+		want  string
+	}{
+		{"2026-12-05T11:00:00+08:00", http.StatusBadRequest, "%2B"},
+		{"2026-12-05T11:00:00.5+08:00", http.StatusBadRequest, "%2B"},
+		{"2026-12-05T11:00:00%2B08:00", http.StatusServiceUnavailable, "not reachable"}, // read: only the stream is missing
+		{"2026-12-05T03:00:00Z", http.StatusServiceUnavailable, "not reachable"},
+	} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/events?since="+tt.since, nil))
+		if w.Code != tt.code || !strings.Contains(w.Body.String(), tt.want) {
+			t.Errorf("GET /v1/events?since=%s: %d %s, want a %d saying %q", tt.since, w.Code, w.Body, tt.code, tt.want)
+		}
+	}
+}
+
 // TestAReplayThatStoppedSaysWhatToDo: the answer of a replay that failed
 // after replaying some events says whether replaying the same selection
 // again is right. For dead letters it is: those replayed were removed (and
