@@ -310,6 +310,19 @@ func (s *Service) checkCommandCase(filter string) error {
 		"it would in this case: %s", ErrBadFilter, filter, strings.Join(folded, ", "))
 }
 
+// spelling is the after-command of the service that command names in
+// another case, "" when there is none.
+func (s *Service) spelling(command string) string {
+	s.holds.mu.Lock()
+	defer s.holds.mu.Unlock()
+	for _, known := range s.holds.known {
+		if strings.EqualFold(known, command) {
+			return known
+		}
+	}
+	return ""
+}
+
 // filterSelects reports whether the command filter (a command, or a
 // pattern of its dot-separated parts with "*" for one part and ">" for the
 // rest) selects command, comparing the parts without regard to case when
@@ -977,6 +990,9 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 			err = s.Resume()
 		}
 		if errors.Is(err, ErrUnknownCommand) {
+			if spelt := s.spelling(command); spelt != "" {
+				return badRequest("%q is not an after-command of this service: command names are case-sensitive: %q is", command, spelt)
+			}
 			return badRequest("%q is not an after-command of this service", command)
 		}
 		if errors.Is(err, ErrNoWorkers) {

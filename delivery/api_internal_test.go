@@ -144,6 +144,40 @@ func TestPauseAndResumeAnswerWhatTheyDid(t *testing.T) {
 	}
 }
 
+// TestPauseOfACommandInAnotherCaseNamesItsSpelling: command names are
+// case-sensitive, and a pause or resume of an after-command written in
+// another case was refused as "not an after-command of this service",
+// which left the operator to guess what was wrong with a command they
+// knew the service handles. The 400 names the command's spelling.
+func TestPauseOfACommandInAnotherCaseNamesItsSpelling(t *testing.T) {
+	o, err := DefaultOptions().withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}}
+	s.holds.known = []string{"Group.CallbackAfterCreateGroup", "C2C.CallbackAfterSendMsg"}
+	e := echo.New()
+	for _, r := range apiRoutes(s) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	for _, tt := range []struct{ command, want string }{
+		{"group.callbackaftercreategroup", `case-sensitive: \"Group.CallbackAfterCreateGroup\"`},
+		{"C2C.CallbackAfterSendMSG", `case-sensitive: \"C2C.CallbackAfterSendMsg\"`},
+		{"Group.CallbackAfterNothing", "is not an after-command of this service"},
+	} {
+		for _, path := range []string{"/v1/delivery/pause", "/v1/delivery/resume"} {
+			w := httptest.NewRecorder()
+			e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"command":"`+tt.command+`"}`)))
+			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), tt.want) {
+				t.Errorf("POST %s %s: %d %s, want a 400 saying %s", path, tt.command, w.Code, w.Body, tt.want)
+			}
+		}
+	}
+	if len(s.PausedCommands()) != 0 {
+		t.Errorf("paused %q", s.PausedCommands())
+	}
+}
+
 type nopProcessor struct{}
 
 func (nopProcessor) Process(context.Context, *dispatcher.Request) error { return nil }
