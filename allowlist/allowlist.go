@@ -353,8 +353,13 @@ func (s *Set) Allowed(appID string, addr netip.Addr) bool {
 // AllowedByAny reports whether some configured app accepts a callback
 // from addr (Allowed of its id): a source no app accepts is refused
 // whatever its request says, so the public listener refuses it as it
-// connects (middleware.NewPeerCheck).
+// connects (middleware.NewPeerCheck). A Set without apps takes every
+// request as an unlisted app's, so it accepts what Allowed accepts of one:
+// Global, or every source when Global is empty.
 func (s *Set) AllowedByAny(addr netip.Addr) bool {
+	if len(s.apps) == 0 {
+		return s.unknown.allows(addr)
+	}
 	for _, a := range s.apps {
 		if a.cur.Load().policy.allows(addr) {
 			return true

@@ -1430,3 +1430,29 @@ func TestRefreshCheckNamesUnusableEntriesOfTheListInUse(t *testing.T) {
 		t.Errorf("iplist_refresh once every entry is usable = %v", err)
 	}
 }
+
+// TestAllowedByAnyWithoutApps: a Set without apps treats every request as
+// an unlisted app's, which Allowed accepts from Global (every source when
+// it is empty); AllowedByAny, which the listener's peer check asks as a
+// peer connects, must accept the same sources instead of none.
+func TestAllowedByAnyWithoutApps(t *testing.T) {
+	tests := []struct {
+		name   string
+		global []string
+		want   map[string]bool
+	}{
+		{"nothing configured", nil, map[string]bool{"203.0.113.7": true, "2001:db8::1": true}},
+		{"global only", []string{"192.0.2.0/24"}, map[string]bool{"192.0.2.1": true, "::ffff:192.0.2.9": true, "203.0.113.7": false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSet(t, allowlist.Options{Global: prefixes(t, tt.global...)})
+			wantAllowed(t, h.Set, "1400009999", tt.want)
+			for addr, want := range tt.want {
+				if got := h.AllowedByAny(netip.MustParseAddr(addr)); got != want {
+					t.Errorf("AllowedByAny(%s) = %v, want %v (as Allowed of an unlisted app)", addr, got, want)
+				}
+			}
+		})
+	}
+}
