@@ -35,6 +35,7 @@ func FuzzParseAnswer(f *testing.F) {
 		`{"ActionStatus":"OK","errorCode":1}`,
 		`{"ActionStatus":"OK","ErrorCode":null}`,
 		`{"ActionStatus":"FAIL","ErrorCode":0}`,
+		"\ufeff" + `{"ActionStatus":"OK","ErrorCode":1}`,
 		`null`, `[]`, `"OK"`, ``,
 	} {
 		for j := range replies {
@@ -50,7 +51,7 @@ func FuzzParseAnswer(f *testing.F) {
 		var env struct {
 			ActionStatus *string
 		}
-		if err := json.Unmarshal(body, &env); err != nil || env.ActionStatus == nil || *env.ActionStatus != protocol.StatusOK {
+		if err := json.Unmarshal(bytes.TrimPrefix(body, utf8BOM), &env); err != nil || env.ActionStatus == nil || *env.ActionStatus != protocol.StatusOK {
 			t.Fatalf("answer %s taken (%+v), but it is no envelope with ActionStatus OK", body, dec)
 		}
 		sent, err := protocol.AppendEnvelope(nil, protocol.StatusOK, dec.Code, dec.Info, dec.Reply)

@@ -578,6 +578,9 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 	return dec, nil
 }
 
+// utf8BOM is the UTF-8 encoding of U+FEFF, the byte order mark.
+var utf8BOM = []byte("\ufeff")
+
 // envelopeNames are the fields of IM's envelope, spelled as IM spells them.
 var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
 
@@ -588,12 +591,17 @@ var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
 // returned as dropped, sorted). The envelope's names are case-sensitive,
 // and another spelling of one ("errorCode") is refused rather than dropped:
 // it would leave ErrorCode absent, an allow. An answer that gives a name
-// twice is refused too: which value counts is the reader's choice.
+// twice is refused too: which value counts is the reader's choice. A UTF-8
+// byte order mark before the object is ignored.
 func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, error) {
 	accepted := accepts.fields
 	if len(body) > maxAnswer {
 		return dispatcher.Decision{}, nil, fmt.Errorf("answer over %d bytes", maxAnswer)
 	}
+	// A UTF-8 byte order mark, which some writers (.NET's Encoding.UTF8,
+	// PowerShell) put first, says nothing: RFC 8259 §8.1 lets a reader
+	// ignore it, and Go's decoder would refuse the whole answer for it.
+	body = bytes.TrimPrefix(body, utf8BOM)
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return dispatcher.Decision{}, nil, errors.New("the answer is not a JSON object")

@@ -425,6 +425,12 @@ func TestBeforeCallback(t *testing.T) {
 		{"a reply field of the wrong type: fallback", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":5}`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
+		{"a UTF-8 byte order mark before the envelope is ignored", func(w http.ResponseWriter) {
+			fmt.Fprint(w, "\ufeff"+`{"ActionStatus":"OK","ErrorCode":120005,"ErrorInfo":"blocked word"}`)
+		}, `{"ActionStatus":"OK","ErrorCode":120005,"ErrorInfo":"blocked word"}`},
+		{"a byte order mark elsewhere is not the envelope: fallback", func(w http.ResponseWriter) {
+			fmt.Fprint(w, " \ufeff"+`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
 		{"a code as a string", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":"1","ErrorInfo":"x"}`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":"x"}`},
