@@ -222,6 +222,11 @@ func TestRefusedAnswerIsQuotedShort(t *testing.T) {
 	}{
 		{"ActionStatus", `{"ActionStatus":"` + long + `","ErrorCode":0}`, `ActionStatus is "xxx`},
 		{"ErrorCode", `{"ActionStatus":"OK","ErrorCode":"` + long + `"}`, `ErrorCode "xxx`},
+		// An answer that is no JSON at all (a web server's page, a bare
+		// "ok") is quoted too, so the log shows what the destination said.
+		{"not JSON", "<html>\n" + long, `not a JSON object: "<html>\nxxx`},
+		{"a bare word", "ok", `not a JSON object: "ok"`},
+		{"empty", "", `not a JSON object: ""`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -604,7 +604,9 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 	body = bytes.TrimPrefix(body, utf8BOM)
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return dispatcher.Decision{}, nil, errors.New("the answer is not a JSON object")
+		// Quoted, cut short: a web server's page or a bare "ok" says at
+		// once what answers at the destination's URL.
+		return dispatcher.Decision{}, nil, fmt.Errorf("the answer is not a JSON object: %s", strconv.Quote(textcut.Cut(string(body), maxQuoted)))
 	}
 	if name, ok := repeatedName(body); ok {
 		// Go keeps the last value of a repeated name, another reader the
