@@ -227,6 +227,9 @@ func TestRefusedAnswerIsQuotedShort(t *testing.T) {
 		{"not JSON", "<html>\n" + long, `not a JSON object: "<html>\nxxx`},
 		{"a bare word", "ok", `not a JSON object: "ok"`},
 		{"empty", "", `not a JSON object: ""`},
+		// A number that is no 64-bit integer is named as such, not as no number.
+		{"a fractional ErrorCode", `{"ActionStatus":"OK","ErrorCode":0.5}`, `ErrorCode 0.5 is not a 64-bit integer`},
+		{"an ErrorCode too large", `{"ActionStatus":"OK","ErrorCode":99999999999999999999}`, `ErrorCode 99999999999999999999 is not a 64-bit integer`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -629,10 +629,10 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		var code protocol.FlexInt
 		var text string
 		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) || json.Unmarshal(raw, &text) == nil && strings.TrimSpace(text) == "" {
-			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", quoted(raw))
+			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a 64-bit integer", quoted(raw))
 		}
 		if err := json.Unmarshal(raw, &code); err != nil {
-			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a number", quoted(raw))
+			return dispatcher.Decision{}, nil, fmt.Errorf("ErrorCode %s is not a 64-bit integer", quoted(raw))
 		}
 		dec.Code = int(code)
 	}
