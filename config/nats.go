@@ -177,6 +177,12 @@ func natsURLProblem(one string, hidden bool) string {
 	if u.Hostname() == "" {
 		return shown + " has no host, e.g. nats://n1:4222" + why
 	}
+	// nats.go dials the host as written, and url.Parse reads the last
+	// ':' of nats://::1:4222 as the port's: without brackets an IPv6
+	// address is too many colons for the dialer, and the start fails.
+	if !strings.HasPrefix(u.Host, "[") && strings.Count(u.Host, ":") > 1 {
+		return shown + " has an IPv6 address without brackets, e.g. nats://[::1]:4222" + why
+	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			if hidden {

@@ -139,6 +139,16 @@ func TestNATSURL(t *testing.T) {
 			[]string{v + "names no server: give the servers' URLs separated by commas (e.g. nats://n1:4222,nats://n2:4222), or leave the whole setting empty for the embedded server"}},
 		{"no host", "nats://n1:4222,nats://:4222",
 			[]string{v + `entry 2 of 2: "nats://:4222" has no host, e.g. nats://n1:4222`}},
+		// nats.go dials the URL's host as written: "::1:4222" is too many
+		// colons for the dialer, so the start failed after config check
+		// had called the setting valid.
+		{"an IPv6 address without brackets", "nats://::1:4222",
+			[]string{v + `"nats://::1:4222" has an IPv6 address without brackets, e.g. nats://[::1]:4222`}},
+		{"an IPv6 address without brackets nor port", "nats://n1:4222,u:s3cr3t@fe80::1",
+			[]string{v + `entry 2 of 2: "u:[redacted]@fe80::1" has an IPv6 address without brackets, e.g. nats://[::1]:4222`}},
+		{"an IPv6 address without brackets nor scheme", "::1",
+			[]string{v + `"::1" has an IPv6 address without brackets, e.g. nats://[::1]:4222`}},
+		{"an IPv6 address with a zone in brackets", "nats://[fe80::1%25eth0]:4222", nil},
 		{"port out of range", "nats://n1:99999",
 			[]string{v + `"nats://n1:99999": port 99999 is not from 1 to 65535`}},
 		{"every bad entry, credentials redacted", "nats://u:s3cr3t@n1:4222,http://u:s3cr3t@n2:4222,ws://t0ken@n3,nats://u:s3%zzcr3t@n4",
