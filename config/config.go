@@ -436,6 +436,7 @@ func (c *Config) problems() []error {
 // in the host, the database name or the query, where the store's first
 // connection would fail with an error naming it. Such a DSN is refused at
 // start: one with an '@' or a character no host name holds in its host,
+// an IPv6 address without brackets (which the driver cuts at its first ':'),
 // an '@' or a '/' in its database name, a query parameter without '=' or
 // whose name is none, or a query before its first '@' when it has no
 // database path. An '@' or a '/' in a query value is the driver's to read,
@@ -469,6 +470,13 @@ func dsnProblem(dsn string) string {
 	case strings.IndexFunc(hosts, notASCIIWordOr("_.-%[]:,")) >= 0: // names, IPv4, [IPv6], ports, commas, escapes
 		return "has a character no host name holds in its host" + hidden + "percent-escape '@', '/' and '?' in " +
 			"a password as %40, %2F and %3F (a socket directory goes in ?host=)"
+	case slices.ContainsFunc(strings.Split(hosts, ","), func(h string) bool {
+		return !strings.HasPrefix(h, "[") && strings.Count(h, ":") > 1
+	}):
+		// The driver ends such a host at its first ':' and takes the rest
+		// for the port, which it refuses at the first connection.
+		return "has an IPv6 address without brackets in its host" + hidden + "write it in brackets, e.g. " +
+			"postgres://user@[::1]:5432/imcallback"
 	case strings.ContainsAny(database, "@/"):
 		return "has an '@' or a '/' in its database name" + hidden + "a password holding an '@' ends there, and the " +
 			"rest falls in the host and database; percent-escape '@' and '/' in the password or the database " +

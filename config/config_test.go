@@ -1118,6 +1118,11 @@ func TestStoreDSNIsReadByTheDriverAsWritten(t *testing.T) {
 		{"characters of generated passwords", "postgres://u:pa^s{x}|y[1]<>\"#?s@host/db", "", nil},
 		{"'@' in a query value, no path", "postgres://u@host?application_name=a@b", "", nil},
 		{"several hosts", "postgres://u:pw@pg1:5432,pg2:5432,[::1]:5433/db", "", nil},
+		// The driver ends the host at its first ':' and reads the rest as
+		// the port: "invalid port" at start, after config check.
+		{"an IPv6 host without brackets", "postgres://u:s3cr3tpw@::1:5432/db", "has an IPv6 address without brackets in its host",
+			[]string{"s3cr3tpw"}},
+		{"an IPv6 host without brackets nor port", "postgres://u:pw@pg1:5432,fe80::1/db", "has an IPv6 address without brackets in its host", nil},
 		{"not postgres", "mysql://x", "a postgres:// URL", nil},
 		{"unescaped '@' in the password", "postgres://imcb:s3cr@tPart@nohost.invalid/db", "has an '@' in its host",
 			[]string{"s3cr", "tPart", "nohost"}},
