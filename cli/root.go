@@ -510,6 +510,12 @@ var endProcess = func(sig os.Signal) {
 	os.Exit(code)
 }
 
+// lastWordsWait bounds how long a second stop signal waits for its log
+// line and the log's flush before it ends the process: a log whose writes
+// block (a pipe nobody reads, a logging driver that hangs) must not keep
+// the process from ending. Tests shorten it.
+var lastWordsWait = 2 * time.Second
+
 // signalExit says how process pid ends at sig: raise it (its default
 // action kills the process), else, or if that fails, exit with code, 128 +
 // its number as a shell reports a process killed by it. PID 1, as the
@@ -579,7 +585,8 @@ func (s service) firstSignal(sig os.Signal) {
 // it before it reads the configuration and builds the service) until it
 // ends. The first signal is logged and makes /readyz fail, and run stops
 // the service at it, once started; a second one ends the process at once
-// (endProcess), logged and the log flushed. Until run gives it the service
+// (endProcess), logged and the log flushed (for at most lastWordsWait: a
+// log whose writes block delays neither signal). Until run gives it the service
 // (attach) there is nothing to log with nor to mark: the first signal is
 // then handled at attach, and a second one ends the process unlogged.
 type stopWatch struct {
@@ -644,17 +651,27 @@ func (w *stopWatch) watch() {
 	w.taken = sig
 	s := w.svc
 	w.mu.Unlock()
-	if s != nil { // else attach handles it
-		s.firstSignal(sig)
-	}
-	close(w.first)
-	if signalTaken != nil {
-		signalTaken()
-	}
+	// The first signal's line is logged aside: a log whose writes block
+	// must not keep the watch from taking the second signal.
+	handled := make(chan struct{})
+	go func(first os.Signal) {
+		defer close(handled)
+		if s != nil { // else attach handles it
+			s.firstSignal(first)
+		}
+	}(sig)
 	select {
-	case sig = <-w.sigs:
-	case <-w.done:
-		return
+	case <-handled:
+		close(w.first)
+		if signalTaken != nil {
+			signalTaken()
+		}
+		select {
+		case sig = <-w.sigs:
+		case <-w.done:
+			return
+		}
+	case sig = <-w.sigs: // the first signal's line is stuck in a blocked log
 	}
 	w.mu.Lock()
 	var last service // none attached yet: nothing to log with nor to flush
@@ -662,10 +679,18 @@ func (w *stopWatch) watch() {
 		last = *w.svc
 	}
 	w.mu.Unlock()
-	last.logger().Warn("second stop signal: the process ends now, cutting the graceful stop short "+
-		"(requests and handlers still running are cut; with durable delivery, events not yet acknowledged are delivered again)",
-		zap.Stringer("signal", sig))
-	last.flush()
+	said := make(chan struct{})
+	go func(second os.Signal) {
+		defer close(said)
+		last.logger().Warn("second stop signal: the process ends now, cutting the graceful stop short "+
+			"(requests and handlers still running are cut; with durable delivery, events not yet acknowledged are delivered again)",
+			zap.Stringer("signal", second))
+		last.flush()
+	}(sig)
+	select {
+	case <-said:
+	case <-time.After(lastWordsWait): // the log blocks: end without its last lines
+	}
 	endProcess(sig)
 }
 

@@ -427,3 +427,67 @@ func TestASecondSignalAsPID1ExitsWith128PlusN(t *testing.T) {
 		t.Errorf("as PID 1, the second SIGTERM ended the process with %v, want exit status 143\n%s", exit, out)
 	}
 }
+
+// stuckWriter is a log destination whose writes block from the write
+// that contains from on (a pipe nobody reads, a logging driver that
+// hangs) until release is closed.
+type stuckWriter struct {
+	from    string
+	mu      sync.Mutex
+	stuck   bool
+	release chan struct{}
+}
+
+func (w *stuckWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	if strings.Contains(string(p), w.from) {
+		w.stuck = true
+	}
+	stuck := w.stuck
+	w.mu.Unlock()
+	if stuck {
+		<-w.release
+	}
+	return len(p), nil
+}
+
+// TestASecondSignalEndsTheProcessWhenTheLogBlocks: a second stop signal
+// ends the process even when the log's writes block, whether from the
+// first signal's line or from the second's: the operator's way out of a
+// stop that hangs must not hang on the log that would tell of it.
+func TestASecondSignalEndsTheProcessWhenTheLogBlocks(t *testing.T) {
+	for _, tc := range []struct{ name, from string }{
+		{"from the first signal's line", "stop signal: /readyz"},
+		{"from the second signal's line", "second stop signal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ended := make(chan os.Signal, 1)
+			oldEnd, oldWait := endProcess, lastWordsWait
+			endProcess = func(sig os.Signal) { ended <- sig }
+			lastWordsWait = 10 * time.Millisecond
+			t.Cleanup(func() { endProcess, lastWordsWait = oldEnd, oldWait })
+
+			out := &stuckWriter{from: tc.from, release: make(chan struct{})}
+			log := logging.NewWithSink(zapcore.InfoLevel, "json", zapcore.AddSync(out))
+			w := &stopWatch{sigs: make(chan os.Signal, 1), first: make(chan struct{}), done: make(chan struct{})}
+			w.attach(service{log: log, flushLog: func() { _ = log.Sync() }})
+			watched := make(chan struct{})
+			go func() { defer close(watched); w.watch() }()
+			// Cleanups run last first: the writes are released and the
+			// watch ends before endProcess is the real one again.
+			t.Cleanup(func() { <-watched })
+			t.Cleanup(w.end)
+			t.Cleanup(func() { close(out.release) })
+			w.sigs <- syscall.SIGTERM
+			w.sigs <- syscall.SIGINT
+			select {
+			case sig := <-ended:
+				if sig != syscall.SIGINT {
+					t.Errorf("the process was ended by %v, want the second signal, %v", sig, syscall.SIGINT)
+				}
+			case <-time.After(30 * time.Second): // a bound only broken code reaches
+				t.Fatal("the second signal did not end the process: the watch hangs on the blocked log")
+			}
+		})
+	}
+}
