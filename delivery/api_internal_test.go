@@ -309,15 +309,7 @@ func TestActionsRefuseAQueryParameter(t *testing.T) {
 // is a 400 also while the event log is out of reach, not a 503 asking to
 // try again what can never succeed.
 func TestASinceThatSelectsNothingSaysWhy(t *testing.T) {
-	o, err := DefaultOptions().withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}} // no connection
-	e := echo.New()
-	for _, r := range apiRoutes(s) {
-		e.Add(r.Method, r.Path, r.Handler)
-	}
+	e := unconnectedAPI(t)
 	tests := []struct {
 		since, want string
 	}{
@@ -347,15 +339,7 @@ func TestASinceThatSelectsNothingSaysWhy(t *testing.T) {
 // quoting a value with a space the caller never wrote. The 400 says to
 // escape the "+" as %2B; the escaped time is read.
 func TestASinceWithAPlusInTheQuerySaysToEscapeIt(t *testing.T) {
-	o, err := DefaultOptions().withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}} // no connection
-	e := echo.New()
-	for _, r := range apiRoutes(s) {
-		e.Add(r.Method, r.Path, r.Handler)
-	}
+	e := unconnectedAPI(t)
 	for _, tt := range []struct {
 		since string
 		code  int
@@ -401,4 +385,20 @@ func TestAReplayThatStoppedSaysWhatToDo(t *testing.T) {
 			t.Errorf("%s: %q, want the count and %q, not %q", tt.name, msg, tt.want, tt.mustNot)
 		}
 	}
+}
+
+// unconnectedAPI is the delivery API of a service with no connection, on
+// an echo of its own.
+func unconnectedAPI(t *testing.T) *echo.Echo {
+	t.Helper()
+	o, err := DefaultOptions().withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}} // no connection
+	e := echo.New()
+	for _, r := range apiRoutes(s) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	return e
 }
