@@ -34,9 +34,11 @@ import (
 //
 // Anything else is left as it is, so a genuinely wrong value (a word where
 // a number is wanted, a number where a string is wanted, a negative MsgSeq,
-// a MsgRandom above 32 bits) still fails. Fields whose type decodes itself (json.Unmarshaler), and
-// fields tagged ",string" (which want their value quoted), are not touched. Only the failure path pays for this: a body that decodes is
-// never rewritten, and Event.Raw always holds the body as received.
+// a MsgRandom above 32 bits) still fails. Fields whose type decodes
+// itself (json.Unmarshaler), and fields tagged ",string" (which want their
+// value quoted), are not touched. Only the failure path pays for this: a
+// body that decodes is never rewritten, and Event.Raw always holds the
+// body as received.
 func Body(t reflect.Type, body []byte) ([]byte, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
