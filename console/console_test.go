@@ -1090,9 +1090,7 @@ func TestDeadLetterReplayFailureStays(t *testing.T) {
 // just then) tells the user so, for all delivery and for one command. The
 // page's fetch adds status_error to the real answers.
 func TestPauseSaysTheStatusWasNotRead(t *testing.T) {
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
-	}))
+	handler := okAfter()
 	s := start(t, nil, delivery.Module, handler)
 	const statusError = "done, but the delivery status could not be read: test: the stream is restarting"
 	b := newBrowser(t)
@@ -1183,9 +1181,7 @@ func TestForwardDestinations(t *testing.T) {
 // when a new search is made does not put the old search's rows back. The
 // page's fetch holds the refresh's answer until the new search has shown.
 func TestEventsShowTheLastSearch(t *testing.T) {
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
-	}))
+	handler := okAfter()
 	s := start(t, nil, delivery.Module, handler)
 	res := send(t, s, afterCommand, sample(t, afterCommand, nil))
 	requestID := res.Header.Get("X-Request-Id")
@@ -1236,9 +1232,7 @@ func TestEventsShowTheLastSearch(t *testing.T) {
 // offers that search's next page, which would have appended the failed
 // search's older rows to them.
 func TestAFailedSearchShowsNoOtherSearchsRows(t *testing.T) {
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
-	}))
+	handler := okAfter()
 	s := start(t, nil, delivery.Module, topicsync.Module, handler)
 	res := send(t, s, afterCommand, sample(t, afterCommand, nil))
 	requestID := res.Header.Get("X-Request-Id")
@@ -1277,9 +1271,7 @@ func TestAFailedSearchShowsNoOtherSearchsRows(t *testing.T) {
 // The page's fetch asks for pages of 2 where the console asks for 50, and
 // holds the new search's first request until released.
 func TestANewSearchLeavesTheOldOnesPages(t *testing.T) {
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
-	}))
+	handler := okAfter()
 	s := start(t, nil, delivery.Module, topicsync.Module, handler)
 	const groupID = "@TGS#new-search-group"
 	for i := range 3 {
@@ -1367,9 +1359,7 @@ func TestANewSearchLeavesTheOldOnesPages(t *testing.T) {
 // for "1h" again minutes later, the older pages started later and left out
 // the oldest events the search had selected.
 func TestOlderEventsKeepTheSearchsStart(t *testing.T) {
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
-	}))
+	handler := okAfter()
 	s := start(t, nil, delivery.Module, handler)
 	const events = 51 // one more than the console's page
 	var first string
@@ -1425,9 +1415,7 @@ func TestOlderEventsKeepTheSearchsStart(t *testing.T) {
 // the callback carried them: a 64-bit MsgSeq is not rounded to the
 // nearest double, nor 1.50 shortened to 1.5.
 func TestEventBodyNumbersAsReceived(t *testing.T) {
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
-	}))
+	handler := okAfter()
 	s := start(t, nil, delivery.Module, handler)
 	res := send(t, s, afterCommand, sample(t, afterCommand, map[string]any{
 		"MsgSeq": json.Number("12345678901234567891"), "Ratio": json.Number("1.50")}))
@@ -2083,9 +2071,7 @@ func TestConfigurationReadWhenShown(t *testing.T) {
 // named another instant wherever the browser is not on UTC. The browser
 // here is on India's time (UTC+05:30).
 func TestSinceTakesATimeAsShown(t *testing.T) {
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
-	}))
+	handler := okAfter()
 	s := start(t, nil, delivery.Module, handler)
 	res := send(t, s, afterCommand, sample(t, afterCommand, nil))
 	requestID := res.Header.Get("X-Request-Id")
@@ -2133,9 +2119,7 @@ func TestRefusedTokenClearsWhatItRead(t *testing.T) {
 // fresh, enabled Pause every 3 s, so a second click sent it again). The
 // page's pauses are held until released.
 func TestCommandPauseUnderWayCannotBeClickedAgain(t *testing.T) {
-	handler := fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
-		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
-	}))
+	handler := okAfter()
 	s := start(t, nil, delivery.Module, handler)
 	b := newBrowser(t)
 	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
@@ -2219,4 +2203,11 @@ func withTokenAndACallback(t *testing.T) (*browser, string) {
 	requestID := res.Header.Get("X-Request-Id")
 	b.waitFor(t, "the callback in Live", rowWith("live-rows", requestID))
 	return b, requestID
+}
+
+// okAfter is the app's handler of afterCommand, which succeeds at once.
+func okAfter() fx.Option {
+	return fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
+	}))
 }
