@@ -451,19 +451,7 @@ func TestReceiversRefuseABadSecret(t *testing.T) {
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel()
-					// A bound on a receiver that listens instead of stopping:
-					// it fails the test, not hangs it.
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					cmd := exec.CommandContext(ctx, path, r.script)
-					cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+c.secret, "PORT="+port(t))
-					out, err := cmd.CombinedOutput()
-					if ctx.Err() != nil {
-						t.Fatalf("the receiver runs with WEBHOOK_SECRET %s:\n%s", c.name, out)
-					}
-					if err == nil || !strings.Contains(string(out), "WEBHOOK_SECRET") {
-						t.Fatalf("the receiver with WEBHOOK_SECRET %s: %v, want a failed start naming WEBHOOK_SECRET:\n%s", c.name, err, out)
-					}
+					refusedStart(t, path, r.script, "WEBHOOK_SECRET", "WEBHOOK_SECRET="+c.secret, "PORT="+port(t))
 				})
 			}
 		})
@@ -483,19 +471,7 @@ func TestPythonReceiverRefusesABadReadTimeout(t *testing.T) {
 	for _, value := range []string{"0", "-1", "nan", "inf", "1e12", "soon"} {
 		t.Run(value, func(t *testing.T) {
 			t.Parallel()
-			// A bound on a receiver that listens instead of stopping: it
-			// fails the test, not hangs it.
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, path, "receiver.py")
-			cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+secret, "PORT="+port(t), "READ_TIMEOUT="+value)
-			out, err := cmd.CombinedOutput()
-			if ctx.Err() != nil {
-				t.Fatalf("the receiver runs with READ_TIMEOUT=%s:\n%s", value, out)
-			}
-			if err == nil || !strings.Contains(string(out), "READ_TIMEOUT must be") {
-				t.Fatalf("the receiver with READ_TIMEOUT=%s: %v, want a failed start saying what READ_TIMEOUT must be:\n%s", value, err, out)
-			}
+			refusedStart(t, path, "receiver.py", "READ_TIMEOUT must be", "WEBHOOK_SECRET="+secret, "PORT="+port(t), "READ_TIMEOUT="+value)
 		})
 	}
 }
@@ -513,22 +489,29 @@ func TestReceiversRefuseABadMaxConnections(t *testing.T) {
 			for _, value := range []string{"0", "-1", "1e3", "2.5", "65536", "many"} {
 				t.Run(value, func(t *testing.T) {
 					t.Parallel()
-					// A bound on a receiver that listens instead of stopping:
-					// it fails the test, not hangs it.
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					cmd := exec.CommandContext(ctx, path, r.script)
-					cmd.Env = append(cmd.Environ(), "WEBHOOK_SECRET="+secret, "PORT="+port(t), "MAX_CONNECTIONS="+value)
-					out, err := cmd.CombinedOutput()
-					if ctx.Err() != nil {
-						t.Fatalf("the receiver runs with MAX_CONNECTIONS=%s:\n%s", value, out)
-					}
-					if err == nil || !strings.Contains(string(out), "MAX_CONNECTIONS must be") {
-						t.Fatalf("the receiver with MAX_CONNECTIONS=%s: %v, want a failed start saying what MAX_CONNECTIONS must be:\n%s", value, err, out)
-					}
+					refusedStart(t, path, r.script, "MAX_CONNECTIONS must be", "WEBHOOK_SECRET="+secret, "PORT="+port(t), "MAX_CONNECTIONS="+value)
 				})
 			}
 		})
+	}
+}
+
+// refusedStart runs the receiver script with env and fails the test
+// unless it stops at its start with a message holding want. A receiver
+// that listens instead of stopping is bounded: it fails the test, not
+// hangs it.
+func refusedStart(t *testing.T, path, script, want string, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, script)
+	cmd.Env = append(cmd.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%s runs with %q:\n%s", script, env, out)
+	}
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("%s with %q: %v, want a failed start saying %q:\n%s", script, env, err, out, want)
 	}
 }
 
