@@ -343,6 +343,12 @@ func filterSelects(filter, command string, fold bool) bool {
 	return len(parts) == len(names)
 }
 
+// isRFC3339 reports whether v is an RFC 3339 time.
+func isRFC3339(v string) bool {
+	_, err := time.Parse(time.RFC3339, v)
+	return err == nil
+}
+
 // durationSyntax is what time.ParseDuration reads, whatever the value's
 // size: a since that matches it and is still refused is too long.
 var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
@@ -387,11 +393,11 @@ func (s *Service) listEvents(c echo.Context) error {
 	}
 	since, err := ParseSince(q.Get("since"), time.Now())
 	if err != nil {
-		if _, plus := time.Parse(time.RFC3339, strings.ReplaceAll(q.Get("since"), " ", "+")); plus == nil {
-			// A query string reads "+" as a space: the offset of a time as
-			// curl sends it, unescaped.
+		// A query string reads "+" as a space: the offset of a time as curl
+		// sends it, unescaped.
+		if plussed := strings.ReplaceAll(q.Get("since"), " ", "+"); isRFC3339(plussed) {
 			return badRequest("since %v: a \"+\" in a query string reads as a space; escape a time's offset as %%2B (%s)",
-				err, strings.ReplaceAll(url.QueryEscape(strings.ReplaceAll(q.Get("since"), " ", "+")), "%3A", ":"))
+				err, strings.ReplaceAll(url.QueryEscape(plussed), "%3A", ":"))
 		}
 		return badRequest("since %v", err)
 	}
