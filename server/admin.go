@@ -160,6 +160,16 @@ func probe(e *echo.Echo, path string, h echo.HandlerFunc) {
 	e.HEAD(path, h)
 }
 
+// scrapeErrorLog logs what went wrong in a /metrics scrape, such as a
+// collector that failed: the scrape is answered 500 with the error, and
+// Prometheus shows only that the target is down.
+type scrapeErrorLog struct{ log *zap.Logger }
+
+// Println logs the scrape's error as promhttp words it.
+func (l scrapeErrorLog) Println(v ...any) {
+	l.log.Error("a metrics scrape failed", zap.String("error", strings.TrimSpace(fmt.Sprintln(v...))))
+}
+
 // newAdmin builds the admin listener: /healthz, /readyz, /metrics and the
 // plugins' routes. Errors are answered as {"error": "..."}. A plugin's
 // route or check that is incomplete, or that another already has, is an
@@ -239,7 +249,9 @@ func newAdmin(in adminIn) (*Admin, error) {
 	if err := in.Registry.Register(health); err != nil {
 		in.Log.Error("cannot register the health metrics", zap.Error(err))
 	}
-	probe(e, "/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{})))
+	probe(e, "/metrics", echo.WrapHandler(promhttp.HandlerFor(in.Registry, promhttp.HandlerOpts{
+		ErrorLog: scrapeErrorLog{in.Log},
+	})))
 	if in.Recent != nil {
 		e.GET("/v1/recent", recentHandler(in.Recent))
 	}
