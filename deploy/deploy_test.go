@@ -326,7 +326,10 @@ func TestAlertRules(t *testing.T) {
 		"ImcallbackDeliveryBacklogGrowing",
 		// docs/delivery.md: a dead letter not stored stays in the work
 		// stream until the retention drops it.
-		"ImcallbackDeadLetterWritesFailing"}
+		"ImcallbackDeadLetterWritesFailing",
+		// README: inline delivery answers a failed after-handler 503
+		// (outcome="failed"), and loses the event unless IM retries it.
+		"ImcallbackInlineHandlersFailing"}
 	var names []string
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
