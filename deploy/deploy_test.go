@@ -329,7 +329,11 @@ func TestAlertRules(t *testing.T) {
 		"ImcallbackDeadLetterWritesFailing",
 		// README: inline delivery answers a failed after-handler 503
 		// (outcome="failed"), and loses the event unless IM retries it.
-		"ImcallbackInlineHandlersFailing"}
+		"ImcallbackInlineHandlersFailing",
+		// README: a before-handler that fails, panics or misses its
+		// deadline gets the fallback decision (allow by default), counted
+		// outcome="fallback" (or "overloaded"), which IM takes as the answer.
+		"ImcallbackBeforeCallbacksFallingBack"}
 	var names []string
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
