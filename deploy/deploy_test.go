@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/version"
 	"io"
 	"maps"
 	"net"
@@ -1230,6 +1231,27 @@ func TestUnitWriteProblemFindsMistakes(t *testing.T) {
 		if got := unitWriteProblem(tt.unit, tt.dir); (got != "") != tt.problem {
 			t.Errorf("unitWriteProblem(%q, %q) = %q, want a problem: %v", tt.unit, tt.dir, got, tt.problem)
 		}
+	}
+}
+
+// TestDockerBuildImageHasTheModulesGo: the Dockerfile's build stage runs
+// a Go release that go.mod's go line admits. The golang images set
+// GOTOOLCHAIN=local, so an older Go refuses the module ("go.mod requires
+// go >= …") instead of fetching a newer one; a tag of the minor release
+// alone (golang:1.26) names whichever 1.26.x the builder has pulled, an
+// older one included, and a go line raised without the Dockerfile fails
+// every build.
+func TestDockerBuildImageHasTheModulesGo(t *testing.T) {
+	from := regexp.MustCompile(`(?m)^FROM golang:(\d+\.\d+(?:\.\d+)?)\S* AS build$`).FindStringSubmatch(readFile(t, "Dockerfile"))
+	if from == nil {
+		t.Fatal("the Dockerfile has no build stage FROM golang:<version>… AS build")
+	}
+	want := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(readFile(t, "../go.mod"))
+	if want == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	if version.Compare("go"+from[1], "go"+want[1]) < 0 {
+		t.Errorf("the Dockerfile builds with golang:%s, which may be older than go.mod's go %s: the image's Go (GOTOOLCHAIN=local) would refuse the module", from[1], want[1])
 	}
 }
 
