@@ -1,10 +1,12 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -70,4 +72,67 @@ func roughly(d time.Duration) string {
 		return fmt.Sprintf("%d days", days)
 	}
 	return d.Round(time.Minute).String()
+}
+
+// LoadKeyPair reads the public listener's certificate (IMCALLBACK_TLS_CERT:
+// its own certificate first, then its chain) and key (IMCALLBACK_TLS_KEY),
+// as tls.LoadX509KeyPair does. When they cannot be used for a reason Go's
+// error does not name, the error adds it and what to do: a key protected
+// by a passphrase (Go says only "failed to parse private key"), and a
+// certificate file whose first certificate is not the key's, because the
+// chain comes first or the key is another certificate's (Go says "private
+// key does not match public key" for both).
+func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err == nil {
+		return pair, nil
+	}
+	certPEM, cerr := os.ReadFile(certFile)
+	keyPEM, kerr := os.ReadFile(keyFile)
+	if cerr != nil || kerr != nil {
+		return pair, err // Go's error names the file it could not read
+	}
+	if strings.Contains(err.Error(), "parse private key") && encryptedKey(keyPEM) {
+		return pair, fmt.Errorf("%w: the key in %s is protected by a passphrase, which the service has no way to be "+
+			"given; write it without one (openssl pkey -in %s -out key.pem, which asks for the passphrase) and "+
+			"let only the service's user read that file", err, keyFile, keyFile)
+	}
+	if strings.Contains(err.Error(), "does not match") {
+		n := 0
+		for rest := certPEM; ; {
+			var block *pem.Block
+			if block, rest = pem.Decode(rest); block == nil {
+				break
+			}
+			if block.Type != "CERTIFICATE" {
+				continue
+			}
+			if n++; n == 1 {
+				continue
+			}
+			if _, merr := tls.X509KeyPair(pem.EncodeToMemory(block), keyPEM); merr == nil {
+				return pair, fmt.Errorf("%w: the key in %s is the key of certificate #%d of %s, and the service serves "+
+					"the first: list the service's own certificate first, then its chain (intermediate certificates)",
+					err, keyFile, n, certFile)
+			}
+		}
+		return pair, fmt.Errorf("%w: %s is not the key of the first certificate of %s (the service's own, which "+
+			"comes before its chain); set %s to the key that certificate was issued for", err, keyFile, certFile, EnvName("tls_key"))
+	}
+	return pair, err
+}
+
+// encryptedKey reports whether the first private key of keyPEM is
+// protected by a passphrase: PKCS #8's ENCRYPTED PRIVATE KEY, or the
+// Proc-Type header of OpenSSL's legacy encryption.
+func encryptedKey(keyPEM []byte) bool {
+	for rest := keyPEM; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return false
+		}
+		if block.Type == "PRIVATE KEY" || strings.HasSuffix(block.Type, " PRIVATE KEY") {
+			return block.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED")
+		}
+	}
 }

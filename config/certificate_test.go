@@ -1,6 +1,10 @@
 package config_test
 
 import (
+	"bytes"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +57,82 @@ func TestNotesOfAnExpiringCertificate(t *testing.T) {
 			}
 			if tt.want != refused && strings.Contains(notes[0], refused) {
 				t.Errorf("note %q says the handshakes are refused already", notes[0])
+			}
+		})
+	}
+}
+
+// TestCheckFilesSaysWhatIsWrongWithTheKeyPair: Go's own errors for a key
+// pair that cannot be used name no cause an operator can act on: a key
+// protected by a passphrase is "failed to parse private key", and a
+// certificate file that lists its chain before the service's own
+// certificate is "private key does not match public key", as a key of
+// another certificate is. CheckFiles (and the public listener, which
+// loads the pair the same way) says which it is and what to do.
+func TestCheckFilesSaysWhatIsWrongWithTheKeyPair(t *testing.T) {
+	certFile, keyFile, _ := certtest.Write(t, time.Now().AddDate(1, 0, 0))
+	otherCert, otherKey, _ := certtest.Write(t, time.Now().AddDate(1, 0, 0))
+	read := func(file string) []byte {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	write := func(name string, parts ...[]byte) string {
+		file := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(file, bytes.Join(parts, nil), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	pkcs8Encrypted := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0x03, 0x02, 0x01, 0x00}})
+	legacyEncrypted := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte{1, 2, 3, 4},
+		Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-128-CBC,00000000000000000000000000000000"}})
+	tests := []struct {
+		name      string
+		cert, key string
+		want      []string // in the error; none: no error
+	}{
+		{"the certificate, then its chain", write("chain.pem", read(certFile), read(otherCert)), keyFile, nil},
+		{"the chain before the certificate", write("chain.pem", read(otherCert), read(certFile)), keyFile,
+			[]string{"private key does not match", "certificate #2", "first"}},
+		{"a key of another certificate", certFile, otherKey,
+			[]string{"private key does not match", "not the key of", "IMCALLBACK_TLS_KEY"}},
+		{"a key encrypted as PKCS #8", certFile, write("key.pem", pkcs8Encrypted),
+			[]string{"failed to parse private key", "passphrase", "openssl pkey"}},
+		{"a key encrypted as OpenSSL's legacy PEM", certFile, write("key.pem", legacyEncrypted),
+			[]string{"failed to parse private key", "passphrase", "openssl pkey"}},
+		{"no certificate, and a key encrypted", write("cert.pem", []byte("not PEM")), write("key.pem", pkcs8Encrypted),
+			[]string{"certificate input"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=t",
+				"IMCALLBACK_TLS_CERT="+tt.cert, "IMCALLBACK_TLS_KEY="+tt.key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.CheckFiles()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("CheckFiles: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("CheckFiles accepted the pair")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("CheckFiles: %v\ndoes not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "certificate input") && strings.Contains(err.Error(), "passphrase") {
+				t.Errorf("CheckFiles: %v\nblames the key's passphrase for a certificate that cannot be read", err)
+			}
+			if _, lerr := config.LoadKeyPair(tt.cert, tt.key); lerr == nil || !strings.Contains(err.Error(), lerr.Error()) {
+				t.Errorf("LoadKeyPair: %v, want what CheckFiles says (%v)", lerr, err)
 			}
 		})
 	}

@@ -5,7 +5,6 @@
 package config
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -1012,7 +1011,7 @@ func (c *Config) CheckFiles() error {
 	if c.TLSCert == "" || c.TLSKey == "" {
 		return nil
 	}
-	if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+	if _, err := LoadKeyPair(c.TLSCert, c.TLSKey); err != nil {
 		return &FieldError{Key: "tls_cert", Msg: fmt.Sprintf("the certificate and key (%s) cannot be used: %v", EnvName("tls_key"), err)}
 	}
 	return nil

@@ -167,7 +167,7 @@ func newPublic(in publicIn) (*Public, error) {
 	p.server.ConnState = limit.connState
 	p.limit = limit
 	if in.Config.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(in.Config.TLSCert, in.Config.TLSKey)
+		cert, err := config.LoadKeyPair(in.Config.TLSCert, in.Config.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("server: %s/%s: %w",
 				config.EnvName("tls_cert"), config.EnvName("tls_key"), err)
