@@ -86,6 +86,7 @@ func (l *connLimit) connState(c net.Conn, st http.ConnState) {
 	}
 	lc.active.Store(st == http.StateActive)
 	lc.refusedUnread.Store(false) // a new request, or none
+	lc.answering.Store(false)     // its handler has not started yet, or has answered
 	if st == http.StateIdle {
 		lc.idleSince.Store(time.Now().UnixNano())
 	} else {
@@ -128,16 +129,21 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// markBodyReads wraps each request's body (markedBody): it marks, on the
-// connection the request came on (withConn), each read of the body while
-// it waits, since at the end of the drain a handler waiting for a body
-// still arriving is no request being answered (serving); and it gives the
+// markBodyReads marks, on the connection a request came on (withConn),
+// that its handler runs: what is written from then on is the service's
+// answer, which Write never takes for one of net/http's own. It wraps the
+// request's body (markedBody): it marks each read of the body while it
+// waits, since at the end of the drain a handler waiting for a body still
+// arriving is no request being answered (serving); and it gives the
 // answer to a body still arriving at the read deadline time to be written
 // (lateBodyAnswer).
 func markBodyReads(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lc, _ := r.Context().Value(connKey{}).(*limitedConn)
+		if lc != nil {
+			lc.answering.Store(true)
+		}
 		if r.Body != nil && r.Body != http.NoBody {
-			lc, _ := r.Context().Value(connKey{}).(*limitedConn)
 			r.Body = &markedBody{ReadCloser: r.Body, c: lc, w: w}
 		}
 		next.ServeHTTP(w, r)
@@ -432,6 +438,10 @@ type limitedConn struct {
 	// refusedUnread is whether its request was refused before its body
 	// was read (markRefusedUnread); cleared at each change of state.
 	refusedUnread atomic.Bool
+	// answering is whether its request's handler runs (markBodyReads), so
+	// that what is written is the service's answer, not net/http's own;
+	// cleared at each change of state.
+	answering atomic.Bool
 }
 
 // Read clears the idle mark as soon as bytes arrive: net/http reports a
@@ -483,8 +493,15 @@ func netHTTPAnswer(p []byte) bool {
 	return string(p[9:13]) == "417 " || bytes.Contains(p, plainErrorHeaders)
 }
 
+// Write rewrites an answer net/http wrote itself (netHTTPAnswer) on a
+// rewriting listener. An answer written while a handler runs is the
+// service's, and sent as written: one of a middleware of one's own with a
+// text body (whose type net/http sniffs as text/plain) on a connection
+// that closes after it (the request's Connection: close, or any once the
+// stop signal has turned keep-alives off) has the very bytes netHTTPAnswer
+// looks for.
 func (c *limitedConn) Write(p []byte) (int, error) {
-	if !c.l.rewrite || !netHTTPAnswer(p) {
+	if !c.l.rewrite || c.answering.Load() || !netHTTPAnswer(p) {
 		return c.Conn.Write(p)
 	}
 	status, _ := strconv.Atoi(string(p[9:12]))
