@@ -2211,3 +2211,61 @@ func okAfter() fx.Option {
 		return dispatcher.After(afterCommand, func(context.Context, *dispatcher.Event[c2c.AfterSendMsg]) error { return nil })
 	}))
 }
+
+// TestForwardDestinationsSayWhatIsUnread: the Overview's forward
+// destinations are not shown as current when the service could not be
+// read. A failed read of the dead letters (NATS down: 503) left the whole
+// table as last drawn, the destinations' requests included, which the
+// service still counted; a failed read of /v1/forward left its rows with
+// no word. Now the requests go on being shown, the dead letters as not
+// known, and either failure is said under the panel's title.
+func TestForwardDestinationsSayWhatIsUnread(t *testing.T) {
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "broken on purpose", http.StatusBadGateway)
+	}))
+	defer dest.Close()
+	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms", "IMCALLBACK_FORWARD_URL=" + dest.URL,
+		"IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "IMCALLBACK_FORWARD_MATCH=" + afterCommand}, delivery.Module)
+	send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "first"}))
+
+	b := newBrowser(t)
+	// window.__fail names the route the page's fetch answers 503 for.
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__fail = '';
+			const fetch0 = window.fetch;
+			window.fetch = (url, opts) => {
+				if (window.__fail && String(url).startsWith(window.__fail)) {
+					return Promise.resolve(new Response(JSON.stringify({ error: 'test: unavailable' }),
+						{ status: 503, headers: { 'Content-Type': 'application/json' } }));
+				}
+				return fetch0(url, opts);
+			};`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// row is an expression true when the destination's row shows failed
+	// requests and dead letters.
+	row := func(failed, dead string) string {
+		return fmt.Sprintf(`(() => {
+			const row = document.querySelector('#ov-forward tbody tr');
+			if (!row) return false;
+			const cells = [...row.children].map((td) => td.textContent);
+			return cells[0] === 'default' && cells[5] === %s && cells[6] === %s;
+		})()`, js(failed), js(dead))
+	}
+	says := func(text string) string {
+		return fmt.Sprintf(`document.querySelector('#ov-forward-panel').innerText.includes(%s)`, js(text))
+	}
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	b.waitFor(t, "the destination with its dead letter", row("1", "1"))
+
+	eval[string](t, b, `window.__fail = 'v1/dead-letters'`)
+	send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "second"}))
+	b.waitFor(t, "the second failed request counted while the dead letters are unread, and their count not shown",
+		row("2", "—")+" && "+says("GET /v1/dead-letters: test: unavailable"))
+
+	eval[string](t, b, `window.__fail = 'v1/forward'`)
+	b.waitFor(t, "no destination shown as current while /v1/forward is unread",
+		`document.querySelectorAll('#ov-forward tbody tr').length === 0 && `+says("GET /v1/forward: test: unavailable"))
+}

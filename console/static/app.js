@@ -830,25 +830,38 @@
 
   // refreshForward shows the destinations of gateway mode (GET /v1/forward,
   // 404 when nothing is forwarded) with their success rate and dead letters.
+  // What could not be read is not shown as current: a failed read of the
+  // destinations leaves the panel with the error only, one of the dead
+  // letters (the stream down) shows their counts as not known, and says why.
   async function refreshForward() {
     let data;
     try {
       data = await api('v1/forward');
     } catch (e) {
       if (e.status === 404) $('ov-forward-panel').hidden = true;
+      else if (e.status !== 401 && !$('ov-forward-panel').hidden) {
+        $('ov-forward').replaceChildren(el('p', { class: 'error' }, 'GET /v1/forward: ' + errorText(e)));
+      }
       return;
     }
     const dests = Array.isArray(data.destinations) ? data.destinations : [];
-    const deadBy = new Map();
+    let deadBy = new Map(); // null: not known
+    let deadError = '';
     if (deliveryMode === 'durable') {
       // Only the counts by destination: by_destination counts every dead
       // letter, whatever the limit, and one letter is the least there is.
-      const d = await api('v1/dead-letters?limit=1');
-      for (const [name, n] of Object.entries((d && d.by_destination) || {})) deadBy.set(name, n);
+      try {
+        const d = await api('v1/dead-letters?limit=1');
+        for (const [name, n] of Object.entries((d && d.by_destination) || {})) deadBy.set(name, n);
+      } catch (e) {
+        if (e.status === 401) return;
+        deadBy = null;
+        deadError = 'GET /v1/dead-letters: ' + errorText(e) + '; the dead letters by destination are not known.';
+      }
     }
     $('ov-forward-panel').hidden = dests.length === 0;
     const failed = (r) => Object.entries(r || {}).reduce((n, [k, v]) => (k === 'ok' ? n : n + v), 0);
-    $('ov-forward').replaceChildren(el('table', { class: 'list plain' },
+    $('ov-forward').replaceChildren(...(deadError ? [el('p', { class: 'error' }, deadError)] : []), el('table', { class: 'list plain' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Destination'), el('th', {}, 'URL'), el('th', {}, 'Match'),
         el('th', { class: 'num' }, 'Success'), el('th', { class: 'num' }, 'OK'), el('th', { class: 'num' }, 'Failed'),
         el('th', { class: 'num' }, 'Dead letters'))),
@@ -859,7 +872,7 @@
         el('td', { class: 'num' }, d.success_rate == null ? '—' : (100 * d.success_rate).toFixed(1) + ' %'),
         el('td', { class: 'num' }, fmtNum((d.requests || {}).ok || 0)),
         el('td', { class: 'num' }, fmtNum(failed(d.requests))),
-        el('td', { class: 'num' }, fmtNum(deadBy.get(d.name) || 0)))))));
+        el('td', { class: 'num' }, deadBy ? fmtNum(deadBy.get(d.name) || 0) : '—'))))));
   }
   poll(STATUS_MS, refreshForward);
 
