@@ -547,8 +547,10 @@ type ConfigBody struct {
 }
 
 // configHandler answers GET /v1/config: the running configuration as
-// `config check` shows it, secrets redacted. It is rendered once: the
-// configuration does not change while the service runs.
+// `config check` shows it, secrets redacted. The YAML is rendered once:
+// the configuration does not change while the service runs. The notes are
+// those of each request's time, as `config check` run then prints them: a
+// certificate's expiry comes within their reach while the service runs.
 func configHandler(c *config.Config, src config.Source, sections []config.SectionInfo) echo.HandlerFunc {
 	var b strings.Builder
 	b.WriteString(c.YAML())
@@ -559,11 +561,14 @@ func configHandler(c *config.Config, src config.Source, sections []config.Sectio
 		}
 		b.WriteString(text)
 	}
-	body := ConfigBody{YAML: b.String(), Notes: c.Notes()}
-	if body.Notes == nil {
-		body.Notes = []string{}
+	yaml := b.String()
+	return func(ctx echo.Context) error {
+		body := ConfigBody{YAML: yaml, Notes: c.Notes()}
+		if body.Notes == nil {
+			body.Notes = []string{}
+		}
+		return ctx.JSON(http.StatusOK, body)
 	}
-	return func(ctx echo.Context) error { return ctx.JSON(http.StatusOK, body) }
 }
 
 // SeriesBody is the answer of GET /v1/series.
