@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -86,6 +88,51 @@ func TestAMessageThatIsNoEventIsDeadLetteredAtOnce(t *testing.T) {
 		if n := logs.FilterMessage("event dead-lettered after its last delivery").Len(); n != 0 {
 			t.Errorf("%d log lines call the message's one delivery its last", n)
 		}
+	})
+}
+
+// TestAMessageWithNATSPublishConditionsIsDeadLettered: a message that
+// something else published on the stream's subjects with NATS's publish
+// conditions (Nats-Expected-Last-Sequence and the like, which the server
+// stores with it) is no event and is dead-lettered like any other. Its
+// dead letter does not carry them over: they held for the work stream
+// when the message was published, and the dead-letter stream would refuse
+// the letter on every retry, the message left in the work stream until
+// its retention dropped it.
+func TestAMessageWithNATSPublishConditionsIsDeadLettered(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		rec := newRecorder()
+		s := start(t, o, dispatcherFor(t, rec))
+		// Five events first: every condition below names a sequence the
+		// dead-letter stream, with at most three letters, never reaches.
+		for i := range 5 {
+			accept(t, s, request(testCommand, strconv.Itoa(i)))
+		}
+		subject := o.SubjectPrefix + ".1400000000." + testCommand
+		conditions := []struct{ header, value string }{
+			{"Nats-Expected-Last-Sequence", "5"},
+			{"Nats-Expected-Last-Subject-Sequence", "6"},
+			{"Nats-Expected-Last-Msg-Id", "foreign-7"},
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for i, c := range conditions {
+			m := nats.NewMsg(subject)
+			m.Data = []byte(`{}`)
+			m.Header.Set(c.header, c.value)
+			m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("foreign-%d", 6+i)) // its sequence
+			if _, err := s.Conn().JS.PublishMsg(ctx, m); err != nil {
+				t.Fatalf("publish with %s: %v", c.header, err)
+			}
+		}
+		eventually(t, 15*time.Second, "the three messages dead-lettered", func() bool {
+			return len(deadLetters(t, events(t, s))) == len(conditions)
+		})
+		if n := metric(t, s.reg, "imcallback_delivery_dead_letter_failures_total", "command", ""); n != 0 {
+			t.Errorf("dead_letter_failures_total{command=\"\"} = %v, want 0", n)
+		}
+		eventually(t, 10*time.Second, "the work stream's messages all settled", func() bool { return pending(t, s) == 0 })
 	})
 }
 

@@ -716,10 +716,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 // location. Its Nats-Msg-Id (the message's stream, sequence and time) makes
 // a repeated dead-lettering of one message a duplicate.
 func deadLetterMsg(o *Options, subject string, h nats.Header, data []byte, md *jetstream.MsgMetadata, reason error) *nats.Msg {
-	dh := make(nats.Header, len(h)+8)
-	for k, v := range h {
-		dh[k] = v
-	}
+	dh := copyHeaders(h, len(h)+8)
 	origID := h.Get(jetstream.MsgIDHeader)
 	// The stored message's time too: a recreated work stream numbers from 1
 	// again, and its event at an old sequence must not pass for the dead
@@ -735,6 +732,28 @@ func deadLetterMsg(o *Options, subject string, h nats.Header, data []byte, md *j
 	dh[HeaderDeadAt] = []string{time.Now().UTC().Format(time.RFC3339Nano)}
 	return &nats.Msg{Subject: o.DeadPrefix() + strings.TrimPrefix(subject, o.SubjectPrefix), Header: dh, Data: data}
 }
+
+// copyHeaders is a copy of a stored message's headers h for the dead
+// letter published from it, with room for size headers, without NATS's
+// own (Nats-*): the stored message keeps the conditions and instructions it
+// was published with (Nats-Expected-Last-Sequence, Nats-Expected-Last-Msg-Id,
+// Nats-Rollup, Nats-TTL…), which held for that publish, not this one.
+// Carried over, a condition made the dead-letter stream refuse every try of
+// the letter. The letter's own Nats-Msg-Id and Nats-Expected-Stream are the
+// caller's to set.
+func copyHeaders(h nats.Header, size int) nats.Header {
+	c := make(nats.Header, size)
+	for k, v := range h {
+		if len(k) >= len(natsHeaderPrefix) && strings.EqualFold(k[:len(natsHeaderPrefix)], natsHeaderPrefix) {
+			continue
+		}
+		c[k] = v
+	}
+	return c
+}
+
+// natsHeaderPrefix starts the headers NATS reads (in any case).
+const natsHeaderPrefix = "Nats-"
 
 func (w *workers) ack(msg jetstream.Msg) {
 	w.forget(msg)
