@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +106,66 @@ func TestDeletedDeadLetterStreamIsSetUpAgain(t *testing.T) {
 		rec, letters, _ := deadLetteredWithoutItsStream(t, o)
 		if d := letters[0]; d.Error != "members table missing" {
 			t.Errorf("the dead letter's error is %q, want the handler's", d.Error)
+		}
+		if n := len(rec.callTimes("fails")); n != 1 {
+			t.Errorf("the handler ran %d times, want MaxDeliveries = 1", n)
+		}
+	})
+}
+
+// TestDeadLetterStreamThatLostItsSubjectsIsSetUpAgain: the supervisor set
+// up again a work stream whose subjects an older replica or an operator
+// changed, but not the dead-letter stream: with its subjects changed no
+// dead letter was stored ("no response from stream"), and every failing
+// event cycled in the work stream until the retention dropped it, until a
+// restart of the service. The supervisor's check (at once after the failed
+// dead-lettering) now sets its subjects again, and the dead letter is stored.
+func TestDeadLetterStreamThatLostItsSubjectsIsSetUpAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.MaxDeliveries = 1
+		rec := newRecorder()
+		rec.set(0, func(id string, _ int) error {
+			if id == "fails" {
+				return errors.New("members table missing")
+			}
+			return nil
+		})
+		core, logs := observer.New(zapcore.InfoLevel)
+		s := startLogged(t, o, zap.New(core), dispatcherFor(t, rec))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		st, err := js.Stream(ctx, o.DeadStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := st.CachedInfo().Config
+		cfg.Subjects = []string{"elsewhere_" + o.SubjectPrefix + ".>"}
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		accept(t, s, request(testCommand, "fails"))
+		e := events(t, s)
+		// Callbacks are stored all along: only dead letters need the stream.
+		during := 0
+		eventually(t, 20*time.Second, "the dead letter stored", func() bool {
+			during++
+			accept(t, s, request(testCommand, fmt.Sprintf("during-%d", during)))
+			return len(deadLetters(t, e)) == 1
+		})
+		if d := deadLetters(t, e)[0]; d.Error != "members table missing" {
+			t.Errorf("the dead letter's error is %q, want the handler's", d.Error)
+		}
+		st, err = js.Stream(ctx, o.DeadStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := st.CachedInfo().Config.Subjects, []string{o.DeadPrefix() + ".>"}; !slices.Equal(got, want) {
+			t.Errorf("the dead-letter stream's subjects are %q, want %q", got, want)
+		}
+		if logs.FilterMessageSnippet("they are set again").Len() == 0 {
+			t.Error("no warning names the dead-letter stream's changed subjects")
 		}
 		if n := len(rec.callTimes("fails")); n != 1 {
 			t.Errorf("the handler ran %d times, want MaxDeliveries = 1", n)

@@ -706,8 +706,9 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 
 // repairParts sets up again what the probe does not write to, each at a
 // check after the one that found it missing (sightings): the dead-letter
-// stream (without it no event can be dead-lettered, and a failing one
-// cycles in the work stream until it expires) and the consumer (without it
+// stream (without it, or without its subjects, no event can be
+// dead-lettered, and a failing one cycles in the work stream until it
+// expires) and the consumer (without it
 // no event is processed; the workers leave it to the supervisor). Events
 // are still stored meanwhile: the verdict is an error only when the
 // dead-letter stream could not be created. A consumer that could not be
@@ -717,7 +718,9 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 // otherwise says nothing.
 func (s *Service) repairParts(ctx context.Context, conn *Conn, g *sightings) error {
 	dead := s.opts.DeadStream()
-	if _, err := conn.JS.Stream(ctx, dead); errors.Is(err, jetstream.ErrStreamNotFound) {
+	st, err := conn.JS.Stream(ctx, dead)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
 		created, err := ensureStream(ctx, conn.JS, deadStreamConfig(s.opts), s.log, g)
 		switch {
 		case errors.Is(err, errSetUpLater):
@@ -727,6 +730,21 @@ func (s *Service) repairParts(ctx context.Context, conn *Conn, g *sightings) err
 		case created:
 			s.log.Info("the dead-letter stream is set up again", zap.String("stream", dead))
 		}
+	case err == nil && !slices.Contains(st.CachedInfo().Config.Subjects, s.opts.DeadPrefix()+".>"):
+		// Changed by an older replica or an operator, as the work stream's
+		// subjects may be (streamDrifted): no dead letter is stored. Set
+		// back at once: the stream is there, and its dead letters stay.
+		// Appends do not need it, so a failure here leaves readiness be.
+		subjects := st.CachedInfo().Config.Subjects
+		if _, err := ensureStream(ctx, conn.JS, deadStreamConfig(s.opts), s.log, g); err != nil {
+			s.log.Warn("the dead-letter stream no longer takes the dead letters' subjects: no event can be dead-lettered; "+
+				"setting them again failed, trying again at the next check", zap.String("stream", dead),
+				zap.Strings("subjects", subjects), zap.String("want", s.opts.DeadPrefix()+".>"), zap.Error(err))
+			break
+		}
+		s.log.Warn("the dead-letter stream no longer took the dead letters' subjects: no event could be dead-lettered; "+
+			"they are set again", zap.String("stream", dead), zap.Strings("subjects", subjects),
+			zap.String("want", s.opts.DeadPrefix()+".>"))
 	}
 	if _, err := conn.JS.Consumer(ctx, s.opts.Stream, s.opts.Consumer); errors.Is(err, jetstream.ErrConsumerNotFound) {
 		err := ensureConsumer(ctx, conn.JS, s.opts, &s.resume, g)
