@@ -805,7 +805,7 @@ func TestReplayOfSeveralRequestsEndsWhereTheStreamEndedWhenItBegan(t *testing.T)
 			if err != nil {
 				t.Fatalf("%v\n%.2000s", err, out)
 			}
-			if !strings.Contains(out, "replayed 6993 event(s)\n") || !strings.Contains(out, ", 7000, 7001, 7002, ") || !strings.Contains(out, ", 12000\n") {
+			if !strings.Contains(out, "replayed 6993 event(s)\n") || !strings.Contains(out, ", 6000, 7000-12000\n") {
 				t.Errorf("replay of 1-12000 with the stream ending at 7000: want 6993 replayed (7000 less the 7 the service misses) "+
 					"and 7001-12000 missing:\n%.3000s", out)
 			}
@@ -1694,4 +1694,55 @@ func TestTheStoreInUseSuggestsAFreePort(t *testing.T) {
 	if port, _ := strconv.Atoi(m[1]); port == 4222 || port < 1024 {
 		t.Errorf("the suggested port %d is NATS's own or a well-known one: %v", port, err)
 	}
+}
+
+// TestReplaySummaryWritesRunsOfSequences: the summary of a replay names
+// the sequences it did not replay as runs (N-M) and, past
+// mostListedSeqs entries, says how many more there were. A range past the
+// stream's end (`--seq 1-10000000` on a small stream) listed each of
+// millions of sequences on one line, megabytes of output.
+func TestReplaySummaryWritesRunsOfSequences(t *testing.T) {
+	spread := make([]uint64, 0, mostListedSeqs+5)
+	for i := range uint64(mostListedSeqs + 5) {
+		spread = append(spread, 10*i+1)
+	}
+	tests := []struct {
+		name    string
+		res     replayAnswer
+		dead    bool
+		want    string
+		maxSize int
+	}{
+		{"singles and pairs stay", replayAnswer{Replayed: 1, Missing: []uint64{3, 7, 8}}, false,
+			"not replayed, not in the stream any more (expired or deleted) or not an event: 3, 7, 8\n", 0},
+		{"a run of three or more", replayAnswer{Missing: []uint64{1, 3, 4, 5, 9}}, true,
+			"not replayed, no dead letter (`events dead` lists the dead letters): 1, 3-5, 9\n", 0},
+		{"a long range", replayAnswer{Replayed: 1, Missing: seqRange(2, 10_000_000)}, false,
+			"not replayed, not in the stream any more (expired or deleted) or not an event: 2-10000000\n", 200},
+		{"too many entries", replayAnswer{Missing: spread}, false,
+			fmt.Sprintf(", %d and 5 more\n", spread[mostListedSeqs-1]), 20 * mostListedSeqs},
+		{"a cut list's count", replayAnswer{AlreadyReplayed: []uint64{4, 5, 6}, AlreadyReplayedCount: 10}, true,
+			"already replayed, not run again (another replay took their dead letters): 4-6 and 7 more\n", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			printReplay(&out, tt.res, tt.dead)
+			if !strings.Contains(out.String(), tt.want) {
+				t.Fatalf("the summary lacks %q:\n%.500s", tt.want, out.String())
+			}
+			if tt.maxSize > 0 && out.Len() > tt.maxSize {
+				t.Fatalf("the summary is %d bytes, more than %d", out.Len(), tt.maxSize)
+			}
+		})
+	}
+}
+
+// seqRange is the sequences from first to last.
+func seqRange(first, last uint64) []uint64 {
+	out := make([]uint64, 0, last-first+1)
+	for s := first; s <= last; s++ {
+		out = append(out, s)
+	}
+	return out
 }

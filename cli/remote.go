@@ -845,13 +845,39 @@ func printReplay(w io.Writer, res replayAnswer, dead bool) {
 	}
 }
 
-// listedSeqs is seqs joined, and how many more there were when count, of
-// a list the service cut, says there were more.
+// mostListedSeqs is how many entries (a sequence, or a run N-M) the
+// summary of a replay lists of each list at most: a --seq range past the
+// stream's end, or long expired, selects millions.
+const mostListedSeqs = 1000
+
+// listedSeqs is seqs, sorted, as the summary of a replay lists them: runs
+// of three or more as N-M, at most mostListedSeqs entries, and how many
+// more sequences there were, past those entries or, when count (of a list
+// the service cut) is larger, left out by the service.
 func listedSeqs(seqs []uint64, count int) string {
-	if more := count - len(seqs); more > 0 {
-		return joinSeqs(seqs) + fmt.Sprintf(" and %d more", more)
+	var entries []string
+	i := 0
+	for ; i < len(seqs) && len(entries) < mostListedSeqs; i++ {
+		j := i
+		for j+1 < len(seqs) && seqs[j+1] == seqs[j]+1 {
+			j++
+		}
+		switch {
+		case j-i >= 2:
+			entries = append(entries, fmt.Sprintf("%d-%d", seqs[i], seqs[j]))
+			i = j
+		default:
+			entries = append(entries, strconv.FormatUint(seqs[i], 10))
+		}
 	}
-	return joinSeqs(seqs)
+	more := len(seqs) - i
+	if count > len(seqs) {
+		more += count - len(seqs)
+	}
+	if more > 0 {
+		return strings.Join(entries, ", ") + fmt.Sprintf(" and %d more", more)
+	}
+	return strings.Join(entries, ", ")
 }
 
 func newEventsGetCmd(g *globalFlags) *cobra.Command {
