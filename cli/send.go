@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -297,7 +298,7 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		}
 		res, err := s.Send(ctx, f.command, body)
 		if res == nil {
-			return err
+			return noAnswer(ctx, f, err)
 		}
 		printResult(stdout, res)
 		if err != nil {
@@ -352,6 +353,22 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	err = printLoad(stdout, rep, f, note)
 	if rep.Requests < f.repeat && ctx.Err() != nil {
 		return errors.Join(fmt.Errorf("%w after %d of %d requests", errInterrupted, rep.Requests, f.repeat), err)
+	}
+	return err
+}
+
+// noAnswer is err, the failure of a send that got no answer, with what
+// bound ran out or what to do: Go's own cause says only "context deadline
+// exceeded" or "connection refused". The URL is named as checkSendURL
+// names it, without its password, query string or fragment.
+func noAnswer(ctx context.Context, f sendFlags, err error) error {
+	switch {
+	case f.timeout > 0 && errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("no answer within --timeout %s: the endpoint did not answer in time; a longer --timeout (0: none) "+
+			"waits longer: %w", f.timeout, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("nothing listens at %s: start the service (imcallback serve), or give --url the endpoint's "+
+			"address: %w", config.RedactQuery(config.Redact(f.url, false)), err)
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -184,5 +185,44 @@ func TestSendRefusesAnEmptyPlatform(t *testing.T) {
 	case p := <-paths:
 		t.Errorf("a request was sent (%s) with an empty --platform", p)
 	default:
+	}
+}
+
+// TestSendWithoutAnAnswerSaysWhatToDo: a send that got no answer named
+// only Go's cause, "context deadline exceeded" or "connection refused",
+// not the --timeout that ran out nor what to do.
+func TestSendWithoutAnAnswerSaysWhatToDo(t *testing.T) {
+	silent := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		// Read first: the server sees the client go only once the body is read.
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done() // no answer until the client goes
+	}))
+	t.Cleanup(silent.Close)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := "http://" + closed.Addr().String() + "/im/callback"
+	_ = closed.Close()
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no answer in time", []string{"--url", silent.URL + "/im/callback", "--timeout", "50ms"},
+			[]string{"no answer within --timeout 50ms", "a longer --timeout", "context deadline exceeded"}},
+		{"nothing listens", []string{"--url", nobody},
+			[]string{"nothing listens at " + nobody, "imcallback serve", "--url", "connection refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"send", "--command", "Group.CallbackAfterCreateTopic", "--sample", "--token", ""}, tt.args...)
+			out, err := runCLI(t, args...)
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want it to say %q (output %q)", err, w, out)
+				}
+			}
+		})
 	}
 }
