@@ -281,6 +281,13 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	if err := checkSendURL(f.url); err != nil {
 		return err
 	}
+	if spelt := catalogueSpelling(f.command); spelt != "" {
+		// Sent all the same (a program may register a name of its own), but
+		// the service answers a command it has no handler for as allowed:
+		// the "ok" below would read as a handler's.
+		fmt.Fprintf(stderr, "note: %q is no command Tencent IM sends: command names are case-sensitive, and the catalogue's is %s; "+
+			"a service without a handler of exactly that name answers it as allowed, running none\n", f.command, spelt)
+	}
 	s := &imsend.Sender{URL: f.url, AppID: f.appID, Token: f.token, OptPlatform: f.platform}
 	if f.trustCert != "" {
 		client, err := sendClient(f.trustCert, min(f.concurrency, f.repeat))
@@ -355,6 +362,21 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		return errors.Join(fmt.Errorf("%w after %d of %d requests", errInterrupted, rep.Requests, f.repeat), err)
 	}
 	return err
+}
+
+// catalogueSpelling is the catalogue's name of command when command is
+// none of its commands as written, but one in another case or with spaces
+// around it (group.callbackaftercreatetopic); "" otherwise.
+func catalogueSpelling(command string) string {
+	if _, ok := catalogue.Lookup(command); ok {
+		return ""
+	}
+	for _, e := range catalogue.All() {
+		if strings.EqualFold(e.Name(), strings.TrimSpace(command)) {
+			return e.Name()
+		}
+	}
+	return ""
 }
 
 // noAnswer is err, the failure of a send that got no answer, with what

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -222,6 +224,46 @@ func TestSendWithoutAnAnswerSaysWhatToDo(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), w) {
 					t.Errorf("err = %v, want it to say %q (output %q)", err, w, out)
 				}
+			}
+		})
+	}
+}
+
+// TestSendNotesACommandInAnotherCase: a --command the catalogue knows only
+// in another case (group.callbackaftercreatetopic) is none the service
+// handles, which answers it as allowed: send printed "ok" alone, as if a
+// handler had run. The answer is still printed and the exit is still
+// the answer's; standard error notes the catalogue's spelling.
+func TestSendNotesACommandInAnotherCase(t *testing.T) {
+	srv, _, _ := receiver(t, "", "")
+	body := filepath.Join(t.TempDir(), "body.json")
+	if err := writeFile(body, `{"GroupId":"@TGS#1"}`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		command string
+		note    bool
+	}{
+		{"group.callbackaftercreatetopic", true},
+		{" Group.CallbackAfterCreateTopic", true},
+		{"Group.CallbackAfterCreateTopic", false},
+		{"Custom.Command", false}, // a name of no catalogue command in any case: a program's own, perhaps
+	}
+	for _, tt := range tests {
+		t.Run(tt.command, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			root := newRootCmd(&out, &errOut)
+			root.SetArgs([]string{"send", "--url", srv.URL + "/im/callback", "--token", "", "--command", tt.command, "--file", body})
+			if err := root.ExecuteContext(context.Background()); err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			if !strings.HasSuffix(out.String(), "ok\n") || strings.Contains(out.String(), "note:") {
+				t.Errorf("standard output %q, want the answer alone", out.String())
+			}
+			noted := strings.Contains(errOut.String(), "note:") && strings.Contains(errOut.String(), "Group.CallbackAfterCreateTopic") &&
+				strings.Contains(errOut.String(), "case-sensitive")
+			if noted != tt.note {
+				t.Errorf("standard error %q; want a note naming the catalogue's spelling: %v", errOut.String(), tt.note)
 			}
 		})
 	}
