@@ -387,16 +387,23 @@ func btoi(b bool) int {
 	return 0
 }
 
-// progress shows a bar on w for replays of progressThreshold events or more.
+// progress shows a bar on w for replays of progressThreshold events or
+// more, when w is a terminal (drawsProgress): in a file or a pipe (a cron
+// job's log) its redraws, ten a second, would only add noise.
 type progress struct {
 	w   io.Writer
 	bar *progressbar.ProgressBar
+	on  bool
 }
 
-func newProgress(w io.Writer) *progress { return &progress{w: w} }
+func newProgress(w io.Writer) *progress { return &progress{w: w, on: drawsProgress(w)} }
+
+// drawsProgress reports whether a progress bar is drawn on w: on a
+// terminal only, as send --repeat draws its own. Tests replace it.
+var drawsProgress = isTerminal
 
 func (p *progress) update(done, total int) {
-	if total < progressThreshold {
+	if total < progressThreshold || !p.on {
 		return
 	}
 	if p.bar == nil {

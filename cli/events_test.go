@@ -1462,6 +1462,9 @@ func TestAnswerOfAnotherListenerIsNamedSo(t *testing.T) {
 // stopped, rather than being drawn full, all sequences done, above the
 // error saying most were not; its line is ended.
 func TestStoppedReplayShowsItsProgressAsItStopped(t *testing.T) {
+	drawn := drawsProgress
+	drawsProgress = func(io.Writer) bool { return true } // a buffer for a terminal
+	t.Cleanup(func() { drawsProgress = drawn })
 	api := &fakeReplayAPI{failAt: 3}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
@@ -1745,4 +1748,26 @@ func seqRange(first, last uint64) []uint64 {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TestReplayDrawsNoProgressBarOffATerminal: a replay of several requests
+// whose standard error is no terminal (a file, a pipe, a cron job's log)
+// wrote the progress bar there all the same, a redraw every 100 ms, as
+// send --repeat does not: only a terminal gets it.
+func TestReplayDrawsNoProgressBarOffATerminal(t *testing.T) {
+	api := &fakeReplayAPI{}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&out, &errOut)
+	root.SetArgs([]string{"--admin", srv.URL, "events", "replay", "--seq", "1-20000"})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "replayed ") {
+		t.Fatalf("no summary: %q", out.String())
+	}
+	if errOut.Len() > 0 {
+		t.Errorf("standard error, no terminal, got %q; want nothing", errOut.String())
+	}
 }
