@@ -484,6 +484,16 @@ func dsnProblem(dsn string) string {
 		return "has a query before its first '@'" + hidden + "with no database path, an '@' in a query value ends " +
 			"the user info there; percent-escape '@' in a query value and '?' in a password as %40 and %3F"
 	}
+	user, password, _ := strings.Cut(userinfo, ":")
+	parts := []string{user, password, hosts, database}
+	for pair := range strings.SplitSeq(query, "&") {
+		key, value, _ := strings.Cut(pair, "=")
+		parts = append(parts, key, value)
+	}
+	if slices.ContainsFunc(parts, notDecodable) {
+		return "has a '%' that is no escape (%XX), a %00 or a space within a part" + hidden + "the driver refuses it; " +
+			"write a '%' as %25 and a space as %20, in a password too"
+	}
 	for pair := range strings.SplitSeq(query, "&") {
 		key, _, ok := strings.Cut(pair, "=")
 		switch {
@@ -509,6 +519,28 @@ func notASCIIWordOr(extra string) func(rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(extra, r))
 	}
 }
+
+// notDecodable reports whether the driver refuses part of a DSN as it
+// decodes it (each of the user, the password, the hosts, the database and
+// the query's keys and values): a '%' not followed by two hex digits, a
+// %00, or a space between its first and last character that is not one.
+func notDecodable(part string) bool {
+	part = strings.Trim(part, " ")
+	for i := 0; i < len(part); i++ {
+		switch {
+		case part[i] == ' ':
+			return true
+		case part[i] != '%':
+		case i+2 >= len(part) || !isHex(part[i+1]) || !isHex(part[i+2]) || part[i+1:i+3] == "00":
+			return true
+		default:
+			i += 2
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // queryBefore reports whether userinfo, what the driver takes for a DSN's
 // user info, holds a query (a '?' and then a key=value): with no database

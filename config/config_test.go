@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/imcallback/imcallback/config"
 )
 
@@ -1135,9 +1137,28 @@ func TestStoreDSNIsReadByTheDriverAsWritten(t *testing.T) {
 		{"no user info, a '/' in a query value", "postgres://db.example?sslrootcert=/etc/ssl/ca.pem", "", nil},
 		{"unescaped '@' in the password, no path", "postgresql://u:p@ss@host?sslmode=disable", "has an '@' in its host",
 			[]string{"p@ss"}},
+		// The driver decodes each part's escapes and refuses one that is
+		// none, a %00 or a space within: at start, after config check.
+		{"a '%' that is no escape in the password", "postgres://u:p%zzs3cr3t@host/db", "has a '%' that is no escape (%XX), a %00 or a space",
+			[]string{"s3cr3t"}},
+		{"a '%' at the password's end", "postgres://u:s3cr3t%@host/db", "has a '%' that is no escape", []string{"s3cr3t"}},
+		{"a %00 in the password", "postgres://u:s3%00cr3t@host/db", "has a '%' that is no escape", []string{"cr3t"}},
+		{"a space in the password", "postgres://u:s3cr3t pw@host/db", "has a '%' that is no escape", []string{"s3cr3t"}},
+		{"a '%' that is no escape in the database name", "postgres://u:pw@host/d%b", "has a '%' that is no escape", nil},
+		{"a '%' that is no escape in a query value", "postgres://u:pw@host/db?password=s3%cr3t", "has a '%' that is no escape",
+			[]string{"cr3t"}},
+		{"a '%' that is no escape in the host", "postgres://u:pw@ho%st/db", "has a '%' that is no escape", nil},
+		{"an escaped '%' and space in the password", "postgres://u:p%25w%20d@host/db", "", nil},
+		{"spaces around the user", "postgres:// u :pw@host/db", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.want == "" && !strings.Contains(tt.dsn, "sslrootcert=") { // the driver reads a CA file as it parses
+				// What is accepted, the driver reads.
+				if _, err := pgconn.ParseConfig(tt.dsn); err != nil {
+					t.Fatalf("the driver refuses %q: %v", tt.dsn, err)
+				}
+			}
 			_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_STORE_DSN="+tt.dsn)})
 			if tt.want == "" {
 				if err != nil {
