@@ -381,7 +381,8 @@ func catalogueSpelling(command string) string {
 
 // noAnswer is err, the failure of a send that got no answer, with what
 // bound ran out or what to do: Go's own cause says only "context deadline
-// exceeded" or "connection refused". The URL is named as checkSendURL
+// exceeded", "connection refused" or "certificate signed by unknown
+// authority". The URL is named as checkSendURL
 // names it, without its password, query string or fragment.
 func noAnswer(ctx context.Context, f sendFlags, err error) error {
 	switch {
@@ -391,6 +392,10 @@ func noAnswer(ctx context.Context, f sendFlags, err error) error {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("nothing listens at %s: start the service (imcallback serve), or give --url the endpoint's "+
 			"address: %w", config.RedactQuery(config.Redact(f.url, false)), err)
+	case errors.As(err, new(*tls.CertificateVerificationError)):
+		return fmt.Errorf("the certificate of %s is not trusted here: send trusts the system's roots and, without --url, "+
+			"the service's own certificate (%s, tls_cert): %w", config.RedactQuery(config.Redact(f.url, false)),
+			config.EnvName("tls_cert"), err)
 	}
 	return err
 }

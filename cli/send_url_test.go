@@ -206,6 +206,8 @@ func TestSendWithoutAnAnswerSaysWhatToDo(t *testing.T) {
 	}
 	nobody := "http://" + closed.Addr().String() + "/im/callback"
 	_ = closed.Close()
+	certFile, keyFile, _ := imtest.SelfSigned(t)
+	_, tlsPort, _ := receiver(t, certFile, keyFile)
 	tests := []struct {
 		name string
 		args []string
@@ -215,6 +217,9 @@ func TestSendWithoutAnAnswerSaysWhatToDo(t *testing.T) {
 			[]string{"no answer within --timeout 50ms", "a longer --timeout", "context deadline exceeded"}},
 		{"nothing listens", []string{"--url", nobody},
 			[]string{"nothing listens at " + nobody, "imcallback serve", "--url", "connection refused"}},
+		{"a certificate not trusted", []string{"--url", "https://127.0.0.1:" + tlsPort + "/im/callback"},
+			[]string{"the certificate of https://127.0.0.1:" + tlsPort + "/im/callback is not trusted here",
+				"IMCALLBACK_TLS_CERT", "without --url", "x509"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
