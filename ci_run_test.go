@@ -13,13 +13,21 @@ import (
 // ciStubs are the commands .ci/run calls, as scripts that record what
 // they were asked and answer as the case wants: PostgreSQL, the package
 // manager and make never run for real.
-func ciStubs(t *testing.T, pgUp bool, makeExit string) (dir, psqlLog, makeEnv string) {
+func ciStubs(t *testing.T, pg pgState, makeExit string) (dir, psqlLog, makeEnv string) {
 	t.Helper()
 	dir = t.TempDir()
 	psqlLog, makeEnv = filepath.Join(dir, "psql.log"), filepath.Join(dir, "make.env")
 	pgReady, psqlConnects := "exit 2", `echo 'psql: error: connection refused' >&2; exit 2`
-	if pgUp {
+	switch pg {
+	case pgUp:
 		pgReady, psqlConnects = "exit 0", "exit 0"
+	case pgPassword:
+		// Debian's default pg_hba.conf: scram-sha-256 on 127.0.0.1, and
+		// a postgres role without a password. Without -w psql asks for
+		// one on the terminal.
+		pgReady = "exit 0"
+		psqlConnects = `case " $* " in *" -w "*|*" --no-password "*) ;; *) echo 'Password for user postgres: ' >&2 ;; esac
+echo 'psql: error: connection to server at "127.0.0.1", port 5432 failed: fe_sendauth: no password supplied' >&2; exit 2`
 	}
 	stubs := map[string]string{
 		"pg_isready":    pgReady,
@@ -47,11 +55,22 @@ done
 	return dir, psqlLog, makeEnv
 }
 
+// pgState is how the stubbed PostgreSQL of TestCIRun answers.
+type pgState int
+
+const (
+	pgDown     pgState = iota // not answering, and not startable
+	pgUp                      // answering, postgres connects without a password
+	pgPassword                // answering, and asking postgres for a password
+)
+
 // TestCIRun runs .ci/run with its services and make stubbed: on a fresh
 // PostgreSQL (no database named test) it creates the run's database and
 // drops it after make, whatever make's outcome; with PostgreSQL down and
-// not startable it still runs make, without IMCALLBACK_TEST_POSTGRES_DSN
-// (the PostgreSQL tests skip) and says so, naming the variable.
+// not startable, or answering but refusing postgres without a password
+// (Debian's default for 127.0.0.1), it still runs make, without
+// IMCALLBACK_TEST_POSTGRES_DSN (the PostgreSQL tests skip) and says so,
+// naming the variable; psql never asks for a password on the terminal.
 func TestCIRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs .ci/run with stubbed services; skipped with -short")
@@ -62,18 +81,19 @@ func TestCIRun(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name     string
-		pgUp     bool
+		pg       pgState
 		makeExit string
 		wantExit int
 		wantDSN  string // a prefix of make's IMCALLBACK_TEST_POSTGRES_DSN, or "unset"
 		wantOut  string
 	}{
-		{"fresh PostgreSQL", true, "exit 0", 0, "postgres://postgres@127.0.0.1:5432/imcallback_ci_", ""},
-		{"make fails", true, "exit 2", 2, "postgres://postgres@127.0.0.1:5432/imcallback_ci_", ""},
-		{"PostgreSQL down", false, "exit 0", 0, "unset", "IMCALLBACK_TEST_POSTGRES_DSN"},
+		{"fresh PostgreSQL", pgUp, "exit 0", 0, "postgres://postgres@127.0.0.1:5432/imcallback_ci_", ""},
+		{"make fails", pgUp, "exit 2", 2, "postgres://postgres@127.0.0.1:5432/imcallback_ci_", ""},
+		{"PostgreSQL down", pgDown, "exit 0", 0, "unset", "IMCALLBACK_TEST_POSTGRES_DSN"},
+		{"PostgreSQL asks for a password", pgPassword, "exit 0", 0, "unset", "IMCALLBACK_TEST_POSTGRES_DSN"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			dir, psqlLog, makeEnv := ciStubs(t, tt.pgUp, tt.makeExit)
+			dir, psqlLog, makeEnv := ciStubs(t, tt.pg, tt.makeExit)
 			cmd := exec.Command(bash, ".ci/run")
 			cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 			var out bytes.Buffer
@@ -96,7 +116,10 @@ func TestCIRun(t *testing.T) {
 			if !strings.Contains(out.String(), tt.wantOut) {
 				t.Fatalf(".ci/run's output does not mention %q:\n%s", tt.wantOut, out.String())
 			}
-			if tt.pgUp {
+			if strings.Contains(out.String(), "Password for user") {
+				t.Fatalf("psql asked for a password on the terminal, where a run waits for an answer:\n%s", out.String())
+			}
+			if tt.pg == pgUp {
 				db := strings.TrimPrefix(strings.SplitN(dsn, "?", 2)[0], "postgres://postgres@127.0.0.1:5432/")
 				calls, _ := os.ReadFile(psqlLog)
 				if !strings.Contains(string(calls), "CREATE DATABASE "+db) || !strings.Contains(string(calls), "DROP DATABASE IF EXISTS "+db) {
