@@ -14,7 +14,9 @@
 // acknowledgement path alone, the most the durable row could reach here
 // if processing took no CPU while loaded.
 //
-// The PostgreSQL row runs when IMCALLBACK_TEST_POSTGRES_DSN is set. wrk
+// The PostgreSQL row runs when IMCALLBACK_TEST_POSTGRES_DSN is set, each
+// of its services storing in a fresh schema of that database, dropped when
+// the step ends. wrk
 // comes from Debian's wrk package; without it the step says so and exits 0
 // (-sustained, which offers its rates with a Go client, runs without it).
 package main
@@ -22,6 +24,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -42,6 +45,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/imcallback/imcallback/imsend"
 	"github.com/imcallback/imcallback/protocol"
@@ -183,6 +188,7 @@ func main() {
 	defer stopOnSignals()()
 	dir := workDir()
 	defer os.RemoveAll(dir)
+	defer dropSchemas() // after the services' stops, deferred or in the loop
 	serviceSrc := root
 	if *serviceRoot != "" {
 		serviceSrc = *serviceRoot
@@ -220,12 +226,7 @@ func main() {
 			fmt.Printf("%s: skipped (set IMCALLBACK_TEST_POSTGRES_DSN to run it)\n\n", r.name)
 			continue
 		}
-		serviceEnv := func(data, admin string) []string {
-			env := append([]string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + token, "IMCALLBACK_DATA_DIR=" + data,
-				"IMCALLBACK_ADMIN_LISTEN=" + admin, "IMCALLBACK_LOG_FORMAT=json", signWindowEnv(*seconds)}, r.env...)
-			env = append(env, extra...)
-			return env
-		}
+		serviceEnv := func(data, admin string) []string { return serviceEnv(r, data, admin, *seconds, extra) }
 		admin := freeAddr()
 		durable := slices.Contains(r.env, "IMCALLBACK_DELIVERY=durable")
 		svc := start(service, freeAddr(), serviceEnv(filepath.Join(dir, r.name), admin), filepath.Join(dir, r.name+".log"), "serve")
@@ -463,6 +464,23 @@ func splitEnv(s string) ([]string, error) {
 		env[i] = strings.TrimSuffix(e, ",") // a trailing comma ends the list
 	}
 	return env, nil
+}
+
+// serviceEnv is the settings of row r's service with its data in data and
+// its admin listener on admin, for wrk runs of seconds, with the step's
+// extra settings last. A PostgreSQL row's service gets a fresh schema of
+// the DSN's database (storeSchema).
+func serviceEnv(r row, data, admin string, seconds int, extra []string) []string {
+	env := append([]string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + token, "IMCALLBACK_DATA_DIR=" + data,
+		"IMCALLBACK_ADMIN_LISTEN=" + admin, "IMCALLBACK_LOG_FORMAT=json", signWindowEnv(seconds)}, r.env...)
+	if r.needPG { // a schema of this service's own, not the DSN's
+		for i, kv := range env {
+			if dsn, ok := strings.CutPrefix(kv, "IMCALLBACK_STORE_DSN="); ok {
+				env[i] = "IMCALLBACK_STORE_DSN=" + storeSchema(dsn)
+			}
+		}
+	}
+	return append(env, extra...)
 }
 
 // signWindowEnv is the service's IMCALLBACK_SIGN_WINDOW for wrk runs of
@@ -729,6 +747,7 @@ func end(msg string, code int) {
 	defer ending.Unlock() // exit returns only in tests
 	fmt.Fprintln(os.Stderr, "wrkload:", msg)
 	running.stopAll()
+	dropSchemas()
 	work.mu.Lock()
 	dir := work.dir
 	work.mu.Unlock()
@@ -889,4 +908,65 @@ func drain(admin string, limit, poll time.Duration) (time.Duration, error) {
 		}
 		time.Sleep(poll)
 	}
+}
+
+// schemas holds the PostgreSQL schemas the step created for its services'
+// stores (storeSchema), which dropSchemas drops as the step ends.
+var schemas struct {
+	mu   sync.Mutex
+	made []madeSchema
+}
+
+// madeSchema is one schema storeSchema created, in the database of dsn.
+type madeSchema struct{ dsn, name string }
+
+// storeSchema creates a schema for one service's store in the database of
+// dsn and returns dsn with search_path set to it: the row measures an
+// empty table in each run, whatever earlier runs stored, and leaves
+// nothing in the database once dropSchemas has run.
+func storeSchema(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		fail("IMCALLBACK_TEST_POSTGRES_DSN is not a postgres:// URL") // err would print the password
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "imcb_wrkload_" + hex.EncodeToString(b)
+	if err := pgExec(dsn, "CREATE SCHEMA "+name); err != nil {
+		fail(fmt.Sprintf("IMCALLBACK_TEST_POSTGRES_DSN: create schema %s for the PostgreSQL row: %v", name, err))
+	}
+	schemas.mu.Lock()
+	schemas.made = append(schemas.made, madeSchema{dsn: dsn, name: name})
+	schemas.mu.Unlock()
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// dropSchemas drops the schemas storeSchema created, with what their
+// services stored; a schema it cannot drop is named on stderr.
+func dropSchemas() {
+	schemas.mu.Lock()
+	made := schemas.made
+	schemas.made = nil
+	schemas.mu.Unlock()
+	for _, m := range made {
+		if err := pgExec(m.dsn, "DROP SCHEMA IF EXISTS "+m.name+" CASCADE"); err != nil {
+			fmt.Fprintf(os.Stderr, "wrkload: drop schema %s: %v\n", m.name, err)
+		}
+	}
+}
+
+// pgExec runs sql on the database of dsn, within adminTimeout.
+func pgExec(dsn, sql string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, sql)
+	return err
 }
