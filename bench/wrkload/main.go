@@ -548,7 +548,7 @@ func start(bin, listen string, env []string, logFile, arg string) *proc {
 		args = append(args, arg)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(append(os.Environ(), "IMCALLBACK_LISTEN="+listen), env...)
+	cmd.Env = serverEnv(listen, env)
 	cmd.Stdout, cmd.Stderr = f, f
 	p, err := launch(cmd, listen)
 	if err != nil {
@@ -573,6 +573,21 @@ func start(bin, listen string, env []string, logFile, arg string) *proc {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// serverEnv is the environment of a server start starts: this process's
+// without its IMCALLBACK_ variables, then IMCALLBACK_LISTEN set to listen
+// and env (the row's settings and -env's). A setting left exported in the
+// shell (IMCALLBACK_STORE_DSN, IMCALLBACK_NATS_URL) would otherwise change
+// what a row measures under the row's name.
+func serverEnv(listen string, env []string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "IMCALLBACK_") {
+			out = append(out, kv)
+		}
+	}
+	return append(append(out, "IMCALLBACK_LISTEN="+listen), env...)
 }
 
 // url is the signed callback URL for command, signed now.

@@ -254,3 +254,31 @@ func TestAdminReadsGiveUpOnAServiceThatNeverAnswers(t *testing.T) {
 		t.Fatal("readMetric still waits for a service that never answers")
 	}
 }
+
+// TestServersGetOnlyTheRowsSettings: the services of a row took every
+// IMCALLBACK_ setting of the shell that ran the step besides the row's
+// own, so an IMCALLBACK_STORE_DSN or IMCALLBACK_NATS_URL left exported
+// (from trying the service by hand) had the SQLite rows measure
+// PostgreSQL, or the durable rows another NATS server, under the rows'
+// names. A service now gets only the row's settings and -env's; the rest of
+// the environment (PATH, GOMAXPROCS, GOGC) is still passed on.
+func TestServersGetOnlyTheRowsSettings(t *testing.T) {
+	t.Setenv("IMCALLBACK_STORE_DSN", "postgres://elsewhere/db")
+	t.Setenv("IMCALLBACK_NATS_URL", "nats://elsewhere:4222")
+	t.Setenv("IMCALLBACK_LISTEN", "0.0.0.0:8080")
+	t.Setenv("GOMAXPROCS", "2")
+	env := serverEnv("127.0.0.1:1234", []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_LOG_BUFFER=0"})
+	var settings []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "IMCALLBACK_") {
+			settings = append(settings, kv)
+		}
+	}
+	want := []string{"IMCALLBACK_LISTEN=127.0.0.1:1234", "IMCALLBACK_DELIVERY=inline", "IMCALLBACK_LOG_BUFFER=0"}
+	if !slices.Equal(settings, want) {
+		t.Errorf("the service's settings are %q, want %q", settings, want)
+	}
+	if !slices.Contains(env, "GOMAXPROCS=2") {
+		t.Errorf("GOMAXPROCS of the step's environment is not passed on: %q", env)
+	}
+}
