@@ -1133,16 +1133,24 @@ func TestPauseSaysTheStatusWasNotRead(t *testing.T) {
 	}
 }
 
+// startFailingForward starts the service with durable delivery forwarding
+// afterCommand to a destination that answers 502 to every event, each
+// dead-lettered at its first failure.
+func startFailingForward(t *testing.T) *imtest.Service {
+	t.Helper()
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "broken on purpose", http.StatusBadGateway)
+	}))
+	t.Cleanup(dest.Close) // after the service's stop, registered later
+	return start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms", "IMCALLBACK_FORWARD_URL=" + dest.URL,
+		"IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "IMCALLBACK_FORWARD_MATCH=" + afterCommand}, delivery.Module)
+}
+
 // TestForwardDestinations: the Overview lists the forward destinations
 // with their success rate and dead letters, and Dead letters names the
 // destination that failed.
 func TestForwardDestinations(t *testing.T) {
-	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "broken on purpose", http.StatusBadGateway)
-	}))
-	defer dest.Close()
-	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms", "IMCALLBACK_FORWARD_URL=" + dest.URL,
-		"IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "IMCALLBACK_FORWARD_MATCH=" + afterCommand}, delivery.Module)
+	s := startFailingForward(t)
 	send(t, s, afterCommand, sample(t, afterCommand, nil))
 
 	b := newBrowser(t)
@@ -2220,12 +2228,7 @@ func okAfter() fx.Option {
 // no word. Now the requests go on being shown, the dead letters as not
 // known, and either failure is said under the panel's title.
 func TestForwardDestinationsSayWhatIsUnread(t *testing.T) {
-	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "broken on purpose", http.StatusBadGateway)
-	}))
-	defer dest.Close()
-	s := start(t, []string{"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms", "IMCALLBACK_FORWARD_URL=" + dest.URL,
-		"IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "IMCALLBACK_FORWARD_MATCH=" + afterCommand}, delivery.Module)
+	s := startFailingForward(t)
 	send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "first"}))
 
 	b := newBrowser(t)
