@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -265,7 +266,7 @@ WHERE sdk_app_id = $7 AND topic_id = $6`
 // exec) write as bytea's hex text, which jsonb refuses; text is the JSON
 // itself in every mode.
 func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore, resentUntil time.Time) error {
-	return retryConflicts(ctx, func() error {
+	return retryConflicts(ctx, func(ctx context.Context) error {
 		_, err := b.pool.Exec(ctx, postgresCreate,
 			t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
 			string(custom), t.Introduction, t.Notification, t.FaceURL, created, deletedBefore, resentUntil)
@@ -282,16 +283,28 @@ const (
 	maxConflictPause    = 100 * time.Millisecond
 )
 
-// retryConflicts runs exec, one write's statement, again when PostgreSQL aborted it for a
-// conflict with a concurrent transaction: a serialization failure (SQLSTATE 40001, which a
+// retryConflicts runs exec, one write's statement (or a read), again when PostgreSQL aborted it
+// for a conflict with a concurrent transaction: a serialization failure (SQLSTATE 40001, which a
 // database whose default isolation is repeatable read or serializable raises when another
 // replica changed the row since the statement's snapshot) or a deadlock (40P01). Each write is
 // one statement that reads its rows as it writes them, so running it again applies it after the
 // other, as under read committed. It gives up after maxConflictAttempts, or when ctx ends.
-func retryConflicts(ctx context.Context, exec func() error) error {
+//
+// It also runs exec once more, at once, when its connection turned out to be lost (connLost: the
+// server ended it, as pg_terminate_backend or a failover does, and the pool handed it out within
+// a second of its last use, before it would ping it), on a connection the pool pings before
+// handing it out (see shouldPing), so that the dead ones left in the pool are replaced rather
+// than failing the calls after it one by one. A write may then run twice; each is applied once
+// however often it runs (a create, destroy or info change sent again changes nothing).
+func retryConflicts(ctx context.Context, exec func(ctx context.Context) error) error {
 	pause := firstConflictPause
+	lostOnce := false
 	for attempt := 1; ; attempt++ {
-		err := exec()
+		err := exec(ctx)
+		if err != nil && !lostOnce && ctx.Err() == nil && connLost(err) {
+			lostOnce = true
+			err = exec(context.WithValue(ctx, pingBeforeUse{}, true))
+		}
 		if err == nil || !isConflict(err) || attempt == maxConflictAttempts {
 			return err
 		}
@@ -312,6 +325,17 @@ func isConflict(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
 
+// connLost reports whether err says the statement's connection was lost: the server ended it
+// (SQLSTATE 57P01 admin_shutdown, 57P02 crash_shutdown), or it was found closed or broken
+// (nothing sent, or the stream cut: io.EOF, io.ErrUnexpectedEOF).
+func connLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02"
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // postgresAdopt moves the topics of the empty app to $1 while no topic has an app.
 const postgresAdopt = `
 UPDATE topics SET sdk_app_id = $1
@@ -319,7 +343,7 @@ WHERE sdk_app_id = '' AND NOT EXISTS (SELECT 1 FROM topics kept WHERE kept.sdk_a
 
 func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64, error) {
 	var tag pgconn.CommandTag
-	err := retryConflicts(ctx, func() (err error) {
+	err := retryConflicts(ctx, func(ctx context.Context) (err error) {
 		tag, err = b.pool.Exec(ctx, postgresAdopt, appID)
 		return err
 	})
@@ -328,7 +352,7 @@ func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64
 
 func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error {
 	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
-	return retryConflicts(ctx, func() error {
+	return retryConflicts(ctx, func(ctx context.Context) error {
 		_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID, createdAfter, deletedBefore)
 		return err
 	})
@@ -336,7 +360,7 @@ func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, id
 
 func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
 	var tag pgconn.CommandTag
-	err := retryConflicts(ctx, func() (err error) {
+	err := retryConflicts(ctx, func(ctx context.Context) (err error) {
 		tag, err = b.pool.Exec(ctx, postgresInfoChange,
 			c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID)
 		return err
@@ -351,7 +375,11 @@ func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.
 }
 
 func (b *postgresBackend) get(ctx context.Context, appID, topicID string) (Topic, error) {
-	t, err := scanPostgresTopic(b.pool.QueryRow(ctx, postgresGet, appID, topicID))
+	var t Topic
+	err := retryConflicts(ctx, func(ctx context.Context) (err error) {
+		t, err = scanPostgresTopic(b.pool.QueryRow(ctx, postgresGet, appID, topicID))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Topic{}, ErrNotFound
 	}
@@ -361,25 +389,33 @@ func (b *postgresBackend) get(ctx context.Context, appID, topicID string) (Topic
 func (b *postgresBackend) list(ctx context.Context, f ListFilter) ([]Topic, error) {
 	query, args := listQuery(f, func(n int) string { return "$" + strconv.Itoa(n) },
 		func(t time.Time) any { return t })
-	rows, err := b.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return collectTopics(rows, scanPostgresTopic)
+	var topics []Topic
+	err := retryConflicts(ctx, func(ctx context.Context) error {
+		rows, err := b.pool.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		topics, err = collectTopics(rows, scanPostgresTopic)
+		return err
+	})
+	return topics, err
 }
 
-// readinessCheck marks the context of the readiness check's acquire (see shouldPing).
-type readinessCheck struct{}
+// pingBeforeUse marks the context of an acquire whose connection the pool pings before handing
+// it out (see shouldPing): the readiness check's, and a statement's run again after its
+// connection was lost (retryConflicts).
+type pingBeforeUse struct{}
 
 // shouldPing is the pool's ShouldPing: pgxpool's default (a connection idle
 // over a second is pinged before it is handed out, and replaced when dead),
-// and every connection the readiness check acquires. Without the latter, a
-// connection the server ended (pg_terminate_backend, a failover) within a
+// and every connection acquired with pingBeforeUse: the readiness check's and
+// a statement's run again after its connection was lost. Without the latter,
+// a connection the server ended (pg_terminate_backend, a failover) within a
 // second of its last use was handed to the check, which then reported the
 // store failing once while a fresh connection worked.
 func shouldPing(ctx context.Context, p pgxpool.ShouldPingParams) bool {
-	return p.IdleDuration > time.Second || ctx.Value(readinessCheck{}) != nil
+	return p.IdleDuration > time.Second || ctx.Value(pingBeforeUse{}) != nil
 }
 
 // ping checks the store on a live connection: the pool's acquire pings each
@@ -391,7 +427,7 @@ func shouldPing(ctx context.Context, p pgxpool.ShouldPingParams) bool {
 func (b *postgresBackend) ping(ctx context.Context) error {
 	var standby bool
 	var readOnly string
-	err := b.pool.QueryRow(context.WithValue(ctx, readinessCheck{}, true),
+	err := b.pool.QueryRow(context.WithValue(ctx, pingBeforeUse{}, true),
 		`SELECT pg_is_in_recovery(), current_setting('transaction_read_only')`).Scan(&standby, &readOnly)
 	switch {
 	case err != nil:

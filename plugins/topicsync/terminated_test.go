@@ -2,6 +2,7 @@ package topicsync_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"sync"
@@ -91,5 +92,79 @@ func terminateBackends(t *testing.T, app string) int {
 			t.Fatalf("%d connections of %s still open", left, app)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestStoreCallsAfterConnectionsTerminated: right after the server ended
+// the pool's connections (pg_terminate_backend, a failover), a topic write
+// or a read of the admin API does not fail because the pool handed it a
+// dead connection (a write would go to durable delivery's retries, or
+// fail an inline callback, and a read would answer 500): the store runs
+// it again on a live connection. Every write is applied once however
+// often it runs, so running one again whose first run failed is safe.
+func TestStoreCallsAfterConnectionsTerminated(t *testing.T) {
+	const appID = "1400000001"
+	tests := []struct {
+		name string
+		call func(ctx context.Context, s topicsync.Store, n int) error
+	}{
+		{"create", func(ctx context.Context, s topicsync.Store, n int) error {
+			return s.Create(ctx, topicsync.Topic{SdkAppID: appID, GroupID: "@TGS#_g",
+				TopicID: fmt.Sprintf("@TGS#_g@TOPIC#_%d", n), CreatedAt: time.Now()})
+		}},
+		{"info change", func(ctx context.Context, s topicsync.Store, n int) error {
+			name := fmt.Sprint("name ", n)
+			return s.ApplyInfoChange(ctx, topicsync.InfoChange{SdkAppID: appID, TopicID: "@TGS#_g@TOPIC#_base", Name: &name, At: time.Now()})
+		}},
+		{"destroy", func(ctx context.Context, s topicsync.Store, n int) error {
+			return s.Destroy(ctx, appID, "@TGS#_g", []string{fmt.Sprintf("@TGS#_g@TOPIC#_gone%d", n)}, time.Now())
+		}},
+		{"get", func(ctx context.Context, s topicsync.Store, _ int) error {
+			_, err := s.Get(ctx, appID, "@TGS#_g@TOPIC#_base")
+			return err
+		}},
+		{"list", func(ctx context.Context, s topicsync.Store, _ int) error {
+			_, err := s.List(ctx, topicsync.ListFilter{Limit: 10})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := "imcb_term_" + randomHex(t)
+			u, err := url.Parse(postgresSchemaDSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			q.Set("application_name", app)
+			u.RawQuery = q.Encode()
+			s, err := topicsync.OpenPostgres(t.Context(), u.String(), zaptest.NewLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { closeStore(t, s) })
+			if err := s.Create(t.Context(), topicsync.Topic{SdkAppID: appID, GroupID: "@TGS#_g",
+				TopicID: "@TGS#_g@TOPIC#_base", CreatedAt: time.Now().Add(-time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				// Several connections open, each used just now.
+				var wg sync.WaitGroup
+				for range 4 {
+					wg.Go(func() {
+						if _, err := s.List(t.Context(), topicsync.ListFilter{Limit: 1}); err != nil {
+							t.Errorf("List before the connections were ended: %v", err)
+						}
+					})
+				}
+				wg.Wait()
+				if n := terminateBackends(t, app); n == 0 {
+					t.Fatal("no connection of the store was ended")
+				}
+				if err := tt.call(t.Context(), s, i); err != nil {
+					t.Errorf("%s %d after the server ended the pool's connections = %v, want nil: the server is up", tt.name, i+1, err)
+				}
+			}
+		})
 	}
 }
