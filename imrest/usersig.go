@@ -18,7 +18,8 @@ import (
 
 var (
 	// ErrSigInvalid is wrapped by VerifyUserSig when a UserSig cannot be
-	// decoded, names another SdkAppID or identifier, or its HMAC does not match.
+	// decoded, names another SdkAppID or identifier, or its HMAC does not
+	// match, and when the secret key to check it with is empty.
 	ErrSigInvalid = errors.New("imrest: usersig invalid")
 	// ErrSigExpired is wrapped by VerifyUserSig when a genuine UserSig has
 	// outlived its TLS.expire.
@@ -125,8 +126,14 @@ func GenUserSig(sdkAppID uint64, secretKey, identifier string, expire time.Durat
 // identifier and is still valid at now. It wraps ErrSigInvalid or ErrSigExpired.
 // A document whose identifier holds a newline, or whose TLS.userbuf is not
 // base64 (as every issuer encodes it), is invalid: its signed text could be
-// another document's, its fields shifted across the line breaks.
+// another document's, its fields shifted across the line breaks. An empty
+// secretKey (a key read from a variable that is unset) verifies nothing:
+// anyone can compute an HMAC with the empty key, so the error wraps
+// ErrInvalidArgument and ErrSigInvalid whatever userSig is.
 func VerifyUserSig(sdkAppID uint64, secretKey, identifier, userSig string, now time.Time) error {
+	if secretKey == "" {
+		return fmt.Errorf("%w: secret key is empty, which anyone can sign with (%w)", ErrInvalidArgument, ErrSigInvalid)
+	}
 	z, err := base64.StdEncoding.DecodeString(sigDecoding.Replace(userSig))
 	if err != nil {
 		return fmt.Errorf("%w: not base64", ErrSigInvalid)

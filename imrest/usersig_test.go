@@ -371,3 +371,23 @@ func TestVerifyUserSigAcceptsAnEmptyUserbuf(t *testing.T) {
 		t.Fatalf("an empty TLS.userbuf its signature does not cover: %v, want ErrSigInvalid", err)
 	}
 }
+
+// TestVerifyUserSigRefusesAnEmptyKey: an HMAC with an empty key is one
+// anyone can compute, so VerifyUserSig with an empty secret key (a key
+// read from a variable that is unset) must accept no UserSig, as the
+// middleware refuses an empty callback token, rather than accept one
+// forged with the empty key.
+func TestVerifyUserSigRefusesAnEmptyKey(t *testing.T) {
+	issued, expire := testNow.Unix(), int64(86400)
+	mac := hmac.New(sha256.New, nil)
+	fmt.Fprintf(mac, "TLS.identifier:%s\nTLS.sdkappid:%d\nTLS.time:%d\nTLS.expire:%d\n", testAdmin, testAppID, issued, expire)
+	forged := encodeDoc(t, map[string]any{"TLS.ver": "2.0", "TLS.identifier": testAdmin, "TLS.sdkappid": testAppID,
+		"TLS.time": issued, "TLS.expire": expire, "TLS.sig": base64.StdEncoding.EncodeToString(mac.Sum(nil))})
+	err := imrest.VerifyUserSig(testAppID, "", testAdmin, forged, testNow)
+	if !errors.Is(err, imrest.ErrInvalidArgument) {
+		t.Fatalf("VerifyUserSig with an empty key = %v, want ErrInvalidArgument", err)
+	}
+	if errors.Is(err, imrest.ErrSigExpired) {
+		t.Fatalf("err %v reads as a genuine, expired UserSig", err)
+	}
+}
