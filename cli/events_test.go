@@ -1301,7 +1301,10 @@ func TestReplayDeadSaysWhatASequenceIs(t *testing.T) {
 	}{
 		{"a processed event", "1", []string{"nothing replayed: event 1 is not a dead letter: its handler succeeded (processed). ", howTo + "1"},
 			[]string{"replayed 0 event(s)\n", "not replayed, no dead letter (`events dead` lists the dead letters): 1\n"}},
-		{"a pending event", "2", []string{"event 2 is not a dead letter: it is pending (not processed yet, or waiting for a retry)", howTo + "2"}, nil},
+		// pending is every event above the consumer's ack floor that is not
+		// dead: one processed after an older event still waiting is too.
+		{"a pending event", "2", []string{"event 2 is not a dead letter: it is pending (not processed yet, waiting for a retry, " +
+			"or processed while an older event still waits: every event above the consumer's ack floor shows pending)", howTo + "2"}, nil},
 		{"no event", "99", []string{"there is no event 99 (never stored, past the retention, or not an event)", howTo + "99"}, nil},
 		{"several", "1,2,99,100,101", []string{"event 1 is not", "event 2 is not", "no event 99", "and 2 more sequence(s) without a dead letter", howTo + "1-2,99-101"}, nil},
 		{"replayed already: a second click", "11", nil,

@@ -807,7 +807,8 @@ func noDeadLetter(seq uint64, state string, found bool) string {
 	case delivery.StateProcessed:
 		return fmt.Sprintf("event %d is not a dead letter: its handler succeeded (processed)", seq)
 	case delivery.StatePending:
-		return fmt.Sprintf("event %d is not a dead letter: it is pending (not processed yet, or waiting for a retry)", seq)
+		return fmt.Sprintf("event %d is not a dead letter: it is pending (not processed yet, waiting for a retry, "+
+			"or processed while an older event still waits: every event above the consumer's ack floor shows pending)", seq)
 	case delivery.StateDead:
 		return fmt.Sprintf("event %d became a dead letter after the replay looked: run it again", seq)
 	}

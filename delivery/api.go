@@ -26,9 +26,17 @@ import (
 
 // The states of an event in the admin API.
 const (
-	StatePending   = "pending"   // stored, not processed yet (or being retried)
-	StateProcessed = "processed" // its handler succeeded (or it had none)
-	StateDead      = "dead"      // in the dead-letter stream
+	// StatePending is an event above the consumer's ack floor without a
+	// dead letter: not processed yet, waiting for a retry, or processed
+	// while an older event still waits (held by a paused command, or
+	// retrying). JetStream tells which events were acknowledged only up
+	// to the floor.
+	StatePending = "pending"
+	// StateProcessed is an event at or below the ack floor without a dead
+	// letter: its handler succeeded (or it had none), or it was
+	// dead-lettered and its letter replayed or purged since.
+	StateProcessed = "processed"
+	StateDead      = "dead" // in the dead-letter stream
 )
 
 // EventInfo is one event as GET /v1/events lists it.
