@@ -370,3 +370,99 @@ func TestDocsNameOnlySettings(t *testing.T) {
 		t.Errorf("only %d variables found in the documents: were they read as expected?", checked)
 	}
 }
+
+// proseDefault is a default the running text of README.md and docs/*.md
+// gives beside a variable: "`IMCALLBACK_RETENTION` (default 7 days",
+// "`IMCALLBACK_BACKOFF` (default `1s,5s,30s,2m,10m`)".
+var proseDefault = regexp.MustCompile("`(IMCALLBACK_[A-Z0-9_]+)` \\(default (`[^`]+`|[^,;)]+)")
+
+// proseBare is a default given as the value alone in parentheses:
+// "`IMCALLBACK_MAX_CONNS` (4096)", "`IMCALLBACK_BODY_LIMIT` (1 MiB)", not
+// "`IMCALLBACK_SHUTDOWN_TIMEOUT` (10 s in the kit".
+var proseBare = regexp.MustCompile("`(IMCALLBACK_[A-Z0-9_]+)` \\((\\d[\\d.]*(?: ?(?:days?|h|minutes?|s|ms|MiB|KiB))?)[),;]")
+
+// proseUnit is a number with a unit as prose writes it: "7 days", "1.5 s", "1 MiB".
+var proseUnit = regexp.MustCompile(`^(\d+(?:\.\d+)?) ?(days?|h|minutes?|min|s|seconds?|ms|MiB|KiB)$`)
+
+// proseValue is the value a variable takes for a default as prose gives
+// it: its code span's text, or the number with its unit written as a
+// duration ("7 days" is 168h, "1.5 s" 1.5s).
+func proseValue(v string) string {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, "`") {
+		return strings.Trim(v, "`")
+	}
+	m := proseUnit.FindStringSubmatch(v)
+	if m == nil {
+		return v
+	}
+	n, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return v
+	}
+	unit := map[byte]time.Duration{'d': 24 * time.Hour, 'h': time.Hour, 'm': time.Minute, 's': time.Second}[m[2][0]]
+	switch m[2] {
+	case "ms":
+		unit = time.Millisecond
+	case "MiB", "KiB":
+		return strconv.FormatInt(int64(n*float64(map[string]int64{"MiB": 1 << 20, "KiB": 1 << 10}[m[2]])), 10)
+	}
+	return time.Duration(n * float64(unit)).String()
+}
+
+// TestDocsProseDefaultsAreTheDefaults: a default README.md or docs/*.md
+// give in running text, beside the variable ("`IMCALLBACK_RETENTION`
+// (default 7 days", "`IMCALLBACK_MAX_CONNS` (4096)"), is
+// the service's default, as the Configuration table's are
+// (TestREADMEConfigurationDefaults): setting the variable to it changes
+// nothing. The docs/delivery.md and docs/reliability.md a default changed
+// in config.Default would otherwise leave stating the old one.
+func TestDocsProseDefaultsAreTheDefaults(t *testing.T) {
+	base := []string{"IMCALLBACK_SDKAPPID=1400000000"}
+	want, err := config.Load(config.Source{Environ: func() []string { return base }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, file := range append([]string{"../README.md"}, files...) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(b)), " ") // lines wrap anywhere
+		for _, m := range append(proseDefault.FindAllStringSubmatch(text, -1), proseBare.FindAllStringSubmatch(text, -1)...) {
+			name, value := m[1], proseValue(m[2])
+			if strings.HasPrefix(name, "IMCALLBACK_FORWARD_") || len(config.UnknownEnv([]string{name + "=x"})) > 0 {
+				continue // a destination's setting, or no setting (docs_test checks the names)
+			}
+			checked++
+			got, err := config.Load(config.Source{Environ: func() []string { return append(base, name+"="+value) }})
+			if err != nil {
+				t.Errorf("%s gives %s the default %q (%s), which does not load: %v", file, name, m[2], value, err)
+				continue
+			}
+			if got.YAML() != want.YAML() {
+				t.Errorf("%s gives %s the default %q (%s), which is not the default: setting it changes the configuration", file, name, m[2], value)
+			}
+		}
+	}
+	if checked < 8 {
+		t.Errorf("only %d defaults found in the running text: was it read as expected?", checked)
+	}
+}
+
+// TestProseValue: the values prose gives are read as the variables take them.
+func TestProseValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"7 days": "168h0m0s", "1.5 s": "1.5s", "60 s": "1m0s", "10 minutes": "10m0s", "1500ms": "1.5s",
+		"`1s,5s,30s,2m,10m`": "1s,5s,30s,2m,10m", "allow": "allow", "0": "0", " 1": "1", "1 MiB": "1048576", "4096": "4096",
+	} {
+		if got := proseValue(in); got != want {
+			t.Errorf("proseValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
