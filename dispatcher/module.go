@@ -25,7 +25,8 @@ const CommandGroup = `group:"commands"`
 // A constructor whose result is no Command (a command's descriptor, such
 // as c2c.BeforeSendMsgCommand itself, or a []Command), or a command given
 // instead of its constructor, fails the start with an error naming it and
-// saying what to do.
+// saying what to do; so does a nil constructor, on which fx itself would
+// panic.
 func AsCommand(f any) any {
 	if err := commandConstructor(f); err != nil {
 		return fx.Annotate(func() (Command, error) { return nil, err }, fx.ResultTags(CommandGroup))
@@ -34,8 +35,12 @@ func AsCommand(f any) any {
 }
 
 // commandConstructor checks f, given to AsCommand: a function whose first
-// result implements Command. A nil f is left to fx, which reports it.
+// result implements Command. A nil f, or a nil function, is refused
+// too: fx would panic on it.
 func commandConstructor(f any) error {
+	if err := fxresult.NilConstructor("AsCommand", f, "func() dispatcher.Command { return c }"); err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
 	if err := fxresult.NotAFunction("AsCommand", f, "command", "func() dispatcher.Command { return c }"); err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
@@ -65,8 +70,13 @@ func commandConstructor(f any) error {
 //
 // A constructor returning another type, a slice of the program's own
 // command type say, fails the start: the group collects Command values
-// only, so its commands would never run.
+// only, so its commands would never run. So does a nil constructor, on
+// which fx itself would panic.
 func AsCommands(f any) any {
+	if err := fxresult.NilConstructor("AsCommands", f, "func() []dispatcher.Command { return cs }"); err != nil {
+		return fx.Annotate(func() ([]Command, error) { return nil, fmt.Errorf("dispatcher: %w", err) },
+			fx.ResultTags(`group:"commands,flatten"`))
+	}
 	if err := fxresult.First(f, reflect.TypeFor[[]Command]()); err != nil {
 		return fx.Annotate(func() ([]Command, error) {
 			return nil, fmt.Errorf("dispatcher: AsCommands(%w): the commands group collects dispatcher.Command values only, so they would never run; return []dispatcher.Command, or register each with AsCommand", err)

@@ -51,6 +51,21 @@ func Describe(f any) (name string, first reflect.Type, ok bool) {
 	return name, first, true
 }
 
+// NilConstructor returns an error naming helper when f is nil or a nil
+// function (an unset variable of a function type, say), with wrap, the
+// constructor to write instead: fx itself panics on either inside fx.New,
+// a nil pointer dereference that names neither the helper nor the module.
+func NilConstructor(helper string, f any, wrap string) error {
+	if f == nil {
+		return fmt.Errorf("%s(nil): it takes a constructor, fx.Provide(%s(%s))", helper, helper, wrap)
+	}
+	if v := reflect.ValueOf(f); v.Kind() == reflect.Func && v.IsNil() {
+		return fmt.Errorf("%s(nil %T): the constructor is a nil function; set it before the app is built, fx.Provide(%s(%s))",
+			helper, f, helper, wrap)
+	}
+	return nil
+}
+
 // NotAFunction returns an error naming helper and the type of f when f is
 // a value that is not a function (a command or a middleware given where
 // its constructor belongs), with wrap, the constructor to write instead:

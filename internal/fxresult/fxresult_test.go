@@ -71,6 +71,33 @@ func TestNotAFunction(t *testing.T) {
 	}
 }
 
+// TestNilConstructor: nil and a nil function are refused, naming the
+// helper (fx panics on both); a function, or any other value, is left to
+// the other checks.
+func TestNilConstructor(t *testing.T) {
+	tests := []struct {
+		name    string
+		f       any
+		wantErr string
+	}{
+		{"nil", nil, "Helper(nil): it takes a constructor, fx.Provide(Helper(func() T { return v }))"},
+		{"nil function", (func() item)(nil), "Helper(nil func() fxresult.item): the constructor is a nil function"},
+		{"function", newItem, ""},
+		{"value", item{}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NilConstructor("Helper", tc.f, "func() T { return v }")
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 // missing is a type nothing provides.
 type missing struct{}
 
