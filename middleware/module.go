@@ -2,7 +2,10 @@ package middleware
 
 import (
 	"fmt"
+	"reflect"
+	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -39,10 +42,56 @@ type chainIn struct {
 	// group does not collect: read only to warn about it. The zero
 	// value when there is none.
 	Ungrouped Ordered `optional:"true"`
+	// Raw, Pointers and InCommands are middleware provided by hand
+	// (fx.ResultTags) into a group that does not collect them: fx keys a
+	// group by its name and its values' type, so each would silently
+	// never run. Read only to refuse them.
+	Raw        []echo.MiddlewareFunc `group:"middleware"`
+	Pointers   []*Ordered            `group:"middleware"`
+	InCommands []Ordered             `group:"commands"`
+}
+
+// misgrouped is the error of the first middleware in chainIn provided into
+// a group that does not collect it, nil when there is none.
+func misgrouped(in chainIn) error {
+	const fix = "the middleware group collects middleware.Ordered values only, so it would never run; " +
+		"register it with fx.Provide(middleware.AsMiddleware(constructor)), the constructor returning middleware.Ordered{Name, Order, Func}"
+	switch {
+	case len(in.Raw) > 0:
+		name := "nil"
+		if f := in.Raw[0]; f != nil {
+			name = funcName(f)
+		}
+		return fmt.Errorf("middleware: an echo.MiddlewareFunc (%s) is in the middleware group: %s", name, fix)
+	case len(in.Pointers) > 0:
+		name := "nil"
+		if p := in.Pointers[0]; p != nil {
+			name = p.Name
+		}
+		return fmt.Errorf("middleware: middleware %s is in the middleware group as a *middleware.Ordered: %s", name, fix)
+	case len(in.InCommands) > 0:
+		return fmt.Errorf("middleware: middleware %s is in the commands group (dispatcher.CommandGroup), which collects commands: %s",
+			in.InCommands[0].Name, fix)
+	}
+	return nil
+}
+
+// funcName is the name of f's function without its import path
+// ("main.audit.func1").
+func funcName(f echo.MiddlewareFunc) string {
+	fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer())
+	if fn == nil {
+		return "an unnamed function"
+	}
+	name := fn.Name()
+	return name[strings.LastIndex(name, "/")+1:]
 }
 
 // newChainFromGroup sorts the middleware group into the Chain.
 func newChainFromGroup(in chainIn, log *zap.Logger) (Chain, error) {
+	if err := misgrouped(in); err != nil {
+		return Chain{}, err
+	}
 	ch, err := NewChain(in.List)
 	if err != nil {
 		return ch, err
