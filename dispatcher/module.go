@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -103,6 +104,27 @@ type moduleIn struct {
 	// Ungrouped is a Command provided without AsCommand, which the
 	// group does not collect: read only to warn about it.
 	Ungrouped Command `optional:"true"`
+	// Unflattened are lists of commands tagged into the group by hand
+	// without flatten (fx.ResultTags(CommandGroup) on a constructor
+	// returning []Command): fx keeps each list whole, in a group of lists
+	// nothing reads. Read only to refuse them.
+	Unflattened [][]Command `group:"commands"`
+}
+
+// unflattenedError is the error of the first list of commands in the
+// group unflattened, nil when there is none.
+func unflattenedError(lists [][]Command) error {
+	if len(lists) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(lists[0]))
+	for _, c := range lists[0] {
+		if c != nil {
+			names = append(names, c.Name())
+		}
+	}
+	return fmt.Errorf("dispatcher: the commands %s are in the commands group as one []dispatcher.Command, tagged without flatten, "+
+		"so they would never run: register the constructor with fx.Provide(dispatcher.AsCommands(constructor))", strings.Join(names, ", "))
 }
 
 // defaultMaxInFlight bounds the before-handlers running at once, including
@@ -111,6 +133,9 @@ const defaultMaxInFlight = 4096
 
 // newFromConfig builds the dispatcher from the service configuration.
 func newFromConfig(in moduleIn) (*Dispatcher, error) {
+	if err := unflattenedError(in.Unflattened); err != nil {
+		return nil, err
+	}
 	fallback := Decision{Code: CodeAllow}
 	if in.Config.BeforeFallback == "deny" {
 		fallback = Decision{Code: CodeDeny}
