@@ -18,6 +18,7 @@ import (
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/internal/natstest"
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -267,5 +268,37 @@ func TestOutagesLeaveNoSubscriptionsBehind(t *testing.T) {
 	}
 	if after := subscriptions(); after != before {
 		t.Errorf("%d subscriptions after %d outages, %d before: the workers' fetches left some behind", after, outages, before)
+	}
+}
+
+// TestAppendWhileNATSIsDownSaysTheConnectionIsDown: while the external NATS
+// server is down, a callback's append is refused at once with nats.go's
+// "outbound buffer limit exceeded" (the connection keeps no buffer while it
+// reconnects). That error, in the access log line of every refused callback
+// and in /readyz's "the last append failed (…)", reads as an overload; it
+// must name the cause, as the workers' errors do.
+func TestAppendWhileNATSIsDownSaysTheConnectionIsDown(t *testing.T) {
+	p := natstest.Start(t)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = p.URL()
+	s := start(t, o, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	eventually(t, 30*time.Second, "ready", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "before"))
+
+	p.Kill()
+	var err error
+	eventually(t, 30*time.Second, "an append refused once NATS is down", func() bool {
+		err = s.Accept(ctx, request(testCommand, fmt.Sprintf("down-%d", time.Now().UnixNano())))
+		return err != nil && !errors.Is(err, context.DeadlineExceeded) && s.Check(ctx) != nil
+	})
+	if !strings.Contains(err.Error(), "the connection to NATS is down") {
+		t.Errorf("append while NATS is down: %v; want the error to name the connection being down", err)
+	}
+	if !errors.Is(err, nats.ErrReconnectBufExceeded) && !errors.Is(err, nats.ErrConnectionReconnecting) &&
+		!errors.Is(err, nats.ErrDisconnected) && !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Errorf("append while NATS is down: %v; want nats.go's error kept", err)
 	}
 }

@@ -439,6 +439,8 @@ func (s *Service) await(ctx, wait context.Context, r *dispatcher.Request, c *out
 		}
 	}
 	if err != nil {
+		// "outbound buffer limit exceeded" alone reads as an overload: name the cause.
+		err = explainDown(err)
 		// A caller that went away or one oversized event says nothing about the stream.
 		if ctx.Err() == nil && !errors.Is(err, nats.ErrMaxPayload) {
 			s.appendFailedWith(err)
