@@ -263,3 +263,87 @@ go_goroutines 1
 		})
 	}
 }
+
+// sourceMetric finds a metric's name where the source declares one: the
+// Name of a prometheus.*Opts or the first argument of prometheus.NewDesc.
+var sourceMetric = regexp.MustCompile(`(?:\bName:\s*|\bNewDesc\(\s*)"(imcallback_[a-z0-9_]+)"`)
+
+// declaredMetrics are the imcallback_* metrics the non-test Go source of
+// the module declares, with the files that declare each.
+func declaredMetrics(t *testing.T) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != "." && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range sourceMetric.FindAllStringSubmatch(string(b), -1) {
+			out[m[1]] = append(out[m[1]], path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// undocumentedDeclared says which declared metric the table lacks.
+func undocumentedDeclared(declared map[string][]string, documented map[string]documentedMetric) (problems []string) {
+	for name, files := range declared {
+		if _, ok := documented[name]; !ok {
+			problems = append(problems, fmt.Sprintf("%s declares %s, which README.md's Metrics table lacks", strings.Join(files, ", "), name))
+		}
+	}
+	slices.Sort(problems)
+	return problems
+}
+
+// TestREADMEMetricsTableHasEveryDeclaredMetric: every imcallback_* metric
+// the source declares has a row in the README's Metrics table, also one
+// the scrape of TestREADMEMetricsTableMatchesTheService cannot see: a
+// metric of a part that service does not start, or a vector with no
+// series yet.
+func TestREADMEMetricsTableHasEveryDeclaredMetric(t *testing.T) {
+	declared := declaredMetrics(t)
+	if len(declared) < 10 {
+		t.Fatalf("the source declares %d imcallback_* metrics: it was not read as expected", len(declared))
+	}
+	for _, p := range undocumentedDeclared(declared, readmeMetrics(t)) {
+		t.Error(p)
+	}
+}
+
+// TestUndocumentedDeclaredFindsAMissingRow: a declared metric without a
+// row is named, with its file; one with a row is not.
+func TestUndocumentedDeclaredFindsAMissingRow(t *testing.T) {
+	declared := map[string][]string{}
+	for _, m := range sourceMetric.FindAllStringSubmatch(`prometheus.CounterOpts{
+		Name: "imcallback_x_total",
+	}
+	prometheus.NewDesc("imcallback_y", "help", nil, nil)`, -1) {
+		declared[m[1]] = append(declared[m[1]], "f.go")
+	}
+	documented := map[string]documentedMetric{"imcallback_x_total": {typ: "counter"}}
+	p := undocumentedDeclared(declared, documented)
+	if len(p) != 1 || !strings.Contains(p[0], "imcallback_y") || !strings.Contains(p[0], "f.go") {
+		t.Fatalf("problems %q, want one naming imcallback_y in f.go", p)
+	}
+	documented["imcallback_y"] = documentedMetric{typ: "gauge"}
+	if p := undocumentedDeclared(declared, documented); len(p) != 0 {
+		t.Fatalf("a documented metric has problems: %v", p)
+	}
+}
