@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,7 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger, opts ...OpenO
 		// The driver splits the DSN at the first '?'.
 		return nil, fmt.Errorf("topic: open sqlite %q: %w: path contains '?'", path, ErrInvalid)
 	}
+	createPrivate(path)
 	write, err := sql.Open("sqlite", path+"?"+sqliteWriteParams)
 	if err != nil {
 		return nil, fmt.Errorf("topic: open sqlite %q: %w", path, err)
@@ -143,4 +145,18 @@ func sqliteTime(t time.Time) any { return t.Format(sqliteTimeLayout) }
 
 func scanSQLiteTopic(row rowScanner) (Topic, error) {
 	return scanTopic(row, func(s string) (time.Time, error) { return time.Parse(sqliteTimeLayout, s) })
+}
+
+// createPrivate creates the database file at path, empty and readable by this process's user
+// only, unless it exists: SQLite would create it 0644 (less the umask), and its -wal and -shm
+// files take the database's mode, so in a data directory that others can enter (systemd's
+// StateDirectory, a volume) every local user could read the topics. An existing file keeps its
+// mode; any error is left for SQLite's open to report, in its words.
+func createPrivate(path string) {
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return
+	}
+	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		_ = f.Close()
+	}
 }
