@@ -193,11 +193,20 @@ func newClient(dial time.Duration) *http.Client {
 // app is an error: a before-callback has one answer. A destination's zero
 // Timeout is config.DefaultForwardTimeout, as the configuration makes it
 // (else every after-callback would time out at once); a negative one is
-// an error, as is a URL the configuration refuses (config.ForwardURLProblem:
-// every request would fail, or send its key or password where it must not go).
+// an error, as are an empty name, a name two destinations share, and a
+// URL the configuration refuses (config.ForwardURLProblem: every request
+// would fail, or send its key or password where it must not go).
 func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, error) {
 	f := &Forwarder{byName: map[string]*destination{}, replies: map[string]reply{}, log: log, now: time.Now}
 	for _, c := range dests {
+		// The name is the target a stored copy is delivered to: two of one
+		// name would send both's copies to the last, and none to the first.
+		switch {
+		case c.Name == "":
+			return nil, errors.New("forward: a destination needs a name: its stored copies are delivered by it")
+		case f.byName[c.Name] != nil:
+			return nil, fmt.Errorf("forward: destination name %q is used twice: each needs its own", c.Name)
+		}
 		switch {
 		case c.Timeout == 0:
 			c.Timeout = config.DefaultForwardTimeout

@@ -761,3 +761,30 @@ func TestNewRefusesABadURL(t *testing.T) {
 		})
 	}
 }
+
+// TestNewRefusesARepeatedName: two destinations of one name (a
+// ForwardConfig a program builds itself, which the configuration's check
+// does not see) would share a Deliver target, so the copies meant for
+// either went to the last of them, and the first got none.
+func TestNewRefusesARepeatedName(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		dests []config.ForwardConfig
+		want  string
+	}{
+		{"same name", []config.ForwardConfig{
+			destination("a", "https://one.example.com/in", afterCommand),
+			destination("a", "https://two.example.com/in", "Group.CallbackAfterSendMsg"),
+		}, `forward: destination name "a" is used twice`},
+		{"no name", []config.ForwardConfig{
+			destination("", "https://one.example.com/in", afterCommand),
+		}, "forward: a destination needs a name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := forward.New(tc.dests, catalogueAll(), nopLogger(), newRegistry())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
