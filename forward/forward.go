@@ -410,8 +410,8 @@ func EventID(r *dispatcher.Request) string {
 // Deliver implements dispatcher.Forwarder: a 2xx within the destination's
 // timeout is success. Another status is an error; that of a 4xx other
 // than 401, 403, 404, 408, 409, 423, 425 and 429 (see retried for why)
-// wraps dispatcher.ErrPermanent, so durable delivery dead-letters the copy
-// at once instead of retrying it.
+// that has no Retry-After asking for a delay wraps dispatcher.ErrPermanent,
+// so durable delivery dead-letters the copy at once instead of retrying it.
 func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Request) error {
 	d, ok := f.byName[name]
 	if !ok {
@@ -425,13 +425,16 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	}
 	discard(resp.Body, cancel)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		if !retried(resp.StatusCode) {
+		wait := retryAfter(resp.Header.Get("Retry-After"), f.now())
+		// A refusal that says when to come back (a 413 "SHOULD" carry a
+		// Retry-After when its condition is temporary, RFC 9110 §15.5.14)
+		// is one of the moment: retried after that delay.
+		if !retried(resp.StatusCode) && wait == 0 {
 			f.requests.WithLabelValues(name, ResultRefused).Inc()
 			return &statusError{destination: name, status: resp.StatusCode, permanent: true}
 		}
 		f.requests.WithLabelValues(name, ResultStatus).Inc()
-		return &statusError{destination: name, status: resp.StatusCode,
-			retryAfter: retryAfter(resp.Header.Get("Retry-After"), f.now())}
+		return &statusError{destination: name, status: resp.StatusCode, retryAfter: wait}
 	}
 	f.requests.WithLabelValues(name, ResultOK).Inc()
 	return nil
@@ -495,7 +498,7 @@ type statusError struct {
 func (e *statusError) Error() string {
 	if e.permanent {
 		return fmt.Sprintf("forward: %s answered HTTP %d %s, a refusal retrying cannot help: not retried "+
-			"(of the 4xx, only 401, 403, 404, 408, 409, 423, 425 and 429 are)", e.destination, e.status, http.StatusText(e.status))
+			"(of the 4xx, only 401, 403, 404, 408, 409, 423, 425 and 429 are, and one with a Retry-After)", e.destination, e.status, http.StatusText(e.status))
 	}
 	if e.retryAfter > 0 {
 		return fmt.Sprintf("forward: %s answered HTTP %d (Retry-After %v)", e.destination, e.status, e.retryAfter)

@@ -2,6 +2,7 @@ package forward_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -88,5 +89,52 @@ func TestDurableCopyHonoursRetryAfter(t *testing.T) {
 	}
 	if got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
 		t.Errorf("webhook-ids %s and %s, want one", got[0].header.Get("webhook-id"), got[1].header.Get("webhook-id"))
+	}
+}
+
+// TestRefusalWithRetryAfterIsRetried: a 4xx that is otherwise a refusal
+// retrying cannot help (413, 400) but comes with a Retry-After asking for
+// a delay says the condition is temporary (RFC 9110 §15.5.14: a 413
+// "SHOULD" carry one then): it is retried after that delay, not
+// dead-lettered at once. Without one it stays a refusal.
+func TestRefusalWithRetryAfterIsRetried(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		retryAfter string
+		permanent  bool
+		want       time.Duration
+	}{
+		{"413 with seconds", http.StatusRequestEntityTooLarge, "30", false, 30 * time.Second},
+		{"400 with seconds", http.StatusBadRequest, "5", false, 5 * time.Second},
+		{"413 alone", http.StatusRequestEntityTooLarge, "", true, 0},
+		{"413 with no delay", http.StatusRequestEntityTooLarge, "0", true, 0},
+		{"410 with one that does not parse", http.StatusGone, "later", true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDest(t, func(w http.ResponseWriter, _ int) {
+				if tc.retryAfter != "" {
+					w.Header().Set("Retry-After", tc.retryAfter)
+				}
+				w.WriteHeader(tc.status)
+			})
+			f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			r := &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"}
+			err = f.Deliver(context.Background(), "a", r)
+			if err == nil {
+				t.Fatal("Deliver: nil, want the status's error")
+			}
+			if got := errors.Is(err, dispatcher.ErrPermanent); got != tc.permanent {
+				t.Errorf("Deliver: %v, permanent %v, want %v", err, got, tc.permanent)
+			}
+			if got := dispatcher.RetryAfter(err); got != tc.want {
+				t.Errorf("RetryAfter %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
