@@ -160,10 +160,7 @@ func TestConnectionRefusedAtStartIsReported(t *testing.T) {
 // its only other limit. Cut at ShutdownTimeout, the stop reports the
 // drain it gave up on.
 func TestStopDrainsAFrozenServerWithinTheShutdownTimeout(t *testing.T) {
-	p := natstest.Start(t)
-	o := options(t, backend{name: "embedded"})
-	o.StoreDir = ""
-	o.URL = p.URL()
+	p, o := onExternalNATS(t)
 	o.ShutdownTimeout = 200 * time.Millisecond
 	s, err := delivery.New(o, testLogger(t), prometheus.NewRegistry())
 	if err != nil {
@@ -190,10 +187,7 @@ func TestStopDrainsAFrozenServerWithinTheShutdownTimeout(t *testing.T) {
 // 500, as if the service were broken, where an outage of the event log is
 // a 503 "try again"; the workers logged it as the cause of their outage.
 func TestAdminAPIWhileNATSIsDownIs503(t *testing.T) {
-	p := natstest.Start(t)
-	o := options(t, backend{name: "embedded"})
-	o.StoreDir = ""
-	o.URL = p.URL()
+	p, o := onExternalNATS(t)
 	s := start(t, o, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -233,10 +227,7 @@ func TestAdminAPIWhileNATSIsDownIs503(t *testing.T) {
 // outage left one more subscription on the connection for good, which the
 // client subscribed again at each reconnect.
 func TestOutagesLeaveNoSubscriptionsBehind(t *testing.T) {
-	p := natstest.Start(t)
-	o := options(t, backend{name: "embedded"})
-	o.StoreDir = ""
-	o.URL = p.URL()
+	p, o := onExternalNATS(t)
 	rec := newRecorder()
 	s := start(t, o, dispatcherFor(t, rec))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -278,10 +269,7 @@ func TestOutagesLeaveNoSubscriptionsBehind(t *testing.T) {
 // and in /readyz's "the last append failed (…)", reads as an overload; it
 // must name the cause, as the workers' errors do.
 func TestAppendWhileNATSIsDownSaysTheConnectionIsDown(t *testing.T) {
-	p := natstest.Start(t)
-	o := options(t, backend{name: "embedded"})
-	o.StoreDir = ""
-	o.URL = p.URL()
+	p, o := onExternalNATS(t)
 	s := start(t, o, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -301,4 +289,16 @@ func TestAppendWhileNATSIsDownSaysTheConnectionIsDown(t *testing.T) {
 		!errors.Is(err, nats.ErrDisconnected) && !errors.Is(err, nats.ErrConnectionClosed) {
 		t.Errorf("append while NATS is down: %v; want nats.go's error kept", err)
 	}
+}
+
+// onExternalNATS starts a nats-server of the test's own, one it can stop
+// and start, and returns it with the options of a service that uses it
+// rather than an embedded server.
+func onExternalNATS(t *testing.T) (*natstest.Server, delivery.Options) {
+	t.Helper()
+	p := natstest.Start(t)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = p.URL()
+	return p, o
 }

@@ -41,19 +41,7 @@ func TestDeliverCarriesRetryAfter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDest(t, func(w http.ResponseWriter, _ int) {
-				if tc.retryAfter != "" {
-					w.Header().Set("Retry-After", tc.retryAfter)
-				}
-				w.WriteHeader(tc.status)
-			})
-			f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			r := &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"}
-			err = f.Deliver(context.Background(), "a", r)
+			err := deliverAnswered(t, tc.status, tc.retryAfter)
 			if err == nil || !strings.Contains(err.Error(), "a answered HTTP "+strconv.Itoa(tc.status)) {
 				t.Fatalf("Deliver: %v, want an error naming HTTP %d", err, tc.status)
 			}
@@ -113,19 +101,7 @@ func TestRefusalWithRetryAfterIsRetried(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDest(t, func(w http.ResponseWriter, _ int) {
-				if tc.retryAfter != "" {
-					w.Header().Set("Retry-After", tc.retryAfter)
-				}
-				w.WriteHeader(tc.status)
-			})
-			f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			r := &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"}
-			err = f.Deliver(context.Background(), "a", r)
+			err := deliverAnswered(t, tc.status, tc.retryAfter)
 			if err == nil {
 				t.Fatal("Deliver: nil, want the status's error")
 			}
@@ -137,4 +113,24 @@ func TestRefusalWithRetryAfterIsRetried(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deliverAnswered delivers an after-callback to a destination that
+// answers status, with retryAfter as its Retry-After unless empty, and
+// returns Deliver's error.
+func deliverAnswered(t *testing.T, status int, retryAfter string) error {
+	t.Helper()
+	d := newDest(t, func(w http.ResponseWriter, _ int) {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		w.WriteHeader(status)
+	})
+	f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"}
+	return f.Deliver(context.Background(), "a", r)
 }

@@ -31,19 +31,7 @@ func TestPingAfterConnectionsTerminated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app := "imcb_term_" + randomHex(t)
-			u, err := url.Parse(postgresSchemaDSN(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			q := u.Query()
-			q.Set("application_name", app)
-			u.RawQuery = q.Encode()
-			s, err := topicsync.OpenPostgres(t.Context(), u.String(), zaptest.NewLogger(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { closeStore(t, s) })
+			s, app := openNamedPostgres(t)
 			var wg sync.WaitGroup
 			for range tt.warm {
 				wg.Go(func() {
@@ -63,6 +51,27 @@ func TestPingAfterConnectionsTerminated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openNamedPostgres opens a store on a schema of its own whose
+// connections carry an application_name of their own, returned, which
+// terminateBackends ends.
+func openNamedPostgres(t *testing.T) (topicsync.Store, string) {
+	t.Helper()
+	app := "imcb_term_" + randomHex(t)
+	u, err := url.Parse(postgresSchemaDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	s, err := topicsync.OpenPostgres(t.Context(), u.String(), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeStore(t, s) })
+	return s, app
 }
 
 // terminateBackends ends the server's connections named app and waits
@@ -130,19 +139,7 @@ func TestStoreCallsAfterConnectionsTerminated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app := "imcb_term_" + randomHex(t)
-			u, err := url.Parse(postgresSchemaDSN(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			q := u.Query()
-			q.Set("application_name", app)
-			u.RawQuery = q.Encode()
-			s, err := topicsync.OpenPostgres(t.Context(), u.String(), zaptest.NewLogger(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { closeStore(t, s) })
+			s, app := openNamedPostgres(t)
 			if err := s.Create(t.Context(), topicsync.Topic{SdkAppID: appID, GroupID: "@TGS#_g",
 				TopicID: "@TGS#_g@TOPIC#_base", CreatedAt: time.Now().Add(-time.Hour)}); err != nil {
 				t.Fatal(err)
