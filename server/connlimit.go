@@ -118,7 +118,7 @@ type connKey struct{}
 
 // withConn is the http.Server's ConnContext hook: it keeps the
 // *limitedConn beneath c (under TLS, beneath the *tls.Conn) in the
-// context of its requests, for markBodyReads.
+// context of its requests, for markHandling.
 func withConn(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
@@ -129,7 +129,7 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// markBodyReads marks, on the connection a request came on (withConn),
+// markHandling marks, on the connection a request came on (withConn),
 // that its handler runs: what is written from then on is the service's
 // answer, which Write never takes for one of net/http's own. It wraps the
 // request's body (markedBody): it marks each read of the body while it
@@ -137,7 +137,7 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 // arriving is no request being answered (serving); and it gives the
 // answer to a body still arriving at the read deadline time to be written
 // (lateBodyAnswer).
-func markBodyReads(next http.Handler) http.Handler {
+func markHandling(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lc, _ := r.Context().Value(connKey{}).(*limitedConn)
 		if lc != nil {
@@ -433,12 +433,12 @@ type limitedConn struct {
 	// request whose headers arrived is being read or answered.
 	active atomic.Bool
 	// bodyReads counts the reads of its request's body in progress
-	// (markBodyReads): non-zero while its handler waits for the body.
+	// (markHandling): non-zero while its handler waits for the body.
 	bodyReads atomic.Int32
 	// refusedUnread is whether its request was refused before its body
 	// was read (markRefusedUnread); cleared at each change of state.
 	refusedUnread atomic.Bool
-	// answering is whether its request's handler runs (markBodyReads), so
+	// answering is whether its request's handler runs (markHandling), so
 	// that what is written is the service's answer, not net/http's own;
 	// cleared at each change of state.
 	answering atomic.Bool

@@ -230,7 +230,7 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *zap.Logger) *http.Se
 	}
 	return &http.Server{
 		ErrorLog:          errorLog,
-		Handler:           closeAfterChunked(markBodyReads(h)),
+		Handler:           closeAfterChunked(markHandling(h)),
 		ConnContext:       withConn,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadHeaderTimeout + 30*time.Second,

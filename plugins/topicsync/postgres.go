@@ -26,7 +26,7 @@ const postgresMigrationLockID int64 = 0x696d63625f746f70
 
 // postgresBackend is the PostgreSQL backend. The server handles concurrency, so each write is
 // one upsert or update statement, run again when the server aborts it for a concurrent one
-// (retryConflicts).
+// (retryStatement).
 type postgresBackend struct {
 	pool *pgxpool.Pool
 }
@@ -266,7 +266,7 @@ WHERE sdk_app_id = $7 AND topic_id = $6`
 // exec) write as bytea's hex text, which jsonb refuses; text is the JSON
 // itself in every mode.
 func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore, resentUntil time.Time) error {
-	return retryConflicts(ctx, func(ctx context.Context) error {
+	return retryStatement(ctx, func(ctx context.Context) error {
 		_, err := b.pool.Exec(ctx, postgresCreate,
 			t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
 			string(custom), t.Introduction, t.Notification, t.FaceURL, created, deletedBefore, resentUntil)
@@ -274,7 +274,7 @@ func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, cr
 	})
 }
 
-// Bounds of retryConflicts: at most maxConflictAttempts runs, the pause before the next one
+// Bounds of retryStatement: at most maxConflictAttempts runs, the pause before the next one
 // doubling from firstConflictPause to maxConflictPause (each drawn from half to all of it), at
 // most 1.3 s of pauses in all.
 const (
@@ -283,7 +283,7 @@ const (
 	maxConflictPause    = 100 * time.Millisecond
 )
 
-// retryConflicts runs exec, one write's statement (or a read), again when PostgreSQL aborted it
+// retryStatement runs exec, one write's statement (or a read), again when PostgreSQL aborted it
 // for a conflict with a concurrent transaction: a serialization failure (SQLSTATE 40001, which a
 // database whose default isolation is repeatable read or serializable raises when another
 // replica changed the row since the statement's snapshot) or a deadlock (40P01). Each write is
@@ -296,7 +296,7 @@ const (
 // handing it out (see shouldPing), so that the dead ones left in the pool are replaced rather
 // than failing the calls after it one by one. A write may then run twice; each is applied once
 // however often it runs (a create, destroy or info change sent again changes nothing).
-func retryConflicts(ctx context.Context, exec func(ctx context.Context) error) error {
+func retryStatement(ctx context.Context, exec func(ctx context.Context) error) error {
 	pause := firstConflictPause
 	lostOnce := false
 	for attempt := 1; ; attempt++ {
@@ -343,7 +343,7 @@ WHERE sdk_app_id = '' AND NOT EXISTS (SELECT 1 FROM topics kept WHERE kept.sdk_a
 
 func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64, error) {
 	var tag pgconn.CommandTag
-	err := retryConflicts(ctx, func(ctx context.Context) (err error) {
+	err := retryStatement(ctx, func(ctx context.Context) (err error) {
 		tag, err = b.pool.Exec(ctx, postgresAdopt, appID)
 		return err
 	})
@@ -352,7 +352,7 @@ func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64
 
 func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error {
 	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
-	return retryConflicts(ctx, func(ctx context.Context) error {
+	return retryStatement(ctx, func(ctx context.Context) error {
 		_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID, createdAfter, deletedBefore)
 		return err
 	})
@@ -360,7 +360,7 @@ func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, id
 
 func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
 	var tag pgconn.CommandTag
-	err := retryConflicts(ctx, func(ctx context.Context) (err error) {
+	err := retryStatement(ctx, func(ctx context.Context) (err error) {
 		tag, err = b.pool.Exec(ctx, postgresInfoChange,
 			c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID)
 		return err
@@ -376,7 +376,7 @@ func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.
 
 func (b *postgresBackend) get(ctx context.Context, appID, topicID string) (Topic, error) {
 	var t Topic
-	err := retryConflicts(ctx, func(ctx context.Context) (err error) {
+	err := retryStatement(ctx, func(ctx context.Context) (err error) {
 		t, err = scanPostgresTopic(b.pool.QueryRow(ctx, postgresGet, appID, topicID))
 		return err
 	})
@@ -390,7 +390,7 @@ func (b *postgresBackend) list(ctx context.Context, f ListFilter) ([]Topic, erro
 	query, args := listQuery(f, func(n int) string { return "$" + strconv.Itoa(n) },
 		func(t time.Time) any { return t })
 	var topics []Topic
-	err := retryConflicts(ctx, func(ctx context.Context) error {
+	err := retryStatement(ctx, func(ctx context.Context) error {
 		rows, err := b.pool.Query(ctx, query, args...)
 		if err != nil {
 			return err
@@ -404,7 +404,7 @@ func (b *postgresBackend) list(ctx context.Context, f ListFilter) ([]Topic, erro
 
 // pingBeforeUse marks the context of an acquire whose connection the pool pings before handing
 // it out (see shouldPing): the readiness check's, and a statement's run again after its
-// connection was lost (retryConflicts).
+// connection was lost (retryStatement).
 type pingBeforeUse struct{}
 
 // shouldPing is the pool's ShouldPing: pgxpool's default (a connection idle
