@@ -346,17 +346,10 @@ var notSettings = map[string]string{
 // found here rather than by an operator whose setting the service
 // ignores. A name ending in _ (IMCALLBACK_APP_<id>_TOKENS) is a pattern.
 func TestDocsNameOnlySettings(t *testing.T) {
-	files, err := filepath.Glob("../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	checked := 0
-	for _, file := range append([]string{"../README.md"}, files...) {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, name := range docVariable.FindAllString(string(b), -1) {
+	for _, d := range readDocs(t) {
+		file, b := d.path, d.text
+		for _, name := range docVariable.FindAllString(b, -1) {
 			if strings.HasSuffix(name, "_") || strings.HasPrefix(name, "IMCALLBACK_TEST_") || notSettings[name] != "" {
 				continue
 			}
@@ -369,6 +362,28 @@ func TestDocsNameOnlySettings(t *testing.T) {
 	if checked < 50 {
 		t.Errorf("only %d variables found in the documents: were they read as expected?", checked)
 	}
+}
+
+// doc is one document the drift tests read: its path from this package
+// and its text.
+type doc struct{ path, text string }
+
+// readDocs reads README.md and docs/*.md.
+func readDocs(t *testing.T) []doc {
+	t.Helper()
+	files, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []doc
+	for _, file := range append([]string{"../README.md"}, files...) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, doc{file, string(b)})
+	}
+	return docs
 }
 
 // proseDefault is a default the running text of README.md and docs/*.md
@@ -423,17 +438,10 @@ func TestDocsProseDefaultsAreTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob("../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	checked := 0
-	for _, file := range append([]string{"../README.md"}, files...) {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := strings.Join(strings.Fields(string(b)), " ") // lines wrap anywhere
+	for _, d := range readDocs(t) {
+		file := d.path
+		text := strings.Join(strings.Fields(d.text), " ") // lines wrap anywhere
 		for _, m := range append(proseDefault.FindAllStringSubmatch(text, -1), proseBare.FindAllStringSubmatch(text, -1)...) {
 			name, value := m[1], proseValue(m[2])
 			if strings.HasPrefix(name, "IMCALLBACK_FORWARD_") || len(config.UnknownEnv([]string{name + "=x"})) > 0 {
