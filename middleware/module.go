@@ -2,8 +2,6 @@ package middleware
 
 import (
 	"fmt"
-	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -13,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/internal/fxresult"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
 )
@@ -58,10 +57,11 @@ func misgrouped(in chainIn) error {
 		"register it with fx.Provide(middleware.AsMiddleware(constructor)), the constructor returning middleware.Ordered{Name, Order, Func}"
 	switch {
 	case len(in.Raw) > 0:
-		name := "nil"
-		if f := in.Raw[0]; f != nil {
-			name = funcName(f)
+		name, _, ok := fxresult.Describe(in.Raw[0])
+		if !ok {
+			name = "nil"
 		}
+		name = name[strings.LastIndex(name, "/")+1:] // without its import path: main.audit.func1
 		return fmt.Errorf("middleware: an echo.MiddlewareFunc (%s) is in the middleware group: %s", name, fix)
 	case len(in.Pointers) > 0:
 		name := "nil"
@@ -74,17 +74,6 @@ func misgrouped(in chainIn) error {
 			in.InCommands[0].Name, fix)
 	}
 	return nil
-}
-
-// funcName is the name of f's function without its import path
-// ("main.audit.func1").
-func funcName(f echo.MiddlewareFunc) string {
-	fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer())
-	if fn == nil {
-		return "an unnamed function"
-	}
-	name := fn.Name()
-	return name[strings.LastIndex(name, "/")+1:]
 }
 
 // newChainFromGroup sorts the middleware group into the Chain.
