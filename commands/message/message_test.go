@@ -149,6 +149,8 @@ func TestDecodeToleratesQuotedNumbers(t *testing.T) {
 			&message.SoundElem{URL: "u", UUID: "s", Size: 20480, Second: 4, DownloadFlag: 2}},
 		{"quoted coordinates", message.TypeLocation, `{"Desc":"d","Latitude":"47.3769","Longitude":"8.5417"}`,
 			&message.LocationElem{Desc: "d", Latitude: 47.3769, Longitude: 8.5417}},
+		{"signed coordinates", message.TypeLocation, `{"Desc":"d","Latitude":"+47.3769","Longitude":"-8.5417"}`,
+			&message.LocationElem{Desc: "d", Latitude: 47.3769, Longitude: -8.5417}},
 		{"quoted and float numbers inside the image list", message.TypeImage,
 			`{"UUID":"i","ImageFormat":"1","ImageInfoArray":[{"Type":1,"Size":"1024","Width":198.0,"Height":""}]}`,
 			&message.ImageElem{UUID: "i", ImageFormat: 1, ImageInfoArray: []message.ImageInfo{{Type: 1, Size: 1024, Width: 198}}}},

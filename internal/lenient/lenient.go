@@ -119,12 +119,8 @@ func (w *lenientWalk) value(t reflect.Type, v any) (any, bool) {
 		return lenientUint(t, v)
 	case reflect.Float32, reflect.Float64:
 		if s, ok := v.(string); ok {
-			s = strings.TrimSpace(s)
-			if s == "" {
-				return json.Number("0"), true
-			}
-			if _, err := strconv.ParseFloat(s, 64); err == nil {
-				return json.Number(s), true
+			if text, ok := floatText(s, t.Bits()); ok {
+				return json.Number(text), true
 			}
 		}
 	case reflect.Bool:
@@ -241,6 +237,53 @@ func integerText(v any) (string, bool) {
 		return "", false
 	}
 	return protocol.ExactInteger(s)
+}
+
+// floatText returns the JSON number a quoted float of bits bits stands
+// for: s trimmed, "" as 0, or a decimal number ([+-]digits[.digits]
+// [e[+-]digits], the grammar protocol.ExactInteger reads) within the
+// field's range, written as the shortest JSON number that decodes to the
+// same float. A text strconv reads but JSON does not ("+1.5", "5.") must
+// not go into the rewritten body as it is: the body would not encode, and
+// every other field's second chance would be lost with it. Anything else
+// (NaN, Inf, hexadecimal, out of range) means no value of the field.
+func floatText(s string, bits int) (string, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "0", true
+	}
+	if !isDecimal(s) {
+		return "", false
+	}
+	f, err := strconv.ParseFloat(s, bits)
+	if err != nil {
+		return "", false // out of the field's range
+	}
+	return strconv.FormatFloat(f, 'g', -1, bits), true
+}
+
+// isDecimal reports whether s is [+-]digits[.digits][e[+-]digits].
+func isDecimal(s string) bool {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "+"), "-")
+	mant, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
+	intPart, frac, _ := strings.Cut(mant, ".")
+	if hasExp {
+		exp = strings.TrimPrefix(strings.TrimPrefix(exp, "+"), "-")
+		if exp == "" || !digitsOnly(exp) {
+			return false
+		}
+	}
+	return intPart != "" && digitsOnly(intPart) && digitsOnly(frac)
+}
+
+// digitsOnly reports whether s holds decimal digits only ("" does).
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // lenientInt fits v to the signed integer type t.

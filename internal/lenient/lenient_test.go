@@ -42,3 +42,69 @@ func TestBodyLeavesQuotedFieldsQuoted(t *testing.T) {
 		t.Fatalf("decoded %+v, want %+v", got, want)
 	}
 }
+
+// location is a payload with floats, as message.LocationElem has, and an
+// integer whose quoted form needs the second chance too.
+type location struct {
+	Latitude  float64
+	Longitude float64
+	Accuracy  float32
+	Index     int64
+}
+
+// TestBodyFitsQuotedFloatsOfEveryDecimalForm: a quoted float that
+// strconv reads but that is no JSON number ("+31.2", "5.") was put into
+// the rewritten body as it was, so the body did not encode and the
+// second chance was lost for every field, the quoted integers beside it
+// included. It is now written as the number it means; what means no
+// finite number of the field's type (NaN, Inf, hexadecimal, a float32
+// out of range) is left as it is and still fails.
+func TestBodyFitsQuotedFloatsOfEveryDecimalForm(t *testing.T) {
+	tests := []struct {
+		latitude string
+		want     float64
+	}{
+		{`"31.2"`, 31.2},
+		{`"+31.2"`, 31.2},
+		{`" -31.25 "`, -31.25},
+		{`"5."`, 5},
+		{`"1E2"`, 100},
+		{`"-0.5e-1"`, -0.05},
+		{`""`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.latitude, func(t *testing.T) {
+			body := []byte(`{"Latitude":` + tt.latitude + `,"Longitude":"+121.5","Accuracy":"2.5","Index":"7"}`)
+			rewritten, ok := lenient.Body(reflect.TypeFor[location](), body)
+			if !ok {
+				t.Fatalf("no second chance for %s", body)
+			}
+			var got location
+			if err := json.Unmarshal(rewritten, &got); err != nil {
+				t.Fatalf("the rewritten body %s does not decode: %v", rewritten, err)
+			}
+			if want := (location{Latitude: tt.want, Longitude: 121.5, Accuracy: 2.5, Index: 7}); got != want {
+				t.Fatalf("decoded %+v, want %+v", got, want)
+			}
+		})
+	}
+	for _, bad := range []string{`"NaN"`, `"Inf"`, `"-Infinity"`, `"0x1p-2"`, `".5"`, `"1e400"`, `"1_0"`} {
+		t.Run(bad, func(t *testing.T) {
+			body := []byte(`{"Latitude":` + bad + `,"Index":"7"}`)
+			rewritten, ok := lenient.Body(reflect.TypeFor[location](), body)
+			if !ok {
+				t.Fatalf("no second chance for the quoted Index beside %s", bad)
+			}
+			var got location
+			if err := json.Unmarshal(rewritten, &got); err == nil {
+				t.Fatalf("%s decoded to %+v: it means no finite number", bad, got)
+			}
+		})
+	}
+	// Out of float32's range, a value is left as it is for a float32 field.
+	rewritten, ok := lenient.Body(reflect.TypeFor[location](), []byte(`{"Accuracy":"1e39","Index":"7"}`))
+	var got location
+	if !ok || json.Unmarshal(rewritten, &got) == nil {
+		t.Fatalf("1e39 fitted a float32: %s", rewritten)
+	}
+}
