@@ -218,7 +218,7 @@ type Store interface {
 	ApplyInfoChange(ctx context.Context, c InfoChange) error
 	// Get returns the topic topicID of app appID (deleted or not) or ErrNotFound. An app or a
 	// topic id no write would store (see CheckAppID, MaxIDBytes; a NUL or invalid UTF-8) is
-	// ErrInvalid on both stores.
+	// ErrInvalid on both stores; an empty topic id finds no topic (ErrNotFound).
 	Get(ctx context.Context, appID, topicID string) (Topic, error)
 	// List returns topics ordered by created_at, sdk_app_id then topic_id; deleted ones only when
 	// IncludeDeleted; SdkAppID nil means all apps, GroupID "" all groups, TopicID "" all topics;

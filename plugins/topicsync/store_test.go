@@ -1358,9 +1358,11 @@ func testConcurrentWrites(t *testing.T, s topicsync.Store) {
 }
 
 func testGetUnknown(t *testing.T, s topicsync.Store) {
-	_, err := s.Get(t.Context(), testApp, "@TGS#_g@TOPIC#_nope")
-	if !errors.Is(err, topicsync.ErrNotFound) {
-		t.Fatalf("Get error = %v, want ErrNotFound", err)
+	// An empty id is no topic either, as Store.Get says: both stores find nothing.
+	for _, id := range []string{"@TGS#_g@TOPIC#_nope", ""} {
+		if _, err := s.Get(t.Context(), testApp, id); !errors.Is(err, topicsync.ErrNotFound) {
+			t.Errorf("Get(%q) error = %v, want ErrNotFound", id, err)
+		}
 	}
 }
 
