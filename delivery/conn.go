@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -454,16 +455,47 @@ func redactURL(u string) string { return config.Redact(u, true) }
 const inProcessURL = "in-process (embedded server)"
 
 // connectedURL is the address the log names for nc: the server's URL,
-// redacted, or for the embedded server's in-process connection
-// inProcessURL. nats.go reports the embedded server's client URL for that
-// one, nats://127.0.0.1:4222 when the server does not listen: the address of
-// no listener of the service, and perhaps of another NATS server on the host.
+// redacted (redactOneURL), or for the embedded server's in-process
+// connection inProcessURL. nats.go reports the embedded server's client
+// URL for that one, nats://127.0.0.1:4222 when the server does not listen:
+// the address of no listener of the service, and perhaps of another NATS
+// server on the host.
 func connectedURL(nc *nats.Conn, emb *embedded) string {
 	if emb != nil {
 		return inProcessURL
 	}
-	return redactURL(nc.ConnectedUrl())
+	return redactOneURL(nc.ConnectedUrl())
 }
+
+// redactOneURL is one server's URL u, as url.URL.String writes it (nats.go's
+// ConnectedUrl), with its password, or its user info without one (a
+// token), replaced. It is not read as NATS's comma-separated list
+// (redactURL): String leaves a ',' of a password or a token unescaped
+// (the configuration's %2C comes back as ','), and the part before it
+// would show. A URL that does not parse is shown redacted whole.
+func redactOneURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return config.RedactURL(u)
+	}
+	if parsed.User == nil {
+		return u
+	}
+	shown := redacted
+	if _, hasPassword := parsed.User.Password(); hasPassword {
+		shown = url.User(parsed.User.Username()).String() + ":" + redacted
+	}
+	parsed.User = nil
+	authority := "//"
+	if parsed.Scheme != "" {
+		authority = parsed.Scheme + "://"
+	}
+	return authority + shown + "@" + strings.TrimPrefix(parsed.String(), authority)
+}
+
+// redacted replaces a credential in a URL the log shows, as config.Redact
+// writes it.
+const redacted = "[redacted]"
 
 // connectionDown reports whether err is a request refused because the
 // connection to NATS is down: while it reconnects it keeps no buffer
