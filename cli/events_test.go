@@ -886,16 +886,22 @@ func TestAdminBase(t *testing.T) {
 		{"http://127.0.0.1:9090/#token=secret", "", `"http://127.0.0.1:9090/#[redacted]": a query or fragment`},
 		{"ftp://127.0.0.1:9090/?token=secret", "", `"ftp://127.0.0.1:9090/?[redacted]": the scheme must be http or https`},
 		{"localhost:abc?token=secret", "", `"localhost:abc?[redacted]": invalid port`},
-		{"http://admin:secret@127.0.0.1:9090/?token=secret", "", `"http://admin:xxxxx@127.0.0.1:9090/?[redacted]": a user and password`},
+		{"http://admin:secret@127.0.0.1:9090/?token=secret", "", `"http://[redacted]@127.0.0.1:9090/?[redacted]": a user and password`},
 		// An empty query or fragment would send every request to the root path.
 		{"http://127.0.0.1:9090?", "", "a query or fragment"},
 		{"http://127.0.0.1:9090/#", "", "a query or fragment"},
-		{"http://admin:secret@127.0.0.1:9090", "", `"http://admin:xxxxx@127.0.0.1:9090": a user and password`},
+		// No user belongs there: a user info is named by none of its parts,
+		// which may be the admin token itself, put in the URL.
+		{"http://secret@127.0.0.1:9090", "", `"http://[redacted]@127.0.0.1:9090": a user and password`},
+		{"http://secret:@127.0.0.1:9090", "", `"http://[redacted]@127.0.0.1:9090": a user and password`},
+		{"secret@127.0.0.1:9090/?token=secret", "", `"http://[redacted]@127.0.0.1:9090/?[redacted]": a user and password`},
+		{"http://secret@127.0.0.1:abc", "", `"http://[redacted]@127.0.0.1:abc": invalid port`},
+		{"http://admin:secret@127.0.0.1:9090", "", `"http://[redacted]@127.0.0.1:9090": a user and password`},
 		// A URL that does not parse is named with its password redacted too.
-		{"http://admin:secret%zz@127.0.0.1:9090", "", `"http://admin:[redacted]@127.0.0.1:9090": invalid URL escape`},
+		{"http://admin:secret%zz@127.0.0.1:9090", "", `"http://[redacted]@127.0.0.1:9090": invalid URL escape`},
 		// Its password is redacted before its query: a '?' in the password
 		// does not leave the password's start shown.
-		{"http://admin:pw-start?rest@127.0.0.1:9090", "", `"http://admin:[redacted]@127.0.0.1:9090": invalid port ":[redacted]" after host`},
+		{"http://admin:pw-start?rest@127.0.0.1:9090", "", `"http://[redacted]@127.0.0.1:9090": invalid port ":[redacted]" after host`},
 	}
 	for _, tt := range tests {
 		got, err := adminBase("--admin", tt.in)

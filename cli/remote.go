@@ -150,12 +150,14 @@ func adminBase(source, raw string) (string, error) {
 	}
 	switch {
 	case err != nil:
-		// It may hold a password, which Redacted could not cut: redacted
+		// It may hold a user info, which Redacted could not cut: redacted
 		// before the query, so that a '?' in it does not show its start.
-		shown = config.RedactQuery(config.Redact(raw, false))
+		shown = config.RedactQuery(config.RedactUserinfo(raw))
 		return "", bad(withoutSecrets(err.Error(), raw))
 	case u.User != nil:
-		shown = config.RedactQuery(u.Redacted())
+		// No part of it is shown (Redacted shows the user): a user alone,
+		// or before an empty password, may be the admin token itself.
+		shown = config.RedactQuery(config.RedactUserinfo(s))
 		return "", bad("a user and password have no place there (the admin token is IMCALLBACK_ADMIN_TOKEN)")
 	case u.Scheme != "http" && u.Scheme != "https":
 		return "", bad("the scheme must be http or https")

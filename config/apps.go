@@ -334,7 +334,7 @@ const MaxIPListRefresh = 7 * 24 * time.Hour
 // does not cut it short; it is one URL, not NATS's list, so a ',' in a
 // password cuts it short neither.
 func redactAPIBase(raw string) string {
-	return RedactQuery(redactOne(raw, true))
+	return RedactQuery(redactOne(raw, tokenSecret))
 }
 
 // checkTokens reports under key each token that is empty (it would accept

@@ -377,6 +377,28 @@ func TestRedactURL(t *testing.T) {
 	}
 }
 
+// TestRedactUserinfo: a URL where no user belongs is shown without any
+// part of its user info, a user alone or before an empty password (a key)
+// included; it is one URL, so a ',' in the user info cuts nothing.
+func TestRedactUserinfo(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://h:9090/cb?x=1", "http://h:9090/cb?x=1"},
+		{"http://s3cr3t@h:9090/cb", "http://[redacted]@h:9090/cb"},
+		{"http://s3cr3t:@h:9090", "http://[redacted]@h:9090"},
+		{"http://u:s3cr3t@h:9090", "http://[redacted]@h:9090"},
+		{"http://u:s3c,r3t@h:9090", "http://[redacted]@h:9090"},
+		{"http://s3c,r3t@h:9090", "http://[redacted]@h:9090"},
+		{"http://u:s3c@r3t@h:9090", "http://[redacted]@h:9090"},
+		{"s3cr3t@h:8443/cb", "[redacted]@h:8443/cb"},
+		{"http://h/cb?password=s3c@r3t", "http://h/cb?password=[redacted]"},
+	}
+	for _, tt := range tests {
+		if got := config.RedactUserinfo(tt.in); got != tt.want {
+			t.Errorf("RedactUserinfo(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 // loadYAML loads content as the configuration file, then environ.
 func loadYAML(t *testing.T, content string, environ ...string) (*config.Config, error) {
 	t.Helper()

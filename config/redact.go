@@ -9,6 +9,29 @@ import (
 // redacted replaces a secret in printed configuration.
 const redacted = "[redacted]"
 
+// userSecret is which part of a URL's user info is secret.
+type userSecret int
+
+const (
+	// passwordSecret: the password, after the user info's first ':'.
+	passwordSecret userSecret = iota
+	// tokenSecret: the password, or a user info without one (NATS's
+	// nats://token@host).
+	tokenSecret
+	// wholeSecret: the whole user info, user included, for a URL where no
+	// user belongs, whose user may be a key (http://KEY@host, or
+	// http://KEY:@host with an empty password).
+	wholeSecret
+)
+
+// secretOf is the userSecret Redact and Secrets read with tokenUser.
+func secretOf(tokenUser bool) userSecret {
+	if tokenUser {
+		return tokenSecret
+	}
+	return passwordSecret
+}
+
 // Secrets returns the secret parts of a URL-style setting, even when it
 // does not parse: userinfo passwords, password and sslpassword query
 // values (their keys in any case), and — with tokenUser, for NATS's
@@ -30,7 +53,7 @@ func Secrets(value string, tokenUser bool) []string {
 		}
 	}
 	for _, one := range urlList(value, tokenUser) {
-		for _, s := range secretSpans(one, tokenUser) {
+		for _, s := range secretSpans(one, secretOf(tokenUser)) {
 			if s.query {
 				add(one[s.start:s.end], url.QueryUnescape)
 			} else {
@@ -82,8 +105,9 @@ type secretSpan struct {
 // part of the password the operator may have meant is shown, at the cost
 // of hiding the host when a query value other than a password holds an
 // '@' (?application_name=a@b). The userinfo's secret is its password,
-// after its first ':', or, with tokenUser and no ':', the whole userinfo.
-func secretSpans(one string, tokenUser bool) []secretSpan {
+// after its first ':', or, with tokenSecret and no ':', the whole userinfo;
+// with wholeSecret, the whole userinfo in any case.
+func secretSpans(one string, user userSecret) []secretSpan {
 	rest := 0
 	if i := strings.Index(one, "://"); i >= 0 {
 		rest = i + 3
@@ -104,10 +128,12 @@ func secretSpans(one string, tokenUser bool) []secretSpan {
 		spans = append(spans, secretSpan{start: start, end: end, query: true})
 	}
 	if at := userinfoEnd(one, rest, spans); at >= 0 {
-		switch user, _, hasPW := strings.Cut(one[rest:at], ":"); {
+		switch name, _, hasPW := strings.Cut(one[rest:at], ":"); {
+		case user == wholeSecret && at > rest:
+			spans = append(spans, secretSpan{start: rest, end: at})
 		case hasPW:
-			spans = append(spans, secretSpan{start: rest + len(user) + 1, end: at})
-		case tokenUser && at > rest:
+			spans = append(spans, secretSpan{start: rest + len(name) + 1, end: at})
+		case user == tokenSecret && at > rest:
 			spans = append(spans, secretSpan{start: rest, end: at})
 		}
 	}
@@ -167,20 +193,28 @@ func parsedPassword(one string, tokenUser bool) string {
 func Redact(value string, tokenUser bool) string {
 	list := urlList(value, tokenUser)
 	for i, one := range list {
-		list[i] = redactOne(one, tokenUser)
+		list[i] = redactOne(one, secretOf(tokenUser))
 	}
 	return strings.Join(list, ",")
 }
 
+// RedactUserinfo returns raw, one URL where no user belongs (the admin
+// API's, a callback endpoint's), with its whole user info replaced: a user
+// alone, or one before an empty password (http://KEY:@host), may be a key,
+// which url.URL.Redacted and Redact show. The password and sslpassword
+// query values are replaced as Redact replaces them. raw is not read as
+// NATS's comma-separated list: a ',' in the user info cuts nothing.
+func RedactUserinfo(raw string) string { return redactOne(raw, wholeSecret) }
+
 // redactOne is one URL with the parts secretSpans finds in it replaced:
 // Redact's work on each URL of its list. Called directly, it redacts a
-// single URL whose user info may be a token alone (tokenUser) without
+// single URL whose user info may be a token alone (tokenSecret) without
 // reading it as a comma-separated list, so a ',' in its password cuts
 // nothing.
-func redactOne(one string, tokenUser bool) string {
+func redactOne(one string, user userSecret) string {
 	var b strings.Builder
 	last := 0
-	for _, s := range secretSpans(one, tokenUser) {
+	for _, s := range secretSpans(one, user) {
 		b.WriteString(one[last:s.start] + redacted)
 		last = s.end
 	}
