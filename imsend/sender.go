@@ -262,13 +262,41 @@ func withParams(base, query string) (string, error) {
 // FirstError, test logs). Its cause may quote it too, from the answer: the
 // "status code" of a server that is no HTTP server and echoes the request
 // line (a mistyped port) is the request's target; there it is redacted.
+// Its user info is redacted too (withoutUserinfo).
 func withoutQuery(err error) error {
 	var ue *neturl.Error
 	if !errors.As(err, &ue) {
 		return err
 	}
 	u, query, _ := strings.Cut(ue.URL, "?")
-	return &neturl.Error{Op: ue.Op, URL: u, Err: redact.Error(ue.Err, query)}
+	return &neturl.Error{Op: ue.Op, URL: withoutUserinfo(u), Err: redact.Error(ue.Err, query)}
+}
+
+// withoutUserinfo is u, the URL a *url.Error quotes without its query
+// string, with its whole user info replaced by redact.Mark. net/http stars
+// the password of a URL it sent to, but shows the user before it, a user
+// without one (a gateway's key put where a user goes, http://KEY@host, or
+// http://KEY:@host), and a URL that does not parse as it was given,
+// password included. The user info runs to the last '@' of the authority,
+// or of the whole of a URL that does not parse, whose user info may hold
+// an unescaped '/' (the host may then be hidden too, never a secret
+// shown).
+func withoutUserinfo(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	authority := rest
+	if _, err := neturl.Parse(u); err == nil {
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+			authority = rest[:end]
+		}
+	}
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return u
+	}
+	return scheme + "://" + redact.Mark + rest[at:]
 }
 
 // MaxAnswer bounds the answer Send reads over HTTP, far above any envelope

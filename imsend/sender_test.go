@@ -3,11 +3,13 @@ package imsend_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -299,6 +301,42 @@ func TestErrorsDoNotQuoteSign(t *testing.T) {
 			rep := run(t, s, imsend.Load{Command: "C2C.CallbackAfterSendMsg", Body: func(int) []byte { return []byte(`{}`) }, Requests: 1})
 			if strings.Contains(rep.FirstError, sign) {
 				t.Fatalf("FirstError quotes Sign: %s", rep.FirstError)
+			}
+		})
+	}
+}
+
+// TestErrorsDoNotQuoteTheUserInfo: net/http's error quotes the URL with
+// its password starred, but the user before it, a user without one (a
+// gateway's key put where a user goes, http://KEY@host, or http://KEY:@host
+// with an empty password) as it is, and a URL that does not parse as it
+// was given, password included.
+func TestErrorsDoNotQuoteTheUserInfo(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	host := strings.TrimPrefix(srv.URL, "http://")
+	srv.Close() // nothing listens there now: the request fails
+	for _, tt := range []struct{ name, userinfo, path string }{
+		{"a user alone", "s3cr3t-key", "/im/callback"},
+		{"an '@' in the path", "s3cr3t-key", "/im/@callback"},
+		{"a user before an empty password", "s3cr3t-key:", "/im/callback"},
+		{"a user and a password", "s3cr3t-user:s3cr3t-key", "/im/callback"},
+		{"a ',' in a password", "s3cr3t-user:s3cr3t,key", "/im/callback"},
+		{"a user alone, not parsed", "s3cr3t-key", "/im/\x7fcallback"},
+		{"a password, not parsed", "s3cr3t-user:s3cr3t-key", "/im/\x7fcallback"},
+		{"an escaped '@', not parsed", "s3cr3t%40key", "/im/\x7fcallback"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			url := "http://" + tt.userinfo + "@" + host + tt.path
+			s := &imsend.Sender{URL: url, AppID: "1400000000", Token: "t"}
+			_, err := s.Send(context.Background(), "C2C.CallbackAfterSendMsg", []byte(`{}`))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if msg := err.Error(); strings.Contains(msg, "s3cr3t") || !strings.Contains(msg, host+"/im/") {
+				t.Errorf("the error is %q, want the URL without its user info", msg)
+			}
+			if !errors.As(err, new(*neturl.Error)) {
+				t.Errorf("the error %v is no longer a *url.Error", err)
 			}
 		})
 	}
