@@ -383,7 +383,7 @@ func catalogueSpelling(command string) string {
 // bound ran out or what to do: Go's own cause says only "context deadline
 // exceeded", "connection refused" or "certificate signed by unknown
 // authority". The URL is named as checkSendURL
-// names it, without its password, query string or fragment.
+// names it, without its user info, query string or fragment.
 func noAnswer(ctx context.Context, f sendFlags, err error) error {
 	switch {
 	case f.timeout > 0 && errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -391,10 +391,10 @@ func noAnswer(ctx context.Context, f sendFlags, err error) error {
 			"waits longer: %w", f.timeout, err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("nothing listens at %s: start the service (imcallback serve), or give --url the endpoint's "+
-			"address: %w", config.RedactQuery(config.Redact(f.url, false)), err)
+			"address: %w", config.RedactQuery(config.RedactUserinfo(f.url)), err)
 	case errors.As(err, new(*tls.CertificateVerificationError)):
 		return fmt.Errorf("the certificate of %s is not trusted here: send trusts the system's roots and, without --url, "+
-			"the service's own certificate (%s, tls_cert): %w", config.RedactQuery(config.Redact(f.url, false)),
+			"the service's own certificate (%s, tls_cert): %w", config.RedactQuery(config.RedactUserinfo(f.url)),
 			config.EnvName("tls_cert"), err)
 	}
 	return err
@@ -403,13 +403,14 @@ func noAnswer(ctx context.Context, f sendFlags, err error) error {
 // checkSendURL refuses a --url that is not an http(s) URL with a host
 // (a bare host:port/path, say, which would fail every request with a
 // parser's message) or whose query string names a callback parameter,
-// before anything is sent. The refused URL is named without its password,
-// query string or fragment (a gateway's key), as adminBase names --admin.
+// before anything is sent. The refused URL is named without its user info
+// (config.RedactUserinfo), query string or fragment (a gateway's key), as
+// adminBase names --admin.
 func checkSendURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--url %q: give an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080/im/callback",
-			config.RedactQuery(config.Redact(raw, false)))
+			config.RedactQuery(config.RedactUserinfo(raw)))
 	}
 	if err := imsend.CheckURL(raw); err != nil {
 		return fmt.Errorf("--url: %w", err)

@@ -154,6 +154,11 @@ func TestSendURLErrorHidesSecrets(t *testing.T) {
 		{"a password without a scheme", "user:s3cr3t-pw@cb.example.com:8443/im/callback", "s3cr3t-pw"},
 		{"a password with another scheme", "ftp://user:s3cr3t-pw@cb.example.com/im/callback", "s3cr3t-pw"},
 		{"a fragment", "cb.example.com/im/callback#s3cr3t-frag", "s3cr3t-frag"},
+		// A key put where a user goes, alone or before an empty password.
+		{"a user alone with another scheme", "ftp://s3cr3t-key@cb.example.com/im/callback", "s3cr3t-key"},
+		{"a user alone without a scheme", "s3cr3t-key@cb.example.com:8443/im/callback", "s3cr3t-key"},
+		{"an empty password with another scheme", "ftp://s3cr3t-key:@cb.example.com/im/callback", "s3cr3t-key"},
+		{"a ',' in a user alone", "ftp://s3cr3t,key@cb.example.com/im/callback", "s3cr3t"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,6 +168,31 @@ func TestSendURLErrorHidesSecrets(t *testing.T) {
 			}
 			if strings.Contains(err.Error()+out, tt.secret) {
 				t.Errorf("the refusal shows the secret %q: %v\n%s", tt.secret, err, out)
+			}
+		})
+	}
+}
+
+// TestSendWithoutAnAnswerHidesTheUserInfo: a send nothing answered names
+// its --url without any part of its user info, a key put where a user
+// goes (http://KEY@host, http://KEY:@host) included.
+func TestSendWithoutAnAnswerHidesTheUserInfo(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	_ = closed.Close()
+	for _, userinfo := range []string{"s3cr3t-key", "s3cr3t-key:", "s3cr3t-user:s3cr3t-pw"} {
+		t.Run(userinfo, func(t *testing.T) {
+			url := "http://" + userinfo + "@" + addr + "/im/callback"
+			out, err := runCLI(t, "send", "--url", url, "--token", "t", "--command", "Group.CallbackAfterCreateTopic", "--sample")
+			want := "nothing listens at http://[redacted]@" + addr + "/im/callback"
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("send --url %s: %v, want %q\n%s", url, err, want, out)
+			}
+			if strings.Contains(err.Error()+out, "s3cr3t") {
+				t.Errorf("the error shows the user info: %v\n%s", err, out)
 			}
 		})
 	}
