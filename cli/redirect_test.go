@@ -62,3 +62,27 @@ func TestAdminTokenIsNotFollowedAcrossARedirect(t *testing.T) {
 		})
 	}
 }
+
+// TestRedirectTargetHidesItsUserInfo: the error of an answer that
+// redirects names where to, without any part of its user info, which may
+// carry a proxy's credential: a password, or a user alone or before an
+// empty password (a key, http://KEY@host), which url.URL.Redacted shows.
+func TestRedirectTargetHidesItsUserInfo(t *testing.T) {
+	for _, userinfo := range []string{"s3cr3t-key", "s3cr3t-key:", "s3cr3t-user:s3cr3t-pw", "s3cr3t%2Ckey"} {
+		t.Run(userinfo, func(t *testing.T) {
+			to := "http://" + userinfo + "@proxy.example:8080/v1/events"
+			admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Location", to)
+				w.WriteHeader(http.StatusFound)
+			}))
+			defer admin.Close()
+			out, err := runCLI(t, "--admin", admin.URL, "events", "list")
+			if want := "a redirect to http://[redacted]@proxy.example:8080/v1/events"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("redirect to %s: %v, want an error with %q\n%s", to, err, want, out)
+			}
+			if strings.Contains(err.Error()+out, "s3cr3t") {
+				t.Errorf("redirect to %s: the error shows its user info: %v", to, err)
+			}
+		})
+	}
+}

@@ -259,8 +259,9 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 	if resp.StatusCode/100 == 3 {
 		to := "no Location"
 		if loc, err := resp.Location(); err == nil {
-			// Its user info and query may carry a proxy's credential (access_token=).
-			to = tableCell(excerpt(config.RedactQuery(loc.Redacted()), maxAnswerExcerpt))
+			// Its user info and query may carry a proxy's credential (access_token=):
+			// a password, or a user alone, which Redacted would show.
+			to = tableCell(excerpt(config.RedactQuery(config.RedactUserinfo(loc.String())), maxAnswerExcerpt))
 		} else if resp.Header.Get("Location") != "" {
 			to = "a Location that is no URL"
 		}
