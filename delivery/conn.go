@@ -118,18 +118,30 @@ func waitReady(srv *server.Server, fatal <-chan string) error {
 	return fmt.Errorf("not ready within %v", embeddedReadyTimeout)
 }
 
-// splitListen reads host:port; port 0 asks for a free port.
+// splitListen reads host:port, the port a number or a service name (as
+// config check and the other listeners take it); port 0 asks for a free
+// port.
 func splitListen(listen string) (string, int, error) {
+	host, port, err := listenPort(listen)
+	if err != nil {
+		return "", 0, err
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// listenPort reads the IMCALLBACK_NATS_LISTEN address listen: its host,
+// and its port with a service name (127.0.0.1:http-alt) looked up.
+func listenPort(listen string) (string, int, error) {
 	host, p, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "", 0, fmt.Errorf("delivery: %s %q: %w", config.EnvName("nats_listen"), listen, err)
 	}
-	port, err := strconv.Atoi(p)
-	if err != nil || port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("delivery: %s %q: bad port", config.EnvName("nats_listen"), listen)
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT
+	port, err := net.LookupPort("tcp", p)
+	if err != nil || p == "" {
+		return "", 0, fmt.Errorf("delivery: %s %q: %q is not a port or a service name", config.EnvName("nats_listen"), listen, p)
 	}
 	return host, port, nil
 }
@@ -228,16 +240,17 @@ func ConnectTool(ctx context.Context, o Options, log *zap.Logger) (*Conn, error)
 	return c, err
 }
 
-// listenURL turns a listen address into a URL to dial it locally.
+// listenURL turns a listen address into a URL to dial it locally, with
+// the port of a service name looked up (a URL takes only digits).
 func listenURL(listen string) (string, error) {
-	host, port, err := net.SplitHostPort(listen)
+	host, port, err := listenPort(listen)
 	if err != nil {
 		return "", err
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return (&url.URL{Scheme: "nats", Host: net.JoinHostPort(host, port)}).String(), nil
+	return (&url.URL{Scheme: "nats", Host: net.JoinHostPort(host, strconv.Itoa(port))}).String(), nil
 }
 
 // dial connects to addr (or in-process to emb). With requireJS it fails
