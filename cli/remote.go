@@ -53,16 +53,22 @@ func (a *adminClient) untilDone() *adminClient {
 }
 
 // localAddress is where this machine reaches a listener of the setting key
-// bound to listen: a wildcard host (":8080", "0.0.0.0", "::") is loopback.
+// bound to listen: a wildcard host (":8080", "0.0.0.0", "::") is loopback,
+// and a port given as a service name (127.0.0.1:http-alt, which the
+// service takes) is looked up, since a URL takes only digits.
 func localAddress(key, listen string) (string, error) {
-	host, port, err := net.SplitHostPort(listen)
+	host, p, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "", fmt.Errorf("%s %q: %w", config.EnvName(key), listen, err)
+	}
+	port, err := net.LookupPort("tcp", p)
+	if err != nil || p == "" {
+		return "", fmt.Errorf("%s %q: %q is not a port or a service name", config.EnvName(key), listen, p)
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	return net.JoinHostPort(host, port), nil
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
 // envSetting is the value of the setting key's variable as the service
