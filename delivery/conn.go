@@ -56,14 +56,17 @@ const embeddedReadyTimeout = 60 * time.Second
 // when another process runs one on the same directory.
 func startEmbedded(opts embeddedOptions, log *zap.Logger) (*embedded, error) {
 	if opts.StoreDir == "" {
-		return nil, errors.New("delivery: embedded server: no store directory")
+		return nil, fmt.Errorf("delivery: embedded server: no store directory (%s)", config.EnvName("data_dir"))
 	}
 	if err := os.MkdirAll(opts.StoreDir, 0o750); err != nil {
-		return nil, fmt.Errorf("delivery: embedded server: %w", err)
+		return nil, storeDirError(opts.StoreDir, err)
 	}
 	lock, err := lockDir(filepath.Join(opts.StoreDir, "jetstream.lock"))
-	if err != nil {
+	if errors.Is(err, ErrStoreInUse) {
 		return nil, err
+	}
+	if err != nil {
+		return nil, storeDirError(opts.StoreDir, err)
 	}
 	sopts := &server.Options{
 		ServerName: "imcallback-embedded",
@@ -84,7 +87,7 @@ func startEmbedded(opts embeddedOptions, log *zap.Logger) (*embedded, error) {
 	srv, err := server.NewServer(sopts)
 	if err != nil {
 		lock.release()
-		return nil, fmt.Errorf("delivery: embedded server: %w", err)
+		return nil, storeDirError(opts.StoreDir, err)
 	}
 	slog := serverLog{log: log.Named("nats"), fatal: make(chan string, 1)}
 	srv.SetLoggerV2(slog, false, false, false)
@@ -93,9 +96,17 @@ func startEmbedded(opts embeddedOptions, log *zap.Logger) (*embedded, error) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		lock.release()
-		return nil, fmt.Errorf("delivery: embedded server on %s: %w", opts.StoreDir, err)
+		return nil, storeDirError(opts.StoreDir, err)
 	}
 	return &embedded{srv: srv, lock: lock}, nil
+}
+
+// storeDirError is err of an embedded server that did not start on its
+// store directory dir, naming dir and the setting that chooses it
+// (IMCALLBACK_DATA_DIR): a directory that cannot be created, locked or
+// written is fixed there.
+func storeDirError(dir string, err error) error {
+	return fmt.Errorf("delivery: embedded server on %s %s: %w", config.EnvName("data_dir"), dir, err)
 }
 
 // waitReady waits until srv accepts connections with JetStream on, or
