@@ -278,7 +278,9 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 			bad(key("allow_cidrs"), "%v", err)
 		}
 		checkTokens(key("tokens"), a.Tokens, bad)
-		if a.IPList && a.SecretKey == "" {
+		if msg := placeholderProblem(a.SecretKey); msg != "" {
+			bad(key("secret_key"), "%s", msg)
+		} else if a.IPList && a.SecretKey == "" {
 			bad(key("secret_key"), "is required by %s=true: the service fetches Tencent's list with the app's REST API key", AppEnvName(a.SdkAppID, "iplist"))
 		} else if a.SecretKey != "" && a.SdkAppID == "0" {
 			// The REST client (imrest.New) refuses it when it is built at start.
@@ -346,6 +348,8 @@ func checkTokens(key string, tokens []string, bad func(key, format string, args 
 	for i, t := range tokens {
 		if t == "" || len(t) > 128 {
 			bad(key, "token #%d must be 1 to 128 bytes", i+1)
+		} else if msg := placeholderProblem(t); msg != "" {
+			bad(key, "token #%d %s", i+1, msg)
 		} else if msg := controlChar(t); msg != "" {
 			bad(key, "token #%d %s", i+1, msg)
 		} else if strings.Contains(t, ",") {

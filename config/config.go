@@ -320,7 +320,9 @@ func (c *Config) problems() []error {
 	if c.AdminListen == "" {
 		bad("admin_listen", "required")
 	}
-	if msg := controlChar(c.AdminToken); msg != "" {
+	if msg := placeholderProblem(c.AdminToken); msg != "" {
+		bad("admin_token", "%s", msg)
+	} else if msg := controlChar(c.AdminToken); msg != "" {
 		bad("admin_token", "%s", msg)
 	} else if n := utf8.RuneCountInString(c.AdminToken); n > 0 && n < MinAdminToken &&
 		c.AdminListen != "" && !loopbackListen(c.AdminListen) && !malformed["admin_listen"] {

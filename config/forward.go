@@ -75,6 +75,9 @@ func (f ForwardConfig) SecretKeys() ([][]byte, error) {
 		return [][]byte{key}, nil
 	}
 	for i, s := range secrets {
+		if msg := placeholderProblem(s); msg != "" {
+			return nil, fmt.Errorf("#%d %s", i+1, msg)
+		}
 		if !strings.HasPrefix(s, "whsec_") {
 			// Several secrets each carry the prefix, so a value split by
 			// mistake (a space or line break inside one) is refused, and
@@ -106,6 +109,9 @@ func (f ForwardConfig) SecretKey() ([]byte, error) {
 // secretKey is the HMAC key of one secret: without its "whsec_" prefix,
 // base64-decoded, at least 16 bytes.
 func secretKey(secret string) ([]byte, error) {
+	if msg := placeholderProblem(secret); msg != "" {
+		return nil, errors.New(msg)
+	}
 	s := strings.TrimPrefix(secret, "whsec_")
 	if s == "" {
 		return nil, errors.New("required: whsec_ followed by base64")

@@ -32,6 +32,17 @@ func secretOf(tokenUser bool) userSecret {
 	return passwordSecret
 }
 
+// placeholderProblem says what is wrong with a secret that is the
+// placeholder printed configuration shows in its place, as one copied
+// from config check or /v1/config sets it: no one else holds it, so it
+// would sign or check nothing. It is "" for any other value.
+func placeholderProblem(secret string) string {
+	if secret != redacted {
+		return ""
+	}
+	return `is "` + redacted + `", the placeholder config check and /v1/config show in place of a secret: set the secret itself`
+}
+
 // Secrets returns the secret parts of a URL-style setting, even when it
 // does not parse: userinfo passwords, password and sslpassword query
 // values (their keys in any case), and — with tokenUser, for NATS's
