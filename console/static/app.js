@@ -23,6 +23,10 @@
   const TOPICS_MS = 10000;
   const TOPICS_PAGE = 50;
   const MAX_SERIES = 8;
+  // READ_MS bounds a read (GET) of the admin API, its body included: one
+  // that never answers (a service or proxy that accepts and then hangs)
+  // is given up with an error, and its poller asks again.
+  const READ_MS = 20000;
 
   // ---------------------------------------------------------------- DOM
 
@@ -176,22 +180,27 @@
   // as a bearer header, never a cookie. 401 asks for the token. With
   // exact, the answer's numbers are kept as written (parseExact), for
   // showing as JSON only. onAnswer, if given, is called with a 2xx
-  // answer's Response (its headers).
+  // answer's Response (its headers). A read (GET) not answered in full
+  // within READ_MS is given up (APIError with status 0); a POST is
+  // waited for, as the service may have done what it asked.
   async function api(path, opts = {}) {
     const { method = 'GET', body, exact = false, onAnswer } = opts;
     const used = storedToken();
     const headers = { Accept: 'application/json' };
     if (used) headers.Authorization = 'Bearer ' + used;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const signal = method === 'GET' ? AbortSignal.timeout(READ_MS) : undefined;
+    const late = () => signal && signal.aborted;
+    const noAnswer = () => new APIError(0, late() ? 'no answer within ' + READ_MS / 1000 + ' s' : 'the admin API does not answer');
     let res;
     try {
       res = await fetch(path, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: 'omit', cache: 'no-store', redirect: 'error',
+        credentials: 'omit', cache: 'no-store', redirect: 'error', signal,
       });
     } catch (e) {
       connection(false);
-      throw new APIError(0, 'the admin API does not answer');
+      throw noAnswer();
     }
     connection(true);
     if (res.status === 401) {
@@ -199,7 +208,14 @@
       throw new APIError(401, 'the admin token is required');
     }
     if (used) readWithToken = true;
-    const text = await res.text();
+    let text;
+    try {
+      text = await res.text();
+    } catch (e) {
+      // The body stopped coming (READ_MS passed, or the connection broke).
+      connection(false);
+      throw noAnswer();
+    }
     let data = null;
     try {
       data = text ? (exact ? parseExact(text) : JSON.parse(text)) : null;

@@ -1,0 +1,129 @@
+package console_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// fault is what a faultProxy does with the requests of one path instead
+// of passing them on.
+type fault int
+
+const (
+	// hang accepts the request and never answers it: the handler waits
+	// until the client gives up (or the test ends).
+	hang fault = iota + 1
+	// htmlPage answers 200 with an HTML page, as a proxy's login or error
+	// page does.
+	htmlPage
+)
+
+// faultProxy serves the admin listener through a reverse proxy whose
+// answers the test chooses, path by path: the console is loaded from it,
+// so every read of the page goes through it (the same origin).
+type faultProxy struct {
+	URL string
+
+	mu     sync.Mutex
+	faults map[string]fault // by the request's path, without the query
+	done   chan struct{}    // closed at the end of the test: no request hangs on
+}
+
+// newFaultProxy starts a faultProxy in front of s's admin listener, at
+// first passing everything on; it is closed at the end of the test.
+func newFaultProxy(t *testing.T, adminURL string) *faultProxy {
+	t.Helper()
+	target, err := url.Parse(adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport := &http.Transport{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = transport
+	p := &faultProxy{faults: map[string]fault{}, done: make(chan struct{})}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		f := p.faults[r.URL.Path]
+		p.mu.Unlock()
+		switch f {
+		case hang:
+			select {
+			case <-r.Context().Done():
+			case <-p.done:
+			}
+		case htmlPage:
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte("<!doctype html><html><body><h1>Please sign in</h1></body></html>"))
+		default:
+			rp.ServeHTTP(w, r)
+		}
+	}))
+	p.URL = srv.URL
+	t.Cleanup(func() {
+		close(p.done)
+		srv.Close()
+		transport.CloseIdleConnections()
+	})
+	return p
+}
+
+// set makes the proxy answer path with f; 0 passes it on again.
+func (p *faultProxy) set(path string, f fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f == 0 {
+		delete(p.faults, path)
+	} else {
+		p.faults[path] = f
+	}
+}
+
+// shortReads makes the page give up its reads sooner than the console's
+// own bound (AbortSignal.timeout, capped), so a test of a read that never
+// answers does not wait for it; still long enough for a loaded machine's
+// answers.
+func shortReads(t *testing.T, b *browser) {
+	t.Helper()
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `(() => {
+			const timeout0 = AbortSignal.timeout.bind(AbortSignal);
+			AbortSignal.timeout = (ms) => timeout0(Math.min(ms, 5000));
+		})();`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAReadThatNeverAnswersIsGivenUp: a read of the admin API that is
+// accepted and never answered (a hung service or proxy) is given up after
+// a while, with its error shown, and the page reads again: it waited for
+// it forever, its poller stuck, with nothing said.
+func TestAReadThatNeverAnswersIsGivenUp(t *testing.T) {
+	s := start(t, nil)
+	p := newFaultProxy(t, s.AdminURL)
+	p.set("/v1/recent", hang)
+	b := newBrowser(t)
+	shortReads(t, b)
+	b.do(t, "open Live", chromedp.Navigate(p.URL+"/#live"))
+	b.waitFor(t, "the read of /v1/recent given up, and said", `(() => {
+		const t = document.getElementById('live-count').textContent;
+		return t.includes('GET /v1/recent') && t.includes('no answer within');
+	})()`)
+
+	p.set("/v1/recent", 0)
+	res := send(t, s, "C2C.CallbackBeforeSendMsg", sample(t, "C2C.CallbackBeforeSendMsg", nil))
+	b.waitFor(t, "Live read again once the service answers", rowWith("live-rows", res.Header.Get("X-Request-Id")))
+	if got := eval[string](t, b, `document.getElementById('live-count').textContent`); strings.Contains(got, "GET /v1/recent") {
+		t.Errorf("Live answered, but its count still reads %q", got)
+	}
+}
