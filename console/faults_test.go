@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/imcallback/imcallback/delivery"
 )
 
 // fault is what a faultProxy does with the requests of one path instead
@@ -24,6 +26,8 @@ const (
 	// htmlPage answers 200 with an HTML page, as a proxy's login or error
 	// page does.
 	htmlPage
+	// unavailable answers 503 with the admin API's JSON error.
+	unavailable
 )
 
 // faultProxy serves the admin listener through a reverse proxy whose
@@ -63,6 +67,10 @@ func newFaultProxy(t *testing.T, adminURL string) *faultProxy {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.WriteHeader(http.StatusOK)
 			_, _ = w.Write([]byte("<!doctype html><html><body><h1>Please sign in</h1></body></html>"))
+		case unavailable:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"test: unavailable"}`))
 		default:
 			rp.ServeHTTP(w, r)
 		}
@@ -126,4 +134,26 @@ func TestAReadThatNeverAnswersIsGivenUp(t *testing.T) {
 	if got := eval[string](t, b, `document.getElementById('live-count').textContent`); strings.Contains(got, "GET /v1/recent") {
 		t.Errorf("Live answered, but its count still reads %q", got)
 	}
+}
+
+// TestDependenciesNotShownWhenStatusUnread: while GET /v1/status fails the
+// Overview's Dependencies show none, and say why: they went on showing the
+// last answer's states (every dependency "ok") under no word, the error
+// of the failed read dropped.
+func TestDependenciesNotShownWhenStatusUnread(t *testing.T) {
+	s := start(t, nil, delivery.Module)
+	p := newFaultProxy(t, s.AdminURL)
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(p.URL+"/#overview"))
+	const rows = `document.querySelectorAll('#ov-deps tbody tr').length`
+	b.waitFor(t, "the dependencies", rows+` > 0`)
+
+	p.set("/v1/status", unavailable)
+	b.waitFor(t, "the failed read said", `document.getElementById('ov-deps').textContent.includes('GET /v1/status: test: unavailable')`)
+	if n := eval[int](t, b, rows); n != 0 {
+		t.Errorf("while /v1/status fails the Overview shows %d dependencies, as last read; want none", n)
+	}
+
+	p.set("/v1/status", 0)
+	b.waitFor(t, "the dependencies back", rows+` > 0 && !document.getElementById('ov-deps').textContent.includes('GET /v1/status')`)
 }

@@ -914,6 +914,10 @@
       if (statusData.delivery === 'inline' || statusData.delivery === 'durable') setMode(statusData.delivery);
     } catch (e) {
       if (e.status === 401) return;
+      // The dependencies of the last answer are not shown as current: the
+      // panel says why there are none (and the status is asked for again,
+      // whatever the page shown, until it answers).
+      statusData = null;
       statusError = 'GET /v1/status: ' + errorText(e);
     }
     if (current === 'overview') renderDeps();
