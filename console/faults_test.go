@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -156,4 +158,61 @@ func TestDependenciesNotShownWhenStatusUnread(t *testing.T) {
 
 	p.set("/v1/status", 0)
 	b.waitFor(t, "the dependencies back", rows+` > 0 && !document.getElementById('ov-deps').textContent.includes('GET /v1/status')`)
+}
+
+// TestAnAnswerThatIsNotJSON: a 2xx answer that is not the admin API's JSON
+// (a proxy's sign-in page, answered 200) is an error the page shows where
+// the read's answer goes: it was read as no data, which broke the page's
+// script there (reading a field of null), an error about null shown at
+// best, nothing at all for the charts, an uncaught one for an event.
+func TestAnAnswerThatIsNotJSON(t *testing.T) {
+	s := start(t, nil, delivery.Module, okAfter())
+	send(t, s, afterCommand, sample(t, afterCommand, nil))
+	var events struct {
+		Events []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"events"`
+	}
+	deadline := time.Now().Add(pageWait)
+	for len(events.Events) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the event is not in the event log")
+		}
+		time.Sleep(50 * time.Millisecond)
+		s.GetJSON(t, "/v1/events", http.StatusOK, &events)
+	}
+	seq := events.Events[0].Seq
+
+	for _, tt := range []struct {
+		name string
+		hash string // the page opened
+		path string // the read answered with an HTML page
+		// open, if set, is clicked once the page is shown (the read made then)
+		open  func(t *testing.T, b *browser)
+		shown string // the element that says what went wrong
+	}{
+		{name: "live", hash: "live", path: "/v1/recent", shown: "live-count"},
+		{name: "series", hash: "overview", path: "/v1/series", shown: "ov-note"},
+		{name: "status", hash: "overview", path: "/v1/status", shown: "ov-deps"},
+		{name: "delivery", hash: "overview", path: "/v1/delivery", shown: "ov-queues"},
+		{name: "dead letters", hash: "dead", path: "/v1/dead-letters", shown: "dead-msg"},
+		{name: "configuration", hash: "config", path: "/v1/config", shown: "config-yaml"},
+		{name: "event", hash: "events", path: fmt.Sprintf("/v1/events/%d", seq), shown: "event-detail",
+			open: func(t *testing.T, b *browser) {
+				b.waitFor(t, "the event", rowWith("events-rows", afterCommand))
+				clickRowWith(t, b, "events-rows", afterCommand)
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newFaultProxy(t, s.AdminURL)
+			p.set(tt.path, htmlPage)
+			b := newBrowser(t)
+			b.do(t, "open "+tt.hash, chromedp.Navigate(p.URL+"/#"+tt.hash))
+			if tt.open != nil {
+				tt.open(t, b)
+			}
+			b.waitFor(t, "the answer said not to be the API's", fmt.Sprintf(
+				`document.getElementById(%s).textContent.includes("is not the admin API's JSON (200, text/html")`, js(tt.shown)))
+		})
+	}
 }

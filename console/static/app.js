@@ -226,6 +226,13 @@
       const msg = data && typeof data.error === 'string' ? data.error : res.status + ' ' + res.statusText;
       throw new APIError(res.status, msg);
     }
+    // Every answer of the admin API is a JSON object: anything else (a
+    // proxy's HTML page, an empty body) is not its answer, and is an
+    // error, not data for the page.
+    if (!data || typeof data !== 'object' || Array.isArray(data)) {
+      throw new APIError(res.status, 'the answer is not the admin API\'s JSON (' + res.status + ', ' +
+        (res.headers.get('Content-Type') || 'no Content-Type') + '): is a proxy answering for it?');
+    }
     if (onAnswer) onAnswer(res);
     return data;
   }
