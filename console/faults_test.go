@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
 // fault is what a faultProxy does with the requests of one path instead
@@ -213,6 +215,49 @@ func TestAnAnswerThatIsNotJSON(t *testing.T) {
 			}
 			b.waitFor(t, "the answer said not to be the API's", fmt.Sprintf(
 				`document.getElementById(%s).textContent.includes("is not the admin API's JSON (200, text/html")`, js(tt.shown)))
+		})
+	}
+}
+
+// TestTopicsProbeThatNeverAnswers: the probe of the Topics API (whether
+// the topic plugin is there) is given up when it is never answered, the
+// Topics page asked for is opened and says why, and the probe asks again:
+// the console waited for it forever, the Topics tab hidden and its page
+// never opened; the probe that failed (after fixing the read's bound) was
+// never asked again, so the tab stayed whether the plugin was there or not.
+func TestTopicsProbeThatNeverAnswers(t *testing.T) {
+	const name = "Probed topic"
+	for _, tt := range []struct {
+		name   string
+		plugin bool
+	}{
+		{"topics there", true},
+		{"no topics", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var s *imtest.Service
+			if !tt.plugin {
+				s = start(t, nil)
+			} else {
+				s = start(t, nil, delivery.Module, topicsync.Module, okAfter())
+				send(t, s, "Group.CallbackAfterCreateTopic", sample(t, "Group.CallbackAfterCreateTopic", map[string]any{"Name": name}))
+			}
+			p := newFaultProxy(t, s.AdminURL)
+			p.set("/v1/topics", hang)
+			b := newBrowser(t)
+			shortReads(t, b)
+			b.do(t, "open Topics", chromedp.Navigate(p.URL+"/#topics"))
+			b.waitFor(t, "Topics opened, saying its read was not answered", `!document.getElementById('tab-topics').hidden &&
+				!document.getElementById('page-topics').hidden &&
+				document.getElementById('topics-msg').textContent.includes('GET /v1/topics: no answer within')`)
+
+			p.set("/v1/topics", 0)
+			if tt.plugin {
+				b.waitFor(t, "the topics once the API answers", rowWith("topics-rows", name))
+				return
+			}
+			b.waitFor(t, "the tab gone and the Overview shown once the API answers 404",
+				`document.getElementById('tab-topics').hidden && !document.getElementById('page-overview').hidden`)
 		})
 	}
 }

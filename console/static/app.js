@@ -338,7 +338,7 @@
     setText('token-error', '');
     $('token-overlay').hidden = true;
     updateTokenButton();
-    probeTopics();
+    topicsProbe.run();
     // The page shown is read again (the configuration, read once when
     // opened, too), and every poller at once.
     showTab(current);
@@ -1352,20 +1352,29 @@
   let topicsShown = 0; // the number of the search whose rows are shown
   let selectedTopic = '';
 
+  // topicsKnown is set once the probe had its answer: the topic plugin's
+  // API is there (2xx) or not (404).
+  let topicsKnown = false;
+
   // probeTopics shows the Topics tab when the topic plugin's API is there.
+  // Until it is known (no answer within READ_MS, a failure) the tab is
+  // shown, opened if asked for, and its page says why; the probe asks
+  // again every TOPICS_MS (topicsProbe) until it has its answer.
   async function probeTopics() {
     try {
       await api('v1/topics?limit=1');
-      $('tab-topics').hidden = false;
-      if (location.hash === '#topics' && current !== 'topics') showTab('topics');
+      topicsKnown = true;
     } catch (e) {
       if (e.status === 404) {
+        topicsKnown = true;
         $('tab-topics').hidden = true;
         if (current === 'topics') showTab('overview');
-      } else if (e.status !== 401) {
-        $('tab-topics').hidden = false; // there, but failing: the page says why
+        return;
       }
+      if (e.status === 401) return;
     }
+    $('tab-topics').hidden = false;
+    if (location.hash === '#topics' && current !== 'topics') showTab('topics');
   }
 
   // searchTopics is searchEvents for topics: modes new, more and refresh,
@@ -1481,6 +1490,7 @@
   });
   $('topics-more').addEventListener('click', () => searchTopics('more'));
   poll(TOPICS_MS, () => searchTopics('refresh'), () => current === 'topics' && opened.has('topics') && !topicsPaged);
+  const topicsProbe = poll(TOPICS_MS, probeTopics, () => !topicsKnown);
 
   // ---------------------------------------------------------------- start
 
@@ -1501,6 +1511,6 @@
     showTokenForm('The token kept for this tab was dropped. ' + keptProblem);
   }
   updateTokenButton();
-  probeTopics();
+  topicsProbe.run();
   showTab(location.hash.slice(1) || 'overview');
 })();
