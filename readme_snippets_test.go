@@ -170,6 +170,17 @@ func main() {
 	{{code}}
 }
 `},
+	{doc: "README.md", text: `fx.Invoke(func(t *tracing.Tracer) { otel.SetTracerProvider(t.TracerProvider()) })`, file: `package snippet
+
+import (
+	"go.opentelemetry.io/otel"
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/tracing"
+)
+
+var _ = {{code}}
+`},
 	{doc: "README.md", text: `dispatcher.ForApps("1400000001")`, file: `package snippet
 
 import (

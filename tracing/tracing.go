@@ -32,6 +32,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -50,6 +51,7 @@ const instrumentation = "github.com/imcallback/imcallback"
 // stream and to forward destinations. A nil *Tracer is tracing off: every
 // method is then a no-op that allocates nothing.
 type Tracer struct {
+	tp     trace.TracerProvider
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 }
@@ -57,7 +59,18 @@ type Tracer struct {
 // New is a Tracer of tp with W3C trace context propagation, e.g. for a
 // test with the SDK's in-memory recorder.
 func New(tp trace.TracerProvider) *Tracer {
-	return &Tracer{tracer: tp.Tracer(instrumentation), prop: propagation.TraceContext{}}
+	return &Tracer{tp: tp, tracer: tp.Tracer(instrumentation), prop: propagation.TraceContext{}}
+}
+
+// TracerProvider is the provider the service's spans come from, for a
+// program's own spans to be exported with them: register it with
+// otel.SetTracerProvider (then otel.Tracer's spans nest under the
+// service's), or take tracers from it. Off, it is a no-op provider.
+func (t *Tracer) TracerProvider() trace.TracerProvider {
+	if t == nil {
+		return noop.NewTracerProvider()
+	}
+	return t.tp
 }
 
 // Start starts a span named name as a child of ctx's span. Off, it
