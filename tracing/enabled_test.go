@@ -361,3 +361,37 @@ func TestEnabledRefusesInsecureContradictingTheEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestEnabledReadsExporterAndProtocolInAnyCase: the OpenTelemetry
+// specification has SDKs read enumerated values such as
+// OTEL_TRACES_EXPORTER and the OTLP protocol in any case, so a host-wide
+// OTEL_TRACES_EXPORTER=NONE set for every process (to turn tracing off)
+// stopped the service's start, and an Otlp or HTTP/PROTOBUF was refused as
+// another exporter or protocol.
+func TestEnabledReadsExporterAndProtocolInAnyCase(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		on   bool
+	}{
+		{"NONE turns it off", map[string]string{"OTEL_TRACES_EXPORTER": "NONE", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, false},
+		{"None turns it off", map[string]string{"OTEL_TRACES_EXPORTER": "None"}, false},
+		{"OTLP alone turns it on", map[string]string{"OTEL_TRACES_EXPORTER": "OTLP"}, true},
+		{"Otlp with an endpoint", map[string]string{"OTEL_TRACES_EXPORTER": "Otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, true},
+		{"HTTP/PROTOBUF", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "HTTP/PROTOBUF"}, true},
+		{"traces Http/Protobuf", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+			"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "Http/Protobuf", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
+			if err != nil || on != tc.on {
+				t.Fatalf("on %v, err %v; want on %v without an error", on, err, tc.on)
+			}
+		})
+	}
+	// Another exporter is still refused, named as written.
+	env := map[string]string{"OTEL_TRACES_EXPORTER": "Zipkin"}
+	if on, err := tracing.Enabled(func(k string) string { return env[k] }); on || err == nil || !strings.Contains(err.Error(), "OTEL_TRACES_EXPORTER=Zipkin") {
+		t.Errorf("Zipkin: on %v, err %v; want off with an error naming it", on, err)
+	}
+}

@@ -153,7 +153,8 @@ func errorType(err error) string {
 // Enabled reports from the environment whether tracing is on: not when
 // OTEL_SDK_DISABLED is true or OTEL_TRACES_EXPORTER is none; when
 // OTEL_TRACES_EXPORTER is otlp, or OTEL_EXPORTER_OTLP_ENDPOINT or
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. Another exporter, or an OTLP
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (the exporter's and the
+// protocol's names in any case). Another exporter, or an OTLP
 // protocol other than http/protobuf while tracing is on, is an error: only
 // OTLP over HTTP is built in (without an exporter a protocol configures
 // nothing). OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, when set, is the protocol,
@@ -170,7 +171,10 @@ func Enabled(getenv func(string) string) (bool, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return false, nil
 	}
-	switch exp := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER")); exp {
+	// Enumerated values are read in any case, as the specification has
+	// SDKs read them: a host-wide NONE turns tracing off too.
+	exp := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER"))
+	switch strings.ToLower(exp) {
 	case "none":
 		return false, nil
 	case "", "otlp":
@@ -178,7 +182,7 @@ func Enabled(getenv func(string) string) (bool, error) {
 		// would export to its default, localhost:4318. Without an exporter a
 		// protocol variable (one set for every process of a host, for other
 		// services) configures nothing, and stops nothing.
-		if exp != "otlp" && strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) == "" &&
+		if exp == "" && strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) == "" &&
 			strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) == "" {
 			return false, nil
 		}
@@ -189,7 +193,7 @@ func Enabled(getenv func(string) string) (bool, error) {
 			if p == "" {
 				continue
 			}
-			if p != "http/protobuf" {
+			if !strings.EqualFold(p, "http/protobuf") {
 				return false, fmt.Errorf("tracing: %s=%s: only http/protobuf is built in (point it at the collector's OTLP/HTTP port, usually 4318)", k, p)
 			}
 			break
