@@ -268,10 +268,11 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	// it: fx runs no stop hook of a constructor when a later constructor or an
 	// earlier start hook fails. The hook comes before the hooks of everything
 	// that takes the Tracer, so none of their spans is missed.
+	batched := &batchedExporter{SpanExporter: exp, drained: make(chan struct{})}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
 			release = errorRoute.add(log)
-			tp.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(exp))
+			tp.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(batched))
 			return nil
 		},
 		// The spans still queued are exported for at most LastExportTimeout:
@@ -281,20 +282,45 @@ func newFromEnv(in envIn) (*Tracer, error) {
 		// the exporter, which cuts off the export in flight: the batcher
 		// waits for that export before it stops the exporter itself, so it
 		// would otherwise run on after the stop, for the exporter's timeout,
-		// with its goroutines and its connection to the collector.
-		OnStop: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, LastExportTimeout(shutdownTimeout))
+		// with its goroutines and its connection to the collector. The
+		// batcher reports the export it had in flight, cut off, once that
+		// returns: the stop waits for it (it returns at once once cut off,
+		// and the wait is bounded by the stop's own deadline), so that the
+		// error is this logger's warning, not a plain line of the standard
+		// library's logger once the routing has ended.
+		OnStop: func(stopCtx context.Context) error {
+			ctx, cancel := context.WithTimeout(stopCtx, LastExportTimeout(shutdownTimeout))
 			defer cancel()
 			defer release() // after the last export's errors
 			if err := tp.Shutdown(ctx); err != nil {
-				return errors.Join(fmt.Errorf("tracing: exporting the last spans: %w", err),
+				err = errors.Join(fmt.Errorf("tracing: exporting the last spans: %w", err),
 					exp.Shutdown(context.Background())) // returns at once: it only cancels
+				select {
+				case <-batched.drained:
+				case <-stopCtx.Done():
+				}
+				return err
 			}
 			return nil
 		},
 	})
 	log.Info("tracing on: spans are exported over OTLP/HTTP", zap.String("service", serviceName(res)))
 	return New(tp), nil
+}
+
+// batchedExporter is the exporter as the batch span processor holds it.
+// The processor shuts its exporter down once it has exported its queue,
+// or failed to, and reported the errors: drained is closed then.
+type batchedExporter struct {
+	sdktrace.SpanExporter
+	once    sync.Once
+	drained chan struct{}
+}
+
+// Shutdown closes drained and shuts the exporter down.
+func (e *batchedExporter) Shutdown(ctx context.Context) error {
+	e.once.Do(func() { close(e.drained) })
+	return e.SpanExporter.Shutdown(ctx)
 }
 
 // errorRoute is OpenTelemetry's error handler once tracing has been on in
