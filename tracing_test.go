@@ -235,7 +235,7 @@ func TestTracingFromTheEnvironment(t *testing.T) {
 		{map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, false, ""},
 		{map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, false, ""},
 		{map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, false, "only otlp"},
-		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, false, "only http/protobuf"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, false, "only OTLP over HTTP"},
 	} {
 		on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
 		if on != tc.on || (tc.fail == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.fail) {

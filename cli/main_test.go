@@ -82,7 +82,7 @@ func TestConfigCheck(t *testing.T) {
 func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 	tests := []struct{ name, value, want string }{
 		{"OTEL_TRACES_EXPORTER", "zipkin", "only otlp"},
-		{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "only http/protobuf"},
+		{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "only OTLP over HTTP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

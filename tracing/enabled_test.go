@@ -27,7 +27,11 @@ func TestEnabledProtocolPrecedence(t *testing.T) {
 		{"general grpc", "grpc", "", false, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"},
 		{"own http over general grpc", "grpc", "http/protobuf", true, ""},
 		{"own grpc over general http", "http/protobuf", "grpc", false, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc"},
-		{"own http/json", "", "http/json", false, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/json"},
+		{"own http/json", "", "http/json", true, ""},
+		{"general HTTP/JSON", "HTTP/JSON", "", true, ""},
+		{"own http/json over general grpc", "grpc", "http/json", true, ""},
+		{"general http/json under own grpc", "http/json", "grpc", false, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc"},
+		{"unknown", "", "http", false, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{

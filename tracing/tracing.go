@@ -155,10 +155,11 @@ func errorType(err error) string {
 // OTEL_TRACES_EXPORTER is otlp, or OTEL_EXPORTER_OTLP_ENDPOINT or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (the exporter's and the
 // protocol's names in any case). Another exporter, or an OTLP
-// protocol other than http/protobuf while tracing is on, is an error: only
-// OTLP over HTTP is built in (without an exporter a protocol configures
-// nothing). OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, when set, is the protocol,
-// whatever OTEL_EXPORTER_OTLP_PROTOCOL says. When on, an exporter setting
+// protocol other than http/protobuf or http/json while tracing is on (grpc,
+// say), is an error naming the variable: only OTLP over HTTP is built in,
+// in either encoding (without an exporter a protocol configures nothing).
+// OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, when set, is the protocol, whatever
+// OTEL_EXPORTER_OTLP_PROTOCOL says. When on, an exporter setting
 // the exporter would ignore (an endpoint without http:// or https://, a
 // timeout that is no number of milliseconds, a header that is no
 // key=value, an unknown compression, a certificate file it cannot read,
@@ -186,17 +187,9 @@ func Enabled(getenv func(string) string) (bool, error) {
 			strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) == "" {
 			return false, nil
 		}
-		// The traces' own variable, when set, overrides the general one (which
-		// may name another signal's protocol), as in the OTLP exporter.
-		for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-			p := strings.TrimSpace(getenv(k))
-			if p == "" {
-				continue
-			}
-			if !strings.EqualFold(p, "http/protobuf") {
-				return false, fmt.Errorf("tracing: %s=%s: only http/protobuf is built in (point it at the collector's OTLP/HTTP port, usually 4318)", k, p)
-			}
-			break
+		if k, p := otlpProtocol(getenv); p != "" && !strings.EqualFold(p, "http/protobuf") && !strings.EqualFold(p, "http/json") {
+			return false, fmt.Errorf("tracing: %s=%s: only OTLP over HTTP is built in, http/protobuf (the default) or http/json "+
+				"(point it at the collector's OTLP/HTTP port, usually 4318)", k, p)
 		}
 		if err := checkExporterEnv(getenv); err != nil {
 			return false, err
@@ -214,6 +207,19 @@ func Enabled(getenv func(string) string) (bool, error) {
 	default:
 		return false, fmt.Errorf("tracing: OTEL_TRACES_EXPORTER=%s: only otlp (OTLP over HTTP) or none", exp)
 	}
+}
+
+// otlpProtocol is the OTLP protocol of the traces, trimmed, and the
+// variable it comes from: the traces' own variable when set, which
+// overrides the general one (that may name another signal's protocol),
+// as in the OTLP exporter; "" for both when neither is set.
+func otlpProtocol(getenv func(string) string) (name, value string) {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if p := strings.TrimSpace(getenv(k)); p != "" {
+			return k, p
+		}
+	}
+	return "", ""
 }
 
 // envIn are the dependencies of newFromEnv.
@@ -238,7 +244,14 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	ctx := context.Background()
 	// Endpoint, headers, TLS and timeout from OTEL_EXPORTER_OTLP_*; without
 	// an endpoint, the OTLP default: http://localhost:4318, not TLS to it.
-	var opts []otlptracehttp.Option
+	// The encoding is given as Enabled read the protocol, in any case: the
+	// exporter reads http/json in lower case only, and sends protobuf for
+	// any other spelling.
+	encoding := otlptracehttp.EncodingProtobuf
+	if _, p := otlpProtocol(os.Getenv); strings.EqualFold(p, "http/json") {
+		encoding = otlptracehttp.EncodingJSON
+	}
+	opts := []otlptracehttp.Option{otlptracehttp.WithEncoding(encoding)}
 	if defaultPlainHTTP(os.Getenv) {
 		opts = append(opts, otlptracehttp.WithInsecure())
 	}
