@@ -49,13 +49,18 @@ const (
 	newToken = "new-token"
 )
 
-// start runs imcallback.Module with both tokens configured (rotation),
-// a small body limit and a short before-deadline.
+// start runs imcallback.Module with both tokens configured (rotation)
+// and a small body limit. The before-deadline is the longest IM's budget
+// allows, not a short one: it runs from the request's arrival, through
+// the middleware chain and the handler's goroutine, and a busy machine
+// (the race detector, CI's two cores) can take over 100 ms before a
+// handler that answers at once has answered, which then got the fallback
+// instead of its decision.
 func start(t *testing.T, extraEnv []string, opts ...fx.Option) *imtest.Service {
 	t.Helper()
 	env := append([]string{
 		"IMCALLBACK_TOKENS=" + oldToken + "," + newToken,
-		"IMCALLBACK_BEFORE_TIMEOUT=100ms",
+		"IMCALLBACK_BEFORE_TIMEOUT=1900ms",
 		"IMCALLBACK_BODY_LIMIT=1024",
 		"IMCALLBACK_SHUTDOWN_TIMEOUT=5s",
 	}, extraEnv...)
