@@ -475,7 +475,11 @@ func TestBeforeCallback(t *testing.T) {
 			held.Store(&release)
 			d := newDest(t, func(w http.ResponseWriter, _ int) { tc.answer(w) })
 			t.Cleanup(func() { close(release) }) // before d.Close, which waits for the held request
-			s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_BEFORE_TIMEOUT=500ms",
+			// The longest before-deadline IM's budget allows: the answers
+			// that must reach IM (all but the slow one's) have a connection
+			// to make and a round trip to the destination inside it, which
+			// on a busy machine can take more than 500 ms.
+			s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_BEFORE_TIMEOUT=1900ms",
 				"IMCALLBACK_BEFORE_FALLBACK=deny", "IMCALLBACK_FORWARD_URL=" + d.URL, "IMCALLBACK_FORWARD_SECRET=" + secret,
 				"IMCALLBACK_FORWARD_MATCH=" + beforeCommand})
 			// A destination that never answers is held until the subtest
