@@ -59,6 +59,10 @@ type connLimit struct {
 	refused  map[net.Conn]struct{}
 	refusers sync.WaitGroup
 	stopped  bool
+	// served counts the connections net/http serves, each on a goroutine
+	// of its own: from its StateNew to its StateClosed (or StateHijacked),
+	// the goroutine's last act. The stop waits for it.
+	served sync.WaitGroup
 }
 
 // pressureIdle is how long a connection may stay idle while the limit is near.
@@ -73,10 +77,17 @@ func newConnLimit(max int, rewrite bool, headerTimeout time.Duration, onReject f
 func (l *connLimit) wrap(ln net.Listener) net.Listener { return &limitedListener{Listener: ln, l: l} }
 
 // connState is the http.Server's ConnState hook: it marks a connection
-// idle or busy. It runs twice per request, so it takes no lock: the mark
-// is the connection's own. Under TLS net/http reports the *tls.Conn; the
-// mark is on the limitedConn beneath it.
+// idle or busy, and counts the connections served (served). It runs twice
+// per request, so it takes no lock: the mark is the connection's own. Under
+// TLS net/http reports the *tls.Conn; the mark is on the limitedConn
+// beneath it.
 func (l *connLimit) connState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew: // reported by Serve before it starts the connection's goroutine
+		l.served.Add(1)
+	case http.StateClosed, http.StateHijacked: // reported once, by the connection's goroutine as it ends
+		l.served.Done()
+	}
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}

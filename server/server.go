@@ -45,6 +45,9 @@ type Listener struct {
 
 	limit *connLimit // the bound of open connections
 	stop  chan struct{}
+	// running counts the listener's own goroutines (the server's Serve
+	// and the connections' reaper): the stop returns once they ended.
+	running sync.WaitGroup
 	// settle, when set, waits at stop, after the drain and within the same
 	// bound, for the work the requests left running.
 	settle func(ctx context.Context) error
@@ -277,6 +280,28 @@ func (l *Listener) serve(ln net.Listener) {
 	}
 }
 
+// waitRunning waits until the listener's own goroutines (Serve and the
+// reaper) ended, or ctx does, and reports whether they ended.
+func (l *Listener) waitRunning(ctx context.Context) bool { return wait(ctx, &l.running) }
+
+// waitServed waits until the goroutines net/http served the connections
+// on ended, or ctx does. Only once Serve returned: it reports a new
+// connection to served before it starts its goroutine.
+func (l *Listener) waitServed(ctx context.Context) { wait(ctx, &l.limit.served) }
+
+// wait waits until wg's count is zero, or ctx ends, and reports whether
+// the count reached zero.
+func wait(ctx context.Context, wg *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // hook binds the address at start (so a taken port fails the start), serves
 // in the background and drains in-flight requests at stop, bounded by
 // shutdownTimeout.
@@ -299,7 +324,7 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			}
 			l.stop = make(chan struct{})
 			ln = l.limit.wrap(ln)
-			go l.limit.run(l.stop)
+			l.running.Go(func() { l.limit.run(l.stop) })
 			if tlsConf != nil {
 				ln = tls.NewListener(ln, tlsConf)
 			}
@@ -308,21 +333,29 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			l.mu.Unlock()
 			l.log.Info("listening", append([]zap.Field{zap.String("listener", l.name),
 				zap.String("addr", ln.Addr().String())}, fields...)...)
-			go l.serve(ln)
+			l.running.Go(func() { l.serve(ln) })
 			return nil
 		},
-		OnStop: func(ctx context.Context) error {
+		OnStop: func(stopCtx context.Context) error {
 			l.log.Info("draining", zap.String("listener", l.name), zap.Duration("shutdown_timeout", shutdownTimeout))
 			close(l.stop)
 			if l.stopping != nil {
 				l.stopping()
 			}
-			ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+			ctx, cancel := context.WithTimeout(stopCtx, shutdownTimeout)
 			defer cancel()
 			err := l.server.Shutdown(ctx)
 			// The listener is closed: the refusals of sources outside the
 			// allowlist, which the server does not know, end too.
 			l.limit.stopRefusing()
+			// The stop returns once the listener's own goroutines ended
+			// too, so that nothing of it runs after the stop (a
+			// goroutine-leak check right after it, as imtest's doc
+			// suggests, could see them still ending). Serve returns once
+			// the listener is closed, which the drain did first; the fx
+			// stop's own deadline (stopCtx, not the drain's) bounds the
+			// wait all the same.
+			ended := l.waitRunning(stopCtx)
 			if err != nil {
 				// net/http takes a new connection for idle only 5 s after
 				// it was accepted: with a shorter bound, one that sent no
@@ -335,10 +368,18 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 				serving := l.limit.serving()
 				l.server.Close()
 				if serving > 0 {
+					// Not waited for: their handlers may never return.
 					return fmt.Errorf("server: %s listener drain: requests still in flight: %d: %w", l.name, serving, err)
 				}
 				l.log.Info("closed the connections that had sent no whole request by the end of the drain",
 					zap.String("listener", l.name))
+			}
+			// The goroutines net/http served the connections on end once
+			// they see their connection closed (the drain closes an idle
+			// one beneath its goroutine, which ends when it next runs).
+			// Counted from Serve only, so waited for once it returned.
+			if ended {
+				l.waitServed(stopCtx)
 			}
 			if l.settle != nil {
 				if err := l.settle(ctx); err != nil {
