@@ -296,7 +296,7 @@ func TestRESTConnectionsCloseAtTheStop(t *testing.T) {
 			t.Fatal("the app never called GetIPList")
 		}
 	})
-	if err := goleak.Find(ignore); err != nil {
+	if err := peerLeaks(ignore); err != nil {
 		t.Errorf("the REST client's connection outlives the stop: %v", err)
 	}
 }
