@@ -339,12 +339,7 @@ func TestCommandsTalkToTheRunningService(t *testing.T) {
 
 // TestCommandsSayWhenNothingAnswers: one line that says what to do.
 func TestCommandsSayWhenNothingAnswers(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := imtest.FreeAddr(t) // nothing listens there
 	for _, tc := range []struct {
 		args    []string
 		offline bool // whether the command works on a stopped service, so the line suggests --offline

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -33,12 +32,7 @@ func TestHealth(t *testing.T) {
 	}))
 	defer twoFailing.Close()
 	hanging := hangingServer(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String() // nothing listens there once l is closed
-	l.Close()
+	closed := imtest.FreeAddr(t) // nothing listens there
 
 	tests := []struct {
 		name    string

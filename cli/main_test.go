@@ -1456,9 +1456,7 @@ func TestClientCommandsReadTheModulesSections(t *testing.T) {
 	if err := os.WriteFile(file, []byte("sdkappid: [\"1400000001\"]\nmoderation:\n  words: [spam]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.NotFoundHandler())
-	admin := srv.URL
-	srv.Close() // nothing answers there
+	admin := "http://" + imtest.FreeAddr(t) // nothing answers there
 	module := config.Section("moderation", wordsSection{})
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer

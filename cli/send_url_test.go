@@ -230,12 +230,7 @@ func TestSendWithoutAnAnswerSaysWhatToDo(t *testing.T) {
 		<-r.Context().Done() // no answer until the client goes
 	}))
 	t.Cleanup(silent.Close)
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nobody := "http://" + closed.Addr().String() + "/im/callback"
-	_ = closed.Close()
+	nobody := "http://" + imtest.FreeAddr(t) + "/im/callback"
 	certFile, keyFile, _ := imtest.SelfSigned(t)
 	_, tlsPort, _ := receiver(t, certFile, keyFile)
 	tests := []struct {

@@ -524,9 +524,7 @@ func TestForwardedFriendCodesAreChecked(t *testing.T) {
 
 // TestBeforeDestinationDown: nothing listens: the fallback, counted.
 func TestBeforeDestinationDown(t *testing.T) {
-	d := newDest(t, ok)
-	url := d.URL
-	d.Close()
+	url := "http://" + imtest.FreeAddr(t) // not a closed test server's port: another test could listen there next
 	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + url,
 		"IMCALLBACK_FORWARD_SECRET=" + secret, "IMCALLBACK_FORWARD_MATCH=" + beforeCommand})
 	res := s.Send(t, beforeCommand, mustSample(t, beforeCommand))

@@ -277,9 +277,9 @@ func TestSendShuffledKeepsTheAnswersOfAFailedRun(t *testing.T) {
 // load run's FirstError), and the URL net/http quotes in it carries Sign,
 // which the service accepts again while RequestTime is inside its window.
 func TestErrorsDoNotQuoteSign(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	closed := srv.URL
-	srv.Close() // nothing listens there now: the request fails
+	// Nothing listens there: the request fails. Not a closed test
+	// server's port, which another test could listen on next.
+	closed := "http://" + imtest.FreeAddr(t)
 	at := time.Now()
 	for name, url := range map[string]string{
 		"no answer":   closed + "/im/callback",
