@@ -240,7 +240,11 @@ func TestStopWaitsForHandlersPastTheirDeadline(t *testing.T) {
 			environ := []string{"IMCALLBACK_SDKAPPID=" + appID, "IMCALLBACK_TOKENS=" + newToken,
 				"IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0",
 				"IMCALLBACK_DATA_DIR=" + t.TempDir(), "IMCALLBACK_LOG_LEVEL=warn",
-				"IMCALLBACK_BEFORE_TIMEOUT=50ms", "IMCALLBACK_INLINE_TIMEOUT=50ms", "IMCALLBACK_SHUTDOWN_TIMEOUT=1m"}
+				// A deadline the handler surely starts within: one already
+				// past when it would start (50 ms spent by a busy machine
+				// before it) answers the fallback without running it, and
+				// the test waited for its start until go test's timeout.
+				"IMCALLBACK_BEFORE_TIMEOUT=1s", "IMCALLBACK_INLINE_TIMEOUT=1s", "IMCALLBACK_SHUTDOWN_TIMEOUT=1m"}
 			var pub *server.Public
 			var cfg *config.Config
 			app := fx.New(fx.NopLogger,
@@ -269,7 +273,11 @@ func TestStopWaitsForHandlersPastTheirDeadline(t *testing.T) {
 			if _, err := sender.Send(t.Context(), cmd.Name(), []byte(`{}`)); err != nil {
 				t.Fatal(err)
 			}
-			<-cmd.started // answered at its deadline, and still running
+			select { // answered at its deadline, and still running
+			case <-cmd.started:
+			case <-time.After(30 * time.Second): // a guard against a hang, not a time limit
+				t.Fatal("the handler never started: its deadline passed before it could")
+			}
 			stopped := make(chan error, 1)
 			go func() { stopped <- app.Stop(context.Background()) }()
 			select {
