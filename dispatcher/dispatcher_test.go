@@ -727,10 +727,18 @@ func FuzzServe(f *testing.F) {
 	})
 }
 
+// startDeadline is the before-deadline of the tests whose handlers must
+// start, or answer, within it (a stuck handler that holds its slot, one
+// that must answer after another's Goexit). The deadline runs from the
+// request's arrival and a handler is not started once it passed: with
+// 20 ms a descheduled goroutine on a busy machine could spend it first,
+// and the handler never ran. The stuck ones' callbacks wait for it.
+const startDeadline = time.Second
+
 func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 	release := make(chan struct{})
 	var calls atomic.Int32
-	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, MaxInFlight: 1, Fallback: deny("busy")},
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: startDeadline, MaxInFlight: 1, Fallback: deny("busy")},
 		rawBefore("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 			calls.Add(1)
 			<-release // ignores its context: keeps its slot past the deadline
@@ -783,7 +791,7 @@ func TestMaxInFlightBoundsStuckHandlers(t *testing.T) {
 // still run when its context ends first.
 func TestWaitWaitsForHandlersPastTheirDeadline(t *testing.T) {
 	release := make(chan struct{})
-	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, Fallback: deny("late")},
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: startDeadline, Fallback: deny("late")},
 		rawBefore("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 			<-release // ignores its context
 			return allow(), nil
@@ -832,7 +840,7 @@ func TestMaxInFlightIsSharedWithInlineAfterHandlers(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	var ran atomic.Bool
-	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, InlineTimeout: time.Minute, MaxInFlight: 1, Fallback: deny("busy")},
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: startDeadline, InlineTimeout: time.Minute, MaxInFlight: 1, Fallback: deny("busy")},
 		rawBefore("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 			<-release // ignores its context: keeps its slot past the deadline
 			return allow(), nil
@@ -854,7 +862,7 @@ func TestMaxInFlightIsSharedWithInlineAfterHandlers(t *testing.T) {
 // fallback, nor keeps Wait waiting at the stop.
 func TestMaxInFlightSlotFreedAfterGoexit(t *testing.T) {
 	var calls atomic.Int32
-	h := newHarness(t, dispatcher.Options{BeforeTimeout: 20 * time.Millisecond, MaxInFlight: 1, Fallback: deny("fallback")},
+	h := newHarness(t, dispatcher.Options{BeforeTimeout: startDeadline, MaxInFlight: 1, Fallback: deny("fallback")},
 		rawBefore("C2C.CallbackBeforeSendMsg", func(context.Context, *dispatcher.Event[sendMsg]) (dispatcher.Decision, error) {
 			if calls.Add(1) == 1 {
 				runtime.Goexit()
