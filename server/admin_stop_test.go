@@ -97,7 +97,12 @@ func TestAScrapeWaitingOnAStuckCheckEndsAtTheStop(t *testing.T) {
 	}}
 	cfg := config.Default()
 	cfg.AdminListen = "127.0.0.1:0"
-	cfg.ShutdownTimeout = 300 * time.Millisecond // below CheckTimeout + CheckGrace
+	// Well below CheckTimeout + CheckGrace, so that a scrape waiting the
+	// checks out (since before the stop) still runs when the drain gives
+	// up; and long enough for a scrape that stops waiting at the stop to
+	// be answered on a busy machine: 300 ms was not, with six copies of
+	// this package's tests under the race detector on one core.
+	cfg.ShutdownTimeout = time.Second
 	lc := fxtest.NewLifecycle(t)
 	a, err := newAdmin(adminIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Registry: prometheus.NewRegistry(),
 		Checks: []admin.Check{stuck}})
