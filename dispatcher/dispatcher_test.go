@@ -464,20 +464,33 @@ func TestAfterInline(t *testing.T) {
 	// handler blocked on a frozen database: the answer comes at the deadline.
 	stuck := make(chan struct{})
 	t.Cleanup(func() { close(stuck) })
+	// outlived is closed once the deadline case is answered: its handler
+	// returns then, past its deadline however busy the machine. It slept
+	// 200 ms, and a goroutine descheduled for that long let the handler
+	// return before the deadline was acted on: the answer was its OK.
+	outlived := make(chan struct{})
+	t.Cleanup(func() { // should its subtest fail before its answer
+		select {
+		case <-outlived:
+		default:
+			close(outlived)
+		}
+	})
 	tests := []struct {
 		name        string
 		timeout     time.Duration
 		fn          func() error
+		outlives    chan struct{} // closed once the answer came, if set
 		wantHTTP    int
 		wantStatus  string
 		wantCode    float64
 		wantOutcome string
 	}{
-		{"ok", long, func() error { return nil }, 200, "OK", 0, "ok"},
-		{"error", long, func() error { return errors.New("disk full") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
-		{"panic", long, func() error { panic("boom") }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
-		{"deadline", short, func() error { time.Sleep(200 * time.Millisecond); return nil }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
-		{"stuck", short, func() error { <-stuck; return nil }, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"ok", long, func() error { return nil }, nil, 200, "OK", 0, "ok"},
+		{"error", long, func() error { return errors.New("disk full") }, nil, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"panic", long, func() error { panic("boom") }, nil, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"deadline", short, func() error { <-outlived; return nil }, outlived, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
+		{"stuck", short, func() error { <-stuck; return nil }, nil, 503, "FAIL", float64(protocol.ErrHandlerFailed.Code), "failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -501,6 +514,9 @@ func TestAfterInline(t *testing.T) {
 				rec, out = a.rec, a.out
 			case <-time.After(30 * time.Second):
 				t.Fatal("no answer: the request waits for its handler past the deadline")
+			}
+			if tt.outlives != nil {
+				close(tt.outlives)
 			}
 			if rec.Code != tt.wantHTTP || out["ActionStatus"] != tt.wantStatus || out["ErrorCode"] != tt.wantCode {
 				t.Fatalf("status %d %s", rec.Code, rec.Body)
