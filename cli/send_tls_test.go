@@ -1,55 +1,12 @@
 package cli
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-// selfSignedFor writes a self-signed certificate for the DNS names alone
-// (no IP address: the service's public name, or localhost), and its key.
-func selfSignedFor(t *testing.T, names ...string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
+	"github.com/imcallback/imcallback/internal/certtest"
+)
 
 // TestSendTrustsTheServicesOwnCertificate: send without --url posts to the
 // service's TLS listener on this machine (a wildcard host on loopback),
@@ -58,9 +15,9 @@ func selfSignedFor(t *testing.T, names ...string) (certFile, keyFile string) {
 // service's public name or for localhost, not for the 127.0.0.1 send
 // dials. Another certificate at that address is still refused.
 func TestSendTrustsTheServicesOwnCertificate(t *testing.T) {
-	publicCert, publicKey := selfSignedFor(t, "im.example.com")
-	localCert, localKey := selfSignedFor(t, "localhost")
-	otherCert, _ := selfSignedFor(t, "im.example.com")
+	publicCert, publicKey, _ := certtest.WriteFor(t, "im.example.com")
+	localCert, localKey, _ := certtest.WriteFor(t, "localhost")
+	otherCert, _, _ := certtest.WriteFor(t, "im.example.com")
 	_, publicPort, publicPaths := receiver(t, publicCert, publicKey)
 	_, localPort, localPaths := receiver(t, localCert, localKey)
 	tests := []struct {

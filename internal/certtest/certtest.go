@@ -25,6 +25,22 @@ import (
 // test. It returns both files and the parsed certificate.
 func Write(t testing.TB, notAfter time.Time) (certFile, keyFile string, cert *x509.Certificate) {
 	t.Helper()
+	return write(t, notAfter, []net.IP{net.ParseIP("127.0.0.1")}, nil)
+}
+
+// WriteFor writes, as Write does, a self-signed certificate for the DNS
+// names alone (no IP address: a service's public name, or localhost),
+// valid for a year.
+func WriteFor(t testing.TB, names ...string) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
+	return write(t, time.Now().AddDate(1, 0, 0), nil, names)
+}
+
+// write writes a self-signed certificate for the IP addresses and DNS
+// names that expires at notAfter, and its key; its common name is the
+// first of them.
+func write(t testing.TB, notAfter time.Time, ips []net.IP, dnsNames []string) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -33,10 +49,17 @@ func Write(t testing.TB, notAfter time.Time) (certFile, keyFile string, cert *x5
 	if dayBefore := notAfter.Add(-24 * time.Hour); dayBefore.Before(notBefore) {
 		notBefore = dayBefore
 	}
+	commonName := ""
+	if len(ips) > 0 {
+		commonName = ips[0].String()
+	} else if len(dnsNames) > 0 {
+		commonName = dnsNames[0]
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		Subject:      pkix.Name{CommonName: commonName},
+		IPAddresses:  ips,
+		DNSNames:     dnsNames,
 		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
