@@ -96,10 +96,19 @@ func startEmbedded(opts embeddedOptions, log *zap.Logger) (*embedded, error) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		lock.release()
+		if opts.Listen != "" && strings.HasPrefix(err.Error(), listenFatal) {
+			// A taken or unusable client port: fixed in
+			// IMCALLBACK_NATS_LISTEN, not in the data directory.
+			return nil, fmt.Errorf("delivery: embedded server: %s %q: %w", config.EnvName("nats_listen"), opts.Listen, err)
+		}
 		return nil, storeDirError(opts.StoreDir, err)
 	}
 	return &embedded{srv: srv, lock: lock}, nil
 }
+
+// listenFatal begins the fatal message of the embedded server that cannot
+// listen on its client port (nats-server's "Error listening on port: …").
+const listenFatal = "Error listening on port"
 
 // storeDirError is err of an embedded server that did not start on its
 // store directory dir, naming dir and the setting that chooses it

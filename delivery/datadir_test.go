@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,5 +68,34 @@ func writeFile(t *testing.T, path string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEmbeddedTakenListenPortNamesNATSListen: a client port another
+// process listens on stops the embedded server's start with an error
+// naming IMCALLBACK_NATS_LISTEN and the address, which are what the
+// operator changes; it was reported as a problem of IMCALLBACK_DATA_DIR,
+// whose directory was fine.
+func TestEmbeddedTakenListenPortNamesNATSListen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	o := delivery.DefaultOptions()
+	o.StoreDir = t.TempDir()
+	o.Listen = ln.Addr().String()
+	c, err := delivery.Connect(context.Background(), o, zap.NewNop())
+	if err == nil {
+		c.Close(context.Background())
+		t.Fatal("connected on a taken port, want an error")
+	}
+	for _, want := range []string{"IMCALLBACK_NATS_LISTEN", o.Listen} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "IMCALLBACK_DATA_DIR") {
+		t.Errorf("error %q blames IMCALLBACK_DATA_DIR, which is fine", err)
 	}
 }
