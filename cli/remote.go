@@ -57,13 +57,9 @@ func (a *adminClient) untilDone() *adminClient {
 // and a port given as a service name (127.0.0.1:http-alt, which the
 // service takes) is looked up, since a URL takes only digits.
 func localAddress(key, listen string) (string, error) {
-	host, p, err := net.SplitHostPort(listen)
+	host, port, err := config.ListenPort(key, listen)
 	if err != nil {
-		return "", fmt.Errorf("%s %q: %w", config.EnvName(key), listen, err)
-	}
-	port, err := net.LookupPort("tcp", p)
-	if err != nil || p == "" {
-		return "", fmt.Errorf("%s %q: %q is not a port or a service name", config.EnvName(key), listen, p)
+		return "", err
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"

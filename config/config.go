@@ -570,6 +570,23 @@ func listenProblem(addr string) string {
 	return ""
 }
 
+// ListenPort reads listen, the address of the listener setting key
+// (listen, admin_listen, nats_listen): its host, and its port with a
+// service name (127.0.0.1:http-alt, which listenProblem takes) looked up,
+// as a URL or a server that takes only a number needs it. Its error names
+// the setting's variable.
+func ListenPort(key, listen string) (host string, port int, err error) {
+	host, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: %w", EnvName(key), listen, err)
+	}
+	port, err = net.LookupPort("tcp", p)
+	if err != nil || p == "" {
+		return "", 0, fmt.Errorf("%s %q: %q is not a port or a service name", EnvName(key), listen, p)
+	}
+	return host, port, nil
+}
+
 // validateListeners rejects two listener settings that would take the same
 // port: listen, admin_listen and, when set, nats_listen.
 func (c *Config) validateListeners(bad func(key, format string, args ...any)) {

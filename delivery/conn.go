@@ -155,13 +155,9 @@ func splitListen(listen string) (string, int, error) {
 // listenPort reads the IMCALLBACK_NATS_LISTEN address listen: its host,
 // and its port with a service name (127.0.0.1:http-alt) looked up.
 func listenPort(listen string) (string, int, error) {
-	host, p, err := net.SplitHostPort(listen)
+	host, port, err := config.ListenPort("nats_listen", listen)
 	if err != nil {
-		return "", 0, fmt.Errorf("delivery: %s %q: %w", config.EnvName("nats_listen"), listen, err)
-	}
-	port, err := net.LookupPort("tcp", p)
-	if err != nil || p == "" {
-		return "", 0, fmt.Errorf("delivery: %s %q: %q is not a port or a service name", config.EnvName("nats_listen"), listen, p)
+		return "", 0, fmt.Errorf("delivery: %w", err)
 	}
 	return host, port, nil
 }
