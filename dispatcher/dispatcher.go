@@ -302,7 +302,8 @@ func allowPerTarget(pt *PerTarget, r *Request, dec Decision) Decision {
 // Serve is the echo handler of the callback endpoint. It expects the
 // middleware chain to have verified the request already. It routes on the
 // URL's CallbackCommand before reading the body, so a command nobody
-// registered is answered without reading or checking the body; otherwise
+// registered is answered without checking the body, and without reading
+// it unless its answer names the body's targets (unhandledAnswer); otherwise
 // the body is checked in one pass (one JSON object, nested at most
 // protocol.MaxDepth deep) before anything else reads it.
 //
@@ -319,7 +320,16 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 	command := p.CallbackCommand
 	if command != "" {
 		if _, ok := d.lookup(command, p.SdkAppid); !ok {
-			return d.serveUnknown(c, command)
+			var body []byte
+			if pt := d.rule(command).PerTarget; pt != nil && pt.Allow != nil {
+				// Its answer names every target of the body, as a
+				// handled allow's does.
+				var err error
+				if body, err = readBody(req); err != nil {
+					return err
+				}
+			}
+			return d.serveUnknown(c, command, body)
 		}
 	}
 	body, err := readBody(req)
@@ -344,7 +354,7 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 	}
 	cmd, ok := d.lookup(command, p.SdkAppid)
 	if !ok {
-		return d.serveUnknown(c, command)
+		return d.serveUnknown(c, command, body)
 	}
 	start := time.Now()
 	r := &Request{
@@ -361,14 +371,17 @@ func (d *Dispatcher) Serve(c echo.Context) error {
 	return d.serveAfter(c, cmd, r, arrived)
 }
 
-// serveUnknown answers a command nobody registered with OK, as IM expects
-// of a receiver that ignores an event.
+// serveUnknown answers a command nobody registered (for the request's
+// app) with OK, as IM expects of a receiver that ignores an event: an
+// allow, with the reply fields its page makes required (see
+// unhandledAnswer); body is the request's body when it was read, nil
+// otherwise.
 //
 // Every one is counted; the warning is logged at most once per
 // unknownLogEvery per command, with how many arrived since the last one,
 // so a flood of them (an attacker, a misconfigured console) does not
 // flood the log.
-func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
+func (d *Dispatcher) serveUnknown(c echo.Context, command string, body []byte) error {
 	_, due, count := d.unknown.note(d.metrics.Unknown, command, time.Now())
 	middleware.SetOutcome(c, "unknown")
 	if due {
@@ -376,7 +389,26 @@ func (d *Dispatcher) serveUnknown(c echo.Context, command string) error {
 			zap.String("command", middleware.LoggedValue(command)), zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			zap.Int("count_since_last_line", count))
 	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, protocol.OKBody)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, d.unhandledAnswer(command, body))
+}
+
+// unhandledAnswer is the answer to command when no handler serves it: the
+// OK envelope, with the reply fields a handled allow of the command
+// carries because its page makes them required (the rule's RequiredReply,
+// the allowance of every target of body for a command that decides per
+// target). Without them, an app whose callback no handler serves (none
+// registered, ForApps limiting it to other apps, no forward destination
+// for the app) got an answer its page calls incomplete.
+func (d *Dispatcher) unhandledAnswer(command string, body []byte) []byte {
+	dec := d.dispatcherFields(&Request{Command: command, Body: body}, Decision{Code: CodeAllow})
+	if dec.Reply == nil {
+		return protocol.OKBody
+	}
+	answer, err := encodeDecision(make([]byte, 0, 128), dec)
+	if err != nil {
+		return protocol.OKBody
+	}
+	return answer
 }
 
 // serveBefore runs a before-handler, under BeforeTimeout from arrived,

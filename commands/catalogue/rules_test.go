@@ -358,3 +358,59 @@ func serveOne(t *testing.T, handler dispatcher.Command, command, body string) st
 	}
 	return rec.Body.String()
 }
+
+// TestAnUnhandledCommandCarriesItsRequiredReplyFields: a before-command
+// whose page makes reply fields required (RspData of
+// Chatbot.OnC2CSignalMessage, ResultItem of the two friend-request
+// commands) is answered with them also when no handler serves it for the
+// request's app (none registered, or ForApps limits it to other apps), as
+// every handled allow is: the dispatcher answered such a request with the
+// bare OK envelope, without them.
+func TestAnUnhandledCommandCarriesItsRequiredReplyFields(t *testing.T) {
+	const (
+		addBody  = `{"CallbackCommand":"Sns.CallbackPrevFriendAdd","From_Account":"a","FriendItem":[{"To_Account":"b"},{"To_Account":"c"}]}`
+		respBody = `{"CallbackCommand":"Sns.CallbackPrevFriendResponse","From_Account":"a","ResponseFriendItem":[{"To_Account":"b"}]}`
+		ok       = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`
+	)
+	signal, _ := catalogue.Sample(bot.OnC2CSignalMessageCommand.Name())
+	otherApp := bot.OnC2CSignalMessageCommand.Handle(func(context.Context, *dispatcher.Event[bot.OnC2CSignalMessage]) (dispatcher.Reply[bot.SignalReply], error) {
+		t.Error("the handler of app 2 ran for app 1")
+		return bot.OnC2CSignalMessageCommand.Allow(), nil
+	}, dispatcher.ForApps("2"))
+	tests := []struct {
+		name, query, body string
+		handlers          []dispatcher.Command
+		want              string
+	}{
+		{"RspData, no handler", "CallbackCommand=Chatbot.OnC2CSignalMessage", string(signal), nil,
+			`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","RspData":""}`},
+		{"RspData, the handler limited to another app", "CallbackCommand=Chatbot.OnC2CSignalMessage", string(signal),
+			[]dispatcher.Command{otherApp}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","RspData":""}`},
+		{"ResultItem of an add", "CallbackCommand=Sns.CallbackPrevFriendAdd", addBody, nil,
+			`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"To_Account":"b","ResultCode":0,"ResultInfo":""},{"To_Account":"c","ResultCode":0,"ResultInfo":""}]}`},
+		{"ResultItem of a response", "CallbackCommand=Sns.CallbackPrevFriendResponse", respBody, nil,
+			`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"To_Account":"b","ResultCode":0,"ResultInfo":""}]}`},
+		{"ResultItem, the command named by the body alone", "", addBody, nil,
+			`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"To_Account":"b","ResultCode":0,"ResultInfo":""},{"To_Account":"c","ResultCode":0,"ResultInfo":""}]}`},
+		{"targets that do not decode: the bare envelope", "CallbackCommand=Sns.CallbackPrevFriendAdd",
+			`{"FriendItem":[{"To_Account":5}]}`, nil, ok},
+		{"a command without required fields", "CallbackCommand=Group.CallbackBeforeCreateGroup", `{}`, nil, ok},
+		{"a command the catalogue lacks", "CallbackCommand=Foo.Bar", `not even JSON`, nil, ok},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			disp, err := dispatcher.New(tt.handlers, dispatcher.Options{BeforeTimeout: time.Second, Rules: catalogue.Rules()},
+				zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ec := echo.New()
+			ec.POST("/", disp.Serve)
+			rec := httptest.NewRecorder()
+			ec.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/?SdkAppid=1&"+tt.query, strings.NewReader(tt.body)))
+			if rec.Code != http.StatusOK || rec.Body.String() != tt.want {
+				t.Errorf("answer %d %s, want 200 %s", rec.Code, rec.Body, tt.want)
+			}
+		})
+	}
+}
