@@ -638,6 +638,13 @@ func TestUnknownEnv(t *testing.T) {
 			"IMCALLBACK_config_file is not a setting; a configuration file is given with --config",
 		}},
 		{"settings and others", []string{"IMCALLBACK_LISTEN=:1", "IMCALLBACK_listen=:1", "PATH=/bin", "imcallback_tokn=1"}, nil},
+		// apps and forward are read from the file only: their own variables
+		// are refused, so a name close to one is pointed at the variables
+		// that set them, not at the refused one.
+		{"close to a file-only list", []string{"IMCALLBACK_APP=x", "IMCALLBACK_FORWARDS=x"}, []string{
+			"IMCALLBACK_APP is not a setting; did you mean IMCALLBACK_APP_<SDKAPPID>_<KEY>? (apps is read from the configuration file only)",
+			"IMCALLBACK_FORWARDS is not a setting; did you mean IMCALLBACK_FORWARD_URL, _SECRET and _MATCH? (forward is read from the configuration file only)",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,7 +80,13 @@ func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 			}
 		}
 		if s := closest(key, names); s != "" {
-			out = append(out, fmt.Sprintf("%s is not a setting; did you mean %s?", name, EnvName(s)))
+			if instead, fileOnly := fileOnlyKeys[s]; fileOnly {
+				// Its own variable is refused (fileOnlyEnv): name the ones
+				// that set it instead.
+				out = append(out, fmt.Sprintf("%s is not a setting; did you mean %s? (%s is read from the configuration file only)", name, instead, s))
+			} else {
+				out = append(out, fmt.Sprintf("%s is not a setting; did you mean %s?", name, EnvName(s)))
+			}
 		} else {
 			out = append(out, fmt.Sprintf("%s is not a setting", name))
 		}
