@@ -255,3 +255,54 @@ func TestBodyLargerThanTheServersMaxPayloadIsTooLarge(t *testing.T) {
 		t.Fatalf("not ready after a refused large body: %v", err)
 	}
 }
+
+// TestAMaxPayloadLoweredWhileConnectedIsTooLarge restarts the NATS server
+// with a lower max_payload (its store kept) while the service is
+// connected: a body above the new limit is refused as too large (413 to
+// IM), not as the stream unavailable (503, which IM retries, each retry
+// refused again), and readiness is unaffected.
+func TestAMaxPayloadLoweredWhileConnectedIsTooLarge(t *testing.T) {
+	addr := imtest.FreeAddr(t)
+	store := t.TempDir()
+	serve := func(maxPayload int32) *server.Server {
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		ns, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: store,
+			MaxPayload: maxPayload, NoSigs: true, NoLog: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(10 * time.Second) {
+			t.Fatal("test NATS server not ready")
+		}
+		return ns
+	}
+	first := serve(1 << 20)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = "nats://" + addr
+	o.BodyLimit = 1 << 20
+	s := start(t, o, nil)
+	accept(t, s, request(testCommand, "before"))
+	first.Shutdown()
+	first.WaitForShutdown()
+	second := serve(8 << 10)
+	t.Cleanup(func() {
+		second.Shutdown()
+		second.WaitForShutdown()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	eventually(t, 15*time.Second, "reconnected to the restarted server", func() bool {
+		return s.Conn().NC.MaxPayload() == 8<<10 && s.Check(ctx) == nil
+	})
+	big := request(testCommand, strings.Repeat("x", 16<<10))
+	if err := s.Accept(ctx, big); !errors.Is(err, protocol.ErrBodyTooLarge) {
+		t.Fatalf("accept of a body above the lowered max_payload: %v, want ErrBodyTooLarge", err)
+	}
+	accept(t, s, request(testCommand, "small"))
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("not ready after a refused large body: %v", err)
+	}
+}

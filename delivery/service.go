@@ -399,11 +399,28 @@ func (s *Service) prepare(ctx context.Context, r *dispatcher.Request, target str
 	}
 	// The server counts headers and body against max_payload; the size
 	// here also holds the subject, and the reply inbox is added on top.
-	if limit := s.maxPayload.Load(); limit > 0 && int64(c.msg.Size()+replyAllowance+deadLetterAllowance) > limit {
+	if limit := s.payloadLimit(); limit > 0 && int64(c.msg.Size()+replyAllowance+deadLetterAllowance) > limit {
 		return c, fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the NATS server's max_payload %d",
 			protocol.ErrBodyTooLarge, c.msg.Size(), limit)
 	}
 	return c, nil
+}
+
+// payloadLimit is the max_payload of the server the connection is on now
+// (0 while unknown). A reconnect can change it without the streams being
+// set up again: a cluster's rolling restart with a lower max_payload, or
+// another server of the list. An event over it was refused by nats.go as
+// ErrMaxPayload and answered 503, which IM retries, each retry refused
+// again, instead of 413.
+func (s *Service) payloadLimit() int64 {
+	if js := s.js.Load(); js != nil {
+		if nc := (*js).Conn(); nc != nil && nc.IsConnected() {
+			if now := nc.MaxPayload(); now > 0 && now != s.maxPayload.Load() {
+				s.notePayloadLimit(now)
+			}
+		}
+	}
+	return s.maxPayload.Load()
 }
 
 // send publishes the copy without waiting for its acknowledgement: many
@@ -437,6 +454,11 @@ func (s *Service) await(ctx, wait context.Context, r *dispatcher.Request, c *out
 		case <-wait.Done():
 			err = wait.Err()
 		}
+	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		// The server's max_payload changed between prepare and the publish.
+		err = fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the NATS server's max_payload: %w",
+			protocol.ErrBodyTooLarge, c.msg.Size(), err)
 	}
 	if err != nil {
 		// "outbound buffer limit exceeded" alone reads as an overload: name the cause.
