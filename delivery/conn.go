@@ -49,12 +49,15 @@ type embedded struct {
 	lock *dirLock
 }
 
-// embeddedReadyTimeout bounds the server's start, JetStream recovery included.
-const embeddedReadyTimeout = 60 * time.Second
+// embeddedReadyTimeout bounds the server's start, JetStream recovery
+// included, when the caller's context has no deadline of its own (a var:
+// tests shorten it).
+var embeddedReadyTimeout = 60 * time.Second
 
-// startEmbedded starts an embedded server. It fails with ErrStoreInUse
-// when another process runs one on the same directory.
-func startEmbedded(opts embeddedOptions, log *zap.Logger) (*embedded, error) {
+// startEmbedded starts an embedded server, waiting for it as long as ctx
+// allows (see waitReady). It fails with ErrStoreInUse when another process
+// runs one on the same directory.
+func startEmbedded(ctx context.Context, opts embeddedOptions, log *zap.Logger) (*embedded, error) {
 	if opts.StoreDir == "" {
 		return nil, fmt.Errorf("delivery: embedded server: no store directory (%s)", config.EnvName("data_dir"))
 	}
@@ -92,7 +95,7 @@ func startEmbedded(opts embeddedOptions, log *zap.Logger) (*embedded, error) {
 	slog := serverLog{log: log.Named("nats"), fatal: make(chan string, 1)}
 	srv.SetLoggerV2(slog, false, false, false)
 	srv.Start()
-	if err := waitReady(srv, slog.fatal); err != nil {
+	if err := waitReady(ctx, srv, slog.fatal); err != nil {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		lock.release()
@@ -119,10 +122,20 @@ func storeDirError(dir string, err error) error {
 }
 
 // waitReady waits until srv accepts connections with JetStream on, or
-// reports the fatal error it logged (a taken port, an unusable store).
-func waitReady(srv *server.Server, fatal <-chan string) error {
-	deadline := time.Now().Add(embeddedReadyTimeout)
-	for time.Now().Before(deadline) {
+// reports the fatal error it logged (a taken port, an unusable store). It
+// waits until ctx ends: the service's start passes IMCALLBACK_START_TIMEOUT's
+// deadline, which an operator raises for the recovery of a large store (a
+// fixed minute failed such a start whatever the setting said), and a
+// shorter one ends the wait as soon. Without a deadline it waits
+// embeddedReadyTimeout.
+func waitReady(ctx context.Context, srv *server.Server, fatal <-chan string) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, embeddedReadyTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	for {
 		select {
 		case msg := <-fatal:
 			return errors.New(msg)
@@ -134,8 +147,11 @@ func waitReady(srv *server.Server, fatal <-chan string) error {
 			}
 			return nil
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("not ready after %v (JetStream recovers its store first; %s bounds the start): %w",
+				time.Since(start).Round(time.Millisecond), config.EnvName("start_timeout"), err)
+		}
 	}
-	return fmt.Errorf("not ready within %v", embeddedReadyTimeout)
 }
 
 // splitListen reads host:port, the port a number or a service name (as
@@ -205,7 +221,7 @@ func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 		// the service reports not ready until it connects.
 		return dial(ctx, o, log, o.URL, nil, false, nats.RetryOnFailedConnect(true))
 	}
-	emb, err := startEmbedded(embeddedOptions{StoreDir: o.StoreDir, Listen: o.Listen, MaxPayload: o.MaxPayload}, log)
+	emb, err := startEmbedded(ctx, embeddedOptions{StoreDir: o.StoreDir, Listen: o.Listen, MaxPayload: o.MaxPayload}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // Names the external tests use for the embedded server, which the package
@@ -15,8 +16,10 @@ type (
 	Embedded        = embedded
 )
 
-// StartEmbedded is startEmbedded.
-var StartEmbedded = startEmbedded
+// StartEmbedded is startEmbedded without a deadline of the caller's.
+func StartEmbedded(o EmbeddedOptions, log *zap.Logger) (*embedded, error) {
+	return startEmbedded(context.Background(), o, log)
+}
 
 // SetCommands is setCommands.
 func (s *Service) SetCommands(commands []string) { s.setCommands(commands) }
