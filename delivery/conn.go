@@ -40,6 +40,30 @@ type embeddedOptions struct {
 	Listen string
 	// MaxPayload is the largest message in bytes; 0 keeps NATS's default.
 	MaxPayload int32
+	// MaxPending is the most output the server buffers for a client before
+	// it closes the connection as a slow consumer; 0 keeps NATS's default
+	// (64 MB). See maxPendingFor.
+	MaxPending int64
+}
+
+// natsMaxPending is nats-server's default max_pending: 64 MB.
+const natsMaxPending = 64 << 20
+
+// maxPendingFor is the embedded server's max_pending for o: room for a
+// whole fetch (a message of up to max_payload for each worker) on top of
+// NATS's default. A fetch delivers one message per free
+// worker at once; under the default a backlog of large events (a raised
+// IMCALLBACK_BODY_LIMIT: 64 workers of 3 MB bodies already) overran it,
+// and the server closed the service's connection as a slow consumer: the
+// appends under way answered 503, the acknowledgements of events just
+// processed lost (they ran again), and the same at every fetch after. It
+// is a bound, not an allocation: the buffer holds what was delivered.
+func maxPendingFor(o Options) int64 {
+	payload := int64(o.MaxPayload)
+	if payload <= 0 {
+		payload = 1 << 20 // NATS's default max_payload
+	}
+	return natsMaxPending + int64(max(o.Workers, 1))*(payload+headerAllowance)
 }
 
 // embedded is a nats-server with JetStream on file storage, run inside
@@ -78,6 +102,7 @@ func startEmbedded(ctx context.Context, opts embeddedOptions, log *zap.Logger) (
 		NoSigs:     true,
 		DontListen: opts.Listen == "",
 		MaxPayload: opts.MaxPayload,
+		MaxPending: opts.MaxPending,
 	}
 	if opts.Listen != "" {
 		host, port, err := splitListen(opts.Listen)
@@ -221,7 +246,8 @@ func Connect(ctx context.Context, o Options, log *zap.Logger) (*Conn, error) {
 		// the service reports not ready until it connects.
 		return dial(ctx, o, log, o.URL, nil, false, nats.RetryOnFailedConnect(true))
 	}
-	emb, err := startEmbedded(ctx, embeddedOptions{StoreDir: o.StoreDir, Listen: o.Listen, MaxPayload: o.MaxPayload}, log)
+	emb, err := startEmbedded(ctx, embeddedOptions{StoreDir: o.StoreDir, Listen: o.Listen, MaxPayload: o.MaxPayload,
+		MaxPending: maxPendingFor(o)}, log)
 	if err != nil {
 		return nil, err
 	}
