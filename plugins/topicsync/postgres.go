@@ -192,8 +192,9 @@ const (
 	// leaves them alone. A create received from $13 to $14 (this create's time plus RecreateMargin)
 	// that does not renew the row is this create sent again: created_at becomes the earlier of the
 	// two, and nothing else changes but updated_at, when that was the later create's time: it
-	// becomes the latest of the earlier create's and of the destroy and changes applied, as in
-	// order (the fields' dates and deleted_at keep theirs). SET reads the row as it was.
+	// becomes the latest of the earlier create's and of the destroys and changes applied, as in
+	// order (the fields' dates, deleted_at and a deleted row's destroyed_at keep theirs; a create
+	// that makes the row live again clears destroyed_at). SET reads the row as it was.
 	postgresCreate = `
 INSERT INTO topics (` + topicColumns + `, create_received,
     name_changed_at, introduction_changed_at, notification_changed_at, face_url_changed_at)
@@ -214,10 +215,11 @@ ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     face_url_changed_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < $13 OR (topics.face_url_changed_at = $13 AND EXCLUDED.face_url COLLATE "C" >= topics.face_url COLLATE "C")) THEN $13 ELSE topics.face_url_changed_at END,
     created_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN EXCLUDED.created_at ELSE LEAST(topics.created_at, EXCLUDED.created_at) END,
     updated_at = CASE WHEN (NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13) THEN GREATEST(topics.updated_at, EXCLUDED.updated_at)
-        WHEN topics.updated_at = topics.created_at AND EXCLUDED.created_at < topics.created_at THEN GREATEST(EXCLUDED.created_at, topics.deleted_at,
+        WHEN topics.updated_at = topics.created_at AND EXCLUDED.created_at < topics.created_at THEN GREATEST(EXCLUDED.created_at, topics.deleted_at, CASE WHEN topics.deleted_at IS NOT NULL THEN topics.destroyed_at END,
             topics.name_changed_at, topics.introduction_changed_at, topics.notification_changed_at, topics.face_url_changed_at)
         ELSE topics.updated_at END,
     deleted_at = CASE WHEN topics.deleted_at < $13 THEN NULL ELSE topics.deleted_at END,
+    destroyed_at = CASE WHEN topics.deleted_at < $13 THEN NULL ELSE topics.destroyed_at END,
     create_received = true
 WHERE NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at < $13 OR topics.created_at <= $14`
 
@@ -229,12 +231,15 @@ WHERE NOT topics.create_received OR topics.created_at < $13 OR topics.deleted_at
 	// its time becomes deleted_at, so that create does not bring the topic back. A topic deleted
 	// from $6 to $5 was deleted by this destroy, sent again (one without EventTime is dated by its
 	// arrival): it keeps the earlier of the two times, so both arrival orders end alike. A row
-	// only destroys wrote (create_received false) is dated by its deletion.
+	// only destroys wrote (create_received false) is dated by its deletion. destroyed_at keeps the
+	// latest of the destroys applied since the deletion, which a create sent again reads when it
+	// brings updated_at back to the latest write applied.
 	postgresDestroy = `
-INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
-SELECT $4, id, $2, $3, $3, $3, false FROM unnest($1::text[]) AS id
+INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received, destroyed_at)
+SELECT $4, id, $2, $3, $3, $3, false, $3 FROM unnest($1::text[]) AS id
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     deleted_at = CASE WHEN topics.deleted_at >= $6 THEN LEAST(topics.deleted_at, EXCLUDED.deleted_at) ELSE EXCLUDED.deleted_at END,
+    destroyed_at = CASE WHEN topics.deleted_at >= $6 THEN GREATEST(topics.destroyed_at, topics.deleted_at, EXCLUDED.destroyed_at) ELSE EXCLUDED.destroyed_at END,
     created_at = CASE WHEN topics.create_received THEN topics.created_at
         WHEN topics.deleted_at >= $6 THEN LEAST(topics.deleted_at, EXCLUDED.deleted_at) ELSE EXCLUDED.deleted_at END,
     updated_at = GREATEST(topics.updated_at, EXCLUDED.updated_at)

@@ -50,8 +50,9 @@ var writerSQL = [stmtCount]string{
 	// received from ?13 to ?14 (this create's time plus RecreateMargin) that does not renew the row is
 	// this create sent again: created_at becomes the earlier of the two, and nothing else changes but
 	// updated_at, when that was the later create's time: it becomes the latest of the earlier
-	// create's and of the destroy and changes applied, as in order (the fields' dates and deleted_at
-	// keep theirs; max() of SQLite is NULL with a NULL argument, hence the coalesce). SET reads the
+	// create's and of the destroys and changes applied, as in order (the fields' dates, deleted_at
+	// and a deleted row's destroyed_at keep theirs; a create that makes the row live again clears
+	// destroyed_at; max() of SQLite is NULL with a NULL argument, hence the coalesce). SET reads the
 	// row as it was.
 	stmtCreate: `
 INSERT INTO topics (` + topicColumns + `, create_received,
@@ -73,10 +74,11 @@ ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     face_url_changed_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) AND (topics.face_url_changed_at IS NULL OR topics.face_url_changed_at < ?13 OR (topics.face_url_changed_at = ?13 AND excluded.face_url >= topics.face_url)) THEN ?13 ELSE topics.face_url_changed_at END,
     created_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN excluded.created_at ELSE min(topics.created_at, excluded.created_at) END,
     updated_at = CASE WHEN (topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13) THEN max(topics.updated_at, excluded.updated_at)
-        WHEN topics.updated_at = topics.created_at AND excluded.created_at < topics.created_at THEN max(excluded.created_at, coalesce(topics.deleted_at, ''),
+        WHEN topics.updated_at = topics.created_at AND excluded.created_at < topics.created_at THEN max(excluded.created_at, coalesce(topics.deleted_at, ''), coalesce(CASE WHEN topics.deleted_at IS NOT NULL THEN topics.destroyed_at END, ''),
             coalesce(topics.name_changed_at, ''), coalesce(topics.introduction_changed_at, ''), coalesce(topics.notification_changed_at, ''), coalesce(topics.face_url_changed_at, ''))
         ELSE topics.updated_at END,
     deleted_at = CASE WHEN topics.deleted_at < ?13 THEN NULL ELSE topics.deleted_at END,
+    destroyed_at = CASE WHEN topics.deleted_at < ?13 THEN NULL ELSE topics.destroyed_at END,
     create_received = 1
 WHERE topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at < ?13 OR topics.created_at <= ?14`,
 
@@ -88,12 +90,15 @@ WHERE topics.create_received = 0 OR topics.created_at < ?13 OR topics.deleted_at
 	// its time becomes deleted_at, so that create does not bring the topic back. A topic deleted
 	// from ?6 to ?5 was deleted by this destroy, sent again (one without EventTime is dated by its
 	// arrival): it keeps the earlier of the two times, so both arrival orders end alike. A row
-	// only destroys wrote (create_received 0) is dated by its deletion.
+	// only destroys wrote (create_received 0) is dated by its deletion. destroyed_at keeps the
+	// latest of the destroys applied since the deletion, which a create sent again reads when it
+	// brings updated_at back to the latest write applied.
 	stmtDestroy: `
-INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received)
-VALUES (?1, ?2, ?3, ?4, ?4, ?4, 0)
+INSERT INTO topics (sdk_app_id, topic_id, group_id, created_at, updated_at, deleted_at, create_received, destroyed_at)
+VALUES (?1, ?2, ?3, ?4, ?4, ?4, 0, ?4)
 ON CONFLICT (topic_id, sdk_app_id) DO UPDATE SET
     deleted_at = CASE WHEN topics.deleted_at >= ?6 THEN min(topics.deleted_at, excluded.deleted_at) ELSE excluded.deleted_at END,
+    destroyed_at = CASE WHEN topics.deleted_at >= ?6 THEN max(coalesce(topics.destroyed_at, ''), topics.deleted_at, excluded.destroyed_at) ELSE excluded.destroyed_at END,
     created_at = CASE WHEN topics.create_received = 1 THEN topics.created_at
         WHEN topics.deleted_at >= ?6 THEN min(topics.deleted_at, excluded.deleted_at) ELSE excluded.deleted_at END,
     updated_at = max(topics.updated_at, excluded.updated_at)

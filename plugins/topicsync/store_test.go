@@ -240,6 +240,7 @@ func TestStore(t *testing.T) {
 		{"custom data stored as sent", testCustomData},
 		{"duplicate create keeps the first", testDuplicateCreate},
 		{"a create sent again keeps the earlier creation in either order", testCreateResentDatedByArrival},
+		{"a create and a destroy both sent again end as in order", testCreateAndDestroyResent},
 		{"destroy hides from list", testDestroyHidesFromList},
 		{"destroy before create stays deleted", testDestroyBeforeCreate},
 		{"destroy twice keeps the earlier deleted_at in either order", testDestroyTwice},
@@ -394,6 +395,42 @@ func testCreateResentDatedByArrival(t *testing.T, s topicsync.Store) {
 				t.Errorf("got %+v, want the create's fields, deleted %v", got, tt.destroy)
 			}
 		})
+	}
+}
+
+// testCreateAndDestroyResent: a topic's create and its destroy, each sent
+// again by IM a few seconds later (dated by their arrival), reach the store
+// in any order, and leave the deleted topic as in order: created at the
+// earlier create, deleted at the earlier destroy, and updated at the later
+// destroy (a destroy sent again counts, a create sent again does not). The
+// original create, arriving last after the resent one had completed the
+// record, set updated_at back to the earlier destroy, the later one's time
+// lost, when only deleted_at (the earlier) was kept.
+func testCreateAndDestroyResent(t *testing.T, s topicsync.Store) {
+	first := newTopic("@TGS#_g", "x", at(0))
+	resent := first
+	resent.CreatedAt = at(7)
+	create, createAgain := createOf(first), createOf(resent)
+	destroy, destroyAgain := destroyAt(testApp, at(1)), destroyAt(testApp, at(5))
+	want := first
+	want.UpdatedAt, want.DeletedAt = at(5), ptr(at(1))
+	for i, writes := range [][]topicWrite{
+		{create, destroy, destroyAgain, createAgain},
+		{destroyAgain, createAgain, destroy, create},
+		{createAgain, destroyAgain, destroy, create},
+		{destroyAgain, destroy, createAgain, create},
+		{createAgain, destroy, create, destroyAgain},
+	} {
+		want.TopicID = fmt.Sprintf("@TGS#_g@TOPIC#_resent%d", i)
+		names, err := applyAsDelivered(t.Context(), s, want.TopicID, writes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustGet(t, s, want.TopicID); !got.UpdatedAt.Equal(want.UpdatedAt) {
+			t.Errorf("applied as %q: updated_at %v, want %v as in order", names, got.UpdatedAt, want.UpdatedAt)
+		} else {
+			checkTopic(t, got, want)
+		}
 	}
 }
 
