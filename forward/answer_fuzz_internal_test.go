@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/internal/tooling"
@@ -14,7 +15,7 @@ import (
 // FuzzParseAnswer: whatever a destination answers a before-callback, the
 // reading never panics; an answer taken is a JSON object whose
 // ActionStatus is "OK", its decision is what IM gets in the envelope
-// sent, and that envelope reads back as the same decision.
+// sent (UTF-8, whatever bytes the answer held), and that envelope reads back as the same decision.
 func FuzzParseAnswer(f *testing.F) {
 	var replies []reply
 	for _, e := range catalogue.All() {
@@ -36,6 +37,7 @@ func FuzzParseAnswer(f *testing.F) {
 		`{"ActionStatus":"OK","ErrorCode":null}`,
 		`{"ActionStatus":"FAIL","ErrorCode":0}`,
 		"\ufeff" + `{"ActionStatus":"OK","ErrorCode":1}`,
+		"{\"ActionStatus\":\"OK\",\"MsgBody\":[{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{\"Text\":\"\xff\"}}]}",
 		`null`, `[]`, `"OK"`, ``,
 	} {
 		for j := range replies {
@@ -57,6 +59,9 @@ func FuzzParseAnswer(f *testing.F) {
 		sent, err := protocol.AppendEnvelope(nil, protocol.StatusOK, dec.Code, dec.Info, dec.Reply)
 		if err != nil {
 			t.Fatalf("answer %s taken as %+v, which cannot be sent: %v", body, dec, err)
+		}
+		if !utf8.Valid(sent) {
+			t.Fatalf("answer %q sent as %q, which is not UTF-8", body, sent)
 		}
 		again, dropped, err := parseAnswer(sent, accepts)
 		if err != nil || len(dropped) > 0 {

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -593,6 +594,22 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 // utf8BOM is the UTF-8 encoding of U+FEFF, the byte order mark.
 var utf8BOM = []byte("\ufeff")
 
+// replaceInvalidUTF8 is b with each byte that is not part of a UTF-8
+// encoded character replaced by U+FFFD, as encoding/json decodes a string.
+func replaceInvalidUTF8(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/8)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
+}
+
 // envelopeNames are the fields of IM's envelope, spelled as IM spells them.
 var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
 
@@ -604,7 +621,8 @@ var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
 // and another spelling of one ("errorCode") is refused rather than dropped:
 // it would leave ErrorCode absent, an allow. An answer that gives a name
 // twice is refused too: which value counts is the reader's choice. A UTF-8
-// byte order mark before the object is ignored.
+// byte order mark before the object is ignored; bytes that are not UTF-8
+// are read as U+FFFD.
 func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, error) {
 	accepted := accepts.fields
 	if len(body) > maxAnswer {
@@ -614,6 +632,13 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 	// PowerShell) put first, says nothing: RFC 8259 §8.1 lets a reader
 	// ignore it, and Go's decoder would refuse the whole answer for it.
 	body = bytes.TrimPrefix(body, utf8BOM)
+	if !utf8.Valid(body) {
+		// Go reads bytes that are not UTF-8 in a string as U+FFFD, but
+		// keeps a raw reply value (a MsgBody element's MsgContent) as it
+		// came: IM would get them, in an answer that is no JSON text
+		// (RFC 8259 §8.1). U+FFFD in every value alike, as the strings.
+		body = replaceInvalidUTF8(body)
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		// Quoted, cut short: a web server's page or a bare "ok" says at

@@ -422,6 +422,11 @@ func TestBeforeCallback(t *testing.T) {
 		{"reply fields pass, unknown ones are dropped", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":"tagged","Extra":1}`)
 		}, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":"tagged"}`},
+		{"bytes that are not UTF-8 in a raw reply value reach IM as U+FFFD, as in a string field", func(w http.ResponseWriter) {
+			fmt.Fprint(w, "{\"ActionStatus\":\"OK\",\"ErrorCode\":0,\"ErrorInfo\":\"\",\"MsgBody\":"+
+				"[{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{\"Text\":\"a\xff\xfeb\"}}],\"CloudCustomData\":\"c\xfed\"}")
+		}, "{\"ActionStatus\":\"OK\",\"ErrorCode\":0,\"ErrorInfo\":\"\",\"MsgBody\":" +
+			"[{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{\"Text\":\"a\ufffd\ufffdb\"}}],\"CloudCustomData\":\"c\ufffdd\"}"},
 		{"a reply field of the wrong type: fallback", func(w http.ResponseWriter) {
 			fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":5}`)
 		}, `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":""}`},
