@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -620,9 +621,10 @@ var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
 // returned as dropped, sorted). The envelope's names are case-sensitive,
 // and another spelling of one ("errorCode") is refused rather than dropped:
 // it would leave ErrorCode absent, an allow. An answer that gives a name
-// twice is refused too: which value counts is the reader's choice. A UTF-8
-// byte order mark before the object is ignored; bytes that are not UTF-8
-// are read as U+FFFD.
+// twice is refused too (within the reply fields, in any two cases, as
+// decoding into the reply type matches them): which value counts is the
+// reader's choice. A UTF-8 byte order mark before the object is ignored;
+// bytes that are not UTF-8 are read as U+FFFD.
 func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, error) {
 	accepted := accepts.fields
 	if len(body) > maxAnswer {
@@ -645,7 +647,7 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		// once what answers at the destination's URL.
 		return dispatcher.Decision{}, nil, fmt.Errorf("the answer is not a JSON object: %s", strconv.Quote(textcut.Cut(string(body), maxQuoted)))
 	}
-	if name, ok := repeatedName(body); ok {
+	if name, ok := repeatedName(body, false); ok {
 		// Go keeps the last value of a repeated name, another reader the
 		// first: {"ErrorCode":1,...,"ErrorCode":0} must not allow.
 		return dispatcher.Decision{}, nil, fmt.Errorf("%s is named twice: the answer says two things", textcut.Cut(strconv.Quote(name), maxQuoted))
@@ -695,6 +697,12 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		// type is refused here and the type's own encoding (e.g. the
 		// mirrored field names of some replies) is what IM gets.
 		raw, _ := json.Marshal(reply) // raw JSON values always marshal
+		if name, ok := repeatedName(raw, true); ok {
+			// Decoded into the reply type, names match in any case, the
+			// last given winning: {"ResultCode":38001,"resultCode":0}
+			// gives a target's code twice as much as two of one spelling.
+			return dispatcher.Decision{}, nil, fmt.Errorf("%s is named twice, in two cases: the answer says two things", textcut.Cut(strconv.Quote(name), maxQuoted))
+		}
 		typed := reflect.New(accepts.typ)
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.DisallowUnknownFields()
@@ -708,9 +716,10 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 
 // repeatedName is the first name an object of the JSON value body gives
 // twice, at any depth (after unescaping, as decoding compares them): a
-// per-target ResultCode given twice decides as much as ErrorCode. body
-// must be valid JSON.
-func repeatedName(body []byte) (string, bool) {
+// per-target ResultCode given twice decides as much as ErrorCode. With
+// fold, names that differ only in case are the same name, as decoding
+// into a struct compares them. body must be valid JSON.
+func repeatedName(body []byte, fold bool) (string, bool) {
 	type frame struct {
 		seen    map[string]bool // nil: an array
 		wantKey bool
@@ -724,10 +733,14 @@ func repeatedName(body []byte) (string, bool) {
 		}
 		if n := len(stack); n > 0 && stack[n-1].wantKey {
 			if name, ok := tok.(string); ok {
-				if stack[n-1].seen[name] {
+				key := name
+				if fold {
+					key = foldName(name)
+				}
+				if stack[n-1].seen[key] {
 					return name, true
 				}
-				stack[n-1].seen[name] = true
+				stack[n-1].seen[key] = true
 				stack[n-1].wantKey = false
 				continue
 			}
@@ -750,6 +763,25 @@ func repeatedName(body []byte) (string, bool) {
 			return "", false
 		}
 	}
+}
+
+// foldName is name folded as encoding/json folds the names it matches to
+// a struct's fields: two names fold alike when they are equal under
+// Unicode simple case folding.
+func foldName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				r = next
+				break
+			}
+			r = next
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // maxQuoted bounds what an error refusing an answer quotes of a value:

@@ -3,6 +3,9 @@ package forward
 import (
 	"strings"
 	"testing"
+
+	"github.com/imcallback/imcallback/commands/catalogue"
+	"github.com/imcallback/imcallback/internal/tooling"
 )
 
 // TestAnswerNamingAFieldTwiceIsRefused: an answer that names an envelope
@@ -44,5 +47,42 @@ func TestAnswerNamingAFieldTwiceIsRefused(t *testing.T) {
 		if _, _, err := parseAnswer([]byte(body), accepts); err != nil {
 			t.Fatalf("answer %s refused: %v", body, err)
 		}
+	}
+}
+
+// TestAnswerNamingAReplyFieldTwiceInAnotherCaseIsRefused: Go decodes a
+// reply field's object into the command's reply type matching names in
+// any case, the last one given winning: a per-target ResultCode 38001
+// followed by a stray "resultCode":0 would allow the target. Such an
+// answer says two things too, and is refused as one naming a field twice.
+func TestAnswerNamingAReplyFieldTwiceInAnotherCaseIsRefused(t *testing.T) {
+	const friend = "Sns.CallbackPrevFriendAdd"
+	var accepts reply
+	for _, e := range catalogue.All() {
+		if e.Name() == friend {
+			typ := e.Command.Tooling(tooling.K).ReplyType()
+			accepts = reply{typ: typ, fields: replyFields(typ)}
+		}
+	}
+	if accepts.typ == nil {
+		t.Fatalf("%s has no reply type", friend)
+	}
+	for _, body := range []string{
+		`{"ActionStatus":"OK","ErrorCode":0,"ResultItem":[{"To_Account":"b","ResultCode":38001,"resultCode":0}]}`,
+		`{"ActionStatus":"OK","ErrorCode":0,"ResultItem":[{"To_Account":"b","ResultCode":38001,"RESULTCODE":0}]}`,
+		`{"ActionStatus":"OK","ErrorCode":0,"ResultItem":[{"To_Account":"b","to_account":"c","ResultCode":38001}]}`,
+	} {
+		dec, _, err := parseAnswer([]byte(body), accepts)
+		if err == nil {
+			t.Errorf("answer %s taken as %+v", body, dec)
+		} else if !strings.Contains(err.Error(), "twice") {
+			t.Errorf("answer %s refused with %q, which does not say a name is repeated", body, err)
+		}
+	}
+	// One spelling in another case alone is read as Go reads it; the same
+	// name in two targets is no repetition.
+	body := `{"ActionStatus":"OK","ErrorCode":0,"ResultItem":[{"To_Account":"b","resultCode":38001},{"To_Account":"c","ResultCode":0}]}`
+	if _, _, err := parseAnswer([]byte(body), accepts); err != nil {
+		t.Errorf("answer %s refused: %v", body, err)
 	}
 }
