@@ -187,15 +187,28 @@ func TestPermanentFailureIsDeadLetteredAtOnce(t *testing.T) {
 	})
 }
 
-// natsServer runs a JetStream server in the test process on addr.
+// natsServer runs a JetStream server in the test process on addr, stopped
+// when the test ends.
 func natsServer(t *testing.T, addr string, maxPayload int32) *server.Server {
+	t.Helper()
+	ns := startNATSServer(t, addr, t.TempDir(), maxPayload)
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns
+}
+
+// startNATSServer starts a JetStream server in the test process on addr
+// with its store in dir; the caller stops it.
+func startNATSServer(t *testing.T, addr, dir string, maxPayload int32) *server.Server {
 	t.Helper()
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, _ := strconv.Atoi(port)
-	ns, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: t.TempDir(),
+	ns, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: dir,
 		MaxPayload: maxPayload, NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatal(err)
@@ -204,10 +217,6 @@ func natsServer(t *testing.T, addr string, maxPayload int32) *server.Server {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("test NATS server not ready")
 	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
 	return ns
 }
 
@@ -264,21 +273,7 @@ func TestBodyLargerThanTheServersMaxPayloadIsTooLarge(t *testing.T) {
 func TestAMaxPayloadLoweredWhileConnectedIsTooLarge(t *testing.T) {
 	addr := imtest.FreeAddr(t)
 	store := t.TempDir()
-	serve := func(maxPayload int32) *server.Server {
-		host, port, _ := net.SplitHostPort(addr)
-		p, _ := strconv.Atoi(port)
-		ns, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: store,
-			MaxPayload: maxPayload, NoSigs: true, NoLog: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns.Start()
-		if !ns.ReadyForConnections(10 * time.Second) {
-			t.Fatal("test NATS server not ready")
-		}
-		return ns
-	}
-	first := serve(1 << 20)
+	first := startNATSServer(t, addr, store, 1<<20)
 	o := options(t, backend{name: "embedded"})
 	o.StoreDir = ""
 	o.URL = "nats://" + addr
@@ -287,7 +282,7 @@ func TestAMaxPayloadLoweredWhileConnectedIsTooLarge(t *testing.T) {
 	accept(t, s, request(testCommand, "before"))
 	first.Shutdown()
 	first.WaitForShutdown()
-	second := serve(8 << 10)
+	second := startNATSServer(t, addr, store, 8<<10)
 	t.Cleanup(func() {
 		second.Shutdown()
 		second.WaitForShutdown()

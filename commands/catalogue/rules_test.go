@@ -343,8 +343,18 @@ func TestFriendAllowNamesEveryTarget(t *testing.T) {
 // holding handler and the catalogue's rules, and returns the answer's body.
 func serveOne(t *testing.T, handler dispatcher.Command, command, body string) string {
 	t.Helper()
-	disp, err := dispatcher.New([]dispatcher.Command{handler},
-		dispatcher.Options{BeforeTimeout: time.Second, Rules: catalogue.Rules()},
+	rec := serveQuery(t, []dispatcher.Command{handler}, "CallbackCommand="+command, body)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("answer %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
+// serveQuery answers one request with the URL query SdkAppid=1&query and
+// body through a dispatcher holding handlers and the catalogue's rules.
+func serveQuery(t *testing.T, handlers []dispatcher.Command, query, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	disp, err := dispatcher.New(handlers, dispatcher.Options{BeforeTimeout: time.Second, Rules: catalogue.Rules()},
 		zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
@@ -352,11 +362,8 @@ func serveOne(t *testing.T, handler dispatcher.Command, command, body string) st
 	ec := echo.New()
 	ec.POST("/", disp.Serve)
 	rec := httptest.NewRecorder()
-	ec.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/?SdkAppid=1&CallbackCommand="+command, strings.NewReader(body)))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("answer %d %s", rec.Code, rec.Body)
-	}
-	return rec.Body.String()
+	ec.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/?SdkAppid=1&"+query, strings.NewReader(body)))
+	return rec
 }
 
 // TestAnUnhandledCommandCarriesItsRequiredReplyFields: a before-command
@@ -399,15 +406,7 @@ func TestAnUnhandledCommandCarriesItsRequiredReplyFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			disp, err := dispatcher.New(tt.handlers, dispatcher.Options{BeforeTimeout: time.Second, Rules: catalogue.Rules()},
-				zap.NewNop(), metrics.NewCallbacks(prometheus.NewRegistry()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ec := echo.New()
-			ec.POST("/", disp.Serve)
-			rec := httptest.NewRecorder()
-			ec.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/?SdkAppid=1&"+tt.query, strings.NewReader(tt.body)))
+			rec := serveQuery(t, tt.handlers, tt.query, tt.body)
 			if rec.Code != http.StatusOK || rec.Body.String() != tt.want {
 				t.Errorf("answer %d %s, want 200 %s", rec.Code, rec.Body, tt.want)
 			}
