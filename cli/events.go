@@ -89,7 +89,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintln(tw, "SEQ\tSTORED\tCOMMAND\tAPP ID\tSIZE\tREQUEST ID\tREPLAY OF")
 				err := ev.List(ctx, f, func(e delivery.Event) error {
 					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.Time.Format(time.RFC3339),
-						tableCell(e.Command), tableCell(e.AppID), e.Size, tableCell(dash(e.RequestID)), tableCell(dash(e.ReplayOf)))
+						tableCell(commandTo(e.Command, e.Destination)), tableCell(e.AppID), e.Size, tableCell(dash(e.RequestID)), tableCell(dash(e.ReplayOf)))
 					return err
 				})
 				return flushUnlessFailed(tw, err)

@@ -1775,3 +1775,35 @@ func TestReplayDrawsNoProgressBarOffATerminal(t *testing.T) {
 		t.Errorf("standard error, no terminal, got %q; want nothing", errOut.String())
 	}
 }
+
+// TestEventsListOfflineNamesTheDestination: in gateway mode a callback is
+// stored once per forward destination (and once for a Go handler); the
+// offline list's COMMAND column names a copy's destination as the running
+// service's list and both dead-letter lists do ("Command → destination"),
+// so the copies of one callback do not read as the same event twice.
+func TestEventsListOfflineNamesTheDestination(t *testing.T) {
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer dest.Close()
+	dir := t.TempDir()
+	env := []string{
+		"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable",
+		"IMCALLBACK_FORWARD_URL=" + dest.URL + "/events", "IMCALLBACK_FORWARD_SECRET=whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+		"IMCALLBACK_FORWARD_MATCH=Group.CallbackAfterNewMemberJoin",
+	}
+	svc := imtest.Start(t, env, delivery.Module)
+	if res := svc.Send(t, "Group.CallbackAfterNewMemberJoin", []byte(`{"GroupId":"g1"}`)); !res.OK() {
+		t.Fatalf("answer %s", res.Body)
+	}
+	svc.App.RequireStop()
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	out, err := runCLI(t, "--offline", "events", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Group.CallbackAfterNewMemberJoin → default") {
+		t.Fatalf("events list --offline:\n%s\nwant the copy's COMMAND naming its destination, Group.CallbackAfterNewMemberJoin → default", out)
+	}
+}
