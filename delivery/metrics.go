@@ -36,11 +36,11 @@ func newMetrics(reg prometheus.Registerer, pending, dead func() float64) (*deliv
 	m := &deliveryMetrics{
 		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_delivery_appended_total",
-			Help: "After-callbacks stored in the JetStream stream, by command.",
+			Help: "Copies of after-callbacks stored in the JetStream stream, by command: one per callback, or in gateway mode one per forward destination and one for a Go handler.",
 		}, []string{"command"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_delivery_duplicates_total",
-			Help: "After-callbacks answered OK as duplicates inside the dedup window (not stored again), by command.",
+			Help: "Copies of after-callbacks found stored already inside the dedup window (not stored again), by command: one per callback, or in gateway mode one per forward destination and one for a Go handler.",
 		}, []string{"command"}),
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_delivery_processed_total",
