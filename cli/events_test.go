@@ -1300,7 +1300,12 @@ func TestReplayDeadSaysWhatASequenceIs(t *testing.T) {
 		wantErr []string // nil: success
 		wantOut []string
 	}{
-		{"a processed event", "1", []string{"nothing replayed: event 1 is not a dead letter: its handler succeeded (processed). ", howTo + "1"},
+		// processed is also an event whose dead letter a replay took before
+		// (its copy may have failed again, dead-lettered under the copy's
+		// own SEQ): the error must not say its handler succeeded.
+		{"a processed event", "1", []string{"nothing replayed: event 1 is not a dead letter: it is processed (its handler succeeded, " +
+			"or its dead letter was replayed or removed before: a replayed copy that failed again has a dead letter of its own, " +
+			"under the copy's SEQ in `imcallback events dead`). ", howTo + "1"},
 			[]string{"replayed 0 event(s)\n", "not replayed, no dead letter (`events dead` lists the dead letters): 1\n"}},
 		// pending is every event above the consumer's ack floor that is not
 		// dead: one processed after an older event still waiting is too.

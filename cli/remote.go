@@ -810,7 +810,12 @@ func noDeadLetter(seq uint64, state string, found bool) string {
 	}
 	switch state {
 	case delivery.StateProcessed:
-		return fmt.Sprintf("event %d is not a dead letter: its handler succeeded (processed)", seq)
+		// Processed is also an event whose dead letter a replay took before
+		// the copies the service searches (or one removed by hand): its
+		// copy may have failed again, dead-lettered under its own sequence.
+		return fmt.Sprintf("event %d is not a dead letter: it is processed (its handler succeeded, or its dead letter was replayed "+
+			"or removed before: a replayed copy that failed again has a dead letter of its own, under the copy's SEQ in "+
+			"`imcallback events dead`)", seq)
 	case delivery.StatePending:
 		return fmt.Sprintf("event %d is not a dead letter: it is pending (not processed yet, waiting for a retry, "+
 			"or processed while an older event still waits: every event above the consumer's ack floor shows pending)", seq)
