@@ -257,3 +257,46 @@ func mustSample(t *testing.T, command string) []byte {
 	}
 	return b
 }
+
+// TestForwardSpanOfAFailureStatusIsFailed: a destination's failure status
+// (a 5xx, a 4xx, which the service counts and retries or dead-letters as
+// failed deliveries) fails the forward span as a transport error does, so
+// a trace search for failed forward spans finds the destination answering
+// 500; a 2xx leaves it unset.
+func TestForwardSpanOfAFailureStatusIsFailed(t *testing.T) {
+	r := newRecording(t)
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Header.Get("X-Imcallback-Command") == "C2C.CallbackAfterMsgReport" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer dest.Close()
+	s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + dest.URL,
+		"IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "IMCALLBACK_FORWARD_MATCH=C2C.CallbackAfter*"}, r.option())
+	if res := s.Send(t, "C2C.CallbackAfterSendMsg", mustSample(t, "C2C.CallbackAfterSendMsg")); res.OK() {
+		t.Fatalf("forwarded to a destination answering 500: %d %s, want a failure", res.Status, res.Body)
+	}
+	if res := s.Send(t, "C2C.CallbackAfterMsgReport", mustSample(t, "C2C.CallbackAfterMsgReport")); !res.OK() {
+		t.Fatalf("forwarded to a destination answering 204: %d %s", res.Status, res.Body)
+	}
+	fwd := r.named("imcallback.forward")
+	if len(fwd) != 2 {
+		t.Fatalf("%d forward spans, want 2", len(fwd))
+	}
+	for _, sp := range fwd {
+		switch status := attr(sp, "http.response.status_code"); status {
+		case "500":
+			if sp.Status().Code != codes.Error {
+				t.Errorf("the forward span of a 500 has status %v, want Error", sp.Status())
+			}
+		case "204":
+			if sp.Status().Code != codes.Unset {
+				t.Errorf("the forward span of a 204 has status %v, want Unset", sp.Status())
+			}
+		default:
+			t.Errorf("forward span with status code %q", status)
+		}
+	}
+}

@@ -36,6 +36,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -806,6 +807,12 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 		defer func() {
 			if err == nil && resp != nil {
 				span.SetAttributes(tracing.AttrStatus.Int(resp.StatusCode))
+				if resp.StatusCode < 200 || resp.StatusCode > 299 {
+					// A failure status is a failed delivery to the service
+					// (counted, retried or dead-lettered, or the fallback):
+					// the span says so, as for a transport error.
+					span.SetStatus(codes.Error, fmt.Sprintf("%s answered HTTP %d", name, resp.StatusCode))
+				}
 			}
 			tracing.Fail(span, err)
 			span.End()
