@@ -2272,3 +2272,73 @@ func TestForwardDestinationsSayWhatIsUnread(t *testing.T) {
 	b.waitFor(t, "no destination shown as current while /v1/forward is unread",
 		`document.querySelectorAll('#ov-forward tbody tr').length === 0 && `+says("GET /v1/forward: test: unavailable"))
 }
+
+// TestEventsSayWhichIsAReplay: a replayed copy (an event whose replay_of
+// the admin API names) is shown as a replay of its original, in the list
+// and in its fields, as `imcallback events list` shows it (REPLAY OF):
+// the console showed the copy exactly as the original, the same command,
+// app and request id, with nothing saying it was not what IM sent.
+func TestEventsSayWhichIsAReplay(t *testing.T) {
+	handler := okAfter()
+	s := start(t, nil, delivery.Module, handler)
+	send(t, s, afterCommand, sample(t, afterCommand, nil))
+	var events struct {
+		Events []struct {
+			Seq      uint64 `json:"seq"`
+			State    string `json:"state"`
+			ReplayOf string `json:"replay_of"`
+		} `json:"events"`
+	}
+	deadline := time.Now().Add(pageWait)
+	for len(events.Events) != 1 || events.Events[0].State != "processed" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the event was not processed: %+v", events.Events)
+		}
+		time.Sleep(20 * time.Millisecond)
+		s.GetJSON(t, "/v1/events", http.StatusOK, &events)
+	}
+	original := events.Events[0].Seq
+	resp, err := http.Post(s.AdminURL+"/v1/events/replay", "application/json", strings.NewReader(fmt.Sprintf(`{"seqs":[%d]}`, original)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"replayed":1`) {
+		t.Fatalf("the replay: %d %s", resp.StatusCode, body)
+	}
+	var replayOf string
+	var copySeq uint64
+	for replayOf == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no copy of the event is listed: %+v", events.Events)
+		}
+		time.Sleep(20 * time.Millisecond)
+		s.GetJSON(t, "/v1/events", http.StatusOK, &events)
+		for _, ev := range events.Events {
+			if ev.ReplayOf != "" {
+				replayOf, copySeq = ev.ReplayOf, ev.Seq
+			}
+		}
+	}
+
+	b := newBrowser(t)
+	b.do(t, "open Events", chromedp.Navigate(s.AdminURL+"/#events"))
+	copyRow := fmt.Sprintf(`#events-rows tr[data-seq="%d"]`, copySeq)
+	origRow := fmt.Sprintf(`#events-rows tr[data-seq="%d"]`, original)
+	b.waitFor(t, "the copy and its original",
+		fmt.Sprintf(`document.querySelector(%s) !== null && document.querySelector(%s) !== null`, js(copyRow), js(origRow)))
+	if text := eval[string](t, b, fmt.Sprintf(`document.querySelector(%s).textContent`, js(copyRow))); !strings.Contains(text, "replay of "+replayOf) {
+		t.Errorf("the copy's row does not say it is a replay of %s: %q", replayOf, text)
+	}
+	if text := eval[string](t, b, fmt.Sprintf(`document.querySelector(%s).textContent`, js(origRow))); strings.Contains(text, "replay of") {
+		t.Errorf("the original's row says it is a replay: %q", text)
+	}
+	b.clickNow(t, "open the copy", copyRow)
+	b.waitFor(t, "the copy's fields", fmt.Sprintf(
+		`document.querySelector('#event-detail h2') !== null && document.querySelector('#event-detail h2').textContent === 'Event %d'`, copySeq))
+	fields := eval[string](t, b, `document.querySelector('#event-detail dl.fields').textContent`)
+	if !strings.Contains(fields, "Replay of"+replayOf) {
+		t.Errorf("the copy's fields do not name its original %s: %q", replayOf, fields)
+	}
+}

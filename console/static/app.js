@@ -1113,7 +1113,10 @@
     },
     el('td', { class: 'num mono' }, ev.seq),
     el('td', {}, fmtTime(ev.received_at)),
-    el('td', {}, ev.command, ev.destination ? el('span', { class: 'muted' }, ' → ' + ev.destination) : null),
+    el('td', {}, ev.command, ev.destination ? el('span', { class: 'muted' }, ' → ' + ev.destination) : null,
+      // A replayed copy carries its original's command, app and request
+      // id: only this tells it from what IM sent.
+      ev.replay_of ? el('span', { class: 'muted' }, ' (replay of ' + ev.replay_of + ')') : null),
     el('td', { class: 'mono' }, ev.app_id),
     el('td', {}, badge(ev.state, stateKind(ev.state))),
     el('td', { class: 'num' }, ev.deliveries || ''),
@@ -1163,7 +1166,7 @@
         el('button', { type: 'button', class: 'small', onclick: () => { box.hidden = true; selectedSeq = 0; markSelected(); } }, 'Close')),
       fields([
         ['Command', ev.command], ['Destination', ev.destination || '—'], ['App', ev.app_id], ['Received', fmtTime(ev.received_at)],
-        ['Request id', ev.request_id], ['State', badge(ev.state, stateKind(ev.state))],
+        ['Request id', ev.request_id], ['Replay of', ev.replay_of], ['State', badge(ev.state, stateKind(ev.state))],
         ['Deliveries', ev.deliveries || ''], ['Last error', ev.last_error],
       ]),
       el('div', { class: 'actions' }, replay, status),
