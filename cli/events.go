@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/logging"
@@ -78,6 +79,9 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 				if c.Flags().Changed(name) {
 					return fmt.Errorf("--%s pages the running service's list; --offline lists every event, oldest first", name)
 				}
+			}
+			if err := offlineCommandCase(command); err != nil {
+				return err
 			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
@@ -196,6 +200,9 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 				}
 				return remoteReplay(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), a, bySeq, list, command, since, dead)
 			}
+			if err := offlineCommandCase(command); err != nil {
+				return err
+			}
 			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
 				var res delivery.ReplayResult
 				var err error
@@ -310,6 +317,27 @@ func eventFilter(command, since string) (delivery.Filter, error) {
 	}
 	f.Since = t
 	return f, nil
+}
+
+// offlineCommandCase refuses an --offline --command that selects none of
+// the catalogue's after-commands as written but some in another case, as
+// the running service refuses one for its own after-commands: command
+// names are case-sensitive, so it would list no event and replay none, as
+// if the commands had none.
+func offlineCommandCase(command string) error {
+	if command == "" {
+		return nil
+	}
+	var after []string
+	for _, e := range catalogue.All() {
+		if e.Kind() == catalogue.After {
+			after = append(after, e.Name())
+		}
+	}
+	if err := delivery.CheckCommandCase(command, after); err != nil {
+		return fmt.Errorf("--command: %w", err)
+	}
+	return nil
 }
 
 // maxSeqRange bounds one --seq range, so a typo cannot ask for billions.

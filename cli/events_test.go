@@ -1812,3 +1812,48 @@ func TestEventsListOfflineNamesTheDestination(t *testing.T) {
 		t.Fatalf("events list --offline:\n%s\nwant the copy's COMMAND naming its destination, Group.CallbackAfterNewMemberJoin → default", out)
 	}
 }
+
+// TestOfflineCommandFilterInAnotherCase: --offline's --command, like the
+// running service's, refuses a filter that selects no after-command as
+// written but some in another case (command names are case-sensitive),
+// naming their spelling: it listed no event and replayed none, exit 0, as
+// if the command had no events.
+func TestOfflineCommandFilterInAnotherCase(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable"}
+	svc := imtest.Start(t, env, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("Group.CallbackAfterNewMemberJoin", func(context.Context, *dispatcher.Event[struct{ GroupId string }]) error {
+			return nil
+		})
+	})))
+	if res := svc.Send(t, "Group.CallbackAfterNewMemberJoin", []byte(`{"GroupId":"g"}`)); !res.OK() {
+		t.Fatalf("answer %s", res.Body)
+	}
+	svc.App.RequireStop()
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	// Written as the catalogue writes it, the filter selects the event.
+	out, err := runCLI(t, "--offline", "events", "list", "--command", "Group.CallbackAfterNewMemberJoin")
+	if err != nil || strings.Count(out, "\n") != 2 {
+		t.Fatalf("events list --command in its spelling: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{
+		{"--offline", "events", "list", "--command", "group.callbackafternewmemberjoin"},
+		{"--offline", "events", "list", "--command", "group.*"},
+		{"--offline", "events", "replay", "--command", "group.callbackafternewmemberjoin"},
+		{"--offline", "events", "replay", "--since", "1h", "--command", "GROUP.CallbackAfterNewMemberJoin"},
+	} {
+		out, err := runCLI(t, args...)
+		if !errors.Is(err, delivery.ErrBadFilter) || !strings.Contains(err.Error(), "case-sensitive") ||
+			!strings.Contains(err.Error(), "Group.CallbackAfterNewMemberJoin") {
+			t.Errorf("%v: %v, want a refusal naming the command's spelling\n%s", args, err, out)
+		}
+	}
+	// Nothing was replayed by the refused filters.
+	out, err = runCLI(t, "--offline", "events", "list")
+	if err != nil || strings.Count(out, "\n") != 2 {
+		t.Fatalf("events list after the refused replays: %v\n%s", err, out)
+	}
+}

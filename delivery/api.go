@@ -293,17 +293,24 @@ func ParseSince(v string, now time.Time) (time.Time, error) {
 
 // checkCommandCase refuses a command filter (of GET /v1/events, of a
 // since replay) that selects none of the service's after-commands as
-// written but some when case is ignored (group.callbackaftersendmsg,
-// group.*): command names are case-sensitive, so it would select none of
-// their events, answered as if they had none (no events, nothing
-// replayed). The error names the commands in their spelling. A filter of
-// no after-command in any case (a command handled before) is left alone.
+// written but some when case is ignored: CheckCommandCase with them.
 func (s *Service) checkCommandCase(filter string) error {
 	s.holds.mu.Lock()
 	known := slices.Clone(s.holds.known)
 	s.holds.mu.Unlock()
+	return CheckCommandCase(filter, known)
+}
+
+// CheckCommandCase refuses a command filter that selects none of commands
+// (after-commands) as written but some when case is ignored
+// (group.callbackaftersendmsg, group.*): command names are case-sensitive,
+// so it would select none of their events, answered as if they had none
+// (no events, nothing replayed). The error, an ErrBadFilter, names the
+// commands in their spelling. A filter of none of them in any case (a
+// command handled before) is left alone.
+func CheckCommandCase(filter string, commands []string) error {
 	var folded []string
-	for _, command := range known {
+	for _, command := range commands {
 		if filterSelects(filter, command, false) {
 			return nil
 		}
