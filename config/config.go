@@ -107,7 +107,8 @@ type Config struct {
 	// StartTimeout bounds the whole start (JetStream's recovery after a
 	// crash and the store's migrations can take a while). Past it, what had
 	// started is stopped and the start fails naming the part that had not
-	// finished.
+	// finished. It also bounds each restart of the embedded NATS server by
+	// the durable-delivery supervisor.
 	StartTimeout time.Duration `koanf:"start_timeout" yaml:"start_timeout"`
 	// ReadHeaderTimeout and IdleTimeout keep slow or idle clients from
 	// holding connections forever; keep-alive stays on.

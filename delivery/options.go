@@ -55,6 +55,10 @@ type Options struct {
 	MaxDeliveries int
 	// ShutdownTimeout bounds the wait for in-flight handlers at stop (default 10s).
 	ShutdownTimeout time.Duration
+	// StartTimeout bounds a restart of the embedded server by the
+	// supervisor (JetStream's recovery of its store included), as
+	// IMCALLBACK_START_TIMEOUT bounds the start; 0: a minute.
+	StartTimeout time.Duration
 	// PublishTimeout bounds one append, below IM's 2 s budget (default 1.5s).
 	PublishTimeout time.Duration
 	// ReconnectWait is the pause between reconnect attempts to a cluster (default 500ms).
@@ -97,6 +101,7 @@ func FromConfig(cfg *config.Config) Options {
 		Backoff:         cfg.Backoff,
 		MaxDeliveries:   cfg.MaxDeliveries,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		StartTimeout:    cfg.StartTimeout,
 	}
 }
 

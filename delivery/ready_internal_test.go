@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -28,5 +29,40 @@ func TestEmbeddedStartWaitsAsLongAsTheStartAllows(t *testing.T) {
 	}
 	if err := conn.Close(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestEmbeddedRestartWaitsAsLongAsTheStartAllows: the supervisor's restart
+// of the embedded server recovers the same store a start does, so it is
+// bounded by IMCALLBACK_START_TIMEOUT (Options.StartTimeout) too, not by
+// the fixed minute: a store whose recovery the operator gave a longer
+// start failed every restart, each cut short in the middle of recovery.
+func TestEmbeddedRestartWaitsAsLongAsTheStartAllows(t *testing.T) {
+	saved := embeddedReadyTimeout
+	t.Cleanup(func() { embeddedReadyTimeout = saved })
+	o := DefaultOptions()
+	o.StoreDir = t.TempDir()
+	o.StartTimeout = 2 * time.Minute
+	s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	// The fixed bound shortened to nothing, as a large store outlasts it.
+	embeddedReadyTimeout = -ensureTimeout
+	if err := s.restartEmbedded(context.Background()); err != nil {
+		t.Fatalf("the restart within the start's time failed: %v", err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("not ready after the restart: %v", err)
 	}
 }

@@ -859,8 +859,14 @@ func (s *Service) restartEmbedded(ctx context.Context) error {
 	}
 	cancelClose()
 	s.restartReached(ctx, restartOldStopped)
-	// Recovering a large store may take as long as a start does.
-	startCtx, cancel := context.WithTimeout(ctx, embeddedReadyTimeout+ensureTimeout)
+	// Recovering a large store may take as long as a start does: the
+	// start's own bound (IMCALLBACK_START_TIMEOUT), which an operator
+	// raises for such a store, else the fixed one.
+	budget := embeddedReadyTimeout + ensureTimeout
+	if s.opts.StartTimeout > 0 {
+		budget = s.opts.StartTimeout
+	}
+	startCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	conn, err := s.connect(startCtx)
 	if err != nil {
