@@ -117,10 +117,7 @@ func TestEventsCommands(t *testing.T) {
 	})
 	svc.App.RequireStop()
 
-	for _, kv := range env {
-		name, value, _ := strings.Cut(kv, "=")
-		t.Setenv(name, value)
-	}
+	setenvAll(t, env)
 	out, err := runCLI(t, "--offline", "events", "list", "--json")
 	if err != nil || strings.Count(out, "\n") != 3 || !strings.Contains(out, "Group.CallbackAfterNewMemberJoin") {
 		t.Fatalf("events list: %v\n%s", err, out)
@@ -1659,10 +1656,7 @@ func TestAnInterruptedOfflineCommandSaysSo(t *testing.T) {
 	env := []string{"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable"}
 	svc := imtest.Start(t, env, delivery.Module)
 	svc.App.RequireStop()
-	for _, kv := range env {
-		name, value, _ := strings.Cut(kv, "=")
-		t.Setenv(name, value)
-	}
+	setenvAll(t, env)
 	// Without the handling, the test binary catches the signal instead of
 	// dying of it, and the command ends at the test's bound.
 	caught := make(chan os.Signal, 1)
@@ -1691,10 +1685,7 @@ func TestTheStoreInUseSuggestsAFreePort(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable"}
 	imtest.Start(t, env, delivery.Module)
-	for _, kv := range env {
-		name, value, _ := strings.Cut(kv, "=")
-		t.Setenv(name, value)
-	}
+	setenvAll(t, env)
 	_, err := runCLI(t, "--offline", "events", "list")
 	if !errors.Is(err, delivery.ErrStoreInUse) {
 		t.Fatalf("events list --offline beside the running service: %v, want the store in use", err)
@@ -1800,10 +1791,7 @@ func TestEventsListOfflineNamesTheDestination(t *testing.T) {
 		t.Fatalf("answer %s", res.Body)
 	}
 	svc.App.RequireStop()
-	for _, kv := range env {
-		name, value, _ := strings.Cut(kv, "=")
-		t.Setenv(name, value)
-	}
+	setenvAll(t, env)
 	out, err := runCLI(t, "--offline", "events", "list")
 	if err != nil {
 		t.Fatal(err)
@@ -1830,10 +1818,7 @@ func TestOfflineCommandFilterInAnotherCase(t *testing.T) {
 		t.Fatalf("answer %s", res.Body)
 	}
 	svc.App.RequireStop()
-	for _, kv := range env {
-		name, value, _ := strings.Cut(kv, "=")
-		t.Setenv(name, value)
-	}
+	setenvAll(t, env)
 	// Written as the catalogue writes it, the filter selects the event.
 	out, err := runCLI(t, "--offline", "events", "list", "--command", "Group.CallbackAfterNewMemberJoin")
 	if err != nil || strings.Count(out, "\n") != 2 {
@@ -1855,5 +1840,15 @@ func TestOfflineCommandFilterInAnotherCase(t *testing.T) {
 	out, err = runCLI(t, "--offline", "events", "list")
 	if err != nil || strings.Count(out, "\n") != 2 {
 		t.Fatalf("events list after the refused replays: %v\n%s", err, out)
+	}
+}
+
+// setenvAll sets each NAME=value of env for the test, so that an offline
+// command reads the settings a service of the test ran with.
+func setenvAll(t *testing.T, env []string) {
+	t.Helper()
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
 	}
 }
