@@ -27,7 +27,12 @@ const CommandGroup = `group:"commands"`
 // as c2c.BeforeSendMsgCommand itself, or a []Command), or a command given
 // instead of its constructor, fails the start with an error naming it and
 // saying what to do; so does a nil constructor, on which fx itself would
-// panic.
+// panic. So does a constructor already annotated with fx.Annotate (for a
+// named dependency, say), which fx cannot annotate again: give its
+// annotations and the group's in one fx.Annotate instead,
+//
+//	fx.Provide(fx.Annotate(NewMyHandler, fx.ParamTags(`name:"db"`),
+//		fx.As(new(dispatcher.Command)), fx.ResultTags(dispatcher.CommandGroup)))
 func AsCommand(f any) any {
 	if err := commandConstructor(f); err != nil {
 		return fx.Annotate(func() (Command, error) { return nil, err }, fx.ResultTags(CommandGroup))
@@ -40,6 +45,9 @@ func AsCommand(f any) any {
 // too: fx would panic on it.
 func commandConstructor(f any) error {
 	if err := fxresult.NilConstructor("AsCommand", f, "func() dispatcher.Command { return c }"); err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
+	if err := fxresult.Annotated("AsCommand", f, "fx.As(new(dispatcher.Command)), fx.ResultTags(dispatcher.CommandGroup)"); err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
 	if err := fxresult.NotAFunction("AsCommand", f, "command", "func() dispatcher.Command { return c }"); err != nil {
@@ -72,9 +80,15 @@ func commandConstructor(f any) error {
 // A constructor returning another type, a slice of the program's own
 // command type say, fails the start: the group collects Command values
 // only, so its commands would never run. So does a nil constructor, on
-// which fx itself would panic.
+// which fx itself would panic, and one already annotated with fx.Annotate,
+// which fx cannot annotate again: add fx.ResultTags(`group:"commands,flatten"`)
+// to that fx.Annotate instead.
 func AsCommands(f any) any {
 	if err := fxresult.NilConstructor("AsCommands", f, "func() []dispatcher.Command { return cs }"); err != nil {
+		return fx.Annotate(func() ([]Command, error) { return nil, fmt.Errorf("dispatcher: %w", err) },
+			fx.ResultTags(`group:"commands,flatten"`))
+	}
+	if err := fxresult.Annotated("AsCommands", f, "fx.ResultTags(`group:\"commands,flatten\"`)"); err != nil {
 		return fx.Annotate(func() ([]Command, error) { return nil, fmt.Errorf("dispatcher: %w", err) },
 			fx.ResultTags(`group:"commands,flatten"`))
 	}

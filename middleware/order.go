@@ -85,10 +85,17 @@ func (m Ordered) everyRequest() bool {
 // A constructor returning anything else (an echo.MiddlewareFunc, a
 // *Ordered) fails the start: the group collects Ordered values only, so
 // its middleware would never run. So does an Ordered given instead of its
-// constructor, with an error saying to wrap it in one, and a nil
-// constructor (on which fx itself would panic).
+// constructor, with an error saying to wrap it in one, a nil
+// constructor (on which fx itself would panic), and one already annotated
+// with fx.Annotate, which fx cannot annotate again: add
+// fx.ResultTags(middleware.Group) to that fx.Annotate instead.
 func AsMiddleware(f any) any {
 	if err := fxresult.NilConstructor("AsMiddleware", f, "func() middleware.Ordered { return m }"); err != nil {
+		return fx.Annotate(func() (Ordered, error) {
+			return Ordered{}, fmt.Errorf("middleware: %w", err)
+		}, fx.ResultTags(Group))
+	}
+	if err := fxresult.Annotated("AsMiddleware", f, "fx.ResultTags(middleware.Group)"); err != nil {
 		return fx.Annotate(func() (Ordered, error) {
 			return Ordered{}, fmt.Errorf("middleware: %w", err)
 		}, fx.ResultTags(Group))

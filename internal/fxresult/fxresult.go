@@ -79,6 +79,23 @@ func NotAFunction(helper string, f any, what, wrap string) error {
 		"wrap it in one, fx.Provide(%s(%s))", helper, f, what, what, helper, wrap)
 }
 
+// Annotated returns an error naming helper when f is the result of
+// fx.Annotate (a constructor annotated with fx.ParamTags for a named
+// dependency, say), which fx cannot annotate again, so helper cannot add
+// its result to the group; group is the annotations helper adds, to give
+// in the same fx.Annotate instead. fx's own error would say the helper was
+// given no function, or (helper's check) a value instead of its
+// constructor. Anything else is left to the other checks.
+func Annotated(helper string, f any, group string) error {
+	t := reflect.TypeOf(f)
+	if t == nil || t.PkgPath() != "go.uber.org/fx" || t.Name() != "annotated" {
+		return nil
+	}
+	return fmt.Errorf("%s(fx.Annotate(…)): the constructor is already annotated, and fx cannot annotate it again to add it to the group: "+
+		"give the group's annotations in the same fx.Annotate instead of %s, fx.Provide(fx.Annotate(constructor, <its annotations>, %s))",
+		helper, helper, group)
+}
+
 // ProvidedTwice reports whether err, an app's build error, comes of a type
 // provided twice (a module wired twice), and then what dig says of it with
 // the type named: "cannot provide *T from …: already provided by …". dig's

@@ -129,3 +129,19 @@ func TestMissingType(t *testing.T) {
 		})
 	}
 }
+
+// TestAnnotated: the result of fx.Annotate is refused, naming the helper
+// and the annotations to give in it instead; functions, values and nil
+// are left to the other checks.
+func TestAnnotated(t *testing.T) {
+	err := Annotated("Helper", fx.Annotate(newItem, fx.ResultTags(`name:"x"`)), "fx.ResultTags(G)")
+	if err == nil || !strings.Contains(err.Error(), "Helper(fx.Annotate(…)): the constructor is already annotated") ||
+		!strings.Contains(err.Error(), "fx.Provide(fx.Annotate(constructor, <its annotations>, fx.ResultTags(G)))") {
+		t.Fatalf("error %v", err)
+	}
+	for _, f := range []any{newItem, item{}, nil, (func() item)(nil)} {
+		if err := Annotated("Helper", f, "fx.ResultTags(G)"); err != nil {
+			t.Errorf("Annotated(%T) = %v, want nil", f, err)
+		}
+	}
+}
