@@ -237,9 +237,10 @@ func newAdmin(in adminIn) (*Admin, error) {
 	})
 	e.GET("/v1/status", statusHandler(runners, durable))
 	if !durable {
+		off := durableOff(in.Config.Delivery)
 		for _, path := range delivery.EventPaths {
 			e.Any(path, func(echo.Context) error {
-				return echo.NewHTTPError(http.StatusConflict, "durable delivery is off")
+				return echo.NewHTTPError(http.StatusConflict, off)
 			})
 		}
 	}
@@ -621,6 +622,19 @@ type Dependency struct {
 	Error string `json:"error,omitempty"`
 	// AffectsReadiness tells whether the dependency decides /readyz.
 	AffectsReadiness bool `json:"affects_readiness"`
+}
+
+// durableOff is the answer of the event log's routes without durable
+// delivery, given the configured delivery: how to turn it on, the setting
+// when it is inline, else the module the binary does not wire.
+func durableOff(configured string) string {
+	env := config.EnvName("delivery")
+	if configured == config.DeliveryDurable {
+		return "durable delivery is off: " + env + " is durable, but this binary does not wire delivery.Module " +
+			"(cli.Main does): add it to the app's modules"
+	}
+	return "durable delivery is off: the service runs with " + env + "=" + configured + "; set " + env +
+		"=durable (delivery: durable in the config file) and restart it to store events and pause, resume or replay their delivery"
 }
 
 // statusHandler answers GET /v1/status: every dependency with its state,
