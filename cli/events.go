@@ -103,7 +103,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 	c.Flags().StringVar(&command, "command", "", "only this CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
 	c.Flags().StringVar(&since, "since", "", "only events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: the admin API's answer, or with --offline one event per line (its own fields)")
-	c.Flags().IntVar(&limit, "limit", 100, "with the running service: the newest N events, at most 1000 (--offline lists them all)")
+	c.Flags().IntVar(&limit, "limit", defaultEventsLimit, "with the running service: the newest N events, at most 1000 (--offline lists them all)")
 	c.Flags().Uint64Var(&beforeSeq, "before-seq", 0, "with the running service: only events older than this sequence (the next page)")
 	return c
 }

@@ -477,7 +477,7 @@ func TestEventsListNextPageKeepsTheStart(t *testing.T) {
 		{"", "the next page: --before-seq 9)"},
 	} {
 		t.Run(tt.since, func(t *testing.T) {
-			args := []string{"--admin", srv.URL, "events", "list", "--limit", "1"}
+			args := []string{"--admin", srv.URL, "events", "list"}
 			if tt.since != "" {
 				args = append(args, "--since", tt.since)
 			}

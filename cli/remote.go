@@ -496,9 +496,35 @@ func remoteEventsList(ctx context.Context, w, errOut io.Writer, a *adminClient, 
 	}
 	if page.Next != 0 {
 		fmt.Fprintf(errOut, "(older events follow: newest first, %d shown; the next page: %s--before-seq %d)\n",
-			len(page.Events), nextSince(p.since, answered), page.Next)
+			len(page.Events), nextFilters(p, answered), page.Next)
 	}
 	return nil
+}
+
+// nextFilters is the flags of the next page of a list of p before its
+// --before-seq, each with a space after it: the filters p was listed with
+// (--command, --since as nextSince gives it) and its --limit when not the
+// default, so that the next page lists the same selection. Values are
+// quoted for a shell when they need it (a pattern's '*').
+func nextFilters(p eventsPage, answered time.Time) string {
+	var b strings.Builder
+	if p.command != "" {
+		b.WriteString("--command " + shellQuote(p.command) + " ")
+	}
+	b.WriteString(nextSince(p.since, answered))
+	if p.limit != defaultEventsLimit {
+		b.WriteString("--limit " + strconv.Itoa(p.limit) + " ")
+	}
+	return b.String()
+}
+
+// shellQuote is s as one word of a POSIX shell: as it is when it holds
+// only characters no shell reads specially, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:/@%+=-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // nextSince is the --since of the next page of a list since since, with a
@@ -513,7 +539,7 @@ func nextSince(since string, answered time.Time) string {
 	if d, err := time.ParseDuration(since); err == nil && d > 0 && !answered.IsZero() {
 		since = answered.Add(-d).UTC().Format(time.RFC3339)
 	}
-	return "--since " + since + " "
+	return "--since " + shellQuote(since) + " "
 }
 
 // commandTo is the COMMAND column: the command, and the forward
@@ -571,6 +597,9 @@ const maxDeadLimit = 10000
 
 // maxEventsLimit is the most events one page of GET /v1/events lists.
 const maxEventsLimit = 1000
+
+// defaultEventsLimit is events list's --limit when none is given.
+const defaultEventsLimit = 100
 
 // adminBodyLimit is the largest request body the admin API reads (its
 // replay route answers a longer one with HTTP 413).
