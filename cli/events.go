@@ -157,6 +157,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 	var seqs []string
 	var command, since string
 	var dead bool
+	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "replay (--seq N[-M] ... | --since D [--command C] | --command C | --dead [--seq N ...])",
 		Short: "Republish stored events or dead letters for processing",
@@ -198,7 +199,16 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if c.Flags().Changed("timeout") {
+					if timeout <= 0 {
+						return fmt.Errorf("--timeout %s: must be positive", timeout)
+					}
+					a.http.Timeout, a.work, a.limit = timeout, timeout, " (--timeout)"
+				}
 				return remoteReplay(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), a, bySeq, list, command, since, dead)
+			}
+			if c.Flags().Changed("timeout") {
+				return errors.New("--timeout bounds the wait for the running service's answers; --offline replays itself")
 			}
 			if err := offlineCommandCase(command); err != nil {
 				return err
@@ -232,6 +242,8 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 	c.Flags().StringVar(&command, "command", "", "events of this CallbackCommand")
 	c.Flags().StringVar(&since, "since", "", "events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
 	c.Flags().BoolVar(&dead, "dead", false, "every dead letter, removed from the dead-letter stream once republished")
+	c.Flags().DurationVar(&timeout, "timeout", 0, "with the running service: how long to wait for each answer "+
+		"(default: 1m for each request of --seq; a replay by --since/--command or --dead waits until it is done, and one cut off stops where it got to)")
 	return c
 }
 

@@ -39,15 +39,22 @@ type adminClient struct {
 	// onlineOnly marks a command that only acts on a running service
 	// (delivery): when nothing answers, it does not suggest --offline.
 	onlineOnly bool
+	// work bounds the wait for the answer of a request that runs until its
+	// work is done (untilDone): 0 waits however long it takes.
+	work time.Duration
+	// limit says where the client's time limit comes from (" (--timeout)"),
+	// after the limit in the error of a request that outlives it.
+	limit string
 }
 
-// untilDone is a copy of a whose requests wait for their answer however
-// long it takes, for a request that runs until its work is done (a replay
-// by filter or of every dead letter); ctx still ends the wait.
+// untilDone is a copy of a whose requests wait for their answer as long
+// as a.work allows (0: however long it takes), for a request that runs
+// until its work is done (a pause, a replay by filter or of every dead
+// letter); ctx still ends the wait.
 func (a *adminClient) untilDone() *adminClient {
 	c := *a
 	hc := *a.http
-	hc.Timeout = 0
+	hc.Timeout = a.work
 	c.http = &hc
 	return &c
 }
@@ -231,7 +238,7 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()) {
 			// Something answers the connection: the service is running, and
 			// what was asked may still be under way there.
-			within := "within " + a.http.Timeout.String()
+			within := "within " + a.http.Timeout.String() + a.limit
 			if a.http.Timeout == 0 { // a request that waits for its answer: its connection timed out
 				within = "before its connection timed out"
 			}
@@ -708,6 +715,9 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 			if interruption(ctx, err) == errInterrupted {
 				return replayInterrupted(dead)
 			}
+			if errors.Is(err, errSlow) && a.work > 0 {
+				return replayCut(dead, a)
+			}
 			return err
 		}
 		printReplay(w, res, dead)
@@ -792,6 +802,19 @@ func replayInterrupted(dead bool) error {
 	}
 	return fmt.Errorf("%w before the service answered: it stops the replay where it got to; `imcallback events list` "+
 		"shows the copies it republished (REPLAY OF): replaying the same selection again repeats those", errInterrupted)
+}
+
+// replayCut is the error of a replay by filter (dead: of every dead
+// letter) that --timeout cut off before the service answered: as after a
+// stop signal, the closed connection stops the replay where it got to.
+func replayCut(dead bool, a *adminClient) error {
+	rest := "`imcallback events list` shows the copies it republished (REPLAY OF): replaying the same selection again repeats those"
+	if dead {
+		rest = "those replayed were removed from the dead-letter stream: run `imcallback events replay --dead` again for the rest " +
+			"(`imcallback events dead` lists them)"
+	}
+	return fmt.Errorf("%w: POST /v1/events/replay at %s did not answer within --timeout %s; the closed connection stops the replay "+
+		"where it got to: %s", errSlow, a.base, a.work, rest)
 }
 
 // errNothingReplayed ends a replay of --seq that replayed none of them, so
@@ -999,9 +1022,9 @@ type deliveryState struct {
 // to pause or resume (POST) all delivery, or command's events when command
 // is set. A pause answers once the running handlers have finished, up to
 // IMCALLBACK_SHUTDOWN_TIMEOUT (at most an hour), and a resume once an
-// earlier pause's have: their answer is awaited past the client's time
-// limit, which would report a pause that goes on there as failed (ctx
-// still ends the wait).
+// earlier pause's have: their answer is awaited as long as a.work allows
+// (pauseWait), not the client's time limit, which would report a pause
+// that goes on there as failed (ctx still ends the wait).
 func remoteDelivery(ctx context.Context, a *adminClient, method, path, command string) (deliveryState, error) {
 	var st deliveryState
 	var body any
@@ -1029,9 +1052,32 @@ func remoteDelivery(ctx context.Context, a *adminClient, method, path, command s
 	return st, nil
 }
 
+// pauseMargin is how much longer than IMCALLBACK_SHUTDOWN_TIMEOUT, the
+// longest a pause waits for the running handlers, delivery pause and
+// resume wait for the answer by default: for the status read after it.
+const pauseMargin = time.Minute
+
+// pauseWait is how long delivery pause or resume (c) waits for the
+// service's answer, and where that limit comes from for the error of an
+// answer that does not come: --timeout when given (positive), else the
+// shutdown timeout (IMCALLBACK_SHUTDOWN_TIMEOUT as this command reads the
+// configuration) and pauseMargin. Without a limit a hung service held the
+// command forever.
+func pauseWait(c *cobra.Command, timeout, shutdown time.Duration) (time.Duration, string, error) {
+	if c.Flags().Changed("timeout") {
+		if timeout <= 0 {
+			return 0, "", fmt.Errorf("--timeout %s: must be positive", timeout)
+		}
+		return timeout, " (--timeout)", nil
+	}
+	return shutdown + pauseMargin, fmt.Sprintf(" (--timeout's default, %s %s + %s, the longest a pause waits there for the running handlers: "+
+		"a service with a longer one needs a longer --timeout)", config.EnvName("shutdown_timeout"), shutdown, pauseMargin), nil
+}
+
 func newDeliveryCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "delivery", Short: "Pause, resume and inspect the durable delivery workers of the running service"}
-	var command string // --command of pause and resume
+	var command string        // --command of pause and resume
+	var timeout time.Duration // --timeout of pause and resume
 	run := func(method, path string) func(*cobra.Command, []string) error {
 		return func(c *cobra.Command, _ []string) error {
 			if g.offline {
@@ -1041,11 +1087,20 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 				// An empty shell variable: never all delivery instead of one command.
 				return errEmptyCommand
 			}
-			a, err := g.adminClient()
+			cfg, err := g.clientConfig()
+			if err != nil {
+				return err
+			}
+			a, err := g.adminClientAt(cfg.AdminListen, cfg.AdminToken)
 			if err != nil {
 				return err
 			}
 			a.onlineOnly = true
+			if method == http.MethodPost {
+				if a.work, a.limit, err = pauseWait(c, timeout, cfg.ShutdownTimeout); err != nil {
+					return err
+				}
+			}
 			st, err := remoteDelivery(c.Context(), a, method, path, command)
 			if err != nil {
 				return err
@@ -1074,6 +1129,8 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 	resume := &cobra.Command{Use: "resume", Short: "Start the workers (or one command's events) again", Args: cobra.NoArgs, RunE: run(http.MethodPost, "/v1/delivery/resume")}
 	for _, c := range []*cobra.Command{pause, resume} {
 		c.Flags().StringVar(&command, "command", "", "one after-command (e.g. Group.CallbackAfterCreateTopic) instead of all")
+		c.Flags().DurationVar(&timeout, "timeout", 0, "how long to wait for the answer (default "+config.EnvName("shutdown_timeout")+
+			" + "+pauseMargin.String()+": a pause waits that long there for the running handlers)")
 	}
 	cmd.AddCommand(
 		&cobra.Command{Use: "status", Short: "Whether the workers run, and state, pending and dead-letter counts per command", Args: cobra.NoArgs, RunE: run(http.MethodGet, "/v1/delivery")},
