@@ -63,7 +63,8 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pages := &topicPages{out: c.OutOrStdout(), errOut: c.ErrOrStderr(), asJSON: asJSON}
+			pages := &topicPages{out: c.OutOrStdout(), errOut: c.ErrOrStderr(), asJSON: asJSON,
+				filters: topicFilters(app, group, includeDeleted, limit)}
 			ctx := c.Context()
 			if all {
 				// A stop signal (Ctrl-C) ends a listing of every page as a
@@ -192,6 +193,28 @@ func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, top
 	return fn(ctx, s)
 }
 
+// topicFilters are the flags that select what `topics list` lists, as the
+// user gave them (app nil: every app's), each value quoted for a shell
+// when it needs it and each flag followed by a space: a --cursor is a
+// position in the list, not a selection, so the next page needs them
+// again. The default --limit is left out.
+func topicFilters(app *string, group string, includeDeleted bool, limit int) string {
+	var b strings.Builder
+	if app != nil {
+		b.WriteString("--appid " + shellQuote(*app) + " ")
+	}
+	if group != "" {
+		b.WriteString("--group " + shellQuote(group) + " ")
+	}
+	if includeDeleted {
+		b.WriteString("--include-deleted ")
+	}
+	if limit != topicsync.DefaultPageSize {
+		b.WriteString("--limit " + strconv.Itoa(limit) + " ")
+	}
+	return b.String()
+}
+
 // topicPages prints the pages of `topics list` as they arrive: the table
 // (its header once, each page aligned on its own), or with --json the
 // admin API's answer {"topics":[…],"next_cursor":"…"}, written a topic at
@@ -199,8 +222,11 @@ func withStore(ctx context.Context, g *globalFlags, fn func(context.Context, top
 type topicPages struct {
 	out, errOut io.Writer
 	asJSON      bool
-	started     bool // the table's header, or the answer's opening, is out
-	n           int  // topics printed
+	// filters are the flags of the listing's selection (topicFilters),
+	// which the --cursor of a page to go on from needs beside it.
+	filters string
+	started bool // the table's header, or the answer's opening, is out
+	n       int  // topics printed
 }
 
 // print prints the page at cursor and, with all, every page after it, each
@@ -214,7 +240,7 @@ func (p *topicPages) print(cursor string, all bool, fetch func(cursor string) (t
 			if !p.started {
 				return err
 			}
-			return errors.Join(fmt.Errorf("topics list stopped after %d topics (--cursor %s goes on from there): %w", p.n, cursor, err),
+			return errors.Join(fmt.Errorf("topics list stopped after %d topics (%s--cursor %s goes on from there): %w", p.n, p.filters, cursor, err),
 				p.end(cursor))
 		}
 		if err := p.add(page.Topics); err != nil {
@@ -268,7 +294,7 @@ func (p *topicPages) end(next string) error {
 			}
 		}
 		if next != "" {
-			fmt.Fprintf(p.errOut, "more topics follow: --all lists every page, --cursor %s the next one\n", next)
+			fmt.Fprintf(p.errOut, "more topics follow: --all lists every page, %s--cursor %s the next one\n", p.filters, next)
 		}
 		return nil
 	}
