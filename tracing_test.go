@@ -300,3 +300,54 @@ func TestForwardSpanOfAFailureStatusIsFailed(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardSpanOfAnUnusableAnswerIsFailed: a before-callback's
+// destination answering 2xx with a body that is no usable answer (no JSON,
+// ActionStatus FAIL, a reply field of the wrong type) gets the fallback,
+// and the before-handler's span is failed: its forward span is failed too,
+// as for a failure status, naming why; a usable answer leaves it unset.
+func TestForwardSpanOfAnUnusableAnswerIsFailed(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer string
+		failed       bool
+		reason       string // in the forward span's status description
+	}{
+		{"usable", `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`, false, ""},
+		{"not JSON", `<html>`, true, "not a JSON object"},
+		{"ActionStatus FAIL", `{"ActionStatus":"FAIL","ErrorCode":0}`, true, "ActionStatus"},
+		{"a reply field of the wrong type", `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":5}`, true, "reply fields"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRecording(t)
+			dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				fmt.Fprint(w, tc.answer)
+			}))
+			defer dest.Close()
+			s := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + dest.URL,
+				"IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "IMCALLBACK_FORWARD_MATCH=C2C.CallbackBeforeSendMsg"}, r.option())
+			if res := s.Send(t, "C2C.CallbackBeforeSendMsg", mustSample(t, "C2C.CallbackBeforeSendMsg")); !res.OK() {
+				t.Fatalf("before: %d %s", res.Status, res.Body)
+			}
+			fwd, before := r.named("imcallback.forward"), r.named("imcallback.before_handler")
+			if len(fwd) != 1 || len(before) != 1 {
+				t.Fatalf("%d forward spans, %d before-handler spans, want 1 each", len(fwd), len(before))
+			}
+			if fwd[0].Parent().SpanID() != before[0].SpanContext().SpanID() {
+				t.Errorf("the forward span is not a child of the before-handler span")
+			}
+			if got := before[0].Status().Code == codes.Error; got != tc.failed {
+				t.Fatalf("before-handler span status %v, want failed %v", before[0].Status(), tc.failed)
+			}
+			if attr(fwd[0], "http.response.status_code") != "200" {
+				t.Errorf("forward span %v", fwd[0].Attributes())
+			}
+			st := fwd[0].Status()
+			switch {
+			case !tc.failed && st.Code != codes.Unset:
+				t.Errorf("the forward span of a usable answer has status %v, want Unset", st)
+			case tc.failed && (st.Code != codes.Error || !strings.Contains(st.Description, tc.reason)):
+				t.Errorf("the forward span of an unusable answer has status %v, want Error naming %q", st, tc.reason)
+			}
+		})
+	}
+}

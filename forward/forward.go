@@ -422,11 +422,12 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	resp, err := f.post(ctx, d, r, dispatcher.KindAfter)
+	resp, end, err := f.post(ctx, d, r, dispatcher.KindAfter)
 	if err != nil {
 		return err
 	}
 	discard(resp.Body, cancel)
+	end(nil) // the status decides, and the span has it
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		wait := retryAfter(resp.Header.Get("Retry-After"), f.now())
 		// A refusal that says when to come back (a 413 "SHOULD" carry a
@@ -557,10 +558,15 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 		ctx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
-	resp, err := f.post(ctx, d, r, dispatcher.KindBefore)
+	resp, end, err := f.post(ctx, d, r, dispatcher.KindBefore)
 	if err != nil {
 		return dispatcher.Decision{}, err
 	}
+	// The forward span ends once the answer is used, or is not: a 2xx
+	// whose body gets the fallback fails it, as it fails the
+	// before-handler's.
+	var unusable error
+	defer func() { end(unusable) }()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status decides (the fallback): its body is not waited for.
 		discard(resp.Body, cancel)
@@ -575,12 +581,14 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 		if result := f.failure(ctx, err); result != "" {
 			f.requests.WithLabelValues(name, result).Inc()
 		}
-		return dispatcher.Decision{}, fmt.Errorf("forward: %s: reading the answer: %w", name, err)
+		unusable = fmt.Errorf("forward: %s: reading the answer: %w", name, err)
+		return dispatcher.Decision{}, unusable
 	}
 	dec, dropped, err := parseAnswer(body, f.replies[r.Command])
 	if err != nil {
 		f.requests.WithLabelValues(name, ResultBadResponse).Inc()
-		return dispatcher.Decision{}, fmt.Errorf("forward: %s: %w", name, err)
+		unusable = fmt.Errorf("forward: %s: %w", name, err)
+		return dispatcher.Decision{}, unusable
 	}
 	f.requests.WithLabelValues(name, ResultOK).Inc()
 	if len(dropped) > 0 {
@@ -798,30 +806,42 @@ func quoted(raw json.RawMessage) string {
 // and kind (and, with tracing, traceparent). A failure to get an answer is
 // counted here (not one whose caller gave up first: see failure); the
 // caller counts the answer.
-func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Request, kind dispatcher.Kind) (resp *http.Response, err error) {
+//
+// With an answer, the forward span is still open: the caller ends it with
+// end, given why the answer could not be used (nil when it was), so that a
+// 2xx whose body is no usable decision fails the span as the fallback
+// fails the before-handler's. Without an answer (err), the span is ended
+// already and end does nothing; off, end does nothing.
+func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Request, kind dispatcher.Kind) (resp *http.Response, end func(error), err error) {
 	name := d.cfg.Name
+	end = noEnd
 	if f.tracer.Enabled() {
 		var span trace.Span
 		ctx, span = f.tracer.Start(ctx, "imcallback.forward", tracing.KindClient,
 			trace.WithAttributes(tracing.AttrDestination.String(name), tracing.AttrCommand.String(r.Command)))
 		defer func() {
-			if err == nil && resp != nil {
-				span.SetAttributes(tracing.AttrStatus.Int(resp.StatusCode))
-				if resp.StatusCode < 200 || resp.StatusCode > 299 {
-					// A failure status is a failed delivery to the service
-					// (counted, retried or dead-lettered, or the fallback):
-					// the span says so, as for a transport error.
-					span.SetStatus(codes.Error, fmt.Sprintf("%s answered HTTP %d", name, resp.StatusCode))
-				}
+			if err != nil || resp == nil {
+				tracing.Fail(span, err)
+				span.End()
+				return
 			}
-			tracing.Fail(span, err)
-			span.End()
+			span.SetAttributes(tracing.AttrStatus.Int(resp.StatusCode))
+			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				// A failure status is a failed delivery to the service
+				// (counted, retried or dead-lettered, or the fallback):
+				// the span says so, as for a transport error.
+				span.SetStatus(codes.Error, fmt.Sprintf("%s answered HTTP %d", name, resp.StatusCode))
+			}
+			end = func(err error) {
+				tracing.Fail(span, err)
+				span.End()
+			}
 		}()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.cfg.URL, bytes.NewReader(r.Body))
 	if err != nil {
 		f.requests.WithLabelValues(name, ResultError).Inc()
-		return nil, fmt.Errorf("forward: %s: %w", name, err)
+		return nil, end, fmt.Errorf("forward: %s: %w", name, err)
 	}
 	id, ts := EventID(r), f.now().Unix()
 	h := req.Header
@@ -850,11 +870,14 @@ func (f *Forwarder) post(ctx context.Context, d *destination, r *dispatcher.Requ
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("forward: %s: %w", name, hideTarget(err, req.URL))
+		return nil, end, fmt.Errorf("forward: %s: %w", name, hideTarget(err, req.URL))
 	}
 	f.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
-	return resp, nil
+	return resp, end, nil
 }
+
+// noEnd is post's end when there is no span to end.
+func noEnd(error) {}
 
 // hideTarget is err with the request target of u (its path and query,
 // where a webhook URL keeps its key) redacted from its text. The cause of
