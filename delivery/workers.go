@@ -507,8 +507,17 @@ func (w *workers) handle(msg jetstream.Msg) {
 	// by the handler's own deadline, which passed first if it did.
 	interrupted := w.handlerCtx.Err() != nil && !errors.Is(hctx.Err(), context.DeadlineExceeded)
 	cancel()
-	if span != nil {
-		tracing.Fail(span, err)
+	// count counts the run under outcome, which its span names too. The
+	// span is failed with the handler's error, but for an event nobody
+	// handles: acknowledged, as the metric and the log say, nothing failed.
+	count := func(outcome string) {
+		w.s.metrics.processed.WithLabelValues(req.Command, outcome).Inc()
+		if span != nil {
+			span.SetAttributes(tracing.AttrOutcome.String(outcome))
+			if outcome != outcomeNoHandler {
+				tracing.Fail(span, err)
+			}
+		}
 	}
 	fields := func(extra ...zap.Field) []zap.Field {
 		f := append([]zap.Field{zap.String("command", req.Command), zap.Uint64("seq", md.Sequence.Stream),
@@ -517,25 +526,25 @@ func (w *workers) handle(msg jetstream.Msg) {
 	}
 	switch {
 	case err == nil:
-		w.s.metrics.processed.WithLabelValues(req.Command, outcomeOK).Inc()
+		count(outcomeOK)
 		w.ack(msg)
 	case errors.Is(err, dispatcher.ErrDecode):
 		// The body will never fit the payload type: retrying cannot help.
-		w.s.metrics.processed.WithLabelValues(req.Command, outcomeUndecodable).Inc()
+		count(outcomeUndecodable)
 		w.deadLetter(msg, md, req.Command, err)
 	case errors.Is(err, dispatcher.ErrUnroutable):
 		// The copy's destination is not configured: dead-lettered at once,
 		// replayable once it is back.
-		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		count(outcomeError)
 		w.deadLetter(msg, md, req.Command, err)
 	case errors.Is(err, dispatcher.ErrPermanent):
 		// The handler (a forward destination's refusal, say) says the
 		// same event fails on every attempt: dead-lettered at once,
 		// replayable once the cause is fixed.
-		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		count(outcomeError)
 		w.deadLetter(msg, md, req.Command, err)
 	case errors.Is(err, dispatcher.ErrNoHandler):
-		w.s.metrics.processed.WithLabelValues(req.Command, outcomeNoHandler).Inc()
+		count(outcomeNoHandler)
 		w.log.Warn("stored event has no after-handler; acknowledged", fields()...)
 		w.ack(msg)
 	case interrupted:
@@ -543,15 +552,15 @@ func (w *workers) handle(msg jetstream.Msg) {
 		// counted as given back, as a paused command's are, so that its
 		// next delivery in this process (after a Pause and Resume, or a
 		// restart of the embedded server) still has this attempt to make.
-		w.s.metrics.processed.WithLabelValues(req.Command, outcomeInterrupted).Inc()
+		count(outcomeInterrupted)
 		w.s.holds.giveBack(md.Sequence.Stream)
 		w.log.Warn("handler cut short by shutdown; redelivering, not counted as an attempt", fields(zap.Error(err))...)
 		w.nak(msg, 0)
 	case md.NumDelivered >= uint64(w.opts.MaxDeliveries):
-		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		count(outcomeError)
 		w.deadLetter(msg, md, req.Command, err)
 	default:
-		w.s.metrics.processed.WithLabelValues(req.Command, outcomeError).Inc()
+		count(outcomeError)
 		if st, ok := w.window.read(w.handlerCtx); ok && st.shed() {
 			w.deadLetter(msg, md, req.Command, &errWindowFull{err: err, state: st})
 			return

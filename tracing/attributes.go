@@ -12,7 +12,7 @@ const (
 	AttrStatus  = attribute.Key("http.response.status_code")
 	AttrApp     = attribute.Key("imcallback.app_id")
 	AttrRequest = attribute.Key("imcallback.request_id")
-	AttrOutcome = attribute.Key("imcallback.outcome")
+	AttrOutcome = attribute.Key("imcallback.outcome") // also a delivery's, as imcallback_delivery_processed_total counts it
 	AttrReason  = attribute.Key("imcallback.rejection_reason")
 
 	// Every span of a callback: its CallbackCommand.
