@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/tracing"
@@ -63,5 +65,39 @@ func TestDeliverSpanNamesTheOutcome(t *testing.T) {
 				t.Errorf("the deliver span's status is %v, want failed %v", sp.Status(), tc.failed)
 			}
 		})
+	}
+}
+
+// TestDeadLetterLineJoinsTheTrace: the log line of a delivery that
+// dead-letters its event carries the trace_id and span_id of the
+// delivery's span, and the request id, as the delivery's other lines do:
+// the line an operator looks for first joins the trace.
+func TestDeadLetterLineJoinsTheTrace(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	r := newRecorder()
+	r.set(0, func(string, int) error { return fmt.Errorf("refused: %w", dispatcher.ErrPermanent) })
+	o := options(t, backend{name: "embedded"})
+	o.Tracer = tracing.New(tp)
+	core, logs := observer.New(zap.InfoLevel)
+	s := startLogged(t, o, zap.New(core), dispatcherFor(t, r))
+	accept(t, s, request(testCommand, "d1"))
+	const line = "event dead-lettered at once: retrying cannot help"
+	eventually(t, 10*time.Second, "the dead-letter line", func() bool { return logs.FilterMessage(line).Len() > 0 })
+	var deliver sdktrace.ReadOnlySpan
+	eventually(t, 10*time.Second, "the delivery's span", func() bool {
+		for _, sp := range rec.Ended() {
+			if sp.Name() == "imcallback.deliver" {
+				deliver = sp
+			}
+		}
+		return deliver != nil
+	})
+	m := logs.FilterMessage(line).All()[0].ContextMap()
+	sc := deliver.SpanContext()
+	if m["trace_id"] != sc.TraceID().String() || m["span_id"] != sc.SpanID().String() || m["request_id"] != "req-d1" {
+		t.Errorf("the dead-letter line has trace_id %v, span_id %v, request_id %v; want %s, %s, req-d1",
+			m["trace_id"], m["span_id"], m["request_id"], sc.TraceID(), sc.SpanID())
 	}
 }

@@ -524,6 +524,11 @@ func (w *workers) handle(msg jetstream.Msg) {
 			zap.Uint64("delivery", md.NumDelivered), zap.String("request_id", req.RequestID)}, tracing.LogFields(ctx)...)
 		return append(f, extra...)
 	}
+	// joined are the fields that join a dead-letter line to this delivery,
+	// as fields joins its other lines: the request id and the trace.
+	joined := func() []zap.Field {
+		return append([]zap.Field{zap.String("request_id", req.RequestID)}, tracing.LogFields(ctx)...)
+	}
 	switch {
 	case err == nil:
 		count(outcomeOK)
@@ -531,18 +536,18 @@ func (w *workers) handle(msg jetstream.Msg) {
 	case errors.Is(err, dispatcher.ErrDecode):
 		// The body will never fit the payload type: retrying cannot help.
 		count(outcomeUndecodable)
-		w.deadLetter(msg, md, req.Command, err)
+		w.deadLetter(msg, md, req.Command, err, joined()...)
 	case errors.Is(err, dispatcher.ErrUnroutable):
 		// The copy's destination is not configured: dead-lettered at once,
 		// replayable once it is back.
 		count(outcomeError)
-		w.deadLetter(msg, md, req.Command, err)
+		w.deadLetter(msg, md, req.Command, err, joined()...)
 	case errors.Is(err, dispatcher.ErrPermanent):
 		// The handler (a forward destination's refusal, say) says the
 		// same event fails on every attempt: dead-lettered at once,
 		// replayable once the cause is fixed.
 		count(outcomeError)
-		w.deadLetter(msg, md, req.Command, err)
+		w.deadLetter(msg, md, req.Command, err, joined()...)
 	case errors.Is(err, dispatcher.ErrNoHandler):
 		count(outcomeNoHandler)
 		w.log.Warn("stored event has no after-handler; acknowledged", fields()...)
@@ -558,11 +563,11 @@ func (w *workers) handle(msg jetstream.Msg) {
 		w.nak(msg, 0)
 	case md.NumDelivered >= uint64(w.opts.MaxDeliveries):
 		count(outcomeError)
-		w.deadLetter(msg, md, req.Command, err)
+		w.deadLetter(msg, md, req.Command, err, joined()...)
 	default:
 		count(outcomeError)
 		if st, ok := w.window.read(w.handlerCtx); ok && st.shed() {
-			w.deadLetter(msg, md, req.Command, &errWindowFull{err: err, state: st})
+			w.deadLetter(msg, md, req.Command, &errWindowFull{err: err, state: st}, joined()...)
 			return
 		}
 		w.s.metrics.retries.WithLabelValues(req.Command).Inc()
@@ -673,14 +678,15 @@ func noticeRetry(every time.Duration) time.Duration {
 // deadLetter copies the message to the dead-letter stream with the reason,
 // then terminates it in the work stream. If the copy cannot be stored the
 // message is nakked instead: it stays in the work stream, and the spare
-// delivery retries the dead-lettering.
-func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, command string, reason error) {
+// delivery retries the dead-lettering. joined are added to its log lines:
+// the request id and trace of the delivery that dead-letters the event.
+func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, command string, reason error, joined ...zap.Field) {
 	dl := deadLetterMsg(&w.opts, msg.Subject(), msg.Headers(), msg.Data(), md, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.PublishTimeout)
 	ack, err := w.js.PublishMsg(ctx, dl)
 	cancel()
-	fields := []zap.Field{zap.String("command", command), zap.Uint64("seq", md.Sequence.Stream),
-		zap.Uint64("deliveries", md.NumDelivered), zap.String("reason", reason.Error())}
+	fields := append([]zap.Field{zap.String("command", command), zap.Uint64("seq", md.Sequence.Stream),
+		zap.Uint64("deliveries", md.NumDelivered), zap.String("reason", reason.Error())}, joined...)
 	if err != nil {
 		w.log.Error("cannot store the dead letter; the event stays in the work stream and its dead-lettering is retried",
 			append(fields, zap.Error(err))...)
