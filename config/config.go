@@ -424,6 +424,8 @@ func (c *Config) problems() []error {
 	if c.StoreDSN != "" {
 		if problem := dsnProblem(c.StoreDSN); problem != "" {
 			bad("store_dsn", "%s", problem)
+		} else if placeholderCredential(c.StoreDSN, passwordSecret) {
+			bad("store_dsn", "a password %s", placeholderProblem(redacted))
 		}
 	}
 	c.validateDelivery(bad)

@@ -235,8 +235,10 @@ func TestRedacted(t *testing.T) {
 	if c.Tokens[0] != "super-secret-1" {
 		t.Fatal("Redacted modified the original")
 	}
-	// What is printed loads back.
-	back, err := config.Load(config.Source{File: writeTemp(t, out), Environ: env("IMCALLBACK_TOKENS=t")})
+	// What is printed loads back, its secrets set again (the placeholder
+	// itself is refused: TestRedactedPlaceholderIsNoSecret).
+	back, err := config.Load(config.Source{File: writeTemp(t, out), Environ: env("IMCALLBACK_TOKENS=t",
+		"IMCALLBACK_STORE_DSN=postgres://app:hunter2@db:5432/im", "IMCALLBACK_NATS_URL=nats://nats-token@n1:4222")})
 	if err != nil || back.StoreDSN == "" {
 		t.Fatalf("printed config does not load back: %v", err)
 	}

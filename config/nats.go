@@ -155,15 +155,17 @@ func natsURLProblem(one string, hidden bool) string {
 		shown, why = "it", " (not shown: a later entry holds a user, password or token, which a ',' in it would have cut here; "+
 			"escape a ',' in them as %2C)"
 	}
+	if placeholderCredential(one, tokenSecret) {
+		// What config check prints in place of a credential, copied back.
+		return shown + " has a password or token that " + placeholderProblem(redacted) + why
+	}
 	parsed := one
 	if !strings.Contains(one, "://") {
 		// nats.go's parseServerURL: an entry without a scheme is host:port
 		// of its connection's scheme (nats://n1:4222,n2:4222).
 		parsed = "nats://" + one
 	}
-	// What YAML prints loads back: a redacted credential ("[redacted]",
-	// which a URL's userinfo may not hold) is taken for a valid one.
-	u, err := url.Parse(strings.ReplaceAll(parsed, redacted, "x"))
+	u, err := url.Parse(parsed)
 	if err != nil {
 		msg := shown + " is not a URL, e.g. nats://n1:4222"
 		if strings.Contains(one, "@") {

@@ -119,7 +119,11 @@ func TestNATSURL(t *testing.T) {
 		{"one server", "nats://n1:4222", nil},
 		{"several, spaces after the commas", "nats://n1:4222, tls://n2:4222 ,nats://[::1]:4222", nil},
 		{"credentials", "nats://s3cr3t@n1:4222,tls://u:pw@n2", nil},
-		{"credentials as YAML prints them", "nats://[redacted]@n1:4222,tls://u:[redacted]@n2", nil},
+		{"credentials as YAML prints them", "nats://[redacted]@n1:4222,tls://u:[redacted]@n2", []string{
+			v + `entry 1 of 2: "nats://[redacted]@n1:4222" has a password or token that is "[redacted]", the placeholder ` +
+				`config check and /v1/config show in place of a secret: set the secret itself`,
+			v + `entry 2 of 2: "tls://u:[redacted]@n2" has a password or token that is "[redacted]", the placeholder ` +
+				`config check and /v1/config show in place of a secret: set the secret itself`}},
 		{"second entry of another scheme", "nats://n1:4222,http://n2:4222",
 			[]string{v + `entry 2 of 2: "http://n2:4222" must be a nats:// or tls:// URL, e.g. nats://n1:4222`}},
 		// nats.go reads an entry without a scheme as host:port of the

@@ -43,6 +43,25 @@ func placeholderProblem(secret string) string {
 	return `is "` + redacted + `", the placeholder config check and /v1/config show in place of a secret: set the secret itself`
 }
 
+// placeholderCredential reports whether a credential of one URL (its
+// password, a password or sslpassword query value, and with tokenSecret a
+// user info without a password) is the placeholder printed configuration
+// shows in its place, as written or percent-escaped: Redact writes it
+// there, so a URL copied from config check or /v1/config holds it, and
+// the driver would send it as the password.
+func placeholderCredential(one string, user userSecret) bool {
+	for _, s := range secretSpans(one, user) {
+		raw, unescape := one[s.start:s.end], url.PathUnescape
+		if s.query {
+			unescape = url.QueryUnescape
+		}
+		if u, err := unescape(raw); raw == redacted || err == nil && u == redacted {
+			return true
+		}
+	}
+	return false
+}
+
 // Secrets returns the secret parts of a URL-style setting, even when it
 // does not parse: userinfo passwords, password and sslpassword query
 // values (their keys in any case), and — with tokenUser, for NATS's
