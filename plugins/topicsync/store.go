@@ -18,11 +18,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/pressly/goose/v3"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/internal/redact"
 	"go.uber.org/zap"
 )
 
@@ -801,17 +803,31 @@ func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string,
 }
 
 // redactDSN returns err with every spelling of the DSN's password replaced, for errors from
-// drivers that may quote the DSN (a URL parse error does). The result does not unwrap to the
-// driver's error, which may carry the DSN in a field; only a context error stays reachable.
+// drivers that may quote the DSN (a URL parse error does). It is replaced where it stands as the
+// password (passwordAt); a password whose text is no part of what config.Redact shows of the DSN
+// is replaced wherever it stands apart from letters and digits too (apart), as a driver that
+// misread a DSN may quote it anywhere. One that is, a short or common password that is also the
+// user, the database or part of the host ("postgres", "1"), is replaced only as the password, so
+// that the user, database and host the error names stay readable. The result does not unwrap to
+// the driver's error, which may carry the DSN in a field; only a context error stays reachable.
 func redactDSN(dsn string, err error) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
+	// What an error may show of the DSN: config.Redact's text less the placeholder it writes for
+	// each secret, which is no text of the DSN's.
+	shown := strings.ReplaceAll(config.Redact(dsn, false), redact.Mark, " ")
 	for _, pw := range config.Secrets(dsn, false) {
 		for _, spelling := range []string{pw, url.PathEscape(pw), url.QueryEscape(pw), url.UserPassword("", pw).String()[1:]} {
-			if spelling != "" {
-				msg = strings.ReplaceAll(msg, spelling, "xxxxx")
+			switch {
+			case spelling == "":
+			case strings.Contains(shown, spelling):
+				msg = replaceWhere(msg, spelling, "xxxxx", passwordAt)
+			default:
+				msg = replaceWhere(msg, spelling, "xxxxx", func(before, after string) bool {
+					return apart(before, after) || passwordAt(before, after)
+				})
 			}
 		}
 	}
@@ -825,6 +841,57 @@ func redactDSN(dsn string, err error) error {
 		cause = ErrSchema
 	}
 	return &redactedError{msg: msg, cause: cause}
+}
+
+// replaceWhere is s with each occurrence of old for which at, given the text before and after
+// it, reports true replaced by mark.
+func replaceWhere(s, old, mark string, at func(before, after string) bool) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], old)
+		if j < 0 {
+			break
+		}
+		j += i
+		if !at(s[:j], s[j+len(old):]) {
+			i = j + 1
+			continue
+		}
+		b.WriteString(s[last:j] + mark)
+		last = j + len(old)
+		i = last
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// passwordAt reports whether text between before and after stands as a password: in a DSN's user
+// info (after the user's ':', before the '@'), or as the value of a password or sslpassword
+// parameter (?password=…, password=… or password='…' of the keyword form), its key in any case
+// and percent-escaped or not, as the driver reads it.
+func passwordAt(before, after string) bool {
+	if strings.HasSuffix(before, ":") && strings.HasPrefix(after, "@") {
+		return true
+	}
+	before, ok := strings.CutSuffix(strings.TrimSuffix(before, "'"), "=")
+	if !ok {
+		return false
+	}
+	key := before[strings.LastIndexAny(before, " ?&`'\"(\t\n;")+1:]
+	if k, err := url.PathUnescape(key); err == nil {
+		key = k
+	}
+	return strings.EqualFold(key, "password") || strings.EqualFold(key, "sslpassword")
+}
+
+// apart reports whether text between before and after stands apart from letters and digits: no
+// letter or digit touches it on either side.
+func apart(before, after string) bool {
+	last, _ := utf8.DecodeLastRuneInString(before)
+	first, _ := utf8.DecodeRuneInString(after)
+	word := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+	return (before == "" || !word(last)) && (after == "" || !word(first))
 }
 
 // redactedError carries a scrubbed message and, at most, the context error or ErrSchema behind
