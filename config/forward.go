@@ -211,6 +211,13 @@ var forwardName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // configuration checks each destination with it, and forward.New each one
 // a program builds itself.
 func ForwardURLProblem(raw string) string {
+	if stripped := withoutPlaceholder(raw); stripped != raw {
+		// config check and /v1/config show the user info, path and query
+		// as [redacted] (RedactURL): copied back, the requests would go
+		// to that path, with that user or query.
+		return fmt.Sprintf("url %q holds %q, the placeholder config check and /v1/config show in place of its user info, "+
+			"path and query, which may hold a key: set the URL itself", RedactURL(stripped), redacted)
+	}
 	switch u, err := url.Parse(raw); {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
 		return fmt.Sprintf("url %q must be an http:// or https:// URL with a host", RedactURL(raw))
@@ -230,6 +237,16 @@ func ForwardURLProblem(raw string) string {
 		return fmt.Sprintf("url %q has port %s, not one from 1 to 65535", RedactURL(raw), u.Port())
 	}
 	return ""
+}
+
+// placeholderEscaped is the placeholder percent-escaped, as a URL's path
+// may write it; matched in any case.
+var placeholderEscaped = regexp.MustCompile(`(?i)%5Bredacted%5D`)
+
+// withoutPlaceholder is raw with each placeholder (redacted, as written or
+// percent-escaped) replaced by "x", or raw itself when it holds none.
+func withoutPlaceholder(raw string) string {
+	return placeholderEscaped.ReplaceAllLiteralString(strings.ReplaceAll(raw, redacted, "x"), "x")
 }
 
 // validateForward checks each destination; problems name the entry.

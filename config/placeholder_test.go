@@ -12,8 +12,8 @@ import (
 // placeholder as the secret, which would sign and check nothing anyone
 // holds. It is refused, naming the setting, for the callback tokens (the
 // service's and an app's), the admin token, an app's REST API key, a
-// forward destination's secret, the store DSN's password and a NATS
-// server's password or token.
+// forward destination's secret and the parts of its URL config check
+// hides, the store DSN's password and a NATS server's password or token.
 func TestRedactedPlaceholderIsNoSecret(t *testing.T) {
 	const app = "IMCALLBACK_SDKAPPID=1400000001"
 	tests := []struct {
@@ -44,6 +44,14 @@ func TestRedactedPlaceholderIsNoSecret(t *testing.T) {
 			[]string{"IMCALLBACK_NATS_URL (nats_url): \"nats://[redacted]@n1:4222\" has a password or token that is \"[redacted]\"", "placeholder"}},
 		{"a NATS password of the second server", "", []string{app, "IMCALLBACK_NATS_URL=nats://n1:4222,tls://u:[redacted]@n2"},
 			[]string{"IMCALLBACK_NATS_URL (nats_url): entry 2 of 2: \"tls://u:[redacted]@n2\" has a password or token that is \"[redacted]\""}},
+		{"a forward URL's path", "", []string{app, "IMCALLBACK_FORWARD_URL=https://hooks.example.com/[redacted]", "IMCALLBACK_FORWARD_SECRET=" + whsec},
+			[]string{"IMCALLBACK_FORWARD_URL (forward_url): forward[0] (default): url \"https://hooks.example.com/[redacted]\" holds \"[redacted]\"", "placeholder"}},
+		{"a forward URL's query", "", []string{app, "IMCALLBACK_FORWARD_URL=https://hooks.example.com/?[redacted]", "IMCALLBACK_FORWARD_SECRET=" + whsec},
+			[]string{"IMCALLBACK_FORWARD_URL (forward_url): forward[0] (default): url \"https://hooks.example.com/?[redacted]\" holds \"[redacted]\""}},
+		{"a forward URL's user info", "", []string{app, "IMCALLBACK_FORWARD_URL=https://[redacted]@hooks.example.com/", "IMCALLBACK_FORWARD_SECRET=" + whsec},
+			[]string{"IMCALLBACK_FORWARD_URL (forward_url): forward[0] (default): url \"https://[redacted]@hooks.example.com/\" holds \"[redacted]\""}},
+		{"a forward URL's path, escaped", "", []string{app, "IMCALLBACK_FORWARD_URL=https://hooks.example.com/%5Bredacted%5D", "IMCALLBACK_FORWARD_SECRET=" + whsec},
+			[]string{"IMCALLBACK_FORWARD_URL (forward_url): forward[0] (default): url \"https://hooks.example.com/[redacted]\" holds \"[redacted]\""}},
 		{"a file's app entry", "apps:\n  - sdkappid: \"1400000001\"\n    tokens: [\"[redacted]\"]\n    secret_key: \"[redacted]\"\n", nil,
 			[]string{"IMCALLBACK_APP_1400000001_TOKENS (app_1400000001_tokens): token #1 is \"[redacted]\"",
 				"IMCALLBACK_APP_1400000001_SECRET_KEY (app_1400000001_secret_key): is \"[redacted]\""}},
@@ -71,14 +79,14 @@ func TestRedactedPlaceholderIsNoSecret(t *testing.T) {
 	// What config check prints, copied back as the file without the
 	// secrets given again, is refused for each of them.
 	c, err := config.Load(config.Source{Environ: env(app, "IMCALLBACK_TOKENS=t0ken", "IMCALLBACK_ADMIN_TOKEN=admin-token-0123456789",
-		"IMCALLBACK_FORWARD_URL=https://h/", "IMCALLBACK_FORWARD_SECRET="+whsec,
+		"IMCALLBACK_FORWARD_URL=https://h/hook/K3Y?token=t0k", "IMCALLBACK_FORWARD_SECRET="+whsec,
 		"IMCALLBACK_STORE_DSN=postgres://imcb:hunter2@db:5432/im", "IMCALLBACK_NATS_URL=nats://n-t0ken@n1:4222")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = config.Load(config.Source{File: writeTemp(t, c.YAML()), Environ: env()})
 	for _, want := range []string{"IMCALLBACK_TOKENS (tokens)", "IMCALLBACK_ADMIN_TOKEN (admin_token)", "forward[0] (default): secret is \"[redacted]\"",
-		"IMCALLBACK_STORE_DSN (store_dsn)", "IMCALLBACK_NATS_URL (nats_url)"} {
+		"IMCALLBACK_STORE_DSN (store_dsn)", "IMCALLBACK_NATS_URL (nats_url)", "forward[0] (default): url \"https://h/[redacted]?[redacted]\" holds"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("the printed configuration loaded back: %v\nwant an error holding %q", err, want)
 		}
