@@ -205,6 +205,8 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		if len(msgs) == 0 {
 			if msg := listWrittenAsOne(k.Get(name), v.Field(i).Type(), hidden, EnvName(key+"."+name)); msg != "" {
 				msgs = []string{msg}
+			} else if holdsPlaceholder(v.Field(i), secretTagged(v.Type().Field(i))) {
+				msgs = []string{"a secret " + placeholderProblem(redacted)}
 			}
 		}
 		for _, msg := range msgs {
@@ -217,6 +219,39 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		}
 	}
 	return out, errors.Join(problems...)
+}
+
+// holdsPlaceholder reports whether v, a section's field, holds the
+// placeholder renderSection writes in place of a secret (redacted) as a
+// secret: a text of a field tagged secret:"true" (secret), an item or a
+// value of one, or such a field of a struct it holds. Copied back from
+// config check, the module would use the placeholder as its secret.
+func holdsPlaceholder(v reflect.Value, secret bool) bool {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		return !v.IsNil() && holdsPlaceholder(v.Elem(), secret)
+	case reflect.String:
+		return secret && v.String() == redacted
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if holdsPlaceholder(v.Index(i), secret) {
+				return true
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if holdsPlaceholder(it.Value(), secret) {
+				return true
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.IsExported() && holdsPlaceholder(v.Field(i), secret || secretTagged(f)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // listWrittenAsOne says what is wrong with raw, the value of a section's

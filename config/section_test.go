@@ -703,3 +703,76 @@ func checkLoaded(t *testing.T, err error, want string, shown func() string) {
 		t.Fatalf("section %s, want %s", got, want)
 	}
 }
+
+// placeholderSection has secrets of each shape a section may hold.
+type placeholderSection struct {
+	Name string   `koanf:"name"`
+	Key  string   `koanf:"key" secret:"true"`
+	Keys []string `koanf:"keys" secret:"true"`
+	Up   struct {
+		URL   string `koanf:"url"`
+		Token string `koanf:"token" secret:"true"`
+	} `koanf:"up"`
+}
+
+func (placeholderSection) Validate() error { return nil }
+
+// TestSectionPlaceholderIsNoSecret: config check shows a section's fields
+// tagged secret:"true" as [redacted]; a section copied from there set that
+// placeholder as the secret, which the module then used. It is refused,
+// naming the field, as the core settings' secrets are, and a value that
+// merely holds it, of a field that is no secret, is taken.
+func TestSectionPlaceholderIsNoSecret(t *testing.T) {
+	const placeholder = `a secret is "[redacted]", the placeholder config check and /v1/config show in place of a secret`
+	tests := []struct {
+		name string
+		yaml string // "" loads no file
+		env  []string
+		want []string // each in the error; nil loads
+	}{
+		{"a secret field", "", []string{"IMCALLBACK_PH_KEY=[redacted]"}, []string{"IMCALLBACK_PH_KEY (ph.key): " + placeholder}},
+		{"an item of a secret list", "", []string{"IMCALLBACK_PH_KEYS=k1,[redacted]"}, []string{"IMCALLBACK_PH_KEYS (ph.keys): " + placeholder}},
+		{"a secret of a struct field", "ph:\n  up: {url: https://u.example, token: \"[redacted]\"}\n", nil,
+			[]string{"IMCALLBACK_PH_UP (ph.up): " + placeholder}},
+		{"a field that is no secret", "", []string{"IMCALLBACK_PH_NAME=[redacted]", "IMCALLBACK_PH_KEY=k"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := config.Source{Environ: env(tc.env...)}
+			if tc.yaml != "" {
+				src.File = yamlFile(t, tc.yaml)
+			}
+			_, err := config.LoadSection(src, "ph", placeholderSection{})
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("loaded, want the placeholder refused")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q\nwant it to hold %q", err, want)
+				}
+			}
+		})
+	}
+
+	// What config check prints, copied back as the file, is refused.
+	infos, err := config.DeclaredSections(config.Section("ph", placeholderSection{}))
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("sections %v, %v", infos, err)
+	}
+	out, err := infos[0].Load(config.Source{Environ: env("IMCALLBACK_PH_KEY=k3y", "IMCALLBACK_PH_KEYS=k1,k2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.LoadSection(config.Source{File: yamlFile(t, out), Environ: env()}, "ph", placeholderSection{})
+	for _, want := range []string{"IMCALLBACK_PH_KEY (ph.key): " + placeholder, "IMCALLBACK_PH_KEYS (ph.keys): " + placeholder} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config check's\n%s\nloaded back: %v\nwant an error holding %q", out, err, want)
+		}
+	}
+}
