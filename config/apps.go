@@ -300,6 +300,12 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 			// (imrest.Config.BaseURL): it adds the query it signs.
 			bad(key("api_base"), "%q must have no user, password, query or fragment: the API path and its signed query are added to it, e.g. %s",
 				shown, DefaultAPIBase)
+		case slices.Contains(strings.Split(u.Path, "/"), "v4"):
+			// The REST client calls api_base + "/v4/…": a base copied
+			// from Tencent's documentation with its /v4 (or a whole API
+			// URL) called /v4/v4/…, a path Tencent does not serve.
+			bad(key("api_base"), "%q holds the API's path (/v4), which the REST client adds itself (v4/openim/sendmsg …): "+
+				"give the endpoint alone, e.g. %s", shown, DefaultAPIBase)
 		}
 		if !utf8.ValidString(a.AdminIdentifier) {
 			// The REST client refuses it when it is built at start: no

@@ -103,6 +103,12 @@ func TestAppsRejects(t *testing.T) {
 			`"https://u:[redacted]@api.example" must have no user, password, query or fragment`},
 		{"api base with a ',' in its token", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://sk-tok,rest@api.example"},
 			`"https://[redacted]@api.example" must have no user, password, query or fragment`},
+		// The REST client adds the API's path (v4/openim/sendmsg …): a base
+		// copied from Tencent's documentation with it called /v4/v4/….
+		{"api base with the API's /v4", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://console.tim.qq.com/v4"},
+			`IMCALLBACK_APP_1_API_BASE (app_1_api_base): "https://console.tim.qq.com/v4" holds the API's path (/v4), which the REST client adds itself`},
+		{"api base with an API path", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://adminapisgp.im.qcloud.com/v4/openim/sendmsg/"},
+			`"https://adminapisgp.im.qcloud.com/v4/openim/sendmsg/" holds the API's path (/v4)`},
 		{"empty token in a file", nil, "app_1_tokens): token #2 must be 1 to 128 bytes"},
 		// imrest refuses app 0 a REST client, which stopped the start after
 		// config check had called the configuration valid.
@@ -128,6 +134,10 @@ func TestAppsRejects(t *testing.T) {
 				t.Fatalf("a secret in the error: %v", err)
 			}
 		})
+	}
+	// A proxy's path prefix is no API path.
+	if _, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=https://gw.example/tencent-im/v4x/")}); err != nil {
+		t.Errorf("an api base with a proxy's path: %v", err)
 	}
 	// A setting for an app that is not accepted (here a digit short) is said at start.
 	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001,1400000002", "IMCALLBACK_APP_140000002_IPLIST=true")})
