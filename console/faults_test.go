@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -259,5 +260,86 @@ func TestTopicsProbeThatNeverAnswers(t *testing.T) {
 			b.waitFor(t, "the tab gone and the Overview shown once the API answers 404",
 				`document.getElementById('tab-topics').hidden && !document.getElementById('page-overview').hidden`)
 		})
+	}
+}
+
+// TestAnActionThatNeverAnswersIsGivenUp: a pause, resume or replay that the
+// service (or a proxy before it) accepts and never answers is given up
+// after a while, its button usable again, with a message that says no
+// answer came and that the action may have been carried out all the same:
+// the console waited for it forever, the button disabled and nothing said.
+func TestAnActionThatNeverAnswersIsGivenUp(t *testing.T) {
+	s, _, _, seqs := startWithDeadLetters(t, "hung-action")
+	p := newFaultProxy(t, s.AdminURL)
+	p.set("/v1/delivery/pause", hang)
+	p.set("/v1/events/replay", hang)
+	b := newBrowser(t)
+	shortReads(t, b)
+	b.do(t, "open the Overview", chromedp.Navigate(p.URL+"/#overview"))
+
+	row := fmt.Sprintf(`#dead-rows tr[data-seq="%d"]`, seqs[0])
+	pauseCommand := fmt.Sprintf(`#ov-queues button[title="Pause %s"]`, afterCommand)
+	// textOf is the text of the element css selects, '' while there is none.
+	textOf := func(css string) string {
+		return fmt.Sprintf(`(document.querySelector(%s) || {textContent: ''}).textContent`, js(css))
+	}
+	enabled := func(css string) string {
+		return fmt.Sprintf(`(() => { const b = document.querySelector(%s); return b !== null && !b.hidden && !b.disabled; })()`, js(css))
+	}
+	const said = "no answer within"
+	tests := []struct {
+		name   string
+		tab    string // the page's tab the button is on
+		button string // CSS of the button clicked, enabled again once given up
+		// open, if set, shows the button first
+		open func(t *testing.T)
+		// dialog is the start of the alert that says the action was given
+		// up; "" when it is said on the page, in the element shown
+		dialog string
+		shown  string
+	}{
+		{name: "pause all delivery", tab: "overview", button: "#delivery-pause",
+			dialog: "alert: pause delivery: " + said},
+		{name: "pause one command", tab: "overview", button: pauseCommand,
+			dialog: "alert: pause " + afterCommand + ": " + said},
+		{name: "replay one dead letter", tab: "dead", button: row + " button.replay",
+			shown: row + " .actions > span:last-child"},
+		{name: "replay every dead letter", tab: "dead", button: "#dead-replay-all",
+			shown: "#dead-replay-msg"},
+		{name: "replay an event", tab: "dead", button: "#event-detail button.replay",
+			open: func(t *testing.T) {
+				b.waitFor(t, "the dead letter's Open", enabled(row+" button[aria-label^=Open]"))
+				b.clickNow(t, "open the dead letter's event", row+" button[aria-label^=Open]")
+			},
+			shown: "#event-detail .actions > span"},
+	}
+	for _, tt := range tests {
+		b.do(t, tt.name+": open "+tt.tab, chromedp.Click(chromedp.CSS("#tab-"+tt.tab)))
+		if tt.open != nil {
+			tt.open(t)
+		}
+		b.waitFor(t, tt.name+": the button", enabled(tt.button))
+		dialogs := len(b.dialogList())
+		b.clickNow(t, tt.name, tt.button)
+		if tt.dialog != "" {
+			deadline := time.Now().Add(pageWait)
+			for !slices.ContainsFunc(b.dialogList()[dialogs:], func(d string) bool { return strings.HasPrefix(d, tt.dialog) }) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: no alert %q… within %v: dialogs %q\npage text:\n%s", tt.name, tt.dialog, pageWait, b.dialogList(), b.text(t))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		} else {
+			b.waitFor(t, tt.name+": given up, and said", fmt.Sprintf(`%s.includes(%s)`, textOf(tt.shown), js(said)))
+		}
+		b.waitFor(t, tt.name+": the button usable again", enabled(tt.button))
+		if d := b.dialogList()[dialogs:]; slices.ContainsFunc(d, func(d string) bool { return strings.Contains(d, "Could not") }) {
+			t.Errorf("%s: an action that was not answered is reported as failed: %q", tt.name, d)
+		}
+		if tt.shown != "" {
+			if got := eval[string](t, b, textOf(tt.shown)); strings.Contains(strings.ToLower(got), "failed") {
+				t.Errorf("%s: an action that was not answered is reported as failed: %q", tt.name, got)
+			}
+		}
 	}
 }

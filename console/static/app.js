@@ -27,6 +27,12 @@
   // that never answers (a service or proxy that accepts and then hangs)
   // is given up with an error, and its poller asks again.
   const READ_MS = 20000;
+  // ACT_MS bounds an action (a POST: pause, resume, replay), its answer
+  // included: one the service (or a proxy) accepts and never answers is
+  // given up, and its button is usable again. Longer than a read, as the
+  // service answers a pause once its running handlers are done and a
+  // replay once every event is republished.
+  const ACT_MS = 120000;
 
   // ---------------------------------------------------------------- DOM
 
@@ -181,17 +187,25 @@
   // exact, the answer's numbers are kept as written (parseExact), for
   // showing as JSON only. onAnswer, if given, is called with a 2xx
   // answer's Response (its headers). A read (GET) not answered in full
-  // within READ_MS is given up (APIError with status 0); a POST is
-  // waited for, as the service may have done what it asked.
+  // within READ_MS, an action (POST) within ACT_MS, is given up (APIError
+  // with status 0, and unanswered set for an action: the service may have
+  // done what it asked, so it is no failure).
   async function api(path, opts = {}) {
     const { method = 'GET', body, exact = false, onAnswer } = opts;
     const used = storedToken();
     const headers = { Accept: 'application/json' };
     if (used) headers.Authorization = 'Bearer ' + used;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const signal = method === 'GET' ? AbortSignal.timeout(READ_MS) : undefined;
-    const late = () => signal && signal.aborted;
-    const noAnswer = () => new APIError(0, late() ? 'no answer within ' + READ_MS / 1000 + ' s' : 'the admin API does not answer');
+    const read = method === 'GET';
+    const signal = AbortSignal.timeout(read ? READ_MS : ACT_MS);
+    const noAnswer = () => {
+      if (!signal.aborted) return new APIError(0, 'the admin API does not answer');
+      if (read) return new APIError(0, 'no answer within ' + READ_MS / 1000 + ' s');
+      const e = new APIError(0, 'no answer within ' + ACT_MS / 1000 + ' s: the service may have done it all the same; ' +
+        'check what the page shows before trying again');
+      e.unanswered = true;
+      return e;
+    };
     let res;
     try {
       res = await fetch(path, {
@@ -531,7 +545,7 @@
     try {
       statusUnread(action + ' delivery', await api('v1/delivery/' + action, { method: 'POST' }));
     } catch (e) {
-      if (e.status !== 401) alert('Could not ' + action + ' delivery: ' + errorText(e));
+      if (e.status !== 401) alert((e.unanswered ? action + ' delivery: ' : 'Could not ' + action + ' delivery: ') + errorText(e));
     } finally {
       b.disabled = false;
       deliveryPoller.run();
@@ -907,7 +921,7 @@
     try {
       statusUnread(action + ' ' + command, await api('v1/delivery/' + action, { method: 'POST', body: { command } }));
     } catch (e) {
-      if (e.status !== 401) alert('Could not ' + action + ' ' + command + ': ' + errorText(e));
+      if (e.status !== 401) alert((e.unanswered ? action + ' ' + command + ': ' : 'Could not ' + action + ' ' + command + ': ') + errorText(e));
     } finally {
       pausingCommands.delete(command);
       deliveryPoller.run();
@@ -1186,7 +1200,7 @@
       status.textContent = 'Replayed ' + r.replayed + (Array.isArray(r.missing) && r.missing.length ? '; no longer stored: ' + r.missing.join(', ') : '') + '.';
     } catch (e) {
       status.className = 'error';
-      status.textContent = 'Replay failed: ' + errorText(e);
+      status.textContent = (e.unanswered ? 'Replay: ' : 'Replay failed: ') + errorText(e);
     } finally {
       button.disabled = false;
     }
@@ -1274,7 +1288,7 @@
         : already ? 'already replayed (not run again)' : 'no longer a dead letter';
       rowNote(seq, note, text, false);
     } catch (e) {
-      rowNote(seq, note, 'replay failed: ' + errorText(e), true);
+      rowNote(seq, note, (e.unanswered ? 'replay: ' : 'replay failed: ') + errorText(e), true);
     } finally {
       replayingDead.delete(seq);
       button.disabled = false;
@@ -1327,7 +1341,7 @@
         (already ? ' ' + already + ' already replayed by another replay, not run again.' : '') +
         (missing ? ' ' + missing + ' had no dead letter any more, not replayed.' : ''));
     } catch (e) {
-      replayOutcome('Replay failed: ' + errorText(e), true);
+      replayOutcome((e.unanswered ? 'Replay all: ' : 'Replay failed: ') + errorText(e), true);
     } finally {
       replayingAll = false;
       b.disabled = Number(b.dataset.count || 0) === 0;
