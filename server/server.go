@@ -239,12 +239,22 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *zap.Logger) *http.Se
 		ReadTimeout:       cfg.ReadHeaderTimeout + 30*time.Second,
 		WriteTimeout:      cfg.ReadHeaderTimeout + 30*time.Second,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		// net/http answers "OPTIONS *" itself, 200 with no body, past the
 		// middleware chain: unlogged, uncounted, and no envelope.
 		DisableGeneralOptionsHandler: true,
 	}
 }
+
+// headerLimit is the most a request's line and headers may come to, the
+// blank line that ends them included: one byte more is answered 431
+// (43101 header_too_large), as the README's table of rejections says.
+const headerLimit = 64 << 10
+
+// maxHeaderBytes is http.Server.MaxHeaderBytes for headerLimit: net/http
+// reads 4096 bytes beyond MaxHeaderBytes before it gives up, so 64 KiB
+// there served headers of up to 68 KiB.
+const maxHeaderBytes = headerLimit - 4096
 
 // closeAfterChunked answers a request whose body came chunked with
 // Connection: close. net/http frames such a request by its chunks and
