@@ -20,8 +20,10 @@ import (
 // smuggled past the proxy (RFC 9112, section 6.1: the server MUST close the
 // connection after answering such a request). Every chunked request is now
 // answered with Connection: close on both listeners (IM sends a
-// Content-Length); a request with a Content-Length only keeps its
-// connection.
+// Content-Length). So is every HTTP/1.0 request, keep-alive or not:
+// net/http drops its Transfer-Encoding and frames it by its
+// Content-Length, the other way round. An HTTP/1.1 request with a
+// Content-Length only keeps its connection.
 func TestChunkedRequestClosesTheConnection(t *testing.T) {
 	addr := startPublicWith(t, nil, zap.NewNop())
 	const path = "/im/callback?SdkAppid=1400000000&CallbackCommand=X.Unknown"
@@ -39,6 +41,12 @@ func TestChunkedRequestClosesTheConnection(t *testing.T) {
 			"POST " + path + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", false},
 		{"Content-Length only",
 			"POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", true},
+		// net/http drops an HTTP/1.0 request's Transfer-Encoding and frames
+		// it by its Content-Length, keeping a keep-alive connection.
+		{"HTTP/1.0 keep-alive, Transfer-Encoding and Content-Length",
+			"POST " + path + " HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n{}", false},
+		{"HTTP/1.0 keep-alive, Content-Length only",
+			"POST " + path + " HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

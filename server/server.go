@@ -233,7 +233,7 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *zap.Logger) *http.Se
 	}
 	return &http.Server{
 		ErrorLog:          errorLog,
-		Handler:           closeAfterChunked(markHandling(h)),
+		Handler:           closeUnsureFraming(markHandling(h)),
 		ConnContext:       withConn,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadHeaderTimeout + 30*time.Second,
@@ -256,19 +256,21 @@ const headerLimit = 64 << 10
 // there served headers of up to 68 KiB.
 const maxHeaderBytes = headerLimit - 4096
 
-// closeAfterChunked answers a request whose body came chunked with
-// Connection: close. net/http frames such a request by its chunks and
-// drops a Content-Length sent with them, leaving the handler no trace of
-// it; a proxy in front that framed the request by that Content-Length
-// instead forwards the bytes after the chunks as part of it, and served as
-// the connection's next request they were a request smuggled past the
-// proxy. RFC 9112, section 6.1, has the server close the connection after
-// answering a request with both; as the two cannot be told apart here,
-// every chunked request's connection is closed (IM sends a
-// Content-Length).
-func closeAfterChunked(next http.Handler) http.Handler {
+// closeUnsureFraming answers with Connection: close a request whose body
+// a proxy in front may have framed otherwise than net/http did, so that
+// the bytes after it are never served as a request of their own, which
+// would be a request smuggled past the proxy (RFC 9112, sections 6.1 and
+// 6.3: the connection must close after such a request). Two kinds leave
+// the handler no trace of the framing net/http did not take:
+//   - a chunked request: net/http frames it by its chunks and drops a
+//     Content-Length sent with them, so every chunked request's
+//     connection closes (IM sends a Content-Length);
+//   - an HTTP/1.0 request: net/http drops its Transfer-Encoding and
+//     frames it by its Content-Length, so every HTTP/1.0 request's
+//     connection closes too, keep-alive or not (IM speaks HTTP/1.1).
+func closeUnsureFraming(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.TransferEncoding) > 0 {
+		if len(r.TransferEncoding) > 0 || !r.ProtoAtLeast(1, 1) {
 			w.Header().Set("Connection", "close")
 		}
 		next.ServeHTTP(w, r)
