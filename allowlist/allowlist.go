@@ -62,7 +62,9 @@ var _ IPLister = (*imrest.Client)(nil)
 type App struct {
 	// ID is the app's SdkAppid, in decimal digits; it names the app's file.
 	ID string
-	// CIDRs are the app's own allow_cidrs, added to Options.Global.
+	// CIDRs are the app's own allow_cidrs, added to Options.Global. New
+	// refuses what config.ParsePrefixes refuses (config.CheckPrefix): a
+	// /0 written with an address (10.0.0.0/0) and the like.
 	CIDRs []netip.Prefix
 	// IPList restricts the app's sources to Global ∪ CIDRs ∪ Tencent's
 	// published list, even when Global is empty; it needs Client.
@@ -77,7 +79,8 @@ type App struct {
 
 // Options configures a Set.
 type Options struct {
-	// Global are the sources every app accepts (IMCALLBACK_ALLOW_CIDRS).
+	// Global are the sources every app accepts (IMCALLBACK_ALLOW_CIDRS),
+	// checked as App.CIDRs are.
 	Global []netip.Prefix
 	// Apps are the configured apps; an app not listed is treated as one
 	// without IPList and without own CIDRs.

@@ -1074,6 +1074,17 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"an invalid global prefix", allowlist.Options{Global: []netip.Prefix{{}}}, "Global"},
 		{"an invalid app prefix", allowlist.Options{Apps: []allowlist.App{{ID: appA, CIDRs: []netip.Prefix{{}}}}}, "CIDRs"},
 		{"a negative nettype", allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: client, NetTypes: []int{-1}}}, Dir: "d"}, "nettype -1"},
+		// What config.ParsePrefixes refuses in IMCALLBACK_ALLOW_CIDRS and
+		// allow_cidrs, New refuses from a library user too: a /0 written
+		// with an address admitted every source, a wide network written
+		// with bits past its length half of them, a mapped network
+		// shorter than /96 none of the IPv4 sources it names.
+		{"a global /0 written with an address", allowlist.Options{Global: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/0")}}, "Global: \"10.0.0.0/0\" is /0"},
+		{"an app's wide network with bits past its length", allowlist.Options{Apps: []allowlist.App{{ID: appA,
+			CIDRs: []netip.Prefix{netip.MustParsePrefix("99.0.0.0/1")}}}}, "CIDRs: \"99.0.0.0/1\" keeps only its first 1 bits"},
+		{"an IPv6 /0 written with an address", allowlist.Options{Apps: []allowlist.App{{ID: appA,
+			CIDRs: []netip.Prefix{netip.MustParsePrefix("2001:db8::/0")}}}}, "is /0"},
+		{"a mapped network shorter than /96", allowlist.Options{Global: []netip.Prefix{netip.MustParsePrefix("::ffff:192.0.2.0/80")}}, "at least /96"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

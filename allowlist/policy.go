@@ -68,14 +68,16 @@ func (p *policy) allows(addr netip.Addr) bool {
 }
 
 // normalizeAll normalizes configured prefixes, sorted and without repeats;
-// an invalid one is an error.
+// one that is invalid, or that config.ParsePrefixes would refuse written
+// out (config.CheckPrefix), is an error.
 func normalizeAll(list []netip.Prefix) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, p := range list {
-		if !p.IsValid() {
-			return nil, fmt.Errorf("%v is not a valid prefix", p)
+		n, err := config.CheckPrefix(p)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, config.NormalizePrefix(p))
+		out = append(out, n)
 	}
 	return sortUnique(out), nil
 }

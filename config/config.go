@@ -975,25 +975,45 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		if p.Addr().Is4In6() && p.Bits() < 96 {
-			return nil, fmt.Errorf("%q: an IPv4-mapped prefix needs at least /96 to name IPv4 addresses", s)
-		}
-		n := NormalizePrefix(p)
-		if n.Bits() == 0 && !p.Addr().Unmap().IsUnspecified() {
-			// A prefix keeps only its first bits: 10.0.0.0/0, a typo for /8,
-			// would admit every address without a word.
-			return nil, fmt.Errorf("%q is /0, every address, written with an address: write %s if every address is meant, or the prefix length meant",
-				s, n)
-		}
-		if wide(n) && n.Addr() != p.Addr().Unmap() {
-			// The same typo one digit short: 99.0.0.0/1, meant as /8,
-			// keeps one bit and admits half of every address.
-			return nil, fmt.Errorf("%q keeps only its first %d bits, so it is %s, a large part of the internet: write %s if that is meant, or the prefix length meant",
-				s, n.Bits(), n, n)
+		n, err := checkPrefix(s, p)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// CheckPrefix is ParsePrefixes for a prefix already parsed (a library
+// user's netip.Prefix): p normalized (NormalizePrefix), or the error
+// ParsePrefixes gives for it written out. An invalid p is an error.
+func CheckPrefix(p netip.Prefix) (netip.Prefix, error) {
+	if !p.IsValid() {
+		return netip.Prefix{}, fmt.Errorf("%v is not a valid prefix", p)
+	}
+	return checkPrefix(p.String(), p)
+}
+
+// checkPrefix is the rule of ParsePrefixes for p, written s: p normalized,
+// or why it is refused.
+func checkPrefix(s string, p netip.Prefix) (netip.Prefix, error) {
+	if p.Addr().Is4In6() && p.Bits() < 96 {
+		return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped prefix needs at least /96 to name IPv4 addresses", s)
+	}
+	n := NormalizePrefix(p)
+	if n.Bits() == 0 && !p.Addr().Unmap().IsUnspecified() {
+		// A prefix keeps only its first bits: 10.0.0.0/0, a typo for /8,
+		// would admit every address without a word.
+		return netip.Prefix{}, fmt.Errorf("%q is /0, every address, written with an address: write %s if every address is meant, or the prefix length meant",
+			s, n)
+	}
+	if wide(n) && n.Addr() != p.Addr().Unmap() {
+		// The same typo one digit short: 99.0.0.0/1, meant as /8,
+		// keeps one bit and admits half of every address.
+		return netip.Prefix{}, fmt.Errorf("%q keeps only its first %d bits, so it is %s, a large part of the internet: write %s if that is meant, or the prefix length meant",
+			s, n.Bits(), n, n)
+	}
+	return n, nil
 }
 
 // The broadest trusted proxy networks, as for the networks of a Tencent
