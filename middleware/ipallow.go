@@ -18,6 +18,8 @@ type IPAllowConfig struct {
 	// Skipper skips the check for some requests.
 	Skipper middleware.Skipper
 	// Allow lists the accepted source networks; empty accepts every source.
+	// A network IMCALLBACK_ALLOW_CIDRS would refuse written out
+	// (config.CheckPrefix: 10.0.0.0/0, a typo for /8, say) panics.
 	Allow []netip.Prefix
 	// Sources, when set, decide instead of Allow, per app: the request's
 	// SdkAppid and its source address.
@@ -85,7 +87,14 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultIPAllowConfig.Skipper
 	}
-	allow := normalized(cfg.Allow)
+	allow := make([]netip.Prefix, len(cfg.Allow))
+	for i, p := range cfg.Allow {
+		n, err := config.CheckPrefix(p)
+		if err != nil {
+			panic("middleware: IPAllow: " + err.Error())
+		}
+		allow[i] = n
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		if len(allow) == 0 && cfg.Sources == nil {
 			return next

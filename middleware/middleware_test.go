@@ -454,6 +454,42 @@ func TestIPAllowLinkLocalPeersCarryAZone(t *testing.T) {
 	}
 }
 
+// TestIPAllowRefusesWhatConfigRefuses: a library user's IPAllowConfig.Allow
+// is checked as IMCALLBACK_ALLOW_CIDRS is (config.CheckPrefix): a /0
+// written with an address (10.0.0.0/0, a typo for /8) admitted every
+// source, a wide network with bits past its length half of them, and a
+// mapped network shorter than /96 none of the IPv4 sources it names.
+// What the configuration accepts, 0.0.0.0/0 included, is accepted.
+func TestIPAllowRefusesWhatConfigRefuses(t *testing.T) {
+	tests := []struct {
+		prefix string
+		want   string // in the panic; empty: accepted
+	}{
+		{"10.0.0.0/0", "is /0"},
+		{"2001:db8::/0", "is /0"},
+		{"99.0.0.0/1", "keeps only its first 1 bits"},
+		{"::ffff:192.0.2.0/80", "at least /96"},
+		{"0.0.0.0/0", ""},
+		{"::/0", ""},
+		{"192.0.2.9/24", ""},
+		{"::ffff:192.0.2.0/120", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prefix, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				switch {
+				case tt.want == "" && r != nil:
+					t.Errorf("IPAllowWithConfig panicked: %v", r)
+				case tt.want != "" && (r == nil || !strings.Contains(fmt.Sprint(r), tt.want)):
+					t.Errorf("IPAllowWithConfig recovered %v, want a panic with %q", r, tt.want)
+				}
+			}()
+			middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{netip.MustParsePrefix(tt.prefix)}})
+		})
+	}
+}
+
 func TestIPAllowIPv6AndMapped(t *testing.T) {
 	mw := middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{
 		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.0/24"),
