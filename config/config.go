@@ -1048,23 +1048,46 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 		return nil, err
 	}
 	for i, p := range out {
-		least, family, example := minProxyBits6, "IPv6", "2001:db8::/32, or fd00::/8 for unique local addresses"
-		if p.Addr().Is4() {
-			least, family, example = minProxyBits4, "IPv4", "10.0.0.0/8"
+		if err := checkTrustedProxy(list[i], p); err != nil {
+			return nil, err
 		}
-		if p.Bits() >= least || slices.ContainsFunc(privateWide6, func(w netip.Prefix) bool { return w.Bits() <= p.Bits() && w.Contains(p.Addr()) }) {
-			continue
-		}
-		what := fmt.Sprintf("%q is broader than /%d", list[i], least)
-		if p.Bits() == 0 {
-			what = fmt.Sprintf("%q is every %s address", list[i], family)
-		}
-		return nil, fmt.Errorf("%s: a forwarding header would be believed from any client on the internet, "+
-			"which could then write its own source address into it and pass the allowlist; list your proxies' "+
-			"addresses or their network, at most /%d for %s (e.g. %s), "+
-			"or leave it empty when no proxy is in front", what, least, family, example)
 	}
 	return out, nil
+}
+
+// CheckTrustedProxy is ParseTrustedProxies for a network already parsed (a
+// library user's netip.Prefix): p normalized, or the error
+// ParseTrustedProxies gives for it written out.
+func CheckTrustedProxy(p netip.Prefix) (netip.Prefix, error) {
+	n, err := CheckPrefix(p)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if err := checkTrustedProxy(p.String(), n); err != nil {
+		return netip.Prefix{}, err
+	}
+	return n, nil
+}
+
+// checkTrustedProxy refuses the normalized trusted proxy network p, written
+// s, when it is broader than /8 (IPv4) or /16 (IPv6, outside fc00::/7 and
+// fe80::/10).
+func checkTrustedProxy(s string, p netip.Prefix) error {
+	least, family, example := minProxyBits6, "IPv6", "2001:db8::/32, or fd00::/8 for unique local addresses"
+	if p.Addr().Is4() {
+		least, family, example = minProxyBits4, "IPv4", "10.0.0.0/8"
+	}
+	if p.Bits() >= least || slices.ContainsFunc(privateWide6, func(w netip.Prefix) bool { return w.Bits() <= p.Bits() && w.Contains(p.Addr()) }) {
+		return nil
+	}
+	what := fmt.Sprintf("%q is broader than /%d", s, least)
+	if p.Bits() == 0 {
+		what = fmt.Sprintf("%q is every %s address", s, family)
+	}
+	return fmt.Errorf("%s: a forwarding header would be believed from any client on the internet, "+
+		"which could then write its own source address into it and pass the allowlist; list your proxies' "+
+		"addresses or their network, at most /%d for %s (e.g. %s), "+
+		"or leave it empty when no proxy is in front", what, least, family, example)
 }
 
 // NormalizePrefix masks p and turns an IPv4-mapped IPv6 prefix of at least

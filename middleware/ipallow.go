@@ -153,6 +153,10 @@ func sourceIP(c echo.Context) string {
 // address makes the source unknown (""), which ip_allow refuses: the peer
 // is the proxy, and taking it for the source would let every client behind
 // it pass an allowlist that covers the proxy's network.
+//
+// A trusted network IMCALLBACK_TRUSTED_PROXIES would refuse written out
+// (config.CheckTrustedProxy: 0.0.0.0/0, or another broader than /8 or
+// /16, from which any client could name its own source) panics.
 func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 	realIP := strings.EqualFold(header, echo.HeaderXRealIP)
 	if header != "" && !realIP && !strings.EqualFold(header, echo.HeaderXForwardedFor) {
@@ -162,7 +166,14 @@ func NewIPExtractor(trusted []netip.Prefix, header string) echo.IPExtractor {
 	if len(trusted) == 0 {
 		return peerOf
 	}
-	nets := normalized(trusted)
+	nets := make([]netip.Prefix, len(trusted))
+	for i, p := range trusted {
+		n, err := config.CheckTrustedProxy(p)
+		if err != nil {
+			panic("middleware: NewIPExtractor: " + err.Error())
+		}
+		nets[i] = n
+	}
 	isTrusted := func(a netip.Addr) bool { return inAny(nets, bareAddr(a)) }
 	key := echo.HeaderXForwardedFor
 	if realIP {

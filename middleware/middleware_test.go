@@ -490,6 +490,42 @@ func TestIPAllowRefusesWhatConfigRefuses(t *testing.T) {
 	}
 }
 
+// TestIPExtractorRefusesWhatConfigRefuses: a library user's trusted
+// proxies are checked as IMCALLBACK_TRUSTED_PROXIES are
+// (config.CheckTrustedProxy): with 0.0.0.0/0 or ::/0 the forwarding
+// header was believed from every peer, so any client could write an
+// allowed address into it and pass the allowlist.
+func TestIPExtractorRefusesWhatConfigRefuses(t *testing.T) {
+	tests := []struct {
+		prefix string
+		want   string // in the panic; empty: accepted
+	}{
+		{"0.0.0.0/0", "every IPv4 address"},
+		{"::/0", "every IPv6 address"},
+		{"::ffff:0.0.0.0/96", "every IPv4 address"},
+		{"64.0.0.0/2", "broader than /8"},
+		{"2000::/3", "broader than /16"},
+		{"10.0.0.0/0", "is /0"},
+		{"10.0.0.0/8", ""},
+		{"fc00::/7", ""},
+		{"10.0.0.5/32", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prefix, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				switch {
+				case tt.want == "" && r != nil:
+					t.Errorf("NewIPExtractor panicked: %v", r)
+				case tt.want != "" && (r == nil || !strings.Contains(fmt.Sprint(r), tt.want)):
+					t.Errorf("NewIPExtractor recovered %v, want a panic with %q", r, tt.want)
+				}
+			}()
+			middleware.NewIPExtractor([]netip.Prefix{netip.MustParsePrefix(tt.prefix)}, "")
+		})
+	}
+}
+
 func TestIPAllowIPv6AndMapped(t *testing.T) {
 	mw := middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{
 		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.0/24"),
