@@ -1588,3 +1588,110 @@ func TestDockerRunGetsAStopTimeoutThatOutlastsTheStop(t *testing.T) {
 		checkGrace(t, path+"'s docker run --stop-timeout", time.Duration(sec)*time.Second, envList(dockerEnv(t)))
 	}
 }
+
+// imageProblem says what makes an image reference a moving one: no tag
+// (which is latest) or the tag latest. A digest, or any other tag, names
+// one build; "" when ref does.
+func imageProblem(ref string) string {
+	if strings.Contains(ref, "@sha256:") {
+		return ""
+	}
+	name := ref[strings.LastIndex(ref, "/")+1:]
+	i := strings.LastIndex(name, ":")
+	switch {
+	case i < 0:
+		return "has no tag, so it runs whatever latest is at each pull"
+	case name[i+1:] == "latest":
+		return "runs whatever latest is at each pull"
+	}
+	return ""
+}
+
+func TestImageProblemFindsMovingImages(t *testing.T) {
+	for _, c := range []struct {
+		ref    string
+		moving bool
+	}{
+		{"imcallback:1.2.3", false},
+		{"registry.example.com:5000/imcallback:1.2.3", false},
+		{"registry.example.com/imcallback@sha256:" + strings.Repeat("a", 64), false},
+		{"nats:2.10-alpine", false},
+		{"imcallback", true},
+		{"imcallback:latest", true},
+		{"registry.example.com:5000/imcallback", true},
+		{"ghcr.io/imcallback/imcallback:latest", true},
+	} {
+		if got := imageProblem(c.ref) != ""; got != c.moving {
+			t.Errorf("imageProblem(%q) = %q, want moving %v", c.ref, imageProblem(c.ref), c.moving)
+		}
+	}
+}
+
+// TestImagesArePinned: every image the kit runs names one build. With a
+// moving tag (latest, or none) the replicas of one Deployment may run
+// different builds (each node pulls when it starts a pod), and a rollback
+// pulls the new build again. The Deployment's image is the one
+// kustomization.yaml's images entry names, if it has one (kustomize edit
+// set image adds it); compose's replicas run the image it builds from the
+// checkout.
+func TestImagesArePinned(t *testing.T) {
+	var dep struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers, InitContainers []struct{ Name, Image string }
+				}
+			}
+		}
+	}
+	readYAML(t, "kubernetes/deployment.yaml", &dep)
+	var kust struct {
+		Images []struct{ Name, NewName, NewTag, Digest string }
+	}
+	readYAML(t, "kubernetes/kustomization.yaml", &kust)
+	pod := dep.Spec.Template.Spec
+	for _, c := range append(pod.Containers, pod.InitContainers...) {
+		// kustomize matches the image's name without its tag or digest.
+		name, _, _ := strings.Cut(c.Image, "@")
+		if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+			name = name[:i]
+		}
+		ref := c.Image
+		for _, img := range kust.Images {
+			if img.Name != name {
+				continue
+			}
+			suffix := strings.TrimPrefix(c.Image, name)
+			if img.NewName != "" {
+				name = img.NewName
+			}
+			switch {
+			case img.Digest != "":
+				ref = name + "@" + img.Digest
+			case img.NewTag != "":
+				ref = name + ":" + img.NewTag
+			default:
+				ref = name + suffix
+			}
+			break
+		}
+		if p := imageProblem(ref); p != "" {
+			t.Errorf("deployment.yaml: container %s runs %s (with kustomization.yaml's images), which %s", c.Name, ref, p)
+		}
+	}
+	var compose struct {
+		Services map[string]struct {
+			Image string
+			Build any
+		}
+	}
+	readYAML(t, "compose.yaml", &compose)
+	for name, svc := range compose.Services {
+		if svc.Build != nil {
+			continue // built from the checkout by up --build
+		}
+		if p := imageProblem(svc.Image); p != "" {
+			t.Errorf("compose.yaml: %s runs %s, which %s", name, svc.Image, p)
+		}
+	}
+}
