@@ -1695,3 +1695,49 @@ func TestImagesArePinned(t *testing.T) {
 		}
 	}
 }
+
+// openNATS is what compose.yaml's opening comment and docs/deploy.md say
+// while the compose cluster's NATS has no authentication.
+const openNATS = "NATS without authentication"
+
+// TestComposeSaysItIsNoProductionTemplate: the compose cluster's NATS runs
+// without authentication (whoever reaches it reads the stored callbacks
+// and adds events the handlers run, unsigned) and PostgreSQL with the
+// password written in compose.yaml. That is a local setup, and both the
+// file and docs/deploy.md must say so, or an operator takes the
+// "production-shaped" setup for a template; and compose publishes no port
+// of either on the host, the one thing that keeps them to compose's own
+// network.
+func TestComposeSaysItIsNoProductionTemplate(t *testing.T) {
+	conf := readFile(t, "nats/nats.conf")
+	open := !regexp.MustCompile(`(?m)^\s*(authorization|accounts|operator)\b`).MatchString(conf)
+	var header strings.Builder
+	for _, line := range strings.Split(readFile(t, "compose.yaml"), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		header.WriteString(strings.TrimSpace(strings.TrimPrefix(line, "#")) + " ")
+	}
+	docs := strings.Join(strings.Fields(readFile(t, "../docs/deploy.md")), " ")
+	if open {
+		for where, text := range map[string]string{"compose.yaml's opening comment": header.String(), "docs/deploy.md": docs} {
+			if !strings.Contains(text, openNATS) || !strings.Contains(text, "not a production template") {
+				t.Errorf("%s does not say the compose setup runs %s and is not a production template", where, openNATS)
+			}
+		}
+	}
+	var compose struct {
+		Services map[string]struct {
+			Image string
+			Ports []any
+		}
+	}
+	readYAML(t, "compose.yaml", &compose)
+	for name, svc := range compose.Services {
+		if strings.HasPrefix(svc.Image, "nats:") || strings.HasPrefix(svc.Image, "postgres:") {
+			if len(svc.Ports) > 0 {
+				t.Errorf("compose.yaml: %s publishes %v on the host", name, svc.Ports)
+			}
+		}
+	}
+}
