@@ -2,6 +2,9 @@
 // verifies the Standard Webhooks signature, answers before-callbacks with
 // IM's envelope, takes after-callbacks with 204.
 //   WEBHOOK_SECRET=whsec_... PORT=8090 node receiver.js
+// HOST is the address listened on: 127.0.0.1 (this machine only) unless
+// set; 0.0.0.0 in a container, or wherever the service runs on another
+// host, which could not reach it otherwise.
 // MAX_CONNECTIONS (1 to 65535; default 512) bounds the connections held at
 // once.
 const http = require('http');
@@ -73,7 +76,7 @@ const server = http.createServer((req, res) => {
   });
 });
 server.maxConnections = MAX_CONNECTIONS;
-server.listen(Number(process.env.PORT || 8090), '127.0.0.1', () => console.log('listening'));
+server.listen(Number(process.env.PORT || 8090), process.env.HOST || '127.0.0.1', () => console.log('listening'));
 
 // SIGTERM (a deploy's stop) or Ctrl-C: stop taking connections, close the
 // idle ones, let the requests in progress finish and exit 0 once they

@@ -2,6 +2,9 @@
 # verifies the Standard Webhooks signature, answers before-callbacks with
 # IM's envelope, takes after-callbacks with 204.
 #   WEBHOOK_SECRET=whsec_... PORT=8090 python3 receiver.py
+# HOST is the address listened on: 127.0.0.1 (this machine only) unless
+# set; 0.0.0.0 in a container, or wherever the service runs on another
+# host, which could not reach it otherwise.
 # READ_TIMEOUT (seconds, above 0 and at most 86400; default 60) closes a
 # connection that stalls; MAX_CONNECTIONS (1 to 65535; default 512) bounds
 # the connections, each a thread, held at once.
@@ -136,7 +139,7 @@ class Server(ThreadingHTTPServer):
         with self.changed:
             return self.changed.wait_for(lambda: self.active == 0, timeout=seconds)
 
-server = Server(("127.0.0.1", int(os.environ.get("PORT", "8090"))), Receiver)
+server = Server((os.environ.get("HOST") or "127.0.0.1", int(os.environ.get("PORT", "8090"))), Receiver)
 
 def stop(signum, frame):
     # SIGTERM (a deploy's stop) or Ctrl-C. serve_forever runs in this

@@ -47,6 +47,11 @@ func start(t *testing.T, interpreter, script string, env ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, e := range env {
+		if host, ok := strings.CutPrefix(e, "HOST="); ok {
+			addr = net.JoinHostPort(host, port)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, path, script)
 	cmd.Env = append(append(cmd.Environ(), "WEBHOOK_SECRET="+secret, "PORT="+port), env...)
@@ -82,6 +87,22 @@ func start(t *testing.T, interpreter, script string, env ...string) string {
 			t.Fatalf("%s does not listen on %s", script, addr)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReceiversListenOnHOST: HOST names the address a receiver listens
+// on (127.0.0.1 unless set), so that one in a container, or on a host
+// other than the service's, can be reached: 0.0.0.0 there. Here a second
+// loopback address stands for it.
+func TestReceiversListenOnHOST(t *testing.T) {
+	for _, r := range []struct{ interpreter, script string }{{"node", "receiver.js"}, {"python3", "receiver.py"}} {
+		t.Run(r.script, func(t *testing.T) {
+			url := start(t, r.interpreter, r.script, "HOST=127.0.0.2")
+			status, err := rawStatus(url, "POST / HTTP/1.1\r\nHost: receiver\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+			if err != nil || status != http.StatusUnauthorized {
+				t.Errorf("an unsigned request to %s: %d, %v; want 401 from the receiver", url, status, err)
+			}
+		})
 	}
 }
 
