@@ -80,7 +80,7 @@ func All() []Entry {
 		// §4.6 Groups and topics
 		{Command: group.BeforeCreateGroupCommand, Doc: "1047/34368",
 			Summary: "before a group is created", DenyCodes: groupCodes,
-			Note: "Deny (1) makes the caller get 10016."},
+			Note: "Deny (1) makes the caller get 10016. An earlier page revision writes CreatedNum for CreateGroupNum: both are accepted."},
 		{Command: group.AfterCreateGroupCommand, Doc: "1047/34369",
 			Summary: "group created", Dedup: []string{"GroupId", "EventTime"},
 			Note: "The field table writes groupID, the samples GroupId: both are accepted."},

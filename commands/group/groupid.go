@@ -1,7 +1,11 @@
 package group
 
 import (
+	"reflect"
+
 	gojson "github.com/goccy/go-json"
+
+	"github.com/imcallback/imcallback/internal/lenient"
 )
 
 // MergeID returns the group ID decoded under the canonical spelling, or
@@ -46,5 +50,37 @@ func (p *AfterMemberFieldChanged) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	p.MemberAccount = MergeID(p.MemberAccount, aux.ModifiedAccount)
+	return nil
+}
+
+// UnmarshalJSON decodes the payload, accepting "CreatedNum" for
+// "CreateGroupNum": an earlier revision of the international page of this
+// command (1047/34368) names the count so in its sample and field table,
+// the current pages CreateGroupNum (docs/protocol.md §5.1). A payload
+// decoding itself is not given the dispatcher's second chance, so a
+// number sent quoted (or as 1.0, "" or null) is read leniently here, as
+// for every other payload (docs/protocol.md §5.1).
+func (p *BeforeCreateGroup) UnmarshalJSON(b []byte) error {
+	type plain BeforeCreateGroup
+	type withCreatedNum struct {
+		*plain
+		// CreatedNum catches the earlier page's spelling.
+		CreatedNum int64 `json:"CreatedNum"`
+	}
+	aux := withCreatedNum{plain: (*plain)(p)}
+	if err := gojson.Unmarshal(b, &aux); err != nil {
+		rewritten, ok := lenient.Body(reflect.TypeFor[withCreatedNum](), b)
+		if !ok {
+			return err
+		}
+		*p = BeforeCreateGroup{}
+		aux = withCreatedNum{plain: (*plain)(p)}
+		if gojson.Unmarshal(rewritten, &aux) != nil {
+			return err
+		}
+	}
+	if p.CreateGroupNum == 0 {
+		p.CreateGroupNum = aux.CreatedNum
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package group_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	gojson "github.com/goccy/go-json"
@@ -112,6 +113,48 @@ func TestAfterMemberFieldChangedAcceptsEitherMemberSpelling(t *testing.T) {
 			var p group.AfterMemberFieldChanged
 			if err := json.Unmarshal([]byte(tt.body), &p); err != nil || p.MemberAccount != tt.want {
 				t.Errorf("encoding/json: MemberAccount %q (%v), want %q", p.MemberAccount, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestBeforeCreateGroupAcceptsEitherCountSpelling: the current pages of
+// Group.CallbackBeforeCreateGroup name the creator's count of groups of
+// the type CreateGroupNum; an earlier revision of the international page
+// (1047/34368) writes CreatedNum in its sample and field table. A handler
+// that caps groups per user gets the count under either, a quoted number
+// included, as it receives the payload.
+func TestBeforeCreateGroupAcceptsEitherCountSpelling(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       int64
+	}{
+		{"the current pages' CreateGroupNum", `{"CallbackCommand":"Group.CallbackBeforeCreateGroup","Operator_Account":"leckie","Owner_Account":"leckie","Type":"Public","Name":"MyFirstGroup","CreateGroupNum":123,"MemberList":[{"Member_Account":"bob"}],"EventTime":"1670574414123"}`, 123},
+		{"the earlier page's CreatedNum", `{"CallbackCommand":"Group.CallbackBeforeCreateGroup","Operator_Account":"leckie","Owner_Account":"leckie","Type":"Public","Name":"MyFirstGroup","CreatedNum":123,"MemberList":[{"Member_Account":"bob"}]}`, 123},
+		{"CreatedNum quoted", `{"Name":"MyFirstGroup","CreatedNum":"7","MemberList":[{"Member_Account":"bob"}]}`, 7},
+		{"CreateGroupNum quoted", `{"Name":"MyFirstGroup","CreateGroupNum":"8","MemberList":[{"Member_Account":"bob"}]}`, 8},
+		{"both: CreateGroupNum wins", `{"Name":"MyFirstGroup","CreatedNum":4,"CreateGroupNum":5,"MemberList":[{"Member_Account":"bob"}]}`, 5},
+		{"neither", `{"Name":"MyFirstGroup","MemberList":[{"Member_Account":"bob"}]}`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := dispatcher.NewEvent[group.BeforeCreateGroup](&dispatcher.Request{
+				Command: group.BeforeCreateGroupCommand.Name(), Body: []byte(tt.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := ev.Payload
+			if p.CreateGroupNum != tt.want || p.Name != "MyFirstGroup" || len(p.MemberList) != 1 || p.MemberList[0].MemberAccount != "bob" {
+				t.Errorf("CreateGroupNum %d Name %q MemberList %v, want %d", p.CreateGroupNum, p.Name, p.MemberList, tt.want)
+			}
+			if strings.Contains(tt.body, `"CreatedNum":"`) || strings.Contains(tt.body, `"CreateGroupNum":"`) {
+				return // quoted: the dispatcher's reading, not a plain decoder's
+			}
+			for decoder, unmarshal := range map[string]func([]byte, any) error{"encoding/json": json.Unmarshal, "goccy": gojson.Unmarshal} {
+				var p group.BeforeCreateGroup
+				if err := unmarshal([]byte(tt.body), &p); err != nil || p.CreateGroupNum != tt.want {
+					t.Errorf("%s: CreateGroupNum %d (%v), want %d", decoder, p.CreateGroupNum, err, tt.want)
+				}
 			}
 		})
 	}

@@ -24,7 +24,9 @@ type BeforeCreateGroup struct {
 	Type string `json:"Type"`
 	// Name is the requested group name.
 	Name string `json:"Name"`
-	// CreateGroupNum is how many groups of this type the user already created.
+	// CreateGroupNum is how many groups of this type the user already
+	// created; read from CreatedNum, an earlier page's spelling, when a
+	// body has no CreateGroupNum (or 0).
 	CreateGroupNum int64 `json:"CreateGroupNum"`
 	// MemberList holds the initial members.
 	MemberList member.List `json:"MemberList"`
