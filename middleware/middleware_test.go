@@ -476,16 +476,9 @@ func TestIPAllowRefusesWhatConfigRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.prefix, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				switch {
-				case tt.want == "" && r != nil:
-					t.Errorf("IPAllowWithConfig panicked: %v", r)
-				case tt.want != "" && (r == nil || !strings.Contains(fmt.Sprint(r), tt.want)):
-					t.Errorf("IPAllowWithConfig recovered %v, want a panic with %q", r, tt.want)
-				}
-			}()
-			middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{netip.MustParsePrefix(tt.prefix)}})
+			panicsWith(t, "IPAllowWithConfig", tt.want, func() {
+				middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{netip.MustParsePrefix(tt.prefix)}})
+			})
 		})
 	}
 }
@@ -512,16 +505,9 @@ func TestIPExtractorRefusesWhatConfigRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.prefix, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				switch {
-				case tt.want == "" && r != nil:
-					t.Errorf("NewIPExtractor panicked: %v", r)
-				case tt.want != "" && (r == nil || !strings.Contains(fmt.Sprint(r), tt.want)):
-					t.Errorf("NewIPExtractor recovered %v, want a panic with %q", r, tt.want)
-				}
-			}()
-			middleware.NewIPExtractor([]netip.Prefix{netip.MustParsePrefix(tt.prefix)}, "")
+			panicsWith(t, "NewIPExtractor", tt.want, func() {
+				middleware.NewIPExtractor([]netip.Prefix{netip.MustParsePrefix(tt.prefix)}, "")
+			})
 		})
 	}
 }
@@ -1213,4 +1199,20 @@ func TestAccessLogLatencyCountsFromTheArrival(t *testing.T) {
 	if latency < held {
 		t.Errorf("latency %v, want at least the %v spent after the arrival", latency, held)
 	}
+}
+
+// panicsWith runs f, the constructor called name, and fails t unless it
+// panics with want in its value, or, want empty, does not panic at all.
+func panicsWith(t *testing.T, name, want string, f func()) {
+	t.Helper()
+	defer func() {
+		r := recover()
+		switch {
+		case want == "" && r != nil:
+			t.Errorf("%s panicked: %v", name, r)
+		case want != "" && (r == nil || !strings.Contains(fmt.Sprint(r), want)):
+			t.Errorf("%s recovered %v, want a panic with %q", name, r, want)
+		}
+	}()
+	f()
 }
