@@ -4,11 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os/exec"
 	"regexp"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,12 +21,8 @@ import (
 func TestTopicsListNextPageKeepsTheFilters(t *testing.T) {
 	created := time.Date(2024, 11, 26, 10, 0, 0, 0, time.UTC)
 	next := topicsync.EncodeCursor(&topicsync.Position{CreatedAt: created, SdkAppID: "1400000001", TopicID: "@TGS#_g@TOPIC#_t0"})
-	var mu sync.Mutex
-	var asked []url.Values
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		asked = append(asked, r.URL.Query())
-		mu.Unlock()
+	var q queries
+	srv := httptest.NewServer(q.record(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("cursor") != "" { // the second page fails, for --all
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"error":"the store is down"}`))
@@ -42,11 +34,6 @@ func TestTopicsListNextPageKeepsTheFilters(t *testing.T) {
 			NextCursor: next})
 	}))
 	defer srv.Close()
-	last := func() url.Values {
-		mu.Lock()
-		defer mu.Unlock()
-		return asked[len(asked)-1]
-	}
 	hint := regexp.MustCompile(`more topics follow: --all lists every page, (.*) the next one`)
 	stopped := regexp.MustCompile(`\((.*) goes on from there\)`)
 	for _, tt := range []struct {
@@ -69,23 +56,17 @@ func TestTopicsListNextPageKeepsTheFilters(t *testing.T) {
 				if err != nil {
 					out += err.Error()
 				}
-				mu.Lock()
-				first := asked[len(asked)-1]
+				first := q.back(0)
 				if all { // the first page's, not the one that failed
-					first = asked[len(asked)-2]
+					first = q.back(1)
 				}
-				mu.Unlock()
 				m := re.FindStringSubmatch(out)
 				if m == nil {
 					t.Fatalf("%v: no next page named:\n%s", args, out)
 				}
-				words, err := exec.Command("sh", "-c", `for w in `+m[1]+`; do printf '%s\0' "$w"; done`).Output()
-				if err != nil {
-					t.Fatalf("%q is no shell words: %v", m[1], err)
-				}
-				again := strings.Split(strings.TrimSuffix(string(words), "\x00"), "\x00")
+				again := shellWords(t, m[1])
 				_, _ = runCLI(t, append([]string{"--admin", srv.URL, "topics", "list"}, again...)...)
-				second := last()
+				second := q.back(0)
 				for _, key := range []string{"sdk_app_id", "group_id", "include_deleted", "limit"} {
 					if first[key] == nil != (second[key] == nil) || first.Get(key) != second.Get(key) {
 						t.Errorf("%v, then %q: %s=%q, then %q", args, again, key, first[key], second[key])
