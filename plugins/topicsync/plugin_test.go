@@ -661,3 +661,30 @@ func TestReadAPIRefusesAnAppNoCallbackCarries(t *testing.T) {
 		p.GetJSON(t, "/v1/topics/x?sdk_app_id="+app, 404, nil)
 	}
 }
+
+// TestListRefusesAnEmptyGroupID: GET /v1/topics?group_id= (a script's unset
+// variable) listed every group's topics as a 200, as if the filter were not
+// given, where no topic has an empty group id (a create without one is not
+// stored). It is now a 400 naming the parameter, as the command line's
+// --group "" is refused.
+func TestListRefusesAnEmptyGroupID(t *testing.T) {
+	p := startPlugin(t, "")
+	body := `{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_e","TopicId":"@TGS#_e@TOPIC#_0","Name":"n"}`
+	if res := p.Send(t, group.AfterCreateTopicCommand.Name(), []byte(body)); !res.OK() {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	for _, query := range []string{"group_id=", "limit=10&group_id=", "group_id"} {
+		var e struct {
+			Error string `json:"error"`
+		}
+		p.GetJSON(t, "/v1/topics?"+query, 400, &e)
+		if !strings.Contains(e.Error, "group_id is empty") {
+			t.Errorf("GET /v1/topics?%s: %q, want it to say group_id is empty", query, e.Error)
+		}
+	}
+	var page topicsync.ListResponse
+	p.GetJSON(t, "/v1/topics?group_id="+url.QueryEscape("@TGS#_e"), 200, &page)
+	if len(page.Topics) != 1 {
+		t.Fatalf("the group's list holds %d topics, want 1", len(page.Topics))
+	}
+}
