@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -69,7 +70,16 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger, opts ...OpenO
 		// The driver splits the DSN at the first '?'.
 		return nil, fmt.Errorf("topic: open sqlite %q: %w: path contains '?'", path, ErrInvalid)
 	}
-	createPrivate(path)
+	o := openConfigOf(opts)
+	if o.withoutMigrating && path != ":memory:" && !strings.HasPrefix(path, "file:") {
+		// SQLite would create the file: a read of a mistyped path left an
+		// empty database there, which the next read took for a store.
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("topic: open sqlite %q: %w: no topic store here; has the service run on this store?", path, ErrSchema)
+		}
+	} else {
+		createPrivate(path)
+	}
 	write, err := sql.Open("sqlite", path+"?"+sqliteWriteParams)
 	if err != nil {
 		return nil, fmt.Errorf("topic: open sqlite %q: %w", path, err)
@@ -81,7 +91,7 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger, opts ...OpenO
 	if err := write.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("topic: open sqlite %q: %w", path, err), write.Close())
 	}
-	if err := migrate(ctx, write, goose.DialectSQLite3, "migrations/sqlite", log, openConfigOf(opts)); err != nil {
+	if err := migrate(ctx, write, goose.DialectSQLite3, "migrations/sqlite", log, o); err != nil {
 		return nil, errors.Join(fmt.Errorf("topic: open sqlite %q: %w", path, err), write.Close())
 	}
 	prepared, err := prepareWriter(ctx, write)

@@ -270,7 +270,8 @@ func openConfigOf(opts []OpenOption) openConfig {
 
 // WithoutMigrating opens a store without changing its schema, for tools that only read: a store
 // whose schema is not exactly this program's (no schema, migrations left to apply, or a newer
-// one) is ErrSchema.
+// one) is ErrSchema. A SQLite file that does not exist is ErrSchema too, and neither it nor the
+// data directory is created.
 func WithoutMigrating() OpenOption { return func(c *openConfig) { c.withoutMigrating = true } }
 
 // ErrSchema reports a store opened WithoutMigrating whose schema is not this program's.
@@ -286,8 +287,10 @@ func OpenStore(ctx context.Context, dsn, dataDir string, log *zap.Logger, opts .
 		if dataDir == "" {
 			return nil, errors.New("topic: open store: IMCALLBACK_STORE_DSN is empty, which selects SQLite in the data directory, but the data directory is empty")
 		}
-		if err := os.MkdirAll(dataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("topic: open store: create data directory: %w", err)
+		if !openConfigOf(opts).withoutMigrating { // a read creates nothing (OpenSQLite says why)
+			if err := os.MkdirAll(dataDir, 0o750); err != nil {
+				return nil, fmt.Errorf("topic: open store: create data directory: %w", err)
+			}
 		}
 		return OpenSQLite(ctx, SQLitePath(dataDir), log, opts...)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):

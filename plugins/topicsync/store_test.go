@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	mrand "math/rand/v2"
 	"net/url"
 	"os"
@@ -2727,6 +2728,40 @@ func TestOpenWithoutMigrating(t *testing.T) {
 			defer closeStore(t, s)
 			if got := mustList(t, s, topicsync.ListFilter{}); len(got) != 1 {
 				t.Errorf("read %d topics, want the one stored", len(got))
+			}
+		})
+	}
+}
+
+// TestOpenWithoutMigratingLeavesNoFile: a store opened WithoutMigrating
+// where none is (a mistyped data directory or path) is ErrSchema and leaves
+// nothing behind; OpenStore created the data directory and an empty
+// topics.db there, which the next read found as a store.
+func TestOpenWithoutMigratingLeavesNoFile(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "mistyped")
+	path := filepath.Join(t.TempDir(), "topics.db")
+	for _, tt := range []struct {
+		name  string
+		open  func() (topicsync.Store, error)
+		wants string // the path that must not exist afterwards
+	}{
+		{"OpenStore", func() (topicsync.Store, error) {
+			return topicsync.OpenStore(t.Context(), "", dataDir, zaptest.NewLogger(t), topicsync.WithoutMigrating())
+		}, dataDir},
+		{"OpenSQLite", func() (topicsync.Store, error) {
+			return topicsync.OpenSQLite(t.Context(), path, zaptest.NewLogger(t), topicsync.WithoutMigrating())
+		}, path},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := tt.open()
+			if err == nil {
+				closeStore(t, s)
+			}
+			if !errors.Is(err, topicsync.ErrSchema) {
+				t.Errorf("opening a missing store without migrating: %v, want ErrSchema", err)
+			}
+			if _, err := os.Stat(tt.wants); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("opening a missing store without migrating left %s behind (stat: %v)", tt.wants, err)
 			}
 		})
 	}
