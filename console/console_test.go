@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/commands/c2c"
 	"github.com/imcallback/imcallback/console"
@@ -1550,6 +1551,59 @@ func TestLinkFromAnotherSite(t *testing.T) {
 	b.do(t, "open the other site's page", chromedp.Navigate(page))
 	b.do(t, "follow its link", chromedp.Click(chromedp.CSS("#console")), chromedp.WaitReady(chromedp.CSS("body")))
 	b.waitFor(t, "the console's delivery mode", `document.getElementById('delivery-state') !== null && document.getElementById('delivery-state').textContent === 'inline'`)
+}
+
+// TestTopicsOfNoApp: the topics stored before apps were kept (app "") could
+// not be searched alone: an empty App field left sdk_app_id out of the
+// request (every app's topics). The Topics tab now has a choice that sends
+// sdk_app_id= as the command line's topics list --appid "" does, and lists
+// those topics only.
+func TestTopicsOfNoApp(t *testing.T) {
+	const legacyName, appName = "Topic of no app", "Topic of an app"
+	dir := t.TempDir()
+	store, err := topicsync.OpenStore(context.Background(), "", dir, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A topic of an app beside it: a service of one app gives the topics of
+	// no app to it at start only while no topic has an app.
+	created := time.Now().Add(-time.Hour).UTC()
+	for _, topic := range []topicsync.Topic{
+		{SdkAppID: topicsync.LegacyAppID, TopicID: "@TGS#_legacy@TOPIC#_0", GroupID: "@TGS#_legacy", Name: legacyName, Type: "Community", CreatedAt: created},
+		{SdkAppID: "1400000001", TopicID: "@TGS#_app@TOPIC#_0", GroupID: "@TGS#_app", Name: appName, Type: "Community", CreatedAt: created},
+	} {
+		if err == nil {
+			err = store.Create(context.Background(), topic)
+		}
+	}
+	if cerr := store.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, []string{"IMCALLBACK_DATA_DIR=" + dir}, delivery.Module, topicsync.Module)
+
+	b := newBrowser(t)
+	b.do(t, "open Topics", chromedp.Navigate(s.AdminURL+"/#topics"))
+	b.waitFor(t, "every app's topics", rowWith("topics-rows", legacyName)+" && "+rowWith("topics-rows", appName))
+
+	b.do(t, "search the topics of no app",
+		chromedp.Click(chromedp.CSS("#topics-legacy")),
+		chromedp.Click(chromedp.CSS("#topics-search")))
+	b.waitFor(t, "the topics of no app only", rowWith("topics-rows", legacyName)+
+		` && document.querySelectorAll('#topics-rows tr').length === 1 && document.getElementById('topics-msg').textContent === '1 topic'`)
+	if !eval[bool](t, b, `document.getElementById('topics-app').disabled`) {
+		t.Error("the App field is on while the topics of no app are chosen")
+	}
+
+	b.do(t, "search every app again",
+		chromedp.Click(chromedp.CSS("#topics-legacy")),
+		chromedp.Click(chromedp.CSS("#topics-search")))
+	b.waitFor(t, "every app's topics again", rowWith("topics-rows", legacyName)+" && "+rowWith("topics-rows", appName))
+	if eval[bool](t, b, `document.getElementById('topics-app').disabled`) {
+		t.Error("the App field stays off once every app is chosen again")
+	}
 }
 
 // TestHostilePayload: markup in a topic name, a topic id, a command and a

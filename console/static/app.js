@@ -1362,7 +1362,9 @@
 
   let topicsCursor = '';
   let topicsGroup = '';
-  let topicsApp = '';
+  // topicsApp is the app searched: null for every app, '' for the topics
+  // stored before apps were kept (the command line's --appid "").
+  let topicsApp = null;
   let topicsPaged = false;
   let topicsAsked = 0; // the number of the last request of searchTopics
   let topicsSearch = 0; // the number of the last search made (mode 'new')
@@ -1403,12 +1405,12 @@
     const q = new URLSearchParams();
     if (mode === 'new') {
       topicsGroup = $('topics-group').value.trim();
-      topicsApp = $('topics-app').value.trim();
+      topicsApp = $('topics-legacy').checked ? '' : ($('topics-app').value.trim() || null);
       topicsSearch++;
       topicsCursor = '';
       $('topics-more').hidden = true;
     }
-    if (topicsApp) q.set('sdk_app_id', topicsApp);
+    if (topicsApp !== null) q.set('sdk_app_id', topicsApp);
     if (topicsGroup) q.set('group_id', topicsGroup);
     q.set('limit', String(TOPICS_PAGE));
     if (more && topicsCursor) q.set('cursor', topicsCursor);
@@ -1506,6 +1508,9 @@
     searchTopics('new');
   });
   $('topics-more').addEventListener('click', () => searchTopics('more'));
+  // The topics stored before apps were kept have no app: the app field is
+  // off while they are chosen.
+  $('topics-legacy').addEventListener('change', () => { $('topics-app').disabled = $('topics-legacy').checked; });
   poll(TOPICS_MS, () => searchTopics('refresh'), () => current === 'topics' && opened.has('topics') && !topicsPaged);
   const topicsProbe = poll(TOPICS_MS, probeTopics, () => !topicsKnown);
 
