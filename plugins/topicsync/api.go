@@ -184,7 +184,10 @@ func Routes(store Store) []admin.Route {
 			if v := c.QueryParam("include_deleted"); v != "" {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
-					return echo.NewHTTPError(http.StatusBadRequest, "include_deleted must be true or false")
+					// strconv.ParseBool's spellings, all of them named: a
+					// message of "true or false" alone hid that 1 and t work.
+					return echo.NewHTTPError(http.StatusBadRequest,
+						"include_deleted must be true or false (also accepted: 1, t, T, TRUE, True; 0, f, F, FALSE, False)")
 				}
 				includeDeleted = b
 			}

@@ -662,6 +662,39 @@ func TestReadAPIRefusesAnAppNoCallbackCarries(t *testing.T) {
 	}
 }
 
+// TestIncludeDeletedNamesWhatItAccepts: GET /v1/topics?include_deleted=X
+// takes every spelling strconv.ParseBool does (1, t, TRUE, …), while its
+// 400 said only "true or false". The message now names each spelling the
+// API takes, and each one it names is taken.
+func TestIncludeDeletedNamesWhatItAccepts(t *testing.T) {
+	p := startPlugin(t, "")
+	var e struct {
+		Error string `json:"error"`
+	}
+	p.GetJSON(t, "/v1/topics?include_deleted=maybe", 400, &e)
+	_, list, ok := strings.Cut(e.Error, "include_deleted must be ")
+	if !ok {
+		t.Fatalf("the 400 says %q, want it to name include_deleted", e.Error)
+	}
+	named := map[string]bool{}
+	for _, w := range strings.FieldsFunc(list, func(r rune) bool { return strings.ContainsRune(" ,;:()", r) }) {
+		named[w] = true
+	}
+	for _, tt := range []struct {
+		value  string
+		status int
+	}{
+		{"true", 200}, {"false", 200}, {"1", 200}, {"0", 200}, {"t", 200}, {"f", 200},
+		{"T", 200}, {"F", 200}, {"TRUE", 200}, {"FALSE", 200}, {"True", 200}, {"False", 200},
+		{"yes", 400}, {"on", 400}, {"tRUE", 400}, {"2", 400},
+	} {
+		p.GetJSON(t, "/v1/topics?include_deleted="+tt.value, tt.status, nil)
+		if named[tt.value] != (tt.status == 200) {
+			t.Errorf("include_deleted=%s is answered %d; the 400 %q names it: %v", tt.value, tt.status, e.Error, named[tt.value])
+		}
+	}
+}
+
 // TestListRefusesAnEmptyGroupID: GET /v1/topics?group_id= (a script's unset
 // variable) listed every group's topics as a 200, as if the filter were not
 // given, where no topic has an empty group id (a create without one is not
