@@ -170,11 +170,44 @@ func appParam(c echo.Context) (*string, error) {
 //
 //	GET /v1/topics?[sdk_app_id=A][&group_id=G][&include_deleted=true][&limit=N][&cursor=C]  → {"topics":[…],"next_cursor":"…"}
 //	GET /v1/topics/<TopicId, path-escaped>[?sdk_app_id=A]  → the topic, 404, or 409 when the id is under several apps and A is not given
+//	GET /v1/topics/  → 404 "topic not found", as for any id no topic has
 //
 // Without sdk_app_id the list holds every app's topics, each with its
 // sdk_app_id; sdk_app_id= (empty) selects the topics stored before apps
 // were kept.
 func Routes(store Store) []admin.Route {
+	get := func(c echo.Context) error {
+		if err := admin.CheckQuery(c.QueryParams(), "sdk_app_id"); err != nil {
+			return err
+		}
+		// The id is "" on /v1/topics/.
+		id := c.Param("id")
+		if c.Request().URL.RawPath != "" { // echo routed on the escaped path
+			unescaped, err := url.PathUnescape(id)
+			if err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, "topic id is not a valid path-escaped string")
+			}
+			id = unescaped
+		}
+		app, err := appParam(c)
+		if err != nil {
+			return err
+		}
+		if id == "" || checkIDs(id) != nil { // no store holds such an id
+			return echo.NewHTTPError(http.StatusNotFound, "topic not found")
+		}
+		t, err := GetAnyApp(c.Request().Context(), store, app, id)
+		if errors.Is(err, ErrNotFound) {
+			return echo.NewHTTPError(http.StatusNotFound, "topic not found")
+		}
+		if errors.Is(err, ErrAmbiguous) {
+			return echo.NewHTTPError(http.StatusConflict, strings.TrimPrefix(err.Error(), "topic: "))
+		}
+		if err != nil {
+			return readError(c.Request().Context(), store, err)
+		}
+		return c.JSON(http.StatusOK, t)
+	}
 	return []admin.Route{
 		{Method: http.MethodGet, Path: "/v1/topics", Handler: func(c echo.Context) error {
 			if err := admin.CheckQuery(c.QueryParams(), "sdk_app_id", "group_id", "include_deleted", "limit", "cursor"); err != nil {
@@ -223,37 +256,10 @@ func Routes(store Store) []admin.Route {
 			}
 			return c.JSON(http.StatusOK, page)
 		}},
-		{Method: http.MethodGet, Path: "/v1/topics/:id", Handler: func(c echo.Context) error {
-			if err := admin.CheckQuery(c.QueryParams(), "sdk_app_id"); err != nil {
-				return err
-			}
-			id := c.Param("id")
-			if c.Request().URL.RawPath != "" { // echo routed on the escaped path
-				unescaped, err := url.PathUnescape(id)
-				if err != nil {
-					return echo.NewHTTPError(http.StatusBadRequest, "topic id is not a valid path-escaped string")
-				}
-				id = unescaped
-			}
-			app, err := appParam(c)
-			if err != nil {
-				return err
-			}
-			if checkIDs(id) != nil { // no store holds such an id
-				return echo.NewHTTPError(http.StatusNotFound, "topic not found")
-			}
-			t, err := GetAnyApp(c.Request().Context(), store, app, id)
-			if errors.Is(err, ErrNotFound) {
-				return echo.NewHTTPError(http.StatusNotFound, "topic not found")
-			}
-			if errors.Is(err, ErrAmbiguous) {
-				return echo.NewHTTPError(http.StatusConflict, strings.TrimPrefix(err.Error(), "topic: "))
-			}
-			if err != nil {
-				return readError(c.Request().Context(), store, err)
-			}
-			return c.JSON(http.StatusOK, t)
-		}},
+		{Method: http.MethodGet, Path: "/v1/topics/:id", Handler: get},
+		// The router answered an empty id its own {"error":"Not Found"}
+		// (no route), where every other id no topic has is "topic not found".
+		{Method: http.MethodGet, Path: "/v1/topics/", Handler: get},
 	}
 }
 

@@ -695,6 +695,33 @@ func TestIncludeDeletedNamesWhatItAccepts(t *testing.T) {
 	}
 }
 
+// TestGetOfAnEmptyTopicID: GET /v1/topics/ (a script's empty id) was
+// answered by the router's own {"error":"Not Found"}, where every other id
+// no topic has is the API's "topic not found"; it is now that 404 too, with
+// the query checked as for any id.
+func TestGetOfAnEmptyTopicID(t *testing.T) {
+	p := startPlugin(t, "")
+	for _, tt := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/v1/topics/", 404, "topic not found"},
+		{"/v1/topics/?sdk_app_id=1400000000", 404, "topic not found"},
+		{"/v1/topics/?sdk_app_id=", 404, "topic not found"},
+		{"/v1/topics/?sdk_app_id=01400000000", 400, "sdk_app_id must be an SDKAppID"},
+		{"/v1/topics/?app=1400000000", 400, `unknown parameter "app"`},
+	} {
+		var e struct {
+			Error string `json:"error"`
+		}
+		p.GetJSON(t, tt.path, tt.status, &e)
+		if !strings.HasPrefix(e.Error, tt.want) {
+			t.Errorf("GET %s: %q, want %q", tt.path, e.Error, tt.want)
+		}
+	}
+}
+
 // TestListRefusesAnEmptyGroupID: GET /v1/topics?group_id= (a script's unset
 // variable) listed every group's topics as a 200, as if the filter were not
 // given, where no topic has an empty group id (a create without one is not
