@@ -236,11 +236,6 @@ func Routes(store Store) []admin.Route {
 			if err != nil {
 				return echo.NewHTTPError(http.StatusBadRequest, "cursor is not one this API returned")
 			}
-			if v, ok := c.QueryParams()["group_id"]; ok && v[0] == "" {
-				// No topic has an empty group id: taken for no filter, a
-				// script's unset variable listed every group's topics.
-				return echo.NewHTTPError(http.StatusBadRequest, "group_id is empty: give a GroupId, or leave the parameter out")
-			}
 			if checkIDs(c.QueryParam("group_id")) != nil {
 				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("group_id must be valid UTF-8 without NUL, at most %d bytes", MaxIDBytes))
 			}
