@@ -70,7 +70,9 @@ type App struct {
 	// published list, even when Global is empty; it needs Client.
 	IPList bool
 	// NetTypes are the GetIPList nettypes whose union is the app's list;
-	// DefaultNetTypes when empty.
+	// DefaultNetTypes when empty. New refuses what iplist_nettypes
+	// refuses (config.CheckIPListNetType): 0, every server address of IM,
+	// and negative ones.
 	NetTypes []int
 	// Client fetches the list. It holds the app's secret key: the Set never
 	// logs or prints it.
@@ -91,8 +93,8 @@ type Options struct {
 	// NetTypes). Required when an app has IPList.
 	Dir string
 	// Refresh is the time between two fetches of a list, ±10% jitter;
-	// DefaultRefresh when zero, from a second to a week
-	// (config.MaxIPListRefresh). After a failure the
+	// DefaultRefresh when zero, else from a minute to a week, as
+	// IMCALLBACK_IPLIST_REFRESH (config.CheckIPListRefresh). After a failure the
 	// next attempt comes after min(Refresh, 1m), doubling per consecutive
 	// failure up to Refresh, and at most an hour.
 	Refresh time.Duration
@@ -248,6 +250,11 @@ func New(o Options, log *zap.Logger, reg prometheus.Registerer) (*Set, error) {
 	return s, nil
 }
 
+// checkRefresh is the rule of Options.Refresh, IMCALLBACK_IPLIST_REFRESH's
+// (config.CheckIPListRefresh); a variable so that a test of the refresh
+// loop can wait less than a minute for a refresh.
+var checkRefresh = config.CheckIPListRefresh
+
 // compile validates o and builds a Set without logger, metrics or lists.
 // needClient requires a Client of every IPList app (not needed to describe).
 func compile(o Options, needClient bool) (*Set, error) {
@@ -257,13 +264,10 @@ func compile(o Options, needClient bool) (*Set, error) {
 	if err != nil {
 		bad("Global: %v", err)
 	}
-	switch {
-	case o.Refresh == 0:
+	if o.Refresh == 0 {
 		o.Refresh = DefaultRefresh
-	case o.Refresh < time.Second:
-		bad("Refresh %v must be at least 1s", o.Refresh)
-	case o.Refresh > config.MaxIPListRefresh:
-		bad("Refresh %v must be at most %v", o.Refresh, config.MaxIPListRefresh)
+	} else if err := checkRefresh(o.Refresh); err != nil {
+		bad("Refresh %v", err)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -296,8 +300,8 @@ func compile(o Options, needClient bool) (*Set, error) {
 				a.netTypes = slices.Clone(DefaultNetTypes)
 			}
 			for _, n := range a.netTypes {
-				if n < 0 {
-					bad("app %s: nettype %d is negative", app.ID, n)
+				if err := config.CheckIPListNetType(n); err != nil {
+					bad("app %s: nettype %v", app.ID, err)
 				}
 			}
 			if needClient && app.Client == nil {

@@ -779,11 +779,11 @@ func TestNetTypes(t *testing.T) {
 	}{
 		{"default", nil, []int{5, 6}},
 		{"one", []int{6}, []int{6}},
-		{"repeats asked once", []int{5, 5, 6, 0}, []int{5, 6, 0}},
+		{"repeats asked once", []int{5, 5, 6, 4}, []int{5, 6, 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lister := newLister(map[int][]string{0: {"192.0.2.1"}, 5: {"203.0.113.5"}, 6: {"203.0.113.6"}})
+			lister := newLister(map[int][]string{4: {"192.0.2.1"}, 5: {"203.0.113.5"}, 6: {"203.0.113.6"}})
 			h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, NetTypes: tt.netTypes, Client: lister}}, Dir: t.TempDir()})
 			if err := refresh(t, h.Set); err != nil {
 				t.Fatal(err)
@@ -791,7 +791,7 @@ func TestNetTypes(t *testing.T) {
 			if got := lister.takeCalls(); !slices.Equal(got, tt.want) {
 				t.Errorf("nettypes asked = %v, want %v", got, tt.want)
 			}
-			for nt, addr := range map[int]string{0: "192.0.2.1", 5: "203.0.113.5", 6: "203.0.113.6"} {
+			for nt, addr := range map[int]string{4: "192.0.2.1", 5: "203.0.113.5", 6: "203.0.113.6"} {
 				if got, want := h.Allowed(appA, netip.MustParseAddr(addr)), slices.Contains(tt.want, nt); got != want {
 					t.Errorf("Allowed(%s) of nettype %d = %v, want %v", addr, nt, got, want)
 				}
@@ -1066,14 +1066,24 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"an id that is not a number", allowlist.Options{Apps: []allowlist.App{{ID: "../etc"}}}, "decimal SdkAppid"},
 		{"an empty id", allowlist.Options{Apps: []allowlist.App{{}}}, "decimal SdkAppid"},
 		{"an app twice", allowlist.Options{Apps: []allowlist.App{{ID: appA}, {ID: appA}}}, "listed twice"},
-		{"a refresh under a second", allowlist.Options{Refresh: time.Millisecond}, "at least 1s"},
-		{"a negative refresh", allowlist.Options{Refresh: -time.Hour}, "at least 1s"},
+		// IMCALLBACK_IPLIST_REFRESH's rule (config.CheckIPListRefresh):
+		// under a minute a library user's Set called GetIPList, one call per
+		// nettype, as often as every second.
+		{"a refresh under a second", allowlist.Options{Refresh: time.Millisecond}, "Refresh 1ms must be from 1m to 168h0m0s"},
+		{"a refresh under a minute", allowlist.Options{Refresh: 59 * time.Second}, "Refresh 59s must be from 1m to 168h0m0s"},
+		{"a negative refresh", allowlist.Options{Refresh: -time.Hour}, "must be from 1m to 168h0m0s"},
 		// Centuries overflowed the ±10 % spread of the wait into a
 		// negative one: the list was fetched again at once, over and over.
-		{"a refresh of centuries", allowlist.Options{Refresh: math.MaxInt64}, "at most 168h0m0s"},
+		{"a refresh of centuries", allowlist.Options{Refresh: math.MaxInt64}, "must be from 1m to 168h0m0s"},
 		{"an invalid global prefix", allowlist.Options{Global: []netip.Prefix{{}}}, "Global"},
 		{"an invalid app prefix", allowlist.Options{Apps: []allowlist.App{{ID: appA, CIDRs: []netip.Prefix{{}}}}}, "CIDRs"},
-		{"a negative nettype", allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: client, NetTypes: []int{-1}}}, Dir: "d"}, "nettype -1"},
+		{"a negative nettype", allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: client, NetTypes: []int{-1}}}, Dir: "d"},
+			"nettype -1 must be a positive nettype"},
+		// iplist_nettypes' rule (config.CheckIPListNetType): nettype 0 is
+		// every server address of IM, its SDK access points too, not the
+		// callback egress, and those sources were all accepted.
+		{"nettype 0", allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: client, NetTypes: []int{5, 0}}}, Dir: "d"},
+			"app " + appA + ": nettype 0 must be a positive nettype, e.g. 5 or 6"},
 		// What config.ParsePrefixes refuses in IMCALLBACK_ALLOW_CIDRS and
 		// allow_cidrs, New refuses from a library user too: a /0 written
 		// with an address admitted every source, a wide network written
@@ -1270,6 +1280,7 @@ func (l *blockingLister) GetIPList(ctx context.Context, _ int) ([]string, error)
 // imcallback_iplist_refresh_errors_total, logged as a failed refresh, or
 // kept as the app's problem.
 func TestStopDuringARefreshIsNoFailure(t *testing.T) {
+	defer allowlist.AllowShortRefresh()()
 	lister := &blockingLister{entered: make(chan struct{}, 1)}
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()

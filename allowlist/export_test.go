@@ -1,5 +1,7 @@
 package allowlist
 
+import "time"
+
 // Internals the external tests check.
 var (
 	Jitter     = jitter
@@ -14,4 +16,18 @@ func SetSyncDir(f func(name string) error) (restore func()) {
 	old := syncDir
 	syncDir = f
 	return func() { syncDir = old }
+}
+
+// AllowShortRefresh lets Options.Refresh be any positive duration until
+// the returned restore, for a test of the refresh loop that cannot wait
+// the minute config.CheckIPListRefresh asks.
+func AllowShortRefresh() (restore func()) {
+	old := checkRefresh
+	checkRefresh = func(d time.Duration) error {
+		if d <= 0 {
+			return old(d)
+		}
+		return nil
+	}
+	return func() { checkRefresh = old }
 }

@@ -319,20 +319,46 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 				"of the app administrator the REST API is called as, e.g. %s", a.AdminIdentifier, DefaultAdminIdentifier)
 		}
 		for _, n := range a.IPListNetTypes {
-			if n < 1 {
-				bad(key("iplist_nettypes"), "%d must be a positive nettype, e.g. 5 or 6", n)
+			if err := CheckIPListNetType(n); err != nil {
+				bad(key("iplist_nettypes"), "%v", err)
 			}
 		}
 	}
-	if c.IPListRefresh < time.Minute || c.IPListRefresh > MaxIPListRefresh {
-		bad("iplist_refresh", "%v must be from 1m to %v", c.IPListRefresh, MaxIPListRefresh)
+	if err := CheckIPListRefresh(c.IPListRefresh); err != nil {
+		bad("iplist_refresh", "%v", err)
 	}
 }
+
+// MinIPListRefresh is the shortest IMCALLBACK_IPLIST_REFRESH: a minute.
+// Every refresh is one GetIPList call per nettype of every iplist app,
+// and Tencent changes the list far less often.
+const MinIPListRefresh = time.Minute
 
 // MaxIPListRefresh is the longest IMCALLBACK_IPLIST_REFRESH: a week. The
 // wait between fetches is spread by ±10 %, and a list fetched less often
 // than weekly is no longer the list IM calls from.
 const MaxIPListRefresh = 7 * 24 * time.Hour
+
+// CheckIPListRefresh is the rule of IMCALLBACK_IPLIST_REFRESH, for a
+// library user's allowlist.Options.Refresh too: from MinIPListRefresh to
+// MaxIPListRefresh.
+func CheckIPListRefresh(d time.Duration) error {
+	if d < MinIPListRefresh || d > MaxIPListRefresh {
+		return fmt.Errorf("%v must be from 1m to %v", d, MaxIPListRefresh)
+	}
+	return nil
+}
+
+// CheckIPListNetType is the rule of one of an app's iplist_nettypes, for
+// a library user's allowlist.App.NetTypes too: a positive GetIPList
+// nettype. Nettype 0 is every server address of IM (its SDK access points
+// too), not the addresses callbacks come from.
+func CheckIPListNetType(n int) error {
+	if n < 1 {
+		return fmt.Errorf("%d must be a positive nettype, e.g. 5 or 6", n)
+	}
+	return nil
+}
 
 // redactAPIBase is an api_base as a message quotes it: its user info
 // (a user, password or token) redacted, and so are its query and its
