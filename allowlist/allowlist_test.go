@@ -1319,6 +1319,48 @@ func TestStopDuringARefreshIsNoFailure(t *testing.T) {
 	}
 }
 
+// TestStopDuringTheFirstFetch: a Stop while Start still waits for the
+// first fetch (a library user stopping as it starts) cuts that fetch short
+// as it does a later refresh; it went on, bound only by Start's context
+// and the fetch's 30 s, so the Stop waited for it or gave up.
+func TestStopDuringTheFirstFetch(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	lister := &blockingLister{entered: make(chan struct{}, 1)}
+	lister.block.Store(true)
+	reg := prometheus.NewRegistry()
+	s, err := allowlist.New(allowlist.Options{
+		Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}},
+		Dir:  t.TempDir(),
+	}, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- s.Start(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	select {
+	case <-lister.entered: // the first fetch is in flight
+	case <-ctx.Done():
+		t.Fatal("no first fetch")
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("Stop during the first fetch: %v", err)
+	}
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Errorf("Start: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Start did not return once stopped")
+	}
+	if n, _ := metric(t, reg, "imcallback_iplist_refresh_errors_total", appA); n != 0 {
+		t.Errorf("refresh_errors_total = %v after a stop, want 0", n)
+	}
+	goleak.VerifyNone(t, ignore)
+}
+
 // TestRefreshCheckNamesAFailingListInUse: an app whose last refresh failed,
 // or whose list could not be saved, keeps accepting from its list, and the
 // informational check iplist_refresh says so (without it only the log and

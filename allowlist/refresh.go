@@ -43,27 +43,36 @@ func (s *Set) Start(ctx context.Context) error {
 	s.started = true
 	loop, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.mu.Unlock()
-
+	// The first fetches end with ctx, or with Stop as every refresh does.
+	firstCtx, cancelFirst := context.WithCancel(ctx)
+	defer cancelFirst()
+	unlink := context.AfterFunc(loop, cancelFirst)
+	defer unlink()
+	// The goroutines are added before Stop can wait for them.
 	var first sync.WaitGroup
 	first.Add(len(s.listed))
 	for _, a := range s.listed {
-		s.wg.Go(func() { s.run(ctx, loop, a, first.Done) })
+		s.wg.Go(func() { s.run(firstCtx, loop, a, first.Done) })
 	}
 	done := make(chan struct{})
 	s.wg.Go(func() {
 		first.Wait()
 		close(done)
 	})
+	s.mu.Unlock()
+
 	select {
 	case <-done:
-	case <-ctx.Done():
-		s.log.Warn("iplist: start ended before every first fetch did", zap.Error(ctx.Err()))
+	case <-firstCtx.Done():
+		if ctx.Err() != nil {
+			s.log.Warn("iplist: start ended before every first fetch did", zap.Error(ctx.Err()))
+		}
 	}
 	return nil
 }
 
-// Stop ends the refresh loop and waits for it, at most until ctx is done.
+// Stop ends the refresh loop and waits for it, at most until ctx is done;
+// a Start still waiting for its first fetches returns, those cut short.
 // A Set that was never started stops at once; a stopped Set does not start.
 func (s *Set) Stop(ctx context.Context) error {
 	s.mu.Lock()
