@@ -118,7 +118,8 @@ func New(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
 func newStderr(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, *buffered, error) {
 	// Coloured levels on a terminal only: a pipe, journald or a file gets no
 	// escape codes.
-	return newBuffered(lc, cfg, zapcore.Lock(stderr{os.Stderr}), term.IsTerminal(int(os.Stderr.Fd())))
+	w := zapcore.Lock(stderr{os.Stderr})
+	return newBuffered(lc, cfg, w, w, term.IsTerminal(int(os.Stderr.Fd())))
 }
 
 // stderr is the process's standard error as a WriteSyncer whose Sync
@@ -138,50 +139,57 @@ const bufferSize = 256 << 10
 
 // NewBuffered is New writing to w. The buffer is flushed by the app's last
 // stop hook (logging is provided first, so its hook runs after every
-// other's), so a line logged while stopping is written too.
+// other's), so a line logged while stopping is written too. A write of the
+// buffer to w that fails is reported on standard error at once, then at
+// most once a minute while writes keep failing.
 func NewBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer) (*zap.Logger, error) {
-	log, _, err := newBuffered(lc, cfg, w, false)
+	log, _, err := newBuffered(lc, cfg, w, zapcore.Lock(stderr{os.Stderr}), false)
 	return log, err
 }
 
-// newBuffered is NewBuffered, with coloured levels in the console format
-// when color is set, also returning the buffer (nil without one).
-func newBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer, color bool) (*zap.Logger, *buffered, error) {
+// newBuffered is NewBuffered, reporting the buffer's failed writes to
+// report, with coloured levels in the console format when color is set,
+// also returning the buffer (nil without one).
+func newBuffered(lc fx.Lifecycle, cfg *config.Config, w, report zapcore.WriteSyncer, color bool) (*zap.Logger, *buffered, error) {
 	level, err := zapcore.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		return nil, nil, fmt.Errorf("logging: %w", err)
 	}
+	encoder := newEncoder(cfg.LogFormat, color)
 	var b *buffered
 	if cfg.LogBuffer > 0 {
-		out := &writeOnly{WriteSyncer: w}
+		out := &writeOnly{WriteSyncer: w, report: report, enc: encoder.Clone(), now: time.Now}
 		b = &buffered{interval: cfg.LogBuffer, out: out, direct: w}
 		lc.Append(fx.StartStopHook(b.start, b.stop))
 		w = b
 	}
-	return newWithSink(level, cfg.LogFormat, w, color), b, nil
+	return newLogger(level, encoder, w), b, nil
 }
 
 // NewWithSink builds a logger writing to w; format is json or console
 // (without colours).
 func NewWithSink(level zapcore.Level, format string, w zapcore.WriteSyncer) *zap.Logger {
-	return newWithSink(level, format, w, false)
+	return newLogger(level, newEncoder(format, false), w)
 }
 
-func newWithSink(level zapcore.Level, format string, w zapcore.WriteSyncer, color bool) *zap.Logger {
+func newLogger(level zapcore.Level, encoder zapcore.Encoder, w zapcore.WriteSyncer) *zap.Logger {
+	core := zapcore.NewCore(encoder, w, level)
+	return zap.New(core, zap.ErrorOutput(w))
+}
+
+// newEncoder is the encoder of format, json or console (with coloured
+// levels when color is set).
+func newEncoder(format string, color bool) zapcore.Encoder {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = new(secondCache).encode
-	var encoder zapcore.Encoder
 	if format == "console" {
 		enc.EncodeLevel = zapcore.CapitalLevelEncoder
 		if color {
 			enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		}
-		encoder = zapcore.NewConsoleEncoder(enc)
-	} else {
-		encoder = zapcore.NewJSONEncoder(enc)
+		return zapcore.NewConsoleEncoder(enc)
 	}
-	core := zapcore.NewCore(encoder, w, level)
-	return zap.New(core, zap.ErrorOutput(w))
+	return zapcore.NewJSONEncoder(enc)
 }
 
 // buffered writes through a BufferedWriteSyncer while the app runs, and
@@ -225,7 +233,7 @@ func (b *buffered) hookRuns() {
 	defer b.mu.Unlock()
 	b.hooks++
 	if b.buffering {
-		_ = b.buf.Sync() // a failed write shows at the next Sync, or at stop
+		_ = b.buf.Sync() // a failed write is reported by writeOnly, and returned by the next Sync or stop
 	}
 }
 
@@ -248,28 +256,82 @@ func (b *buffered) hookDone() {
 // the first error for good and drops every later line, so one failed
 // write (a full disk, freed since) would lose every line until the stop.
 // The lines of that write are lost, as an unbuffered write loses its
-// line, and the error waits for the buffered writer's next Sync or stop
-// to report it (failed).
+// line; the error is returned by the buffered writer's next Sync or stop
+// (failed), and reported at once, at most once a minute (lostLines).
 type writeOnly struct {
 	zapcore.WriteSyncer
 
-	mu  sync.Mutex
-	err error // of the first failed write not reported yet
+	report zapcore.WriteSyncer // where a failed write is reported
+	enc    zapcore.Encoder     // of the report's line
+	now    func() time.Time
+
+	mu       sync.Mutex
+	err      error     // of the first failed write not returned by failed yet
+	lost     lostLines // the failed writes not reported yet
+	reported time.Time // of the last report; zero before the first
 }
+
+// lostLines are failed writes of the buffer not reported yet.
+type lostLines struct {
+	writes int
+	bytes  int
+	err    error // the first one's
+}
+
+// reportEvery is the least time between two reports of failed writes: a
+// writer that fails at every flush is reported once a minute, with the
+// count of writes it failed since the last report, not at each flush.
+const reportEvery = time.Minute
+
+// lostLinesMessage is the message of the report of failed writes.
+const lostLinesMessage = "log lines lost: writing the log failed"
 
 func (w *writeOnly) Write(p []byte) (int, error) {
 	n, err := w.WriteSyncer.Write(p)
 	if err == nil && n < len(p) {
 		err = io.ErrShortWrite
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err != nil {
-		w.mu.Lock()
 		if w.err == nil {
 			w.err = err
 		}
-		w.mu.Unlock()
+		if w.lost.writes == 0 {
+			w.lost.err = err
+		}
+		w.lost.writes++
+		w.lost.bytes += len(p) - max(n, 0) // a short write wrote its first n
+	}
+	// A failure is reported at once, on report (the writer is what
+	// fails); failures not reported yet (too soon after the last report,
+	// or report failed too) are reported by the next write a minute
+	// after the last report, into the log itself if that write succeeded.
+	if w.lost.writes > 0 && (w.reported.IsZero() || w.now().Sub(w.reported) >= reportEvery) {
+		to := w.report
+		if err == nil {
+			to = w.WriteSyncer
+		}
+		if w.reportLost(to) {
+			w.reported = w.now()
+			w.lost = lostLines{}
+		}
 	}
 	return len(p), nil
+}
+
+// reportLost writes the line that reports w.lost to to, and says whether
+// it was written.
+func (w *writeOnly) reportLost(to zapcore.WriteSyncer) bool {
+	line, err := w.enc.EncodeEntry(zapcore.Entry{Level: zapcore.ErrorLevel, Time: w.now(), LoggerName: "logging",
+		Message: lostLinesMessage}, []zapcore.Field{
+		zap.Error(w.lost.err), zap.Int("failed_writes", w.lost.writes), zap.Int("lost_bytes", w.lost.bytes)})
+	if err != nil {
+		return false
+	}
+	defer line.Free()
+	n, err := to.Write(line.Bytes())
+	return err == nil && n == line.Len()
 }
 
 func (*writeOnly) Sync() error { return nil }
