@@ -471,7 +471,7 @@ func (w *workers) handle(msg jetstream.Msg) {
 		if reason == nil { // that attempt was cut short (a crash)
 			reason = errDeliveriesExhausted
 		}
-		w.deadLetter(msg, md, command, reason)
+		w.deadLetter(msg, md, command, reason, w.storedJoined(msg.Headers())...)
 		return
 	}
 	if w.s.holds.deadLettered(md.Sequence.Stream, md.Timestamp) {
@@ -480,13 +480,13 @@ func (w *workers) handle(msg jetstream.Msg) {
 		// Running the handler again could apply an event that stays listed
 		// as dead and that a replay would apply once more: it is
 		// terminated, its dead letter a duplicate, not counted again.
-		w.deadLetter(msg, md, command, errDeadLetterStored)
+		w.deadLetter(msg, md, command, errDeadLetterStored, w.storedJoined(msg.Headers())...)
 		return
 	}
 	req, err := Decode(msg.Headers(), msg.Data())
 	if err != nil {
 		w.s.metrics.processed.WithLabelValues(command, outcomeUndecodable).Inc()
-		w.deadLetter(msg, md, command, err)
+		w.deadLetter(msg, md, command, err, w.storedJoined(msg.Headers())...)
 		return
 	}
 	ctx := w.handlerCtx
@@ -673,6 +673,23 @@ const minNoticeEvery = 100 * time.Millisecond
 // or half the ack wait when shorter).
 func noticeRetry(every time.Duration) time.Duration {
 	return max(min(every/4, time.Second), minNoticeEvery)
+}
+
+// storedJoined are the fields that join a dead-letter line written before
+// a delivery's span starts (its deliveries used up, its headers not
+// decoding) to the request that stored the event, from the message
+// headers h: the request id, and with tracing the id of the trace the
+// append's span put there (sampled, as tracing.LogFields requires). No
+// span_id: no span of this delivery exists for the line to name.
+func (w *workers) storedJoined(h nats.Header) []zap.Field {
+	f := []zap.Field{zap.String("request_id", h.Get(HeaderRequestID))}
+	if t := w.opts.Tracer; t.Enabled() {
+		sc := trace.SpanContextFromContext(t.Extract(context.Background(), http.Header(h)))
+		if sc.IsValid() && sc.IsSampled() {
+			f = append(f, zap.String("trace_id", sc.TraceID().String()))
+		}
+	}
+	return f
 }
 
 // deadLetter copies the message to the dead-letter stream with the reason,
