@@ -105,7 +105,7 @@ type DeadLetterInfo struct {
 
 // EventPaths are the admin paths of the event log; without durable
 // delivery the admin listener answers them 409.
-var EventPaths = []string{"/v1/events", "/v1/events/:seq", "/v1/dead-letters", "/v1/events/replay",
+var EventPaths = []string{"/v1/events", "/v1/events/:seq", "/v1/events/", "/v1/dead-letters", "/v1/events/replay",
 	"/v1/delivery", "/v1/delivery/pause", "/v1/delivery/resume"}
 
 // maxEventPage bounds a page of GET /v1/events.
@@ -116,6 +116,9 @@ func apiRoutes(s *Service) []admin.Route {
 	routes := []admin.Route{
 		{Method: http.MethodGet, Path: "/v1/events", Handler: s.listEvents},
 		{Method: http.MethodGet, Path: "/v1/events/:seq", Handler: s.getEvent},
+		// An empty sequence: the router answered it its own 404 "Not
+		// Found", where every other one that is no number is a 400.
+		{Method: http.MethodGet, Path: "/v1/events/", Handler: s.getEvent},
 		{Method: http.MethodGet, Path: "/v1/dead-letters", Handler: s.listDeadLetters},
 		{Method: http.MethodPost, Path: "/v1/events/replay", Handler: s.untilDone(s.replayEvents)},
 		{Method: http.MethodGet, Path: "/v1/delivery", Handler: s.deliveryStatus},
@@ -550,7 +553,9 @@ func (e *Events) noteHeld(n int) {
 	}
 }
 
-// getEvent answers GET /v1/events/<seq>: the event with its parameters and body.
+// getEvent answers GET /v1/events/<seq>: the event with its parameters and body
+// (and GET /v1/events/, whose sequence is "": a 400, as for any that is no
+// positive number).
 func (s *Service) getEvent(c echo.Context) error {
 	ctx := c.Request().Context()
 	if c.Param("seq") == "replay" {

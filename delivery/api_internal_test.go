@@ -402,3 +402,19 @@ func unconnectedAPI(t *testing.T) *echo.Echo {
 	}
 	return e
 }
+
+// TestGetOfAnEmptySequence: GET /v1/events/ (a script's empty sequence)
+// was answered by the router's own 404 "Not Found", as if the event log
+// had no such route, where every other sequence that is no positive
+// number (x, 0) is the API's 400 saying what it must be; it is now that
+// 400 too.
+func TestGetOfAnEmptySequence(t *testing.T) {
+	e := unconnectedAPI(t)
+	for _, path := range []string{"/v1/events/", "/v1/events/?pretty", "/v1/events/x", "/v1/events/0"} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "the sequence must be a positive number") {
+			t.Errorf("GET %s: %d %s, want 400 the sequence must be a positive number", path, w.Code, w.Body)
+		}
+	}
+}

@@ -35,7 +35,7 @@ func TestEventRoutesWithoutDurableDeliveryNameTheSetting(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, r := range []struct{ method, path string }{
-				{http.MethodGet, "/v1/events"}, {http.MethodPost, "/v1/events/replay"}, {http.MethodPost, "/v1/delivery/pause"},
+				{http.MethodGet, "/v1/events"}, {http.MethodGet, "/v1/events/"}, {http.MethodPost, "/v1/events/replay"}, {http.MethodPost, "/v1/delivery/pause"},
 			} {
 				req := httptest.NewRequest(r.method, r.path, strings.NewReader("{}"))
 				req.Host = "127.0.0.1" // the listener has no token: loopback only
