@@ -61,7 +61,8 @@ type Options struct {
 	// deadline or answers reply fields that cannot be encoded, unless the
 	// command carries its own (WithFallback). It is an allow (0) or a deny
 	// (1) without reply fields, which every command accepts; New refuses
-	// anything else.
+	// anything else, a DenyWithCode(0) (a refusal with an allow's code)
+	// included.
 	Fallback Decision
 	// Rules are the accepted answers per before-command (catalogue.Rules);
 	// nil knows no custom codes or drops.
@@ -150,6 +151,11 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 		// A drop, a custom code or reply fields fit some commands only; a
 		// command's own WithFallback can carry them.
 		return nil, fmt.Errorf("dispatcher: Options.Fallback must be an allow (0) or a deny (1) without reply fields, got code %d", fb.Code)
+	}
+	if fb := opts.Fallback; fb.refusal && fb.Code == CodeAllow {
+		// DenyWithCode(0): a refusal with an allow's code, which the rule
+		// check sends as a deny; the fallback is sent unchecked, as an allow.
+		return nil, fmt.Errorf("dispatcher: Options.Fallback is a DenyWithCode(0), no refusal code: build a deny with Deny (1), or an allow with Allow")
 	}
 	d := &Dispatcher{commands: make(map[string]Command, len(commands)), series: make(map[string]*commandSeries, len(commands)),
 		opts: opts, log: log, metrics: m}

@@ -209,8 +209,13 @@ func TestDurationHasTheKind(t *testing.T) {
 // TestFallbackMustFitEveryCommand: Options.Fallback applies to every
 // before-command, so a drop, a custom code or reply fields (which fit some
 // commands only) are refused; a command's own WithFallback can carry them.
+// So is a DenyWithCode(0), a refusal with the code of an allow: it passed
+// as an allow (0), and every failed handler let its action through while
+// the fallback was built to deny; a command's WithFallback of it fails
+// the start too.
 func TestFallbackMustFitEveryCommand(t *testing.T) {
-	for _, fb := range []dispatcher.Decision{drop(), denyWithCode(120001, "x"), modify(map[string]string{"MsgBody": "x"})} {
+	for _, fb := range []dispatcher.Decision{drop(), denyWithCode(120001, "x"), modify(map[string]string{"MsgBody": "x"}),
+		sendMsgCmd.DenyWithCode(0, "busy").Decision()} {
 		_, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second, Fallback: fb}, zap.NewNop(),
 			metrics.NewCallbacks(prometheus.NewRegistry()))
 		if err == nil || !strings.Contains(err.Error(), "Options.Fallback") {
