@@ -52,6 +52,24 @@ func TestServeNamesAModuleWiredTwice(t *testing.T) {
 	}
 }
 
+// TestServeSaysToRegisterCommandsWithAsCommand: two constructors of
+// commands given to fx.Provide without dispatcher.AsCommand provide
+// dispatcher.Command twice; serve said a module was wired twice and to
+// pass each module once, where the fix is to register each with
+// AsCommand (one alone only warns, that it never runs).
+func TestServeSaysToRegisterCommandsWithAsCommand(t *testing.T) {
+	plain := func(name string) func() dispatcher.Command {
+		return func() dispatcher.Command {
+			return dispatcher.After(name, func(context.Context, *dispatcher.Event[struct{}]) error { return nil })
+		}
+	}
+	err := serveFails(t, "inline", fx.Provide(plain("X.CallbackAfterA"), plain("X.CallbackAfterB")),
+		[]string{"cannot provide dispatcher.Command", "register each with fx.Provide(dispatcher.AsCommand(constructor))"})
+	if strings.Contains(err.Error(), "wired twice") {
+		t.Errorf("error %q says a module is wired twice", err)
+	}
+}
+
 // ownModule is a module of the program's own.
 var ownModule = fx.Module("own", fx.Provide(func() *bytes.Reader { return bytes.NewReader(nil) }))
 

@@ -747,7 +747,9 @@ func run(ctx context.Context, app *fx.App, w *stopWatch, s service) error {
 // (about a kilobyte of function names and build paths). For a type
 // provided twice, dig's root cause names only the first provider, so the
 // type is kept, with what usually causes it: a module the command line
-// wires itself passed to Main again. For a type nothing provides, it
+// wires itself passed to Main again, or, for a command's or a
+// middleware's type, constructors given to fx.Provide without
+// dispatcher.AsCommand (fxresult.OutsideGroup). For a type nothing provides, it
 // names only the type, so the constructor that needs it is added, with
 // what to do.
 func buildError(err error) error {
@@ -758,6 +760,9 @@ func buildError(err error) error {
 	what, twice := fxresult.ProvidedTwice(err)
 	if !twice {
 		return dig.RootCause(err)
+	}
+	if why, outside := fxresult.OutsideGroup(what); outside {
+		return errors.New(why)
 	}
 	return fmt.Errorf("%s: a module is wired twice; Main wires imcallback.Module itself, and delivery.Module unless "+
 		"IMCALLBACK_DELIVERY=inline: pass only modules of your own, each once", what)

@@ -612,6 +612,9 @@ func DeclaredSections(modules ...fx.Option) ([]SectionInfo, error) {
 		fx.Options(modules...))
 	if err := app.Err(); !errors.Is(err, errSectionsListed) {
 		if what, twice := fxresult.ProvidedTwice(err); twice {
+			if why, outside := fxresult.OutsideGroup(what); outside {
+				return nil, errors.New(why)
+			}
 			// dig's root cause names the first provider alone, not the type.
 			if strings.Contains(what, `/config".Section[`) {
 				return nil, fmt.Errorf("%s: two config.Section declarations provide this type (one section declared twice, "+

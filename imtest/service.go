@@ -268,7 +268,10 @@ func reachable(addr net.Addr) string {
 // wiredTwice is the error of an app that provides a type twice (a module
 // passed to Start that Start wires itself, or one passed twice), saying
 // what to do, as cli.Main's start says it: dig's own error names the type
-// and the first provider, not the cause. So is the error of a type nothing
+// and the first provider, not the cause. A command's or a middleware's
+// type provided twice is said to come of constructors given to fx.Provide
+// without dispatcher.AsCommand (AsCommands, middleware.AsMiddleware), its
+// usual cause (fxresult.OutsideGroup). So is the error of a type nothing
 // provides, naming who needs it (dig's account names fx's annotation stub
 // for a command's constructor). Any other error is left to the start,
 // which reports it; nil for none.
@@ -280,6 +283,9 @@ func wiredTwice(err error) error {
 	what, twice := fxresult.ProvidedTwice(err)
 	if !twice {
 		return nil
+	}
+	if why, outside := fxresult.OutsideGroup(what); outside {
+		return fmt.Errorf("imtest: %s", why)
 	}
 	for _, own := range []struct {
 		typ reflect.Type

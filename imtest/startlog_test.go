@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/internal/certtest"
 	"github.com/imcallback/imcallback/logging"
+	"github.com/imcallback/imcallback/middleware"
 )
 
 // startTB is the testing.TB Start gets in the tests of its log: it
@@ -227,6 +229,60 @@ func TestStartSaysAModuleIsWiredTwice(t *testing.T) {
 			_, failures := tb.snapshot()
 			if m := missing(failures, []string{"already provided by", tt.want}); len(m) > 0 {
 				t.Errorf("failures %q lack %q", failures, m)
+			}
+		})
+	}
+}
+
+// plainCommand and plainMiddleware are constructors of a command and a
+// middleware, each of its own.
+func plainCommand(name string) func() dispatcher.Command {
+	return func() dispatcher.Command {
+		return dispatcher.After(name, func(context.Context, *dispatcher.Event[json.RawMessage]) error { return nil })
+	}
+}
+
+func plainMiddleware(name string, order int) func() middleware.Ordered {
+	return func() middleware.Ordered {
+		return middleware.Ordered{Name: name, Order: order, Func: func(next echo.HandlerFunc) echo.HandlerFunc { return next }}
+	}
+}
+
+// TestStartSaysToRegisterWithTheGroupHelper: two constructors of
+// commands (or of middleware) given to fx.Provide without
+// dispatcher.AsCommand (middleware.AsMiddleware) provide the group's
+// type twice, which dig refuses as it refuses a module wired twice; Start
+// said a module was wired twice and to pass imcallback.Module once, where
+// the fix is to register each with the group's helper (one alone only
+// warns, that it never runs).
+func TestStartSaysToRegisterWithTheGroupHelper(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opt  fx.Option
+		want string
+	}{
+		{"two commands", fx.Provide(plainCommand("X.CallbackAfterA"), plainCommand("X.CallbackAfterB")),
+			"register each with fx.Provide(dispatcher.AsCommand(constructor))"},
+		{"two lists of commands", fx.Provide(
+			func() []dispatcher.Command { return []dispatcher.Command{plainCommand("X.CallbackAfterA")()} },
+			func() []dispatcher.Command { return []dispatcher.Command{plainCommand("X.CallbackAfterB")()} }),
+			"register each with fx.Provide(dispatcher.AsCommands(constructor))"},
+		{"two middleware", fx.Provide(plainMiddleware("a", middleware.OrderSignature+10), plainMiddleware("b", middleware.OrderSignature+20)),
+			"register each with fx.Provide(middleware.AsMiddleware(constructor))"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := &startTB{TB: t}
+			if s := tb.start([]string{"IMCALLBACK_DELIVERY=inline"}, tt.opt); s != nil {
+				tb.cleanup()
+				t.Fatal("Start succeeded")
+			}
+			tb.cleanup()
+			_, failures := tb.snapshot()
+			if m := missing(failures, []string{"already provided by", tt.want}); len(m) > 0 {
+				t.Errorf("failures %q lack %q", failures, m)
+			}
+			if m := missing(failures, []string{"wired twice"}); len(m) == 0 {
+				t.Errorf("failures %q say a module is wired twice", failures)
 			}
 		})
 	}

@@ -3,8 +3,9 @@
 // constructor's result into the group of the result's own type, so one of
 // another type than the group's lands in a group nobody reads, silently.
 // It also reads the build errors of an app that a user causes most often,
-// a module wired twice (ProvidedTwice) and a type nothing provides
-// (MissingType).
+// a module wired twice (ProvidedTwice; OutsideGroup when the type is a
+// command's or a middleware's, provided without its group helper) and a
+// type nothing provides (MissingType).
 package fxresult
 
 import (
@@ -114,6 +115,32 @@ func ProvidedTwice(err error) (string, bool) {
 		}
 	}
 	return root.Error(), true
+}
+
+// groupElems are the types the group helpers put into their value
+// groups, as dig names them in its errors, with the helper and the group.
+var groupElems = []struct{ typ, helper, group string }{
+	{"dispatcher.Command", "dispatcher.AsCommand", "commands"},
+	{"[]dispatcher.Command", "dispatcher.AsCommands", "commands"},
+	{"middleware.Ordered", "middleware.AsMiddleware", "middleware"},
+}
+
+// OutsideGroup reports whether what, as ProvidedTwice says it, names a
+// type a group helper (dispatcher.AsCommand, AsCommands,
+// middleware.AsMiddleware) puts into its group, and then why it was
+// provided twice and what to do: constructors of commands or middleware
+// given to fx.Provide without the helper, the easiest mistake to make
+// with them, are each a provider of that type, and fx takes one; a
+// module wired twice, which it looks like, is not the cause.
+func OutsideGroup(what string) (string, bool) {
+	for _, g := range groupElems {
+		if strings.HasPrefix(what, "cannot provide "+g.typ+" ") {
+			return fmt.Sprintf("%s: constructors given to fx.Provide without %s provide %s outside the %s group, "+
+				"where it would never run: register each with fx.Provide(%s(constructor))",
+				what, g.helper, g.typ, g.group, g.helper), true
+		}
+	}
+	return "", false
 }
 
 // MissingType reports whether err, an app's build error, comes of a type
