@@ -1232,8 +1232,11 @@ func TestConstructorOfTheWrongTypeFailsStart(t *testing.T) {
 // TestProvidedOutsideItsGroupWarns: a command or a middleware provided
 // with a plain fx.Provide, without dispatcher.AsCommand or
 // middleware.AsMiddleware, is in no group, so it never runs; the start
-// logs a warning naming it and the helper. One that is also in its group
-// under the same name (added by hand) is not warned about.
+// logs a warning naming it and the helper. So does each command of a
+// []dispatcher.Command provided without dispatcher.AsCommands (a plugin's
+// Commands method), which was in no group either, and not warned about.
+// One that is also in its group under the same name (added by hand) is
+// not warned about.
 func TestProvidedOutsideItsGroupWarns(t *testing.T) {
 	pass := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	audit := func() middleware.Ordered {
@@ -1245,6 +1248,10 @@ func TestProvidedOutsideItsGroupWarns(t *testing.T) {
 		field zap.Field // of the warning; zero: no warning
 	}{
 		{"command", fx.Provide(func() dispatcher.Command { return listed{} }), zap.String("command", listed{}.Name())},
+		{"list of commands", fx.Provide(func() []dispatcher.Command { return []dispatcher.Command{listed{}} }),
+			zap.String("command", listed{}.Name())},
+		{"list of commands also in the group", fx.Provide(func() []dispatcher.Command { return []dispatcher.Command{listed{}} },
+			fx.Annotate(func() dispatcher.Command { return listed{} }, fx.ResultTags(dispatcher.CommandGroup))), zap.Field{}},
 		{"middleware", fx.Provide(audit), zap.String("middleware", "audit")},
 		{"command also in the group", fx.Provide(func() dispatcher.Command { return listed{} },
 			fx.Annotate(func(c dispatcher.Command) dispatcher.Command { return c }, fx.ResultTags(dispatcher.CommandGroup))), zap.Field{}},

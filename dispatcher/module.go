@@ -118,6 +118,10 @@ type moduleIn struct {
 	// Ungrouped is a Command provided without AsCommand, which the
 	// group does not collect: read only to warn about it.
 	Ungrouped Command `optional:"true"`
+	// UngroupedList is a list of commands provided without AsCommands,
+	// which the group does not collect either: read only to warn about
+	// its commands.
+	UngroupedList []Command `optional:"true"`
 	// Unflattened are lists of commands tagged into the group by hand
 	// without flatten (fx.ResultTags(CommandGroup) on a constructor
 	// returning []Command): fx keeps each list whole, in a group of lists
@@ -156,6 +160,7 @@ func newFromConfig(in moduleIn) (*Dispatcher, error) {
 	}
 	warnUnservedApps(in.Commands, in.Config.SdkAppIDs, in.Log.Named("dispatcher"))
 	warnUngrouped(in.Ungrouped, in.Commands, in.Log.Named("dispatcher"))
+	warnUngroupedList(in.UngroupedList, in.Commands, in.Log.Named("dispatcher"))
 	warnDeliveryWiring(in, in.Log.Named("dispatcher"))
 	return New(in.Commands, Options{
 		BeforeTimeout: in.Config.BeforeTimeout,
@@ -209,6 +214,21 @@ func warnUngrouped(c Command, commands []Command, log *zap.Logger) {
 	log.Warn("a command is provided outside its group, without dispatcher.AsCommand: it never runs; "+
 		"register it with fx.Provide(dispatcher.AsCommand(constructor))",
 		zap.String("command", name), zap.Stringer("kind", c.Kind()))
+}
+
+// warnUngroupedList logs each command of a list provided with a plain
+// fx.Provide, without AsCommands, unless the group holds a command of its
+// name: the dispatcher never sees the list, so they would silently never
+// run.
+func warnUngroupedList(list, commands []Command, log *zap.Logger) {
+	for _, c := range list {
+		if c == nil || slices.ContainsFunc(commands, func(g Command) bool { return g != nil && g.Name() == c.Name() }) {
+			continue
+		}
+		log.Warn("a command is provided outside its group, in a []dispatcher.Command without dispatcher.AsCommands: it never runs; "+
+			"register the list with fx.Provide(dispatcher.AsCommands(constructor))",
+			zap.String("command", c.Name()), zap.Stringer("kind", c.Kind()))
+	}
 }
 
 // warnDeliveryWiring logs a delivery module wired against the

@@ -164,7 +164,8 @@ type declaredSections struct {
 //     and started (then, too, when the start fails): no token, apps
 //     sharing the global tokens, a handler registered under a name the
 //     catalogue lacks or limited by ForApps to an app not configured, a
-//     command or middleware provided without AsCommand or AsMiddleware,
+//     command or middleware provided without AsCommand or AsMiddleware
+//     (or a list of commands without AsCommands),
 //     after-handlers run inline while IMCALLBACK_DELIVERY says durable
 //     (no delivery.Module in opts), NATS not reachable yet, IMCALLBACK_MAX_CONNS lowered to the
 //     open-file limit, and any module's own. What it logs after the start is not
