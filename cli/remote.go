@@ -27,6 +27,7 @@ import (
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/internal/redact"
 	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
@@ -130,12 +131,14 @@ func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastRe
 
 // withoutToken is s, text quoted from an answer, with the admin token the
 // request sent cut out: a proxy or a debugging endpoint may echo the
-// request's Authorization header back.
+// request's Authorization header back. A short token, which config allows
+// on loopback, is cut only where it stands alone, not from the answer's
+// words that hold its letters.
 func (a *adminClient) withoutToken(s string) string {
 	if a.token == "" {
 		return s
 	}
-	return strings.ReplaceAll(s, a.token, "[redacted]")
+	return redact.StandaloneText(s, a.token)
 }
 
 // adminBase reads the admin API's address as source (--admin or

@@ -314,3 +314,36 @@ func TestEveryCommandFailsOnOutputItCannotWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestAShortTokenIsCutOnlyWhereItStandsAlone: a short admin token, which
+// config allows on loopback ("ab"), was cut from every word of an answer
+// that held its letters, so "unavailable" read "unavail[redacted]le". It
+// is cut where the answer quotes it, and the rest reads as the service
+// wrote it.
+func TestAShortTokenIsCutOnlyWhereItStandsAlone(t *testing.T) {
+	t.Setenv("IMCALLBACK_ADMIN_TOKEN", "ab")
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string // %s: the Authorization header received
+	}{
+		{"error field", http.StatusInternalServerError, `{"error":"store unavailable (echo: %s)"}`},
+		{"not the API's", http.StatusBadGateway, `<html>upstream unavailable (echo: %s)</html>`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				fmt.Fprintf(w, tt.body, r.Header.Get("Authorization"))
+			}))
+			defer srv.Close()
+			out, err := runCLI(t, "--admin", srv.URL, "events", "list")
+			if err == nil {
+				t.Fatalf("succeeded: %s", out)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "unavailable (echo: Bearer [redacted])") {
+				t.Errorf("the answer is garbled or shows the token: %v", err)
+			}
+		})
+	}
+}

@@ -51,3 +51,44 @@ func TestErrorOfAnEchoedRequestLineHidesTheURL(t *testing.T) {
 		})
 	}
 }
+
+// TestShortTargetIsHiddenOnlyWhereItIsQuoted: the request target of a
+// short webhook URL ("/h", "/1", a query "on") is also part of ordinary
+// words of the error ("net/http", "HTTP/1.x", "connection"): it was
+// replaced there too, which garbled the error in the log, last_error and
+// a dead letter. It is hidden where the echoed line quotes it, and the
+// rest of the error reads as Go wrote it.
+func TestShortTargetIsHiddenOnlyWhereItIsQuoted(t *testing.T) {
+	addr := imtest.EchoLine(t)
+	tests := []struct {
+		target string // path and query
+		hidden string // as the error quotes it
+		keep   []string
+	}{
+		{"/h", `"/h"`, []string{"net/http: ", "transport connection broken"}},
+		{"/1", `"/1"`, []string{"net/http: HTTP/1.x transport"}},
+		{"/?on", `"/?on"`, []string{"transport connection broken"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			f, err := forward.New([]config.ForwardConfig{destination("a", "http://"+addr+tt.target, afterCommand)}, catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			err = f.Deliver(context.Background(), "a", &dispatcher.Request{Command: afterCommand, Body: []byte(`{}`), Target: "a"})
+			if err == nil {
+				t.Fatal("an echoed request line was taken for an answer")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, tt.hidden) || !strings.Contains(msg, `"[redacted]"`) {
+				t.Errorf("the target is not hidden where the error quotes it: %v", err)
+			}
+			for _, want := range tt.keep {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q lost %q", msg, want)
+				}
+			}
+		})
+	}
+}

@@ -883,7 +883,9 @@ func noEnd(error) {}
 // where a webhook URL keeps its key) redacted from its text. The cause of
 // a failed exchange may quote the answer: from a server that is no HTTP
 // server and echoes the request (a mistyped port), its "status code" is
-// the request line's target. The result unwraps to err, so a timeout
+// the request line's target. A short target ("/h", a query "on") is
+// hidden only where it stands alone, not inside the error's own words
+// ("net/http", "connection"). The result unwraps to err, so a timeout
 // stays one for errors.Is.
 func hideTarget(err error, u *url.URL) error {
 	var secrets []string
@@ -892,7 +894,7 @@ func hideTarget(err error, u *url.URL) error {
 			secrets = append(secrets, s)
 		}
 	}
-	return redact.Error(err, secrets...)
+	return redact.Standalone(err, secrets...)
 }
 
 // send sends req with client. A request that got no answer at all on a

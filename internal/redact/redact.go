@@ -8,7 +8,11 @@
 // printed.
 package redact
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
 // Mark replaces each secret in an error's text.
 const Mark = "[redacted]"
@@ -46,3 +50,78 @@ func (e *redacted) Error() string { return e.msg }
 
 // Unwrap is the original error.
 func (e *redacted) Unwrap() error { return e.err }
+
+// shortSecret is the length below which a secret is replaced only where it
+// stands alone (see Standalone): ordinary text holds so few characters by
+// chance. A longer one is replaced wherever it appears, even glued to
+// other characters as an encoding quotes it ("Bearer%20<token>").
+const shortSecret = 8
+
+// Standalone is like Error for secrets that may be short, a token of two
+// characters on loopback or a webhook path "/h": a secret of fewer than 8
+// bytes is replaced only where no letter, digit, '_' or '-' touches it on
+// either side, so that ordinary words of the text that contain it
+// ("net/http", "HTTP/1.x", "connection", "sdk_app_id") stay as they were;
+// a longer one is replaced wherever it appears, as Error does.
+func Standalone(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if out := StandaloneText(msg, secrets...); out != msg {
+		return &redacted{msg: out, err: err}
+	}
+	return err
+}
+
+// StandaloneText is s with the secrets replaced by Mark as Standalone
+// replaces them in an error's text. Where secrets overlap at one position,
+// the one listed first is replaced.
+func StandaloneText(s string, secrets ...string) string {
+	found := false
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		n := 0
+		for _, sec := range secrets {
+			if sec != "" && strings.HasPrefix(s[i:], sec) && (len(sec) >= shortSecret || alone(s, i, i+len(sec))) {
+				n = len(sec)
+				break
+			}
+		}
+		if n == 0 {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		b.WriteString(Mark)
+		i += n
+	}
+	return b.String()
+}
+
+// alone reports whether s[i:j] has no letter, digit, '_' or '-' (a
+// character of a word, or of an identifier such as sdk_app_id) right
+// before or right after it.
+func alone(s string, i, j int) bool {
+	if r, _ := utf8.DecodeLastRuneInString(s[:i]); i > 0 && inWord(r) {
+		return false
+	}
+	if r, _ := utf8.DecodeRuneInString(s[j:]); j < len(s) && inWord(r) {
+		return false
+	}
+	return true
+}
+
+// inWord reports whether r may be part of a word around a secret.
+func inWord(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-'
+}

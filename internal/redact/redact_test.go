@@ -47,3 +47,37 @@ func TestError(t *testing.T) {
 		})
 	}
 }
+
+func TestStandaloneText(t *testing.T) {
+	const long = "tok_5b8d3a91"
+	tests := []struct {
+		name    string
+		s       string
+		secrets []string
+		want    string
+	}{
+		{"no secret", "net/http: timeout", []string{"zz"}, "net/http: timeout"},
+		{"a short one inside a word stays", "net/http: HTTP/1.x", []string{"/h", "/1"}, "net/http: HTTP/1.x"},
+		{"a short one standing alone goes", `status code "/h" for /h`, []string{"/h"}, `status code "[redacted]" for [redacted]`},
+		{"at the edges", "ab and ab", []string{"ab"}, "[redacted] and [redacted]"},
+		{"a short one in a word and alone", "unavailable: Bearer ab", []string{"ab"}, "unavailable: Bearer [redacted]"},
+		{"letters beyond ASCII touch it too", "éab ab", []string{"ab"}, "éab [redacted]"},
+		{"so do '_' and '-'", "sdk_app_id read-only: id", []string{"id", "only"}, "sdk_app_id read-only: [redacted]"},
+		{"a long one goes wherever it is", "Bearer%20" + long + "x", []string{long}, "Bearer%20[redacted]x"},
+		{"the first listed wins", `"/h?on" connection`, []string{"/h?on", "/h", "on"}, `"[redacted]" connection`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := redact.StandaloneText(tt.s, tt.secrets...); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	err := fmt.Errorf(`code "/h": %w`, context.DeadlineExceeded)
+	if got := redact.Standalone(err, "/h"); got.Error() != `code "[redacted]": context deadline exceeded` || !errors.Is(got, context.DeadlineExceeded) {
+		t.Errorf("Standalone: %v", got)
+	}
+	if got := redact.Standalone(err, "co"); got != err {
+		t.Errorf("Standalone with no standalone secret returned %v, not the error itself", got)
+	}
+}
