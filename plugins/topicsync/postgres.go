@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,9 @@ const postgresMigrationLockID int64 = 0x696d63625f746f70
 // (retryStatement).
 type postgresBackend struct {
 	pool *pgxpool.Pool
+	// diskFullAt is when a topic write last failed for a full disk (SQLSTATE 53100), in Unix
+	// nanoseconds; 0 once one has committed since. Read by ping.
+	diskFullAt atomic.Int64
 }
 
 // defaultPostgresConns is the pool size unless the DSN sets pool_max_conns.
@@ -271,12 +275,29 @@ WHERE sdk_app_id = $7 AND topic_id = $6`
 // exec) write as bytea's hex text, which jsonb refuses; text is the JSON
 // itself in every mode.
 func (b *postgresBackend) create(ctx context.Context, t Topic, custom []byte, created, deletedBefore, resentUntil time.Time) error {
-	return retryStatement(ctx, func(ctx context.Context) error {
+	return b.noteWrite(retryStatement(ctx, func(ctx context.Context) error {
 		_, err := b.pool.Exec(ctx, postgresCreate,
 			t.SdkAppID, t.TopicID, t.GroupID, t.Name, t.OwnerAccount, t.OperatorAccount, t.Type,
 			string(custom), t.Introduction, t.Notification, t.FaceURL, created, deletedBefore, resentUntil)
 		return err
-	})
+	}))
+}
+
+// postgresFullHold is how long a topic write that failed for a full disk keeps the readiness
+// check failing when no topic write has committed since (see ping).
+const postgresFullHold = 30 * time.Second
+
+// noteWrite notes the outcome err of a topic write for the readiness check and returns it: the
+// time of a failure for a full disk, cleared by a commit.
+func (b *postgresBackend) noteWrite(err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		b.diskFullAt.Store(0)
+	case errors.As(err, &pgErr) && pgErr.Code == "53100": // disk_full
+		b.diskFullAt.Store(time.Now().UnixNano())
+	}
+	return err
 }
 
 // Bounds of retryStatement: at most maxConflictAttempts runs, the pause before the next one
@@ -357,10 +378,10 @@ func (b *postgresBackend) adoptUnkeyed(ctx context.Context, appID string) (int64
 
 func (b *postgresBackend) destroy(ctx context.Context, appID, groupID string, ids []string, at, createdAfter, deletedBefore time.Time) error {
 	// One statement, so one transaction; ids has no repeats, which ON CONFLICT requires.
-	return retryStatement(ctx, func(ctx context.Context) error {
+	return b.noteWrite(retryStatement(ctx, func(ctx context.Context) error {
 		_, err := b.pool.Exec(ctx, postgresDestroy, ids, groupID, at, appID, createdAfter, deletedBefore)
 		return err
-	})
+	}))
 }
 
 func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.Time) error {
@@ -370,7 +391,7 @@ func (b *postgresBackend) infoChange(ctx context.Context, c InfoChange, at time.
 			c.Name, c.Introduction, c.Notification, c.FaceURL, at, c.TopicID, c.SdkAppID)
 		return err
 	})
-	if err != nil {
+	if err = b.noteWrite(err); err != nil {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
@@ -429,6 +450,11 @@ func shouldPing(ctx context.Context, p pgxpool.ShouldPingParams) bool {
 // write, fails it: a standby (a failover left the DSN's host one) or a
 // database whose transactions are read-only by default (as managed services
 // make it when its storage is full) answers, and every topic write fails.
+// A server whose own data disk is full stays writable in principle, and only
+// a write that needs a new page fails (SQLSTATE 53100 disk_full), which the
+// check, writing nothing, cannot see: a topic write that failed so, with
+// none committed since, fails it for postgresFullHold after it, as the SQLite
+// store's does (the delivery's retries clear it as soon as one commits).
 func (b *postgresBackend) ping(ctx context.Context) error {
 	var standby bool
 	var readOnly string
@@ -441,6 +467,10 @@ func (b *postgresBackend) ping(ctx context.Context) error {
 		return errors.New("the database is read-only: the server is a standby (in recovery), so every topic write fails")
 	case readOnly == "on":
 		return errors.New("the database is read-only: its transactions are read-only (default_transaction_read_only), so every topic write fails")
+	}
+	if at := b.diskFullAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < postgresFullHold {
+		return fmt.Errorf("a topic write failed for a full disk (SQLSTATE 53100) at %s, and none has committed since",
+			time.Unix(0, at).UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -1965,6 +1965,56 @@ func TestPostgresPingFailsOnAReadOnlyDatabase(t *testing.T) {
 	t.Logf("ping: %v", err)
 }
 
+// TestPostgresPingAfterAFullDisk: a PostgreSQL server whose data disk is
+// full stays up and writable in principle (transactions are not read-only,
+// it is no standby): only a write that needs a new page fails, with SQLSTATE
+// 53100 disk_full ("could not extend file"). The readiness ping, which asks
+// only whether the database refuses every write, passed while every topic
+// create failed. A topic write that failed for a full disk now fails the
+// ping until a topic write commits (or for 30 s with none tried), as the
+// SQLite store's does. The test raises 53100 from a trigger of its own
+// schema rather than filling the shared server's disk.
+func TestPostgresPingAfterAFullDisk(t *testing.T) {
+	dsn := postgresSchemaDSN(t)
+	s := mustOpenPostgres(t, dsn)
+	defer closeStore(t, s)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), `
+CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.topic_id LIKE '%full%' THEN
+		RAISE EXCEPTION 'could not extend file "base/1/2": No space left on device' USING ERRCODE = 'disk_full';
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER full_disk BEFORE INSERT ON topics FOR EACH ROW EXECUTE FUNCTION full_disk()`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping before any write failed: %v", err)
+	}
+	err = s.Create(t.Context(), newTopic("@TGS#_g", "full", at(0)))
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "53100" {
+		t.Fatalf("Create = %v, want the disk_full the trigger raises", err)
+	}
+	if err := s.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "full disk") {
+		t.Errorf("Ping after a create failed for a full disk = %v, want an error naming the full disk", err)
+	} else {
+		t.Logf("ping: %v", err)
+	}
+	if err := s.Create(t.Context(), newTopic("@TGS#_g", "room", at(1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping after a create committed = %v, want nil", err)
+	}
+}
+
 func mustOpenPostgres(t *testing.T, dsn string, opts ...topicsync.OpenOption) topicsync.Store {
 	t.Helper()
 	s, err := topicsync.OpenPostgres(t.Context(), dsn, zaptest.NewLogger(t), opts...)
