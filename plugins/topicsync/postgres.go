@@ -293,7 +293,9 @@ func (b *postgresBackend) noteWrite(err error) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:
-		b.diskFullAt.Store(0)
+		if b.diskFullAt.Load() != 0 { // a store on every write would bounce the line between cores
+			b.diskFullAt.Store(0)
+		}
 	case errors.As(err, &pgErr) && pgErr.Code == "53100": // disk_full
 		b.diskFullAt.Store(time.Now().UnixNano())
 	}
