@@ -399,3 +399,52 @@ func TestEnabledReadsExporterAndProtocolInAnyCase(t *testing.T) {
 		t.Errorf("Zipkin: on %v, err %v; want off with an error naming it", on, err)
 	}
 }
+
+// TestEnabledRefusesAnEndpointPathNoCollectorServes: the exporter posts
+// the spans to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as written, to / when it
+// has no path, and appends /v1/traces to the path of
+// OTEL_EXPORTER_OTLP_ENDPOINT. A traces endpoint written as the base
+// (http://collector:4318), or a general one written as the traces URL
+// (…/v1/traces, posted to …/v1/traces/v1/traces), gets a 404 from a
+// collector for every batch: no span is ever exported. Both are refused,
+// naming the variable; an explicit root path, a base path of the general
+// endpoint, and a general endpoint the traces one overrides are not.
+func TestEnabledRefusesAnEndpointPathNoCollectorServes(t *testing.T) {
+	const (
+		general = "OTEL_EXPORTER_OTLP_ENDPOINT"
+		traces  = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		fail string // the variable the error names; "" when good
+	}{
+		{"traces endpoint without a path", map[string]string{traces: "http://tracegw:4318"}, traces},
+		{"traces endpoint without a path, spaces around", map[string]string{traces: " https://tracegw:4318 "}, traces},
+		{"traces endpoint with the root path", map[string]string{traces: "http://tracegw:4318/"}, ""},
+		{"traces endpoint with its path", map[string]string{traces: "http://tracegw:4318/v1/traces"}, ""},
+		{"traces endpoint of a vendor", map[string]string{traces: "https://otlp.example.com/otlp/v1/traces"}, ""},
+		{"general endpoint with the traces path", map[string]string{general: "http://tracegw:4318/v1/traces"}, general},
+		{"general endpoint with the traces path and a slash", map[string]string{general: "https://tracegw/otlp/v1/traces/"}, general},
+		{"general endpoint with a base path", map[string]string{general: "https://tracegw/otlp"}, ""},
+		{"general endpoint without a path", map[string]string{general: "http://tracegw:4318"}, ""},
+		{"general endpoint overridden", map[string]string{general: "http://tracegw:4318/v1/traces",
+			traces: "http://tracegw:4318/v1/traces"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
+			if tc.fail == "" {
+				if err != nil || !on {
+					t.Fatalf("on %v, err %v; want on without an error", on, err)
+				}
+				return
+			}
+			if err == nil || on || !strings.Contains(err.Error(), tc.fail+" ") {
+				t.Fatalf("on %v, err %v; want off with an error naming %s", on, err, tc.fail)
+			}
+			if strings.Contains(err.Error(), "tracegw") {
+				t.Errorf("the error quotes the endpoint: %v", err)
+			}
+		})
+	}
+}

@@ -24,7 +24,8 @@ var exporterScopes = []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_
 // names its variable; none quotes an endpoint, header or timeout value,
 // which may hold a credential (a certificate's problem names its file).
 // An insecure flag contradicting the endpoint's scheme is one too
-// (insecureProblem).
+// (insecureProblem), and so is an endpoint whose path no collector serves
+// (endpointPathProblem).
 func checkExporterEnv(getenv func(string) string) error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -77,7 +78,41 @@ func checkExporterEnv(getenv func(string) string) error {
 	if err := insecureProblem(getenv); err != nil {
 		errs = append(errs, err)
 	}
+	if err := endpointPathProblem(getenv); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// tracesPath is the path the exporter appends to the general endpoint's.
+const tracesPath = "/v1/traces"
+
+// endpointPathProblem reports an endpoint in effect whose path no OTLP
+// receiver serves, for which every export would get a 404: the exporter
+// posts the spans to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as written, to /
+// when it has no path (a base URL such as http://collector:4318), and to
+// the path of OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces appended (so a
+// general endpoint written as the traces URL is posted to
+// .../v1/traces/v1/traces). An explicit / is taken as meant. The general
+// endpoint is not used when the traces one is set. The error names the
+// variable, quoting no value.
+func endpointPathProblem(getenv func(string) string) error {
+	if v := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")); v != "" {
+		if u, err := url.Parse(v); err == nil && endpointProblem(v) == "" && u.Path == "" {
+			return fmt.Errorf("tracing: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT has no path: the exporter posts the spans to it as "+
+				"written, to /, where a collector answers 404; write the whole URL, e.g. http://collector:4318%s "+
+				"(or set OTEL_EXPORTER_OTLP_ENDPOINT to the base URL instead)", tracesPath)
+		}
+		return nil
+	}
+	if v := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")); v != "" {
+		if u, err := url.Parse(v); err == nil && endpointProblem(v) == "" &&
+			strings.HasSuffix(strings.TrimRight(u.Path, "/"), tracesPath) {
+			return fmt.Errorf("tracing: OTEL_EXPORTER_OTLP_ENDPOINT ends with %s, which the exporter appends to it: write the "+
+				"base URL, e.g. http://collector:4318 (or set OTEL_EXPORTER_OTLP_TRACES_ENDPOINT to the whole URL instead)", tracesPath)
+		}
+	}
+	return nil
 }
 
 // insecureProblem reports an OTEL_EXPORTER_OTLP_INSECURE (or _TRACES_INSECURE,
