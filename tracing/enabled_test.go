@@ -126,9 +126,9 @@ func TestEnabledRefusesSettingsTheExporterWouldIgnore(t *testing.T) {
 }
 
 // TestEnabledRefusesResourceAttributesItWouldDrop: the SDK drops an
-// OTEL_RESOURCE_ATTRIBUTES entry without '=' from every span's resource,
-// and keeps a value it cannot decode as written, without an error; both
-// are refused, naming the entry.
+// OTEL_RESOURCE_ATTRIBUTES entry without '=' or without a key from every
+// span's resource, and keeps a value it cannot decode as written, without
+// an error; each is refused, naming the entry.
 func TestEnabledRefusesResourceAttributesItWouldDrop(t *testing.T) {
 	for _, tc := range []struct {
 		attrs string
@@ -139,6 +139,8 @@ func TestEnabledRefusesResourceAttributesItWouldDrop(t *testing.T) {
 		{"deployment.environment.name=prod,service.namespace", "entry #2 has no '='"},
 		{"deployment.environment.name:prod", "entry #1 has no '='"},
 		{"service.namespace=im%zzcallbacks", "entry #1 (service.namespace)"},
+		{"deployment.environment.name=prod, =im", "entry #2 has no key"},
+		{"=prod", "entry #1 has no key"},
 	} {
 		env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_RESOURCE_ATTRIBUTES": tc.attrs}
 		on, err := tracing.Enabled(func(k string) string { return env[k] })

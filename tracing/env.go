@@ -245,7 +245,8 @@ func clientPairProblem(certFile, keyFile string) error {
 
 // resourceProblem says what is wrong with OTEL_RESOURCE_ATTRIBUTES
 // (comma-separated key=value, each value percent-encoded); "" when nothing
-// is. The SDK drops an entry without '=' from the service's resource and
+// is. The SDK drops an entry without '=' or without a key (an attribute
+// with an empty key is invalid) from the service's resource and
 // keeps a value it cannot decode undecoded, so a mistyped attribute would
 // be missing from every span, or wrong, without an error. A blank entry (a
 // trailing comma) loses nothing and is no problem.
@@ -258,6 +259,9 @@ func resourceProblem(v string) string {
 		key = strings.TrimSpace(key)
 		if !ok {
 			return fmt.Sprintf("entry #%d has no '=': write key=value pairs separated by commas, e.g. deployment.environment.name=prod", i+1)
+		}
+		if key == "" {
+			return fmt.Sprintf("entry #%d has no key before its '=': write key=value pairs, e.g. deployment.environment.name=prod", i+1)
 		}
 		if _, err := url.PathUnescape(strings.TrimSpace(value)); err != nil {
 			return fmt.Sprintf("entry #%d (%s): the value is not percent-encoded correctly", i+1, key)
