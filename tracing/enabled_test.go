@@ -160,8 +160,9 @@ func TestEnabledRefusesResourceAttributesItWouldDrop(t *testing.T) {
 // OTEL_TRACES_SAMPLER it does not know with its default (parent-based,
 // always on), and a ratio sampler whose OTEL_TRACES_SAMPLER_ARG is no
 // number from 0 to 1 with a ratio of 1, reporting it only as a warning: a
-// service meant to keep 1 % of its traces would export every one. Each is
-// refused, naming the variable.
+// service meant to keep 1 % of its traces would export every one. So
+// would one that sets the ratio without a sampler, which the SDK ignores
+// for its default. Each is refused, naming the variable.
 func TestEnabledRefusesSamplerSettingsTheSDKWouldReplace(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
@@ -176,6 +177,8 @@ func TestEnabledRefusesSamplerSettingsTheSDKWouldReplace(t *testing.T) {
 		{"parent-based ratio", "parentbased_traceidratio", " 0.5 ", ""},
 		{"ratio without an argument", "traceidratio", "", ""},
 		{"argument of a sampler that takes none", "always_off", "whatever", ""},
+		{"blank argument without a sampler", "", " ", ""},
+		{"ratio without a sampler", "", "0.01", "OTEL_TRACES_SAMPLER_ARG"},
 		{"unknown sampler", "ratio", "0.01", "OTEL_TRACES_SAMPLER"},
 		{"sampler the SDK lacks", "jaeger_remote", "", "OTEL_TRACES_SAMPLER"},
 		{"ratio as a percentage", "traceidratio", "1%", "OTEL_TRACES_SAMPLER_ARG"},

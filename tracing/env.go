@@ -285,11 +285,18 @@ var samplers = map[string]bool{
 // OTEL_TRACES_SAMPLER_ARG. The SDK reports a sampler it does not build
 // (a typo, or jaeger_remote and xray, which it lacks) only as a warning and
 // samples with its default, parent-based always on; a ratio that is no
-// number from 0 to 1 it replaces with 1. Either way a service meant to keep
-// a few of its traces would export every one.
+// number from 0 to 1 it replaces with 1; an argument without a sampler it
+// ignores, for its default. Any way, a service meant to keep a few of its
+// traces would export every one.
 func samplerProblem(getenv func(string) string) error {
 	name := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER")))
+	arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG"))
 	if name == "" {
+		if arg != "" {
+			return errors.New("tracing: OTEL_TRACES_SAMPLER_ARG is set without OTEL_TRACES_SAMPLER: the SDK reads it only for " +
+				"traceidratio or parentbased_traceidratio, and would sample every trace with its default, parentbased_always_on; " +
+				"set OTEL_TRACES_SAMPLER=parentbased_traceidratio (or unset the argument)")
+		}
 		return nil
 	}
 	ratio, known := samplers[name]
@@ -297,7 +304,6 @@ func samplerProblem(getenv func(string) string) error {
 		return fmt.Errorf("tracing: OTEL_TRACES_SAMPLER %s is not a sampler the SDK builds: always_on, always_off, traceidratio, "+
 			"parentbased_always_on, parentbased_always_off or parentbased_traceidratio", name)
 	}
-	arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG"))
 	if !ratio || arg == "" {
 		return nil // no argument read, or the ratio 1
 	}
