@@ -177,12 +177,7 @@ func TestSendURLErrorHidesSecrets(t *testing.T) {
 // its --url without any part of its user info, a key put where a user
 // goes (http://KEY@host, http://KEY:@host) included.
 func TestSendWithoutAnAnswerHidesTheUserInfo(t *testing.T) {
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := closed.Addr().String()
-	_ = closed.Close()
+	addr := imtest.FreeAddr(t) // nothing listens there
 	for _, userinfo := range []string{"s3cr3t-key", "s3cr3t-key:", "s3cr3t-user:s3cr3t-pw"} {
 		t.Run(userinfo, func(t *testing.T) {
 			url := "http://" + userinfo + "@" + addr + "/im/callback"

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/imcallback/imcallback/imrest"
+	"github.com/imcallback/imcallback/imtest"
 )
 
 // clock is a settable Config.Now shared by the client and the test server.
@@ -471,8 +472,7 @@ func echo(status int) http.HandlerFunc {
 }
 
 func TestErrorsNeverCarrySecrets(t *testing.T) {
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closed.Close()
+	closed := "http://" + imtest.FreeAddr(t) // nothing listens there
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc // nil: transport failure
@@ -518,7 +518,7 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			base := closed.URL
+			base := closed
 			if tt.handler != nil {
 				base = newServer(t, tt.handler).URL
 			}

@@ -312,9 +312,7 @@ func TestErrorsDoNotQuoteSign(t *testing.T) {
 // with an empty password) as it is, and a URL that does not parse as it
 // was given, password included.
 func TestErrorsDoNotQuoteTheUserInfo(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	host := strings.TrimPrefix(srv.URL, "http://")
-	srv.Close() // nothing listens there now: the request fails
+	host := imtest.FreeAddr(t) // nothing listens there: the request fails
 	for _, tt := range []struct{ name, userinfo, path string }{
 		{"a user alone", "s3cr3t-key", "/im/callback"},
 		{"an '@' in the path", "s3cr3t-key", "/im/@callback"},
