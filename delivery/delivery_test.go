@@ -317,9 +317,11 @@ func TestStopWithWorkInFlightLosesNothing(t *testing.T) {
 func TestUnavailableStreamAnswersErrorAndRecovers(t *testing.T) {
 	t.Run("server down", func(t *testing.T) {
 		// An embedded server with a listener stands in for a NATS server
-		// that goes away and comes back on the same address and store.
+		// that goes away and comes back on the same address and store: an
+		// address of imtest.FreeAddr, as a port of the ephemeral range left
+		// unused during the outage may be taken by another package's test.
 		dir := t.TempDir()
-		emb, err := delivery.StartEmbedded(delivery.EmbeddedOptions{StoreDir: dir, Listen: "127.0.0.1:0"}, testLogger(t))
+		emb, err := delivery.StartEmbedded(delivery.EmbeddedOptions{StoreDir: dir, Listen: imtest.FreeAddr(t)}, testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
