@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imcallback/imcallback/imtest"
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
@@ -142,8 +143,12 @@ func TestAStartHookThatNeverReturnsIsNamed(t *testing.T) {
 // nothing of the app keeps running.
 func TestAStartPastItsTimeoutLeavesNothingRunning(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	listen := func() net.Listener {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Ports of imtest.FreeAddr: a port of the ephemeral range, free once
+	// its listener closed, could be taken by another package's test
+	// before rebind, which would then blame the listener.
+	firstAddr, lateAddr := imtest.FreeAddr(t), imtest.FreeAddr(t)
+	listen := func(addr string) net.Listener {
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Error(err)
 			return nil
@@ -170,11 +175,11 @@ func TestAStartPastItsTimeoutLeavesNothingRunning(t *testing.T) {
 	app, guard := guardedApp(t,
 		fx.Invoke(func(lc fx.Lifecycle) {
 			lc.Append(fx.Hook{
-				OnStart: func(context.Context) error { first = listen(); return nil },
+				OnStart: func(context.Context) error { first = listen(firstAddr); return nil },
 				OnStop:  func(context.Context) error { return first.Close() },
 			})
 			hangsAtStart(lc, release,
-				func() error { late = listen(); return nil }, // binds once the start was given up
+				func() error { late = listen(lateAddr); return nil }, // binds once the start was given up
 				func() { late.Close(); close(lateStopped) })
 		}),
 		fx.Invoke(func(lc fx.Lifecycle) {
