@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imcallback/imcallback/imtest"
 )
 
 // TestMain lets the test binary serve as a started server: with
@@ -35,7 +37,7 @@ type exitCode int
 func TestFailStopsStartedServers(t *testing.T) {
 	endingStep(t, func(code int) { panic(exitCode(code)) })
 
-	p := start(os.Args[0], freeAddr(), []string{"WRKLOAD_TEST_SERVE=1"}, filepath.Join(t.TempDir(), "server.log"), "")
+	p := start(os.Args[0], imtest.FreeAddr(t), []string{"WRKLOAD_TEST_SERVE=1"}, filepath.Join(t.TempDir(), "server.log"), "")
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill() // when fail did not stop it
 		<-p.done
@@ -102,7 +104,7 @@ func TestASignalEndsTheStepAsAFailureDoes(t *testing.T) {
 			})
 			t.Setenv("TMPDIR", t.TempDir())
 			dir := workDir()
-			p := start(os.Args[0], freeAddr(), []string{"WRKLOAD_TEST_SERVE=1"}, filepath.Join(dir, "server.log"), "")
+			p := start(os.Args[0], imtest.FreeAddr(t), []string{"WRKLOAD_TEST_SERVE=1"}, filepath.Join(dir, "server.log"), "")
 			t.Cleanup(func() {
 				_ = p.cmd.Process.Kill() // when the signal did not stop it
 				<-p.done
@@ -110,7 +112,7 @@ func TestASignalEndsTheStepAsAFailureDoes(t *testing.T) {
 			// A run to its end under way, as wrk's or go build's: a server
 			// that never ends stands in for it.
 			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), "WRKLOAD_TEST_SERVE=1", "IMCALLBACK_LISTEN="+freeAddr())
+			cmd.Env = append(os.Environ(), "WRKLOAD_TEST_SERVE=1", "IMCALLBACK_LISTEN="+imtest.FreeAddr(t))
 			ran := make(chan error, 1)
 			go func() {
 				_, err := run(cmd)
