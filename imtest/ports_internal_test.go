@@ -78,6 +78,15 @@ func TestFreeAddrSkipsAPortAnotherProcessHolds(t *testing.T) {
 	port := 0
 	for range 200 {
 		p := lo + rand.IntN(hi-lo)
+		// Not a port another test binary holds: there the child's claim
+		// would fail too, and it would take another port. Claimed here to
+		// know, then let go for the child.
+		if _, taken := handedOut.Load(p); taken || !claimPort(p) {
+			continue
+		}
+		if f, ok := claimed.LoadAndDelete(p); ok {
+			f.(*os.File).Close()
+		}
 		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
 			ln.Close()
 			port = p
