@@ -55,7 +55,7 @@ func withExistingStream(t *testing.T, b backend, mod func(*jetstream.StreamConfi
 // clientJS is a JetStream client of its own on url, closed at cleanup.
 func clientJS(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, nats.Timeout(helperWait))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,8 +95,15 @@ func randomID(t *testing.T) string {
 	return hex.EncodeToString(b[:])
 }
 
+// helperWait bounds the test helpers' own connection to a NATS server and
+// their requests on it: generous, as the shared server of
+// IMCALLBACK_TEST_NATS_URL answers the tests of every package and run at
+// once on a loaded machine (nats.go's default connect timeout is 2 s);
+// only a server that does not answer reaches it.
+const helperWait = 30 * time.Second
+
 func deleteStreams(t *testing.T, o delivery.Options) {
-	nc, err := nats.Connect(o.URL)
+	nc, err := nats.Connect(o.URL, nats.Timeout(helperWait))
 	if err != nil {
 		t.Errorf("cleanup: connect: %v", err)
 		return
@@ -107,7 +114,7 @@ func deleteStreams(t *testing.T, o delivery.Options) {
 		t.Errorf("cleanup: %v", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), helperWait)
 	defer cancel()
 	for _, name := range []string{o.Stream, o.Stream + "_DEAD"} {
 		if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
