@@ -32,3 +32,31 @@ func TestDocsReliabilityGivesTheReadinessOfAFullDisk(t *testing.T) {
 			"what /readyz says while the supervisor restarts the embedded server", readyz, errRestarting.Error())
 	}
 }
+
+// TestDocsNameTheWorkStreamsSubjects: docs/delivery.md's table gives the
+// work stream every subject the service sets it up with, the readiness
+// probe's too, so that an operator comparing `nats stream info` (or
+// creating the stream by hand) finds what the service will put there. The
+// row once gave <prefix>.> alone.
+func TestDocsNameTheWorkStreamsSubjects(t *testing.T) {
+	b, err := os.ReadFile("../docs/delivery.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "| Work stream |") {
+			row = line
+		}
+	}
+	if row == "" {
+		t.Fatal("docs/delivery.md has no table row \"Work stream\"")
+	}
+	o := DefaultOptions()
+	for _, subject := range workStreamConfig(o).Subjects {
+		documented := "<prefix>" + strings.TrimPrefix(subject, o.SubjectPrefix)
+		if !strings.Contains(row, "`"+documented+"`") {
+			t.Errorf("docs/delivery.md's Work stream row does not name the subject %s", documented)
+		}
+	}
+}
