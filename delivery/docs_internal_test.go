@@ -1,9 +1,11 @@
 package delivery
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDocsReliabilityGivesTheReadinessOfAFullDisk: docs/reliability.md's
@@ -57,6 +59,25 @@ func TestDocsNameTheWorkStreamsSubjects(t *testing.T) {
 		documented := "<prefix>" + strings.TrimPrefix(subject, o.SubjectPrefix)
 		if !strings.Contains(row, "`"+documented+"`") {
 			t.Errorf("docs/delivery.md's Work stream row does not name the subject %s", documented)
+		}
+	}
+}
+
+// TestDocsGiveTheFullCountOfTheDeliveryStatus: README.md and
+// docs/delivery.md, where they say when GET /v1/delivery reads the backlog
+// whole again, give fullCountEvery, after which it does whatever changed.
+// docs/delivery.md once said it does so "only" after letters were removed,
+// many added or one repeating an earlier event's, leaving it out.
+func TestDocsGiveTheFullCountOfTheDeliveryStatus(t *testing.T) {
+	want := fmt.Sprintf("at least every %d minutes", int(fullCountEvery/time.Minute))
+	for _, doc := range []string{"../README.md", "../docs/delivery.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(b)), " ") // lines wrap anywhere
+		if !strings.Contains(text, want) {
+			t.Errorf("%s does not say that GET /v1/delivery reads the backlog whole %s (fullCountEvery)", doc, want)
 		}
 	}
 }
