@@ -12,6 +12,7 @@
 // Layout, for Stream S and SubjectPrefix P:
 //
 //	stream S         subjects P.>        P.<SdkAppid>.<CallbackCommand>   (e.g. imcallback.1400000000.Group.CallbackAfterCreateTopic)
+//	                 and P_probe         the readiness probe's writes, which the consumer does not read
 //	stream S_DEAD    subjects P_dead.>   P_dead.<SdkAppid>.<CallbackCommand>
 //	consumer         durable pull consumer on S, filter P.>, shared by every replica
 //
