@@ -284,8 +284,12 @@ func main() {
 			}
 			if watch != nil {
 				w := watch.stop()
-				fmt.Printf("  round %d durable: acknowledged %.0f/s, processed %.0f/s while loaded, backlog peak %.0f, %.0f at the end\n",
-					i+1, s.rps, w.processedRate, w.peak, w.last)
+				failed := ""
+				if w.failed > 0 {
+					failed = fmt.Sprintf(" (and %.0f failed handler runs, retried)", w.failed)
+				}
+				fmt.Printf("  round %d durable: acknowledged %.0f/s, processed %.0f/s while loaded%s, backlog peak %.0f, %.0f at the end\n",
+					i+1, s.rps, w.processedRate, failed, w.peak, w.last)
 				backlogs = append(backlogs, w)
 			}
 			if r.pause {
@@ -803,9 +807,16 @@ func stopOnSignals() (stop func()) {
 
 // backlog is what the durable row's watch saw during one service round.
 type backlog struct {
-	processedRate float64 // events processed per second while loaded
+	processed     float64 // events processed (handler runs with outcome ok) while loaded
+	failed        float64 // handler runs that did not succeed (their events are retried) while loaded
+	processedRate float64 // processed per second
 	peak, last    float64 // pending events
 }
+
+// processedOK selects the handler runs that succeeded among
+// imcallback_delivery_processed_total's outcomes: a failed run (an error,
+// an undecodable event) is no processed event, and its retry runs again.
+const processedOK = `outcome="ok"`
 
 // backlogWatch samples the durable service's pending count and processed
 // total every 500 ms while wrk runs.
@@ -818,12 +829,19 @@ type backlogWatch struct {
 func watchBacklog(admin string) *backlogWatch {
 	w := &backlogWatch{admin: admin, done: make(chan struct{}), res: make(chan backlog, 1)}
 	go func() {
-		start, p0 := time.Now(), metric(admin, "imcallback_delivery_processed_total")
+		runs := func() (ok, all float64) { // from one scrape: a run between two would count as failed
+			all, ok, _ = readMetricWhere(admin, "imcallback_delivery_processed_total", processedOK)
+			return ok, all
+		}
+		start := time.Now()
+		ok0, all0 := runs()
 		var b backlog
 		for {
 			select {
 			case <-w.done:
-				b.processedRate = (metric(admin, "imcallback_delivery_processed_total") - p0) / time.Since(start).Seconds()
+				ok, all := runs()
+				b.processed, b.failed = ok-ok0, (all-ok)-(all0-ok0)
+				b.processedRate = b.processed / time.Since(start).Seconds()
 				b.last = metric(admin, "imcallback_delivery_pending")
 				b.peak = max(b.peak, b.last) // the last sample is one of the round's too
 				w.res <- b
@@ -850,15 +868,22 @@ func metric(admin, name string) float64 {
 
 // readMetric is the sum of every series of name in the admin listener's /metrics.
 func readMetric(admin, name string) (float64, error) {
+	all, _, err := readMetricWhere(admin, name, "")
+	return all, err
+}
+
+// readMetricWhere reads the admin listener's /metrics once and returns
+// the sum of every series of name, and the sum of those with label
+// (name="value") among their labels.
+func readMetricWhere(admin, name, label string) (all, matching float64, err error) {
 	resp, err := adminClient(0).Get("http://" + admin + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return 0, 0, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	sum := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -870,13 +895,18 @@ func readMetric(admin, name string) (float64, error) {
 		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
 			continue
 		}
-		fields := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
-		if len(fields) > 0 {
-			v, _ := strconv.ParseFloat(fields[0], 64)
-			sum += v
+		end := strings.LastIndex(rest, "}")
+		fields := strings.Fields(rest[end+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(fields[0], 64)
+		all += v
+		if label != "" && end > 0 && strings.Contains(","+rest[1:end]+",", ","+label+",") {
+			matching += v
 		}
 	}
-	return sum, sc.Err()
+	return all, matching, sc.Err()
 }
 
 // adminPost posts an empty body to the service's admin path and fails the

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -95,6 +97,31 @@ func TestBacklogPeakCountsTheLastSample(t *testing.T) {
 	b := watchBacklog(strings.TrimPrefix(admin.URL, "http://")).stop()
 	if b.last != 1234 || b.peak != 1234 {
 		t.Fatalf("backlog peak %v, at the end %v; want 1234 both", b.peak, b.last)
+	}
+}
+
+// TestBacklogProcessedCountsOnlySuccessfulRuns: the durable row's
+// processed rate counted every handler run, failed ones (an error, an
+// undecodable event, retried again and again) included, so a row whose
+// handler failed reported the failures as processed events. It counts the
+// runs with outcome ok, and the failed runs apart.
+func TestBacklogProcessedCountsOnlySuccessfulRuns(t *testing.T) {
+	var scrapes atomic.Int64
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		ok, failed := 0, 0
+		if scrapes.Add(1) > 1 { // after the round's first scrape
+			ok, failed = 10, 1000
+		}
+		_, _ = fmt.Fprintf(w, "# TYPE imcallback_delivery_processed_total counter\n"+
+			"imcallback_delivery_processed_total{command=\"Group.CallbackAfterCreateTopic\",outcome=\"error\"} %d\n"+
+			"imcallback_delivery_processed_total{command=\"Group.CallbackAfterCreateTopic\",outcome=\"ok\"} %d\n"+
+			"imcallback_delivery_processed_total{command=\"Group.CallbackAfterCreateTopic\",outcome=\"undecodable\"} 0\n"+
+			"imcallback_delivery_pending 0\n", failed, ok)
+	}))
+	defer admin.Close()
+	b := watchBacklog(strings.TrimPrefix(admin.URL, "http://")).stop()
+	if b.processed != 10 || b.failed != 1000 {
+		t.Fatalf("the round processed %v events and failed %v runs; want 10 and 1000", b.processed, b.failed)
 	}
 }
 
