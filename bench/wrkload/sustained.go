@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -19,20 +20,23 @@ import (
 // sustainedResult is what one fixed-rate run saw.
 type sustainedResult struct {
 	offered, achieved float64 // requests per second
-	backlogAt10s      float64 // pending events 10 s in, once the run has settled
-	backlogEnd        float64 // pending events at the end
+	backlogAt10s      float64 // pending events 10 s in, once the run has settled (NaN: unreadable)
+	backlogEnd        float64 // pending events at the end (NaN: unreadable)
 	failed            int64   // answers other than 200
 }
 
 // verdict is "flat" when the service kept up: every offered request was
 // sent and answered 200, and the backlog grew by less than one second of
 // ingest between 10 s in and the end; otherwise it says what went wrong.
+// A backlog that could not be read is no flat one.
 func (r sustainedResult) verdict() string {
 	switch {
 	case r.failed > 0:
 		return "answers failed"
 	case r.achieved < 0.98*r.offered:
 		return "not offered in full (the service answers too slowly)"
+	case math.IsNaN(r.backlogAt10s) || math.IsNaN(r.backlogEnd):
+		return "backlog unreadable (JetStream or /metrics did not answer)"
 	case r.backlogEnd-r.backlogAt10s >= r.offered:
 		return "grows"
 	}
@@ -79,7 +83,7 @@ func runSustained(rate float64, seconds, conns int, url func() string, admin, bo
 			break
 		}
 		if !sampled && elapsed >= 10*time.Second {
-			res.backlogAt10s, sampled = metric(admin, "imcallback_delivery_pending"), true
+			res.backlogAt10s, sampled = pendingNow(admin), true
 		}
 		owed += rate * now.Sub(last).Seconds()
 		last = now
@@ -94,9 +98,20 @@ func runSustained(rate float64, seconds, conns int, url func() string, admin, bo
 	close(tokens)
 	wg.Wait()
 	res.achieved = float64(sent.Load()) / time.Since(start).Seconds()
-	res.backlogEnd = metric(admin, "imcallback_delivery_pending")
+	res.backlogEnd = pendingNow(admin)
 	res.failed = failed.Load()
 	return res
+}
+
+// pendingNow is the durable service's backlog, NaN when it cannot be read
+// (the service's gauge is NaN itself when JetStream does not answer): not
+// 0, which would pass for a flat backlog.
+func pendingNow(admin string) float64 {
+	v, err := readMetric(admin, "imcallback_delivery_pending")
+	if err != nil {
+		return math.NaN()
+	}
+	return v
 }
 
 // sustained runs the rates in order against the durable service until one
