@@ -262,6 +262,9 @@ func main() {
 			if pauseBaseline {
 				adminPost(otherAdmin, "/v1/delivery/resume")
 			}
+			if baseline != "" {
+				checkAnswers(r.name+", the baseline's round", otherAdmin)
+			}
 			if durable && baseline != "" { // nor the baseline's drain the service round's
 				waitDrained(otherAdmin)
 			}
@@ -295,6 +298,7 @@ func main() {
 			if r.pause {
 				adminPost(admin, "/v1/delivery/resume")
 			}
+			checkAnswers(r.name+", the service's round", admin) // once the watch has its figures of the round alone
 			ratio := s.rps / e.rps
 			ratios = append(ratios, ratio)
 			fmt.Printf("  round %d: %s %8.0f req/s p99 %-9v  service %8.0f req/s p99 %-9v  ratio %.2f\n",
@@ -907,6 +911,48 @@ func readMetricWhere(admin, name, label string) (all, matching float64, err erro
 		}
 	}
 	return all, matching, sc.Err()
+}
+
+// divertedAnswers reports the callbacks the service at admin answered 200
+// off its row's path, which wrk counts as good answers: before-callbacks
+// answered with the fallback decision instead of their handler's (its body
+// did not decode, it ran out of time, too many handlers ran) and durable
+// events found stored already (acknowledged without being stored, as a
+// TopicId sent twice would be). The service is a fresh one per row, so any
+// since its start is one of the row's rounds.
+func divertedAnswers(admin string) error {
+	_, fallbacks, err := readMetricWhere(admin, "imcallback_callbacks_total", `outcome="fallback"`)
+	if err != nil {
+		return err
+	}
+	_, overloaded, err := readMetricWhere(admin, "imcallback_callbacks_total", `outcome="overloaded"`)
+	if err != nil {
+		return err
+	}
+	duplicates, err := readMetric(admin, "imcallback_delivery_duplicates_total")
+	if err != nil {
+		return err
+	}
+	var problems []string
+	if n := fallbacks + overloaded; n > 0 {
+		problems = append(problems, fmt.Sprintf("%.0f before-callbacks answered with the fallback decision, not the handler's (see the service's log)", n))
+	}
+	if duplicates > 0 {
+		problems = append(problems, fmt.Sprintf("%.0f events stored already (deduplicated, not stored again)", duplicates))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("answered 200 off the row's path: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// checkAnswers fails the step when the service at admin answered a
+// round's callbacks off its row's path (divertedAnswers): the round did
+// not measure the row.
+func checkAnswers(who, admin string) {
+	if err := divertedAnswers(admin); err != nil {
+		fail(fmt.Sprintf("%s: %v", who, err))
+	}
 }
 
 // adminPost posts an empty body to the service's admin path and fails the

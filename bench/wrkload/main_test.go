@@ -125,6 +125,45 @@ func TestBacklogProcessedCountsOnlySuccessfulRuns(t *testing.T) {
 	}
 }
 
+// TestDivertedAnswersStopTheRound: wrk counts every 200 as a good answer,
+// but the service also answers 200 when a before-callback's handler did
+// not decide (its body did not decode, it ran out of time, too many ran:
+// the fallback decision), and a durable event found stored already is
+// acknowledged without being stored. A round of those measured another
+// path than its row's; the step reads the service's counters after each
+// round and stops on any.
+func TestDivertedAnswersStopTheRound(t *testing.T) {
+	const clean = "imcallback_callbacks_total{app=\"1400000000\",command=\"C2C.CallbackBeforeSendMsg\",outcome=\"allow\"} 5000\n" +
+		"imcallback_callbacks_total{app=\"1400000000\",command=\"C2C.CallbackBeforeSendMsg\",outcome=\"fallback\"} 0\n" +
+		"imcallback_callbacks_total{app=\"1400000000\",command=\"C2C.CallbackBeforeSendMsg\",outcome=\"overloaded\"} 0\n" +
+		"imcallback_delivery_duplicates_total{command=\"Group.CallbackAfterCreateTopic\"} 0\n"
+	for _, tt := range []struct {
+		name, metrics, wantErr string
+	}{
+		{"the row's path", clean, ""},
+		{"fallbacks", strings.Replace(clean, `outcome="fallback"} 0`, `outcome="fallback"} 12`, 1), "12 before-callbacks answered with the fallback"},
+		{"overloaded", strings.Replace(clean, `outcome="overloaded"} 0`, `outcome="overloaded"} 3`, 1), "3 before-callbacks answered with the fallback"},
+		{"duplicates", strings.Replace(clean, `AfterCreateTopic"} 0`, `AfterCreateTopic"} 7`, 1), "7 events stored already"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, tt.metrics)
+			}))
+			defer admin.Close()
+			err := divertedAnswers(strings.TrimPrefix(admin.URL, "http://"))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("divertedAnswers: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("divertedAnswers: err %v, want one mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 // TestSignWindowOutlastsTheRun: the service accepts the URL signed as a
 // wrk run starts until the run ends, with a minute to spare.
 func TestSignWindowOutlastsTheRun(t *testing.T) {
