@@ -66,7 +66,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 		Long: "send builds the callback URL with SdkAppid, CallbackCommand, contenttype, ClientIP and OptPlatform,\n" +
 			"appended to the query string --url may carry (which may not set any of them, nor Sign or RequestTime),\n" +
 			"signs it like IM when a token is given, posts the body and prints the answer.\n" +
-			"It exits non-zero when the answer is a rejection (HTTP status other than 200, or ActionStatus FAIL) or none comes.\n" +
+			"It exits non-zero when the answer is a rejection (HTTP status other than 200, or ActionStatus FAIL), is not IM's JSON envelope, or none comes.\n" +
 			"With --repeat it counts the requests by outcome (accepted, rejected, without an answer) and HTTP status,\n" +
 			"gives requests/s and latency over the answered ones, and exits non-zero when any request failed.\n" +
 			"Without --url it posts to the public listener the service would open: IMCALLBACK_LISTEN and IMCALLBACK_PATH\n" +
@@ -357,7 +357,7 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		if res == nil {
 			return noAnswer(ctx, f, err)
 		}
-		printResult(stdout, res)
+		printResult(stdout, res, err == nil)
 		if err != nil {
 			return err
 		}
@@ -611,10 +611,17 @@ func sendBody(f sendFlags, samples sampleSource) ([]byte, error) {
 
 // printResult shows the status, the answer and what it means. The answer
 // is any endpoint's: what it says is printed through terminalText.
-func printResult(w io.Writer, r *imsend.Result) {
+// envelope is false for an answer that is not IM's envelope (a proxy's
+// page, an empty body: imsend's Send returned an error with it), whose zero
+// Envelope says nothing: no code or info is printed for it, nor FAIL.
+func printResult(w io.Writer, r *imsend.Result, envelope bool) {
 	info := terminalText(r.Envelope.ErrorInfo)
 	fmt.Fprintf(w, "HTTP %d\n%s\n", r.Status, terminalText(strings.TrimSpace(string(r.Body))))
 	switch code, denied := r.Denied(); {
+	case !envelope && r.Status != 200:
+		fmt.Fprintf(w, "rejected: HTTP %d, no envelope\n", r.Status)
+	case !envelope:
+		fmt.Fprintln(w, "failed: no envelope")
 	case r.Status != 200:
 		fmt.Fprintf(w, "rejected: HTTP %d, code %d: %s\n", r.Status, r.Envelope.ErrorCode, info)
 	case r.Envelope.ActionStatus != "OK":

@@ -3,6 +3,10 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -23,7 +27,7 @@ func TestSendPrintsNoControlCharacters(t *testing.T) {
 	for _, status := range []int{200, 502} {
 		var out bytes.Buffer
 		printResult(&out, &imsend.Result{Status: status, Body: []byte(body),
-			Envelope: protocol.Envelope{ActionStatus: "FAIL", ErrorCode: 1, ErrorInfo: info}})
+			Envelope: protocol.Envelope{ActionStatus: "FAIL", ErrorCode: 1, ErrorInfo: info}}, true)
 		got := out.String()
 		if strings.ContainsAny(got, "\x1b\x07\r") || strings.Contains(got, "\xff") {
 			t.Errorf("HTTP %d: the output holds control characters: %q", status, got)
@@ -66,7 +70,7 @@ func TestREADMENamesEverySendOutcome(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			printResult(&out, &tt.res)
+			printResult(&out, &tt.res, true)
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 			meaning := lines[len(lines)-1]
 			want := "`" + meaning + "`" // a line without a detail, as printed
@@ -75,6 +79,56 @@ func TestREADMENamesEverySendOutcome(t *testing.T) {
 			}
 			if !strings.Contains(section, want) {
 				t.Errorf("send prints %q, but README.md's **From the shell** paragraph does not list it (no %s)", meaning, want)
+			}
+		})
+	}
+}
+
+// TestSendAnswerWithoutEnvelope: an answer that is not IM's JSON envelope
+// (a proxy's HTML page, an empty HTTP 200, a gateway's JSON without
+// ActionStatus) has no ErrorCode or ErrorInfo: send must not print it as
+// the envelope its zero value would be, "failed: code 0" (which the README
+// gives as ActionStatus FAIL) or "rejected: HTTP 502, code 0", but say
+// there is no envelope, as the README lists, and exit non-zero with the
+// error naming the answer.
+func TestSendAnswerWithoutEnvelope(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "**From the shell**")
+	section, _, _ = strings.Cut(section, "\n## ")
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   string // the meaning line
+		readme string // as the README lists it
+	}{
+		{"an HTML page on HTTP 200", 200, "<html>hi</html>", "failed: no envelope", "`failed: no envelope`"},
+		{"an empty HTTP 200", 200, "", "failed: no envelope", "`failed: no envelope`"},
+		{"JSON without ActionStatus", 200, `{"message":"Not Found"}`, "failed: no envelope", "`failed: no envelope`"},
+		{"an envelope name in another case", 200, `{"actionstatus":"OK"}`, "failed: no envelope", "`failed: no envelope`"},
+		{"a proxy's 502 page", 502, "<html>Bad Gateway</html>", "rejected: HTTP 502, no envelope", "`rejected: HTTP <status>, no envelope`"},
+		{"an empty 204", 204, "", "rejected: HTTP 204, no envelope", "`rejected: HTTP <status>, no envelope`"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tt.status)
+				fmt.Fprint(w, tt.body)
+			}))
+			defer srv.Close()
+			out, err := runCLI(t, "send", "--url", srv.URL, "--token", "", "--command", "Group.CallbackAfterCreateTopic", "--sample")
+			if err == nil || errors.Is(err, errRejected) || !strings.Contains(err.Error(), "envelope") && !strings.Contains(err.Error(), "JSON object") {
+				t.Errorf("err = %v, want the answer's error", err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if got := lines[len(lines)-1]; got != tt.want || strings.Contains(out, "code 0") {
+				t.Errorf("output:\n%s\nwant it to end in %q", out, tt.want)
+			}
+			if !strings.Contains(section, tt.readme) {
+				t.Errorf("README.md's **From the shell** paragraph does not list %s", tt.readme)
 			}
 		})
 	}
