@@ -317,6 +317,13 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		// The sender would send its default, RESTAPI, in its place.
 		return errors.New("--platform is empty: give an OptPlatform (RESTAPI, iOS, Android, Web …), or leave the flag out for RESTAPI")
 	}
+	if strings.TrimSpace(f.appID) == "" {
+		// Only --appid "" (or blank) leaves it so: IM never sends a
+		// callback without SdkAppid, and the token picked for none is the
+		// global one.
+		return errors.New("--appid is empty: give the SdkAppid to send, or leave the flag out for the first accepted app " +
+			"(--config's, else IMCALLBACK_SDKAPPID's, else 1400000000)")
+	}
 	if f.repeat == 1 && (f.unique || f.concurrency > 1) {
 		return errors.New("--unique and --concurrency apply to --repeat runs: add --repeat N (N > 1)")
 	}

@@ -215,6 +215,35 @@ func TestSendRefusesAnEmptyPlatform(t *testing.T) {
 	}
 }
 
+// TestSendRefusesAnEmptyAppID: --appid "" (an unset shell variable) sent
+// the callback without SdkAppid, which IM never does, signed with the
+// global token: an endpoint that does not check the app answered it as
+// allowed, and imcallback's 403 blamed its own allowlist. It is refused
+// before anything is sent, as an empty --platform is, with or without
+// --config.
+func TestSendRefusesAnEmptyAppID(t *testing.T) {
+	_, port, paths := receiver(t, "", "")
+	file := filepath.Join(t.TempDir(), "imcallback.yaml")
+	if err := writeFile(file, "sdkappid: [1400000077]\ntokens: [file-token]\n"); err != nil {
+		t.Fatal(err)
+	}
+	for _, appID := range []string{"", " "} {
+		for _, extra := range [][]string{{"--repeat", "1"}, {"--repeat", "3"}, {"--config", file}} {
+			args := append([]string{"send", "--url", "http://127.0.0.1:" + port + "/cb", "--token", "t", "--appid", appID,
+				"--command", "Group.CallbackAfterCreateTopic", "--sample"}, extra...)
+			out, err := runCLI(t, args...)
+			if err == nil || !strings.Contains(err.Error(), "--appid is empty") || out != "" {
+				t.Errorf("--appid %q %v: %v, want it refused\n%s", appID, extra, err, out)
+			}
+		}
+	}
+	select {
+	case p := <-paths:
+		t.Errorf("a request was sent (%s) with an empty --appid", p)
+	default:
+	}
+}
+
 // TestSendWithoutAnAnswerSaysWhatToDo: a send that got no answer named
 // only Go's cause, "context deadline exceeded" or "connection refused",
 // not the --timeout that ran out nor what to do.
