@@ -384,13 +384,15 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 			return out
 		}
 	}
-	progress := func(int) {}
+	progress, clearBar := func(int) {}, func() {}
 	if isTerminal(stderr) {
 		bar := progressbar.NewOptions(f.repeat, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(f.command),
 			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish())
 		progress = func(int) { _ = bar.Add(1) }
-		defer func() { _ = bar.Finish() }()
+		// The bar clears itself when full only: a run stopped early leaves
+		// it drawn, and the summary would be written on its line.
+		clearBar = func() { _ = bar.Clear() }
 	}
 	// A stop signal (Ctrl-C) ends the run early with its summary.
 	ctx, release := onStopSignal(ctx)
@@ -400,6 +402,7 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		Body:     bodies,
 		Progress: progress,
 	})
+	clearBar() // Run has returned: no Progress call is left to draw it again
 	if err != nil {
 		return err
 	}
