@@ -1,8 +1,8 @@
 // Package deploy_test checks the deployment kit against the service, since
 // no container runtime or cluster runs here: the metrics the dashboard and
-// the alert rules read exist, the rules are valid, the manifests' probes,
-// variables and arguments are the service's own, and the image builds
-// where a Docker daemon answers.
+// the alert rules read exist, the rules and the dashboard's queries are
+// valid PromQL, the manifests' probes, variables and arguments are the
+// service's own, and the image builds where a Docker daemon answers.
 package deploy_test
 
 import (
@@ -369,6 +369,82 @@ func TestAlertRules(t *testing.T) {
 	// exposes, and not on the ones it should ignore.
 	if out, err := exec.Command(promtool, "test", "rules", "prometheus/alerts_test.yml").CombinedOutput(); err != nil {
 		t.Errorf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// TestDashboardQueriesParse: every query of the dashboard is PromQL that
+// promtool (Debian's prometheus package) accepts, as TestAlertRules checks
+// the rules'. TestReferencedMetricsExist reads the queries' metric names
+// and labels with regular expressions, which pass a query Prometheus
+// refuses (an unbalanced parenthesis, a misspelt function or grouping):
+// its panel would show an error instead of a graph, and nothing else
+// would say so.
+func TestDashboardQueriesParse(t *testing.T) {
+	var panels []query
+	for _, q := range queries(t) {
+		if strings.HasPrefix(q.where, "panel ") {
+			panels = append(panels, q)
+		}
+	}
+	if len(panels) < 5 {
+		t.Fatalf("only %d dashboard queries found: grafana/imcallback.json was not read as expected", len(panels))
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool is not installed (apt-get install prometheus): the dashboard's PromQL was not checked")
+	}
+	if err := promtoolParses(promtool, t.TempDir(), panels); err != nil {
+		t.Error(err)
+	}
+}
+
+// promtoolParses checks that promtool parses every expression of qs: it
+// writes them as the recording rules dashboard:query_<n> (1-based) of a
+// rules file in dir and runs promtool check rules on it. The error names
+// each query's rule and where it is.
+func promtoolParses(promtool, dir string, qs []query) error {
+	type rule struct{ Record, Expr string }
+	var rules []rule
+	var names []string
+	for i, q := range qs {
+		name := fmt.Sprintf("dashboard:query_%d", i+1)
+		rules = append(rules, rule{name, q.expr})
+		names = append(names, fmt.Sprintf("%s is %s: %s", name, q.where, q.expr))
+	}
+	b, err := yaml.Marshal(map[string]any{"groups": []map[string]any{{"name": "dashboard", "rules": rules}}})
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(dir, "dashboard_queries.yml")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		return err
+	}
+	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
+		return fmt.Errorf("promtool check rules on the dashboard's queries: %v\n%s\n%s", err, out, strings.Join(names, "\n"))
+	}
+	return nil
+}
+
+// TestPromtoolParsesFindsMistakes: the check of TestDashboardQueriesParse
+// passes a valid query and refuses one Prometheus cannot parse.
+func TestPromtoolParsesFindsMistakes(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool is not installed (apt-get install prometheus)")
+	}
+	good := query{where: "panel good", expr: `sum by (command) (rate(imcallback_x_total{outcome="ok"}[1m]))`}
+	if err := promtoolParses(promtool, t.TempDir(), []query{good}); err != nil {
+		t.Fatalf("a valid query: %v", err)
+	}
+	for _, bad := range []query{
+		{where: "panel unbalanced", expr: `sum by (command) (rate(imcallback_x_total[1m])`},
+		{where: "panel misspelt function", expr: `sum(rat(imcallback_x_total[1m]))`},
+		{where: "panel grouping", expr: `sum bye (command) (rate(imcallback_x_total[1m]))`},
+	} {
+		err := promtoolParses(promtool, t.TempDir(), []query{good, bad})
+		if err == nil || !strings.Contains(err.Error(), "dashboard:query_2 is "+bad.where) {
+			t.Errorf("%s: %q: error %v, want one naming the query", bad.where, bad.expr, err)
+		}
 	}
 }
 
