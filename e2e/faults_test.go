@@ -19,7 +19,7 @@ import (
 
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/internal/natstest"
-	"github.com/jackc/pgx/v5"
+	"github.com/imcallback/imcallback/internal/pgtest"
 )
 
 // The fault tests run the real binary in durable mode under a steady load
@@ -313,7 +313,7 @@ func TestFaultStoreDownAndBack(t *testing.T) {
 	if dsn == "" {
 		t.Skip("set IMCALLBACK_TEST_POSTGRES_DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to cut a real PostgreSQL store off")
 	}
-	u, err := url.Parse(storeSchema(t, dsn))
+	u, err := url.Parse(pgtest.Schema(t, dsn, "imcb_fault_"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,44 +321,6 @@ func TestFaultStoreDownAndBack(t *testing.T) {
 	u.Host = proxy.addr
 	p := startProcess(t, buildBinary(t, "./cmd/imcallback"), faultEnv(t, "IMCALLBACK_STORE_DSN="+u.String()), true, "serve")
 	runFault(t, p, fault{handlerDependency: "topic_store", inject: proxy.cut, heal: proxy.restore})
-}
-
-// storeSchema creates a schema of the test's own in dsn's database, drops
-// it at cleanup (after the service's stop, registered later), and returns
-// dsn with search_path set to it: the store's tables are not left in the
-// database's public schema, which other runs on the same database share.
-func storeSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "imcb_fault_" + hex.EncodeToString(b[:])
-	admin := func(sql string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(context.Background())
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	if err := admin("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := admin("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // cutProxy forwards TCP connections to target until cut: then it closes

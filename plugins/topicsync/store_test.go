@@ -32,6 +32,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/pgtest"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
@@ -82,34 +83,7 @@ func postgresSchemaDSN(t *testing.T) string {
 	if dsn == "" {
 		t.Skip("set IMCALLBACK_TEST_POSTGRES_DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL store tests")
 	}
-	schema := "imcb_" + randomHex(t)
-	admin := func(sql string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	if err := admin("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := admin("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse %s: %v", postgresDSNEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(t, dsn, "imcb_")
 }
 
 func closeStore(t *testing.T, s topicsync.Store) {
