@@ -108,15 +108,9 @@ func TestEnabledRefusesSettingsTheExporterWouldIgnore(t *testing.T) {
 			"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": certFile, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": notPEM}, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
-			if tc.fail == "" {
-				if err != nil || !on {
-					t.Fatalf("on %v, err %v; want on without an error", on, err)
-				}
+			err := enabled(t, tc.env, tc.fail)
+			if err == nil {
 				return
-			}
-			if err == nil || on || !strings.Contains(err.Error(), tc.fail) {
-				t.Fatalf("on %v, err %v; want off with an error naming %s", on, err, tc.fail)
 			}
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("the error quotes the secret: %v", err)
@@ -190,16 +184,7 @@ func TestEnabledRefusesSamplerSettingsTheSDKWouldReplace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
 				"OTEL_TRACES_SAMPLER": tc.sampler, "OTEL_TRACES_SAMPLER_ARG": tc.arg}
-			on, err := tracing.Enabled(func(k string) string { return env[k] })
-			if tc.fail == "" {
-				if err != nil || !on {
-					t.Fatalf("on %v, err %v; want on without an error", on, err)
-				}
-				return
-			}
-			if err == nil || on || !strings.Contains(err.Error(), tc.fail+" ") {
-				t.Fatalf("on %v, err %v; want off with an error naming %s", on, err, tc.fail)
-			}
+			enabled(t, env, naming(tc.fail))
 		})
 	}
 }
@@ -261,16 +246,11 @@ func TestEnabledRefusesBatchAndLimitSettingsTheSDKWouldMisuse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", tc.key: tc.value}
-			on, err := tracing.Enabled(func(k string) string { return env[k] })
-			if !tc.bad {
-				if err != nil || !on {
-					t.Fatalf("on %v, err %v; want on without an error", on, err)
-				}
-				return
+			want := ""
+			if tc.bad {
+				want = tc.key
 			}
-			if err == nil || on || !strings.Contains(err.Error(), tc.key+" ") {
-				t.Fatalf("on %v, err %v; want off with an error naming %s", on, err, tc.key)
-			}
+			enabled(t, env, naming(want))
 		})
 	}
 }
@@ -437,19 +417,40 @@ func TestEnabledRefusesAnEndpointPathNoCollectorServes(t *testing.T) {
 			traces: "http://tracegw:4318/v1/traces"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			on, err := tracing.Enabled(func(k string) string { return tc.env[k] })
-			if tc.fail == "" {
-				if err != nil || !on {
-					t.Fatalf("on %v, err %v; want on without an error", on, err)
-				}
+			err := enabled(t, tc.env, naming(tc.fail))
+			if err == nil {
 				return
-			}
-			if err == nil || on || !strings.Contains(err.Error(), tc.fail+" ") {
-				t.Fatalf("on %v, err %v; want off with an error naming %s", on, err, tc.fail)
 			}
 			if strings.Contains(err.Error(), "tracegw") {
 				t.Errorf("the error quotes the endpoint: %v", err)
 			}
 		})
 	}
+}
+
+// enabled runs tracing.Enabled on env and checks its answer: tracing on
+// without an error when want is empty, else off with an error whose text
+// holds want. It returns the error, for a case's further checks.
+func enabled(t *testing.T, env map[string]string, want string) error {
+	t.Helper()
+	on, err := tracing.Enabled(func(k string) string { return env[k] })
+	if want == "" {
+		if err != nil || !on {
+			t.Fatalf("on %v, err %v; want on without an error", on, err)
+		}
+		return nil
+	}
+	if err == nil || on || !strings.Contains(err.Error(), want) {
+		t.Fatalf("on %v, err %v; want off with an error naming %s", on, err, strings.TrimSpace(want))
+	}
+	return err
+}
+
+// naming is the text an error names the variable key by: the name and a
+// space, so that a name is not found in a longer one; empty for no error.
+func naming(key string) string {
+	if key == "" {
+		return ""
+	}
+	return key + " "
 }
