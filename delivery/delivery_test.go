@@ -463,6 +463,36 @@ func TestFailedAppendMakesNotReadyUntilTheStreamTakesEventsAgain(t *testing.T) {
 	})
 }
 
+// TestStreamThatKeepsOnlyTheProbeSubjectIsNotReady: a work stream that
+// still takes the probe's subject but no longer the events' fails every
+// append while the probe succeeds; readiness said ready, and the supervisor,
+// whose check passed, never set the subjects back.
+func TestStreamThatKeepsOnlyTheProbeSubjectIsNotReady(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, options(t, b), nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		js := s.Conn().JS
+		st, err := js.Stream(ctx, s.Options().Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := st.CachedInfo().Config
+		moved.Subjects = []string{s.Options().SubjectPrefix + "_probe", s.Options().SubjectPrefix + "_elsewhere.>"}
+		if _, err := js.UpdateStream(ctx, moved); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Accept(ctx, request(testCommand, "x")); err == nil {
+			t.Fatal("accept succeeded for a subject the stream does not take")
+		}
+		if err := s.Check(ctx); err == nil {
+			t.Fatal("ready while the stream takes the probe but no event")
+		}
+		eventually(t, 15*time.Second, "the stream takes events again", func() bool { return s.Check(ctx) == nil })
+		accept(t, s, request(testCommand, "x"))
+	})
+}
+
 func TestTwoInstancesShareOneStream(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)

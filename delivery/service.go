@@ -562,7 +562,8 @@ var probeSeq atomic.Uint64
 // takes writes now. It purges the probe subject or, from a stream that
 // denies purges (deny_purge, which NATS cannot lift: an audit log made by
 // hand), deletes the message; one that denies both keeps it until its
-// retention drops it, a probe at most a second.
+// retention drops it, a probe at most a second. A stream that no longer
+// takes the events' subjects fails it, though the probe was stored.
 func (s *Service) probe(ctx context.Context, js jetstream.JetStream) error {
 	msg := nats.NewMsg(s.opts.probeSubject())
 	msg.Header.Set(jetstream.MsgIDHeader, "imcallback-probe-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"-"+
@@ -578,13 +579,24 @@ func (s *Service) probe(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return err
 	}
-	switch cfg := st.CachedInfo().Config; {
+	cfg := st.CachedInfo().Config
+	switch {
 	case !cfg.DenyPurge:
-		return st.Purge(pctx, jetstream.WithPurgeSubject(s.opts.probeSubject()))
+		if err := st.Purge(pctx, jetstream.WithPurgeSubject(s.opts.probeSubject())); err != nil {
+			return err
+		}
 	case !cfg.DenyDelete:
 		if err := st.DeleteMsg(pctx, ack.Sequence); err != nil && !msgGone(err) {
 			return err
 		}
+	}
+	// The probe's subject proves nothing of the events': a stream that
+	// kept it and lost theirs (an operator's edit) refused every event
+	// while the probe succeeded, and the supervisor, its check passing,
+	// never set the subjects back (streamDrifted).
+	if events := s.opts.SubjectPrefix + ".>"; !slices.Contains(cfg.Subjects, events) {
+		return fmt.Errorf("the stream no longer takes the events' subjects %s (its subjects: %s)",
+			events, strings.Join(cfg.Subjects, ", "))
 	}
 	return nil
 }
