@@ -83,7 +83,7 @@ func (s *Service) ResumeFloor() uint64 {
 
 // AppendFailed reports whether a failed append counted against the stream
 // (readiness probes it, the supervisor looks) and no probe succeeded since.
-func (s *Service) AppendFailed() bool { return s.appendFailed.Load() }
+func (s *Service) AppendFailed() bool { return s.appendFailed() }
 
 // SetDeadCacheLetters sets how many dead letters' details the admin API
 // holds; before its first read.

@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,5 +66,54 @@ func TestEmbeddedRestartWaitsAsLongAsTheStartAllows(t *testing.T) {
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Errorf("not ready after the restart: %v", err)
+	}
+}
+
+// TestAnAppendFailedDuringAProbeStillCounts: a probe's success answers for
+// the appends that failed before it wrote, not for one that failed while it
+// ran. It cleared that failure too, and for the second after it readiness
+// said ready without probing, and the supervisor's check, which the failure
+// asked for, found nothing.
+func TestAnAppendFailedDuringAProbeStillCounts(t *testing.T) {
+	o := DefaultOptions()
+	o.StoreDir = t.TempDir()
+	s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The supervisor's checks left out: only the test's probe.
+	s.check = func(context.Context) error { return nil }
+	var duringProbe atomic.Bool
+	s.onProbe = func() {
+		if duringProbe.Swap(false) {
+			s.appendFailedWith(errors.New("an append failed while the probe ran"))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	s.appendFailedWith(errors.New("an append failed before the probe"))
+	duringProbe.Store(true)
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if !s.appendFailed() {
+		t.Error("the append that failed while the probe ran no longer counts")
+	}
+	if s.wroteRecently() {
+		t.Error("the next check takes the probe's success without probing again")
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("second check: %v", err)
+	}
+	if s.appendFailed() {
+		t.Error("a probe that began after the failure did not clear it")
 	}
 }

@@ -80,7 +80,13 @@ type Service struct {
 	// stream, a connection down); nil once they are set up.
 	ensureErr atomic.Pointer[error]
 
-	appendFailed atomic.Bool           // an append failed and no probe succeeded since
+	// failedAppends counts the appends that failed; probedFailures is
+	// failedAppends as the last successful probe read it before it wrote.
+	// An append failed and no probe succeeded since while they differ: a
+	// failure during a probe is not cleared by its success.
+	failedAppends  atomic.Uint64
+	probedFailures atomic.Uint64
+
 	lastErr      atomic.Pointer[error] // the last append's error
 	lastAppend   atomic.Int64          // unix nanoseconds of the last successful append
 	lastProbe    atomic.Int64          // unix nanoseconds of the last successful probe
@@ -107,6 +113,8 @@ type Service struct {
 	// onRestart, when set, is called at each step of a restart of the
 	// embedded server (restartStep), with the restart's context: a test hook.
 	onRestart func(ctx context.Context, step restartStep)
+	// onProbe, when set, is called once a probe's message is stored: a test hook.
+	onProbe func()
 }
 
 var _ dispatcher.AfterSink = (*Service)(nil)
@@ -484,8 +492,14 @@ func (s *Service) await(ctx, wait context.Context, r *dispatcher.Request, c *out
 // appendFailedWith records a failed append and wakes the supervisor.
 func (s *Service) appendFailedWith(err error) {
 	s.lastErr.Store(&err)
-	s.appendFailed.Store(true)
+	s.failedAppends.Add(1)
 	s.kickSupervisor()
+}
+
+// appendFailed reports whether an append failed and no probe that began
+// after it succeeded since.
+func (s *Service) appendFailed() bool {
+	return s.failedAppends.Load() != s.probedFailures.Load()
 }
 
 // writeProves is how long a successful append or probe stands for the
@@ -532,8 +546,9 @@ func (s *Service) Check(ctx context.Context) error {
 	if s.wroteRecently() { // the probe waited for succeeded
 		return nil
 	}
+	failed := s.failedAppends.Load() // what the probe's success answers for
 	if err := s.probe(ctx, *js); err != nil {
-		if s.appendFailed.Load() {
+		if s.appendFailed() {
 			last := "unknown error"
 			if e := s.lastErr.Load(); e != nil {
 				last = (*e).Error()
@@ -543,7 +558,9 @@ func (s *Service) Check(ctx context.Context) error {
 		return fmt.Errorf("the stream refuses a probe: %w", err)
 	}
 	s.lastProbe.Store(time.Now().UnixNano())
-	s.appendFailed.Store(false)
+	// Only the failures before the probe wrote: one while it ran (the
+	// stream broke meanwhile) still counts, and the next check probes.
+	s.probedFailures.Store(failed)
 	return nil
 }
 
@@ -551,7 +568,7 @@ func (s *Service) Check(ctx context.Context) error {
 // writeProves, with no append failed since.
 func (s *Service) wroteRecently() bool {
 	last := max(s.lastAppend.Load(), s.lastProbe.Load())
-	return !s.appendFailed.Load() && time.Since(time.Unix(0, last)) < time.Duration(s.writeProves.Load())
+	return !s.appendFailed() && time.Since(time.Unix(0, last)) < time.Duration(s.writeProves.Load())
 }
 
 // probeSeq makes each probe's Nats-Msg-Id unique within the process.
@@ -574,6 +591,9 @@ func (s *Service) probe(ctx context.Context, js jetstream.JetStream) error {
 	ack, err := js.PublishMsg(pctx, msg, jetstream.WithRetryAttempts(0))
 	if err != nil {
 		return err
+	}
+	if s.onProbe != nil {
+		s.onProbe()
 	}
 	st, err := js.Stream(pctx, s.opts.Stream)
 	if err != nil {
