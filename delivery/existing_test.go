@@ -404,3 +404,45 @@ func TestExistingStreamThatDeniesPurgesIsReady(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitSetOnTheRunningStreamIsLifted: a limit that deletes events, or
+// refuses large ones, set on the work stream while the service runs (an
+// operator's edit) is lifted by the supervisor, as the start lifts it: it
+// was kept until the next start, and under it events acknowledged to IM
+// were deleted before they were processed.
+func TestLimitSetOnTheRunningStreamIsLifted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*jetstream.StreamConfig)
+	}{
+		{"max messages", func(c *jetstream.StreamConfig) { c.MaxMsgs = 2 }},
+		{"max messages per subject", func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 1 }},
+		{"max message size", func(c *jetstream.StreamConfig) { c.MaxMsgSize = 1 << 10 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				s := start(t, options(t, b), nil)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				js := s.Conn().JS
+				st, err := js.Stream(ctx, s.Options().Stream)
+				if err != nil {
+					t.Fatal(err)
+				}
+				limited := st.CachedInfo().Config
+				tc.mod(&limited)
+				if _, err := js.UpdateStream(ctx, limited); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 20*time.Second, "the limit lifted", func() bool {
+					st, err := js.Stream(ctx, s.Options().Stream)
+					if err != nil {
+						return false
+					}
+					c := st.CachedInfo().Config
+					return c.MaxMsgs <= 0 && c.MaxMsgsPerSubject <= 0 && c.MaxMsgSize <= 0
+				})
+			})
+		})
+	}
+}

@@ -764,7 +764,8 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 // check after the one that found it missing (sightings): the dead-letter
 // stream (without it, or without its subjects, no event can be
 // dead-lettered, and a failing one cycles in the work stream until it
-// expires) and the consumer (without it
+// expires), the work stream's limits and subject transform set while it
+// runs (which the start lifts: see ensureStream) and the consumer (without it
 // no event is processed; the workers leave it to the supervisor). Events
 // are still stored meanwhile: the verdict is an error only when the
 // dead-letter stream could not be created. A consumer that could not be
@@ -773,6 +774,18 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 // which the workers ask for while they find it missing. A lookup that fails
 // otherwise says nothing.
 func (s *Service) repairParts(ctx context.Context, conn *Conn, g *sightings) error {
+	// A limit set on the running work stream (an operator's edit) deleted
+	// events acknowledged to IM before they were processed, or refused
+	// large ones, until the next start lifted it: lifted here as there.
+	if st, err := conn.JS.Stream(ctx, s.opts.Stream); err == nil {
+		want := workStreamConfig(s.opts)
+		if cfg := st.CachedInfo().Config; deletingLimits(cfg) || sizeLimited(cfg, want) || cfg.SubjectTransform != nil {
+			if _, err := ensureStream(ctx, conn.JS, want, s.log, g); err != nil {
+				s.log.Warn("lifting the work stream's limits failed; trying again at the next check",
+					zap.String("stream", s.opts.Stream), zap.Error(err))
+			}
+		}
+	}
 	dead := s.opts.DeadStream()
 	st, err := conn.JS.Stream(ctx, dead)
 	switch {
