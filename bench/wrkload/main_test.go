@@ -131,7 +131,9 @@ func TestBacklogProcessedCountsOnlySuccessfulRuns(t *testing.T) {
 // the fallback decision), and a durable event found stored already is
 // acknowledged without being stored. A round of those measured another
 // path than its row's; the step reads the service's counters after each
-// round and stops on any.
+// round and stops on any, but for one fallback per connection and round:
+// wrk's stop cuts the requests in flight short, and their handlers'
+// context ends (cause canceled).
 func TestDivertedAnswersStopTheRound(t *testing.T) {
 	const clean = "imcallback_callbacks_total{app=\"1400000000\",command=\"C2C.CallbackBeforeSendMsg\",outcome=\"allow\"} 5000\n" +
 		"imcallback_callbacks_total{app=\"1400000000\",command=\"C2C.CallbackBeforeSendMsg\",outcome=\"fallback\"} 0\n" +
@@ -141,6 +143,7 @@ func TestDivertedAnswersStopTheRound(t *testing.T) {
 		name, metrics, wantErr string
 	}{
 		{"the row's path", clean, ""},
+		{"fallbacks of requests cut short", strings.Replace(clean, `outcome="fallback"} 0`, `outcome="fallback"} 10`, 1), ""},
 		{"fallbacks", strings.Replace(clean, `outcome="fallback"} 0`, `outcome="fallback"} 12`, 1), "12 before-callbacks answered with the fallback"},
 		{"overloaded", strings.Replace(clean, `outcome="overloaded"} 0`, `outcome="overloaded"} 3`, 1), "3 before-callbacks answered with the fallback"},
 		{"duplicates", strings.Replace(clean, `AfterCreateTopic"} 0`, `AfterCreateTopic"} 7`, 1), "7 events stored already"},
@@ -150,7 +153,7 @@ func TestDivertedAnswersStopTheRound(t *testing.T) {
 				_, _ = io.WriteString(w, tt.metrics)
 			}))
 			defer admin.Close()
-			err := divertedAnswers(strings.TrimPrefix(admin.URL, "http://"))
+			err := divertedAnswers(strings.TrimPrefix(admin.URL, "http://"), 10)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("divertedAnswers: %v", err)
