@@ -434,17 +434,7 @@ func TestFailedAppendMakesNotReadyUntilTheStreamTakesEventsAgain(t *testing.T) {
 		s := start(t, options(t, b), nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		js := s.Conn().JS
-		st, err := js.Stream(ctx, s.Options().Stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := st.CachedInfo().Config
-		moved := cfg
-		moved.Subjects = []string{s.Options().SubjectPrefix + "_elsewhere.>"}
-		if _, err := js.UpdateStream(ctx, moved); err != nil {
-			t.Fatal(err)
-		}
+		setSubjects(ctx, t, s, s.Options().SubjectPrefix+"_elsewhere.>")
 		// The connection is up and the stream readable, but it takes no events.
 		if err := s.Accept(ctx, request(testCommand, "x")); err == nil {
 			t.Fatal("accept succeeded for a subject the stream does not take")
@@ -472,16 +462,7 @@ func TestStreamThatKeepsOnlyTheProbeSubjectIsNotReady(t *testing.T) {
 		s := start(t, options(t, b), nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		js := s.Conn().JS
-		st, err := js.Stream(ctx, s.Options().Stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		moved := st.CachedInfo().Config
-		moved.Subjects = []string{s.Options().SubjectPrefix + "_probe", s.Options().SubjectPrefix + "_elsewhere.>"}
-		if _, err := js.UpdateStream(ctx, moved); err != nil {
-			t.Fatal(err)
-		}
+		setSubjects(ctx, t, s, s.Options().SubjectPrefix+"_probe", s.Options().SubjectPrefix+"_elsewhere.>")
 		if err := s.Accept(ctx, request(testCommand, "x")); err == nil {
 			t.Fatal("accept succeeded for a subject the stream does not take")
 		}
@@ -491,6 +472,22 @@ func TestStreamThatKeepsOnlyTheProbeSubjectIsNotReady(t *testing.T) {
 		eventually(t, 15*time.Second, "the stream takes events again", func() bool { return s.Check(ctx) == nil })
 		accept(t, s, request(testCommand, "x"))
 	})
+}
+
+// setSubjects sets the subjects of the work stream of s, as an operator or
+// an older replica may change them under the service.
+func setSubjects(ctx context.Context, t *testing.T, s started, subjects ...string) {
+	t.Helper()
+	js := s.Conn().JS
+	st, err := js.Stream(ctx, s.Options().Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.Subjects = subjects
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestTwoInstancesShareOneStream(t *testing.T) {
