@@ -159,8 +159,10 @@ func newFromConfig(in moduleIn) (*Dispatcher, error) {
 		fallback = Decision{Code: CodeDeny}
 	}
 	warnUnservedApps(in.Commands, in.Config.SdkAppIDs, in.Log.Named("dispatcher"))
-	warnUngrouped(in.Ungrouped, in.Commands, in.Log.Named("dispatcher"))
-	warnUngroupedList(in.UngroupedList, in.Commands, in.Log.Named("dispatcher"))
+	warnUngrouped([]Command{in.Ungrouped}, "a command is provided outside its group, without dispatcher.AsCommand: it never runs; "+
+		"register it with fx.Provide(dispatcher.AsCommand(constructor))", in.Commands, in.Log.Named("dispatcher"))
+	warnUngrouped(in.UngroupedList, "a command is provided outside its group, in a []dispatcher.Command without dispatcher.AsCommands: "+
+		"it never runs; register the list with fx.Provide(dispatcher.AsCommands(constructor))", in.Commands, in.Log.Named("dispatcher"))
 	warnDeliveryWiring(in, in.Log.Named("dispatcher"))
 	return New(in.Commands, Options{
 		BeforeTimeout: in.Config.BeforeTimeout,
@@ -200,34 +202,16 @@ func warnUnservedApps(commands []Command, configured []string, log *zap.Logger) 
 	}
 }
 
-// warnUngrouped logs a command provided with a plain fx.Provide, without
-// AsCommand, unless the group holds a command of its name (added to it by
-// hand): the dispatcher never sees it, so it would silently never run.
-func warnUngrouped(c Command, commands []Command, log *zap.Logger) {
-	if c == nil {
-		return
-	}
-	name := c.Name()
-	if slices.ContainsFunc(commands, func(g Command) bool { return g != nil && g.Name() == name }) {
-		return
-	}
-	log.Warn("a command is provided outside its group, without dispatcher.AsCommand: it never runs; "+
-		"register it with fx.Provide(dispatcher.AsCommand(constructor))",
-		zap.String("command", name), zap.Stringer("kind", c.Kind()))
-}
-
-// warnUngroupedList logs each command of a list provided with a plain
-// fx.Provide, without AsCommands, unless the group holds a command of its
-// name: the dispatcher never sees the list, so they would silently never
-// run.
-func warnUngroupedList(list, commands []Command, log *zap.Logger) {
-	for _, c := range list {
+// warnUngrouped logs msg for each command of ungrouped, provided with a
+// plain fx.Provide without AsCommand (or a list without AsCommands), unless
+// the group holds a command of its name (added to it by hand): the
+// dispatcher never sees it, so it would silently never run.
+func warnUngrouped(ungrouped []Command, msg string, commands []Command, log *zap.Logger) {
+	for _, c := range ungrouped {
 		if c == nil || slices.ContainsFunc(commands, func(g Command) bool { return g != nil && g.Name() == c.Name() }) {
 			continue
 		}
-		log.Warn("a command is provided outside its group, in a []dispatcher.Command without dispatcher.AsCommands: it never runs; "+
-			"register the list with fx.Provide(dispatcher.AsCommands(constructor))",
-			zap.String("command", c.Name()), zap.Stringer("kind", c.Kind()))
+		log.Warn(msg, zap.String("command", c.Name()), zap.Stringer("kind", c.Kind()))
 	}
 }
 
