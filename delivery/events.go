@@ -355,7 +355,7 @@ func (e *Events) ReplaySelection(ctx context.Context, f Filter, progress Progres
 // subjectOf is the subject filter of the events f selects.
 func (e *Events) subjectOf(f Filter) (string, error) {
 	if f.Command == "" {
-		return e.opts.SubjectPrefix + ".>", nil
+		return e.opts.eventsSubject(), nil
 	}
 	if err := checkCommandFilter(f.Command); err != nil {
 		return "", err

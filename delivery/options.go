@@ -202,6 +202,10 @@ func (o Options) withDefaults() (Options, error) {
 // DeadStream is the dead-letter stream's name.
 func (o Options) DeadStream() string { return o.Stream + config.DeadStreamSuffix }
 
+// eventsSubject is the subjects the events are stored under, one per app
+// and command: the work stream's and the consumer's filter.
+func (o Options) eventsSubject() string { return o.SubjectPrefix + ".>" }
+
 // probeSubject is where the readiness probe writes: part of the work
 // stream, outside the consumer's filter.
 func (o Options) probeSubject() string { return o.SubjectPrefix + "_probe" }

@@ -27,7 +27,7 @@ func prefixChangeProblem(ctx context.Context, js jetstream.JetStream, o Options)
 		return fmt.Errorf("delivery: reading consumer %s of stream %s: %w", o.Consumer, o.Stream, err)
 	}
 	info := cons.CachedInfo()
-	old, want := info.Config.FilterSubject, o.SubjectPrefix+".>"
+	old, want := info.Config.FilterSubject, o.eventsSubject()
 	if old == "" || old == want {
 		return nil
 	}

@@ -196,7 +196,7 @@ func (s *Service) ensureOn(ctx context.Context, conn *Conn, g *sightings) error 
 	s.ensureErr.Store(nil)
 	s.ensured.Store(true)
 	s.log.Info("durable delivery ready", zap.String("stream", s.opts.Stream),
-		zap.String("subjects", s.opts.SubjectPrefix+".>"), zap.Bool("embedded", conn.embedded != nil),
+		zap.String("subjects", s.opts.eventsSubject()), zap.Bool("embedded", conn.embedded != nil),
 		zap.Duration("retention", s.opts.Retention), zap.Duration("dedup_window", s.opts.DedupWindow))
 	return nil
 }
@@ -614,7 +614,7 @@ func (s *Service) probe(ctx context.Context, js jetstream.JetStream) error {
 	// kept it and lost theirs (an operator's edit) refused every event
 	// while the probe succeeded, and the supervisor, its check passing,
 	// never set the subjects back (streamDrifted).
-	if events := s.opts.SubjectPrefix + ".>"; !slices.Contains(cfg.Subjects, events) {
+	if events := s.opts.eventsSubject(); !slices.Contains(cfg.Subjects, events) {
 		return fmt.Errorf("the stream no longer takes the events' subjects %s (its subjects: %s)",
 			events, strings.Join(cfg.Subjects, ", "))
 	}
@@ -851,7 +851,7 @@ func (s *Service) streamDrifted(ctx context.Context, conn *Conn, g *sightings) b
 		return false // the server does not answer: nothing to repair from here
 	}
 	subjects := st.CachedInfo().Config.Subjects
-	return !slices.Contains(subjects, s.opts.SubjectPrefix+".>") || !slices.Contains(subjects, s.opts.probeSubject())
+	return !slices.Contains(subjects, s.opts.eventsSubject()) || !slices.Contains(subjects, s.opts.probeSubject())
 }
 
 // restartStep names a step of restartEmbedded, for the onRestart hook.
@@ -1045,7 +1045,7 @@ func workStreamConfig(o Options) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        o.Stream,
 		Description: "imcallback after-callbacks: work queue and audit log",
-		Subjects:    []string{o.SubjectPrefix + ".>", o.probeSubject()},
+		Subjects:    []string{o.eventsSubject(), o.probeSubject()},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      o.Retention,
@@ -1093,7 +1093,7 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       o.Consumer,
 		Description:   "imcallback after-callback workers",
-		FilterSubject: o.SubjectPrefix + ".>",
+		FilterSubject: o.eventsSubject(),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       o.ackWait(),
