@@ -407,6 +407,10 @@ func hasLabels(m *dto.Metric, pairs []string) bool {
 }
 
 // pending is the consumer's unprocessed count, failing the test on error.
+//
+// It can read 0 just after an append: the server answers the append
+// before it tells the consumer of the event, so a condition that the
+// events were all processed pairs it with a count of handled events.
 func pending(t *testing.T, s started) uint64 {
 	t.Helper()
 	// A bound, not a wait: conditions poll it, and a loaded server (the
