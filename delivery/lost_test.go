@@ -262,8 +262,9 @@ func TestFailedDeadLetteringIsRetriedAfterTheFirstDelay(t *testing.T) {
 
 // deadLetteredWithoutItsStream starts a service with o whose handler always
 // fails, deletes its dead-letter stream, accepts one event and waits until
-// the event's dead letter is stored in the stream set up again. It returns
-// the handler's calls, the dead letters and the service.
+// the event's dead letter is stored in the stream set up again and the
+// event terminated. It returns the handler's calls, the dead letters and
+// the service.
 func deadLetteredWithoutItsStream(t *testing.T, o delivery.Options) (*recorder, []delivery.DeadLetter, started) {
 	t.Helper()
 	rec := newRecorder()
@@ -276,9 +277,12 @@ func deadLetteredWithoutItsStream(t *testing.T, o delivery.Options) (*recorder, 
 	}
 	accept(t, s, request(testCommand, "fails"))
 	e := events(t, s)
-	eventually(t, 20*time.Second, "the dead letter stored", func() bool {
+	// The termination too: the worker counts the dead letter once the
+	// stream's acknowledgement of it comes back, after the letter can be
+	// read, and terminates the event after counting it.
+	eventually(t, 20*time.Second, "the dead letter stored and the event terminated", func() bool {
 		_, err := s.Conn().JS.Stream(ctx, s.Options().DeadStream())
-		return err == nil && len(deadLetters(t, e)) == 1
+		return err == nil && len(deadLetters(t, e)) == 1 && pending(t, s) == 0
 	})
 	return rec, deadLetters(t, e), s
 }
