@@ -48,7 +48,12 @@ func TestUndecodableEventIsDeadLetteredAtOnce(t *testing.T) {
 		if d := dead[0]; d.Deliveries != 1 || !strings.Contains(d.Error, "does not decode") || d.RequestID != "req-never" {
 			t.Fatalf("dead letter %+v: want one delivery and the decode error", d)
 		}
-		eventually(t, 10*time.Second, "the good event applied", func() bool { return rec.appliedCount("fine") == 1 })
+		// Both settled: the worker logs the dead-lettering once the
+		// letter's acknowledgement is back, after the letter can be read,
+		// and terminates the event after that.
+		eventually(t, 10*time.Second, "the good event applied and both settled", func() bool {
+			return rec.appliedCount("fine") == 1 && pending(t, s) == 0
+		})
 		if n := metric(t, s.reg, "imcallback_delivery_processed_total", "command", testCommand, "outcome", "undecodable"); n != 1 {
 			t.Errorf("processed_total{outcome=undecodable} = %v, want 1", n)
 		}
@@ -168,7 +173,12 @@ func TestPermanentFailureIsDeadLetteredAtOnce(t *testing.T) {
 		if d := dead[0]; d.Deliveries != 1 || !strings.Contains(d.Error, "HTTP 410") || d.RequestID != "req-refused" {
 			t.Errorf("dead letter %+v: want the refused event after one delivery, with its error", d)
 		}
-		eventually(t, 10*time.Second, "the flaky event applied on its retry", func() bool { return rec.appliedCount("flaky") == 1 })
+		// Both settled: the worker counts and logs the dead-lettering once
+		// the letter's acknowledgement is back, after the letter can be
+		// read, and terminates the event after that.
+		eventually(t, 10*time.Second, "the flaky event applied on its retry and both settled", func() bool {
+			return rec.appliedCount("flaky") == 1 && pending(t, s) == 0
+		})
 		if n := len(rec.callTimes("refused")); n != 1 {
 			t.Errorf("the refused event ran %d times, want 1", n)
 		}
