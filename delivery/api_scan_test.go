@@ -312,7 +312,14 @@ func TestDeadLettersOfAnotherSubjectPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "dead-lettered", func() bool { return len(deadLetters(t, e1)) == 1 })
+	// Terminated too, before the stop: the termination is sent after the
+	// letter is stored, and one the embedded server has not applied when
+	// it shuts down is lost with it (a stopping consumer drops the acks it
+	// has queued). The event then counts as pending under the old prefix,
+	// and the start with the new one is refused.
+	eventually(t, 20*time.Second, "dead-lettered and terminated", func() bool {
+		return len(deadLetters(t, e1)) == 1 && pending(t, started{Service: first}) == 0
+	})
 	if err := first.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
