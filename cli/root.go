@@ -45,10 +45,21 @@ type globalFlags struct {
 	offline    bool
 	asJSON     bool
 	modules    []fx.Option
+
+	// read is the Source of --config as source first read it.
+	read *config.Source
 }
 
+// source is where the command's configuration comes from: --config, read
+// once (config.Source.Read), so that every load of the command (serve's
+// check and the service's own, each section's) reads the same settings,
+// also from a file that can be read once only (--config <(…)).
 func (g *globalFlags) source() config.Source {
-	return config.Source{File: g.configFile, Dev: g.dev}
+	if g.read == nil {
+		src := config.Source{File: g.configFile, Dev: g.dev}.Read()
+		g.read = &src
+	}
+	return *g.read
 }
 
 // load reads and validates the configuration with the sections the

@@ -28,6 +28,37 @@ type Source struct {
 	// Dev fills in a development SdkAppid (DevSdkAppID) when no app is
 	// configured (no sdkappid, no apps entry), so `make run` starts without setup.
 	Dev bool
+
+	// read is File as Read read it, nil before: the loads of this Source
+	// read it instead of the file.
+	read *readFileResult
+}
+
+// readFileResult is what reading a configuration file gave: its path,
+// and its bytes or the error.
+type readFileResult struct {
+	path string
+	data []byte
+	err  error
+}
+
+// Read returns s with its File read now: every load of the returned
+// Source (Load, LoadWith, a Section's, config.Module's) reads the bytes
+// read here instead of the file, or fails with the error reading it gave,
+// as it would reading the file itself. A command that loads the
+// configuration more than once (serve checks it, then the service loads
+// it) must read it so: a file that can be read once only (a pipe, as a
+// shell's --config <(envsubst < c.yaml) or /dev/stdin gives) is empty the
+// second time, and one edited meanwhile differs, so the service would run
+// on other settings than those checked, without the file's tokens and
+// allowlist. Without a File, s is returned as it is.
+func (s Source) Read() Source {
+	if s.File == "" {
+		return s
+	}
+	data, err := os.ReadFile(s.File)
+	s.read = &readFileResult{path: s.File, data: data, err: err}
+	return s
 }
 
 // DevSdkAppID is the SdkAppid accepted in development mode when none is set.
@@ -67,7 +98,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	var problems []error
 	var retyped []retyped
 	if src.File != "" {
-		f, data, err := readFile(src.File)
+		f, data, err := readFile(src)
 		if err != nil {
 			return nil, err
 		}
@@ -486,10 +517,18 @@ func appEntryKeys() map[string]reflect.Kind {
 	return known
 }
 
-// readFile reads the configuration file at path once: its settings, and
-// its bytes for the checks that need the YAML as written (retypedValues).
-func readFile(path string) (*koanf.Koanf, []byte, error) {
-	data, err := os.ReadFile(path)
+// readFile reads src's configuration file once (or takes what Read read
+// of it): its settings, and its bytes for the checks that need the YAML as
+// written (retypedValues).
+func readFile(src Source) (*koanf.Koanf, []byte, error) {
+	path := src.File
+	var data []byte
+	var err error
+	if r := src.read; r != nil && r.path == path {
+		data, err = r.data, r.err
+	} else {
+		data, err = os.ReadFile(path)
+	}
 	if err == nil {
 		f := koanf.New(".")
 		if err = f.Load(rawbytes.Provider(data), yaml.Parser()); err != nil {

@@ -130,7 +130,7 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		environ = os.Environ
 	}
 	if src.File != "" {
-		f, data, err := readFile(src.File)
+		f, data, err := readFile(src)
 		if err != nil {
 			return def, err
 		}
