@@ -1,6 +1,10 @@
 package config
 
 import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -81,10 +85,16 @@ func roughly(d time.Duration) string {
 // by a passphrase (Go says only "failed to parse private key"), and a
 // certificate file whose first certificate is not the key's, because the
 // chain comes first or the key is another certificate's (Go says "private
-// key does not match public key" for both).
+// key does not match public key" for both). An RSA key Go does not sign
+// with (under 1024 bits) is an error too: tls.LoadX509KeyPair takes it,
+// and every handshake would fail.
 func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err == nil {
+		if err := canSign(pair.PrivateKey); err != nil {
+			return tls.Certificate{}, fmt.Errorf("the key in %s cannot sign a TLS handshake: %w, so every TLS handshake "+
+				"would fail; issue the certificate with an RSA key of 2048 bits or more, or an ECDSA key", keyFile, err)
+		}
 		return pair, nil
 	}
 	certPEM, cerr := os.ReadFile(certFile)
@@ -135,4 +145,18 @@ func encryptedKey(keyPEM []byte) bool {
 			return block.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED")
 		}
 	}
+}
+
+// canSign says why Go refuses to sign with key, nil when it signs: an
+// RSA key under crypto/rsa's minimum size (1024 bits, unless GODEBUG
+// rsa1024min=0 lowers it) signs nothing, a handshake's signature
+// included. Other keys have no such minimum.
+func canSign(key crypto.PrivateKey) error {
+	k, ok := key.(*rsa.PrivateKey)
+	if !ok {
+		return nil
+	}
+	digest := sha256.Sum256([]byte("imcallback"))
+	_, err := k.Sign(rand.Reader, digest[:], crypto.SHA256)
+	return err
 }

@@ -105,6 +105,10 @@ func TestCheckFilesSaysWhatIsWrongWithTheKeyPair(t *testing.T) {
 			[]string{"failed to parse private key", "passphrase", "openssl pkey"}},
 		{"no certificate, and a key encrypted", write("cert.pem", []byte("not PEM")), write("key.pem", pkcs8Encrypted),
 			[]string{"certificate input"}},
+		// Go signs with no RSA key under 1024 bits: every handshake failed,
+		// while config check called the pair valid and /readyz said ready.
+		{"an RSA key of 512 bits", write("cert.pem", []byte(rsa512Cert)), write("key.pem", []byte(rsa512Key)),
+			[]string{"512-bit", "every TLS handshake", "2048 bits"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,3 +141,31 @@ func TestCheckFilesSaysWhatIsWrongWithTheKeyPair(t *testing.T) {
 		})
 	}
 }
+
+// rsa512Cert and rsa512Key are a self-signed certificate (CN localhost,
+// valid to 2126) and its RSA key of 512 bits, which Go does not sign with.
+const (
+	rsa512Cert = `-----BEGIN CERTIFICATE-----
+MIIBgTCCASugAwIBAgIUeWc32vuvspwsCjOMA8hPo01MPyYwDQYJKoZIhvcNAQEL
+BQAwFDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwNTIxMTU1M1oYDzIxMjYx
+MTExMjExNTUzWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwXDANBgkqhkiG9w0BAQEF
+AANLADBIAkEA3NXgHScV0pnWqLeJBmiprUxZfwnTX4S9ugzW17vd+Zs5OWpPUuiC
+e0zLkWZOd1xXdA+mrPunjIXiAneb4GWs2wIDAQABo1MwUTAdBgNVHQ4EFgQUoyhi
+3fbPGhav9GbeD6L0FZ3RAdEwHwYDVR0jBBgwFoAUoyhi3fbPGhav9GbeD6L0FZ3R
+AdEwDwYDVR0TAQH/BAUwAwEB/zANBgkqhkiG9w0BAQsFAANBABsGI7IsEFd83C5N
+A91Rq7SDT1lIMxgZHvPZdri5IyeaDKScNgemGTB8bYrwtTYJ5qrqBo/1i4VrDzxk
+iJDIrD0=
+-----END CERTIFICATE-----
+`
+	rsa512Key = `-----BEGIN PRIVATE KEY-----
+MIIBVAIBADANBgkqhkiG9w0BAQEFAASCAT4wggE6AgEAAkEA3NXgHScV0pnWqLeJ
+BmiprUxZfwnTX4S9ugzW17vd+Zs5OWpPUuiCe0zLkWZOd1xXdA+mrPunjIXiAneb
+4GWs2wIDAQABAkAiQXLwUr3J21828LFqsxWO8kb3s9h7+qVLlO5GrLe0HhwwEQOk
+B7+5rlaZ/+C6qsiD2D5JSTg8FSn/x2k0tZyhAiEA7vIxd2gFpoxNV5JSH38hk/hv
+xTLB1xBFvalW2+IeiDMCIQDsmMgJGMh5fITcMOBw+6qkfkZUkilBuJoKIpk/AhXA
+uQIhAKHFkzv2Ty0M/Cf3xmXQmpklr/ZggN/sAmt/xHClzGoFAiAZvmoNq1es+GKQ
+fvT89jVUHrVSYHECyK5iKe+YzoZFaQIgCHgTIB3LIXJwOxiBWENBWcRh7M6R7B5m
+4WrquRWmyEI=
+-----END PRIVATE KEY-----
+`
+)
