@@ -2,6 +2,8 @@ package config
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -85,15 +87,16 @@ func roughly(d time.Duration) string {
 // by a passphrase (Go says only "failed to parse private key"), and a
 // certificate file whose first certificate is not the key's, because the
 // chain comes first or the key is another certificate's (Go says "private
-// key does not match public key" for both). An RSA key Go does not sign
-// with (under 1024 bits) is an error too: tls.LoadX509KeyPair takes it,
-// and every handshake would fail.
+// key does not match public key" for both). A key Go's TLS signs no
+// handshake with (RSA under 1024 bits, ECDSA on a curve other than P-256,
+// P-384 and P-521) is an error too: tls.LoadX509KeyPair takes it, and
+// every handshake would fail.
 func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err == nil {
-		if err := canSign(pair.PrivateKey); err != nil {
+		if err := handshakeKeyProblem(pair.PrivateKey); err != nil {
 			return tls.Certificate{}, fmt.Errorf("the key in %s cannot sign a TLS handshake: %w, so every TLS handshake "+
-				"would fail; issue the certificate with an RSA key of 2048 bits or more, or an ECDSA key", keyFile, err)
+				"would fail; issue the certificate with an RSA key of 2048 bits or more, or an ECDSA key on P-256", keyFile, err)
 		}
 		return pair, nil
 	}
@@ -147,16 +150,24 @@ func encryptedKey(keyPEM []byte) bool {
 	}
 }
 
-// canSign says why Go refuses to sign with key, nil when it signs: an
-// RSA key under crypto/rsa's minimum size (1024 bits, unless GODEBUG
-// rsa1024min=0 lowers it) signs nothing, a handshake's signature
-// included. Other keys have no such minimum.
-func canSign(key crypto.PrivateKey) error {
-	k, ok := key.(*rsa.PrivateKey)
-	if !ok {
-		return nil
+// handshakeKeyProblem says why Go's TLS would sign no handshake with
+// key, nil when it signs: an RSA key under crypto/rsa's minimum size (1024
+// bits, unless GODEBUG rsa1024min=0 lowers it) signs nothing, and an
+// ECDSA key is used on P-256, P-384 and P-521 only. tls.LoadX509KeyPair
+// takes both.
+func handshakeKeyProblem(key crypto.PrivateKey) error {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		digest := sha256.Sum256([]byte("imcallback"))
+		_, err := k.Sign(rand.Reader, digest[:], crypto.SHA256)
+		return err
+	case *ecdsa.PrivateKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return nil
+		}
+		return fmt.Errorf("it is an ECDSA key on %s, a curve Go's TLS does not sign with (only P-256, P-384 and P-521)",
+			k.Curve.Params().Name)
 	}
-	digest := sha256.Sum256([]byte("imcallback"))
-	_, err := k.Sign(rand.Reader, digest[:], crypto.SHA256)
-	return err
+	return nil
 }

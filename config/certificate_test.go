@@ -2,7 +2,13 @@ package config_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +93,7 @@ func TestCheckFilesSaysWhatIsWrongWithTheKeyPair(t *testing.T) {
 		return file
 	}
 	pkcs8Encrypted := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0x03, 0x02, 0x01, 0x00}})
+	p224Cert, p224Key := writeP224Pair(t)
 	legacyEncrypted := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte{1, 2, 3, 4},
 		Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-128-CBC,00000000000000000000000000000000"}})
 	tests := []struct {
@@ -109,6 +116,8 @@ func TestCheckFilesSaysWhatIsWrongWithTheKeyPair(t *testing.T) {
 		// while config check called the pair valid and /readyz said ready.
 		{"an RSA key of 512 bits", write("cert.pem", []byte(rsa512Cert)), write("key.pem", []byte(rsa512Key)),
 			[]string{"512-bit", "every TLS handshake", "2048 bits"}},
+		// Go's TLS signs with ECDSA on P-256, P-384 and P-521 only.
+		{"an ECDSA key on P-224", p224Cert, p224Key, []string{"P-224", "every TLS handshake", "P-256"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,3 +178,32 @@ fvT89jVUHrVSYHECyK5iKe+YzoZFaQIgCHgTIB3LIXJwOxiBWENBWcRh7M6R7B5m
 -----END PRIVATE KEY-----
 `
 )
+
+// writeP224Pair writes a self-signed certificate and its ECDSA key on
+// P-224, a curve Go's TLS does not sign handshakes with, and returns
+// their files.
+func writeP224Pair(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		DNSNames: []string{"localhost"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for file, block := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "PRIVATE KEY", Bytes: keyDER}} {
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return certFile, keyFile
+}
