@@ -378,8 +378,19 @@ func TestClusterReplicasKilledUnderLoad(t *testing.T) {
 	close(stopWatch)
 	<-watchDone
 
-	// Every event processed: the shared consumer has nothing pending.
+	// Every event processed: the shared consumer has nothing pending and
+	// every acknowledged topic is in PostgreSQL. Both, as the consumer can
+	// count nothing pending just after the last append, before the server
+	// tells it of the event.
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	counts := map[string]int{}
 	var pending uint64
+	var readErr error
 	drained := waitFor(90*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -392,33 +403,24 @@ func TestClusterReplicasKilledUnderLoad(t *testing.T) {
 			return false
 		}
 		pending = ci.NumPending + uint64(ci.NumAckPending) + uint64(ci.NumRedelivered)
+		if counts, readErr = topicCounts(ctx, db, l.group); readErr != nil {
+			return false
+		}
+		for _, id := range l.acked {
+			if counts[id] == 0 {
+				return false
+			}
+		}
 		return pending == 0
 	})
+	if !drained && readErr != nil {
+		t.Fatalf("reading the stored topics: %v", readErr)
+	}
 	if !drained {
-		t.Errorf("the consumer still has %d events pending", pending)
+		t.Errorf("after 90 s the consumer has %d events pending", pending)
 	}
 
 	// Every acknowledged topic is in PostgreSQL exactly once.
-	ctx := context.Background()
-	db, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
-	counts := map[string]int{}
-	rows, err := db.Query(ctx, "SELECT topic_id, count(*) FROM topics WHERE group_id = $1 GROUP BY topic_id", l.group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			t.Fatal(err)
-		}
-		counts[id] = n
-	}
-	rows.Close()
 	lost, twice := 0, 0
 	for _, id := range l.acked {
 		switch counts[id] {
@@ -453,4 +455,22 @@ func TestClusterReplicasKilledUnderLoad(t *testing.T) {
 	}
 	t.Logf("cluster: sent %d, acknowledged %d, stored %d, answered 503 %d, no answer (replica killed) %d, "+
 		"%.1f s without a stream leader", l.sent, len(l.acked), len(l.acked)-lost, l.unavailable, l.refused, leaderless.Seconds())
+}
+
+// topicCounts is how many rows each topic of group has in PostgreSQL.
+func topicCounts(ctx context.Context, db *pgx.Conn, group string) (map[string]int, error) {
+	rows, err := db.Query(ctx, "SELECT topic_id, count(*) FROM topics WHERE group_id = $1 GROUP BY topic_id", group)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		counts[id] = n
+	}
+	return counts, rows.Err()
 }
