@@ -196,7 +196,8 @@ func newClient(dial time.Duration) *http.Client {
 // app is an error: a before-callback has one answer. A destination's zero
 // Timeout is config.DefaultForwardTimeout, as the configuration makes it
 // (else every after-callback would time out at once); a negative one is
-// an error, as are an empty name, a name two destinations share, and a
+// an error, as are an empty name, a name two destinations share, no Match
+// glob (the destination would take nothing), and a
 // URL the configuration refuses (config.ForwardURLProblem: every request
 // would fail, or send its key or password where it must not go).
 func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, error) {
@@ -209,6 +210,10 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 			return nil, errors.New("forward: a destination needs a name: its stored copies are delivered by it")
 		case f.byName[c.Name] != nil:
 			return nil, fmt.Errorf("forward: destination name %q is used twice: each needs its own", c.Name)
+		case len(c.Match) == 0:
+			// It would take no callback, and say nothing: the commands
+			// meant for it answered as unknown.
+			return nil, fmt.Errorf("forward: %s: match is required: globs on CallbackCommand, e.g. [\"Group.*\"]", c.Name)
 		}
 		switch {
 		case c.Timeout == 0:

@@ -604,6 +604,17 @@ func TestGlobMatchingNothingIsRefused(t *testing.T) {
 	}
 }
 
+// TestNewRefusesADestinationWithoutMatch: a ForwardConfig a program builds
+// itself without Match globs took no callback at all, and New took it
+// silently (the configuration refuses it: "match is required").
+func TestNewRefusesADestinationWithoutMatch(t *testing.T) {
+	_, err := forward.New([]config.ForwardConfig{destination("backend", "http://127.0.0.1:1/")},
+		catalogueAll(), nopLogger(), newRegistry())
+	if err == nil || !strings.Contains(err.Error(), "forward: backend: match is required") {
+		t.Errorf("a destination without a glob: %v", err)
+	}
+}
+
 // Secrets of a rotation: the one receivers know, and its successor.
 const (
 	oldSecret = secret
