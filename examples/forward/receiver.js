@@ -34,6 +34,12 @@ if (!/^[0-9]+$/.test(process.env.MAX_CONNECTIONS || '512') || MAX_CONNECTIONS < 
   process.exit(1);
 }
 
+// The deny code the client sees, which must lie in the command's range
+// (docs/commands.md, "Deny codes"): another is sent as a plain deny (1)
+// and logged by the service as the receiver's mistake. 1, a plain deny,
+// suits every before-command.
+const DENY_CODES = new Map([['C2C.CallbackBeforeSendMsg', 120001], ['Group.CallbackBeforeSendMsg', 10100]]);
+
 function verified(req, body) {
   const id = req.headers['webhook-id'], ts = req.headers['webhook-timestamp'];
   // Digits alone: Number() of another value may be NaN, which no
@@ -66,12 +72,13 @@ const server = http.createServer((req, res) => {
     if (!verified(req, raw)) return res.writeHead(401).end();
     // Decoded once, whole: a character split across two chunks stays intact.
     const body = raw.toString('utf8');
-    console.log(req.headers['x-imcallback-command'], req.headers['webhook-id']);
+    const command = req.headers['x-imcallback-command'];
+    console.log(command, req.headers['webhook-id']);
     // The kind, not the name: Sns.CallbackPrevFriendAdd is a before-callback too.
     if (req.headers['x-imcallback-kind'] !== 'before') return res.writeHead(204).end();
     const denied = body.includes('badword'); // your moderation here
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(
-      denied ? { ActionStatus: 'OK', ErrorCode: 120001, ErrorInfo: 'blocked word' }
+      denied ? { ActionStatus: 'OK', ErrorCode: DENY_CODES.get(command) || 1, ErrorInfo: 'blocked word' }
              : { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' }));
   });
 });

@@ -52,6 +52,12 @@ def max_connections(value):
         sys.exit("MAX_CONNECTIONS must be a whole number from 1 to 65535 (default 512)")
     return int(value)
 
+# The deny code the client sees, which must lie in the command's range
+# (docs/commands.md, "Deny codes"): another is sent as a plain deny (1) and
+# logged by the service as the receiver's mistake. 1, a plain deny, suits
+# every before-command.
+DENY_CODES = {"C2C.CallbackBeforeSendMsg": 120001, "Group.CallbackBeforeSendMsg": 10100}
+
 def number(v):
     # The value of a header of digits 0-9 alone, else None: str.isdigit()
     # is also true of "²", on which int() fails. Past 18 digits (leading
@@ -84,7 +90,8 @@ class Receiver(BaseHTTPRequestHandler):
         if self.headers.get("X-Imcallback-Kind") != "before":
             return self.send_response(204) or self.end_headers()
         denied = b"badword" in body  # your moderation here
-        answer = {"ActionStatus": "OK", "ErrorCode": 120001 if denied else 0, "ErrorInfo": "blocked word" if denied else ""}
+        code = DENY_CODES.get(self.headers.get("X-Imcallback-Command", ""), 1)
+        answer = {"ActionStatus": "OK", "ErrorCode": code if denied else 0, "ErrorInfo": "blocked word" if denied else ""}
         out = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -224,7 +224,7 @@ func TestReceivers(t *testing.T) {
 			}
 
 			s := imtest.Start(t, []string{"IMCALLBACK_FORWARD_URL=" + url, "IMCALLBACK_FORWARD_SECRET=" + secret,
-				"IMCALLBACK_FORWARD_MATCH=C2C.CallbackBeforeSendMsg,C2C.CallbackAfterSendMsg,Sns.CallbackPrevFriendAdd"}, delivery.Module)
+				"IMCALLBACK_FORWARD_MATCH=C2C.CallbackBeforeSendMsg,C2C.CallbackAfterSendMsg,Sns.CallbackPrevFriendAdd,Group.CallbackBeforeSendMsg,Group.CallbackBeforeCreateGroup"}, delivery.Module)
 			for _, c := range []struct{ from, want string }{
 				{"alice", `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`},
 				{"badword", `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"blocked word"}`},
@@ -245,6 +245,23 @@ func TestReceivers(t *testing.T) {
 			}
 			if res := s.Send(t, "Sns.CallbackPrevFriendAdd", friend); !strings.Contains(string(res.Body), `"ErrorInfo":"blocked word"`) {
 				t.Errorf("friend request from badword: %d %s, want the receiver's deny", res.Status, res.Body)
+			}
+			// A deny code the client sees lies in the command's range
+			// (10100–10200 for a group's): 120001 there is no code of the
+			// command, sent as a plain deny and logged as the receiver's
+			// mistake. A command it has no code for gets the plain deny (1),
+			// which every before-command takes.
+			for _, c := range []struct{ command, want string }{
+				{"Group.CallbackBeforeSendMsg", `{"ActionStatus":"OK","ErrorCode":10100,"ErrorInfo":"blocked word"}`},
+				{"Group.CallbackBeforeCreateGroup", `{"ActionStatus":"OK","ErrorCode":1,"ErrorInfo":"blocked word"}`},
+			} {
+				body, err := imtest.SampleWith(c.command, map[string]any{"Operator_Account": "badword"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res := s.Send(t, c.command, body); string(res.Body) != c.want {
+					t.Errorf("%s from badword: %d %s, want %s", c.command, res.Status, res.Body, c.want)
+				}
 			}
 			// A body larger than one read of the receiver, in characters of
 			// three bytes: its signature still verifies.
@@ -275,7 +292,7 @@ func TestReceivers(t *testing.T) {
 			if res := s.Send(t, "C2C.CallbackAfterSendMsg", body); !res.OK() {
 				t.Fatalf("after-callback: %d", res.Status)
 			}
-			want := `imcallback_forward_requests_total{destination="default",result="ok"} 6`
+			want := `imcallback_forward_requests_total{destination="default",result="ok"} 8`
 			deadline := time.Now().Add(10 * time.Second)
 			for !strings.Contains(s.Metrics(t), want) {
 				if time.Now().After(deadline) {
