@@ -2009,7 +2009,10 @@ func TestReplayUnderWayCannotBeClickedAgain(t *testing.T) {
 			if tt.row {
 				sel = row + " " + tt.button
 			}
-			b.do(t, "click "+tt.name, chromedp.Click(chromedp.CSS(sel)))
+			// Found and clicked in one evaluation: the list's refresh
+			// replaces the row's button, and one looked up, then clicked
+			// (chromedp.Click) may be gone in between.
+			b.clickNow(t, "click "+tt.name, sel)
 			b.waitFor(t, "the replay asked for", `window.heldReplays === 1`)
 			read := eval[int](t, b, `window.__deadRead`)
 			b.waitFor(t, "the list drawn again while the replay is under way", fmt.Sprintf(`window.__deadRead >= %d`, read+2))
