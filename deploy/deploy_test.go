@@ -1817,3 +1817,62 @@ func TestComposeSaysItIsNoProductionTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeStartsTheReplicasOnceTheDatabaseAnswers: a replica with
+// IMCALLBACK_STORE_DSN refuses to start while PostgreSQL does not answer
+// (the topic store opens and migrates in the start, and exits 1 on
+// "connection refused"), and compose's plain depends_on waits for the
+// postgres container to be started, not for the database: on the first
+// `up`, while the image's entrypoint runs initdb, every replica's start
+// failed and was restarted. The replicas wait for the postgres service to
+// be healthy, and its health check asks over TCP (pg_isready -h): the
+// entrypoint's temporary server of the first start listens on the Unix
+// socket alone, where a check without -h finds it ready too early.
+func TestComposeStartsTheReplicasOnceTheDatabaseAnswers(t *testing.T) {
+	var compose struct {
+		Services map[string]struct {
+			Image       string
+			Environment map[string]string
+			DependsOn   any `yaml:"depends_on"`
+			Healthcheck struct {
+				Test any
+			}
+		}
+	}
+	readYAML(t, "compose.yaml", &compose)
+	pg, ok := compose.Services["postgres"]
+	if !ok {
+		t.Fatal("compose.yaml has no service postgres")
+	}
+	replicas := 0
+	for name, svc := range compose.Services {
+		if svc.Image != "imcallback:local" || !strings.Contains(svc.Environment["IMCALLBACK_STORE_DSN"], "@postgres:") {
+			continue
+		}
+		replicas++
+		condition := ""
+		if deps, ok := svc.DependsOn.(map[string]any); ok {
+			if dep, ok := deps["postgres"].(map[string]any); ok {
+				condition = fmt.Sprint(dep["condition"])
+			}
+		}
+		if condition != "service_healthy" {
+			t.Errorf("compose.yaml: %s depends on postgres as %v, not with condition: service_healthy: its start fails while the database does not answer yet", name, svc.DependsOn)
+		}
+	}
+	if replicas == 0 {
+		t.Fatal("compose.yaml runs no replica whose IMCALLBACK_STORE_DSN names the postgres service")
+	}
+	var check []string
+	switch test := pg.Healthcheck.Test.(type) {
+	case string:
+		check = strings.Fields(test)
+	case []any:
+		for _, a := range test {
+			check = append(check, strings.Fields(fmt.Sprint(a))...)
+		}
+	}
+	if !slices.Contains(check, "pg_isready") || !slices.Contains(check, "-h") {
+		t.Errorf("compose.yaml: the postgres service's health check is %q; want pg_isready -h <host> (over TCP, as the replicas connect)", check)
+	}
+}
