@@ -422,6 +422,25 @@ func TestDeliveryStatusQuotesCommands(t *testing.T) {
 	}
 }
 
+// TestDeliveryStatusQuotesTheState: the state on the table's first line
+// is quoted as the commands' cells are: --admin may name a proxy or
+// another service that answers JSON with a "state", and a control
+// character in it must not reach the terminal raw.
+func TestDeliveryStatusQuotesTheState(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"state":"running\u001b]0;owned\u0007\nFAKE","paused_commands":[],"commands":[]}`)
+	}))
+	defer srv.Close()
+	out, err := runCLI(t, "--admin", srv.URL, "delivery", "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out, "\x1b\x07") || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"running\x1b]0;owned\a\nFAKE"`) {
+		t.Fatalf("the state is not quoted:\n%q", out)
+	}
+}
+
 // TestDeliveryStatusShowsDeadLettersWithoutACommand: the dead letters of
 // stream messages without a command (no events), which the service keeps
 // out of the commands' lines, are shown under the table, not dropped.

@@ -1112,7 +1112,7 @@ func newDeliveryCmd(g *globalFlags) *cobra.Command {
 				return printJSON(c.OutOrStdout(), st)
 			}
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "delivery %s\n", st.State)
+			fmt.Fprintf(tw, "delivery %s\n", tableCell(st.State)) // the answer of whatever --admin names
 			if st.StatusError != "" {
 				fmt.Fprintln(tw, tableCell(st.StatusError))
 			}
