@@ -247,6 +247,36 @@ func TestTopicsListAllStopsOnACursorThatDoesNotMove(t *testing.T) {
 	}
 }
 
+// TestTopicsListQuotesACursorThatIsNoCursor: a next_cursor with a
+// control character (--admin naming a proxy or another service) is
+// quoted in the line naming the next page and in the error of a listing
+// that stopped, as the table's cells are, not sent to the terminal raw.
+func TestTopicsListQuotesACursorThatIsNoCursor(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asked.Add(1) > 1 {
+			http.Error(w, `{"error":"gone"}`, http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"topics":[{"sdk_app_id":"1400000000","topic_id":"@TGS#_g@TOPIC#_t","group_id":"@TGS#_g"}],"next_cursor":"c\u001b]0;owned\u0007"}`)
+	}))
+	defer srv.Close()
+	for _, args := range [][]string{
+		{"topics", "list"},
+		{"topics", "list", "--all"},
+	} {
+		asked.Store(0)
+		out, err := runCLI(t, append([]string{"--admin", srv.URL}, args...)...)
+		if err != nil {
+			out += err.Error()
+		}
+		if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `"c\x1b]0;owned\a"`) {
+			t.Errorf("%v: the cursor is not quoted:\n%q", args, out)
+		}
+	}
+}
+
 // failingWriter fails every write, as standard output on a full disk does.
 type failingWriter struct{}
 

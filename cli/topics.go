@@ -240,7 +240,7 @@ func (p *topicPages) print(cursor string, all bool, fetch func(cursor string) (t
 			if !p.started {
 				return err
 			}
-			return errors.Join(fmt.Errorf("topics list stopped after %d topics (%s--cursor %s goes on from there): %w", p.n, p.filters, cursor, err),
+			return errors.Join(fmt.Errorf("topics list stopped after %d topics (%s--cursor %s goes on from there): %w", p.n, p.filters, tableCell(cursor), err),
 				p.end(cursor))
 		}
 		if err := p.add(page.Topics); err != nil {
@@ -253,7 +253,7 @@ func (p *topicPages) print(cursor string, all bool, fetch func(cursor string) (t
 			// The page asked for, answered again (a proxy or cache that
 			// drops the query string): followed, it would print it forever.
 			return errors.Join(fmt.Errorf("topics list stopped after %d topics: the answer to --cursor %s names the same next_cursor, "+
-				"so the list would not move on; is --admin a proxy or cache that drops the query string?", p.n, cursor), p.end(cursor))
+				"so the list would not move on; is --admin a proxy or cache that drops the query string?", p.n, tableCell(cursor)), p.end(cursor))
 		}
 		cursor = page.NextCursor
 	}
@@ -294,7 +294,9 @@ func (p *topicPages) end(next string) error {
 			}
 		}
 		if next != "" {
-			fmt.Fprintf(p.errOut, "more topics follow: --all lists every page, %s--cursor %s the next one\n", p.filters, next)
+			// next is the answer's (--admin may name a proxy's): quoted when
+			// it holds a control character, as the table's cells are.
+			fmt.Fprintf(p.errOut, "more topics follow: --all lists every page, %s--cursor %s the next one\n", p.filters, tableCell(next))
 		}
 		return nil
 	}
