@@ -275,6 +275,54 @@ import (
 
 {{code}}
 `}},
+	// The root package's doc: a program with its own command line.
+	{dir: ".", snippetHarness: snippetHarness{key: `fx.New(imcallback.Timeouts(config.Source{}, mine...)`, file: `package main
+
+import (
+	"context"
+
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback"
+	"github.com/imcallback/imcallback/commands/c2c"
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
+)
+
+func NewMyHandler() dispatcher.Command {
+	return c2c.BeforeSendMsgCommand.Handle(func(context.Context, *dispatcher.Event[c2c.BeforeSendMsg]) (dispatcher.Reply[c2c.SendMsgReply], error) {
+		return c2c.BeforeSendMsgCommand.Allow(), nil
+	})
+}
+
+func main() {
+	{{code}}
+}
+`}},
+	// imsend's doc: a Sender of one's own; "…" is the test's own check.
+	{dir: "imsend", snippetHarness: snippetHarness{key: `s := imsend.Sender{URL:`, file: `package snippet
+
+import (
+	"context"
+
+	"github.com/imcallback/imcallback/imsend"
+)
+
+func send(ctx context.Context, body []byte) error {
+	{{code}}
+	return err
+}
+`}},
+}
+
+// docName names the compiled file of a package doc's block after the
+// package's folder, the module's root being "root".
+func docName(dir string) string {
+	if dir == "." {
+		return "root"
+	}
+	return strings.ReplaceAll(dir, "/", "_")
 }
 
 // packageDocCode returns the code blocks of the package doc in dir.
@@ -363,7 +411,8 @@ func TestDocSnippetsCompile(t *testing.T) {
 				continue
 			}
 			found = true
-			files[fmt.Sprintf("%sdoc%02d", h.dir, i+1)] = strings.Replace(h.file, "{{code}}", code, 1)
+			code = strings.ReplaceAll(code, "{ … }", "{\n}") // an elided body, as the docs write it
+			files[fmt.Sprintf("%sdoc%02d", docName(h.dir), i+1)] = strings.Replace(h.file, "{{code}}", code, 1)
 		}
 		if !found {
 			t.Errorf("no code block of package %s's doc holds %q any more: update readme_snippets_test.go", h.dir, h.key)
