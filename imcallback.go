@@ -9,10 +9,12 @@
 // warns):
 //
 //	mine := []fx.Option{delivery.Module, fx.Provide(dispatcher.AsCommand(NewMyHandler))}
-//	fx.New(imcallback.Timeouts(config.Source{}, mine...), imcallback.Module, fx.Options(mine...)).Run()
+//	fx.New(imcallback.Timeouts(config.Source{}, mine...), logging.FxLogger, imcallback.Module, fx.Options(mine...)).Run()
 //
 // Timeouts bounds the start and the stop as the configuration says, not by
-// fx's 15 s defaults. cli.Main does this wiring, IMCALLBACK_DELIVERY
+// fx's 15 s defaults; logging.FxLogger puts fx's own events in the
+// service's log at debug level, where fx would print a line per
+// constructor and hook to stderr. cli.Main does this wiring, IMCALLBACK_DELIVERY
 // included, and adds the stock command line.
 package imcallback
 

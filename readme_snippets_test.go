@@ -288,6 +288,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/logging"
 )
 
 func NewMyHandler() dispatcher.Command {
