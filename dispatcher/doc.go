@@ -2,8 +2,13 @@
 // registered for its CallbackCommand and turns the handler's result into the
 // protocol's answer.
 //
-// Handlers are written with the generic adapters Before and After, so a
-// handler receives a typed *Event[T] and never type-asserts a payload.
+// Handlers are written with a command's typed descriptor, whose Handle
+// method builds the Command: the catalogue's (c2c.BeforeSendMsgCommand and
+// the others of the command packages), or, for a command the catalogue
+// lacks, one of NewBeforeCommand or NewAfterCommand (Before and After do
+// both in one call). A handler receives a typed *Event[T] and never
+// type-asserts a payload, and answers with its descriptor's verbs (Allow,
+// DenyWithCode, Modify …).
 // Commands reach the dispatcher only through the fx value group "commands"
 // (see AsCommand); there is no global registry.
 //
