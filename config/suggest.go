@@ -23,6 +23,15 @@ const testEnvPrefix = envPrefix + "TEST_"
 // variable the tools read is a setting or listed here.
 var clientEnv = []string{envPrefix + "ADMIN_URL"}
 
+// NotedNever reports whether name is an IMCALLBACK_* variable that is no
+// setting, and that UnknownEnv leaves out all the same because others read
+// it from the same environment: the tests' and CI's IMCALLBACK_TEST_*, and
+// the command-line tools' own (IMCALLBACK_ADMIN_URL). An environment made
+// for the service alone (imtest.Start's) has no use for them.
+func NotedNever(name string) bool {
+	return strings.HasPrefix(strings.ToUpper(name), testEnvPrefix) || slices.Contains(clientEnv, name)
+}
+
 // UnknownEnv returns a warning for each IMCALLBACK_* variable in environ
 // (NAME=value entries, as os.Environ returns them) that is not a setting,
 // sorted by name, with the closest real name when one is close:
@@ -51,8 +60,7 @@ func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 	var out []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || strings.HasPrefix(strings.ToUpper(name), testEnvPrefix) ||
-			slices.Contains(clientEnv, name) || seen[name] {
+		if !strings.HasPrefix(name, envPrefix) || NotedNever(name) || seen[name] {
 			continue
 		}
 		seen[name] = true

@@ -550,7 +550,8 @@ type words struct {
 func (words) Validate() error { return nil }
 
 // TestStartRefusesEnvThatSetsNothing: an entry of Start's env that the
-// service would ignore (a misspelt name, one without "=") fails the test,
+// service would ignore (a misspelt name, one without "=", a variable of
+// the tests or of the command line) fails the test,
 // naming it, instead of leaving the test to run on a configuration it did
 // not mean; so does IMCALLBACK_DELIVERY=inline beside delivery.Module,
 // which delivers durably. A per-app variable of an app not accepted, which
@@ -571,6 +572,13 @@ func TestStartRefusesEnvThatSetsNothing(t *testing.T) {
 		{"no prefix", []string{"DELIVERY=inline"}, nil, `"DELIVERY=inline" is not IMCALLBACK_NAME=value`},
 		{"inline beside delivery.Module", []string{"IMCALLBACK_DELIVERY=inline"}, []fx.Option{delivery.Module},
 			"IMCALLBACK_DELIVERY is inline but delivery.Module is among the options"},
+		// Not noted by the service, which leaves them to tests and to the
+		// command line, but in Start's env they can only be a mistake: a
+		// test's DSN passed here does not give the service that store.
+		{"a variable of the tests", []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_TEST_POSTGRES_DSN=postgres://x"}, nil,
+			"IMCALLBACK_TEST_POSTGRES_DSN is not a setting"},
+		{"a variable of the command line", []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_ADMIN_URL=http://x"}, nil,
+			"IMCALLBACK_ADMIN_URL is not a setting"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := &fatalTB{TB: t, msg: make(chan string, 1)}

@@ -139,7 +139,8 @@ type declaredSections struct {
 // empty variable as unset). An entry of env that sets nothing fails the
 // test: one that is not IMCALLBACK_NAME=value, or whose name is no setting
 // (IMCALLBACK_TOKEN for IMCALLBACK_TOKENS, a module section's misspelt
-// field). The service would ignore it, and the test would pass or fail on
+// field, a tests' IMCALLBACK_TEST_* or the command line's
+// IMCALLBACK_ADMIN_URL, which the service never reads). The service would ignore it, and the test would pass or fail on
 // a configuration it did not mean. So does a module in opts that Start
 // wires itself (imcallback.Module), one given twice, or a config.Source or
 // logging.Tee, which Start supplies, saying so.
@@ -224,6 +225,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	start.report(t)
 	// `serve` warns about these at start; imcallback.Module alone does not.
 	unknown := config.UnknownEnv(environ, sections.Sections...)
+	unknown = append(unknown, othersEnv(env, sections.Sections)...)
 	if len(unknown) > 0 {
 		t.Fatalf("imtest: Start's env sets nothing with: %s", strings.Join(unknown, "; "))
 	}
@@ -248,6 +250,37 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	}
 	s.Sender = senderFor(cfg, s.PublicURL+cfg.Path)
 	return s
+}
+
+// othersEnv says of each entry of env that sets nothing though UnknownEnv
+// leaves it out, as the service does, since tests or the command line read
+// it from the same environment (config.NotedNever): in Start's env, which
+// the service alone reads, it can only be a mistake (a test's
+// IMCALLBACK_TEST_POSTGRES_DSN passed on, for a store the service would
+// not use). A module's section of that name (IMCALLBACK_TEST_<FIELD> of a
+// section "test") is a setting.
+func othersEnv(env []string, sections []config.SectionInfo) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if seen[name] || !config.NotedNever(name) {
+			continue
+		}
+		seen[name] = true
+		key, _ := config.EnvSetting(name)
+		declared := false
+		for _, sec := range sections {
+			for _, f := range sec.Fields {
+				declared = declared || key == sec.Key+"_"+f
+			}
+		}
+		if !declared {
+			out = append(out, name+" is not a setting: the service never reads it "+
+				"(IMCALLBACK_TEST_* are the tests' own variables, IMCALLBACK_ADMIN_URL the command line's)")
+		}
+	}
+	return out
 }
 
 // reachable is the address a client reaches a listener bound to addr at:
