@@ -141,7 +141,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 					if _, err := remoteTopics(c.Context(), a, nil, "", false, 1, ""); errors.Is(err, errNoTopicModule) || isStatus(err, http.StatusNotFound) {
 						return err
 					}
-					return fmt.Errorf("topic %q: %w", args[0], topicsync.ErrNotFound)
+					return topicNotFound(args[0], topicsync.ErrNotFound)
 				}
 				return writeJSON(c.OutOrStdout(), t)
 			}
@@ -150,7 +150,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				defer cancel()
 				t, err := topicsync.GetAnyApp(ctx, s, app, args[0])
 				if err != nil {
-					return fmt.Errorf("topic %q: %w", args[0], err)
+					return topicNotFound(args[0], err)
 				}
 				return writeJSON(c.OutOrStdout(), t)
 			})
@@ -159,6 +159,16 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 	get.Flags().StringVar(&appID, "appid", "", "the SDKAppID whose topic to print (\"\": stored before apps were kept); needed when several apps hold the TopicId")
 	cmd.AddCommand(list, get)
 	return cmd
+}
+
+// topicNotFound is err of topics get for id, which points to topics list
+// when no topic has that id: the list shows the ids stored, as the admin
+// API and the store hold them.
+func topicNotFound(id string, err error) error {
+	if errors.Is(err, topicsync.ErrNotFound) {
+		return fmt.Errorf("topic %q: %w; `imcallback topics list` shows the topics stored", id, err)
+	}
+	return fmt.Errorf("topic %q: %w", id, err)
 }
 
 // storeTimeout bounds opening the topic store, and each read of it, in

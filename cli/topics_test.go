@@ -276,7 +276,8 @@ func TestEmptyFiltersAreRefused(t *testing.T) {
 // TestTopicsGetQuotesTheTopicID: topics get of a TopicId it did not find
 // echoed the argument raw in its error, an escape sequence or a line break
 // included (a value pasted from a log), unlike the other errors, which quote
-// what they were given. It is quoted, online and --offline.
+// what they were given. It is quoted, online and --offline, and the error
+// points to topics list.
 func TestTopicsGetQuotesTheTopicID(t *testing.T) {
 	const id = "@TGS#_g\x1b[2J@TOPIC#_x\nforged line"
 	svc := imtest.Start(t, []string{"IMCALLBACK_DELIVERY=inline"}, topicsync.Module)
@@ -288,6 +289,9 @@ func TestTopicsGetQuotesTheTopicID(t *testing.T) {
 		}
 		if strings.ContainsAny(err.Error(), "\x1b\n") || !strings.Contains(err.Error(), strconv.Quote(id)) {
 			t.Errorf("%s: the TopicId is not quoted:\n%q", how, err.Error())
+		}
+		if !strings.Contains(err.Error(), "imcallback topics list") {
+			t.Errorf("%s: %q does not point to topics list, which shows the ids stored", how, err.Error())
 		}
 	}
 	checkQuoted("online", err)
