@@ -578,7 +578,7 @@ func (s *Service) getEvent(c echo.Context) error {
 	}
 	raw, err := st.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("event %d not found (never stored, or past the retention)", seq))
+		return s.eventGone(ctx, seq)
 	}
 	if err != nil {
 		return err
@@ -609,6 +609,22 @@ func (s *Service) getEvent(c echo.Context) error {
 		body, _ = json.Marshal(string(raw.Data))
 	}
 	return c.JSON(http.StatusOK, EventDetail{EventInfo: info(ev, letters[seq], floor), Params: params, Body: body})
+}
+
+// eventGone is GET /v1/events/<seq>'s 404 for an event the work stream
+// does not hold. Dead letters are kept past the work stream's retention:
+// when one of seq is kept, the answer says where to find it rather than
+// leave the event for lost.
+func (s *Service) eventGone(ctx context.Context, seq uint64) error {
+	msg := fmt.Sprintf("event %d not found (never stored, or past the retention)", seq)
+	if e, dead, _, err := s.eventStates(ctx); err == nil {
+		if letters, _, err := dead.letters(ctx, e, seq, seq+1); err == nil && letters[seq] != nil {
+			msg = fmt.Sprintf("event %d is past the work stream's retention; its dead letter is kept "+
+				"(dead-letter sequence %d): GET /v1/dead-letters lists it, POST /v1/events/replay with "+
+				"{\"dead\":true,\"seqs\":[%d]} replays it", seq, letters[seq].seq, seq)
+		}
+	}
+	return echo.NewHTTPError(http.StatusNotFound, msg)
 }
 
 // listDeadLetters answers GET /v1/dead-letters?limit= with the oldest

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/dispatcher"
 )
 
 // TestAdminReadsAreBoundedByWhatTheyShow: GET /v1/delivery reads only the
@@ -739,6 +740,54 @@ func TestAListingParameterGivenTwiceIsRefused(t *testing.T) {
 		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, query, nil))
 		if w.Code != http.StatusOK {
 			t.Errorf("GET %s: %d %s", query, w.Code, w.Body)
+		}
+	}
+}
+
+// TestAnEventPastTheRetentionPointsToItsDeadLetter: GET /v1/events/<seq>
+// of an event the work stream no longer holds (its retention dropped it)
+// whose dead letter is kept says so, and how to replay it, rather than
+// "never stored"; an event never stored is still only not found.
+func TestAnEventPastTheRetentionPointsToItsDeadLetter(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	rec := newRecorder()
+	rec.set(0, func(string, int) error {
+		return fmt.Errorf("destination answered HTTP 410: %w", dispatcher.ErrPermanent)
+	})
+	s := start(t, o, dispatcherFor(t, rec))
+	accept(t, s, request(testCommand, "old"))
+	var dead []delivery.DeadLetter
+	eventually(t, 30*time.Second, "the event dead-lettered and terminated", func() bool {
+		dead = deadLetters(t, events(t, s))
+		return len(dead) == 1 && pending(t, s) == 0
+	})
+	seq := dead[0].OriginalSeq
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := s.Conn().JS.Stream(ctx, s.Options().Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteMsg(ctx, seq); err != nil { // as the retention would
+		t.Fatal(err)
+	}
+
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	for _, tt := range []struct {
+		seq        uint64
+		want, fail string
+	}{
+		{seq, fmt.Sprintf(`its dead letter is kept (dead-letter sequence %d): GET /v1/dead-letters lists it, `+
+			`POST /v1/events/replay with {\"dead\":true,\"seqs\":[%d]} replays it`, dead[0].Seq, seq), "never stored"},
+		{seq + 1000, "never stored, or past the retention", "dead letter"},
+	} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, fmt.Sprint("/v1/events/", tt.seq), nil))
+		if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), tt.want) || strings.Contains(w.Body.String(), tt.fail) {
+			t.Errorf("GET /v1/events/%d: %d %s, want 404 saying %q", tt.seq, w.Code, w.Body, tt.want)
 		}
 	}
 }
