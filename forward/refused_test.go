@@ -3,6 +3,7 @@ package forward_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -121,7 +122,11 @@ func TestRefusedCopyIsDeadLetteredAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(answer), `"replayed":1`) {
+		t.Fatalf("the replay of the dead letter: %d %s, want 200 and one replayed", resp.StatusCode, answer)
+	}
 	waitFor(t, "the replayed copy delivered", func() bool {
 		return strings.Contains(s.Metrics(t), `imcallback_forward_requests_total{destination="default",result="ok"} 1`)
 	})
