@@ -249,6 +249,23 @@ func withoutPlaceholder(raw string) string {
 	return placeholderEscaped.ReplaceAllLiteralString(strings.ReplaceAll(raw, redacted, "x"), "x")
 }
 
+// ForwardMatchProblem says what is wrong with a destination's Match, or is
+// "" when nothing is: no glob at all (the destination would take no
+// callback, and say nothing), or the first entry that is not a glob. The
+// configuration checks each destination with it, and forward.New each one
+// a program builds itself.
+func ForwardMatchProblem(match []string) string {
+	if len(match) == 0 {
+		return "match is required: globs on CallbackCommand, e.g. [\"Group.*\"]"
+	}
+	for _, g := range match {
+		if _, err := path.Match(g, ""); err != nil || strings.TrimSpace(g) == "" {
+			return fmt.Sprintf("match %q is not a glob (e.g. Group.* or C2C.CallbackAfterSendMsg)", g)
+		}
+	}
+	return ""
+}
+
 // validateForward checks each destination; problems name the entry.
 func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 	seen := map[string]bool{}
@@ -261,13 +278,8 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 			bad("forward", "%s: name %q is used twice", key, f.Name)
 		}
 		seen[f.Name] = true
-		if len(f.Match) == 0 {
-			bad(setting("match"), "%s: match is required: globs on CallbackCommand, e.g. [\"Group.*\"]", key)
-		}
-		for _, g := range f.Match {
-			if _, err := path.Match(g, ""); err != nil || strings.TrimSpace(g) == "" {
-				bad(setting("match"), "%s: match %q is not a glob (e.g. Group.* or C2C.CallbackAfterSendMsg)", key, g)
-			}
+		if problem := ForwardMatchProblem(f.Match); problem != "" {
+			bad(setting("match"), "%s: %s", key, problem)
 		}
 		for _, id := range f.Apps {
 			if !containsString(c.SdkAppIDs, id) {

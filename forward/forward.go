@@ -196,10 +196,11 @@ func newClient(dial time.Duration) *http.Client {
 // app is an error: a before-callback has one answer. A destination's zero
 // Timeout is config.DefaultForwardTimeout, as the configuration makes it
 // (else every after-callback would time out at once); a negative one is
-// an error, as are an empty name, a name two destinations share, no Match
-// glob (the destination would take nothing), and a
-// URL the configuration refuses (config.ForwardURLProblem: every request
-// would fail, or send its key or password where it must not go).
+// an error, as are an empty name, a name two destinations share, a Match
+// the configuration refuses (config.ForwardMatchProblem: without a glob
+// the destination would take nothing) and a URL it refuses
+// (config.ForwardURLProblem: every request would fail, or send its key or
+// password where it must not go).
 func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logger, reg prometheus.Registerer) (*Forwarder, error) {
 	f := &Forwarder{byName: map[string]*destination{}, replies: map[string]reply{}, log: log, now: time.Now}
 	for _, c := range dests {
@@ -210,10 +211,11 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 			return nil, errors.New("forward: a destination needs a name: its stored copies are delivered by it")
 		case f.byName[c.Name] != nil:
 			return nil, fmt.Errorf("forward: destination name %q is used twice: each needs its own", c.Name)
-		case len(c.Match) == 0:
-			// It would take no callback, and say nothing: the commands
-			// meant for it answered as unknown.
-			return nil, fmt.Errorf("forward: %s: match is required: globs on CallbackCommand, e.g. [\"Group.*\"]", c.Name)
+		}
+		if problem := config.ForwardMatchProblem(c.Match); problem != "" {
+			// As the configuration refuses it: without a glob the
+			// destination would take no callback, and say nothing.
+			return nil, fmt.Errorf("forward: %s: %s", c.Name, problem)
 		}
 		switch {
 		case c.Timeout == 0:
