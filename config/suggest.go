@@ -23,12 +23,11 @@ const testEnvPrefix = envPrefix + "TEST_"
 // variable the tools read is a setting or listed here.
 var clientEnv = []string{envPrefix + "ADMIN_URL"}
 
-// NotedNever reports whether name is an IMCALLBACK_* variable that is no
+// othersEnv reports whether name is an IMCALLBACK_* variable that is no
 // setting, and that UnknownEnv leaves out all the same because others read
 // it from the same environment: the tests' and CI's IMCALLBACK_TEST_*, and
-// the command-line tools' own (IMCALLBACK_ADMIN_URL). An environment made
-// for the service alone (imtest.Start's) has no use for them.
-func NotedNever(name string) bool {
+// the command-line tools' own (IMCALLBACK_ADMIN_URL).
+func othersEnv(name string) bool {
 	return strings.HasPrefix(strings.ToUpper(name), testEnvPrefix) || slices.Contains(clientEnv, name)
 }
 
@@ -43,6 +42,20 @@ func NotedNever(name string) bool {
 // own variables (clientEnv, e.g. IMCALLBACK_ADMIN_URL) are not reported.
 // Load keeps the warnings for its environment in Config.Notes.
 func UnknownEnv(environ []string, sections ...SectionInfo) []string {
+	return unknownEnv(environ, false, sections)
+}
+
+// UnknownServiceEnv is UnknownEnv for an environment made for the service
+// alone (imtest.Start's): an IMCALLBACK_TEST_* or command-line variable no
+// section declares is reported too, as there it can only be a mistake (a
+// test's IMCALLBACK_TEST_POSTGRES_DSN passed on, for a store the service
+// would not use).
+func UnknownServiceEnv(environ []string, sections ...SectionInfo) []string {
+	return unknownEnv(environ, true, sections)
+}
+
+// unknownEnv is UnknownEnv, or UnknownServiceEnv with serviceOnly.
+func unknownEnv(environ []string, serviceOnly bool, sections []SectionInfo) []string {
 	known := knownKeys()
 	for _, sec := range sections {
 		for _, f := range sec.Fields {
@@ -60,12 +73,18 @@ func UnknownEnv(environ []string, sections ...SectionInfo) []string {
 	var out []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || NotedNever(name) || seen[name] {
+		others := othersEnv(name)
+		if !strings.HasPrefix(name, envPrefix) || others && !serviceOnly || seen[name] {
 			continue
 		}
 		seen[name] = true
 		key := strings.ToLower(strings.TrimPrefix(name, envPrefix))
 		if _, ok := known[key]; ok {
+			continue
+		}
+		if others {
+			out = append(out, name+" is not a setting: the service never reads it "+
+				"(IMCALLBACK_TEST_* are the tests' own variables, IMCALLBACK_ADMIN_URL the command line's)")
 			continue
 		}
 		if key == "config" || key == "config_file" {

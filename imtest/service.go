@@ -224,8 +224,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	t.Cleanup(app.RequireStop)
 	start.report(t)
 	// `serve` warns about these at start; imcallback.Module alone does not.
-	unknown := config.UnknownEnv(environ, sections.Sections...)
-	unknown = append(unknown, othersEnv(env, sections.Sections)...)
+	unknown := config.UnknownServiceEnv(environ, sections.Sections...)
 	if len(unknown) > 0 {
 		t.Fatalf("imtest: Start's env sets nothing with: %s", strings.Join(unknown, "; "))
 	}
@@ -250,37 +249,6 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	}
 	s.Sender = senderFor(cfg, s.PublicURL+cfg.Path)
 	return s
-}
-
-// othersEnv says of each entry of env that sets nothing though UnknownEnv
-// leaves it out, as the service does, since tests or the command line read
-// it from the same environment (config.NotedNever): in Start's env, which
-// the service alone reads, it can only be a mistake (a test's
-// IMCALLBACK_TEST_POSTGRES_DSN passed on, for a store the service would
-// not use). A module's section of that name (IMCALLBACK_TEST_<FIELD> of a
-// section "test") is a setting.
-func othersEnv(env []string, sections []config.SectionInfo) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if seen[name] || !config.NotedNever(name) {
-			continue
-		}
-		seen[name] = true
-		key, _ := config.EnvSetting(name)
-		declared := false
-		for _, sec := range sections {
-			for _, f := range sec.Fields {
-				declared = declared || key == sec.Key+"_"+f
-			}
-		}
-		if !declared {
-			out = append(out, name+" is not a setting: the service never reads it "+
-				"(IMCALLBACK_TEST_* are the tests' own variables, IMCALLBACK_ADMIN_URL the command line's)")
-		}
-	}
-	return out
 }
 
 // reachable is the address a client reaches a listener bound to addr at:
