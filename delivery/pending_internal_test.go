@@ -39,16 +39,9 @@ func TestAWholeFetchOfLargeEventsIsNoSlowConsumer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	startTillCleanup(t, s, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
 	pad := strings.Repeat("x", 3<<20)
 	const n = 32 // 100 MB: past NATS's default of 64 MiB with the sockets' buffers full
 	for i := range n {

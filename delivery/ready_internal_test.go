@@ -49,16 +49,9 @@ func TestEmbeddedRestartWaitsAsLongAsTheStartAllows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	startTillCleanup(t, s, 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := s.Stop(context.Background()); err != nil {
-			t.Error(err)
-		}
-	}()
 	// The fixed bound shortened to nothing, as a large store outlasts it.
 	embeddedReadyTimeout = -ensureTimeout
 	if err := s.restartEmbedded(context.Background()); err != nil {
@@ -89,16 +82,9 @@ func TestAnAppendFailedDuringAProbeStillCounts(t *testing.T) {
 			s.appendFailedWith(errors.New("an append failed while the probe ran"))
 		}
 	}
+	startTillCleanup(t, s, 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := s.Stop(context.Background()); err != nil {
-			t.Error(err)
-		}
-	}()
 	s.appendFailedWith(errors.New("an append failed before the probe"))
 	duringProbe.Store(true)
 	if err := s.Check(ctx); err != nil {

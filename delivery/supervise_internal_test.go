@@ -188,6 +188,22 @@ func expired() context.Context {
 	return ctx
 }
 
+// startTillCleanup starts s, its start bounded by within, and stops it at
+// cleanup.
+func startTillCleanup(t *testing.T, s *Service, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+}
+
 // startSupervised starts s, its start bounded by 30 s, and returns the
 // channel its supervisor closes when it returns.
 func startSupervised(t *testing.T, s *Service) (supDone <-chan struct{}) {
@@ -352,16 +368,9 @@ func TestWorkersLeaveAMissingStreamToTheSupervisor(t *testing.T) {
 		})
 		return s.repairAndCheck(ctx)
 	}
+	startTillCleanup(t, s, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(context.Background()); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
 	processed := make(chan string, 16)
 	if err := s.StartWorkers(processorFunc(func(_ context.Context, r *dispatcher.Request) error {
 		processed <- r.RequestID
