@@ -120,3 +120,35 @@ func TestSendWithConfigSignsAnAppTheFileLacks(t *testing.T) {
 		})
 	}
 }
+
+// TestSendWithAnEmptyTokenSendsUnsigned: --token "" sends the callback
+// without Sign and RequestTime, as the README and --help say, though
+// IMCALLBACK_TOKENS names a token it would sign with otherwise.
+func TestSendWithAnEmptyTokenSendsUnsigned(t *testing.T) {
+	sent := make(chan url.Values, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent <- r.URL.Query()
+		_, _ = io.WriteString(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("IMCALLBACK_TOKENS", "env-token")
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		signed bool
+	}{
+		{"without --token", nil, true},
+		{"with --token \"\"", []string{"--token", ""}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"send", "--url", srv.URL, "--command", "Group.CallbackAfterCreateTopic", "--sample"}, tt.args...)
+			if out, err := runCLI(t, args...); err != nil {
+				t.Fatalf("send: %v\n%s", err, out)
+			}
+			q := <-sent
+			if signed := q.Has("Sign") && q.Has("RequestTime"); signed != tt.signed {
+				t.Errorf("sent %v: signed %v, want %v", q, signed, tt.signed)
+			}
+		})
+	}
+}
