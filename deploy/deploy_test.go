@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1407,22 +1408,64 @@ const operatorValue = "set-by-the-operator"
 // whole environment a kit file gives it: checkEnv's names alone pass a
 // value the service refuses (a malformed duration, a proxy network too
 // broad, replicas without IMCALLBACK_NATS_URL) or a file-only setting
-// (IMCALLBACK_APPS), each of which stops every start.
+// (IMCALLBACK_APPS), each of which stops every start. It refuses too a
+// default that starts but is unsafe (trustProblem).
 func checkLoads(t *testing.T, where string, vars []string) {
 	t.Helper()
 	if err := loadProblem(vars); err != nil {
-		t.Errorf("%s: the service refuses these settings: %v", where, err)
+		t.Errorf("%s: %v", where, err)
 	}
 }
 
-// loadProblem is why the configuration does not load from vars, nil when it does.
+// loadProblem is why the configuration does not load from vars, or is
+// unsafe as a kit's default (trustProblem), nil when it is neither.
 func loadProblem(vars []string) error {
-	_, err := config.Load(config.Source{Environ: func() []string { return vars }})
-	return err
+	c, err := config.Load(config.Source{Environ: func() []string { return vars }})
+	if err != nil {
+		return fmt.Errorf("the service refuses these settings: %w", err)
+	}
+	return trustProblem(c.TrustedProxies)
+}
+
+// privateNetworks are the networks pods, containers and hosts take their
+// addresses from: RFC 1918's, the shared address space of RFC 6598 (some
+// pod networks), link-local, and IPv6's unique local and link-local.
+var privateNetworks = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+}
+
+// trustProblem refuses trusted proxies a kit file sets by default that
+// hold a whole private network, or an IPv4 /8: every pod or container
+// there (a cluster's whole pod network) could write an allowed address
+// into its own X-Forwarded-For and pass the allowlist. Which proxy is in
+// front is the operator's to name; a kit trusts none until then.
+func trustProblem(proxies []string) error {
+	nets, err := config.ParseTrustedProxies(proxies)
+	if err != nil {
+		return err
+	}
+	for i, n := range nets {
+		for _, p := range privateNetworks {
+			if n.Bits() <= p.Bits() && n.Contains(p.Addr()) {
+				return fmt.Errorf("IMCALLBACK_TRUSTED_PROXIES trusts %s by default, which holds the whole private network %s (a pod or container network): any client there could forge its source and pass the allowlist; leave it out and say in a comment what to set", proxies[i], p)
+			}
+		}
+		if n.Addr().Is4() && n.Bits() <= 8 {
+			return fmt.Errorf("IMCALLBACK_TRUSTED_PROXIES trusts %s by default, a whole /8: any client there could forge its source and pass the allowlist; leave it out and say in a comment what to set", proxies[i])
+		}
+	}
+	return nil
 }
 
 // TestCheckLoadsFindsMistakes: checkLoads refuses what checkEnv passes but
-// the service does not start with.
+// the service does not start with, or should not by default (a proxy
+// network that holds a pod network), and passes a proxy the operator named.
 func TestCheckLoadsFindsMistakes(t *testing.T) {
 	base := []string{"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_ADMIN_LISTEN=:9090", "IMCALLBACK_ADMIN_TOKEN=" + operatorValue}
 	if err := loadProblem(base); err != nil {
@@ -1433,6 +1476,15 @@ func TestCheckLoadsFindsMistakes(t *testing.T) {
 		"IMCALLBACK_SHUTDOWN_TIMEOUT=10",       // no unit
 		"IMCALLBACK_TRUSTED_PROXIES=0.0.0.0/0", // every client could forge its address
 		"IMCALLBACK_STREAM_REPLICAS=3",         // above 1 needs IMCALLBACK_NATS_URL
+		// Every pod of a cluster's network could forge its address: the
+		// kit trusts no proxy until the operator names one.
+		"IMCALLBACK_TRUSTED_PROXIES=10.0.0.0/8",
+		"IMCALLBACK_TRUSTED_PROXIES=11.0.0.0/8",
+		"IMCALLBACK_TRUSTED_PROXIES=172.16.0.0/12",
+		"IMCALLBACK_TRUSTED_PROXIES=192.168.0.0/16",
+		"IMCALLBACK_TRUSTED_PROXIES=100.64.0.0/10",
+		"IMCALLBACK_TRUSTED_PROXIES=fd00::/7",
+		"IMCALLBACK_TRUSTED_PROXIES=192.0.2.7,172.16.0.0/12",
 	} {
 		vars := append(slices.Clone(base), bad)
 		if notes := config.UnknownEnv(vars); len(notes) > 0 {
@@ -1440,6 +1492,15 @@ func TestCheckLoadsFindsMistakes(t *testing.T) {
 		}
 		if loadProblem(vars) == nil {
 			t.Errorf("%s passed checkLoads", bad)
+		}
+	}
+	for _, good := range []string{
+		"IMCALLBACK_TRUSTED_PROXIES=10.20.30.40",
+		"IMCALLBACK_TRUSTED_PROXIES=10.20.30.0/24,192.168.7.1",
+		"IMCALLBACK_TRUSTED_PROXIES=fd12:3456::/64",
+	} {
+		if err := loadProblem(append(slices.Clone(base), good)); err != nil {
+			t.Errorf("%s: checkLoads refuses it: %v", good, err)
 		}
 	}
 }
