@@ -64,6 +64,15 @@ type browser struct {
 	mu         sync.Mutex
 	dialogs    []string // messages of the JavaScript dialogs opened
 	exceptions []string // uncaught exceptions of the page
+	dismiss    bool     // dialogs are dismissed (confirm() is false), not accepted
+}
+
+// answerDialogs makes the dialogs opened from now on accepted (confirm()
+// true, the default) or dismissed (false).
+func (b *browser) answerDialogs(accept bool) {
+	b.mu.Lock()
+	b.dismiss = !accept
+	b.mu.Unlock()
 }
 
 // fixableHandler provides an after-handler of afterCommand that fails until
@@ -120,8 +129,8 @@ func waitDeadLetters(t *testing.T, s *imtest.Service, n int) []uint64 {
 }
 
 // newBrowser starts headless Chromium with a fresh profile; t is skipped
-// when the browser is not installed. Every confirm() is accepted, and
-// every dialog recorded.
+// when the browser is not installed. Every confirm() is accepted (unless
+// answerDialogs says otherwise), and every dialog recorded.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	exe := chromium
@@ -161,10 +170,11 @@ func newBrowser(t *testing.T) *browser {
 		case *page.EventJavascriptDialogOpening:
 			b.mu.Lock()
 			b.dialogs = append(b.dialogs, string(ev.Type)+": "+ev.Message)
+			accept := !b.dismiss
 			b.mu.Unlock()
 			// The page waits for the answer; answer from another goroutine,
 			// never from the one reading the browser's messages.
-			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}) //nolint:errcheck // the tab may be closing
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept}) //nolint:errcheck // the tab may be closing
 		case *runtime.EventExceptionThrown:
 			b.mu.Lock()
 			b.exceptions = append(b.exceptions, exceptionText(ev))
@@ -1116,21 +1126,121 @@ func TestPauseSaysTheStatusWasNotRead(t *testing.T) {
 		return fmt.Sprintf(`(() => { const b = document.querySelector(%s); return b !== null && !b.hidden; })()`, js(css))
 	}
 	tests := []struct {
-		name, button, done, want string
+		name, button, done string
+		confirm            string // the start of the confirmation asked first, "" for none
+		want               string
 	}{
-		{"pause all", "#delivery-pause", shown("#delivery-resume"), "alert: pause delivery: " + statusError},
-		{"resume all", "#delivery-resume", shown("#delivery-pause"), "alert: resume delivery: " + statusError},
-		{"pause one command", pauseButton, shown(resumeButton), "alert: pause " + afterCommand + ": " + statusError},
-		{"resume one command", resumeButton, shown(pauseButton), "alert: resume " + afterCommand + ": " + statusError},
+		{"pause all", "#delivery-pause", shown("#delivery-resume"), "confirm: Pause all delivery?", "alert: pause delivery: " + statusError},
+		{"resume all", "#delivery-resume", shown("#delivery-pause"), "", "alert: resume delivery: " + statusError},
+		{"pause one command", pauseButton, shown(resumeButton), "confirm: Pause " + afterCommand + "?", "alert: pause " + afterCommand + ": " + statusError},
+		{"resume one command", resumeButton, shown(pauseButton), "", "alert: resume " + afterCommand + ": " + statusError},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		b.waitFor(t, tt.name+": the button", shown(tt.button))
+		before := len(b.dialogList())
 		b.clickNow(t, tt.name, tt.button)
 		b.waitFor(t, tt.name+": done", tt.done)
-		d := b.dialogList()
-		if len(d) != i+1 || d[i] != tt.want {
+		d := b.dialogList()[before:]
+		if tt.confirm != "" {
+			if len(d) == 0 || !strings.HasPrefix(d[0], tt.confirm) {
+				t.Fatalf("%s: dialogs = %q, want first %q…", tt.name, d, tt.confirm)
+			}
+			d = d[1:]
+		}
+		if len(d) != 1 || d[0] != tt.want {
 			t.Fatalf("%s: dialogs = %q, want %q last", tt.name, d, tt.want)
 		}
+	}
+}
+
+// TestPauseAsksFirst: Pause, of all delivery or of one command, stops
+// every after-callback's handler (a command's pause holding 10,000 events
+// stops the consumer for all), so it asks first, as Replay all does: a
+// dismissed confirmation sends nothing and pauses nothing, an accepted one
+// pauses. Resume asks nothing. The page counts its pause requests and the
+// confirmations' answers.
+func TestPauseAsksFirst(t *testing.T) {
+	s := start(t, nil, delivery.Module, okAfter())
+	b := newBrowser(t)
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.pausesSent = 0;
+			window.confirmAnswers = [];
+			const fetch0 = window.fetch;
+			window.fetch = (url, opts) => {
+				if (String(url) === 'v1/delivery/pause') window.pausesSent++;
+				return fetch0(url, opts);
+			};
+			const confirm0 = window.confirm;
+			window.confirm = (message) => {
+				const answer = confirm0.call(window, message);
+				window.confirmAnswers.push(answer);
+				return answer;
+			};`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	shown := func(css string) string {
+		return fmt.Sprintf(`(() => { const b = document.querySelector(%s); return b !== null && !b.hidden && !b.disabled; })()`, js(css))
+	}
+	type delivery struct {
+		State          string   `json:"state"`
+		PausedCommands []string `json:"paused_commands"`
+	}
+	tests := []struct {
+		name, pause, resume, confirm string
+		paused                       func(d delivery) bool
+	}{
+		{"all delivery", "#delivery-pause", "#delivery-resume", "confirm: Pause all delivery?",
+			func(d delivery) bool { return d.State == "paused" }},
+		{"one command", fmt.Sprintf(`#ov-queues button[title="Pause %s"]`, afterCommand),
+			fmt.Sprintf(`#ov-queues button[title="Resume %s"]`, afterCommand), "confirm: Pause " + afterCommand + "?",
+			func(d delivery) bool { return slices.Equal(d.PausedCommands, []string{afterCommand}) }},
+	}
+	sent := 0
+	for _, tt := range tests {
+		for _, accept := range []bool{false, true} {
+			name := fmt.Sprintf("%s, confirmation accepted %v", tt.name, accept)
+			b.waitFor(t, name+": Pause", shown(tt.pause))
+			dialogs, answers := len(b.dialogList()), eval[int](t, b, `window.confirmAnswers.length`)
+			b.answerDialogs(accept)
+			b.clickNow(t, name, tt.pause)
+			b.waitFor(t, name+": the confirmation answered", fmt.Sprintf(`window.confirmAnswers.length === %d`, answers+1))
+			if d := b.dialogList()[dialogs:]; len(d) == 0 || !strings.HasPrefix(d[0], tt.confirm) {
+				t.Errorf("%s: dialogs %q, want first %q…", name, d, tt.confirm)
+			}
+			if !accept {
+				// The click's handler ran to its end once confirm() returned:
+				// a pause it sent is counted by now.
+				if n := eval[int](t, b, `window.pausesSent`); n != sent {
+					t.Errorf("%s: a dismissed confirmation sent %d pauses", name, n-sent)
+				}
+				var d delivery
+				s.GetJSON(t, "/v1/delivery", http.StatusOK, &d)
+				if d.State != "running" || len(d.PausedCommands) != 0 {
+					t.Errorf("%s: a dismissed confirmation paused: %+v", name, d)
+				}
+				continue
+			}
+			sent++
+			b.waitFor(t, name+": paused, Resume shown", shown(tt.resume))
+			var d delivery
+			s.GetJSON(t, "/v1/delivery", http.StatusOK, &d)
+			if !tt.paused(d) {
+				t.Errorf("%s: not paused: %+v", name, d)
+			}
+			dialogs = len(b.dialogList())
+			b.answerDialogs(true)
+			b.clickNow(t, name+": resume", tt.resume)
+			b.waitFor(t, name+": resumed", shown(tt.pause))
+			if d := b.dialogList()[dialogs:]; len(d) != 0 {
+				t.Errorf("%s: Resume opened dialogs %q", name, d)
+			}
+		}
+	}
+	if n := eval[int](t, b, `window.pausesSent`); n != sent {
+		t.Errorf("%d pauses sent, want %d (the accepted ones)", n, sent)
 	}
 }
 

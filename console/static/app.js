@@ -539,7 +539,15 @@
     if (typeof why === 'string' && why) alert(what + ': ' + why);
   }
 
+  // pauseConfirmed asks before a pause, as Replay all does: a pause of
+  // what ("all delivery" or a command) stops handlers (effect) until
+  // someone resumes.
+  function pauseConfirmed(what, effect) {
+    return confirm('Pause ' + what + '? ' + effect + ' until it is resumed; the callbacks are still stored and wait.');
+  }
+
   async function pauseResume(action) {
+    if (action === 'pause' && !pauseConfirmed('all delivery', 'No after-callback handler runs on this replica')) return;
     const b = $('delivery-' + action);
     b.disabled = true;
     try {
@@ -916,6 +924,7 @@
   // pauseResumeCommand pauses or resumes one command's events.
   async function pauseResumeCommand(button, action, command) {
     if (pausingCommands.has(command)) return;
+    if (action === 'pause' && !pauseConfirmed(command, 'Its handlers do not run on this replica (and past 10,000 held events no command\'s do)')) return;
     pausingCommands.add(command);
     button.disabled = true;
     try {
