@@ -374,8 +374,11 @@ func redactAPIBase(raw string) string {
 // checkTokens reports under key each token that is empty (it would accept
 // a signature anyone can compute), over 128 bytes (UTF-8: a character
 // outside ASCII counts two to four), with control characters in it
-// (controlChar), or with a comma. Whitespace around one
-// is refused as around every value of the file (checkSpaced).
+// (controlChar), with a comma, or with whitespace inside it: "old new" is
+// two tokens written as one, the variable's comma or the file's list
+// forgotten, and would never match the one IM signs with. Whitespace
+// around one is refused as around every value of the file (checkSpaced),
+// and said there alone. The token itself is never shown.
 func checkTokens(key string, tokens []string, bad func(key, format string, args ...any)) {
 	for i, t := range tokens {
 		if t == "" || len(t) > 128 {
@@ -388,6 +391,9 @@ func checkTokens(key string, tokens []string, bad func(key, format string, args 
 			// The variable splits at commas, so no token has one: in the
 			// file it is a list written as one string.
 			bad(key, "token #%d contains a comma: list several tokens as a YAML list ([a, b]), not as one string", i+1)
+		} else if strings.ContainsFunc(t, unicode.IsSpace) {
+			bad(key, "token #%d has whitespace inside it: separate several tokens with commas in the variable, "+
+				"or write them as a YAML list ([a, b]) in the file", i+1)
 		}
 	}
 }

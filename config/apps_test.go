@@ -391,6 +391,50 @@ func TestTokenLengthCountsBytes(t *testing.T) {
 	}
 }
 
+// TestTokenWithWhitespaceInsideIsRefused: a token with whitespace inside
+// it ("old new") is two tokens written as one, the variable's comma or the
+// file's list forgotten; taken as one it would never match what IM signs
+// with. It is refused at load (config check and the start), from a
+// variable and from the file, globally and per app, with how to list
+// several tokens, and without showing the token.
+func TestTokenWithWhitespaceInsideIsRefused(t *testing.T) {
+	const how = "has whitespace inside it: separate several tokens with commas in the variable, or write them as a YAML list ([a, b]) in the file"
+	tests := []struct {
+		name    string
+		environ []string
+		file    string
+		want    string
+	}{
+		{"global variable", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=sk-old sk-new"}, "",
+			"IMCALLBACK_TOKENS (tokens): token #1 " + how},
+		{"second item of the global variable", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=sk-a,sk-old  sk-new"}, "",
+			"IMCALLBACK_TOKENS (tokens): token #2 " + how},
+		{"an app's variable", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_TOKENS=sk-old sk-new"}, "",
+			"IMCALLBACK_APP_1_TOKENS (app_1_tokens): token #1 " + how},
+		{"a no-break space", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=sk-old\u00a0sk-new"}, "",
+			"IMCALLBACK_TOKENS (tokens): token #1 " + how},
+		{"global file token", nil, "sdkappid: [\"1\"]\ntokens: \"sk-old sk-new\"\n",
+			"IMCALLBACK_TOKENS (tokens): token #1 " + how},
+		{"an app's file token", nil, "apps:\n  - sdkappid: \"1\"\n    tokens: [sk-a, sk-old sk-new]\n",
+			"IMCALLBACK_APP_1_TOKENS (app_1_tokens): token #2 " + how},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: env(tt.environ...)}
+			if tt.file != "" {
+				src.File = yamlFile(t, tt.file)
+			}
+			_, err := config.Load(src)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "sk-") {
+				t.Fatalf("a secret in the error: %v", err)
+			}
+		})
+	}
+}
+
 // TestAppRESTSettingsWithWhitespace: an api_base with whitespace or a
 // control character in it (a space in its path passed url.Parse) and an
 // admin_identifier with one (a tab, a space inside it) or not UTF-8 (no
