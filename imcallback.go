@@ -66,16 +66,25 @@ var Module = fx.Module("imcallback",
 // as the package's doc shows. Modules that do not build, or a
 // configuration that does not load, keep fx's defaults: the service's own
 // start fails, saying why.
+//
+// Timeouts reads src's File once (config.Source.Read), and the app loads
+// what it read (config.Reuse) when the Source supplied to it names the
+// same file, rather than reading the file a second time: a file that can
+// be read once only (a pipe, as --config <(envsubst < c.yaml) or
+// /dev/stdin gives) would be empty then, and the service would run
+// without the file's tokens and allowlist.
 func Timeouts(src config.Source, modules ...fx.Option) fx.Option {
+	src = src.Read()
+	reuse := config.Reuse(src)
 	sections, err := config.DeclaredSections(modules...)
 	if err != nil {
-		return fx.Options()
+		return reuse
 	}
 	cfg, err := config.LoadWith(src, sections...)
 	if err != nil {
-		return fx.Options()
+		return reuse
 	}
-	return fx.Options(fx.StartTimeout(cfg.StartTimeout), fx.StopTimeout(cfg.StopTimeout()))
+	return fx.Options(reuse, fx.StartTimeout(cfg.StartTimeout), fx.StopTimeout(cfg.StopTimeout()))
 }
 
 // newRESTClients are the Tencent REST API clients of the apps configured

@@ -51,9 +51,10 @@ type readFileResult struct {
 // shell's --config <(envsubst < c.yaml) or /dev/stdin gives) is empty the
 // second time, and one edited meanwhile differs, so the service would run
 // on other settings than those checked, without the file's tokens and
-// allowlist. Without a File, s is returned as it is.
+// allowlist. Without a File, or with its File read already, s is
+// returned as it is.
 func (s Source) Read() Source {
-	if s.File == "" {
+	if s.File == "" || s.read != nil && s.read.path == s.File {
 		return s
 	}
 	data, err := os.ReadFile(s.File)

@@ -6,18 +6,56 @@ import (
 
 // Module provides the validated *Config. It reads the Source supplied to
 // the app (fx.Supply(config.Source{File: path})) or, without one, the
-// environment alone.
+// environment alone. Given Reuse, it loads what Reuse's Source read of the
+// file instead of reading the file again.
 var Module = fx.Module("config", fx.Provide(provide))
 
 type sourceIn struct {
 	fx.In
-	Source Source `optional:"true"`
+	Source Source            `optional:"true"`
+	Reads  []*readFileResult `group:"config_reads"`
 }
 
 type moduleIn struct {
 	fx.In
-	Source   Source        `optional:"true"`
-	Sections []SectionInfo `group:"config_sections"`
+	Source   Source            `optional:"true"`
+	Reads    []*readFileResult `group:"config_reads"`
+	Sections []SectionInfo     `group:"config_sections"`
 }
 
-func provide(in moduleIn) (*Config, error) { return LoadWith(in.Source, in.Sections...) }
+func provide(in moduleIn) (*Config, error) {
+	return LoadWith(reusing(in.Source, in.Reads), in.Sections...)
+}
+
+// Reuse is an option for an app of Module (and of Section's) under which
+// every load of the supplied Source reads the bytes read read of its file
+// (Source.Read), instead of reading the file again, when the supplied
+// Source names that file and has not read it itself. A program that
+// loads the configuration before the app does (imcallback.Timeouts does,
+// to bound the start and the stop) must hand the app its read so: a file
+// that can be read once only (a pipe, as a shell's --config <(envsubst <
+// c.yaml) or /dev/stdin gives) is empty the second time, so the service
+// would run without the file's settings, its tokens and allowlist among
+// them. A read of another file, or a Source without a File, changes
+// nothing.
+func Reuse(read Source) fx.Option {
+	if read.read == nil || read.read.path != read.File {
+		return fx.Options()
+	}
+	return fx.Supply(fx.Annotated{Group: "config_reads", Target: read.read})
+}
+
+// reusing is src loading from the read among reads of its file, when it
+// has not read that file itself.
+func reusing(src Source, reads []*readFileResult) Source {
+	if src.File == "" || src.read != nil && src.read.path == src.File {
+		return src
+	}
+	for _, r := range reads {
+		if r.path == src.File {
+			src.read = r
+			break
+		}
+	}
+	return src
+}

@@ -98,7 +98,7 @@ func Section[T Validator](key string, def T) fx.Option {
 	}}
 	return fx.Options(
 		fx.Provide(func(in sourceIn) (T, error) {
-			v, err := LoadSection(in.Source, key, def)
+			v, err := LoadSection(reusing(in.Source, in.Reads), key, def)
 			if err != nil {
 				return v, fmt.Errorf("config: invalid:\n%w", err)
 			}
