@@ -28,9 +28,10 @@ func provide(in moduleIn) (*Config, error) {
 }
 
 // Reuse is an option for an app of Module (and of Section's) under which
-// every load of the supplied Source reads the bytes read read of its file
-// (Source.Read), instead of reading the file again, when the supplied
-// Source names that file and has not read it itself. A program that
+// every load of the supplied Source takes the bytes that read (a Source
+// returned by Source.Read) holds of its file, instead of reading the file
+// again, when the supplied Source names that file and has not read it
+// itself. A program that
 // loads the configuration before the app does (imcallback.Timeouts does,
 // to bound the start and the stop) must hand the app its read so: a file
 // that can be read once only (a pipe, as a shell's --config <(envsubst <
