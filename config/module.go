@@ -31,14 +31,13 @@ func provide(in moduleIn) (*Config, error) {
 // every load of the supplied Source takes the bytes that read (a Source
 // returned by Source.Read) holds of its file, instead of reading the file
 // again, when the supplied Source names that file and has not read it
-// itself. A program that
-// loads the configuration before the app does (imcallback.Timeouts does,
-// to bound the start and the stop) must hand the app its read so: a file
-// that can be read once only (a pipe, as a shell's --config <(envsubst <
-// c.yaml) or /dev/stdin gives) is empty the second time, so the service
-// would run without the file's settings, its tokens and allowlist among
-// them. A read of another file, or a Source without a File, changes
-// nothing.
+// itself. A program that loads the configuration before the app does
+// (imcallback.Timeouts does, to bound the start and the stop) must hand
+// the app its read so: a file that can be read once only (a pipe, as a
+// shell's --config <(envsubst < c.yaml) or /dev/stdin gives) is empty the
+// second time, so the service would run without the file's settings, its
+// tokens and allowlist among them. A read of another file, or a Source
+// without a File, changes nothing.
 func Reuse(read Source) fx.Option {
 	if read.read == nil || read.read.path != read.File {
 		return fx.Options()
