@@ -32,6 +32,9 @@ var DefaultAccessLogConfig = AccessLogConfig{Skipper: middleware.DefaultSkipper,
 
 // AccessLogWithConfig logs one line per request: method, path, command, app
 // id, status, latency, remote IP, request id and, for a rejection, its reason.
+// The remote IP is the request's source (sourceIP); when a trusted proxy's
+// forwarding header named no address, it is the TCP peer, that proxy, and
+// the header's entry that is no address follows (appendBadEntries).
 // It never logs the query string (it carries Sign), a token or the body.
 // Errors from the inner chain are written here, through the echo error
 // handler, so the logged status is the one sent. A panic is logged as the
@@ -115,6 +118,13 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 	if ce == nil {
 		return
 	}
+	ip := sourceIP(c)
+	unknown := ip == "" && c.Echo() != nil && c.Echo().IPExtractor != nil
+	if unknown {
+		// A trusted proxy's forwarding header named no address: the
+		// line names the proxy, which sent it.
+		ip = echo.ExtractIPDirect()(req)
+	}
 	fields := []zap.Field{
 		zap.String("method", loggable(req.Method, line)),
 		zap.String("path", loggablePath(req.URL.Path, line)),
@@ -122,8 +132,11 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 		zap.String("app_id", app),
 		zap.Int("status", status),
 		zap.Duration("latency", latency),
-		zap.String("remote_ip", sourceIP(c)),
+		zap.String("remote_ip", ip),
 		zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+	}
+	if unknown {
+		fields = appendBadEntries(fields, req.Header)
 	}
 	if err != nil {
 		fields = append(fields, zap.String("reason", AsProtocolError(err).Reason))
@@ -132,6 +145,34 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 		}
 	}
 	ce.Write(append(fields, tracing.LogFields(req.Context())...)...)
+}
+
+// badEntryFields are the access-line fields naming each forwarding
+// header's entry that is no address.
+var badEntryFields = [...]struct {
+	header, field string
+	split         bool // X-Forwarded-For's lines are comma-separated lists
+}{
+	{echo.HeaderXForwardedFor, "bad_x_forwarded_for", true},
+	{echo.HeaderXRealIP, "bad_x_real_ip", false},
+}
+
+// appendBadEntries appends to fields, for a request whose source a
+// trusted proxy's forwarding header left unknown, the nearest entry of
+// each forwarding header that is no address (bounded as LoggedValue, for
+// a client behind the proxy writes what comes before the proxy's own),
+// so that an operator sees what the proxy sent. Which of the two headers
+// was believed is the configuration's (IMCALLBACK_PROXY_HEADER).
+func appendBadEntries(fields []zap.Field, h http.Header) []zap.Field {
+	for _, b := range badEntryFields {
+		for entry := range entriesFromEnd(h[b.header], b.split) {
+			if _, ok := forwardedAddr(entry); !ok {
+				fields = append(fields, zap.String(b.field, LoggedValue(strings.TrimSpace(entry))))
+				break
+			}
+		}
+	}
+	return fields
 }
 
 // maxLoggedValue bounds the command and the app id an access line and a

@@ -1216,3 +1216,58 @@ func panicsWith(t *testing.T, name, want string, f func()) {
 	}()
 	f()
 }
+
+// TestAccessLogNamesTheProxyOfAnUnknownSource: a trusted proxy's
+// forwarding header that holds no address leaves the source unknown, and
+// the request is refused. Its line names the TCP peer, the proxy, in
+// remote_ip (it was empty, so an operator could not tell which proxy sent
+// it) and the entry that is no address, bounded and with what is not
+// graphic replaced.
+func TestAccessLogNamesTheProxyOfAnUnknownSource(t *testing.T) {
+	allow := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/29")}
+	long := strings.Repeat("x", 4096)
+	tests := []struct {
+		name    string
+		header  string // the forwarding header believed
+		headers [][2]string
+		want    map[string]any // fields; nil: absent
+	}{
+		{"an X-Forwarded-For entry that is no address", "X-Forwarded-For",
+			[][2]string{{"X-Forwarded-For", "203.0.113.9, unknown"}},
+			map[string]any{"remote_ip": "10.0.0.5", "bad_x_forwarded_for": "unknown", "bad_x_real_ip": nil}},
+		{"an X-Real-IP line that is no address", "X-Real-IP",
+			[][2]string{{"X-Real-IP", "203.0.113.9"}, {"X-Real-IP", "\u202ejunk"}},
+			map[string]any{"remote_ip": "10.0.0.5", "bad_x_real_ip": "\uFFFDjunk", "bad_x_forwarded_for": nil}},
+		{"a long entry is bounded", "X-Forwarded-For",
+			[][2]string{{"X-Forwarded-For", long}},
+			map[string]any{"remote_ip": "10.0.0.5", "bad_x_forwarded_for": middleware.LoggedValue(long)}},
+		{"a known source names no entry", "X-Forwarded-For",
+			[][2]string{{"X-Forwarded-For", "junk, 198.51.100.1"}},
+			map[string]any{"remote_ip": "198.51.100.1", "bad_x_forwarded_for": nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			req := post("SdkAppid=1")
+			req.RemoteAddr = "10.0.0.5:1234"
+			for _, h := range tt.headers {
+				req.Header.Add(h[0], h[1])
+			}
+			rec, _ := serve(t, req, middleware.NewIPExtractor(proxies, tt.header),
+				middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.New(core)}),
+				middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: allow}))
+			assertRejected(t, rec, protocol.ErrIPNotAllowed)
+			entries := logs.All()
+			if len(entries) != 1 {
+				t.Fatalf("want one line, got %d", len(entries))
+			}
+			fields := entries[0].ContextMap()
+			for k, v := range tt.want {
+				if got, ok := fields[k]; v == nil && ok || v != nil && got != v {
+					t.Errorf("field %s = %#v, want %#v", k, got, v)
+				}
+			}
+		})
+	}
+}
