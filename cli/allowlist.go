@@ -59,7 +59,7 @@ func writeAllowlist(w io.Writer, lists []allowlist.AppList) error {
 			fmt.Fprintf(tw, "app %s\topen: every source is accepted\t\n", l.App)
 		case l.IPList:
 			fmt.Fprintf(tw, "app %s\tTencent list fetched %s (%s ago)\t%s\n", l.App,
-				l.FetchedAt.UTC().Format(time.RFC3339), l.Age.Round(time.Second), tableCell(l.Error))
+				tableTime(l.FetchedAt), l.Age.Round(time.Second), tableCell(l.Error))
 		default:
 			fmt.Fprintf(tw, "app %s\tconfigured networks only\t\n", l.App)
 		}

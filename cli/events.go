@@ -92,7 +92,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SEQ\tSTORED\tCOMMAND\tAPP ID\tSIZE\tREQUEST ID\tREPLAY OF")
 				err := ev.List(ctx, f, func(e delivery.Event) error {
-					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, e.Time.Format(time.RFC3339),
+					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, tableTime(e.Time),
 						tableCell(commandTo(e.Command, e.Destination)), tableCell(e.AppID), e.Size, tableCell(dash(e.RequestID)), tableCell(dash(e.ReplayOf)))
 					return err
 				})
@@ -140,7 +140,7 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 				// event's work-stream sequence, which replay --dead --seq takes.
 				fmt.Fprintln(tw, "SEQ\tFAILED AT\tCOMMAND\tAPP ID\tDELIVERIES\tLAST ERROR")
 				err := ev.Dead(ctx, func(d delivery.DeadLetter) error {
-					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.OriginalSeq, d.DeadAt.Format(time.RFC3339),
+					_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.OriginalSeq, tableTime(d.DeadAt),
 						tableCell(commandTo(d.Command, d.Destination)), tableCell(d.AppID), d.Deliveries, tableCell(d.Error))
 					return err
 				})

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -24,6 +25,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	_ "time/tzdata" // TestEventTablesPrintUTC's zone on a machine without zoneinfo
 
 	"go.uber.org/fx"
 
@@ -1869,5 +1871,98 @@ func setenvAll(t *testing.T, env []string) {
 	for _, kv := range env {
 		name, value, _ := strings.Cut(kv, "=")
 		t.Setenv(name, value)
+	}
+}
+
+// tableZoneChild, set, makes TestEventTablesPrintUTC the child that runs
+// the command line of the JSON array of arguments it holds, in the local
+// time zone its TZ names, and writes the output to the file named by
+// tableZoneOut.
+const (
+	tableZoneChild = "IMCALLBACK_CLI_TEST_TABLE_ZONE_ARGS"
+	tableZoneOut   = "IMCALLBACK_CLI_TEST_TABLE_ZONE_OUT"
+)
+
+// TestEventTablesPrintUTC: the events tables print their times in UTC,
+// RFC 3339, against the running service and with --offline alike, on a
+// machine whose local time zone is not UTC. --offline printed the stream's
+// times in the local zone (+08:00 here) while the running service's table
+// printed UTC. The command line runs in a child process with TZ set:
+// time.Local is read by goroutines an embedded NATS server leaves behind,
+// so this process's cannot be changed for one test.
+func TestEventTablesPrintUTC(t *testing.T) {
+	if args := os.Getenv(tableZoneChild); args != "" {
+		tableZoneCLI(t, args)
+		return
+	}
+	dir := t.TempDir()
+	env := []string{"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable", "IMCALLBACK_ADMIN_TOKEN=adm"}
+	handled := make(chan struct{}, 1)
+	svc := imtest.Start(t, env, delivery.Module, fx.Provide(dispatcher.AsCommand(func() dispatcher.Command {
+		return dispatcher.After("Group.CallbackAfterNewMemberJoin", func(context.Context, *dispatcher.Event[struct{}]) error {
+			handled <- struct{}{}
+			return nil
+		})
+	})))
+	setenvAll(t, env)
+	body, _ := imtest.Sample("Group.CallbackAfterNewMemberJoin")
+	if res := svc.Send(t, "Group.CallbackAfterNewMemberJoin", body); !res.OK() {
+		t.Fatalf("callback: %d %s", res.Status, res.Body)
+	}
+	<-handled
+	online := runInZone(t, "Asia/Shanghai", "--admin", svc.AdminURL, "events", "list")
+	svc.App.RequireStop()
+	offline := runInZone(t, "Asia/Shanghai", "--offline", "events", "list")
+	for _, tt := range []struct{ name, table string }{{"running service", online}, {"--offline", offline}} {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := strings.Split(strings.TrimSpace(tt.table), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("want a header and one event:\n%s", tt.table)
+			}
+			stamp := strings.Fields(lines[1])[1]
+			if _, err := time.Parse(time.RFC3339, stamp); err != nil || !strings.HasSuffix(stamp, "Z") {
+				t.Errorf("time %q (%v), want RFC 3339 in UTC:\n%s", stamp, err, tt.table)
+			}
+		})
+	}
+}
+
+// runInZone runs the command line of args in a child process whose TZ is
+// zone, and returns its output.
+func runInZone(t *testing.T, zone string, args ...string) string {
+	t.Helper()
+	encoded, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestEventTablesPrintUTC$")
+	cmd.Env = append(os.Environ(), "TZ="+zone, tableZoneChild+"="+string(encoded), tableZoneOut+"="+out)
+	if log, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, log)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// tableZoneCLI is TestEventTablesPrintUTC's child: it runs the command
+// line of the JSON array args, in a time zone that must not be UTC.
+func tableZoneCLI(t *testing.T, args string) {
+	if _, offset := time.Now().Zone(); offset == 0 {
+		t.Fatalf("TZ=%s left the local time zone at UTC", os.Getenv("TZ"))
+	}
+	var argv []string
+	if err := json.Unmarshal([]byte(args), &argv); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, argv...)
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", argv, err, out)
+	}
+	if err := os.WriteFile(os.Getenv(tableZoneOut), []byte(out), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

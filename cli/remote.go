@@ -498,7 +498,7 @@ func remoteEventsList(ctx context.Context, w, errOut io.Writer, a *adminClient, 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tRECEIVED\tCOMMAND\tAPP ID\tSTATE\tREQUEST ID\tREPLAY OF\tLAST ERROR")
 	for _, e := range page.Events {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.ReceivedAt.Format(time.RFC3339), tableCell(commandTo(e.Command, e.Destination)),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, tableTime(e.ReceivedAt), tableCell(commandTo(e.Command, e.Destination)),
 			tableCell(e.AppID), tableCell(e.State), tableCell(dash(e.RequestID)), tableCell(dash(e.ReplayOf)), tableCell(dash(e.LastError)))
 	}
 	if err := tw.Flush(); err != nil {
@@ -579,7 +579,7 @@ func remoteDead(ctx context.Context, w, errOut io.Writer, a *adminClient, limit 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tFAILED AT\tCOMMAND\tAPP ID\tDELIVERIES\tLAST ERROR")
 	for _, d := range res.DeadLetters {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.FailedAt.Format(time.RFC3339), tableCell(commandTo(d.Command, d.Destination)),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, tableTime(d.FailedAt), tableCell(commandTo(d.Command, d.Destination)),
 			tableCell(d.AppID), d.Deliveries, tableCell(d.LastError))
 	}
 	if err := tw.Flush(); err != nil {

@@ -337,17 +337,23 @@ func writeTopicTable(w io.Writer, topics []topicsync.Topic, header bool) error {
 	for _, t := range topics {
 		deleted := "-"
 		if t.DeletedAt != nil {
-			deleted = t.DeletedAt.Format(time.RFC3339)
+			deleted = tableTime(*t.DeletedAt)
 		}
 		app := t.SdkAppID
 		if app == topicsync.LegacyAppID {
 			app = "-" // stored before apps were kept
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tableCell(app), tableCell(t.TopicID), tableCell(t.GroupID),
-			tableCell(t.Name), tableCell(t.OwnerAccount), t.CreatedAt.Format(time.RFC3339), deleted)
+			tableCell(t.Name), tableCell(t.OwnerAccount), tableTime(t.CreatedAt), deleted)
 	}
 	return tw.Flush()
 }
+
+// tableTime is t as a table prints it: RFC 3339 in UTC, whatever the
+// machine's time zone and wherever t came from (the admin API's answer, or,
+// with --offline, the stream's own times, which are local), so that the
+// same event reads the same against the running service and offline.
+func tableTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // tableCell is s as one cell of the table: quoted, with Go escapes, when it holds a
 // character that is not graphic (a control character such as a newline, a tab or ESC, or a
