@@ -25,7 +25,8 @@ import (
 // process still running (the test binaries of other packages, which go
 // test runs in parallel): a lock file per port under the temporary
 // directory, held until the process ends, claims it. Where no such port
-// is free it falls back to port 0.
+// is free it falls back to a port the kernel chooses (port 0), which it
+// records and claims too.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
 	lo, hi := testPorts()
@@ -43,13 +44,36 @@ func FreeAddr(tb testing.TB) string {
 			return addr
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fallbackAddr(tb)
 }
+
+// fallbackAddr is FreeAddr's answer where no port of the test range is
+// free: a port the kernel chooses that FreeAddr has not handed out, as
+// the range's ports are recorded and claimed. The kernel may choose a port
+// it chose for an earlier fallback, free again once its test's server has
+// stopped; then it is asked again, the listeners on the ports refused
+// kept open until one is taken, so that it does not choose them again.
+func fallbackAddr(tb testing.TB) string {
+	tb.Helper()
+	for {
+		ln, err := listenAnyPort()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer ln.Close() // refused or taken, closed once one is taken
+		addr, ok := ln.Addr().(*net.TCPAddr)
+		if !ok {
+			tb.Fatalf("imtest: listening on %s, not TCP", ln.Addr())
+		}
+		if _, taken := handedOut.LoadOrStore(addr.Port, true); !taken && claimPort(addr.Port) {
+			return addr.String()
+		}
+	}
+}
+
+// listenAnyPort listens on a loopback port the kernel chooses, for
+// FreeAddr's fallback.
+var listenAnyPort = func() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
 // testPorts is the range [lo, hi) FreeAddr picks from: from minTestPort
 // to the start of the kernel's ephemeral range.

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,5 +133,51 @@ func TestFreeAddrSkipsAPortAnotherProcessHolds(t *testing.T) {
 	testPorts = func() (int, int) { return port, port + 1 }
 	if got := FreeAddr(t); got == want {
 		t.Fatalf("FreeAddr handed out %s, which another process holds", got)
+	}
+}
+
+// TestFreeAddrFallbackNeverRepeatsAPort: where no port of the test range
+// is free, FreeAddr falls back to a port the kernel chooses, which may be
+// one it chose for an earlier fallback (closed since, and free again).
+// The fallback handed that port out a second time, without recording it;
+// it now records it and asks the kernel again. The kernel's choice is
+// made the first port here, at first, to see that.
+func TestFreeAddrFallbackNeverRepeatsAPort(t *testing.T) {
+	restorePorts, restoreListen := testPorts, listenAnyPort
+	t.Cleanup(func() { testPorts, listenAnyPort = restorePorts, restoreListen })
+	testPorts = func() (int, int) { return 0, 0 } // an empty range: the fallback at once
+
+	seen := map[string]bool{FreeAddr(t): true}
+	tests := []struct {
+		name  string
+		again bool // whether the kernel chooses each port handed out so far first
+	}{
+		{"the kernel chooses the first port again", true},
+		{"the kernel chooses both ports handed out again", true},
+		{"the kernel chooses no port again", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var chosen []string
+			if tt.again {
+				chosen = slices.Sorted(maps.Keys(seen))
+			}
+			listenAnyPort = func() (net.Listener, error) {
+				if len(chosen) == 0 {
+					return restoreListen()
+				}
+				addr := chosen[0]
+				chosen = chosen[1:]
+				return net.Listen("tcp", addr)
+			}
+			addr := FreeAddr(t)
+			if seen[addr] {
+				t.Fatalf("%s handed out twice", addr)
+			}
+			seen[addr] = true
+			if len(chosen) != 0 {
+				t.Errorf("the kernel was asked %d times fewer than it had to be", len(chosen))
+			}
+		})
 	}
 }
