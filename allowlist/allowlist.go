@@ -169,8 +169,11 @@ type appState struct {
 	global   []netip.Prefix
 	own      []netip.Prefix
 
-	refreshMu sync.Mutex // serialises the app's refreshes and the writes of cur
-	cur       atomic.Pointer[snapshot]
+	// refreshing holds a value while a refresh runs: it serialises the
+	// app's refreshes and the writes of cur, and, unlike a mutex, can be
+	// waited for only until a context ends.
+	refreshing chan struct{}
+	cur        atomic.Pointer[snapshot]
 }
 
 // snapshot is an app's state between two refreshes; never modified once stored.
@@ -293,7 +296,8 @@ func compile(o Options, needClient bool) (*Set, error) {
 		if err != nil {
 			bad("app %s: CIDRs: %v", app.ID, err)
 		}
-		a := &appState{id: app.ID, iplist: app.IPList, client: app.Client, global: global, own: own}
+		a := &appState{id: app.ID, iplist: app.IPList, client: app.Client, global: global, own: own,
+			refreshing: make(chan struct{}, 1)}
 		if app.IPList {
 			a.netTypes = uniqueInts(app.NetTypes)
 			if len(a.netTypes) == 0 {
@@ -336,7 +340,7 @@ func (a *appState) snapshot(tencent []netip.Prefix, fetchedAt time.Time, problem
 	return snap
 }
 
-// withProblem stores the current snapshot with problem; under refreshMu.
+// withProblem stores the current snapshot with problem; during a refresh.
 func (a *appState) withProblem(problem string) {
 	cur := *a.cur.Load()
 	cur.problem = problem

@@ -1520,3 +1520,89 @@ func TestAllowedByAnyWithoutApps(t *testing.T) {
 		})
 	}
 }
+
+// heldLister says on entered that a call began, and answers once released,
+// whatever its context.
+type heldLister struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (l heldLister) GetIPList(context.Context, int) ([]string, error) {
+	select {
+	case l.entered <- struct{}{}:
+	default:
+	}
+	<-l.release
+	return []string{"203.0.113.7"}, nil
+}
+
+// TestRefreshNowEndsWithItsContext: a RefreshNow waiting for a refresh
+// already running returns its context's error once that context ends; it
+// waited for the running refresh whatever its context. The running
+// refresh goes on for its own caller, and succeeds.
+func TestRefreshNowEndsWithItsContext(t *testing.T) {
+	tests := []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		// cancelLate cancels the context after RefreshNow was called
+		// rather than before.
+		cancelLate bool
+		want       error
+	}{
+		{"canceled before the call", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}, false, context.Canceled},
+		{"canceled while it waits", func() (context.Context, context.CancelFunc) {
+			return context.WithCancel(context.Background())
+		}, true, context.Canceled},
+		{"past its deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(context.Background(), time.Unix(0, 0))
+		}, false, context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lister := heldLister{entered: make(chan struct{}, 1), release: make(chan struct{})}
+			h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}}, Dir: t.TempDir()})
+			released := false
+			release := func() {
+				if !released {
+					released = true
+					close(lister.release)
+				}
+			}
+			defer release()
+			running := make(chan error, 1)
+			go func() { running <- h.RefreshNow(context.Background()) }()
+			<-lister.entered
+
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			waiting := make(chan error, 1)
+			go func() { waiting <- h.RefreshNow(ctx) }()
+			if tt.cancelLate {
+				cancel()
+			}
+			select {
+			case err := <-waiting:
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), appA) {
+					t.Errorf("RefreshNow = %v, want %v naming app %s", err, tt.want, appA)
+				}
+			case <-time.After(30 * time.Second): // a bound only broken code reaches
+				release()
+				<-waiting
+				t.Fatal("RefreshNow waited for the refresh running although its context had ended")
+			}
+			release()
+			if err := <-running; err != nil {
+				t.Fatalf("the running refresh: %v", err)
+			}
+			wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": true})
+			if n, _ := metric(t, h.reg, "imcallback_iplist_refresh_errors_total", appA); n != 0 {
+				t.Errorf("refresh_errors_total = %v, want 0: a caller that went away is no failure of the list", n)
+			}
+		})
+	}
+}

@@ -98,7 +98,8 @@ func (s *Set) Stop(ctx context.Context) error {
 
 // RefreshNow refreshes the list of every IPList app once, concurrently,
 // and returns the failures joined (the failed apps keep their last good
-// list). A refresh of an app waits for one already running.
+// list). A refresh of an app waits for one already running, at most until
+// ctx is done: then it fails with ctx's error, and the running one goes on.
 func (s *Set) RefreshNow(ctx context.Context) error {
 	errs := make([]error, len(s.listed))
 	var wg sync.WaitGroup
@@ -159,10 +160,16 @@ func jitter(d time.Duration, u float64) time.Duration {
 // saves it. A failure keeps the last good list. A fetch cut short because
 // ctx was canceled (Stop, or a caller of RefreshNow that went away) is no
 // failure of the list's source: it is not counted, logged as a failure,
-// or kept as the app's problem.
+// or kept as the app's problem; nor is a wait for the app's refresh
+// running that ends with ctx.
 func (s *Set) refresh(ctx context.Context, a *appState) error {
-	a.refreshMu.Lock()
-	defer a.refreshMu.Unlock()
+	select {
+	case a.refreshing <- struct{}{}:
+	case <-ctx.Done():
+		// Waiting for a refresh running, which goes on for its caller.
+		return fmt.Errorf("allowlist: app %s: waiting for the refresh running: %w", a.id, ctx.Err())
+	}
+	defer func() { <-a.refreshing }()
 	list, skipped, err := s.fetch(ctx, a)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		s.log.Debug("iplist: refresh cut short", zap.String("app", a.id), zap.Error(err))
