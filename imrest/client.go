@@ -34,8 +34,8 @@ const maxAnswer = 4 << 20
 
 var (
 	// ErrInvalidArgument is wrapped when a Config, a GenUserSig argument or
-	// an API name is missing or malformed, or when Call's resp is no
-	// non-nil pointer.
+	// an API name is missing or malformed, or when Call's ctx is nil or its
+	// resp is no non-nil pointer.
 	ErrInvalidArgument = errors.New("imrest: invalid argument")
 	// ErrHTTPStatus is wrapped when IM answers with an HTTP status other than 200.
 	ErrHTTPStatus = errors.New("imrest: unexpected HTTP status")
@@ -333,7 +333,13 @@ type envelope struct {
 // ErrHTTPStatus; an answer that does not decode, carries neither
 // ActionStatus nor ErrorCode, or an ActionStatus other than OK and FAIL,
 // wraps ErrBadResponse. No error carries the secret key or the UserSig.
+// A nil ctx is ErrInvalidArgument, before anything is sent.
 func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...CallOption) error {
+	if ctx == nil {
+		// net/http refuses it too, but only where Call reads its refusal
+		// as an API name that does not form a URL.
+		return fmt.Errorf("%w: %s: nil context", ErrInvalidArgument, api)
+	}
 	api = strings.TrimPrefix(api, "/")
 	if api == "" || strings.ContainsAny(api, "?#") {
 		return fmt.Errorf("%w: API name %q", ErrInvalidArgument, api)

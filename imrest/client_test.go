@@ -719,6 +719,41 @@ func TestCallContextCancellation(t *testing.T) {
 	}
 }
 
+// TestCallNamesANilContext: a nil ctx is refused before anything is sent,
+// with an error that names it, not one that blames the API name, which is
+// what a caller would then look into.
+func TestCallNamesANilContext(t *testing.T) {
+	tests := []struct {
+		name string
+		call func(c *imrest.Client, ctx context.Context) error
+	}{
+		{"Call", func(c *imrest.Client, ctx context.Context) error {
+			return c.Call(ctx, "v4/openim/sendmsg", nil, nil)
+		}},
+		{"GetIPList", func(c *imrest.Client, ctx context.Context) error {
+			_, err := c.GetIPList(ctx, imrest.NetTypeCallbackChina)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, answerJSON(http.StatusOK, okAnswer))
+			c := newClient(t, srv.URL, nil)
+			var ctx context.Context // nil, as a caller's unset variable is
+			err := tt.call(c, ctx)
+			if !errors.Is(err, imrest.ErrInvalidArgument) {
+				t.Fatalf("err = %v, want ErrInvalidArgument", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "nil context") || strings.Contains(msg, "does not form a URL") {
+				t.Errorf("err = %q, want it to name the nil context, not the API name", msg)
+			}
+			if n := len(srv.seen()); n != 0 {
+				t.Errorf("sent %d requests, want none", n)
+			}
+		})
+	}
+}
+
 func TestGetIPList(t *testing.T) {
 	srv := newServer(t, answerJSON(http.StatusOK, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","IPList":["127.0.0.2","183.192.202.0/25"]}`))
 	c := newClient(t, srv.URL, nil)
