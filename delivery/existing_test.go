@@ -409,15 +409,22 @@ func TestExistingStreamThatDeniesPurgesIsReady(t *testing.T) {
 // refuses large ones, set on the work stream while the service runs (an
 // operator's edit) is lifted by the supervisor, as the start lifts it: it
 // was kept until the next start, and under it events acknowledged to IM
-// were deleted before they were processed.
+// were deleted before they were processed. It is lifted too once it
+// refused an event (event: its body's size), though readiness then fails:
+// the probe after a refused event is as large as the event.
 func TestLimitSetOnTheRunningStreamIsLifted(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		mod  func(*jetstream.StreamConfig)
+		name  string
+		mod   func(c *jetstream.StreamConfig, stored uint64)
+		event int
 	}{
-		{"max messages", func(c *jetstream.StreamConfig) { c.MaxMsgs = 2 }},
-		{"max messages per subject", func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 1 }},
-		{"max message size", func(c *jetstream.StreamConfig) { c.MaxMsgSize = 1 << 10 }},
+		{"max messages", func(c *jetstream.StreamConfig, _ uint64) { c.MaxMsgs = 2 }, 0},
+		{"max messages per subject", func(c *jetstream.StreamConfig, _ uint64) { c.MaxMsgsPerSubject = 1 }, 0},
+		{"max message size", func(c *jetstream.StreamConfig, _ uint64) { c.MaxMsgSize = 1 << 10 }, 0},
+		{"max message size that refused an event", func(c *jetstream.StreamConfig, _ uint64) { c.MaxMsgSize = 1 << 10 }, 4 << 10},
+		{"max bytes under discard new that refused an event", func(c *jetstream.StreamConfig, stored uint64) {
+			c.MaxBytes, c.Discard = int64(stored)+2<<10, jetstream.DiscardNew
+		}, 8 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, b backend) {
@@ -430,18 +437,33 @@ func TestLimitSetOnTheRunningStreamIsLifted(t *testing.T) {
 					t.Fatal(err)
 				}
 				limited := st.CachedInfo().Config
-				tc.mod(&limited)
+				tc.mod(&limited, st.CachedInfo().State.Bytes)
 				if _, err := js.UpdateStream(ctx, limited); err != nil {
 					t.Fatal(err)
 				}
+				large := request(testCommand, "large")
+				large.Body = fmt.Appendf(nil, `{"Id":"large","Text":%q}`, strings.Repeat("x", tc.event))
+				if tc.event > 0 {
+					if err := s.Accept(ctx, large); err == nil {
+						t.Fatal("the limit took the event meant to be refused")
+					}
+				}
 				eventually(t, 20*time.Second, "the limit lifted", func() bool {
-					st, err := js.Stream(ctx, s.Options().Stream)
+					conn := s.Conn() // an embedded server may be restarted meanwhile
+					if conn == nil {
+						return false
+					}
+					st, err := conn.JS.Stream(ctx, s.Options().Stream)
 					if err != nil {
 						return false
 					}
 					c := st.CachedInfo().Config
-					return c.MaxMsgs <= 0 && c.MaxMsgsPerSubject <= 0 && c.MaxMsgSize <= 0
+					return c.MaxMsgs <= 0 && c.MaxMsgsPerSubject <= 0 && c.MaxMsgSize <= 0 && c.MaxBytes <= 0
 				})
+				if tc.event > 0 {
+					eventually(t, 20*time.Second, "ready", func() bool { return s.Check(ctx) == nil })
+					accept(t, s, large)
+				}
 			})
 		})
 	}

@@ -79,13 +79,13 @@ func TestAnAppendFailedDuringAProbeStillCounts(t *testing.T) {
 	var duringProbe atomic.Bool
 	s.onProbe = func() {
 		if duringProbe.Swap(false) {
-			s.appendFailedWith(errors.New("an append failed while the probe ran"))
+			s.appendFailedWith(errors.New("an append failed while the probe ran"), 0)
 		}
 	}
 	startTillCleanup(t, s, 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s.appendFailedWith(errors.New("an append failed before the probe"))
+	s.appendFailedWith(errors.New("an append failed before the probe"), 0)
 	duringProbe.Store(true)
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("check: %v", err)

@@ -86,6 +86,14 @@ type Service struct {
 	// failure during a probe is not cleared by its success.
 	failedAppends  atomic.Uint64
 	probedFailures atomic.Uint64
+	// refusedSize is the size of the largest append that failed since a
+	// probe answered for the failures, which the next probe writes at
+	// least: a store with room left for a tiny probe but not for the
+	// events (a stream's max_bytes, an account's storage limit) takes the
+	// one and refuses the others. refusedMu guards it and orders it with
+	// failedAppends.
+	refusedMu   sync.Mutex
+	refusedSize int
 
 	lastErr      atomic.Pointer[error] // the last append's error
 	lastAppend   atomic.Int64          // unix nanoseconds of the last successful append
@@ -315,7 +323,7 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 	}
 	if !s.ensured.Load() {
 		err := s.notEnsured()
-		s.appendFailedWith(err)
+		s.appendFailedWith(err, 0)
 		return err
 	}
 	switch len(r.Targets) {
@@ -473,7 +481,7 @@ func (s *Service) await(ctx, wait context.Context, r *dispatcher.Request, c *out
 		err = explainDown(err)
 		// A caller that went away or one oversized event says nothing about the stream.
 		if ctx.Err() == nil && !errors.Is(err, nats.ErrMaxPayload) {
-			s.appendFailedWith(err)
+			s.appendFailedWith(err, c.msg.Size())
 		}
 		if c.target != "" {
 			return fmt.Errorf("delivery: append %s for destination %s: %w", r.Command, c.target, err)
@@ -489,10 +497,14 @@ func (s *Service) await(ctx, wait context.Context, r *dispatcher.Request, c *out
 	return nil
 }
 
-// appendFailedWith records a failed append and wakes the supervisor.
-func (s *Service) appendFailedWith(err error) {
+// appendFailedWith records a failed append of a message of size bytes
+// (0: none was sent) and wakes the supervisor.
+func (s *Service) appendFailedWith(err error, size int) {
 	s.lastErr.Store(&err)
+	s.refusedMu.Lock()
+	s.refusedSize = max(s.refusedSize, size)
 	s.failedAppends.Add(1)
+	s.refusedMu.Unlock()
 	s.kickSupervisor()
 }
 
@@ -513,9 +525,10 @@ const writeProves = time.Second
 // would be stored right now. It fails while the connection is down or the
 // streams are not set up, while the embedded server restarts, while too
 // many appends wait for an acknowledgement, and when a probe (a real write
-// to the work stream) fails. A successful append or probe in the last
-// second counts as the probe, and one probe runs at a time: the calls that
-// come meanwhile take its success.
+// to the work stream) fails; after a failed append the probe is at least
+// as large as the largest event refused. A successful append or probe in
+// the last second counts as the probe, and one probe runs at a time: the
+// calls that come meanwhile take its success.
 func (s *Service) Check(ctx context.Context) error {
 	js := s.js.Load()
 	if js == nil {
@@ -546,8 +559,10 @@ func (s *Service) Check(ctx context.Context) error {
 	if s.wroteRecently() { // the probe waited for succeeded
 		return nil
 	}
-	failed := s.failedAppends.Load() // what the probe's success answers for
-	if err := s.probe(ctx, *js); err != nil {
+	s.refusedMu.Lock()
+	failed, size := s.failedAppends.Load(), s.refusedSize // what the probe's success answers for
+	s.refusedMu.Unlock()
+	if err := s.probe(ctx, *js, size); err != nil {
 		if s.appendFailed() {
 			last := "unknown error"
 			if e := s.lastErr.Load(); e != nil {
@@ -559,8 +574,14 @@ func (s *Service) Check(ctx context.Context) error {
 	}
 	s.lastProbe.Store(time.Now().UnixNano())
 	// Only the failures before the probe wrote: one while it ran (the
-	// stream broke meanwhile) still counts, and the next check probes.
+	// stream broke meanwhile) still counts, and the next check probes
+	// with its size too.
+	s.refusedMu.Lock()
 	s.probedFailures.Store(failed)
+	if s.failedAppends.Load() == failed {
+		s.refusedSize = 0
+	}
+	s.refusedMu.Unlock()
 	return nil
 }
 
@@ -580,12 +601,20 @@ var probeSeq atomic.Uint64
 // denies purges (deny_purge, which NATS cannot lift: an audit log made by
 // hand), deletes the message; one that denies both keeps it until its
 // retention drops it, a probe at most a second. A stream that no longer
-// takes the events' subjects fails it, though the probe was stored.
-func (s *Service) probe(ctx context.Context, js jetstream.JetStream) error {
+// takes the events' subjects fails it, though the probe was stored. The
+// message is padded to size bytes with its subject and headers, within the
+// server's max_payload.
+func (s *Service) probe(ctx context.Context, js jetstream.JetStream, size int) error {
 	msg := nats.NewMsg(s.opts.probeSubject())
 	msg.Header.Set(jetstream.MsgIDHeader, "imcallback-probe-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"-"+
 		strconv.FormatUint(probeSeq.Add(1), 36))
 	msg.Header.Set(jetstream.ExpectedStreamHeader, s.opts.Stream)
+	if pad := size - msg.Size(); pad > 0 {
+		if limit := s.payloadLimit(); limit > 0 {
+			pad = min(pad, int(limit)-(msg.Size()-len(msg.Subject))-replyAllowance)
+		}
+		msg.Data = make([]byte, max(pad, 0))
+	}
 	pctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	defer cancel()
 	ack, err := js.PublishMsg(pctx, msg, jetstream.WithRetryAttempts(0))
@@ -755,9 +784,31 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 		s.ensured.Store(false) // deleted or changed by someone else: set up again next time
 	}
 	if err != nil {
+		// A limit refuses the events and, after one refused, the probe
+		// that is as large: lifted all the same.
+		s.liftWorkLimits(ctx, conn, g)
 		return err
 	}
 	return s.repairParts(ctx, conn, g)
+}
+
+// liftWorkLimits lifts a limit set on the running work stream (an
+// operator's edit), and its subject transform, as the start does: a limit
+// deleted events acknowledged to IM before they were processed, or
+// refused large ones, until the next start lifted it. A failure is logged
+// and tried again at the next check.
+func (s *Service) liftWorkLimits(ctx context.Context, conn *Conn, g *sightings) {
+	st, err := conn.JS.Stream(ctx, s.opts.Stream)
+	if err != nil {
+		return
+	}
+	want := workStreamConfig(s.opts)
+	if cfg := st.CachedInfo().Config; deletingLimits(cfg) || sizeLimited(cfg, want) || cfg.SubjectTransform != nil {
+		if _, err := ensureStream(ctx, conn.JS, want, s.log, g); err != nil {
+			s.log.Warn("lifting the work stream's limits failed; trying again at the next check",
+				zap.String("stream", s.opts.Stream), zap.Error(err))
+		}
+	}
 }
 
 // repairParts sets up again what the probe does not write to, each at a
@@ -774,18 +825,7 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 // which the workers ask for while they find it missing. A lookup that fails
 // otherwise says nothing.
 func (s *Service) repairParts(ctx context.Context, conn *Conn, g *sightings) error {
-	// A limit set on the running work stream (an operator's edit) deleted
-	// events acknowledged to IM before they were processed, or refused
-	// large ones, until the next start lifted it: lifted here as there.
-	if st, err := conn.JS.Stream(ctx, s.opts.Stream); err == nil {
-		want := workStreamConfig(s.opts)
-		if cfg := st.CachedInfo().Config; deletingLimits(cfg) || sizeLimited(cfg, want) || cfg.SubjectTransform != nil {
-			if _, err := ensureStream(ctx, conn.JS, want, s.log, g); err != nil {
-				s.log.Warn("lifting the work stream's limits failed; trying again at the next check",
-					zap.String("stream", s.opts.Stream), zap.Error(err))
-			}
-		}
-	}
+	s.liftWorkLimits(ctx, conn, g)
 	dead := s.opts.DeadStream()
 	st, err := conn.JS.Stream(ctx, dead)
 	switch {
