@@ -76,3 +76,48 @@ func TestCallerGoneIsNoFailureOfTheDestination(t *testing.T) {
 		})
 	}
 }
+
+// TestBeforeCallbackWithNoTimeLeftIsNotTheDestinationsTimeout: a
+// before-callback that reaches Decide with less of its deadline left than
+// the margin kept for the answer (IM's body came slowly, the service is
+// loaded) is not sent, and is counted in no result: the destination was
+// never asked. It was counted as the destination's timeout, lowering its
+// success rate and raising a timeout alert against a destination that
+// had no part in it.
+func TestBeforeCallbackWithNoTimeLeftIsNotTheDestinationsTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		left time.Duration // of the before deadline when Decide is called
+	}{
+		{"within the margin", time.Millisecond},
+		{"already past", -time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDest(t, func(w http.ResponseWriter, _ int) {
+				_, _ = io.WriteString(w, `{"ActionStatus":"OK","ErrorCode":0}`)
+			})
+			f, err := forward.New([]config.ForwardConfig{destination("a", d.URL, beforeCommand)}, catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(tt.left))
+			defer cancel()
+			r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
+			r.Params.SdkAppid = imtest.AppID
+			_, err = f.Decide(ctx, "a", r)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("error %v, want a missed deadline", err)
+			}
+			if n := len(d.requests()); n != 0 {
+				t.Errorf("the destination got %d requests, want none", n)
+			}
+			for result, n := range f.Info()[0].Requests {
+				if n != 0 {
+					t.Errorf("counted %v as %s: the destination was never asked", n, result)
+				}
+			}
+		})
+	}
+}

@@ -565,6 +565,13 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 		ctx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
+	if err := ctx.Err(); err != nil {
+		// Less of the deadline was left than the margin (IM's body came
+		// slowly, the service is loaded): the destination is not asked,
+		// so its timeout is not counted, nor its success rate lowered.
+		return dispatcher.Decision{}, fmt.Errorf("forward: %s: not sent: less than the %v kept for the answer was left of the before deadline: %w",
+			name, beforeMargin, err)
+	}
 	resp, end, err := f.post(ctx, d, r, dispatcher.KindBefore)
 	if err != nil {
 		return dispatcher.Decision{}, err
