@@ -567,10 +567,14 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 	defer cancel()
 	if err := ctx.Err(); err != nil {
 		// Less of the deadline was left than the margin (IM's body came
-		// slowly, the service is loaded): the destination is not asked,
-		// so its timeout is not counted, nor its success rate lowered.
-		return dispatcher.Decision{}, fmt.Errorf("forward: %s: not sent: less than the %v kept for the answer was left of the before deadline: %w",
-			name, beforeMargin, err)
+		// slowly, the service is loaded), or the request ended: the
+		// destination is not asked, so its timeout is not counted, nor
+		// its success rate lowered.
+		if errors.Is(err, context.DeadlineExceeded) {
+			return dispatcher.Decision{}, fmt.Errorf("forward: %s: not sent: less than the %v kept for the answer was left of the before deadline: %w",
+				name, beforeMargin, err)
+		}
+		return dispatcher.Decision{}, fmt.Errorf("forward: %s: not sent: %w", name, err)
 	}
 	resp, end, err := f.post(ctx, d, r, dispatcher.KindBefore)
 	if err != nil {
