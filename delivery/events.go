@@ -271,13 +271,14 @@ func (e *Events) Select(ctx context.Context, f Filter) ([]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
 	}
-	sel := newSelector(st.CachedInfo().Created)
+	sel := newSelector(st)
 	var seqs []uint64
 	err = e.List(ctx, f, func(ev Event) error {
-		if sel.keep(e, ev) {
+		keep, err := sel.keep(ctx, e, ev)
+		if keep {
 			seqs = append(seqs, ev.Seq)
 		}
-		return nil
+		return err
 	})
 	return seqs, err
 }
@@ -309,14 +310,15 @@ func (e *Events) ReplaySelection(ctx context.Context, f Filter, progress Progres
 	if f.ToSeq > 0 {
 		to = min(to, f.ToSeq)
 	}
-	sel := newSelector(info.Created)
+	sel := newSelector(st)
 	page, most := cmp.Or(e.deadPage, ReplayDeadPage), cmp.Or(e.listMost, ReplayListMost)
 	var res ReplayResult
 	var missing listed
 	total, done := 0, 0
 	seqs := make([]uint64, 0, page)
+	evs := make([]Event, 0, page)
 	for from := f.FromSeq; ; {
-		seqs = seqs[:0]
+		seqs, evs = seqs[:0], evs[:0]
 		read, next := 0, uint64(0)
 		err := e.scan(ctx, e.opts.Stream, subject, scanRange{since: f.Since, from: from, to: to, most: page},
 			func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
@@ -325,13 +327,24 @@ func (e *Events) ReplaySelection(ctx context.Context, f Filter, progress Progres
 				if total == 0 {
 					total = int(to - md.Sequence.Stream)
 				}
-				if ev := eventOf(m.Subject(), m.Headers(), md); ev.Command != "" && sel.keep(e, ev) {
-					seqs = append(seqs, ev.Seq)
+				if ev := eventOf(m.Subject(), m.Headers(), md); ev.Command != "" {
+					evs = append(evs, ev)
 				}
 				return nil
 			})
 		if err == nil && e.pageRead != nil {
 			e.pageRead(read)
+		}
+		// Selected once the page is read: keep may read an event stored
+		// before the selection (a copy's original), not in the scan's midst.
+		for _, ev := range evs {
+			if err != nil {
+				break
+			}
+			var ok bool
+			if ok, err = sel.keep(ctx, e, ev); ok {
+				seqs = append(seqs, ev.Seq)
+			}
 		}
 		if err != nil {
 			return res.withLists(missing, listed{}), err
@@ -366,28 +379,58 @@ func (e *Events) subjectOf(f Filter) (string, error) {
 // selector keeps each event of a selection once (Select): it leaves out a
 // replayed copy whose original, or an earlier copy of it, it saw.
 type selector struct {
-	created time.Time       // the work stream's creation (copyOf)
-	seen    seqSet          // every event the selection selected, kept or not
-	copied  map[uint64]bool // originals not selected, one of whose copies is
+	st      jetstream.Stream // the work stream, to read a copy's original (parentOf)
+	created time.Time        // the work stream's creation (copyOf)
+	seen    seqSet           // every event the selection selected, kept or not
+	copied  map[uint64]bool  // events not selected (originals, copies between) one of whose copies is
 }
 
-func newSelector(created time.Time) *selector {
-	return &selector{created: created, copied: map[uint64]bool{}}
+func newSelector(st jetstream.Stream) *selector {
+	return &selector{st: st, created: st.CachedInfo().Created, copied: map[uint64]bool{}}
 }
 
 // keep reports whether ev, the next event of the selection in stream
-// order, is to be replayed.
-func (s *selector) keep(e *Events, ev Event) bool {
+// order, is to be replayed. A copy of a copy is a copy of the first
+// original: when the event a copy names was not selected, keep reads it
+// (parentOf), and the event that one names, up to an event selected, one
+// whose copy was kept, or the first original, so that two copies of one
+// event whose chains meet outside the selection are not both kept.
+func (s *selector) keep(ctx context.Context, e *Events, ev Event) (bool, error) {
 	s.seen.add(ev.Seq)
 	orig, ok := e.copyOf(ev, s.created)
-	switch {
-	case !ok:
-		return true
-	case s.seen.has(orig) || s.copied[orig]: // a copy of a copy: its original was seen
-		return false
+	var chain []uint64 // the events ev is a copy of, newest first
+	for ok {
+		if s.seen.has(orig) || s.copied[orig] {
+			break
+		}
+		chain = append(chain, orig)
+		var err error
+		if orig, ok, err = s.parentOf(ctx, e, orig); err != nil {
+			return false, err
+		}
 	}
-	s.copied[orig] = true
-	return true
+	// Each is copied now, whether ev is kept or another copy of theirs was:
+	// a later copy of any of them is left out without reading them again.
+	for _, seq := range chain {
+		s.copied[seq] = true
+	}
+	return !ok, nil
+}
+
+// parentOf is copyOf the work-stream event at seq: the event it is a
+// replayed copy of, when it is one and still stored.
+func (s *selector) parentOf(ctx context.Context, e *Events, seq uint64) (uint64, bool, error) {
+	raw, err := s.st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, false, nil // past the retention: the chain's oldest known
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("delivery: read %s #%d: %w", e.opts.Stream, seq, err)
+	}
+	md := &jetstream.MsgMetadata{Stream: e.opts.Stream, Timestamp: raw.Time}
+	md.Sequence.Stream = raw.Sequence
+	orig, ok := e.copyOf(eventOf(raw.Subject, raw.Header, md), s.created)
+	return orig, ok, nil
 }
 
 // seqSet is a set of stream sequences added in increasing order, a bit

@@ -847,7 +847,9 @@ func TestLongAdminRequestsAreAnsweredPastTheWriteTimeout(t *testing.T) {
 // selects an event once, not once more per replayed copy of it in the
 // selection: a copy whose original, or an earlier copy of that original,
 // is selected too is left out, and of an original not selected (stored
-// before since) the first copy alone is selected. A copy naming a
+// before since) the first copy alone is selected, a copy of a copy
+// counting as a copy of the first original whether or not the copy
+// between them is selected. A copy naming a
 // sequence that holds another event now (the work stream was deleted and
 // set up again, numbering from 1, and an old dead letter replayed) is
 // selected: it is not that event's copy.
@@ -883,6 +885,8 @@ func TestASinceReplayRunsEachEventOnce(t *testing.T) {
 			{"every event", delivery.Filter{Since: time.Now().Add(-time.Hour)}, "[1 2 7]"},
 			{"by command", delivery.Filter{Command: testCommand}, "[1 2 7]"},
 			{"the originals left out", delivery.Filter{FromSeq: 3}, "[3 6 7]"},
+			// 4 copies 3, a copy of 1 not selected: 5, another copy of 1, is left out.
+			{"a copy of a copy of an original left out", delivery.Filter{FromSeq: 4}, "[4 6 7]"},
 		}
 		for _, tt := range tests {
 			seqs, err := e.Select(ctx, tt.f)
