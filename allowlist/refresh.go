@@ -163,11 +163,19 @@ func jitter(d time.Duration, u float64) time.Duration {
 // or kept as the app's problem; nor is a wait for the app's refresh
 // running that ends with ctx.
 func (s *Set) refresh(ctx context.Context, a *appState) error {
+	// The slot is taken at once when free, whatever ctx says (the fetch
+	// then ends with ctx, as it did under a mutex); only a wait for a
+	// refresh running ends with ctx, and that refresh goes on for its
+	// caller. One select over both would pick either at random when ctx
+	// is done and the slot free.
 	select {
 	case a.refreshing <- struct{}{}:
-	case <-ctx.Done():
-		// Waiting for a refresh running, which goes on for its caller.
-		return fmt.Errorf("allowlist: app %s: waiting for the refresh running: %w", a.id, ctx.Err())
+	default:
+		select {
+		case a.refreshing <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("allowlist: app %s: waiting for the refresh running: %w", a.id, ctx.Err())
+		}
 	}
 	defer func() { <-a.refreshing }()
 	list, skipped, err := s.fetch(ctx, a)
