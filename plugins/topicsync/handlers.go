@@ -103,7 +103,7 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 		CustomData:      custom,
 		CreatedAt:       eventTime(ev.ReceivedAt, p.EventTime),
 	})
-	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.String("topic_id", loggedID(p.TopicID)))
+	return h.done(ctx, ev.Command, ev.RequestID, err, zap.String("app_id", ev.AppID), zap.String("topic_id", loggedID(p.TopicID)))
 }
 
 // Destroyed marks the listed topics deleted. Store.Destroy refuses a whole
@@ -146,7 +146,7 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 		}
 	}
 	err := h.store.Destroy(ctx, ev.AppID, p.GroupID, ids, eventTime(ev.ReceivedAt, p.EventTime))
-	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID),
+	return h.done(ctx, ev.Command, ev.RequestID, err, zap.String("app_id", ev.AppID),
 		zap.Int("topic_ids_count", len(ids)), zap.Strings("topic_ids", loggedIDs(ids)))
 }
 
@@ -200,7 +200,7 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 		FaceURL:      p.FaceURL,
 		At:           eventTime(ev.ReceivedAt, p.EventTime),
 	})
-	return h.done(ctx, ev.Command, err, zap.String("app_id", ev.AppID), zap.String("topic_id", loggedID(p.TopicID)))
+	return h.done(ctx, ev.Command, ev.RequestID, err, zap.String("app_id", ev.AppID), zap.String("topic_id", loggedID(p.TopicID)))
 }
 
 // maxEventSkew is how far IM's EventTime may run ahead of the service's
@@ -233,8 +233,8 @@ func eventTime(received time.Time, eventMillis protocol.FlexInt) time.Time {
 
 func (h *Handlers) count(command, result string) { h.events.WithLabelValues(command, result).Inc() }
 
-// done counts and logs a store result; a failed write is the handler's
-// error. Input the store refuses (ErrInvalid) fails the same way every time,
+// done counts and logs a store result of the callback of requestID; a
+// failed write is the handler's error. Input the store refuses (ErrInvalid) fails the same way every time,
 // so like the handlers' own checks it is counted and logged, nothing is
 // stored, and the event is done: a retry could not help.
 // A write cut short by the cancellation of ctx (a stop of the service, or
@@ -242,10 +242,11 @@ func (h *Handlers) count(command, result string) { h.events.WithLabelValues(comm
 // no store failure: it is counted as interrupted and logged at info, and
 // still returned as the handler's error, so durable delivery redelivers it
 // (and logs and counts it as interrupted itself).
-func (h *Handlers) done(ctx context.Context, command string, err error, subject ...zap.Field) error {
+func (h *Handlers) done(ctx context.Context, command, requestID string, err error, subject ...zap.Field) error {
 	logFields := func() []zap.Field {
 		f := append([]zap.Field{zap.String("command", command)}, subject...)
-		return append(append(f, zap.Error(err)), tracing.LogFields(ctx)...)
+		f = append(f, zap.Error(err), zap.String("request_id", requestID))
+		return append(f, tracing.LogFields(ctx)...)
 	}
 	if errors.Is(err, ErrInvalid) {
 		h.count(command, resultInvalid)

@@ -1,7 +1,9 @@
 package topicsync_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -332,5 +334,78 @@ func TestEventTimeOfAnEventNeverReceived(t *testing.T) {
 	got := mustGet(t, s, id)
 	if want := time.UnixMilli(1732615201123).UTC(); !got.CreatedAt.Equal(want) || got.Name != "newer" {
 		t.Errorf("topic created at %s named %q; want created at its EventTime %s, named by the newer change", got.CreatedAt, got.Name, want)
+	}
+}
+
+// failingStore is a Store whose writes fail with err.
+type failingStore struct {
+	topicsync.Store
+	err error
+}
+
+func (s failingStore) Create(context.Context, topicsync.Topic) error { return s.err }
+func (s failingStore) Destroy(context.Context, string, string, []string, time.Time) error {
+	return s.err
+}
+func (s failingStore) ApplyInfoChange(context.Context, topicsync.InfoChange) error { return s.err }
+
+// TestStoreResultLinesCarryRequestID: the lines logged for a write the
+// store refused as invalid, failed or was interrupted carry the callback's
+// request_id, as the handlers' own warnings do, so a line can be matched
+// to its request.
+func TestStoreResultLinesCarryRequestID(t *testing.T) {
+	create := group.AfterCreateTopicCommand.Name()
+	destroy := group.AfterTopicDestroyedCommand.Name()
+	change := group.AfterTopicInfoChangedCommand.Name()
+	const groupID = "@TGS#_g"
+	const topicID = groupID + "@TOPIC#_a"
+	handlers := []struct {
+		name   string
+		handle func(context.Context, *topicsync.Handlers) error
+	}{
+		{"create", func(ctx context.Context, h *topicsync.Handlers) error {
+			return h.Create(ctx, event(create, group.AfterCreateTopic{TopicID: topicID, GroupID: groupID}))
+		}},
+		{"destroy", func(ctx context.Context, h *topicsync.Handlers) error {
+			return h.Destroyed(ctx, event(destroy, group.AfterTopicDestroyed{GroupID: groupID, TopicIDList: []string{topicID}}))
+		}},
+		{"info change", func(ctx context.Context, h *topicsync.Handlers) error {
+			return h.InfoChanged(ctx, event(change, group.AfterTopicInfoChanged{TopicID: topicID, GroupID: groupID}))
+		}},
+	}
+	results := []struct {
+		name     string
+		err      error
+		canceled bool
+		message  string
+	}{
+		{"refused as invalid", fmt.Errorf("%w: a text contains a NUL character", topicsync.ErrInvalid), false, "topic event refused as invalid; nothing changed"},
+		{"failed", errors.New("disk on fire"), false, "topic write failed"},
+		{"interrupted", context.Canceled, true, "topic write interrupted: its context was canceled (a stop, or the caller went away), not a store failure"},
+	}
+	for _, hh := range handlers {
+		for _, r := range results {
+			t.Run(hh.name+" "+r.name, func(t *testing.T) {
+				core, logs := observer.New(zapcore.DebugLevel)
+				h, err := topicsync.NewHandlers(failingStore{err: r.err}, zap.New(core), prometheus.NewRegistry())
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx := t.Context()
+				if r.canceled {
+					c, cancel := context.WithCancel(ctx)
+					cancel()
+					ctx = c
+				}
+				_ = hh.handle(ctx, h)
+				lines := logs.FilterMessage(r.message).All()
+				if len(lines) != 1 {
+					t.Fatalf("%d lines %q, want 1; logged: %v", len(lines), r.message, logs.All())
+				}
+				if got := lines[0].ContextMap()["request_id"]; got != "req-1" {
+					t.Errorf("request_id = %v, want %q", got, "req-1")
+				}
+			})
+		}
 	}
 }
