@@ -575,14 +575,29 @@ func validateCreate(t Topic) error {
 	case t.GroupID == "":
 		return fmt.Errorf("%w: empty group id", ErrInvalid)
 	}
-	if err := checkIDs(t.TopicID, t.GroupID); err != nil {
+	if err := checkID("TopicId", t.TopicID); err != nil {
 		return err
 	}
-	texts := []string{t.Name, t.OwnerAccount, t.OperatorAccount, t.Type, t.Introduction, t.Notification, t.FaceURL}
-	for _, f := range t.CustomData {
-		texts = append(texts, f.Key, f.Value)
+	if err := checkID("GroupId", t.GroupID); err != nil {
+		return err
 	}
-	return checkText(texts...)
+	for _, f := range []struct{ name, text string }{
+		{"Name", t.Name}, {"Owner_Account", t.OwnerAccount}, {"Operator_Account", t.OperatorAccount}, {"Type", t.Type},
+		{"Introduction", t.Introduction}, {"Notification", t.Notification}, {"FaceUrl", t.FaceURL},
+	} {
+		if err := checkField(f.name, f.text); err != nil {
+			return err
+		}
+	}
+	for i, f := range t.CustomData {
+		if problem := textProblem(f.Key); problem != "" {
+			return fmt.Errorf("%w: UserDefinedDataList[%d].Key %s", ErrInvalid, i, problem)
+		}
+		if problem := textProblem(f.Value); problem != "" {
+			return fmt.Errorf("%w: UserDefinedDataList[%d].Value %s", ErrInvalid, i, problem)
+		}
+	}
+	return nil
 }
 
 // MaxIDBytes bounds a topic or group id. Tencent's are far shorter; a
@@ -602,11 +617,28 @@ func quotedApp(id string) string { return strconv.Quote(cutID(id, MaxAppIDBytes)
 // checkIDs refuses ids that are too long, besides what checkText refuses.
 func checkIDs(ids ...string) error {
 	for _, id := range ids {
-		if len(id) > MaxIDBytes {
-			return fmt.Errorf("%w: an id of %d bytes (at most %d)", ErrInvalid, len(id), MaxIDBytes)
+		if err := checkID("an id", id); err != nil {
+			return err
 		}
 	}
-	return checkText(ids...)
+	return nil
+}
+
+// checkID is checkIDs of one id, whose error calls it field.
+func checkID(field, id string) error {
+	if problem := idProblem(id); problem != "" {
+		return fmt.Errorf("%w: %s %s", ErrInvalid, field, problem)
+	}
+	return nil
+}
+
+// idProblem is what checkID refuses in id, said after the field's name,
+// or "" when nothing.
+func idProblem(id string) string {
+	if len(id) > MaxIDBytes {
+		return fmt.Sprintf("of %d bytes (at most %d)", len(id), MaxIDBytes)
+	}
+	return textProblem(id)
 }
 
 // checkText refuses a NUL character (JSON's \u0000) and invalid UTF-8 in
@@ -614,14 +646,32 @@ func checkIDs(ids ...string) error {
 // refuse them alike.
 func checkText(texts ...string) error {
 	for _, s := range texts {
-		if strings.IndexByte(s, 0) >= 0 {
-			return fmt.Errorf("%w: a text contains a NUL character (\\u0000)", ErrInvalid)
-		}
-		if !utf8.ValidString(s) {
-			return fmt.Errorf("%w: a text is not valid UTF-8", ErrInvalid)
+		if err := checkField("a text", s); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkField is checkText of one text, whose error calls it field (a
+// write names the callback's field, so its refusal leads to it).
+func checkField(field, text string) error {
+	if problem := textProblem(text); problem != "" {
+		return fmt.Errorf("%w: %s %s", ErrInvalid, field, problem)
+	}
+	return nil
+}
+
+// textProblem is what checkText refuses in text, said after the field's
+// name, or "" when nothing.
+func textProblem(text string) string {
+	if strings.IndexByte(text, 0) >= 0 {
+		return "contains a NUL character (\\u0000)"
+	}
+	if !utf8.ValidString(text) {
+		return "is not valid UTF-8"
+	}
+	return ""
 }
 
 // destroyIDs validates a destroy and returns its topic ids without
@@ -634,17 +684,17 @@ func destroyIDs(appID, groupID string, topicIDs []string) ([]string, error) {
 	if groupID == "" {
 		return nil, fmt.Errorf("%w: empty group id", ErrInvalid)
 	}
-	if err := checkIDs(groupID); err != nil {
+	if err := checkID("GroupId", groupID); err != nil {
 		return nil, err
 	}
 	seen := make(map[string]struct{}, len(topicIDs))
 	ids := make([]string, 0, len(topicIDs))
-	for _, id := range topicIDs {
+	for i, id := range topicIDs {
 		if id == "" {
 			return nil, fmt.Errorf("%w: empty topic id in the list", ErrInvalid)
 		}
-		if err := checkIDs(id); err != nil {
-			return nil, err
+		if problem := idProblem(id); problem != "" {
+			return nil, fmt.Errorf("%w: TopicIdList[%d] %s", ErrInvalid, i, problem)
 		}
 		if _, dup := seen[id]; dup {
 			continue
@@ -663,16 +713,24 @@ func validateInfoChange(c InfoChange) error {
 	if c.TopicID == "" {
 		return fmt.Errorf("%w: empty topic id", ErrInvalid)
 	}
-	if err := checkIDs(c.TopicID, c.GroupID); err != nil {
+	if err := checkID("TopicId", c.TopicID); err != nil {
 		return err
 	}
-	var texts []string
-	for _, p := range []*string{c.Name, c.Introduction, c.Notification, c.FaceURL} {
-		if p != nil {
-			texts = append(texts, *p)
+	if err := checkID("GroupId", c.GroupID); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		text *string
+	}{{"Name", c.Name}, {"Introduction", c.Introduction}, {"Notification", c.Notification}, {"FaceUrl", c.FaceURL}} {
+		if f.text == nil {
+			continue
+		}
+		if err := checkField(f.name, *f.text); err != nil {
+			return err
 		}
 	}
-	return checkText(texts...)
+	return nil
 }
 
 // encodeCustomData writes fields as the JSON array the stores keep, [{"key":…,"value":…},…],
