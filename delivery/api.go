@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -565,6 +566,9 @@ func (s *Service) getEvent(c echo.Context) error {
 		return echo.ErrMethodNotAllowed
 	}
 	seq, err := strconv.ParseUint(c.Param("seq"), 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return badRequest("the sequence is too large: at most %d", uint64(math.MaxUint64))
+	}
 	if err != nil || seq == 0 {
 		return badRequest("the sequence must be a positive number")
 	}

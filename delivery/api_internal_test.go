@@ -418,3 +418,28 @@ func TestGetOfAnEmptySequence(t *testing.T) {
 		}
 	}
 }
+
+// TestGetOfASequenceTooLarge: a positive sequence past the largest a
+// stream can hold (2^64-1) was answered "must be a positive number", which
+// it is; the 400 now says it is too large.
+func TestGetOfASequenceTooLarge(t *testing.T) {
+	e := unconnectedAPI(t)
+	tests := []struct {
+		seq  string
+		want string
+	}{
+		{"18446744073709551616", "the sequence is too large: at most 18446744073709551615"},
+		{"99999999999999999999999", "the sequence is too large: at most 18446744073709551615"},
+		{"-1", "the sequence must be a positive number"},
+		{"1e3", "the sequence must be a positive number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.seq, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/events/"+tt.seq, nil))
+			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), tt.want) {
+				t.Errorf("GET /v1/events/%s: %d %s, want 400 %s", tt.seq, w.Code, w.Body, tt.want)
+			}
+		})
+	}
+}
