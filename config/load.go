@@ -54,13 +54,17 @@ type readFileResult struct {
 // allowlist. Without a File, or with its File read already, s is
 // returned as it is.
 func (s Source) Read() Source {
-	if s.File == "" || s.read != nil && s.read.path == s.File {
+	if s.File == "" || s.hasRead() {
 		return s
 	}
 	data, err := os.ReadFile(s.File)
 	s.read = &readFileResult{path: s.File, data: data, err: err}
 	return s
 }
+
+// hasRead reports whether s holds a read of its File (Read), which its
+// loads use instead of the file.
+func (s Source) hasRead() bool { return s.read != nil && s.read.path == s.File }
 
 // DevSdkAppID is the SdkAppid accepted in development mode when none is set.
 const DevSdkAppID = "1400000000"
@@ -525,8 +529,8 @@ func readFile(src Source) (*koanf.Koanf, []byte, error) {
 	path := src.File
 	var data []byte
 	var err error
-	if r := src.read; r != nil && r.path == path {
-		data, err = r.data, r.err
+	if src.hasRead() {
+		data, err = src.read.data, src.read.err
 	} else {
 		data, err = os.ReadFile(path)
 	}

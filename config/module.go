@@ -39,7 +39,7 @@ func provide(in moduleIn) (*Config, error) {
 // tokens and allowlist among them. A read of another file, or a Source
 // without a File, changes nothing.
 func Reuse(read Source) fx.Option {
-	if read.read == nil || read.read.path != read.File {
+	if !read.hasRead() {
 		return fx.Options()
 	}
 	return fx.Supply(fx.Annotated{Group: "config_reads", Target: read.read})
@@ -48,7 +48,7 @@ func Reuse(read Source) fx.Option {
 // reusing is src loading from the read among reads of its file, when it
 // has not read that file itself.
 func reusing(src Source, reads []*readFileResult) Source {
-	if src.File == "" || src.read != nil && src.read.path == src.File {
+	if src.File == "" || src.hasRead() {
 		return src
 	}
 	for _, r := range reads {
