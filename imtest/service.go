@@ -140,8 +140,9 @@ type declaredSections struct {
 // test: one that is not IMCALLBACK_NAME=value, or whose name is no setting
 // (IMCALLBACK_TOKEN for IMCALLBACK_TOKENS, a module section's misspelt
 // field, a tests' IMCALLBACK_TEST_* or the command line's
-// IMCALLBACK_ADMIN_URL, which the service never reads). The service would ignore it, and the test would pass or fail on
-// a configuration it did not mean. So does a module in opts that Start
+// IMCALLBACK_ADMIN_URL, which the service never reads). The service would
+// ignore it, and the test would pass or fail on a configuration it did
+// not mean. So does a module in opts that Start
 // wires itself (imcallback.Module), one given twice, or a config.Source or
 // logging.Tee, which Start supplies, saying so.
 //

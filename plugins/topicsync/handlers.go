@@ -234,9 +234,10 @@ func eventTime(received time.Time, eventMillis protocol.FlexInt) time.Time {
 func (h *Handlers) count(command, result string) { h.events.WithLabelValues(command, result).Inc() }
 
 // done counts and logs a store result of the callback of requestID; a
-// failed write is the handler's error. Input the store refuses (ErrInvalid) fails the same way every time,
-// so like the handlers' own checks it is counted and logged, nothing is
-// stored, and the event is done: a retry could not help.
+// failed write is the handler's error. Input the store refuses
+// (ErrInvalid) fails the same way every time, so like the handlers' own
+// checks it is counted and logged, nothing is stored, and the event is
+// done: a retry could not help.
 // A write cut short by the cancellation of ctx (a stop of the service, or
 // the inline caller gone; not its deadline, which a slow store misses) is
 // no store failure: it is counted as interrupted and logged at info, and
