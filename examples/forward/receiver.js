@@ -57,6 +57,10 @@ function verified(req, body) {
   });
 }
 
+// Set by the stop: each answer then closes its connection (the gateway
+// keeps its connections alive), so none takes another request.
+let stopping = false;
+
 const server = http.createServer((req, res) => {
   if (Number(req.headers['content-length'] || 0) > MAX_BODY) return res.writeHead(413, { Connection: 'close' }).end();
   const chunks = [];
@@ -68,6 +72,7 @@ const server = http.createServer((req, res) => {
   });
   req.on('end', () => {
     if (size > MAX_BODY) return;
+    if (stopping) res.setHeader('Connection', 'close');
     const raw = Buffer.concat(chunks);
     if (!verified(req, raw)) return res.writeHead(401).end();
     // Decoded once, whole: a character split across two chunks stays intact.
@@ -86,11 +91,14 @@ server.maxConnections = MAX_CONNECTIONS;
 server.listen(Number(process.env.PORT || 8090), process.env.HOST || '127.0.0.1', () => console.log('listening'));
 
 // SIGTERM (a deploy's stop) or Ctrl-C: stop taking connections, close the
-// idle ones, let the requests in progress finish and exit 0 once they
-// have; after 10 s, close what is left and exit 1. Killed at once instead,
-// the receiver would cut off the gateway's requests mid-way.
+// idle ones, let the requests in progress finish, each answer closing its
+// connection, and exit 0 once they have; after 10 s, close what is left and
+// exit 1. Killed at once instead, the receiver would cut off the gateway's
+// requests mid-way; with its kept-alive connections left open, it would
+// take their next requests until the 10 s ran out, and cut those off.
 function stop() {
   console.log('stopping');
+  stopping = true;
   server.close(() => process.exit(0));
   server.closeIdleConnections();
   setTimeout(() => { server.closeAllConnections(); process.exit(1); }, 10000).unref();

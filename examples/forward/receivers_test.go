@@ -385,7 +385,10 @@ func TestReceiversBoundTheirConnections(t *testing.T) {
 // TestReceiversStopGracefully: on SIGTERM (a deploy's stop) a receiver
 // stops taking connections, finishes the request it is reading and
 // answers it, then exits 0, instead of dying mid-request with the
-// gateway's request cut off.
+// gateway's request cut off. The request comes on a kept-alive connection,
+// as the gateway's do: its answer closes it, so that no further request is
+// taken on it (a connection kept open under steady traffic would be cut
+// off mid-request when the 10 s run out).
 func TestReceiversStopGracefully(t *testing.T) {
 	for _, r := range []struct{ interpreter, script string }{{"node", "receiver.js"}, {"python3", "receiver.py"}} {
 		t.Run(r.script, func(t *testing.T) {
@@ -442,8 +445,9 @@ func TestReceiversStopGracefully(t *testing.T) {
 			}
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(30 * time.Second))
-			// A request half read when the stop comes.
-			if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: receiver\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{"); err != nil {
+			// A request half read when the stop comes, on a connection to
+			// keep alive.
+			if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: receiver\r\nContent-Length: 2\r\n\r\n{"); err != nil {
 				t.Fatal(err)
 			}
 			// Taken by the receiver, not still in the listener's queue,
@@ -456,10 +460,24 @@ func TestReceiversStopGracefully(t *testing.T) {
 			if _, err := io.WriteString(c, "}"); err != nil {
 				t.Fatal(err)
 			}
-			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			answers := bufio.NewReader(c)
+			if resp, err := http.ReadResponse(answers, nil); err != nil {
 				t.Errorf("the request in progress at the stop: %v, want it answered", err)
-			} else if resp.StatusCode != http.StatusUnauthorized {
-				t.Errorf("the request in progress at the stop: %d, want 401 (it is unsigned)", resp.StatusCode)
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("the request in progress at the stop: %d, want 401 (it is unsigned)", resp.StatusCode)
+				}
+				if !resp.Close {
+					t.Errorf("the request in progress at the stop: answered %s with the connection kept alive, want it closed", resp.Proto)
+				}
+				// Another request on that connection is not taken.
+				if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: receiver\r\nContent-Length: 2\r\n\r\n{}"); err == nil {
+					if resp, err := http.ReadResponse(answers, nil); err == nil {
+						t.Errorf("a request after the stop on the kept-alive connection: answered %d, want the connection closed", resp.StatusCode)
+					}
+				}
 			}
 			for line := range lines {
 				t.Log(r.script + ": " + line)
