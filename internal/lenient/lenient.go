@@ -144,58 +144,164 @@ func (w *lenientWalk) value(t reflect.Type, v any) (any, bool) {
 	return v, false
 }
 
-// object fits the fields of obj to the struct t, matching keys the way
-// the decoder does (without regard to case).
+// object fits the fields of obj to the struct t: each key's value to the
+// field the decoder fills from it (see fields and fieldOf).
 func (w *lenientWalk) object(t reflect.Type, obj map[string]any) bool {
-	changed := false
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
+	fs := fields(t)
+	keys := make([]string, len(fs)) // the key of each field, "" for none
+	taken := make([]bool, len(fs))
+	for k := range obj {
+		i := fieldOf(fs, k)
+		if i < 0 {
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if quoted(f.Type, opts) {
-			continue // its number or bool comes quoted, as it wants
-		}
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct && !ft.Implements(unmarshalerType) && !reflect.PointerTo(ft).Implements(unmarshalerType) {
-				if w.object(ft, obj) {
-					changed = true
-				}
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		key, matches := "", 0
-		for k := range obj {
-			if strings.EqualFold(k, name) {
-				key = k
-				matches++
-			}
-		}
-		if matches == 0 {
-			continue
-		}
-		if matches > 1 {
+		if taken[i] {
 			w.ambiguous = true
 			return false
 		}
+		keys[i], taken[i] = k, true
+	}
+	changed := false
+	for i, f := range fs {
+		if !taken[i] || f.quoted {
+			continue // absent, or its number or bool comes quoted, as it wants
+		}
 		var c bool
-		if obj[key], c = w.value(f.Type, obj[key]); c {
+		if obj[keys[i]], c = w.value(f.typ, obj[keys[i]]); c {
 			changed = true
 		}
 	}
 	return changed
+}
+
+// field is a field of a struct as the decoder fills it from an object.
+type field struct {
+	name   string       // its key: the tag's name, else the Go name
+	typ    reflect.Type // its type
+	quoted bool         // the ",string" option applies (see quoted)
+	index  []int        // its index sequence in the struct, for the order
+	tagged bool         // its name comes from its tag
+}
+
+// fields are the fields of the struct t that the decoder fills, in the
+// order of their index sequences, chosen as encoding/json (and
+// goccy/go-json, which follows it) chooses them: the exported fields and
+// those of embedded structs without a tag name, where a name hides the
+// same name deeper down, and two of one name at one depth hide each other
+// unless exactly one of them is tagged.
+func fields(t reflect.Type) []field {
+	type level struct {
+		typ   reflect.Type
+		index []int
+	}
+	var all []field
+	named := map[string]bool{} // the names of a shallower depth, which hide deeper ones
+	visited := map[reflect.Type]bool{}
+	next := []level{{typ: t}}
+	nextCount := map[reflect.Type]int{} // how often each struct of the next depth is embedded
+	for len(next) > 0 {
+		current, count := next, nextCount
+		next, nextCount = nil, map[reflect.Type]int{}
+		var found []field // this depth's fields
+		for _, l := range current {
+			if visited[l.typ] {
+				continue
+			}
+			visited[l.typ] = true
+			for i := 0; i < l.typ.NumField(); i++ {
+				sf := l.typ.Field(i)
+				if sf.Anonymous {
+					et := sf.Type
+					if et.Kind() == reflect.Pointer {
+						et = et.Elem()
+					}
+					if !sf.IsExported() && et.Kind() != reflect.Struct {
+						continue
+					}
+				} else if !sf.IsExported() {
+					continue
+				}
+				tag := sf.Tag.Get("json")
+				if tag == "-" {
+					continue
+				}
+				name, opts, _ := strings.Cut(tag, ",")
+				index := append(slices.Clip(l.index), i)
+				ft := sf.Type
+				if ft.Name() == "" && ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				if name != "" || !sf.Anonymous || ft.Kind() != reflect.Struct {
+					f := field{name: name, typ: sf.Type, quoted: quoted(sf.Type, opts), index: index, tagged: name != ""}
+					if f.name == "" {
+						f.name = sf.Name
+					}
+					found = append(found, f)
+					if count[l.typ] > 1 {
+						// The struct is embedded twice at the depth above:
+						// its fields hide each other.
+						found = append(found, f)
+					}
+					continue
+				}
+				nextCount[ft]++
+				if nextCount[ft] == 1 {
+					next = append(next, level{typ: ft, index: index})
+				}
+			}
+		}
+		// The fields of this depth that no shallower field hides, and that
+		// hide no other of their name here.
+		byName := map[string][]field{}
+		for _, f := range found {
+			if !named[f.name] {
+				byName[f.name] = append(byName[f.name], f)
+			}
+		}
+		for name, same := range byName {
+			named[name] = true
+			if f, ok := dominant(same); ok {
+				all = append(all, f)
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b field) int { return slices.Compare(a.index, b.index) })
+	return all
+}
+
+// dominant is the one of same, fields of one name at one depth, that the
+// decoder fills: the only one, or the only tagged one; none when several
+// remain.
+func dominant(same []field) (field, bool) {
+	if len(same) == 1 {
+		return same[0], true
+	}
+	var tagged []field
+	for _, f := range same {
+		if f.tagged {
+			tagged = append(tagged, f)
+		}
+	}
+	if len(tagged) == 1 {
+		return tagged[0], true
+	}
+	return field{}, false
+}
+
+// fieldOf is the index in fs of the field the decoder fills from key: the
+// one of that name, else the first whose name equals it without regard to
+// case; -1 for none.
+func fieldOf(fs []field, key string) int {
+	folded := -1
+	for i, f := range fs {
+		if f.name == key {
+			return i
+		}
+		if folded < 0 && strings.EqualFold(f.name, key) {
+			folded = i
+		}
+	}
+	return folded
 }
 
 // quoted reports whether a field of type t with the tag options opts

@@ -108,3 +108,59 @@ func TestBodyFitsQuotedFloatsOfEveryDecimalForm(t *testing.T) {
 		t.Fatalf("1e39 fitted a float32: %s", rewritten)
 	}
 }
+
+// base is an embedded part of a payload type of a user's own, whose ID
+// the embedding type hides with its own of another type.
+type base struct {
+	ID    int64 `json:"ID"`
+	Count int64 `json:"Count"`
+}
+
+// shadowing hides base.ID: the decoder puts "ID" into shadowing.ID.
+type shadowing struct {
+	base
+	ID string `json:"ID"`
+}
+
+// twoSpellings has two fields whose names differ only in case: a key in
+// neither spelling ("id") goes to the first, as the decoder takes it.
+type twoSpellings struct {
+	ID    string `json:"ID"`
+	Id    int64  `json:"Id"`
+	Count int64  `json:"Count"`
+}
+
+// TestBodyFitsTheFieldTheDecoderFills: the second chance fitted a value
+// to every field whose name matched its key, also a field the decoder
+// does not fill from it (one of an embedded struct that a field of the
+// embedding one hides, the second of two names differing in case), so
+// the ID the decoder wants as a string became a number and the
+// rewritten body failed on it: the quoted Count was never read.
+func TestBodyFitsTheFieldTheDecoderFills(t *testing.T) {
+	tests := []struct {
+		name string
+		typ  reflect.Type
+		body string
+		want any
+	}{
+		{"a field of an embedded struct, hidden", reflect.TypeFor[shadowing](), `{"ID":"42","Count":"7"}`,
+			&shadowing{base: base{Count: 7}, ID: "42"}},
+		{"the second of two spellings", reflect.TypeFor[twoSpellings](), `{"id":"42","Count":"7"}`,
+			&twoSpellings{ID: "42", Count: 7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rewritten, ok := lenient.Body(tt.typ, []byte(tt.body))
+			if !ok {
+				t.Fatal("no second chance for a quoted Count")
+			}
+			got := reflect.New(tt.typ).Interface()
+			if err := json.Unmarshal(rewritten, got); err != nil {
+				t.Fatalf("the rewritten body %s does not decode: %v", rewritten, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("decoded %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
