@@ -14,7 +14,8 @@
 // Timeouts bounds the start and the stop as the configuration says, not by
 // fx's 15 s defaults; logging.FxLogger puts fx's own events in the
 // service's log at debug level, where fx would print a line per
-// constructor and hook to stderr. cli.Main does this wiring, IMCALLBACK_DELIVERY
+// constructor and hook to stderr, and a failed start or stop at error
+// level (Run prints nothing of its own). cli.Main does this wiring, IMCALLBACK_DELIVERY
 // included, and adds the stock command line.
 package imcallback
 

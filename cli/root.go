@@ -353,7 +353,9 @@ func newServeApp(g *globalFlags, cfg *config.Config) (*fx.App, service) {
 	// but fx's event logger, which hook events need at the top level); a
 	// module's provides, invokes (in the same order) and groups are as
 	// they were.
-	app := fx.New(guard.option(), logging.FxLogger,
+	// run returns the start's and the stop's errors, and Main prints them:
+	// fx's event logger does not log them too.
+	app := fx.New(guard.option(), logging.FxLogger, fx.Supply(&logging.StartStopReported{}),
 		fx.Module("serve", appOptions(g, cfg), fx.Invoke(announceDev(g.dev), logConfigNotes), fx.Populate(&log, &drain)),
 		fx.StopTimeout(cfg.StopTimeout()), // fx's own 15 s would skip closing the stores
 		// JetStream recovery after a crash plus migrations can take a while.

@@ -61,33 +61,80 @@ func newForModule(in moduleIn) (moduleLogger, error) {
 	return moduleLogger{Log: log, Buffer: b}, err
 }
 
-// fxLoggerIn is what FxLogger takes: the logger, and Module's buffer when
-// there is one.
+// fxLoggerIn is what FxLogger takes: the logger, Module's buffer when
+// there is one, and whether the caller reports the start's and the stop's
+// errors.
 type fxLoggerIn struct {
 	fx.In
-	Log    *zap.Logger
-	Buffer *buffered `optional:"true"`
+	Log      *zap.Logger
+	Buffer   *buffered          `optional:"true"`
+	Reported *StartStopReported `optional:"true"`
 }
 
+// StartStopReported, supplied beside FxLogger
+// (fx.Supply(&logging.StartStopReported{})), says that the caller of the
+// app's Start and Stop reports their errors itself, as cli.Main prints
+// them: FxLogger then leaves those at debug level too, so each is
+// reported once.
+type StartStopReported struct{}
+
 // FxLogger routes fx's own events to the service logger at debug level,
-// its errors too: a failed start is reported once, by the caller that got
-// the error (cli.Main prints it), not three times by fx's provide, start
-// and rollback events. Add it at the top level of fx.New: fx.WithLogger
-// applies to the module it sits in.
+// their errors too (a failed start is not reported three times, by fx's
+// provide, start and rollback events), but for the error of the start
+// and of the stop, an error line ("start failed", "stop failed") written
+// at once: fx's Run prints nothing of its own and exits with status 1, so
+// that line is all that says why. A caller that reports those errors
+// itself supplies StartStopReported. Add it at the top level of fx.New:
+// fx.WithLogger applies to the module it sits in.
 //
 // With Module's logger, log lines are also written at once, not buffered,
 // while any start or stop hook runs: fx runs hooks on a goroutine of its
 // own, so a panicking hook ends the process before any flush, and the
 // lines lost would be the ones that explain it.
 var FxLogger = fx.WithLogger(func(in fxLoggerIn) fxevent.Logger {
-	l := &fxevent.ZapLogger{Logger: in.Log.Named("fx")}
+	log := in.Log.Named("fx")
+	l := &fxevent.ZapLogger{Logger: log}
 	l.UseLogLevel(zapcore.DebugLevel)
 	l.UseErrorLevel(zapcore.DebugLevel)
-	if in.Buffer == nil {
-		return l
+	var events fxevent.Logger = l
+	if in.Reported == nil {
+		events = outcomeErrors{Logger: l, log: log}
 	}
-	return hookEvents{Logger: l, buffer: in.Buffer}
+	if in.Buffer == nil {
+		return events
+	}
+	return hookEvents{Logger: events, buffer: in.Buffer}
 })
+
+// outcomeErrors passes fx's events on, but for a failed start or stop:
+// that error is logged at error level, and the log flushed, since a stop
+// that ran out of time skipped the buffer's flush, and fx's Run exits
+// right after.
+type outcomeErrors struct {
+	fxevent.Logger
+	log *zap.Logger
+}
+
+func (o outcomeErrors) LogEvent(e fxevent.Event) {
+	switch e := e.(type) {
+	case *fxevent.Started:
+		if e.Err != nil {
+			o.failed("start failed", e.Err)
+			return
+		}
+	case *fxevent.Stopped:
+		if e.Err != nil {
+			o.failed("stop failed", e.Err)
+			return
+		}
+	}
+	o.Logger.LogEvent(e)
+}
+
+func (o outcomeErrors) failed(msg string, err error) {
+	o.log.Error(msg, zap.Error(err))
+	_ = o.log.Sync() // a failed write is the log's own to report
+}
 
 // hookEvents passes fx's events on, and tells the buffer when a hook
 // starts and ends.
