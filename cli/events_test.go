@@ -730,13 +730,13 @@ func TestReplayBySeqFitsTheBodyLimit(t *testing.T) {
 	}{
 		{"one sequence", []string{"--seq", "5"}, 0, 1, 1, false, nil, []string{"replayed 1 event(s)\n"}, []string{"not in the stream"}},
 		{"the issue's range", []string{"--seq", "1-200000"}, 0, 200000, 40, false, nil,
-			[]string{"replayed 199800 event(s)\n", "not replayed, not in the stream any more (expired or deleted) or not an event: 1000, 2000, ", ", 199000, 200000\n"}, nil},
+			[]string{"replayed 199800 event(s)\n", "not replayed, not in the stream (expired or deleted, past its last sequence when the replay began, or not an event): 1000, 2000, ", ", 199000, 200000\n"}, nil},
 		{"twenty-digit sequences", []string{"--seq", "18446744073709000000-" + top}, 0, 551616, 111, false, nil,
 			[]string{"replayed 551064 event(s)\n"}, nil},
 		{"dead letters of a range", []string{"--dead", "--seq", "1-60000"}, 0, 60000, 12, true, nil,
 			[]string{"replayed 59940 event(s)\n"}, nil},
 		{"nothing replayed is an error", []string{"--seq", "1000,2000"}, 0, 2, 1, false,
-			[]string{"nothing replayed"}, []string{"replayed 0 event(s)\n", "not in the stream any more (expired or deleted) or not an event: 1000, 2000\n"}, nil},
+			[]string{"nothing replayed"}, []string{"replayed 0 event(s)\n", "not in the stream (expired or deleted, past its last sequence when the replay began, or not an event): 1000, 2000\n"}, nil},
 		{"no dead letter of the events is an error", []string{"--dead", "--seq", "3000"}, 0, 1, 1, true,
 			[]string{"nothing replayed"}, []string{"replayed 0 event(s)\n"}, nil},
 		{"a failing request", []string{"--seq", "1-200000"}, 3, 15000, 3, false,
@@ -1724,7 +1724,10 @@ func TestTheStoreInUseSuggestsAFreePort(t *testing.T) {
 // the sequences it did not replay as runs (N-M) and, past
 // mostListedSeqs entries, says how many more there were. A range past the
 // stream's end (`--seq 1-10000000` on a small stream) listed each of
-// millions of sequences on one line, megabytes of output.
+// millions of sequences on one line, megabytes of output. Such sequences
+// were never stored: the summary said every one was "not in the stream any
+// more (expired or deleted)", sending the operator after a retention that
+// had removed nothing.
 func TestReplaySummaryWritesRunsOfSequences(t *testing.T) {
 	spread := make([]uint64, 0, mostListedSeqs+5)
 	for i := range uint64(mostListedSeqs + 5) {
@@ -1738,11 +1741,11 @@ func TestReplaySummaryWritesRunsOfSequences(t *testing.T) {
 		maxSize int
 	}{
 		{"singles and pairs stay", replayAnswer{Replayed: 1, Missing: []uint64{3, 7, 8}}, false,
-			"not replayed, not in the stream any more (expired or deleted) or not an event: 3, 7, 8\n", 0},
+			"not replayed, not in the stream (expired or deleted, past its last sequence when the replay began, or not an event): 3, 7, 8\n", 0},
 		{"a run of three or more", replayAnswer{Missing: []uint64{1, 3, 4, 5, 9}}, true,
 			"not replayed, no dead letter (`events dead` lists the dead letters): 1, 3-5, 9\n", 0},
 		{"a long range", replayAnswer{Replayed: 1, Missing: seqRange(2, 10_000_000)}, false,
-			"not replayed, not in the stream any more (expired or deleted) or not an event: 2-10000000\n", 200},
+			"not replayed, not in the stream (expired or deleted, past its last sequence when the replay began, or not an event): 2-10000000\n", 200},
 		{"too many entries", replayAnswer{Missing: spread}, false,
 			fmt.Sprintf(", %d and 5 more\n", spread[mostListedSeqs-1]), 20 * mostListedSeqs},
 		{"a cut list's count", replayAnswer{AlreadyReplayed: []uint64{4, 5, 6}, AlreadyReplayedCount: 10}, true,

@@ -895,7 +895,7 @@ func remoteEventState(ctx context.Context, a *adminClient, seq uint64) string {
 // printReplay writes the summary of a replay: how many events were
 // republished, the dead letters another replay took already, and the
 // selected sequences not replayed: for dead (a replay of dead letters), those
-// without a dead letter, else those no longer in the stream.
+// without a dead letter, else those not in the stream (no longer, or never).
 func printReplay(w io.Writer, res replayAnswer, dead bool) {
 	fmt.Fprintf(w, "replayed %d event(s)\n", res.Replayed)
 	if len(res.AlreadyReplayed) > 0 {
@@ -907,7 +907,10 @@ func printReplay(w io.Writer, res replayAnswer, dead bool) {
 	case dead:
 		fmt.Fprintf(w, "not replayed, no dead letter (`events dead` lists the dead letters): %s\n", missing)
 	default:
-		fmt.Fprintf(w, "not replayed, not in the stream any more (expired or deleted) or not an event: %s\n", missing)
+		// Past the stream's last sequence too: a --seq range reaching past
+		// the end, or a mistyped sequence, names events never stored.
+		fmt.Fprintf(w, "not replayed, not in the stream (expired or deleted, past its last sequence when the replay began, "+
+			"or not an event): %s\n", missing)
 	}
 }
 
