@@ -78,6 +78,12 @@ type embedded struct {
 // tests shorten it).
 var embeddedReadyTimeout = 60 * time.Second
 
+// embeddedWriteDeadline is the embedded server's write_deadline, how long
+// it waits for a client to take its output before closing the connection
+// as a slow consumer; 0 keeps NATS's default (10 s). A var: a test whose
+// client reads nothing on purpose raises it.
+var embeddedWriteDeadline time.Duration
+
 // startEmbedded starts an embedded server, waiting for it as long as ctx
 // allows (see waitReady). It fails with ErrStoreInUse when another process
 // runs one on the same directory.
@@ -103,6 +109,8 @@ func startEmbedded(ctx context.Context, opts embeddedOptions, log *zap.Logger) (
 		DontListen: opts.Listen == "",
 		MaxPayload: opts.MaxPayload,
 		MaxPending: opts.MaxPending,
+		// Zero is NATS's default.
+		WriteDeadline: embeddedWriteDeadline,
 	}
 	if opts.Listen != "" {
 		host, port, err := splitListen(opts.Listen)

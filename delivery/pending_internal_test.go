@@ -27,7 +27,15 @@ import (
 // ran again), and the same again at the next fetch. Here a client makes
 // the workers' fetch and reads nothing yet, so that the whole batch waits
 // in the server's buffer: it is not cut off.
+//
+// The client reading nothing, the server would also close it once its
+// write deadline (10 s) passed: on a busy machine the server takes longer
+// than that to deliver the whole batch. The deadline is raised here, so
+// that only the buffer's bound can cut the client off.
 func TestAWholeFetchOfLargeEventsIsNoSlowConsumer(t *testing.T) {
+	saved := embeddedWriteDeadline
+	embeddedWriteDeadline = 10 * time.Minute
+	t.Cleanup(func() { embeddedWriteDeadline = saved })
 	o := DefaultOptions()
 	o.StoreDir = t.TempDir()
 	o.Listen = "127.0.0.1:0"
@@ -40,8 +48,12 @@ func TestAWholeFetchOfLargeEventsIsNoSlowConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	startTillCleanup(t, s, 60*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	// No deadline shared by the appends and the wait for the fetch: each
+	// 3 MB append takes the in-process server about half a second under
+	// -race on an idle machine, several on a busy one, so that a minute
+	// for all 32 (and the wait after them) ran out under load. Each append
+	// is bounded by PublishTimeout, each request below by its own.
+	ctx := t.Context()
 	pad := strings.Repeat("x", 3<<20)
 	const n = 32 // 100 MB: past NATS's default of 64 MiB with the sockets' buffers full
 	for i := range n {
@@ -66,18 +78,25 @@ func TestAWholeFetchOfLargeEventsIsNoSlowConsumer(t *testing.T) {
 	if _, err := bufio.NewReader(raw).ReadString('\n'); err != nil { // INFO
 		t.Fatal(err)
 	}
-	pull := fmt.Sprintf(`{"batch":%d,"expires":30000000000}`, o.Workers)
+	// The fetch waits as long as the wait for its messages below, which a
+	// busy machine may need (100 MB from the in-process server under -race).
+	const fetchWait = 5 * time.Minute
+	pull := fmt.Sprintf(`{"batch":%d,"expires":%d}`, o.Workers, fetchWait.Nanoseconds())
 	fmt.Fprintf(raw, "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}\r\n"+
 		"SUB _INBOX.fetch 1\r\nPUB $JS.API.CONSUMER.MSG.NEXT.%s.%s _INBOX.fetch %d\r\n%s\r\n",
 		o.Stream, "imcallback", len(pull), pull)
 
-	cons, err := s.Conn().JS.Consumer(ctx, o.Stream, "imcallback")
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cons, err := s.Conn().JS.Consumer(rctx, o.Stream, "imcallback")
+	cancel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(fetchWait)
 	for {
-		info, err := cons.Info(ctx)
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		info, err := cons.Info(rctx)
+		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
