@@ -1937,3 +1937,26 @@ func TestComposeStartsTheReplicasOnceTheDatabaseAnswers(t *testing.T) {
 		t.Errorf("compose.yaml: the postgres service's health check is %q; want pg_isready -h <host> (over TCP, as the replicas connect)", check)
 	}
 }
+
+// TestUnitSaysToKeepTheEnvironmentFilePrivate: the unit's EnvironmentFile
+// holds IMCALLBACK_TOKENS and IMCALLBACK_ADMIN_TOKEN, and a file created
+// under the usual umask (022) is readable by every local user. systemd
+// reads it as root before it runs the dynamic user, so it can be root's
+// alone: the unit's opening comment says so, with the command.
+func TestUnitSaysToKeepTheEnvironmentFilePrivate(t *testing.T) {
+	unit := readFile(t, "systemd/imcallback.service")
+	file := regexp.MustCompile(`(?m)^EnvironmentFile=-?(\S+)$`).FindStringSubmatch(unit)
+	if file == nil {
+		t.Skip("the unit reads no EnvironmentFile")
+	}
+	var header strings.Builder
+	for _, line := range strings.Split(unit, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		header.WriteString(strings.TrimSpace(strings.TrimPrefix(line, "#")) + " ")
+	}
+	if want := "chmod 600 " + file[1]; !strings.Contains(header.String(), want) {
+		t.Errorf("the unit's opening comment does not say %q: the file holds the tokens", want)
+	}
+}
