@@ -591,10 +591,10 @@ func validateCreate(t Topic) error {
 	}
 	for i, f := range t.CustomData {
 		if problem := textProblem(f.Key); problem != "" {
-			return fmt.Errorf("%w: UserDefinedDataList[%d].Key %s", ErrInvalid, i, problem)
+			return refuse(fmt.Sprintf("UserDefinedDataList[%d].Key", i), problem)
 		}
 		if problem := textProblem(f.Value); problem != "" {
-			return fmt.Errorf("%w: UserDefinedDataList[%d].Value %s", ErrInvalid, i, problem)
+			return refuse(fmt.Sprintf("UserDefinedDataList[%d].Value", i), problem)
 		}
 	}
 	return nil
@@ -625,12 +625,7 @@ func checkIDs(ids ...string) error {
 }
 
 // checkID is checkIDs of one id, whose error calls it field.
-func checkID(field, id string) error {
-	if problem := idProblem(id); problem != "" {
-		return fmt.Errorf("%w: %s %s", ErrInvalid, field, problem)
-	}
-	return nil
-}
+func checkID(field, id string) error { return refuse(field, idProblem(id)) }
 
 // idProblem is what checkID refuses in id, said after the field's name,
 // or "" when nothing.
@@ -655,11 +650,15 @@ func checkText(texts ...string) error {
 
 // checkField is checkText of one text, whose error calls it field (a
 // write names the callback's field, so its refusal leads to it).
-func checkField(field, text string) error {
-	if problem := textProblem(text); problem != "" {
-		return fmt.Errorf("%w: %s %s", ErrInvalid, field, problem)
+func checkField(field, text string) error { return refuse(field, textProblem(text)) }
+
+// refuse is the ErrInvalid of field for problem (what idProblem or
+// textProblem found), or nil when problem is "".
+func refuse(field, problem string) error {
+	if problem == "" {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%w: %s %s", ErrInvalid, field, problem)
 }
 
 // textProblem is what checkText refuses in text, said after the field's
@@ -694,7 +693,7 @@ func destroyIDs(appID, groupID string, topicIDs []string) ([]string, error) {
 			return nil, fmt.Errorf("%w: empty topic id in the list", ErrInvalid)
 		}
 		if problem := idProblem(id); problem != "" {
-			return nil, fmt.Errorf("%w: TopicIdList[%d] %s", ErrInvalid, i, problem)
+			return nil, refuse(fmt.Sprintf("TopicIdList[%d]", i), problem)
 		}
 		if _, dup := seen[id]; dup {
 			continue
