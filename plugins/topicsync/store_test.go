@@ -3305,79 +3305,51 @@ func TestInvalidInputNamesItsField(t *testing.T) {
 	const groupID = "@TGS#_g"
 	const topicID = groupID + "@TOPIC#_a"
 	long := strings.Repeat("x", topicsync.MaxIDBytes+1)
-	topic := func(edit func(*topicsync.Topic)) topicsync.Topic {
-		tp := topicsync.Topic{SdkAppID: testApp, TopicID: topicID, GroupID: groupID, Name: "n", CreatedAt: at(1),
-			CustomData: []topicsync.CustomField{{Key: "k", Value: "v"}, {Key: "k2", Value: "v2"}}}
-		edit(&tp)
-		return tp
+	// create and change write a valid topic, or info change, after edit
+	// spoils one of its fields.
+	create := func(edit func(*topicsync.Topic)) func(topicsync.Store) error {
+		return func(s topicsync.Store) error {
+			tp := topicsync.Topic{SdkAppID: testApp, TopicID: topicID, GroupID: groupID, Name: "n", CreatedAt: at(1),
+				CustomData: []topicsync.CustomField{{Key: "k", Value: "v"}, {Key: "k2", Value: "v2"}}}
+			edit(&tp)
+			return s.Create(t.Context(), tp)
+		}
 	}
-	change := func(edit func(*topicsync.InfoChange)) topicsync.InfoChange {
-		c := topicsync.InfoChange{SdkAppID: testApp, TopicID: topicID, GroupID: groupID, At: at(2)}
-		edit(&c)
-		return c
+	change := func(edit func(*topicsync.InfoChange)) func(topicsync.Store) error {
+		return func(s topicsync.Store) error {
+			c := topicsync.InfoChange{SdkAppID: testApp, TopicID: topicID, GroupID: groupID, At: at(2)}
+			edit(&c)
+			return s.ApplyInfoChange(t.Context(), c)
+		}
 	}
 	tests := []struct {
 		name  string
 		write func(topicsync.Store) error
 		want  string // in the error
 	}{
-		{"create, TopicId too long", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.TopicID = long }))
-		}, "TopicId of 257 bytes"},
-		{"create, GroupId with a NUL", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.GroupID = "g\x00" }))
-		}, "GroupId contains a NUL"},
-		{"create, Name with a NUL", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.Name = "a\x00b" }))
-		}, "Name contains a NUL"},
-		{"create, Owner_Account invalid UTF-8", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.OwnerAccount = "\xff" }))
-		}, "Owner_Account is not valid UTF-8"},
-		{"create, Operator_Account with a NUL", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.OperatorAccount = "\x00" }))
-		}, "Operator_Account contains a NUL"},
-		{"create, Type with a NUL", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.Type = "\x00" }))
-		}, "Type contains a NUL"},
-		{"create, Introduction with a NUL", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.Introduction = "\x00" }))
-		}, "Introduction contains a NUL"},
-		{"create, Notification with a NUL", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.Notification = "\x00" }))
-		}, "Notification contains a NUL"},
-		{"create, FaceUrl with a NUL", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.FaceURL = "\x00" }))
-		}, "FaceUrl contains a NUL"},
-		{"create, a custom data key with a NUL", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.CustomData[1].Key = "\x00" }))
-		}, "UserDefinedDataList[1].Key contains a NUL"},
-		{"create, a custom data value of invalid UTF-8", func(s topicsync.Store) error {
-			return s.Create(t.Context(), topic(func(tp *topicsync.Topic) { tp.CustomData[0].Value = "\xff" }))
-		}, "UserDefinedDataList[0].Value is not valid UTF-8"},
+		{"create, TopicId too long", create(func(tp *topicsync.Topic) { tp.TopicID = long }), "TopicId of 257 bytes"},
+		{"create, GroupId with a NUL", create(func(tp *topicsync.Topic) { tp.GroupID = "g\x00" }), "GroupId contains a NUL"},
+		{"create, Name with a NUL", create(func(tp *topicsync.Topic) { tp.Name = "a\x00b" }), "Name contains a NUL"},
+		{"create, Owner_Account invalid UTF-8", create(func(tp *topicsync.Topic) { tp.OwnerAccount = "\xff" }), "Owner_Account is not valid UTF-8"},
+		{"create, Operator_Account with a NUL", create(func(tp *topicsync.Topic) { tp.OperatorAccount = "\x00" }), "Operator_Account contains a NUL"},
+		{"create, Type with a NUL", create(func(tp *topicsync.Topic) { tp.Type = "\x00" }), "Type contains a NUL"},
+		{"create, Introduction with a NUL", create(func(tp *topicsync.Topic) { tp.Introduction = "\x00" }), "Introduction contains a NUL"},
+		{"create, Notification with a NUL", create(func(tp *topicsync.Topic) { tp.Notification = "\x00" }), "Notification contains a NUL"},
+		{"create, FaceUrl with a NUL", create(func(tp *topicsync.Topic) { tp.FaceURL = "\x00" }), "FaceUrl contains a NUL"},
+		{"create, a custom data key with a NUL", create(func(tp *topicsync.Topic) { tp.CustomData[1].Key = "\x00" }), "UserDefinedDataList[1].Key contains a NUL"},
+		{"create, a custom data value of invalid UTF-8", create(func(tp *topicsync.Topic) { tp.CustomData[0].Value = "\xff" }), "UserDefinedDataList[0].Value is not valid UTF-8"},
 		{"destroy, GroupId with a NUL", func(s topicsync.Store) error {
 			return s.Destroy(t.Context(), testApp, "g\x00", []string{topicID}, at(3))
 		}, "GroupId contains a NUL"},
 		{"destroy, a listed id too long", func(s topicsync.Store) error {
 			return s.Destroy(t.Context(), testApp, groupID, []string{topicID, long}, at(3))
 		}, "TopicIdList[1] of 257 bytes"},
-		{"info change, TopicId invalid UTF-8", func(s topicsync.Store) error {
-			return s.ApplyInfoChange(t.Context(), change(func(c *topicsync.InfoChange) { c.TopicID = "\xff" }))
-		}, "TopicId is not valid UTF-8"},
-		{"info change, GroupId too long", func(s topicsync.Store) error {
-			return s.ApplyInfoChange(t.Context(), change(func(c *topicsync.InfoChange) { c.GroupID = long }))
-		}, "GroupId of 257 bytes"},
-		{"info change, Name with a NUL", func(s topicsync.Store) error {
-			return s.ApplyInfoChange(t.Context(), change(func(c *topicsync.InfoChange) { c.Name = ptr("\x00") }))
-		}, "Name contains a NUL"},
-		{"info change, Introduction with a NUL", func(s topicsync.Store) error {
-			return s.ApplyInfoChange(t.Context(), change(func(c *topicsync.InfoChange) { c.Introduction = ptr("\x00") }))
-		}, "Introduction contains a NUL"},
-		{"info change, Notification invalid UTF-8", func(s topicsync.Store) error {
-			return s.ApplyInfoChange(t.Context(), change(func(c *topicsync.InfoChange) { c.Notification = ptr("\xff") }))
-		}, "Notification is not valid UTF-8"},
-		{"info change, FaceUrl with a NUL", func(s topicsync.Store) error {
-			return s.ApplyInfoChange(t.Context(), change(func(c *topicsync.InfoChange) { c.FaceURL = ptr("\x00") }))
-		}, "FaceUrl contains a NUL"},
+		{"info change, TopicId invalid UTF-8", change(func(c *topicsync.InfoChange) { c.TopicID = "\xff" }), "TopicId is not valid UTF-8"},
+		{"info change, GroupId too long", change(func(c *topicsync.InfoChange) { c.GroupID = long }), "GroupId of 257 bytes"},
+		{"info change, Name with a NUL", change(func(c *topicsync.InfoChange) { c.Name = ptr("\x00") }), "Name contains a NUL"},
+		{"info change, Introduction with a NUL", change(func(c *topicsync.InfoChange) { c.Introduction = ptr("\x00") }), "Introduction contains a NUL"},
+		{"info change, Notification invalid UTF-8", change(func(c *topicsync.InfoChange) { c.Notification = ptr("\xff") }), "Notification is not valid UTF-8"},
+		{"info change, FaceUrl with a NUL", change(func(c *topicsync.InfoChange) { c.FaceURL = ptr("\x00") }), "FaceUrl contains a NUL"},
 	}
 	s := openSQLite(t) // the checks come before either store's SQL
 	for _, tt := range tests {
