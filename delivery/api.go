@@ -598,9 +598,7 @@ func (s *Service) getEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	md := &jetstream.MsgMetadata{Stream: s.opts.Stream, Timestamp: raw.Time}
-	md.Sequence.Stream = raw.Sequence
-	ev := eventOf(raw.Subject, raw.Header, md)
+	ev := storedEventOf(s.opts.Stream, raw)
 	params := map[string]string{}
 	values, _ := url.ParseQuery(raw.Header.Get(HeaderQuery))
 	for k, v := range values {

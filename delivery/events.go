@@ -427,9 +427,7 @@ func (s *selector) parentOf(ctx context.Context, e *Events, seq uint64) (uint64,
 	if err != nil {
 		return 0, false, fmt.Errorf("delivery: read %s #%d: %w", e.opts.Stream, seq, err)
 	}
-	md := &jetstream.MsgMetadata{Stream: e.opts.Stream, Timestamp: raw.Time}
-	md.Sequence.Stream = raw.Sequence
-	orig, ok := e.copyOf(eventOf(raw.Subject, raw.Header, md), s.created)
+	orig, ok := e.copyOf(storedEventOf(e.opts.Stream, raw), s.created)
 	return orig, ok, nil
 }
 
@@ -923,6 +921,15 @@ func (e *Events) replayMsg(subject string, h nats.Header, data []byte, origStrea
 	return &nats.Msg{Subject: subject, Header: rh, Data: data}
 }
 
+// storedEventOf is eventOf a message of stream read by its sequence
+// (GetMsg), which comes without a delivery's metadata.
+func storedEventOf(stream string, raw *jetstream.RawStreamMsg) Event {
+	md := &jetstream.MsgMetadata{Stream: stream, Timestamp: raw.Time}
+	md.Sequence.Stream = raw.Sequence
+	return eventOf(raw.Subject, raw.Header, md)
+}
+
+// eventOf is the Event of a message of the stream md names.
 func eventOf(subject string, h nats.Header, md *jetstream.MsgMetadata) Event {
 	ev := Event{
 		Stream:      md.Stream,
