@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,33 @@ func TestPauseWaitsForTheShutdownTimeoutByDefault(t *testing.T) {
 	}
 	if wait, limit, err := pauseWait(c, timeout, 5*time.Minute); err != nil || wait != 2*time.Hour || limit != " (--timeout)" {
 		t.Errorf("--timeout 2h: %v %q %v", wait, limit, err)
+	}
+}
+
+// TestSlowReadIsNotCalledUnderWay: a read (events list, topics list,
+// delivery status …) that the service took but did not answer in time
+// changes nothing there, so its error must not say that it may still be
+// running there nor send the operator to `delivery status` or `events
+// list` "before asking again", as a write's does: asking again is safe.
+func TestSlowReadIsNotCalledUnderWay(t *testing.T) {
+	srv := hangingServer(t)
+	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: 100 * time.Millisecond}}
+	for _, path := range []string{"/v1/events?limit=100", "/v1/topics?limit=100", "/v1/delivery", "/v1/dead-letters?limit=1000"} {
+		t.Run(path, func(t *testing.T) {
+			err := a.call(context.Background(), http.MethodGet, path, nil, &struct{}{})
+			if !errors.Is(err, errSlow) {
+				t.Fatalf("GET %s: %v, want the service's answer not come in time", path, err)
+			}
+			for _, want := range []string{"GET " + path, srv.URL, "within 100ms", "asking again is safe"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("GET %s: the error does not say %q:\n%v", path, want, err)
+				}
+			}
+			for _, wrong := range []string{"may still be running", "before asking again", "delivery status"} {
+				if strings.Contains(err.Error(), wrong) {
+					t.Errorf("GET %s: the error says %q, as of a write:\n%v", path, wrong, err)
+				}
+			}
+		})
 	}
 }

@@ -245,6 +245,12 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 			if a.http.Timeout == 0 { // a request that waits for its answer: its connection timed out
 				within = "before its connection timed out"
 			}
+			if method == http.MethodGet {
+				// A read changes nothing there: nothing to check before it is
+				// asked again.
+				return time.Time{}, fmt.Errorf("%w: %s %s at %s did not answer %s: the service took the request but is slow "+
+					"(busy, or the stream or store it reads does not answer); asking again is safe", errSlow, method, path, a.base, within)
+			}
 			return time.Time{}, fmt.Errorf("%w: %s %s at %s did not answer %s; it may still be running there (check with "+
 				"`imcallback delivery status` or `events list` before asking again)", errSlow, method, path, a.base, within)
 		}
