@@ -307,8 +307,11 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 	if f.command == "" {
 		return errors.New("--command is required (see --list)")
 	}
-	if f.repeat < 1 || f.concurrency < 1 {
-		return errors.New("--repeat and --concurrency must be at least 1")
+	if f.repeat < 1 {
+		return fmt.Errorf("--repeat %d: must be at least 1 (the number of requests to send)", f.repeat)
+	}
+	if f.concurrency < 1 {
+		return fmt.Errorf("--concurrency %d: must be at least 1 (the requests in flight at once)", f.concurrency)
 	}
 	if f.timeout < 0 {
 		return errors.New("--timeout must not be negative (0: no timeout)")

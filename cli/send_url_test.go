@@ -322,3 +322,32 @@ func TestSendNotesACommandInAnotherCase(t *testing.T) {
 		})
 	}
 }
+
+// TestSendNamesTheCountItRefuses: a --repeat or --concurrency under 1 (a
+// script's variable) is refused naming that flag and its value, not "--repeat
+// and --concurrency must be at least 1", which left the operator to find
+// which of the two was wrong, and before anything is sent.
+func TestSendNamesTheCountItRefuses(t *testing.T) {
+	_, port, paths := receiver(t, "", "")
+	for _, tt := range []struct {
+		repeat, concurrency string
+		want, wrong         string
+	}{
+		{"0", "1", "--repeat 0: ", "--concurrency"},
+		{"-3", "1", "--repeat -3: ", "--concurrency"},
+		{"5", "0", "--concurrency 0: ", "--repeat"},
+		{"0", "0", "--repeat 0: ", "--concurrency"}, // the first refused
+	} {
+		out, err := runCLI(t, "send", "--url", "http://127.0.0.1:"+port+"/cb", "--token", "t", "--repeat", tt.repeat,
+			"--concurrency", tt.concurrency, "--command", "Group.CallbackAfterCreateTopic", "--sample")
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "at least 1") ||
+			strings.Contains(err.Error(), tt.wrong) {
+			t.Errorf("--repeat %s --concurrency %s: %v, want it refused as %q…\n%s", tt.repeat, tt.concurrency, err, tt.want, out)
+		}
+	}
+	select {
+	case p := <-paths:
+		t.Errorf("a request was sent (%s) with a count under 1", p)
+	default:
+	}
+}
