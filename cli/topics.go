@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
@@ -34,8 +35,10 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 			return nil, nil
 		}
 		if err := topicsync.CheckAppFilter(appID); err != nil {
-			return nil, errors.New("--appid must be an SDKAppID, a decimal number such as 1400000000 without a leading zero, " +
-				"or \"\" for the topics stored before apps were kept")
+			// Quoted: a space or a newline around it (a script's variable)
+			// is what is wrong, more often than not.
+			return nil, fmt.Errorf("--appid %q: must be an SDKAppID, a decimal number such as 1400000000 without a leading zero, "+
+				"or \"\" for the topics stored before apps were kept", textcut.Cut(appID, 2*topicsync.MaxAppIDBytes))
 		}
 		return &appID, nil
 	}

@@ -225,16 +225,19 @@ func TestTopicsListAllStopsOnInterrupt(t *testing.T) {
 
 // TestTopicsAppIDIsAnSdkAppid: --appid with a leading zero, or above 2^64-1,
 // names no app a callback carries, so it selected nothing (an empty list, a
-// topic not found); it is refused before the store or the service is asked.
+// topic not found); it is refused before the store or the service is asked,
+// quoting the value given: a space around it (a script's variable) is not
+// seen otherwise.
 func TestTopicsAppIDIsAnSdkAppid(t *testing.T) {
 	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
-	for _, app := range []string{"01400000001", "00", "18446744073709551616"} {
+	for _, app := range []string{"01400000001", "00", "18446744073709551616", " 1400000000", "1400000000\n"} {
 		for _, args := range [][]string{
 			{"--offline", "topics", "list", "--appid", app},
 			{"--offline", "topics", "get", "--appid", app, "@TGS#_g@TOPIC#_t"},
 		} {
-			if _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--appid must be") {
-				t.Errorf("%s: error = %v, want one saying what --appid must be", strings.Join(args, " "), err)
+			want := "--appid " + strconv.Quote(app) + ": must be"
+			if _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%q: error = %v, want one saying what --appid must be, %q", args, err, want)
 			}
 		}
 	}
