@@ -58,7 +58,10 @@ type sqliteBackend struct {
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database file at path, runs the migrations and
-// starts the writer goroutine. The directory must exist. See OpenOption for opts.
+// starts the writer goroutine. The directory must exist. An in-memory or temporary database
+// (":memory:", "file::memory:", "file:") is ErrInvalid: SQLite keeps one per connection, and the
+// store reads on connections of their own.
+// See OpenOption for opts.
 func OpenSQLite(ctx context.Context, path string, log *zap.Logger, opts ...OpenOption) (Store, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -70,8 +73,15 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger, opts ...OpenO
 		// The driver splits the DSN at the first '?'.
 		return nil, fmt.Errorf("topic: open sqlite %q: %w: path contains '?'", path, ErrInvalid)
 	}
+	if path == ":memory:" || path == "file::memory:" || path == "file:" {
+		// SQLite gives each connection an in-memory (or, for an empty URI,
+		// temporary) database of its own: the reads, on connections of their
+		// own, found no table.
+		return nil, fmt.Errorf("topic: open sqlite %q: %w: an in-memory or temporary database is one per connection, "+
+			"and the store reads on other connections than it writes on: give a file", path, ErrInvalid)
+	}
 	o := openConfigOf(opts)
-	if o.withoutMigrating && path != ":memory:" && !strings.HasPrefix(path, "file:") {
+	if o.withoutMigrating && !strings.HasPrefix(path, "file:") {
 		// SQLite would create the file: a read of a mistyped path left an
 		// empty database there, which the next read took for a store.
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
@@ -163,7 +173,7 @@ func scanSQLiteTopic(row rowScanner) (Topic, error) {
 // StateDirectory, a volume) every local user could read the topics. An existing file keeps its
 // mode; any error is left for SQLite's open to report, in its words.
 func createPrivate(path string) {
-	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+	if strings.HasPrefix(path, "file:") {
 		return
 	}
 	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {

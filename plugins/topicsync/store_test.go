@@ -1552,6 +1552,28 @@ func TestOpenStoreRejectsBadConfig(t *testing.T) {
 	}
 }
 
+// TestOpenSQLiteRefusesAnInMemoryDatabase: SQLite gives each connection an
+// in-memory database of its own (a temporary one for the empty URI), and the
+// store reads on connections other than its writer's, so its reads found no
+// table where its writes had succeeded. Such a path is refused at open.
+func TestOpenSQLiteRefusesAnInMemoryDatabase(t *testing.T) {
+	for _, path := range []string{":memory:", "file::memory:", "file:"} {
+		t.Run(path, func(t *testing.T) {
+			s, err := topicsync.OpenSQLite(t.Context(), path, zaptest.NewLogger(t))
+			if err == nil {
+				tp := newTopic("@TGS#_g", "memory", at(0))
+				createErr := s.Create(t.Context(), tp)
+				_, getErr := s.Get(t.Context(), testApp, tp.TopicID)
+				closeStore(t, s)
+				t.Fatalf("OpenSQLite(%q) succeeded (then Create: %v, Get: %v), want ErrInvalid", path, createErr, getErr)
+			}
+			if !errors.Is(err, topicsync.ErrInvalid) {
+				t.Errorf("OpenSQLite(%q) = %v, want ErrInvalid", path, err)
+			}
+		})
+	}
+}
+
 // TestPostgresReplicasMigrateTogether opens several stores on one fresh schema at once, as
 // replicas starting together would: the migration lock must let every one of them succeed.
 func TestPostgresReplicasMigrateTogether(t *testing.T) {
