@@ -32,7 +32,8 @@ type AfterSink interface {
 	Accept(ctx context.Context, r *Request) error
 }
 
-// ErrPanic wraps a panic recovered from a handler.
+// ErrPanic wraps a panic recovered from a handler; the error says the
+// panic's value and the function and file:line that raised it.
 var ErrPanic = errors.New("dispatcher: handler panicked")
 
 // ErrNoHandler is returned by Process for a command nobody registered.
@@ -487,7 +488,7 @@ func (d *Dispatcher) serveBefore(c echo.Context, cmd Command, r *Request, arrive
 func encodeDecision(dst []byte, dec Decision) (body []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			body, err = dst, fmt.Errorf("%w: encoding the reply fields: %v", ErrPanic, v)
+			body, err = dst, panicError("encoding the reply fields", v)
 		}
 	}()
 	return protocol.AppendEnvelope(dst, protocol.StatusOK, dec.Code, dec.Info, dec.Reply)
@@ -688,7 +689,7 @@ func (r *runningHandlers) idle() (int, <-chan struct{}) {
 func handleRecovered(ctx context.Context, cmd Command, r *Request) (dec Decision, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: %v", ErrPanic, v)
+			err = panicError("", v)
 		}
 	}()
 	return cmd.Handle(ctx, r)
@@ -776,7 +777,7 @@ func (d *Dispatcher) Process(ctx context.Context, r *Request) error {
 func deliverRecovered(ctx context.Context, f Forwarder, r *Request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: %v", ErrPanic, v)
+			err = panicError("", v)
 		}
 	}()
 	return f.Deliver(ctx, r.Target, r)

@@ -77,7 +77,7 @@ func (c *forwarded) Handle(ctx context.Context, r *Request) (Decision, error) {
 		wg.Go(func() {
 			defer func() { // a goroutine of its own: the dispatcher's recover does not reach it
 				if v := recover(); v != nil {
-					errs[i+1] = fmt.Errorf("destination %s: %w: %v", d, ErrPanic, v)
+					errs[i+1] = fmt.Errorf("destination %s: %w", d, panicError("", v))
 				}
 			}()
 			if err := c.fwd.Deliver(ctx, d, r); err != nil {
