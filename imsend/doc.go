@@ -9,5 +9,8 @@
 //
 //	s := imsend.Sender{URL: "http://127.0.0.1:8080/im/callback", AppID: "1400000000", Token: "t"}
 //	res, err := s.Send(ctx, "C2C.CallbackBeforeSendMsg", body)
+//	if err != nil {
+//		return err // no answer (res is nil), or one that is not IM's envelope
+//	}
 //	if code, denied := res.Denied(); !denied || code != 120001 { … }
 package imsend

@@ -89,7 +89,12 @@ func (r *Result) OK() bool {
 // Allowed reports a before-answer that lets the action proceed (ErrorCode 0), modified or not.
 func (r *Result) Allowed() bool { return r.OK() && r.Envelope.ErrorCode == 0 }
 
-// Modified reports an allow that carries reply fields.
+// Modified reports an allow that carries reply fields. Some commands'
+// answers carry them whatever the handler answered: the service sends
+// Sns.CallbackPrevFriendAdd's and Sns.CallbackPrevFriendResponse's
+// per-target ResultItem and Chatbot.OnC2CSignalMessage's RspData with a
+// plain Allow too, as their pages require. For those, Modified does not
+// tell a Modify from an Allow: read the fields (ReplyField) instead.
 func (r *Result) Modified() bool { return r.Allowed() && len(r.Reply) > 0 }
 
 // Dropped reports a silent drop (ErrorCode 2).
