@@ -82,7 +82,8 @@ type Event[T any] struct {
 }
 
 // Command is a handler registered for one CallbackCommand. Build one with
-// Before or After.
+// its command's descriptor, c2c.BeforeSendMsgCommand.Handle(fn) say, or,
+// for a command the catalogue lacks, with Before or After.
 type Command interface {
 	// Name is the CallbackCommand handled, e.g. "Group.CallbackAfterCreateTopic".
 	Name() string

@@ -77,7 +77,8 @@ type Options struct {
 	// inline; nil records none.
 	Tracer *tracing.Tracer
 	// InlineTimeout is the deadline of an after-handler run inline (no
-	// Sink). A failure or a missed deadline is answered 503.
+	// Sink); zero is BeforeTimeout. A failure or a missed deadline is
+	// answered 503.
 	InlineTimeout time.Duration
 	// MaxInFlight bounds the handlers running inside requests at once
 	// (before-handlers, and after-handlers run inline), counting those still

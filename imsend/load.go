@@ -18,7 +18,9 @@ type Load struct {
 	// Command is the CallbackCommand of every request. Required.
 	Command string
 	// Body returns the body of request i (0-based), e.g. with a unique
-	// TopicId. Required.
+	// TopicId. Required. The Concurrency clients call it at once, each
+	// for its next request: unlike Progress, it must be safe for
+	// concurrent use.
 	Body func(i int) []byte
 	// Requests is the total number of requests, at least 1; math.MaxInt
 	// sends until ctx ends. Run's memory grows with the requests sent. The

@@ -30,6 +30,14 @@
 //		}
 //	}
 //
+// A before-handler that fails (an error, a panic, its deadline) is answered
+// with the fallback decision, an allow unless IMCALLBACK_BEFORE_FALLBACK=deny,
+// which reads as Allowed as the handler's own allow does: a test that
+// expects an allow passes on a handler that fails as well. The service
+// counts each, the outcome="fallback" series of imcallback_callbacks_total
+// in s.Metrics(t), and logs it at error on stderr (go test shows it for a
+// failed test, or with -v).
+//
 // A Sender of your own, imtest.Sender{URL: …, AppID: …, Token: …}, calls
 // any other endpoint the same way; its Send takes a context and returns
 // the transport error.
