@@ -149,7 +149,11 @@ type declaredSections struct {
 // Without delivery.Module in opts after-handlers run inline; when the
 // configuration says durable, the service warns about that, and the
 // warning is in the test's log (below). With it, they are delivered
-// durably, so IMCALLBACK_DELIVERY=inline beside it fails the test.
+// durably, so IMCALLBACK_DELIVERY=inline beside it fails the test; Send's
+// OK then says the event is stored, not that its handler ran, which it
+// does after Send returns: a test waits for the handler's effect (polling,
+// with a bound), and a check at once that a handler did nothing proves
+// nothing.
 //
 // The service logs at level error only (IMCALLBACK_LOG_LEVEL=error, which
 // env may change), so Start puts in the test's log (t.Log: shown with -v
