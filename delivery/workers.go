@@ -19,6 +19,7 @@ import (
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/panicsite"
 	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/tracing"
 )
@@ -578,14 +579,15 @@ func (w *workers) handle(msg jetstream.Msg) {
 }
 
 // processRecovered runs p on r, turning a panic into an error wrapping
-// dispatcher.ErrPanic: a failed attempt, retried with the backoff. The
+// dispatcher.ErrPanic that names where it was raised (panicsite.Describe):
+// a failed attempt, retried with the backoff. The
 // dispatcher recovers its handlers' panics itself; a Processor of the
 // program's own would otherwise end the process, every other running
 // handler cut short with it, and on each replica the event came to next.
 func processRecovered(ctx context.Context, p Processor, r *dispatcher.Request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: %v", dispatcher.ErrPanic, v)
+			err = fmt.Errorf("%w: %v%s", dispatcher.ErrPanic, v, panicsite.Describe())
 		}
 	}()
 	return p.Process(ctx, r)
