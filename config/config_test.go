@@ -1239,6 +1239,41 @@ func TestSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
 	}
 }
 
+// TestSecretWrittenAsAKeyIsNotQuoted: in braces, a secret written without
+// its key ({…, whsec_…}), or without the ':' after its key ({…, secret_key
+// s3cr3t}), is a key without a value, and the unknown-key line quoted it
+// whole, secret and all. Such a key is now withheld, named by where it is;
+// a near miss of a real key without whitespace (lisen:) is still named,
+// with its suggestion, and so is every unknown key that has a value.
+func TestSecretWrittenAsAKeyIsNotQuoted(t *testing.T) {
+	const withheld = "holds a key without a value that no setting reads; it is not shown"
+	tests := []struct{ name, yaml, want string }{
+		{"forward secret without its key", "forward: [{name: a, url: 'https://x.example/h', match: ['*'], whsec_s3cr3tMfKQ9r8GKYqrTwjUPD8I}]",
+			"c.yaml: forward[0] " + withheld},
+		{"app secret key without its colon", "apps: [{sdkappid: '1', secret_key s3cr3t-key}]", "c.yaml: apps[0] " + withheld},
+		{"app token without its key", "apps: [{sdkappid: '1', tok-s3cr3t}]", "c.yaml: apps[0] " + withheld},
+		{"a setting's value without its colon", "{sdkappid: ['1'], admin_token adm-s3cr3t}", "c.yaml: the file " + withheld},
+		{"a near miss without a value", "lisen:", "c.yaml: unknown key lisen; did you mean listen?"},
+		{"an entry's near miss without a value", "apps: [{sdkappid: '1', tokns: }]", "c.yaml: unknown key apps[0].tokns; did you mean apps[0].tokens?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			content := tt.yaml + "\n"
+			if !strings.HasPrefix(tt.yaml, "{") {
+				content = "sdkappid: [\"1\"]\n" + content
+			}
+			_, err := loadYAML(t, content)
+			var uk *config.UnknownKeyError
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &uk) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(uk.Key, "s3cr3t") {
+				t.Errorf("the error shows the secret:\n%v", err)
+			}
+		})
+	}
+}
+
 // TestDurationsCountDays: as the README's Configuration says, a duration
 // may count days of 24 hours with d, in a variable, in the file and in a
 // list's items, with or without other units.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
@@ -107,7 +108,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		problems = append(problems, unknownKeys(f.Keys(), src.File, sections)...)
+		problems = append(problems, unknownKeys(f, src.File, sections)...)
 		problems = append(problems, unknownEntryKeys(f.Get("apps"), src.File, "apps", appEntryKeys())...)
 		problems = append(problems, unknownEntryKeys(f.Get("forward"), src.File, "forward", forwardKeys())...)
 		if err := k.Merge(f); err != nil {
@@ -268,28 +269,43 @@ func knownKeys() map[string]reflect.Kind {
 type UnknownKeyError struct {
 	// File is the configuration file.
 	File string
-	// Key is the key as the file spells it; a nested one is dotted (nats.url).
+	// Key is the key as the file spells it; a nested one is dotted
+	// (nats.url). A key without a value that may be a secret (withheld) is
+	// not given: Key is where it is, the entry (forward[0]) or the section
+	// (words), "" at the top of the file.
 	Key string
 	// Suggestion is the closest real key, "" when none is close.
 	Suggestion string
+	// withheld says the key itself is not shown (withheldKey).
+	withheld bool
 }
 
 // Error names the file and the key, and the closest real key if any:
-// c.yaml: unknown key lisen; did you mean listen?
+// c.yaml: unknown key lisen; did you mean listen? A withheld key is
+// named by where it is.
 func (e *UnknownKeyError) Error() string {
+	if e.withheld {
+		where := e.Key
+		if where == "" {
+			where = "the file"
+		}
+		return fmt.Sprintf("%s: %s holds a key without a value that no setting reads; it is not shown, as it may be "+
+			"a secret written without its key, or without the ':' after its key (in braces: {…, secret_key s3cret}): "+
+			"write the key, a ':' and the value", e.File, where)
+	}
 	if e.Suggestion == "" {
 		return fmt.Sprintf("%s: unknown key %s", e.File, e.Key)
 	}
 	return fmt.Sprintf("%s: unknown key %s; did you mean %s?", e.File, e.Key, e.Suggestion)
 }
 
-// unknownKeys returns an *UnknownKeyError for each key in a file that no
-// field reads, sorted.
-func unknownKeys(keys []string, file string, sections []SectionInfo) []error {
+// unknownKeys returns an *UnknownKeyError for each key in a file, f, that
+// no field reads, sorted.
+func unknownKeys(f *koanf.Koanf, file string, sections []SectionInfo) []error {
 	known := knownKeys()
 	names := slices.Sorted(maps.Keys(known))
 	var unknown []string
-	for _, k := range keys {
+	for _, k := range f.Keys() {
 		top, _, _ := strings.Cut(k, ".")
 		if _, isSetting := known[top]; isSetting && top != k && secret(top) {
 			// A secret written as a map (tokens: {tok1, tok2}) makes the
@@ -304,9 +320,38 @@ func unknownKeys(keys []string, file string, sections []SectionInfo) []error {
 	slices.Sort(unknown)
 	errs := make([]error, 0, len(unknown))
 	for _, k := range unknown {
-		errs = append(errs, &UnknownKeyError{File: file, Key: k, Suggestion: closest(k, names)})
+		errs = append(errs, newUnknownKey(file, "", k, f.Get(k), closest(k, names)))
 	}
 	return errs
+}
+
+// newUnknownKey is the *UnknownKeyError of the key k, whose value is v,
+// found in where (an entry, forward[0], or a section, words; "" at the
+// top of the file): where and k are joined by a dot in its Key, and the
+// suggestion (a real key near k) is given as the file would spell it.
+// A key withheldKey says is not shown is named by where alone.
+func newUnknownKey(file, where, k string, v any, suggestion string) *UnknownKeyError {
+	if withheldKey(k, v, suggestion) {
+		return &UnknownKeyError{File: file, Key: where, withheld: true}
+	}
+	if where != "" {
+		k = where + "." + k
+		if suggestion != "" {
+			suggestion = where + "." + suggestion
+		}
+	}
+	return &UnknownKeyError{File: file, Key: k, Suggestion: suggestion}
+}
+
+// withheldKey reports whether an unknown key of the file, k, whose value
+// is v, is not shown: a key without a value (null) that holds whitespace,
+// or that is no near miss of a real key (suggestion ""). In braces, a
+// secret written without its key ({url: …, whsec_…}) reads as such a key,
+// and so does one written after its key without the ':' ({…, secret_key
+// s3cret}), which is near its key but holds a space; a misspelt key left
+// empty (lisen:) is named, with its suggestion.
+func withheldKey(k string, v any, suggestion string) bool {
+	return v == nil && (suggestion == "" || strings.ContainsFunc(k, unicode.IsSpace))
 }
 
 // envRead is what loadEnv says about the variables it read.
@@ -576,12 +621,7 @@ func unknownEntryKeys(raw any, file, list string, known map[string]reflect.Kind)
 		}
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if _, ok := known[k]; !ok {
-				key := fmt.Sprintf("%s[%d].%s", list, i, k)
-				suggestion := ""
-				if s := closest(k, names); s != "" {
-					suggestion = fmt.Sprintf("%s[%d].%s", list, i, s)
-				}
-				errs = append(errs, &UnknownKeyError{File: file, Key: key, Suggestion: suggestion})
+				errs = append(errs, newUnknownKey(file, fmt.Sprintf("%s[%d]", list, i), k, m[k], closest(k, names)))
 			}
 		}
 	}

@@ -156,11 +156,7 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 				continue
 			}
 			if !sectionKey(reflect.TypeOf(def), name) {
-				suggestion := closest(name, names)
-				if suggestion != "" {
-					suggestion = key + "." + suggestion
-				}
-				problems = append(problems, &UnknownKeyError{File: src.File, Key: key + "." + name, Suggestion: suggestion})
+				problems = append(problems, newUnknownKey(src.File, key, name, sub.Get(name), closest(name, names)))
 			}
 		}
 		if err := k.Merge(sub); err != nil {

@@ -198,6 +198,19 @@ func TestSectionSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
 	}
 }
 
+// TestSectionSecretWrittenAsAKeyIsNotQuoted: in braces, a section's secret
+// written without the ':' after its key is a key without a value, which
+// the unknown-key line quoted (words.api_key k-secret); it is named by its
+// section alone.
+func TestSectionSecretWrittenAsAKeyIsNotQuoted(t *testing.T) {
+	file := yamlFile(t, "words: {code: 120002, api_key k-secret}\n")
+	_, err := config.LoadSection(config.Source{File: file, Environ: env()}, "words", wordsDefaults)
+	want := file + ": words holds a key without a value that no setting reads; it is not shown"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "k-secret") {
+		t.Fatalf("error %v: want %q, without the value", err, want)
+	}
+}
+
 // TestSectionThatIsNoMapping: a section's key in the file holding a list
 // or a single value (words: [spam, scam], a list meant for one of its
 // fields) was no unknown key, and read as no field at all, so the module
