@@ -71,8 +71,8 @@ type Config struct {
 	// ignored, since a proxy that sets one usually passes the client's
 	// own copy of the other through unchanged.
 	ProxyHeader string `koanf:"proxy_header" yaml:"proxy_header"`
-	// SignWindow is the largest accepted |now - RequestTime|, at least a
-	// second (RequestTime counts seconds).
+	// SignWindow is the largest accepted |now - RequestTime|: whole
+	// seconds, at least one (RequestTime counts seconds).
 	SignWindow time.Duration `koanf:"sign_window" yaml:"sign_window"`
 	// BodyLimit is the largest accepted request body in bytes.
 	BodyLimit int64 `koanf:"body_limit" yaml:"body_limit"`
@@ -363,6 +363,11 @@ func (c *Config) problems() []error {
 		// only a request signed in the current second, refusing one signed
 		// a few milliseconds before the second turned.
 		bad("sign_window", "%v must be at least 1s (RequestTime counts whole seconds), e.g. 60s", c.SignWindow)
+	case c.SignWindow%time.Second != 0:
+		// The check compares whole seconds: the fraction would be dropped
+		// without a word, while config check showed it.
+		bad("sign_window", "%v is not a whole number of seconds: RequestTime counts whole seconds, so the window would be %v; "+
+			"write that, or the seconds meant, e.g. 60s", c.SignWindow, c.SignWindow.Truncate(time.Second))
 	}
 	// A bound keeps the limit from overflowing where it is used (the
 	// request limit, the embedded server's max_payload): past NATS's

@@ -133,6 +133,8 @@ func TestLoadRejects(t *testing.T) {
 		{"before timeout over IM's budget", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BEFORE_TIMEOUT=2s")}, []string{"IMCALLBACK_BEFORE_TIMEOUT", "2s budget"}},
 		{"unparsable duration", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SIGN_WINDOW=soon")}, []string{"sign_window"}},
 		{"sign window under a second", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SIGN_WINDOW=500ms")}, []string{"IMCALLBACK_SIGN_WINDOW", "at least 1s"}},
+		{"sign window with a fraction of a second", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SIGN_WINDOW=1500ms")},
+			[]string{"IMCALLBACK_SIGN_WINDOW", "1.5s is not a whole number of seconds", "the window would be 1s"}},
 		{"zero body limit", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BODY_LIMIT=0")}, []string{"IMCALLBACK_BODY_LIMIT"}},
 		{"path without slash", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PATH=cb")}, []string{"IMCALLBACK_PATH"}},
 		{"admin on the public address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LISTEN=:9000", "IMCALLBACK_ADMIN_LISTEN=:9000")}, []string{"IMCALLBACK_ADMIN_LISTEN"}},
