@@ -400,7 +400,12 @@ func renderField(f reflect.StructField, v reflect.Value) any {
 		case time.Duration:
 			return d.String()
 		case []time.Duration:
-			return fmt.Sprint(d)
+			// A YAML list, as the file writes one, each as a duration.
+			items := make([]string, len(d))
+			for i, x := range d {
+				items[i] = x.String()
+			}
+			return items
 		}
 		return v.Interface()
 	}

@@ -198,6 +198,34 @@ func TestSectionSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
 	}
 }
 
+// retries is a section with a list of durations.
+type retries struct {
+	Delays []time.Duration `koanf:"delays"`
+	Wait   time.Duration   `koanf:"wait"`
+}
+
+func (retries) Validate() error { return nil }
+
+// TestSectionRendersAListOfDurationsAsAList: config check and /v1/config
+// showed a section's list of durations as one text ('[1s 2m0s]'), which
+// the file, copied from that output, refused as no duration; it is a
+// YAML list, as the core's backoff, and reads back as it was.
+func TestSectionRendersAListOfDurationsAsAList(t *testing.T) {
+	def := retries{Delays: []time.Duration{time.Second, 2 * time.Minute}, Wait: 3 * time.Second}
+	infos, err := config.DeclaredSections(config.Section("retries", def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := infos[0].Load(config.Source{Environ: env()})
+	if err != nil || !strings.Contains(out, "delays:\n        - 1s\n        - 2m0s\n") {
+		t.Fatalf("rendered %q, %v; want the delays as a YAML list", out, err)
+	}
+	got, err := config.LoadSection(config.Source{File: yamlFile(t, out), Environ: env()}, "retries", retries{})
+	if err != nil || !slices.Equal(got.Delays, def.Delays) || got.Wait != def.Wait {
+		t.Fatalf("the rendered section reads back as %+v, %v; want %+v", got, err, def)
+	}
+}
+
 // TestSectionSecretWrittenAsAKeyIsNotQuoted: in braces, a section's secret
 // written without the ':' after its key is a key without a value, which
 // the unknown-key line quoted (words.api_key k-secret); it is named by its
