@@ -387,36 +387,42 @@ func renderSection(key string, v any) string {
 }
 
 // renderField is the value of a section's field f as renderSection
-// writes it: redacted when f is tagged secret:"true" and set; a struct
-// (or a pointer to one) holding such a field, as a mapping of its fields
-// rendered alike; a map, a list or an array of values holding one,
-// redacted whole when it has any.
+// writes it: redacted when f is tagged secret:"true" and set, else as
+// renderValue writes it.
 func renderField(f reflect.StructField, v reflect.Value) any {
 	if secretTagged(f) && !v.IsZero() {
 		return redacted
 	}
-	if !holdsSecret(f.Type, nil) {
-		switch d := v.Interface().(type) {
-		case time.Duration:
-			return d.String()
-		case []time.Duration:
-			// A YAML list, as the file writes one, each as a duration.
-			items := make([]string, len(d))
-			for i, x := range d {
-				items[i] = x.String()
-			}
-			return items
-		}
-		return v.Interface()
+	return renderValue(v)
+}
+
+// renderValue is a value of a section's field as renderSection writes it,
+// in the form the file writes it, so that it reads back as it was: a
+// struct (or a pointer to one) that does not write itself as text (as
+// netip.Prefix does) as a mapping of its fields by their keys (their
+// koanf tags, as the decoder reads them), each rendered by renderField; a
+// list, an array or a map of values alike, but redacted whole when its
+// values hold a field tagged secret:"true" and it has any; a duration as
+// Go writes one (1m30s).
+func renderValue(v reflect.Value) any {
+	switch {
+	case !v.IsValid():
+		return nil
+	case v.Type() == reflect.TypeFor[time.Duration]():
+		return time.Duration(v.Int()).String()
+	case v.Type().Implements(textMarshaler) || v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8:
+		return v.Interface() // written as text, or as YAML writes bytes
 	}
-	if v.Kind() == reflect.Pointer {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
 			return nil
 		}
-		v = v.Elem()
-	}
-	switch v.Kind() {
+		return renderValue(v.Elem())
 	case reflect.Struct:
+		if reflect.PointerTo(v.Type()).Implements(textMarshaler) {
+			return v.Interface()
+		}
 		fields := map[string]any{}
 		for i := range v.NumField() {
 			sf := v.Type().Field(i)
@@ -430,13 +436,31 @@ func renderField(f reflect.StructField, v reflect.Value) any {
 			fields[name] = renderField(sf, v.Field(i))
 		}
 		return fields
-	case reflect.Map, reflect.Slice, reflect.Array:
-		if v.Len() > 0 {
+	case reflect.Slice, reflect.Array:
+		if holdsSecret(v.Type(), nil) && v.Len() > 0 {
 			return redacted
 		}
+		items := make([]any, v.Len())
+		for i := range items {
+			items[i] = renderValue(v.Index(i))
+		}
+		return items
+	case reflect.Map:
+		if holdsSecret(v.Type(), nil) && v.Len() > 0 {
+			return redacted
+		}
+		m := make(map[any]any, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			m[it.Key().Interface()] = renderValue(it.Value())
+		}
+		return m
 	}
 	return v.Interface()
 }
+
+// textMarshaler is the type of a value that writes itself as text
+// (netip.Prefix, time.Time), as YAML writes it.
+var textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 
 // holdsSecret reports whether a value of type t holds a field tagged
 // secret:"true": t is a struct with one, or a pointer, map, list or array

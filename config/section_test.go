@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -223,6 +224,58 @@ func TestSectionRendersAListOfDurationsAsAList(t *testing.T) {
 	got, err := config.LoadSection(config.Source{File: yamlFile(t, out), Environ: env()}, "retries", retries{})
 	if err != nil || !slices.Equal(got.Delays, def.Delays) || got.Wait != def.Wait {
 		t.Fatalf("the rendered section reads back as %+v, %v; want %+v", got, err, def)
+	}
+}
+
+// rulesSection is a section with struct fields holding no secret: one, a
+// list and a map of them, and a prefix, which writes itself as text.
+type rulesSection struct {
+	Limits struct {
+		MaxJoins int `koanf:"max_joins"`
+	} `koanf:"limits"`
+	Rules []rule          `koanf:"rules"`
+	ByApp map[string]rule `koanf:"by_app"`
+	Range netip.Prefix    `koanf:"range"`
+}
+
+type rule struct {
+	Name   string        `koanf:"name"`
+	MaxLen int           `koanf:"max_len"`
+	Pause  time.Duration `koanf:"pause"`
+}
+
+func (rulesSection) Validate() error { return nil }
+
+// TestSectionRendersNestedKeysAsTheFileWritesThem: config check and
+// /v1/config showed the fields of a section's struct fields that hold no
+// secret by their Go names in lower case (maxjoins, maxlen), not by their
+// keys (max_joins, max_len): copied
+// back, the file refused the struct's key as unknown, and an entry of a
+// list lost its value without a word. They are written as the file writes
+// them, and read back as they were.
+func TestSectionRendersNestedKeysAsTheFileWritesThem(t *testing.T) {
+	infos, err := config.DeclaredSections(config.Section("mod", rulesSection{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := yamlFile(t, "mod:\n  limits: {max_joins: 5}\n  rules: [{name: a, max_len: 3, pause: 2s}]\n"+
+		"  by_app: {\"1400000001\": {name: b, max_len: 4}}\n  range: 10.0.0.0/8\n")
+	want, err := config.LoadSection(config.Source{File: file, Environ: env()}, "mod", rulesSection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := infos[0].Load(config.Source{File: file, Environ: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"max_joins: 5", "max_len: 3", "max_len: 4", "pause: 2s", "range: 10.0.0.0/8"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("rendered section %q does not hold %q", out, s)
+		}
+	}
+	got, err := config.LoadSection(config.Source{File: yamlFile(t, out), Environ: env()}, "mod", rulesSection{})
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("the rendered section %q reads back as %+v, %v; want %+v", out, got, err, want)
 	}
 }
 
