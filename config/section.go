@@ -157,6 +157,12 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 			}
 			if !sectionKey(reflect.TypeOf(def), name) {
 				problems = append(problems, newUnknownKey(src.File, key, name, sub.Get(name), closest(name, names)))
+				continue
+			}
+			// A list is a value of its own (the file's keys stop there):
+			// the keys of its entries are checked within it.
+			if t, ok := typeAt(reflect.TypeOf(def), name); ok {
+				problems = append(problems, unknownWithin(src.File, key+"."+name, t, sub.Get(name))...)
 			}
 		}
 		if err := k.Merge(sub); err != nil {
@@ -352,18 +358,91 @@ func fileOnlySectionEnv(vars []string, prefix, key string, t reflect.Type) []*Fi
 
 // inSecretField reports whether name, a dotted key the file holds under a
 // section of struct type t, is within a field tagged secret:"true", the
-// section's own or one of its struct fields' (upstream.token.x): a secret
-// written as a map makes it a key.
+// section's own or one of its struct fields' (upstream.token.x), those of
+// a map's values too (by_app.<key>.token.x): a secret written as a map
+// makes it a key.
 func inSecretField(t reflect.Type, name string) bool {
 	head, rest, nested := strings.Cut(name, ".")
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if !nested || t.Kind() != reflect.Struct {
+	if !nested {
 		return false
 	}
-	f, ok := fieldByTag(t, head)
-	return ok && (secretTagged(f) || inSecretField(f.Type, rest))
+	switch t.Kind() {
+	case reflect.Struct:
+		f, ok := fieldByTag(t, head)
+		return ok && (secretTagged(f) || inSecretField(f.Type, rest))
+	case reflect.Map: // head is the map's key, rest within its value
+		return inSecretField(t.Elem(), rest)
+	}
+	return false
+}
+
+// typeAt is the type of the value at name, a dotted key the file holds
+// under a section of struct type t that sectionKey takes (a map's key
+// counts as one part); ok is false when the path goes through a field
+// tagged secret:"true", whose value is never looked into.
+func typeAt(t reflect.Type, name string) (_ reflect.Type, ok bool) {
+	for part := range strings.SplitSeq(name, ".") {
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			f, found := fieldByTag(t, part)
+			if !found || secretTagged(f) {
+				return nil, false
+			}
+			t = f.Type
+		case reflect.Map:
+			t = t.Elem()
+		default:
+			return nil, false
+		}
+	}
+	return t, true
+}
+
+// unknownWithin returns an *UnknownKeyError for each key that the file's
+// value raw, of type t at where (mod.rules), holds in a struct that none
+// of its fields reads (mod.rules[0].maxlen), looking into lists, maps and
+// structs, but not into the fields tagged secret:"true". The file's keys
+// stop at a list, so the section's own check (sectionKey) does not reach
+// its entries, and a misspelt key of one would leave it without its value
+// and without a word.
+func unknownWithin(file, where string, t reflect.Type, raw any) []error {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var errs []error
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		items, _ := raw.([]any)
+		for i, item := range items {
+			errs = append(errs, unknownWithin(file, fmt.Sprintf("%s[%d]", where, i), t.Elem(), item)...)
+		}
+	case reflect.Map:
+		m, _ := raw.(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			errs = append(errs, unknownWithin(file, where+"."+k, t.Elem(), m[k])...)
+		}
+	case reflect.Struct:
+		m, _ := raw.(map[string]any)
+		if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+			return nil // read from text: the decoder says what is wrong with a mapping
+		}
+		names := slices.Sorted(maps.Keys(sectionFields(t)))
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			switch f, ok := fieldByTag(t, k); {
+			case !ok:
+				errs = append(errs, newUnknownKey(file, where, k, m[k], closest(k, names)))
+			case !secretTagged(f):
+				errs = append(errs, unknownWithin(file, where+"."+k, f.Type, m[k])...)
+			}
+		}
+	}
+	return errs
 }
 
 // renderSection is v as YAML under key, fields tagged secret:"true"
@@ -495,15 +574,30 @@ func sectionKey(t reflect.Type, name string) bool {
 	if !ok || !nested {
 		return ok
 	}
-	ft := f.Type
-	if ft.Kind() == reflect.Pointer {
-		ft = ft.Elem()
+	return keyWithin(f.Type, rest)
+}
+
+// keyWithin reports whether rest, a dotted key the file holds within a
+// field of type t, is one t has: within a map, any key, and within its
+// value what a struct or a map of them has (by_app.<key>.max_len); within
+// a struct, one of its fields.
+func keyWithin(t reflect.Type, rest string) bool {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	switch ft.Kind() {
+	switch t.Kind() {
 	case reflect.Map:
-		return true
+		_, within, deeper := strings.Cut(rest, ".")
+		elem := t.Elem()
+		if elem.Kind() == reflect.Pointer {
+			elem = elem.Elem()
+		}
+		if !deeper || elem.Kind() != reflect.Struct && elem.Kind() != reflect.Map {
+			return true // a value of another type that is a mapping: the decoder says so
+		}
+		return keyWithin(elem, within)
 	case reflect.Struct:
-		return sectionKey(ft, rest)
+		return sectionKey(t, rest)
 	}
 	return false
 }

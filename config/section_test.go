@@ -279,6 +279,35 @@ func TestSectionRendersNestedKeysAsTheFileWritesThem(t *testing.T) {
 	}
 }
 
+// TestSectionUnknownKeyOfAnEntry: a misspelt key of an entry of a
+// section's list of structs (rules[0].maxlen), or of a value of its map of
+// structs (by_app.<key>.maxlen), was no unknown key, and the entry ran
+// without its value; it stops the start as one of a struct field does,
+// naming the entry.
+func TestSectionUnknownKeyOfAnEntry(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"an entry of a list", "mod:\n  rules: [{name: a, maxlen: 3}]\n", "unknown key mod.rules[0].maxlen; did you mean mod.rules[0].max_len?"},
+		{"a later entry", "mod:\n  rules:\n    - name: a\n    - {name: b, nmae: c}\n", "unknown key mod.rules[1].nmae; did you mean mod.rules[1].name?"},
+		{"a value of a map", "mod:\n  by_app: {\"1400000001\": {name: b, maxlen: 4}}\n", "unknown key mod.by_app.1400000001.maxlen"},
+		{"a struct field", "mod:\n  limits: {maxjoins: 5}\n", "unknown key mod.limits.maxjoins"},
+		{"a secret written without its key", "mod:\n  rules: [{name: a, s3cr3t-value}]\n", "mod.rules[0] holds a key without a value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.LoadSection(config.Source{File: yamlFile(t, tt.yaml), Environ: env()}, "mod", rulesSection{})
+			var uk *config.UnknownKeyError
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &uk) || strings.Contains(err.Error(), "s3cr3t") {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+	// The entries' own keys, and a map's keys, are no unknown keys.
+	file := yamlFile(t, "mod:\n  rules: [{name: a, max_len: 3, pause: 1s}]\n  by_app: {\"1400000001\": {name: b}, other: {max_len: 2}}\n")
+	if _, err := config.LoadSection(config.Source{File: file, Environ: env()}, "mod", rulesSection{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSectionSecretWrittenAsAKeyIsNotQuoted: in braces, a section's secret
 // written without the ':' after its key is a key without a value, which
 // the unknown-key line quoted (words.api_key k-secret); it is named by its
