@@ -1,11 +1,14 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,11 +99,20 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 			return []string{display(raw) + " " + msg}
 		}
 		return nil
+	case holdsValues(typ):
+		// A module section's struct or map field: its values are read as
+		// the settings' are, not by the decoder's own rules.
+		if msgs := nestedProblems(typ, raw, key, hidden); len(msgs) > 0 {
+			return msgs
+		}
 	}
 	err := k.UnmarshalWithConf(key, field.Addr().Interface(), koanf.UnmarshalConf{Tag: "koanf"})
 	if err == nil {
-		if typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Struct {
+		switch {
+		case typ.Kind() == reflect.Slice && typ.Elem().Kind() == reflect.Struct:
 			setEntryNumbers(raw, field)
+		case holdsValues(typ):
+			setNumbersWithin(field, raw)
 		}
 		return nil
 	}
@@ -295,6 +307,12 @@ func entryProblems(raw any, key string, entry reflect.Type) []string {
 			if secretTagged(f) {
 				shown = "the value"
 			}
+			if holdsValues(f.Type) {
+				if nested := nestedProblems(f.Type, v, fmt.Sprintf("%s[%d].%s", key, i, name), secretTagged(f)); len(nested) > 0 {
+					msgs = append(msgs, nested...)
+					continue
+				}
+			}
 			for _, msg := range entryFieldProblems(f.Type, v, shown) {
 				msgs = append(msgs, fmt.Sprintf("%s[%d].%s: %s", key, i, name, msg))
 			}
@@ -458,6 +476,8 @@ func setEntryNumbers(raw any, field reflect.Value) {
 				continue
 			}
 			switch dst := field.Index(i).Field(j); {
+			case holdsValues(f.Type):
+				setNumbersWithin(dst, v)
 			case isInteger(f.Type.Kind()):
 				setWholeNumber(dst, v)
 			case f.Type.Kind() == reflect.Slice && isInteger(f.Type.Elem().Kind()) && f.Type.Elem().Kind() != reflect.Uint8:
@@ -485,4 +505,119 @@ func entryNumber(typ reflect.Type, v any) []string {
 		}
 	}
 	return msgs
+}
+
+// holdsValues reports whether typ, the type of a module section's field
+// (or of a field of an entry of its list), is a struct (or a pointer to
+// one) that does not read itself from text, or a map: values within it
+// the decoder would read by its own rules, which nestedProblems checks
+// as the settings' are read.
+func holdsValues(typ reflect.Type) bool {
+	if typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	return typ.Kind() == reflect.Map ||
+		typ.Kind() == reflect.Struct && !reflect.PointerTo(typ).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
+}
+
+// nestedProblems says, one message each, what is wrong with the values
+// within raw, the file's value of type typ at where (inner, or
+// steps[0].limit), each named by its path from there (inner.wait):
+// within structs (by their fields' keys), maps and lists, a duration
+// needs a unit (wait: 30 would be 30ns), a whole number must be whole and
+// fit (size: 1.5 would be 1), and a boolean must be one (on: 5 would be
+// true), as the settings' values are read (checkDuration, setWholeNumber,
+// isBoolean). A value is quoted unless hidden, or within a field tagged
+// secret:"true".
+func nestedProblems(typ reflect.Type, raw any, where string, hidden bool) []string {
+	if raw == nil {
+		return nil
+	}
+	if typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	shown := "the value"
+	if !hidden {
+		shown = show("", raw)
+	}
+	var msgs []string
+	switch {
+	case typ == reflect.TypeFor[time.Duration]():
+		if msg := checkDuration(raw, shown); msg != "" {
+			msgs = append(msgs, where+": "+msg)
+		}
+	case isInteger(typ.Kind()):
+		if msg := setWholeNumber(reflect.New(typ).Elem(), raw); msg != "" {
+			msgs = append(msgs, where+": "+shown+" "+msg)
+		}
+	case typ.Kind() == reflect.Bool:
+		if !isBoolean(raw) {
+			msgs = append(msgs, where+": "+shown+" is not true or false")
+		}
+	case typ.Kind() == reflect.Slice && typ.Elem().Kind() != reflect.Uint8 || typ.Kind() == reflect.Array:
+		if items, ok := raw.([]any); ok {
+			for i, item := range items {
+				msgs = append(msgs, nestedProblems(typ.Elem(), item, fmt.Sprintf("%s[%d]", where, i), hidden)...)
+			}
+		}
+	case typ.Kind() == reflect.Map:
+		m, _ := raw.(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			msgs = append(msgs, nestedProblems(typ.Elem(), m[k], where+"."+k, hidden)...)
+		}
+	case holdsValues(typ):
+		m, _ := raw.(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if f, ok := fieldByTag(typ, k); ok {
+				msgs = append(msgs, nestedProblems(f.Type, m[k], where+"."+k, hidden || secretTagged(f))...)
+			}
+		}
+	}
+	return msgs
+}
+
+// setNumbersWithin sets again, as setWholeNumber reads them, the whole
+// numbers within v, decoded from raw (a struct's fields by their keys, a
+// map's values, a list's items): the decoder read a text one ("010") as
+// octal or hex, where a variable's is read in decimal. nestedProblems
+// has refused the values that are no such numbers.
+func setNumbersWithin(v reflect.Value, raw any) {
+	if raw == nil {
+		return
+	}
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return
+		}
+		v = v.Elem()
+	}
+	switch {
+	case isInteger(v.Kind()):
+		setWholeNumber(v, raw)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8 || v.Kind() == reflect.Array:
+		if items, ok := raw.([]any); ok && len(items) == v.Len() {
+			for i, item := range items {
+				setNumbersWithin(v.Index(i), item)
+			}
+		}
+	case v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String:
+		m, _ := raw.(map[string]any)
+		for k, item := range m {
+			key := reflect.ValueOf(k).Convert(v.Type().Key())
+			if cur := v.MapIndex(key); cur.IsValid() {
+				// A map's value cannot be set in place: set a copy, then store it.
+				cp := reflect.New(cur.Type()).Elem()
+				cp.Set(cur)
+				setNumbersWithin(cp, item)
+				v.SetMapIndex(key, cp)
+			}
+		}
+	case holdsValues(v.Type()):
+		m, _ := raw.(map[string]any)
+		for i := range v.NumField() {
+			if tag := v.Type().Field(i).Tag.Get("koanf"); tag != "" && tag != "-" && v.Field(i).CanSet() {
+				setNumbersWithin(v.Field(i), m[tag])
+			}
+		}
+	}
 }

@@ -308,6 +308,56 @@ func TestSectionUnknownKeyOfAnEntry(t *testing.T) {
 	}
 }
 
+// timingSection is a section whose durations, whole numbers and booleans
+// are within a struct field, a map and a list's entries.
+type timingSection struct {
+	Inner struct {
+		Wait time.Duration `koanf:"wait"`
+		Size int           `koanf:"size"`
+		On   bool          `koanf:"on"`
+	} `koanf:"inner"`
+	Waits map[string]time.Duration `koanf:"waits"`
+	ByApp map[string]struct {
+		Wait time.Duration `koanf:"wait"`
+	} `koanf:"by_app"`
+	Steps []struct {
+		Limit struct {
+			Size int `koanf:"size"`
+		} `koanf:"limit"`
+	} `koanf:"steps"`
+}
+
+func (timingSection) Validate() error { return nil }
+
+// TestSectionNestedValuesAreReadAsSettings: within a section's struct or
+// map field the decoder's own rules applied, not the settings': wait: 30
+// was 30ns, size: 1.5 was 1, size: "010" octal 8 and on: 5 true, without a
+// word. They are refused, or read, as a setting's value is.
+func TestSectionNestedValuesAreReadAsSettings(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"a duration without a unit", "inner: {wait: 30}", "IMCALLBACK_T_INNER (t.inner): inner.wait: 30 needs a unit, e.g. 30s"},
+		{"a fraction", "inner: {size: 1.5}", "IMCALLBACK_T_INNER (t.inner): inner.size: 1.5 is not a whole number"},
+		{"a number for a boolean", "inner: {on: 5}", "IMCALLBACK_T_INNER (t.inner): inner.on: 5 is not true or false"},
+		{"a map's duration", "waits: {x: 30}", "IMCALLBACK_T_WAITS (t.waits): waits.x: 30 needs a unit, e.g. 30s"},
+		{"a map's struct", "by_app: {x: {wait: 30}}", "IMCALLBACK_T_BY_APP (t.by_app): by_app.x.wait: 30 needs a unit, e.g. 30s"},
+		{"an entry's struct", "steps: [{limit: {size: 1.5}}]", "IMCALLBACK_T_STEPS (t.steps): steps[0].limit.size: 1.5 is not a whole number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.LoadSection(config.Source{File: yamlFile(t, "t:\n  "+tt.yaml+"\n"), Environ: env()}, "t", timingSection{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+	// A whole number is read in decimal, as a variable's: "010" is 10.
+	got, err := config.LoadSection(config.Source{File: yamlFile(t, "t:\n  inner: {size: \"010\", wait: 1m}\n  steps: [{limit: {size: \"010\"}}]\n"),
+		Environ: env()}, "t", timingSection{})
+	if err != nil || got.Inner.Size != 10 || got.Inner.Wait != time.Minute || len(got.Steps) != 1 || got.Steps[0].Limit.Size != 10 {
+		t.Fatalf("section %+v, %v; want the sizes 10", got, err)
+	}
+}
+
 // TestSectionSecretWrittenAsAKeyIsNotQuoted: in braces, a section's secret
 // written without the ':' after its key is a key without a value, which
 // the unknown-key line quoted (words.api_key k-secret); it is named by its
