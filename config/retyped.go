@@ -27,6 +27,10 @@ type retyped struct {
 	// decimal is a whole number's value as a variable reads its text,
 	// for kind "octal" (010: YAML's 8, decimal 10).
 	decimal int64
+	// within is the value's path from key when it is within a section's
+	// struct, map or list of them (limits.max_joins, rules[1].name), ""
+	// for the key's own value.
+	within string
 }
 
 // retypedValues finds the retyped values of the text settings (string and
@@ -82,11 +86,66 @@ func retypedSection(data []byte, key string, t reflect.Type) []retyped {
 		return nil
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		if v := resolveAlias(root.Content[i+1]); root.Content[i].Value == key && v.Kind == yaml.MappingNode {
-			return retypedFields(v.Content, t, secretTagged)
+		v := resolveAlias(root.Content[i+1])
+		if root.Content[i].Value != key || v.Kind != yaml.MappingNode {
+			continue
 		}
+		found := retypedFields(v.Content, t, secretTagged)
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			f, ok := fieldByTag(t, v.Content[j].Value)
+			if !ok || !holdsValues(f.Type) && !(isList(f.Type) && holdsValues(f.Type.Elem())) {
+				continue
+			}
+			name := f.Tag.Get("koanf")
+			for _, r := range retypedWithin(f.Type, v.Content[j+1], name, secretTagged(f)) {
+				r.key = name
+				found = append(found, r)
+			}
+		}
+		return found
 	}
 	return nil
+}
+
+// retypedWithin finds the retyped values within n, the file's value of
+// type t at path (a section's struct or map field, or a list of them):
+// those of the text and whole-number fields of its structs (by their
+// keys), of its maps' values and of its lists' entries, each with its
+// path (limits.max_joins, rules[1].name); hidden, or within a field
+// tagged secret:"true", a value is a secret.
+func retypedWithin(t reflect.Type, n *yaml.Node, path string, hidden bool) []retyped {
+	n = resolveAlias(n)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var found []retyped
+	switch {
+	case holdsValues(t) && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if t.Kind() == reflect.Map {
+				found = append(found, retypedWithin(t.Elem(), n.Content[i+1], path+"."+k, hidden)...)
+			} else if f, ok := fieldByTag(t, k); ok {
+				found = append(found, retypedWithin(f.Type, n.Content[i+1], path+"."+k, hidden || secretTagged(f))...)
+			}
+		}
+	case isList(t) && holdsValues(t.Elem()) && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			found = append(found, retypedWithin(t.Elem(), item, fmt.Sprintf("%s[%d]", path, i), hidden)...)
+		}
+	default:
+		for _, r := range retypedText(t, n) {
+			r.within, r.hidden = path, hidden
+			found = append(found, r)
+		}
+	}
+	return found
+}
+
+// isList reports whether t is a list (a slice or an array) of other than
+// bytes.
+func isList(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 || t.Kind() == reflect.Array
 }
 
 // fileRoot is the top-level mapping of a configuration file, nil when it
@@ -248,8 +307,14 @@ func retypedScalar(n *yaml.Node) (retyped, bool) {
 }
 
 // message says what is wrong with r, quoting it unless it is a secret
-// (a secret whole number written with a leading zero too).
+// (a secret whole number written with a leading zero too), after its
+// path when it is within a section's field (limits.max_joins: …).
 func (r retyped) message() string {
+	if r.within != "" {
+		inner := r
+		inner.within = ""
+		return r.within + ": " + inner.message()
+	}
 	what := "the value"
 	if r.item > 0 {
 		what = fmt.Sprintf("item #%d", r.item)

@@ -358,6 +358,36 @@ func TestSectionNestedValuesAreReadAsSettings(t *testing.T) {
 	}
 }
 
+// TestSectionNestedTextReadAsANumber: a text within a section's struct
+// field, a list's entry or a map that YAML reads as a number (name:
+// 0123, octal 83) was taken as the text "83" without a word, where a
+// section's own text field is refused; it is refused there too, naming
+// its path, and a secret's is not shown.
+func TestSectionNestedTextReadAsANumber(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"a struct field", "limits: {max_joins: 010}",
+			"IMCALLBACK_MOD_LIMITS (mod.limits): limits.max_joins: 010 is read by YAML as the octal number 8, not as 10"},
+		{"an entry of a list", "rules: [{name: ok}, {name: 0123}]",
+			`IMCALLBACK_MOD_RULES (mod.rules): rules[1].name: "0123" is read by YAML as the number 83`},
+		{"a value of a map", "by_app: {\"1400000001\": {name: true}}",
+			`IMCALLBACK_MOD_BY_APP (mod.by_app): by_app.1400000001.name: "true" is read by YAML as the boolean true`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.LoadSection(config.Source{File: yamlFile(t, "mod:\n  "+tt.yaml+"\n"), Environ: env()}, "mod", rulesSection{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+	// A secret's value is not shown.
+	_, err := config.LoadSection(config.Source{File: yamlFile(t, "up:\n  upstream: {url: https://u.example, token: 0123}\n"), Environ: env()},
+		"up", upstreamSection{})
+	if err == nil || !strings.Contains(err.Error(), "upstream.token: the value is read by YAML as a number") || strings.Contains(err.Error(), "0123") {
+		t.Fatalf("error %v: want the secret's problem without it", err)
+	}
+}
+
 // TestSectionSecretWrittenAsAKeyIsNotQuoted: in braces, a section's secret
 // written without the ':' after its key is a key without a value, which
 // the unknown-key line quoted (words.api_key k-secret); it is named by its
