@@ -49,9 +49,9 @@ type SectionInfo struct {
 // (named by their koanf tags) are read from the same YAML file under key,
 // then from IMCALLBACK_<KEY>_<FIELD> variables, over the values of def
 // (read as the core settings' are: one set empty counts as unset, a list
-// with an empty item is an error; a field of a map or struct type is read
-// from the file alone, and a variable that sets it, or one of its keys,
-// is an error), and T's Validate runs at start; every
+// with an empty item is an error; a field of a map or struct type, or a
+// list of them, is read from the file alone, and a variable that sets it,
+// or one of its keys, is an error), and T's Validate runs at start; every
 // problem is reported with the core settings' in one error. It provides T
 // to the app, and `config check` shows it, fields tagged `secret:"true"`
 // redacted:
@@ -294,7 +294,8 @@ func sectionFields(t reflect.Type) map[string]reflect.Kind {
 // fileOnlySectionFields are the fields of a section's struct t that the
 // file alone sets, each with what it is: a map or a struct (one that does
 // not read itself from text, as netip.Prefix does), which the file writes
-// as a mapping of their own keys and a variable cannot hold.
+// as a mapping of their own keys and a variable cannot hold, or a list of
+// them ("list of entries"), which the file writes as a list of mappings.
 func fileOnlySectionFields(t reflect.Type) map[string]string {
 	out := map[string]string{}
 	for i := range t.NumField() {
@@ -312,6 +313,8 @@ func fileOnlySectionFields(t reflect.Type) map[string]string {
 			out[tag] = "map"
 		case ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()):
 			out[tag] = "struct"
+		case isList(ft) && holdsValues(ft.Elem()):
+			out[tag] = "list of entries"
 		}
 	}
 	return out
@@ -349,9 +352,13 @@ func fileOnlySectionEnv(vars []string, prefix, key string, t reflect.Type) []*Fi
 	for _, f := range slices.Sorted(maps.Keys(names)) {
 		set := names[f]
 		slices.Sort(set)
+		written := fmt.Sprintf("a mapping of its keys (%s: {%s: {…}})", key, f)
+		if fileOnly[f] == "list of entries" {
+			written = fmt.Sprintf("a list of mappings (%s: {%s: [{…}]})", key, f)
+		}
 		errs = append(errs, &FieldError{Key: key + "." + f, Msg: fmt.Sprintf("is read from the configuration file only, "+
-			"but %s sets it: a %s field is written in the file as a mapping of its keys (%s: {%s: {…}}), which no variable holds",
-			strings.Join(set, " and "), fileOnly[f], key, f)})
+			"but %s sets it: a %s field is written in the file as %s, which no variable holds",
+			strings.Join(set, " and "), fileOnly[f], written)})
 	}
 	return errs
 }

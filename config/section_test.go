@@ -608,7 +608,7 @@ func TestDeclaredSectionsListsWithoutRunningTheModules(t *testing.T) {
 }
 
 // TestSectionMapAndStructFieldsFromTheEnvironment: a section's field of a
-// map or a struct type is read from the file alone. Its variable was
+// map or a struct type, or a list of them, is read from the file alone. Its variable was
 // taken as a value the decoder could not read, with the decoder's own
 // message ("expected type 'map[string]string', got unconvertible type
 // 'string'"), and a variable of a struct field's own key
@@ -646,6 +646,13 @@ func TestSectionMapAndStructFieldsFromTheEnvironment(t *testing.T) {
 				t.Fatalf("LoadSection: %v; want an error saying %q and where in the file, without the value", err, tt.want)
 			}
 		})
+	}
+	// A list of structs (of entries) alike: its variable was read by the
+	// decoder, which said "'[0]' expected a map or struct, got "string"".
+	_, err := config.LoadSection(config.Source{Environ: env("IMCALLBACK_MOD_RULES=secret-a,b")}, "mod", rulesSection{})
+	if err == nil || !strings.Contains(err.Error(), "IMCALLBACK_MOD_RULES (mod.rules): "+fileOnly) ||
+		!strings.Contains(err.Error(), "mod: {rules: [{…}]}") || strings.Contains(err.Error(), "secret-") {
+		t.Fatalf("LoadSection: %v; want an error saying the list is the file's, without the value", err)
 	}
 	// A struct that reads itself from text is a variable's, as in the file.
 	got, err := config.LoadSection(config.Source{Environ: env("IMCALLBACK_NET_RANGE=10.0.0.0/8")}, "net", prefixSection{})
