@@ -770,6 +770,17 @@ func (c *Config) SettingWarnings() []string {
 		notes = append(notes, fmt.Sprintf("%s %s is ignored: no embedded NATS server runs, since %s",
 			EnvName("nats_listen"), c.NATSListen, why))
 	}
+	if c.Delivery == DeliveryInline {
+		if keys := c.durableOnlyChanged(); len(keys) > 0 {
+			names := make([]string, len(keys))
+			for i, k := range keys {
+				names[i] = EnvName(k)
+			}
+			// Names only: a NATS URL may hold a password.
+			notes = append(notes, fmt.Sprintf("%s: ignored, since %s is inline: they set durable delivery (its stream and workers) alone",
+				strings.Join(names, ", "), EnvName("delivery")))
+		}
+	}
 	if i, r, ok := outsidePrintableASCII(c.AdminToken); ok {
 		// Never the token itself: only where the character is and what it is.
 		notes = append(notes, fmt.Sprintf("%s holds %U at character %d, outside printable ASCII: the console cannot use it "+
@@ -777,6 +788,35 @@ func (c *Config) SettingWarnings() []string {
 			EnvName("admin_token"), r, i))
 	}
 	return notes
+}
+
+// durableOnlyChanged are the keys of the settings of durable delivery
+// alone (its NATS, stream and workers) that differ from their defaults:
+// with inline delivery nothing reads them, so one set is most likely
+// meant for a service that stores its events.
+func (c *Config) durableOnlyChanged() []string {
+	d := Default()
+	var keys []string
+	for _, s := range []struct {
+		key     string
+		changed bool
+	}{
+		{"nats_url", c.NATSURL != d.NATSURL},
+		{"stream", c.Stream != d.Stream},
+		{"stream_replicas", c.StreamReplicas != d.StreamReplicas},
+		{"subject_prefix", c.SubjectPrefix != d.SubjectPrefix},
+		{"retention", c.Retention != d.Retention},
+		{"dedup_window", c.DedupWindow != d.DedupWindow},
+		{"workers", c.Workers != d.Workers},
+		{"handler_timeout", c.HandlerTimeout != d.HandlerTimeout},
+		{"backoff", !slices.Equal(c.Backoff, d.Backoff)},
+		{"max_deliveries", c.MaxDeliveries != d.MaxDeliveries},
+	} {
+		if s.changed {
+			keys = append(keys, s.key)
+		}
+	}
+	return keys
 }
 
 // outsidePrintableASCII finds the first character of s outside U+0020 to

@@ -763,6 +763,14 @@ func TestNotes(t *testing.T) {
 		{"a NATS listener with inline delivery", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_NATS_LISTEN=127.0.0.1:4223", "IMCALLBACK_DELIVERY=inline"},
 			[]string{"IMCALLBACK_NATS_LISTEN 127.0.0.1:4223 is ignored: no embedded NATS server runs, since IMCALLBACK_DELIVERY is inline"}},
 		{"a NATS listener of the embedded server", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_NATS_LISTEN=127.0.0.1:4223"}, nil},
+		// Inline delivery keeps no stream and runs no workers; the URL's
+		// password is not shown.
+		{"durable settings with inline delivery", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_DELIVERY=inline",
+			"IMCALLBACK_WORKERS=8", "IMCALLBACK_NATS_URL=nats://u:secret-pass@10.0.0.5:4222", "IMCALLBACK_BACKOFF=1s,2s"},
+			[]string{"IMCALLBACK_NATS_URL, IMCALLBACK_WORKERS, IMCALLBACK_BACKOFF: ignored, since IMCALLBACK_DELIVERY is inline"}},
+		{"durable settings at their defaults with inline delivery", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_DELIVERY=inline",
+			"IMCALLBACK_WORKERS=64", "IMCALLBACK_STREAM=IMCALLBACK"}, nil},
+		{"durable settings with durable delivery", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_WORKERS=8", "IMCALLBACK_BACKOFF=1s,2s"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -773,6 +781,9 @@ func TestNotes(t *testing.T) {
 			got := c.Notes()
 			if len(got) != len(tt.want) {
 				t.Fatalf("Notes = %q, want %q", got, tt.want)
+			}
+			if strings.Contains(strings.Join(got, "\n"), "secret-pass") {
+				t.Errorf("Notes = %q, showing a password", got)
 			}
 			for i, w := range tt.want {
 				if !strings.HasPrefix(got[i], w) {
