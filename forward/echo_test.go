@@ -2,6 +2,9 @@ package forward_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +93,33 @@ func TestShortTargetIsHiddenOnlyWhereItIsQuoted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAnswerEchoingTheRequestHidesTheURL: a destination whose 2xx answer
+// to a before-callback is the request it read, as an HTTP echo service
+// answers (a mistyped port that reaches one), is no envelope, and the
+// error refusing it quotes the answer's start: the URL's path and query,
+// where a webhook URL keeps its key, are redacted from that quote too.
+func TestAnswerEchoingTheRequestHidesTheURL(t *testing.T) {
+	const key, token = "hk_9f2c1e7a", "tok_5b8d3a"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s %s\r\n", r.Method, r.RequestURI, r.Proto)
+	}))
+	defer srv.Close()
+	f, err := forward.New([]config.ForwardConfig{destination("a", srv.URL+"/hooks/"+key+"?token="+token, beforeCommand)},
+		catalogueAll(), nopLogger(), newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = f.Decide(ctx, "a", &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)})
+	if err == nil {
+		t.Fatal("an echoed request was taken for an envelope")
+	}
+	if msg := err.Error(); strings.Contains(msg, key) || strings.Contains(msg, token) {
+		t.Errorf("the error quotes the URL's key: %v", err)
 	}
 }

@@ -605,7 +605,10 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 	dec, dropped, err := parseAnswer(body, f.replies[r.Command])
 	if err != nil {
 		f.requests.WithLabelValues(name, ResultBadResponse).Inc()
-		unusable = fmt.Errorf("forward: %s: %w", name, err)
+		// The error quotes the answer's start, which an HTTP echo
+		// service (a mistyped port) makes the request line: its target
+		// is hidden, as in a failed exchange's error.
+		unusable = fmt.Errorf("forward: %s: %w", name, hideTarget(err, resp.Request.URL))
 		return dispatcher.Decision{}, unusable
 	}
 	f.requests.WithLabelValues(name, ResultOK).Inc()
@@ -901,7 +904,8 @@ func noEnd(error) {}
 // where a webhook URL keeps its key) redacted from its text. The cause of
 // a failed exchange may quote the answer: from a server that is no HTTP
 // server and echoes the request (a mistyped port), its "status code" is
-// the request line's target. A short target ("/h", a query "on") is
+// the request line's target; so may the refusal of a before-callback's
+// answer, which quotes its start, from an HTTP echo service. A short target ("/h", a query "on") is
 // hidden only where it stands alone, not inside the error's own words
 // ("net/http", "connection"). The result unwraps to err, so a timeout
 // stays one for errors.Is.
