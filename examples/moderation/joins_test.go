@@ -3,7 +3,11 @@ package moderation_test
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"regexp"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -96,5 +100,41 @@ func TestMaxJoinsFromTheConfiguration(t *testing.T) {
 	err := cli.Run([]string{"config", "check"}, &out, &out, moderation.Module)
 	if err == nil || !strings.Contains(err.Error(), "max_joins -1 must be between 1 and 10000000") {
 		t.Fatalf("config check with max_joins -1: %v\n%s", err, out.String())
+	}
+}
+
+// TestJoinsMemoryIsAsDocumented: DefaultMaxJoins's doc gives the bytes a
+// membership takes, from which a user sizes GOMEMLIMIT; a full record of
+// IDs as IM writes them takes within a quarter of that. It once said "a
+// few dozen bytes each, a few megabytes" of a record that took about 200
+// bytes each, 20 MB.
+func TestJoinsMemoryIsAsDocumented(t *testing.T) {
+	src, err := os.ReadFile("joins.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(strings.ReplaceAll(string(src), "//", "")), " ") // comments wrap anywhere
+	m := regexp.MustCompile(`takes about (\d+) bytes`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal(`joins.go's DefaultMaxJoins doc gives no "takes about N bytes" of a membership`)
+	}
+	documented, err := strconv.Atoi(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	joins := moderation.NewJoins(moderation.Config{})
+	for i := range moderation.DefaultMaxJoins {
+		joins.Record(fmt.Sprintf("@TGS#%09d", i/100), fmt.Sprintf("user_%08d", i)) // 100 members a group
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(joins)
+	each := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / moderation.DefaultMaxJoins
+	t.Logf("a membership takes %d bytes, joins.go says about %d", each, documented)
+	if lo, hi := int64(documented)*3/4, int64(documented)*5/4; each < lo || each > hi {
+		t.Fatalf("a membership takes %d bytes, joins.go says about %d", each, documented)
 	}
 }

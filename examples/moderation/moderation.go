@@ -41,7 +41,8 @@ type Config struct {
 	DenyCode int `koanf:"deny_code"`
 	// MaxJoins bounds the join record (Joins): the memberships it holds,
 	// the oldest forgotten first. Up to 10,000,000; 0 (a Config built by
-	// hand) is DefaultMaxJoins, the section's default.
+	// hand) is DefaultMaxJoins, the section's default, whose doc gives
+	// the memory a membership takes.
 	MaxJoins int `koanf:"max_joins"`
 }
 
