@@ -72,6 +72,15 @@ class Receiver(BaseHTTPRequestHandler):
     # closed after this many seconds instead of holding its thread for ever.
     timeout = read_timeout(os.environ.get("READ_TIMEOUT"))
 
+    def log_request(self, code="-", size="-"):
+        # One line per answer, as receiver.js writes: the command, the
+        # event's id and the status, never the request line, whose path and
+        # query may hold a key of the destination's URL (the service shows
+        # neither). headers is unset when the request line did not parse.
+        headers = getattr(self, "headers", None) or {}
+        status = int(code) if code != "-" else code  # an HTTPStatus as its number
+        self.log_message("%s %s %s", headers.get("X-Imcallback-Command", "-"), headers.get("webhook-id", "-"), status)
+
     def do_POST(self):
         length = number(self.headers.get("Content-Length", ""))
         if length is None or length > MAX_BODY:

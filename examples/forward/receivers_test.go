@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +35,37 @@ const otherSecret = "whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24h"
 // start runs a receiver on a free loopback port and returns its URL, or
 // skips t when the interpreter is missing.
 func start(t *testing.T, interpreter, script string, env ...string) string {
+	t.Helper()
+	url, _ := startLogged(t, interpreter, script, env...)
+	return url
+}
+
+// output is what a receiver wrote, standard output and error together.
+type output struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (o *output) add(line string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lines = append(o.lines, line)
+}
+
+// String is the lines written so far, each ended by a line break.
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var b strings.Builder
+	for _, l := range o.lines {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// startLogged is start, and the receiver's output, which goes into the
+// test's log as well.
+func startLogged(t *testing.T, interpreter, script string, env ...string) (string, *output) {
 	t.Helper()
 	path, err := exec.LookPath(interpreter)
 	if err != nil {
@@ -64,6 +96,7 @@ func start(t *testing.T, interpreter, script string, env ...string) string {
 		t.Fatal(err)
 	}
 	logged := make(chan struct{})
+	written := &output{}
 	t.Cleanup(func() {
 		cancel()
 		<-logged // the pipe ends with the process
@@ -74,6 +107,7 @@ func start(t *testing.T, interpreter, script string, env ...string) string {
 		s := bufio.NewScanner(out)
 		for s.Scan() {
 			t.Log(script + ": " + s.Text())
+			written.add(s.Text())
 		}
 	}()
 	deadline := time.Now().Add(30 * time.Second) // an interpreter's start on a loaded machine
@@ -81,7 +115,7 @@ func start(t *testing.T, interpreter, script string, env ...string) string {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return "http://" + addr + "/"
+			return "http://" + addr + "/", written
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s does not listen on %s", script, addr)
@@ -484,6 +518,47 @@ func TestReceiversStopGracefully(t *testing.T) {
 			}
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("the receiver's exit after SIGTERM: %v, want 0", err)
+			}
+		})
+	}
+}
+
+// TestReceiversLogNoURLPathOrQuery: a receiver logs a request by its
+// command and its event's id, never by its request line: a destination's
+// URL may hold a key in its path or query, which the service itself never
+// shows (README, "Forward to your own backend"), and a receiver that
+// logged its request lines would write the key with every request.
+// receiver.py logged Python's default line, the path and query included.
+func TestReceiversLogNoURLPathOrQuery(t *testing.T) {
+	const key = "k3y-of-the-url"
+	for _, r := range []struct{ interpreter, script string }{{"node", "receiver.js"}, {"python3", "receiver.py"}} {
+		t.Run(r.script, func(t *testing.T) {
+			url, out := startLogged(t, r.interpreter, r.script)
+			id, ts, body := "msg_log_"+r.interpreter, strconv.FormatInt(time.Now().Unix(), 10), `{"CallbackCommand":"Group.CallbackAfterNewMemberJoin"}`
+			req, err := http.NewRequest(http.MethodPost, url+"hook/"+key+"?token="+key, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("webhook-id", id)
+			req.Header.Set("webhook-timestamp", ts)
+			req.Header.Set("webhook-signature", sign(t, id, ts, body))
+			req.Header.Set("X-Imcallback-Command", "Group.CallbackAfterNewMemberJoin")
+			req.Header.Set("X-Imcallback-Kind", "after")
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("a signed after-callback: %d, want 204", resp.StatusCode)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(out.String(), id) && !strings.Contains(out.String(), key) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if written := out.String(); strings.Contains(written, key) || !strings.Contains(written, id) {
+				t.Fatalf("the receiver's log, for a request to .../hook/%s?token=%s with webhook-id %s:\n%s\nwant the id, never the path or query",
+					key, key, id, written)
 			}
 		})
 	}
