@@ -64,7 +64,10 @@ var Module = fx.Module("imcallback",
 // the environment); modules are the program's own, read only for the
 // configuration sections they declare (config.Section), whose keys the
 // file may hold. fx takes these options at the top level of fx.New only,
-// as the package's doc shows. Modules that do not build, or a
+// as the package's doc shows. fx's Run applies them; a program that calls
+// the app's Start and Stop itself (to call server.Drain's Begin between
+// the signal and the stop) gives them contexts of app.StartTimeout() and
+// app.StopTimeout(), for the timeouts bound nothing else. Modules that do not build, or a
 // configuration that does not load, keep fx's defaults: the service's own
 // start fails, saying why.
 //

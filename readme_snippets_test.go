@@ -81,6 +81,27 @@ import (
 
 {{code}}
 `},
+	{key: `sig := <-app.Wait()`, file: `package main
+
+import (
+	"context"
+	"os"
+
+	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback"
+	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/delivery"
+	"github.com/imcallback/imcallback/examples/moderation"
+	"github.com/imcallback/imcallback/logging"
+	"github.com/imcallback/imcallback/server"
+)
+
+func main() {
+	mine := []fx.Option{delivery.Module, moderation.Module}
+{{code}}
+}
+`},
 	{key: `middleware.AsMiddleware(`, file: `package snippet
 
 import (
