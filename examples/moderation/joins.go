@@ -8,8 +8,8 @@ import (
 
 // DefaultMaxJoins is the number of memberships Joins holds unless the
 // configuration's max_joins sets another. A membership takes about 200
-// bytes of heap (measured with IDs of a dozen bytes; longer IDs take
-// more), so a full record at the default is about 20 MB, and at the
+// bytes of heap (measured by BenchmarkJoinsMemory, with IDs of a dozen
+// bytes; longer IDs take more), so a full record at the default is about 20 MB, and at the
 // largest max_joins, 10,000,000, about 2 GB: count it in GOMEMLIMIT
 // (README, "Memory"), or the collector runs all the time.
 const DefaultMaxJoins = 100_000
