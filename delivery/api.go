@@ -780,6 +780,13 @@ func (s *Service) replayEvents(c echo.Context) error {
 	if err != nil {
 		return badRequest("since %v", err)
 	}
+	if req.Command != "" {
+		// Checked here, not only by the replay: while the event log is out
+		// of reach a bad filter would be a 503, which no retry mends.
+		if err := checkCommandFilter(req.Command); err != nil {
+			return badRequest("%v", err)
+		}
+	}
 	if err := s.checkCommandCase(req.Command); err != nil {
 		return badRequest("%v", err)
 	}

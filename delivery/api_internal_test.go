@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -441,5 +442,28 @@ func TestGetOfASequenceTooLarge(t *testing.T) {
 				t.Errorf("GET /v1/events/%s: %d %s, want 400 %s", tt.seq, w.Code, w.Body, tt.want)
 			}
 		})
+	}
+}
+
+// TestABadCommandFilterIsA400WhileTheLogIsOutOfReach: a command filter
+// that is no valid filter (a longer one than any command, whitespace, a
+// misplaced ">") never selects anything, so it is a 400 however the event
+// log is doing. The replay's was checked only once the stream was read,
+// and while the log was out of reach it was answered 503 "try again",
+// which no retry mends; the listing's always was a 400.
+func TestABadCommandFilterIsA400WhileTheLogIsOutOfReach(t *testing.T) {
+	e := unconnectedAPI(t)
+	for _, command := range []string{"Group. x", "C2C.>.x", "a..b", strings.Repeat("x", maxCommandFilter+1)} {
+		w := httptest.NewRecorder()
+		body := `{"since":"1h","command":"` + command + `"}`
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/events/replay", strings.NewReader(body)))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "bad command filter") {
+			t.Errorf("POST /v1/events/replay %s: %d %s, want a 400 naming the bad filter", body, w.Code, w.Body)
+		}
+		w = httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/events?command="+url.QueryEscape(command), nil))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "bad command filter") {
+			t.Errorf("GET /v1/events?command=%s: %d %s, want a 400 naming the bad filter", command, w.Code, w.Body)
+		}
 	}
 }
