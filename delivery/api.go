@@ -160,9 +160,10 @@ func (s *Service) untilDone(h echo.HandlerFunc) echo.HandlerFunc {
 
 // withStatus gives the errors a caller can act on their own status instead
 // of the admin listener's 500: the stream not reachable now (not started,
-// restarting, not set up, a NATS timeout) is 503, a body over its limit 413,
-// a replay of dead letters that could not be removed (ErrDeadLettersKept)
-// 409.
+// restarting, not set up, a NATS timeout) is 503, and so is a request cut
+// short by the service's stop (its context ended: endAtStop), a body over
+// its limit 413, a replay of dead letters that could not be removed
+// (ErrDeadLettersKept) 409.
 func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := h(c)
@@ -175,6 +176,11 @@ func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 			connectionDown(err),
 			errors.Is(err, jetstream.ErrStreamNotFound): // deleted: the supervisor sets it up again
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "the event log is not reachable now, try again: "+err.Error()).SetInternal(err)
+		case errors.Is(err, context.Canceled):
+			// The service is stopping (or the caller left, who reads no
+			// answer): not an internal error, and another replica, or this
+			// one once started again, answers.
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "the request was cut short (the service is stopping), try again: "+err.Error()).SetInternal(err)
 		case errors.Is(err, ErrBadFilter):
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		case errors.Is(err, ErrDeadLettersKept):

@@ -34,6 +34,7 @@ func TestAdminErrorsHaveTheirStatus(t *testing.T) {
 		{"a NATS timeout", fmt.Errorf("stream: %w", nats.ErrTimeout), http.StatusServiceUnavailable},
 		{"a deadline", fmt.Errorf("scan: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
 		{"a stream deleted", fmt.Errorf("dead letters: %w", jetstream.ErrStreamNotFound), http.StatusServiceUnavailable},
+		{"cut short by the stop", fmt.Errorf("scan: %w", context.Canceled), http.StatusServiceUnavailable},
 		{"a body over its limit", fmt.Errorf("decode: %w", &http.MaxBytesError{Limit: 1 << 20}), http.StatusRequestEntityTooLarge},
 		{"dead letters that cannot be removed", fmt.Errorf("replay: %w", ErrDeadLettersKept), http.StatusConflict},
 		{"a bad request stays", echo.NewHTTPError(http.StatusBadRequest, "bad"), http.StatusBadRequest},
