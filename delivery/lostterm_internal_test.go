@@ -2,11 +2,13 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -19,12 +21,29 @@ import (
 // lostTermJS hands the workers messages whose first termination is lost:
 // the server is not told, and delivers the message again (as after a
 // connection cut, or a restart of the embedded server that rolled the
-// consumer's state back). It counts the terminations and acks sent.
+// consumer's state back). It counts the terminations and acks sent. With
+// failSecondDead, the second dead letter published (the redelivery's) is
+// not stored: the dead-letter stream down for a moment.
 type lostTermJS struct {
 	jetstream.JetStream
-	mu          sync.Mutex
-	lost        bool
-	terms, acks int
+	failSecondDead bool
+	mu             sync.Mutex
+	lost           bool
+	terms, acks    int
+	deadPublishes  int
+}
+
+func (j *lostTermJS) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if msg.Header.Get(HeaderDeadSeq) != "" {
+		j.mu.Lock()
+		j.deadPublishes++
+		fail := j.failSecondDead && j.deadPublishes == 2
+		j.mu.Unlock()
+		if fail {
+			return nil, errors.New("dead-letter stream unavailable")
+		}
+	}
+	return j.JetStream.PublishMsg(ctx, msg, opts...)
 }
 
 func (j *lostTermJS) Consumer(ctx context.Context, stream, name string) (jetstream.Consumer, error) {
@@ -126,15 +145,20 @@ func TestDeadLetteredEventWhoseTerminationIsLostDoesNotRunAgain(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
+		// failSecondDead: the redelivery's dead letter (the duplicate) is
+		// not stored at first, and stored at the delivery after.
+		failSecondDead bool
 	}{
-		{"permanent error", fmt.Errorf("destination refused it: %w", dispatcher.ErrPermanent)},
-		{"undecodable body", fmt.Errorf("bad payload: %w", dispatcher.ErrDecode)},
+		{"permanent error", fmt.Errorf("destination refused it: %w", dispatcher.ErrPermanent), false},
+		{"undecodable body", fmt.Errorf("bad payload: %w", dispatcher.ErrDecode), false},
+		{"duplicate not stored at first", fmt.Errorf("destination refused it: %w", dispatcher.ErrPermanent), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := DefaultOptions()
 			o.StoreDir = t.TempDir()
 			o.MaxDeliveries = 5
+			o.Backoff = []time.Duration{10 * time.Millisecond}
 			s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +169,7 @@ func TestDeadLetteredEventWhoseTerminationIsLostDoesNotRunAgain(t *testing.T) {
 					t.Errorf("stop: %v", err)
 				}
 			})
-			js := &lostTermJS{}
+			js := &lostTermJS{failSecondDead: tt.failSecondDead}
 			s.mu.Lock()
 			js.JetStream = s.conn.JS
 			s.conn.JS = js
@@ -185,6 +209,13 @@ func TestDeadLetteredEventWhoseTerminationIsLostDoesNotRunAgain(t *testing.T) {
 			}
 			if n := testutil.ToFloat64(s.metrics.dead.WithLabelValues(cmd)); n != 1 {
 				t.Errorf("dead_letters_total = %v, want 1", n)
+			}
+			wantFailed := 0.0
+			if tt.failSecondDead {
+				wantFailed = 1
+			}
+			if n := testutil.ToFloat64(s.metrics.deadFailed.WithLabelValues(cmd)); n != wantFailed {
+				t.Errorf("dead_letter_failures_total = %v, want %v", n, wantFailed)
 			}
 		})
 	}

@@ -721,11 +721,14 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 		w.nak(msg, w.opts.backoff(uint64(failures)))
 		return
 	}
-	if ack.Duplicate && w.s.holds.reason(md.Sequence.Stream, md.Timestamp) == nil {
+	if ack.Duplicate && (w.s.holds.reason(md.Sequence.Stream, md.Timestamp) == nil ||
+		w.s.holds.deadLettered(md.Sequence.Stream, md.Timestamp)) {
 		// Stored, counted and logged by an earlier delivery whose
 		// termination was lost. (One whose write failed here, kept a reason,
 		// may have been stored all the same: its acknowledgement timed out.
-		// That one was not counted, and is below.)
+		// That one was not counted, and is below, unless it was the
+		// duplicate of a letter this process stored and marked: counted
+		// then.)
 		w.log.Info("event already dead-lettered; terminating it", fields...)
 		w.term(msg)
 		w.s.holds.markDead(md.Sequence.Stream, md.Timestamp)
