@@ -30,21 +30,33 @@
 //
 // The processing order for one delivery of one message:
 //
-//  1. a delivery past the limit (an earlier last attempt was interrupted)
-//     goes straight to the dead-letter stream;
-//  2. an undecodable message goes to the dead-letter stream (retrying cannot help);
-//  3. dispatcher.Process runs under HandlerTimeout (panics come back as errors);
-//  4. success → Ack; dispatcher.ErrNoHandler → Ack, counted as no_handler;
+//  1. an event of a command PauseCommand holds back is given back (a Nak
+//     delayed by HoldRecheck), not counted as an attempt;
+//  2. a delivery past the limit (an earlier last attempt was interrupted),
+//     or of an event whose dead letter could not be stored (its error kept
+//     in this process's memory), goes straight to the dead-letter stream;
+//     one this process dead-lettered whose Term was lost is terminated
+//     again, its dead letter a duplicate;
+//  3. an undecodable message goes to the dead-letter stream (retrying cannot help);
+//  4. dispatcher.Process runs under HandlerTimeout (panics come back as errors);
+//  5. success → Ack; dispatcher.ErrNoHandler → Ack, counted as no_handler;
 //     an error wrapping dispatcher.ErrDecode, ErrUnroutable or ErrPermanent
 //     → dead letter at once, then Term (retrying cannot help);
-//  5. a handler cut short because the shutdown timeout passed (the
+//  6. a handler cut short because the shutdown timeout passed (the
 //     service's own stop, not the handler's deadline) → Nak at once, so
 //     another replica (or the next start) takes it, counted with outcome
 //     interrupted and not as an attempt when this process delivers it again
 //     (after a Pause, or a restart of the embedded server); a failure within
-//     the shutdown's graceful window is handled as 6 and 7;
-//  6. failure on the last allowed delivery → dead letter, then Term;
-//  7. other failures → Nak with the Backoff delay of that delivery.
+//     the shutdown's graceful window is handled as 7 and 8;
+//  7. failure on the last allowed delivery → dead letter, then Term;
+//  8. other failures → Nak with the Backoff delay of that delivery, or,
+//     once three quarters of the consumer's window (MaxAckPending) are
+//     held, dead letter at once, then Term.
+//
+// A dead letter the dead-letter stream does not store is no Term: the
+// event is nakked, with the Backoff counted from its first delay, and its
+// next delivery in this process dead-letters it with the kept error (2),
+// unless it was shed from a full window (8): that one is attempted again.
 //
 // The engine is an embedded nats-server with file storage under the data
 // directory, reached in-process, unless Options.URL names a NATS cluster.
