@@ -37,7 +37,9 @@ var DefaultAccessLogConfig = AccessLogConfig{Skipper: middleware.DefaultSkipper,
 // the header's entry that is no address follows (appendBadEntries).
 // It never logs the query string (it carries Sign), a token or the body.
 // Errors from the inner chain are written here, through the echo error
-// handler, so the logged status is the one sent. A panic is logged as the
+// handler, so the logged status is the one sent; one returned after the
+// answer was sent is no refusal: the line carries it as its error, without
+// a reason, and the Recent record is not a rejection's. A panic is logged as the
 // 500 that Recover, further out in the chain, answers it with, or, after
 // an answer was sent, as that answer's status.
 func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
@@ -62,16 +64,27 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 					// envelope and logs its stack; the request's line and
 					// record come first, then the panic goes on to it.
 					if r != http.ErrAbortHandler {
-						cfg.record(c, start, panicStatus(c), protocol.ErrInternal)
+						cfg.record(c, start, panicStatus(c), protocol.ErrInternal, nil)
 					}
 					panic(r)
 				}
 			}()
 			err := next(c)
-			if err != nil {
-				c.Error(err)
+			if err == nil {
+				cfg.record(c, start, c.Response().Status, nil, nil)
+				return nil
 			}
-			cfg.record(c, start, c.Response().Status, err)
+			// An error after the answer was sent (a middleware of the
+			// user's that fails once the handler answered, a write to a
+			// client gone) is no refusal, and the error handler writes
+			// and logs nothing for it: the line carries it instead.
+			answered := c.Response().Committed
+			c.Error(err)
+			if answered {
+				cfg.record(c, start, c.Response().Status, nil, err)
+			} else {
+				cfg.record(c, start, c.Response().Status, err, nil)
+			}
 			return nil
 		}
 	}
@@ -88,8 +101,10 @@ func panicStatus(c echo.Context) int {
 }
 
 // record writes the access line and the Recent record of a request
-// answered with status; err is the inner chain's error, if any.
-func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, err error) {
+// answered with status; err is the inner chain's error the answer was
+// made of, if any, and late its error returned after an answer was sent,
+// which the line carries without a rejection's reason.
+func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, err, late error) {
 	latency := time.Since(start)
 	if err != nil {
 		c.Set(reasonKey, AsProtocolError(err).Reason) // for the request's span
@@ -143,6 +158,9 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 		if status >= http.StatusInternalServerError {
 			fields = append(fields, zap.Error(err))
 		}
+	}
+	if late != nil {
+		fields = append(fields, zap.Error(late))
 	}
 	ce.Write(append(fields, tracing.LogFields(req.Context())...)...)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -843,6 +844,44 @@ func TestAccessLogRecordsAPanicAfterTheAnswer(t *testing.T) {
 	}
 	if ended := spans.Ended(); len(ended) != 1 || spanAttr(ended[0], "http.response.status_code") != "200" {
 		t.Errorf("span status %v, want the 200 sent", ended)
+	}
+	if n := testutil.ToFloat64(m.Rejections.WithLabelValues(protocol.ErrInternal.Reason, metrics.OtherApp)); n != 0 {
+		t.Errorf("%v internal rejections counted for a request answered 200", n)
+	}
+}
+
+// TestAccessLogErrorAfterTheAnswer: an error returned after the answer was
+// sent (a middleware of the user's that fails once the handler answered)
+// is no refusal: the access line and the Recent record name the 200 sent
+// without a rejection's reason or outcome, and the line carries the error,
+// which nothing else logs.
+func TestAccessLogErrorAfterTheAnswer(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	recent := middleware.NewRecent()
+	access := middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.New(core), Recent: recent})
+	afterAnswer := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := next(c); err != nil {
+				return err
+			}
+			middleware.SetOutcome(c, "allow")
+			return errors.New("audit write failed")
+		}
+	}
+	rec, m := serve(t, post("SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg"), nil, access, afterAnswer)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status sent %d, want the handler's 200", rec.Code)
+	}
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("%d access lines, want 1", len(entries))
+	}
+	fields := entries[0].ContextMap()
+	if _, ok := fields["reason"]; ok || fields["status"] != int64(http.StatusOK) || fields["error"] != "audit write failed" {
+		t.Errorf("access line %v, want status 200, the error and no reason", fields)
+	}
+	if cb := recent.Last(1); len(cb) != 1 || cb[0].Status != http.StatusOK || cb[0].Reason != "" || cb[0].Outcome != "allow" {
+		t.Errorf("recent %+v, want the 200 sent, outcome allow, no reason", cb)
 	}
 	if n := testutil.ToFloat64(m.Rejections.WithLabelValues(protocol.ErrInternal.Reason, metrics.OtherApp)); n != 0 {
 		t.Errorf("%v internal rejections counted for a request answered 200", n)
