@@ -58,9 +58,13 @@ func TracingWithConfig(cfg TracingConfig) echo.MiddlewareFunc {
 				// An error of a middleware between this one and the access
 				// log (which writes those of the chain inside it): written
 				// here, through the echo error handler, as the access log
-				// does, so the span names the status sent.
+				// does, so the span names the status sent. One returned
+				// after the answer was sent is no rejection.
+				answered := c.Response().Committed
 				c.Error(err)
-				c.Set(reasonKey, AsProtocolError(err).Reason)
+				if !answered {
+					c.Set(reasonKey, AsProtocolError(err).Reason)
+				}
 			}
 			describe(c, req, span, c.Response().Status)
 			return nil

@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -146,6 +147,43 @@ func TestTracingRecordsAnErrorOfAMiddlewareInside(t *testing.T) {
 		"http.response.status_code":   "429",
 		"imcallback.rejection_reason": "too_many_requests",
 		"imcallback.outcome":          "rejected",
+	} {
+		if got := spanAttr(spans[0], key); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+}
+
+// TestTracingErrorAfterTheAnswerIsNoRejection: an error a middleware
+// between the span and the access log returns after the answer was sent
+// leaves the span of that 200 without a rejection's reason or outcome, as
+// the access line is.
+func TestTracingErrorAfterTheAnswerIsNoRejection(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tracingMW := middleware.TracingWithConfig(middleware.TracingConfig{Tracer: tracing.New(tp)})
+	afterAnswer := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := next(c); err != nil {
+				return err
+			}
+			return errors.New("audit write failed")
+		}
+	}
+	access := middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.NewNop()})
+	res, _ := serve(t, post("SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg"), nil, tracingMW, afterAnswer, access)
+	if res.Code != http.StatusOK {
+		t.Fatalf("status sent %d, want the handler's 200", res.Code)
+	}
+	spans := rec.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans, want 1", len(spans))
+	}
+	for key, want := range map[string]string{
+		"http.response.status_code":   "200",
+		"imcallback.rejection_reason": "",
+		"imcallback.outcome":          "",
 	} {
 		if got := spanAttr(spans[0], key); got != want {
 			t.Errorf("%s = %q, want %q", key, got, want)
