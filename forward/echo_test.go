@@ -102,24 +102,35 @@ func TestShortTargetIsHiddenOnlyWhereItIsQuoted(t *testing.T) {
 // error refusing it quotes the answer's start: the URL's path and query,
 // where a webhook URL keeps its key, are redacted from that quote too.
 func TestAnswerEchoingTheRequestHidesTheURL(t *testing.T) {
-	const key, token = "hk_9f2c1e7a", "tok_5b8d3a"
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s %s %s\r\n", r.Method, r.RequestURI, r.Proto)
-	}))
-	defer srv.Close()
-	f, err := forward.New([]config.ForwardConfig{destination("a", srv.URL+"/hooks/"+key+"?token="+token, beforeCommand)},
-		catalogueAll(), nopLogger(), newRegistry())
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct{ name, key, token string }{
+		{"plain", "hk_9f2c1e7a", "tok_5b8d3a"},
+		// The refusal quotes the answer's start, escaping these.
+		{"quoted by the refusal", "hk_9f2c1e7a", `tok\5b8d"3a`},
 	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err = f.Decide(ctx, "a", &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)})
-	if err == nil {
-		t.Fatal("an echoed request was taken for an envelope")
-	}
-	if msg := err.Error(); strings.Contains(msg, key) || strings.Contains(msg, token) {
-		t.Errorf("the error quotes the URL's key: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "%s %s %s\r\n", r.Method, r.RequestURI, r.Proto)
+			}))
+			defer srv.Close()
+			f, err := forward.New([]config.ForwardConfig{destination("a", srv.URL+"/hooks/"+tt.key+"?token="+tt.token, beforeCommand)},
+				catalogueAll(), nopLogger(), newRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err = f.Decide(ctx, "a", &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)})
+			if err == nil {
+				t.Fatal("an echoed request was taken for an envelope")
+			}
+			msg := err.Error()
+			for _, secret := range []string{tt.key, tt.token, "5b8d"} {
+				if strings.Contains(msg, secret) {
+					t.Errorf("the error quotes the URL's %q: %v", secret, err)
+				}
+			}
+		})
 	}
 }

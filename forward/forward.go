@@ -914,6 +914,11 @@ func hideTarget(err error, u *url.URL) error {
 	for _, s := range []string{u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery} {
 		if len(s) > 1 { // "/" alone hides nothing
 			secrets = append(secrets, s)
+			// An answer's start is quoted in its refusal: a '"' or '\'
+			// of the URL shows there escaped.
+			if q := strconv.Quote(s); q[1:len(q)-1] != s {
+				secrets = append(secrets, q[1:len(q)-1])
+			}
 		}
 	}
 	return redact.Standalone(err, secrets...)
