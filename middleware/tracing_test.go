@@ -33,6 +33,23 @@ func spanAttr(s sdktrace.ReadOnlySpan, key string) string {
 	return ""
 }
 
+// onlySpan is the one span rec ended, failing t unless there is exactly
+// one, after checking each of its attributes in want (an empty value:
+// the attribute is absent).
+func onlySpan(t *testing.T, rec *tracetest.SpanRecorder, want map[string]string) sdktrace.ReadOnlySpan {
+	t.Helper()
+	spans := rec.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans, want 1", len(spans))
+	}
+	for key, w := range want {
+		if got := spanAttr(spans[0], key); got != w {
+			t.Errorf("%s = %q, want %q", key, got, w)
+		}
+	}
+	return spans[0]
+}
+
 // TestTracingRecordsAPanic: a handler's panic, which Recover (further out)
 // answers with a 500, leaves a span that says so, as the access line does,
 // not one that looks like a request answered without a status.
@@ -48,22 +65,13 @@ func TestTracingRecordsAPanic(t *testing.T) {
 	}
 	res, _ := serve(t, post("SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg"), nil, recoverMW, tracingMW, access, boom)
 	assertRejected(t, res, protocol.ErrInternal)
-	spans := rec.Ended()
-	if len(spans) != 1 {
-		t.Fatalf("%d spans, want 1", len(spans))
-	}
-	s := spans[0]
-	for key, want := range map[string]string{
+	s := onlySpan(t, rec, map[string]string{
 		"http.response.status_code":   "500",
 		"imcallback.rejection_reason": "internal",
 		"imcallback.command":          "C2C.CallbackBeforeSendMsg",
 		"imcallback.app_id":           "1400000000",
 		"imcallback.outcome":          "rejected",
-	} {
-		if got := spanAttr(s, key); got != want {
-			t.Errorf("%s = %q, want %q", key, got, want)
-		}
-	}
+	})
 	if s.Status().Code != codes.Error {
 		t.Errorf("span status %v, want Error", s.Status())
 	}
@@ -139,19 +147,11 @@ func TestTracingRecordsAnErrorOfAMiddlewareInside(t *testing.T) {
 	access := middleware.AccessLogWithConfig(middleware.AccessLogConfig{Logger: zap.NewNop()})
 	res, _ := serve(t, post("SdkAppid=1400000000&CallbackCommand=C2C.CallbackBeforeSendMsg"), nil, tracingMW, limiter, access)
 	assertRejected(t, res, protocol.ErrTooManyRequests)
-	spans := rec.Ended()
-	if len(spans) != 1 {
-		t.Fatalf("%d spans, want 1", len(spans))
-	}
-	for key, want := range map[string]string{
+	onlySpan(t, rec, map[string]string{
 		"http.response.status_code":   "429",
 		"imcallback.rejection_reason": "too_many_requests",
 		"imcallback.outcome":          "rejected",
-	} {
-		if got := spanAttr(spans[0], key); got != want {
-			t.Errorf("%s = %q, want %q", key, got, want)
-		}
-	}
+	})
 }
 
 // TestTracingErrorAfterTheAnswerIsNoRejection: an error a middleware
@@ -176,17 +176,9 @@ func TestTracingErrorAfterTheAnswerIsNoRejection(t *testing.T) {
 	if res.Code != http.StatusOK {
 		t.Fatalf("status sent %d, want the handler's 200", res.Code)
 	}
-	spans := rec.Ended()
-	if len(spans) != 1 {
-		t.Fatalf("%d spans, want 1", len(spans))
-	}
-	for key, want := range map[string]string{
+	onlySpan(t, rec, map[string]string{
 		"http.response.status_code":   "200",
 		"imcallback.rejection_reason": "",
 		"imcallback.outcome":          "",
-	} {
-		if got := spanAttr(spans[0], key); got != want {
-			t.Errorf("%s = %q, want %q", key, got, want)
-		}
-	}
+	})
 }
