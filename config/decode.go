@@ -517,7 +517,14 @@ func holdsValues(typ reflect.Type) bool {
 		typ = typ.Elem()
 	}
 	return typ.Kind() == reflect.Map ||
-		typ.Kind() == reflect.Struct && !reflect.PointerTo(typ).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
+		typ.Kind() == reflect.Struct && !readsText(typ)
+}
+
+// readsText reports whether a value of type typ reads itself from text
+// (encoding.TextUnmarshaler, as netip.Prefix does): the file writes it as
+// one text, not as a mapping of its fields.
+func readsText(typ reflect.Type) bool {
+	return reflect.PointerTo(typ).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
 
 // nestedProblems says, one message each, what is wrong with the values
@@ -554,7 +561,7 @@ func nestedProblems(typ reflect.Type, raw any, where string, hidden bool) []stri
 		if !isBoolean(raw) {
 			msgs = append(msgs, where+": "+shown+" is not true or false")
 		}
-	case typ.Kind() == reflect.Slice && typ.Elem().Kind() != reflect.Uint8 || typ.Kind() == reflect.Array:
+	case isList(typ):
 		if items, ok := raw.([]any); ok {
 			for i, item := range items {
 				msgs = append(msgs, nestedProblems(typ.Elem(), item, fmt.Sprintf("%s[%d]", where, i), hidden)...)
@@ -594,7 +601,7 @@ func setNumbersWithin(v reflect.Value, raw any) {
 	switch {
 	case isInteger(v.Kind()):
 		setWholeNumber(v, raw)
-	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8 || v.Kind() == reflect.Array:
+	case isList(v.Type()):
 		if items, ok := raw.([]any); ok && len(items) == v.Len() {
 			for i, item := range items {
 				setNumbersWithin(v.Index(i), item)

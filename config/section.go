@@ -311,7 +311,7 @@ func fileOnlySectionFields(t reflect.Type) map[string]string {
 		switch {
 		case ft.Kind() == reflect.Map:
 			out[tag] = "map"
-		case ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()):
+		case ft.Kind() == reflect.Struct && !readsText(ft):
 			out[tag] = "struct"
 		case isList(ft) && holdsValues(ft.Elem()):
 			out[tag] = "list of entries"
@@ -436,7 +436,7 @@ func unknownWithin(file, where string, t reflect.Type, raw any) []error {
 		}
 	case reflect.Struct:
 		m, _ := raw.(map[string]any)
-		if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		if readsText(t) {
 			return nil // read from text: the decoder says what is wrong with a mapping
 		}
 		names := slices.Sorted(maps.Keys(sectionFields(t)))
