@@ -797,6 +797,28 @@ func TestNotes(t *testing.T) {
 	}
 }
 
+// TestEachDurableSettingIsNotedWithInlineDelivery: every setting the
+// README lists as durable delivery's alone is named in the start's note
+// when set off its default with inline delivery.
+func TestEachDurableSettingIsNotedWithInlineDelivery(t *testing.T) {
+	for _, v := range []string{
+		"IMCALLBACK_NATS_URL=nats://10.0.0.5:4222", "IMCALLBACK_STREAM=OTHER", "IMCALLBACK_STREAM_REPLICAS=3",
+		"IMCALLBACK_SUBJECT_PREFIX=other", "IMCALLBACK_RETENTION=30m", "IMCALLBACK_DEDUP_WINDOW=1m",
+		"IMCALLBACK_WORKERS=8", "IMCALLBACK_HANDLER_TIMEOUT=10s", "IMCALLBACK_BACKOFF=1s,2s", "IMCALLBACK_MAX_DELIVERIES=3",
+	} {
+		name, _, _ := strings.Cut(v, "=")
+		t.Run(name, func(t *testing.T) {
+			c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=t", "IMCALLBACK_DELIVERY=inline", v)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if notes := c.Notes(); len(notes) != 1 || !strings.HasPrefix(notes[0], name+": ignored, since IMCALLBACK_DELIVERY is inline") {
+				t.Errorf("Notes = %q, want %s named as ignored", notes, name)
+			}
+		})
+	}
+}
+
 // TestEmptyProxyHeaderIsTheDefault: a variable set but empty, as templated
 // environment files write it, is the default, not an error, as every
 // setting's (TestEmptyVariableCountsAsUnset). In the file, where a value
