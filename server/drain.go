@@ -29,6 +29,9 @@ type Drain struct {
 	delay    time.Duration
 	log      *zap.Logger
 	draining atomic.Bool
+	// listening is set once the public listener listens (publicListening):
+	// /readyz fails before, when a callback's connection would be refused.
+	listening atomic.Bool
 	// shutdown, when set, is the app's: Fail shuts the app down through it,
 	// for a program that fx's Run (or Wait) runs rather than the command
 	// line, which watches Failed.
@@ -44,6 +47,11 @@ type Drain struct {
 
 // errStopping is the readiness check's answer while the service drains.
 var errStopping = errors.New("stopping: the service drains before it stops")
+
+// errStarting is the readiness check's answer until the public listener
+// listens: the admin listener starts first, and its /readyz answered
+// ready while a callback's connection was still refused.
+var errStarting = errors.New("starting: the public listener does not listen yet")
 
 func newDrain(cfg *config.Config, log *zap.Logger, shutdown fx.Shutdowner) *Drain {
 	return &Drain{delay: cfg.ShutdownDelay, log: log, shutdown: shutdown, failed: make(chan struct{})}
@@ -162,7 +170,17 @@ func (d *Drain) ending() bool {
 	return d != nil && (d.draining.Load() || d.Fault() != nil)
 }
 
-// check is the readiness check that fails while the service drains.
+// publicListening records that the public listener listens: from now on
+// a callback's connection is taken, and the drain's check passes until
+// the stop. A nil Drain does nothing.
+func (d *Drain) publicListening() {
+	if d != nil {
+		d.listening.Store(true)
+	}
+}
+
+// check is the readiness check that fails until the public listener
+// listens and while the service drains.
 func (d *Drain) check() admin.Check {
 	return admin.Check{Name: shutdownCheck, Check: func(context.Context) error {
 		if err := d.Fault(); err != nil {
@@ -170,6 +188,9 @@ func (d *Drain) check() admin.Check {
 		}
 		if d.draining.Load() {
 			return errStopping
+		}
+		if !d.listening.Load() {
+			return errStarting
 		}
 		return nil
 	}}

@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 )
 
@@ -89,6 +92,43 @@ func TestKeepAliveConnectionsCloseOnceStopping(t *testing.T) {
 	if _, err := busyR.ReadByte(); !errors.Is(err, io.EOF) && !isReset(err) {
 		t.Fatalf("the connection is still open after an answer saying close: %v", err)
 	}
+}
+
+// TestReadinessWaitsForThePublicListener: /readyz (the check shutdown)
+// fails until the public listener listens. The admin listener starts
+// first, and its /readyz said ready while a callback's connection was
+// still refused.
+func TestReadinessWaitsForThePublicListener(t *testing.T) {
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	drain := newDrain(&cfg, zap.NewNop(), nil)
+	check := drain.check().Check
+	if err := check(context.Background()); !errors.Is(err, errStarting) {
+		t.Fatalf("ready check before the public listener is built: %v, want %v", err, errStarting)
+	}
+	m := metrics.NewCallbacks(prometheus.NewRegistry())
+	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := fxtest.NewLifecycle(t)
+	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Metrics: m, Dispatcher: d, Drain: drain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(context.Background()); !errors.Is(err, errStarting) {
+		t.Fatalf("ready check before the public listener starts: %v, want %v", err, errStarting)
+	}
+	lc.RequireStart()
+	t.Cleanup(lc.RequireStop)
+	if err := check(context.Background()); err != nil {
+		t.Fatalf("ready check once the public listener listens: %v", err)
+	}
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		t.Fatalf("the public listener refuses a connection while ready: %v", err)
+	}
+	c.Close()
 }
 
 // TestReadinessFailsOnceThePublicListenerStops: the public listener's

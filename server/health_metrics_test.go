@@ -94,6 +94,7 @@ func TestHealthMetricsSayNotReadyFromTheStop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			drain := &Drain{log: zap.NewNop(), failed: make(chan struct{})}
+			drain.publicListening()
 			runs := 0
 			h := newHealthCollector(newCheckRunners([]admin.Check{drain.check(),
 				{Name: "jetstream", Check: func(context.Context) error { runs++; return nil }}}), true)

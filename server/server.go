@@ -59,6 +59,9 @@ type Listener struct {
 	// fault, when set, is told that the listener stopped serving while
 	// nobody stopped it (Drain.Fail).
 	fault func(error)
+	// listening, when set, runs once the listener listens: the public
+	// one's makes /readyz pass (Drain.publicListening).
+	listening func()
 
 	mu   sync.Mutex
 	addr net.Addr
@@ -149,7 +152,7 @@ func newPublic(in publicIn) (*Public, error) {
 	// without it): the admin listener answers /readyz until this one has
 	// drained.
 	p := &Public{Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait,
-		stopping: in.Drain.Stopping, fault: in.Drain.Fail}}
+		stopping: in.Drain.Stopping, fault: in.Drain.Fail, listening: in.Drain.publicListening}}
 	p.server = newHTTPServer(in.Config, e, in.Log)
 	refusals := newRefusalLog(in.Log)
 	// net/http logs each failed TLS handshake: the refusal log takes them.
@@ -346,6 +349,9 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 			l.log.Info("listening", append([]zap.Field{zap.String("listener", l.name),
 				zap.String("addr", ln.Addr().String())}, fields...)...)
 			l.running.Go(func() { l.serve(ln) })
+			if l.listening != nil {
+				l.listening()
+			}
 			return nil
 		},
 		OnStop: func(stopCtx context.Context) error {
