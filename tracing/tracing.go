@@ -41,7 +41,8 @@ import (
 
 // Module provides the *Tracer: nil (tracing off) unless the environment
 // configures an exporter (see Enabled). Spans are exported from the app's
-// start; the provider is flushed and shut down when the app stops.
+// start; the spans still queued are exported when the app stops, and a
+// stopped app started again exports again.
 var Module = fx.Module("tracing", fx.Provide(newFromEnv))
 
 // instrumentation is the name of the tracer (the instrumentation scope).
@@ -255,9 +256,20 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	if defaultPlainHTTP(os.Getenv) {
 		opts = append(opts, otlptracehttp.WithInsecure())
 	}
-	exp, err := otlptracehttp.New(ctx, opts...)
+	// Each start exports through an exporter of its own: the stop shuts
+	// the last one down for good (fx starts a stopped app again). The
+	// first is made here, so that an exporter setting it refuses stops
+	// the app before anything starts.
+	newExporter := func() (sdktrace.SpanExporter, error) {
+		exp, err := otlptracehttp.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("tracing: the OTLP exporter: %w", err)
+		}
+		return exp, nil
+	}
+	exp, err := newExporter()
 	if err != nil {
-		return nil, fmt.Errorf("tracing: the OTLP exporter: %w", err)
+		return nil, err
 	}
 	// The service name defaults to imcallback; OTEL_SERVICE_NAME and
 	// OTEL_RESOURCE_ATTRIBUTES override it.
@@ -281,11 +293,30 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	// it: fx runs no stop hook of a constructor when a later constructor or an
 	// earlier start hook fails. The hook comes before the hooks of everything
 	// that takes the Tracer, so none of their spans is missed.
-	batched := &batchedExporter{SpanExporter: exp, drained: make(chan struct{})}
+	//
+	// The provider itself stays: the Tracer, and a program's tracers taken
+	// from it (registered with otel.SetTracerProvider), keep it for good,
+	// and one shut down drops every span and every batcher registered
+	// later. Each start registers a batcher of its own, with an exporter
+	// of its own, and its stop ends them and takes the batcher off.
+	var (
+		batched *batchedExporter
+		bsp     sdktrace.SpanProcessor
+	)
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
+			if exp == nil { // started again: the last run's exporter is shut down
+				e, err := newExporter()
+				if err != nil {
+					return err
+				}
+				exp = e
+			}
 			release = errorRoute.add(log)
-			tp.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(batched))
+			batched = &batchedExporter{SpanExporter: exp, drained: make(chan struct{})}
+			exp = nil
+			bsp = sdktrace.NewBatchSpanProcessor(batched)
+			tp.RegisterSpanProcessor(bsp)
 			return nil
 		},
 		// The spans still queued are exported for at most LastExportTimeout:
@@ -305,9 +336,13 @@ func newFromEnv(in envIn) (*Tracer, error) {
 			ctx, cancel := context.WithTimeout(stopCtx, LastExportTimeout(shutdownTimeout))
 			defer cancel()
 			defer release() // after the last export's errors
-			if err := tp.Shutdown(ctx); err != nil {
+			// The batcher is shut down first, within the bound: the provider
+			// would shut down a batcher it takes off without a bound.
+			err := bsp.Shutdown(ctx)
+			tp.UnregisterSpanProcessor(bsp) // shut down already: returns at once
+			if err != nil {
 				err = errors.Join(fmt.Errorf("tracing: exporting the last spans: %w", err),
-					exp.Shutdown(context.Background())) // returns at once: it only cancels
+					batched.SpanExporter.Shutdown(context.Background())) // returns at once: it only cancels
 				select {
 				case <-batched.drained:
 				case <-stopCtx.Done():
