@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,7 +82,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 			if err := offlineCommandCase(command); err != nil {
 				return err
 			}
-			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
+			return withEvents(c.Context(), g, c.ErrOrStderr(), func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
 				if asJSON {
 					enc := json.NewEncoder(jsonWriter{out})
@@ -129,7 +128,7 @@ func newEventsDeadCmd(g *globalFlags) *cobra.Command {
 			if c.Flags().Changed("limit") {
 				return errors.New("--limit cuts the running service's list; --offline lists every dead letter")
 			}
-			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
+			return withEvents(c.Context(), g, c.ErrOrStderr(), func(ctx context.Context, ev *delivery.Events) error {
 				out := c.OutOrStdout()
 				if asJSON {
 					enc := json.NewEncoder(jsonWriter{out})
@@ -213,7 +212,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 			if err := offlineCommandCase(command); err != nil {
 				return err
 			}
-			return withEvents(c.Context(), g, func(ctx context.Context, ev *delivery.Events) error {
+			return withEvents(c.Context(), g, c.ErrOrStderr(), func(ctx context.Context, ev *delivery.Events) error {
 				var res delivery.ReplayResult
 				var err error
 				bar := newProgress(c.ErrOrStderr())
@@ -262,10 +261,11 @@ func offlineEventState(ctx context.Context, ev *delivery.Events, seq uint64) str
 }
 
 // withEvents opens the JetStream the service uses and runs fn on its
-// streams. Like withStore, the SdkAppid is not needed, so a missing one is
-// not an error here. Ctrl-C ends fn, which then fails as interrupted, and
-// still closes the embedded server.
-func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *delivery.Events) error) error {
+// streams, writing the connection's warnings to stderr (the command's,
+// which Run was given). Like withStore, the SdkAppid is not needed, so a
+// missing one is not an error here. Ctrl-C ends fn, which then fails as
+// interrupted, and still closes the embedded server.
+func withEvents(ctx context.Context, g *globalFlags, stderr io.Writer, fn func(context.Context, *delivery.Events) error) error {
 	cfg, err := g.clientConfig()
 	if err != nil {
 		return err
@@ -273,7 +273,11 @@ func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *d
 	ctx, stop := onStopSignal(ctx)
 	defer stop()
 	opts := delivery.FromConfig(cfg)
-	log := logging.NewWithSink(zapcore.WarnLevel, "console", zapcore.Lock(os.Stderr))
+	// One lock for the connection's warnings, logged from NATS's
+	// goroutines, and the error of its close: Run's writer need not be
+	// safe for concurrent writes, as os.Stderr is.
+	errOut := zapcore.Lock(zapcore.AddSync(stderr))
+	log := logging.NewWithSink(zapcore.WarnLevel, "console", errOut)
 	conn, err := delivery.ConnectTool(ctx, opts, log)
 	if errors.Is(err, delivery.ErrNoEventLog) {
 		return noStreams(err, opts)
@@ -285,7 +289,7 @@ func withEvents(ctx context.Context, g *globalFlags, fn func(context.Context, *d
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := conn.Close(closeCtx); err != nil {
-			fmt.Fprintln(os.Stderr, "imcallback:", err)
+			fmt.Fprintln(errOut, "imcallback:", err)
 		}
 	}()
 	ev, err := delivery.NewEvents(conn, opts)

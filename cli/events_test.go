@@ -1684,7 +1684,7 @@ func TestAnInterruptedOfflineCommandSaysSo(t *testing.T) {
 	signal.Notify(caught, os.Interrupt)
 	defer signal.Stop(caught)
 	g := &globalFlags{}
-	err := withEvents(context.Background(), g, func(ctx context.Context, _ *delivery.Events) error {
+	err := withEvents(context.Background(), g, io.Discard, func(ctx context.Context, _ *delivery.Events) error {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
 		select {
 		case <-ctx.Done():
@@ -1695,6 +1695,47 @@ func TestAnInterruptedOfflineCommandSaysSo(t *testing.T) {
 	})
 	if !errors.Is(err, errInterrupted) {
 		t.Fatalf("err = %v, want the command interrupted", err)
+	}
+}
+
+// TestOfflineEventsWriteToRunsStderr: an --offline events command logs
+// the NATS warnings of its connection (here the embedded server's, of a
+// body limit over 8 MiB) to the stderr given to Run, as every other
+// command writes there. It logged them to the process's os.Stderr, past
+// a program that embeds Run with writers of its own.
+func TestOfflineEventsWriteToRunsStderr(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable", "IMCALLBACK_BODY_LIMIT=16777216"}
+	svc := imtest.Start(t, env, delivery.Module)
+	svc.App.RequireStop()
+	setenvAll(t, env)
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	processStderr := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(r)
+		processStderr <- string(b)
+	}()
+	saved := os.Stderr
+	os.Stderr = w
+	var out, errOut bytes.Buffer
+	runErr := Run([]string{"--offline", "events", "list"}, &out, &errOut)
+	os.Stderr = saved
+	_ = w.Close()
+	leaked := <-processStderr
+	_ = r.Close()
+
+	if runErr != nil {
+		t.Fatalf("events list --offline: %v\n%s", runErr, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "Maximum payloads over") {
+		t.Errorf("Run's stderr does not hold the embedded server's warning:\n%s", errOut.String())
+	}
+	if leaked != "" {
+		t.Errorf("the command wrote to the process's stderr, not Run's:\n%s", leaked)
 	}
 }
 
