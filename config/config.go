@@ -736,7 +736,9 @@ func (c *Config) Notes() []string {
 // probably not what the operator meant: a forward destination's timeout
 // longer than the deadline that bounds each attempt, a wide
 // IMCALLBACK_SIGN_WINDOW, an IMCALLBACK_NATS_LISTEN without the embedded
-// server it belongs to, and an IMCALLBACK_ADMIN_TOKEN the console cannot
+// server it belongs to, durable delivery's settings with inline delivery,
+// the settings that only another one, not set, puts to use
+// (dependentsIgnored), and an IMCALLBACK_ADMIN_TOKEN the console cannot
 // send. The service logs them at start, as warnings.
 func (c *Config) SettingWarnings() []string {
 	var notes []string
@@ -781,6 +783,7 @@ func (c *Config) SettingWarnings() []string {
 				strings.Join(names, ", "), EnvName("delivery")))
 		}
 	}
+	notes = append(notes, c.dependentsIgnored()...)
 	if i, r, ok := outsidePrintableASCII(c.AdminToken); ok {
 		// Never the token itself: only where the character is and what it is.
 		notes = append(notes, fmt.Sprintf("%s holds %U at character %d, outside printable ASCII: the console cannot use it "+
@@ -817,6 +820,49 @@ func (c *Config) durableOnlyChanged() []string {
 		}
 	}
 	return keys
+}
+
+// dependentsIgnored are the notes about the settings that only another
+// one, not set, puts to use: an app's admin_identifier and api_base
+// without its secret_key (they set the REST API client, which only the
+// key builds), its iplist_nettypes without iplist, and
+// IMCALLBACK_IPLIST_REFRESH with no app on iplist. A setting at its
+// default is not noted. Names only: an api_base may hold a credential.
+func (c *Config) dependentsIgnored() []string {
+	var notes []string
+	iplist := false
+	for _, a := range c.Apps {
+		iplist = iplist || a.IPList
+		env := func(key string) string { return AppEnvName(a.SdkAppID, key) }
+		var rest []string
+		if a.AdminIdentifier != "" && a.AdminIdentifier != DefaultAdminIdentifier {
+			rest = append(rest, "admin_identifier")
+		}
+		if a.APIBase != "" && a.APIBase != DefaultAPIBase {
+			rest = append(rest, "api_base")
+		}
+		if a.SecretKey == "" && len(rest) > 0 {
+			names := make([]string, len(rest))
+			for i, k := range rest {
+				names[i] = env(k)
+			}
+			verbs := "are ignored: they set"
+			if len(rest) == 1 {
+				verbs = "is ignored: it sets"
+			}
+			notes = append(notes, fmt.Sprintf("app %s: its %s (%s) %s the app's REST API client, which only its secret_key (%s) enables",
+				a.SdkAppID, strings.Join(rest, ", "), strings.Join(names, ", "), verbs, env("secret_key")))
+		}
+		if !a.IPList && len(a.IPListNetTypes) > 0 && !slices.Equal(a.IPListNetTypes, DefaultIPListNetTypes) {
+			notes = append(notes, fmt.Sprintf("app %s: its iplist_nettypes (%s) is ignored: it chooses the address lists iplist (%s) fetches, which is off",
+				a.SdkAppID, env("iplist_nettypes"), env("iplist")))
+		}
+	}
+	if !iplist && c.IPListRefresh != 0 && c.IPListRefresh != Default().IPListRefresh {
+		notes = append(notes, fmt.Sprintf("%s (iplist_refresh) is ignored: it is how often the address lists of the apps with iplist are fetched, "+
+			"and no app has iplist", EnvName("iplist_refresh")))
+	}
+	return notes
 }
 
 // outsidePrintableASCII finds the first character of s outside U+0020 to

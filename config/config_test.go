@@ -771,6 +771,31 @@ func TestNotes(t *testing.T) {
 		{"durable settings at their defaults with inline delivery", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_DELIVERY=inline",
 			"IMCALLBACK_WORKERS=64", "IMCALLBACK_STREAM=IMCALLBACK"}, nil},
 		{"durable settings with durable delivery", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_WORKERS=8", "IMCALLBACK_BACKOFF=1s,2s"}, nil},
+		// Only the REST API client reads an app's admin_identifier and
+		// api_base, and only a secret key builds it; the values are not
+		// shown (api_base is a secret's place).
+		{"REST API settings without a secret key", []string{"IMCALLBACK_TOKENS=t",
+			"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=ops", "IMCALLBACK_APP_1_API_BASE=https://secret-pass.im.qcloud.com"},
+			[]string{"app 1: its admin_identifier, api_base (IMCALLBACK_APP_1_ADMIN_IDENTIFIER, IMCALLBACK_APP_1_API_BASE) are ignored: " +
+				"they set the app's REST API client, which only its secret_key (IMCALLBACK_APP_1_SECRET_KEY) enables"}},
+		{"an API base without a secret key", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_APP_1_API_BASE=https://adminapisgp.im.qcloud.com"},
+			[]string{"app 1: its api_base (IMCALLBACK_APP_1_API_BASE) is ignored: it sets the app's REST API client"}},
+		{"REST API settings with a secret key", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_APP_1_SECRET_KEY=k",
+			"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=ops", "IMCALLBACK_APP_1_API_BASE=https://adminapisgp.im.qcloud.com"}, nil},
+		{"REST API settings at their defaults without a secret key", []string{"IMCALLBACK_TOKENS=t",
+			"IMCALLBACK_APP_1_ADMIN_IDENTIFIER=administrator", "IMCALLBACK_APP_1_API_BASE=https://console.tim.qq.com"}, nil},
+		// Only iplist fetches the lists of iplist_nettypes, every
+		// iplist_refresh.
+		{"nettypes without iplist", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_APP_1_SECRET_KEY=k", "IMCALLBACK_APP_1_IPLIST_NETTYPES=5"},
+			[]string{"app 1: its iplist_nettypes (IMCALLBACK_APP_1_IPLIST_NETTYPES) is ignored: it chooses the address lists iplist " +
+				"(IMCALLBACK_APP_1_IPLIST) fetches, which is off"}},
+		{"nettypes with iplist", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_APP_1_SECRET_KEY=k", "IMCALLBACK_APP_1_IPLIST=true",
+			"IMCALLBACK_APP_1_IPLIST_NETTYPES=5", "IMCALLBACK_IPLIST_REFRESH=30m"}, nil},
+		{"nettypes at their default without iplist", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_APP_1_IPLIST_NETTYPES=5,6"}, nil},
+		{"a refresh without iplist", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_IPLIST_REFRESH=30m"},
+			[]string{"IMCALLBACK_IPLIST_REFRESH (iplist_refresh) is ignored: it is how often the address lists of the apps with iplist are fetched, " +
+				"and no app has iplist"}},
+		{"a refresh at its default without iplist", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_IPLIST_REFRESH=1h"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
