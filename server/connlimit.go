@@ -213,10 +213,17 @@ type staleConn struct {
 	since int64
 }
 
+// nearLimit is three quarters of max, rounded down, past which the limit
+// is near: computed without max*3, which overflows for a max above a
+// third of the largest int64 (IMCALLBACK_MAX_CONNS is lowered to the
+// open-file limit only where there is one) and made the limit near with
+// any connection open.
+func nearLimit(max int) int64 { return int64(max)/4*3 + int64(max)%4*3/4 }
+
 // stale lists the connections idle longer than pressureIdle while the
 // limit is near.
 func (l *connLimit) stale(now time.Time) []staleConn {
-	if l.open.Load() <= int64(l.max)*3/4 {
+	if l.open.Load() <= nearLimit(l.max) {
 		return nil
 	}
 	l.mu.Lock()

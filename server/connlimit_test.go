@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -264,6 +265,28 @@ var netHTTPRefusals = []struct {
 	{"unsupported transfer encoding", "POST /im HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", protocol.ErrNotImplemented},
 	{"unsupported Expect header", "POST /im HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}", protocol.ErrExpectationFailed},
 	{"unsupported HTTP version", "POST /im HTTP/3.0\r\nHost: x\r\n\r\n", protocol.ErrHTTPVersion},
+}
+
+// TestIdleConnectionsAreNotReapedFarBelowAHugeLimit: a limit above a
+// third of the largest int64 (IMCALLBACK_MAX_CONNS where no open-file
+// limit lowers it: outside unix, or with the limit unknown) overflowed
+// the limit's three quarters to a negative count, so that the listener
+// was always near its limit and closed every idle keep-alive connection
+// after pressureIdle, one connection open or many.
+func TestIdleConnectionsAreNotReapedFarBelowAHugeLimit(t *testing.T) {
+	for max := range 10000 { // where max*3 fits, the three quarters are as before
+		if got, want := nearLimit(max), int64(max)*3/4; got != want {
+			t.Fatalf("nearLimit(%d) = %d, want %d", max, got, want)
+		}
+	}
+	for _, max := range []int{math.MaxInt/3 + 1, math.MaxInt / 2, math.MaxInt} {
+		ls := startLimited(t, max)
+		keepAlive(t, ls.addr)
+		waitIdle(t, ls.limit, 1)
+		if n := ls.limit.reap(time.Now().Add(pressureIdle + time.Hour)); n != 0 {
+			t.Errorf("limit %d: reaped %d idle connections of 1 open", max, n)
+		}
+	}
 }
 
 func TestRejectionsOfNetHTTPAreAnsweredWithTheEnvelope(t *testing.T) {
