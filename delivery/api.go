@@ -803,7 +803,7 @@ func (s *Service) replayEvents(c echo.Context) error {
 	var res ReplayResult
 	switch {
 	case req.Dead && len(req.Seqs) > 0:
-		res, err = e.ReplayDeadOf(ctx, seqs, nil)
+		res, err = s.replayDeadOf(ctx, e, seqs)
 	case req.Dead:
 		res, err = e.ReplayDead(ctx, nil)
 	case req.Since != "":

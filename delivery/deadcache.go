@@ -6,8 +6,11 @@ import (
 	"hash/fnv"
 	"maps"
 	"math"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // deadCacheLetters is how many dead letters the admin API keeps the
@@ -25,8 +28,9 @@ const deadIndexRanges = 1024
 const deadChunk = 4096
 
 // deadCache is the dead-letter stream as the admin API last read it. That
-// stream has no age limit, and every page of the event log, every event
-// and the delivery status need its letters: each read takes only the dead
+// stream has no age limit, and every page of the event log, every event,
+// the delivery status and a replay of given events' dead letters
+// (replayDeadOf) need its letters: each read takes only the dead
 // letters stored since the one before, and reads the whole stream again
 // only when letters were removed (replayed or purged) or the stream was
 // recreated.
@@ -235,9 +239,24 @@ func (x *deadIndex) covers(orig uint64) bool {
 // within returns the stretches of the stream to read for the letters of
 // the work-stream sequences from lo to hi (exclusive), neighbours joined.
 func (x *deadIndex) within(lo, hi uint64) []scanRange {
+	return x.stretches(func(r deadRange) bool { return r.hi >= lo && r.lo < hi })
+}
+
+// holding returns the stretches of the stream to read for the letters of
+// the work-stream sequences seqs (sorted), neighbours joined.
+func (x *deadIndex) holding(seqs []uint64) []scanRange {
+	return x.stretches(func(r deadRange) bool {
+		i, _ := slices.BinarySearch(seqs, r.lo)
+		return i < len(seqs) && seqs[i] <= r.hi
+	})
+}
+
+// stretches returns the stretches for which keep is true, in stream
+// order, neighbours joined.
+func (x *deadIndex) stretches(keep func(deadRange) bool) []scanRange {
 	var out []scanRange
 	use := func(r deadRange) {
-		if r.hi < lo || r.lo >= hi {
+		if !keep(r) {
 			return
 		}
 		if n := len(out); n > 0 && out[n-1].to == r.from {
@@ -404,4 +423,66 @@ func (v deadView) letters(ctx context.Context, e *Events, lo, hi uint64) (map[ui
 	}
 	maps.Copy(out, held) // the held letters are later than any read
 	return out, end, nil
+}
+
+// replayDeadOf is ReplayDeadOf for the admin API (POST /v1/events/replay
+// with {"dead":true,"seqs":[…]}, the console's Replay button): it finds
+// the latest dead letter of each sequence through the dead letters it
+// keeps (deadLetters, latestOf) rather than by a scan of the whole
+// dead-letter stream, which after an outage of millions of letters cost
+// seconds for one letter.
+func (s *Service) replayDeadOf(ctx context.Context, e *Events, origSeqs []uint64) (ReplayResult, error) {
+	return e.replayDeadOf(ctx, origSeqs, nil, func(ctx context.Context, origSeqs []uint64) (map[uint64]uint64, error) {
+		dead, err := s.deadLetters(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		return dead.latestOf(ctx, e, origSeqs)
+	})
+}
+
+// latestOf returns the dead-letter sequence of the latest letter of each
+// of the work-stream sequences origSeqs that has one, as the view finds
+// it: a held letter's from memory (later than any the index locates),
+// the others' from the stretches of the dead-letter stream the index
+// names for them, read in order so that the later of two letters of one
+// sequence wins (the work stream recreated). Letters are dead-lettered in
+// about the order their events came, so that reads a few stretches of
+// about (letters stored ÷ deadIndexRanges) letters each per sequence
+// looked up, and nothing when each is held or above every letter no
+// longer held. A view without a cache scans the whole stream
+// (Events.latestDead).
+func (v deadView) latestOf(ctx context.Context, e *Events, origSeqs []uint64) (map[uint64]uint64, error) {
+	if v.cache == nil {
+		return e.latestDead(ctx, origSeqs)
+	}
+	latest := make(map[uint64]uint64, len(origSeqs))
+	var rest []uint64 // sorted: not held
+	var read []scanRange
+	c := v.details
+	v.cache.mu.Lock()
+	for _, orig := range slices.Compact(slices.Sorted(slices.Values(origSeqs))) {
+		if d := c.held[orig]; d != nil {
+			latest[orig] = d.seq
+		} else if orig <= c.older.top {
+			rest = append(rest, orig)
+		}
+	}
+	if len(rest) > 0 {
+		read = c.older.holding(rest)
+	}
+	v.cache.mu.Unlock()
+	for _, r := range read {
+		err := e.scan(ctx, e.opts.DeadStream(), allDeadLetters, r, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+			orig := deadOrigOf(m.Headers())
+			if _, ok := slices.BinarySearch(rest, orig); ok {
+				latest[orig] = md.Sequence.Stream // in order: the later of two wins
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return latest, nil
 }

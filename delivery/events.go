@@ -747,35 +747,61 @@ func (e *Events) replayedCopies(ctx context.Context, seqs []uint64) (map[uint64]
 // republished again; one with no dead letter otherwise is reported
 // missing. Of two dead letters of one sequence (the work stream was
 // recreated, numbering from 1 again) it replays the later, the current
-// stream's event's.
+// stream's event's. It reads the headers of the whole dead-letter stream
+// to find them (latestDead); the admin API finds them through the dead
+// letters it keeps (Service.replayDeadOf), reading only the stretches of
+// the stream that can hold them.
 func (e *Events) ReplayDeadOf(ctx context.Context, origSeqs []uint64, progress Progress) (ReplayResult, error) {
-	latest := make(map[uint64]uint64, len(origSeqs)) // work-stream sequence → its latest dead letter's; 0: none
+	return e.replayDeadOf(ctx, origSeqs, progress, e.latestDead)
+}
+
+// latestFunc returns the dead-letter sequence of the latest dead letter
+// of each of the work-stream sequences origSeqs that has one.
+type latestFunc func(ctx context.Context, origSeqs []uint64) (map[uint64]uint64, error)
+
+// latestDead is the latestFunc of a scan of the whole dead-letter stream.
+func (e *Events) latestDead(ctx context.Context, origSeqs []uint64) (map[uint64]uint64, error) {
+	want := make(map[uint64]bool, len(origSeqs))
 	for _, s := range origSeqs {
-		latest[s] = 0
+		want[s] = true
 	}
+	latest := make(map[uint64]uint64, len(origSeqs))
 	err := e.scan(ctx, e.opts.DeadStream(), allDeadLetters, scanRange{}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
-		orig, _ := strconv.ParseUint(m.Headers().Get(HeaderDeadSeq), 10, 64)
-		if _, ok := latest[orig]; ok {
+		if orig := deadOrigOf(m.Headers()); want[orig] {
 			latest[orig] = md.Sequence.Stream // the scan runs in order: the last one wins
 		}
 		return nil
 	})
+	return latest, err
+}
+
+// deadOrigOf is the work-stream sequence of the event whose dead letter
+// carries the headers h; 0 when they do not say.
+func deadOrigOf(h nats.Header) uint64 {
+	orig, _ := strconv.ParseUint(h.Get(HeaderDeadSeq), 10, 64)
+	return orig
+}
+
+// replayDeadOf is ReplayDeadOf with the latest dead letters of origSeqs
+// found by latestOf.
+func (e *Events) replayDeadOf(ctx context.Context, origSeqs []uint64, progress Progress, latestOf latestFunc) (ReplayResult, error) {
+	latest, err := latestOf(ctx, origSeqs)
 	if err != nil {
 		return ReplayResult{}, err
 	}
 	var seqs, missing []uint64
 	origOf := make(map[uint64]uint64, len(latest)) // dead-letter sequence → its work-stream sequence
-	for orig, dead := range latest {
-		if dead == 0 {
-			missing = append(missing, orig)
-		} else {
+	for _, orig := range slices.Compact(slices.Sorted(slices.Values(origSeqs))) {
+		if dead, ok := latest[orig]; ok {
 			seqs = append(seqs, dead)
 			origOf[dead] = orig
+		} else {
+			missing = append(missing, orig)
 		}
 	}
 	slices.Sort(seqs)
 	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
-	// A letter removed since the scan (another replay took it) is reported
+	// A letter removed since the look-up (another replay took it) is reported
 	// by the work-stream sequence asked for, not the dead-letter stream's;
 	// so is one a replay had republished already.
 	return e.deadOutcome(ctx, res, err, origOf, missing)
