@@ -296,6 +296,19 @@ func ConnectTool(ctx context.Context, o Options, log *zap.Logger) (*Conn, error)
 		// data directory would look like one without events).
 		return nil, fmt.Errorf("%w in %s: nothing was stored in this data directory (%s)", ErrNoEventLog, o.StoreDir, config.EnvName("data_dir"))
 	}
+	// A tool run as root on the store of a service that runs as another
+	// user (the systemd unit's dynamic user) wrote its files there as root
+	// (a replay's new message block): the service could not open them at
+	// its next start, and its embedded server then set the stream up
+	// again, empty, without the events stored.
+	dir := filepath.Join(o.StoreDir, "jetstream")
+	if uid, gid, other := storeOwner(dir); other {
+		return nil, fmt.Errorf("delivery: %s belongs to uid %d, and this command runs as uid %d: the files it would write there "+
+			"(a replay's message blocks) would be uid %d's, which the service, running as uid %d, cannot open, and its embedded "+
+			"server would then set the stream up again, empty; run the command as the service's user, uid %d (gid %d), "+
+			"as the systemd unit's comment shows for its dynamic user",
+			dir, uid, os.Geteuid(), os.Geteuid(), uid, uid, gid)
+	}
 	c, err := Connect(ctx, o, log)
 	if errors.Is(err, ErrStoreInUse) {
 		return nil, fmt.Errorf("%w: %s (the imcallback service is probably running). Stop the service, "+
