@@ -181,3 +181,52 @@ esac`,
 		t.Fatalf("make bench did not install wrk:\n%s\ncalls:\n%s", out, calls)
 	}
 }
+
+// TestCIRunInstallsACompiler runs .ci/run on a machine without a C
+// compiler (a fresh container with Go from its tarball): make test runs
+// the race detector, which needs cgo and so the compiler of `go env CC`,
+// and would fail every package's build; .ci/run installs gcc as it does
+// chromium, or says why make test is about to fail.
+func TestCIRunInstallsACompiler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs .ci/run with stubbed services; skipped with -short")
+	}
+	dir, _, makeEnv := ciStubs(t, pgUp, "exit 0")
+	aptLog := filepath.Join(dir, "apt-get.log")
+	for name, body := range map[string]string{
+		"go":      `[ "$*" = "env CC" ] && echo gcc`,
+		"apt-get": `echo "$*" >>` + aptLog + `; [ "$1" = update ]`, // no package installs
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/usr/bin/env bash\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The tools .ci/run needs besides the stubs, and no compiler,
+	// whatever this machine has.
+	tools := t.TempDir()
+	for _, name := range []string{"bash", "basename", "dirname", "seq", "date"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			t.Skipf("%s is not installed: .ci/run was not run", name)
+		}
+		if err := os.Symlink(p, filepath.Join(tools, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(filepath.Join(tools, "bash"), ".ci/run")
+	cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+tools)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf(".ci/run: %v\n%s", err, out)
+	}
+	if env, _ := os.ReadFile(makeEnv); len(env) == 0 {
+		t.Fatalf("make did not run:\n%s", out)
+	}
+	calls, _ := os.ReadFile(aptLog)
+	if !strings.Contains(string(calls), "install -y -qq gcc") {
+		t.Fatalf("apt-get was asked:\n%s\nwant gcc installed, for make test's race detector:\n%s", calls, out)
+	}
+	if !strings.Contains(string(out), "gcc") || !strings.Contains(string(out), "-race") {
+		t.Fatalf(".ci/run did not say that make test's -race needs the C compiler it could not install:\n%s", out)
+	}
+}
