@@ -85,3 +85,23 @@ func TestStoreErrorNamesTheSetting(t *testing.T) {
 		})
 	}
 }
+
+// TestStopSaysTheStoreIsClosed: the stop logs that the topic store is
+// closed, as the start logs that it was opened; the stop's log ended with
+// the delivery's line, and nothing said the stores, which close last, had.
+func TestStopSaysTheStoreIsClosed(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	lc := fxtest.NewLifecycle(t)
+	cfg := config.Config{DataDir: t.TempDir()}
+	if _, err := NewStoreFromConfig(storeIn{Lifecycle: lc, Config: &cfg, Log: zap.New(core)}); err != nil {
+		t.Fatal(err)
+	}
+	lc.RequireStart()
+	if n := logs.FilterMessage("topic store closed").Len(); n != 0 {
+		t.Fatalf("%d lines say the store is closed while it is open", n)
+	}
+	lc.RequireStop()
+	if n := logs.FilterMessage("topic store closed").Len(); n != 1 {
+		t.Fatalf("%d lines say the store is closed after the stop, want 1; the log:\n%v", n, logs.All())
+	}
+}

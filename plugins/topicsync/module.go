@@ -177,13 +177,21 @@ func (s *startedStore) Close() error {
 func (s *startedStore) closeWithin(ctx context.Context, log *zap.Logger) error {
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
+	done := func(err error) error {
+		if err == nil {
+			// The stop's last step: the line says the store is closed,
+			// as its start said it was opened.
+			log.Info("topic store closed")
+		}
+		return err
+	}
 	select {
 	case err := <-closed:
-		return err
+		return done(err)
 	case <-ctx.Done():
 		select {
 		case err := <-closed:
-			return err
+			return done(err)
 		default:
 		}
 		log.Warn("the stop ran out while the topic store waited for connections still in use; close abandoned",
