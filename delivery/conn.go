@@ -226,6 +226,50 @@ func (e *embedded) Shutdown() {
 	e.lock.release()
 }
 
+// streamDir is where the embedded server keeps the files of stream name:
+// <StoreDir>/jetstream/<account>/streams/<name>, the account the global one
+// the in-process connection uses.
+func (e *embedded) streamDir(name string) string {
+	return filepath.Join(e.srv.JetStreamConfig().StoreDir, e.srv.GlobalAccount().Name, "streams", name)
+}
+
+// unloadedStreams is nil unless one of the streams names, which the
+// embedded server just started does not know, has its files in the
+// server's store: the server did not load it at its start (a message
+// block or its metafile the service's user cannot read, a restored backup
+// or a command run as root with other ownership: the server logs "Error
+// recreating stream" and goes on without it). Set up again, it began
+// empty over the directory, and the service came up ready with the event
+// log, pending events and dead letters included, gone; the error refuses
+// that, saying what to fix. A directory without its metafile is no stream
+// (the server removes the metafile first when it deletes one, and skips
+// such a directory at its start): it is left to be set up.
+func (e *embedded) unloadedStreams(ctx context.Context, js jetstream.JetStream, names ...string) error {
+	for _, name := range names {
+		_, err := js.Stream(ctx, name)
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue // loaded, or a lookup that failed: the setup reports that
+		}
+		dir := e.streamDir(name)
+		if _, err := os.Lstat(filepath.Join(dir, "meta.inf")); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		store := e.srv.JetStreamConfig().StoreDir
+		fix := fmt.Sprintf("give the service's user access to %s", store)
+		if uid, gid := os.Geteuid(), os.Getegid(); uid >= 0 {
+			fix = fmt.Sprintf("give the store back to the service's user (uid %d, gid %d), e.g. chown -R %d:%d %s", uid, gid, uid, gid, store)
+		}
+		return fmt.Errorf("delivery: stream %s has its files in %s, but the embedded NATS server did not load them at its "+
+			"start (its log above says why: \"Error recreating stream\", \"Error reading metafile\", \"checksums do not "+
+			"match\"); most likely files there the service's user cannot read (their ownership or permissions: a restored "+
+			"backup, a command run as root), else a damaged metafile (meta.inf, meta.sum). It is not set up again, which "+
+			"would start it empty, without the events stored there (pending events and dead letters included): %s "+
+			"(the store under %s), or restore the directory from a backup, and start again",
+			name, dir, fix, config.EnvName("data_dir"))
+	}
+	return nil
+}
+
 // Conn is a JetStream connection: to a NATS cluster, or in-process to an
 // embedded server it owns.
 type Conn struct {
@@ -300,12 +344,13 @@ func ConnectTool(ctx context.Context, o Options, log *zap.Logger) (*Conn, error)
 	// user (the systemd unit's dynamic user) wrote its files there as root
 	// (a replay's new message block): the service could not open them at
 	// its next start, and its embedded server then set the stream up
-	// again, empty, without the events stored.
+	// again, empty, without the events stored (the start now fails on such
+	// a stream instead: unloadedStreams).
 	dir := filepath.Join(o.StoreDir, "jetstream")
 	if uid, gid, other := storeOwner(dir); other {
 		return nil, fmt.Errorf("delivery: %s belongs to uid %d, and this command runs as uid %d: the files it would write there "+
-			"(a replay's message blocks) would be uid %d's, which the service, running as uid %d, cannot open, and its embedded "+
-			"server would then set the stream up again, empty; run the command as the service's user, uid %d (gid %d), "+
+			"(a replay's message blocks) would be uid %d's, which the service, running as uid %d, cannot open: its embedded "+
+			"server would not load that stream, and the service's next start would fail on it; run the command as the service's user, uid %d (gid %d), "+
 			"as the systemd unit's comment shows for its dynamic user",
 			dir, uid, os.Geteuid(), os.Geteuid(), uid, uid, gid)
 	}

@@ -196,6 +196,16 @@ func (s *Service) ensureOn(ctx context.Context, conn *Conn, g *sightings) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
+	if conn.embedded != nil && g == nil {
+		// The first setup after the embedded server started (a start, a
+		// restart): a stream it did not load is not set up again empty.
+		// The supervisor's checks (g) set up a stream deleted while the
+		// server runs, whose files may not be gone yet.
+		if err := conn.embedded.unloadedStreams(ctx, conn.JS, s.opts.Stream, s.opts.DeadStream()); err != nil {
+			s.ensureErr.Store(&err)
+			return err
+		}
+	}
 	if err := ensure(ctx, conn.JS, s.opts, s.log, &s.resume, g); err != nil {
 		s.ensureErr.Store(&err)
 		return err
