@@ -1960,3 +1960,36 @@ func TestUnitSaysToKeepTheEnvironmentFilePrivate(t *testing.T) {
 		t.Errorf("the unit's opening comment does not say %q: the file holds the tokens", want)
 	}
 }
+
+// TestUnitsOfflineToolCommandReadsTheServicesSettings: the unit's comment
+// shows how to run the --offline tools as its dynamic user. Those tools
+// read the settings the service reads (the stream and its subject prefix,
+// the body limit that sizes their embedded server's max payload,
+// IMCALLBACK_NATS_LISTEN to reach the running service): without the
+// unit's EnvironmentFile the command looked at the defaults, not at the
+// service's streams as its settings have them.
+func TestUnitsOfflineToolCommandReadsTheServicesSettings(t *testing.T) {
+	unit := readFile(t, "systemd/imcallback.service")
+	var header strings.Builder
+	for _, line := range strings.Split(unit, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		header.WriteString(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(line, "#")), `\`)) + " ")
+	}
+	run := regexp.MustCompile(`systemd-run [^\n]*?--offline`).FindString(header.String())
+	if run == "" {
+		t.Fatal("the unit's opening comment shows no systemd-run of an --offline tool")
+	}
+	args := strings.Fields(run)
+	if file := regexp.MustCompile(`(?m)^EnvironmentFile=(-?\S+)$`).FindStringSubmatch(unit); file != nil {
+		if want := "EnvironmentFile=" + file[1]; !slices.Contains(args, want) {
+			t.Errorf("the comment's tool command %q does not read the service's settings: want -p %s", run, want)
+		}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^Environment=(IMCALLBACK_DATA_DIR=\S+)$`).FindAllStringSubmatch(unit, -1) {
+		if !slices.Contains(args, m[1]) {
+			t.Errorf("the comment's tool command %q does not set %s, as the unit does", run, m[1])
+		}
+	}
+}
