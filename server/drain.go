@@ -179,6 +179,12 @@ func (d *Drain) publicListening() {
 	}
 }
 
+// isListening reports whether the public listener listens
+// (publicListening); false on a nil Drain.
+func (d *Drain) isListening() bool {
+	return d != nil && d.listening.Load()
+}
+
 // check is the readiness check that fails until the public listener
 // listens and while the service drains.
 func (d *Drain) check() admin.Check {

@@ -29,6 +29,12 @@ type healthCollector struct {
 	// nil: never. A run from before the stop, or a fault, is not reused:
 	// /readyz answers 503 at once, and so does imcallback_ready.
 	ending func() bool
+	// listening reports whether the public listener listens, from which
+	// on the drain's check passes; nil: always. A run from before it
+	// listened (ranListening false) is not reused once it does: /readyz
+	// answers 200 at once, and so does imcallback_ready.
+	listening    func() bool
+	ranListening bool
 	// stop, when set, ends the wait for the checks' answers (a scrape has
 	// no request context to end it): the admin listener's stop ends it,
 	// so a scrape waiting on a check that ignores its deadline does not
@@ -52,7 +58,8 @@ func newHealthCollector(checks []*checkRunner, durable bool) *healthCollector {
 }
 
 // latest runs the checks unless a run younger than healthTTL exists that
-// the stop (or a fault) has not made stale.
+// the stop (or a fault), or the public listener's start, has not made
+// stale.
 func (h *healthCollector) latest() map[string]string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -61,7 +68,13 @@ func (h *healthCollector) latest() map[string]string {
 	if !stale && h.ending != nil && h.ending() && h.results[shutdownCheck] == "ok" {
 		stale = true
 	}
+	if !stale && h.listening != nil && !h.ranListening && h.listening() {
+		stale = true
+	}
 	if stale {
+		if h.listening != nil {
+			h.ranListening = h.listening() // before the run: one that starts listening during it is run again
+		}
 		ctx := h.stop
 		if ctx == nil {
 			ctx = context.Background()

@@ -117,6 +117,33 @@ func TestHealthMetricsSayNotReadyFromTheStop(t *testing.T) {
 	}
 }
 
+// TestHealthMetricsSayReadyOnceThePublicListenerListens: a run of the
+// checks from before the public listener listened (the drain's check
+// failing with "starting") is not reused once it listens: a scrape then
+// ran the checks from before, and imcallback_ready stayed 0 for up to
+// healthTTL while /readyz answered 200.
+func TestHealthMetricsSayReadyOnceThePublicListenerListens(t *testing.T) {
+	drain := &Drain{log: zap.NewNop(), failed: make(chan struct{})}
+	runs := 0
+	h := newHealthCollector(newCheckRunners([]admin.Check{drain.check(),
+		{Name: "jetstream", Check: func(context.Context) error { runs++; return nil }}}), true)
+	h.ending, h.listening = drain.ending, drain.isListening
+	now := time.Unix(1_800_000_000, 0)
+	h.now = func() time.Time { return now }
+	if got := testutil.ToFloat64(readyOnly{h}); got != 0 {
+		t.Fatalf("imcallback_ready %v before the public listener listens, want 0", got)
+	}
+	drain.publicListening()
+	if got := testutil.ToFloat64(readyOnly{h}); got != 1 {
+		t.Fatalf("imcallback_ready %v within healthTTL after the public listener listens, want 1", got)
+	}
+	// The run that saw it is reused as before.
+	testutil.CollectAndCount(h)
+	if runs != 2 {
+		t.Errorf("the checks ran %d times, want 2: once before and once after the public listener listened", runs)
+	}
+}
+
 // readyOnly collects imcallback_ready alone from a healthCollector.
 type readyOnly struct{ h *healthCollector }
 
