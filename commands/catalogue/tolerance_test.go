@@ -103,3 +103,27 @@ func TestNumericFieldsTolerateStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotedNumberKeepsMsgContentAsReceived: MsgContent is kept as
+// received (docs/protocol.md §5.1), also when a quoted number elsewhere in
+// the body needs the second chance; it was re-encoded then, its keys
+// sorted and '<', '>' and '&' written as \u003c, \u003e and \u0026.
+func TestQuotedNumberKeepsMsgContentAsReceived(t *testing.T) {
+	content := `{"Text":"<b>Tom & Jerry</b>","Extra":{"z":1,"a":2}}`
+	for _, e := range catalogue.All() {
+		if e.Name() != "C2C.CallbackBeforeSendMsg" {
+			continue
+		}
+		body := `{"CallbackCommand":"C2C.CallbackBeforeSendMsg","MsgSeq":"5","MsgBody":[{"MsgType":"TIMTextElem","MsgContent":` + content + `}]}`
+		p, err := e.Command.Tooling(tooling.K).Decode([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := reflect.ValueOf(p).Elem().FieldByName("MsgBody").Index(0).FieldByName("MsgContent").Bytes()
+		if string(got) != content {
+			t.Fatalf("MsgContent is %s, want it as received: %s", got, content)
+		}
+		return
+	}
+	t.Fatal("C2C.CallbackBeforeSendMsg is not catalogued")
+}

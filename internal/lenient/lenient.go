@@ -41,8 +41,7 @@ import (
 // body as received.
 func Body(t reflect.Type, body []byte) ([]byte, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
+	var v json.RawMessage
 	if err := dec.Decode(&v); err != nil {
 		return nil, false
 	}
@@ -50,12 +49,8 @@ func Body(t reflect.Type, body []byte) ([]byte, bool) {
 		return nil, false // more after the value: not one JSON document, as the decoder said
 	}
 	var w lenientWalk
-	v, changed := w.value(t, v)
+	out, changed := w.value(t, v)
 	if !changed || w.ambiguous {
-		return nil, false
-	}
-	out, err := json.Marshal(v)
-	if err != nil {
 		return nil, false
 	}
 	return out, true
@@ -63,34 +58,128 @@ func Body(t reflect.Type, body []byte) ([]byte, bool) {
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
-// lenientWalk fits a decoded body to a payload type.
+// lenientWalk fits a body to a payload type. It works on the body's
+// text: an object or array it changes nothing in keeps its bytes, so a
+// value the payload keeps raw (a message element's MsgContent) stays as
+// received, not re-encoded (keys sorted, '<' escaped).
 type lenientWalk struct {
 	// ambiguous is set when an object has two keys for one field that
 	// differ only in case ("MsgSeq" and "msgseq"): the decoder keeps the
-	// last in the body, and the rewritten body (its keys sorted) could end
-	// with the other, so such a body gets no second chance.
+	// last in the body, and which one that is depends on an order the
+	// second chance should not have to reproduce, so such a body gets no
+	// second chance.
 	ambiguous bool
 }
 
-// value returns v fitted to t where it can be, and whether it changed.
-func (w *lenientWalk) value(t reflect.Type, v any) (any, bool) {
+// member is one key of an object with its value, as in the body.
+type member struct {
+	key   string
+	value json.RawMessage
+}
+
+// members are the members of the object raw in their order; false when raw
+// is no object.
+func members(raw json.RawMessage) ([]member, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	var out []member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		out = append(out, member{key: key, value: v})
+	}
+	return out, true
+}
+
+// items are the elements of the array raw; false when raw is no array.
+func items(raw json.RawMessage) ([]json.RawMessage, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, false
+	}
+	var out []json.RawMessage
+	for dec.More() {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		out = append(out, v)
+	}
+	return out, true
+}
+
+// writeObject is the object of ms, each key written once, with the value
+// of its last member (the one the decoder keeps).
+func writeObject(ms []member) json.RawMessage {
+	last := map[string]int{}
+	for i, m := range ms {
+		last[m.key] = i
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	first := true
+	for i, m := range ms {
+		if last[m.key] != i {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		key, _ := json.Marshal(m.key) // a string always encodes
+		b.Write(key)
+		b.WriteByte(':')
+		b.Write(m.value)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// writeArray is the array of vs.
+func writeArray(vs []json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, v := range vs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(v)
+	}
+	b.WriteByte(']')
+	return b.Bytes()
+}
+
+// value returns raw fitted to t where it can be, and whether it changed.
+func (w *lenientWalk) value(t reflect.Type, raw json.RawMessage) (json.RawMessage, bool) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if v == nil || t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
-		return v, false
+	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return raw, false
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return v, false
+		ms, ok := members(raw)
+		if !ok || !w.object(t, ms) {
+			return raw, false
 		}
-		return obj, w.object(t, obj)
+		return writeObject(ms), true
 	case reflect.Slice, reflect.Array:
-		list, ok := v.([]any)
+		list, ok := items(raw)
 		if !ok || t.Elem().Kind() == reflect.Uint8 && t.Kind() == reflect.Slice {
-			return v, false
+			return raw, false
 		}
 		changed := false
 		for i, item := range list {
@@ -99,20 +188,51 @@ func (w *lenientWalk) value(t reflect.Type, v any) (any, bool) {
 				changed = true
 			}
 		}
-		return list, changed
+		if !changed {
+			return raw, false
+		}
+		return writeArray(list), true
 	case reflect.Map:
-		obj, ok := v.(map[string]any)
+		ms, ok := members(raw)
 		if !ok {
-			return v, false
+			return raw, false
 		}
 		changed := false
-		for k, item := range obj {
+		for i := range ms {
 			var c bool
-			if obj[k], c = w.value(t.Elem(), item); c {
+			if ms[i].value, c = w.value(t.Elem(), ms[i].value); c {
 				changed = true
 			}
 		}
-		return obj, changed
+		if !changed {
+			return raw, false
+		}
+		return writeObject(ms), true
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return raw, false
+	}
+	fitted, changed := scalar(t, v)
+	if !changed {
+		return raw, false
+	}
+	out, err := json.Marshal(fitted)
+	if err != nil {
+		return raw, false
+	}
+	return out, true
+}
+
+// scalar returns v fitted to the number or bool type t where it can be,
+// and whether it changed.
+func scalar(t reflect.Type, v any) (any, bool) {
+	if v == nil {
+		return v, false
+	}
+	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return lenientInt(t, v)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
@@ -144,30 +264,30 @@ func (w *lenientWalk) value(t reflect.Type, v any) (any, bool) {
 	return v, false
 }
 
-// object fits the fields of obj to the struct t: each key's value to the
-// field the decoder fills from it (see fields and fieldOf).
-func (w *lenientWalk) object(t reflect.Type, obj map[string]any) bool {
+// object fits the members of an object to the fields of the struct t:
+// each key's value to the field the decoder fills from it (see fields and
+// fieldOf); of a key given twice, every value, for the decoder keeps the
+// last (writeObject writes that one alone).
+func (w *lenientWalk) object(t reflect.Type, ms []member) bool {
 	fs := fields(t)
 	keys := make([]string, len(fs)) // the key of each field, "" for none
 	taken := make([]bool, len(fs))
-	for k := range obj {
-		i := fieldOf(fs, k)
-		if i < 0 {
+	changed := false
+	for i := range ms {
+		fi := fieldOf(fs, ms[i].key)
+		if fi < 0 {
 			continue
 		}
-		if taken[i] {
+		if taken[fi] && keys[fi] != ms[i].key {
 			w.ambiguous = true
 			return false
 		}
-		keys[i], taken[i] = k, true
-	}
-	changed := false
-	for i, f := range fs {
-		if !taken[i] || f.quoted {
-			continue // absent, or its number or bool comes quoted, as it wants
+		keys[fi], taken[fi] = ms[i].key, true
+		if fs[fi].quoted {
+			continue // its number or bool comes quoted, as it wants
 		}
 		var c bool
-		if obj[keys[i]], c = w.value(f.typ, obj[keys[i]]); c {
+		if ms[i].value, c = w.value(fs[fi].typ, ms[i].value); c {
 			changed = true
 		}
 	}

@@ -164,3 +164,59 @@ func TestBodyFitsTheFieldTheDecoderFills(t *testing.T) {
 		})
 	}
 }
+
+// element is a message element: its content kept raw.
+type element struct {
+	MsgType    string
+	MsgContent json.RawMessage
+}
+
+// withRaw is a payload with raw values beside a number that needs the
+// second chance.
+type withRaw struct {
+	Seq     uint32
+	MsgBody []element
+	Extra   json.RawMessage
+}
+
+// TestBodyKeepsRawValuesAsReceived: a field that keeps its value raw
+// (MsgContent, docs/protocol.md §5.1: "kept as received") held, after a
+// second chance for a quoted number beside it, the value re-encoded: its
+// keys sorted, its spaces gone, '<', '>' and '&' escaped (\u003c) and its
+// escapes written out, bytes IM never sent.
+func TestBodyKeepsRawValuesAsReceived(t *testing.T) {
+	content := `{ "Text" : "a<b && c>d \u00e9", "A":[1, 2.50] }`
+	extra := `[ "x" , {"z":1,"y":"\/"} ]`
+	body := []byte(`{"Seq":"7", "MsgBody":[ {"MsgType":"TIMTextElem","MsgContent":` + content + `} ], "Extra":` + extra + `}`)
+	rewritten, ok := lenient.Body(reflect.TypeFor[withRaw](), body)
+	if !ok {
+		t.Fatal("no second chance for a quoted Seq")
+	}
+	var got withRaw
+	if err := json.Unmarshal(rewritten, &got); err != nil {
+		t.Fatalf("the rewritten body %s does not decode: %v", rewritten, err)
+	}
+	if got.Seq != 7 || len(got.MsgBody) != 1 || got.MsgBody[0].MsgType != "TIMTextElem" {
+		t.Fatalf("decoded %+v", got)
+	}
+	if string(got.MsgBody[0].MsgContent) != content {
+		t.Errorf("MsgContent is %s, want it as received: %s", got.MsgBody[0].MsgContent, content)
+	}
+	if string(got.Extra) != extra {
+		t.Errorf("Extra is %s, want it as received: %s", got.Extra, extra)
+	}
+}
+
+// TestBodyDuplicateKeys: of a key given twice the decoder keeps the last;
+// so does the second chance, whatever the first held. Two spellings of one
+// field get none (the decoder's choice depends on their order).
+func TestBodyDuplicateKeys(t *testing.T) {
+	rewritten, ok := lenient.Body(reflect.TypeFor[withRaw](), []byte(`{"Seq":"x","Seq":"7"}`))
+	var got withRaw
+	if !ok || json.Unmarshal(rewritten, &got) != nil || got.Seq != 7 {
+		t.Fatalf("rewritten %s (%v) decodes to %+v, want Seq 7", rewritten, ok, got)
+	}
+	if rewritten, ok := lenient.Body(reflect.TypeFor[withRaw](), []byte(`{"Seq":"1","seq":"7"}`)); ok {
+		t.Fatalf("two spellings of Seq got a second chance: %s", rewritten)
+	}
+}
