@@ -72,10 +72,12 @@ func TestHandlerIsNotRedeliveredUnderAShorterAckWaitOfAnotherReplica(t *testing.
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
 		o.HandlerTimeout = 20 * time.Second // ack wait 25 s
-		p := &deafProcessor{run: 9 * time.Second}
+		p := &deafProcessor{run: 15 * time.Second}
 		s := start(t, o, p)
 
-		// A replica with a HandlerTimeout of 1 s sets the ack wait to 6 s.
+		// A replica with a HandlerTimeout of 7 s sets the ack wait to 12 s:
+		// the notices come every 4 s, and one late by up to 8 s (a loaded
+		// machine) still keeps the event.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		js := s.Conn().JS
@@ -84,7 +86,7 @@ func TestHandlerIsNotRedeliveredUnderAShorterAckWaitOfAnotherReplica(t *testing.
 			t.Fatal(err)
 		}
 		cfg := c.CachedInfo().Config
-		cfg.AckWait = 6 * time.Second
+		cfg.AckWait = 12 * time.Second
 		if _, err := js.UpdateConsumer(ctx, o.Stream, cfg); err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +95,7 @@ func TestHandlerIsNotRedeliveredUnderAShorterAckWaitOfAnotherReplica(t *testing.
 		})
 
 		accept(t, s, request(testCommand, "slow"))
-		eventually(t, 30*time.Second, "the handler's run ended", func() bool {
+		eventually(t, 45*time.Second, "the handler's run ended", func() bool {
 			_, _, done := p.counts()
 			return done >= 1
 		})

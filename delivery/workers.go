@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
-	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/internal/panicsite"
 	"github.com/imcallback/imcallback/internal/textcut"
@@ -654,15 +653,18 @@ func (w *workers) keepWhileRunning(msg jetstream.Msg, command string, seq uint64
 // consumer is shared, and its ack wait is the one the replica that set it
 // up last asked for: under a shorter one (a rolling update that lowers
 // IMCALLBACK_HANDLER_TIMEOUT, the replicas still on the old value) a
-// handler within its own deadline would outlive it, so the notices come as
-// long before it runs out (or at half of it, when shorter).
+// handler within its own deadline would outlive it, so the notices come
+// every third of it: a notice late by up to two thirds of the ack wait (a
+// process starved of CPU, a long pause) still comes before it runs out.
+// Sent 3 s before it ran out, one late by 3 s let the event run a second
+// time.
 func (w *workers) noticeEvery() time.Duration {
 	own := w.opts.HandlerTimeout + overrunGrace
 	ackWait := time.Duration(w.ackWait.Load())
 	if ackWait <= 0 || ackWait >= w.opts.ackWait() {
 		return own
 	}
-	return max(ackWait-(config.AckWaitMargin-overrunGrace), ackWait/2, minNoticeEvery)
+	return max(ackWait/3, minNoticeEvery)
 }
 
 // minNoticeEvery bounds how often in-progress notices are sent under an
@@ -671,8 +673,8 @@ const minNoticeEvery = 100 * time.Millisecond
 
 // noticeRetry is how soon a failed in-progress notice is sent again, when
 // notices are sent every every: a quarter of it, at most a second, so that
-// a few tries fit in what the ack wait leaves after a notice is due (3 s,
-// or half the ack wait when shorter).
+// a few tries fit in what the ack wait leaves after a notice is due (3 s
+// of this service's own, two thirds of a shorter one).
 func noticeRetry(every time.Duration) time.Duration {
 	return max(min(every/4, time.Second), minNoticeEvery)
 }
