@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -217,3 +218,7 @@ func (s *Service) ConsumerAckWait() time.Duration {
 
 // SetJetStream makes e read and replay through js.
 func (e *Events) SetJetStream(js jetstream.JetStream) { e.js = js }
+
+// TreeOf is treeOf for the external tests: the files under dir, each with
+// the hash of its content.
+func TreeOf(t *testing.T, dir string) map[string]string { return treeOf(t, dir) }

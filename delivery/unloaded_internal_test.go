@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,13 +29,13 @@ func TestRestartRefusesAStreamTheEmbeddedServerDidNotLoad(t *testing.T) {
 	}
 	s.after = func(time.Duration) <-chan time.Time { return nil } // no check of the supervisor's meanwhile
 	dir := filepath.Join(o.StoreDir, "jetstream", "$G", "streams", o.Stream)
-	var before []string
+	var before map[string]string
 	s.onRestart = func(_ context.Context, at restartStep) {
 		if at == restartOldStopped {
 			if err := os.WriteFile(filepath.Join(dir, "meta.sum"), []byte("0000000000000000"), 0o600); err != nil {
 				t.Error(err)
 			}
-			before = filesIn(t, dir)
+			before = treeOf(t, dir)
 		}
 	}
 	startTillCleanup(t, s, 30*time.Second)
@@ -46,15 +47,16 @@ func TestRestartRefusesAStreamTheEmbeddedServerDidNotLoad(t *testing.T) {
 	if s.Conn() != nil {
 		t.Error("the refused restart left a connection in service")
 	}
-	if after := filesIn(t, dir); strings.Join(after, "\n") != strings.Join(before, "\n") {
+	if after := treeOf(t, dir); !maps.Equal(after, before) {
 		t.Errorf("the refused restart changed the stream's files:\nbefore %v\nafter  %v", before, after)
 	}
 }
 
-// filesIn lists the files under dir, each with the hash of its content.
-func filesIn(t *testing.T, dir string) []string {
+// treeOf is the files under dir, each with the hash of its content; it
+// fails the test when there is none.
+func treeOf(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	var out []string
+	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -64,11 +66,14 @@ func filesIn(t *testing.T, dir string) []string {
 			return err
 		}
 		sum := sha256.Sum256(b)
-		out = append(out, strings.TrimPrefix(p, dir)+" "+hex.EncodeToString(sum[:8]))
+		out[strings.TrimPrefix(p, dir)] = hex.EncodeToString(sum[:8])
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(out) == 0 {
+		t.Fatalf("no files under %s", dir)
 	}
 	return out
 }

@@ -2,9 +2,7 @@ package delivery_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +47,7 @@ func TestStartRefusesAStreamTheEmbeddedServerDidNotLoad(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "meta.sum"), []byte("0000000000000000"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			before := treeOf(t, dir)
+			before := delivery.TreeOf(t, dir)
 
 			again, err := delivery.New(o, testLogger(t), prometheus.NewRegistry())
 			if err != nil {
@@ -65,7 +63,7 @@ func TestStartRefusesAStreamTheEmbeddedServerDidNotLoad(t *testing.T) {
 					t.Errorf("error %q does not name %q", err, want)
 				}
 			}
-			if after := treeOf(t, dir); !mapsEqual(before, after) {
+			if after := delivery.TreeOf(t, dir); !maps.Equal(before, after) {
 				t.Errorf("the refused start changed the stream's files:\nbefore %v\nafter  %v", before, after)
 			}
 		})
@@ -102,41 +100,4 @@ func TestStartSetsUpAStreamRemovedBefore(t *testing.T) {
 			accept(t, again, request("C2C.CallbackAfterSendMsg", "b"))
 		})
 	}
-}
-
-// treeOf is the files under dir, each with the hash of its content.
-func treeOf(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(b)
-		out[strings.TrimPrefix(p, dir)] = hex.EncodeToString(sum[:8])
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) == 0 {
-		t.Fatalf("no files under %s", dir)
-	}
-	return out
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
