@@ -12,13 +12,10 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
-	"github.com/imcallback/imcallback/dispatcher"
-	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 )
 
@@ -100,22 +97,12 @@ func TestKeepAliveConnectionsCloseOnceStopping(t *testing.T) {
 // still refused.
 func TestReadinessWaitsForThePublicListener(t *testing.T) {
 	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
 	drain := newDrain(&cfg, zap.NewNop(), nil)
 	check := drain.check().Check
 	if err := check(context.Background()); !errors.Is(err, errStarting) {
 		t.Fatalf("ready check before the public listener is built: %v, want %v", err, errStarting)
 	}
-	m := metrics.NewCallbacks(prometheus.NewRegistry())
-	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc := fxtest.NewLifecycle(t)
-	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Metrics: m, Dispatcher: d, Drain: drain})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lc, p := newPublicListener(t, cfg, middleware.Chain{}, zap.NewNop(), drain)
 	if err := check(context.Background()); !errors.Is(err, errStarting) {
 		t.Fatalf("ready check before the public listener starts: %v, want %v", err, errStarting)
 	}

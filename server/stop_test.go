@@ -10,13 +10,10 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
-	"github.com/imcallback/imcallback/dispatcher"
-	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/middleware"
 )
 
@@ -169,19 +166,9 @@ func TestAStopWithARequestInFlightStillFails(t *testing.T) {
 func startShortDrain(t *testing.T, chain middleware.Chain) (*fxtest.Lifecycle, *Public) {
 	t.Helper()
 	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
 	cfg.ReadHeaderTimeout = time.Minute
 	cfg.ShutdownTimeout = 300 * time.Millisecond
-	m := metrics.NewCallbacks(prometheus.NewRegistry())
-	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc := fxtest.NewLifecycle(t)
-	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Metrics: m, Chain: chain, Dispatcher: d})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lc, p := newPublicListener(t, cfg, chain, zap.NewNop(), nil)
 	lc.RequireStart()
 	return lc, p
 }

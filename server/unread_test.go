@@ -49,25 +49,34 @@ func startPublicAt(t *testing.T, path string, chain []middleware.Ordered, log *z
 func startPublicListener(t *testing.T, path string, chain []middleware.Ordered, log *zap.Logger, drain *Drain) (*fxtest.Lifecycle, string) {
 	t.Helper()
 	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
 	cfg.Path = path
 	cfg.ReadHeaderTimeout = time.Minute
+	ch, err := middleware.NewChain(chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, p := newPublicListener(t, cfg, ch, log, drain)
+	lc.RequireStart()
+	return lc, p.Addr().String()
+}
+
+// newPublicListener builds, without starting it, the public listener of
+// cfg on a loopback port, with chain, no commands and drain (nil: none),
+// its hooks on the lifecycle returned.
+func newPublicListener(t *testing.T, cfg config.Config, chain middleware.Chain, log *zap.Logger, drain *Drain) (*fxtest.Lifecycle, *Public) {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
 	m := metrics.NewCallbacks(prometheus.NewRegistry())
 	d, err := dispatcher.New(nil, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := middleware.NewChain(chain)
-	if err != nil {
-		t.Fatal(err)
-	}
 	lc := fxtest.NewLifecycle(t)
-	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: log, Metrics: m, Chain: ch, Dispatcher: d, Drain: drain})
+	p, err := newPublic(publicIn{Lifecycle: lc, Config: &cfg, Log: log, Metrics: m, Chain: chain, Dispatcher: d, Drain: drain})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc.RequireStart()
-	return lc, p.Addr().String()
+	return lc, p
 }
 
 // TestUserRefusalIsAnsweredWithoutWaitingForTheBody: a middleware of the
