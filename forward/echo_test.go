@@ -106,6 +106,9 @@ func TestAnswerEchoingTheRequestHidesTheURL(t *testing.T) {
 		{"plain", "hk_9f2c1e7a", "tok_5b8d3a"},
 		// The refusal quotes the answer's start, escaping these.
 		{"quoted by the refusal", "hk_9f2c1e7a", `tok\5b8d"3a`},
+		// The refusal quotes only the answer's start: a long URL is cut
+		// there, and its start must not show either.
+		{"longer than the quote", "hk_9f2c1e7a" + strings.Repeat("0", 64), "tok_5b8d3a"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,7 +129,7 @@ func TestAnswerEchoingTheRequestHidesTheURL(t *testing.T) {
 				t.Fatal("an echoed request was taken for an envelope")
 			}
 			msg := err.Error()
-			for _, secret := range []string{tt.key, tt.token, "5b8d"} {
+			for _, secret := range []string{tt.key, tt.token, "5b8d", "hk_9f2c1e7a"} {
 				if strings.Contains(msg, secret) {
 					t.Errorf("the error quotes the URL's %q: %v", secret, err)
 				}

@@ -607,7 +607,13 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 		f.requests.WithLabelValues(name, ResultBadResponse).Inc()
 		// The error quotes the answer's start, which an HTTP echo
 		// service (a mistyped port) makes the request line: its target
-		// is hidden, as in a failed exchange's error.
+		// is hidden, as in a failed exchange's error, and in the answer
+		// before the quote cuts it (a cut leaves part of a long target,
+		// which no redaction of the error finds).
+		var notObject *notObjectError
+		if errors.As(err, &notObject) {
+			notObject.answer = redact.StandaloneText(notObject.answer, targetSecrets(resp.Request.URL)...)
+		}
 		unusable = fmt.Errorf("forward: %s: %w", name, hideTarget(err, resp.Request.URL))
 		return dispatcher.Decision{}, unusable
 	}
@@ -620,6 +626,17 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 		}
 	}
 	return dec, nil
+}
+
+// notObjectError is parseAnswer's refusal of an answer that is no JSON
+// object. Its text quotes the answer's start, cut short: a web server's
+// page or a bare "ok" says at once what answers at the destination's URL.
+type notObjectError struct {
+	answer string
+}
+
+func (e *notObjectError) Error() string {
+	return "the answer is not a JSON object: " + strconv.Quote(textcut.Cut(e.answer, maxQuoted))
 }
 
 // utf8BOM is the UTF-8 encoding of U+FEFF, the byte order mark.
@@ -675,7 +692,7 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		// Quoted, cut short: a web server's page or a bare "ok" says at
 		// once what answers at the destination's URL.
-		return dispatcher.Decision{}, nil, fmt.Errorf("the answer is not a JSON object: %s", strconv.Quote(textcut.Cut(string(body), maxQuoted)))
+		return dispatcher.Decision{}, nil, &notObjectError{answer: string(body)}
 	}
 	if name, ok := repeatedName(body, false); ok {
 		// Go keeps the last value of a repeated name, another reader the
@@ -910,6 +927,12 @@ func noEnd(error) {}
 // ("net/http", "connection"). The result unwraps to err, so a timeout
 // stays one for errors.Is.
 func hideTarget(err error, u *url.URL) error {
+	return redact.Standalone(err, targetSecrets(u)...)
+}
+
+// targetSecrets are the forms of u's request target that hideTarget
+// hides: its path and query, as sent and as a quote escapes them.
+func targetSecrets(u *url.URL) []string {
 	var secrets []string
 	for _, s := range []string{u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery} {
 		if len(s) > 1 { // "/" alone hides nothing
@@ -921,7 +944,7 @@ func hideTarget(err error, u *url.URL) error {
 			}
 		}
 	}
-	return redact.Standalone(err, secrets...)
+	return secrets
 }
 
 // send sends req with client. A request that got no answer at all on a
