@@ -578,7 +578,7 @@ func (w *workers) handle(msg jetstream.Msg) {
 }
 
 // processRecovered runs p on r, turning a panic into an error wrapping
-// dispatcher.ErrPanic that names where it was raised (panicsite.Describe):
+// dispatcher.ErrPanic that names where it was raised (panicsite.Error):
 // a failed attempt, retried with the backoff. The
 // dispatcher recovers its handlers' panics itself; a Processor of the
 // program's own would otherwise end the process, every other running
@@ -586,7 +586,7 @@ func (w *workers) handle(msg jetstream.Msg) {
 func processRecovered(ctx context.Context, p Processor, r *dispatcher.Request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: %v%s", dispatcher.ErrPanic, v, panicsite.Describe())
+			err = panicsite.Error(dispatcher.ErrPanic, v)
 		}
 	}()
 	return p.Process(ctx, r)

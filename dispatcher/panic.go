@@ -16,5 +16,5 @@ func panicError(what string, v any) error {
 	if what != "" {
 		return fmt.Errorf("%w: %s: %v%s", ErrPanic, what, v, panicsite.Describe())
 	}
-	return fmt.Errorf("%w: %v%s", ErrPanic, v, panicsite.Describe())
+	return panicsite.Error(ErrPanic, v)
 }

@@ -36,3 +36,10 @@ func Describe() string {
 		}
 	}
 }
+
+// Error is the error of a recovered panic's value v: it wraps sentinel and
+// ends with where the panic was raised (Describe). Call it, like Describe,
+// from the deferred function that recovered v.
+func Error(sentinel error, v any) error {
+	return fmt.Errorf("%w: %v%s", sentinel, v, Describe())
+}
