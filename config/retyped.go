@@ -46,11 +46,12 @@ func retypedValues(data []byte) []retyped {
 	}
 	var found []retyped
 	entries := map[string]reflect.Type{"apps": reflect.TypeFor[AppConfig](), "forward": reflect.TypeFor[ForwardConfig]()}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		key, value := root.Content[i].Value, resolveAlias(root.Content[i+1])
+	pairs := mappingPairs(root)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		key, value := pairs[i].Value, resolveAlias(pairs[i+1])
 		entry, ok := entries[key]
 		if !ok {
-			found = append(found, retypedFields(root.Content[i:i+2], reflect.TypeFor[Config](), func(f reflect.StructField) bool {
+			found = append(found, retypedFields(pairs[i:i+2], reflect.TypeFor[Config](), func(f reflect.StructField) bool {
 				return secret(f.Tag.Get("koanf"))
 			})...)
 			continue
@@ -69,7 +70,7 @@ func retypedValues(data []byte) []retyped {
 			if e = resolveAlias(e); e.Kind != yaml.MappingNode {
 				continue
 			}
-			for _, r := range retypedFields(e.Content, entry, secretTagged) {
+			for _, r := range retypedFields(mappingPairs(e), entry, secretTagged) {
 				r.list, r.entry = key, j
 				found = append(found, r)
 			}
@@ -85,19 +86,21 @@ func retypedSection(data []byte, key string, t reflect.Type) []retyped {
 	if root == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		v := resolveAlias(root.Content[i+1])
-		if root.Content[i].Value != key || v.Kind != yaml.MappingNode {
+	top := mappingPairs(root)
+	for i := 0; i+1 < len(top); i += 2 {
+		v := resolveAlias(top[i+1])
+		if top[i].Value != key || v.Kind != yaml.MappingNode {
 			continue
 		}
-		found := retypedFields(v.Content, t, secretTagged)
-		for j := 0; j+1 < len(v.Content); j += 2 {
-			f, ok := fieldByTag(t, v.Content[j].Value)
+		pairs := mappingPairs(v)
+		found := retypedFields(pairs, t, secretTagged)
+		for j := 0; j+1 < len(pairs); j += 2 {
+			f, ok := fieldByTag(t, pairs[j].Value)
 			if !ok || !holdsValues(f.Type) && !(isList(f.Type) && holdsValues(f.Type.Elem())) {
 				continue
 			}
 			name := f.Tag.Get("koanf")
-			for _, r := range retypedWithin(f.Type, v.Content[j+1], name, secretTagged(f)) {
+			for _, r := range retypedWithin(f.Type, pairs[j+1], name, secretTagged(f)) {
 				r.key = name
 				found = append(found, r)
 			}
@@ -121,12 +124,13 @@ func retypedWithin(t reflect.Type, n *yaml.Node, path string, hidden bool) []ret
 	var found []retyped
 	switch {
 	case holdsValues(t) && n.Kind == yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i].Value
+		pairs := mappingPairs(n)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			k := pairs[i].Value
 			if t.Kind() == reflect.Map {
-				found = append(found, retypedWithin(t.Elem(), n.Content[i+1], path+"."+k, hidden)...)
+				found = append(found, retypedWithin(t.Elem(), pairs[i+1], path+"."+k, hidden)...)
 			} else if f, ok := fieldByTag(t, k); ok {
-				found = append(found, retypedWithin(f.Type, n.Content[i+1], path+"."+k, hidden || secretTagged(f))...)
+				found = append(found, retypedWithin(f.Type, pairs[i+1], path+"."+k, hidden || secretTagged(f))...)
 			}
 		}
 	case isList(t) && holdsValues(t.Elem()) && n.Kind == yaml.SequenceNode:
@@ -161,24 +165,64 @@ func fileRoot(data []byte) *yaml.Node {
 	return nil
 }
 
-// retypedFields checks the pairs of a mapping's content (key, value, …)
-// that name a field of the struct t; hidden says which fields are secrets.
+// mappingPairs are the key and value pairs (key, value, …) that the
+// mapping n holds as YAML decodes it, its merge keys (<<: *defaults, or a
+// list of them) resolved: a merged mapping's pairs stand in its merge
+// key's place, but for the keys the mapping has of its own, and those an
+// earlier merged mapping has, whose values replace theirs. A merged
+// mapping's own merge keys are resolved alike, and a mapping merged twice
+// adds nothing the second time.
+func mappingPairs(n *yaml.Node) []*yaml.Node {
+	var pairs []*yaml.Node
+	taken := map[string]bool{}
+	merged := map[*yaml.Node]bool{}
+	var add func(m *yaml.Node)
+	add = func(m *yaml.Node) {
+		if merged[m] {
+			return
+		}
+		merged[m] = true
+		own := make([]bool, len(m.Content)) // the keys whose values m sets
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if k := m.Content[i]; !isMergeKey(k) && !taken[k.Value] {
+				taken[k.Value] = true
+				own[i] = true
+			}
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			switch {
+			case isMergeKey(m.Content[i]):
+				v := resolveAlias(m.Content[i+1])
+				from := []*yaml.Node{v}
+				if v.Kind == yaml.SequenceNode {
+					from = v.Content
+				}
+				for _, f := range from {
+					if f = resolveAlias(f); f.Kind == yaml.MappingNode {
+						add(f)
+					}
+				}
+			case own[i]:
+				pairs = append(pairs, m.Content[i], m.Content[i+1])
+			}
+		}
+	}
+	add(resolveAlias(n))
+	return pairs
+}
+
+// isMergeKey reports whether the key k of a mapping is YAML's merge key
+// (<<, unquoted).
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge"
+}
+
+// retypedFields checks the pairs of a mapping (key, value, …, as
+// mappingPairs gives them) that name a field of the struct t; hidden says
+// which fields are secrets.
 func retypedFields(pairs []*yaml.Node, t reflect.Type, hidden func(reflect.StructField) bool) []retyped {
 	var found []retyped
 	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i].ShortTag() == "!!merge" { // <<: *defaults, or a list of them
-			merged := resolveAlias(pairs[i+1])
-			maps := []*yaml.Node{merged}
-			if merged.Kind == yaml.SequenceNode {
-				maps = merged.Content
-			}
-			for _, m := range maps {
-				if m = resolveAlias(m); m.Kind == yaml.MappingNode {
-					found = append(found, retypedFields(m.Content, t, hidden)...)
-				}
-			}
-			continue
-		}
 		f, ok := fieldByTag(t, pairs[i].Value)
 		if !ok {
 			continue

@@ -48,6 +48,10 @@ func TestTextWrittenAsANumberKeepsItsText(t *testing.T) {
 			[]string{`forward[0].name: "0x10" is read by YAML as the number 16`}, ""},
 		{"an alias of a number", "sdkappid: [\"1\"]\nadmin_token: &n 0123\ntokens: [ok, *n]\n",
 			[]string{"IMCALLBACK_TOKENS (tokens): item #2 is read by YAML as a number"}, "0123"},
+		{"apps merged into the file's top", "<<: {apps: [{sdkappid: \"1\", secret_key: 0x1F}]}\n",
+			[]string{"IMCALLBACK_APP_1_SECRET_KEY (app_1_secret_key): the value is read by YAML as a number"}, "0x1F"},
+		{"forward merged into the file's top", "sdkappid: [\"1\"]\n<<: {forward: [{name: 0x10, url: https://example.com/h, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, match: [\"*\"]}]}\n",
+			[]string{`forward[0].name: "0x10" is read by YAML as the number 16`}, ""},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +76,9 @@ func TestTextWrittenAsANumberKeepsItsText(t *testing.T) {
 		{"a number that reads back as written", "sdkappid: [1400000001]\ntokens: [123456, -7]\n", []string{"123456", "-7"}},
 		{"quoted", "sdkappid: [\"1\"]\ntokens: [\"0123\", '0x1F', !!str 1_000]\n", []string{"0123", "0x1F", "1_000"}},
 		{"a block scalar", "sdkappid: [\"1\"]\ntokens:\n  - >-\n    0123\n", []string{"0123"}},
+		// A merged value that the mapping's own key replaces is not read.
+		{"a merged value replaced", "<<: {tokens: [0123]}\nsdkappid: [\"1\"]\ntokens: [ok]\n", []string{"ok"}},
+		{"an entry's merged value replaced", "tokens: [ok]\napps:\n  - <<: {secret_key: 0x1F}\n    sdkappid: \"1\"\n    secret_key: s3cret\n", []string{"ok"}},
 	}
 	for _, tt := range accepted {
 		t.Run(tt.name, func(t *testing.T) {

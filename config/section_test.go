@@ -291,6 +291,9 @@ func TestSectionUnknownKeyOfAnEntry(t *testing.T) {
 		{"a value of a map", "mod:\n  by_app: {\"1400000001\": {name: b, maxlen: 4}}\n", "unknown key mod.by_app.1400000001.maxlen"},
 		{"a struct field", "mod:\n  limits: {maxjoins: 5}\n", "unknown key mod.limits.maxjoins"},
 		{"a secret written without its key", "mod:\n  rules: [{name: a, s3cr3t-value}]\n", "mod.rules[0] holds a key without a value"},
+		{"merged into an entry", "r: &r {nmae: c}\nmod:\n  rules: [{<<: *r, name: a}]\n", "unknown key mod.rules[0].nmae; did you mean mod.rules[0].name?"},
+		{"merged into a struct field", "l: &l {maxjoins: 5}\nmod:\n  limits: {<<: *l}\n", "unknown key mod.limits.maxjoins"},
+		{"a struct field merged into the section", "d: &d {limits: {maxjoins: 5}}\nmod:\n  <<: *d\n", "unknown key mod.limits.maxjoins"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,6 +388,72 @@ func TestSectionNestedTextReadAsANumber(t *testing.T) {
 		"up", upstreamSection{})
 	if err == nil || !strings.Contains(err.Error(), "upstream.token: the value is read by YAML as a number") || strings.Contains(err.Error(), "0123") {
 		t.Fatalf("error %v: want the secret's problem without it", err)
+	}
+}
+
+// TestSectionMergedTextReadAsANumber: a value merged in with a YAML merge
+// key (<<: *defaults, or a list of them) is read as one written in place,
+// but the check of a text YAML reads as a number (name: 0123, octal 83)
+// did not look past the merge key within a section's struct, map or list
+// field, nor into a struct field merged into the section, nor into a
+// section merged into the file's top: such a value was taken as the text
+// "83" without a word. A merged value the mapping's own key replaces
+// (or an earlier merged mapping's) is not read, and not refused.
+func TestSectionMergedTextReadAsANumber(t *testing.T) {
+	const octal = "IMCALLBACK_MOD_LIMITS (mod.limits): limits.max_joins: 010 is read by YAML as the octal number 8, not as 10"
+	refused := []struct{ name, yaml, want string }{
+		{"a struct field merged into the section", "d: &d {limits: {max_joins: 010}}\nmod:\n  <<: *d\n", octal},
+		{"merged into a struct field", "l: &l {max_joins: 010}\nmod:\n  limits: {<<: *l}\n", octal},
+		{"the section merged into the file's top", "<<: {mod: {limits: {max_joins: 010}}}\n", octal},
+		{"merged into an entry of a list", "r: &r {name: 0123}\nmod:\n  rules: [{<<: *r, max_len: 3}]\n",
+			`IMCALLBACK_MOD_RULES (mod.rules): rules[0].name: "0123" is read by YAML as the number 83`},
+		{"merged into a value of a map", "r: &r {name: true}\nmod:\n  by_app: {\"1400000001\": {<<: *r}}\n",
+			`IMCALLBACK_MOD_BY_APP (mod.by_app): by_app.1400000001.name: "true" is read by YAML as the boolean true`},
+		{"a map's values merged into it", "m: &m {x: {name: 0123}}\nmod:\n  by_app: {<<: *m}\n",
+			`IMCALLBACK_MOD_BY_APP (mod.by_app): by_app.x.name: "0123" is read by YAML as the number 83`},
+		{"a list of merged mappings", "a: &a {name: 0123}\nb: &b {max_len: 2}\nmod:\n  rules: [{<<: [*b, *a]}]\n",
+			`IMCALLBACK_MOD_RULES (mod.rules): rules[0].name: "0123" is read by YAML as the number 83`},
+		{"a merge within a merged mapping", "a: &a {name: 0123}\nb: &b {<<: *a, max_len: 2}\nmod:\n  rules: [{<<: *b}]\n",
+			`IMCALLBACK_MOD_RULES (mod.rules): rules[0].name: "0123" is read by YAML as the number 83`},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.LoadSection(config.Source{File: yamlFile(t, tt.yaml), Environ: env()}, "mod", rulesSection{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+	// A secret's value is not shown.
+	_, err := config.LoadSection(config.Source{File: yamlFile(t, "u: &u {url: https://u.example, token: 0123}\nup:\n  upstream: {<<: *u}\n"),
+		Environ: env()}, "up", upstreamSection{})
+	if err == nil || !strings.Contains(err.Error(), "upstream.token: the value is read by YAML as a number") || strings.Contains(err.Error(), "0123") {
+		t.Errorf("error %v: want the secret's problem without it", err)
+	}
+	replaced := []struct{ name, yaml, want string }{
+		{"by the entry's own key", "r: &r {name: 0123}\nmod:\n  rules: [{<<: *r, name: ok}]\n", "ok"},
+		{"before the merge key", "r: &r {name: 0123}\nmod:\n  rules: [{name: ok, <<: *r}]\n", "ok"},
+		{"by an earlier merged mapping", "a: &a {name: 0123}\nb: &b {name: ok}\nmod:\n  rules: [{<<: [*b, *a]}]\n", "ok"},
+		{"by a merged mapping's own key", "a: &a {name: 0123}\nb: &b {<<: *a, name: ok}\nmod:\n  rules: [{<<: *b}]\n", "ok"},
+	}
+	for _, tt := range replaced {
+		t.Run("replaced "+tt.name, func(t *testing.T) {
+			got, err := config.LoadSection(config.Source{File: yamlFile(t, tt.yaml), Environ: env()}, "mod", rulesSection{})
+			if err != nil || len(got.Rules) != 1 || got.Rules[0].Name != tt.want {
+				t.Fatalf("section %+v, %v; want the rule named %q", got, err, tt.want)
+			}
+		})
+	}
+	for _, tt := range []struct{ name, yaml string }{
+		{"by the section's own key", "d: &d {list: [0x10]}\nwords:\n  <<: *d\n  list: [ok]\n"},
+		{"a secret, by the section's own key", "d: &d {api_key: 0777, list: [ok]}\nwords:\n  <<: *d\n  api_key: k\n"},
+	} {
+		t.Run("replaced "+tt.name, func(t *testing.T) {
+			got, err := config.LoadSection(config.Source{File: yamlFile(t, tt.yaml), Environ: env()}, "words", wordsDefaults)
+			if err != nil || strings.Join(got.List, ",") != "ok" {
+				t.Fatalf("section %+v, %v; want the list [ok]", got, err)
+			}
+		})
 	}
 }
 
