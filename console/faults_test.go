@@ -343,3 +343,25 @@ func TestAnActionThatNeverAnswersIsGivenUp(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardDeadLettersReadBeforeTheModeIsKnown: the Overview's forward
+// destinations show their dead letters as read also before the delivery
+// mode is known, which the first answers of /v1/delivery and /v1/status
+// say and which may come after /v1/forward's: they were then shown as 0,
+// whatever the dead letters held, until a refresh after the mode was
+// known.
+func TestForwardDeadLettersReadBeforeTheModeIsKnown(t *testing.T) {
+	s := startFailingForward(t)
+	send(t, s, afterCommand, sample(t, afterCommand, nil))
+	waitDeadLetters(t, s, 1)
+	p := newFaultProxy(t, s.AdminURL)
+	p.set("/v1/delivery", hang)
+	p.set("/v1/status", hang)
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(p.URL+"/#overview"))
+	const row = `document.querySelector('#ov-forward tbody tr')`
+	b.waitFor(t, "the destination's row", row+` !== null`)
+	if got := eval[string](t, b, row+`.children[6].textContent`); got != "1" {
+		t.Errorf("before the delivery mode is known, the destination's dead letters show %q, want 1", got)
+	}
+}

@@ -892,16 +892,24 @@
     const dests = Array.isArray(data.destinations) ? data.destinations : [];
     let deadBy = new Map(); // null: not known
     let deadError = '';
-    if (deliveryMode === 'durable') {
+    // Read unless delivery is known to be inline (no dead letters): also
+    // while the mode is not known yet, as /v1/delivery and /v1/status may
+    // answer after /v1/forward.
+    if (deliveryMode !== 'inline') {
       // Only the counts by destination: by_destination counts every dead
       // letter, whatever the limit, and one letter is the least there is.
       try {
         const d = await api('v1/dead-letters?limit=1');
+        setMode('durable');
         for (const [name, n] of Object.entries((d && d.by_destination) || {})) deadBy.set(name, n);
       } catch (e) {
         if (e.status === 401) return;
-        deadBy = null;
-        deadError = 'GET /v1/dead-letters: ' + errorText(e) + '; the dead letters by destination are not known.';
+        if (e.status === 409) {
+          setMode('inline');
+        } else {
+          deadBy = null;
+          deadError = 'GET /v1/dead-letters: ' + errorText(e) + '; the dead letters by destination are not known.';
+        }
       }
     }
     $('ov-forward-panel').hidden = dests.length === 0;
