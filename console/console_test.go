@@ -2246,6 +2246,38 @@ func TestConfigurationReadWhenShown(t *testing.T) {
 		document.getElementById('config-notes').textContent.includes('a note of the restarted service')`)
 }
 
+// TestConfigurationUnreadShowsNoNotes: a read of the configuration that
+// fails leaves none of the notes of the read before on the page: they
+// stayed under the error, shown as the notes of the service now.
+func TestConfigurationUnreadShowsNoNotes(t *testing.T) {
+	s := start(t, nil)
+	b := newBrowser(t)
+	b.do(t, "open Configuration", chromedp.Navigate(s.AdminURL+"/#config"))
+	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('listen')`)
+	eval[chromedp.Void](t, b, `(() => {
+		const fetch0 = window.fetch;
+		window.__configAnswers = 0;
+		window.fetch = (url, opts) => {
+			if (String(url) !== 'v1/config') return fetch0(url, opts);
+			const first = window.__configAnswers++ === 0;
+			return Promise.resolve(first ?
+				new Response(JSON.stringify({yaml: 'listen: 127.0.0.1:8080\n', notes: ['a note of the last read']}),
+					{status: 200, headers: {'Content-Type': 'application/json'}}) :
+				new Response(JSON.stringify({error: 'test: unavailable'}),
+					{status: 503, headers: {'Content-Type': 'application/json'}}));
+		};
+	})()`)
+	for _, want := range []string{"a note of the last read", "test: unavailable"} {
+		b.do(t, "open the Overview", chromedp.Click(chromedp.CSS("#tab-overview")))
+		b.waitFor(t, "the Overview shown", `!document.getElementById('page-overview').hidden`)
+		b.do(t, "open Configuration again", chromedp.Click(chromedp.CSS("#tab-config")))
+		b.waitFor(t, "the configuration's page showing "+want, fmt.Sprintf(`document.getElementById('page-config').textContent.includes(%s)`, js(want)))
+	}
+	if got := eval[string](t, b, `document.getElementById('config-notes').textContent`); got != "" {
+		t.Errorf("the configuration could not be read, but its notes show %q", got)
+	}
+}
+
 // TestSinceTakesATimeAsShown: Since takes a time as the tables show it
 // (the browser's local time, without a zone: "2026-12-05 07:09:01"), read
 // in the browser's zone as shown; the service refused it, neither a

@@ -457,6 +457,7 @@
     } catch (e) {
       if (asked !== configAsked) return;
       $('config-yaml').textContent = 'Could not read the configuration: ' + errorText(e);
+      $('config-notes').replaceChildren(); // the last read's, not the service's now
     }
   }
 
