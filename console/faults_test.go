@@ -349,19 +349,48 @@ func TestAnActionThatNeverAnswersIsGivenUp(t *testing.T) {
 // mode is known, which the first answers of /v1/delivery and /v1/status
 // say and which may come after /v1/forward's: they were then shown as 0,
 // whatever the dead letters held, until a refresh after the mode was
-// known.
+// known. With inline delivery, whose dead-letter route answers 409, there
+// are none, and no error is said.
 func TestForwardDeadLettersReadBeforeTheModeIsKnown(t *testing.T) {
-	s := startFailingForward(t)
-	send(t, s, afterCommand, sample(t, afterCommand, nil))
-	waitDeadLetters(t, s, 1)
-	p := newFaultProxy(t, s.AdminURL)
-	p.set("/v1/delivery", hang)
-	p.set("/v1/status", hang)
-	b := newBrowser(t)
-	b.do(t, "open the Overview", chromedp.Navigate(p.URL+"/#overview"))
-	const row = `document.querySelector('#ov-forward tbody tr')`
-	b.waitFor(t, "the destination's row", row+` !== null`)
-	if got := eval[string](t, b, row+`.children[6].textContent`); got != "1" {
-		t.Errorf("before the delivery mode is known, the destination's dead letters show %q, want 1", got)
+	for _, tt := range []struct {
+		name  string
+		start func(t *testing.T) *imtest.Service // with a callback forwarded and failed
+		dead  string                             // the destination's dead letters, as shown
+	}{
+		{"durable", func(t *testing.T) *imtest.Service {
+			s := startFailingForward(t)
+			send(t, s, afterCommand, sample(t, afterCommand, nil))
+			waitDeadLetters(t, s, 1)
+			return s
+		}, "1"},
+		{"inline", func(t *testing.T) *imtest.Service {
+			dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "broken on purpose", http.StatusBadGateway)
+			}))
+			t.Cleanup(dest.Close) // after the service's stop, registered later
+			s := start(t, []string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_FORWARD_URL=" + dest.URL,
+				"IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "IMCALLBACK_FORWARD_MATCH=" + afterCommand})
+			if res := s.Send(t, afterCommand, sample(t, afterCommand, nil)); res.Status != http.StatusServiceUnavailable {
+				t.Fatalf("inline, the failing destination's callback answered %d, want 503: %s", res.Status, res.Body)
+			}
+			return s
+		}, "0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.start(t)
+			p := newFaultProxy(t, s.AdminURL)
+			p.set("/v1/delivery", hang)
+			p.set("/v1/status", hang)
+			b := newBrowser(t)
+			b.do(t, "open the Overview", chromedp.Navigate(p.URL+"/#overview"))
+			const row = `document.querySelector('#ov-forward tbody tr')`
+			b.waitFor(t, "the destination's row", row+` !== null`)
+			if got := eval[string](t, b, row+`.children[6].textContent`); got != tt.dead {
+				t.Errorf("before the delivery mode is known, the destination's dead letters show %q, want %s", got, tt.dead)
+			}
+			if got := eval[string](t, b, `document.getElementById('ov-forward').innerText`); strings.Contains(got, "GET /v1/dead-letters") {
+				t.Errorf("the forward destinations say %q", got)
+			}
+		})
 	}
 }
