@@ -1311,6 +1311,89 @@ func TestUnitWriteProblemFindsMistakes(t *testing.T) {
 	}
 }
 
+// TestUnitVerifies: systemd-analyze verify (systemd's own check, where it
+// is installed) finds nothing to say of the unit, nor of it with the
+// commented lines it shows for TLS (#LoadCredential=…) uncommented.
+// systemd ignores a key it does not know and a value it cannot read with a
+// warning alone and runs the unit anyway: a misspelt hardening line
+// (ProtectSytem=, a bad SystemCallFilter= group) would leave the service
+// without it, and the checks above, which read the lines they look for,
+// would not notice.
+func TestUnitVerifies(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed (Debian's systemd package): the unit was not verified")
+	}
+	unit := readFile(t, "systemd/imcallback.service")
+	tls := regexp.MustCompile(`(?m)^#([A-Z][A-Za-z]*=)`).ReplaceAllString(unit, "$1")
+	if tls == unit {
+		t.Error("the unit's comment shows no commented lines (#LoadCredential=…) to verify")
+	}
+	for name, text := range map[string]string{"imcallback.service": unit, "imcallback.service with its commented lines": tls} {
+		problems, err := unitProblems(analyze, t.TempDir(), text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: systemd-analyze verify: %s", name, p)
+		}
+	}
+}
+
+// unitProblems runs systemd-analyze verify on unit, written to dir as
+// imcallback.service with its ExecStart's binary replaced by an
+// executable file there (the binary is not installed where the tests
+// run), and returns the lines it prints about the unit: a key systemd does
+// not know, a value it cannot read, a command it cannot run.
+func unitProblems(analyze, dir, unit string) ([]string, error) {
+	bin := filepath.Join(dir, "imcallback")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		return nil, err
+	}
+	unit = regexp.MustCompile(`(?m)^ExecStart=/usr/local/bin/imcallback\b`).ReplaceAllLiteralString(unit, "ExecStart="+bin)
+	file := filepath.Join(dir, "imcallback.service")
+	if err := os.WriteFile(file, []byte(unit), 0o644); err != nil {
+		return nil, err
+	}
+	out, err := exec.Command(analyze, "verify", "--man=no", file).CombinedOutput()
+	var problems []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "imcallback.service") {
+			problems = append(problems, line)
+		}
+	}
+	if err != nil && len(problems) == 0 {
+		return nil, fmt.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	return problems, nil
+}
+
+// TestUnitProblemsFindsMistakes: the check of TestUnitVerifies passes a
+// valid unit and reports a misspelt key and a value systemd cannot read,
+// which systemd-analyze verify only warns about (its exit status is 0).
+func TestUnitProblemsFindsMistakes(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed (Debian's systemd package)")
+	}
+	good := "[Service]\nExecStart=/usr/local/bin/imcallback serve\nProtectSystem=strict\nRestartSec=2\n"
+	if problems, err := unitProblems(analyze, t.TempDir(), good); err != nil || len(problems) > 0 {
+		t.Fatalf("a valid unit: problems %q, error %v", problems, err)
+	}
+	for _, bad := range []string{
+		"[Service]\nExecStart=/usr/local/bin/imcallback serve\nProtectSytem=strict\n",
+		"[Service]\nExecStart=/usr/local/bin/imcallback serve\nRestartSec=2x\n",
+		"[Service]\nExecStart=/usr/local/bin/imcallback serve\nSystemCallFilter=~@privilegd\n",
+	} {
+		if problems, err := unitProblems(analyze, t.TempDir(), bad); err != nil || len(problems) == 0 {
+			t.Errorf("%q: problems %q, error %v; want the mistake reported", bad, problems, err)
+		}
+	}
+}
+
 // TestDockerBuildImageHasTheModulesGo: the Dockerfile's build stage runs
 // a Go release that go.mod's go line admits. The golang images set
 // GOTOOLCHAIN=local, so an older Go refuses the module ("go.mod requires
