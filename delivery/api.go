@@ -805,7 +805,7 @@ func (s *Service) replayEvents(c echo.Context) error {
 	case req.Dead && len(req.Seqs) > 0:
 		res, err = s.replayDeadOf(ctx, e, seqs)
 	case req.Dead:
-		res, err = e.ReplayDead(ctx, nil)
+		res, err = e.replayDead(ctx, nil, &s.dead)
 	case req.Since != "":
 		res, err = e.ReplaySelection(ctx, Filter{Command: req.Command, Since: since}, nil)
 	default:

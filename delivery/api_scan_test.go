@@ -862,8 +862,8 @@ func TestReplayOfADeadLetterReadsOnlyWhereItCanBe(t *testing.T) {
 			n, letters-2, m[5], m[1995])
 	}
 
-	// Letters removed: the admin API reads the stream again, and the one
-	// letter left of 5 is its latest now.
+	// Letters removed by the replay, taken off what the admin API keeps:
+	// the one letter left of 5 is its latest now.
 	if got, _ = replay(`{"dead":true,"seqs":[5]}`); got.Replayed != 1 || len(got.Missing) != 0 || len(got.AlreadyReplayed) != 0 {
 		t.Errorf("the replay of 5 again answered %+v, want its earlier letter replayed", got)
 	}

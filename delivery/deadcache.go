@@ -32,8 +32,11 @@ const deadChunk = 4096
 // the delivery status and a replay of given events' dead letters
 // (replayDeadOf) need its letters: each read takes only the dead
 // letters stored since the one before, and reads the whole stream again
-// only when letters were removed (replayed or purged) or the stream was
-// recreated.
+// only when letters were removed otherwise than by this process's replays
+// (another replica's or the offline tool's, a purge) or the stream was
+// recreated. The letters this process's replays remove it takes off what
+// it keeps (account), and the next read checks that the stream holds as
+// many letters as it then counts.
 //
 // What it keeps is bounded, however many letters the stream holds: the
 // exact count of every letter by command and by destination (maps as
@@ -50,15 +53,163 @@ type deadCache struct {
 	perCommand map[string]int // every dead letter, by command; replaced, never changed
 	perDest    map[string]int // every dead letter of a forward destination, by destination; likewise
 	total      int            // every dead letter
+	// own is how many letters this process's replays removed since mark
+	// was read, taken off the counts: the next read checks the stream's
+	// count of letters instead of comparing marks. stale: a removal could
+	// not be taken off exactly, and the next read starts over.
+	own      int
+	stale    bool
+	removals ownRemovals
 	*deadDetails
 }
 
+// ownRemovals are the dead letters this process's replays removed, for
+// the next read (deadLetters) to take off the counts (account). Its lock
+// is its own, so that a replay never waits for a read of the stream.
+type ownRemovals struct {
+	mu sync.Mutex
+	// epoch changes when a read starts over; counted is the dead-letter
+	// sequence up to which the reads since counted every letter stored.
+	// Both change with the deadCache's lock held too.
+	epoch, counted uint64
+	letters        []removedLetter
+	lost           bool // more were removed than ownRemovalsMost since the last read
+}
+
+// ownRemovalsMost bounds the removals kept between two reads: a replay of
+// every dead letter removes them all, and the read after it starts over
+// instead (the stream then holds only the letters left).
+const ownRemovalsMost = deadCacheLetters
+
+// removedLetter is a dead letter a replay removed, with what the reads had
+// counted when the replay was about to remove it (removalMark).
+type removedLetter struct {
+	seq, orig            uint64
+	command, destination string
+	at                   removalMark
+}
+
+// removalMark is what the reads of the dead-letter stream had counted
+// when a replay was about to remove a letter: a letter stored up to
+// counted, removed by the replay, was counted, and so can be taken off.
+type removalMark struct{ epoch, counted uint64 }
+
+// removing returns what the reads had counted, for a replay about to
+// remove a dead letter to give to removed once it did.
+func (c *deadCache) removing() removalMark {
+	r := &c.removals
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return removalMark{epoch: r.epoch, counted: r.counted}
+}
+
+// removed records the dead letter raw, which a replay removed from the
+// dead-letter stream (its deletion succeeded) after removing returned at,
+// for the next read to take off.
+func (c *deadCache) removed(at removalMark, raw *jetstream.RawStreamMsg) {
+	r := &c.removals
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lost || len(r.letters) >= ownRemovalsMost {
+		r.letters, r.lost = nil, true
+		return
+	}
+	r.letters = append(r.letters, removedLetter{seq: raw.Sequence, orig: deadOrigOf(raw.Header),
+		command: raw.Header.Get(HeaderCommand), destination: raw.Header.Get(HeaderTarget), at: at})
+}
+
+// setCounted records that the reads since the last that started over
+// counted every letter stored up to c.last.
+func (c *deadCache) setCounted() {
+	c.removals.mu.Lock()
+	defer c.removals.mu.Unlock()
+	c.removals.counted = c.last
+}
+
+// account takes the letters this process's replays removed since the last
+// read off the counts and the details. A letter stored after the last read
+// was never counted. One read and counted before the replay began to
+// remove it (removalMark) was counted: it leaves the counts, and its
+// details when held. Any other (a read counted it while it was being
+// removed, or may have) makes the cache stale, as does a held letter that
+// may hide an earlier letter of its event (repeat), which only the held
+// one was kept of.
+func (c *deadCache) account() {
+	r := &c.removals
+	r.mu.Lock()
+	letters, lost, epoch := r.letters, r.lost, r.epoch
+	r.letters, r.lost = nil, false
+	r.mu.Unlock()
+	if c.deadDetails == nil || c.stale {
+		return // read whole next
+	}
+	if lost {
+		c.stale = true
+		return
+	}
+	changed := false
+	for _, l := range letters {
+		c.own++
+		if l.seq > c.last {
+			continue // not read yet, and not stored any more when it is
+		}
+		if l.at.epoch != epoch || l.seq > l.at.counted || c.perCommand[l.command] == 0 ||
+			l.destination != "" && c.perDest[l.destination] == 0 {
+			c.stale = true
+			return
+		}
+		if !changed {
+			// Views taken before keep what they were taken with, and a new
+			// details tells what compares them (pendingBase, addedSince)
+			// that letters were removed.
+			c.perCommand, c.perDest, c.deadDetails = maps.Clone(c.perCommand), maps.Clone(c.perDest), c.deadDetails.clone()
+			changed = true
+		}
+		takeOff(c.perCommand, l.command)
+		if l.destination != "" {
+			takeOff(c.perDest, l.destination)
+		}
+		c.total--
+		if e := c.held[l.orig]; e != nil && e.seq == l.seq {
+			if l.seq <= c.repeat {
+				c.stale = true // an earlier letter of its event may be held, unseen
+				return
+			}
+			delete(c.held, l.orig)
+			c.release(e)
+		}
+	}
+}
+
+// takeOff counts one letter of key less in counts, dropping a key counted
+// down to none as a read would not have it.
+func takeOff(counts map[string]int, key string) {
+	if counts[key]--; counts[key] == 0 {
+		delete(counts, key)
+	}
+}
+
+// clone is a copy of d that a change leaves d as it was.
+func (d *deadDetails) clone() *deadDetails {
+	n := *d
+	n.held = maps.Clone(d.held)
+	n.ring = slices.Clone(d.ring)
+	n.errs = make(map[string]*sharedText, len(d.errs))
+	for k, t := range d.errs {
+		n.errs[k] = &sharedText{s: t.s, refs: t.refs}
+	}
+	n.older.ranges = slices.Clone(d.older.ranges)
+	return &n
+}
+
 // deadDetails are the letters a deadCache holds the details of, and the
-// index of the others. A read that starts over makes new ones, so a view
-// keeps finding the letters it was made with even when that read stops
-// short (the old ones live on until the views made with them are done);
-// a read that goes on adds to them (letters a view was made without only
-// make its answers more recent).
+// index of the others. A read that starts over makes new ones, and so
+// does taking letters this process removed off them (a copy: account), so
+// a view keeps finding the letters it was made with even when that read
+// stops short (the old ones live on until the views made with them are
+// done); a read that goes on adds to them (letters a view was made
+// without only make its answers more recent). The same details in two
+// views tell that no letter was removed between them.
 type deadDetails struct {
 	held  map[uint64]*deadEntry // work-stream sequence → its latest held letter
 	ring  []heldSlot            // the held letters in stream order, the oldest at head
@@ -117,9 +268,16 @@ func (m deadMark) same(o deadMark) bool {
 }
 
 func (c *deadCache) reset(mark deadMark) {
-	c.mark, c.last, c.total = mark, 0, 0
+	c.mark, c.last, c.total, c.own, c.stale = mark, 0, 0, 0, false
 	c.perCommand, c.perDest = map[string]int{}, map[string]int{}
 	c.deadDetails = &deadDetails{held: map[uint64]*deadEntry{}, errs: map[string]*sharedText{}}
+	// The letters removed before this read are not read; one removed while
+	// it reads may be: its mark is of the epoch before (account).
+	r := &c.removals
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.epoch++
+	r.counted, r.letters, r.lost = 0, nil, false
 }
 
 // hold keeps d's details as the latest letter of its work-stream sequence
@@ -282,14 +440,34 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) 
 	c := &s.dead
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.account()
 	st, err := e.js.Stream(ctx, e.opts.DeadStream())
 	if err != nil {
 		return deadView{}, fmt.Errorf("delivery: stream %s: %w", e.opts.DeadStream(), err)
 	}
 	info := st.CachedInfo()
-	mark := deadMark{created: info.Created, first: info.State.FirstSeq, deleted: info.State.NumDeleted}
-	last := info.State.LastSeq
-	if c.deadDetails == nil || c.last > 0 && !mark.same(c.mark) || last < c.last {
+	if c.own > 0 && !c.stale && info.Created.Equal(c.mark.created) && info.State.LastSeq >= c.last {
+		// Letters removed by this process's replays, taken off the counts
+		// (account): read on, and go on from there if the stream then held
+		// as many letters as are counted, none removed while it read
+		// (the mark the same after it). Else another removed some too (a
+		// replica, the offline tool, a purge): read it all.
+		if err := c.readTo(ctx, e, info.State.LastSeq); err != nil {
+			return deadView{}, err
+		}
+		again, err := st.Info(ctx)
+		if err != nil {
+			return deadView{}, fmt.Errorf("delivery: stream %s: %w", e.opts.DeadStream(), err)
+		}
+		if markOf(again).same(markOf(info)) && uint64(c.total) == info.State.Msgs {
+			c.mark, c.own = markOf(info), 0
+			return c.view(), nil
+		}
+		info = again
+		c.reset(markOf(info))
+	}
+	mark, last := markOf(info), info.State.LastSeq
+	if c.deadDetails == nil || c.stale || c.own > 0 || c.last > 0 && !mark.same(c.mark) || last < c.last {
 		// Recreated, or letters removed: read it all. A removal during the
 		// read below shows in the next call's mark.
 		c.reset(mark)
@@ -298,30 +476,50 @@ func (s *Service) deadLetters(ctx context.Context, e *Events) (deadView, error) 
 	// that was empty numbers its first letter, which moves its first
 	// sequence from 0, and is read on from where it was.
 	c.mark = mark
-	if last != c.last {
-		// The counts are new maps, so a view handed out keeps its own. A
-		// read that stops short keeps what it read up to there.
-		perCommand, perDest := maps.Clone(c.perCommand), maps.Clone(c.perDest)
-		done := c.last
-		err = e.deadIn(ctx, scanRange{from: c.last + 1, to: last + 1}, func(d DeadLetter) error {
-			c.hold(d) // in order: the later of two at one sequence wins
-			perCommand[d.Command]++
-			if d.Destination != "" {
-				perDest[d.Destination]++
-			}
-			c.total++
-			done = d.Seq
-			return nil
-		})
-		c.perCommand, c.perDest = perCommand, perDest
-		if err != nil {
-			c.last = done
-			return deadView{}, err
-		}
-		c.last = last
+	if err := c.readTo(ctx, e, last); err != nil {
+		return deadView{}, err
 	}
+	return c.view(), nil
+}
+
+// markOf is the mark of the dead-letter stream info describes.
+func markOf(info *jetstream.StreamInfo) deadMark {
+	return deadMark{created: info.Created, first: info.State.FirstSeq, deleted: info.State.NumDeleted}
+}
+
+// readTo reads the dead letters stored after the last one read, up to the
+// dead-letter sequence last. The counts are new maps, so a view handed
+// out keeps its own. A read that stops short keeps what it read up to
+// there.
+func (c *deadCache) readTo(ctx context.Context, e *Events, last uint64) error {
+	if last == c.last {
+		return nil
+	}
+	perCommand, perDest := maps.Clone(c.perCommand), maps.Clone(c.perDest)
+	done := c.last
+	err := e.deadIn(ctx, scanRange{from: c.last + 1, to: last + 1}, func(d DeadLetter) error {
+		c.hold(d) // in order: the later of two at one sequence wins
+		perCommand[d.Command]++
+		if d.Destination != "" {
+			perDest[d.Destination]++
+		}
+		c.total++
+		done = d.Seq
+		return nil
+	})
+	c.perCommand, c.perDest = perCommand, perDest
+	if err != nil {
+		last = done
+	}
+	c.last = last
+	c.setCounted()
+	return err
+}
+
+// view is the cache's view as it is now.
+func (c *deadCache) view() deadView {
 	return deadView{cache: c, details: c.deadDetails, perCommand: c.perCommand, perDestination: c.perDest, total: c.total,
-		first: c.mark.first, last: c.last}, nil
+		first: c.mark.first, last: c.last}
 }
 
 // addedLetter is a dead letter a view has that an earlier one had not:
@@ -333,8 +531,9 @@ type addedLetter struct {
 
 // addedSince returns the letters of the view stored after the dead-letter
 // sequence after, oldest first, when it knows them and each is its
-// event's first letter: ok is false when a read started over since (the
-// view's details are not the cache's any more), when some are held no
+// event's first letter: ok is false when a read started over since, or
+// letters were removed (the view's details are not the cache's any more),
+// when some are held no
 // longer (more were stored than the cache holds), or when one may follow
 // another letter of its event. A view taken after another and of the same
 // details has the earlier's letters and these (deadLetters), so what
@@ -438,7 +637,7 @@ func (s *Service) replayDeadOf(ctx context.Context, e *Events, origSeqs []uint64
 			return nil, err
 		}
 		return dead.latestOf(ctx, e, origSeqs)
-	})
+	}, &s.dead)
 }
 
 // latestOf returns the dead-letter sequence of the latest letter of each

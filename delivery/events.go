@@ -490,7 +490,7 @@ func (e *Events) Replay(ctx context.Context, seqs []uint64, progress Progress) (
 	if err != nil {
 		return ReplayResult{}, err
 	}
-	return e.republish(ctx, e.opts.Stream, seqs, false, func(raw *jetstream.RawStreamMsg) *nats.Msg {
+	return e.republish(ctx, e.opts.Stream, seqs, false, nil, func(raw *jetstream.RawStreamMsg) *nats.Msg {
 		if raw.Sequence > end || raw.Header.Get(HeaderCommand) == "" {
 			return nil
 		}
@@ -537,6 +537,12 @@ const ReplayListMost = 10000
 // letters stored when it began; letters another replay removes before
 // this one reads them leave it short of that total.
 func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResult, error) {
+	return e.replayDead(ctx, progress, nil)
+}
+
+// replayDead is ReplayDead telling own (nil: none) of the letters it
+// removes: the admin API's (Service.dead), which takes them off its counts.
+func (e *Events) replayDead(ctx context.Context, progress Progress, own *deadCache) (ReplayResult, error) {
 	stream := e.opts.DeadStream()
 	st, err := e.js.Stream(ctx, stream)
 	if err != nil {
@@ -568,7 +574,7 @@ func (e *Events) ReplayDead(ctx context.Context, progress Progress) (ReplayResul
 			return res.withLists(missing, already), err
 		}
 		before := done
-		pr, err := e.republish(ctx, stream, seqs, true, e.undead, func(n, _ int) {
+		pr, err := e.republish(ctx, stream, seqs, true, own, e.undead, func(n, _ int) {
 			done = before + n
 			if progress != nil {
 				progress(done, max(total, done)) // more only if the stream was recreated meanwhile
@@ -752,7 +758,7 @@ func (e *Events) replayedCopies(ctx context.Context, seqs []uint64) (map[uint64]
 // letters it keeps (Service.replayDeadOf), reading only the stretches of
 // the stream that can hold them.
 func (e *Events) ReplayDeadOf(ctx context.Context, origSeqs []uint64, progress Progress) (ReplayResult, error) {
-	return e.replayDeadOf(ctx, origSeqs, progress, e.latestDead)
+	return e.replayDeadOf(ctx, origSeqs, progress, e.latestDead, nil)
 }
 
 // latestFunc returns the dead-letter sequence of the latest dead letter
@@ -783,8 +789,9 @@ func deadOrigOf(h nats.Header) uint64 {
 }
 
 // replayDeadOf is ReplayDeadOf with the latest dead letters of origSeqs
-// found by latestOf.
-func (e *Events) replayDeadOf(ctx context.Context, origSeqs []uint64, progress Progress, latestOf latestFunc) (ReplayResult, error) {
+// found by latestOf, telling own (nil: none) of the letters it removes.
+func (e *Events) replayDeadOf(ctx context.Context, origSeqs []uint64, progress Progress, latestOf latestFunc,
+	own *deadCache) (ReplayResult, error) {
 	latest, err := latestOf(ctx, origSeqs)
 	if err != nil {
 		return ReplayResult{}, err
@@ -800,7 +807,7 @@ func (e *Events) replayDeadOf(ctx context.Context, origSeqs []uint64, progress P
 		}
 	}
 	slices.Sort(seqs)
-	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, e.undead, progress)
+	res, err := e.republish(ctx, e.opts.DeadStream(), seqs, true, own, e.undead, progress)
 	// A letter removed since the look-up (another replay took it) is reported
 	// by the work-stream sequence asked for, not the dead-letter stream's;
 	// so is one a replay had republished already.
@@ -834,9 +841,10 @@ func (e *Events) undead(raw *jetstream.RawStreamMsg) *nats.Msg {
 // the work stream took for a duplicate of one it holds (the same
 // Nats-Msg-Id within the dedup window) already replayed, both by their
 // sequence in stream; one whose copy is stored is counted so even when
-// its removal then fails (the error ends the loop). progress is told
-// after each sequence.
-func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, remove bool,
+// its removal then fails (the error ends the loop). own, when set, is
+// told of each message this call removed (the admin API's dead-letter
+// cache). progress is told after each sequence.
+func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, remove bool, own *deadCache,
 	copyOf func(*jetstream.RawStreamMsg) *nats.Msg, progress Progress,
 ) (ReplayResult, error) {
 	var res ReplayResult
@@ -885,9 +893,17 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 				res.Replayed++
 			}
 			if remove {
+				var at removalMark
+				if own != nil {
+					at = own.removing()
+				}
 				// Gone already is done: the replay that republished it first
 				// (whose copy this one duplicates) deleted it.
-				if err := st.DeleteMsg(step, seq); err != nil && !msgGone(err) {
+				err := st.DeleteMsg(step, seq)
+				switch {
+				case err == nil && own != nil:
+					own.removed(at, raw)
+				case err != nil && !msgGone(err):
 					return res, fmt.Errorf("delivery: republished %s #%d but cannot delete it: %w", stream, seq, err)
 				}
 			}

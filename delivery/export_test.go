@@ -183,7 +183,7 @@ const FullCountEvery = fullCountEvery
 // is read and before its copy is published: where another replay can
 // republish and delete it meanwhile.
 func (e *Events) RepublishDead(ctx context.Context, seqs []uint64, between func(*jetstream.RawStreamMsg)) (ReplayResult, error) {
-	return e.republish(ctx, e.opts.DeadStream(), seqs, true, func(raw *jetstream.RawStreamMsg) *nats.Msg {
+	return e.republish(ctx, e.opts.DeadStream(), seqs, true, nil, func(raw *jetstream.RawStreamMsg) *nats.Msg {
 		between(raw)
 		return e.undead(raw)
 	}, nil)
