@@ -283,7 +283,7 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 		}
 		for _, id := range f.Apps {
 			if !containsString(c.SdkAppIDs, id) {
-				bad("forward", "%s: app %q is not one of the configured apps (IMCALLBACK_SDKAPPID)", key, id)
+				bad("forward", "%s: app %q is not one of the configured apps (IMCALLBACK_SDKAPPID, or an apps entry)", key, id)
 			}
 		}
 		if problem := ForwardURLProblem(f.URL); problem != "" {

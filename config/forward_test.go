@@ -69,7 +69,7 @@ func TestForwardMistakes(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"a timeout without a unit", "timeout: 5", "timeout: "},
 		{"a misspelt key", "matchs: [\"*\"]", "unknown key forward[0].matchs; did you mean forward[0].match?"},
-		{"an app not configured", "apps: [\"1400000009\"]", `app "1400000009" is not one of the configured apps`},
+		{"an app not configured", "apps: [\"1400000009\"]", `app "1400000009" is not one of the configured apps (IMCALLBACK_SDKAPPID, or an apps entry)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := writeTemp(t, "sdkappid: [\"1400000001\"]\nforward:\n  - name: x\n    match: [\"*\"]\n    url: http://h/\n    secret: \""+whsec+"\"\n    "+tc.yaml+"\n")
