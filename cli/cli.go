@@ -46,9 +46,14 @@ func Main(modules ...fx.Option) {
 func Run(args []string, stdout, stderr io.Writer, modules ...fx.Option) error {
 	out := &outputWriter{w: stdout}
 	root := newRootCmd(out, stderr, modules...)
+	var refused error // --help after an unknown command
+	refuseUnknownCommandHelp(root, &refused)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		return err
+	}
+	if refused != nil {
+		return refused
 	}
 	return out.err
 }

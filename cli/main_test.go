@@ -1639,6 +1639,40 @@ func TestHelpAndCompletionRefuseUnknownTopics(t *testing.T) {
 	}
 }
 
+// TestHelpFlagRefusesAnUnknownCommand: --help (-h) after a word that
+// names no command of a group (or of the root) fails naming it, as the
+// command line fails without the flag and as `help delivery pase` does,
+// and prints no help: cobra printed the group's help and exited 0, so a
+// script probing for a command found one that does not exist. Help of a
+// real command, and of a command given its arguments, is still shown.
+func TestHelpFlagRefusesAnUnknownCommand(t *testing.T) {
+	tests := []struct {
+		args    []string
+		unknown string // the unknown command the error names; "" when the help is shown
+	}{
+		{[]string{"delivery", "pase", "--help"}, "pase"},
+		{[]string{"pase", "-h"}, "pase"},
+		{[]string{"events", "--help", "lst"}, "lst"},
+		{[]string{"--help"}, ""},
+		{[]string{"delivery", "--help"}, ""},
+		{[]string{"delivery", "pause", "--help"}, ""},
+		{[]string{"events", "get", "7", "--help"}, ""},
+		{[]string{"help", "delivery"}, ""},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		err := Run(tt.args, &out, &errOut)
+		switch {
+		case tt.unknown == "" && (err != nil || !strings.Contains(out.String(), "Usage:")):
+			t.Errorf("%v: %v, want its help\n%s", tt.args, err, out.String())
+		case tt.unknown != "" && (err == nil || !strings.Contains(err.Error(), `unknown command "`+tt.unknown+`"`)):
+			t.Errorf("%v: %v, want an unknown command error naming %q", tt.args, err, tt.unknown)
+		case tt.unknown != "" && out.Len() > 0:
+			t.Errorf("%v: printed %q beside the error", tt.args, out.String())
+		}
+	}
+}
+
 // TestAGOGCTheRuntimeCannotReadIsRefused: the Go runtime reads a GOGC that
 // is neither a whole number nor off (400%, OFF, " 400") as its default,
 // 100, without a word, and tuneGC, seeing GOGC set, kept its hands off:

@@ -268,6 +268,28 @@ func refuseUnknownHelpTopics(root *cobra.Command) {
 	}
 }
 
+// refuseUnknownCommandHelp makes --help (-h) after a word that names no
+// command of the command before it fail, as that command fails without
+// the flag and as the help command does (refuseUnknownHelpTopics): cobra
+// prints the help of the nearest command it finds (the delivery group's
+// for `delivery pase --help`, the root's for `pase --help`) and succeeds,
+// so a script that probes for a command with --help finds one that does
+// not exist. The words after a command that has no subcommands are its
+// arguments: its help is shown. A help function cannot fail, so the
+// refusal is set in *refused for Run to return.
+func refuseUnknownCommandHelp(root *cobra.Command, refused *error) {
+	show := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		// Parsed only when c runs with --help; the help command's own
+		// call has no words here.
+		if words := c.Flags().Args(); len(words) > 0 && c.HasSubCommands() {
+			*refused = fmt.Errorf("unknown command %q for %q", words[0], c.CommandPath())
+			return
+		}
+		show(c, args)
+	})
+}
+
 // appOptions are the fx options of the service as cmd/imcallback runs it,
 // but for fx's event logger (logging.FxLogger), which serve adds at the
 // top level. IMCALLBACK_DELIVERY is read here, and only here: durable
