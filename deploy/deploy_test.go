@@ -1645,8 +1645,9 @@ func checkArgs(t *testing.T, where string, args []string) {
 		t.Errorf("%s runs `imcallback %s`, which the binary refuses: %v\n%s", where, strings.Join(args, " "), err, out.String())
 		return
 	}
-	// --help succeeds for a word that names no command too (it shows the
-	// root's help): the help shown must be the named command's.
+	// --help succeeds for a word after a command without subcommands too
+	// (taken for its argument, it shows that command's help): the help
+	// shown must be the named command's.
 	var path []string
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") {
