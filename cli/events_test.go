@@ -1519,6 +1519,7 @@ func TestStoppedReplayShowsItsProgressAsItStopped(t *testing.T) {
 // (the held request is answered at the test's bound) instead of ending the
 // test binary.
 func TestReplayOfSeveralRequestsStopsOnInterrupt(t *testing.T) {
+	raise := signalSelf(t)
 	caught := make(chan os.Signal, 1)
 	signal.Notify(caught, os.Interrupt)
 	defer signal.Stop(caught)
@@ -1529,7 +1530,7 @@ func TestReplayOfSeveralRequestsStopsOnInterrupt(t *testing.T) {
 			// Read first: the server sees the client go only once the body is read.
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+			_ = raise(syscall.SIGINT)
 			select { // the client gives up the request, or the bound
 			case <-r.Context().Done():
 				return
@@ -1673,6 +1674,7 @@ func TestPauseWaitsForItsAnswer(t *testing.T) {
 // commands that ask the running service, rather than with the bare
 // "context canceled" of the stream read it cut short.
 func TestAnInterruptedOfflineCommandSaysSo(t *testing.T) {
+	raise := signalSelf(t)
 	dir := t.TempDir()
 	env := []string{"IMCALLBACK_DATA_DIR=" + dir, "IMCALLBACK_DELIVERY=durable"}
 	svc := imtest.Start(t, env, delivery.Module)
@@ -1685,7 +1687,7 @@ func TestAnInterruptedOfflineCommandSaysSo(t *testing.T) {
 	defer signal.Stop(caught)
 	g := &globalFlags{}
 	err := withEvents(context.Background(), g, io.Discard, func(ctx context.Context, _ *delivery.Events) error {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+		_ = raise(syscall.SIGINT)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("reading the stream: %w", ctx.Err())

@@ -567,6 +567,7 @@ func TestPrintLoad(t *testing.T) {
 // too, so that without the handling the run goes on until the test's own
 // bound instead of ending the test binary.
 func TestSendRepeatStopsOnInterrupt(t *testing.T) {
+	raise := signalSelf(t)
 	caught := make(chan os.Signal, 1)
 	signal.Notify(caught, os.Interrupt)
 	defer signal.Stop(caught)
@@ -574,7 +575,7 @@ func TestSendRepeatStopsOnInterrupt(t *testing.T) {
 	var seen atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if seen.Add(1) == 20 {
-			once.Do(func() { _ = syscall.Kill(os.Getpid(), syscall.SIGINT) })
+			once.Do(func() { _ = raise(syscall.SIGINT) })
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
@@ -1024,6 +1025,7 @@ func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
 // stops the app as soon as the start is done, every started part with its
 // stop hook, and skips the drain delay.
 func TestASignalDuringTheStartStopsIt(t *testing.T) {
+	raise := signalSelf(t)
 	starting, release := make(chan struct{}), make(chan struct{})
 	var stopped atomic.Int32
 	app := fx.New(fx.NopLogger,
@@ -1047,7 +1049,7 @@ func TestASignalDuringTheStartStopsIt(t *testing.T) {
 		done <- run(context.Background(), app, watchStopSignals(), service{drain: func() { drained = true }})
 	}()
 	<-starting
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+	if err := raise(syscall.SIGTERM); err != nil {
 		close(release)
 		t.Fatal(err)
 	}
@@ -1075,6 +1077,7 @@ func TestASignalDuringTheStartStopsIt(t *testing.T) {
 // stops as soon as it has started, every started part with its stop hook,
 // and serve succeeds.
 func TestASignalWhileServeBuildsTheServiceStopsIt(t *testing.T) {
+	raise := signalSelf(t)
 	t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
 	t.Setenv("IMCALLBACK_TOKENS", "t")
 	t.Setenv("IMCALLBACK_DATA_DIR", t.TempDir())
@@ -1091,7 +1094,7 @@ func TestASignalWhileServeBuildsTheServiceStopsIt(t *testing.T) {
 	// is sent once, before any start hook.
 	signalWhileBuilt := fx.Invoke(func(lc fx.Lifecycle) error {
 		var err error
-		once.Do(func() { err = syscall.Kill(os.Getpid(), syscall.SIGTERM) })
+		once.Do(func() { err = raise(syscall.SIGTERM) })
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error { started.Add(1); return nil },
 			OnStop:  func(context.Context) error { stopped.Add(1); return nil },
@@ -1254,6 +1257,7 @@ func waitRun(t *testing.T, done <-chan error, what string) error {
 // instead of killing it.
 func TestSIGHUPStopsGracefully(t *testing.T) {
 	skipUnderNohup(t)
+	raise := signalSelf(t)
 	started, stopped := make(chan struct{}), make(chan struct{})
 	app := fx.New(fx.NopLogger, fx.Invoke(func(lc fx.Lifecycle) {
 		lc.Append(fx.Hook{
@@ -1264,7 +1268,7 @@ func TestSIGHUPStopsGracefully(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(context.Background(), app, watchStopSignals(), service{}) }()
 	<-started
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+	if err := raise(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitRun(t, done, "SIGHUP"); err != nil {

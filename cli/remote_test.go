@@ -166,6 +166,7 @@ func TestGetRefusesAMissingEmptyOrBadArgument(t *testing.T) {
 // itself too, so that without the handling the command waits until the
 // test's own bound instead of ending the test binary.
 func TestInterruptedOneRequestSaysWhatItLeft(t *testing.T) {
+	raise := signalSelf(t)
 	caught := make(chan os.Signal, 1)
 	signal.Notify(caught, os.Interrupt)
 	defer signal.Stop(caught)
@@ -183,7 +184,7 @@ func TestInterruptedOneRequestSaysWhatItLeft(t *testing.T) {
 			release := make(chan struct{})
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body) // read, so that the client's going away ends r's context
-				_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+				_ = raise(syscall.SIGINT)
 				select {
 				case <-r.Context().Done(): // the client went away
 				case <-release:

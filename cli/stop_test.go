@@ -79,6 +79,7 @@ func lastAppended(start, stop func()) fx.Option {
 // listener closed, all through the workers' and the public listener's
 // drain; it now answers 503 "stopping" from the stop signal on.
 func TestReadyzFailsFromTheStopSignalWithoutADelay(t *testing.T) {
+	raise := signalSelf(t)
 	started, stopBegan, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	s := newServedApp(t, []string{"IMCALLBACK_SHUTDOWN_DELAY=0"},
 		lastAppended(func() { close(started) }, func() { close(stopBegan); <-release }))
@@ -95,7 +96,7 @@ func TestReadyzFailsFromTheStopSignalWithoutADelay(t *testing.T) {
 	if code, body, err := getURL(readyz); err != nil || code != http.StatusOK {
 		t.Fatalf("before the signal: /readyz %d %s %v", code, body, err)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+	if err := raise(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {

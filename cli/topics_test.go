@@ -186,6 +186,7 @@ func TestTableCell(t *testing.T) {
 // without the handling the listing goes on (the held page is answered at
 // the test's bound) instead of ending the test binary.
 func TestTopicsListAllStopsOnInterrupt(t *testing.T) {
+	raise := signalSelf(t)
 	caught := make(chan os.Signal, 1)
 	signal.Notify(caught, os.Interrupt)
 	defer signal.Stop(caught)
@@ -196,7 +197,7 @@ func TestTopicsListAllStopsOnInterrupt(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("cursor") == "c1" { // the second page
-			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+			_ = raise(syscall.SIGINT)
 			select { // the client gives up the request, or the bound
 			case <-r.Context().Done():
 				return

@@ -93,6 +93,7 @@ func TestFailRemovesTheWorkDirectory(t *testing.T) {
 // directory, and a signal to the step alone left its servers running. The
 // step now stops them, removes its folder and exits 128+signal.
 func TestASignalEndsTheStepAsAFailureDoes(t *testing.T) {
+	raise := signalSelf(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			codes := make(chan int, 1)
@@ -128,7 +129,7 @@ func TestASignalEndsTheStepAsAFailureDoes(t *testing.T) {
 			}
 			stop := stopOnSignals()
 			defer stop()
-			if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			if err := raise(sig); err != nil {
 				t.Fatal(err)
 			}
 			if code := <-codes; code != 128+int(sig) {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,21 +107,4 @@ func (s *Server) Kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
 	s.cmd = nil
-}
-
-// Freeze stops the server with SIGSTOP: it keeps its connections but
-// answers nothing.
-func (s *Server) Freeze() {
-	if s.cmd != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
-		s.frozen = true
-	}
-}
-
-// Thaw resumes a frozen server with SIGCONT.
-func (s *Server) Thaw() {
-	if s.frozen && s.cmd != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGCONT)
-		s.frozen = false
-	}
 }

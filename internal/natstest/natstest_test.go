@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -98,7 +97,7 @@ func TestServersEndWithTheTestProcess(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for _, pid := range processesOf(t, fake) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killPID(pid)
 		}
 	})
 	// The kernel ends the server as its parent exits; give it a moment.
@@ -153,7 +152,7 @@ func TestStartKillsAServerThatDoesNotListen(t *testing.T) {
 	// The subtest and its cleanups are over.
 	if pids := processesOf(t, fake); len(pids) > 0 {
 		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killPID(pid)
 		}
 		t.Errorf("the server Start failed on still runs after the test (pids %v)", pids)
 	}
@@ -181,6 +180,14 @@ func processesOf(t *testing.T, program string) []int {
 		}
 	}
 	return pids
+}
+
+// killPID kills the process pid (SIGKILL), when it still runs.
+func killPID(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+		_ = p.Release()
+	}
 }
 
 // TestStartFailsCleanlyOnAServerThatDoesNotRun: a nats-server that does
