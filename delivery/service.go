@@ -924,8 +924,9 @@ func (s *Service) restartReached(ctx context.Context, step restartStep) {
 
 // restartEmbedded replaces the embedded server and its connection: the
 // filestore keeps a write error until it is opened again. The workers stop
-// first and start again on the new connection; callbacks are answered 503
-// meanwhile. Once ctx ends (Stop), the new server's start is cut short
+// first (and those a Pause or a StopWorkers is stopping finish their
+// handlers) and start again on the new connection; callbacks are answered
+// 503 meanwhile. Once ctx ends (Stop), the new server's start is cut short
 // where it waits, and a new server that started all the same is shut down
 // here: Stop waits for this and finds no connection to close.
 func (s *Service) restartEmbedded(ctx context.Context) error {
@@ -946,6 +947,9 @@ func (s *Service) restartEmbedded(ctx context.Context) error {
 		_ = w.shutdown(context.Background()) // bounded by ShutdownTimeout
 	}
 	drained()
+	// Workers a Pause or a StopWorkers is stopping still have handlers
+	// running on the old connection: their acks and naks must reach it.
+	_ = s.waitRetired(context.Background()) // each bounded by ShutdownTimeout
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), ensureTimeout)
 	if old != nil {
 		if err := old.Close(closeCtx); err != nil {

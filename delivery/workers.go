@@ -155,12 +155,13 @@ func (s *Service) Pause(ctx context.Context) error {
 	return w.shutdown(ctx)
 }
 
-// retireLocked takes the running workers out of service for a Pause or a
-// restart, which then stops them and calls drained once they have
-// finished (or once their shutdown gave up on handlers that ignore their
-// cancelled context). Until then StopWorkers waits for them (a stop during a pause
-// must not close the connection under their handlers) and Resume too (no
-// more than Options.Workers handlers run at once). With no workers running,
+// retireLocked takes the running workers out of service for a Pause, a
+// StopWorkers or a restart, which then stops them and calls drained once
+// they have finished (or once their shutdown gave up on handlers that
+// ignore their cancelled context). Until then StopWorkers and a restart of
+// the embedded server wait for them (neither may close the connection
+// under their handlers) and Resume too (no more than Options.Workers
+// handlers run at once). With no workers running,
 // w is nil and drained does nothing. Callers hold s.mu.
 func (s *Service) retireLocked() (w *workers, drained func()) {
 	w, s.workers = s.workers, nil
@@ -235,13 +236,16 @@ func (s *Service) Paused() bool {
 // cancelled: they nak, and their events are redelivered at once.
 func (s *Service) StopWorkers(ctx context.Context) error {
 	s.mu.Lock()
-	w := s.workers
-	s.workers, s.proc, s.paused = nil, nil, false
+	// Retired as a Pause retires them, so that a restart of the embedded
+	// server meanwhile waits for their handlers.
+	w, drained := s.retireLocked()
+	s.proc, s.paused = nil, false
 	s.mu.Unlock()
 	var err error
 	if w != nil {
 		err = w.shutdown(ctx)
 	}
+	drained()
 	// Workers a Pause or a restart is stopping still have handlers running.
 	return errors.Join(err, s.waitRetired(ctx))
 }
