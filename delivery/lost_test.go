@@ -540,26 +540,15 @@ func TestOwedDeadLetterIsNotRunAgainByANewConsumer(t *testing.T) {
 		defer cancel()
 		js := s.Conn().JS
 		o = s.Options()
-		// The dead-letter stream refuses every letter: it holds one and may hold no more.
-		dead, err := js.Stream(ctx, o.DeadStream())
-		if err != nil {
-			t.Fatal(err)
-		}
-		open := dead.CachedInfo().Config
-		full := open
-		full.MaxMsgs, full.Discard = 1, jetstream.DiscardNew
-		if _, err := js.UpdateStream(ctx, full); err != nil {
-			t.Fatal(err)
-		}
-		filler := o.DeadPrefix() + ".filler"
-		if _, err := js.Publish(ctx, filler, nil); err != nil {
-			t.Fatal(err)
-		}
+		reopen := refuseDeadLetters(ctx, t, s)
 
 		accept(t, s, request(testCommand, "fails"))
 		eventually(t, 30*time.Second, "the last attempt's dead letter refused", func() bool {
 			return len(rec.callTimes("fails")) == 2 && logs.FilterMessageSnippet("cannot store the dead letter").Len() > 0
 		})
+		if msg := logs.FilterMessageSnippet("cannot store the dead letter").All()[0].Message; !strings.Contains(msg, "its dead-lettering is retried") {
+			t.Errorf("the refused dead letter's line %q does not say its dead-lettering is retried", msg)
+		}
 		if err := js.DeleteConsumer(ctx, o.Stream, o.Consumer); err != nil {
 			t.Fatal(err)
 		}
@@ -568,12 +557,7 @@ func TestOwedDeadLetterIsNotRunAgainByANewConsumer(t *testing.T) {
 			return err == nil && c.CachedInfo().Delivered.Consumer >= 2
 		})
 
-		if _, err := js.UpdateStream(ctx, open); err != nil {
-			t.Fatal(err)
-		}
-		if err := dead.Purge(ctx, jetstream.WithPurgeSubject(filler)); err != nil {
-			t.Fatal(err)
-		}
+		reopen()
 		e := events(t, s)
 		eventually(t, 30*time.Second, "the dead letter stored", func() bool { return len(deadLetters(t, e)) == 1 })
 		if d := deadLetters(t, e)[0]; d.Error != "members table missing" {
@@ -583,6 +567,37 @@ func TestOwedDeadLetterIsNotRunAgainByANewConsumer(t *testing.T) {
 			t.Errorf("the handler ran %d times, want MaxDeliveries = 2", n)
 		}
 	})
+}
+
+// refuseDeadLetters makes the dead-letter stream of s refuse every letter
+// (it holds one, a filler, and may hold no more) until the function it
+// returns opens it again.
+func refuseDeadLetters(ctx context.Context, t *testing.T, s started) (reopen func()) {
+	t.Helper()
+	js, o := s.Conn().JS, s.Options()
+	dead, err := js.Stream(ctx, o.DeadStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := dead.CachedInfo().Config
+	full := open
+	full.MaxMsgs, full.Discard = 1, jetstream.DiscardNew
+	if _, err := js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	filler := o.DeadPrefix() + ".filler"
+	if _, err := js.Publish(ctx, filler, nil); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if _, err := js.UpdateStream(ctx, open); err != nil {
+			t.Fatal(err)
+		}
+		if err := dead.Purge(ctx, jetstream.WithPurgeSubject(filler)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestDeadLetterStoredBeforeIsNotCountedAgain: an event whose dead letter

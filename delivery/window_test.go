@@ -1,12 +1,17 @@
 package delivery_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // A handler or destination that keeps failing must not take the consumer's
@@ -61,6 +66,41 @@ func TestFailuresPastThreeQuartersOfTheWindowAreDeadLetteredAtOnce(t *testing.T)
 		}
 		if n := metric(t, s.reg, "imcallback_delivery_dead_letters_total", "command", testCommand); n != 3 {
 			t.Errorf("dead_letters_total = %v, want 3", n)
+		}
+	})
+}
+
+// TestShedEventWhoseDeadLetterIsRefusedIsSaidToBeAttemptedAgain: an event
+// shed from a full window whose dead letter the dead-letter stream refuses
+// is not owed its dead-lettering: its next delivery runs the handler again
+// (doc.go). Its error line said its dead-lettering was retried, as for an
+// event whose last attempt failed.
+func TestShedEventWhoseDeadLetterIsRefusedIsSaidToBeAttemptedAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		o.Workers = 1
+		o.Window = 8 // shed from 6 held on
+		o.Backoff = []time.Duration{time.Hour}
+		o.MaxDeliveries = 10
+		rec := newRecorder()
+		rec.set(0, func(string, int) error { return errors.New("destination down") })
+		core, logs := observer.New(zapcore.InfoLevel)
+		s := startLogged(t, o, zap.New(zapcore.NewTee(core, testLogger(t).Core())), dispatcherFor(t, rec))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		refuseDeadLetters(ctx, t, s)
+		for i := range 6 {
+			id := fmt.Sprintf("bad%d", i)
+			accept(t, s, request(testCommand, id))
+			eventually(t, 10*time.Second, id+" attempted", func() bool { return len(rec.callTimes(id)) == 1 })
+		}
+		eventually(t, 10*time.Second, "the shed event's dead letter refused", func() bool {
+			return logs.FilterMessageSnippet("cannot store the dead letter").Len() > 0
+		})
+		for _, l := range logs.FilterMessageSnippet("cannot store the dead letter").All() {
+			if !strings.Contains(l.Message, "it is attempted again") || strings.Contains(l.Message, "dead-lettering is retried") {
+				t.Errorf("the refused dead letter's line %q, want it to say the event is attempted again", l.Message)
+			}
 		}
 	})
 }

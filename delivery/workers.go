@@ -563,7 +563,8 @@ func (w *workers) handle(msg jetstream.Msg) {
 		// restart of the embedded server) still has this attempt to make.
 		count(outcomeInterrupted)
 		w.s.holds.giveBack(md.Sequence.Stream)
-		w.log.Warn("handler cut short by shutdown; redelivering, not counted as an attempt", fields(zap.Error(err))...)
+		w.log.Warn("handler cut short by shutdown; given back for redelivery, not counted as an attempt if this process delivers it again",
+			fields(zap.Error(err))...)
 		w.nak(msg, 0)
 	case md.NumDelivered >= uint64(w.opts.MaxDeliveries):
 		count(outcomeError)
@@ -713,7 +714,11 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	fields := append([]zap.Field{zap.String("command", command), zap.Uint64("seq", md.Sequence.Stream),
 		zap.Uint64("deliveries", md.NumDelivered), zap.String("reason", reason.Error())}, joined...)
 	if err != nil {
-		w.log.Error("cannot store the dead letter; the event stays in the work stream and its dead-lettering is retried",
+		next := "its dead-lettering is retried"
+		if full := (*errWindowFull)(nil); errors.As(reason, &full) {
+			next = "it is attempted again" // shed from a full window: its next delivery runs the handler (doc.go)
+		}
+		w.log.Error("cannot store the dead letter; the event stays in the work stream and "+next,
 			append(fields, zap.Error(err))...)
 		w.s.metrics.deadFailed.WithLabelValues(command).Inc()
 		failures := w.s.holds.keepReason(md.Sequence.Stream, md.Timestamp, reason)
