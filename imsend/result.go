@@ -3,7 +3,9 @@ package imsend
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/imcallback/imcallback/internal/textcut"
@@ -123,11 +125,20 @@ func (r *Result) Is(e *protocol.Error) bool {
 	return r.Status == e.Status && r.Envelope.ErrorCode == e.Code && r.Envelope.ActionStatus == protocol.StatusFail
 }
 
-// ReplyField decodes one reply field into v.
+// ReplyField decodes one reply field into v. Its error names the field:
+// one the answer lacks, with the reply fields it has, or one that does not
+// decode into v, quoting it (its start, as sent).
 func (r *Result) ReplyField(name string, v any) error {
 	raw, ok := r.Reply[name]
 	if !ok {
-		return fmt.Errorf("imsend: answer has no %s", name)
+		has := "none"
+		if len(r.Reply) > 0 {
+			has = textcut.Cut(strings.Join(slices.Sorted(maps.Keys(r.Reply)), ", "), maxExcerpt)
+		}
+		return fmt.Errorf("imsend: answer has no %s (its reply fields: %s)", name, has)
 	}
-	return json.Unmarshal(raw, v)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("imsend: reply field %s is %s: %w", name, excerpt(raw), err)
+	}
+	return nil
 }

@@ -818,3 +818,39 @@ func TestInMemoryAnswersWithTheHeadersSent(t *testing.T) {
 		})
 	}
 }
+
+// TestReplyFieldErrorsNameTheField: a test reading several reply fields
+// learns from ReplyField's error which one failed and what the answer
+// held instead: a missing field's error lists the reply fields there
+// are, and a field that does not decode into v names it, quoting it.
+func TestReplyFieldErrorsNameTheField(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","CloudCustomData":"checked","MsgBody":[]}`)
+	})
+	s := imsend.Sender{URL: "http://im.example/cb", Handler: h}
+	res, err := s.Send(context.Background(), "C2C.CallbackBeforeSendMsg", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		field string
+		into  any
+		want  []string // in the error
+	}{
+		{"GroupId", new(string), []string{"GroupId", "CloudCustomData, MsgBody"}},
+		{"CloudCustomData", new(int), []string{"CloudCustomData", `"checked"`, "int"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			err := res.ReplyField(tt.field, tt.into)
+			if err == nil {
+				t.Fatalf("ReplyField(%s) = nil, want an error", tt.field)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("ReplyField(%s)'s error %q does not say %s", tt.field, err, w)
+				}
+			}
+		})
+	}
+}
