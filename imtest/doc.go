@@ -46,4 +46,7 @@
 // defers: a goroutine-leak check of the test itself (go.uber.org/goleak)
 // belongs in goleak.VerifyTestMain, or in a t.Cleanup registered before
 // Start, not in a defer, which would run while the service is still up.
+// A check in a test's Cleanup sees every goroutine of the process: beside
+// t.Parallel tests (their services still up, their tests waiting) it
+// fails, so parallel tests leave the check to goleak.VerifyTestMain.
 package imtest
