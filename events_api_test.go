@@ -365,7 +365,7 @@ func TestPauseAnswersPausedWhenItsWaitRunsOut(t *testing.T) {
 // TestReplayRefusesWhatItWouldNotHonour: a replay body with a field its
 // selection would ignore (a command without since), a sequence no event
 // has (0, which the stream refuses after the sequences before it were
-// replayed), an empty seqs (with dead it would read as every dead letter)
+// replayed), an empty or null seqs (with dead it would read as every dead letter)
 // or a body with more than its JSON value is a 400, and
 // nothing is replayed: the dead letter stays and no copy is stored.
 func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
@@ -395,6 +395,7 @@ func TestReplayRefusesWhatItWouldNotHonour(t *testing.T) {
 		{"sequence 0 after a real one", `{"seqs":[1,0]}`},
 		{"dead letter of sequence 0", `{"dead":true,"seqs":[0]}`},
 		{"dead letters of no sequence", `{"dead":true,"seqs":[]}`},
+		{"dead letters of a null seqs", `{"dead":true,"seqs":null}`},
 		{"no sequence since a time", `{"since":"1h","seqs":[]}`},
 		{"a second value", `{"seqs":[1]} {"dead":true}`},
 		{"text after the value", `{"seqs":[1]} and 2`},

@@ -733,10 +733,24 @@ func oldestDead(ctx context.Context, e *Events, first, last uint64, n int) ([]De
 // seqs, since (with an optional command) or dead (with optional seqs).
 // A command without since is refused, never ignored.
 type replayRequest struct {
-	Seqs    []uint64 `json:"seqs"`
-	Since   string   `json:"since"`
-	Command string   `json:"command"`
-	Dead    bool     `json:"dead"`
+	Seqs    seqList `json:"seqs"`
+	Since   string  `json:"since"`
+	Command string  `json:"command"`
+	Dead    bool    `json:"dead"`
+}
+
+// seqList is the seqs of a replay's body. A null is refused, as an empty
+// list is, rather than read as absent: an empty selection in a Go client
+// (a nil slice) marshals to null, and {"dead":true} without seqs replays
+// every dead letter.
+type seqList []uint64
+
+// UnmarshalJSON reads a list of sequences, refusing null.
+func (l *seqList) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return errors.New("seqs is null: it selects no event (leave it out for {\"dead\":true}, every dead letter)")
+	}
+	return json.Unmarshal(b, (*[]uint64)(l))
 }
 
 // replayEvents answers POST /v1/events/replay with {"replayed":N} (and

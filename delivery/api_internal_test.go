@@ -468,3 +468,19 @@ func TestABadCommandFilterIsA400WhileTheLogIsOutOfReach(t *testing.T) {
 		}
 	}
 }
+
+// TestANullSeqsSelectsNothing: "seqs":null, what a Go client's nil slice
+// (an empty selection) marshals to, was read as no seqs, so
+// {"dead":true,"seqs":null} replayed every dead letter, where
+// "seqs":[] is refused; null is now refused as [] is, before the event
+// log is read.
+func TestANullSeqsSelectsNothing(t *testing.T) {
+	e := unconnectedAPI(t)
+	for _, body := range []string{`{"dead":true,"seqs":null}`, `{"since":"1h","seqs":null}`, `{"seqs":null}`} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/events/replay", strings.NewReader(body)))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "seqs is null") {
+			t.Errorf("POST /v1/events/replay %s: %d %s, want a 400 saying seqs is null", body, w.Code, w.Body)
+		}
+	}
+}
