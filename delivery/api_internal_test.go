@@ -192,7 +192,7 @@ func TestKeptReasonCountsFailuresInARow(t *testing.T) {
 	boom := errors.New("boom")
 	at := time.Unix(1700000000, 0)
 	for want := 1; want <= 3; want++ {
-		if got := h.keepReason(7, at, boom); got != want {
+		if got := h.keepReason(7, at, at, boom); got != want {
 			t.Fatalf("failure %d counted as %d", want, got)
 		}
 	}
@@ -204,7 +204,7 @@ func TestKeptReasonCountsFailuresInARow(t *testing.T) {
 		t.Fatalf("kept reason of another event at the sequence: %v, want none", got)
 	}
 	h.forget(7)
-	if got := h.keepReason(7, at, boom); got != 1 {
+	if got := h.keepReason(7, at, at, boom); got != 1 {
 		t.Fatalf("after forget, the first failure counts as %d", got)
 	}
 	o := DefaultOptions()

@@ -50,11 +50,15 @@ type holds struct {
 // and how many times in a row it could not be stored. stored is when the
 // stream stored the event: a work stream deleted and created again numbers
 // its events from 1 again, and another event at the sequence is not owed
-// this one's dead letter.
+// this one's dead letter. first is when the first of those writes was
+// tried: each may have been stored all the same (its acknowledgement
+// timed out), and the duplicate window catches a repeat of it for
+// Options.DedupWindow only (workers.storedEarlier).
 type keptReason struct {
 	err      error
 	failures int
 	stored   time.Time
+	first    time.Time
 }
 
 // hold reports whether command is paused, and if so counts one more
@@ -102,9 +106,9 @@ func (h *holds) counting() bool {
 }
 
 // keepReason keeps err as the reason of the dead letter of the event
-// stored at seq at the time stored, which could not be stored, and returns
-// how many times in a row it could not be (1 the first time).
-func (h *holds) keepReason(seq uint64, stored time.Time, err error) int {
+// stored at seq at the time stored, which could not be stored when tried,
+// and returns how many times in a row it could not be (1 the first time).
+func (h *holds) keepReason(seq uint64, stored, tried time.Time, err error) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.reasons == nil {
@@ -112,7 +116,7 @@ func (h *holds) keepReason(seq uint64, stored time.Time, err error) int {
 	}
 	k := h.reasons[seq]
 	if !k.stored.Equal(stored) {
-		k = keptReason{stored: stored}
+		k = keptReason{stored: stored, first: tried}
 	}
 	k.err = err
 	k.failures++
@@ -129,6 +133,18 @@ func (h *holds) reason(seq uint64, stored time.Time) error {
 		return k.err
 	}
 	return nil
+}
+
+// firstFailure is when the first of the failed writes of the dead letter
+// of the event stored at seq at the time stored was tried; ok is false
+// when none failed.
+func (h *holds) firstFailure(seq uint64, stored time.Time) (first time.Time, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if k, ok := h.reasons[seq]; ok && k.stored.Equal(stored) {
+		return k.first, true
+	}
+	return time.Time{}, false
 }
 
 // deadMarksMost bounds holds.dead: past it (the floor held back by an old

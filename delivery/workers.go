@@ -708,9 +708,18 @@ func (w *workers) storedJoined(h nats.Header) []zap.Field {
 // the request id and trace of the delivery that dead-letters the event.
 func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, command string, reason error, joined ...zap.Field) {
 	dl := deadLetterMsg(&w.opts, msg.Subject(), msg.Headers(), msg.Data(), md, reason)
-	ctx, cancel := context.WithTimeout(context.Background(), w.opts.PublishTimeout)
-	ack, err := w.js.PublishMsg(ctx, dl)
-	cancel()
+	tried := time.Now()
+	// A letter an earlier failed write stored is a duplicate, whether the
+	// window still says so (ack.Duplicate) or not any more (found).
+	found, err := w.storedEarlier(md, dl)
+	duplicate := found
+	if err == nil && !found {
+		ctx, cancel := context.WithTimeout(context.Background(), w.opts.PublishTimeout)
+		var ack *jetstream.PubAck
+		ack, err = w.js.PublishMsg(ctx, dl)
+		cancel()
+		duplicate = err == nil && ack.Duplicate
+	}
 	fields := append([]zap.Field{zap.String("command", command), zap.Uint64("seq", md.Sequence.Stream),
 		zap.Uint64("deliveries", md.NumDelivered), zap.String("reason", reason.Error())}, joined...)
 	if err != nil {
@@ -721,7 +730,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 		w.log.Error("cannot store the dead letter; the event stays in the work stream and "+next,
 			append(fields, zap.Error(err))...)
 		w.s.metrics.deadFailed.WithLabelValues(command).Inc()
-		failures := w.s.holds.keepReason(md.Sequence.Stream, md.Timestamp, reason)
+		failures := w.s.holds.keepReason(md.Sequence.Stream, md.Timestamp, tried, reason)
 		w.s.kickSupervisor() // the dead-letter stream may be gone: the supervisor sets it up again
 		// The backoff starts again from its first delay, not the last
 		// delivery's: the supervisor sets the stream up again within seconds,
@@ -732,7 +741,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 		w.nak(msg, w.opts.backoff(uint64(failures)))
 		return
 	}
-	if ack.Duplicate && (w.s.holds.reason(md.Sequence.Stream, md.Timestamp) == nil ||
+	if duplicate && (w.s.holds.reason(md.Sequence.Stream, md.Timestamp) == nil ||
 		w.s.holds.deadLettered(md.Sequence.Stream, md.Timestamp)) {
 		// Stored, counted and logged by an earlier delivery whose
 		// termination was lost. (One whose write failed here, kept a reason,
@@ -758,6 +767,46 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	w.term(msg)
 	w.s.holds.markDead(md.Sequence.Stream, md.Timestamp)
 }
+
+// storedEarlier reports whether the dead-letter stream holds dl, the dead
+// letter of the event md describes, stored by an earlier write that failed
+// (its acknowledgement timed out) longer than Options.DedupWindow ago: a
+// publish of dl would then be no duplicate and store a second letter of
+// the event, which a replay of the dead letters would apply twice. It
+// reads nothing unless a write failed that long ago (a dead-letter stream
+// unwritable for longer than the window), and then only the letters of
+// dl's subject (the event's app and command) stored since that write: from
+// a window before it, for a server clock behind this process's, but not
+// before the event itself was stored. A letter is the event's when its
+// Nats-Msg-Id (the event's stream, sequence and time) and work-stream
+// sequence are dl's.
+func (w *workers) storedEarlier(md *jetstream.MsgMetadata, dl *nats.Msg) (bool, error) {
+	first, ok := w.s.holds.firstFailure(md.Sequence.Stream, md.Timestamp)
+	if !ok || time.Since(first) < w.opts.DedupWindow {
+		return false, nil // no write failed, or the window still catches a repeat of it
+	}
+	since := first.Add(-w.opts.DedupWindow)
+	if since.Before(md.Timestamp) {
+		since = md.Timestamp
+	}
+	id := dl.Header.Get(jetstream.MsgIDHeader)
+	e := &Events{js: w.js, nc: w.nc, opts: w.opts, log: w.log}
+	ctx, cancel := context.WithTimeout(w.handlerCtx, storedEarlierTimeout)
+	defer cancel()
+	found := false
+	err := e.scan(ctx, w.opts.DeadStream(), dl.Subject, scanRange{since: since}, func(m jetstream.Msg, _ *jetstream.MsgMetadata) error {
+		h := m.Headers()
+		found = found || h.Get(jetstream.MsgIDHeader) == id && deadOrigOf(h) == md.Sequence.Stream
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("looking for the letter a failed write may have stored: %w", err)
+	}
+	return found, nil
+}
+
+// storedEarlierTimeout bounds storedEarlier's read of the dead-letter stream.
+const storedEarlierTimeout = 10 * time.Second
 
 // deadLetterMsg is the dead letter of a work-stream message: the original
 // body and headers plus the reason, the delivery count and the original

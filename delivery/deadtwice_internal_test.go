@@ -1,0 +1,127 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/protocol"
+)
+
+// ackLostJS stores the first dead letter published but answers as a
+// publish that timed out (its acknowledgement lost), then refuses every
+// dead letter until more than window has passed since: the dead-letter
+// stream unwritable for longer than its duplicate window.
+type ackLostJS struct {
+	jetstream.JetStream
+	window  time.Duration
+	mu      sync.Mutex
+	stored  time.Time // when the first letter was stored; zero before
+	refused int
+}
+
+func (j *ackLostJS) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if msg.Header.Get(HeaderDeadSeq) == "" {
+		return j.JetStream.PublishMsg(ctx, msg, opts...)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch {
+	case j.stored.IsZero():
+		if _, err := j.JetStream.PublishMsg(ctx, msg, opts...); err != nil {
+			return nil, err
+		}
+		j.stored = time.Now()
+		return nil, nats.ErrTimeout
+	case time.Since(j.stored) < j.window+time.Second:
+		j.refused++
+		return nil, errors.New("dead-letter stream unavailable")
+	}
+	return j.JetStream.PublishMsg(ctx, msg, opts...)
+}
+
+func (j *ackLostJS) refusals() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.refused
+}
+
+// TestDeadLetterStoredWhenItsAckWasLostIsNotStoredTwice: a dead letter
+// stored whose acknowledgement was lost (the publish timed out) is retried
+// under the same Nats-Msg-Id, which the duplicate window catches. With the
+// dead-letter stream unwritable for longer than the window, the retry that
+// got through stored a second letter of the event, which a replay of the
+// dead letters applied twice. The retry now finds the first letter and
+// terminates the event, counted once.
+func TestDeadLetterStoredWhenItsAckWasLostIsNotStoredTwice(t *testing.T) {
+	o := DefaultOptions()
+	o.StoreDir = t.TempDir()
+	o.DedupWindow = time.Second
+	o.MaxDeliveries = 5
+	o.Backoff = []time.Duration{50 * time.Millisecond}
+	s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	startSupervised(t, s)
+	t.Cleanup(func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	js := &ackLostJS{window: o.DedupWindow}
+	s.mu.Lock()
+	js.JetStream = s.conn.JS
+	s.conn.JS = js
+	s.mu.Unlock()
+
+	const cmd = "Group.CallbackAfterCreateGroup"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := &dispatcher.Request{Command: cmd, Params: protocol.Params{SdkAppid: "1400000000"},
+		Body: []byte(`{"CallbackCommand":"` + cmd + `","GroupId":"g1","EventTime":1700000000000}`), ReceivedAt: time.Now()}
+	if err := s.Accept(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	p := &onceFailing{err: fmt.Errorf("destination refused it: %w", dispatcher.ErrPermanent)}
+	if err := s.StartWorkers(p); err != nil {
+		t.Fatal(err)
+	}
+	// Settled: the event terminated, its acknowledgement floor past it.
+	for {
+		c, err := js.JetStream.Consumer(ctx, s.opts.Stream, s.opts.Consumer)
+		if err == nil && c.CachedInfo().AckFloor.Stream >= 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the event was not terminated")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if js.refusals() == 0 {
+		t.Fatal("no dead letter was refused: the test did not keep the stream unwritable")
+	}
+	dead, err := s.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dead != 1 {
+		t.Errorf("%d dead letters, want 1: a replay would apply the event %d times", dead, dead)
+	}
+	if n := p.called(); n != 1 {
+		t.Errorf("the handler ran %d times, want once", n)
+	}
+	if n := testutil.ToFloat64(s.metrics.dead.WithLabelValues(cmd)); n != 1 {
+		t.Errorf("dead_letters_total = %v, want 1", n)
+	}
+}
