@@ -10,12 +10,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/dispatcher"
-	"github.com/imcallback/imcallback/protocol"
 )
 
 // ackLostJS stores the first dead letter published but answers as a
@@ -69,30 +66,12 @@ func TestDeadLetterStoredWhenItsAckWasLostIsNotStoredTwice(t *testing.T) {
 	o.DedupWindow = time.Second
 	o.MaxDeliveries = 5
 	o.Backoff = []time.Duration{50 * time.Millisecond}
-	s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	startSupervised(t, s)
-	t.Cleanup(func() {
-		if err := s.Stop(context.Background()); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
 	js := &ackLostJS{window: o.DedupWindow}
-	s.mu.Lock()
-	js.JetStream = s.conn.JS
-	s.conn.JS = js
-	s.mu.Unlock()
+	s := startThrough(t, o, func(real jetstream.JetStream) jetstream.JetStream { js.JetStream = real; return js })
 
-	const cmd = "Group.CallbackAfterCreateGroup"
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	r := &dispatcher.Request{Command: cmd, Params: protocol.Params{SdkAppid: "1400000000"},
-		Body: []byte(`{"CallbackCommand":"` + cmd + `","GroupId":"g1","EventTime":1700000000000}`), ReceivedAt: time.Now()}
-	if err := s.Accept(ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	acceptGroupCreated(ctx, t, s)
 	p := &onceFailing{err: fmt.Errorf("destination refused it: %w", dispatcher.ErrPermanent)}
 	if err := s.StartWorkers(p); err != nil {
 		t.Fatal(err)
@@ -121,7 +100,7 @@ func TestDeadLetterStoredWhenItsAckWasLostIsNotStoredTwice(t *testing.T) {
 	if n := p.called(); n != 1 {
 		t.Errorf("the handler ran %d times, want once", n)
 	}
-	if n := testutil.ToFloat64(s.metrics.dead.WithLabelValues(cmd)); n != 1 {
+	if n := testutil.ToFloat64(s.metrics.dead.WithLabelValues(groupCreated)); n != 1 {
 		t.Errorf("dead_letters_total = %v, want 1", n)
 	}
 }

@@ -159,30 +159,12 @@ func TestDeadLetteredEventWhoseTerminationIsLostDoesNotRunAgain(t *testing.T) {
 			o.StoreDir = t.TempDir()
 			o.MaxDeliveries = 5
 			o.Backoff = []time.Duration{10 * time.Millisecond}
-			s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
-			startSupervised(t, s)
-			t.Cleanup(func() {
-				if err := s.Stop(context.Background()); err != nil {
-					t.Errorf("stop: %v", err)
-				}
-			})
 			js := &lostTermJS{failSecondDead: tt.failSecondDead}
-			s.mu.Lock()
-			js.JetStream = s.conn.JS
-			s.conn.JS = js
-			s.mu.Unlock()
+			s := startThrough(t, o, func(real jetstream.JetStream) jetstream.JetStream { js.JetStream = real; return js })
 
-			const cmd = "Group.CallbackAfterCreateGroup"
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			r := &dispatcher.Request{Command: cmd, Params: protocol.Params{SdkAppid: "1400000000"},
-				Body: []byte(`{"CallbackCommand":"` + cmd + `","GroupId":"g1","EventTime":1700000000000}`), ReceivedAt: time.Now()}
-			if err := s.Accept(ctx, r); err != nil {
-				t.Fatal(err)
-			}
+			acceptGroupCreated(ctx, t, s)
 			p := &onceFailing{err: tt.err}
 			if err := s.StartWorkers(p); err != nil {
 				t.Fatal(err)
@@ -207,14 +189,14 @@ func TestDeadLetteredEventWhoseTerminationIsLostDoesNotRunAgain(t *testing.T) {
 			if dead != 1 {
 				t.Errorf("%d dead letters, want 1", dead)
 			}
-			if n := testutil.ToFloat64(s.metrics.dead.WithLabelValues(cmd)); n != 1 {
+			if n := testutil.ToFloat64(s.metrics.dead.WithLabelValues(groupCreated)); n != 1 {
 				t.Errorf("dead_letters_total = %v, want 1", n)
 			}
 			wantFailed := 0.0
 			if tt.failSecondDead {
 				wantFailed = 1
 			}
-			if n := testutil.ToFloat64(s.metrics.deadFailed.WithLabelValues(cmd)); n != wantFailed {
+			if n := testutil.ToFloat64(s.metrics.deadFailed.WithLabelValues(groupCreated)); n != wantFailed {
 				t.Errorf("dead_letter_failures_total = %v, want %v", n, wantFailed)
 			}
 		})
@@ -248,5 +230,39 @@ func TestDeadMarksAreTheEventsAndEndWithTheFloor(t *testing.T) {
 	h.prune(8)
 	if h.deadLettered(7, at) || !h.deadLettered(9, at) {
 		t.Errorf("after the floor passed 7 (not 9): marked 7 %v, 9 %v; want false, true", h.deadLettered(7, at), h.deadLettered(9, at))
+	}
+}
+
+// groupCreated is the command of the event acceptGroupCreated stores.
+const groupCreated = "Group.CallbackAfterCreateGroup"
+
+// startThrough starts a supervised service of o whose JetStream calls go
+// through the one wrap returns, given the service's own; it is stopped at
+// the test's end.
+func startThrough(t *testing.T, o Options, wrap func(jetstream.JetStream) jetstream.JetStream) *Service {
+	t.Helper()
+	s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	startSupervised(t, s)
+	t.Cleanup(func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	s.mu.Lock()
+	s.conn.JS = wrap(s.conn.JS)
+	s.mu.Unlock()
+	return s
+}
+
+// acceptGroupCreated stores one groupCreated event in s.
+func acceptGroupCreated(ctx context.Context, t *testing.T, s *Service) {
+	t.Helper()
+	r := &dispatcher.Request{Command: groupCreated, Params: protocol.Params{SdkAppid: "1400000000"},
+		Body: []byte(`{"CallbackCommand":"` + groupCreated + `","GroupId":"g1","EventTime":1700000000000}`), ReceivedAt: time.Now()}
+	if err := s.Accept(ctx, r); err != nil {
+		t.Fatal(err)
 	}
 }

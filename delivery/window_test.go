@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imcallback/imcallback/delivery"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -20,11 +21,7 @@ import (
 // its retry, and another command's events keep being delivered.
 func TestFailuresPastThreeQuartersOfTheWindowAreDeadLetteredAtOnce(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		o := options(t, b)
-		o.Workers = 1
-		o.Window = 8 // shed from 6 held on
-		o.Backoff = []time.Duration{time.Hour}
-		o.MaxDeliveries = 10
+		o := shedOptions(t, b)
 		rec := newRecorder()
 		rec.set(0, func(id string, _ int) error {
 			if strings.HasPrefix(id, "bad") {
@@ -70,6 +67,17 @@ func TestFailuresPastThreeQuartersOfTheWindowAreDeadLetteredAtOnce(t *testing.T)
 	})
 }
 
+// shedOptions are the options of a service that sheds from a window of 8
+// (from 6 events held on), one worker, whose retries wait an hour.
+func shedOptions(t *testing.T, b backend) delivery.Options {
+	o := options(t, b)
+	o.Workers = 1
+	o.Window = 8 // shed from 6 held on
+	o.Backoff = []time.Duration{time.Hour}
+	o.MaxDeliveries = 10
+	return o
+}
+
 // TestShedEventWhoseDeadLetterIsRefusedIsSaidToBeAttemptedAgain: an event
 // shed from a full window whose dead letter the dead-letter stream refuses
 // is not owed its dead-lettering: its next delivery runs the handler again
@@ -77,11 +85,7 @@ func TestFailuresPastThreeQuartersOfTheWindowAreDeadLetteredAtOnce(t *testing.T)
 // event whose last attempt failed.
 func TestShedEventWhoseDeadLetterIsRefusedIsSaidToBeAttemptedAgain(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		o := options(t, b)
-		o.Workers = 1
-		o.Window = 8 // shed from 6 held on
-		o.Backoff = []time.Duration{time.Hour}
-		o.MaxDeliveries = 10
+		o := shedOptions(t, b)
 		rec := newRecorder()
 		rec.set(0, func(string, int) error { return errors.New("destination down") })
 		core, logs := observer.New(zapcore.InfoLevel)
