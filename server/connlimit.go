@@ -317,19 +317,22 @@ func (l *connLimit) admits(remote net.Addr) bool {
 
 // refuse answers a connection over the limit and closes it. On a plain
 // listener a goroutine of its own (one of refuseSource's maxRefusing, for
-// refuseGrace) writes the 503 envelope, then reads what the client sent
-// until it closes: closed with its request unread, the connection was
-// reset, and a client still sending, or whose stack drops at a reset what
-// it has not read, lost the answer. Beyond maxRefusing and once the stop
-// has begun, the answer is written and the connection closed at once; on
-// a TLS listener it is closed unanswered.
+// refuseGrace) reads its request's header, as refuseSource does, before
+// it writes the 503 envelope (answered as it was accepted, before its
+// request, it was an answer Go's client drops, failing the request with
+// no status), then reads what the client sends until it closes: closed
+// with its request unread, the connection was reset, and a client still
+// sending, or whose stack drops at a reset what it has not read, lost the
+// answer. Beyond maxRefusing and once the stop has begun, the answer is
+// written and the connection closed at once; on a TLS listener it is
+// closed unanswered.
 func (ll *limitedListener) refuse(c net.Conn) {
 	ll.l.onReject(protocol.ErrTooManyConns, c.RemoteAddr()) // counted before the client can read the answer
 	if !ll.l.rewrite {
 		_ = c.Close()
 		return
 	}
-	if !ll.answerLater(c, protocol.ErrTooManyConns, false) {
+	if !ll.answerLater(c, protocol.ErrTooManyConns) {
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.Write(errorResponse(protocol.ErrTooManyConns))
 		_ = c.Close()
@@ -338,10 +341,11 @@ func (ll *limitedListener) refuse(c net.Conn) {
 
 // answerLater answers c with pe's envelope on a goroutine of its own, one
 // of maxRefusing, within refuseGrace: it reads the request's header first
-// when readRequest is set, writes the answer, then reads what the client
-// sends until it closes (lingerRead). It reports false, having done
-// nothing, when maxRefusing are answering already or the stop has begun.
-func (ll *limitedListener) answerLater(c net.Conn, pe *protocol.Error, readRequest bool) bool {
+// (a client expects the answer after its request), writes the answer,
+// then reads what the client sends until it closes (lingerRead). It
+// reports false, having done nothing, when maxRefusing are answering
+// already or the stop has begun.
+func (ll *limitedListener) answerLater(c net.Conn, pe *protocol.Error) bool {
 	if !ll.l.track(c) {
 		return false
 	}
@@ -349,10 +353,8 @@ func (ll *limitedListener) answerLater(c net.Conn, pe *protocol.Error, readReque
 		defer ll.l.refusers.Done()
 		defer ll.l.untrack(c)
 		_ = c.SetDeadline(time.Now().Add(ll.l.refuseGrace))
-		if readRequest {
-			if _, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, refuseRead))); err != nil {
-				return // no whole header within the bounds
-			}
+		if _, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, refuseRead))); err != nil {
+			return // no whole header within the bounds
 		}
 		if _, err := c.Write(errorResponse(pe)); err != nil {
 			return
@@ -388,7 +390,7 @@ func (ll *limitedListener) refuseSource(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	if !ll.answerLater(c, protocol.ErrIPNotAllowed, true) {
+	if !ll.answerLater(c, protocol.ErrIPNotAllowed) {
 		_ = c.Close()
 	}
 }

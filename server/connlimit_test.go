@@ -152,6 +152,9 @@ func TestConnectionsBeyondTheLimitAreRefusedWithTheEnvelope(t *testing.T) {
 		}
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+		if _, err := io.WriteString(c, "POST /im HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+			t.Fatal(err)
+		}
 		return readEnvelope(t, bufio.NewReader(c))
 	}
 	status, env := refused()

@@ -64,8 +64,8 @@ func observedRefusals() (*refusalLog, *observer.ObservedLogs, *fakeClock) {
 	return rl, logs, clock
 }
 
-// refusedWith opens a connection to addr, sends request (nothing when it
-// is empty) and reads the FAIL envelope it is answered with.
+// refusedWith opens a connection to addr, sends request and reads the
+// FAIL envelope it is answered with.
 func refusedWith(t *testing.T, addr, request string) (int, protocol.Envelope) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -74,10 +74,8 @@ func refusedWith(t *testing.T, addr, request string) (int, protocol.Envelope) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
-	if request != "" {
-		if _, err := io.WriteString(c, request); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
 	}
 	return readEnvelope(t, bufio.NewReader(c))
 }
@@ -98,7 +96,7 @@ func TestPublicRefusalsAreLoggedOnceAMinutePerReason(t *testing.T) {
 	for _, r := range netHTTPRefusals {
 		tests = append(tests, refusal{r.name, false, r.request, r.want})
 	}
-	tests = append(tests, refusal{"too many connections", true, "", protocol.ErrTooManyConns})
+	tests = append(tests, refusal{"too many connections", true, "POST /im HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", protocol.ErrTooManyConns})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rl, logs, clock := observedRefusals()

@@ -76,3 +76,69 @@ func waitRejections(t *testing.T, ls *limitedServer, reason string, n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// pipeListener hands the connections sent on conns to Accept, until closed.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { close(l.done); return nil }
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// TestARefusalBeyondTheLimitComesAfterTheRequest: a connection beyond
+// IMCALLBACK_MAX_CONNS is answered 503 once its request's header was
+// read, as a peer refused for its source is. It was answered as soon as
+// it was accepted, before the client had sent anything, and Go's client
+// drops an answer that comes before its request ("Unsolicited response
+// received on idle HTTP channel") and fails the request with no status:
+// about one in 200 over loopback. The client here is a synchronous pipe,
+// which takes no byte before the other end reads: answered first, its
+// request could not be sent.
+func TestARefusalBeyondTheLimitComesAfterTheRequest(t *testing.T) {
+	l := newConnLimit(1, true, time.Second, func(*protocol.Error, net.Addr) {})
+	pl := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	ln := l.wrap(pl)
+	taken, takenServer := net.Pipe() // the one place
+	defer taken.Close()
+	go func() { pl.conns <- takenServer }()
+	first, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	accepting := make(chan struct{})
+	go func() {
+		defer close(accepting)
+		_, _ = ln.Accept() // refuses the next connection, then ends at the close
+	}()
+	defer func() {
+		pl.Close()
+		<-accepting
+		l.stopRefusing()
+	}()
+	client, server := net.Pipe()
+	defer client.Close()
+	pl.conns <- server
+	_ = client.SetDeadline(time.Now().Add(time.Minute)) // a guard, not a time limit
+	if _, err := io.WriteString(client, "POST /im HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+		t.Fatalf("the request could not be sent (%v): the refused connection was answered before its request was read", err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(client), nil)
+	if err != nil {
+		t.Fatalf("no answer after the request: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("answered %d, want 503", res.StatusCode)
+	}
+}
