@@ -825,8 +825,9 @@ func (c *Config) durableOnlyChanged() []string {
 // dependentsIgnored are the notes about the settings that only another
 // one, not set, puts to use: an app's admin_identifier and api_base
 // without its secret_key (they set the REST API client, which only the
-// key builds), its iplist_nettypes without iplist, and
-// IMCALLBACK_IPLIST_REFRESH with no app on iplist. A setting at its
+// key builds), its iplist_nettypes without iplist, IMCALLBACK_TOKENS
+// when every app has tokens of its own, and IMCALLBACK_IPLIST_REFRESH
+// with no app on iplist. A setting at its
 // default is not noted. Names only: an api_base may hold a credential.
 func (c *Config) dependentsIgnored() []string {
 	var notes []string
@@ -857,6 +858,12 @@ func (c *Config) dependentsIgnored() []string {
 			notes = append(notes, fmt.Sprintf("app %s: its iplist_nettypes (%s) is ignored: it chooses the address lists iplist (%s) fetches, which is off",
 				a.SdkAppID, env("iplist_nettypes"), env("iplist")))
 		}
+	}
+	// A request is verified with its own app's tokens only, so global
+	// tokens beside apps that all have their own verify nothing.
+	if len(c.Tokens) > 0 && len(c.Apps) > 0 && len(c.AppsSharingGlobalTokens()) == 0 {
+		notes = append(notes, fmt.Sprintf("%s (tokens) is ignored: every app has tokens of its own (%s or its apps entry's tokens), "+
+			"and a request is verified with its app's tokens only", EnvName("tokens"), AppEnvName("<SDKAPPID>", "tokens")))
 	}
 	if !iplist && c.IPListRefresh != 0 && c.IPListRefresh != Default().IPListRefresh {
 		notes = append(notes, fmt.Sprintf("%s (iplist_refresh) is ignored: it is how often the address lists of the apps with iplist are fetched, "+

@@ -796,6 +796,9 @@ func TestNotes(t *testing.T) {
 			[]string{"IMCALLBACK_IPLIST_REFRESH (iplist_refresh) is ignored: it is how often the address lists of the apps with iplist are fetched, " +
 				"and no app has iplist"}},
 		{"a refresh at its default without iplist", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_IPLIST_REFRESH=1h"}, nil},
+		// A request is verified with its own app's tokens only.
+		{"global tokens beside every app's own", []string{"IMCALLBACK_TOKENS=secret-pass", "IMCALLBACK_APP_1_TOKENS=own"},
+			[]string{"IMCALLBACK_TOKENS (tokens) is ignored: every app has tokens of its own (IMCALLBACK_APP_<SDKAPPID>_TOKENS or its apps entry's tokens)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
