@@ -360,15 +360,16 @@ func CheckIPListNetType(n int) error {
 	return nil
 }
 
-// redactAPIBase is an api_base as a message quotes it: its user info
-// (a user, password or token) redacted, and so are its query and its
+// redactAPIBase is an api_base as a message quotes it: its whole user
+// info redacted, since no user belongs there and one may be a key
+// (https://KEY:@host, its password empty), and so are its query and its
 // fragment, where a REST URL copied whole carries its UserSig, a
 // credential (?sdkappid=…&usersig=…), as imrest's own message hides them.
 // The user info is redacted first, so that a '?' or '#' in a password
 // does not cut it short; it is one URL, not NATS's list, so a ',' in a
 // password cuts it short neither.
 func redactAPIBase(raw string) string {
-	return RedactQuery(redactOne(raw, tokenSecret))
+	return RedactQuery(RedactUserinfo(raw))
 }
 
 // checkTokens reports under key each token that is empty (it would accept
