@@ -130,10 +130,11 @@ func (c *Config) applyAppEnv(vars []string) []error {
 			continue
 		}
 		i, listed := index[id]
-		if _, isKey := keys[key]; ok && isKey && !listed {
+		if _, isKey := keys[key]; ok && isKey && !listed && isNumber(id) {
 			// A setting for an app that is not accepted: a mistyped id would
 			// leave the intended app without its tokens or its allowlist, so
 			// it is said at start (a leftover of a removed app is harmless).
+			// An id that is no number is no app's: UnknownEnv says so.
 			c.appEnvNotes = append(c.appEnvNotes, fmt.Sprintf("%s is ignored: app %s is not in IMCALLBACK_SDKAPPID (%s) "+
 				"nor in apps; is the id mistyped?", name, id, strings.Join(c.SdkAppIDs, ", ")))
 			continue

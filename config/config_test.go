@@ -748,6 +748,11 @@ func TestNotes(t *testing.T) {
 		{"no token", nil, []string{noToken}},
 		{"tokens", []string{"IMCALLBACK_TOKENS=t"}, nil},
 		{"misspelt token variable", []string{"IMCALLBACK_TOKEN=t"}, []string{noToken, typo}},
+		// An id that is no number is no app's: said once, as no setting.
+		{"a per-app variable without an id", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_APP__TOKENS=t"},
+			[]string{"IMCALLBACK_APP__TOKENS is not a setting"}},
+		{"a per-app variable whose id is no number", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_APP_x_TOKENS=t"},
+			[]string{"IMCALLBACK_APP_x_TOKENS is not a setting"}},
 		{"unknown variable beside tokens", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_WORKER=2"},
 			[]string{"IMCALLBACK_WORKER is not a setting; did you mean IMCALLBACK_WORKERS?"}},
 		{"tests' variables", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_TEST_POSTGRES_DSN=postgres://x"}, nil},
