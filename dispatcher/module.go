@@ -127,6 +127,23 @@ type moduleIn struct {
 	// returning []Command): fx keeps each list whole, in a group of lists
 	// nothing reads. Read only to refuse them.
 	Unflattened [][]Command `group:"commands"`
+	// InMiddleware are commands tagged by hand into the middleware group
+	// (middleware.Group where CommandGroup belongs), which collects
+	// middleware.Ordered values only: read only to refuse them.
+	InMiddleware []Command `group:"middleware"`
+}
+
+// inMiddlewareError is the error of the first command in the middleware
+// group, nil when there is none.
+func inMiddlewareError(commands []Command) error {
+	for _, c := range commands {
+		if c != nil {
+			return fmt.Errorf("dispatcher: command %s is in the middleware group (middleware.Group), which collects middleware, "+
+				"so it would never run: register it with fx.Provide(dispatcher.AsCommand(constructor)), "+
+				"or tag it fx.ResultTags(dispatcher.CommandGroup)", c.Name())
+		}
+	}
+	return nil
 }
 
 // unflattenedError is the error of the first list of commands in the
@@ -152,6 +169,9 @@ const defaultMaxInFlight = 4096
 // newFromConfig builds the dispatcher from the service configuration.
 func newFromConfig(in moduleIn) (*Dispatcher, error) {
 	if err := unflattenedError(in.Unflattened); err != nil {
+		return nil, err
+	}
+	if err := inMiddlewareError(in.InMiddleware); err != nil {
 		return nil, err
 	}
 	fallback := Decision{Code: CodeAllow}
