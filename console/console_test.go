@@ -2223,16 +2223,24 @@ func TestOverviewSaysTheSeriesAreUnread(t *testing.T) {
 		!document.getElementById('ov-note').classList.contains('error')`, js(note)))
 }
 
+// openConfiguration starts a service and opens its console's
+// Configuration page, once the configuration is shown.
+func openConfiguration(t *testing.T) *browser {
+	t.Helper()
+	s := start(t, nil)
+	b := newBrowser(t)
+	b.do(t, "open Configuration", chromedp.Navigate(s.AdminURL+"/#config"))
+	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('listen')`)
+	return b
+}
+
 // TestConfigurationReadWhenShown: the Configuration is read again each
 // time its tab is shown: read once per page, it showed the configuration
 // of before a restart (with another configuration) until the page was
 // loaded again. The page's fetch answers the second read as a restarted
 // service would.
 func TestConfigurationReadWhenShown(t *testing.T) {
-	s := start(t, nil)
-	b := newBrowser(t)
-	b.do(t, "open Configuration", chromedp.Navigate(s.AdminURL+"/#config"))
-	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('listen')`)
+	b := openConfiguration(t)
 	eval[chromedp.Void](t, b, `(() => {
 		const fetch0 = window.fetch;
 		window.fetch = (url, opts) => String(url) !== 'v1/config' ? fetch0(url, opts) :
@@ -2250,10 +2258,7 @@ func TestConfigurationReadWhenShown(t *testing.T) {
 // fails leaves none of the notes of the read before on the page: they
 // stayed under the error, shown as the notes of the service now.
 func TestConfigurationUnreadShowsNoNotes(t *testing.T) {
-	s := start(t, nil)
-	b := newBrowser(t)
-	b.do(t, "open Configuration", chromedp.Navigate(s.AdminURL+"/#config"))
-	b.waitFor(t, "the configuration", `document.getElementById('config-yaml').textContent.includes('listen')`)
+	b := openConfiguration(t)
 	eval[chromedp.Void](t, b, `(() => {
 		const fetch0 = window.fetch;
 		window.__configAnswers = 0;
