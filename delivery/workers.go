@@ -793,16 +793,20 @@ func (w *workers) storedEarlier(md *jetstream.MsgMetadata, dl *nats.Msg) (bool, 
 	e := &Events{js: w.js, nc: w.nc, opts: w.opts, log: w.log}
 	ctx, cancel := context.WithTimeout(w.handlerCtx, storedEarlierTimeout)
 	defer cancel()
-	found := false
+	errFound := errors.New("the letter is stored") // ends the read at the first match
 	err := e.scan(ctx, w.opts.DeadStream(), dl.Subject, scanRange{since: since}, func(m jetstream.Msg, _ *jetstream.MsgMetadata) error {
-		h := m.Headers()
-		found = found || h.Get(jetstream.MsgIDHeader) == id && deadOrigOf(h) == md.Sequence.Stream
+		if h := m.Headers(); h.Get(jetstream.MsgIDHeader) == id && deadOrigOf(h) == md.Sequence.Stream {
+			return errFound
+		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errFound):
+		return true, nil
+	case err != nil:
 		return false, fmt.Errorf("looking for the letter a failed write may have stored: %w", err)
 	}
-	return found, nil
+	return false, nil
 }
 
 // storedEarlierTimeout bounds storedEarlier's read of the dead-letter stream.
