@@ -127,24 +127,27 @@ func (h *holds) keepReason(seq uint64, stored, tried time.Time, err error) int {
 // reason is the kept reason of the dead letter of the event stored at seq
 // at the time stored, or nil.
 func (h *holds) reason(seq uint64, stored time.Time) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if k, ok := h.reasons[seq]; ok && k.stored.Equal(stored) {
-		return k.err
-	}
-	return nil
+	k, _ := h.kept(seq, stored)
+	return k.err
 }
 
 // firstFailure is when the first of the failed writes of the dead letter
 // of the event stored at seq at the time stored was tried; ok is false
 // when none failed.
 func (h *holds) firstFailure(seq uint64, stored time.Time) (first time.Time, ok bool) {
+	k, ok := h.kept(seq, stored)
+	return k.first, ok
+}
+
+// kept is what is kept of the failed writes of the dead letter of the
+// event stored at seq at the time stored; ok is false when none failed.
+func (h *holds) kept(seq uint64, stored time.Time) (k keptReason, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if k, ok := h.reasons[seq]; ok && k.stored.Equal(stored) {
-		return k.first, true
+		return k, true
 	}
-	return time.Time{}, false
+	return keptReason{}, false
 }
 
 // deadMarksMost bounds holds.dead: past it (the floor held back by an old
