@@ -245,8 +245,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 		}
 	}
 	health := newHealthCollector(runners, durable)
-	health.ending = in.Drain.ending
-	health.listening = in.Drain.isListening
+	health.drainPasses = in.Drain.passes
 	health.stop = running // a scrape's wait for the checks ends at the stop, as a request's does
 	if err := in.Registry.Register(health); err != nil {
 		in.Log.Error("cannot register the health metrics", zap.Error(err))

@@ -179,10 +179,11 @@ func (d *Drain) publicListening() {
 	}
 }
 
-// isListening reports whether the public listener listens
-// (publicListening); false on a nil Drain.
-func (d *Drain) isListening() bool {
-	return d != nil && d.listening.Load()
+// passes reports whether the drain's check passes now: the public
+// listener listens, and the stop has not begun (nor a fault); false on a
+// nil Drain.
+func (d *Drain) passes() bool {
+	return d != nil && d.listening.Load() && !d.ending()
 }
 
 // check is the readiness check that fails until the public listener

@@ -25,16 +25,13 @@ type healthCollector struct {
 	at      time.Time
 	results map[string]string
 	now     func() time.Time
-	// ending reports whether the drain's check (shutdownCheck) fails now;
-	// nil: never. A run from before the stop, or a fault, is not reused:
-	// /readyz answers 503 at once, and so does imcallback_ready.
-	ending func() bool
-	// listening reports whether the public listener listens, from which
-	// on the drain's check passes; nil: always. A run from before it
-	// listened (ranListening false) is not reused once it does: /readyz
-	// answers 200 at once, and so does imcallback_ready.
-	listening    func() bool
-	ranListening bool
+	// drainPasses reports whether the drain's check (shutdownCheck) passes
+	// now; nil: a run is never stale by it. A run whose drain check said
+	// otherwise is not reused: one from before the stop (or a fault) said
+	// ready, one from before the public listener listened said not ready,
+	// and /readyz already answers the other way, as imcallback_ready then
+	// does too.
+	drainPasses func() bool
 	// stop, when set, ends the wait for the checks' answers (a scrape has
 	// no request context to end it): the admin listener's stop ends it,
 	// so a scrape waiting on a check that ignores its deadline does not
@@ -57,24 +54,17 @@ func newHealthCollector(checks []*checkRunner, durable bool) *healthCollector {
 	}
 }
 
-// latest runs the checks unless a run younger than healthTTL exists that
-// the stop (or a fault), or the public listener's start, has not made
-// stale.
+// latest runs the checks unless a run younger than healthTTL exists whose
+// drain check says what it says now (drainPasses).
 func (h *healthCollector) latest() map[string]string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
 	stale := h.results == nil || now.Sub(h.at) >= healthTTL
-	if !stale && h.ending != nil && h.ending() && h.results[shutdownCheck] == "ok" {
-		stale = true
-	}
-	if !stale && h.listening != nil && !h.ranListening && h.listening() {
+	if !stale && h.drainPasses != nil && h.drainPasses() != (h.results[shutdownCheck] == "ok") {
 		stale = true
 	}
 	if stale {
-		if h.listening != nil {
-			h.ranListening = h.listening() // before the run: one that starts listening during it is run again
-		}
 		ctx := h.stop
 		if ctx == nil {
 			ctx = context.Background()

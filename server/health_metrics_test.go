@@ -98,7 +98,7 @@ func TestHealthMetricsSayNotReadyFromTheStop(t *testing.T) {
 			runs := 0
 			h := newHealthCollector(newCheckRunners([]admin.Check{drain.check(),
 				{Name: "jetstream", Check: func(context.Context) error { runs++; return nil }}}), true)
-			h.ending = drain.ending
+			h.drainPasses = drain.passes
 			now := time.Unix(1_800_000_000, 0)
 			h.now = func() time.Time { return now }
 			if got := testutil.ToFloat64(readyOnly{h}); got != 1 {
@@ -127,7 +127,7 @@ func TestHealthMetricsSayReadyOnceThePublicListenerListens(t *testing.T) {
 	runs := 0
 	h := newHealthCollector(newCheckRunners([]admin.Check{drain.check(),
 		{Name: "jetstream", Check: func(context.Context) error { runs++; return nil }}}), true)
-	h.ending, h.listening = drain.ending, drain.isListening
+	h.drainPasses = drain.passes
 	now := time.Unix(1_800_000_000, 0)
 	h.now = func() time.Time { return now }
 	if got := testutil.ToFloat64(readyOnly{h}); got != 0 {
