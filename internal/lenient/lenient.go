@@ -208,6 +208,8 @@ func (w *lenientWalk) value(t reflect.Type, raw json.RawMessage) (json.RawMessag
 			return raw, false
 		}
 		return writeObject(ms), true
+	case reflect.String, reflect.Interface:
+		return raw, false // only numbers and bools are fitted (scalar): not decoded
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
