@@ -696,11 +696,12 @@ func TestAdminAnswersHeaders(t *testing.T) {
 				t.Errorf("%s: %d, want %d", what, resp.StatusCode, tt.status)
 			}
 			for k, want := range map[string]string{
-				"Cache-Control":           "no-store",
-				"X-Content-Type-Options":  "nosniff",
-				"X-Frame-Options":         "DENY",
-				"Referrer-Policy":         "no-referrer",
-				"Content-Security-Policy": tt.policy,
+				"Cache-Control":              "no-store",
+				"X-Content-Type-Options":     "nosniff",
+				"X-Frame-Options":            "DENY",
+				"Referrer-Policy":            "no-referrer",
+				"Cross-Origin-Opener-Policy": "same-origin",
+				"Content-Security-Policy":    tt.policy,
 			} {
 				if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
 					t.Errorf("%s: %s %q, want %q", what, k, got, want)
@@ -718,6 +719,9 @@ func TestAdminAnswersHeaders(t *testing.T) {
 		}
 		if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "script-src 'self'") {
 			t.Errorf("GET /: Content-Security-Policy %q, want the console's", got)
+		}
+		if got := resp.Header.Get("Cross-Origin-Opener-Policy"); got != "same-origin" {
+			t.Errorf("GET /: Cross-Origin-Opener-Policy %q, want same-origin", got)
 		}
 	})
 }

@@ -375,7 +375,10 @@ const (
 // an API whose answers hold callback payloads, dead letters, topics and
 // the configuration: no copy kept in a browser's or a proxy's cache
 // (Cache-Control: no-store), no content sniffing, no framing, no
-// Referer. The console's files replace Cache-Control and the policy with
+// Referer, and no handle on the window for the page that opened it
+// (Cross-Origin-Opener-Policy: same-origin: a page of another site that
+// opens the console cannot later point that window at a copy of its token
+// form). The console's files replace Cache-Control and the policy with
 // their own.
 func adminHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -384,6 +387,7 @@ func adminHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 		h.Set(echo.HeaderXFrameOptions, "DENY")
 		h.Set(echo.HeaderReferrerPolicy, "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		policy := adminContentSecurityPolicy
 		if strings.HasPrefix(c.Request().URL.Path, "/debug/pprof/") {
 			policy = pprofContentSecurityPolicy
