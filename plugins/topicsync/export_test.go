@@ -1,6 +1,7 @@
 package topicsync
 
 import (
+	"context"
 	"time"
 
 	"go.uber.org/fx"
@@ -31,4 +32,27 @@ func SetOpenTimeout(d time.Duration) (restore func()) {
 // NewStoreOnLifecycle is NewStoreFromConfig with its hooks on lc.
 func NewStoreOnLifecycle(lc fx.Lifecycle, cfg *config.Config, log *zap.Logger) (Store, error) {
 	return NewStoreFromConfig(storeIn{Lifecycle: lc, Config: cfg, Log: log})
+}
+
+// SetPostgresConnectTimeout makes postgresConnectTimeout d until the
+// returned func restores it.
+func SetPostgresConnectTimeout(d time.Duration) (restore func()) {
+	was := postgresConnectTimeout
+	postgresConnectTimeout = d
+	return func() { postgresConnectTimeout = was }
+}
+
+// ClosePostgresConns closes the connections of the PostgreSQL store s (none
+// may be in use) and waits until its pool holds none, or ctx ends.
+func ClosePostgresConns(ctx context.Context, s Store) error {
+	pool := s.(*store).b.(*postgresBackend).pool
+	pool.Reset()
+	for pool.Stat().TotalConns() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
 }

@@ -38,6 +38,16 @@ type postgresBackend struct {
 // defaultPostgresConns is the pool size unless the DSN sets pool_max_conns.
 const defaultPostgresConns = 32
 
+// postgresConnectTimeout bounds each connection attempt (the TCP connect, TLS and the startup
+// handshake) unless the DSN sets connect_timeout (or PGCONNECT_TIMEOUT does). pgxpool makes its
+// connections apart from the context of the call that asked for one, which gives up at its own
+// deadline while the attempt goes on, holding one of the pool's slots: without a bound, the
+// attempts made while the server hung (one that takes connections but never answers: stuck on its
+// storage, or a proxy in front of one) waited forever, and once they held every slot each write
+// failed waiting for a connection, however long the database had been back (a failover to another
+// server, the hung one left hung), until the service restarted. A variable for the tests.
+var postgresConnectTimeout = 10 * time.Second
+
 // OpenPostgres connects to the PostgreSQL database named by dsn (a postgres:// or postgresql://
 // URL; runtime parameters such as search_path are passed through) and runs the migrations,
 // holding a session advisory lock so replicas starting together migrate one at a time. A database
@@ -57,6 +67,9 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...Open
 		// callbacks behind a handful of connections; PostgreSQL flushes the WAL of
 		// concurrent commits together, so more connections mean fewer flushes per write.
 		cfg.MaxConns = defaultPostgresConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 && !strings.Contains(dsn, "connect_timeout") {
+		cfg.ConnConfig.ConnectTimeout = postgresConnectTimeout
 	}
 	cfg.ShouldPing = shouldPing
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
