@@ -455,7 +455,7 @@ func TestPostgresStoreThroughAHungServer(t *testing.T) {
 	})
 
 	t.Run("failed over", func(t *testing.T) {
-		defer topicsync.SetPostgresConnectTimeout(time.Second)()
+		defer topicsync.SetPostgresConnectTimeout(3 * time.Second)() // shorter than the default, for a quick test
 		db := freshDatabase(t)
 		p := startFaultProxy(t, hostOf(t, db))
 		s := openThrough(t, p.through(t, db))
