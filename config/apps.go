@@ -376,11 +376,12 @@ func redactAPIBase(raw string) string {
 // checkTokens reports under key each token that is empty (it would accept
 // a signature anyone can compute), over 128 bytes (UTF-8: a character
 // outside ASCII counts two to four), with control characters in it
-// (controlChar), with a comma, or with whitespace inside it: "old new" is
-// two tokens written as one, the variable's comma or the file's list
-// forgotten, and would never match the one IM signs with. Whitespace
-// around one is refused as around every value of the file (checkSpaced),
-// and said there alone. The token itself is never shown.
+// (controlChar) or invisible ones (formatChar), with a comma, or with
+// whitespace inside it: "old new" is two tokens written as one, the
+// variable's comma or the file's list forgotten, and would never match the
+// one IM signs with. Whitespace around one is refused as around every value
+// of the file (checkSpaced), and said there alone. The token itself is
+// never shown.
 func checkTokens(key string, tokens []string, bad func(key, format string, args ...any)) {
 	for i, t := range tokens {
 		if t == "" || len(t) > 128 {
@@ -388,6 +389,8 @@ func checkTokens(key string, tokens []string, bad func(key, format string, args 
 		} else if msg := placeholderProblem(t); msg != "" {
 			bad(key, "token #%d %s", i+1, msg)
 		} else if msg := controlChar(t); msg != "" {
+			bad(key, "token #%d %s", i+1, msg)
+		} else if msg := formatChar(t); msg != "" {
 			bad(key, "token #%d %s", i+1, msg)
 		} else if strings.Contains(t, ",") {
 			// The variable splits at commas, so no token has one: in the
@@ -414,6 +417,25 @@ func controlChar(s string) string {
 	}
 	return ""
 }
+
+// formatChar says what is wrong with a callback token that has an
+// invisible formatting character in it (Unicode's Cf: the byte-order mark
+// a file saved by an editor begins with, a zero-width space or a direction
+// mark pasted along), "" when nothing is: the token IM signs with has
+// none, so every callback would be refused as badly signed with nothing to
+// show why. The value itself is never shown; the character's code point is.
+func formatChar(s string) string {
+	if i := strings.IndexFunc(s, isFormat); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return fmt.Sprintf("contains an invisible character, U+%04X (a byte-order mark, a zero-width or a direction mark, "+
+			"pasted along or saved by an editor): the token IM signs with has none", r)
+	}
+	return ""
+}
+
+// isFormat reports whether r is an invisible formatting character
+// (Unicode's category Cf).
+func isFormat(r rune) bool { return unicode.Is(unicode.Cf, r) }
 
 // leadingZero says what is wrong with a decimal SDKAppID written with a
 // leading zero, "" when it has none. IM sends the SdkAppid without one and

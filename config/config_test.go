@@ -1009,6 +1009,8 @@ func TestLoadRejectsUntrimmedSecrets(t *testing.T) {
 		{"app token", "apps:\n  - sdkappid: \"1\"\n    tokens: [\"ok\", \" s3cret\"]\n", []string{"IMCALLBACK_APP_1_TOKENS (app_1_tokens): item #2 has whitespace"}},
 		{"admin token from a block scalar", "sdkappid: [\"1\"]\nadmin_token: |\n  s3cret\n", []string{"IMCALLBACK_ADMIN_TOKEN (admin_token): the value has whitespace"}},
 		{"tab inside", "sdkappid: [\"1\"]\ntokens: [\"s3\\tcret\"]\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 contains a control character"}},
+		{"byte-order mark", "sdkappid: [\"1\"]\ntokens: [\"\\uFEFFs3cret\"]\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 contains an invisible character, U+FEFF"}},
+		{"zero-width space in an app token", "apps:\n  - sdkappid: \"1\"\n    tokens: [\"s3\u200bcret\"]\n", []string{"IMCALLBACK_APP_1_TOKENS (app_1_tokens): token #1 contains an invisible character, U+200B"}},
 		{"a list written as one string", "sdkappid: [\"1\"]\ntokens: \"s3cretA, s3cretB\"\n", []string{"IMCALLBACK_TOKENS (tokens): token #1 contains a comma"}},
 	}
 	for _, tt := range tests {
@@ -1026,6 +1028,13 @@ func TestLoadRejectsUntrimmedSecrets(t *testing.T) {
 				t.Errorf("error %q shows the secret", err)
 			}
 		})
+	}
+	// A byte-order mark is no whitespace: the environment's value keeps it,
+	// and is refused as the file's is ($(cat token.txt) of a file an editor
+	// saved with one).
+	if _, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS=\uFEFFs3cret")}); err == nil ||
+		!strings.Contains(err.Error(), "token #1 contains an invisible character, U+FEFF") || strings.Contains(err.Error(), "s3") {
+		t.Errorf("a token beginning with a byte-order mark: %v", err)
 	}
 	// The same values from the environment are trimmed, and valid.
 	if _, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_TOKENS= s3cret ", "IMCALLBACK_ADMIN_TOKEN=s3cret\n")}); err != nil {
