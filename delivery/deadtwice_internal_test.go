@@ -104,3 +104,91 @@ func TestDeadLetterStoredWhenItsAckWasLostIsNotStoredTwice(t *testing.T) {
 		t.Errorf("dead_letters_total = %v, want 1", n)
 	}
 }
+
+// deadUnreadJS is an ackLostJS that cannot read the dead-letter stream.
+type deadUnreadJS struct {
+	*ackLostJS
+	dead string
+}
+
+func (j deadUnreadJS) CreateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	if stream == j.dead {
+		return nil, errors.New("dead-letter stream unreadable")
+	}
+	return j.ackLostJS.CreateConsumer(ctx, stream, cfg)
+}
+
+// TestDeadLetterStoredBeforeARestartIsNotStoredTwice: a dead letter stored
+// whose acknowledgement was lost (the publish timed out) is kept in the
+// memory of the process that wrote it only. Restarted later than the
+// duplicate window, the service found the event past its last attempt,
+// knew of no failed write, and stored a second letter of it, which a replay
+// of the dead letters applied twice. It now finds the first letter and
+// terminates the event without running its handler.
+func TestDeadLetterStoredBeforeARestartIsNotStoredTwice(t *testing.T) {
+	o := DefaultOptions()
+	o.StoreDir = t.TempDir()
+	o.DedupWindow = time.Second
+	o.MaxDeliveries = 1
+	o.Backoff = []time.Duration{50 * time.Millisecond}
+	// The first letter stored, its acknowledgement lost; every later one
+	// refused while this process runs, which never finds the first.
+	lost := &ackLostJS{window: time.Hour}
+	first := startThrough(t, o, func(real jetstream.JetStream) jetstream.JetStream {
+		lost.JetStream = real
+		return deadUnreadJS{ackLostJS: lost, dead: o.DeadStream()}
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acceptGroupCreated(ctx, t, first)
+	failing := &onceFailing{err: errors.New("destination unavailable")}
+	if err := first.StartWorkers(failing); err != nil {
+		t.Fatal(err)
+	}
+	for testutil.ToFloat64(first.metrics.deadFailed.WithLabelValues(groupCreated)) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the dead letter was never written")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := first.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lost.mu.Lock()
+	stored := lost.stored
+	lost.mu.Unlock()
+	if stored.IsZero() {
+		t.Fatal("no dead letter was stored before the restart")
+	}
+	// Restarted once the duplicate window no longer catches a repeat.
+	time.Sleep(time.Until(stored.Add(o.DedupWindow + time.Second)))
+
+	var js jetstream.JetStream
+	second := startThrough(t, o, func(real jetstream.JetStream) jetstream.JetStream { js = real; return real })
+	p := &onceFailing{err: errors.New("destination unavailable")}
+	if err := second.StartWorkers(p); err != nil {
+		t.Fatal(err)
+	}
+	// Settled: the event terminated, its acknowledgement floor past it.
+	for {
+		c, err := js.Consumer(ctx, second.opts.Stream, second.opts.Consumer)
+		if err == nil && c.CachedInfo().AckFloor.Stream >= 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the event was not terminated after the restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dead, err := second.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dead != 1 {
+		t.Errorf("%d dead letters, want 1: a replay would apply the event %d times", dead, dead)
+	}
+	if n := p.called(); n != 0 {
+		t.Errorf("the handler ran %d times after the restart, want never: its last attempt was made", n)
+	}
+}

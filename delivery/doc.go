@@ -32,9 +32,12 @@
 //
 //  1. an event of a command PauseCommand holds back is given back (a Nak
 //     delayed by HoldRecheck), not counted as an attempt;
-//  2. a delivery past the limit (an earlier last attempt was interrupted),
-//     or of an event whose dead letter could not be stored (its error kept
-//     in this process's memory), goes straight to the dead-letter stream;
+//  2. a delivery past the limit (an earlier last attempt was interrupted,
+//     or its dead letter's write failed in another process), or of an event
+//     whose dead letter could not be stored (its error kept in this
+//     process's memory), goes straight to the dead-letter stream; past the
+//     limit, its letter is looked for first: one that failed write stored
+//     all the same (its acknowledgement lost) is not stored twice;
 //     one this process dead-lettered whose Term was lost is terminated
 //     again, its dead letter a duplicate;
 //  3. an undecodable message goes to the dead-letter stream (retrying cannot help);

@@ -711,7 +711,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	tried := time.Now()
 	// A letter an earlier failed write stored is a duplicate, whether the
 	// window still says so (ack.Duplicate) or not any more (found).
-	found, err := w.storedEarlier(md, dl)
+	found, err := w.storedEarlier(md, dl, errors.Is(reason, errDeliveriesExhausted))
 	duplicate := found
 	if err == nil && !found {
 		ctx, cancel := context.WithTimeout(context.Background(), w.opts.PublishTimeout)
@@ -744,7 +744,9 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	if duplicate && (w.s.holds.reason(md.Sequence.Stream, md.Timestamp) == nil ||
 		w.s.holds.deadLettered(md.Sequence.Stream, md.Timestamp)) {
 		// Stored, counted and logged by an earlier delivery whose
-		// termination was lost. (One whose write failed here, kept a reason,
+		// termination was lost, or stored by another process (or before a
+		// restart) whose write timed out, and counted by none: the two
+		// cannot be told apart. (One whose write failed here, kept a reason,
 		// may have been stored all the same: its acknowledgement timed out.
 		// That one was not counted, and is below, unless it was the
 		// duplicate of a letter this process stored and marked: counted
@@ -773,21 +775,35 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 // (its acknowledgement timed out) longer than Options.DedupWindow ago: a
 // publish of dl would then be no duplicate and store a second letter of
 // the event, which a replay of the dead letters would apply twice. It
-// reads nothing unless a write failed that long ago (a dead-letter stream
-// unwritable for longer than the window), and then only the letters of
-// dl's subject (the event's app and command) stored since that write: from
-// a window before it, for a server clock behind this process's, but not
-// before the event itself was stored. A letter is the event's when its
-// Nats-Msg-Id (the event's stream, sequence and time) and work-stream
-// sequence are dl's.
-func (w *workers) storedEarlier(md *jetstream.MsgMetadata, dl *nats.Msg) (bool, error) {
+// reads only letters of dl's subject (the event's app and command), and
+// only in two cases:
+//   - a write of this process failed that long ago (a dead-letter stream
+//     unwritable for longer than the window): those stored since that
+//     write, from a window before it, for a server clock behind this
+//     process's, but not before the event itself was stored;
+//   - exhausted: the event is delivered past its last attempt, and this
+//     process tried no write of its letter (the attempt cut off by a crash,
+//     or the letter's write failed in another process: another replica, or
+//     this service before a restart, which may have been down for longer
+//     than the window since): those stored since the event. Once a write
+//     (or this read) failed here, the first case applies: a read that
+//     cannot end in time does not keep the event from its dead letter.
+//
+// A delivery past the last attempt is rare; no other delivery reads. A
+// letter is the event's when its Nats-Msg-Id (the event's stream, sequence
+// and time) and work-stream sequence are dl's.
+func (w *workers) storedEarlier(md *jetstream.MsgMetadata, dl *nats.Msg, exhausted bool) (bool, error) {
 	first, ok := w.s.holds.firstFailure(md.Sequence.Stream, md.Timestamp)
-	if !ok || time.Since(first) < w.opts.DedupWindow {
+	since := md.Timestamp
+	switch {
+	case !ok && exhausted:
+		// Read from the event: a write of another process may be older than the window.
+	case !ok || time.Since(first) < w.opts.DedupWindow:
 		return false, nil // no write failed, or the window still catches a repeat of it
-	}
-	since := first.Add(-w.opts.DedupWindow)
-	if since.Before(md.Timestamp) {
-		since = md.Timestamp
+	default:
+		if f := first.Add(-w.opts.DedupWindow); f.After(since) {
+			since = f
+		}
 	}
 	id := dl.Header.Get(jetstream.MsgIDHeader)
 	e := &Events{js: w.js, nc: w.nc, opts: w.opts, log: w.log}
