@@ -260,12 +260,19 @@ func newFromEnv(in envIn) (*Tracer, error) {
 	// the last one down for good (fx starts a stopped app again). The
 	// first is made here, so that an exporter setting it refuses stops
 	// the app before anything starts.
+	// Each exporter has an HTTP transport of its own, which its shutdown
+	// closes: the exporter's own would keep the connection to the
+	// collector open after the stop (exporterClient).
 	newExporter := func() (sdktrace.SpanExporter, error) {
-		exp, err := otlptracehttp.New(ctx, opts...)
+		client, transport, err := exporterClient(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		exp, err := otlptracehttp.New(ctx, append(slices.Clip(opts), otlptracehttp.WithHTTPClient(client))...)
 		if err != nil {
 			return nil, fmt.Errorf("tracing: the OTLP exporter: %w", err)
 		}
-		return exp, nil
+		return ownedExporter{SpanExporter: exp, transport: transport}, nil
 	}
 	exp, err := newExporter()
 	if err != nil {
