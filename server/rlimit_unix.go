@@ -10,5 +10,5 @@ func openFileLimit() uint64 {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return 0
 	}
-	return rl.Cur
+	return uint64(rl.Cur) // an int64 on FreeBSD and DragonFly, whose RLIM_INFINITY is positive
 }
