@@ -37,6 +37,12 @@ func noSample(command string) error {
 // writes them ('<', '>' and '&' unescaped), e.g.
 //
 //	imsend.SampleWith("Group.CallbackAfterCreateTopic", map[string]any{"TopicId": "@TGS#_g@TOPIC#_t1"})
+//
+// A field named in another case than the sample's (GroupID for GroupId)
+// is an error naming the sample's spelling: added beside it, the body
+// would carry both and the payload read only one of them, perhaps the
+// sample's. To send the other spelling alone, remove the sample's too
+// ("GroupId": nil).
 func SampleWith(command string, fields map[string]any) ([]byte, error) {
 	body, err := Sample(command)
 	if err != nil {
@@ -47,6 +53,18 @@ func SampleWith(command string, fields map[string]any) ([]byte, error) {
 	dec.UseNumber() // keeps 64-bit values such as EventTime exact
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("imsend: sample of %s: %w", command, err)
+	}
+	for k, v := range fields {
+		if v == nil {
+			continue
+		}
+		for own := range m {
+			if _, named := fields[own]; !named && own != k && strings.EqualFold(own, k) {
+				return nil, fmt.Errorf("imsend: SampleWith(%s): %q is the sample's %q in another case: the body would carry both, "+
+					"and the payload read one of them; write %q, or remove the sample's (%q: nil) to send %q alone",
+					command, k, own, own, own, k)
+			}
+		}
 	}
 	for k, v := range fields {
 		if v == nil {

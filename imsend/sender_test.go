@@ -744,6 +744,30 @@ func TestSampleWithKeepsTheCharactersAsIMSendsThem(t *testing.T) {
 	}
 }
 
+// TestSampleWithRefusesAFieldSpeltInAnotherCase: a field given in
+// another case than the sample's (GroupID for GroupId) is an error naming
+// the sample's spelling. Before, SampleWith added it beside the sample's
+// own, so the body carried both, the payload read one of them (the
+// sample's, for GroupID), and a test's value was silently not the one its
+// handler saw. Removing the sample's spelling (nil) sends the other alone,
+// as the alternative spellings some commands accept need.
+func TestSampleWithRefusesAFieldSpeltInAnotherCase(t *testing.T) {
+	const command = "Group.CallbackAfterSendMsg"
+	_, err := imsend.SampleWith(command, map[string]any{"GroupID": "@TGS#mine"})
+	if err == nil || !strings.Contains(err.Error(), `"GroupID"`) || !strings.Contains(err.Error(), `"GroupId"`) {
+		t.Fatalf("SampleWith(%s, GroupID): %v, want an error naming the sample's GroupId", command, err)
+	}
+	for _, fields := range []map[string]any{
+		{"GroupID": "@TGS#mine", "GroupId": nil},         // the other spelling alone
+		{"GroupID": "@TGS#mine", "GroupId": "@TGS#both"}, // both, as the test says
+	} {
+		body, err := imsend.SampleWith(command, fields)
+		if err != nil || !strings.Contains(string(body), `"GroupID":"@TGS#mine"`) {
+			t.Fatalf("SampleWith(%s, %v): %v\n%s", command, fields, err, body)
+		}
+	}
+}
+
 // TestBatchBodyKeepsTheEventsCharacters: BatchBody writes each event's
 // '<', '>' and '&' as given, as IM sends them. Before, json.Marshal
 // rewrote them (\u0026), so a batched callback carried bytes other than
