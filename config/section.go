@@ -194,7 +194,10 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 	for _, fe := range read.problems {
 		problems = append(problems, fe)
 	}
-	out := def
+	// A deep copy: decoded into, def's own maps would take the file's
+	// entries, and a load's lists and maps would be the defaults' (see
+	// deepCopy).
+	out := deepCopy(reflect.ValueOf(def)).Interface().(T)
 	v := reflect.ValueOf(&out).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Tag.Get("koanf")
@@ -221,6 +224,68 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		}
 	}
 	return out, errors.Join(problems...)
+}
+
+// deepCopy returns a copy of v that shares no map, list or pointed-to
+// value with it, for LoadSection to decode a section into: the decode
+// writes a file's entries into the maps it finds, so decoded into the
+// defaults given to Section it changed them for every later load in the
+// process (the next test's service, with entries of a file it never
+// read), raced with a load running at once (parallel tests), and gave
+// each load the defaults' own maps and lists, which a module changing
+// its section's changed for all. Unexported fields of a struct are
+// copied as they are: the decode sets exported fields only.
+func deepCopy(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			c.SetMapIndex(it.Key(), deepCopy(it.Value()))
+		}
+		return c
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			c.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return c
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(deepCopy(v.Elem()))
+		return c
+	case reflect.Interface:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type()).Elem()
+		c.Set(deepCopy(v.Elem()))
+		return c
+	case reflect.Array, reflect.Struct:
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		if v.Kind() == reflect.Array {
+			for i := range v.Len() {
+				c.Index(i).Set(deepCopy(v.Index(i)))
+			}
+			return c
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				c.Field(i).Set(deepCopy(v.Field(i)))
+			}
+		}
+		return c
+	}
+	return v
 }
 
 // holdsPlaceholder reports whether v, a section's field, holds the

@@ -629,6 +629,61 @@ func TestSectionMapAndStructFieldsFromTheFile(t *testing.T) {
 	}
 }
 
+// defaultsSection is a section whose defaults hold a map, a list and a
+// map within a struct field.
+type defaultsSection struct {
+	Replies map[string]string `koanf:"replies"`
+	List    []string          `koanf:"list"`
+	Limits  struct {
+		Per map[string]int `koanf:"per"`
+	} `koanf:"limits"`
+}
+
+func (defaultsSection) Validate() error { return nil }
+
+// TestSectionLoadLeavesTheDefaultsAlone: a load of a section decoded
+// into the maps of its defaults (the value given to Section, which every
+// load of the app reads again): a file's entries were written into them,
+// so a later load in the same process (the next test's service, a
+// program's second app) had them without any file, and the section
+// returned shared its maps and lists with the defaults, so a constructor
+// that changed its own (normalising the words) changed every later
+// load's. Loads running at once (parallel tests, each starting a
+// service with the module) wrote the one map together: a data race, or
+// the runtime's fatal "concurrent map writes".
+func TestSectionLoadLeavesTheDefaultsAlone(t *testing.T) {
+	def := defaultsSection{Replies: map[string]string{"hi": "hello"}, List: []string{"spam"}}
+	def.Limits.Per = map[string]int{"a": 1}
+	file := yamlFile(t, "mod:\n  replies: {bye: ciao}\n  limits: {per: {b: 2}}\n")
+	got, err := config.LoadSection(config.Source{File: file, Environ: env()}, "mod", def)
+	if err != nil || got.Replies["bye"] != "ciao" || got.Limits.Per["b"] != 2 {
+		t.Fatalf("section %+v, %v; want the file's entries", got, err)
+	}
+	got.List[0] = "changed"
+	got.Replies["hi"] = "changed"
+	got.Limits.Per["a"] = 9
+	if !reflect.DeepEqual(def.Replies, map[string]string{"hi": "hello"}) || !slices.Equal(def.List, []string{"spam"}) ||
+		!reflect.DeepEqual(def.Limits.Per, map[string]int{"a": 1}) {
+		t.Fatalf("defaults after a load and a change of its section: %+v, want them as given", def)
+	}
+	again, err := config.LoadSection(config.Source{Environ: env()}, "mod", def)
+	if err != nil || !reflect.DeepEqual(again, def) {
+		t.Fatalf("a load without a file: %+v, %v; want the defaults %+v", again, err, def)
+	}
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 20 {
+				_, _ = config.LoadSection(config.Source{Environ: env()}, "mod", def)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
+
 // TestDeclaredSectionsListsWithoutRunningTheModules: the sections of a
 // program's modules are listed before the configuration is loaded (serve,
 // config check, the client commands, imcallback.Timeouts) from an app of
