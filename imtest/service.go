@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
@@ -144,7 +145,9 @@ type declaredSections struct {
 // ignore it, and the test would pass or fail on a configuration it did
 // not mean. So does a module in opts that Start
 // wires itself (imcallback.Module), one given twice, or a config.Source or
-// logging.Tee, which Start supplies, saying so.
+// logging.Tee, which Start supplies, saying so. A service that does not
+// build fails the test with the constructor's own error (a setting that
+// does not decode, a section's Validate), as `serve` says it.
 //
 // Without delivery.Module in opts after-handlers run inline; when the
 // configuration says durable, the service warns about that, and the
@@ -224,7 +227,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	if err := wiredTwice(fx.ValidateApp(all)); err != nil {
 		t.Fatal(err)
 	}
-	app := fxtest.New(t, all)
+	app := fxtest.New(buildErrorTB{t}, all)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop)
 	start.report(t)
@@ -254,6 +257,35 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	}
 	s.Sender = senderFor(cfg, s.PublicURL+cfg.Path)
 	return s
+}
+
+// buildErrorTB is the test as fxtest.New sees it: an app that does not
+// build fails the test with the constructor's own error (a module's
+// setting that does not decode, its Validate's error), as cli.Main's start
+// says it, not with fxtest's "fx.New failed:" and dig's account of the
+// wiring that led to it, about a kilobyte naming functions such as the
+// catalogue's check and reflect.makeFuncStub as the ones that could not
+// be built, the cause at its very end. Every other failure is fxtest's.
+type buildErrorTB struct{ testing.TB }
+
+func (b buildErrorTB) Errorf(format string, args ...any) {
+	b.Helper()
+	if err := fxtestBuildError(format, args); err != nil {
+		b.TB.Errorf("imtest: the service does not build: %v", dig.RootCause(err))
+		return
+	}
+	b.TB.Errorf(format, args...)
+}
+
+// fxtestBuildError is the error of fxtest.New's failure to build the app,
+// which it reports as Errorf("fx.New failed: %v", err); nil for any other
+// failure.
+func fxtestBuildError(format string, args []any) error {
+	if format != "fx.New failed: %v" || len(args) != 1 {
+		return nil
+	}
+	err, _ := args[0].(error)
+	return err
 }
 
 // reachable is the address a client reaches a listener bound to addr at:

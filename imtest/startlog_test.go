@@ -314,3 +314,35 @@ func TestStartNamesWhoNeedsAMissingType(t *testing.T) {
 		t.Errorf("failures %q lack %q", failures, m)
 	}
 }
+
+// buildSection is a module's section for TestStartSaysWhyTheServiceDoesNotBuild.
+type buildSection struct {
+	Code int `koanf:"code"`
+}
+
+func (buildSection) Validate() error { return nil }
+
+// TestStartSaysWhyTheServiceDoesNotBuild: a service that does not build
+// (a module's setting that does not decode, its Validate's error) fails
+// the test with the constructor's own error, as cli.Main's start says it.
+// Before, the failure was fxtest's "fx.New failed:" with dig's account of
+// the wiring that led there, about a kilobyte naming the catalogue's check
+// and reflect.makeFuncStub as the functions that could not be built, the
+// setting at its very end.
+func TestStartSaysWhyTheServiceDoesNotBuild(t *testing.T) {
+	tb := &startTB{TB: t}
+	defer tb.cleanup()
+	mod := fx.Module("mod", config.Section("mod", buildSection{}),
+		fx.Provide(dispatcher.AsCommand(func(buildSection) dispatcher.Command {
+			return dispatcher.After("X.CallbackAfterBuild", func(context.Context, *dispatcher.Event[struct{}]) error { return nil })
+		})))
+	if s := tb.start([]string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_MOD_CODE=abc"}, mod); s != nil {
+		t.Fatal("Start succeeded with IMCALLBACK_MOD_CODE=abc")
+	}
+	_, failures := tb.snapshot()
+	want := `IMCALLBACK_MOD_CODE (mod.code): "abc" is not a whole number`
+	if len(failures) != 1 || !strings.HasPrefix(failures[0], "imtest: ") || !strings.Contains(failures[0], want) ||
+		strings.Contains(failures[0], "could not build") || strings.Contains(failures[0], "makeFuncStub") {
+		t.Fatalf("Start's failure %q, want one line saying %q without dig's account of the wiring", failures, want)
+	}
+}
