@@ -1,14 +1,10 @@
 package tracing
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
-
-	"go.uber.org/fx/fxtest"
-	"go.uber.org/zap"
 )
 
 // TestOTLPProtocolChoosesTheEncoding: the OTLP/HTTP exporter built in
@@ -43,15 +39,7 @@ func TestOTLPProtocolChoosesTheEncoding(t *testing.T) {
 			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", tc.general)
 			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", tc.own)
 
-			lc := fxtest.NewLifecycle(t)
-			tr, err := newFromEnv(envIn{Lifecycle: lc, Log: zap.NewNop()})
-			if err != nil || tr == nil {
-				t.Fatalf("newFromEnv: %v, %v", tr, err)
-			}
-			lc.RequireStart()
-			_, span := tr.Start(context.Background(), "test.span")
-			span.End()
-			lc.RequireStop() // exports the span
+			exportOnce(t)
 
 			mu.Lock()
 			defer mu.Unlock()
