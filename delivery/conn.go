@@ -444,6 +444,8 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 	}
 	if emb != nil {
 		opts = append(opts, nats.InProcessServer(emb.srv))
+	} else {
+		opts = append(opts, hungServerOptions(o)...)
 	}
 	opts = append(opts, extra...)
 	nc, err := nats.Connect(addr, opts...)
@@ -470,6 +472,32 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 		return nil, fmt.Errorf("delivery: JetStream is not available on the NATS server: %w", err)
 	}
 	return c, nil
+}
+
+// pingEvery is how often the connection to an external NATS server pings
+// it; two pings without an answer give the server up (nats.go's
+// MaxPingsOut), so a server that hangs is left within three of them.
+const pingEvery = 5 * time.Second
+
+// hungServerOptions give up the connection to an external server that
+// hangs (SIGSTOP, a network that drops every packet): its TCP connection
+// stays open, and nothing says it is gone. Under nats.go's defaults the
+// service stayed on it until two pings of two minutes went unanswered,
+// every callback answered 503 while the other nodes of the cluster served
+// the stream; and once the socket's buffers were full, a write blocked
+// for a minute holding the connection's lock, so that each callback's
+// append waited that minute instead of its PublishTimeout. Now a write the
+// server takes nothing of for a PublishTimeout (no append on it could be
+// acknowledged in time) drops the connection, and unanswered pings every
+// pingEvery do when nothing is written: the client reconnects, to another
+// node of a cluster at once, to the same server once it answers again.
+func hungServerOptions(o Options) []nats.Option {
+	return []nats.Option{
+		nats.PingInterval(pingEvery),
+		nats.MaxPingsOutstanding(2),
+		nats.FlusherTimeout(o.PublishTimeout),
+		nats.ReconnectOnFlusherError(),
+	}
 }
 
 // unconnectedErrors are the errors of a connection logged since it was

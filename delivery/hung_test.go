@@ -1,0 +1,133 @@
+package delivery_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/natstest"
+)
+
+// natsCluster starts three nats-server processes of the test's own,
+// routed to each other, with JetStream.
+func natsCluster(t *testing.T) []*natstest.Server {
+	t.Helper()
+	routes := make([]string, 3)
+	for i := range routes {
+		routes[i] = "nats://" + imtest.FreeAddr(t)
+	}
+	nodes := make([]*natstest.Server, 3)
+	for i := range nodes {
+		nodes[i] = natstest.Start(t, "-n", fmt.Sprintf("n%d", i+1), "--cluster_name", "imcbtest",
+			"--cluster", routes[i], "--routes", strings.Join(routes, ","))
+	}
+	return nodes
+}
+
+// TestAHungNodeOfTheClusterIsLeft: a node of the cluster that hangs (a
+// SIGSTOP, a network that drops every packet) keeps the TCP connection
+// open and answers nothing. The service stayed on it, every callback
+// answered 503, until nats.go's stale-connection check (two pings of two
+// minutes out) gave it up, while the two other nodes served the stream.
+func TestAHungNodeOfTheClusterIsLeft(t *testing.T) {
+	nodes := natsCluster(t)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, n.URL())
+	}
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = strings.Join(urls, ",")
+	o.Replicas = 3
+	rec := newRecorder()
+	s := start(t, o, dispatcherFor(t, rec))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eventually(t, 60*time.Second, "ready on the cluster", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "before"))
+	eventually(t, 30*time.Second, "the first event applied", func() bool { return rec.appliedCount("before") == 1 })
+
+	var hung *natstest.Server
+	for _, n := range nodes {
+		if n.URL() == s.Conn().NC.ConnectedUrl() {
+			hung = n
+		}
+	}
+	if hung == nil {
+		t.Fatalf("connected to %s, none of the nodes", s.Conn().NC.ConnectedUrl())
+	}
+	hung.Freeze()
+	defer hung.Thaw()
+	frozen := time.Now()
+	i := 0
+	eventually(t, 90*time.Second, "an event taken while the node stays hung", func() bool {
+		i++
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return s.Accept(actx, request(testCommand, fmt.Sprint("during", i))) == nil
+	})
+	t.Logf("taken again %.1fs after the node hung, connected to %s", time.Since(frozen).Seconds(), s.Conn().NC.ConnectedUrl())
+	eventually(t, 60*time.Second, "the event applied", func() bool { return rec.appliedCount(fmt.Sprint("during", i)) == 1 })
+}
+
+// TestAFrozenServerUnderLoadIsGivenUp: with the server frozen (SIGSTOP)
+// under a load that fills the socket's buffers, nats.go's write to it
+// blocked for its flusher timeout, a minute, holding the connection's
+// lock: every callback's append waited that minute, not its
+// PublishTimeout, and the service stayed on the dead connection. A write
+// the server takes nothing of for a PublishTimeout now gives the
+// connection up: the appends are refused at once until the server
+// answers again, and none is acknowledged meanwhile.
+func TestAFrozenServerUnderLoadIsGivenUp(t *testing.T) {
+	p, o := onExternalNATS(t)
+	rec := newRecorder()
+	s := start(t, o, dispatcherFor(t, rec))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	eventually(t, 30*time.Second, "ready", func() bool { return s.Check(ctx) == nil })
+	conn := s.Conn()
+	p.Freeze()
+	defer p.Thaw()
+	var mu sync.Mutex
+	var accepted []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	pad := strings.Repeat("x", 60<<10)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("g%d-%d", g, i)
+				r := request(testCommand, id)
+				r.Body = fmt.Appendf(nil, `{"CallbackCommand":%q,"Id":%q,"Pad":%q}`, testCommand, id, pad)
+				if s.Accept(context.Background(), r) == nil {
+					mu.Lock()
+					accepted = append(accepted, id)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	eventually(t, 30*time.Second, "the connection to the frozen server given up", func() bool {
+		return conn.NC.Status() != nats.CONNECTED
+	})
+	close(stop)
+	wg.Wait()
+	if len(accepted) > 0 {
+		t.Errorf("%d appends acknowledged while the server was frozen", len(accepted))
+	}
+	p.Thaw()
+	eventually(t, 60*time.Second, "ready once the server answers again", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "after"))
+	eventually(t, 30*time.Second, "the event after the freeze applied", func() bool { return rec.appliedCount("after") == 1 })
+}
