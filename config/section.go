@@ -194,10 +194,10 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 	for _, fe := range read.problems {
 		problems = append(problems, fe)
 	}
-	// A deep copy: decoded into, def's own maps would take the file's
-	// entries, and a load's lists and maps would be the defaults' (see
-	// deepCopy).
-	out := deepCopy(reflect.ValueOf(def)).Interface().(T)
+	// A deep copy of what is decoded: decoded into, def's own maps would
+	// take the file's entries, and a load's lists and maps would be the
+	// defaults' (see copyDecoded).
+	out := copyDecoded(def)
 	v := reflect.ValueOf(&out).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Tag.Get("koanf")
@@ -224,6 +224,23 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		}
 	}
 	return out, errors.Join(problems...)
+}
+
+// copyDecoded is a copy of def, a section's defaults, for LoadSection to
+// decode into: the fields it decodes (those with a koanf tag other than
+// "-") deep copies (deepCopy), the others def's own values as they are:
+// the program's to share (a client, a counter), and perhaps pointing back
+// at themselves, which a deep copy would follow without end.
+func copyDecoded[T any](def T) T {
+	out := def
+	v := reflect.ValueOf(&out).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if name := f.Tag.Get("koanf"); f.IsExported() && name != "" && name != "-" {
+			v.Field(i).Set(deepCopy(v.Field(i)))
+		}
+	}
+	return out
 }
 
 // deepCopy returns a copy of v that shares no map, list or pointed-to
@@ -279,7 +296,9 @@ func deepCopy(v reflect.Value) reflect.Value {
 			return c
 		}
 		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
+			// The decode leaves a field tagged koanf:"-" alone, as
+			// copyDecoded does.
+			if f := v.Type().Field(i); f.IsExported() && f.Tag.Get("koanf") != "-" {
 				c.Field(i).Set(deepCopy(v.Field(i)))
 			}
 		}

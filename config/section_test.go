@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1108,5 +1109,40 @@ func TestSectionPlaceholderIsNoSecret(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("config check's\n%s\nloaded back: %v\nwant an error holding %q", out, err, want)
 		}
+	}
+}
+
+// keptSection is a section with fields the load does not decode: one
+// tagged koanf:"-", holding a value of the program's to share (a
+// counter), and one whose value points back at itself.
+type keptSection struct {
+	Words []string      `koanf:"words"`
+	Seen  *atomic.Int64 `koanf:"-"`
+	Ring  *ring         `koanf:"-"`
+}
+
+// ring is a value that points back at itself.
+type ring struct{ Next *ring }
+
+func (keptSection) Validate() error { return nil }
+
+// TestSectionLoadKeepsTheFieldsItDoesNotDecode: a load copies what it
+// decodes into, not the fields it leaves alone (koanf:"-"): copied, a
+// section's shared counter was a counter of its own for each load, and a
+// value pointing back at itself (a ring, a parent) copied on without end,
+// until the stack overflowed and the process died.
+func TestSectionLoadKeepsTheFieldsItDoesNotDecode(t *testing.T) {
+	r := &ring{}
+	r.Next = r
+	def := keptSection{Words: []string{"spam"}, Seen: new(atomic.Int64), Ring: r}
+	got, err := config.LoadSection(config.Source{Environ: env("IMCALLBACK_KEPT_WORDS=ham")}, "kept", def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Words, []string{"ham"}) || !slices.Equal(def.Words, []string{"spam"}) {
+		t.Errorf("words %q, defaults' %q; want [ham], [spam]", got.Words, def.Words)
+	}
+	if got.Seen != def.Seen || got.Ring != r {
+		t.Errorf("the fields tagged koanf:\"-\" are copies, not the defaults' own values")
 	}
 }
