@@ -428,9 +428,9 @@ func TestPostgresStoreThroughACut(t *testing.T) {
 // replaced by another server while it stays hung (a failover). Writes and
 // the readiness check fail within their deadlines meanwhile, and succeed
 // again afterwards on the same store. Before, the failover left the store
-// failing every write until the service restarted: the connection
-// attempts made while the server hung never ended, and they held every
-// slot of the pool.
+// failing every write for up to two minutes more: the connection attempts
+// made while the server hung went on for pgxpool's own bound, 2 minutes,
+// and they held every slot of the pool.
 func TestPostgresStoreThroughAHungServer(t *testing.T) {
 	t.Run("answering again", func(t *testing.T) {
 		db := freshDatabase(t)

@@ -39,13 +39,14 @@ type postgresBackend struct {
 const defaultPostgresConns = 32
 
 // postgresConnectTimeout bounds each connection attempt (the TCP connect, TLS and the startup
-// handshake) unless the DSN sets connect_timeout (or PGCONNECT_TIMEOUT does). pgxpool makes its
-// connections apart from the context of the call that asked for one, which gives up at its own
-// deadline while the attempt goes on, holding one of the pool's slots: without a bound, the
-// attempts made while the server hung (one that takes connections but never answers: stuck on its
-// storage, or a proxy in front of one) waited forever, and once they held every slot each write
-// failed waiting for a connection, however long the database had been back (a failover to another
-// server, the hung one left hung), until the service restarted. A variable for the tests.
+// handshake) unless the DSN sets connect_timeout (or PGCONNECT_TIMEOUT sets one other than 0).
+// pgxpool makes its connections apart from the context of the call that asked for one, which gives
+// up at its own deadline while the attempt goes on, holding one of the pool's slots: with only
+// pgxpool's own bound (2 minutes), the attempts made while the server hung (one that takes
+// connections but never answers: stuck on its storage, or a proxy in front of one) went on for
+// that long, and once they held every slot each write failed waiting for a connection, however
+// long the database had been back (a failover to another server, the hung one left hung), until
+// they ended. A variable for the tests.
 var postgresConnectTimeout = 10 * time.Second
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a postgres:// or postgresql://
