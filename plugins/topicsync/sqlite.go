@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -99,6 +100,9 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger, opts ...OpenO
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 	if err := write.PingContext(ctx); err != nil {
+		if cause := cannotOpen(path); cause != nil {
+			err = fmt.Errorf("%w: %w", err, cause)
+		}
 		return nil, errors.Join(fmt.Errorf("topic: open sqlite %q: %w", path, err), write.Close())
 	}
 	if err := migrate(ctx, write, goose.DialectSQLite3, "migrations/sqlite", log, o); err != nil {
@@ -165,6 +169,32 @@ func sqliteTime(t time.Time) any { return t.Format(sqliteTimeLayout) }
 
 func scanSQLiteTopic(row rowScanner) (Topic, error) {
 	return scanTopic(row, func(s string) (time.Time, error) { return time.Parse(sqliteTimeLayout, s) })
+}
+
+// cannotOpen says why SQLite could not open the database at path, which its own error, "unable to
+// open database file (14)", does not: the file is no regular file this process can read and write
+// (a directory in its place, another user's file), or the directory cannot take the file or its
+// -wal and -shm files. Nil when neither tells (a file: URI, or both fine).
+func cannotOpen(path string) error {
+	if strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err == nil {
+		_ = f.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	probe, err := os.CreateTemp(filepath.Dir(path), ".topics-probe-*")
+	if err != nil {
+		return fmt.Errorf("data directory not writable: %w", err)
+	}
+	_ = probe.Close()
+	_ = os.Remove(probe.Name())
+	return nil
 }
 
 // createPrivate creates the database file at path, empty and readable by this process's user
