@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -454,6 +455,17 @@ func (s *Service) payloadLimit() int64 {
 // at once.
 func (c *outgoing) send(js jetstream.JetStream) {
 	c.fut, c.err = js.PublishMsgAsync(c.msg)
+	if errors.Is(c.err, os.ErrDeadlineExceeded) {
+		// The server took nothing of the message for the write timeout
+		// (hungServerOptions' FlusherTimeout): it hangs. nats.go keeps a
+		// connection whose write took nothing, and the next append's write
+		// would block as long again, holding the connection's lock, with
+		// its ping timer queued behind it: give the connection up, as its
+		// flusher does (ReconnectOnFlusherError).
+		if nc := js.Conn(); nc != nil {
+			_ = nc.ForceReconnect()
+		}
+	}
 }
 
 // end finishes the copy's span with err.
