@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -39,10 +40,11 @@ type postgresBackend struct {
 const defaultPostgresConns = 32
 
 // postgresConnectTimeout bounds each connection attempt (the TCP connect, TLS and the startup
-// handshake) unless the DSN sets connect_timeout (or PGCONNECT_TIMEOUT sets one other than 0).
-// pgxpool makes its connections apart from the context of the call that asked for one, which gives
-// up at its own deadline while the attempt goes on, holding one of the pool's slots: with only
-// pgxpool's own bound (2 minutes), the attempts made while the server hung (one that takes
+// handshake) unless the DSN sets connect_timeout or the environment sets PGCONNECT_TIMEOUT, each
+// taken as it is, 0 included: pgx then applies pgxpool's own bound, 2 minutes (not libpq's
+// "wait forever"). pgxpool makes its connections apart from the context of the call that asked for
+// one, which gives up at its own deadline while the attempt goes on, holding one of the pool's
+// slots: with only pgxpool's own bound, the attempts made while the server hung (one that takes
 // connections but never answers: stuck on its storage, or a proxy in front of one) went on for
 // that long, and once they held every slot each write failed waiting for a connection, however
 // long the database had been back (a failover to another server, the hung one left hung), until
@@ -59,20 +61,10 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...Open
 	if log == nil {
 		log = zap.NewNop()
 	}
-	cfg, err := pgxpool.ParseConfig(dsn)
+	cfg, err := postgresConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("topic: open postgres: parse IMCALLBACK_STORE_DSN: %w", redactDSN(dsn, err))
 	}
-	if !strings.Contains(dsn, "pool_max_conns") {
-		// pgxpool's default (the larger of 4 and the CPU count) queues concurrent
-		// callbacks behind a handful of connections; PostgreSQL flushes the WAL of
-		// concurrent commits together, so more connections mean fewer flushes per write.
-		cfg.MaxConns = defaultPostgresConns
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 && !strings.Contains(dsn, "connect_timeout") {
-		cfg.ConnConfig.ConnectTimeout = postgresConnectTimeout
-	}
-	cfg.ShouldPing = shouldPing
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("topic: open postgres: %w", redactDSN(dsn, err))
@@ -93,6 +85,30 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...Open
 		zap.String("user", cfg.ConnConfig.User),
 	)
 	return newStore("postgres", &postgresBackend{pool: pool}), nil
+}
+
+// postgresConfig is the pool's configuration of dsn: pgx's, with this store's pool size
+// (defaultPostgresConns) and connection timeout (postgresConnectTimeout) unless the DSN, or for the
+// timeout the environment (PGCONNECT_TIMEOUT, which pgx reads too), sets its own.
+func postgresConfig(dsn string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default (the larger of 4 and the CPU count) queues concurrent
+		// callbacks behind a handful of connections; PostgreSQL flushes the WAL of
+		// concurrent commits together, so more connections mean fewer flushes per write.
+		cfg.MaxConns = defaultPostgresConns
+	}
+	// A timeout of 0 is one the user set too (pgx, like libpq, reads an empty
+	// PGCONNECT_TIMEOUT as unset): it is theirs to keep.
+	if cfg.ConnConfig.ConnectTimeout == 0 && !strings.Contains(dsn, "connect_timeout") &&
+		os.Getenv("PGCONNECT_TIMEOUT") == "" {
+		cfg.ConnConfig.ConnectTimeout = postgresConnectTimeout
+	}
+	cfg.ShouldPing = shouldPing
+	return cfg, nil
 }
 
 // encodingProbe is text of the kinds a topic carries: Latin with an accent, Chinese, and an emoji
