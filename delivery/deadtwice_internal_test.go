@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/dispatcher"
 )
@@ -193,4 +196,75 @@ func wantOneDeadLetter(ctx context.Context, t *testing.T, s *Service) {
 	if dead != 1 {
 		t.Errorf("%d dead letters, want 1: a replay would apply the event %d times", dead, dead)
 	}
+}
+
+// TestAFailedLookForAnEarlierLetterIsNotLoggedAsAFailedWrite: a dead letter
+// retried once the duplicate window has passed since its write failed is
+// first looked for in the dead-letter stream. When that read failed, the
+// line said the dead letter could not be stored, as for a write the stream
+// refused, though none was tried: an operator went looking for a full disk
+// or a sealed stream. The line now says the stream could not be read and
+// nothing was written (it still begins as a failed write's does, which the
+// alert on imcallback_delivery_dead_letter_failures_total names, and is
+// counted there: the event stays in the work stream all the same), and no
+// second letter is written while the read keeps failing.
+func TestAFailedLookForAnEarlierLetterIsNotLoggedAsAFailedWrite(t *testing.T) {
+	o := DefaultOptions()
+	o.StoreDir = t.TempDir()
+	o.DedupWindow = time.Second
+	o.MaxDeliveries = 1
+	o.Backoff = []time.Duration{50 * time.Millisecond}
+	core, logs := observer.New(zap.InfoLevel)
+	// The first letter stored, its acknowledgement lost; the next refused
+	// until the window has passed; the dead-letter stream never read.
+	lost := &ackLostJS{window: o.DedupWindow}
+	s := startThroughLogged(t, o, zap.New(core), func(real jetstream.JetStream) jetstream.JetStream {
+		lost.JetStream = real
+		return deadUnreadJS{ackLostJS: lost, dead: o.DeadStream()}
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acceptGroupCreated(ctx, t, s)
+	if err := s.StartWorkers(&onceFailing{err: errors.New("destination unavailable")}); err != nil {
+		t.Fatal(err)
+	}
+	const cannot = "cannot store the dead letter"
+	failedLookups := func() []observer.LoggedEntry {
+		var out []observer.LoggedEntry
+		for _, e := range logs.FilterMessageSnippet(cannot).All() {
+			if err, _ := e.ContextMap()["error"].(string); strings.Contains(err, "dead-letter stream unreadable") {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	for len(failedLookups()) < 2 {
+		if ctx.Err() != nil {
+			t.Fatal("the dead-letter stream was never looked in")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, e := range failedLookups() {
+		if !strings.Contains(e.Message, "could not be read") || !strings.Contains(e.Message, "none was written") {
+			t.Errorf("a failed look for the earlier letter is logged as %q, want it to say the stream could not be read and nothing was written", e.Message)
+		}
+	}
+	if lost.refusals() == 0 {
+		t.Fatal("no dead letter was refused: the test did not keep the stream unwritable")
+	}
+	for _, e := range logs.FilterMessageSnippet(cannot).All() {
+		if err, _ := e.ContextMap()["error"].(string); strings.Contains(err, "dead-letter stream unavailable") && strings.Contains(e.Message, "could not be read") {
+			t.Errorf("a refused write is logged as a failed read: %q", e.Message)
+		}
+	}
+	// Each of those counted: the event is stuck in the work stream meanwhile.
+	if err := s.StopWorkers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logged := len(logs.FilterMessageSnippet(cannot).All())
+	if n := testutil.ToFloat64(s.metrics.deadFailed.WithLabelValues(groupCreated)); n != float64(logged) {
+		t.Errorf("dead_letter_failures_total = %v, want each of the %d failures logged", n, logged)
+	}
+	wantOneDeadLetter(ctx, t, s)
 }

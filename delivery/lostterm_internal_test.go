@@ -241,7 +241,13 @@ const groupCreated = "Group.CallbackAfterCreateGroup"
 // the test's end.
 func startThrough(t *testing.T, o Options, wrap func(jetstream.JetStream) jetstream.JetStream) *Service {
 	t.Helper()
-	s, err := New(o, zap.NewNop(), prometheus.NewRegistry())
+	return startThroughLogged(t, o, zap.NewNop(), wrap)
+}
+
+// startThroughLogged is startThrough with the service logging to log.
+func startThroughLogged(t *testing.T, o Options, log *zap.Logger, wrap func(jetstream.JetStream) jetstream.JetStream) *Service {
+	t.Helper()
+	s, err := New(o, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

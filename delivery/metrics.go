@@ -56,7 +56,7 @@ func newMetrics(reg prometheus.Registerer, pending, dead func() float64) (*deliv
 		}, []string{"command"}),
 		deadFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imcallback_delivery_dead_letter_failures_total",
-			Help: "Dead letters the dead-letter stream did not store (refused or not acknowledged in time), by command: the event stays in the work stream and its dead-lettering is retried.",
+			Help: "Dead letters not stored, by command: the dead-letter stream refused them or did not acknowledge them in time, or could not be read for a copy an earlier write may have stored (none was written then); the event stays in the work stream and its dead-lettering is retried.",
 		}, []string{"command"}),
 		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "imcallback_delivery_publish_seconds",

@@ -712,6 +712,7 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 	// A letter an earlier failed write stored is a duplicate, whether the
 	// window still says so (ack.Duplicate) or not any more (found).
 	found, err := w.storedEarlier(md, dl, errors.Is(reason, errDeliveriesExhausted))
+	lookupFailed := err != nil // nothing was written
 	duplicate := found
 	if err == nil && !found {
 		ctx, cancel := context.WithTimeout(context.Background(), w.opts.PublishTimeout)
@@ -727,8 +728,14 @@ func (w *workers) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, comma
 		if full := (*errWindowFull)(nil); errors.As(reason, &full) {
 			next = "it is attempted again" // shed from a full window: its next delivery runs the handler (doc.go)
 		}
-		w.log.Error("cannot store the dead letter; the event stays in the work stream and "+next,
-			append(fields, zap.Error(err))...)
+		what := "cannot store the dead letter; the event stays in the work stream and " + next
+		if lookupFailed {
+			// Not a failed write: none was tried. The line still begins as a
+			// write's does, the one the alert on the failures sends to.
+			what = "cannot store the dead letter: the dead-letter stream could not be read for a copy an earlier " +
+				"write may have stored, so none was written; the event stays in the work stream and " + next
+		}
+		w.log.Error(what, append(fields, zap.Error(err))...)
 		w.s.metrics.deadFailed.WithLabelValues(command).Inc()
 		failures := w.s.holds.keepReason(md.Sequence.Stream, md.Timestamp, tried, reason)
 		w.s.kickSupervisor() // the dead-letter stream may be gone: the supervisor sets it up again
