@@ -2077,3 +2077,135 @@ func TestUnitsOfflineToolCommandReadsTheServicesSettings(t *testing.T) {
 		}
 	}
 }
+
+// upJob finds the job matchers of the rules' up selectors: up{job=~"re"}
+// or up{job="name"}, the operator and the value.
+var upJob = regexp.MustCompile(`\bup\{[^}]*\bjob\s*(=~|=)\s*"((?:[^"\\]|\\.)*)"`)
+
+// TestScrapeJobsMatchTheAlertRules: ImcallbackNotReady and ImcallbackAbsent
+// read the scrape's own up series by job name. A scrape job of another
+// name leaves them nothing to read: a replica that cannot be scraped pages
+// nobody, and ImcallbackAbsent pages from the start, for ever. Every job
+// of the kit matches (compose's Prometheus, and the ServiceMonitor's,
+// which the Operator names after the Service it selects), and
+// docs/deploy.md, which tells an operator without the Operator to scrape
+// the pods with a job of their own, says what the job must be called.
+func TestScrapeJobsMatchTheAlertRules(t *testing.T) {
+	var rules struct {
+		Groups []struct {
+			Rules []struct{ Alert, Expr string }
+		}
+	}
+	readYAML(t, "prometheus/alerts.yml", &rules)
+	type matcher struct {
+		text string // as the rule writes it: job=~"imcallback.*"
+		re   *regexp.Regexp
+	}
+	var jobs []matcher
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			for _, m := range upJob.FindAllStringSubmatch(r.Expr, -1) {
+				pattern := regexp.QuoteMeta(m[2])
+				if m[1] == "=~" {
+					pattern = m[2]
+				}
+				re, err := regexp.Compile(`^(?:` + pattern + `)$`) // Prometheus anchors a label's regex
+				if err != nil {
+					t.Fatalf("alert %s: job matcher %q: %v", r.Alert, m[2], err)
+				}
+				text := fmt.Sprintf(`job%s"%s"`, m[1], m[2])
+				if !slices.ContainsFunc(jobs, func(j matcher) bool { return j.text == text }) {
+					jobs = append(jobs, matcher{text, re})
+				}
+			}
+		}
+	}
+	if len(jobs) == 0 {
+		t.Fatal("no rule of prometheus/alerts.yml reads up{job…}: the check read nothing")
+	}
+	var names []string // the job names the kit's scrapes give their series
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName string `yaml:"job_name"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, "prometheus/prometheus.yml", &prom)
+	for _, sc := range prom.ScrapeConfigs {
+		names = append(names, "prometheus/prometheus.yml's job "+sc.JobName+"\x00"+sc.JobName)
+	}
+	// The Operator names a ServiceMonitor's job after the Service it
+	// scrapes, or after that Service's label spec.jobLabel names.
+	type object struct {
+		Kind     string
+		Metadata struct {
+			Name   string
+			Labels map[string]string
+		}
+		Spec struct {
+			JobLabel string `yaml:"jobLabel"`
+			Selector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			}
+		}
+	}
+	var services, monitors []object
+	files, err := filepath.Glob("kubernetes/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		dec := yaml.NewDecoder(strings.NewReader(readFile(t, f)))
+		for {
+			var o object
+			if err := dec.Decode(&o); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			switch o.Kind {
+			case "Service":
+				services = append(services, o)
+			case "ServiceMonitor":
+				monitors = append(monitors, o)
+			}
+		}
+	}
+	for _, m := range monitors {
+		selected := 0
+		for _, s := range services {
+			matches := len(m.Spec.Selector.MatchLabels) > 0
+			for k, v := range m.Spec.Selector.MatchLabels {
+				matches = matches && s.Metadata.Labels[k] == v
+			}
+			if !matches {
+				continue
+			}
+			selected++
+			job := s.Metadata.Name
+			if v := s.Metadata.Labels[m.Spec.JobLabel]; m.Spec.JobLabel != "" && v != "" {
+				job = v
+			}
+			names = append(names, "the ServiceMonitor "+m.Metadata.Name+"'s job (the Service "+s.Metadata.Name+")\x00"+job)
+		}
+		if selected == 0 {
+			t.Errorf("the ServiceMonitor %s selects no Service of the manifests", m.Metadata.Name)
+		}
+	}
+	if len(names) < 2 {
+		t.Fatalf("found the job names %q: want compose's Prometheus's and the ServiceMonitor's", names)
+	}
+	for _, n := range names {
+		where, job, _ := strings.Cut(n, "\x00")
+		for _, m := range jobs {
+			if !m.re.MatchString(job) {
+				t.Errorf("%s is %q, which the alert rules' up{%s} does not select: ImcallbackNotReady and ImcallbackAbsent read nothing of it", where, job, m.text)
+			}
+		}
+	}
+	docs := readFile(t, "../docs/deploy.md")
+	for _, m := range jobs {
+		if !strings.Contains(docs, m.text) {
+			t.Errorf("docs/deploy.md does not say that the rules read up{%s}: an operator scraping under a job of their own (without the Operator, or on the systemd unit's host) gets ImcallbackAbsent for ever", m.text)
+		}
+	}
+}
