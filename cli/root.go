@@ -351,6 +351,14 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err // clear validation message before fx's wrapping
 			}
+			// Before the service is built, and held until its stop has
+			// ended: nothing of the data directory is opened (the topic
+			// store migrated) while another serve runs on it.
+			release, err := lockDataDir(cfg)
+			if err != nil {
+				return err
+			}
+			defer release()
 			tuneGC()
 			app, svc := newServeApp(g, cfg)
 			return run(cmd.Context(), app, w, svc)

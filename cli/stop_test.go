@@ -235,7 +235,7 @@ func TestASecondSignalEndsTheProcessAtOnce(t *testing.T) {
 	} {
 		t.Run(tc.child, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestASecondSignalEndsTheProcessAtOnce$")
-			cmd.Env = append(os.Environ(), secondSignalChild+"="+tc.child)
+			cmd.Env = append(os.Environ(), secondSignalChild+"="+tc.child, "IMCALLBACK_DATA_DIR="+t.TempDir())
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			stdout, err := cmd.StdoutPipe()
@@ -338,7 +338,7 @@ func secondSignalService() {
 func secondSignalWhileBuilt() {
 	for _, kv := range []string{"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_TOKENS=secret",
 		"IMCALLBACK_LISTEN=127.0.0.1:0", "IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0",
-		"IMCALLBACK_DATA_DIR=" + os.TempDir(), "IMCALLBACK_DELIVERY=inline"} {
+		"IMCALLBACK_DELIVERY=inline"} { // IMCALLBACK_DATA_DIR: the test's, which serve locks
 		name, value, _ := strings.Cut(kv, "=")
 		_ = os.Setenv(name, value)
 	}
