@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -348,6 +349,9 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			if err == nil {
 				err = cfg.CheckFiles()
 			}
+			if err == nil {
+				err = checkListenAddresses(cfg)
+			}
 			if err != nil {
 				return err // clear validation message before fx's wrapping
 			}
@@ -364,6 +368,46 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			return run(cmd.Context(), app, w, svc)
 		},
 	}
+}
+
+// checkListenAddresses listens on each address the service listens on,
+// and closes it again, before serve builds the service. The listeners
+// bind in their start hooks, after the topic store's migrations and the
+// JetStream streams' setup, so an address another process holds (a
+// second instance started by mistake, a new version while the old one
+// still runs) would fail the start only once it had created the data
+// directory and migrated the store. The error notes the misspelt and the
+// empty variables (EnvWarnings, EmptyEnv), which the start would have
+// logged. A port of 0 (any free port) is not tried; a malformed address
+// is refused when the listener starts. The start's own bind still fails
+// for an address taken in between.
+func checkListenAddresses(cfg *config.Config) error {
+	type listener struct{ what, key, address string }
+	listeners := []listener{{"the public listener", "listen", cfg.Listen}, {"the admin listener", "admin_listen", cfg.AdminListen}}
+	if cfg.Delivery == config.DeliveryDurable && cfg.NATSURL == "" && cfg.NATSListen != "" {
+		listeners = append(listeners, listener{"the embedded NATS server", "nats_listen", cfg.NATSListen})
+	}
+	for _, l := range listeners {
+		if _, port, err := config.ListenPort(l.key, l.address); err != nil || port == 0 {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.address)
+		if err != nil {
+			hint := "check the address"
+			if errors.Is(err, syscall.EADDRINUSE) {
+				hint = "another process listens there: stop it or choose another address"
+			}
+			problems := []error{fmt.Errorf("%s cannot listen on %s (%s): %w; %s", l.what, l.address, config.EnvName(l.key), err, hint)}
+			// The start's log said these; a misspelt or an empty variable is
+			// often why the address is the default's.
+			for _, w := range append(cfg.EnvWarnings(), cfg.EmptyEnv()...) {
+				problems = append(problems, errors.New("note: "+w))
+			}
+			return errors.Join(problems...)
+		}
+		_ = ln.Close() // nothing was accepted on it
+	}
+	return nil
 }
 
 // newServeApp builds the service as serve runs it, and what run needs to
