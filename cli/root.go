@@ -342,6 +342,16 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			// the start's log lines still in their buffer.
 			w := watchStopSignals()
 			defer w.end()
+			// A write to standard error whose reader has gone (`serve 2>&1 |
+			// tee log` at Ctrl-C, which ends tee at once) would kill the
+			// process with SIGPIPE, Go's default for standard output and
+			// error, in the middle of the stop the same Ctrl-C began: taken
+			// here, the write fails with EPIPE instead, and the log's lines
+			// are lost, not the graceful stop. Taken rather than ignored,
+			// so that a process the service starts gets the default.
+			pipes := make(chan os.Signal, 1)
+			signal.Notify(pipes, syscall.SIGPIPE)
+			defer signal.Stop(pipes)
 			cfg, _, err := g.load()
 			if err == nil {
 				err = checkGCEnv(os.Getenv)
