@@ -1453,11 +1453,20 @@ func TestAnswerOfAnotherListenerIsNamedSo(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 	}))
 	defer empty.Close()
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, "<html>\n<h1>Not Found</h1>\n</html>\n")
+	}))
+	defer page.Close()
 	for _, tt := range []struct {
 		name, admin string
 	}{
 		{"the callback listener", svc.PublicURL},
 		{"an empty 404", empty.URL},
+		// A page of several lines is quoted; what to do about it is not
+		// part of the quote, as though the page had said it.
+		{"a proxy's HTML 404", page.URL},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, args := range [][]string{{"topics", "list"}, {"topics", "get", "t1"}, {"events", "list"}, {"delivery", "status"}, {"health"}} {
@@ -1472,6 +1481,10 @@ func TestAnswerOfAnotherListenerIsNamedSo(t *testing.T) {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("%v: the error does not say %q:\n%v", args, w, err)
 					}
+				}
+				if hint := ", not the admin API's answer: point --admin (IMCALLBACK_ADMIN_URL), now " + tt.admin + ", at the " +
+					"imcallback admin listener (IMCALLBACK_ADMIN_LISTEN) or a proxy that reaches it"; !strings.HasSuffix(err.Error(), hint) {
+					t.Errorf("%v: the error does not end with the hint, outside the answer's quote:\n%v", args, err)
 				}
 			}
 		})

@@ -298,32 +298,35 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 			e.Error = failingChecks(e.Status, e.Checks) // /readyz: every failing check, however long the first
 		}
 		notAPI := e.Error == "" // a proxy's page, net/http's own answer, another listener's
-		e.Error = a.withoutToken(e.Error)
+		e.Error = tableCell(a.withoutToken(e.Error))
 		if notAPI {
 			e.Error = "an empty body"
 			if len(bytes.TrimSpace(data)) > 0 {
 				e.Error = excerpt(a.withoutToken(string(data)), maxAnswerExcerpt) // cut, a token's start would show
 			}
+			// Quoted when it must be, before a hint is added: the hint is
+			// not part of what answered.
+			e.Error = tableCell(e.Error)
 		}
 		if notAPI && resp.StatusCode == http.StatusNotFound {
 			// The admin API answers every 404 with its JSON: this is another
 			// listener's, such as the callback listener's (the protocol's
 			// envelope), or a proxy's that routes nowhere.
 			e.Error = fmt.Sprintf("%s, not the admin API's answer: point --admin (IMCALLBACK_ADMIN_URL), now %s, at the "+
-				"imcallback admin listener (IMCALLBACK_ADMIN_LISTEN) or a proxy that reaches it", e.Error, a.base)
+				"imcallback admin listener (IMCALLBACK_ADMIN_LISTEN) or a proxy that reaches it", e.Error, tableCell(a.base))
 		}
 		if !notAPI && resp.StatusCode == http.StatusNotFound && e.Error == http.StatusText(http.StatusNotFound) {
 			// The admin API's answer to a path it has no route for, not to a
 			// missing event or topic (which names it): most likely --admin
 			// with a path the listener does not serve under.
 			tried, _, _ := strings.Cut(path, "?")
-			e.Error = fmt.Sprintf("%s: the admin API has no %s (asked at %s%s); --admin (IMCALLBACK_ADMIN_URL) is its base URL, "+
-				"scheme://host:port, with a path only for a proxy that serves it under one", e.Error, tried, a.base, tried)
+			e.Error = fmt.Sprintf("%s: the admin API has no %s (asked at %s); --admin (IMCALLBACK_ADMIN_URL) is its base URL, "+
+				"scheme://host:port, with a path only for a proxy that serves it under one", e.Error, tried, tableCell(a.base+tried))
 		}
 		if resp.StatusCode == http.StatusUnauthorized && strings.Contains(resp.Header.Get("WWW-Authenticate"), adminRealm) {
 			e.Error = a.tokenRefused() // the service's own answer names the header to send, not the setting
 		}
-		return time.Time{}, &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: tableCell(e.Error), notAPI: notAPI}
+		return time.Time{}, &httpError{Method: method, Path: path, Status: resp.StatusCode, Message: e.Error, notAPI: notAPI}
 	}
 	if out == nil {
 		return answered, nil
