@@ -327,12 +327,19 @@ func ConnectTool(ctx context.Context, o Options, log *zap.Logger) (*Conn, error)
 	if o.URL != "" {
 		return dial(ctx, o, log, o.URL, nil, true)
 	}
-	if o.Listen != "" {
-		if u, err := listenURL(o.Listen); err == nil {
-			if c, err := dial(ctx, o, log, u, nil, true, nats.MaxReconnects(0), nats.Timeout(2*time.Second)); err == nil {
+	// listenErr is why the service's embedded server did not answer at
+	// o.Listen: said when its store then proves to be in use.
+	var listenErr error
+	if listen := o.Listen; listen != "" {
+		u, err := listenURL(listen)
+		if err == nil {
+			var c *Conn
+			if c, err = dial(ctx, o, log, u, nil, true, nats.MaxReconnects(0), nats.Timeout(2*time.Second)); err == nil {
 				return c, nil
 			}
 		}
+		listenErr = fmt.Errorf("%s=%s, where this command looked for the service's embedded server, did not answer (%v)",
+			config.EnvName("nats_listen"), listen, err)
 	}
 	o.Listen = "" // a tool's own server never listens
 	if _, err := os.Stat(filepath.Join(o.StoreDir, "jetstream")); errors.Is(err, fs.ErrNotExist) {
@@ -355,6 +362,11 @@ func ConnectTool(ctx context.Context, o Options, log *zap.Logger) (*Conn, error)
 			dir, uid, os.Geteuid(), os.Geteuid(), uid, uid, gid)
 	}
 	c, err := Connect(ctx, o, log)
+	if errors.Is(err, ErrStoreInUse) && listenErr != nil {
+		return nil, fmt.Errorf("%w: %s (the imcallback service is probably running); %v: set it to the service's own %s, "+
+			"stop the service, or run both against a NATS cluster with %s", err, o.StoreDir, listenErr,
+			config.EnvName("nats_listen"), config.EnvName("nats_url"))
+	}
 	if errors.Is(err, ErrStoreInUse) {
 		return nil, fmt.Errorf("%w: %s (the imcallback service is probably running). Stop the service, "+
 			"or set %s on it (e.g. 127.0.0.1:14222: not NATS's 4222, where another server may listen) so that tools connect to its embedded server, "+

@@ -545,6 +545,34 @@ func TestSecondEmbeddedServerOnOneDirectoryIsRefused(t *testing.T) {
 	}
 }
 
+// TestToolNamesTheListenAddressThatDidNotAnswer: a tool given an
+// IMCALLBACK_NATS_LISTEN where the running service's embedded server does
+// not listen (another port than the service's, or the service runs
+// without one) fell back to the data directory, and the store in use was
+// reported as though the variable were unset: "set IMCALLBACK_NATS_LISTEN
+// on it". The error now names the address the tool tried and why it
+// failed.
+func TestToolNamesTheListenAddressThatDidNotAnswer(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	start(t, o, nil)
+	tool := o
+	tool.Listen = imtest.FreeAddr(t) // nothing listens there
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := delivery.ConnectTool(ctx, tool, testLogger(t))
+	if !errors.Is(err, delivery.ErrStoreInUse) {
+		t.Fatalf("tool on a directory in use: %v", err)
+	}
+	for _, want := range []string{"IMCALLBACK_NATS_LISTEN=" + tool.Listen, "did not answer"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "set IMCALLBACK_NATS_LISTEN on it") {
+		t.Errorf("the error asks for IMCALLBACK_NATS_LISTEN, which is set:\n%v", err)
+	}
+}
+
 func TestToolConnectsToTheServiceListener(t *testing.T) {
 	o := options(t, backend{name: "embedded"})
 	o.Listen = imtest.FreeAddr(t)
