@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -320,4 +322,65 @@ func dependencyStatus(t *testing.T, s *imtest.Service, name string) (d dependenc
 	}
 	t.Logf("/v1/status: %+v", status.Dependencies)
 	return dependency{}, false
+}
+
+// TestARestartDuringAHungTencentKeepsItsSavedList: Tencent accepting the
+// GetIPList call and never answering (its fetch bounded at 30 s) within a
+// start bounded tighter (IMCALLBACK_START_TIMEOUT) failed the whole start,
+// although the app had its saved list: a restart during such an outage
+// left every app down. The first fetch now waits for half of what is left
+// of the start at most, and the service starts on the saved list, the
+// fetch counted as a failed refresh.
+func TestARestartDuringAHungTencentKeepsItsSavedList(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // so that the server sees the client go
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	data := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(data, "iplist"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	saved := fmt.Sprintf(`{"app":"1400000001","fetched_at":%q,"nettypes":[5,6],"entries":["203.0.113.7"]}`,
+		time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(filepath.Join(data, "iplist", "1400000001.json"), []byte(saved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := startApps(t, []string{
+		"IMCALLBACK_APP_1400000001_IPLIST=true",
+		"IMCALLBACK_APP_1400000001_API_BASE=" + srv.URL,
+		"IMCALLBACK_TRUSTED_PROXIES=127.0.0.1/32",
+		"IMCALLBACK_DATA_DIR=" + data,
+		"IMCALLBACK_START_TIMEOUT=10s", // shorter than a hung fetch's 30 s
+		"IMCALLBACK_DELIVERY=inline",
+	})
+	for source, ok := range map[string]bool{"203.0.113.7": true, "192.0.2.1": false} {
+		sender := *s.Sender
+		sender.Token = "tok-app-one"
+		res, err := sender.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`),
+			imtest.WithAppID("1400000001"), imtest.WithHeader("X-Forwarded-For", source))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.OK() != ok {
+			t.Errorf("from %s: %d %s, want OK %v", source, res.Status, res.Body, ok)
+		}
+	}
+	// The cut fetch is a failed refresh (the check polled: the start may
+	// return as the fetch records its failure; the checks run at most
+	// every 10 s).
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		d, ok := dependencyStatus(t, s, "iplist_refresh")
+		if ok && d.State == "failing" && strings.Contains(d.Error, "GetIPList") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/v1/status iplist_refresh = %+v (listed %v), want failing on the fetch", d, ok)
+		}
+	}
 }

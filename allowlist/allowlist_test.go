@@ -1054,6 +1054,41 @@ func TestStartIsBoundedByItsContext(t *testing.T) {
 	goleak.VerifyNone(t, ignore)
 }
 
+// TestStartLeavesTheRestOfItsDeadline: a first fetch that never ends is
+// cut halfway to the deadline of Start's context, which Start returns
+// before: an fx start fails when its context ends, whatever the hook
+// returns, so a hung Tencent failed a start bounded under the fetch's 30 s
+// although the app had its saved list. The cut fetch is a failed refresh.
+func TestStartLeavesTheRestOfItsDeadline(t *testing.T) {
+	lister := &blockingLister{entered: make(chan struct{}, 1)}
+	lister.block.Store(true)
+	dir, clk := t.TempDir(), newClock()
+	seed := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: newLister(goodList)}}, Dir: dir, Now: clk.Now})
+	if err := refresh(t, seed.Set); err != nil {
+		t.Fatal(err)
+	}
+	h := newSet(t, allowlist.Options{Apps: []allowlist.App{{ID: appA, IPList: true, Client: lister}}, Dir: dir, Now: clk.Now})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // Start returns after 5 s
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := ctx.Err(); err != nil {
+		t.Fatalf("Start returned once its context had ended (%v): an fx start fails then", err)
+	}
+	wantAllowed(t, h.Set, appA, map[string]bool{"203.0.113.7": true, "2001:db8::1": true, "192.0.2.1": false})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		c := h.RefreshCheck()
+		if err := c.Check(context.Background()); err != nil && strings.Contains(err.Error(), "deadline exceeded") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cut first fetch is not a failed refresh")
+		}
+	}
+	wantMetrics(t, h.reg, appA, 2, clk.Now(), 1)
+}
+
 func TestNewRejectsBadOptions(t *testing.T) {
 	client := newLister(nil)
 	tests := []struct {

@@ -31,9 +31,13 @@ const (
 var ErrStarted = errors.New("allowlist: started or stopped before")
 
 // Start fetches the list of every IPList app once, concurrently, waiting
-// at most until ctx is done; a failure is logged (and leaves the app with
-// its saved list, or none), not returned. Then it refreshes every list in
-// the background until Stop. It returns an error only when called twice.
+// at most until ctx is done or, when ctx has a deadline, until half the
+// time left to it has passed: an fx start fails when its context ends,
+// whatever the hook returns, and the rest of the start needs its share. A
+// fetch still running then is cut short, a failure as any other: it is
+// logged (and leaves the app with its saved list, or none), not returned.
+// Then it refreshes every list in the background until Stop. It returns an
+// error only when called twice.
 func (s *Set) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.started || s.stopped {
@@ -43,8 +47,16 @@ func (s *Set) Start(ctx context.Context) error {
 	s.started = true
 	loop, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	// The first fetches end with ctx, or with Stop as every refresh does.
+	// The first fetches end with ctx, halfway to its deadline, or with Stop
+	// as every refresh does. Bounded by ctx alone, a Tencent that accepts
+	// the call and never answers (the fetch's 30 s) failed a start bounded
+	// tighter (IMCALLBACK_START_TIMEOUT), although the apps had their
+	// saved lists.
 	firstCtx, cancelFirst := context.WithCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		cancelFirst()
+		firstCtx, cancelFirst = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)/2))
+	}
 	defer cancelFirst()
 	unlink := context.AfterFunc(loop, cancelFirst)
 	defer unlink()
@@ -64,8 +76,8 @@ func (s *Set) Start(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-firstCtx.Done():
-		if ctx.Err() != nil {
-			s.log.Warn("iplist: start ended before every first fetch did", zap.Error(ctx.Err()))
+		if loop.Err() == nil { // not a Stop
+			s.log.Warn("iplist: start ended before every first fetch did", zap.Error(firstCtx.Err()))
 		}
 	}
 	return nil
