@@ -178,13 +178,9 @@ func replayAnswerOf(t *testing.T, s started, body string) delivery.ReplayResult 
 	if w.Code != http.StatusOK {
 		t.Fatalf("POST /v1/events/replay %s: %d %s", body, w.Code, w.Body)
 	}
-	var res struct {
-		Replayed        int      `json:"replayed"`
-		Missing         []uint64 `json:"missing"`
-		AlreadyReplayed []uint64 `json:"already_replayed"`
-	}
+	var res delivery.ReplayResult
 	if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil {
-		t.Fatal(err)
+		t.Fatalf("POST /v1/events/replay %s: %v in %s", body, err, w.Body)
 	}
-	return delivery.ReplayResult{Replayed: res.Replayed, Missing: res.Missing, AlreadyReplayed: res.AlreadyReplayed}
+	return res
 }

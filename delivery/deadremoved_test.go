@@ -4,13 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 
 	"github.com/imcallback/imcallback/delivery"
@@ -94,18 +90,11 @@ func (c deadCounts) equal(o deadCounts) bool {
 	return c.total == o.total && c.unnamed == o.unnamed && maps.Equal(c.byDest, o.byDest) && maps.Equal(c.byCommand, o.byCommand)
 }
 
-// replayThrough posts body to POST /v1/events/replay of s's admin API.
+// replayThrough posts body to POST /v1/events/replay of s's admin API and
+// fails the test unless it is answered 200.
 func replayThrough(t *testing.T, s started, body string) {
 	t.Helper()
-	e := echo.New()
-	for _, r := range delivery.AdminRoutes(s.Service) {
-		e.Add(r.Method, r.Path, r.Handler)
-	}
-	w := httptest.NewRecorder()
-	e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/events/replay", strings.NewReader(body)))
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"replayed"`) {
-		t.Fatalf("POST /v1/events/replay %s: %d %s", body, w.Code, w.Body)
-	}
+	replayAnswerOf(t, s, body)
 }
 
 // TestAReplayTakesItsLettersOffTheDeadLetterCounts: after the admin API
