@@ -91,14 +91,7 @@ func TestSourceAllowlistFromTencent(t *testing.T) {
 	}
 	from := func(s *imtest.Service, source string) *imtest.Result {
 		t.Helper()
-		sender := *s.Sender
-		sender.Token = "tok-app-one"
-		res, err := sender.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`),
-			imtest.WithAppID("1400000001"), imtest.WithHeader("X-Forwarded-For", source))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return sendFromAppOne(t, s, source)
 	}
 	expect := func(s *imtest.Service, allowed, refused []string) {
 		t.Helper()
@@ -360,14 +353,7 @@ func TestARestartDuringAHungTencentKeepsItsSavedList(t *testing.T) {
 		"IMCALLBACK_DELIVERY=inline",
 	})
 	for source, ok := range map[string]bool{"203.0.113.7": true, "192.0.2.1": false} {
-		sender := *s.Sender
-		sender.Token = "tok-app-one"
-		res, err := sender.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`),
-			imtest.WithAppID("1400000001"), imtest.WithHeader("X-Forwarded-For", source))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.OK() != ok {
+		if res := sendFromAppOne(t, s, source); res.OK() != ok {
 			t.Errorf("from %s: %d %s, want OK %v", source, res.Status, res.Body, ok)
 		}
 	}
@@ -383,4 +369,19 @@ func TestARestartDuringAHungTencentKeepsItsSavedList(t *testing.T) {
 			t.Fatalf("/v1/status iplist_refresh = %+v (listed %v), want failing on the fetch", d, ok)
 		}
 	}
+}
+
+// sendFromAppOne sends s an AfterCreateTopic of app 1400000001, signed
+// with its token tok-app-one, from source as a trusted proxy's
+// X-Forwarded-For names it.
+func sendFromAppOne(t *testing.T, s *imtest.Service, source string) *imtest.Result {
+	t.Helper()
+	sender := *s.Sender
+	sender.Token = "tok-app-one"
+	res, err := sender.Send(context.Background(), "Group.CallbackAfterCreateTopic", []byte(`{}`),
+		imtest.WithAppID("1400000001"), imtest.WithHeader("X-Forwarded-For", source))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
