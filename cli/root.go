@@ -668,14 +668,16 @@ func (s service) flush() {
 	}
 }
 
-// firstSignal is the first stop signal, sig, taken for s: logged, and
-// /readyz fails from now on.
+// firstSignal is the first stop signal, sig, taken for s: /readyz fails
+// from now on, and it is logged. /readyz fails first: a log whose writes
+// block (a pipe whose reader stopped reading) holds the line, and every
+// request with it, and the load balancer must stop sending all the same.
 func (s service) firstSignal(sig os.Signal) {
-	s.logger().Info("stop signal: /readyz answers 503; the service stops (a second signal ends it at once)",
-		zap.Stringer("signal", sig))
 	if s.stopping != nil {
 		s.stopping()
 	}
+	s.logger().Info("stop signal: /readyz answers 503; the service stops (a second signal ends it at once)",
+		zap.Stringer("signal", sig))
 }
 
 // stopWatch takes the stop signals from the moment it is made (serve makes

@@ -492,3 +492,29 @@ func TestASecondSignalEndsTheProcessWhenTheLogBlocks(t *testing.T) {
 		})
 	}
 }
+
+// TestTheFirstSignalFailsReadyzWhenTheLogBlocks: the first stop signal
+// made /readyz fail only after its log line was written, so with a log
+// whose writes block (a pipe whose reader stopped reading) /readyz kept
+// answering 200 and the load balancer kept sending to a service that
+// answers nothing; it now fails before the line is logged.
+func TestTheFirstSignalFailsReadyzWhenTheLogBlocks(t *testing.T) {
+	out := &stuckWriter{from: "stop signal: /readyz", release: make(chan struct{})}
+	log := logging.NewWithSink(zapcore.InfoLevel, "json", zapcore.AddSync(out))
+	stopping := make(chan struct{})
+	var once sync.Once
+	w := &stopWatch{sigs: make(chan os.Signal, 1), first: make(chan struct{}), done: make(chan struct{})}
+	w.attach(service{log: log, stopping: func() { once.Do(func() { close(stopping) }) }})
+	watched := make(chan struct{})
+	go func() { defer close(watched); w.watch() }()
+	// Cleanups run last first: the writes are released, then the watch ends.
+	t.Cleanup(func() { <-watched })
+	t.Cleanup(w.end)
+	t.Cleanup(func() { close(out.release) })
+	w.sigs <- syscall.SIGTERM
+	select {
+	case <-stopping:
+	case <-time.After(30 * time.Second): // a bound only broken code reaches
+		t.Fatal("the first signal did not make /readyz fail: it waits on the blocked log")
+	}
+}
