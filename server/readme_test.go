@@ -89,3 +89,56 @@ func readme(t *testing.T) string {
 	}
 	return string(b)
 }
+
+// TestDocsStateWhenIdleConnectionsAreReaped: the README's row of
+// IMCALLBACK_MAX_CONNS and docs/reliability.md say from how many open
+// connections idle ones are closed after pressureIdle: once more than
+// three quarters of the bound are open (nearLimit). They said "from ¾",
+// one connection early: with exactly three quarters open none is closed.
+func TestDocsStateWhenIdleConnectionsAreReaped(t *testing.T) {
+	const max = 16
+	l := newConnLimit(max, true, time.Second, nil)
+	idle := time.Now().Add(-time.Hour).UnixNano()
+	reaped := func(open int) int {
+		l.conns = map[*limitedConn]struct{}{}
+		for range open {
+			c := &limitedConn{l: l}
+			c.idleSince.Store(idle)
+			l.conns[c] = struct{}{}
+		}
+		l.open.Store(int64(open))
+		return len(l.stale(time.Now()))
+	}
+	if n := reaped(max * 3 / 4); n != 0 {
+		t.Fatalf("with exactly three quarters of %d open, %d idle connections would be closed, want none", max, n)
+	}
+	if n := reaped(max*3/4 + 1); n != max*3/4+1 {
+		t.Fatalf("with one more than three quarters of %d open, %d idle connections would be closed, want all %d", max, n, max*3/4+1)
+	}
+
+	_, row, ok := strings.Cut(readme(t), "| `IMCALLBACK_MAX_CONNS` |")
+	if !ok {
+		t.Fatal("README.md has no row of IMCALLBACK_MAX_CONNS")
+	}
+	row, _, _ = strings.Cut(row, "\n")
+	b, err := os.ReadFile("../docs/reliability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, line, ok := strings.Cut(string(b), "| open connections on the public listener |")
+	if !ok {
+		t.Fatal("docs/reliability.md has no row of the open connections on the public listener")
+	}
+	line, _, _ = strings.Cut(line, "\n")
+	for _, doc := range []struct{ name, text, want string }{
+		{"README.md's row of IMCALLBACK_MAX_CONNS", row, "once more than ¾ of it are open, idle keep-alive connections are closed after 2 s"},
+		{"docs/reliability.md's row of the open connections", line, "once more than ¾ of the bound are open, connections idle for 2 s are closed"},
+	} {
+		if !strings.Contains(doc.text, doc.want) {
+			t.Errorf("%s does not say %q", doc.name, doc.want)
+		}
+		if strings.Contains(doc.text, "from ¾") {
+			t.Errorf("%s says idle connections are closed from ¾ of the bound: with exactly ¾ open none is", doc.name)
+		}
+	}
+}
