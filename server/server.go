@@ -251,7 +251,10 @@ func newHTTPServer(cfg *config.Config, h http.Handler, log *zap.Logger) *http.Se
 
 // headerLimit is the most a request's line and headers may come to, the
 // blank line that ends them included: one byte more is answered 431
-// (43101 header_too_large), as the README's table of rejections says.
+// (43101 header_too_large), as the README's table of rejections says. The
+// next request of a keep-alive connection may have up to 4 KiB more: the
+// bytes of it net/http reads to see it begin (up to its 4 KiB buffer) come
+// before its limit applies.
 const headerLimit = 64 << 10
 
 // maxHeaderBytes is http.Server.MaxHeaderBytes for headerLimit: net/http
