@@ -55,15 +55,17 @@ type statusCounts struct {
 	mu   sync.Mutex
 	base *pendingBase // nil: read the backlog whole
 	run  *countRead   // the read new callers join; nil: none under way
-	// now is the clock (nil: time.Now), and reading, when set, is called
-	// as a read begins: for tests.
-	now     func() time.Time
-	reading func()
+	// now is the clock (nil: time.Now), reading, when set, is called as a
+	// read begins, and counting as it counts an event: for tests.
+	now      func() time.Time
+	reading  func()
+	counting func()
 }
 
 // countRead is one read of the counts and the callers waiting for it. Its
 // context is its own, not a caller's: one caller leaving does not fail the
-// others. When every caller has left, it is cancelled.
+// others. When every caller has left, it is cancelled, and keeps what it
+// counted for the next read to go on from (readCounts).
 type countRead struct {
 	done    chan struct{} // closed once counts and err are set
 	cancel  context.CancelFunc
@@ -155,39 +157,59 @@ func (s *Service) readCounts(ctx context.Context) (*commandCounts, error) {
 	now := s.status.clock()
 	next := &pendingBase{floor: floor, last: last, created: created, details: dead.details, deadLast: dead.last, fullAt: now}
 	prev := s.status.lastBase()
+	counting := s.status.counting
 	// countRange adds sign for each event with lo <= seq < hi that is
 	// pending above the floor at, as the dead letters up to dead.last have
-	// it.
-	countRange := func(pending map[string]int, lo, hi, at uint64, sign int) error {
-		return listDead(ctx, e, Filter{FromSeq: lo, ToSeq: hi}, dead, func(ev Event, d *deadEntry) error {
+	// it, and returns the last sequence it took (lo-1 when none), up to
+	// which it counted also when it was cut short.
+	countRange := func(pending map[string]int, lo, hi, at uint64, sign int) (uint64, error) {
+		took := lo - 1
+		err := listDead(ctx, e, Filter{FromSeq: lo, ToSeq: hi}, dead, func(ev Event, d *deadEntry) error {
+			if counting != nil {
+				counting()
+			}
 			if d != nil && d.seq > dead.last {
 				d = nil // stored after the view: the next read takes it (addedSince)
 			}
 			if info(ev, d, at).State == StatePending {
 				pending[ev.Command] += sign
 			}
+			took = ev.Seq
 			return nil
 		})
+		return took, err
+	}
+	// cutShort keeps what a read counted before its count of the events
+	// from lo on was cut short (every caller left: a backlog that takes
+	// longer to read than they wait), counted up to took, for the next
+	// read to go on from: thrown away, each read started again from the
+	// floor, and one longer than the callers wait never ended.
+	cutShort := func(pending map[string]int, lo, took uint64, fullAt time.Time) {
+		if took >= lo && tidyCounts(pending) {
+			s.status.setBase(&pendingBase{pending: pending, floor: floor, last: took, created: created,
+				details: dead.details, deadLast: dead.last, fullAt: fullAt})
+		}
 	}
 	if prev != nil && prev.created.Equal(created) && prev.details == dead.details && dead.last >= prev.deadLast &&
 		floor >= prev.floor && last >= prev.last && first <= prev.floor+1 && now.Sub(prev.fullAt) < fullCountEvery {
 		// The events the floor passed leave the count as they were in it,
-		// the events stored since join it, the counted events a letter
-		// added since made dead leave it; the others count as before.
+		// the counted events a letter added since made dead leave it, the
+		// events stored since join it; the others count as before.
 		passed := min(floor, prev.last) // prev.floor < seq <= passed
 		from := max(floor, prev.last)   // from < seq <= last are new
 		added, ok := dead.addedSince(prev.deadLast)
 		added = slices.DeleteFunc(added, func(a addedLetter) bool { return a.orig <= prev.floor || a.orig > prev.last })
 		if ok && span(prev.floor, passed)+span(from, last)+uint64(len(added)) < span(floor, last) {
 			pending := maps.Clone(prev.pending)
-			err := countRange(pending, prev.floor+1, passed+1, prev.floor, -1)
-			if err == nil {
-				err = countRange(pending, from+1, last+1, floor, 1)
-			}
+			_, err := countRange(pending, prev.floor+1, passed+1, prev.floor, -1)
 			if err == nil {
 				err = e.uncountDead(ctx, pending, added)
 			}
 			if err != nil {
+				return nil, err
+			}
+			if took, err := countRange(pending, from+1, last+1, floor, 1); err != nil {
+				cutShort(pending, from+1, took, prev.fullAt)
 				return nil, err
 			}
 			if tidyCounts(pending) {
@@ -198,10 +220,12 @@ func (s *Service) readCounts(ctx context.Context) (*commandCounts, error) {
 	if next.pending == nil {
 		// Only the events above the ack floor can be pending: the read
 		// stays as small as the backlog, however long the stream is kept.
-		next.pending = map[string]int{}
-		if err := countRange(next.pending, floor+1, last+1, floor, 1); err != nil {
+		pending := map[string]int{}
+		if took, err := countRange(pending, floor+1, last+1, floor, 1); err != nil {
+			cutShort(pending, floor+1, took, now)
 			return nil, err
 		}
+		next.pending = pending
 	}
 	s.status.setBase(next)
 	return &commandCounts{pending: next.pending, dead: dead.perCommand}, nil
