@@ -513,6 +513,59 @@ func TestEventsListNextPageKeepsTheStart(t *testing.T) {
 	}
 }
 
+// TestEventsListShortPageNamesTheNextPage: the service answers a page
+// with fewer events than --limit, or none, when it read as much of the log
+// as a page reads before filling it; its next_before_seq is not 0 then.
+// The table does not read as the whole selection: the line under it says
+// that older events may match and names the next page.
+func TestEventsListShortPageNamesTheNextPage(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("before_seq") == "" {
+			fmt.Fprint(w, `{"events":[],"next_before_seq":50001}`)
+			return
+		}
+		fmt.Fprint(w, `{"events":[{"seq":9,"command":"C2C.CallbackAfterSendMsg","app_id":"1400000001","state":"processed"}],"next_before_seq":0}`)
+	}))
+	defer srv.Close()
+	out, err := runCLI(t, "--admin", srv.URL, "events", "list", "--command", "C2C.CallbackAfterSendMsg")
+	want := "none shown: older events may match; the next page: --command C2C.CallbackAfterSendMsg --before-seq 50001"
+	if err != nil || !strings.Contains(out, want) {
+		t.Errorf("an empty page with a next one: %v\n%s\nwant the hint %q", err, out, want)
+	}
+	out, err = runCLI(t, "--admin", srv.URL, "events", "list", "--command", "C2C.CallbackAfterSendMsg", "--before-seq", "50001")
+	if err != nil || !strings.Contains(out, "1400000001") || strings.Contains(out, "next page") {
+		t.Errorf("the last page: %v\n%s", err, out)
+	}
+}
+
+// TestNewestEventSeqFollowsShortPages: the newest event's sequence, which
+// a replay by sequence sent in several requests sends none past, is read
+// from GET /v1/events?limit=1; a page the service answers with no event
+// while next_before_seq is not 0 (it read as much of the log as a page
+// reads) does not mean there is none: the CLI asks for the next page.
+func TestNewestEventSeqFollowsShortPages(t *testing.T) {
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.RawQuery)
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Query().Get("before_seq") {
+		case "":
+			fmt.Fprint(w, `{"events":[],"next_before_seq":100001}`)
+		case "100001":
+			fmt.Fprint(w, `{"events":[],"next_before_seq":50001}`)
+		default:
+			fmt.Fprint(w, `{"events":[{"seq":42}],"next_before_seq":42}`)
+		}
+	}))
+	defer srv.Close()
+	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: time.Minute}}
+	seq, err := newestEventSeq(context.Background(), a)
+	if err != nil || seq != 42 {
+		t.Errorf("the newest event: %d, %v, want 42 (asked %q)", seq, err, asked)
+	}
+}
+
 // TestAnswerOverTheReadLimit: an answer of the admin API longer than the
 // command line reads (an event whose body is near IMCALLBACK_BODY_LIMIT's
 // 64 MiB, its characters escaped) was cut there and taken for an answer

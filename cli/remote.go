@@ -513,7 +513,17 @@ func remoteEventsList(ctx context.Context, w, errOut io.Writer, a *adminClient, 
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if page.Next != 0 {
+	switch {
+	case page.Next == 0:
+	case len(page.Events) == 0:
+		// The service read as much of the log as a page reads and found no
+		// match: not the end of the selection.
+		fmt.Fprintf(errOut, "(none shown: older events may match; the next page: %s--before-seq %d)\n",
+			nextFilters(p, answered), page.Next)
+	case len(page.Events) < p.limit:
+		fmt.Fprintf(errOut, "(newest first, %d shown; older events may match; the next page: %s--before-seq %d)\n",
+			len(page.Events), nextFilters(p, answered), page.Next)
+	default:
 		fmt.Fprintf(errOut, "(older events follow: newest first, %d shown; the next page: %s--before-seq %d)\n",
 			len(page.Events), nextFilters(p, answered), page.Next)
 	}
@@ -659,20 +669,30 @@ func seqRuns(seqs []uint64) string {
 // newestEventSeq is the work-stream sequence of the newest event the
 // running service lists, 0 when it lists none: the last a replay by
 // sequence that begins now can find stored (a later message is not an
-// event, or a copy the replay appended).
+// event, or a copy the replay appended). A page with no event whose
+// next_before_seq is not 0 (the service read as much of the log as a page
+// reads without finding one) is followed to the next.
 func newestEventSeq(ctx context.Context, a *adminClient) (uint64, error) {
-	var page struct {
-		Events []struct {
-			Seq uint64 `json:"seq"`
-		} `json:"events"`
+	path, before := "/v1/events?limit=1", uint64(0)
+	for {
+		var page struct {
+			Events []struct {
+				Seq uint64 `json:"seq"`
+			} `json:"events"`
+			Next uint64 `json:"next_before_seq"`
+		}
+		if err := a.call(ctx, http.MethodGet, path, nil, &page, "events"); err != nil {
+			return 0, err
+		}
+		switch {
+		case len(page.Events) > 0:
+			return page.Events[0].Seq, nil
+		case page.Next == 0, before != 0 && page.Next >= before: // the last page, or one that would not go down
+			return 0, nil
+		}
+		before = page.Next
+		path = "/v1/events?limit=1&before_seq=" + strconv.FormatUint(before, 10)
 	}
-	if err := a.call(ctx, http.MethodGet, "/v1/events?limit=1", nil, &page, "events"); err != nil {
-		return 0, err
-	}
-	if len(page.Events) == 0 {
-		return 0, nil
-	}
-	return page.Events[0].Seq, nil
 }
 
 // replayAnswer is the admin API's answer to a replay.
