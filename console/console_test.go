@@ -1534,6 +1534,44 @@ func TestOlderEventsKeepTheSearchsStart(t *testing.T) {
 	}
 }
 
+// TestAnEmptyPageOffersOlderEvents: a page of GET /v1/events may hold no
+// event while its next_before_seq is not 0 (the service read as much of
+// the stream as a page reads without finding one): the list does not say
+// that no events match, as if the log were exhausted, and Older events
+// searches on below it. The page's fetch answers the first page so.
+func TestAnEmptyPageOffersOlderEvents(t *testing.T) {
+	handler := okAfter()
+	s := start(t, nil, delivery.Module, handler)
+	res := send(t, s, afterCommand, sample(t, afterCommand, nil))
+	requestID := res.Header.Get("X-Request-Id")
+
+	b := newBrowser(t)
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `const fetch0 = window.fetch;
+			window.fetch = (url, opts) => {
+				if (!String(url).startsWith('v1/events?') || String(url).includes('before_seq=')) return fetch0(url, opts);
+				return Promise.resolve(new Response('{"events":[],"next_before_seq":1000}',
+					{ headers: { 'Content-Type': 'application/json; charset=UTF-8' } }));
+			};`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "open Events", chromedp.Navigate(s.AdminURL+"/#events"))
+	b.waitFor(t, "an empty first page with a next one", `!document.getElementById('events-more').hidden`)
+	if eval[bool](t, b, `!document.getElementById('events-empty').hidden`) {
+		t.Errorf("an empty page with older events to search says none match:\n%s", b.text(t))
+	}
+	if msg := eval[string](t, b, `document.getElementById('events-msg').textContent`); !strings.Contains(msg, "Older events") {
+		t.Errorf("the message of an empty page with older events to search is %q, want it to point to Older events", msg)
+	}
+	b.do(t, "ask for older events", chromedp.Click(chromedp.CSS("#events-more")))
+	b.waitFor(t, "the event below", rowWith("events-rows", requestID))
+	if msg := eval[string](t, b, `document.getElementById('events-msg').textContent`); msg != "1 event" {
+		t.Errorf("the message once the last page is read is %q, want \"1 event\"", msg)
+	}
+}
+
 // TestEventBodyNumbersAsReceived: an event's body shows its numbers as
 // the callback carried them: a 64-bit MsgSeq is not rounded to the
 // nearest double, nor 1.50 shortened to 1.5.

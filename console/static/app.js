@@ -1120,8 +1120,13 @@
       if (!more) eventsSince = sinceAt(q.get('since'), answeredAt);
       $('events-more').hidden = !eventsNext;
       const shown = $('events-rows').children.length;
-      $('events-empty').hidden = shown > 0;
-      message('events-msg', shown + (eventsNext ? '+' : '') + (shown === 1 && !eventsNext ? ' event' : ' events'));
+      // A page may hold fewer events than asked, or none, with older ones
+      // still to search: the service reads a bounded stretch of the log
+      // per page. Only a page without a next one says that none match.
+      $('events-empty').hidden = shown > 0 || !!eventsNext;
+      message('events-msg', shown === 0 && eventsNext
+        ? 'No matching event among the newest searched; Older events searches further back'
+        : shown + (eventsNext ? '+' : '') + (shown === 1 && !eventsNext ? ' event' : ' events'));
     } catch (e) {
       if (e.status === 409) setMode('inline');
       if (asked !== eventsAsked) return;
