@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -409,7 +410,10 @@ func badBody(err error, must string) error {
 // newest first: {"events":[…],"next_before_seq":N}, next_before_seq 0 on the
 // last page. It reads the stream backwards from its end (or before_seq) in
 // windows that double (newestEvents), so a page costs about a page however
-// long the retention, and a since ends the walk.
+// long the retention, and a since ends the walk. A page reads at most
+// EventPageBudget events of the stream: a filter that matches few or none
+// is answered with what that found, fewer than limit events or none, and
+// next_before_seq where the walk stopped, for the next page to go on below.
 func (s *Service) listEvents(c echo.Context) error {
 	ctx := c.Request().Context()
 	q := c.QueryParams()
@@ -462,7 +466,7 @@ func (s *Service) listEvents(c echo.Context) error {
 	}
 	// The newest limit+1 matches, newest first: one more than the page
 	// tells whether another page follows.
-	page, err := newestEvents(ctx, e, Filter{Command: q.Get("command"), Since: since, ToSeq: before}, limit+1, dead,
+	page, stopped, err := newestEvents(ctx, e, Filter{Command: q.Get("command"), Since: since, ToSeq: before}, limit+1, dead,
 		func(ev Event, d *deadEntry) (EventInfo, bool) {
 			if app := q.Get("app"); app != "" && ev.AppID != app {
 				return EventInfo{}, false
@@ -474,9 +478,14 @@ func (s *Service) listEvents(c echo.Context) error {
 		return err
 	}
 	next := uint64(0)
-	if len(page) > limit {
+	switch {
+	case len(page) > limit:
 		page = page[:limit]
 		next = page[limit-1].Seq
+	case stopped != 0:
+		// The budget ran out first: older events may match, below where
+		// the walk stopped.
+		next = stopped
 	}
 	if page == nil {
 		page = []EventInfo{}
@@ -488,29 +497,46 @@ func (s *Service) listEvents(c echo.Context) error {
 // wanted; each further window back is twice the one before.
 const firstWindow = 4
 
+// EventPageBudget is how many sequences of the work stream one page of
+// GET /v1/events reads back at most. A filter that matches few events or
+// none (an app without events, state=dead with none) would otherwise walk
+// the whole retention on every request: seconds per million events, and
+// the console repeats its search every 5 seconds. Past it the page is
+// answered with what it found and next_before_seq where the walk stopped.
+const EventPageBudget = 50_000
+
 // newestEvents returns up to n of the newest events that f selects and
 // keep accepts, newest first. It reads the stream backwards from f.ToSeq
 // (or its end) in windows that double, so a page of recent events costs
 // about the page, not the stream's length; a rare match costs about the
 // distance back to it, and f.Since ends the walk at the window that
 // reaches past it. It holds about 2n events at most, however many a
-// window far back selects.
+// window far back selects. It reads at most e's page budget
+// (EventPageBudget) of sequences: when that runs out before it has n
+// events and before the stream's start or f.Since, stopped is the lowest
+// sequence it read, above which it read all (else 0).
 func newestEvents(ctx context.Context, e *Events, f Filter, n int, dead deadView,
-	keep func(Event, *deadEntry) (EventInfo, bool)) ([]EventInfo, error) {
+	keep func(Event, *deadEntry) (EventInfo, bool)) (page []EventInfo, stopped uint64, err error) {
 	first, last, err := e.bounds(ctx)
 	if err != nil || last == 0 {
-		return nil, err
+		return nil, 0, err
 	}
 	end := last + 1 // exclusive
 	if f.ToSeq != 0 {
 		end = min(end, f.ToSeq)
 	}
-	var page []EventInfo
+	budget := uint64(cmp.Or(e.pageBudget, EventPageBudget))
+	walked := uint64(0) // sequences the windows so far covered
 	for w := uint64(firstWindow * n); end > first && len(page) < n; w *= 2 {
-		start := first
-		if end-first > w {
-			start = end - w
+		if walked >= budget {
+			return page, end, nil
 		}
+		span := min(w, budget-walked)
+		start := first
+		if end-first > span {
+			start = end - span
+		}
+		walked += end - start
 		// The window's matches, oldest first: only its newest need can make
 		// the page, so it holds 2*need at most, however many match in it (a
 		// window far back can hold a great many).
@@ -532,7 +558,7 @@ func newestEvents(ctx context.Context, e *Events, f Filter, n int, dead deadView
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		e.noteHeld(len(chunk))
 		for i := len(chunk) - 1; i >= 0 && len(page) < n; i-- {
@@ -543,7 +569,7 @@ func newestEvents(ctx context.Context, e *Events, f Filter, n int, dead deadView
 		}
 		end = start
 	}
-	return page, nil
+	return page, 0, nil
 }
 
 // noteHeld keeps n as the most events a page held at once when it is more

@@ -871,3 +871,108 @@ func TestReplayOfADeadLetterReadsOnlyWhereItCanBe(t *testing.T) {
 		t.Errorf("%d letters left (want %d); those of 5 at %v (want none)", n, letters-3, m[5])
 	}
 }
+
+// TestAnEventPageReadsAtMostItsBudget: a page of GET /v1/events whose
+// filter matches few events or none reads at most its budget of the
+// stream, not the whole stream back to its start; a page cut short says
+// where the walk stopped (next_before_seq), and following it to the end
+// lists exactly the events a full read selects, for every filter.
+func TestAnEventPageReadsAtMostItsBudget(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	rec := newRecorder()
+	d := dispatcherFor(t, rec, otherCommand)
+	s := start(t, o, d)
+	s.SetCommands(d.AfterCommands())
+	const total, budget = 1500, 200
+	for i := range total {
+		command := testCommand
+		if i%300 == 11 {
+			command = otherCommand // a rare command, 5 events
+		}
+		accept(t, s, request(command, fmt.Sprint("b", i)))
+	}
+	eventually(t, 60*time.Second, "every event processed", func() bool { return rec.storedCount() == total && pending(t, s) == 0 })
+	s.SetEventPageBudget(budget)
+
+	evs, err := s.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []delivery.Event // oldest first
+	if err := evs.List(context.Background(), delivery.Filter{}, func(ev delivery.Event) error {
+		all = append(all, ev)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != total {
+		t.Fatalf("%d events stored, want %d", len(all), total)
+	}
+	newest := func(keep func(delivery.Event) bool) []uint64 {
+		var seqs []uint64
+		for i := len(all) - 1; i >= 0; i-- {
+			if keep(all[i]) {
+				seqs = append(seqs, all[i].Seq)
+			}
+		}
+		return seqs
+	}
+	none := func(delivery.Event) bool { return false }
+	get := adminGet(t, s)
+	type page struct {
+		Events []delivery.EventInfo `json:"events"`
+		Next   uint64               `json:"next_before_seq"`
+	}
+	tests := []struct {
+		name  string
+		query string
+		want  []uint64
+		// maxReads bounds the headers one page reads: the budget, and with
+		// a command filter the matches past a window's end one fetch can
+		// bring (scanRange).
+		maxReads uint64
+	}{
+		{"every event", "limit=50", newest(func(delivery.Event) bool { return true }), budget},
+		{"an app with none", "limit=10&app=1400000001", nil, budget},
+		{"no dead letter", "limit=10&state=dead", nil, budget},
+		{"nothing pending", "limit=10&state=pending", nil, budget},
+		{"a rare command", "limit=2&command=" + otherCommand, newest(func(ev delivery.Event) bool { return ev.Command == otherCommand }), 2 * budget},
+		{"a command with none", "limit=10&command=Test.CallbackAfterNone", newest(none), 2 * budget},
+		{"processed", "limit=100&state=processed", newest(func(delivery.Event) bool { return true }), budget},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []uint64
+			var p page
+			read := get("/v1/events?"+tt.query, &p)
+			if len(tt.want) == 0 && (len(p.Events) != 0 || p.Next == 0) {
+				t.Fatalf("the first page %+v: want none and a next_before_seq (the walk stopped at its budget, far from the start)", p)
+			}
+			for pages := 1; ; pages++ {
+				if read > tt.maxReads {
+					t.Errorf("page %d read %d headers, want at most %d", pages, read, tt.maxReads)
+				}
+				for _, ev := range p.Events {
+					got = append(got, ev.Seq)
+				}
+				if p.Next == 0 {
+					break
+				}
+				if pages > total {
+					t.Fatalf("more than %d pages", total)
+				}
+				before := p.Next
+				p = page{}
+				read = get(fmt.Sprintf("/v1/events?%s&before_seq=%d", tt.query, before), &p)
+				for _, ev := range p.Events {
+					if ev.Seq >= before {
+						t.Fatalf("event %d on the page before %d", ev.Seq, before)
+					}
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("the pages listed %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

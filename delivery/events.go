@@ -38,6 +38,9 @@ type Events struct {
 	// reads at most to find the copies of letters replayed already;
 	// zero is CopySearchHeaders.
 	copySearch int
+	// pageBudget is how many events of the work stream a page of GET
+	// /v1/events reads at most (newestEvents); zero is EventPageBudget.
+	pageBudget int
 	// log takes the warnings of a replay; nil is none.
 	log *zap.Logger
 	// deadPage and listMost are ReplayDeadPage and ReplayListMost when

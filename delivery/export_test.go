@@ -222,3 +222,7 @@ func (e *Events) SetJetStream(js jetstream.JetStream) { e.js = js }
 // TreeOf is treeOf for the external tests: the files under dir, each with
 // the hash of its content.
 func TreeOf(t *testing.T, dir string) map[string]string { return treeOf(t, dir) }
+
+// SetEventPageBudget sets how many events of the work stream a page of
+// GET /v1/events reads at most (EventPageBudget otherwise).
+func (s *Service) SetEventPageBudget(events int) { s.pageBudget.Store(int64(events)) }

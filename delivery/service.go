@@ -107,6 +107,7 @@ type Service struct {
 	eventsRead   atomic.Uint64         // message headers the event log's scans read, for tests
 	pageHeld     atomic.Uint64         // the most events a page of GET /v1/events held at once, for tests
 	copySearch   atomic.Int64          // headers a dead-letter replay's search reads at most; 0: CopySearchHeaders (tests lower it)
+	pageBudget   atomic.Int64          // events a page of GET /v1/events reads at most; 0: EventPageBudget (tests lower it)
 
 	kick chan struct{} // a failed append asks the supervisor to look now
 	// stopSup ends the supervisor (and a restart it runs); nil before Start
@@ -316,7 +317,8 @@ func (s *Service) Events() (*Events, error) {
 	if js == nil {
 		return nil, s.notConnected()
 	}
-	return &Events{js: *js, opts: s.opts, read: &s.eventsRead, held: &s.pageHeld, copySearch: int(s.copySearch.Load()), log: s.log}, nil
+	return &Events{js: *js, opts: s.opts, read: &s.eventsRead, held: &s.pageHeld, copySearch: int(s.copySearch.Load()),
+		pageBudget: int(s.pageBudget.Load()), log: s.log}, nil
 }
 
 // Accept appends r to the stream and returns once JetStream acknowledged
