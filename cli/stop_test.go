@@ -452,6 +452,25 @@ func (w *stuckWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// watchOverABlockedLog starts a stopWatch of the service svc makes with a
+// log whose writes block from the first line holding from until the test
+// has ended; cleanups release the writes, then end the watch and wait for
+// it.
+func watchOverABlockedLog(t *testing.T, from string, svc func(log *zap.Logger) service) *stopWatch {
+	t.Helper()
+	out := &stuckWriter{from: from, release: make(chan struct{})}
+	log := logging.NewWithSink(zapcore.InfoLevel, "json", zapcore.AddSync(out))
+	w := &stopWatch{sigs: make(chan os.Signal, 1), first: make(chan struct{}), done: make(chan struct{})}
+	w.attach(svc(log))
+	watched := make(chan struct{})
+	go func() { defer close(watched); w.watch() }()
+	// Cleanups run last first: the writes are released, then the watch ends.
+	t.Cleanup(func() { <-watched })
+	t.Cleanup(w.end)
+	t.Cleanup(func() { close(out.release) })
+	return w
+}
+
 // TestASecondSignalEndsTheProcessWhenTheLogBlocks: a second stop signal
 // ends the process even when the log's writes block, whether from the
 // first signal's line or from the second's: the operator's way out of a
@@ -468,17 +487,11 @@ func TestASecondSignalEndsTheProcessWhenTheLogBlocks(t *testing.T) {
 			lastWordsWait = 10 * time.Millisecond
 			t.Cleanup(func() { endProcess, lastWordsWait = oldEnd, oldWait })
 
-			out := &stuckWriter{from: tc.from, release: make(chan struct{})}
-			log := logging.NewWithSink(zapcore.InfoLevel, "json", zapcore.AddSync(out))
-			w := &stopWatch{sigs: make(chan os.Signal, 1), first: make(chan struct{}), done: make(chan struct{})}
-			w.attach(service{log: log, flushLog: func() { _ = log.Sync() }})
-			watched := make(chan struct{})
-			go func() { defer close(watched); w.watch() }()
-			// Cleanups run last first: the writes are released and the
-			// watch ends before endProcess is the real one again.
-			t.Cleanup(func() { <-watched })
-			t.Cleanup(w.end)
-			t.Cleanup(func() { close(out.release) })
+			// The watch ends before endProcess is the real one again: its
+			// cleanups run first.
+			w := watchOverABlockedLog(t, tc.from, func(log *zap.Logger) service {
+				return service{log: log, flushLog: func() { _ = log.Sync() }}
+			})
 			w.sigs <- syscall.SIGTERM
 			w.sigs <- syscall.SIGINT
 			select {
@@ -499,18 +512,11 @@ func TestASecondSignalEndsTheProcessWhenTheLogBlocks(t *testing.T) {
 // answering 200 and the load balancer kept sending to a service that
 // answers nothing; it now fails before the line is logged.
 func TestTheFirstSignalFailsReadyzWhenTheLogBlocks(t *testing.T) {
-	out := &stuckWriter{from: "stop signal: /readyz", release: make(chan struct{})}
-	log := logging.NewWithSink(zapcore.InfoLevel, "json", zapcore.AddSync(out))
 	stopping := make(chan struct{})
 	var once sync.Once
-	w := &stopWatch{sigs: make(chan os.Signal, 1), first: make(chan struct{}), done: make(chan struct{})}
-	w.attach(service{log: log, stopping: func() { once.Do(func() { close(stopping) }) }})
-	watched := make(chan struct{})
-	go func() { defer close(watched); w.watch() }()
-	// Cleanups run last first: the writes are released, then the watch ends.
-	t.Cleanup(func() { <-watched })
-	t.Cleanup(w.end)
-	t.Cleanup(func() { close(out.release) })
+	w := watchOverABlockedLog(t, "stop signal: /readyz", func(log *zap.Logger) service {
+		return service{log: log, stopping: func() { once.Do(func() { close(stopping) }) }}
+	})
 	w.sigs <- syscall.SIGTERM
 	select {
 	case <-stopping:
