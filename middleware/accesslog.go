@@ -275,12 +275,5 @@ func isGraphic(v string) bool {
 }
 
 // graphicOnly is s with each run of bytes that are not UTF-8, and each
-// character that is not graphic, replaced by U+FFFD.
-func graphicOnly(s string) string {
-	return strings.Map(func(r rune) rune {
-		if !strconv.IsGraphic(r) {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-}
+// character that is not graphic, replaced by U+FFFD (textcut.Graphic).
+func graphicOnly(s string) string { return textcut.Graphic(s) }

@@ -29,3 +29,19 @@ func TestCut(t *testing.T) {
 		}
 	}
 }
+
+func TestGraphic(t *testing.T) {
+	tests := []struct{ name, s, want string }{
+		{"printable ASCII", "@TGS#_g1 x", "@TGS#_g1 x"},
+		{"any script", "话题 Ω", "话题 Ω"},
+		{"C0 control", "a\tb", "a\uFFFDb"},
+		{"C1 control", "a\u009bb", "a\uFFFDb"},
+		{"format character", "a\u202Eb", "a\uFFFDb"},
+		{"not UTF-8", "a\xff\xfeb", "a\uFFFDb"},
+	}
+	for _, tt := range tests {
+		if got := textcut.Graphic(tt.s); got != tt.want {
+			t.Errorf("%s: Graphic(%q) = %q, want %q", tt.name, tt.s, got, tt.want)
+		}
+	}
+}

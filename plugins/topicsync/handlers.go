@@ -167,9 +167,10 @@ func loggedIDs(ids []string) []string {
 	return out
 }
 
-// loggedID is how a log line shows a topic or group id from a callback:
-// cut to maxLoggedIDBytes as cutID cuts.
-func loggedID(id string) string { return cutID(id, maxLoggedIDBytes) }
+// loggedID is how a log line (and a span) shows a topic or group id from a
+// callback: cut to maxLoggedIDBytes as cutID cuts, each character that is
+// not graphic replaced by U+FFFD (textcut.Graphic), as in the access line.
+func loggedID(id string) string { return textcut.Graphic(cutID(id, maxLoggedIDBytes)) }
 
 // cutID is id cut to at most limit bytes on a character boundary, marked
 // "…" when cut, and made valid UTF-8 (an invalid byte as U+FFFD). It cuts

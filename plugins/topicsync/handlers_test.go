@@ -18,6 +18,7 @@ import (
 
 	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -115,8 +116,9 @@ func TestDestroyedSkipsInvalidIDs(t *testing.T) {
 						t.Fatalf("logged ids %q, want %d of them", logged, len(tt.wantInvalid))
 					}
 					for i, id := range logged {
-						// Valid UTF-8 (a rune is never cut), at most 64 bytes of the id.
-						want := strings.ToValidUTF8(full(tt.wantInvalid[i]), "\uFFFD")
+						// Valid UTF-8 (a rune is never cut), at most 64 bytes of the id,
+						// its characters that are not graphic (a NUL) U+FFFD.
+						want := textcut.Graphic(full(tt.wantInvalid[i]))
 						cut := strings.TrimSuffix(id, "…")
 						if !utf8.ValidString(id) || len(cut) > 64 || !strings.HasPrefix(want, cut) || len(want) > 64 && cut == id || cut == "" {
 							t.Errorf("logged id %q, want %q cut safely to at most 64 bytes", id, want)
