@@ -293,7 +293,7 @@ func TestExportedNamesAreDocumented(t *testing.T) {
 			dir = rel // positions relative to the module, as go vet prints them
 		}
 		// Every .go file of the folder, those another platform builds
-		// (lock_other.go) included.
+		// (filelock_other.go) included.
 		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)

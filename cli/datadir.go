@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/internal/filelock"
 )
 
 // dataDirLockName is the file in the data directory whose lock a running
@@ -15,9 +18,6 @@ const dataDirLockName = "serve.lock"
 
 // errDataDirInUse is serve's error on a data directory another serve holds.
 var errDataDirInUse = errors.New("the data directory is in use by another imcallback serve")
-
-// errLocked is lockFile's error on a file another open description holds.
-var errLocked = errors.New("locked")
 
 // usesDataDir reports whether the service of cfg keeps a store in its data
 // directory: the SQLite topic store (IMCALLBACK_STORE_DSN empty) or the
@@ -47,10 +47,10 @@ func lockDataDir(cfg *config.Config) (release func(), err error) {
 		return nil, fmt.Errorf("%s %s: %w", config.EnvName("data_dir"), dir, err)
 	}
 	path := filepath.Join(dir, dataDirLockName)
-	release, pid, err := lockFile(path)
-	if errors.Is(err, errLocked) {
+	lock, err := filelock.Try(path)
+	if errors.Is(err, filelock.ErrLocked) {
 		holder := ""
-		if pid > 0 {
+		if pid := holderPid(path); pid > 0 {
 			holder = fmt.Sprintf(" (pid %d)", pid)
 		}
 		return nil, fmt.Errorf("%w%s: %s %s (its lock %s is held); this one left the stores there untouched. "+
@@ -60,5 +60,22 @@ func lockDataDir(cfg *config.Config) (release func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: lock: %w", config.EnvName("data_dir"), dir, err)
 	}
-	return release, nil
+	// The pid is only said in the error of another serve: a write that
+	// fails leaves the lock held all the same.
+	_ = os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+	return lock.Release, nil
+}
+
+// holderPid is the pid the holder of the lock at path wrote in it, 0 if
+// none can be read.
+func holderPid(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > 32 {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
 }

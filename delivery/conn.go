@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/internal/filelock"
 )
 
 // ErrStoreInUse reports that another process runs an embedded server on
@@ -70,7 +71,7 @@ func maxPendingFor(o Options) int64 {
 // the process. It holds a lock on its store directory while it runs.
 type embedded struct {
 	srv  *server.Server
-	lock *dirLock
+	lock *filelock.Lock
 }
 
 // embeddedReadyTimeout bounds the server's start, JetStream recovery
@@ -94,12 +95,13 @@ func startEmbedded(ctx context.Context, opts embeddedOptions, log *zap.Logger) (
 	if err := os.MkdirAll(opts.StoreDir, 0o750); err != nil {
 		return nil, storeDirError(opts.StoreDir, err)
 	}
-	lock, err := lockDir(filepath.Join(opts.StoreDir, "jetstream.lock"))
-	if errors.Is(err, ErrStoreInUse) {
-		return nil, err
+	lockPath := filepath.Join(opts.StoreDir, "jetstream.lock")
+	lock, err := filelock.Try(lockPath)
+	if errors.Is(err, filelock.ErrLocked) {
+		return nil, fmt.Errorf("%w (lock %s)", ErrStoreInUse, lockPath)
 	}
 	if err != nil {
-		return nil, storeDirError(opts.StoreDir, err)
+		return nil, storeDirError(opts.StoreDir, fmt.Errorf("lock %s: %w", lockPath, err))
 	}
 	sopts := &server.Options{
 		ServerName: "imcallback-embedded",
@@ -115,14 +117,14 @@ func startEmbedded(ctx context.Context, opts embeddedOptions, log *zap.Logger) (
 	if opts.Listen != "" {
 		host, port, err := splitListen(opts.Listen)
 		if err != nil {
-			lock.release()
+			lock.Release()
 			return nil, err
 		}
 		sopts.Host, sopts.Port = host, port
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
-		lock.release()
+		lock.Release()
 		return nil, storeDirError(opts.StoreDir, err)
 	}
 	slog := serverLog{log: log.Named("nats"), fatal: make(chan string, 1)}
@@ -131,7 +133,7 @@ func startEmbedded(ctx context.Context, opts embeddedOptions, log *zap.Logger) (
 	if err := waitReady(ctx, srv, slog.fatal); err != nil {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		lock.release()
+		lock.Release()
 		if opts.Listen != "" && strings.HasPrefix(err.Error(), listenFatal) {
 			// A taken or unusable client port: fixed in
 			// IMCALLBACK_NATS_LISTEN, not in the data directory.
@@ -223,7 +225,7 @@ func (e *embedded) ClientURL() string {
 func (e *embedded) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
-	e.lock.release()
+	e.lock.Release()
 }
 
 // streamDir is where the embedded server keeps the files of stream name:

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/filelock"
 )
 
 // errStoreFails is the verdict of a check the tests make fail.
@@ -266,11 +267,11 @@ func TestStopWaitsForARestartOfTheEmbeddedServer(t *testing.T) {
 			if s.Conn() != nil {
 				t.Error("a connection is left after Stop")
 			}
-			lock, err := lockDir(filepath.Join(o.StoreDir, "jetstream.lock"))
+			lock, err := filelock.Try(filepath.Join(o.StoreDir, "jetstream.lock"))
 			if err != nil {
 				t.Fatalf("the store is still held after Stop: %v", err)
 			}
-			lock.release()
+			lock.Release()
 
 			s.check, s.after, s.onRestart = s.repairAndCheck, time.After, nil
 			startSupervised(t, s)

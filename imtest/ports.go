@@ -1,13 +1,17 @@
 package imtest
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/imcallback/imcallback/internal/filelock"
 )
 
 // FreeAddr returns a loopback address ("127.0.0.1:port") nobody listens on
@@ -86,9 +90,29 @@ const minTestPort = 10000
 // handedOut holds the ports FreeAddr tried, by number.
 var handedOut sync.Map
 
-// claimed holds the open lock files of the ports claimPort claimed, by
-// number: the locks last while the files stay open.
+// claimed holds the locks of the ports claimPort claimed, by number: they
+// last as long as the process, as they are never released.
 var claimed sync.Map
+
+// claimPort claims port for this process among the processes on the
+// machine that call FreeAddr (test binaries of other packages running in
+// parallel): a lock on a file named after the port (filelock), held until
+// the process ends, when the kernel drops it. It reports false when
+// another process holds the port; where the lock cannot be taken at all
+// (no writable temporary directory) it reports true, as FreeAddr did
+// before it claimed ports, and so it does where filelock locks nothing.
+func claimPort(port int) bool {
+	dir := filepath.Join(os.TempDir(), "imtest-ports-"+strconv.Itoa(os.Getuid()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return true
+	}
+	lock, err := filelock.Try(filepath.Join(dir, strconv.Itoa(port)))
+	if err != nil {
+		return !errors.Is(err, filelock.ErrLocked)
+	}
+	claimed.Store(port, lock)
+	return true
+}
 
 // ephemeralLow is the first port of the kernel's ephemeral range (32768
 // when it cannot be read).

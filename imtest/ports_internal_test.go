@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/imcallback/imcallback/internal/filelock"
 )
 
 // TestFreeAddr: the addresses are on loopback, free to listen on, below
@@ -87,7 +89,7 @@ func TestFreeAddrSkipsAPortAnotherProcessHolds(t *testing.T) {
 			continue
 		}
 		if f, ok := claimed.LoadAndDelete(p); ok {
-			f.(*os.File).Close()
+			f.(*filelock.Lock).Release()
 		}
 		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
 			ln.Close()
