@@ -403,11 +403,7 @@ func checkListenAddresses(cfg *config.Config) error {
 		}
 		ln, err := net.Listen("tcp", l.address)
 		if err != nil {
-			hint := "check the address"
-			if errors.Is(err, syscall.EADDRINUSE) {
-				hint = "another process listens there: stop it or choose another address"
-			}
-			problems := []error{fmt.Errorf("%s cannot listen on %s (%s): %w; %s", l.what, l.address, config.EnvName(l.key), err, hint)}
+			problems := []error{server.ListenError(l.what, l.address, l.key, err)}
 			// The start's log said these; a misspelt or an empty variable is
 			// often why the address is the default's.
 			for _, w := range append(cfg.EnvWarnings(), cfg.EmptyEnv()...) {

@@ -320,6 +320,17 @@ func wait(ctx context.Context, wg *sync.WaitGroup) bool {
 	}
 }
 
+// ListenError is the error of what (a listener) that could not listen on
+// address, set by the configuration's key: it names the setting, and says
+// what to do when another process listens there.
+func ListenError(what, address, key string, err error) error {
+	hint := "check the address"
+	if errors.Is(err, syscall.EADDRINUSE) {
+		hint = "another process listens there: stop it or choose another address"
+	}
+	return fmt.Errorf("%s cannot listen on %s (%s): %w; %s", what, address, config.EnvName(key), err, hint)
+}
+
 // hook binds the address at start (so a taken port fails the start), serves
 // in the background and drains in-flight requests at stop, bounded by
 // shutdownTimeout.
@@ -333,12 +344,7 @@ func (l *Listener) hook(address string, tlsConf *tls.Config, shutdownTimeout tim
 				if l.name == "admin" {
 					key = "admin_listen"
 				}
-				hint := "check the address"
-				if errors.Is(err, syscall.EADDRINUSE) {
-					hint = "another process listens there: stop it or choose another address"
-				}
-				return fmt.Errorf("server: the %s listener cannot listen on %s (%s): %w; %s",
-					l.name, address, config.EnvName(key), err, hint)
+				return fmt.Errorf("server: %w", ListenError("the "+l.name+" listener", address, key, err))
 			}
 			l.stop = make(chan struct{})
 			ln = l.limit.wrap(ln)
