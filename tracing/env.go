@@ -24,8 +24,9 @@ var exporterScopes = []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_
 // names its variable; none quotes an endpoint, header or timeout value,
 // which may hold a credential (a certificate's problem names its file).
 // An insecure flag contradicting the endpoint's scheme is one too
-// (insecureProblem), and so is an endpoint whose path no collector serves
-// (endpointPathProblem).
+// (insecureProblem), and so are TLS settings beside plain HTTP, which the
+// exporter refuses as it starts (tlsOnPlainHTTPProblem), and an endpoint
+// whose path no collector serves (endpointPathProblem).
 func checkExporterEnv(getenv func(string) string) error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -76,6 +77,9 @@ func checkExporterEnv(getenv func(string) string) error {
 		}
 	}
 	if err := insecureProblem(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if err := tlsOnPlainHTTPProblem(getenv); err != nil {
 		errs = append(errs, err)
 	}
 	if err := endpointPathProblem(getenv); err != nil {
@@ -154,6 +158,62 @@ func insecureProblem(getenv func(string) string) error {
 			insecureName, endpointName, insecureName)
 	}
 	return nil
+}
+
+// tlsOnPlainHTTPProblem reports TLS settings the exporter loads (a
+// _CERTIFICATE, a _CLIENT_CERTIFICATE with its _CLIENT_KEY) beside a
+// plain HTTP connection: the http:// of the endpoint in effect, or an
+// INSECURE flag of true (which the exporter applies after the endpoint).
+// The OTLP/HTTP exporter refuses the two together as it starts ("insecure
+// HTTP endpoint cannot use TLS client configuration"), so serve stopped
+// with an error naming no variable, while config check called the
+// settings valid. A file the exporter cannot load is reported on its own
+// and left out here, as the exporter leaves it out; so is an endpoint it
+// cannot use. The error names the variables, quoting no value.
+func tlsOnPlainHTTPProblem(getenv func(string) string) error {
+	var tlsNames []string
+	for _, scope := range exporterScopes {
+		get := func(key string) string { return strings.TrimSpace(getenv(scope + key)) }
+		if v := get("CERTIFICATE"); v != "" {
+			if pem, err := os.ReadFile(v); err == nil && x509.NewCertPool().AppendCertsFromPEM(pem) {
+				tlsNames = append(tlsNames, scope+"CERTIFICATE")
+			}
+		}
+		if cert, key := get("CLIENT_CERTIFICATE"), get("CLIENT_KEY"); cert != "" && key != "" && clientPairProblem(cert, key) == nil {
+			tlsNames = append(tlsNames, scope+"CLIENT_CERTIFICATE")
+		}
+	}
+	if len(tlsNames) == 0 {
+		return nil
+	}
+	// Whether the exporter speaks plain HTTP, read in its order: each
+	// endpoint's scheme, then each insecure flag, the traces' own after
+	// the general one, each one set deciding over those before it.
+	plain, why, fix := false, "", ""
+	for _, scope := range exporterScopes {
+		name := scope + "ENDPOINT"
+		if v := strings.TrimSpace(getenv(name)); v != "" && endpointProblem(v) == "" {
+			u, _ := url.Parse(v) // endpointProblem parsed it
+			plain = strings.EqualFold(u.Scheme, "http")
+			why, fix = "the endpoint in effect is the http:// of "+name, "write https:// in "+name
+		}
+	}
+	for _, scope := range exporterScopes {
+		name := scope + "INSECURE"
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			plain = strings.EqualFold(v, "true")
+			why, fix = name+"=true asks for plain HTTP", "unset "+name
+		}
+	}
+	if !plain {
+		return nil
+	}
+	verb := "is"
+	if len(tlsNames) > 1 {
+		verb = "are"
+	}
+	return fmt.Errorf("tracing: %s %s set, but %s: the exporter refuses TLS settings for plain HTTP, so the start would fail; "+
+		"%s, or leave the certificate settings out", strings.Join(tlsNames, " and "), verb, why, fix)
 }
 
 // endpointProblem says what keeps v from being an endpoint the exporter
