@@ -104,7 +104,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	var problems []error
 	var retyped []retyped
 	if src.File != "" {
-		f, data, err := readFile(src)
+		f, data, err := readFile(src, sections)
 		if err != nil {
 			return nil, err
 		}
@@ -569,8 +569,9 @@ func appEntryKeys() map[string]reflect.Kind {
 
 // readFile reads src's configuration file once (or takes what Read read
 // of it): its settings, and its bytes for the checks that need the YAML as
-// written (retypedValues).
-func readFile(src Source) (*koanf.Koanf, []byte, error) {
+// written (retypedValues). YAML's error names a key only when it is one
+// of the configuration's or of sections' (settingName).
+func readFile(src Source, sections []SectionInfo) (*koanf.Koanf, []byte, error) {
 	path := src.File
 	var data []byte
 	var err error
@@ -582,12 +583,27 @@ func readFile(src Source) (*koanf.Koanf, []byte, error) {
 	if err == nil {
 		f := koanf.New(".")
 		if err = f.Load(rawbytes.Provider(data), yaml.Parser()); err != nil {
-			err = yamlError(err) // it may quote a value, a secret's too
+			err = yamlError(err, settingName(sections)) // it may quote a value, a secret's too
 		} else if err = markupValues(data); err == nil {
 			return f, data, nil
 		}
 	}
 	return nil, nil, fmt.Errorf("config: read %s: %w", path, err)
+}
+
+// settingName reports, for yamlError, whether key is the name of a key of
+// the configuration: a setting's, an apps or forward entry's, or one of
+// sections' keys or fields. Any other key of the file may be a secret.
+func settingName(sections []SectionInfo) func(key string) bool {
+	names := knownKeys()
+	maps.Copy(names, appEntryKeys())
+	maps.Copy(names, forwardKeys())
+	return func(key string) bool {
+		if _, ok := names[key]; ok {
+			return true
+		}
+		return slices.ContainsFunc(sections, func(s SectionInfo) bool { return s.Key == key || slices.Contains(s.Fields, key) })
+	}
 }
 
 // unknownEntryKeys returns an *UnknownKeyError for each key of an entry of

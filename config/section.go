@@ -130,7 +130,7 @@ func LoadSection[T Validator](src Source, key string, def T) (T, error) {
 		environ = os.Environ
 	}
 	if src.File != "" {
-		f, data, err := readFile(src)
+		f, data, err := readFile(src, []SectionInfo{{Key: key, Fields: slices.Sorted(maps.Keys(fields))}})
 		if err != nil {
 			return def, err
 		}

@@ -200,6 +200,23 @@ func TestSectionSecretWrittenAsAMapIsNotQuoted(t *testing.T) {
 	}
 }
 
+// TestSectionKeyWrittenTwice: YAML's error about a key written twice names
+// a section's own field, and not a key no setting has, which may be a
+// secret (a list written in braces, {a, a}, is a mapping of its items).
+func TestSectionKeyWrittenTwice(t *testing.T) {
+	for _, tt := range []struct{ name, file, want string }{
+		{"a field", "words:\n  code: 120001\n  code: 120002\n", `mapping key "code" already defined at line 2`},
+		{"a secret in braces", "words:\n  api_key: {k-secret, k-secret}\n", "line 2: mapping key [redacted]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.LoadSection(config.Source{File: yamlFile(t, tt.file), Environ: env()}, "words", wordsDefaults)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "k-secret") {
+				t.Fatalf("error %v: want it to say %q, without the secret", err, tt.want)
+			}
+		})
+	}
+}
+
 // retries is a section with a list of durations.
 type retries struct {
 	Delays []time.Duration `koanf:"delays"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -49,14 +50,26 @@ var (
 	selfAnchor    = regexp.MustCompile(`anchor '.*' value contains itself`)
 	mapKey        = regexp.MustCompile(`invalid map key: .*`)
 	quotedValue   = regexp.MustCompile("`[^`]*`")
+	duplicateKey  = regexp.MustCompile(`mapping key ("(?:[^"\\]|\\.)*") already defined`)
 )
 
 // yamlError is err, an error of YAML's reading of the configuration file,
 // without the file's text it quotes: an unquoted token or password that
 // begins with * is read as an alias, and YAML's error named it in full
-// ("unknown anchor 'S3cret' referenced"), into the start's log.
-func yamlError(err error) error {
+// ("unknown anchor 'S3cret' referenced"), into the start's log. A key
+// written twice is named only when named says it is a key of the
+// configuration (tokens, a section's field): a list of secrets written in
+// braces ({tok1, tok1}) is a mapping whose keys are the secrets, and
+// YAML's "mapping key "tok1" already defined" quoted one.
+func yamlError(err error, named func(key string) bool) error {
 	msg := err.Error()
+	msg = duplicateKey.ReplaceAllStringFunc(msg, func(m string) string {
+		if key, uerr := strconv.Unquote(duplicateKey.FindStringSubmatch(m)[1]); uerr == nil && named(key) {
+			return m
+		}
+		return "mapping key [redacted] (not shown: no setting has it, and it may be a secret, as the items of " +
+			"a list written in braces, {a, b}, are keys) already defined"
+	})
 	msg = unknownAnchor.ReplaceAllLiteralString(msg, "a value that begins with * is read as a YAML alias, "+
 		"and no anchor (&) has its name: quote the value (\"*…\")")
 	msg = selfAnchor.ReplaceAllLiteralString(msg, "a YAML anchor's value contains itself: quote a value that begins with & or * (\"&…\")")
