@@ -182,6 +182,19 @@ func TestAppsReviewFindings(t *testing.T) {
 		!strings.Contains(err.Error(), "forward is a mapping with the key audit, not a list of entries") {
 		t.Fatalf("forward as a mapping: %v", err)
 	}
+	// Values written in braces without their keys read as keys without
+	// values, which are not shown: a destination's URL (its path may hold
+	// a key) and secret, an app's token.
+	for _, tt := range []struct{ file, want string }{
+		{"sdkappid: [\"1\"]\nforward: {https://hooks.example.com/KEYPATH, whsec_SUPERSECRET}\n", "forward is a mapping of keys without values"},
+		{"sdkappid: [\"1\"]\napps: {SUPERTOKEN}\n", "apps is a mapping of keys without values"},
+	} {
+		_, err := config.Load(config.Source{File: yamlFile(t, tt.file), Environ: env()})
+		if err == nil || !strings.Contains(err.Error(), tt.want) ||
+			strings.Contains(err.Error(), "KEYPATH") || strings.Contains(err.Error(), "SUPER") {
+			t.Errorf("%q: %v; want it to say %q, without the values", tt.file, err, tt.want)
+		}
+	}
 	// A single entry written without its dash is still that entry.
 	file = yamlFile(t, "apps:\n  sdkappid: \"1400000001\"\n  tokens: [abc]\n")
 	if c, err := config.Load(config.Source{File: file, Environ: env()}); err != nil || len(c.Apps) != 1 || c.Apps[0].SdkAppID != "1400000001" {

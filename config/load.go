@@ -621,8 +621,18 @@ func unknownEntryKeys(raw any, file, list string, known map[string]reflect.Kind)
 		// its settings.
 		keys := slices.Sorted(maps.Keys(m))
 		if len(keys) > 0 && !slices.ContainsFunc(keys, func(k string) bool { _, ok := known[k]; return ok }) {
+			// Named by a key with a value: one without is what a value
+			// written in braces without its key reads as
+			// ({https://hooks…/KEY, whsec_…}), a secret as often as not
+			// (withheldKey).
+			named := slices.IndexFunc(keys, func(k string) bool { return !withheldKey(k, m[k], "") })
+			if named < 0 {
+				return []error{fmt.Errorf("%s: %s is a mapping of keys without values, not a list of entries (they are not shown, "+
+					"as values written in braces without their keys read so, a secret too): write each entry as a list item "+
+					"of keys and values (- %s)", file, list, entryExamples[list])}
+			}
 			return []error{fmt.Errorf("%s: %s is a mapping with the key %s, not a list of entries: write each entry as a list item (- %s)",
-				file, list, keys[0], entryExamples[list])}
+				file, list, keys[named], entryExamples[list])}
 		}
 		items, ok = []any{m}, true
 	}
