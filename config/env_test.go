@@ -279,6 +279,12 @@ func TestFileValueWithWhitespace(t *testing.T) {
 			}
 		})
 	}
+	// An id of sdkappid is said once, under sdkappid: the apps entry Load
+	// adds for it is none of the file's (there was an apps[1].sdkappid too).
+	_, err := loadYAML(t, "sdkappid: [\"1\", \" 2\"]\n")
+	if got, want := errorLines(err), []string{`IMCALLBACK_SDKAPPID (sdkappid): item #2 " 2"` + ws}; !slices.Equal(got, want) {
+		t.Errorf("an id of sdkappid with whitespace: error lines\n%q\nwant\n%q", got, want)
+	}
 	// The same values from variables are trimmed, as before.
 	c, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_DATA_DIR=/var/lib/imcb ",
 		"IMCALLBACK_ALLOW_CIDRS=10.0.0.0/8 , 10.1.0.0/16 ")})

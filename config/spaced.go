@@ -41,7 +41,11 @@ func (c *Config) checkSpaced(bad func(key, format string, args ...any)) map[stri
 		spacedStrings(reflect.ValueOf(a), func(f reflect.StructField, item int, s string) {
 			field, hidden := f.Tag.Get("koanf"), secretTagged(f)
 			if field == "sdkappid" {
-				bad("apps", "apps[%d].sdkappid: %s", i, describeSpaced(item, s, hidden))
+				// The entries Load added for the ids of sdkappid are no
+				// entries of the file: their ids are said under sdkappid.
+				if i < len(c.Apps)-c.appsFromIDs {
+					bad("apps", "apps[%d].sdkappid: %s", i, describeSpaced(item, s, hidden))
+				}
 				return
 			}
 			key := "app_" + a.SdkAppID + "_" + field
