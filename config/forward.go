@@ -268,16 +268,24 @@ func ForwardMatchProblem(match []string) string {
 
 // validateForward checks each destination; problems name the entry.
 func (c *Config) validateForward(bad func(key, format string, args ...any)) {
-	seen := map[string]bool{}
+	seen := map[string]int{} // a name's first entry
 	for i, f := range c.Forward {
 		key, setting := c.forwardEntry(i)
+		first, taken := seen[f.Name]
 		switch {
 		case !forwardName.MatchString(f.Name):
 			bad("forward", "%s: name %q must be 1 to 64 letters, digits, '-' or '_'", key, f.Name)
-		case seen[f.Name]:
+		case taken && i+1 == c.forwardFromEnv:
+			// The variables' destination comes after the file's: the
+			// file has no entry of its index, and its name is fixed.
+			bad("forward_url", "%s: the destination of %s is named %s, as the file's forward[%d] is: rename that entry, "+
+				"or set that destination in the file alone", key, EnvName("forward_url"), DefaultForwardName, first)
+		case taken:
 			bad("forward", "%s: name %q is used twice", key, f.Name)
 		}
-		seen[f.Name] = true
+		if !taken {
+			seen[f.Name] = i
+		}
 		if problem := ForwardMatchProblem(f.Match); problem != "" {
 			bad(setting("match"), "%s: %s", key, problem)
 		}

@@ -113,6 +113,9 @@ func TestForwardMistakes(t *testing.T) {
 // TestForwardEnvProblemsNameTheVariables: a problem of the destination of
 // IMCALLBACK_FORWARD_URL names the variable that set the bad value, not
 // IMCALLBACK_FORWARD, which is refused; an entry of the file keeps forward.
+// Its name, default, taken by an entry of the file is said of the
+// variable too: it was "forward[1] (default): name "default" is used
+// twice", an entry the file does not have.
 func TestForwardEnvProblemsNameTheVariables(t *testing.T) {
 	for _, tc := range []struct {
 		env  []string
@@ -132,6 +135,15 @@ func TestForwardEnvProblemsNameTheVariables(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "forward[0] (x): secret required") ||
 		strings.Contains(err.Error(), "forward_secret") {
 		t.Errorf("an entry of the file: %v", err)
+	}
+	// The variables' destination, named default, beside a file's entry of
+	// that name: said of the variable, not of an entry forward[1] the
+	// file does not have.
+	file = writeTemp(t, "sdkappid: [\"1400000001\"]\nforward:\n  - name: default\n    match: [\"*\"]\n    url: http://h/\n    secret: "+whsec+"\n")
+	_, err = config.Load(config.Source{File: file, Environ: env("IMCALLBACK_FORWARD_URL=http://h2/", "IMCALLBACK_FORWARD_SECRET="+whsec)})
+	if want := "IMCALLBACK_FORWARD_URL (forward_url): forward[1] (default): the destination of IMCALLBACK_FORWARD_URL is named default, " +
+		"as the file's forward[0] is"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("the variables' destination named as a file's entry: %v, want an error with %q", err, want)
 	}
 }
 
