@@ -207,3 +207,56 @@ func writeP224Pair(t *testing.T) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// TestTLSFileGivenAsPEMText: IMCALLBACK_TLS_KEY (or _CERT) set to the
+// file's contents rather than its path, as a Kubernetes secret's key given
+// as a variable or $(cat key.pem) sets it, failed reading a file of that
+// name, and the error quoted the name, the private key whole; written so
+// in the file as a block scalar, the whitespace check quoted it. It is
+// refused naming the setting, never showing the value; a path still loads.
+func TestTLSFileGivenAsPEMText(t *testing.T) {
+	const key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAsecretKeyBody\n-----END PRIVATE KEY-----\n"
+	const cert = "-----BEGIN CERTIFICATE-----\nMIIBcertBody\n-----END CERTIFICATE-----\n" + key // a bundle with its key
+	indent := func(s string) string {
+		return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
+	}
+	const msg = " holds PEM text (not shown: it may hold a private key), not the path of a file: " +
+		"write it to a file that only the service's user can read, and give that file's path"
+	tests := []struct {
+		name, file string
+		environ    []string
+		want       []string // the error lines
+	}{
+		{"the key in a variable", "", []string{"IMCALLBACK_TLS_CERT=/etc/tls/c.pem", "IMCALLBACK_TLS_KEY=" + key},
+			[]string{"IMCALLBACK_TLS_KEY (tls_key):" + msg}},
+		{"both in variables", "", []string{"IMCALLBACK_TLS_CERT=" + cert, "IMCALLBACK_TLS_KEY=" + key},
+			[]string{"IMCALLBACK_TLS_CERT (tls_cert):" + msg, "IMCALLBACK_TLS_KEY (tls_key):" + msg}},
+		{"the key as a block scalar", "tls_cert: /etc/tls/c.pem\ntls_key: |\n" + indent(key), nil,
+			[]string{"IMCALLBACK_TLS_KEY (tls_key):" + msg}},
+		{"the key as a block scalar without its last line break", "tls_cert: /etc/tls/c.pem\ntls_key: |-\n" + indent(key), nil,
+			[]string{"IMCALLBACK_TLS_KEY (tls_key):" + msg}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.environ...)...)}
+			if tt.file != "" {
+				src.File = writeTemp(t, tt.file)
+			}
+			c, err := config.Load(src)
+			if err == nil {
+				err = c.CheckFiles() // what serve and config check run next
+			}
+			got := errorLines(err)
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("error lines\n%q\nwant\n%q", got, tt.want)
+			}
+			if err != nil && (strings.Contains(err.Error(), "secretKeyBody") || strings.Contains(err.Error(), "certBody")) {
+				t.Errorf("the error shows the PEM text: %v", err)
+			}
+		})
+	}
+	if _, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1",
+		"IMCALLBACK_TLS_CERT=/etc/tls/c.pem", "IMCALLBACK_TLS_KEY=/etc/tls/k.pem")}); err != nil {
+		t.Errorf("paths: %v", err)
+	}
+}

@@ -400,6 +400,16 @@ func (c *Config) problems() []error {
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		bad("log_format", "%q must be json or console", c.LogFormat)
 	}
+	for _, f := range []struct{ key, value string }{{"tls_cert", c.TLSCert}, {"tls_key", c.TLSKey}} {
+		if pemText(f.value) {
+			// The file's contents given in place of its path (a
+			// Kubernetes secret's key as a variable, $(cat key.pem)): the
+			// error reading a file of that name quoted it whole, a private
+			// key with it.
+			bad(f.key, "holds PEM text (not shown: it may hold a private key), not the path of a file: write it to a "+
+				"file that only the service's user can read, and give that file's path")
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls_cert", "%s and %s must be set together", EnvName("tls_cert"), EnvName("tls_key"))
 	}
@@ -437,6 +447,11 @@ func (c *Config) problems() []error {
 	c.validateForward(bad)
 	return errs
 }
+
+// pemText reports whether the value of a TLS file's setting (tls_cert,
+// tls_key) is PEM text rather than a path: it holds a PEM block's first
+// line. It is never shown.
+func pemText(value string) bool { return strings.Contains(value, "-----BEGIN ") }
 
 // dsnProblem says what is wrong with a topic store DSN, "" when nothing
 // is. Its texts never quote the DSN, which may hold a password. The driver
