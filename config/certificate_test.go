@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -210,7 +211,8 @@ func writeP224Pair(t *testing.T) (certFile, keyFile string) {
 
 // TestTLSFileGivenAsPEMText: IMCALLBACK_TLS_KEY (or _CERT) set to the
 // file's contents rather than its path, as a Kubernetes secret's key given
-// as a variable or $(cat key.pem) sets it, failed reading a file of that
+// as a variable or $(cat key.pem) sets it (or its base64, as the secret's
+// data shows it), failed reading a file of that
 // name, and the error quoted the name, the private key whole; written so
 // in the file as a block scalar, the whitespace check quoted it. It is
 // refused naming the setting, never showing the value; a path still loads.
@@ -220,8 +222,8 @@ func TestTLSFileGivenAsPEMText(t *testing.T) {
 	indent := func(s string) string {
 		return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
 	}
-	const msg = " holds PEM text (not shown: it may hold a private key), not the path of a file: " +
-		"write it to a file that only the service's user can read, and give that file's path"
+	const msg = " holds PEM text or its base64 (not shown: it may hold a private key), not the path of a file: " +
+		"write the PEM text to a file that only the service's user can read, and give that file's path"
 	tests := []struct {
 		name, file string
 		environ    []string
@@ -231,6 +233,8 @@ func TestTLSFileGivenAsPEMText(t *testing.T) {
 			[]string{"IMCALLBACK_TLS_KEY (tls_key):" + msg}},
 		{"both in variables", "", []string{"IMCALLBACK_TLS_CERT=" + cert, "IMCALLBACK_TLS_KEY=" + key},
 			[]string{"IMCALLBACK_TLS_CERT (tls_cert):" + msg, "IMCALLBACK_TLS_KEY (tls_key):" + msg}},
+		{"the key base64-encoded", "", []string{"IMCALLBACK_TLS_CERT=/etc/tls/c.pem", "IMCALLBACK_TLS_KEY=" + base64.StdEncoding.EncodeToString([]byte(key))},
+			[]string{"IMCALLBACK_TLS_KEY (tls_key):" + msg}},
 		{"the key as a block scalar", "tls_cert: /etc/tls/c.pem\ntls_key: |\n" + indent(key), nil,
 			[]string{"IMCALLBACK_TLS_KEY (tls_key):" + msg}},
 		{"the key as a block scalar without its last line break", "tls_cert: /etc/tls/c.pem\ntls_key: |-\n" + indent(key), nil,
@@ -250,7 +254,8 @@ func TestTLSFileGivenAsPEMText(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("error lines\n%q\nwant\n%q", got, tt.want)
 			}
-			if err != nil && (strings.Contains(err.Error(), "secretKeyBody") || strings.Contains(err.Error(), "certBody")) {
+			if err != nil && (strings.Contains(err.Error(), "secretKeyBody") || strings.Contains(err.Error(), "certBody") ||
+				strings.Contains(err.Error(), "LS0tLS1")) {
 				t.Errorf("the error shows the PEM text: %v", err)
 			}
 		})

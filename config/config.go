@@ -406,7 +406,7 @@ func (c *Config) problems() []error {
 			// Kubernetes secret's key as a variable, $(cat key.pem)): the
 			// error reading a file of that name quoted it whole, a private
 			// key with it.
-			bad(f.key, "holds PEM text (not shown: it may hold a private key), not the path of a file: write it to a "+
+			bad(f.key, "holds PEM text or its base64 (not shown: it may hold a private key), not the path of a file: write the PEM text to a "+
 				"file that only the service's user can read, and give that file's path")
 		}
 	}
@@ -450,8 +450,14 @@ func (c *Config) problems() []error {
 
 // pemText reports whether the value of a TLS file's setting (tls_cert,
 // tls_key) is PEM text rather than a path: it holds a PEM block's first
-// line. It is never shown.
-func pemText(value string) bool { return strings.Contains(value, "-----BEGIN ") }
+// line, or it is that text base64-encoded (a Kubernetes secret's data
+// copied as it is shown), which starts so. It is never shown.
+func pemText(value string) bool {
+	return strings.Contains(value, "-----BEGIN ") || strings.HasPrefix(value, pemBase64)
+}
+
+// pemBase64 starts a PEM text encoded in base64: "-----BEGIN" encoded.
+const pemBase64 = "LS0tLS1CRUdJT"
 
 // dsnProblem says what is wrong with a topic store DSN, "" when nothing
 // is. Its texts never quote the DSN, which may hold a password. The driver
