@@ -759,8 +759,8 @@ func (c *Config) Notes() []string {
 // IMCALLBACK_SIGN_WINDOW, an IMCALLBACK_NATS_LISTEN without the embedded
 // server it belongs to, durable delivery's settings with inline delivery,
 // the settings that only another one, not set, puts to use
-// (dependentsIgnored), and an IMCALLBACK_ADMIN_TOKEN the console cannot
-// send. The service logs them at start, as warnings.
+// (dependentsIgnored), a callback token in quote marks (quotedTokens),
+// and an IMCALLBACK_ADMIN_TOKEN the console cannot send. The service logs them at start, as warnings.
 func (c *Config) SettingWarnings() []string {
 	var notes []string
 	// An after-callback's attempt runs under the after-handler's deadline,
@@ -805,6 +805,7 @@ func (c *Config) SettingWarnings() []string {
 		}
 	}
 	notes = append(notes, c.dependentsIgnored()...)
+	notes = append(notes, c.quotedTokens()...)
 	if i, r, ok := outsidePrintableASCII(c.AdminToken); ok {
 		// Never the token itself: only where the character is and what it is.
 		notes = append(notes, fmt.Sprintf("%s holds %U at character %d, outside printable ASCII: the console cannot use it "+
@@ -813,6 +814,35 @@ func (c *Config) SettingWarnings() []string {
 	}
 	return notes
 }
+
+// quotedTokens are the notes about callback tokens that begin or end
+// with a quote mark (" or '). A shell and systemd's EnvironmentFile drop
+// the quotes around a value, but docker's --env-file, a compose file's
+// env_file and a Kubernetes value keep them, so IMCALLBACK_TOKENS="abc"
+// there makes the quotes part of the token, and every callback IM signs
+// with abc is then refused as badly signed. IM's console does not say
+// which characters a token may hold, so such a token is noted, not
+// refused. Only the token's number is named, never the token.
+func (c *Config) quotedTokens() []string {
+	var notes []string
+	note := func(name string, tokens []string) {
+		for i, t := range tokens {
+			if t != "" && (quoteMark(t[0]) || quoteMark(t[len(t)-1])) {
+				notes = append(notes, fmt.Sprintf("%s: token #%d begins or ends with a quote mark, which is part of the token as written: "+
+					"docker's --env-file, a compose env_file and a Kubernetes value keep the quotes around a value, "+
+					"so every callback signed with the token without them would be refused; write the token without quotes there", name, i+1))
+			}
+		}
+	}
+	note(EnvName("tokens"), c.Tokens)
+	for _, a := range c.Apps {
+		note(AppEnvName(a.SdkAppID, "tokens"), a.Tokens)
+	}
+	return notes
+}
+
+// quoteMark reports whether b is a double or a single quote mark.
+func quoteMark(b byte) bool { return b == '"' || b == '\'' }
 
 // durableOnlyChanged are the keys of the settings of durable delivery
 // alone (its NATS, stream and workers) that differ from their defaults:
