@@ -91,11 +91,20 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 		// Each item as a single whole number: the decoder would read
 		// "010" as octal 8 and "0x10" as hex, where the setting's own
 		// whole numbers are decimal.
-		return setWholeNumbers(field, raw, display)
+		return setItems(field, raw, display, setWholeNumber)
 	case isInteger(typ.Kind()) && raw != nil:
 		// The decoder is weakly typed: it would truncate 1.5 to 1, take
 		// true as 1 and read "010" as octal 8 and "0x10" as hex.
 		if msg := setWholeNumber(field, raw); msg != "" {
+			return []string{display(raw) + " " + msg}
+		}
+		return nil
+	case typ.Kind() == reflect.Slice && isFloat(typ.Elem().Kind()) && raw != nil:
+		return setItems(field, raw, display, setNumber)
+	case isFloat(typ.Kind()) && raw != nil:
+		// A module section's number: the decoder would take NaN and the
+		// infinities, "1_0" as 10, and quote strconv's error for the rest.
+		if msg := setNumber(field, raw); msg != "" {
 			return []string{display(raw) + " " + msg}
 		}
 		return nil
@@ -423,12 +432,75 @@ func setWholeNumber(field reflect.Value, v any) string {
 	return ""
 }
 
-// setWholeNumbers sets the list field of whole numbers to the items of
-// raw (a single value is a list of one), each read as setWholeNumber reads
-// one, and says, one message each, what is wrong with the items that are
-// not whole numbers that fit (then the field is left as it was); display
-// shows an item in a message.
-func setWholeNumbers(field reflect.Value, raw any, display func(any) string) []string {
+// isFloat reports whether k is a floating-point kind.
+func isFloat(k reflect.Kind) bool { return k == reflect.Float32 || k == reflect.Float64 }
+
+// decimalNumber matches a number as a setting's value writes it: an
+// optional sign, decimal digits with at most one point, and an optional
+// exponent (0.25, -1, .5, 2.5e-3).
+var decimalNumber = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
+// setNumber sets the floating-point field (a module section's: the core
+// settings have none) to v and says what is wrong with v when it cannot,
+// "" when it did: v must be a finite number that fits the field, an
+// integer or a float (as YAML reads one) or a decimal text (decimalNumber).
+// Anything else (a boolean, a word, "0x10", "1_0", which the decoder reads
+// as 10) "is not a number"; NaN and the infinities, which strconv and
+// YAML's .nan read, "is not a finite number" (a Validate's range check
+// would let NaN through: it compares false with every bound); a number
+// past the field's bounds "is out of range", with the bounds.
+func setNumber(field reflect.Value, v any) string {
+	const notNumber, notFinite = "is not a number", "is not a finite number"
+	var f float64
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		f = float64(rv.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		f = float64(rv.Uint())
+	case reflect.Float32, reflect.Float64:
+		f = rv.Float()
+	case reflect.String:
+		s := strings.TrimSpace(rv.String())
+		n, err := strconv.ParseFloat(s, 64)
+		switch {
+		case err == nil && (math.IsNaN(n) || math.IsInf(n, 0)): // "NaN", "Inf", "infinity"
+			return notFinite
+		case !decimalNumber.MatchString(s):
+			return notNumber
+		case err != nil: // a decimal number past float64's range
+			return outOfRange(field)
+		}
+		f = n
+	default:
+		return notNumber
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return notFinite
+	}
+	if field.OverflowFloat(f) {
+		return outOfRange(field)
+	}
+	field.SetFloat(f)
+	return ""
+}
+
+// outOfRange is setNumber's message of a number past the bounds of the
+// floating-point field.
+func outOfRange(field reflect.Value) string {
+	largest := math.MaxFloat64
+	if field.Kind() == reflect.Float32 {
+		largest = math.MaxFloat32
+	}
+	return fmt.Sprintf("is out of range: from %g to %g", -largest, largest)
+}
+
+// setItems sets the list field of numbers to the items of raw (a single
+// value is a list of one), each read by set (setWholeNumber, setNumber),
+// and says, one message each, what is wrong with the items that are not
+// numbers that fit (then the field is left as it was); display shows an
+// item in a message.
+func setItems(field reflect.Value, raw any, display func(any) string, set func(reflect.Value, any) string) []string {
 	items := []any{raw}
 	if rv := reflect.ValueOf(raw); rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
 		items = make([]any, rv.Len())
@@ -439,7 +511,7 @@ func setWholeNumbers(field reflect.Value, raw any, display func(any) string) []s
 	out := reflect.MakeSlice(field.Type(), len(items), len(items))
 	var msgs []string
 	for i, item := range items {
-		if msg := setWholeNumber(out.Index(i), item); msg != "" {
+		if msg := set(out.Index(i), item); msg != "" {
 			msgs = append(msgs, fmt.Sprintf("item #%d: %s %s", i+1, display(item), msg))
 		}
 	}
@@ -481,7 +553,7 @@ func setEntryNumbers(raw any, field reflect.Value) {
 			case isInteger(f.Type.Kind()):
 				setWholeNumber(dst, v)
 			case f.Type.Kind() == reflect.Slice && isInteger(f.Type.Elem().Kind()) && f.Type.Elem().Kind() != reflect.Uint8:
-				setWholeNumbers(dst, v, func(v any) string { return fmt.Sprint(v) })
+				setItems(dst, v, func(v any) string { return fmt.Sprint(v) }, setWholeNumber)
 			}
 		}
 	}
@@ -557,6 +629,10 @@ func nestedProblems(typ reflect.Type, raw any, where string, hidden bool) []stri
 		if msg := setWholeNumber(reflect.New(typ).Elem(), raw); msg != "" {
 			msgs = append(msgs, where+": "+shown+" "+msg)
 		}
+	case isFloat(typ.Kind()):
+		if msg := setNumber(reflect.New(typ).Elem(), raw); msg != "" {
+			msgs = append(msgs, where+": "+shown+" "+msg)
+		}
 	case typ.Kind() == reflect.Bool:
 		if !isBoolean(raw) {
 			msgs = append(msgs, where+": "+shown+" is not true or false")
@@ -601,6 +677,8 @@ func setNumbersWithin(v reflect.Value, raw any) {
 	switch {
 	case isInteger(v.Kind()):
 		setWholeNumber(v, raw)
+	case isFloat(v.Kind()):
+		setNumber(v, raw)
 	case isList(v.Type()):
 		if items, ok := raw.([]any); ok && len(items) == v.Len() {
 			for i, item := range items {
