@@ -136,3 +136,21 @@ func serveFails(t *testing.T, delivery string, module fx.Option, want []string) 
 	}
 	return err
 }
+
+// TestNilModuleIsRefused: a nil module passed to Run (an fx.Option
+// variable left unset, cli.Main(mine.Module, extra) with extra nil)
+// panicked inside fx.New with a nil pointer dereference, in whichever
+// command built an app (serve, config check, send, events), naming
+// neither the option nor what to do; each now fails saying which.
+func TestNilModuleIsRefused(t *testing.T) {
+	for _, args := range [][]string{{"config", "check"}, {"serve"}, {"events", "list"}, {"version"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
+			var out bytes.Buffer
+			err := Run(args, &out, &out, ownModule, nil)
+			if want := "cli: option #2 of 2 is nil"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Run %v with a nil module: %v, want an error saying %q\n%s", args, err, want, out.String())
+			}
+		})
+	}
+}

@@ -26,6 +26,8 @@ import (
 	"os"
 
 	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/internal/fxresult"
 )
 
 // Main runs the command line of os.Args with modules added to the
@@ -42,8 +44,12 @@ func Main(modules ...fx.Option) {
 // stdout and stderr, with modules added to the service. A write to stdout
 // that fails (a full disk, a closed pipe's reader) fails the command with
 // the write's error, whichever command printed (help too): its output is
-// cut, and a script must not go on as if it were whole.
+// cut, and a script must not go on as if it were whole. A nil module (an
+// fx.Option variable left unset) fails it at once, saying which.
 func Run(args []string, stdout, stderr io.Writer, modules ...fx.Option) error {
+	if err := fxresult.NilOption("cli", modules); err != nil {
+		return err // fx would panic on it, in whichever command builds an app
+	}
 	out := &outputWriter{w: stdout}
 	root := newRootCmd(out, stderr, modules...)
 	var refused error // --help after an unknown command

@@ -811,8 +811,12 @@ func checkSectionKey(key string) error {
 // order) and ends the build, so none of the modules' own invokes, which
 // need the rest of the service, runs. An error of the build before the
 // listing is returned as dig's root cause, but for a type provided twice,
-// which is named, with the likely cause.
+// which is named, with the likely cause, and a nil module, on which fx
+// would panic.
 func DeclaredSections(modules ...fx.Option) ([]SectionInfo, error) {
+	if err := fxresult.NilOption("config: DeclaredSections", modules); err != nil {
+		return nil, err // fx would panic on it
+	}
 	var infos []SectionInfo
 	app := fx.New(fx.NopLogger,
 		fx.Module("sections", fx.Invoke(fx.Annotate(func(s []SectionInfo) error {

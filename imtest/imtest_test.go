@@ -554,7 +554,7 @@ func (words) Validate() error { return nil }
 // the tests or of the command line) fails the test,
 // naming it, instead of leaving the test to run on a configuration it did
 // not mean; so does IMCALLBACK_DELIVERY=inline beside delivery.Module,
-// which delivers durably. A per-app variable of an app not accepted, which
+// which delivers durably, and so does a nil option, on which fx panicked. A per-app variable of an app not accepted, which
 // a shared helper's env may leave behind, is noted in the log.
 func TestStartRefusesEnvThatSetsNothing(t *testing.T) {
 	section := config.Section("filter", words{})
@@ -572,6 +572,9 @@ func TestStartRefusesEnvThatSetsNothing(t *testing.T) {
 		{"no prefix", []string{"DELIVERY=inline"}, nil, `"DELIVERY=inline" is not IMCALLBACK_NAME=value`},
 		{"inline beside delivery.Module", []string{"IMCALLBACK_DELIVERY=inline"}, []fx.Option{delivery.Module},
 			"IMCALLBACK_DELIVERY is inline but delivery.Module is among the options"},
+		// fx panicked on it, in the test's goroutine or the helper's.
+		{"a nil option", []string{"IMCALLBACK_DELIVERY=inline"}, []fx.Option{section, nil},
+			"imtest: Start: option #2 of 2 is nil"},
 		// Not noted by the service, which leaves them to tests and to the
 		// command line, but in Start's env they can only be a mistake: a
 		// test's DSN passed here does not give the service that store.

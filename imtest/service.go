@@ -144,8 +144,9 @@ type declaredSections struct {
 // IMCALLBACK_ADMIN_URL, which the service never reads). The service would
 // ignore it, and the test would pass or fail on a configuration it did
 // not mean. So does a module in opts that Start
-// wires itself (imcallback.Module), one given twice, or a config.Source or
-// logging.Tee, which Start supplies, saying so. A service that does not
+// wires itself (imcallback.Module), one given twice, a nil option (on
+// which fx would panic), or a config.Source or logging.Tee, which Start
+// supplies, saying so. A service that does not
 // build fails the test with the constructor's own error (a setting that
 // does not decode, a section's Validate), as `serve` says it.
 //
@@ -192,6 +193,9 @@ type declaredSections struct {
 // of other apps. The log says which applied, for a test that fails.
 func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	t.Helper()
+	if err := fxresult.NilOption("imtest: Start", opts); err != nil {
+		t.Fatal(err) // fx would panic on it
+	}
 	for _, kv := range env {
 		if name, _, ok := strings.Cut(kv, "="); !ok || !strings.HasPrefix(name, envPrefix) {
 			t.Fatalf("imtest: Start's env entry %q is not %sNAME=value: it would set nothing", kv, envPrefix)

@@ -5,7 +5,8 @@
 // It also reads the build errors of an app that a user causes most often,
 // a module wired twice (ProvidedTwice; OutsideGroup when the type is a
 // command's or a middleware's, provided without its group helper) and a
-// type nothing provides (MissingType).
+// type nothing provides (MissingType), and refuses a nil option, on which
+// fx panics (NilOption).
 package fxresult
 
 import (
@@ -16,6 +17,7 @@ import (
 	"strings"
 
 	"go.uber.org/dig"
+	"go.uber.org/fx"
 )
 
 // First returns an error naming f and its first result when f is a
@@ -50,6 +52,20 @@ func Describe(f any) (name string, first reflect.Type, ok bool) {
 		first = t.Out(0)
 	}
 	return name, first, true
+}
+
+// NilOption returns an error naming helper when an option of opts is nil
+// (an fx.Option variable left unset, passed among the modules): fx itself
+// panics on one inside fx.New, a nil pointer dereference that names
+// neither the helper nor the option. fx.Options() is the option of none.
+func NilOption(helper string, opts []fx.Option) error {
+	for i, o := range opts {
+		if o == nil {
+			return fmt.Errorf("%s: option #%d of %d is nil (an fx.Option variable left unset?): "+
+				"pass fx.Options() for no option, or leave it out", helper, i+1, len(opts))
+		}
+	}
+	return nil
 }
 
 // NilConstructor returns an error naming helper when f is nil or a nil
