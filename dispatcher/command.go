@@ -273,7 +273,9 @@ func NewEvent[T any](r *Request) (*Event[T], error) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrDecode, r.Command, err)
 		}
 		var retry T
-		if gojson.Unmarshal(rewritten, &retry) != nil {
+		if err := gojson.Unmarshal(rewritten, &retry); err != nil {
+			// This error names the field the second chance could not read
+			// either; the first one's may name a quoted number it read.
 			return nil, fmt.Errorf("%w: %s: %w", ErrDecode, r.Command, err)
 		}
 		ev.Payload = retry

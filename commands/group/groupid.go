@@ -75,7 +75,9 @@ func (p *BeforeCreateGroup) UnmarshalJSON(b []byte) error {
 		}
 		*p = BeforeCreateGroup{}
 		aux = withCreatedNum{plain: (*plain)(p)}
-		if gojson.Unmarshal(rewritten, &aux) != nil {
+		if err := gojson.Unmarshal(rewritten, &aux); err != nil {
+			// This error names the field the second chance could not read
+			// either; the first one's may name a quoted number it read.
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imcallback/imcallback/commands/group"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/tooling"
 )
 
 func TestAfterCreateGroupAcceptsEitherGroupIDSpelling(t *testing.T) {
@@ -157,5 +158,16 @@ func TestBeforeCreateGroupAcceptsEitherCountSpelling(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBeforeCreateGroupDecodeErrorNamesTheFieldThatIsWrong: a body with a
+// quoted number, which the second chance reads, and a value no chance
+// reads failed with the first decode's error, which named the quoted
+// number's field, not the one that is wrong.
+func TestBeforeCreateGroupDecodeErrorNamesTheFieldThatIsWrong(t *testing.T) {
+	_, err := group.BeforeCreateGroupCommand.Tooling(tooling.K).Decode([]byte(`{"CreateGroupNum":"3","Name":{"x":1}}`))
+	if err == nil || !strings.Contains(err.Error(), "Name") || strings.Contains(err.Error(), "CreateGroupNum") {
+		t.Fatalf("error %v, want it to name Name, not CreateGroupNum", err)
 	}
 }

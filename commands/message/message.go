@@ -98,7 +98,9 @@ func (e Element) Decode() (any, error) {
 			return nil, fmt.Errorf("message: %s content: %w", e.MsgType, err)
 		}
 		retry := reflect.New(reflect.TypeOf(v).Elem()).Interface()
-		if json.Unmarshal(rewritten, retry) != nil {
+		if err := json.Unmarshal(rewritten, retry); err != nil {
+			// This error names the field the second chance could not read
+			// either; the first one's may name a quoted number it read.
 			return nil, fmt.Errorf("message: %s content: %w", e.MsgType, err)
 		}
 		return retry, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/imcallback/imcallback/commands/message"
@@ -170,5 +171,16 @@ func TestDecodeToleratesQuotedNumbers(t *testing.T) {
 	}
 	if _, err := (message.Element{MsgType: message.TypeSound, MsgContent: json.RawMessage(`{"Size":"big"}`)}).Decode(); err == nil {
 		t.Error("a word as Size decoded")
+	}
+}
+
+// TestDecodeErrorNamesTheFieldThatIsWrong: content with a quoted number,
+// which the second chance reads, and a value no chance reads failed with
+// the first decode's error, which named the quoted number's field, not
+// the one that is wrong.
+func TestDecodeErrorNamesTheFieldThatIsWrong(t *testing.T) {
+	_, err := message.Element{MsgType: message.TypeFace, MsgContent: json.RawMessage(`{"Index":"3","Data":{"wave":1}}`)}.Decode()
+	if err == nil || !strings.Contains(err.Error(), "FaceElem.Data") || strings.Contains(err.Error(), "FaceElem.Index") {
+		t.Fatalf("error %v, want it to name FaceElem.Data, not FaceElem.Index", err)
 	}
 }
