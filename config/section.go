@@ -75,8 +75,9 @@ type SectionInfo struct {
 // def must be a struct value whose tagged fields are exported: a pointer
 // (which a Validate with a pointer receiver leads to), or a tagged field
 // that is not exported, or an exported field without a koanf tag (which
-// nothing would set; koanf:"-" keeps one out on purpose), fails the start,
-// saying so. The key is lower-case
+// nothing would set; koanf:"-" keeps one out on purpose), an embedded
+// struct among them (a section does not flatten one: tag it with its key,
+// koanf:",squash" included), fails the start, saying so. The key is lower-case
 // letters and digits, and each tag lower-case letters, digits and _
 // (deny_code): a variable's name is read in lower case after the prefix,
 // so one in upper case (DenyCode) or with another character (a dash)
@@ -696,7 +697,9 @@ func keyWithin(t reflect.Type, rest string) bool {
 // checkSectionType refuses a section whose default is no struct value:
 // a pointer, above all, which a Validate with a pointer receiver leads
 // to, and whose fields reflection does not reach. It refuses a field
-// tagged koanf but unexported too, which reflection cannot set or read.
+// tagged koanf but unexported too, which reflection cannot set or read,
+// and an embedded struct without a key (no tag, or ",squash"), whose
+// fields nothing sets.
 func checkSectionType(key string, def any) error {
 	t := reflect.TypeOf(def)
 	if t == nil || t.Kind() != reflect.Struct {
@@ -706,6 +709,18 @@ func checkSectionType(key string, def any) error {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag, tagged := f.Tag.Lookup("koanf")
+		if f.Anonymous && (!tagged && f.IsExported() || strings.HasPrefix(tag, ",")) {
+			// Not flattened into the section: the decoder reads its
+			// fields under no key, the file's keys and the variables
+			// name none of them.
+			how := "without a koanf tag"
+			if tagged {
+				how = fmt.Sprintf("with koanf:%q", tag)
+			}
+			return fmt.Errorf("config: section %q: field %s is embedded %s, so neither the file nor a variable sets its fields "+
+				"(a section does not flatten an embedded struct into its own keys): tag it koanf:%q, written in the file as a "+
+				"mapping of its keys, or declare its fields in the section's struct", key, f.Name, how, snakeCase(f.Name))
+		}
 		if !tagged && f.IsExported() && !f.Anonymous {
 			// koanf reads tagged fields only: nothing would set it.
 			return fmt.Errorf("config: section %q: field %s has no koanf tag, so neither the file nor a variable sets it: "+
