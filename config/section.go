@@ -77,7 +77,8 @@ type SectionInfo struct {
 // that is not exported, or an exported field without a koanf tag (which
 // nothing would set; koanf:"-" keeps one out on purpose), an embedded
 // struct among them (a section does not flatten one: tag it with its key,
-// koanf:",squash" included), fails the start, saying so. The key is lower-case
+// koanf:",squash" included), or two fields tagged with one key, fails the
+// start, saying so. The key is lower-case
 // letters and digits, and each tag lower-case letters, digits and _
 // (deny_code): a variable's name is read in lower case after the prefix,
 // so one in upper case (DenyCode) or with another character (a dash)
@@ -698,14 +699,15 @@ func keyWithin(t reflect.Type, rest string) bool {
 // a pointer, above all, which a Validate with a pointer receiver leads
 // to, and whose fields reflection does not reach. It refuses a field
 // tagged koanf but unexported too, which reflection cannot set or read,
-// and an embedded struct without a key (no tag, or ",squash"), whose
-// fields nothing sets.
+// an embedded struct without a key (no tag, or ",squash"), whose fields
+// nothing sets, and two fields of one key, which one value sets both of.
 func checkSectionType(key string, def any) error {
 	t := reflect.TypeOf(def)
 	if t == nil || t.Kind() != reflect.Struct {
 		return fmt.Errorf("config: section %q: its default is a %T, not a struct: pass a struct value, "+
 			"config.Section(%q, T{…}), whose Validate has a value receiver", key, def, key)
 	}
+	keys := map[string]string{} // each tag's field
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag, tagged := f.Tag.Lookup("koanf")
@@ -739,6 +741,12 @@ func checkSectionType(key string, def any) error {
 			return fmt.Errorf("config: section %q: field %s is tagged koanf:%q, which its variable cannot name "+
 				"(a section's keys are lower-case letters, digits and _): tag it koanf:%q", key, f.Name, tag, snakeCase(tag))
 		}
+		if other, dup := keys[tag]; dup {
+			// One value would set both, and nothing the second alone.
+			return fmt.Errorf("config: section %q: fields %s and %s are both tagged koanf:%q, so one value sets both "+
+				"and nothing sets either alone: give each its own key", key, other, f.Name, tag)
+		}
+		keys[tag] = f.Name
 	}
 	return nil
 }
