@@ -207,9 +207,16 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 			}
 		}
 		if rt, ok := c.(replyTyped); ok {
-			if cmdReply, fbReply := rt.replyTypes(); cmdReply != nil && fbReply != nil && fbReply != cmdReply {
+			cmdReply, fbReply := rt.replyTypes()
+			if cmdReply != nil && fbReply != nil && fbReply != cmdReply {
 				// Built with another command's verbs: fields IM does not take here.
 				return nil, fmt.Errorf("dispatcher: command %s: the fallback's reply fields are a %v, the command's a %v", name, fbReply, cmdReply)
+			}
+			if cmdReply != nil && !objectType(cmdReply) {
+				// The envelope takes an object's fields only: every Modify
+				// would be answered with the fallback, and logged, at run time.
+				return nil, fmt.Errorf("dispatcher: command %s: its reply fields are a %v, which JSON encodes as no object, "+
+					"so every Modify would be answered with the fallback: declare them as a struct (NoReply for none)", name, cmdReply)
 			}
 		}
 		d.commands[name] = c

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 
 	"github.com/imcallback/imcallback/internal/tooling"
@@ -75,6 +76,26 @@ func (r Reply[R]) Fields() (R, bool) {
 		return zero, false
 	}
 	return *r.fields, true
+}
+
+// objectType reports whether a value of type t can encode as a JSON
+// object, which a before-command's reply fields must: a struct, a map, a
+// pointer to one, an interface (its value decides), or a type with its own
+// MarshalJSON (what it writes decides). A string, a number or a slice
+// never can.
+func objectType(t reflect.Type) bool {
+	marshaler := reflect.TypeFor[json.Marshaler]()
+	if t.Implements(marshaler) || reflect.PointerTo(t).Implements(marshaler) {
+		return true
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map, reflect.Interface:
+		return true
+	}
+	return false
 }
 
 // ReplyFunc handles a before-callback of payload T and answers with the

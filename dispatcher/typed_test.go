@@ -166,3 +166,57 @@ func TestDescriptors(t *testing.T) {
 		t.Fatal("Allow has fields")
 	}
 }
+
+// rawReply writes its own JSON object.
+type rawReply string
+
+func (r rawReply) MarshalJSON() ([]byte, error) { return []byte(`{"Raw":"` + string(r) + `"}`), nil }
+
+// TestReplyFieldsThatAreNoObjectAreRefused: the envelope takes an object's
+// fields only, so reply fields declared as a string, a number or a slice
+// answered every Modify with the fallback at run time; they now stop the
+// start, naming the command. Every type that can encode as an object is
+// still taken.
+func TestReplyFieldsThatAreNoObjectAreRefused(t *testing.T) {
+	build := func(cmd dispatcher.Command) error {
+		_, err := dispatcher.New([]dispatcher.Command{cmd}, dispatcher.Options{BeforeTimeout: time.Second}, zap.NewNop(),
+			metrics.NewCallbacks(prometheus.NewRegistry()))
+		return err
+	}
+	tests := []struct {
+		name    string
+		cmd     dispatcher.Command
+		refused bool
+	}{
+		{"a string", beforeWithReply[string](), true},
+		{"an int", beforeWithReply[int](), true},
+		{"a slice", beforeWithReply[[]string](), true},
+		{"a pointer to a string", beforeWithReply[*string](), true},
+		{"a struct", beforeWithReply[typedReply](), false},
+		{"a pointer to a struct", beforeWithReply[*typedReply](), false},
+		{"no reply", beforeWithReply[dispatcher.NoReply](), false},
+		{"a map", beforeWithReply[map[string]any](), false},
+		{"an interface", beforeWithReply[any](), false},
+		{"its own MarshalJSON", beforeWithReply[rawReply](), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := build(tt.cmd)
+			if tt.refused != (err != nil) {
+				t.Fatalf("New: %v, want refused %v", err, tt.refused)
+			}
+			if tt.refused && !(strings.Contains(err.Error(), "Test.CallbackBeforeReply") && strings.Contains(err.Error(), "declare them as a struct")) {
+				t.Errorf("error %q does not name the command and the remedy", err)
+			}
+		})
+	}
+}
+
+// beforeWithReply is a before-command whose reply fields are an R, with a
+// handler that allows.
+func beforeWithReply[R any]() dispatcher.Command {
+	cmd := dispatcher.NewBeforeCommand[typedPayload, R]("Test.CallbackBeforeReply")
+	return cmd.Handle(func(context.Context, *dispatcher.Event[typedPayload]) (dispatcher.Reply[R], error) {
+		return cmd.Allow(), nil
+	})
+}
