@@ -1770,9 +1770,15 @@ func TestHostilePayload(t *testing.T) {
 		topicID = `@TGS#_<b>bold</b>@TOPIC#_<svg onload=alert(3)>`
 		groupID = `@TGS#<script>alert(4)</script>`
 		command = `<img src=x onerror=alert(2)>`
+		// U+202E reverses what follows it, U+200B is invisible: each is
+		// shown as its escape, not as itself.
+		custom   = "order \u202e001 ot 999\u200b"
+		platform = "RES\u202eTAPI"
+		escaped  = `order \u202e001 ot 999\u200b`
 	)
 	send(t, s, "Group.CallbackAfterCreateTopic", sample(t, "Group.CallbackAfterCreateTopic",
-		map[string]any{"GroupId": groupID, "TopicId": topicID, "Name": name, "Introduction": `"><script>alert(5)</script>`}))
+		map[string]any{"GroupId": groupID, "TopicId": topicID, "Name": name, "Introduction": `"><script>alert(5)</script>`,
+			"UserDefinedDataList": []map[string]string{{"Key": "note", "Value": custom}}}), imtest.WithPlatform(platform))
 	s.Send(t, command, []byte(`{"CallbackCommand":"<img src=x onerror=alert(2)>"}`),
 		imtest.WithHeader("X-Request-Id", `<img src=x onerror=alert(6)>`))
 
@@ -1786,6 +1792,9 @@ func TestHostilePayload(t *testing.T) {
 	clickRowWith(t, b, "topics-rows", name)
 	b.waitFor(t, "the hostile topic's fields", fmt.Sprintf(
 		`document.getElementById('topic-detail').textContent.includes(%s)`, js(topicID)))
+	if got := eval[string](t, b, `[...document.querySelectorAll('#topic-detail td')].find((td) => td.textContent === 'note').nextElementSibling.textContent`); got != escaped {
+		t.Errorf("the topic's custom data shows as %q, want %q", got, escaped)
+	}
 
 	b.do(t, "open Events", chromedp.Click(chromedp.CSS("#tab-events")))
 	b.waitFor(t, "the topic's event", rowWith("events-rows", "Group.CallbackAfterCreateTopic"))
@@ -1794,6 +1803,15 @@ func TestHostilePayload(t *testing.T) {
 		const pre = document.querySelector('#event-detail pre.json');
 		return pre && pre.textContent.includes('<img src=x onerror=alert(1)>');
 	})()`)
+	if !eval[bool](t, b, fmt.Sprintf(`document.querySelector('#event-detail pre.json').textContent.includes(%s)`, js(`"Value": "`+escaped+`"`))) {
+		t.Errorf("the body does not show the custom data's value as %q", escaped)
+	}
+	if !eval[bool](t, b, fmt.Sprintf(`document.getElementById('event-detail').textContent.includes(%s)`, js(`OptPlatformRES\u202eTAPI`))) {
+		t.Errorf("the parameters do not show OptPlatform as %q", `RES\u202eTAPI`)
+	}
+	if eval[bool](t, b, `/[\u202e\u200b]/.test(document.body.textContent)`) {
+		t.Errorf("the page holds a raw U+202E or U+200B")
+	}
 
 	// Give any injected handler time to run, then check nothing did.
 	time.Sleep(500 * time.Millisecond)

@@ -58,8 +58,36 @@
   function append(node, children) {
     for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
-      node.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+      if (c instanceof Node) node.appendChild(c);
+      else appendText(node, String(c));
     }
+  }
+
+  // NOT_GRAPHIC matches a character that would not show as itself: a
+  // control (tab and newline aside), a format character (U+202E reverses
+  // the text after it, U+200B is invisible), a line or paragraph
+  // separator, a surrogate, private-use or unassigned code point.
+  const NOT_GRAPHIC = /[^\P{C}\t\n]|[\u2028\u2029]/gu;
+
+  // appendText appends s as text, each NOT_GRAPHIC character of it as its
+  // \u escape, marked (the command line's JSON writes them so): what IM's
+  // users wrote (a body, a parameter, a topic's name) shows as it is,
+  // rather than reversed or hidden, and in a body's JSON the escape is the
+  // same character to whatever reads it.
+  function appendText(node, s) {
+    let at = 0;
+    for (const m of s.matchAll(NOT_GRAPHIC)) {
+      if (m.index > at) node.appendChild(document.createTextNode(s.slice(at, m.index)));
+      let esc = '';
+      for (let i = 0; i < m[0].length; i++) esc += '\\u' + m[0].charCodeAt(i).toString(16).padStart(4, '0');
+      const mark = document.createElement('span');
+      mark.className = 'esc';
+      mark.title = 'U+' + m[0].codePointAt(0).toString(16).toUpperCase().padStart(4, '0') + ', which would not show as itself';
+      mark.appendChild(document.createTextNode(esc));
+      node.appendChild(mark);
+      at = m.index + m[0].length;
+    }
+    if (at < s.length || s === '') node.appendChild(document.createTextNode(at ? s.slice(at) : s));
   }
 
   const SVG = 'http://www.w3.org/2000/svg';
@@ -69,7 +97,7 @@
   function svg(tag, attrs, ...children) {
     const node = document.createElementNS(SVG, tag);
     for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
-    append(node, children);
+    for (const c of children.flat(Infinity)) node.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
     return node;
   }
 
