@@ -163,6 +163,51 @@ func TestExistingMemoryStreamIsWarnedOf(t *testing.T) {
 	})
 }
 
+// TestExistingAsyncPersistStreamIsWarnedOf: a stream set up beforehand
+// with the async persist mode (nats-server 2.12 and later), which NATS
+// cannot change, is kept, with a warning: the server acknowledges a write
+// before it reaches the store's files, so a crash of the server (with the
+// embedded one, a kill -9 of the service) loses the events, or dead
+// letters, it acknowledged last. The service used it without a word.
+func TestExistingAsyncPersistStreamIsWarnedOf(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		stream   func(delivery.Options) string
+		subjects func(delivery.Options) []string
+	}{
+		{"work stream", func(o delivery.Options) string { return o.Stream },
+			func(o delivery.Options) []string { return []string{o.SubjectPrefix + ".>"} }},
+		{"dead-letter stream", func(o delivery.Options) string { return o.DeadStream() },
+			func(o delivery.Options) []string { return []string{o.DeadPrefix() + ".>"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				o := serverFor(t, b, options(t, b))
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				name := tc.stream(o)
+				st, err := clientJS(t, o.URL).CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: tc.subjects(o),
+					Storage: jetstream.FileStorage, PersistMode: jetstream.AsyncPersistMode})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.CachedInfo().Config.PersistMode != jetstream.AsyncPersistMode {
+					t.Skip("the NATS server has no persist mode (before 2.12)")
+				}
+				core, logs := observer.New(zapcore.WarnLevel)
+				s := startLogged(t, o, zap.New(core), nil)
+				if err := s.Check(ctx); err != nil {
+					t.Fatalf("a stream of the async persist mode is kept and used: %v", err)
+				}
+				warned := logs.FilterMessageSnippet("async persist mode").FilterField(zap.String("stream", name)).Len()
+				if warned == 0 {
+					t.Errorf("no warning of the stream's async persist mode; logged: %v", logs.All())
+				}
+			})
+		})
+	}
+}
+
 // TestSubjectPrefixChangeWaitsForTheWorkUnderTheOldOne: a new subject
 // prefix would move the consumer's filter away from the events still
 // pending under the old one: it is refused, naming the setting, while any

@@ -1182,7 +1182,9 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 // are refused with an error saying so. Its
 // replicas and storage are kept (changing them moves data: an operator's
 // decision), a mismatch logged: memory storage loses the events on a
-// restart of the server. A missing stream is created only when g allows
+// restart of the server. So is an async persist mode (NATS cannot change
+// it), with a warning: the server acknowledges a write before it reaches
+// the store's files, and a crash loses what it acknowledged last. A missing stream is created only when g allows
 // (sightings; nil: at once), else the error wraps errSetUpLater. created
 // reports whether this call created it.
 func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *zap.Logger,
@@ -1225,6 +1227,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		log.Warn("the stream exists with memory storage; keeping it: the events it holds, acknowledged to IM and "+
 			"not processed yet, are lost when the NATS server restarts; recreate the stream with file storage",
 			zap.String("stream", want.Name), zap.Stringer("stream_storage", cfg.Storage), zap.Stringer("configured", want.Storage))
+	}
+	if cfg.PersistMode == jetstream.AsyncPersistMode && log != nil {
+		log.Warn("the stream exists with the async persist mode, which acknowledges a write before it reaches the store's "+
+			"files; keeping it (NATS cannot change it): what it acknowledged in the moments before a crash of the NATS "+
+			"server (with the embedded server, a kill -9 of the service) is lost, events answered 200 OK to IM or dead "+
+			"letters whose events were terminated; recreate the stream with the default persist mode",
+			zap.String("stream", want.Name), zap.Stringer("persist_mode", cfg.PersistMode))
 	}
 	limited, sizeLimited := deletingLimits(cfg), sizeLimited(cfg, want)
 	transformed := cfg.SubjectTransform != nil && want.SubjectTransform == nil
