@@ -513,3 +513,55 @@ func TestLimitSetOnTheRunningStreamIsLifted(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamsConsumerInactivityLimitIsLifted: a work stream set up
+// beforehand with a default inactivity limit for its consumers
+// (consumer_limits.inactive_threshold, nats-server 2.10 and later, a
+// common clean-up policy) gave it to the durable consumer, which the
+// server then deleted once no worker had pulled for that long: a stop for
+// a deploy, a pause. The next start created it at the stream's start, and
+// every event of the retention ran again, processed and dead-lettered
+// ones too. The service lifts the limit, with a warning, and the
+// consumer's.
+func TestStreamsConsumerInactivityLimitIsLifted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		const limit = time.Second
+		o := withExistingStream(t, b, func(c *jetstream.StreamConfig) {
+			c.ConsumerLimits.InactiveThreshold = limit
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		js := clientJS(t, o.URL)
+		st, err := js.Stream(ctx, o.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.CachedInfo().Config.ConsumerLimits.InactiveThreshold != limit {
+			t.Skip("the NATS server has no consumer limits on a stream (before 2.10)")
+		}
+		core, logs := observer.New(zapcore.WarnLevel)
+		rec := newRecorder()
+		s := startLogged(t, o, zap.New(core), dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "once"))
+		eventually(t, 10*time.Second, "the event processed", func() bool {
+			return rec.appliedCount("once") == 1 && pending(t, s) == 0
+		})
+		stop(t, s)
+		if logs.FilterMessageSnippet("inactivity limit").FilterField(zap.String("stream", o.Stream)).Len() == 0 {
+			t.Errorf("no warning of the stream's consumer inactivity limit; logged: %v", logs.All())
+		}
+		// Idle past the limit (and the server's jitter of up to a second).
+		time.Sleep(3 * limit)
+		if _, err := js.Consumer(ctx, o.Stream, s.Options().Consumer); err != nil {
+			t.Errorf("the consumer, idle for %v: %v", 3*limit, err)
+		}
+		s = start(t, o, dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "after"))
+		eventually(t, 10*time.Second, "the next event processed", func() bool {
+			return rec.appliedCount("after") == 1 && pending(t, s) == 0
+		})
+		if n := len(rec.callTimes("once")); n != 1 {
+			t.Errorf("the event processed before the stop ran %d times, want 1", n)
+		}
+	})
+}

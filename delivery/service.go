@@ -827,7 +827,7 @@ func (s *Service) liftWorkLimits(ctx context.Context, conn *Conn, g *sightings) 
 		return
 	}
 	want := workStreamConfig(s.opts)
-	if cfg := st.CachedInfo().Config; deletingLimits(cfg) || sizeLimited(cfg, want) || cfg.SubjectTransform != nil {
+	if cfg := st.CachedInfo().Config; deletingLimits(cfg) || sizeLimited(cfg, want) || cfg.SubjectTransform != nil || idleLimited(cfg) {
 		if _, err := ensureStream(ctx, conn.JS, want, s.log, g); err != nil {
 			s.log.Warn("lifting the work stream's limits failed; trying again at the next check",
 				zap.String("stream", s.opts.Stream), zap.Error(err))
@@ -1176,8 +1176,9 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 // that listings and replays read; work-queue or interest retention would
 // delete each event once it is processed) and a PubAck for every append
 // (without one, every callback is answered 503), and lifts its limits on
-// messages and bytes (deletingLimits) and a subject transform (which
-// stores events under subjects the consumer may not read). A work-queue
+// messages and bytes (deletingLimits), a subject transform (which
+// stores events under subjects the consumer may not read) and an
+// inactivity limit for its consumers (idleLimited). A work-queue
 // stream and a sealed one (it takes no write), which NATS cannot change,
 // are refused with an error saying so. Its
 // replicas and storage are kept (changing them moves data: an operator's
@@ -1237,9 +1238,16 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	}
 	limited, sizeLimited := deletingLimits(cfg), sizeLimited(cfg, want)
 	transformed := cfg.SubjectTransform != nil && want.SubjectTransform == nil
+	idleLimited := idleLimited(cfg)
 	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates &&
-		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck && !limited && !sizeLimited && !transformed {
+		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck && !limited && !sizeLimited && !transformed && !idleLimited {
 		return false, nil
+	}
+	if idleLimited && log != nil {
+		log.Warn("the stream exists with a default inactivity limit for its consumers, which the server gives the "+
+			"durable consumer and then deletes it once no worker pulled for that long (a stop for a deploy, a pause): "+
+			"created again, it starts at the stream's start and every event of the retention runs again; lifting it",
+			zap.String("stream", want.Name), zap.Duration("inactive_threshold", cfg.ConsumerLimits.InactiveThreshold))
 	}
 	if transformed && log != nil {
 		log.Warn("the stream exists with a subject transform, which stores each message under another subject than it "+
@@ -1276,6 +1284,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	if transformed {
 		cfg.SubjectTransform = nil
 	}
+	if idleLimited {
+		cfg.ConsumerLimits.InactiveThreshold = 0
+	}
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		return false, fmt.Errorf("delivery: update stream %s (%s): %w", want.Name, streamChanges(from, cfg), err)
 	}
@@ -1292,6 +1303,18 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 // stream is bounded by its max age (Options.Retention).
 func deletingLimits(cfg jetstream.StreamConfig) bool {
 	return cfg.MaxMsgs > 0 || cfg.MaxBytes > 0 || cfg.MaxMsgsPerSubject > 0
+}
+
+// idleLimited reports whether cfg gives its consumers an inactivity limit
+// (consumer_limits.inactive_threshold, nats-server 2.10 and later): the
+// server gives it to a consumer created or updated without one of its own,
+// the service's durable consumer too, and deletes such a consumer once no
+// pull came for that long (a stop, a pause). Created again by a process
+// that read no acknowledgement floor, it starts at the stream's start, and
+// every event the stream holds ran again. A limit below the event log's
+// scans' own (a minute) also refused them.
+func idleLimited(cfg jetstream.StreamConfig) bool {
+	return cfg.ConsumerLimits.InactiveThreshold > 0
 }
 
 // sizeLimited reports whether cfg limits the size of a message that want
@@ -1336,6 +1359,10 @@ func streamChanges(from, to jetstream.StreamConfig) string {
 	if from.SubjectTransform != nil && to.SubjectTransform == nil {
 		out = append(out, fmt.Sprintf("subject transform %s to %s to none (it stores events where the consumer does not read)",
 			from.SubjectTransform.Source, from.SubjectTransform.Destination))
+	}
+	if idleLimited(from) && !idleLimited(to) {
+		out = append(out, fmt.Sprintf("consumer_limits.inactive_threshold %v to none (it deletes the durable consumer while no worker pulls)",
+			from.ConsumerLimits.InactiveThreshold))
 	}
 	if deletingLimits(from) && !deletingLimits(to) {
 		out = append(out, fmt.Sprintf("max_msgs %d, max_bytes %d, max_msgs_per_subject %d to none (they delete events not processed yet)",
