@@ -565,3 +565,50 @@ func TestStreamsConsumerInactivityLimitIsLifted(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamsSubjectDeleteMarkersAreLifted: a work stream set up beforehand
+// with subject delete markers (subject_delete_marker_ttl, nats-server 2.11
+// and later) writes one under an event's subject when its retention drops
+// the last event of that subject. The workers took it for an event that
+// cannot decode and dead-lettered it (a dead letter of no command, and the
+// dead-letter alert). The service lifts the markers, with a warning.
+func TestStreamsSubjectDeleteMarkersAreLifted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := withExistingStream(t, b, func(c *jetstream.StreamConfig) {
+			c.AllowMsgTTL, c.SubjectDeleteMarkerTTL = true, time.Second
+		})
+		o.Retention, o.DedupWindow = time.Second, time.Second // a window at most the retention
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		st, err := clientJS(t, o.URL).Stream(ctx, o.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.CachedInfo().Config.SubjectDeleteMarkerTTL == 0 {
+			t.Skip("the NATS server has no subject delete markers (before 2.11)")
+		}
+		core, logs := observer.New(zapcore.WarnLevel)
+		rec := newRecorder()
+		s := startLogged(t, o, zap.New(core), dispatcherFor(t, rec))
+		accept(t, s, request(testCommand, "expires"))
+		eventually(t, 10*time.Second, "the event processed", func() bool {
+			return rec.appliedCount("expires") == 1 && pending(t, s) == 0
+		})
+		// The retention drops the event (and the server's expiry check may
+		// come a second later); a marker would be delivered at once.
+		eventually(t, 10*time.Second, "the event dropped by the retention", func() bool {
+			st, err := clientJS(t, o.URL).Stream(ctx, o.Stream)
+			return err == nil && st.CachedInfo().State.FirstSeq > 1 && st.CachedInfo().State.Msgs == 0
+		})
+		accept(t, s, request(testCommand, "after"))
+		eventually(t, 10*time.Second, "the next event processed", func() bool {
+			return rec.appliedCount("after") == 1 && pending(t, s) == 0
+		})
+		if dead := deadLetters(t, events(t, s)); len(dead) != 0 {
+			t.Errorf("dead letters %+v, want none: a delete marker is no event", dead)
+		}
+		if logs.FilterMessageSnippet("subject delete markers").FilterField(zap.String("stream", o.Stream)).Len() == 0 {
+			t.Errorf("no warning of the stream's subject delete markers; logged: %v", logs.All())
+		}
+	})
+}

@@ -827,7 +827,8 @@ func (s *Service) liftWorkLimits(ctx context.Context, conn *Conn, g *sightings) 
 		return
 	}
 	want := workStreamConfig(s.opts)
-	if cfg := st.CachedInfo().Config; deletingLimits(cfg) || sizeLimited(cfg, want) || cfg.SubjectTransform != nil || idleLimited(cfg) {
+	if cfg := st.CachedInfo().Config; deletingLimits(cfg) || sizeLimited(cfg, want) || cfg.SubjectTransform != nil || idleLimited(cfg) ||
+		cfg.SubjectDeleteMarkerTTL > 0 {
 		if _, err := ensureStream(ctx, conn.JS, want, s.log, g); err != nil {
 			s.log.Warn("lifting the work stream's limits failed; trying again at the next check",
 				zap.String("stream", s.opts.Stream), zap.Error(err))
@@ -1177,8 +1178,9 @@ func consumerConfig(o Options) jetstream.ConsumerConfig {
 // delete each event once it is processed) and a PubAck for every append
 // (without one, every callback is answered 503), and lifts its limits on
 // messages and bytes (deletingLimits), a subject transform (which
-// stores events under subjects the consumer may not read) and an
-// inactivity limit for its consumers (idleLimited). A work-queue
+// stores events under subjects the consumer may not read), an
+// inactivity limit for its consumers (idleLimited) and subject delete
+// markers (written under an event's subject, they are no events). A work-queue
 // stream and a sealed one (it takes no write), which NATS cannot change,
 // are refused with an error saying so. Its
 // replicas and storage are kept (changing them moves data: an operator's
@@ -1238,10 +1240,17 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	}
 	limited, sizeLimited := deletingLimits(cfg), sizeLimited(cfg, want)
 	transformed := cfg.SubjectTransform != nil && want.SubjectTransform == nil
-	idleLimited := idleLimited(cfg)
+	idleLimited, marked := idleLimited(cfg), cfg.SubjectDeleteMarkerTTL > 0
 	if slices.Equal(cfg.Subjects, want.Subjects) && cfg.MaxAge == want.MaxAge && cfg.Duplicates == want.Duplicates &&
-		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck && !limited && !sizeLimited && !transformed && !idleLimited {
+		cfg.Retention == want.Retention && cfg.NoAck == want.NoAck && !limited && !sizeLimited && !transformed &&
+		!idleLimited && !marked {
 		return false, nil
+	}
+	if marked && log != nil {
+		log.Warn("the stream exists with subject delete markers, which it writes under an event's subject when the "+
+			"retention drops the last event of that subject: the workers took each marker for an event that cannot "+
+			"decode and dead-lettered it (a dead letter of no command, and the dead-letter alert); lifting them",
+			zap.String("stream", want.Name), zap.Duration("subject_delete_marker_ttl", cfg.SubjectDeleteMarkerTTL))
 	}
 	if idleLimited && log != nil {
 		log.Warn("the stream exists with a default inactivity limit for its consumers, which the server gives the "+
@@ -1286,6 +1295,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	}
 	if idleLimited {
 		cfg.ConsumerLimits.InactiveThreshold = 0
+	}
+	if marked {
+		cfg.SubjectDeleteMarkerTTL = 0
 	}
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		return false, fmt.Errorf("delivery: update stream %s (%s): %w", want.Name, streamChanges(from, cfg), err)
@@ -1359,6 +1371,9 @@ func streamChanges(from, to jetstream.StreamConfig) string {
 	if from.SubjectTransform != nil && to.SubjectTransform == nil {
 		out = append(out, fmt.Sprintf("subject transform %s to %s to none (it stores events where the consumer does not read)",
 			from.SubjectTransform.Source, from.SubjectTransform.Destination))
+	}
+	if from.SubjectDeleteMarkerTTL > 0 && to.SubjectDeleteMarkerTTL == 0 {
+		out = append(out, fmt.Sprintf("subject_delete_marker_ttl %v to none (its markers are no events)", from.SubjectDeleteMarkerTTL))
 	}
 	if idleLimited(from) && !idleLimited(to) {
 		out = append(out, fmt.Sprintf("consumer_limits.inactive_threshold %v to none (it deletes the durable consumer while no worker pulls)",
