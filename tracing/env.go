@@ -58,7 +58,9 @@ func checkExporterEnv(getenv func(string) string) error {
 			bad(name, "must be true or false")
 		}
 		if name, v := get("CERTIFICATE"); v != "" {
-			if pem, err := os.ReadFile(v); err != nil {
+			if pemText(v) {
+				bad(name, "%s", pemTextProblem)
+			} else if pem, err := os.ReadFile(v); err != nil {
 				bad(name, "cannot be read: %v", err)
 			} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 				bad(name, "(%s) holds no PEM certificate", v)
@@ -66,8 +68,14 @@ func checkExporterEnv(getenv func(string) string) error {
 		}
 		certName, cert := get("CLIENT_CERTIFICATE")
 		keyName, key := get("CLIENT_KEY")
+		for _, f := range [][2]string{{certName, cert}, {keyName, key}} {
+			if pemText(f[1]) {
+				bad(f[0], "%s", pemTextProblem)
+			}
+		}
 		switch {
 		case cert == "" && key == "":
+		case pemText(cert) || pemText(key): // said above
 		case cert == "" || key == "":
 			bad(certName, "and %s go together: the exporter ignores one without the other", keyName)
 		default:
@@ -215,6 +223,21 @@ func tlsOnPlainHTTPProblem(getenv func(string) string) error {
 	return fmt.Errorf("tracing: %s %s set, but %s: the exporter refuses TLS settings for plain HTTP, so the start would fail; "+
 		"%s, or leave the certificate settings out", strings.Join(tlsNames, " and "), verb, why, fix)
 }
+
+// pemText reports whether v, the value of a certificate setting
+// (_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY), is PEM text rather
+// than a file's path: it holds a PEM block's first line, or it is that
+// text base64-encoded (a Kubernetes secret's data copied as it is shown),
+// which starts so. The error reading a file of that name quoted it whole,
+// a private key with it; it is never shown.
+func pemText(v string) bool {
+	return strings.Contains(v, "-----BEGIN ") || strings.HasPrefix(v, "LS0tLS1CRUdJT")
+}
+
+// pemTextProblem is the problem of a certificate setting holding PEM
+// text (pemText).
+const pemTextProblem = "holds PEM text or its base64 (not shown: it may hold a private key), not the path of a file: " +
+	"write the PEM text to a file that only the service's user can read, and give that file's path"
 
 // endpointProblem says what keeps v from being an endpoint the exporter
 // sends to as written; "" when nothing does. The exporter takes the

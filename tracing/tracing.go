@@ -165,7 +165,8 @@ func errorType(err error) string {
 // timeout that is no number of milliseconds, a header that is no
 // key=value, an unknown compression, a certificate file it cannot read,
 // ...) is an error naming the variable, never quoting its value; the
-// certificate files are read. So is a certificate setting beside plain
+// certificate files are read, and a certificate setting holding PEM text
+// (or its base64) instead of a path is refused without reading it. So is a certificate setting beside plain
 // HTTP (an http:// endpoint, or INSECURE=true), which the exporter
 // refuses as it starts. So is an OTEL_RESOURCE_ATTRIBUTES entry the
 // SDK would drop or leave undecoded, and an OTEL_TRACES_SAMPLER or
