@@ -699,8 +699,9 @@ func keyWithin(t reflect.Type, rest string) bool {
 // a pointer, above all, which a Validate with a pointer receiver leads
 // to, and whose fields reflection does not reach. It refuses a field
 // tagged koanf but unexported too, which reflection cannot set or read,
-// an embedded struct without a key (no tag, or ",squash"), whose fields
-// nothing sets, and two fields of one key, which one value sets both of.
+// an embedded struct without a key (no tag, or ",squash"; unexported,
+// when it has tagged fields), whose fields nothing sets, and two fields
+// of one key, which one value sets both of.
 func checkSectionType(key string, def any) error {
 	t := reflect.TypeOf(def)
 	if t == nil || t.Kind() != reflect.Struct {
@@ -722,6 +723,13 @@ func checkSectionType(key string, def any) error {
 			return fmt.Errorf("config: section %q: field %s is embedded %s, so neither the file nor a variable sets its fields "+
 				"(a section does not flatten an embedded struct into its own keys): tag it koanf:%q, written in the file as a "+
 				"mapping of its keys, or declare its fields in the section's struct", key, f.Name, how, snakeCase(f.Name))
+		}
+		if f.Anonymous && !tagged && !f.IsExported() && holdsTagged(f.Type) {
+			// Its fields, tagged as a section's are, set by nothing: the
+			// decoder neither flattens it nor sets an unexported field.
+			return fmt.Errorf("config: section %q: field %s is embedded without a koanf tag and not exported, so neither "+
+				"the file nor a variable sets its fields (a section does not flatten an embedded struct into its own keys): "+
+				"declare its fields in the section's struct, or embed an exported type tagged with its key", key, f.Name)
 		}
 		if !tagged && f.IsExported() && !f.Anonymous {
 			// koanf reads tagged fields only: nothing would set it.
@@ -749,6 +757,23 @@ func checkSectionType(key string, def any) error {
 		keys[tag] = f.Name
 	}
 	return nil
+}
+
+// holdsTagged reports whether t (or what it points to) is a struct with
+// a field tagged koanf: one meant to be set from the configuration.
+func holdsTagged(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for i := range t.NumField() {
+		if tag, ok := t.Field(i).Tag.Lookup("koanf"); ok && tag != "-" {
+			return true
+		}
+	}
+	return false
 }
 
 // plainName reports whether name is lower-case ASCII letters and digits,
