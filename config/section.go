@@ -77,7 +77,8 @@ type SectionInfo struct {
 // that is not exported, or an exported field without a koanf tag (which
 // nothing would set; koanf:"-" keeps one out on purpose), an embedded
 // struct among them (a section does not flatten one: tag it with its key,
-// koanf:",squash" included), or two fields tagged with one key, fails the
+// koanf:",squash" included), or two fields tagged with one key (in a
+// struct within a field too), fails the
 // start, saying so. The key is lower-case
 // letters and digits, and each tag lower-case letters, digits and _
 // (deny_code): a variable's name is read in lower case after the prefix,
@@ -701,7 +702,8 @@ func keyWithin(t reflect.Type, rest string) bool {
 // tagged koanf but unexported too, which reflection cannot set or read,
 // an embedded struct without a key (no tag, or ",squash"; unexported,
 // when it has tagged fields), whose fields nothing sets, and two fields
-// of one key, which one value sets both of.
+// of one key, which one value sets both of, in a struct within a field
+// too (nestedKeysTwice).
 func checkSectionType(key string, def any) error {
 	t := reflect.TypeOf(def)
 	if t == nil || t.Kind() != reflect.Struct {
@@ -755,6 +757,41 @@ func checkSectionType(key string, def any) error {
 				"and nothing sets either alone: give each its own key", key, other, f.Name, tag)
 		}
 		keys[tag] = f.Name
+		if err := nestedKeysTwice(key, tag, f.Type, map[reflect.Type]bool{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nestedKeysTwice refuses, as checkSectionType does the section's own
+// fields, two fields tagged with one key in a struct within a section's
+// field (the field's own type, or its items' or values'): one value of the
+// file set both, and nothing either alone. where is the field's key from
+// the section's (limits, limits.burst).
+func nestedKeysTwice(section, where string, t reflect.Type, seen map[reflect.Type]bool) error {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return nil
+	}
+	seen[t] = true
+	keys := map[string]string{} // each tag's field
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		if other, dup := keys[tag]; dup {
+			return fmt.Errorf("config: section %q: fields %s and %s of %s are both tagged koanf:%q, so one value sets both "+
+				"and nothing sets either alone: give each its own key", section, other, f.Name, where, tag)
+		}
+		keys[tag] = f.Name
+		if err := nestedKeysTwice(section, where+"."+tag, f.Type, seen); err != nil {
+			return err
+		}
 	}
 	return nil
 }
