@@ -816,10 +816,12 @@ func (c *Config) SettingWarnings() []string {
 }
 
 // quotedTokens are the notes about callback tokens that begin or end
-// with a quote mark (" or '). A shell and systemd's EnvironmentFile drop
-// the quotes around a value, but docker's --env-file, a compose file's
-// env_file and a Kubernetes value keep them, so IMCALLBACK_TOKENS="abc"
-// there makes the quotes part of the token, and every callback IM signs
+// with a quote mark (" or '). A shell, systemd's EnvironmentFile and a
+// compose env_file drop the quotes around a value, but docker's
+// --env-file, an item of a compose file's environment list and a
+// Kubernetes ConfigMap or Secret made from an env file (kubectl's
+// --from-env-file, kustomize) keep them, so IMCALLBACK_TOKENS="abc" there
+// makes the quotes part of the token, and every callback IM signs
 // with abc is then refused as badly signed. IM's console does not say
 // which characters a token may hold, so such a token is noted, not
 // refused. Only the token's number is named, never the token.
@@ -829,7 +831,8 @@ func (c *Config) quotedTokens() []string {
 		for i, t := range tokens {
 			if t != "" && (quoteMark(t[0]) || quoteMark(t[len(t)-1])) {
 				notes = append(notes, fmt.Sprintf("%s: token #%d begins or ends with a quote mark, which is part of the token as written: "+
-					"docker's --env-file, a compose env_file and a Kubernetes value keep the quotes around a value, "+
+					"docker's --env-file, an item of a compose file's environment list and a Kubernetes ConfigMap or Secret "+
+					"made --from-env-file keep the quotes around a value, "+
 					"so every callback signed with the token without them would be refused; write the token without quotes there", name, i+1))
 			}
 		}

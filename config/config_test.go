@@ -804,10 +804,12 @@ func TestNotes(t *testing.T) {
 		// A request is verified with its own app's tokens only.
 		{"global tokens beside every app's own", []string{"IMCALLBACK_TOKENS=secret-pass", "IMCALLBACK_APP_1_TOKENS=own"},
 			[]string{"IMCALLBACK_TOKENS (tokens) is ignored: every app has tokens of its own (IMCALLBACK_APP_<SDKAPPID>_TOKENS or its apps entry's tokens)"}},
-		// docker's --env-file and a Kubernetes value keep the quotes, and
+		// docker's --env-file and a ConfigMap made --from-env-file keep the quotes, and
 		// IM signs with the token without them; the token is never shown.
 		{"a token in double quotes", []string{`IMCALLBACK_TOKENS="secret-pass"`},
-			[]string{"IMCALLBACK_TOKENS: token #1 begins or ends with a quote mark, which is part of the token as written"}},
+			[]string{"IMCALLBACK_TOKENS: token #1 begins or ends with a quote mark, which is part of the token as written: " +
+				"docker's --env-file, an item of a compose file's environment list and a Kubernetes ConfigMap or Secret " +
+				"made --from-env-file keep the quotes"}},
 		{"a list of tokens in quotes", []string{`IMCALLBACK_TOKENS="secret-pass,secret-pass2"`},
 			[]string{"IMCALLBACK_TOKENS: token #1 begins or ends with a quote mark", "IMCALLBACK_TOKENS: token #2 begins or ends with a quote mark"}},
 		{"an app's token in single quotes", []string{`IMCALLBACK_APP_1_TOKENS='secret-pass'`},
