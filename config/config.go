@@ -759,7 +759,8 @@ func (c *Config) Notes() []string {
 // IMCALLBACK_SIGN_WINDOW, an IMCALLBACK_NATS_LISTEN without the embedded
 // server it belongs to, durable delivery's settings with inline delivery,
 // the settings that only another one, not set, puts to use
-// (dependentsIgnored), a callback token in quote marks (quotedTokens),
+// (dependentsIgnored), a callback token, the admin token or a secret key
+// in quote marks (quotedTokens),
 // and an IMCALLBACK_ADMIN_TOKEN the console cannot send. The service logs them at start, as warnings.
 func (c *Config) SettingWarnings() []string {
 	var notes []string
@@ -816,23 +817,26 @@ func (c *Config) SettingWarnings() []string {
 }
 
 // quotedTokens are the notes about callback tokens that begin or end
-// with a quote mark (" or '). A shell, systemd's EnvironmentFile and a
-// compose env_file drop the quotes around a value, but docker's
-// --env-file, an item of a compose file's environment list and a
-// Kubernetes ConfigMap or Secret made from an env file (kubectl's
-// --from-env-file, kustomize) keep them, so IMCALLBACK_TOKENS="abc" there
-// makes the quotes part of the token, and every callback IM signs
-// with abc is then refused as badly signed. IM's console does not say
-// which characters a token may hold, so such a token is noted, not
-// refused. Only the token's number is named, never the token.
+// with a quote mark (" or '), and about an admin token or an app's secret
+// key that does. A shell, systemd's EnvironmentFile and a compose
+// env_file drop the quotes around a value, but docker's --env-file, an
+// item of a compose file's environment list and a Kubernetes ConfigMap or
+// Secret made from an env file (kubectl's --from-env-file, kustomize)
+// keep them, so IMCALLBACK_TOKENS="abc" there makes the quotes part of the
+// token, and every callback IM signs with abc is then refused as badly
+// signed; the console given abc is refused, and IM refuses every REST API
+// call signed with a key in quotes. IM's console does not say which
+// characters a token may hold, so such a token is noted, not refused.
+// Only the token's number is named, never the token.
 func (c *Config) quotedTokens() []string {
+	const keep = "docker's --env-file, an item of a compose file's environment list and a Kubernetes ConfigMap or Secret " +
+		"made --from-env-file keep the quotes around a value, "
+	quoted := func(t string) bool { return t != "" && (quoteMark(t[0]) || quoteMark(t[len(t)-1])) }
 	var notes []string
 	note := func(name string, tokens []string) {
 		for i, t := range tokens {
-			if t != "" && (quoteMark(t[0]) || quoteMark(t[len(t)-1])) {
-				notes = append(notes, fmt.Sprintf("%s: token #%d begins or ends with a quote mark, which is part of the token as written: "+
-					"docker's --env-file, an item of a compose file's environment list and a Kubernetes ConfigMap or Secret "+
-					"made --from-env-file keep the quotes around a value, "+
+			if quoted(t) {
+				notes = append(notes, fmt.Sprintf("%s: token #%d begins or ends with a quote mark, which is part of the token as written: "+keep+
 					"so every callback signed with the token without them would be refused; write the token without quotes there", name, i+1))
 			}
 		}
@@ -840,6 +844,18 @@ func (c *Config) quotedTokens() []string {
 	note(EnvName("tokens"), c.Tokens)
 	for _, a := range c.Apps {
 		note(AppEnvName(a.SdkAppID, "tokens"), a.Tokens)
+	}
+	if quoted(c.AdminToken) {
+		notes = append(notes, fmt.Sprintf("%s begins or ends with a quote mark, which is part of the token as written: "+keep+
+			"so the console and every client given the token without them would be refused; write the token without quotes there",
+			EnvName("admin_token")))
+	}
+	for _, a := range c.Apps {
+		if quoted(a.SecretKey) {
+			notes = append(notes, fmt.Sprintf("%s begins or ends with a quote mark, which is part of the key as written: "+keep+
+				"so IM would refuse every REST API call signed with it (the address lists' refresh, a handler's calls); "+
+				"write the key without quotes there", AppEnvName(a.SdkAppID, "secret_key")))
+		}
 	}
 	return notes
 }

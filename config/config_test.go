@@ -815,6 +815,11 @@ func TestNotes(t *testing.T) {
 		{"an app's token in single quotes", []string{`IMCALLBACK_APP_1_TOKENS='secret-pass'`},
 			[]string{"IMCALLBACK_APP_1_TOKENS: token #1 begins or ends with a quote mark"}},
 		{"a token with a quote mark inside", []string{`IMCALLBACK_TOKENS=it's-"ok"-secret-pass`}, nil},
+		// The admin token and an app's secret key, in the same env file.
+		{"the admin token in quotes", []string{"IMCALLBACK_TOKENS=t", `IMCALLBACK_ADMIN_TOKEN="secret-pass-admin"`},
+			[]string{"IMCALLBACK_ADMIN_TOKEN begins or ends with a quote mark, which is part of the token as written"}},
+		{"an app's secret key in quotes", []string{"IMCALLBACK_TOKENS=t", `IMCALLBACK_APP_1_SECRET_KEY="secret-pass-key"`},
+			[]string{"IMCALLBACK_APP_1_SECRET_KEY begins or ends with a quote mark, which is part of the key as written"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
