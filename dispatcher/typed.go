@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"encoding"
 	"encoding/json"
 	"reflect"
 
@@ -82,11 +83,16 @@ func (r Reply[R]) Fields() (R, bool) {
 // object, which a before-command's reply fields must: a struct, a map, a
 // pointer to one, an interface (its value decides), or a type with its own
 // MarshalJSON (what it writes decides). A string, a number or a slice
-// never can.
+// never can, nor a type with a MarshalText and no MarshalJSON, which
+// encodes as a JSON string (the fields are sent as a value of t, so a
+// MarshalText of *t counts only when t is that pointer).
 func objectType(t reflect.Type) bool {
 	marshaler := reflect.TypeFor[json.Marshaler]()
 	if t.Implements(marshaler) || reflect.PointerTo(t).Implements(marshaler) {
 		return true
+	}
+	if t.Implements(reflect.TypeFor[encoding.TextMarshaler]()) {
+		return false
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

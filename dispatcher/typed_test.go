@@ -11,6 +11,7 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/internal/tooling"
 	"github.com/imcallback/imcallback/metrics"
+	"github.com/imcallback/imcallback/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -172,6 +173,18 @@ type rawReply string
 
 func (r rawReply) MarshalJSON() ([]byte, error) { return []byte(`{"Raw":"` + string(r) + `"}`), nil }
 
+// textReply is a struct that encodes as its text, a JSON string.
+type textReply struct{ ID string }
+
+func (r textReply) MarshalText() ([]byte, error) { return []byte("id-" + r.ID), nil }
+
+// addressableTextReply has a MarshalText of its pointer only, which a
+// value of it sent as the reply fields does not use: it encodes as an
+// object.
+type addressableTextReply struct{ ID string }
+
+func (r *addressableTextReply) MarshalText() ([]byte, error) { return []byte("id-" + r.ID), nil }
+
 // TestReplyFieldsThatAreNoObjectAreRefused: the envelope takes an object's
 // fields only, so reply fields declared as a string, a number or a slice
 // answered every Modify with the fallback at run time; they now stop the
@@ -198,6 +211,12 @@ func TestReplyFieldsThatAreNoObjectAreRefused(t *testing.T) {
 		{"a map", beforeWithReply[map[string]any](), false},
 		{"an interface", beforeWithReply[any](), false},
 		{"its own MarshalJSON", beforeWithReply[rawReply](), false},
+		// A MarshalText (without a MarshalJSON) writes a JSON string: it
+		// was taken, and every Modify answered with the fallback.
+		{"a struct with its own MarshalText", beforeWithReply[textReply](), true},
+		{"a pointer to it", beforeWithReply[*textReply](), true},
+		{"a pointer with its own MarshalText", beforeWithReply[*addressableTextReply](), true},
+		{"a struct whose pointer has a MarshalText", beforeWithReply[addressableTextReply](), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,6 +228,19 @@ func TestReplyFieldsThatAreNoObjectAreRefused(t *testing.T) {
 				t.Errorf("error %q does not name the command and the remedy", err)
 			}
 		})
+	}
+	// The verdicts of the MarshalText cases are the envelope's: a value of
+	// each type sent as the reply fields encodes so.
+	for _, tc := range []struct {
+		reply  any
+		object bool
+	}{
+		{textReply{ID: "1"}, false}, {&textReply{ID: "1"}, false},
+		{&addressableTextReply{ID: "1"}, false}, {addressableTextReply{ID: "1"}, true},
+	} {
+		if _, err := protocol.AppendEnvelope(nil, protocol.StatusOK, 0, "", tc.reply); (err == nil) != tc.object {
+			t.Errorf("the envelope of a %T: %v, want an object %v", tc.reply, err, tc.object)
+		}
 	}
 }
 
