@@ -56,14 +56,7 @@ func TestSectionFloatValues(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			src := config.Source{Environ: env(tt.env)}
-			if tt.env == "" {
-				src.Environ = env()
-			}
-			if tt.yaml != "" {
-				src.File = yamlFile(t, tt.yaml+"\n")
-			}
-			_, err := config.LoadSection(src, "r", ratios{})
+			_, err := config.LoadSection(ratioSource(t, tt.env, tt.yaml), "r", ratios{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one saying %s", err, tt.want)
 			}
@@ -87,17 +80,23 @@ func TestSectionFloatValues(t *testing.T) {
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) {
-			src := config.Source{Environ: env(tt.env)}
-			if tt.env == "" {
-				src.Environ = env()
-			}
-			if tt.yaml != "" {
-				src.File = yamlFile(t, tt.yaml+"\n")
-			}
-			got, err := config.LoadSection(src, "r", ratios{})
+			got, err := config.LoadSection(ratioSource(t, tt.env, tt.yaml), "r", ratios{})
 			if err != nil || !tt.want(got) || math.IsNaN(got.Ratio) {
 				t.Fatalf("section %+v, %v", got, err)
 			}
 		})
 	}
+}
+
+// ratioSource is a source of one variable (none when variable is "") and
+// of a file holding yaml (none when yaml is "").
+func ratioSource(t *testing.T, variable, yaml string) config.Source {
+	src := config.Source{Environ: env()}
+	if variable != "" {
+		src.Environ = env(variable)
+	}
+	if yaml != "" {
+		src.File = yamlFile(t, yaml+"\n")
+	}
+	return src
 }
