@@ -190,7 +190,8 @@ func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks
 		folded[strings.ToLower(name)] = name
 		if _, before := opts.Rules[name]; before && c.Kind() == KindAfter {
 			// Queued and answered OK, it would silently allow every action.
-			return nil, fmt.Errorf("dispatcher: %s is a before-command; register it with Before, not After", name)
+			return nil, fmt.Errorf("dispatcher: %s is a before-command: IM waits for its answer, and an after-handler's OK "+
+				"would allow every action; register it with %s's Handle (its command package's descriptor) or dispatcher.Before, not After", name, name)
 		}
 		if f, ok := c.(Fallbacker); ok {
 			if fb, set := f.Fallback(); set {

@@ -674,6 +674,11 @@ func TestNewRejectsBadRegistrations(t *testing.T) {
 		{"an after HandleAny with a nil func", []dispatcher.Command{dispatcher.NewAfterCommand[struct{}]("X.CallbackAfterZ").Tooling(tooling.K).HandleAny(nil)},
 			second, "command X.CallbackAfterZ has a nil handler func"},
 		{"empty name", []dispatcher.Command{ok("")}, second, "empty name"},
+		// Queued and answered OK, it would allow every action.
+		{"a before-command registered with After", []dispatcher.Command{ok("C2C.CallbackBeforeSendMsg")},
+			dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules},
+			"C2C.CallbackBeforeSendMsg is a before-command: IM waits for its answer, and an after-handler's OK would allow every action; " +
+				"register it with C2C.CallbackBeforeSendMsg's Handle (its command package's descriptor) or dispatcher.Before, not After"},
 		{"no timeout", nil, dispatcher.Options{}, ""},
 		{"fallback outside the range", []dispatcher.Command{rawBefore("C2C.CallbackBeforeSendMsg",
 			func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) {
