@@ -612,3 +612,52 @@ func TestStreamsSubjectDeleteMarkersAreLifted(t *testing.T) {
 		}
 	})
 }
+
+// TestExistingConsumerKeepsWhatNATSCannotChange: a durable consumer set up
+// beforehand (by hand, by a tool) with a max_waiting or a start time of its
+// own, which NATS refuses to change, left the service never ready ("max
+// waiting can not be updated"), and the way out, deleting the consumer,
+// ran every event of the retention again. The service keeps them.
+func TestExistingConsumerKeepsWhatNATSCannotChange(t *testing.T) {
+	since := time.Now().Add(-time.Hour)
+	for _, tc := range []struct {
+		name string
+		mod  func(*jetstream.ConsumerConfig)
+		// minor is the least nats-server 2.x that takes the update at all
+		// (2.9 refuses any update of a consumer with a start time).
+		minor int
+	}{
+		{"max waiting", func(c *jetstream.ConsumerConfig) { c.MaxWaiting = 100 }, 0},
+		{"start time", func(c *jetstream.ConsumerConfig) {
+			c.DeliverPolicy, c.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+		}, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				o := withExistingStream(t, b, func(*jetstream.StreamConfig) {})
+				o.Consumer = "imcallback_own"
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				cfg := jetstream.ConsumerConfig{Durable: o.Consumer, AckPolicy: jetstream.AckExplicitPolicy,
+					FilterSubject: o.SubjectPrefix + ".>"}
+				tc.mod(&cfg)
+				js := clientJS(t, o.URL)
+				var major, minor int
+				if _, err := fmt.Sscanf(js.Conn().ConnectedServerVersion(), "%d.%d", &major, &minor); err == nil &&
+					major == 2 && minor < tc.minor {
+					t.Skipf("nats-server %s refuses the update whatever the service sends", js.Conn().ConnectedServerVersion())
+				}
+				if _, err := js.CreateConsumer(ctx, o.Stream, cfg); err != nil {
+					t.Fatal(err)
+				}
+				rec := newRecorder()
+				s := start(t, o, dispatcherFor(t, rec))
+				if err := s.Check(ctx); err != nil {
+					t.Fatalf("not ready on the consumer set up beforehand: %v", err)
+				}
+				accept(t, s, request(testCommand, "x"))
+				eventually(t, 10*time.Second, "the event processed", func() bool { return rec.appliedCount("x") == 1 })
+			})
+		})
+	}
+}

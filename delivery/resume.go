@@ -49,17 +49,23 @@ func (r *resume) startAfter(created time.Time) uint64 {
 const floorEvery = time.Second
 
 // ensureConsumer creates the shared consumer, or brings an existing one's
-// settings in line. An existing consumer keeps where it started (the server
-// refuses to change that); a missing one starts after the floor r recorded
-// for this stream, or at its start. A missing consumer is created only when
+// settings in line. An existing consumer keeps where it started and its
+// max_waiting (the server refuses to change them); a missing one starts
+// after the floor r recorded for this stream, or at its start. A missing consumer is created only when
 // g allows (sightings; nil: at once), else the error wraps errSetUpLater.
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, o Options, r *resume, g *sightings) error {
 	want := consumerConfig(o)
 	cons, err := js.Consumer(ctx, o.Stream, o.Consumer)
 	switch {
 	case err == nil:
+		// What NATS refuses to change is kept: where it started, and how
+		// many pulls may wait (the workers have one waiting at a time).
+		// Refused, a consumer set up by hand or by a tool left the service
+		// never ready, and the way out, deleting the consumer, ran every
+		// event of the retention again.
 		have := cons.CachedInfo().Config
-		want.DeliverPolicy, want.OptStartSeq = have.DeliverPolicy, have.OptStartSeq
+		want.DeliverPolicy, want.OptStartSeq, want.OptStartTime = have.DeliverPolicy, have.OptStartSeq, have.OptStartTime
+		want.MaxWaiting = have.MaxWaiting
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 		if !g.missing(consumerKey(o.Stream, o.Consumer)) {
 			return fmt.Errorf("delivery: consumer %s on %s: %w", o.Consumer, o.Stream, errSetUpLater)
