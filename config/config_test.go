@@ -649,6 +649,23 @@ func TestUnknownEnv(t *testing.T) {
 			"IMCALLBACK_APP is not a setting; did you mean IMCALLBACK_APP_<SDKAPPID>_<KEY>? (apps is read from the configuration file only)",
 			"IMCALLBACK_FORWARDS is not a setting; did you mean IMCALLBACK_FORWARD_URL, _SECRET and _MATCH? (forward is read from the configuration file only)",
 		}},
+		// An app's key with its id out of place, or without one.
+		{"an app's variable with its words in another order", []string{"IMCALLBACK_APPS_1400000000_TOKENS=t",
+			"IMCALLBACK_1400000000_SECRET_KEY=k", "IMCALLBACK_APP_ALLOW_CIDRS_1400000000=10.0.0.0/8"}, []string{
+			"IMCALLBACK_1400000000_SECRET_KEY is not a setting; did you mean IMCALLBACK_APP_1400000000_SECRET_KEY?",
+			"IMCALLBACK_APPS_1400000000_TOKENS is not a setting; did you mean IMCALLBACK_APP_1400000000_TOKENS?",
+			"IMCALLBACK_APP_ALLOW_CIDRS_1400000000 is not a setting; did you mean IMCALLBACK_APP_1400000000_ALLOW_CIDRS?",
+		}},
+		{"an app's variable without its id", []string{"IMCALLBACK_APP_TOKENS=t", "IMCALLBACK_APP_x_SECRET_KEY=k"}, []string{
+			"IMCALLBACK_APP_TOKENS is not a setting; did you mean IMCALLBACK_APP_<SDKAPPID>_TOKENS, with the app's decimal SDKAppID " +
+				"in place of <SDKAPPID>, or IMCALLBACK_TOKENS for every app?",
+			"IMCALLBACK_APP_x_SECRET_KEY is not a setting; did you mean IMCALLBACK_APP_<SDKAPPID>_SECRET_KEY, with the app's decimal SDKAppID " +
+				"in place of <SDKAPPID>?",
+		}},
+		{"a number beside another setting", []string{"IMCALLBACK_WORKERS_2=8", "IMCALLBACK_APP_1_COLOR=red"}, []string{
+			"IMCALLBACK_APP_1_COLOR is not a setting",
+			"IMCALLBACK_WORKERS_2 is not a setting; did you mean IMCALLBACK_WORKERS?",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

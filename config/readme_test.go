@@ -334,10 +334,12 @@ var docVariable = regexp.MustCompile(`\bIMCALLBACK_[A-Z0-9_]+`)
 // notSettings are the IMCALLBACK_* names the documents give that are no
 // setting of the service, each with what it is.
 var notSettings = map[string]string{
-	"IMCALLBACK_DEAD":             "the dead-letter stream's default name",
-	"IMCALLBACK_TOKEN":            "shown as the mistake imtest refuses, for IMCALLBACK_TOKENS",
-	"IMCALLBACK_MODERATION_WORDS": "the example module's own section",
-	"IMCALLBACK_CONFIG":           "shown as the mistake noted with a hint at --config",
+	"IMCALLBACK_DEAD":                   "the dead-letter stream's default name",
+	"IMCALLBACK_TOKEN":                  "shown as the mistake imtest refuses, for IMCALLBACK_TOKENS",
+	"IMCALLBACK_MODERATION_WORDS":       "the example module's own section",
+	"IMCALLBACK_CONFIG":                 "shown as the mistake noted with a hint at --config",
+	"IMCALLBACK_APPS_1400000000_TOKENS": "shown as the mistake noted with the app's variable meant",
+	"IMCALLBACK_APP_TOKENS":             "shown as the mistake noted with the pattern of the app's variable",
 }
 
 // TestDocsNameOnlySettings: every IMCALLBACK_* variable README.md and

@@ -106,6 +106,10 @@ func unknownEnv(environ []string, serviceOnly bool, sections []SectionInfo) []st
 				continue
 			}
 		}
+		if s := appShaped(name, known); s != "" {
+			out = append(out, fmt.Sprintf("%s is not a setting; did you mean %s?", name, s))
+			continue
+		}
 		if s := closest(key, names); s != "" {
 			if instead, fileOnly := fileOnlyKeys[s]; fileOnly {
 				// Its own variable is refused (fileOnlyEnv): name the ones
@@ -120,6 +124,54 @@ func unknownEnv(environ []string, serviceOnly bool, sections []SectionInfo) []st
 	}
 	slices.Sort(out)
 	return out
+}
+
+// appShaped returns the per-app variable that name most likely meant, ""
+// when it looks like none: a name made of an app's key and a decimal id in
+// another order or with another word (IMCALLBACK_APPS_1400000000_TOKENS,
+// IMCALLBACK_1400000000_TOKENS, IMCALLBACK_APP_TOKENS_1400000000) is that
+// app's variable; a per-app name without the id (IMCALLBACK_APP_TOKENS,
+// IMCALLBACK_APP__TOKENS, IMCALLBACK_APP_x_TOKENS) is the variable with
+// <SDKAPPID> in its place, and the setting for every app when there is one.
+// Only an exact app key counts, so no other setting is taken for one.
+func appShaped(name string, known map[string]reflect.Kind) string {
+	appKey := func(key string) bool { _, ok := appKeys()[key]; return ok }
+	var id string
+	var words []string
+	for _, w := range strings.Split(strings.TrimPrefix(strings.ToUpper(name), envPrefix), "_") {
+		switch {
+		case w == "":
+		case isNumber(w) && id == "":
+			id = w
+		default:
+			words = append(words, strings.ToLower(w))
+		}
+	}
+	if id != "" {
+		if len(words) > 0 && (words[0] == "app" || words[0] == "apps") {
+			words = words[1:]
+		}
+		if key := strings.Join(words, "_"); appKey(key) {
+			return AppEnvName(id, key)
+		}
+		return ""
+	}
+	if len(words) < 2 || words[0] != "app" && words[0] != "apps" {
+		return ""
+	}
+	// The key may follow a word in the id's place (APP_x_TOKENS).
+	for _, rest := range [][]string{words[1:], words[2:]} {
+		key := strings.Join(rest, "_")
+		if !appKey(key) {
+			continue
+		}
+		s := AppEnvName("<SDKAPPID>", key) + ", with the app's decimal SDKAppID in place of <SDKAPPID>"
+		if _, global := known[key]; global {
+			s += ", or " + EnvName(key) + " for every app"
+		}
+		return s
+	}
+	return ""
 }
 
 // closest returns the candidate nearest to word by edit distance, ignoring
