@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -256,7 +257,7 @@ func (c *Config) validateApps(bad func(key, format string, args ...any)) {
 			continue // said by checkSpaced
 		case !isNumber(a.SdkAppID):
 			if !fromIDs {
-				bad("apps", "%s.sdkappid: %q must be a number", entry, a.SdkAppID)
+				bad("apps", "%s.sdkappid: %s", entry, notDecimalID(a.SdkAppID))
 			}
 			continue
 		case leadingZero(a.SdkAppID) != "":
@@ -436,6 +437,20 @@ func formatChar(s string) string {
 // isFormat reports whether r is an invisible formatting character
 // (Unicode's category Cf).
 func isFormat(r rune) bool { return unicode.Is(unicode.Cf, r) }
+
+// notDecimalID says why id, which does not fit a uint64, is no SDKAppID.
+// Digits alone are quoted: a number too large. A value with anything else
+// is not shown, only where its first other character is: an SDKAppID
+// variable or entry holding a token or a key (two values swapped) would
+// otherwise put the secret in the error and the log of a start.
+func notDecimalID(id string) string {
+	if isNumber(id) {
+		return fmt.Sprintf("%q is not a decimal SDKAppID: it is past %d", id, uint64(math.MaxUint64))
+	}
+	at := strings.IndexFunc(id, func(r rune) bool { return r < '0' || r > '9' })
+	return fmt.Sprintf("is not a decimal SDKAppID: character %d of %d is no digit "+
+		"(the value is not shown: it may be a secret set in the wrong variable)", utf8.RuneCountInString(id[:at])+1, utf8.RuneCountInString(id))
+}
 
 // leadingZero says what is wrong with a decimal SDKAppID written with a
 // leading zero, "" when it has none. IM sends the SdkAppid without one and

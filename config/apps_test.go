@@ -536,7 +536,7 @@ func TestFileEntryProblemsNameTheFileKey(t *testing.T) {
 		{"an entry without sdkappid", "apps:\n  - sdkappid: \"1\"\n  - tokens: [x]\n", nil,
 			[]string{`apps[1]: an entry has no sdkappid`}},
 		{"an sdkappid that is no number", "apps:\n  - sdkappid: \"1\"\n  - sdkappid: \"abc\"\n", nil,
-			[]string{`apps[1].sdkappid: "abc" must be a number`}},
+			[]string{`apps[1].sdkappid: is not a decimal SDKAppID: character 1 of 3 is no digit (the value is not shown: it may be a secret set in the wrong variable)`}},
 		{"an sdkappid with a leading zero", "apps:\n  - sdkappid: \"01\"\n", nil,
 			[]string{`apps[0].sdkappid: "01" has a leading zero`}},
 		{"an sdkappid listed twice", "apps:\n  - sdkappid: \"1\"\n  - sdkappid: \"1\"\n", nil,
@@ -569,12 +569,12 @@ func TestFileEntryProblemsNameTheFileKey(t *testing.T) {
 	}
 	// An app id of the variable is the variable's problem, said once.
 	_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=abc,0140")})
-	if err == nil || strings.Count(err.Error(), `"abc"`) != 1 || strings.Count(err.Error(), `"0140"`) != 1 || strings.Contains(err.Error(), "apps") {
+	if err == nil || strings.Count(err.Error(), "character 1 of 3 is no digit") != 1 || strings.Count(err.Error(), `"0140"`) != 1 || strings.Contains(err.Error(), "apps") {
 		t.Errorf("error:\n%v\nwant each id once, under IMCALLBACK_SDKAPPID", err)
 	}
 	// And one of a file's entry is the entry's, said once.
 	_, err = config.Load(config.Source{File: yamlFile(t, "apps:\n  - sdkappid: \"abc\"\n"), Environ: env()})
-	if err == nil || strings.Count(err.Error(), `"abc"`) != 1 || strings.Contains(err.Error(), "IMCALLBACK_SDKAPPID") {
+	if err == nil || strings.Count(err.Error(), "character 1 of 3 is no digit") != 1 || strings.Contains(err.Error(), "IMCALLBACK_SDKAPPID") {
 		t.Errorf("error:\n%v\nwant the entry's id once, under apps[0].sdkappid", err)
 	}
 }

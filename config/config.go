@@ -290,7 +290,7 @@ func (c *Config) problems() []error {
 	// The ids Load added from the file's apps entries are checked as theirs.
 	for _, id := range c.SdkAppIDs[:c.listedIDs()] {
 		if !fitsUint64(id) {
-			bad("sdkappid", "%q is not a decimal SDKAppID", id)
+			bad("sdkappid", "%s", notDecimalID(id))
 		} else if msg := leadingZero(id); msg != "" {
 			bad("sdkappid", "%q %s", id, msg)
 		}

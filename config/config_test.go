@@ -100,7 +100,8 @@ func TestLoadRejects(t *testing.T) {
 		want []string
 	}{
 		{"missing sdkappid", config.Source{Environ: env()}, []string{"IMCALLBACK_SDKAPPID (sdkappid): required"}},
-		{"non-numeric sdkappid", config.Source{Environ: env("IMCALLBACK_SDKAPPID=abc")}, []string{"IMCALLBACK_SDKAPPID", `"abc"`}},
+		{"non-numeric sdkappid", config.Source{Environ: env("IMCALLBACK_SDKAPPID=abc")}, []string{"IMCALLBACK_SDKAPPID",
+			"is not a decimal SDKAppID: character 1 of 3 is no digit"}},
 		{"sdkappid listed twice", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001, 1400000001")}, []string{"IMCALLBACK_SDKAPPID (sdkappid): 1400000001 is listed twice"}},
 		{"bad cidr", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=10.0.0.0/99")}, []string{"IMCALLBACK_ALLOW_CIDRS"}},
 		{"mapped cidr naming no IPv4 address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_ALLOW_CIDRS=::ffff:0:0/80")}, []string{"IMCALLBACK_ALLOW_CIDRS", "at least /96"}},
@@ -1487,4 +1488,38 @@ func TestRetentionCoversTheRetrySchedule(t *testing.T) {
 			[]string{"IMCALLBACK_RETENTION=95m1s", "IMCALLBACK_FORWARD_URL=https://h/", "IMCALLBACK_FORWARD_SECRET=" + whsec}, true},
 	}
 	loadVerdicts(t, "IMCALLBACK_RETENTION", tests)
+}
+
+// TestSdkAppIDHoldingASecretIsNotShown: a token or a key set in an
+// SDKAppID's place (two variables swapped, an entry's values mixed up) was
+// quoted by the error, so the secret reached the start's log; an id of
+// digits alone is still quoted.
+func TestSdkAppIDHoldingASecretIsNotShown(t *testing.T) {
+	tests := []struct {
+		name, file string
+		environ    []string
+		want       string
+	}{
+		{"the variable", "", []string{"IMCALLBACK_SDKAPPID=1400000000,s3cret-Token", "IMCALLBACK_TOKENS=1400000000"},
+			"IMCALLBACK_SDKAPPID (sdkappid): is not a decimal SDKAppID: character 1 of 12 is no digit (the value is not shown"},
+		{"a file entry", "apps:\n  - sdkappid: \"14s3cret-Token\"\n", nil,
+			"apps[0].sdkappid: is not a decimal SDKAppID: character 3 of 14 is no digit"},
+		{"digits past a uint64", "", []string{"IMCALLBACK_SDKAPPID=18446744073709551616"},
+			`"18446744073709551616" is not a decimal SDKAppID: it is past 18446744073709551615`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Environ: env(tt.environ...)}
+			if tt.file != "" {
+				src.File = writeTemp(t, tt.file)
+			}
+			_, err := config.Load(src)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows the value", err)
+			}
+		})
+	}
 }
