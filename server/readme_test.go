@@ -142,3 +142,51 @@ func TestDocsStateWhenIdleConnectionsAreReaped(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEMemoryCountsTheBodiesInFlight: every open connection of the
+// public listener may hold a body of up to IMCALLBACK_BODY_LIMIT, read
+// whole, so the README's Memory paragraph, which tells what a replica
+// must hold, names their product and what it comes to at the defaults,
+// as does docs/deploy.md's, and docs/protocol.md's row of the body size
+// does not say the body limit alone keeps memory safe. Both estimated a
+// replica at about 90 MiB plus the duplicate table, where 2,000
+// connections sending 1 MiB bodies held 2.1 GiB.
+func TestREADMEMemoryCountsTheBodiesInFlight(t *testing.T) {
+	def := config.Default()
+	gib := def.BodyLimit * int64(def.MaxConns) >> 30
+	text := strings.Join(strings.Fields(readme(t)), " ")
+	_, memory, ok := strings.Cut(text, "**Memory.**")
+	if !ok {
+		t.Fatal("README.md has no **Memory.** paragraph")
+	}
+	memory, _, _ = strings.Cut(memory, "## ")
+	b, err := os.ReadFile("../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, row, ok := strings.Cut(string(b), "| Maximum body size |")
+	if !ok {
+		t.Fatal("docs/protocol.md has no row of the maximum body size")
+	}
+	row, _, _ = strings.Cut(row, "\n")
+	if b, err = os.ReadFile("../docs/deploy.md"); err != nil {
+		t.Fatal(err)
+	}
+	_, deploy, ok := strings.Cut(strings.Join(strings.Fields(string(b)), " "), "- **Memory**:")
+	if !ok {
+		t.Fatal("docs/deploy.md has no **Memory** item")
+	}
+	deploy, _, _ = strings.Cut(deploy, "- **Disk**")
+	const product = "`IMCALLBACK_MAX_CONNS` × `IMCALLBACK_BODY_LIMIT`"
+	for _, doc := range []struct{ name, text, want string }{
+		{"README.md's Memory", memory, product},
+		{"README.md's Memory", memory, fmt.Sprintf("%d GiB at the defaults", gib)},
+		{"docs/protocol.md's row of the maximum body size", row, product},
+		{"docs/deploy.md's Memory", deploy, product},
+		{"docs/deploy.md's Memory", deploy, fmt.Sprintf("%d GiB at the defaults", gib)},
+	} {
+		if !strings.Contains(doc.text, doc.want) {
+			t.Errorf("%s does not say %q", doc.name, doc.want)
+		}
+	}
+}
