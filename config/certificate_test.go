@@ -242,11 +242,7 @@ func TestTLSFileGivenAsPEMText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := config.Source{Environ: env(append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.environ...)...)}
-			if tt.file != "" {
-				src.File = writeTemp(t, tt.file)
-			}
-			c, err := config.Load(src)
+			c, err := loadYAML(t, tt.file, append([]string{"IMCALLBACK_SDKAPPID=1"}, tt.environ...)...)
 			if err == nil {
 				err = c.CheckFiles() // what serve and config check run next
 			}

@@ -1509,11 +1509,7 @@ func TestSdkAppIDHoldingASecretIsNotShown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := config.Source{Environ: env(tt.environ...)}
-			if tt.file != "" {
-				src.File = writeTemp(t, tt.file)
-			}
-			_, err := config.Load(src)
+			_, err := loadYAML(t, tt.file, tt.environ...)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one saying %s", err, tt.want)
 			}
