@@ -286,6 +286,14 @@ type Conn struct {
 	// attemptErr is the error of the last failed attempt to connect
 	// that a handler was told of, nil once connected.
 	attemptErr atomic.Pointer[error]
+	// down is true from a disconnection until the connection is up again
+	// (and before the first connection), as nats.go's handlers tell it.
+	// nats.go holds the connection's lock through each attempt to
+	// (re)connect, up to its connect timeout against a server that takes
+	// the TCP connection and answers nothing, so that any call on the
+	// connection meanwhile, a publish too, waits for the attempt to end:
+	// an append reads this instead, and is refused at once.
+	down atomic.Bool
 }
 
 // Connect opens the connection Options describe: to Options.URL, or to a
@@ -396,6 +404,7 @@ func listenURL(listen string) (string, error) {
 // a JetStream not ready yet is left for the service's supervisor.
 func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *embedded, requireJS bool, extra ...nats.Option) (*Conn, error) {
 	c := &Conn{embedded: emb, closed: make(chan struct{}), log: log}
+	c.down.Store(true) // until connected
 	// The errors logged since the connection was last up: a server refusing
 	// the credentials refuses every attempt, and each server of a list down
 	// fails each round of attempts, logged once each until it connects.
@@ -416,17 +425,20 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 		nats.DrainTimeout(o.ShutdownTimeout),
 		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			c.down.Store(true)
 			if err != nil {
 				log.Warn("NATS connection lost; reconnecting", zap.Error(err))
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			c.down.Store(false)
 			logged.reset()
 			c.attemptErr.Store(nil)
 			log.Info("NATS connection restored", zap.String("url", connectedURL(nc, emb)))
 		}),
 		// The first connection, made at once or after failed attempts.
 		nats.ConnectHandler(func(nc *nats.Conn) {
+			c.down.Store(false)
 			logged.reset()
 			c.attemptErr.Store(nil)
 			log.Info("NATS connected", zap.String("url", connectedURL(nc, emb)))
@@ -465,6 +477,11 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 	nc, err := nats.Connect(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: connect to NATS: %w", err)
+	}
+	if nc.IsConnected() {
+		// Connected now: not left to the connect handler, which runs
+		// later, so that no append is refused meanwhile.
+		c.down.Store(false)
 	}
 	// An append whose acknowledgement never comes (a leader change, a reply
 	// lost) must leave the publisher's table after PublishTimeout, or the

@@ -1,8 +1,10 @@
 package delivery_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -130,4 +132,75 @@ func TestAFrozenServerUnderLoadIsGivenUp(t *testing.T) {
 	eventually(t, 60*time.Second, "ready once the server answers again", func() bool { return s.Check(ctx) == nil })
 	accept(t, s, request(testCommand, "after"))
 	eventually(t, 30*time.Second, "the event after the freeze applied", func() bool { return rec.appliedCount("after") == 1 })
+}
+
+// TestAppendsAreRefusedAtOnceWhileReconnecting: while the connection to an
+// external server is down, nats.go holds the connection's lock through
+// each attempt to reconnect, up to its connect timeout (2 s) against a
+// server that takes the TCP connection and answers nothing (a frozen
+// process, a hung node). An append made meanwhile waited for that lock,
+// past PublishTimeout and IM's 2 s, before it was refused. It is now
+// refused at once: the attempt it comes during is still under way when
+// it returns, and completes once the server answers.
+func TestAppendsAreRefusedAtOnceWhileReconnecting(t *testing.T) {
+	addr := imtest.FreeAddr(t)
+	ns := startNATSServer(t, addr, t.TempDir(), 0)
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = "nats://" + addr
+	s := start(t, o, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	eventually(t, 15*time.Second, "ready", func() bool { return s.Check(ctx) == nil })
+	accept(t, s, request(testCommand, "before"))
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	// A server that takes connections and answers nothing until told to.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	attempts := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			attempts <- c
+		}
+	}()
+	next := func() net.Conn {
+		t.Helper()
+		select {
+		case c := <-attempts:
+			t.Cleanup(func() { c.Close() })
+			return c
+		case <-ctx.Done():
+			t.Fatal("no attempt to reconnect")
+			return nil
+		}
+	}
+	// The first attempt is refused at once; the second waits, the
+	// connection's lock held, for the server's INFO.
+	next().Close()
+	held := next()
+
+	if err := s.Accept(ctx, request(testCommand, "during")); err == nil {
+		t.Fatal("an append was acknowledged while the connection was down")
+	}
+	// The attempt the append came during is still waiting: answered now,
+	// it goes on with its CONNECT. An append that waited for the lock
+	// returned only once the attempt had given up, and the client no
+	// longer reads this connection.
+	if _, err := held.Write([]byte("INFO {\"server_id\":\"hung\",\"version\":\"2.10.0\",\"proto\":1,\"max_payload\":1048576}\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = held.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(held).ReadString(' ')
+	if err != nil || line != "CONNECT " {
+		t.Fatalf("the append returned only after the attempt to reconnect during which it came had ended (%q, %v)", line, err)
+	}
 }

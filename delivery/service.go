@@ -75,7 +75,9 @@ type Service struct {
 	// wait for them.
 	drains []chan struct{}
 
-	js      atomic.Pointer[jetstream.JetStream]
+	js atomic.Pointer[jetstream.JetStream]
+	// live is the connection of js, read by Accept without s.mu.
+	live    atomic.Pointer[Conn]
 	ensured atomic.Bool // the streams and consumer exist on the current connection
 	// ensureErr is why the last setup of the streams failed (a refused
 	// stream, a connection down); nil once they are set up.
@@ -262,6 +264,7 @@ func (s *Service) notConnected() error {
 // setConn makes conn the current connection. Callers hold s.mu.
 func (s *Service) setConn(conn *Conn) {
 	s.conn = conn
+	s.live.Store(conn)
 	s.js.Store(&conn.JS)
 }
 
@@ -291,6 +294,7 @@ func (s *Service) Stop(ctx context.Context) error {
 		return err
 	}
 	s.js.Store(nil)
+	s.live.Store(nil)
 	s.ensured.Store(false)
 	// The drain is a step of its own, bounded like the others: nats.go's
 	// drain waits DrainTimeout for the subscriptions, then up to five
@@ -338,6 +342,13 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 		err := s.notEnsured()
 		s.appendFailedWith(err, 0)
 		return err
+	}
+	if c := s.live.Load(); c != nil && c.down.Load() {
+		// Refused at once: a publish would wait for the connection's lock
+		// through nats.go's attempt to reconnect, past PublishTimeout.
+		err := explainDown(nats.ErrConnectionReconnecting)
+		s.appendFailedWith(err, 0)
+		return fmt.Errorf("delivery: append %s: %w", r.Command, err)
 	}
 	switch len(r.Targets) {
 	case 0:
@@ -954,6 +965,7 @@ func (s *Service) restartEmbedded(ctx context.Context) error {
 	w, drained := s.retireLocked() // StopWorkers waits for these workers to finish
 	s.conn = nil
 	s.js.Store(nil)
+	s.live.Store(nil)
 	s.ensured.Store(false)
 	s.mu.Unlock()
 
