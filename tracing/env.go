@@ -32,6 +32,7 @@ func checkExporterEnv(getenv func(string) string) error {
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("tracing: %s %s", name, fmt.Sprintf(format, args...)))
 	}
+	var loaded []string // the TLS settings whose files the exporter loads
 	for _, scope := range exporterScopes {
 		get := func(key string) (string, string) {
 			return scope + key, strings.TrimSpace(getenv(scope + key))
@@ -64,6 +65,8 @@ func checkExporterEnv(getenv func(string) string) error {
 				bad(name, "cannot be read: %v", err)
 			} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 				bad(name, "(%s) holds no PEM certificate", v)
+			} else {
+				loaded = append(loaded, name)
 			}
 		}
 		certName, cert := get("CLIENT_CERTIFICATE")
@@ -81,13 +84,15 @@ func checkExporterEnv(getenv func(string) string) error {
 		default:
 			if err := clientPairProblem(cert, key); err != nil {
 				bad(certName, "and %s: %v", keyName, err)
+			} else {
+				loaded = append(loaded, certName)
 			}
 		}
 	}
 	if err := insecureProblem(getenv); err != nil {
 		errs = append(errs, err)
 	}
-	if err := tlsOnPlainHTTPProblem(getenv); err != nil {
+	if err := tlsOnPlainHTTPProblem(getenv, loaded); err != nil {
 		errs = append(errs, err)
 	}
 	if err := endpointPathProblem(getenv); err != nil {
@@ -168,29 +173,18 @@ func insecureProblem(getenv func(string) string) error {
 	return nil
 }
 
-// tlsOnPlainHTTPProblem reports TLS settings the exporter loads (a
-// _CERTIFICATE, a _CLIENT_CERTIFICATE with its _CLIENT_KEY) beside a
-// plain HTTP connection: the http:// of the endpoint in effect, or an
-// INSECURE flag of true (which the exporter applies after the endpoint).
-// The OTLP/HTTP exporter refuses the two together as it starts ("insecure
-// HTTP endpoint cannot use TLS client configuration"), so serve stopped
-// with an error naming no variable, while config check called the
-// settings valid. A file the exporter cannot load is reported on its own
-// and left out here, as the exporter leaves it out; so is an endpoint it
+// tlsOnPlainHTTPProblem reports the TLS settings in tlsNames, those
+// whose files the exporter loads (a _CERTIFICATE, a _CLIENT_CERTIFICATE
+// with its _CLIENT_KEY; checkExporterEnv read them), beside a plain HTTP
+// connection: the http:// of the endpoint in effect, or an INSECURE flag
+// of true (which the exporter applies after the endpoint). The OTLP/HTTP
+// exporter refuses the two together as it starts ("insecure HTTP
+// endpoint cannot use TLS client configuration"), so serve stopped with
+// an error naming no variable, while config check called the settings
+// valid. A file the exporter cannot load is reported on its own and left
+// out of tlsNames, as the exporter leaves it out; so is an endpoint it
 // cannot use. The error names the variables, quoting no value.
-func tlsOnPlainHTTPProblem(getenv func(string) string) error {
-	var tlsNames []string
-	for _, scope := range exporterScopes {
-		get := func(key string) string { return strings.TrimSpace(getenv(scope + key)) }
-		if v := get("CERTIFICATE"); v != "" {
-			if pem, err := os.ReadFile(v); err == nil && x509.NewCertPool().AppendCertsFromPEM(pem) {
-				tlsNames = append(tlsNames, scope+"CERTIFICATE")
-			}
-		}
-		if cert, key := get("CLIENT_CERTIFICATE"), get("CLIENT_KEY"); cert != "" && key != "" && clientPairProblem(cert, key) == nil {
-			tlsNames = append(tlsNames, scope+"CLIENT_CERTIFICATE")
-		}
-	}
+func tlsOnPlainHTTPProblem(getenv func(string) string, tlsNames []string) error {
 	if len(tlsNames) == 0 {
 		return nil
 	}
