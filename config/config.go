@@ -401,13 +401,12 @@ func (c *Config) problems() []error {
 		bad("log_format", "%q must be json or console", c.LogFormat)
 	}
 	for _, f := range []struct{ key, value string }{{"tls_cert", c.TLSCert}, {"tls_key", c.TLSKey}} {
-		if pemText(f.value) {
+		if PEMText(f.value) {
 			// The file's contents given in place of its path (a
 			// Kubernetes secret's key as a variable, $(cat key.pem)): the
 			// error reading a file of that name quoted it whole, a private
 			// key with it.
-			bad(f.key, "holds PEM text or its base64 (not shown: it may hold a private key), not the path of a file: write the PEM text to a "+
-				"file that only the service's user can read, and give that file's path")
+			bad(f.key, "%s", PEMTextProblem)
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -448,13 +447,21 @@ func (c *Config) problems() []error {
 	return errs
 }
 
-// pemText reports whether the value of a TLS file's setting (tls_cert,
-// tls_key) is PEM text rather than a path: it holds a PEM block's first
-// line, or it is that text base64-encoded (a Kubernetes secret's data
-// copied as it is shown), which starts so. It is never shown.
-func pemText(value string) bool {
+// PEMText reports whether the value of a setting that names a TLS file
+// (tls_cert, tls_key; tracing's OTEL_EXPORTER_OTLP_*CERTIFICATE and
+// _CLIENT_KEY) is PEM text rather than a path: it holds a PEM block's
+// first line, or it is that text base64-encoded (a Kubernetes secret's
+// data copied as it is shown), which starts so. The error reading a file
+// of that name would quote it whole, a private key with it; it is never
+// shown.
+func PEMText(value string) bool {
 	return strings.Contains(value, "-----BEGIN ") || strings.HasPrefix(value, pemBase64)
 }
+
+// PEMTextProblem is what a message says of a setting that holds PEM text
+// (PEMText), after the setting's name.
+const PEMTextProblem = "holds PEM text or its base64 (not shown: it may hold a private key), not the path of a file: " +
+	"write the PEM text to a file that only the service's user can read, and give that file's path"
 
 // pemBase64 starts a PEM text encoded in base64: "-----BEGIN" encoded.
 const pemBase64 = "LS0tLS1CRUdJT"

@@ -34,7 +34,7 @@ func (c *Config) checkSpaced(bad func(key, format string, args ...any)) map[stri
 		if key == "sdkappid" && item > c.listedIDs() {
 			return // an id of the file's apps entries: said as theirs below
 		}
-		if (key == "tls_cert" || key == "tls_key") && pemText(s) {
+		if (key == "tls_cert" || key == "tls_key") && PEMText(s) {
 			return // PEM text in place of a path (a block scalar ends in a line break): said, unquoted, by problems
 		}
 		bad(key, "%s", describeSpaced(item, s, secret(key)))

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/imcallback/imcallback/config"
 )
 
 // exporterScopes are the prefixes of the variables the OTLP/HTTP exporter
@@ -59,8 +61,8 @@ func checkExporterEnv(getenv func(string) string) error {
 			bad(name, "must be true or false")
 		}
 		if name, v := get("CERTIFICATE"); v != "" {
-			if pemText(v) {
-				bad(name, "%s", pemTextProblem)
+			if config.PEMText(v) {
+				bad(name, "%s", config.PEMTextProblem)
 			} else if pem, err := os.ReadFile(v); err != nil {
 				bad(name, "cannot be read: %v", err)
 			} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
@@ -72,13 +74,13 @@ func checkExporterEnv(getenv func(string) string) error {
 		certName, cert := get("CLIENT_CERTIFICATE")
 		keyName, key := get("CLIENT_KEY")
 		for _, f := range [][2]string{{certName, cert}, {keyName, key}} {
-			if pemText(f[1]) {
-				bad(f[0], "%s", pemTextProblem)
+			if config.PEMText(f[1]) {
+				bad(f[0], "%s", config.PEMTextProblem)
 			}
 		}
 		switch {
 		case cert == "" && key == "":
-		case pemText(cert) || pemText(key): // said above
+		case config.PEMText(cert) || config.PEMText(key): // said above
 		case cert == "" || key == "":
 			bad(certName, "and %s go together: the exporter ignores one without the other", keyName)
 		default:
@@ -217,21 +219,6 @@ func tlsOnPlainHTTPProblem(getenv func(string) string, tlsNames []string) error 
 	return fmt.Errorf("tracing: %s %s set, but %s: the exporter refuses TLS settings for plain HTTP, so the start would fail; "+
 		"%s, or leave the certificate settings out", strings.Join(tlsNames, " and "), verb, why, fix)
 }
-
-// pemText reports whether v, the value of a certificate setting
-// (_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY), is PEM text rather
-// than a file's path: it holds a PEM block's first line, or it is that
-// text base64-encoded (a Kubernetes secret's data copied as it is shown),
-// which starts so. The error reading a file of that name quoted it whole,
-// a private key with it; it is never shown.
-func pemText(v string) bool {
-	return strings.Contains(v, "-----BEGIN ") || strings.HasPrefix(v, "LS0tLS1CRUdJT")
-}
-
-// pemTextProblem is the problem of a certificate setting holding PEM
-// text (pemText).
-const pemTextProblem = "holds PEM text or its base64 (not shown: it may hold a private key), not the path of a file: " +
-	"write the PEM text to a file that only the service's user can read, and give that file's path"
 
 // endpointProblem says what keeps v from being an endpoint the exporter
 // sends to as written; "" when nothing does. The exporter takes the
