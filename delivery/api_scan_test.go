@@ -29,23 +29,8 @@ import (
 // page from the stream's end, not the whole stream; the pages are the
 // same as a full read would give, for every filter.
 func TestAdminReadsAreBoundedByWhatTheyShow(t *testing.T) {
-	o := options(t, backend{name: "embedded"})
-	rec := newRecorder()
-	d := dispatcherFor(t, rec, otherCommand)
-	s := start(t, o, d)
-	s.SetCommands(d.AfterCommands())
 	const total = 400
-	for i := range total {
-		command := testCommand
-		if i%50 == 7 {
-			command = otherCommand // a rare command, 8 events
-		}
-		accept(t, s, request(command, fmt.Sprint("e", i)))
-	}
-	// The handled count first: the server tells its consumers of an event
-	// after answering its append, so the consumer can count nothing
-	// pending while the last events are stored and not yet delivered.
-	eventually(t, 30*time.Second, "every event processed", func() bool { return rec.storedCount() == total && pending(t, s) == 0 })
+	s := withProcessedEvents(t, total, 50, 7, "e") // a rare command, 8 events
 
 	get := adminGet(t, s)
 
@@ -878,20 +863,8 @@ func TestReplayOfADeadLetterReadsOnlyWhereItCanBe(t *testing.T) {
 // where the walk stopped (next_before_seq), and following it to the end
 // lists exactly the events a full read selects, for every filter.
 func TestAnEventPageReadsAtMostItsBudget(t *testing.T) {
-	o := options(t, backend{name: "embedded"})
-	rec := newRecorder()
-	d := dispatcherFor(t, rec, otherCommand)
-	s := start(t, o, d)
-	s.SetCommands(d.AfterCommands())
 	const total, budget = 1500, 200
-	for i := range total {
-		command := testCommand
-		if i%300 == 11 {
-			command = otherCommand // a rare command, 5 events
-		}
-		accept(t, s, request(command, fmt.Sprint("b", i)))
-	}
-	eventually(t, 60*time.Second, "every event processed", func() bool { return rec.storedCount() == total && pending(t, s) == 0 })
+	s := withProcessedEvents(t, total, 300, 11, "b") // a rare command, 5 events
 	s.SetEventPageBudget(budget)
 
 	evs, err := s.Events()
@@ -975,4 +948,28 @@ func TestAnEventPageReadsAtMostItsBudget(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withProcessedEvents starts a service on the embedded server and has it
+// store and process total events: each the testCommand's, but for every
+// rareEvery-th from rareAt on, which is the otherCommand's; their ids
+// are prefix and their number.
+func withProcessedEvents(t *testing.T, total, rareEvery, rareAt int, prefix string) started {
+	t.Helper()
+	rec := newRecorder()
+	d := dispatcherFor(t, rec, otherCommand)
+	s := start(t, options(t, backend{name: "embedded"}), d)
+	s.SetCommands(d.AfterCommands())
+	for i := range total {
+		command := testCommand
+		if i%rareEvery == rareAt {
+			command = otherCommand
+		}
+		accept(t, s, request(command, fmt.Sprint(prefix, i)))
+	}
+	// The handled count first: the server tells its consumers of an event
+	// after answering its append, so the consumer can count nothing
+	// pending while the last events are stored and not yet delivered.
+	eventually(t, 60*time.Second, "every event processed", func() bool { return rec.storedCount() == total && pending(t, s) == 0 })
+	return s
 }
