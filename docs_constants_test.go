@@ -26,6 +26,7 @@ var documentedConstants = map[string]int64{
 	"delivery.CopySearchHeaders": delivery.CopySearchHeaders,
 	"delivery.MaxPendingAppends": delivery.MaxPendingAppends,
 	"topicsync.RecreateMargin":   int64(topicsync.RecreateMargin / time.Second),
+	"topicsync.MaxPageBytes":     topicsync.MaxPageBytes >> 20,
 	"protocol.MaxDepth":          protocol.MaxDepth,
 	"imtest.DefaultTimeout":      int64(imtest.DefaultTimeout / time.Second),
 	"middleware.OrderRecover":    middleware.OrderRecover,

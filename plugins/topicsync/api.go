@@ -31,6 +31,30 @@ const (
 	MaxPageSize     = 1000
 )
 
+// MaxPageBytes bounds the text a page of ListPage (GET /v1/topics) holds:
+// the page ends once its topics hold this many bytes of ids, names,
+// introductions, custom data and the rest, with the cursor of the next page;
+// a single topic larger than that comes alone. A topic can hold several
+// callback bodies' worth (IMCALLBACK_BODY_LIMIT: its create's custom data,
+// then each info change's introduction or notification), so a page of
+// MaxPageSize of them held gigabytes.
+const MaxPageBytes = 8 << 20
+
+// pageBytes is the budget of ListPage's pages: MaxPageBytes, which the
+// tests lower.
+var pageBytes = MaxPageBytes
+
+// pageCut is ListPage's byte budget for a page, handed to the store in
+// ListFilter.page, and the store's answer: List stops adding topics once
+// those it holds have bytes of text (topicBytes), keeping one at least, and
+// sets more when it stopped so with topics left to list. A List that does
+// not know it (a Store of another package, or a wrapper that builds a new
+// filter) lists f.Limit topics as before, which ListPage pages on as well.
+type pageCut struct {
+	bytes int  // the budget, at least 1
+	more  bool // set by List: it stopped for the budget before the topics selected ran out
+}
+
 // EncodeCursor is the opaque cursor of the page after p.
 func EncodeCursor(p *Position) string {
 	if p == nil {
@@ -86,20 +110,27 @@ func DecodeCursor(cursor string) (*Position, error) {
 
 // ListPage returns the page of f (f.Limit topics after f.After; all of
 // them when f.Limit is 0) and the cursor of the next page, "" when this
-// page is the last.
+// page is the last. A page of f.Limit topics ends early once its topics
+// hold MaxPageBytes of text (at least one topic), with the cursor of the
+// next page: paging on lists each topic once, however large.
 func ListPage(ctx context.Context, store Store, f ListFilter) (ListResponse, error) {
 	want := f.Limit
+	cut := &pageCut{bytes: pageBytes}
 	if want > 0 {
 		f.Limit = want + 1 // one more tells whether another page follows
+		f.page = cut       // and so does a page the store ended for its bytes
 	}
 	topics, err := store.List(ctx, f)
 	if err != nil {
 		return ListResponse{}, err
 	}
 	res := ListResponse{Topics: topics}
-	if want > 0 && len(topics) > want {
+	switch {
+	case want > 0 && len(topics) > want:
 		res.Topics = topics[:want]
 		res.NextCursor = EncodeCursor(PositionOf(topics[want-1]))
+	case cut.more && len(topics) > 0:
+		res.NextCursor = EncodeCursor(PositionOf(topics[len(topics)-1]))
 	}
 	return res, nil
 }
@@ -174,7 +205,8 @@ func appParam(c echo.Context) (*string, error) {
 //
 // Without sdk_app_id the list holds every app's topics, each with its
 // sdk_app_id; sdk_app_id= (empty) selects the topics stored before apps
-// were kept.
+// were kept. A page holds limit topics, or fewer, with a next_cursor, once
+// they hold MaxPageBytes.
 func Routes(store Store) []admin.Route {
 	get := func(c echo.Context) error {
 		if err := admin.CheckQuery(c.QueryParams(), "sdk_app_id"); err != nil {

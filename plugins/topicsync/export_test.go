@@ -56,3 +56,33 @@ func ClosePostgresConns(ctx context.Context, s Store) error {
 	}
 	return nil
 }
+
+// SetPageBytes makes the byte budget of ListPage's pages n until the
+// returned func restores it.
+func SetPageBytes(n int) (restore func()) {
+	was := pageBytes
+	pageBytes = n
+	return func() { pageBytes = was }
+}
+
+// TopicBytes is topicBytes: the bytes a topic counts against a page's budget.
+func TopicBytes(t Topic) int { return topicBytes(t) }
+
+// PostgresPageRows is how many rows the PostgreSQL store s is sent for the
+// page of ListPage(f) with a budget of bytes: the statement's rows, before
+// the store looks at any.
+func PostgresPageRows(ctx context.Context, s Store, f ListFilter, bytes int) (int, error) {
+	f.Limit++
+	f.page = &pageCut{bytes: bytes}
+	query, args := postgresListQuery(f)
+	rows, err := s.(*store).b.(*postgresBackend).pool.Query(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, rows.Err()
+}

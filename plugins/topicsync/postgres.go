@@ -444,20 +444,64 @@ func (b *postgresBackend) get(ctx context.Context, appID, topicID string) (Topic
 	return t, err
 }
 
-func (b *postgresBackend) list(ctx context.Context, f ListFilter) ([]Topic, error) {
-	query, args := listQuery(f, func(n int) string { return "$" + strconv.Itoa(n) },
-		func(t time.Time) any { return t })
-	var topics []Topic
+func (b *postgresBackend) list(ctx context.Context, f ListFilter) ([]Topic, bool, error) {
+	query, args := postgresListQuery(f)
+	budget := f.pageBudget()
+	var (
+		topics []Topic
+		more   bool
+	)
 	err := retryStatement(ctx, func(ctx context.Context) error {
 		rows, err := b.pool.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		topics, err = collectTopics(rows, scanPostgresTopic)
+		if budget == 0 {
+			topics, more, err = collectTopics(rows, scanPostgresTopic, 0)
+			return err
+		}
+		var found int64 // the rows of the page's LIMIT, before its budget
+		topics, more, err = collectTopics(rows, func(row rowScanner) (Topic, error) {
+			return scanTopic(row, postgresTime, &found)
+		}, budget)
+		more = more || int64(len(topics)) < found
 		return err
 	})
-	return topics, err
+	return topics, more, err
+}
+
+// postgresTopicBytes is topicBytes of a row as PostgreSQL computes it, counting the custom data
+// as its JSON text, which holds each field's key and value and more than fieldBytes beside them:
+// never less than topicBytes of the topic read from the row. octet_length reads the size of a
+// TOASTed text without fetching it.
+const postgresTopicBytes = `octet_length(sdk_app_id) + octet_length(topic_id) + octet_length(group_id) +
+    octet_length(name) + octet_length(owner_account) + octet_length(operator_account) + octet_length(group_type) +
+    octet_length(custom_data::text) + octet_length(introduction) + octet_length(notification) + octet_length(face_url)`
+
+// postgresListQuery is List's statement of f. With a page budget the server ends the page
+// itself, as collectTopics would, and sends its rows only: pgx reads a result to its end, even
+// when the rows are closed early, so a page that collectTopics ended after a few large topics
+// still had the server send every other row of its LIMIT, read and dropped: up to a thousand
+// large topics for each page of paging through them. Each row also carries the number of
+// rows of the LIMIT, which tells whether the budget left some out; as the server's count of a
+// topic's bytes is never below topicBytes, collectTopics keeps each row it sends.
+func postgresListQuery(f ListFilter) (string, []any) {
+	query, args := listQuery(f, func(n int) string { return "$" + strconv.Itoa(n) },
+		func(t time.Time) any { return t })
+	budget := f.pageBudget()
+	if budget == 0 {
+		return query, args
+	}
+	args = append(args, int64(budget))
+	return `SELECT ` + topicColumns + `, found FROM (
+    SELECT *, count(*) OVER () AS found,
+        coalesce(sum(` + postgresTopicBytes + `) OVER (ORDER BY created_at, sdk_app_id, topic_id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS held_before
+    FROM (` + query + `) AS selected
+) AS sized
+WHERE held_before < $` + strconv.Itoa(len(args)) + `
+ORDER BY created_at, sdk_app_id, topic_id`, args
 }
 
 // pingBeforeUse marks the context of an acquire whose connection the pool pings before handing
@@ -514,6 +558,7 @@ func (b *postgresBackend) close() error {
 	return nil
 }
 
-func scanPostgresTopic(row rowScanner) (Topic, error) {
-	return scanTopic(row, func(t time.Time) (time.Time, error) { return t.UTC(), nil })
-}
+func scanPostgresTopic(row rowScanner) (Topic, error) { return scanTopic(row, postgresTime) }
+
+// postgresTime is a time pgx scanned, in UTC.
+func postgresTime(t time.Time) (time.Time, error) { return t.UTC(), nil }

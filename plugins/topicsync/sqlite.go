@@ -147,14 +147,17 @@ func (b *sqliteBackend) get(ctx context.Context, appID, topicID string) (Topic, 
 	return t, err
 }
 
-func (b *sqliteBackend) list(ctx context.Context, f ListFilter) ([]Topic, error) {
+// list ends a page at its budget in collectTopics: SQLite computes a row when it is stepped to,
+// so the rows past the one collectTopics stops at are never read (closing the rows resets the
+// statement).
+func (b *sqliteBackend) list(ctx context.Context, f ListFilter) ([]Topic, bool, error) {
 	query, args := listQuery(f, func(int) string { return "?" }, sqliteTime)
 	rows, err := b.read.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer rows.Close()
-	return collectTopics(rows, scanSQLiteTopic)
+	return collectTopics(rows, scanSQLiteTopic, f.pageBudget())
 }
 
 // close stops the writer after its current batch and closes both pools.

@@ -103,6 +103,20 @@ type ListFilter struct {
 	After *Position
 	// Limit bounds the topics returned; 0 returns all.
 	Limit int
+
+	// page, set by ListPage only, bounds the bytes of the topics a List of
+	// this package's stores holds, and takes back whether it stopped for
+	// them (pageCut).
+	page *pageCut
+}
+
+// pageBudget is the byte budget of f's topics: 0 (none) unless ListPage
+// set one for a page of a limited size.
+func (f ListFilter) pageBudget() int {
+	if f.page == nil || f.Limit <= 0 {
+		return 0
+	}
+	return max(f.page.bytes, 1)
 }
 
 // Position is a place in List's order (created_at, then sdk_app_id, then topic_id).
@@ -226,7 +240,9 @@ type Store interface {
 	// IncludeDeleted; SdkAppID nil means all apps, GroupID "" all groups, TopicID "" all topics;
 	// after f.After (its time as given: a zero time is year 1, not "now" as in a write) and at
 	// most f.Limit of them when set. A filter or position no write would
-	// store is ErrInvalid on both stores, as in Get.
+	// store is ErrInvalid on both stores, as in Get. List holds every topic
+	// it returns: to page through topics that may be large, use ListPage,
+	// whose pages this package's stores end once they hold MaxPageBytes.
 	// Never returns nil slice (empty slice instead).
 	List(ctx context.Context, f ListFilter) ([]Topic, error)
 	// Ping reports whether the database answers and takes writes (used by /readyz): SQLite's
@@ -331,7 +347,10 @@ type backend interface {
 	// infoChange writes c's non-nil fields and updated_at = at.
 	infoChange(ctx context.Context, c InfoChange, at time.Time) error
 	get(ctx context.Context, appID, topicID string) (Topic, error)
-	list(ctx context.Context, f ListFilter) ([]Topic, error)
+	// list lists f's topics; with f.pageBudget() it stops adding topics once
+	// those it holds reach that many bytes (topicBytes), keeping one at least,
+	// and more reports that it stopped so before the topics selected ran out.
+	list(ctx context.Context, f ListFilter) (topics []Topic, more bool, err error)
 	ping(ctx context.Context) error
 	// adoptUnkeyed moves the topics stored before apps were kept (app "") to appID while no
 	// topic has an app, and returns how many it moved.
@@ -438,15 +457,19 @@ func (s *store) Get(ctx context.Context, appID, topicID string) (Topic, error) {
 // List implements Store.
 func (s *store) List(ctx context.Context, f ListFilter) ([]Topic, error) {
 	var topics []Topic
+	var more bool
 	err := checkListFilter(f)
 	if err == nil {
 		err = s.ifOpen(func() (err error) {
-			topics, err = s.b.list(ctx, f)
+			topics, more, err = s.b.list(ctx, f)
 			return err
 		})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("topic: list: %w", err)
+	}
+	if f.page != nil {
+		f.page.more = more
 	}
 	return topics, nil
 }
@@ -1013,17 +1036,18 @@ type rowSet interface {
 	Err() error
 }
 
-// scanTopic reads one row of topicColumns. The dialect's driver scans the times into T
-// (NULL deleted_at into a nil *T) and toTime turns a T into a UTC time.
-func scanTopic[T any](row rowScanner, toTime func(T) (time.Time, error)) (Topic, error) {
+// scanTopic reads one row of topicColumns, and into extra the columns that follow them. The
+// dialect's driver scans the times into T (NULL deleted_at into a nil *T) and toTime turns a T
+// into a UTC time.
+func scanTopic[T any](row rowScanner, toTime func(T) (time.Time, error), extra ...any) (Topic, error) {
 	var (
 		t                Topic
 		custom           []byte
 		created, updated T
 		deleted          *T
 	)
-	err := row.Scan(&t.SdkAppID, &t.TopicID, &t.GroupID, &t.Name, &t.OwnerAccount, &t.OperatorAccount, &t.Type,
-		&custom, &t.Introduction, &t.Notification, &t.FaceURL, &created, &updated, &deleted)
+	err := row.Scan(append([]any{&t.SdkAppID, &t.TopicID, &t.GroupID, &t.Name, &t.OwnerAccount, &t.OperatorAccount, &t.Type,
+		&custom, &t.Introduction, &t.Notification, &t.FaceURL, &created, &updated, &deleted}, extra...)...)
 	if err != nil {
 		return Topic{}, err
 	}
@@ -1046,18 +1070,43 @@ func scanTopic[T any](row rowScanner, toTime func(T) (time.Time, error)) (Topic,
 	return t, nil
 }
 
-// collectTopics scans every row of rows; never returns a nil slice.
-func collectTopics(rows rowSet, scan func(rowScanner) (Topic, error)) ([]Topic, error) {
-	topics := []Topic{}
+// collectTopics scans the rows of rows; never returns a nil slice. With a budget (bytes > 0) it
+// stops adding topics once those it holds reach it (topicBytes), keeping one at least; more
+// then reports that another row follows, which the driver has read but which is not scanned
+// nor kept: the topics returned hold less than the budget before the last of them, however
+// large the topics after it.
+func collectTopics(rows rowSet, scan func(rowScanner) (Topic, error), budget int) (topics []Topic, more bool, err error) {
+	topics = []Topic{}
+	held := 0
 	for rows.Next() {
+		if budget > 0 && len(topics) > 0 && held >= budget {
+			return topics, true, nil
+		}
 		t, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
+		held += topicBytes(t)
 		topics = append(topics, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return topics, nil
+	return topics, false, nil
 }
+
+// topicBytes is the text t holds, and fieldBytes for each custom field: what a page of ListPage
+// counts against its budget.
+func topicBytes(t Topic) int {
+	n := len(t.SdkAppID) + len(t.TopicID) + len(t.GroupID) + len(t.Name) + len(t.OwnerAccount) +
+		len(t.OperatorAccount) + len(t.Type) + len(t.Introduction) + len(t.Notification) + len(t.FaceURL)
+	for _, f := range t.CustomData {
+		n += fieldBytes + len(f.Key) + len(f.Value)
+	}
+	return n
+}
+
+// fieldBytes is what a custom field counts beside its text, so that a topic of many empty ones
+// (a body of them holds tens of thousands) counts too: its two strings' headers take 32 bytes,
+// and its JSON, as either store keeps it, more than 20 ({"key":"","value":""}).
+const fieldBytes = 20

@@ -242,6 +242,7 @@ func TestStore(t *testing.T) {
 		{"closed store", testClosedStore},
 		{"apps keep their own topics", testAppsKeepTheirOwnTopics},
 		{"list across apps pages without gaps", testListAcrossApps},
+		{"a page ends at its byte budget and pages on", testListPageBudget},
 		{"list after a position is after its time as given", testListAfterAnyTime},
 		{"get without the app", testGetAnyApp},
 		{"topics stored before apps were kept adopted by one app", testAdoptUnkeyed},
@@ -1723,6 +1724,11 @@ func TestPostgresEveryQueryExecMode(t *testing.T) {
 		mustDestroy(t, s, "@TGS#_g", []string{tp.TopicID, "@TGS#_g@TOPIC#_b"}, at(30))
 		mustCreate(t, s, newTopic("@TGS#_g", "b", at(10))) // a late create of a destroyed topic
 		mustCreate(t, s, newTopic("@TGS#_g", "c", at(40)))
+		// A page's statement (ListPage's, which ends at a byte budget) too.
+		page, err := topicsync.ListPage(t.Context(), s, topicsync.ListFilter{IncludeDeleted: true, Limit: 2})
+		if err != nil || len(page.Topics) != 2 || page.NextCursor == "" {
+			t.Errorf("a page of 2: %d topics, cursor %q, %v; want 2 and a cursor", len(page.Topics), page.NextCursor, err)
+		}
 		return mustList(t, s, topicsync.ListFilter{IncludeDeleted: true,
 			After: &topicsync.Position{CreatedAt: time.Time{}, SdkAppID: testApp, TopicID: "@"}})
 	}
@@ -1755,6 +1761,38 @@ func TestPostgresEveryQueryExecMode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPostgresSendsOnlyThePage: PostgreSQL ends a page of ListPage at its byte
+// budget itself, so it sends the page's rows only. The store ended it after
+// reading them, and pgx reads a result to its end even when its rows are
+// closed early: every other row of the page's LIMIT was still sent, read and
+// dropped, hundreds of megabytes a page when paging through large topics.
+func TestPostgresSendsOnlyThePage(t *testing.T) {
+	s := openPostgres(t)
+	for i := range 6 {
+		tp := newTopic("@TGS#_g", fmt.Sprint(i), at(i))
+		tp.Name = strings.Repeat("n", 2000)
+		mustCreate(t, s, tp)
+	}
+	const budget = 5000
+	defer topicsync.SetPageBytes(budget)()
+	f := topicsync.ListFilter{Limit: 5}
+	page, err := topicsync.ListPage(t.Context(), s, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Topics) != 3 || page.NextCursor == "" {
+		t.Fatalf("the page holds %d topics, cursor %q; want 3 of 2 kB in a budget of %d bytes, and a cursor",
+			len(page.Topics), page.NextCursor, budget)
+	}
+	sent, err := topicsync.PostgresPageRows(t.Context(), s, f, budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent != len(page.Topics) {
+		t.Errorf("PostgreSQL sent %d rows for a page of %d topics", sent, len(page.Topics))
 	}
 }
 
@@ -2260,6 +2298,103 @@ func testListAcrossApps(t *testing.T, s topicsync.Store) {
 	}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("pages = %q, want %q", got, want)
+	}
+}
+
+// testListPageBudget: a page of ListPage ends once its topics hold the byte
+// budget (topicsync.MaxPageBytes; here a few kilobytes), keeping one at
+// least, and still answers the cursor of the next page, so that paging on
+// lists every topic once; a topic larger than the budget comes alone. A page
+// held f.Limit topics whatever their size: up to a gigabyte for a page of
+// 1,000 topics of a megabyte each.
+func testListPageBudget(t *testing.T, s topicsync.Store) {
+	const budget = 5000
+	large := func(suffix string, n int, sec int) topicsync.Topic {
+		tp := newTopic("@TGS#_g", suffix, at(sec))
+		tp.Name = strings.Repeat("n", n/2)
+		tp.CustomData = fields("k", strings.Repeat("v", n/2))
+		return tp
+	}
+	var want []string
+	var huge topicsync.Topic
+	for i := range 12 {
+		var tp topicsync.Topic
+		switch {
+		case i == 0 || i == 9:
+			tp = newTopic("@TGS#_g", fmt.Sprint(i), at(i)) // small
+		case i == 5:
+			tp = large(fmt.Sprint(i), 3*budget, i) // larger than the budget alone
+			huge = tp
+		default:
+			tp = large(fmt.Sprint(i), budget/3, i)
+		}
+		mustCreate(t, s, tp)
+		want = append(want, tp.TopicID)
+	}
+	if all, err := topicsync.ListPage(t.Context(), s, topicsync.ListFilter{Limit: 100}); err != nil || len(all.Topics) != len(want) || all.NextCursor != "" {
+		t.Fatalf("with the default budget: %d topics, cursor %q, %v; want all %d on one page", len(all.Topics), all.NextCursor, err, len(want))
+	}
+	defer topicsync.SetPageBytes(budget)()
+
+	// held is the bytes a page holds before its last topic, which must be under the budget.
+	held := func(topics []topicsync.Topic) int {
+		n := 0
+		for _, tp := range topics[:len(topics)-1] {
+			n += topicsync.TopicBytes(tp)
+		}
+		return n
+	}
+	var got []string
+	f := topicsync.ListFilter{Limit: 100}
+	for pages := 1; ; pages++ {
+		if pages > len(want) {
+			t.Fatalf("more than %d pages: %q", len(want), got)
+		}
+		page, err := topicsync.ListPage(t.Context(), s, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Topics) == 0 {
+			t.Fatalf("page %d is empty, after %q", pages, got)
+		}
+		if n := held(page.Topics); n >= budget {
+			t.Errorf("page %d holds %d bytes before its last topic, at least the budget of %d", pages, n, budget)
+		}
+		for _, tp := range page.Topics {
+			got = append(got, tp.TopicID)
+		}
+		if page.NextCursor == "" {
+			if pages == 1 {
+				t.Errorf("one page of %d topics, no cursor: the budget of %d bytes did not end it", len(page.Topics), budget)
+			}
+			break
+		}
+		if f.After, err = topicsync.DecodeCursor(page.NextCursor); err != nil {
+			t.Fatalf("DecodeCursor(%q): %v", page.NextCursor, err)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the pages list\n%q\nwant each topic once, in order:\n%q", got, want)
+	}
+
+	// The page that starts at the topic larger than the budget holds it alone, and goes on.
+	before := mustGet(t, s, want[4])
+	page, err := topicsync.ListPage(t.Context(), s, topicsync.ListFilter{Limit: 100, After: topicsync.PositionOf(before)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := topicIDs(page.Topics); !slices.Equal(got, []string{huge.TopicID}) || page.NextCursor == "" {
+		t.Errorf("the page from the topic of %d bytes: %q, cursor %q; want it alone, with a cursor",
+			topicsync.TopicBytes(huge), got, page.NextCursor)
+	}
+	// A page the limit ends before the budget pages on as before.
+	page, err = topicsync.ListPage(t.Context(), s, topicsync.ListFilter{Limit: 1})
+	if err != nil || len(page.Topics) != 1 || page.NextCursor == "" {
+		t.Errorf("a page of 1: %d topics, cursor %q, %v; want 1 and a cursor", len(page.Topics), page.NextCursor, err)
+	}
+	// List itself is not bounded: it returns what it is asked for.
+	if got := mustList(t, s, topicsync.ListFilter{Limit: 100}); len(got) != len(want) {
+		t.Errorf("List returned %d topics, want all %d", len(got), len(want))
 	}
 }
 
