@@ -644,6 +644,40 @@ func TestListPagesShowATopicStoredAheadNotBehind(t *testing.T) {
 	}
 }
 
+// TestListPagesEndAtTheirBytes: GET /v1/topics?limit=1000 ends a page of
+// large topics once they hold the page's byte budget (topicsync.MaxPageBytes;
+// here a few kilobytes) and answers a next_cursor, through the service's
+// store as the admin listener has it; following the cursors lists each topic
+// once. A page held its limit's topics, whatever their size.
+func TestListPagesEndAtTheirBytes(t *testing.T) {
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := startPlugin(t, b.dsn(t))
+			base := time.Now().Add(-time.Hour).Truncate(time.Second)
+			var want []string
+			for i := range 8 {
+				id := fmt.Sprintf("@TGS#_p@TOPIC#_%d", i)
+				body := fmt.Sprintf(`{"CallbackCommand":"Group.CallbackAfterCreateTopic","GroupId":"@TGS#_p","TopicId":%q,"Name":%q,"EventTime":%d}`,
+					id, strings.Repeat("n", 2000), base.Add(time.Duration(i)*time.Second).UnixMilli())
+				if res := p.Send(t, group.AfterCreateTopicCommand.Name(), []byte(body)); !res.OK() {
+					t.Fatalf("create %s: %d %s", id, res.Status, res.Body)
+				}
+				want = append(want, id)
+			}
+			defer topicsync.SetPageBytes(5000)()
+			var first topicsync.ListResponse
+			p.GetJSON(t, "/v1/topics?limit=1000", 200, &first)
+			if len(first.Topics) >= len(want) || first.NextCursor == "" {
+				t.Errorf("the first page holds %d of %d topics of 2 kB, next_cursor %q: want fewer, in a budget of 5000 bytes, and a cursor",
+					len(first.Topics), len(want), first.NextCursor)
+			}
+			if got := topicIDs(p.list(t, "?limit=1000")); !slices.Equal(got, want) {
+				t.Errorf("the pages list %q, want each topic once, in order: %q", got, want)
+			}
+		})
+	}
+}
+
 // TestReadAPIRefusesAnAppNoCallbackCarries: an sdk_app_id with a leading
 // zero, or above 2^64-1, is no SdkAppid IM sends or the configuration takes,
 // so no topic is ever stored under it; the listing answered it with an empty
