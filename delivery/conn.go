@@ -286,6 +286,11 @@ type Conn struct {
 	// attemptErr is the error of the last failed attempt to connect
 	// that a handler was told of, nil once connected.
 	attemptErr atomic.Pointer[error]
+	// lastErr is nats.go's LastError as notConnectedError last read it,
+	// nil once connected: the cause of a failed attempt no handler is told
+	// of (a refusal of the first connection, a server that sent no INFO in
+	// time), for downError, which cannot read it.
+	lastErr atomic.Pointer[error]
 	// down is true from a disconnection until the connection is up again
 	// (and before the first connection), as nats.go's handlers tell it.
 	// nats.go holds the connection's lock through each attempt to
@@ -434,6 +439,7 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 			c.down.Store(false)
 			logged.reset()
 			c.attemptErr.Store(nil)
+			c.lastErr.Store(nil)
 			log.Info("NATS connection restored", zap.String("url", connectedURL(nc, emb)))
 		}),
 		// The first connection, made at once or after failed attempts.
@@ -441,6 +447,7 @@ func dial(ctx context.Context, o Options, log *zap.Logger, addr string, emb *emb
 			c.down.Store(false)
 			logged.reset()
 			c.attemptErr.Store(nil)
+			c.lastErr.Store(nil)
 			log.Info("NATS connected", zap.String("url", connectedURL(nc, emb)))
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
@@ -571,9 +578,44 @@ func (u *unconnectedErrors) reset() {
 // why its last attempt failed: a server's refusal (the credentials, the
 // TLS handshake), else the last failure a handler was told of (a server
 // that does not answer). A connection still trying is RECONNECTING
-// whatever the cause.
+// whatever the cause. It reads nats.go's LastError, which waits for an
+// attempt to reconnect under way: on a request's path, use downError.
 func (c *Conn) notConnectedError(st nats.Status) error {
+	c.noteLastError()
+	return c.statusError(st)
+}
+
+// noteLastError reads nats.go's LastError for downError. It waits for an
+// attempt to reconnect under way (up to the connect timeout against a
+// server that answers nothing): the supervisor calls it, not a request.
+func (c *Conn) noteLastError() {
 	err := c.NC.LastError()
+	c.lastErr.Store(&err)
+}
+
+// downError is notConnectedError for a connection that is down (c.down),
+// said without nats.go's lock, which an attempt to reconnect holds up to
+// its connect timeout: /readyz waited that long, past its own deadline.
+// Its status is RECONNECTING (the service's connection tries for ever)
+// or, once closed, CLOSED; its cause is LastError as last read
+// (noteLastError), else the last failure a handler was told of.
+func (c *Conn) downError() error {
+	st := nats.RECONNECTING
+	select {
+	case <-c.closed:
+		st = nats.CLOSED
+	default:
+	}
+	return c.statusError(st)
+}
+
+// statusError is the error of a connection not connected, its status st,
+// with the cause notConnectedError names.
+func (c *Conn) statusError(st nats.Status) error {
+	var err error
+	if p := c.lastErr.Load(); p != nil {
+		err = *p
+	}
 	if p := c.attemptErr.Load(); err == nil && p != nil {
 		err = *p
 	}

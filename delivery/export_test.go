@@ -226,3 +226,7 @@ func TreeOf(t *testing.T, dir string) map[string]string { return treeOf(t, dir) 
 // SetEventPageBudget sets how many events of the work stream a page of
 // GET /v1/events reads at most (EventPageBudget otherwise).
 func (s *Service) SetEventPageBudget(events int) { s.pageBudget.Store(int64(events)) }
+
+// Down reports whether the connection is known to be down (its flag, set
+// from nats.go's handlers).
+func (c *Conn) Down() bool { return c.down.Load() }

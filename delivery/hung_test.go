@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/imcallback/imcallback/imtest"
@@ -143,6 +144,47 @@ func TestAFrozenServerUnderLoadIsGivenUp(t *testing.T) {
 // refused at once: the attempt it comes during is still under way when
 // it returns, and completes once the server answers.
 func TestAppendsAreRefusedAtOnceWhileReconnecting(t *testing.T) {
+	h := serveUntilHung(t)
+	held := h.hang(t)
+	if err := h.s.Accept(h.ctx, request(testCommand, "during")); err == nil {
+		t.Fatal("an append was acknowledged while the connection was down")
+	}
+	// An append that waited for the lock returned only once the attempt
+	// had given up, and the client no longer reads this connection.
+	attemptGoesOn(t, held, "the append")
+}
+
+// TestReadinessAnswersAtOnceWhileReconnecting: /readyz's check asked
+// nats.go for the connection's status, which waits for the connection's
+// lock, held through each attempt to reconnect, up to its connect timeout
+// (2 s) against a server that answers nothing: /readyz took that long, and
+// past its own deadline reported the check as timed out rather than the
+// connection as reconnecting. It now says so at once, in the same words:
+// the attempt it comes during is still under way when it returns.
+func TestReadinessAnswersAtOnceWhileReconnecting(t *testing.T) {
+	h := serveUntilHung(t)
+	held := h.hang(t)
+	err := h.s.Check(h.ctx)
+	if err == nil || !strings.HasPrefix(err.Error(), "NATS connection is RECONNECTING") {
+		t.Fatalf("readiness while the connection is down: %v, want \"NATS connection is RECONNECTING\"", err)
+	}
+	attemptGoesOn(t, held, "the readiness check")
+}
+
+// hungServer is a service on an external server of the test's own, ready
+// and with an event taken, whose server hang replaces with one that takes
+// connections and answers nothing until told to.
+type hungServer struct {
+	s    started
+	ctx  context.Context
+	addr string
+	ns   *server.Server
+}
+
+// serveUntilHung starts a service on an external server of its own, and
+// waits until it is ready and has taken an event.
+func serveUntilHung(t *testing.T) *hungServer {
+	t.Helper()
 	addr := imtest.FreeAddr(t)
 	ns := startNATSServer(t, addr, t.TempDir(), 0)
 	o := options(t, backend{name: "embedded"})
@@ -150,18 +192,25 @@ func TestAppendsAreRefusedAtOnceWhileReconnecting(t *testing.T) {
 	o.URL = "nats://" + addr
 	s := start(t, o, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	eventually(t, 15*time.Second, "ready", func() bool { return s.Check(ctx) == nil })
 	accept(t, s, request(testCommand, "before"))
+	return &hungServer{s: s, ctx: ctx, addr: addr, ns: ns}
+}
 
-	ns.Shutdown()
-	ns.WaitForShutdown()
-	// A server that takes connections and answers nothing until told to.
-	ln, err := net.Listen("tcp", addr)
+// hang stops the server and puts in its place one that takes connections
+// and answers nothing: it returns the connection of nats.go's attempt to
+// reconnect under way, which holds the connection's lock while it waits
+// for the server's INFO, once the service's connection knows it is down.
+func (h *hungServer) hang(t *testing.T) net.Conn {
+	t.Helper()
+	h.ns.Shutdown()
+	h.ns.WaitForShutdown()
+	ln, err := net.Listen("tcp", h.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	attempts := make(chan net.Conn, 16)
 	go func() {
 		for {
@@ -178,7 +227,7 @@ func TestAppendsAreRefusedAtOnceWhileReconnecting(t *testing.T) {
 		case c := <-attempts:
 			t.Cleanup(func() { c.Close() })
 			return c
-		case <-ctx.Done():
+		case <-h.ctx.Done():
 			t.Fatal("no attempt to reconnect")
 			return nil
 		}
@@ -187,20 +236,23 @@ func TestAppendsAreRefusedAtOnceWhileReconnecting(t *testing.T) {
 	// connection's lock held, for the server's INFO.
 	next().Close()
 	held := next()
+	conn := h.s.Conn()
+	eventually(t, 15*time.Second, "the connection known to be down", conn.Down)
+	return held
+}
 
-	if err := s.Accept(ctx, request(testCommand, "during")); err == nil {
-		t.Fatal("an append was acknowledged while the connection was down")
-	}
-	// The attempt the append came during is still waiting: answered now,
-	// it goes on with its CONNECT. An append that waited for the lock
-	// returned only once the attempt had given up, and the client no
-	// longer reads this connection.
+// attemptGoesOn answers the attempt to reconnect held with the server's
+// INFO and fails the test unless the client goes on with its CONNECT: what
+// returned before (what) did not wait for the attempt, which gives up
+// after the connect timeout and no longer reads held.
+func attemptGoesOn(t *testing.T, held net.Conn, what string) {
+	t.Helper()
 	if _, err := held.Write([]byte("INFO {\"server_id\":\"hung\",\"version\":\"2.10.0\",\"proto\":1,\"max_payload\":1048576}\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	_ = held.SetReadDeadline(time.Now().Add(10 * time.Second))
 	line, err := bufio.NewReader(held).ReadString(' ')
 	if err != nil || line != "CONNECT " {
-		t.Fatalf("the append returned only after the attempt to reconnect during which it came had ended (%q, %v)", line, err)
+		t.Fatalf("%s returned only after the attempt to reconnect during which it came had ended (%q, %v)", what, line, err)
 	}
 }

@@ -573,6 +573,12 @@ func (s *Service) Check(ctx context.Context) error {
 	if conn == nil {
 		return errRestarting
 	}
+	if conn.down.Load() {
+		// Said at once: Status waits for nats.go's attempt to reconnect,
+		// which holds the connection's lock up to its connect timeout
+		// against a server that answers nothing, past /readyz's deadline.
+		return conn.downError()
+	}
 	if st := conn.NC.Status(); st != nats.CONNECTED {
 		return conn.notConnectedError(st)
 	}
@@ -813,6 +819,11 @@ func (s *Service) repairAndCheck(ctx context.Context) error {
 		if err := s.ensureOn(ctx, conn, g); err != nil {
 			return err
 		}
+	}
+	if conn.down.Load() {
+		// Check says why without waiting for an attempt to reconnect:
+		// the cause as read here, where the wait holds no request up.
+		conn.noteLastError()
 	}
 	err := s.Check(ctx)
 	if err != nil && s.streamDrifted(ctx, conn, g) {
