@@ -230,3 +230,9 @@ func (s *Service) SetEventPageBudget(events int) { s.pageBudget.Store(int64(even
 // Down reports whether the connection is known to be down (its flag, set
 // from nats.go's handlers).
 func (c *Conn) Down() bool { return c.down.Load() }
+
+// WrapJetStream replaces the service's JetStream with wrap's of it.
+func (s *Service) WrapJetStream(wrap func(jetstream.JetStream) jetstream.JetStream) {
+	js := wrap(*s.js.Load())
+	s.js.Store(&js)
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/internal/natstest"
@@ -169,6 +170,45 @@ func TestReadinessAnswersAtOnceWhileReconnecting(t *testing.T) {
 		t.Fatalf("readiness while the connection is down: %v, want \"NATS connection is RECONNECTING\"", err)
 	}
 	attemptGoesOn(t, held, "the readiness check")
+}
+
+// TestLaterCopiesAreRefusedAtOnceWhileReconnecting: gateway mode stores a
+// forwarded callback as one copy per target, published one after the
+// other. Accept refuses them all at once while the connection is down,
+// but one that went down after it looked (here, once the first copy is
+// published) had each copy left wait for the connection's lock through
+// nats.go's attempt to reconnect, up to its connect timeout each, past
+// PublishTimeout and IM's 2 s. The copies left are now refused at once:
+// the attempt the event came during is still under way when it returns.
+func TestLaterCopiesAreRefusedAtOnceWhileReconnecting(t *testing.T) {
+	h := serveUntilHung(t)
+	var held net.Conn
+	h.s.WrapJetStream(func(js jetstream.JetStream) jetstream.JetStream {
+		return &hangAfterPublish{JetStream: js, hang: func() { held = h.hang(t) }}
+	})
+	r := request(testCommand, "during")
+	r.Targets = []string{"", "backend", "other"}
+	if err := h.s.Accept(h.ctx, r); err == nil {
+		t.Fatal("an event was acknowledged while the connection was down")
+	}
+	if held == nil {
+		t.Fatal("no copy was published")
+	}
+	attemptGoesOn(t, held, "the event's copies")
+}
+
+// hangAfterPublish is js whose first asynchronous publish, once made,
+// calls hang.
+type hangAfterPublish struct {
+	jetstream.JetStream
+	hang func()
+	once sync.Once
+}
+
+func (j *hangAfterPublish) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	f, err := j.JetStream.PublishMsgAsync(m, opts...)
+	j.once.Do(j.hang)
+	return f, err
 }
 
 // hungServer is a service on an external server of the test's own, ready

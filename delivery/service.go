@@ -385,7 +385,9 @@ func (s *Service) append(ctx context.Context, r *dispatcher.Request, target stri
 // share one PublishTimeout, so the answer to IM does not wait a
 // PublishTimeout per copy. It returns nil once every copy is stored, and
 // the first copy's error otherwise. A copy too large for the server fails
-// the event before any copy is published.
+// the event before any copy is published. Once the connection is down (a
+// copy refused as such, or its flag set) the copies left are refused at
+// once, not published.
 func (s *Service) appendCopies(ctx context.Context, r *dispatcher.Request, targets []string) error {
 	js := s.js.Load()
 	if js == nil {
@@ -404,8 +406,23 @@ func (s *Service) appendCopies(ctx context.Context, r *dispatcher.Request, targe
 	wait, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	defer cancel()
 	start := time.Now()
+	live := s.live.Load()
+	var down error // why the copies left are refused at once
 	for i := range copies {
+		if down == nil && live != nil && live.down.Load() {
+			down = nats.ErrConnectionReconnecting
+		}
+		if down != nil {
+			// The connection went down since Accept looked: each publish
+			// would wait for nats.go's attempt to reconnect under way (one
+			// after the other, an attempt each), as Accept's would.
+			copies[i].err = down
+			continue
+		}
 		copies[i].send(*js)
+		if connectionDown(copies[i].err) {
+			down = copies[i].err
+		}
 	}
 	var first error
 	for i := range copies {
