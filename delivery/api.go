@@ -608,6 +608,9 @@ func (s *Service) getEvent(c echo.Context) error {
 	if js == nil {
 		return s.notConnected()
 	}
+	if err := s.downNow(); err != nil {
+		return err
+	}
 	st, err := (*js).Stream(ctx, s.opts.Stream)
 	if err != nil {
 		return err

@@ -4,16 +4,21 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/imtest"
 	"github.com/imcallback/imcallback/internal/natstest"
 )
@@ -209,6 +214,35 @@ func (j *hangAfterPublish) PublishMsgAsync(m *nats.Msg, opts ...jetstream.Publis
 	f, err := j.JetStream.PublishMsgAsync(m, opts...)
 	j.once.Do(j.hang)
 	return f, err
+}
+
+// TestScrapesAndTheEventLogAnswerAtOnceWhileReconnecting: the gauges of
+// the pending events and the dead letters (a /metrics scrape, each lookup
+// bounded by 500 ms) and the admin API's event log ask JetStream, whose
+// requests wait for the connection's lock, held through each attempt to
+// reconnect up to its connect timeout (2 s) against a server that answers
+// nothing: the scrape ran past its bound, and each admin request waited
+// that long for its 503. They now answer at once: NaN, and 503.
+func TestScrapesAndTheEventLogAnswerAtOnceWhileReconnecting(t *testing.T) {
+	h := serveUntilHung(t)
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(h.s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	held := h.hang(t)
+	for _, name := range []string{"imcallback_delivery_pending", "imcallback_delivery_dead_letters"} {
+		if v := metric(t, h.s.reg, name); !math.IsNaN(v) {
+			t.Errorf("%s = %v while the connection is down, want NaN", name, v)
+		}
+	}
+	for _, path := range []string{"/v1/events", "/v1/events/1", "/v1/dead-letters", "/v1/delivery"} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != http.StatusServiceUnavailable {
+			t.Errorf("GET %s while the connection is down: %d %s, want 503", path, w.Code, w.Body)
+		}
+	}
+	attemptGoesOn(t, held, "the scrape and the event log's answers")
 }
 
 // hungServer is a service on an external server of the test's own, ready

@@ -321,6 +321,9 @@ func (s *Service) Events() (*Events, error) {
 	if js == nil {
 		return nil, s.notConnected()
 	}
+	if err := s.downNow(); err != nil {
+		return nil, err
+	}
 	return &Events{js: *js, opts: s.opts, read: &s.eventsRead, held: &s.pageHeld, copySearch: int(s.copySearch.Load()),
 		pageBudget: int(s.pageBudget.Load()), log: s.log}, nil
 }
@@ -343,10 +346,9 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 		s.appendFailedWith(err, 0)
 		return err
 	}
-	if c := s.live.Load(); c != nil && c.down.Load() {
+	if err := s.downNow(); err != nil {
 		// Refused at once: a publish would wait for the connection's lock
 		// through nats.go's attempt to reconnect, past PublishTimeout.
-		err := explainDown(nats.ErrConnectionReconnecting)
 		s.appendFailedWith(err, 0)
 		return fmt.Errorf("delivery: append %s: %w", r.Command, err)
 	}
@@ -357,6 +359,18 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 		return s.append(ctx, r, r.Targets[0])
 	}
 	return s.appendCopies(ctx, r, r.Targets)
+}
+
+// downNow is the error of a request on the connection while it is down
+// (Conn.down), else nil: a request then waits for nats.go's attempt to
+// reconnect, which holds the connection's lock up to its connect timeout
+// against a server that answers nothing, before it is refused all the
+// same. The callers refuse theirs at once.
+func (s *Service) downNow() error {
+	if c := s.live.Load(); c != nil && c.down.Load() {
+		return explainDown(nats.ErrConnectionReconnecting)
+	}
+	return nil
 }
 
 // append stores r's copy for target and waits for the stream's
@@ -1053,6 +1067,9 @@ func (s *Service) Pending(ctx context.Context) (uint64, error) {
 	if js == nil {
 		return 0, ErrNotStarted
 	}
+	if err := s.downNow(); err != nil {
+		return 0, err // pendingTimeout does not bound the wait for the lock
+	}
 	c, err := (*js).Consumer(ctx, s.opts.Stream, s.opts.Consumer)
 	if err != nil {
 		return 0, err
@@ -1066,6 +1083,9 @@ func (s *Service) DeadLetters(ctx context.Context) (uint64, error) {
 	js := s.js.Load()
 	if js == nil {
 		return 0, ErrNotStarted
+	}
+	if err := s.downNow(); err != nil {
+		return 0, err // pendingTimeout does not bound the wait for the lock
 	}
 	st, err := (*js).Stream(ctx, s.opts.DeadStream())
 	if err != nil {
