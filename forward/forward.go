@@ -30,7 +30,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -46,6 +45,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/jsonnames"
 	"github.com/imcallback/imcallback/internal/logevery"
 	"github.com/imcallback/imcallback/internal/redact"
 	"github.com/imcallback/imcallback/internal/textcut"
@@ -694,7 +694,7 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		// once what answers at the destination's URL.
 		return dispatcher.Decision{}, nil, &notObjectError{answer: string(body)}
 	}
-	if name, ok := repeatedName(body, false); ok {
+	if name, ok := jsonnames.Repeated(body, false); ok {
 		// Go keeps the last value of a repeated name, another reader the
 		// first: {"ErrorCode":1,...,"ErrorCode":0} must not allow.
 		return dispatcher.Decision{}, nil, fmt.Errorf("%s is named twice: the answer says two things", textcut.Cut(strconv.Quote(name), maxQuoted))
@@ -744,7 +744,7 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		// type is refused here and the type's own encoding (e.g. the
 		// mirrored field names of some replies) is what IM gets.
 		raw, _ := json.Marshal(reply) // raw JSON values always marshal
-		if name, ok := repeatedName(raw, true); ok {
+		if name, ok := jsonnames.Repeated(raw, true); ok {
 			// Decoded into the reply type, names match in any case, the
 			// last given winning: {"ResultCode":38001,"resultCode":0}
 			// gives a target's code twice as much as two of one spelling.
@@ -759,76 +759,6 @@ func parseAnswer(body []byte, accepts reply) (dispatcher.Decision, []string, err
 		dec.Reply = typed.Elem().Interface() // a value, as a Go handler's reply is
 	}
 	return dec, dropped, nil
-}
-
-// repeatedName is the first name an object of the JSON value body gives
-// twice, at any depth (after unescaping, as decoding compares them): a
-// per-target ResultCode given twice decides as much as ErrorCode. With
-// fold, names that differ only in case are the same name, as decoding
-// into a struct compares them. body must be valid JSON.
-func repeatedName(body []byte, fold bool) (string, bool) {
-	type frame struct {
-		seen    map[string]bool // nil: an array
-		wantKey bool
-	}
-	var stack []frame
-	d := json.NewDecoder(bytes.NewReader(body))
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return "", false
-		}
-		if n := len(stack); n > 0 && stack[n-1].wantKey {
-			if name, ok := tok.(string); ok {
-				key := name
-				if fold {
-					key = foldName(name)
-				}
-				if stack[n-1].seen[key] {
-					return name, true
-				}
-				stack[n-1].seen[key] = true
-				stack[n-1].wantKey = false
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{seen: map[string]bool{}, wantKey: true})
-			continue
-		case json.Delim('['):
-			stack = append(stack, frame{})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		// A value ended: the object holding it wants its next name.
-		if n := len(stack); n > 0 && stack[n-1].seen != nil {
-			stack[n-1].wantKey = true
-		}
-		if len(stack) == 0 {
-			return "", false
-		}
-	}
-}
-
-// foldName is name folded as encoding/json folds the names it matches to
-// a struct's fields: two names fold alike when they are equal under
-// Unicode simple case folding.
-func foldName(name string) string {
-	var b strings.Builder
-	for _, r := range name {
-		for {
-			next := unicode.SimpleFold(r)
-			if next <= r {
-				r = next
-				break
-			}
-			r = next
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // maxQuoted bounds what an error refusing an answer quotes of a value:

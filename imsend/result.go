@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/imcallback/imcallback/internal/jsonnames"
 	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -30,14 +31,23 @@ type Result struct {
 var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
 
 // newResult reads an answer: an error, returned with the Result, when the
-// body is not a JSON object with an ActionStatus of OK or FAIL, or spells
+// body is not a JSON object with an ActionStatus of OK or FAIL, spells
 // an envelope name in another case (IM would not read it, and a
-// case-insensitive decode would).
+// case-insensitive decode would), or gives a name twice, at any depth
+// (which value counts is the reader's choice).
 func newResult(status int, header http.Header, body []byte) (*Result, error) {
 	r := &Result{Status: status, Header: header, Body: body}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return r, fmt.Errorf("imsend: answer (HTTP %d) is not a JSON object: %q", status, excerpt(body))
+	}
+	// Go keeps the last value of a name given twice, another reader (IM's,
+	// perhaps) the first: {"ErrorCode":120001,…,"ErrorCode":0} would read
+	// as an allow here and may be a deny there. The gateway refuses such an
+	// answer from a destination as not the envelope; so does this.
+	if name, twice := jsonnames.Repeated(body, false); twice {
+		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope IM reads: it names %q twice, "+
+			"which one reader takes the first of and another the last: %q", status, textcut.Cut(name, maxExcerpt), excerpt(body))
 	}
 	// IM reads the envelope's names as spelled, and so does the decode
 	// below only when no other spelling is there to be taken instead.

@@ -524,7 +524,8 @@ func TestLoadUntilCancelled(t *testing.T) {
 
 // TestNonEnvelopeIsAnError: an answer that is JSON but not an envelope (a
 // gateway's own JSON error, null, an object without ActionStatus or with
-// one IM does not know, or an envelope name in another case) is an error
+// one IM does not know, an envelope name in another case, or a name given
+// twice) is an error
 // returned with its Result, as a proxy's HTML page is, not a Result that
 // reads as neither accepted nor rejected, or as IM would not read it.
 func TestNonEnvelopeIsAnError(t *testing.T) {
@@ -544,6 +545,12 @@ func TestNonEnvelopeIsAnError(t *testing.T) {
 		// which a case-insensitive reading took for a deny with code 120001.
 		{"ErrorCode spelt in another case", `{"ActionStatus":"OK","errorCode":120001}`, `"errorCode" is not ErrorCode`},
 		{"ActionStatus twice, in two cases", `{"ActionStatus":"FAIL","actionstatus":"OK"}`, `"actionstatus" is not ActionStatus`},
+		// Go keeps the last value of a name given twice, another reader the
+		// first: this read as an allow, and may be a deny to IM.
+		{"ErrorCode twice", `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":"no","ErrorCode":0}`, `names "ErrorCode" twice`},
+		{"ErrorCode twice, once escaped", `{"ActionStatus":"OK","ErrorCode":120001,"Error\u0043ode":0}`, `names "ErrorCode" twice`},
+		{"a name twice inside a reply field", `{"ActionStatus":"OK","ErrorCode":0,"ResultItem":[{"To_Account":"a","ResultCode":30539,"ResultCode":0}]}`,
+			`names "ResultCode" twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
