@@ -19,7 +19,10 @@ type Result struct {
 	Status int
 	// Header holds the response headers.
 	Header http.Header
-	// Envelope is the answer's ActionStatus, ErrorCode and ErrorInfo.
+	// Envelope is the answer's ActionStatus, ErrorCode and ErrorInfo. In
+	// a Result returned with an error of an answer that is no envelope,
+	// its ActionStatus is never OK, so the Result reads as no allow, deny
+	// or drop.
 	Envelope protocol.Envelope
 	// Reply holds the fields beyond the envelope (MsgBody, CloudCustomData …).
 	Reply map[string]json.RawMessage
@@ -60,7 +63,11 @@ func newResult(status int, header http.Header, body []byte) (*Result, error) {
 		}
 	}
 	if err := json.Unmarshal(body, &r.Envelope); err != nil {
-		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope: %q", status, excerpt(body))
+		// The decode stopped at a field of the wrong type ("ErrorCode":"1")
+		// with the fields before it set: an ActionStatus OK read there
+		// would make this Result, returned with its error, an allow.
+		r.Envelope = protocol.Envelope{}
+		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope (%v): %q", status, err, excerpt(body))
 	}
 	// JSON null decodes into both without an error, and an object without
 	// ActionStatus (a gateway's {"message":"Not Found"}) into a zero

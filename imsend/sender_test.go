@@ -551,6 +551,10 @@ func TestNonEnvelopeIsAnError(t *testing.T) {
 		{"ErrorCode twice, once escaped", `{"ActionStatus":"OK","ErrorCode":120001,"Error\u0043ode":0}`, `names "ErrorCode" twice`},
 		{"a name twice inside a reply field", `{"ActionStatus":"OK","ErrorCode":0,"ResultItem":[{"To_Account":"a","ResultCode":30539,"ResultCode":0}]}`,
 			`names "ResultCode" twice`},
+		// The decode stops at the field of the wrong type: what it read
+		// before it (ActionStatus OK) must not make the Result an allow.
+		{"ErrorCode quoted", `{"ActionStatus":"OK","ErrorCode":"120001"}`, "ErrorCode of type int"},
+		{"ErrorInfo not a string", `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":5}`, "ErrorInfo of type string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -568,6 +572,11 @@ func TestNonEnvelopeIsAnError(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want one saying %q", err, tt.wantErr)
+			}
+			// Returned with its error, the Result says nothing IM would
+			// act on: no OK, so no allow, deny or drop either.
+			if _, denied := res.Denied(); res.OK() || res.Allowed() || res.Dropped() || denied {
+				t.Fatalf("the Result of an answer that is no envelope reads as OK: %+v", res.Envelope)
 			}
 		})
 	}
