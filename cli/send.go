@@ -368,13 +368,10 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 			return noAnswer(ctx, f, err)
 		}
 		printResult(stdout, res, err == nil)
-		if err != nil {
-			return err
+		if err == nil && !res.OK() {
+			err = errRejected
 		}
-		if !res.OK() {
-			return errRejected
-		}
-		return nil
+		return redirected(res, err)
 	}
 	bodies := func(int) []byte { return body }
 	if f.unique {
@@ -461,6 +458,22 @@ func noAnswer(ctx context.Context, f sendFlags, err error) error {
 			config.EnvName("tls_cert"), err)
 	}
 	return err
+}
+
+// redirected is err, the failure of an answer, with where the answer
+// redirects to when it is a redirect: IM follows none and counts the
+// callback as failed, and the answer's body (empty, or a server's page)
+// does not say so. The target is named without its user info or query
+// string, which a redirect to https:// copies from the request, Sign
+// included.
+func redirected(res *imsend.Result, err error) error {
+	to := res.Header.Get("Location")
+	if err == nil || to == "" || res.Status < 300 || res.Status > 399 {
+		return err
+	}
+	return fmt.Errorf("HTTP %d redirects to %s, which IM does not follow: it counts the callback as failed; "+
+		"give --url (and IM's console) the address it redirects to: %w", res.Status,
+		terminalText(config.RedactQuery(config.RedactUserinfo(to))), err)
 }
 
 // checkSendURL refuses a --url that is not an http(s) URL with a host

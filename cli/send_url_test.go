@@ -351,3 +351,31 @@ func TestSendNamesTheCountItRefuses(t *testing.T) {
 	default:
 	}
 }
+
+// TestSendSaysWhereARedirectGoes: IM follows no redirect (a proxy's
+// http-to-https 308, a path's missing slash), and counts the callback as
+// failed. send printed "HTTP 308" and an error about an empty answer that
+// is no JSON object, without saying it was a redirect or to where; the
+// error now names the target, without the query string the redirect may
+// have copied from the request (its Sign) or any user info, and says to
+// give --url that address.
+func TestSendSaysWhereARedirectGoes(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusPermanentRedirect} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Location", "https://s3cr3t-user@cb.example.com"+r.URL.RequestURI())
+				w.WriteHeader(status)
+			}))
+			t.Cleanup(srv.Close)
+			out, err := runCLI(t, "send", "--url", srv.URL+"/im/callback", "--token", "s3cr3t-token",
+				"--command", "Group.CallbackAfterCreateTopic", "--sample")
+			want := "redirects to https://[redacted]@cb.example.com/im/callback?[redacted]"
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "--url") {
+				t.Fatalf("err = %v, want it to say %q and what to give --url\n%s", err, want, out)
+			}
+			if strings.Contains(err.Error()+out, "s3cr3t") || strings.Contains(err.Error()+out, "Sign=") {
+				t.Errorf("the error shows a secret of the redirect's target: %v\n%s", err, out)
+			}
+		})
+	}
+}
