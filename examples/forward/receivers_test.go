@@ -247,6 +247,21 @@ func TestReceivers(t *testing.T) {
 				}
 			}
 
+			// A request signed as the service signs it, but at a time more
+			// than 5 minutes away (a replay of a captured one, or a clock far
+			// off), is refused: the tolerance is what keeps a request from
+			// being replayed later.
+			for _, age := range []time.Duration{-10 * time.Minute, 10 * time.Minute} {
+				ts := strconv.FormatInt(time.Now().Add(age).Unix(), 10)
+				headers := "webhook-id: msg_x\r\nwebhook-timestamp: " + ts + "\r\nwebhook-signature: " + sign(t, "msg_x", ts, "{}") +
+					"\r\nX-Imcallback-Kind: after\r\nContent-Length: 2\r\n"
+				if status, err := rawStatus(url, "POST / HTTP/1.1\r\nHost: receiver\r\nConnection: close\r\n"+headers+"\r\n{}"); err != nil {
+					t.Errorf("signed %v from now: no answer: %v", age, err)
+				} else if status != http.StatusUnauthorized {
+					t.Errorf("signed %v from now: %d, want 401", age, status)
+				}
+			}
+
 			// It refuses what is not signed with the secret.
 			resp, err := bounded.Post(url, "application/json", strings.NewReader(`{}`))
 			if err != nil {
