@@ -343,6 +343,25 @@ func TestRouting(t *testing.T) {
 	}
 }
 
+// TestArrayBodyIsNotCalledInvalidJSON: a body of well-formed JSON that is
+// no object ([1,2], a string) was answered "request body is not valid
+// JSON", which sent its sender looking for a syntax error; the answer's
+// ErrorInfo says what the body must be.
+func TestArrayBodyIsNotCalledInvalidJSON(t *testing.T) {
+	after := dispatcher.After("Group.CallbackAfterCreateTopic",
+		func(context.Context, *dispatcher.Event[map[string]any]) error { return nil })
+	for _, body := range []string{`[1,2]`, `"text"`, `42`} {
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("%s is not valid JSON", body)
+		}
+		_, out := newHarness(t, dispatcher.Options{}, after).do("Group.CallbackAfterCreateTopic", body)
+		info, _ := out["ErrorInfo"].(string)
+		if out["ErrorCode"] != float64(protocol.ErrMalformedJSON.Code) || !strings.Contains(info, "JSON object") {
+			t.Errorf("body %s answered %v, want 40001 saying the body is not a JSON object", body, out)
+		}
+	}
+}
+
 // nested is a callback body whose field X holds arrays levels deep, inside
 // the body's own object.
 func nested(levels int) string {

@@ -36,7 +36,7 @@ func (e *Error) Is(target error) bool {
 //
 //go:generate go run ./internal/errtable ../README.md
 var (
-	ErrMalformedJSON = &Error{http.StatusBadRequest, 40001, "malformed_json", "request body is not valid JSON",
+	ErrMalformedJSON = &Error{http.StatusBadRequest, 40001, "malformed_json", "request body is not a valid JSON object",
 		"the body is not a JSON object, nests objects and arrays deeper than 64 levels, or names `CallbackCommand` twice (in any case)"}
 	ErrMissingCommand = &Error{http.StatusBadRequest, 40002, "missing_command", "CallbackCommand is missing",
 		"no `CallbackCommand` in the URL or body"}
