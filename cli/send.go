@@ -371,7 +371,7 @@ func runSend(ctx context.Context, stdout, stderr io.Writer, f sendFlags, samples
 		if err == nil && !res.OK() {
 			err = errRejected
 		}
-		return redirected(res, err)
+		return redirected(f.url, res, err)
 	}
 	bodies := func(int) []byte { return body }
 	if f.unique {
@@ -460,16 +460,22 @@ func noAnswer(ctx context.Context, f sendFlags, err error) error {
 	return err
 }
 
-// redirected is err, the failure of an answer, with where the answer
-// redirects to when it is a redirect: IM follows none and counts the
-// callback as failed, and the answer's body (empty, or a server's page)
-// does not say so. The target is named without its user info or query
-// string, which a redirect to https:// copies from the request, Sign
-// included.
-func redirected(res *imsend.Result, err error) error {
+// redirected is err, the failure of the answer to a request to sentTo,
+// with where the answer redirects to when it is a redirect: IM follows
+// none and counts the callback as failed, and the answer's body (empty,
+// or a server's page) does not say so. The target is resolved against
+// sentTo (a path's missing slash is often redirected with the path alone,
+// no address --url takes) and named without its user info or query
+// string, which a redirect copies from the request, Sign included.
+func redirected(sentTo string, res *imsend.Result, err error) error {
 	to := res.Header.Get("Location")
 	if err == nil || to == "" || res.Status < 300 || res.Status > 399 {
 		return err
+	}
+	if base, perr := url.Parse(sentTo); perr == nil {
+		if target, perr := base.Parse(to); perr == nil {
+			to = target.String()
+		}
 	}
 	return fmt.Errorf("HTTP %d redirects to %s, which IM does not follow: it counts the callback as failed; "+
 		"give --url (and IM's console) the address it redirects to: %w", res.Status,

@@ -379,3 +379,20 @@ func TestSendSaysWhereARedirectGoes(t *testing.T) {
 		})
 	}
 }
+
+// TestSendResolvesARelativeRedirect: a path's missing slash is redirected
+// with a Location of the path alone (Go's ServeMux, many frameworks): the
+// error named "/im/callback/", which is no address --url takes; it now names
+// the address the redirect leads to, resolved against the URL sent to.
+func TestSendResolvesARelativeRedirect(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/im/callback/", func(http.ResponseWriter, *http.Request) {})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	_, err := runCLI(t, "send", "--url", srv.URL+"/im/callback", "--token", "s3cr3t-token",
+		"--command", "Group.CallbackAfterCreateTopic", "--sample")
+	want := "redirects to " + srv.URL + "/im/callback/?[redacted]"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to say %q", err, want)
+	}
+}
