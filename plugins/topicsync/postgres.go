@@ -474,7 +474,8 @@ func (b *postgresBackend) list(ctx context.Context, f ListFilter) ([]Topic, bool
 // postgresTopicBytes is topicBytes of a row as PostgreSQL computes it, counting the custom data
 // as its JSON text, which holds each field's key and value and more than fieldBytes beside them:
 // never less than topicBytes of the topic read from the row. octet_length reads the size of a
-// TOASTed text without fetching it.
+// TOASTed text column without fetching it; the custom data, though, is fetched and printed as
+// text to be counted, for every row of the page's LIMIT, the rows the page leaves out included.
 const postgresTopicBytes = `octet_length(sdk_app_id) + octet_length(topic_id) + octet_length(group_id) +
     octet_length(name) + octet_length(owner_account) + octet_length(operator_account) + octet_length(group_type) +
     octet_length(custom_data::text) + octet_length(introduction) + octet_length(notification) + octet_length(face_url)`
