@@ -1082,8 +1082,11 @@ func TestPerTargetRefusalEncodedLateStaysADeny(t *testing.T) {
 			return lateReply{until: (<-deadlines).Add(20 * time.Millisecond)}, nil // encoded past the deadline
 		}},
 	}}
-	// A deadline the handler, which answers at once, meets on a loaded machine.
-	h := newHarness(t, dispatcher.Options{BeforeTimeout: 500 * time.Millisecond, Rules: rules},
+	// The harness's default deadline (BeforeTimeout left 0), which the
+	// handler, answering at once, meets on a loaded machine: with 500 ms a
+	// descheduled goroutine could spend it first, and the deny was the
+	// fallback.
+	h := newHarness(t, dispatcher.Options{Rules: rules},
 		rawBefore(command, func(ctx context.Context, _ *dispatcher.Event[map[string]any]) (dispatcher.Decision, error) {
 			deadline, _ := ctx.Deadline()
 			deadlines <- deadline
