@@ -18,13 +18,21 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
+// hookTimeout is the start or stop timeout the tests wait to run out. It
+// must also outlast the hooks before the one that hangs, which fx runs
+// only while the timeout has not passed (it checks before each hook): with
+// 100 ms, a goroutine descheduled that long on a busy machine (the race
+// detector, CI's two loaded cores) ran out of it first, and the hooks that
+// had started, and the hook named as hung, were not those the test set up.
+const hookTimeout = time.Second
+
 // guardedApp is an app of opts whose hooks a guard wraps, as serve's are,
 // with short timeouts: a test waits for them to run out, never measures them.
 func guardedApp(t *testing.T, opts ...fx.Option) (*fx.App, *hookGuard) {
 	t.Helper()
 	guard := &hookGuard{}
 	app := fx.New(append([]fx.Option{fx.NopLogger, guard.option(),
-		fx.StartTimeout(100 * time.Millisecond), fx.StopTimeout(5 * time.Second)}, opts...)...)
+		fx.StartTimeout(hookTimeout), fx.StopTimeout(5 * time.Second)}, opts...)...)
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +138,7 @@ func TestAStartHookThatNeverReturnsIsNamed(t *testing.T) {
 				t.Fatalf("run: %v, want the start's deadline", err)
 			}
 			if msg := err.Error(); !strings.Contains(msg, tt.want) ||
-				!strings.Contains(msg, "timeout of 100ms (IMCALLBACK_START_TIMEOUT)") {
+				!strings.Contains(msg, "timeout of "+hookTimeout.String()+" (IMCALLBACK_START_TIMEOUT)") {
 				t.Errorf("run: %v\nwant it to say the timeout and %q", err, tt.want)
 			}
 		})
@@ -214,7 +222,7 @@ func TestAStopPastItsTimeoutNamesTheHook(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	guard := &hookGuard{stopSetting: " (4 × IMCALLBACK_SHUTDOWN_TIMEOUT + 15s)"}
 	var r recorder
-	app := fx.New(fx.NopLogger, guard.option(), fx.StopTimeout(100*time.Millisecond),
+	app := fx.New(fx.NopLogger, guard.option(), fx.StopTimeout(hookTimeout),
 		r.part("store"), fx.Invoke(func(lc fx.Lifecycle) { hangsAtStop(lc, release) }), r.part("listener"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // stop right after the start
@@ -222,7 +230,7 @@ func TestAStopPastItsTimeoutNamesTheHook(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("run: %v, want the stop's deadline", err)
 	}
-	want := "the stop ran past its timeout of 100ms (4 × IMCALLBACK_SHUTDOWN_TIMEOUT + 15s): " +
+	want := "the stop ran past its timeout of " + hookTimeout.String() + " (4 × IMCALLBACK_SHUTDOWN_TIMEOUT + 15s): " +
 		"the stop hook of github.com/imcallback/imcallback/cli.hangsAtStop has not returned"
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("run: %v\nwant it to say %q", err, want)
@@ -250,7 +258,7 @@ func TestAFailedStartWhoseRollbackHangsKeepsItsCause(t *testing.T) {
 	if !errors.Is(err, errStoreDown) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("run: %v, want the start hook's error and the deadline", err)
 	}
-	want := "the start failed (the store is down); rolling back, past the start's timeout of 100ms, " +
+	want := "the start failed (the store is down); rolling back, past the start's timeout of " + hookTimeout.String() + ", " +
 		"the stop hook of github.com/imcallback/imcallback/cli.hangsAtStop has not returned"
 	if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "nothing had started") {
 		t.Errorf("run: %v\nwant it to say %q", err, want)
@@ -267,7 +275,7 @@ func TestAStopThatHangsAfterAGivenUpStartSkipsTheEarlierStops(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	var r recorder
-	app, guard := guardedApp(t, fx.StopTimeout(100*time.Millisecond),
+	app, guard := guardedApp(t, fx.StopTimeout(hookTimeout),
 		r.part("store"),
 		fx.Invoke(func(lc fx.Lifecycle) {
 			lc.Append(fx.StartHook(func() {})) // nothing to stop
@@ -288,7 +296,7 @@ func TestAStopThatHangsAfterAGivenUpStartSkipsTheEarlierStops(t *testing.T) {
 	msg := err.Error()
 	for _, part := range []string{
 		"1 of the 3 hooks that had started were stopped, the stop hook of github.com/imcallback/imcallback/cli.hangsAtStop " +
-			"had not returned when the stop's timeout of 100ms ran out, and the stops of the 1 before it were not run",
+			"had not returned when the stop's timeout of " + hookTimeout.String() + " ran out, and the stops of the 1 before it were not run",
 		"cli.(*recorder).part.func1",
 	} {
 		if !strings.Contains(msg, part) {

@@ -1009,7 +1009,7 @@ func TestRunFlushesTheLogWhenTheStopRunsOut(t *testing.T) {
 			}))
 		}),
 		fx.Populate(&log),
-		fx.StopTimeout(50*time.Millisecond))
+		fx.StopTimeout(hookTimeout)) // the hook must be reached before it runs out (hookguard_test.go)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // stop right after the start
 	err := run(ctx, app, watchStopSignals(), service{flushLog: func() { _ = log.Sync() }})
