@@ -670,7 +670,10 @@ func TestInterruptedLastDeliveryIsDeadLetteredWithoutRunningAgain(t *testing.T) 
 
 	second := start(t, o, dispatcherFor(t, rec))
 	var dead []delivery.DeadLetter
-	eventually(t, 10*time.Second, "a dead letter", func() bool {
+	// Past the ack wait too (7 s here): the event given back by the stop may
+	// go to its pull request, still open at the server (the race of the
+	// shutdown), and come back only once that has run out.
+	eventually(t, 30*time.Second, "a dead letter", func() bool {
 		dead = deadLetters(t, events(t, second))
 		return len(dead) == 1
 	})
