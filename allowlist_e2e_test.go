@@ -23,6 +23,7 @@ import (
 	"github.com/imcallback/imcallback/allowlist"
 	"github.com/imcallback/imcallback/cli"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/leakwait"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -291,7 +292,7 @@ func TestRESTConnectionsCloseAtTheStop(t *testing.T) {
 			t.Fatal("the app never called GetIPList")
 		}
 	})
-	if err := peerLeaks(ignore); err != nil {
+	if err := leakwait.Find(ignore); err != nil {
 		t.Errorf("the REST client's connection outlives the stop: %v", err)
 	}
 }

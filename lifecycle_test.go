@@ -22,31 +22,11 @@ import (
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/leakwait"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/server"
 	"github.com/imcallback/imcallback/tracing"
 )
-
-// peerLeaks is goleak.Find(ignore) for a check whose goroutines include
-// a peer's that end only once they see what the service did: the
-// connection of a test server (IM, a collector) ends when its goroutine
-// reads the close the service's stop made. goleak gives goroutines about
-// 0.4 s to end, which a busy machine (the race detector, CI's two cores)
-// may not schedule them in; peerLeaks asks again for up to 10 s. The
-// leaks these checks look for last far longer: a connection kept until
-// the REST client's idle timeout (90 s), an export until its timeout
-// (minutes). So do the goroutines a close signals without waiting for
-// them (nats.go's connection, pgx's pool's health check) in a failed
-// start's check.
-func peerLeaks(ignore goleak.Option) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := goleak.Find(ignore)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-	}
-}
 
 // TestFailedStartLeavesNothingRunning: a service that fails to build or to
 // start, with tracing, durable delivery on the embedded server and the
@@ -88,7 +68,7 @@ func TestFailedStartLeavesNothingRunning(t *testing.T) {
 			if held := imtest.OpenFilesUnder(t, dir); len(held) > 0 {
 				t.Errorf("files of the data directory still open: %q", held)
 			}
-			if err := peerLeaks(ignore); err != nil {
+			if err := leakwait.Find(ignore); err != nil {
 				t.Errorf("goroutines outlive the failed app: %v", err)
 			}
 		})
@@ -189,7 +169,7 @@ func TestAStopThatGivesUpOnTheCollectorLeavesNothingRunning(t *testing.T) {
 	if err := app.Stop(t.Context()); err == nil {
 		t.Fatal("the stop gave up on the queued spans and reported nothing")
 	}
-	if err := peerLeaks(ignore); err != nil {
+	if err := leakwait.Find(ignore); err != nil {
 		t.Errorf("the export outlives the stop: %v", err)
 	}
 }

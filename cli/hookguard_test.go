@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/leakwait"
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
@@ -156,16 +157,8 @@ func TestAStartPastItsTimeoutLeavesNothingRunning(t *testing.T) {
 		// start goroutine end once scheduled after the close or the
 		// release, which goleak's own retries (about 0.4 s) need not see
 		// on a busy machine; a listener left open keeps its loop for good.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			err := goleak.Find(ignore)
-			if err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("goroutines outlive the app: %v", err)
-				return
-			}
+		if err := leakwait.Find(ignore); err != nil {
+			t.Errorf("goroutines outlive the app: %v", err)
 		}
 	}()
 	// Ports of imtest.FreeAddr: a port of the ephemeral range, free once

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/imcallback/imcallback/internal/leakwait"
 	"go.opentelemetry.io/otel"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
@@ -67,24 +67,7 @@ func TestSpansAreExportedAfterARestart(t *testing.T) {
 	}
 	// Each stop closes its exporter's connection to the collector, and the
 	// collector's end with it.
-	if err := leaksPastPeers(ignore); err != nil {
+	if err := leakwait.Find(ignore); err != nil {
 		t.Errorf("the tracing of a restarted app outlives its stop: %v", err)
-	}
-}
-
-// leaksPastPeers is goleak.Find(ignore) asked again for up to 10 s. Among
-// the goroutines it looks at is the collector's connection
-// (net/http.(*conn).serve), which ends only once it is scheduled to read
-// the close the stop made: goleak gives goroutines about 0.4 s to end,
-// which the race detector on a busy machine (CI's two loaded cores) need
-// not leave it. What the check looks for lasts far longer: a batcher
-// nothing stops, a connection kept idle for the transport's 90 s.
-func leaksPastPeers(ignore goleak.Option) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := goleak.Find(ignore)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/leakwait"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
 
@@ -70,28 +71,12 @@ func TestFailedStartLeavesNoStoreOpen(t *testing.T) {
 					if held := imtest.OpenFilesUnder(t, dir); len(held) > 0 {
 						t.Errorf("files of the data directory still open: %q", held)
 					}
-					if err := leaksAfterClose(ignore); err != nil {
+					if err := leakwait.Find(ignore); err != nil {
 						t.Errorf("the store's goroutines outlive the failed app: %v", err)
 					}
 				})
 			}
 		})
-	}
-}
-
-// leaksAfterClose is goleak.Find(ignore) asked again for up to 10 s. A
-// closed pgx pool's health-check goroutine ends only once it is scheduled
-// to see the close, which pgxpool does not wait for: goleak gives
-// goroutines about 0.4 s, which the race detector on a busy machine (CI's
-// two loaded cores) need not leave it. A store left open keeps its
-// goroutines far longer, so the check still fails.
-func leaksAfterClose(ignore goleak.Option) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := goleak.Find(ignore)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
 	}
 }
 
