@@ -367,10 +367,17 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 // against a server that answers nothing, before it is refused all the
 // same. The callers refuse theirs at once.
 func (s *Service) downNow() error {
-	if c := s.live.Load(); c != nil && c.down.Load() {
+	if s.connDown() {
 		return explainDown(nats.ErrConnectionReconnecting)
 	}
 	return nil
+}
+
+// connDown reports whether the live connection is known to be down (its
+// flag, set from nats.go's handlers), without nats.go's lock.
+func (s *Service) connDown() bool {
+	c := s.live.Load()
+	return c != nil && c.down.Load()
 }
 
 // append stores r's copy for target and waits for the stream's
@@ -420,10 +427,9 @@ func (s *Service) appendCopies(ctx context.Context, r *dispatcher.Request, targe
 	wait, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	defer cancel()
 	start := time.Now()
-	live := s.live.Load()
 	var down error // why the copies left are refused at once
 	for i := range copies {
-		if down == nil && live != nil && live.down.Load() {
+		if down == nil && s.connDown() {
 			down = nats.ErrConnectionReconnecting
 		}
 		if down != nil {
