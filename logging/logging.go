@@ -165,7 +165,9 @@ func New(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
 func newStderr(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, *buffered, error) {
 	// Coloured levels on a terminal only: a pipe, journald or a file gets no
 	// escape codes.
-	w := zapcore.Lock(stderr{os.Stderr})
+	// One writer for the lines and the reports of failed writes: a report
+	// written after a cut line ends it too.
+	w := &lineEnds{WriteSyncer: zapcore.Lock(stderr{os.Stderr})}
 	return newBuffered(lc, cfg, w, w, term.IsTerminal(int(os.Stderr.Fd())))
 }
 
@@ -188,9 +190,10 @@ const bufferSize = 256 << 10
 // stop hook (logging is provided first, so its hook runs after every
 // other's), so a line logged while stopping is written too. A write of the
 // buffer to w that fails is reported on standard error at once, then at
-// most once a minute while writes keep failing.
+// most once a minute while writes keep failing. A line that a failed write
+// to w cut short is ended before the next line is written.
 func NewBuffered(lc fx.Lifecycle, cfg *config.Config, w zapcore.WriteSyncer) (*zap.Logger, error) {
-	log, _, err := newBuffered(lc, cfg, w, zapcore.Lock(stderr{os.Stderr}), false)
+	log, _, err := newBuffered(lc, cfg, &lineEnds{WriteSyncer: w}, zapcore.Lock(stderr{os.Stderr}), false)
 	return log, err
 }
 
@@ -211,6 +214,42 @@ func newBuffered(lc fx.Lifecycle, cfg *config.Config, w, report zapcore.WriteSyn
 		w = b
 	}
 	return newLogger(level, encoder, w), b, nil
+}
+
+// lineEnds is a log's writer that starts a line of its own after a write
+// that ended in the middle of one: a write the disk filled part way
+// through (write(2) writes what fits, then fails with ENOSPC) leaves the
+// log ending in a line cut short, and the next line written once there is
+// room again was glued to it, unreadable to a JSON log reader, and lost
+// without a word (a report counts the bytes not written only). A newline
+// now ends the cut line first. It is safe for concurrent use.
+type lineEnds struct {
+	zapcore.WriteSyncer
+
+	mu  sync.Mutex
+	cut bool // the last write ended in the middle of a line
+}
+
+// newline ends a cut line.
+var newline = []byte{'\n'}
+
+func (l *lineEnds) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cut && len(p) > 0 {
+		if n, err := l.WriteSyncer.Write(newline); n != 1 {
+			if err == nil {
+				err = io.ErrShortWrite
+			}
+			return 0, err // still cut: the next write ends it
+		}
+		l.cut = false
+	}
+	n, err := l.WriteSyncer.Write(p)
+	if n > 0 && n <= len(p) {
+		l.cut = p[n-1] != '\n'
+	}
+	return n, err
 }
 
 // NewWithSink builds a logger writing to w; format is json or console

@@ -3,7 +3,9 @@ package logging_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -345,6 +347,82 @@ func TestBufferedLinesAreWrittenAfterARestart(t *testing.T) {
 			log.Info("a line of the second run")
 			if !tc.flush(app, out, "a line of the second run") {
 				t.Errorf("a line of the second run was never written; the output is:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// fullDisk is a sink with room for a number of bytes, as a log file on a
+// disk that is nearly full: a write longer than the room writes what fits
+// and fails, as write(2) does once the disk fills in the middle of it.
+type fullDisk struct {
+	sink
+	mu   sync.Mutex
+	room int // the bytes that still fit; negative: no limit
+}
+
+func (d *fullDisk) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.room < 0 {
+		return d.sink.Write(p)
+	}
+	if len(p) <= d.room {
+		d.room -= len(p)
+		return d.sink.Write(p)
+	}
+	n, _ := d.sink.Write(p[:d.room])
+	d.room = 0
+	return n, errDiskFull
+}
+
+func (d *fullDisk) setRoom(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.room = n
+}
+
+// TestALineCutShortByAFullDiskDoesNotSwallowTheNext: a write that the disk
+// filled in its middle leaves the log ending in a line cut short; the first
+// line written once there is room again starts on a line of its own, so
+// that it is whole JSON to a log reader, rather than glued to the cut one
+// (a line lost that no report counted). Buffered or not.
+func TestALineCutShortByAFullDiskDoesNotSwallowTheNext(t *testing.T) {
+	for _, buffer := range []time.Duration{time.Hour, 0} {
+		t.Run(fmt.Sprintf("buffer %v", buffer), func(t *testing.T) {
+			out := &fullDisk{room: -1}
+			var log *zap.Logger
+			app := fxtest.New(t,
+				fx.Supply(&config.Config{LogLevel: "info", LogFormat: "json", LogBuffer: buffer}),
+				fx.Provide(func(lc fx.Lifecycle, cfg *config.Config) (*zap.Logger, error) {
+					return logging.NewBuffered(lc, cfg, out)
+				}),
+				fx.Populate(&log))
+			app.RequireStart()
+			defer app.RequireStop()
+			out.setRoom(20)
+			log.Info("a line the full disk cuts short")
+			_ = log.Sync() // the buffer's write; its error is the full disk's
+			if got := out.String(); len(got) != 20 || strings.Contains(got, "\n") {
+				t.Fatalf("the full disk took %q, want the first 20 bytes of the line", got)
+			}
+			out.setRoom(-1)
+			const next = "the first line once there is room"
+			log.Info(next)
+			_ = log.Sync()
+			found := false
+			for line := range strings.SplitSeq(out.String(), "\n") {
+				if !strings.Contains(line, next) {
+					continue
+				}
+				found = true
+				var e struct{ Msg string }
+				if err := json.Unmarshal([]byte(line), &e); err != nil || e.Msg != next {
+					t.Errorf("the line after the cut one is %q: %v; want it whole, on a line of its own", line, err)
+				}
+			}
+			if !found {
+				t.Fatalf("%q was never written; the output is:\n%s", next, out.String())
 			}
 		})
 	}
