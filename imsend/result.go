@@ -1,6 +1,7 @@
 package imsend
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -34,10 +35,11 @@ type Result struct {
 var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
 
 // newResult reads an answer: an error, returned with the Result, when the
-// body is not a JSON object with an ActionStatus of OK or FAIL, spells
-// an envelope name in another case (IM would not read it, and a
-// case-insensitive decode would), or gives a name twice, at any depth
-// (which value counts is the reader's choice).
+// body is not a JSON object with an ActionStatus of OK or FAIL and an
+// integer ErrorCode (not null, not missing), spells an envelope name in
+// another case (IM would not read it, and a case-insensitive decode
+// would), or gives a name twice, at any depth (which value counts is the
+// reader's choice).
 func newResult(status int, header http.Header, body []byte) (*Result, error) {
 	r := &Result{Status: status, Header: header, Body: body}
 	var fields map[string]json.RawMessage
@@ -79,6 +81,18 @@ func newResult(status int, header http.Header, body []byte) (*Result, error) {
 	if s := r.Envelope.ActionStatus; s != protocol.StatusOK && s != protocol.StatusFail {
 		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope, its ActionStatus %q is neither %s nor %s: %q",
 			status, s, protocol.StatusOK, protocol.StatusFail, excerpt(body))
+	}
+	// IM's envelope requires ErrorCode, an integer (docs/protocol.md §3.1).
+	// The decode above reads a null one, as a missing one, as 0: an allow,
+	// where the gateway (forward) refuses a destination's null code as no
+	// code. Any other value that is no integer failed the decode.
+	if raw, has := fields["ErrorCode"]; !has || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		r.Envelope = protocol.Envelope{} // not an allow: see the decode's error above
+		what := "it has no ErrorCode"
+		if has {
+			what = "its ErrorCode is null, not an integer"
+		}
+		return r, fmt.Errorf("imsend: answer (HTTP %d) is not an envelope, %s: %q", status, what, excerpt(body))
 	}
 	delete(fields, "ActionStatus")
 	delete(fields, "ErrorCode")

@@ -113,8 +113,9 @@ func WithPeer(addr string) Option { return func(r *request) { r.peer = addr } }
 // rejection is a Result without error. The error is a transport failure
 // (no Result), or an answer that is not a JSON envelope (a proxy's HTML
 // page, say, JSON without an ActionStatus of OK or FAIL, such as a
-// gateway's {"message":"Not Found"}, or JSON that gives a name twice),
-// returned with its Result.
+// gateway's {"message":"Not Found"}, or without an integer ErrorCode, a
+// null one included, or JSON that gives a name twice), returned with its
+// Result.
 func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...Option) (*Result, error) {
 	r := &request{
 		method: http.MethodPost,

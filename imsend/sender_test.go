@@ -524,8 +524,9 @@ func TestLoadUntilCancelled(t *testing.T) {
 
 // TestNonEnvelopeIsAnError: an answer that is JSON but not an envelope (a
 // gateway's own JSON error, null, an object without ActionStatus or with
-// one IM does not know, an envelope name in another case, or a name given
-// twice) is an error
+// one IM does not know, without ErrorCode or with one that is null or no
+// integer, an envelope name in another case, or a name given twice) is an
+// error
 // returned with its Result, as a proxy's HTML page is, not a Result that
 // reads as neither accepted nor rejected, or as IM would not read it.
 func TestNonEnvelopeIsAnError(t *testing.T) {
@@ -555,6 +556,14 @@ func TestNonEnvelopeIsAnError(t *testing.T) {
 		// before it (ActionStatus OK) must not make the Result an allow.
 		{"ErrorCode quoted", `{"ActionStatus":"OK","ErrorCode":"120001"}`, "ErrorCode of type int"},
 		{"ErrorInfo not a string", `{"ActionStatus":"OK","ErrorCode":120001,"ErrorInfo":5}`, "ErrorInfo of type string"},
+		// ErrorCode is required, an integer (docs/protocol.md §3.1): a null
+		// one, as a missing one, decoded as 0, an allow, where the gateway
+		// refuses a destination's null code as no code.
+		{"ErrorCode null", `{"ActionStatus":"OK","ErrorCode":null,"ErrorInfo":""}`, "its ErrorCode is null, not an integer"},
+		{"ErrorCode null on a FAIL", `{"ActionStatus":"FAIL","ErrorCode":null,"ErrorInfo":"x"}`, "its ErrorCode is null, not an integer"},
+		{"no ErrorCode", `{"ActionStatus":"OK","ErrorInfo":""}`, "it has no ErrorCode"},
+		{"ErrorCode a fraction", `{"ActionStatus":"OK","ErrorCode":1.5}`, "ErrorCode of type int"},
+		{"ErrorCode a boolean", `{"ActionStatus":"OK","ErrorCode":false}`, "ErrorCode of type int"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
