@@ -62,7 +62,7 @@ func TestREADMENamesEverySendOutcome(t *testing.T) {
 	}{
 		{"allowed", imsend.Result{Status: 200, Envelope: env("OK", 0, "")}},
 		{"modified", imsend.Result{Status: 200, Envelope: env("OK", 0, ""), Reply: map[string]json.RawMessage{"MsgBody": json.RawMessage(`[]`)}}},
-		{"dropped", imsend.Result{Status: 200, Envelope: env("OK", 2, "")}},
+		{"dropped", imsend.Result{Command: "C2C.CallbackBeforeSendMsg", Status: 200, Envelope: env("OK", 2, "")}},
 		{"denied", imsend.Result{Status: 200, Envelope: env("OK", 120001, "bad word")}},
 		{"rejected", imsend.Result{Status: 401, Envelope: env("FAIL", 40101, "bad_signature")}},
 		{"FAIL on HTTP 200", imsend.Result{Status: 200, Envelope: env("FAIL", 1, "refused")}},

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/imcallback/imcallback/commands/catalogue"
 	"github.com/imcallback/imcallback/internal/jsonnames"
 	"github.com/imcallback/imcallback/internal/textcut"
 	"github.com/imcallback/imcallback/protocol"
@@ -16,6 +17,10 @@ import (
 
 // Result is an answer read back.
 type Result struct {
+	// Command is the CallbackCommand the request was sent for: Dropped and
+	// Denied read ErrorCode 2 by it, a silent drop on a message command
+	// only.
+	Command string
 	// Status is the HTTP status.
 	Status int
 	// Header holds the response headers.
@@ -40,8 +45,8 @@ var envelopeNames = []string{"ActionStatus", "ErrorCode", "ErrorInfo"}
 // another case (IM would not read it, and a case-insensitive decode
 // would), or gives a name twice, at any depth (which value counts is the
 // reader's choice).
-func newResult(status int, header http.Header, body []byte) (*Result, error) {
-	r := &Result{Status: status, Header: header, Body: body}
+func newResult(command string, status int, header http.Header, body []byte) (*Result, error) {
+	r := &Result{Command: command, Status: status, Header: header, Body: body}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return r, fmt.Errorf("imsend: answer (HTTP %d) is not a JSON object: %q", status, excerpt(body))
@@ -130,12 +135,26 @@ func (r *Result) Allowed() bool { return r.OK() && r.Envelope.ErrorCode == 0 }
 // tell a Modify from an Allow: read the fields (ReplyField) instead.
 func (r *Result) Modified() bool { return r.Allowed() && len(r.Reply) > 0 }
 
-// Dropped reports a silent drop (ErrorCode 2).
-func (r *Result) Dropped() bool { return r.OK() && r.Envelope.ErrorCode == 2 }
+// Dropped reports a silent drop: ErrorCode 2 on a command that takes one,
+// a message command (C2C.CallbackBeforeSendMsg,
+// Group.CallbackBeforeSendMsg, OfficialAccount.CallbackBeforeSendMsg;
+// the catalogue's drop column, docs/protocol.md §3.2). On any other
+// command IM drops nothing for it: it is a deny there (Denied).
+func (r *Result) Dropped() bool {
+	return r.OK() && r.Envelope.ErrorCode == 2 && canDrop(r.Command)
+}
 
-// Denied reports a deny and its code: 1, or a custom code passed to the client.
+// canDrop reports whether command takes a silent drop (ErrorCode 2).
+func canDrop(command string) bool {
+	e, ok := catalogue.Lookup(command)
+	return ok && e.CanDrop
+}
+
+// Denied reports a deny and its code: 1, or a custom code passed to the
+// client, or 2 on a command that takes no drop (the service sends a drop
+// there as a plain deny).
 func (r *Result) Denied() (code int, denied bool) {
-	if !r.OK() || r.Envelope.ErrorCode == 0 || r.Envelope.ErrorCode == 2 {
+	if !r.OK() || r.Envelope.ErrorCode == 0 || r.Dropped() {
 		return 0, false
 	}
 	return r.Envelope.ErrorCode, true

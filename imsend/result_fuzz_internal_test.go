@@ -25,7 +25,7 @@ func FuzzNewResult(f *testing.F) {
 	}
 	f.Add(403, []byte(`{"ActionStatus":"FAIL","ErrorCode":1}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		r, err := newResult(status, http.Header{}, body)
+		r, err := newResult("C2C.CallbackBeforeSendMsg", status, http.Header{}, body)
 		if r == nil || string(r.Body) != string(body) || r.Status != status {
 			t.Fatalf("answer %q read as %+v", body, r)
 		}

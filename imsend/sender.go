@@ -169,10 +169,10 @@ func (s *Sender) Send(ctx context.Context, command string, body []byte, opts ...
 		return nil, fmt.Errorf("imsend: %s: read answer: %w", command, err)
 	}
 	if len(raw) > MaxAnswer {
-		return &Result{Status: resp.StatusCode, Header: resp.Header, Body: raw[:MaxAnswer]},
+		return &Result{Command: command, Status: resp.StatusCode, Header: resp.Header, Body: raw[:MaxAnswer]},
 			fmt.Errorf("imsend: %s: answer (HTTP %d) is over %d bytes", command, resp.StatusCode, MaxAnswer)
 	}
-	return newResult(resp.StatusCode, resp.Header, raw)
+	return newResult(command, resp.StatusCode, resp.Header, raw)
 }
 
 // serveInMemory runs req through h and reads the answer, as Send does over
@@ -211,7 +211,7 @@ func serveInMemory(ctx context.Context, h http.Handler, req *http.Request, comma
 		// HTTP: rec.Header() is the handler's live map, changes made after
 		// the answer was written (which no client receives) included.
 		answer := rec.Result()
-		return newResult(answer.StatusCode, answer.Header, rec.Body.Bytes())
+		return newResult(command, answer.StatusCode, answer.Header, rec.Body.Bytes())
 	case <-ctx.Done():
 		return nil, fmt.Errorf("imsend: %s: no answer in memory: %w", command, ctx.Err())
 	}

@@ -903,3 +903,45 @@ func TestReplyFieldErrorsNameTheField(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorCode2DropsOnlyOnMessageCommands: ErrorCode 2 is a silent drop
+// on the message commands alone (docs/protocol.md §3.2); on a
+// before-command without one it is a deny, as the service itself sends a
+// drop there as a plain deny, and on an after-command nothing IM drops.
+func TestErrorCode2DropsOnlyOnMessageCommands(t *testing.T) {
+	tests := []struct {
+		command     string
+		wantDropped bool
+	}{
+		{"C2C.CallbackBeforeSendMsg", true},
+		{"Group.CallbackBeforeSendMsg", true},
+		{"OfficialAccount.CallbackBeforeSendMsg", true},
+		{"Group.CallbackBeforeCreateGroup", false},
+		{"Sns.CallbackPrevFriendAdd", false},
+		{"Group.CallbackAfterSendMsg", false},
+		{"X.CallbackBeforeOfMyOwn", false}, // a command the catalogue lacks takes no drop
+	}
+	for _, tt := range tests {
+		t.Run(tt.command, func(t *testing.T) {
+			s := &imsend.Sender{URL: "http://im.example/cb", AppID: "1400000000",
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					io.WriteString(w, `{"ActionStatus":"OK","ErrorCode":2,"ErrorInfo":""}`)
+				})}
+			res, err := s.Send(context.Background(), tt.command, []byte(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Command != tt.command {
+				t.Errorf("Command = %q, want %q", res.Command, tt.command)
+			}
+			code, denied := res.Denied()
+			if res.Dropped() != tt.wantDropped || denied == tt.wantDropped || res.Allowed() {
+				t.Fatalf("Dropped() = %v, Denied() = %d, %v, Allowed() = %v; want dropped %v, else denied with 2",
+					res.Dropped(), code, denied, res.Allowed(), tt.wantDropped)
+			}
+			if denied && code != 2 {
+				t.Fatalf("Denied() code = %d, want 2", code)
+			}
+		})
+	}
+}
