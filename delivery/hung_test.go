@@ -330,3 +330,40 @@ func attemptGoesOn(t *testing.T, held net.Conn, what string) {
 		t.Fatalf("%s returned only after the attempt to reconnect during which it came had ended (%q, %v)", what, line, err)
 	}
 }
+
+// TestTheAdminAPIsScansLeaveNoSubscriptionWhileTheConnectionIsDown:
+// nats.go's Fetch subscribes its reply inbox before it sends the pull
+// request, and returns the send's error (refused at once while the
+// connection is down) without unsubscribing. The command line's scans and
+// the workers' fetches make none then, but the admin API's (GET
+// /v1/events, /v1/dead-letters, a replay's pages) did not know their
+// connection: one whose connection dropped after its consumer was made
+// left a subscription on the service's connection for good, subscribed
+// again at every reconnect.
+func TestTheAdminAPIsScansLeaveNoSubscriptionWhileTheConnectionIsDown(t *testing.T) {
+	h := serveUntilHung(t)
+	conn := h.s.Conn()
+	o := h.s.Options()
+	// Taken while the connection is up, as a request does before its scans.
+	e, err := h.s.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := conn.JS.CreateConsumer(h.ctx, o.Stream, jetstream.ConsumerConfig{AckPolicy: jetstream.AckNonePolicy,
+		HeadersOnly: true, InactiveThreshold: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := conn.NC.NumSubscriptions()
+	h.ns.Shutdown()
+	h.ns.WaitForShutdown()
+	eventually(t, 15*time.Second, "the connection known to be down", conn.Down)
+	for range 3 {
+		if _, err := e.ReadScan(h.ctx, cons, 1<<20); err == nil {
+			t.Fatal("a scan while the connection is down succeeded")
+		}
+	}
+	if after := conn.NC.NumSubscriptions(); after != before {
+		t.Errorf("%d subscriptions after three scans while the connection was down, %d before: the scans left some behind", after, before)
+	}
+}

@@ -324,8 +324,9 @@ func (s *Service) Events() (*Events, error) {
 	if err := s.downNow(); err != nil {
 		return nil, err
 	}
-	return &Events{js: *js, opts: s.opts, read: &s.eventsRead, held: &s.pageHeld, copySearch: int(s.copySearch.Load()),
-		pageBudget: int(s.pageBudget.Load()), log: s.log}, nil
+	// Its connection too, which its scans check before each fetch (fetchable).
+	return &Events{js: *js, nc: (*js).Conn(), opts: s.opts, read: &s.eventsRead, held: &s.pageHeld,
+		copySearch: int(s.copySearch.Load()), pageBudget: int(s.pageBudget.Load()), log: s.log}, nil
 }
 
 // Accept appends r to the stream and returns once JetStream acknowledged
