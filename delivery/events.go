@@ -26,7 +26,12 @@ type Events struct {
 	js jetstream.JetStream
 	// nc is the connection js is on (readScan checks it is up); nil under
 	// a test's own JetStream.
-	nc   *nats.Conn
+	nc *nats.Conn
+	// down, when set, reports the connection known to be down (Conn.down),
+	// without nats.go's lock: a replay and a scan then stop at once
+	// (downNow), where their next request would wait for nats.go's attempt
+	// to reconnect.
+	down func() bool
 	opts Options
 	// read, when set, counts the message headers scans read: what the
 	// admin API's reads cost, which tests hold to the size of a page.
@@ -57,7 +62,20 @@ func NewEvents(conn *Conn, o Options) (*Events, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Events{js: conn.JS, nc: conn.NC, opts: o, log: conn.log}, nil
+	return &Events{js: conn.JS, nc: conn.NC, down: conn.down.Load, opts: o, log: conn.log}, nil
+}
+
+// downNow is the error of a request of e while its connection is known to
+// be down (Events.down), else nil: the request would wait for nats.go's
+// attempt to reconnect, which holds the connection's lock up to its
+// connect timeout against a server that answers nothing, and then be
+// refused all the same. Accept and the admin API refuse theirs at once
+// (Service.downNow); so do a replay's reads and copies, and a scan's.
+func (e *Events) downNow() error {
+	if e.down != nil && e.down() {
+		return explainDown(nats.ErrConnectionReconnecting)
+	}
+	return nil
 }
 
 // logger is e's logger, a no-op one when it has none.
@@ -219,6 +237,9 @@ func (e *Events) List(ctx context.Context, f Filter, fn func(Event) error) error
 // bounds are the work stream's first and last sequence; last is 0 when it
 // holds no event.
 func (e *Events) bounds(ctx context.Context) (first, last uint64, err error) {
+	if err := e.downNow(); err != nil {
+		return 0, 0, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
+	}
 	st, err := e.js.Stream(ctx, e.opts.Stream)
 	if err != nil {
 		return 0, 0, fmt.Errorf("delivery: stream %s: %w", e.opts.Stream, err)
@@ -851,6 +872,9 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 	copyOf func(*jetstream.RawStreamMsg) *nats.Msg, progress Progress,
 ) (ReplayResult, error) {
 	var res ReplayResult
+	if err := e.downNow(); err != nil {
+		return res, fmt.Errorf("delivery: stream %s: %w", stream, err)
+	}
 	st, err := e.js.Stream(ctx, stream)
 	if err != nil {
 		return res, fmt.Errorf("delivery: stream %s: %w", stream, err)
@@ -863,6 +887,13 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 	for i, seq := range seqs {
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		// Stopped at once while the connection is down, before this event's
+		// read and before its copy: nothing of it is stored yet. Not before
+		// the removal of a letter whose copy is stored, which waits for the
+		// attempt to reconnect: one that succeeds removes it.
+		if err := e.downNow(); err != nil {
+			return res, fmt.Errorf("delivery: replay %s #%d: %w", stream, seq, err)
 		}
 		raw, err := st.GetMsg(ctx, seq)
 		switch {
@@ -882,6 +913,9 @@ func (e *Events) republish(ctx context.Context, stream string, seqs []uint64, re
 			// stored again by a replay after the dedup window, and the event
 			// run twice.
 			step := context.WithoutCancel(ctx)
+			if err := e.downNow(); err != nil {
+				return res, fmt.Errorf("delivery: replay %s #%d: %w", stream, seq, err)
+			}
 			ack, err := e.js.PublishMsg(step, msg)
 			if err != nil {
 				return res, fmt.Errorf("delivery: replay %s #%d: %w", stream, seq, err)
@@ -1016,6 +1050,9 @@ type scanRange struct {
 // within r, up to the last message stored when the scan began, through a
 // temporary headers-only consumer.
 func (e *Events) scan(ctx context.Context, stream, subject string, r scanRange, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
+	if err := e.downNow(); err != nil {
+		return fmt.Errorf("delivery: scan %s: %w", stream, err)
+	}
 	st, err := e.js.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("delivery: stream %s: %w", stream, err)
@@ -1050,6 +1087,9 @@ func (e *Events) scan(ctx context.Context, stream, subject string, r scanRange, 
 	}
 	name := c.CachedInfo().Name
 	defer func() {
+		if e.downNow() != nil {
+			return // it expires by itself; the deletion would wait for an attempt to reconnect
+		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = e.js.DeleteConsumer(dctx, stream, name) // it also expires by itself
@@ -1078,7 +1118,11 @@ func (e *Events) readScan(ctx context.Context, stream string, c jetstream.Consum
 		if r.most > 0 {
 			want = min(want, uint64(r.most-taken))
 		}
-		if err := fetchable(e.nc); err != nil {
+		err := e.downNow() // first: fetchable waits for an attempt to reconnect under way
+		if err == nil {
+			err = fetchable(e.nc)
+		}
+		if err != nil {
 			cancel()
 			return fmt.Errorf("delivery: scan %s: %w", stream, err)
 		}

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -366,4 +367,67 @@ func TestTheAdminAPIsScansLeaveNoSubscriptionWhileTheConnectionIsDown(t *testing
 	if after := conn.NC.NumSubscriptions(); after != before {
 		t.Errorf("%d subscriptions after three scans while the connection was down, %d before: the scans left some behind", after, before)
 	}
+}
+
+// TestAReplayStopsAtOnceWhileReconnecting: a replay asked while the
+// connection is up read and republished its events one after the other;
+// once the connection went down (here, once the first copy is stored)
+// the next event's read waited for nats.go's attempt to reconnect, which
+// holds the connection's lock up to its connect timeout (2 s) against a
+// server that answers nothing, before it failed all the same, where the
+// rest of the event log answers at once. The replay now stops at once,
+// saying how many it replayed and that the connection is down: the
+// attempt it came during is still under way when it answers.
+func TestAReplayStopsAtOnceWhileReconnecting(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body func(seqs []uint64) string
+	}{
+		{"seqs", func(seqs []uint64) string { b, _ := json.Marshal(map[string]any{"seqs": seqs}); return string(b) }},
+		{"since", func([]uint64) string { return `{"since":"1h"}` }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := serveUntilHung(t)
+			accept(t, h.s, request(testCommand, "after"))
+			seqs, err := events(t, h.s).Select(h.ctx, delivery.Filter{})
+			if err != nil || len(seqs) != 2 {
+				t.Fatalf("selected %v (%v), want the two events", seqs, err)
+			}
+			var held net.Conn
+			h.s.WrapJetStream(func(js jetstream.JetStream) jetstream.JetStream {
+				return &hangAfterReplay{JetStream: js, hang: func() { held = h.hang(t) }}
+			})
+			e := echo.New()
+			for _, r := range delivery.AdminRoutes(h.s.Service) {
+				e.Add(r.Method, r.Path, r.Handler)
+			}
+			w := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, "/v1/events/replay", strings.NewReader(tc.body(seqs)))
+			req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			e.ServeHTTP(w, req)
+			if held == nil {
+				t.Fatalf("no copy was stored: %d %s", w.Code, w.Body)
+			}
+			if w.Code != http.StatusInternalServerError || !strings.Contains(w.Body.String(), "stopped after 1 events") ||
+				!strings.Contains(w.Body.String(), "the connection to NATS is down") {
+				t.Errorf("the replay whose connection went down after its first copy: %d %s, want a 500 saying it stopped "+
+					"after 1 event because the connection to NATS is down", w.Code, w.Body)
+			}
+			attemptGoesOn(t, held, "the replay")
+		})
+	}
+}
+
+// hangAfterReplay is js whose first synchronous publish (a replay's
+// copy), once stored, calls hang.
+type hangAfterReplay struct {
+	jetstream.JetStream
+	hang func()
+	once sync.Once
+}
+
+func (j *hangAfterReplay) PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	ack, err := j.JetStream.PublishMsg(ctx, m, opts...)
+	j.once.Do(j.hang)
+	return ack, err
 }

@@ -324,8 +324,10 @@ func (s *Service) Events() (*Events, error) {
 	if err := s.downNow(); err != nil {
 		return nil, err
 	}
-	// Its connection too, which its scans check before each fetch (fetchable).
-	return &Events{js: *js, nc: (*js).Conn(), opts: s.opts, read: &s.eventsRead, held: &s.pageHeld,
+	// Its connection too, which its scans check before each fetch
+	// (fetchable), and the down flag, which its replays and scans check
+	// before each request (Events.downNow).
+	return &Events{js: *js, nc: (*js).Conn(), down: s.connDown, opts: s.opts, read: &s.eventsRead, held: &s.pageHeld,
 		copySearch: int(s.copySearch.Load()), pageBudget: int(s.pageBudget.Load()), log: s.log}, nil
 }
 
