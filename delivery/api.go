@@ -869,9 +869,10 @@ func (s *Service) replayEvents(c echo.Context) error {
 // letters is what to do: those replayed were removed from the
 // dead-letter stream, so it goes on with the rest. A letter whose removal
 // failed after its copy was stored is still there: within the dedup
-// window its copy's message id keeps it from running again, after it only
-// the search for copies among the work stream's newest messages
-// (CopySearchHeaders) does, so the retry should come soon.
+// window its copy's message id keeps it from running again; past the
+// window it is copied and run again (the search for copies among the work
+// stream's newest messages, CopySearchHeaders, covers letters already
+// removed only), so the retry should come soon.
 func replayStopped(dead bool, n int, err error) error {
 	what := "replaying the same selection again repeats them"
 	if dead {
