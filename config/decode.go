@@ -131,6 +131,17 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 		return []string{fmt.Sprintf("%s is a %s, not a single value", shown, kindName(kind))}
 	case typ.Kind() == reflect.Slice && kind == reflect.Map:
 		return []string{fmt.Sprintf("%s is a map, not a list (in the environment: comma-separated)", shown)}
+	case typ.Kind() == reflect.Slice && kind == reflect.Slice && singleValue(typ.Elem()):
+		// An item written as a mapping or a list: the decoder's own
+		// message is two paragraphs about Go types.
+		if msgs := eachItem(raw, func(item any) string {
+			if k := reflect.ValueOf(item).Kind(); k == reflect.Map || k == reflect.Slice {
+				return fmt.Sprintf("%s is a %s, not a single value", display(item), kindName(k))
+			}
+			return ""
+		}); len(msgs) > 0 {
+			return msgs
+		}
 	}
 	switch typ.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -166,6 +177,21 @@ func kindName(k reflect.Kind) string {
 		return "map"
 	}
 	return "list"
+}
+
+// singleValue reports whether a value of type typ is written in the file
+// as a single value (a text, a number, a boolean, a duration), not as a
+// mapping or a list: one written as either is an error the decoder
+// reports (decodeField), not keys of its own.
+func singleValue(typ reflect.Type) bool {
+	switch typ.Kind() {
+	case reflect.String, reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }
 
 // eachItem applies check to each item of a list, or to a single value

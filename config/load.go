@@ -313,6 +313,12 @@ func unknownKeys(f *koanf.Koanf, file string, sections []SectionInfo) []error {
 			// without them.
 			continue
 		}
+		if _, isSetting := known[top]; isSetting && top != k && fileOnlyKeys[top] == "" {
+			// A setting written as a mapping (listen: {a: 1}): the
+			// decode error says the value is a map, where an unknown
+			// key listen.a would suggest the very key the file wrote.
+			continue
+		}
 		if _, ok := known[k]; !ok && !slices.ContainsFunc(sections, func(s SectionInfo) bool { return s.Key == top }) {
 			unknown = append(unknown, k)
 		}

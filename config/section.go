@@ -692,8 +692,15 @@ func keyWithin(t reflect.Type, rest string) bool {
 		return keyWithin(elem, within)
 	case reflect.Struct:
 		return sectionKey(t, rest)
+	case reflect.Slice, reflect.Array:
+		// A list of single values written as a mapping: the decoder
+		// says so (is a map, not a list), naming the field.
+		return singleValue(t.Elem())
 	}
-	return false
+	// A single value written as a mapping: the decoder says so, naming
+	// the field, where an unknown key "field.x" would suggest the field
+	// the file already names.
+	return singleValue(t)
 }
 
 // checkSectionType refuses a section whose default is no struct value:
