@@ -231,8 +231,7 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	if err := wiredTwice(fx.ValidateApp(all)); err != nil {
 		t.Fatal(err)
 	}
-	app := fxtest.New(buildErrorTB{t}, all)
-	app.RequireStart()
+	app := newApp(t, all)
 	t.Cleanup(app.RequireStop)
 	start.report(t)
 	// `serve` warns about these at start; imcallback.Module alone does not.
@@ -263,22 +262,72 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	return s
 }
 
-// buildErrorTB is the test as fxtest.New sees it: an app that does not
+// newApp builds and starts the app of all, failing t at its caller's line
+// when it does not build or start. fxtest.New and RequireStart fail the
+// test themselves, and none of fxtest's functions is a helper, so go test
+// would show the failure at fxtest's own line (app.go:45, a file of the
+// module cache), not at the test's call of Start: their failure is held
+// and reported here instead, with the same message.
+func newApp(t testing.TB, all fx.Option) *fxtest.App {
+	t.Helper()
+	tb := &buildErrorTB{TB: t, holding: true}
+	app, failed := func() (app *fxtest.App, failed bool) {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(heldFailure); !ok {
+					panic(r)
+				}
+				failed = true
+			}
+		}()
+		app = fxtest.New(tb, all)
+		app.RequireStart()
+		return app, false
+	}()
+	tb.holding = false // RequireStop's failure, in the test's cleanup, is fxtest's
+	if failed || len(tb.held) > 0 {
+		t.Fatal(strings.Join(tb.held, "\n"))
+	}
+	return app
+}
+
+// heldFailure ends fxtest's call in newApp when it fails the test: newApp
+// reports the failure itself.
+type heldFailure struct{}
+
+// buildErrorTB is the test as fxtest sees it: an app that does not
 // build fails the test with the constructor's own error (a module's
 // setting that does not decode, its Validate's error), as cli.Main's start
 // says it, not with fxtest's "fx.New failed:" and dig's account of the
 // wiring that led to it, about a kilobyte naming functions such as the
 // catalogue's check and reflect.makeFuncStub as the ones that could not
-// be built, the cause at its very end. Every other failure is fxtest's.
-type buildErrorTB struct{ testing.TB }
+// be built, the cause at its very end. While holding (newApp), failures
+// are kept for newApp to report and FailNow ends fxtest's call; after,
+// they are fxtest's.
+type buildErrorTB struct {
+	testing.TB
+	holding bool
+	held    []string
+}
 
-func (b buildErrorTB) Errorf(format string, args ...any) {
+func (b *buildErrorTB) Errorf(format string, args ...any) {
 	b.Helper()
+	msg := fmt.Sprintf(format, args...)
 	if err := fxtestBuildError(format, args); err != nil {
-		b.TB.Errorf("imtest: the service does not build: %v", dig.RootCause(err))
+		msg = fmt.Sprintf("imtest: the service does not build: %v", dig.RootCause(err))
+	}
+	if b.holding {
+		b.held = append(b.held, msg)
 		return
 	}
-	b.TB.Errorf(format, args...)
+	b.TB.Errorf("%s", msg)
+}
+
+func (b *buildErrorTB) FailNow() {
+	if b.holding {
+		panic(heldFailure{})
+	}
+	b.TB.FailNow()
 }
 
 // fxtestBuildError is the error of fxtest.New's failure to build the app,
