@@ -103,3 +103,22 @@ func TestStartFailsAtTheCallersLine(t *testing.T) {
 		})
 	}
 }
+
+// TestStartRefusesASectionNoConstructorTakes: `serve` reads and validates
+// every section the modules declare before it builds the service, but a
+// section no constructor took yet (declared first, its handlers to come)
+// was never read by Start, so a test passed with a value serve refuses
+// (IMCALLBACK_MOD_CODE=abc). Start now refuses it as serve does.
+func TestStartRefusesASectionNoConstructorTakes(t *testing.T) {
+	tb := &startTB{TB: t}
+	defer tb.cleanup()
+	mod := fx.Module("mod", config.Section("mod", buildSection{}))
+	if s := tb.start([]string{"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_MOD_CODE=abc"}, mod); s != nil {
+		t.Fatal("Start succeeded with IMCALLBACK_MOD_CODE=abc")
+	}
+	_, failures := tb.snapshot()
+	want := `IMCALLBACK_MOD_CODE (mod.code): "abc" is not a whole number`
+	if len(failures) != 1 || !strings.HasPrefix(failures[0], "imtest: ") || !strings.Contains(failures[0], want) {
+		t.Fatalf("Start's failures %q, want one saying %q", failures, want)
+	}
+}

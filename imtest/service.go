@@ -148,7 +148,8 @@ type declaredSections struct {
 // which fx would panic), or a config.Source or logging.Tee, which Start
 // supplies, saying so. A service that does not
 // build fails the test with the constructor's own error (a setting that
-// does not decode, a section's Validate), as `serve` says it.
+// does not decode, a section's Validate), as `serve` says it; a section no
+// constructor takes is read and validated too, as `serve` reads it.
 //
 // Without delivery.Module in opts after-handlers run inline; when the
 // configuration says durable, the service warns about that, and the
@@ -234,6 +235,13 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	app := newApp(t, all)
 	t.Cleanup(app.RequireStop)
 	start.report(t)
+	// `serve` reads every declared section before it builds the service;
+	// the app reads only those a constructor takes.
+	for _, info := range sections.Sections {
+		if _, err := info.Load(src); err != nil {
+			t.Fatalf("imtest: the configuration is invalid, and serve would refuse it: config: invalid:\n%v", err)
+		}
+	}
 	// `serve` warns about these at start; imcallback.Module alone does not.
 	unknown := config.UnknownServiceEnv(environ, sections.Sections...)
 	if len(unknown) > 0 {
