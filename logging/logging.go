@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/internal/fxresult"
 )
 
 // Module provides the *zap.Logger New builds.
@@ -83,7 +85,8 @@ type StartStopReported struct{}
 // provide, start and rollback events), but for the error of the start
 // and of the stop, an error line ("start failed", "stop failed") written
 // at once: fx's Run prints nothing of its own and exits with status 1, so
-// that line is all that says why. A caller that reports those errors
+// that line is all that says why. For an app that does not build, its
+// error is the failing constructor's own, not dig's account of the wiring. A caller that reports those errors
 // itself supplies StartStopReported. Add it at the top level of fx.New:
 // fx.WithLogger applies to the module it sits in.
 //
@@ -132,8 +135,24 @@ func (o outcomeErrors) LogEvent(e fxevent.Event) {
 }
 
 func (o outcomeErrors) failed(msg string, err error) {
-	o.log.Error(msg, zap.Error(err))
+	o.log.Error(msg, zap.Error(readableCause(err)))
 	_ = o.log.Sync() // a failed write is the log's own to report
+}
+
+// readableCause is err as the failed line says it: for an app that did
+// not build, the constructor's own error (a module's section that does not
+// validate), not dig's account of the wiring that led to it, about a
+// kilobyte of function names and build paths, as cli.Main and imtest say
+// it; dig's own message when that names what matters (a type provided
+// twice, or that nothing provides). Any other error is err itself.
+func readableCause(err error) error {
+	if _, missing := fxresult.MissingType(err); missing {
+		return err
+	}
+	if _, twice := fxresult.ProvidedTwice(err); twice {
+		return err
+	}
+	return dig.RootCause(err)
 }
 
 // hookEvents passes fx's events on, and tells the buffer when a hook
