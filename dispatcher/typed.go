@@ -187,7 +187,9 @@ func (c BeforeCommand[T, R]) DenyWithCode(code int, info string) Reply[R] {
 	return Reply[R]{code: code, info: info, deny: true}
 }
 
-// Drop silently discards a message (message commands only).
+// Drop silently discards a message (message commands only: for any other
+// command, and one the catalogue lacks, it is sent as a plain deny, code 1,
+// and logged as DenyWithCode's code outside the range is).
 func (c BeforeCommand[T, R]) Drop() Reply[R] { return Reply[R]{code: CodeDrop} }
 
 // Modify lets the action proceed with the reply fields applied.
