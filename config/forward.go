@@ -221,6 +221,12 @@ func ForwardURLProblem(raw string) string {
 	switch u, err := url.Parse(raw); {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
 		return fmt.Sprintf("url %q must be an http:// or https:// URL with a host", RedactURL(raw))
+	case strings.ContainsFunc(raw, spaceOrControl):
+		// url.Parse takes a space (or another blank) into the path: the
+		// requests would go to "/hook%20https://…", which the destination
+		// does not serve, a 404 retried for the whole backoff.
+		return fmt.Sprintf("url %q has whitespace or a control character in it: a space of a path is written %%20, "+
+			"and a destination has one URL (give each its own entry of forward:)", RedactURL(raw))
 	case atAfterHost(raw):
 		// A user info holding '/', '?' or '#' unescaped ends early: the
 		// requests would go to its text as a host, shown in every log
@@ -294,7 +300,9 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 				bad("forward", "%s: app %q is not one of the configured apps (IMCALLBACK_SDKAPPID, or an apps entry)", key, id)
 			}
 		}
-		if problem := ForwardURLProblem(f.URL); problem != "" {
+		// Whitespace around the URL is said by checkSpaced: its other
+		// problems are said here, whitespace inside it included.
+		if problem := ForwardURLProblem(strings.TrimSpace(f.URL)); problem != "" {
 			bad(setting("url"), "%s: %s", key, problem)
 		}
 		if _, err := f.SecretKeys(); err != nil {

@@ -95,6 +95,11 @@ func TestForwardMistakes(t *testing.T) {
 		"https://hunter2?x@backend.internal/im":       "has an '@' after its host",
 		"https://user:1234/hunter2@backend.internal/": "has an '@' after its host",
 		"https://backend.internal/im?to=a@b":          "has an '@' after its host",
+		// A space inside: url.Parse takes it into the path, and every
+		// request went to "/im%20https://…", which the destination does
+		// not serve (a 404, retried for the whole backoff).
+		"https://backend.internal/im https://other.internal/im": "whitespace",
+		"https://backend.internal/my\u00a0hook":                 "whitespace",
 	} {
 		_, err := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
 			"IMCALLBACK_FORWARD_URL="+url, "IMCALLBACK_FORWARD_SECRET="+whsec)})

@@ -758,6 +758,7 @@ func TestNewRefusesABadURL(t *testing.T) {
 		"http://user:s3cret@hooks.example.com/k3y", // a password in the clear
 		"https://hooks.example.com:99999/k3y",
 		"https://hooks.example.com/k3y\x7f",
+		"https://hooks.example.com/k3y https://s3cret.example.com/k3y", // two URLs where one goes
 		"ftp://hooks.example.com/k3y",
 		"https:///k3y",
 		"/k3y",
