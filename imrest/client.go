@@ -32,6 +32,17 @@ const (
 // maxAnswer bounds the answer Call reads; a longer one is ErrBadResponse.
 const maxAnswer = 4 << 20
 
+// drainBytes and drainTime bound what Call reads of the body of a status
+// other than 200, which the status has decided: a short body that comes
+// with the headers is read to its end, so that the connection is kept for
+// the next call; a longer one, or one that has not come within drainTime
+// (a proxy's page that trickles, or never ends), is left and its
+// connection closed, instead of holding the call until its timeout.
+const (
+	drainBytes = 64 << 10
+	drainTime  = 100 * time.Millisecond
+)
+
 var (
 	// ErrInvalidArgument is wrapped when a Config, a GenUserSig argument or
 	// an API name is missing or malformed, or when Call's ctx is nil or its
@@ -330,7 +341,8 @@ type envelope struct {
 // ErrorCode, or ActionStatus FAIL, is an *APIError (for CodeSigExpired the
 // cached UserSig is dropped, so that the next call generates a new one;
 // Call does not repeat the call itself); a status other than 200 wraps
-// ErrHTTPStatus; an answer that does not decode, carries neither
+// ErrHTTPStatus at once (of its body, only what comes within 100 ms is
+// read, to keep the connection); an answer that does not decode, carries neither
 // ActionStatus nor ErrorCode, or an ActionStatus other than OK and FAIL,
 // wraps ErrBadResponse. No error carries the secret key or the UserSig.
 // A nil ctx is ErrInvalidArgument, before anything is sent.
@@ -382,6 +394,9 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 	q.Set("random", strconv.FormatUint(uint64(rand.Uint32()), 10))
 	q.Set("contenttype", "json")
 
+	// Canceled to cut short the body of a failure status (drainTime).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/"+api+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("%w: API name %q does not form a URL", ErrInvalidArgument, api)
@@ -400,7 +415,9 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 	}
 	defer hresp.Body.Close()
 	if hresp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(hresp.Body, 64<<10)) // lets a short body keep the connection
+		drain := time.AfterFunc(drainTime, cancel)
+		io.Copy(io.Discard, io.LimitReader(hresp.Body, drainBytes)) // lets a short body keep the connection
+		drain.Stop()
 		// The code and its standard text, not the answer's own reason phrase: that is the
 		// server's text (or a proxy's), which may echo the request line, UserSig included.
 		return fmt.Errorf("%w: %s answered %s", ErrHTTPStatus, api, strings.TrimSpace(fmt.Sprintf("%d %s", hresp.StatusCode, http.StatusText(hresp.StatusCode))))

@@ -1011,3 +1011,59 @@ func TestClientsNeverPrintSecrets(t *testing.T) {
 		t.Errorf("String = %q, want %q", got, want)
 	}
 }
+
+// TestFailureStatusBodyIsNotWaitedFor: a status other than 200 decides
+// the call (ErrHTTPStatus), so its body is read only as far as it comes
+// at once, to keep a short one's connection: a proxy's 502 whose body
+// trickles, or never ends, held Call until the client's timeout or ctx,
+// with no timeout and a ctx without deadline forever, for an answer it
+// throws away.
+func TestFailureStatusBodyIsNotWaitedFor(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.URL.Query().Get("nettype") == "1" { // a short body, which keeps the connection
+			w.WriteHeader(http.StatusBadGateway)
+			io.WriteString(w, "bad gateway")
+			return
+		}
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(http.StatusBadGateway)
+		io.WriteString(w, "<html>")
+		http.NewResponseController(w).Flush()
+		select { // the rest never comes
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release) // before srv.Close, which waits for the held request
+	c, err := imrest.New(imrest.Config{SdkAppID: "1400000000", SecretKey: "k", BaseURL: srv.URL,
+		HTTPClient: &http.Client{Transport: &http.Transport{}}}) // no timeout: the status alone must end the call
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	var reused []bool
+	traced := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { reused = append(reused, info.Reused) },
+	})
+	for _, netType := range []int{2, 1, 1} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.GetIPList(traced, netType)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, imrest.ErrHTTPStatus) {
+				t.Fatalf("nettype %d: %v, want ErrHTTPStatus", netType, err)
+			}
+		case <-time.After(15 * time.Second): // a hang limit, far beyond any drain
+			t.Fatalf("nettype %d: the call still waits for the body of a 502", netType)
+		}
+	}
+	if want := []bool{false, false, true}; !slices.Equal(reused, want) {
+		t.Errorf("connections reused %v, want %v (the held body's closed, a short one's kept)", reused, want)
+	}
+}
