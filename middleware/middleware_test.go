@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,6 +182,48 @@ func TestSignatureAppWithoutAnEntryFailsClosed(t *testing.T) {
 		{"app 3 without an entry, signed with app 1's token", signed("3", "tokA"), protocol.ErrBadSign},
 		{"no SdkAppid, unsigned", "CallbackCommand=X", protocol.ErrMissingSign},
 		{"no SdkAppid, signed with app 1's token", signed("", "tokA"), protocol.ErrBadSign},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, _ := serve(t, post(tt.query), nil, mw)
+			assertOutcome(t, rec, tt.want)
+		})
+	}
+}
+
+// TestSignatureRequestTimeIsPlainDecimal: RequestTime is IM's Unix second
+// in plain decimal digits. Sign covers the string, token and time run
+// together, so a time read leniently (a leading zero or a sign) let a
+// signature made with one token pass as another's made with that token
+// less its trailing "0" or "+": app 2's token "tok0" signs "1700000000",
+// and the same Sign is app 1's, token "tok", for "01700000000", which read
+// as 1700000000 was fresh. One app's signed request opened the other.
+func TestSignatureRequestTimeIsPlainDecimal(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	mw := middleware.SignatureWithConfig(middleware.SignatureConfig{
+		AppTokens: map[string][]string{"1": {"tok"}, "2": {"tok0"}, "3": {"tok+"}},
+		Window:    time.Minute,
+		Now:       func() time.Time { return now },
+	})
+	query := func(app, token, rt string) string {
+		return "SdkAppid=" + app + "&Sign=" + protocol.Sign(token, rt) + "&RequestTime=" + url.QueryEscape(rt)
+	}
+	tests := []struct {
+		name, query string
+		want        *protocol.Error
+	}{
+		{"plain", query("1", "tok", "1700000000"), nil},
+		{"app 2's signature as app 1's, a leading zero", "SdkAppid=1&Sign=" + protocol.Sign("tok0", "1700000000") + "&RequestTime=01700000000", protocol.ErrStaleRequest},
+		{"app 3's signature as app 1's, a plus sign", "SdkAppid=1&Sign=" + protocol.Sign("tok+", "1700000000") + "&RequestTime=%2B1700000000", protocol.ErrStaleRequest},
+		{"leading zero", query("1", "tok", "01700000000"), protocol.ErrStaleRequest},
+		{"plus sign", query("1", "tok", "+1700000000"), protocol.ErrStaleRequest},
+		{"minus zero", query("1", "tok", "-0"), protocol.ErrStaleRequest},
+		{"leading space", query("1", "tok", " 1700000000"), protocol.ErrStaleRequest},
+		{"trailing space", query("1", "tok", "1700000000 "), protocol.ErrStaleRequest},
+		{"underscore", query("1", "tok", "1_700_000_000"), protocol.ErrStaleRequest},
+		{"beyond int64", query("1", "tok", "99999999999999999999"), protocol.ErrStaleRequest},
+		{"int64's least", query("1", "tok", "-9223372036854775808"), protocol.ErrStaleRequest},
+		{"full-width digits", query("1", "tok", "１７００００００００"), protocol.ErrStaleRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

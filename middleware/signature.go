@@ -41,7 +41,8 @@ var DefaultSignatureConfig = SignatureConfig{
 
 // SignatureWithConfig checks Sign = hex(sha256(token + RequestTime)) against
 // every configured token in constant time and rejects, with 401, a missing,
-// wrong or stale signature (docs/protocol.md §2.1, §2.2).
+// wrong or stale signature (docs/protocol.md §2.1, §2.2). A RequestTime
+// that is not plain decimal digits (a sign, a leading zero) counts as stale.
 func SignatureWithConfig(cfg SignatureConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultSignatureConfig.Skipper
@@ -90,8 +91,8 @@ func SignatureWithConfig(cfg SignatureConfig) echo.MiddlewareFunc {
 			if !protocol.VerifySign(tokens, p.RequestTime, p.Sign) {
 				return protocol.ErrBadSign
 			}
-			sent, err := strconv.ParseInt(p.RequestTime, 10, 64)
-			if err != nil {
+			sent, ok := requestTime(p.RequestTime)
+			if !ok {
 				return protocol.ErrStaleRequest
 			}
 			if skew := cfg.Now().Unix() - sent; skew > window || skew < -window {
@@ -100,4 +101,24 @@ func SignatureWithConfig(cfg SignatureConfig) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// requestTime reads RequestTime as IM writes it, the Unix second in plain
+// decimal: digits only, without a sign or a leading zero. Sign covers the
+// string, run together with the token, so a lenient reading would let a
+// signature made with a token ending in "0" or "+" pass, written with that
+// character moved to the time ("01700000000", "+1700000000"), as one made
+// with the token without it: one app's, or a retired token's, signature
+// taken for another's.
+func requestTime(s string) (int64, bool) {
+	if s == "" || s[0] == '0' && len(s) > 1 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
