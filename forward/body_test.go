@@ -2,6 +2,7 @@ package forward_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -261,4 +262,34 @@ func decideAt(t *testing.T, url string) (*forward.Forwarder, dispatcher.Decision
 	r.Params.SdkAppid = imtest.AppID
 	dec, err := f.Decide(ctx, "a", r)
 	return f, dec, err
+}
+
+// TestDecideWithoutADeadlineIsBoundedByTheTimeout: the dispatcher always
+// gives Decide the before deadline, but a program of its own may call it
+// with a context that has none; a destination that never answers then
+// held the call for good. The destination's timeout bounds it instead,
+// as it bounds Deliver.
+func TestDecideWithoutADeadlineIsBoundedByTheTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // never answers
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release) // before srv.Close, which waits for the held request
+	c := destination("a", srv.URL, beforeCommand)
+	c.Timeout = 100 * time.Millisecond
+	f, err := forward.New([]config.ForwardConfig{c}, catalogueAll(), nopLogger(), newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := &dispatcher.Request{Command: beforeCommand, Body: []byte(`{}`)}
+	r.Params.SdkAppid = imtest.AppID
+	within(t, "Decide", func() { _, err = f.Decide(context.Background(), "a", r) })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Decide: %v, want the destination's timeout (context.DeadlineExceeded)", err)
+	}
 }

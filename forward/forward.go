@@ -552,7 +552,9 @@ func retryAfter(v string, now time.Time) time.Duration {
 const maxRetryAfter = 24 * time.Hour
 
 // Decide implements dispatcher.Forwarder: the destination answers IM's
-// envelope; reply fields the command does not accept are dropped.
+// envelope; reply fields the command does not accept are dropped. The
+// answer must come before ctx's deadline (less a margin for the reply to
+// IM); a ctx without one is bounded by the destination's timeout.
 func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Request) (dispatcher.Decision, error) {
 	d, ok := f.byName[name]
 	if !ok {
@@ -562,7 +564,10 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 	if deadline, ok := ctx.Deadline(); ok {
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-beforeMargin))
 	} else {
-		ctx, cancel = context.WithCancel(ctx)
+		// No before deadline (a program's own call; the dispatcher always
+		// gives one): the destination's timeout bounds the call, as it
+		// bounds Deliver's, rather than a destination that never answers.
+		ctx, cancel = context.WithTimeout(ctx, d.cfg.Timeout)
 	}
 	defer cancel()
 	if err := ctx.Err(); err != nil {
