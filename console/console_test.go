@@ -2609,3 +2609,51 @@ func TestEventsSayWhichIsAReplay(t *testing.T) {
 		t.Errorf("the copy's fields do not name its original %s: %q", replayOf, fields)
 	}
 }
+
+// TestDeadEventReplayedFromItsPage: the Replay of a dead event's page
+// (Events, or Open on its dead letter) replays its dead letter, as the
+// Dead letters tab does: it sent {"seqs":[N]}, which runs a copy of the
+// event and leaves the dead letter, still listed as dead, for a later
+// Replay (or Replay all) to run the handler on it a second time.
+func TestDeadEventReplayedFromItsPage(t *testing.T) {
+	s, fixed, succeeded, seqs := startWithDeadLetters(t, "from-its-page")
+	seq := seqs[0]
+	fixed.Store(true)
+
+	b := newBrowser(t)
+	b.do(t, "open Dead letters", chromedp.Navigate(s.AdminURL+"/#dead"))
+	row := fmt.Sprintf(`#dead-rows tr[data-seq="%d"]`, seq)
+	b.waitFor(t, "the dead letter", fmt.Sprintf(`document.querySelector(%s) !== null`, js(row)))
+	b.clickNow(t, "open its event", row+` button:not(.replay)`)
+	b.waitFor(t, "the event's page", fmt.Sprintf(
+		`document.querySelector('#event-detail h2') !== null && document.querySelector('#event-detail h2').textContent === 'Event %d'`, seq))
+	b.clickNow(t, "replay it from its page", `#event-detail button.replay`)
+	b.waitFor(t, "the replay's outcome", `document.querySelector('#event-detail .actions > span').textContent.startsWith('Replayed')`)
+
+	var dead struct {
+		DeadLetters []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"dead_letters"`
+	}
+	s.GetJSON(t, "/v1/dead-letters", http.StatusOK, &dead)
+	if len(dead.DeadLetters) != 0 {
+		t.Errorf("the dead letter is still listed after the event's Replay: %+v", dead.DeadLetters)
+	}
+	// Replay all now finds nothing to run again.
+	resp, err := http.Post(s.AdminURL+"/v1/events/replay", "application/json", strings.NewReader(`{"dead":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	deadline := time.Now().Add(pageWait)
+	for succeeded.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"replayed":0`) {
+		t.Errorf("Replay all after the event's Replay: %d %s; want nothing replayed", resp.StatusCode, body)
+	}
+	if n := succeeded.Load(); n != 1 {
+		t.Errorf("the handler ran %d times; want once", n)
+	}
+}

@@ -1223,7 +1223,12 @@
     }
     if (selectedSeq !== seq) return;
     const status = el('span', { class: 'muted' });
-    const replay = el('button', { type: 'button', class: 'replay', onclick: () => replayEvent(seq, replay, status) }, 'Replay');
+    // A dead event's Replay replays its dead letter, as the Dead letters
+    // tab does: a copy of the event ({"seqs":[N]}) left the letter listed,
+    // for a later Replay or Replay all to run the handler a second time.
+    const dead = ev.state === 'dead';
+    const replay = el('button', { type: 'button', class: 'replay', title: dead ? 'Replay its dead letter' : 'Run this event\'s handler again',
+      onclick: () => replayEvent(seq, dead, replay, status) }, 'Replay');
     const params = ev.params && typeof ev.params === 'object' ? Object.keys(ev.params).sort() : [];
     box.replaceChildren(
       el('div', { class: 'detail-head' },
@@ -1242,13 +1247,18 @@
       el('pre', { class: 'json' }, prettyJSON(ev.body)));
   }
 
-  async function replayEvent(seq, button, status) {
+  // replayEvent replays event seq, its dead letter when dead.
+  async function replayEvent(seq, dead, button, status) {
     button.disabled = true;
     status.className = 'muted';
     status.textContent = 'Replaying…';
     try {
-      const r = await api('v1/events/replay', { method: 'POST', body: { seqs: [seq] } });
-      status.textContent = 'Replayed ' + r.replayed + (Array.isArray(r.missing) && r.missing.length ? '; no longer stored: ' + r.missing.join(', ') : '') + '.';
+      const r = await api('v1/events/replay', { method: 'POST', body: dead ? { dead: true, seqs: [seq] } : { seqs: [seq] } });
+      const missing = Array.isArray(r.missing) && r.missing.length;
+      const already = Array.isArray(r.already_replayed) && r.already_replayed.includes(seq);
+      status.textContent = 'Replayed ' + r.replayed + (already ? '; its dead letter was replayed already (not run again)'
+        : missing ? (dead ? '; no longer a dead letter' : '; no longer stored: ' + r.missing.join(', ')) : '') + '.';
+      if (dead) deadTimer.run();
     } catch (e) {
       status.className = 'error';
       status.textContent = (e.unanswered ? 'Replay: ' : 'Replay failed: ') + errorText(e);
