@@ -505,12 +505,39 @@ func (w *workers) handle(msg jetstream.Msg) {
 	}
 	hctx, cancel := context.WithTimeout(ctx, w.opts.HandlerTimeout)
 	overrun := w.keepWhileRunning(msg, req.Command, md.Sequence.Stream)
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		// The handler ended this goroutine with runtime.Goexit (t.FailNow
+		// in a program's test, say) instead of returning: a failed
+		// attempt, settled here as the goroutine ends. Before, its
+		// in-progress notices went on for good, so the event was never
+		// delivered again nor dead-lettered.
+		overrun()
+		cancel()
+		w.settle(ctx, msg, md, req, span, errHandlerExited, false)
+	}()
 	err = processRecovered(hctx, w.p, req)
+	returned = true
 	overrun()
 	// Cut short by this process's stop (its shutdown timeout ran out), not
 	// by the handler's own deadline, which passed first if it did.
 	interrupted := w.handlerCtx.Err() != nil && !errors.Is(hctx.Err(), context.DeadlineExceeded)
 	cancel()
+	w.settle(ctx, msg, md, req, span, err, interrupted)
+}
+
+// errHandlerExited is the error of a run whose handler ended its goroutine
+// with runtime.Goexit instead of returning.
+var errHandlerExited = errors.New("delivery: the handler's goroutine exited without returning (runtime.Goexit)")
+
+// settle counts, logs and acknowledges, retries or dead-letters the run
+// of msg's handler that ended with err (interrupted: cut short by the
+// stop); ctx holds the delivery's span, span itself (nil without tracing).
+func (w *workers) settle(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, req *dispatcher.Request,
+	span trace.Span, err error, interrupted bool) {
 	// count counts the run under outcome, which its span names too. The
 	// span is failed with the handler's error, but for an event nobody
 	// handles: acknowledged, as the metric and the log say, nothing failed.
