@@ -45,6 +45,7 @@ import (
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/drain"
 	"github.com/imcallback/imcallback/internal/jsonnames"
 	"github.com/imcallback/imcallback/internal/logevery"
 	"github.com/imcallback/imcallback/internal/redact"
@@ -433,7 +434,7 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	if err != nil {
 		return err
 	}
-	discard(resp.Body, cancel)
+	drain.Body(resp.Body, cancel, drainBytes, drainTime)
 	end(nil) // the status decides, and the span has it
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		wait := retryAfter(resp.Header.Get("Retry-After"), f.now())
@@ -449,25 +450,6 @@ func (f *Forwarder) Deliver(ctx context.Context, name string, r *dispatcher.Requ
 	}
 	f.requests.WithLabelValues(name, ResultOK).Inc()
 	return nil
-}
-
-// discard reads what is left of an answer's body within drainBytes and
-// drainTime, cutting a slow one short with cancel (its request's), and
-// closes it. The body of a 101 Switching Protocols is the upgraded
-// connection itself, which Go hands to the caller out of reach of the
-// request's context: it is closed at once, unread (reading it would wait
-// until the destination closed it, past any timeout).
-func discard(body io.ReadCloser, cancel context.CancelFunc) {
-	if _, upgraded := body.(io.Writer); upgraded {
-		body.Close()
-		return
-	}
-	t := time.AfterFunc(drainTime, cancel)
-	defer t.Stop()
-	// One byte more than the bound tells a body of drainBytes, read to its
-	// end, from a longer one.
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, drainBytes+1))
-	body.Close()
 }
 
 // retried reports whether an after-callback that its destination answered
@@ -592,7 +574,7 @@ func (f *Forwarder) Decide(ctx context.Context, name string, r *dispatcher.Reque
 	defer func() { end(unusable) }()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status decides (the fallback): its body is not waited for.
-		discard(resp.Body, cancel)
+		drain.Body(resp.Body, cancel, drainBytes, drainTime)
 		f.requests.WithLabelValues(name, ResultStatus).Inc()
 		return dispatcher.Decision{}, fmt.Errorf("forward: %s answered HTTP %d", name, resp.StatusCode)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/imcallback/imcallback/internal/drain"
 	"github.com/imcallback/imcallback/internal/redact"
 )
 
@@ -415,9 +416,7 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 	}
 	defer hresp.Body.Close()
 	if hresp.StatusCode != http.StatusOK {
-		drain := time.AfterFunc(drainTime, cancel)
-		io.Copy(io.Discard, io.LimitReader(hresp.Body, drainBytes)) // lets a short body keep the connection
-		drain.Stop()
+		drain.Body(hresp.Body, cancel, drainBytes, drainTime) // lets a short body keep the connection
 		// The code and its standard text, not the answer's own reason phrase: that is the
 		// server's text (or a proxy's), which may echo the request line, UserSig included.
 		return fmt.Errorf("%w: %s answered %s", ErrHTTPStatus, api, strings.TrimSpace(fmt.Sprintf("%d %s", hresp.StatusCode, http.StatusText(hresp.StatusCode))))

@@ -28,7 +28,7 @@
 // Config (SecretKey is a Secret), Client or Clients, nor in a printed
 // struct of the program's own that keeps a *Client.
 //
-// It imports the standard library and, of imcallback, only internal/redact,
-// which imports the standard library alone: a program using it brings in
-// nothing else of the service.
+// It imports the standard library and, of imcallback, only internal/redact
+// and internal/drain, which import the standard library alone: a program
+// using it brings in nothing else of the service.
 package imrest
