@@ -71,8 +71,12 @@ func NewEvents(conn *Conn, o Options) (*Events, error) {
 // connect timeout against a server that answers nothing, and then be
 // refused all the same. Accept and the admin API refuse theirs at once
 // (Service.downNow); so do a replay's reads and copies, and a scan's.
-func (e *Events) downNow() error {
-	if e.down != nil && e.down() {
+func (e *Events) downNow() error { return errWhileDown(e.down) }
+
+// errWhileDown is the error of a request refused at once because down (nil:
+// not known) reports its connection down, else nil.
+func errWhileDown(down func() bool) error {
+	if down != nil && down() {
 		return explainDown(nats.ErrConnectionReconnecting)
 	}
 	return nil

@@ -369,12 +369,7 @@ func (s *Service) Accept(ctx context.Context, r *dispatcher.Request) error {
 // reconnect, which holds the connection's lock up to its connect timeout
 // against a server that answers nothing, before it is refused all the
 // same. The callers refuse theirs at once.
-func (s *Service) downNow() error {
-	if s.connDown() {
-		return explainDown(nats.ErrConnectionReconnecting)
-	}
-	return nil
-}
+func (s *Service) downNow() error { return errWhileDown(s.connDown) }
 
 // connDown reports whether the live connection is known to be down (its
 // flag, set from nats.go's handlers), without nats.go's lock.
