@@ -71,21 +71,7 @@ func (g *globalFlags) load() (*config.Config, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, err := config.LoadWith(g.source(), infos...)
-	var rendered []string
-	var problems []error
-	if err != nil {
-		problems = append(problems, err)
-	}
-	for _, info := range infos {
-		yaml, err := info.Load(g.source())
-		if err != nil {
-			problems = append(problems, fmt.Errorf("config: invalid:\n%w", err))
-			continue
-		}
-		rendered = append(rendered, yaml)
-	}
-	return cfg, rendered, errors.Join(problems...)
+	return config.LoadAll(g.source(), infos...)
 }
 
 // clientConfig is the configuration of the service the command-line tools

@@ -178,9 +178,46 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 		for _, w := range c.EnvWarnings() {
 			problems = append(problems, errors.New("note: "+w))
 		}
-		return nil, fmt.Errorf("config: invalid:\n%w", errors.Join(problems...))
+		return nil, invalidError{errors.Join(problems...)}
 	}
 	return &c, nil
+}
+
+// invalidError is LoadWith's error when it read the settings and some are
+// wrong, as against one that kept it from reading them (the file
+// unreadable, not YAML).
+type invalidError struct{ problems error }
+
+func (e invalidError) Error() string { return "config: invalid:\n" + e.problems.Error() }
+
+func (e invalidError) Unwrap() error { return e.problems }
+
+// LoadAll loads the core settings as LoadWith does, and each of sections
+// as its module's constructor would, as `serve` does before it builds the
+// service: every problem is in the one error, so a section is validated
+// even when no constructor takes its struct. It renders each valid section
+// as YAML under its key (fields tagged secret:"true" redacted), for
+// `config check`. A file that cannot be read is said once, not once more
+// for every section.
+func LoadAll(src Source, sections ...SectionInfo) (*Config, []string, error) {
+	cfg, err := LoadWith(src, sections...)
+	if err != nil && !errors.As(err, new(invalidError)) {
+		return nil, nil, err
+	}
+	problems := []error{err}
+	var rendered []string
+	for _, info := range sections {
+		yaml, err := info.Load(src)
+		if err != nil {
+			problems = append(problems, invalidError{err})
+			continue
+		}
+		rendered = append(rendered, yaml)
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, rendered, err
+	}
+	return cfg, rendered, nil
 }
 
 // hasEntries reports whether raw, the file's value of a list of entries

@@ -4,7 +4,9 @@ import (
 	"go.uber.org/fx"
 )
 
-// Module provides the validated *Config. It reads the Source supplied to
+// Module provides the validated *Config, with every section the app
+// declares (Section) read and validated too, whether or not a constructor
+// takes it (LoadAll). It reads the Source supplied to
 // the app (fx.Supply(config.Source{File: path})) or, without one, the
 // environment alone. Given Reuse, it loads what Reuse's Source read of the
 // file instead of reading the file again.
@@ -23,8 +25,12 @@ type moduleIn struct {
 	Sections []SectionInfo     `group:"config_sections"`
 }
 
+// provide loads the core settings and every declared section (LoadAll),
+// as `serve` does: a program of its own (fx.New with imcallback.Module)
+// refuses a section that `serve` refuses, also when no constructor takes it.
 func provide(in moduleIn) (*Config, error) {
-	return LoadWith(reusing(in.Source, in.Reads), in.Sections...)
+	cfg, _, err := LoadAll(reusing(in.Source, in.Reads), in.Sections...)
+	return cfg, err
 }
 
 // Reuse is an option for an app of Module (and of Section's) under which

@@ -1163,3 +1163,41 @@ func TestSectionLoadKeepsTheFieldsItDoesNotDecode(t *testing.T) {
 		t.Errorf("the fields tagged koanf:\"-\" are copies, not the defaults' own values")
 	}
 }
+
+// A program of its own (fx.New with imcallback.Module) builds the *Config
+// of config.Module; a section whose struct no constructor takes is still
+// the program's configuration, and `serve` refuses it when invalid.
+func TestModuleValidatesASectionNoConstructorTakes(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		environ []string
+		wantErr string
+	}{
+		{name: "valid", environ: []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_WORDS_CODE=120042"}},
+		{name: "invalid", environ: []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_WORDS_CODE=7"},
+			wantErr: "IMCALLBACK_WORDS (words): code must be"},
+		{name: "invalid with a core mistake", environ: []string{"IMCALLBACK_SDKAPPID=x", "IMCALLBACK_WORDS_CODE=7"},
+			wantErr: "IMCALLBACK_WORDS (words): code must be"},
+		{name: "unreadable file", file: "/nonexistent/c.yaml", environ: []string{"IMCALLBACK_WORDS_CODE=7"},
+			wantErr: "open /nonexistent/c.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var cfg *config.Config
+			app := fx.New(fx.NopLogger,
+				fx.Supply(config.Source{File: tt.file, Environ: env(tt.environ...)}),
+				config.Module, config.Section("words", wordsDefaults), fx.Populate(&cfg))
+			err := app.Err()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("valid section refused: %v", err)
+				}
+				return
+			}
+			if err == nil || strings.Count(err.Error(), tt.wantErr) != 1 {
+				t.Fatalf("got %v, want an error with %q once", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -235,13 +235,6 @@ func Start(t testing.TB, env []string, opts ...fx.Option) *Service {
 	app := newApp(t, all)
 	t.Cleanup(app.RequireStop)
 	start.report(t)
-	// `serve` reads every declared section before it builds the service;
-	// the app reads only those a constructor takes.
-	for _, info := range sections.Sections {
-		if _, err := info.Load(src); err != nil {
-			t.Fatalf("imtest: the configuration is invalid, and serve would refuse it: config: invalid:\n%v", err)
-		}
-	}
 	// `serve` warns about these at start; imcallback.Module alone does not.
 	unknown := config.UnknownServiceEnv(environ, sections.Sections...)
 	if len(unknown) > 0 {
