@@ -64,6 +64,7 @@ func TestREADMENamesEverySendOutcome(t *testing.T) {
 		{"modified", imsend.Result{Status: 200, Envelope: env("OK", 0, ""), Reply: map[string]json.RawMessage{"MsgBody": json.RawMessage(`[]`)}}},
 		{"dropped", imsend.Result{Command: "C2C.CallbackBeforeSendMsg", Status: 200, Envelope: env("OK", 2, "")}},
 		{"denied", imsend.Result{Status: 200, Envelope: env("OK", 120001, "bad word")}},
+		{"an after-callback's error", imsend.Result{Command: "Group.CallbackAfterCreateTopic", Status: 200, Envelope: env("OK", 1, "db down")}},
 		{"rejected", imsend.Result{Status: 401, Envelope: env("FAIL", 40101, "bad_signature")}},
 		{"FAIL on HTTP 200", imsend.Result{Status: 200, Envelope: env("FAIL", 1, "refused")}},
 	}
@@ -129,6 +130,34 @@ func TestSendAnswerWithoutEnvelope(t *testing.T) {
 			}
 			if !strings.Contains(section, tt.readme) {
 				t.Errorf("README.md's **From the shell** paragraph does not list %s", tt.readme)
+			}
+		})
+	}
+}
+
+// TestSendDoesNotCallAnAfterCallbacksErrorADeny: IM ignores what an
+// after-callback answers, so a non-zero ErrorCode there (an endpoint's
+// "receiver-side error") denies nothing: send must say what the answer
+// is, its code and info, and that IM ignores it, not "denied", which it
+// prints for a before-command's or an unknown command's deny, whose
+// answer decides.
+func TestSendDoesNotCallAnAfterCallbacksErrorADeny(t *testing.T) {
+	tests := []struct {
+		name, command string
+		want          string // the meaning line
+	}{
+		{"an after-command", "Group.CallbackAfterCreateTopic", "error, ignored by IM: code 1: db down"},
+		{"a before-command", "Group.CallbackBeforeCreateTopic", "denied: code 1: db down"},
+		{"a command the catalogue lacks", "X.CallbackBeforeY", "denied: code 1: db down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			printResult(&out, &imsend.Result{Command: tt.command, Status: 200,
+				Envelope: protocol.Envelope{ActionStatus: "OK", ErrorCode: 1, ErrorInfo: "db down"}}, true)
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if got := lines[len(lines)-1]; !strings.HasPrefix(got, tt.want) {
+				t.Errorf("output:\n%s\nwant its last line to start with %q", out.String(), tt.want)
 			}
 		})
 	}
