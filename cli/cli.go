@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"go.uber.org/fx"
 
@@ -32,26 +34,49 @@ import (
 
 // Main runs the command line of os.Args with modules added to the
 // service, and exits: 0 on success, 1 with one message on standard error
-// on failure.
+// on failure. It goes by the binary's name (a program of your own built
+// as moderated is `moderated` in its help, its examples, the commands its
+// messages name and the prefix of its errors), as Run goes by imcallback.
 func Main(modules ...fx.Option) {
-	if err := Run(os.Args[1:], os.Stdout, os.Stderr, modules...); err != nil {
-		fmt.Fprintln(os.Stderr, "imcallback:", err)
+	name := programName(os.Args[0])
+	if err := runNamed(name, os.Args[1:], os.Stdout, os.Stderr, modules...); err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
 }
 
+// defaultName is the name the command line goes by unless Main gives it
+// the binary's.
+const defaultName = "imcallback"
+
+// programName is the name of the binary run as argv0 (os.Args[0]): its
+// base name without Windows' .exe, defaultName when it has none.
+func programName(argv0 string) string {
+	name := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	if name == "" || name == "." || name == string(filepath.Separator) {
+		return defaultName
+	}
+	return name
+}
+
 // Run runs the command line args (without the program name), writing to
-// stdout and stderr, with modules added to the service. A write to stdout
+// stdout and stderr, with modules added to the service; its help and
+// messages name it imcallback. A write to stdout
 // that fails (a full disk, a closed pipe's reader) fails the command with
 // the write's error, whichever command printed (help too): its output is
 // cut, and a script must not go on as if it were whole. A nil module (an
 // fx.Option variable left unset) fails it at once, saying which.
 func Run(args []string, stdout, stderr io.Writer, modules ...fx.Option) error {
+	return runNamed(defaultName, args, stdout, stderr, modules...)
+}
+
+// runNamed is Run of the command line named name.
+func runNamed(name string, args []string, stdout, stderr io.Writer, modules ...fx.Option) error {
 	if err := fxresult.NilOption("cli", modules); err != nil {
 		return err // fx would panic on it, in whichever command builds an app
 	}
 	out := &outputWriter{w: stdout}
-	root := newRootCmd(out, stderr, modules...)
+	root := newNamedRootCmd(name, out, stderr, modules...)
 	var refused error // --help after an unknown command
 	refuseUnknownCommandHelp(root, &refused)
 	root.SetArgs(args)

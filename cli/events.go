@@ -164,10 +164,10 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 			"(handlers are idempotent). Each copy gets a fresh Nats-Msg-Id so the dedup window does not swallow it. " +
 			"--dead republishes every dead letter (with --seq, the dead letters of those events, as `events dead` lists them) " +
 			"and removes it from the dead-letter stream once republished.",
-		Example: "  imcallback events replay --seq 42 --seq 100-120\n" +
-			"  imcallback events replay --since 2h --command Group.CallbackAfterCreateTopic\n" +
-			"  imcallback events replay --dead\n" +
-			"  imcallback events replay --dead --seq 42",
+		Example: "  " + g.name + " events replay --seq 42 --seq 100-120\n" +
+			"  " + g.name + " events replay --since 2h --command Group.CallbackAfterCreateTopic\n" +
+			"  " + g.name + " events replay --dead\n" +
+			"  " + g.name + " events replay --dead --seq 42",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			bySeq, byFilter := c.Flags().Changed("seq"), c.Flags().Changed("command") || c.Flags().Changed("since")
@@ -231,7 +231,9 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 					MissingCount: res.MissingCount, AlreadyReplayedCount: res.AlreadyReplayedCount}
 				printReplay(c.OutOrStdout(), ans, dead)
 				if err == nil && bySeq {
-					err = nothingReplayed(ctx, ans, dead, func(ctx context.Context, seq uint64) string { return offlineEventState(ctx, ev, seq) })
+					err = nothingReplayed(ctx, g.name, ans, dead, func(ctx context.Context, seq uint64) string {
+						return offlineEventState(ctx, g.name, ev, seq)
+					})
 				}
 				return err
 			})
@@ -248,14 +250,15 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 
 // offlineEventState is noDeadLetter of seq as the streams tell it: whether
 // the work stream holds event seq (a stopped service has no state to add).
-func offlineEventState(ctx context.Context, ev *delivery.Events, seq uint64) string {
+// prog is the command line's name.
+func offlineEventState(ctx context.Context, prog string, ev *delivery.Events, seq uint64) string {
 	found := false
 	err := ev.List(ctx, delivery.Filter{FromSeq: seq, ToSeq: seq + 1}, func(delivery.Event) error {
 		found = true
 		return nil
 	})
 	if err != nil || !found {
-		return noDeadLetter(seq, "", found || err != nil)
+		return noDeadLetter(prog, seq, "", found || err != nil)
 	}
 	return fmt.Sprintf("event %d is not a dead letter: it is stored without one (processed or pending)", seq)
 }
@@ -289,7 +292,7 @@ func withEvents(ctx context.Context, g *globalFlags, stderr io.Writer, fn func(c
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := conn.Close(closeCtx); err != nil {
-			fmt.Fprintln(errOut, "imcallback:", err)
+			fmt.Fprintln(errOut, g.name+":", err)
 		}
 	}()
 	ev, err := delivery.NewEvents(conn, opts)

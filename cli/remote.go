@@ -46,6 +46,9 @@ type adminClient struct {
 	// limit says where the client's time limit comes from (" (--timeout)"),
 	// after the limit in the error of a request that outlives it.
 	limit string
+	// prog is the command line's name (globalFlags.name), in the
+	// commands its errors name.
+	prog string
 }
 
 // untilDone is a copy of a whose requests wait for their answer as long
@@ -119,7 +122,8 @@ func (g *globalFlags) adminClientAt(listen, token string) (*adminClient, error) 
 			return nil, err
 		}
 	}
-	return &adminClient{base: base, token: token, http: &http.Client{Timeout: 60 * time.Second, CheckRedirect: noRedirect}}, nil
+	return &adminClient{base: base, token: token, prog: g.name,
+		http: &http.Client{Timeout: 60 * time.Second, CheckRedirect: noRedirect}}, nil
 }
 
 // noRedirect keeps the admin client from following a redirect: Go's client
@@ -252,7 +256,7 @@ func (a *adminClient) callAt(ctx context.Context, method, path string, body, out
 					"(busy, or the stream or store it reads does not answer); asking again is safe", errSlow, method, path, a.base, within)
 			}
 			return time.Time{}, fmt.Errorf("%w: %s %s at %s did not answer %s; it may still be running there (check with "+
-				"`imcallback delivery status` or `events list` before asking again)", errSlow, method, path, a.base, within)
+				"`%s delivery status` or `events list` before asking again)", errSlow, method, path, a.base, within, a.prog)
 		}
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			if a.onlineOnly {
@@ -745,7 +749,7 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 		var res replayAnswer
 		if err := a.untilDone().call(ctx, http.MethodPost, "/v1/events/replay", body, &res, "replayed"); err != nil {
 			if interruption(ctx, err) == errInterrupted {
-				return replayInterrupted(dead)
+				return replayInterrupted(a.prog, dead)
 			}
 			if errors.Is(err, errSlow) && a.work > 0 {
 				return replayCut(dead, a)
@@ -819,34 +823,37 @@ func remoteReplay(ctx context.Context, w, progressOut io.Writer, a *adminClient,
 	slices.Sort(total.Missing) // each answer's are sorted, and so are the batches
 	slices.Sort(total.AlreadyReplayed)
 	printReplay(w, total, dead)
-	return nothingReplayed(ctx, total, dead, func(ctx context.Context, seq uint64) string { return remoteEventState(ctx, a, seq) })
+	return nothingReplayed(ctx, a.prog, total, dead, func(ctx context.Context, seq uint64) string { return remoteEventState(ctx, a, seq) })
 }
 
 // replayInterrupted is the error of a replay by filter (dead: of every
 // dead letter) that a stop signal ended before the service answered: the
 // closed connection stops the replay there, how far it got is not known
-// here.
-func replayInterrupted(dead bool) error {
+// here. prog is the command line's name.
+func replayInterrupted(prog string, dead bool) error {
+	what := "the replay"
 	if dead {
-		return fmt.Errorf("%w before the service answered: it stops the replay of the dead letters where it got to; "+
-			"those replayed were removed from the dead-letter stream: run `imcallback events replay --dead` again for the rest "+
-			"(`imcallback events dead` lists them)", errInterrupted)
+		what = "the replay of the dead letters"
 	}
-	return fmt.Errorf("%w before the service answered: it stops the replay where it got to; `imcallback events list` "+
-		"shows the copies it republished (REPLAY OF): replaying the same selection again repeats those", errInterrupted)
+	return fmt.Errorf("%w before the service answered: it stops %s where it got to; %s", errInterrupted, what, replayGoOn(prog, dead))
+}
+
+// replayGoOn is what to run after a replay by filter (dead: of every dead
+// letter) stopped where it got to, prog being the command line's name.
+func replayGoOn(prog string, dead bool) string {
+	if dead {
+		return fmt.Sprintf("those replayed were removed from the dead-letter stream: run `%s events replay --dead` again for the rest "+
+			"(`%s events dead` lists them)", prog, prog)
+	}
+	return fmt.Sprintf("`%s events list` shows the copies it republished (REPLAY OF): replaying the same selection again repeats those", prog)
 }
 
 // replayCut is the error of a replay by filter (dead: of every dead
 // letter) that --timeout cut off before the service answered: as after a
 // stop signal, the closed connection stops the replay where it got to.
 func replayCut(dead bool, a *adminClient) error {
-	rest := "`imcallback events list` shows the copies it republished (REPLAY OF): replaying the same selection again repeats those"
-	if dead {
-		rest = "those replayed were removed from the dead-letter stream: run `imcallback events replay --dead` again for the rest " +
-			"(`imcallback events dead` lists them)"
-	}
 	return fmt.Errorf("%w: POST /v1/events/replay at %s did not answer within --timeout %s; the closed connection stops the replay "+
-		"where it got to: %s", errSlow, a.base, a.work, rest)
+		"where it got to: %s", errSlow, a.base, a.work, replayGoOn(a.prog, dead))
 }
 
 // errNothingReplayed ends a replay of --seq that replayed none of them, so
@@ -864,8 +871,9 @@ const mostExplained = 3
 // nothingReplayed is errNothingReplayed when a replay of --seq replayed
 // nothing and found none replayed already, else nil. With --dead it says
 // what the first sequences are instead, each told by what (an event's
-// state, or that there is none), and what to use.
-func nothingReplayed(ctx context.Context, res replayAnswer, dead bool, what func(context.Context, uint64) string) error {
+// state, or that there is none), and what to use; prog is the command
+// line's name.
+func nothingReplayed(ctx context.Context, prog string, res replayAnswer, dead bool, what func(context.Context, uint64) string) error {
 	switch {
 	case res.Replayed > 0 || len(res.AlreadyReplayed) > 0:
 		return nil
@@ -879,16 +887,17 @@ func nothingReplayed(ctx context.Context, res replayAnswer, dead bool, what func
 	if more := len(res.Missing) - mostExplained; more > 0 {
 		whys = append(whys, fmt.Sprintf("and %d more sequence(s) without a dead letter", more))
 	}
-	return fmt.Errorf("%w: %s. --dead --seq takes the SEQ of a dead letter as `imcallback events dead` lists it; "+
-		"to run a stored event again whether it failed or not, leave --dead out: imcallback events replay --seq %s",
-		errNothingReplayed, strings.Join(whys, "; "), seqRuns(res.Missing))
+	return fmt.Errorf("%w: %s. --dead --seq takes the SEQ of a dead letter as `%s events dead` lists it; "+
+		"to run a stored event again whether it failed or not, leave --dead out: %s events replay --seq %s",
+		errNothingReplayed, strings.Join(whys, "; "), prog, prog, seqRuns(res.Missing))
 }
 
 // noDeadLetter says what seq is when a replay of --dead --seq found no
 // dead letter of it, from the event's state (GET /v1/events/<seq>): the
 // event's own, none when there is no such event, or only that it has no
-// dead letter when the state cannot be read.
-func noDeadLetter(seq uint64, state string, found bool) string {
+// dead letter when the state cannot be read. prog is the command line's
+// name.
+func noDeadLetter(prog string, seq uint64, state string, found bool) string {
 	if !found {
 		return fmt.Sprintf("there is no event %d (never stored, past the retention, or not an event)", seq)
 	}
@@ -899,7 +908,7 @@ func noDeadLetter(seq uint64, state string, found bool) string {
 		// copy may have failed again, dead-lettered under its own sequence.
 		return fmt.Sprintf("event %d is not a dead letter: it is processed (its handler succeeded, or its dead letter was replayed "+
 			"or removed before: a replayed copy that failed again has a dead letter of its own, under the copy's SEQ in "+
-			"`imcallback events dead`)", seq)
+			"`%s events dead`)", seq, prog)
 	case delivery.StatePending:
 		return fmt.Sprintf("event %d is not a dead letter: it is pending (not processed yet, waiting for a retry, "+
 			"or processed while an older event still waits: every event above the consumer's ack floor shows pending)", seq)
@@ -916,9 +925,9 @@ func remoteEventState(ctx context.Context, a *adminClient, seq uint64) string {
 	}
 	err := a.call(ctx, http.MethodGet, "/v1/events/"+strconv.FormatUint(seq, 10), nil, &ev, "state")
 	if isStatus(err, http.StatusNotFound) {
-		return noDeadLetter(seq, "", false)
+		return noDeadLetter(a.prog, seq, "", false)
 	}
-	return noDeadLetter(seq, ev.State, err == nil) // another error: no state to tell
+	return noDeadLetter(a.prog, seq, ev.State, err == nil) // another error: no state to tell
 }
 
 // printReplay writes the summary of a replay: how many events were
@@ -982,9 +991,9 @@ func newEventsGetCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get <seq>",
 		Short: "Show one stored event with its parameters and body (from the running service)",
-		Args: oneArg("<seq>", "the SEQ of an event as `imcallback events list` shows it (1, 2, …)", func(arg string) error {
+		Args: oneArg("<seq>", "the SEQ of an event as `"+g.name+" events list` shows it (1, 2, …)", func(arg string) error {
 			if n, err := strconv.ParseUint(arg, 10, 64); err != nil || n == 0 {
-				return fmt.Errorf("<seq> %q is not a stream sequence (1, 2, …): give the SEQ of an event as `imcallback events list` shows it", arg)
+				return fmt.Errorf("<seq> %q is not a stream sequence (1, 2, …): give the SEQ of an event as `%s events list` shows it", arg, g.name)
 			}
 			return nil
 		}),
@@ -1079,8 +1088,8 @@ func remoteDelivery(ctx context.Context, a *adminClient, method, path, command s
 		if method == http.MethodPost && interruption(ctx, err) == errInterrupted {
 			what := strings.TrimPrefix(path, "/v1/delivery/") // pause or resume
 			return deliveryState{}, fmt.Errorf("%w before the service answered: the %s, once the service has it, goes on there all the same "+
-				"(a pause of all delivery waits there for the running handlers); `imcallback delivery status` shows the state",
-				errInterrupted, what)
+				"(a pause of all delivery waits there for the running handlers); `%s delivery status` shows the state",
+				errInterrupted, what, a.prog)
 		}
 		return deliveryState{}, err
 	}

@@ -40,6 +40,9 @@ var Version = ""
 // globalFlags are the flags every subcommand shares, and the modules the
 // program added.
 type globalFlags struct {
+	// name is the command line's name in its help and the commands its
+	// messages name: the binary's under Main, else defaultName.
+	name       string
 	configFile string
 	dev        bool
 	adminURL   string
@@ -89,12 +92,18 @@ func (g *globalFlags) clientConfig() (*config.Config, error) {
 }
 
 func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
-	g := globalFlags{modules: modules}
+	return newNamedRootCmd(defaultName, stdout, stderr, modules...)
+}
+
+// newNamedRootCmd is the command line named name (the binary's, under
+// Main).
+func newNamedRootCmd(name string, stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
+	g := globalFlags{name: name, modules: modules}
 	serve := newServeCmd(&g)
 	root := &cobra.Command{
-		Use:           "imcallback",
+		Use:           name,
 		Short:         "Tencent Cloud IM callback service",
-		Long:          "imcallback verifies Tencent Cloud IM callbacks, routes them to typed handlers and answers the protocol's envelope.",
+		Long:          name + " verifies Tencent Cloud IM callbacks, routes them to typed handlers and answers the protocol's envelope.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
@@ -855,7 +864,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "imcallback", buildVersion())
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), cmd.Root().Name(), buildVersion())
 			return err
 		},
 	}

@@ -48,6 +48,8 @@ type sendFlags struct {
 	// that url was built for (IMCALLBACK_TLS_CERT, or the file's
 	// tls_cert), trusted beside the system's roots; "" without one.
 	trustCert string
+	// prog is the command line's name, in the command noAnswer names.
+	prog string
 }
 
 // errRejected makes `send` exit non-zero when the answer is a rejection.
@@ -59,7 +61,7 @@ var errRejected = errors.New("the callback was rejected")
 var errInterrupted = errors.New("interrupted")
 
 func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
-	var f sendFlags
+	f := sendFlags{prog: g.name}
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Send a callback the way Tencent IM does (signed), and print the answer",
@@ -71,10 +73,10 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 			"gives requests/s and latency over the answered ones, and exits non-zero when any request failed.\n" +
 			"Without --url it posts to the public listener the service would open: IMCALLBACK_LISTEN and IMCALLBACK_PATH\n" +
 			"(with --config, that file's), over https:// trusting IMCALLBACK_TLS_CERT's certificate when it is set.",
-		Example: "  imcallback send --command Group.CallbackAfterCreateTopic --sample\n" +
-			"  imcallback send --url http://127.0.0.1:8080/im/callback --appid 1400000000 --token T \\\n" +
+		Example: "  " + g.name + " send --command Group.CallbackAfterCreateTopic --sample\n" +
+			"  " + g.name + " send --url http://127.0.0.1:8080/im/callback --appid 1400000000 --token T \\\n" +
 			"      --command C2C.CallbackBeforeSendMsg --file body.json --repeat 1000 --concurrency 16\n" +
-			"  imcallback send --list",
+			"  " + g.name + " send --list",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if f.list {
@@ -450,8 +452,8 @@ func noAnswer(ctx context.Context, f sendFlags, err error) error {
 		return fmt.Errorf("no answer within --timeout %s: the endpoint did not answer in time; a longer --timeout (0: none) "+
 			"waits longer: %w", f.timeout, err)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("nothing listens at %s: start the service (imcallback serve), or give --url the endpoint's "+
-			"address: %w", config.RedactQuery(config.RedactUserinfo(f.url)), err)
+		return fmt.Errorf("nothing listens at %s: start the service (%s serve), or give --url the endpoint's "+
+			"address: %w", config.RedactQuery(config.RedactUserinfo(f.url)), f.prog, err)
 	case errors.As(err, new(*tls.CertificateVerificationError)):
 		return fmt.Errorf("the certificate of %s is not trusted here: send trusts the system's roots and, without --url, "+
 			"the service's own certificate (%s, tls_cert): %w", config.RedactQuery(config.RedactUserinfo(f.url)),

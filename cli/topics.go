@@ -118,7 +118,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 		Short: "Print one topic as JSON",
 		Long: "Print one topic as JSON. Topics are kept per app: when the TopicId is held by more than one app,\n" +
 			"name the app with --appid.",
-		Args: oneArg("<TopicId>", "a topic's TopicId as `imcallback topics list` shows it (@TGS#_…@TOPIC#_…)", nil),
+		Args: oneArg("<TopicId>", "a topic's TopicId as `"+g.name+" topics list` shows it (@TGS#_…@TOPIC#_…)", nil),
 		RunE: func(c *cobra.Command, args []string) error {
 			app, err := appFlag(c)
 			if err != nil {
@@ -144,7 +144,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 					if _, err := remoteTopics(c.Context(), a, nil, "", false, 1, ""); errors.Is(err, errNoTopicModule) || isStatus(err, http.StatusNotFound) {
 						return err
 					}
-					return topicNotFound(args[0], topicsync.ErrNotFound)
+					return topicNotFound(g.name, args[0], topicsync.ErrNotFound)
 				}
 				return writeJSON(c.OutOrStdout(), t)
 			}
@@ -153,7 +153,7 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 				defer cancel()
 				t, err := topicsync.GetAnyApp(ctx, s, app, args[0])
 				if err != nil {
-					return topicNotFound(args[0], err)
+					return topicNotFound(g.name, args[0], err)
 				}
 				return writeJSON(c.OutOrStdout(), t)
 			})
@@ -166,10 +166,10 @@ func newTopicsCmd(g *globalFlags) *cobra.Command {
 
 // topicNotFound is err of topics get for id, which points to topics list
 // when no topic has that id: the list shows the ids stored, as the admin
-// API and the store hold them.
-func topicNotFound(id string, err error) error {
+// API and the store hold them. prog is the command line's name.
+func topicNotFound(prog, id string, err error) error {
 	if errors.Is(err, topicsync.ErrNotFound) {
-		return fmt.Errorf("topic %q: %w; `imcallback topics list` shows the topics stored", id, err)
+		return fmt.Errorf("topic %q: %w; `%s topics list` shows the topics stored", id, err, prog)
 	}
 	return fmt.Errorf("topic %q: %w", id, err)
 }
