@@ -72,7 +72,8 @@ type Config struct {
 	// own copy of the other through unchanged.
 	ProxyHeader string `koanf:"proxy_header" yaml:"proxy_header"`
 	// SignWindow is the largest accepted |now - RequestTime|: whole
-	// seconds, at least one (RequestTime counts seconds).
+	// seconds, at least one (RequestTime counts seconds), at most
+	// MaxSignWindow.
 	SignWindow time.Duration `koanf:"sign_window" yaml:"sign_window"`
 	// BodyLimit is the largest accepted request body in bytes.
 	BodyLimit int64 `koanf:"body_limit" yaml:"body_limit"`
@@ -213,6 +214,12 @@ func Default() Config {
 		MaxDeliveries:     10,
 	}
 }
+
+// MaxSignWindow is the longest SignWindow: an hour. The window is how
+// long a captured callback is accepted again, since the signature does
+// not cover the body; it is meant to absorb clock skew, which a
+// synchronised clock keeps to seconds.
+const MaxSignWindow = time.Hour
 
 // MaxBodyLimit is the largest BodyLimit: 64 MiB, the largest message
 // NATS takes.
@@ -368,6 +375,15 @@ func (c *Config) problems() []error {
 		// without a word, while config check showed it.
 		bad("sign_window", "%v is not a whole number of seconds: RequestTime counts whole seconds, so the window would be %v; "+
 			"write that, or the seconds meant, e.g. 60s", c.SignWindow, c.SignWindow.Truncate(time.Second))
+	case c.SignWindow > MaxSignWindow:
+		// The signature does not cover the body, so the window is how
+		// long a captured callback is accepted again: a window of hours
+		// or days leaves no replay protection. A clock that far off is
+		// fixed by synchronising it, not by widening the window.
+		bad("sign_window", "%v is longer than %v: a captured callback could be replayed for that long (the signature "+
+			"does not cover the body); the window only absorbs clock skew: synchronise the clock (NTP) rather than widen it, "+
+			"and keep the window short, e.g. 60s",
+			c.SignWindow, MaxSignWindow)
 	}
 	// A bound keeps the limit from overflowing where it is used (the
 	// request limit, the embedded server's max_payload): past NATS's

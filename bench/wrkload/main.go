@@ -48,6 +48,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/imsend"
 	"github.com/imcallback/imcallback/protocol"
 )
@@ -163,6 +164,10 @@ func main() {
 	}
 	if *rounds < 3 {
 		fail("-rounds must be at least 3")
+	}
+	if *seconds > maxSeconds {
+		fail(fmt.Sprintf("-seconds must be at most %d: the service's sign window, the run's length plus a minute, may be at most %v",
+			maxSeconds, config.MaxSignWindow))
 	}
 	if *baselineRoot != "" && len(rates) > 0 {
 		fail("-baseline-root compares wrk rounds; it does not combine with -sustained")
@@ -498,6 +503,10 @@ func serviceEnv(r row, data, admin string, seconds int, extra []string) []string
 func signWindowEnv(seconds int) string {
 	return fmt.Sprintf("IMCALLBACK_SIGN_WINDOW=%ds", seconds+60)
 }
+
+// maxSeconds is the longest -seconds: the window signWindowEnv gives its
+// run is at most config.MaxSignWindow, the longest the service takes.
+const maxSeconds = int(config.MaxSignWindow/time.Second) - 60
 
 // proc is a started process: a server, or wrk.
 type proc struct {

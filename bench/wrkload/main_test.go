@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imcallback/imcallback/config"
 )
 
 // wrkOutput is wrk --latency's report with the given Requests/sec, 99%
@@ -181,6 +183,20 @@ func TestSignWindowOutlastsTheRun(t *testing.T) {
 		if got := signWindowEnv(tt.seconds); got != tt.want {
 			t.Errorf("signWindowEnv(%d) = %s, want %s", tt.seconds, got, tt.want)
 		}
+	}
+	// The longest run -seconds allows gets a window the service takes;
+	// one a second longer would get one it refuses.
+	load := func(seconds int) error {
+		_, err := config.Load(config.Source{Environ: func() []string {
+			return []string{"IMCALLBACK_SDKAPPID=" + appID, signWindowEnv(seconds)}
+		}})
+		return err
+	}
+	if err := load(maxSeconds); err != nil {
+		t.Errorf("the window of a run of -seconds %d: %v", maxSeconds, err)
+	}
+	if err := load(maxSeconds + 1); err == nil {
+		t.Errorf("the window of a run of -seconds %d, past maxSeconds, is taken: maxSeconds is not the longest", maxSeconds+1)
 	}
 }
 
