@@ -919,9 +919,10 @@ func (c *Config) durableOnlyChanged() []string {
 // one, not set, puts to use: an app's admin_identifier and api_base
 // without its secret_key (they set the REST API client, which only the
 // key builds), its iplist_nettypes without iplist, IMCALLBACK_TOKENS
-// when every app has tokens of its own, and IMCALLBACK_IPLIST_REFRESH
-// with no app on iplist. A setting at its
-// default is not noted. Names only: an api_base may hold a credential.
+// when every app has tokens of its own, IMCALLBACK_IPLIST_REFRESH
+// with no app on iplist, and IMCALLBACK_PROXY_HEADER without
+// IMCALLBACK_TRUSTED_PROXIES. A setting at its default is not noted.
+// Names only: an api_base may hold a credential.
 func (c *Config) dependentsIgnored() []string {
 	var notes []string
 	iplist := false
@@ -961,6 +962,14 @@ func (c *Config) dependentsIgnored() []string {
 	if !iplist && c.IPListRefresh != 0 && c.IPListRefresh != Default().IPListRefresh {
 		notes = append(notes, fmt.Sprintf("%s (iplist_refresh) is ignored: it is how often the address lists of the apps with iplist are fetched, "+
 			"and no app has iplist", EnvName("iplist_refresh")))
+	}
+	// The header is read from a trusted proxy alone: without one, an
+	// operator who named the header their proxy sets has every request's
+	// source taken as the proxy's own address.
+	if len(c.TrustedProxies) == 0 && c.ProxyHeader != "" && !strings.EqualFold(c.ProxyHeader, Default().ProxyHeader) {
+		notes = append(notes, fmt.Sprintf("%s (proxy_header) is ignored: it names the forwarding header believed from a trusted proxy, "+
+			"and %s is empty, so every request's source is its TCP peer (a proxy in front would be taken for the source "+
+			"of every callback it passes on)", EnvName("proxy_header"), EnvName("trusted_proxies")))
 	}
 	return notes
 }

@@ -823,6 +823,13 @@ func TestNotes(t *testing.T) {
 			[]string{"IMCALLBACK_IPLIST_REFRESH (iplist_refresh) is ignored: it is how often the address lists of the apps with iplist are fetched, " +
 				"and no app has iplist"}},
 		{"a refresh at its default without iplist", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_IPLIST_REFRESH=1h"}, nil},
+		// Only a trusted proxy's forwarding header is read.
+		{"a proxy header without trusted proxies", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_PROXY_HEADER=X-Real-IP"},
+			[]string{"IMCALLBACK_PROXY_HEADER (proxy_header) is ignored: it names the forwarding header believed from a trusted proxy, " +
+				"and IMCALLBACK_TRUSTED_PROXIES is empty, so every request's source is its TCP peer"}},
+		{"a proxy header beside trusted proxies", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_PROXY_HEADER=X-Real-IP",
+			"IMCALLBACK_TRUSTED_PROXIES=10.0.0.0/8"}, nil},
+		{"a proxy header at its default without trusted proxies", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_PROXY_HEADER=x-forwarded-for"}, nil},
 		// A request is verified with its own app's tokens only.
 		{"global tokens beside every app's own", []string{"IMCALLBACK_TOKENS=secret-pass", "IMCALLBACK_APP_1_TOKENS=own"},
 			[]string{"IMCALLBACK_TOKENS (tokens) is ignored: every app has tokens of its own (IMCALLBACK_APP_<SDKAPPID>_TOKENS or its apps entry's tokens)"}},
