@@ -27,6 +27,7 @@ var documentedConstants = map[string]int64{
 	"delivery.MaxPendingAppends": delivery.MaxPendingAppends,
 	"topicsync.RecreateMargin":   int64(topicsync.RecreateMargin / time.Second),
 	"topicsync.MaxPageBytes":     topicsync.MaxPageBytes >> 20,
+	"topicsync.ReadTimeout":      int64(topicsync.ReadTimeout / time.Second),
 	"protocol.MaxDepth":          protocol.MaxDepth,
 	"imtest.DefaultTimeout":      int64(imtest.DefaultTimeout / time.Second),
 	"middleware.OrderRecover":    middleware.OrderRecover,

@@ -228,7 +228,9 @@ func Routes(store Store) []admin.Route {
 		if id == "" || checkIDs(id) != nil { // no store holds such an id
 			return echo.NewHTTPError(http.StatusNotFound, "topic not found")
 		}
-		t, err := GetAnyApp(c.Request().Context(), store, app, id)
+		ctx, cancel := context.WithTimeout(c.Request().Context(), readTimeout)
+		defer cancel()
+		t, err := GetAnyApp(ctx, store, app, id)
 		if errors.Is(err, ErrNotFound) {
 			return echo.NewHTTPError(http.StatusNotFound, "topic not found")
 		}
@@ -236,7 +238,7 @@ func Routes(store Store) []admin.Route {
 			return echo.NewHTTPError(http.StatusConflict, strings.TrimPrefix(err.Error(), "topic: "))
 		}
 		if err != nil {
-			return readError(c.Request().Context(), store, err)
+			return readError(ctx, store, err)
 		}
 		return c.JSON(http.StatusOK, t)
 	}
@@ -275,11 +277,13 @@ func Routes(store Store) []admin.Route {
 			if err != nil {
 				return err
 			}
-			page, err := ListPage(c.Request().Context(), store, ListFilter{
+			ctx, cancel := context.WithTimeout(c.Request().Context(), readTimeout)
+			defer cancel()
+			page, err := ListPage(ctx, store, ListFilter{
 				SdkAppID: app, GroupID: c.QueryParam("group_id"), IncludeDeleted: includeDeleted, After: after, Limit: limit,
 			})
 			if err != nil {
-				return readError(c.Request().Context(), store, err)
+				return readError(ctx, store, err)
 			}
 			return c.JSON(http.StatusOK, page)
 		}},
@@ -290,19 +294,36 @@ func Routes(store Store) []admin.Route {
 	}
 }
 
+// ReadTimeout bounds a read of the read API (GET /v1/topics and a topic):
+// a store that does not answer it (a hung PostgreSQL server, which takes the
+// query and never replies) is answered 503 once it has passed, to try again.
+// It is below the console's wait for an answer (20 s) and the admin
+// listener's write timeout (IMCALLBACK_READ_HEADER_TIMEOUT + 30 s), past
+// which no answer reaches the caller.
+const ReadTimeout = 15 * time.Second
+
+// readTimeout is ReadTimeout, which the tests lower.
+var readTimeout = ReadTimeout
+
 // readPingTimeout bounds readError's look at the store.
 const readPingTimeout = 2 * time.Second
 
-// readError is the answer to a read of the store that failed: 503 when the
-// store does not answer a ping either (PostgreSQL down, the store closed),
-// so a caller knows to try again, as the events API answers while the
-// stream is out of reach; else the error itself, a 500.
+// readError is the answer to a read of the store under ctx (bounded by
+// readTimeout) that failed: 503 when the store does not answer a ping either
+// (PostgreSQL down or hung, the store closed), so a caller knows to try
+// again, as the events API answers while the stream is out of reach; 503 too
+// when the read ran out of its time while the store answers a ping (a read
+// held by a lock); else the error itself, a 500.
 func readError(ctx context.Context, store Store, err error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readPingTimeout)
+	pingCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readPingTimeout)
 	defer cancel()
-	if pingErr := store.Ping(ctx); pingErr != nil {
+	if pingErr := store.Ping(pingCtx); pingErr != nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable,
 			"the topic store is not reachable now, try again: "+pingErr.Error()).SetInternal(err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return echo.NewHTTPError(http.StatusServiceUnavailable,
+			fmt.Sprintf("the topic store did not answer within %v, try again", readTimeout)).SetInternal(err)
 	}
 	return err
 }

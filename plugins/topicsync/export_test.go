@@ -86,3 +86,11 @@ func PostgresPageRows(ctx context.Context, s Store, f ListFilter, bytes int) (in
 	}
 	return n, rows.Err()
 }
+
+// SetReadTimeout makes readTimeout, the bound of a read of the read API, d
+// until the returned func restores it.
+func SetReadTimeout(d time.Duration) (restore func()) {
+	was := readTimeout
+	readTimeout = d
+	return func() { readTimeout = was }
+}

@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -526,6 +530,76 @@ func TestPostgresStartWhileTheServerHangs(t *testing.T) {
 	t.Logf("error: %v", err)
 	p.thaw()
 	openThrough(t, p.through(t, db)) // and once it answers, it opens
+}
+
+// TestReadOfAStoreThatDoesNotAnswerIs503: a read of the read API that the
+// store does not answer (a hung PostgreSQL server takes the query and never
+// replies) held the request, and a connection of the pool, until the client
+// gave up, past the admin listener's write timeout: no answer at all, where
+// README promises a 503 to try again. A read now gives up after
+// topicsync.ReadTimeout and is answered 503, also when the store still
+// answers a ping (a read held by a lock, say), rather than a 500.
+func TestReadOfAStoreThatDoesNotAnswerIs503(t *testing.T) {
+	defer topicsync.SetReadTimeout(time.Second)()
+	tests := []struct {
+		name  string
+		store func(t *testing.T) topicsync.Store // a store whose reads are not answered
+		want  string                             // in the 503's error
+	}{
+		{"a hung server", func(t *testing.T) topicsync.Store {
+			db := freshDatabase(t)
+			p := startFaultProxy(t, hostOf(t, db))
+			s := openThrough(t, p.through(t, db))
+			if err := ping(s); err != nil { // a connection in the pool, which the hang then holds
+				t.Fatal(err)
+			}
+			p.hang()
+			t.Cleanup(p.thaw) // before the store closes: its close waits for its connections
+			return s
+		}, "not reachable"},
+		{"a read past its time, the store answering a ping", func(t *testing.T) topicsync.Store {
+			return unansweredReads{Store: openSQLite(t)}
+		}, "did not answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := echo.New()
+			for _, r := range topicsync.Routes(tt.store(t)) {
+				e.Add(r.Method, r.Path, r.Handler)
+			}
+			for _, path := range []string{"/v1/topics", "/v1/topics/t1", "/v1/topics/t1?sdk_app_id=1400000001"} {
+				answered := make(chan *httptest.ResponseRecorder, 1)
+				go func() {
+					rec := httptest.NewRecorder()
+					e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+					answered <- rec
+				}()
+				var rec *httptest.ResponseRecorder
+				select {
+				case rec = <-answered:
+				case <-time.After(time.Minute): // a guard against a hang, not a time limit on the answer
+					t.Fatalf("GET %s: no answer within a minute", path)
+				}
+				if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), tt.want) {
+					t.Errorf("GET %s: %d %s, want 503 saying %q", path, rec.Code, rec.Body, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// unansweredReads is a store whose reads wait until their context ends,
+// while it answers a ping.
+type unansweredReads struct{ topicsync.Store }
+
+func (unansweredReads) List(ctx context.Context, _ topicsync.ListFilter) ([]topicsync.Topic, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (unansweredReads) Get(ctx context.Context, _, _ string) (topicsync.Topic, error) {
+	<-ctx.Done()
+	return topicsync.Topic{}, ctx.Err()
 }
 
 // hostOf is dsn's host:port.
