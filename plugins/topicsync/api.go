@@ -313,8 +313,15 @@ const readPingTimeout = 2 * time.Second
 // (PostgreSQL down or hung, the store closed), so a caller knows to try
 // again, as the events API answers while the stream is out of reach; 503 too
 // when the read ran out of its time while the store answers a ping (a read
-// held by a lock); else the error itself, a 500.
+// held by a lock), and when ctx was canceled (the admin listener's stop ends
+// the requests still running, endAtStop: another replica, or this one once
+// started again, answers; or the caller left, who reads no answer), as the
+// events API answers; else the error itself, a 500.
 func readError(ctx context.Context, store Store, err error) error {
+	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+		return echo.NewHTTPError(http.StatusServiceUnavailable,
+			"the request was cut short (the service is stopping), try again: "+err.Error()).SetInternal(err)
+	}
 	pingCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readPingTimeout)
 	defer cancel()
 	if pingErr := store.Ping(pingCtx); pingErr != nil {

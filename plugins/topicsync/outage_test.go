@@ -588,6 +588,32 @@ func TestReadOfAStoreThatDoesNotAnswerIs503(t *testing.T) {
 	}
 }
 
+// TestReadCutShortByTheStopIs503: the admin listener's stop ends the
+// context of the requests still running (a read of a hung store, say); such
+// a read was answered 500 "internal error" and logged as a failure, as for a
+// bug, where the events API answers 503 to try again (another replica, or
+// this one once started again, answers). It is now a 503 as well.
+func TestReadCutShortByTheStopIs503(t *testing.T) {
+	e := echo.New()
+	for _, r := range topicsync.Routes(unansweredReads{Store: openSQLite(t)}) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	for _, path := range []string{"/v1/topics", "/v1/topics/t1", "/v1/topics/t1?sdk_app_id=1400000001"} {
+		ctx, stop := context.WithCancel(t.Context())
+		answered := make(chan *httptest.ResponseRecorder, 1)
+		go func() {
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, path, nil))
+			answered <- rec
+		}()
+		stop() // as the stop ends it (the read waits for its context, before or after this)
+		rec := <-answered
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "cut short") {
+			t.Errorf("GET %s cut short: %d %s, want 503 saying it was cut short", path, rec.Code, rec.Body)
+		}
+	}
+}
+
 // unansweredReads is a store whose reads wait until their context ends,
 // while it answers a ping.
 type unansweredReads struct{ topicsync.Store }
