@@ -275,6 +275,33 @@ func TestBodyLargerThanTheServersMaxPayloadIsTooLarge(t *testing.T) {
 	}
 }
 
+// TestBodyLargerThanTheFileStoreKeepsIsTooLarge runs with the largest
+// max_payload NATS takes (64 MiB, the embedded server's for the largest
+// IMCALLBACK_BODY_LIMIT) and that body limit: JetStream's file store keeps
+// no message over 32 MiB, so a body above what it keeps is refused as too
+// large (413 to IM), smaller ones are stored, and readiness is unaffected.
+// Such a body was published, refused by the stream ("message too large"),
+// answered 503, and the readiness probe, padded to its size, was refused in
+// turn: the service stayed not ready and restarted its embedded server
+// again and again.
+func TestBodyLargerThanTheFileStoreKeepsIsTooLarge(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	o.MaxPayload = 64 << 20
+	o.BodyLimit = 64 << 20
+	s := start(t, o, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	big := request(testCommand, "big")
+	big.Body = []byte(`{"CallbackCommand":"` + testCommand + `","Id":"big","Pad":"` + strings.Repeat("x", 33<<20) + `"}`)
+	if err := s.Accept(ctx, big); !errors.Is(err, protocol.ErrBodyTooLarge) {
+		t.Fatalf("accept of a body above what the file store keeps: %v, want ErrBodyTooLarge", err)
+	}
+	accept(t, s, request(testCommand, "small"))
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("not ready after a refused large body: %v", err)
+	}
+}
+
 // TestAMaxPayloadLoweredWhileConnectedIsTooLarge restarts the NATS server
 // with a lower max_payload (its store kept) while the service is
 // connected: a body above the new limit is refused as too large (413 to

@@ -111,6 +111,15 @@ const headerAllowance = 64 << 10
 // replyAllowance is the room left for the reply inbox the publish adds.
 const replyAllowance = 128
 
+// maxStoredMessage is the largest message, its subject and headers
+// included, that JetStream's file store keeps: nats-server refuses a record
+// over 32 MiB ("message too large"), its own 34 bytes of length, sequence,
+// time and checksum counted, whatever the server's max_payload (up to 64
+// MiB, the embedded server's for the largest IMCALLBACK_BODY_LIMIT). Both
+// streams are file storage; an event leaves room under it for its dead
+// letter as it does under max_payload (deadLetterAllowance).
+const maxStoredMessage = 32<<20 - 34
+
 // deadLetterAllowance is the room an event leaves under max_payload for
 // what its dead letter adds: the Imcallback-Dead-* headers, of which the
 // error text is at most maxErrorHeader bytes. An event without it could be

@@ -237,10 +237,23 @@ func (s *Service) notEnsured() error {
 const ensureTimeout = 10 * time.Second
 
 // notePayloadLimit records the server's max_payload and warns when the
-// body limit does not fit: such bodies are answered 413, not 503.
+// body limit does not fit it, or the file store's largest message
+// (maxStoredMessage) when that is the smaller: such bodies are answered 413,
+// not 503.
 func (s *Service) notePayloadLimit(maxPayload int64) {
 	old := s.maxPayload.Swap(maxPayload)
-	if old == maxPayload || s.opts.BodyLimit == 0 || s.opts.BodyLimit+headerAllowance <= maxPayload {
+	if old == maxPayload || s.opts.BodyLimit == 0 {
+		return
+	}
+	if maxPayload > maxStoredMessage {
+		if s.opts.BodyLimit+headerAllowance > maxStoredMessage {
+			s.log.Warn("IMCALLBACK_BODY_LIMIT plus the event headers is above the 32 MiB JetStream's file store keeps in one message: "+
+				"larger bodies are answered 413; lower the body limit",
+				zap.Int64("body_limit", s.opts.BodyLimit), zap.Int64("largest_body", maxStoredMessage-headerAllowance))
+		}
+		return
+	}
+	if s.opts.BodyLimit+headerAllowance <= maxPayload {
 		return
 	}
 	s.log.Warn("the NATS server's max_payload is below IMCALLBACK_BODY_LIMIT plus the event headers: "+
@@ -477,6 +490,12 @@ func (s *Service) prepare(ctx context.Context, r *dispatcher.Request, target str
 	if limit := s.payloadLimit(); limit > 0 && int64(c.msg.Size()+replyAllowance+deadLetterAllowance) > limit {
 		return c, fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the NATS server's max_payload %d",
 			protocol.ErrBodyTooLarge, c.msg.Size(), limit)
+	}
+	// The stream would refuse it whatever max_payload says: answered 503
+	// and padded into the readiness probe, it kept the service not ready.
+	if c.msg.Size()+deadLetterAllowance > maxStoredMessage {
+		return c, fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the %d bytes JetStream's file store keeps in one message",
+			protocol.ErrBodyTooLarge, c.msg.Size(), maxStoredMessage)
 	}
 	return c, nil
 }
