@@ -438,6 +438,47 @@ func TestEveryAcceptedEventCanBeDeadLettered(t *testing.T) {
 	})
 }
 
+// TestEveryAcceptedEventsHeadersLeaveRoomForItsDeadLetter: the query
+// parameters are stored in the event's headers, which NATS bounds at 64 KiB
+// whatever max_payload says. An event whose query (a ClientIP of 60 KiB:
+// the public listener takes a request line up to 64 KiB) leaves no room
+// there for what its dead letter adds is refused as its headers too large
+// (431 to IM); before, it was accepted and its dead letter refused again
+// and again until the retention dropped it, and one over the bound was
+// refused by the stream and answered 503, which IM retries.
+func TestEveryAcceptedEventsHeadersLeaveRoomForItsDeadLetter(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	s := start(t, o, nil)
+	accepted := 0
+	for n := 60 << 10; n < 64<<10; n += 256 {
+		r := request(testCommand, fmt.Sprint("long-query-", n))
+		r.Params.ClientIP = strings.Repeat("1", n)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.Accept(ctx, r)
+		cancel()
+		if errors.Is(err, protocol.ErrHeaderTooLarge) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("a ClientIP of %d bytes: %v, want the event stored or refused with ErrHeaderTooLarge", n, err)
+		}
+		accepted++
+	}
+	if accepted == 0 {
+		t.Fatal("no event was accepted")
+	}
+	rec := newRecorder()
+	long := errors.New(strings.Repeat("a long error ", 400)) // kept up to its bound in the dead letter
+	rec.set(0, func(string, int) error { return long })
+	if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
+		t.Fatal(err)
+	}
+	e := events(t, s)
+	eventually(t, 20*time.Second, "every accepted event dead-lettered", func() bool {
+		return len(deadLetters(t, e)) == accepted && len(listEvents(t, e, delivery.Filter{})) == accepted
+	})
+}
+
 // waitStreamSetUpAgain waits until s's deleted work stream exists again
 // and s is ready. Readiness alone is no sign: an append made just before
 // the deletion stands for its probe for a second (writeProves).

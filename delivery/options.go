@@ -120,6 +120,14 @@ const replyAllowance = 128
 // letter as it does under max_payload (deadLetterAllowance).
 const maxStoredMessage = 32<<20 - 34
 
+// maxHeaderBytes is the most NATS takes of a message's headers, whatever
+// its max_payload: a stream refuses a message whose encoded headers are
+// longer ("header size exceeds maximum allowed of 64k"). An event's
+// headers hold its query parameters, which a request line of up to 64 KiB
+// may make that long; it leaves room for its dead letter's headers too
+// (deadLetterAllowance).
+const maxHeaderBytes = 1<<16 - 1
+
 // deadLetterAllowance is the room an event leaves under max_payload for
 // what its dead letter adds: the Imcallback-Dead-* headers, of which the
 // error text is at most maxErrorHeader bytes. An event without it could be

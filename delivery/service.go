@@ -347,7 +347,8 @@ func (s *Service) Events() (*Events, error) {
 // Accept appends r to the stream and returns once JetStream acknowledged
 // it. A repeat of an event inside the dedup window is acknowledged as a
 // duplicate and returns nil: it is stored already. A body the server
-// cannot hold is refused with protocol.ErrBodyTooLarge. A forwarded
+// cannot hold is refused with protocol.ErrBodyTooLarge, query parameters
+// too long for the event's headers with protocol.ErrHeaderTooLarge. A forwarded
 // event (r.Targets) is stored once per target, each copy processed,
 // retried and dead-lettered on its own; the copies are published at once
 // and it is acknowledged once every copy is stored, all of them within
@@ -477,7 +478,9 @@ type outgoing struct {
 // prepare builds r's message for target. With tracing, it starts the
 // copy's span and puts its context into the message headers: each
 // delivery's span is its child; end finishes the span. An event the
-// server's max_payload cannot hold is refused with protocol.ErrBodyTooLarge.
+// server's max_payload cannot hold is refused with protocol.ErrBodyTooLarge,
+// one whose headers NATS cannot hold with its dead letter's with
+// protocol.ErrHeaderTooLarge.
 func (s *Service) prepare(ctx context.Context, r *dispatcher.Request, target string) (outgoing, error) {
 	c := outgoing{target: target, msg: newEventMsg(&s.opts, r, target)}
 	if t := s.opts.Tracer; t.Enabled() {
@@ -490,6 +493,14 @@ func (s *Service) prepare(ctx context.Context, r *dispatcher.Request, target str
 	if limit := s.payloadLimit(); limit > 0 && int64(c.msg.Size()+replyAllowance+deadLetterAllowance) > limit {
 		return c, fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the NATS server's max_payload %d",
 			protocol.ErrBodyTooLarge, c.msg.Size(), limit)
+	}
+	// The stream would refuse its headers, or its dead letter's, whatever
+	// max_payload says: answered 503, it was sent again by IM's retry and
+	// refused again, or, stored, its dead letter was refused until the
+	// retention dropped it.
+	if headers := c.msg.Size() - len(c.msg.Subject) - len(c.msg.Data); headers+deadLetterAllowance > maxHeaderBytes {
+		return c, fmt.Errorf("%w: the event's headers (%d bytes, its query parameters among them) leave no room for its dead letter's under the %d bytes NATS takes",
+			protocol.ErrHeaderTooLarge, headers, maxHeaderBytes)
 	}
 	// The stream would refuse it whatever max_payload says: answered 503
 	// and padded into the readiness probe, it kept the service not ready.

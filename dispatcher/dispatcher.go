@@ -26,7 +26,9 @@ import (
 
 // AfterSink takes verified after-callbacks. Accept returns nil once the
 // event is stored durably; any error means it is not, and the request is
-// answered 503 so that nothing unstored is acknowledged. A durable sink runs
+// answered 503 so that nothing unstored is acknowledged, or, for an error
+// wrapping protocol.ErrBodyTooLarge or protocol.ErrHeaderTooLarge (an event
+// the store can never hold), 413 or 431. A durable sink runs
 // the handlers later through Dispatcher.Process.
 type AfterSink interface {
 	Accept(ctx context.Context, r *Request) error
@@ -723,9 +725,10 @@ func (d *Dispatcher) serveAfter(c echo.Context, cmd Command, r *Request, arrived
 			r.Targets = f.targets(r.Params.SdkAppid)
 		}
 		if err := d.opts.Sink.Accept(c.Request().Context(), r); err != nil {
-			if errors.Is(err, protocol.ErrBodyTooLarge) {
-				// Refused (413) like a body over the listener's limit, and
-				// counted as that rejection: the store is not unavailable.
+			if errors.Is(err, protocol.ErrBodyTooLarge) || errors.Is(err, protocol.ErrHeaderTooLarge) {
+				// Refused (413, 431) like a body or a request line over the
+				// listener's limits, and counted as that rejection: the store
+				// is not unavailable.
 				return err
 			}
 			d.count(c, r, "unavailable")

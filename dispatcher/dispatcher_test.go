@@ -622,17 +622,26 @@ func TestAfterSink(t *testing.T) {
 		t.Errorf("rejections_total{reason=unavailable} = %v, want 0: the callback is counted as its outcome", got)
 	}
 
-	// A body the stream cannot hold is refused (413) like one over the
-	// listener's limit: a rejection, not an unavailable store.
-	s.err = fmt.Errorf("%w: 2000000 bytes, the server takes 1048576", protocol.ErrBodyTooLarge)
-	if rec, _ := h.do("Group.CallbackAfterNewMemberJoin", `{"GroupId":"g"}`); rec.Code != http.StatusRequestEntityTooLarge {
-		t.Fatalf("a body the stream cannot hold: %d %s, want 413", rec.Code, rec.Body)
-	}
-	if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("Group.CallbackAfterNewMemberJoin", testApp, "unavailable")); got != 1 {
-		t.Errorf("callbacks_total{outcome=unavailable} = %v, want still 1: a 413 is no unavailable store", got)
-	}
-	if got := testutil.ToFloat64(h.metrics.Rejections.WithLabelValues(protocol.ErrBodyTooLarge.Reason, testApp)); got != 1 {
-		t.Errorf("rejections_total{reason=body_too_large} = %v, want 1", got)
+	// An event the stream cannot hold, its body or its headers (the query
+	// parameters), is refused (413, 431) like a request over the
+	// listener's limits: a rejection, not an unavailable store.
+	for _, tc := range []struct {
+		what string
+		err  *protocol.Error
+	}{
+		{"a body the stream cannot hold", protocol.ErrBodyTooLarge},
+		{"query parameters too long for the event's headers", protocol.ErrHeaderTooLarge},
+	} {
+		s.err = fmt.Errorf("%w: the stream cannot hold it", tc.err)
+		if rec, _ := h.do("Group.CallbackAfterNewMemberJoin", `{"GroupId":"g"}`); rec.Code != tc.err.Status {
+			t.Fatalf("%s: %d %s, want %d", tc.what, rec.Code, rec.Body, tc.err.Status)
+		}
+		if got := testutil.ToFloat64(h.metrics.Total.WithLabelValues("Group.CallbackAfterNewMemberJoin", testApp, "unavailable")); got != 1 {
+			t.Errorf("%s: callbacks_total{outcome=unavailable} = %v, want still 1: a %d is no unavailable store", tc.what, got, tc.err.Status)
+		}
+		if got := testutil.ToFloat64(h.metrics.Rejections.WithLabelValues(tc.err.Reason, testApp)); got != 1 {
+			t.Errorf("%s: rejections_total{reason=%s} = %v, want 1", tc.what, tc.err.Reason, got)
+		}
 	}
 }
 

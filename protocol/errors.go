@@ -67,7 +67,7 @@ var (
 	ErrBodyTooLarge = &Error{http.StatusRequestEntityTooLarge, 41301, "body_too_large", "request body is over the limit",
 		"the body is over `IMCALLBACK_BODY_LIMIT` (checked on Content-Length and while reading; never truncated), or with durable delivery over what the stream keeps in one message: an external NATS server's `max_payload`, and at most 32 MiB, JetStream's file store's largest message, with the event's headers"}
 	ErrHeaderTooLarge = &Error{http.StatusRequestHeaderFieldsTooLarge, 43101, "header_too_large", "request headers are over the limit",
-		"the request's line and headers are over 64 KiB (65,536 bytes, the blank line that ends them included; the next request of a keep-alive connection may have up to 4 KiB more, the first bytes of it net/http reads to see it begin, before its limit applies)"}
+		"the request's line and headers are over 64 KiB (65,536 bytes, the blank line that ends them included; the next request of a keep-alive connection may have up to 4 KiB more, the first bytes of it net/http reads to see it begin, before its limit applies); or, with durable delivery, the query parameters are too long for the stored event's headers, which NATS bounds at 64 KiB, with room for its dead letter's"}
 	ErrExpectationFailed = &Error{http.StatusExpectationFailed, 41701, "expectation_failed", "unsupported Expect header",
 		"an `Expect` header other than `100-continue` (net/http refuses it before any handler)"}
 	ErrTooManyRequests = &Error{http.StatusTooManyRequests, 42901, "too_many_requests", "too many requests, try again later",
