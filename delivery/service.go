@@ -490,23 +490,24 @@ func (s *Service) prepare(ctx context.Context, r *dispatcher.Request, target str
 	}
 	// The server counts headers and body against max_payload; the size
 	// here also holds the subject, and the reply inbox is added on top.
-	if limit := s.payloadLimit(); limit > 0 && int64(c.msg.Size()+replyAllowance+deadLetterAllowance) > limit {
+	size := c.msg.Size() // encodes the headers: once
+	if limit := s.payloadLimit(); limit > 0 && int64(size+replyAllowance+deadLetterAllowance) > limit {
 		return c, fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the NATS server's max_payload %d",
-			protocol.ErrBodyTooLarge, c.msg.Size(), limit)
+			protocol.ErrBodyTooLarge, size, limit)
 	}
 	// The stream would refuse its headers, or its dead letter's, whatever
 	// max_payload says: answered 503, it was sent again by IM's retry and
 	// refused again, or, stored, its dead letter was refused until the
 	// retention dropped it.
-	if headers := c.msg.Size() - len(c.msg.Subject) - len(c.msg.Data); headers+deadLetterAllowance > maxHeaderBytes {
+	if headers := size - len(c.msg.Subject) - len(c.msg.Data); headers+deadLetterAllowance > maxHeaderBytes {
 		return c, fmt.Errorf("%w: the event's headers (%d bytes, its query parameters among them) leave no room for its dead letter's under the %d bytes NATS takes",
 			protocol.ErrHeaderTooLarge, headers, maxHeaderBytes)
 	}
 	// The stream would refuse it whatever max_payload says: answered 503
 	// and padded into the readiness probe, it kept the service not ready.
-	if c.msg.Size()+deadLetterAllowance > maxStoredMessage {
+	if size+deadLetterAllowance > maxStoredMessage {
 		return c, fmt.Errorf("%w: the event (%d bytes with its headers) does not fit the %d bytes JetStream's file store keeps in one message",
-			protocol.ErrBodyTooLarge, c.msg.Size(), maxStoredMessage)
+			protocol.ErrBodyTooLarge, size, maxStoredMessage)
 	}
 	return c, nil
 }
