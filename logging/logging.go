@@ -63,13 +63,18 @@ func newForModule(in moduleIn) (moduleLogger, error) {
 	return moduleLogger{Log: log, Buffer: b}, err
 }
 
-// fxLoggerIn is what FxLogger takes: the logger, Module's buffer when
-// there is one, and whether the caller reports the start's and the stop's
-// errors.
+// fxLoggerIn is what FxLogger's events go to once the app has it: the
+// logger, and Module's buffer when there is one.
 type fxLoggerIn struct {
 	fx.In
-	Log      *zap.Logger
-	Buffer   *buffered          `optional:"true"`
+	Log    *zap.Logger
+	Buffer *buffered `optional:"true"`
+}
+
+// fxEventsIn is what FxLogger's event logger is built of, which nothing
+// can fail: whether the caller reports the start's and the stop's errors.
+type fxEventsIn struct {
+	fx.In
 	Reported *StartStopReported `optional:"true"`
 }
 
@@ -87,27 +92,102 @@ type StartStopReported struct{}
 // at once: fx's Run prints nothing of its own and exits with status 1, so
 // that line is all that says why. For an app that does not build, its
 // error is the failing constructor's own, not dig's account of the wiring. A caller that reports those errors
-// itself supplies StartStopReported. Add it at the top level of fx.New:
-// fx.WithLogger applies to the module it sits in.
+// itself supplies StartStopReported. Add it at the top level of fx.New,
+// before the modules: fx.WithLogger applies to the module it sits in.
+//
+// The service logger needs the configuration, which may not load (a
+// variable or a module's section that does not validate): fx's events are
+// held until the app has built the logger, which FxLogger asks for before
+// the modules' own invokes, and an app that fails before then writes its
+// "start failed" line alone, as JSON to standard error, where fx would
+// print all of its events, a line per constructor.
 //
 // With Module's logger, log lines are also written at once, not buffered,
 // while any start or stop hook runs: fx runs hooks on a goroutine of its
 // own, so a panicking hook ends the process before any flush, and the
 // lines lost would be the ones that explain it.
-var FxLogger = fx.WithLogger(func(in fxLoggerIn) fxevent.Logger {
-	log := in.Log.Named("fx")
+var FxLogger = fx.Options(
+	fx.WithLogger(func(in fxEventsIn) fxevent.Logger {
+		return &fxEvents{reported: in.Reported != nil}
+	}),
+	// A module of its own, whose invokes run before those of the modules
+	// after it (fx runs a module's invokes after its submodules').
+	fx.Module("fxlogger", fx.Invoke(func(l fxevent.Logger, in fxLoggerIn) {
+		if events, ok := l.(*fxEvents); ok {
+			events.attach(in.Log, in.Buffer)
+		}
+	})),
+)
+
+// fxEvents is FxLogger's event logger: it holds fx's events until attach
+// gives it the service's logger, then passes them on to that. Without
+// one, it writes the error of a failed start or stop alone (unless the
+// caller reports it), and drops the rest.
+type fxEvents struct {
+	reported bool
+
+	mu     sync.Mutex
+	events fxevent.Logger // nil until attach
+	held   []fxevent.Event
+}
+
+// attach passes fx's events, those held first, on to log at debug level
+// (but for a failed start's or stop's error), telling b when a hook runs.
+func (f *fxEvents) attach(log *zap.Logger, b *buffered) {
+	log = log.Named("fx")
 	l := &fxevent.ZapLogger{Logger: log}
 	l.UseLogLevel(zapcore.DebugLevel)
 	l.UseErrorLevel(zapcore.DebugLevel)
 	var events fxevent.Logger = l
-	if in.Reported == nil {
+	if !f.reported {
 		events = outcomeErrors{Logger: l, log: log}
 	}
-	if in.Buffer == nil {
-		return events
+	if b != nil {
+		events = hookEvents{Logger: events, buffer: b}
 	}
-	return hookEvents{Logger: events, buffer: in.Buffer}
-})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = events
+	for _, e := range f.held {
+		events.LogEvent(e)
+	}
+	f.held = nil
+}
+
+func (f *fxEvents) LogEvent(e fxevent.Event) {
+	f.mu.Lock()
+	events := f.events
+	if events == nil {
+		f.held = append(f.held, e)
+	}
+	f.mu.Unlock()
+	if events != nil {
+		events.LogEvent(e)
+		return
+	}
+	if f.reported {
+		return
+	}
+	switch e := e.(type) {
+	case *fxevent.Started:
+		if e.Err != nil {
+			unattachedError("start failed", e.Err)
+		}
+	case *fxevent.Stopped:
+		if e.Err != nil {
+			unattachedError("stop failed", e.Err)
+		}
+	}
+}
+
+// unattachedError writes the error line of a start or stop that failed
+// before the service's logger was built, as JSON to standard error.
+func unattachedError(msg string, err error) {
+	w := &lineEnds{WriteSyncer: zapcore.Lock(stderr{os.Stderr})}
+	log := newLogger(zapcore.ErrorLevel, newEncoder("json", false), w).Named("fx")
+	log.Error(msg, zap.Error(readableCause(err)))
+	_ = log.Sync() // a failed write is the log's own to report
+}
 
 // outcomeErrors passes fx's events on, but for a failed start or stop:
 // that error is logged at error level, and the log flushed, since a stop
