@@ -148,6 +148,11 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 		return []string{shown + " is not a whole number"}
 	}
 	if hidden {
+		if raw == redacted {
+			// config check's rendering of a list or a map whose entries
+			// hold a secret, copied back.
+			return []string{`is "` + redacted + `", the placeholder config check and /v1/config show in place of a value holding a secret: write the value itself`}
+		}
 		return []string{"cannot read the value"} // the decoder's message may quote it
 	}
 	return []string{fmt.Sprintf("cannot read %s: %v", shown, err)}

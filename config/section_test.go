@@ -1065,6 +1065,15 @@ type placeholderSection struct {
 		URL   string `koanf:"url"`
 		Token string `koanf:"token" secret:"true"`
 	} `koanf:"up"`
+	Ups    []placeholderUpstream          `koanf:"ups"`
+	ByName map[string]placeholderUpstream `koanf:"by_name"`
+}
+
+// placeholderUpstream is an entry of placeholderSection's list and map,
+// which config check shows redacted whole for its secret.
+type placeholderUpstream struct {
+	URL   string `koanf:"url"`
+	Token string `koanf:"token" secret:"true"`
 }
 
 func (placeholderSection) Validate() error { return nil }
@@ -1112,17 +1121,23 @@ func TestSectionPlaceholderIsNoSecret(t *testing.T) {
 		})
 	}
 
-	// What config check prints, copied back as the file, is refused.
+	// What config check prints, copied back as the file, is refused. A
+	// list or a map of entries holding a secret is shown as one
+	// placeholder, which was refused as "cannot read the value", not
+	// saying that the value was config check's placeholder.
 	infos, err := config.DeclaredSections(config.Section("ph", placeholderSection{}))
 	if err != nil || len(infos) != 1 {
 		t.Fatalf("sections %v, %v", infos, err)
 	}
-	out, err := infos[0].Load(config.Source{Environ: env("IMCALLBACK_PH_KEY=k3y", "IMCALLBACK_PH_KEYS=k1,k2")})
+	entries := yamlFile(t, "ph:\n  ups: [{url: https://a.example, token: t1}]\n  by_name: {b: {url: https://b.example, token: t2}}\n")
+	out, err := infos[0].Load(config.Source{File: entries, Environ: env("IMCALLBACK_PH_KEY=k3y", "IMCALLBACK_PH_KEYS=k1,k2")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = config.LoadSection(config.Source{File: yamlFile(t, out), Environ: env()}, "ph", placeholderSection{})
-	for _, want := range []string{"IMCALLBACK_PH_KEY (ph.key): " + placeholder, "IMCALLBACK_PH_KEYS (ph.keys): " + placeholder} {
+	const wholePlaceholder = `is "[redacted]", the placeholder config check and /v1/config show in place of a value holding a secret`
+	for _, want := range []string{"IMCALLBACK_PH_KEY (ph.key): " + placeholder, "IMCALLBACK_PH_KEYS (ph.keys): " + placeholder,
+		"IMCALLBACK_PH_UPS (ph.ups): " + wholePlaceholder, "IMCALLBACK_PH_BY_NAME (ph.by_name): " + wholePlaceholder} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("config check's\n%s\nloaded back: %v\nwant an error holding %q", out, err, want)
 		}
