@@ -19,7 +19,7 @@ func newAllowlistCmd(g *globalFlags) *cobra.Command {
 		Long: "allowlist reads the configuration and the last good Tencent lists under the data directory\n" +
 			"(the service keeps them current) and prints, per app, what the ip_allow check accepts.\n" +
 			"It reads the files, not the running service: give it the service's configuration (the same\n" +
-			"--config and IMCALLBACK_* variables; --dev for `make run`'s development app).",
+			"--config and IMCALLBACK_* variables; --dev for " + g.devApp() + ").",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, _, err := g.load()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,13 @@ func TestMainGoesByTheBinarysName(t *testing.T) {
 		Main()
 		return
 	}
+	// A file without an app: the hint says what --dev gives, which for
+	// the stock binary is make run's app, a command of imcallback's
+	// repository, not of the program's.
+	noApp := filepath.Join(t.TempDir(), "noapp.yaml")
+	if err := os.WriteFile(noApp, []byte("log_level: info\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -43,6 +51,9 @@ func TestMainGoesByTheBinarysName(t *testing.T) {
 		{"a hint", []string{"events", "get", "0"}, true, []string{"moderated: <seq> \"0\"", "as `moderated events list` shows it"}},
 		{"a flag that does not apply", []string{"version", "--offline"}, true, []string{"--offline does not apply to moderated version"}},
 		{"the binary's .exe", []string{"pase"}, true, []string{`moderated: unknown command "pase" for "moderated"`}},
+		{"a configuration hint", []string{"config", "check", "--config", noApp}, true,
+			[]string{"or --dev for the development app, as `moderated serve --dev` runs it"}},
+		{"allowlist's help", []string{"allowlist", "--help"}, false, []string{"--dev for the development app, as `moderated serve --dev` runs it"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +80,8 @@ func TestMainGoesByTheBinarysName(t *testing.T) {
 					t.Errorf("%v: the output lacks %q:\n%s", tt.args, want, out)
 				}
 			}
-			if strings.Contains(string(out), "imcallback ") || strings.Contains(string(out), "imcallback:") {
+			if strings.Contains(string(out), "imcallback ") || strings.Contains(string(out), "imcallback:") ||
+				strings.Contains(string(out), "make run") {
 				t.Errorf("%v: the output names imcallback as the command:\n%s", tt.args, out)
 			}
 		})

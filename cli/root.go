@@ -889,7 +889,17 @@ func (g *globalFlags) readsTheService(command string, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w\n(%s reads the service's configuration: give it the same --config and "+
-		"IMCALLBACK_* variables, or --dev for make run's development app)", err, command)
+		"IMCALLBACK_* variables, or --dev for %s)", err, command, g.devApp())
+}
+
+// devApp names the development app --dev gives: make run's for the stock
+// binary; for a program of its own under Main, which has no make run (a
+// target of imcallback's repository), the app its own serve --dev runs.
+func (g *globalFlags) devApp() string {
+	if g.name == defaultName {
+		return "make run's development app"
+	}
+	return "the development app, as `" + g.name + " serve --dev` runs it"
 }
 
 func newConfigCmd(g *globalFlags) *cobra.Command {
