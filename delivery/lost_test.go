@@ -423,19 +423,7 @@ func TestEveryAcceptedEventCanBeDeadLettered(t *testing.T) {
 		}
 		accepted++
 	}
-	if accepted == 0 {
-		t.Fatal("no event was accepted")
-	}
-	rec := newRecorder()
-	long := errors.New(strings.Repeat("a long error ", 400)) // kept up to its bound in the dead letter
-	rec.set(0, func(string, int) error { return long })
-	if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
-		t.Fatal(err)
-	}
-	e := events(t, s)
-	eventually(t, 20*time.Second, "every accepted event dead-lettered", func() bool {
-		return len(deadLetters(t, e)) == accepted && len(listEvents(t, e, delivery.Filter{})) == accepted
-	})
+	requireEveryAcceptedDeadLettered(t, s, accepted)
 }
 
 // TestEveryAcceptedEventsHeadersLeaveRoomForItsDeadLetter: the query
@@ -464,19 +452,7 @@ func TestEveryAcceptedEventsHeadersLeaveRoomForItsDeadLetter(t *testing.T) {
 		}
 		accepted++
 	}
-	if accepted == 0 {
-		t.Fatal("no event was accepted")
-	}
-	rec := newRecorder()
-	long := errors.New(strings.Repeat("a long error ", 400)) // kept up to its bound in the dead letter
-	rec.set(0, func(string, int) error { return long })
-	if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
-		t.Fatal(err)
-	}
-	e := events(t, s)
-	eventually(t, 20*time.Second, "every accepted event dead-lettered", func() bool {
-		return len(deadLetters(t, e)) == accepted && len(listEvents(t, e, delivery.Filter{})) == accepted
-	})
+	requireEveryAcceptedDeadLettered(t, s, accepted)
 }
 
 // waitStreamSetUpAgain waits until s's deleted work stream exists again
@@ -687,5 +663,26 @@ func TestDeadLetterStoredBeforeIsNotCountedAgain(t *testing.T) {
 		if n := metric(t, s.reg, "imcallback_delivery_dead_letters_total", "command", testCommand); n != 0 {
 			t.Errorf("dead_letters_total = %v, want 0: the dead letter was stored before", n)
 		}
+	})
+}
+
+// requireEveryAcceptedDeadLettered runs s's workers with a handler that
+// always fails with a long error (kept up to its bound in the dead letter)
+// and waits until each of the accepted events, at least one, is
+// dead-lettered, none left in the work stream.
+func requireEveryAcceptedDeadLettered(t *testing.T, s started, accepted int) {
+	t.Helper()
+	if accepted == 0 {
+		t.Fatal("no event was accepted")
+	}
+	rec := newRecorder()
+	long := errors.New(strings.Repeat("a long error ", 400))
+	rec.set(0, func(string, int) error { return long })
+	if err := s.StartWorkers(dispatcherFor(t, rec)); err != nil {
+		t.Fatal(err)
+	}
+	e := events(t, s)
+	eventually(t, 20*time.Second, "every accepted event dead-lettered", func() bool {
+		return len(deadLetters(t, e)) == accepted && len(listEvents(t, e, delivery.Filter{})) == accepted
 	})
 }
