@@ -240,7 +240,9 @@ type Store interface {
 	// IncludeDeleted; SdkAppID nil means all apps, GroupID "" all groups, TopicID "" all topics;
 	// after f.After (its time as given: a zero time is year 1, not "now" as in a write) and at
 	// most f.Limit of them when set. A filter or position no write would
-	// store is ErrInvalid on both stores, as in Get. List holds every topic
+	// store is ErrInvalid on both stores, as in Get, but for the length of
+	// a position's topic id, which only orders (one over MaxIDBytes sorts
+	// after the ids it begins with). List holds every topic
 	// it returns: to page through topics that may be large, use ListPage,
 	// whose pages this package's stores end once they hold MaxPageBytes.
 	// Never returns nil slice (empty slice instead).
