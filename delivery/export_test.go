@@ -26,8 +26,8 @@ func StartEmbedded(o EmbeddedOptions, log *zap.Logger) (*embedded, error) {
 func (s *Service) SetCommands(commands []string) { s.setCommands(commands) }
 
 // SetWriteProves sets how long a successful append or probe stands for
-// the probe of Check (writeProves).
-func (s *Service) SetWriteProves(d time.Duration) { s.writeProves.Store(int64(d)) }
+// the probe of Check (writeproof.Window).
+func (s *Service) SetWriteProves(d time.Duration) { s.proof.SetWindow(d) }
 
 // Undead is undead: the work-stream copy of a dead letter.
 func (e *Events) Undead(raw *jetstream.RawStreamMsg) *nats.Msg { return e.undead(raw) }

@@ -457,7 +457,7 @@ func TestEveryAcceptedEventsHeadersLeaveRoomForItsDeadLetter(t *testing.T) {
 
 // waitStreamSetUpAgain waits until s's deleted work stream exists again
 // and s is ready. Readiness alone is no sign: an append made just before
-// the deletion stands for its probe for a second (writeProves).
+// the deletion stands for its probe for a second (writeproof.Window).
 func waitStreamSetUpAgain(ctx context.Context, t *testing.T, s started) {
 	t.Helper()
 	eventually(t, 20*time.Second, "the stream set up again", func() bool {

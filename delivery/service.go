@@ -23,6 +23,7 @@ import (
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/dispatcher"
+	"github.com/imcallback/imcallback/internal/writeproof"
 	"github.com/imcallback/imcallback/protocol"
 	"github.com/imcallback/imcallback/tracing"
 )
@@ -99,10 +100,7 @@ type Service struct {
 	refusedSize int
 
 	lastErr      atomic.Pointer[error] // the last append's error
-	lastAppend   atomic.Int64          // unix nanoseconds of the last successful append
-	lastProbe    atomic.Int64          // unix nanoseconds of the last successful probe
-	probing      chan struct{}         // held by the one probe under way
-	writeProves  atomic.Int64          // how long a successful append or probe stands for a probe: writeProves
+	proof        *writeproof.Proof     // the last successful append or probe, standing for a probe for a second; the one probe under way
 	maxPayload   atomic.Int64          // the server's max_payload; 0 while unknown
 	restarts     atomic.Int64          // embedded-server restarts, for tests and logs
 	restartPause atomic.Int64          // the first pause between restarts of the embedded server (tests lengthen it)
@@ -138,8 +136,7 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Service, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1), probing: make(chan struct{}, 1), after: time.After}
-	s.writeProves.Store(int64(writeProves))
+	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1), proof: writeproof.New(), after: time.After}
 	s.restartPause.Store(int64(time.Second))
 	s.check = s.repairAndCheck
 	if s.metrics, err = newMetrics(reg, s.pendingGauge, s.deadGauge); err != nil {
@@ -589,7 +586,7 @@ func (s *Service) await(ctx, wait context.Context, r *dispatcher.Request, c *out
 		}
 		return fmt.Errorf("delivery: append %s: %w", r.Command, err)
 	}
-	s.lastAppend.Store(time.Now().UnixNano())
+	s.proof.Wrote()
 	if ack.Duplicate {
 		s.metrics.duplicates.WithLabelValues(r.Command).Inc()
 		return nil
@@ -614,13 +611,6 @@ func (s *Service) appendFailedWith(err error, size int) {
 func (s *Service) appendFailed() bool {
 	return s.failedAppends.Load() != s.probedFailures.Load()
 }
-
-// writeProves is how long a successful append or probe stands for the
-// probe of Check. /readyz needs no token and runs Check at each request,
-// and each probe is a real write whose Nats-Msg-Id the server keeps for
-// the whole dedup window: however many requests come, the stream is
-// probed at most once in that time.
-const writeProves = time.Second
 
 // Check is the readiness check: it reports whether an after-callback
 // would be stored right now. It fails while the connection is down or the
@@ -654,50 +644,40 @@ func (s *Service) Check(ctx context.Context) error {
 	if n := (*js).PublishAsyncPending(); n >= MaxPendingAppends*9/10 {
 		return fmt.Errorf("%d appends are waiting for an acknowledgement (limit %d)", n, MaxPendingAppends)
 	}
-	if s.wroteRecently() {
-		return nil
-	}
-	select {
-	case s.probing <- struct{}{}:
-		defer func() { <-s.probing }()
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the probe under way: %w", ctx.Err())
-	}
-	if s.wroteRecently() { // the probe waited for succeeded
-		return nil
-	}
-	s.refusedMu.Lock()
-	failed, size := s.failedAppends.Load(), s.refusedSize // what the probe's success answers for
-	s.refusedMu.Unlock()
-	if err := s.probe(ctx, *js, size); err != nil {
-		if s.appendFailed() {
-			last := "unknown error"
-			if e := s.lastErr.Load(); e != nil {
-				last = (*e).Error()
+	// /readyz needs no token and runs Check at each request, and each
+	// probe is a real write whose Nats-Msg-Id the server keeps for the
+	// whole dedup window: however many requests come, the stream is
+	// probed at most once a second (writeproof).
+	return s.proof.Check(ctx, s.appendFailed, func(ctx context.Context) error {
+		s.refusedMu.Lock()
+		failed, size := s.failedAppends.Load(), s.refusedSize // what the probe's success answers for
+		s.refusedMu.Unlock()
+		if err := s.probe(ctx, *js, size); err != nil {
+			if s.appendFailed() {
+				last := "unknown error"
+				if e := s.lastErr.Load(); e != nil {
+					last = (*e).Error()
+				}
+				return fmt.Errorf("the last append failed (%s) and the stream refuses a probe: %w", last, err)
 			}
-			return fmt.Errorf("the last append failed (%s) and the stream refuses a probe: %w", last, err)
+			return fmt.Errorf("the stream refuses a probe: %w", err)
 		}
-		return fmt.Errorf("the stream refuses a probe: %w", err)
-	}
-	s.lastProbe.Store(time.Now().UnixNano())
-	// Only the failures before the probe wrote: one while it ran (the
-	// stream broke meanwhile) still counts, and the next check probes
-	// with its size too.
-	s.refusedMu.Lock()
-	s.probedFailures.Store(failed)
-	if s.failedAppends.Load() == failed {
-		s.refusedSize = 0
-	}
-	s.refusedMu.Unlock()
-	return nil
+		// Only the failures before the probe wrote: one while it ran (the
+		// stream broke meanwhile) still counts, and the next check probes
+		// with its size too.
+		s.refusedMu.Lock()
+		s.probedFailures.Store(failed)
+		if s.failedAppends.Load() == failed {
+			s.refusedSize = 0
+		}
+		s.refusedMu.Unlock()
+		return nil
+	})
 }
 
-// wroteRecently reports whether an append or a probe succeeded within
-// writeProves, with no append failed since.
-func (s *Service) wroteRecently() bool {
-	last := max(s.lastAppend.Load(), s.lastProbe.Load())
-	return !s.appendFailed() && time.Since(time.Unix(0, last)) < time.Duration(s.writeProves.Load())
-}
+// wroteRecently reports whether an append or a probe succeeded within a
+// second (writeproof.Window), with no append failed since.
+func (s *Service) wroteRecently() bool { return s.proof.Recent(s.appendFailed) }
 
 // probeSeq makes each probe's Nats-Msg-Id unique within the process.
 var probeSeq atomic.Uint64

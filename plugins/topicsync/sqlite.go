@@ -14,6 +14,8 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"go.uber.org/zap"
+
+	"github.com/imcallback/imcallback/internal/writeproof"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go, no cgo)
 )
 
@@ -56,6 +58,17 @@ type sqliteBackend struct {
 	// diskFullAt is when a topic write last failed for a full disk, in Unix nanoseconds;
 	// 0 once one has committed since (see ping).
 	diskFullAt atomic.Int64
+
+	// proof lets a write that succeeded in the last second (a probe, a topic write) stand for
+	// the readiness check's probe, and runs one probe at a time (see ping). failedWrites counts
+	// the topic writes that failed; probedFailures is failedWrites as the last successful probe
+	// read it before it wrote: while they differ, no recent success stands for the probe.
+	proof          *writeproof.Proof
+	failedWrites   atomic.Uint64
+	probedFailures atomic.Uint64
+
+	// onProbe, when set, is called after each probe the readiness check writes (tests count them).
+	onProbe func()
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database file at path, runs the migrations and
@@ -129,6 +142,7 @@ func OpenSQLite(ctx context.Context, path string, log *zap.Logger, opts ...OpenO
 		ops:      make(chan writeOp),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
+		proof:    writeproof.New(),
 	}
 	go b.writeLoop()
 	log.Info("topic store opened",

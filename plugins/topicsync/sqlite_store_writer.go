@@ -201,14 +201,20 @@ const sqliteProbePad = 64 << 10
 const sqliteFullHold = 30 * time.Second
 
 // topicWrite submits a topic write (a create, a destroy, an info change) and notes its outcome
-// for the readiness check: the time of a failure for a full disk, cleared by a commit.
+// for the readiness check: a commit stands for its probe (proof) and clears the time of a
+// failure for a full disk; a failure, unless its caller gave up, makes the next check probe.
 func (b *sqliteBackend) topicWrite(ctx context.Context, run func(w *writeTx) error) error {
 	err := b.submit(ctx, run)
 	switch {
 	case err == nil:
 		b.diskFullAt.Store(0)
+		b.proof.Wrote()
+		return nil
 	case isDiskFull(err):
 		b.diskFullAt.Store(time.Now().UnixNano())
+	}
+	if ctx.Err() == nil {
+		b.failedWrites.Add(1)
 	}
 	return err
 }
@@ -221,6 +227,10 @@ func isDiskFull(err error) bool {
 
 // ping commits a write like any other, of more pages than a topic write (sqliteProbePad),
 // so that a store that can read but not write (a full disk, a read-only file) is reported.
+// /readyz needs no token and, with inline delivery, runs it at each request: as the stream's
+// check does (writeproof), a write that succeeded in the last second (a probe, a topic write)
+// stands for the probe unless a topic write failed since, one probe runs at a time, and a
+// failed probe is not reused, so requests, however many, write at most one probe a second.
 // The probe alone can still fit where a topic write does not: a failed commit leaves room at
 // the end of the write-ahead log's file, and a probe written there before leaves room for its
 // own rewrite. So a topic write that failed for a full disk, with none committed since, fails
@@ -228,10 +238,21 @@ func isDiskFull(err error) bool {
 // inline) clear it as soon as one commits, and without writes it lapses, so that a store taken
 // out of service does not stay out for good.
 func (b *sqliteBackend) ping(ctx context.Context) error {
-	now := sqliteTime(time.Now().UTC())
-	err := b.submit(ctx, func(w *writeTx) error {
-		_, err := w.exec(stmtProbe, now, sqliteProbePad)
-		return err
+	stale := func() bool { return b.failedWrites.Load() != b.probedFailures.Load() }
+	err := b.proof.Check(ctx, stale, func(ctx context.Context) error {
+		failed := b.failedWrites.Load() // what the probe's success answers for
+		now := sqliteTime(time.Now().UTC())
+		if err := b.submit(ctx, func(w *writeTx) error {
+			_, err := w.exec(stmtProbe, now, sqliteProbePad)
+			return err
+		}); err != nil {
+			return err
+		}
+		if b.onProbe != nil {
+			b.onProbe()
+		}
+		b.probedFailures.Store(failed)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
