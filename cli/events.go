@@ -100,7 +100,7 @@ func newEventsListCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&command, "command", "", "only this CallbackCommand, e.g. Group.CallbackAfterCreateTopic")
-	c.Flags().StringVar(&since, "since", "", "only events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
+	c.Flags().StringVar(&since, "since", "", "only events stored since a duration ago (1h, 30m, 7d) or a time (RFC 3339)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: the admin API's answer, or with --offline one event per line (its own fields)")
 	c.Flags().IntVar(&limit, "limit", defaultEventsLimit, "with the running service: the newest N events, at most 1000 (--offline lists them all)")
 	c.Flags().Uint64Var(&beforeSeq, "before-seq", 0, "with the running service: only events older than this sequence (the next page)")
@@ -241,7 +241,7 @@ func newEventsReplayCmd(g *globalFlags) *cobra.Command {
 	}
 	c.Flags().StringArrayVar(&seqs, "seq", nil, "stream sequence N or range N-M (repeatable, or comma-separated)")
 	c.Flags().StringVar(&command, "command", "", "events of this CallbackCommand")
-	c.Flags().StringVar(&since, "since", "", "events stored since a duration ago (1h, 30m) or a time (RFC 3339)")
+	c.Flags().StringVar(&since, "since", "", "events stored since a duration ago (1h, 30m, 7d) or a time (RFC 3339)")
 	c.Flags().BoolVar(&dead, "dead", false, "every dead letter, removed from the dead-letter stream once republished")
 	c.Flags().DurationVar(&timeout, "timeout", 0, "with the running service: how long to wait for each answer "+
 		"(default: 1m for each request of --seq; a replay by --since/--command or --dead waits until it is done, and one cut off stops where it got to)")

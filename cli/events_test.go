@@ -2078,3 +2078,30 @@ func tableZoneCLI(t *testing.T, args string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSinceInDays: --since takes a duration as the configuration writes
+// one, d for a day included, and the next page's --since of a list names
+// the time such a duration named when the service answered, as it does
+// for 1h: "1d" was refused, and read by nothing else.
+func TestSinceInDays(t *testing.T) {
+	answered := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		since, next string
+		back        time.Duration
+	}{
+		{"1h", "--since 2026-12-07T11:00:00Z ", time.Hour},
+		{"1d", "--since 2026-12-06T12:00:00Z ", 24 * time.Hour},
+		{"1d12h", "--since 2026-12-06T00:00:00Z ", 36 * time.Hour},
+	}
+	for _, tt := range tests {
+		f, err := eventFilter("", tt.since)
+		if err != nil {
+			t.Errorf("--since %s: %v", tt.since, err)
+		} else if ago := time.Since(f.Since); ago < tt.back-time.Minute || ago > tt.back+time.Minute {
+			t.Errorf("--since %s: since %v ago, want %v", tt.since, ago, tt.back)
+		}
+		if got := nextSince(tt.since, answered); got != tt.next {
+			t.Errorf("nextSince(%q) = %q, want %q", tt.since, got, tt.next)
+		}
+	}
+}

@@ -569,7 +569,7 @@ func nextSince(since string, answered time.Time) string {
 	if since == "" {
 		return ""
 	}
-	if d, err := time.ParseDuration(since); err == nil && d > 0 && !answered.IsZero() {
+	if d, err := config.ParseDuration(since); err == nil && d > 0 && !answered.IsZero() {
 		since = answered.Add(-d).UTC().Format(time.RFC3339)
 	}
 	return "--since " + shellQuote(since) + " "

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -161,19 +162,50 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 // checkDuration says what is wrong with v as a duration, "" when nothing
 // is; shown is v as a message shows it.
 func checkDuration(v any, shown string) string {
+	_, msg := readDuration(v, shown)
+	return msg
+}
+
+// readDuration reads v as a setting's duration, saying what is wrong with
+// it ("" when nothing is); shown is v as a message shows it.
+func readDuration(v any, shown string) (time.Duration, string) {
 	if msg := durationProblem(v, shown); msg != "" {
-		return msg
+		return 0, msg
 	}
 	var d time.Duration
 	if decodeValue(v, &d) != nil {
 		if s, ok := v.(string); ok && durationSyntax.MatchString(s) {
 			// Written right, but past what a duration holds.
-			hours := int64(math.MaxInt64 / time.Hour)
-			return fmt.Sprintf("%s is out of range: from -%dh to %dh (about 292 years)", shown, hours, hours)
+			return 0, fmt.Sprintf("%s is %v: from -%dh to %dh (about 292 years)", shown, ErrDurationRange, maxHours, maxHours)
 		}
-		return shown + " is not a duration (e.g. 60s)"
+		return 0, shown + " is not a duration (e.g. 60s)"
 	}
-	return ""
+	return d, ""
+}
+
+// maxHours is the longest duration in whole hours.
+const maxHours = int64(math.MaxInt64 / time.Hour)
+
+// ErrDurationRange is what the error of ParseDuration wraps for a
+// duration written right but past what a time.Duration holds (about 292
+// years).
+var ErrDurationRange = errors.New("out of range")
+
+// ParseDuration reads s as a setting's duration is read: as Go writes one
+// (500ms, 90s, 1h30m), with d for a day of 24 hours (7d, 1d12h, 1.5d); a
+// number without a unit is refused, except 0. The error quotes s, and
+// wraps ErrDurationRange for one too long. For a duration given elsewhere
+// than in the configuration (the admin API's since, the CLI's --since).
+func ParseDuration(s string) (time.Duration, error) {
+	shown := strconv.Quote(s)
+	d, msg := readDuration(s, shown)
+	switch {
+	case msg == "":
+		return d, nil
+	case durationSyntax.MatchString(s):
+		return 0, fmt.Errorf("%s is %w: from -%dh to %dh (about 292 years)", shown, ErrDurationRange, maxHours, maxHours)
+	}
+	return 0, errors.New(msg)
 }
 
 // kindName names a YAML collection in a message.

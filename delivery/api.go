@@ -11,7 +11,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -278,15 +277,17 @@ func listDead(ctx context.Context, e *Events, f Filter, dead deadView, fn func(E
 	return nil
 }
 
-// ParseSince reads a since of the event log: a duration back from now
-// ("1h", "30m") or an RFC 3339 time; "" is the zero time (no bound). Its
+// ParseSince reads a since of the event log: a duration back from now,
+// written as a setting's is (config.ParseDuration: "1h", "30m", "7d" with
+// d for a day), or an RFC 3339 time; "" is the zero time (no bound). Its
 // error quotes v for its caller to name: the API's since, the CLI's
 // --since.
 func ParseSince(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(v); err == nil {
+	d, derr := config.ParseDuration(v)
+	if derr == nil {
 		if d <= 0 {
 			return time.Time{}, fmt.Errorf("%q must be a positive duration (1h: the last hour)", v)
 		}
@@ -296,10 +297,10 @@ func ParseSince(v string, now time.Time) (time.Time, error) {
 	if err == nil {
 		return t, nil
 	}
-	if durationSyntax.MatchString(v) {
+	if errors.Is(derr, config.ErrDurationRange) {
 		return time.Time{}, fmt.Errorf("%q is longer than the longest duration (about 292 years): give an RFC 3339 time instead", v)
 	}
-	return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 30m) nor an RFC 3339 time", v)
+	return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 30m, 7d) nor an RFC 3339 time", v)
 }
 
 // checkCommandCase refuses a command filter (of GET /v1/events, of a
@@ -374,10 +375,6 @@ func isRFC3339(v string) bool {
 	_, err := time.Parse(time.RFC3339, v)
 	return err == nil
 }
-
-// durationSyntax is what time.ParseDuration reads, whatever the value's
-// size: a since that matches it and is still refused is too long.
-var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // bodyOnly refuses a query parameter (echo's pretty aside) on a route that
 // takes what it acts on in its body, must saying what that body is:
