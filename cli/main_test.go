@@ -1610,6 +1610,36 @@ forward:
 	})
 }
 
+// TestUnknownCommandSuggestsTheNearest: a mistyped command (servee,
+// delivery statu) failed naming only the word; the error now names the
+// commands close to it, however the word came (as a command, after help,
+// before --help), and none when nothing is close.
+func TestUnknownCommandSuggestsTheNearest(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // the error's end; "" when no command is close
+	}{
+		{[]string{"servee"}, `unknown command "servee" for "imcallback"; did you mean serve?`},
+		{[]string{"delivery", "statu"}, `unknown command "statu" for "imcallback delivery"; did you mean status?`},
+		{[]string{"delivery", "pase"}, `unknown command "pase" for "imcallback delivery"; did you mean pause?`},
+		{[]string{"evnts", "list"}, `unknown command "evnts" for "imcallback"; did you mean events?`},
+		{[]string{"help", "topcs"}, `unknown command "topcs" for "imcallback"; did you mean topics?`},
+		{[]string{"config", "chek", "--help"}, `unknown command "chek" for "imcallback config"; did you mean check?`},
+		{[]string{"nosuch"}, ""},
+	}
+	for _, tt := range tests {
+		err := Run(tt.args, io.Discard, io.Discard)
+		switch {
+		case err == nil:
+			t.Errorf("%v succeeded", tt.args)
+		case tt.want != "" && !strings.HasSuffix(err.Error(), tt.want):
+			t.Errorf("%v: %v, want an error ending %q", tt.args, err, tt.want)
+		case tt.want == "" && strings.Contains(err.Error(), "did you mean"):
+			t.Errorf("%v: %v, want no suggestion", tt.args, err)
+		}
+	}
+}
+
 // TestHelpAndCompletionRefuseUnknownTopics: cobra's own help and
 // completion commands fail on a command they do not know, as every other
 // command does: `completion zssh > file` wrote the help to the file and

@@ -106,7 +106,7 @@ func newNamedRootCmd(name string, stdout, stderr io.Writer, modules ...fx.Option
 		Long:          name + " verifies Tencent Cloud IM callbacks, routes them to typed handlers and answers the protocol's envelope.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Args:          noSubcommand,
 		RunE:          serve.RunE,
 	}
 	root.SetOut(stdout)
@@ -236,9 +236,33 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 		refuseUnknownSubcommands(sub)
 	}
 	if c.HasParent() && !c.Runnable() && c.HasSubCommands() {
-		c.Args = cobra.NoArgs
+		c.Args = noSubcommand
 		c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 	}
+}
+
+// noSubcommand is cobra.NoArgs for the root and the commands that group
+// others: a word after one names no subcommand of it, and the error names
+// the subcommands close to it (unknownCommand).
+func noSubcommand(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return unknownCommand(c, args[0])
+	}
+	return nil
+}
+
+// unknownCommand is the error for word, which names no subcommand of c,
+// with the subcommands cobra finds close to it (a typo, servee for serve,
+// or the start of a name), as cobra's own message would suggest them.
+func unknownCommand(c *cobra.Command, word string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", word, c.CommandPath())
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, which it sets as it suggests
+	}
+	if near := c.SuggestionsFor(word); len(near) > 0 {
+		msg += "; did you mean " + strings.Join(near, " or ") + "?"
+	}
+	return errors.New(msg)
 }
 
 // refuseUnknownHelpTopics makes root's help command fail on a command it
@@ -256,7 +280,7 @@ func refuseUnknownHelpTopics(root *cobra.Command) {
 		help.Run = nil
 		help.RunE = func(c *cobra.Command, args []string) error {
 			if cmd, rest, err := c.Root().Find(args); err == nil && cmd != nil && len(rest) > 0 && cmd.HasSubCommands() {
-				return fmt.Errorf("unknown command %q for %q", rest[0], cmd.CommandPath())
+				return unknownCommand(cmd, rest[0])
 			}
 			show(c, args)
 			return nil
@@ -279,7 +303,7 @@ func refuseUnknownCommandHelp(root *cobra.Command, refused *error) {
 		// Parsed only when c runs with --help; the help command's own
 		// call has no words here.
 		if words := c.Flags().Args(); len(words) > 0 && c.HasSubCommands() {
-			*refused = fmt.Errorf("unknown command %q for %q", words[0], c.CommandPath())
+			*refused = unknownCommand(c, words[0])
 			return
 		}
 		show(c, args)
