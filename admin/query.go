@@ -19,8 +19,8 @@ const pretty = "pretty"
 // listing that ignored them would answer a misspelt filter (app_id for
 // app) with everything, and a parameter given twice (a script appending
 // &cursor=<next> to the previous page's URL) with the first value's page
-// again: a 200 that looks right. known lists what the route reads;
-// pretty (echo's) is always allowed.
+// again: a 200 that looks right. known lists what the route reads (none
+// for one event's); pretty (echo's) is always allowed.
 func CheckQuery(q url.Values, known ...string) error {
 	names := make([]string, 0, len(q))
 	for name := range q {
@@ -30,6 +30,10 @@ func CheckQuery(q url.Values, known ...string) error {
 	for _, name := range names {
 		switch {
 		case name != pretty && !slices.Contains(known, name):
+			if len(known) == 0 {
+				return echo.NewHTTPError(http.StatusBadRequest,
+					fmt.Sprintf("unknown parameter %q: this route takes none", name))
+			}
 			return echo.NewHTTPError(http.StatusBadRequest,
 				fmt.Sprintf("unknown parameter %q: this listing takes %s", name, strings.Join(known, ", ")))
 		case len(q[name]) > 1:

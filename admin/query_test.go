@@ -52,3 +52,20 @@ func TestCheckQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckQueryOfARouteThatReadsNone: a route that reads no parameter
+// (one event) refuses any but pretty, saying it takes none rather than
+// listing nothing.
+func TestCheckQueryOfARouteThatReadsNone(t *testing.T) {
+	if err := admin.CheckQuery(url.Values{"pretty": {""}}); err != nil {
+		t.Fatalf("pretty refused: %v", err)
+	}
+	err := admin.CheckQuery(url.Values{"state": {"dead"}})
+	var he *echo.HTTPError
+	if !errors.As(err, &he) || he.Code != http.StatusBadRequest {
+		t.Fatalf("CheckQuery(state=dead) = %v, want a 400", err)
+	}
+	if msg, _ := he.Message.(string); msg != `unknown parameter "state": this route takes none` {
+		t.Fatalf("CheckQuery(state=dead) says %q", msg)
+	}
+}

@@ -594,6 +594,9 @@ func (s *Service) getEvent(c echo.Context) error {
 		c.Response().Header().Set(echo.HeaderAllow, http.MethodPost)
 		return echo.ErrMethodNotAllowed
 	}
+	if err := admin.CheckQuery(c.QueryParams()); err != nil {
+		return err // it reads none: /v1/events/2?state=dead is no dead letter's
+	}
 	seq, err := strconv.ParseUint(c.Param("seq"), 10, 64)
 	if errors.Is(err, strconv.ErrRange) {
 		return badRequest("the sequence is too large: at most %d", uint64(math.MaxUint64))

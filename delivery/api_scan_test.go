@@ -669,7 +669,8 @@ func TestDeadLetterLookUpThroughAnEarlierViewIsBounded(t *testing.T) {
 // of the page before got its second page again and again, never the last,
 // and two states or commands listed one of them. A parameter given twice is
 // now a 400 naming it, as GET /v1/topics answers a repeated sdk_app_id.
-// So are an unknown parameter and an app filter no SdkAppid can be.
+// So are an unknown parameter, on one event's route too, and an app filter
+// no SdkAppid can be.
 func TestAListingParameterGivenTwiceIsRefused(t *testing.T) {
 	o := options(t, backend{name: "embedded"})
 	s := start(t, o, nil)
@@ -702,6 +703,10 @@ func TestAListingParameterGivenTwiceIsRefused(t *testing.T) {
 		{"/v1/events?sdk_app_id=1400000001", "sdk_app_id"},
 		{"/v1/events?stat=dead", "stat"},
 		{"/v1/dead-letters?command=" + testCommand, "command"},
+		// One event's route reads none: /v1/events/2?state=dead showed the
+		// event, whatever the caller meant to ask.
+		{"/v1/events/2?state=dead", "state"},
+		{"/v1/events/2?pretty&app=1400000000", "app"},
 	} {
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.query, nil))
