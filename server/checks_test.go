@@ -19,6 +19,7 @@ import (
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/internal/leakwait"
 )
 
 // stuckCheck is a check that ignores its deadline: each run blocks until
@@ -115,7 +116,12 @@ func TestReadyzRunsAStuckCheckOnceAtATime(t *testing.T) {
 	if rec := get("/readyz"); rec.Code != http.StatusOK {
 		t.Fatalf("once the check returned, /readyz answered %d %s; want 200", rec.Code, rec.Body)
 	}
-	goleak.VerifyNone(t, ignore)
+	// Asked again for up to 10 s: the check's run ends once scheduled
+	// after the release, which goleak's own retries (about 0.4 s) need not
+	// see on a loaded machine.
+	if err := leakwait.Find(ignore); err != nil {
+		t.Errorf("goroutines outlive the released check: %v", err)
+	}
 }
 
 // TestAJoinedRunIsSharedAndTheNextStartsAfterIt: joins while a run is in
