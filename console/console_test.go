@@ -24,7 +24,6 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"go.uber.org/fx"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
 	"github.com/imcallback/imcallback/commands/c2c"
@@ -32,6 +31,7 @@ import (
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/leakwait"
 	"github.com/imcallback/imcallback/metrics"
 	"github.com/imcallback/imcallback/plugins/topicsync"
 )
@@ -42,7 +42,7 @@ var screenshotPath = flag.String("console.screenshot", os.Getenv("CONSOLE_SCREEN
 
 var screenshotPage = flag.String("console.screenshot-page", "overview", "the page TestScreenshot shows: overview or live")
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakwait.VerifyTestMain(m) }
 
 // chromium is where Debian's package chromium puts the browser.
 const chromium = "/usr/bin/chromium"

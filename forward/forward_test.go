@@ -27,10 +27,11 @@ import (
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/forward"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/leakwait"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	leakwait.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
 }
 

@@ -19,17 +19,17 @@ import (
 	"time"
 
 	"go.uber.org/fx"
-	"go.uber.org/goleak"
 
 	"github.com/imcallback/imcallback/commands/c2c"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/dispatcher"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/leakwait"
 	"github.com/imcallback/imcallback/protocol"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakwait.VerifyTestMain(m) }
 
 // TestSenderSignsLikeIM checks the request the sender builds against the
 // published vector, with an injected clock.

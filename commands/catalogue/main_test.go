@@ -3,7 +3,7 @@ package catalogue_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/imcallback/imcallback/internal/leakwait"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakwait.VerifyTestMain(m) }

@@ -9,16 +9,16 @@ import (
 	"time"
 
 	"go.uber.org/fx"
-	"go.uber.org/goleak"
 
 	"github.com/imcallback/imcallback/cli"
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/delivery"
 	"github.com/imcallback/imcallback/examples/moderation"
 	"github.com/imcallback/imcallback/imtest"
+	"github.com/imcallback/imcallback/internal/leakwait"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakwait.VerifyTestMain(m) }
 
 // start runs the service with the module, as a user's main would, on
 // loopback ports, with delivery.Module for mode "durable" and without it

@@ -11,6 +11,9 @@
 package leakwait
 
 import (
+	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"go.uber.org/goleak"
@@ -29,4 +32,33 @@ func Find(opts ...goleak.Option) error {
 			return err
 		}
 	}
+}
+
+// TestingM is the part of testing.M VerifyTestMain uses.
+type TestingM interface {
+	Run() int
+}
+
+// VerifyTestMain is goleak.VerifyTestMain with Find's wait: it runs the
+// package's tests and, when they passed, fails the run if goroutines
+// other than those opts ignore are still running once Find has asked
+// for Wait. The last test's goroutines that end once scheduled after a
+// close (a connection's read loop, a pool's health check) need not have
+// within goleak's own retries on a busy machine.
+func VerifyTestMain(m TestingM, opts ...goleak.Option) {
+	os.Exit(exitCode(m, os.Stderr, opts...))
+}
+
+// exitCode runs m's tests and returns the exit code VerifyTestMain exits
+// with, reporting a leak to w.
+func exitCode(m TestingM, w io.Writer, opts ...goleak.Option) int {
+	code := m.Run()
+	if code != 0 {
+		return code
+	}
+	if err := Find(opts...); err != nil {
+		fmt.Fprintf(w, "goleak: Errors on successful test run: %v\n", err)
+		return 1
+	}
+	return 0
 }

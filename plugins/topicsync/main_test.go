@@ -3,9 +3,9 @@ package topicsync_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/imcallback/imcallback/internal/leakwait"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakwait.VerifyTestMain(m)
 }
