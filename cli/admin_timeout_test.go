@@ -32,11 +32,11 @@ func TestAdminWritesGiveUpAtTheirTimeout(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			args := append([]string{"--admin", srv.URL}, tt.args...)
-			out, err := runCLI(t, append(args, "--timeout", "300ms")...)
+			out, err := runCLI(t, append(args, "--timeout", hangTimeout.String())...)
 			if !errors.Is(err, errSlow) {
 				t.Fatalf("%v: %v, want the service's answer not come in time\n%s", tt.args, err, out)
 			}
-			for _, want := range append(tt.want, "300ms", srv.URL) {
+			for _, want := range append(tt.want, hangTimeout.String(), srv.URL) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("%v: the error does not say %q:\n%v", tt.args, want, err)
 				}
@@ -79,14 +79,14 @@ func TestPauseWaitsForTheShutdownTimeoutByDefault(t *testing.T) {
 // list` "before asking again", as a write's does: asking again is safe.
 func TestSlowReadIsNotCalledUnderWay(t *testing.T) {
 	srv := hangingServer(t)
-	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: 100 * time.Millisecond}}
+	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: hangTimeout}}
 	for _, path := range []string{"/v1/events?limit=100", "/v1/topics?limit=100", "/v1/delivery", "/v1/dead-letters?limit=1000"} {
 		t.Run(path, func(t *testing.T) {
 			err := a.call(context.Background(), http.MethodGet, path, nil, &struct{}{})
 			if !errors.Is(err, errSlow) {
 				t.Fatalf("GET %s: %v, want the service's answer not come in time", path, err)
 			}
-			for _, want := range []string{"GET " + path, srv.URL, "within 100ms", "asking again is safe"} {
+			for _, want := range []string{"GET " + path, srv.URL, "within " + hangTimeout.String(), "asking again is safe"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("GET %s: the error does not say %q:\n%v", path, want, err)
 				}

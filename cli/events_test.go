@@ -467,7 +467,7 @@ func TestDeliveryStatusShowsDeadLettersWithoutACommand(t *testing.T) {
 // way, and never suggests --offline on its data directory.
 func TestSlowServiceIsNotCalledStopped(t *testing.T) {
 	srv := hangingServer(t)
-	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: 100 * time.Millisecond}}
+	a := &adminClient{base: srv.URL, http: &http.Client{Timeout: hangTimeout}}
 	err := a.call(context.Background(), http.MethodPost, "/v1/events/replay", map[string]any{"dead": true}, nil)
 	if !errors.Is(err, errSlow) || errors.Is(err, errNotRunning) || strings.Contains(err.Error(), "--offline") ||
 		!strings.Contains(err.Error(), "may still be running") {

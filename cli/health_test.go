@@ -45,7 +45,7 @@ func TestHealth(t *testing.T) {
 		{"not ready", []string{"health", "--ready", "--admin", notReady.URL}, "HTTP 503: not ready: store: database is locked", errAny},
 		{"every failing check named", []string{"health", "--ready", "--admin", twoFailing.URL},
 			"HTTP 503: not ready: iplist: " + long + "; jetstream: nats: connection closed", errAny},
-		{"no answer in time", []string{"health", "--timeout", "200ms", "--admin", hanging.URL}, "within 200ms", errSlow},
+		{"no answer in time", []string{"health", "--timeout", hangTimeout.String(), "--admin", hanging.URL}, "within " + hangTimeout.String(), errSlow},
 		{"not running", []string{"health", "--admin", closed}, closed, errNotRunning},
 		{"offline", []string{"health", "--offline"}, "does not apply", errHealthOffline},
 		{"a timeout that is no time", []string{"health", "--timeout", "0s", "--admin", svc.AdminURL}, "must be positive", errAny},

@@ -434,6 +434,14 @@ func hangingServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
+// hangTimeout is the time limit the tests that expect hangingServer's
+// missing answer give their request. The connection must be made within
+// it too: a request that got none is told as no service there, not a
+// slow one, and a dial on a loaded machine (the dialing goroutine
+// descheduled, the race detector, the other packages' tests) need not be
+// done within a few hundred milliseconds.
+const hangTimeout = time.Second
+
 // TestSendRepeatAnswers: --repeat bounds each request by --timeout (a
 // hanging server is a transport error, not a hang), and counts an answer
 // that is not an envelope under its HTTP status.
