@@ -162,29 +162,30 @@ func decodeField(k *koanf.Koanf, key string, field reflect.Value, hidden bool) [
 // checkDuration says what is wrong with v as a duration, "" when nothing
 // is; shown is v as a message shows it.
 func checkDuration(v any, shown string) string {
-	_, msg := readDuration(v, shown)
-	return msg
+	if _, err := readDuration(v, shown); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
-// readDuration reads v as a setting's duration, saying what is wrong with
-// it ("" when nothing is); shown is v as a message shows it.
-func readDuration(v any, shown string) (time.Duration, string) {
+// readDuration reads v as a setting's duration; its error says what is
+// wrong with it, shown being v as the message shows it, and wraps
+// ErrDurationRange for one written right but too long.
+func readDuration(v any, shown string) (time.Duration, error) {
 	if msg := durationProblem(v, shown); msg != "" {
-		return 0, msg
+		return 0, errors.New(msg)
 	}
 	var d time.Duration
 	if decodeValue(v, &d) != nil {
 		if s, ok := v.(string); ok && durationSyntax.MatchString(s) {
 			// Written right, but past what a duration holds.
-			return 0, fmt.Sprintf("%s is %v: from -%dh to %dh (about 292 years)", shown, ErrDurationRange, maxHours, maxHours)
+			hours := int64(math.MaxInt64 / time.Hour)
+			return 0, fmt.Errorf("%s is %w: from -%dh to %dh (about 292 years)", shown, ErrDurationRange, hours, hours)
 		}
-		return 0, shown + " is not a duration (e.g. 60s)"
+		return 0, errors.New(shown + " is not a duration (e.g. 60s)")
 	}
-	return d, ""
+	return d, nil
 }
-
-// maxHours is the longest duration in whole hours.
-const maxHours = int64(math.MaxInt64 / time.Hour)
 
 // ErrDurationRange is what the error of ParseDuration wraps for a
 // duration written right but past what a time.Duration holds (about 292
@@ -197,15 +198,7 @@ var ErrDurationRange = errors.New("out of range")
 // wraps ErrDurationRange for one too long. For a duration given elsewhere
 // than in the configuration (the admin API's since, the CLI's --since).
 func ParseDuration(s string) (time.Duration, error) {
-	shown := strconv.Quote(s)
-	d, msg := readDuration(s, shown)
-	switch {
-	case msg == "":
-		return d, nil
-	case durationSyntax.MatchString(s):
-		return 0, fmt.Errorf("%s is %w: from -%dh to %dh (about 292 years)", shown, ErrDurationRange, maxHours, maxHours)
-	}
-	return 0, errors.New(msg)
+	return readDuration(s, strconv.Quote(s))
 }
 
 // kindName names a YAML collection in a message.
