@@ -14,9 +14,9 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"go.uber.org/zap"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go, no cgo)
 
 	"github.com/imcallback/imcallback/internal/writeproof"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go, no cgo)
 )
 
 const (
