@@ -1477,11 +1477,24 @@ func TestANewSearchLeavesTheOldOnesPages(t *testing.T) {
 	}
 }
 
-// TestOlderEventsKeepTheSearchsStart: a search since a duration ("1h")
-// pages on with its start as it was when its first page was read: asked
-// for "1h" again minutes later, the older pages started later and left out
+// TestOlderEventsKeepTheSearchsStart: a search since a duration ("1h",
+// or "1d": the service reads d for a day, as a setting's duration) pages
+// on with its start as it was when its first page was read: asked for the
+// duration again minutes later, the older pages started later and left out
 // the oldest events the search had selected.
 func TestOlderEventsKeepTheSearchsStart(t *testing.T) {
+	for _, tt := range []struct {
+		since string
+		back  time.Duration
+	}{
+		{"1h", time.Hour},
+		{"1d", 24 * time.Hour},
+	} {
+		t.Run(tt.since, func(t *testing.T) { olderEventsKeepTheSearchsStart(t, tt.since, tt.back) })
+	}
+}
+
+func olderEventsKeepTheSearchsStart(t *testing.T, since string, back time.Duration) {
 	handler := okAfter()
 	s := start(t, nil, delivery.Module, handler)
 	const events = 51 // one more than the console's page
@@ -1509,26 +1522,26 @@ func TestOlderEventsKeepTheSearchsStart(t *testing.T) {
 			return res;
 		};
 	})()`)
-	b.do(t, "search the last hour",
-		chromedp.SendKeys(chromedp.CSS("#events-since"), "1h"),
+	b.do(t, "search since "+since,
+		chromedp.SendKeys(chromedp.CSS("#events-since"), since),
 		chromedp.Click(chromedp.CSS("#events-search")))
-	b.waitFor(t, "the search's first page", `window.eventRequests.some((r) => r.params.get('since') === '1h' && r.date) && `+
+	b.waitFor(t, "the search's first page", `window.eventRequests.some((r) => r.params.get('since') === `+js(since)+` && r.date) && `+
 		`!document.getElementById('events-more').hidden && document.getElementById('events-msg').textContent === '50+ events'`)
 	b.do(t, "ask for older events", chromedp.Click(chromedp.CSS("#events-more")))
 	b.waitFor(t, "every event", rowWith("events-rows", first))
-	// The older page's since is the first page's start: an hour before the
-	// service answered a first page (its Date, to the second).
-	check := eval[string](t, b, `(() => {
+	// The older page's since is the first page's start: the duration
+	// before the service answered a first page (its Date, to the second).
+	check := eval[string](t, b, fmt.Sprintf(`((since0, back) => {
 		const i = window.eventRequests.findIndex((r) => r.params.has('before_seq'));
-		const firsts = window.eventRequests.slice(0, i).filter((r) => r.params.get('since') === '1h' && r.date);
+		const firsts = window.eventRequests.slice(0, i).filter((r) => r.params.get('since') === since0 && r.date);
 		const since = window.eventRequests[i].params.get('since');
 		const at = Date.parse(since);
 		if (isNaN(at)) return 'the older page asks for since=' + since + ', not the time the search started at';
-		const lo = Math.min(...firsts.map((r) => Date.parse(r.date))) - 3600e3 - 1e3;
-		const hi = Math.max(...firsts.map((r) => Date.parse(r.date))) - 3600e3 + 1e3;
-		return at >= lo && at <= hi ? '' : 'the older page asks for since=' + since + ', not an hour before the first page (' +
+		const lo = Math.min(...firsts.map((r) => Date.parse(r.date))) - back - 1e3;
+		const hi = Math.max(...firsts.map((r) => Date.parse(r.date))) - back + 1e3;
+		return at >= lo && at <= hi ? '' : 'the older page asks for since=' + since + ', not ' + since0 + ' before the first page (' +
 			firsts.map((r) => r.date).join(', ') + ')';
-	})()`)
+	})(%s, %d)`, js(since), back.Milliseconds()))
 	if check != "" {
 		t.Error(check)
 	}

@@ -1084,12 +1084,15 @@
     return t.toISOString();
   }
 
-  // DURATION_MS are the units of a Go duration, in milliseconds.
-  const DURATION_MS = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1e3, m: 6e4, h: 36e5 };
-  const DURATION_PART = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
+  // DURATION_MS are the units of a duration as the service reads one (a
+  // setting's, config.ParseDuration): Go's, and d for a day of 24 hours,
+  // in milliseconds.
+  const DURATION_MS = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1e3, m: 6e4, h: 36e5, d: 864e5 };
+  const DURATION_PART = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/g;
 
-  // durationMs is a positive Go duration ("1h", "1h30m", "1.5h") in
-  // milliseconds, as since takes it, or NaN for anything else (a time).
+  // durationMs is a positive duration ("1h", "1h30m", "1.5h", "7d",
+  // "1d12h") in milliseconds, as since takes it, or NaN for anything else
+  // (a time).
   function durationMs(v) {
     const text = v.replace(/^\+/, '');
     if (!text || text.replace(DURATION_PART, '') !== '') return NaN;
