@@ -651,7 +651,9 @@ func sendBody(f sendFlags, samples sampleSource) ([]byte, error) {
 func printResult(w io.Writer, r *imsend.Result, envelope bool) {
 	info := terminalText(r.Envelope.ErrorInfo)
 	fmt.Fprintf(w, "HTTP %d\n%s\n", r.Status, terminalText(strings.TrimSpace(string(r.Body))))
-	switch code, denied := r.Denied(); {
+	code, denied := r.Denied()
+	ignoredCode, ignored := r.IgnoredError()
+	switch {
 	case !envelope && r.Status != 200:
 		fmt.Fprintf(w, "rejected: HTTP %d, no envelope\n", r.Status)
 	case !envelope:
@@ -669,21 +671,14 @@ func printResult(w io.Writer, r *imsend.Result, envelope bool) {
 		fmt.Fprintf(w, "allowed, modified: %s\n", terminalText(strings.Join(names, ", ")))
 	case r.Dropped():
 		fmt.Fprintln(w, "dropped silently (ErrorCode 2)")
-	case denied && isAfter(r.Command):
+	case ignored:
 		// IM ignores an after-callback's answer: its code decides nothing.
-		fmt.Fprintf(w, "error, ignored by IM: code %d: %s (IM ignores an after-callback's answer: nothing is denied)\n", code, info)
+		fmt.Fprintf(w, "error, ignored by IM: code %d: %s (IM ignores an after-callback's answer: nothing is denied)\n", ignoredCode, info)
 	case denied:
 		fmt.Fprintf(w, "denied: code %d: %s\n", code, info)
 	default:
 		fmt.Fprintln(w, "ok")
 	}
-}
-
-// isAfter reports whether command is an after-command of the catalogue,
-// whose answer IM ignores.
-func isAfter(command string) bool {
-	e, ok := catalogue.Lookup(command)
-	return ok && e.Kind() == catalogue.After
 }
 
 // terminalText is s as it can be printed on a terminal: line breaks and

@@ -19,7 +19,8 @@ import (
 type Result struct {
 	// Command is the CallbackCommand the request was sent for: Dropped and
 	// Denied read ErrorCode 2 by it, a silent drop on a message command
-	// only.
+	// only, and Denied and IgnoredError a non-zero code, no deny on an
+	// after-command.
 	Command string
 	// Status is the HTTP status.
 	Status int
@@ -152,12 +153,33 @@ func canDrop(command string) bool {
 
 // Denied reports a deny and its code: 1, or a custom code passed to the
 // client, or 2 on a command that takes no drop (the service sends a drop
-// there as a plain deny).
+// there as a plain deny). An after-command's answer denies nothing,
+// whatever its code, as IM ignores it: IgnoredError reports that code.
 func (r *Result) Denied() (code int, denied bool) {
-	if !r.OK() || r.Envelope.ErrorCode == 0 || r.Dropped() {
+	if !r.OK() || r.Envelope.ErrorCode == 0 || r.Dropped() || isAfter(r.Command) {
 		return 0, false
 	}
 	return r.Envelope.ErrorCode, true
+}
+
+// IgnoredError reports an after-command's answer (HTTP 200, ActionStatus
+// OK) with a non-zero ErrorCode, and the code: a handler's error, or a
+// deny or drop answered for it, which IM ignores, as it ignores every
+// after-callback's answer, so it refuses nothing (Denied is false for it).
+// A command the catalogue lacks is not known to be an after-command: its
+// code reads as a deny.
+func (r *Result) IgnoredError() (code int, ignored bool) {
+	if !r.OK() || r.Envelope.ErrorCode == 0 || !isAfter(r.Command) {
+		return 0, false
+	}
+	return r.Envelope.ErrorCode, true
+}
+
+// isAfter reports whether command is an after-command of the catalogue,
+// whose answer IM ignores.
+func isAfter(command string) bool {
+	e, ok := catalogue.Lookup(command)
+	return ok && e.Kind() == catalogue.After
 }
 
 // Rejected reports a request the service refused (any HTTP status but 200:

@@ -61,6 +61,7 @@ func FuzzNewResult(f *testing.F) {
 			}
 		}
 		_, _ = r.Denied()
+		_, _ = r.IgnoredError()
 		_, _, _ = r.Rejected()
 	})
 }

@@ -907,7 +907,8 @@ func TestReplyFieldErrorsNameTheField(t *testing.T) {
 // TestErrorCode2DropsOnlyOnMessageCommands: ErrorCode 2 is a silent drop
 // on the message commands alone (docs/protocol.md §3.2); on a
 // before-command without one it is a deny, as the service itself sends a
-// drop there as a plain deny, and on an after-command nothing IM drops.
+// drop there as a plain deny, and on an after-command nothing IM drops
+// (nor denies: TestAnAfterCommandsErrorCodeIsNoDeny).
 func TestErrorCode2DropsOnlyOnMessageCommands(t *testing.T) {
 	tests := []struct {
 		command     string
@@ -918,7 +919,6 @@ func TestErrorCode2DropsOnlyOnMessageCommands(t *testing.T) {
 		{"OfficialAccount.CallbackBeforeSendMsg", true},
 		{"Group.CallbackBeforeCreateGroup", false},
 		{"Sns.CallbackPrevFriendAdd", false},
-		{"Group.CallbackAfterSendMsg", false},
 		{"X.CallbackBeforeOfMyOwn", false}, // a command the catalogue lacks takes no drop
 	}
 	for _, tt := range tests {
@@ -941,6 +941,54 @@ func TestErrorCode2DropsOnlyOnMessageCommands(t *testing.T) {
 			}
 			if denied && code != 2 {
 				t.Fatalf("Denied() code = %d, want 2", code)
+			}
+		})
+	}
+}
+
+// TestAnAfterCommandsErrorCodeIsNoDeny: IM ignores an after-callback's
+// answer, so a non-zero ErrorCode there (a handler's error, a deny or a
+// drop answered for it) denies nothing: Denied read it as a deny, as it
+// reads a before-command's, and a caller acting on Denied (a test that
+// expected a deny to refuse an action) took it for a refusal IM never
+// makes. Denied is false for it, and IgnoredError reports the code; a
+// before-command's, and an unknown command's, non-zero code is still a
+// deny and no ignored error.
+func TestAnAfterCommandsErrorCodeIsNoDeny(t *testing.T) {
+	tests := []struct {
+		command     string
+		code        int
+		wantDenied  bool
+		wantIgnored bool
+	}{
+		{"Group.CallbackAfterCreateTopic", 1, false, true},
+		{"Group.CallbackAfterCreateTopic", 120001, false, true},
+		{"Group.CallbackAfterSendMsg", 2, false, true},
+		{"Group.CallbackAfterCreateTopic", 0, false, false},
+		{"Group.CallbackBeforeCreateTopic", 1, true, false},
+		{"C2C.CallbackBeforeSendMsg", 120001, true, false},
+		{"X.CallbackBeforeY", 1, true, false}, // the catalogue lacks it: its code may deny
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%d", tt.command, tt.code), func(t *testing.T) {
+			s := &imsend.Sender{URL: "http://im.example/cb", AppID: "1400000000",
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					fmt.Fprintf(w, `{"ActionStatus":"OK","ErrorCode":%d,"ErrorInfo":"db down"}`, tt.code)
+				})}
+			res, err := s.Send(context.Background(), tt.command, []byte(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, denied := res.Denied()
+			if denied != tt.wantDenied || denied && code != tt.code {
+				t.Errorf("Denied() = %d, %v; want denied %v", code, denied, tt.wantDenied)
+			}
+			code, ignored := res.IgnoredError()
+			if ignored != tt.wantIgnored || ignored && code != tt.code || !ignored && code != 0 {
+				t.Errorf("IgnoredError() = %d, %v; want ignored %v with code %d", code, ignored, tt.wantIgnored, tt.code)
+			}
+			if res.Dropped() {
+				t.Errorf("Dropped() = true, want false")
 			}
 		})
 	}
