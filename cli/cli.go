@@ -36,7 +36,7 @@ import (
 // service, and exits: 0 on success, 1 with one message on standard error
 // on failure. It goes by the binary's name (a program of your own built
 // as moderated is `moderated` in its help, its examples, the commands its
-// messages name and the prefix of its errors), as Run goes by imcallback.
+// messages name and the prefix of its errors), as Run does.
 func Main(modules ...fx.Option) {
 	name := programName(os.Args[0])
 	if err := runNamed(name, os.Args[1:], os.Stdout, os.Stderr, modules...); err != nil {
@@ -45,8 +45,8 @@ func Main(modules ...fx.Option) {
 	}
 }
 
-// defaultName is the name the command line goes by unless Main gives it
-// the binary's.
+// defaultName is the name the command line goes by when os.Args names no
+// binary (programName).
 const defaultName = "imcallback"
 
 // programName is the name of the binary run as argv0 (os.Args[0]): its
@@ -60,14 +60,21 @@ func programName(argv0 string) string {
 }
 
 // Run runs the command line args (without the program name), writing to
-// stdout and stderr, with modules added to the service; its help and
-// messages name it imcallback. A write to stdout
+// stdout and stderr, with modules added to the service. Like Main it goes
+// by the name of the binary running it (os.Args[0]): a program of your own
+// built as moderated that passes it os.Args[1:] is `moderated` in its
+// help, its examples, the commands its messages name and version, not
+// imcallback, which its user's shell may not have. A write to stdout
 // that fails (a full disk, a closed pipe's reader) fails the command with
 // the write's error, whichever command printed (help too): its output is
 // cut, and a script must not go on as if it were whole. A nil module (an
 // fx.Option variable left unset) fails it at once, saying which.
 func Run(args []string, stdout, stderr io.Writer, modules ...fx.Option) error {
-	return runNamed(defaultName, args, stdout, stderr, modules...)
+	name := defaultName
+	if len(os.Args) > 0 { // a program may have emptied it
+		name = programName(os.Args[0])
+	}
+	return runNamed(name, args, stdout, stderr, modules...)
 }
 
 // runNamed is Run of the command line named name.

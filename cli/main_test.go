@@ -1636,7 +1636,8 @@ func TestUnknownCommandSuggestsTheNearest(t *testing.T) {
 		{[]string{"nosuch"}, ""},
 	}
 	for _, tt := range tests {
-		err := Run(tt.args, io.Discard, io.Discard)
+		// Run's, named imcallback (Run goes by the test binary's name).
+		err := runNamed(defaultName, tt.args, io.Discard, io.Discard)
 		switch {
 		case err == nil:
 			t.Errorf("%v succeeded", tt.args)

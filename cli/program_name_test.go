@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -103,5 +104,50 @@ func TestProgramName(t *testing.T) {
 		if got := programName(tt.argv0); got != tt.want {
 			t.Errorf("programName(%q) = %q, want %q", tt.argv0, got, tt.want)
 		}
+	}
+}
+
+// TestRunGoesByTheBinarysName: a program of the user's own that runs the
+// command line with cli.Run (README: one that calls it and keeps running)
+// passes it os.Args[1:] from its own binary, moderated; its help, its
+// examples, the commands its messages name and version named imcallback,
+// a command the user's shell may not have, or the stock binary, which
+// lacks their modules. Run goes by os.Args[0]'s name, as Main does.
+func TestRunGoesByTheBinarysName(t *testing.T) {
+	saved := os.Args
+	t.Cleanup(func() { os.Args = saved })
+	os.Args = []string{"/opt/bin/moderated"}
+	tests := []struct {
+		name string
+		args []string
+		fail bool
+		want []string // in the output or the error
+	}{
+		{"an unknown command", []string{"pase"}, true, []string{`unknown command "pase" for "moderated"`}},
+		{"help", []string{"--help"}, false, []string{"\n  moderated [flags]", `Use "moderated [command] --help"`}},
+		{"version", []string{"version"}, false, []string{"moderated "}},
+		{"send's examples", []string{"send", "--help"}, false, []string{"\n  moderated send --command Group.CallbackAfterCreateTopic --sample"}},
+		{"a hint", []string{"events", "get", "0"}, true, []string{"as `moderated events list` shows it"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := Run(tt.args, &out, &out)
+			if tt.fail != (err != nil) {
+				t.Fatalf("%v: %v, want failure %v:\n%s", tt.args, err, tt.fail, out.String())
+			}
+			got := out.String()
+			if err != nil {
+				got += "\n" + err.Error()
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("%v: the output lacks %q:\n%s", tt.args, want, got)
+				}
+			}
+			if strings.Contains(got, "imcallback ") || strings.Contains(got, "make run") {
+				t.Errorf("%v: the output names imcallback as the command:\n%s", tt.args, got)
+			}
+		})
 	}
 }

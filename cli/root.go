@@ -41,7 +41,7 @@ var Version = ""
 // program added.
 type globalFlags struct {
 	// name is the command line's name in its help and the commands its
-	// messages name: the binary's under Main, else defaultName.
+	// messages name: the binary's (Main, Run), else defaultName.
 	name       string
 	configFile string
 	dev        bool
