@@ -73,7 +73,8 @@ type Config struct {
 	ProxyHeader string `koanf:"proxy_header" yaml:"proxy_header"`
 	// SignWindow is the largest accepted |now - RequestTime|: whole
 	// seconds, at least one (RequestTime counts seconds), at most
-	// MaxSignWindow.
+	// MaxSignWindow, and with durable delivery at most DedupWindow (a
+	// replay within it is recognised as a repeat only within that one).
 	SignWindow time.Duration `koanf:"sign_window" yaml:"sign_window"`
 	// BodyLimit is the largest accepted request body in bytes.
 	BodyLimit int64 `koanf:"body_limit" yaml:"body_limit"`
@@ -149,7 +150,8 @@ type Config struct {
 	// Retention is how long events stay in the stream (the audit log replay reads).
 	Retention time.Duration `koanf:"retention" yaml:"retention"`
 	// DedupWindow is the stream's duplicate window: a repeat of the same
-	// body inside it is acknowledged and not processed again.
+	// body inside it is acknowledged and not processed again. With durable
+	// delivery it must be at least SignWindow.
 	DedupWindow time.Duration `koanf:"dedup_window" yaml:"dedup_window"`
 	// Workers is how many after-handlers run at once.
 	Workers int `koanf:"workers" yaml:"workers"`
@@ -1067,6 +1069,22 @@ func (c *Config) validateDelivery(bad func(key, format string, args ...any)) {
 		bad("dedup_window", "%v is not longer than the ack wait, %s + %v (%v): an event whose termination is lost is "+
 			"delivered again after it, and its dead letter would be stored twice; raise the window, or lower %[2]s",
 			c.DedupWindow, EnvName("handler_timeout"), AckWaitMargin, ackWait)
+	}
+	// The signature does not cover the body, so a captured callback is
+	// accepted again, signature and all, until its RequestTime leaves the
+	// sign window; with durable delivery the stream's duplicate window is
+	// what keeps such a repeat of an after-callback from being processed
+	// again. A sign window longer than it accepts a replay the stream no
+	// longer recognises: stored and processed a second time (a topic
+	// renamed back, say). Only once both windows are valid.
+	if c.Delivery == DeliveryDurable && c.DedupWindow >= minStreamWindow && c.DedupWindow <= c.Retention &&
+		c.SignWindow >= time.Second && c.SignWindow%time.Second == 0 && c.SignWindow <= MaxSignWindow &&
+		c.SignWindow > c.DedupWindow {
+		bad("sign_window", "%v is longer than %s %v: a captured after-callback is accepted again, signature and all, for the "+
+			"sign window (the signature does not cover the body), but recognised as a repeat only within the duplicate window, "+
+			"so a replay between %[3]v and %[1]v after it arrived would be stored and processed again; keep the sign window short "+
+			"(synchronise the clock instead, e.g. 60s) or raise %[2]s to at least %[1]v",
+			c.SignWindow, EnvName("dedup_window"), c.DedupWindow)
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		bad("workers", "%d must be between 1 and 1024", c.Workers)

@@ -140,6 +140,9 @@ func TestLoadRejects(t *testing.T) {
 			[]string{"IMCALLBACK_SIGN_WINDOW (sign_window): 24h0m0s is longer than 1h", "replayed", "synchronise the clock"}},
 		{"sign window a second past an hour", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SIGN_WINDOW=3601s")},
 			[]string{"IMCALLBACK_SIGN_WINDOW (sign_window): 1h0m1s is longer than 1h"}},
+		{"sign window past the dedup window", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_SIGN_WINDOW=15m")},
+			[]string{"IMCALLBACK_SIGN_WINDOW (sign_window): 15m0s is longer than IMCALLBACK_DEDUP_WINDOW 10m0s",
+				"a replay between 10m0s and 15m0s after it arrived would be stored and processed again", "raise IMCALLBACK_DEDUP_WINDOW to at least 15m0s"}},
 		{"zero body limit", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_BODY_LIMIT=0")}, []string{"IMCALLBACK_BODY_LIMIT"}},
 		{"path without slash", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_PATH=cb")}, []string{"IMCALLBACK_PATH"}},
 		{"admin on the public address", config.Source{Environ: env("IMCALLBACK_SDKAPPID=1", "IMCALLBACK_LISTEN=:9000", "IMCALLBACK_ADMIN_LISTEN=:9000")}, []string{"IMCALLBACK_ADMIN_LISTEN"}},
@@ -778,7 +781,7 @@ func TestNotes(t *testing.T) {
 		{"unknown variable beside tokens", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_WORKER=2"},
 			[]string{"IMCALLBACK_WORKER is not a setting; did you mean IMCALLBACK_WORKERS?"}},
 		{"tests' variables", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_TEST_POSTGRES_DSN=postgres://x"}, nil},
-		{"a wide sign window", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_SIGN_WINDOW=1h"},
+		{"a wide sign window", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_SIGN_WINDOW=1h", "IMCALLBACK_DEDUP_WINDOW=1h"},
 			[]string{"IMCALLBACK_SIGN_WINDOW 1h0m0s is wide: a captured callback is accepted again for that long"}},
 		{"a sign window of five minutes", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_SIGN_WINDOW=5m"}, nil},
 		{"an admin token the console cannot send", []string{"IMCALLBACK_TOKENS=t", "IMCALLBACK_ADMIN_TOKEN=admin-token-0123\u200b"},
@@ -1463,13 +1466,35 @@ func loadVerdicts(t *testing.T, variable string, tests []loadVerdict) {
 func TestDedupWindowOutlastsTheAckWait(t *testing.T) {
 	tests := []loadVerdict{
 		{"defaults: 10m over 35s", nil, true},
-		{"just over the ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=35001ms"}, true},
-		{"just the ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=35s"}, false},
-		{"a short handler timeout", []string{"IMCALLBACK_DEDUP_WINDOW=1s", "IMCALLBACK_HANDLER_TIMEOUT=1ms"}, false},
-		{"a short handler timeout, a window past its ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=6s", "IMCALLBACK_HANDLER_TIMEOUT=500ms"}, true},
+		// A sign window within each duplicate window, which it must not outlast.
+		{"just over the ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=35001ms", "IMCALLBACK_SIGN_WINDOW=35s"}, true},
+		{"just the ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=35s", "IMCALLBACK_SIGN_WINDOW=35s"}, false},
+		{"a short handler timeout", []string{"IMCALLBACK_DEDUP_WINDOW=1s", "IMCALLBACK_HANDLER_TIMEOUT=1ms", "IMCALLBACK_SIGN_WINDOW=1s"}, false},
+		{"a short handler timeout, a window past its ack wait", []string{"IMCALLBACK_DEDUP_WINDOW=6s", "IMCALLBACK_HANDLER_TIMEOUT=500ms",
+			"IMCALLBACK_SIGN_WINDOW=6s"}, true},
 		{"inline delivery keeps no stream", []string{"IMCALLBACK_DEDUP_WINDOW=1s", "IMCALLBACK_DELIVERY=inline"}, true},
 	}
 	loadVerdicts(t, "IMCALLBACK_DEDUP_WINDOW", tests)
+}
+
+// TestSignWindowWithinTheDedupWindow: the signature does not cover the
+// body, so a captured callback is accepted again for the sign window; with
+// durable delivery the stream's duplicate window is what keeps a replay of
+// an after-callback from being processed again. A sign window longer than
+// the duplicate window let a replay past the duplicate window be stored
+// and processed a second time, with only a note above 5 minutes (or none:
+// a duplicate window lowered under the default minute); it is refused.
+// Inline delivery keeps no stream and is spared.
+func TestSignWindowWithinTheDedupWindow(t *testing.T) {
+	tests := []loadVerdict{
+		{"defaults: 60s within 10m", nil, true},
+		{"the sign window as long as the duplicate window", []string{"IMCALLBACK_SIGN_WINDOW=10m"}, true},
+		{"a second past the default duplicate window", []string{"IMCALLBACK_SIGN_WINDOW=601s"}, false},
+		{"an hour in a duplicate window of an hour", []string{"IMCALLBACK_SIGN_WINDOW=1h", "IMCALLBACK_DEDUP_WINDOW=1h"}, true},
+		{"a duplicate window lowered under the default sign window", []string{"IMCALLBACK_DEDUP_WINDOW=40s"}, false},
+		{"inline delivery keeps no stream", []string{"IMCALLBACK_SIGN_WINDOW=1h", "IMCALLBACK_DELIVERY=inline"}, true},
+	}
+	loadVerdicts(t, "IMCALLBACK_SIGN_WINDOW", tests)
 }
 
 // TestRetentionCoversTheRetrySchedule: JetStream drops an event at the
@@ -1484,8 +1509,10 @@ func TestRetentionCoversTheRetrySchedule(t *testing.T) {
 		{"an hour, over the default 57m36s", []string{"IMCALLBACK_RETENTION=1h"}, true},
 		{"just the default schedule", []string{"IMCALLBACK_RETENTION=57m36s"}, false},
 		{"just over it", []string{"IMCALLBACK_RETENTION=57m37s"}, true},
-		{"one delivery: no delay, one attempt", []string{"IMCALLBACK_RETENTION=11s", "IMCALLBACK_DEDUP_WINDOW=11s", "IMCALLBACK_HANDLER_TIMEOUT=5s", "IMCALLBACK_MAX_DELIVERIES=1"}, true},
-		{"one delivery outlasting the retention", []string{"IMCALLBACK_RETENTION=10s", "IMCALLBACK_DEDUP_WINDOW=10s", "IMCALLBACK_HANDLER_TIMEOUT=10s", "IMCALLBACK_MAX_DELIVERIES=1"}, false},
+		{"one delivery: no delay, one attempt", []string{"IMCALLBACK_RETENTION=11s", "IMCALLBACK_DEDUP_WINDOW=11s", "IMCALLBACK_HANDLER_TIMEOUT=5s",
+			"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_SIGN_WINDOW=10s"}, true},
+		{"one delivery outlasting the retention", []string{"IMCALLBACK_RETENTION=10s", "IMCALLBACK_DEDUP_WINDOW=10s", "IMCALLBACK_HANDLER_TIMEOUT=10s",
+			"IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_SIGN_WINDOW=10s"}, false},
 		{"the last delay repeating", []string{"IMCALLBACK_RETENTION=1h", "IMCALLBACK_BACKOFF=1s,10m", "IMCALLBACK_MAX_DELIVERIES=8"}, false},
 		{"fewer deliveries than delays", []string{"IMCALLBACK_RETENTION=10m", "IMCALLBACK_MAX_DELIVERIES=3"}, true},
 		{"inline delivery keeps no stream", []string{"IMCALLBACK_RETENTION=30m", "IMCALLBACK_DELIVERY=inline"}, true},

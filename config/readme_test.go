@@ -277,8 +277,10 @@ func beyond(typ reflect.Type, bound string, up bool) (at, past string, ok bool) 
 // gave "at most 5m" to the read header and the idle timeout together,
 // and the idle timeout has none.
 func TestREADMEConfigurationBounds(t *testing.T) {
-	// A NATS cluster, so that the replicas' bound is the one checked.
-	base := []string{"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_NATS_URL=nats://127.0.0.1:4222"}
+	// A NATS cluster, so that the replicas' bound is the one checked; a
+	// duplicate window of an hour, so that the sign window's own bound is
+	// (with durable delivery it may be no longer than the duplicate window).
+	base := []string{"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_NATS_URL=nats://127.0.0.1:4222", "IMCALLBACK_DEDUP_WINDOW=1h"}
 	refused := func(name, value string) bool {
 		_, err := config.Load(config.Source{Environ: func() []string { return append(base, name+"="+value) }})
 		return err != nil && strings.Contains(err.Error(), name+" (")

@@ -172,7 +172,9 @@ func main() {
 	if *baselineRoot != "" && len(rates) > 0 {
 		fail("-baseline-root compares wrk rounds; it does not combine with -sustained")
 	}
-	if _, err := selectRows(rows(""), *only, len(rates) > 0); err != nil {
+	if picked, err := selectRows(rows(""), *only, len(rates) > 0); err != nil {
+		fail(err.Error())
+	} else if err := durableSecondsProblem(picked, *seconds); err != nil {
 		fail(err.Error())
 	}
 	extra, err := splitEnv(*extraEnv)
@@ -507,6 +509,25 @@ func signWindowEnv(seconds int) string {
 // maxSeconds is the longest -seconds: the window signWindowEnv gives its
 // run is at most config.MaxSignWindow, the longest the service takes.
 const maxSeconds = int(config.MaxSignWindow/time.Second) - 60
+
+// maxDurableSeconds is the longest -seconds with a durable row: with
+// durable delivery the service refuses a sign window longer than its
+// duplicate window (IMCALLBACK_DEDUP_WINDOW), and the rows keep the
+// default one, whose memory (rate × window) the durable row measures.
+var maxDurableSeconds = int(config.Default().DedupWindow/time.Second) - 60
+
+// durableSecondsProblem refuses -seconds past maxDurableSeconds when rows
+// hold a durable row: its service would refuse to start.
+func durableSecondsProblem(rows []row, seconds int) error {
+	for _, r := range rows {
+		if slices.Contains(r.env, "IMCALLBACK_DELIVERY=durable") && seconds > maxDurableSeconds {
+			return fmt.Errorf("-seconds must be at most %d with the %s row: the service's sign window, the run's length plus a minute, "+
+				"may be no longer than its duplicate window, %v by default (leave the durable rows out with -rows for longer runs)",
+				maxDurableSeconds, r.name, config.Default().DedupWindow)
+		}
+	}
+	return nil
+}
 
 // proc is a started process: a server, or wrk.
 type proc struct {

@@ -185,18 +185,39 @@ func TestSignWindowOutlastsTheRun(t *testing.T) {
 		}
 	}
 	// The longest run -seconds allows gets a window the service takes;
-	// one a second longer would get one it refuses.
-	load := func(seconds int) error {
+	// one a second longer would get one it refuses. With durable delivery
+	// the window may be no longer than the duplicate window the rows keep
+	// (the default), so the durable rows' longest run is shorter.
+	load := func(seconds int, delivery string) error {
 		_, err := config.Load(config.Source{Environ: func() []string {
-			return []string{"IMCALLBACK_SDKAPPID=" + appID, signWindowEnv(seconds)}
+			return []string{"IMCALLBACK_SDKAPPID=" + appID, signWindowEnv(seconds), "IMCALLBACK_DELIVERY=" + delivery}
 		}})
 		return err
 	}
-	if err := load(maxSeconds); err != nil {
-		t.Errorf("the window of a run of -seconds %d: %v", maxSeconds, err)
+	for _, tt := range []struct {
+		delivery string
+		longest  int
+	}{{"inline", maxSeconds}, {"durable", maxDurableSeconds}} {
+		if err := load(tt.longest, tt.delivery); err != nil {
+			t.Errorf("%s: the window of a run of -seconds %d: %v", tt.delivery, tt.longest, err)
+		}
+		if err := load(tt.longest+1, tt.delivery); err == nil {
+			t.Errorf("%s: the window of a run of -seconds %d is taken: %d is not the longest", tt.delivery, tt.longest+1, tt.longest)
+		}
 	}
-	if err := load(maxSeconds + 1); err == nil {
-		t.Errorf("the window of a run of -seconds %d, past maxSeconds, is taken: maxSeconds is not the longest", maxSeconds+1)
+	// The step refuses a run its durable rows' services would refuse to
+	// start for, before it builds anything.
+	all := rows("")
+	inline, _ := selectRows(all, "chain-unknown,inline-sqlite", false)
+	durable, _ := selectRows(all, "chain-unknown,durable-paused", false)
+	if err := durableSecondsProblem(inline, maxSeconds); err != nil {
+		t.Errorf("inline rows, -seconds %d: %v", maxSeconds, err)
+	}
+	if err := durableSecondsProblem(durable, maxDurableSeconds); err != nil {
+		t.Errorf("a durable row, -seconds %d: %v", maxDurableSeconds, err)
+	}
+	if err := durableSecondsProblem(durable, maxDurableSeconds+1); err == nil || !strings.Contains(err.Error(), "durable-paused") {
+		t.Errorf("a durable row, -seconds %d: %v, want a refusal naming the row", maxDurableSeconds+1, err)
 	}
 }
 
