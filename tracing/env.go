@@ -242,12 +242,19 @@ func endpointProblem(v string) string {
 
 // headersProblem says what is wrong with a headers setting (comma-separated
 // key=value, each value percent-encoded); "" when nothing is. It names an
-// entry by its position and its key, never by its value. Blank entries
-// (a trailing comma) are skipped, as the exporter skips them.
+// entry by its position and its key, never by its value. A blank entry
+// (a doubled, leading or trailing comma) is one too: the exporter skips it,
+// but reports it as it starts on OpenTelemetry's global logger, a plain
+// line on standard error beside the service's JSON, which `config check`
+// did not see; and it is what a template leaves of an unset variable
+// (${AUTH},${TENANT}), a header missing. That logger is the process's,
+// which a program may have set, and cannot be read back, so the service
+// does not take it over for the exporter's start.
 func headersProblem(v string) string {
 	for i, entry := range strings.Split(v, ",") {
 		if strings.TrimSpace(entry) == "" {
-			continue // the exporter skips an empty entry, e.g. after a trailing comma
+			return fmt.Sprintf("entry #%d is empty (a doubled, leading or trailing comma): the exporter would skip it with a plain "+
+				"line on standard error, and it is what a template leaves of an unset variable, a header missing; remove the comma", i+1)
 		}
 		key, value, ok := strings.Cut(entry, "=")
 		key = strings.TrimSpace(key)

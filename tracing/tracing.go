@@ -163,7 +163,7 @@ func errorType(err error) string {
 // OTEL_EXPORTER_OTLP_PROTOCOL says. When on, an exporter setting
 // the exporter would ignore (an endpoint without http:// or https://, a
 // timeout that is no number of milliseconds, a header that is no
-// key=value, an unknown compression, a certificate file it cannot read,
+// key=value or is empty, an unknown compression, a certificate file it cannot read,
 // ...) is an error naming the variable, never quoting its value; the
 // certificate files are read, and a certificate setting holding PEM text
 // (or its base64) instead of a path is refused without reading it. So is a certificate setting beside plain
