@@ -138,7 +138,7 @@ func startReplica(t *testing.T, env []string, waitReady bool) *replica {
 	p := &process{log: &strings.Builder{}, done: make(chan struct{}), public: "http://" + l, admin: "http://" + a}
 	p.cmd = exec.Command(buildBinary(t, "./cmd/imcallback"), "serve")
 	natstest.DieWithTest(p.cmd)
-	p.cmd.Env = append(os.Environ(), append(env, "IMCALLBACK_LISTEN="+l, "IMCALLBACK_ADMIN_LISTEN="+a)...)
+	p.cmd.Env = serviceEnv(append(env, "IMCALLBACK_LISTEN="+l, "IMCALLBACK_ADMIN_LISTEN="+a)...)
 	out := &syncWriter{b: p.log} // one writer, one lock: output reads under it
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {

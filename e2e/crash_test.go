@@ -177,7 +177,7 @@ func (s *crashService) start() {
 	}
 	cmd := exec.Command(s.bin, "serve")
 	natstest.DieWithTest(cmd)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = serviceEnv(
 		"IMCALLBACK_SDKAPPID="+imtest.AppID,
 		"IMCALLBACK_TOKENS="+crashToken,
 		"IMCALLBACK_LISTEN="+s.pub,

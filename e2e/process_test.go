@@ -61,6 +61,21 @@ var client = &http.Client{Timeout: 10 * time.Second}
 // runTimeout bounds one run of the CLI, so a hung command fails the test.
 const runTimeout = time.Minute
 
+// serviceEnv is the environment of a binary a test runs: the test
+// process's without its IMCALLBACK_ variables, then env. A setting left
+// exported in the shell (IMCALLBACK_DELIVERY, _STORE_DSN, _NATS_URL,
+// _ADMIN_TOKEN) would otherwise run the test on another configuration
+// than its own.
+func serviceEnv(env ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "IMCALLBACK_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
+}
+
 // process is a running binary.
 type process struct {
 	cmd    *exec.Cmd
@@ -85,7 +100,7 @@ func startProcess(tb testing.TB, bin string, env []string, admin bool, args ...s
 	}
 	p.cmd = exec.Command(bin, args...)
 	natstest.DieWithTest(p.cmd)
-	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Env = serviceEnv(env...)
 	out := &syncWriter{b: p.log} // one writer, one lock: output reads under it
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -33,7 +32,7 @@ func TestRunbookAgainstTheRunningService(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, append([]string{"--admin", p.admin}, args...)...)
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = serviceEnv(env...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("imcallback %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -26,7 +25,7 @@ func TestStartFailureIsOneMessage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, buildBinary(t, "./cmd/imcallback"), "serve")
-	cmd.Env = append(os.Environ(), "IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_TOKENS=t",
+	cmd.Env = serviceEnv("IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_TOKENS=t",
 		"IMCALLBACK_LISTEN="+busy.Addr().String(), "IMCALLBACK_ADMIN_LISTEN="+imtest.FreeAddr(t),
 		"IMCALLBACK_DATA_DIR="+t.TempDir(), "IMCALLBACK_DELIVERY=inline", "IMCALLBACK_LOG_LEVEL=info")
 	out, err := cmd.CombinedOutput()
