@@ -171,7 +171,7 @@ func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrNotStarted), errors.Is(err, errRestarting), errors.Is(err, errNotEnsured),
+		case errors.Is(err, ErrNotStarted), errors.Is(err, errRestarting), errors.Is(err, errReopening), errors.Is(err, errNotEnsured),
 			errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 			connectionDown(err),
 			errors.Is(err, jetstream.ErrStreamNotFound): // deleted: the supervisor sets it up again

@@ -601,12 +601,21 @@ func (c *Conn) noteLastError() {
 // (noteLastError), else the last failure a handler was told of.
 func (c *Conn) downError() error {
 	st := nats.RECONNECTING
-	select {
-	case <-c.closed:
+	if c.isClosed() {
 		st = nats.CLOSED
-	default:
 	}
 	return c.statusError(st)
+}
+
+// isClosed reports whether the connection is closed for good (its closed
+// handler ran), without nats.go's lock.
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 // statusError is the error of a connection not connected, its status st,

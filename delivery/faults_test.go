@@ -213,13 +213,7 @@ func natsServer(t *testing.T, addr string, maxPayload int32) *server.Server {
 // with its store in dir; the caller stops it.
 func startNATSServer(t *testing.T, addr, dir string, maxPayload int32) *server.Server {
 	t.Helper()
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := strconv.Atoi(port)
-	ns, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: dir,
-		MaxPayload: maxPayload, NoSigs: true, NoLog: true})
+	ns, err := server.NewServer(natsServerOptions(t, addr, dir, maxPayload))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,6 +222,17 @@ func startNATSServer(t *testing.T, addr, dir string, maxPayload int32) *server.S
 		t.Fatal("test NATS server not ready")
 	}
 	return ns
+}
+
+// natsServerOptions are startNATSServer's options, for a reload too.
+func natsServerOptions(t *testing.T, addr, dir string, maxPayload int32) *server.Options {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	return &server.Options{Host: host, Port: p, JetStream: true, StoreDir: dir, MaxPayload: maxPayload, NoSigs: true, NoLog: true}
 }
 
 // TestStartsWhileNATSIsUnreachable starts against an external server that
@@ -337,4 +342,51 @@ func TestAMaxPayloadLoweredWhileConnectedIsTooLarge(t *testing.T) {
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("not ready after a refused large body: %v", err)
 	}
+}
+
+// TestAConnectionClosedForGoodIsOpenedAgain: nats.go closes a connection
+// for good, without reconnecting, on a server's -ERR it does not know as
+// transient: "Maximum Payload Violation" for a message over a max_payload
+// that a reload of the server's configuration lowered, which the server
+// tells no client already connected (the service still checked bodies
+// against the old one). On an external server every callback was then
+// answered 503, readiness failed and the workers processed nothing until
+// the process was restarted; the supervisor now opens a new connection,
+// which knows the lowered limit (413), and the workers start on it.
+func TestAConnectionClosedForGoodIsOpenedAgain(t *testing.T) {
+	addr := imtest.FreeAddr(t)
+	store := t.TempDir()
+	ns := startNATSServer(t, addr, store, 1<<20)
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	o := options(t, backend{name: "embedded"})
+	o.StoreDir = ""
+	o.URL = "nats://" + addr
+	o.BodyLimit = 1 << 20
+	rec := newRecorder()
+	s := start(t, o, dispatcherFor(t, rec))
+	accept(t, s, request(testCommand, "before"))
+	eventually(t, 10*time.Second, "the event before processed", func() bool { return rec.appliedCount("before") == 1 })
+	if err := ns.ReloadOptions(natsServerOptions(t, addr, store, 8<<10)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old := s.Conn()
+	big := request(testCommand, strings.Repeat("x", 16<<10))
+	if err := s.Accept(ctx, big); err == nil {
+		t.Fatal("a body over the reloaded max_payload was stored")
+	}
+	eventually(t, 15*time.Second, "the connection closed", old.NC.IsClosed)
+	eventually(t, 15*time.Second, "ready again on a new connection", func() bool {
+		c := s.Conn()
+		return c != nil && c != old && s.Check(ctx) == nil
+	})
+	if err := s.Accept(ctx, big); !errors.Is(err, protocol.ErrBodyTooLarge) {
+		t.Errorf("accept of a body over the reloaded max_payload on the new connection: %v, want ErrBodyTooLarge", err)
+	}
+	accept(t, s, request(testCommand, "after"))
+	eventually(t, 10*time.Second, "the event after processed", func() bool { return rec.appliedCount("after") == 1 })
 }

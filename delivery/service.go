@@ -34,6 +34,10 @@ var ErrNotStarted = errors.New("delivery: not started")
 // errRestarting reports a call while the embedded server is being restarted.
 var errRestarting = errors.New("delivery: the embedded NATS server is restarting after a storage fault")
 
+// errReopening reports a call while the connection to a NATS cluster
+// (Options.URL), which nats.go closed for good, is being opened again.
+var errReopening = errors.New("delivery: the connection to NATS, closed for good, is being opened again")
+
 // errNotEnsured reports a call before the streams could be created;
 // Service.notEnsured adds why.
 var errNotEnsured = errors.New("delivery: the streams are not set up yet")
@@ -259,16 +263,26 @@ func (s *Service) notePayloadLimit(maxPayload int64) {
 		zap.Int64("largest_body", maxPayload-headerAllowance))
 }
 
-// notConnected is why there is no connection: errRestarting while the
-// supervisor restarts the embedded server (started, and between two
-// connections), ErrNotStarted before Start and after Stop.
+// notConnected is why there is no connection: replacing while the
+// supervisor replaces it (started, and between two connections),
+// ErrNotStarted before Start and after Stop.
 func (s *Service) notConnected() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopSup != nil {
-		return errRestarting
+		return s.replacing()
 	}
 	return ErrNotStarted
+}
+
+// replacing is the error of a call made while the supervisor replaces the
+// connection: errRestarting, the embedded server's restart, or with
+// Options.URL errReopening.
+func (s *Service) replacing() error {
+	if s.opts.URL != "" {
+		return errReopening
+	}
+	return errRestarting
 }
 
 // setConn makes conn the current connection. Callers hold s.mu.
@@ -627,7 +641,7 @@ func (s *Service) Check(ctx context.Context) error {
 	}
 	conn := s.Conn()
 	if conn == nil {
-		return errRestarting
+		return s.replacing()
 	}
 	if conn.down.Load() {
 		// Said at once: Status waits for nats.go's attempt to reconnect,
@@ -763,11 +777,13 @@ const (
 
 // supervise checks the stream now and then (after a failed append as soon
 // as kickGap has passed since the last check) and repairs: streams are set
-// up again when missing, and an embedded server whose store keeps failing
-// is restarted, with a growing pause between restarts, until a probe
-// succeeds. The pause is cut short once the store's filesystem has space
-// again (spaceReturned): space freed after a full disk is taken at the
-// next check, not up to maxRestartWait later. It returns once ctx ends, a
+// up again when missing, an embedded server whose store keeps failing is
+// restarted, and a connection to a NATS cluster that nats.go closed for
+// good is opened again, with a growing pause between restarts (or new
+// connections), until a probe succeeds. The embedded server's pause is cut
+// short once the store's filesystem has space again (spaceReturned): space
+// freed after a full disk is taken at the next check, not up to
+// maxRestartWait later. It returns once ctx ends, a
 // check or a restart under way cut short.
 func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
@@ -803,25 +819,49 @@ func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 		if failures == 1 {
 			s.log.Error("durable delivery is not ready; callbacks are answered 503 until it recovers", zap.Error(err))
 		}
-		if s.opts.URL != "" || failures < restartAfter {
-			continue
-		}
-		if time.Now().Before(nextRestart) {
-			if !s.spaceReturned(freeAfter) {
+		if s.opts.URL != "" {
+			// The client reconnects by itself, unless nats.go closed the
+			// connection for good: then only a new one serves again.
+			if !s.connClosed() || time.Now().Before(nextRestart) {
 				continue
 			}
-			s.log.Info("the store's filesystem has space again; restarting the embedded NATS server now")
-		}
-		if err := s.restartEmbedded(ctx); err != nil {
-			if ctx.Err() != nil {
-				return // stopping: the restart was cut short, and cleaned up after itself
+			if err := s.reopen(ctx); err != nil {
+				if ctx.Err() != nil {
+					return // stopping: cut short, and cleaned up after itself
+				}
+				s.log.Error("opening a new connection to NATS failed; trying again", zap.Duration("in", restartWait), zap.Error(err))
 			}
-			s.log.Error("restarting the embedded NATS server failed; trying again", zap.Duration("in", restartWait), zap.Error(err))
+		} else {
+			if failures < restartAfter {
+				continue
+			}
+			if time.Now().Before(nextRestart) {
+				if !s.spaceReturned(freeAfter) {
+					continue
+				}
+				s.log.Info("the store's filesystem has space again; restarting the embedded NATS server now")
+			}
+			if err := s.restartEmbedded(ctx); err != nil {
+				if ctx.Err() != nil {
+					return // stopping: the restart was cut short, and cleaned up after itself
+				}
+				s.log.Error("restarting the embedded NATS server failed; trying again", zap.Duration("in", restartWait), zap.Error(err))
+			}
+			freeAfter, _ = freeBytes(s.opts.StoreDir)
 		}
 		nextRestart = time.Now().Add(restartWait)
-		freeAfter, _ = freeBytes(s.opts.StoreDir)
 		restartWait = min(2*restartWait, max(maxRestartWait, firstPause))
 	}
+}
+
+// connClosed reports whether nats.go closed the current connection for
+// good: it does so, instead of reconnecting, on a server's -ERR it does not
+// know as transient, such as "Maximum Payload Violation" for a message over
+// a max_payload that a reload of the server's configuration lowered, which
+// the server tells no client already connected.
+func (s *Service) connClosed() bool {
+	c := s.Conn()
+	return c != nil && c.isClosed()
 }
 
 // spaceReturned reports whether the store's filesystem has much more free
@@ -852,7 +892,7 @@ func (s *Service) idle(ctx context.Context, d time.Duration, kick <-chan struct{
 func (s *Service) repairAndCheck(ctx context.Context) error {
 	conn := s.Conn()
 	if conn == nil {
-		return errRestarting
+		return s.replacing()
 	}
 	g := &s.sightings
 	g.nextCheck()
@@ -1006,13 +1046,35 @@ func (s *Service) restartReached(ctx context.Context, step restartStep) {
 }
 
 // restartEmbedded replaces the embedded server and its connection: the
-// filestore keeps a write error until it is opened again. The workers stop
-// first (and those a Pause or a StopWorkers is stopping finish their
-// handlers) and start again on the new connection; callbacks are answered
-// 503 meanwhile. Once ctx ends (Stop), the new server's start is cut short
-// where it waits, and a new server that started all the same is shut down
-// here: Stop waits for this and finds no connection to close.
+// filestore keeps a write error until it is opened again (replaceConn).
 func (s *Service) restartEmbedded(ctx context.Context) error {
+	return s.replaceConn(ctx, func(*Conn) {
+		s.log.Warn("restarting the embedded NATS server to recover its store", zap.Int64("restart", s.restarts.Add(1)))
+	})
+}
+
+// reopen replaces the connection to a NATS cluster (Options.URL) that
+// nats.go closed for good (connClosed), which never comes back by itself:
+// every callback was answered 503, and the workers processed nothing, until
+// the process was restarted (replaceConn).
+func (s *Service) reopen(ctx context.Context) error {
+	return s.replaceConn(ctx, func(old *Conn) {
+		var cause error
+		if old != nil {
+			cause = old.NC.LastError()
+		}
+		s.log.Warn("the connection to NATS was closed for good; opening a new one", zap.NamedError("cause", cause))
+	})
+}
+
+// replaceConn replaces the connection, and with it an embedded server. The
+// workers stop first (and those a Pause or a StopWorkers is stopping finish
+// their handlers) and start again on the new connection; callbacks are
+// answered 503 meanwhile. announce logs the replacement, given the old
+// connection (nil: none). Once ctx ends (Stop), the new server's start is
+// cut short where it waits, and a new connection (and server) made all the
+// same is closed here: Stop waits for this and finds no connection to close.
+func (s *Service) replaceConn(ctx context.Context, announce func(old *Conn)) error {
 	s.mu.Lock()
 	if ctx.Err() != nil { // stopping
 		s.mu.Unlock()
@@ -1026,7 +1088,7 @@ func (s *Service) restartEmbedded(ctx context.Context) error {
 	s.ensured.Store(false)
 	s.mu.Unlock()
 
-	s.log.Warn("restarting the embedded NATS server to recover its store", zap.Int64("restart", s.restarts.Add(1)))
+	announce(old)
 	if w != nil {
 		_ = w.shutdown(context.Background()) // bounded by ShutdownTimeout
 	}
