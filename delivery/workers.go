@@ -80,7 +80,8 @@ type workers struct {
 }
 
 // fetchWait is how long one fetch waits for messages; it bounds how late a
-// freed slot is used and how long a stop waits for the pending fetch.
+// freed slot is used and how long a stop waits for the pending fetch (with
+// the way back of the server's answer that the pull ended).
 const fetchWait = time.Second
 
 // StartWorkers starts pulling stored events and running p on them. Call it
@@ -266,7 +267,7 @@ func (w *workers) shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		w.log.Warn("shutdown timeout: cancelling the handlers still running; their events are redelivered")
-		w.cancelFetch() // first, so that the naks below are not delivered back to this fetch
+		w.cancelFetch() // first: the fetch is abandoned, and what its pull still delivers (the naks below too) given back past its end
 		w.cancelHandler()
 		// A handler that ignores its context cannot be waited for forever.
 		select {
@@ -421,29 +422,61 @@ func (w *workers) release(n int) {
 
 // fetch asks for up to n messages, each of which takes one reserved slot
 // and runs at once; the slots left unused are released.
+//
+// The pull waits fetchWait at the server, and the fetch until the server
+// says it ended (or a second more): under a deadline of the client's own
+// (nats.go's FetchContext gives the server 90 % of it) a message the
+// server delivered in the pull's last tenth of a second was still on its
+// way when the fetch gave up. It was delivered to no one, and came back
+// only after the ack wait, its delivery counted as an attempt: with 200 ms
+// between the service and its NATS server, one event in ten. Once the
+// shutdown timeout has passed, the fetch is abandoned, and what the pull
+// still delivers is given back (giveBackLate).
 func (w *workers) fetch(cons jetstream.Consumer, n int) error {
 	if err := fetchable(w.nc); err != nil {
 		w.release(n)
 		return err
 	}
-	ctx, cancel := context.WithTimeout(w.fetchCtx, fetchWait)
-	defer cancel()
-	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
 	if err != nil {
 		w.release(n)
 		return err
 	}
 	used := 0
-	for msg := range batch.Messages() {
-		used++
-		w.handlers.Add(1)
-		go w.handle(msg)
+	msgs := batch.Messages()
+	for {
+		select {
+		case msg, ok := <-msgs:
+			if !ok {
+				w.release(n - used)
+				if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					return err
+				}
+				return nil
+			}
+			used++
+			w.handlers.Add(1)
+			go w.handle(msg)
+		case <-w.fetchCtx.Done():
+			w.release(n - used)
+			go w.giveBackLate(msgs)
+			return w.fetchCtx.Err()
+		}
 	}
-	w.release(n - used)
-	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+}
+
+// giveBackLate gives back what an abandoned fetch still delivers, until it
+// ends (at most a second after fetchWait), delayed past the pull's end so
+// that it goes to another replica's pull (or the next start), not to this
+// one again; not an attempt if this process delivers it again. Left
+// unread, each waited for the ack wait.
+func (w *workers) giveBackLate(msgs <-chan jetstream.Msg) {
+	for msg := range msgs {
+		if md, err := msg.Metadata(); err == nil {
+			w.s.holds.giveBack(md.Sequence.Stream)
+		}
+		_ = msg.NakWithDelay(2 * fetchWait)
 	}
-	return nil
 }
 
 // handle processes one delivery; see the package documentation for the order.
