@@ -18,14 +18,12 @@ import (
 // when at now it has expired or expires within config.CertificateWarning.
 // The listener serves it all the same: a restart after the expiry must
 // not become an outage, and a client that does not verify certificates
-// is still served.
-func reportCertificateExpiry(reg prometheus.Registerer, log *zap.Logger, certFile string, cert tls.Certificate, now time.Time) error {
-	leaf := cert.Leaf
-	if leaf == nil { // LoadX509KeyPair fills it; parse it otherwise
-		var err error
-		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return err
-		}
+// is still served. It returns the gauge, which a renewed certificate
+// sets.
+func reportCertificateExpiry(reg prometheus.Registerer, log *zap.Logger, certFile string, cert tls.Certificate, now time.Time) (prometheus.Gauge, error) {
+	leaf, err := leafOf(cert)
+	if err != nil {
+		return nil, err
 	}
 	expiry := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "imcallback_tls_certificate_expiry_timestamp_seconds",
@@ -33,11 +31,26 @@ func reportCertificateExpiry(reg prometheus.Registerer, log *zap.Logger, certFil
 	})
 	expiry.Set(float64(leaf.NotAfter.Unix()))
 	if err := reg.Register(expiry); err != nil {
-		return err
+		return nil, err
 	}
+	warnCertificateExpiry(log, certFile, leaf, now)
+	return expiry, nil
+}
+
+// leafOf is cert's own certificate, parsed.
+func leafOf(cert tls.Certificate) (*x509.Certificate, error) {
+	if cert.Leaf != nil { // LoadX509KeyPair fills it; parse it otherwise
+		return cert.Leaf, nil
+	}
+	return x509.ParseCertificate(cert.Certificate[0])
+}
+
+// warnCertificateExpiry warns when leaf, of the file certFile, has expired
+// at now or expires within config.CertificateWarning.
+func warnCertificateExpiry(log *zap.Logger, certFile string, leaf *x509.Certificate, now time.Time) {
 	left := leaf.NotAfter.Sub(now)
 	if left > config.CertificateWarning {
-		return nil
+		return
 	}
 	msg := fmt.Sprintf("the TLS certificate expires within %d days; renew it", config.CertificateWarning/(24*time.Hour))
 	if left <= 0 {
@@ -46,5 +59,4 @@ func reportCertificateExpiry(reg prometheus.Registerer, log *zap.Logger, certFil
 	log.Warn(msg, zap.String("file", certFile),
 		zap.String("not_after", leaf.NotAfter.UTC().Format(time.RFC3339)),
 		zap.Duration("time_left", left.Truncate(time.Second)))
-	return nil
 }

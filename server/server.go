@@ -78,7 +78,10 @@ func (l *Listener) Addr() net.Addr {
 }
 
 // Public is the callback listener.
-type Public struct{ Listener }
+type Public struct {
+	Listener
+	certs *certificates // with TLS: the certificate served, reloaded when renewed
+}
 
 // Admin is the admin listener.
 type Admin struct{ Listener }
@@ -151,7 +154,7 @@ func newPublic(in publicIn) (*Public, error) {
 	// when nobody called Drain.Stopping (fx's own Run stops the app
 	// without it): the admin listener answers /readyz until this one has
 	// drained.
-	p := &Public{Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait,
+	p := &Public{Listener: Listener{name: "public", echo: e, log: in.Log, settle: in.Dispatcher.Wait,
 		stopping: in.Drain.Stopping, fault: in.Drain.Fail, listening: in.Drain.publicListening}}
 	p.server = newHTTPServer(in.Config, e, in.Log)
 	refusals := newRefusalLog(in.Log)
@@ -173,18 +176,17 @@ func newPublic(in publicIn) (*Public, error) {
 	p.server.ConnState = limit.connState
 	p.limit = limit
 	if in.Config.TLSCert != "" {
-		cert, err := config.LoadKeyPair(in.Config.TLSCert, in.Config.TLSKey)
+		certs, err := newCertificates(in.Registry, in.Log, in.Config.TLSCert, in.Config.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("server: %s/%s: %w",
 				config.EnvName("tls_cert"), config.EnvName("tls_key"), err)
 		}
-		if err := reportCertificateExpiry(in.Registry, in.Log, in.Config.TLSCert, cert, time.Now()); err != nil {
-			return nil, fmt.Errorf("server: %s: %w", config.EnvName("tls_cert"), err)
-		}
 		if httpLog.handshakes, err = newHandshakeErrors(in.Registry); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsConf = &tls.Config{GetCertificate: certs.getCertificate, MinVersion: tls.VersionTLS12}
+		p.certs = certs
+		in.Lifecycle.Append(certs.hook())
 	}
 	in.Lifecycle.Append(p.hook(in.Config.Listen, tlsConf, in.Config.ShutdownTimeout,
 		zap.String("path", in.Config.Path), zap.Bool("tls", tlsConf != nil), zap.Int("max_conns", maxConns)))
