@@ -6,9 +6,13 @@ package admin
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 
 	"github.com/labstack/echo/v4"
 	"go.uber.org/fx"
+
+	"github.com/imcallback/imcallback/internal/fxresult"
 )
 
 // Route is an admin endpoint a plugin adds, e.g. a read API. Method (in
@@ -74,11 +78,68 @@ const (
 
 // AsRoute annotates a constructor returning one Route for the admin
 // listener. A constructor returning []Route needs AsRoutes: under AsRoute
-// its slice would join a group of []Route that the listener never reads.
-func AsRoute(f any) any { return fx.Annotate(f, fx.ResultTags(RouteGroup)) }
+// its slice would join a group of []Route that the listener never reads,
+// so AsRoute refuses it, as it refuses any constructor whose first result
+// is no Route, failing the start with an error that names it.
+func AsRoute(f any) any {
+	if err := constructor("AsRoute", f, reflect.TypeFor[Route](), "func() admin.Route { return r }",
+		"fx.ResultTags(admin.RouteGroup)", "its route would never be served"); err != nil {
+		return fx.Annotate(func() (Route, error) { return Route{}, err }, fx.ResultTags(RouteGroup))
+	}
+	return fx.Annotate(f, fx.ResultTags(RouteGroup))
+}
 
-// AsRoutes annotates a constructor returning []Route.
-func AsRoutes(f any) any { return fx.Annotate(f, fx.ResultTags(`group:"admin_routes,flatten"`)) }
+// AsRoutes annotates a constructor returning []Route. One returning
+// anything else fails the start with an error that names it.
+func AsRoutes(f any) any {
+	if err := constructor("AsRoutes", f, reflect.TypeFor[[]Route](), "func() []admin.Route { return rs }",
+		"fx.ResultTags(`group:\"admin_routes,flatten\"`)", "its routes would never be served"); err != nil {
+		return fx.Annotate(func() ([]Route, error) { return nil, err }, fx.ResultTags(`group:"admin_routes,flatten"`))
+	}
+	return fx.Annotate(f, fx.ResultTags(`group:"admin_routes,flatten"`))
+}
 
-// AsCheck annotates a constructor returning a Check.
-func AsCheck(f any) any { return fx.Annotate(f, fx.ResultTags(CheckGroup)) }
+// AsCheck annotates a constructor returning a Check. One returning
+// anything else ([]Check: give each check its own AsCheck) fails the
+// start with an error that names it: in a group nobody reads, the check
+// would never run, and /readyz would not see its dependency down.
+func AsCheck(f any) any {
+	if err := constructor("AsCheck", f, reflect.TypeFor[Check](), "func() admin.Check { return c }",
+		"fx.ResultTags(admin.CheckGroup)", "its check would never run, and /readyz would not see its dependency down"); err != nil {
+		return fx.Annotate(func() (Check, error) { return Check{}, err }, fx.ResultTags(CheckGroup))
+	}
+	return fx.Annotate(f, fx.ResultTags(CheckGroup))
+}
+
+// constructor checks f, given to helper: a function, not nil nor already
+// annotated with fx.Annotate, whose first result is want (fx puts a
+// result into the group of its own type, so one of another type lands,
+// silently, in a group the admin listener never reads). wrap is the
+// constructor to write instead of a nil one or a value, tags the
+// annotations to give in one fx.Annotate with another's, lost what a
+// result of another type would miss.
+func constructor(helper string, f any, want reflect.Type, wrap, tags, lost string) error {
+	if err := fxresult.NilConstructor(helper, f, wrap); err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	if err := fxresult.Annotated(helper, f, tags); err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	if err := fxresult.NotAFunction(helper, f, map[string]string{"AsRoute": "route", "AsRoutes": "routes", "AsCheck": "check"}[helper], wrap); err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	if err := fxresult.First(f, want); err != nil {
+		hint := "return " + want.String()
+		_, out, _ := fxresult.Describe(f)
+		switch {
+		case helper == "AsRoute" && out == reflect.TypeFor[[]Route]():
+			hint = "register it with admin.AsRoutes"
+		case helper == "AsRoutes" && out == reflect.TypeFor[Route]():
+			hint = "register it with admin.AsRoute"
+		case helper == "AsCheck" && out == reflect.TypeFor[[]Check]():
+			hint = "give each check a constructor of its own, registered with admin.AsCheck"
+		}
+		return fmt.Errorf("admin: %s(%w): the admin listener's group takes %v values only, so %s; %s", helper, err, want, lost, hint)
+	}
+	return nil
+}

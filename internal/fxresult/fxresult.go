@@ -1,7 +1,8 @@
 // Package fxresult checks the constructors that the group helpers
-// (dispatcher.AsCommands, middleware.AsMiddleware) annotate: fx puts a
-// constructor's result into the group of the result's own type, so one of
-// another type than the group's lands in a group nobody reads, silently.
+// (dispatcher.AsCommands, middleware.AsMiddleware, admin.AsRoute, AsRoutes
+// and AsCheck) annotate: fx puts a constructor's result into the group of
+// the result's own type, so one of another type than the group's lands in
+// a group nobody reads, silently.
 // It also reads the build errors of an app that a user causes most often,
 // a module wired twice (ProvidedTwice; OutsideGroup when the type is a
 // command's or a middleware's, provided without its group helper) and a
