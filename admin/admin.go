@@ -31,7 +31,10 @@ type Route struct {
 	// "/v1/events/:seq"; echo adds a missing leading "/".
 	Path string
 	// Handler serves the route, behind IMCALLBACK_ADMIN_TOKEN when one is
-	// set and the route is not Open.
+	// set and the route is not Open. Its request's context ends at the
+	// service's stop: an error it returns wrapping context.Canceled is
+	// answered 503, the request cut short, as an error of no
+	// echo.HTTPError is otherwise answered 500 "internal error".
 	Handler echo.HandlerFunc
 	// Open serves the route without IMCALLBACK_ADMIN_TOKEN. Only for what
 	// reveals nothing of the service, such as the console's page and

@@ -334,7 +334,9 @@ const AdminMaxConns = 256
 // ErrorBody is the admin listener's error answer.
 type ErrorBody struct {
 	// Error is an echo.HTTPError's message (its status text when the
-	// message is no string), or "internal error" for any other error.
+	// message is no string), a 503's saying the request was cut short for
+	// an error wrapping context.Canceled (the stop ended the request), or
+	// "internal error" for any other error.
 	Error string `json:"error"`
 }
 
@@ -345,13 +347,20 @@ func adminErrorHandler(log *zap.Logger) echo.HTTPErrorHandler {
 		}
 		status, msg := http.StatusInternalServerError, "internal error"
 		var he *echo.HTTPError
-		if errors.As(err, &he) {
+		switch {
+		case errors.As(err, &he):
 			status = he.Code
 			if m, ok := he.Message.(string); ok {
 				msg = m
 			} else {
 				msg = http.StatusText(status)
 			}
+		case errors.Is(err, context.Canceled):
+			// A route (a plugin's) that gave up when the stop ended its
+			// request's context (endAtStop), or its caller left: no bug,
+			// and another replica, or this one started again, answers. The
+			// events API and the topics answer so themselves.
+			status, msg = http.StatusServiceUnavailable, "the request was cut short (the service is stopping), try again"
 		}
 		if status >= http.StatusInternalServerError {
 			log.Error("admin request failed", zap.String("path", c.Request().URL.Path), zap.Error(err))

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,4 +145,57 @@ func getInBackground(url string) <-chan answered {
 		done <- answered{status: resp.StatusCode, err: err}
 	}()
 	return done
+}
+
+// TestAPluginRouteCutShortByTheStopIs503: a plugin's route that gives up
+// when the stop ends its request's context, returning that context's
+// error, was answered 500 "internal error" and logged as for a bug, where
+// the events API and the topics answer such a request 503 to try again
+// (another replica, or this one started again, answers). The admin
+// listener now answers it so for every route.
+func TestAPluginRouteCutShortByTheStopIs503(t *testing.T) {
+	entered := make(chan struct{})
+	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0"
+	lc := fxtest.NewLifecycle(t)
+	a, err := newAdmin(adminIn{Lifecycle: lc, Config: &cfg, Log: zap.NewNop(), Registry: prometheus.NewRegistry(),
+		Routes: []admin.Route{{Method: http.MethodGet, Path: "/v1/wait", Handler: func(c echo.Context) error {
+			close(entered)
+			<-c.Request().Context().Done()
+			return fmt.Errorf("waiting for the store: %w", c.Request().Context().Err())
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.RequireStart()
+	type answer struct {
+		status int
+		body   ErrorBody
+		err    error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get("http://" + a.Addr().String() + "/v1/wait")
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		var body ErrorBody
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		done <- answer{status: resp.StatusCode, body: body, err: err}
+	}()
+	select {
+	case <-entered:
+	case a := <-done:
+		t.Fatalf("the request ended before its route ran: %d %v", a.status, a.err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := lc.Stop(ctx); err != nil {
+		t.Fatalf("the stop: %v", err)
+	}
+	if a := <-done; a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(a.body.Error, "cut short") {
+		t.Fatalf("the route cut short by the stop was answered %d %+v %v; want 503 saying the request was cut short", a.status, a.body, a.err)
+	}
 }
