@@ -116,6 +116,12 @@ func secretKey(secret string) ([]byte, error) {
 	if s == "" {
 		return nil, errors.New("required: whsec_ followed by base64")
 	}
+	if strings.Contains(s, ",") {
+		// Secrets listed as the other list variables list their values
+		// (IMCALLBACK_SDKAPPID, IMCALLBACK_FORWARD_MATCH): "not base64"
+		// would send the operator to check secrets that each are.
+		return nil, errors.New("has a comma, which no base64 has: several secrets are separated by spaces, not commas")
+	}
 	key, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, errors.New("is not base64 after whsec_")

@@ -248,6 +248,11 @@ func TestForwardSecretRotationMistakes(t *testing.T) {
 		{"the second without whsec_", whsec + " " + strings.TrimPrefix(whsecNew, "whsec_"), "secret #2 does not begin with whsec_"},
 		{"a secret broken by a space", "whsec_MfKQ9r8GKYqr TwjUPD8ILPZIo2LaLaSw", "secret #2 does not begin with whsec_"},
 		{"an empty whsec_", whsec + " whsec_", "secret #2 required"},
+		// A comma separates the values of the other list variables
+		// (IMCALLBACK_SDKAPPID, _FORWARD_MATCH): it was refused as "not
+		// base64", which each secret is.
+		{"two separated by a comma", whsec + "," + whsecNew, "secret has a comma, which no base64 has: several secrets are separated by spaces"},
+		{"two separated by a comma and a space", whsec + ", " + whsecNew, "secret #1 has a comma, which no base64 has: several secrets are separated by spaces"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, envErr := config.Load(config.Source{Environ: env("IMCALLBACK_SDKAPPID=1400000001",
