@@ -49,35 +49,17 @@ func TestAnAdminRequestInFlightEndsAtTheStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc.RequireStart()
-	type answer struct {
-		status int
-		body   map[string]string
-		err    error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		resp, err := http.Post("http://"+a.Addr().String()+"/v1/long", "application/json", nil)
-		if err != nil {
-			done <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		var body map[string]string
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		done <- answer{status: resp.StatusCode, body: body, err: err}
-	}()
-	select {
-	case <-entered:
-	case a := <-done:
-		t.Fatalf("the request ended before its route ran: %d %v", a.status, a.err)
-	}
+	done := sendInBackground(http.MethodPost, "http://"+a.Addr().String()+"/v1/long")
+	awaitRoute(t, entered, done)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := lc.Stop(ctx); err != nil {
 		t.Fatalf("the stop with an admin request in flight failed: %v; want the request ended and the drain done", err)
 	}
-	if a := <-done; a.err != nil || a.status != http.StatusOK || a.body["stopped"] != "part way" {
-		t.Fatalf("the request ended with %d %v %v; want 200 with the route's answer of what it did", a.status, a.body, a.err)
+	got := <-done
+	var body map[string]string
+	if got.err != nil || got.status != http.StatusOK || json.Unmarshal(got.body, &body) != nil || body["stopped"] != "part way" {
+		t.Fatalf("the request ended with %d %s %v; want 200 with the route's answer of what it did", got.status, got.body, got.err)
 	}
 }
 
@@ -127,24 +109,47 @@ func TestAScrapeWaitingOnAStuckCheckEndsAtTheStop(t *testing.T) {
 // answered is how a request made in the background ended.
 type answered struct {
 	status int
+	body   []byte
 	err    error // of the request or of reading its whole body
 }
 
 // getInBackground GETs url on a goroutine of its own, reads the whole
 // answer, and sends how it ended.
 func getInBackground(url string) <-chan answered {
+	return sendInBackground(http.MethodGet, url)
+}
+
+// sendInBackground sends a request of method, without a body, to url on
+// a goroutine of its own, reads the whole answer, and sends how it ended.
+func sendInBackground(method, url string) <-chan answered {
 	done := make(chan answered, 1)
 	go func() {
-		resp, err := http.Get(url)
+		req, err := http.NewRequest(method, url, nil)
+		if err != nil {
+			done <- answered{err: err}
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			done <- answered{err: err}
 			return
 		}
 		defer resp.Body.Close()
-		_, err = io.Copy(io.Discard, resp.Body)
-		done <- answered{status: resp.StatusCode, err: err}
+		body, err := io.ReadAll(resp.Body)
+		done <- answered{status: resp.StatusCode, body: body, err: err}
 	}()
 	return done
+}
+
+// awaitRoute waits until the route of the request done reports entered,
+// and fails t if the request ended first.
+func awaitRoute(t *testing.T, entered <-chan struct{}, done <-chan answered) {
+	t.Helper()
+	select {
+	case <-entered:
+	case a := <-done:
+		t.Fatalf("the request ended before its route ran: %d %s %v", a.status, a.body, a.err)
+	}
 }
 
 // TestAPluginRouteCutShortByTheStopIs503: a plugin's route that gives up
@@ -168,34 +173,16 @@ func TestAPluginRouteCutShortByTheStopIs503(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc.RequireStart()
-	type answer struct {
-		status int
-		body   ErrorBody
-		err    error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		resp, err := http.Get("http://" + a.Addr().String() + "/v1/wait")
-		if err != nil {
-			done <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		var body ErrorBody
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		done <- answer{status: resp.StatusCode, body: body, err: err}
-	}()
-	select {
-	case <-entered:
-	case a := <-done:
-		t.Fatalf("the request ended before its route ran: %d %v", a.status, a.err)
-	}
+	done := sendInBackground(http.MethodGet, "http://"+a.Addr().String()+"/v1/wait")
+	awaitRoute(t, entered, done)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := lc.Stop(ctx); err != nil {
 		t.Fatalf("the stop: %v", err)
 	}
-	if a := <-done; a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(a.body.Error, "cut short") {
-		t.Fatalf("the route cut short by the stop was answered %d %+v %v; want 503 saying the request was cut short", a.status, a.body, a.err)
+	got := <-done
+	var body ErrorBody
+	if got.err != nil || got.status != http.StatusServiceUnavailable || json.Unmarshal(got.body, &body) != nil || !strings.Contains(body.Error, "cut short") {
+		t.Fatalf("the route cut short by the stop was answered %d %s %v; want 503 saying the request was cut short", got.status, got.body, got.err)
 	}
 }
