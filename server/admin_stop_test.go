@@ -69,7 +69,8 @@ func TestAnAdminRequestInFlightEndsAtTheStop(t *testing.T) {
 // stop did not end it: with IMCALLBACK_SHUTDOWN_TIMEOUT below that wait,
 // a scrape in flight while a check ignored its deadline failed the admin
 // listener's drain (exit 1). The scrape now stops waiting at the stop,
-// answering the check as timed out, and the drain succeeds.
+// answering the check as not answered before the request ended, and the
+// drain succeeds.
 func TestAScrapeWaitingOnAStuckCheckEndsAtTheStop(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	defer close(release)

@@ -80,8 +80,10 @@ func (r *checkRunner) do(run *checkRun, timeout time.Duration) {
 // (joining its run in flight, if any), and returns "ok" or the error text
 // by check name. A check whose run has not returned within timeout (and
 // CheckGrace) is reported as timed out and still running; it is not run
-// again until that run returns. ctx ends the wait early, with the same
-// report for the checks that have not answered.
+// again until that run returns. ctx ends the wait early (the stop, or the
+// caller gone), and the checks that have not answered by then are
+// reported as still running when the wait ended, not as timed out: their
+// deadline need not have passed.
 func runChecks(ctx context.Context, runners []*checkRunner, timeout time.Duration) map[string]string {
 	runs := make([]*checkRun, len(runners))
 	for i, r := range runners {
@@ -91,7 +93,7 @@ func runChecks(ctx context.Context, runners []*checkRunner, timeout time.Duratio
 	// grace keeps a busy machine from reporting it as one that ignored it.
 	late := time.NewTimer(timeout + CheckGrace)
 	defer late.Stop()
-	waiting := true
+	waiting, cut := true, false
 	out := make(map[string]string, len(runners))
 	for i, run := range runs {
 		if waiting {
@@ -100,15 +102,21 @@ func runChecks(ctx context.Context, runners []*checkRunner, timeout time.Duratio
 			case <-late.C:
 				waiting = false
 			case <-ctx.Done():
-				waiting = false
+				waiting, cut = false, true
 			}
 		}
 		select {
 		case <-run.done:
 			out[runners[i].check.Name] = run.state
 		default:
+			running := time.Since(run.started).Round(time.Millisecond)
+			if cut {
+				out[runners[i].check.Name] = fmt.Sprintf("no answer before the request ended (the service is stopping, or the "+
+					"caller left): still running after %v, within its %v", running, timeout)
+				continue
+			}
 			out[runners[i].check.Name] = fmt.Sprintf("no answer within %v: timed out, still running after %v "+
-				"(no new run of the check starts until this one returns)", timeout, time.Since(run.started).Round(time.Millisecond))
+				"(no new run of the check starts until this one returns)", timeout, running)
 		}
 	}
 	return out

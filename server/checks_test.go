@@ -148,6 +148,23 @@ func TestAJoinedRunIsSharedAndTheNextStartsAfterIt(t *testing.T) {
 	}
 }
 
+// TestAWaitCutShortSaysSoNotTimedOut: a wait for the checks that ended
+// with its request (the stop, or the caller gone) reported every check
+// that had not answered yet as "timed out", though its deadline had not
+// passed: /readyz and /v1/status said so at every stop. It says the
+// request ended instead, and a check past its deadline is still timed out.
+func TestAWaitCutShortSaysSoNotTimedOut(t *testing.T) {
+	stuck := &stuckCheck{release: make(chan struct{})}
+	defer close(stuck.release)
+	runners := newCheckRunners([]admin.Check{{Name: "stuck", Check: stuck.check}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	got := runChecks(ctx, runners, time.Hour)["stuck"]
+	if !strings.Contains(got, "before the request ended") || strings.Contains(got, "timed out") {
+		t.Errorf("a wait cut short by its request reports %q; want it to say the request ended, not that the check timed out", got)
+	}
+}
+
 // TestAPanickingCheckFailsItsRun: a check runs on a goroutine of its own,
 // where its panic ended the process; it fails its run instead, naming the
 // panic, and the next join runs it again.
