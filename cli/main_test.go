@@ -1299,7 +1299,9 @@ func TestServeWarnsAboutSettings(t *testing.T) {
 		file    string // the YAML file's content; none when empty
 		want    string
 	}{
-		{name: "wide sign window", environ: []string{"IMCALLBACK_SIGN_WINDOW=1h"},
+		// A duplicate window of an hour too: with durable delivery a sign
+		// window longer than the duplicate window is refused.
+		{name: "wide sign window", environ: []string{"IMCALLBACK_SIGN_WINDOW=1h", "IMCALLBACK_DEDUP_WINDOW=1h"},
 			want: "IMCALLBACK_SIGN_WINDOW 1h0m0s is wide"},
 		{name: "forward timeout past the deadline", environ: []string{"IMCALLBACK_HANDLER_TIMEOUT=2s"},
 			file: "forward:\n  - name: backend\n    url: http://127.0.0.1:1/im\n    match: [\"Group.*\"]\n" +
