@@ -96,7 +96,7 @@ func newRootCmd(stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 }
 
 // newNamedRootCmd is the command line named name (the binary's, under
-// Main).
+// Main and Run).
 func newNamedRootCmd(name string, stdout, stderr io.Writer, modules ...fx.Option) *cobra.Command {
 	g := globalFlags{name: name, modules: modules}
 	serve := newServeCmd(&g)
@@ -917,7 +917,7 @@ func (g *globalFlags) readsTheService(command string, err error) error {
 }
 
 // devApp names the development app --dev gives: make run's for the stock
-// binary; for a program of its own under Main, which has no make run (a
+// binary; for a program of its own (Main, Run), which has no make run (a
 // target of imcallback's repository), the app its own serve --dev runs.
 func (g *globalFlags) devApp() string {
 	if g.name == defaultName {
