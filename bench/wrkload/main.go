@@ -172,13 +172,13 @@ func main() {
 	if *baselineRoot != "" && len(rates) > 0 {
 		fail("-baseline-root compares wrk rounds; it does not combine with -sustained")
 	}
-	if picked, err := selectRows(rows(""), *only, len(rates) > 0); err != nil {
-		fail(err.Error())
-	} else if err := durableSecondsProblem(picked, *seconds); err != nil {
-		fail(err.Error())
-	}
 	extra, err := splitEnv(*extraEnv)
 	if err != nil {
+		fail(err.Error())
+	}
+	if picked, err := selectRows(rows(""), *only, len(rates) > 0); err != nil {
+		fail(err.Error())
+	} else if err := durableSecondsProblem(picked, *seconds, extra); err != nil {
 		fail(err.Error())
 	}
 	var wrk string
@@ -513,17 +513,29 @@ const maxSeconds = int(config.MaxSignWindow/time.Second) - 60
 // maxDurableSeconds is the longest -seconds with a durable row: with
 // durable delivery the service refuses a sign window longer than its
 // duplicate window (IMCALLBACK_DEDUP_WINDOW), and the rows keep the
-// default one, whose memory (rate × window) the durable row measures.
+// default one, whose memory (rate × window) the durable row measures,
+// unless -env sets another (durableSecondsProblem).
 var maxDurableSeconds = int(config.Default().DedupWindow/time.Second) - 60
 
-// durableSecondsProblem refuses -seconds past maxDurableSeconds when rows
-// hold a durable row: its service would refuse to start.
-func durableSecondsProblem(rows []row, seconds int) error {
+// durableSecondsProblem refuses -seconds past the longest run a durable
+// row of rows takes: its service would refuse to start. That is
+// maxDurableSeconds, or with a duplicate window set in extra (-env
+// IMCALLBACK_DEDUP_WINDOW=…) that window less a minute.
+func durableSecondsProblem(rows []row, seconds int, extra []string) error {
+	window, longest := config.Default().DedupWindow, maxDurableSeconds
+	for _, e := range extra {
+		if v, ok := strings.CutPrefix(e, "IMCALLBACK_DEDUP_WINDOW="); ok {
+			if d, err := config.ParseDuration(v); err == nil { // one that does not parse the service refuses itself
+				window, longest = d, int(d/time.Second)-60
+			}
+		}
+	}
 	for _, r := range rows {
-		if slices.Contains(r.env, "IMCALLBACK_DELIVERY=durable") && seconds > maxDurableSeconds {
+		if slices.Contains(r.env, "IMCALLBACK_DELIVERY=durable") && seconds > longest {
 			return fmt.Errorf("-seconds must be at most %d with the %s row: the service's sign window, the run's length plus a minute, "+
-				"may be no longer than its duplicate window, %v by default (leave the durable rows out with -rows for longer runs)",
-				maxDurableSeconds, r.name, config.Default().DedupWindow)
+				"may be no longer than its duplicate window, %v (leave the durable rows out with -rows for longer runs, or "+
+				"raise the window with -env IMCALLBACK_DEDUP_WINDOW=…)",
+				longest, r.name, window)
 		}
 	}
 	return nil

@@ -210,14 +210,30 @@ func TestSignWindowOutlastsTheRun(t *testing.T) {
 	all := rows("")
 	inline, _ := selectRows(all, "chain-unknown,inline-sqlite", false)
 	durable, _ := selectRows(all, "chain-unknown,durable-paused", false)
-	if err := durableSecondsProblem(inline, maxSeconds); err != nil {
+	if err := durableSecondsProblem(inline, maxSeconds, nil); err != nil {
 		t.Errorf("inline rows, -seconds %d: %v", maxSeconds, err)
 	}
-	if err := durableSecondsProblem(durable, maxDurableSeconds); err != nil {
+	if err := durableSecondsProblem(durable, maxDurableSeconds, nil); err != nil {
 		t.Errorf("a durable row, -seconds %d: %v", maxDurableSeconds, err)
 	}
-	if err := durableSecondsProblem(durable, maxDurableSeconds+1); err == nil || !strings.Contains(err.Error(), "durable-paused") {
+	if err := durableSecondsProblem(durable, maxDurableSeconds+1, nil); err == nil || !strings.Contains(err.Error(), "durable-paused") {
 		t.Errorf("a durable row, -seconds %d: %v, want a refusal naming the row", maxDurableSeconds+1, err)
+	}
+	// A duplicate window of the run's own (-env) moves the bound with it,
+	// as the service's refusal moves: an hour takes the longest run, whose
+	// window the service takes beside it.
+	hour := []string{"IMCALLBACK_DEDUP_WINDOW=1h"}
+	if err := durableSecondsProblem(durable, maxSeconds, hour); err != nil {
+		t.Errorf("a durable row with -env %s, -seconds %d: %v", hour[0], maxSeconds, err)
+	}
+	if _, err := config.Load(config.Source{Environ: func() []string {
+		return []string{"IMCALLBACK_SDKAPPID=" + appID, signWindowEnv(maxSeconds), "IMCALLBACK_DELIVERY=durable", hour[0]}
+	}}); err != nil {
+		t.Errorf("the service refuses the run durableSecondsProblem takes: %v", err)
+	}
+	short := []string{"IMCALLBACK_DEDUP_WINDOW=2m"}
+	if err := durableSecondsProblem(durable, 61, short); err == nil || !strings.Contains(err.Error(), "2m0s") {
+		t.Errorf("a durable row with -env %s, -seconds 61: %v, want a refusal naming the window", short[0], err)
 	}
 }
 
