@@ -339,6 +339,51 @@ func TestEventTimeOfAnEventNeverReceived(t *testing.T) {
 	}
 }
 
+// TestARetriedInfoChangeIsDatedByItsEventTimeElseItsArrival pins the rule
+// docs/protocol.md §5.2 states for IM's optional retry of an info change
+// that arrives, in a later second, after a newer change: with EventTime the
+// retry keeps its time and leaves the newer value; without one nothing in
+// the payload dates it but its arrival, so the retry, arriving last, wins.
+func TestARetriedInfoChangeIsDatedByItsEventTimeElseItsArrival(t *testing.T) {
+	s := openSQLite(t)
+	h, err := topicsync.NewHandlers(s, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		eventTime func(sec int) protocol.FlexInt
+		want      string
+	}{
+		{"with EventTime", func(sec int) protocol.FlexInt { return protocol.FlexInt(at(sec).UnixMilli()) }, "newer"},
+		{"without EventTime", func(int) protocol.FlexInt { return 0 }, "older"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "@TGS#_g@TOPIC#_retried_" + strings.ReplaceAll(tc.name, " ", "_")
+			create := &dispatcher.Event[group.AfterCreateTopic]{Command: group.AfterCreateTopicCommand.Name(), AppID: testApp,
+				ReceivedAt: at(0), Payload: group.AfterCreateTopic{GroupID: "@TGS#_g", TopicID: id, Name: "first"}}
+			if err := h.Create(t.Context(), create); err != nil {
+				t.Fatal(err)
+			}
+			change := func(name string, made, received int) {
+				t.Helper()
+				ev := &dispatcher.Event[group.AfterTopicInfoChanged]{Command: group.AfterTopicInfoChangedCommand.Name(), AppID: testApp,
+					ReceivedAt: at(received), Payload: group.AfterTopicInfoChanged{GroupID: "@TGS#_g", TopicID: id, Name: ptr(name),
+						EventTime: tc.eventTime(made)}}
+				if err := h.InfoChanged(t.Context(), ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			change("older", 10, 10) // IM missed the answer, and retries it below
+			change("newer", 20, 20)
+			change("older", 10, 30) // the retry
+			if got := mustGet(t, s, id).Name; got != tc.want {
+				t.Errorf("name %q after the retry of the older change; want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // failingStore is a Store whose writes fail with err.
 type failingStore struct {
 	topicsync.Store
