@@ -85,21 +85,17 @@ const (
 // so AsRoute refuses it, as it refuses any constructor whose first result
 // is no Route, failing the start with an error that names it.
 func AsRoute(f any) any {
-	if err := constructor("AsRoute", f, reflect.TypeFor[Route](), "func() admin.Route { return r }",
-		"fx.ResultTags(admin.RouteGroup)", "its route would never be served"); err != nil {
-		return fx.Annotate(func() (Route, error) { return Route{}, err }, fx.ResultTags(RouteGroup))
-	}
-	return fx.Annotate(f, fx.ResultTags(RouteGroup))
+	return annotate[Route](f, RouteGroup, groupHelper{name: "AsRoute", what: "route",
+		wrap: "func() admin.Route { return r }", tags: "fx.ResultTags(admin.RouteGroup)",
+		lost: "its route would never be served", other: reflect.TypeFor[[]Route](), otherHint: "register it with admin.AsRoutes"})
 }
 
 // AsRoutes annotates a constructor returning []Route. One returning
 // anything else fails the start with an error that names it.
 func AsRoutes(f any) any {
-	if err := constructor("AsRoutes", f, reflect.TypeFor[[]Route](), "func() []admin.Route { return rs }",
-		"fx.ResultTags(`group:\"admin_routes,flatten\"`)", "its routes would never be served"); err != nil {
-		return fx.Annotate(func() ([]Route, error) { return nil, err }, fx.ResultTags(`group:"admin_routes,flatten"`))
-	}
-	return fx.Annotate(f, fx.ResultTags(`group:"admin_routes,flatten"`))
+	return annotate[[]Route](f, `group:"admin_routes,flatten"`, groupHelper{name: "AsRoutes", what: "routes",
+		wrap: "func() []admin.Route { return rs }", tags: "fx.ResultTags(`group:\"admin_routes,flatten\"`)",
+		lost: "its routes would never be served", other: reflect.TypeFor[Route](), otherHint: "register it with admin.AsRoute"})
 }
 
 // AsCheck annotates a constructor returning a Check. One returning
@@ -107,42 +103,47 @@ func AsRoutes(f any) any {
 // start with an error that names it: in a group nobody reads, the check
 // would never run, and /readyz would not see its dependency down.
 func AsCheck(f any) any {
-	if err := constructor("AsCheck", f, reflect.TypeFor[Check](), "func() admin.Check { return c }",
-		"fx.ResultTags(admin.CheckGroup)", "its check would never run, and /readyz would not see its dependency down"); err != nil {
-		return fx.Annotate(func() (Check, error) { return Check{}, err }, fx.ResultTags(CheckGroup))
-	}
-	return fx.Annotate(f, fx.ResultTags(CheckGroup))
+	return annotate[Check](f, CheckGroup, groupHelper{name: "AsCheck", what: "check",
+		wrap: "func() admin.Check { return c }", tags: "fx.ResultTags(admin.CheckGroup)",
+		lost:  "its check would never run, and /readyz would not see its dependency down",
+		other: reflect.TypeFor[[]Check](), otherHint: "give each check a constructor of its own, registered with admin.AsCheck"})
 }
 
-// constructor checks f, given to helper: a function, not nil nor already
-// annotated with fx.Annotate, whose first result is want (fx puts a
-// result into the group of its own type, so one of another type lands,
-// silently, in a group the admin listener never reads). wrap is the
-// constructor to write instead of a nil one or a value, tags the
-// annotations to give in one fx.Annotate with another's, lost what a
-// result of another type would miss.
-func constructor(helper string, f any, want reflect.Type, wrap, tags, lost string) error {
-	if err := fxresult.NilConstructor(helper, f, wrap); err != nil {
-		return fmt.Errorf("admin: %w", err)
+// groupHelper describes AsRoute, AsRoutes or AsCheck for the errors of a
+// constructor it refuses.
+type groupHelper struct {
+	name, what, wrap, tags string // as fxresult.Constructor takes them
+	lost                   string // what a result of another type would miss
+	other                  reflect.Type
+	otherHint              string // what to do when the result is other
+}
+
+// annotate annotates f with the result tag, or, when the helper h refuses
+// f, gives a constructor that fails the start with h's error instead: fx
+// puts a result into the group of its own type, so one of another type
+// than T would land, silently, in a group the admin listener never reads.
+func annotate[T any](f any, tag string, h groupHelper) any {
+	if err := h.check(f, reflect.TypeFor[T]()); err != nil {
+		return fx.Annotate(func() (T, error) {
+			var none T
+			return none, err
+		}, fx.ResultTags(tag))
 	}
-	if err := fxresult.Annotated(helper, f, tags); err != nil {
-		return fmt.Errorf("admin: %w", err)
-	}
-	if err := fxresult.NotAFunction(helper, f, map[string]string{"AsRoute": "route", "AsRoutes": "routes", "AsCheck": "check"}[helper], wrap); err != nil {
+	return fx.Annotate(f, fx.ResultTags(tag))
+}
+
+// check refuses f, given to h, unless it is a constructor whose first
+// result is want.
+func (h groupHelper) check(f any, want reflect.Type) error {
+	if err := fxresult.Constructor(h.name, f, h.what, h.wrap, h.tags); err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
 	if err := fxresult.First(f, want); err != nil {
 		hint := "return " + want.String()
-		_, out, _ := fxresult.Describe(f)
-		switch {
-		case helper == "AsRoute" && out == reflect.TypeFor[[]Route]():
-			hint = "register it with admin.AsRoutes"
-		case helper == "AsRoutes" && out == reflect.TypeFor[Route]():
-			hint = "register it with admin.AsRoute"
-		case helper == "AsCheck" && out == reflect.TypeFor[[]Check]():
-			hint = "give each check a constructor of its own, registered with admin.AsCheck"
+		if _, out, _ := fxresult.Describe(f); out == h.other {
+			hint = h.otherHint
 		}
-		return fmt.Errorf("admin: %s(%w): the admin listener's group takes %v values only, so %s; %s", helper, err, want, lost, hint)
+		return fmt.Errorf("admin: %s(%w): the admin listener's group takes %v values only, so %s; %s", h.name, err, want, h.lost, hint)
 	}
 	return nil
 }

@@ -44,13 +44,8 @@ func AsCommand(f any) any {
 // result implements Command. A nil f, or a nil function, is refused
 // too: fx would panic on it.
 func commandConstructor(f any) error {
-	if err := fxresult.NilConstructor("AsCommand", f, "func() dispatcher.Command { return c }"); err != nil {
-		return fmt.Errorf("dispatcher: %w", err)
-	}
-	if err := fxresult.Annotated("AsCommand", f, "fx.As(new(dispatcher.Command)), fx.ResultTags(dispatcher.CommandGroup)"); err != nil {
-		return fmt.Errorf("dispatcher: %w", err)
-	}
-	if err := fxresult.NotAFunction("AsCommand", f, "command", "func() dispatcher.Command { return c }"); err != nil {
+	if err := fxresult.Constructor("AsCommand", f, "command", "func() dispatcher.Command { return c }",
+		"fx.As(new(dispatcher.Command)), fx.ResultTags(dispatcher.CommandGroup)"); err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
 	name, out, ok := fxresult.Describe(f)

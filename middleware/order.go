@@ -90,25 +90,14 @@ func (m Ordered) everyRequest() bool {
 // with fx.Annotate, which fx cannot annotate again: add
 // fx.ResultTags(middleware.Group) to that fx.Annotate instead.
 func AsMiddleware(f any) any {
-	if err := fxresult.NilConstructor("AsMiddleware", f, "func() middleware.Ordered { return m }"); err != nil {
-		return fx.Annotate(func() (Ordered, error) {
-			return Ordered{}, fmt.Errorf("middleware: %w", err)
-		}, fx.ResultTags(Group))
+	err := fxresult.Constructor("AsMiddleware", f, "middleware", "func() middleware.Ordered { return m }", "fx.ResultTags(middleware.Group)")
+	if err == nil {
+		if first := fxresult.First(f, reflect.TypeFor[Ordered]()); first != nil {
+			err = fmt.Errorf("AsMiddleware(%w): the middleware group collects middleware.Ordered values only, so it would never run; return Ordered{Name, Order, Func}", first)
+		}
 	}
-	if err := fxresult.Annotated("AsMiddleware", f, "fx.ResultTags(middleware.Group)"); err != nil {
-		return fx.Annotate(func() (Ordered, error) {
-			return Ordered{}, fmt.Errorf("middleware: %w", err)
-		}, fx.ResultTags(Group))
-	}
-	if err := fxresult.NotAFunction("AsMiddleware", f, "middleware", "func() middleware.Ordered { return m }"); err != nil {
-		return fx.Annotate(func() (Ordered, error) {
-			return Ordered{}, fmt.Errorf("middleware: %w", err)
-		}, fx.ResultTags(Group))
-	}
-	if err := fxresult.First(f, reflect.TypeFor[Ordered]()); err != nil {
-		return fx.Annotate(func() (Ordered, error) {
-			return Ordered{}, fmt.Errorf("middleware: AsMiddleware(%w): the middleware group collects middleware.Ordered values only, so it would never run; return Ordered{Name, Order, Func}", err)
-		}, fx.ResultTags(Group))
+	if err != nil {
+		return fx.Annotate(func() (Ordered, error) { return Ordered{}, fmt.Errorf("middleware: %w", err) }, fx.ResultTags(Group))
 	}
 	return fx.Annotate(f, fx.ResultTags(Group))
 }

@@ -69,6 +69,20 @@ func NilOption(helper string, opts []fx.Option) error {
 	return nil
 }
 
+// Constructor returns the first of NilConstructor's, Annotated's and
+// NotAFunction's errors for f given to helper: what every group helper
+// refuses before it reads f's result. what names what f builds, wrap is
+// the constructor to write instead, tags the annotations helper adds.
+func Constructor(helper string, f any, what, wrap, tags string) error {
+	if err := NilConstructor(helper, f, wrap); err != nil {
+		return err
+	}
+	if err := Annotated(helper, f, tags); err != nil {
+		return err
+	}
+	return NotAFunction(helper, f, what, wrap)
+}
+
 // NilConstructor returns an error naming helper when f is nil or a nil
 // function (an unset variable of a function type, say), with wrap, the
 // constructor to write instead: fx itself panics on either inside fx.New,
