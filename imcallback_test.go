@@ -755,6 +755,11 @@ func TestRecentCallbacks(t *testing.T) {
 	s.GetJSON(t, "/v1/recent?limit=0", 400, nil)
 	s.GetJSON(t, "/v1/recent?limit=1&limit=2", 400, nil) // the first was read
 	s.GetJSON(t, "/v1/recent?limt=1", 400, nil)          // ignored: the whole list
+	got.Recent = nil
+	s.GetJSON(t, "/v1/recent?limit=&limit=2", 200, &got) // an empty value is absent: was a 400
+	if len(got.Recent) != 2 {
+		t.Fatalf("limit=&limit=2: %d records, want 2", len(got.Recent))
+	}
 	body := get(t, s.AdminURL+"/v1/recent", 200)
 	if strings.Contains(body, "Sign") || strings.Contains(body, "MyFirstTopic") {
 		t.Errorf("the recent list shows the query or the body: %s", body)

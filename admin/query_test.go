@@ -69,3 +69,54 @@ func TestCheckQueryOfARouteThatReadsNone(t *testing.T) {
 		t.Fatalf("CheckQuery(state=dead) says %q", msg)
 	}
 }
+
+// TestCheckQueryTakesEmptyRepeatsAsAbsent: an empty value is the same as
+// an absent one, yet limit=&limit=5 (a script that sets limit to "" and
+// then appends &limit=5) was refused as limit given twice. CheckQuery now
+// takes it as limit=5, leaving that one value for q.Get; two values that
+// are not empty are still refused, and so are a repeated pretty (whose
+// presence counts) and a repeat of a parameter whose empty value is a
+// value (CheckQueryWithEmpty).
+func TestCheckQueryTakesEmptyRepeatsAsAbsent(t *testing.T) {
+	for _, tt := range []struct {
+		query        string
+		emptyIsValue []string
+		want         string // q.Get("limit") after the check
+		refused      string // in the 400's message; "" when the query passes
+	}{
+		{query: "limit=&limit=5", want: "5"},
+		{query: "limit=5&limit=", want: "5"},
+		{query: "limit=&limit=5&limit=", want: "5"},
+		{query: "limit=&limit=", want: ""},
+		{query: "limit=5&limit=&limit=6", refused: "limit is given more than once"},
+		{query: "limit=&cursor=&cursor=a&cursor=b", refused: "cursor is given more than once"},
+		{query: "limit=5&pretty&pretty", refused: "pretty is given more than once"},
+		{query: "limit=&limit=5", emptyIsValue: []string{"limit"}, refused: "limit is given more than once"},
+		{query: "limit=&limit=", emptyIsValue: []string{"limit"}, refused: "limit is given more than once"},
+		{query: "limit=&limit=5&cursor=&cursor=", emptyIsValue: []string{"cursor"}, refused: "cursor is given more than once"},
+	} {
+		t.Run(tt.query, func(t *testing.T) {
+			q, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = admin.CheckQueryWithEmpty(q, tt.emptyIsValue, "limit", "cursor")
+			if tt.refused != "" {
+				var he *echo.HTTPError
+				if !errors.As(err, &he) || he.Code != http.StatusBadRequest {
+					t.Fatalf("CheckQueryWithEmpty(%q, %q) = %v, want a 400", tt.query, tt.emptyIsValue, err)
+				}
+				if msg, _ := he.Message.(string); !strings.Contains(msg, tt.refused) {
+					t.Fatalf("CheckQueryWithEmpty(%q, %q) says %q, want it to say %q", tt.query, tt.emptyIsValue, msg, tt.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("CheckQueryWithEmpty(%q, %q) = %v, want nil", tt.query, tt.emptyIsValue, err)
+			}
+			if got := q["limit"]; len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("after CheckQueryWithEmpty(%q), limit is %q, want [%q]", tt.query, got, tt.want)
+			}
+		})
+	}
+}

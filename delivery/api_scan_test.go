@@ -732,6 +732,24 @@ func TestAListingParameterGivenTwiceIsRefused(t *testing.T) {
 			t.Errorf("GET %s: %d %s", query, w.Code, w.Body)
 		}
 	}
+	// An empty value is an absent one, so a repeat of it is no second
+	// value: limit=&limit=1 was a 400 "limit is given more than once". It
+	// lists one event now, as limit=1 does.
+	for _, query := range []string{"/v1/events?limit=&limit=1", "/v1/events?limit=1&limit=&state=&state=pending"} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, query, nil))
+		var page struct {
+			Events []delivery.EventInfo `json:"events"`
+		}
+		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &page) != nil || len(page.Events) != 1 {
+			t.Errorf("GET %s: %d %s, want one event", query, w.Code, w.Body)
+		}
+	}
+	w := httptest.NewRecorder()
+	e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/dead-letters?limit=&limit=1", nil))
+	if w.Code != http.StatusOK {
+		t.Errorf("GET /v1/dead-letters?limit=&limit=1: %d %s", w.Code, w.Body)
+	}
 }
 
 // TestAnEventPastTheRetentionPointsToItsDeadLetter: GET /v1/events/<seq>

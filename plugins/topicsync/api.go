@@ -181,6 +181,12 @@ func CheckAppFilter(id string) error {
 	return fmt.Errorf("%w: app id %q is no SdkAppid (decimal digits without a leading zero, at most %d)", ErrInvalid, cutID(id, MaxAppIDBytes), uint64(math.MaxUint64))
 }
 
+// emptyIsValue lists the read API's parameters whose empty value is a
+// value, not an absence: sdk_app_id= selects the topics stored before apps
+// were kept, so sdk_app_id=&sdk_app_id=A asks for two apps and is refused,
+// where limit=&limit=5 is limit=5.
+var emptyIsValue = []string{"sdk_app_id"}
+
 // appParam reads the sdk_app_id query parameter: nil when absent (every
 // app), else the app, which may be "" (LegacyAppID: the topics stored
 // before apps were kept).
@@ -189,7 +195,7 @@ func appParam(c echo.Context) (*string, error) {
 	if !ok {
 		return nil, nil
 	}
-	if CheckAppFilter(v[0]) != nil { // given once: the routes' CheckQuery refuses a repeat
+	if CheckAppFilter(v[0]) != nil { // given once: the routes' CheckQueryWithEmpty refuses a repeat
 		return nil, echo.NewHTTPError(http.StatusBadRequest,
 			"sdk_app_id must be an SDKAppID, a decimal number such as 1400000000 without a leading zero "+
 				"(or empty for the topics stored before apps were kept)")
@@ -209,7 +215,7 @@ func appParam(c echo.Context) (*string, error) {
 // they hold MaxPageBytes.
 func Routes(store Store) []admin.Route {
 	get := func(c echo.Context) error {
-		if err := admin.CheckQuery(c.QueryParams(), "sdk_app_id"); err != nil {
+		if err := admin.CheckQueryWithEmpty(c.QueryParams(), emptyIsValue, "sdk_app_id"); err != nil {
 			return err
 		}
 		// The id is "" on /v1/topics/.
@@ -244,7 +250,7 @@ func Routes(store Store) []admin.Route {
 	}
 	return []admin.Route{
 		{Method: http.MethodGet, Path: "/v1/topics", Handler: func(c echo.Context) error {
-			if err := admin.CheckQuery(c.QueryParams(), "sdk_app_id", "group_id", "include_deleted", "limit", "cursor"); err != nil {
+			if err := admin.CheckQueryWithEmpty(c.QueryParams(), emptyIsValue, "sdk_app_id", "group_id", "include_deleted", "limit", "cursor"); err != nil {
 				return err
 			}
 			includeDeleted := false

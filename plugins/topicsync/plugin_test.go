@@ -304,6 +304,10 @@ func TestListRefusesAParameterGivenTwice(t *testing.T) {
 		{"/v1/topics?limit=1&limit=2", "limit is given more than once"},
 		{"/v1/topics?group_id=%40TGS%23_twice&group_id=%40TGS%23_other", "group_id is given more than once"},
 		{"/v1/topics?include_deleted=true&include_deleted=false", "include_deleted is given more than once"},
+		// sdk_app_id= is a value (the topics stored before apps were
+		// kept), not an absence: which of the two was meant is unknown.
+		{"/v1/topics?sdk_app_id=&sdk_app_id=1400000001", "sdk_app_id is given more than once"},
+		{"/v1/topics/%40TGS%23_twice%40TOPIC%23_0?sdk_app_id=1400000001&sdk_app_id=", "sdk_app_id is given more than once"},
 		// A parameter the API does not read (a misspelt filter) listed
 		// every topic as a 200.
 		{"/v1/topics?group=%40TGS%23_other", `unknown parameter "group"`},
@@ -322,6 +326,13 @@ func TestListRefusesAParameterGivenTwice(t *testing.T) {
 	p.GetJSON(t, "/v1/topics?limit=1&pretty", 200, &page) // echo's own ?pretty
 	if len(page.Topics) != 1 {
 		t.Fatalf("GET /v1/topics?limit=1&pretty: %+v, want one topic", page)
+	}
+	// An empty value is an absent one, so a repeat of it is no second
+	// value: limit=&limit=1 was a 400 "limit is given more than once".
+	page = topicsync.ListResponse{}
+	p.GetJSON(t, "/v1/topics?limit=&limit=1&group_id=&group_id=%40TGS%23_twice", 200, &page)
+	if len(page.Topics) != 1 {
+		t.Fatalf("GET /v1/topics?limit=&limit=1&group_id=&group_id=…: %+v, want one topic", page)
 	}
 }
 
