@@ -28,7 +28,8 @@ var exporterScopes = []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_
 // An insecure flag contradicting the endpoint's scheme is one too
 // (insecureProblem), and so are TLS settings beside plain HTTP, which the
 // exporter refuses as it starts (tlsOnPlainHTTPProblem), and an endpoint
-// whose path no collector serves (endpointPathProblem).
+// whose path no collector serves (endpointPathProblem). A general
+// endpoint the traces one overrides is not checked: it is not used.
 func checkExporterEnv(getenv func(string) string) error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -39,7 +40,12 @@ func checkExporterEnv(getenv func(string) string) error {
 		get := func(key string) (string, string) {
 			return scope + key, strings.TrimSpace(getenv(scope + key))
 		}
-		if name, v := get("ENDPOINT"); v != "" {
+		// The traces endpoint, when set, overrides the general one's
+		// scheme, host and path: the general one is not used for the
+		// spans, and may be another signal's (a gRPC exporter's target,
+		// collector:4317, which has no scheme).
+		overridden := scope == exporterScopes[0] && strings.TrimSpace(getenv(exporterScopes[1]+"ENDPOINT")) != ""
+		if name, v := get("ENDPOINT"); v != "" && !overridden {
 			if msg := endpointProblem(v); msg != "" {
 				bad(name, "%s", msg)
 			}

@@ -161,7 +161,7 @@ func errorType(err error) string {
 // in either encoding (without an exporter a protocol configures nothing).
 // OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, when set, is the protocol, whatever
 // OTEL_EXPORTER_OTLP_PROTOCOL says. When on, an exporter setting
-// the exporter would ignore (an endpoint without http:// or https://, a
+// the exporter would ignore (an endpoint in use without http:// or https://, a
 // timeout that is no number of milliseconds, a header that is no
 // key=value or is empty, an unknown compression, a certificate file it cannot read,
 // ...) is an error naming the variable, never quoting its value; the
