@@ -275,7 +275,7 @@ func TestPauseOneCommand(t *testing.T) {
 	// The other command's event is processed, but above the held one it
 	// stays below no ack floor yet: its pending count is not asserted.
 	if st.State != "running" || len(st.Commands) != 2 || created.Load() != 0 ||
-		st.Commands[0] != (delivery.CommandState{Command: create, State: "paused", Pending: 1}) ||
+		st.Commands[0] != (delivery.CommandState{Command: create, State: "paused", Pending: 1, AfterCommand: true}) ||
 		st.Commands[1].Command != destroy || st.Commands[1].State != "running" {
 		t.Fatalf("while one command is paused: %+v; the paused handler ran %d times", st, created.Load())
 	}

@@ -2670,3 +2670,34 @@ func TestDeadEventReplayedFromItsPage(t *testing.T) {
 		t.Errorf("the handler ran %d times; want once", n)
 	}
 }
+
+// TestNoPauseForACommandTheServiceDoesNotHandle: the Overview's delivery
+// table lists, beside the after-commands, any other command with events,
+// such as one whose handler a later version left out, seen in the
+// dead-letter counts only. It offered that command a Pause, which could
+// only fail, after its confirm, with "… is not an after-command of this
+// service": such a line has no button now, and says why.
+func TestNoPauseForACommandTheServiceDoesNotHandle(t *testing.T) {
+	env := []string{"IMCALLBACK_DATA_DIR=" + t.TempDir(), "IMCALLBACK_MAX_DELIVERIES=1", "IMCALLBACK_BACKOFF=10ms"}
+	s := start(t, env, delivery.Module, fixableHandler(new(atomic.Bool), new(atomic.Int64)))
+	send(t, s, afterCommand, sample(t, afterCommand, map[string]any{"MsgKey": "handler gone"}))
+	waitDeadLetters(t, s, 1)
+	s.App.RequireStop()
+	s = start(t, env, delivery.Module) // the same data, without the handler
+	b := newBrowser(t)
+	b.do(t, "open the Overview", chromedp.Navigate(s.AdminURL+"/#overview"))
+	b.waitFor(t, "the command's line", rowWith("ov-queues", afterCommand))
+	got := eval[map[string]any](t, b, fmt.Sprintf(`(() => {
+		const tr = [...document.querySelectorAll('#ov-queues tbody tr')].find((tr) => tr.cells[0].textContent === %s);
+		return {buttons: tr.querySelectorAll('button').length, text: tr.textContent, title: tr.cells[4].title};
+	})()`, js(afterCommand)))
+	if got["buttons"] != float64(0) {
+		t.Errorf("the line of %s, which no handler of this service takes, has %v buttons, want none: %q", afterCommand, got["buttons"], got["text"])
+	}
+	if text, _ := got["text"].(string); !strings.Contains(text, "not handled") {
+		t.Errorf("the line of %s reads %q, want it to say it is not handled", afterCommand, text)
+	}
+	if title, _ := got["title"].(string); !strings.Contains(title, "not an after-command of this service") {
+		t.Errorf("the line's note explains %q, want it to say the command is not an after-command of this service", title)
+	}
+}

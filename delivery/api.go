@@ -947,6 +947,12 @@ type CommandState struct {
 	Pending int `json:"pending"`
 	// DeadLetters is how many of its events are in the dead-letter stream.
 	DeadLetters int `json:"dead_letters"`
+	// AfterCommand says whether the command is an after-command of this
+	// service, one its workers handle and POST /v1/delivery/pause takes;
+	// false for another command with events (one whose handler a later
+	// version left out, seen in its dead letters), which pausing would
+	// refuse.
+	AfterCommand bool `json:"after_command"`
 }
 
 // deliveryStatus answers GET /v1/delivery: whether the workers run, the
@@ -997,7 +1003,7 @@ func (s *Service) commandStates(ctx context.Context) (list []CommandState, unnam
 	known := slices.Clone(s.holds.known)
 	s.holds.mu.Unlock()
 	for _, cmd := range known {
-		state(cmd)
+		state(cmd).AfterCommand = true
 	}
 	for cmd, n := range counts.dead {
 		if cmd == "" {

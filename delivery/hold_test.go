@@ -222,3 +222,34 @@ func TestHeldCountsEndWithTheConsumer(t *testing.T) {
 		}
 	})
 }
+
+// TestDeliveryStatusMarksTheAfterCommands: GET /v1/delivery lists, beside
+// the after-commands, any other command with events, such as one whose
+// handler a later version left out, seen in its dead letters. Its line
+// looked like an after-command's, and the console offered to pause it,
+// which the service refuses; after_command now tells the two apart.
+func TestDeliveryStatusMarksTheAfterCommands(t *testing.T) {
+	o := options(t, backend{name: "embedded"})
+	rec := newRecorder()
+	rec.set(0, func(string, int) error { return fmt.Errorf("handler failed: %w", dispatcher.ErrPermanent) })
+	s := start(t, o, dispatcherFor(t, rec))
+	accept(t, s, request(testCommand, "handler gone"))
+	eventually(t, 30*time.Second, "the event dead-lettered", func() bool {
+		return len(deadLetters(t, events(t, s))) == 1 && pending(t, s) == 0
+	})
+	s.SetCommands([]string{otherCommand}) // as a later version that handles otherCommand only
+	var st struct {
+		Commands []delivery.CommandState `json:"commands"`
+	}
+	adminGet(t, s)("/v1/delivery", &st)
+	want := []delivery.CommandState{
+		{Command: otherCommand, State: "running", AfterCommand: true},
+		{Command: testCommand, State: "running", DeadLetters: 1},
+	}
+	if !slices.Equal(st.Commands, want) {
+		t.Errorf("GET /v1/delivery commands %+v, want %+v", st.Commands, want)
+	}
+	if err := s.PauseCommand(testCommand); !errors.Is(err, delivery.ErrUnknownCommand) {
+		t.Errorf("pausing %s: %v, want ErrUnknownCommand", testCommand, err)
+	}
+}

@@ -890,15 +890,22 @@
         // says why it is paused and the header's Resume is the way out.
         const own = deliveryCounts.own.has(c.command);
         const state = c.state === 'paused' && !own && deliveryCounts.all ? 'paused (all delivery)' : c.state;
+        // A command listed for its events alone (its handler left out of
+        // this version, its dead letters kept) has nothing to pause: the
+        // service refuses a pause of it.
+        const action = c.after_command || own
+          ? el('td', {}, el('button', {
+            class: 'small', type: 'button', title: (own ? 'Resume ' : 'Pause ') + c.command, disabled: pausingCommands.has(c.command),
+            onclick: (e) => pauseResumeCommand(e.currentTarget, own ? 'resume' : 'pause', c.command),
+          }, own ? 'Resume' : 'Pause'))
+          : el('td', { class: 'muted', title: c.command + ' is not an after-command of this service: no handler of it runs here, so there is nothing to pause.' },
+            'not handled');
         return el('tr', {},
           el('td', {}, c.command),
           el('td', {}, badge(state, stateKind(c.state))),
           el('td', { class: 'num' }, fmtNum(c.pending)),
           el('td', { class: 'num' }, fmtNum(c.dead_letters)),
-          el('td', {}, el('button', {
-            class: 'small', type: 'button', title: (own ? 'Resume ' : 'Pause ') + c.command, disabled: pausingCommands.has(c.command),
-            onclick: (e) => pauseResumeCommand(e.currentTarget, own ? 'resume' : 'pause', c.command),
-          }, own ? 'Resume' : 'Pause')));
+          action);
       }))));
   }
 
