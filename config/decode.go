@@ -20,12 +20,11 @@ import (
 // decode fills c from k one setting at a time, as koanf's Unmarshal would,
 // so that one bad value does not hide the others. A value that does not
 // decode is reported as a *FieldError naming it and replaced by its
-// default; failed holds the keys of those values, and overflows those of
-// them that are a whole number or a duration past what the field holds.
+// default; failed holds the keys of those values.
 //
 // A duration must have a unit: YAML reads `sign_window: 30` as the number
 // 30, which mapstructure would take as 30 ns.
-func (c *Config) decode(k *koanf.Koanf) (errs []error, failed map[string]bool, overflows []overflow) {
+func (c *Config) decode(k *koanf.Koanf) (errs []error, failed map[string]bool) {
 	failed = map[string]bool{}
 	v := reflect.ValueOf(c).Elem()
 	def := reflect.ValueOf(Default())
@@ -42,71 +41,11 @@ func (c *Config) decode(k *koanf.Koanf) (errs []error, failed map[string]bool, o
 		}
 		field.Set(def.Field(i))
 		failed[key] = true
-		raw := k.Get(key)
 		for _, m := range msgs {
-			fe := &FieldError{Key: key, Msg: m}
-			errs = append(errs, fe)
-			if shown := show(key, raw); isInteger(field.Kind()) && strings.HasPrefix(m, shown+" is out of range") {
-				negative := strings.HasPrefix(strings.TrimSpace(fmt.Sprint(raw)), "-")
-				overflows = append(overflows, overflow{fe: fe, field: i, bound: typeBound(field.Type(), negative), shown: shown})
-			}
+			errs = append(errs, &FieldError{Key: key, Msg: m})
 		}
 	}
-	return errs, failed, overflows
-}
-
-// overflow is a setting whose whole number or duration is written right
-// but past what its field's type holds: its FieldError gives the type's
-// bounds until nameRanges gives the setting's own.
-type overflow struct {
-	fe    *FieldError
-	field int           // the index of its Config field
-	bound reflect.Value // the bound of the field's type its value is past
-	shown string        // its value as the message shows it
-}
-
-// typeBound is the least value of the integer type typ when negative, else
-// the greatest; of a duration, in whole hours (±2562047h), as its
-// message says it, which no check of whole seconds refuses.
-func typeBound(typ reflect.Type, negative bool) reflect.Value {
-	b := reflect.New(typ).Elem()
-	bits := typ.Bits()
-	hours := math.MaxInt64 / time.Hour * time.Hour
-	switch {
-	case typ == reflect.TypeFor[time.Duration]() && negative:
-		b.SetInt(int64(-hours))
-	case typ == reflect.TypeFor[time.Duration]():
-		b.SetInt(int64(hours))
-	case b.CanInt() && negative:
-		b.SetInt(int64(-1) << (bits - 1))
-	case b.CanInt():
-		b.SetInt(int64(math.MaxInt64) >> (64 - bits))
-	case !negative: // an unsigned type's least is 0, its zero value
-		b.SetUint(uint64(math.MaxUint64) >> (64 - bits))
-	}
-	return b
-}
-
-// nameRanges says of each overflow what validation says of its setting at
-// the bound its value is past, with its value in place of the bound's
-// ("99999999999999999999" must be between 1 and 1024), rather than the
-// type's bounds (from -9223372036854775808 to 9223372036854775807), which
-// say nothing of what the setting takes. A setting validation takes at
-// that bound (max_conns has no greatest) keeps the type's bounds: they are
-// its own there. c is as validated, the overflowing fields at their
-// defaults: validation runs on a copy.
-func (c *Config) nameRanges(overflows []overflow) {
-	for _, o := range overflows {
-		probe := *c
-		reflect.ValueOf(&probe).Elem().Field(o.field).Set(o.bound)
-		at := fmt.Sprint(o.bound.Interface()) + " "
-		for _, err := range probe.problems() {
-			if fe, ok := err.(*FieldError); ok && fe.Key == o.fe.Key && strings.HasPrefix(fe.Msg, at) {
-				o.fe.Msg = o.shown + " " + strings.TrimPrefix(fe.Msg, at)
-				break
-			}
-		}
-	}
+	return errs, failed
 }
 
 // decodeField decodes the value of key into field and says, one message

@@ -145,7 +145,7 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	}
 	var c Config
 	c.emptyEnv = append(append(read.empty, emptyFileOnlyEnv(vars)...), emptySectionEnv(vars, sections)...)
-	decodeErrs, failed, overflows := c.decode(k)
+	decodeErrs, failed := c.decode(k)
 	for _, fe := range read.problems {
 		// The file's value or the default stayed: what validation says
 		// about it is noise beside the variable's own problem.
@@ -162,7 +162,6 @@ func LoadWith(src Source, sections ...SectionInfo) (*Config, error) {
 	problems = append(problems, c.applyAppEnv(vars)...)
 	c.markWrittenTimeouts(k.Get("forward"))
 	problems = append(problems, c.applyForwardEnv()...)
-	c.nameRanges(overflows)
 	for _, err := range c.problems() {
 		// A value that did not decode was replaced by its default: what
 		// validation says about that key is noise.
