@@ -178,9 +178,16 @@ func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "the event log is not reachable now, try again: "+err.Error()).SetInternal(err)
 		case errors.Is(err, context.Canceled):
 			// The service is stopping (or the caller left, who reads no
-			// answer): not an internal error, and another replica, or this
-			// one once started again, answers.
-			return echo.NewHTTPError(http.StatusServiceUnavailable, "the request was cut short (the service is stopping), try again: "+err.Error()).SetInternal(err)
+			// answer, and the log says so): not an internal error, and
+			// another replica, or this one once started again, answers. A
+			// replay that stopped part way (replayStopped) says how many
+			// it replayed and what to run, which a "try again" would
+			// contradict for a selection of events.
+			cut := admin.CutShort(c.Request().Context())
+			if he := (*echo.HTTPError)(nil); errors.As(err, &he) {
+				return echo.NewHTTPError(http.StatusServiceUnavailable, fmt.Sprintf("%s: %v", cut, he.Message)).SetInternal(err)
+			}
+			return echo.NewHTTPError(http.StatusServiceUnavailable, cut+", try again: "+err.Error()).SetInternal(err)
 		case errors.Is(err, ErrBadFilter):
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		case errors.Is(err, ErrDeadLettersKept):

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/dispatcher"
 )
 
@@ -42,7 +43,8 @@ func TestAdminErrorsHaveTheirStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := withStatus(func(echo.Context) error { return tt.err })(nil)
+			c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/v1/events", nil), httptest.NewRecorder())
+			got := withStatus(func(echo.Context) error { return tt.err })(c)
 			var he *echo.HTTPError
 			switch {
 			case tt.want == 0 && got != tt.err:
@@ -54,6 +56,72 @@ func TestAdminErrorsHaveTheirStatus(t *testing.T) {
 	}
 	if err := withStatus(func(echo.Context) error { return nil })(nil); err != nil {
 		t.Fatalf("a success became %v", err)
+	}
+}
+
+// TestACutShortRequestSaysWhoCutIt: a request whose context ended was
+// answered (and logged) "the request was cut short (the service is
+// stopping), try again" also when its caller had left (Ctrl-C on `events
+// replay`, a --timeout, the console giving up) while the service ran on,
+// and the answer of a replay stopped part way carried echo's own rendering
+// of its inner error ("code=500, message=…, internal=…") after a "try
+// again" that its own text ("replaying the same selection again repeats
+// them") contradicts. The answer now says whether the stop or the caller
+// cut it, and a replay stopped part way gives its own message alone.
+func TestACutShortRequestSaysWhoCutIt(t *testing.T) {
+	stopped := func() context.Context {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(admin.ErrStopping)
+		return ctx
+	}
+	left := func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	scanErr := fmt.Errorf("scan: %w", context.Canceled)
+	tests := []struct {
+		name    string
+		ctx     func() context.Context
+		err     error
+		want    []string
+		wantNot []string
+	}{
+		{"a read cut by the stop", stopped, scanErr,
+			[]string{"the request was cut short (the service is stopping), try again: scan: context canceled"}, nil},
+		{"a read whose caller left", left, scanErr,
+			[]string{"the request was cut short (its caller left), try again: scan: context canceled"}, []string{"stopping"}},
+		{"a replay cut by the stop", stopped, replayStopped(false, 3, scanErr),
+			[]string{"the request was cut short (the service is stopping): the replay stopped after 3 events (replaying the same selection again repeats them): scan: context canceled"},
+			[]string{"try again", "code=", "internal="}},
+		{"a replay whose caller left", left, replayStopped(true, 3, scanErr),
+			[]string{"the request was cut short (its caller left): the replay stopped after 3 events (replay the dead letters again"},
+			[]string{"try again", "code=", "internal=", "stopping"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/v1/events/replay", nil).WithContext(tt.ctx())
+			c := echo.New().NewContext(req, httptest.NewRecorder())
+			got := withStatus(func(echo.Context) error { return tt.err })(c)
+			var he *echo.HTTPError
+			if !errors.As(got, &he) || he.Code != http.StatusServiceUnavailable {
+				t.Fatalf("got %v, want a 503", got)
+			}
+			msg, _ := he.Message.(string)
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("the answer %q does not say %q", msg, w)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(msg, w) {
+					t.Errorf("the answer %q says %q", msg, w)
+				}
+			}
+			if !errors.Is(got, context.Canceled) {
+				t.Errorf("the answer %v no longer wraps context.Canceled, which the admin listener's log reads", got)
+			}
+		})
 	}
 }
 

@@ -294,22 +294,30 @@ func newAdmin(in adminIn) (*Admin, error) {
 }
 
 // endAtStop serves every admin request with its context ended also when
-// stop ends: the graceful drain waits for every request in flight, and
-// some run until their context ends or their work is done (one of Go's
-// profiler for as many seconds as it asks, a replay of a large selection
-// for minutes).
+// stop ends, with admin.ErrStopping as its cause: the graceful drain waits
+// for every request in flight, and some run until their context ends or
+// their work is done (one of Go's profiler for as many seconds as it asks,
+// a replay of a large selection for minutes).
 func endAtStop(stop context.Context) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			ctx, cancel := context.WithCancel(r.Context())
-			defer cancel()
-			defer context.AfterFunc(stop, cancel)()
+			// The stop's cause, admin.ErrStopping, tells a route (and the
+			// error handler) it from the caller leaving, whose cause is
+			// context.Canceled, and errAnswered both from a context.Canceled
+			// of something else the route waited for.
+			ctx, cancel := context.WithCancelCause(r.Context())
+			defer cancel(errAnswered)
+			defer context.AfterFunc(stop, func() { cancel(admin.ErrStopping) })()
 			c.SetRequest(r.WithContext(ctx))
 			return next(c)
 		}
 	}
 }
+
+// errAnswered is the cause of an admin request's context that ended when
+// its route returned (endAtStop), neither stopped nor left by its caller.
+var errAnswered = errors.New("the admin request was answered")
 
 // logRefusals is the admin listener's report of a connection refused
 // beyond AdminMaxConns: a warning at most once a minute, with the count so
@@ -335,8 +343,9 @@ const AdminMaxConns = 256
 type ErrorBody struct {
 	// Error is an echo.HTTPError's message (its status text when the
 	// message is no string), a 503's saying the request was cut short for
-	// an error wrapping context.Canceled (the stop ended the request), or
-	// "internal error" for any other error.
+	// an error wrapping context.Canceled (the stop ended the request, or
+	// its caller left: admin.CutShort), or "internal error" for any other
+	// error.
 	Error string `json:"error"`
 }
 
@@ -360,9 +369,15 @@ func adminErrorHandler(log *zap.Logger) echo.HTTPErrorHandler {
 			// request's context (endAtStop), or its caller left: no bug,
 			// and another replica, or this one started again, answers. The
 			// events API and the topics answer so themselves.
-			status, msg = http.StatusServiceUnavailable, "the request was cut short (the service is stopping), try again"
+			status, msg = http.StatusServiceUnavailable, admin.CutShort(c.Request().Context())+", try again"
 		}
-		if status >= http.StatusInternalServerError {
+		switch {
+		case errors.Is(err, context.Canceled) && admin.CallerLeft(c.Request().Context()):
+			// Its caller left (Ctrl-C on a replay, a --timeout, the
+			// console giving up): what the operator did, no failure of
+			// the service; nobody reads the answer.
+			log.Info("admin request cut short: its caller left", zap.String("path", c.Request().URL.Path), zap.Error(err))
+		case status >= http.StatusInternalServerError:
 			log.Error("admin request failed", zap.String("path", c.Request().URL.Path), zap.Error(err))
 		}
 		if err := c.JSON(status, ErrorBody{Error: msg}); err != nil {

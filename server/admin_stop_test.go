@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
@@ -183,7 +185,95 @@ func TestAPluginRouteCutShortByTheStopIs503(t *testing.T) {
 	}
 	got := <-done
 	var body ErrorBody
-	if got.err != nil || got.status != http.StatusServiceUnavailable || json.Unmarshal(got.body, &body) != nil || !strings.Contains(body.Error, "cut short") {
-		t.Fatalf("the route cut short by the stop was answered %d %s %v; want 503 saying the request was cut short", got.status, got.body, got.err)
+	if got.err != nil || got.status != http.StatusServiceUnavailable || json.Unmarshal(got.body, &body) != nil || !strings.Contains(body.Error, "cut short (the service is stopping)") {
+		t.Fatalf("the route cut short by the stop was answered %d %s %v; want 503 saying the stop cut the request short", got.status, got.body, got.err)
+	}
+}
+
+// TestAnAdminRequestWhoseCallerLeftIsNoFailure: a route that gives up when
+// its caller leaves (Ctrl-C on `imcallback events replay`, which the
+// runbook gives as the way to stop a replay; a --timeout; the console
+// giving up after 120 s) was logged at error level as "admin request
+// failed … the request was cut short (the service is stopping)" while the
+// service ran on: an alert on error lines fired, and the log named a stop
+// that never came. It is now logged at info level as cut short by its
+// caller. A route failing on a cancellation of something else than its
+// request (neither the stop nor its caller) is still a failure, and says
+// neither.
+func TestAnAdminRequestWhoseCallerLeftIsNoFailure(t *testing.T) {
+	tests := []struct {
+		name    string
+		leave   bool                            // the caller leaves once the route runs
+		route   func(ctx context.Context) error // the route's work
+		message string                          // the line logged
+		level   zapcore.Level
+	}{
+		{"the route gives up when its caller leaves", true, func(ctx context.Context) error {
+			<-ctx.Done()
+			return fmt.Errorf("replaying: %w", ctx.Err())
+		}, "admin request cut short: its caller left", zap.InfoLevel},
+		{"something else the route waited for was canceled", false, func(context.Context) error {
+			return fmt.Errorf("replaying: %w", context.Canceled) // not its request's, which runs on
+		}, "admin request failed", zap.ErrorLevel},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entered, returned := make(chan struct{}), make(chan struct{})
+			core, logs := observer.New(zap.InfoLevel)
+			cfg := config.Default()
+			cfg.AdminListen = "127.0.0.1:0"
+			lc := fxtest.NewLifecycle(t)
+			a, err := newAdmin(adminIn{Lifecycle: lc, Config: &cfg, Log: zap.New(core), Registry: prometheus.NewRegistry(),
+				Routes: []admin.Route{{Method: http.MethodPost, Path: "/v1/long", Handler: func(c echo.Context) error {
+					close(entered)
+					defer close(returned)
+					return tt.route(c.Request().Context())
+				}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lc.RequireStart()
+			ctx, leave := context.WithCancel(context.Background())
+			defer leave()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+a.Addr().String()+"/v1/long", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan answered, 1)
+			go func() {
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					done <- answered{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				done <- answered{status: resp.StatusCode, body: body, err: err}
+			}()
+			<-entered
+			if tt.leave {
+				leave()
+			}
+			<-returned
+			got := <-done
+			// The stop waits for the request in flight, whose error is
+			// logged before it ends.
+			lc.RequireStop()
+			if !tt.leave {
+				var body ErrorBody
+				if got.status != http.StatusServiceUnavailable || json.Unmarshal(got.body, &body) != nil || body.Error != "the request was cut short, try again" {
+					t.Errorf("answered %d %s %v; want 503 saying the request was cut short, neither by the stop nor by its caller", got.status, got.body, got.err)
+				}
+			}
+			var lines []observer.LoggedEntry
+			for _, e := range logs.All() {
+				if e.Message == "admin request failed" || e.Message == "admin request cut short: its caller left" {
+					lines = append(lines, e)
+				}
+			}
+			if len(lines) != 1 || lines[0].Message != tt.message || lines[0].Level != tt.level {
+				t.Fatalf("the request was logged %v; want one %v line %q", lines, tt.level, tt.message)
+			}
+		})
 	}
 }

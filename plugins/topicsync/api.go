@@ -326,7 +326,7 @@ const readPingTimeout = 2 * time.Second
 func readError(ctx context.Context, store Store, err error) error {
 	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
 		return echo.NewHTTPError(http.StatusServiceUnavailable,
-			"the request was cut short (the service is stopping), try again: "+err.Error()).SetInternal(err)
+			admin.CutShort(ctx)+", try again: "+err.Error()).SetInternal(err)
 	}
 	pingCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readPingTimeout)
 	defer cancel()
