@@ -175,19 +175,12 @@ func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 			errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 			connectionDown(err),
 			errors.Is(err, jetstream.ErrStreamNotFound): // deleted: the supervisor sets it up again
-			return echo.NewHTTPError(http.StatusServiceUnavailable, "the event log is not reachable now, try again: "+err.Error()).SetInternal(err)
+			return unavailable("the event log is not reachable now", err)
 		case errors.Is(err, context.Canceled):
 			// The service is stopping (or the caller left, who reads no
 			// answer, and the log says so): not an internal error, and
-			// another replica, or this one once started again, answers. A
-			// replay that stopped part way (replayStopped) says how many
-			// it replayed and what to run, which a "try again" would
-			// contradict for a selection of events.
-			cut := admin.CutShort(c.Request().Context())
-			if he := (*echo.HTTPError)(nil); errors.As(err, &he) {
-				return echo.NewHTTPError(http.StatusServiceUnavailable, fmt.Sprintf("%s: %v", cut, he.Message)).SetInternal(err)
-			}
-			return echo.NewHTTPError(http.StatusServiceUnavailable, cut+", try again: "+err.Error()).SetInternal(err)
+			// another replica, or this one once started again, answers.
+			return unavailable(admin.CutShort(c.Request().Context()), err)
 		case errors.Is(err, ErrBadFilter):
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		case errors.Is(err, ErrDeadLettersKept):
@@ -197,6 +190,19 @@ func withStatus(h echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return err
 	}
+}
+
+// unavailable is the 503 of err, why first: "why, try again: err". A
+// replay that stopped part way (replayStopped, the only echo.HTTPError
+// that reaches withStatus wrapping an error) says how many it replayed and
+// what to run, which a "try again" would contradict for a selection of
+// events: its answer is "why: its message", not echo's rendering of it
+// ("code=500, message=…, internal=…").
+func unavailable(why string, err error) error {
+	if he := (*echo.HTTPError)(nil); errors.As(err, &he) {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, fmt.Sprintf("%s: %v", why, he.Message)).SetInternal(err)
+	}
+	return echo.NewHTTPError(http.StatusServiceUnavailable, why+", try again: "+err.Error()).SetInternal(err)
 }
 
 // eventStates is what the state of an event is read from: the event log,

@@ -125,6 +125,30 @@ func TestACutShortRequestSaysWhoCutIt(t *testing.T) {
 	}
 }
 
+// TestAReplayStoppedByTheEventLogGivesItsOwnMessage: a replay that the
+// event log stopped part way (a NATS timeout, the connection lost) was
+// answered "the event log is not reachable now, try again: code=500,
+// message=the replay stopped after 3 events (replaying the same selection
+// again repeats them): …, internal=…": echo's rendering of the replay's
+// answer, after a "try again" that its own advice contradicts, as the
+// answer of a replay cut short by the stop was. It now gives the replay's
+// message alone after the reason.
+func TestAReplayStoppedByTheEventLogGivesItsOwnMessage(t *testing.T) {
+	for _, cause := range []error{fmt.Errorf("publish: %w", nats.ErrTimeout), fmt.Errorf("publish: %w", nats.ErrConnectionClosed)} {
+		c := echo.New().NewContext(httptest.NewRequest(http.MethodPost, "/v1/events/replay", nil), httptest.NewRecorder())
+		got := withStatus(func(echo.Context) error { return replayStopped(false, 3, cause) })(c)
+		var he *echo.HTTPError
+		if !errors.As(got, &he) || he.Code != http.StatusServiceUnavailable || !errors.Is(got, cause) {
+			t.Fatalf("%v: got %v, want a 503 wrapping the cause", cause, got)
+		}
+		msg, _ := he.Message.(string)
+		want := "the event log is not reachable now: the replay stopped after 3 events (replaying the same selection again repeats them): " + cause.Error()
+		if msg != want {
+			t.Errorf("%v: the answer %q, want %q", cause, msg, want)
+		}
+	}
+}
+
 // TestDeadLetterReplayIDs: copies of one dead letter share an id (a second
 // replay is a duplicate); another dead letter never does, even one with the
 // same sequence in a recreated dead-letter stream.
