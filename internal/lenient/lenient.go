@@ -7,6 +7,7 @@ package lenient
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"io"
 	"reflect"
@@ -35,8 +36,9 @@ import (
 // Anything else is left as it is, so a genuinely wrong value (a word where
 // a number is wanted, a number where a string is wanted, a negative MsgSeq,
 // a MsgRandom above 32 bits) still fails. Fields whose type decodes
-// itself (json.Unmarshaler), and fields tagged ",string" (which want their
-// value quoted), are not touched. Only the failure path pays for this: a
+// itself (json.Unmarshaler, or encoding.TextUnmarshaler, which takes a
+// JSON string only), and fields tagged ",string" (which want their value
+// quoted), are not touched. Only the failure path pays for this: a
 // body that decodes is never rewritten, and Event.Raw always holds the
 // body as received.
 func Body(t reflect.Type, body []byte) ([]byte, bool) {
@@ -56,7 +58,18 @@ func Body(t reflect.Type, body []byte) ([]byte, bool) {
 	return out, true
 }
 
-var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+// decodesItself reports whether the decoders hand a value of type t to
+// t's own method: UnmarshalJSON, or UnmarshalText, which the decoders call
+// for a JSON string and refuse any other value for (an enum of an integer
+// kind takes "1", not 1).
+func decodesItself(t reflect.Type) bool {
+	for _, u := range []reflect.Type{reflect.TypeFor[json.Unmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()} {
+		if t.Implements(u) || reflect.PointerTo(t).Implements(u) {
+			return true
+		}
+	}
+	return false
+}
 
 // lenientWalk fits a body to a payload type. It works on the body's
 // text: an object or array it changes nothing in keeps its bytes, so a
@@ -166,7 +179,7 @@ func (w *lenientWalk) value(t reflect.Type, raw json.RawMessage) (json.RawMessag
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+	if decodesItself(t) {
 		return raw, false
 	}
 	switch t.Kind() {

@@ -3,7 +3,10 @@ package lenient_test
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"testing"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/imcallback/imcallback/internal/lenient"
 )
@@ -218,5 +221,50 @@ func TestBodyDuplicateKeys(t *testing.T) {
 	}
 	if rewritten, ok := lenient.Body(reflect.TypeFor[withRaw](), []byte(`{"Seq":"1","seq":"7"}`)); ok {
 		t.Fatalf("two spellings of Seq got a second chance: %s", rewritten)
+	}
+}
+
+// platform is a number that decodes itself from its text: a JSON string
+// ("1", "ios"), never a JSON number, as encoding/json and goccy/go-json
+// decode an encoding.TextUnmarshaler.
+type platform int
+
+// UnmarshalText reads a platform's number or name.
+func (p *platform) UnmarshalText(b []byte) error {
+	if string(b) == "ios" {
+		*p = 2
+		return nil
+	}
+	n, err := strconv.Atoi(string(b))
+	*p = platform(n)
+	return err
+}
+
+// withText is a payload with a field whose type decodes itself from text.
+type withText struct {
+	Platform  platform
+	Platforms []platform
+	Seq       uint32
+}
+
+// TestBodyLeavesTextUnmarshalersAlone: a field whose type decodes itself
+// from a JSON string (encoding.TextUnmarshaler, of an integer kind, such
+// as an enum's) refuses a JSON number. The second chance, fitting another
+// field (a quoted Seq), rewrote its "1" into 1, and the rewritten body
+// failed on that field instead, so the callback stayed undecodable.
+func TestBodyLeavesTextUnmarshalersAlone(t *testing.T) {
+	body := []byte(`{"Platform":"1","Platforms":["2","ios"],"Seq":"7"}`)
+	rewritten, ok := lenient.Body(reflect.TypeFor[withText](), body)
+	if !ok {
+		t.Fatal("no second chance for a quoted Seq")
+	}
+	for name, unmarshal := range map[string]func([]byte, any) error{"encoding/json": json.Unmarshal, "goccy/go-json": gojson.Unmarshal} {
+		var got withText
+		if err := unmarshal(rewritten, &got); err != nil {
+			t.Fatalf("%s: the rewritten body %s does not decode: %v", name, rewritten, err)
+		}
+		if want := (withText{Platform: 1, Platforms: []platform{2, 2}, Seq: 7}); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: decoded %+v, want %+v", name, got, want)
+		}
 	}
 }
