@@ -29,7 +29,8 @@ var exporterScopes = []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_
 // (insecureProblem), and so are TLS settings beside plain HTTP, which the
 // exporter refuses as it starts (tlsOnPlainHTTPProblem), and an endpoint
 // whose path no collector serves (endpointPathProblem). A general
-// endpoint the traces one overrides is not checked: it is not used.
+// endpoint the traces one overrides is not used: it is refused only when
+// it is no URL at all, which the exporter reports as it reads it.
 func checkExporterEnv(getenv func(string) string) error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -44,9 +45,15 @@ func checkExporterEnv(getenv func(string) string) error {
 		// scheme, host and path: the general one is not used for the
 		// spans, and may be another signal's (a gRPC exporter's target,
 		// collector:4317, which has no scheme).
+		// The exporter still parses it, and reports one that is no URL
+		// (10.0.0.1:4317) on a plain line on standard error at every
+		// start, quoting it.
 		overridden := scope == exporterScopes[0] && strings.TrimSpace(getenv(exporterScopes[1]+"ENDPOINT")) != ""
-		if name, v := get("ENDPOINT"); v != "" && !overridden {
-			if msg := endpointProblem(v); msg != "" {
+		if name, v := get("ENDPOINT"); v != "" {
+			if _, err := url.Parse(v); overridden && err != nil {
+				bad(name, "is not a URL, which the exporter reports on a plain line on standard error though %sENDPOINT replaces it: "+
+					"write it with its scheme, e.g. http://collector:4317, or leave it unset", exporterScopes[1])
+			} else if msg := endpointProblem(v); msg != "" && !overridden {
 				bad(name, "%s", msg)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestAGeneralEndpointTheTracesOneOverridesIsNotRefused(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	for _, general := range []string{"collector:4317", "10.0.0.1:4317", "grpc://collector:4317", "https://user:pw@collector:4318?x=1"} {
+	for _, general := range []string{"collector:4317", "grpc://collector:4317", "https://user:pw@collector:4318?x=1"} {
 		t.Run(general, func(t *testing.T) {
 			env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": general}
 			if _, err := Enabled(func(k string) string { return env[k] }); err == nil {
@@ -38,6 +39,14 @@ func TestAGeneralEndpointTheTracesOneOverridesIsNotRefused(t *testing.T) {
 				t.Fatalf("with a traces endpoint: on %v, err %v; want on without an error", on, err)
 			}
 		})
+	}
+	// One that is no URL at all the exporter still parses, and reports on
+	// a plain line on standard error, quoting it: it is refused, naming the
+	// variable and not its value.
+	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "10.0.0.1:4317", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": srv.URL + "/v1/traces"}
+	_, err := Enabled(func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_ENDPOINT is not a URL") || strings.Contains(err.Error(), "10.0.0.1") {
+		t.Errorf("a general endpoint that is no URL beside a traces endpoint: %v; want it refused, naming the variable alone", err)
 	}
 	// And the spans go to the traces endpoint.
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")
