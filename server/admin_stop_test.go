@@ -125,9 +125,15 @@ func getInBackground(url string) <-chan answered {
 // sendInBackground sends a request of method, without a body, to url on
 // a goroutine of its own, reads the whole answer, and sends how it ended.
 func sendInBackground(method, url string) <-chan answered {
+	return sendInBackgroundContext(context.Background(), method, url)
+}
+
+// sendInBackgroundContext is sendInBackground with the request's context:
+// ending ctx is its caller leaving.
+func sendInBackgroundContext(ctx context.Context, method, url string) <-chan answered {
 	done := make(chan answered, 1)
 	go func() {
-		req, err := http.NewRequest(method, url, nil)
+		req, err := http.NewRequestWithContext(ctx, method, url, nil)
 		if err != nil {
 			done <- answered{err: err}
 			return
@@ -235,21 +241,7 @@ func TestAnAdminRequestWhoseCallerLeftIsNoFailure(t *testing.T) {
 			lc.RequireStart()
 			ctx, leave := context.WithCancel(context.Background())
 			defer leave()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+a.Addr().String()+"/v1/long", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan answered, 1)
-			go func() {
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					done <- answered{err: err}
-					return
-				}
-				defer resp.Body.Close()
-				body, err := io.ReadAll(resp.Body)
-				done <- answered{status: resp.StatusCode, body: body, err: err}
-			}()
+			done := sendInBackgroundContext(ctx, http.MethodPost, "http://"+a.Addr().String()+"/v1/long")
 			<-entered
 			if tt.leave {
 				leave()

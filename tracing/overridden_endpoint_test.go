@@ -1,15 +1,11 @@
 package tracing
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"go.uber.org/fx/fxtest"
-	"go.uber.org/zap"
 )
 
 // TestAGeneralEndpointTheTracesOneOverridesIsNotRefused: the exporter
@@ -51,15 +47,7 @@ func TestAGeneralEndpointTheTracesOneOverridesIsNotRefused(t *testing.T) {
 	// And the spans go to the traces endpoint.
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", srv.URL+"/v1/traces")
-	lc := fxtest.NewLifecycle(t)
-	tr, err := newFromEnv(envIn{Lifecycle: lc, Log: zap.NewNop()})
-	if err != nil || tr == nil {
-		t.Fatalf("newFromEnv: %v, %v", tr, err)
-	}
-	lc.RequireStart()
-	_, span := tr.Start(context.Background(), "test.span")
-	span.End()
-	_ = lc.Stop(context.Background()) // exports the span, or fails to
+	exportOnce(t)
 	if posts.Load() == 0 {
 		t.Errorf("the traces endpoint got no export")
 	}
