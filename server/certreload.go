@@ -22,9 +22,11 @@ const certificateCheckEvery = time.Minute
 
 // certificates serves the public listener's certificate and picks up a
 // renewed one written over its files, without a restart. A pair that does
-// not load (a key for another certificate, a file half written) is logged
-// once, and the certificate served until then stays; the expiry gauge
-// keeps its expiry, so the expiry alert fires if the renewal never loads.
+// not load (a key for another certificate, a file half written, a key the
+// service's user cannot read) is logged once, and the certificate served
+// until then stays; the expiry gauge keeps its expiry, so the expiry alert
+// fires if the renewal never loads. It is loaded again at each look until
+// it loads: a fix in place (chmod, chown) changes no stamp.
 type certificates struct {
 	certFile, keyFile string
 	log               *zap.Logger
@@ -34,7 +36,7 @@ type certificates struct {
 
 	mu     sync.Mutex
 	loaded fileStamps // the files as they were when current was read
-	failed fileStamps // the files whose pair last failed to load, logged
+	failed fileStamps // the files whose pair last failed to load, logged once
 }
 
 // fileStamps tells a change of the certificate's and the key's files: a
@@ -94,21 +96,17 @@ func (c *certificates) check() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.stamps()
-	if now == c.loaded || now == c.failed {
+	if now == c.loaded {
 		return
 	}
 	cert, err := config.LoadKeyPair(c.certFile, c.keyFile)
 	if err != nil {
-		c.failed = now
-		c.log.Error("the TLS certificate's files changed, but the pair does not load; the previous certificate is served",
-			zap.String("file", c.certFile), zap.Error(err))
+		c.loadFailed(now, "the TLS certificate's files changed, but the pair does not load; the previous certificate is served", err)
 		return
 	}
 	leaf, err := leafOf(cert)
 	if err != nil { // LoadKeyPair parsed it: not seen
-		c.failed = now
-		c.log.Error("the TLS certificate's files changed, but the certificate does not parse; the previous one is served",
-			zap.String("file", c.certFile), zap.Error(err))
+		c.loadFailed(now, "the TLS certificate's files changed, but the certificate does not parse; the previous one is served", err)
 		return
 	}
 	c.loaded, c.failed = now, fileStamps{}
@@ -117,6 +115,16 @@ func (c *certificates) check() {
 	c.log.Info("TLS certificate reloaded", zap.String("file", c.certFile),
 		zap.String("not_after", leaf.NotAfter.UTC().Format(time.RFC3339)))
 	warnCertificateExpiry(c.log, c.certFile, leaf, time.Now())
+}
+
+// loadFailed logs msg and err unless the files, as now, were logged
+// already. Callers hold c.mu.
+func (c *certificates) loadFailed(now fileStamps, msg string, err error) {
+	if now == c.failed {
+		return
+	}
+	c.failed = now
+	c.log.Error(msg, zap.String("file", c.certFile), zap.Error(err))
 }
 
 // hook checks the files every certificateCheckEvery while the service

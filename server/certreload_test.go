@@ -2,6 +2,7 @@ package server
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,52 @@ func TestCertificateChecksStopWithTheService(t *testing.T) {
 	lc.RequireStop()
 	if err := leakwait.Find(ignore); err != nil {
 		t.Errorf("the look at the certificate's files outlives the stop: %v", err)
+	}
+}
+
+// TestARenewalThatLoadsOnlyOnceFixedInPlaceIsServed: a renewal whose pair
+// did not load was not loaded again until its files' size or modification
+// time changed, and a fix that changes neither (chmod or chown of a key
+// written unreadable to the service's user, which moves only the inode's
+// change time) left the old certificate served up to its expiry, or a
+// restart. The files are loaded again at each look until they load; the
+// failure is still logged once. Run as root, a test cannot make a file
+// unreadable: a key of the same size and time that does not parse, then
+// the right one with that size and time, stands for it.
+func TestARenewalThatLoadsOnlyOnceFixedInPlaceIsServed(t *testing.T) {
+	certFile, keyFile, old := certtest.Write(t, time.Now().AddDate(1, 0, 0))
+	p, lc, logs, _ := newPublicWithCertificate(t, certFile, keyFile)
+	lc.RequireStart()
+	defer lc.RequireStop()
+
+	newCert, newKey, renewed := certtest.Write(t, time.Now().AddDate(2, 0, 0))
+	key, err := os.ReadFile(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := time.Now().Add(time.Hour)
+	writeStamped := func(b []byte) {
+		t.Helper()
+		if err := os.WriteFile(keyFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(keyFile, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, newCert, certFile)
+	writeStamped([]byte(strings.Repeat("x", len(key))))
+	p.certs.check()
+	if got := servedCertificate(t, p).NotAfter; !got.Equal(old.NotAfter) {
+		t.Fatalf("a pair that does not load is served: expiry %v, want the old %v", got, old.NotAfter)
+	}
+
+	writeStamped(key) // fixed in place: the same size and time
+	p.certs.check()
+	if got := servedCertificate(t, p).NotAfter; !got.Equal(renewed.NotAfter) {
+		t.Errorf("the renewal fixed in place is not served: expiry %v, want %v", got, renewed.NotAfter)
+	}
+	if n := logs.FilterLevelExact(zapcore.ErrorLevel).FilterField(zap.String("file", certFile)).Len(); n != 1 {
+		t.Errorf("%d errors naming the certificate's file, want 1: %v", n, logs.All())
 	}
 }
