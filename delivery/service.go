@@ -1055,8 +1055,8 @@ func (s *Service) restartEmbedded(ctx context.Context) error {
 
 // reopen replaces the connection to a NATS cluster (Options.URL) that
 // nats.go closed for good (connClosed), which never comes back by itself:
-// every callback was answered 503, and the workers processed nothing, until
-// the process was restarted (replaceConn).
+// until a new connection serves, every callback is answered 503 and the
+// workers process nothing (replaceConn).
 func (s *Service) reopen(ctx context.Context) error {
 	return s.replaceConn(ctx, func(old *Conn) {
 		var cause error

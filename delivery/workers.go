@@ -449,10 +449,7 @@ func (w *workers) fetch(cons jetstream.Consumer, n int) error {
 		case msg, ok := <-msgs:
 			if !ok {
 				w.release(n - used)
-				if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-					return err
-				}
-				return nil
+				return batch.Error() // nil when the pull ended: FetchMaxWait sets no deadline of the client's own
 			}
 			used++
 			w.handlers.Add(1)
