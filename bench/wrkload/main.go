@@ -24,7 +24,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -46,10 +45,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/imcallback/imcallback/config"
 	"github.com/imcallback/imcallback/imsend"
+	"github.com/imcallback/imcallback/internal/pgtest"
 	"github.com/imcallback/imcallback/protocol"
 )
 
@@ -1070,7 +1068,7 @@ func storeSchema(dsn string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "imcb_wrkload_" + hex.EncodeToString(b)
-	if err := pgExec(dsn, "CREATE SCHEMA "+name); err != nil {
+	if err := pgtest.Exec(dsn, "CREATE SCHEMA "+name); err != nil {
 		fail(fmt.Sprintf("IMCALLBACK_TEST_POSTGRES_DSN: create schema %s for the PostgreSQL row: %v", name, err))
 	}
 	schemas.mu.Lock()
@@ -1090,21 +1088,8 @@ func dropSchemas() {
 	schemas.made = nil
 	schemas.mu.Unlock()
 	for _, m := range made {
-		if err := pgExec(m.dsn, "DROP SCHEMA IF EXISTS "+m.name+" CASCADE"); err != nil {
+		if err := pgtest.Exec(m.dsn, "DROP SCHEMA IF EXISTS "+m.name+" CASCADE"); err != nil {
 			fmt.Fprintf(os.Stderr, "wrkload: drop schema %s: %v\n", m.name, err)
 		}
 	}
-}
-
-// pgExec runs sql on the database of dsn, within adminTimeout.
-func pgExec(dsn, sql string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
-	return err
 }

@@ -31,11 +31,11 @@ func Schema(t testing.TB, dsn, prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	schema := prefix + hex.EncodeToString(b[:])
-	if err := exec(dsn, "CREATE SCHEMA "+schema); err != nil {
+	if err := Exec(dsn, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatalf("pgtest: create schema %s: %v", schema, err)
 	}
 	t.Cleanup(func() {
-		if err := exec(dsn, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+		if err := Exec(dsn, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
 			t.Errorf("pgtest: drop schema %s: %v", schema, err)
 		}
 	})
@@ -45,8 +45,9 @@ func Schema(t testing.TB, dsn, prefix string) string {
 	return u.String()
 }
 
-// exec runs sql on a connection of its own to dsn's database.
-func exec(dsn, sql string) error {
+// Exec runs sql on a connection of its own to dsn's database, within a
+// timeout that a loaded machine's server meets.
+func Exec(dsn, sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
