@@ -43,7 +43,8 @@ FUZZ_TARGETS := ./protocol:FuzzParseParams ./protocol:FuzzFlexInt ./protocol:Fuz
 	./middleware:FuzzIPExtractor ./delivery:FuzzDecode ./delivery:FuzzEventMsgRoundTrip \
 	./forward:FuzzParseAnswer ./forward:FuzzRetryAfter ./imsend:FuzzNewResult ./plugins/topicsync:FuzzEncodeCustomData ./plugins/topicsync:FuzzDecodeCursor \
 	./commands/catalogue:FuzzSampleDecode ./commands/catalogue:FuzzPerTargetDenyRefusesTheTargetsSeen \
-	./commands/message:FuzzElementDecode ./commands/group:FuzzGroupIDMerge ./commands/push:FuzzPushBatch
+	./commands/message:FuzzElementDecode ./commands/group:FuzzGroupIDMerge ./commands/push:FuzzPushBatch \
+	./internal/lenient:FuzzBody
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

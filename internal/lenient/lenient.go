@@ -80,7 +80,9 @@ type lenientWalk struct {
 	// differ only in case ("MsgSeq" and "msgseq"): the decoder keeps the
 	// last in the body, and which one that is depends on an order the
 	// second chance should not have to reproduce, so such a body gets no
-	// second chance.
+	// second chance. So does a key given twice for a struct or map field:
+	// the decoder merges the two objects, where the rewritten body keeps
+	// the last alone.
 	ambiguous bool
 }
 
@@ -282,7 +284,8 @@ func scalar(t reflect.Type, v any) (any, bool) {
 // object fits the members of an object to the fields of the struct t:
 // each key's value to the field the decoder fills from it (see fields and
 // fieldOf); of a key given twice, every value, for the decoder keeps the
-// last (writeObject writes that one alone).
+// last (writeObject writes that one alone); of one given twice for a
+// field the decoder merges (see merges), none: no second chance.
 func (w *lenientWalk) object(t reflect.Type, ms []member) bool {
 	fs := fields(t)
 	keys := make([]string, len(fs)) // the key of each field, "" for none
@@ -293,7 +296,7 @@ func (w *lenientWalk) object(t reflect.Type, ms []member) bool {
 		if fi < 0 {
 			continue
 		}
-		if taken[fi] && keys[fi] != ms[i].key {
+		if taken[fi] && (keys[fi] != ms[i].key || merges(fs[fi].typ)) {
 			w.ambiguous = true
 			return false
 		}
@@ -307,6 +310,16 @@ func (w *lenientWalk) object(t reflect.Type, ms []member) bool {
 		}
 	}
 	return changed
+}
+
+// merges reports whether the decoders merge two values of a key given
+// twice for a field of type t, rather than keep the last: a struct or a
+// map, or a pointer to one, takes the members of both objects.
+func merges(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Struct || t.Kind() == reflect.Map
 }
 
 // field is a field of a struct as the decoder fills it from an object.

@@ -210,10 +210,31 @@ func TestBodyKeepsRawValuesAsReceived(t *testing.T) {
 	}
 }
 
+// withObjects is a payload with a struct and a map field, which the
+// decoder fills from every object of a key given twice.
+type withObjects struct {
+	Seq    uint32
+	Inner  struct{ N, U int }
+	Ptr    *struct{ N, U int }
+	Counts map[string]int
+}
+
 // TestBodyDuplicateKeys: of a key given twice the decoder keeps the last;
 // so does the second chance, whatever the first held. Two spellings of one
-// field get none (the decoder's choice depends on their order).
+// field get none (the decoder's choice depends on their order), nor does
+// a key given twice for a struct or map field: the decoder merges the two
+// objects, and the second chance, keeping the last alone, lost the first
+// one's members ({"N":1} of Inner below).
 func TestBodyDuplicateKeys(t *testing.T) {
+	for _, body := range []string{
+		`{"Inner":{"N":1},"Inner":{"U":2},"Seq":"7"}`,
+		`{"Ptr":{"N":1},"Ptr":{"U":2},"Seq":"7"}`,
+		`{"Counts":{"a":1},"Counts":{"b":2},"Seq":"7"}`,
+	} {
+		if rewritten, ok := lenient.Body(reflect.TypeFor[withObjects](), []byte(body)); ok {
+			t.Errorf("%s, whose objects the decoder merges, got a second chance: %s", body, rewritten)
+		}
+	}
 	rewritten, ok := lenient.Body(reflect.TypeFor[withRaw](), []byte(`{"Seq":"x","Seq":"7"}`))
 	var got withRaw
 	if !ok || json.Unmarshal(rewritten, &got) != nil || got.Seq != 7 {
