@@ -78,7 +78,7 @@ func TestAppsRejects(t *testing.T) {
 		{"nettype not a number", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_IPLIST_NETTYPES=5,x"},
 			`IMCALLBACK_APP_1_IPLIST_NETTYPES (app_1_iplist_nettypes): "x" is not a whole number`},
 		{"nettype out of range", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_IPLIST_NETTYPES=5,99999999999999999999"},
-			`IMCALLBACK_APP_1_IPLIST_NETTYPES (app_1_iplist_nettypes): "99999999999999999999" is out of range: from -9223372036854775808 to 9223372036854775807`},
+			`IMCALLBACK_APP_1_IPLIST_NETTYPES (app_1_iplist_nettypes): "99999999999999999999" is too large: at most 9223372036854775807`},
 		{"api base not https", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=http://x"}, "IMCALLBACK_APP_1_API_BASE"},
 		{"api base over http with a password", []string{"IMCALLBACK_SDKAPPID=1", "IMCALLBACK_APP_1_API_BASE=http://u:sk-pw@api.example"},
 			`IMCALLBACK_APP_1_API_BASE (app_1_api_base): "http://[redacted]@api.example" must be an https:// URL`},

@@ -519,9 +519,9 @@ func TestDecodeErrors(t *testing.T) {
 			`IMCALLBACK_MAX_DELIVERIES (max_deliveries): "0x10" is not a whole number`,
 		}, []string{"strconv", "must be"}},
 		{"out of range", "workers: 1e30\nbackoff: [1s, 9999999h]\n", []string{"IMCALLBACK_BODY_LIMIT=99999999999999999999", "IMCALLBACK_RETENTION=-3000000h"}, []string{
-			`IMCALLBACK_BODY_LIMIT (body_limit): "99999999999999999999" is out of range: from -9223372036854775808 to 9223372036854775807`,
+			`IMCALLBACK_BODY_LIMIT (body_limit): "99999999999999999999" is too large: at most 9223372036854775807`,
 			`IMCALLBACK_RETENTION (retention): "-3000000h" is out of range: from -2562047h to 2562047h (about 292 years)`,
-			`IMCALLBACK_WORKERS (workers): 1e+30 is out of range: from -9223372036854775808 to 9223372036854775807`,
+			`IMCALLBACK_WORKERS (workers): 1e+30 is too large: at most 9223372036854775807`,
 			`IMCALLBACK_BACKOFF (backoff): item #2: "9999999h" is out of range: from -2562047h to 2562047h (about 292 years)`,
 		}, []string{"not a whole number", "not a duration"}},
 		{"out of range in days", "retention: 0.5d200000d\n", []string{"IMCALLBACK_HANDLER_TIMEOUT=200000d"}, []string{
@@ -581,8 +581,8 @@ func TestWholeNumbersAreDecimal(t *testing.T) {
 	if c.BodyLimit != 10 || c.MaxConns != 10000 || c.Workers != 8 {
 		t.Errorf("body_limit %d, max_conns %d, workers %d; want 10, 10000, 8", c.BodyLimit, c.MaxConns, c.Workers)
 	}
-	if _, err := loadYAML(t, "sdkappid: [\"1\"]\nmax_deliveries: 1e300\n"); err == nil || !strings.Contains(err.Error(), "1e+300 is out of range") {
-		t.Errorf("max_deliveries: 1e300: %v, want out of range", err)
+	if _, err := loadYAML(t, "sdkappid: [\"1\"]\nmax_deliveries: 1e300\n"); err == nil || !strings.Contains(err.Error(), "1e+300 is too large") {
+		t.Errorf("max_deliveries: 1e300: %v, want too large", err)
 	}
 	for _, bad := range []string{"body_limit: 1.5", "workers: true", "max_conns: \"0x100\"",
 		"apps: [{sdkappid: \"1\", iplist_nettypes: [5.5, 6]}]"} {

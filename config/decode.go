@@ -445,7 +445,9 @@ func isInteger(k reflect.Kind) bool {
 // field: an integer, a float without a fraction (YAML reads 1e6 as one),
 // or decimal digits with an optional sign. Anything else (a fraction, a
 // boolean, "1MB", "0x10") "is not a whole number"; a whole number past the
-// field's bounds "is out of range", with the bounds.
+// field's bounds "is too large" or "is too small", with the bound it
+// passed: the one on its side, since the setting's own check (at least 16
+// connections, say) takes a far narrower range than the Go type's.
 func setWholeNumber(field reflect.Value, v any) string {
 	const notWhole = "is not a whole number"
 	var n big.Int
@@ -475,13 +477,19 @@ func setWholeNumber(field reflect.Value, v any) string {
 	bits := field.Type().Bits()
 	switch field.Kind() {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if n.Sign() < 0 || !n.IsUint64() || field.OverflowUint(n.Uint64()) {
-			return fmt.Sprintf("is out of range: from 0 to %d", uint64(math.MaxUint64)>>(64-bits))
+		if n.Sign() < 0 {
+			return "is too small: at least 0"
+		}
+		if !n.IsUint64() || field.OverflowUint(n.Uint64()) {
+			return fmt.Sprintf("is too large: at most %d", uint64(math.MaxUint64)>>(64-bits))
 		}
 		field.SetUint(n.Uint64())
 	default:
 		if !n.IsInt64() || field.OverflowInt(n.Int64()) {
-			return fmt.Sprintf("is out of range: from %d to %d", int64(-1)<<(bits-1), int64(math.MaxInt64)>>(64-bits))
+			if n.Sign() < 0 {
+				return fmt.Sprintf("is too small: at least %d", int64(-1)<<(bits-1))
+			}
+			return fmt.Sprintf("is too large: at most %d", int64(math.MaxInt64)>>(64-bits))
 		}
 		field.SetInt(n.Int64())
 	}

@@ -964,32 +964,45 @@ func TestSectionWithAnUntaggedFieldFailsTheStart(t *testing.T) {
 	}
 }
 
-// codesSection is a module's section with a list of whole numbers.
+// codesSection is a module's section with a list of whole numbers, and
+// whole numbers of narrower types.
 type codesSection struct {
-	Codes []int `koanf:"codes"`
-	Code  int   `koanf:"code"`
+	Codes []int  `koanf:"codes"`
+	Code  int    `koanf:"code"`
+	Small int8   `koanf:"small"`
+	Count uint16 `koanf:"count"`
 }
 
 func (codesSection) Validate() error { return nil }
 
 // TestSectionWholeNumbersOfAList: each item of a list of whole numbers is
 // read as a single whole number is, in decimal: IMCALLBACK_NUMS_CODES=010
-// was octal 8 (and 0x10 hex 16) where IMCALLBACK_NUMS_CODE=010 is 10.
+// was octal 8 (and 0x10 hex 16) where IMCALLBACK_NUMS_CODE=010 is 10. A
+// number past its field's type names the bound on its side only: "from
+// -9223372036854775808" told an operator who wrote too large a number of
+// negative values that the setting never takes.
 func TestSectionWholeNumbersOfAList(t *testing.T) {
 	tests := []struct {
 		name    string
 		environ []string
 		yaml    string
-		want    string // fmt of Codes and Code, or a part of the error
+		want    string // fmt of Codes, Code, Small and Count, or a part of the error
 	}{
-		{"variable", []string{"IMCALLBACK_NUMS_CODES=010, 20", "IMCALLBACK_NUMS_CODE=010"}, "", "[10 20] 10"},
-		{"quoted in the file", nil, "nums:\n  codes: [\"010\", 20]\n  code: \"010\"\n", "[10 20] 10"},
-		{"one value in the file", nil, "nums:\n  codes: 7\n", "[7] 0"},
-		{"the default", nil, "", "[1 2] 0"},
+		{"variable", []string{"IMCALLBACK_NUMS_CODES=010, 20", "IMCALLBACK_NUMS_CODE=010"}, "", "[10 20] 10 0 0"},
+		{"quoted in the file", nil, "nums:\n  codes: [\"010\", 20]\n  code: \"010\"\n", "[10 20] 10 0 0"},
+		{"one value in the file", nil, "nums:\n  codes: 7\n", "[7] 0 0 0"},
+		{"the default", nil, "", "[1 2] 0 0 0"},
 		{"hex", []string{"IMCALLBACK_NUMS_CODES=5,0x10"}, "", `IMCALLBACK_NUMS_CODES (nums.codes): item #2: "0x10" is not a whole number`},
 		{"a fraction", []string{"IMCALLBACK_NUMS_CODES=1.5"}, "", `IMCALLBACK_NUMS_CODES (nums.codes): item #1: "1.5" is not a whole number`},
-		{"out of range", []string{"IMCALLBACK_NUMS_CODES=99999999999999999999"}, "",
-			`IMCALLBACK_NUMS_CODES (nums.codes): item #1: "99999999999999999999" is out of range`},
+		{"too large", []string{"IMCALLBACK_NUMS_CODES=99999999999999999999"}, "",
+			`IMCALLBACK_NUMS_CODES (nums.codes): item #1: "99999999999999999999" is too large: at most 9223372036854775807`},
+		{"too small", []string{"IMCALLBACK_NUMS_CODES=-99999999999999999999"}, "",
+			`IMCALLBACK_NUMS_CODES (nums.codes): item #1: "-99999999999999999999" is too small: at least -9223372036854775808`},
+		{"past an int8", []string{"IMCALLBACK_NUMS_SMALL=128"}, "", `IMCALLBACK_NUMS_SMALL (nums.small): "128" is too large: at most 127`},
+		{"under an int8", []string{"IMCALLBACK_NUMS_SMALL=-129"}, "", `IMCALLBACK_NUMS_SMALL (nums.small): "-129" is too small: at least -128`},
+		{"past a uint16", nil, "nums:\n  count: 65536\n", `IMCALLBACK_NUMS_COUNT (nums.count): 65536 is too large: at most 65535`},
+		{"a negative unsigned", []string{"IMCALLBACK_NUMS_COUNT=-1"}, "", `IMCALLBACK_NUMS_COUNT (nums.count): "-1" is too small: at least 0`},
+		{"narrow types in range", []string{"IMCALLBACK_NUMS_SMALL=-128", "IMCALLBACK_NUMS_COUNT=65535"}, "", "[1 2] 0 -128 65535"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -998,7 +1011,7 @@ func TestSectionWholeNumbersOfAList(t *testing.T) {
 				src.File = yamlFile(t, tt.yaml)
 			}
 			got, err := config.LoadSection(src, "nums", codesSection{Codes: []int{1, 2}})
-			checkLoaded(t, err, tt.want, func() string { return fmt.Sprint(got.Codes, got.Code) })
+			checkLoaded(t, err, tt.want, func() string { return fmt.Sprint(got.Codes, got.Code, got.Small, got.Count) })
 		})
 	}
 }
