@@ -124,9 +124,10 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 
 // sourceIP is the address a request came from, as ip_allow checks it and
 // the access log names it: the IPExtractor's answer where the echo instance
-// has one, else the TCP peer. Echo's RealIP without an extractor believes
-// X-Forwarded-For and X-Real-IP from anyone, which would let any client
-// name an allowed address.
+// has one, else the TCP peer. Echo's RealIP without an extractor believed
+// X-Forwarded-For and X-Real-IP from anyone before echo v4.16.3, which
+// would let any client name an allowed address: the peer is taken here
+// by name, so the check never rests on that default.
 func sourceIP(c echo.Context) string {
 	if e := c.Echo(); e != nil && e.IPExtractor != nil {
 		return c.RealIP()
