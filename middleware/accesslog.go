@@ -32,7 +32,7 @@ var DefaultAccessLogConfig = AccessLogConfig{Skipper: middleware.DefaultSkipper,
 
 // AccessLogWithConfig logs one line per request: method, path, command, app
 // id, status, latency, remote IP, request id and, for a rejection, its reason.
-// The remote IP is the request's source (sourceIP); when a trusted proxy's
+// The remote IP is the request's source as IPAllow checks it (RealIP); when a trusted proxy's
 // forwarding header named no address, it is the TCP peer, that proxy, and
 // the header's entry that is no address follows (appendBadEntries).
 // It never logs the query string (it carries Sign), a token or the body.
@@ -133,7 +133,7 @@ func (cfg *AccessLogConfig) record(c echo.Context, start time.Time, status int, 
 	if ce == nil {
 		return
 	}
-	ip := sourceIP(c)
+	ip := c.RealIP()
 	unknown := ip == "" && c.Echo() != nil && c.Echo().IPExtractor != nil
 	if unknown {
 		// A trusted proxy's forwarding header named no address: the

@@ -77,10 +77,12 @@ func NewPeerCheck(allow []netip.Prefix, sources SourceChecker, trusted []netip.P
 var DefaultIPAllowConfig = IPAllowConfig{Skipper: middleware.DefaultSkipper}
 
 // IPAllowWithConfig rejects, with 403, a request whose source is outside
-// cfg.Allow. The source is sourceIP: echo's RealIP where the echo instance
-// has an IPExtractor (the service sets NewIPExtractor, which believes
-// forwarding headers only from trusted proxies), else the TCP peer; the
-// ClientIP query parameter is the end user's address and is never used.
+// cfg.Allow. The source is echo's RealIP: the echo instance's IPExtractor
+// (the service sets NewIPExtractor, which believes forwarding headers only
+// from trusted proxies), else the TCP peer, since echo v4.16.3 (go.mod
+// requires a later one; before it, any client's X-Forwarded-For could name
+// an allowed address); the ClientIP query parameter is the end user's
+// address and is never used.
 // It is compared unmapped and without its zone (a link-local address's
 // interface), and so given to cfg.Sources.
 func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
@@ -103,7 +105,7 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 			if cfg.Skipper(c) {
 				return next(c)
 			}
-			addr, err := netip.ParseAddr(sourceIP(c))
+			addr, err := netip.ParseAddr(c.RealIP())
 			if err != nil {
 				return protocol.ErrIPNotAllowed
 			}
@@ -120,19 +122,6 @@ func IPAllowWithConfig(cfg IPAllowConfig) echo.MiddlewareFunc {
 			return protocol.ErrIPNotAllowed
 		}
 	}
-}
-
-// sourceIP is the address a request came from, as ip_allow checks it and
-// the access log names it: the IPExtractor's answer where the echo instance
-// has one, else the TCP peer. Echo's RealIP without an extractor believed
-// X-Forwarded-For and X-Real-IP from anyone before echo v4.16.3, which
-// would let any client name an allowed address: the peer is taken here
-// by name, so the check never rests on that default.
-func sourceIP(c echo.Context) string {
-	if e := c.Echo(); e != nil && e.IPExtractor != nil {
-		return c.RealIP()
-	}
-	return echo.ExtractIPDirect()(c.Request())
 }
 
 // NewIPExtractor returns how echo finds a request's source address: the TCP

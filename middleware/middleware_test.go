@@ -394,7 +394,7 @@ func TestForwardedEntries(t *testing.T) {
 // IPExtractor (the middleware used outside the service), echo's RealIP
 // believed X-Forwarded-For and X-Real-IP from anyone before echo v4.16.3,
 // so any client could name an allowed address. The allowlist checks the
-// TCP peer there, whatever echo's default.
+// TCP peer there.
 func TestIPAllowWithoutExtractorUsesThePeer(t *testing.T) {
 	mw := middleware.IPAllowWithConfig(middleware.IPAllowConfig{Allow: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}})
 	tests := []struct {
