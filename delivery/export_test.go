@@ -236,3 +236,17 @@ func (s *Service) WrapJetStream(wrap func(jetstream.JetStream) jetstream.JetStre
 	js := wrap(*s.js.Load())
 	s.js.Store(&js)
 }
+
+// FailOpens makes the next n connections the supervisor opens in place of
+// a failed one fail with err, as a connection refused at once does. Set it
+// before Start.
+func (s *Service) FailOpens(n int, err error) {
+	open := s.open
+	s.open = func(ctx context.Context) (*Conn, error) {
+		if n > 0 {
+			n--
+			return nil, err
+		}
+		return open(ctx)
+	}
+}

@@ -352,41 +352,57 @@ func TestAMaxPayloadLoweredWhileConnectedIsTooLarge(t *testing.T) {
 // against the old one). On an external server every callback was then
 // answered 503, readiness failed and the workers processed nothing until
 // the process was restarted; the supervisor now opens a new connection,
-// which knows the lowered limit (413), and the workers start on it.
+// which knows the lowered limit (413), and the workers start on it. When
+// the new connection failed to open, the supervisor said it would try
+// again and never did, having no connection left to find closed: it now
+// opens one until one opens.
 func TestAConnectionClosedForGoodIsOpenedAgain(t *testing.T) {
-	addr := imtest.FreeAddr(t)
-	store := t.TempDir()
-	ns := startNATSServer(t, addr, store, 1<<20)
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	o := options(t, backend{name: "embedded"})
-	o.StoreDir = ""
-	o.URL = "nats://" + addr
-	o.BodyLimit = 1 << 20
-	rec := newRecorder()
-	s := start(t, o, dispatcherFor(t, rec))
-	accept(t, s, request(testCommand, "before"))
-	eventually(t, 10*time.Second, "the event before processed", func() bool { return rec.appliedCount("before") == 1 })
-	if err := ns.ReloadOptions(natsServerOptions(t, addr, store, 8<<10)); err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name        string
+		failedOpens int
+	}{
+		{"at once", 0},
+		{"after new connections failed to open", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := imtest.FreeAddr(t)
+			store := t.TempDir()
+			ns := startNATSServer(t, addr, store, 1<<20)
+			t.Cleanup(func() {
+				ns.Shutdown()
+				ns.WaitForShutdown()
+			})
+			o := options(t, backend{name: "embedded"})
+			o.StoreDir = ""
+			o.URL = "nats://" + addr
+			o.BodyLimit = 1 << 20
+			rec := newRecorder()
+			s := startTuned(t, o, testLogger(t), dispatcherFor(t, rec), func(s *delivery.Service) {
+				s.SetRestartPause(100 * time.Millisecond)
+				s.FailOpens(c.failedOpens, errors.New("connection refused"))
+			})
+			accept(t, s, request(testCommand, "before"))
+			eventually(t, 10*time.Second, "the event before processed", func() bool { return rec.appliedCount("before") == 1 })
+			if err := ns.ReloadOptions(natsServerOptions(t, addr, store, 8<<10)); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			old := s.Conn()
+			big := request(testCommand, strings.Repeat("x", 16<<10))
+			if err := s.Accept(ctx, big); err == nil {
+				t.Fatal("a body over the reloaded max_payload was stored")
+			}
+			eventually(t, 15*time.Second, "the connection closed", old.NC.IsClosed)
+			eventually(t, 30*time.Second, "ready again on a new connection", func() bool {
+				c := s.Conn()
+				return c != nil && c != old && s.Check(ctx) == nil
+			})
+			if err := s.Accept(ctx, big); !errors.Is(err, protocol.ErrBodyTooLarge) {
+				t.Errorf("accept of a body over the reloaded max_payload on the new connection: %v, want ErrBodyTooLarge", err)
+			}
+			accept(t, s, request(testCommand, "after"))
+			eventually(t, 10*time.Second, "the event after processed", func() bool { return rec.appliedCount("after") == 1 })
+		})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	old := s.Conn()
-	big := request(testCommand, strings.Repeat("x", 16<<10))
-	if err := s.Accept(ctx, big); err == nil {
-		t.Fatal("a body over the reloaded max_payload was stored")
-	}
-	eventually(t, 15*time.Second, "the connection closed", old.NC.IsClosed)
-	eventually(t, 15*time.Second, "ready again on a new connection", func() bool {
-		c := s.Conn()
-		return c != nil && c != old && s.Check(ctx) == nil
-	})
-	if err := s.Accept(ctx, big); !errors.Is(err, protocol.ErrBodyTooLarge) {
-		t.Errorf("accept of a body over the reloaded max_payload on the new connection: %v, want ErrBodyTooLarge", err)
-	}
-	accept(t, s, request(testCommand, "after"))
-	eventually(t, 10*time.Second, "the event after processed", func() bool { return rec.appliedCount("after") == 1 })
 }

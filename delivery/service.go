@@ -124,6 +124,9 @@ type Service struct {
 	// The supervisor's check and timer, which tests replace; New sets them.
 	check func(context.Context) error
 	after func(time.Duration) <-chan time.Time
+	// open opens the connection that replaces a failed one (connect);
+	// tests replace it, before Start. New sets it.
+	open func(context.Context) (*Conn, error)
 	// onRestart, when set, is called at each step of a restart of the
 	// embedded server (restartStep), with the restart's context: a test hook.
 	onRestart func(ctx context.Context, step restartStep)
@@ -143,6 +146,7 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Service, er
 	s := &Service{opts: opts, log: log, kick: make(chan struct{}, 1), proof: writeproof.New(), after: time.After}
 	s.restartPause.Store(int64(time.Second))
 	s.check = s.repairAndCheck
+	s.open = s.connect
 	if s.metrics, err = newMetrics(reg, s.pendingGauge, s.deadGauge); err != nil {
 		return nil, err
 	}
@@ -792,7 +796,8 @@ func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 	firstPause := time.Duration(s.restartPause.Load())
 	restartWait := firstPause
 	var nextRestart time.Time
-	var freeAfter uint64 // the store's free space after the last restart; 0: none yet
+	var freeAfter uint64  // the store's free space after the last restart; 0: none yet
+	reopenFailed := false // the last new connection to Options.URL failed to open: none serves
 	wait := healthyEvery
 	for {
 		// Every append refused during an outage kicks: heeded at once, they
@@ -821,11 +826,14 @@ func (s *Service) supervise(ctx context.Context, done chan<- struct{}) {
 		}
 		if s.opts.URL != "" {
 			// The client reconnects by itself, unless nats.go closed the
-			// connection for good: then only a new one serves again.
-			if !s.connClosed() || time.Now().Before(nextRestart) {
+			// connection for good: then only a new one serves again, and
+			// after a new one failed to open, only the next.
+			if !(reopenFailed || s.connClosed()) || time.Now().Before(nextRestart) {
 				continue
 			}
-			if err := s.reopen(ctx); err != nil {
+			err := s.reopen(ctx)
+			reopenFailed = s.Conn() == nil // nothing is left to find closed
+			if err != nil {
 				if ctx.Err() != nil {
 					return // stopping: cut short, and cleaned up after itself
 				}
@@ -1054,16 +1062,17 @@ func (s *Service) restartEmbedded(ctx context.Context) error {
 }
 
 // reopen replaces the connection to a NATS cluster (Options.URL) that
-// nats.go closed for good (connClosed), which never comes back by itself:
-// until a new connection serves, every callback is answered 503 and the
-// workers process nothing (replaceConn).
+// nats.go closed for good (connClosed), which never comes back by itself,
+// or opens one after the last replacement failed to open (there is none
+// then): until a new connection serves, every callback is answered 503
+// and the workers process nothing (replaceConn).
 func (s *Service) reopen(ctx context.Context) error {
 	return s.replaceConn(ctx, func(old *Conn) {
-		var cause error
-		if old != nil {
-			cause = old.NC.LastError()
+		if old == nil { // the last new one failed to open
+			s.log.Warn("opening a new connection to NATS again")
+			return
 		}
-		s.log.Warn("the connection to NATS was closed for good; opening a new one", zap.NamedError("cause", cause))
+		s.log.Warn("the connection to NATS was closed for good; opening a new one", zap.NamedError("cause", old.NC.LastError()))
 	})
 }
 
@@ -1113,7 +1122,7 @@ func (s *Service) replaceConn(ctx context.Context, announce func(old *Conn)) err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	conn, err := s.connect(startCtx)
+	conn, err := s.open(startCtx)
 	if err != nil {
 		return err
 	}
