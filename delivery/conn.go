@@ -767,10 +767,11 @@ func explainDown(err error) error {
 // fetchable is nil when a pull consumer's Fetch may be made on nc (nil:
 // a test's own JetStream), else the error of a connection that is down.
 // nats.go's Fetch subscribes its reply inbox before it sends the pull
-// request, and returns the send's error (refused at once while the
-// connection is down: no reconnect buffer) without unsubscribing, so each
-// fetch made then would leave a subscription on the connection for good,
-// subscribed again at every reconnect.
+// request, whose send is refused at once while the connection is down (no
+// reconnect buffer). Before nats.go v1.56.0 it returned that error without
+// unsubscribing, so each fetch made then left a subscription on the
+// connection for good, subscribed again at every reconnect; it unsubscribes
+// now, and a fetch while down is still spared its subscription.
 func fetchable(nc *nats.Conn) error {
 	if nc == nil {
 		return nil

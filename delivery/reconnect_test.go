@@ -222,8 +222,9 @@ func TestAdminAPIWhileNATSIsDownIs503(t *testing.T) {
 
 // TestOutagesLeaveNoSubscriptionsBehind takes the external NATS server away
 // a few times while the workers fetch. nats.go's Fetch subscribes its reply
-// inbox before it sends the pull request, and returns the send's error
-// (the connection down: no reconnect buffer) without unsubscribing: every
+// inbox before it sends the pull request, and before v1.56.0 returned the
+// send's error (the connection down: no reconnect buffer) without
+// unsubscribing: every
 // outage left one more subscription on the connection for good, which the
 // client subscribed again at each reconnect.
 func TestOutagesLeaveNoSubscriptionsBehind(t *testing.T) {
