@@ -337,8 +337,8 @@ func attemptGoesOn(t *testing.T, held net.Conn, what string) {
 // TestTheAdminAPIsScansLeaveNoSubscriptionWhileTheConnectionIsDown:
 // nats.go's Fetch subscribes its reply inbox before it sends the pull
 // request, and before v1.56.0 returned the send's error (refused at once
-// while the connection is down) without unsubscribing. The command line's scans and
-// the workers' fetches make none then, but the admin API's (GET
+// while the connection is down) without unsubscribing. The command line's
+// scans and the workers' fetches make none then, but the admin API's (GET
 // /v1/events, /v1/dead-letters, a replay's pages) did not know their
 // connection: one whose connection dropped after its consumer was made
 // left a subscription on the service's connection for good, subscribed

@@ -224,9 +224,8 @@ func TestAdminAPIWhileNATSIsDownIs503(t *testing.T) {
 // a few times while the workers fetch. nats.go's Fetch subscribes its reply
 // inbox before it sends the pull request, and before v1.56.0 returned the
 // send's error (the connection down: no reconnect buffer) without
-// unsubscribing: every
-// outage left one more subscription on the connection for good, which the
-// client subscribed again at each reconnect.
+// unsubscribing: every outage left one more subscription on the connection
+// for good, which the client subscribed again at each reconnect.
 func TestOutagesLeaveNoSubscriptionsBehind(t *testing.T) {
 	p, o := onExternalNATS(t)
 	rec := newRecorder()

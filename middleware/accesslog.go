@@ -32,9 +32,10 @@ var DefaultAccessLogConfig = AccessLogConfig{Skipper: middleware.DefaultSkipper,
 
 // AccessLogWithConfig logs one line per request: method, path, command, app
 // id, status, latency, remote IP, request id and, for a rejection, its reason.
-// The remote IP is the request's source as IPAllow checks it (RealIP); when a trusted proxy's
-// forwarding header named no address, it is the TCP peer, that proxy, and
-// the header's entry that is no address follows (appendBadEntries).
+// The remote IP is the request's source as IPAllow checks it (RealIP);
+// when a trusted proxy's forwarding header named no address, it is the TCP
+// peer, that proxy, and the header's entry that is no address follows
+// (appendBadEntries).
 // It never logs the query string (it carries Sign), a token or the body.
 // Errors from the inner chain are written here, through the echo error
 // handler, so the logged status is the one sent; one returned after the
