@@ -368,14 +368,22 @@ const maxSeqRange = 10_000_000
 var errNoSeqs = errors.New("--seq selects no sequence: give N or N-M (an empty --seq is no selection)")
 
 // parseSeqs reads --seq values: N, N-M, or comma-separated lists of both;
-// the result is sorted, each sequence once.
+// the result is sorted, each sequence once. Values that hold nothing but
+// commas and spaces select nothing (errNoSeqs, said by the caller). An
+// empty item beside others (a doubled, leading or trailing comma) is
+// refused, as in the list settings: it is what `--seq "$A,$B"` leaves of
+// an unset variable, and replaying the rest would skip that one silently.
 func parseSeqs(values []string) ([]uint64, error) {
+	if !slices.ContainsFunc(values, func(v string) bool { return strings.Trim(v, ", \t") != "" }) {
+		return nil, nil
+	}
 	var out []uint64
 	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
+		for i, part := range strings.Split(v, ",") {
 			part = strings.TrimSpace(part)
 			if part == "" {
-				continue
+				return nil, fmt.Errorf("--seq %q: item %d is empty (a doubled, leading or trailing comma, as an unset "+
+					"variable leaves): give each sequence, or remove the comma", v, i+1)
 			}
 			lo, hi, isRange := strings.Cut(part, "-")
 			first, err := strconv.ParseUint(lo, 10, 64)

@@ -51,12 +51,22 @@ func TestParseSeqs(t *testing.T) {
 		{[]string{"18446744073709551614-18446744073709551615"}, "18446744073709551614, 18446744073709551615", false},
 		{[]string{"18446744073709551615"}, "18446744073709551615", false},
 		{[]string{"18446744073709551616"}, "", true},
+		{[]string{"1,,2"}, "", true},
+		{[]string{",5"}, "", true},
+		{[]string{"5,"}, "", true},
+		{[]string{"5", ""}, "", true},
+		{[]string{" , ", ","}, "", false}, // nothing selected: the caller's errNoSeqs
+		{nil, "", false},
 	}
 	for _, tt := range tests {
 		got, err := parseSeqs(tt.in)
 		if (err != nil) != tt.wantErr || (!tt.wantErr && joinSeqs(got) != tt.want) {
 			t.Errorf("parseSeqs(%v) = %v, %v; want %s", tt.in, got, err, tt.want)
 		}
+	}
+	// An empty item is named by its position, so the missing one is found.
+	if _, err := parseSeqs([]string{"1,,2"}); err == nil || !strings.Contains(err.Error(), "item 2 is empty") {
+		t.Errorf(`parseSeqs("1,,2") = %v; want "item 2 is empty"`, err)
 	}
 }
 
