@@ -215,3 +215,53 @@ func TestTheDataDirectoryIsLockedWhenItHoldsAStore(t *testing.T) {
 		})
 	}
 }
+
+// TestARefusedServeLeavesNoDataDirectory: serve checked the tracing
+// variables and the forward destinations only once it had taken the data
+// directory, which creates it (and its lock file): a start refused for a
+// mistyped forward glob or an exporter the service does not have left the
+// directory behind, where config check refused the same settings before
+// touching anything; a store DSN its driver cannot parse, which neither
+// checked, failed only at the store's open. serve now makes every check
+// of the settings first, config check the same ones.
+func TestARefusedServeLeavesNoDataDirectory(t *testing.T) {
+	const secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM=" // 20 bytes
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"a forward glob that matches no command", []string{"IMCALLBACK_FORWARD_URL=https://hooks.example.invalid/im",
+			"IMCALLBACK_FORWARD_SECRET=" + secret, "IMCALLBACK_FORWARD_MATCH=Group.CallbackAfterCreateTopc"},
+			"IMCALLBACK_FORWARD_MATCH"},
+		{"a trace exporter the service does not have", []string{"OTEL_TRACES_EXPORTER=zipkin"}, "OTEL_TRACES_EXPORTER"},
+		{"a store DSN the driver cannot parse", []string{"IMCALLBACK_STORE_DSN=postgres://imcb:pw@127.0.0.1:99999/imcallback"},
+			"IMCALLBACK_STORE_DSN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			setenvAll(t, []string{"IMCALLBACK_SDKAPPID=1400000000", "IMCALLBACK_TOKENS=t", "IMCALLBACK_DATA_DIR=" + dir,
+				"IMCALLBACK_DELIVERY=inline", "IMCALLBACK_STORE_DSN=", "IMCALLBACK_LISTEN=127.0.0.1:0",
+				"IMCALLBACK_ADMIN_LISTEN=127.0.0.1:0", "IMCALLBACK_FORWARD_URL=", "IMCALLBACK_FORWARD_SECRET=",
+				"IMCALLBACK_FORWARD_MATCH=", "OTEL_TRACES_EXPORTER=", "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_SDK_DISABLED=",
+				"GOGC=100", "GOMEMLIMIT=off"})
+			setenvAll(t, tt.env)
+			s := startServe(t)
+			select {
+			case err := <-s.done:
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("serve: %v; want an error naming %s", err, tt.want)
+				}
+			case <-s.started:
+				s.stop(t)
+				t.Fatal("serve started with settings config check refuses")
+			case <-time.After(time.Minute): // a bound only broken code reaches
+				t.Fatal("serve neither failed nor started within a minute")
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the refused serve left the data directory behind: stat %s: %v", dir, err)
+			}
+		})
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/imcallback/imcallback/forward"
 	"github.com/imcallback/imcallback/internal/fxresult"
 	"github.com/imcallback/imcallback/logging"
+	"github.com/imcallback/imcallback/plugins/topicsync"
 	"github.com/imcallback/imcallback/server"
 	"github.com/imcallback/imcallback/tracing"
 )
@@ -373,10 +374,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			defer signal.Stop(pipes)
 			cfg, _, err := g.load()
 			if err == nil {
-				err = checkGCEnv(os.Getenv)
-			}
-			if err == nil {
-				err = cfg.CheckFiles()
+				err = checkSettings(cfg)
 			}
 			if err == nil {
 				err = checkListenAddresses(cfg)
@@ -386,7 +384,9 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			}
 			// Before the service is built, and held until its stop has
 			// ended: nothing of the data directory is opened (the topic
-			// store migrated) while another serve runs on it.
+			// store migrated) while another serve runs on it. The lock
+			// creates the directory, so every check of the settings comes
+			// before it: a refused start leaves nothing behind.
 			release, err := lockDataDir(cfg)
 			if err != nil {
 				return err
@@ -397,6 +397,31 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 			return run(cmd.Context(), app, w, svc)
 		},
 	}
+}
+
+// checkSettings makes the checks of the settings beyond the
+// configuration's own validation (config.Load), which serve makes before
+// it takes the data directory and config check makes too: GOGC and
+// GOMEMLIMIT (checkGCEnv), the files the configuration names (CheckFiles),
+// the OTEL_* variables, read where the tracer is built (an exporter or
+// protocol it does not have), the store's DSN as its driver parses it,
+// and the forward destinations against the catalogue (a glob matching no
+// command, a before-command two destinations share), which the forwarder
+// is built against.
+func checkSettings(c *config.Config) error {
+	if err := checkGCEnv(os.Getenv); err != nil {
+		return err
+	}
+	if err := c.CheckFiles(); err != nil {
+		return err
+	}
+	if err := topicsync.CheckDSN(c.StoreDSN); err != nil {
+		return err
+	}
+	if _, err := tracing.Enabled(os.Getenv); err != nil {
+		return err
+	}
+	return forward.Check(c)
 }
 
 // checkListenAddresses listens on each address the service listens on,
@@ -939,22 +964,7 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 				// no SdkAppid: say what it reads, as allowlist does.
 				return g.readsTheService("config check", err)
 			}
-			err = checkGCEnv(os.Getenv) // serve refuses what GOGC and GOMEMLIMIT would get wrong
-			if err == nil {
-				err = c.CheckFiles()
-			}
-			if err == nil {
-				// The OTEL_* variables are read where the tracer is built;
-				// serve refuses an exporter it does not have, so check does too.
-				_, err = tracing.Enabled(os.Getenv)
-			}
-			if err == nil {
-				// serve builds the forwarder against the catalogue and
-				// refuses a glob matching no command or a before-command
-				// two destinations share, so check does too.
-				err = forward.Check(c)
-			}
-			if err != nil {
+			if err := checkSettings(c); err != nil { // as serve refuses them
 				return err
 			}
 			// Written out in full, or the check fails: `config check >

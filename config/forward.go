@@ -42,6 +42,19 @@ type ForwardConfig struct {
 	// timeoutWritten says the file writes the timeout (not null): a 0
 	// written is refused, not taken for the default.
 	timeoutWritten bool
+	// fromEnv says the IMCALLBACK_FORWARD_* variables set the destination.
+	fromEnv bool
+}
+
+// Setting is how a problem of the destination's field (its koanf key:
+// "match") names where it was set: the variable for the destination of
+// IMCALLBACK_FORWARD_URL (IMCALLBACK_FORWARD_MATCH), else the
+// destination's name and the key ("hooks: match").
+func (f ForwardConfig) Setting(field string) string {
+	if f.fromEnv {
+		return EnvName("forward_" + field)
+	}
+	return f.Name + ": " + field
 }
 
 // Forwarding defaults.
@@ -195,7 +208,7 @@ func (c *Config) applyForwardEnv() []error {
 		if len(match) == 0 {
 			match = []string{"*"}
 		}
-		c.Forward = append(c.Forward, ForwardConfig{Name: DefaultForwardName, URL: c.ForwardURL, Secret: c.ForwardSecret, Match: match})
+		c.Forward = append(c.Forward, ForwardConfig{Name: DefaultForwardName, URL: c.ForwardURL, Secret: c.ForwardSecret, Match: match, fromEnv: true})
 		c.forwardFromEnv = len(c.Forward)
 	}
 	c.ForwardURL, c.ForwardSecret, c.ForwardMatch = "", "", nil

@@ -239,7 +239,7 @@ func New(dests []config.ForwardConfig, entries []catalogue.Entry, log *zap.Logge
 	for _, d := range f.dests {
 		for _, g := range d.cfg.Match {
 			if !slices.ContainsFunc(entries, func(e catalogue.Entry) bool { ok, _ := path.Match(g, e.Name()); return ok }) {
-				return nil, fmt.Errorf("forward: %s: match %q matches no command of the catalogue (names are case-sensitive; docs/commands.md lists them)", d.cfg.Name, g)
+				return nil, fmt.Errorf("forward: %s %q matches no command of the catalogue (names are case-sensitive; docs/commands.md lists them)", d.cfg.Setting("match"), g)
 			}
 		}
 	}

@@ -39,3 +39,42 @@ func TestOpenStoreSaysWhyTheDatabaseCannotBeOpened(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckDSNRefusesWhatTheDriverCannotParse: the configuration's check
+// of IMCALLBACK_STORE_DSN reads the URL's shape, so a DSN the driver then
+// refused (a port out of range, an sslmode it does not know) passed config
+// check and failed serve only at the store's open. CheckDSN parses it as
+// the open does, and never shows the password.
+func TestCheckDSNRefusesWhatTheDriverCannotParse(t *testing.T) {
+	const password = "s3cr3tpw"
+	tests := []struct{ name, dsn, want string }{
+		{"SQLite", "", ""},
+		{"a DSN the driver reads", "postgres://imcb:" + password + "@127.0.0.1:5432/imcallback?sslmode=disable", ""},
+		{"a port out of range", "postgres://imcb:" + password + "@127.0.0.1:99999/imcallback", "invalid port"},
+		{"a port that is no number", "postgres://imcb:" + password + "@127.0.0.1:abc/imcallback", "invalid port"},
+		{"an sslmode the driver does not know", "postgres://imcb:" + password + "@127.0.0.1/imcallback?sslmode=bogus", "sslmode is invalid"},
+		{"a CA file that is not there", "postgres://imcb:" + password + "@db.example/imcallback?sslmode=verify-full&sslrootcert=" +
+			filepath.Join(t.TempDir(), "missing.pem"), "missing.pem"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := topicsync.CheckDSN(tt.dsn)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("CheckDSN refused a DSN the store opens: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("CheckDSN accepted a DSN the driver refuses")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "IMCALLBACK_STORE_DSN") || !strings.Contains(msg, tt.want) {
+				t.Errorf("error %q does not name IMCALLBACK_STORE_DSN and say %q", msg, tt.want)
+			}
+			if strings.Contains(msg, password) {
+				t.Errorf("error %q shows the password", msg)
+			}
+		})
+	}
+}

@@ -90,6 +90,22 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...Open
 // postgresConfig is the pool's configuration of dsn: pgx's, with this store's pool size
 // (defaultPostgresConns) and connection timeout (postgresConnectTimeout) unless the DSN, or for the
 // timeout the environment (PGCONNECT_TIMEOUT, which pgx reads too), sets its own.
+// CheckDSN parses dsn, IMCALLBACK_STORE_DSN, as OpenPostgres does, without
+// connecting: serve and config check refuse a DSN the driver cannot read (a
+// port out of range, an sslmode it does not know, a CA file it cannot load)
+// before anything is created, where the configuration's own check reads only
+// the URL's shape. The empty DSN (SQLite) holds nothing to parse. The error
+// never shows the password.
+func CheckDSN(dsn string) error {
+	if dsn == "" {
+		return nil
+	}
+	if _, err := postgresConfig(dsn); err != nil {
+		return fmt.Errorf("topic: parse IMCALLBACK_STORE_DSN: %w", redactDSN(dsn, err))
+	}
+	return nil
+}
+
 func postgresConfig(dsn string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
