@@ -298,7 +298,9 @@ func TestFileValueWithWhitespace(t *testing.T) {
 
 // TestVariableSetTwice: two variables that name one setting, spelt in
 // another case (IMCALLBACK_allow_cidrs beside IMCALLBACK_ALLOW_CIDRS, which
-// the service reads as the same setting) or given twice, with different
+// the service reads as the same setting) or given twice in a Source's
+// Environ (a process's never holds one name twice:
+// TestANameGivenTwiceReachesTheProcessOnce), with different
 // values, stop the start with an error naming both variables, never their
 // values. Before, the one later in the environment applied, silently: an
 // allowlist or a token chosen by the order in which an env file, compose or

@@ -511,10 +511,11 @@ func LookupEnv(vars []string, key string) (name, value string, err error) {
 // values: setting returns the key a variable's name sets, and whether it
 // names one. The service reads a name in any case after its prefix as the
 // setting's (IMCALLBACK_allow_cidrs is IMCALLBACK_ALLOW_CIDRS), so two
-// spellings, or one name given twice, would leave the choice to their order
-// in the environment. Values are compared trimmed; a blank one counts as
-// unset, and the same value twice is no conflict. It returns, by key, the
-// variables' names, sorted and each once.
+// spellings, or one name given twice (in a Source's Environ: the Go runtime
+// keeps a process's first and drops the others), would leave the choice to
+// their order in the environment. Values are compared trimmed; a blank one
+// counts as unset, and the same value twice is no conflict. It returns, by
+// key, the variables' names, sorted and each once.
 func setTwice(vars []string, setting func(name string) (key string, ok bool)) map[string][]string {
 	values := map[string]string{}
 	names := map[string][]string{}
