@@ -99,6 +99,41 @@ func TestAnEmptyAdminIsRefused(t *testing.T) {
 	}
 }
 
+// TestAMiscasedAdminURLIsRefused: IMCALLBACK_admin_url, which the service
+// notes as no setting but a client command prints no notes for, was
+// ignored: `delivery pause` paused the local service, at the admin
+// listener's address, instead of the one it named. It is refused, and the
+// local service is not called; with IMCALLBACK_ADMIN_URL or --admin set, it
+// is not in the way.
+func TestAMiscasedAdminURLIsRefused(t *testing.T) {
+	var called atomic.Bool
+	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		called.Store(true)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"state":"paused","paused_commands":[],"commands":[],"status":"ok"}`)
+	}))
+	defer local.Close()
+	t.Setenv("IMCALLBACK_ADMIN_LISTEN", strings.TrimPrefix(local.URL, "http://")) // the fallback it must not reach
+	t.Setenv("IMCALLBACK_ADMIN_URL", "")
+	t.Setenv("IMCALLBACK_admin_url", "http://127.0.0.1:1")
+	out, err := runCLI(t, "delivery", "pause")
+	if err == nil || !strings.Contains(err.Error(), "IMCALLBACK_admin_url is set, but the admin URL is read from IMCALLBACK_ADMIN_URL") {
+		t.Errorf("delivery pause: %v; want a refusal naming IMCALLBACK_admin_url\n%s", err, out)
+	}
+	if called.Load() {
+		t.Fatal("a command with IMCALLBACK_admin_url set called the local service")
+	}
+	for _, args := range [][]string{{"--admin", local.URL, "delivery", "pause"}, {"delivery", "pause"}} {
+		if len(args) == 2 {
+			t.Setenv("IMCALLBACK_ADMIN_URL", local.URL)
+		}
+		if out, err := runCLI(t, args...); err != nil || !called.Load() {
+			t.Errorf("%q: %v, called %v; want the service named asked\n%s", args, err, called.Load(), out)
+		}
+		called.Store(false)
+	}
+}
+
 // TestAnEmptyConfigIsRefused: --config "" (an unset shell variable, as in
 // `--config "$PROD_CONFIG" events replay --dead`) fails and reads, asks
 // and sends nothing, rather than going on with the IMCALLBACK_* variables

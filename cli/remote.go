@@ -109,6 +109,11 @@ func (g *globalFlags) adminClientAt(listen, token string) (*adminClient, error) 
 	base, source := g.adminURL, "--admin"
 	if base == "" {
 		base, source = os.Getenv("IMCALLBACK_ADMIN_URL"), "IMCALLBACK_ADMIN_URL" // no setting: config does not note it (clientEnv)
+		if base == "" {
+			if err := refuseMiscasedAdminURL(os.Environ()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if base == "" {
 		addr, err := localAddress("admin_listen", listen)
@@ -124,6 +129,25 @@ func (g *globalFlags) adminClientAt(listen, token string) (*adminClient, error) 
 	}
 	return &adminClient{base: base, token: token, prog: g.name,
 		http: &http.Client{Timeout: 60 * time.Second, CheckRedirect: noRedirect}}, nil
+}
+
+// refuseMiscasedAdminURL refuses a variable that is IMCALLBACK_ADMIN_URL in
+// another case (IMCALLBACK_admin_url), set while IMCALLBACK_ADMIN_URL, which
+// is read as written (config.clientEnv), is not. The settings are read in
+// any case after the prefix, so its writer meant it, and the client would
+// ask the local service instead, which `delivery pause` or `events replay`
+// would act on. The service notes it as no setting; a client prints no
+// notes, so it refuses.
+func refuseMiscasedAdminURL(environ []string) error {
+	const want = "IMCALLBACK_ADMIN_URL"
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if name != want && strings.EqualFold(name, want) && strings.TrimSpace(value) != "" {
+			return fmt.Errorf("%s is set, but the admin URL is read from %s as written, which is not set: rename it, "+
+				"or give --admin", name, want)
+		}
+	}
+	return nil
 }
 
 // noRedirect keeps the admin client from following a redirect: Go's client

@@ -19,8 +19,10 @@ const testEnvPrefix = envPrefix + "TEST_"
 // env file), so UnknownEnv does not report them, and it offers them as the
 // closest name of a misspelling (IMCALLBACK_ADMIN_URI: did you mean
 // IMCALLBACK_ADMIN_URL?). They are matched exactly, as os.Getenv reads
-// them. cli's TestClientVariablesAreNotNoted checks that every IMCALLBACK_*
-// variable the tools read is a setting or listed here.
+// them (the tools refuse IMCALLBACK_ADMIN_URL in another case set alone,
+// as they print no notes). cli's TestClientVariablesAreNotNoted checks
+// that every IMCALLBACK_* variable the tools read is a setting or listed
+// here.
 var clientEnv = []string{envPrefix + "ADMIN_URL"}
 
 // othersEnv reports whether name is an IMCALLBACK_* variable that is no
