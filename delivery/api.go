@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -1041,10 +1042,10 @@ func (s *Service) commandStates(ctx context.Context) (list []CommandState, unnam
 
 // pauseCommand reads the body of POST /v1/delivery/pause and /resume: the
 // command of {"command":"…"}, or "" for all delivery when the body is
-// empty or {}. A misspelt field, a null body, or a command that is null or
-// empty is a 400, never read as "no command": that would pause or resume
-// all delivery instead of one command's. So is a query parameter
-// (?command=…): the body names the command.
+// empty or {}. A misspelt field, a null body, a body of whitespace alone,
+// or a command that is null or empty is a 400, never read as "no command":
+// that would pause or resume all delivery instead of one command's. So is
+// a query parameter (?command=…): the body names the command.
 func pauseCommand(c echo.Context) (string, error) {
 	const must = "the body must be empty, {} or {\"command\":\"…\"}"
 	if err := bodyOnly(c, must); err != nil {
@@ -1053,13 +1054,20 @@ func pauseCommand(c echo.Context) (string, error) {
 	if c.Request().ContentLength == 0 {
 		return "", nil
 	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16))
+	switch {
+	case err != nil:
+		return "", badBody(err, must)
+	case len(body) == 0: // a chunked body that held nothing
+		return "", nil
+	case len(bytes.TrimSpace(body)) == 0:
+		return "", badRequest("%s, not whitespace alone", must)
+	}
 	var req *struct {
 		Command json.RawMessage `json:"command"` // nil when absent
 	}
-	err := decodeOne(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<16), &req)
+	err = decodeOne(bytes.NewReader(body), &req)
 	switch {
-	case errors.Is(err, io.EOF):
-		return "", nil
 	case err != nil:
 		return "", badBody(err, must)
 	case req == nil:

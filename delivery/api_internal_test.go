@@ -238,6 +238,46 @@ func TestPauseAndResumeAnswerWhatTheyDid(t *testing.T) {
 	}
 }
 
+// TestAPauseBodyOfWhitespaceAloneIsA400: a body of whitespace alone (a
+// line break, as `printf '\n' | curl --data-binary @-` sends) decoded as
+// nothing and was read as "no command", so it paused or resumed all
+// delivery; the documented bodies are empty, {} or {"command":"…"}, and
+// anything else is a 400 that changes nothing.
+func TestAPauseBodyOfWhitespaceAloneIsA400(t *testing.T) {
+	o, err := DefaultOptions().withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}}
+	e := echo.New()
+	for _, r := range apiRoutes(s) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	for _, path := range []string{"/v1/delivery/pause", "/v1/delivery/resume"} {
+		for _, body := range []string{"\n", "   ", "\t\r\n"} {
+			before := s.Paused()
+			w := httptest.NewRecorder()
+			e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "not whitespace alone") {
+				t.Errorf("POST %s %q: %d %s, want a 400 saying the body is whitespace alone", path, body, w.Code, w.Body)
+			}
+			if s.Paused() != before {
+				t.Errorf("POST %s %q changed the delivery's state", path, body)
+			}
+		}
+		if path == "/v1/delivery/pause" {
+			// A chunked body that holds nothing is an empty body: all delivery.
+			r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(""))
+			r.ContentLength = -1
+			w := httptest.NewRecorder()
+			e.ServeHTTP(w, r)
+			if w.Code != http.StatusOK || !s.Paused() {
+				t.Errorf("POST %s with an empty chunked body: %d %s, paused %v; want all delivery paused", path, w.Code, w.Body, s.Paused())
+			}
+		}
+	}
+}
+
 // TestPauseOfACommandInAnotherCaseNamesItsSpelling: command names are
 // case-sensitive, and a pause or resume of an after-command written in
 // another case was refused as "not an after-command of this service",
@@ -557,6 +597,15 @@ func TestABadCommandFilterIsA400WhileTheLogIsOutOfReach(t *testing.T) {
 		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/events?command="+url.QueryEscape(command), nil))
 		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "bad command filter") {
 			t.Errorf("GET /v1/events?command=%s: %d %s, want a 400 naming the bad filter", command, w.Code, w.Body)
+		}
+	}
+	// A query can carry bytes that are no UTF-8, which JetStream refuses
+	// in a subject filter: they were answered 500 as the log's error.
+	for _, query := range []string{"Group.%FF", "%C3%28"} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/events?command="+query, nil))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "not UTF-8") {
+			t.Errorf("GET /v1/events?command=%s: %d %s, want a 400 saying it is not UTF-8", query, w.Code, w.Body)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -196,6 +197,11 @@ func checkCommandFilter(command string) error {
 	if len(command) > maxCommandFilter {
 		return fmt.Errorf("%w %q: longer than %d bytes, which no command is", ErrBadFilter,
 			textcut.Cut(command, 64), maxCommandFilter)
+	}
+	if !utf8.ValidString(command) {
+		// JetStream refuses such a subject filter, and the read failed as
+		// the log's own error (a 500).
+		return fmt.Errorf("%w %q: not UTF-8", ErrBadFilter, command)
 	}
 	parts := strings.Split(command, ".")
 	for i, p := range parts {
