@@ -105,10 +105,23 @@ type DeadLetterInfo struct {
 	Destination string `json:"destination,omitempty"`
 }
 
-// EventPaths are the admin paths of the event log; without durable
-// delivery the admin listener answers them 409.
-var EventPaths = []string{"/v1/events", "/v1/events/:seq", "/v1/events/", "/v1/dead-letters", "/v1/events/replay",
-	"/v1/delivery", "/v1/delivery/pause", "/v1/delivery/resume"}
+// EventRoute is the method and path of one of the event log's admin routes.
+type EventRoute struct{ Method, Path string }
+
+// EventRoutes are the event log's admin routes, the Service's routes
+// without their handlers: without durable delivery the admin listener
+// answers them 409, and another method on their paths 405, as it does with
+// durable delivery.
+var EventRoutes = []EventRoute{
+	{http.MethodGet, "/v1/events"},
+	{http.MethodGet, "/v1/events/:seq"},
+	{http.MethodGet, "/v1/events/"},
+	{http.MethodGet, "/v1/dead-letters"},
+	{http.MethodPost, "/v1/events/replay"},
+	{http.MethodGet, "/v1/delivery"},
+	{http.MethodPost, "/v1/delivery/pause"},
+	{http.MethodPost, "/v1/delivery/resume"},
+}
 
 // maxEventPage bounds a page of GET /v1/events.
 const maxEventPage = 1000

@@ -238,6 +238,20 @@ func TestPauseAndResumeAnswerWhatTheyDid(t *testing.T) {
 	}
 }
 
+// TestEventRoutesAreTheServicesRoutes: the admin listener answers
+// EventRoutes 409 without durable delivery; a route of the Service that is
+// not among them would be a 404 there, and one listed that the Service does
+// not serve a 409 for a request that is no route.
+func TestEventRoutesAreTheServicesRoutes(t *testing.T) {
+	var served []EventRoute
+	for _, r := range apiRoutes(&Service{}) {
+		served = append(served, EventRoute{r.Method, r.Path})
+	}
+	if !slices.Equal(served, EventRoutes) {
+		t.Errorf("the Service's routes\n%v\nEventRoutes\n%v", served, EventRoutes)
+	}
+}
+
 // TestAPauseBodyOfWhitespaceAloneIsA400: a body of whitespace alone (a
 // line break, as `printf '\n' | curl --data-binary @-` sends) decoded as
 // nothing and was read as "no command", so it paused or resumed all

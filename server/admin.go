@@ -238,8 +238,8 @@ func newAdmin(in adminIn) (*Admin, error) {
 	e.GET("/v1/status", statusHandler(runners, durable))
 	if !durable {
 		off := durableOff(in.Config.Delivery)
-		for _, path := range delivery.EventPaths {
-			e.Any(path, func(echo.Context) error {
+		for _, r := range delivery.EventRoutes {
+			e.Add(r.Method, r.Path, func(echo.Context) error {
 				return echo.NewHTTPError(http.StatusConflict, off)
 			})
 		}

@@ -51,6 +51,19 @@ func TestEventRoutesWithoutDurableDeliveryNameTheSetting(t *testing.T) {
 					}
 				}
 			}
+			// Another method on those paths is a 405, as with durable
+			// delivery: it was answered 409 too, as if it were a route.
+			for _, r := range []struct{ method, path string }{
+				{http.MethodDelete, "/v1/delivery"}, {http.MethodGet, "/v1/delivery/pause"}, {http.MethodPut, "/v1/events/7"},
+			} {
+				req := httptest.NewRequest(r.method, r.path, nil)
+				req.Host = "127.0.0.1"
+				rec := httptest.NewRecorder()
+				a.echo.ServeHTTP(rec, req)
+				if rec.Code != http.StatusMethodNotAllowed {
+					t.Errorf("%s %s: HTTP %d, want 405: %s", r.method, r.path, rec.Code, rec.Body)
+				}
+			}
 		})
 	}
 }
