@@ -1,12 +1,14 @@
 package topicsync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -88,6 +90,12 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 			zap.String("topic_id", loggedID(p.TopicID)), zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
 		return nil
 	}
+	if replacedByDecoder(ev.Raw, p.TopicID, p.GroupID) {
+		h.count(ev.Command, resultInvalid)
+		h.log.Warn("topic create with an id the body held as invalid UTF-8 (read as U+FFFD); not stored",
+			zap.String("topic_id", loggedID(p.TopicID)), zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
+		return nil
+	}
 	custom := make([]CustomField, len(p.UserDefinedDataList))
 	for i, d := range p.UserDefinedDataList {
 		custom[i] = CustomField{Key: d.Key, Value: d.Value}
@@ -121,9 +129,15 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 			zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
 		return nil
 	}
+	if replacedByDecoder(ev.Raw, p.GroupID) {
+		h.count(ev.Command, resultInvalid)
+		h.log.Warn("topic destroy with a GroupId the body held as invalid UTF-8 (read as U+FFFD); nothing changed",
+			zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
+		return nil
+	}
 	var invalid []string
 	ids = slices.DeleteFunc(ids, func(id string) bool {
-		if checkIDs(id) == nil {
+		if checkIDs(id) == nil && !replacedByDecoder(ev.Raw, id) {
 			return false
 		}
 		invalid = append(invalid, id)
@@ -148,6 +162,21 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 	err := h.store.Destroy(ctx, ev.AppID, p.GroupID, ids, eventTime(ev.ReceivedAt, p.EventTime))
 	return h.done(ctx, ev.Command, ev.RequestID, err, zap.String("app_id", ev.AppID),
 		zap.Int("topic_ids_count", len(ids)), zap.Strings("topic_ids", loggedIDs(ids)))
+}
+
+// replacedByDecoder reports whether one of ids holds U+FFFD that the
+// callback's body, raw, does not hold: the JSON decoder reads invalid UTF-8,
+// and the escape of half a surrogate pair (\ud800), as U+FFFD, so such an
+// id would be stored as another, and two of them would name one topic. It
+// is refused as the stores refuse invalid UTF-8. A body that holds U+FFFD
+// of its own (its UTF-8 bytes, or the escape \ufffd in any case) is taken
+// at its word, and so is an event without its body (one an app's own sink
+// handed to Dispatcher.Process).
+func replacedByDecoder(raw []byte, ids ...string) bool {
+	if len(raw) == 0 || !slices.ContainsFunc(ids, func(id string) bool { return strings.ContainsRune(id, utf8.RuneError) }) {
+		return false
+	}
+	return !bytes.Contains(raw, []byte("\uFFFD")) && !bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
 }
 
 // Bounds of the ids a log line shows: a callback's list can be long, and
@@ -189,6 +218,12 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 		h.count(ev.Command, resultNoTopicID)
 		h.log.Warn("topic info change without TopicId; the topic cannot be identified, nothing changed",
 			zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
+		return nil
+	}
+	if replacedByDecoder(ev.Raw, p.TopicID, p.GroupID) {
+		h.count(ev.Command, resultInvalid)
+		h.log.Warn("topic info change with an id the body held as invalid UTF-8 (read as U+FFFD); nothing changed",
+			zap.String("topic_id", loggedID(p.TopicID)), zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
 		return nil
 	}
 	err := h.store.ApplyInfoChange(ctx, InfoChange{

@@ -193,6 +193,60 @@ func TestPluginOverHTTP(t *testing.T) {
 	}
 }
 
+// TestIDsTheDecoderReplacedAreInvalid: the JSON decoder reads invalid
+// UTF-8, and the escape of half a surrogate pair, as U+FFFD, so the stores'
+// refusal of invalid UTF-8 never saw it from a callback: a create of
+// "…_q\xff" stored "…_q\uFFFD", and a destroy of "…_q\xfe" destroyed that
+// topic. Such an id is now counted invalid and nothing is stored or
+// changed; a body that sends U+FFFD itself is taken at its word.
+func TestIDsTheDecoderReplacedAreInvalid(t *testing.T) {
+	const groupID = "@TGS#_u8"
+	create := group.AfterCreateTopicCommand.Name()
+	destroy := group.AfterTopicDestroyedCommand.Name()
+	change := group.AfterTopicInfoChangedCommand.Name()
+	createBody := func(topicID string) []byte {
+		return []byte(`{"CallbackCommand":"` + create + `","GroupId":"` + groupID + `","TopicId":"` + topicID + `","Name":"A"}`)
+	}
+	for _, b := range pluginBackends {
+		t.Run(b.name, func(t *testing.T) {
+			p := startPlugin(t, b.dsn(t))
+			send := func(command string, body []byte) {
+				t.Helper()
+				if res := p.Send(t, command, body); !res.OK() {
+					t.Fatalf("%s %q answered %d %s", command, body, res.Status, res.Body)
+				}
+			}
+			// Invalid bytes and a lone surrogate escape: counted, not stored.
+			send(create, createBody(groupID+"@TOPIC#_q\xff"))
+			send(create, createBody(groupID+`@TOPIC#_s\ud800`))
+			if n := p.events(t, create, "invalid"); n != 2 {
+				t.Errorf("creates with replaced ids counted invalid %v times, want 2", n)
+			}
+			if got := p.list(t, "?include_deleted=true"); len(got) != 0 {
+				t.Fatalf("a create with a replaced id stored %+v", got)
+			}
+			// U+FFFD the body sends itself, as an escape and as UTF-8: stored as sent.
+			send(create, createBody(groupID+`@TOPIC#_q\ufffd`))
+			send(create, createBody(groupID+"@TOPIC#_r\uFFFD"))
+			if got := p.list(t, ""); len(got) != 2 {
+				t.Fatalf("creates with U+FFFD of their own: %d topics stored, want 2", len(got))
+			}
+			// A destroy and a change of ids the decoder replaced touch nothing.
+			send(destroy, []byte(`{"CallbackCommand":"`+destroy+`","GroupId":"`+groupID+`","TopicIdList":["`+groupID+"@TOPIC#_q\xfe"+`"]}`))
+			send(change, []byte(`{"CallbackCommand":"`+change+`","GroupId":"`+groupID+`","TopicId":"`+groupID+"@TOPIC#_r\xfe"+`","Name":"B"}`))
+			if p.events(t, destroy, "invalid") != 1 || p.events(t, change, "invalid") != 1 {
+				t.Errorf("destroy and change of replaced ids counted invalid %v and %v times, want 1 each",
+					p.events(t, destroy, "invalid"), p.events(t, change, "invalid"))
+			}
+			for _, topic := range p.list(t, "?include_deleted=true") {
+				if topic.DeletedAt != nil || topic.Name != "A" {
+					t.Errorf("a destroy or change of another id reached %+v", topic)
+				}
+			}
+		})
+	}
+}
+
 // TestConcurrentDeliveries sends 250 different topics over HTTP, 8 at a
 // time, and counts the rows: none may be lost.
 //
