@@ -700,13 +700,16 @@ func TestUniqueBody(t *testing.T) {
 	tests := []struct {
 		in, want string
 	}{
-		{`{"TopicId":"t","GroupId":"g","MsgKey":"k","Name":"n","EventTime":5}`, `{"EventTime":107,"GroupId":"g_7","MsgKey":"k_7","Name":"n","TopicId":"t_7"}`},
-		{`{"Count":1}`, `{"Count":1,"ImcallbackSendSeq":7}`},
-		{`{"Events":[{"Id":"e"}]}`, `{"Events":[{"Id":"e"}],"ImcallbackSendSeq":7}`},
-		{`{}`, `{"ImcallbackSendSeq":7}`},
+		{`{"TopicId":"t","GroupId":"g","MsgKey":"k","Name":"n","EventTime":5}`, `{"EventTime":107,"GroupId":"g_100_7","MsgKey":"k_100_7","Name":"n","TopicId":"t_100_7"}`},
+		{`{"Count":1}`, `{"Count":1,"ImcallbackSendSeq":"100_7"}`},
+		{`{"Events":[{"Id":"e"}]}`, `{"Events":[{"Id":"e"}],"ImcallbackSendSeq":"100_7"}`},
+		{`{}`, `{"ImcallbackSendSeq":"100_7"}`},
+		// A body whose one varied field would be EventTime: another run's
+		// base+i can be the same.
+		{`{"EventTime":5,"Info":{"To_Account":"u"}}`, `{"EventTime":107,"ImcallbackSendSeq":"100_7","Info":{"To_Account":"u"}}`},
 		// '<', '>' and '&' stay as IM sends them, in the fields varied and
 		// in the others: a handler reading the raw body sees IM's bytes.
-		{`{"GroupId":"a&b","Text":"<b>hi</b> & bye"}`, `{"GroupId":"a&b_7","Text":"<b>hi</b> & bye"}`},
+		{`{"GroupId":"a&b","Text":"<b>hi</b> & bye"}`, `{"GroupId":"a&b_100_7","Text":"<b>hi</b> & bye"}`},
 	}
 	for _, tt := range tests {
 		if got, ok := uniqueBody([]byte(tt.in), 7, 100); string(got) != tt.want || !ok {
@@ -726,6 +729,14 @@ func TestUniqueBody(t *testing.T) {
 		b, _ := uniqueBody(sample, 2, 100)
 		if bytes.Equal(a, b) {
 			t.Errorf("%s: requests 1 and 2 have the same body %s", command, a)
+		}
+		// And for each request of a run started later, while the dedup
+		// window still holds this one's: the same number, or the same
+		// EventTime (base+i).
+		for _, later := range [][2]int64{{1, 200}, {0, 101}} {
+			if c, _ := uniqueBody(sample, int(later[0]), later[1]); bytes.Equal(a, c) {
+				t.Errorf("%s: request 1 of a run at 100 and request %d of a run at %d have the same body %s", command, later[0], later[1], a)
+			}
 		}
 	}
 }

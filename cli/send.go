@@ -134,7 +134,7 @@ func newSendCmd(g *globalFlags, samples sampleSource) *cobra.Command {
 	fl.StringVar(&f.platform, "platform", "RESTAPI", "OptPlatform to send")
 	fl.IntVar(&f.repeat, "repeat", 1, "send the callback N times and report the outcomes, and requests/s and latency of the answered requests")
 	fl.IntVar(&f.concurrency, "concurrency", 1, "with --repeat, how many requests are in flight at once")
-	fl.BoolVar(&f.unique, "unique", false, "with --repeat, make each body unique: id fields (…Id, …Key) get a _<n> suffix and EventTime a fresh value (a body with neither gets ImcallbackSendSeq: <n>), so durable delivery stores every request instead of deduplicating them")
+	fl.BoolVar(&f.unique, "unique", false, "with --repeat, make each body unique, in this run and against earlier runs: id fields (…Id, …Key) get a _<run>_<n> suffix and EventTime a fresh value (a body without an id field gets ImcallbackSendSeq: \"<run>_<n>\"), so durable delivery stores every request instead of deduplicating them")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each request; 0: no timeout")
 	fl.BoolVar(&f.list, "list", false, "list the commands that have a sample, with the sample")
 	return cmd
@@ -721,35 +721,38 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// uniqueSeqField is the field uniqueBody adds to a body that has no field
-// it can vary; handlers ignore fields they do not know.
+// uniqueSeqField is the field uniqueBody adds to a body that has no id
+// field it can vary; handlers ignore fields they do not know.
 const uniqueSeqField = "ImcallbackSendSeq"
 
-// uniqueBody is body made unique for request i: every top-level string
-// field whose name ends in Id, ID or Key gets the suffix _<i>, and
-// EventTime (when present) becomes base+i; a body with none of them gets
-// the field ImcallbackSendSeq: i. A body that is not a JSON object is sent
-// as it is, and ok is false.
+// uniqueBody is body made unique for request i of the run that started at
+// base (Unix milliseconds): every top-level string field whose name ends
+// in Id, ID or Key gets the suffix _<base>_<i>, and EventTime (when
+// present) becomes base+i; a body without such an id field gets the field
+// ImcallbackSendSeq: "<base>_<i>". The run's start is in each, so a run
+// started while the dedup window still holds an earlier one's bodies
+// (the same i, or an EventTime base+i the earlier run also sent) is stored
+// too. A body that is not a JSON object is sent as it is, and ok is false.
 func uniqueBody(body []byte, i int, base int64) (out []byte, ok bool) {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil || fields == nil {
 		return body, false
 	}
+	suffix := strconv.FormatInt(base, 10) + "_" + strconv.Itoa(i)
 	varied := false
 	for name, raw := range fields {
 		var s string
 		switch {
 		case name == "EventTime":
 			fields[name] = json.RawMessage(strconv.FormatInt(base+int64(i), 10))
-			varied = true
 		case (strings.HasSuffix(name, "Id") || strings.HasSuffix(name, "ID") || strings.HasSuffix(name, "Key")) &&
 			json.Unmarshal(raw, &s) == nil:
-			fields[name], _ = plainjson.Marshal(s + "_" + strconv.Itoa(i))
+			fields[name], _ = plainjson.Marshal(s + "_" + suffix)
 			varied = true
 		}
 	}
 	if !varied {
-		fields[uniqueSeqField] = json.RawMessage(strconv.Itoa(i))
+		fields[uniqueSeqField], _ = plainjson.Marshal(suffix)
 	}
 	out, err := plainjson.Marshal(fields) // '<', '>' and '&' as IM sends them
 	if err != nil {
