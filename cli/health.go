@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/imcallback/imcallback/config"
 )
@@ -45,12 +49,16 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 				// configuration this process cannot load (a file given to
 				// serve only, as in a container's HEALTHCHECK) must not make
 				// the running service look unhealthy.
-				// Read as the service reads them: trimmed, blank the default.
-				listen, err := envSetting("admin_listen", config.Default().AdminListen)
+				// Read as the service reads them: the file's, when it reads
+				// (a configuration refused for another setting still names
+				// the admin listener: the default's would be another
+				// service's), then the variables, trimmed, blank unset.
+				fileListen, fileToken := fileAdminSettings(g.configFile)
+				listen, err := envSetting("admin_listen", cmp.Or(fileListen, config.Default().AdminListen))
 				if err != nil {
 					return err
 				}
-				token, err := envSetting("admin_token", "")
+				token, err := envSetting("admin_token", fileToken)
 				if err != nil {
 					return err
 				}
@@ -74,7 +82,8 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 				if notLoaded != nil {
 					// The file may set another address or token: say why
 					// it was not read.
-					err = fmt.Errorf("%w\n(the configuration did not load, so health read %s and %s from the environment alone: %v)",
+					err = fmt.Errorf("%w\n(the configuration did not load, so health read %s and %s from the environment "+
+						"and the file's admin_listen and admin_token alone: %v)",
 						err, config.EnvName("admin_listen"), config.EnvName("admin_token"), notLoaded)
 				}
 				return err
@@ -93,4 +102,27 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz: whether a callback would be accepted now (its dependencies answer), not only whether the process runs")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the answer")
 	return cmd
+}
+
+// fileAdminSettings are the admin_listen and admin_token of the YAML
+// configuration file at path, trimmed, read without the rest of the
+// configuration: "" for each the file does not set as a string, and for
+// both when there is no file or it does not read.
+func fileAdminSettings(path string) (listen, token string) {
+	if path == "" {
+		return "", ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", ""
+	}
+	var f map[string]any
+	if yaml.Unmarshal(b, &f) != nil {
+		return "", ""
+	}
+	str := func(key string) string {
+		s, _ := f[key].(string)
+		return strings.TrimSpace(s)
+	}
+	return str("admin_listen"), str("admin_token")
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/imcallback/imcallback/imtest"
@@ -100,6 +102,49 @@ func TestHealthWithAConfigurationItCannotLoad(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "imcallback.yaml")
 	if _, err := runCLI(t, "health", "--config", missing); !errors.Is(err, errNotRunning) || !strings.Contains(err.Error(), missing) {
 		t.Errorf("health --config %s (no such file) of nothing: %v, want %v naming the file it could not read", missing, err, errNotRunning)
+	}
+}
+
+// TestHealthReadsTheFilesAdminListenerWhenTheRestIsRefused: with a
+// --config file that reads but is refused for another setting (a secret
+// the probe's process lacks, a bad value), health fell back to the
+// variables alone, so it asked the default address, 127.0.0.1:9090, and
+// another service answering there made this one look healthy. It now takes
+// the file's admin_listen and admin_token, which the variables override.
+func TestHealthReadsTheFilesAdminListenerWhenTheRestIsRefused(t *testing.T) {
+	const token = "admin-secret-token-0123"
+	var asked atomic.Bool
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Store(true)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"admin token required"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	}))
+	defer admin.Close()
+	t.Setenv("IMCALLBACK_ADMIN_LISTEN", "")
+	t.Setenv("IMCALLBACK_ADMIN_TOKEN", "")
+	t.Setenv("IMCALLBACK_ADMIN_URL", "")
+	file := filepath.Join(t.TempDir(), "imcallback.yaml")
+	yaml := "admin_listen: " + strings.TrimPrefix(admin.URL, "http://") + "\nadmin_token: " + token + "\nallow_cidrs: [\"bad\"]\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "--config", file, "config", "check"); err == nil {
+		t.Fatal("config check accepted the file the probe must not load")
+	}
+	out, err := runCLI(t, "--config", file, "health")
+	if err != nil || strings.TrimSpace(out) != "ok" || !asked.Load() {
+		t.Fatalf("health: %q, %v, the file's admin listener asked: %v", out, err, asked.Load())
+	}
+	// The variable still wins over the file, as for serve.
+	asked.Store(false)
+	t.Setenv("IMCALLBACK_ADMIN_LISTEN", "127.0.0.1:1")
+	if _, err := runCLI(t, "--config", file, "health"); !errors.Is(err, errNotRunning) || asked.Load() {
+		t.Errorf("health with IMCALLBACK_ADMIN_LISTEN set: %v, the file's listener asked: %v; want %v at the variable's", err, asked.Load(), errNotRunning)
 	}
 }
 
