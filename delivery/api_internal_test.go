@@ -182,17 +182,9 @@ func TestDeadLetterReplayIDs(t *testing.T) {
 // server restarts); status_error says why the counts are missing. Before,
 // such an answer was a 503 and the console said "Could not pause".
 func TestPauseAndResumeAnswerWhatTheyDid(t *testing.T) {
-	o, err := DefaultOptions().withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Workers started (proc), no connection: Pause and Resume succeed, the
 	// status read fails with ErrNotStarted.
-	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}}
-	e := echo.New()
-	for _, r := range apiRoutes(s) {
-		e.Add(r.Method, r.Path, r.Handler)
-	}
+	s, e := unconnectedService(t)
 	const cmd = "Group.CallbackAfterCreateGroup"
 	tests := []struct {
 		name, path, body string
@@ -258,15 +250,7 @@ func TestEventRoutesAreTheServicesRoutes(t *testing.T) {
 // delivery; the documented bodies are empty, {} or {"command":"…"}, and
 // anything else is a 400 that changes nothing.
 func TestAPauseBodyOfWhitespaceAloneIsA400(t *testing.T) {
-	o, err := DefaultOptions().withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Service{opts: o, log: zap.NewNop(), proc: nopProcessor{}}
-	e := echo.New()
-	for _, r := range apiRoutes(s) {
-		e.Add(r.Method, r.Path, r.Handler)
-	}
+	s, e := unconnectedService(t)
 	for _, path := range []string{"/v1/delivery/pause", "/v1/delivery/resume"} {
 		for _, body := range []string{"\n", "   ", "\t\r\n"} {
 			before := s.Paused()
@@ -539,6 +523,14 @@ func TestAReplayThatStoppedSaysWhatToDo(t *testing.T) {
 // an echo of its own.
 func unconnectedAPI(t *testing.T) *echo.Echo {
 	t.Helper()
+	_, e := unconnectedService(t)
+	return e
+}
+
+// unconnectedService is a Service whose workers are started (proc) with
+// no connection, and an echo that serves its admin routes.
+func unconnectedService(t *testing.T) (*Service, *echo.Echo) {
+	t.Helper()
 	o, err := DefaultOptions().withDefaults()
 	if err != nil {
 		t.Fatal(err)
@@ -548,7 +540,7 @@ func unconnectedAPI(t *testing.T) *echo.Echo {
 	for _, r := range apiRoutes(s) {
 		e.Add(r.Method, r.Path, r.Handler)
 	}
-	return e
+	return s, e
 }
 
 // TestGetOfAnEmptySequence: GET /v1/events/ (a script's empty sequence)
