@@ -87,9 +87,6 @@ func OpenPostgres(ctx context.Context, dsn string, log *zap.Logger, opts ...Open
 	return newStore("postgres", &postgresBackend{pool: pool}), nil
 }
 
-// postgresConfig is the pool's configuration of dsn: pgx's, with this store's pool size
-// (defaultPostgresConns) and connection timeout (postgresConnectTimeout) unless the DSN, or for the
-// timeout the environment (PGCONNECT_TIMEOUT, which pgx reads too), sets its own.
 // CheckDSN parses dsn, IMCALLBACK_STORE_DSN, as OpenPostgres does, without
 // connecting: serve and config check refuse a DSN the driver cannot read (a
 // port out of range, an sslmode it does not know, a CA file it cannot load)
@@ -106,6 +103,9 @@ func CheckDSN(dsn string) error {
 	return nil
 }
 
+// postgresConfig is the pool's configuration of dsn: pgx's, with this store's pool size
+// (defaultPostgresConns) and connection timeout (postgresConnectTimeout) unless the DSN, or for the
+// timeout the environment (PGCONNECT_TIMEOUT, which pgx reads too), sets its own.
 func postgresConfig(dsn string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
