@@ -1121,7 +1121,16 @@ func (s *Service) pauseResume(pause bool) echo.HandlerFunc {
 			// not the caller's: a caller that goes away (interrupted, past
 			// its own timeout or the listener's read timeout) must not cut
 			// the handlers short.
-			if err = s.Pause(context.WithoutCancel(c.Request().Context())); err != nil && s.Paused() {
+			err = s.Pause(context.WithoutCancel(c.Request().Context()))
+			switch {
+			case errors.Is(err, ErrNoWorkers):
+			case !s.Paused():
+				// The service's stop (StopWorkers) took the workers while
+				// the pause waited for their handlers: the answer must not
+				// say the pause was done, with the state "running".
+				return echo.NewHTTPError(http.StatusServiceUnavailable,
+					"delivery is not paused: the service is stopping, and its stop ended the pause while it waited for the running handlers")
+			case err != nil:
 				// Paused all the same: only the wait for the running handlers
 				// ran out, and they were cancelled (their events come back).
 				s.log.Warn("delivery paused; handlers still running at the shutdown timeout were cancelled", zap.Error(err))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,6 +144,46 @@ func TestAPauseWhoseCallerLeftStillWaitsForItsHandlers(t *testing.T) {
 		}
 		if n := metric(t, s.reg, "imcallback_delivery_processed_total", "outcome", "interrupted"); n != 0 {
 			t.Errorf("%v runs counted as interrupted, want 0", n)
+		}
+	})
+}
+
+// TestAPauseEndedByTheStopIsNotAnsweredAsDone: a stop of the service
+// while POST /v1/delivery/pause waited for the running handlers ended the
+// pause (StopWorkers), and the pause was answered 200 with the state
+// "running", which `delivery pause` printed and exited 0 on. It is a 503
+// saying delivery is not paused.
+func TestAPauseEndedByTheStopIsNotAnsweredAsDone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		o := options(t, b)
+		rec := newRecorder()
+		rec.set(500*time.Millisecond, nil)
+		s := start(t, o, dispatcherFor(t, rec))
+		for i := range o.Workers {
+			accept(t, s, request(testCommand, fmt.Sprintf("e%02d", i)))
+		}
+		for range o.Workers { // every worker busy
+			<-rec.started
+		}
+		e := echo.New()
+		for _, r := range delivery.AdminRoutes(s.Service) {
+			e.Add(r.Method, r.Path, r.Handler)
+		}
+		answered := make(chan *httptest.ResponseRecorder, 1)
+		go func() {
+			w := httptest.NewRecorder()
+			e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/delivery/pause", nil))
+			answered <- w
+		}()
+		eventually(t, 5*time.Second, "the pause to take the workers", s.Paused)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.StopWorkers(ctx); err != nil {
+			t.Fatalf("stop workers: %v", err)
+		}
+		w := <-answered
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "delivery is not paused") {
+			t.Errorf("POST /v1/delivery/pause ended by the stop: %d %s, want a 503 saying delivery is not paused", w.Code, w.Body)
 		}
 	})
 }
