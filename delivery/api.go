@@ -106,7 +106,12 @@ type DeadLetterInfo struct {
 }
 
 // EventRoute is the method and path of one of the event log's admin routes.
-type EventRoute struct{ Method, Path string }
+type EventRoute struct {
+	// Method is the route's HTTP method, GET or POST.
+	Method string
+	// Path is the route's echo path on the admin listener.
+	Path string
+}
 
 // EventRoutes are the event log's admin routes, the Service's routes
 // without their handlers: without durable delivery the admin listener
