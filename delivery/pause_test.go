@@ -118,18 +118,7 @@ func TestAPauseWhoseCallerLeftStillWaitsForItsHandlers(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		o := options(t, b)
 		rec := newRecorder()
-		rec.set(time.Second, nil)
-		s := start(t, o, dispatcherFor(t, rec))
-		for i := range o.Workers {
-			accept(t, s, request(testCommand, fmt.Sprintf("c%02d", i)))
-		}
-		for range o.Workers { // every worker busy
-			<-rec.started
-		}
-		e := echo.New()
-		for _, r := range delivery.AdminRoutes(s.Service) {
-			e.Add(r.Method, r.Path, r.Handler)
-		}
+		s, e := busyAdmin(t, o, rec, time.Second, "c")
 		gone, cancel := context.WithCancel(context.Background())
 		cancel() // the caller went away
 		w := httptest.NewRecorder()
@@ -155,20 +144,7 @@ func TestAPauseWhoseCallerLeftStillWaitsForItsHandlers(t *testing.T) {
 // saying delivery is not paused.
 func TestAPauseEndedByTheStopIsNotAnsweredAsDone(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		o := options(t, b)
-		rec := newRecorder()
-		rec.set(500*time.Millisecond, nil)
-		s := start(t, o, dispatcherFor(t, rec))
-		for i := range o.Workers {
-			accept(t, s, request(testCommand, fmt.Sprintf("e%02d", i)))
-		}
-		for range o.Workers { // every worker busy
-			<-rec.started
-		}
-		e := echo.New()
-		for _, r := range delivery.AdminRoutes(s.Service) {
-			e.Add(r.Method, r.Path, r.Handler)
-		}
+		s, e := busyAdmin(t, options(t, b), newRecorder(), 500*time.Millisecond, "e")
 		answered := make(chan *httptest.ResponseRecorder, 1)
 		go func() {
 			w := httptest.NewRecorder()
@@ -186,6 +162,26 @@ func TestAPauseEndedByTheStopIsNotAnsweredAsDone(t *testing.T) {
 			t.Errorf("POST /v1/delivery/pause ended by the stop: %d %s, want a 503 saying delivery is not paused", w.Code, w.Body)
 		}
 	})
+}
+
+// busyAdmin starts a service whose handlers take delay, accepts one event
+// per worker (prefix00, prefix01, …), waits until every worker runs one,
+// and returns the service with an echo serving its admin routes.
+func busyAdmin(t *testing.T, o delivery.Options, rec *recorder, delay time.Duration, prefix string) (started, *echo.Echo) {
+	t.Helper()
+	rec.set(delay, nil)
+	s := start(t, o, dispatcherFor(t, rec))
+	for i := range o.Workers {
+		accept(t, s, request(testCommand, fmt.Sprintf("%s%02d", prefix, i)))
+	}
+	for range o.Workers { // every worker busy
+		<-rec.started
+	}
+	e := echo.New()
+	for _, r := range delivery.AdminRoutes(s.Service) {
+		e.Add(r.Method, r.Path, r.Handler)
+	}
+	return s, e
 }
 
 // TestStartWorkersWhilePausedIsRefused: the workers a Pause stopped are
