@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/imcallback/imcallback/config"
 )
@@ -53,12 +50,12 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 				// (a configuration refused for another setting still names
 				// the admin listener: the default's would be another
 				// service's), then the variables, trimmed, blank unset.
-				fileListen, fileToken := fileAdminSettings(g.configFile)
-				listen, err := envSetting("admin_listen", cmp.Or(fileListen, config.Default().AdminListen))
+				src := g.source() // the file as read for the load, not read again
+				listen, err := envSetting("admin_listen", cmp.Or(src.FileString("admin_listen"), config.Default().AdminListen))
 				if err != nil {
 					return err
 				}
-				token, err := envSetting("admin_token", fileToken)
+				token, err := envSetting("admin_token", src.FileString("admin_token"))
 				if err != nil {
 					return err
 				}
@@ -102,27 +99,4 @@ func newHealthCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz: whether a callback would be accepted now (its dependencies answer), not only whether the process runs")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the answer")
 	return cmd
-}
-
-// fileAdminSettings are the admin_listen and admin_token of the YAML
-// configuration file at path, trimmed, read without the rest of the
-// configuration: "" for each the file does not set as a string, and for
-// both when there is no file or it does not read.
-func fileAdminSettings(path string) (listen, token string) {
-	if path == "" {
-		return "", ""
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", ""
-	}
-	var f map[string]any
-	if yaml.Unmarshal(b, &f) != nil {
-		return "", ""
-	}
-	str := func(key string) string {
-		s, _ := f[key].(string)
-		return strings.TrimSpace(s)
-	}
-	return str("admin_listen"), str("admin_token")
 }

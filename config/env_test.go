@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -347,5 +349,37 @@ func TestVariableSetTwice(t *testing.T) {
 	_, err := config.LoadSection(config.Source{Environ: env("IMCALLBACK_WORDS_LIST=spam", "IMCALLBACK_WORDS_list=eggs")}, "words", wordsDefaults)
 	if want := "IMCALLBACK_WORDS_LIST (words.list): set more than once with different values, as IMCALLBACK_WORDS_LIST and IMCALLBACK_WORDS_list" + why; err == nil || err.Error() != want {
 		t.Errorf("section: %v, want %q", err, want)
+	}
+}
+
+// TestFileStringReadsTheBytesOfRead: FileString gives one string setting
+// of the file without the rest of the configuration (health's admin
+// listener, when another setting is refused), from the bytes Read read:
+// a file that can be read once only (a pipe) is not read again, so the
+// file's removal after Read changes nothing.
+func TestFileStringReadsTheBytesOfRead(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "imcallback.yaml")
+	if err := os.WriteFile(file, []byte("admin_listen: \" 127.0.0.1:9191 \"\nmax_conns: 64\nallow_cidrs: [\"bad\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := config.Source{File: file}.Read()
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ key, want string }{
+		{"admin_listen", "127.0.0.1:9191"},
+		{"max_conns", ""},   // not a string
+		{"admin_token", ""}, // not set
+	}
+	for _, tt := range tests {
+		if got := src.FileString(tt.key); got != tt.want {
+			t.Errorf("FileString(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+	if got := (config.Source{}).FileString("admin_listen"); got != "" {
+		t.Errorf("FileString without a file = %q, want \"\"", got)
+	}
+	if got := (config.Source{File: file}).FileString("admin_listen"); got != "" {
+		t.Errorf("FileString of a file that is gone, not read before = %q, want \"\"", got)
 	}
 }

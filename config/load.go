@@ -63,6 +63,24 @@ func (s Source) Read() Source {
 	return s
 }
 
+// FileString is the string the file gives key (a setting's key, as the
+// file writes it: "admin_listen"), trimmed, read without the rest of the
+// configuration, from the bytes Read read when it did: "" when the file
+// does not set key to a string, does not read, or there is none. A client
+// that needs one setting of a configuration refused for another (health's
+// admin listener) reads it so.
+func (s Source) FileString(key string) string {
+	if s.File == "" {
+		return ""
+	}
+	f, _, err := readFile(s, nil)
+	if err != nil {
+		return ""
+	}
+	v, _ := f.Get(key).(string)
+	return strings.TrimSpace(v)
+}
+
 // hasRead reports whether s holds a read of its File (Read), which its
 // loads use instead of the file.
 func (s Source) hasRead() bool { return s.read != nil && s.read.path == s.File }
