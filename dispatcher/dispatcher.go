@@ -143,8 +143,15 @@ func (d *Dispatcher) count(c echo.Context, r *Request, outcome string) {
 // func, two commands with the same name or with names that differ only in
 // case (a Forwarder's commands included, and one it lists twice), an empty
 // name, an invalid kind or a fallback (WithFallback) on an after-command
-// are programming errors reported here, at start.
+// are programming errors reported here, at start, as are nil metrics: m is
+// required (metrics.NewCallbacks). A nil log logs nothing.
 func New(commands []Command, opts Options, log *zap.Logger, m *metrics.Callbacks) (*Dispatcher, error) {
+	if m == nil {
+		return nil, fmt.Errorf("dispatcher: the metrics are nil: pass the *metrics.Callbacks of metrics.NewCallbacks")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
 	if opts.BeforeTimeout <= 0 {
 		return nil, fmt.Errorf("dispatcher: BeforeTimeout must be positive")
 	}

@@ -669,6 +669,19 @@ func TestProcess(t *testing.T) {
 	}
 }
 
+// TestNewWithoutMetricsIsAnError: nil metrics panicked inside New; they
+// are a programming error reported like the others. A nil log logs nothing.
+func TestNewWithoutMetricsIsAnError(t *testing.T) {
+	cmds := []dispatcher.Command{dispatcher.After("A.B", func(context.Context, *dispatcher.Event[struct{}]) error { return nil })}
+	opts := dispatcher.Options{BeforeTimeout: time.Second}
+	if _, err := dispatcher.New(cmds, opts, zap.NewNop(), nil); err == nil || !strings.Contains(err.Error(), "metrics.NewCallbacks") {
+		t.Fatalf("error %v, want one naming metrics.NewCallbacks", err)
+	}
+	if _, err := dispatcher.New(cmds, opts, nil, metrics.NewCallbacks(prometheus.NewRegistry())); err != nil {
+		t.Fatalf("a nil log: %v", err)
+	}
+}
+
 func TestNewRejectsBadRegistrations(t *testing.T) {
 	ok := func(name string) dispatcher.Command {
 		return dispatcher.After(name, func(context.Context, *dispatcher.Event[struct{}]) error { return nil })

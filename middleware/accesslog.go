@@ -70,7 +70,7 @@ func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 					panic(r)
 				}
 			}()
-			err := next(c)
+			err := answered(c, next(c))
 			if err == nil {
 				cfg.record(c, start, c.Response().Status, nil, nil)
 				return nil

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -43,17 +44,26 @@ func ErrorHandler(log *zap.Logger, m *metrics.Callbacks) echo.HTTPErrorHandler {
 // A *protocol.Error is sent as it is when its Status is a refusal's, 4xx
 // or 5xx; one of a middleware of the user's with another (none, a 200 that
 // IM would read as a deny of a before-callback, a redirect) is an internal
-// error, as any other error is.
-func AsProtocolError(err error) *protocol.Error {
+// error, as any other error is. So is a nil *protocol.Error or
+// *echo.HTTPError returned as an error (a typed nil: a non-nil error
+// holding a nil pointer), which has no status to send, and an error whose
+// Unwrap or As panics (*echo.HTTPError's Unwrap does on a nil one): the
+// error handler runs outside recover, where a panic drops the connection.
+func AsProtocolError(err error) (mapped *protocol.Error) {
+	defer func() {
+		if recover() != nil {
+			mapped = protocol.ErrInternal
+		}
+	}()
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
-		if pe.Status < 400 || pe.Status > 599 {
+		if pe == nil || pe.Status < 400 || pe.Status > 599 {
 			return protocol.ErrInternal
 		}
 		return pe
 	}
 	var he *echo.HTTPError
-	if errors.As(err, &he) {
+	if errors.As(err, &he) && he != nil {
 		switch he.Code {
 		case http.StatusNotFound:
 			return protocol.ErrNotFound
@@ -74,4 +84,20 @@ func AsProtocolError(err error) *protocol.Error {
 		}
 	}
 	return protocol.ErrInternal
+}
+
+// errNoAnswer is the error of a request whose chain returned nil without
+// answering: a middleware of the user's that neither called next nor
+// wrote an answer. It is answered 500 internal, as another error of the
+// user's is, rather than with net/http's empty 200, which IM would count
+// as neither an answer nor a failure it can see.
+var errNoAnswer = fmt.Errorf("%w: the middleware chain returned without an answer (a middleware that neither called next nor answered)", protocol.ErrInternal)
+
+// answered is next's error, or errNoAnswer when next returned nil without
+// sending an answer.
+func answered(c echo.Context, err error) error {
+	if err == nil && !c.Response().Committed {
+		return errNoAnswer
+	}
+	return err
 }

@@ -1081,6 +1081,12 @@ func TestErrorHandlerMapsEchoErrors(t *testing.T) {
 		{&protocol.Error{Status: http.StatusOK, Code: 40399, Reason: "geo", Info: "blocked"}, protocol.ErrInternal},
 		{fmt.Errorf("wrapped: %w", &protocol.Error{Status: http.StatusFound, Code: 30201, Reason: "geo", Info: "blocked"}), protocol.ErrInternal},
 		{&protocol.Error{Status: 600, Code: 60001, Reason: "geo", Info: "blocked"}, protocol.ErrInternal},
+		// A typed nil (a non-nil error holding a nil pointer: `var err
+		// error = check(c)` with check returning *protocol.Error) has no
+		// status to send; reading it panicked in the error handler.
+		{(*protocol.Error)(nil), protocol.ErrInternal},
+		{(*echo.HTTPError)(nil), protocol.ErrInternal},
+		{fmt.Errorf("wrapped: %w", (*protocol.Error)(nil)), protocol.ErrInternal},
 	}
 	for _, tt := range tests {
 		if got := middleware.AsProtocolError(tt.err); got != tt.want {

@@ -96,15 +96,29 @@ func newChainFromGroup(in chainIn, log *zap.Logger) (Chain, error) {
 }
 
 // NewRecover turns a panic into a 500 envelope and logs it with its stack.
+// A chain that returned nil without answering (a middleware of the user's
+// that neither called next nor answered) is answered 500 internal too, and
+// logged, since no access line may have been written for it.
 func NewRecover(log *zap.Logger) Ordered {
-	return Ordered{Name: "recover", Order: OrderRecover, Scope: ScopeEveryRequest, Func: middleware.RecoverWithConfig(middleware.RecoverConfig{
+	recoverMW := middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("panic recovered", zap.Error(err), zap.ByteString("stack", stack),
 				zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
 			return fmt.Errorf("%w: panic: %w", protocol.ErrInternal, err)
 		},
-	})}
+	})
+	return Ordered{Name: "recover", Order: OrderRecover, Scope: ScopeEveryRequest, Func: func(next echo.HandlerFunc) echo.HandlerFunc {
+		h := recoverMW(next)
+		return func(c echo.Context) error {
+			err := answered(c, h(c))
+			if err == errNoAnswer {
+				log.Error("a middleware returned without answering the request", zap.Error(err),
+					zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+			}
+			return err
+		}
+	}}
 }
 
 // tracingIn is the optional Tracer of the app (tracing.Module).
