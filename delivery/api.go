@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/config"
+	"github.com/imcallback/imcallback/internal/jsonnames"
 )
 
 // The states of an event in the admin API.
@@ -939,9 +941,17 @@ func replayAnswer(res ReplayResult) map[string]any {
 // decodeOne decodes a request body that holds one JSON value into v: a
 // field v does not have, or anything but white space after the value, is
 // an error, so a mistake is refused rather than read as an absent field.
-// An empty body is io.EOF, as json.Decoder.Decode says.
+// So are two things Go's decoder would take: a name given twice (it keeps
+// the last, another reader the first: {"dead":true,"seqs":[5],"dead":false}
+// would replay event 5 itself, not its dead letter) and a name in another
+// case ("Dead"), which the documented names are not. An empty body is
+// io.EOF, as json.Decoder.Decode says.
 func decodeOne(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return err
@@ -951,6 +961,39 @@ func decodeOne(r io.Reader, v any) error {
 		return errors.New("the body holds more than one JSON value")
 	case !errors.Is(err, io.EOF):
 		return err
+	}
+	if name, ok := jsonnames.Repeated(body, true); ok {
+		return fmt.Errorf("the name %q is given more than once", name)
+	}
+	return exactNames(body, v)
+}
+
+// exactNames refuses a name of the JSON object body that matches a field
+// of v (a pointer to a struct, or to a pointer to one) only in another
+// case. body decoded into v, so each of its names is one of v's fields in
+// some case.
+func exactNames(body []byte, v any) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil // null, which the caller refuses itself
+	}
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	for _, got := range slices.Sorted(maps.Keys(fields)) {
+		if !slices.Contains(names, got) {
+			for _, name := range names {
+				if strings.EqualFold(got, name) {
+					return fmt.Errorf("unknown field %q: the name is %q (names are case-sensitive)", got, name)
+				}
+			}
+		}
 	}
 	return nil
 }

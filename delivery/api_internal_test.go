@@ -631,3 +631,46 @@ func TestANullSeqsSelectsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestBodiesWithARepeatedOrMiscasedNameAreA400: Go's decoder keeps the
+// last value of a name given twice and matches names in any case, so
+// {"dead":true,"seqs":[5],"dead":false} replayed event 5 itself, not its
+// dead letter, and {"Command":"…"} paused that command; the documented
+// names are exact, and anything else is a 400 that changes nothing.
+func TestBodiesWithARepeatedOrMiscasedNameAreA400(t *testing.T) {
+	s, e := unconnectedService(t)
+	tests := []struct {
+		path, body, want string
+	}{
+		{"/v1/events/replay", `{"dead":true,"seqs":[55],"dead":false}`, `the name \"dead\" is given more than once`},
+		{"/v1/events/replay", `{"seqs":[1],"Seqs":[2]}`, `the name \"Seqs\" is given more than once`},
+		{"/v1/events/replay", `{"Dead":true,"SEQS":[56]}`, `unknown field \"Dead\": the name is \"dead\"`},
+		{"/v1/delivery/pause", `{"command":"C2C.CallbackAfterSendMsg","command":"Group.CallbackAfterCreateTopic"}`, `the name \"command\" is given more than once`},
+		{"/v1/delivery/pause", `{"Command":"Group.CallbackAfterCreateTopic"}`, `unknown field \"Command\": the name is \"command\"`},
+		{"/v1/delivery/resume", `{"COMMAND":"Group.CallbackAfterCreateTopic"}`, `unknown field \"COMMAND\": the name is \"command\"`},
+	}
+	for _, tt := range tests {
+		before := s.Paused()
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, tt.path, strings.NewReader(tt.body)))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), tt.want) {
+			t.Errorf("POST %s %s: %d %s, want a 400 saying %s", tt.path, tt.body, w.Code, w.Body, tt.want)
+		}
+		if s.Paused() != before {
+			t.Errorf("POST %s %s changed the delivery's state", tt.path, tt.body)
+		}
+	}
+	// The exact names still pass the body's check.
+	for _, body := range []string{`{"dead":true,"seqs":[55]}`, `{"since":"1h","command":"C2C.CallbackAfterSendMsg"}`} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/events/replay", strings.NewReader(body)))
+		if w.Code == http.StatusBadRequest {
+			t.Errorf("POST /v1/events/replay %s: %d %s, want it past the body's check", body, w.Code, w.Body)
+		}
+	}
+	w := httptest.NewRecorder()
+	e.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/delivery/pause", strings.NewReader(`{}`)))
+	if w.Code != http.StatusOK || !s.Paused() {
+		t.Errorf("POST /v1/delivery/pause {}: %d %s, want all delivery paused", w.Code, w.Body)
+	}
+}
