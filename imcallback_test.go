@@ -723,7 +723,64 @@ func TestAdminAnswersHeaders(t *testing.T) {
 		if got := resp.Header.Get("Cross-Origin-Opener-Policy"); got != "same-origin" {
 			t.Errorf("GET /: Cross-Origin-Opener-Policy %q, want same-origin", got)
 		}
+		// The answers net/http writes itself, before any handler runs, carry
+		// them too: they were plain text without them, which another site
+		// could frame.
+		raw := []struct{ name, request string }{
+			{"a malformed Host header", "GET /v1/events HTTP/1.1\r\nHost: a b\r\n\r\n"},
+			{"headers over the limit", "GET /?x=" + strings.Repeat("a", 70<<10) + " HTTP/1.1\r\nHost: x\r\n\r\n"},
+			{"an HTTP version net/http does not serve", "GET / HTTP/9.9\r\nHost: x\r\n\r\n"},
+			{"an unsupported transfer encoding", "POST /v1/delivery/pause HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"},
+		}
+		for _, tt := range raw {
+			resp, body := rawAdminAnswer(t, strings.TrimPrefix(s.AdminURL, "http://"), tt.request)
+			if resp.StatusCode < 400 {
+				t.Errorf("%s: %d, want net/http's refusal", tt.name, resp.StatusCode)
+			}
+			for k, want := range map[string]string{
+				"Cache-Control":              "no-store",
+				"X-Content-Type-Options":     "nosniff",
+				"X-Frame-Options":            "DENY",
+				"Referrer-Policy":            "no-referrer",
+				"Cross-Origin-Opener-Policy": "same-origin",
+				"Content-Security-Policy":    api,
+				"Content-Type":               "application/json",
+			} {
+				if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
+					t.Errorf("%s: %s %q, want %q", tt.name, k, got, want)
+				}
+			}
+			var e struct{ Error string }
+			if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
+				t.Errorf("%s: body %q, want the admin error JSON", tt.name, body)
+			}
+		}
 	})
+}
+
+// rawAdminAnswer sends request as written on a connection to addr and
+// reads the answer and its body.
+func rawAdminAnswer(t *testing.T, addr, request string) (*http.Response, []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(15 * time.Second)) // a guard against a hang, not a time limit
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
 }
 
 // TestRecentCallbacks: /v1/recent lists what the public listener answered,

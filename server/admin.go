@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -288,6 +290,7 @@ func newAdmin(in adminIn) (*Admin, error) {
 	// clients of an exposed admin address (with or without the token) could
 	// take the open files the stores and the public listener need.
 	a.limit = newConnLimit(AdminMaxConns, false, in.Config.ReadHeaderTimeout, logRefusals(in.Log))
+	a.limit.answerFor = adminNetHTTPAnswer
 	a.server.ConnState = a.limit.connState
 	in.Lifecycle.Append(a.hook(in.Config.AdminListen, nil, in.Config.ShutdownTimeout, zap.Int("max_conns", AdminMaxConns)))
 	return a, nil
@@ -407,18 +410,46 @@ const (
 func adminHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set(echo.HeaderCacheControl, "no-store")
-		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-		h.Set(echo.HeaderXFrameOptions, "DENY")
-		h.Set(echo.HeaderReferrerPolicy, "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		policy := adminContentSecurityPolicy
-		if strings.HasPrefix(c.Request().URL.Path, "/debug/pprof/") {
-			policy = pprofContentSecurityPolicy
+		for _, kv := range adminSecurityHeaders {
+			h.Set(kv[0], kv[1])
 		}
-		h.Set(echo.HeaderContentSecurityPolicy, policy)
+		if strings.HasPrefix(c.Request().URL.Path, "/debug/pprof/") {
+			h.Set(echo.HeaderContentSecurityPolicy, pprofContentSecurityPolicy)
+		}
 		return next(c)
 	}
+}
+
+// adminSecurityHeaders are the headers adminHeaders gives every admin
+// answer, in their canonical form.
+var adminSecurityHeaders = [][2]string{
+	{echo.HeaderCacheControl, "no-store"},
+	{echo.HeaderXContentTypeOptions, "nosniff"},
+	{echo.HeaderXFrameOptions, "DENY"},
+	{echo.HeaderReferrerPolicy, "no-referrer"},
+	{"Cross-Origin-Opener-Policy", "same-origin"},
+	{echo.HeaderContentSecurityPolicy, adminContentSecurityPolicy},
+}
+
+// adminNetHTTPAnswer is the admin listener's answer instead of one net/http
+// writes itself before any handler runs (a malformed Host header, headers
+// over the limit …): its status, with net/http's text as the ErrorBody and
+// the headers of every admin answer, so another site cannot frame even
+// these, and the connection closed as net/http would.
+func adminNetHTTPAnswer(status int, text []byte, _ net.Addr) []byte {
+	msg := strings.TrimSpace(string(text))
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	body, _ := json.Marshal(ErrorBody{Error: msg})
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	for _, kv := range adminSecurityHeaders {
+		fmt.Fprintf(&b, "%s: %s\r\n", kv[0], kv[1])
+	}
+	fmt.Fprintf(&b, "Content-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n", len(body))
+	b.Write(body)
+	return b.Bytes()
 }
 
 // refuseCrossSite refuses what a web page of another site can make a

@@ -33,6 +33,12 @@ import (
 type connLimit struct {
 	max     int
 	rewrite bool
+	// answerFor, when set, is what is sent instead of an answer net/http
+	// wrote itself (netHTTPAnswer): given its status and its text, it
+	// returns the whole answer. A rewriting listener's is the FAIL
+	// envelope (newConnLimit); the admin listener's is its JSON error with
+	// its security headers.
+	answerFor func(status int, text []byte, remote net.Addr) []byte
 	// headerTimeout is the server's ReadHeaderTimeout, which the next
 	// request of a keep-alive connection gets from its first byte.
 	headerTimeout time.Duration
@@ -69,8 +75,20 @@ type connLimit struct {
 const pressureIdle = 2 * time.Second
 
 func newConnLimit(max int, rewrite bool, headerTimeout time.Duration, onReject func(*protocol.Error, net.Addr)) *connLimit {
-	return &connLimit{max: max, rewrite: rewrite, headerTimeout: headerTimeout, onReject: onReject,
+	l := &connLimit{max: max, rewrite: rewrite, headerTimeout: headerTimeout, onReject: onReject,
 		conns: map[*limitedConn]struct{}{}, refused: map[net.Conn]struct{}{}, refuseGrace: refuseGrace}
+	if rewrite {
+		l.answerFor = l.envelopeFor
+	}
+	return l
+}
+
+// envelopeFor is a rewriting listener's answer instead of net/http's own
+// of status: the FAIL envelope of the rejection it maps to, counted.
+func (l *connLimit) envelopeFor(status int, _ []byte, remote net.Addr) []byte {
+	pe := protocolErrorFor(status)
+	l.onReject(pe, remote)
+	return errorResponse(pe)
 }
 
 // wrap returns ln limited.
@@ -514,20 +532,22 @@ func netHTTPAnswer(p []byte) bool {
 }
 
 // Write rewrites an answer net/http wrote itself (netHTTPAnswer) on a
-// rewriting listener. An answer written while a handler runs is the
+// listener with answerFor. An answer written while a handler runs is the
 // service's, and sent as written: one of a middleware of one's own with a
 // text body (whose type net/http sniffs as text/plain) on a connection
 // that closes after it (the request's Connection: close, or any once the
 // stop signal has turned keep-alives off) has the very bytes netHTTPAnswer
 // looks for.
 func (c *limitedConn) Write(p []byte) (int, error) {
-	if !c.l.rewrite || c.answering.Load() || !netHTTPAnswer(p) {
+	if c.l.answerFor == nil || c.answering.Load() || !netHTTPAnswer(p) {
 		return c.Conn.Write(p)
 	}
 	status, _ := strconv.Atoi(string(p[9:12]))
-	pe := protocolErrorFor(status)
-	c.l.onReject(pe, c.Conn.RemoteAddr())
-	if _, err := c.Conn.Write(errorResponse(pe)); err != nil {
+	var text []byte // net/http's body: "400 Bad Request: malformed Host header"
+	if _, body, ok := bytes.Cut(p, []byte("\r\n\r\n")); ok {
+		text = body
+	}
+	if _, err := c.Conn.Write(c.l.answerFor(status, text, c.Conn.RemoteAddr())); err != nil {
 		return 0, err
 	}
 	return len(p), nil
