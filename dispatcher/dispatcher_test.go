@@ -731,7 +731,9 @@ func TestNewRejectsBadRegistrations(t *testing.T) {
 			second, ""},
 		{"a Go before-handler and a destination", []dispatcher.Command{rawBefore("C2C.CallbackBeforeSendMsg",
 			func(context.Context, *dispatcher.Event[struct{}]) (dispatcher.Decision, error) { return allow(), nil })},
-			dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules, Forwarder: stubForwarder{"C2C.CallbackBeforeSendMsg"}}, ""},
+			dispatcher.Options{BeforeTimeout: time.Second, Rules: testRules, Forwarder: stubForwarder{"C2C.CallbackBeforeSendMsg"}},
+			// Which destination, and where its match is set.
+			`a forward destination ("stub"); keep one: leave the command out of the destination's match (IMCALLBACK_FORWARD_MATCH`},
 		// IM sends one spelling: the handler of the other would never run.
 		{"the same command in another case", []dispatcher.Command{ok("X.CallbackAfterY"), ok("A.B"), ok("x.callbackAfterY")}, second,
 			"commands x.callbackAfterY and X.CallbackAfterY differ only in case"},

@@ -137,7 +137,13 @@ func (d *Dispatcher) addForwarded(f Forwarder) error {
 		c := &forwarded{name: name, kind: kind, fwd: f}
 		if h, ok := d.commands[name]; ok {
 			if h.Kind() == KindBefore || kind == KindBefore {
-				return fmt.Errorf("dispatcher: %s has a Go before-handler and a forward destination; keep one", name)
+				which := ""
+				if names := f.Destinations(name, ""); len(names) > 0 {
+					which = fmt.Sprintf(" (%q)", strings.Join(names, `", "`))
+				}
+				return fmt.Errorf("dispatcher: %s has a Go before-handler and a forward destination%s; keep one: "+
+					"leave the command out of the destination's match (IMCALLBACK_FORWARD_MATCH for the destination "+
+					"named default, or the match of its entry under forward:), or remove the handler", name, which)
 			}
 			c.handler = h
 		}

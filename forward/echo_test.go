@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -109,10 +110,17 @@ func TestAnswerEchoingTheRequestHidesTheURL(t *testing.T) {
 		// The refusal quotes only the answer's start: a long URL is cut
 		// there, and its start must not show either.
 		{"longer than the quote", "hk_9f2c1e7a" + strings.Repeat("0", 64), "tok_5b8d3a"},
+		// Escaped in the URL; the destination answers with it decoded.
+		{"decoded by the destination", "hk_9f2c1e7a", "%22tok_5b8d3a%22"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(r.URL.RawQuery, "%22") { // as an express app's "Cannot POST" page
+					q, _ := url.QueryUnescape(r.URL.RawQuery)
+					fmt.Fprintf(w, "Cannot POST %s?%s", r.URL.Path, q)
+					return
+				}
 				fmt.Fprintf(w, "%s %s %s\r\n", r.Method, r.RequestURI, r.Proto)
 			}))
 			defer srv.Close()

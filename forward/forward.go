@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"net/url"
 	"path"
 	"reflect"
@@ -39,6 +40,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/imcallback/imcallback/admin"
 	"github.com/imcallback/imcallback/commands/catalogue"
@@ -145,6 +147,25 @@ func (d *destination) client(kind dispatcher.Kind) *http.Client {
 	return d.after
 }
 
+// proxyFunc is the proxy of each request to a destination by cfg (the
+// environment's HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as Go's default
+// transport reads them), but never for a loopback destination, however
+// its name is written: cfg skips `localhost` and the loopback addresses,
+// not `LOCALHOST` or `localhost.`, which name the same host.
+func proxyFunc(cfg *httpproxy.Config) func(*http.Request) (*url.URL, error) {
+	proxy := cfg.ProxyFunc()
+	return func(req *http.Request) (*url.URL, error) {
+		host := strings.TrimSuffix(strings.ToLower(req.URL.Hostname()), ".")
+		if host == "localhost" {
+			return nil, nil
+		}
+		if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+			return nil, nil
+		}
+		return proxy(req.URL)
+	}
+}
+
 // dialTimeout bounds a TCP connect to a destination, as Go's default
 // transport does.
 const dialTimeout = 10 * time.Second
@@ -154,7 +175,7 @@ const dialTimeout = 10 * time.Second
 func newClient(dial time.Duration) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy: http.ProxyFromEnvironment,
+			Proxy: proxyFunc(httpproxy.FromEnvironment()),
 			// The dial, like the handshake below, goes on after the request
 			// that began it gave up: without a bound of its own, a connect
 			// to an address that drops it (a firewall, a host gone) held
@@ -848,10 +869,15 @@ func hideTarget(err error, u *url.URL) error {
 }
 
 // targetSecrets are the forms of u's request target that hideTarget
-// hides: its path and query, as sent and as a quote escapes them.
+// hides: its path and query, as sent, as decoded (a destination's "Cannot
+// POST" page may show them so) and as a quote escapes them.
 func targetSecrets(u *url.URL) []string {
 	var secrets []string
-	for _, s := range []string{u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery} {
+	forms := []string{u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery}
+	if q, err := url.QueryUnescape(u.RawQuery); err == nil && q != u.RawQuery {
+		forms = append(forms, q)
+	}
+	for _, s := range forms {
 		if len(s) > 1 { // "/" alone hides nothing
 			secrets = append(secrets, s)
 			// An answer's start is quoted in its refusal: a '"' or '\'
