@@ -682,7 +682,7 @@ func TestInterruptedLastDeliveryIsDeadLetteredWithoutRunningAgain(t *testing.T) 
 	// pull request, still open at the server when its handler nakked (the
 	// race of its shutdown; the event comes back after the ack wait). Either
 	// way the handler did not run again.
-	if !strings.Contains(dead[0].Error, "delivery limit reached") || dead[0].Deliveries <= uint64(o.MaxDeliveries) {
+	if !strings.Contains(dead[0].Error, "delivery limit reached without a result") || dead[0].Deliveries <= uint64(o.MaxDeliveries) {
 		t.Errorf("dead letter %+v", dead[0])
 	}
 	if n := len(rec.callTimes("i1")); n != 1 {

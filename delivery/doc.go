@@ -33,7 +33,9 @@
 //  1. an event of a command PauseCommand holds back is given back (a Nak
 //     delayed by HoldRecheck), not counted as an attempt;
 //  2. a delivery past the limit (an earlier last attempt was interrupted,
-//     or its dead letter's write failed in another process), or of an event
+//     its dead letter's write failed in another process, or the deliveries
+//     a per-command pause gave back were counted by a process that did not
+//     give them back: after a restart, another replica), or of an event
 //     whose dead letter could not be stored (its error kept in this
 //     process's memory), goes straight to the dead-letter stream; past the
 //     limit, its letter is looked for first: one that failed write stored

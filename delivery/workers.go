@@ -24,8 +24,12 @@ import (
 )
 
 // errDeliveriesExhausted is the dead-letter reason of an event delivered
-// once more than allowed: its last attempt never reported back.
-var errDeliveriesExhausted = errors.New("delivery limit reached: the last attempt was interrupted before it reported")
+// once more than allowed without a result: its last attempt never reported
+// back (a crash), or deliveries a per-command pause gave back were counted
+// as attempts (this process was restarted meanwhile, or another replica
+// gave them back), so the handler may not have run at all.
+var errDeliveriesExhausted = errors.New("delivery limit reached without a result: the last attempt was interrupted before it reported, " +
+	"or the deliveries of a per-command pause were counted as attempts after a restart or on another replica; replay it")
 
 // errDeadLetterStored is the reason given when an event whose dead letter
 // this process stored is delivered again (its termination was lost); the
