@@ -695,18 +695,7 @@ func TestAdminAnswersHeaders(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Errorf("%s: %d, want %d", what, resp.StatusCode, tt.status)
 			}
-			for k, want := range map[string]string{
-				"Cache-Control":              "no-store",
-				"X-Content-Type-Options":     "nosniff",
-				"X-Frame-Options":            "DENY",
-				"Referrer-Policy":            "no-referrer",
-				"Cross-Origin-Opener-Policy": "same-origin",
-				"Content-Security-Policy":    tt.policy,
-			} {
-				if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
-					t.Errorf("%s: %s %q, want %q", what, k, got, want)
-				}
-			}
+			checkAdminHeaders(t, what, resp.Header, tt.policy)
 		}
 		// The console's page keeps its own policy and cache rule.
 		resp, err := http.Get(s.AdminURL + "/")
@@ -737,18 +726,9 @@ func TestAdminAnswersHeaders(t *testing.T) {
 			if resp.StatusCode < 400 {
 				t.Errorf("%s: %d, want net/http's refusal", tt.name, resp.StatusCode)
 			}
-			for k, want := range map[string]string{
-				"Cache-Control":              "no-store",
-				"X-Content-Type-Options":     "nosniff",
-				"X-Frame-Options":            "DENY",
-				"Referrer-Policy":            "no-referrer",
-				"Cross-Origin-Opener-Policy": "same-origin",
-				"Content-Security-Policy":    api,
-				"Content-Type":               "application/json",
-			} {
-				if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
-					t.Errorf("%s: %s %q, want %q", tt.name, k, got, want)
-				}
+			checkAdminHeaders(t, tt.name, resp.Header, api)
+			if got := resp.Header.Get("Content-Type"); got != "application/json" {
+				t.Errorf("%s: Content-Type %q, want application/json", tt.name, got)
 			}
 			var e struct{ Error string }
 			if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
@@ -756,6 +736,25 @@ func TestAdminAnswersHeaders(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkAdminHeaders checks that h, of the answer what, holds each header
+// every admin answer carries once, with policy as its
+// Content-Security-Policy.
+func checkAdminHeaders(t *testing.T, what string, h http.Header, policy string) {
+	t.Helper()
+	for k, want := range map[string]string{
+		"Cache-Control":              "no-store",
+		"X-Content-Type-Options":     "nosniff",
+		"X-Frame-Options":            "DENY",
+		"Referrer-Policy":            "no-referrer",
+		"Cross-Origin-Opener-Policy": "same-origin",
+		"Content-Security-Policy":    policy,
+	} {
+		if got := h.Values(k); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: %s %q, want %q", what, k, got, want)
+		}
+	}
 }
 
 // rawAdminAnswer sends request as written on a connection to addr and
