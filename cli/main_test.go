@@ -141,17 +141,19 @@ func TestUnlistedFileAppsAreSaid(t *testing.T) {
 // serves it), but notes it.
 func TestConfigCheckNotesAnExpiringCertificate(t *testing.T) {
 	tests := []struct {
-		name     string
-		notAfter time.Time
-		want     string // the note's start; "": no note
+		name                string
+		notBefore, notAfter time.Time // notBefore zero: valid before now
+		want                string    // in the note; "": no note
 	}{
-		{"expired yesterday", time.Now().Add(-24 * time.Hour), "note: IMCALLBACK_TLS_CERT "},
-		{"expiring in 3 days", time.Now().Add(3 * 24 * time.Hour), "note: IMCALLBACK_TLS_CERT "},
-		{"valid for a year", time.Now().AddDate(1, 0, 0), ""},
+		{"expired yesterday", time.Time{}, time.Now().Add(-24 * time.Hour), "note: IMCALLBACK_TLS_CERT "},
+		{"expiring in 3 days", time.Time{}, time.Now().Add(3 * 24 * time.Hour), "note: IMCALLBACK_TLS_CERT "},
+		{"valid for a year", time.Time{}, time.Now().AddDate(1, 0, 0), ""},
+		// Clients refuse it as they refuse an expired one.
+		{"valid from in 4 days", time.Now().Add(4 * 24 * time.Hour), time.Now().AddDate(1, 0, 0), "its certificate is not valid until "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			certFile, keyFile, _ := certtest.Write(t, tt.notAfter)
+			certFile, keyFile, _ := certtest.WriteFrom(t, tt.notBefore, tt.notAfter)
 			t.Setenv("IMCALLBACK_SDKAPPID", "1400000000")
 			t.Setenv("IMCALLBACK_TOKENS", "t")
 			t.Setenv("IMCALLBACK_TLS_CERT", certFile)

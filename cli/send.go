@@ -252,6 +252,12 @@ func sendClient(certFile, host string, concurrency int) (*http.Client, error) {
 		}
 		leaf := cs.PeerCertificates[0]
 		if slices.ContainsFunc(own, leaf.Equal) {
+			// Trusted whatever names it holds, but not outside its validity,
+			// which IM checks: send would report OK where IM fails.
+			if now := time.Now(); now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+				return fmt.Errorf("the listener's certificate (%s) is valid from %s to %s, not now: IM, which verifies it, would refuse the handshake",
+					config.EnvName("tls_cert"), leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+			}
 			return nil
 		}
 		opts := x509.VerifyOptions{Roots: roots, DNSName: host, Intermediates: x509.NewCertPool()}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imcallback/imcallback/internal/certtest"
 )
@@ -73,6 +74,40 @@ func TestSendTrustsTheServicesOwnCertificate(t *testing.T) {
 				}
 			default:
 				t.Fatalf("send succeeded (%q) but no request arrived", out)
+			}
+		})
+	}
+}
+
+// TestSendRefusesTheServicesOwnCertificateOutsideItsValidity: send trusts
+// the service's own certificate whatever names it holds, and trusted it
+// expired or not valid yet too, so it reported OK where IM, which checks
+// the validity, fails the handshake.
+func TestSendRefusesTheServicesOwnCertificateOutsideItsValidity(t *testing.T) {
+	tests := []struct {
+		name                string
+		notBefore, notAfter time.Time
+	}{
+		{"expired", time.Now().Add(-48 * time.Hour), time.Now().Add(-24 * time.Hour)},
+		{"not valid yet", time.Now().Add(24 * time.Hour), time.Now().AddDate(1, 0, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			certFile, keyFile, _ := certtest.WriteFrom(t, tt.notBefore, tt.notAfter)
+			_, port, paths := receiver(t, certFile, keyFile)
+			t.Setenv("IMCALLBACK_PATH", "")
+			t.Setenv("IMCALLBACK_TOKENS", "")
+			t.Setenv("IMCALLBACK_LISTEN", "127.0.0.1:"+port)
+			t.Setenv("IMCALLBACK_TLS_CERT", certFile)
+			t.Setenv("IMCALLBACK_TLS_KEY", keyFile)
+			out, err := runCLI(t, "send", "--command", "Group.CallbackAfterCreateTopic", "--sample")
+			if err == nil || !strings.Contains(err.Error(), "would refuse the handshake") {
+				t.Fatalf("send: %v (%q), want the certificate refused", err, out)
+			}
+			select {
+			case got := <-paths:
+				t.Errorf("a request arrived at %s", got)
+			default:
 			}
 		})
 	}

@@ -47,8 +47,9 @@ func leafCertificate(file string) (*x509.Certificate, error) {
 }
 
 // certificateNote is the note about IMCALLBACK_TLS_CERT when its
-// certificate has expired at now or expires within CertificateWarning,
-// else "" (also when it cannot be read: CheckFiles says why).
+// certificate is not valid yet at now, has expired or expires within
+// CertificateWarning, else "" (also when it cannot be read: CheckFiles
+// says why).
 func (c *Config) certificateNote(now time.Time) string {
 	if c.TLSCert == "" || c.TLSKey == "" {
 		return ""
@@ -60,6 +61,10 @@ func (c *Config) certificateNote(now time.Time) string {
 	left := cert.NotAfter.Sub(now)
 	at := cert.NotAfter.UTC().Format(time.RFC3339)
 	switch {
+	case now.Before(cert.NotBefore):
+		return fmt.Sprintf("%s %s: its certificate is not valid until %s (in %s): %s until then "+
+			"(a certificate issued for later, or this machine's clock is behind); the service serves it all the same",
+			EnvName("tls_cert"), c.TLSCert, cert.NotBefore.UTC().Format(time.RFC3339), roughly(cert.NotBefore.Sub(now)), ExpiredCertificate)
 	case left <= 0:
 		return fmt.Sprintf("%s %s: its certificate expired at %s (%s ago): %s; the service serves it all the same, renew it",
 			EnvName("tls_cert"), c.TLSCert, at, roughly(-left), ExpiredCertificate)

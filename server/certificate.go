@@ -45,9 +45,15 @@ func leafOf(cert tls.Certificate) (*x509.Certificate, error) {
 	return x509.ParseCertificate(cert.Certificate[0])
 }
 
-// warnCertificateExpiry warns when leaf, of the file certFile, has expired
-// at now or expires within config.CertificateWarning.
+// warnCertificateExpiry warns when leaf, of the file certFile, is not
+// valid yet at now, has expired or expires within config.CertificateWarning.
 func warnCertificateExpiry(log *zap.Logger, certFile string, leaf *x509.Certificate, now time.Time) {
+	if now.Before(leaf.NotBefore) {
+		log.Warn("the TLS certificate is not valid yet: "+config.ExpiredCertificate+
+			" until its not_before (a certificate issued for later, or this machine's clock is behind); it is served all the same",
+			zap.String("file", certFile), zap.String("not_before", leaf.NotBefore.UTC().Format(time.RFC3339)))
+		return
+	}
 	left := leaf.NotAfter.Sub(now)
 	if left > config.CertificateWarning {
 		return

@@ -14,6 +14,28 @@ import (
 	"github.com/imcallback/imcallback/internal/certtest"
 )
 
+// TestACertificateNotValidYetIsWarnedOf: a certificate whose validity
+// begins later (issued for later, or the machine's clock behind) is
+// refused by every client that verifies it, as an expired one is, and was
+// served without a word; the start warns, naming the file and its
+// not_before, and serves it all the same.
+func TestACertificateNotValidYetIsWarnedOf(t *testing.T) {
+	certFile, keyFile, cert := certtest.WriteFrom(t, time.Now().Add(48*time.Hour), time.Now().AddDate(1, 0, 0))
+	p, lc, logs, _ := newPublicWithCertificate(t, certFile, keyFile)
+	lc.RequireStart()
+	defer lc.RequireStop()
+	if served := servedCertificate(t, p); !served.NotBefore.Equal(cert.NotBefore) {
+		t.Errorf("the listener serves a certificate valid from %v, want the file's, %v", served.NotBefore, cert.NotBefore)
+	}
+	warnings := logs.FilterField(zap.String("file", certFile)).All()
+	if len(warnings) != 1 || warnings[0].Level != zapcore.WarnLevel || !strings.Contains(warnings[0].Message, "not valid yet") {
+		t.Fatalf("warnings %v, want one saying the certificate is not valid yet", logs.All())
+	}
+	if got, want := warnings[0].ContextMap()["not_before"], cert.NotBefore.UTC().Format(time.RFC3339); got != want {
+		t.Errorf("not_before %v, want %s", got, want)
+	}
+}
+
 // TestCertificateExpiry: the public listener serves its certificate
 // however close to its expiry, even expired (a restart after the expiry
 // must not become an outage), but exposes its NotAfter as

@@ -25,7 +25,15 @@ import (
 // test. It returns both files and the parsed certificate.
 func Write(t testing.TB, notAfter time.Time) (certFile, keyFile string, cert *x509.Certificate) {
 	t.Helper()
-	return write(t, notAfter, []net.IP{net.ParseIP("127.0.0.1")}, nil)
+	return write(t, time.Time{}, notAfter, []net.IP{net.ParseIP("127.0.0.1")}, nil)
+}
+
+// WriteFrom writes, as Write does, a self-signed certificate for
+// 127.0.0.1 valid from notBefore (in the future: one not valid yet) to
+// notAfter.
+func WriteFrom(t testing.TB, notBefore, notAfter time.Time) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
+	return write(t, notBefore, notAfter, []net.IP{net.ParseIP("127.0.0.1")}, nil)
 }
 
 // WriteFor writes, as Write does, a self-signed certificate for the DNS
@@ -33,21 +41,24 @@ func Write(t testing.TB, notAfter time.Time) (certFile, keyFile string, cert *x5
 // valid for a year.
 func WriteFor(t testing.TB, names ...string) (certFile, keyFile string, cert *x509.Certificate) {
 	t.Helper()
-	return write(t, time.Now().AddDate(1, 0, 0), nil, names)
+	return write(t, time.Time{}, time.Now().AddDate(1, 0, 0), nil, names)
 }
 
 // write writes a self-signed certificate for the IP addresses and DNS
-// names that expires at notAfter, and its key; its common name is the
-// first of them.
-func write(t testing.TB, notAfter time.Time, ips []net.IP, dnsNames []string) (certFile, keyFile string, cert *x509.Certificate) {
+// names valid from notBefore (zero: a day before notAfter or an hour
+// before now, whichever is earlier) to notAfter, and its key; its common
+// name is the first of them.
+func write(t testing.TB, notBefore, notAfter time.Time, ips []net.IP, dnsNames []string) (certFile, keyFile string, cert *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	notBefore := time.Now().Add(-time.Hour)
-	if dayBefore := notAfter.Add(-24 * time.Hour); dayBefore.Before(notBefore) {
-		notBefore = dayBefore
+	if notBefore.IsZero() {
+		notBefore = time.Now().Add(-time.Hour)
+		if dayBefore := notAfter.Add(-24 * time.Hour); dayBefore.Before(notBefore) {
+			notBefore = dayBefore
+		}
 	}
 	commonName := ""
 	if len(ips) > 0 {
