@@ -3,9 +3,11 @@ package topicsync
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -164,19 +166,81 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 		zap.Int("topic_ids_count", len(ids)), zap.Strings("topic_ids", loggedIDs(ids)))
 }
 
-// replacedByDecoder reports whether one of ids holds U+FFFD that the
-// callback's body, raw, does not hold: the JSON decoder reads invalid UTF-8,
-// and the escape of half a surrogate pair (\ud800), as U+FFFD, so such an
-// id would be stored as another, and two of them would name one topic. It
-// is refused as the stores refuse invalid UTF-8. A body that holds U+FFFD
-// of its own (its UTF-8 bytes, or the escape \ufffd in any case) is taken
-// at its word, and so is an event without its body (one an app's own sink
-// handed to Dispatcher.Process).
+// replacedByDecoder reports whether one of ids holds a U+FFFD that the
+// callback's body, raw, does not send: the JSON decoder reads invalid
+// UTF-8, and the escape of half a surrogate pair (\ud800), as U+FFFD, so
+// such an id would be stored as another, and two of them would name one
+// topic. It is refused as the stores refuse invalid UTF-8. An id is taken
+// at its word when the body sends U+FFFD nowhere (its UTF-8 bytes, or the
+// escape \ufffd in any case) and none of its strings that read as the id
+// holds what the decoder replaced; so is an event without its body (one
+// an app's own sink handed to Dispatcher.Process).
 func replacedByDecoder(raw []byte, ids ...string) bool {
 	if len(raw) == 0 || !slices.ContainsFunc(ids, func(id string) bool { return strings.ContainsRune(id, utf8.RuneError) }) {
 		return false
 	}
-	return !bytes.Contains(raw, []byte("\uFFFD")) && !bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
+	if !bytes.Contains(raw, []byte("\uFFFD")) && !bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
+		return true // every U+FFFD of the ids is the decoder's
+	}
+	// The body sends U+FFFD somewhere (a name, custom data): look at the
+	// strings that read as one of the ids themselves.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var from int64
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		to := dec.InputOffset()
+		if s, ok := tok.(string); ok && slices.Contains(ids, s) && strings.ContainsRune(s, utf8.RuneError) {
+			// Between two tokens lie only separators and white space:
+			// the literal begins at the segment's first quote.
+			seg := raw[from:to]
+			if i := bytes.IndexByte(seg, '"'); i >= 0 && replacedInLiteral(seg[i:]) {
+				return true
+			}
+		}
+		from = to
+	}
+}
+
+// replacedInLiteral reports whether the JSON string literal lit holds what
+// a decoder reads as U+FFFD without the text sending it: invalid UTF-8, or
+// the escape of half a surrogate pair (a high one not followed by the
+// escape of a low one, or a low one alone). lit is valid JSON.
+func replacedInLiteral(lit []byte) bool {
+	if !utf8.Valid(lit) {
+		return true
+	}
+	surrogate := func(at int) (r uint64, ok bool) { // the \uXXXX escape at lit[at:], if any
+		if at+6 > len(lit) || lit[at] != '\\' || lit[at+1] != 'u' {
+			return 0, false
+		}
+		r, err := strconv.ParseUint(string(lit[at+2:at+6]), 16, 32)
+		return r, err == nil
+	}
+	for i := 0; i < len(lit); i++ {
+		if lit[i] != '\\' {
+			continue
+		}
+		r, ok := surrogate(i)
+		if !ok {
+			i++ // another escape: skip its character, which may be a backslash
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if low, ok := surrogate(i + 6); ok && low >= 0xDC00 && low < 0xE000 {
+				i += 11 // the pair
+				continue
+			}
+			return true
+		case r >= 0xDC00 && r < 0xE000:
+			return true
+		}
+		i += 5
+	}
+	return false
 }
 
 // Bounds of the ids a log line shows: a callback's list can be long, and

@@ -238,7 +238,20 @@ func TestIDsTheDecoderReplacedAreInvalid(t *testing.T) {
 				t.Errorf("destroy and change of replaced ids counted invalid %v and %v times, want 1 each",
 					p.events(t, destroy, "invalid"), p.events(t, change, "invalid"))
 			}
-			for _, topic := range p.list(t, "?include_deleted=true") {
+			// A U+FFFD the body sends in another field (a name, a type)
+			// takes no replaced id at its word: the destroy of _q\udc00
+			// reached the stored _q\ufffd.
+			send(create, []byte(`{"CallbackCommand":"`+create+`","GroupId":"`+groupID+`","TopicId":"`+groupID+`@TOPIC#_s\ud800","Name":"first \ufffd"}`))
+			send(destroy, []byte(`{"CallbackCommand":"`+destroy+`","GroupId":"`+groupID+`","TopicIdList":["`+groupID+`@TOPIC#_q\udc00"],"Type":"\ufffd"}`))
+			if p.events(t, create, "invalid") != 3 || p.events(t, destroy, "invalid") != 2 {
+				t.Errorf("a create and a destroy of replaced ids beside a U+FFFD of the body's own counted invalid %v and %v times, want 3 and 2",
+					p.events(t, create, "invalid"), p.events(t, destroy, "invalid"))
+			}
+			all := p.list(t, "?include_deleted=true")
+			if len(all) != 2 {
+				t.Errorf("%d topics, want the 2 sent with U+FFFD of their own", len(all))
+			}
+			for _, topic := range all {
 				if topic.DeletedAt != nil || topic.Name != "A" {
 					t.Errorf("a destroy or change of another id reached %+v", topic)
 				}
