@@ -129,12 +129,17 @@ type Client struct {
 	ttl      time.Duration
 	now      func() time.Time
 
-	// secrets are behind a pointer, which fmt prints as an address when it
-	// prints a Client's fields: a verb it has no use for (%s, %q) on a
-	// *Client kept in an unexported field of a program's own struct, where
-	// Format is not called, prints the Client it points to field by field.
-	secrets *secrets
+	// secrets returns the secret key and the cached UserSig. They are
+	// behind a function, which fmt prints as an address under every verb:
+	// where Format is not called (a Client value, or one in an unexported
+	// field of a program's own struct) fmt prints a Client field by field,
+	// and a pointer field under a verb it has no use for (%s, %q) as what
+	// it points to, the key in clear.
+	secrets func() *secrets
 }
+
+// keep returns a function that returns s (Client.secrets).
+func keep(s *secrets) func() *secrets { return func() *secrets { return s } }
 
 // secrets are a Client's secret key and its cached UserSig.
 type secrets struct {
@@ -160,7 +165,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		appID:    cfg.SdkAppID,
 		appIDNum: appID,
-		secrets:  &secrets{key: string(cfg.SecretKey)},
+		secrets:  keep(&secrets{key: string(cfg.SecretKey)}),
 		admin:    orDefault(cfg.AdminIdentifier, DefaultAdminIdentifier),
 		http:     cfg.HTTPClient,
 		ttl:      cfg.SigTTL,
@@ -280,7 +285,7 @@ func (c *Client) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
 // userSig returns the cached administrator UserSig, generating a new one
 // when less than a tenth of SigTTL (at most an hour) remains.
 func (c *Client) userSig() (string, error) {
-	s := c.secrets
+	s := c.secrets()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := c.now()
@@ -306,7 +311,7 @@ const CodeSigExpired = 70001
 // as expired, so that the next call generates a new one instead of sending
 // the refused one until its renewal (up to a day with DefaultSigTTL).
 func (c *Client) dropSig(sig string) {
-	s := c.secrets
+	s := c.secrets()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sig == sig {
@@ -411,7 +416,7 @@ func (c *Client) Call(ctx context.Context, api string, req, resp any, opts ...Ca
 		}
 		// The cause may quote the answer: a malformed status line is, from a
 		// server that echoes the request (not HTTP at all), the request line.
-		err = redact.Error(err, c.secrets.key, sig, url.QueryEscape(sig))
+		err = redact.Error(err, c.secrets().key, sig, url.QueryEscape(sig))
 		return fmt.Errorf("imrest: %s: %w", api, err)
 	}
 	defer hresp.Body.Close()
@@ -538,7 +543,7 @@ func clip(info string) string {
 // scrub removes the secret key and the UserSig from text IM sent back, in
 // case an answer (or a proxy in between) echoes the request.
 func (c *Client) scrub(text, sig string) string {
-	return strings.NewReplacer(c.secrets.key, redacted, sig, redacted, url.QueryEscape(sig), redacted).Replace(text)
+	return strings.NewReplacer(c.secrets().key, redacted, sig, redacted, url.QueryEscape(sig), redacted).Replace(text)
 }
 
 // Network types for GetIPList's nettype, as Tencent documents them.

@@ -586,6 +586,13 @@ func TestSecretNeverPrints(t *testing.T) {
 		printed["&cfg "+verb] = fmt.Sprintf(verb, &cfg)
 		printed["key "+verb] = fmt.Sprintf(verb, cfg.SecretKey)
 		printed["client "+verb] = fmt.Sprintf(verb, c)
+		// A Client value, and one held in a program's own struct, where
+		// Format is not called and fmt prints the fields: a verb fmt has
+		// no use for on a pointer field printed what it points to.
+		printed["client value "+verb] = fmt.Sprintf(verb, *c)
+		printed["held, exported "+verb] = fmt.Sprintf(verb, struct{ REST imrest.Client }{*c})
+		printed["held, unexported "+verb] = fmt.Sprintf(verb, struct{ rest imrest.Client }{*c})
+		printed["held by pointer, unexported "+verb] = fmt.Sprintf(verb, struct{ rest *imrest.Client }{c})
 	}
 	for name, s := range printed {
 		if strings.Contains(s, testKey) || strings.Contains(s, fmt.Sprintf("%x", testKey)) {
