@@ -42,7 +42,11 @@ var DefaultAccessLogConfig = AccessLogConfig{Skipper: middleware.DefaultSkipper,
 // answer was sent is no refusal: the line carries it as its error, without
 // a reason, and the Recent record is not a rejection's. A panic is logged as the
 // 500 that Recover, further out in the chain, answers it with, or, after
-// an answer was sent, as that answer's status.
+// an answer was sent, as that answer's status. A chain that returns nil
+// without answering through echo's Response (a middleware that neither
+// called next nor answered) is answered 500 internal and logged so: a route
+// that answers past echo's Response, hijacking the connection (a WebSocket)
+// or writing to Response().Writer, is left out with the Skipper.
 func AccessLogWithConfig(cfg AccessLogConfig) echo.MiddlewareFunc {
 	if cfg.Skipper == nil {
 		cfg.Skipper = DefaultAccessLogConfig.Skipper

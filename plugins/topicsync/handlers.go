@@ -185,6 +185,7 @@ func replacedByDecoder(raw []byte, ids ...string) bool {
 	// The body sends U+FFFD somewhere (a name, custom data): look at the
 	// strings that read as one of the ids themselves.
 	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // a number beyond float64 (1e999) must not end the scan
 	var from int64
 	for {
 		tok, err := dec.Token()

@@ -25,6 +25,8 @@ func TestReplacedByDecoder(t *testing.T) {
 		{"invalid UTF-8, U+FFFD in the name", "{\"Name\":\"\uFFFD\",\"TopicId\":\"@TGS#ff@TOPIC#_a\xfe\"}", true},
 		{"a lone surrogate in a list, U+FFFD in the type", `{"TopicIdList":["x","@TGS#ff@TOPIC#_a\udc00"],"Type":"\ufffd"}`, true},
 		{"U+FFFD sent, and in the name too", `{"TopicId":"@TGS#ff@TOPIC#_a\ufffd","Name":"\ufffd"}`, false},
+		// A number a float64 cannot hold ended the scan before the id.
+		{"a number beyond float64 before the id", `{"Name":"\ufffd","N":1e999,"TopicIdList":["@TGS#ff@TOPIC#_a\ud800"]}`, true},
 	}
 	for _, tt := range tests {
 		if got := replacedByDecoder([]byte(tt.raw), "@TGS#ff", id); got != tt.want {
