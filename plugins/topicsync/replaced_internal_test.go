@@ -47,7 +47,7 @@ func TestReplacedInLiteral(t *testing.T) {
 	}{
 		{`"plain"`, false},
 		{`"\ud83d\ude00"`, false}, // a pair: 😀
-		{`"a\\ud800"`, false},      // an escaped backslash, then text
+		{`"a\\ud800"`, false},     // an escaped backslash, then text
 		{`"\"\ud800"`, true},
 		{`"\ud800"`, true},
 		{`"\ud800x"`, true},
