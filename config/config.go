@@ -177,9 +177,6 @@ type Config struct {
 	// ids of SdkAppIDs: each id's problems are said once, under the
 	// setting that wrote it.
 	idsFromApps, appsFromIDs int
-	// forwardFromEnv is 1 + the index in Forward of the destination that
-	// IMCALLBACK_FORWARD_URL set, 0 when none: its problems name the variables.
-	forwardFromEnv int
 }
 
 // Default returns the configuration used when nothing overrides it.

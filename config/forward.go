@@ -209,7 +209,6 @@ func (c *Config) applyForwardEnv() []error {
 			match = []string{"*"}
 		}
 		c.Forward = append(c.Forward, ForwardConfig{Name: DefaultForwardName, URL: c.ForwardURL, Secret: c.ForwardSecret, Match: match, fromEnv: true})
-		c.forwardFromEnv = len(c.Forward)
 	}
 	c.ForwardURL, c.ForwardSecret, c.ForwardMatch = "", "", nil
 	for i := range c.Forward {
@@ -300,7 +299,7 @@ func (c *Config) validateForward(bad func(key, format string, args ...any)) {
 		switch {
 		case !forwardName.MatchString(f.Name):
 			bad("forward", "%s: name %q must be 1 to 64 letters, digits, '-' or '_'", key, f.Name)
-		case taken && i+1 == c.forwardFromEnv:
+		case taken && f.fromEnv:
 			// The variables' destination comes after the file's: the
 			// file has no entry of its index, and its name is fixed.
 			bad("forward_url", "%s: the destination of %s is named %s, as the file's forward[%d] is: rename that entry, "+
@@ -344,7 +343,7 @@ func (c *Config) forwardEntry(i int) (label string, setting func(field string) s
 		label = fmt.Sprintf("forward[%d] (%s)", i, name)
 	}
 	return label, func(field string) string {
-		if i+1 == c.forwardFromEnv {
+		if c.Forward[i].fromEnv {
 			return "forward_" + field
 		}
 		return "forward"
