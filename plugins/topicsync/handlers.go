@@ -92,10 +92,7 @@ func (h *Handlers) Create(ctx context.Context, ev *dispatcher.Event[group.AfterC
 			zap.String("topic_id", loggedID(p.TopicID)), zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
 		return nil
 	}
-	if replacedByDecoder(ev.Raw, p.TopicID, p.GroupID) {
-		h.count(ev.Command, resultInvalid)
-		h.log.Warn("topic create with an id the body held as invalid UTF-8 (read as U+FFFD); not stored",
-			zap.String("topic_id", loggedID(p.TopicID)), zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
+	if h.replaced(ev.Command, ev.RequestID, ev.Raw, p.TopicID, p.GroupID) {
 		return nil
 	}
 	custom := make([]CustomField, len(p.UserDefinedDataList))
@@ -131,15 +128,13 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 			zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
 		return nil
 	}
-	if replacedByDecoder(ev.Raw, p.GroupID) {
-		h.count(ev.Command, resultInvalid)
-		h.log.Warn("topic destroy with a GroupId the body held as invalid UTF-8 (read as U+FFFD); nothing changed",
-			zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
+	if h.replaced(ev.Command, ev.RequestID, ev.Raw, p.GroupID) {
 		return nil
 	}
 	var invalid []string
+	replaced := replacedIDs(ev.Raw, ids...)
 	ids = slices.DeleteFunc(ids, func(id string) bool {
-		if checkIDs(id) == nil && !replacedByDecoder(ev.Raw, id) {
+		if checkIDs(id) == nil && !replaced[id] {
 			return false
 		}
 		invalid = append(invalid, id)
@@ -166,39 +161,67 @@ func (h *Handlers) Destroyed(ctx context.Context, ev *dispatcher.Event[group.Aft
 		zap.Int("topic_ids_count", len(ids)), zap.Strings("topic_ids", loggedIDs(ids)))
 }
 
-// replacedByDecoder reports whether one of ids holds a U+FFFD that the
-// callback's body, raw, does not send: the JSON decoder reads invalid
-// UTF-8, and the escape of half a surrogate pair (\ud800), as U+FFFD, so
-// such an id would be stored as another, and two of them would name one
-// topic. It is refused as the stores refuse invalid UTF-8. An id is taken
-// at its word when the body sends U+FFFD nowhere (its UTF-8 bytes, or the
-// escape \ufffd in any case) and none of its strings that read as the id
-// holds what the decoder replaced; so is an event without its body (one
-// an app's own sink handed to Dispatcher.Process).
-func replacedByDecoder(raw []byte, ids ...string) bool {
-	if len(raw) == 0 || !slices.ContainsFunc(ids, func(id string) bool { return strings.ContainsRune(id, utf8.RuneError) }) {
+// replaced reports whether one of ids, of the callback command whose body
+// is raw, is one the JSON decoder replaced (replacedByDecoder); such a
+// callback is counted invalid and logged, and nothing is stored or changed.
+func (h *Handlers) replaced(command, requestID string, raw []byte, ids ...string) bool {
+	if !replacedByDecoder(raw, ids...) {
 		return false
 	}
+	h.count(command, resultInvalid)
+	h.log.Warn("topic callback with an id the body held as invalid UTF-8 (read as U+FFFD); nothing stored or changed",
+		zap.String("command", command), zap.Strings("ids", loggedIDs(ids)), zap.String("request_id", requestID))
+	return true
+}
+
+// replacedByDecoder reports whether one of ids is one the decoder replaced
+// (replacedIDs).
+func replacedByDecoder(raw []byte, ids ...string) bool { return len(replacedIDs(raw, ids...)) > 0 }
+
+// replacedIDs are those of ids that hold a U+FFFD the callback's body,
+// raw, does not send: the JSON decoder reads invalid UTF-8, and the escape
+// of half a surrogate pair (\ud800), as U+FFFD, so such an id would be
+// stored as another, and two of them would name one topic. They are
+// refused as the stores refuse invalid UTF-8. An id is taken at its word
+// when the body sends U+FFFD nowhere (its UTF-8 bytes, or the escape
+// \ufffd in any case) and none of its strings that read as the id holds
+// what the decoder replaced; so is an event without its body (one an app's
+// own sink handed to Dispatcher.Process). The body is scanned once,
+// however many ids a destroy lists.
+func replacedIDs(raw []byte, ids ...string) map[string]bool {
+	var suspect map[string]bool // the ids holding U+FFFD
+	for _, id := range ids {
+		if strings.ContainsRune(id, utf8.RuneError) {
+			if suspect == nil {
+				suspect = map[string]bool{}
+			}
+			suspect[id] = true
+		}
+	}
+	if len(raw) == 0 || suspect == nil {
+		return nil
+	}
 	if !bytes.Contains(raw, []byte("\uFFFD")) && !bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
-		return true // every U+FFFD of the ids is the decoder's
+		return suspect // every U+FFFD of the ids is the decoder's
 	}
 	// The body sends U+FFFD somewhere (a name, custom data): look at the
 	// strings that read as one of the ids themselves.
+	replaced := map[string]bool{}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber() // a number beyond float64 (1e999) must not end the scan
 	var from int64
 	for {
 		tok, err := dec.Token()
-		if err != nil {
-			return false
+		if err != nil { // the end of the body
+			return replaced
 		}
 		to := dec.InputOffset()
-		if s, ok := tok.(string); ok && slices.Contains(ids, s) && strings.ContainsRune(s, utf8.RuneError) {
+		if s, ok := tok.(string); ok && suspect[s] && !replaced[s] {
 			// Between two tokens lie only separators and white space:
 			// the literal begins at the segment's first quote.
 			seg := raw[from:to]
 			if i := bytes.IndexByte(seg, '"'); i >= 0 && replacedInLiteral(seg[i:]) {
-				return true
+				replaced[s] = true
 			}
 		}
 		from = to
@@ -285,10 +308,7 @@ func (h *Handlers) InfoChanged(ctx context.Context, ev *dispatcher.Event[group.A
 			zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
 		return nil
 	}
-	if replacedByDecoder(ev.Raw, p.TopicID, p.GroupID) {
-		h.count(ev.Command, resultInvalid)
-		h.log.Warn("topic info change with an id the body held as invalid UTF-8 (read as U+FFFD); nothing changed",
-			zap.String("topic_id", loggedID(p.TopicID)), zap.String("group_id", loggedID(p.GroupID)), zap.String("request_id", ev.RequestID))
+	if h.replaced(ev.Command, ev.RequestID, ev.Raw, p.TopicID, p.GroupID) {
 		return nil
 	}
 	err := h.store.ApplyInfoChange(ctx, InfoChange{
