@@ -34,6 +34,16 @@ func TestACertificateNotValidYetIsWarnedOf(t *testing.T) {
 	if got, want := warnings[0].ContextMap()["not_before"], cert.NotBefore.UTC().Format(time.RFC3339); got != want {
 		t.Errorf("not_before %v, want %s", got, want)
 	}
+
+	// A renewal that is not valid yet either is warned of as it is served.
+	newCert, newKey, renewed := certtest.WriteFrom(t, time.Now().Add(72*time.Hour), time.Now().AddDate(2, 0, 0))
+	copyFile(t, newCert, certFile)
+	copyFile(t, newKey, keyFile)
+	p.certs.check()
+	warnings = logs.FilterLevelExact(zapcore.WarnLevel).FilterField(zap.String("not_before", renewed.NotBefore.UTC().Format(time.RFC3339))).All()
+	if len(warnings) != 1 || !strings.Contains(warnings[0].Message, "not valid yet") {
+		t.Errorf("warnings %v, want one saying the renewal is not valid yet", logs.All())
+	}
 }
 
 // TestCertificateExpiry: the public listener serves its certificate
