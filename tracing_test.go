@@ -167,6 +167,54 @@ func TestDurableCallbackTrace(t *testing.T) {
 	}
 }
 
+// TestEachStoredCopyHasItsAppend: a durable callback with a Go handler and
+// a forward destination is stored as two copies, each with its own
+// imcallback.append (its imcallback.destination: "" for the handler's,
+// the destination's name for the other), a child of the request's span,
+// and each copy's delivery under its own append, as the README's tree has it.
+func TestEachStoredCopyHasItsAppend(t *testing.T) {
+	r := newRecording(t)
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer dest.Close()
+	s := imtest.Start(t, []string{"IMCALLBACK_FORWARD_URL=" + dest.URL, "IMCALLBACK_FORWARD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"IMCALLBACK_FORWARD_MATCH=Group.CallbackAfterCreateTopic"}, delivery.Module, topicsync.Module, r.option())
+	if res := s.Send(t, "Group.CallbackAfterCreateTopic", mustSample(t, "Group.CallbackAfterCreateTopic")); !res.OK() {
+		t.Fatalf("answered %d %s", res.Status, res.Body)
+	}
+	waitUntil(t, "both copies delivered", func() bool {
+		return len(r.named("imcallback.forward")) == 1 && len(r.named("imcallback.topic_store.create")) == 1
+	})
+	req, appends := r.named("imcallback.callback"), r.named("imcallback.append")
+	if len(req) != 1 || len(appends) != 2 {
+		t.Fatalf("%d request spans, %d append spans; want 1 and 2", len(req), len(appends))
+	}
+	byDestination := map[string]sdktrace.ReadOnlySpan{}
+	for _, a := range appends {
+		if a.Parent().SpanID() != req[0].SpanContext().SpanID() {
+			t.Errorf("append %v is not a child of the request", a.Attributes())
+		}
+		byDestination[attr(a, "imcallback.destination")] = a
+	}
+	handler, forwarded := byDestination[""], byDestination["default"]
+	if handler == nil || forwarded == nil {
+		t.Fatalf("append destinations %v, want \"\" and default", byDestination)
+	}
+	parentOf := func(child sdktrace.ReadOnlySpan) sdktrace.ReadOnlySpan {
+		for _, d := range r.named("imcallback.deliver") {
+			if d.SpanContext().SpanID() == child.Parent().SpanID() {
+				return d
+			}
+		}
+		return nil
+	}
+	if d := parentOf(r.named("imcallback.topic_store.create")[0]); d == nil || d.Parent().SpanID() != handler.SpanContext().SpanID() {
+		t.Error("the handler's delivery is not under the handler copy's append")
+	}
+	if d := parentOf(r.named("imcallback.forward")[0]); d == nil || d.Parent().SpanID() != forwarded.SpanContext().SpanID() {
+		t.Error("the forward's delivery is not under the destination copy's append")
+	}
+}
+
 // TestHandlerSpansNestAndForwardCarriesTraceparent: a before-handler's ctx
 // holds the handler span, under which the handler's own spans nest; a
 // forwarded callback sends traceparent of its forward span.
